@@ -1,0 +1,4 @@
+export * from './meta.ts';
+export * from './secret.ts';
+export * from './spend-policy.ts';
+export * from './vault-key.ts';

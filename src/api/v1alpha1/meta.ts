@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/** API group and version of Keybrake's custom resources (DESIGN.md §2). */
+export const GROUP = 'keybrake.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Namespace given to manifest-file objects that name none (as kubectl would). */
+export const DEFAULT_NAMESPACE = 'default';
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** An object or reference name: a DNS-1123 subdomain, as Kubernetes requires. */
+export const ObjectName = z
+  .string({ error: 'must be a string' })
+  .max(253, { error: 'must be at most 253 characters' })
+  .regex(DNS1123_SUBDOMAIN, {
+    abort: true,
+    error:
+      'must be a DNS-1123 name: lower-case letters, digits, "-" and ".", starting and ending alphanumeric',
+  });
+
+export const NamespaceName = z
+  .string({ error: 'must be a string' })
+  .max(63, { error: 'must be at most 63 characters' })
+  .regex(DNS1123_LABEL, {
+    abort: true,
+    error: 'must be a DNS-1123 label: lower-case letters, digits and "-"',
+  });
+
+/**
+ * The part of ObjectMeta the compiler reads. Other metadata fields (resourceVersion, managedFields…)
+ * are allowed and dropped: they come from the API server, not from the author.
+ */
+export const ObjectMetaSchema = z.object({
+  name: ObjectName,
+  /** Absent in manifest files: the file source applies DEFAULT_NAMESPACE. */
+  namespace: NamespaceName.optional(),
+  uid: z.string().min(1).optional(),
+  generation: z.int().nonnegative().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+
+/** RFC 3339 timestamp with a zone (`2026-12-31T23:59:59Z`). */
+export const Timestamp = z.iso.datetime({
+  offset: true,
+  error: 'must be an RFC 3339 timestamp with a zone, e.g. "2026-12-31T23:59:59Z"',
+});
+
+/** A status condition, following the Kubernetes API conventions. */
+export const ConditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  observedGeneration: z.int().nonnegative().optional(),
+  lastTransitionTime: Timestamp,
+});
+export type Condition = z.infer<typeof ConditionSchema>;

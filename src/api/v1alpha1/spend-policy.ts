@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { parseUsd } from '../../money/micro-usd.ts';
+import { compileEndpointPattern, compileValuePattern, PatternError } from '../../snapshot/glob.ts';
+import { VENDORS } from '../../snapshot/types.ts';
+import { API_VERSION, ConditionSchema, ObjectMetaSchema, Timestamp } from './meta.ts';
+
+/** The vendor a policy or key is for. */
+export const VendorSchema = z.enum(VENDORS as ['stripe', 'twilio', 'resend'], {
+  error: 'must be one of stripe, twilio, resend',
+});
+
+/** A USD amount as a decimal string: exact, never a float. */
+export const UsdAmount = z
+  .string({ error: 'must be a decimal string in quotes, e.g. "200" or "12.50"' })
+  .regex(/^\d{1,10}(\.\d{1,6})?$/, {
+    abort: true,
+    error: 'must be a decimal USD amount such as "200" or "12.50" (at most 6 decimals)',
+  })
+  .refine((s) => parseUsd(s) !== undefined, { error: 'is too large' });
+
+const patternRefine =
+  (compile: (s: string) => unknown) =>
+  (value: string, ctx: z.RefinementCtx): void => {
+    try {
+      compile(value);
+    } catch (err) {
+      if (!(err instanceof PatternError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  };
+
+const EndpointString = z
+  .string()
+  .regex(/^(GET|POST|PUT|PATCH|DELETE|\*) \/\S*$/, {
+    abort: true,
+    error: 'must be "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE *, e.g. "POST /v1/refunds"',
+  })
+  .superRefine(patternRefine(compileEndpointPattern));
+
+const ValuePattern = z
+  .string()
+  .min(1, { abort: true, error: 'must not be empty' })
+  .superRefine(patternRefine((s) => compileValuePattern(s, { caseInsensitive: true })));
+
+const Identifier = z
+  .string()
+  .min(1, { abort: true, error: 'must not be empty' })
+  .regex(/^\S+$/, { abort: true, error: 'must not contain whitespace' });
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const LimitsSchema = z
+  .strictObject({
+    perCallUsd: UsdAmount.optional().describe('Largest single call, USD.'),
+    perDayUsd: UsdAmount.optional().describe('Calendar day in spec.timezone, USD.'),
+    perMonthUsd: UsdAmount.optional().describe('Calendar month in spec.timezone, USD.'),
+    perRunUsd: UsdAmount.optional().describe('Per agent run (Keybrake-Run-Id), USD.'),
+    requestsPerMinute: z
+      .int({ error: 'must be a whole number' })
+      .positive({ error: 'must be at least 1' })
+      .max(1_000_000)
+      .optional()
+      .describe('Calls per minute, any endpoint.'),
+  })
+  .describe('Spend and rate limits, per VaultKey. Every limit is optional.');
+
+export const AllowSchema = z
+  .strictObject({
+    endpoints: z
+      .array(EndpointString)
+      .optional()
+      .describe('"METHOD /path" globs: * is one segment, ** any number. Absent: every known endpoint.'),
+    customers: z.array(Identifier).optional().describe('Stripe customer ids.'),
+    accounts: z.array(Identifier).optional().describe('Stripe-Account (connected account) ids.'),
+    recipients: z
+      .array(ValuePattern)
+      .optional()
+      .describe(
+        'Phone numbers or e-mail addresses; * matches any run; a bare domain matches every address at it.',
+      ),
+    senders: z.array(ValuePattern).optional().describe('Resend "from" addresses or domains.'),
+    countries: z
+      .array(
+        z.string().regex(/^[A-Z]{2}$/, {
+          abort: true,
+          error: 'must be an upper-case ISO 3166 alpha-2 code such as "US"',
+        }),
+      )
+      .optional()
+      .describe('Destination countries (ISO 3166 alpha-2, upper-case).'),
+    currencies: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z]{3}$/, { abort: true, error: 'must be a lower-case ISO 4217 code such as "usd"' }),
+      )
+      .optional()
+      .describe('Currencies (ISO 4217, lower-case).'),
+  })
+  .describe('Allowlists. An absent list does not restrict; a present list (even empty) does.');
+
+export const SpendPolicySpecSchema = z
+  .strictObject({
+    vendor: VendorSchema.describe('stripe | twilio | resend'),
+    limits: LimitsSchema.optional(),
+    allow: AllowSchema.optional(),
+    timezone: z
+      .string()
+      .refine(isTimeZone, { error: 'must be an IANA time zone such as "UTC" or "Europe/Berlin"' })
+      .default('UTC')
+      .describe('IANA time zone of the day and month windows.'),
+    expiresAt: Timestamp.optional().describe('After this instant no key using the policy is served.'),
+    readsWhenCountersDown: z
+      .enum(['allow', 'deny'], { error: 'must be "allow" or "deny"' })
+      .default('allow')
+      .describe('Whether GETs pass while the counter store is unreachable. Money-moving calls never do.'),
+  })
+  .describe('What a VaultKey may do.');
+export type SpendPolicySpec = z.infer<typeof SpendPolicySpecSchema>;
+
+export const SpendPolicyStatusSchema = z.object({
+  conditions: z.array(ConditionSchema).optional(),
+  observedGeneration: z.int().nonnegative().optional(),
+});
+export type SpendPolicyStatus = z.infer<typeof SpendPolicyStatusSchema>;
+
+/** A SpendPolicy as the compiler receives it from a source, defaults applied. */
+export const SpendPolicySchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('SpendPolicy'),
+  metadata: ObjectMetaSchema,
+  spec: SpendPolicySpecSchema,
+});
+export type SpendPolicy = z.infer<typeof SpendPolicySchema>;

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { parseFlags, UsageError, usage } from './args.ts';
+
+const flags = {
+  listen: { type: 'string', help: 'proxy address', default: '127.0.0.1:8080' },
+  'vendor-port': { type: 'string', help: 'vendor port', multiple: true },
+  verbose: { type: 'boolean', help: 'chatty' },
+} as const;
+
+describe('parseFlags', () => {
+  it('takes flags over environment over defaults', () => {
+    const env = { KEYBRAKE_LISTEN: '0.0.0.0:1', KEYBRAKE_VENDOR_PORT: 'stripe=1,resend=2' };
+    expect(parseFlags([], flags, env).values).toMatchObject({
+      listen: '0.0.0.0:1',
+      'vendor-port': ['stripe=1', 'resend=2'],
+    });
+    expect(parseFlags(['--listen', ':9'], flags, env).values.listen).toBe(':9');
+    expect(parseFlags([], flags, {}).values.listen).toBe('127.0.0.1:8080');
+  });
+  it('splits repeated and comma-separated values', () => {
+    const { values } = parseFlags(
+      ['--vendor-port', 'stripe=1,twilio=2', '--vendor-port', 'resend=3'],
+      flags,
+      {},
+    );
+    expect(values['vendor-port']).toEqual(['stripe=1', 'twilio=2', 'resend=3']);
+  });
+  it('rejects unknown flags with a usage error', () => {
+    expect(() => parseFlags(['--lisen', 'x'], flags, {})).toThrow(UsageError);
+  });
+  it('documents each flag with its environment variable', () => {
+    expect(usage('serve', 'Runs it.', flags)).toContain('[env KEYBRAKE_VENDOR_PORT]');
+  });
+});

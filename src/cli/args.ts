@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util';
+
+/** One flag of a subcommand: its help line, and whether it repeats. */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly help: string;
+  readonly multiple?: boolean;
+  readonly default?: string | string[];
+  readonly short?: string;
+  readonly placeholder?: string;
+}
+
+export type Flags = Record<string, FlagSpec>;
+
+/** Raised for bad command-line input; the CLI prints the message and the usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** `--vendor-port` → `KEYBRAKE_VENDOR_PORT`. */
+export function envName(flag: string): string {
+  return `KEYBRAKE_${flag.replace(/-/g, '_').toUpperCase()}`;
+}
+
+/**
+ * Parses flags, with KEYBRAKE_* environment variables as fallbacks (comma-separated for repeated
+ * flags) and then the defaults. Unknown flags are errors, not silently ignored.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { positionals?: boolean } = {},
+): { values: Record<string, string | string[] | boolean | undefined>; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    options[name] = {
+      type: spec.type,
+      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.short ? { short: spec.short } : {}),
+    };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options,
+      allowPositionals: opts.positionals ?? false,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values: Record<string, string | string[] | boolean | undefined> = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    let v = parsed.values[name] as string | string[] | boolean | undefined;
+    if (v === undefined) {
+      const fromEnv = env[envName(name)];
+      if (fromEnv !== undefined && fromEnv !== '') {
+        if (spec.type === 'boolean') v = fromEnv === 'true' || fromEnv === '1';
+        else v = spec.multiple ? splitList(fromEnv) : fromEnv;
+      }
+    }
+    if (v === undefined && spec.default !== undefined) v = spec.default;
+    if (spec.multiple && Array.isArray(v)) v = v.flatMap(splitList);
+    values[name] = v;
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Help text for a subcommand, generated from its flag table so the two cannot drift. */
+export function usage(command: string, summary: string, flags: Flags, positional = ''): string {
+  const lines = [
+    `Usage: keybrake ${command} [flags]${positional ? ` ${positional}` : ''}`,
+    '',
+    summary,
+    '',
+    'Flags:',
+  ];
+  for (const [name, spec] of Object.entries(flags)) {
+    const arg = spec.type === 'string' ? ` <${spec.placeholder ?? 'value'}>` : '';
+    const def = spec.default !== undefined ? ` (default: ${[spec.default].flat().join(',')})` : '';
+    const rep = spec.multiple ? ' (repeatable)' : '';
+    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${rep}${def}  [env ${envName(name)}]`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,60 @@
+import { stringify } from 'yaml';
+import { VENDORS, type VendorName } from '../snapshot/types.ts';
+import { fingerprint, newToken, TOKEN_PREFIX_PATTERN } from '../tokens/token.ts';
+import { type Flags, parseFlags, UsageError } from './args.ts';
+
+export const TOKEN_SUMMARY =
+  'token new: prints a fresh vault token (≥192 random bits, vendor prefix, checksum). With --secret,\n' +
+  'prints a ready Secret manifest holding it, for a VaultKey tokenSecretRef.';
+
+export const TOKEN_FLAGS = {
+  vendor: { type: 'string', help: 'stripe | twilio | resend', placeholder: 'vendor' },
+  prefix: {
+    type: 'string',
+    help: 'override the kb_<vendor>_ prefix (for clients that check prefixes)',
+    placeholder: 'prefix',
+  },
+  secret: {
+    type: 'string',
+    help: 'print a Secret manifest with this name instead of the bare token',
+    placeholder: 'name',
+  },
+  namespace: {
+    type: 'string',
+    default: 'default',
+    help: 'namespace of the Secret manifest',
+    placeholder: 'ns',
+  },
+  key: { type: 'string', default: 'token', help: 'data key of the Secret manifest', placeholder: 'key' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Flags;
+
+/** `keybrake token new …`: the text to print on stdout. */
+export function tokenCommand(argv: readonly string[]): string {
+  const { values, positionals } = parseFlags(argv, TOKEN_FLAGS, process.env, { positionals: true });
+  if (positionals[0] !== 'new' || positionals.length > 1)
+    throw new UsageError('expected: keybrake token new --vendor <vendor>');
+  const vendor = values.vendor as VendorName | undefined;
+  if (!vendor || !VENDORS.includes(vendor))
+    throw new UsageError('--vendor must be one of stripe, twilio, resend');
+  const prefix = values.prefix as string | undefined;
+  if (prefix !== undefined && !TOKEN_PREFIX_PATTERN.test(prefix)) {
+    throw new UsageError('--prefix must be 2-32 letters, digits or underscores');
+  }
+  const token = newToken(vendor, prefix !== undefined ? { prefix } : {});
+  const name = values.secret as string | undefined;
+  if (!name) return token;
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name,
+      namespace: values.namespace as string,
+      labels: { 'app.kubernetes.io/part-of': 'keybrake', 'keybrake.dev/vendor': vendor },
+      annotations: { 'keybrake.dev/token-fingerprint': fingerprint(token) },
+    },
+    type: 'Opaque',
+    stringData: { [values.key as string]: token },
+  };
+  return `# Keybrake vault token for ${vendor}. Treat this file as a secret.\n${stringify(secret)}`;
+}

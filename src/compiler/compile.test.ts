@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { fixedClock } from '../clock.ts';
+import { describeSnapshot } from '../snapshot/serialize.ts';
+import { compile } from './compile.ts';
+import { mergeConditions } from './conditions.ts';
+import type { RawDocument } from './resource-set.ts';
+import { validate } from './validate.ts';
+
+const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
+const NOW = '2026-06-01T00:00:00Z';
+const cases = readdirSync(DIR)
+  .filter((f) => f.endsWith('.in.yaml'))
+  .map((f) => f.slice(0, -'.in.yaml'.length))
+  .sort();
+
+function run(name: string) {
+  const file = `${name}.in.yaml`;
+  const docs: RawDocument[] = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => {
+    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]?.message}`);
+    return { source: file, index, doc: d.toJS() };
+  });
+  const { set, errors } = validate(docs);
+  const { snapshot, statuses } = compile(set, { version: 7, clock: fixedClock(NOW) });
+  return { snapshot, rendered: { errors, snapshot: describeSnapshot(snapshot), statuses } };
+}
+
+describe('compiler golden files', () => {
+  it.each(cases)('%s', (name) => {
+    const { rendered } = run(name);
+    const text = `${JSON.stringify(rendered, null, 2)}\n`;
+    const out = new URL(`${name}.out.json`, DIR);
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(out, text);
+    expect(text).toBe(readFileSync(out, 'utf8'));
+  });
+
+  it.each(cases)('%s: the rendering never contains an upstream secret or a token', (name) => {
+    const input = readFileSync(new URL(`${name}.in.yaml`, DIR), 'utf8');
+    const text = JSON.stringify(run(name).rendered);
+    const secrets = [
+      ...input.matchAll(/(kb_[a-z]+_[0-9A-Za-z]{39}|sk_test_\w+|fixture_\w+|re_fixture\w+)/g),
+    ].map((m) => m[1]!);
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+});
+
+describe('compile', () => {
+  it('looks a key up by the SHA-256 of its token and carries the real credential', () => {
+    const { snapshot } = run('valid-stripe-key');
+    const key = [...snapshot.keys.values()][0]!;
+    expect(key.upstream).toEqual({ kind: 'bearer', token: 'sk_test_fixture_not_a_real_key' });
+    expect(key.policy.limits.perDayMicros).toBe(200_000_000);
+    expect(key.policy.endpoints?.some((e) => e.path.test('/v1/payment_intents/pi_1/confirm'))).toBe(true);
+  });
+
+  it('trims the newline a Secret made with echo carries', () => {
+    const { snapshot } = run('resend-key');
+    expect([...snapshot.keys.values()][0]!.upstream).toEqual({
+      kind: 'bearer',
+      token: 're_fixture_not_a_real_key',
+    });
+  });
+
+  it('shares one compiled policy between the keys that reference it', () => {
+    const [a, b] = [...run('two-keys-share-a-policy').snapshot.keys.values()];
+    expect(a!.policy).toBe(b!.policy);
+    expect(a!.uid).not.toBe(b!.uid);
+  });
+
+  it('builds Twilio Basic credentials from either kind of Secret', () => {
+    const creds = [...run('twilio-basic-credentials').snapshot.keys.values()].map((k) => [
+      k.name,
+      k.upstream,
+    ]);
+    expect(Object.fromEntries(creds)).toEqual({
+      'sms-auth-token': {
+        kind: 'basic',
+        username: 'AC00000000000000000000000000000001',
+        password: 'fixture_auth_token_not_real',
+        accountSid: 'AC00000000000000000000000000000001',
+      },
+      'sms-api-key': {
+        kind: 'basic',
+        username: 'SK00000000000000000000000000000001',
+        password: 'fixture_api_key_secret',
+        accountSid: 'AC00000000000000000000000000000002',
+      },
+    });
+  });
+});
+
+describe('mergeConditions', () => {
+  const c = (status: 'True' | 'False', t: string) => ({
+    type: 'Ready',
+    status,
+    reason: 'X',
+    message: '',
+    lastTransitionTime: t,
+  });
+
+  it('keeps the transition time while the status stays the same', () => {
+    expect(mergeConditions([c('True', 'old')], [c('True', 'new')])[0]!.lastTransitionTime).toBe('old');
+  });
+
+  it('takes the new transition time when the status flips', () => {
+    expect(mergeConditions([c('True', 'old')], [c('False', 'new')])[0]!.lastTransitionTime).toBe('new');
+  });
+});

@@ -1,0 +1,298 @@
+import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
+import type { Clock } from '../clock.ts';
+import { formatUsd } from '../money/micro-usd.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
+import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
+import { compilePolicy } from './compile-policy.ts';
+import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
+import type { RejectedObject, ResourceSet } from './resource-set.ts';
+import { readUpstreamCredential } from './upstream.ts';
+
+/** The Ready state of one VaultKey or SpendPolicy: written to `.status` by the operator, logged by `serve`. */
+export interface ObjectStatus {
+  readonly kind: 'VaultKey' | 'SpendPolicy';
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly generation?: number;
+  readonly conditions: Condition[];
+  /** VaultKey only: whether the key is in the snapshot (Active, Expired and Suspended keys are). */
+  readonly served?: boolean;
+  /** VaultKey only, when its token could be read. Never the token. */
+  readonly tokenFingerprint?: string;
+  /** VaultKey only: the policy's perDayUsd, shown beside spentTodayUsd by `kubectl get vk`. */
+  readonly capPerDayUsd?: string;
+}
+
+/** What the compiler hands to distribution (the snapshot) and to status writers (the statuses). */
+export interface CompileResult {
+  readonly snapshot: Snapshot;
+  /** Sorted by kind, namespace, name. */
+  readonly statuses: ObjectStatus[];
+}
+
+export interface CompileOptions {
+  readonly version: number;
+  readonly clock: Clock;
+}
+
+/** A token shorter than this without a Keybrake checksum is refused: it could be guessed. */
+export const MIN_FOREIGN_TOKEN_LENGTH = 24;
+
+interface Candidate {
+  readonly key: VaultKey;
+  readonly compiled: CompiledKey;
+  readonly digest: string;
+}
+
+/**
+ * ResourceSet → Snapshot + statuses (DESIGN.md §3). Pure: no I/O, time from the clock. Every
+ * problem becomes a Ready=False condition on the object; a key with any problem that would make it
+ * unsafe to serve is left out of the table (its token then answers key_unknown). Expired and
+ * suspended keys stay in so the proxy can say key_expired / key_suspended.
+ */
+export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
+  const now = opts.clock.now();
+  const statuses: ObjectStatus[] = [];
+  const id = (ns: string | undefined, name: string) => `${ns}/${name}`;
+
+  const policies = new Map<string, { policy: CompiledPolicy; expiresAt?: number; source: SpendPolicy }>();
+  const invalidPolicies = new Map<string, string>();
+  for (const p of set.policies) {
+    const ref = id(p.metadata.namespace, p.metadata.name);
+    try {
+      const compiled = compilePolicy(p);
+      policies.set(ref, { ...compiled, source: p });
+      statuses.push(policyStatus(p, true, 'Valid', 'The policy is valid.', now));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'the policy could not be compiled';
+      invalidPolicies.set(ref, message);
+      statuses.push(policyStatus(p, false, 'Invalid', message, now));
+    }
+  }
+  for (const r of set.rejected) {
+    const message = rejectedMessage(r);
+    if (r.kind === 'SpendPolicy') invalidPolicies.set(id(r.namespace, r.name), message);
+    statuses.push({
+      kind: r.kind,
+      namespace: r.namespace,
+      name: r.name,
+      uid: r.uid ?? id(r.namespace, r.name),
+      ...(r.generation !== undefined && { generation: r.generation }),
+      conditions: [readyCondition(false, 'Invalid', message, { generation: r.generation, now })],
+      ...(r.kind === 'VaultKey' && { served: false }),
+    });
+  }
+
+  const secrets = new Map<string, Secret>(
+    set.secrets.map((s) => [id(s.metadata.namespace, s.metadata.name), s]),
+  );
+  const candidates: Candidate[] = [];
+  const keyStatus = (
+    key: VaultKey,
+    ok: boolean,
+    reason: KeyReason,
+    message: string,
+    extra: Partial<ObjectStatus> = {},
+  ): ObjectStatus => ({
+    kind: 'VaultKey',
+    namespace: key.metadata.namespace!,
+    name: key.metadata.name,
+    uid: uidOf(key),
+    ...(key.metadata.generation !== undefined && { generation: key.metadata.generation }),
+    conditions: [readyCondition(ok, reason, message, { generation: key.metadata.generation, now })],
+    served: false,
+    ...extra,
+  });
+
+  for (const key of set.keys) {
+    const ns = key.metadata.namespace!;
+    const spec = key.spec;
+    const policyRef = id(ns, spec.policyRef.name);
+    const entry = policies.get(policyRef);
+    if (!entry) {
+      const invalid = invalidPolicies.get(policyRef);
+      statuses.push(
+        invalid === undefined
+          ? keyStatus(key, false, 'PolicyNotFound', `SpendPolicy ${policyRef} does not exist.`)
+          : keyStatus(key, false, 'PolicyInvalid', `SpendPolicy ${policyRef} is invalid: ${invalid}`),
+      );
+      continue;
+    }
+    const cap =
+      entry.policy.limits.perDayMicros === undefined
+        ? {}
+        : { capPerDayUsd: formatUsd(entry.policy.limits.perDayMicros) };
+    if (entry.source.spec.vendor !== spec.vendor) {
+      statuses.push(
+        keyStatus(
+          key,
+          false,
+          'VendorMismatch',
+          `The key is for ${spec.vendor} but SpendPolicy ${policyRef} is for ${entry.source.spec.vendor}.`,
+          cap,
+        ),
+      );
+      continue;
+    }
+    const upstreamSecret = secrets.get(id(ns, spec.upstreamSecretRef.name));
+    if (!upstreamSecret) {
+      statuses.push(
+        keyStatus(
+          key,
+          false,
+          'UpstreamSecretMissing',
+          `Secret ${id(ns, spec.upstreamSecretRef.name)} does not exist.`,
+          cap,
+        ),
+      );
+      continue;
+    }
+    const upstream = readUpstreamCredential(spec.vendor, upstreamSecret, spec.upstreamSecretRef.key);
+    if (!upstream.ok) {
+      statuses.push(keyStatus(key, false, 'UpstreamSecretInvalid', `${upstream.message}.`, cap));
+      continue;
+    }
+    const tokenRef = id(ns, spec.tokenSecretRef.name);
+    const tokenSecret = secrets.get(tokenRef);
+    const token = tokenSecret && secretValue(tokenSecret, spec.tokenSecretRef.key)?.trim();
+    if (!token) {
+      const message = tokenSecret
+        ? `Secret ${tokenRef} has no non-empty field "${spec.tokenSecretRef.key}".`
+        : `Secret ${tokenRef} does not exist.`;
+      statuses.push(keyStatus(key, false, 'TokenSecretMissing', message, cap));
+      continue;
+    }
+    const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
+    if (!isAcceptableToken(token, prefix)) {
+      const message = looksLikeKeybrakeToken(token, prefix)
+        ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
+        : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
+      statuses.push(keyStatus(key, false, 'TokenInvalid', message, cap));
+      continue;
+    }
+    const expiresAt = earliest(
+      spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt),
+      entry.expiresAt,
+    );
+    candidates.push({
+      key,
+      digest: tokenDigest(token),
+      compiled: {
+        uid: uidOf(key),
+        namespace: ns,
+        name: key.metadata.name,
+        vendor: spec.vendor,
+        tokenFingerprint: fingerprint(token),
+        upstream: upstream.credential,
+        ...(expiresAt !== undefined && { expiresAt }),
+        suspended: spec.suspended,
+        policy: entry.policy,
+      },
+    });
+  }
+
+  // Two keys with one token cannot be told apart: serve neither rather than guess (fail closed).
+  const byDigest = new Map<string, Candidate[]>();
+  for (const c of candidates) byDigest.set(c.digest, [...(byDigest.get(c.digest) ?? []), c]);
+
+  const keys = new Map<string, CompiledKey>();
+  for (const c of [...candidates].sort((a, b) => order(a.compiled, b.compiled))) {
+    const k = c.compiled;
+    const extra = {
+      tokenFingerprint: k.tokenFingerprint,
+      ...(k.policy.limits.perDayMicros !== undefined && {
+        capPerDayUsd: formatUsd(k.policy.limits.perDayMicros),
+      }),
+    };
+    const sharing = byDigest.get(c.digest)!;
+    if (sharing.length > 1) {
+      const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
+      const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
+      statuses.push(keyStatus(c.key, false, 'TokenConflict', message, extra));
+      continue;
+    }
+    keys.set(c.digest, k);
+    const served = { ...extra, served: true };
+    if (k.expiresAt !== undefined && k.expiresAt <= now) {
+      const at = new Date(k.expiresAt).toISOString();
+      const why =
+        c.key.spec.expiresAt !== undefined && Date.parse(c.key.spec.expiresAt) === k.expiresAt
+          ? ''
+          : " (the SpendPolicy's expiresAt)";
+      statuses.push(
+        keyStatus(
+          c.key,
+          false,
+          'Expired',
+          `The key expired at ${at}${why}; calls answer key_expired.`,
+          served,
+        ),
+      );
+    } else if (k.suspended) {
+      statuses.push(
+        keyStatus(c.key, false, 'Suspended', 'The key is suspended; calls answer key_suspended.', served),
+      );
+    } else {
+      statuses.push(keyStatus(c.key, true, 'Active', `Served with SpendPolicy ${k.policy.ref}.`, served));
+    }
+  }
+
+  statuses.sort((a, b) => cmp(a.kind, b.kind) || order(a, b));
+  return { snapshot: { version: opts.version, compiledAt: now, keys }, statuses };
+}
+
+/**
+ * A token the proxy can safely look up: a checksummed Keybrake token, or a long printable one that
+ * does not pretend to be ours (a `kb_…` token with a bad checksum is a typo that would only ever
+ * answer key_unknown, so it is refused up front).
+ */
+export function isAcceptableToken(token: string, prefix = 'kb_'): boolean {
+  if (hasValidChecksum(token)) return true;
+  if (looksLikeKeybrakeToken(token, prefix)) return false;
+  return token.length >= MIN_FOREIGN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token);
+}
+
+function looksLikeKeybrakeToken(token: string, prefix: string): boolean {
+  return token.startsWith('kb_') || token.startsWith(prefix);
+}
+
+function uidOf(o: { metadata: { uid?: string; namespace?: string; name: string } }): string {
+  return o.metadata.uid ?? `${o.metadata.namespace}/${o.metadata.name}`;
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+function order(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
+  return cmp(a.namespace, b.namespace) || cmp(a.name, b.name);
+}
+
+// Code-unit order, not locale order: golden files and status lists must not depend on the host.
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function policyStatus(
+  p: SpendPolicy,
+  ok: boolean,
+  reason: PolicyReason,
+  message: string,
+  now: number,
+): ObjectStatus {
+  return {
+    kind: 'SpendPolicy',
+    namespace: p.metadata.namespace!,
+    name: p.metadata.name,
+    uid: uidOf(p),
+    ...(p.metadata.generation !== undefined && { generation: p.metadata.generation }),
+    conditions: [readyCondition(ok, reason, message, { generation: p.metadata.generation, now })],
+  };
+}
+
+function rejectedMessage(r: RejectedObject): string {
+  return r.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+}

@@ -1,0 +1,56 @@
+import type { Secret, SpendPolicy, VaultKey } from '../api/v1alpha1/index.ts';
+
+/** One parsed document as a source hands it to `validate` (a YAML document, or an informer object). */
+export interface RawDocument {
+  /** Where it came from: a file path, or e.g. `kubernetes` for informer objects. */
+  readonly source: string;
+  /** 0-based position of the document in its source (messages show it 1-based). */
+  readonly index: number;
+  readonly doc: unknown;
+}
+
+/** A precise validation problem: which file, which document, which field, what is wrong. */
+export interface DocumentError {
+  readonly source: string;
+  /** 0-based document index within `source`. */
+  readonly index: number;
+  readonly kind?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  /** Dotted field path, e.g. `spec.limits.perDayUsd` or `spec.allow.endpoints[2]`; empty for the whole document. */
+  readonly path: string;
+  readonly message: string;
+  /** 1-based line, when the source knows it (YAML syntax errors). */
+  readonly line?: number;
+}
+
+/**
+ * An object of our kinds whose metadata could be read but whose spec is invalid. It is never served;
+ * the compiler gives it (and keys that point at it) a Ready=False condition so the operator can say why.
+ */
+export interface RejectedObject {
+  readonly kind: 'VaultKey' | 'SpendPolicy';
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string;
+  readonly generation?: number;
+  readonly errors: readonly DocumentError[];
+}
+
+/** Validated resources: what sources produce (through `validate`) and the compiler consumes. */
+export interface ResourceSet {
+  readonly policies: readonly SpendPolicy[];
+  readonly keys: readonly VaultKey[];
+  readonly secrets: readonly Secret[];
+  readonly rejected: readonly RejectedObject[];
+}
+
+export const EMPTY_RESOURCE_SET: ResourceSet = { policies: [], keys: [], secrets: [], rejected: [] };
+
+/** `<file>: document <n> (<Kind> <ns>/<name>): <field>: <message>`, as `policy-check` prints it. */
+export function formatDocumentError(e: DocumentError): string {
+  const what =
+    e.kind && e.name ? ` (${e.kind} ${e.namespace ?? '?'}/${e.name})` : e.kind ? ` (${e.kind})` : '';
+  const field = e.path ? `${e.path}: ` : '';
+  return `${e.source}: document ${e.index + 1}${what}: ${field}${e.message}`;
+}

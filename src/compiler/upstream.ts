@@ -1,0 +1,59 @@
+import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
+import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
+
+/** The real credential read from a Secret, or why it cannot be (never quoting a value). */
+export type UpstreamResult = { ok: true; credential: UpstreamCredential } | { ok: false; message: string };
+
+/**
+ * Secret → the credential the proxy swaps in. Surrounding whitespace is trimmed (a Secret made with
+ * `echo` ends in a newline, which would break the Authorization header).
+ */
+export function readUpstreamCredential(
+  vendor: VendorName,
+  secret: Secret,
+  key: string | undefined,
+): UpstreamResult {
+  const ref = `Secret ${secret.metadata.namespace}/${secret.metadata.name}`;
+  const field = (name: string): string | undefined => {
+    const v = secretValue(secret, name)?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const bad = (name: string) => /[\s\p{Cc}]/u.test(secretValue(secret, name)?.trim() ?? '');
+
+  if (vendor !== 'twilio') {
+    if (key === undefined) return { ok: false, message: `upstreamSecretRef.key is required for ${vendor}` };
+    const token = field(key);
+    if (token === undefined) return { ok: false, message: `${ref} has no non-empty field "${key}"` };
+    if (bad(key))
+      return { ok: false, message: `field "${key}" of ${ref} contains whitespace or control characters` };
+    return { ok: true, credential: { kind: 'bearer', token } };
+  }
+
+  const accountSid = field('accountSid');
+  if (accountSid === undefined) {
+    return {
+      ok: false,
+      message: `${ref} needs accountSid with authToken, or apiKeySid + apiKeySecret + accountSid`,
+    };
+  }
+  if (!/^AC[A-Za-z0-9]+$/.test(accountSid))
+    return { ok: false, message: `field "accountSid" of ${ref} must start with AC` };
+  const apiKeySid = field('apiKeySid');
+  if (apiKeySid !== undefined) {
+    const apiKeySecret = field('apiKeySecret');
+    if (apiKeySecret === undefined) return { ok: false, message: `${ref} has apiKeySid but no apiKeySecret` };
+    if (!/^SK[A-Za-z0-9]+$/.test(apiKeySid))
+      return { ok: false, message: `field "apiKeySid" of ${ref} must start with SK` };
+    if (bad('apiKeySecret'))
+      return { ok: false, message: `field "apiKeySecret" of ${ref} contains whitespace` };
+    return {
+      ok: true,
+      credential: { kind: 'basic', username: apiKeySid, password: apiKeySecret, accountSid },
+    };
+  }
+  const authToken = field('authToken');
+  if (authToken === undefined)
+    return { ok: false, message: `${ref} has accountSid but no authToken (or apiKeySid + apiKeySecret)` };
+  if (bad('authToken')) return { ok: false, message: `field "authToken" of ${ref} contains whitespace` };
+  return { ok: true, credential: { kind: 'basic', username: accountSid, password: authToken, accountSid } };
+}

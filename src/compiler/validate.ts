@@ -1,0 +1,190 @@
+import type { z } from 'zod';
+import {
+  API_VERSION,
+  DEFAULT_NAMESPACE,
+  GROUP,
+  type Secret,
+  SecretSchema,
+  type SpendPolicy,
+  SpendPolicySchema,
+  type VaultKey,
+  VaultKeySchema,
+} from '../api/v1alpha1/index.ts';
+import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
+
+/** What `validate` returns: the valid resources and every problem found. */
+export interface ValidationResult {
+  readonly set: ResourceSet;
+  readonly errors: DocumentError[];
+}
+
+type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
+
+/**
+ * Raw documents → typed resources (first stage of the compiler, DESIGN.md §3). Documents of other
+ * kinds are skipped silently (manifest directories hold Deployments too); our kinds with a wrong
+ * apiVersion, unknown kinds in our API group, schema violations and duplicates are errors.
+ * Messages name the field and never echo a value (Secrets pass through here).
+ */
+export function validate(
+  docs: readonly RawDocument[],
+  opts: { defaultNamespace?: string } = {},
+): ValidationResult {
+  const defaultNamespace = opts.defaultNamespace ?? DEFAULT_NAMESPACE;
+  const policies: SpendPolicy[] = [];
+  const keys: VaultKey[] = [];
+  const secrets: Secret[] = [];
+  const rejected: RejectedObject[] = [];
+  const errors: DocumentError[] = [];
+  const seen = new Map<string, RawDocument>();
+
+  const visit = (raw: RawDocument, doc: unknown): void => {
+    if (doc === null || doc === undefined) return; // an empty document (`---` at the end of a file)
+    const at = { source: raw.source, index: raw.index };
+    if (typeof doc !== 'object' || Array.isArray(doc)) {
+      errors.push({
+        ...at,
+        path: '',
+        message: 'is not a Kubernetes object (expected a mapping with apiVersion and kind)',
+      });
+      return;
+    }
+    const o = doc as Record<string, unknown>;
+    const kind = typeof o.kind === 'string' ? o.kind : undefined;
+    const apiVersion = typeof o.apiVersion === 'string' ? o.apiVersion : undefined;
+    if (kind === 'List' && Array.isArray(o.items)) {
+      for (const item of o.items) visit(raw, item);
+      return;
+    }
+    const ours = classify(kind, apiVersion);
+    if (ours === 'ignore') return;
+    const meta = readMeta(o.metadata, defaultNamespace);
+    const ident = { ...at, kind, namespace: meta.namespace, name: meta.name };
+    if (ours === 'bad-version') {
+      errors.push({
+        ...ident,
+        path: 'apiVersion',
+        message: `must be "${kind === 'Secret' ? 'v1' : API_VERSION}"`,
+      });
+      return;
+    }
+    if (ours === 'unknown-kind') {
+      errors.push({
+        ...ident,
+        path: 'kind',
+        message: `unknown kind in ${GROUP}: expected VaultKey or SpendPolicy`,
+      });
+      return;
+    }
+    const schema =
+      ours === 'VaultKey' ? VaultKeySchema : ours === 'SpendPolicy' ? SpendPolicySchema : SecretSchema;
+    const parsed = schema.safeParse(doc);
+    if (!parsed.success) {
+      const errs = parsed.error.issues.map((issue) => ({ ...ident, ...describeIssue(issue, doc) }));
+      errors.push(...errs);
+      if (ours !== 'Secret' && meta.name !== undefined && meta.namespace !== undefined) {
+        rejected.push({
+          kind: ours,
+          namespace: meta.namespace,
+          name: meta.name,
+          ...(meta.uid !== undefined && { uid: meta.uid }),
+          ...(meta.generation !== undefined && { generation: meta.generation }),
+          errors: errs,
+        });
+      }
+      return;
+    }
+    const value = parsed.data as { metadata: { namespace?: string; name: string } };
+    value.metadata.namespace ??= defaultNamespace;
+    const id = `${ours}/${value.metadata.namespace}/${value.metadata.name}`;
+    const first = seen.get(id);
+    if (first) {
+      errors.push({
+        ...ident,
+        path: 'metadata.name',
+        message: `duplicate ${ours}: also defined in ${first.source} document ${first.index + 1}`,
+      });
+      return;
+    }
+    seen.set(id, raw);
+    if (ours === 'VaultKey') keys.push(value as VaultKey);
+    else if (ours === 'SpendPolicy') policies.push(value as SpendPolicy);
+    else secrets.push(value as Secret);
+  };
+
+  for (const raw of docs) visit(raw, raw.doc);
+  return { set: { policies, keys, secrets, rejected }, errors };
+}
+
+function classify(
+  kind: string | undefined,
+  apiVersion: string | undefined,
+): OurKind | 'ignore' | 'bad-version' | 'unknown-kind' {
+  if (kind === 'VaultKey' || kind === 'SpendPolicy') return apiVersion === API_VERSION ? kind : 'bad-version';
+  if (kind === 'Secret') return apiVersion === 'v1' ? 'Secret' : 'ignore';
+  if (apiVersion?.startsWith(`${GROUP}/`)) return 'unknown-kind';
+  return 'ignore';
+}
+
+function readMeta(
+  metadata: unknown,
+  defaultNamespace: string,
+): { name?: string; namespace?: string; uid?: string; generation?: number } {
+  if (typeof metadata !== 'object' || metadata === null) return {};
+  const m = metadata as Record<string, unknown>;
+  const name = typeof m.name === 'string' ? m.name : undefined;
+  return {
+    ...(name !== undefined && {
+      name,
+      namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace,
+    }),
+    ...(typeof m.uid === 'string' && { uid: m.uid }),
+    ...(typeof m.generation === 'number' && { generation: m.generation }),
+  };
+}
+
+/** One zod issue → field path and a message that names what is expected, never the value given. */
+function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; message: string } {
+  const path = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const names = issue.keys.map((k) => `"${k}"`).join(', ');
+      const where = path ? `${path}.${issue.keys[0]}` : (issue.keys[0] ?? '');
+      return {
+        path: issue.keys.length === 1 ? where : path,
+        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${names} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`,
+      };
+    }
+    case 'invalid_type':
+    case 'invalid_value':
+      // zod does not report the input (good: it may be a secret), so look up whether the field exists.
+      if (valueAt(doc, issue.path) === undefined) return { path, message: 'is required' };
+      if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+        return {
+          path,
+          message: `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}`,
+        };
+      }
+      return { path, message: issue.message };
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = doc;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+-- Reserves every window of one call atomically (DESIGN.md §6): check all, then apply all.
+-- All keys share the hash tag {vk:<scope>}, so this runs on one node of a cluster.
+--
+-- KEYS[1]      idempotency record ({vk:<scope>}:idem:<key>); unused when ARGV[1] is '0'
+-- KEYS[1 + i]  counter of window i ({vk:<scope>}:<bucket>)
+-- ARGV[1]      '1' when KEYS[1] is a real idempotency key
+-- ARGV[2]      idempotency record TTL in seconds
+-- ARGV[3 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
+--
+-- Returns {1} reserved, {2} replay (money already reserved by an earlier call with the same key),
+-- {0, i, used, limit} refused by window i (nothing was written).
+-- Values stay below 2^53, where Lua numbers are exact.
+
+local has_idem = ARGV[1] == '1'
+local replay = has_idem and redis.call('EXISTS', KEYS[1]) == 1
+local n = #KEYS - 1
+
+-- A replay skips the money windows but still counts towards the call rate.
+local function applies(base)
+  return not (replay and ARGV[base] == '1')
+end
+
+for i = 1, n do
+  local base = 3 + (i - 1) * 4
+  if applies(base) then
+    local used = tonumber(redis.call('GET', KEYS[1 + i]) or '0')
+    local limit = tonumber(ARGV[base + 1])
+    if used + tonumber(ARGV[base + 2]) > limit then
+      return {0, i, used, limit}
+    end
+  end
+end
+
+local money = false
+for i = 1, n do
+  local base = 3 + (i - 1) * 4
+  if applies(base) then
+    local key = KEYS[1 + i]
+    redis.call('INCRBY', key, ARGV[base + 2])
+    -- Only a new key gets a TTL: later writes must not push the bucket's expiry out.
+    if redis.call('TTL', key) < 0 then
+      redis.call('EXPIRE', key, ARGV[base + 3])
+    end
+    if ARGV[base] == '1' then money = true end
+  end
+end
+
+if replay then return {2} end
+if has_idem and money then
+  redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+end
+return {1}

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import { MemoryCounterStore } from './memory-store.ts';
+import type { ReserveRequest, WindowSpec } from './store.ts';
+
+const USD = 1_000_000;
+const T0 = '2026-11-26T10:00:00Z';
+
+function setup() {
+  const clock = fixedClock(T0);
+  const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+  return { clock, store };
+}
+
+const day = (amount: number, limit = 100 * USD, ttlSeconds = 3600): WindowSpec => ({
+  kind: 'day',
+  bucket: 'day:2026-11-26',
+  limit,
+  amount,
+  ttlSeconds,
+});
+const month = (amount: number, limit: number): WindowSpec => ({
+  kind: 'month',
+  bucket: 'month:2026-11',
+  limit,
+  amount,
+  ttlSeconds: 7200,
+});
+const minute = (limit: number): WindowSpec => ({
+  kind: 'minute',
+  bucket: 'minute:1',
+  limit,
+  amount: 1,
+  ttlSeconds: 120,
+});
+const req = (windows: WindowSpec[], idempotencyKey?: string): ReserveRequest =>
+  idempotencyKey === undefined ? { scope: 'vk1', windows } : { scope: 'vk1', windows, idempotencyKey };
+
+describe('MemoryCounterStore.reserve', () => {
+  it('admits exactly the cap: a $100 day cap takes one hundred $1 calls and refuses the 101st', async () => {
+    const { store } = setup();
+    for (let i = 0; i < 100; i++) expect((await store.reserve(req([day(USD)]))).ok).toBe(true);
+    expect(await store.reserve(req([day(USD)]))).toEqual({
+      ok: false,
+      refused: 'day',
+      used: 100 * USD,
+      limit: 100 * USD,
+    });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(100 * USD);
+  });
+
+  it.each([
+    ['a call that lands exactly on the limit is allowed', 60, 40, true],
+    ['a call one micro-dollar over the limit is refused', 60, 40.000001, false],
+    ['a call larger than the whole limit is refused on an empty counter', 0, 100.000001, false],
+  ])('%s', async (_name, before, amountUsd, ok) => {
+    const { store } = setup();
+    if (before > 0) await store.reserve(req([day(before * USD)]));
+    const r = await store.reserve(req([day(Math.round(amountUsd * USD))]));
+    expect(r.ok).toBe(ok);
+  });
+
+  it('is all-or-nothing: when the month refuses, the day is not charged either', async () => {
+    const { store } = setup();
+    const r = await store.reserve(req([day(5 * USD), month(5 * USD, 4 * USD), minute(10)]));
+    expect(r).toEqual({ ok: false, refused: 'month', used: 0, limit: 4 * USD });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(0);
+    expect(await store.used('vk1', 'minute:1')).toBe(0);
+  });
+
+  it('names the first window in request order that would exceed', async () => {
+    const { store } = setup();
+    const r = await store.reserve(req([day(5 * USD, 1 * USD), month(5 * USD, 1 * USD)]));
+    expect(r).toMatchObject({ ok: false, refused: 'day' });
+  });
+
+  it('returns a reservation of every money window but not of the call-rate window', async () => {
+    const { store } = setup();
+    const r = await store.reserve(req([day(3 * USD), month(3 * USD, 10 * USD), minute(5)]));
+    expect(r).toEqual({
+      ok: true,
+      replay: false,
+      reservation: {
+        scope: 'vk1',
+        money: [
+          { bucket: 'day:2026-11-26', amount: 3 * USD, ttlSeconds: 3600 },
+          { bucket: 'month:2026-11', amount: 3 * USD, ttlSeconds: 7200 },
+        ],
+      },
+    });
+  });
+
+  it('refuses the call rate with used and limit counted in calls', async () => {
+    const { store } = setup();
+    await store.reserve(req([minute(2)]));
+    await store.reserve(req([minute(2)]));
+    expect(await store.reserve(req([minute(2)]))).toEqual({
+      ok: false,
+      refused: 'minute',
+      used: 2,
+      limit: 2,
+    });
+  });
+
+  it('keeps the counters of two scopes apart', async () => {
+    const { store } = setup();
+    await store.reserve({ scope: 'a', windows: [day(100 * USD)] });
+    expect((await store.reserve({ scope: 'b', windows: [day(100 * USD)] })).ok).toBe(true);
+    expect((await store.reserve({ scope: 'a', windows: [day(1)] })).ok).toBe(false);
+  });
+
+  it('admits exactly the cap when 500 reserves race', async () => {
+    const { store } = setup();
+    const results = await Promise.all(Array.from({ length: 500 }, () => store.reserve(req([day(USD)]))));
+    expect(results.filter((r) => r.ok)).toHaveLength(100);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(100 * USD);
+  });
+
+  it.each([
+    ['a negative amount', { ...day(-1) }],
+    ['a fractional amount', { ...day(0.5) }],
+    ['an unsafe integer limit', { ...day(1, 2 ** 53) }],
+    ['a zero ttl', { ...day(1, 10, 0) }],
+  ])('rejects %s as a programming error', async (_name, w) => {
+    const { store } = setup();
+    await expect(store.reserve(req([w]))).rejects.toThrow(RangeError);
+  });
+});
+
+describe('MemoryCounterStore idempotency', () => {
+  it('reserves a retried call once and reports the retry as a replay with no money', async () => {
+    const { store } = setup();
+    const first = await store.reserve(req([day(7 * USD)], 'idem-1'));
+    const retry = await store.reserve(req([day(7 * USD)], 'idem-1'));
+    expect(first).toMatchObject({ ok: true, replay: false, reservation: { idempotencyKey: 'idem-1' } });
+    expect(retry).toEqual({ ok: true, replay: true, reservation: { scope: 'vk1', money: [] } });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(7 * USD);
+  });
+
+  it('still counts a replay towards the call rate', async () => {
+    const { store } = setup();
+    await store.reserve(req([day(USD), minute(2)], 'k'));
+    expect(await store.reserve(req([day(USD), minute(2)], 'k'))).toMatchObject({ ok: true, replay: true });
+    expect(await store.reserve(req([day(USD), minute(2)], 'k'))).toMatchObject({
+      ok: false,
+      refused: 'minute',
+    });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(USD);
+  });
+
+  it('does not record a key for a refused call, so its retry is checked afresh', async () => {
+    const { store, clock } = setup();
+    await store.reserve(req([day(100 * USD, 100 * USD, 60)]));
+    expect((await store.reserve(req([day(USD, 100 * USD, 60)], 'k'))).ok).toBe(false);
+    clock.advance(61_000);
+    expect(await store.reserve(req([day(USD, 100 * USD, 60)], 'k'))).toMatchObject({
+      ok: true,
+      replay: false,
+    });
+  });
+
+  it('scopes keys per vault key: the same key under another scope is a new call', async () => {
+    const { store } = setup();
+    await store.reserve({ scope: 'a', windows: [day(USD)], idempotencyKey: 'k' });
+    expect(await store.reserve({ scope: 'b', windows: [day(USD)], idempotencyKey: 'k' })).toMatchObject({
+      replay: false,
+    });
+  });
+
+  it('forgets a key after its TTL', async () => {
+    const { store, clock } = setup();
+    await store.reserve({
+      scope: 'vk1',
+      windows: [day(USD)],
+      idempotencyKey: 'k',
+      idempotencyTtlSeconds: 10,
+    });
+    clock.advance(9_999);
+    expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ replay: true });
+    clock.advance(1);
+    expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ replay: false });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(2 * USD);
+  });
+
+  it('forgets a key whose call was released, so a retry of a call the vendor refused is counted', async () => {
+    const { store } = setup();
+    const first = await store.reserve(req([day(USD)], 'k'));
+    if (!first.ok) throw new Error('expected ok');
+    await store.settle(first.reservation, 0);
+    expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ ok: true, replay: false });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(USD);
+  });
+});
+
+describe('MemoryCounterStore.settle', () => {
+  it.each([
+    ['keeps the reservation when actual equals reserved', 10, 10, 10],
+    ['lowers the counter to the actual amount', 10, 4, 4],
+    ['raises the counter to the actual amount', 10, 12, 12],
+    ['releases the reservation when actual is 0', 10, 0, 0],
+  ])('%s', async (_name, reservedUsd, actualUsd, expectedUsd) => {
+    const { store } = setup();
+    await store.reserve(req([day(20 * USD)]));
+    const r = await store.reserve(req([day(reservedUsd * USD), month(reservedUsd * USD, 1000 * USD)]));
+    if (!r.ok) throw new Error('expected ok');
+    await store.settle(r.reservation, actualUsd * USD);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe((20 + expectedUsd) * USD);
+    expect(await store.used('vk1', 'month:2026-11')).toBe(expectedUsd * USD);
+  });
+
+  it('never takes a counter below zero', async () => {
+    const { store, clock } = setup();
+    const r = await store.reserve(req([day(10 * USD, 100 * USD, 60)]));
+    if (!r.ok) throw new Error('expected ok');
+    clock.advance(60_000); // the bucket expired between reserve and settle
+    await store.reserve(req([day(USD, 100 * USD, 60)]));
+    await store.settle(r.reservation, 0);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(0);
+  });
+
+  it('does nothing for a replay reservation', async () => {
+    const { store } = setup();
+    await store.reserve(req([day(USD)], 'k'));
+    const replay = await store.reserve(req([day(USD)], 'k'));
+    if (!replay.ok) throw new Error('expected ok');
+    await store.settle(replay.reservation, 0);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(USD);
+    expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ replay: true });
+  });
+
+  it('rejects a negative actual amount', async () => {
+    const { store } = setup();
+    await expect(store.settle({ scope: 'vk1', money: [] }, -1)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('MemoryCounterStore expiry', () => {
+  it('forgets a bucket at its TTL and starts again from zero', async () => {
+    const { store, clock } = setup();
+    await store.reserve(req([day(100 * USD, 100 * USD, 3600)]));
+    clock.advance(3_599_999);
+    expect((await store.reserve(req([day(1)]))).ok).toBe(false);
+    clock.advance(1);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(0);
+    expect((await store.reserve(req([day(USD)]))).ok).toBe(true);
+  });
+
+  it('keeps the expiry set by the first write (later writes do not extend it)', async () => {
+    const { store, clock } = setup();
+    await store.reserve(req([day(USD, 100 * USD, 100)]));
+    clock.advance(50_000);
+    await store.reserve(req([day(USD, 100 * USD, 100)]));
+    clock.advance(50_000);
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(0);
+  });
+
+  it('reclaims memory of expired entries on sweep', async () => {
+    const { store, clock } = setup();
+    await store.reserve(req([day(USD, 100 * USD, 10), minute(5)], 'k'));
+    expect(store.size).toBe(3);
+    clock.advance(120_000);
+    store.sweep();
+    expect(store.size).toBe(1); // the idempotency record lives 24 h
+    clock.advance(24 * 3_600_000);
+    store.sweep();
+    expect(store.size).toBe(0);
+  });
+
+  it('is always healthy and closes its timer', async () => {
+    const store = new MemoryCounterStore({ clock: fixedClock(T0) });
+    expect(await store.healthy()).toBe(true);
+    await store.close();
+  });
+});

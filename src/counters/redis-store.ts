@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { MicroUsd } from '../money/micro-usd.ts';
+import type { Log } from '../telemetry/logger.ts';
+import { counterKey, DEFAULT_IDEMPOTENCY_TTL_SECONDS, idempotencyRecordKey, scopePrefix } from './keys.ts';
+import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
+import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
+import {
+  type CounterStore,
+  CounterStoreUnavailableError,
+  type Reservation,
+  type ReserveRequest,
+  type ReserveResult,
+} from './store.ts';
+import { assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
+
+/** The two Lua scripts, read once at start-up (they ship beside this file in src/counters/lua/). */
+export const COUNTER_SCRIPTS: CounterScripts = {
+  reserve: readFileSync(new URL('./lua/reserve.lua', import.meta.url), 'utf8'),
+  settle: readFileSync(new URL('./lua/settle.lua', import.meta.url), 'utf8'),
+};
+
+/** Options of the shared store; see docs/counters.md for what they guarantee. */
+export interface RedisCounterStoreOptions {
+  /** Bound on every command, in ms (default 50); past it the call fails closed. */
+  readonly timeoutMs?: number;
+  readonly log?: Log;
+}
+
+/** Counted by the store so benchmarks can check the cost of a call (one reserve = one round trip). */
+export interface RedisCounterStoreStats {
+  /** Commands sent for reserve, settle and used (health pings are counted apart). */
+  roundTrips: number;
+  pings: number;
+  /** Commands that failed or timed out (each became a CounterStoreUnavailableError). */
+  errors: number;
+}
+
+/**
+ * Builds the store from the `--redis` URL (redis://, rediss://, redis+sentinel://, redis+cluster://).
+ * Returns at once; the client connects in the background and calls fail closed until it has.
+ */
+export function createRedisCounterStore(url: string, opts: RedisCounterStoreOptions = {}): RedisCounterStore {
+  const target = parseRedisUrl(url);
+  const timeoutMs = opts.timeoutMs ?? 50;
+  const client = createScriptedClient(target, COUNTER_SCRIPTS, { timeoutMs });
+  return new RedisCounterStore(client, { ...opts, timeoutMs, description: describeRedisTarget(target) });
+}
+
+/**
+ * The counters shared by every proxy replica (DESIGN.md §6). One reserve is one Lua script in one
+ * round trip over every window of the call; every key of a vault key lives in the hash slot of
+ * `{vk:<scope>}`, so the same code runs against one server, Sentinel or Cluster.
+ */
+export class RedisCounterStore implements CounterStore {
+  readonly stats: RedisCounterStoreStats = { roundTrips: 0, pings: 0, errors: 0 };
+  /** The server(s) without credentials, for logs and /readyz details. */
+  readonly description: string;
+  readonly #client: ScriptedClient;
+  readonly #timeoutMs: number;
+  readonly #log: Log | undefined;
+  #down = false;
+
+  constructor(
+    client: ScriptedClient,
+    opts: { readonly timeoutMs: number; readonly log?: Log; readonly description?: string },
+  ) {
+    this.#client = client;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#log = opts.log;
+    this.description = opts.description ?? 'redis';
+    // Without an 'error' listener ioredis prints every reconnect failure; log only the transitions.
+    const lost = (err: Error) => {
+      if (this.#down) return;
+      this.#down = true;
+      this.#log?.warn({ redis: this.description, error: err.message }, 'counter store connection lost');
+    };
+    client.on('error', lost);
+    client.on('node error', lost);
+    client.on('ready', () => {
+      if (!this.#down) return;
+      this.#down = false;
+      this.#log?.info({ redis: this.description }, 'counter store connection restored');
+    });
+  }
+
+  async reserve(req: ReserveRequest): Promise<ReserveResult> {
+    const { scope, windows } = req;
+    if (windows.length === 0) return { ok: true, replay: false, reservation: { scope, money: [] } };
+    const hasIdem = req.idempotencyKey !== undefined;
+    const keys = [
+      hasIdem ? idempotencyRecordKey(scope, req.idempotencyKey as string) : `${scopePrefix(scope)}:idem:`,
+    ];
+    const args: string[] = [
+      hasIdem ? '1' : '0',
+      String(req.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+    ];
+    for (const w of windows) {
+      assertWindow(w);
+      keys.push(counterKey(scope, w.bucket));
+      args.push(isMoneyWindow(w) ? '1' : '0', String(w.limit), String(w.amount), String(w.ttlSeconds));
+    }
+    const reply = await this.#command(() => this.#client.kbReserve(keys.length, ...keys, ...args));
+    return this.#reserveResult(req, reply);
+  }
+
+  async settle(reservation: Reservation, actual: MicroUsd): Promise<void> {
+    assertMicros(actual, 'actual');
+    const { scope, idempotencyKey } = reservation;
+    const forget = actual === 0 && idempotencyKey !== undefined;
+    const changes = reservation.money.filter((m) => m.amount !== actual);
+    // Nothing to adjust is the common case (the price was exact): no round trip at all.
+    if (!forget && changes.length === 0) return;
+    const keys = [forget ? idempotencyRecordKey(scope, idempotencyKey) : `${scopePrefix(scope)}:idem:`];
+    const args = [forget ? '1' : '0'];
+    for (const m of changes) {
+      keys.push(counterKey(scope, m.bucket));
+      args.push(String(actual - m.amount), String(m.ttlSeconds));
+    }
+    await this.#command(() => this.#client.kbSettle(keys.length, ...keys, ...args));
+  }
+
+  async used(scope: string, bucket: string): Promise<number> {
+    const value = await this.#command(() => this.#client.get(counterKey(scope, bucket)));
+    return value === null ? 0 : Number(value);
+  }
+
+  async healthy(): Promise<boolean> {
+    this.stats.pings++;
+    try {
+      await this.#bounded(() => this.#client.ping());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves true once a ping succeeds, false at the deadline (start-up and tests). */
+  async waitUntilReady(timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.healthy()) return true;
+      await delay(Math.min(25, Math.max(0, deadline - Date.now())));
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#bounded(() => this.#client.quit());
+    } catch {
+      // Already gone: nothing to flush.
+    } finally {
+      this.#client.disconnect();
+    }
+  }
+
+  #reserveResult(req: ReserveRequest, reply: unknown): ReserveResult {
+    const r = Array.isArray(reply) ? reply.map(Number) : [];
+    const scope = req.scope;
+    if (r[0] === 2) return { ok: true, replay: true, reservation: { scope, money: [] } };
+    if (r[0] === 1) {
+      const money = req.windows
+        .filter(isMoneyWindow)
+        .map((w) => ({ bucket: w.bucket, amount: w.amount, ttlSeconds: w.ttlSeconds }));
+      const recorded = req.idempotencyKey !== undefined && money.length > 0;
+      return {
+        ok: true,
+        replay: false,
+        reservation: recorded ? { scope, money, idempotencyKey: req.idempotencyKey } : { scope, money },
+      };
+    }
+    const window = r[0] === 0 ? req.windows[(r[1] ?? 0) - 1] : undefined;
+    if (!window || r[2] === undefined || r[3] === undefined) {
+      this.stats.errors++;
+      this.#log?.error({ redis: this.description }, 'counter store returned an unexpected reserve reply');
+      throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
+    }
+    return { ok: false, refused: window.kind, used: r[2], limit: r[3] };
+  }
+
+  async #command<T>(fn: () => Promise<T>): Promise<T> {
+    this.stats.roundTrips++;
+    try {
+      return await this.#bounded(fn);
+    } catch (err) {
+      this.stats.errors++;
+      // A script error is our bug, not an outage: say so loudly (it carries no secret, only Lua text).
+      const cause = err instanceof Error ? err.cause : undefined;
+      if (cause instanceof Error && cause.name === 'ReplyError' && /script|lua/i.test(cause.message)) {
+        this.#log?.error({ redis: this.description, error: cause.message }, 'counter store script failed');
+      }
+      throw err;
+    }
+  }
+
+  // Every command gets its own deadline on top of ioredis' commandTimeout, so that no mode (cluster
+  // redirections, sentinel failover) can hold a request longer than timeoutMs.
+  async #bounded<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new CounterStoreUnavailableError(
+              `Redis counter store did not answer within ${this.#timeoutMs} ms`,
+            ),
+          ),
+        this.#timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([fn(), deadline]);
+    } catch (err) {
+      if (err instanceof CounterStoreUnavailableError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new CounterStoreUnavailableError(`Redis counter store is unavailable: ${reason}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

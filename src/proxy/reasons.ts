@@ -1,0 +1,95 @@
+/**
+ * The one registry of decision reasons (DESIGN.md §4). The same string goes into the response body,
+ * the `Keybrake-Decision` header, the audit record and the `reason` metric label.
+ */
+export interface ReasonInfo {
+  /** HTTP status of a denial; vendors' SDKs pick their error class from it. */
+  readonly status: number;
+  /** Whether the same request could succeed if retried unchanged (drives Stripe-Should-Retry). */
+  readonly retryable: boolean;
+  /** Default human message; stages may pass a more precise one. */
+  readonly message: string;
+}
+
+export const REASONS = {
+  ok: { status: 200, retryable: false, message: 'Allowed by policy.' },
+  route_unknown: { status: 404, retryable: false, message: 'No Keybrake route for this path.' },
+  path_invalid: {
+    status: 400,
+    retryable: false,
+    message: 'The request path is not in canonical form (dot segments, encoded slashes or empty segments).',
+  },
+  key_unknown: { status: 401, retryable: false, message: 'Unknown or malformed Keybrake vault key.' },
+  key_expired: { status: 401, retryable: false, message: 'This Keybrake vault key has expired.' },
+  key_suspended: { status: 401, retryable: false, message: 'This Keybrake vault key is suspended.' },
+  body_invalid: { status: 400, retryable: false, message: 'The request body could not be parsed.' },
+  body_too_large: { status: 413, retryable: false, message: 'The request body is too large.' },
+  price_unknown: {
+    status: 403,
+    retryable: false,
+    message: 'Keybrake cannot price this operation, so it is not allowed.',
+  },
+  endpoint_not_allowed: { status: 403, retryable: false, message: 'This endpoint is not allowed by policy.' },
+  customer_not_allowed: { status: 403, retryable: false, message: 'This customer is not allowed by policy.' },
+  account_not_allowed: { status: 403, retryable: false, message: 'This account is not allowed by policy.' },
+  recipient_not_allowed: {
+    status: 403,
+    retryable: false,
+    message: 'This recipient is not allowed by policy.',
+  },
+  country_not_allowed: {
+    status: 403,
+    retryable: false,
+    message: 'This destination country is not allowed by policy.',
+  },
+  currency_not_allowed: { status: 403, retryable: false, message: 'This currency is not allowed by policy.' },
+  sender_not_allowed: { status: 403, retryable: false, message: 'This sender is not allowed by policy.' },
+  per_call_limit_exceeded: {
+    status: 403,
+    retryable: false,
+    message: 'This call exceeds the per-call spend limit.',
+  },
+  daily_cap_exceeded: { status: 403, retryable: false, message: 'The daily spend cap has been reached.' },
+  monthly_cap_exceeded: { status: 403, retryable: false, message: 'The monthly spend cap has been reached.' },
+  run_cap_exceeded: {
+    status: 403,
+    retryable: false,
+    message: 'The spend cap for this agent run has been reached.',
+  },
+  rate_limited: { status: 429, retryable: true, message: 'Too many requests for this vault key.' },
+  counter_store_unavailable: {
+    status: 503,
+    retryable: true,
+    message: 'Spend counters are unavailable, so money-moving calls are denied.',
+  },
+  policy_stale: {
+    status: 503,
+    retryable: true,
+    message: 'The proxy policy is stale, so money-moving calls are denied.',
+  },
+  upstream_unavailable: { status: 502, retryable: true, message: 'The upstream API could not be reached.' },
+  upstream_timeout: { status: 504, retryable: true, message: 'The upstream API did not answer in time.' },
+  internal_error: { status: 500, retryable: false, message: 'Keybrake failed to process this request.' },
+} as const satisfies Record<string, ReasonInfo>;
+
+export type Reason = keyof typeof REASONS;
+export type DenyReason = Exclude<Reason, 'ok'>;
+
+/** A denial decided by a stage; the pipeline renders it in the vendor's error shape. */
+export interface Denial {
+  readonly reason: DenyReason;
+  /** Overrides the registry message; must never contain a token, key or body. */
+  readonly message?: string;
+}
+
+export function deny(reason: DenyReason, message?: string): Denial {
+  return message === undefined ? { reason } : { reason, message };
+}
+
+export function isDenial(value: unknown): value is Denial {
+  return typeof value === 'object' && value !== null && 'reason' in value && !('id' in value);
+}
+
+export function decisionHeader(reason: Reason): string {
+  return reason === 'ok' ? 'allow; reason=ok' : `deny; reason=${reason}`;
+}

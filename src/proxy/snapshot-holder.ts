@@ -1,0 +1,47 @@
+import type { Clock } from '../clock.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+
+/**
+ * The proxy's one reference to the policy table. Sources (file watcher, operator stream) call
+ * `apply`; the pipeline reads `current` once per request. A swap is a single assignment, so a
+ * request sees either the old table or the new one, never a mix. Lower versions are ignored so a
+ * reconnect to a lagging operator cannot roll policy back.
+ */
+export class SnapshotHolder {
+  #current: Snapshot | undefined;
+  #receivedAt = 0;
+  readonly #clock: Clock;
+  readonly #listeners = new Set<(s: Snapshot) => void>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  get current(): Snapshot | undefined {
+    return this.#current;
+  }
+
+  /** Returns false when the snapshot is older than the one in force. */
+  apply(snapshot: Snapshot): boolean {
+    if (this.#current && snapshot.version < this.#current.version) return false;
+    this.#current = snapshot;
+    this.#receivedAt = this.#clock.now();
+    for (const l of this.#listeners) l(snapshot);
+    return true;
+  }
+
+  /** Marks the table as confirmed fresh without a change (a keep-alive from the operator). */
+  touch(): void {
+    if (this.#current) this.#receivedAt = this.#clock.now();
+  }
+
+  /** Milliseconds since the table was last received or confirmed; undefined before the first. */
+  ageMs(): number | undefined {
+    return this.#current ? this.#clock.now() - this.#receivedAt : undefined;
+  }
+
+  onApply(listener: (s: Snapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { route } from './route.ts';
+
+describe('route', () => {
+  it.each([
+    ['/stripe/v1/charges', undefined, { vendor: 'stripe', path: '/v1/charges', query: '' }],
+    ['/stripe/v1/charges?limit=3', undefined, { vendor: 'stripe', path: '/v1/charges', query: 'limit=3' }],
+    ['/v1/charges', 'stripe', { vendor: 'stripe', path: '/v1/charges', query: '' }],
+    ['/resend//emails', undefined, { vendor: 'resend', path: '/emails', query: '' }],
+    ['/resend/emails', undefined, { vendor: 'resend', path: '/emails', query: '' }],
+    ['//emails', 'resend', { vendor: 'resend', path: '/emails', query: '' }],
+    [
+      '/twilio/2010-04-01/Accounts/AC1/Messages.json',
+      undefined,
+      { vendor: 'twilio', subHost: 'api', path: '/2010-04-01/Accounts/AC1/Messages.json', query: '' },
+    ],
+    [
+      '/twilio/verify/v2/Services/VA1/Verifications',
+      undefined,
+      { vendor: 'twilio', subHost: 'verify', path: '/v2/Services/VA1/Verifications', query: '' },
+    ],
+    [
+      '/api/2010-04-01/Accounts/AC1/Calls.json',
+      'twilio',
+      { vendor: 'twilio', subHost: 'api', path: '/2010-04-01/Accounts/AC1/Calls.json', query: '' },
+    ],
+  ] as const)('routes %s (port vendor %s)', (url, portVendor, expected) => {
+    expect(route(url, portVendor)).toEqual(expected);
+  });
+
+  it.each([
+    ['an absolute-form target', 'http://evil.example/v1/charges', 'path_invalid'],
+    ['a dot-dot segment', '/stripe/v1/../v1/charges', 'path_invalid'],
+    ['a dot segment', '/stripe/./v1/charges', 'path_invalid'],
+    ['an encoded slash', '/stripe/v1%2Fcharges', 'path_invalid'],
+    ['an encoded dot', '/stripe/v1/%2e%2e/charges', 'path_invalid'],
+    ['a backslash', '/stripe/v1\\charges', 'path_invalid'],
+    ['a double slash inside the path', '/stripe/v1//charges', 'path_invalid'],
+    ['an unknown vendor prefix', '/paypal/v1/payments', 'route_unknown'],
+    ['the bare root', '/', 'route_unknown'],
+    ['a Twilio sub host with a dot', '/twilio/evil.com/x', 'route_unknown'],
+  ])('refuses %s', (_name, url, reason) => {
+    expect(route(url, undefined)).toMatchObject({ reason });
+  });
+});

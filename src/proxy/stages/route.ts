@@ -1,0 +1,75 @@
+import { VENDORS, type VendorName } from '../../snapshot/types.ts';
+import { type Denial, deny } from '../reasons.ts';
+
+/** Output of the route stage: which vendor, and the vendor-relative path the adapters see. */
+export interface Route {
+  readonly vendor: VendorName;
+  /** Twilio sub host (`api`, `messaging`, …). */
+  readonly subHost?: string;
+  /** Canonical vendor path, always starting with `/`, no query. */
+  readonly path: string;
+  /** Raw query string without `?`. */
+  readonly query: string;
+}
+
+const SUB_HOST = /^[a-z0-9][a-z0-9-]{0,30}$/;
+/** Twilio's REST versions live on api.twilio.com: `/twilio/2010-04-01/…` needs no sub host. */
+const TWILIO_API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * Splits and checks a request target. Anything that is not origin-form, or that a server further
+ * along could read differently from us (dot segments, encoded slashes or backslashes), is refused:
+ * policy must judge exactly the path the vendor will act on.
+ */
+export function canonicalTarget(rawUrl: string): { path: string; query: string } | Denial {
+  if (!rawUrl.startsWith('/')) return deny('path_invalid', 'The request target must be an absolute path.');
+  const q = rawUrl.indexOf('?');
+  const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  const query = q === -1 ? '' : rawUrl.slice(q + 1);
+  if (/%(2f|5c|2e|00)/i.test(path) || path.includes('\\')) {
+    return deny('path_invalid', 'Encoded slashes, dots or backslashes are not allowed in the path.');
+  }
+  if (path.split('/').some((s) => s === '.' || s === '..')) {
+    return deny('path_invalid', 'Dot segments are not allowed in the path.');
+  }
+  return { path, query };
+}
+
+/**
+ * A trailing-slash base URL (resend-node) doubles the slash after the prefix: a leading run of
+ * slashes is folded; an empty segment anywhere else is refused.
+ */
+function vendorPath(rest: string): string | Denial {
+  const path = rest.replace(/^\/{2,}/, '/') || '/';
+  const segments = path.split('/');
+  for (let i = 1; i < segments.length - 1; i++) {
+    if (segments[i] === '') return deny('path_invalid', 'Empty path segments are not allowed.');
+  }
+  return path;
+}
+
+/**
+ * Finds the vendor: from the listener (a vendor port) or from the `/stripe`, `/twilio`, `/resend`
+ * prefix. Twilio hosts map to `/twilio/<sub>/…`.
+ */
+export function route(rawUrl: string, portVendor: VendorName | undefined): Route | Denial {
+  const target = canonicalTarget(rawUrl);
+  if ('reason' in target) return target;
+  let vendor = portVendor;
+  let rest = target.path;
+  if (vendor === undefined) {
+    const first = rest.replace(/^\/+/, '').split('/', 1)[0] ?? '';
+    if (!(VENDORS as readonly string[]).includes(first)) {
+      return deny('route_unknown', `No route for /${first}: use /stripe, /twilio or /resend.`);
+    }
+    vendor = first as VendorName;
+    rest = rest.replace(/^\/+/, '').slice(first.length);
+  }
+  const path = vendorPath(rest);
+  if (typeof path !== 'string') return path;
+  if (vendor !== 'twilio') return { vendor, path, query: target.query };
+  const sub = path.split('/', 2)[1] ?? '';
+  if (TWILIO_API_VERSION.test(sub)) return { vendor, subHost: 'api', path, query: target.query };
+  if (!SUB_HOST.test(sub)) return deny('route_unknown', 'Twilio routes are /twilio/<sub-host>/<path>.');
+  return { vendor, subHost: sub, path: path.slice(sub.length + 1) || '/', query: target.query };
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import {
+  compileEndpointPattern,
+  compileValuePattern,
+  matchesAny,
+  matchesEndpoint,
+  PatternError,
+} from './glob.ts';
+
+describe('compileEndpointPattern', () => {
+  it.each([
+    ['POST /v1/refunds', 'POST', '/v1/refunds', true],
+    ['POST /v1/refunds', 'GET', '/v1/refunds', false],
+    ['POST /v1/refunds', 'POST', '/v1/refunds/re_1', false],
+    ['POST /v1/payment_intents/*/confirm', 'POST', '/v1/payment_intents/pi_123/confirm', true],
+    ['POST /v1/payment_intents/*/confirm', 'POST', '/v1/payment_intents/pi_1/x/confirm', false],
+    ['POST /v1/payment_intents/*/confirm', 'POST', '/v1/payment_intents//confirm', false],
+    ['GET /v1/**', 'GET', '/v1', true],
+    ['GET /v1/**', 'GET', '/v1/', true],
+    ['GET /v1/**', 'GET', '/v1/customers/cus_1/sources', true],
+    ['GET /v1/**', 'GET', '/v2/customers', false],
+    ['GET /v1/**', 'GET', '/v10', false],
+    ['GET /**', 'GET', '/anything/at/all', true],
+    ['* /v1/customers', 'DELETE', '/v1/customers', true],
+    ['GET /v1/pi_*', 'GET', '/v1/pi_123', true],
+    ['GET /v1/pi_*', 'GET', '/v1/ch_123', false],
+    ['GET /v1/**/lines', 'GET', '/v1/invoices/in_1/lines', true],
+    ['GET /v1/**/lines', 'GET', '/v1/lines', true],
+    ['POST /v1/a.b', 'POST', '/v1/aXb', false],
+    ['POST /v1/refunds', 'post', '/v1/refunds', true],
+  ])('%s with %s %s matches: %s', (source, method, path, expected) => {
+    expect(matchesEndpoint(compileEndpointPattern(source), method, path)).toBe(expected);
+  });
+
+  it.each([
+    ['a path without a leading slash', 'POST v1/refunds'],
+    ['an unknown method', 'FETCH /v1/refunds'],
+    ['no method', '/v1/refunds'],
+    ['two spaces', 'POST  /v1/refunds'],
+    ['an empty segment', 'POST /v1//refunds'],
+    ['a trailing slash', 'POST /v1/refunds/'],
+    ['a ** glued to text', 'GET /v1/foo**'],
+    ['a query string', 'GET /v1/charges?limit=3'],
+    ['a dot-dot segment', 'GET /v1/../admin'],
+    ['a lower-case method', 'post /v1/refunds'],
+  ])('rejects %s', (_name, source) => {
+    expect(() => compileEndpointPattern(source)).toThrow(PatternError);
+  });
+});
+
+describe('compileValuePattern', () => {
+  it.each([
+    ['+1415555*', '+14155550100', true],
+    ['+1415555*', '+14165550100', false],
+    ['+1415555*', 'x+14155550100', false],
+    ['*@example.com', 'alice@example.com', true],
+    ['*@example.com', 'ALICE@EXAMPLE.COM', true],
+    ['*@example.com', 'alice@example.com.evil.io', false],
+    ['*@example.com', 'alice@exampleXcom', false],
+    ['example.com', 'bob@example.com', true],
+    ['example.com', 'example.com', true],
+    ['example.com', 'bob@notexample.com', false],
+    ['example.com', 'bob@sub.example.com', false],
+    ['*.example.com', 'bob@mail.example.com', true],
+    ['billing@acme.io', 'billing@acme.io', true],
+    ['billing@acme.io', 'other@acme.io', false],
+    ['a+b(c)@x.io', 'a+b(c)@x.io', true],
+    ['a+b(c)@x.io', 'aab(c)@x.io', false],
+  ])('%s matches %s: %s', (source, value, expected) => {
+    expect(matchesAny([compileValuePattern(source, { caseInsensitive: true })], value)).toBe(expected);
+  });
+
+  it('is case-sensitive unless asked otherwise', () => {
+    const p = compileValuePattern('Abc*', { caseInsensitive: false });
+    expect(p.regex.test('Abcd')).toBe(true);
+    expect(p.regex.test('abcd')).toBe(false);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['whitespace', '+1 415*'],
+  ])('rejects a pattern that is %s', (_name, source) => {
+    expect(() => compileValuePattern(source, { caseInsensitive: true })).toThrow(PatternError);
+  });
+});

@@ -1,0 +1,92 @@
+import type { CompiledPattern, EndpointPattern } from './types.ts';
+
+/**
+ * Policy patterns, compiled once per snapshot (DESIGN.md §3) so the authorize stage only runs a
+ * RegExp. Endpoint globs are segment-aware; value globs (recipients, senders) are plain wildcards.
+ */
+
+/** Raised for a pattern that cannot be compiled; the message names the problem, never a secret. */
+export class PatternError extends Error {
+  override readonly name = 'PatternError';
+}
+
+export const ENDPOINT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', '*'] as const;
+
+// Characters RFC 3986 allows in a path segment, plus `*` for the glob itself.
+const SEGMENT_CHARS = /^[A-Za-z0-9._~!$&'()+,;=:@%*-]+$/;
+
+/**
+ * `"POST /v1/payment_intents/*\/confirm"` → method + anchored path RegExp. In the path, `*` matches
+ * within one segment (a whole-segment `*` needs at least one character), `**` as a whole segment
+ * matches zero or more segments. Method `*` matches any method.
+ */
+export function compileEndpointPattern(source: string): EndpointPattern {
+  const m = /^([A-Z]+|\*) (\/\S*)$/.exec(source);
+  if (!m)
+    throw new PatternError(
+      'expected "METHOD /path", e.g. "POST /v1/refunds" (one space, path starts with /)',
+    );
+  const method = m[1]!;
+  const path = m[2]!;
+  if (!(ENDPOINT_METHODS as readonly string[]).includes(method)) {
+    throw new PatternError(`method must be one of ${ENDPOINT_METHODS.join(', ')}`);
+  }
+  return { source, method, path: compilePathGlob(path) };
+}
+
+function compilePathGlob(path: string): RegExp {
+  if (path === '/') return /^\/$/;
+  const segments = path.slice(1).split('/');
+  let re = '';
+  segments.forEach((seg, i) => {
+    if (seg === '') throw new PatternError(`path has an empty segment (position ${i + 1})`);
+    if (seg === '.' || seg === '..') throw new PatternError('path must not contain "." or ".." segments');
+    if (!SEGMENT_CHARS.test(seg))
+      throw new PatternError(`path segment ${i + 1} contains a character not allowed in a URL path`);
+    if (seg === '**') {
+      re += '(?:/[^/]+)*';
+      return;
+    }
+    if (seg.includes('**')) throw new PatternError('"**" must be a whole path segment ("/v1/**")');
+    if (seg === '*') {
+      re += '/[^/]+';
+      return;
+    }
+    re += `/${seg.split('*').map(escapeRegex).join('[^/]*')}`;
+  });
+  // `/v1/**` also covers `/v1/` so a trailing slash cannot slip past a deny-by-omission.
+  if (segments[segments.length - 1] === '**') re += '/?';
+  return new RegExp(`^${re}$`);
+}
+
+/** Whether an endpoint pattern admits this method and canonical path. */
+export function matchesEndpoint(pattern: EndpointPattern, method: string, path: string): boolean {
+  return (pattern.method === '*' || pattern.method === method.toUpperCase()) && pattern.path.test(path);
+}
+
+// A bare domain: labels separated by dots, optionally a leading `*.`; no `@`.
+const BARE_DOMAIN = /^(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$/;
+
+/**
+ * `"+1415555*"`, `"*@example.com"`, `"billing@example.com"`: `*` matches any run of characters (also
+ * none), everything else is literal. A bare domain (`example.com`, `*.example.com`) matches the
+ * domain itself and every address at it (`anyone@example.com`), so a recipients or senders list
+ * can name a whole domain.
+ */
+export function compileValuePattern(source: string, opts: { caseInsensitive: boolean }): CompiledPattern {
+  if (source.length === 0) throw new PatternError('pattern must not be empty');
+  if (/[\s\p{Cc}]/u.test(source))
+    throw new PatternError('pattern must not contain whitespace or control characters');
+  const body = source.split('*').map(escapeRegex).join('.*');
+  const re = BARE_DOMAIN.test(source) ? `^(?:[^@]*@)?${body}$` : `^${body}$`;
+  return { source, regex: new RegExp(re, opts.caseInsensitive ? 'iu' : 'u') };
+}
+
+/** Whether any pattern in the list matches the value. */
+export function matchesAny(patterns: readonly CompiledPattern[], value: string): boolean {
+  return patterns.some((p) => p.regex.test(value));
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { compileEndpointPattern, compileValuePattern } from './glob.ts';
+import {
+  describeSnapshot,
+  deserializeSnapshot,
+  SnapshotFormatError,
+  serializeSnapshot,
+} from './serialize.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot } from './types.ts';
+
+const policy: CompiledPolicy = {
+  ref: 'agents/support-bot',
+  limits: { perCallMicros: 50_000_000, perDayMicros: 200_000_000, requestsPerMinute: 120 },
+  timezone: 'Europe/Berlin',
+  endpoints: [compileEndpointPattern('POST /v1/refunds'), compileEndpointPattern('GET /v1/**')],
+  customers: new Set(['cus_b', 'cus_a']),
+  recipients: [compileValuePattern('*@example.com', { caseInsensitive: true })],
+  countries: new Set(['US']),
+  currencies: new Set(['usd', 'eur']),
+  readsWhenStoreDown: false,
+};
+
+const key = (
+  name: string,
+  upstream: CompiledKey['upstream'],
+  extra: Partial<CompiledKey> = {},
+): CompiledKey => ({
+  uid: `agents/${name}`,
+  namespace: 'agents',
+  name,
+  vendor: 'stripe',
+  tokenFingerprint: 'kb_stripe_…abcd',
+  upstream,
+  suspended: false,
+  policy,
+  ...extra,
+});
+
+const snapshot: Snapshot = {
+  version: 12,
+  compiledAt: Date.parse('2026-06-01T00:00:00Z'),
+  keys: new Map([
+    [
+      'b'.repeat(64),
+      key('zeta', { kind: 'bearer', token: 'sk_test_SECRET_ONE' }, { expiresAt: 1_800_000_000_000 }),
+    ],
+    [
+      'a'.repeat(64),
+      key(
+        'alpha',
+        { kind: 'basic', username: 'AC1', password: 'SECRET_TWO', accountSid: 'AC1' },
+        { vendor: 'twilio', suspended: true },
+      ),
+    ],
+  ]),
+};
+
+describe('serializeSnapshot / deserializeSnapshot', () => {
+  const back = deserializeSnapshot(serializeSnapshot(snapshot));
+
+  it('round-trips version, time, keys and upstream credentials', () => {
+    expect(back.version).toBe(12);
+    expect(back.compiledAt).toBe(snapshot.compiledAt);
+    expect([...back.keys.keys()]).toEqual([...snapshot.keys.keys()]);
+    expect(back.keys.get('b'.repeat(64))?.upstream).toEqual({ kind: 'bearer', token: 'sk_test_SECRET_ONE' });
+    expect(back.keys.get('a'.repeat(64))).toMatchObject({ vendor: 'twilio', suspended: true });
+    expect(back.keys.get('b'.repeat(64))?.expiresAt).toBe(1_800_000_000_000);
+  });
+
+  it('recompiles patterns so they match as before', () => {
+    const p = back.keys.get('b'.repeat(64))!.policy;
+    expect(p.endpoints?.[1]?.path.test('/v1/customers/cus_1')).toBe(true);
+    expect(p.recipients?.[0]?.regex.test('Bob@Example.com')).toBe(true);
+    expect(p.customers?.has('cus_a')).toBe(true);
+  });
+
+  it('describes the same table before and after', () => {
+    expect(describeSnapshot(back)).toEqual(describeSnapshot(snapshot));
+  });
+
+  it('shares one policy object between keys that referenced one', () => {
+    const [a, b] = [...back.keys.values()];
+    expect(a!.policy).toBe(b!.policy);
+  });
+
+  it.each([
+    ['text that is not JSON', 'nope'],
+    ['another format', JSON.stringify({ format: 'x', version: 1 })],
+    ['a key whose digest is not SHA-256 hex', serializeSnapshot(snapshot).replace('b'.repeat(64), 'xyz')],
+    [
+      'a key with an unknown policy',
+      serializeSnapshot(snapshot).replace('"policy":"agents/support-bot"', '"policy":"no/such"'),
+    ],
+  ])('rejects %s without echoing credentials', (_name, text) => {
+    expect(() => deserializeSnapshot(text)).toThrow(SnapshotFormatError);
+    try {
+      deserializeSnapshot(text);
+    } catch (err) {
+      expect(String(err)).not.toMatch(/SECRET/);
+    }
+  });
+});
+
+describe('describeSnapshot', () => {
+  const d = describeSnapshot(snapshot);
+
+  it('never contains an upstream secret', () => {
+    expect(JSON.stringify(d)).not.toMatch(/SECRET/);
+    expect(d.keys.map((k) => k.upstream)).toEqual([{ kind: 'basic', accountSid: 'AC1' }, { kind: 'bearer' }]);
+  });
+
+  it('sorts keys by namespace/name and sets as arrays', () => {
+    expect(d.keys.map((k) => k.name)).toEqual(['alpha', 'zeta']);
+    expect(d.keys[0]!.policy.customers).toEqual(['cus_a', 'cus_b']);
+    expect(d.keys[0]!.policy.currencies).toEqual(['eur', 'usd']);
+  });
+});

@@ -1,0 +1,89 @@
+import type { MicroUsd } from '../money/micro-usd.ts';
+
+/**
+ * The compiled policy table: the only thing the proxy knows about keys and policies. Produced by the
+ * compiler (or received from the operator), consumed by the proxy pipeline. Contains no plaintext
+ * vault tokens: keys are indexed by the SHA-256 hex digest of the token.
+ */
+export interface Snapshot {
+  /** Monotonically increasing; a proxy never applies a lower version than the one it has. */
+  readonly version: number;
+  /** Milliseconds since the epoch when the snapshot was compiled (drives staleness). */
+  readonly compiledAt: number;
+  /** sha256(token) hex → key. One Map lookup per request. */
+  readonly keys: ReadonlyMap<string, CompiledKey>;
+}
+
+export type VendorName = 'stripe' | 'twilio' | 'resend';
+export const VENDORS: readonly VendorName[] = ['stripe', 'twilio', 'resend'];
+
+/** The real credential the proxy swaps in; never logged, never in status, never in a snapshot on disk. */
+export type UpstreamCredential =
+  | { readonly kind: 'bearer'; readonly token: string }
+  /** Twilio: accountSid + authToken, or apiKeySid + apiKeySecret with the account SID alongside. */
+  | {
+      readonly kind: 'basic';
+      readonly username: string;
+      readonly password: string;
+      readonly accountSid?: string;
+    };
+
+/** One VaultKey, compiled. Everything here is precomputed so the request path only reads it. */
+export interface CompiledKey {
+  /** Stable identity for counters (`{vk:<uid>}`): the VaultKey's metadata.uid, or namespace/name in files. */
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly vendor: VendorName;
+  /** `kb_stripe_…9f2c`: safe to show. */
+  readonly tokenFingerprint: string;
+  readonly upstream: UpstreamCredential;
+  /** Earlier of the key's and the policy's expiry, ms since epoch. */
+  readonly expiresAt?: number;
+  readonly suspended: boolean;
+  readonly policy: CompiledPolicy;
+}
+
+export interface CompiledLimits {
+  readonly perCallMicros?: MicroUsd;
+  readonly perDayMicros?: MicroUsd;
+  readonly perMonthMicros?: MicroUsd;
+  readonly perRunMicros?: MicroUsd;
+  readonly requestsPerMinute?: number;
+}
+
+/** A pattern compiled once per snapshot. `source` is kept so the snapshot can be serialised. */
+export interface CompiledPattern {
+  readonly source: string;
+  readonly regex: RegExp;
+}
+
+/** `POST /v1/payment_intents/*`: method (or `*`) plus a segment-aware path glob. */
+export interface EndpointPattern {
+  readonly source: string;
+  readonly method: string;
+  readonly path: RegExp;
+}
+
+export interface CompiledPolicy {
+  /** `namespace/name` of the SpendPolicy. */
+  readonly ref: string;
+  readonly limits: CompiledLimits;
+  /** IANA time zone for the calendar-day and month windows. */
+  readonly timezone: string;
+  /** Absent: every endpoint the catalog knows is allowed. */
+  readonly endpoints?: readonly EndpointPattern[];
+  /** Exact ids; absent means unrestricted. */
+  readonly customers?: ReadonlySet<string>;
+  readonly accounts?: ReadonlySet<string>;
+  /** Glob patterns (`+1415555*`, `*@example.com`), matched case-insensitively for addresses. */
+  readonly recipients?: readonly CompiledPattern[];
+  /** Sender addresses/domains (Resend `from`). */
+  readonly senders?: readonly CompiledPattern[];
+  /** Upper-case ISO 3166 alpha-2 codes. */
+  readonly countries?: ReadonlySet<string>;
+  /** Lower-case ISO 4217 codes. */
+  readonly currencies?: ReadonlySet<string>;
+  /** Whether reads (GET) pass when the counter store is down. Money-moving calls never do. */
+  readonly readsWhenStoreDown: boolean;
+}

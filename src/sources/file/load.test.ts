@@ -1,0 +1,76 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadManifests } from './load.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keybrake-load-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('loadManifests', () => {
+  it('reads every document of a multi-document file, with its index', async () => {
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nkind: B\n---\n');
+    const { documents, errors } = await loadManifests([join(dir, 'a.yaml')]);
+    expect(errors).toEqual([]);
+    expect(documents.map((d) => [d.index, d.doc])).toEqual([
+      [0, { kind: 'A' }],
+      [1, { kind: 'B' }],
+      [2, null],
+    ]);
+  });
+
+  it('walks directories recursively in sorted order, keeping yaml, yml and json only', async () => {
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'b.yml'), 'kind: B');
+    await writeFile(join(dir, 'a.yaml'), 'kind: A');
+    await writeFile(join(dir, 'sub', 'c.json'), '{"kind": "C"}');
+    await writeFile(join(dir, 'README.md'), '# not a manifest: {');
+    const { documents, errors } = await loadManifests([dir]);
+    expect(errors).toEqual([]);
+    expect(documents.map((d) => (d.doc as { kind: string }).kind)).toEqual(['A', 'B', 'C']);
+  });
+
+  it('skips dot entries such as the ..data links of a ConfigMap volume', async () => {
+    await mkdir(join(dir, '..2026_06_01'));
+    await writeFile(join(dir, '..2026_06_01', 'a.yaml'), 'kind: A');
+    await symlink('..2026_06_01', join(dir, '..data'));
+    await symlink(join('..data', 'a.yaml'), join(dir, 'a.yaml'));
+    const { documents } = await loadManifests([dir]);
+    expect(documents).toHaveLength(1);
+  });
+
+  it('reports a YAML syntax error with file and line, and still loads the other files', async () => {
+    await writeFile(join(dir, 'bad.yaml'), 'kind: A\n---\nspec:\n  endpoints: [1, 2\n  other: x\n');
+    await writeFile(join(dir, 'good.yaml'), 'kind: G');
+    const { documents, errors } = await loadManifests([dir]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ source: join(dir, 'bad.yaml'), index: 1, line: 5 });
+    expect(errors[0]!.message).toMatch(/^YAML syntax error at line 5, column \d+: /);
+    expect(documents.map((d) => (d.doc as { kind: string }).kind)).toEqual(['A', 'G']);
+  });
+
+  it('treats a duplicate mapping key as an error, not a silent override', async () => {
+    await writeFile(join(dir, 'dup.yaml'), 'limits:\n  perDayUsd: "1"\n  perDayUsd: "1000"\n');
+    const { errors } = await loadManifests([dir]);
+    expect(errors[0]?.message).toMatch(/line 3/);
+  });
+
+  it('never quotes file content in a syntax error', async () => {
+    await writeFile(join(dir, 's.yaml'), 'stringData:\n  apiKey: "sk_live_SECRETVALUE\n');
+    const { errors } = await loadManifests([dir]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).not.toContain('SECRETVALUE');
+  });
+
+  it('reports a missing path as an error', async () => {
+    const { errors } = await loadManifests([join(dir, 'nope')]);
+    expect(errors).toEqual([
+      { source: join(dir, 'nope'), index: 0, path: '', message: 'cannot read: no such file or directory' },
+    ]);
+  });
+});

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { context, propagation, type Span, SpanKind, type Tracer, trace } from '@opentelemetry/api';
+
+/**
+ * Tracing through the OpenTelemetry API. The SDK is started only when the standard OTEL_* variables
+ * ask for an exporter; otherwise the API is a no-op and costs next to nothing on the request path.
+ */
+export const tracer: Tracer = trace.getTracer('keybrake');
+
+const headerGetter = {
+  keys: (carrier: IncomingHttpHeaders) => Object.keys(carrier),
+  get: (carrier: IncomingHttpHeaders, key: string) => carrier[key],
+};
+
+/** A span per call, continuing the caller's W3C trace context when present. */
+export function startCallSpan(headers: IncomingHttpHeaders): Span {
+  const parent = propagation.extract(context.active(), headers, headerGetter);
+  return tracer.startSpan('keybrake.call', { kind: SpanKind.SERVER }, parent);
+}
+
+/** Child span (reserve, forward) under a call span. */
+export function startChildSpan(parent: Span, name: string): Span {
+  return tracer.startSpan(name, { kind: SpanKind.INTERNAL }, trace.setSpan(context.active(), parent));
+}
+
+const INVALID_TRACE = '00000000000000000000000000000000';
+
+/** The trace id for the audit record; null when there is neither an SDK nor an incoming trace. */
+export function traceIdOf(span: Span): string | null {
+  const id = span.spanContext().traceId;
+  return id === INVALID_TRACE ? null : id;
+}
+
+/** Whether the environment asks for a trace exporter (standard OTEL_* variables). */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  if (env.OTEL_SDK_DISABLED === 'true') return false;
+  const exporter = env.OTEL_TRACES_EXPORTER;
+  if (exporter !== undefined) return exporter !== 'none';
+  return (
+    env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+  );
+}
+
+/** Starts the Node SDK (configured by OTEL_* variables); returns its shutdown. */
+export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
+  if (!tracingRequested(env)) return async () => {};
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'keybrake', instrumentations: [] });
+  sdk.start();
+  return () => sdk.shutdown();
+}

@@ -1,0 +1,83 @@
+import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import type { VendorName } from '../snapshot/types.ts';
+
+/**
+ * Vault tokens: what an agent holds instead of the real vendor key (DESIGN.md §2). Minted by the
+ * operator (or `keybrake token new`), stored in a Secret, and known to the proxy only as a SHA-256
+ * digest. Shape: `<prefix><body><checksum>`, e.g. `kb_stripe_` + 33 base62 chars + 6 base62 chars.
+ */
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Random bytes in a token body: 192 bits. */
+export const TOKEN_BODY_BYTES = 24;
+/** 62^33 > 2^192, so every body fits in exactly 33 base62 characters. */
+export const TOKEN_BODY_CHARS = 33;
+export const TOKEN_CHECKSUM_CHARS = 6;
+/** Prefix overrides are limited to this shape (VaultKey spec.tokenPrefix). */
+export const TOKEN_PREFIX_PATTERN = /^[A-Za-z0-9_]{2,32}$/;
+
+/** Source of random bytes; injected so tests are deterministic. */
+export type RandomBytes = (size: number) => Uint8Array;
+
+export function defaultTokenPrefix(vendor: VendorName): string {
+  return `kb_${vendor}_`;
+}
+
+/** A fresh vault token. Never log it: show `fingerprint(token)` instead. */
+export function newToken(vendor: VendorName, opts: { prefix?: string; random?: RandomBytes } = {}): string {
+  const prefix = opts.prefix ?? defaultTokenPrefix(vendor);
+  if (!TOKEN_PREFIX_PATTERN.test(prefix)) throw new Error('token prefix must match /^[A-Za-z0-9_]{2,32}$/');
+  const bytes = (opts.random ?? nodeRandomBytes)(TOKEN_BODY_BYTES);
+  if (bytes.length !== TOKEN_BODY_BYTES)
+    throw new Error(`random source must return ${TOKEN_BODY_BYTES} bytes`);
+  const body = base62(bytesToBigInt(bytes), TOKEN_BODY_CHARS);
+  return prefix + body + checksum(prefix + body);
+}
+
+/**
+ * Whether the last 6 characters are the checksum of the rest: lets scanners and `policy-check` tell a
+ * Keybrake token from a typo without knowing any secret.
+ */
+export function hasValidChecksum(token: string): boolean {
+  if (!/^[A-Za-z0-9_]+$/.test(token)) return false;
+  if (token.length < 2 + TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS) return false;
+  const head = token.slice(0, -TOKEN_CHECKSUM_CHARS);
+  return checksum(head) === token.slice(-TOKEN_CHECKSUM_CHARS);
+}
+
+/** SHA-256 hex of the token: the only form of it the proxy's table holds. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * `kb_stripe_…9f2c`: the prefix (up to the last `_`) and the last 4 characters, safe for status,
+ * logs and the CLI. A token whose `_` sits too far in shows no prefix, so the body never leaks.
+ */
+export function fingerprint(token: string): string {
+  const tail = token.length >= 16 ? token.slice(-4) : '';
+  const cut = token.lastIndexOf('_') + 1;
+  const prefix = cut > 0 && cut <= 33 && token.length - cut >= 16 ? token.slice(0, cut) : '';
+  return `${prefix}…${tail}`;
+}
+
+function checksum(text: string): string {
+  return base62(BigInt(crc32(Buffer.from(text, 'utf8'))), TOKEN_CHECKSUM_CHARS);
+}
+
+function bytesToBigInt(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function base62(n: bigint, width: number): string {
+  let out = '';
+  let rest = n;
+  while (rest > 0n) {
+    out = BASE62[Number(rest % 62n)] + out;
+    rest /= 62n;
+  }
+  return out.padStart(width, '0');
+}

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../proxy/reasons.ts';
+import { parseForm } from './form.ts';
+
+const limits = { maxBytes: 65_536, maxDepth: 4, maxParams: 50 };
+
+function parsed(body: string, l = limits): unknown {
+  const r = parseForm(body, l);
+  if (isDenial(r)) throw new Error(`unexpected denial: ${r.message}`);
+  // Round-trip through JSON so the null-prototype objects compare as plain data.
+  return JSON.parse(JSON.stringify(r));
+}
+
+describe('parseForm accepts', () => {
+  it.each([
+    ['an empty body', '', {}],
+    ['plain keys', 'amount=2000&currency=usd', { amount: '2000', currency: 'usd' }],
+    ['a key without a value', 'confirm', { confirm: '' }],
+    ['a key with an empty value', 'description=', { description: '' }],
+    ['+ as a space', 'description=hello+world', { description: 'hello world' }],
+    ['percent-encoding, including UTF-8', 'd=caf%C3%A9%20%2B1%26x', { d: 'café +1&x' }],
+    ['encoded brackets in names', 'metadata%5Btier%5D=gold', { metadata: { tier: 'gold' } }],
+    ['nested objects', 'metadata[tier]=gold&metadata[team]=ops', { metadata: { tier: 'gold', team: 'ops' } }],
+    [
+      'indexed lists',
+      'payment_method_types[0]=card&payment_method_types[1]=link',
+      { payment_method_types: ['card', 'link'] },
+    ],
+    [
+      'lists of objects',
+      'items[0][price]=p_1&items[0][quantity]=2&items[1][price]=p_2',
+      {
+        items: [{ price: 'p_1', quantity: '2' }, { price: 'p_2' }],
+      },
+    ],
+    ['pushed lists', 'expand[]=a&expand[]=b', { expand: ['a', 'b'] }],
+    [
+      'pushed objects filling the last element (Rack)',
+      'l[][a]=1&l[][b]=2&l[][a]=3',
+      { l: [{ a: '1', b: '2' }, { a: '3' }] },
+    ],
+    [
+      'repeated plain keys as a list (Twilio)',
+      'MediaUrl=a&MediaUrl=b&MediaUrl=c',
+      { MediaUrl: ['a', 'b', 'c'] },
+    ],
+    [
+      'a repeated nested key as a list, never last-wins',
+      'metadata[k]=1&metadata[k]=2',
+      { metadata: { k: ['1', '2'] } },
+    ],
+    [
+      'a repeated amount as a list, so it cannot be priced as one value',
+      'amount=1&amount=99999',
+      { amount: ['1', '99999'] },
+    ],
+    ['sparse indexes, compacted in index order', 't[7]=b&t[2]=a', { t: ['a', 'b'] }],
+    ['empty pairs', 'a=1&&b=2&', { a: '1', b: '2' }],
+    ['= inside a value', 'q=a=b', { q: 'a=b' }],
+    ['nesting exactly at the depth limit', 'a[b][c][d][e]=1', { a: { b: { c: { d: { e: '1' } } } } }],
+    [
+      'odd names that are harmless own keys',
+      'toString=1&hasOwnProperty=2',
+      { toString: '1', hasOwnProperty: '2' },
+    ],
+  ])('%s', (_name, body, expected) => {
+    expect(parsed(body)).toEqual(expected);
+  });
+
+  it('returns objects without a prototype', () => {
+    const r = parseForm('metadata[a]=1', limits) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(r)).toBeNull();
+    expect(Object.getPrototypeOf(r['metadata'])).toBeNull();
+  });
+
+  it('accepts exactly maxParams parameters', () => {
+    const body = Array.from({ length: 50 }, (_, i) => `k${i}=v`).join('&');
+    expect(Object.keys(parsed(body) as object)).toHaveLength(50);
+  });
+});
+
+describe('parseForm refuses with body_invalid', () => {
+  it.each([
+    [
+      'a malformed escape in a value',
+      'amount=1%ZZ',
+      /value of parameter "amount" is not valid percent-encoding/,
+    ],
+    ['a truncated escape', 'a=%E', /percent-encoding/],
+    ['invalid UTF-8', 'a=%C3%28', /percent-encoding/],
+    ['a malformed escape in a name', '%ZZ=1', /name of parameter #1/],
+    [
+      'more parameters than the limit',
+      Array.from({ length: 51 }, (_, i) => `k${i}=v`).join('&'),
+      /more than 50 parameters/,
+    ],
+    ['nesting beyond the depth limit', 'a[b][c][d][e][f]=1', /nested 5 levels deep; the limit is 4/],
+    ['an empty name', '=1', /empty name/],
+    ['a name that starts with a bracket', '[a]=1', /empty name/],
+    ['an unclosed bracket', 'metadata[tier=gold', /malformed brackets/],
+    ['text after a bracket', 'a[b]c=1', /malformed brackets/],
+    ['a stray closing bracket', 'a]=1', /malformed brackets/],
+    ['nested brackets', 'a[b[c]]=1', /malformed brackets/],
+    ['__proto__ as a name', '__proto__[polluted]=1', /not allowed/],
+    ['__proto__ as a nested key', 'metadata[__proto__][x]=1', /not allowed/],
+    ['constructor', 'a[constructor][prototype][x]=1', /not allowed/],
+    ['prototype', 'prototype=1', /not allowed/],
+    ['an encoded __proto__', '%5F%5Fproto%5F%5F[x]=1', /not allowed/],
+    ['a list index at the parameter limit', 'a[50]=1', /list index 50 must be below 50/],
+    ['a huge list index', 'a[99999999999]=1', /list index/],
+    ['a list index with a leading zero', 'a[01]=1', /list index 01/],
+    ['a value then an object', 'a=1&a[b]=2', /both as an object/],
+    ['an object then a value', 'a[b]=2&a=1', /both as a value/],
+    ['a list then an object', 'a[0]=1&a[b]=2', /both as an object/],
+    ['an object then a list', 'a[b]=1&a[0]=2', /both as a list/],
+  ])('for %s', (_name, body, message) => {
+    const r = parseForm(body, limits);
+    expect(isDenial(r)).toBe(true);
+    if (!isDenial(r)) return;
+    expect(r.reason).toBe('body_invalid');
+    expect(r.message).toMatch(message);
+  });
+
+  it('never echoes a value in its message', () => {
+    const r = parseForm('card[number]=4242424242424242%ZZ', limits);
+    expect(isDenial(r) && r.message).not.toMatch(/4242/);
+  });
+
+  it('leaves Object.prototype untouched', () => {
+    parseForm('__proto__[polluted]=yes&a[__proto__][polluted]=yes', limits);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});

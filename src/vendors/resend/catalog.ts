@@ -1,0 +1,149 @@
+import type { MicroUsd } from '../../money/micro-usd.ts';
+import { type Denial, deny } from '../../proxy/reasons.ts';
+import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
+import { ITEMS } from './json.ts';
+import type { ResendPrices } from './pricing.ts';
+import { addressList } from './recipients.ts';
+
+/** What one email (or one batch element) names and how many deliveries it makes. */
+interface EmailShape {
+  readonly deliveries: number;
+  readonly recipients: readonly string[];
+  readonly senders: readonly string[];
+}
+
+/**
+ * Named as a recipient when a send reaches people the request does not list (a stored draft, the
+ * original sender of a reply): no allowlist pattern but `*` matches it, so a recipient allowlist
+ * denies such a send instead of seeing no recipient at all.
+ */
+export const UNSEEN_RECIPIENT = '(unseen recipient)';
+
+const ID = '[^/]+';
+const re = (pattern: string) => new RegExp(`^${pattern.replaceAll('{id}', ID)}$`);
+
+const INBOX_FORWARD = re('/inboxes/{id}/threads/{id}/emails/{id}/forward');
+const INBOX_REPLY = re('/inboxes/{id}/threads/{id}/emails/{id}/reply');
+const INBOX_DRAFT_SEND = re('/inboxes/{id}/drafts/{id}/send');
+const BROADCAST_SEND = re('/broadcasts/{id}/send');
+
+/** Writes that configure an account and send nothing. Anything not listed here or below is unknown. */
+const FREE_WRITES: readonly [string, RegExp][] = [
+  ['resend.emails.update', re('/emails/{id}')],
+  ['resend.emails.cancel', re('/emails/{id}/cancel')],
+  ['resend.emails.share', re('/emails/{id}/share')],
+  ['resend.broadcasts.create', re('/broadcasts')],
+  ['resend.broadcasts.update', re('/broadcasts/{id}')],
+  ['resend.broadcasts.cancel', re('/broadcasts/{id}/cancel')],
+  ['resend.broadcasts.duplicate', re('/broadcasts/{id}/duplicate')],
+  ['resend.automations.stop', re('/automations/{id}/stop')],
+  ['resend.inboxes.create', re('/inboxes')],
+  ['resend.inboxes.update', re('/inboxes/{id}')],
+  ['resend.inboxes.drafts.write', re('/inboxes/{id}/drafts(?:/{id})?')],
+  ['resend.inboxes.labels.write', re('/inboxes/{id}/labels(?:/{id})?')],
+  ['resend.inboxes.threads.write', re('/inboxes/{id}/threads/{id}(?:/labels)?')],
+  [
+    'resend.config.write',
+    /^\/(?:api-keys|domains|audiences|contacts|contact-properties|segments|topics|templates|webhooks|suppressions|oauth)(?:\/.*)?$/,
+  ],
+];
+
+/** Identifies, prices and names the parties of one Resend call, or denies it. Pure. */
+export function classifyResend(prices: ResendPrices, req: VendorRequest, params: Params): Operation | Denial {
+  const method = req.method.toUpperCase();
+  const path = req.path;
+  if (method === 'GET' || method === 'HEAD') return free('resend.read');
+  // Deleting never sends mail (an automation, a scheduled email, a contact: each stops or goes away).
+  if (method === 'DELETE') return free('resend.delete');
+
+  if (method === 'POST' && path === '/emails') {
+    if (ITEMS in params) return deny('body_invalid', 'POST /emails takes one email object.');
+    const email = emailShape(params, 0);
+    return isDenial(email) ? email : priced('resend.emails.send', prices, [email]);
+  }
+  if (method === 'POST' && path === '/emails/batch') {
+    const items = params[ITEMS];
+    if (!Array.isArray(items)) return deny('body_invalid', 'POST /emails/batch takes an array of emails.');
+    const emails: EmailShape[] = [];
+    for (const item of items) {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        return deny('body_invalid', 'Every element of a batch must be an email object.');
+      }
+      const email = emailShape(item as Params, 0);
+      if (isDenial(email)) return email;
+      emails.push(email);
+    }
+    return priced('resend.emails.batch', prices, emails);
+  }
+  if (method === 'POST' && INBOX_FORWARD.test(path)) {
+    const email = emailShape(params, 0);
+    return isDenial(email) ? email : priced('resend.inboxes.threads.forward', prices, [email]);
+  }
+  if (method === 'POST' && INBOX_REPLY.test(path)) {
+    // The reply goes to the original sender, whom the request does not name; reply-all to everyone on the thread.
+    const unseen = params['reply_all'] === true ? prices.unseenRecipients : 1;
+    const email = emailShape({ cc: params['cc'], bcc: params['bcc'] }, unseen, [UNSEEN_RECIPIENT]);
+    return isDenial(email) ? email : priced('resend.inboxes.threads.reply', prices, [email]);
+  }
+  if (method === 'POST' && INBOX_DRAFT_SEND.test(path)) {
+    const email: EmailShape = {
+      deliveries: prices.unseenRecipients,
+      recipients: [UNSEEN_RECIPIENT],
+      senders: [],
+    };
+    return priced('resend.inboxes.drafts.send', prices, [email]);
+  }
+  if (
+    method === 'POST' &&
+    (BROADCAST_SEND.test(path) || (path === '/broadcasts' && params['send'] === true))
+  ) {
+    return deny(
+      'price_unknown',
+      'A broadcast goes to a whole segment whose size Keybrake cannot know, so it is not allowed.',
+    );
+  }
+  if (method === 'POST' || method === 'PATCH' || method === 'PUT') {
+    for (const [id, pattern] of FREE_WRITES) if (pattern.test(path)) return free(id);
+  }
+  return { id: 'resend.unknown', movesMoney: true, known: false, costMicros: 0, parties: NO_PARTIES };
+}
+
+function emailShape(
+  email: Params,
+  unseen: number,
+  unseenParties: readonly string[] = [],
+): EmailShape | Denial {
+  const recipients: string[] = [];
+  for (const field of ['to', 'cc', 'bcc']) {
+    const list = addressList(email[field]);
+    if (!list) return deny('body_invalid', `\`${field}\` must be a string or an array of strings.`);
+    recipients.push(...list);
+  }
+  const from = addressList(email['from']);
+  if (!from) return deny('body_invalid', '`from` must be a string.');
+  // An email that names no recipient is rejected by Resend, but is still priced as one delivery.
+  return {
+    deliveries: Math.max(1, recipients.length + unseen),
+    recipients: [...recipients, ...unseenParties],
+    senders: from,
+  };
+}
+
+function priced(id: string, prices: ResendPrices, emails: readonly EmailShape[]): Operation {
+  const deliveries = emails.reduce((sum, e) => sum + e.deliveries, 0);
+  const costMicros: MicroUsd = deliveries * prices.perEmail;
+  const parties: Parties = {
+    ...NO_PARTIES,
+    recipients: [...new Set(emails.flatMap((e) => e.recipients))],
+    senders: [...new Set(emails.flatMap((e) => e.senders))],
+  };
+  return { id, movesMoney: true, known: true, costMicros, parties };
+}
+
+function free(id: string): Operation {
+  return { id, movesMoney: false, known: true, costMicros: 0, parties: NO_PARTIES };
+}
+
+function isDenial(value: EmailShape | Denial): value is Denial {
+  return 'reason' in value;
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../proxy/reasons.ts';
+import type { CompiledKey } from '../../snapshot/types.ts';
+import type { VendorRequest } from '../types.ts';
+import { createResendAdapter } from './index.ts';
+
+const key: CompiledKey = {
+  uid: 'u',
+  namespace: 'agents',
+  name: 'mailer',
+  vendor: 'resend',
+  tokenFingerprint: 'kb_resend_…0000',
+  upstream: { kind: 'bearer', token: 're_real' },
+  suspended: false,
+  policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false },
+};
+const limits = { maxBytes: 65_536, maxDepth: 8, maxParams: 256 };
+const req: VendorRequest = { method: 'POST', path: '/emails', query: '', headers: {} };
+
+describe('createResendAdapter', () => {
+  it('reads the Bearer token, parses JSON and prices per recipient with overrides', () => {
+    const adapter = createResendAdapter({ prices: { perEmail: 400 } });
+    expect(adapter.credential({ authorization: 'Bearer kb_resend_abc' })).toEqual({ token: 'kb_resend_abc' });
+    const params = adapter.parse(
+      req,
+      Buffer.from('{"from":"a@acme.test","to":["b@x.test","c@x.test"]}'),
+      limits,
+    );
+    if (isDenial(params)) throw new Error('denied');
+    expect(adapter.classify(req, params, key)).toMatchObject({ costMicros: 800 });
+    expect(adapter.upstreamAuthorization(key.upstream)).toBe('Bearer re_real');
+    expect(adapter.settle({} as never, 200, { id: 'x' })).toBeUndefined();
+  });
+
+  it.each([
+    ['a missing header', {}],
+    ['a Basic header', { authorization: 'Basic abc' }],
+    ['an empty Bearer', { authorization: 'Bearer ' }],
+  ])('finds no credential in %s', (_name, headers) => {
+    expect(createResendAdapter().credential(headers)).toBeUndefined();
+  });
+});

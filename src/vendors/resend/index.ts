@@ -1,0 +1,36 @@
+import type { VendorAdapter } from '../types.ts';
+import { classifyResend } from './catalog.ts';
+import { resendCredential, resendUpstreamAuthorization } from './credentials.ts';
+import { resendError } from './errors.ts';
+import { parseJsonBody } from './json.ts';
+import { type ResendPriceOverrides, resolveResendPrices } from './pricing.ts';
+
+export { RESEND_ERROR_NAMES, type ResendErrorName } from './errors.ts';
+export { ITEMS } from './json.ts';
+export type { ResendPriceOverrides, ResendPrices } from './pricing.ts';
+export { DEFAULT_RESEND_PRICES, RESEND_PRICES_SOURCE } from './pricing.ts';
+
+/** Options of the Resend adapter: price overrides from proxy configuration. */
+export interface ResendAdapterOptions {
+  readonly prices?: ResendPriceOverrides;
+}
+
+/**
+ * The Resend adapter: Bearer tokens, JSON bodies, a per-delivery price, and Resend's
+ * `{statusCode,name,message}` errors. Prices are known up front, so nothing is settled.
+ */
+export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdapter {
+  const prices = resolveResendPrices(opts.prices);
+  return {
+    name: 'resend',
+    hasSubHosts: false,
+    // Resend answers with `x-request-id` (older responses: `x-resend-request-id`).
+    requestIdHeader: 'x-request-id',
+    credential: resendCredential,
+    parse: (_req, body, limits) => parseJsonBody(body, limits),
+    classify: (req, params) => classifyResend(prices, req, params),
+    upstreamAuthorization: resendUpstreamAuthorization,
+    settle: () => undefined,
+    error: resendError,
+  };
+}

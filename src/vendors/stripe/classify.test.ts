@@ -1,0 +1,349 @@
+import { describe, expect, it } from 'vitest';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import { isDenial } from '../../proxy/reasons.ts';
+import type { CompiledKey } from '../../snapshot/types.ts';
+import { parseForm } from '../form.ts';
+import type { Operation, VendorRequest } from '../types.ts';
+import { classifyStripe } from './classify.ts';
+import { createStripeAdapter } from './index.ts';
+
+const rates = loadExchangeRates();
+const limits = { maxBytes: 65_536, maxDepth: 5, maxParams: 256 };
+
+function request(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  query = '',
+): VendorRequest {
+  return { method, path, query, headers };
+}
+
+function classify(method: string, path: string, body = '', headers: Record<string, string> = {}) {
+  const params = parseForm(body, limits);
+  if (isDenial(params)) throw new Error('test body did not parse');
+  return classifyStripe(request(method, path, headers), params, rates);
+}
+
+function op(method: string, path: string, body = '', headers: Record<string, string> = {}): Operation {
+  const r = classify(method, path, body, headers);
+  if (isDenial(r)) throw new Error(`unexpected denial ${r.reason}: ${r.message}`);
+  return r;
+}
+
+describe('the Stripe catalog', () => {
+  it.each([
+    ['POST', '/v1/charges', 'amount=2000&currency=usd', 'stripe.charges.create', true, 20_000_000],
+    [
+      'POST',
+      '/v1/payment_intents',
+      'amount=2000&currency=usd&confirm=true',
+      'stripe.payment_intents.create',
+      true,
+      20_000_000,
+    ],
+    ['POST', '/v1/payment_intents', 'amount=2000&currency=usd', 'stripe.payment_intents.create', false, 0],
+    [
+      'POST',
+      '/v1/payment_intents',
+      'amount=2000&currency=usd&confirm=false',
+      'stripe.payment_intents.create',
+      false,
+      0,
+    ],
+    [
+      'POST',
+      '/v1/payment_intents',
+      'amount=2000&currency=usd&confirm=1',
+      'stripe.payment_intents.create',
+      true,
+      20_000_000,
+    ],
+    [
+      'POST',
+      '/v1/transfers',
+      'amount=500&currency=eur&destination=acct_1',
+      'stripe.transfers.create',
+      true,
+      5_352_500,
+    ],
+    ['POST', '/v1/payouts', 'amount=100000&currency=jpy', 'stripe.payouts.create', true, 622_600_908],
+    [
+      'POST',
+      '/v1/payment_links',
+      'line_items[0][price]=price_1&line_items[0][quantity]=1',
+      'stripe.payment_links.create',
+      false,
+      0,
+    ],
+    ['POST', '/v1/checkout/sessions', 'mode=payment', 'stripe.checkout.sessions.create', false, 0],
+    ['POST', '/v1/customers', 'email=a%40example.com', 'stripe.customers.create', false, 0],
+    ['POST', '/v1/customers/cus_1', 'name=x', 'stripe.customers.update', false, 0],
+    ['POST', '/v1/products', 'name=x', 'stripe.products.create', false, 0],
+    ['POST', '/v1/prices', 'unit_amount=99999999&currency=usd', 'stripe.prices.create', false, 0],
+    ['POST', '/v1/payment_methods/pm_1/attach', 'customer=cus_1', 'stripe.payment_methods.attach', false, 0],
+    ['POST', '/v1/setup_intents', 'customer=cus_1', 'stripe.setup_intents.create', false, 0],
+    ['POST', '/v1/payment_intents/pi_1/cancel', '', 'stripe.payment_intents.cancel', false, 0],
+    ['GET', '/v1/customers', '', 'stripe.customers.list', false, 0],
+    ['GET', '/v1/customers/cus_1', '', 'stripe.customers.retrieve', false, 0],
+    ['GET', '/v1/charges/ch_1', '', 'stripe.read', false, 0],
+    ['GET', '/v1/balance', '', 'stripe.read', false, 0],
+  ])('classifies %s %s (%s) as %s', (method, path, body, id, movesMoney, cost) => {
+    const o = op(method, path, body);
+    expect(o).toMatchObject({ id, known: true, movesMoney, costMicros: cost });
+    expect(o.lookup).toBeUndefined();
+  });
+
+  it.each([
+    ['POST', '/v1/subscriptions'],
+    ['POST', '/v1/invoices/in_1/finalize'],
+    ['DELETE', '/v1/customers/cus_1'],
+    ['POST', '/v1/charges/ch_1/refunds'],
+  ])('treats %s %s as unknown and money-moving', (method, path) => {
+    expect(op(method, path)).toMatchObject({
+      id: 'stripe.unknown',
+      known: false,
+      movesMoney: true,
+      costMicros: 0,
+    });
+  });
+});
+
+describe('Stripe pricing', () => {
+  it.each([
+    ['USD cents exactly', 'amount=1999&currency=usd', 19_990_000],
+    ['upper-case currency codes', 'amount=1999&currency=USD', 19_990_000],
+    ['JPY as a zero-decimal currency', 'amount=1000&currency=jpy', 6_226_010],
+    ['KWD as a three-decimal currency', 'amount=1000&currency=kwd', 3_350_000],
+    ['a zero amount', 'amount=0&currency=usd', 0],
+  ])('prices %s', (_name, body, cost) => {
+    expect(op('POST', '/v1/charges', body).costMicros).toBe(cost);
+  });
+
+  it.each([
+    ['an unknown currency', 'amount=100&currency=xyz', 'price_unknown', /unknown currency xyz/],
+    ['a currency without a rate', 'amount=100&currency=twd', 'price_unknown', /no exchange rate for twd/],
+    ['a missing currency', 'amount=100', 'price_unknown', /currency/],
+    ['a missing amount', 'currency=usd', 'price_unknown', /amount/],
+    ['a decimal amount', 'amount=10.5&currency=usd', 'body_invalid', /non-negative integer/],
+    ['a negative amount', 'amount=-5&currency=usd', 'body_invalid', /non-negative integer/],
+    ['an amount given twice', 'amount=1&amount=100000&currency=usd', 'body_invalid', /given once/],
+    ['an amount as an object', 'amount[x]=1&currency=usd', 'body_invalid', /given once/],
+    ['a currency given twice', 'amount=1&currency=usd&currency=jpy', 'body_invalid', /given once/],
+  ])('denies a charge with %s', (_name, body, reason, message) => {
+    const r = classify('POST', '/v1/charges', body);
+    expect(r).toMatchObject({ reason });
+    expect(isDenial(r) && r.message).toMatch(message);
+  });
+
+  it('still checks the amount of an unconfirmed payment intent', () => {
+    expect(classify('POST', '/v1/payment_intents', 'amount=1.5&currency=usd')).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
+  it('lets an unconfirmed payment intent in an unknown currency through at no cost', () => {
+    expect(op('POST', '/v1/payment_intents', 'amount=1&currency=xyz')).toMatchObject({
+      movesMoney: false,
+      costMicros: 0,
+    });
+  });
+});
+
+describe('Stripe lookups', () => {
+  const pi = { id: 'pi_1', amount: 5000, amount_capturable: 3000, amount_received: 4000, currency: 'usd' };
+  const charge = { id: 'ch_1', amount: 5000, amount_refunded: 1500, currency: 'jpy' };
+
+  it.each([
+    [
+      'a confirm prices the intent amount',
+      'POST',
+      '/v1/payment_intents/pi_1/confirm',
+      '',
+      '/v1/payment_intents/pi_1',
+      pi,
+      50_000_000,
+    ],
+    [
+      'a capture prices amount_capturable',
+      'POST',
+      '/v1/payment_intents/pi_1/capture',
+      '',
+      '/v1/payment_intents/pi_1',
+      pi,
+      30_000_000,
+    ],
+    [
+      'a capture prices amount_to_capture',
+      'POST',
+      '/v1/payment_intents/pi_1/capture',
+      'amount_to_capture=1000',
+      '/v1/payment_intents/pi_1',
+      pi,
+      10_000_000,
+    ],
+    [
+      'a charge refund prices what is left, in the charge currency',
+      'POST',
+      '/v1/refunds',
+      'charge=ch_1',
+      '/v1/charges/ch_1',
+      charge,
+      21_791_032,
+    ],
+    [
+      'a charge refund prices its amount',
+      'POST',
+      '/v1/refunds',
+      'charge=ch_1&amount=1000',
+      '/v1/charges/ch_1',
+      charge,
+      6_226_010,
+    ],
+    [
+      'an intent refund prices amount_received',
+      'POST',
+      '/v1/refunds',
+      'payment_intent=pi_1',
+      '/v1/payment_intents/pi_1',
+      pi,
+      40_000_000,
+    ],
+    [
+      'a charge capture prices the charge',
+      'POST',
+      '/v1/charges/ch_1/capture',
+      '',
+      '/v1/charges/ch_1',
+      charge,
+      31_130_046,
+    ],
+    [
+      'an invoice payment prices amount_remaining',
+      'POST',
+      '/v1/invoices/in_1/pay',
+      '',
+      '/v1/invoices/in_1',
+      { amount_remaining: 1234, currency: 'usd' },
+      12_340_000,
+    ],
+  ])('%s', (_name, method, path, body, lookupPath, object, cost) => {
+    const o = op(method, path, body);
+    expect(o.movesMoney).toBe(true);
+    expect(o.lookup?.path).toBe(lookupPath);
+    expect(o.lookup?.price(object)).toBe(cost);
+  });
+
+  it.each([
+    ['not an object', 'nope'],
+    ['no currency', { amount: 100 }],
+    ['an unknown currency', { amount: 100, currency: 'xyz' }],
+    ['no amount', { currency: 'usd' }],
+    ['a string amount', { amount: '100', currency: 'usd' }],
+  ])('cannot price a looked-up object with %s', (_name, object) => {
+    expect(op('POST', '/v1/payment_intents/pi_1/confirm').lookup?.price(object)).toBeUndefined();
+  });
+
+  it.each([
+    ['a refund naming nothing', '/v1/refunds', '', 'price_unknown'],
+    ['a refund with a path-like charge id', '/v1/refunds', 'charge=..%2Fv1%2Ftransfers', 'body_invalid'],
+    [
+      'a capture with a decimal amount_to_capture',
+      '/v1/payment_intents/pi_1/capture',
+      'amount_to_capture=1.5',
+      'body_invalid',
+    ],
+    ['a confirm on a malformed id', '/v1/payment_intents/pi%3F/confirm', '', 'path_invalid'],
+  ])('denies %s', (_name, path, body, reason) => {
+    expect(classify('POST', path, body)).toMatchObject({ reason });
+  });
+});
+
+describe('Stripe parties', () => {
+  it.each([
+    [
+      'the customer parameter',
+      'POST',
+      '/v1/payment_intents',
+      'customer=cus_A&amount=1&currency=EUR',
+      {},
+      {
+        customers: ['cus_A'],
+        currencies: ['eur'],
+        accounts: [],
+        recipients: [],
+      },
+    ],
+    [
+      'the customer of a read path',
+      'GET',
+      '/v1/customers/cus_B/payment_methods',
+      '',
+      {},
+      { customers: ['cus_B'] },
+    ],
+    [
+      'the Stripe-Account header',
+      'POST',
+      '/v1/customers',
+      '',
+      { 'stripe-account': 'acct_9' },
+      { accounts: ['acct_9'] },
+    ],
+    [
+      'a transfer destination as a recipient',
+      'POST',
+      '/v1/transfers',
+      'amount=1&currency=usd&destination=acct_2',
+      {},
+      {
+        recipients: ['acct_2'],
+        accounts: [],
+      },
+    ],
+    [
+      'transfer_data[destination] as a recipient',
+      'POST',
+      '/v1/payment_intents',
+      'amount=1&currency=usd&transfer_data[destination]=acct_3',
+      {},
+      {
+        recipients: ['acct_3'],
+      },
+    ],
+    [
+      'nothing for a call that names nothing',
+      'POST',
+      '/v1/products',
+      'name=x',
+      {},
+      {
+        customers: [],
+        accounts: [],
+        recipients: [],
+        currencies: [],
+        countries: [],
+        senders: [],
+      },
+    ],
+  ])('come from %s', (_name, method, path, body, headers, expected) => {
+    expect(op(method, path, body, headers).parties).toMatchObject(expected);
+  });
+
+  it('denies a customer given twice', () => {
+    expect(
+      classify('POST', '/v1/charges', 'customer=cus_A&customer=cus_B&amount=1&currency=usd'),
+    ).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
+  it('reads the customer of a GET from its query string through the adapter', () => {
+    const adapter = createStripeAdapter({ rates });
+    const req = request('GET', '/v1/payment_intents', {}, 'customer=cus_Q&limit=3');
+    const params = adapter.parse(req, Buffer.alloc(0), limits);
+    if (isDenial(params)) throw new Error('query did not parse');
+    const r = adapter.classify(req, params, {} as CompiledKey);
+    expect(r).toMatchObject({ id: 'stripe.read', parties: { customers: ['cus_Q'] } });
+  });
+});

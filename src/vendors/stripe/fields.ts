@@ -1,0 +1,53 @@
+import { type Denial, deny } from '../../proxy/reasons.ts';
+import type { Params } from '../types.ts';
+
+/**
+ * Typed reads of form parameters for classify: a money field that arrives twice, as a list or as an
+ * object is refused rather than guessed, since Stripe might read a different copy than we price.
+ */
+
+const AMOUNT = /^\d{1,15}$/;
+const ID = /^[A-Za-z0-9_]{1,255}$/;
+
+export function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A single string parameter; undefined when absent. */
+export function scalar(params: Params, name: string): string | undefined | Denial {
+  const v = Object.hasOwn(params, name) ? params[name] : undefined;
+  if (v === undefined || typeof v === 'string') return v;
+  return deny('body_invalid', `Parameter "${name}" must be given once, as a single value.`);
+}
+
+/** A non-negative integer amount in minor units; undefined when absent. */
+export function amount(params: Params, name: string): number | undefined | Denial {
+  const v = scalar(params, name);
+  if (v === undefined || typeof v !== 'string') return v;
+  if (!AMOUNT.test(v) || !Number.isSafeInteger(Number(v))) {
+    return deny(
+      'body_invalid',
+      `Parameter "${name}" must be a non-negative integer amount in the currency's minor unit.`,
+    );
+  }
+  return Number(v);
+}
+
+/** A Stripe object id (`ch_…`, `pi_…`) safe to put into a lookup path; undefined when absent. */
+export function objectId(params: Params, name: string): string | undefined | Denial {
+  const v = scalar(params, name);
+  if (v === undefined || typeof v !== 'string') return v;
+  return ID.test(v) ? v : deny('body_invalid', `Parameter "${name}" is not a valid Stripe object id.`);
+}
+
+export function isId(v: string): boolean {
+  return ID.test(v);
+}
+
+/** A nested string (`transfer_data[destination]`) when it is one; anything else is ignored. */
+export function nested(params: Params, outer: string, inner: string): string | undefined {
+  const o = Object.hasOwn(params, outer) ? params[outer] : undefined;
+  if (!isObj(o) || !Object.hasOwn(o, inner)) return undefined;
+  const v = o[inner];
+  return typeof v === 'string' ? v : undefined;
+}

@@ -1,0 +1,28 @@
+import type { ExchangeRates } from '../../money/exchange-rates.ts';
+import type { VendorAdapter } from '../types.ts';
+import { classifyStripe } from './classify.ts';
+import { stripeCredential, stripeUpstreamAuthorization } from './credentials.ts';
+import { stripeError } from './errors.ts';
+import { parseStripe } from './parse.ts';
+import { settleStripe } from './settle.ts';
+
+/** Options of the Stripe adapter: the exchange-rate table its prices are converted with. */
+export interface StripeAdapterOptions {
+  readonly rates: ExchangeRates;
+}
+
+/** The Stripe vendor adapter the proxy pipeline drives (credential → parse → classify → settle). */
+export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
+  const { rates } = opts;
+  return {
+    name: 'stripe',
+    hasSubHosts: false,
+    requestIdHeader: 'request-id',
+    credential: stripeCredential,
+    parse: parseStripe,
+    classify: (req, params) => classifyStripe(req, params, rates),
+    upstreamAuthorization: stripeUpstreamAuthorization,
+    settle: (op, status, body) => settleStripe(op, status, body, rates),
+    error: stripeError,
+  };
+}

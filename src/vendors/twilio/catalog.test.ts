@@ -1,0 +1,360 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../proxy/reasons.ts';
+import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
+import type { Operation, Params, VendorRequest } from '../types.ts';
+import { classifyTwilio, type TwilioOperation } from './catalog.ts';
+import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './pricing.ts';
+
+const ACCOUNT = 'AC00000000000000000000000000000001';
+
+function key(
+  upstream: UpstreamCredential = { kind: 'basic', username: ACCOUNT, password: 'real' },
+): CompiledKey {
+  return {
+    uid: 'agents/bot',
+    namespace: 'agents',
+    name: 'bot',
+    vendor: 'twilio',
+    tokenFingerprint: 'kb_twilio_…0000',
+    upstream,
+    suspended: false,
+    policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false },
+  };
+}
+
+function req(method: string, path: string, subHost = 'api', query = ''): VendorRequest {
+  return { method, path, query, subHost, headers: {} };
+}
+
+const messages = `/2010-04-01/Accounts/${ACCOUNT}/Messages.json`;
+const calls = `/2010-04-01/Accounts/${ACCOUNT}/Calls.json`;
+
+function op(result: TwilioOperation | ReturnType<typeof classifyTwilio>): TwilioOperation {
+  if (isDenial(result)) throw new Error(`unexpected denial ${result.reason}`);
+  return result;
+}
+
+function classify(r: VendorRequest, params: Params = {}, prices = P, k = key()) {
+  return classifyTwilio(prices, r, params, k);
+}
+
+describe('Twilio messages', () => {
+  it.each([
+    [
+      'one GSM-7 segment to the US',
+      { To: '+14155550100', Body: 'x'.repeat(160) },
+      P.countries.US!.smsPerSegment,
+    ],
+    [
+      'two segments at 161 characters',
+      { To: '+14155550100', Body: 'x'.repeat(161) },
+      2 * P.countries.US!.smsPerSegment,
+    ],
+    [
+      '"Hello ✓" is one UCS-2 segment',
+      { To: '+14155550100', Body: 'Hello ✓' },
+      P.countries.US!.smsPerSegment,
+    ],
+    [
+      'a German number at the German rate',
+      { To: '+4915123456789', Body: 'hi' },
+      P.countries.DE!.smsPerSegment,
+    ],
+    [
+      'a Guernsey number at the unknown-country rate',
+      { To: '+447911123456', Body: 'hi' },
+      P.unknownCountry.smsPerSegment,
+    ],
+    [
+      'an unresolvable number at the unknown-country rate',
+      { To: '+9991234567', Body: 'hi' },
+      P.unknownCountry.smsPerSegment,
+    ],
+    [
+      'MMS to the US per message',
+      { To: '+14155550100', Body: 'x'.repeat(400), MediaUrl: ['https://a/1.png', 'https://a/2.png'] },
+      P.countries.US!.mmsPerMessage!,
+    ],
+    [
+      'MMS where Twilio has no MMS rate at the unknown rate',
+      { To: '+4915123456789', MediaUrl: 'https://a/1.png' },
+      P.unknownCountry.mmsPerMessage,
+    ],
+    [
+      'WhatsApp per message whatever the length',
+      { To: 'whatsapp:+14155550100', From: 'whatsapp:+14155550199', Body: 'x'.repeat(500) },
+      P.whatsappPerMessage,
+    ],
+    [
+      'a Content template without Body at the longest body',
+      { To: '+14155550100', ContentSid: 'HX1' },
+      24 * P.countries.US!.smsPerSegment,
+    ],
+    ['no To at all at the unknown rate', { Body: 'hi' }, P.unknownCountry.smsPerSegment],
+    [
+      'two To values, each priced',
+      { To: ['+14155550100', '+4915123456789'], Body: 'hi' },
+      P.countries.US!.smsPerSegment + P.countries.DE!.smsPerSegment,
+    ],
+  ])('prices %s', (_name, params, cost) => {
+    const result = op(classify(req('POST', messages), params));
+    expect(result).toMatchObject({
+      id: 'twilio.messages.create',
+      movesMoney: true,
+      known: true,
+      costMicros: cost,
+    });
+  });
+
+  it('names recipients in E.164 without whatsapp:, resolved countries and the sender', () => {
+    const result = op(
+      classify(req('POST', messages), {
+        To: 'whatsapp:+447911123456',
+        From: 'whatsapp:+14155550199',
+        Body: 'x',
+      }),
+    );
+    expect(result.parties).toMatchObject({
+      recipients: ['+447911123456'],
+      countries: ['GG'],
+      senders: ['+14155550199'],
+    });
+  });
+
+  it.each([
+    ['an unassigned calling code', '+9991234567', ['ZZ']],
+    ['a national number without +', '4155550100', ['ZZ']],
+    ['a SIP URI', 'sip:bob@example.com', ['ZZ']],
+    ['a Voice SDK client', 'client:alice', []],
+  ])('reports %s as country %j so a country allowlist cannot be bypassed', (_name, to, countries) => {
+    expect(op(classify(req('POST', calls), { To: to, TimeLimit: '60' })).parties.countries).toEqual(
+      countries,
+    );
+  });
+
+  it('names the Messaging Service as sender when there is no From', () => {
+    const result = op(
+      classify(req('POST', messages), { To: '+14155550100', MessagingServiceSid: 'MG1', Body: 'x' }),
+    );
+    expect(result.parties.senders).toEqual(['MG1']);
+  });
+
+  it('keeps the per-segment rate of a plain SMS for settlement, not of an MMS', () => {
+    expect(op(classify(req('POST', messages), { To: '+14155550100', Body: 'x' })).perSegmentMicros).toBe(
+      P.countries.US!.smsPerSegment,
+    );
+    expect(
+      op(classify(req('POST', messages), { To: '+14155550100', MediaUrl: 'https://a' })).perSegmentMicros,
+    ).toBeUndefined();
+  });
+
+  it('applies price overrides, including a new country', () => {
+    const prices = resolveTwilioPrices({ countries: { us: { smsPerSegment: 1 }, GG: { smsPerSegment: 7 } } });
+    expect(op(classify(req('POST', messages), { To: '+14155550100', Body: 'x' }, prices)).costMicros).toBe(1);
+    expect(op(classify(req('POST', messages), { To: '+447911123456', Body: 'x' }, prices)).costMicros).toBe(
+      7,
+    );
+  });
+});
+
+describe('Twilio calls', () => {
+  const usMinute = P.countries.US!.voicePerMinute;
+  it.each([
+    ['the default maximum without TimeLimit', { To: '+14155550100' }, P.defaultCallMinutes * usMinute],
+    ['TimeLimit rounded up to whole minutes', { To: '+14155550100', TimeLimit: '61' }, 2 * usMinute],
+    [
+      'a malformed TimeLimit at the default',
+      { To: '+14155550100', TimeLimit: 'ten' },
+      P.defaultCallMinutes * usMinute,
+    ],
+    [
+      'recording and machine detection on top',
+      { To: '+14155550100', TimeLimit: '600', Record: 'true', MachineDetection: 'Enable' },
+      10 * usMinute + 10 * P.recordingPerMinute + P.machineDetectionPerCall,
+    ],
+    [
+      'a Voice SDK client at the client rate',
+      { To: 'client:alice', TimeLimit: '60' },
+      P.clientOrSipPerMinute,
+    ],
+    [
+      'an unknown destination at the unknown rate',
+      { To: '+9991234567', TimeLimit: '60' },
+      P.unknownCountry.voicePerMinute,
+    ],
+  ])('reserves %s', (_name, params, cost) => {
+    expect(op(classify(req('POST', calls), params))).toMatchObject({
+      id: 'twilio.calls.create',
+      costMicros: cost,
+    });
+  });
+
+  it('prices a conference participant like a call', () => {
+    const path = `/2010-04-01/Accounts/${ACCOUNT}/Conferences/CF1/Participants.json`;
+    expect(op(classify(req('POST', path), { To: '+14155550100', TimeLimit: '120' })).costMicros).toBe(
+      2 * usMinute,
+    );
+  });
+});
+
+describe('Twilio query strings', () => {
+  it('refuses a write that carries a query string', () => {
+    expect(
+      classify(req('POST', messages, 'api', 'To=%2B4915123456789'), { To: '+14155550100', Body: 'x' }),
+    ).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+});
+
+describe('Twilio account scoping', () => {
+  it.each([
+    [
+      'another account in the path',
+      `/2010-04-01/Accounts/AC99999999999999999999999999999999/Messages.json`,
+      key(),
+    ],
+    ['a read of another account', `/2010-04-01/Accounts/AC99999999999999999999999999999999.json`, key()],
+    ['a key without an account SID', messages, key({ kind: 'bearer', token: 't' })],
+  ])('denies %s', (_name, path, k) => {
+    const method = path.endsWith('Messages.json') ? 'POST' : 'GET';
+    expect(classify(req(method, path), { To: '+14155550100', Body: 'x' }, P, k)).toEqual({
+      reason: 'account_not_allowed',
+      message: expect.any(String),
+    });
+  });
+
+  it('allows the account SID of an API-key credential', () => {
+    const k = key({ kind: 'basic', username: 'SK1', password: 'secret', accountSid: ACCOUNT });
+    expect(op(classify(req('POST', messages), { To: '+14155550100', Body: 'x' }, P, k)).id).toBe(
+      'twilio.messages.create',
+    );
+  });
+});
+
+describe('Twilio catalog', () => {
+  const cases: [string, VendorRequest, Params, Partial<Operation>][] = [
+    [
+      'a message list is a free read',
+      req('GET', messages),
+      {},
+      { id: 'twilio.api.read', movesMoney: false, costMicros: 0 },
+    ],
+    [
+      'deleting a message is free',
+      req('DELETE', `/2010-04-01/Accounts/${ACCOUNT}/Messages/SM1.json`),
+      {},
+      { movesMoney: false },
+    ],
+    [
+      'redacting a message is free',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Messages/SM1.json`),
+      { Body: '' },
+      { id: 'twilio.messages.update', movesMoney: false },
+    ],
+    [
+      'hanging up a call is free',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`),
+      { Status: 'completed' },
+      { id: 'twilio.calls.update', movesMoney: false },
+    ],
+    [
+      'buying a number costs the purchase price',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/Local.json`),
+      {},
+      { movesMoney: true, costMicros: P.phoneNumberPurchase },
+    ],
+    [
+      'an unknown write under the account is unknown',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Queues.json`),
+      {},
+      { id: 'twilio.unknown', known: false, movesMoney: true, costMicros: 0 },
+    ],
+    [
+      'creating a subaccount is unknown',
+      req('POST', '/2010-04-01/Accounts.json'),
+      {},
+      { id: 'twilio.unknown', known: false },
+    ],
+    [
+      'an SMS verification costs the fee and one segment',
+      req('POST', '/v2/Services/VA1/Verifications', 'verify'),
+      { To: '+14155550100', Channel: 'sms' },
+      {
+        id: 'twilio.verify.verifications.create',
+        costMicros: P.verifyPerVerification + P.countries.US!.smsPerSegment,
+      },
+    ],
+    [
+      'a call verification costs the fee and two minutes',
+      req('POST', '/v2/Services/VA1/Verifications', 'verify'),
+      { To: '+14155550100', Channel: 'call' },
+      { costMicros: P.verifyPerVerification + 2 * P.countries.US!.voicePerMinute },
+    ],
+    [
+      'an email verification costs the fee only',
+      req('POST', '/v2/Services/VA1/Verifications', 'verify'),
+      { To: 'Ann@Example.com', Channel: 'email' },
+      {
+        costMicros: P.verifyPerVerification,
+        parties: expect.objectContaining({ recipients: ['ann@example.com'] }),
+      },
+    ],
+    [
+      'a verification check is free',
+      req('POST', '/v2/Services/VA1/VerificationCheck', 'verify'),
+      { To: '+14155550100', Code: '1234' },
+      { movesMoney: false },
+    ],
+    [
+      'a basic lookup is free',
+      req('GET', '/v2/PhoneNumbers/+14155550100', 'lookups'),
+      {},
+      { movesMoney: false, costMicros: 0 },
+    ],
+    [
+      'a line type lookup is paid although a GET',
+      req('GET', '/v2/PhoneNumbers/+14155550100', 'lookups', 'Fields=line_type_intelligence'),
+      {},
+      { movesMoney: true, costMicros: P.lookupFields['line_type_intelligence'] },
+    ],
+    [
+      'each lookup field is paid once',
+      req(
+        'GET',
+        '/v2/PhoneNumbers/+14155550100',
+        'lookups',
+        'Fields=caller_name,line_type_intelligence&Fields=caller_name',
+      ),
+      {},
+      { costMicros: P.lookupFields['caller_name']! + P.lookupFields['line_type_intelligence']! },
+    ],
+    [
+      'an unknown lookup field is priced high, not free',
+      req('GET', '/v2/PhoneNumbers/+14155550100', 'lookups', 'Fields=constructor'),
+      {},
+      { movesMoney: true, costMicros: P.lookupUnknown },
+    ],
+    [
+      'a v1 carrier lookup is paid',
+      req('GET', '/v1/PhoneNumbers/+14155550100', 'lookups', 'Type=carrier'),
+      {},
+      { costMicros: P.lookupV1Types['carrier'] },
+    ],
+    [
+      'a read on another sub host is free',
+      req('GET', '/v1/Services', 'messaging'),
+      {},
+      { id: 'twilio.messaging.read', movesMoney: false },
+    ],
+    [
+      'a write on another sub host is unknown',
+      req('POST', '/v1/Services', 'messaging'),
+      {},
+      { id: 'twilio.unknown', known: false, movesMoney: true },
+    ],
+  ];
+  it.each(cases)('%s', (_name, r, params, expected) => {
+    expect(op(classify(r, params))).toMatchObject(expected);
+  });
+});

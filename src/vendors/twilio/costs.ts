@@ -1,0 +1,106 @@
+import type { MicroUsd } from '../../money/micro-usd.ts';
+import type { Params } from '../types.ts';
+import type { Destination } from './destinations.ts';
+import { flag, single, strings } from './params.ts';
+import { ratesFor, type TwilioPrices } from './pricing.ts';
+import { MAX_SEGMENTS, smsSegments } from './segments.ts';
+
+/** A priced message or call: the reservation plus what settle needs to correct it from the response. */
+export interface TwilioCost {
+  readonly micros: MicroUsd;
+  /** Set for a plain SMS to one destination: settle multiplies Twilio's `num_segments` by it. */
+  readonly perSegmentMicros?: MicroUsd;
+}
+
+/**
+ * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message, SMS per
+ * segment of `Body`; a message without a body (a Content template) is reserved at the longest body.
+ */
+export function messageCost(prices: TwilioPrices, params: Params, to: readonly Destination[]): TwilioCost {
+  const body = single(params, 'Body');
+  const isMms = strings(params, 'MediaUrl').length > 0 || flag(params, 'SendAsMms');
+  const segments = body === undefined || body.length === 0 ? MAX_SEGMENTS : smsSegments(body).segments;
+  // Twilio rejects a message without `To`, but pricing must not depend on that: one unknown destination.
+  const destinations: readonly (Destination | undefined)[] = to.length > 0 ? to : [undefined];
+  let micros = 0;
+  for (const d of destinations) {
+    const rates = ratesFor(prices, d?.country);
+    if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
+    else if (isMms) micros += rates.mmsPerMessage;
+    else micros += segments * rates.smsPerSegment;
+  }
+  const only = destinations.length === 1 ? destinations[0] : undefined;
+  const plainSms = only !== undefined && only.channel === 'phone' && !isMms;
+  return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only.country).smsPerSegment } : { micros };
+}
+
+/** Minutes a call may last: `TimeLimit` (seconds) rounded up, else the configured default. */
+export function callMinutes(prices: TwilioPrices, params: Params): number {
+  const limit = single(params, 'TimeLimit');
+  const seconds = limit !== undefined && /^\d{1,9}$/.test(limit.trim()) ? Number(limit.trim()) : undefined;
+  if (seconds === undefined || seconds === 0) return prices.defaultCallMinutes;
+  return Math.ceil(seconds / 60);
+}
+
+/** Calls.json (and conference participant) create: the whole reserved duration at the destination rate. */
+export function callCost(prices: TwilioPrices, params: Params, to: Destination | undefined): MicroUsd {
+  const minutes = callMinutes(prices, params);
+  const perMinute =
+    to?.channel === 'client' || to?.channel === 'sip'
+      ? prices.clientOrSipPerMinute
+      : ratesFor(prices, to?.country).voicePerMinute;
+  let micros = minutes * perMinute;
+  if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
+  const amd = single(params, 'MachineDetection');
+  if (amd !== undefined && amd.toLowerCase() !== 'none') micros += prices.machineDetectionPerCall;
+  return micros;
+}
+
+/** Verify: the verification fee plus what its channel costs to reach the destination once. */
+export function verificationCost(
+  prices: TwilioPrices,
+  channel: string,
+  to: Destination | undefined,
+): MicroUsd {
+  const rates = ratesFor(prices, to?.country);
+  switch (channel.toLowerCase()) {
+    case 'sms':
+      return prices.verifyPerVerification + rates.smsPerSegment;
+    case 'whatsapp':
+      return prices.verifyPerVerification + prices.whatsappPerMessage;
+    case 'call':
+      return prices.verifyPerVerification + 2 * rates.voicePerMinute;
+    case 'email':
+      return prices.verifyPerVerification;
+    default:
+      // sna, rcs, auto, … : the dearest of the phone channels.
+      return (
+        prices.verifyPerVerification +
+        Math.max(rates.smsPerSegment, prices.whatsappPerMessage, 2 * rates.voicePerMinute)
+      );
+  }
+}
+
+/** Lookup v2 `Fields` (comma-separated and/or repeated); each paid package is billed per request. */
+export function lookupV2Cost(prices: TwilioPrices, query: URLSearchParams): MicroUsd {
+  const fields = query
+    .getAll('Fields')
+    .flatMap((v) => v.split(','))
+    .map((f) => f.trim().toLowerCase())
+    .filter((f) => f.length > 0);
+  let micros = 0;
+  for (const field of new Set(fields)) {
+    micros += Object.hasOwn(prices.lookupFields, field) ? prices.lookupFields[field]! : prices.lookupUnknown;
+  }
+  return micros;
+}
+
+/** Lookup v1 `Type` (carrier, caller-name) and `AddOns`, each billed per request. */
+export function lookupV1Cost(prices: TwilioPrices, query: URLSearchParams): MicroUsd {
+  let micros = 0;
+  for (const type of new Set(query.getAll('Type').map((t) => t.trim().toLowerCase()))) {
+    micros += Object.hasOwn(prices.lookupV1Types, type) ? prices.lookupV1Types[type]! : prices.lookupUnknown;
+  }
+  micros += new Set(query.getAll('AddOns')).size * prices.lookupUnknown;
+  return micros;
+}

@@ -1,0 +1,42 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+
+/** How a `To`/`From` value reaches its party: the phone network, WhatsApp, or a non-phone endpoint. */
+export type TwilioChannel = 'phone' | 'whatsapp' | 'client' | 'sip' | 'other';
+
+/** One party of a call or message, normalised for the allowlists and the price table. */
+export interface Destination {
+  readonly channel: TwilioChannel;
+  /** E.164 (`+14155550100`) for phone numbers, without any `whatsapp:` prefix; the raw value otherwise. */
+  readonly address: string;
+  /**
+   * ISO 3166 alpha-2 territory libphonenumber resolves the number to. Numbers sharing a calling code
+   * resolve to the territory that owns the range (`+44 7911…` is GG, not GB): that is what Twilio bills.
+   */
+  readonly country?: string;
+}
+
+const PREFIXED = /^([a-z]+):(.*)$/i;
+const PHONE_PUNCTUATION = /[\s().-]/g;
+
+/** Parses a Twilio address (`+1 415…`, `whatsapp:+44…`, `client:alice`, `sip:…`). */
+export function destination(raw: string): Destination {
+  const value = raw.trim();
+  const prefixed = PREFIXED.exec(value);
+  if (prefixed && !value.startsWith('+')) {
+    const scheme = prefixed[1]!.toLowerCase();
+    if (scheme === 'whatsapp') return { ...phone(prefixed[2]!), channel: 'whatsapp' };
+    if (scheme === 'client') return { channel: 'client', address: value };
+    if (scheme === 'sip') return { channel: 'sip', address: value };
+    return { channel: 'other', address: value };
+  }
+  return phone(value);
+}
+
+function phone(value: string): Destination {
+  const compact = value.trim().replace(PHONE_PUNCTUATION, '');
+  const parsed = compact.startsWith('+') ? parsePhoneNumberFromString(compact) : undefined;
+  if (!parsed) return { channel: 'phone', address: compact };
+  return parsed.country
+    ? { channel: 'phone', address: parsed.number, country: parsed.country }
+    : { channel: 'phone', address: parsed.number };
+}

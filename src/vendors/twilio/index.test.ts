@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../proxy/reasons.ts';
+import type { CompiledKey } from '../../snapshot/types.ts';
+import type { Operation, VendorRequest } from '../types.ts';
+import { createTwilioAdapter } from './index.ts';
+
+const ACCOUNT = 'AC00000000000000000000000000000001';
+const key: CompiledKey = {
+  uid: 'u',
+  namespace: 'agents',
+  name: 'bot',
+  vendor: 'twilio',
+  tokenFingerprint: 'kb_twilio_…0000',
+  upstream: { kind: 'basic', username: ACCOUNT, password: 'real-token' },
+  suspended: false,
+  policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false },
+};
+const limits = { maxBytes: 65_536, maxDepth: 8, maxParams: 256 };
+const req: VendorRequest = {
+  method: 'POST',
+  path: `/2010-04-01/Accounts/${ACCOUNT}/Messages.json`,
+  query: '',
+  subHost: 'api',
+  headers: {},
+};
+
+describe('createTwilioAdapter', () => {
+  it('parses twilio-node’s form body and prices it with overridden rates', () => {
+    const adapter = createTwilioAdapter({ prices: { countries: { US: { mmsPerMessage: 40_000 } } } });
+    const params = adapter.parse(
+      req,
+      Buffer.from('To=%2B14155550100&From=%2B14155550199&MediaUrl=a&MediaUrl=b&Body=hi+there'),
+      limits,
+    );
+    expect(params).toEqual({
+      To: '+14155550100',
+      From: '+14155550199',
+      MediaUrl: ['a', 'b'],
+      Body: 'hi there',
+    });
+    if (isDenial(params)) throw new Error('denied');
+    const op = adapter.classify(req, params, key) as Operation;
+    expect(op).toMatchObject({ id: 'twilio.messages.create', costMicros: 40_000 });
+    expect(adapter.settle(op, 201, { price: '-0.0300', price_unit: 'USD' })).toBe(30_000);
+  });
+
+  it('declares sub hosts and the Twilio request id header', () => {
+    const adapter = createTwilioAdapter();
+    expect(adapter).toMatchObject({
+      name: 'twilio',
+      hasSubHosts: true,
+      requestIdHeader: 'twilio-request-id',
+    });
+  });
+});

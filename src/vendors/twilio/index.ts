@@ -1,0 +1,36 @@
+import { parseForm } from '../form.ts';
+import type { VendorAdapter } from '../types.ts';
+import { classifyTwilio } from './catalog.ts';
+import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
+import { twilioError } from './errors.ts';
+import { resolveTwilioPrices, type TwilioPriceOverrides } from './pricing.ts';
+import { settleTwilio } from './settle.ts';
+
+export type { TwilioOperation } from './catalog.ts';
+export { TWILIO_ERROR_CODES } from './errors.ts';
+export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './pricing.ts';
+export { DEFAULT_TWILIO_PRICES, TWILIO_PRICES_SOURCE } from './pricing.ts';
+
+/** Options of the Twilio adapter: price overrides from proxy configuration. */
+export interface TwilioAdapterOptions {
+  readonly prices?: TwilioPriceOverrides;
+}
+
+/**
+ * The Twilio adapter: Basic auth with the vault token as password, sub hosts (`/twilio/<sub>/…`),
+ * form bodies, a per-country price table, and Twilio's `{code,message,more_info,status}` errors.
+ */
+export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdapter {
+  const prices = resolveTwilioPrices(opts.prices);
+  return {
+    name: 'twilio',
+    hasSubHosts: true,
+    requestIdHeader: 'twilio-request-id',
+    credential: twilioCredential,
+    parse: (_req, body, limits) => parseForm(body.toString('utf8'), limits),
+    classify: (req, params, key) => classifyTwilio(prices, req, params, key),
+    upstreamAuthorization: twilioUpstreamAuthorization,
+    settle: settleTwilio,
+    error: twilioError,
+  };
+}

@@ -1,0 +1,125 @@
+import type { MicroUsd } from '../../money/micro-usd.ts';
+
+/** Per-destination-country rates, micro-USD. */
+export interface CountryRates {
+  /** Outbound SMS, per segment, highest carrier of the country, carrier pass-through fees included. */
+  readonly smsPerSegment: MicroUsd;
+  /** Outbound MMS, per message; absent where Twilio has no MMS (the unknown-country rate applies). */
+  readonly mmsPerMessage?: MicroUsd;
+  /** Outbound voice, per minute, to the dearer of mobile and landline. */
+  readonly voicePerMinute: MicroUsd;
+}
+
+/**
+ * The Twilio price table the catalog reads; built once per adapter (defaults merged with overrides),
+ * consulted per request by the pricing functions below.
+ */
+export interface TwilioPrices {
+  readonly countries: Readonly<Record<string, CountryRates>>;
+  /** Rates for a destination the table does not list or cannot resolve: deliberately high, never free. */
+  readonly unknownCountry: Required<CountryRates>;
+  /** Twilio fee plus the dearest Meta template category, per WhatsApp message, any country. */
+  readonly whatsappPerMessage: MicroUsd;
+  /** Voice SDK (`client:`) and SIP (`sip:`) legs, per minute. */
+  readonly clientOrSipPerMinute: MicroUsd;
+  /** Call recording, per minute (`Record=true`). */
+  readonly recordingPerMinute: MicroUsd;
+  /** Answering machine detection, per call (`MachineDetection`). */
+  readonly machineDetectionPerCall: MicroUsd;
+  /** Reserved length of a call that sets no `TimeLimit`. */
+  readonly defaultCallMinutes: number;
+  /** Verify: per verification started, before channel fees. */
+  readonly verifyPerVerification: MicroUsd;
+  /** Lookup v2 data packages (`Fields=`), per request; `validation` is free. */
+  readonly lookupFields: Readonly<Record<string, MicroUsd>>;
+  /** Lookup v1 (`Type=carrier|caller-name`), per request. */
+  readonly lookupV1Types: Readonly<Record<string, MicroUsd>>;
+  /** A Lookup field, v1 type or add-on the table does not know. */
+  readonly lookupUnknown: MicroUsd;
+  /** Buying a phone number: the first month of the dearest common number types. */
+  readonly phoneNumberPurchase: MicroUsd;
+}
+
+/** Configuration overrides (`createTwilioAdapter({ prices })`); countries merge per field. */
+export interface TwilioPriceOverrides extends Partial<Omit<TwilioPrices, 'countries' | 'unknownCountry'>> {
+  readonly countries?: Readonly<Record<string, Partial<CountryRates>>>;
+  readonly unknownCountry?: Partial<CountryRates>;
+}
+
+/**
+ * Source: Twilio's public pricing pages (twilio.com/en-us/sms/pricing/<cc>, /voice/pricing/<cc>,
+ * /verify/pricing, /user-authentication-identity/pricing/lookup), consulted 2026-11-26, list prices
+ * without volume discounts, rounded up. US SMS is $0.0083 base + up to $0.0035 carrier fee; US MMS
+ * $0.0220 + carrier fee. Other countries are the published per-country rates rounded up to the
+ * dearest carrier; confirm against the Pricing API (pricing.twilio.com/v1/Messaging/Countries/<cc>)
+ * for an account with negotiated rates and override.
+ */
+export const TWILIO_PRICES_SOURCE =
+  'twilio.com public pricing pages, consulted 2026-11-26, list prices rounded up';
+
+export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
+  countries: {
+    US: { smsPerSegment: 11_800, mmsPerMessage: 32_000, voicePerMinute: 14_000 },
+    CA: { smsPerSegment: 11_800, mmsPerMessage: 32_000, voicePerMinute: 14_000 },
+    GB: { smsPerSegment: 52_400, voicePerMinute: 50_000 },
+    DE: { smsPerSegment: 95_000, voicePerMinute: 110_000 },
+    FR: { smsPerSegment: 85_000, voicePerMinute: 70_000 },
+    IN: { smsPerSegment: 90_000, voicePerMinute: 50_000 },
+    AU: { smsPerSegment: 55_000, voicePerMinute: 70_000 },
+  },
+  unknownCountry: { smsPerSegment: 500_000, mmsPerMessage: 500_000, voicePerMinute: 1_000_000 },
+  whatsappPerMessage: 155_000,
+  clientOrSipPerMinute: 4_000,
+  recordingPerMinute: 2_500,
+  machineDetectionPerCall: 7_500,
+  defaultCallMinutes: 60,
+  verifyPerVerification: 50_000,
+  lookupFields: {
+    validation: 0,
+    line_type_intelligence: 8_000,
+    caller_name: 10_000,
+    line_status: 5_000,
+    reassigned_number: 5_000,
+    sms_pumping_risk: 25_000,
+    sim_swap: 150_000,
+    call_forwarding: 150_000,
+    identity_match: 150_000,
+  },
+  lookupV1Types: { carrier: 5_000, 'caller-name': 10_000 },
+  lookupUnknown: 250_000,
+  phoneNumberPurchase: 20_000_000,
+};
+
+/** Merges configuration overrides into the defaults; unknown countries stay priced by `unknownCountry`. */
+export function resolveTwilioPrices(overrides: TwilioPriceOverrides = {}): TwilioPrices {
+  const {
+    countries: countryOverrides = {},
+    unknownCountry,
+    lookupFields,
+    lookupV1Types,
+    ...scalars
+  } = overrides;
+  const unknown = { ...DEFAULT_TWILIO_PRICES.unknownCountry, ...unknownCountry };
+  const countries: Record<string, CountryRates> = { ...DEFAULT_TWILIO_PRICES.countries };
+  for (const [code, rates] of Object.entries(countryOverrides)) {
+    const key = code.toUpperCase();
+    const base = countries[key] ?? unknown;
+    countries[key] = { ...base, ...rates };
+  }
+  return {
+    ...DEFAULT_TWILIO_PRICES,
+    ...scalars,
+    countries,
+    unknownCountry: unknown,
+    lookupFields: { ...DEFAULT_TWILIO_PRICES.lookupFields, ...lookupFields },
+    lookupV1Types: { ...DEFAULT_TWILIO_PRICES.lookupV1Types, ...lookupV1Types },
+  };
+}
+
+/** Rates for a destination country; the conservative unknown-country rates when absent or unresolved. */
+export function ratesFor(prices: TwilioPrices, country: string | undefined): Required<CountryRates> {
+  const rates =
+    country !== undefined && Object.hasOwn(prices.countries, country) ? prices.countries[country] : undefined;
+  if (!rates) return prices.unknownCountry;
+  return { ...rates, mmsPerMessage: rates.mmsPerMessage ?? prices.unknownCountry.mmsPerMessage };
+}

@@ -1,0 +1,113 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { MicroUsd } from '../money/micro-usd.ts';
+import type { Denial, DenyReason } from '../proxy/reasons.ts';
+import type { CompiledKey, UpstreamCredential, VendorName } from '../snapshot/types.ts';
+
+/**
+ * A request as the pipeline hands it to a vendor adapter, after routing: the vendor-relative path
+ * (`/v1/charges`, never the `/stripe` prefix) and, for Twilio, the sub host (`api`, `messaging`, …).
+ */
+export interface VendorRequest {
+  readonly method: string;
+  /** Canonical path without query string, e.g. `/v1/payment_intents/pi_123/confirm`. */
+  readonly path: string;
+  /** Raw query string without `?` (forwarded unchanged). */
+  readonly query: string;
+  /** Twilio sub host (`api` for api.twilio.com); undefined for vendors with one host. */
+  readonly subHost?: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** A parsed body: nested objects/arrays of strings (form) or arbitrary JSON values. */
+export type Params = Record<string, unknown>;
+
+/** The credential the caller presented, before lookup. */
+export interface PresentedCredential {
+  readonly token: string;
+  /** Basic-auth user name where the vendor uses one (Twilio Account SID / API key SID). */
+  readonly username?: string;
+}
+
+/** Parties named by a call: what the allowlists are checked against. Empty arrays mean "names none". */
+export interface Parties {
+  readonly customers: readonly string[];
+  readonly accounts: readonly string[];
+  readonly recipients: readonly string[];
+  readonly countries: readonly string[];
+  readonly currencies: readonly string[];
+  readonly senders: readonly string[];
+}
+
+export const NO_PARTIES: Parties = {
+  customers: [],
+  accounts: [],
+  recipients: [],
+  countries: [],
+  currencies: [],
+  senders: [],
+};
+
+/**
+ * Where the cost of a money-moving call is not in the request (a refund without `amount`, a capture),
+ * the adapter names a read it can price from; the pipeline performs it upstream with the real key.
+ */
+export interface CostLookup {
+  /** Vendor-relative GET path, e.g. `/v1/charges/ch_123`. */
+  readonly path: string;
+  /** Prices the looked-up object; undefined when it cannot (the call is then denied, fail closed). */
+  readonly price: (body: unknown) => MicroUsd | undefined;
+  /** Parties only the looked-up object names (the customer and currency of a refunded charge). */
+  readonly parties?: (body: unknown) => Partial<Parties>;
+}
+
+/** What the catalog knows about one call. */
+export interface Operation {
+  /** Catalog id, e.g. `stripe.refunds.create`; `<vendor>.unknown` when the catalog has no entry. */
+  readonly id: string;
+  /** Moves (or may move) money: priced, capped, and denied when anything is uncertain. */
+  readonly movesMoney: boolean;
+  /** False when the catalog has no entry for this method and path. */
+  readonly known: boolean;
+  /** Reserved cost in micro-USD (conservative); 0 for reads. Ignored while `lookup` is pending. */
+  readonly costMicros: MicroUsd;
+  readonly lookup?: CostLookup;
+  readonly parties: Parties;
+}
+
+/** Limits the parse stage enforces before a vendor sees a body. */
+export interface ParseLimits {
+  readonly maxBytes: number;
+  readonly maxDepth: number;
+  readonly maxParams: number;
+}
+
+/** A denial rendered in the vendor's error shape, so its SDK raises its own typed error. */
+export interface VendorError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * Everything Keybrake knows about one vendor. A fourth vendor is a new folder implementing this.
+ * All methods are pure apart from what they are handed.
+ */
+export interface VendorAdapter {
+  readonly name: VendorName;
+  /** Whether routes carry a sub host segment (`/twilio/<sub>/…`). */
+  readonly hasSubHosts: boolean;
+  /** Response header holding the vendor's request id (for the audit record). */
+  readonly requestIdHeader: string;
+  /** The vault token the caller presented; undefined when the header is missing or malformed. */
+  credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
+  /** Decodes the body (form or JSON) within limits. */
+  parse(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial;
+  /** Identifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
+  classify(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
+  /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */
+  upstreamAuthorization(credential: UpstreamCredential): string;
+  /** The actual cost from a successful response, when the vendor reports one. */
+  settle(op: Operation, status: number, body: unknown): MicroUsd | undefined;
+  /** Renders a denial in the vendor's error format. */
+  error(reason: DenyReason, message: string, status: number): VendorError;
+}
