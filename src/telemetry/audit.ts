@@ -31,13 +31,20 @@ export interface AuditSink {
   flush(): Promise<void>;
 }
 
-/** JSON lines on stdout (or a given fd) through pino's asynchronous writer. */
+/**
+ * JSON lines on stdout (or a given fd) through pino's asynchronous destination. Records are written
+ * as they are, without pino's level/time envelope: the field set above is the whole contract.
+ */
 export function stdoutAuditSink(fd = 1): AuditSink {
-  const dest = pino.destination({ fd, sync: false, minLength: 4096 });
-  const log = pino({ base: null, timestamp: false, formatters: { level: () => ({}) } }, dest);
+  const dest = pino.destination({ fd, sync: false });
   return {
-    write: (record) => log.info(record),
-    flush: () => new Promise((resolve) => dest.flush(() => resolve())),
+    write: (record) => {
+      dest.write(`${JSON.stringify(record)}\n`);
+    },
+    flush: () =>
+      new Promise((resolve) => {
+        dest.flush(() => resolve());
+      }),
   };
 }
 
