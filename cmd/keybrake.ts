@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-import { UsageError, usage } from '../src/cli/args.ts';
 // The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8).
+import { UsageError, usage } from '../src/cli/args.ts';
 import { DEMO_FLAGS, DEMO_SUMMARY, demo } from '../src/cli/demo.ts';
+import { OPERATOR_FLAGS, OPERATOR_SUMMARY, operatorCommand } from '../src/cli/operator.ts';
 import { POLICY_CHECK_FLAGS, POLICY_CHECK_SUMMARY, policyCheckCommand } from '../src/cli/policy-check.ts';
+import { PROXY_FLAGS, PROXY_SUMMARY, proxyCommand } from '../src/cli/proxy.ts';
 import { SERVE_FLAGS, SERVE_SUMMARY, serve } from '../src/cli/serve.ts';
 import { TOKEN_FLAGS, TOKEN_SUMMARY, tokenCommand } from '../src/cli/token.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
@@ -13,6 +15,8 @@ Usage: keybrake <command> [flags]
 
 Commands:
   serve          run the proxy from manifest files (standalone; the quick start)
+  operator       reconcile VaultKey / SpendPolicy resources and serve snapshots to proxies (Kubernetes)
+  proxy          run a proxy replica that follows the operator (Kubernetes)
   token new      print a fresh vault token, or a Secret manifest holding one
   policy-check   validate SpendPolicy / VaultKey / Secret manifests offline
   demo           run a runaway agent against a local Stripe emulator and watch the cap stop it
@@ -21,6 +25,8 @@ Run 'keybrake <command> --help' for a command's flags. Every flag can also be se
 
 const COMMANDS = {
   serve: { summary: SERVE_SUMMARY, flags: SERVE_FLAGS, positional: '' },
+  operator: { summary: OPERATOR_SUMMARY, flags: OPERATOR_FLAGS, positional: '' },
+  proxy: { summary: PROXY_SUMMARY, flags: PROXY_FLAGS, positional: '' },
   token: { summary: TOKEN_SUMMARY, flags: TOKEN_FLAGS, positional: 'new' },
   'policy-check': { summary: POLICY_CHECK_SUMMARY, flags: POLICY_CHECK_FLAGS, positional: '<file|dir>...' },
   demo: { summary: DEMO_SUMMARY, flags: DEMO_FLAGS, positional: '' },
@@ -45,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await runUntilSignal(() => serve(rest, createLogger()));
+      case 'operator':
+        return await runUntilSignal(() => operatorCommand(rest));
+      case 'proxy':
+        return await runUntilSignal(() => proxyCommand(rest));
       case 'token':
         process.stdout.write(`${tokenCommand(rest)}\n`);
         return 0;
