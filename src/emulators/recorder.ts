@@ -89,3 +89,26 @@ export function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/** What every emulator hands back: where it listens, what it received, and how to stop it. */
+export interface EmulatorHandle {
+  readonly url: string;
+  readonly port: number;
+  /** Every request received, in order (method, path with query, headers, exact body). */
+  readonly requests: RecordedRequest[];
+  /** Forgets recorded requests; the objects the emulator stores stay. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Starts listening and returns the shared handle for an emulator's server and recorder. */
+export async function serveEmulator(server: Server, recorder: Recorder, port = 0): Promise<EmulatorHandle> {
+  const bound = await listen(server, port);
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
+    requests: recorder.requests,
+    reset: () => recorder.reset(),
+    close: () => closeServer(server),
+  };
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { closeServer, createRecorder, listen, type RecordedRequest, readBody, sendJson } from './recorder.ts';
+import { createRecorder, type EmulatorHandle, readBody, sendJson, serveEmulator } from './recorder.ts';
 
 export interface ResendEmulatorOptions {
   /** 0 (default) picks a free port. */
@@ -12,15 +12,7 @@ export interface ResendEmulatorOptions {
 }
 
 /** A running Resend emulator, handed to e2e tests, the demo and the benchmark. */
-export interface ResendEmulator {
-  readonly url: string;
-  readonly port: number;
-  /** Every request received, in order (method, path with query, headers, exact body). */
-  readonly requests: RecordedRequest[];
-  /** Forgets recorded requests; stored emails stay. */
-  reset(): void;
-  close(): Promise<void>;
-}
+export type ResendEmulator = EmulatorHandle;
 
 export const RESEND_EMULATOR_KEY = 're_emulator_0000000000000000';
 
@@ -109,14 +101,7 @@ export async function startResendEmulator(opts: ResendEmulatorOptions = {}): Pro
         : handle(req.method ?? 'GET', url.pathname, raw);
     sendJson(res, reply.status, reply.body, { 'x-request-id': randomUUID() });
   });
-  const port = await listen(server, opts.port ?? 0);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: recorder.requests,
-    reset: () => recorder.reset(),
-    close: () => closeServer(server),
-  };
+  return serveEmulator(server, recorder, opts.port);
 }
 
 function error(statusCode: number, name: string, message: string): Reply {

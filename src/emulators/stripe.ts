@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { isDenial } from '../proxy/reasons.ts';
 import { parseForm } from '../vendors/form.ts';
 import { stripeCredential } from '../vendors/stripe/credentials.ts';
-import { closeServer, createRecorder, listen, type RecordedRequest, readBody, sendJson } from './recorder.ts';
+import { createRecorder, type EmulatorHandle, readBody, sendJson, serveEmulator } from './recorder.ts';
 
 /**
  * A small in-memory Stripe API for tests, the demo and the benchmark: the "upstream" behind the proxy.
@@ -22,16 +22,9 @@ export interface StripeEmulatorOptions {
 
 export type StripeObject = Record<string, unknown> & { readonly id: string; readonly object: string };
 
-export interface StripeEmulator {
-  readonly url: string;
-  readonly port: number;
-  /** Every request received, in order (method, path with query, headers, exact body). */
-  readonly requests: RecordedRequest[];
-  /** Forgets recorded requests; stored objects stay. */
-  reset(): void;
+export interface StripeEmulator extends EmulatorHandle {
   /** Stores an object as if Stripe held it (e.g. an invoice with `amount_remaining`). */
   seed(object: StripeObject): void;
-  close(): Promise<void>;
 }
 
 type Params = Record<string, unknown>;
@@ -388,15 +381,10 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     sendJson(res, reply[0], reply[1], headers);
   });
 
-  const port = await listen(server, opts.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: recorder.requests,
-    reset: () => recorder.reset(),
+    ...(await serveEmulator(server, recorder, opts.port)),
     seed: (o) => {
       objects.set(o.id, { ...o });
     },
-    close: () => closeServer(server),
   };
 }

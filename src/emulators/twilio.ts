@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { SegmentedMessage } from 'sms-segments-calculator';
-import { closeServer, createRecorder, listen, type RecordedRequest, readBody, sendJson } from './recorder.ts';
+import { createRecorder, type EmulatorHandle, readBody, sendJson, serveEmulator } from './recorder.ts';
 
 /** A Twilio account (or API key of one) the emulator accepts. */
 export interface TwilioEmulatorAccount {
@@ -24,15 +24,7 @@ export interface TwilioEmulatorOptions {
 }
 
 /** A running Twilio emulator, handed to e2e tests, the demo and the benchmark. */
-export interface TwilioEmulator {
-  readonly url: string;
-  readonly port: number;
-  /** Every request received, in order (method, path with query, headers, exact body). */
-  readonly requests: RecordedRequest[];
-  /** Forgets recorded requests; stored messages stay. */
-  reset(): void;
-  close(): Promise<void>;
-}
+export type TwilioEmulator = EmulatorHandle;
 
 export const TWILIO_EMULATOR_ACCOUNT: TwilioEmulatorAccount = {
   sid: 'AC00000000000000000000000000000001',
@@ -226,14 +218,7 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
       : error(401, 20003, 'Authenticate');
     sendJson(res, reply.status, reply.body, { 'twilio-request-id': sid('RQ') });
   });
-  const port = await listen(server, opts.port ?? 0);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: recorder.requests,
-    reset: () => recorder.reset(),
-    close: () => closeServer(server),
-  };
+  return serveEmulator(server, recorder, opts.port);
 }
 
 function sid(prefix: string): string {
