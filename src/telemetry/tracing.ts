@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { context, propagation, type Span, SpanKind, type Tracer, trace } from '@opentelemetry/api';
+import { context, type Span, SpanKind, type Tracer, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 /**
  * Tracing through the OpenTelemetry API. The SDK is started only when the standard OTEL_* variables
@@ -12,9 +13,15 @@ const headerGetter = {
   get: (carrier: IncomingHttpHeaders, key: string) => carrier[key],
 };
 
+/**
+ * Keybrake follows W3C trace context (DESIGN.md §5) whether or not an SDK is running: without one
+ * the global propagator is a no-op, and the caller's trace id would be lost from the audit record.
+ */
+const w3c = new W3CTraceContextPropagator();
+
 /** A span per call, continuing the caller's W3C trace context when present. */
 export function startCallSpan(headers: IncomingHttpHeaders): Span {
-  const parent = propagation.extract(context.active(), headers, headerGetter);
+  const parent = w3c.extract(context.active(), headers, headerGetter);
   return tracer.startSpan('keybrake.call', { kind: SpanKind.SERVER }, parent);
 }
 
