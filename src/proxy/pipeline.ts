@@ -355,13 +355,13 @@ async function settle(
   reservation: Reservation,
   res: UpstreamResponse,
 ): Promise<number> {
-  if (reservation.money.length === 0) return 0;
   const reserved = op.costMicros;
   let actual = reserved;
   if (res.status >= 400 && res.status < 500) actual = 0;
   else if (res.status >= 200 && res.status < 300)
     actual = adapter.settle(op, res.status, parseJson(res.body)) ?? reserved;
-  if (actual === reserved) return reserved;
+  // A key without spend caps has no money window to adjust, but its calls still cost what they cost.
+  if (actual === reserved || reservation.money.length === 0) return actual;
   try {
     await deps.counters.settle(reservation, actual);
     return actual;

@@ -21,7 +21,7 @@ describe('policyCheck', () => {
       [new URL('../../../examples/quickstart', import.meta.url).pathname],
       { clock },
     );
-    expect(lines).toEqual(['ok: 1 SpendPolicy, 1 VaultKey, 1 served, 0 error(s)']);
+    expect(lines).toEqual(['ok: 3 SpendPolicy, 3 VaultKey, 3 served, 0 error(s)']);
     expect(ok).toBe(true);
   });
 

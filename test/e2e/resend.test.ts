@@ -1,0 +1,258 @@
+// resend-node 6.38.0, unmodified, against the real `keybrake serve` CLI and the Resend emulator: every
+// way a user points it at Keybrake (baseUrl with and without a trailing slash, RESEND_BASE_URL at the
+// vendor port), the real key swapped in upstream, denials returned as Resend `error` objects with
+// Resend's names and our messages, and per-delivery pricing (cc, bcc, batches) held to the cap.
+import { Resend } from 'resend';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESEND_EMULATOR_KEY, type ResendEmulator, startResendEmulator } from '../../src/emulators/resend.ts';
+import { formatUsd } from '../../src/money/micro-usd.ts';
+import { newToken } from '../../src/tokens/token.ts';
+import { DEFAULT_RESEND_PRICES } from '../../src/vendors/resend/index.ts';
+import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+
+const PER_EMAIL = DEFAULT_RESEND_PRICES.perEmail;
+/** Deliveries the capped key may make in a day: the cap is exactly this many at the table price. */
+const CAPPED_DELIVERIES = 6;
+const DAILY_CAP_MICROS = CAPPED_DELIVERIES * PER_EMAIL;
+const FROM = 'Support Bot <bot@acme.test>';
+
+const tokens = { mailer: newToken('resend'), capped: newToken('resend') };
+
+function manifests(): string {
+  const key = (name: string, policy: string, token: string) => `
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name}, namespace: agents }
+spec:
+  vendor: resend
+  policyRef: { name: ${policy} }
+  upstreamSecretRef: { name: resend-live, key: apiKey }
+  tokenSecretRef: { name: ${name}-token, key: token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-token, namespace: agents }
+stringData: { token: ${token} }
+`;
+  return `
+apiVersion: v1
+kind: Secret
+metadata: { name: resend-live, namespace: agents }
+stringData: { apiKey: ${RESEND_EMULATOR_KEY} }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: mailer, namespace: agents }
+spec:
+  vendor: resend
+  allow:
+    recipients: ["*@example.com"]
+    senders: ["*@acme.test"]
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: capped-mailer, namespace: agents }
+spec:
+  vendor: resend
+  limits: { perDayUsd: "${formatUsd(DAILY_CAP_MICROS)}" }
+---
+${key('mailer-resend', 'mailer', tokens.mailer)}
+---
+${key('capped-mailer-resend', 'capped-mailer', tokens.capped)}
+`;
+}
+
+let emulator: ResendEmulator;
+let kb: KeybrakeProcess;
+let dir: Awaited<ReturnType<typeof manifestDir>>;
+
+/** The audit record of an allowed call, found by the request id the emulator answered with. */
+function auditOf(headers: Record<string, string> | null) {
+  expect(headers?.['keybrake-decision']).toBe('allow; reason=ok');
+  const id = headers?.['x-request-id'];
+  expect(id).toBeTruthy();
+  return kb.waitForAudit((r) => r['upstreamRequestId'] === id);
+}
+
+/** The audit record of a denial made after `mark` records had arrived (audit lines arrive asynchronously). */
+function denialAfter(mark: number, reason: string) {
+  return kb.waitForAudit((r) => kb.audit.indexOf(r) >= mark && r['reason'] === reason);
+}
+
+function viaPrefix(token: string, slash = '') {
+  return new Resend(token, { baseUrl: `${kb.urls['main']}/resend${slash}` });
+}
+
+/** resend-node reads RESEND_BASE_URL when a client is constructed, as resend-mcp relies on. */
+function viaEnv(token: string, baseUrl: string): Resend {
+  const saved = process.env['RESEND_BASE_URL'];
+  process.env['RESEND_BASE_URL'] = baseUrl;
+  try {
+    return new Resend(token);
+  } finally {
+    if (saved === undefined) delete process.env['RESEND_BASE_URL'];
+    else process.env['RESEND_BASE_URL'] = saved;
+  }
+}
+
+beforeAll(async () => {
+  emulator = await startResendEmulator();
+  dir = await manifestDir({ 'resend.yaml': manifests() });
+  kb = await startKeybrake(serveArgs(dir.dir, { resend: emulator.url }));
+});
+
+afterAll(async () => {
+  await kb?.stop();
+  await emulator?.close();
+  await dir?.remove();
+});
+
+describe('resend-node through Keybrake', () => {
+  it.each<[string, () => Resend]>([
+    ['baseUrl with the /resend prefix', () => viaPrefix(tokens.mailer)],
+    ['baseUrl with a trailing slash (…/resend//emails)', () => viaPrefix(tokens.mailer, '/')],
+    ['RESEND_BASE_URL at the Resend vendor port', () => viaEnv(tokens.mailer, kb.urls['resend']!)],
+    [
+      'RESEND_BASE_URL at the vendor port with a trailing slash',
+      () => viaEnv(tokens.mailer, `${kb.urls['resend']}/`),
+    ],
+  ])('delivers an allowed email with the real key, reached through %s', async (_name, client) => {
+    const before = emulator.requests.length;
+
+    const { data, error, headers } = await client().emails.send({
+      from: FROM,
+      to: 'Ann <ANN@EXAMPLE.COM>',
+      subject: 'Your order',
+      text: 'It has shipped.',
+    });
+
+    expect(error).toBeNull();
+    expect(data?.id).toMatch(/^[0-9a-f-]{36}$/);
+    const arrived = emulator.requests.slice(before);
+    expect(arrived).toHaveLength(1);
+    expect(arrived[0]).toMatchObject({ method: 'POST', path: '/emails' });
+    expect(arrived[0]!.headers.authorization).toBe(`Bearer ${RESEND_EMULATOR_KEY}`);
+    expect(JSON.parse(arrived[0]!.body)).toMatchObject({
+      to: 'Ann <ANN@EXAMPLE.COM>',
+      subject: 'Your order',
+    });
+    expect(JSON.stringify(emulator.requests)).not.toContain(tokens.mailer);
+    expect(await auditOf(headers)).toMatchObject({
+      vaultKey: 'agents/mailer-resend',
+      vendor: 'resend',
+      path: '/emails',
+      operation: 'resend.emails.send',
+      decision: 'allow',
+      costUsd: formatUsd(PER_EMAIL),
+      upstreamStatus: 200,
+    });
+  });
+
+  it.each<[string, string, Parameters<Resend['emails']['send']>[0], string, number, string, string]>([
+    [
+      'a recipient at another domain, beside an allowed one',
+      tokens.mailer,
+      { from: FROM, to: ['ann@example.com', 'bob@other.test'], subject: 's', text: 't' },
+      'recipient_not_allowed',
+      403,
+      'restricted_api_key',
+      "Recipient bob@other.test is not in this key's recipient allowlist.",
+    ],
+    [
+      'a bcc outside the allowlist',
+      tokens.mailer,
+      { from: FROM, to: 'ann@example.com', bcc: 'Eve <eve@evil.test>', subject: 's', text: 't' },
+      'recipient_not_allowed',
+      403,
+      'restricted_api_key',
+      "Recipient eve@evil.test is not in this key's recipient allowlist.",
+    ],
+    [
+      'a sender outside the allowlist',
+      tokens.mailer,
+      { from: 'Mallory <Mallory@Evil.test>', to: 'ann@example.com', subject: 's', text: 't' },
+      'sender_not_allowed',
+      403,
+      'invalid_from_address',
+      "Sender mallory@evil.test is not in this key's sender allowlist.",
+    ],
+    [
+      'a vault token the proxy does not know',
+      newToken('resend'),
+      { from: FROM, to: 'ann@example.com', subject: 's', text: 't' },
+      'key_unknown',
+      401,
+      'invalid_api_key',
+      'Unknown or malformed Keybrake vault key.',
+    ],
+  ])(
+    'returns an error for %s and never reaches Resend',
+    async (_name, token, email, reason, status, name, message) => {
+      const before = emulator.requests.length;
+      const mark = kb.audit.length;
+
+      const { data, error, headers } = await viaPrefix(token).emails.send(email);
+
+      expect(data).toBeNull();
+      expect(error).toEqual({ statusCode: status, name, message });
+      expect(headers?.['keybrake-decision']).toBe(`deny; reason=${reason}`);
+      expect(await denialAfter(mark, reason)).toMatchObject({
+        decision: 'deny',
+        costUsd: '0.00',
+        upstreamStatus: null,
+      });
+      expect(emulator.requests.length).toBe(before);
+    },
+  );
+
+  it(`admits exactly ${CAPPED_DELIVERIES} deliveries (to, cc, bcc and batch elements each count) under a cap of ${CAPPED_DELIVERIES} × the table price`, async () => {
+    const resend = viaPrefix(tokens.capped);
+    const before = emulator.requests.length;
+
+    const single = await resend.emails.send({
+      from: FROM,
+      to: 'a@example.com',
+      cc: 'b@example.com',
+      bcc: ['c@example.com'],
+      subject: 'three deliveries',
+      text: 't',
+    });
+    expect(single.error).toBeNull();
+    expect(await auditOf(single.headers)).toMatchObject({ costUsd: formatUsd(3 * PER_EMAIL) });
+
+    const batch = await resend.batch.send([
+      { from: FROM, to: 'd@example.com', subject: 'one', text: 't' },
+      { from: FROM, to: ['e@example.com', 'f@example.com'], subject: 'two', text: 't' },
+    ]);
+    expect(batch.error).toBeNull();
+    expect(batch.data?.data).toHaveLength(2);
+    expect(await auditOf(batch.headers)).toMatchObject({
+      operation: 'resend.emails.batch',
+      costUsd: formatUsd(3 * PER_EMAIL),
+    });
+    expect(emulator.requests.length - before).toBe(2);
+
+    const cap = formatUsd(DAILY_CAP_MICROS);
+    const overBatch = await resend.batch.send([
+      { from: FROM, to: 'g@example.com', subject: 'one', text: 't' },
+      { from: FROM, to: 'h@example.com', cc: 'i@example.com', subject: 'two', text: 't' },
+    ]);
+    expect(overBatch.error).toEqual({
+      statusCode: 403,
+      name: 'daily_quota_exceeded',
+      message: `Keybrake: daily spend cap of $${cap} would be exceeded ($${cap} used, this call $${formatUsd(3 * PER_EMAIL)}).`,
+    });
+    const overSingle = await resend.emails.send({ from: FROM, to: 'j@example.com', subject: 's', text: 't' });
+    expect(overSingle.error).toMatchObject({
+      name: 'daily_quota_exceeded',
+      message: expect.stringContaining(`this call $${formatUsd(PER_EMAIL)}`),
+    });
+    expect(emulator.requests.length - before).toBe(2);
+  });
+
+  it('never writes a vault token or the real key to its logs or audit records', () => {
+    const output = kb.output();
+    for (const token of Object.values(tokens)) expect(output).not.toContain(token);
+    expect(output).not.toContain(RESEND_EMULATOR_KEY);
+  });
+});

@@ -1,0 +1,392 @@
+// twilio-node 6.2.0, unmodified, against the real `keybrake serve` CLI and the Twilio emulator: the
+// two documented ways in (`client.api.baseUrl` and a rewriting RequestClient), the real credential
+// swapped in upstream, every denial raised by the SDK as its own RestException with our message, and
+// the counted cost matching what the emulator reports.
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTwilioEmulator,
+  TWILIO_EMULATOR_ACCOUNT,
+  type TwilioEmulator,
+} from '../../src/emulators/twilio.ts';
+import { formatUsd } from '../../src/money/micro-usd.ts';
+import { newToken } from '../../src/tokens/token.ts';
+import { destination } from '../../src/vendors/twilio/destinations.ts';
+import { DEFAULT_TWILIO_PRICES, TWILIO_ERROR_CODES } from '../../src/vendors/twilio/index.ts';
+import { ratesFor } from '../../src/vendors/twilio/pricing.ts';
+import { MAX_SEGMENTS, smsSegments } from '../../src/vendors/twilio/segments.ts';
+import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { KeybrakeRequestClient } from '../fixtures/twilio-request-client.ts';
+
+type Client = ReturnType<typeof twilio>;
+
+const SID = TWILIO_EMULATOR_ACCOUNT.sid;
+const AUTH_TOKEN = TWILIO_EMULATOR_ACCOUNT.authToken;
+const OTHER_SID = 'AC00000000000000000000000000000099';
+const VERIFY_SERVICE = 'VA00000000000000000000000000000001';
+const FROM = '+14155550199';
+const ALLOWED_TO = '+14155550100';
+
+/** What the adapter charges per segment to the allowed destination: the daily cap is built from it. */
+const SEGMENT_MICROS = ratesFor(DEFAULT_TWILIO_PRICES, destination(ALLOWED_TO).country).smsPerSegment;
+const CAPPED_MESSAGES = 3;
+const DAILY_CAP_MICROS = CAPPED_MESSAGES * SEGMENT_MICROS;
+const PER_CALL_USD = '0.10';
+/** 1600 characters (Twilio's longest body) of UCS-2: far more segments than the per-call limit buys. */
+const LONG_UCS2 = '✓'.repeat(1600);
+
+/** A Content template send names no body: reserved at Twilio's longest (24 segments), settled from num_segments. */
+const TEMPLATE_RESERVED_MICROS = MAX_SEGMENTS * SEGMENT_MICROS;
+/** Room for two template sends only if the first one's reservation was settled down to one segment. */
+const TEMPLATE_CAP_MICROS = TEMPLATE_RESERVED_MICROS + 2 * SEGMENT_MICROS;
+
+const tokens = {
+  sms: newToken('twilio'),
+  intl: newToken('twilio'),
+  capped: newToken('twilio'),
+  template: newToken('twilio'),
+};
+
+function manifests(): string {
+  const key = (name: string, policy: string, token: string) => `
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name}, namespace: agents }
+spec:
+  vendor: twilio
+  policyRef: { name: ${policy} }
+  upstreamSecretRef: { name: twilio-live }
+  tokenSecretRef: { name: ${name}-token, key: token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-token, namespace: agents }
+stringData: { token: ${token} }
+`;
+  return `
+apiVersion: v1
+kind: Secret
+metadata: { name: twilio-live, namespace: agents }
+stringData: { accountSid: ${SID}, authToken: ${AUTH_TOKEN} }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: sms-bot, namespace: agents }
+spec:
+  vendor: twilio
+  limits: { perCallUsd: "${PER_CALL_USD}" }
+  allow:
+    endpoints:
+      - "POST /2010-04-01/Accounts/*/Messages.json"
+      - "GET /2010-04-01/Accounts/*/Messages/*.json"
+      - "POST /v2/Services/*/Verifications"
+    recipients: ["+1415555*"]
+    countries: ["US"]
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: us-only, namespace: agents }
+spec:
+  vendor: twilio
+  allow: { countries: ["US"] }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: capped, namespace: agents }
+spec:
+  vendor: twilio
+  limits: { perDayUsd: "${formatUsd(DAILY_CAP_MICROS)}" }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: templates, namespace: agents }
+spec:
+  vendor: twilio
+  limits: { perDayUsd: "${formatUsd(TEMPLATE_CAP_MICROS)}" }
+---
+${key('sms-bot-twilio', 'sms-bot', tokens.sms)}
+---
+${key('intl-bot-twilio', 'us-only', tokens.intl)}
+---
+${key('capped-bot-twilio', 'capped', tokens.capped)}
+---
+${key('template-bot-twilio', 'templates', tokens.template)}
+`;
+}
+
+let emulator: TwilioEmulator;
+let kb: KeybrakeProcess;
+let dir: Awaited<ReturnType<typeof manifestDir>>;
+
+/** A client the way docs/vendors/twilio.md tells users to build one for api.twilio.com. */
+function apiClient(token: string): Client {
+  const client = twilio(SID, token);
+  client.api.baseUrl = `${kb.urls['main']}/twilio`;
+  return client;
+}
+
+/**
+ * The audit record of a call: audit lines arrive asynchronously, so a record is matched by what
+ * identifies it (the upstream request id, or the reason of a denial) among those after `mark`.
+ */
+function auditAfter(mark: number, pred: (r: Record<string, unknown>) => boolean) {
+  return kb.waitForAudit((r) => kb.audit.indexOf(r) >= mark && pred(r));
+}
+
+/** The audit record of the allowed call `client` made last, found by the request id Twilio returned. */
+function auditOfLastCall(client: Client) {
+  const response = client.httpClient.lastResponse;
+  expect(response?.headers['keybrake-decision']).toBe('allow; reason=ok');
+  const id = response?.headers['twilio-request-id'];
+  expect(id).toMatch(/^RQ/);
+  return kb.waitForAudit((r) => r['upstreamRequestId'] === id);
+}
+
+function basicCredentials(header: unknown): string {
+  expect(header).toMatch(/^Basic /);
+  return Buffer.from(String(header).slice('Basic '.length), 'base64').toString('utf8');
+}
+
+beforeAll(async () => {
+  emulator = await startTwilioEmulator();
+  dir = await manifestDir({ 'twilio.yaml': manifests() });
+  kb = await startKeybrake(serveArgs(dir.dir, { twilio: `${emulator.url}/{sub}` }));
+});
+
+afterAll(async () => {
+  await kb?.stop();
+  await emulator?.close();
+  await dir?.remove();
+});
+
+describe('twilio-node through Keybrake', () => {
+  it('delivers an allowed SMS with the real Account SID and auth token, and the vault token nowhere upstream', async () => {
+    const before = emulator.requests.length;
+    const client = apiClient(tokens.sms);
+    const message = await client.messages.create({
+      to: ALLOWED_TO,
+      from: FROM,
+      body: 'Your order has shipped.',
+    });
+
+    expect(message.sid).toMatch(/^SM/);
+    expect(message.to).toBe(ALLOWED_TO);
+    const arrived = emulator.requests.slice(before);
+    expect(arrived).toHaveLength(1);
+    expect(arrived[0]).toMatchObject({
+      method: 'POST',
+      path: `/api/2010-04-01/Accounts/${SID}/Messages.json`,
+    });
+    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(new URLSearchParams(arrived[0]!.body).get('Body')).toBe('Your order has shipped.');
+    expect(JSON.stringify(emulator.requests)).not.toContain(tokens.sms);
+
+    const audit = await auditOfLastCall(client);
+    expect(audit).toMatchObject({
+      event: 'keybrake.call',
+      vaultKey: 'agents/sms-bot-twilio',
+      vendor: 'twilio',
+      operation: 'twilio.messages.create',
+      decision: 'allow',
+      reason: 'ok',
+      costUsd: formatUsd(SEGMENT_MICROS),
+      upstreamStatus: 201,
+    });
+  });
+
+  it.each([
+    ['a one-segment GSM-7 text', 'Hello from the agent', 1],
+    ['a 161-character GSM-7 text, two segments', 'x'.repeat(161), 2],
+    ['a UCS-2 text of 135 characters, three segments', `Grüße ✓ ${'é'.repeat(127)}`, 3],
+  ])('settles %s at num_segments × the table price', async (_name, body, segments) => {
+    expect(smsSegments(body).segments).toBe(segments);
+    const client = apiClient(tokens.sms);
+    const message = await client.messages.create({ to: ALLOWED_TO, from: FROM, body });
+
+    expect(Number(message.numSegments)).toBe(segments);
+    const audit = await auditOfLastCall(client);
+    expect(audit).toMatchObject({ decision: 'allow', costUsd: formatUsd(segments * SEGMENT_MICROS) });
+  });
+
+  it('settles a Content template send, reserved at 24 segments, down to the segments Twilio reports', async () => {
+    const client = apiClient(tokens.template);
+    const send = () =>
+      client.messages.create({
+        to: ALLOWED_TO,
+        from: FROM,
+        contentSid: 'HX00000000000000000000000000000001',
+      });
+
+    const first = await send();
+    expect(first.numSegments).toBe('1');
+    expect(await auditOfLastCall(client)).toMatchObject({
+      decision: 'allow',
+      costUsd: formatUsd(SEGMENT_MICROS),
+    });
+    // Only fits under the cap because the first reservation was released down to one segment.
+    await send();
+    expect(await auditOfLastCall(client)).toMatchObject({
+      decision: 'allow',
+      costUsd: formatUsd(SEGMENT_MICROS),
+    });
+  });
+
+  it('sends a Verify code through a RequestClient that rewrites verify.twilio.com to the proxy', async () => {
+    const httpClient = new KeybrakeRequestClient(kb.urls['main']!);
+    const client = twilio(SID, tokens.sms, { httpClient });
+    const before = emulator.requests.length;
+
+    const verification = await client.verify.v2
+      .services(VERIFY_SERVICE)
+      .verifications.create({ to: ALLOWED_TO, channel: 'sms' });
+
+    expect(verification.status).toBe('pending');
+    expect(httpClient.rewritten).toEqual([
+      `${kb.urls['main']}/twilio/verify/v2/Services/${VERIFY_SERVICE}/Verifications`,
+    ]);
+    const arrived = emulator.requests.slice(before);
+    expect(arrived).toHaveLength(1);
+    expect(arrived[0]!.path).toBe(`/verify/v2/Services/${VERIFY_SERVICE}/Verifications`);
+    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(await auditOfLastCall(client)).toMatchObject({
+      operation: 'twilio.verify.verifications.create',
+      decision: 'allow',
+      costUsd: formatUsd(DEFAULT_TWILIO_PRICES.verifyPerVerification + SEGMENT_MICROS),
+    });
+  });
+
+  const denials: [
+    string,
+    keyof typeof tokens | 'unknown',
+    (client: Client) => Promise<unknown>,
+    keyof typeof TWILIO_ERROR_CODES,
+    number,
+    string,
+  ][] = [
+    [
+      'a recipient outside +1415555*',
+      'sms',
+      (c) => c.messages.create({ to: '+12125550100', from: FROM, body: 'hi' }),
+      'recipient_not_allowed',
+      403,
+      "Recipient +12125550100 is not in this key's recipient allowlist.",
+    ],
+    [
+      'a +44 number under a US-only policy',
+      'intl',
+      (c) => c.messages.create({ to: '+44 20 7946 0958', from: FROM, body: 'hi' }),
+      'country_not_allowed',
+      403,
+      "Destination country GB is not allowed by this key's policy.",
+    ],
+    [
+      'a 1600-character UCS-2 message over the per-call limit',
+      'sms',
+      (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, body: LONG_UCS2 }),
+      'per_call_limit_exceeded',
+      403,
+      `This call costs $${formatUsd(smsSegments(LONG_UCS2).segments * SEGMENT_MICROS)}, over the per-call limit of $${PER_CALL_USD}.`,
+    ],
+    [
+      'another Account SID in the path',
+      'sms',
+      (c) => c.api.v2010.accounts(OTHER_SID).messages.create({ to: ALLOWED_TO, from: FROM, body: 'hi' }),
+      'account_not_allowed',
+      403,
+      'This vault key may only act on the Twilio account it was issued for.',
+    ],
+    [
+      'a vault token the proxy does not know',
+      'unknown',
+      (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, body: 'hi' }),
+      'key_unknown',
+      401,
+      'Unknown or malformed Keybrake vault key.',
+    ],
+    [
+      'a call outside the endpoint allowlist',
+      'sms',
+      (c) => c.calls.create({ to: ALLOWED_TO, from: FROM, url: 'https://example.com/twiml' }),
+      'endpoint_not_allowed',
+      403,
+      `POST /2010-04-01/Accounts/${SID}/Calls.json is not in this key's endpoint allowlist.`,
+    ],
+  ];
+
+  it.each(denials)(
+    'raises RestException for %s (%s key) and never reaches Twilio',
+    async (_name, who, call, reason, status, message) => {
+      const token = who === 'unknown' ? newToken('twilio') : tokens[who];
+      const before = emulator.requests.length;
+      const mark = kb.audit.length;
+
+      const client = apiClient(token);
+      const err = await call(client).then(
+        () => expect.unreachable('the call should have been denied'),
+        (e: unknown) => e,
+      );
+
+      expect(err).toBeInstanceOf(twilio.RestException);
+      expect(err).toMatchObject({
+        status,
+        code: TWILIO_ERROR_CODES[reason],
+        message,
+        moreInfo: `https://keybrake.dev/docs/reasons#${reason}`,
+      });
+      expect(client.httpClient.lastResponse?.headers['keybrake-decision']).toBe(`deny; reason=${reason}`);
+      expect(await auditAfter(mark, (r) => r['reason'] === reason)).toMatchObject({
+        decision: 'deny',
+        costUsd: '0.00',
+        upstreamStatus: null,
+      });
+      expect(emulator.requests.length).toBe(before);
+    },
+  );
+
+  it('denies a Verify code to a recipient outside the allowlist through the rewriting RequestClient', async () => {
+    const client = twilio(SID, tokens.sms, { httpClient: new KeybrakeRequestClient(kb.urls['main']!) });
+    const before = emulator.requests.length;
+
+    const err = await client.verify.v2
+      .services(VERIFY_SERVICE)
+      .verifications.create({ to: '+12125550100', channel: 'sms' })
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(twilio.RestException);
+    expect(err).toMatchObject({ status: 403, code: TWILIO_ERROR_CODES.recipient_not_allowed });
+    expect(emulator.requests.length).toBe(before);
+  });
+
+  it(`admits exactly ${CAPPED_MESSAGES} one-segment messages under a cap of ${CAPPED_MESSAGES} × the table price`, async () => {
+    const client = apiClient(tokens.capped);
+    const before = emulator.requests.length;
+    for (let i = 0; i < CAPPED_MESSAGES; i++) {
+      const sent = await client.messages.create({ to: ALLOWED_TO, from: FROM, body: `message ${i}` });
+      expect(sent.numSegments).toBe('1');
+    }
+    const mark = kb.audit.length;
+
+    const err = await client.messages
+      .create({ to: ALLOWED_TO, from: FROM, body: 'one too many' })
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(twilio.RestException);
+    const cap = formatUsd(DAILY_CAP_MICROS);
+    expect(err).toMatchObject({
+      status: 403,
+      code: TWILIO_ERROR_CODES.daily_cap_exceeded,
+      message: `Keybrake: daily spend cap of $${cap} would be exceeded ($${cap} used, this call $${formatUsd(SEGMENT_MICROS)}).`,
+    });
+    expect(await auditAfter(mark, (r) => r['reason'] === 'daily_cap_exceeded')).toMatchObject({
+      vaultKey: 'agents/capped-bot-twilio',
+      decision: 'deny',
+    });
+    expect(emulator.requests.length - before).toBe(CAPPED_MESSAGES);
+  });
+
+  it('never writes a vault token or the auth token to its logs or audit records', () => {
+    const output = kb.output();
+    for (const token of Object.values(tokens)) expect(output).not.toContain(token);
+    expect(output).not.toContain(AUTH_TOKEN);
+  });
+});
