@@ -1,11 +1,126 @@
-import type { Flags } from './args.ts';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { systemClock } from '../clock.ts';
+import { followSnapshots } from '../distribution/follower.ts';
+import { startProxy } from '../proxy/runtime.ts';
+import { createLogger, type Log } from '../telemetry/logger.ts';
+import { startTracing } from '../telemetry/tracing.ts';
+import { type Flags, parseFlags, UsageError } from './args.ts';
+import {
+  counterStoreFromFlags,
+  PROXY_RUNTIME_FLAGS,
+  parseDuration,
+  proxyConfigFromFlags,
+} from './proxy-options.ts';
 
-export const PROXY_SUMMARY = 'Runs a proxy replica that follows the operator snapshot stream.';
+export const PROXY_SUMMARY =
+  'Runs a proxy replica that follows the operator snapshot stream (Kubernetes). It is not ready, and\n' +
+  'denies every call with policy_stale, until the first snapshot arrives; when the operator is out of\n' +
+  'reach for longer than --max-staleness, money-moving calls are denied with policy_stale.';
+
+/** The projected, audience-bound token the chart mounts; the pod's default token is the fallback. */
+export const PROJECTED_TOKEN_PATH = '/var/run/secrets/keybrake/token';
+export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
 export const PROXY_FLAGS = {
+  operator: { type: 'string', help: "the operator's snapshot endpoint (https://…)", placeholder: 'url' },
+  'token-file': {
+    type: 'string',
+    help: `ServiceAccount token presented to the operator, re-read on every connect (default: ${PROJECTED_TOKEN_PATH} if present, else ${SERVICE_ACCOUNT_TOKEN_PATH})`,
+    placeholder: 'path',
+  },
+  'operator-ca': {
+    type: 'string',
+    help: "PEM CA bundle that signed the operator's certificate (default: system roots)",
+    placeholder: 'file',
+  },
+  'insecure-http': {
+    type: 'boolean',
+    help: 'allow an http:// operator URL (snapshots carry upstream keys: tests only)',
+  },
+  'max-staleness': {
+    type: 'string',
+    default: '30s',
+    help: 'deny money-moving calls with policy_stale when the operator has been silent this long',
+    placeholder: 'duration',
+  },
+  'proxy-id': {
+    type: 'string',
+    help: 'name reported to the operator (default: $HOSTNAME)',
+    placeholder: 'id',
+  },
+  ...PROXY_RUNTIME_FLAGS,
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Flags;
 
-/** Placeholder until the distribution layer lands; replaced wholesale. */
-export async function proxyCommand(_argv: readonly string[]): Promise<{ close(): Promise<void> }> {
-  throw new Error('keybrake proxy is not available in this build');
+export async function proxyCommand(
+  argv: readonly string[],
+  log: Log = createLogger(),
+): Promise<{ close(): Promise<void> }> {
+  const { values } = parseFlags(argv, PROXY_FLAGS);
+  const operator = parseOperatorUrl(values.operator as string | undefined, values['insecure-http'] === true);
+  const maxStalenessMs = parseDuration('max-staleness', values['max-staleness'] as string);
+  const tokenFile =
+    (values['token-file'] as string | undefined) ??
+    (existsSync(PROJECTED_TOKEN_PATH) ? PROJECTED_TOKEN_PATH : SERVICE_ACCOUNT_TOKEN_PATH);
+  const caFile = values['operator-ca'] as string | undefined;
+  const ca = caFile
+    ? await readFile(caFile).catch(() => {
+        throw new UsageError(`--operator-ca ${caFile}: cannot read the file`);
+      })
+    : undefined;
+  const proxyId = (values['proxy-id'] as string | undefined) || process.env.HOSTNAME || hostname();
+  const clock = systemClock;
+  const config = await proxyConfigFromFlags(values, { clock, log });
+
+  const { counters, kind } = await counterStoreFromFlags(values, { clock, log });
+  const stopTracing = await startTracing(process.env);
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  try {
+    proxy = await startProxy({ ...config, counters, maxStalenessMs });
+  } catch (err) {
+    await counters.close();
+    await stopTracing();
+    throw err;
+  }
+  const follower = followSnapshots({
+    url: operator.href,
+    tokenFile,
+    ...(ca !== undefined ? { ca } : {}),
+    holder: proxy.snapshots,
+    proxyId,
+    log,
+  });
+
+  log.info(
+    { urls: proxy.urls, counters: kind, operator: operator.origin, proxyId, maxStalenessMs },
+    'listening',
+  );
+  return {
+    async close() {
+      await follower.close();
+      await proxy.close();
+      await counters.close();
+      await stopTracing();
+    },
+  };
+}
+
+function parseOperatorUrl(text: string | undefined, insecureHttp: boolean): URL {
+  if (!text) throw new UsageError('--operator is required (the operator URL, https://…)');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--operator ${text}: not a URL`);
+  }
+  if (url.protocol === 'http:' && !insecureHttp)
+    throw new UsageError(
+      `--operator ${url.origin}: snapshots carry upstream credentials, use https (or --insecure-http in tests)`,
+    );
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new UsageError(`--operator ${url.origin}: expected an https URL`);
+  if (url.username || url.password) throw new UsageError('--operator must not carry credentials');
+  return url;
 }

@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { Clock } from '../clock.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
+import { createRedisCounterStore } from '../counters/redis-store.ts';
+import type { CounterStore } from '../counters/store.ts';
+import { DEFAULT_PARSE_LIMITS, type ProxyConfig } from '../proxy/runtime.ts';
+import { parseListen } from '../proxy/server.ts';
+import { parseUpstreams } from '../proxy/upstreams.ts';
+import { VENDORS, type VendorName } from '../snapshot/types.ts';
+import { stdoutAuditSink } from '../telemetry/audit.ts';
+import type { Log } from '../telemetry/logger.ts';
+import { createVendors, type PricingOverrides } from '../vendors/registry.ts';
+import { type Flags, UsageError } from './args.ts';
+
+/** Listener, upstream and counter flags shared by `serve` and `proxy` (the same proxy, fed differently). */
+export const PROXY_RUNTIME_FLAGS = {
+  listen: {
+    type: 'string',
+    default: '127.0.0.1:8080',
+    help: 'proxy listener, routes /stripe /twilio /resend',
+    placeholder: 'host:port',
+  },
+  'vendor-port': {
+    type: 'string',
+    multiple: true,
+    default: ['stripe=8081', 'twilio=8082', 'resend=8083'],
+    help: "a vendor's own listener (port or host:port)",
+    placeholder: 'vendor=port',
+  },
+  'admin-listen': {
+    type: 'string',
+    default: '127.0.0.1:9090',
+    help: '/metrics, /healthz, /readyz',
+    placeholder: 'host:port',
+  },
+  upstream: {
+    type: 'string',
+    multiple: true,
+    help: "a vendor's API base URL (Twilio: https://{sub}.twilio.com)",
+    placeholder: 'vendor=url',
+  },
+  redis: {
+    type: 'string',
+    help: 'share counters through Redis (redis://, rediss://, redis+sentinel://, redis+cluster://)',
+    placeholder: 'url',
+  },
+  'redis-timeout': {
+    type: 'string',
+    default: '50',
+    help: 'ms before a counter operation fails closed',
+    placeholder: 'ms',
+  },
+  'upstream-timeout': {
+    type: 'string',
+    default: '30000',
+    help: 'ms to wait for a vendor response',
+    placeholder: 'ms',
+  },
+  'max-body': {
+    type: 'string',
+    default: String(DEFAULT_PARSE_LIMITS.maxBytes),
+    help: 'largest request body accepted',
+    placeholder: 'bytes',
+  },
+  pricing: {
+    type: 'string',
+    help: 'YAML/JSON overrides: exchangeRates, twilio, resend prices',
+    placeholder: 'file',
+  },
+} as const satisfies Flags;
+
+type Values = Record<string, string | string[] | boolean | undefined>;
+
+/** Listener addresses for `--vendor-port stripe=8081` (a bare port binds the --listen host). */
+export function parseVendorPorts(pairs: readonly string[], defaultHost: string) {
+  const out: Partial<Record<VendorName, { host: string; port: number }>> = {};
+  for (const pair of pairs) {
+    const [vendor, addr] = pair.split('=', 2) as [VendorName, string | undefined];
+    if (!VENDORS.includes(vendor) || !addr)
+      throw new UsageError(`--vendor-port ${pair}: expected <stripe|twilio|resend>=<port>`);
+    const parsed = parseListen(addr);
+    out[vendor] = addr.includes(':') ? parsed : { host: defaultHost, port: parsed.port };
+  }
+  return out;
+}
+
+export function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`--${flag} ${text}: expected a positive whole number`);
+  return n;
+}
+
+/** `500ms`, `30s`, `2m`, `1h`, or a bare number of milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  const ms = m ? Math.round(Number(m[1]) * unit) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    throw new UsageError(`--${flag} ${text}: expected a duration such as 30s, 500ms or 2m`);
+  return ms;
+}
+
+async function loadPricing(file: string | undefined): Promise<PricingOverrides> {
+  if (!file) return {};
+  const parsed: unknown = parseYaml(await readFile(file, 'utf8'));
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new UsageError(`--pricing ${file}: expected a mapping`);
+  return parsed as PricingOverrides;
+}
+
+/** The proxy's configuration from PROXY_RUNTIME_FLAGS values, minus the counter store (built apart). */
+export async function proxyConfigFromFlags(
+  values: Values,
+  deps: { clock: Clock; log: Log },
+): Promise<Omit<ProxyConfig, 'counters'>> {
+  const listen = parseListen(values.listen as string);
+  const vendorPorts = parseVendorPorts(values['vendor-port'] as string[], listen.host);
+  let upstreams: ProxyConfig['upstreams'];
+  try {
+    upstreams = parseUpstreams((values.upstream as string[] | undefined) ?? []);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const pricing = await loadPricing(values.pricing as string | undefined);
+  return {
+    listen,
+    vendorPorts,
+    admin: parseListen(values['admin-listen'] as string),
+    upstreams,
+    upstreamTimeoutMs: positiveInt('upstream-timeout', values['upstream-timeout'] as string),
+    vendors: createVendors(pricing),
+    clock: deps.clock,
+    audit: stdoutAuditSink(),
+    log: deps.log,
+    parseLimits: { ...DEFAULT_PARSE_LIMITS, maxBytes: positiveInt('max-body', values['max-body'] as string) },
+  };
+}
+
+/** `--redis` → the shared store (connecting in the background), otherwise per-process memory. */
+export async function counterStoreFromFlags(
+  values: Values,
+  deps: { clock: Clock; log: Log },
+): Promise<{ counters: CounterStore; kind: 'redis' | 'memory' }> {
+  const redisUrl = values.redis as string | undefined;
+  if (!redisUrl) return { counters: new MemoryCounterStore({ clock: deps.clock }), kind: 'memory' };
+  const store = createRedisCounterStore(redisUrl, {
+    timeoutMs: positiveInt('redis-timeout', values['redis-timeout'] as string),
+    log: deps.log,
+  });
+  if (!(await store.waitUntilReady(5_000))) {
+    deps.log.warn(
+      { redis: store.description },
+      'Redis is not reachable yet: money-moving calls fail closed until it is',
+    );
+  }
+  return { counters: store, kind: 'redis' };
+}

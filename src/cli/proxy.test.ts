@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createSnapshotServer } from '../distribution/server.ts';
+import { selfSignedCert } from '../distribution/test-tls.ts';
+import { createLogger, silentLogger } from '../telemetry/logger.ts';
+import { UsageError } from './args.ts';
+import { proxyCommand } from './proxy.ts';
+import { parseDuration } from './proxy-options.ts';
+
+let dir: string;
+let tls: ReturnType<typeof selfSignedCert>;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'keybrake-proxy-cli-'));
+  tls = selfSignedCert(dir);
+  writeFileSync(join(dir, 'token'), 'proxy-token\n');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const LISTENERS = ['--listen', '127.0.0.1:0', '--vendor-port', 'stripe=0', '--admin-listen', '127.0.0.1:0'];
+
+describe('keybrake proxy', () => {
+  it('announces its listeners, then applies the operator snapshot and becomes ready', async () => {
+    const server = createSnapshotServer({
+      authenticate: async (t) =>
+        t === 'proxy-token' ? { ok: true, user: 'ns/proxy' } : { ok: false, status: 401, message: 'no' },
+      isLeader: () => true,
+      log: silentLogger(),
+    });
+    const url = await server.listen({ host: '127.0.0.1', port: 0, tls });
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    const running = await proxyCommand(
+      [
+        '--operator',
+        url,
+        '--token-file',
+        join(dir, 'token'),
+        '--operator-ca',
+        tls.certFile,
+        '--proxy-id',
+        'p-1',
+        ...LISTENERS,
+      ],
+      createLogger({ destination }),
+    );
+    try {
+      const listening = lines.find((l) => l.msg === 'listening');
+      const urls = listening?.urls as Record<string, string>;
+      expect(Object.keys(urls).sort()).toEqual(['admin', 'main', 'stripe']);
+      expect((await request(`${urls.admin}/readyz`)).statusCode).toBe(503);
+
+      server.publish({ version: 42, compiledAt: Date.now(), keys: new Map() });
+      await vi.waitFor(() =>
+        expect(lines.find((l) => l.msg === 'snapshot applied')).toMatchObject({ version: 42 }),
+      );
+      expect((await request(`${urls.admin}/readyz`)).statusCode).toBe(200);
+      await vi.waitFor(() =>
+        expect(server.connected()).toEqual([{ proxyId: 'p-1', user: 'ns/proxy', ackedVersion: 42 }]),
+      );
+      expect(JSON.stringify(lines)).not.toContain('proxy-token');
+    } finally {
+      await running.close();
+      await server.close();
+    }
+  });
+
+  it.each([
+    ['without --operator', []],
+    ['with an http operator URL and no --insecure-http', ['--operator', 'http://127.0.0.1:1']],
+    ['with an operator URL that carries credentials', ['--operator', 'https://u:p@127.0.0.1:1']],
+    ['with a bad --max-staleness', ['--operator', 'https://127.0.0.1:1', '--max-staleness', 'soon']],
+  ])('refuses to start %s', async (_name, args) => {
+    await expect(proxyCommand([...args, ...LISTENERS], silentLogger())).rejects.toBeInstanceOf(UsageError);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30_000],
+    ['500ms', 500],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['1.5s', 1_500],
+    ['250', 250],
+  ])('reads %s as %i ms', (text, ms) => {
+    expect(parseDuration('max-staleness', text)).toBe(ms);
+  });
+
+  it.each(['', '0s', '-1s', 'soon', '5d'])('rejects %j', (text) => {
+    expect(() => parseDuration('max-staleness', text)).toThrow(UsageError);
+  });
+});

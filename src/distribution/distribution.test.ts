@@ -1,0 +1,359 @@
+// The operator's snapshot server and the proxy's follower, in one process over real TLS (a throwaway
+// certificate from the openssl CLI), with an injected authenticator instead of TokenReview.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { fixedClock, systemClock } from '../clock.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
+import { startStripeEmulator } from '../emulators/stripe.ts';
+import { DEFAULT_PARSE_LIMITS, startProxy } from '../proxy/runtime.ts';
+import { SnapshotHolder } from '../proxy/snapshot-holder.ts';
+import { parseUpstreams } from '../proxy/upstreams.ts';
+import { policyFromJson } from '../snapshot/serialize.ts';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
+import { memoryAuditSink } from '../telemetry/audit.ts';
+import { createLogger, type Log, silentLogger } from '../telemetry/logger.ts';
+import { fingerprint, newToken, tokenDigest } from '../tokens/token.ts';
+import { createVendors } from '../vendors/registry.ts';
+import { type Follower, type FollowerState, followSnapshots } from './follower.ts';
+import { ACK_PATH, WATCH_PATH } from './protocol.ts';
+import { createSnapshotServer, type SnapshotServer } from './server.ts';
+import { selfSignedCert } from './test-tls.ts';
+import type { Authenticator } from './token-review.ts';
+
+const log = silentLogger();
+const GOOD = 'good-token';
+let dir: string;
+let tls: { cert: string; key: string };
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'keybrake-dist-'));
+  tls = selfSignedCert(dir);
+  writeFileSync(join(dir, 'token'), `${GOOD}\n`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const authenticate: Authenticator = async (bearer) => {
+  if (bearer === GOOD) return { ok: true, user: 'keybrake-system/keybrake-proxy' };
+  if (bearer === 'outsider')
+    return { ok: false, status: 403, message: 'ServiceAccount agents/x may not follow snapshots' };
+  return { ok: false, status: 401, message: 'token not authenticated' };
+};
+
+const stripeToken = newToken('stripe');
+function snapshot(version: number, extraKeys = 0): Snapshot {
+  const policy = policyFromJson({
+    ref: 'agents/support-bot',
+    limits: {},
+    timezone: 'UTC',
+    readsWhenStoreDown: false,
+  });
+  const key = (name: string): CompiledKey => ({
+    uid: `agents/${name}`,
+    namespace: 'agents',
+    name,
+    vendor: 'stripe',
+    tokenFingerprint: fingerprint(stripeToken),
+    upstream: { kind: 'bearer', token: 'sk_test_upstream' },
+    suspended: false,
+    policy,
+  });
+  const keys = new Map<string, CompiledKey>([[tokenDigest(stripeToken), key('support-bot')]]);
+  for (let i = 0; i < extraKeys; i++)
+    keys.set(i.toString(16).padStart(64, '0'), key(`filler-${i}-${'x'.repeat(200)}`));
+  return { version, compiledAt: 1_750_000_000_000, keys };
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function startServer(opts: { leader?: { value: boolean }; heartbeatMs?: number; port?: number } = {}) {
+  const leader = opts.leader ?? { value: true };
+  const server = createSnapshotServer({
+    authenticate,
+    isLeader: () => leader.value,
+    heartbeatMs: opts.heartbeatMs ?? 60_000,
+    log,
+  });
+  const url = await server.listen({ host: '127.0.0.1', port: opts.port ?? 0, tls });
+  cleanups.push(() => server.close());
+  return { server, url, leader };
+}
+
+function follow(
+  url: string,
+  holder: SnapshotHolder,
+  extra: { tokenFile?: string; states?: FollowerState[]; log?: Log } = {},
+): Follower {
+  const f = followSnapshots({
+    url,
+    tokenFile: extra.tokenFile ?? join(dir, 'token'),
+    ca: tls.cert,
+    holder,
+    proxyId: 'proxy-a',
+    log: extra.log ?? log,
+    backoff: { minMs: 10, maxMs: 50 },
+    ...(extra.states ? { onState: (s) => extra.states!.push(s) } : {}),
+  });
+  cleanups.push(() => f.close());
+  return f;
+}
+
+const ackedBy = (server: SnapshotServer, proxyId: string) =>
+  server.connected().find((c) => c.proxyId === proxyId)?.ackedVersion;
+
+async function propagationCount(server: SnapshotServer): Promise<number> {
+  const text = await server.registry.getSingleMetricAsString('keybrake_revoke_propagation_seconds');
+  return Number(/^keybrake_revoke_propagation_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
+describe('snapshot distribution', () => {
+  it('delivers the current snapshot on connect and the proxy acknowledges it', async () => {
+    const { server, url } = await startServer();
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(systemClock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    expect(holder.current?.keys.get(tokenDigest(stripeToken))?.upstream).toEqual({
+      kind: 'bearer',
+      token: 'sk_test_upstream',
+    });
+    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+  });
+
+  it('applies every change and observes its propagation once the proxy acks', async () => {
+    const { server, url } = await startServer();
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(systemClock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+    expect(await propagationCount(server)).toBe(0);
+
+    server.publish(snapshot(101));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
+  });
+
+  it('never rolls the proxy back to a lower version', async () => {
+    const { server, url } = await startServer();
+    const holder = new SnapshotHolder(systemClock);
+    holder.apply(snapshot(500));
+    const seen: number[] = [];
+    holder.onApply((s) => seen.push(s.version));
+    server.publish(snapshot(300));
+    follow(url, holder);
+    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    server.publish(snapshot(600));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(600));
+    expect(seen).toEqual([600]);
+  });
+
+  it('confirms freshness on every heartbeat', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const { server, url } = await startServer({ heartbeatMs: 20 });
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(clock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    clock.advance(25_000);
+    expect(holder.ageMs()).toBe(25_000);
+    await vi.waitFor(() => expect(holder.ageMs()).toBe(0));
+  });
+
+  it('keeps the last snapshot while the operator is away and resumes after it restarts', async () => {
+    const first = await startServer();
+    first.server.publish(snapshot(100));
+    const port = Number(new URL(first.url).port);
+    const holder = new SnapshotHolder(systemClock);
+    const states: FollowerState[] = [];
+    const f = follow(first.url, holder, { states });
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    expect(f.connected).toBe(true);
+
+    await first.server.close();
+    await vi.waitFor(() => expect(f.connected).toBe(false));
+    expect(holder.current?.version).toBe(100);
+
+    const second = await startServer({ port });
+    second.server.publish(snapshot(200));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(200), { timeout: 5_000 });
+    expect(states.filter((s) => s === 'connected').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('closes the streams of an operator that loses leadership', async () => {
+    const leader = { value: true };
+    const { server, url } = await startServer({ leader, heartbeatMs: 20 });
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(systemClock);
+    const f = follow(url, holder);
+    await vi.waitFor(() => expect(f.connected).toBe(true));
+    leader.value = false;
+    await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
+    await vi.waitFor(() => expect(f.connected).toBe(false));
+  });
+
+  it('sends a slow proxy the newest snapshot instead of queueing every one', async () => {
+    const server = createSnapshotServer({ authenticate, isLeader: () => true, heartbeatMs: 60_000, log });
+    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => server.close());
+    const lines: string[] = [];
+    const { promise: response, resolve } = Promise.withResolvers<import('node:http').IncomingMessage>();
+    const req = httpRequest(`${url}${WATCH_PATH}`, { headers: { authorization: `Bearer ${GOOD}` } }, resolve);
+    req.end();
+    cleanups.push(async () => req.destroy());
+    const res = await response;
+    res.pause();
+    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    const big = (v: number) => snapshot(v, 2_000); // ~0.5 MB each: more than the socket buffers hold
+    for (let v = 1; v <= 30; v++) server.publish(big(v));
+    let buffered = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        lines.push(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        nl = buffered.indexOf('\n');
+      }
+    });
+    res.resume();
+    await vi.waitFor(() => expect(JSON.parse(lines.at(-1) ?? '{}').version).toBe(30), { timeout: 10_000 });
+    expect(lines.length).toBeLessThan(30);
+  });
+});
+
+describe('the snapshot server refuses', () => {
+  let dispatcher: Agent;
+  beforeAll(() => {
+    dispatcher = new Agent({ connect: { ca: tls.cert } });
+  });
+  afterAll(() => dispatcher.close());
+
+  async function call(
+    url: string,
+    path: string,
+    opts: { token?: string; method?: 'GET' | 'POST'; body?: string } = {},
+  ) {
+    const res = await request(`${url}${path}`, {
+      method: opts.method ?? 'GET',
+      dispatcher,
+      headers: opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` },
+      ...(opts.body !== undefined ? { body: opts.body } : {}),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+  }
+
+  it.each([
+    ['a request without a token with 401', undefined, true, 401, 'missing bearer token'],
+    ['a token TokenReview rejects with 401', 'wrong', true, 401, 'token not authenticated'],
+    [
+      'a ServiceAccount that is not allowed with 403',
+      'outsider',
+      true,
+      403,
+      'ServiceAccount agents/x may not follow snapshots',
+    ],
+    ['any stream while it is not the leader with 503', GOOD, false, 503, 'not leader'],
+  ])('%s', async (_name, token, isLeader, status, error) => {
+    const { url } = await startServer({ leader: { value: isLeader } });
+    const res = await call(url, WATCH_PATH, token === undefined ? {} : { token });
+    expect(res).toEqual({ status, body: { error } });
+  });
+
+  it('an ack with a malformed body with 400 and takes a good one with 204', async () => {
+    const { url } = await startServer();
+    expect((await call(url, ACK_PATH, { method: 'POST', token: GOOD, body: '{"version":"x"}' })).status).toBe(
+      400,
+    );
+    expect(
+      (await call(url, ACK_PATH, { method: 'POST', token: GOOD, body: '{"proxyId":"p","version":3}' }))
+        .status,
+    ).toBe(204);
+  });
+
+  it('a follower whose token is rejected, which then stays without a snapshot', async () => {
+    const { server, url } = await startServer();
+    server.publish(snapshot(100));
+    const states: FollowerState[] = [];
+    const holder = new SnapshotHolder(systemClock);
+    writeFileSync(join(dir, 'bad-token'), 'wrong-secret-token');
+    let output = '';
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        output += String(chunk);
+        done();
+      },
+    });
+    const capture = createLogger({ level: 'debug', destination });
+    follow(url, holder, { tokenFile: join(dir, 'bad-token'), states, log: capture });
+    await vi.waitFor(() =>
+      expect(states.filter((s) => s === 'disconnected').length).toBeGreaterThanOrEqual(2),
+    );
+    expect(states).not.toContain('connected');
+    expect(holder.current).toBeUndefined();
+    expect(output).toContain('operator refused the snapshot stream');
+    expect(output).not.toContain('wrong-secret-token');
+  });
+});
+
+describe('a proxy fed by the stream', () => {
+  it('is not ready and denies calls until the first snapshot, then denies money-moving calls once stale', async () => {
+    const clock = fixedClock(Date.now());
+    const stripe = await startStripeEmulator();
+    cleanups.push(() => stripe.close());
+    const proxy = await startProxy({
+      listen: { host: '127.0.0.1', port: 0 },
+      vendorPorts: {},
+      admin: { host: '127.0.0.1', port: 0 },
+      upstreams: parseUpstreams([`stripe=${stripe.url}`]),
+      upstreamTimeoutMs: 5_000,
+      vendors: createVendors(),
+      counters: new MemoryCounterStore({ clock }),
+      clock,
+      audit: memoryAuditSink(),
+      log,
+      parseLimits: DEFAULT_PARSE_LIMITS,
+      maxStalenessMs: 30_000,
+    });
+    cleanups.push(() => proxy.close());
+    const pay = async () => {
+      const res = await request(`${proxy.urls.main}/stripe/v1/charges`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stripeToken}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'amount=1000&currency=usd&source=tok_visa',
+      });
+      await res.body.dump();
+      return { status: res.statusCode, decision: res.headers['keybrake-decision'] };
+    };
+    const ready = async () => {
+      const res = await request(`${proxy.urls.admin}/readyz`);
+      await res.body.dump();
+      return res.statusCode;
+    };
+
+    const { server, url } = await startServer();
+    expect(await ready()).toBe(503);
+    expect(await pay()).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
+
+    server.publish(snapshot(100));
+    follow(url, proxy.snapshots);
+    await vi.waitFor(() => expect(proxy.snapshots.current?.version).toBe(100));
+    expect(await ready()).toBe(200);
+    expect(await pay()).toMatchObject({ status: 200, decision: expect.stringMatching(/^allow/) });
+
+    clock.advance(30_001);
+    expect(await ready()).toBe(503);
+    expect(await pay()).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
+  });
+});

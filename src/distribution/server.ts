@@ -1,0 +1,340 @@
+import { once } from 'node:events';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Gauge, Histogram, Registry } from 'prom-client';
+import { type Clock, systemClock } from '../clock.ts';
+import { serializeSnapshot } from '../snapshot/serialize.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import type { Log } from '../telemetry/logger.ts';
+import { ACK_PATH, DEFAULT_HEARTBEAT_MS, NDJSON, PROXY_ID_HEADER, WATCH_PATH } from './protocol.ts';
+import type { Authenticator } from './token-review.ts';
+
+/** The operator side of distribution: what `keybrake operator` hands compiled snapshots to. */
+export interface SnapshotServerOptions {
+  readonly authenticate: Authenticator;
+  /** Only the leader streams; a standby answers 503 and closes its streams when it loses the lease. */
+  readonly isLeader: () => boolean;
+  readonly heartbeatMs?: number;
+  readonly log: Log;
+  /** Where `keybrake_revoke_propagation_seconds` is registered; a private registry when absent. */
+  readonly registry?: Registry;
+  readonly clock?: Clock;
+}
+
+/** One proxy stream as the operator sees it (for status, logs and tests). */
+export interface ConnectedProxy {
+  readonly proxyId: string;
+  readonly user: string;
+  /** Highest version the proxy acknowledged; 0 before its first ack. */
+  readonly ackedVersion: number;
+}
+
+/** A running snapshot server. */
+export interface SnapshotServer {
+  /**
+   * Sends `snapshot` to every stream (and to later ones on connect). Versions must increase (see
+   * nextSnapshotVersion); a lower or equal one is ignored. `changedAt` (ms) is when the change that
+   * caused it was observed, the start of the propagation measurement (default: now).
+   */
+  publish(snapshot: Snapshot, opts?: { changedAt?: number }): void;
+  /** The request handler, to mount on a server of the caller's own. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Listens on its own server (HTTPS when `tls` is given); resolves with the base URL. */
+  listen(addr: {
+    host: string;
+    port: number;
+    tls?: { cert: string | Buffer; key: string | Buffer };
+  }): Promise<string>;
+  connected(): ConnectedProxy[];
+  /** Ends every stream now (call it on losing the lease; the heartbeat tick does it too, later). */
+  disconnectAll(): void;
+  /** The version last published, 0 before the first. */
+  readonly version: number;
+  readonly registry: Registry;
+  /** Ends every stream (proxies reconnect elsewhere) and stops listening. */
+  close(): Promise<void>;
+}
+
+interface Conn {
+  readonly proxyId: string;
+  readonly user: string;
+  readonly res: ServerResponse;
+  ackedVersion: number;
+  /** The newest snapshot line that could not be written yet: only the latest one matters. */
+  pending: string | undefined;
+}
+
+interface Propagation {
+  readonly version: number;
+  readonly startedAt: number;
+  readonly waiting: Set<Conn>;
+  acked: boolean;
+}
+
+/** 5 ms to 10 s: the budget is 200 ms p99, so the interesting buckets are the low ones. */
+const PROPAGATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10];
+/** Versions still waiting for acks; older ones are dropped unmeasured rather than kept forever. */
+const MAX_TRACKED_VERSIONS = 64;
+const MAX_ACK_BYTES = 4096;
+
+export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServer {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log;
+  const registry = opts.registry ?? new Registry();
+  const propagationSeconds = new Histogram({
+    name: 'keybrake_revoke_propagation_seconds',
+    help: 'Time from a policy change to the acknowledgement by every proxy connected when it was published.',
+    buckets: PROPAGATION_BUCKETS,
+    registers: [registry],
+  });
+  const conns = new Set<Conn>();
+  new Gauge({
+    name: 'keybrake_snapshot_streams',
+    help: 'Proxy snapshot streams open on this operator.',
+    registers: [registry],
+    collect() {
+      this.set(conns.size);
+    },
+  });
+
+  let latest: { version: number; line: string } | undefined;
+  const propagations: Propagation[] = [];
+  const servers: Server[] = [];
+
+  const send = (c: Conn, line: string, kind: 'snapshot' | 'heartbeat') => {
+    if (c.res.destroyed || c.res.writableEnded) return;
+    if (c.res.writableNeedDrain || c.pending !== undefined) {
+      // A slow proxy gets the newest snapshot once its socket drains; keep-alives in between are moot.
+      if (kind === 'snapshot') c.pending = line;
+      return;
+    }
+    c.res.write(line);
+  };
+
+  const settle = (p: Propagation) => {
+    if (p.waiting.size > 0) return;
+    propagations.splice(propagations.indexOf(p), 1);
+    // Nobody acknowledged (no proxy connected, or all left): nothing propagated to measure.
+    if (p.acked) propagationSeconds.observe((clock.now() - p.startedAt) / 1000);
+  };
+
+  const onAck = (proxyId: string, version: number) => {
+    for (const c of conns) {
+      if (c.proxyId !== proxyId || version <= c.ackedVersion) continue;
+      c.ackedVersion = version;
+      for (const p of [...propagations]) {
+        if (p.version <= version && p.waiting.delete(c)) {
+          p.acked = true;
+          settle(p);
+        }
+      }
+    }
+  };
+
+  const drop = (c: Conn) => {
+    if (!conns.delete(c)) return;
+    log.info({ proxyId: c.proxyId, ackedVersion: c.ackedVersion }, 'proxy disconnected');
+    for (const p of [...propagations]) if (p.waiting.delete(c)) settle(p);
+  };
+
+  const disconnectAll = () => {
+    for (const c of [...conns]) {
+      c.res.end();
+      drop(c);
+    }
+  };
+
+  const heartbeat = setInterval(() => {
+    if (!opts.isLeader()) {
+      // A former leader must not keep vouching for a snapshot a new leader may have replaced.
+      if (conns.size > 0) log.info({ streams: conns.size }, 'not leader: closing snapshot streams');
+      disconnectAll();
+      return;
+    }
+    // Before its first publish a (new) leader has nothing to vouch for: proxies keep ageing.
+    if (!latest) return;
+    const line = `${JSON.stringify({ type: 'heartbeat', version: latest.version })}\n`;
+    for (const c of conns) send(c, line, 'heartbeat');
+  }, opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  heartbeat.unref();
+
+  const json = (res: ServerResponse, status: number, body?: unknown) => {
+    if (body === undefined) {
+      res.writeHead(status).end();
+      return;
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
+  /** Leader check, then TokenReview; answers the error itself and resolves undefined on refusal. */
+  const admit = async (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> => {
+    if (!opts.isLeader()) {
+      json(res, 503, { error: 'not leader' });
+      return undefined;
+    }
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) {
+      json(res, 401, { error: 'missing bearer token' });
+      return undefined;
+    }
+    let verdict: Awaited<ReturnType<Authenticator>>;
+    try {
+      verdict = await opts.authenticate(match[1]);
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'cannot authenticate a proxy');
+      json(res, 503, { error: 'token review unavailable' });
+      return undefined;
+    }
+    if (!verdict.ok) {
+      log.warn({ status: verdict.status, reason: verdict.message, proxyId: proxyIdOf(req) }, 'proxy refused');
+      json(res, verdict.status, { error: verdict.message });
+      return undefined;
+    }
+    return verdict.user;
+  };
+
+  const watch = async (req: IncomingMessage, res: ServerResponse) => {
+    const user = await admit(req, res);
+    if (user === undefined) return;
+    if (res.destroyed) return;
+    const c: Conn = { proxyId: proxyIdOf(req) ?? user, user, res, ackedVersion: 0, pending: undefined };
+    res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+    res.flushHeaders();
+    conns.add(c);
+    res.on('drain', () => {
+      const line = c.pending;
+      c.pending = undefined;
+      if (line !== undefined) res.write(line);
+    });
+    res.on('close', () => drop(c));
+    log.info({ proxyId: c.proxyId, user, version: latest?.version ?? 0 }, 'proxy connected');
+    if (latest) send(c, latest.line, 'snapshot');
+  };
+
+  const ack = async (req: IncomingMessage, res: ServerResponse) => {
+    const user = await admit(req, res);
+    if (user === undefined) return;
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req, MAX_ACK_BYTES));
+    } catch {
+      json(res, 400, { error: 'expected {"proxyId":string,"version":number}' });
+      return;
+    }
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const proxyId = typeof b.proxyId === 'string' && b.proxyId ? b.proxyId : proxyIdOf(req);
+    if (!proxyId || typeof b.version !== 'number' || !Number.isSafeInteger(b.version)) {
+      json(res, 400, { error: 'expected {"proxyId":string,"version":number}' });
+      return;
+    }
+    onAck(proxyId, b.version);
+    json(res, 204);
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?', 1)[0];
+    const route =
+      path === WATCH_PATH && req.method === 'GET'
+        ? watch
+        : path === ACK_PATH && req.method === 'POST'
+          ? ack
+          : undefined;
+    if (!route) {
+      json(res, 404, { error: 'not found' });
+      return;
+    }
+    route(req, res).catch((err: unknown) => {
+      log.error({ error: (err as Error).message }, 'snapshot server error');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  };
+
+  return {
+    handler,
+    get version() {
+      return latest?.version ?? 0;
+    },
+    registry,
+    publish(snapshot, publishOpts = {}) {
+      if (latest && snapshot.version <= latest.version) {
+        log.warn(
+          { version: snapshot.version, current: latest.version },
+          'ignored a snapshot version that does not increase',
+        );
+        return;
+      }
+      const line = `${JSON.stringify({ type: 'snapshot', version: snapshot.version, data: serializeSnapshot(snapshot) })}\n`;
+      latest = { version: snapshot.version, line };
+      const waiting = new Set([...conns].filter((c) => c.ackedVersion < snapshot.version));
+      if (waiting.size > 0) {
+        propagations.push({
+          version: snapshot.version,
+          startedAt: publishOpts.changedAt ?? clock.now(),
+          waiting,
+          acked: false,
+        });
+        if (propagations.length > MAX_TRACKED_VERSIONS) propagations.shift();
+      }
+      for (const c of conns) send(c, line, 'snapshot');
+    },
+    async listen(addr) {
+      const server = addr.tls
+        ? createHttpsServer({ cert: addr.tls.cert, key: addr.tls.key }, handler)
+        : createHttpServer(handler);
+      servers.push(server);
+      server.listen(addr.port, addr.host);
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const host = addr.host.includes(':')
+        ? `[${addr.host}]`
+        : addr.host === '0.0.0.0'
+          ? '127.0.0.1'
+          : addr.host;
+      return `${addr.tls ? 'https' : 'http'}://${host}:${port}`;
+    },
+    connected() {
+      return [...conns].map((c) => ({ proxyId: c.proxyId, user: c.user, ackedVersion: c.ackedVersion }));
+    },
+    disconnectAll,
+    async close() {
+      clearInterval(heartbeat);
+      disconnectAll();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+function proxyIdOf(req: IncomingMessage): string | undefined {
+  const v = req.headers[PROXY_ID_HEADER];
+  const id = Array.isArray(v) ? v[0] : v;
+  return id ? id.slice(0, 253) : undefined;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error('body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,109 @@
+import type { V1TokenReviewStatus } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import { createReviewingAuthenticator, type ReviewToken } from './token-review.ts';
+
+const SA = (ns: string, name: string) => ({ username: `system:serviceaccount:${ns}:${name}` });
+
+/** A stand-in for the apiserver's verdicts, keyed by token, that counts round trips. */
+function reviewer(verdicts: Record<string, V1TokenReviewStatus>) {
+  const calls: { token: string; audience: string }[] = [];
+  const review: ReviewToken = async (token, audience) => {
+    calls.push({ token, audience });
+    return verdicts[token] ?? { authenticated: false, error: 'invalid bearer token' };
+  };
+  return { review, calls };
+}
+
+const verdicts: Record<string, V1TokenReviewStatus> = {
+  proxy: { authenticated: true, audiences: ['keybrake'], user: SA('keybrake-system', 'keybrake-proxy') },
+  other: { authenticated: true, audiences: ['keybrake'], user: SA('agents', 'support-bot') },
+  noAudience: { authenticated: true, audiences: [], user: SA('keybrake-system', 'keybrake-proxy') },
+  human: { authenticated: true, audiences: ['keybrake'], user: { username: 'alice@example.com' } },
+};
+
+describe('the TokenReview authenticator', () => {
+  it.each([
+    [
+      'accepts a proxy ServiceAccount token for the audience',
+      'proxy',
+      undefined,
+      { ok: true, user: 'keybrake-system/keybrake-proxy' },
+    ],
+    [
+      'accepts any ServiceAccount when no list is configured',
+      'other',
+      undefined,
+      { ok: true, user: 'agents/support-bot' },
+    ],
+    ['refuses an unauthenticated token with 401', 'garbage', undefined, { ok: false, status: 401 }],
+    [
+      'refuses a token the apiserver did not bind to the audience with 401',
+      'noAudience',
+      undefined,
+      { ok: false, status: 401 },
+    ],
+    ['refuses a user that is not a ServiceAccount with 403', 'human', undefined, { ok: false, status: 403 }],
+    [
+      'refuses a ServiceAccount outside the allowed list with 403',
+      'other',
+      ['keybrake-system/keybrake-proxy'],
+      { ok: false, status: 403 },
+    ],
+    [
+      'accepts a ServiceAccount in the allowed list',
+      'proxy',
+      ['keybrake-system/keybrake-proxy'],
+      { ok: true },
+    ],
+  ])('%s', async (_name, token, allowed, expected) => {
+    const { review } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, allowed ? { allowedServiceAccounts: allowed } : {});
+    expect(await auth(token)).toMatchObject(expected);
+  });
+
+  it('asks the apiserver for the configured audience', async () => {
+    const { review, calls } = reviewer(verdicts);
+    await createReviewingAuthenticator(review, { audience: 'custom' })('proxy');
+    expect(calls).toEqual([{ token: 'proxy', audience: 'custom' }]);
+  });
+
+  it('reuses a verdict within the TTL and asks again after it', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, clock });
+    await auth('proxy');
+    clock.advance(59_999);
+    await auth('proxy');
+    expect(calls).toHaveLength(1);
+    clock.advance(1);
+    await auth('proxy');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('never sends an empty token to the apiserver', async () => {
+    const { review, calls } = reviewer(verdicts);
+    expect(await createReviewingAuthenticator(review)('')).toMatchObject({ ok: false, status: 401 });
+    expect(calls).toHaveLength(0);
+  });
+
+  it('keeps the cache bounded', async () => {
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
+    for (const t of ['a', 'b', 'c', 'a']) await auth(t);
+    // `a` was evicted to make room for `c`, so it is reviewed twice.
+    expect(calls.map((c) => c.token)).toEqual(['a', 'b', 'c', 'a']);
+  });
+
+  it('does not cache a failed review', async () => {
+    let fail = true;
+    const review: ReviewToken = async () => {
+      if (fail) throw new Error('apiserver down');
+      return verdicts.proxy!;
+    };
+    const auth = createReviewingAuthenticator(review);
+    await expect(auth('proxy')).rejects.toThrow('apiserver down');
+    fail = false;
+    expect(await auth('proxy')).toMatchObject({ ok: true });
+  });
+});

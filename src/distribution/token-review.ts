@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
+import { type Clock, systemClock } from '../clock.ts';
+import { DEFAULT_AUDIENCE } from './protocol.ts';
+
+/** What the snapshot server learns about a caller's bearer token before it streams or takes an ack. */
+export type AuthResult =
+  | { readonly ok: true; readonly user: string }
+  | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
+
+/**
+ * Checks a proxy's bearer token. Resolves with a verdict; rejects only when the verdict cannot be
+ * had (apiserver unreachable), and then with a message that never contains the token.
+ */
+export type Authenticator = (bearer: string) => Promise<AuthResult>;
+
+/** One TokenReview round trip: the apiserver's verdict on `token` for `audience`. */
+export type ReviewToken = (token: string, audience: string) => Promise<V1TokenReviewStatus>;
+
+/** Options of the TokenReview authenticator; `allowedServiceAccounts` are `namespace/name`. */
+export interface TokenReviewOptions {
+  readonly audience?: string;
+  /** Absent or empty: any ServiceAccount whose token carries the audience. */
+  readonly allowedServiceAccounts?: readonly string[];
+  readonly cacheTtlMs?: number;
+  /** Bound on cached verdicts so a flood of distinct bad tokens cannot grow memory. */
+  readonly maxCacheEntries?: number;
+  readonly clock?: Clock;
+}
+
+/** Thrown when the apiserver cannot give a verdict; carries the HTTP status, never the token. */
+export class TokenReviewUnavailableError extends Error {
+  override readonly name = 'TokenReviewUnavailableError';
+}
+
+const SA_PREFIX = 'system:serviceaccount:';
+
+/** Proxies authenticate with their ServiceAccount token, audience-bound, checked by TokenReview. */
+export function createTokenReviewAuthenticator(kc: KubeConfig, opts: TokenReviewOptions = {}): Authenticator {
+  const api = kc.makeApiClient(AuthenticationV1Api);
+  const review: ReviewToken = async (token, audience) => {
+    try {
+      const res = await api.createTokenReview({
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, audiences: [audience] },
+        },
+      });
+      return res.status ?? {};
+    } catch (err) {
+      // The client's errors can embed request details; keep only the status code.
+      const code =
+        typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'network error';
+      throw new TokenReviewUnavailableError(`TokenReview failed (${code})`);
+    }
+  };
+  return createReviewingAuthenticator(review, opts);
+}
+
+/**
+ * The policy around a TokenReview: audience and ServiceAccount checks, and a short cache keyed by
+ * sha256(token) (never the token itself) so reconnect storms do not hammer the apiserver.
+ */
+export function createReviewingAuthenticator(
+  review: ReviewToken,
+  opts: TokenReviewOptions = {},
+): Authenticator {
+  const audience = opts.audience ?? DEFAULT_AUDIENCE;
+  const allowed = new Set(opts.allowedServiceAccounts ?? []);
+  const ttl = opts.cacheTtlMs ?? 60_000;
+  const maxEntries = opts.maxCacheEntries ?? 1_000;
+  const clock = opts.clock ?? systemClock;
+  const cache = new Map<string, { result: AuthResult; until: number }>();
+
+  const decide = (status: V1TokenReviewStatus): AuthResult => {
+    if (status.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
+    // An apiserver that ignores audiences answers with none: that token is not bound to us.
+    if (!(status.audiences ?? []).includes(audience))
+      return { ok: false, status: 401, message: `token is not valid for audience ${audience}` };
+    const user = status.user?.username ?? '';
+    if (!user.startsWith(SA_PREFIX))
+      return { ok: false, status: 403, message: `${user} is not a ServiceAccount` };
+    const sa = user.slice(SA_PREFIX.length).replace(':', '/');
+    if (allowed.size > 0 && !allowed.has(sa))
+      return { ok: false, status: 403, message: `ServiceAccount ${sa} may not follow snapshots` };
+    return { ok: true, user: sa };
+  };
+
+  return async (bearer) => {
+    if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
+    const id = createHash('sha256').update(bearer).digest('hex');
+    const now = clock.now();
+    const hit = cache.get(id);
+    if (hit && hit.until > now) return hit.result;
+    const result = decide(await review(bearer, audience));
+    cache.delete(id);
+    if (cache.size >= maxEntries) {
+      for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
+      // Still full of live entries: drop the oldest (Map keeps insertion order).
+      const oldest = cache.keys().next();
+      if (cache.size >= maxEntries && !oldest.done) cache.delete(oldest.value);
+    }
+    if (ttl > 0) cache.set(id, { result, until: now + ttl });
+    return result;
+  };
+}
