@@ -26,6 +26,14 @@ export interface KeybrakeProcess {
     pred: (l: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
+  /**
+   * Like `waitForLog`, but only for lines that arrive after this call: call it before the action
+   * that causes the line (a file edit), then await it.
+   */
+  waitForNextLog(
+    pred: (l: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
   readonly child: ChildProcess;
 }
@@ -72,9 +80,9 @@ export async function startKeybrake(
   createInterface({ input: child.stderr! }).on('line', (l) => feed(l, logs, logWaiters));
 
   const waitFor =
-    (list: Record<string, unknown>[], waiters: Waiter[], what: string) =>
+    (list: Record<string, unknown>[], waiters: Waiter[], what: string, onlyNew = false) =>
     (pred: (r: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
-      const found = list.find(pred);
+      const found = onlyNew ? undefined : list.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise<Record<string, unknown>>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -105,6 +113,7 @@ export async function startKeybrake(
     output: () => raw,
     waitForAudit: waitFor(audit, auditWaiters, 'an audit record'),
     waitForLog,
+    waitForNextLog: waitFor(logs, logWaiters, 'a new log line', true),
     child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -123,4 +132,56 @@ export async function manifestDir(
   const write = (name: string, text: string) => writeFile(path.join(dir, name), text);
   for (const [name, text] of Object.entries(files)) await write(name, text);
   return { dir, write, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * `serve` flags for an e2e suite: every listener (main, admin, each vendor port) on an ephemeral
+ * port, so suites run in parallel, and the given vendors' upstreams pointed at their emulators.
+ */
+export function serveArgs(manifests: string, upstreams: Partial<Record<string, string>>): string[] {
+  const args = [
+    'serve',
+    '--manifests',
+    manifests,
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+  ];
+  for (const vendor of ['stripe', 'twilio', 'resend']) args.push('--vendor-port', `${vendor}=127.0.0.1:0`);
+  for (const [vendor, url] of Object.entries(upstreams)) {
+    if (url !== undefined) args.push('--upstream', `${vendor}=${url}`);
+  }
+  return args;
+}
+
+/** What a finished `keybrake` command printed, and how it exited. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node cmd/keybrake.ts <args>` to completion (the commands that exit: help, token, policy-check). */
+export async function runKeybrake(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
 }

@@ -65,6 +65,28 @@ describe('watchManifests', () => {
     expect(changes).toBe(0);
   });
 
+  it('sees every rename-replace save in a watched directory, and plain writes after them', async () => {
+    // Node's recursive watcher on Linux loses a file once a rename has replaced it.
+    const file = join(dir, 'k.yaml');
+    await writeFile(file, 'x: 0');
+    start([dir]);
+    const scratch = await mkdtemp(join(tmpdir(), 'keybrake-watch-scratch-'));
+    try {
+      for (let i = 1; i <= 3; i++) {
+        const c = changed();
+        await writeFile(join(scratch, 'k.yaml'), `x: ${i}`);
+        await rename(join(scratch, 'k.yaml'), file);
+        await c;
+      }
+      const c = changed();
+      await writeFile(file, 'x: 9');
+      await c;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    expect(changes).toBeGreaterThanOrEqual(4);
+  });
+
   it('sees changes in a nested directory', async () => {
     await mkdir(join(dir, 'team', 'keys'), { recursive: true });
     start([dir]);

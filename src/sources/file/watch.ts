@@ -1,5 +1,5 @@
-import { type FSWatcher, statSync, watch } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** A running watch; `close` stops every watcher and timer. */
 export interface ManifestWatch {
@@ -48,58 +48,77 @@ export function watchManifests(
     timers.add(t);
   };
 
-  /** Watches `dir`; `filter` keeps only events about one entry (a watched file in its parent). */
-  const arm = (id: string, dir: string, recursive: boolean, filter?: string) => {
+  /**
+   * Watches `dir` (not recursively); `filter` keeps only events about one entry (a watched file in its
+   * parent). `retry`: re-arm while the directory is gone (targets and their parents; a vanished
+   * subdirectory is re-armed by its parent's next event instead).
+   */
+  const arm = (id: string, dir: string, filter?: string, retry = true) => {
     if (closed || watchers.has(id)) return;
     let w: FSWatcher;
     try {
-      w = watch(dir, { recursive, persistent: false }, (_event, name) => {
-        if (
-          filter === undefined ||
-          name === null ||
-          name === filter ||
-          String(name).startsWith(`${filter}/`)
-        ) {
+      w = watch(dir, { persistent: false }, (_event, name) => {
+        if (filter === undefined) {
+          // An entry that is (again) a subdirectory needs a fresh watcher of its own.
+          if (name !== null) rearm(join(dir, String(name)), false);
+          fire();
+        } else if (name === null || name === filter) {
           // The target itself was created, replaced or deleted: a directory needs a fresh watcher.
-          if (filter !== undefined && name === filter) rearmTarget(resolve(dir, filter));
+          if (name === filter) rearm(resolve(dir, filter), true);
           fire();
         }
       });
     } catch {
-      later(() => arm(id, dir, recursive, filter));
+      if (retry) later(() => arm(id, dir, filter, retry));
       return;
     }
     w.on('error', () => {
       w.close();
       watchers.delete(id);
       fire();
-      later(() => arm(id, dir, recursive, filter));
+      if (retry) later(() => arm(id, dir, filter, retry));
     });
     watchers.set(id, w);
   };
-
+  /**
+   * One plain watcher per directory of a tree. Node's `recursive` mode on Linux stops seeing a file
+   * once it has been replaced by a rename (how editors save), so every later save went unnoticed.
+   */
+  const armTree = (root: string, retry = false) => {
+    arm(`dir:${root}`, root, undefined, retry);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(root, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) armTree(join(root, e.name));
+  };
   // Synchronous so that a change made right after watchManifests returns is already seen.
-  const armTarget = (target: string) => {
+  const armTarget = (target: string, retry: boolean) => {
     let isDir = false;
     try {
       isDir = statSync(target).isDirectory();
     } catch {
       return; // gone: the parent watcher re-arms it when it comes back
     }
-    if (isDir) arm(`dir:${target}`, target, true);
+    if (isDir) armTree(target, retry);
   };
 
-  const rearmTarget = (target: string) => {
-    const id = `dir:${target}`;
-    watchers.get(id)?.close();
-    watchers.delete(id);
-    armTarget(target);
+  const rearm = (target: string, retry: boolean) => {
+    for (const [id, w] of watchers) {
+      if (id === `dir:${target}` || id.startsWith(`dir:${target}/`)) {
+        w.close();
+        watchers.delete(id);
+      }
+    }
+    armTarget(target, retry);
   };
 
   for (const p of paths) {
     const target = resolve(p);
-    arm(`parent:${target}`, dirname(target), false, basename(target));
-    armTarget(target);
+    arm(`parent:${target}`, dirname(target), basename(target));
+    armTarget(target, true);
   }
 
   return {

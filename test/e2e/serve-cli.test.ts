@@ -1,0 +1,288 @@
+// The keybrake CLI as a user runs it: help texts, exit codes and messages of `serve`, `token new` and
+// `policy-check`, and KEYBRAKE_* environment variables in place of flags. Every test spawns the real
+// `node cmd/keybrake.ts`.
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { hasValidChecksum, newToken } from '../../src/tokens/token.ts';
+import {
+  type CliResult,
+  type KeybrakeProcess,
+  manifestDir,
+  runKeybrake,
+  startKeybrake,
+} from '../env/keybrake.ts';
+import { rawHttp } from './fixtures/http.ts';
+import { secret, spendPolicy, stripeKey, vaultKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const QUICKSTART = path.join(ROOT, 'examples/quickstart');
+/** Keeps a developer's own KEYBRAKE_* settings from changing what a test sees. */
+const CLEAN_ENV = {
+  KEYBRAKE_MANIFESTS: '',
+  KEYBRAKE_LISTEN: '',
+  KEYBRAKE_VENDOR_PORT: '',
+  KEYBRAKE_ADMIN_LISTEN: '',
+  KEYBRAKE_UPSTREAM: '',
+};
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runKeybrake(args, { env: { ...CLEAN_ENV, ...env } });
+/** Ephemeral ports, so a failing test cannot collide with a running proxy on the defaults. */
+const EPHEMERAL = [
+  '--listen',
+  '127.0.0.1:0',
+  '--vendor-port',
+  'stripe=127.0.0.1:0',
+  '--admin-listen',
+  '127.0.0.1:0',
+];
+
+const dirs: { remove(): Promise<void> }[] = [];
+async function tempManifests(files: Record<string, string>) {
+  const d = await manifestDir(files);
+  dirs.push(d);
+  return d;
+}
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => d.remove()));
+});
+
+// Each spawn costs about a second of CPU (the CLI loads the whole proxy): independent ones run together.
+describe.concurrent('keybrake help', () => {
+  it('prints the command list and the KEYBRAKE_* convention for --help', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: keybrake <command> [flags]');
+    for (const command of ['serve', 'token new', 'policy-check', 'demo'])
+      expect(r.stdout).toMatch(new RegExp(`^ {2}${command} +\\S`, 'm'));
+    expect(r.stdout).toContain('KEYBRAKE_<FLAG>');
+  });
+
+  describe('serve --help', () => {
+    let help: CliResult;
+    beforeAll(async () => {
+      help = await cli(['serve', '--help']);
+    });
+
+    it('exits 0 with the usage line', () => {
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: keybrake serve \[flags\]/);
+    });
+
+    it.each([
+      'manifests',
+      'listen',
+      'vendor-port',
+      'admin-listen',
+      'upstream',
+      'redis',
+      'redis-timeout',
+      'upstream-timeout',
+      'max-body',
+      'pricing',
+      'help',
+    ])('lists --%s with its KEYBRAKE_* variable', (flag) => {
+      const env = `KEYBRAKE_${flag.replaceAll('-', '_').toUpperCase()}`;
+      const line = help.stdout
+        .split('\n')
+        .find((l) => l.trimStart().startsWith(`--${flag} `) || l.trim() === `--${flag}`);
+      expect(line, `no line for --${flag} in:\n${help.stdout}`).toBeDefined();
+      expect(line).toContain(`[env ${env}]`);
+    });
+  });
+});
+
+describe.concurrent('keybrake serve start-up errors', () => {
+  it('exits 2 with a clear message without --manifests', async () => {
+    const r = await cli(['serve', ...EPHEMERAL]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'keybrake serve: --manifests is required (a file or directory of YAML manifests)',
+    );
+    expect(r.stderr).toContain("Run 'keybrake serve --help' for usage.");
+  });
+
+  it('refuses to start on an invalid manifest, naming file, document and field, without the token', async () => {
+    const token = newToken('stripe');
+    const docs = stripeKey({ name: 'bad-key', token, upstreamKey: 'sk_test_cli_not_real' });
+    const key = docs[1] as { spec: Record<string, unknown> };
+    key.spec.suspend = true; // a typo of `suspended`
+    const d = await tempManifests({ 'keys.yaml': yamlDocuments(...docs) });
+    const r = await cli(['serve', '--manifests', d.dir, ...EPHEMERAL]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('invalid manifests:');
+    expect(r.stderr).toContain(
+      `${path.join(d.dir, 'keys.yaml')}: document 2 (VaultKey agents/bad-key): spec.suspend: unknown field "suspend"`,
+    );
+    expect(r.stderr + r.stdout).not.toContain(token);
+  });
+
+  it('exits 2 on a misspelt flag rather than ignoring it', async () => {
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--lisen', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--lisen'");
+  });
+});
+
+describe.concurrent('keybrake token new', () => {
+  it('prints a fresh kb_stripe_ token with a valid checksum', async () => {
+    const [a, b] = await Promise.all([
+      cli(['token', 'new', '--vendor', 'stripe']),
+      cli(['token', 'new', '--vendor', 'stripe']),
+    ]);
+    for (const r of [a, b]) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^kb_stripe_[0-9A-Za-z]{39}\n$/);
+      expect(hasValidChecksum(r.stdout.trim())).toBe(true);
+    }
+    expect(a.stdout).not.toBe(b.stdout);
+  });
+
+  it('prints a Secret manifest that policy-check accepts with a policy and a VaultKey', async () => {
+    const r = await cli([
+      'token',
+      'new',
+      '--vendor',
+      'stripe',
+      '--secret',
+      'bot-token',
+      '--namespace',
+      'agents',
+    ]);
+    expect(r.code).toBe(0);
+    const manifest = parseYaml(r.stdout) as {
+      kind: string;
+      metadata: { name: string; namespace: string; annotations: Record<string, string> };
+      stringData: { token: string };
+    };
+    expect(manifest).toMatchObject({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'bot-token', namespace: 'agents' },
+    });
+    const token = manifest.stringData.token;
+    expect(token).toMatch(/^kb_stripe_/);
+    expect(hasValidChecksum(token)).toBe(true);
+    expect(manifest.metadata.annotations['keybrake.dev/token-fingerprint']).toBe(
+      `kb_stripe_…${token.slice(-4)}`,
+    );
+
+    const d = await tempManifests({
+      'token.yaml': r.stdout,
+      'policy.yaml': yamlDocuments(
+        spendPolicy('bot', { limits: { perDayUsd: '50' }, allow: { endpoints: ['POST /v1/charges'] } }),
+        vaultKey('bot', { policy: 'bot', upstreamSecret: 'stripe-live', tokenSecret: 'bot-token' }),
+        secret('stripe-live', { apiKey: 'sk_test_cli_not_real' }),
+      ),
+    });
+    const check = await cli(['policy-check', d.dir]);
+    expect(check.stderr).toBe('');
+    expect(check.code).toBe(0);
+    expect(check.stdout.trim().split('\n').at(-1)).toBe(
+      'ok: 1 SpendPolicy, 1 VaultKey, 1 served, 0 error(s)',
+    );
+    expect(check.stdout).not.toContain(token);
+  });
+});
+
+describe.concurrent('keybrake policy-check', () => {
+  it('accepts examples/quickstart', async () => {
+    const r = await cli(['policy-check', QUICKSTART]);
+    expect(r.code).toBe(0);
+    const summary = /^ok: (\d+) SpendPolicy, (\d+) VaultKey, (\d+) served, 0 error\(s\)$/.exec(
+      r.stdout.trim().split('\n').at(-1) ?? '',
+    );
+    expect(summary).not.toBeNull();
+    expect(Number(summary![2])).toBeGreaterThanOrEqual(1);
+    expect(summary![3]).toBe(summary![2]);
+  });
+
+  describe('on broken files', () => {
+    const FILES = {
+      'number.yaml': yamlDocuments(spendPolicy('as-number', { limits: { perDayUsd: 12 } })),
+      'typo.yaml': yamlDocuments(spendPolicy('typo', { allow: { endpoint: ['GET /v1/**'] } })),
+      'syntax.yaml':
+        'apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: broken\nspec: {}\n',
+    };
+    let result: CliResult;
+    let dir: string;
+    beforeAll(async () => {
+      dir = (await tempManifests(FILES)).dir;
+      result = await cli(['policy-check', dir]);
+    });
+
+    it('exits 1 and ends with a failed summary', () => {
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^failed: .*, 3 error\(s\)$/);
+    });
+
+    it.each([
+      [
+        'a limit written as a YAML number',
+        'number.yaml',
+        'document 1 (SpendPolicy agents/as-number): spec.limits.perDayUsd: must be a decimal string in quotes, e.g. "200" or "12.50"',
+      ],
+      [
+        'an unknown field',
+        'typo.yaml',
+        'document 1 (SpendPolicy agents/typo): spec.allow.endpoint: unknown field "endpoint"',
+      ],
+      ['a YAML syntax error', 'syntax.yaml', 'document 1: YAML syntax error at line 4, column'],
+    ])('names %s with file, document and field on one line', (_name, file, detail) => {
+      const line = result.stderr.split('\n').find((l) => l.startsWith(`error: ${path.join(dir, file)}: `));
+      expect(line, result.stderr).toBeDefined();
+      expect(line).toContain(`error: ${path.join(dir, file)}: ${detail}`);
+    });
+  });
+});
+
+describe('keybrake serve configured through KEYBRAKE_* variables', () => {
+  let kb: KeybrakeProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    kb = await startKeybrake(['serve'], {
+      env: {
+        ...CLEAN_ENV,
+        KEYBRAKE_MANIFESTS: QUICKSTART,
+        KEYBRAKE_LISTEN: `127.0.0.1:${port}`,
+        KEYBRAKE_VENDOR_PORT: 'stripe=127.0.0.1:0',
+        KEYBRAKE_ADMIN_LISTEN: '127.0.0.1:0',
+      },
+    });
+  });
+  afterAll(async () => {
+    await kb?.stop();
+  });
+
+  it('listens where KEYBRAKE_LISTEN says, with only the vendor ports KEYBRAKE_VENDOR_PORT names', async () => {
+    expect(kb.urls.main).toBe(`http://127.0.0.1:${port}`);
+    expect(Object.keys(kb.urls).sort()).toEqual(['admin', 'main', 'stripe']);
+    const res = await rawHttp(kb.urls.main!, { method: 'GET', target: '/paypal/v1/payments' });
+    expect(res.status).toBe(404);
+    expect(res.headers['keybrake-decision']).toBe('deny; reason=route_unknown');
+  });
+
+  it('serves the quick-start keys from KEYBRAKE_MANIFESTS', async () => {
+    const ready = await fetch(`${kb.urls.admin}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ready', snapshotVersion: 1 });
+    const listening = await kb.waitForLog((l) => l.msg === 'listening');
+    expect(listening).toMatchObject({ counters: 'memory', version: 1 });
+    expect(listening.keys).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/** A port that was free a moment ago (the kernel hands out a fresh ephemeral one each time). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const p = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(p));
+    });
+  });
+}
