@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-// The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8).
-import { UsageError, usage } from '../src/cli/args.ts';
-import { DEMO_FLAGS, DEMO_SUMMARY, demo } from '../src/cli/demo.ts';
-import { OPERATOR_FLAGS, OPERATOR_SUMMARY, operatorCommand } from '../src/cli/operator.ts';
-import { POLICY_CHECK_FLAGS, POLICY_CHECK_SUMMARY, policyCheckCommand } from '../src/cli/policy-check.ts';
-import { PROXY_FLAGS, PROXY_SUMMARY, proxyCommand } from '../src/cli/proxy.ts';
-import { SERVE_FLAGS, SERVE_SUMMARY, serve } from '../src/cli/serve.ts';
-import { TOKEN_FLAGS, TOKEN_SUMMARY, tokenCommand } from '../src/cli/token.ts';
-import { createLogger } from '../src/telemetry/logger.ts';
+// The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8). Each command's
+// module is imported only when it runs, so `token new` or `--help` do not load the whole proxy.
+import { type Flags, UsageError, usage } from '../src/cli/args.ts';
 
 const HELP = `keybrake: a spend-governing proxy between AI agents and Stripe, Twilio and Resend.
 
@@ -23,62 +17,91 @@ Commands:
 
 Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>.`;
 
-const COMMANDS = {
-  serve: { summary: SERVE_SUMMARY, flags: SERVE_FLAGS, positional: '' },
-  operator: { summary: OPERATOR_SUMMARY, flags: OPERATOR_FLAGS, positional: '' },
-  proxy: { summary: PROXY_SUMMARY, flags: PROXY_FLAGS, positional: '' },
-  token: { summary: TOKEN_SUMMARY, flags: TOKEN_FLAGS, positional: 'new' },
-  'policy-check': { summary: POLICY_CHECK_SUMMARY, flags: POLICY_CHECK_FLAGS, positional: '<file|dir>...' },
-  demo: { summary: DEMO_SUMMARY, flags: DEMO_FLAGS, positional: '' },
-} as const;
+/** What a command module provides: its help, and how to run it (a service resolves to its closer). */
+interface Command {
+  readonly summary: string;
+  readonly flags: Flags;
+  readonly positional: string;
+  run(argv: string[]): Promise<number | { close(): Promise<void> }>;
+}
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const m = await import('../src/cli/serve.ts');
+    const { createLogger } = await import('../src/telemetry/logger.ts');
+    return {
+      summary: m.SERVE_SUMMARY,
+      flags: m.SERVE_FLAGS,
+      positional: '',
+      run: (a) => m.serve(a, createLogger()),
+    };
+  },
+  operator: async () => {
+    const m = await import('../src/cli/operator.ts');
+    return { summary: m.OPERATOR_SUMMARY, flags: m.OPERATOR_FLAGS, positional: '', run: m.operatorCommand };
+  },
+  proxy: async () => {
+    const m = await import('../src/cli/proxy.ts');
+    return { summary: m.PROXY_SUMMARY, flags: m.PROXY_FLAGS, positional: '', run: m.proxyCommand };
+  },
+  token: async () => {
+    const m = await import('../src/cli/token.ts');
+    return {
+      summary: m.TOKEN_SUMMARY,
+      flags: m.TOKEN_FLAGS,
+      positional: 'new',
+      run: async (a) => {
+        process.stdout.write(`${m.tokenCommand(a)}\n`);
+        return 0;
+      },
+    };
+  },
+  'policy-check': async () => {
+    const m = await import('../src/cli/policy-check.ts');
+    return {
+      summary: m.POLICY_CHECK_SUMMARY,
+      flags: m.POLICY_CHECK_FLAGS,
+      positional: '<file|dir>...',
+      run: m.policyCheckCommand,
+    };
+  },
+  demo: async () => {
+    const m = await import('../src/cli/demo.ts');
+    return { summary: m.DEMO_SUMMARY, flags: m.DEMO_FLAGS, positional: '', run: (a) => m.demo(a) };
+  },
+};
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${HELP}\n`);
-    return command === undefined ? 2 : 0;
+    return name === undefined ? 2 : 0;
   }
-  if (!(command in COMMANDS)) {
-    process.stderr.write(`keybrake: unknown command "${command}"\n\n${HELP}\n`);
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`keybrake: unknown command "${name}"\n\n${HELP}\n`);
     return 2;
   }
-  const spec = COMMANDS[command as keyof typeof COMMANDS];
+  const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${usage(command, spec.summary, spec.flags, spec.positional)}\n`);
+    process.stdout.write(`${usage(name, command.summary, command.flags, command.positional)}\n`);
     return 0;
   }
   try {
-    switch (command) {
-      case 'serve':
-        return await runUntilSignal(() => serve(rest, createLogger()));
-      case 'operator':
-        return await runUntilSignal(() => operatorCommand(rest));
-      case 'proxy':
-        return await runUntilSignal(() => proxyCommand(rest));
-      case 'token':
-        process.stdout.write(`${tokenCommand(rest)}\n`);
-        return 0;
-      case 'policy-check':
-        return await policyCheckCommand(rest);
-      case 'demo':
-        return await demo(rest);
-    }
+    const result = await command.run(rest);
+    return typeof result === 'number' ? result : await untilSignal(result);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(
-        `keybrake ${command}: ${err.message}\nRun 'keybrake ${command} --help' for usage.\n`,
-      );
+      process.stderr.write(`keybrake ${name}: ${err.message}\nRun 'keybrake ${name} --help' for usage.\n`);
       return 2;
     }
-    process.stderr.write(`keybrake ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`keybrake ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  return 0;
 }
 
 /** Keeps a long-running command up until SIGINT/SIGTERM, then closes it cleanly. */
-async function runUntilSignal(start: () => Promise<{ close(): Promise<void> }>): Promise<number> {
-  const running = await start();
+async function untilSignal(running: { close(): Promise<void> }): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
