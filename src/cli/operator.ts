@@ -1,11 +1,277 @@
-import type { Flags } from './args.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { systemClock } from '../clock.ts';
+import { createRedisCounterStore } from '../counters/redis-store.ts';
+import type { CounterStore } from '../counters/store.ts';
+import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
+import { createSnapshotServer } from '../distribution/server.ts';
+import { createTokenReviewAuthenticator } from '../distribution/token-review.ts';
+import { createOperatorAdmin } from '../operator/admin.ts';
+import { parseDuration } from '../operator/duration.ts';
+import { kubernetesEventSink } from '../operator/events.ts';
+import { checkLeaseTimings, createLeaderElector, kubernetesLeaseStore } from '../operator/leader-election.ts';
+import { createOperator } from '../operator/operator.ts';
+import { kubernetesStatusPatcher } from '../operator/status.ts';
+import { kubernetesSecretStore } from '../operator/tokens.ts';
+import { parseListen } from '../proxy/server.ts';
+import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
+import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
+import { createLogger, type Log } from '../telemetry/logger.ts';
+import { type Flags, parseFlags, UsageError } from './args.ts';
 
-export const OPERATOR_SUMMARY = 'Reconciles VaultKey and SpendPolicy resources and serves snapshots to proxies.';
+export const OPERATOR_SUMMARY =
+  'Reconciles VaultKey and SpendPolicy resources into policy snapshots and streams them to `keybrake\n' +
+  'proxy` replicas. Mints vault tokens into Secrets, writes status and Events. Several replicas elect\n' +
+  `a leader through a Lease; only the leader writes and serves. Secrets are read only when labelled\n` +
+  `${SECRET_SELECTOR}. Logs go to stderr as JSON.`;
+
 export const OPERATOR_FLAGS = {
+  kubeconfig: {
+    type: 'string',
+    help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
+    placeholder: 'path',
+  },
+  namespace: {
+    type: 'string',
+    multiple: true,
+    help: 'namespace to watch (default: all namespaces)',
+    placeholder: 'ns',
+  },
+  listen: {
+    type: 'string',
+    default: '0.0.0.0:8443',
+    help: 'snapshot stream listener for proxies',
+    placeholder: 'host:port',
+  },
+  'tls-cert': {
+    type: 'string',
+    help: 'PEM serving certificate of the snapshot listener',
+    placeholder: 'file',
+  },
+  'tls-key': { type: 'string', help: 'PEM private key of the snapshot listener', placeholder: 'file' },
+  'insecure-http': {
+    type: 'boolean',
+    help: 'serve snapshots (which carry upstream credentials) over plain HTTP: local tests only',
+  },
+  'admin-listen': {
+    type: 'string',
+    default: '0.0.0.0:9091',
+    help: '/metrics, /healthz, /readyz (ready = leader)',
+    placeholder: 'host:port',
+  },
+  redis: {
+    type: 'string',
+    help: 'counter store to read spent-today from (same URL as the proxies)',
+    placeholder: 'url',
+  },
+  'lease-name': {
+    type: 'string',
+    default: 'keybrake-operator',
+    help: 'leader election Lease',
+    placeholder: 'name',
+  },
+  'lease-namespace': {
+    type: 'string',
+    help: "the Lease's namespace (default: the pod's namespace, else keybrake-system)",
+    placeholder: 'ns',
+  },
+  identity: {
+    type: 'string',
+    help: 'leader election identity (default: <hostname>-<pid>)',
+    placeholder: 'id',
+  },
+  'lease-duration': {
+    type: 'string',
+    default: '15s',
+    help: 'how long a standby waits before taking over',
+    placeholder: 'duration',
+  },
+  'renew-deadline': {
+    type: 'string',
+    default: '10s',
+    help: 'a leader that cannot renew for this long steps down',
+    placeholder: 'duration',
+  },
+  'retry-period': {
+    type: 'string',
+    default: '2s',
+    help: 'interval between Lease attempts',
+    placeholder: 'duration',
+  },
+  'token-audience': {
+    type: 'string',
+    default: DEFAULT_AUDIENCE,
+    help: 'audience proxy ServiceAccount tokens must be bound to',
+    placeholder: 'aud',
+  },
+  'proxy-service-account': {
+    type: 'string',
+    multiple: true,
+    help: 'ServiceAccount allowed to follow snapshots (default: any with the audience)',
+    placeholder: 'ns/name',
+  },
+  heartbeat: {
+    type: 'string',
+    default: `${DEFAULT_HEARTBEAT_MS / 1000}s`,
+    help: 'keep-alive interval on snapshot streams',
+    placeholder: 'duration',
+  },
+  'status-interval': {
+    type: 'string',
+    default: '10s',
+    help: 'how often spent-today and expiry are refreshed into status',
+    placeholder: 'duration',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Flags;
 
-/** Placeholder until the operator lands; replaced wholesale. */
-export async function operatorCommand(_argv: readonly string[]): Promise<{ close(): Promise<void> }> {
-  throw new Error('keybrake operator is not available in this build');
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`--${flag} ${text}: expected a duration such as 15s or 500ms`);
+  return ms;
+}
+
+function defaultLeaseNamespace(): string {
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) {
+    const ns = readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+    if (ns) return ns;
+  }
+  return process.env.POD_NAMESPACE || 'keybrake-system';
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new UsageError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(err as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new UsageError('no Kubernetes cluster configured (use --kubeconfig)');
+  return kc;
+}
+
+/**
+ * `keybrake operator`: informers → compile → snapshot stream, plus tokens, status and Events on
+ * the leader. Returns once both listeners are up (logged as `listening`); the informers and the
+ * election start in the background and never crash the process on bad resources or API errors.
+ */
+export async function operatorCommand(
+  argv: readonly string[],
+  log: Log = createLogger(),
+): Promise<{ close(): Promise<void> }> {
+  const { values } = parseFlags(argv, OPERATOR_FLAGS);
+  const listen = parseListen(values.listen as string);
+  const adminListen = parseListen(values['admin-listen'] as string);
+  const insecure = values['insecure-http'] === true;
+  const certFile = values['tls-cert'] as string | undefined;
+  const keyFile = values['tls-key'] as string | undefined;
+  if (!insecure && (!certFile || !keyFile))
+    throw new UsageError(
+      '--tls-cert and --tls-key are required (snapshots carry upstream credentials); --insecure-http for local tests',
+    );
+  if (insecure && (certFile || keyFile))
+    throw new UsageError('--insecure-http and --tls-cert/--tls-key are exclusive');
+  const timings = {
+    leaseDurationMs: duration('lease-duration', values['lease-duration'] as string),
+    renewDeadlineMs: duration('renew-deadline', values['renew-deadline'] as string),
+    retryPeriodMs: duration('retry-period', values['retry-period'] as string),
+  };
+  const timingProblem = checkLeaseTimings(timings);
+  if (timingProblem) throw new UsageError(`leader election: ${timingProblem}`);
+  const heartbeatMs = duration('heartbeat', values.heartbeat as string);
+  const statusIntervalMs = duration('status-interval', values['status-interval'] as string);
+  const namespaces = (values.namespace as string[] | undefined) ?? [];
+  const identity = (values.identity as string | undefined) ?? `${hostname()}-${process.pid}`;
+  const leaseNamespace = (values['lease-namespace'] as string | undefined) ?? defaultLeaseNamespace();
+  const leaseName = values['lease-name'] as string;
+  const tls = insecure ? undefined : { cert: await readFile(certFile!), key: await readFile(keyFile!) };
+  const kc = loadKubeConfig(values.kubeconfig as string | undefined);
+  const clock = systemClock;
+  const registry = new Registry();
+
+  let counters: CounterStore | undefined;
+  const redisUrl = values.redis as string | undefined;
+  if (redisUrl) counters = createRedisCounterStore(redisUrl, { timeoutMs: 1_000, log });
+
+  const source = createKubernetesSource(kubernetesApi(kc), { log, namespaces });
+  let isLeader = () => false;
+  const server = createSnapshotServer({
+    authenticate: createTokenReviewAuthenticator(kc, {
+      audience: values['token-audience'] as string,
+      allowedServiceAccounts: (values['proxy-service-account'] as string[] | undefined) ?? [],
+    }),
+    isLeader: () => isLeader(),
+    heartbeatMs,
+    log,
+    registry,
+    clock,
+  });
+  const operator = createOperator({
+    source,
+    publish: (snapshot, changedAt) => server.publish(snapshot, { changedAt }),
+    secrets: kubernetesSecretStore(kc),
+    patchStatus: kubernetesStatusPatcher(kc),
+    recordEvent: kubernetesEventSink(kc, { log, instance: identity }),
+    ...(counters && { counters }),
+    clock,
+    log,
+    registry,
+    statusIntervalMs,
+  });
+  const elector = createLeaderElector({
+    store: kubernetesLeaseStore(kc, leaseNamespace, leaseName),
+    identity,
+    ...timings,
+    log,
+    onStartedLeading: () => operator.startLeading(),
+    onStoppedLeading: () => operator.stopLeading(),
+  });
+  isLeader = () => elector.isLeader();
+
+  const admin = createOperatorAdmin({ registry, isLeader, version: () => server.version });
+  const url = await server.listen({ host: listen.host, port: listen.port, ...(tls && { tls }) });
+  await admin.listen({ host: adminListen.host, port: adminListen.port });
+  const adminAddr = admin.server.address();
+  const adminPort = typeof adminAddr === 'object' && adminAddr ? adminAddr.port : adminListen.port;
+  const adminHost = adminListen.host === '0.0.0.0' ? '127.0.0.1' : adminListen.host;
+  log.info(
+    {
+      urls: { main: url, admin: `http://${adminHost}:${adminPort}` },
+      identity,
+      lease: `${leaseNamespace}/${leaseName}`,
+      namespaces: namespaces.length > 0 ? namespaces : 'all',
+      tls: !insecure,
+      counters: redisUrl ? 'redis' : 'none',
+    },
+    'listening',
+  );
+
+  let stopped = false;
+  const startup = (async () => {
+    await operator.start();
+    if (stopped) return;
+    log.info({ version: server.version, keys: operator.snapshot?.keys.size ?? 0 }, 'informers synced');
+    elector.start();
+  })().catch((err: unknown) => {
+    if (!stopped) log.error({ error: (err as Error).message }, 'operator start-up failed');
+  });
+
+  return {
+    async close() {
+      stopped = true;
+      await elector.stop();
+      await operator.close();
+      await startup;
+      await server.close();
+      await admin.close();
+      await counters?.close();
+    },
+  };
 }

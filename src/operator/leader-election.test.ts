@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { silentLogger } from '../telemetry/logger.ts';
+import {
+  checkLeaseTimings,
+  createLeaderElector,
+  type LeaderElector,
+  type LeaseRecord,
+  type LeaseStore,
+} from './leader-election.ts';
+
+/** A Lease in memory with resourceVersion compare-and-swap, like the API server's. */
+function memoryLease() {
+  let record: LeaseRecord | undefined;
+  let rv = 0;
+  const store: LeaseStore = {
+    async read() {
+      return record && { ...record, resourceVersion: String(rv) };
+    },
+    async create(r) {
+      if (record) return false;
+      record = { ...r };
+      rv++;
+      return true;
+    },
+    async replace(r) {
+      if (!record || r.resourceVersion !== String(rv)) return false;
+      record = { ...r };
+      rv++;
+      return true;
+    },
+  };
+  return {
+    store,
+    holder: () => record?.holderIdentity,
+    steal: (id: string) => {
+      record = { ...record, holderIdentity: id };
+      rv++;
+    },
+  };
+}
+
+const electors: LeaderElector[] = [];
+afterEach(async () => {
+  while (electors.length > 0) await electors.pop()!.stop();
+});
+
+const TIMINGS = { leaseDurationMs: 1_000, renewDeadlineMs: 300, retryPeriodMs: 20 };
+
+function elector(store: LeaseStore, identity: string) {
+  const events: string[] = [];
+  const e = createLeaderElector({
+    store,
+    identity,
+    ...TIMINGS,
+    log: silentLogger(),
+    onStartedLeading: () => events.push('started'),
+    onStoppedLeading: () => events.push('stopped'),
+  });
+  electors.push(e);
+  return { e, events };
+}
+
+describe('leader election', () => {
+  it('lets exactly one of two candidates lead', async () => {
+    const lease = memoryLease();
+    const a = elector(lease.store, 'a');
+    let bReads = 0;
+    const counting: LeaseStore = {
+      ...lease.store,
+      read: () => {
+        bReads++;
+        return lease.store.read();
+      },
+    };
+    const b = elector(counting, 'b');
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    b.e.start();
+    // b has tried several times by now, and must still be waiting.
+    await vi.waitFor(() => expect(bReads).toBeGreaterThanOrEqual(5));
+    expect(lease.holder()).toBe('a');
+    expect(b.e.isLeader()).toBe(false);
+    expect(b.events).toEqual([]);
+  });
+
+  it('hands over at once when the leader stops, because it releases the Lease', async () => {
+    const lease = memoryLease();
+    const a = elector(lease.store, 'a');
+    const b = elector(lease.store, 'b');
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    b.e.start();
+    const stoppedAt = Date.now();
+    await a.e.stop();
+    expect(a.events).toEqual(['started', 'stopped']);
+    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true));
+    expect(Date.now() - stoppedAt).toBeLessThan(TIMINGS.leaseDurationMs);
+    expect(lease.holder()).toBe('b');
+  });
+
+  it('takes over from a leader that vanished once the lease duration has passed', async () => {
+    const lease = memoryLease();
+    await lease.store.create({
+      holderIdentity: 'ghost',
+      leaseDurationSeconds: 1,
+      renewTime: 'x',
+      acquireTime: 'x',
+    });
+    const b = elector(lease.store, 'b');
+    const started = Date.now();
+    b.e.start();
+    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it('steps down when another holder shows up in the Lease (a conflict on renew)', async () => {
+    const lease = memoryLease();
+    const a = elector(lease.store, 'a');
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    lease.steal('intruder');
+    await vi.waitFor(() => expect(a.events).toEqual(['started', 'stopped']));
+    expect(a.e.isLeader()).toBe(false);
+  });
+
+  it('steps down when it cannot renew before the deadline', async () => {
+    const lease = memoryLease();
+    let down = false;
+    const flaky: LeaseStore = {
+      read: () => (down ? Promise.reject(new Error('apiserver unreachable')) : lease.store.read()),
+      create: (r) => lease.store.create(r),
+      replace: (r) => lease.store.replace(r),
+    };
+    const a = elector(flaky, 'a');
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    down = true;
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(false));
+    expect(a.events).toEqual(['started', 'stopped']);
+  });
+});
+
+describe('checkLeaseTimings', () => {
+  it.each([
+    ['client-go defaults are fine', 15_000, 10_000, 2_000, undefined],
+    ['short test timings are fine', 3_000, 2_000, 500, undefined],
+    [
+      'a renew deadline as long as the lease is refused',
+      10_000,
+      10_000,
+      2_000,
+      'lease duration must be longer than the renew deadline',
+    ],
+    [
+      'a retry period too close to the deadline is refused',
+      15_000,
+      2_000,
+      2_000,
+      'renew deadline must exceed 1.2 × the retry period',
+    ],
+  ])('%s', (_n, leaseDurationMs, renewDeadlineMs, retryPeriodMs, expected) => {
+    expect(checkLeaseTimings({ leaseDurationMs, renewDeadlineMs, retryPeriodMs })).toBe(expected);
+  });
+});

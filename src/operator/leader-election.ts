@@ -1,0 +1,287 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoordinationV1Api, type KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import type { Log } from '../telemetry/logger.ts';
+
+/** The part of a coordination.k8s.io/v1 Lease the lock reads and writes. */
+export interface LeaseRecord {
+  readonly resourceVersion?: string;
+  readonly holderIdentity?: string;
+  readonly leaseDurationSeconds?: number;
+  readonly acquireTime?: string;
+  readonly renewTime?: string;
+  readonly leaseTransitions?: number;
+}
+
+/** Compare-and-swap access to one Lease object (real API or an in-memory fake in tests). */
+export interface LeaseStore {
+  /** undefined when the Lease does not exist. */
+  read(): Promise<LeaseRecord | undefined>;
+  /** false when someone else created it first (409). */
+  create(record: LeaseRecord): Promise<boolean>;
+  /** Replaces the spec if the resourceVersion still matches; false on a conflict (409). */
+  replace(record: LeaseRecord): Promise<boolean>;
+}
+
+/** client-go's defaults: a standby takes over at most leaseDuration after the leader stops renewing. */
+export const DEFAULT_LEASE_TIMINGS = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
+
+export interface LeaderElectionOptions {
+  readonly store: LeaseStore;
+  readonly identity: string;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  readonly log: Log;
+  readonly onStartedLeading: () => void;
+  readonly onStoppedLeading: () => void;
+  readonly clock?: () => number;
+}
+
+/** Which operator replica writes status and serves snapshots (DESIGN.md §3: only the leader does). */
+export interface LeaderElector {
+  start(): void;
+  isLeader(): boolean;
+  /** Stops campaigning; a leader releases the Lease so a standby takes over at once. */
+  stop(): Promise<void>;
+}
+
+/** Timings that cannot work are refused up front, as client-go does. */
+export function checkLeaseTimings(t: {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}): string | undefined {
+  if (t.retryPeriodMs <= 0) return 'retry period must be positive';
+  if (t.leaseDurationMs <= t.renewDeadlineMs) return 'lease duration must be longer than the renew deadline';
+  if (t.renewDeadlineMs <= t.retryPeriodMs * 1.2) return 'renew deadline must exceed 1.2 × the retry period';
+  if (t.leaseDurationMs < 1_000) return 'lease duration must be at least 1s (the Lease counts whole seconds)';
+  return undefined;
+}
+
+type Attempt = 'acquired' | 'held' | 'conflict' | 'error';
+
+/**
+ * A Lease lock, as client-go's leaderelection package does it. Expiry is judged by when *this*
+ * process last saw the record change, never by comparing timestamps written by another host, so
+ * clock skew between replicas cannot make two leaders. A leader that cannot renew within the renew
+ * deadline, or meets a conflict, steps down before its lease can expire for the others.
+ */
+export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector {
+  const leaseDurationMs = opts.leaseDurationMs ?? DEFAULT_LEASE_TIMINGS.leaseDurationMs;
+  const renewDeadlineMs = opts.renewDeadlineMs ?? DEFAULT_LEASE_TIMINGS.renewDeadlineMs;
+  const retryPeriodMs = opts.retryPeriodMs ?? DEFAULT_LEASE_TIMINGS.retryPeriodMs;
+  const now = opts.clock ?? Date.now;
+  const stop = new AbortController();
+  let leading = false;
+  let observed: { key: string; at: number; record: LeaseRecord } | undefined;
+  let running: Promise<void> | undefined;
+  let warnedHeld = false;
+
+  const observe = (record: LeaseRecord) => {
+    const key = `${record.holderIdentity ?? ''}|${record.renewTime ?? ''}|${record.acquireTime ?? ''}`;
+    if (observed?.key !== key) observed = { key, at: now(), record };
+    else observed.record = record;
+  };
+
+  const attempt = async (): Promise<Attempt> => {
+    const t = now();
+    const stamp = new V1MicroTime(t).toISOString();
+    const durationSeconds = Math.ceil(leaseDurationMs / 1000);
+    try {
+      const record = await opts.store.read();
+      if (!record) {
+        const fresh: LeaseRecord = {
+          holderIdentity: opts.identity,
+          leaseDurationSeconds: durationSeconds,
+          acquireTime: stamp,
+          renewTime: stamp,
+          leaseTransitions: 0,
+        };
+        if (!(await opts.store.create(fresh))) return 'conflict';
+        observe(fresh);
+        return 'acquired';
+      }
+      observe(record);
+      const holder = record.holderIdentity ?? '';
+      const mine = holder === opts.identity;
+      const duration = (record.leaseDurationSeconds ?? durationSeconds) * 1000;
+      if (holder !== '' && !mine && observed!.at + duration > t) return 'held';
+      const next: LeaseRecord = {
+        ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
+        holderIdentity: opts.identity,
+        leaseDurationSeconds: durationSeconds,
+        acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
+        renewTime: stamp,
+        leaseTransitions: mine ? (record.leaseTransitions ?? 0) : (record.leaseTransitions ?? 0) + 1,
+      };
+      if (!(await opts.store.replace(next))) return 'conflict';
+      observe(next);
+      return 'acquired';
+    } catch (err) {
+      opts.log.warn(
+        { lease: 'error', error: err instanceof Error ? err.message.split('\n')[0] : String(err) },
+        'lease request failed',
+      );
+      return 'error';
+    }
+  };
+
+  const bounded = (ms: number): Promise<Attempt> =>
+    Promise.race([attempt(), sleep(Math.max(1, ms), 'error' as const, { ref: false })]);
+
+  const pause = async (ms: number) => {
+    try {
+      await sleep(ms, undefined, { signal: stop.signal });
+    } catch {
+      // stopped
+    }
+  };
+
+  const campaign = async () => {
+    while (!stop.signal.aborted) {
+      const result = await attempt();
+      if (stop.signal.aborted) return;
+      if (result !== 'acquired') {
+        if (!warnedHeld) {
+          warnedHeld = true;
+          opts.log.info({ identity: opts.identity, holder: observed?.record.holderIdentity }, 'standby');
+        }
+        await pause(retryPeriodMs * (1 + Math.random() * 0.2));
+        continue;
+      }
+      leading = true;
+      warnedHeld = false;
+      opts.log.info({ identity: opts.identity }, 'leading');
+      safely(opts.onStartedLeading);
+      let lastRenew = now();
+      while (!stop.signal.aborted) {
+        await pause(retryPeriodMs);
+        if (stop.signal.aborted) return;
+        const renewed = await bounded(renewDeadlineMs - (now() - lastRenew));
+        if (stop.signal.aborted) return;
+        if (renewed === 'acquired') {
+          lastRenew = now();
+          continue;
+        }
+        // Someone else holds it or changed it under us: we lost. Transient errors: retry until the deadline.
+        if (renewed === 'held' || renewed === 'conflict' || now() - lastRenew >= renewDeadlineMs) break;
+      }
+      leading = false;
+      opts.log.warn({ identity: opts.identity }, 'leadership lost');
+      opts.log.info({ identity: opts.identity, holder: observed?.record.holderIdentity }, 'standby');
+      warnedHeld = true;
+      safely(opts.onStoppedLeading);
+    }
+  };
+
+  const safely = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      opts.log.error({ err }, 'leader election callback failed');
+    }
+  };
+
+  return {
+    start() {
+      running ??= campaign();
+    },
+    isLeader: () => leading,
+    async stop() {
+      stop.abort();
+      await running;
+      if (!leading) return;
+      leading = false;
+      // Clearing the holder lets a standby take over on its next retry instead of after leaseDuration.
+      const record = await opts.store.read().catch(() => undefined);
+      if (record?.holderIdentity === opts.identity) {
+        const stamp = new V1MicroTime(now()).toISOString();
+        const released = await opts.store
+          .replace({ ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: stamp })
+          .catch(() => false);
+        opts.log.info({ identity: opts.identity, released }, 'lease released');
+      }
+      safely(opts.onStoppedLeading);
+    },
+  };
+}
+
+/** The LeaseStore over the real API (CoordinationV1Api), for one Lease. */
+export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: string): LeaseStore {
+  const api = kc.makeApiClient(CoordinationV1Api);
+  const spec = (r: LeaseRecord) => ({
+    holderIdentity: r.holderIdentity ?? '',
+    leaseDurationSeconds: r.leaseDurationSeconds,
+    leaseTransitions: r.leaseTransitions,
+    // Sent as written (microsecond RFC 3339); the generated types call these Date.
+    acquireTime: r.acquireTime as unknown as V1MicroTime,
+    renewTime: r.renewTime as unknown as V1MicroTime,
+  });
+  const code = (err: unknown) => (err as { code?: number }).code;
+  return {
+    async read() {
+      try {
+        const lease = await api.readNamespacedLease({ namespace, name });
+        const s = lease.spec ?? {};
+        const text = (v: unknown) =>
+          v === undefined || v === null ? undefined : v instanceof Date ? v.toISOString() : String(v);
+        return {
+          ...(lease.metadata?.resourceVersion !== undefined && {
+            resourceVersion: lease.metadata.resourceVersion,
+          }),
+          ...(s.holderIdentity !== undefined && { holderIdentity: s.holderIdentity }),
+          ...(s.leaseDurationSeconds !== undefined && { leaseDurationSeconds: s.leaseDurationSeconds }),
+          ...(text(s.acquireTime) !== undefined && { acquireTime: text(s.acquireTime)! }),
+          ...(text(s.renewTime) !== undefined && { renewTime: text(s.renewTime)! }),
+          ...(s.leaseTransitions !== undefined && { leaseTransitions: s.leaseTransitions }),
+        };
+      } catch (err) {
+        if (code(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    async create(r) {
+      try {
+        await api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: spec(r),
+          },
+        });
+        return true;
+      } catch (err) {
+        if (code(err) === 409) return false;
+        throw err;
+      }
+    },
+    async replace(r) {
+      try {
+        await api.replaceNamespacedLease({
+          namespace,
+          name,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: {
+              name,
+              namespace,
+              ...(r.resourceVersion !== undefined && { resourceVersion: r.resourceVersion }),
+            },
+            spec: spec(r),
+          },
+        });
+        return true;
+      } catch (err) {
+        if (code(err) === 409) return false;
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import { validate } from '../compiler/validate.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
+import { dayBucket } from '../counters/windows.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import type { KubeObject } from '../sources/kubernetes/reflector.ts';
+import type {
+  DeletedObject,
+  KubernetesSource,
+  KubernetesSourceUpdate,
+} from '../sources/kubernetes/source.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import type { OperatorEvent } from './events.ts';
+import { createOperator } from './operator.ts';
+import type { SecretStore } from './tokens.ts';
+
+const NOW = '2026-06-01T12:00:00Z';
+const TOKEN = 'user_provided_token_for_tests_0001';
+
+const objects: KubeObject[] = [
+  {
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'agents', uid: 'uid-p', generation: 1, resourceVersion: '1' },
+    spec: { vendor: 'stripe', limits: { perDayUsd: '10' } },
+  },
+  {
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'VaultKey',
+    metadata: { name: 'bot', namespace: 'agents', uid: 'uid-bot', generation: 3, resourceVersion: '2' },
+    spec: {
+      vendor: 'stripe',
+      policyRef: { name: 'p' },
+      upstreamSecretRef: { name: 'up', key: 'apiKey' },
+      tokenSecretRef: { name: 'bot-token', key: 'token' },
+    },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'up', namespace: 'agents', resourceVersion: '3' },
+    data: { apiKey: Buffer.from('sk_test_upstream').toString('base64') },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'bot-token', namespace: 'agents', resourceVersion: '4' },
+    data: { token: Buffer.from(TOKEN).toString('base64') },
+  },
+];
+
+/** A KubernetesSource whose updates the test pushes by hand. */
+function fakeSource(initial: KubeObject[]) {
+  let listener: ((u: KubernetesSourceUpdate) => void) | undefined;
+  const cache = new Map(initial.map((o) => [`${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`, o]));
+  const update = (deleted: DeletedObject[] = []): KubernetesSourceUpdate => {
+    const docs = [...cache.values()].map((doc, index) => ({ source: 'test', index, doc }));
+    const { set, errors } = validate(docs);
+    return { set, errors, deleted, changedAt: Date.parse(NOW) };
+  };
+  const source: KubernetesSource = {
+    async start() {
+      const u = update();
+      listener?.(u);
+      return u;
+    },
+    onUpdate(l) {
+      listener = l;
+      return () => undefined;
+    },
+    current: undefined,
+    get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
+    async close() {},
+  };
+  return {
+    source,
+    remove(kind: string, ns: string, name: string) {
+      const o = cache.get(`${kind}/${ns}/${name}`)!;
+      cache.delete(`${kind}/${ns}/${name}`);
+      listener?.(update([{ kind: kind as 'VaultKey', namespace: ns, name, uid: o.metadata!.uid! }]));
+    },
+  };
+}
+
+function setup(opts: { counters?: MemoryCounterStore } = {}) {
+  const clock = fixedClock(NOW);
+  const fake = fakeSource(objects);
+  const published: Snapshot[] = [];
+  const patches: { name: string; status: Record<string, unknown> }[] = [];
+  const events: OperatorEvent[] = [];
+  const secrets: SecretStore = {
+    read: async () => ({ resourceVersion: '4', labels: { 'keybrake.dev/secret': 'true' }, data: {} }),
+    create: async () => true,
+    patch: async () => true,
+  };
+  let rv = 100;
+  const operator = createOperator({
+    source: fake.source,
+    publish: (s) => published.push(s),
+    secrets,
+    patchStatus: async (ref, patch) => {
+      patches.push({ name: `${ref.kind}/${ref.name}`, status: patch.status });
+      return String(rv++);
+    },
+    recordEvent: async (e) => {
+      events.push(e);
+    },
+    ...(opts.counters && { counters: opts.counters }),
+    clock,
+    log: silentLogger(),
+    statusIntervalMs: 3_600_000,
+  });
+  return { operator, fake, published, patches, events, clock };
+}
+
+describe('operator', () => {
+  it('publishes the compiled snapshot on a standby too, but writes nothing there', async () => {
+    const { operator, published, patches, events } = setup();
+    await operator.start();
+    await operator.reconcile();
+    expect(published).toHaveLength(1);
+    expect([...published[0]!.keys.values()].map((k) => k.name)).toEqual(['bot']);
+    expect(published[0]!.version).toBeGreaterThanOrEqual(Date.parse(NOW));
+    expect(patches).toEqual([]);
+    expect(events).toEqual([]);
+    await operator.close();
+  });
+
+  it('writes each status once as leader, and not again while nothing changes', async () => {
+    const { operator, patches } = setup();
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    expect(patches.map((p) => p.name).sort()).toEqual(['SpendPolicy/p', 'VaultKey/bot']);
+    const key = patches.find((p) => p.name === 'VaultKey/bot')!.status;
+    expect(key).toMatchObject({
+      observedGeneration: 3,
+      capPerDayUsd: '10.00',
+      tokenFingerprint: expect.stringMatching(/…0001$/),
+    });
+    // The informer cache still shows no status: what this leader wrote is what it compares against.
+    await operator.reconcile();
+    expect(patches).toHaveLength(2);
+    await operator.close();
+  });
+
+  it('publishes a higher version on deletion and records Revoked', async () => {
+    const { operator, fake, published, events } = setup();
+    await operator.start();
+    operator.startLeading();
+    fake.remove('VaultKey', 'agents', 'bot');
+    expect(published).toHaveLength(2);
+    expect(published[1]!.version).toBeGreaterThan(published[0]!.version);
+    expect(published[1]!.keys.size).toBe(0);
+    expect(events).toContainEqual(
+      expect.objectContaining({ reason: 'Revoked', object: expect.objectContaining({ name: 'bot' }) }),
+    );
+    await operator.close();
+  });
+
+  it('shows spent-today and reports CapReached once per day', async () => {
+    const counters = new MemoryCounterStore({ clock: fixedClock(NOW) });
+    const bucket = dayBucket(Date.parse(NOW), 'UTC');
+    await counters.reserve({
+      scope: 'uid-bot',
+      windows: [{ kind: 'day', bucket, limit: 10_000_000, amount: 10_000_000, ttlSeconds: 3600 }],
+    });
+    const { operator, patches, events } = setup({ counters });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    await operator.reconcile();
+    expect(patches.find((p) => p.name === 'VaultKey/bot')!.status.spentTodayUsd).toBe('10.00');
+    expect(events.filter((e) => e.reason === 'CapReached')).toHaveLength(1);
+    await operator.close();
+  });
+});

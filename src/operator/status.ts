@@ -1,0 +1,128 @@
+import {
+  type CustomObjectsApi,
+  CustomObjectsApi as CustomObjectsApiClass,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { type Condition, GROUP, VERSION } from '../api/v1alpha1/index.ts';
+import type { ObjectStatus } from '../compiler/compile.ts';
+import { mergeConditions } from '../compiler/conditions.ts';
+import { formatUsd } from '../money/micro-usd.ts';
+import { PLURALS } from '../sources/kubernetes/labels.ts';
+
+/** The `.status` fields the operator owns; anything else in `.status` (lastUsedAt) is left alone. */
+const KEY_FIELDS = ['conditions', 'observedGeneration', 'tokenFingerprint', 'capPerDayUsd'] as const;
+const POLICY_FIELDS = ['conditions', 'observedGeneration'] as const;
+
+/** What goes into one object's status besides the compiler's verdict. */
+export interface StatusExtras {
+  /**
+   * Micro-USD spent today, when a counter store is configured: `undefined` leaves `spentTodayUsd`
+   * as it is (no store), `null` clears it (the key is not served).
+   */
+  readonly spentTodayMicros?: number | null;
+}
+
+/** A status change to write: the merge patch body and what changed in the Ready condition. */
+export interface StatusChange {
+  /** `{status: {...}}` with `null` for owned fields to remove (merge patch semantics). */
+  readonly patch: { status: Record<string, unknown> };
+  /** The status after the patch, as the operator will next compare against. */
+  readonly status: Record<string, unknown>;
+  /** The Ready condition when its status, reason or message changed; undefined otherwise. */
+  readonly readyChanged?: Condition;
+}
+
+/**
+ * Compiler verdict + spend → the status to write, compared with the current one (from the informer
+ * cache). Pure. Returns undefined when nothing changed, so an idle cluster sees no writes at all;
+ * lastTransitionTime is carried over while a condition's status holds (API conventions).
+ */
+export function statusChange(
+  verdict: ObjectStatus,
+  current: Record<string, unknown> | undefined,
+  extras: StatusExtras = {},
+): StatusChange | undefined {
+  const previousConditions = Array.isArray(current?.conditions)
+    ? (current.conditions as Condition[])
+    : undefined;
+  const conditions = mergeConditions(previousConditions, verdict.conditions);
+  const desired: Record<string, unknown> = {
+    conditions,
+    observedGeneration: verdict.generation ?? null,
+  };
+  const fields: string[] = [...(verdict.kind === 'VaultKey' ? KEY_FIELDS : POLICY_FIELDS)];
+  if (verdict.kind === 'VaultKey') {
+    desired.tokenFingerprint = verdict.tokenFingerprint ?? null;
+    desired.capPerDayUsd = verdict.capPerDayUsd ?? null;
+    if (extras.spentTodayMicros !== undefined) {
+      fields.push('spentTodayUsd');
+      desired.spentTodayUsd = extras.spentTodayMicros === null ? null : formatUsd(extras.spentTodayMicros);
+    }
+  }
+  const patch: Record<string, unknown> = {};
+  for (const f of fields) {
+    const want = desired[f] ?? null;
+    const have = current?.[f] ?? null;
+    if (canonical(want) !== canonical(have)) patch[f] = want;
+  }
+  if (Object.keys(patch).length === 0) return undefined;
+
+  const status: Record<string, unknown> = { ...(current ?? {}) };
+  for (const [f, v] of Object.entries(patch)) {
+    if (v === null) delete status[f];
+    else status[f] = v;
+  }
+  const before = previousConditions?.find((c) => c.type === 'Ready');
+  const after = conditions.find((c) => c.type === 'Ready');
+  const readyChanged =
+    after &&
+    (!before ||
+      before.status !== after.status ||
+      before.reason !== after.reason ||
+      before.message !== after.message)
+      ? after
+      : undefined;
+  return { patch: { status: patch }, status, ...(readyChanged && { readyChanged }) };
+}
+
+/** JSON with sorted keys: two statuses compare equal whatever order the API server kept. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+/** Writes a status patch to the status subresource. Resolves with the new resourceVersion, or undefined when the object is gone. */
+export type StatusPatcher = (
+  ref: { kind: 'VaultKey' | 'SpendPolicy'; namespace: string; name: string },
+  patch: { status: Record<string, unknown> },
+) => Promise<string | undefined>;
+
+/** Merge patch of `/status` (the generated client defaults to JSON Patch, hence the header). */
+export function kubernetesStatusPatcher(kc: KubeConfig): StatusPatcher {
+  const api: CustomObjectsApi = kc.makeApiClient(CustomObjectsApiClass);
+  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return async (ref, patch) => {
+    try {
+      const updated = (await api.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: ref.namespace,
+          plural: PLURALS[ref.kind],
+          name: ref.name,
+          body: patch,
+        },
+        options,
+      )) as { metadata?: { resourceVersion?: string } };
+      return updated.metadata?.resourceVersion ?? '';
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,78 @@
+import type { RawDocument } from '../../compiler/resource-set.ts';
+import type { KubeObject } from './reflector.ts';
+
+/** Which of our three informers an object came from. */
+export type WatchedKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
+
+/**
+ * Informer object → the RawDocument `validate()` reads, named so a validation message points at
+ * the object (`kubernetes:VaultKey/agents/support-bot-stripe: …`).
+ */
+export function toRawDocument(kind: WatchedKind, object: KubeObject): RawDocument {
+  const m = object.metadata ?? {};
+  return { source: `kubernetes:${kind}/${m.namespace ?? ''}/${m.name ?? ''}`, index: 0, doc: object };
+}
+
+/**
+ * What the cache keeps of an object: the fields the compiler reads plus, for our kinds, `status`
+ * (the operator compares against it before writing). managedFields and the like are dropped so a
+ * large cluster does not cost memory for nothing. List items arrive without apiVersion/kind.
+ */
+export function slim(kind: WatchedKind, object: KubeObject): KubeObject {
+  const m = object.metadata ?? {};
+  const metadata = {
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    ...(m.generation !== undefined && { generation: m.generation }),
+    ...(m.labels !== undefined && { labels: m.labels }),
+    ...(m.annotations !== undefined && { annotations: withoutLastApplied(m.annotations) }),
+    ...(m.ownerReferences !== undefined && { ownerReferences: m.ownerReferences }),
+  };
+  if (kind === 'Secret') {
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata,
+      ...(object.type !== undefined && { type: object.type }),
+      ...(object.data !== undefined && object.data !== null && { data: object.data }),
+    };
+  }
+  return {
+    apiVersion: object.apiVersion ?? 'keybrake.dev/v1alpha1',
+    kind,
+    metadata,
+    spec: object.spec,
+    ...(object.status !== undefined && { status: object.status }),
+  };
+}
+
+/**
+ * What a recompile depends on. A status write by the operator itself changes resourceVersion and
+ * status but not this, so it does not start another compile and another snapshot version.
+ */
+export function compileSignature(object: KubeObject): string {
+  const m = object.metadata ?? {};
+  return JSON.stringify([
+    object.apiVersion,
+    object.kind,
+    m.name,
+    m.namespace,
+    m.uid,
+    m.generation,
+    m.labels,
+    object.spec,
+    object.type,
+    object.data,
+  ]);
+}
+
+// kubectl's copy of the whole manifest: for a Secret it would be a second copy of the credential.
+function withoutLastApplied(annotations: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((annotations ?? {}) as Record<string, string>)) {
+    if (k !== 'kubectl.kubernetes.io/last-applied-configuration') out[k] = v;
+  }
+  return out;
+}

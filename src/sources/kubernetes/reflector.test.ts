@@ -1,0 +1,128 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { silentLogger } from '../../telemetry/logger.ts';
+import { backoffDelay } from './backoff.ts';
+import { fakeCollections, obj } from './fake-api.test-helper.ts';
+import { createReflector, type Reflector, type ReflectorChange } from './reflector.ts';
+
+const PATH = '/apis/keybrake.dev/v1alpha1/vaultkeys';
+const stops: Reflector[] = [];
+afterEach(async () => {
+  while (stops.length > 0) await stops.pop()!.stop();
+});
+
+function setup(opts: { watchdogMs?: number } = {}) {
+  const api = fakeCollections();
+  const changes: ReflectorChange[] = [];
+  const r = createReflector({
+    name: 'test',
+    path: PATH,
+    list: () => api.list(PATH),
+    watch: api.watch,
+    onChange: (c) => changes.push(c),
+    log: silentLogger(),
+    backoff: { initialMs: 1, maxMs: 2 },
+    ...(opts.watchdogMs !== undefined && { watchdogMs: opts.watchdogMs }),
+  });
+  stops.push(r);
+  const names = () =>
+    r
+      .items()
+      .map((o) => o.metadata?.name)
+      .sort();
+  const watchCount = (n: number) => vi.waitFor(() => expect(api.watches.length).toBeGreaterThanOrEqual(n));
+  return { api, r, changes, names, watchCount };
+}
+
+describe('reflector', () => {
+  it('lists, then watches from the list resourceVersion and applies events', async () => {
+    const { api, r, names, watchCount } = setup();
+    api.setItems(PATH, [obj('VaultKey', 'a', 'one', '5')]);
+    r.start();
+    await r.synced;
+    await watchCount(1);
+    const w = api.watches[0]!;
+    expect(w.query.resourceVersion).toBe('1');
+    expect(w.query.allowWatchBookmarks).toBe(true);
+    w.send('ADDED', obj('VaultKey', 'a', 'two', '6'));
+    w.send('DELETED', obj('VaultKey', 'a', 'one', '7'));
+    expect(names()).toEqual(['two']);
+    expect(r.get('a', 'two')?.metadata?.resourceVersion).toBe('6');
+  });
+
+  it('relists at once after 410 Gone and reports what vanished meanwhile as deleted', async () => {
+    const { api, r, changes, names, watchCount } = setup();
+    api.setItems(PATH, [obj('VaultKey', 'a', 'one', '5'), obj('VaultKey', 'a', 'two', '5')]);
+    r.start();
+    await watchCount(1);
+    api.setItems(PATH, [obj('VaultKey', 'a', 'two', '5')]);
+    api.watches[0]!.send('ERROR', { kind: 'Status', code: 410 } as never);
+    api.watches[0]!.end();
+    await watchCount(2);
+    expect(api.lists).toHaveLength(2);
+    expect(names()).toEqual(['two']);
+    expect(changes.filter((c) => c.type === 'delete').map((c) => c.object.metadata?.name)).toEqual(['one']);
+  });
+
+  it.each([
+    ['a network error', Object.assign(new Error('socket hang up'), {})],
+    ['a 500 from the server', Object.assign(new Error('Internal Server Error'), { statusCode: 500 })],
+  ])('restarts (with a fresh list) after %s, where the client-node informer would stop', async (_n, err) => {
+    const { api, r, watchCount } = setup();
+    r.start();
+    await watchCount(1);
+    api.watches[0]!.end(err);
+    await watchCount(2);
+    expect(api.lists).toHaveLength(2);
+  });
+
+  it('keeps retrying while the list itself fails', async () => {
+    const { api, r } = setup();
+    api.failNextLists(3);
+    r.start();
+    await r.synced;
+    expect(api.lists).toHaveLength(4);
+  });
+
+  it('resumes from the last resourceVersion after an idle timeout, without relisting', async () => {
+    const { api, r, watchCount } = setup();
+    r.start();
+    await watchCount(1);
+    api.watches[0]!.send('BOOKMARK', { kind: 'VaultKey', metadata: { resourceVersion: '42' } });
+    api.watches[0]!.end(Object.assign(new Error('timeout'), { name: 'TimeoutError' }));
+    await watchCount(2);
+    expect(api.lists).toHaveLength(1);
+    expect(api.watches[1]!.query.resourceVersion).toBe('42');
+  });
+
+  it('tears down a watch that went silent (watchdog) and starts over', async () => {
+    const { api, r, watchCount } = setup({ watchdogMs: 20 });
+    r.start();
+    await watchCount(2);
+    expect(api.watches[0]!.aborted).toBe(true);
+  });
+
+  it('ignores an event whose resourceVersion it already has', async () => {
+    const { api, r, changes, watchCount } = setup();
+    r.start();
+    await watchCount(1);
+    api.watches[0]!.send('ADDED', obj('VaultKey', 'a', 'one', '9'));
+    api.watches[0]!.send('MODIFIED', obj('VaultKey', 'a', 'one', '9'));
+    expect(changes).toHaveLength(1);
+  });
+});
+
+describe('backoffDelay', () => {
+  it.each([
+    ['the first retry waits the initial delay', 1, 200],
+    ['each retry doubles it', 3, 800],
+    ['it never exceeds the cap', 30, 30_000],
+  ])('%s', (_n, attempt, expected) => {
+    expect(backoffDelay(attempt, { initialMs: 200, maxMs: 30_000, jitter: 0.2, random: () => 0 })).toBe(
+      expected,
+    );
+  });
+
+  it('takes jitter off the top, never above the step', () => {
+    expect(backoffDelay(1, { initialMs: 1_000, maxMs: 5_000, jitter: 0.2, random: () => 1 })).toBe(800);
+  });
+});

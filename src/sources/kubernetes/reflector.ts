@@ -1,0 +1,317 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Log } from '../../telemetry/logger.ts';
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+
+/** An object as the API server sends it: only the metadata the cache keys on is typed. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [field: string]: unknown;
+  };
+  [field: string]: unknown;
+}
+
+/** One page-less list: the items and the collection's resourceVersion to watch from. */
+export interface ListResult {
+  readonly items: readonly KubeObject[];
+  readonly resourceVersion: string;
+}
+
+/** Starts one watch request (client-node's `Watch.watch`, or a fake in tests). */
+export type WatchFn = (
+  path: string,
+  query: Record<string, string | number | boolean | undefined>,
+  onEvent: (type: string, object: KubeObject) => void,
+  onDone: (err: unknown) => void,
+) => Promise<{ abort(): void }>;
+
+/** A change to the cache, handed to the source as it happens. */
+export interface ReflectorChange {
+  readonly type: 'upsert' | 'delete';
+  readonly object: KubeObject;
+  readonly previous?: KubeObject;
+}
+
+export interface ReflectorOptions {
+  /** For logs: e.g. `VaultKey (all namespaces)`. */
+  readonly name: string;
+  /** Collection path to watch, e.g. `/apis/keybrake.dev/v1alpha1/vaultkeys`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  readonly list: () => Promise<ListResult>;
+  readonly watch: WatchFn;
+  readonly onChange: (change: ReflectorChange) => void;
+  /** Called after each successful (re)list, once its changes have been delivered. */
+  readonly onListed?: () => void;
+  readonly log: Log;
+  readonly backoff?: BackoffOptions;
+  /**
+   * A watch that has delivered nothing (not even a bookmark) for this long is assumed half-open and
+   * restarted: the API server closes idle watches itself within `timeoutSeconds`, so silence longer
+   * than that means the connection is gone without anyone having told us.
+   */
+  readonly watchdogMs?: number;
+  /** Server-side watch timeout; randomised in [n, 2n) so replicas do not reconnect in lockstep. */
+  readonly watchTimeoutSeconds?: number;
+  readonly listTimeoutMs?: number;
+  readonly random?: () => number;
+}
+
+/** The informer's cache and lifecycle: what the Kubernetes source builds its ResourceSet from. */
+export interface Reflector {
+  start(): void;
+  /** Resolves after the first successful list. */
+  readonly synced: Promise<void>;
+  isSynced(): boolean;
+  items(): KubeObject[];
+  get(namespace: string | undefined, name: string): KubeObject | undefined;
+  /** Restarts the watch now (tests, and the source's own health checks). */
+  restart(): void;
+  stop(): Promise<void>;
+}
+
+/** An ERROR event the API server sent on a watch (other than 410 Gone). */
+export class WatchStatusError extends Error {
+  override readonly name = 'WatchStatusError';
+  readonly code: number | undefined;
+  constructor(code: number | undefined, reason: string) {
+    super(`watch error ${code ?? '?'}: ${reason}`);
+    this.code = code;
+  }
+}
+
+type Outcome = { readonly kind: 'gone' | 'closed' | 'timeout' | 'watchdog'; readonly events: number };
+
+const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+/**
+ * List, then watch from the list's resourceVersion, forever (the client-go reflector, rebuilt
+ * because client-node's informer stops for good on any error but 410). Every error restarts the
+ * loop with exponential backoff and a fresh list, so a change missed during an outage is still
+ * seen; a 410 relists at once; a watch silent for too long is torn down by a watchdog.
+ */
+export function createReflector(opts: ReflectorOptions): Reflector {
+  const cache = new Map<string, KubeObject>();
+  const stop = new AbortController();
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const watchdogMs = opts.watchdogMs ?? 120_000;
+  const watchTimeout = opts.watchTimeoutSeconds ?? 300;
+  const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
+  const random = opts.random ?? Math.random;
+  let resourceVersion = '';
+  let synced = false;
+  let running: Promise<void> | undefined;
+  let endWatch: ((why: Outcome['kind']) => void) | undefined;
+  const { promise: syncedPromise, resolve: resolveSynced } = Promise.withResolvers<void>();
+
+  const upsert = (object: KubeObject) => {
+    const k = key(object);
+    const previous = cache.get(k);
+    if (previous && previous.metadata?.resourceVersion === object.metadata?.resourceVersion) return;
+    cache.set(k, object);
+    opts.onChange(previous ? { type: 'upsert', object, previous } : { type: 'upsert', object });
+  };
+  const remove = (object: KubeObject) => {
+    const k = key(object);
+    const previous = cache.get(k);
+    if (!previous) return;
+    cache.delete(k);
+    opts.onChange({ type: 'delete', object: previous });
+  };
+
+  const replace = (items: readonly KubeObject[]) => {
+    const fresh = new Set(items.map(key));
+    for (const [k, o] of [...cache]) if (!fresh.has(k)) remove(o);
+    for (const o of items) upsert(o);
+  };
+
+  const watchOnce = (): Promise<Outcome> =>
+    new Promise<Outcome>((resolve, reject) => {
+      let events = 0;
+      let gone = false;
+      let failure: WatchStatusError | undefined;
+      let settled = false;
+      let handle: { abort(): void } | undefined;
+      let dog: NodeJS.Timeout | undefined;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(dog);
+        endWatch = undefined;
+        fn();
+      };
+      const pet = () => {
+        clearTimeout(dog);
+        dog = setTimeout(() => {
+          settle(() => resolve({ kind: 'watchdog', events }));
+          handle?.abort();
+        }, watchdogMs);
+        dog.unref();
+      };
+      endWatch = (why) => {
+        settle(() => resolve({ kind: why, events }));
+        handle?.abort();
+      };
+      pet();
+      const query = {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: watchTimeout + Math.floor(random() * watchTimeout),
+        ...(opts.labelSelector !== undefined && { labelSelector: opts.labelSelector }),
+      };
+      const onEvent = (type: string, object: KubeObject) => {
+        if (settled) return;
+        pet();
+        events++;
+        const rv = object?.metadata?.resourceVersion;
+        switch (type) {
+          case 'ADDED':
+          case 'MODIFIED':
+            upsert(object);
+            break;
+          case 'DELETED':
+            remove(object);
+            break;
+          case 'BOOKMARK':
+            break;
+          case 'ERROR': {
+            const status = object as { code?: number; reason?: string; message?: string };
+            if (status.code === 410) gone = true;
+            else failure = new WatchStatusError(status.code, status.reason ?? 'unknown');
+            return;
+          }
+          default:
+            return;
+        }
+        if (rv) resourceVersion = rv;
+      };
+      const onDone = (err: unknown) =>
+        settle(() => {
+          if (gone || statusCode(err) === 410) resolve({ kind: 'gone', events });
+          else if (failure) reject(failure);
+          else if (!err) resolve({ kind: 'closed', events });
+          // client-node's own inactivity timeout: the watch was idle, not broken.
+          else if ((err as { name?: string }).name === 'TimeoutError') resolve({ kind: 'timeout', events });
+          else if (stop.signal.aborted) resolve({ kind: 'closed', events });
+          else reject(err);
+        });
+      opts.watch(opts.path, query, onEvent, onDone).then(
+        (h) => {
+          handle = h;
+          if (settled) h.abort();
+        },
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+
+  const loop = async () => {
+    let attempt = 0;
+    let needList = true;
+    while (!stop.signal.aborted) {
+      try {
+        if (needList) {
+          const listed = await withTimeout(opts.list(), listTimeoutMs, stop.signal);
+          if (stop.signal.aborted) return;
+          replace(listed.items);
+          resourceVersion = listed.resourceVersion;
+          needList = false;
+          if (!synced) {
+            synced = true;
+            resolveSynced();
+          }
+          opts.onListed?.();
+        }
+        const started = Date.now();
+        const outcome = await watchOnce();
+        if (stop.signal.aborted) return;
+        if (outcome.kind === 'gone') {
+          needList = true;
+          attempt = 0;
+          continue;
+        }
+        if (outcome.kind === 'watchdog') {
+          opts.log.warn({ informer: opts.name, silentMs: watchdogMs }, 'watch went silent; restarting it');
+          needList = true;
+        }
+        // A watch the server closes at once, again and again, must not become a hot loop.
+        attempt = outcome.events > 0 || Date.now() - started >= 1_000 ? 0 : attempt + 1;
+        if (attempt > 0) await pause(backoffDelay(attempt, backoff), stop.signal);
+      } catch (err) {
+        if (stop.signal.aborted) return;
+        attempt++;
+        needList = true;
+        const delayMs = backoffDelay(attempt, backoff);
+        opts.log.warn(
+          { informer: opts.name, attempt, retryInMs: delayMs, error: describeError(err) },
+          'watch failed; restarting',
+        );
+        await pause(delayMs, stop.signal);
+      }
+    }
+  };
+
+  return {
+    start() {
+      running ??= loop();
+    },
+    synced: syncedPromise,
+    isSynced: () => synced,
+    items: () => [...cache.values()],
+    get: (namespace, name) => cache.get(`${namespace ?? ''}/${name}`),
+    restart() {
+      endWatch?.('watchdog');
+    },
+    async stop() {
+      stop.abort();
+      endWatch?.('closed');
+      await running;
+    },
+  };
+}
+
+function statusCode(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { statusCode?: unknown; code?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  if (typeof e.code === 'number') return e.code;
+  return undefined;
+}
+
+/** A short, safe description of an API error: status code and the first line of the message. */
+export function describeError(err: unknown): string {
+  const code = statusCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const first = (message.split('\n')[0] ?? '').slice(0, 200);
+  return code === undefined ? first : `${code}: ${first}`;
+}
+
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch {
+    // aborted by stop(): the loop checks the signal next
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal): Promise<T> {
+  const timer = new AbortController();
+  const both = AbortSignal.any([signal, timer.signal]);
+  try {
+    return await Promise.race([
+      p,
+      sleep(ms, undefined, { signal: both }).then(() => {
+        throw new Error(`list did not answer within ${ms} ms`);
+      }),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}

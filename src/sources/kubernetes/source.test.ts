@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { silentLogger } from '../../telemetry/logger.ts';
+import type { WatchedKind } from './documents.ts';
+import { fakeCollections, obj } from './fake-api.test-helper.ts';
+import {
+  collectionPath,
+  createKubernetesSource,
+  type KubernetesSource,
+  type KubernetesSourceUpdate,
+} from './source.ts';
+
+const sources: KubernetesSource[] = [];
+afterEach(async () => {
+  while (sources.length > 0) await sources.pop()!.close();
+});
+
+const policy = (name: string, rv: string, extra: Record<string, unknown> = {}) =>
+  obj('SpendPolicy', 'agents', name, rv, {
+    spec: { vendor: 'stripe', limits: { perDayUsd: '200' } },
+    ...extra,
+  });
+const key = (name: string, rv: string, extra: Record<string, unknown> = {}) =>
+  obj('VaultKey', 'agents', name, rv, {
+    spec: {
+      vendor: 'stripe',
+      policyRef: { name: 'p' },
+      upstreamSecretRef: { name: 'up', key: 'apiKey' },
+      tokenSecretRef: { name: `${name}-token`, key: 'token' },
+    },
+    ...extra,
+  });
+
+function setup(namespaces?: string[]) {
+  const api = fakeCollections();
+  const updates: KubernetesSourceUpdate[] = [];
+  const source = createKubernetesSource(
+    {
+      list: (kind: WatchedKind, ns: string | undefined) => api.list(collectionPath(kind, ns)),
+      watch: api.watch,
+    },
+    { log: silentLogger(), ...(namespaces && { namespaces }), backoff: { initialMs: 1, maxMs: 2 } },
+  );
+  sources.push(source);
+  source.onUpdate((u) => updates.push(u));
+  const watchOf = (kind: WatchedKind, ns?: string) =>
+    vi.waitFor(() => {
+      const w = api.latest(collectionPath(kind, ns));
+      if (!w) throw new Error('not watching yet');
+      return w;
+    });
+  return { api, source, updates, watchOf };
+}
+
+describe('kubernetes source', () => {
+  it('emits one validated ResourceSet once every informer has listed', async () => {
+    const { api, source, updates } = setup();
+    api.setItems(collectionPath('SpendPolicy', undefined), [policy('p', '3')]);
+    api.setItems(collectionPath('VaultKey', undefined), [
+      key('good', '4'),
+      key('bad', '5', { spec: { vendor: 'stripe' } }),
+    ]);
+    const first = await source.start();
+    expect(updates).toEqual([first]);
+    expect(first.set.policies.map((p) => p.metadata.name)).toEqual(['p']);
+    expect(first.set.keys.map((k) => k.metadata.name)).toEqual(['good']);
+    expect(first.set.rejected).toEqual([
+      expect.objectContaining({ kind: 'VaultKey', name: 'bad', uid: 'uid-bad' }),
+    ]);
+    expect(first.errors[0]?.source).toBe('kubernetes:VaultKey/agents/bad');
+  });
+
+  it('selects Secrets by label and watches only the given namespaces', async () => {
+    const { api, source } = setup(['agents', 'billing']);
+    await source.start();
+    const paths = api.lists.sort();
+    expect(paths).toEqual([
+      '/api/v1/namespaces/agents/secrets',
+      '/api/v1/namespaces/billing/secrets',
+      '/apis/keybrake.dev/v1alpha1/namespaces/agents/spendpolicies',
+      '/apis/keybrake.dev/v1alpha1/namespaces/agents/vaultkeys',
+      '/apis/keybrake.dev/v1alpha1/namespaces/billing/spendpolicies',
+      '/apis/keybrake.dev/v1alpha1/namespaces/billing/vaultkeys',
+    ]);
+    await vi.waitFor(() => expect(api.watches).toHaveLength(6));
+    const secretWatch = api.watches.find((w) => w.path.endsWith('/secrets'))!;
+    expect(secretWatch.query.labelSelector).toBe('keybrake.dev/secret=true');
+  });
+
+  it('folds a burst of changes into one update and reports deleted keys', async () => {
+    const { api, source, updates, watchOf } = setup();
+    api.setItems(collectionPath('VaultKey', undefined), [key('a', '1'), key('b', '1')]);
+    await source.start();
+    const w = await watchOf('VaultKey');
+    w.send('DELETED', key('a', '2'));
+    w.send('DELETED', key('b', '3'));
+    await vi.waitFor(() => expect(updates).toHaveLength(2));
+    expect(updates[1]!.set.keys).toEqual([]);
+    expect(updates[1]!.deleted.map((d) => d.name)).toEqual(['a', 'b']);
+    expect(updates[1]!.deleted[0]).toEqual({
+      kind: 'VaultKey',
+      namespace: 'agents',
+      name: 'a',
+      uid: 'uid-a',
+    });
+  });
+
+  it('does not recompile for a status-only change (the operator writing status)', async () => {
+    const { api, source, updates, watchOf } = setup();
+    api.setItems(collectionPath('VaultKey', undefined), [key('a', '1')]);
+    await source.start();
+    const w = await watchOf('VaultKey');
+    vi.useFakeTimers();
+    try {
+      w.send('MODIFIED', key('a', '2', { status: { tokenFingerprint: 'kb_stripe_…abcd' } }));
+      vi.advanceTimersByTime(100);
+      expect(updates).toHaveLength(1);
+      expect(source.get('VaultKey', 'agents', 'a')?.status).toEqual({ tokenFingerprint: 'kb_stripe_…abcd' });
+      const changed = key('a', '3');
+      changed.metadata!.generation = 2;
+      w.send('MODIFIED', changed);
+      vi.advanceTimersByTime(100);
+      expect(updates).toHaveLength(2);
+      expect(updates[1]!.set.keys[0]!.metadata.generation).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('never keeps kubectl last-applied-configuration (a second copy of a Secret)', async () => {
+    const { api, source } = setup();
+    api.setItems(collectionPath('Secret', undefined), [
+      obj('Secret', 'agents', 'up', '1', {
+        metadata: {
+          name: 'up',
+          namespace: 'agents',
+          resourceVersion: '1',
+          annotations: {
+            'kubectl.kubernetes.io/last-applied-configuration': '{"stringData":{"apiKey":"sk"}}',
+            keep: 'me',
+          },
+        },
+        data: { apiKey: Buffer.from('sk').toString('base64') },
+      }),
+    ]);
+    await source.start();
+    expect(source.get('Secret', 'agents', 'up')?.metadata?.annotations).toEqual({ keep: 'me' });
+  });
+});
