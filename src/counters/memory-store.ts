@@ -88,6 +88,10 @@ export class MemoryCounterStore implements CounterStore {
     return this.#live(counterKey(scope, bucket), this.#clock.now())?.value ?? 0;
   }
 
+  available(): boolean {
+    return true;
+  }
+
   async healthy(): Promise<boolean> {
     return true;
   }

@@ -42,7 +42,9 @@ export function createScriptedClient(
   };
   const perNode: RedisOptions = {
     connectionName: opts.connectionName ?? 'keybrake',
-    commandTimeout: opts.timeoutMs,
+    // Only a backstop: the store's own deadline (timeoutMs) is the one that fails a call closed, and
+    // it tolerates our event loop stalling; ioredis' timer would reject a reply already received.
+    commandTimeout: opts.timeoutMs * 10,
     // Connecting is not on the request path (commands fail at once while it happens), so allow a
     // slow network a little longer than one command.
     connectTimeout: Math.max(1_000, opts.timeoutMs * 20),

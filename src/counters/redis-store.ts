@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { counterKey, DEFAULT_IDEMPOTENCY_TTL_SECONDS, idempotencyRecordKey, scopePrefix } from './keys.ts';
@@ -125,10 +126,14 @@ export class RedisCounterStore implements CounterStore {
     return value === null ? 0 : Number(value);
   }
 
+  available(): boolean {
+    return this.#client.status === 'ready';
+  }
+
   async healthy(): Promise<boolean> {
     this.stats.pings++;
     try {
-      await this.#bounded(() => this.#client.ping());
+      await this.#bounded(() => pingEveryNode(this.#client));
       return true;
     } catch {
       return false;
@@ -194,16 +199,21 @@ export class RedisCounterStore implements CounterStore {
     }
   }
 
-  // Every command gets its own deadline on top of ioredis' commandTimeout, so that no mode (cluster
-  // redirections, sentinel failover) can hold a request longer than timeoutMs.
+  // Every command gets its own deadline, so that no mode (cluster redirections, sentinel failover)
+  // can hold a request longer than timeoutMs. The deadline fires only after one more pass over I/O
+  // (setImmediate runs after the poll phase): when our own event loop stalled under a burst, timers
+  // run before the socket is read, and a reply already waiting would otherwise be discarded: a
+  // spurious 503 for a reservation that Redis did apply (counted, never spent).
   async #bounded<T>(fn: () => Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
-          reject(
-            new CounterStoreUnavailableError(
-              `Redis counter store did not answer within ${this.#timeoutMs} ms`,
+          setImmediate(() =>
+            reject(
+              new CounterStoreUnavailableError(
+                `Redis counter store did not answer within ${this.#timeoutMs} ms`,
+              ),
             ),
           ),
         this.#timeoutMs,
@@ -219,4 +229,17 @@ export class RedisCounterStore implements CounterStore {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A cluster is healthy when every master answers: any vault key may live on any of them. Pinging each
+ * also opens its connection before traffic arrives; ioredis connects to cluster nodes lazily, and a
+ * burst meeting a node still connecting fails closed and is then retried by ioredis after the call
+ * was already denied (counted, never spent).
+ */
+async function pingEveryNode(client: ScriptedClient): Promise<unknown> {
+  if (!(client instanceof Cluster)) return client.ping();
+  const masters = client.status === 'ready' ? client.nodes('master') : [];
+  if (masters.length === 0) throw new CounterStoreUnavailableError('Redis Cluster is not ready');
+  return Promise.all(masters.map((node) => node.ping()));
 }

@@ -65,6 +65,11 @@ export interface CounterStore {
   used(scope: string, bucket: string): Promise<number>;
   /** Whether the store can answer now (drives /readyz). */
   healthy(): Promise<boolean>;
+  /**
+   * The store's last known state, without a round trip: false while its connection is down. Lets
+   * a policy with `readsWhenCountersDown: deny` refuse reads that touch no counter.
+   */
+  available(): boolean;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,10 @@
 import type { Clock } from '../../clock.ts';
-import type { CounterStore, ReserveResult, WindowKind } from '../../counters/store.ts';
+import {
+  type CounterStore,
+  CounterStoreUnavailableError,
+  type ReserveResult,
+  type WindowKind,
+} from '../../counters/store.ts';
 import { windowsFor } from '../../counters/windows.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
@@ -32,7 +37,13 @@ export async function reserve(
   clock: Clock,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
   const windows = windowsFor(key.policy, costMicros, clock.now(), runId);
-  if (windows.length === 0) return { ok: true, reservation: { scope: key.uid, money: [] }, replay: false };
+  if (windows.length === 0) {
+    // Nothing to count, but a policy may still want reads refused while the store is down.
+    if (!key.policy.readsWhenStoreDown && !store.available()) {
+      throw new CounterStoreUnavailableError('counter store is down and this policy refuses reads meanwhile');
+    }
+    return { ok: true, reservation: { scope: key.uid, money: [] }, replay: false };
+  }
   const result = await store.reserve({
     scope: key.uid,
     windows,

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../../clock.ts';
+import { MemoryCounterStore } from '../../counters/memory-store.ts';
+import { CounterStoreUnavailableError } from '../../counters/store.ts';
+import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
+import { reserve } from './reserve.ts';
+
+const clock = fixedClock('2026-11-26T12:00:00Z');
+const key = (policy: Partial<CompiledPolicy>): CompiledKey => ({
+  uid: 'agents/k',
+  namespace: 'agents',
+  name: 'k',
+  vendor: 'stripe',
+  tokenFingerprint: 'kb_stripe_…abcd',
+  upstream: { kind: 'bearer', token: 'sk_test_x' },
+  suspended: false,
+  policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true, ...policy },
+});
+
+/** A memory store that reports its connection as down. */
+function downStore() {
+  const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+  store.available = () => false;
+  return store;
+}
+
+describe('reserve', () => {
+  it('names the window that refused, with what was used', async () => {
+    const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+    const k = key({ limits: { perDayMicros: 10_000_000 } });
+    expect(await reserve(store, k, 10_000_000, undefined, undefined, clock)).toMatchObject({ ok: true });
+    const denied = await reserve(store, k, 1, undefined, undefined, clock);
+    expect(denied).toMatchObject({ reason: 'daily_cap_exceeded' });
+    expect((denied as { message: string }).message).toContain('$10.00 used');
+  });
+
+  it('lets a read that touches no counter through while the store is down, by default', async () => {
+    expect(await reserve(downStore(), key({}), 0, undefined, undefined, clock)).toMatchObject({ ok: true });
+  });
+
+  it('refuses such a read while the store is down when the policy says readsWhenCountersDown: deny', async () => {
+    await expect(
+      reserve(downStore(), key({ readsWhenStoreDown: false }), 0, undefined, undefined, clock),
+    ).rejects.toThrow(CounterStoreUnavailableError);
+  });
+});
