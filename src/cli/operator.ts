@@ -216,6 +216,7 @@ export async function operatorCommand(
   const operator = createOperator({
     source,
     publish: (snapshot, changedAt) => server.publish(snapshot, { changedAt }),
+    publishedVersion: () => server.version,
     secrets: kubernetesSecretStore(kc),
     patchStatus: kubernetesStatusPatcher(kc),
     recordEvent: kubernetesEventSink(kc, { log, instance: identity }),

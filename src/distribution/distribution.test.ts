@@ -20,7 +20,7 @@ import { createLogger, type Log, silentLogger } from '../telemetry/logger.ts';
 import { fingerprint, newToken, tokenDigest } from '../tokens/token.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { type Follower, type FollowerState, followSnapshots } from './follower.ts';
-import { ACK_PATH, WATCH_PATH } from './protocol.ts';
+import { ACK_PATH, nextSnapshotVersion, WATCH_PATH } from './protocol.ts';
 import { createSnapshotServer, type SnapshotServer } from './server.ts';
 import { selfSignedCert } from './test-tls.ts';
 import type { Authenticator } from './token-review.ts';
@@ -140,18 +140,32 @@ describe('snapshot distribution', () => {
     await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
   });
 
+  it('re-stamps above a proxy that holds a higher version, so a leader with a slow clock is not ignored', async () => {
+    const { server, url } = await startServer();
+    const holder = new SnapshotHolder(systemClock);
+    const ahead = Date.now() + 60_000; // from an old leader whose clock ran a minute ahead
+    holder.apply(snapshot(ahead));
+    server.publish(snapshot(300));
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBeGreaterThan(ahead));
+    expect(server.version).toBe(holder.current?.version);
+    // The operator stamps its next change above server.version; the proxy applies it.
+    const next = nextSnapshotVersion(server.version, Date.now());
+    server.publish(snapshot(next));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(next));
+  });
+
   it('never rolls the proxy back to a lower version', async () => {
     const { server, url } = await startServer();
     const holder = new SnapshotHolder(systemClock);
-    holder.apply(snapshot(500));
-    const seen: number[] = [];
-    holder.onApply((s) => seen.push(s.version));
-    server.publish(snapshot(300));
     follow(url, holder);
     await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
     server.publish(snapshot(600));
     await vi.waitFor(() => expect(holder.current?.version).toBe(600));
-    expect(seen).toEqual([600]);
+    server.publish(snapshot(500));
+    server.publish(snapshot(700));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(700));
+    expect(server.version).toBe(700);
   });
 
   it('confirms freshness on every heartbeat', async () => {

@@ -4,7 +4,14 @@ import { Agent, request } from 'undici';
 import type { SnapshotHolder } from '../proxy/snapshot-holder.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { ACK_PATH, PROXY_ID_HEADER, parseStreamMessage, type StreamMessage, WATCH_PATH } from './protocol.ts';
+import {
+  ACK_PATH,
+  PROXY_ID_HEADER,
+  parseStreamMessage,
+  SNAPSHOT_VERSION_HEADER,
+  type StreamMessage,
+  WATCH_PATH,
+} from './protocol.ts';
 
 /** Where a follower is in its connect / stream / back-off cycle (for logs, metrics, tests). */
 export type FollowerState = 'connecting' | 'connected' | 'disconnected';
@@ -65,6 +72,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
   const headers = (token: string) => ({
     authorization: `Bearer ${token}`,
     [PROXY_ID_HEADER]: opts.proxyId,
+    [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
   });
 
   const ack = async (token: string, version: number) => {

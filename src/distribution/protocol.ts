@@ -6,6 +6,11 @@
 export const WATCH_PATH = '/v1/snapshots/watch';
 export const ACK_PATH = '/v1/snapshots/ack';
 export const PROXY_ID_HEADER = 'keybrake-proxy-id';
+/**
+ * The version a proxy already holds, sent when it connects. A new leader whose clock runs behind the
+ * old one's learns from it that its own versions would be ignored, and re-stamps above it.
+ */
+export const SNAPSHOT_VERSION_HEADER = 'keybrake-snapshot-version';
 export const NDJSON = 'application/x-ndjson';
 export const DEFAULT_AUDIENCE = 'keybrake';
 export const DEFAULT_HEARTBEAT_MS = 2_000;

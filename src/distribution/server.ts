@@ -12,7 +12,15 @@ import { type Clock, systemClock } from '../clock.ts';
 import { serializeSnapshot } from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { ACK_PATH, DEFAULT_HEARTBEAT_MS, NDJSON, PROXY_ID_HEADER, WATCH_PATH } from './protocol.ts';
+import {
+  ACK_PATH,
+  DEFAULT_HEARTBEAT_MS,
+  NDJSON,
+  nextSnapshotVersion,
+  PROXY_ID_HEADER,
+  SNAPSHOT_VERSION_HEADER,
+  WATCH_PATH,
+} from './protocol.ts';
 import type { Authenticator } from './token-review.ts';
 
 /** The operator side of distribution: what `keybrake operator` hands compiled snapshots to. */
@@ -103,7 +111,9 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     },
   });
 
-  let latest: { version: number; line: string } | undefined;
+  let latest: { version: number; line: string; snapshot: Snapshot } | undefined;
+  /** Highest version any proxy reported holding: versions published from now on must exceed it. */
+  let floor = 0;
   const propagations: Propagation[] = [];
   const servers: Server[] = [];
 
@@ -217,7 +227,23 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     });
     res.on('close', () => drop(c));
     log.info({ proxyId: c.proxyId, user, version: latest?.version ?? 0 }, 'proxy connected');
-    if (latest) send(c, latest.line, 'snapshot');
+    const held = heldVersionOf(req);
+    if (held > floor) floor = held;
+    if (latest && held >= latest.version) {
+      // The proxy holds a version from a leader whose clock ran ahead of ours: re-stamp what we
+      // serve above it, or it would ignore every change we publish (a revoke among them).
+      log.warn(
+        { proxyId: c.proxyId, held, current: latest.version },
+        're-stamping the snapshot above a proxy',
+      );
+      publishSnapshot({ ...latest.snapshot, version: nextSnapshotVersion(held, clock.now()) }, {});
+    } else if (latest) send(c, latest.line, 'snapshot');
+  };
+
+  /** The version the connecting proxy holds (0 when it holds none or says nothing usable). */
+  const heldVersionOf = (req: IncomingMessage): number => {
+    const v = Number(req.headers[SNAPSHOT_VERSION_HEADER]);
+    return Number.isSafeInteger(v) && v > 0 ? v : 0;
   };
 
   const ack = async (req: IncomingMessage, res: ServerResponse) => {
@@ -259,34 +285,36 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     });
   };
 
+  const publishSnapshot = (snapshot: Snapshot, publishOpts: { changedAt?: number }) => {
+    if (latest && snapshot.version <= latest.version) {
+      log.warn(
+        { version: snapshot.version, current: latest.version },
+        'ignored a snapshot version that does not increase',
+      );
+      return;
+    }
+    const line = `${JSON.stringify({ type: 'snapshot', version: snapshot.version, data: serializeSnapshot(snapshot) })}\n`;
+    latest = { version: snapshot.version, line, snapshot };
+    const waiting = new Set([...conns].filter((c) => c.ackedVersion < snapshot.version));
+    if (waiting.size > 0) {
+      propagations.push({
+        version: snapshot.version,
+        startedAt: publishOpts.changedAt ?? clock.now(),
+        waiting,
+        acked: false,
+      });
+      if (propagations.length > MAX_TRACKED_VERSIONS) propagations.shift();
+    }
+    for (const c of conns) send(c, line, 'snapshot');
+  };
+
   return {
     handler,
     get version() {
-      return latest?.version ?? 0;
+      return Math.max(latest?.version ?? 0, floor);
     },
     registry,
-    publish(snapshot, publishOpts = {}) {
-      if (latest && snapshot.version <= latest.version) {
-        log.warn(
-          { version: snapshot.version, current: latest.version },
-          'ignored a snapshot version that does not increase',
-        );
-        return;
-      }
-      const line = `${JSON.stringify({ type: 'snapshot', version: snapshot.version, data: serializeSnapshot(snapshot) })}\n`;
-      latest = { version: snapshot.version, line };
-      const waiting = new Set([...conns].filter((c) => c.ackedVersion < snapshot.version));
-      if (waiting.size > 0) {
-        propagations.push({
-          version: snapshot.version,
-          startedAt: publishOpts.changedAt ?? clock.now(),
-          waiting,
-          acked: false,
-        });
-        if (propagations.length > MAX_TRACKED_VERSIONS) propagations.shift();
-      }
-      for (const c of conns) send(c, line, 'snapshot');
-    },
+    publish: (snapshot, publishOpts = {}) => publishSnapshot(snapshot, publishOpts),
     async listen(addr) {
       const server = addr.tls
         ? createHttpsServer({ cert: addr.tls.cert, key: addr.tls.key }, handler)

@@ -18,6 +18,11 @@ export interface OperatorOptions {
   readonly source: KubernetesSource;
   /** Hands each compiled snapshot to distribution (the snapshot server). */
   readonly publish: (snapshot: Snapshot, changedAt: number) => void;
+  /**
+   * The highest version already published or held by a proxy (the snapshot server's `version`):
+   * the next version is stamped above it, so a leader whose clock runs behind is never ignored.
+   */
+  readonly publishedVersion?: () => number;
   readonly secrets: SecretStore;
   readonly patchStatus: StatusPatcher;
   readonly recordEvent: EventSink;
@@ -79,7 +84,7 @@ export function createOperator(opts: OperatorOptions): Operator {
   >();
 
   const onUpdate = (u: KubernetesSourceUpdate) => {
-    version = nextSnapshotVersion(version, clock.now());
+    version = nextSnapshotVersion(Math.max(version, opts.publishedVersion?.() ?? 0), clock.now());
     set = u.set;
     compiled = compile(u.set, { version, clock });
     opts.publish(compiled.snapshot, u.changedAt);

@@ -1,0 +1,366 @@
+// End to end in Kubernetes mode: the real `keybrake operator` and three real `keybrake proxy`
+// processes on the test control plane, the real stripe SDK, and the Stripe emulator upstream.
+// `kubectl apply` → the operator mints the vault token → every proxy forwards with the real key; then
+// how fast a `kubectl delete vaultkey`, `suspended: true` or a passing expiry reaches every replica.
+import { setTimeout as delay } from 'node:timers/promises';
+import Stripe from 'stripe';
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
+import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { get, type K8sSystem, startK8sSystem, until } from '../env/k8s-system.ts';
+
+const cp = connectControlPlane({
+  kubeconfigPath: inject('kubeconfig'),
+  server: inject('k8sServer'),
+  binDir: inject('k8sBinDir'),
+});
+
+const SYSTEM_NS = 'revoke-system';
+const TENANT = 'revoke-agents';
+const REAL_KEY = 'sk_test_revoke_upstream_0000000000000000';
+const TRIALS = 20;
+// The issue's budget is 200 ms p99 from the change to every replica. KEYBRAKE_REVOKE_P99_MS raises
+// the bound on a loaded machine; the true figures are printed either way.
+const P99_BOUND_MS = Number(process.env['KEYBRAKE_REVOKE_P99_MS'] ?? 200);
+const POLL_INTERVAL_MS = 2;
+
+const BASE = `
+apiVersion: v1
+kind: Secret
+metadata:
+  name: stripe-live
+  labels: { keybrake.dev/secret: "true" }
+stringData: { apiKey: ${REAL_KEY} }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: support-bot }
+spec:
+  vendor: stripe
+  limits: { perCallUsd: "50", perDayUsd: "1000" }
+  allow:
+    endpoints: ["POST /v1/charges", "GET /v1/**"]
+`;
+
+function vaultKey(name: string, spec: Record<string, unknown> = {}): string {
+  return `
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name} }
+spec: ${JSON.stringify({
+    vendor: 'stripe',
+    policyRef: { name: 'support-bot' },
+    upstreamSecretRef: { name: 'stripe-live', key: 'apiKey' },
+    tokenSecretRef: { name: `${name}-token`, key: 'token' },
+    ...spec,
+  })}
+`;
+}
+
+let system: K8sSystem;
+let stripe: StripeEmulator;
+/** One keep-alive pool per proxy's Stripe listener: polling every 2 ms must not pay for connects. */
+let pools: Pool[] = [];
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cp.kubectl(['-n', TENANT, ...args], input === undefined ? {} : { input });
+  expect(r.code, `kubectl ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+/** The vault token the operator minted into `<key>-token`, once it exists. */
+async function mintedToken(key: string): Promise<string> {
+  let token = '';
+  await until(
+    async () => {
+      const r = await cp.kubectl([
+        '-n',
+        TENANT,
+        'get',
+        'secret',
+        `${key}-token`,
+        '-o',
+        'jsonpath={.data.token}',
+      ]);
+      token = r.code === 0 ? Buffer.from(r.stdout, 'base64').toString('utf8') : '';
+      return token.length > 0;
+    },
+    20_000,
+    `the operator to mint ${key}-token`,
+    50,
+  );
+  return token;
+}
+
+interface Probe {
+  status: number;
+  decision: string;
+  reason: string | undefined;
+}
+
+/** One cheap read through a proxy: GET /v1/customers with the vault token. */
+async function probe(pool: Pool, token: string): Promise<Probe> {
+  const res = await pool.request({
+    path: '/v1/customers?limit=1',
+    method: 'GET',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await res.body.dump();
+  const header = String(res.headers['keybrake-decision'] ?? '');
+  return {
+    status: res.statusCode,
+    decision: header.split(';')[0]?.trim() ?? '',
+    reason: /reason=([a-z_]+)/.exec(header)?.[1],
+  };
+}
+
+async function allowedEverywhere(token: string, timeoutMs = 20_000): Promise<void> {
+  await Promise.all(
+    pools.map((pool, i) =>
+      until(async () => (await probe(pool, token)).status === 200, timeoutMs, `proxy ${i} to allow the key`),
+    ),
+  );
+}
+
+/**
+ * Polls every proxy with `token` every ~2 ms until it denies with `reason`; resolves with the
+ * Date.now() at which each proxy's first such denial arrived. Another denial reason fails the trial.
+ */
+function firstDenials(token: string, reason: string, timeoutMs = 10_000): Promise<number[]> {
+  return Promise.all(
+    pools.map(async (pool, i) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const p = await probe(pool, token);
+        const at = Date.now();
+        if (p.decision === 'deny') {
+          if (p.reason !== reason) throw new Error(`proxy ${i} denied with ${p.reason}, expected ${reason}`);
+          return at;
+        }
+        if (at > deadline) throw new Error(`proxy ${i} still allows the key ${timeoutMs} ms later`);
+        await delay(POLL_INTERVAL_MS);
+      }
+    }),
+  );
+}
+
+interface Trial {
+  /** ms from the reference instant to the first denial, per proxy. */
+  perProxy: number[];
+  /** ms until every proxy denies (the slowest replica). */
+  all: number;
+  /** For kubectl actions: ms from invoking kubectl to its return (an upper bound on the API round trip). */
+  commandMs?: number;
+}
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function summarize(what: string, trials: Trial[]) {
+  const all = trials.map((t) => t.all);
+  const each = trials.flatMap((t) => t.perProxy);
+  const figures = {
+    what,
+    trials: trials.length,
+    p50AllMs: percentile(all, 0.5),
+    p99AllMs: percentile(all, 0.99),
+    maxAllMs: Math.max(...all),
+    p50PerProxyMs: percentile(each, 0.5),
+    p99PerProxyMs: percentile(each, 0.99),
+    // Below zero: that proxy denied before kubectl had even exited.
+    minPerProxyMs: Math.min(...each),
+    ...(trials[0]?.commandMs === undefined
+      ? {}
+      : {
+          p50KubectlMs: percentile(
+            trials.map((t) => t.commandMs ?? 0),
+            0.5,
+          ),
+          // Upper bound: from invoking kubectl (process start, client setup, API call) to every denial.
+          p99FromInvocationMs: percentile(
+            trials.map((t) => (t.commandMs ?? 0) + t.all),
+            0.99,
+          ),
+        }),
+  };
+  console.log(`[revoke] ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+/**
+ * Runs one measured action per key: pollers start first, then `act` runs and returns the reference
+ * instant (Date.now()) latencies are measured from.
+ */
+async function measure(
+  keys: { name: string; token: string }[],
+  reason: string,
+  act: (name: string) => Promise<{ at: number; commandMs?: number }>,
+): Promise<Trial[]> {
+  const trials: Trial[] = [];
+  for (const key of keys) {
+    await allowedEverywhere(key.token);
+    const denials = firstDenials(key.token, reason);
+    const { at, commandMs } = await act(key.name);
+    const perProxy = (await denials).map((d) => d - at);
+    trials.push({ perProxy, all: Math.max(...perProxy), ...(commandMs === undefined ? {} : { commandMs }) });
+  }
+  return trials;
+}
+
+/** Applies TRIALS VaultKeys named `<prefix>-<i>` and waits until every proxy allows every one. */
+async function createKeys(prefix: string): Promise<{ name: string; token: string }[]> {
+  const names = Array.from({ length: TRIALS }, (_, i) => `${prefix}-${i}`);
+  await kubectl(['apply', '-f', '-'], names.map((n) => vaultKey(n)).join('---\n'));
+  const keys = await Promise.all(names.map(async (name) => ({ name, token: await mintedToken(name) })));
+  for (const key of keys) await allowedEverywhere(key.token);
+  return keys;
+}
+
+/** Runs kubectl and returns when it exits: the reference instant of a user's command. */
+async function timedKubectl(args: string[]): Promise<{ at: number; commandMs: number }> {
+  const started = Date.now();
+  await kubectl(args);
+  const at = Date.now();
+  return { at, commandMs: at - started };
+}
+
+beforeAll(async () => {
+  stripe = await startStripeEmulator({ validKeys: [REAL_KEY] });
+  await cp.kubectl(['create', 'namespace', TENANT]);
+  system = await startK8sSystem({ cp, namespace: SYSTEM_NS, proxies: 3, upstreams: { stripe: stripe.url } });
+  await Promise.all(system.proxies.map((p) => p.waitReady()));
+  pools = system.proxies.map((p) => new Pool(p.vendorUrls['stripe']!, { connections: 2, pipelining: 1 }));
+  await kubectl(['apply', '-f', '-'], BASE);
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  await system?.stop();
+  await stripe?.close();
+  await cp.kubectl(['delete', 'namespace', TENANT, SYSTEM_NS, '--wait=false', '--ignore-not-found']);
+});
+
+describe('kubectl apply → minted token → charges through every proxy', () => {
+  it('forwards stripe SDK charges through each of the three proxies with the real key', async () => {
+    await kubectl(['apply', '-f', '-'], vaultKey('support-bot-stripe'));
+    const token = await mintedToken('support-bot-stripe');
+    expect(token).toMatch(/^kb_stripe_/);
+    await allowedEverywhere(token);
+
+    for (const [i, proxy] of system.proxies.entries()) {
+      const url = new URL(proxy.vendorUrls['stripe']!);
+      const client = new Stripe(token, {
+        host: url.hostname,
+        port: Number(url.port),
+        protocol: 'http',
+        maxNetworkRetries: 0,
+      });
+      stripe.reset();
+      const charge = await client.charges.create({
+        amount: 1_000 + i,
+        currency: 'usd',
+        source: 'tok_visa',
+      });
+      expect(charge.amount).toBe(1_000 + i);
+      const forwarded = stripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/charges');
+      expect(forwarded).toHaveLength(1);
+      expect(forwarded[0]?.headers['authorization']).toBe(`Bearer ${REAL_KEY}`);
+      expect(JSON.stringify(forwarded[0])).not.toContain(token);
+    }
+    // Neither the token nor the real key shows up in any process's output.
+    for (const p of [
+      ...system.proxies.map((x) => x.process),
+      ...[...system.operators.values()].map((o) => o.process),
+    ]) {
+      expect(p.output()).not.toContain(token);
+      expect(p.output()).not.toContain(REAL_KEY);
+    }
+  });
+
+  it('reports the key Ready with its fingerprint and cap in kubectl get vaultkeys', async () => {
+    await until(
+      async () =>
+        (await kubectl([
+          'get',
+          'vaultkey',
+          'support-bot-stripe',
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        ])) === 'True',
+      20_000,
+      'the Ready condition',
+    );
+    const status = JSON.parse(
+      await kubectl(['get', 'vaultkey', 'support-bot-stripe', '-o', 'jsonpath={.status}']),
+    ) as {
+      tokenFingerprint?: string;
+      capPerDayUsd?: string;
+    };
+    const token = await mintedToken('support-bot-stripe');
+    expect(status.tokenFingerprint).toMatch(/^kb_stripe_/);
+    expect(status.tokenFingerprint).not.toBe(token);
+    expect(status.capPerDayUsd).toMatch(/^1000(\.0+)?$/);
+  });
+});
+
+describe(`revocation reaches every proxy (${TRIALS} trials each)`, () => {
+  it('kubectl delete vaultkey → key_unknown on all three proxies', async () => {
+    const keys = await createKeys('del');
+    const trials = await measure(keys, 'key_unknown', (name) => timedKubectl(['delete', 'vaultkey', name]));
+    const f = summarize('delete', trials);
+    expect(f.p99AllMs).toBeLessThan(P99_BOUND_MS);
+  });
+
+  it('suspended: true → key_suspended on all three proxies, and false lets the key back in', async () => {
+    const keys = await createKeys('sus');
+    const trials = await measure(keys, 'key_suspended', (name) =>
+      timedKubectl(['patch', 'vaultkey', name, '--type=merge', '-p', '{"spec":{"suspended":true}}']),
+    );
+    const f = summarize('suspend', trials);
+    expect(f.p99AllMs).toBeLessThan(P99_BOUND_MS);
+
+    const first = keys[0]!;
+    await kubectl(['patch', 'vaultkey', first.name, '--type=merge', '-p', '{"spec":{"suspended":false}}']);
+    await allowedEverywhere(first.token, 5_000);
+  });
+
+  it("an expiry passing → key_expired on all three proxies, enforced by each proxy's own clock", async () => {
+    const keys = await createKeys('exp');
+    // Staggered expiries far enough ahead that every proxy holds them before the first one passes.
+    const base = Date.now() + 3_000;
+    const expiries = keys.map((_, i) => base + i * 300);
+    await kubectl(
+      ['apply', '-f', '-'],
+      keys.map((k, i) => vaultKey(k.name, { expiresAt: new Date(expiries[i]!).toISOString() })).join('---\n'),
+    );
+    const trials: Trial[] = [];
+    for (const [i, key] of keys.entries()) {
+      expect(Date.now(), 'the previous trial overran the next expiry').toBeLessThan(expiries[i]! - 20);
+      const denials = await firstDenials(key.token, 'key_expired', 5_000 + (expiries[i]! - Date.now()));
+      const perProxy = denials.map((d) => d - expiries[i]!);
+      // A denial before the instant would mean the expiry was enforced early.
+      for (const ms of perProxy) expect(ms).toBeGreaterThanOrEqual(0);
+      trials.push({ perProxy, all: Math.max(...perProxy) });
+    }
+    const f = summarize('expiry', trials);
+    expect(f.p99AllMs).toBeLessThan(P99_BOUND_MS);
+  });
+
+  it('the operator measures change-to-all-acks in keybrake_revoke_propagation_seconds', async () => {
+    const leader = [...system.operators.values()][0]!;
+    const metrics = (await get(`${leader.adminUrl}/metrics`)).body;
+    const count = /^keybrake_revoke_propagation_seconds_count(?:\{[^}]*\})?\s+(\d+)/m.exec(metrics);
+    expect(Number(count?.[1] ?? 0)).toBeGreaterThan(0);
+    const buckets = [
+      ...metrics.matchAll(/^keybrake_revoke_propagation_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\}\s+(\d+)/gm),
+    ];
+    console.log(
+      `[revoke] operator keybrake_revoke_propagation_seconds: count=${count?.[1]} ` +
+        buckets.map((b) => `le${b[1]}=${b[2]}`).join(' '),
+    );
+  });
+});
