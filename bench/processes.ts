@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { serveArgs } from '../test/env/keybrake.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -80,17 +81,7 @@ export async function startKeybrake(opts: {
   redis?: string;
 }): Promise<Child & { stripeUrl: string; adminUrl: string }> {
   const args = [
-    'serve',
-    '--manifests',
-    opts.manifests,
-    '--listen',
-    '127.0.0.1:0',
-    '--vendor-port',
-    'stripe=127.0.0.1:0',
-    '--admin-listen',
-    '127.0.0.1:0',
-    '--upstream',
-    `stripe=${opts.upstream}`,
+    ...serveArgs(opts.manifests, { stripe: opts.upstream }),
     ...(opts.redis ? ['--redis', opts.redis] : []),
   ];
   const child = await startChild('cmd/keybrake.ts', args, 'stderr', (l) => l['msg'] === 'listening', {

@@ -11,7 +11,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
-import { type KeybrakeProcess, manifestDir, startKeybrake } from '../env/keybrake.ts';
+import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { type Failure, type FlakyUpstream, startFlakyUpstream } from './fixtures/flaky-upstream.ts';
 import {
   bodyOf,
@@ -115,20 +115,7 @@ afterAll(async () => {
 });
 
 async function serve(dir: string, extra: string[] = [], upstream?: string): Promise<KeybrakeProcess> {
-  const kb = await startKeybrake([
-    'serve',
-    '--manifests',
-    dir,
-    '--listen',
-    '127.0.0.1:0',
-    '--vendor-port',
-    'stripe=127.0.0.1:0',
-    '--admin-listen',
-    '127.0.0.1:0',
-    '--upstream',
-    `stripe=${upstream ?? emulator.url}`,
-    ...extra,
-  ]);
+  const kb = await startKeybrake([...serveArgs(dir, { stripe: upstream ?? emulator.url }), ...extra]);
   processes.push(kb);
   return kb;
 }

@@ -401,3 +401,39 @@ export async function until(
     await delay(intervalMs);
   }
 }
+
+/** kubectl in one tenant namespace, failing the test with kubectl's stderr when it exits non-zero. */
+export function tenantKubectl(
+  cp: ControlPlaneClient,
+  namespace: string,
+): { kubectl(args: string[], input?: string): Promise<string>; mintedToken(key: string): Promise<string> } {
+  const kubectl = async (args: string[], input?: string) => {
+    const r = await cp.kubectl(['-n', namespace, ...args], input === undefined ? {} : { input });
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** The vault token the operator minted into `<key>-token`, once it exists. */
+  const mintedToken = async (key: string) => {
+    let token = '';
+    await until(
+      async () => {
+        const r = await cp.kubectl([
+          '-n',
+          namespace,
+          'get',
+          'secret',
+          `${key}-token`,
+          '-o',
+          'jsonpath={.data.token}',
+        ]);
+        token = r.code === 0 ? Buffer.from(r.stdout, 'base64').toString('utf8') : '';
+        return token.length > 0;
+      },
+      20_000,
+      `the operator to mint ${key}-token`,
+      50,
+    );
+    return token;
+  };
+  return { kubectl, mintedToken };
+}

@@ -8,7 +8,13 @@ import { Agent, Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { connectControlPlane } from '../env/control-plane/control-plane.ts';
-import { type K8sSystem, type OperatorHandle, startK8sSystem, until } from '../env/k8s-system.ts';
+import {
+  type K8sSystem,
+  type OperatorHandle,
+  startK8sSystem,
+  tenantKubectl,
+  until,
+} from '../env/k8s-system.ts';
 
 const cp = connectControlPlane({
   kubeconfigPath: inject('kubeconfig'),
@@ -55,34 +61,7 @@ let system: K8sSystem;
 let stripe: StripeEmulator;
 let pools: Pool[] = [];
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cp.kubectl(['-n', TENANT, ...args], input === undefined ? {} : { input });
-  expect(r.code, `kubectl ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
-async function mintedToken(key: string): Promise<string> {
-  let token = '';
-  await until(
-    async () => {
-      const r = await cp.kubectl([
-        '-n',
-        TENANT,
-        'get',
-        'secret',
-        `${key}-token`,
-        '-o',
-        'jsonpath={.data.token}',
-      ]);
-      token = r.code === 0 ? Buffer.from(r.stdout, 'base64').toString('utf8') : '';
-      return token.length > 0;
-    },
-    20_000,
-    `the operator to mint ${key}-token`,
-    50,
-  );
-  return token;
-}
+const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
 
 async function reason(pool: Pool, token: string): Promise<string> {
   const res = await pool.request({

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { connectControlPlane } from '../env/control-plane/control-plane.ts';
-import { get, type K8sSystem, startK8sSystem, until } from '../env/k8s-system.ts';
+import { get, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 
 const cp = connectControlPlane({
   kubeconfigPath: inject('kubeconfig'),
@@ -63,35 +63,7 @@ let stripe: StripeEmulator;
 /** One keep-alive pool per proxy's Stripe listener: polling every 2 ms must not pay for connects. */
 let pools: Pool[] = [];
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cp.kubectl(['-n', TENANT, ...args], input === undefined ? {} : { input });
-  expect(r.code, `kubectl ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
-/** The vault token the operator minted into `<key>-token`, once it exists. */
-async function mintedToken(key: string): Promise<string> {
-  let token = '';
-  await until(
-    async () => {
-      const r = await cp.kubectl([
-        '-n',
-        TENANT,
-        'get',
-        'secret',
-        `${key}-token`,
-        '-o',
-        'jsonpath={.data.token}',
-      ]);
-      token = r.code === 0 ? Buffer.from(r.stdout, 'base64').toString('utf8') : '';
-      return token.length > 0;
-    },
-    20_000,
-    `the operator to mint ${key}-token`,
-    50,
-  );
-  return token;
-}
+const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
 
 interface Probe {
   status: number;
