@@ -1,4 +1,4 @@
-// One load phase with autocannon's programmatic API. Latency comes from autocannon's per-response
+// The load phases: saturation with autocannon's programmatic API, and an evenly paced fixed rate.
 // timings (float milliseconds from process.hrtime), not from its histogram: that one stores whole
 // milliseconds, too coarse for an added latency of a fraction of a millisecond.
 import autocannon from 'autocannon';
@@ -62,4 +62,61 @@ export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
   return sorted[rank - 1]!;
+}
+
+/**
+ * A fixed rate as the targets mean it: requests leave at evenly spaced instants (open loop), so a
+ * request never waits behind a burst the load generator made itself. autocannon's `overallRate`
+ * sends each second's share back to back and then idles, which measures queueing behind its own
+ * bursts rather than what the proxy adds at that rate. Latency is timed per request from the
+ * moment it is sent to the end of its response body.
+ */
+export async function runPaced(target: Target, load: Required<Load>): Promise<PhaseResult> {
+  const { Pool } = await import('undici');
+  const url = new URL(target.url);
+  const pool = new Pool(url.origin, { connections: load.connections });
+  const path = url.pathname + url.search;
+  const interval = 1000 / load.overallRate;
+  const total = Math.round(load.overallRate * load.seconds);
+  const timings: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  const inFlight: Promise<void>[] = [];
+  const one = async () => {
+    const t0 = performance.now();
+    try {
+      const res = await pool.request({
+        path,
+        method: target.method,
+        headers: target.headers,
+        ...(target.body === undefined ? {} : { body: target.body }),
+      });
+      await res.body.dump();
+      if (res.statusCode >= 200 && res.statusCode < 300) timings.push(performance.now() - t0);
+      else non2xx++;
+    } catch {
+      errors++;
+    }
+  };
+  const start = performance.now();
+  for (let sent = 0; sent < total; ) {
+    // Send every request whose instant has come, then sleep until the next one is due.
+    const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
+    for (; sent < due; sent++) inFlight.push(one());
+    const next = start + sent * interval;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - start) / 1000;
+  await pool.close();
+  timings.sort((a, b) => a - b);
+  const completed = timings.length + non2xx;
+  return {
+    requests: completed,
+    non2xx,
+    errors,
+    rps: completed / elapsed,
+    p50: percentile(timings, 0.5),
+    p99: percentile(timings, 0.99),
+  };
 }

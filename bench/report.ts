@@ -6,9 +6,7 @@ import type { Load, PhaseResult } from './measure.ts';
 export interface Row {
   readonly request: string;
   readonly variant: 'direct' | 'memory' | 'redis';
-  /** One connection at the fixed rate: no call waits behind another. */
-  readonly alone: PhaseResult;
-  /** The fixed rate over 10 connections (autocannon sends each second's share in a burst). */
+  /** The fixed rate, paced evenly (bench/measure.ts runPaced). */
   readonly fixed: PhaseResult;
   readonly saturated: PhaseResult;
 }
@@ -23,7 +21,7 @@ export interface BenchReport {
     node: string;
     redis: string | null;
   };
-  readonly load: { alone: Load; fixed: Load; saturated: Load; warmUpSeconds: number };
+  readonly load: { fixed: Load; saturated: Load; warmUpSeconds: number };
   readonly rows: readonly Row[];
   /** EVALSHA/EVAL seen by Redis and calls answered by the proxy over the Redis POST phases. */
   readonly redisRoundTrips: { scripts: number; calls: number } | null;
@@ -45,8 +43,6 @@ const signedMs = (n: number) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${n.t
 /** Added latency and throughput share of a row, against the direct row of the same request. */
 export function versusDirect(row: Row, direct: Row | undefined) {
   return {
-    aloneP50: direct ? row.alone.p50 - direct.alone.p50 : Number.NaN,
-    aloneP99: direct ? row.alone.p99 - direct.alone.p99 : Number.NaN,
     addedP50: direct ? row.fixed.p50 - direct.fixed.p50 : Number.NaN,
     addedP99: direct ? row.fixed.p99 - direct.fixed.p99 : Number.NaN,
     share: direct ? row.saturated.rps / direct.saturated.rps : Number.NaN,
@@ -61,13 +57,6 @@ export function checks(report: BenchReport): Check[] {
     if (row.variant === 'direct') continue;
     const v = versusDirect(row, direct(row.request));
     const label = `${row.variant.padEnd(6)} ${row.request}`;
-    // Not a target of its own: the same limits, for calls that do not queue behind each other.
-    out.push({
-      what: `${label}: added p50 / p99, alone`,
-      value: `${ms(v.aloneP50)} / ${ms(v.aloneP99)} ms`,
-      limit: '(info) ≤ 0.5 / 2 ms',
-      pass: v.aloneP50 <= 0.5 && v.aloneP99 <= 2,
-    });
     if (row.variant === 'memory') {
       out.push({
         what: `${label}: added p50 at the fixed rate`,
@@ -112,9 +101,8 @@ export function printReport(report: BenchReport): void {
   w(
     `  ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, redis-server ${machine.redis ?? 'not installed'}`,
   );
-  w(`  alone:      ${load.alone.overallRate} req/s over 1 connection for ${load.alone.seconds} s`);
   w(
-    `  fixed rate: ${load.fixed.overallRate} req/s over ${load.fixed.connections} connections for ${load.fixed.seconds} s`,
+    `  fixed rate: ${load.fixed.overallRate} req/s, evenly paced (open loop), up to ${load.fixed.connections} connections, ${load.fixed.seconds} s`,
   );
   w(`  saturation: ${load.saturated.connections} connections for ${load.saturated.seconds} s`);
   w(`  ${load.warmUpSeconds} s warm-up before each; latencies in ms; "+" is added to the direct figure`);
@@ -123,10 +111,6 @@ export function printReport(report: BenchReport): void {
   const columns: [string, number][] = [
     ['request', -18],
     ['variant', -7],
-    ['alone p50', 9],
-    ['p99', 6],
-    ['+p50', 6],
-    ['+p99', 6],
     ['fixed p50', 10],
     ['p99', 6],
     ['+p50', 6],
@@ -149,15 +133,11 @@ export function printReport(report: BenchReport): void {
     const direct = report.rows.find((r) => r.request === row.request && r.variant === 'direct');
     const v = versusDirect(row, direct);
     const added = (n: number) => (row.variant === 'direct' ? '' : signedMs(n));
-    const failed = [row.alone, row.fixed, row.saturated].reduce((n, p) => n + p.non2xx + p.errors, 0);
+    const failed = [row.fixed, row.saturated].reduce((n, p) => n + p.non2xx + p.errors, 0);
     w(
       line([
         row.request,
         row.variant,
-        ms(row.alone.p50),
-        ms(row.alone.p99),
-        added(v.aloneP50),
-        added(v.aloneP99),
         ms(row.fixed.p50),
         ms(row.fixed.p99),
         added(v.addedP50),

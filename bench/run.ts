@@ -12,18 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RedisServer, startRedis } from '../test/env/redis.ts';
 import { writeBenchManifests } from './manifests.ts';
-import { type Load, type PhaseResult, runPhase, type Target } from './measure.ts';
+import { type Load, type PhaseResult, runPaced, runPhase, type Target } from './measure.ts';
 import { type Child, startKeybrake, startUpstream } from './processes.ts';
 import { proxyCalls, scriptCalls } from './redis-stats.ts';
 import { type BenchReport, printReport, type Row } from './report.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 const RATE = Number(process.env['BENCH_RATE'] ?? 300);
-const FIXED: Load = { connections: 10, seconds: SECONDS, overallRate: RATE };
-// autocannon's rate limit is per second: each connection sends its share back to back, then waits
-// for the next second. At the fixed rate the proxy therefore sees bursts of 10 concurrent calls. One
-// connection at the same rate shows what a call costs when it does not queue behind others.
-const ALONE: Load = { connections: 1, seconds: Math.max(3, Math.round(SECONDS * 0.6)), overallRate: RATE };
+const FIXED: Required<Load> = { connections: 10, seconds: SECONDS, overallRate: RATE };
 const SATURATED: Load = { connections: 32, seconds: SECONDS };
 const WARM_UP_SECONDS = 1;
 const RESULTS = path.join(import.meta.dirname, 'results', 'latest.json');
@@ -46,9 +42,14 @@ function target(base: string, token: string, req: (typeof REQUESTS)[number]): Ta
 }
 
 /** A second of the same load first: connections open, JIT warm, scripts loaded. */
-async function measure(t: Target, load: Load): Promise<PhaseResult> {
+async function saturate(t: Target, load: Load): Promise<PhaseResult> {
   await runPhase(t, { ...load, seconds: WARM_UP_SECONDS });
   return runPhase(t, load);
+}
+
+async function paced(t: Target, load: Required<Load>): Promise<PhaseResult> {
+  await runPaced(t, { ...load, seconds: WARM_UP_SECONDS });
+  return runPaced(t, load);
 }
 
 function redisVersion(): string | undefined {
@@ -114,9 +115,8 @@ async function main(): Promise<void> {
           : undefined;
         // Warm-ups add script calls too, so the counts bracket the warm-ups as well: every call the
         // proxy answered is compared with every script Redis ran.
-        const alone = await measure(t, ALONE);
-        const fixed = await measure(t, FIXED);
-        const saturated = await measure(t, SATURATED);
+        const fixed = await paced(t, FIXED);
+        const saturated = await saturate(t, SATURATED);
         if (before) {
           // Let calls still in flight when autocannon stopped finish on both sides.
           let after = { scripts: -1, calls: -1 };
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
           }
           roundTrips = { scripts: after.scripts - before.scripts, calls: after.calls - before.calls };
         }
-        rows.push({ request: req.name, variant: variant.name, alone, fixed, saturated });
+        rows.push({ request: req.name, variant: variant.name, fixed, saturated });
       }
     }
   } finally {
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       node: process.version,
       redis: redisVersion() ?? null,
     },
-    load: { alone: ALONE, fixed: FIXED, saturated: SATURATED, warmUpSeconds: WARM_UP_SECONDS },
+    load: { fixed: FIXED, saturated: SATURATED, warmUpSeconds: WARM_UP_SECONDS },
     rows,
     redisRoundTrips: roundTrips ?? null,
     notes,
