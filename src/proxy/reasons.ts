@@ -75,19 +75,28 @@ export const REASONS = {
 export type Reason = keyof typeof REASONS;
 export type DenyReason = Exclude<Reason, 'ok'>;
 
-/** A denial decided by a stage; the pipeline renders it in the vendor's error shape. */
-export interface Denial {
+/**
+ * A denial decided by a stage; the pipeline renders it in the vendor's error shape. A class, so
+ * that telling a denial from a stage's result never depends on field names: a parsed body may
+ * well carry a `reason` (Stripe refunds do).
+ */
+export class Denial {
   readonly reason: DenyReason;
   /** Overrides the registry message; must never contain a token, key or body. */
   readonly message?: string;
+
+  constructor(reason: DenyReason, message?: string) {
+    this.reason = reason;
+    if (message !== undefined) this.message = message;
+  }
 }
 
 export function deny(reason: DenyReason, message?: string): Denial {
-  return message === undefined ? { reason } : { reason, message };
+  return new Denial(reason, message);
 }
 
 export function isDenial(value: unknown): value is Denial {
-  return typeof value === 'object' && value !== null && 'reason' in value && !('id' in value);
+  return value instanceof Denial;
 }
 
 export function decisionHeader(reason: Reason): string {

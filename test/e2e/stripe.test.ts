@@ -551,7 +551,11 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       const charge = await stripe.charges.create(usd(25));
       const before = emulator.requests.length;
       const { traceId, traceparent } = traced();
-      const refund = await stripe.refunds.create({ charge: charge.id }, { headers: { traceparent } });
+      // `reason` is an ordinary Stripe parameter: it must not be mistaken for anything of ours.
+      const refund = await stripe.refunds.create(
+        { charge: charge.id, reason: 'requested_by_customer' },
+        { headers: { traceparent } },
+      );
       expect(refund.amount).toBe(2500);
       const seen = emulator.requests.slice(before);
       expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([

@@ -1,5 +1,5 @@
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
-import { type Denial, deny } from '../reasons.ts';
+import { type Denial, deny, isDenial } from '../reasons.ts';
 
 /** Output of the route stage: which vendor, and the vendor-relative path the adapters see. */
 export interface Route {
@@ -54,7 +54,7 @@ function vendorPath(rest: string): string | Denial {
  */
 export function route(rawUrl: string, portVendor: VendorName | undefined): Route | Denial {
   const target = canonicalTarget(rawUrl);
-  if ('reason' in target) return target;
+  if (isDenial(target)) return target;
   let vendor = portVendor;
   let rest = target.path;
   if (vendor === undefined) {

@@ -1,5 +1,5 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { type Denial, deny } from '../../proxy/reasons.ts';
+import { type Denial, deny, isDenial } from '../../proxy/reasons.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { ITEMS } from './json.ts';
 import type { ResendPrices } from './pricing.ts';
@@ -142,8 +142,4 @@ function priced(id: string, prices: ResendPrices, emails: readonly EmailShape[])
 
 function free(id: string): Operation {
   return { id, movesMoney: false, known: true, costMicros: 0, parties: NO_PARTIES };
-}
-
-function isDenial(value: EmailShape | Denial): value is Denial {
-  return 'reason' in value;
 }
