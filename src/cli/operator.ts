@@ -64,7 +64,7 @@ export const OPERATOR_FLAGS = {
   },
   redis: {
     type: 'string',
-    help: 'counter store to read spent-today from (same URL as the proxies)',
+    help: 'counter store to read spent-today and last use from (same URL as the proxies)',
     placeholder: 'url',
   },
   'lease-name': {
@@ -122,7 +122,7 @@ export const OPERATOR_FLAGS = {
   'status-interval': {
     type: 'string',
     default: '10s',
-    help: 'how often spent-today and expiry are refreshed into status',
+    help: 'how often spent-today, last use and expiry are refreshed into status',
     placeholder: 'duration',
   },
   help: { type: 'boolean', short: 'h', help: 'show this help' },

@@ -16,6 +16,14 @@ export function counterKey(scope: string, bucket: string): string {
   return `${scopePrefix(scope)}:${bucket}`;
 }
 
+/** `{vk:<scope>}:last`: epoch ms of the last call whose reserve succeeded (VaultKey status.lastUsedAt). */
+export function lastUsedKey(scope: string): string {
+  return `${scopePrefix(scope)}:last`;
+}
+
+/** How long the last-used record outlives the last call; every successful reserve refreshes it. */
+export const LAST_USED_TTL_SECONDS = 35 * 24 * 60 * 60;
+
 // Idempotency keys come from callers: short printable ones are kept readable (operators can find
 // them), anything else is hashed so a hostile header cannot make keys huge or odd.
 const READABLE_IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;

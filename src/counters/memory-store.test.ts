@@ -5,6 +5,7 @@ import type { ReserveRequest, WindowSpec } from './store.ts';
 
 const USD = 1_000_000;
 const T0 = '2026-11-26T10:00:00Z';
+const NOW = Date.parse(T0);
 
 function setup() {
   const clock = fixedClock(T0);
@@ -34,7 +35,9 @@ const minute = (limit: number): WindowSpec => ({
   ttlSeconds: 120,
 });
 const req = (windows: WindowSpec[], idempotencyKey?: string): ReserveRequest =>
-  idempotencyKey === undefined ? { scope: 'vk1', windows } : { scope: 'vk1', windows, idempotencyKey };
+  idempotencyKey === undefined
+    ? { scope: 'vk1', windows, now: NOW }
+    : { scope: 'vk1', windows, now: NOW, idempotencyKey };
 
 describe('MemoryCounterStore.reserve', () => {
   it('admits exactly the cap: a $100 day cap takes one hundred $1 calls and refuses the 101st', async () => {
@@ -104,9 +107,9 @@ describe('MemoryCounterStore.reserve', () => {
 
   it('keeps the counters of two scopes apart', async () => {
     const { store } = setup();
-    await store.reserve({ scope: 'a', windows: [day(100 * USD)] });
-    expect((await store.reserve({ scope: 'b', windows: [day(100 * USD)] })).ok).toBe(true);
-    expect((await store.reserve({ scope: 'a', windows: [day(1)] })).ok).toBe(false);
+    await store.reserve({ scope: 'a', windows: [day(100 * USD)], now: NOW });
+    expect((await store.reserve({ scope: 'b', windows: [day(100 * USD)], now: NOW })).ok).toBe(true);
+    expect((await store.reserve({ scope: 'a', windows: [day(1)], now: NOW })).ok).toBe(false);
   });
 
   it('admits exactly the cap when 500 reserves race', async () => {
@@ -161,8 +164,10 @@ describe('MemoryCounterStore idempotency', () => {
 
   it('scopes keys per vault key: the same key under another scope is a new call', async () => {
     const { store } = setup();
-    await store.reserve({ scope: 'a', windows: [day(USD)], idempotencyKey: 'k' });
-    expect(await store.reserve({ scope: 'b', windows: [day(USD)], idempotencyKey: 'k' })).toMatchObject({
+    await store.reserve({ scope: 'a', windows: [day(USD)], now: NOW, idempotencyKey: 'k' });
+    expect(
+      await store.reserve({ scope: 'b', windows: [day(USD)], now: NOW, idempotencyKey: 'k' }),
+    ).toMatchObject({
       replay: false,
     });
   });
@@ -172,6 +177,7 @@ describe('MemoryCounterStore idempotency', () => {
     await store.reserve({
       scope: 'vk1',
       windows: [day(USD)],
+      now: NOW,
       idempotencyKey: 'k',
       idempotencyTtlSeconds: 10,
     });
@@ -234,6 +240,66 @@ describe('MemoryCounterStore.settle', () => {
   });
 });
 
+describe('MemoryCounterStore.lastUsed', () => {
+  const at = (t: string, windows: WindowSpec[], idempotencyKey?: string): ReserveRequest => ({
+    ...req(windows, idempotencyKey),
+    now: Date.parse(t),
+  });
+
+  it.each([
+    ['records the time of a reserved call', [at(T0, [minute(5)])], T0],
+    [
+      'moves on with each later call',
+      [at(T0, [day(USD)]), at('2026-11-26T10:05:00Z', [day(USD)])],
+      '2026-11-26T10:05:00Z',
+    ],
+    [
+      'keeps the latest time when a replica with a slower clock reports an earlier one',
+      [at('2026-11-26T10:05:00Z', [day(USD)]), at(T0, [day(USD)])],
+      '2026-11-26T10:05:00Z',
+    ],
+    [
+      'records an idempotent replay (the call reached the counters and was allowed)',
+      [at(T0, [day(USD)], 'k'), at('2026-11-26T10:01:00Z', [day(USD)], 'k')],
+      '2026-11-26T10:01:00Z',
+    ],
+    ['records nothing for a refused call', [at(T0, [day(101 * USD)])], undefined],
+    ['records nothing for a call without any window', [at(T0, [])], undefined],
+  ])('%s', async (_name, calls, expected) => {
+    const { store } = setup();
+    for (const c of calls) await store.reserve(c);
+    const last = await store.lastUsed('vk1');
+    expect(last === undefined ? undefined : new Date(last).toISOString().replace('.000', '')).toBe(expected);
+  });
+
+  it('is kept per vault key', async () => {
+    const { store } = setup();
+    await store.reserve({ scope: 'a', windows: [minute(5)], now: NOW });
+    expect(await store.lastUsed('a')).toBe(NOW);
+    expect(await store.lastUsed('b')).toBeUndefined();
+  });
+
+  it('is forgotten 35 days after the last call, each call refreshing it', async () => {
+    const { store, clock } = setup();
+    await store.reserve(req([minute(5)]));
+    clock.advance(30 * 86_400_000);
+    await store.reserve(req([minute(5)]));
+    clock.advance(35 * 86_400_000 - 1);
+    expect(await store.lastUsed('vk1')).toBe(NOW);
+    clock.advance(1);
+    expect(await store.lastUsed('vk1')).toBeUndefined();
+  });
+
+  it.each([
+    ['a fraction', NOW + 0.5],
+    ['NaN', Number.NaN],
+    ['a negative time', -1],
+  ])('rejects %s as the call time', async (_name, now) => {
+    const { store } = setup();
+    await expect(store.reserve({ scope: 'vk1', windows: [day(USD)], now })).rejects.toThrow(RangeError);
+  });
+});
+
 describe('MemoryCounterStore expiry', () => {
   it('forgets a bucket at its TTL and starts again from zero', async () => {
     const { store, clock } = setup();
@@ -257,11 +323,14 @@ describe('MemoryCounterStore expiry', () => {
   it('reclaims memory of expired entries on sweep', async () => {
     const { store, clock } = setup();
     await store.reserve(req([day(USD, 100 * USD, 10), minute(5)], 'k'));
-    expect(store.size).toBe(3);
+    expect(store.size).toBe(4);
     clock.advance(120_000);
     store.sweep();
-    expect(store.size).toBe(1); // the idempotency record lives 24 h
+    expect(store.size).toBe(2); // the idempotency record lives 24 h, the last use 35 days
     clock.advance(24 * 3_600_000);
+    store.sweep();
+    expect(store.size).toBe(1);
+    clock.advance(35 * 24 * 3_600_000);
     store.sweep();
     expect(store.size).toBe(0);
   });

@@ -1,8 +1,14 @@
 import type { Clock } from '../clock.ts';
 import type { MicroUsd } from '../money/micro-usd.ts';
-import { counterKey, DEFAULT_IDEMPOTENCY_TTL_SECONDS, idempotencyRecordKey } from './keys.ts';
+import {
+  counterKey,
+  DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+  idempotencyRecordKey,
+  LAST_USED_TTL_SECONDS,
+  lastUsedKey,
+} from './keys.ts';
 import type { CounterStore, Reservation, ReserveRequest, ReserveResult } from './store.ts';
-import { assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
+import { assertEpochMs, assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
 
 interface Entry {
   value: number;
@@ -36,7 +42,11 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
+    // Like the Redis store: a call with no window touches nothing, not even its last use.
+    if (req.windows.length === 0)
+      return { ok: true, replay: false, reservation: { scope: req.scope, money: [] } };
     for (const w of req.windows) assertWindow(w);
+    assertEpochMs(req.now);
     const now = this.#clock.now();
     const idemKey =
       req.idempotencyKey === undefined ? undefined : idempotencyRecordKey(req.scope, req.idempotencyKey);
@@ -49,6 +59,7 @@ export class MemoryCounterStore implements CounterStore {
       if (used + w.amount > w.limit) return { ok: false, refused: w.kind, used, limit: w.limit };
     }
     for (const w of apply) this.#add(counterKey(req.scope, w.bucket), w.amount, w.ttlSeconds, now);
+    this.#touch(req.scope, req.now, now);
 
     if (replay) return { ok: true, replay: true, reservation: { scope: req.scope, money: [] } };
     const money = req.windows
@@ -88,6 +99,10 @@ export class MemoryCounterStore implements CounterStore {
     return this.#live(counterKey(scope, bucket), this.#clock.now())?.value ?? 0;
   }
 
+  async lastUsed(scope: string): Promise<number | undefined> {
+    return this.#live(lastUsedKey(scope), this.#clock.now())?.value;
+  }
+
   available(): boolean {
     return true;
   }
@@ -119,6 +134,13 @@ export class MemoryCounterStore implements CounterStore {
       return undefined;
     }
     return e;
+  }
+
+  // Like reserve.lua: the latest call time wins (replicas' clocks differ a little), the TTL is refreshed.
+  #touch(scope: string, callTime: number, now: number): void {
+    const key = lastUsedKey(scope);
+    const value = Math.max(this.#live(key, now)?.value ?? 0, callTime);
+    this.#entries.set(key, { value, expiresAt: now + LAST_USED_TTL_SECONDS * 1000 });
   }
 
   // Like INCRBY + "EXPIRE only when new" in the Redis script: the first write fixes the expiry.

@@ -35,12 +35,13 @@ describe('createRedisCounterStore', () => {
     const store = createRedisCounterStore(`redis://127.0.0.1:${await closedPort()}`, { timeoutMs: 200 });
     try {
       const started = performance.now();
-      const error = await store.reserve({ scope: 's', windows: [day] }).catch((e: unknown) => e);
+      const error = await store.reserve({ scope: 's', windows: [day], now: 1 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CounterStoreUnavailableError);
       expect(performance.now() - started).toBeLessThan(300);
       await expect(store.used('s', 'day:2026-11-26')).rejects.toBeInstanceOf(CounterStoreUnavailableError);
+      await expect(store.lastUsed('s')).rejects.toBeInstanceOf(CounterStoreUnavailableError);
       expect(await store.healthy()).toBe(false);
-      expect(store.stats).toMatchObject({ roundTrips: 2, errors: 2 });
+      expect(store.stats).toMatchObject({ roundTrips: 3, errors: 3 });
     } finally {
       await store.close();
     }
@@ -49,7 +50,7 @@ describe('createRedisCounterStore', () => {
   it('answers a call with no windows without touching Redis', async () => {
     const store = createRedisCounterStore(`redis://127.0.0.1:${await closedPort()}`);
     try {
-      expect(await store.reserve({ scope: 's', windows: [], idempotencyKey: 'k' })).toEqual({
+      expect(await store.reserve({ scope: 's', windows: [], now: 1, idempotencyKey: 'k' })).toEqual({
         ok: true,
         replay: false,
         reservation: { scope: 's', money: [] },

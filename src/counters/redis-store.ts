@@ -3,7 +3,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { counterKey, DEFAULT_IDEMPOTENCY_TTL_SECONDS, idempotencyRecordKey, scopePrefix } from './keys.ts';
+import {
+  counterKey,
+  DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+  idempotencyRecordKey,
+  LAST_USED_TTL_SECONDS,
+  lastUsedKey,
+  scopePrefix,
+} from './keys.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
 import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
 import {
@@ -13,7 +20,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from './store.ts';
-import { assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
+import { assertEpochMs, assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
 
 /** The two Lua scripts, read once at start-up (they ship beside this file in src/counters/lua/). */
 export const COUNTER_SCRIPTS: CounterScripts = {
@@ -30,7 +37,7 @@ export interface RedisCounterStoreOptions {
 
 /** Counted by the store so benchmarks can check the cost of a call (one reserve = one round trip). */
 export interface RedisCounterStoreStats {
-  /** Commands sent for reserve, settle and used (health pings are counted apart). */
+  /** Commands sent for reserve, settle, used and lastUsed (health pings are counted apart). */
   roundTrips: number;
   pings: number;
   /** Commands that failed or timed out (each became a CounterStoreUnavailableError). */
@@ -89,12 +96,16 @@ export class RedisCounterStore implements CounterStore {
     const { scope, windows } = req;
     if (windows.length === 0) return { ok: true, replay: false, reservation: { scope, money: [] } };
     const hasIdem = req.idempotencyKey !== undefined;
+    assertEpochMs(req.now);
     const keys = [
       hasIdem ? idempotencyRecordKey(scope, req.idempotencyKey as string) : `${scopePrefix(scope)}:idem:`,
+      lastUsedKey(scope),
     ];
     const args: string[] = [
       hasIdem ? '1' : '0',
       String(req.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+      String(req.now),
+      String(LAST_USED_TTL_SECONDS),
     ];
     for (const w of windows) {
       assertWindow(w);
@@ -124,6 +135,11 @@ export class RedisCounterStore implements CounterStore {
   async used(scope: string, bucket: string): Promise<number> {
     const value = await this.#command(() => this.#client.get(counterKey(scope, bucket)));
     return value === null ? 0 : Number(value);
+  }
+
+  async lastUsed(scope: string): Promise<number | undefined> {
+    const value = await this.#command(() => this.#client.get(lastUsedKey(scope)));
+    return value === null ? undefined : Number(value);
   }
 
   available(): boolean {

@@ -24,6 +24,11 @@ export interface ReserveRequest {
   /** The vault key's uid; every counter of one key shares a Redis hash slot `{vk:<uid>}`. */
   readonly scope: string;
   readonly windows: readonly WindowSpec[];
+  /**
+   * Epoch ms of the call, from the pipeline's clock: a successful reserve (a replay too) records it
+   * as the key's last use, in the same atomic step (no extra round trip).
+   */
+  readonly now: number;
   /** Caller's Idempotency-Key: a retry with the same key reserves nothing again. */
   readonly idempotencyKey?: string;
   /** Seconds an idempotency record is kept (24 h). */
@@ -63,6 +68,11 @@ export interface CounterStore {
   settle(reservation: Reservation, actual: MicroUsd): Promise<void>;
   /** Micro-USD used in one bucket (for status and the CLI). */
   used(scope: string, bucket: string): Promise<number>;
+  /**
+   * Epoch ms of the key's last call that reached the counters and was reserved (status.lastUsedAt);
+   * undefined when none is recorded (never used, or not for 35 days).
+   */
+  lastUsed(scope: string): Promise<number | undefined>;
   /** Whether the store can answer now (drives /readyz). */
   healthy(): Promise<boolean>;
   /**

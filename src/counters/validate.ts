@@ -19,3 +19,8 @@ export function assertWindow(w: WindowSpec): void {
     throw new RangeError('counter window ttlSeconds must be a positive integer');
   }
 }
+
+/** The call's time becomes a stored integer (status.lastUsedAt); a fraction or NaN is a caller bug. */
+export function assertEpochMs(now: number): void {
+  if (!Number.isSafeInteger(now) || now < 0) throw new RangeError('reserve now must be epoch milliseconds');
+}

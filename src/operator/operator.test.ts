@@ -165,6 +165,7 @@ describe('operator', () => {
     await counters.reserve({
       scope: 'uid-bot',
       windows: [{ kind: 'day', bucket, limit: 10_000_000, amount: 10_000_000, ttlSeconds: 3600 }],
+      now: Date.parse(NOW),
     });
     const { operator, patches, events } = setup({ counters });
     await operator.start();
@@ -173,6 +174,42 @@ describe('operator', () => {
     await operator.reconcile();
     expect(patches.find((p) => p.name === 'VaultKey/bot')!.status.spentTodayUsd).toBe('10.00');
     expect(events.filter((e) => e.reason === 'CapReached')).toHaveLength(1);
+    await operator.close();
+  });
+
+  it('shows lastUsedAt from the counter store, writing it again only when a later call happened', async () => {
+    const counters = new MemoryCounterStore({ clock: fixedClock(NOW) });
+    const call = (at: string) =>
+      counters.reserve({
+        scope: 'uid-bot',
+        windows: [{ kind: 'minute', bucket: 'minute:1', limit: 100, amount: 1, ttlSeconds: 120 }],
+        now: Date.parse(at),
+      });
+    const keyPatches = () => patches.filter((p) => p.name === 'VaultKey/bot').map((p) => p.status);
+    await call('2026-06-01T11:58:30.250Z');
+    const { operator, patches } = setup({ counters });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    await operator.reconcile();
+    expect(keyPatches()).toHaveLength(1);
+    expect(keyPatches()[0]!.lastUsedAt).toBe('2026-06-01T11:58:30Z');
+
+    await call('2026-06-01T11:59:45Z');
+    await operator.reconcile();
+    await operator.reconcile();
+    expect(keyPatches().slice(1)).toEqual([{ lastUsedAt: '2026-06-01T11:59:45Z' }]);
+    await operator.close();
+  });
+
+  it('leaves lastUsedAt alone when the key was never used', async () => {
+    const { operator, patches } = setup({ counters: new MemoryCounterStore({ clock: fixedClock(NOW) }) });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    const status = patches.find((p) => p.name === 'VaultKey/bot')!.status;
+    expect(status.spentTodayUsd).toBe('0.00');
+    expect('lastUsedAt' in status).toBe(false);
     await operator.close();
   });
 });

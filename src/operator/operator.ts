@@ -26,7 +26,7 @@ export interface OperatorOptions {
   readonly secrets: SecretStore;
   readonly patchStatus: StatusPatcher;
   readonly recordEvent: EventSink;
-  /** Where spent-today is read from; absent: spentTodayUsd is not managed. */
+  /** Where spent-today and last use are read from; absent: spentTodayUsd and lastUsedAt are not managed. */
   readonly counters?: CounterStore;
   readonly clock: Clock;
   readonly log: Log;
@@ -75,6 +75,8 @@ export function createOperator(opts: OperatorOptions): Operator {
   let loggedErrors = new Set<string>();
   /** uid → micro-USD spent today, refreshed every interval. */
   const spent = new Map<string, number>();
+  /** uid → epoch ms of the last reserved call, refreshed with `spent`. */
+  const lastUsed = new Map<string, number>();
   /** `uid|day` of keys whose CapReached Event was recorded. */
   const capReported = new Set<string>();
   /** What this leader last wrote, so a cache that has not caught up yet does not cause a rewrite. */
@@ -212,7 +214,11 @@ export function createOperator(opts: OperatorOptions): Operator {
         ? mine.status
         : cached;
     const spentToday = spendFor(s, key);
-    const change = statusChange(s, current, spentToday === undefined ? {} : { spentTodayMicros: spentToday });
+    const lastUse = key && s.kind === 'VaultKey' ? lastUsed.get(key.uid) : undefined;
+    const change = statusChange(s, current, {
+      ...(spentToday !== undefined && { spentTodayMicros: spentToday }),
+      ...(lastUse !== undefined && { lastUsedMs: lastUse }),
+    });
     if (key) await maybeCapReached(s, key);
     if (!change || !leading) return;
     const resourceVersion = await opts.patchStatus(
@@ -267,14 +273,25 @@ export function createOperator(opts: OperatorOptions): Operator {
     const now = clock.now();
     const keys = [...compiled.snapshot.keys.values()];
     const results = await Promise.allSettled(
-      keys.map((k) => counters.used(k.uid, dayBucket(now, k.policy.timezone))),
+      keys.map((k) =>
+        Promise.all([counters.used(k.uid, dayBucket(now, k.policy.timezone)), counters.lastUsed(k.uid)]),
+      ),
     );
+    // Keys no longer served are forgotten (their status drops spentTodayUsd, keeps lastUsedAt).
+    const served = new Set(keys.map((k) => k.uid));
+    for (const uid of [...spent.keys()]) if (!served.has(uid)) spent.delete(uid);
+    for (const uid of [...lastUsed.keys()]) if (!served.has(uid)) lastUsed.delete(uid);
     let failed = 0;
     results.forEach((r, i) => {
-      if (r.status === 'fulfilled') spent.set(keys[i]!.uid, r.value);
-      else failed++;
+      const uid = keys[i]!.uid;
+      if (r.status === 'rejected') {
+        failed++;
+        return;
+      }
+      spent.set(uid, r.value[0]);
+      if (r.value[1] !== undefined) lastUsed.set(uid, r.value[1]);
     });
-    if (failed > 0) log.warn({ failed }, 'could not read spent-today from the counter store');
+    if (failed > 0) log.warn({ failed }, 'could not read spent-today and last use from the counter store');
   };
 
   const tick = async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ObjectStatus } from '../compiler/compile.ts';
-import { statusChange } from './status.ts';
+import { laterLastUse, statusChange } from './status.ts';
 
 const T0 = '2026-06-01T00:00:00Z';
 const T1 = '2026-06-01T01:00:00Z';
@@ -81,6 +81,58 @@ describe('statusChange', () => {
     );
     if (spent === undefined) expect(change).toBeUndefined();
     else expect(change!.patch.status).toEqual({ spentTodayUsd: expected });
+  });
+
+  it.each([
+    ['no counter store or no record: lastUsedAt is not touched', undefined, T0, undefined],
+    [
+      'a later call is shown in whole seconds',
+      Date.parse('2026-06-01T00:10:05.900Z'),
+      T0,
+      '2026-06-01T00:10:05Z',
+    ],
+    ['the first recorded call fills an empty field', Date.parse(T1), undefined, T1],
+    ['the same second again writes nothing', Date.parse('2026-06-01T00:00:00.700Z'), T0, undefined],
+    ['an earlier time (a flushed store, a slow clock) never moves it back', Date.parse(T0), T1, undefined],
+    ['an unreadable shown value is replaced', Date.parse(T1), 'yesterday', T1],
+  ])('%s', (_n, lastUsedMs, shown, expected) => {
+    const current = { ...written, lastUsedAt: shown };
+    if (shown === undefined) delete (current as { lastUsedAt?: string }).lastUsedAt;
+    const change = statusChange(
+      verdict(cond('True', 'Active', T1)),
+      current,
+      lastUsedMs === undefined ? {} : { lastUsedMs },
+    );
+    if (expected === undefined) expect(change).toBeUndefined();
+    else expect(change!.patch.status).toEqual({ lastUsedAt: expected });
+  });
+
+  it('keeps lastUsedAt while the key is not served, even as spentTodayUsd is cleared', () => {
+    const change = statusChange(
+      verdict(cond('False', 'PolicyNotFound', T1), { served: false }),
+      { ...written, spentTodayUsd: '1.00' },
+      { spentTodayMicros: null },
+    )!;
+    expect(change.patch.status.spentTodayUsd).toBeNull();
+    expect(change.status.lastUsedAt).toBe(T0);
+  });
+
+  it('a SpendPolicy never gets lastUsedAt', () => {
+    const p: ObjectStatus = {
+      kind: 'SpendPolicy',
+      namespace: 'agents',
+      name: 'p',
+      uid: 'u',
+      generation: 1,
+      conditions: [cond('True', 'Valid', T0, 1)],
+    };
+    expect(statusChange(p, undefined, { lastUsedMs: Date.parse(T1) })!.patch.status).not.toHaveProperty(
+      'lastUsedAt',
+    );
+  });
+
+  it('ignores a time no Date can hold', () => {
+    expect(laterLastUse(Number.MAX_SAFE_INTEGER, T0)).toBeUndefined();
   });
 
   it('compares objects whatever their key order', () => {

@@ -11,7 +11,10 @@ import { mergeConditions } from '../compiler/conditions.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { PLURALS } from '../sources/kubernetes/labels.ts';
 
-/** The `.status` fields the operator owns; anything else in `.status` (lastUsedAt) is left alone. */
+/**
+ * The `.status` fields the operator always owns; spentTodayUsd and lastUsedAt only when a counter
+ * store says something about them (StatusExtras), anything else in `.status` is left alone.
+ */
 const KEY_FIELDS = ['conditions', 'observedGeneration', 'tokenFingerprint', 'capPerDayUsd'] as const;
 const POLICY_FIELDS = ['conditions', 'observedGeneration'] as const;
 
@@ -22,6 +25,11 @@ export interface StatusExtras {
    * as it is (no store), `null` clears it (the key is not served).
    */
   readonly spentTodayMicros?: number | null;
+  /**
+   * Epoch ms of the key's last reserved call, from the counter store; `undefined` (no store, or
+   * nothing recorded) leaves `lastUsedAt` as it is: it is history, kept while the key is not served.
+   */
+  readonly lastUsedMs?: number;
 }
 
 /** A status change to write: the merge patch body and what changed in the Ready condition. */
@@ -60,6 +68,11 @@ export function statusChange(
       fields.push('spentTodayUsd');
       desired.spentTodayUsd = extras.spentTodayMicros === null ? null : formatUsd(extras.spentTodayMicros);
     }
+    const lastUsedAt = laterLastUse(extras.lastUsedMs, current?.lastUsedAt);
+    if (lastUsedAt !== undefined) {
+      fields.push('lastUsedAt');
+      desired.lastUsedAt = lastUsedAt;
+    }
   }
   const patch: Record<string, unknown> = {};
   for (const f of fields) {
@@ -85,6 +98,20 @@ export function statusChange(
       ? after
       : undefined;
   return { patch: { status: patch }, status, ...(readyChanged && { readyChanged }) };
+}
+
+/**
+ * The lastUsedAt to write (RFC 3339, whole seconds like lastTransitionTime), or undefined to leave
+ * the field alone: only a later time replaces the one shown, so a counter store that lost its
+ * records (a Redis flush) or a replica's clock running behind never moves it backwards.
+ */
+export function laterLastUse(lastUsedMs: number | undefined, shown: unknown): string | undefined {
+  if (lastUsedMs === undefined) return undefined;
+  const seconds = new Date(Math.floor(lastUsedMs / 1000) * 1000);
+  if (Number.isNaN(seconds.getTime())) return undefined;
+  const before = typeof shown === 'string' ? Date.parse(shown) : Number.NaN;
+  if (!Number.isNaN(before) && seconds.getTime() <= before) return undefined;
+  return seconds.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** JSON with sorted keys: two statuses compare equal whatever order the API server kept. */

@@ -52,7 +52,7 @@ describe('RedisCounterStore on one redis-server', () => {
     });
     const windows = windowsFor(p, 2_500_000, NOW, 'run-1');
     const before = store.stats.roundTrips;
-    ok(await store.reserve({ scope, windows, idempotencyKey: 'idem-abc' }));
+    ok(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'idem-abc' }));
     expect(store.stats.roundTrips - before).toBe(1);
 
     const minute = `minute:${Math.floor(NOW / 60_000)}`;
@@ -62,6 +62,7 @@ describe('RedisCounterStore on one redis-server', () => {
       [`{vk:${scope}}:run:run-1`]: ['2500000', 7 * 86_400],
       [`{vk:${scope}}:${minute}`]: ['1', 120],
       [`{vk:${scope}}:idem:idem-abc`]: ['1', 86_400],
+      [`{vk:${scope}}:last`]: [String(NOW), 35 * 86_400],
     };
     expect((await inspect.keys(`{vk:${scope}}*`)).sort()).toEqual(Object.keys(expected).sort());
     for (const [key, [value, ttl]] of Object.entries(expected)) {
@@ -72,12 +73,40 @@ describe('RedisCounterStore on one redis-server', () => {
     }
   });
 
+  it('records the last use of every reserved call, replays too, in the same round trip', async () => {
+    const scope = freshScope();
+    const p = policy({ perDayMicros: 5 * USD, requestsPerMinute: 100 });
+    const at = (ms: number, idempotencyKey?: string) =>
+      store.reserve({
+        scope,
+        windows: windowsFor(p, 2 * USD, ms, undefined),
+        now: ms,
+        ...(idempotencyKey !== undefined && { idempotencyKey }),
+      });
+    expect(await store.lastUsed(scope)).toBeUndefined();
+    const before = store.stats.roundTrips;
+    ok(await at(NOW, 'k'));
+    expect(store.stats.roundTrips - before).toBe(1);
+    expect(await store.lastUsed(scope)).toBe(NOW);
+
+    await inspect.expire(`{vk:${scope}}:last`, 60);
+    expect(await at(NOW + 5_000, 'k')).toMatchObject({ ok: true, replay: true });
+    expect(await store.lastUsed(scope)).toBe(NOW + 5_000);
+    expect(await inspect.ttl(`{vk:${scope}}:last`)).toBeGreaterThan(35 * 86_400 - 2);
+
+    // A replica whose clock runs behind does not move it back; a refused call does not move it at all.
+    ok(await at(NOW + 1_000, 'other-call-0'));
+    expect(await store.lastUsed(scope)).toBe(NOW + 5_000);
+    expect(await at(NOW + 9_000)).toMatchObject({ ok: false, refused: 'day' });
+    expect(await store.lastUsed(scope)).toBe(NOW + 5_000);
+  });
+
   it('does not push out the expiry of an existing bucket on later writes', async () => {
     const scope = freshScope();
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), USD, NOW, undefined);
-    ok(await store.reserve({ scope, windows }));
+    ok(await store.reserve({ scope, windows, now: NOW }));
     await inspect.expire(`{vk:${scope}}:day:2026-11-26`, 50);
-    ok(await store.reserve({ scope, windows }));
+    ok(await store.reserve({ scope, windows, now: NOW }));
     expect(await inspect.ttl(`{vk:${scope}}:day:2026-11-26`)).toBeLessThanOrEqual(50);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(2 * USD);
   });
@@ -90,7 +119,7 @@ describe('RedisCounterStore on one redis-server', () => {
       const windows = windowsFor(policy({ perDayMicros: 100 * USD }), USD, NOW, undefined);
       const results = await Promise.all(
         Array.from({ length: 500 }, (_, i) =>
-          (stores[i % 3] as RedisCounterStore).reserve({ scope, windows }),
+          (stores[i % 3] as RedisCounterStore).reserve({ scope, windows, now: NOW }),
         ),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(100);
@@ -108,8 +137,8 @@ describe('RedisCounterStore on one redis-server', () => {
   it('refuses all-or-nothing: a full month leaves the day and the call rate untouched', async () => {
     const scope = freshScope();
     const p = policy({ perDayMicros: 100 * USD, perMonthMicros: 3 * USD, requestsPerMinute: 10 });
-    ok(await store.reserve({ scope, windows: windowsFor(p, 2 * USD, NOW, undefined) }));
-    const r = await store.reserve({ scope, windows: windowsFor(p, 2 * USD, NOW, undefined) });
+    ok(await store.reserve({ scope, windows: windowsFor(p, 2 * USD, NOW, undefined), now: NOW }));
+    const r = await store.reserve({ scope, windows: windowsFor(p, 2 * USD, NOW, undefined), now: NOW });
     expect(r).toEqual({ ok: false, refused: 'month', used: 2 * USD, limit: 3 * USD });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(2 * USD);
     expect(await store.used(scope, `minute:${Math.floor(NOW / 60_000)}`)).toBe(1);
@@ -118,9 +147,11 @@ describe('RedisCounterStore on one redis-server', () => {
   it('reserves an idempotent retry once, and counts it again once the first call was released', async () => {
     const scope = freshScope();
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
-    const first = ok(await store.reserve({ scope, windows, idempotencyKey: 'stripe-node-retry-1' }));
+    const first = ok(
+      await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' }),
+    );
     expect(first.replay).toBe(false);
-    expect(await store.reserve({ scope, windows, idempotencyKey: 'stripe-node-retry-1' })).toEqual({
+    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' })).toEqual({
       ok: true,
       replay: true,
       reservation: { scope, money: [] },
@@ -130,7 +161,9 @@ describe('RedisCounterStore on one redis-server', () => {
     await store.settle(first.reservation, 0);
     expect(await inspect.exists(`{vk:${scope}}:idem:stripe-node-retry-1`)).toBe(0);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
-    expect(await store.reserve({ scope, windows, idempotencyKey: 'stripe-node-retry-1' })).toMatchObject({
+    expect(
+      await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' }),
+    ).toMatchObject({
       replay: false,
     });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
@@ -144,7 +177,7 @@ describe('RedisCounterStore on one redis-server', () => {
   ])('settle %s', async (_name, actualUsd, expectedUsd, trips) => {
     const scope = freshScope();
     const p = policy({ perDayMicros: 100 * USD, perMonthMicros: 1_000 * USD, requestsPerMinute: 100 });
-    const r = ok(await store.reserve({ scope, windows: windowsFor(p, 10 * USD, NOW, undefined) }));
+    const r = ok(await store.reserve({ scope, windows: windowsFor(p, 10 * USD, NOW, undefined), now: NOW }));
     const before = store.stats.roundTrips;
     await store.settle(r.reservation, actualUsd * USD);
     expect(store.stats.roundTrips - before).toBe(trips);
@@ -156,7 +189,7 @@ describe('RedisCounterStore on one redis-server', () => {
   it('never takes a counter below zero when the bucket vanished before settle', async () => {
     const scope = freshScope();
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 10 * USD, NOW, undefined);
-    const r = ok(await store.reserve({ scope, windows }));
+    const r = ok(await store.reserve({ scope, windows, now: NOW }));
     await inspect.set(`{vk:${scope}}:day:2026-11-26`, '4000000', 'EX', 60);
     await store.settle(r.reservation, 0);
     expect(await inspect.get(`{vk:${scope}}:day:2026-11-26`)).toBe('0');
@@ -165,14 +198,15 @@ describe('RedisCounterStore on one redis-server', () => {
   it('caps each agent run separately', async () => {
     const scope = freshScope();
     const p = policy({ perRunMicros: 3 * USD });
-    for (let i = 0; i < 3; i++) ok(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-a') }));
-    expect(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-a') })).toEqual({
+    for (let i = 0; i < 3; i++)
+      ok(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-a'), now: NOW }));
+    expect(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-a'), now: NOW })).toEqual({
       ok: false,
       refused: 'run',
       used: 3 * USD,
       limit: 3 * USD,
     });
-    ok(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-b') }));
+    ok(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-b'), now: NOW }));
     expect(await store.used(scope, 'run:run-a')).toBe(3 * USD);
     expect(await store.used(scope, 'run:run-b')).toBe(USD);
   });
@@ -181,9 +215,11 @@ describe('RedisCounterStore on one redis-server', () => {
     const scope = freshScope();
     const p = policy({ perDayMicros: 100 * USD, requestsPerMinute: 2 });
     const windows = windowsFor(p, USD, NOW, undefined);
-    ok(await store.reserve({ scope, windows, idempotencyKey: 'k' }));
-    expect(await store.reserve({ scope, windows, idempotencyKey: 'k' })).toMatchObject({ replay: true });
-    expect(await store.reserve({ scope, windows, idempotencyKey: 'k' })).toEqual({
+    ok(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' }));
+    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' })).toMatchObject({
+      replay: true,
+    });
+    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' })).toEqual({
       ok: false,
       refused: 'minute',
       used: 2,
@@ -220,10 +256,10 @@ describe('RedisCounterStore when Redis fails', () => {
 
   it('fails closed while redis-server is dead, and recovers within a second of its return', async () => {
     const scope = freshScope();
-    ok(await store.reserve({ scope, windows }));
+    ok(await store.reserve({ scope, windows, now: NOW }));
     await server.kill();
 
-    const dead = await failureOf(store.reserve({ scope, windows }));
+    const dead = await failureOf(store.reserve({ scope, windows, now: NOW }));
     expect(dead.error).toBeInstanceOf(CounterStoreUnavailableError);
     expect(dead.ms).toBeLessThan(timeoutMs + 100);
     expect(await store.healthy()).toBe(false);
@@ -237,7 +273,7 @@ describe('RedisCounterStore when Redis fails', () => {
     await waitFor('the store to reconnect', () => store.healthy(), 5_000);
     expect(performance.now() - back).toBeLessThan(1_500);
     // Redis came back empty: the counters restarted from zero (docs/counters.md, restart semantics).
-    ok(await store.reserve({ scope, windows }));
+    ok(await store.reserve({ scope, windows, now: NOW }));
     expect(await store.used(scope, 'day:2026-11-26')).toBe(USD);
   });
 
@@ -245,7 +281,7 @@ describe('RedisCounterStore when Redis fails', () => {
     const scope = freshScope();
     server.pause();
     try {
-      const hung = await failureOf(store.reserve({ scope, windows }));
+      const hung = await failureOf(store.reserve({ scope, windows, now: NOW }));
       expect(hung.error).toBeInstanceOf(CounterStoreUnavailableError);
       expect((hung.error as Error).message).toContain(`${timeoutMs} ms`);
       expect(hung.ms).toBeLessThan(timeoutMs + 100);
@@ -285,7 +321,7 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
     const windows = windowsFor(p, USD, NOW, 'run-1');
     const results = await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
-        (stores[i % 3] as RedisCounterStore).reserve({ scope, windows, idempotencyKey: `k-${i}` }),
+        (stores[i % 3] as RedisCounterStore).reserve({ scope, windows, now: NOW, idempotencyKey: `k-${i}` }),
       ),
     );
     expect(results.filter((r) => r.ok)).toHaveLength(100);
@@ -303,6 +339,7 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
           (stores[i % 3] as RedisCounterStore).reserve({
             scope,
             windows: windowsFor(p, USD, NOW, undefined),
+            now: NOW,
           }),
         ),
       ),

@@ -2,10 +2,13 @@
 -- All keys share the hash tag {vk:<scope>}, so this runs on one node of a cluster.
 --
 -- KEYS[1]      idempotency record ({vk:<scope>}:idem:<key>); unused when ARGV[1] is '0'
--- KEYS[1 + i]  counter of window i ({vk:<scope>}:<bucket>)
+-- KEYS[2]      last-used record ({vk:<scope>}:last)
+-- KEYS[2 + i]  counter of window i ({vk:<scope>}:<bucket>)
 -- ARGV[1]      '1' when KEYS[1] is a real idempotency key
 -- ARGV[2]      idempotency record TTL in seconds
--- ARGV[3 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
+-- ARGV[3]      the call's time, epoch ms (from the proxy's clock)
+-- ARGV[4]      last-used record TTL in seconds
+-- ARGV[5 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
 --
 -- Returns {1} reserved, {2} replay (money already reserved by an earlier call with the same key),
 -- {0, i, used, limit} refused by window i (nothing was written).
@@ -13,7 +16,7 @@
 
 local has_idem = ARGV[1] == '1'
 local replay = has_idem and redis.call('EXISTS', KEYS[1]) == 1
-local n = #KEYS - 1
+local n = #KEYS - 2
 
 -- A replay skips the money windows but still counts towards the call rate.
 local function applies(base)
@@ -21,9 +24,9 @@ local function applies(base)
 end
 
 for i = 1, n do
-  local base = 3 + (i - 1) * 4
+  local base = 5 + (i - 1) * 4
   if applies(base) then
-    local used = tonumber(redis.call('GET', KEYS[1 + i]) or '0')
+    local used = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
     local limit = tonumber(ARGV[base + 1])
     if used + tonumber(ARGV[base + 2]) > limit then
       return {0, i, used, limit}
@@ -33,9 +36,9 @@ end
 
 local money = false
 for i = 1, n do
-  local base = 3 + (i - 1) * 4
+  local base = 5 + (i - 1) * 4
   if applies(base) then
-    local key = KEYS[1 + i]
+    local key = KEYS[2 + i]
     redis.call('INCRBY', key, ARGV[base + 2])
     -- Only a new key gets a TTL: later writes must not push the bucket's expiry out.
     if redis.call('TTL', key) < 0 then
@@ -44,6 +47,12 @@ for i = 1, n do
     if ARGV[base] == '1' then money = true end
   end
 end
+
+-- Replicas' clocks differ a little: keep the latest time seen, but always refresh the TTL.
+local previous = redis.call('GET', KEYS[2])
+local latest = ARGV[3]
+if previous and tonumber(previous) > tonumber(latest) then latest = previous end
+redis.call('SET', KEYS[2], latest, 'EX', ARGV[4])
 
 if replay then return {2} end
 if has_idem and money then

@@ -34,6 +34,18 @@ describe('reserve', () => {
     expect((denied as { message: string }).message).toContain('$10.00 used');
   });
 
+  it.each([
+    ['a read under a call rate is recorded as the last use', { requestsPerMinute: 10 }, 0, true],
+    ['a money-moving call is recorded as the last use', { perDayMicros: 10_000_000 }, 1_000_000, true],
+    ['a read touching no counter is not recorded (no round trip)', { perDayMicros: 10_000_000 }, 0, false],
+  ])('%s', async (_name, limits, cost, recorded) => {
+    // The call's time comes from the injected clock, not the store's.
+    const callClock = fixedClock('2026-11-26T12:34:56Z');
+    const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+    await reserve(store, key({ limits }), cost, undefined, undefined, callClock);
+    expect(await store.lastUsed('agents/k')).toBe(recorded ? callClock.now() : undefined);
+  });
+
   it('lets a read that touches no counter through while the store is down, by default', async () => {
     expect(await reserve(downStore(), key({}), 0, undefined, undefined, clock)).toMatchObject({ ok: true });
   });

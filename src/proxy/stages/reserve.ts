@@ -36,7 +36,8 @@ export async function reserve(
   idempotencyKey: string | undefined,
   clock: Clock,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
-  const windows = windowsFor(key.policy, costMicros, clock.now(), runId);
+  const now = clock.now();
+  const windows = windowsFor(key.policy, costMicros, now, runId);
   if (windows.length === 0) {
     // Nothing to count, but a policy may still want reads refused while the store is down.
     if (!key.policy.readsWhenStoreDown && !store.available()) {
@@ -47,6 +48,7 @@ export async function reserve(
   const result = await store.reserve({
     scope: key.uid,
     windows,
+    now,
     ...(idempotencyKey !== undefined && costMicros > 0
       ? { idempotencyKey, idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS }
       : {}),
