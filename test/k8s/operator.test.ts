@@ -1,6 +1,5 @@
 // `keybrake operator` against a real kube-apiserver: token minting, status conditions, Events,
 // status writes only on change, and leader election between two operator processes.
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { selfSignedCert } from '../../src/distribution/test-tls.ts';
 import { connectControlPlane } from '../env/control-plane/control-plane.ts';
 import { type KeybrakeProcess, startKeybrake } from '../env/keybrake.ts';
 
@@ -319,29 +319,7 @@ ${vaultKey('uses-broken', 'broken')}`);
   it('serves snapshots over TLS to a ServiceAccount token bound to the audience, and refuses others', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybrake-op-tls-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=keybrake-operator',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          join(dir, 'tls.key'),
-          '-out',
-          join(dir, 'tls.crt'),
-        ],
-        { stdio: 'ignore' },
-      );
+      selfSignedCert(dir);
       const op = await startOperator(
         'op-tls',
         [
