@@ -39,7 +39,16 @@ export async function serve(
 
   const { counters, kind } = await counterStoreFromFlags(values, { clock, log });
   const stopTracing = await startTracing(process.env);
-  const proxy = await startProxy({ ...config, counters });
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  try {
+    proxy = await startProxy({ ...config, counters });
+  } catch (err) {
+    // A port in use, say: release the watcher, the store and the tracer before reporting it.
+    source.close();
+    await counters.close();
+    await stopTracing();
+    throw err;
+  }
 
   const report = (u: typeof first) => {
     for (const s of u.statuses) {
