@@ -22,3 +22,12 @@ describe('reasons', () => {
     }
   });
 });
+
+describe('docs/reasons.md', () => {
+  it('lists every reason code of the registry, and no other', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../docs/reasons.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented).toEqual(Object.keys(REASONS));
+  });
+});
