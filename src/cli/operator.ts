@@ -13,6 +13,13 @@ import { createOperatorAdmin } from '../operator/admin.ts';
 import { parseDuration } from '../operator/duration.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
 import { checkLeaseTimings, createLeaderElector, kubernetesLeaseStore } from '../operator/leader-election.ts';
+import {
+  createLeaderLabel,
+  kubernetesPodLabelPatcher,
+  LEADER_LABEL,
+  type LeaderLabel,
+  resolvePodRef,
+} from '../operator/leader-label.ts';
 import { createOperator } from '../operator/operator.ts';
 import { kubernetesStatusPatcher } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
@@ -100,6 +107,16 @@ export const OPERATOR_FLAGS = {
     default: '2s',
     help: 'interval between Lease attempts',
     placeholder: 'duration',
+  },
+  'pod-name': {
+    type: 'string',
+    help: `own Pod, labelled ${LEADER_LABEL}=true while leading (default: $POD_NAME; unset: no label)`,
+    placeholder: 'name',
+  },
+  'pod-namespace': {
+    type: 'string',
+    help: "own Pod's namespace (default: $POD_NAMESPACE, else the Lease's)",
+    placeholder: 'ns',
   },
   'token-audience': {
     type: 'string',
@@ -226,13 +243,30 @@ export async function operatorCommand(
     registry,
     statusIntervalMs,
   });
+  const pod = resolvePodRef(
+    {
+      podName: values['pod-name'] as string | undefined,
+      podNamespace: values['pod-namespace'] as string | undefined,
+    },
+    process.env,
+    leaseNamespace,
+  );
+  // The Service selects the leader's Pod through this label; without a Pod (local runs) nothing to do.
+  // Created once the listeners are up, so a failed start leaves no retry loop behind.
+  let leaderLabel: LeaderLabel | undefined;
   const elector = createLeaderElector({
     store: kubernetesLeaseStore(kc, leaseNamespace, leaseName),
     identity,
     ...timings,
     log,
-    onStartedLeading: () => operator.startLeading(),
-    onStoppedLeading: () => operator.stopLeading(),
+    onStartedLeading: () => {
+      operator.startLeading();
+      leaderLabel?.set(true);
+    },
+    onStoppedLeading: () => {
+      operator.stopLeading();
+      leaderLabel?.set(false);
+    },
   });
   isLeader = () => elector.isLeader();
 
@@ -250,9 +284,17 @@ export async function operatorCommand(
       namespaces: namespaces.length > 0 ? namespaces : 'all',
       tls: !insecure,
       counters: redisUrl ? 'redis' : 'none',
+      pod: pod ? `${pod.namespace}/${pod.name}` : 'none',
     },
     'listening',
   );
+
+  if (pod)
+    leaderLabel = createLeaderLabel({
+      patch: kubernetesPodLabelPatcher(kc, pod),
+      log,
+      pod: `${pod.namespace}/${pod.name}`,
+    });
 
   let stopped = false;
   const startup = (async () => {
@@ -268,6 +310,7 @@ export async function operatorCommand(
     async close() {
       stopped = true;
       await elector.stop();
+      await leaderLabel?.close();
       await operator.close();
       await startup;
       await server.close();

@@ -322,8 +322,9 @@ interface Balancer {
 /**
  * What kube-proxy does for a ClusterIP Service, at the TCP level: each new connection goes to the
  * next backend, round robin. TLS passes through untouched, so proxies verify the operator itself.
- * Like a Service whose endpoints include a standby, a connection may land on an operator that
- * answers 503 "not leader"; the proxy's reconnect loop is what finds the leader.
+ * Deliberately harsher than the chart, whose Service selects only the Pod labelled as leader
+ * (src/operator/leader-label.ts): here a connection may land on a standby that answers 503
+ * "not leader", and the proxy's reconnect loop must still find the leader.
  */
 async function startBalancer(backends: () => number[]): Promise<Balancer> {
   let next = 0;

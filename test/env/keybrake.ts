@@ -52,7 +52,7 @@ export async function startKeybrake(
 ): Promise<KeybrakeProcess> {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, KEYBRAKE_LOG_LEVEL: 'info', ...opts.env },
+    env: { ...ambientEnv(), KEYBRAKE_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let raw = '';
@@ -169,7 +169,7 @@ export async function runKeybrake(
 ): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...ambientEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -184,4 +184,13 @@ export async function runKeybrake(
   const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/**
+ * The test runner's environment minus what would make a child act on a real cluster: an operator
+ * started inside a Pod (CI in Kubernetes) would otherwise try to label that Pod.
+ */
+function ambientEnv(): NodeJS.ProcessEnv {
+  const { POD_NAME: _name, POD_NAMESPACE: _namespace, ...rest } = process.env;
+  return rest;
 }

@@ -136,9 +136,18 @@ describe('helm lint and template', () => {
         '--tls-key=/etc/keybrake/tls/tls.key',
         '--lease-namespace=$(POD_NAMESPACE)',
         '--identity=$(POD_NAME)',
+        '--pod-name=$(POD_NAME)',
+        '--pod-namespace=$(POD_NAMESPACE)',
         '--listen=0.0.0.0:8443',
         `--proxy-service-account=${NAMESPACE}/keybrake-proxy`,
         '--token-audience=keybrake',
+      ]),
+    );
+    // The operator labels its own Pod; the downward API tells it which one.
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       ]),
     );
     // /readyz on the operator means "is the leader": as a readiness probe it would stall rollouts.
@@ -200,6 +209,16 @@ describe('helm lint and template', () => {
       ['snapshots', 8443],
       ['metrics', 9090],
     ]);
+    // Snapshot streams and acks must reach the leader: the Service selects the Pod labelled as such.
+    expect(find(objects, 'Service', 'keybrake-operator').spec.selector).toEqual({
+      'app.kubernetes.io/name': 'keybrake',
+      'app.kubernetes.io/instance': 'keybrake',
+      'app.kubernetes.io/component': 'operator',
+      'keybrake.dev/leader': 'true',
+    });
+    expect(find(objects, 'Service', 'keybrake-proxy').spec.selector).not.toHaveProperty(
+      'keybrake.dev/leader',
+    );
     expect(find(objects, 'PodDisruptionBudget', 'keybrake-proxy').spec.maxUnavailable).toBe(1);
     expect(objects.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
   });
@@ -394,6 +413,9 @@ describe('helm install against the real API server', () => {
       'operator',
       'no',
     ],
+    ['label its own Pod (leader label)', ['patch', 'pods', '-n', NAMESPACE], 'operator', 'yes'],
+    ['not patch Pods elsewhere', ['patch', 'pods', '-n', 'default'], 'operator', 'no'],
+    ['not delete Pods', ['delete', 'pods', '-n', NAMESPACE], 'operator', 'no'],
     ['not delete secrets', ['delete', 'secrets', '-A'], 'operator', 'no'],
     ['(proxy) not read secrets', ['get', 'secrets', '-n', NAMESPACE], 'proxy', 'no'],
     ['(proxy) not read vaultkeys', ['list', 'vaultkeys.keybrake.dev', '-A'], 'proxy', 'no'],
