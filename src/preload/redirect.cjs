@@ -1,0 +1,219 @@
+'use strict';
+/**
+ * Keybrake redirect preload: `NODE_OPTIONS="--require /app/src/preload/redirect.cjs"`.
+ *
+ * Some clients (the @stripe/mcp server, @twilio-alpha/mcp) hard-code https://api.stripe.com and friends
+ * and have no base-URL option. This file, loaded before them, rewrites their outgoing requests for those
+ * hosts to Keybrake, so the vault token they hold is exchanged for the real key by the proxy. It patches
+ * `https.request`, `https.get` and `globalThis.fetch`; every other host is left untouched.
+ *
+ * Configuration, environment only (a vendor whose variable is unset is not redirected):
+ *   KEYBRAKE_STRIPE_URL  api.stripe.com/p        → <url>/p       e.g. http://keybrake-stripe.keybrake-system.svc:8081
+ *   KEYBRAKE_TWILIO_URL  <sub>.twilio.com/p      → <url>/<sub>/p e.g. http://keybrake-proxy.keybrake-system.svc:8080/twilio
+ *   KEYBRAKE_RESEND_URL  api.resend.com/p        → <url>/p       e.g. http://keybrake-proxy.keybrake-system.svc:8080/resend
+ *
+ * Plain CommonJS without dependencies so that `--require` loads it in any Node process. It never logs
+ * headers or bodies: they carry the token.
+ */
+const http = require('node:http');
+const https = require('node:https');
+const { syncBuiltinESMExports } = require('node:module');
+
+/** Parses one `KEYBRAKE_*_URL`; a malformed value stops the process rather than silently not governing it. */
+function base(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`keybrake preload: ${name} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`keybrake preload: ${name} must be an http or https URL`);
+  }
+  return {
+    protocol: url.protocol,
+    // http.request wants an IPv6 address without the URL's brackets.
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port,
+    prefix: url.pathname.replace(/\/+$/, ''),
+  };
+}
+
+const targets = {
+  stripe: base('KEYBRAKE_STRIPE_URL'),
+  twilio: base('KEYBRAKE_TWILIO_URL'),
+  resend: base('KEYBRAKE_RESEND_URL'),
+};
+
+/**
+ * Where a request for https://`hostname``path` should go instead, or undefined to leave it alone.
+ * Only https requests are considered: the vendors' APIs are https only.
+ */
+function rewrite(hostname, path) {
+  const host = String(hostname).toLowerCase().replace(/\.$/, '');
+  if (host === 'api.stripe.com' && targets.stripe) return at(targets.stripe, path);
+  if (host === 'api.resend.com' && targets.resend) return at(targets.resend, path);
+  if (host.endsWith('.twilio.com') && targets.twilio) {
+    return at(targets.twilio, `/${host.slice(0, -'.twilio.com'.length)}${path}`);
+  }
+  return undefined;
+}
+
+function at(target, path) {
+  const port = target.port || (target.protocol === 'http:' ? '80' : '443');
+  return {
+    protocol: target.protocol,
+    hostname: target.hostname,
+    port: Number(port),
+    path: target.prefix + path,
+  };
+}
+
+// Options that only make sense for TLS to the vendor; dropped when the hop to Keybrake is plain http.
+const TLS_ONLY = [
+  'ALPNProtocols',
+  'ca',
+  'cert',
+  'checkServerIdentity',
+  'ciphers',
+  'clientCertEngine',
+  'crl',
+  'dhparam',
+  'ecdhCurve',
+  'honorCipherOrder',
+  'key',
+  'maxVersion',
+  'minVersion',
+  'passphrase',
+  'pfx',
+  'privateKeyEngine',
+  'privateKeyIdentifier',
+  'rejectUnauthorized',
+  'secureContext',
+  'secureOptions',
+  'secureProtocol',
+  'servername',
+  'session',
+  'sessionIdContext',
+  'sigalgs',
+];
+
+/** The caller's Host header names the vendor; Node sets the right one for Keybrake when it is absent. */
+function withoutHost(headers) {
+  if (!headers) return headers;
+  if (Array.isArray(headers)) {
+    // Raw [name, value, name, value, …] form.
+    const out = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      if (String(headers[i]).toLowerCase() !== 'host') out.push(headers[i], headers[i + 1]);
+    }
+    return out;
+  }
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'host') out[name] = value;
+  return out;
+}
+
+/** `https.request`'s three call shapes — (url, options?, cb?), (options, cb?) — as one options object and a callback. */
+function normalise(args) {
+  let [first, second, third] = args;
+  let options = {};
+  if (typeof first === 'string' || first instanceof URL) {
+    const url = typeof first === 'string' ? new URL(first) : first;
+    options = {
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port,
+      path: `${url.pathname}${url.search}`,
+      ...(url.username || url.password
+        ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
+        : {}),
+    };
+    if (typeof second === 'function') {
+      third = second;
+      second = undefined;
+    }
+    if (second) options = { ...options, ...second };
+    return { options, callback: third };
+  }
+  return { options: { ...first }, callback: second };
+}
+
+const originalHttpsRequest = https.request;
+const originalHttpRequest = http.request;
+
+function redirectedRequest(...args) {
+  const { options, callback } = normalise(args);
+  const to = rewrite(options.hostname || options.host || 'localhost', options.path || '/');
+  // Anything else, including a non-default port on a vendor host, goes out exactly as asked.
+  if (!to || (options.port && Number(options.port) !== 443)) return originalHttpsRequest.apply(https, args);
+
+  const plain = to.protocol === 'http:';
+  const next = { ...options, ...to, host: to.hostname, headers: withoutHost(options.headers) };
+  delete next.socketPath;
+  delete next.createConnection;
+  delete next._defaultAgent;
+  delete next.defaultPort;
+  if (plain) {
+    for (const k of TLS_ONLY) delete next[k];
+    // An https.Agent cannot carry a plain-http request (ERR_INVALID_PROTOCOL): use the default http agent.
+    if (next.agent && next.agent.protocol !== 'http:') delete next.agent;
+  }
+  const req = (plain ? originalHttpRequest : originalHttpsRequest)(next, callback);
+  if (plain) {
+    // stripe-node 17's NodeHttpClient writes the body only on the socket's 'secureConnect' when it asked
+    // for https, which a plain socket never emits: the request would hang. Emit it on 'connect'.
+    req.once('socket', (socket) => {
+      if (socket.connecting) socket.once('connect', () => socket.emit('secureConnect'));
+    });
+  }
+  return req;
+}
+
+https.request = redirectedRequest;
+// https.get calls the module-internal request, not the exported one, so it needs its own patch.
+https.get = function redirectedGet(...args) {
+  const req = redirectedRequest(...args);
+  req.end();
+  return req;
+};
+
+if (typeof globalThis.fetch === 'function') {
+  const originalFetch = globalThis.fetch;
+  globalThis.fetch = function redirectedFetch(input, init) {
+    const isRequest = typeof Request === 'function' && input instanceof Request;
+    let url;
+    try {
+      url = new URL(isRequest ? input.url : String(input));
+    } catch {
+      return originalFetch(input, init);
+    }
+    const to =
+      url.protocol === 'https:' && !url.port
+        ? rewrite(url.hostname, `${url.pathname}${url.search}`)
+        : undefined;
+    if (!to) return originalFetch(input, init);
+
+    const host = to.hostname.includes(':') ? `[${to.hostname}]` : to.hostname;
+    const target = `${to.protocol}//${host}:${to.port}${to.path}`;
+    // Request(target, request) copies method, headers, body and signal; init, if any, still applies on top.
+    const req = new Request(target, isRequest ? new Request(input, init) : new Request(url, init));
+    req.headers.delete('host');
+    return originalFetch(req);
+  };
+}
+
+// ES modules that `import { request } from 'node:https'` see the patched functions too.
+syncBuiltinESMExports();
+
+const redirected = Object.entries(targets)
+  .filter(([, t]) => t)
+  .map(
+    ([vendor, t]) =>
+      `${vendor} → ${t.protocol}//${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}${t.port ? `:${t.port}` : ''}${t.prefix}`,
+  );
+process.stderr.write(
+  `keybrake preload: ${redirected.length ? `redirecting ${redirected.join(', ')}` : 'no KEYBRAKE_*_URL set, nothing redirected'}\n`,
+);
