@@ -78,14 +78,27 @@ export function createUpstreams(
     }
     return pool;
   };
+  // Base URLs are parsed once per vendor and sub host, not on every call. Sub hosts come from the
+  // caller's path, so the cache is bounded; past the bound a target is parsed per call.
+  const MAX_TARGETS = 64;
+  const targets = new Map<string, { origin: string; host: string; path: string }>();
+  const targetFor = (vendor: VendorName, sub: string) => {
+    const id = `${vendor} ${sub}`;
+    let target = targets.get(id);
+    if (!target) {
+      const url = new URL(config[vendor].replace('{sub}', sub));
+      target = { origin: url.origin, host: url.host, path: url.pathname.replace(/\/+$/, '') };
+      if (targets.size < MAX_TARGETS) targets.set(id, target);
+    }
+    return target;
+  };
   return {
     async forward(req) {
-      const base = new URL(config[req.vendor].replace('{sub}', req.subHost ?? 'api'));
-      const basePath = base.pathname.replace(/\/+$/, '');
+      const base = targetFor(req.vendor, req.subHost ?? 'api');
       try {
         const res = await poolFor(base.origin).request({
           method: req.method as 'GET',
-          path: basePath + req.pathAndQuery,
+          path: base.path + req.pathAndQuery,
           headers: { ...req.headers, host: base.host },
           body: req.body && req.body.length > 0 ? req.body : null,
         });
