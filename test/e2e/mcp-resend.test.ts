@@ -4,14 +4,13 @@
 // back to the model as an isError tool result carrying Keybrake's message.
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESEND_EMULATOR_KEY, type ResendEmulator, startResendEmulator } from '../../src/emulators/resend.ts';
 import { formatUsd } from '../../src/money/micro-usd.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { DEFAULT_RESEND_PRICES } from '../../src/vendors/resend/index.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { connectMcpServer, type McpServer } from '../env/mcp.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESEND_MCP = realpathSync(path.join(ROOT, 'node_modules/.bin/resend-mcp'));
@@ -53,8 +52,7 @@ spec:
 let emulator: ResendEmulator;
 let kb: KeybrakeProcess;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
-let client: Client;
-let serverStderr = '';
+let mcp: McpServer;
 /** Every tool result text the model would have seen. */
 const seen: string[] = [];
 
@@ -65,7 +63,7 @@ function text(result: ToolResult): string {
 }
 
 async function sendEmail(to: string[]): Promise<ToolResult> {
-  const result = (await client.callTool({
+  const result = (await mcp.client.callTool({
     name: 'send-email',
     arguments: { to, subject: 'Your order', text: 'It has shipped.' },
   })) as ToolResult;
@@ -77,28 +75,19 @@ beforeAll(async () => {
   emulator = await startResendEmulator();
   dir = await manifestDir({ 'keys.yaml': MANIFESTS });
   kb = await startKeybrake(serveArgs(dir.dir, { resend: emulator.url }));
-  const transport = new StdioClientTransport({
-    // resend-mcp needs Node 24 like the rest of the project: the pinned binary running this test.
-    command: process.execPath,
+  mcp = await connectMcpServer({
     args: [RESEND_MCP],
     env: {
       RESEND_API_KEY: token,
       RESEND_BASE_URL: `${kb.urls['main']}/resend`,
       SENDER_EMAIL_ADDRESS: SENDER,
     },
-    // resend-mcp loads dotenv from its working directory: keep it away from any .env in the repo.
     cwd: dir.dir,
-    stderr: 'pipe',
   });
-  transport.stderr?.on('data', (chunk: Buffer) => {
-    serverStderr += chunk.toString('utf8');
-  });
-  client = new Client({ name: 'keybrake-e2e', version: '0.0.0' });
-  await client.connect(transport);
 });
 
 afterAll(async () => {
-  await client?.close();
+  await mcp?.close();
   await kb?.stop();
   await emulator?.close();
   await dir?.remove();
@@ -106,7 +95,7 @@ afterAll(async () => {
 
 describe('resend-mcp through Keybrake', () => {
   it('lists send-email among its tools, taking recipients as `to`', async () => {
-    const { tools } = await client.listTools();
+    const { tools } = await mcp.client.listTools();
     const send = tools.find((t) => t.name === 'send-email');
     expect(send?.inputSchema.properties).toHaveProperty('to');
   });
@@ -147,7 +136,7 @@ describe('resend-mcp through Keybrake', () => {
   it('keeps the real key out of everything the agent side sees, and both secrets out of the proxy output', () => {
     expect(seen).toHaveLength(2);
     expect(seen.join('\n')).not.toContain(RESEND_EMULATOR_KEY);
-    expect(serverStderr).not.toContain(RESEND_EMULATOR_KEY);
+    expect(mcp.stderr()).not.toContain(RESEND_EMULATOR_KEY);
     expect(kb.output()).not.toContain(token);
     expect(kb.output()).not.toContain(RESEND_EMULATOR_KEY);
   });

@@ -5,12 +5,11 @@
 // with the real key; a create_refund outside the policy is denied by Keybrake and never reaches Stripe.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { connectMcpServer, type McpServer } from '../env/mcp.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -40,15 +39,14 @@ const MANIFESTS = yamlDocuments(
 let emulator: StripeEmulator;
 let kb: KeybrakeProcess;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
-let client: Client;
-let serverStderr = '';
+let mcp: McpServer;
 /** Every tool result text the model would have seen. */
 const seen: string[] = [];
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[] };
 
 async function callTool(name: string, args: Record<string, unknown>): Promise<string> {
-  const result = (await client.callTool({ name, arguments: args })) as ToolResult;
+  const result = (await mcp.client.callTool({ name, arguments: args })) as ToolResult;
   const text = result.content.map((c) => c.text ?? '').join('\n');
   seen.push(text);
   return text;
@@ -58,22 +56,15 @@ beforeAll(async () => {
   emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
   dir = await manifestDir({ 'keys.yaml': MANIFESTS });
   kb = await startKeybrake(serveArgs(dir.dir, { stripe: emulator.url }));
-  const transport = new StdioClientTransport({
-    command: process.execPath,
+  mcp = await connectMcpServer({
     args: ['--require', PRELOAD, STRIPE_MCP, '--tools=all'],
     env: { STRIPE_SECRET_KEY: token, KEYBRAKE_STRIPE_URL: kb.urls['stripe']! },
     cwd: dir.dir,
-    stderr: 'pipe',
   });
-  transport.stderr?.on('data', (chunk: Buffer) => {
-    serverStderr += chunk.toString('utf8');
-  });
-  client = new Client({ name: 'keybrake-e2e', version: '0.0.0' });
-  await client.connect(transport);
 });
 
 afterAll(async () => {
-  await client?.close();
+  await mcp?.close();
   await kb?.stop();
   await emulator?.close();
   await dir?.remove();
@@ -81,10 +72,10 @@ afterAll(async () => {
 
 describe('@stripe/mcp through Keybrake via the redirect preload', () => {
   it('announces the redirect on stderr and lists create_customer and create_refund', async () => {
-    const { tools } = await client.listTools();
+    const { tools } = await mcp.client.listTools();
 
     expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['create_customer', 'create_refund']));
-    expect(serverStderr).toContain(`keybrake preload: redirecting stripe → ${kb.urls['stripe']}`);
+    expect(mcp.stderr()).toContain(`keybrake preload: redirecting stripe → ${kb.urls['stripe']}`);
   });
 
   it('creates a customer that reaches Stripe with the real key, not the vault token', async () => {
@@ -123,8 +114,8 @@ describe('@stripe/mcp through Keybrake via the redirect preload', () => {
     expect(emulator.requests.length).toBeGreaterThan(0);
     for (const r of emulator.requests) expect(JSON.stringify(r)).not.toContain(token);
     expect(seen.join('\n')).not.toContain(UPSTREAM_KEY);
-    expect(serverStderr).not.toContain(token);
-    expect(serverStderr).not.toContain(UPSTREAM_KEY);
+    expect(mcp.stderr()).not.toContain(token);
+    expect(mcp.stderr()).not.toContain(UPSTREAM_KEY);
     expect(kb.output()).not.toContain(token);
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
   });

@@ -262,14 +262,7 @@ async function installPrerequisites(
   release: string,
   kubectl: (args: string[], input?: string) => Promise<string>,
 ): Promise<string> {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(CHART, 'crds')]);
-  await kubectl([
-    'wait',
-    '--for=condition=established',
-    '--timeout=60s',
-    'crd/vaultkeys.keybrake.dev',
-    'crd/spendpolicies.keybrake.dev',
-  ]);
+  await installCrds(kubectl, join(CHART, 'crds'));
   await cp.kubectl(['create', 'namespace', namespace]);
   const rendered = await cp.helm([
     'template',
@@ -437,4 +430,16 @@ export function tenantKubectl(
     return token;
   };
   return { kubectl, mintedToken };
+}
+
+/** Applies Keybrake's CRDs from `dir` and waits until the apiserver serves both kinds. */
+export async function installCrds(kubectl: (args: string[]) => Promise<unknown>, dir: string): Promise<void> {
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', dir]);
+  await kubectl([
+    'wait',
+    '--for=condition=established',
+    '--timeout=60s',
+    'crd/vaultkeys.keybrake.dev',
+    'crd/spendpolicies.keybrake.dev',
+  ]);
 }

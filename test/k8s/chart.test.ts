@@ -5,12 +5,12 @@ import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseFlags } from '../../src/cli/args.ts';
 import { OPERATOR_FLAGS } from '../../src/cli/operator.ts';
 import { PROXY_FLAGS } from '../../src/cli/proxy.ts';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = join(ROOT, 'charts/keybrake');
@@ -35,11 +35,7 @@ spec:
   tokenSecretRef: { name: support-bot-stripe-token }
 `;
 
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 
 interface K8sObject {
   apiVersion: string;

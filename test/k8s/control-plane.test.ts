@@ -12,17 +12,13 @@ import {
   type V1TokenReviewStatus,
   Watch,
 } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const GROUP = 'smoke.keybrake.dev';
 
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 const kc = new KubeConfig();
 kc.loadFromFile(cp.kubeconfigPath);
 const namespace = `smoke-${randomUUID().slice(0, 8)}`;

@@ -5,9 +5,9 @@
 // Also: the operator refuses proxies without a valid, audience-bound, allowed ServiceAccount token.
 import { readFile } from 'node:fs/promises';
 import { Agent, Pool, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import {
   type K8sSystem,
   type OperatorHandle,
@@ -16,11 +16,7 @@ import {
   until,
 } from '../env/k8s-system.ts';
 
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 
 const SYSTEM_NS = 'failover-system';
 const TENANT = 'failover-agents';

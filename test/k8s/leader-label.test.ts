@@ -4,17 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
+import { installCrds } from '../env/k8s-system.ts';
 import { type KeybrakeProcess, startKeybrake } from '../env/keybrake.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const LABEL = 'keybrake.dev/leader';
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 const ns = `leader-label-${randomUUID().slice(0, 8)}`;
 const running: KeybrakeProcess[] = [];
 
@@ -81,14 +78,7 @@ async function startOperator(identity: string, podArgs: string[], env: NodeJS.Pr
 }
 
 beforeAll(async () => {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(ROOT, 'crds')]);
-  await kubectl([
-    'wait',
-    '--for=condition=established',
-    '--timeout=60s',
-    'crd/vaultkeys.keybrake.dev',
-    'crd/spendpolicies.keybrake.dev',
-  ]);
+  await installCrds(kubectl, join(ROOT, 'crds'));
   await kubectl(['create', 'namespace', ns]);
   // Pod b says "true" from a previous life: its operator must reset it before anything else.
   await kubectl(['apply', '-n', ns, '-f', '-'], `${pod('operator-a')}---${pod('operator-b', 'true')}`);

@@ -6,17 +6,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selfSignedCert } from '../../src/distribution/test-tls.ts';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
+import { installCrds } from '../env/k8s-system.ts';
 import { type KeybrakeProcess, startKeybrake } from '../env/keybrake.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 const ns = `op-${randomUUID().slice(0, 8)}`;
 const UPSTREAM_KEY = 'sk_test_operator_upstream_not_real';
 const running: KeybrakeProcess[] = [];
@@ -142,15 +139,7 @@ spec:
 let leader: KeybrakeProcess;
 
 beforeAll(async () => {
-  await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl([
-    'wait',
-    '--for',
-    'condition=established',
-    '--timeout=60s',
-    'crd/vaultkeys.keybrake.dev',
-    'crd/spendpolicies.keybrake.dev',
-  ]);
+  await installCrds(kubectl, join(ROOT, 'crds'));
   await kubectl(['create', 'namespace', ns]);
   await apply(`${policy('support-bot')}
 ---

@@ -7,17 +7,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import Stripe from 'stripe';
 import { Pool } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
 
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 
 const SYSTEM_NS = 'revoke-system';
 const TENANT = 'revoke-agents';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { followSnapshots } from '../../src/distribution/follower.ts';
 import { createSnapshotServer } from '../../src/distribution/server.ts';
@@ -13,13 +13,9 @@ import { selfSignedCert } from '../../src/distribution/test-tls.ts';
 import { createTokenReviewAuthenticator } from '../../src/distribution/token-review.ts';
 import { SnapshotHolder } from '../../src/proxy/snapshot-holder.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
-import { connectControlPlane } from '../env/control-plane/control-plane.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
 
-const cp = connectControlPlane({
-  kubeconfigPath: inject('kubeconfig'),
-  server: inject('k8sServer'),
-  binDir: inject('k8sBinDir'),
-});
+const cp = injectedControlPlane();
 const kc = new KubeConfig();
 kc.loadFromFile(cp.kubeconfigPath);
 const namespace = `tokenreview-${randomUUID().slice(0, 8)}`;
