@@ -1,6 +1,6 @@
 import type { SpendPolicy } from '../api/v1alpha1/index.ts';
 import { type MicroUsd, parseUsd } from '../money/micro-usd.ts';
-import { compileEndpointPattern, compileValuePattern } from '../snapshot/glob.ts';
+import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import type { CompiledLimits, CompiledPolicy } from '../snapshot/types.ts';
 
 /** A validated SpendPolicy → its compiled form (patterns built once) plus its own expiry. */

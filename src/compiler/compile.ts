@@ -1,3 +1,4 @@
+import type { RejectedObject, ResourceSet } from '../api/resource-set.ts';
 import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../clock.ts';
 import { formatUsd } from '../money/micro-usd.ts';
@@ -5,7 +6,6 @@ import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts
 import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
-import type { RejectedObject, ResourceSet } from './resource-set.ts';
 import { readUpstreamCredential } from './upstream.ts';
 
 /** The Ready state of one VaultKey or SpendPolicy: written to `.status` by the operator, logged by `serve`. */

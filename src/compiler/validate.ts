@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from '../api/resource-set.ts';
 import {
   API_VERSION,
   DEFAULT_NAMESPACE,
@@ -10,7 +11,6 @@ import {
   type VaultKey,
   VaultKeySchema,
 } from '../api/v1alpha1/index.ts';
-import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
 
 /** What `validate` returns: the valid resources and every problem found. */
 export interface ValidationResult {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import type { SnapshotHolder } from '../proxy/snapshot-holder.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { isDenial } from '../proxy/reasons.ts';
+import { isDenial } from '../decision/reasons.ts';
 import { parseForm } from '../vendors/form.ts';
 import { stripeCredential } from '../vendors/stripe/credentials.ts';
 import { createRecorder, type EmulatorHandle, readBody, sendJson, serveEmulator } from './recorder.ts';

@@ -1,8 +1,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { formatDocumentError, type ResourceSet } from '../api/resource-set.ts';
 import type { VaultKey } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../clock.ts';
 import { type CompileResult, compile, type ObjectStatus } from '../compiler/compile.ts';
-import { formatDocumentError, type ResourceSet } from '../compiler/resource-set.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { dayBucket } from '../counters/windows.ts';
 import { nextSnapshotVersion } from '../distribution/protocol.ts';

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CounterStore } from '../counters/store.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
-import type { SnapshotHolder } from './snapshot-holder.ts';
 
 /**
  * The admin listener: `/metrics`, `/healthz` (the process is alive), `/readyz` (it has a policy

@@ -3,13 +3,6 @@ import { performance } from 'node:perf_hooks';
 import type { Span } from '@opentelemetry/api';
 import type { Clock } from '../clock.ts';
 import { type CounterStore, CounterStoreUnavailableError, type Reservation } from '../counters/store.ts';
-import { formatUsd, MICROS_PER_USD } from '../money/micro-usd.ts';
-import type { CompiledKey, VendorName } from '../snapshot/types.ts';
-import type { AuditRecord, AuditSink } from '../telemetry/audit.ts';
-import type { Log } from '../telemetry/logger.ts';
-import type { ProxyMetrics } from '../telemetry/metrics.ts';
-import { startCallSpan, startChildSpan, traceIdOf } from '../telemetry/tracing.ts';
-import type { Operation, ParseLimits, Parties, VendorAdapter, VendorRequest } from '../vendors/types.ts';
 import {
   type Denial,
   type DenyReason,
@@ -18,8 +11,15 @@ import {
   isDenial,
   REASONS,
   type Reason,
-} from './reasons.ts';
-import type { SnapshotHolder } from './snapshot-holder.ts';
+} from '../decision/reasons.ts';
+import { formatUsd, MICROS_PER_USD } from '../money/micro-usd.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { CompiledKey, VendorName } from '../snapshot/types.ts';
+import type { AuditRecord, AuditSink } from '../telemetry/audit.ts';
+import type { Log } from '../telemetry/logger.ts';
+import type { ProxyMetrics } from '../telemetry/metrics.ts';
+import { startCallSpan, startChildSpan, traceIdOf } from '../telemetry/tracing.ts';
+import type { Operation, ParseLimits, Parties, VendorAdapter, VendorRequest } from '../vendors/types.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { authorize, checkEndpoint } from './stages/authorize.ts';
 import { reserve } from './stages/reserve.ts';

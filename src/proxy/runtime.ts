@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { VendorName } from '../snapshot/types.ts';
 import type { AuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -9,7 +10,6 @@ import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
 import { createPipeline } from './pipeline.ts';
 import { createProxyListener } from './server.ts';
-import { SnapshotHolder } from './snapshot-holder.ts';
 import { createUpstreams, type UpstreamConfig } from './upstreams.ts';
 
 /** Everything a proxy process needs; `serve` and `proxy` both build one of these. */

@@ -1,6 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici';
+import { type Denial, deny } from '../decision/reasons.ts';
 import type { VendorName } from '../snapshot/types.ts';
-import { type Denial, deny } from './reasons.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never

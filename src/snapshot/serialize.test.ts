@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileEndpointPattern, compileValuePattern } from './glob.ts';
+import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import {
   describeSnapshot,
   deserializeSnapshot,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileEndpointPattern, compileValuePattern } from './glob.ts';
+import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from './types.ts';
 
 /**

@@ -1,4 +1,7 @@
 import type { MicroUsd } from '../money/micro-usd.ts';
+import type { CompiledPattern, EndpointPattern } from '../patterns/glob.ts';
+
+export type { CompiledPattern, EndpointPattern };
 
 /**
  * The compiled policy table: the only thing the proxy knows about keys and policies. Produced by the
@@ -50,19 +53,6 @@ export interface CompiledLimits {
   readonly perMonthMicros?: MicroUsd;
   readonly perRunMicros?: MicroUsd;
   readonly requestsPerMinute?: number;
-}
-
-/** A pattern compiled once per snapshot. `source` is kept so the snapshot can be serialised. */
-export interface CompiledPattern {
-  readonly source: string;
-  readonly regex: RegExp;
-}
-
-/** `POST /v1/payment_intents/*`: method (or `*`) plus a segment-aware path glob. */
-export interface EndpointPattern {
-  readonly source: string;
-  readonly method: string;
-  readonly path: RegExp;
 }
 
 export interface CompiledPolicy {

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { Reason } from '../proxy/reasons.ts';
+import type { Reason } from '../decision/reasons.ts';
 
 /**
  * One record per call, the last stage of the pipeline (DESIGN.md §7). Field names are a contract.

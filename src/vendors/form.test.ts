@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDenial } from '../proxy/reasons.ts';
+import { isDenial } from '../decision/reasons.ts';
 import { parseForm } from './form.ts';
 
 const limits = { maxBytes: 65_536, maxDepth: 4, maxParams: 50 };

@@ -1,4 +1,4 @@
-import { type Denial, deny } from '../proxy/reasons.ts';
+import { type Denial, deny } from '../decision/reasons.ts';
 import type { Params, ParseLimits } from './types.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Denial, DenyReason } from '../decision/reasons.ts';
 import type { MicroUsd } from '../money/micro-usd.ts';
-import type { Denial, DenyReason } from '../proxy/reasons.ts';
 import type { CompiledKey, UpstreamCredential, VendorName } from '../snapshot/types.ts';
 
 /**

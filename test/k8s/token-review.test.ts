@@ -11,7 +11,7 @@ import { followSnapshots } from '../../src/distribution/follower.ts';
 import { createSnapshotServer } from '../../src/distribution/server.ts';
 import { selfSignedCert } from '../../src/distribution/test-tls.ts';
 import { createTokenReviewAuthenticator } from '../../src/distribution/token-review.ts';
-import { SnapshotHolder } from '../../src/proxy/snapshot-holder.ts';
+import { SnapshotHolder } from '../../src/snapshot/holder.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseUsd } from '../../money/micro-usd.ts';
-import { compileEndpointPattern, compileValuePattern, PatternError } from '../../snapshot/glob.ts';
+import { compileEndpointPattern, compileValuePattern, PatternError } from '../../patterns/glob.ts';
 import { VENDORS } from '../../snapshot/types.ts';
 import { API_VERSION, ConditionSchema, ObjectMetaSchema, Timestamp } from './meta.ts';
 

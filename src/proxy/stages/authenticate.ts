@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { type Denial, deny } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
-import { type Denial, deny } from '../reasons.ts';
 
 /**
  * Finds the vault key a call presents. The table holds only SHA-256 digests, so the lookup compares

@@ -1,7 +1,7 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledPattern, CompiledPolicy } from '../../snapshot/types.ts';
 import type { Operation } from '../../vendors/types.ts';
-import { type Denial, deny } from '../reasons.ts';
 
 /** What one authorize check sees: the policy, the call and its classification. */
 export interface AuthorizeInput {

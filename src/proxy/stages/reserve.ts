@@ -6,9 +6,9 @@ import {
   type WindowKind,
 } from '../../counters/store.ts';
 import { windowsFor } from '../../counters/windows.ts';
+import { type Denial, type DenyReason, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
-import { type Denial, type DenyReason, deny } from '../reasons.ts';
 
 const REFUSAL: Record<WindowKind, DenyReason> = {
   minute: 'rate_limited',

@@ -1,5 +1,5 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
-import { type Denial, deny, isDenial } from '../reasons.ts';
 
 /** Output of the route stage: which vendor, and the vendor-relative path the adapters see. */
 export interface Route {

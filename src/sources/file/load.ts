@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
-import type { DocumentError, RawDocument } from '../../compiler/resource-set.ts';
+import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 
 /** What `loadManifests` read: every document, and every file or YAML problem met on the way. */
 export interface LoadResult {

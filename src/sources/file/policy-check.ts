@@ -1,6 +1,6 @@
+import { formatDocumentError } from '../../api/resource-set.ts';
 import { type Clock, systemClock } from '../../clock.ts';
 import { compile } from '../../compiler/compile.ts';
-import { formatDocumentError } from '../../compiler/resource-set.ts';
 import { validate } from '../../compiler/validate.ts';
 import { loadManifests } from './load.ts';
 

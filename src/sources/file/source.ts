@@ -1,6 +1,6 @@
+import { type DocumentError, formatDocumentError } from '../../api/resource-set.ts';
 import type { Clock } from '../../clock.ts';
 import { type CompileResult, compile, type ObjectStatus } from '../../compiler/compile.ts';
-import { type DocumentError, formatDocumentError } from '../../compiler/resource-set.ts';
 import { validate } from '../../compiler/validate.ts';
 import type { Snapshot } from '../../snapshot/types.ts';
 import type { Log } from '../../telemetry/logger.ts';

@@ -1,4 +1,4 @@
-import type { RawDocument } from '../../compiler/resource-set.ts';
+import type { RawDocument } from '../../api/resource-set.ts';
 import type { KubeObject } from './reflector.ts';
 
 /** Which of our three informers an object came from. */

@@ -1,5 +1,5 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { type Denial, deny, isDenial } from '../../proxy/reasons.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { ITEMS } from './json.ts';
 import type { ResendPrices } from './pricing.ts';

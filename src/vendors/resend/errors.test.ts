@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REASONS } from '../../proxy/reasons.ts';
+import { REASONS } from '../../decision/reasons.ts';
 import { resendError } from './errors.ts';
 
 describe('resendError', () => {

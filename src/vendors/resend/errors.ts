@@ -1,4 +1,4 @@
-import type { DenyReason } from '../../proxy/reasons.ts';
+import type { DenyReason } from '../../decision/reasons.ts';
 import type { VendorError } from '../types.ts';
 
 /** Resend's fixed error names (resend-node 6.38 `RESEND_ERROR_CODE_KEY`) that Keybrake answers with. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDenial } from '../../proxy/reasons.ts';
+import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import type { VendorRequest } from '../types.ts';
 import { createResendAdapter } from './index.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../decision/reasons.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
-import { isDenial } from '../../proxy/reasons.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { parseForm } from '../form.ts';
 import type { Operation, VendorRequest } from '../types.ts';

@@ -1,5 +1,5 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
-import { type Denial, deny, isDenial } from '../../proxy/reasons.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { matchCatalog } from './catalog.ts';
 import { isId } from './fields.ts';

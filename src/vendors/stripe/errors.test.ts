@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DenyReason, REASONS } from '../../proxy/reasons.ts';
+import { type DenyReason, REASONS } from '../../decision/reasons.ts';
 import { stripeError } from './errors.ts';
 
 describe('stripeError', () => {

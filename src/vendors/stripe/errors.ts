@@ -1,4 +1,4 @@
-import { type DenyReason, REASONS } from '../../proxy/reasons.ts';
+import { type DenyReason, REASONS } from '../../decision/reasons.ts';
 import type { VendorError } from '../types.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { type Denial, deny, isDenial } from '../../proxy/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { parseForm } from '../form.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 

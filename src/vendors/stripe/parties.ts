@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Denial, isDenial } from '../../proxy/reasons.ts';
+import { type Denial, isDenial } from '../../decision/reasons.ts';
 import type { Params, Parties, VendorRequest } from '../types.ts';
 import { nested, scalar } from './fields.ts';
 

@@ -1,8 +1,8 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { minorToMicroUsd } from '../../money/convert.ts';
 import { minorUnitExponent } from '../../money/currencies.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { type Denial, deny, isDenial } from '../../proxy/reasons.ts';
 import type { CostLookup, Params, Parties } from '../types.ts';
 import type { PricingRule } from './catalog.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDenial } from '../../proxy/reasons.ts';
+import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { classifyTwilio, type TwilioOperation } from './catalog.ts';

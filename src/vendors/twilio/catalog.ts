@@ -1,5 +1,5 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { type Denial, deny } from '../../proxy/reasons.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { callCost, lookupV1Cost, lookupV2Cost, messageCost, verificationCost } from './costs.ts';

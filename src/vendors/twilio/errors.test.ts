@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { type DenyReason, REASONS } from '../../proxy/reasons.ts';
+import { type DenyReason, REASONS } from '../../decision/reasons.ts';
 import { TWILIO_ERROR_CODES, twilioError } from './errors.ts';
 
 // The real twilio-node exception, so the test fails if the SDK stops reading our body.

@@ -1,4 +1,4 @@
-import type { DenyReason } from '../../proxy/reasons.ts';
+import type { DenyReason } from '../../decision/reasons.ts';
 import type { VendorError } from '../types.ts';
 
 /**

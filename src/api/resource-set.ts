@@ -1,4 +1,4 @@
-import type { Secret, SpendPolicy, VaultKey } from '../api/v1alpha1/index.ts';
+import type { Secret, SpendPolicy, VaultKey } from './v1alpha1/index.ts';
 
 /** One parsed document as a source hands it to `validate` (a YAML document, or an informer object). */
 export interface RawDocument {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import type { Snapshot } from '../snapshot/types.ts';
+import type { Snapshot } from './types.ts';
 
 /**
  * The proxy's one reference to the policy table. Sources (file watcher, operator stream) call

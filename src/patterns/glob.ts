@@ -1,5 +1,3 @@
-import type { CompiledPattern, EndpointPattern } from './types.ts';
-
 /**
  * Policy patterns, compiled once per snapshot (DESIGN.md §3) so the authorize stage only runs a
  * RegExp. Endpoint globs are segment-aware; value globs (recipients, senders) are plain wildcards.
@@ -8,6 +6,19 @@ import type { CompiledPattern, EndpointPattern } from './types.ts';
 /** Raised for a pattern that cannot be compiled; the message names the problem, never a secret. */
 export class PatternError extends Error {
   override readonly name = 'PatternError';
+}
+
+/** A pattern compiled once per snapshot. `source` is kept so the snapshot can be serialised. */
+export interface CompiledPattern {
+  readonly source: string;
+  readonly regex: RegExp;
+}
+
+/** `POST /v1/payment_intents/*`: method (or `*`) plus a segment-aware path glob. */
+export interface EndpointPattern {
+  readonly source: string;
+  readonly method: string;
+  readonly path: RegExp;
 }
 
 export const ENDPOINT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', '*'] as const;
