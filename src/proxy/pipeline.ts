@@ -133,7 +133,7 @@ export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Prom
     const params = adapter.parse(req, call.body, deps.parseLimits);
     if (isDenial(params)) return render(state, params);
 
-    const classified = adapter.classify(req, params, key);
+    const classified = adapter.price(req, params, key);
     if (isDenial(classified)) return render(state, classified);
     let op: Operation = classified;
     state.op = op;

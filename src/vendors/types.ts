@@ -94,16 +94,14 @@ export interface VendorError {
  */
 export interface VendorAdapter {
   readonly name: VendorName;
-  /** Whether routes carry a sub host segment (`/twilio/<sub>/…`). */
-  readonly hasSubHosts: boolean;
   /** Response header holding the vendor's request id (for the audit record). */
   readonly requestIdHeader: string;
   /** The vault token the caller presented; undefined when the header is missing or malformed. */
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
   /** Decodes the body (form or JSON) within limits. */
   parse(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial;
-  /** Identifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
-  classify(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
+  /** The price stage: identifies, classifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
+  price(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */
   upstreamAuthorization(credential: UpstreamCredential): string;
   /** The actual cost from a successful response, when the vendor reports one. */

@@ -27,7 +27,7 @@ describe('createResendAdapter', () => {
       limits,
     );
     if (isDenial(params)) throw new Error('denied');
-    expect(adapter.classify(req, params, key)).toMatchObject({ costMicros: 800 });
+    expect(adapter.price(req, params, key)).toMatchObject({ costMicros: 800 });
     expect(adapter.upstreamAuthorization(key.upstream)).toBe('Bearer re_real');
     expect(adapter.settle({} as never, 200, { id: 'x' })).toBeUndefined();
   });

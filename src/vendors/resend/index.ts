@@ -23,12 +23,11 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
   const prices = resolveResendPrices(opts.prices);
   return {
     name: 'resend',
-    hasSubHosts: false,
     // Resend answers with `x-request-id` (older responses: `x-resend-request-id`).
     requestIdHeader: 'x-request-id',
     credential: resendCredential,
     parse: (_req, body, limits) => parseJsonBody(body, limits),
-    classify: (req, params) => classifyResend(prices, req, params),
+    price: (req, params) => classifyResend(prices, req, params),
     upstreamAuthorization: resendUpstreamAuthorization,
     settle: () => undefined,
     error: resendError,

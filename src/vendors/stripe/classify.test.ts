@@ -343,7 +343,7 @@ describe('Stripe parties', () => {
     const req = request('GET', '/v1/payment_intents', {}, 'customer=cus_Q&limit=3');
     const params = adapter.parse(req, Buffer.alloc(0), limits);
     if (isDenial(params)) throw new Error('query did not parse');
-    const r = adapter.classify(req, params, {} as CompiledKey);
+    const r = adapter.price(req, params, {} as CompiledKey);
     expect(r).toMatchObject({ id: 'stripe.read', parties: { customers: ['cus_Q'] } });
   });
 });

@@ -16,11 +16,10 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
   const { rates } = opts;
   return {
     name: 'stripe',
-    hasSubHosts: false,
     requestIdHeader: 'request-id',
     credential: stripeCredential,
     parse: parseStripe,
-    classify: (req, params) => classifyStripe(req, params, rates),
+    price: (req, params) => classifyStripe(req, params, rates),
     upstreamAuthorization: stripeUpstreamAuthorization,
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,

@@ -39,16 +39,15 @@ describe('createTwilioAdapter', () => {
       Body: 'hi there',
     });
     if (isDenial(params)) throw new Error('denied');
-    const op = adapter.classify(req, params, key) as Operation;
+    const op = adapter.price(req, params, key) as Operation;
     expect(op).toMatchObject({ id: 'twilio.messages.create', costMicros: 40_000 });
     expect(adapter.settle(op, 201, { price: '-0.0300', price_unit: 'USD' })).toBe(30_000);
   });
 
-  it('declares sub hosts and the Twilio request id header', () => {
+  it('declares the Twilio request id header', () => {
     const adapter = createTwilioAdapter();
     expect(adapter).toMatchObject({
       name: 'twilio',
-      hasSubHosts: true,
       requestIdHeader: 'twilio-request-id',
     });
   });

@@ -24,11 +24,10 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
   const prices = resolveTwilioPrices(opts.prices);
   return {
     name: 'twilio',
-    hasSubHosts: true,
     requestIdHeader: 'twilio-request-id',
     credential: twilioCredential,
     parse: (_req, body, limits) => parseForm(body.toString('utf8'), limits),
-    classify: (req, params, key) => classifyTwilio(prices, req, params, key),
+    price: (req, params, key) => classifyTwilio(prices, req, params, key),
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,
     error: twilioError,
