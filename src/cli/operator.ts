@@ -9,6 +9,7 @@ import type { CounterStore } from '../counters/store.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator } from '../distribution/token-review.ts';
+import { listenUrl, parseListen } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';
 import { parseDuration } from '../operator/duration.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
@@ -23,7 +24,6 @@ import {
 import { createOperator } from '../operator/operator.ts';
 import { kubernetesStatusPatcher } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
-import { parseListen } from '../proxy/server.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
 import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
@@ -273,12 +273,9 @@ export async function operatorCommand(
   const admin = createOperatorAdmin({ registry, isLeader, version: () => server.version });
   const url = await server.listen({ host: listen.host, port: listen.port, ...(tls && { tls }) });
   await admin.listen({ host: adminListen.host, port: adminListen.port });
-  const adminAddr = admin.server.address();
-  const adminPort = typeof adminAddr === 'object' && adminAddr ? adminAddr.port : adminListen.port;
-  const adminHost = adminListen.host === '0.0.0.0' ? '127.0.0.1' : adminListen.host;
   log.info(
     {
-      urls: { main: url, admin: `http://${adminHost}:${adminPort}` },
+      urls: { main: url, admin: listenUrl(admin.server.address(), adminListen) },
       identity,
       lease: `${leaseNamespace}/${leaseName}`,
       namespaces: namespaces.length > 0 ? namespaces : 'all',

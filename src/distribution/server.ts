@@ -6,9 +6,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../clock.ts';
+import { listenUrl } from '../listen.ts';
 import { serializeSnapshot } from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -322,13 +322,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       servers.push(server);
       server.listen(addr.port, addr.host);
       await once(server, 'listening');
-      const port = (server.address() as AddressInfo).port;
-      const host = addr.host.includes(':')
-        ? `[${addr.host}]`
-        : addr.host === '0.0.0.0'
-          ? '127.0.0.1'
-          : addr.host;
-      return `${addr.tls ? 'https' : 'http'}://${host}:${port}`;
+      return listenUrl(server.address(), addr, addr.tls ? 'https' : 'http');
     },
     connected() {
       return [...conns].map((c) => ({ proxyId: c.proxyId, user: c.user, ackedVersion: c.ackedVersion }));

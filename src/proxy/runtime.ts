@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
+import { listenUrl } from '../listen.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { VendorName } from '../snapshot/types.ts';
 import type { AuditSink } from '../telemetry/audit.ts';
@@ -67,10 +68,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const bind = async (name: string, app: FastifyInstance, addr: { host: string; port: number }) => {
     servers.push(app);
     await app.listen({ host: addr.host, port: addr.port });
-    const a = app.server.address();
-    const port = typeof a === 'object' && a ? a.port : addr.port;
-    const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-    urls[name] = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    urls[name] = listenUrl(app.server.address(), addr);
   };
   try {
     if (config.listen)

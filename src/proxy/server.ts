@@ -52,12 +52,3 @@ export function createProxyListener(
   );
   return app;
 }
-
-/** Parses `host:port` (or `:port`, or a bare port). */
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text.trim());
-  const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new Error(`invalid listen address "${text}": expected host:port`);
-  const host = (m[1] ?? '').replace(/^\[|\]$/g, '') || '127.0.0.1';
-  return { host, port };
-}
