@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The layering rules of docs/adr/0006-layering-and-stages.md, checked on the import graph of src/
+ * (tests excluded: an integration test may start a whole proxy). Each module lists every module of
+ * the project it may import; anything else is an arrow running the wrong way. Data flows one way
+ * (DESIGN.md §3): sources → compiler → distribution → proxy, with shared vocabulary in leaves.
+ */
+const ALLOWED: Record<string, readonly string[]> = {
+  // Leaves: shared vocabulary, importing nothing of the project.
+  clock: [],
+  listen: [],
+  decision: [],
+  patterns: [],
+  money: [],
+  telemetry: ['decision'],
+  snapshot: ['clock', 'money', 'patterns'],
+  tokens: ['snapshot'],
+  // The custom resources and their validation; the ResourceSet message between sources and compiler.
+  api: ['money', 'patterns', 'snapshot', 'tokens'],
+  counters: ['clock', 'money', 'snapshot', 'telemetry'],
+  vendors: ['decision', 'money', 'snapshot'],
+  // Emulators are independent oracles: they share no parsing, credential or pricing code.
+  emulators: [],
+  compiler: ['api', 'clock', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
+  sources: ['api', 'clock', 'snapshot', 'telemetry'],
+  distribution: ['clock', 'decision', 'listen', 'snapshot', 'telemetry'],
+  proxy: ['clock', 'counters', 'decision', 'listen', 'money', 'patterns', 'snapshot', 'telemetry', 'vendors'],
+  operator: [
+    'api',
+    'clock',
+    'compiler',
+    'counters',
+    'distribution',
+    'money',
+    'snapshot',
+    'sources',
+    'telemetry',
+    'tokens',
+  ],
+};
+
+const SRC = resolve(import.meta.dirname);
+const IMPORT = /(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|cjs)$/.test(name) && !name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+/** `src/proxy/stages/route.ts` → `proxy`; `src/clock.ts` → `clock`. */
+function moduleOf(path: string): string {
+  const parts = relative(SRC, path).split('/');
+  return parts.length > 1 ? parts[0]! : parts[0]!.replace(/\.ts$/, '');
+}
+
+const arrows = sourceFiles(SRC).flatMap((file) => {
+  const from = moduleOf(file);
+  return [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((m) => {
+    const target = resolve(dirname(file), m[1]!);
+    const to = target.startsWith(`${SRC}/`) ? moduleOf(target) : `outside src (${relative(SRC, target)})`;
+    return { file: relative(SRC, file), from, to };
+  });
+});
+
+describe('layering', () => {
+  it.each(Object.keys(ALLOWED))('%s imports only the modules below it', (module) => {
+    const wrong = arrows
+      .filter((a) => a.from === module && a.to !== module && !ALLOWED[module]!.includes(a.to))
+      .map((a) => `${a.file} → ${a.to}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('knows every module of src/ (a new folder needs a rule)', () => {
+    const unruled = [...new Set(arrows.map((a) => a.from))].filter(
+      (m) => !(m in ALLOWED) && !['cli', 'preload', 'layering'].includes(m),
+    );
+    expect(unruled).toEqual([]);
+  });
+
+  it('has no module importing itself through another (the rules form no cycle)', () => {
+    const seen = new Set<string>();
+    const visiting = new Set<string>();
+    const visit = (m: string): boolean => {
+      if (visiting.has(m)) return false;
+      if (seen.has(m)) return true;
+      visiting.add(m);
+      const ok = (ALLOWED[m] ?? []).every(visit);
+      visiting.delete(m);
+      seen.add(m);
+      return ok;
+    };
+    expect(Object.keys(ALLOWED).every(visit)).toBe(true);
+  });
+});
