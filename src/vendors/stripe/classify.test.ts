@@ -31,7 +31,7 @@ function op(method: string, path: string, body = '', headers: Record<string, str
   return r;
 }
 
-describe('the Stripe catalog', () => {
+describe('the Stripe operations table', () => {
   it.each([
     ['POST', '/v1/charges', 'amount=2000&currency=usd', 'stripe.charges.create', true, 20_000_000],
     [

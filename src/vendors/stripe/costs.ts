@@ -4,69 +4,23 @@ import { minorUnitExponent } from '../../money/currencies.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { CostLookup, Params, Parties } from '../types.ts';
-import type { PricingRule } from './catalog.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
 
-/** What pricing adds to an operation: whether it moves money, its reserved cost, or a lookup. */
+/**
+ * The cost formulas of Stripe's pricing rules (price stage; classify.ts picks the formula). Amounts
+ * are Stripe minor units in the call's currency, converted to micro-USD rounding up. Whatever cannot
+ * be priced is denied with price_unknown; nothing that may move money is ever priced at zero.
+ */
+
+/** What a pricing rule adds to an operation: whether it moves money, its reserved cost, or a lookup. */
 export interface Priced {
   readonly movesMoney: boolean;
   readonly costMicros: MicroUsd;
   readonly lookup?: CostLookup;
 }
 
-const FREE: Priced = { movesMoney: false, costMicros: 0 };
-
-/**
- * Applies a catalog pricing rule (price stage). Amounts are Stripe minor units in the call's currency,
- * converted to micro-USD rounding up. Whatever cannot be priced is denied with price_unknown; nothing
- * that may move money is ever priced at zero by default.
- */
-export function priceStripe(
-  rule: PricingRule,
-  ids: readonly string[],
-  params: Params,
-  rates: ExchangeRates,
-): Priced | Denial {
-  switch (rule) {
-    case 'free':
-      return FREE;
-    case 'amount':
-      return priceFromBody(params, rates);
-    case 'payment_intent_create': {
-      // Without confirm the intent only records an amount; anything but an explicit false may confirm.
-      const confirm = scalar(params, 'confirm');
-      if (isDenial(confirm)) return confirm;
-      if (confirm === undefined || confirm === 'false') {
-        const a = amount(params, 'amount');
-        return isDenial(a) ? a : FREE;
-      }
-      return priceFromBody(params, rates);
-    }
-    case 'payment_intent_confirm':
-      return withLookup(`/v1/payment_intents/${ids[0]}`, undefined, (o) => o['amount'], rates);
-    case 'payment_intent_capture': {
-      const requested = amount(params, 'amount_to_capture');
-      if (isDenial(requested)) return requested;
-      return withLookup(
-        `/v1/payment_intents/${ids[0]}`,
-        requested,
-        (o) => o['amount_capturable'] ?? o['amount'],
-        rates,
-      );
-    }
-    case 'charge_capture': {
-      const requested = amount(params, 'amount');
-      if (isDenial(requested)) return requested;
-      return withLookup(`/v1/charges/${ids[0]}`, requested, (o) => o['amount'], rates);
-    }
-    case 'refund':
-      return priceRefund(params, rates);
-    case 'invoice_pay':
-      return withLookup(`/v1/invoices/${ids[0]}`, undefined, (o) => o['amount_remaining'], rates);
-  }
-}
-
-function priceFromBody(params: Params, rates: ExchangeRates): Priced | Denial {
+/** `amount` + `currency` from the body. */
+export function bodyCost(params: Params, rates: ExchangeRates): Priced | Denial {
   const a = amount(params, 'amount');
   if (isDenial(a)) return a;
   const currency = scalar(params, 'currency');
@@ -79,7 +33,8 @@ function priceFromBody(params: Params, rates: ExchangeRates): Priced | Denial {
   return { movesMoney: true, costMicros: micros };
 }
 
-function priceRefund(params: Params, rates: ExchangeRates): Priced | Denial {
+/** A refund: the requested amount, else what is left, always in the refunded object's currency. */
+export function refundCost(params: Params, rates: ExchangeRates): Priced | Denial {
   const requested = amount(params, 'amount');
   if (isDenial(requested)) return requested;
   const charge = objectId(params, 'charge');
@@ -88,7 +43,7 @@ function priceRefund(params: Params, rates: ExchangeRates): Priced | Denial {
   if (isDenial(intent)) return intent;
   // The refund's currency is the charge's, whatever the request says: always read it from Stripe.
   if (charge !== undefined) {
-    return withLookup(
+    return lookupCost(
       `/v1/charges/${charge}`,
       requested,
       (o) => remaining(o['amount'], o['amount_refunded']),
@@ -96,7 +51,7 @@ function priceRefund(params: Params, rates: ExchangeRates): Priced | Denial {
     );
   }
   if (intent !== undefined) {
-    return withLookup(
+    return lookupCost(
       `/v1/payment_intents/${intent}`,
       requested,
       (o) => o['amount_received'] ?? o['amount'],
@@ -117,7 +72,7 @@ function remaining(total: unknown, refunded: unknown): unknown {
  * Prices from the object Stripe holds: the requested amount (if the call has one) or `pick(object)`,
  * in the object's currency. The pipeline performs the GET with the real key before reserving.
  */
-function withLookup(
+export function lookupCost(
   path: string,
   requested: number | undefined,
   pick: (o: Record<string, unknown>) => unknown,
