@@ -13,7 +13,7 @@ import { formatUsd } from '../../src/money/micro-usd.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { destination } from '../../src/vendors/twilio/destinations.ts';
 import { DEFAULT_TWILIO_PRICES, TWILIO_ERROR_CODES } from '../../src/vendors/twilio/index.ts';
-import { ratesFor } from '../../src/vendors/twilio/pricing.ts';
+import { ratesFor } from '../../src/vendors/twilio/prices.ts';
 import { MAX_SEGMENTS, smsSegments } from '../../src/vendors/twilio/segments.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { KeybrakeRequestClient } from '../fixtures/twilio-request-client.ts';

@@ -1,8 +1,8 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Params } from '../types.ts';
 import type { Destination } from './destinations.ts';
-import { flag, single, strings } from './params.ts';
-import { ratesFor, type TwilioPrices } from './pricing.ts';
+import { flag, single, strings } from './fields.ts';
+import { ratesFor, type TwilioPrices } from './prices.ts';
 import { MAX_SEGMENTS, smsSegments } from './segments.ts';
 
 /** A priced message or call: the reservation plus what settle needs to correct it from the response. */

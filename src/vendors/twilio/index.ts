@@ -1,15 +1,14 @@
-import { parseForm } from '../form.ts';
 import type { VendorAdapter } from '../types.ts';
-import { classifyTwilio } from './catalog.ts';
+import { classifyTwilio } from './classify.ts';
 import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
-import { resolveTwilioPrices, type TwilioPriceOverrides } from './pricing.ts';
+import { parseTwilio } from './parse.ts';
+import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
 
-export type { TwilioOperation } from './catalog.ts';
 export { TWILIO_ERROR_CODES } from './errors.ts';
-export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './pricing.ts';
-export { DEFAULT_TWILIO_PRICES, TWILIO_PRICES_SOURCE } from './pricing.ts';
+export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './prices.ts';
+export { DEFAULT_TWILIO_PRICES, TWILIO_PRICES_SOURCE } from './prices.ts';
 
 /** Options of the Twilio adapter: price overrides from proxy configuration. */
 export interface TwilioAdapterOptions {
@@ -26,7 +25,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     name: 'twilio',
     requestIdHeader: 'twilio-request-id',
     credential: twilioCredential,
-    parse: (_req, body, limits) => parseForm(body.toString('utf8'), limits),
+    parse: (_req, body, limits) => parseTwilio(body, limits),
     price: (req, params, key) => classifyTwilio(prices, req, params, key),
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NO_PARTIES } from '../types.ts';
-import type { TwilioOperation } from './catalog.ts';
+import type { TwilioOperation } from './classify.ts';
 import { settleTwilio } from './settle.ts';
 
 const sms: TwilioOperation = {

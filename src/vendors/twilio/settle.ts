@@ -1,6 +1,6 @@
 import { type MicroUsd, parseUsd } from '../../money/micro-usd.ts';
 import type { Operation } from '../types.ts';
-import type { TwilioOperation } from './catalog.ts';
+import type { TwilioOperation } from './classify.ts';
 
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 

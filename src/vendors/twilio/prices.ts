@@ -11,8 +11,8 @@ export interface CountryRates {
 }
 
 /**
- * The Twilio price table the catalog reads; built once per adapter (defaults merged with overrides),
- * consulted per request by the pricing functions below.
+ * The Twilio price table classify reads (price stage); built once per adapter (defaults merged with
+ * overrides), consulted per request by the cost formulas in costs.ts.
  */
 export interface TwilioPrices {
   readonly countries: Readonly<Record<string, CountryRates>>;

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { classifyTwilio, type TwilioOperation } from './catalog.ts';
-import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './pricing.ts';
+import { classifyTwilio, type TwilioOperation } from './classify.ts';
+import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './prices.ts';
 
 const ACCOUNT = 'AC00000000000000000000000000000001';
 
@@ -232,7 +232,7 @@ describe('Twilio account scoping', () => {
   });
 });
 
-describe('Twilio catalog', () => {
+describe('Twilio operations', () => {
   const cases: [string, VendorRequest, Params, Partial<Operation>][] = [
     [
       'a message list is a free read',

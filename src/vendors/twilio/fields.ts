@@ -1,5 +1,10 @@
 import type { Params } from '../types.ts';
 
+/**
+ * Reads of Twilio form parameters for classify and its cost formulas. Twilio takes repeated keys for
+ * lists, so every read tolerates repetition and resolves it towards the higher price.
+ */
+
 /** Every string value of a form parameter: `To=a` → ['a'], `MediaUrl=a&MediaUrl=b` → ['a','b']. */
 export function strings(params: Params, name: string): string[] {
   const value = params[name];
