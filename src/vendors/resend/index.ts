@@ -1,14 +1,13 @@
 import type { VendorAdapter } from '../types.ts';
-import { classifyResend } from './catalog.ts';
+import { classifyResend } from './classify.ts';
 import { resendCredential, resendUpstreamAuthorization } from './credentials.ts';
 import { resendError } from './errors.ts';
-import { parseJsonBody } from './json.ts';
-import { type ResendPriceOverrides, resolveResendPrices } from './pricing.ts';
+import { parseResend } from './parse.ts';
+import { type ResendPriceOverrides, resolveResendPrices } from './prices.ts';
 
 export { RESEND_ERROR_NAMES, type ResendErrorName } from './errors.ts';
-export { ITEMS } from './json.ts';
-export type { ResendPriceOverrides, ResendPrices } from './pricing.ts';
-export { DEFAULT_RESEND_PRICES, RESEND_PRICES_SOURCE } from './pricing.ts';
+export type { ResendPriceOverrides, ResendPrices } from './prices.ts';
+export { DEFAULT_RESEND_PRICES, RESEND_PRICES_SOURCE } from './prices.ts';
 
 /** Options of the Resend adapter: price overrides from proxy configuration. */
 export interface ResendAdapterOptions {
@@ -26,7 +25,7 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     // Resend answers with `x-request-id` (older responses: `x-resend-request-id`).
     requestIdHeader: 'x-request-id',
     credential: resendCredential,
-    parse: (_req, body, limits) => parseJsonBody(body, limits),
+    parse: (_req, body, limits) => parseResend(body, limits),
     price: (req, params) => classifyResend(prices, req, params),
     upstreamAuthorization: resendUpstreamAuthorization,
     settle: () => undefined,

@@ -8,7 +8,7 @@ export const ITEMS = '$items';
  * Decodes a Resend JSON body within the depth and parameter limits. An empty body is `{}` (reads,
  * deletes). A top-level array is wrapped as `{ $items: [...] }`; scalars are refused.
  */
-export function parseJsonBody(body: Buffer, limits: ParseLimits): Params | Denial {
+export function parseResend(body: Buffer, limits: ParseLimits): Params | Denial {
   if (body.length > limits.maxBytes) return deny('body_too_large');
   const text = body.toString('utf8');
   if (text.trim().length === 0) return {};

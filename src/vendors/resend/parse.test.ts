@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ITEMS, parseJsonBody } from './json.ts';
+import { ITEMS, parseResend } from './parse.ts';
 
 const limits = { maxBytes: 1000, maxDepth: 3, maxParams: 5 };
-const parse = (text: string) => parseJsonBody(Buffer.from(text), limits);
+const parse = (text: string) => parseResend(Buffer.from(text), limits);
 
-describe('parseJsonBody', () => {
+describe('parseResend', () => {
   it.each([
     ['an object as is', '{"to":"a@x.com"}', { to: 'a@x.com' }],
     ['an empty body as an empty object', '', {}],
@@ -28,7 +28,7 @@ describe('parseJsonBody', () => {
 
   it('measures a very deep body without overflowing the stack', () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    expect(parseJsonBody(Buffer.from(deep), { ...limits, maxBytes: 1_000_000 })).toMatchObject({
+    expect(parseResend(Buffer.from(deep), { ...limits, maxBytes: 1_000_000 })).toMatchObject({
       reason: 'body_invalid',
     });
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { classifyResend, UNSEEN_RECIPIENT } from './catalog.ts';
-import { ITEMS } from './json.ts';
-import { DEFAULT_RESEND_PRICES as P } from './pricing.ts';
+import { classifyResend, UNSEEN_RECIPIENT } from './classify.ts';
+import { ITEMS } from './parse.ts';
+import { DEFAULT_RESEND_PRICES as P } from './prices.ts';
 
 const req = (method: string, path: string): VendorRequest => ({ method, path, query: '', headers: {} });
 const classify = (method: string, path: string, params: Params = {}) =>
@@ -125,7 +125,7 @@ describe('Resend sends', () => {
   });
 });
 
-describe('Resend catalog', () => {
+describe('Resend operations', () => {
   it.each([
     ['GET', '/emails/em_1', 'resend.read'],
     ['DELETE', '/api-keys/k_1', 'resend.delete'],

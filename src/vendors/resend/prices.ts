@@ -1,6 +1,6 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
 
-/** The Resend price table the catalog reads; built once per adapter from defaults and overrides. */
+/** The Resend price table classify reads (price stage); built once per adapter from defaults and overrides. */
 export interface ResendPrices {
   /** Per email delivered to one recipient (to, cc and bcc each count). */
   readonly perEmail: MicroUsd;
@@ -24,6 +24,7 @@ export const RESEND_PRICES_SOURCE =
 
 export const DEFAULT_RESEND_PRICES: ResendPrices = { perEmail: 900, unseenRecipients: 50 };
 
+/** Merges configuration overrides into the defaults. */
 export function resolveResendPrices(overrides: ResendPriceOverrides = {}): ResendPrices {
   return { ...DEFAULT_RESEND_PRICES, ...overrides };
 }
