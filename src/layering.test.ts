@@ -12,6 +12,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Leaves: shared vocabulary, importing nothing of the project.
   clock: [],
   listen: [],
+  backoff: [],
+  duration: [],
   decision: [],
   patterns: [],
   money: [],
@@ -25,11 +27,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
   compiler: ['api', 'clock', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
-  sources: ['api', 'clock', 'snapshot', 'telemetry'],
-  distribution: ['clock', 'decision', 'listen', 'snapshot', 'telemetry'],
+  sources: ['api', 'backoff', 'clock', 'snapshot', 'telemetry'],
+  distribution: ['backoff', 'clock', 'decision', 'listen', 'snapshot', 'telemetry'],
   proxy: ['clock', 'counters', 'decision', 'listen', 'money', 'patterns', 'snapshot', 'telemetry', 'vendors'],
   operator: [
     'api',
+    'backoff',
     'clock',
     'compiler',
     'counters',

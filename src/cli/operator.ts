@@ -9,9 +9,9 @@ import type { CounterStore } from '../counters/store.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator } from '../distribution/token-review.ts';
+import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { listenUrl, parseListen } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';
-import { parseDuration } from '../operator/duration.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
 import { checkLeaseTimings, createLeaderElector, kubernetesLeaseStore } from '../operator/leader-election.ts';
 import {
@@ -93,19 +93,19 @@ export const OPERATOR_FLAGS = {
   'lease-duration': {
     type: 'string',
     default: '15s',
-    help: 'how long a standby waits before taking over',
+    help: `how long a standby waits before taking over (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'renew-deadline': {
     type: 'string',
     default: '10s',
-    help: 'a leader that cannot renew for this long steps down',
+    help: `a leader that cannot renew for this long steps down (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'retry-period': {
     type: 'string',
     default: '2s',
-    help: 'interval between Lease attempts',
+    help: `interval between Lease attempts (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'pod-name': {
@@ -133,13 +133,13 @@ export const OPERATOR_FLAGS = {
   heartbeat: {
     type: 'string',
     default: `${DEFAULT_HEARTBEAT_MS / 1000}s`,
-    help: 'keep-alive interval on snapshot streams',
+    help: `keep-alive interval on snapshot streams (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'status-interval': {
     type: 'string',
     default: '10s',
-    help: 'how often spent-today, last use and expiry are refreshed into status',
+    help: `how often spent-today, last use and expiry are refreshed into status (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -147,10 +147,11 @@ export const OPERATOR_FLAGS = {
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
+/** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
 function duration(flag: string, text: string): number {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0)
-    throw new UsageError(`--${flag} ${text}: expected a duration such as 15s or 500ms`);
+    throw new UsageError(`--${flag} ${text}: expected a duration such as 15s or 500ms (${DURATION_SYNTAX})`);
   return ms;
 }
 

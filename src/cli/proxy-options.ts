@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
+import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { parseListen } from '../listen.ts';
 import { DEFAULT_PARSE_LIMITS, type ProxyConfig } from '../proxy/runtime.ts';
 import { parseUpstreams } from '../proxy/upstreams.ts';
@@ -47,15 +48,15 @@ export const PROXY_RUNTIME_FLAGS = {
   },
   'redis-timeout': {
     type: 'string',
-    default: '50',
-    help: 'ms before a counter operation fails closed',
-    placeholder: 'ms',
+    default: '50ms',
+    help: `how long a counter operation may take before the call fails closed (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
   },
   'upstream-timeout': {
     type: 'string',
-    default: '30000',
-    help: 'ms to wait for a vendor response',
-    placeholder: 'ms',
+    default: '30s',
+    help: `how long to wait for a vendor response (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
   },
   'max-body': {
     type: 'string',
@@ -92,13 +93,13 @@ export function positiveInt(flag: string, text: string): number {
   return n;
 }
 
-/** `500ms`, `30s`, `2m`, `1h`, or a bare number of milliseconds. */
-export function parseDuration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
-  const ms = m ? Math.round(Number(m[1]) * unit) : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms <= 0)
-    throw new UsageError(`--${flag} ${text}: expected a duration such as 30s, 500ms or 2m`);
+/** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
+export function durationFlag(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(
+      `--${flag} ${text}: expected a duration such as 30s, 500ms or 2m (${DURATION_SYNTAX})`,
+    );
   return ms;
 }
 
@@ -129,7 +130,7 @@ export async function proxyConfigFromFlags(
     vendorPorts,
     admin: parseListen(values['admin-listen'] as string),
     upstreams,
-    upstreamTimeoutMs: positiveInt('upstream-timeout', values['upstream-timeout'] as string),
+    upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
     vendors: createVendors(pricing),
     clock: deps.clock,
     audit: stdoutAuditSink(),
@@ -146,7 +147,7 @@ export async function counterStoreFromFlags(
   const redisUrl = values.redis as string | undefined;
   if (!redisUrl) return { counters: new MemoryCounterStore({ clock: deps.clock }), kind: 'memory' };
   const store = createRedisCounterStore(redisUrl, {
-    timeoutMs: positiveInt('redis-timeout', values['redis-timeout'] as string),
+    timeoutMs: durationFlag('redis-timeout', values['redis-timeout'] as string),
     log: deps.log,
   });
   if (!(await store.waitUntilReady(5_000))) {

@@ -9,7 +9,7 @@ import { selfSignedCert } from '../distribution/test-tls.ts';
 import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { UsageError } from './args.ts';
 import { proxyCommand } from './proxy.ts';
-import { parseDuration } from './proxy-options.ts';
+import { durationFlag } from './proxy-options.ts';
 
 let dir: string;
 let tls: ReturnType<typeof selfSignedCert>;
@@ -83,7 +83,7 @@ describe('keybrake proxy', () => {
   });
 });
 
-describe('parseDuration', () => {
+describe('durationFlag', () => {
   it.each([
     ['30s', 30_000],
     ['500ms', 500],
@@ -92,10 +92,10 @@ describe('parseDuration', () => {
     ['1.5s', 1_500],
     ['250', 250],
   ])('reads %s as %i ms', (text, ms) => {
-    expect(parseDuration('max-staleness', text)).toBe(ms);
+    expect(durationFlag('max-staleness', text)).toBe(ms);
   });
 
   it.each(['', '0s', '-1s', 'soon', '5d'])('rejects %j', (text) => {
-    expect(() => parseDuration('max-staleness', text)).toThrow(UsageError);
+    expect(() => durationFlag('max-staleness', text)).toThrow(UsageError);
   });
 });

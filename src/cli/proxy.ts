@@ -3,14 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { systemClock } from '../clock.ts';
 import { followSnapshots } from '../distribution/follower.ts';
+import { DURATION_SYNTAX } from '../duration.ts';
 import { startProxy } from '../proxy/runtime.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import {
   counterStoreFromFlags,
+  durationFlag,
   PROXY_RUNTIME_FLAGS,
-  parseDuration,
   proxyConfigFromFlags,
 } from './proxy-options.ts';
 
@@ -42,7 +43,7 @@ export const PROXY_FLAGS = {
   'max-staleness': {
     type: 'string',
     default: '30s',
-    help: 'deny money-moving calls with policy_stale when the operator has been silent this long',
+    help: `deny money-moving calls with policy_stale when the operator has been silent this long (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'proxy-id': {
@@ -60,7 +61,7 @@ export async function proxyCommand(
 ): Promise<{ close(): Promise<void> }> {
   const { values } = parseFlags(argv, PROXY_FLAGS);
   const operator = parseOperatorUrl(values.operator as string | undefined, values['insecure-http'] === true);
-  const maxStalenessMs = parseDuration('max-staleness', values['max-staleness'] as string);
+  const maxStalenessMs = durationFlag('max-staleness', values['max-staleness'] as string);
   const tokenFile =
     (values['token-file'] as string | undefined) ??
     (existsSync(PROJECTED_TOKEN_PATH) ? PROJECTED_TOKEN_PATH : SERVICE_ACCOUNT_TOKEN_PATH);

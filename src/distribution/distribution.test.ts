@@ -98,7 +98,7 @@ function follow(
     holder,
     proxyId: 'proxy-a',
     log: extra.log ?? log,
-    backoff: { minMs: 10, maxMs: 50 },
+    backoff: { initialMs: 10, maxMs: 50 },
     ...(extra.states ? { onState: (s) => extra.states!.push(s) } : {}),
   });
   cleanups.push(() => f.close());

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -30,8 +31,8 @@ export interface FollowOptions {
   readonly onState?: (s: FollowerState) => void;
   /** No line (snapshot or heartbeat) for this long → the stream is presumed dead (default 10 s). */
   readonly idleTimeoutMs?: number;
-  /** Reconnect back-off bounds (defaults 100 ms → 5 s, with jitter). */
-  readonly backoff?: { readonly minMs: number; readonly maxMs: number };
+  /** Reconnect back-off (default 100 ms doubling to 5 s, each delay 50–100 % of its step). */
+  readonly backoff?: BackoffOptions;
 }
 
 /** A running follower. */
@@ -41,12 +42,13 @@ export interface Follower {
 }
 
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
+// Half of each step randomised: proxies cut off together (a leader change) come back spread out.
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, jitter: 0.5 };
 
 export function followSnapshots(opts: FollowOptions): Follower {
   const { holder, log } = opts;
   const base = opts.url.replace(/\/+$/, '');
-  const minMs = opts.backoff?.minMs ?? 100;
-  const maxMs = opts.backoff?.maxMs ?? 5_000;
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
   const dispatcher = new Agent({
     ...(opts.ca !== undefined ? { connect: { ca: opts.ca } } : {}),
@@ -183,9 +185,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
       }
       setState('disconnected');
       failures = reached ? 1 : failures + 1;
-      const ceiling = Math.min(maxMs, minMs * 2 ** (failures - 1));
-      const wait = ceiling / 2 + Math.random() * (ceiling / 2);
-      await delay(wait, undefined, { signal: abort.signal }).catch(() => {});
+      await delay(backoffDelay(failures, backoff), undefined, { signal: abort.signal }).catch(() => {});
     }
   };
   const running = loop();

@@ -87,7 +87,12 @@ describe('createLeaderLabel', () => {
     const pod = fakePod();
     pod.failNext(3);
     const { log, warn } = fakeLog();
-    const label = createLeaderLabel({ patch: pod.patch, log, pod: 'ns/op-0', retryMinMs: 1, retryMaxMs: 4 });
+    const label = createLeaderLabel({
+      patch: pod.patch,
+      log,
+      pod: 'ns/op-0',
+      backoff: { initialMs: 1, maxMs: 4 },
+    });
     label.set(true);
     await label.settled();
     expect(pod.label()).toBe('true');
@@ -127,7 +132,7 @@ describe('createLeaderLabel', () => {
       log: fakeLog().log,
       pod: 'ns/op-0',
       requestTimeoutMs: 10,
-      retryMinMs: 1,
+      backoff: { initialMs: 1, maxMs: 10_000 },
     });
     await vi.waitFor(() => expect(pod.calls.length).toBeGreaterThanOrEqual(2));
     pod.release();

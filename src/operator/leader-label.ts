@@ -7,6 +7,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { Log } from '../telemetry/logger.ts';
 
 /**
@@ -47,8 +48,7 @@ export interface LeaderLabelOptions {
   /** Per request. Default 5 s. */
   readonly requestTimeoutMs?: number;
   /** Backoff between failed attempts. Default 250 ms doubling to 10 s. */
-  readonly retryMinMs?: number;
-  readonly retryMaxMs?: number;
+  readonly backoff?: BackoffOptions;
 }
 
 /** Keeps the own Pod's leader label in step with the elector (leader-election callbacks → Pod). */
@@ -69,8 +69,7 @@ export interface LeaderLabel {
  */
 export function createLeaderLabel(opts: LeaderLabelOptions): LeaderLabel {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
-  const retryMinMs = opts.retryMinMs ?? 250;
-  const retryMaxMs = opts.retryMaxMs ?? 10_000;
+  const backoff = opts.backoff ?? { initialMs: 250, maxMs: 10_000 };
   const stopped = new AbortController();
   let desired: 'true' | 'false' = 'false';
   let written: 'true' | 'false' | undefined;
@@ -85,14 +84,12 @@ export function createLeaderLabel(opts: LeaderLabelOptions): LeaderLabel {
   };
 
   const run = async () => {
-    let delay = retryMinMs;
     let failures = 0;
     while (written !== desired && !stopped.signal.aborted) {
       const value = desired;
       try {
         await opts.patch(value, AbortSignal.any([stopped.signal, AbortSignal.timeout(requestTimeoutMs)]));
         written = value;
-        delay = retryMinMs;
         failures = 0;
         opts.log.info({ pod: opts.pod, [LEADER_LABEL]: value }, 'leader label set');
       } catch (err) {
@@ -110,11 +107,10 @@ export function createLeaderLabel(opts: LeaderLabelOptions): LeaderLabel {
             'cannot set the leader label on the pod',
           );
         try {
-          await sleep(delay, undefined, { signal: stopped.signal });
+          await sleep(backoffDelay(failures, backoff), undefined, { signal: stopped.signal });
         } catch {
           // closed
         }
-        delay = Math.min(delay * 2, retryMaxMs);
       }
     }
   };

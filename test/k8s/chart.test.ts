@@ -190,6 +190,38 @@ describe('helm lint and template', () => {
     expect(ca.secret.items).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
   });
 
+  it('passes every duration with its unit (the CLI reads a bare number as milliseconds)', async () => {
+    const objects = await render(REDIS);
+    expect(container(find(objects, 'Deployment', 'keybrake-operator')).args).toEqual(
+      expect.arrayContaining(['--lease-duration=15s', '--renew-deadline=10s', '--retry-period=2s']),
+    );
+    expect(container(find(objects, 'Deployment', 'keybrake-proxy')).args).toContain('--max-staleness=30s');
+  });
+
+  it.each([
+    ['a duration without a unit', 'maxStaleness=30', 'maxStaleness: "30" is not a duration with a unit'],
+    ['a misspelt unit', 'operator.retryPeriod=2sec', 'operator.retryPeriod: "2sec" is not a duration'],
+    [
+      'the old seconds-only value names',
+      'operator.leaseDurationSeconds=20',
+      'operator.leaseDurationSeconds was replaced by operator.leaseDuration',
+    ],
+  ])('refuses to render %s, saying why', async (_name, set, message) => {
+    const result = await cp.helm([
+      'template',
+      'keybrake',
+      CHART,
+      '-n',
+      NAMESPACE,
+      '--set',
+      REDIS,
+      '--set',
+      set,
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+
   it('renders a Service per vendor on its own port, the prefix router, the operator and a PDB', async () => {
     const objects = await render(REDIS);
     const port = (name: string) =>

@@ -63,6 +63,25 @@ counters every cap would be multiplied by the replica count.
 {{- if not (or .Values.proxy.vendors.stripe.enabled .Values.proxy.vendors.twilio.enabled .Values.proxy.vendors.resend.enabled) -}}
 {{- fail "proxy.vendors: enable at least one of stripe, twilio, resend" -}}
 {{- end -}}
+{{- range $old, $new := dict "leaseDurationSeconds" "leaseDuration" "renewDeadlineSeconds" "renewDeadline" "retryPeriodSeconds" "retryPeriod" -}}
+{{- if hasKey $.Values.operator $old -}}
+{{- fail (printf "operator.%s was replaced by operator.%s, a duration with its unit (e.g. %vs)" $old $new (index $.Values.operator $old)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A duration value with its unit, as the CLI flags read it (src/duration.ts): 500ms, 30s, 2m, 1h. A
+bare number is refused: the CLI would take it as milliseconds, so `maxStaleness: 30` would be 30 ms.
+Call with (list "<value path>" <value>).
+*/}}
+{{- define "keybrake.duration" -}}
+{{- $name := index . 0 -}}
+{{- $value := toString (index . 1) -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$" $value) -}}
+{{- fail (printf "%s: %q is not a duration with a unit; write e.g. 30s, 500ms or 2m (a bare number would be milliseconds)" $name $value) -}}
+{{- end -}}
+{{- $value -}}
 {{- end -}}
 
 {{- define "keybrake.redisEnv" -}}

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../telemetry/logger.ts';
-import { backoffDelay } from './backoff.ts';
 import { fakeCollections, obj } from './fake-api.test-helper.ts';
 import { createReflector, type Reflector, type ReflectorChange } from './reflector.ts';
 
@@ -108,21 +107,5 @@ describe('reflector', () => {
     api.watches[0]!.send('ADDED', obj('VaultKey', 'a', 'one', '9'));
     api.watches[0]!.send('MODIFIED', obj('VaultKey', 'a', 'one', '9'));
     expect(changes).toHaveLength(1);
-  });
-});
-
-describe('backoffDelay', () => {
-  it.each([
-    ['the first retry waits the initial delay', 1, 200],
-    ['each retry doubles it', 3, 800],
-    ['it never exceeds the cap', 30, 30_000],
-  ])('%s', (_n, attempt, expected) => {
-    expect(backoffDelay(attempt, { initialMs: 200, maxMs: 30_000, jitter: 0.2, random: () => 0 })).toBe(
-      expected,
-    );
-  });
-
-  it('takes jitter off the top, never above the step', () => {
-    expect(backoffDelay(1, { initialMs: 1_000, maxMs: 5_000, jitter: 0.2, random: () => 1 })).toBe(800);
   });
 });

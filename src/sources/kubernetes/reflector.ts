@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type BackoffOptions, backoffDelay } from '../../backoff.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 
 /** An object as the API server sends it: only the metadata the cache keys on is typed. */
 export interface KubeObject {
@@ -91,6 +91,9 @@ export class WatchStatusError extends Error {
 type Outcome = { readonly kind: 'gone' | 'closed' | 'timeout' | 'watchdog'; readonly events: number };
 
 const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+/** Restarts of a failed list or watch: 200 ms doubling to 30 s, 20 % jitter so replicas spread out. */
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 30_000, jitter: 0.2 };
 
 /**
  * List, then watch from the list's resourceVersion, forever (the client-go reflector, rebuilt

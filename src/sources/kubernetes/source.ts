@@ -1,9 +1,9 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
 import type { DocumentError, ResourceSet } from '../../api/resource-set.ts';
 import { GROUP, VERSION } from '../../api/v1alpha1/index.ts';
+import type { BackoffOptions } from '../../backoff.ts';
 import { validate } from '../../compiler/validate.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import type { BackoffOptions } from './backoff.ts';
 import { compileSignature, slim, toRawDocument, type WatchedKind } from './documents.ts';
 import { PLURALS, SECRET_SELECTOR } from './labels.ts';
 import {
