@@ -41,6 +41,33 @@ describe('the Stripe emulator', () => {
     expect(r.body).toBe('email=a%40example.com&metadata[tier]=gold');
   });
 
+  it('decodes bracket parameters into the objects it stores', async () => {
+    const customer = await stripe.customers.create({ email: 'c@example.com', metadata: { tier: 'gold' } });
+    expect(customer.metadata).toEqual({ tier: 'gold' });
+  });
+
+  it.each([
+    ['Bearer sk_test_good', 200],
+    [`Basic ${Buffer.from('sk_test_good:').toString('base64')}`, 200],
+    [`Basic ${Buffer.from('sk_test_bad:').toString('base64')}`, 401],
+    ['Bearer', 401],
+  ])('reads the key from %s', async (authorization, status) => {
+    const res = await fetch(`${emu.url}/v1/customers`, { headers: { authorization } });
+    expect(res.status).toBe(status);
+  });
+
+  it('answers a body nested beyond its limit with a 400 invalid request', async () => {
+    const res = await fetch(`${emu.url}/v1/customers`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk_test_good', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `metadata${'[a]'.repeat(12)}=x`,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { type: 'invalid_request_error', code: 'parameter_invalid' },
+    });
+  });
+
   it('creates, confirms and reads back a payment intent', async () => {
     const customer = await stripe.customers.create({ email: 'b@example.com' });
     const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'usd', customer: customer.id });

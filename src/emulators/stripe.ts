@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { isDenial } from '../decision/reasons.ts';
-import { parseForm } from '../vendors/form.ts';
-import { stripeCredential } from '../vendors/stripe/credentials.ts';
+import { createRequire } from 'node:module';
 import { createRecorder, type EmulatorHandle, readBody, sendJson, serveEmulator } from './recorder.ts';
 
 /**
@@ -33,7 +31,22 @@ type Handler = (ids: string[], p: Params) => Reply;
 
 const DECLINED = new Set(['pm_card_chargeDeclined', 'tok_chargeDeclined']);
 const MAX_REPLAYS = 10_000;
-const LIMITS = { maxBytes: 1 << 20, maxDepth: 8, maxParams: 1000 };
+
+/**
+ * Stripe's parameters are Rack-style brackets (`metadata[tier]=gold&items[0][price]=p`): decoded with
+ * qs, the library stripe-node encodes them with, never with Keybrake's own parser, so the emulator
+ * stays an independent check of what the proxy forwards. qs ships no types: this is the call we make.
+ */
+const qs = createRequire(import.meta.url)('qs') as {
+  parse(text: string, options: Record<string, unknown>): Params;
+};
+const QS_OPTIONS = {
+  depth: 8,
+  arrayLimit: 1000,
+  parameterLimit: 1000,
+  strictDepth: true,
+  throwOnLimitExceeded: true,
+};
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const int = (v: unknown): number | undefined =>
@@ -352,7 +365,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     const body = await readBody(req).catch(() => Buffer.alloc(0));
     recorder.record(req, body);
     const headers = { 'request-id': `req_${randomBytes(7).toString('hex')}` };
-    const key = stripeCredential(req.headers)?.token;
+    const key = presentedKey(req.headers.authorization);
     if (!key || (opts.validKeys && !opts.validKeys.includes(key))) {
       return sendJson(
         res,
@@ -363,9 +376,13 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     }
     const method = req.method ?? 'GET';
     const [path = '/', query = ''] = (req.url ?? '/').split('?', 2);
-    const p = parseForm(method === 'POST' ? body.toString('utf8') : query, LIMITS);
-    if (isDenial(p))
-      return sendJson(res, 400, fail(400, 'parameter_invalid', p.message ?? 'Invalid body.')[1], headers);
+    let p: Params;
+    try {
+      p = qs.parse(method === 'POST' ? body.toString('utf8') : query, QS_OPTIONS);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'Invalid body.';
+      return sendJson(res, 400, fail(400, 'parameter_invalid', message)[1], headers);
+    }
     const idem = method === 'POST' ? req.headers['idempotency-key'] : undefined;
     const idemKey = typeof idem === 'string' ? `${key}\n${idem}` : undefined;
     const replay = idemKey === undefined ? undefined : replays.get(idemKey);
@@ -387,4 +404,18 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       objects.set(o.id, { ...o });
     },
   };
+}
+
+/**
+ * The secret key a Stripe client presents: `Bearer <key>` (stripe-node) or Basic auth with the key as
+ * the user name (`curl -u <key>:`), whose password Stripe does not read.
+ */
+function presentedKey(authorization: string | undefined): string | undefined {
+  const match = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!match) return undefined;
+  if (match[1]!.toLowerCase() === 'bearer') return match[2];
+  const decoded = Buffer.from(match[2]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const user = colon === -1 ? '' : decoded.slice(0, colon);
+  return user.length > 0 ? user : undefined;
 }
