@@ -45,7 +45,17 @@ export interface ResourceSet {
   readonly rejected: readonly RejectedObject[];
 }
 
-export const EMPTY_RESOURCE_SET: ResourceSet = { policies: [], keys: [], secrets: [], rejected: [] };
+/**
+ * What a source emits (sources → compile runner, DESIGN.md §3): the whole current ResourceSet after a
+ * change, with the document errors met on the way. The runner decides what an error means: the file
+ * source's changes are refused whole, the cluster's invalid objects become conditions.
+ */
+export interface ResourceSetUpdate {
+  readonly set: ResourceSet;
+  readonly errors: readonly DocumentError[];
+  /** ms since the epoch when the first change folded into this update was seen (propagation metrics). */
+  readonly changedAt: number;
+}
 
 /** `<file>: document <n> (<Kind> <ns>/<name>): <field>: <message>`, as `policy-check` prints it. */
 export function formatDocumentError(e: DocumentError): string {

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { systemClock } from '../clock.ts';
+import { createCompileRunner } from '../compiler/runner.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { startStripeEmulator } from '../emulators/stripe.ts';
 import { DEFAULT_PARSE_LIMITS, startProxy } from '../proxy/runtime.ts';
@@ -106,7 +107,9 @@ export async function demo(
     parseLimits: DEFAULT_PARSE_LIMITS,
   });
   try {
-    proxy.snapshots.apply((await source.start()).snapshot);
+    const runner = createCompileRunner({ clock: systemClock, refuseChangesWithErrors: true });
+    runner.publishTo((o) => proxy.snapshots.apply(o.snapshot));
+    runner.run(await source.start());
     const port = Number(new URL(proxy.urls.stripe!).port);
     const stripe = new Stripe(token, { host: '127.0.0.1', port, protocol: 'http', maxNetworkRetries: 0 });
 

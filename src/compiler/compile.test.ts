@@ -2,11 +2,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { RawDocument } from '../api/resource-set.ts';
+import { validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
 import { describeSnapshot } from '../snapshot/serialize.ts';
 import { compile } from './compile.ts';
 import { mergeConditions } from './conditions.ts';
-import { validate } from './validate.ts';
 
 const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
 const NOW = '2026-06-01T00:00:00Z';

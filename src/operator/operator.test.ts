@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
-import { validate } from '../compiler/validate.ts';
+import { validate } from '../api/validate.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { dayBucket } from '../counters/windows.ts';
 import type { Snapshot } from '../snapshot/types.ts';

@@ -2,13 +2,13 @@ import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { fixedClock } from '../../clock.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
-import { newToken, tokenDigest } from '../../tokens/token.ts';
-import { createFileSource, type FileSource, type FileSourceUpdate, ManifestError } from './source.ts';
+import { newToken } from '../../tokens/token.ts';
+import { createFileSource, type FileSource } from './source.ts';
 
 const TOKEN = newToken('stripe', { random: (n) => new Uint8Array(n).fill(3) });
-const DIGEST = tokenDigest(TOKEN);
 
 const policy = (perDay: string, extra = '') => `apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -41,8 +41,8 @@ stringData: { token: ${TOKEN} }
 
 let dir: string;
 let source: FileSource | undefined;
-let updates: FileSourceUpdate[];
-let waiters: { pred: (u: FileSourceUpdate) => boolean; resolve: (u: FileSourceUpdate) => void }[];
+let updates: ResourceSetUpdate[];
+let waiters: { pred: (u: ResourceSetUpdate) => boolean; resolve: (u: ResourceSetUpdate) => void }[];
 
 // Editors and kubectl-style tools replace files atomically; so do the tests, so a reload never sees half a file.
 async function put(name: string, text: string): Promise<void> {
@@ -51,13 +51,13 @@ async function put(name: string, text: string): Promise<void> {
   await rename(tmp, join(dir, name));
 }
 
-function next(pred: (u: FileSourceUpdate) => boolean): Promise<FileSourceUpdate> {
+function next(pred: (u: ResourceSetUpdate) => boolean): Promise<ResourceSetUpdate> {
   const seen = updates.find(pred);
   if (seen) return Promise.resolve(seen);
   return new Promise((resolve) => waiters.push({ pred, resolve }));
 }
 
-async function startSource(): Promise<{ source: FileSource; first: FileSourceUpdate }> {
+async function startSource(): Promise<{ source: FileSource; first: ResourceSetUpdate }> {
   const s = createFileSource([dir], {
     clock: fixedClock('2026-06-01T00:00:00Z'),
     log: silentLogger(),
@@ -78,6 +78,8 @@ async function startSource(): Promise<{ source: FileSource; first: FileSourceUpd
   return { source: s, first };
 }
 
+const perDay = (u: ResourceSetUpdate) => u.set.policies[0]?.spec.limits?.perDayUsd;
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'keybrake-source-'));
   updates = [];
@@ -94,69 +96,82 @@ afterEach(async () => {
 });
 
 describe('createFileSource', () => {
-  it('compiles the manifests on start as version 1', async () => {
+  it('emits the manifests as one validated ResourceSet on start', async () => {
     const { first } = await startSource();
-    expect(first.applied).toBe(true);
-    expect(first.snapshot.version).toBe(1);
-    expect(first.snapshot.keys.get(DIGEST)?.policy.limits.perDayMicros).toBe(200_000_000);
-    expect(first.statuses.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe('Active');
+    expect(first.errors).toEqual([]);
+    expect(perDay(first)).toBe('200');
+    expect(first.set.keys.map((k) => k.metadata.name)).toEqual(['support-bot-stripe']);
+    expect(first.set.secrets.map((s) => s.metadata.name).sort()).toEqual([
+      'stripe-live',
+      'support-bot-stripe-token',
+    ]);
+    expect(first.changedAt).toBe(Date.parse('2026-06-01T00:00:00Z'));
   });
 
-  it('applies an edit as a new snapshot version', async () => {
+  it('emits an edit as a new update', async () => {
     await startSource();
     await put('policy.yaml', policy('300'));
-    const u = await next(
-      (x) => x.applied && x.snapshot.keys.get(DIGEST)?.policy.limits.perDayMicros === 300_000_000,
-    );
-    expect(u.snapshot.version).toBeGreaterThan(1);
+    await next((x) => perDay(x) === '300');
   });
 
-  it('compiles a key set to suspended as suspended', async () => {
+  it('emits a key set to suspended as suspended', async () => {
     await startSource();
     await put('key.yaml', key('  suspended: true\n'));
-    const u = await next((x) => x.applied && x.snapshot.keys.get(DIGEST)?.suspended === true);
-    expect(u.statuses.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe('Suspended');
+    await next((x) => x.set.keys[0]?.spec.suspended === true);
   });
 
-  it('drops a deleted key from the table', async () => {
+  it('drops a deleted key from the set', async () => {
     await startSource();
     await unlink(join(dir, 'key.yaml'));
-    const u = await next((x) => x.applied && x.snapshot.keys.size === 0);
-    expect(u.statuses.some((s) => s.kind === 'VaultKey')).toBe(false);
+    const u = await next((x) => x.set.keys.length === 0);
+    expect(u.errors).toEqual([]);
   });
 
-  it('keeps the last good snapshot when an edit is invalid, and says why', async () => {
-    const { first } = await startSource();
+  it('hands an invalid edit on with its document errors, naming the field', async () => {
+    await startSource();
     await put('policy.yaml', policy('200', '  allow: { endpoints: ["POST v1/refunds"] }\n'));
-    const rejected = await next((x) => !x.applied);
-    expect(rejected.snapshot).toBe(first.snapshot);
-    expect(rejected.errors[0]).toMatchObject({ kind: 'SpendPolicy', path: 'spec.allow.endpoints[0]' });
-    expect(source!.current?.snapshot).toBe(first.snapshot);
-
-    await put('policy.yaml', policy('250'));
-    const fixed = await next((x) => x.applied);
-    expect(fixed.snapshot.version).toBe(2);
+    const u = await next((x) => x.errors.length > 0);
+    expect(u.errors[0]).toMatchObject({ kind: 'SpendPolicy', path: 'spec.allow.endpoints[0]' });
+    expect(u.set.rejected).toEqual([expect.objectContaining({ kind: 'SpendPolicy', name: 'support-bot' })]);
   });
 
-  it('refuses to start when the first load has errors, naming file, document and field', async () => {
+  it('reports the errors of the first load with file, document and field', async () => {
     await put('policy.yaml', policy('lots'));
     const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
-    const err = await s.start().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ManifestError);
-    expect((err as ManifestError).lines).toEqual([
-      `${join(dir, 'policy.yaml')}: document 1 (SpendPolicy agents/support-bot): spec.limits.perDayUsd: must be a decimal USD amount such as "200" or "12.50" (at most 6 decimals)`,
+    const first = await s.start();
+    expect(first.errors).toEqual([
+      expect.objectContaining({
+        source: join(dir, 'policy.yaml'),
+        index: 0,
+        kind: 'SpendPolicy',
+        namespace: 'agents',
+        name: 'support-bot',
+        path: 'spec.limits.perDayUsd',
+      }),
+    ]);
+  });
+
+  it('reports an unreadable path as a document error, not a crash', async () => {
+    const s = createFileSource([join(dir, 'nope')], {
+      clock: fixedClock(0),
+      log: silentLogger(),
+      watch: false,
+    });
+    const first = await s.start();
+    expect(first.errors).toEqual([
+      { source: join(dir, 'nope'), index: 0, path: '', message: 'cannot read: no such file or directory' },
     ]);
   });
 
   it('coalesces reloads requested while one is running', async () => {
     const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
-    await s.start();
+    const seen: ResourceSetUpdate[] = [];
+    s.onUpdate((u) => seen.push(u));
+    const first = await s.start();
     const [a, b, c] = await Promise.all([s.reload(), s.reload(), s.reload()]);
-    expect(a.snapshot.version).toBe(2);
+    expect(a).not.toBe(first);
+    expect(b).not.toBe(a);
     expect(b).toBe(c);
-    expect(b.snapshot.version).toBe(3);
+    expect(seen).toEqual([first, a, b]);
   });
 });

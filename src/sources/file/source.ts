@@ -1,41 +1,18 @@
-import { type DocumentError, formatDocumentError } from '../../api/resource-set.ts';
+import type { ResourceSetUpdate } from '../../api/resource-set.ts';
+import { validate } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
-import { type CompileResult, compile, type ObjectStatus } from '../../compiler/compile.ts';
-import { validate } from '../../compiler/validate.ts';
-import type { Snapshot } from '../../snapshot/types.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { loadManifests } from './load.ts';
 import { watchManifests } from './watch.ts';
 
-/**
- * What the file source emits on start and after every change: a snapshot for the SnapshotHolder
- * (standalone `serve`) plus statuses to log. `applied: false` means the change had errors and the
- * previous snapshot (same object, same version) stays in force.
- */
-export interface FileSourceUpdate {
-  readonly applied: boolean;
-  readonly snapshot: Snapshot;
-  readonly statuses: readonly ObjectStatus[];
-  readonly errors: readonly DocumentError[];
-}
-
-/** The first load had errors: `serve` must not start. `lines` are ready to print, one per problem. */
-export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
-  readonly lines: readonly string[];
-  constructor(lines: readonly string[]) {
-    super(`invalid manifests:\n${lines.join('\n')}`);
-    this.lines = lines;
-  }
-}
-
+/** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
 export interface FileSource {
-  /** Loads, validates and compiles once and starts watching. Rejects with ManifestError on any error. */
-  start(): Promise<FileSourceUpdate>;
+  /** Loads and validates once and starts watching; resolves with that first update. */
+  start(): Promise<ResourceSetUpdate>;
   /** Reloads now (also what the watcher calls); concurrent calls coalesce. */
-  reload(): Promise<FileSourceUpdate>;
-  onUpdate(listener: (update: FileSourceUpdate) => void): () => void;
-  readonly current: FileSourceUpdate | undefined;
+  reload(): Promise<ResourceSetUpdate>;
+  /** Hears every update, `start`'s own included. */
+  onUpdate(listener: (update: ResourceSetUpdate) => void): () => void;
   close(): void;
 }
 
@@ -49,51 +26,30 @@ export interface FileSourceOptions {
 }
 
 /**
- * Standalone mode's source (DESIGN.md §3): manifest files → validate → compile → snapshot. A change
- * with any document error is not applied, in whole: half a policy directory could drop the very
- * allowlist that made a key safe. The last good snapshot stays and the log says why.
+ * Standalone mode's source (DESIGN.md §3): manifest files and directories → load → validate → the
+ * whole ResourceSet, on start and after every change. It never decides what an error means: every
+ * file and document problem travels with the update (the runner `serve` uses refuses such a change
+ * whole and keeps the last good snapshot).
  */
 export function createFileSource(paths: readonly string[], opts: FileSourceOptions): FileSource {
-  const listeners = new Set<(u: FileSourceUpdate) => void>();
-  let current: FileSourceUpdate | undefined;
-  let version = 0;
-  let running: Promise<FileSourceUpdate> | undefined;
-  let queued: Promise<FileSourceUpdate> | undefined;
+  const listeners = new Set<(u: ResourceSetUpdate) => void>();
+  let running: Promise<ResourceSetUpdate> | undefined;
+  let queued: Promise<ResourceSetUpdate> | undefined;
   let watcher: { close(): void } | undefined;
   let closed = false;
 
-  const once = async (): Promise<FileSourceUpdate> => {
+  const once = async (): Promise<ResourceSetUpdate> => {
+    const changedAt = opts.clock.now();
     const loaded = await loadManifests(paths);
-    const { set, errors: validationErrors } = validate(loaded.documents, {
+    const { set, errors } = validate(loaded.documents, {
       ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
     });
-    const errors = [...loaded.errors, ...validationErrors];
-    if (errors.length > 0) {
-      const lines = errors.map(formatDocumentError);
-      if (!current) throw new ManifestError(lines);
-      opts.log.error(
-        { errors: lines, version: current.snapshot.version },
-        'manifest change rejected: keeping the last good policy',
-      );
-      const update: FileSourceUpdate = { ...current, applied: false, errors };
-      emit(update);
-      return update;
-    }
-    const result: CompileResult = compile(set, { version: version + 1, clock: opts.clock });
-    version += 1;
-    const update: FileSourceUpdate = {
-      applied: true,
-      snapshot: result.snapshot,
-      statuses: result.statuses,
-      errors: [],
-    };
-    current = update;
-    logStatuses(opts.log, update);
+    const update: ResourceSetUpdate = { set, errors: [...loaded.errors, ...errors], changedAt };
     emit(update);
     return update;
   };
 
-  const emit = (u: FileSourceUpdate) => {
+  const emit = (u: ResourceSetUpdate) => {
     for (const l of listeners) {
       try {
         l(u);
@@ -103,7 +59,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     }
   };
 
-  const reload = (): Promise<FileSourceUpdate> => {
+  const reload = (): Promise<ResourceSetUpdate> => {
     if (!running) {
       running = once().finally(() => {
         running = undefined;
@@ -139,35 +95,9 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    get current() {
-      return current;
-    },
     close() {
       closed = true;
       watcher?.close();
     },
   };
-}
-
-function logStatuses(log: Log, u: FileSourceUpdate): void {
-  const keys = u.statuses.filter((s) => s.kind === 'VaultKey');
-  log.info(
-    { version: u.snapshot.version, keys: keys.length, served: u.snapshot.keys.size },
-    'manifests loaded',
-  );
-  for (const s of u.statuses) {
-    const c = s.conditions[0];
-    if (c && c.status !== 'True') {
-      log.warn(
-        {
-          kind: s.kind,
-          namespace: s.namespace,
-          name: s.name,
-          reason: c.reason,
-          tokenFingerprint: s.tokenFingerprint,
-        },
-        `${s.kind} ${s.namespace}/${s.name} is not ready: ${c.message}`,
-      );
-    }
-  }
 }

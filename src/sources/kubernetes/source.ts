@@ -1,8 +1,8 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
-import type { DocumentError, ResourceSet } from '../../api/resource-set.ts';
+import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { GROUP, VERSION } from '../../api/v1alpha1/index.ts';
+import { validate } from '../../api/validate.ts';
 import type { BackoffOptions } from '../../backoff.ts';
-import { validate } from '../../compiler/validate.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { compileSignature, slim, toRawDocument, type WatchedKind } from './documents.ts';
 import { PLURALS, SECRET_SELECTOR } from './labels.ts';
@@ -23,16 +23,13 @@ export interface DeletedObject {
 }
 
 /**
- * What the Kubernetes source emits after the first full list and after every relevant change:
- * the validated resources for the compiler (DESIGN.md §3), as the file source feeds `serve`.
+ * What the Kubernetes source emits after the first full list and after every relevant change: the
+ * validated resources for the compile runner (DESIGN.md §3), as the file source feeds `serve`, plus
+ * what was deleted (the operator reports revocations from it).
  */
-export interface KubernetesSourceUpdate {
-  readonly set: ResourceSet;
-  readonly errors: readonly DocumentError[];
+export interface KubernetesSourceUpdate extends ResourceSetUpdate {
   /** Deleted since the previous update. */
   readonly deleted: readonly DeletedObject[];
-  /** ms since the epoch when the first change folded into this update arrived (propagation metrics). */
-  readonly changedAt: number;
 }
 
 /** How the source talks to the API server; replaced by fakes in unit tests. */

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from '../api/resource-set.ts';
+import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
 import {
   API_VERSION,
   DEFAULT_NAMESPACE,
@@ -10,9 +10,9 @@ import {
   SpendPolicySchema,
   type VaultKey,
   VaultKeySchema,
-} from '../api/v1alpha1/index.ts';
+} from './v1alpha1/index.ts';
 
-/** What `validate` returns: the valid resources and every problem found. */
+/** What `validate` returns: the valid resources and every problem found (a source's update is made of both). */
 export interface ValidationResult {
   readonly set: ResourceSet;
   readonly errors: DocumentError[];
@@ -21,7 +21,8 @@ export interface ValidationResult {
 type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
 
 /**
- * Raw documents → typed resources (first stage of the compiler, DESIGN.md §3). Documents of other
+ * Raw documents → typed resources: the schemas' own parse, run by every source before it emits a
+ * ResourceSet (DESIGN.md §3), and by `policy-check`. Documents of other
  * kinds are skipped silently (manifest directories hold Deployments too); our kinds with a wrong
  * apiVersion, unknown kinds in our API group, schema violations and duplicates are errors.
  * Messages name the field and never echo a value (Secrets pass through here).

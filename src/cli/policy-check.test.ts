@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixedClock } from '../../clock.ts';
+import { fixedClock } from '../clock.ts';
 import { policyCheck } from './policy-check.ts';
 
 let dir: string;
@@ -18,7 +18,7 @@ const clock = fixedClock('2026-06-01T00:00:00Z');
 describe('policyCheck', () => {
   it('passes the quick start example', async () => {
     const { ok, lines } = await policyCheck(
-      [new URL('../../../examples/quickstart', import.meta.url).pathname],
+      [new URL('../../examples/quickstart', import.meta.url).pathname],
       { clock },
     );
     expect(lines).toEqual(['ok: 3 SpendPolicy, 3 VaultKey, 3 served, 0 error(s)']);

@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { ResourceSetUpdate } from '../api/resource-set.ts';
+import { validate } from '../api/validate.ts';
+import { fixedClock } from '../clock.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { type CompileOutcome, createCompileRunner, ManifestError } from './runner.ts';
+
+const TOKEN = newToken('stripe', { random: (n) => new Uint8Array(n).fill(3) });
+const DIGEST = tokenDigest(TOKEN);
+const NOW = '2026-06-01T00:00:00Z';
+
+const policy = (perDay: string, extra = '') => `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: support-bot, namespace: agents }
+spec:
+  vendor: stripe
+  limits: { perDayUsd: "${perDay}" }
+${extra}`;
+
+const key = (extra = '') => `apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: support-bot-stripe, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: support-bot }
+  upstreamSecretRef: { name: stripe-live, key: apiKey }
+  tokenSecretRef: { name: support-bot-stripe-token }
+${extra}`;
+
+const secrets = `apiVersion: v1
+kind: Secret
+metadata: { name: stripe-live, namespace: agents }
+stringData: { apiKey: sk_test_runner_test }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: support-bot-stripe-token, namespace: agents }
+stringData: { token: ${TOKEN} }
+`;
+
+/** What the file source would emit for these files (name → YAML text). */
+function update(files: Record<string, string>, changedAt = Date.parse(NOW)): ResourceSetUpdate {
+  const docs = Object.entries(files).flatMap(([source, text]) =>
+    parseAllDocuments(text).map((d, index) => ({ source, index, doc: d.toJS() })),
+  );
+  const { set, errors } = validate(docs);
+  return { set, errors, changedAt };
+}
+
+const files = (policyYaml = policy('200'), keyYaml: string | null = key()) => ({
+  'policy.yaml': policyYaml,
+  ...(keyYaml !== null && { 'key.yaml': keyYaml }),
+  'secrets.yaml': secrets,
+});
+
+const manifests = () => createCompileRunner({ clock: fixedClock(NOW), refuseChangesWithErrors: true });
+const keyReason = (o: CompileOutcome) => o.statuses.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason;
+
+describe('compile runner, as serve runs it (changes with errors refused whole)', () => {
+  it('compiles the first update as version 1', () => {
+    const first = manifests().run(update(files()));
+    expect(first.applied).toBe(true);
+    expect(first.snapshot.version).toBe(1);
+    expect(first.snapshot.keys.get(DIGEST)?.policy.limits.perDayMicros).toBe(200_000_000);
+    expect(keyReason(first)).toBe('Active');
+  });
+
+  it('applies a change as a new snapshot version', () => {
+    const runner = manifests();
+    runner.run(update(files()));
+    const u = runner.run(update(files(policy('300'))));
+    expect(u.applied).toBe(true);
+    expect(u.snapshot.keys.get(DIGEST)?.policy.limits.perDayMicros).toBe(300_000_000);
+    expect(u.snapshot.version).toBeGreaterThan(1);
+  });
+
+  it('compiles a key set to suspended as suspended', () => {
+    const runner = manifests();
+    runner.run(update(files()));
+    const u = runner.run(update(files(policy('200'), key('  suspended: true\n'))));
+    expect(u.snapshot.keys.get(DIGEST)?.suspended).toBe(true);
+    expect(keyReason(u)).toBe('Suspended');
+  });
+
+  it('drops a deleted key from the table', () => {
+    const runner = manifests();
+    runner.run(update(files()));
+    const u = runner.run(update(files(policy('200'), null)));
+    expect(u.applied).toBe(true);
+    expect(u.snapshot.keys.size).toBe(0);
+    expect(u.statuses.some((s) => s.kind === 'VaultKey')).toBe(false);
+  });
+
+  it('keeps the last good snapshot when a change has errors, and says why', () => {
+    const runner = manifests();
+    const published: number[] = [];
+    runner.publishTo((o) => published.push(o.snapshot.version));
+    const first = runner.run(update(files()));
+    const rejected = runner.run(
+      update(files(policy('200', '  allow: { endpoints: ["POST v1/refunds"] }\n'))),
+    );
+    expect(rejected.applied).toBe(false);
+    expect(rejected.snapshot).toBe(first.snapshot);
+    expect(rejected.statuses).toBe(first.statuses);
+    expect(rejected.errors[0]).toMatchObject({ kind: 'SpendPolicy', path: 'spec.allow.endpoints[0]' });
+    expect(runner.current?.snapshot).toBe(first.snapshot);
+
+    const fixed = runner.run(update(files(policy('250'))));
+    expect(fixed.applied).toBe(true);
+    expect(fixed.snapshot.version).toBe(2);
+    expect(published).toEqual([1, 2]);
+  });
+
+  it('refuses a first update with errors, naming file, document and field', () => {
+    const runner = manifests();
+    const published: unknown[] = [];
+    runner.publishTo((o) => published.push(o));
+    let err: unknown;
+    try {
+      runner.run(update(files(policy('lots'))));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ManifestError);
+    expect((err as ManifestError).lines).toEqual([
+      'policy.yaml: document 1 (SpendPolicy agents/support-bot): spec.limits.perDayUsd: must be a decimal USD amount such as "200" or "12.50" (at most 6 decimals)',
+    ]);
+    expect(published).toEqual([]);
+    expect(runner.current).toBeUndefined();
+  });
+});
+
+describe('compile runner, as the operator runs it (invalid objects become conditions)', () => {
+  it('serves every valid object of an update that has errors', () => {
+    const runner = createCompileRunner({ clock: fixedClock(NOW), refuseChangesWithErrors: false });
+    const u = runner.run(update(files(policy('lots'))));
+    expect(u.applied).toBe(true);
+    expect(u.errors).toHaveLength(1);
+    expect(u.snapshot.keys.size).toBe(0);
+    expect(keyReason(u)).toBe('PolicyInvalid');
+  });
+
+  it('stamps each version from the previous one as told', () => {
+    const floor = { value: 1_000 };
+    const runner = createCompileRunner({
+      clock: fixedClock(NOW),
+      refuseChangesWithErrors: false,
+      nextVersion: (previous) => Math.max(previous, floor.value) + 1,
+    });
+    expect(runner.run(update(files())).snapshot.version).toBe(1_001);
+    floor.value = 5_000;
+    expect(runner.run(update(files())).snapshot.version).toBe(5_001);
+    expect(runner.run(update(files())).snapshot.version).toBe(5_002);
+  });
+});
+
+describe('compile runner publishers and listeners', () => {
+  it('hands a late publisher the snapshot in force at once, then every new one', () => {
+    const runner = manifests();
+    const first = runner.run(update(files()));
+    const seen: CompileOutcome[] = [];
+    runner.publishTo((o) => seen.push(o));
+    expect(seen).toEqual([first]);
+    const second = runner.run(update(files(policy('300'))));
+    expect(seen).toEqual([first, second]);
+  });
+
+  it('tells outcome listeners about refused changes too, after the publishers', () => {
+    const runner = manifests();
+    const calls: string[] = [];
+    runner.onOutcome((o) => calls.push(`listener ${o.applied}`));
+    runner.publishTo((o) => calls.push(`publisher ${o.snapshot.version}`));
+    runner.run(update(files()));
+    runner.run(update(files(policy('lots'))));
+    expect(calls).toEqual(['publisher 1', 'listener true', 'listener false']);
+  });
+
+  it('recompiles the statuses in force for the time now (expiry needs no change)', () => {
+    const clock = fixedClock(NOW);
+    const runner = createCompileRunner({ clock, refuseChangesWithErrors: true });
+    expect(runner.statusesNow()).toEqual([]);
+    const first = runner.run(update(files(policy('200'), key('  expiresAt: "2026-06-01T01:00:00Z"\n'))));
+    expect(keyReason(first)).toBe('Active');
+    clock.advance(2 * 3_600_000);
+    const now = runner.statusesNow();
+    expect(now.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe('Expired');
+    expect(runner.current?.snapshot).toBe(first.snapshot);
+  });
+});

@@ -1,0 +1,121 @@
+import {
+  type DocumentError,
+  formatDocumentError,
+  type ResourceSet,
+  type ResourceSetUpdate,
+} from '../api/resource-set.ts';
+import type { Clock } from '../clock.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import { compile, type ObjectStatus } from './compile.ts';
+
+/** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
+export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate> {
+  /** false: the update was refused (see `refuseChangesWithErrors`); snapshot and statuses are the last good ones. */
+  readonly applied: boolean;
+  /** The snapshot in force after this update (the same object as before when refused). */
+  readonly snapshot: Snapshot;
+  /** Sorted by kind, namespace, name; from the compile of `snapshot`. */
+  readonly statuses: readonly ObjectStatus[];
+  /** The update's document errors. */
+  readonly errors: readonly DocumentError[];
+  readonly update: U;
+}
+
+/** A refused first update: there is no last good snapshot to keep serving, so `serve` must not start. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  /** Ready to print, one per problem (formatDocumentError). */
+  readonly lines: readonly string[];
+  constructor(lines: readonly string[]) {
+    super(`invalid manifests:\n${lines.join('\n')}`);
+    this.lines = lines;
+  }
+}
+
+export interface CompileRunnerOptions {
+  readonly clock: Clock;
+  /**
+   * true for manifest files: a change with any document error is refused whole, because half a
+   * policy directory could drop the very allowlist that made a key safe; the last good snapshot
+   * stays, and a first update with errors throws ManifestError. false for the cluster: the API
+   * server validated each object on its own, so an invalid one becomes a Ready=False condition and
+   * every other object is served.
+   */
+  readonly refuseChangesWithErrors: boolean;
+  /**
+   * The version of the next snapshot from the previous one (0 before the first). Default previous + 1;
+   * the operator stamps above what distribution has already published (nextSnapshotVersion).
+   */
+  readonly nextVersion?: (previous: number) => number;
+}
+
+/** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
+export interface CompileRunner<U extends ResourceSetUpdate = ResourceSetUpdate> {
+  /** Stamps and compiles one update, publishes its snapshot, then tells every outcome listener. */
+  run(update: U): CompileOutcome<U>;
+  /** Adds a publisher: it is handed the snapshot in force at once (if any), then every new one. */
+  publishTo(publisher: (outcome: CompileOutcome<U>) => void): () => void;
+  /** Hears every outcome, refused ones too, after the publishers have the snapshot. */
+  onOutcome(listener: (outcome: CompileOutcome<U>) => void): () => void;
+  /** The last applied outcome: the snapshot in force. */
+  readonly current: CompileOutcome<U> | undefined;
+  /**
+   * The statuses of the set in force, compiled again for the clock's now: expiry flips a key's
+   * condition without any object changing. Empty before the first applied update.
+   */
+  statusesNow(): readonly ObjectStatus[];
+}
+
+/**
+ * The one compile-and-publish loop: synchronous, so an outcome reaches its publishers in the order
+ * the source emitted it. Publishers and listeners are called in the order they were added; a
+ * listener that throws is the caller's bug and propagates to the source that called `run`.
+ */
+export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpdate>(
+  opts: CompileRunnerOptions,
+): CompileRunner<U> {
+  const nextVersion = opts.nextVersion ?? ((previous: number) => previous + 1);
+  const publishers = new Set<(o: CompileOutcome<U>) => void>();
+  const listeners = new Set<(o: CompileOutcome<U>) => void>();
+  let current: CompileOutcome<U> | undefined;
+  let set: ResourceSet | undefined;
+
+  const compileUpdate = (update: U): CompileOutcome<U> => {
+    if (opts.refuseChangesWithErrors && update.errors.length > 0) {
+      if (!current) throw new ManifestError(update.errors.map(formatDocumentError));
+      return { ...current, applied: false, errors: update.errors, update };
+    }
+    const version = nextVersion(current?.snapshot.version ?? 0);
+    const { snapshot, statuses } = compile(update.set, { version, clock: opts.clock });
+    set = update.set;
+    return { applied: true, snapshot, statuses, errors: update.errors, update };
+  };
+
+  return {
+    run(update) {
+      const outcome = compileUpdate(update);
+      if (outcome.applied) {
+        current = outcome;
+        for (const p of publishers) p(outcome);
+      }
+      for (const l of listeners) l(outcome);
+      return outcome;
+    },
+    publishTo(publisher) {
+      publishers.add(publisher);
+      if (current) publisher(current);
+      return () => publishers.delete(publisher);
+    },
+    onOutcome(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    get current() {
+      return current;
+    },
+    statusesNow() {
+      if (!set || !current) return [];
+      return compile(set, { version: current.snapshot.version, clock: opts.clock }).statuses;
+    },
+  };
+}
