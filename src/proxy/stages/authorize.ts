@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
-import type { CompiledPattern, CompiledPolicy } from '../../snapshot/types.ts';
+import { matchesAny, matchesEndpoint } from '../../patterns/glob.ts';
+import type { CompiledPolicy } from '../../snapshot/types.ts';
 import type { Operation } from '../../vendors/types.ts';
 
 /** What one authorize check sees: the policy, the call and its classification. */
@@ -15,13 +16,9 @@ export interface AuthorizeInput {
 export type Check = (input: AuthorizeInput) => Denial | undefined;
 
 /** Whether the endpoint allowlist names this call; unset means "everything the catalog knows". */
-export function endpointAllowed(policy: CompiledPolicy, method: string, path: string): boolean {
-  if (!policy.endpoints) return true;
-  return policy.endpoints.some((e) => (e.method === '*' || e.method === method) && e.path.test(path));
+function endpointAllowed(policy: CompiledPolicy, method: string, path: string): boolean {
+  return !policy.endpoints || policy.endpoints.some((e) => matchesEndpoint(e, method, path));
 }
-
-const matchesAny = (patterns: readonly CompiledPattern[], value: string) =>
-  patterns.some((p) => p.regex.test(value));
 
 export const checkEndpoint: Check = ({ policy, method, path, op }) => {
   if (!endpointAllowed(policy, method, path)) {
