@@ -24,7 +24,7 @@ import { authenticate } from './stages/authenticate.ts';
 import { authorize, checkEndpoint } from './stages/authorize.ts';
 import { reserve } from './stages/reserve.ts';
 import { type Route, route } from './stages/route.ts';
-import { runIdOf } from './stages/run-id.ts';
+import { runIdOf } from './run-id.ts';
 import { downstreamHeaders, type UpstreamResponse, type Upstreams, upstreamHeaders } from './upstreams.ts';
 
 /** Everything the pipeline touches in the world, injected (DESIGN.md §9). */
