@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { VendorName } from '../snapshot/types.ts';
-import type { CallResponse, IncomingCall } from './pipeline.ts';
+import type { CallResponse, IncomingCall } from './context.ts';
 
 /** One HTTP listener in front of the pipeline: the prefix router, or a vendor's own port. */
 export interface ListenerOptions {

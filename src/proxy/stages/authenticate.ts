@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
+import type { Stage } from '../context.ts';
+import { runIdOf } from '../run-id.ts';
 
 /**
  * Finds the vault key a call presents. The table holds only SHA-256 digests, so the lookup compares
  * digests, never plaintext: a Map hit reveals nothing usable about other tokens' values.
  */
-export function authenticate(
+export function findKey(
   adapter: VendorAdapter,
   headers: IncomingHttpHeaders,
   snapshot: Snapshot,
@@ -25,3 +27,15 @@ export function authenticate(
   if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
   return key;
 }
+
+/** The vault key, its policy and the agent run the call belongs to (a run is a key's, DESIGN.md §5). */
+export const authenticate: Stage = (ctx, deps) => {
+  const snapshot = deps.snapshots.current;
+  if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
+  const key = findKey(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now());
+  if (isDenial(key)) return key;
+  ctx.key = key;
+  ctx.policy = key.policy;
+  ctx.runId = runIdOf(ctx.call.headers) ?? null;
+  return undefined;
+};

@@ -3,8 +3,9 @@ import { formatUsd } from '../../money/micro-usd.ts';
 import { matchesAny, matchesEndpoint } from '../../patterns/glob.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import type { Operation } from '../../vendors/types.ts';
+import type { Stage } from '../context.ts';
 
-/** What one authorize check sees: the policy, the call and its classification. */
+/** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
 export interface AuthorizeInput {
   readonly policy: CompiledPolicy;
   readonly method: string;
@@ -97,9 +98,11 @@ export const checkPerCall: Check = ({ policy, op }) => {
   );
 };
 
-/** The order is part of the contract: the first denial wins (DESIGN.md §4). */
-export const AUTHORIZE_CHAIN: readonly Check[] = [
-  checkEndpoint,
+/** Checks that need nothing a cost lookup could fill in: they run before any upstream read. */
+export const BEFORE_LOOKUP: readonly Check[] = [checkEndpoint];
+
+/** Checks on the parties and the amount, which a cost lookup may supply. */
+export const AFTER_LOOKUP: readonly Check[] = [
   checkCustomer,
   checkAccount,
   checkRecipient,
@@ -109,6 +112,10 @@ export const AUTHORIZE_CHAIN: readonly Check[] = [
   checkPerCall,
 ];
 
+/** The order is part of the contract: the first denial wins (DESIGN.md §4). */
+export const AUTHORIZE_CHAIN: readonly Check[] = [...BEFORE_LOOKUP, ...AFTER_LOOKUP];
+
+/** Runs a chain of checks; the first denial wins. */
 export function authorize(
   input: AuthorizeInput,
   chain: readonly Check[] = AUTHORIZE_CHAIN,
@@ -119,3 +126,12 @@ export function authorize(
   }
   return undefined;
 }
+
+// Past the price stage a CallContext carries every field a check reads (policy, method, path, op),
+// so the checks judge the context itself rather than a copy of it.
+
+/** The authorize stage, first half: the checks that need no cost lookup. */
+export const authorizeBeforeLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, BEFORE_LOOKUP);
+
+/** The authorize stage, second half: the checks on what a cost lookup may have filled in. */
+export const authorizeAfterLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, AFTER_LOOKUP);

@@ -3,7 +3,7 @@ import { fixedClock } from '../../clock.ts';
 import { MemoryCounterStore } from '../../counters/memory-store.ts';
 import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
-import { reserve } from './reserve.ts';
+import { reserveWindows } from './reserve.ts';
 
 const clock = fixedClock('2026-11-26T12:00:00Z');
 const key = (policy: Partial<CompiledPolicy>): CompiledKey => ({
@@ -24,12 +24,14 @@ function downStore() {
   return store;
 }
 
-describe('reserve', () => {
+describe('reserveWindows', () => {
   it('names the window that refused, with what was used', async () => {
     const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
     const k = key({ limits: { perDayMicros: 10_000_000 } });
-    expect(await reserve(store, k, 10_000_000, undefined, undefined, clock)).toMatchObject({ ok: true });
-    const denied = await reserve(store, k, 1, undefined, undefined, clock);
+    expect(await reserveWindows(store, k, 10_000_000, undefined, undefined, clock)).toMatchObject({
+      ok: true,
+    });
+    const denied = await reserveWindows(store, k, 1, undefined, undefined, clock);
     expect(denied).toMatchObject({ reason: 'daily_cap_exceeded' });
     expect((denied as { message: string }).message).toContain('$10.00 used');
   });
@@ -42,17 +44,19 @@ describe('reserve', () => {
     // The call's time comes from the injected clock, not the store's.
     const callClock = fixedClock('2026-11-26T12:34:56Z');
     const store = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
-    await reserve(store, key({ limits }), cost, undefined, undefined, callClock);
+    await reserveWindows(store, key({ limits }), cost, undefined, undefined, callClock);
     expect(await store.lastUsed('agents/k')).toBe(recorded ? callClock.now() : undefined);
   });
 
   it('lets a read that touches no counter through while the store is down, by default', async () => {
-    expect(await reserve(downStore(), key({}), 0, undefined, undefined, clock)).toMatchObject({ ok: true });
+    expect(await reserveWindows(downStore(), key({}), 0, undefined, undefined, clock)).toMatchObject({
+      ok: true,
+    });
   });
 
   it('refuses such a read while the store is down when the policy says readsWhenCountersDown: deny', async () => {
     await expect(
-      reserve(downStore(), key({ readsWhenStoreDown: false }), 0, undefined, undefined, clock),
+      reserveWindows(downStore(), key({ readsWhenStoreDown: false }), 0, undefined, undefined, clock),
     ).rejects.toThrow(CounterStoreUnavailableError);
   });
 });

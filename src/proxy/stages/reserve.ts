@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.ts';
 import {
   type CounterStore,
@@ -6,9 +7,12 @@ import {
   type WindowKind,
 } from '../../counters/store.ts';
 import { windowsFor } from '../../counters/windows.ts';
-import { type Denial, type DenyReason, deny } from '../../decision/reasons.ts';
+import { type Denial, type DenyReason, deny, isDenial } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
+import { startChildSpan } from '../../telemetry/tracing.ts';
+import type { CallContext, PipelineDeps } from '../context.ts';
+import { errorText } from '../error-text.ts';
 
 const REFUSAL: Record<WindowKind, DenyReason> = {
   minute: 'rate_limited',
@@ -28,7 +32,7 @@ const WINDOW_NAME: Record<WindowKind, string> = {
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
 /** Reserves every window of a call in one store operation; a refusal names the window. */
-export async function reserve(
+export async function reserveWindows(
   store: CounterStore,
   key: CompiledKey,
   costMicros: number,
@@ -60,4 +64,46 @@ export async function reserve(
       ? `${what} of ${result.limit} reached`
       : `${what} of $${formatUsd(result.limit)} would be exceeded ($${formatUsd(result.used)} used, this call $${formatUsd(costMicros)})`;
   return deny(REFUSAL[result.refused], `Keybrake: ${detail}.`);
+}
+
+/**
+ * The reserve stage: one store operation over every window. Fail closed for anything that moves
+ * money; a read may go on without counters when its policy allows.
+ */
+export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+  const key = ctx.key!;
+  const op = ctx.op!;
+  const span = startChildSpan(ctx.span, 'keybrake.reserve');
+  try {
+    const reserved = await reserveWindows(
+      deps.counters,
+      key,
+      op.costMicros,
+      ctx.runId ?? undefined,
+      idempotencyKey(ctx.call.headers),
+      deps.clock,
+    );
+    if (isDenial(reserved)) return reserved;
+    // A replay was counted the first time: nothing to count now, nothing to settle later.
+    if (!reserved.replay) {
+      ctx.reservation = reserved.reservation;
+      ctx.countedMicros = op.costMicros;
+    }
+  } catch (err) {
+    deps.metrics.counterStoreErrors.inc();
+    if (!(err instanceof CounterStoreUnavailableError))
+      deps.log.error({ err: errorText(err) }, 'counter store failed');
+    if (op.movesMoney || op.costMicros > 0 || !key.policy.readsWhenStoreDown) {
+      return deny('counter_store_unavailable');
+    }
+  } finally {
+    span.end();
+  }
+  return undefined;
+}
+
+/** The caller's Idempotency-Key, when it is one a store may keep. */
+function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
+  const v = headers['idempotency-key'];
+  return typeof v === 'string' && v.length > 0 && v.length <= 255 ? v : undefined;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { route } from './route.ts';
+import { resolveRoute } from './route.ts';
 
-describe('route', () => {
+describe('resolveRoute', () => {
   it.each([
     ['/stripe/v1/charges', undefined, { vendor: 'stripe', path: '/v1/charges', query: '' }],
     ['/stripe/v1/charges?limit=3', undefined, { vendor: 'stripe', path: '/v1/charges', query: 'limit=3' }],
@@ -25,7 +25,7 @@ describe('route', () => {
       { vendor: 'twilio', subHost: 'api', path: '/2010-04-01/Accounts/AC1/Calls.json', query: '' },
     ],
   ] as const)('routes %s (port vendor %s)', (url, portVendor, expected) => {
-    expect(route(url, portVendor)).toEqual(expected);
+    expect(resolveRoute(url, portVendor)).toEqual(expected);
   });
 
   it.each([
@@ -40,6 +40,6 @@ describe('route', () => {
     ['the bare root', '/', 'route_unknown'],
     ['a Twilio sub host with a dot', '/twilio/evil.com/x', 'route_unknown'],
   ])('refuses %s', (_name, url, reason) => {
-    expect(route(url, undefined)).toMatchObject({ reason });
+    expect(resolveRoute(url, undefined)).toMatchObject({ reason });
   });
 });

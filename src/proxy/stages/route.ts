@@ -1,7 +1,8 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
+import type { Stage } from '../context.ts';
 
-/** Output of the route stage: which vendor, and the vendor-relative path the adapters see. */
+/** What routing finds in a request target: which vendor, and the vendor-relative path the adapters see. */
 export interface Route {
   readonly vendor: VendorName;
   /** Twilio sub host (`api`, `messaging`, …). */
@@ -52,7 +53,7 @@ function vendorPath(rest: string): string | Denial {
  * Finds the vendor: from the listener (a vendor port) or from the `/stripe`, `/twilio`, `/resend`
  * prefix. Twilio hosts map to `/twilio/<sub>/…`.
  */
-export function route(rawUrl: string, portVendor: VendorName | undefined): Route | Denial {
+export function resolveRoute(rawUrl: string, portVendor: VendorName | undefined): Route | Denial {
   const target = canonicalTarget(rawUrl);
   if (isDenial(target)) return target;
   let vendor = portVendor;
@@ -73,3 +74,26 @@ export function route(rawUrl: string, portVendor: VendorName | undefined): Route
   if (!SUB_HOST.test(sub)) return deny('route_unknown', 'Twilio routes are /twilio/<sub-host>/<path>.');
   return { vendor, subHost: sub, path: path.slice(sub.length + 1) || '/', query: target.query };
 }
+
+/** The first stage: the vendor and its adapter, and the request as the adapter will see it. */
+export const route: Stage = (ctx, deps) => {
+  const { call } = ctx;
+  const r = resolveRoute(call.url, call.portVendor);
+  if (isDenial(r)) {
+    ctx.path = call.url.split('?', 1)[0] ?? '';
+    return r;
+  }
+  ctx.vendor = r.vendor;
+  ctx.path = r.path;
+  const adapter = deps.vendors[r.vendor];
+  if (!adapter) return deny('route_unknown', `Vendor ${r.vendor} is not enabled on this proxy.`);
+  ctx.adapter = adapter;
+  ctx.req = {
+    method: call.method,
+    path: r.path,
+    query: r.query,
+    headers: call.headers,
+    ...(r.subHost !== undefined ? { subHost: r.subHost } : {}),
+  };
+  return undefined;
+};

@@ -1,0 +1,111 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Span } from '@opentelemetry/api';
+import type { Clock } from '../clock.ts';
+import type { CounterStore, Reservation } from '../counters/store.ts';
+import type { Denial } from '../decision/reasons.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { CompiledKey, CompiledPolicy, VendorName } from '../snapshot/types.ts';
+import type { AuditSink } from '../telemetry/audit.ts';
+import type { Log } from '../telemetry/logger.ts';
+import type { ProxyMetrics } from '../telemetry/metrics.ts';
+import { startCallSpan } from '../telemetry/tracing.ts';
+import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type { UpstreamResponse, Upstreams } from './upstreams.ts';
+
+/** Everything the pipeline touches in the world, handed to every stage (DESIGN.md §9). */
+export interface PipelineDeps {
+  readonly snapshots: SnapshotHolder;
+  readonly vendors: Partial<Record<VendorName, VendorAdapter>>;
+  readonly upstreams: Upstreams;
+  readonly counters: CounterStore;
+  readonly clock: Clock;
+  readonly audit: AuditSink;
+  readonly metrics: ProxyMetrics;
+  readonly log: Log;
+  readonly parseLimits: ParseLimits;
+  /** Money-moving calls are denied with policy_stale when the table is older than this. */
+  readonly maxStalenessMs?: number;
+}
+
+/** A call as the HTTP layer (server.ts) hands it to the pipeline. */
+export interface IncomingCall {
+  /** Set when the call arrived on a vendor's own listener port. */
+  readonly portVendor?: VendorName;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** The HTTP layer stopped reading a body over the size limit. */
+  readonly bodyTooLarge?: boolean;
+}
+
+/** What the pipeline hands back for the HTTP layer to write. */
+export interface CallResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Buffer | string;
+}
+
+/**
+ * One call on its way through the stages. Each stage fills in its own fields and reads only those
+ * earlier stages set (the stage order guarantees them, hence the `!` in stages); audit reads
+ * whatever the call reached. Every field exists from the start so all contexts share one shape.
+ */
+export interface CallContext {
+  readonly call: IncomingCall;
+  readonly method: string;
+  readonly span: Span;
+  /** `performance.now()` when the call arrived. */
+  readonly startedMs: number;
+  // route
+  vendor: VendorName | null;
+  /** Vendor-relative path (the raw path when routing failed): what policy judges and audit records. */
+  path: string;
+  adapter: VendorAdapter | null;
+  req: VendorRequest | null;
+  // authenticate
+  key: CompiledKey | null;
+  policy: CompiledPolicy | null;
+  runId: string | null;
+  // parse
+  params: Params | null;
+  // price, and the cost lookup when the price lives upstream
+  op: Operation | null;
+  // reserve, adjusted by settle
+  reservation: Reservation | null;
+  countedMicros: number;
+  // forward
+  upstream: UpstreamResponse | null;
+  upstreamMs: number;
+}
+
+/** A step of the request path: undefined continues, a Denial stops the call. */
+export type Stage = (
+  ctx: CallContext,
+  deps: PipelineDeps,
+) => Denial | undefined | Promise<Denial | undefined>;
+
+/** A fresh context for an arriving call; its span starts here, continuing the caller's trace. */
+export function newContext(call: IncomingCall): CallContext {
+  const startedMs = performance.now();
+  return {
+    call,
+    method: call.method,
+    span: startCallSpan(call.headers),
+    startedMs,
+    vendor: call.portVendor ?? null,
+    path: '',
+    adapter: null,
+    req: null,
+    key: null,
+    policy: null,
+    runId: null,
+    params: null,
+    op: null,
+    reservation: null,
+    countedMicros: 0,
+    upstream: null,
+    upstreamMs: 0,
+  };
+}

@@ -1,0 +1,43 @@
+import type { Reservation } from '../../counters/store.ts';
+import type { MicroUsd } from '../../money/micro-usd.ts';
+import type { Operation, VendorAdapter } from '../../vendors/types.ts';
+import type { CallContext, PipelineDeps, Stage } from '../context.ts';
+import { errorText } from '../error-text.ts';
+import { parseJson } from '../parse-json.ts';
+import type { UpstreamResponse } from '../upstreams.ts';
+
+/** Keep, adjust to the actual amount, or release when the vendor provably did nothing (4xx). */
+export const settle: Stage = (ctx, deps) =>
+  ctx.reservation ? settleReservation(ctx, deps, ctx.reservation) : undefined;
+
+/** What the call cost: nothing when the vendor refused it, what the vendor reports, else what was reserved. */
+function actualCost(adapter: VendorAdapter, op: Operation, res: UpstreamResponse): MicroUsd {
+  if (res.status >= 400 && res.status < 500) return 0;
+  if (res.status >= 200 && res.status < 300)
+    return adapter.settle(op, res.status, parseJson(res.body)) ?? op.costMicros;
+  return op.costMicros;
+}
+
+async function settleReservation(
+  ctx: CallContext,
+  deps: PipelineDeps,
+  reservation: Reservation,
+): Promise<undefined> {
+  const reserved = ctx.op!.costMicros;
+  const actual = actualCost(ctx.adapter!, ctx.op!, ctx.upstream!);
+  // A key without spend caps has no money window to adjust, but its calls still cost what they cost.
+  if (actual === reserved || reservation.money.length === 0) {
+    ctx.countedMicros = actual;
+    return undefined;
+  }
+  try {
+    await deps.counters.settle(reservation, actual);
+    ctx.countedMicros = actual;
+  } catch (err) {
+    // Failing to release over-counts, which is the safe side; the reservation stands.
+    deps.metrics.counterStoreErrors.inc();
+    deps.log.warn({ err: errorText(err) }, 'could not settle a reservation; it stays counted');
+    ctx.countedMicros = reserved;
+  }
+  return undefined;
+}
