@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The proxy's Prometheus metrics (DESIGN.md §7); names and labels are a contract. Run ids never
@@ -18,8 +18,14 @@ export interface ProxyMetrics {
 /** Sub-millisecond buckets: the proxy's own overhead is expected well under a millisecond. */
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
 
+/**
+ * A fresh registry per proxy, so several proxies in one process (the tests) never collide on a
+ * metric name. It also carries the process's own health (CPU, heap, GC, event-loop lag): a proxy
+ * that is slow because its event loop is starved should say so on the same scrape.
+ */
 export function createProxyMetrics(opts: { snapshotAgeSeconds: () => number | undefined }): ProxyMetrics {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     calls: new Counter({
