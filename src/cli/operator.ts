@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { systemClock } from '../clock.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
@@ -21,8 +20,9 @@ import {
   type LeaderLabel,
   resolvePodRef,
 } from '../operator/leader-label.ts';
+import { createOperatorRegistry } from '../operator/metrics.ts';
 import { createOperator } from '../operator/operator.ts';
-import { kubernetesStatusPatcher } from '../operator/status.ts';
+import { kubernetesStatusApplier } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
 import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
@@ -212,7 +212,7 @@ export async function operatorCommand(
   const tls = insecure ? undefined : { cert: await readFile(certFile!), key: await readFile(keyFile!) };
   const kc = loadKubeConfig(values.kubeconfig as string | undefined);
   const clock = systemClock;
-  const registry = new Registry();
+  const registry = createOperatorRegistry();
 
   let counters: CounterStore | undefined;
   const redisUrl = values.redis as string | undefined;
@@ -236,7 +236,7 @@ export async function operatorCommand(
     publish: (snapshot, changedAt) => server.publish(snapshot, { changedAt }),
     publishedVersion: () => server.version,
     secrets: kubernetesSecretStore(kc),
-    patchStatus: kubernetesStatusPatcher(kc),
+    applyStatus: kubernetesStatusApplier(kc),
     recordEvent: kubernetesEventSink(kc, { log, instance: identity }),
     ...(counters && { counters }),
     clock,

@@ -24,6 +24,58 @@ export interface OperatorEvent {
 /** Records Events; failures are logged, never thrown (an Event is a courtesy, not a reconcile step). */
 export type EventSink = (event: OperatorEvent) => Promise<void>;
 
+/** Only the leader records Events (DESIGN.md §3): a standby's sink drops them. */
+export function leaderOnly(sink: EventSink, isLeading: () => boolean): EventSink {
+  return (e) => (isLeading() ? sink(e) : Promise.resolve());
+}
+
+// What the operator tells `kubectl describe`, one builder per reason: the wording lives here only.
+
+/** A VaultKey was deleted: from `version` on, no proxy accepts its token. */
+export function revokedEvent(object: InvolvedObject, version: number): OperatorEvent {
+  return {
+    object,
+    type: 'Normal',
+    reason: 'Revoked',
+    message: `VaultKey deleted: its token is refused by every proxy from snapshot version ${version} on.`,
+  };
+}
+
+/** A vault token was minted into the key's token Secret (only its fingerprint is named). */
+export function tokenMintedEvent(
+  object: InvolvedObject,
+  secret: { name: string; key: string },
+  fingerprint: string,
+): OperatorEvent {
+  return {
+    object,
+    type: 'Normal',
+    reason: 'TokenMinted',
+    message: `Minted a vault token (${fingerprint}) into Secret ${secret.name}, key ${secret.key}.`,
+  };
+}
+
+/** The object's Ready condition turned False for a reason that needs the user (not Expired/Suspended). */
+export function invalidEvent(
+  object: InvolvedObject,
+  ready: { reason: string; message: string },
+): OperatorEvent {
+  return { object, type: 'Warning', reason: 'Invalid', message: `${ready.reason}: ${ready.message}` };
+}
+
+/** A key spent its daily cap: money-moving calls are refused until the day ends in `timezone`. */
+export function capReachedEvent(
+  object: InvolvedObject,
+  spent: { usedUsd: string; capUsd: string; timezone: string },
+): OperatorEvent {
+  return {
+    object,
+    type: 'Warning',
+    reason: 'CapReached',
+    message: `Spent ${spent.usedUsd} USD today, the daily cap of ${spent.capUsd} USD: money-moving calls are refused until the day ends (${spent.timezone}).`,
+  };
+}
+
 /** Core v1 Events are what `kubectl describe` and `kubectl get events` show by default. */
 export function kubernetesEventSink(
   kc: KubeConfig,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fixedClock } from '../clock.ts';
 import { validate } from '../api/validate.ts';
+import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { dayBucket } from '../counters/windows.ts';
 import type { Snapshot } from '../snapshot/types.ts';
@@ -94,14 +94,13 @@ function setup(opts: { counters?: MemoryCounterStore } = {}) {
     create: async () => true,
     patch: async () => true,
   };
-  let rv = 100;
   const operator = createOperator({
     source: fake.source,
     publish: (s) => published.push(s),
     secrets,
-    patchStatus: async (ref, patch) => {
-      patches.push({ name: `${ref.kind}/${ref.name}`, status: patch.status });
-      return String(rv++);
+    applyStatus: async (ref, status) => {
+      patches.push({ name: `${ref.kind}/${ref.name}`, status });
+      return true;
     },
     recordEvent: async (e) => {
       events.push(e);
@@ -198,7 +197,8 @@ describe('operator', () => {
     await call('2026-06-01T11:59:45Z');
     await operator.reconcile();
     await operator.reconcile();
-    expect(keyPatches().slice(1)).toEqual([{ lastUsedAt: '2026-06-01T11:59:45Z' }]);
+    // One more write, and only lastUsedAt moved (an apply carries every owned field).
+    expect(keyPatches().slice(1)).toEqual([{ ...keyPatches()[0], lastUsedAt: '2026-06-01T11:59:45Z' }]);
     await operator.close();
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ObjectStatus } from '../compiler/compile.ts';
-import { laterLastUse, statusChange } from './status.ts';
+import { laterLastUse, ownedFields, statusChange } from './status.ts';
 
 const T0 = '2026-06-01T00:00:00Z';
 const T1 = '2026-06-01T01:00:00Z';
@@ -166,6 +166,43 @@ describe('statusChange', () => {
     expect(Object.keys(statusChange(p, undefined)!.patch.status).sort()).toEqual([
       'conditions',
       'observedGeneration',
+    ]);
+  });
+
+  it('applies every owned field it wants shown, leaving out the ones to remove (server-side apply)', () => {
+    const v = verdict(cond('False', 'TokenSecretMissing', T1), { served: false });
+    delete (v as { tokenFingerprint?: string }).tokenFingerprint;
+    const change = statusChange(
+      v,
+      { ...written, spentTodayUsd: '1.00', note: 'not ours' },
+      { spentTodayMicros: null },
+    )!;
+    expect(change.apply).toEqual({
+      conditions: [cond('False', 'TokenSecretMissing', T1)],
+      observedGeneration: 2,
+      capPerDayUsd: '200.00',
+      lastUsedAt: T0,
+    });
+  });
+
+  it('carries a field it leaves alone into the apply, so the apply cannot drop it', () => {
+    const change = statusChange(verdict(cond('True', 'Active', T1), { capPerDayUsd: '300.00' }), {
+      ...written,
+      spentTodayUsd: '1.00',
+    })!;
+    expect(change.patch.status).toEqual({ capPerDayUsd: '300.00' });
+    expect(change.apply).toMatchObject({ spentTodayUsd: '1.00', lastUsedAt: T0, capPerDayUsd: '300.00' });
+  });
+
+  it('owns only conditions and observedGeneration of a SpendPolicy', () => {
+    expect(ownedFields('SpendPolicy')).toEqual(['conditions', 'observedGeneration']);
+    expect(ownedFields('VaultKey')).toEqual([
+      'conditions',
+      'observedGeneration',
+      'tokenFingerprint',
+      'capPerDayUsd',
+      'spentTodayUsd',
+      'lastUsedAt',
     ]);
   });
 });

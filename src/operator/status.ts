@@ -5,11 +5,14 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { type Condition, GROUP, VERSION } from '../api/v1alpha1/index.ts';
+import { API_VERSION, type Condition, GROUP, VERSION } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
 import { mergeConditions } from '../compiler/conditions.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { PLURALS } from '../sources/kubernetes/labels.ts';
+
+/** The field manager of every status this operator applies (`kubectl get vk -o yaml --show-managed-fields`). */
+export const FIELD_MANAGER = 'keybrake-operator';
 
 /**
  * The `.status` fields the operator always owns; spentTodayUsd and lastUsedAt only when a counter
@@ -17,6 +20,11 @@ import { PLURALS } from '../sources/kubernetes/labels.ts';
  */
 const KEY_FIELDS = ['conditions', 'observedGeneration', 'tokenFingerprint', 'capPerDayUsd'] as const;
 const POLICY_FIELDS = ['conditions', 'observedGeneration'] as const;
+
+/** Every `.status` field the operator may write on an object of this kind. */
+export function ownedFields(kind: 'VaultKey' | 'SpendPolicy'): readonly string[] {
+  return kind === 'VaultKey' ? [...KEY_FIELDS, 'spentTodayUsd', 'lastUsedAt'] : POLICY_FIELDS;
+}
 
 /** What goes into one object's status besides the compiler's verdict. */
 export interface StatusExtras {
@@ -32,11 +40,17 @@ export interface StatusExtras {
   readonly lastUsedMs?: number;
 }
 
-/** A status change to write: the merge patch body and what changed in the Ready condition. */
+/** A status change to write: the fields to apply, what differs, and what changed in the Ready condition. */
 export interface StatusChange {
-  /** `{status: {...}}` with `null` for owned fields to remove (merge patch semantics). */
+  /**
+   * Every owned field the object should show, as server-side apply takes it: a field this manager
+   * applied before and leaves out now is removed. Fields left alone (see StatusExtras) carry their
+   * current value, so leaving them out cannot drop them.
+   */
+  readonly apply: Record<string, unknown>;
+  /** What differs from the current status, merge-patch shaped (`null`: removed); logged with the write. */
   readonly patch: { status: Record<string, unknown> };
-  /** The status after the patch, as the operator will next compare against. */
+  /** The status after the write, as the operator will next compare against. */
   readonly status: Record<string, unknown>;
   /** The Ready condition when its status, reason or message changed; undefined otherwise. */
   readonly readyChanged?: Condition;
@@ -87,6 +101,8 @@ export function statusChange(
     if (v === null) delete status[f];
     else status[f] = v;
   }
+  const apply: Record<string, unknown> = {};
+  for (const f of ownedFields(verdict.kind)) if (status[f] !== undefined) apply[f] = status[f];
   const before = previousConditions?.find((c) => c.type === 'Ready');
   const after = conditions.find((c) => c.type === 'Ready');
   const readyChanged =
@@ -97,7 +113,7 @@ export function statusChange(
       before.message !== after.message)
       ? after
       : undefined;
-  return { patch: { status: patch }, status, ...(readyChanged && { readyChanged }) };
+  return { apply, patch: { status: patch }, status, ...(readyChanged && { readyChanged }) };
 }
 
 /**
@@ -123,32 +139,62 @@ export function canonical(value: unknown): string {
   );
 }
 
-/** Writes a status patch to the status subresource. Resolves with the new resourceVersion, or undefined when the object is gone. */
-export type StatusPatcher = (
-  ref: { kind: 'VaultKey' | 'SpendPolicy'; namespace: string; name: string },
-  patch: { status: Record<string, unknown> },
-) => Promise<string | undefined>;
+/** Which object a status belongs to. */
+export interface StatusRef {
+  readonly kind: 'VaultKey' | 'SpendPolicy';
+  readonly namespace: string;
+  readonly name: string;
+}
 
-/** Merge patch of `/status` (the generated client defaults to JSON Patch, hence the header). */
-export function kubernetesStatusPatcher(kc: KubeConfig): StatusPatcher {
+/**
+ * Writes the owned `.status` fields of one object (the status subresource). Resolves true once
+ * written, false when the object is gone.
+ */
+export type StatusApplier = (ref: StatusRef, status: Record<string, unknown>) => Promise<boolean>;
+
+/**
+ * Server-side apply of `/status` as field manager `keybrake-operator`, forced: the operator is the
+ * only writer of these fields (cert-manager writes its status the same way). A field this operator
+ * owns but another manager still holds (written by merge patch before the operator used apply) is
+ * not removed by leaving it out, so such leftovers are cleared once with a merge patch.
+ */
+export function kubernetesStatusApplier(kc: KubeConfig): StatusApplier {
   const api: CustomObjectsApi = kc.makeApiClient(CustomObjectsApiClass);
-  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  return async (ref, patch) => {
+  const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return async (ref, status) => {
+    const target = {
+      group: GROUP,
+      version: VERSION,
+      namespace: ref.namespace,
+      plural: PLURALS[ref.kind],
+      name: ref.name,
+    };
     try {
-      const updated = (await api.patchNamespacedCustomObjectStatus(
+      const applied = (await api.patchNamespacedCustomObjectStatus(
         {
-          group: GROUP,
-          version: VERSION,
-          namespace: ref.namespace,
-          plural: PLURALS[ref.kind],
-          name: ref.name,
-          body: patch,
+          ...target,
+          body: {
+            apiVersion: API_VERSION,
+            kind: ref.kind,
+            metadata: { name: ref.name, namespace: ref.namespace },
+            status,
+          },
+          fieldManager: FIELD_MANAGER,
+          force: true,
         },
-        options,
-      )) as { metadata?: { resourceVersion?: string } };
-      return updated.metadata?.resourceVersion ?? '';
+        apply,
+      )) as { status?: Record<string, unknown> };
+      const leftovers = ownedFields(ref.kind).filter(
+        (f) => status[f] === undefined && applied.status?.[f] !== undefined,
+      );
+      if (leftovers.length > 0) {
+        const body = { status: Object.fromEntries(leftovers.map((f) => [f, null])) };
+        await api.patchNamespacedCustomObjectStatus({ ...target, body, fieldManager: FIELD_MANAGER }, merge);
+      }
+      return true;
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if ((err as { code?: number }).code === 404) return false;
       throw err;
     }
   };
