@@ -19,17 +19,42 @@ export const REASONS = {
     retryable: false,
     message: 'The request path is not in canonical form (dot segments, encoded slashes or empty segments).',
   },
+  request_invalid: { status: 400, retryable: false, message: 'The request could not be read as HTTP.' },
+  headers_too_large: { status: 431, retryable: false, message: 'The request headers are too large.' },
+  request_timeout: { status: 408, retryable: true, message: 'The request was not received in time.' },
+  header_invalid: {
+    status: 400,
+    retryable: false,
+    message: 'A header Keybrake reads is duplicated, malformed, contradictory or nominated by Connection.',
+  },
+  run_id_invalid: { status: 400, retryable: false, message: 'The agent run id is duplicated or malformed.' },
   key_unknown: { status: 401, retryable: false, message: 'Unknown or malformed Keybrake vault key.' },
   key_expired: { status: 401, retryable: false, message: 'This Keybrake vault key has expired.' },
   key_suspended: { status: 401, retryable: false, message: 'This Keybrake vault key is suspended.' },
   body_invalid: { status: 400, retryable: false, message: 'The request body could not be parsed.' },
   body_too_large: { status: 413, retryable: false, message: 'The request body is too large.' },
+  credential_operation: {
+    status: 403,
+    retryable: false,
+    message:
+      'This operation reveals, mints or deletes a vendor credential or changes account access; Keybrake never allows it.',
+  },
   price_unknown: {
     status: 403,
     retryable: false,
     message: 'Keybrake cannot price this operation, so it is not allowed.',
   },
   endpoint_not_allowed: { status: 403, retryable: false, message: 'This endpoint is not allowed by policy.' },
+  instructions_not_allowed: {
+    status: 403,
+    retryable: false,
+    message: 'This call makes the vendor fetch instructions from a host the policy does not name.',
+  },
+  run_id_required: {
+    status: 403,
+    retryable: false,
+    message: "This key's policy requires an agent run id (Keybrake-Run-Id, baggage or a run key).",
+  },
   customer_not_allowed: { status: 403, retryable: false, message: 'This customer is not allowed by policy.' },
   account_not_allowed: { status: 403, retryable: false, message: 'This account is not allowed by policy.' },
   recipient_not_allowed: {
@@ -57,6 +82,11 @@ export const REASONS = {
     message: 'The spend cap for this agent run has been reached.',
   },
   rate_limited: { status: 429, retryable: true, message: 'Too many requests for this vault key.' },
+  object_busy: {
+    status: 409,
+    retryable: true,
+    message: 'Another call on the same object is in flight; retry shortly.',
+  },
   counter_store_unavailable: {
     status: 503,
     retryable: true,
@@ -67,8 +97,23 @@ export const REASONS = {
     retryable: true,
     message: 'The proxy policy is stale, so money-moving calls are denied.',
   },
+  shutting_down: {
+    status: 503,
+    retryable: true,
+    message: 'This proxy is shutting down; retry on another replica.',
+  },
   upstream_unavailable: { status: 502, retryable: true, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, retryable: true, message: 'The upstream API did not answer in time.' },
+  upstream_response_too_large: {
+    status: 502,
+    retryable: false,
+    message: 'The upstream response is larger than this proxy accepts.',
+  },
+  credential_in_response: {
+    status: 502,
+    retryable: false,
+    message: "The vendor's response contained a credential, so Keybrake withheld it.",
+  },
   internal_error: { status: 500, retryable: false, message: 'Keybrake failed to process this request.' },
 } as const satisfies Record<string, ReasonInfo>;
 

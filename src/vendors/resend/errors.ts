@@ -45,6 +45,18 @@ export const RESEND_ERROR_NAMES: Readonly<Record<DenyReason, ResendErrorName>> =
   policy_stale: 'application_error',
   upstream_unavailable: 'application_error',
   upstream_timeout: 'application_error',
+  request_invalid: 'validation_error',
+  headers_too_large: 'validation_error',
+  request_timeout: 'validation_error',
+  header_invalid: 'validation_error',
+  run_id_invalid: 'validation_error',
+  credential_operation: 'restricted_api_key',
+  instructions_not_allowed: 'restricted_api_key',
+  run_id_required: 'restricted_api_key',
+  object_busy: 'rate_limit_exceeded',
+  shutting_down: 'application_error',
+  upstream_response_too_large: 'application_error',
+  credential_in_response: 'application_error',
   internal_error: 'internal_server_error',
 };
 

@@ -31,6 +31,18 @@ export const TWILIO_ERROR_CODES: Readonly<Record<DenyReason, number>> = {
   policy_stale: 98041,
   upstream_unavailable: 98050,
   upstream_timeout: 98051,
+  request_invalid: 98004,
+  headers_too_large: 98005,
+  request_timeout: 98006,
+  header_invalid: 98007,
+  run_id_invalid: 98008,
+  credential_operation: 98011,
+  instructions_not_allowed: 98027,
+  run_id_required: 98034,
+  object_busy: 98042,
+  shutting_down: 98043,
+  upstream_response_too_large: 98052,
+  credential_in_response: 98053,
   internal_error: 98099,
 };
 
