@@ -4,18 +4,18 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ServingTls, servingTls } from '../../test/env/tls.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
-import { selfSignedCert } from '../distribution/test-tls.ts';
 import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { UsageError } from './args.ts';
 import { proxyCommand } from './proxy.ts';
 import { durationFlag } from './proxy-options.ts';
 
 let dir: string;
-let tls: ReturnType<typeof selfSignedCert>;
-beforeAll(() => {
+let tls: ServingTls;
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keybrake-proxy-cli-'));
-  tls = selfSignedCert(dir);
+  tls = await servingTls(dir);
   writeFileSync(join(dir, 'token'), 'proxy-token\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +45,7 @@ describe('keybrake proxy', () => {
         '--token-file',
         join(dir, 'token'),
         '--operator-ca',
-        tls.certFile,
+        tls.caFile,
         '--proxy-id',
         'p-1',
         ...LISTENERS,

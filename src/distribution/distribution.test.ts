@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ServingTls, servingTls } from '../../test/env/tls.ts';
 import { fixedClock, systemClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { startStripeEmulator } from '../emulators/stripe.ts';
@@ -22,17 +23,16 @@ import { createVendors } from '../vendors/registry.ts';
 import { type Follower, type FollowerState, followSnapshots } from './follower.ts';
 import { ACK_PATH, nextSnapshotVersion, WATCH_PATH } from './protocol.ts';
 import { createSnapshotServer, type SnapshotServer } from './server.ts';
-import { selfSignedCert } from './test-tls.ts';
 import type { Authenticator } from './token-review.ts';
 
 const log = silentLogger();
 const GOOD = 'good-token';
 let dir: string;
-let tls: { cert: string; key: string };
+let tls: ServingTls;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keybrake-dist-'));
-  tls = selfSignedCert(dir);
+  tls = await servingTls(dir);
   writeFileSync(join(dir, 'token'), `${GOOD}\n`);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,7 +94,7 @@ function follow(
   const f = followSnapshots({
     url,
     tokenFile: extra.tokenFile ?? join(dir, 'token'),
-    ca: tls.cert,
+    ca: tls.ca,
     holder,
     proxyId: 'proxy-a',
     log: extra.log ?? log,
@@ -246,7 +246,7 @@ describe('snapshot distribution', () => {
 describe('the snapshot server refuses', () => {
   let dispatcher: Agent;
   beforeAll(() => {
-    dispatcher = new Agent({ connect: { ca: tls.cert } });
+    dispatcher = new Agent({ connect: { ca: tls.ca } });
   });
   afterAll(() => dispatcher.close());
 

@@ -10,9 +10,9 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { generateCerts } from './control-plane/certs.ts';
 import type { ControlPlaneClient } from './control-plane/control-plane.ts';
 import { type KeybrakeProcess, startKeybrake } from './keybrake.ts';
+import { generateCerts } from './tls.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = join(ROOT, 'charts/keybrake');

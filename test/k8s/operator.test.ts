@@ -1,16 +1,16 @@
 // `keybrake operator` against a real kube-apiserver: token minting, status conditions, Events,
 // status writes only on change, and leader election between two operator processes.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { selfSignedCert } from '../../src/distribution/test-tls.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { installCrds } from '../env/k8s-system.ts';
 import { type KeybrakeProcess, startKeybrake } from '../env/keybrake.ts';
+import { servingTls } from '../env/tls.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const cp = injectedControlPlane();
@@ -308,17 +308,10 @@ ${vaultKey('uses-broken', 'broken')}`);
   it('serves snapshots over TLS to a ServiceAccount token bound to the audience, and refuses others', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybrake-op-tls-'));
     try {
-      selfSignedCert(dir);
+      const tls = await servingTls(dir);
       const op = await startOperator(
         'op-tls',
-        [
-          '--tls-cert',
-          join(dir, 'tls.crt'),
-          '--tls-key',
-          join(dir, 'tls.key'),
-          '--proxy-service-account',
-          `${ns}/proxy`,
-        ],
+        ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--proxy-service-account', `${ns}/proxy`],
         'keybrake-operator-tls',
       );
       await op.waitForLog((l) => l.msg === 'leading', 10_000);
@@ -327,7 +320,7 @@ ${vaultKey('uses-broken', 'broken')}`);
       await kubectl(['create', 'serviceaccount', 'stranger', '-n', ns]);
       const token = async (sa: string, audience: string) =>
         (await kubectl(['create', 'token', sa, '-n', ns, '--audience', audience])).trim();
-      const dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'tls.crt')) } });
+      const dispatcher = new Agent({ connect: { ca: tls.ca } });
       const watch = async (bearer: string) => {
         const res = await request(`${op.urls.main}/v1/snapshots/watch`, {
           dispatcher,

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { followSnapshots } from '../../src/distribution/follower.ts';
 import { createSnapshotServer } from '../../src/distribution/server.ts';
-import { selfSignedCert } from '../../src/distribution/test-tls.ts';
 import { createTokenReviewAuthenticator } from '../../src/distribution/token-review.ts';
 import { SnapshotHolder } from '../../src/snapshot/holder.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
+import { servingTls } from '../env/tls.ts';
 
 const cp = injectedControlPlane();
 const kc = new KubeConfig();
@@ -82,7 +82,7 @@ describe('a proxy following the snapshot server with its ServiceAccount token', 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is admitted, receives the snapshot and acknowledges it', async () => {
-    const tls = selfSignedCert(dir);
+    const tls = await servingTls(dir);
     const log = silentLogger();
     const server = createSnapshotServer({
       authenticate: createTokenReviewAuthenticator(kc, { allowedServiceAccounts: [PROXY_SA] }),
@@ -93,7 +93,7 @@ describe('a proxy following the snapshot server with its ServiceAccount token', 
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, await mint('keybrake-proxy', 'keybrake'));
     const holder = new SnapshotHolder(systemClock);
-    const follower = followSnapshots({ url, tokenFile, ca: tls.cert, holder, proxyId: 'proxy-0', log });
+    const follower = followSnapshots({ url, tokenFile, ca: tls.ca, holder, proxyId: 'proxy-0', log });
     try {
       server.publish({ version: 7, compiledAt: Date.now(), keys: new Map() });
       await vi.waitFor(() => expect(holder.current?.version).toBe(7), { timeout: 10_000 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fakeCollections, obj } from '../../../test/fixtures/kubernetes-api.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
-import { fakeCollections, obj } from './fake-api.test-helper.ts';
 import { createReflector, type Reflector, type ReflectorChange } from './reflector.ts';
 
 const PATH = '/apis/keybrake.dev/v1alpha1/vaultkeys';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fakeCollections, obj } from '../../../test/fixtures/kubernetes-api.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import type { WatchedKind } from './documents.ts';
-import { fakeCollections, obj } from './fake-api.test-helper.ts';
 import {
   collectionPath,
   createKubernetesSource,

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ControlPlaneCerts, generateCerts } from './certs.ts';
+import { type ControlPlaneCerts, generateCerts } from '../tls.ts';
 import {
   type CommandResult,
   Daemon,
