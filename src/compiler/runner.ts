@@ -32,6 +32,7 @@ export class ManifestError extends Error {
   }
 }
 
+/** How one runner treats its source's updates: `serve` and the operator differ only here. */
 export interface CompileRunnerOptions {
   readonly clock: Clock;
   /**

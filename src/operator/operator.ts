@@ -15,6 +15,7 @@ import type { StatusApplier } from './status.ts';
 import type { SecretStore } from './tokens.ts';
 import { createStatusWriter } from './write-status.ts';
 
+/** Wiring of the operator: its source, where snapshots, statuses and Events go, what it reads spend from. */
 export interface OperatorOptions {
   readonly source: KubernetesSource;
   /** Hands each compiled snapshot to distribution (the snapshot server). */

@@ -16,6 +16,7 @@ export interface FileSource {
   close(): void;
 }
 
+/** Wiring of the file source: time for `changedAt`, where reload failures are logged, watching. */
 export interface FileSourceOptions {
   readonly clock: Clock;
   readonly log: Log;
