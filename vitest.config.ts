@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'test/hostile/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -1,0 +1,236 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A recording stand-in for one vendor's API, written for the hostile corpus and deliberately not
+ * Keybrake's own emulators: it records every request exactly as it arrived and answers plausible
+ * JSON, plus a few routes that exist only to attack Keybrake's response handling: one whose body or
+ * head carries the upstream credential, one whose body is very large.
+ */
+
+export type Vendor = 'stripe' | 'twilio' | 'resend';
+
+/** One request as the upstream received it. */
+export interface Recorded {
+  readonly vendor: Vendor;
+  readonly method: string;
+  /** Path and query exactly as received (Twilio: `/<sub host>/…`). */
+  readonly path: string;
+  /** Raw header pairs in arrival order, names as sent. */
+  readonly headers: readonly [string, string][];
+  readonly body: Buffer;
+  /** Head and body as latin1 text: for "the vault token never reaches the vendor" checks. */
+  readonly raw: string;
+}
+
+export interface RecordingUpstream {
+  readonly vendor: Vendor;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** What the special routes put in their answers. */
+export interface UpstreamSecrets {
+  /** Echoed by the credential-leak routes (the real Stripe key, Twilio auth token, Resend key). */
+  readonly credential: string;
+  /** Size of the body of the `huge` routes, bytes. */
+  readonly hugeBytes: number;
+}
+
+/** Starts one recording upstream on 127.0.0.1; every request is appended to `into`. */
+export async function startRecordingUpstream(
+  vendor: Vendor,
+  secrets: UpstreamSecrets,
+  into: Recorded[],
+): Promise<RecordingUpstream> {
+  let seq = 0;
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const headers: [string, string][] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+    const head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`;
+    into.push({
+      vendor,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers,
+      body,
+      raw: head + body.toString('latin1'),
+    });
+    seq += 1;
+    send(vendor, res, seq, answer(vendor, secrets, req, body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    vendor,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+/** One canned answer: a JSON body and any extra response headers. */
+interface Answer {
+  readonly json: Json;
+  readonly headers?: Record<string, string>;
+}
+
+/** Writes an answer with the vendor's request-id header, as the vendor would. */
+function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer): void {
+  const requestId = {
+    stripe: ['request-id', `req_hostile_${seq}`],
+    twilio: ['twilio-request-id', `RQhostile${seq}`],
+    resend: ['x-request-id', `hostile-${seq}`],
+  }[vendor] as [string, string];
+  const text = JSON.stringify(answer.json);
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    [requestId[0]]: requestId[1],
+    ...answer.headers,
+  });
+  res.end(text);
+}
+
+function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, body: Buffer): Answer {
+  const method = req.method ?? 'GET';
+  const path = (req.url ?? '/').split('?', 1)[0]!;
+  const last = path.split('/').pop() ?? '';
+  const id = last.replace(/\.json$/, '');
+  // Routes that attack the response path, the same on every vendor: keyed by the last path segment.
+  if (method === 'GET' && /^(cus_|SM|)leak$/.test(id)) {
+    return { json: { id, object: 'leak', note: `debug credential: ${secrets.credential}` } };
+  }
+  if (method === 'POST' && id === 'cus_leak') {
+    return { json: { id, object: 'customer', description: secrets.credential } };
+  }
+  if (method === 'GET' && /^(cus_|SM|)leakhead$/.test(id)) {
+    return { json: { id, object: 'leak' }, headers: { 'x-debug-authorization': secrets.credential } };
+  }
+  if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
+    return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
+  }
+  if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
+  if (vendor === 'twilio') return { json: twilioAnswer(method, path, body) };
+  return { json: resendAnswer(method, path) };
+}
+
+/** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */
+const STRIPE_OBJECTS: Record<string, Json> = {
+  '/v1/payment_intents/pi_1': {
+    id: 'pi_1',
+    object: 'payment_intent',
+    amount: 1000,
+    currency: 'usd',
+    status: 'requires_confirmation',
+    customer: 'cus_allowed',
+  },
+  '/v1/payment_intents/pi_big': {
+    id: 'pi_big',
+    object: 'payment_intent',
+    amount: 900000,
+    amount_capturable: 900000,
+    currency: 'usd',
+    status: 'requires_capture',
+    customer: 'cus_allowed',
+  },
+  '/v1/payment_intents/pi_other': {
+    id: 'pi_other',
+    object: 'payment_intent',
+    amount: 1000,
+    currency: 'usd',
+    status: 'requires_confirmation',
+    customer: 'cus_other',
+  },
+  '/v1/charges/ch_1': {
+    id: 'ch_1',
+    object: 'charge',
+    amount: 1000,
+    amount_refunded: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    status: 'succeeded',
+  },
+  '/v1/charges/ch_big': {
+    id: 'ch_big',
+    object: 'charge',
+    amount: 900000,
+    amount_refunded: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    status: 'succeeded',
+  },
+  '/v1/charges/ch_other': {
+    id: 'ch_other',
+    object: 'charge',
+    amount: 1000,
+    amount_refunded: 0,
+    currency: 'usd',
+    customer: 'cus_other',
+    status: 'succeeded',
+  },
+  '/v1/invoices/in_1': {
+    id: 'in_1',
+    object: 'invoice',
+    amount_remaining: 1000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+  },
+  '/v1/invoices/in_big': {
+    id: 'in_big',
+    object: 'invoice',
+    amount_remaining: 900000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+  },
+};
+
+function stripeAnswer(method: string, path: string, body: Buffer): Json {
+  if (method === 'GET' && STRIPE_OBJECTS[path]) return STRIPE_OBJECTS[path]!;
+  const form = new URLSearchParams(body.toString('utf8'));
+  const resource = path.split('/')[2] ?? 'object';
+  if (method === 'POST' && (path === '/v1/charges' || path === '/v1/payouts' || path === '/v1/transfers')) {
+    return {
+      id: `${resource}_hostile`,
+      object: resource.replace(/s$/, ''),
+      amount: Number(form.get('amount') ?? 0),
+      currency: form.get('currency') ?? 'usd',
+      status: 'succeeded',
+    };
+  }
+  if (method === 'GET' && !path.split('/')[3])
+    return { object: 'list', data: [], has_more: false, url: path };
+  return { id: `${resource}_hostile`, object: resource.replace(/s$/, ''), deleted: method === 'DELETE' };
+}
+
+function twilioAnswer(method: string, path: string, body: Buffer): Json {
+  const form = new URLSearchParams(body.toString('utf8'));
+  if (method === 'POST' && path.endsWith('/Messages.json')) {
+    return {
+      sid: 'SMhostile00000000000000000000000',
+      status: 'queued',
+      to: form.get('To'),
+      num_segments: '1',
+      price: null,
+    };
+  }
+  if (method === 'POST' && path.endsWith('/Calls.json')) {
+    return { sid: 'CAhostile00000000000000000000000', status: 'queued', to: form.get('To'), price: null };
+  }
+  return { sid: 'XXhostile00000000000000000000000', status: 'ok', path };
+}
+
+function resendAnswer(method: string, path: string): Json {
+  if (method === 'POST' && path === '/emails') return { id: 'email-hostile' };
+  if (method === 'POST' && path === '/emails/batch') return { data: [{ id: 'email-hostile-1' }] };
+  return { object: path.split('/')[1] ?? 'object', id: 'hostile' };
+}
