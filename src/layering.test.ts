@@ -86,6 +86,17 @@ describe('layering', () => {
     expect(unruled).toEqual([]);
   });
 
+  it('ships no test code: no file of src/ outside *.test.ts imports vitest or test/', () => {
+    const testCode = sourceFiles(SRC).filter((file) => {
+      const text = readFileSync(file, 'utf8');
+      return (
+        /from\s+['"]vitest['"]/.test(text) ||
+        arrows.some((a) => a.file === relative(SRC, file) && a.to.includes('test/'))
+      );
+    });
+    expect(testCode.map((f) => relative(SRC, f))).toEqual([]);
+  });
+
   it('has no module importing itself through another (the rules form no cycle)', () => {
     const seen = new Set<string>();
     const visiting = new Set<string>();
