@@ -1,29 +1,79 @@
 import { describe, expect, it } from 'vitest';
 import { compileOperations, type OperationRow } from './operation-table.ts';
 
-const ROWS: readonly OperationRow<'free' | 'priced'>[] = [
-  { id: 'x.batch', method: 'POST', path: '/emails/batch', rule: 'priced' },
-  { id: 'x.update', method: 'POST', path: '/emails/{id}', rule: 'free' },
-  { id: 'x.capture', method: 'POST', path: '/v1/charges/{charge}/capture', rule: 'priced' },
-  { id: 'x.message', method: 'POST', path: '/Accounts/{AccountSid}/Messages/{Sid}.json', rule: 'free' },
-  { id: 'x.config', method: 'PUT', path: '/domains/**', rule: 'free' },
+const row = (id: string, method: string, path: string): OperationRow => ({
+  id,
+  method,
+  path,
+  class: 'write',
+});
+
+const ROWS: readonly OperationRow[] = [
+  row('x.update', 'POST', '/emails/{id}'),
+  row('x.batch', 'POST', '/emails/batch'),
+  row('x.capture', 'POST', '/v1/charges/{charge}/capture'),
+  row('x.invoice', 'POST', '/v1/invoices/{invoice}'),
+  row('x.preview', 'POST', '/v1/invoices/create_preview'),
+  row('x.invoice_lines', 'POST', '/v1/invoices/{invoice}/lines'),
+  row('x.preview_lines', 'GET', '/v1/invoices/create_preview/x'),
+  row('x.message', 'POST', '/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json'),
+  row('x.messages', 'POST', '/2010-04-01/Accounts/{AccountSid}/Messages.json'),
+  row('x.media', 'POST', '/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media.json'),
+  row('x.account', 'GET', '/2010-04-01/Accounts/{Sid}.json'),
+  row('x.bare', 'GET', '/2010-04-01/Accounts/{Sid}'),
+  row('x.accounts', 'GET', '/2010-04-01/Accounts.json'),
+  row('x.config', 'PUT', '/domains/**'),
+  row('x.domain_verify', 'PUT', '/domains/{id}/verify'),
 ];
 const match = compileOperations(ROWS);
 
 describe('an operations table matches', () => {
   it.each([
-    ['a literal path before a template that also matches it', 'POST', '/emails/batch', 'x.batch', []],
+    [
+      'a literal path over a template that also matches it, whatever the table order',
+      'POST',
+      '/emails/batch',
+      'x.batch',
+      [],
+    ],
     ['a placeholder as one segment', 'POST', '/emails/em_1', 'x.update', ['em_1']],
     ['placeholders in path order', 'POST', '/v1/charges/ch_1/capture', 'x.capture', ['ch_1']],
+    ['a literal segment over a placeholder', 'POST', '/v1/invoices/create_preview', 'x.preview', []],
+    [
+      'a placeholder when the literal branch leads nowhere',
+      'POST',
+      '/v1/invoices/create_preview/lines',
+      'x.invoice_lines',
+      ['create_preview'],
+    ],
+    ['the template after the literal', 'POST', '/v1/invoices/in_1', 'x.invoice', ['in_1']],
     [
       'a placeholder followed by a literal suffix in the same segment',
       'POST',
-      '/Accounts/AC1/Messages/SM1.json',
+      '/2010-04-01/Accounts/AC1/Messages/SM1.json',
       'x.message',
       ['AC1', 'SM1'],
     ],
+    [
+      'a Twilio 2010 list with its .json',
+      'POST',
+      '/2010-04-01/Accounts/AC1/Messages.json',
+      'x.messages',
+      ['AC1'],
+    ],
+    [
+      'placeholders of one shape under different names',
+      'POST',
+      '/2010-04-01/Accounts/AC1/Messages/SM1/Media.json',
+      'x.media',
+      ['AC1', 'SM1'],
+    ],
+    ['a suffixed placeholder over a bare one', 'GET', '/2010-04-01/Accounts/AC1.json', 'x.account', ['AC1']],
+    ['the bare placeholder without the suffix', 'GET', '/2010-04-01/Accounts/AC1', 'x.bare', ['AC1']],
+    ['a literal with a dot', 'GET', '/2010-04-01/Accounts.json', 'x.accounts', []],
     ['the path a /** template names', 'PUT', '/domains', 'x.config', []],
-    ['anything below it', 'PUT', '/domains/d_1/verify', 'x.config', []],
+    ['anything below it', 'PUT', '/domains/d_1/other', 'x.config', []],
+    ['a more specific template below a /**', 'PUT', '/domains/d_1/verify', 'x.domain_verify', ['d_1']],
   ])('%s', (_name, method, path, id, segments) => {
     expect(match(method, path)).toEqual({ row: expect.objectContaining({ id }), segments });
   });
@@ -32,12 +82,34 @@ describe('an operations table matches', () => {
 describe('an operations table does not match', () => {
   it.each([
     ['another method', 'GET', '/emails/batch'],
+    ['an unknown method', 'PATCH', '/emails/batch'],
     ['an empty segment', 'POST', '/v1/charges//capture'],
     ['a segment more', 'POST', '/emails/em_1/x'],
     ['a trailing slash', 'POST', '/emails/'],
-    ['a literal dot as any character', 'POST', '/Accounts/AC1/Messages/SM1xjson'],
+    ['a path without a leading slash', 'POST', 'emails/batch'],
+    ['a literal dot as any character', 'POST', '/2010-04-01/Accounts/AC1/Messages/SM1xjson'],
+    ['a suffix with nothing before it', 'POST', '/2010-04-01/Accounts/AC1/Messages/.json'],
     ['a prefix of a /** template', 'PUT', '/domainsX'],
+    ['an unknown path', 'POST', '/v2/core/events'],
   ])('%s', (_name, method, path) => {
     expect(match(method, path)).toBeUndefined();
+  });
+});
+
+describe('compiling an operations table', () => {
+  it('refuses two rows for one route, whatever their placeholder names', () => {
+    expect(() => compileOperations([row('a', 'GET', '/x/{id}'), row('b', 'GET', '/x/{other}')])).toThrow(
+      /same route/,
+    );
+  });
+
+  it('refuses a segment with two placeholders', () => {
+    expect(() => compileOperations([row('a', 'GET', '/x/{a}-{b}')])).toThrow(/more than one placeholder/);
+  });
+
+  it('finds the one row of a 600-row table that a path names', () => {
+    const big = Array.from({ length: 600 }, (_, i) => row(`r${i}`, 'POST', `/v1/r${i}/{id}/a${i % 7}`));
+    const lookup = compileOperations(big);
+    expect(lookup('POST', '/v1/r599/x_1/a4')).toEqual({ row: big[599], segments: ['x_1'] });
   });
 });

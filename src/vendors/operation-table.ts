@@ -1,24 +1,38 @@
+import type { CatalogClass } from './types.ts';
+
 /**
- * The shape every vendor's operations table (`<vendor>/operations.ts`) shares, and the matcher its
- * classify step (price stage) runs a request through. A row is one method + path template the vendor
- * serves, written as the vendor's API definition writes it (`/v1/charges/{charge}/capture`), with the
- * catalog id Keybrake reports and the rule classify prices it by: a table that can be generated from
- * that definition row by row.
+ * The shape every vendor's operations table (`<vendor>/operations.ts`, generated from the vendor's own
+ * API definition by `npm run catalogs`) shares, and the matcher its classify step (price stage) runs
+ * every request through. A row is one method + path template as the definition writes it
+ * (`/v1/charges/{charge}/capture`), with the catalog id Keybrake reports, its class and, for money
+ * operations, the pricing rule classify applies.
  *
- * Rows are tried in table order, so a literal path must come before a template that also matches it
- * (`/emails/batch` before `/emails/{id}`). Templates are compiled once, when a table is.
+ * Matching is an index compiled once per table: one segment trie per method, walked segment by
+ * segment, so a lookup costs O(path segments) whatever the size of the table. At every segment a
+ * literal beats a placeholder (`/v1/invoices/create_preview` beats `/v1/invoices/{invoice}`), a
+ * placeholder with more literal text around it beats a bare one (`{Sid}.json` beats `{Sid}`), and a
+ * final `/**` is the last resort; a branch that leads nowhere falls back to the next candidate.
  */
 
 /** One row of a vendor's operations table: what classify matches a request against. */
-export interface OperationRow<Rule extends string> {
-  /** Catalog id, e.g. `stripe.refunds.create`; several rows may share one. */
+export interface OperationRow<Rule extends string = string> {
+  /** Catalog id, e.g. `stripe.refunds.create`; unique within a table. */
   readonly id: string;
   /** Upper-case HTTP method. */
   readonly method: string;
-  /** `{name}` matches one non-empty path segment (or part of one); a final `/**` the path or anything below it. */
+  /**
+   * `{name}` matches one non-empty path segment, or the part of one between a literal prefix and
+   * suffix (`{Sid}.json`); a final `/**` matches the path or anything below it.
+   */
   readonly path: string;
-  /** How classify prices the call: each vendor's own rules. */
-  readonly rule: Rule;
+  readonly class: CatalogClass;
+  /** How classify prices a `money` row: each vendor's own rules. */
+  readonly rule?: Rule;
+  /**
+   * Objects the call must hold an exclusive lease on (ADR 0007 §5): `{name}` is a path placeholder,
+   * a bare name a body parameter naming the object.
+   */
+  readonly locks?: readonly string[];
 }
 
 /** A row a request matched, with the values of its `{name}` placeholders in path order. */
@@ -27,39 +41,116 @@ export interface OperationMatch<Row> {
   readonly segments: readonly string[];
 }
 
-/** Finds the first row for a method and path; undefined when the table has none. */
+/** Finds the row for a method and path; undefined when the table has none. */
 export type OperationMatcher<Row> = (method: string, path: string) => OperationMatch<Row> | undefined;
 
-/** Compiles a table (or the part of it for one host) into its matcher. */
+interface TrieNode<Row> {
+  readonly literals: Map<string, TrieNode<Row>>;
+  /** Placeholder segments, the ones with the most literal text first. */
+  readonly placeholders: Placeholder<Row>[];
+  /** The row whose template ends here. */
+  end?: Row;
+  /** The row whose template is this path followed by `/**`. */
+  below?: Row;
+}
+
+interface Placeholder<Row> {
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly node: TrieNode<Row>;
+}
+
+const PLACEHOLDER = /^([^{}]*)\{[^{}/]+\}([^{}]*)$/;
+const ANY_BELOW = '/**';
+
+/** Compiles a table (or the part of it for one host) into its matcher; throws on an ambiguous table. */
 export function compileOperations<Row extends OperationRow<string>>(
   rows: readonly Row[],
 ): OperationMatcher<Row> {
-  const byMethod = new Map<string, { row: Row; regex: RegExp }[]>();
+  const byMethod = new Map<string, TrieNode<Row>>();
   for (const row of rows) {
-    const list = byMethod.get(row.method) ?? [];
-    list.push({ row, regex: templateRegex(row.path) });
-    byMethod.set(row.method, list);
+    let root = byMethod.get(row.method);
+    if (!root) {
+      root = newNode();
+      byMethod.set(row.method, root);
+    }
+    insert(root, row);
   }
   return (method, path) => {
-    for (const { row, regex } of byMethod.get(method) ?? []) {
-      const m = regex.exec(path);
-      if (m) return { row, segments: m.slice(1) };
-    }
-    return undefined;
+    const root = byMethod.get(method);
+    if (!root || path.charCodeAt(0) !== 47 /* '/' */) return undefined;
+    const segments = path.slice(1).split('/');
+    const captured: string[] = [];
+    const row = find(root, segments, 0, captured);
+    return row ? { row, segments: captured } : undefined;
   };
 }
 
-const PLACEHOLDER = /\{[^{}/]+\}/;
-const ANY_BELOW = '/**';
-
-/** `/v1/charges/{charge}/capture` → `^/v1/charges/([^/]+)/capture$`; `/domains/**` → `^/domains(?:/.*)?$`. */
-function templateRegex(template: string): RegExp {
-  const below = template.endsWith(ANY_BELOW);
-  const fixed = below ? template.slice(0, -ANY_BELOW.length) : template;
-  const body = fixed.split(PLACEHOLDER).map(escapeRegex).join('([^/]+)');
-  return new RegExp(`^${body}${below ? '(?:/.*)?' : ''}$`);
+function newNode<Row>(): TrieNode<Row> {
+  return { literals: new Map(), placeholders: [] };
 }
 
-function escapeRegex(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+function insert<Row extends OperationRow<string>>(root: TrieNode<Row>, row: Row): void {
+  const below = row.path.endsWith(ANY_BELOW);
+  const template = below ? row.path.slice(0, -ANY_BELOW.length) : row.path;
+  if (!template.startsWith('/')) throw new Error(`${row.id}: path ${row.path} does not start with /`);
+  let node = root;
+  for (const segment of template === '' ? [] : template.slice(1).split('/')) {
+    node = child(node, segment, row);
+  }
+  const slot = below ? 'below' : 'end';
+  const taken = node[slot];
+  if (taken) throw new Error(`${row.method} ${row.path}: same route as ${taken.id} (${row.id})`);
+  node[slot] = row;
+}
+
+function child<Row extends OperationRow<string>>(
+  node: TrieNode<Row>,
+  segment: string,
+  row: Row,
+): TrieNode<Row> {
+  const m = PLACEHOLDER.exec(segment);
+  if (!m) {
+    if (segment.includes('{') || segment.includes('}'))
+      throw new Error(`${row.id}: segment ${segment} has more than one placeholder`);
+    let next = node.literals.get(segment);
+    if (!next) {
+      next = newNode();
+      node.literals.set(segment, next);
+    }
+    return next;
+  }
+  const [, prefix = '', suffix = ''] = m;
+  // Placeholders of the same shape share a node whatever their names: `{Sid}` and `{ServiceSid}`.
+  const same = node.placeholders.find((p) => p.prefix === prefix && p.suffix === suffix);
+  if (same) return same.node;
+  const created: Placeholder<Row> = { prefix, suffix, node: newNode() };
+  node.placeholders.push(created);
+  node.placeholders.sort((a, b) => b.prefix.length + b.suffix.length - (a.prefix.length + a.suffix.length));
+  return created.node;
+}
+
+/** Depth-first: literal, then placeholders, then `/**`; `captured` holds the placeholder values so far. */
+function find<Row>(
+  node: TrieNode<Row>,
+  segments: readonly string[],
+  i: number,
+  captured: string[],
+): Row | undefined {
+  if (i === segments.length) return node.end ?? node.below;
+  const segment = segments[i]!;
+  const literal = node.literals.get(segment);
+  if (literal) {
+    const row = find(literal, segments, i + 1, captured);
+    if (row) return row;
+  }
+  for (const p of node.placeholders) {
+    const fixed = p.prefix.length + p.suffix.length;
+    if (segment.length <= fixed || !segment.startsWith(p.prefix) || !segment.endsWith(p.suffix)) continue;
+    captured.push(segment.slice(p.prefix.length, segment.length - p.suffix.length));
+    const row = find(p.node, segments, i + 1, captured);
+    if (row) return row;
+    captured.pop();
+  }
+  return node.below;
 }

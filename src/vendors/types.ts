@@ -60,13 +60,43 @@ export interface CostLookup {
   readonly parties?: (body: unknown) => Partial<Parties>;
 }
 
+/**
+ * What an operation is, from the trust boundary's point of view (ADR 0007 §1); the catalog gives every
+ * row one class, and a call the catalog has no row for is `unknown`.
+ *   - `read`: returns data, moves nothing;  `write`: configuration, drafts, metadata;
+ *   - `money`: moves money, priced by the row's rule;  `money_unpriced`: moves money Keybrake cannot price;
+ *   - `destructive`: deletes or irreversibly changes (keys, numbers, domains, payout destinations…);
+ *   - `sensitive`: reveals, mints, rotates or deletes a credential, or changes who can access the account.
+ */
+export type OperationClass =
+  | 'read'
+  | 'write'
+  | 'money'
+  | 'money_unpriced'
+  | 'destructive'
+  | 'sensitive'
+  | 'unknown';
+
+/** The classes a catalog row can have: `unknown` is what a call without a row is. */
+export type CatalogClass = Exclude<OperationClass, 'unknown'>;
+
 /** What the catalog knows about one call. */
 export interface Operation {
   /** Catalog id, e.g. `stripe.refunds.create`; `<vendor>.unknown` when the catalog has no entry. */
   readonly id: string;
-  /** Moves (or may move) money: priced, capped, and denied when anything is uncertain. */
+  /** The class of the catalog row (`unknown` without one); the pipeline admits calls by it (ADR 0007). */
+  readonly class: OperationClass;
+  /**
+   * Moves (or may move) money: priced, capped, and denied when anything is uncertain. True for
+   * `money_unpriced` and `unknown`, and for `money` unless its rule finds that this very call moves
+   * none (a PaymentIntent created without `confirm`, a Lookup without paid fields).
+   */
   readonly movesMoney: boolean;
-  /** False when the catalog has no entry for this method and path. */
+  /**
+   * False when the catalog has no entry for this method and path (class `unknown`). Until the
+   * authorize stage admits by `class`, also false for `destructive` and `money_unpriced` operations,
+   * which ADR 0007 admits only when a policy names them (see knownToAuthorize).
+   */
   readonly known: boolean;
   /** Reserved cost in micro-USD (conservative); 0 for reads. Ignored while `lookup` is pending. */
   readonly costMicros: MicroUsd;

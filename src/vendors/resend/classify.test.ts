@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SENSITIVE_REASON } from '../operation-class.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { classifyResend, UNSEEN_RECIPIENT } from './classify.ts';
 import { ITEMS } from './parse.ts';
@@ -127,27 +128,62 @@ describe('Resend sends', () => {
 
 describe('Resend operations', () => {
   it.each([
-    ['GET', '/emails/em_1', 'resend.read'],
-    ['DELETE', '/api-keys/k_1', 'resend.delete'],
-    ['POST', '/domains', 'resend.config.write'],
-    ['POST', '/api-keys', 'resend.config.write'],
-    ['POST', '/audiences/a_1/contacts', 'resend.config.write'],
-    ['PATCH', '/emails/em_1', 'resend.emails.update'],
-    ['POST', '/emails/em_1/cancel', 'resend.emails.cancel'],
-    ['POST', '/broadcasts', 'resend.broadcasts.create'],
-    ['POST', '/inboxes/in_1/drafts', 'resend.inboxes.drafts.write'],
-  ])('%s %s is the free operation %s', (method, path, id) => {
-    expect(classify(method, path, {})).toMatchObject({ id, movesMoney: false, known: true, costMicros: 0 });
+    ['GET', '/emails/em_1', 'resend.emails.get', 'read'],
+    ['GET', '/emails/receiving', 'resend.emails.receiving.list', 'read'],
+    ['HEAD', '/emails/em_1', 'resend.emails.get', 'read'],
+    ['POST', '/domains', 'resend.domains.create', 'write'],
+    ['POST', '/audiences/a_1/contacts', 'resend.audiences.contacts.create', 'write'],
+    ['POST', '/contacts', 'resend.contacts.create', 'write'],
+    ['PATCH', '/emails/em_1', 'resend.emails.update', 'write'],
+    ['POST', '/emails/em_1/cancel', 'resend.emails.cancel', 'write'],
+    ['POST', '/broadcasts', 'resend.broadcasts.create', 'money'],
+    ['POST', '/inboxes/in_1/drafts', 'resend.inboxes.drafts.create', 'write'],
+    ['DELETE', '/inboxes/in_1/drafts/dr_1', 'resend.inboxes.drafts.remove', 'write'],
+    ['DELETE', '/domains/d_1', 'resend.domains.remove', 'destructive'],
+  ])('%s %s is the free operation %s (%s)', (method, path, id, cls) => {
+    expect(classify(method, path, {})).toMatchObject({
+      id,
+      class: cls,
+      movesMoney: false,
+      known: cls !== 'destructive',
+      costMicros: 0,
+    });
   });
 
   it.each([
-    ['POST', '/events/send'],
-    ['POST', '/automations'],
-    ['PATCH', '/inboxes/in_1/agent'],
+    ['POST', '/events/send', 'resend.events.send'],
+    ['POST', '/automations', 'resend.automations.create'],
+    ['PATCH', '/inboxes/in_1/agent', 'resend.inboxes.agent.update'],
+  ])('%s %s moves money Keybrake cannot price', (method, path, id) => {
+    expect(classify(method, path, {})).toMatchObject({
+      id,
+      class: 'money_unpriced',
+      movesMoney: true,
+      known: false,
+      costMicros: 0,
+    });
+  });
+
+  it.each([
+    ['POST', '/api-keys'],
+    ['GET', '/api-keys'],
+    ['DELETE', '/api-keys/k_1'],
+    ['POST', '/webhooks'],
+    ['GET', '/webhooks/wh_1'],
+    ['POST', '/webhooks/wh_1/signing-secret/rotate'],
+    ['DELETE', '/oauth/grants/g_1'],
+  ])('refuses the sensitive operation %s %s whatever the policy', (method, path) => {
+    expect(classify(method, path, {})).toMatchObject({ reason: SENSITIVE_REASON, message: /credential/ });
+  });
+
+  it.each([
     ['POST', '/something-new'],
+    ['POST', '/emails/em_1'],
+    ['PUT', '/domains/d_1'],
   ])('%s %s is unknown and money-moving', (method, path) => {
     expect(classify(method, path, {})).toEqual({
       id: 'resend.unknown',
+      class: 'unknown',
       movesMoney: true,
       known: false,
       costMicros: 0,

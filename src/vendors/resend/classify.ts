@@ -1,7 +1,9 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
+import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operation-class.ts';
+import { compileOperations } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
-import { matchResendOperation, type ResendOperationRow } from './operations.ts';
+import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
 import { addressList } from './recipients.ts';
@@ -20,22 +22,27 @@ interface EmailShape {
  */
 export const UNSEEN_RECIPIENT = '(unseen recipient)';
 
-/** Identifies, prices and names the parties of one Resend call, or denies it (price stage). Pure. */
+/** The Resend table, indexed once. */
+export const matchResendOperation = compileOperations(RESEND_OPERATIONS);
+
+/**
+ * Identifies, prices and names the parties of one Resend call, or denies it (price stage). Pure.
+ * A call the generated table does not have is `resend.unknown`; a sensitive one is refused.
+ */
 export function classifyResend(prices: ResendPrices, req: VendorRequest, params: Params): Operation | Denial {
   const method = req.method.toUpperCase();
-  const match = matchResendOperation(method, req.path);
-  if (match) return applyRule(prices, match.row, params);
-  if (method === 'GET' || method === 'HEAD') return free('resend.read');
-  // Deleting never sends mail (an automation, a scheduled email, a contact: each stops or goes away).
-  if (method === 'DELETE') return free('resend.delete');
-  return { id: 'resend.unknown', movesMoney: true, known: false, costMicros: 0, parties: NO_PARTIES };
+  // A HEAD costs what the GET it mirrors costs.
+  const match = matchResendOperation(method === 'HEAD' ? 'GET' : method, req.path);
+  if (!match) return unknownOperation('resend', NO_PARTIES);
+  const { row } = match;
+  if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  if (row.class !== 'money') return uncountedOperation(row.id, row.class, NO_PARTIES);
+  return applyRule(prices, row, params);
 }
 
 /** Prices a call by its row's rule. */
 function applyRule(prices: ResendPrices, row: ResendOperationRow, params: Params): Operation | Denial {
   switch (row.rule) {
-    case 'free':
-      return free(row.id);
     case 'email': {
       if (ITEMS in params) return deny('body_invalid', 'POST /emails takes one email object.');
       const email = emailShape(params, 0);
@@ -74,8 +81,12 @@ function applyRule(prices: ResendPrices, row: ResendOperationRow, params: Params
       return priced(row.id, prices, [email]);
     }
     case 'broadcast_create':
-      return params['send'] === true ? broadcastDenial() : free(row.id);
+      // A draft moves nothing; `send: true` sends it to a whole segment at once.
+      return params['send'] === true
+        ? broadcastDenial()
+        : { ...uncountedOperation(row.id, 'money', NO_PARTIES), movesMoney: false };
     case 'broadcast_send':
+    case undefined:
       return broadcastDenial();
   }
 }
@@ -116,9 +127,5 @@ function priced(id: string, prices: ResendPrices, emails: readonly EmailShape[])
     recipients: [...new Set(emails.flatMap((e) => e.recipients))],
     senders: [...new Set(emails.flatMap((e) => e.senders))],
   };
-  return { id, movesMoney: true, known: true, costMicros, parties };
-}
-
-function free(id: string): Operation {
-  return { id, movesMoney: false, known: true, costMicros: 0, parties: NO_PARTIES };
+  return { id, class: 'money', movesMoney: true, known: true, costMicros, parties };
 }

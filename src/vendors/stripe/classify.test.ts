@@ -3,9 +3,11 @@ import { isDenial } from '../../decision/reasons.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { parseForm } from '../form.ts';
-import type { Operation, VendorRequest } from '../types.ts';
-import { classifyStripe } from './classify.ts';
+import { knownToAuthorize, SENSITIVE_REASON } from '../operation-class.ts';
+import type { Operation, OperationClass, VendorRequest } from '../types.ts';
+import { classifyStripe, PRICED_STRIPE_RULES } from './classify.ts';
 import { createStripeAdapter } from './index.ts';
+import { STRIPE_OPERATIONS } from './operations.ts';
 
 const rates = loadExchangeRates();
 const limits = { maxBytes: 65_536, maxDepth: 5, maxParams: 256 };
@@ -86,26 +88,89 @@ describe('the Stripe operations table', () => {
     ['POST', '/v1/payment_intents/pi_1/cancel', '', 'stripe.payment_intents.cancel', false, 0],
     ['GET', '/v1/customers', '', 'stripe.customers.list', false, 0],
     ['GET', '/v1/customers/cus_1', '', 'stripe.customers.retrieve', false, 0],
-    ['GET', '/v1/charges/ch_1', '', 'stripe.read', false, 0],
-    ['GET', '/v1/balance', '', 'stripe.read', false, 0],
+    // Every GET of the definition is a catalogued read with its own id (was `stripe.read`).
+    ['GET', '/v1/charges/ch_1', '', 'stripe.charges.retrieve', false, 0],
+    ['GET', '/v1/balance', '', 'stripe.balance.retrieve', false, 0],
   ])('classifies %s %s (%s) as %s', (method, path, body, id, movesMoney, cost) => {
     const o = op(method, path, body);
     expect(o).toMatchObject({ id, known: true, movesMoney, costMicros: cost });
     expect(o.lookup).toBeUndefined();
   });
 
+  it.each<[string, string, string, OperationClass]>([
+    ['GET', '/v1/charges/ch_1', 'stripe.charges.retrieve', 'read'],
+    ['GET', '/v1/invoices/upcoming_x', 'stripe.invoices.retrieve', 'read'],
+    ['POST', '/v1/invoices/create_preview', 'stripe.invoices.create_preview', 'write'],
+    ['POST', '/v1/customers', 'stripe.customers.create', 'write'],
+    ['POST', '/v1/test_helpers/test_clocks', 'stripe.test_helpers.test_clocks.create', 'write'],
+    ['DELETE', '/v1/customers/cus_1', 'stripe.customers.delete', 'destructive'],
+    [
+      'POST',
+      '/v1/accounts/acct_1/external_accounts',
+      'stripe.accounts.external_accounts.create',
+      'destructive',
+    ],
+    ['POST', '/v1/issuing/cards', 'stripe.issuing.cards.create', 'money_unpriced'],
+    ['POST', '/v1/charges', 'stripe.charges.create', 'money'],
+  ])('gives %s %s its catalogue id %s and class %s', (method, path, id, cls) => {
+    const o = op(method, path, method === 'POST' && path === '/v1/charges' ? 'amount=1&currency=usd' : '');
+    expect(o).toMatchObject({
+      id,
+      class: cls,
+      known: knownToAuthorize(cls),
+      movesMoney: cls.startsWith('money'),
+    });
+  });
+
   it.each([
-    ['POST', '/v1/subscriptions'],
-    ['POST', '/v1/invoices/in_1/finalize'],
-    ['DELETE', '/v1/customers/cus_1'],
-    ['POST', '/v1/charges/ch_1/refunds'],
-  ])('treats %s %s as unknown and money-moving', (method, path) => {
-    expect(op(method, path)).toMatchObject({
+    ['POST', '/v2/core/event_destinations'],
+    ['GET', '/v2/core/events'],
+    ['GET', '/v1/not_in_the_definition'],
+    ['HEAD', '/v1/charges'],
+  ])('treats %s %s, which the definition does not have, as unknown and money-moving', (method, path) => {
+    expect(op(method, path)).toEqual({
       id: 'stripe.unknown',
+      class: 'unknown',
       known: false,
       movesMoney: true,
       costMicros: 0,
+      parties: expect.any(Object),
     });
+  });
+
+  it.each([
+    ['POST', '/v1/ephemeral_keys'],
+    ['GET', '/v1/apps/secrets'],
+    ['GET', '/v1/apps/secrets/find'],
+    ['POST', '/v1/webhook_endpoints'],
+    ['POST', '/v1/accounts/acct_1/login_links'],
+    ['POST', '/v1/forwarding/requests'],
+  ])('refuses the sensitive operation %s %s whatever the policy', (method, path) => {
+    expect(classify(method, path)).toMatchObject({ reason: SENSITIVE_REASON, message: /credential/ });
+  });
+
+  it.each([
+    ['POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1'],
+    ['POST', '/v1/invoices/in_1/finalize', ''],
+    ['POST', '/v1/charges/ch_1/refunds', 'amount=100'],
+    ['POST', '/v1/invoiceitems', 'customer=cus_1&amount=100&currency=usd'],
+  ])(
+    'denies the money operation %s %s, whose rule is not implemented yet, as price_unknown',
+    (method, path, body) => {
+      expect(classify(method, path, body)).toMatchObject({
+        reason: 'price_unknown',
+        message: /pricing rule/,
+      });
+    },
+  );
+
+  it('fails closed on every money operation whose rule is not implemented, and prices the others', () => {
+    for (const row of STRIPE_OPERATIONS.filter((r) => r.class === 'money')) {
+      const path = row.path.replace(/\{[^}]+\}/g, 'x_1');
+      const r = classify(row.method, path, 'amount=100&currency=usd&charge=ch_1');
+      const unpriced = isDenial(r) && r.reason === 'price_unknown' && /pricing rule/.test(r.message ?? '');
+      expect({ id: row.id, unpriced }).toEqual({ id: row.id, unpriced: !PRICED_STRIPE_RULES.has(row.rule!) });
+    }
   });
 });
 
@@ -344,6 +409,10 @@ describe('Stripe parties', () => {
     const params = adapter.parse(req, Buffer.alloc(0), limits);
     if (isDenial(params)) throw new Error('query did not parse');
     const r = adapter.price(req, params, {} as CompiledKey);
-    expect(r).toMatchObject({ id: 'stripe.read', parties: { customers: ['cus_Q'] } });
+    expect(r).toMatchObject({
+      id: 'stripe.payment_intents.list',
+      class: 'read',
+      parties: { customers: ['cus_Q'] },
+    });
   });
 });

@@ -1,44 +1,64 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
+import {
+  sensitiveDenial,
+  uncountedOperation,
+  unknownOperation,
+  unpricedRuleDenial,
+} from '../operation-class.ts';
+import { compileOperations } from '../operation-table.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { bodyCost, lookupCost, type Priced, refundCost } from './costs.ts';
 import { amount, isId, scalar } from './fields.ts';
-import { matchStripeOperation, type StripePricingRule } from './operations.ts';
+import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import { stripeParties } from './parties.ts';
+import type { StripePricingRule } from './rules.ts';
 
 const FREE: Priced = { movesMoney: false, costMicros: 0 };
 
+/** The Stripe table, indexed once. */
+export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);
+
+/** The pricing rules applyRule implements; a money row with any other rule is denied with price_unknown. */
+export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<StripePricingRule>([
+  'amount',
+  'payment_intent_create',
+  'payment_intent_confirm',
+  'payment_intent_capture',
+  'charge_capture',
+  'refund',
+  'invoice_pay',
+]);
+
 /**
- * Identifies and prices one Stripe call (price stage): operations-table row, parties, cost. Reads not
- * in the table are `stripe.read` (known, free); other unknown calls are `stripe.unknown`, treated as
- * money-moving at cost 0 so the authorize stage lets them through only when a policy names them.
+ * Identifies and prices one Stripe call (price stage): its row of the generated operations table,
+ * its class, parties and cost. A sensitive operation is refused; a call the table does not have
+ * (any `/v2/…` path included) is `stripe.unknown`, money-moving at cost 0, so the pipeline lets it
+ * through only when a policy names it exactly.
  */
 export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
   const parties = stripeParties(req, params);
   if (isDenial(parties)) return parties;
   const match = matchStripeOperation(req.method, req.path);
-  if (!match) {
-    if (req.method === 'GET')
-      return { id: 'stripe.read', known: true, movesMoney: false, costMicros: 0, parties };
-    return { id: 'stripe.unknown', known: false, movesMoney: true, costMicros: 0, parties };
-  }
-  if (!match.segments.every(isId))
-    return deny('path_invalid', 'The path does not name a valid Stripe object id.');
-  const priced = applyRule(match.row.rule, match.segments, params, rates);
+  if (!match) return unknownOperation('stripe', parties);
+  const { row, segments } = match;
+  if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  if (row.class !== 'money') return uncountedOperation(row.id, row.class, parties);
+  // Path ids of a money call may go into a lookup path: only plain Stripe ids.
+  if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
+  const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
-  return { id: match.row.id, known: true, ...priced, parties };
+  return { id: row.id, class: row.class, known: true, ...priced, parties };
 }
 
-/** Prices a call by its row's rule; `ids` are the object ids in its path (the intent, charge, invoice). */
+/** Prices a money call by its row's rule; `ids` are the object ids in its path (the intent, charge, invoice). */
 function applyRule(
-  rule: StripePricingRule,
+  row: StripeOperationRow,
   ids: readonly string[],
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial {
-  switch (rule) {
-    case 'free':
-      return FREE;
+  switch (row.rule) {
     case 'amount':
       return bodyCost(params, rates);
     case 'payment_intent_create': {
@@ -72,5 +92,8 @@ function applyRule(
       return refundCost(params, rates);
     case 'invoice_pay':
       return lookupCost(`/v1/invoices/${ids[0]}`, undefined, (o) => o['amount_remaining'], rates);
+    default:
+      // A money operation whose rule is not implemented yet (or a row without one): fail closed.
+      return unpricedRuleDenial(row.id, row.rule ?? 'none');
   }
 }

@@ -6,6 +6,7 @@ import { settleStripe } from './settle.ts';
 const rates = loadExchangeRates();
 const op = (id: string, movesMoney = true): Operation => ({
   id,
+  class: 'money',
   movesMoney,
   known: true,
   costMicros: 1,

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
+import { SENSITIVE_REASON } from '../operation-class.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { classifyTwilio, type TwilioOperation } from './classify.ts';
+import { classifyTwilio, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
+import { TWILIO_OPERATIONS } from './operations.ts';
 import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './prices.ts';
 
 const ACCOUNT = 'AC00000000000000000000000000000001';
@@ -235,16 +237,22 @@ describe('Twilio account scoping', () => {
 describe('Twilio operations', () => {
   const cases: [string, VendorRequest, Params, Partial<Operation>][] = [
     [
-      'a message list is a free read',
+      'a message list is a catalogued free read',
       req('GET', messages),
       {},
-      { id: 'twilio.api.read', movesMoney: false, costMicros: 0 },
+      { id: 'twilio.api.list_message', class: 'read', movesMoney: false, costMicros: 0 },
     ],
     [
-      'deleting a message is free',
+      'a message read without .json is the same read',
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Messages/SM1`),
+      {},
+      { id: 'twilio.api.fetch_message', class: 'read' },
+    ],
+    [
+      'deleting a message is free, and destructive',
       req('DELETE', `/2010-04-01/Accounts/${ACCOUNT}/Messages/SM1.json`),
       {},
-      { movesMoney: false },
+      { id: 'twilio.api.delete_message', class: 'destructive', movesMoney: false },
     ],
     [
       'redacting a message is free',
@@ -265,16 +273,28 @@ describe('Twilio operations', () => {
       { movesMoney: true, costMicros: P.phoneNumberPurchase },
     ],
     [
-      'an unknown write under the account is unknown',
+      'a configuration write under the account is a catalogued write',
       req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Queues.json`),
       {},
-      { id: 'twilio.unknown', known: false, movesMoney: true, costMicros: 0 },
+      { id: 'twilio.api.create_queue', class: 'write', known: true, movesMoney: false },
     ],
     [
-      'creating a subaccount is unknown',
-      req('POST', '/2010-04-01/Accounts.json'),
+      'a write under the account the definitions do not have is unknown',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Nonexistent.json`),
       {},
-      { id: 'twilio.unknown', known: false },
+      { id: 'twilio.unknown', class: 'unknown', known: false, movesMoney: true, costMicros: 0 },
+    ],
+    [
+      'a Studio execution moves money Keybrake cannot price',
+      req('POST', '/v2/Flows/FW1/Executions', 'studio'),
+      { To: '+14155550100', From: '+14155550199' },
+      {
+        id: 'twilio.studio.v2.create_execution',
+        class: 'money_unpriced',
+        known: false,
+        movesMoney: true,
+        costMicros: 0,
+      },
     ],
     [
       'an SMS verification costs the fee and one segment',
@@ -342,19 +362,64 @@ describe('Twilio operations', () => {
       { costMicros: P.lookupV1Types['carrier'] },
     ],
     [
-      'a read on another sub host is free',
+      'a read on another sub host is a catalogued free read',
       req('GET', '/v1/Services', 'messaging'),
       {},
-      { id: 'twilio.messaging.read', movesMoney: false },
+      { id: 'twilio.messaging.v1.list_service', class: 'read', movesMoney: false },
     ],
     [
-      'a write on another sub host is unknown',
+      'a configuration write on another sub host is a catalogued write',
       req('POST', '/v1/Services', 'messaging'),
+      {},
+      { id: 'twilio.messaging.v1.create_service', class: 'write', movesMoney: false },
+    ],
+    [
+      'a write on another sub host the definitions do not have is unknown',
+      req('POST', '/v1/Nonexistent', 'messaging'),
+      {},
+      { id: 'twilio.unknown', known: false, movesMoney: true },
+    ],
+    [
+      'a call to a host Twilio does not publish is unknown',
+      req('GET', '/v1/Services', 'evil'),
       {},
       { id: 'twilio.unknown', known: false, movesMoney: true },
     ],
   ];
   it.each(cases)('%s', (_name, r, params, expected) => {
     expect(op(classify(r, params))).toMatchObject(expected);
+  });
+});
+
+describe('Twilio operations refused by class', () => {
+  it.each([
+    ['creating a subaccount (its auth token comes back)', req('POST', '/2010-04-01/Accounts.json')],
+    ['listing accounts without .json', req('GET', '/2010-04-01/Accounts')],
+    ['reading its own account (the auth token)', req('GET', `/2010-04-01/Accounts/${ACCOUNT}.json`)],
+    ['minting an API key', req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Keys.json`)],
+    [
+      'a SIP credential',
+      req('POST', `/2010-04-01/Accounts/${ACCOUNT}/SIP/CredentialLists/CL1/Credentials.json`),
+    ],
+    ['an IAM key', req('POST', '/v1/Keys', 'iam')],
+    ['a secondary auth token', req('POST', '/v1/AuthTokens/Secondary', 'accounts')],
+    ['a Functions variable', req('GET', '/v1/Services/ZS1/Environments/ZE1/Variables', 'serverless')],
+  ])('refuses %s whatever the policy', (_name, r) => {
+    expect(classify(r)).toMatchObject({ reason: SENSITIVE_REASON, message: /credential/ });
+  });
+
+  it('denies a Conversations message, whose rule is not implemented yet, as price_unknown', () => {
+    expect(
+      classify(req('POST', '/v1/Conversations/CH1/Messages', 'conversations'), { Body: 'hi' }),
+    ).toMatchObject({ reason: 'price_unknown', message: /pricing rule "conversation_message"/ });
+  });
+
+  it('fails closed on every money operation whose rule is not implemented, and prices the others', () => {
+    for (const row of TWILIO_OPERATIONS.filter((r) => r.class === 'money')) {
+      const path = row.path.replace('{AccountSid}', ACCOUNT).replace(/\{[^}]+\}/g, 'XX1');
+      const r = classify(req(row.method, path, row.host), { To: '+14155550100' });
+      const unpriced = isDenial(r) && r.reason === 'price_unknown';
+      expect({ id: row.id, unpriced }).toEqual({ id: row.id, unpriced: !PRICED_TWILIO_RULES.has(row.rule!) });
+    }
   });
 });

@@ -5,6 +5,7 @@ import { settleTwilio } from './settle.ts';
 
 const sms: TwilioOperation = {
   id: 'twilio.messages.create',
+  class: 'money',
   movesMoney: true,
   known: true,
   costMicros: 11_800,

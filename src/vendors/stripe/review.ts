@@ -1,0 +1,583 @@
+import type { ReviewRule } from '../catalog/review.ts';
+import type { StripePricingRule } from './rules.ts';
+
+/**
+ * The hand-reviewed classification of every Stripe operation (ADR 0007 §1), applied in order by
+ * `npm run catalogs` to the pinned definition to generate operations.ts: the first rule that matches
+ * an operation gives its class. A GET no rule names is a read; every other operation must be named.
+ * Money and access are reviewed one operation at a time; patterns only group what is plainly alike.
+ */
+export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
+  // ── Sensitive: credentials, and links or sessions that let someone else into the account. ──────
+  {
+    match: '* /v1/apps/secrets/**',
+    class: 'sensitive',
+    note: 'Stripe Apps secrets store: reads return the secret payloads',
+  },
+  { match: '* /v1/ephemeral_keys/**', class: 'sensitive', note: 'mints or revokes a client API key' },
+  {
+    match: 'POST /v1/accounts/{account}/login_links',
+    class: 'sensitive',
+    note: 'a link into the Express dashboard',
+  },
+  {
+    match: 'POST /v1/account_links',
+    class: 'sensitive',
+    note: 'a link to onboard or update a connected account',
+  },
+  {
+    match: 'POST /v1/account_sessions',
+    class: 'sensitive',
+    note: 'a client secret for embedded Connect components acting on the account',
+  },
+  {
+    match: 'POST /v1/customer_sessions',
+    class: 'sensitive',
+    note: "a client secret giving a browser access to the customer's saved payment methods",
+  },
+  {
+    match: 'POST /v1/billing_portal/sessions',
+    class: 'sensitive',
+    note: "a URL that lets whoever holds it manage the customer's subscriptions and payment methods",
+  },
+  {
+    match: 'POST /v1/terminal/connection_tokens',
+    class: 'sensitive',
+    note: 'a credential for a Terminal SDK',
+  },
+  {
+    match: 'POST /v1/terminal/onboarding_links',
+    class: 'sensitive',
+    note: 'a link to onboard Terminal hardware',
+  },
+  {
+    match: 'POST /v1/webhook_endpoints',
+    class: 'sensitive',
+    note: 'returns the signing secret, and sends the account’s events where the caller says',
+  },
+  {
+    match: 'POST /v1/webhook_endpoints/{webhook_endpoint}',
+    class: 'sensitive',
+    note: 'redirects the account’s events',
+  },
+  {
+    match: 'GET /v1/webhook_endpoints/**',
+    class: 'read',
+    note: 'the schema lists `secret`, but Stripe returns it only at creation',
+  },
+  {
+    match: 'POST /v1/file_links',
+    class: 'sensitive',
+    note: 'a public link to a file (identity documents, disputes)',
+  },
+  {
+    match: 'POST /v1/file_links/{link}',
+    class: 'sensitive',
+    note: 'extends or revives a public link to a file',
+  },
+  {
+    match: '* /v1/forwarding/requests/**',
+    class: 'sensitive',
+    note: 'forwards card details to a third party; reads return the request sent, headers included',
+  },
+  {
+    match: 'GET /v1/issuing/cards/{card}',
+    class: 'sensitive',
+    note: "with expand=number,cvc it reveals a card's full number and CVC: a spending credential",
+  },
+
+  // ── Test helpers: act on test-mode objects only (a live key is refused by Stripe). ───────────
+  {
+    match: 'POST|DELETE /v1/test_helpers/**',
+    class: 'write',
+    note: 'test mode only: simulates events on test objects',
+  },
+
+  // ── Payments. ───────────────────────────────────────────────────────────────────────────────
+  { match: 'POST /v1/charges', class: 'money', rule: 'amount' },
+  {
+    match: 'POST /v1/charges/{charge}/capture',
+    class: 'money',
+    rule: 'charge_capture',
+    locks: ['{charge}'],
+  },
+  {
+    match: 'POST /v1/charges/{charge}/refund',
+    id: 'stripe.charges.refund',
+    class: 'money',
+    rule: 'charge_refund',
+    locks: ['{charge}'],
+    note: 'legacy refund: the charge is in the path',
+  },
+  {
+    match: 'POST /v1/charges/{charge}/refunds',
+    class: 'money',
+    rule: 'charge_refund',
+    locks: ['{charge}'],
+    note: 'legacy refund: the charge is in the path',
+  },
+  { match: 'POST /v1/charges/{charge}/refunds/{refund}', class: 'write', note: 'metadata of a refund' },
+  { match: 'POST /v1/charges/{charge}', class: 'write', note: 'description, metadata, fraud details' },
+  { match: 'GET /v1/charges/{charge}/dispute', id: 'stripe.charges.retrieve_dispute', class: 'read' },
+  {
+    match: 'POST /v1/charges/{charge}/dispute',
+    id: 'stripe.charges.update_dispute',
+    class: 'write',
+    note: 'dispute evidence',
+  },
+  {
+    match: 'POST /v1/charges/{charge}/dispute/close',
+    id: 'stripe.charges.close_dispute',
+    class: 'destructive',
+    note: 'concedes the dispute: the disputed amount is lost for good',
+  },
+  { match: 'POST /v1/disputes/{dispute}', class: 'write', note: 'dispute evidence' },
+  {
+    match: 'POST /v1/disputes/{dispute}/close',
+    class: 'destructive',
+    note: 'concedes the dispute: the disputed amount is lost for good',
+  },
+  { match: 'POST /v1/refunds', class: 'money', rule: 'refund', locks: ['charge', 'payment_intent'] },
+  { match: 'POST /v1/refunds/{refund}', class: 'write', note: 'metadata' },
+  { match: 'POST /v1/refunds/{refund}/cancel', class: 'write', note: 'keeps money that was to be refunded' },
+  { match: 'POST /v1/payment_intents', class: 'money', rule: 'payment_intent_create' },
+  {
+    match: 'POST /v1/payment_intents/{intent}',
+    class: 'write',
+    locks: ['{intent}'],
+    note: 'changes the amount a later confirm is priced from',
+  },
+  {
+    match: 'POST /v1/payment_intents/{intent}/confirm',
+    class: 'money',
+    rule: 'payment_intent_confirm',
+    locks: ['{intent}'],
+  },
+  {
+    match: 'POST /v1/payment_intents/{intent}/capture',
+    class: 'money',
+    rule: 'payment_intent_capture',
+    locks: ['{intent}'],
+  },
+  {
+    match: 'POST /v1/payment_intents/{intent}/increment_authorization',
+    class: 'money',
+    rule: 'increment_authorization',
+    locks: ['{intent}'],
+  },
+  {
+    match: 'POST /v1/payment_intents/{intent}/apply_customer_balance',
+    class: 'money',
+    rule: 'apply_customer_balance',
+    locks: ['{intent}'],
+  },
+  { match: 'POST /v1/payment_intents/{intent}/cancel', class: 'write' },
+  { match: 'POST /v1/payment_intents/{intent}/verify_microdeposits', class: 'write' },
+  {
+    match: 'POST /v1/payment_links/**',
+    class: 'write',
+    note: 'a hosted page: the customer pays the merchant',
+  },
+  {
+    match: 'POST /v1/checkout/sessions/**',
+    class: 'write',
+    note: 'a hosted page: the customer pays the merchant',
+  },
+  { match: 'POST /v1/setup_intents/**', class: 'write', note: 'saves a payment method; nothing is charged' },
+  { match: 'POST /v1/payment_methods/**', class: 'write' },
+  { match: 'POST /v1/payment_method_configurations/**', class: 'write' },
+  { match: 'POST /v1/payment_method_domains/**', class: 'write' },
+  { match: 'POST /v1/sources/**', class: 'write', note: 'legacy payment sources; charging one is a charge' },
+  { match: 'POST /v1/tokens', class: 'write', note: 'tokenises card or bank details; nothing is charged' },
+  { match: 'POST /v1/payment_records/**', class: 'write', note: 'records payments made outside Stripe' },
+  { match: 'POST /v1/radar/**', class: 'write' },
+  { match: 'POST /v1/reviews/{review}/approve', class: 'write' },
+
+  // ── Money out of the account, and between its balances. ───────────────────────────────────
+  { match: 'POST /v1/transfers', class: 'money', rule: 'amount' },
+  { match: 'POST /v1/transfers/{transfer}', class: 'write', note: 'metadata' },
+  {
+    match: 'POST /v1/transfers/{id}/reversals',
+    class: 'money',
+    rule: 'transfer_reversal',
+    locks: ['{id}'],
+    note: "pulls money back from a connected account's balance",
+  },
+  { match: 'POST /v1/transfers/{transfer}/reversals/{id}', class: 'write', note: 'metadata' },
+  { match: 'POST /v1/payouts', class: 'money', rule: 'amount' },
+  { match: 'POST /v1/payouts/{payout}', class: 'write', note: 'metadata' },
+  { match: 'POST /v1/payouts/{payout}/cancel', class: 'write', note: 'keeps the money in the balance' },
+  {
+    match: 'POST /v1/payouts/{payout}/reverse',
+    class: 'money',
+    rule: 'payout_reversal',
+    locks: ['{payout}'],
+  },
+  {
+    match: 'POST /v1/topups',
+    class: 'money',
+    rule: 'amount',
+    note: "debits the business's bank account into the Stripe balance",
+  },
+  { match: 'POST /v1/topups/{topup}', class: 'write', note: 'metadata' },
+  { match: 'POST /v1/topups/{topup}/cancel', class: 'write' },
+  {
+    match: 'POST /v1/application_fees/{id}/refund',
+    id: 'stripe.application_fees.refund',
+    class: 'money',
+    rule: 'application_fee_refund',
+    locks: ['{id}'],
+    note: 'legacy form of POST /v1/application_fees/{id}/refunds',
+  },
+  {
+    match: 'POST /v1/application_fees/{id}/refunds',
+    class: 'money',
+    rule: 'application_fee_refund',
+    locks: ['{id}'],
+  },
+  { match: 'POST /v1/application_fees/{fee}/refunds/{id}', class: 'write', note: 'metadata' },
+  { match: 'POST /v1/treasury/outbound_payments', class: 'money', rule: 'amount' },
+  { match: 'POST /v1/treasury/outbound_transfers', class: 'money', rule: 'amount' },
+  {
+    match: 'POST /v1/treasury/inbound_transfers',
+    class: 'money',
+    rule: 'amount',
+    note: 'debits a linked bank account into the financial account',
+  },
+  { match: 'POST /v1/treasury/credit_reversals', class: 'money', rule: 'treasury_reversal' },
+  { match: 'POST /v1/treasury/debit_reversals', class: 'money', rule: 'treasury_reversal' },
+  { match: 'POST /v1/treasury/*/{*}/cancel', class: 'write', note: 'stops a pending movement' },
+  {
+    match: 'POST /v1/treasury/financial_accounts/{financial_account}/close',
+    class: 'destructive',
+    note: 'closes a financial account',
+  },
+  { match: 'POST /v1/treasury/financial_accounts/**', class: 'write' },
+  { match: 'POST /v1/climate/orders', class: 'money', rule: 'climate_order', note: 'buys carbon removal' },
+  { match: 'POST /v1/climate/orders/**', class: 'write', note: 'metadata, or a cancellation' },
+
+  // ── Billing: invoices, subscriptions, quotes, credits. ───────────────────────────────────
+  {
+    match: 'POST /v1/invoices',
+    class: 'write',
+    note: 'a draft; amounts enter through invoice items and lines, which are priced',
+  },
+  { match: 'POST /v1/invoices/create_preview', class: 'write', note: 'a preview: nothing is created' },
+  {
+    match: 'POST /v1/invoices/{invoice}',
+    class: 'write',
+    locks: ['{invoice}'],
+    note: 'changes what a later pay is priced from',
+  },
+  {
+    match: 'DELETE /v1/invoices/{invoice}',
+    class: 'write',
+    note: 'Stripe deletes only draft invoices: nothing was charged',
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/finalize',
+    class: 'money',
+    rule: 'invoice_finalize',
+    locks: ['{invoice}'],
+    note: 'an automatically collected invoice is charged once finalised',
+  },
+  { match: 'POST /v1/invoices/{invoice}/pay', class: 'money', rule: 'invoice_pay', locks: ['{invoice}'] },
+  {
+    match: 'POST /v1/invoices/{invoice}/add_lines',
+    class: 'money',
+    rule: 'invoice_lines',
+    locks: ['{invoice}'],
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/update_lines',
+    class: 'money',
+    rule: 'invoice_lines',
+    locks: ['{invoice}'],
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/lines/{line_item_id}',
+    class: 'money',
+    rule: 'invoice_lines',
+    locks: ['{invoice}'],
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/remove_lines',
+    class: 'write',
+    locks: ['{invoice}'],
+    note: 'lowers the amount due',
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/attach_payment',
+    class: 'write',
+    locks: ['{invoice}'],
+    note: 'settles the invoice with a payment that was priced when it was confirmed',
+  },
+  {
+    match: 'POST /v1/invoices/{invoice}/send',
+    class: 'write',
+    note: 'emails the invoice: the customer pays',
+  },
+  { match: 'POST /v1/invoices/{invoice}/void', class: 'write', note: 'cancels an open invoice' },
+  { match: 'POST /v1/invoices/{invoice}/mark_uncollectible', class: 'write' },
+  { match: 'POST /v1/invoice_rendering_templates/**', class: 'write' },
+  { match: 'POST /v1/invoiceitems', class: 'money', rule: 'invoice_item', locks: ['invoice'] },
+  { match: 'POST /v1/invoiceitems/{invoiceitem}', class: 'money', rule: 'invoice_item', locks: ['invoice'] },
+  {
+    match: 'DELETE /v1/invoiceitems/{invoiceitem}',
+    class: 'write',
+    note: 'removes a pending item: lowers what will be charged',
+  },
+  { match: 'POST /v1/credit_notes', class: 'money', rule: 'credit_note', locks: ['invoice'] },
+  { match: 'POST /v1/credit_notes/{id}', class: 'write', note: 'memo and metadata' },
+  { match: 'POST /v1/credit_notes/{id}/void', class: 'write' },
+  {
+    match: 'POST /v1/customers/{customer}/balance_transactions',
+    class: 'money',
+    rule: 'customer_balance_transaction',
+    note: "credits or debits the customer's balance, which pays future invoices",
+  },
+  {
+    match: 'POST /v1/customers/{customer}/balance_transactions/{transaction}',
+    class: 'write',
+    note: 'metadata',
+  },
+  {
+    match: 'POST /v1/billing/credit_grants',
+    class: 'money',
+    rule: 'credit_grant',
+    note: 'billing credits given away',
+  },
+  { match: 'POST /v1/billing/credit_grants/**', class: 'write', note: 'metadata, expiry, voiding' },
+  {
+    match: 'POST /v1/billing/**',
+    class: 'write',
+    note: 'alerts, meters, usage events: usage is billed to the customer, not paid out',
+  },
+  { match: 'POST /v1/billing_portal/configurations/**', class: 'write' },
+  { match: 'POST /v1/subscriptions', class: 'money', rule: 'subscription_create' },
+  {
+    match: 'POST /v1/customers/{customer}/subscriptions',
+    class: 'money',
+    rule: 'subscription_create',
+    note: 'legacy form of POST /v1/subscriptions',
+  },
+  { match: 'POST /v1/subscriptions/{subscription_exposed_id}', class: 'money', rule: 'subscription_update' },
+  {
+    match: 'POST /v1/customers/{customer}/subscriptions/{subscription_exposed_id}',
+    class: 'money',
+    rule: 'subscription_update',
+    note: 'legacy form of POST /v1/subscriptions/{subscription_exposed_id}',
+  },
+  {
+    match: 'DELETE /v1/subscriptions/{subscription_exposed_id}',
+    class: 'money',
+    rule: 'subscription_cancel',
+    note: 'may invoice now (invoice_now, prorate)',
+  },
+  {
+    match: 'DELETE /v1/customers/{customer}/subscriptions/{subscription_exposed_id}',
+    class: 'money',
+    rule: 'subscription_cancel',
+    note: 'legacy form of DELETE /v1/subscriptions/{subscription_exposed_id}',
+  },
+  { match: 'POST /v1/subscriptions/{subscription}/resume', class: 'money', rule: 'subscription_resume' },
+  {
+    match: 'POST /v1/subscriptions/{subscription}/migrate',
+    class: 'write',
+    note: 'changes the billing mode, not what is billed',
+  },
+  {
+    match: 'DELETE /v1/subscriptions/{subscription_exposed_id}/discount',
+    class: 'write',
+    note: 'removes a discount; it can be applied again',
+  },
+  {
+    match: 'DELETE /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
+    class: 'write',
+    note: 'removes a discount; it can be applied again',
+  },
+  {
+    match: 'GET /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
+    id: 'stripe.customers.subscriptions.retrieve_discount',
+    class: 'read',
+  },
+  {
+    match: 'POST|DELETE /v1/subscription_items/**',
+    class: 'money',
+    rule: 'subscription_item',
+    note: 'prorations',
+  },
+  { match: 'POST /v1/subscription_schedules', class: 'money', rule: 'subscription_schedule' },
+  { match: 'POST /v1/subscription_schedules/{schedule}', class: 'money', rule: 'subscription_schedule' },
+  {
+    match: 'POST /v1/subscription_schedules/{schedule}/cancel',
+    class: 'money',
+    rule: 'subscription_schedule_cancel',
+  },
+  {
+    match: 'POST /v1/subscription_schedules/{schedule}/release',
+    class: 'write',
+    note: 'detaches the schedule; the subscription goes on unchanged',
+  },
+  {
+    match: 'POST /v1/quotes/{quote}/accept',
+    class: 'money',
+    rule: 'quote_accept',
+    note: 'creates the subscription or invoice the quote describes',
+  },
+  { match: 'POST /v1/quotes/**', class: 'write', note: 'drafts, finalisation (sends nothing), cancellation' },
+  { match: 'POST /v1/coupons/**', class: 'write' },
+  { match: 'POST /v1/promotion_codes/**', class: 'write' },
+  { match: 'POST /v1/plans/**', class: 'write' },
+  { match: 'POST /v1/prices/**', class: 'write' },
+  { match: 'POST /v1/products/**', class: 'write' },
+  { match: 'POST /v1/shipping_rates/**', class: 'write' },
+  { match: 'POST /v1/tax_rates/**', class: 'write' },
+  { match: 'POST /v1/entitlements/**', class: 'write' },
+
+  // ── Customers. ───────────────────────────────────────────────────────────────────────────
+  { match: 'POST /v1/customers', class: 'write' },
+  { match: 'POST /v1/customers/{customer}', class: 'write' },
+  { match: 'POST /v1/customers/{customer}/cash_balance', class: 'write', note: 'reconciliation settings' },
+  {
+    match: 'POST /v1/customers/{customer}/funding_instructions',
+    class: 'write',
+    note: 'bank transfer details for the customer to pay into',
+  },
+  {
+    match: 'POST /v1/customers/{customer}/bank_accounts/{id}/verify',
+    id: 'stripe.customers.bank_accounts.verify',
+    class: 'write',
+  },
+  {
+    match: 'POST /v1/customers/{customer}/*/**',
+    class: 'write',
+    note: "the customer's payment sources, cards and tax ids: what the customer pays with",
+  },
+  {
+    match: 'DELETE /v1/customers/{customer}/discount',
+    class: 'write',
+    note: 'removes a discount; it can be applied again',
+  },
+  { match: 'GET /v1/customers/{customer}/discount', id: 'stripe.customers.retrieve_discount', class: 'read' },
+  { match: 'POST /v1/tax_ids', class: 'write' },
+
+  // ── Connect: connected accounts and where their money is paid out to. ───────────────────────
+  {
+    match: 'POST /v1/accounts',
+    class: 'write',
+    note: 'a new connected account receives money only through transfers, which are priced',
+  },
+  {
+    match: 'POST /v1/accounts/{account}',
+    class: 'destructive',
+    note: 'may replace the payout bank account (external_account) and payout settings',
+  },
+  {
+    match: 'POST|DELETE /v1/accounts/{account}/external_accounts/**',
+    class: 'destructive',
+    note: 'payout destinations',
+  },
+  {
+    match: 'POST|DELETE /v1/accounts/{account}/bank_accounts/**',
+    class: 'destructive',
+    note: 'payout destinations',
+  },
+  { match: 'POST /v1/external_accounts/{id}', class: 'destructive', note: 'a payout destination' },
+  {
+    match: 'POST|DELETE /v1/accounts/{account}/persons/**',
+    class: 'destructive',
+    note: 'owners and representatives: who Stripe verifies the account as',
+  },
+  {
+    match: 'POST|DELETE /v1/accounts/{account}/people/**',
+    class: 'destructive',
+    note: 'owners and representatives: who Stripe verifies the account as',
+  },
+  { match: 'POST /v1/accounts/{account}/reject', class: 'destructive', note: 'closes the connected account' },
+  { match: 'POST /v1/accounts/{account}/unreject', class: 'write', note: 'undoes a rejection' },
+  { match: 'POST /v1/accounts/{account}/capabilities/{capability}', class: 'write' },
+  {
+    match: 'POST /v1/balance_settings',
+    class: 'write',
+    note: 'payout schedule and negative-balance settings; moves nothing by itself',
+  },
+
+  // ── Issuing: the account's own cards. ────────────────────────────────────────────────────
+  {
+    match: 'POST /v1/issuing/authorizations/{authorization}/approve',
+    class: 'money',
+    rule: 'issuing_authorization_approve',
+    locks: ['{authorization}'],
+  },
+  { match: 'POST /v1/issuing/authorizations/**', class: 'write', note: 'metadata, or a decline' },
+  {
+    match: 'POST /v1/issuing/cards',
+    class: 'money_unpriced',
+    note: 'a new card that can spend from the Issuing balance',
+  },
+  {
+    match: 'POST /v1/issuing/cards/{card}',
+    class: 'money_unpriced',
+    note: 'activates cards and changes their spending limits',
+  },
+  { match: 'POST /v1/issuing/**', class: 'write', note: 'cardholders, disputes, designs, tokens, metadata' },
+
+  // ── Terminal. ────────────────────────────────────────────────────────────────────────────
+  {
+    match: 'POST /v1/terminal/readers/{reader}/process_payment_intent',
+    class: 'money',
+    rule: 'terminal_process',
+    locks: ['payment_intent'],
+  },
+  {
+    match: 'POST /v1/terminal/readers/{reader}/confirm_payment_intent',
+    class: 'money',
+    rule: 'terminal_process',
+    locks: ['payment_intent'],
+  },
+  { match: 'POST /v1/terminal/readers/{reader}/refund_payment', class: 'money', rule: 'terminal_refund' },
+  { match: 'POST /v1/terminal/refunds', class: 'money', rule: 'terminal_refund' },
+  { match: 'POST /v1/terminal/**', class: 'write', note: 'readers, locations, configurations, displays' },
+
+  // ── Everything else that writes. ─────────────────────────────────────────────────────────
+  {
+    match: 'POST /v1/identity/verification_sessions',
+    class: 'money_unpriced',
+    note: 'Stripe charges per completed verification',
+  },
+  { match: 'POST /v1/identity/verification_sessions/**', class: 'write' },
+  {
+    match: 'POST /v1/financial_connections/accounts/{account}/refresh',
+    class: 'money_unpriced',
+    note: 'a paid data refresh',
+  },
+  {
+    match: 'POST /v1/financial_connections/accounts/{account}/subscribe',
+    class: 'money_unpriced',
+    note: 'paid recurring transaction refreshes',
+  },
+  { match: 'POST /v1/financial_connections/**', class: 'write' },
+  {
+    match: 'POST /v1/linked_accounts/{account}/refresh',
+    id: 'stripe.linked_accounts.refresh',
+    class: 'money_unpriced',
+    note: 'legacy Financial Connections: a paid data refresh',
+  },
+  {
+    match: 'POST /v1/linked_accounts/{account}/disconnect',
+    id: 'stripe.linked_accounts.disconnect',
+    class: 'write',
+  },
+  { match: 'POST /v1/link_account_sessions', class: 'write' },
+  { match: 'POST /v1/apple_pay/domains', class: 'write' },
+  { match: 'POST /v1/files', class: 'write' },
+  { match: 'POST /v1/reporting/report_runs', class: 'write' },
+  { match: 'POST /v1/sigma/saved_queries/{id}', class: 'write' },
+  { match: 'POST /v1/tax/**', class: 'write', note: 'tax calculations, registrations and records' },
+  {
+    match: 'DELETE /**',
+    class: 'destructive',
+    note: 'deletes an object for good (customers, products, webhooks, cards, tax ids…)',
+  },
+];

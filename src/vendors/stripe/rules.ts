@@ -1,0 +1,72 @@
+/**
+ * The pricing rules of Stripe's money operations, as review.ts assigns them. classify.ts prices the
+ * ones it implements (PRICED_STRIPE_RULES there); every other one is denied with price_unknown until
+ * it does: a money operation Keybrake cannot price is never let through as free.
+ */
+export type StripePricingRule =
+  // Implemented.
+  /** `amount` + `currency` in the body (charges, transfers, payouts, top-ups, Treasury movements). */
+  | 'amount'
+  /** PaymentIntent create: priced like `amount` when `confirm` is set, else free. */
+  | 'payment_intent_create'
+  /** The amount lives on the PaymentIntent: look it up. */
+  | 'payment_intent_confirm'
+  /** `amount_to_capture`, else the intent's `amount_capturable`, in the intent's currency. */
+  | 'payment_intent_capture'
+  /** `amount`, else the charge's amount, in the charge's currency. */
+  | 'charge_capture'
+  /** `amount`, else what is left on the charge or payment intent named in the body, in its currency. */
+  | 'refund'
+  /** The invoice's `amount_remaining`. */
+  | 'invoice_pay'
+  // Not implemented yet: denied with price_unknown.
+  /** A legacy refund of the charge in the path: `amount`, else what is left on it. */
+  | 'charge_refund'
+  /** `amount`, else what is left of the application fee in the path. */
+  | 'application_fee_refund'
+  /** `amount`, else what is left of the transfer in the path, pulled back from the connected account. */
+  | 'transfer_reversal'
+  /** The payout in the path, sent back to the Stripe balance. */
+  | 'payout_reversal'
+  /** The new authorised `amount` of the PaymentIntent, less what it already holds. */
+  | 'increment_authorization'
+  /** `amount`, else the PaymentIntent's, paid from the customer's cash balance. */
+  | 'apply_customer_balance'
+  /** Finalising an automatically collected invoice charges it: its `amount_due`. */
+  | 'invoice_finalize'
+  /** Lines added to or changed on an invoice: their amounts. */
+  | 'invoice_lines'
+  /** An invoice item: `amount`, or `quantity` × the price, on the invoice or the next one. */
+  | 'invoice_item'
+  /** A credit note: what it refunds, credits or pays out of band. */
+  | 'credit_note'
+  /** A customer balance adjustment: `amount` (a credit is money given away). */
+  | 'customer_balance_transaction'
+  /** A billing credit grant: its monetary amount. */
+  | 'credit_grant'
+  /** A new subscription: its first invoice, previewed. */
+  | 'subscription_create'
+  /** A subscription change: the proration it invoices, previewed. */
+  | 'subscription_update'
+  /** A cancellation that may invoice now (`invoice_now`) or prorate. */
+  | 'subscription_cancel'
+  /** A resumed subscription: the invoice it issues, previewed. */
+  | 'subscription_resume'
+  /** A subscription item added, changed or removed: the proration it invoices, previewed. */
+  | 'subscription_item'
+  /** A subscription schedule created or changed: the subscription it starts, previewed. */
+  | 'subscription_schedule'
+  /** Cancelling a schedule cancels its subscription: like `subscription_cancel`. */
+  | 'subscription_schedule_cancel'
+  /** Accepting a quote creates its subscription or invoice: the quote's total. */
+  | 'quote_accept'
+  /** Approving an Issuing authorisation spends its `amount` from the Issuing balance. */
+  | 'issuing_authorization_approve'
+  /** A Terminal reader charging a PaymentIntent: the intent's amount. */
+  | 'terminal_process'
+  /** A Terminal (Interac) refund: `amount`, else what is left on the charge. */
+  | 'terminal_refund'
+  /** A Treasury credit or debit reversal: the amount of the received credit or debit. */
+  | 'treasury_reversal'
+  /** A Climate order: `amount`, else `metric_tons` × the product's price. */
+  | 'climate_order';
