@@ -13,6 +13,7 @@ Commands:
   proxy          run a proxy replica that follows the operator (Kubernetes)
   token new      print a fresh vault token, or a Secret manifest holding one
   policy-check   validate SpendPolicy / VaultKey / Secret manifests offline
+  catalog        print every operation Keybrake knows for a vendor, with its class
   demo           run a runaway agent against a local Stripe emulator and watch the cap stop it
 
 Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>.`;
@@ -63,6 +64,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
       flags: m.POLICY_CHECK_FLAGS,
       positional: '<file|dir>...',
       run: m.policyCheckCommand,
+    };
+  },
+  catalog: async () => {
+    const m = await import('../src/cli/catalog.ts');
+    return {
+      summary: m.CATALOG_SUMMARY,
+      flags: m.CATALOG_FLAGS,
+      positional: '<stripe|twilio|resend>',
+      run: (a) => m.printCatalog(a),
     };
   },
   demo: async () => {
