@@ -51,7 +51,11 @@ export function knownToAuthorize(cls: OperationClass): boolean {
   return cls !== 'unknown' && cls !== 'destructive' && cls !== 'money_unpriced';
 }
 
-/** A catalogued operation Keybrake counts at 0: free by its class, or money it cannot price (`money_unpriced`). */
+/**
+ * A catalogued operation Keybrake counts at 0: free by its class (or a money operation whose rule
+ * finds that this call moves nothing, such as a draft broadcast), or money it cannot price
+ * (`money_unpriced`, never reported as free).
+ */
 export function uncountedOperation(id: string, cls: CatalogClass, parties: Parties): Operation {
   return {
     id,

@@ -82,9 +82,7 @@ function applyRule(prices: ResendPrices, row: ResendOperationRow, params: Params
     }
     case 'broadcast_create':
       // A draft moves nothing; `send: true` sends it to a whole segment at once.
-      return params['send'] === true
-        ? broadcastDenial()
-        : { ...uncountedOperation(row.id, 'money', NO_PARTIES), movesMoney: false };
+      return params['send'] === true ? broadcastDenial() : uncountedOperation(row.id, 'money', NO_PARTIES);
     case 'broadcast_send':
     case undefined:
       return broadcastDenial();

@@ -1207,7 +1207,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/issuing/cardholders/{cardholder}',
     id: 'stripe.issuing.cardholders.update',
-    class: 'write',
+    class: 'money_unpriced',
   },
   { method: 'GET', path: '/v1/issuing/cards', id: 'stripe.issuing.cards.list', class: 'read' },
   { method: 'POST', path: '/v1/issuing/cards', id: 'stripe.issuing.cards.create', class: 'money_unpriced' },
@@ -1293,7 +1293,12 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
   },
   { method: 'GET', path: '/v1/issuing/tokens', id: 'stripe.issuing.tokens.list', class: 'read' },
   { method: 'GET', path: '/v1/issuing/tokens/{token}', id: 'stripe.issuing.tokens.retrieve', class: 'read' },
-  { method: 'POST', path: '/v1/issuing/tokens/{token}', id: 'stripe.issuing.tokens.update', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/issuing/tokens/{token}',
+    id: 'stripe.issuing.tokens.update',
+    class: 'money_unpriced',
+  },
   { method: 'GET', path: '/v1/issuing/transactions', id: 'stripe.issuing.transactions.list', class: 'read' },
   {
     method: 'GET',

@@ -521,7 +521,17 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: 'activates cards and changes their spending limits',
   },
-  { match: 'POST /v1/issuing/**', class: 'write', note: 'cardholders, disputes, designs, tokens, metadata' },
+  {
+    match: 'POST /v1/issuing/cardholders/{cardholder}',
+    class: 'money_unpriced',
+    note: "changes the spending limits of all the cardholder's cards",
+  },
+  {
+    match: 'POST /v1/issuing/tokens/{token}',
+    class: 'money_unpriced',
+    note: 'activates a card in a digital wallet',
+  },
+  { match: 'POST /v1/issuing/**', class: 'write', note: 'new cardholders, disputes, designs, metadata' },
 
   // ── Terminal. ────────────────────────────────────────────────────────────────────────────
   {

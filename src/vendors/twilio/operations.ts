@@ -403,7 +403,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Payments/{Sid}.json',
     id: 'twilio.api.update_payments',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -751,7 +751,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json',
     id: 'twilio.api.update_incoming_phone_number',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'api',
@@ -3328,14 +3328,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Sinks/{Sid}/Test',
     id: 'twilio.events.v1.create_sink_test',
-    class: 'destructive',
+    class: 'write',
   },
   {
     host: 'events',
     method: 'POST',
     path: '/v1/Sinks/{Sid}/Validate',
     id: 'twilio.events.v1.create_sink_validate',
-    class: 'destructive',
+    class: 'write',
   },
   {
     host: 'events',
@@ -8088,7 +8088,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}/Reservations/{Sid}',
     id: 'twilio.taskrouter.v1.update_task_reservation',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'taskrouter',
@@ -8186,7 +8186,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations/{Sid}',
     id: 'twilio.taskrouter.v1.update_worker_reservation',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'taskrouter',

@@ -304,6 +304,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/Payments/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'completing a capture charges the card',
+  },
+  {
+    host: 'api',
     match: `POST ${ACCOUNT}/OutgoingCallerIds.json`,
     class: 'money_unpriced',
     note: 'Twilio calls the number to validate it: a call to a destination of the caller’s choosing',
@@ -513,6 +519,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'money_unpriced',
     note: 'sends the push notification again',
   },
+  {
+    host: 'taskrouter',
+    match: 'POST /v1/Workspaces/{WorkspaceSid}/*/{*}/Reservations/{Sid}',
+    class: 'money_unpriced',
+    note: 'the call, conference and dequeue instructions dial the numbers in CallTo and To',
+  },
   { host: 'video', match: 'POST /v1/Rooms', class: 'money_unpriced', note: 'billed per participant minute' },
   {
     host: 'video',
@@ -578,6 +590,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'events',
+    match: 'POST /v1/Sinks/{Sid}/*',
+    class: 'write',
+    note: 'sends a test event to, or validates, a sink',
+  },
+  {
+    host: 'events',
     match: 'POST /v1/Sinks**',
     class: 'destructive',
     note: "sends the account's events (message and call data) to a destination of the caller's choosing",
@@ -593,6 +611,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/LinkShortening/Domains/{DomainSid}/Certificate',
     class: 'destructive',
     note: 'replaces the TLS certificate and private key of a link-shortening domain',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/IncomingPhoneNumbers/{Sid}.json`,
+    class: 'destructive',
+    note: 'can move the number to another account (AccountSid), re-route it, or turn on paid caller-name lookups',
   },
   {
     host: 'api',
