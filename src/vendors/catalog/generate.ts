@@ -54,7 +54,7 @@ export function reviewed<Rule extends string>(
 function stripeTable(source: string, operations: readonly ReviewedOperation[]): GeneratedFile {
   return {
     path: 'src/vendors/stripe/operations.ts',
-    content: `${generatedHeader(source, 'src/vendors/stripe/review.ts')}
+    content: `${generatedHeader(source, 'Edit src/vendors/stripe/review.ts, not this file.')}
 import type { OperationRow } from '../operation-table.ts';
 import type { StripePricingRule } from './rules.ts';
 
@@ -73,7 +73,7 @@ function twilioTable(source: string, operations: readonly ReviewedOperation[]): 
   const hosts = sortedSet(operations.map((op) => op.host ?? ''));
   return {
     path: 'src/vendors/twilio/operations.ts',
-    content: `${generatedHeader(source, 'src/vendors/twilio/review.ts')}
+    content: `${generatedHeader(source, 'Edit src/vendors/twilio/review.ts, not this file.')}
 import type { OperationRow } from '../operation-table.ts';
 import type { TwilioPricingRule } from './rules.ts';
 
@@ -103,7 +103,7 @@ function twilioBodies(source: string, operations: readonly ReviewedOperation[]):
     });
   return {
     path: 'src/vendors/twilio/bodies.ts',
-    content: `${generatedHeader(source, 'src/vendors/twilio/review.ts')}
+    content: `${generatedHeader(source, 'Taken from the definitions as they are: do not edit.')}
 /**
  * The request body a Twilio operation declares: its encoding, every top-level parameter name, and the
  * names declared as arrays (the only ones Twilio reads more than once: \`MediaUrl\`). A parameter
@@ -126,7 +126,7 @@ ${entries.join('\n')}
 function resendTable(source: string, operations: readonly ReviewedOperation[]): GeneratedFile {
   return {
     path: 'src/vendors/resend/operations.ts',
-    content: `${generatedHeader(source, 'src/vendors/resend/review.ts')}
+    content: `${generatedHeader(source, 'Edit src/vendors/resend/review.ts, not this file.')}
 import type { OperationRow } from '../operation-table.ts';
 import type { ResendPricingRule } from './rules.ts';
 
