@@ -22,6 +22,11 @@ import {
 } from '../operator/leader-label.ts';
 import { createOperatorRegistry } from '../operator/metrics.ts';
 import { createOperator } from '../operator/operator.ts';
+import {
+  configMapRevocationStore,
+  createRevocationLedger,
+  kubernetesConfigMapApi,
+} from '../operator/revocations.ts';
 import { kubernetesStatusApplier } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
@@ -66,7 +71,7 @@ export const OPERATOR_FLAGS = {
   'admin-listen': {
     type: 'string',
     default: '0.0.0.0:9091',
-    help: '/metrics, /healthz, /readyz (ready = leader)',
+    help: '/metrics, /healthz, /readyz (200 = leader; /readyz?standby=ok: 200 on a healthy standby too)',
     placeholder: 'host:port',
   },
   redis: {
@@ -84,6 +89,11 @@ export const OPERATOR_FLAGS = {
     type: 'string',
     help: "the Lease's namespace (default: the pod's namespace, else keybrake-system)",
     placeholder: 'ns',
+  },
+  'revocations-configmap': {
+    type: 'string',
+    help: "ConfigMap (in the Lease's namespace) recording revoked tokens, never served again (default: <lease-name>-revocations)",
+    placeholder: 'name',
   },
   identity: {
     type: 'string',
@@ -231,8 +241,17 @@ export async function operatorCommand(
     registry,
     clock,
   });
+  const revocationsName =
+    (values['revocations-configmap'] as string | undefined) ?? `${leaseName}-revocations`;
+  const revocations = createRevocationLedger(
+    configMapRevocationStore(kubernetesConfigMapApi(kc, leaseNamespace), {
+      namespace: leaseNamespace,
+      name: revocationsName,
+    }),
+  );
   const operator = createOperator({
     source,
+    revocations,
     publish: (snapshot, changedAt) => server.publish(snapshot, { changedAt }),
     publishedVersion: () => server.version,
     secrets: kubernetesSecretStore(kc),
@@ -269,9 +288,17 @@ export async function operatorCommand(
       leaderLabel?.set(false);
     },
   });
-  isLeader = () => elector.isLeader();
+  // A replica that never read the revocation ledger serves nothing, even holding the Lease.
+  isLeader = () => elector.isLeader() && operator.ready;
+  let synced = false;
+  const problems = () =>
+    [
+      synced ? undefined : 'informers have not listed VaultKeys, SpendPolicies and Secrets yet',
+      elector.problem(),
+      operator.problem(),
+    ].filter((p): p is string => p !== undefined);
 
-  const admin = createOperatorAdmin({ registry, isLeader, version: () => server.version });
+  const admin = createOperatorAdmin({ registry, isLeader, version: () => server.version, problems });
   const url = await server.listen({ host: listen.host, port: listen.port, ...(tls && { tls }) });
   await admin.listen({ host: adminListen.host, port: adminListen.port });
   log.info(
@@ -279,6 +306,7 @@ export async function operatorCommand(
       urls: { main: url, admin: listenUrl(admin.server.address(), adminListen) },
       identity,
       lease: `${leaseNamespace}/${leaseName}`,
+      revocations: `${leaseNamespace}/${revocationsName}`,
       namespaces: namespaces.length > 0 ? namespaces : 'all',
       tls: !insecure,
       counters: redisUrl ? 'redis' : 'none',
@@ -298,6 +326,7 @@ export async function operatorCommand(
   const startup = (async () => {
     await operator.start();
     if (stopped) return;
+    synced = true;
     log.info({ version: server.version, keys: operator.snapshot?.keys.size ?? 0 }, 'informers synced');
     elector.start();
   })().catch((err: unknown) => {

@@ -5,7 +5,8 @@ import type { RawDocument } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
 import { describeSnapshot } from '../snapshot/serialize.ts';
-import { compile } from './compile.ts';
+import { tokenDigest } from '../tokens/token.ts';
+import { compile, type Revocation, type TokenGuard } from './compile.ts';
 import { mergeConditions } from './conditions.ts';
 
 const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
@@ -105,5 +106,112 @@ describe('mergeConditions', () => {
 
   it('takes the new transition time when the status flips', () => {
     expect(mergeConditions([c('True', 'old')], [c('False', 'new')])[0]!.lastTransitionTime).toBe('new');
+  });
+});
+
+describe('token ownership and revocation (cluster, ADR 0009)', () => {
+  const TOKEN = 'kb_stripe_0BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ';
+  const yaml = (keyUid: string) => `
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: p, namespace: agents, uid: p-uid }
+spec: { vendor: stripe, limits: { perDayUsd: "10" } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: bot, namespace: agents, uid: ${keyUid} }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: bot-token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: up, namespace: agents }
+stringData: { apiKey: sk_test_fixture_not_a_real_key }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bot-token, namespace: agents }
+stringData: { token: ${TOKEN} }
+`;
+  const compileWith = (keyUid: string, tokens?: TokenGuard, extra = '') => {
+    const docs: RawDocument[] = parseAllDocuments(yaml(keyUid) + extra).map((d, index) => ({
+      source: 't.yaml',
+      index,
+      doc: d.toJS(),
+    }));
+    const { set } = validate(docs);
+    const result = compile(set, { version: 1, clock: fixedClock(NOW), ...(tokens && { tokens }) });
+    const status = result.statuses.find((s) => s.kind === 'VaultKey' && s.name === 'bot')!;
+    return {
+      served: result.snapshot.keys.has(tokenDigest(TOKEN)),
+      reason: status.conditions[0]!.reason,
+      status,
+    };
+  };
+  const guard = (owner: string | undefined, revoked?: Revocation): TokenGuard => ({
+    ownerOf: (ns, name) => (ns === 'agents' && name === 'bot-token' ? owner : undefined),
+    revoked: (digest) => (digest === tokenDigest(TOKEN) ? revoked : undefined),
+  });
+
+  it.each([
+    ['an unowned Secret (a token you bring)', undefined],
+    ["a Secret owned by the key's own uid", 'uid-2'],
+  ])('serves the token of %s', (_name, owner) => {
+    expect(compileWith('uid-2', guard(owner))).toMatchObject({ served: true, reason: 'Active' });
+  });
+
+  it('never serves the token of a Secret owned by a deleted VaultKey: a re-created key of the same name is another key', () => {
+    const { served, reason, status } = compileWith('uid-2', guard('uid-1'));
+    expect(served).toBe(false);
+    expect(reason).toBe('TokenSecretStale');
+    expect(status.conditions[0]!.message).toContain('uid-1');
+    expect(status.served).toBe(false);
+  });
+
+  it('serves only the owner when a second key names a Secret another live key owns', () => {
+    const other = `
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: owner, namespace: agents, uid: uid-owner }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: bot-token }
+`;
+    const docs: RawDocument[] = parseAllDocuments(yaml('uid-2') + other).map((d, index) => ({
+      source: 't.yaml',
+      index,
+      doc: d.toJS(),
+    }));
+    const { set } = validate(docs);
+    const { snapshot, statuses } = compile(set, {
+      version: 1,
+      clock: fixedClock(NOW),
+      tokens: guard('uid-owner'),
+    });
+    expect(snapshot.keys.get(tokenDigest(TOKEN))?.name).toBe('owner');
+    const bot = statuses.find((s) => s.name === 'bot')!;
+    expect(bot.conditions[0]).toMatchObject({ reason: 'TokenConflict', status: 'False' });
+    expect(bot.conditions[0]!.message).toContain('agents/owner');
+  });
+
+  it('never serves a revoked token, whichever key or Secret presents it, and says when it was revoked', () => {
+    const { served, reason, status } = compileWith(
+      'uid-2',
+      guard(undefined, { vaultKey: 'agents/bot', at: Date.parse('2026-05-31T12:00:00Z') }),
+    );
+    expect(served).toBe(false);
+    expect(reason).toBe('TokenRevoked');
+    expect(status.conditions[0]!.message).toContain('agents/bot was deleted (2026-05-31T12:00:00Z)');
+    expect(status.conditions[0]!.message).not.toContain(TOKEN);
+  });
+
+  it('has no ownership rule without a guard (manifest files carry no uids)', () => {
+    expect(compileWith('uid-2')).toMatchObject({ served: true, reason: 'Active' });
   });
 });

@@ -34,6 +34,29 @@ export interface CompileResult {
 export interface CompileOptions {
   readonly version: number;
   readonly clock: Clock;
+  /** Cluster only: which VaultKey a token Secret belongs to, and the tokens deleted keys revoked. */
+  readonly tokens?: TokenGuard;
+}
+
+/**
+ * What binds a token to one VaultKey (cluster only; ADR 0009): the uid of the VaultKey a token Secret
+ * is owned by (its controlling ownerReference, which validated Secrets do not carry, so the operator
+ * reads it from its informer cache), and the operator's ledger of tokens revoked by `kubectl delete`.
+ * A token is served only for the key whose uid owns its Secret (or an unowned Secret) and never once
+ * revoked, whatever is re-applied later.
+ */
+export interface TokenGuard {
+  /** The uid of the VaultKey that owns Secret namespace/name; undefined when no VaultKey does. */
+  ownerOf(namespace: string, name: string): string | undefined;
+  /** The revocation of a token, by its SHA-256 digest (tokenDigest); undefined when never revoked. */
+  revoked(digest: string): Revocation | undefined;
+}
+
+/** A token revoked by deleting its VaultKey: which key, and when (epoch ms). */
+export interface Revocation {
+  /** `namespace/name` of the deleted VaultKey. */
+  readonly vaultKey: string;
+  readonly at: number;
 }
 
 /** A token shorter than this without a Keybrake checksum is refused: it could be guessed. */
@@ -88,6 +111,10 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     set.secrets.map((s) => [id(s.metadata.namespace, s.metadata.name), s]),
   );
   const candidates: Candidate[] = [];
+  // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it.
+  const liveKeys = new Map<string, string>();
+  for (const k of set.keys) if (k.metadata.uid !== undefined) liveKeys.set(k.metadata.uid, k.metadata.name);
+  for (const r of set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
   const keyStatus = (
     key: VaultKey,
     ok: boolean,
@@ -163,6 +190,28 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       statuses.push(keyStatus(key, false, 'TokenSecretMissing', message, cap));
       continue;
     }
+    const owner = opts.tokens?.ownerOf(ns, spec.tokenSecretRef.name);
+    if (owner !== undefined && owner !== key.metadata.uid) {
+      const other = liveKeys.get(owner);
+      statuses.push(
+        other === undefined
+          ? keyStatus(
+              key,
+              false,
+              'TokenSecretStale',
+              `Secret ${tokenRef} belongs to a deleted VaultKey (uid ${owner}): its token was revoked with that key and is never served again; the operator mints a fresh token into it.`,
+              cap,
+            )
+          : keyStatus(
+              key,
+              false,
+              'TokenConflict',
+              `Secret ${tokenRef} belongs to VaultKey ${id(ns, other)}; a token Secret serves only the key that owns it.`,
+              cap,
+            ),
+      );
+      continue;
+    }
     const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
     if (!isAcceptableToken(token, prefix)) {
       const message = looksLikeKeybrakeToken(token, prefix)
@@ -171,13 +220,28 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       statuses.push(keyStatus(key, false, 'TokenInvalid', message, cap));
       continue;
     }
+    const digest = tokenDigest(token);
+    const revocation = opts.tokens?.revoked(digest);
+    if (revocation) {
+      const at = new Date(revocation.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      statuses.push(
+        keyStatus(
+          key,
+          false,
+          'TokenRevoked',
+          `The token in Secret ${tokenRef} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
+          cap,
+        ),
+      );
+      continue;
+    }
     const expiresAt = earliest(
       spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt),
       entry.expiresAt,
     );
     candidates.push({
       key,
-      digest: tokenDigest(token),
+      digest,
       compiled: {
         uid: uidOf(key),
         namespace: ns,

@@ -16,6 +16,8 @@ export const KEY_REASONS = [
   'TokenSecretMissing',
   'TokenInvalid',
   'TokenConflict',
+  'TokenSecretStale',
+  'TokenRevoked',
 ] as const;
 export type KeyReason = (typeof KEY_REASONS)[number];
 

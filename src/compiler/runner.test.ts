@@ -188,3 +188,43 @@ describe('compile runner publishers and listeners', () => {
     expect(runner.current?.snapshot).toBe(first.snapshot);
   });
 });
+
+describe('compile runner recompile (the operator, when its token ledger changes)', () => {
+  it('compiles the update in force again with a new version, publishes it, and tells no outcome listener', () => {
+    const revoked = new Set<string>();
+    const clock = fixedClock(NOW);
+    const runner = createCompileRunner({
+      clock,
+      refuseChangesWithErrors: false,
+      tokens: {
+        ownerOf: () => undefined,
+        revoked: (d) => (revoked.has(d) ? { vaultKey: 'agents/old', at: 0 } : undefined),
+      },
+    });
+    const published: CompileOutcome[] = [];
+    let told = 0;
+    runner.publishTo((o) => published.push(o));
+    runner.onOutcome(() => told++);
+    runner.run(update(files()));
+    expect(published.at(-1)?.snapshot.keys.has(DIGEST)).toBe(true);
+
+    revoked.add(DIGEST);
+    clock.advance(5);
+    const again = runner.recompile()!;
+    expect(again.snapshot.version).toBeGreaterThan(published[0]!.snapshot.version);
+    expect(again.snapshot.keys.has(DIGEST)).toBe(false);
+    expect(keyReason(again)).toBe('TokenRevoked');
+    expect(published.at(-1)).toBe(again);
+    expect(runner.current).toBe(again);
+    // Measured from now, not from the source change that produced the update.
+    expect(again.update.changedAt).toBe(clock.now());
+    expect(told).toBe(1);
+    expect(runner.statusesNow().find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe(
+      'TokenRevoked',
+    );
+  });
+
+  it('does nothing before the first update', () => {
+    expect(manifests().recompile()).toBeUndefined();
+  });
+});

@@ -6,7 +6,7 @@ import {
 } from '../api/resource-set.ts';
 import type { Clock } from '../clock.ts';
 import type { Snapshot } from '../snapshot/types.ts';
-import { compile, type ObjectStatus } from './compile.ts';
+import { compile, type ObjectStatus, type TokenGuard } from './compile.ts';
 
 /** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
 export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate> {
@@ -48,6 +48,8 @@ export interface CompileRunnerOptions {
    * the operator stamps above what distribution has already published (nextSnapshotVersion).
    */
   readonly nextVersion?: (previous: number) => number;
+  /** The cluster's token ownership and revocation ledger (the operator); absent for manifest files. */
+  readonly tokens?: TokenGuard;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -65,6 +67,12 @@ export interface CompileRunner<U extends ResourceSetUpdate = ResourceSetUpdate> 
    * condition without any object changing. Empty before the first applied update.
    */
   statusesNow(): readonly ObjectStatus[];
+  /**
+   * Compiles the update in force again under a new version and publishes it, when something the
+   * compile reads besides the update changed (the token ledger). Outcome listeners are not told:
+   * no object changed. Undefined before the first applied update.
+   */
+  recompile(): CompileOutcome<U> | undefined;
 }
 
 /**
@@ -80,6 +88,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
   const listeners = new Set<(o: CompileOutcome<U>) => void>();
   let current: CompileOutcome<U> | undefined;
   let set: ResourceSet | undefined;
+  const options = { clock: opts.clock, ...(opts.tokens && { tokens: opts.tokens }) };
 
   const compileUpdate = (update: U): CompileOutcome<U> => {
     if (opts.refuseChangesWithErrors && update.errors.length > 0) {
@@ -87,7 +96,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       return { ...current, applied: false, errors: update.errors, update };
     }
     const version = nextVersion(current?.snapshot.version ?? 0);
-    const { snapshot, statuses } = compile(update.set, { version, clock: opts.clock });
+    const { snapshot, statuses } = compile(update.set, { version, ...options });
     set = update.set;
     return { applied: true, snapshot, statuses, errors: update.errors, update };
   };
@@ -116,7 +125,14 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     },
     statusesNow() {
       if (!set || !current) return [];
-      return compile(set, { version: current.snapshot.version, clock: opts.clock }).statuses;
+      return compile(set, { version: current.snapshot.version, ...options }).statuses;
+    },
+    recompile() {
+      if (!current) return undefined;
+      const outcome = compileUpdate({ ...current.update, changedAt: opts.clock.now() });
+      current = outcome;
+      for (const p of publishers) p(outcome);
+      return outcome;
     },
   };
 }

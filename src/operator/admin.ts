@@ -2,19 +2,29 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
 /**
- * The operator's admin listener: `/metrics`, `/healthz` (alive), `/readyz` (this replica is the
- * leader, so a Service selecting ready operator pods reaches the one that serves snapshots).
+ * The operator's admin listener: `/metrics`, `/healthz` (alive), `/readyz` (200 on the leader only,
+ * so "exactly one leader" can be checked from outside) and `/readyz?standby=ok` (200 on a standby
+ * too: the readiness probe, which must not stall rolling updates on the standby a new Pod starts as).
+ * Both readiness forms answer 503 with the problems when this replica could not lead even if it won
+ * the Lease: informers not synced, the Lease namespace missing or forbidden, the revocation ledger
+ * unreadable. A problem is named, never just "standby".
  */
 export function createOperatorAdmin(deps: {
   registry: Registry;
   isLeader: () => boolean;
   version: () => number;
+  /** What keeps this replica from leading, in words a user can act on; empty when nothing does. */
+  problems?: () => readonly string[];
 }): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    if (!deps.isLeader()) return reply.code(503).send({ status: 'standby', snapshotVersion: deps.version() });
-    return { status: 'leading', snapshotVersion: deps.version() };
+  app.get<{ Querystring: { standby?: string } }>('/readyz', async (req, reply) => {
+    const snapshotVersion = deps.version();
+    const problems = deps.problems?.() ?? [];
+    if (problems.length > 0) return reply.code(503).send({ status: 'not ready', problems, snapshotVersion });
+    if (deps.isLeader()) return { status: 'leading', snapshotVersion };
+    if (req.query.standby === 'ok') return { status: 'standby', snapshotVersion };
+    return reply.code(503).send({ status: 'standby', snapshotVersion });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await deps.registry.metrics();

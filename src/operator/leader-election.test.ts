@@ -3,7 +3,9 @@ import { silentLogger } from '../telemetry/logger.ts';
 import {
   checkLeaseTimings,
   createLeaderElector,
+  LEASE_FAILURES_BEFORE_PROBLEM,
   type LeaderElector,
+  LeaseError,
   type LeaseRecord,
   type LeaseStore,
 } from './leader-election.ts';
@@ -160,5 +162,55 @@ describe('checkLeaseTimings', () => {
     ],
   ])('%s', (_n, leaseDurationMs, renewDeadlineMs, retryPeriodMs, expected) => {
     expect(checkLeaseTimings({ leaseDurationMs, renewDeadlineMs, retryPeriodMs })).toBe(expected);
+  });
+});
+
+describe('leader election problems, for /readyz', () => {
+  const failing = (error: Error): LeaseStore => ({
+    read: async () => undefined,
+    create: async () => {
+      throw error;
+    },
+    replace: async () => false,
+  });
+
+  it('names a missing Lease namespace at once, and never leads', async () => {
+    const a = elector(
+      failing(new LeaseError('Lease namespace "keybrake-system" does not exist: create it', true)),
+      'a',
+    );
+    expect(a.e.problem()).toBeUndefined();
+    a.e.start();
+    await vi.waitFor(() =>
+      expect(a.e.problem()).toContain('Lease namespace "keybrake-system" does not exist'),
+    );
+    expect(a.e.isLeader()).toBe(false);
+  });
+
+  it(`reports a transient error only after ${LEASE_FAILURES_BEFORE_PROBLEM} failed attempts in a row, and forgets it once the Lease answers`, async () => {
+    const lease = memoryLease();
+    let down = true;
+    let attempts = 0;
+    const seen: (string | undefined)[] = [];
+    const flaky: LeaseStore = {
+      read: async () => {
+        attempts++;
+        if (down) throw new LeaseError('cannot read Lease ns/x: status 500', false);
+        return lease.store.read();
+      },
+      create: (r) => lease.store.create(r),
+      replace: (r) => lease.store.replace(r),
+    };
+    const a = elector(flaky, 'a');
+    a.e.start();
+    await vi.waitFor(() => {
+      seen.push(a.e.problem());
+      expect(attempts).toBeGreaterThanOrEqual(LEASE_FAILURES_BEFORE_PROBLEM + 1);
+    });
+    expect(a.e.problem()).toBe('cannot read Lease ns/x: status 500');
+    expect(seen[0]).toBeUndefined();
+    down = false;
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    expect(a.e.problem()).toBeUndefined();
   });
 });

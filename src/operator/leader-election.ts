@@ -41,10 +41,32 @@ export interface LeaderElectionOptions {
   readonly clock?: () => number;
 }
 
+/**
+ * A Lease request refused for a reason that waiting will not fix (the namespace does not exist, RBAC
+ * forbids it): reported as a readiness problem at once, not after several failed attempts.
+ */
+export class LeaseError extends Error {
+  override readonly name = 'LeaseError';
+  readonly permanent: boolean;
+  constructor(message: string, permanent: boolean) {
+    super(message);
+    this.permanent = permanent;
+  }
+}
+
+/** Failed attempts in a row after which a transient error becomes a readiness problem. */
+export const LEASE_FAILURES_BEFORE_PROBLEM = 3;
+
 /** Which operator replica writes status and serves snapshots (DESIGN.md §3: only the leader does). */
 export interface LeaderElector {
   start(): void;
   isLeader(): boolean;
+  /**
+   * Why this replica cannot take part in the election (e.g. `Lease namespace "x" does not exist`),
+   * for /readyz: a permanent refusal at once, other errors after LEASE_FAILURES_BEFORE_PROBLEM
+   * attempts in a row; undefined once an attempt gets an answer, and never while leading.
+   */
+  problem(): string | undefined;
   /** Stops campaigning; a leader releases the Lease so a standby takes over at once. */
   stop(): Promise<void>;
 }
@@ -80,6 +102,13 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
   let observed: { key: string; at: number; record: LeaseRecord } | undefined;
   let running: Promise<void> | undefined;
   let warnedHeld = false;
+  let failures = 0;
+  let lastError: { message: string; permanent: boolean } | undefined;
+  let reported: string | undefined;
+  const problem = () =>
+    !leading && lastError && (lastError.permanent || failures >= LEASE_FAILURES_BEFORE_PROBLEM)
+      ? lastError.message
+      : undefined;
 
   const observe = (record: LeaseRecord) => {
     const key = `${record.holderIdentity ?? ''}|${record.renewTime ?? ''}|${record.acquireTime ?? ''}`;
@@ -93,6 +122,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
     const durationSeconds = Math.ceil(leaseDurationMs / 1000);
     try {
       const record = await opts.store.read();
+      // Not yet `answered`: a missing namespace reads as "no Lease" and only the create says so.
       if (!record) {
         const fresh: LeaseRecord = {
           holderIdentity: opts.identity,
@@ -101,10 +131,11 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
           renewTime: stamp,
           leaseTransitions: 0,
         };
-        if (!(await opts.store.create(fresh))) return 'conflict';
+        if (!(await opts.store.create(fresh))) return answered('conflict');
         observe(fresh);
-        return 'acquired';
+        return answered('acquired');
       }
+      answered(undefined);
       observe(record);
       const holder = record.holderIdentity ?? '';
       const mine = holder === opts.identity;
@@ -122,12 +153,25 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       observe(next);
       return 'acquired';
     } catch (err) {
-      opts.log.warn(
-        { lease: 'error', error: err instanceof Error ? err.message.split('\n')[0] : String(err) },
-        'lease request failed',
-      );
+      failures++;
+      const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
+      lastError = { message, permanent: err instanceof LeaseError && err.permanent };
+      const now = problem();
+      if (now !== undefined && now !== reported)
+        opts.log.error({ identity: opts.identity, problem: now }, now);
+      else opts.log.warn({ lease: 'error', error: message }, 'lease request failed');
+      reported = now;
       return 'error';
     }
+  };
+
+  /** An attempt that got an answer (any answer): the Lease is reachable again. */
+  const answered = <T>(result: T): T => {
+    if (reported !== undefined) opts.log.info({ identity: opts.identity }, 'lease reachable again');
+    failures = 0;
+    lastError = undefined;
+    reported = undefined;
+    return result;
   };
 
   const bounded = (ms: number): Promise<Attempt> =>
@@ -191,6 +235,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       running ??= campaign();
     },
     isLeader: () => leading,
+    problem,
     async stop() {
       stop.abort();
       await running;
@@ -222,6 +267,28 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
     renewTime: r.renewTime as unknown as V1MicroTime,
   });
   const code = (err: unknown) => (err as { code?: number }).code;
+  const where = `Lease ${namespace}/${name}`;
+  /** The API's error as a LeaseError that says what to do; 404 on create means the namespace is missing. */
+  const explain = (verb: 'read' | 'create' | 'update', err: unknown): LeaseError => {
+    const status = code(err);
+    if (status === 404 && verb === 'create')
+      return new LeaseError(
+        `Lease namespace "${namespace}" does not exist: create it (kubectl create namespace ${namespace}) or set --lease-namespace to the operator's own namespace`,
+        true,
+      );
+    if (status === 403 || status === 401)
+      return new LeaseError(
+        `forbidden to ${verb} ${where} (status ${status}): the operator's Role in "${namespace}" must allow leases get, create, update`,
+        true,
+      );
+    const detail =
+      status === undefined
+        ? err instanceof Error
+          ? err.message.split('\n')[0]
+          : String(err)
+        : `status ${status}`;
+    return new LeaseError(`cannot ${verb} ${where}: ${detail}`, false);
+  };
   return {
     async read() {
       try {
@@ -241,7 +308,7 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
         };
       } catch (err) {
         if (code(err) === 404) return undefined;
-        throw err;
+        throw explain('read', err);
       }
     },
     async create(r) {
@@ -258,7 +325,7 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
         return true;
       } catch (err) {
         if (code(err) === 409) return false;
-        throw err;
+        throw explain('create', err);
       }
     },
     async replace(r) {
@@ -280,7 +347,7 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
         return true;
       } catch (err) {
         if (code(err) === 409) return false;
-        throw err;
+        throw explain('update', err);
       }
     },
   };

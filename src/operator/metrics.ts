@@ -16,6 +16,7 @@ export interface OperatorMetrics {
   readonly version: Gauge;
   readonly statusWrites: Counter;
   readonly minted: Counter;
+  readonly revocations: Gauge;
 }
 
 export function operatorMetrics(registry: Registry): OperatorMetrics {
@@ -38,6 +39,11 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     minted: new Counter({
       name: 'keybrake_operator_tokens_minted_total',
       help: 'Vault tokens minted into Secrets.',
+      registers: [registry],
+    }),
+    revocations: new Gauge({
+      name: 'keybrake_operator_revoked_tokens',
+      help: 'Tokens in the revocation ledger (revoked by deleting their VaultKey; never served again).',
       registers: [registry],
     }),
   };

@@ -101,3 +101,41 @@ describe('mintMissingTokens', () => {
     expect(events).toEqual([]);
   });
 });
+
+describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
+  const minted: SecretView = {
+    resourceVersion: '5',
+    labels: { 'keybrake.dev/secret': 'true', 'app.kubernetes.io/managed-by': 'keybrake-operator' },
+    data: { token: Buffer.from('kb_stripe_old').toString('base64') },
+  };
+
+  it.each(['TokenSecretStale', 'TokenRevoked'])(
+    'replaces the token of a Secret the operator minted when the status says %s',
+    async (reason) => {
+      const patched: Record<string, unknown>[] = [];
+      const store: SecretStore = {
+        read: async () => minted,
+        create: async () => true,
+        patch: async (_ns, _name, body) => {
+          patched.push(body);
+          return true;
+        },
+      };
+      const { events, deps: d } = deps(store);
+      const waiting = await mintMissingTokens([status('a', reason)], [key('a')], d);
+      expect([...waiting]).toEqual(['agents/a']);
+      expect(patched).toHaveLength(1);
+      expect(events.map((e) => e.reason)).toEqual(['TokenMinted']);
+    },
+  );
+
+  it("writes nothing into a user's Secret, and lets the status say what to do", async () => {
+    const user = { resourceVersion: '5', labels: { 'keybrake.dev/secret': 'true' }, data: minted.data! };
+    const secrets = memorySecrets({ 'a-token': user });
+    const { events, deps: d } = deps(secrets.store);
+    const waiting = await mintMissingTokens([status('a', 'TokenRevoked')], [key('a')], d);
+    expect([...waiting]).toEqual([]);
+    expect(secrets.created).toEqual([]);
+    expect(events).toEqual([]);
+  });
+});

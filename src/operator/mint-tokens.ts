@@ -13,12 +13,17 @@ export interface MintDeps {
   readonly minted?: Counter;
 }
 
+/** Reasons whose token the operator replaces with a fresh one, in a Secret it minted (ADR 0009). */
+const REPLACE: ReadonlySet<string> = new Set(['TokenSecretStale', 'TokenRevoked']);
+
 /**
  * Tokens (compiler statuses → token Secrets): every VaultKey whose status says TokenSecretMissing
  * gets a token minted into its tokenSecretRef (or its user-provided Secret labelled so the informer
- * sees it). Resolves with the `namespace/name` of the keys whose Secret changed or is contended:
- * their status waits for the informer to see the Secret, so it does not flap through
- * TokenSecretMissing. A failure is logged and the key retried on the next pass.
+ * sees it); one whose Secret belongs to a deleted VaultKey (TokenSecretStale) or holds a revoked
+ * token (TokenRevoked) gets a fresh token when the operator minted that Secret, never the old one
+ * back. Resolves with the `namespace/name` of the keys whose Secret changed or is contended: their
+ * status waits for the informer to see the Secret, so it does not flap through TokenSecretMissing.
+ * A failure is logged and the key retried on the next pass.
  */
 export async function mintMissingTokens(
   statuses: readonly ObjectStatus[],
@@ -27,23 +32,24 @@ export async function mintMissingTokens(
 ): Promise<Set<string>> {
   const waiting = new Set<string>();
   for (const s of statuses) {
-    if (s.kind !== 'VaultKey' || s.conditions[0]?.reason !== 'TokenSecretMissing') continue;
+    const reason = s.conditions[0]?.reason ?? '';
+    if (s.kind !== 'VaultKey' || (reason !== 'TokenSecretMissing' && !REPLACE.has(reason))) continue;
     const key = keys.find((k) => k.metadata.namespace === s.namespace && k.metadata.name === s.name);
-    if (key && (await mintOne(key, deps))) waiting.add(`${s.namespace}/${s.name}`);
+    if (key && (await mintOne(key, deps, REPLACE.has(reason)))) waiting.add(`${s.namespace}/${s.name}`);
   }
   return waiting;
 }
 
-async function mintOne(key: VaultKey, deps: MintDeps): Promise<boolean> {
+async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise<boolean> {
   const ref = `${key.metadata.namespace}/${key.metadata.name}`;
   const secret = key.spec.tokenSecretRef;
   try {
-    const outcome = await ensureToken(deps.secrets, key);
+    const outcome = await ensureToken(deps.secrets, key, { replace });
     if (outcome.kind === 'minted') {
       deps.minted?.inc();
       deps.log.info(
-        { vaultKey: ref, secret: secret.name, tokenFingerprint: outcome.fingerprint },
-        'token minted',
+        { vaultKey: ref, secret: secret.name, tokenFingerprint: outcome.fingerprint, replaced: replace },
+        replace ? 'revoked token replaced' : 'token minted',
       );
       const object = {
         kind: 'VaultKey' as const,

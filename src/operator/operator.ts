@@ -1,18 +1,24 @@
 import type { Registry } from 'prom-client';
+import type { ResourceSet } from '../api/resource-set.ts';
+import { secretValue } from '../api/v1alpha1/index.ts';
+import { backoffDelay } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
+import { isAcceptableToken, type TokenGuard } from '../compiler/compile.ts';
 import { createCompileRunner } from '../compiler/runner.ts';
 import type { CounterStore } from '../counters/store.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { tokenDigest } from '../tokens/token.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { operatorMetrics } from './metrics.ts';
 import { mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
+import type { RevocationEntry, RevocationLedger } from './revocations.ts';
 import type { StatusApplier } from './status.ts';
-import type { SecretStore } from './tokens.ts';
+import { owningVaultKey, type SecretStore } from './tokens.ts';
 import { createStatusWriter } from './write-status.ts';
 
 /** Wiring of the operator: its source, where snapshots, statuses and Events go, what it reads spend from. */
@@ -37,6 +43,11 @@ export interface OperatorOptions {
   readonly statusIntervalMs?: number;
   /** Parallel status writes. */
   readonly writeConcurrency?: number;
+  /**
+   * Tokens revoked by deleting their VaultKey (ADR 0009). Absent: no ledger (unit tests); the
+   * ownership rule (a token Secret serves only the VaultKey that owns it) applies either way.
+   */
+  readonly revocations?: RevocationLedger;
 }
 
 /** The reconciler: source → compile → publish, and (leader only) tokens, status and Events. */
@@ -47,6 +58,13 @@ export interface Operator {
   startLeading(): void;
   stopLeading(): void;
   readonly snapshot: Snapshot | undefined;
+  /**
+   * Whether this replica may serve snapshots when it leads: the revocation ledger has been loaded
+   * at least once (a replica that never read it could hand out a revoked token).
+   */
+  readonly ready: boolean;
+  /** Why this replica is not ready, for /readyz; undefined when it is. */
+  problem(): string | undefined;
   /** Runs a status pass now (and waits for it); for tests and the leader's first pass. */
   reconcile(): Promise<void>;
   close(): Promise<void>;
@@ -61,17 +79,28 @@ export interface Operator {
  */
 export function createOperator(opts: OperatorOptions): Operator {
   const { source, clock, log } = opts;
+  const ledger = opts.revocations;
   const metrics = opts.registry ? operatorMetrics(opts.registry) : undefined;
   let leading = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
-  const proceed = () => leading && !closed;
+  let ledgerLoaded = ledger === undefined;
+  let ledgerProblem: string | undefined;
+  const stopLoading = new AbortController();
+  const proceed = () => leading && ledgerLoaded && !closed;
   const recordEvent = leaderOnly(opts.recordEvent, () => leading);
 
+  // ADR 0009: a token Secret serves only the VaultKey whose uid owns it, and a revoked token never.
+  const tokens: TokenGuard = {
+    ownerOf: (namespace, name) =>
+      owningVaultKey(source.get('Secret', namespace, name)?.metadata?.ownerReferences)?.uid,
+    revoked: (digest) => ledger?.revoked(digest),
+  };
   const runner = createCompileRunner<KubernetesSourceUpdate>({
     clock,
     refuseChangesWithErrors: false,
     nextVersion: stampAbove(opts.publishedVersion ?? (() => 0), clock),
+    tokens,
   });
   publishSnapshots(runner, {
     publish: opts.publish,
@@ -92,10 +121,98 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   const served = () => [...(runner.current?.snapshot.keys.values() ?? [])];
 
+  /** uid → the digest of the token its Secret held, as of the last update: what a deletion revokes. */
+  let tokenOf = new Map<string, RevocationEntry>();
+  const remember = (set: ResourceSet) => {
+    const next = new Map<string, RevocationEntry>();
+    const secrets = new Map(set.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+    for (const k of set.keys) {
+      const ns = k.metadata.namespace!;
+      const secret = secrets.get(`${ns}/${k.spec.tokenSecretRef.name}`);
+      const token = secret && secretValue(secret, k.spec.tokenSecretRef.key)?.trim();
+      if (k.metadata.uid === undefined || !token) continue;
+      next.set(k.metadata.uid, { digest: tokenDigest(token), vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
+    }
+    tokenOf = next;
+  };
+
+  /**
+   * What a change revokes, recorded before the change is compiled: the token of every deleted
+   * VaultKey, and every token in a Secret owned by a VaultKey that no longer exists (deleted while no
+   * operator was watching, or not yet garbage-collected). Only the ledger remembers a token you
+   * brought yourself once its key is gone.
+   */
+  const revokeFrom = (update: KubernetesSourceUpdate): RevocationEntry[] => {
+    const at = clock.now();
+    const out: RevocationEntry[] = [];
+    for (const d of update.deleted) {
+      const t = d.kind === 'VaultKey' && d.uid !== undefined ? tokenOf.get(d.uid) : undefined;
+      if (t) out.push({ ...t, at });
+    }
+    const live = new Set<string>();
+    for (const k of update.set.keys) if (k.metadata.uid !== undefined) live.add(k.metadata.uid);
+    for (const r of update.set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) live.add(r.uid);
+    for (const secret of update.set.secrets) {
+      const ns = secret.metadata.namespace!;
+      const owner = owningVaultKey(source.get('Secret', ns, secret.metadata.name)?.metadata?.ownerReferences);
+      if (owner?.uid === undefined || live.has(owner.uid)) continue;
+      for (const field of Object.keys({ ...secret.data, ...secret.stringData })) {
+        const token = secretValue(secret, field)?.trim();
+        if (token && isAcceptableToken(token))
+          out.push({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
+      }
+    }
+    return out;
+  };
+
+  const record = (entries: readonly RevocationEntry[]): boolean => {
+    if (!ledger || entries.length === 0 || !ledger.record(entries)) return false;
+    log.info({ revoked: entries.length, ledger: ledger.description }, 'revoked tokens recorded');
+    metrics?.revocations.set(ledger.size);
+    return true;
+  };
+
+  const flush = async () => {
+    if (!ledger || ledger.unsaved === 0 || !proceed()) return;
+    try {
+      await ledger.flush();
+    } catch (err) {
+      log.warn(
+        { ledger: ledger.description, unsaved: ledger.unsaved, error: (err as Error).message },
+        'could not store revoked tokens; retrying on the next pass',
+      );
+    }
+  };
+
+  /** Reads the stored ledger, retrying with backoff until it succeeds; recompiles when it knew more. */
+  const loadLedger = async () => {
+    if (!ledger) return;
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        const added = await ledger.load();
+        ledgerLoaded = true;
+        ledgerProblem = undefined;
+        metrics?.revocations.set(ledger.size);
+        log.info({ ledger: ledger.description, revoked: ledger.size }, 'revocation ledger loaded');
+        if (added) runner.recompile();
+        if (leading) void requestPass();
+        return;
+      } catch (err) {
+        ledgerProblem = `cannot read the revocation ledger (${ledger.description}): ${(err as Error).message}`;
+        if (attempt === 1 || attempt % 10 === 0) log.error({ attempt }, ledgerProblem);
+        await sleep(
+          backoffDelay(attempt, { initialMs: 250, maxMs: 10_000, jitter: 0.2 }),
+          stopLoading.signal,
+        );
+      }
+    }
+  };
+
   /** One leader pass over the set in force, recompiled for the time now (expiry needs no change). */
   const pass = async () => {
     const inForce = runner.current;
     if (!proceed() || !inForce) return;
+    await flush();
     const statuses = runner.statusesNow();
     const waiting = await mintMissingTokens(statuses, inForce.update.set.keys, {
       secrets: opts.secrets,
@@ -147,7 +264,12 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   return {
     async start() {
-      source.onUpdate((u) => runner.run(u));
+      void loadLedger();
+      source.onUpdate((u) => {
+        record(revokeFrom(u));
+        runner.run(u);
+        remember(u.set);
+      });
       await source.start();
       timer = setInterval(() => void tick(), opts.statusIntervalMs ?? 10_000);
       timer.unref();
@@ -165,15 +287,34 @@ export function createOperator(opts: OperatorOptions): Operator {
     get snapshot() {
       return runner.current?.snapshot;
     },
+    get ready() {
+      return ledgerLoaded;
+    },
+    problem: () => (ledgerLoaded ? undefined : (ledgerProblem ?? 'the revocation ledger is not loaded yet')),
     async reconcile() {
       await spend.refresh(served());
       await requestPass();
     },
     async close() {
       closed = true;
+      stopLoading.abort();
       clearInterval(timer);
       await running;
       await source.close();
     },
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VaultKey } from '../api/v1alpha1/index.ts';
 import { hasValidChecksum } from '../tokens/token.ts';
-import { ensureToken, type SecretStore, type SecretView } from './tokens.ts';
+import { ensureToken, owningVaultKey, type SecretStore, type SecretView } from './tokens.ts';
 
 const key: VaultKey = {
   apiVersion: 'keybrake.dev/v1alpha1',
@@ -104,5 +104,93 @@ describe('ensureToken', () => {
     const s = memorySecrets();
     const racing: SecretStore = { ...s.store, read: async () => undefined, create: async () => false };
     expect((await ensureToken(racing, key)).kind).toBe('conflict');
+  });
+});
+
+describe('ensureToken with replace (a token Secret of a deleted key, or a revoked token; ADR 0009)', () => {
+  const stale: SecretView = {
+    resourceVersion: '7',
+    labels: {
+      'keybrake.dev/secret': 'true',
+      'app.kubernetes.io/managed-by': 'keybrake-operator',
+    },
+    ownerReferences: [
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'bot',
+        uid: 'uid-old',
+        controller: true,
+      },
+    ],
+    data: { token: b64('kb_stripe_the_old_revoked_token') },
+  };
+
+  it('mints a fresh token into a Secret the operator minted, owned by the new key, guarded by its resourceVersion', async () => {
+    const s = memorySecrets(stale);
+    const outcome = await ensureToken(s.store, key, { replace: true });
+    expect(outcome).toMatchObject({ kind: 'minted', created: false });
+    expect(s.writes.map((w) => w.op)).toEqual(['patch']);
+    const body = s.writes[0]!.body as { metadata: Record<string, unknown> };
+    expect(body.metadata.resourceVersion).toBe('7');
+    const token = decode(s.writes[0]!.body);
+    expect(token).not.toBe('kb_stripe_the_old_revoked_token');
+    expect(hasValidChecksum(token)).toBe(true);
+    // A merge patch replaces the whole list: the deleted key's reference is gone.
+    expect(body.metadata.ownerReferences).toEqual([
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'bot',
+        uid: 'uid-bot',
+        controller: true,
+      },
+    ]);
+    expect(body.metadata.annotations).toEqual({
+      'keybrake.dev/token-fingerprint': (outcome as { fingerprint: string }).fingerprint,
+    });
+  });
+
+  it.each([
+    ['only its label says so', { ...stale, ownerReferences: undefined }],
+    ['only its ownerReference says so', { ...stale, labels: { 'keybrake.dev/secret': 'true' } }],
+  ])('treats a Secret as minted by the operator when %s', async (_n, existing) => {
+    const s = memorySecrets(existing as SecretView);
+    expect((await ensureToken(s.store, key, { replace: true })).kind).toBe('minted');
+  });
+
+  it('leaves a Secret you brought yourself alone: your token, your rotation', async () => {
+    const s = memorySecrets({
+      resourceVersion: '3',
+      labels: { 'keybrake.dev/secret': 'true' },
+      data: { token: b64('user_provided_token_0123456789abcdef') },
+    });
+    expect((await ensureToken(s.store, key, { replace: true })).kind).toBe('not-managed');
+    expect(s.writes).toEqual([]);
+  });
+
+  it('reports a conflict when the Secret changed since it was read', async () => {
+    const s = memorySecrets(stale);
+    const racing: SecretStore = { ...s.store, patch: async () => false };
+    expect((await ensureToken(racing, key, { replace: true })).kind).toBe('conflict');
+  });
+});
+
+describe('owningVaultKey', () => {
+  const ref = {
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'VaultKey',
+    name: 'bot',
+    uid: 'u1',
+    controller: true,
+  };
+  it.each([
+    ['the controlling VaultKey reference', [ref], 'u1'],
+    ['none without controller: true', [{ ...ref, controller: false }], undefined],
+    ['none of another group', [{ ...ref, apiVersion: 'example.com/v1' }], undefined],
+    ['none of another kind', [{ ...ref, kind: 'Deployment' }], undefined],
+    ['none from something that is not a list', { 0: ref }, undefined],
+  ])('finds %s', (_n, refs, uid) => {
+    expect(owningVaultKey(refs)?.uid).toBe(uid);
   });
 });
