@@ -1,11 +1,19 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import type { CounterStore } from '../counters/store.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
 
+/** 1 when the counter store answered a ping at scrape time, 0 when it did not (DESIGN.md §7). */
+export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
+
 /**
  * The admin listener: `/metrics`, `/healthz` (the process is alive), `/readyz` (it has a policy
- * snapshot that is fresh enough and a counter store that answers).
+ * snapshot that is fresh enough). Counter-store health is deliberately not part of readiness: a Redis
+ * outage taking every replica out of its Service would turn vendor-shaped 503
+ * `counter_store_unavailable` answers (and reads a policy allows meanwhile) into connection errors.
+ * It is the `keybrake_counter_store_up` gauge, an alert, and the per-request answer instead; /readyz
+ * reports it for information only.
  */
 export function createAdminListener(deps: {
   metrics: ProxyMetrics;
@@ -13,6 +21,17 @@ export function createAdminListener(deps: {
   counters: CounterStore;
   maxStalenessMs?: number;
 }): FastifyInstance {
+  const { registry } = deps.metrics;
+  if (!registry.getSingleMetric(COUNTER_STORE_UP)) {
+    new Gauge({
+      name: COUNTER_STORE_UP,
+      help: 'Whether the counter store answered a ping (bounded by the store timeout) at scrape time: 1 up, 0 down.',
+      registers: [registry],
+      async collect() {
+        this.set((await deps.counters.healthy().catch(() => false)) ? 1 : 0);
+      },
+    });
+  }
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -21,16 +40,17 @@ export function createAdminListener(deps: {
     if (age === undefined) problems.push('no policy snapshot received yet');
     else if (deps.maxStalenessMs !== undefined && age > deps.maxStalenessMs)
       problems.push('policy snapshot is stale');
-    if (!(await deps.counters.healthy().catch(() => false))) problems.push('counter store unreachable');
     const version = deps.snapshots.current?.version ?? null;
+    // The connection state, without a round trip: information, never a reason to leave the Service.
+    const counterStore = deps.counters.available() ? 'up' : 'down';
     if (problems.length > 0)
-      return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version });
-    return { status: 'ready', snapshotVersion: version };
+      return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version, counterStore });
+    return { status: 'ready', snapshotVersion: version, counterStore };
   });
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.snapshotVersion.set(deps.snapshots.current?.version ?? 0);
-    const body = await deps.metrics.registry.metrics();
-    return reply.header('content-type', deps.metrics.registry.contentType).send(body);
+    const body = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(body);
   });
   return app;
 }
