@@ -83,3 +83,40 @@ describe('compileValuePattern', () => {
     expect(() => compileValuePattern(source, { caseInsensitive: true })).toThrow(PatternError);
   });
 });
+
+describe('operation templates and exact entries', () => {
+  it.each([
+    ['DELETE /v1/customers/{customer}', 'DELETE', '/v1/customers/cus_1', true, true],
+    ['DELETE /v1/customers/{customer}', 'DELETE', '/v1/customers/cus_1/sources', false, true],
+    [
+      'DELETE /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json',
+      'DELETE',
+      '/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN1.json',
+      true,
+      true,
+    ],
+    [
+      'DELETE /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json',
+      'DELETE',
+      '/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN1',
+      false,
+      true,
+    ],
+    ['DELETE /v1/customers/cus_1', 'DELETE', '/v1/customers/cus_1', true, true],
+    ['DELETE /v1/customers/*', 'DELETE', '/v1/customers/cus_1', true, false],
+    ['DELETE /v1/**', 'DELETE', '/v1/customers/cus_1', true, false],
+    ['* /v1/customers/cus_1', 'DELETE', '/v1/customers/cus_1', true, false],
+  ])('%s matches %s %s: %s, exact: %s', (source, method, path, matches, exact) => {
+    const pattern = compileEndpointPattern(source);
+    expect(matchesEndpoint(pattern, method, path)).toBe(matches);
+    expect(pattern.exact).toBe(exact);
+  });
+
+  it.each([
+    ['DELETE /v1/customers/{customer', 'malformed'],
+    ['DELETE /v1/customers/{}', 'malformed'],
+    ['DELETE /v1/customers/{a}*', 'not both'],
+  ])('refuses %s', (source, message) => {
+    expect(() => compileEndpointPattern(source)).toThrow(message);
+  });
+});

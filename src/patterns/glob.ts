@@ -19,17 +19,26 @@ export interface EndpointPattern {
   readonly source: string;
   readonly method: string;
   readonly path: RegExp;
+  /**
+   * Names one operation: no `*` in the method or the path. `{name}` segments (an operation template,
+   * as `keybrake catalog` prints it) still count as exact. Only an exact entry admits destructive,
+   * unpriced and unknown operations (ADR 0007).
+   */
+  readonly exact: boolean;
 }
 
 export const ENDPOINT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', '*'] as const;
 
 // Characters RFC 3986 allows in a path segment, plus `*` for the glob itself.
 const SEGMENT_CHARS = /^[A-Za-z0-9._~!$&'()+,;=:@%*-]+$/;
+/** `{name}` in an operation template: a placeholder for an id within one segment. */
+const PLACEHOLDER = /\{[A-Za-z_][A-Za-z0-9_]*\}/g;
 
 /**
  * `"POST /v1/payment_intents/*\/confirm"` → method + anchored path RegExp. In the path, `*` matches
  * within one segment (a whole-segment `*` needs at least one character), `**` as a whole segment
- * matches zero or more segments. Method `*` matches any method.
+ * matches zero or more segments, and a `{name}` placeholder matches a non-empty part of one segment, like
+ * `*`, but keeps the entry exact. Method `*` matches any method.
  */
 export function compileEndpointPattern(source: string): EndpointPattern {
   const m = /^([A-Z]+|\*) (\/\S*)$/.exec(source);
@@ -42,7 +51,7 @@ export function compileEndpointPattern(source: string): EndpointPattern {
   if (!(ENDPOINT_METHODS as readonly string[]).includes(method)) {
     throw new PatternError(`method must be one of ${ENDPOINT_METHODS.join(', ')}`);
   }
-  return { source, method, path: compilePathGlob(path) };
+  return { source, method, path: compilePathGlob(path), exact: method !== '*' && !path.includes('*') };
 }
 
 function compilePathGlob(path: string): RegExp {
@@ -52,8 +61,17 @@ function compilePathGlob(path: string): RegExp {
   segments.forEach((seg, i) => {
     if (seg === '') throw new PatternError(`path has an empty segment (position ${i + 1})`);
     if (seg === '.' || seg === '..') throw new PatternError('path must not contain "." or ".." segments');
-    if (!SEGMENT_CHARS.test(seg))
+    // `{name}` placeholders (alone or inside a segment, `{Sid}.json`) each match a non-empty run.
+    const literal = seg.replace(PLACEHOLDER, '');
+    if (literal.includes('{') || literal.includes('}'))
+      throw new PatternError(`path segment ${i + 1} has a malformed {placeholder}`);
+    if (literal !== '' && !SEGMENT_CHARS.test(literal))
       throw new PatternError(`path segment ${i + 1} contains a character not allowed in a URL path`);
+    if (literal !== seg) {
+      if (seg.includes('*')) throw new PatternError('a segment may hold {placeholders} or *, not both');
+      re += `/${seg.split(PLACEHOLDER).map(escapeRegex).join('[^/]+')}`;
+      return;
+    }
     if (seg === '**') {
       re += '(?:/[^/]+)*';
       return;

@@ -1,4 +1,4 @@
-import { type Denial, type DenyReason, deny } from '../decision/reasons.ts';
+import { type Denial, deny } from '../decision/reasons.ts';
 import type { CatalogClass, Operation, OperationClass, Parties } from './types.ts';
 
 /**
@@ -8,15 +8,9 @@ import type { CatalogClass, Operation, OperationClass, Parties } from './types.t
  * reported with the flags the pipeline reads.
  */
 
-/**
- * The reason a sensitive operation is refused with. ADR 0007 names `credential_operation`; until the
- * reason registry (src/decision) has it, the refusal uses the closest existing reason.
- */
-export const SENSITIVE_REASON: DenyReason = 'endpoint_not_allowed';
-
 export function sensitiveDenial(id: string): Denial {
   return deny(
-    SENSITIVE_REASON,
+    'credential_operation',
     `${id} reveals, mints or deletes a credential, or changes who can access the account: Keybrake never forwards it.`,
   );
 }
@@ -33,22 +27,10 @@ export function unknownOperation(vendor: string, parties: Parties): Operation {
   return {
     id: `${vendor}.unknown`,
     class: 'unknown',
-    known: false,
     movesMoney: true,
     costMicros: 0,
     parties,
   };
-}
-
-/**
- * `known` as today's authorize stage reads it: whether it may admit the operation without the policy
- * naming it. ADR 0007 admits destructive and money_unpriced operations only by an exact endpoint
- * entry; until authorize enforces that from `class`, they are reported as not known, so that it keeps
- * requiring an entry for them as it did when they were unknown. Once it does, this is
- * `cls !== 'unknown'`.
- */
-export function knownToAuthorize(cls: OperationClass): boolean {
-  return cls !== 'unknown' && cls !== 'destructive' && cls !== 'money_unpriced';
 }
 
 /**
@@ -60,7 +42,6 @@ export function uncountedOperation(id: string, cls: CatalogClass, parties: Parti
   return {
     id,
     class: cls,
-    known: knownToAuthorize(cls),
     movesMoney: cls === 'money_unpriced',
     costMicros: 0,
     parties,

@@ -92,15 +92,15 @@ export interface Operation {
    * none (a PaymentIntent created without `confirm`, a Lookup without paid fields).
    */
   readonly movesMoney: boolean;
-  /**
-   * False when the catalog has no entry for this method and path (class `unknown`). Until the
-   * authorize stage admits by `class`, also false for `destructive` and `money_unpriced` operations,
-   * which ADR 0007 admits only when a policy names them (see knownToAuthorize).
-   */
-  readonly known: boolean;
   /** Reserved cost in micro-USD (conservative); 0 for reads. Ignored while `lookup` is pending. */
   readonly costMicros: MicroUsd;
   readonly lookup?: CostLookup;
+  /**
+   * Object ids this very call must hold an exclusive lease on (ADR 0007 §5), resolved by classify
+   * from its row's `locks` (`pi_123`, not `{intent}`): the lease stage takes them before the lookup,
+   * or before the forward of a write, and releases them after settle. Absent or empty: none.
+   */
+  readonly locks?: readonly string[];
   readonly parties: Parties;
 }
 
@@ -126,6 +126,11 @@ export interface VendorAdapter {
   readonly name: VendorName;
   /** Response header holding the vendor's request id (for the audit record). */
   readonly requestIdHeader: string;
+  /**
+   * Whether the vendor honours `Idempotency-Key` (Stripe, Resend): only then may an identical retry
+   * with the same key pass without reserving money again (ADR 0007 §4). Twilio: false.
+   */
+  readonly honoursIdempotencyKey: boolean;
   /** The vault token the caller presented; undefined when the header is missing or malformed. */
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
   /** Decodes the body (form or JSON) within limits. */

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { compileEndpointPattern } from '../../patterns/glob.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { NO_PARTIES, type Operation } from '../../vendors/types.ts';
+import { NO_PARTIES, type Operation, type OperationClass } from '../../vendors/types.ts';
 import { authorize } from './authorize.ts';
 
 const base: CompiledPolicy = { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true };
 
 const charge = (over: Partial<Operation> = {}, parties: Partial<Operation['parties']> = {}): Operation => ({
   id: 'stripe.charges.create',
+  class: 'money',
   movesMoney: true,
-  known: true,
   costMicros: 10_000_000,
   ...over,
   parties: { ...NO_PARTIES, ...parties },
@@ -21,20 +22,20 @@ describe('authorize', () => {
     ['allows anything the catalog knows when nothing is restricted', {}, charge(), undefined],
     [
       'denies an endpoint outside the allowlist',
-      { endpoints: [{ source: 'GET /v1/**', method: 'GET', path: /^\/v1(\/.*)?$/ }] },
+      { endpoints: [compileEndpointPattern('GET /v1/**')] },
       charge(),
       'endpoint_not_allowed',
     ],
     [
       'denies an unknown operation when no allowlist names it',
       {},
-      charge({ id: 'stripe.unknown', known: false, costMicros: 0 }),
+      charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 }),
       'price_unknown',
     ],
     [
       'lets an unknown operation through when the allowlist names it',
-      { endpoints: [{ source: 'POST /v1/charges', method: 'POST', path: /^\/v1\/charges$/ }] },
-      charge({ id: 'stripe.unknown', known: false, costMicros: 0 }),
+      { endpoints: [compileEndpointPattern('POST /v1/charges')] },
+      charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 }),
       undefined,
     ],
     [
@@ -108,5 +109,85 @@ describe('authorize', () => {
     const result = authorize({ policy: { ...base, ...policy }, method: 'POST', path: '/v1/charges', op });
     expect(result?.reason).toBe(reason);
     if (message) expect(result?.message).toContain(message);
+  });
+
+  describe('admits operations by class (ADR 0007 §1)', () => {
+    const op = (cls: OperationClass): Operation =>
+      charge({ id: `stripe.x.${cls}`, class: cls, costMicros: 0 });
+    const endpoints = (...sources: string[]) => ({ endpoints: sources.map(compileEndpointPattern) });
+    const DELETE_CUSTOMER = ['DELETE', '/v1/customers/cus_1'] as const;
+
+    it.each<[string, OperationClass, Partial<CompiledPolicy>, string | undefined]>([
+      ['a sensitive operation under no allowlist', 'sensitive', {}, 'credential_operation'],
+      [
+        'a sensitive operation named exactly',
+        'sensitive',
+        endpoints('DELETE /v1/customers/cus_1'),
+        'credential_operation',
+      ],
+      ['a read under a glob', 'read', endpoints('DELETE /v1/**'), undefined],
+      ['a write under no allowlist', 'write', {}, undefined],
+      ['a destructive operation under no allowlist', 'destructive', {}, 'endpoint_not_allowed'],
+      [
+        'a destructive operation under a glob',
+        'destructive',
+        endpoints('DELETE /v1/**'),
+        'endpoint_not_allowed',
+      ],
+      [
+        'a destructive operation under a one-segment glob',
+        'destructive',
+        endpoints('DELETE /v1/customers/*'),
+        'endpoint_not_allowed',
+      ],
+      [
+        'a destructive operation under a method wildcard',
+        'destructive',
+        endpoints('* /v1/customers/cus_1'),
+        'endpoint_not_allowed',
+      ],
+      [
+        'a destructive operation named by its path',
+        'destructive',
+        endpoints('DELETE /v1/customers/cus_1'),
+        undefined,
+      ],
+      [
+        'a destructive operation named by its template',
+        'destructive',
+        endpoints('DELETE /v1/customers/{customer}'),
+        undefined,
+      ],
+      [
+        'a destructive operation named among globs',
+        'destructive',
+        endpoints('DELETE /v1/**', 'DELETE /v1/customers/{customer}'),
+        undefined,
+      ],
+      [
+        'an unpriced money operation under a glob',
+        'money_unpriced',
+        endpoints('DELETE /v1/**'),
+        'price_unknown',
+      ],
+      [
+        'an unpriced money operation named exactly',
+        'money_unpriced',
+        endpoints('DELETE /v1/customers/{id}'),
+        undefined,
+      ],
+      ['an unknown operation under no allowlist', 'unknown', {}, 'price_unknown'],
+      ['an unknown operation under a glob', 'unknown', endpoints('DELETE /v1/customers/**'), 'price_unknown'],
+      ['an unknown operation named exactly', 'unknown', endpoints('DELETE /v1/customers/cus_1'), undefined],
+      [
+        'an exact entry for another path',
+        'destructive',
+        endpoints('DELETE /v1/customers/cus_2'),
+        'endpoint_not_allowed',
+      ],
+    ])('%s', (_name, cls, policy, reason) => {
+      const [method, path] = DELETE_CUSTOMER;
+      expect(authorize({ policy: { ...base, ...policy }, method, path, op: op(cls) })?.reason).toBe(reason);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import { matchesAny, matchesEndpoint } from '../../patterns/glob.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import type { Operation } from '../../vendors/types.ts';
+import type { Operation, OperationClass } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 
 /** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
@@ -16,24 +16,43 @@ export interface AuthorizeInput {
 /** A pure check: undefined passes, a Denial stops the chain. */
 export type Check = (input: AuthorizeInput) => Denial | undefined;
 
-/** Whether the endpoint allowlist names this call; unset means "everything the catalog knows". */
-function endpointAllowed(policy: CompiledPolicy, method: string, path: string): boolean {
-  return !policy.endpoints || policy.endpoints.some((e) => matchesEndpoint(e, method, path));
-}
+/** Classes a glob (or a policy without an endpoint list) admits: Keybrake knows them and prices them. */
+const ADMITTED_WITHOUT_NAMING: ReadonlySet<OperationClass> = new Set(['read', 'write', 'money']);
 
+/**
+ * The endpoint allowlist, by operation class (ADR 0007 §1): a sensitive operation never passes; a
+ * read, write or priced money operation passes any matching entry (or every call when the policy has
+ * no list); a destructive, unpriced or unknown operation passes only an exact entry that names it.
+ */
 export const checkEndpoint: Check = ({ policy, method, path, op }) => {
-  if (!endpointAllowed(policy, method, path)) {
-    return deny('endpoint_not_allowed', `${method} ${path} is not in this key's endpoint allowlist.`);
-  }
-  // An operation the catalog cannot price passes only when the allowlist names it explicitly.
-  if (!op.known && (op.movesMoney || method !== 'GET') && !policy.endpoints) {
+  if (op.class === 'sensitive') {
     return deny(
-      'price_unknown',
-      `Keybrake cannot price ${method} ${path}; allow it explicitly in the policy's endpoints to let it through.`,
+      'credential_operation',
+      `${op.id} touches a vendor credential or account access; Keybrake never allows it.`,
     );
   }
-  return undefined;
+  const admittedByAny = ADMITTED_WITHOUT_NAMING.has(op.class);
+  if (!policy.endpoints) return admittedByAny ? undefined : mustBeNamed(op, method, path);
+  let matched = false;
+  for (const entry of policy.endpoints) {
+    if (!matchesEndpoint(entry, method, path)) continue;
+    if (admittedByAny || entry.exact) return undefined;
+    matched = true;
+  }
+  if (matched) return mustBeNamed(op, method, path);
+  return deny('endpoint_not_allowed', `${method} ${path} is not in this key's endpoint allowlist.`);
 };
+
+/** A destructive, unpriced or unknown operation that no exact entry names. */
+function mustBeNamed(op: Operation, method: string, path: string): Denial {
+  const how = `name it exactly in allow.endpoints (e.g. "${method} ${path}", no wildcard) to let it through`;
+  if (op.class === 'destructive') {
+    return deny('endpoint_not_allowed', `${method} ${path} (${op.id}) is destructive: ${how}.`);
+  }
+  const what =
+    op.class === 'unknown' ? 'an operation Keybrake does not know' : `${op.id}, which Keybrake cannot price`;
+  return deny('price_unknown', `${method} ${path} is ${what}: ${how}.`);
+}
 
 export const checkCustomer: Check = ({ policy, op }) => {
   if (!policy.customers) return undefined;
@@ -49,12 +68,25 @@ export const checkCustomer: Check = ({ policy, op }) => {
   return undefined;
 };
 
+/** The reserved `allow.accounts` entry for the platform account: a call naming no account acts on it. */
+export const PLATFORM_ACCOUNT = 'platform';
+
+/**
+ * Every account a call acts on must be listed (ADR 0007 §3). A money-moving call that names none acts
+ * on the platform account, which a list must name explicitly as `platform`.
+ */
 export const checkAccount: Check = ({ policy, op }) => {
   if (!policy.accounts) return undefined;
   const outside = op.parties.accounts.find((a) => !policy.accounts!.has(a));
-  return outside
-    ? deny('account_not_allowed', `Account ${outside} is not in this key's account allowlist.`)
-    : undefined;
+  if (outside)
+    return deny('account_not_allowed', `Account ${outside} is not in this key's account allowlist.`);
+  if (op.movesMoney && op.parties.accounts.length === 0 && !policy.accounts.has(PLATFORM_ACCOUNT)) {
+    return deny(
+      'account_not_allowed',
+      `This call moves money on the platform account, which this key's account allowlist does not name ("${PLATFORM_ACCOUNT}").`,
+    );
+  }
+  return undefined;
 };
 
 export const checkRecipient: Check = ({ policy, op }) => {

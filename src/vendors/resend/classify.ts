@@ -125,5 +125,5 @@ function priced(id: string, prices: ResendPrices, emails: readonly EmailShape[])
     recipients: [...new Set(emails.flatMap((e) => e.recipients))],
     senders: [...new Set(emails.flatMap((e) => e.senders))],
   };
-  return { id, class: 'money', movesMoney: true, known: true, costMicros, parties };
+  return { id, class: 'money', movesMoney: true, costMicros, parties };
 }

@@ -43,12 +43,38 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   if (!match) return unknownOperation('stripe', parties);
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
-  if (row.class !== 'money') return uncountedOperation(row.id, row.class, parties);
+  const locks = resolveLocks(row, segments, params);
+  if (isDenial(locks)) return locks;
+  if (row.class !== 'money') return { ...uncountedOperation(row.id, row.class, parties), ...locks };
   // Path ids of a money call may go into a lookup path: only plain Stripe ids.
   if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
   const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
-  return { id: row.id, class: row.class, known: true, ...priced, parties };
+  return { id: row.id, class: row.class, ...priced, parties, ...locks };
+}
+
+/**
+ * The objects this call locks (ADR 0007 §5), from its row's `locks`: `{name}` is the id in that path
+ * placeholder, a bare name the body parameter naming the object (skipped when the call omits it).
+ */
+export function resolveLocks(
+  row: StripeOperationRow,
+  segments: readonly string[],
+  params: Params,
+): { locks?: readonly string[] } | Denial {
+  if (!row.locks || row.locks.length === 0) return {};
+  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
+  const locks: string[] = [];
+  for (const lock of row.locks) {
+    const name = /^\{(.+)\}$/.exec(lock)?.[1];
+    const at = name === undefined ? -1 : placeholders.indexOf(name);
+    // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
+    if (name !== undefined && at === -1) throw new Error(`${row.id}: lock ${lock} is not in ${row.path}`);
+    const id = name === undefined ? scalar(params, lock) : segments[at];
+    if (isDenial(id)) return id;
+    if (id !== undefined && id !== '') locks.push(id);
+  }
+  return locks.length > 0 ? { locks } : {};
 }
 
 /** Prices a money call by its row's rule; `ids` are the object ids in its path (the intent, charge, invoice). */

@@ -8,7 +8,6 @@ const op = (id: string, movesMoney = true): Operation => ({
   id,
   class: 'money',
   movesMoney,
-  known: true,
   costMicros: 1,
   parties: NO_PARTIES,
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
-import { SENSITIVE_REASON } from '../operation-class.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { classifyTwilio, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
@@ -103,7 +102,6 @@ describe('Twilio messages', () => {
     expect(result).toMatchObject({
       id: 'twilio.messages.create',
       movesMoney: true,
-      known: true,
       costMicros: cost,
     });
   });
@@ -276,13 +274,13 @@ describe('Twilio operations', () => {
       'a configuration write under the account is a catalogued write',
       req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Queues.json`),
       {},
-      { id: 'twilio.api.create_queue', class: 'write', known: true, movesMoney: false },
+      { id: 'twilio.api.create_queue', class: 'write', movesMoney: false },
     ],
     [
       'a write under the account the definitions do not have is unknown',
       req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Nonexistent.json`),
       {},
-      { id: 'twilio.unknown', class: 'unknown', known: false, movesMoney: true, costMicros: 0 },
+      { id: 'twilio.unknown', class: 'unknown', movesMoney: true, costMicros: 0 },
     ],
     [
       'a Studio execution moves money Keybrake cannot price',
@@ -291,7 +289,6 @@ describe('Twilio operations', () => {
       {
         id: 'twilio.studio.v2.create_execution',
         class: 'money_unpriced',
-        known: false,
         movesMoney: true,
         costMicros: 0,
       },
@@ -377,13 +374,13 @@ describe('Twilio operations', () => {
       'a write on another sub host the definitions do not have is unknown',
       req('POST', '/v1/Nonexistent', 'messaging'),
       {},
-      { id: 'twilio.unknown', known: false, movesMoney: true },
+      { id: 'twilio.unknown', movesMoney: true },
     ],
     [
       'a call to a host Twilio does not publish is unknown',
       req('GET', '/v1/Services', 'evil'),
       {},
-      { id: 'twilio.unknown', known: false, movesMoney: true },
+      { id: 'twilio.unknown', movesMoney: true },
     ],
   ];
   it.each(cases)('%s', (_name, r, params, expected) => {
@@ -405,7 +402,7 @@ describe('Twilio operations refused by class', () => {
     ['a secondary auth token', req('POST', '/v1/AuthTokens/Secondary', 'accounts')],
     ['a Functions variable', req('GET', '/v1/Services/ZS1/Environments/ZE1/Variables', 'serverless')],
   ])('refuses %s whatever the policy', (_name, r) => {
-    expect(classify(r)).toMatchObject({ reason: SENSITIVE_REASON, message: /credential/ });
+    expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });
 
   it('denies a Conversations message, whose rule is not implemented yet, as price_unknown', () => {

@@ -147,5 +147,5 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
 }
 
 function priced(id: string, costMicros: MicroUsd, parties: Parties): TwilioOperation {
-  return { id, class: 'money', movesMoney: true, known: true, costMicros, parties };
+  return { id, class: 'money', movesMoney: true, costMicros, parties };
 }

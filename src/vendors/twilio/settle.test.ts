@@ -7,7 +7,6 @@ const sms: TwilioOperation = {
   id: 'twilio.messages.create',
   class: 'money',
   movesMoney: true,
-  known: true,
   costMicros: 11_800,
   parties: NO_PARTIES,
   perSegmentMicros: 11_800,
