@@ -30,11 +30,28 @@ const READABLE_IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** `{vk:<scope>}:idem:<key>`: the record that makes a retried call free. */
 export function idempotencyRecordKey(scope: string, idempotencyKey: string): string {
-  const part = READABLE_IDEMPOTENCY_KEY.test(idempotencyKey)
-    ? idempotencyKey
-    : `sha256:${createHash('sha256').update(idempotencyKey).digest('hex')}`;
-  return `${scopePrefix(scope)}:idem:${part}`;
+  return `${scopePrefix(scope)}:idem:${readablePart(idempotencyKey)}`;
+}
+
+function readablePart(s: string): string {
+  return READABLE_IDEMPOTENCY_KEY.test(s) ? s : `sha256:${createHash('sha256').update(s).digest('hex')}`;
 }
 
 /** How long an idempotency record is kept when the request does not say (Stripe keeps keys 24 h). */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+/**
+ * `{lease:<account>}:<object>`: the lease on one upstream object (ADR 0007 §5). The hash tag is the
+ * upstream account (vendor and a digest of its credential identity), not the vault key: every
+ * replica and every vault key of that account meet on the same key, and all leases of one call (one
+ * account) share a slot, so one script takes them together in Redis Cluster.
+ */
+export function leaseKey(account: string, object: string): string {
+  return `{lease:${account}}:${readablePart(object)}`;
+}
+
+/** What a lease account may look like: `<vendor>:<hex digest>`, never braces (they would move the hash tag). */
+export const LEASE_ACCOUNT = /^[a-z]+:[0-9a-f]{16,64}$/;
+
+/** Bound on the leases of one call (a refund names a charge and a payment intent: two). */
+export const MAX_LEASES_PER_CALL = 8;

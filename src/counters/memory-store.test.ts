@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from './memory-store.ts';
-import type { ReserveRequest, WindowSpec } from './store.ts';
+import type { LeaseRequest, ReserveRequest, WindowSpec } from './store.ts';
 
 const USD = 1_000_000;
 const T0 = '2026-11-26T10:00:00Z';
@@ -34,10 +34,12 @@ const minute = (limit: number): WindowSpec => ({
   amount: 1,
   ttlSeconds: 120,
 });
-const req = (windows: WindowSpec[], idempotencyKey?: string): ReserveRequest =>
+/** The fingerprint of "the same call" in these tests; tests of other calls name their own. */
+const SAME = 'fp-same-call';
+const req = (windows: WindowSpec[], idempotencyKey?: string, fingerprint = SAME): ReserveRequest =>
   idempotencyKey === undefined
     ? { scope: 'vk1', windows, now: NOW }
-    : { scope: 'vk1', windows, now: NOW, idempotencyKey };
+    : { scope: 'vk1', windows, now: NOW, idempotency: { key: idempotencyKey, fingerprint } };
 
 describe('MemoryCounterStore.reserve', () => {
   it('admits exactly the cap: a $100 day cap takes one hundred $1 calls and refuses the 101st', async () => {
@@ -135,7 +137,11 @@ describe('MemoryCounterStore idempotency', () => {
     const { store } = setup();
     const first = await store.reserve(req([day(7 * USD)], 'idem-1'));
     const retry = await store.reserve(req([day(7 * USD)], 'idem-1'));
-    expect(first).toMatchObject({ ok: true, replay: false, reservation: { idempotencyKey: 'idem-1' } });
+    expect(first).toMatchObject({
+      ok: true,
+      replay: false,
+      reservation: { idempotency: { key: 'idem-1', fingerprint: SAME } },
+    });
     expect(retry).toEqual({ ok: true, replay: true, reservation: { scope: 'vk1', money: [] } });
     expect(await store.used('vk1', 'day:2026-11-26')).toBe(7 * USD);
   });
@@ -164,10 +170,9 @@ describe('MemoryCounterStore idempotency', () => {
 
   it('scopes keys per vault key: the same key under another scope is a new call', async () => {
     const { store } = setup();
-    await store.reserve({ scope: 'a', windows: [day(USD)], now: NOW, idempotencyKey: 'k' });
-    expect(
-      await store.reserve({ scope: 'b', windows: [day(USD)], now: NOW, idempotencyKey: 'k' }),
-    ).toMatchObject({
+    const idempotency = { key: 'k', fingerprint: SAME };
+    await store.reserve({ scope: 'a', windows: [day(USD)], now: NOW, idempotency });
+    expect(await store.reserve({ scope: 'b', windows: [day(USD)], now: NOW, idempotency })).toMatchObject({
       replay: false,
     });
   });
@@ -178,8 +183,7 @@ describe('MemoryCounterStore idempotency', () => {
       scope: 'vk1',
       windows: [day(USD)],
       now: NOW,
-      idempotencyKey: 'k',
-      idempotencyTtlSeconds: 10,
+      idempotency: { key: 'k', fingerprint: SAME, ttlSeconds: 10 },
     });
     clock.advance(9_999);
     expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ replay: true });
@@ -339,5 +343,151 @@ describe('MemoryCounterStore expiry', () => {
     const store = new MemoryCounterStore({ clock: fixedClock(T0) });
     expect(await store.healthy()).toBe(true);
     await store.close();
+  });
+});
+
+describe('MemoryCounterStore replays are only replays (ADR 0007 §4)', () => {
+  it('is a replay only when the fingerprint is the same', async () => {
+    const { store } = setup();
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ ok: true, replay: false });
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ ok: true, replay: true });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  it('counts a reused key with another fingerprint as a new call, and keeps the first record', async () => {
+    const { store } = setup();
+    await store.reserve(req([day(5 * USD)], 'k', 'fp-a'));
+    const other = await store.reserve(req([day(20 * USD)], 'k', 'fp-b'));
+    // Not a replay, and it wrote no record of its own: settling it cannot touch the first one.
+    expect(other).toEqual({
+      ok: true,
+      replay: false,
+      reservation: {
+        scope: 'vk1',
+        money: [{ bucket: 'day:2026-11-26', amount: 20 * USD, ttlSeconds: 3600 }],
+      },
+    });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(25 * USD);
+    // The other call again is counted again; the first call again is still its replay.
+    expect(await store.reserve(req([day(20 * USD)], 'k', 'fp-b'))).toMatchObject({ replay: false });
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: true });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(45 * USD);
+  });
+
+  it('refuses a reused key with another fingerprint by the cap, like any new call', async () => {
+    const { store } = setup();
+    await store.reserve(req([day(60 * USD)], 'k', 'fp-a'));
+    expect(await store.reserve(req([day(60 * USD)], 'k', 'fp-b'))).toMatchObject({
+      ok: false,
+      refused: 'day',
+    });
+  });
+
+  it('forgets on settle to 0 only the record the released call wrote', async () => {
+    const { store } = setup();
+    const first = await store.reserve(req([day(5 * USD)], 'k', 'fp-a'));
+    const other = await store.reserve(req([day(7 * USD)], 'k', 'fp-b'));
+    if (!first.ok || !other.ok) throw new Error('expected ok');
+    await store.settle(other.reservation, 0);
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: true });
+    await store.settle(first.reservation, 0);
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: false });
+  });
+});
+
+describe('MemoryCounterStore leases (ADR 0007 §5)', () => {
+  const ACCOUNT = 'stripe:0123456789abcdef0123456789abcdef';
+  const lease = (
+    token: string,
+    objects: string[],
+    { ttlMs = 35_000, windows = [] as WindowSpec[], account = ACCOUNT } = {},
+  ): LeaseRequest => ({ scope: 'vk1', windows, now: NOW, leases: { account, objects, token, ttlMs } });
+
+  it('is exclusive: a second call on the same object is busy until the first releases', async () => {
+    const { store } = setup();
+    const first = await store.acquireLeases(lease('token-aaaa', ['pi_1']));
+    expect(first).toEqual({ ok: true, held: { account: ACCOUNT, objects: ['pi_1'], token: 'token-aaaa' } });
+    expect(await store.acquireLeases(lease('token-bbbb', ['pi_1']))).toEqual({ ok: false, busy: 'pi_1' });
+    // Another object, and the same object of another upstream account, are free.
+    expect(await store.acquireLeases(lease('token-cccc', ['pi_2']))).toMatchObject({ ok: true });
+    expect(
+      await store.acquireLeases({
+        ...lease('token-dddd', ['pi_1']),
+        leases: {
+          account: 'stripe:ffffffffffffffffffffffffffffffff',
+          objects: ['pi_1'],
+          token: 'token-dddd',
+          ttlMs: 1,
+        },
+      }),
+    ).toMatchObject({ ok: true });
+    if (first.ok && first.held) await store.releaseLeases(first.held);
+    expect(await store.acquireLeases(lease('token-bbbb', ['pi_1']))).toMatchObject({ ok: true });
+  });
+
+  it('releases by token only: another call cannot remove a lease it does not hold', async () => {
+    const { store } = setup();
+    await store.acquireLeases(lease('token-aaaa', ['pi_1']));
+    await store.releaseLeases({ account: ACCOUNT, objects: ['pi_1'], token: 'token-bbbb' });
+    expect(await store.acquireLeases(lease('token-cccc', ['pi_1']))).toEqual({ ok: false, busy: 'pi_1' });
+  });
+
+  it('expires a lease that is never released after its TTL, and a late release spares its successor', async () => {
+    const { store, clock } = setup();
+    await store.acquireLeases(lease('token-aaaa', ['pi_1'], { ttlMs: 35_000 }));
+    clock.advance(34_999);
+    expect(await store.acquireLeases(lease('token-bbbb', ['pi_1']))).toMatchObject({ ok: false });
+    clock.advance(1);
+    expect(await store.acquireLeases(lease('token-bbbb', ['pi_1']))).toMatchObject({ ok: true });
+    await store.releaseLeases({ account: ACCOUNT, objects: ['pi_1'], token: 'token-aaaa' });
+    expect(await store.acquireLeases(lease('token-cccc', ['pi_1']))).toEqual({ ok: false, busy: 'pi_1' });
+  });
+
+  it('takes several leases all or none', async () => {
+    const { store } = setup();
+    await store.acquireLeases(lease('token-aaaa', ['ch_2']));
+    expect(await store.acquireLeases(lease('token-bbbb', ['pi_1', 'ch_2']))).toEqual({
+      ok: false,
+      busy: 'ch_2',
+    });
+    // pi_1 was not taken by the refused call.
+    expect(await store.acquireLeases(lease('token-cccc', ['pi_1']))).toMatchObject({ ok: true });
+    const both = await store.acquireLeases(lease('token-dddd', ['ch_3', 'pi_4', 'ch_3']));
+    expect(both).toMatchObject({ ok: true, held: { objects: ['ch_3', 'pi_4'] } });
+    if (both.ok && both.held) await store.releaseLeases(both.held);
+    expect(await store.acquireLeases(lease('token-eeee', ['ch_3', 'pi_4']))).toMatchObject({ ok: true });
+  });
+
+  it('counts the call rate in the same step: a refused call takes no lease, a busy one is counted', async () => {
+    const { store } = setup();
+    const withRate = (token: string, object = 'pi_1') => lease(token, [object], { windows: [minute(2)] });
+    expect(await store.acquireLeases(withRate('token-aaaa'))).toMatchObject({ ok: true });
+    expect(await store.acquireLeases(withRate('token-bbbb'))).toEqual({ ok: false, busy: 'pi_1' });
+    expect(await store.used('vk1', 'minute:1')).toBe(2);
+    expect(await store.lastUsed('vk1')).toBe(NOW);
+    expect(await store.acquireLeases(withRate('token-cccc', 'pi_9'))).toEqual({
+      ok: false,
+      refused: 'minute',
+      used: 2,
+      limit: 2,
+    });
+    expect(await store.acquireLeases(lease('token-dddd', ['pi_9']))).toMatchObject({ ok: true });
+  });
+
+  it('counts only the rate when the call locks nothing', async () => {
+    const { store } = setup();
+    expect(await store.acquireLeases({ scope: 'vk1', windows: [minute(5)], now: NOW })).toEqual({ ok: true });
+    expect(await store.used('vk1', 'minute:1')).toBe(1);
+  });
+
+  it.each([
+    ['a money window', lease('token-aaaa', ['pi_1'], { windows: [day(USD)] })],
+    ['a malformed account', lease('token-aaaa', ['pi_1'], { account: '{vk:x}' })],
+    ['no object', lease('token-aaaa', [])],
+    ['a zero TTL', lease('token-aaaa', ['pi_1'], { ttlMs: 0 })],
+    ['a short token', lease('tok', ['pi_1'])],
+  ])('rejects %s as a caller bug', async (_name, request) => {
+    const { store } = setup();
+    await expect(store.acquireLeases(request)).rejects.toThrow(RangeError);
   });
 });

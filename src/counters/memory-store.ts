@@ -6,9 +6,27 @@ import {
   idempotencyRecordKey,
   LAST_USED_TTL_SECONDS,
   lastUsedKey,
+  leaseKey,
 } from './keys.ts';
-import type { CounterStore, Reservation, ReserveRequest, ReserveResult } from './store.ts';
-import { assertEpochMs, assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
+import type {
+  CounterStore,
+  HeldLeases,
+  LeaseRequest,
+  LeaseResult,
+  Reservation,
+  ReserveRequest,
+  ReserveResult,
+} from './store.ts';
+import {
+  assertEpochMs,
+  assertFingerprint,
+  assertLeases,
+  assertMicros,
+  assertRateWindow,
+  assertWindow,
+  distinctObjects,
+  isMoneyWindow,
+} from './validate.ts';
 
 interface Entry {
   value: number;
@@ -30,6 +48,8 @@ export interface MemoryCounterStoreOptions {
 export class MemoryCounterStore implements CounterStore {
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
+  /** String values: idempotency fingerprints and lease tokens. */
+  readonly #records = new Map<string, { value: string; expiresAt: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: MemoryCounterStoreOptions) {
@@ -47,10 +67,13 @@ export class MemoryCounterStore implements CounterStore {
       return { ok: true, replay: false, reservation: { scope: req.scope, money: [] } };
     for (const w of req.windows) assertWindow(w);
     assertEpochMs(req.now);
+    const idem = req.idempotency;
+    if (idem) assertFingerprint(idem.fingerprint);
     const now = this.#clock.now();
-    const idemKey =
-      req.idempotencyKey === undefined ? undefined : idempotencyRecordKey(req.scope, req.idempotencyKey);
-    const replay = idemKey !== undefined && this.#live(idemKey, now) !== undefined;
+    const idemKey = idem === undefined ? undefined : idempotencyRecordKey(req.scope, idem.key);
+    const recorded = idemKey === undefined ? undefined : this.#record(idemKey, now);
+    // Only the same call is a replay; a key reused for another call is counted like any new call.
+    const replay = recorded !== undefined && recorded === idem?.fingerprint;
     // A replay still counts towards the call rate; only the money was already reserved.
     const apply = replay ? req.windows.filter((w) => !isMoneyWindow(w)) : req.windows;
 
@@ -65,24 +88,31 @@ export class MemoryCounterStore implements CounterStore {
     const money = req.windows
       .filter(isMoneyWindow)
       .map((w) => ({ bucket: w.bucket, amount: w.amount, ttlSeconds: w.ttlSeconds }));
-    let idempotencyKey: string | undefined;
-    if (idemKey !== undefined && money.length > 0) {
-      const ttl = req.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS;
-      this.#entries.set(idemKey, { value: 1, expiresAt: now + ttl * 1000 });
-      idempotencyKey = req.idempotencyKey;
+    // The first call's record stands: a different call under its key does not replace it.
+    if (idem !== undefined && idemKey !== undefined && recorded === undefined && money.length > 0) {
+      const ttl = idem.ttlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+      this.#records.set(idemKey, { value: idem.fingerprint, expiresAt: now + ttl * 1000 });
+      return {
+        ok: true,
+        replay: false,
+        reservation: {
+          scope: req.scope,
+          money,
+          idempotency: { key: idem.key, fingerprint: idem.fingerprint },
+        },
+      };
     }
-    const reservation: Reservation =
-      idempotencyKey === undefined
-        ? { scope: req.scope, money }
-        : { scope: req.scope, money, idempotencyKey };
-    return { ok: true, replay: false, reservation };
+    return { ok: true, replay: false, reservation: { scope: req.scope, money } };
   }
 
   async settle(reservation: Reservation, actual: MicroUsd): Promise<void> {
     assertMicros(actual, 'actual');
     const now = this.#clock.now();
-    if (actual === 0 && reservation.idempotencyKey !== undefined) {
-      this.#entries.delete(idempotencyRecordKey(reservation.scope, reservation.idempotencyKey));
+    const idem = reservation.idempotency;
+    if (actual === 0 && idem !== undefined) {
+      // Compare-and-delete, like settle.lua: only the record this reservation wrote.
+      const key = idempotencyRecordKey(reservation.scope, idem.key);
+      if (this.#record(key, now) === idem.fingerprint) this.#records.delete(key);
     }
     for (const m of reservation.money) {
       const delta = actual - m.amount;
@@ -92,6 +122,35 @@ export class MemoryCounterStore implements CounterStore {
         const e = this.#live(key, now);
         if (e) e.value = Math.max(0, e.value + delta);
       }
+    }
+  }
+
+  async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {
+    for (const w of req.windows) assertRateWindow(w);
+    assertEpochMs(req.now);
+    const leases = req.leases && { ...req.leases, objects: distinctObjects(req.leases.objects) };
+    if (leases) assertLeases(leases);
+    const now = this.#clock.now();
+    // Like acquire.lua: the rate first (a refusal writes nothing), then the leases, all or none.
+    for (const w of req.windows) {
+      const used = this.#live(counterKey(req.scope, w.bucket), now)?.value ?? 0;
+      if (used + w.amount > w.limit) return { ok: false, refused: w.kind, used, limit: w.limit };
+    }
+    for (const w of req.windows) this.#add(counterKey(req.scope, w.bucket), w.amount, w.ttlSeconds, now);
+    if (req.windows.length > 0) this.#touch(req.scope, req.now, now);
+    if (!leases) return { ok: true };
+    const keys = leases.objects.map((o) => leaseKey(leases.account, o));
+    const busy = keys.findIndex((k) => this.#record(k, now) !== undefined);
+    if (busy !== -1) return { ok: false, busy: leases.objects[busy]! };
+    for (const k of keys) this.#records.set(k, { value: leases.token, expiresAt: now + leases.ttlMs });
+    return { ok: true, held: { account: leases.account, objects: leases.objects, token: leases.token } };
+  }
+
+  async releaseLeases(held: HeldLeases): Promise<void> {
+    const now = this.#clock.now();
+    for (const o of distinctObjects(held.objects)) {
+      const key = leaseKey(held.account, o);
+      if (this.#record(key, now) === held.token) this.#records.delete(key);
     }
   }
 
@@ -120,11 +179,12 @@ export class MemoryCounterStore implements CounterStore {
   sweep(): void {
     const now = this.#clock.now();
     for (const [k, e] of this.#entries) if (e.expiresAt <= now) this.#entries.delete(k);
+    for (const [k, e] of this.#records) if (e.expiresAt <= now) this.#records.delete(k);
   }
 
   /** Number of live and not yet swept entries (tests check that expiry reclaims memory). */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#records.size;
   }
 
   #live(key: string, now: number): Entry | undefined {
@@ -134,6 +194,16 @@ export class MemoryCounterStore implements CounterStore {
       return undefined;
     }
     return e;
+  }
+
+  /** An idempotency fingerprint or a lease token, unless expired. */
+  #record(key: string, now: number): string | undefined {
+    const e = this.#records.get(key);
+    if (e && e.expiresAt <= now) {
+      this.#records.delete(key);
+      return undefined;
+    }
+    return e?.value;
   }
 
   // Like reserve.lua: the latest call time wins (replicas' clocks differ a little), the TTL is refreshed.

@@ -15,12 +15,16 @@ import type { RedisTarget } from './redis-url.ts';
 export interface CounterScripts {
   readonly reserve: string;
   readonly settle: string;
+  readonly acquire: string;
+  readonly release: string;
 }
 
-/** What redis-store.ts calls: the usual commands plus the two scripts. */
+/** What redis-store.ts calls: the usual commands plus the four scripts. */
 export type ScriptedClient = (Redis | Cluster) & {
   kbReserve(...args: (string | number)[]): Promise<unknown>;
   kbSettle(...args: (string | number)[]): Promise<unknown>;
+  kbAcquire(...args: (string | number)[]): Promise<unknown>;
+  kbRelease(...args: (string | number)[]): Promise<unknown>;
 };
 
 /** Tuning of one client; timeoutMs bounds every command. */
@@ -39,6 +43,8 @@ export function createScriptedClient(
   const definitions = {
     kbReserve: { lua: scripts.reserve },
     kbSettle: { lua: scripts.settle },
+    kbAcquire: { lua: scripts.acquire },
+    kbRelease: { lua: scripts.release },
   };
   const perNode: RedisOptions = {
     connectionName: opts.connectionName ?? 'keybrake',

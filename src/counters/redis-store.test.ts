@@ -50,7 +50,14 @@ describe('createRedisCounterStore', () => {
   it('answers a call with no windows without touching Redis', async () => {
     const store = createRedisCounterStore(`redis://127.0.0.1:${await closedPort()}`);
     try {
-      expect(await store.reserve({ scope: 's', windows: [], now: 1, idempotencyKey: 'k' })).toEqual({
+      expect(
+        await store.reserve({
+          scope: 's',
+          windows: [],
+          now: 1,
+          idempotency: { key: 'k', fingerprint: 'f' },
+        }),
+      ).toEqual({
         ok: true,
         replay: false,
         reservation: { scope: 's', money: [] },

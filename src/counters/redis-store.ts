@@ -9,6 +9,7 @@ import {
   idempotencyRecordKey,
   LAST_USED_TTL_SECONDS,
   lastUsedKey,
+  leaseKey,
   scopePrefix,
 } from './keys.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
@@ -16,16 +17,33 @@ import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
 import {
   type CounterStore,
   CounterStoreUnavailableError,
+  type HeldLeases,
+  type LeaseRequest,
+  type LeaseResult,
+  type LeaseSpec,
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
+  type WindowKind,
+  type WindowSpec,
 } from './store.ts';
-import { assertEpochMs, assertMicros, assertWindow, isMoneyWindow } from './validate.ts';
+import {
+  assertEpochMs,
+  assertFingerprint,
+  assertLeases,
+  assertMicros,
+  assertRateWindow,
+  assertWindow,
+  distinctObjects,
+  isMoneyWindow,
+} from './validate.ts';
 
-/** The two Lua scripts, read once at start-up (they ship beside this file in src/counters/lua/). */
+/** The Lua scripts, read once at start-up (they ship beside this file in src/counters/lua/). */
 export const COUNTER_SCRIPTS: CounterScripts = {
   reserve: readFileSync(new URL('./lua/reserve.lua', import.meta.url), 'utf8'),
   settle: readFileSync(new URL('./lua/settle.lua', import.meta.url), 'utf8'),
+  acquire: readFileSync(new URL('./lua/acquire.lua', import.meta.url), 'utf8'),
+  release: readFileSync(new URL('./lua/release.lua', import.meta.url), 'utf8'),
 };
 
 /** Options of the shared store; see docs/counters.md for what they guarantee. */
@@ -37,7 +55,11 @@ export interface RedisCounterStoreOptions {
 
 /** Counted by the store so benchmarks can check the cost of a call (one reserve = one round trip). */
 export interface RedisCounterStoreStats {
-  /** Commands sent for reserve, settle, used and lastUsed (health pings are counted apart). */
+  /**
+   * Commands sent for reserve, settle, acquireLeases, releaseLeases, used and lastUsed (health pings
+   * are counted apart). In Cluster mode an acquire with both windows and leases is two commands
+   * sent together (one round trip of latency), counted as two.
+   */
   roundTrips: number;
   pings: number;
   /** Commands that failed or timed out (each became a CounterStoreUnavailableError). */
@@ -93,19 +115,20 @@ export class RedisCounterStore implements CounterStore {
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
-    const { scope, windows } = req;
+    const { scope, windows, idempotency } = req;
     if (windows.length === 0) return { ok: true, replay: false, reservation: { scope, money: [] } };
-    const hasIdem = req.idempotencyKey !== undefined;
     assertEpochMs(req.now);
+    if (idempotency) assertFingerprint(idempotency.fingerprint);
     const keys = [
-      hasIdem ? idempotencyRecordKey(scope, req.idempotencyKey as string) : `${scopePrefix(scope)}:idem:`,
+      idempotency ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`,
       lastUsedKey(scope),
     ];
     const args: string[] = [
-      hasIdem ? '1' : '0',
-      String(req.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+      idempotency ? '1' : '0',
+      String(idempotency?.ttlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
       String(req.now),
       String(LAST_USED_TTL_SECONDS),
+      idempotency?.fingerprint ?? '',
     ];
     for (const w of windows) {
       assertWindow(w);
@@ -118,18 +141,57 @@ export class RedisCounterStore implements CounterStore {
 
   async settle(reservation: Reservation, actual: MicroUsd): Promise<void> {
     assertMicros(actual, 'actual');
-    const { scope, idempotencyKey } = reservation;
-    const forget = actual === 0 && idempotencyKey !== undefined;
+    const { scope, idempotency } = reservation;
+    const forget = actual === 0 && idempotency !== undefined;
     const changes = reservation.money.filter((m) => m.amount !== actual);
     // Nothing to adjust is the common case (the price was exact): no round trip at all.
     if (!forget && changes.length === 0) return;
-    const keys = [forget ? idempotencyRecordKey(scope, idempotencyKey) : `${scopePrefix(scope)}:idem:`];
-    const args = [forget ? '1' : '0'];
+    const keys = [forget ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`];
+    const args = [forget ? '1' : '0', forget ? idempotency.fingerprint : ''];
     for (const m of changes) {
       keys.push(counterKey(scope, m.bucket));
       args.push(String(actual - m.amount), String(m.ttlSeconds));
     }
     await this.#command(() => this.#client.kbSettle(keys.length, ...keys, ...args));
+  }
+
+  async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {
+    for (const w of req.windows) assertRateWindow(w);
+    assertEpochMs(req.now);
+    const leases = req.leases && { ...req.leases, objects: distinctObjects(req.leases.objects) };
+    if (leases) assertLeases(leases);
+    const rate = req.windows.length > 0 ? req : undefined;
+    if (!rate && !leases) return { ok: true };
+    // One script over both halves where a script may touch any key (one server, Sentinel); a
+    // cluster keeps the vault key's counters and the account's leases in different slots.
+    if (!(this.#client instanceof Cluster) || !rate || !leases) {
+      const reply = await this.#command(() => this.#acquire(rate, leases));
+      return this.#acquireResult(req, leases, reply);
+    }
+    const [counted, leased] = await Promise.allSettled([
+      this.#command(() => this.#acquire(rate, undefined)),
+      this.#command(() => this.#acquire(undefined, leases)),
+    ]);
+    const gotLeases = leased.status === 'fulfilled' && Array.isArray(leased.value) && leased.value[0] === 1;
+    if (counted.status === 'rejected' || leased.status === 'rejected') {
+      // Fail closed; leases taken by the half that answered must not wait for their TTL.
+      if (gotLeases) await this.releaseLeases(leases).catch(() => undefined);
+      throw counted.status === 'rejected' ? counted.reason : (leased as PromiseRejectedResult).reason;
+    }
+    const rateResult = this.#acquireResult(req, undefined, counted.value);
+    if (!rateResult.ok) {
+      // The rate refused the call: it takes no lease, as it would in one script (a failed release
+      // leaves them to their TTL: a retry then meets object_busy, never a double spend).
+      if (gotLeases) await this.releaseLeases(leases).catch(() => undefined);
+      return rateResult;
+    }
+    return this.#acquireResult(req, leases, leased.value);
+  }
+
+  async releaseLeases(held: HeldLeases): Promise<void> {
+    const keys = distinctObjects(held.objects).map((o) => leaseKey(held.account, o));
+    if (keys.length === 0) return;
+    await this.#command(() => this.#client.kbRelease(keys.length, ...keys, held.token));
   }
 
   async used(scope: string, bucket: string): Promise<number> {
@@ -184,17 +246,62 @@ export class RedisCounterStore implements CounterStore {
       const money = req.windows
         .filter(isMoneyWindow)
         .map((w) => ({ bucket: w.bucket, amount: w.amount, ttlSeconds: w.ttlSeconds }));
-      const recorded = req.idempotencyKey !== undefined && money.length > 0;
+      const idem = req.idempotency;
+      // r[1] says whether this call wrote the record (not when an earlier call's record stands).
       return {
         ok: true,
         replay: false,
-        reservation: recorded ? { scope, money, idempotencyKey: req.idempotencyKey } : { scope, money },
+        reservation:
+          idem && r[1] === 1
+            ? { scope, money, idempotency: { key: idem.key, fingerprint: idem.fingerprint } }
+            : { scope, money },
       };
     }
-    const window = r[0] === 0 ? req.windows[(r[1] ?? 0) - 1] : undefined;
+    return this.#refusal(req.windows, r, 'reserve');
+  }
+
+  /** Runs acquire.lua over the rate windows of `rate` and/or the leases of `leases`. */
+  #acquire(rate: LeaseRequest | undefined, leases: LeaseSpec | undefined): Promise<unknown> {
+    const windows = rate?.windows ?? [];
+    const leaseKeys = leases ? leases.objects.map((o) => leaseKey(leases.account, o)) : [];
+    const keys = [...windows.map((w) => counterKey(rate!.scope, w.bucket)), ...leaseKeys];
+    if (rate) keys.push(lastUsedKey(rate.scope));
+    const args = [
+      String(windows.length),
+      String(leaseKeys.length),
+      String(rate?.now ?? 0),
+      String(LAST_USED_TTL_SECONDS),
+      leases?.token ?? '',
+      String(leases?.ttlMs ?? 0),
+    ];
+    for (const w of windows) args.push(String(w.limit), String(w.amount), String(w.ttlSeconds));
+    return this.#client.kbAcquire(keys.length, ...keys, ...args);
+  }
+
+  #acquireResult(req: LeaseRequest, leases: LeaseSpec | undefined, reply: unknown): LeaseResult {
+    const r = Array.isArray(reply) ? reply.map(Number) : [];
+    if (r[0] === 1) {
+      return leases
+        ? { ok: true, held: { account: leases.account, objects: leases.objects, token: leases.token } }
+        : { ok: true };
+    }
+    if (r[0] === 3) {
+      const busy = leases?.objects[(r[1] ?? 0) - 1];
+      if (busy !== undefined) return { ok: false, busy };
+    }
+    return this.#refusal(req.windows, r, 'acquire');
+  }
+
+  /** `{0, i, used, limit}`: window i refused; anything else is a reply this code cannot read. */
+  #refusal(
+    windows: readonly WindowSpec[],
+    r: number[],
+    script: string,
+  ): { ok: false; refused: WindowKind; used: number; limit: number } {
+    const window = r[0] === 0 ? windows[(r[1] ?? 0) - 1] : undefined;
     if (!window || r[2] === undefined || r[3] === undefined) {
       this.stats.errors++;
-      this.#log?.error({ redis: this.description }, 'counter store returned an unexpected reserve reply');
+      this.#log?.error({ redis: this.description }, `counter store returned an unexpected ${script} reply`);
       throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
     }
     return { ok: false, refused: window.kind, used: r[2], limit: r[3] };

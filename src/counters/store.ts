@@ -2,7 +2,9 @@ import type { MicroUsd } from '../money/micro-usd.ts';
 
 /**
  * The shared spend and rate counters (DESIGN.md §6). The reserve stage calls `reserve` once per
- * call with every window that applies; the settle stage calls `settle` with the actual cost.
+ * call with every window that applies; the settle stage calls `settle` with the actual cost; the
+ * lease stage calls `acquireLeases` before a cost lookup or a locking write, and the release step
+ * `releaseLeases` after settle.
  * Implementations: memory-store.ts (one process), redis-store.ts (all replicas).
  */
 export type WindowKind = 'minute' | 'day' | 'month' | 'run';
@@ -20,6 +22,16 @@ export interface WindowSpec {
   readonly ttlSeconds: number;
 }
 
+/**
+ * The idempotency record of one call (ADR 0007 §4): the caller's `Idempotency-Key` and the call's
+ * fingerprint (sha256 hex of scope, method, path and query, account headers and the canonical body).
+ * A later call with the same key is a replay only when its fingerprint is the same.
+ */
+export interface IdempotencyRecord {
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
 export interface ReserveRequest {
   /** The vault key's uid; every counter of one key shares a Redis hash slot `{vk:<uid>}`. */
   readonly scope: string;
@@ -29,10 +41,15 @@ export interface ReserveRequest {
    * as the key's last use, in the same atomic step (no extra round trip).
    */
   readonly now: number;
-  /** Caller's Idempotency-Key: a retry with the same key reserves nothing again. */
-  readonly idempotencyKey?: string;
-  /** Seconds an idempotency record is kept (24 h). */
-  readonly idempotencyTtlSeconds?: number;
+  /**
+   * Set only for vendors that honour `Idempotency-Key`: a call whose key is recorded with the same
+   * fingerprint reserves no money again; a recorded key with another fingerprint is a new call
+   * (counted, and the first record is kept).
+   */
+  readonly idempotency?: IdempotencyRecord & {
+    /** Seconds the record is kept (24 h when unset). */
+    readonly ttlSeconds?: number;
+  };
 }
 
 /** What was reserved, so settle can adjust exactly that. */
@@ -45,19 +62,63 @@ export interface Reservation {
     readonly ttlSeconds: number;
   }[];
   /**
-   * The idempotency key this reservation recorded, if any. Settling to 0 forgets it, so a retry after
-   * a call the vendor provably did not execute is counted again instead of passing free.
+   * The idempotency record this reservation wrote, if any (not one an earlier call wrote). Settling
+   * to 0 forgets it, so a retry after a call the vendor provably did not execute is counted again
+   * instead of passing free.
    */
-  readonly idempotencyKey?: string;
+  readonly idempotency?: IdempotencyRecord;
 }
 
 export type ReserveResult =
   | {
       readonly ok: true;
-      readonly reservation: Reservation /** true: an idempotent retry, nothing new reserved */;
+      readonly reservation: Reservation;
+      /** true: an idempotent retry of the same call, nothing new reserved. */
       readonly replay: boolean;
     }
   | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number };
+
+/**
+ * Exclusive leases on upstream objects (ADR 0007 §5), taken by the lease stage before a cost lookup
+ * (or before forwarding a write that locks) and released after settle. Leases are shared by every
+ * replica and every vault key of one upstream account: `account` names that account (a digest of
+ * the upstream credential's identity, never the vault key), `objects` the vendor's object ids.
+ */
+export interface LeaseSpec {
+  /** `<vendor>:<digest of the upstream credential identity>`: the hash tag of every lease of the account. */
+  readonly account: string;
+  /** Object ids (`pi_123`), at most MAX_LEASES_PER_CALL; taken all or none. */
+  readonly objects: readonly string[];
+  /** Random per call: a release removes only the leases carrying its own token. */
+  readonly token: string;
+  /** Milliseconds until a lease that is never released expires (upstream timeout + margin). */
+  readonly ttlMs: number;
+}
+
+/** Leases one call holds, as `releaseLeases` needs them. */
+export type HeldLeases = Omit<LeaseSpec, 'ttlMs'>;
+
+export interface LeaseRequest {
+  /** The vault key whose rate windows are counted in the same step. */
+  readonly scope: string;
+  /**
+   * Call-rate windows (`minute`) counted in the same step, before the lookup they guard; never a
+   * money window (money is reserved once the price is known). Empty: no rate to count.
+   */
+  readonly windows: readonly WindowSpec[];
+  /** Epoch ms of the call: recorded as the key's last use when a window is counted. */
+  readonly now: number;
+  readonly leases?: LeaseSpec;
+}
+
+/**
+ * The rate windows are checked first: a refused call writes nothing and takes no lease. A call within
+ * the rate is counted even when an object is busy (a retry loop on a busy object is rate limited).
+ */
+export type LeaseResult =
+  | { readonly ok: true; readonly held?: HeldLeases }
+  | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number }
+  | { readonly ok: false; readonly busy: string };
 
 export interface CounterStore {
   reserve(req: ReserveRequest): Promise<ReserveResult>;
@@ -66,6 +127,13 @@ export interface CounterStore {
    * (0 releases it). Called at most once per reservation.
    */
   settle(reservation: Reservation, actual: MicroUsd): Promise<void>;
+  /**
+   * Counts `windows` and takes every lease of `leases`, in one atomic step where the store can (the
+   * Redis store in Cluster mode runs the two halves on their own slots, concurrently).
+   */
+  acquireLeases(req: LeaseRequest): Promise<LeaseResult>;
+  /** Removes the leases that still carry `held.token` (compare-and-delete); others are left alone. */
+  releaseLeases(held: HeldLeases): Promise<void>;
   /** Micro-USD used in one bucket (for status and the CLI). */
   used(scope: string, bucket: string): Promise<number>;
   /**

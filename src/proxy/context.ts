@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Span } from '@opentelemetry/api';
 import type { Clock } from '../clock.ts';
-import type { CounterStore, Reservation } from '../counters/store.ts';
+import type { CounterStore, HeldLeases, Reservation } from '../counters/store.ts';
 import type { Denial } from '../decision/reasons.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledKey, CompiledPolicy, VendorName } from '../snapshot/types.ts';
@@ -26,6 +26,11 @@ export interface PipelineDeps {
   readonly parseLimits: ParseLimits;
   /** Money-moving calls are denied with policy_stale when the table is older than this. */
   readonly maxStalenessMs?: number;
+  /**
+   * How long a lease outlives a call that never settled (ADR 0007 §5): the upstream timeout plus a
+   * margin, `leaseTtlMsFor(upstreamTimeoutMs)`. Unset: FALLBACK_LEASE_TTL_MS (stages/lease.ts).
+   */
+  readonly leaseTtlMs?: number;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */
@@ -72,10 +77,15 @@ export interface CallContext {
   params: Params | null;
   // price, and the cost lookup when the price lives upstream
   op: Operation | null;
+  // lease: the objects this call holds, released after settle; the call rate it already counted
+  leases: HeldLeases | null;
+  rateCounted: boolean;
   // reserve, adjusted by settle
   reservation: Reservation | null;
   countedMicros: number;
   // forward
+  /** The call was handed to the upstream: from here on the vendor may act even without an answer. */
+  sent: boolean;
   upstream: UpstreamResponse | null;
   upstreamMs: number;
 }
@@ -103,8 +113,11 @@ export function newContext(call: IncomingCall): CallContext {
     runId: null,
     params: null,
     op: null,
+    leases: null,
+    rateCounted: false,
     reservation: null,
     countedMicros: 0,
+    sent: false,
     upstream: null,
     upstreamMs: 0,
   };

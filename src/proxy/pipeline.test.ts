@@ -2,16 +2,20 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
-import { decisionHeader, type Reason } from '../decision/reasons.ts';
+import { type CounterStore, CounterStoreUnavailableError } from '../counters/store.ts';
+import { type Denial, decisionHeader, deny, type Reason } from '../decision/reasons.ts';
+import { loadExchangeRates } from '../money/exchange-rates.ts';
 import { compileEndpointPattern } from '../patterns/glob.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledPolicy } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
+import { createStripeAdapter } from '../vendors/stripe/index.ts';
+import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { NO_PARTIES, type VendorAdapter } from '../vendors/types.ts';
 import { createPipeline } from './pipeline.ts';
-import type { ForwardRequest, Upstreams } from './upstreams.ts';
+import type { ForwardRequest, UpstreamResponse, Upstreams } from './upstreams.ts';
 
 const TOKEN = 'kb_stripe_pipeline_test_token';
 
@@ -19,10 +23,12 @@ const TOKEN = 'kb_stripe_pipeline_test_token';
 const adapter: VendorAdapter = {
   name: 'stripe',
   requestIdHeader: 'request-id',
+  honoursIdempotencyKey: true,
   credential: (headers) => ({ token: String(headers.authorization ?? '').replace(/^Bearer /, '') }),
   parse: () => ({}),
   price: () => ({
     id: 'stripe.refunds.create',
+    class: 'money',
     movesMoney: true,
     known: true,
     costMicros: 0,
@@ -113,5 +119,394 @@ describe('pipeline: the cost lookup runs between the checks that need it and tho
     expect(res.headers['keybrake-decision']).toBe(decisionHeader(reason));
     expect(sent).toEqual(upstreamCalls);
     expect(audit.records).toMatchObject([{ reason, path: '/v1/refunds', vaultKey: 'agents/k' }]);
+  });
+});
+
+// ── ADR 0007 §4, §5, §8 at the pipeline: replays, leases, lookups counted and ordered ──────────────
+
+const USD = 1_000_000;
+const STRIPE_TOKEN_B = 'kb_stripe_pipeline_test_token_b';
+const STRIPE_TOKEN_OTHER_ACCOUNT = 'kb_stripe_pipeline_test_token_c';
+const NOW = '2026-11-26T12:00:00Z';
+const MINUTE = `minute:${Math.floor(Date.parse(NOW) / 60_000)}`;
+
+/** Store calls by method, so a test can state what one call costs in counter-store round trips. */
+function countingStore(inner: CounterStore): { store: CounterStore; calls: string[] } {
+  const calls: string[] = [];
+  const counted = ['reserve', 'settle', 'acquireLeases', 'releaseLeases', 'used', 'lastUsed'];
+  const store = new Proxy(inner, {
+    get(target, name, receiver) {
+      const v = Reflect.get(target, name, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (counted.includes(String(name))) calls.push(String(name));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store, calls };
+}
+
+type Upstream = (req: ForwardRequest) => Promise<UpstreamResponse | Denial>;
+
+interface StripeCall {
+  method?: string;
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+  token?: string;
+}
+
+/**
+ * A pipeline with the real Stripe adapter over a memory store; three vault keys: two share the
+ * upstream secret `sk_real` (so they share leases), the third has its own upstream account.
+ */
+function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
+  const clock = fixedClock(NOW);
+  const snapshots = new SnapshotHolder(clock);
+  const key = (token: string, name: string, secret: string) =>
+    [
+      createHash('sha256').update(token).digest('hex'),
+      {
+        uid: `agents/${name}`,
+        namespace: 'agents',
+        name,
+        vendor: 'stripe' as const,
+        tokenFingerprint: 'kb_stripe_…',
+        upstream: { kind: 'bearer' as const, token: secret },
+        suspended: false,
+        policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true, ...policy },
+      },
+    ] as const;
+  snapshots.apply({
+    version: 1,
+    compiledAt: clock.now(),
+    keys: new Map([
+      key(TOKEN, 'a', 'sk_real'),
+      key(STRIPE_TOKEN_B, 'b', 'sk_real'),
+      key(STRIPE_TOKEN_OTHER_ACCOUNT, 'c', 'sk_other_account'),
+    ]),
+  });
+  const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+  const { store, calls } = countingStore(memory);
+  const sent: string[] = [];
+  const upstreams: Upstreams = {
+    forward: async (req) => {
+      sent.push(`${req.method} ${req.pathAndQuery}`);
+      return upstream(req);
+    },
+    close: async () => {},
+  };
+  const handle = createPipeline({
+    snapshots,
+    vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
+    upstreams,
+    counters: store,
+    clock,
+    audit: memoryAuditSink(),
+    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+    log: silentLogger(),
+    parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
+    leaseTtlMs: 35_000,
+  });
+  const call = (c: StripeCall) =>
+    handle({
+      method: c.method ?? 'POST',
+      url: `/stripe${c.path}`,
+      headers: {
+        authorization: `Bearer ${c.token ?? TOKEN}`,
+        ...(c.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...c.headers,
+      },
+      body: Buffer.from(c.body ?? ''),
+    });
+  const spentToday = () => memory.used('agents/a', 'day:2026-11-26');
+  return { call, sent, calls, clock, memory, spentToday };
+}
+
+const json = (status: number, body: unknown): UpstreamResponse => ({
+  status,
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify(body)),
+});
+
+/** Stripe as far as these tests need it: charges echo their amount; pi_1 is a $40 intent. */
+const stripeLike: Upstream = async (req) => {
+  if (req.method === 'GET' && req.pathAndQuery.startsWith('/v1/payment_intents/pi_1'))
+    return json(200, { id: 'pi_1', object: 'payment_intent', amount: 4000, currency: 'usd' });
+  if (req.pathAndQuery.endsWith('/confirm'))
+    return json(200, {
+      id: 'pi_1',
+      amount: 4000,
+      amount_received: 4000,
+      currency: 'usd',
+      status: 'succeeded',
+    });
+  if (req.pathAndQuery === '/v1/payment_intents') {
+    const amount = Number(new URLSearchParams(req.body?.toString() ?? '').get('amount'));
+    return json(200, { id: 'pi_2', amount, amount_received: amount, currency: 'usd', status: 'succeeded' });
+  }
+  if (req.pathAndQuery.startsWith('/v1/charges')) {
+    const amount = Number(new URLSearchParams(req.body?.toString() ?? '').get('amount'));
+    return json(200, {
+      id: 'ch_1',
+      object: 'charge',
+      amount,
+      currency: 'usd',
+      captured: true,
+      amount_captured: amount,
+    });
+  }
+  return json(200, { id: 'pi_1', object: 'payment_intent', amount: 4000, currency: 'usd' });
+};
+
+const decision = (res: { headers: Record<string, string | string[]> }) => res.headers['keybrake-decision'];
+
+describe('pipeline: a replay is only a replay (ADR 0007 §4)', () => {
+  const charge = (body: string, headers: Record<string, string> = {}, path = '/v1/charges'): StripeCall => ({
+    path,
+    body,
+    headers: { 'idempotency-key': 'order-1', ...headers },
+  });
+
+  it('passes the same call again free, even re-encoded, and forwards the key unchanged', async () => {
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, stripeLike);
+    expect(decision(await p.call(charge('amount=1000&currency=usd&metadata[a]=1&metadata[b]=2')))).toBe(
+      decisionHeader('ok'),
+    );
+    expect(await p.spentToday()).toBe(10 * USD);
+    expect(decision(await p.call(charge('metadata[b]=2&currency=usd&metadata[a]=1&amount=1000')))).toBe(
+      decisionHeader('ok'),
+    );
+    expect(await p.spentToday()).toBe(10 * USD);
+    expect(p.sent).toEqual(['POST /v1/charges', 'POST /v1/charges']);
+  });
+
+  it.each<[string, StripeCall, number]>([
+    ['another amount', charge('amount=5000&currency=usd'), 50],
+    ['another array order', charge('amount=1000&currency=usd&expand[]=b&expand[]=a'), 10],
+    ['another endpoint', charge('amount=1000&currency=usd&confirm=true', {}, '/v1/payment_intents'), 10],
+    ['another Stripe-Account', charge('amount=1000&currency=usd', { 'stripe-account': 'acct_1' }), 10],
+    ['another Stripe-Context', charge('amount=1000&currency=usd', { 'stripe-context': 'acct_1' }), 10],
+    ['another vault key', { ...charge('amount=1000&currency=usd'), token: STRIPE_TOKEN_B }, 10],
+  ])('counts the same Idempotency-Key on %s as a new call', async (_name, second, secondUsd) => {
+    const first = charge('amount=1000&currency=usd&expand[]=a&expand[]=b');
+    const p = stripeProxy({ limits: { perDayMicros: 1_000 * USD } }, stripeLike);
+    const spent = async () => (await p.spentToday()) + (await p.memory.used('agents/b', 'day:2026-11-26'));
+    await p.call(first);
+    expect(await spent()).toBe(10 * USD);
+    expect(decision(await p.call(second))).toBe(decisionHeader('ok'));
+    expect(await spent()).toBe((10 + secondUsd) * USD);
+    // The first call's record stands: the first call again is still its free replay.
+    await p.call(first);
+    expect(await spent()).toBe((10 + secondUsd) * USD);
+    expect(p.sent).toHaveLength(3);
+  });
+
+  it('gives no replay discount to a key the vendor would not see (Connection: Idempotency-Key)', async () => {
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, stripeLike);
+    await p.call(charge('amount=1000&currency=usd'));
+    const res = await p.call(
+      charge('amount=1000&currency=usd', { connection: 'keep-alive, Idempotency-Key' }),
+    );
+    // Refused outright (header_invalid) or forwarded and counted: never forwarded for free.
+    if (decision(res) === decisionHeader('ok')) expect(await p.spentToday()).toBe(20 * USD);
+    else expect(p.sent).toHaveLength(1);
+  });
+
+  it('counts a retry again once the first call was refused by the vendor (settled to 0)', async () => {
+    let status = 402;
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, async (req) =>
+      status === 402 ? json(402, { error: { type: 'card_error' } }) : stripeLike(req),
+    );
+    await p.call(charge('amount=1000&currency=usd'));
+    expect(await p.spentToday()).toBe(0);
+    status = 200;
+    await p.call(charge('amount=1000&currency=usd'));
+    expect(await p.spentToday()).toBe(10 * USD);
+  });
+});
+
+describe('pipeline: Twilio retries are never free', () => {
+  it('counts every retry of a money call with the same Idempotency-Key', async () => {
+    const twilio = createTwilioAdapter();
+    expect(twilio.honoursIdempotencyKey).toBe(false);
+    // The real flag on the fixture adapter: a $1 money call priced in the request.
+    const fake: VendorAdapter = {
+      ...adapter,
+      name: 'twilio',
+      honoursIdempotencyKey: twilio.honoursIdempotencyKey,
+      price: () => ({
+        id: 'twilio.messages.create',
+        class: 'money',
+        movesMoney: true,
+        known: true,
+        costMicros: USD,
+        parties: NO_PARTIES,
+      }),
+    };
+    const clock = fixedClock(NOW);
+    const snapshots = new SnapshotHolder(clock);
+    snapshots.apply({
+      version: 1,
+      compiledAt: clock.now(),
+      keys: new Map([
+        [
+          createHash('sha256').update(TOKEN).digest('hex'),
+          {
+            uid: 'agents/t',
+            namespace: 'agents',
+            name: 't',
+            vendor: 'twilio',
+            tokenFingerprint: 'kb_twilio_…',
+            upstream: { kind: 'basic', username: 'AC1', password: 'x' },
+            suspended: false,
+            policy: {
+              ref: 'agents/p',
+              limits: { perDayMicros: 100 * USD },
+              timezone: 'UTC',
+              readsWhenStoreDown: true,
+            },
+          },
+        ],
+      ]),
+    });
+    const counters = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+    const handle = createPipeline({
+      snapshots,
+      vendors: { twilio: fake },
+      upstreams: { forward: async () => json(201, { sid: 'SM1' }), close: async () => {} },
+      counters,
+      clock,
+      audit: memoryAuditSink(),
+      metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+      log: silentLogger(),
+      parseLimits: { maxBytes: 1024, maxDepth: 4, maxParams: 10 },
+    });
+    for (let i = 0; i < 3; i++) {
+      await handle({
+        method: 'POST',
+        url: '/twilio/2010-04-01/Accounts/AC1/Messages.json',
+        headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': 'same' },
+        body: Buffer.from('To=%2B14155550100&Body=hi'),
+      });
+    }
+    expect(await counters.used('agents/t', 'day:2026-11-26')).toBe(3 * USD);
+  });
+});
+
+describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)', () => {
+  const confirm: StripeCall = { path: '/v1/payment_intents/pi_1/confirm', body: '' };
+  const update = (token = STRIPE_TOKEN_B): StripeCall => ({
+    path: '/v1/payment_intents/pi_1',
+    body: 'amount=900000',
+    token,
+  });
+
+  it('counts the call rate before the lookup, once, and does no lookup over the rate', async () => {
+    let minuteAtLookup: number | undefined;
+    const p = stripeProxy({ limits: { perDayMicros: 1_000 * USD, requestsPerMinute: 1 } }, async (req) => {
+      if (req.method === 'GET') minuteAtLookup = await p.memory.used('agents/a', MINUTE);
+      return stripeLike(req);
+    });
+    expect(decision(await p.call(confirm))).toBe(decisionHeader('ok'));
+    expect(minuteAtLookup).toBe(1);
+    expect(await p.memory.used('agents/a', MINUTE)).toBe(1);
+    expect(await p.spentToday()).toBe(40 * USD);
+
+    const limited = await p.call(confirm);
+    expect(decision(limited)).toBe(decisionHeader('rate_limited'));
+    expect(limited.status).toBe(429);
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'POST /v1/payment_intents/pi_1/confirm']);
+  });
+
+  it.each<[string, Partial<CompiledPolicy>, StripeCall, string[]]>([
+    [
+      'a plain read without a call rate',
+      { limits: { perDayMicros: USD } },
+      { method: 'GET', path: '/v1/charges' },
+      [],
+    ],
+    [
+      'a plain money call',
+      { limits: { perDayMicros: 100 * USD, requestsPerMinute: 9 } },
+      { path: '/v1/charges', body: 'amount=100&currency=usd' },
+      ['reserve'],
+    ],
+    [
+      'a lookup call',
+      { limits: { perDayMicros: 100 * USD, requestsPerMinute: 9 } },
+      confirm,
+      ['acquireLeases', 'reserve', 'releaseLeases'],
+    ],
+    [
+      'a locked free write',
+      { limits: { perDayMicros: 100 * USD, requestsPerMinute: 9 } },
+      update(TOKEN),
+      ['acquireLeases', 'releaseLeases'],
+    ],
+  ])('costs %s exactly these store round trips', async (_name, policy, c, expected) => {
+    const p = stripeProxy(policy, stripeLike);
+    expect(decision(await p.call(c))).toBe(decisionHeader('ok'));
+    expect(p.calls).toEqual(expected);
+  });
+
+  it('answers object_busy to an update of an intent a confirm is pricing, for every key of the account', async () => {
+    let releaseConfirm!: () => void;
+    const held = new Promise<void>((resolve) => {
+      releaseConfirm = resolve;
+    });
+    let confirmArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      confirmArrived = resolve;
+    });
+    const p = stripeProxy({ limits: { perDayMicros: 100_000 * USD } }, async (req) => {
+      if (req.pathAndQuery.endsWith('/confirm')) {
+        confirmArrived();
+        await held;
+      }
+      return stripeLike(req);
+    });
+    const inFlight = p.call(confirm);
+    await arrived;
+    const busy = await p.call(update());
+    expect(busy.status).toBe(409);
+    expect(decision(busy)).toBe(decisionHeader('object_busy'));
+    // Another confirm on the same intent waits too, and does no lookup.
+    expect(decision(await p.call(confirm))).toBe(decisionHeader('object_busy'));
+    // A vault key of another upstream account does not share the lease.
+    expect(decision(await p.call(update(STRIPE_TOKEN_OTHER_ACCOUNT)))).toBe(decisionHeader('ok'));
+    releaseConfirm();
+    expect(decision(await inFlight)).toBe(decisionHeader('ok'));
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+    expect(p.sent.filter((s) => s.startsWith('GET'))).toHaveLength(1);
+  });
+
+  it('releases the lease of a call denied after it took it', async () => {
+    const p = stripeProxy({ limits: { perCallMicros: 10 * USD } }, stripeLike);
+    expect(decision(await p.call(confirm))).toBe(decisionHeader('per_call_limit_exceeded'));
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+  });
+
+  it('keeps the lease of a call the upstream did not answer until its TTL', async () => {
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, async (req) =>
+      req.pathAndQuery.endsWith('/confirm') ? deny('upstream_timeout') : stripeLike(req),
+    );
+    expect(decision(await p.call(confirm))).toBe(decisionHeader('upstream_timeout'));
+    expect(decision(await p.call(update()))).toBe(decisionHeader('object_busy'));
+    p.clock.advance(34_999);
+    expect(decision(await p.call(update()))).toBe(decisionHeader('object_busy'));
+    p.clock.advance(1);
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+  });
+
+  it('fails closed before any lookup when the store cannot lease', async () => {
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, stripeLike);
+    p.memory.acquireLeases = async () => {
+      throw new CounterStoreUnavailableError('down');
+    };
+    const res = await p.call(confirm);
+    expect(decision(res)).toBe(decisionHeader('counter_store_unavailable'));
+    expect(p.sent).toEqual([]);
   });
 });

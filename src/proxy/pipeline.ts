@@ -13,17 +13,22 @@ import { audit } from './stages/audit.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { authorizeAfterLookup, authorizeBeforeLookup } from './stages/authorize.ts';
 import { forward } from './stages/forward.ts';
+import { leaseBeforeForward, leaseBeforeLookup } from './stages/lease.ts';
 import { parse } from './stages/parse.ts';
 import { lookUpCost, price } from './stages/price.ts';
+import { release } from './stages/release.ts';
 import { reserve } from './stages/reserve.ts';
 import { route } from './stages/route.ts';
 import { settle } from './stages/settle.ts';
 import { staleness } from './stages/staleness.ts';
 
 /**
- * The request path, in order (DESIGN.md §4); audit follows every call, whichever stage stopped it.
- * The cost lookup reads upstream with the real key, so it waits until every check that needs no
- * lookup has passed, and the checks on what it finds come after it.
+ * The request path, in order (DESIGN.md §4); release and audit follow every call, whichever stage
+ * stopped it. The cost lookup reads upstream with the real key, so it waits until every check that
+ * needs no lookup has passed, and the checks on what it finds come after it. Before it, the lease
+ * stage counts the call rate and leases the objects the call locks (ADR 0007 §5, §8), so the price
+ * it reads cannot change until the call is settled; a write that locks without a lookup takes its
+ * leases after every check, before the forward.
  */
 export const STAGES: readonly Stage[] = [
   route,
@@ -32,8 +37,10 @@ export const STAGES: readonly Stage[] = [
   price,
   staleness,
   authorizeBeforeLookup,
+  leaseBeforeLookup,
   lookUpCost,
   authorizeAfterLookup,
+  leaseBeforeForward,
   reserve,
   forward,
   settle,
@@ -51,6 +58,8 @@ export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Prom
       deps.log.error({ err: errorText(err) }, 'pipeline failed');
       answer = denied(adapterOf(ctx, deps), deny('internal_error'));
     }
+    // Before answering: a client's next call on the same object must not meet this call's lease.
+    if (ctx.leases) await release(ctx, deps);
     audit(ctx, deps, answer.reason);
     return answer;
   };
@@ -59,7 +68,10 @@ export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Prom
 /** Runs the stages until one denies; past the last one the call was forwarded and settled. */
 async function runStages(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   for (let i = 0; i < STAGES.length; i++) {
-    let outcome = STAGES[i]!(ctx, deps);
+    const stage = STAGES[i]!;
+    // From here on the vendor may act even if no answer comes back (the release step reads this).
+    if (stage === forward) ctx.sent = true;
+    let outcome = stage(ctx, deps);
     // Only stages that did I/O are awaited: a needless await costs every call a microtask turn.
     if (outcome instanceof Promise) outcome = await outcome;
     if (outcome) return outcome;

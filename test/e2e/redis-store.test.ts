@@ -1,10 +1,17 @@
 // The Redis counter store against real redis-server processes: the exact keys and TTLs the Lua
 // script writes, caps held exactly under concurrency across separate connections (one server and a
 // three-master cluster), idempotency, settle, and failing closed while Redis is gone or hung.
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
-import { CounterStoreUnavailableError, type ReserveResult } from '../../src/counters/store.ts';
+import {
+  CounterStoreUnavailableError,
+  type LeaseRequest,
+  type LeaseResult,
+  type ReserveResult,
+  type WindowSpec,
+} from '../../src/counters/store.ts';
 import { windowsFor } from '../../src/counters/windows.ts';
 import type { CompiledLimits, CompiledPolicy } from '../../src/snapshot/types.ts';
 import { type RedisServer, startRedis, waitFor } from '../env/redis.ts';
@@ -14,6 +21,8 @@ const USD = 1_000_000;
 const NOW = new Date('2026-11-26T10:15:30Z').getTime();
 let seq = 0;
 const freshScope = () => `agents/bot-${process.pid}-${++seq}`;
+/** The fingerprint of "the same call" (the pipeline sends the sha256 hex of the canonical call). */
+const FP = 'a'.repeat(64);
 
 function policy(limits: CompiledLimits, timezone = 'UTC'): CompiledPolicy {
   return { ref: 'agents/p', limits, timezone, readsWhenStoreDown: false };
@@ -21,6 +30,11 @@ function policy(limits: CompiledLimits, timezone = 'UTC'): CompiledPolicy {
 
 function ok(r: ReserveResult) {
   if (!r.ok) throw new Error(`expected ok, got refused by ${r.refused}`);
+  return r;
+}
+
+function ok2(r: LeaseResult) {
+  if (!r.ok) throw new Error(`expected the leases, got ${JSON.stringify(r)}`);
   return r;
 }
 
@@ -52,7 +66,7 @@ describe('RedisCounterStore on one redis-server', () => {
     });
     const windows = windowsFor(p, 2_500_000, NOW, 'run-1');
     const before = store.stats.roundTrips;
-    ok(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'idem-abc' }));
+    ok(await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'idem-abc', fingerprint: FP } }));
     expect(store.stats.roundTrips - before).toBe(1);
 
     const minute = `minute:${Math.floor(NOW / 60_000)}`;
@@ -61,7 +75,7 @@ describe('RedisCounterStore on one redis-server', () => {
       [`{vk:${scope}}:month:2026-11`]: ['2500000', 4 * 86_400 + 13 * 3600 + 44 * 60 + 30 + 86_400],
       [`{vk:${scope}}:run:run-1`]: ['2500000', 7 * 86_400],
       [`{vk:${scope}}:${minute}`]: ['1', 120],
-      [`{vk:${scope}}:idem:idem-abc`]: ['1', 86_400],
+      [`{vk:${scope}}:idem:idem-abc`]: [FP, 86_400],
       [`{vk:${scope}}:last`]: [String(NOW), 35 * 86_400],
     };
     expect((await inspect.keys(`{vk:${scope}}*`)).sort()).toEqual(Object.keys(expected).sort());
@@ -81,7 +95,7 @@ describe('RedisCounterStore on one redis-server', () => {
         scope,
         windows: windowsFor(p, 2 * USD, ms, undefined),
         now: ms,
-        ...(idempotencyKey !== undefined && { idempotencyKey }),
+        ...(idempotencyKey !== undefined && { idempotency: { key: idempotencyKey, fingerprint: FP } }),
       });
     expect(await store.lastUsed(scope)).toBeUndefined();
     const before = store.stats.roundTrips;
@@ -148,10 +162,22 @@ describe('RedisCounterStore on one redis-server', () => {
     const scope = freshScope();
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
     const first = ok(
-      await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' }),
+      await store.reserve({
+        scope,
+        windows,
+        now: NOW,
+        idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
+      }),
     );
     expect(first.replay).toBe(false);
-    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' })).toEqual({
+    expect(
+      await store.reserve({
+        scope,
+        windows,
+        now: NOW,
+        idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
+      }),
+    ).toEqual({
       ok: true,
       replay: true,
       reservation: { scope, money: [] },
@@ -162,7 +188,12 @@ describe('RedisCounterStore on one redis-server', () => {
     expect(await inspect.exists(`{vk:${scope}}:idem:stripe-node-retry-1`)).toBe(0);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
     expect(
-      await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'stripe-node-retry-1' }),
+      await store.reserve({
+        scope,
+        windows,
+        now: NOW,
+        idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
+      }),
     ).toMatchObject({
       replay: false,
     });
@@ -215,16 +246,186 @@ describe('RedisCounterStore on one redis-server', () => {
     const scope = freshScope();
     const p = policy({ perDayMicros: 100 * USD, requestsPerMinute: 2 });
     const windows = windowsFor(p, USD, NOW, undefined);
-    ok(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' }));
-    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' })).toMatchObject({
+    ok(await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'k', fingerprint: FP } }));
+    expect(
+      await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'k', fingerprint: FP } }),
+    ).toMatchObject({
       replay: true,
     });
-    expect(await store.reserve({ scope, windows, now: NOW, idempotencyKey: 'k' })).toEqual({
+    expect(
+      await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'k', fingerprint: FP } }),
+    ).toEqual({
       ok: false,
       refused: 'minute',
       used: 2,
       limit: 2,
     });
+  });
+});
+
+const ACCOUNT = 'stripe:0123456789abcdef0123456789abcdef';
+
+function leaseRequest(
+  scope: string,
+  token: string,
+  objects: string[],
+  { ttlMs = 35_000, windows = [] as WindowSpec[], account = ACCOUNT } = {},
+): LeaseRequest {
+  return { scope, windows, now: NOW, leases: { account, objects, token, ttlMs } };
+}
+
+const minuteOf = (limit: number): WindowSpec => ({
+  kind: 'minute',
+  bucket: `minute:${Math.floor(NOW / 60_000)}`,
+  limit,
+  amount: 1,
+  ttlSeconds: 120,
+});
+
+describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4, §5)', () => {
+  let server: RedisServer;
+  let store: RedisCounterStore;
+  let inspect: Redis;
+  const token = () => `token-${randomBytes(8).toString('hex')}`;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    store = createRedisCounterStore(server.url, { timeoutMs: 1_000 });
+    inspect = new Redis(server.port, '127.0.0.1');
+    expect(await store.waitUntilReady()).toBe(true);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    inspect?.disconnect();
+    await server?.stop();
+  });
+
+  it('is a replay when the fingerprint is equal, and counts a different one as a new call', async () => {
+    const scope = freshScope();
+    const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
+    const call = (fingerprint: string) =>
+      store.reserve({ scope, windows, now: NOW, idempotency: { key: 'order-1', fingerprint } });
+    const first = ok(await call('fp-a'));
+    expect(first.reservation.idempotency).toEqual({ key: 'order-1', fingerprint: 'fp-a' });
+    expect(await call('fp-a')).toMatchObject({ ok: true, replay: true });
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+
+    const other = ok(await call('fp-b'));
+    expect(other.replay).toBe(false);
+    // It wrote no record: the first call's record stands, so its retry is still the replay.
+    expect(other.reservation.idempotency).toBeUndefined();
+    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a');
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(10 * USD);
+    expect(await call('fp-a')).toMatchObject({ replay: true });
+
+    // Settling the other call to 0 leaves the first record alone; settling the first forgets it.
+    await store.settle(other.reservation, 0);
+    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a');
+    await store.settle(first.reservation, 0);
+    expect(await inspect.exists(`{vk:${scope}}:idem:order-1`)).toBe(0);
+  });
+
+  it('treats a record written before fingerprints ("1") as another call: counted, on the safe side', async () => {
+    const scope = freshScope();
+    await inspect.set(`{vk:${scope}}:idem:old-key`, '1', 'EX', 60);
+    const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
+    expect(
+      await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'old-key', fingerprint: FP } }),
+    ).toMatchObject({ ok: true, replay: false });
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  it('holds a lease exclusively, under the account hash tag, with its TTL, in one round trip', async () => {
+    const scope = freshScope();
+    const a = token();
+    const before = store.stats.roundTrips;
+    expect(await store.acquireLeases(leaseRequest(scope, a, ['pi_excl']))).toEqual({
+      ok: true,
+      held: { account: ACCOUNT, objects: ['pi_excl'], token: a },
+    });
+    expect(store.stats.roundTrips - before).toBe(1);
+    const key = `{lease:${ACCOUNT}}:pi_excl`;
+    expect(await inspect.get(key)).toBe(a);
+    const ttl = await inspect.pttl(key);
+    expect(ttl).toBeGreaterThan(30_000);
+    expect(ttl).toBeLessThanOrEqual(35_000);
+    expect(await store.acquireLeases(leaseRequest(freshScope(), token(), ['pi_excl']))).toEqual({
+      ok: false,
+      busy: 'pi_excl',
+    });
+    await store.releaseLeases({ account: ACCOUNT, objects: ['pi_excl'], token: a });
+    expect(await inspect.exists(key)).toBe(0);
+  });
+
+  it('releases by token only: a stale release spares the lease another call holds now', async () => {
+    const scope = freshScope();
+    const holder = token();
+    ok2(await store.acquireLeases(leaseRequest(scope, holder, ['pi_tok'])));
+    await store.releaseLeases({ account: ACCOUNT, objects: ['pi_tok'], token: token() });
+    expect(await inspect.get(`{lease:${ACCOUNT}}:pi_tok`)).toBe(holder);
+  });
+
+  it('expires a lease that is never released after its TTL', async () => {
+    const scope = freshScope();
+    ok2(await store.acquireLeases(leaseRequest(scope, token(), ['pi_ttl'], { ttlMs: 40 })));
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_ttl']))).toMatchObject({ ok: false });
+    await waitFor(
+      'the lease to expire',
+      async () => (await inspect.exists(`{lease:${ACCOUNT}}:pi_ttl`)) === 0,
+    );
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_ttl']))).toMatchObject({ ok: true });
+  });
+
+  it('takes several leases all or none', async () => {
+    const scope = freshScope();
+    ok2(await store.acquireLeases(leaseRequest(scope, token(), ['ch_many'])));
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_many', 'ch_many']))).toEqual({
+      ok: false,
+      busy: 'ch_many',
+    });
+    expect(await inspect.exists(`{lease:${ACCOUNT}}:pi_many`)).toBe(0);
+    const both = ok2(await store.acquireLeases(leaseRequest(scope, token(), ['pi_many2', 'ch_many2'])));
+    expect(await inspect.exists(`{lease:${ACCOUNT}}:pi_many2`, `{lease:${ACCOUNT}}:ch_many2`)).toBe(2);
+    await store.releaseLeases(both.held!);
+    expect(await inspect.exists(`{lease:${ACCOUNT}}:pi_many2`, `{lease:${ACCOUNT}}:ch_many2`)).toBe(0);
+  });
+
+  it('counts the call rate in the same script: a refused call takes no lease, a busy one is counted', async () => {
+    const scope = freshScope();
+    const rate = { windows: [minuteOf(2)] };
+    const before = store.stats.roundTrips;
+    ok2(await store.acquireLeases(leaseRequest(scope, token(), ['pi_rate'], rate)));
+    expect(store.stats.roundTrips - before).toBe(1);
+    expect(await store.lastUsed(scope)).toBe(NOW);
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_rate'], rate))).toEqual({
+      ok: false,
+      busy: 'pi_rate',
+    });
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_rate2'], rate))).toEqual({
+      ok: false,
+      refused: 'minute',
+      used: 2,
+      limit: 2,
+    });
+    expect(await inspect.exists(`{lease:${ACCOUNT}}:pi_rate2`)).toBe(0);
+    expect(await store.used(scope, minuteOf(2).bucket)).toBe(2);
+  });
+
+  it('gives exactly one of 200 concurrent calls from 3 stores the lease', async () => {
+    const stores = [0, 1, 2].map(() => createRedisCounterStore(server.url, { timeoutMs: 2_000 }));
+    try {
+      for (const s of stores) expect(await s.waitUntilReady()).toBe(true);
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          stores[i % 3]!.acquireLeases(leaseRequest(freshScope(), token(), ['pi_contended'])),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(results.filter((r) => !r.ok && 'busy' in r)).toHaveLength(199);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
   });
 });
 
@@ -321,7 +522,12 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
     const windows = windowsFor(p, USD, NOW, 'run-1');
     const results = await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
-        (stores[i % 3] as RedisCounterStore).reserve({ scope, windows, now: NOW, idempotencyKey: `k-${i}` }),
+        (stores[i % 3] as RedisCounterStore).reserve({
+          scope,
+          windows,
+          now: NOW,
+          idempotency: { key: `k-${i}`, fingerprint: FP },
+        }),
       ),
     );
     expect(results.filter((r) => r.ok)).toHaveLength(100);
@@ -359,5 +565,32 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
       inspect.disconnect();
     }
     expect(owners.size).toBeGreaterThan(1);
+  });
+
+  it("counts the rate on the vault key's slot and takes leases on the account's slot, with no CROSSSLOT", async () => {
+    const store = stores[0]!;
+    const token = () => `token-${randomBytes(8).toString('hex')}`;
+    const scope = freshScope();
+    const rate = { windows: [minuteOf(3)] };
+    const first = ok2(await store.acquireLeases(leaseRequest(scope, token(), ['pi_c1', 'ch_c1'], rate)));
+    expect(await stores[1]!.acquireLeases(leaseRequest(freshScope(), token(), ['ch_c1'], rate))).toEqual({
+      ok: false,
+      busy: 'ch_c1',
+    });
+    expect(await stores[2]!.used(scope, minuteOf(3).bucket)).toBe(1);
+    // Over the rate: refused, and the leases the other half took are given back at once.
+    ok2(await store.acquireLeases({ scope, windows: rate.windows, now: NOW }));
+    ok2(await store.acquireLeases({ scope, windows: rate.windows, now: NOW }));
+    expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_c2'], rate))).toMatchObject({
+      ok: false,
+      refused: 'minute',
+    });
+    expect(await stores[1]!.acquireLeases(leaseRequest(freshScope(), token(), ['pi_c2']))).toMatchObject({
+      ok: true,
+    });
+    await store.releaseLeases(first.held!);
+    expect(
+      await stores[2]!.acquireLeases(leaseRequest(freshScope(), token(), ['pi_c1', 'ch_c1'])),
+    ).toMatchObject({ ok: true });
   });
 });

@@ -8,14 +8,19 @@
 -- ARGV[2]      idempotency record TTL in seconds
 -- ARGV[3]      the call's time, epoch ms (from the proxy's clock)
 -- ARGV[4]      last-used record TTL in seconds
--- ARGV[5 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
+-- ARGV[5]      the call's fingerprint (sha256 hex): the value of its idempotency record
+-- ARGV[6 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
 --
--- Returns {1} reserved, {2} replay (money already reserved by an earlier call with the same key),
+-- Returns {1, r} reserved (r = 1 when this call wrote the idempotency record), {2} replay (money
+-- already reserved by an earlier call with the same key and the same fingerprint),
 -- {0, i, used, limit} refused by window i (nothing was written).
 -- Values stay below 2^53, where Lua numbers are exact.
 
 local has_idem = ARGV[1] == '1'
-local replay = has_idem and redis.call('EXISTS', KEYS[1]) == 1
+local recorded = false
+if has_idem then recorded = redis.call('GET', KEYS[1]) end
+-- Only the same call is a replay (ADR 0007 §4): a key reused with another fingerprint is a new call.
+local replay = has_idem and recorded == ARGV[5]
 local n = #KEYS - 2
 
 -- A replay skips the money windows but still counts towards the call rate.
@@ -24,7 +29,7 @@ local function applies(base)
 end
 
 for i = 1, n do
-  local base = 5 + (i - 1) * 4
+  local base = 6 + (i - 1) * 4
   if applies(base) then
     local used = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
     local limit = tonumber(ARGV[base + 1])
@@ -36,7 +41,7 @@ end
 
 local money = false
 for i = 1, n do
-  local base = 5 + (i - 1) * 4
+  local base = 6 + (i - 1) * 4
   if applies(base) then
     local key = KEYS[2 + i]
     redis.call('INCRBY', key, ARGV[base + 2])
@@ -55,7 +60,9 @@ if previous and tonumber(previous) > tonumber(latest) then latest = previous end
 redis.call('SET', KEYS[2], latest, 'EX', ARGV[4])
 
 if replay then return {2} end
-if has_idem and money then
-  redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+-- The first call's record stands: another call under the same key does not replace it.
+if has_idem and money and not recorded then
+  redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[2])
+  return {1, 1}
 end
-return {1}
+return {1, 0}

@@ -1,23 +1,24 @@
 -- Adjusts the money windows of one reservation from what was reserved to the actual cost.
 --
--- KEYS[1]      idempotency record; deleted when ARGV[1] is '1' (the call was released)
+-- KEYS[1]      idempotency record; deleted when ARGV[1] is '1' (the call was released) and it still
+--              holds this reservation's fingerprint ARGV[2] (never another call's record)
 -- KEYS[1 + i]  counter of money window i
--- ARGV[2i], ARGV[2i + 1]  window i: delta (actual - reserved), ttl seconds for a re-created key
+-- ARGV[1 + 2i], ARGV[2 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
 --
 -- Never takes a counter below 0 and never changes an existing key's TTL (INCRBY keeps it).
 
-if ARGV[1] == '1' then
+if ARGV[1] == '1' and redis.call('GET', KEYS[1]) == ARGV[2] then
   redis.call('DEL', KEYS[1])
 end
 
 for i = 1, #KEYS - 1 do
   local key = KEYS[1 + i]
-  local delta = tonumber(ARGV[2 * i])
+  local delta = tonumber(ARGV[1 + 2 * i])
   if delta > 0 then
-    redis.call('INCRBY', key, ARGV[2 * i])
+    redis.call('INCRBY', key, ARGV[1 + 2 * i])
     -- The bucket may have expired (or Redis lost it) since the reservation: spend is still recorded.
     if redis.call('TTL', key) < 0 then
-      redis.call('EXPIRE', key, ARGV[2 * i + 1])
+      redis.call('EXPIRE', key, ARGV[2 + 2 * i])
     end
   elseif delta < 0 then
     local used = tonumber(redis.call('GET', key) or '0')

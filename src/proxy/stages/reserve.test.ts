@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../clock.ts';
 import { MemoryCounterStore } from '../../counters/memory-store.ts';
 import { CounterStoreUnavailableError } from '../../counters/store.ts';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
-import { reserveWindows } from './reserve.ts';
+import { createStripeAdapter } from '../../vendors/stripe/index.ts';
+import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
+import type { VendorAdapter, VendorRequest } from '../../vendors/types.ts';
+import type { CallContext } from '../context.ts';
+import { callFingerprint, canonicalJson, replayRecord, reserveWindows } from './reserve.ts';
 
 const clock = fixedClock('2026-11-26T12:00:00Z');
 const key = (policy: Partial<CompiledPolicy>): CompiledKey => ({
@@ -58,5 +63,75 @@ describe('reserveWindows', () => {
     await expect(
       reserveWindows(downStore(), key({ readsWhenStoreDown: false }), 0, undefined, undefined, clock),
     ).rejects.toThrow(CounterStoreUnavailableError);
+  });
+});
+
+describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', () => {
+  const req = (over: Partial<VendorRequest> = {}): VendorRequest => ({
+    method: 'POST',
+    path: '/v1/charges',
+    query: '',
+    headers: {},
+    ...over,
+  });
+  const params = { amount: '1000', currency: 'usd', metadata: { a: '1', b: '2' }, expand: ['x', 'y'] };
+  const base = callFingerprint('agents/k', req(), params);
+
+  it('is sha256 hex, and the same for the same parameters in another order', () => {
+    expect(base).toMatch(/^[0-9a-f]{64}$/);
+    const reordered = { expand: ['x', 'y'], metadata: { b: '2', a: '1' }, currency: 'usd', amount: '1000' };
+    expect(callFingerprint('agents/k', req(), reordered)).toBe(base);
+  });
+
+  it.each<[string, string, VendorRequest, Record<string, unknown>]>([
+    ['another vault key', 'agents/other', req(), params],
+    ['another method', 'agents/k', req({ method: 'PUT' }), params],
+    ['another path', 'agents/k', req({ path: '/v1/payment_intents' }), params],
+    ['another query', 'agents/k', req({ query: 'a=1' }), params],
+    ['a Stripe-Account', 'agents/k', req({ headers: { 'stripe-account': 'acct_1' } }), params],
+    ['a Stripe-Context', 'agents/k', req({ headers: { 'stripe-context': 'acct_1' } }), params],
+    ['another amount', 'agents/k', req(), { ...params, amount: '1001' }],
+    ['another array order', 'agents/k', req(), { ...params, expand: ['y', 'x'] }],
+    ['a number where a string was', 'agents/k', req(), { ...params, amount: 1000 }],
+    ['one more parameter', 'agents/k', req(), { ...params, description: '' }],
+  ])('differs for %s', (_name, scope, r, p) => {
+    expect(callFingerprint(scope, r, p)).not.toBe(base);
+  });
+
+  it('serialises keys such as __proto__ as data', () => {
+    expect(canonicalJson(JSON.parse('{"b":1,"__proto__":{"x":1},"a":[2,1]}'))).toBe(
+      '{"__proto__":{"x":1},"a":[2,1],"b":1}',
+    );
+  });
+});
+
+describe('replayRecord: which calls may be replays', () => {
+  const ctx = (adapter: VendorAdapter, headers: Record<string, string>) =>
+    ({
+      adapter,
+      key: key({}),
+      call: { headers },
+      req: { method: 'POST', path: '/v1/charges', query: '', headers },
+      params: { amount: '1' },
+    }) as unknown as CallContext;
+  const stripe = createStripeAdapter({ rates: loadExchangeRates() });
+
+  it('records the key and the fingerprint for a vendor that honours Idempotency-Key', () => {
+    expect(replayRecord(ctx(stripe, { 'idempotency-key': 'k1' }))).toEqual({
+      key: 'k1',
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+  });
+
+  it.each<[string, VendorAdapter, Record<string, string>]>([
+    ['Twilio (no replay discount at all)', createTwilioAdapter(), { 'idempotency-key': 'k1' }],
+    ['a call without the header', stripe, {}],
+    [
+      'a key the Connection header drops on the way',
+      stripe,
+      { 'idempotency-key': 'k1', connection: 'Idempotency-Key' },
+    ],
+  ])('records nothing for %s', (_name, adapter, headers) => {
+    expect(replayRecord(ctx(adapter, headers))).toBeUndefined();
   });
 });

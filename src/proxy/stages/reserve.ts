@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.ts';
 import {
   type CounterStore,
   CounterStoreUnavailableError,
+  type IdempotencyRecord,
   type ReserveResult,
   type WindowKind,
 } from '../../counters/store.ts';
@@ -11,6 +13,7 @@ import { type Denial, type DenyReason, deny, isDenial } from '../../decision/rea
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
+import type { Params, VendorRequest } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { errorText } from '../error-text.ts';
 
@@ -31,20 +34,36 @@ const WINDOW_NAME: Record<WindowKind, string> = {
 /** Idempotency records live as long as Stripe keeps its own (24 h). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
-/** Reserves every window of a call in one store operation; a refusal names the window. */
+/** How the reserve stage words a refusal, by the window that refused (the lease stage words its own the same way). */
+export function refusal(kind: WindowKind, used: number, limit: number, costMicros: number): Denial {
+  const what = WINDOW_NAME[kind];
+  const detail =
+    kind === 'minute'
+      ? `${what} of ${limit} reached`
+      : `${what} of $${formatUsd(limit)} would be exceeded ($${formatUsd(used)} used, this call $${formatUsd(costMicros)})`;
+  return deny(REFUSAL[kind], `Keybrake: ${detail}.`);
+}
+
+/**
+ * Reserves every window of a call in one store operation; a refusal names the window. With
+ * `rateCounted` the call-rate window was already counted by the lease stage (before the lookup)
+ * and only the money windows remain.
+ */
 export async function reserveWindows(
   store: CounterStore,
   key: CompiledKey,
   costMicros: number,
   runId: string | undefined,
-  idempotencyKey: string | undefined,
+  idempotency: IdempotencyRecord | undefined,
   clock: Clock,
+  rateCounted = false,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
   const now = clock.now();
-  const windows = windowsFor(key.policy, costMicros, now, runId);
+  const all = windowsFor(key.policy, costMicros, now, runId);
+  const windows = rateCounted ? all.filter((w) => w.kind !== 'minute') : all;
   if (windows.length === 0) {
     // Nothing to count, but a policy may still want reads refused while the store is down.
-    if (!key.policy.readsWhenStoreDown && !store.available()) {
+    if (!rateCounted && !key.policy.readsWhenStoreDown && !store.available()) {
       throw new CounterStoreUnavailableError('counter store is down and this policy refuses reads meanwhile');
     }
     return { ok: true, reservation: { scope: key.uid, money: [] }, replay: false };
@@ -53,17 +72,12 @@ export async function reserveWindows(
     scope: key.uid,
     windows,
     now,
-    ...(idempotencyKey !== undefined && costMicros > 0
-      ? { idempotencyKey, idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS }
+    ...(idempotency !== undefined && costMicros > 0
+      ? { idempotency: { ...idempotency, ttlSeconds: IDEMPOTENCY_TTL_SECONDS } }
       : {}),
   });
   if (result.ok) return result;
-  const what = WINDOW_NAME[result.refused];
-  const detail =
-    result.refused === 'minute'
-      ? `${what} of ${result.limit} reached`
-      : `${what} of $${formatUsd(result.limit)} would be exceeded ($${formatUsd(result.used)} used, this call $${formatUsd(costMicros)})`;
-  return deny(REFUSAL[result.refused], `Keybrake: ${detail}.`);
+  return refusal(result.refused, result.used, result.limit, costMicros);
 }
 
 /**
@@ -80,8 +94,9 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
       key,
       op.costMicros,
       ctx.runId ?? undefined,
-      idempotencyKey(ctx.call.headers),
+      op.costMicros > 0 ? replayRecord(ctx) : undefined,
       deps.clock,
+      ctx.rateCounted,
     );
     if (isDenial(reserved)) return reserved;
     // A replay was counted the first time: nothing to count now, nothing to settle later.
@@ -102,8 +117,55 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
   return undefined;
 }
 
-/** The caller's Idempotency-Key, when it is one a store may keep. */
+/**
+ * The idempotency record of this call (ADR 0007 §4), when a retry of it may be free: only for a
+ * vendor that honours `Idempotency-Key`, and only for a key that reaches the vendor (one header, not
+ * nominated by `Connection`, which would drop it on the way).
+ */
+export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
+  if (!ctx.adapter?.honoursIdempotencyKey) return undefined;
+  const key = idempotencyKey(ctx.call.headers);
+  if (key === undefined) return undefined;
+  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.req!, ctx.params!) };
+}
+
+/** The caller's Idempotency-Key, when it is one a store may keep and the vendor will see. */
 function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
   const v = headers['idempotency-key'];
-  return typeof v === 'string' && v.length > 0 && v.length <= 255 ? v : undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 255) return undefined;
+  const connection = headers.connection;
+  const nominated = (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
+    .split(',')
+    .some((token) => token.trim().toLowerCase() === 'idempotency-key');
+  return nominated ? undefined : v;
+}
+
+/** Headers that choose the account a call acts on: part of "the same call". */
+const ACCOUNT_HEADERS = ['stripe-account', 'stripe-context'] as const;
+
+/**
+ * What makes two calls "the same call" for a replay: sha256 hex of the vault key, method, sub host,
+ * path, query, account headers and the canonical body (parsed parameters, object keys sorted, arrays
+ * in order), so a benign re-encoding of the same parameters matches and any other change does not.
+ */
+export function callFingerprint(scope: string, req: VendorRequest, params: Params): string {
+  const accounts = ACCOUNT_HEADERS.map((h) => {
+    const v = req.headers[h];
+    return v === undefined ? null : Array.isArray(v) ? v : [v];
+  });
+  const head = JSON.stringify([scope, req.method, req.subHost ?? null, req.path, req.query, ...accounts]);
+  return createHash('sha256').update(head).update('\n').update(canonicalJson(params)).digest('hex');
+}
+
+/** JSON with object keys sorted (by UTF-16 code units) at every depth; arrays keep their order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    const members = Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

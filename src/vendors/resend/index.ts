@@ -24,6 +24,7 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     name: 'resend',
     // Resend answers with `x-request-id` (older responses: `x-resend-request-id`).
     requestIdHeader: 'x-request-id',
+    honoursIdempotencyKey: true,
     credential: resendCredential,
     parse: (_req, body, limits) => parseResend(body, limits),
     price: (req, params) => classifyResend(prices, req, params),

@@ -17,6 +17,7 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
   return {
     name: 'stripe',
     requestIdHeader: 'request-id',
+    honoursIdempotencyKey: true,
     credential: stripeCredential,
     parse: parseStripe,
     price: (req, params) => classifyStripe(req, params, rates),

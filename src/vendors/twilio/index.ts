@@ -24,6 +24,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
   return {
     name: 'twilio',
     requestIdHeader: 'twilio-request-id',
+    honoursIdempotencyKey: false,
     credential: twilioCredential,
     parse: (_req, body, limits) => parseTwilio(body, limits),
     price: (req, params, key) => classifyTwilio(prices, req, params, key),

@@ -1,0 +1,139 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
+import { CounterStoreUnavailableError, type LeaseSpec } from '../../counters/store.ts';
+import { windowsFor } from '../../counters/windows.ts';
+import { type Denial, deny } from '../../decision/reasons.ts';
+import type { UpstreamCredential, VendorName } from '../../snapshot/types.ts';
+import { startChildSpan } from '../../telemetry/tracing.ts';
+import type { CallContext, PipelineDeps, Stage } from '../context.ts';
+import { errorText } from '../error-text.ts';
+import { refusal } from './reserve.ts';
+
+/** Added to the upstream timeout: a lease outlives the longest time the vendor may still act on a call. */
+export const LEASE_MARGIN_MS = 5_000;
+
+/** The lease TTL for a proxy whose upstream timeout is `upstreamTimeoutMs` (ADR 0007 §5). */
+export function leaseTtlMsFor(upstreamTimeoutMs: number): number {
+  return upstreamTimeoutMs + LEASE_MARGIN_MS;
+}
+
+/**
+ * The TTL when the pipeline is not told its upstream timeout. Generous on purpose: a lease is
+ * normally released when its call settles, and only a call whose upstream timed out leaves it to
+ * expire, so too long costs a few retries of `object_busy` while too short would reopen the race.
+ */
+export const FALLBACK_LEASE_TTL_MS = leaseTtlMsFor(10 * 60_000);
+
+/**
+ * The lease stage, first half (ADR 0007 §5, §8): a call that looks its price up counts its call rate
+ * and takes its leases in one store step before the lookup, so a rate-limited call does no upstream
+ * read and no update can change what the lookup reads until the call has settled.
+ */
+export const leaseBeforeLookup: Stage = (ctx, deps) =>
+  ctx.op!.lookup !== undefined ? takeLeases(ctx, deps) : undefined;
+
+/**
+ * The lease stage, second half: a write that locks objects without a lookup (an update of a payment
+ * intent a confirm is priced from) takes its leases once every check has passed, before the forward.
+ */
+export const leaseBeforeForward: Stage = (ctx, deps) =>
+  (ctx.op!.locks?.length ?? 0) > 0 && ctx.leases === null && !ctx.rateCounted
+    ? takeLeases(ctx, deps)
+    : undefined;
+
+/**
+ * One store step: counts the call rate and takes an exclusive lease on every object the call locks.
+ * A busy object answers 409 `object_busy` (retryable); plain calls never get here, so they pay no
+ * round trip. The release step (release.ts) gives the leases back after settle.
+ */
+async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+  const op = ctx.op!;
+  const locks = op.locks ?? [];
+  const key = ctx.key!;
+  const now = deps.clock.now();
+  // The call rate only: money is reserved once the price is known (the reserve stage).
+  const windows = windowsFor(key.policy, 0, now, undefined);
+  let leases: LeaseSpec | undefined;
+  if (locks.length > 0) {
+    const objects = locks.map(canonicalObject);
+    if (objects.some((o) => o === undefined)) {
+      return deny('path_invalid', 'The call names an object id Keybrake cannot read.');
+    }
+    if (objects.length > MAX_LEASES_PER_CALL) {
+      return deny('body_invalid', 'The call names more objects than Keybrake can lock at once.');
+    }
+    leases = {
+      account: leaseAccount(ctx.vendor!, key.upstream),
+      objects: objects as string[],
+      token: randomBytes(16).toString('base64url'),
+      ttlMs: deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS,
+    };
+  }
+  if (windows.length === 0 && leases === undefined) return undefined;
+
+  const span = startChildSpan(ctx.span, 'keybrake.lease');
+  try {
+    const result = await deps.counters.acquireLeases({
+      scope: key.uid,
+      windows,
+      now,
+      ...(leases !== undefined ? { leases } : {}),
+    });
+    if (result.ok) {
+      ctx.leases = result.held ?? null;
+      ctx.rateCounted = windows.length > 0;
+      return undefined;
+    }
+    if ('busy' in result) {
+      return deny('object_busy', `Another call on ${result.busy} is in flight; retry shortly.`);
+    }
+    return refusal(result.refused, result.used, result.limit, 0);
+  } catch (err) {
+    // Fail closed: without its lease a looked-up price could be raced.
+    deps.metrics.counterStoreErrors.inc();
+    if (!(err instanceof CounterStoreUnavailableError))
+      deps.log.error({ err: errorText(err) }, 'counter store failed');
+    return deny('counter_store_unavailable');
+  } finally {
+    span.end();
+  }
+}
+
+const accounts = new WeakMap<UpstreamCredential, string>();
+
+/**
+ * Whose objects a lease guards: the vendor and a digest of the upstream credential's identity (the
+ * secret of a bearer key, the account SID of a Twilio credential), so every vault key and every
+ * replica holding the same upstream credential meet on the same leases, and no other tenant's.
+ * Compiled keys are immutable and live as long as their snapshot, so the digest is kept per object.
+ */
+export function leaseAccount(vendor: VendorName, credential: UpstreamCredential): string {
+  let account = accounts.get(credential);
+  if (account === undefined) {
+    const identity =
+      credential.kind === 'bearer'
+        ? `bearer\0${credential.token}`
+        : `account\0${credential.accountSid ?? credential.username}`;
+    const digest = createHash('sha256').update(`${vendor}\0${identity}`).digest('hex').slice(0, 32);
+    account = `${vendor}:${digest}`;
+    accounts.set(credential, account);
+  }
+  return account;
+}
+
+/**
+ * One spelling per object: a path segment the vendor will percent-decode is decoded here too, and
+ * case is folded (ids that differ only in case then share a lease: over-locking, never a gap).
+ * Undefined for a malformed escape or an empty id.
+ */
+export function canonicalObject(id: string): string | undefined {
+  let decoded = id;
+  if (id.includes('%')) {
+    try {
+      decoded = decodeURIComponent(id);
+    } catch {
+      return undefined;
+    }
+  }
+  return decoded.length === 0 ? undefined : decoded.toLowerCase();
+}
