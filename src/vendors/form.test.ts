@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../decision/reasons.ts';
-import { parseForm } from './form.ts';
+import { parseFlatForm, parseForm } from './form.ts';
 
 const limits = { maxBytes: 65_536, maxDepth: 4, maxParams: 50 };
 
@@ -39,21 +39,14 @@ describe('parseForm accepts', () => {
       'l[][a]=1&l[][b]=2&l[][a]=3',
       { l: [{ a: '1', b: '2' }, { a: '3' }] },
     ],
+    ['a pushed list of one', 'expand[]=a', { expand: ['a'] }],
     [
-      'repeated plain keys as a list (Twilio)',
-      'MediaUrl=a&MediaUrl=b&MediaUrl=c',
-      { MediaUrl: ['a', 'b', 'c'] },
+      'an indexed list of objects in a nested object',
+      'a[l][0][b]=1&a[l][1][b]=2',
+      { a: { l: [{ b: '1' }, { b: '2' }] } },
     ],
-    [
-      'a repeated nested key as a list, never last-wins',
-      'metadata[k]=1&metadata[k]=2',
-      { metadata: { k: ['1', '2'] } },
-    ],
-    [
-      'a repeated amount as a list, so it cannot be priced as one value',
-      'amount=1&amount=99999',
-      { amount: ['1', '99999'] },
-    ],
+    ['a percent-encoded ; in a value', 'description=a%3Bb', { description: 'a;b' }],
+    ['a name that merely contains _method', 'my_method=x&_methods=y', { my_method: 'x', _methods: 'y' }],
     ['sparse indexes, compacted in index order', 't[7]=b&t[2]=a', { t: ['a', 'b'] }],
     ['empty pairs', 'a=1&&b=2&', { a: '1', b: '2' }],
     ['= inside a value', 'q=a=b', { q: 'a=b' }],
@@ -113,6 +106,32 @@ describe('parseForm refuses with body_invalid', () => {
     ['an object then a value', 'a[b]=2&a=1', /both as a value/],
     ['a list then an object', 'a[0]=1&a[b]=2', /both as an object/],
     ['an object then a list', 'a[b]=1&a[0]=2', /both as a list/],
+    ['a plain name given twice', 'amount=1&amount=99999', /"amount": it is given more than once/],
+    ['a plain name given twice with the same value', 'currency=usd&currency=usd', /given more than once/],
+    ['a name given twice, once percent-encoded', 'customer=cus_a&%63ustomer=cus_b', /given more than once/],
+    ['a nested name given twice', 'metadata[k]=1&metadata[k]=2', /given more than once/],
+    [
+      'transfer_data[destination] given twice',
+      'transfer_data[destination]=acct_a&transfer_data[destination]=acct_b',
+      /given more than once/,
+    ],
+    [
+      'transfer_data[destination] given twice, once with encoded brackets',
+      'transfer_data[destination]=acct_a&transfer_data%5Bdestination%5D=acct_b',
+      /given more than once/,
+    ],
+    ['a list index given twice', 't[0]=a&t[0]=b', /given more than once/],
+    ['a field of a list element given twice', 'i[0][p]=1&i[0][p]=2', /given more than once/],
+    ['a list written with indexes and without', 't[0]=a&t[]=b', /both with indexes/],
+    ['a list written without indexes and with', 't[]=a&t[0]=b', /both with indexes/],
+    ['a value then a list', 'a=1&a[]=2', /both as a list/],
+    ['a list then a value', 'a[]=1&a=2', /both as a value/],
+    ['a raw ; (a separator to some servers)', 'description=x;customer=cus_b', /raw ";"/],
+    ['a leading raw ? (URLSearchParams drops it)', '?customer=cus_b', /raw "\?"/],
+    ['a _method parameter', '_method=DELETE', /_method/],
+    ['an encoded _method parameter', '%5Fmethod=DELETE', /_method/],
+    ['a _method parameter in any case', '_METHOD=DELETE', /_method/],
+    ['a nested _method parameter', '_method[x]=DELETE', /_method/],
   ])('for %s', (_name, body, message) => {
     const r = parseForm(body, limits);
     expect(isDenial(r)).toBe(true);
@@ -129,5 +148,68 @@ describe('parseForm refuses with body_invalid', () => {
   it('leaves Object.prototype untouched', () => {
     parseForm('__proto__[polluted]=yes&a[__proto__][polluted]=yes', limits);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+describe('parseFlatForm (Twilio names as they are)', () => {
+  const names = {
+    lists: new Set(['MediaUrl']),
+    declared: new Map([
+      ['to', 'To'],
+      ['body', 'Body'],
+      ['mediaurl', 'MediaUrl'],
+      ['timelimit', 'TimeLimit'],
+    ]),
+  };
+  const flat = (body: string) => {
+    const r = parseFlatForm(body, limits, names);
+    if (isDenial(r)) throw new Error(`unexpected denial: ${r.message}`);
+    return JSON.parse(JSON.stringify(r));
+  };
+
+  it.each([
+    ['an empty body', '', {}],
+    ['PascalCase names', 'To=%2B14155550100&Body=caf%C3%A9+ok', { To: '+14155550100', Body: 'café ok' }],
+    ['a declared list given once, as a string', 'MediaUrl=a', { MediaUrl: 'a' }],
+    [
+      'a declared list given three times, in order',
+      'MediaUrl=a&MediaUrl=b&MediaUrl=c',
+      { MediaUrl: ['a', 'b', 'c'] },
+    ],
+    [
+      'brackets and dots as part of the name',
+      'To[0]=x&Configuration.Filters=y',
+      { 'To[0]': 'x', 'Configuration.Filters': 'y' },
+    ],
+    ['an undeclared name', 'Whatever=1', { Whatever: '1' }],
+  ])('reads %s', (_name, body, expected) => {
+    expect(flat(body)).toEqual(expected);
+  });
+
+  it.each([
+    ['To given twice', 'To=%2B1&To=%2B33', /"To" is given more than once/],
+    ['Body given twice', 'Body=a&Body=b', /given more than once/],
+    ['an undeclared name given twice', 'Channel=sms&Channel=call', /given more than once/],
+    ['a lower-case `to` beside `To`', 'To=%2B1&to=%2B33', /differs only in case from "To"/],
+    ['an upper-case `TO` alone', 'TO=%2B33', /differs only in case from "To"/],
+    ['a case variant of a list name', 'MediaUrl=a&mediaurl=b', /differs only in case/],
+    ['two undeclared names equal ignoring case', 'Foo=1&FOO=2', /differ only in case/],
+    ['a Kelvin-sign variant of an undeclared name', 'Kind=1&\u212Aind=2', /differ only in case/],
+    ['a _method parameter', '_method=DELETE', /_method/],
+    ['an empty name', '=x', /empty name/],
+    ['__proto__', '__proto__=x', /not allowed/],
+    ['a raw ;', 'Body=a;To=b', /raw ";"/],
+    ['a malformed escape', 'To=%ZZ', /percent-encoding/],
+    ['too many parameters', Array.from({ length: 51 }, (_, i) => `k${i}=v`).join('&'), /more than 50/],
+  ])('refuses %s', (_name, body, message) => {
+    const r = parseFlatForm(body, limits, names);
+    expect(isDenial(r)).toBe(true);
+    if (!isDenial(r)) return;
+    expect(r.reason).toBe('body_invalid');
+    expect(r.message).toMatch(message);
+  });
+
+  it('refuses every repeat when it knows no lists', () => {
+    expect(parseFlatForm('MediaUrl=a&MediaUrl=b', limits)).toMatchObject({ reason: 'body_invalid' });
   });
 });

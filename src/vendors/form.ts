@@ -1,16 +1,24 @@
-import { type Denial, deny } from '../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../decision/reasons.ts';
+import { foldName, isMethodOverride, printableName } from './names.ts';
 import type { Params, ParseLimits } from './types.ts';
 
 /**
- * Decodes application/x-www-form-urlencoded bodies the way Stripe (Rack-style brackets) and Twilio
- * (repeated keys) read them, for the parse stage of both adapters. Where the two readings of a body
- * could differ (a key given twice, mixed shapes), it keeps every value or refuses, never picks one:
- * a price computed from a value the vendor does not use would be a way around a cap.
+ * Decodes application/x-www-form-urlencoded bodies and query strings for the parse stage, with one
+ * reading per request (ADR 0007 §2): wherever Keybrake and the vendor could read a body differently
+ * (a name given twice, mixed shapes, a `;` some servers split on, a method override), it refuses,
+ * never picks a copy: a price or party taken from a value the vendor does not use is a way around a
+ * policy.
  *
- * Shapes: `a=1` → { a: '1' }; `a=1&a=2` → { a: ['1','2'] }; `m[k]=v` → { m: { k: 'v' } };
- * `t[0]=x&t[1]=y` and `t[]=x&t[]=y` → { t: ['x','y'] }; `i[0][p]=1` → { i: [{ p: '1' }] }.
- * Depth counts bracket groups (`a[b][c]` is 2). Objects have no prototype, and the names
- * `__proto__`, `constructor` and `prototype` are refused.
+ * Two shapes:
+ *   - `parseForm` (Stripe, Rack-style brackets): `a=1` → { a: '1' }; `m[k]=v` → { m: { k: 'v' } };
+ *     `t[0]=x&t[1]=y` and `t[]=x&t[]=y` → { t: ['x','y'] }; `i[0][p]=1` → { i: [{ p: '1' }] }.
+ *     Lists are written `a[]` or `a[0]`, so any other name given twice (`a=1&a=2`,
+ *     `metadata[k]=1&metadata[k]=2`, `t[0]=x&t[0]=y`) is refused, and so is one list written both
+ *     ways. Depth counts bracket groups (`a[b][c]` is 2).
+ *   - `parseFlatForm` (Twilio): names are taken as they are; only the names the vendor declares as
+ *     lists may repeat (`MediaUrl=a&MediaUrl=b` → { MediaUrl: ['a','b'] }), and names that differ
+ *     only in case from each other or from a declared name are refused.
+ * Objects have no prototype, and the names `__proto__`, `constructor` and `prototype` are refused.
  */
 
 type Obj = Record<string, unknown>;
@@ -20,44 +28,152 @@ const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 const BRACKETS = /^(?:\[[^[\]]*\])+$/;
 const INDEX = /^(?:0|[1-9]\d{0,8})$/;
 const DIGITS = /^\d+$/;
+const SEMICOLON =
+  'A raw ";" is not accepted in form data: some servers split parameters on it. Percent-encode it as %3B.';
 
+/** Stripe's reading: nested brackets, lists only as `a[]` or `a[0]`. */
 export function parseForm(body: string, limits: ParseLimits): Params | Denial {
+  const framing = framingDenial(body);
+  if (framing) return framing;
   const root: Obj = Object.create(null);
+  // How each list was written: index (`a[0]`) or push (`a[]`); created on the first list only.
+  let listKinds: Map<unknown[], ListKind> | undefined;
   let count = 0;
   for (const pair of body.split('&')) {
     if (pair === '') continue;
     count += 1;
-    if (count > limits.maxParams) {
-      return deny('body_invalid', `The request has more than ${limits.maxParams} parameters.`);
-    }
-    const eq = pair.indexOf('=');
-    const name = decode(eq === -1 ? pair : pair.slice(0, eq));
-    if (name === undefined) {
-      return deny('body_invalid', `The name of parameter #${count} is not valid percent-encoding.`);
-    }
-    const value = decode(eq === -1 ? '' : pair.slice(eq + 1));
-    if (value === undefined) {
-      return deny('body_invalid', `The value of parameter ${printable(name)} is not valid percent-encoding.`);
-    }
+    if (count > limits.maxParams) return tooMany(limits);
+    const decoded = decodePair(pair, count);
+    if (isDenial(decoded)) return decoded;
+    const [name, value] = decoded;
     const path = splitName(name);
     if (typeof path === 'string') return deny('body_invalid', path);
     if (path.length - 1 > limits.maxDepth) {
       return deny(
         'body_invalid',
-        `Parameter ${printable(name)} is nested ${path.length - 1} levels deep; the limit is ${limits.maxDepth}.`,
+        `Parameter ${printableName(name)} is nested ${path.length - 1} levels deep; the limit is ${limits.maxDepth}.`,
       );
     }
-    const problem = assign(root, path, value, limits);
-    if (problem) return deny('body_invalid', `Parameter ${printable(name)}: ${problem}`);
+    if (path.length > 1 && listKinds === undefined) listKinds = new Map();
+    const problem = assign(root, path, value, limits, listKinds);
+    if (problem) return deny('body_invalid', `Parameter ${printableName(name)}: ${problem}`);
   }
   compact(root);
   return root;
 }
 
-/** `+` is a space, then percent-decoding as UTF-8; undefined when malformed. */
+/** What a flat form may repeat and which spellings it knows (`parseFlatForm`). */
+export interface FlatFormNames {
+  /** Names the vendor declares as lists: the only ones that may be given more than once. */
+  readonly lists?: ReadonlySet<string>;
+  /** `foldName(name)` → the name as the vendor declares it: a name folding to one must be spelt like it. */
+  readonly declared?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Twilio's reading: every name as it is. A list name given more than once becomes an array (in
+ * order); a name given once stays a string.
+ */
+export function parseFlatForm(body: string, limits: ParseLimits, names: FlatFormNames = {}): Params | Denial {
+  const framing = framingDenial(body);
+  if (framing) return framing;
+  const root: Obj = Object.create(null);
+  // folded name → the spelling first seen, so `To` then `to` is caught whatever the declared names.
+  const spellings = new Map<string, string>();
+  let count = 0;
+  for (const pair of body.split('&')) {
+    if (pair === '') continue;
+    count += 1;
+    if (count > limits.maxParams) return tooMany(limits);
+    const decoded = decodePair(pair, count);
+    if (isDenial(decoded)) return decoded;
+    const [name, value] = decoded;
+    if (name === '') return deny('body_invalid', 'A parameter has an empty name.');
+    if (FORBIDDEN.has(name))
+      return deny('body_invalid', `Parameter name ${printableName(name)} is not allowed.`);
+    if (isMethodOverride(name)) return methodOverride();
+    const folded = foldName(name);
+    const declared = names.declared?.get(folded);
+    if (declared !== undefined && declared !== name) {
+      return deny(
+        'body_invalid',
+        `Parameter ${printableName(name)} differs only in case from ${printableName(declared)}; spell it exactly.`,
+      );
+    }
+    const seen = spellings.get(folded);
+    if (seen === undefined) {
+      spellings.set(folded, name);
+      root[name] = value;
+      continue;
+    }
+    if (seen !== name) {
+      return deny(
+        'body_invalid',
+        `Parameters ${printableName(seen)} and ${printableName(name)} differ only in case; give one of them.`,
+      );
+    }
+    if (!names.lists?.has(name)) return givenTwice(name);
+    const existing = root[name];
+    if (Array.isArray(existing)) existing.push(value);
+    else root[name] = [existing, value];
+  }
+  return root;
+}
+
+/**
+ * Characters readers split or strip differently: a raw `;` (a separator to Rack's query parser and
+ * others) and a leading `?` (URLSearchParams drops it, Rack keeps it in the first name). No encoder
+ * writes either raw there, so refusing them costs honest clients nothing.
+ */
+function framingDenial(body: string): Denial | undefined {
+  if (body.includes(';')) return deny('body_invalid', SEMICOLON);
+  if (body.charCodeAt(0) === 0x3f /* ? */) {
+    return deny(
+      'body_invalid',
+      'Form data must not start with a raw "?": readers disagree on whether it is part of the first name.',
+    );
+  }
+  return undefined;
+}
+
+function tooMany(limits: ParseLimits): Denial {
+  return deny('body_invalid', `The request has more than ${limits.maxParams} parameters.`);
+}
+
+function methodOverride(): Denial {
+  return deny('body_invalid', 'A _method parameter (a method override) is not accepted.');
+}
+
+function givenTwice(name: string): Denial {
+  return deny(
+    'body_invalid',
+    `Parameter ${printableName(name)} is given more than once; it must be given once (only lists may repeat).`,
+  );
+}
+
+/** Splits and decodes `name=value`; a Denial naming the parameter when either part is malformed. */
+function decodePair(pair: string, index: number): [string, string] | Denial {
+  const eq = pair.indexOf('=');
+  const name = decode(eq === -1 ? pair : pair.slice(0, eq));
+  if (name === undefined) {
+    return deny('body_invalid', `The name of parameter #${index} is not valid percent-encoding.`);
+  }
+  const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
+  if (value === undefined) {
+    return deny(
+      'body_invalid',
+      `The value of parameter ${printableName(name)} is not valid percent-encoding.`,
+    );
+  }
+  return [name, value];
+}
+
+/** `+` is a space, then percent-decoding as UTF-8; undefined when malformed or not UTF-8. */
 function decode(raw: string): string | undefined {
+  const spaced = raw.includes('+') ? raw.replaceAll('+', ' ') : raw;
+  if (!spaced.includes('%')) return spaced;
   try {
-    return decodeURIComponent(raw.replaceAll('+', ' '));
+    return decodeURIComponent(spaced);
   } catch {
     return undefined;
   }
@@ -67,15 +183,22 @@ function decode(raw: string): string | undefined {
 function splitName(name: string): string[] | string {
   const open = name.indexOf('[');
   const base = open === -1 ? name : name.slice(0, open);
-  const rest = open === -1 ? '' : name.slice(open);
   if (base === '') return 'A parameter has an empty name.';
-  if (base.includes(']') || (rest !== '' && !BRACKETS.test(rest))) {
-    return `Parameter ${printable(name)} has malformed brackets.`;
+  if (isMethodOverride(base)) return 'A _method parameter (a method override) is not accepted.';
+  if (open === -1) {
+    if (base.includes(']')) return `Parameter ${printableName(name)} has malformed brackets.`;
+    return FORBIDDEN.has(base) ? `Parameter name ${printableName(name)} is not allowed.` : [base];
   }
-  const segments = [base, ...(rest === '' ? [] : rest.slice(1, -1).split(']['))];
-  if (segments.some((s) => FORBIDDEN.has(s))) return `Parameter name ${printable(name)} is not allowed.`;
+  const rest = name.slice(open);
+  if (base.includes(']') || !BRACKETS.test(rest)) {
+    return `Parameter ${printableName(name)} has malformed brackets.`;
+  }
+  const segments = [base, ...rest.slice(1, -1).split('][')];
+  if (segments.some((s) => FORBIDDEN.has(s))) return `Parameter name ${printableName(name)} is not allowed.`;
   return segments;
 }
+
+type ListKind = 'index' | 'push';
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -91,8 +214,14 @@ function set(c: Container, k: string | number, v: unknown): void {
   else c[k as string] = v;
 }
 
-/** Places one value; returns why it cannot be placed (shape conflict, index out of range). */
-function assign(root: Obj, path: readonly string[], value: string, limits: ParseLimits): string | undefined {
+/** Places one value; returns why it cannot be placed (given twice, shape conflict, index out of range). */
+function assign(
+  root: Obj,
+  path: readonly string[],
+  value: string,
+  limits: ParseLimits,
+  listKinds: Map<unknown[], ListKind> | undefined,
+): string | undefined {
   let container: Container = root;
   let key: string | number = path[0]!;
   for (let i = 1; i < path.length; i++) {
@@ -112,6 +241,10 @@ function assign(root: Obj, path: readonly string[], value: string, limits: Parse
       set(container, key, child);
     } else if (!Array.isArray(child)) return 'it is used both as a list and as another shape.';
     const list = child as unknown[];
+    const kind: ListKind = seg === '' ? 'push' : 'index';
+    const before = listKinds!.get(list);
+    if (before === undefined) listKinds!.set(list, kind);
+    else if (before !== kind) return 'a list is written both with indexes ([0]) and without ([]).';
     container = list;
     if (seg !== '') {
       if (!INDEX.test(seg) || Number(seg) >= limits.maxParams)
@@ -129,11 +262,13 @@ function assign(root: Obj, path: readonly string[], value: string, limits: Parse
     }
   }
   const existing = get(container, key);
-  if (existing === undefined) set(container, key, value);
-  else if (typeof existing === 'string') set(container, key, [existing, value]);
-  else if (Array.isArray(existing) && existing.every((e) => typeof e === 'string')) existing.push(value);
-  else return 'it is used both as a value and as a list or object.';
-  return undefined;
+  if (existing === undefined) {
+    set(container, key, value);
+    return undefined;
+  }
+  if (typeof existing === 'string')
+    return 'it is given more than once; it must be given once (lists are written name[] or name[0]).';
+  return 'it is used both as a value and as a list or object.';
 }
 
 /** Drops the holes sparse indexes leave (`t[5]=x` alone → ['x']), keeping index order. */
@@ -146,10 +281,4 @@ function compact(node: Container): void {
       compact(dense);
     } else if (isObj(v)) compact(v);
   }
-}
-
-/** A parameter name safe to echo in an error: never a value, bounded, printable ASCII only. */
-function printable(name: string): string {
-  const clean = name.replace(/[^\w[\].-]/g, '?');
-  return `"${clean.length > 64 ? `${clean.slice(0, 64)}…` : clean}"`;
 }

@@ -15,7 +15,13 @@ const key: CompiledKey = {
   policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false },
 };
 const limits = { maxBytes: 65_536, maxDepth: 8, maxParams: 256 };
-const req: VendorRequest = { method: 'POST', path: '/emails', query: '', headers: {} };
+// What resend-node sends with every request.
+const req: VendorRequest = {
+  method: 'POST',
+  path: '/emails',
+  query: '',
+  headers: { 'content-type': 'application/json' },
+};
 
 describe('createResendAdapter', () => {
   it('reads the Bearer token, parses JSON and prices per recipient with overrides', () => {

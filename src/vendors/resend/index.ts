@@ -26,7 +26,7 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     requestIdHeader: 'x-request-id',
     honoursIdempotencyKey: true,
     credential: resendCredential,
-    parse: (_req, body, limits) => parseResend(body, limits),
+    parse: parseResend,
     price: (req, params) => classifyResend(prices, req, params),
     upstreamAuthorization: resendUpstreamAuthorization,
     settle: () => undefined,

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { VendorRequest } from '../types.ts';
 import { ITEMS, parseResend } from './parse.ts';
 
 const limits = { maxBytes: 1000, maxDepth: 3, maxParams: 5 };
-const parse = (text: string) => parseResend(Buffer.from(text), limits);
+const json = { 'content-type': 'application/json' };
+const req = (method = 'POST', query = '', headers: Record<string, string> = json): VendorRequest => ({
+  method,
+  path: '/emails',
+  query,
+  headers,
+});
+const parse = (text: string, r = req()) => parseResend(r, Buffer.from(text), limits);
 
 describe('parseResend', () => {
   it.each([
@@ -15,20 +23,60 @@ describe('parseResend', () => {
   });
 
   it.each([
+    ['charset=utf-8', req('POST', '', { 'content-type': 'application/json; charset=utf-8' }), '{"to":"a"}'],
+    ['a DELETE with a JSON body (resend-node)', req('DELETE'), '{"id":"x"}'],
+    ['a GET with a JSON content type and no body (resend-node)', req('GET', 'limit=10&after=x'), ''],
+  ])('accepts %s', (_name, r, text) => {
+    expect(parse(text, r)).not.toMatchObject({ reason: expect.any(String) });
+  });
+
+  it.each([
     ['invalid JSON', '{"to":', 'body_invalid'],
     ['a scalar', '"hello"', 'body_invalid'],
     ['null', 'null', 'body_invalid'],
+    ['whitespace only', '  ', 'body_invalid'],
     ['nesting beyond the limit', '{"a":{"b":{"c":{"d":1}}}}', 'body_invalid'],
     ['arrays nesting beyond the limit', '[[[[1]]]]', 'body_invalid'],
     ['too many values', '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}', 'body_invalid'],
     ['more bytes than allowed', `{"a":"${'x'.repeat(1000)}"}`, 'body_too_large'],
+    ['a duplicated to', '{"to":"a@x.com","to":"evil@x.com"}', 'body_invalid'],
+    ['to and To', '{"to":"a@x.com","To":"evil@x.com"}', 'body_invalid'],
+    ['an escaped duplicate of to', '{"to":"a@x.com","\\u0074o":"evil@x.com"}', 'body_invalid'],
+    ['a repeated key in a batch element', '[{"bcc":"a","bcc":"b"}]', 'body_invalid'],
+    ['a repeated key in nested headers', '{"headers":{"X":"1","X":"2"}}', 'body_invalid'],
+    ['a top-level _method', '{"_method":"DELETE"}', 'body_invalid'],
   ])('refuses %s', (_name, text, reason) => {
     expect(parse(text)).toMatchObject({ reason });
   });
 
+  it.each([
+    ['a form body', req('POST', '', { 'content-type': 'application/x-www-form-urlencoded' }), 'to=a'],
+    ['JSON without a content type', req('POST', '', {}), '{"to":"a"}'],
+    ['JSON as text/plain', req('POST', '', { 'content-type': 'text/plain' }), '{"to":"a"}'],
+    [
+      'JSON in another charset',
+      req('POST', '', { 'content-type': 'application/json; charset=utf-16' }),
+      '{"to":"a"}',
+    ],
+    ['a gzip Content-Encoding', req('POST', '', { ...json, 'content-encoding': 'gzip' }), '{"to":"a"}'],
+    ['a recipient in the query string of a send', req('POST', 'to=evil@x.com'), '{"to":"a"}'],
+    ['a repeated query parameter of a read', req('GET', 'limit=1&limit=100'), ''],
+    ['a _method in the query of a read', req('GET', '_method=DELETE'), ''],
+  ])('refuses %s', (_name, r, text) => {
+    expect(parse(text, r)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('refuses invalid UTF-8', () => {
+    expect(
+      parseResend(req(), Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]), limits),
+    ).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
   it('measures a very deep body without overflowing the stack', () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    expect(parseResend(Buffer.from(deep), { ...limits, maxBytes: 1_000_000 })).toMatchObject({
+    expect(parseResend(req(), Buffer.from(deep), { ...limits, maxBytes: 1_000_000 })).toMatchObject({
       reason: 'body_invalid',
     });
   });

@@ -1,43 +1,38 @@
-import { type Denial, deny } from '../../decision/reasons.ts';
-import type { Params, ParseLimits } from '../types.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
+import { parseFlatForm } from '../form.ts';
+import { parseJson } from '../json.ts';
+import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 
 /** Where a top-level JSON array lands in Params (Params is an object; `/emails/batch` posts an array). */
 export const ITEMS = '$items';
 
 /**
- * Decodes a Resend JSON body within the depth and parameter limits. An empty body is `{}` (reads,
- * deletes). A top-level array is wrapped as `{ $items: [...] }`; scalars are refused.
+ * Decodes a Resend call (parse stage), read once and one way (ADR 0007 §2): an application/json body
+ * (charset utf-8 or none) whose objects repeat no key, exactly or ignoring case, within the depth
+ * and size limits. An empty body is `{}` (reads, deletes). A top-level array is wrapped as
+ * `{ $items: [...] }`; scalars are refused. A write carries nothing in its query string; the query
+ * of a GET, HEAD or DELETE repeats no name.
  */
-export function parseResend(body: Buffer, limits: ParseLimits): Params | Denial {
+export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   if (body.length > limits.maxBytes) return deny('body_too_large');
-  const text = body.toString('utf8');
-  if (text.trim().length === 0) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return deny('body_invalid', 'The request body is not valid JSON.');
+  const encoding = contentEncodingDenial(req.headers);
+  if (encoding) return encoding;
+  if (isQueryMethod(req.method.toUpperCase())) {
+    const query = parseFlatForm(req.query, limits);
+    if (isDenial(query)) return query;
+  } else if (req.query.length > 0) {
+    return deny(
+      'body_invalid',
+      'Resend parameters of a write must be sent in the JSON body, not in the query string.',
+    );
   }
-  const shape = measure(value);
-  if (shape.depth > limits.maxDepth) return deny('body_invalid', 'The request body is nested too deeply.');
-  if (shape.values > limits.maxParams) return deny('body_invalid', 'The request body has too many values.');
+  if (body.length === 0) return {};
+  const text = bodyText(req.headers, body, 'json');
+  if (isDenial(text)) return text;
+  const value = parseJson(text, limits);
+  if (isDenial(value)) return value;
   if (Array.isArray(value)) return { [ITEMS]: value };
   if (typeof value === 'object' && value !== null) return value as Params;
   return deny('body_invalid', 'The request body must be a JSON object or array.');
-}
-
-/** Depth (a flat object is 1) and number of values, walked without recursion so no input can overflow the stack. */
-function measure(root: unknown): { depth: number; values: number } {
-  let depth = 0;
-  let values = 0;
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, level] = stack.pop()!;
-    if (typeof value !== 'object' || value === null) continue;
-    depth = Math.max(depth, level);
-    const children = Array.isArray(value) ? value : Object.values(value);
-    values += children.length;
-    for (const child of children) stack.push([child, level + 1]);
-  }
-  return { depth, values };
 }

@@ -1,38 +1,56 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
 import { parseForm } from '../form.ts';
+import { parseJson } from '../json.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 
-const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const V2 = /^\/v2(?:\/|$)/;
 
 /**
- * The parameters of a Stripe call (parse stage): the form body of a POST, the query string of any
- * other method (Stripe reads GET/DELETE parameters there). A POST that also carries query parameters
- * is refused: Stripe merges both, and a `confirm=true` hidden in the query must not escape pricing.
+ * The parameters of a Stripe call (parse stage), read once and one way (ADR 0007 §2): the query string
+ * of a GET, HEAD or DELETE (which must carry no body: Stripe merges body and query), the body of any
+ * other method, which must then carry nothing in its query string (a `confirm=true` hidden there must
+ * not escape pricing). v1 bodies are application/x-www-form-urlencoded with Rack brackets; `/v2/`
+ * bodies are JSON, as stripe-node sends them. A name given twice is refused unless it is a list
+ * (`a[]`, `a[0]`).
  */
 export function parseStripe(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   if (body.length > limits.maxBytes) {
     return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
   }
+  const encoding = contentEncodingDenial(req.headers);
+  if (encoding) return encoding;
   const query = parseForm(req.query, limits);
   if (isDenial(query)) return query;
-  if (req.method !== 'POST') return query;
-  if (Object.keys(query).length > 0) {
+  if (isQueryMethod(req.method)) {
+    if (body.length > 0) {
+      return deny(
+        'body_invalid',
+        `A ${req.method} request to Stripe carries its parameters in the query string, not a body.`,
+      );
+    }
+    return query;
+  }
+  if (hasKeys(query)) {
     return deny(
       'body_invalid',
-      'Keybrake requires the parameters of a POST in the body, not in the query string.',
+      `Keybrake requires the parameters of a ${req.method} in the body, not in the query string.`,
     );
   }
   if (body.length === 0) return query;
-  const type = req.headers['content-type'];
-  if (type !== undefined && !FORM.test(type)) {
-    return deny('body_invalid', 'Stripe requests must be application/x-www-form-urlencoded.');
+  const v2 = V2.test(req.path);
+  const text = bodyText(req.headers, body, v2 ? 'json' : 'form');
+  if (isDenial(text)) return text;
+  if (!v2) return parseForm(text, limits);
+  const value = parseJson(text, limits);
+  if (isDenial(value)) return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return deny('body_invalid', 'A Stripe v2 request body must be a JSON object.');
   }
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    return deny('body_invalid', 'The request body is not valid UTF-8.');
-  }
-  return parseForm(text, limits);
+  return value as Params;
+}
+
+function hasKeys(params: Params): boolean {
+  for (const _ in params) return true;
+  return false;
 }

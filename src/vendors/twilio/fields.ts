@@ -1,24 +1,30 @@
 import type { Params } from '../types.ts';
 
 /**
- * Reads of Twilio form parameters for classify and its cost formulas. Twilio takes repeated keys for
- * lists, so every read tolerates repetition and resolves it towards the higher price.
+ * Reads of Twilio parameters for classify and its cost formulas. The parse stage has already refused
+ * a parameter given twice unless the operation declares it a list (`MediaUrl`), so a scalar read
+ * never has to pick among copies.
  */
 
-/** Every string value of a form parameter: `To=a` → ['a'], `MediaUrl=a&MediaUrl=b` → ['a','b']. */
+/** Every string value of a parameter: `To=a` → ['a'], `MediaUrl=a&MediaUrl=b` → ['a','b']. */
 export function strings(params: Params, name: string): string[] {
-  const value = params[name];
+  const value = Object.hasOwn(params, name) ? params[name] : undefined;
   if (typeof value === 'string') return [value];
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   return [];
 }
 
-/** The one value of a parameter; the longest when repeated, so an ambiguous body is priced high. */
+/**
+ * The one value of a parameter that Twilio reads once; undefined when absent or not a string. Given
+ * more than once it cannot be read one way: that is the parse stage's to refuse, so reaching it here
+ * is a bug, and the call fails closed (internal_error) rather than be priced from a guess.
+ */
 export function single(params: Params, name: string): string | undefined {
-  const values = strings(params, name);
-  let longest: string | undefined;
-  for (const v of values) if (longest === undefined || v.length > longest.length) longest = v;
-  return longest;
+  const value = Object.hasOwn(params, name) ? params[name] : undefined;
+  if (Array.isArray(value)) {
+    throw new Error(`Twilio parameter ${name} reached pricing more than once; parse must refuse it.`);
+  }
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** Twilio booleans arrive as `true`/`false` strings. */

@@ -21,7 +21,8 @@ const req: VendorRequest = {
   path: `/2010-04-01/Accounts/${ACCOUNT}/Messages.json`,
   query: '',
   subHost: 'api',
-  headers: {},
+  // What twilio-node sends with a create.
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
 };
 
 describe('createTwilioAdapter', () => {

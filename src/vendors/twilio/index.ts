@@ -26,7 +26,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     requestIdHeader: 'twilio-request-id',
     honoursIdempotencyKey: false,
     credential: twilioCredential,
-    parse: (_req, body, limits) => parseTwilio(body, limits),
+    parse: parseTwilio,
     price: (req, params, key) => classifyTwilio(prices, req, params, key),
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,

@@ -1,12 +1,58 @@
-import type { Denial } from '../../decision/reasons.ts';
-import { parseForm } from '../form.ts';
-import type { Params, ParseLimits } from '../types.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
+import { parseFlatForm } from '../form.ts';
+import { parseJson } from '../json.ts';
+import { foldName, printableName } from '../names.ts';
+import type { Params, ParseLimits, VendorRequest } from '../types.ts';
+import { declaredBody, QUERY_NAMES } from './declared.ts';
 
 /**
- * The parameters of a Twilio call (parse stage): its form body, PascalCase keys, a list parameter
- * (`MediaUrl`) as repeated keys. Query strings are not parameters here: classify refuses them on writes
- * and reads the Lookup ones itself.
+ * The parameters of a Twilio call (parse stage), read once and one way (ADR 0007 §2). Writes carry
+ * them in the body, encoded as the operation's definition declares (form, PascalCase names as they
+ * are; a few operations take JSON), never in the query string. Only the operation's declared list
+ * parameters (`MediaUrl`, `StatusCallbackEvent`) may repeat, and a name differing only in case from
+ * a declared one or from another name of the request (`TO`, `to` beside `To`) is refused: Keybrake
+ * would not read it, Twilio might. A GET, HEAD or DELETE carries no body; its query string is
+ * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`.
  */
-export function parseTwilio(body: Buffer, limits: ParseLimits): Params | Denial {
-  return parseForm(body.toString('utf8'), limits);
+export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
+  if (body.length > limits.maxBytes) {
+    return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
+  }
+  const encoding = contentEncodingDenial(req.headers);
+  if (encoding) return encoding;
+  if (isQueryMethod(req.method.toUpperCase())) {
+    const query = parseFlatForm(req.query, limits, QUERY_NAMES);
+    if (isDenial(query)) return query;
+    if (body.length > 0) {
+      return deny('body_invalid', `A ${req.method} request to Twilio carries no body.`);
+    }
+    return Object.create(null) as Params;
+  }
+  if (req.query.length > 0) {
+    return deny(
+      'body_invalid',
+      'Twilio parameters must be sent in the request body, not in the query string.',
+    );
+  }
+  if (body.length === 0) return Object.create(null) as Params;
+  const declared = declaredBody(req);
+  const text = bodyText(req.headers, body, declared.type);
+  if (isDenial(text)) return text;
+  if (declared.type === 'form') return parseFlatForm(text, limits, declared.names);
+  const value = parseJson(text, limits);
+  if (isDenial(value)) return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return deny('body_invalid', 'This Twilio operation takes a JSON object.');
+  }
+  for (const key of Object.keys(value)) {
+    const spelt = declared.names.declared?.get(foldName(key));
+    if (spelt !== undefined && spelt !== key) {
+      return deny(
+        'body_invalid',
+        `Key ${printableName(key)} differs only in case from ${printableName(spelt)}; spell it exactly.`,
+      );
+    }
+  }
+  return value as Params;
 }

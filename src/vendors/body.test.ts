@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../decision/reasons.ts';
+import { bodyText, contentEncodingDenial, isContentType } from './body.ts';
+
+describe('isContentType', () => {
+  it.each([
+    ['application/x-www-form-urlencoded', 'form', true],
+    ['Application/X-WWW-Form-URLEncoded', 'form', true],
+    ['application/x-www-form-urlencoded; charset=utf-8', 'form', true],
+    ['application/x-www-form-urlencoded;charset=UTF-8', 'form', true],
+    ['application/x-www-form-urlencoded; charset="utf-8"', 'form', true],
+    ['application/x-www-form-urlencoded;', 'form', true],
+    ['application/json', 'json', true],
+    ['application/json; charset=utf-8', 'json', true],
+    ['application/json', 'form', false],
+    ['application/x-www-form-urlencoded', 'json', false],
+    ['application/x-www-form-urlencoded; charset=iso-8859-1', 'form', false],
+    ['application/x-www-form-urlencoded; charset=utf8', 'form', false],
+    ['application/json; charset=utf-16', 'json', false],
+    ['application/json; charset=utf-8; charset=utf-8', 'json', false],
+    ['application/json; boundary=x', 'json', false],
+    ['application/json; charset', 'json', false],
+    ['multipart/form-data; boundary=XX', 'form', false],
+    ['text/plain', 'form', false],
+    ['text/plain', 'json', false],
+    ['application/json-patch+json', 'json', false],
+    ['application/jsonx', 'json', false],
+    ['', 'json', false],
+    [undefined, 'json', false],
+  ] as const)('%s as %s: %s', (header, type, expected) => {
+    expect(isContentType(header, type)).toBe(expected);
+  });
+});
+
+describe('contentEncodingDenial', () => {
+  it.each([
+    [{}, false],
+    [{ 'content-encoding': 'identity' }, false],
+    [{ 'content-encoding': 'Identity ' }, false],
+    [{ 'content-encoding': 'gzip' }, true],
+    [{ 'content-encoding': 'deflate' }, true],
+    [{ 'content-encoding': 'br' }, true],
+    [{ 'content-encoding': 'identity, gzip' }, true],
+    [{ 'content-encoding': '' }, true],
+  ])('%j refused: %s', (headers, refused) => {
+    const r = contentEncodingDenial(headers);
+    expect(r !== undefined).toBe(refused);
+    if (r) expect(r.reason).toBe('body_invalid');
+  });
+});
+
+describe('bodyText', () => {
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+
+  it('decodes UTF-8', () => {
+    expect(bodyText(form, Buffer.from('d=café'), 'form')).toBe('d=café');
+  });
+
+  it.each([
+    ['no content type', {}, Buffer.from('a=1'), /needs Content-Type: application\/x-www-form-urlencoded/],
+    [
+      'another content type',
+      { 'content-type': 'application/json' },
+      Buffer.from('a=1'),
+      /must be application/,
+    ],
+    ['invalid UTF-8', form, Buffer.from([0x61, 0x3d, 0xe9]), /not valid UTF-8/],
+    ['an overlong UTF-8 sequence', form, Buffer.from([0x61, 0x3d, 0xc0, 0xaf]), /not valid UTF-8/],
+    ['a UTF-8 byte-order mark', form, Buffer.from([0xef, 0xbb, 0xbf, 0x61, 0x3d, 0x31]), /byte-order mark/],
+  ])('refuses %s', (_name, headers, body, message) => {
+    const r = bodyText(headers, body, 'form');
+    expect(isDenial(r) && r.reason).toBe('body_invalid');
+    expect(isDenial(r) && r.message).toMatch(message);
+  });
+});

@@ -1,0 +1,86 @@
+import type { FlatFormNames } from '../form.ts';
+import { foldName } from '../names.ts';
+import type { VendorRequest } from '../types.ts';
+import { TWILIO_REQUEST_BODIES, type TwilioRequestBody } from './bodies.ts';
+import { matchTwilioOperation } from './classify.ts';
+
+/**
+ * What Twilio's definition declares about a request, for the parse stage: the body of the operation a
+ * call resolves to (its encoding, parameter names and list names, `bodies.ts`), and the query
+ * parameters Twilio reads as lists. Parsing needs them before the price stage runs, so the call is
+ * resolved here against the same table classify matches.
+ */
+
+const ACCOUNT_PATH = /^\/2010-04-01\/Accounts\/([^/]+?)(?:\.json)?(\/.*)?$/;
+const ACCOUNTS_LIST = /^\/2010-04-01\/Accounts(?:\.json)?$/;
+const JSON_SUFFIX = /\.json$/;
+
+/**
+ * Query parameters Twilio's definition (@twilio-alpha/mcp 0.7.0) declares as arrays on some read,
+ * Lookup's `Type`, `AddOns` and `Fields` among them: the only names a query may repeat, and spellings
+ * a case variant (`fields=`) must not shadow. Until the generated table carries per-operation query
+ * parameters, this is their union over every operation.
+ */
+export const TWILIO_QUERY_LISTS: readonly string[] = [
+  'AddOns',
+  'AssignmentStatus',
+  'BindingType',
+  'CategorySid',
+  'ChannelEligibility',
+  'Codec',
+  'ContentType',
+  'Fields',
+  'GroupingSid',
+  'Identity',
+  'Language',
+  'ReservationId',
+  'RoomType',
+  'Tag',
+  'Type',
+];
+
+/** A declared body with its names indexed for the flat form parser. */
+export interface DeclaredBody {
+  readonly type: TwilioRequestBody['type'];
+  readonly names: FlatFormNames;
+}
+
+export const QUERY_NAMES: FlatFormNames = indexNames(TWILIO_QUERY_LISTS, TWILIO_QUERY_LISTS);
+
+/** A call whose operation declares no body (or that is not in the table): no list, no known names. */
+const UNDECLARED: DeclaredBody = { type: 'form', names: {} };
+
+const indexed = new Map<string, DeclaredBody>();
+
+/** The declared body of the operation a Twilio call resolves to; UNDECLARED when there is none. */
+export function declaredBody(req: VendorRequest): DeclaredBody {
+  const host = (req.subHost ?? 'api').toLowerCase();
+  const method = req.method.toUpperCase();
+  const match = matchTwilioOperation(host, method === 'HEAD' ? 'GET' : method, tablePath(host, req.path));
+  if (!match) return UNDECLARED;
+  const id = match.row.id;
+  let declared = indexed.get(id);
+  if (declared === undefined) {
+    const body = Object.hasOwn(TWILIO_REQUEST_BODIES, id) ? TWILIO_REQUEST_BODIES[id] : undefined;
+    declared = body ? { type: body.type, names: indexNames(body.names, body.lists) } : UNDECLARED;
+    indexed.set(id, declared);
+  }
+  return declared;
+}
+
+/** Twilio serves the 2010 API with or without `.json`: the table writes it with. */
+function tablePath(host: string, path: string): string {
+  if (host !== 'api') return path;
+  const account = ACCOUNT_PATH.exec(path);
+  if (account) return `/2010-04-01/Accounts/${account[1]}${(account[2] ?? '').replace(JSON_SUFFIX, '')}.json`;
+  return ACCOUNTS_LIST.test(path) ? '/2010-04-01/Accounts.json' : path;
+}
+
+function indexNames(names: readonly string[], lists: readonly string[]): FlatFormNames {
+  const declared = new Map<string, string>();
+  for (const name of names) {
+    const folded = foldName(name);
+    if (!declared.has(folded)) declared.set(folded, name);
+  }
+  return { lists: new Set(lists), declared };
+}
