@@ -40,6 +40,11 @@ export interface IncomingCall {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The header lines as received, name then value (node's `rawHeaders`): duplicates node merges or
+   * drops in `headers` are still visible here (ADR 0007 §2). Absent: rebuilt from `headers`.
+   */
+  readonly rawHeaders?: readonly string[];
   readonly body: Buffer;
   /** The HTTP layer stopped reading a body over the size limit. */
   readonly bodyTooLarge?: boolean;

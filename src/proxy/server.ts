@@ -39,6 +39,7 @@ export function createProxyListener(
       method: req.method,
       url: req.raw.url ?? '/',
       headers: req.headers,
+      rawHeaders: req.raw.rawHeaders,
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
       bodyTooLarge,
     });

@@ -1,14 +1,20 @@
 import { deny, isDenial } from '../../decision/reasons.ts';
 import type { Stage } from '../context.ts';
+import { checkHeaders, rawHeadersOf } from '../headers.ts';
 
 /**
- * Decodes the body the vendor's way (form or JSON) within size and depth limits. A body the HTTP
- * layer already cut off is refused here, after authentication, so the answer is the vendor's.
+ * Reads the request one way (ADR 0007 §2): first the headers Keybrake judges it by (each once, none
+ * nominated by Connection, no method override), then the body the vendor's way (form or JSON, its
+ * content type, UTF-8, no parameter given twice) within size and depth limits. A body the HTTP layer
+ * already cut off is refused here, after authentication, so the answer is the vendor's.
  */
 export const parse: Stage = (ctx, deps) => {
-  if (ctx.call.bodyTooLarge)
+  const { call } = ctx;
+  const headers = checkHeaders(ctx.vendor!, rawHeadersOf(call.headers, call.rawHeaders));
+  if (headers) return headers;
+  if (call.bodyTooLarge)
     return deny('body_too_large', `The request body exceeds ${deps.parseLimits.maxBytes} bytes.`);
-  const params = ctx.adapter!.parse(ctx.req!, ctx.call.body, deps.parseLimits);
+  const params = ctx.adapter!.parse(ctx.req!, call.body, deps.parseLimits);
   if (isDenial(params)) return params;
   ctx.params = params;
   return undefined;
