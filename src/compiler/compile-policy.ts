@@ -31,6 +31,7 @@ export function compilePolicy(policy: SpendPolicy): { policy: CompiledPolicy; ex
     ...(allow.countries && { countries: new Set(allow.countries) }),
     ...(allow.currencies && { currencies: new Set(allow.currencies) }),
     readsWhenStoreDown: spec.readsWhenCountersDown === 'allow',
+    ...(spec.requireRunId && { requireRunId: true }),
   };
   return spec.expiresAt === undefined
     ? { policy: compiled }

@@ -1,27 +1,59 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { type Denial, deny, isDenial } from '../decision/reasons.ts';
+import { headerLines, type RawHeaders, rawHeadersOf } from './headers.ts';
 
 const RUN_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
+const SHAPE = '1 to 128 characters among A-Z a-z 0-9 . _ : @ / -';
 
 /**
- * The agent run a call belongs to (DESIGN.md §5): `Keybrake-Run-Id`, else W3C baggage
- * `keybrake.run_id`. Ids outside a conservative charset are ignored rather than trusted into logs.
+ * The agent run a call belongs to (DESIGN.md §5, ADR 0007 §6): `Keybrake-Run-Id`, or the W3C baggage
+ * member `keybrake.run_id` (percent-encoded), undefined when the call names no run. A run id that is
+ * given twice (two headers, two baggage members, in one baggage header or across several), malformed
+ * (outside a conservative charset that is safe in logs and counter keys) or different in the header
+ * and in baggage is `run_id_invalid`: treating it as "no run" would let a call escape its per-run cap.
+ * `raw` are the header lines as received, where duplicates node merges are still visible.
  */
-export function runIdOf(headers: IncomingHttpHeaders): string | undefined {
-  const direct = headers['keybrake-run-id'];
-  if (typeof direct === 'string') return RUN_ID.test(direct) ? direct : undefined;
-  const baggage = headers.baggage;
-  if (typeof baggage !== 'string') return undefined;
-  for (const member of baggage.split(',')) {
-    const [pair] = member.split(';');
-    const eq = pair?.indexOf('=') ?? -1;
-    if (eq < 0 || pair!.slice(0, eq).trim() !== 'keybrake.run_id') continue;
-    let value: string;
-    try {
-      value = decodeURIComponent(pair!.slice(eq + 1).trim());
-    } catch {
-      return undefined;
-    }
-    return RUN_ID.test(value) ? value : undefined;
+export function runIdOf(headers: IncomingHttpHeaders, raw?: RawHeaders): string | undefined | Denial {
+  // Most calls name no run: answer without walking the raw lines.
+  if (headers['keybrake-run-id'] === undefined && headers.baggage === undefined) return undefined;
+  const lines = rawHeadersOf(headers, raw);
+  const direct = headerLines(lines, 'keybrake-run-id');
+  if (direct.length > 1) return invalid('Keybrake-Run-Id is given more than once.');
+  const fromHeader = direct[0]?.trim();
+  if (fromHeader !== undefined && !RUN_ID.test(fromHeader)) {
+    return invalid(`Keybrake-Run-Id must be ${SHAPE}.`);
   }
-  return undefined;
+  const fromBaggage = baggageRunId(headerLines(lines, 'baggage'));
+  if (isDenial(fromBaggage)) return fromBaggage;
+  if (fromHeader !== undefined && fromBaggage !== undefined && fromHeader !== fromBaggage) {
+    return invalid('Keybrake-Run-Id and the baggage member keybrake.run_id name different runs.');
+  }
+  return fromHeader ?? fromBaggage;
+}
+
+/** The `keybrake.run_id` member of the baggage headers (W3C: `key=value;properties`, comma-separated). */
+function baggageRunId(values: readonly string[]): string | undefined | Denial {
+  let found: string | undefined;
+  for (const value of values) {
+    for (const member of value.split(',')) {
+      const semi = member.indexOf(';');
+      const pair = semi === -1 ? member : member.slice(0, semi);
+      const eq = pair.indexOf('=');
+      if (eq === -1 || pair.slice(0, eq).trim() !== 'keybrake.run_id') continue;
+      if (found !== undefined) return invalid('baggage names keybrake.run_id more than once.');
+      let id: string;
+      try {
+        id = decodeURIComponent(pair.slice(eq + 1).trim());
+      } catch {
+        return invalid('The baggage member keybrake.run_id is not valid percent-encoding.');
+      }
+      if (!RUN_ID.test(id)) return invalid(`The baggage member keybrake.run_id must be ${SHAPE}.`);
+      found = id;
+    }
+  }
+  return found;
+}
+
+function invalid(message: string): Denial {
+  return deny('run_id_invalid', message);
 }

@@ -115,3 +115,25 @@ describe('describeSnapshot', () => {
     expect(d.keys[0]!.policy.currencies).toEqual(['eur', 'usd']);
   });
 });
+
+describe('requireRunId', () => {
+  const required = (p: CompiledPolicy): Snapshot => ({
+    version: 1,
+    compiledAt: 0,
+    keys: new Map([['c'.repeat(64), key('runs', { kind: 'bearer', token: 'sk_x' }, { policy: p })]]),
+  });
+
+  it('survives the operator stream when set', () => {
+    const back = deserializeSnapshot(serializeSnapshot(required({ ...policy, requireRunId: true })));
+    expect([...back.keys.values()][0]!.policy.requireRunId).toBe(true);
+  });
+
+  it('is absent from the wire and the description when false, as before the field existed', () => {
+    const text = serializeSnapshot(required(policy));
+    expect(text).not.toContain('requireRunId');
+    expect([...deserializeSnapshot(text).keys.values()][0]!.policy.requireRunId).toBeUndefined();
+    expect(describeSnapshot(required({ ...policy, requireRunId: true })).keys[0]!.policy.requireRunId).toBe(
+      true,
+    );
+  });
+});

@@ -28,6 +28,7 @@ export interface PolicyJson {
   countries?: string[];
   currencies?: string[];
   readsWhenStoreDown: boolean;
+  requireRunId?: boolean;
 }
 
 export function policyToJson(p: CompiledPolicy): PolicyJson {
@@ -45,6 +46,7 @@ export function policyToJson(p: CompiledPolicy): PolicyJson {
   const currencies = sorted(p.currencies);
   if (currencies) out.currencies = currencies.v;
   out.readsWhenStoreDown = p.readsWhenStoreDown;
+  if (p.requireRunId) out.requireRunId = true;
   return out;
 }
 
@@ -64,6 +66,7 @@ export function policyFromJson(j: PolicyJson): CompiledPolicy {
     ...(j.countries && { countries: new Set(j.countries) }),
     ...(j.currencies && { currencies: new Set(j.currencies) }),
     readsWhenStoreDown: j.readsWhenStoreDown,
+    ...(j.requireRunId && { requireRunId: true }),
   };
 }
 
@@ -130,6 +133,7 @@ const PolicyJsonSchema = z.strictObject({
   countries: z.array(z.string()).optional(),
   currencies: z.array(z.string()).optional(),
   readsWhenStoreDown: z.boolean(),
+  requireRunId: z.boolean().optional(),
 });
 
 const UpstreamSchema = z.discriminatedUnion('kind', [

@@ -76,4 +76,6 @@ export interface CompiledPolicy {
   readonly currencies?: ReadonlySet<string>;
   /** Whether reads (GET) pass when the counter store is down. Money-moving calls never do. */
   readonly readsWhenStoreDown: boolean;
+  /** Calls that name no agent run are denied with run_id_required (ADR 0007 §6); absent: false. */
+  readonly requireRunId?: boolean;
 }

@@ -121,6 +121,10 @@ export const SpendPolicySpecSchema = z
       .enum(['allow', 'deny'], { error: 'must be "allow" or "deny"' })
       .default('allow')
       .describe('Whether GETs pass while the counter store is unreachable. Money-moving calls never do.'),
+    requireRunId: z
+      .boolean({ error: 'must be true or false' })
+      .default(false)
+      .describe('Deny calls that name no agent run (Keybrake-Run-Id or baggage keybrake.run_id): run_id_required.'),
   })
   .describe('What a VaultKey may do.');
 export type SpendPolicySpec = z.infer<typeof SpendPolicySpecSchema>;

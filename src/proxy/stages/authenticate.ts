@@ -28,7 +28,11 @@ export function findKey(
   return key;
 }
 
-/** The vault key, its policy and the agent run the call belongs to (a run is a key's, DESIGN.md §5). */
+/**
+ * The vault key, its policy and the agent run the call belongs to (a run is a key's, DESIGN.md §5).
+ * A duplicated, malformed or contradictory run id is run_id_invalid (ADR 0007 §6), and a policy with
+ * `requireRunId` refuses a call naming no run: both before anything is parsed or priced.
+ */
 export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
@@ -36,6 +40,14 @@ export const authenticate: Stage = (ctx, deps) => {
   if (isDenial(key)) return key;
   ctx.key = key;
   ctx.policy = key.policy;
-  ctx.runId = runIdOf(ctx.call.headers) ?? null;
+  const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
+  if (isDenial(runId)) return runId;
+  if (runId === undefined && key.policy.requireRunId) {
+    return deny(
+      'run_id_required',
+      "This key's policy requires an agent run id: send Keybrake-Run-Id (or baggage keybrake.run_id).",
+    );
+  }
+  ctx.runId = runId ?? null;
   return undefined;
 };

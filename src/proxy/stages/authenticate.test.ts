@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot } from '../../snapshot/types.ts';
+import { createStripeAdapter } from '../../vendors/stripe/index.ts';
+import { newContext, type PipelineDeps } from '../context.ts';
+import { authenticate } from './authenticate.ts';
+
+const TOKEN = 'kb_stripe_0123456789abcdef0123456789abcdef';
+const adapter = createStripeAdapter({ rates: loadExchangeRates() });
+
+function deps(policy: Partial<CompiledPolicy>): PipelineDeps {
+  const key: CompiledKey = {
+    uid: 'agents/bot',
+    namespace: 'agents',
+    name: 'bot',
+    vendor: 'stripe',
+    tokenFingerprint: 'kb_stripe_…cdef',
+    upstream: { kind: 'bearer', token: 'sk_test_real' },
+    suspended: false,
+    policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false, ...policy },
+  };
+  const snapshot: Snapshot = {
+    version: 1,
+    compiledAt: 0,
+    keys: new Map([[createHash('sha256').update(TOKEN).digest('hex'), key]]),
+  };
+  return { snapshots: { current: snapshot }, clock: { now: () => 0 } } as unknown as PipelineDeps;
+}
+
+function run(lines: [string, string][], policy: Partial<CompiledPolicy> = {}) {
+  const raw = [['Authorization', `Bearer ${TOKEN}`] as [string, string], ...lines];
+  const headers: Record<string, string> = {};
+  for (const [n, v] of raw) headers[n.toLowerCase()] ??= v;
+  const ctx = newContext({
+    method: 'GET',
+    url: '/v1/customers',
+    headers,
+    rawHeaders: raw.flat(),
+    body: Buffer.alloc(0),
+  });
+  ctx.adapter = adapter;
+  return { denial: authenticate(ctx, deps(policy)), ctx };
+}
+
+describe('authenticate: the agent run', () => {
+  it('records the run id of the header', () => {
+    const { denial, ctx } = run([['Keybrake-Run-Id', 'run-1']]);
+    expect(denial).toBeUndefined();
+    expect(ctx.runId).toBe('run-1');
+  });
+
+  it('records no run when none is named and the policy does not require one', () => {
+    const { denial, ctx } = run([]);
+    expect(denial).toBeUndefined();
+    expect(ctx.runId).toBeNull();
+  });
+
+  it.each([
+    [
+      'given twice (node keeps one of them in its parsed headers)',
+      [
+        ['Keybrake-Run-Id', 'a'],
+        ['Keybrake-Run-Id', 'b'],
+      ],
+    ],
+    ['malformed', [['Keybrake-Run-Id', 'a b']]],
+    [
+      'disagreeing with baggage',
+      [
+        ['Keybrake-Run-Id', 'a'],
+        ['baggage', 'keybrake.run_id=b'],
+      ],
+    ],
+  ] as [string, [string, string][]][])(
+    'refuses a run id %s, never treating it as "no run"',
+    (_name, lines) => {
+      expect(run(lines).denial).toMatchObject({ reason: 'run_id_invalid' });
+    },
+  );
+
+  it('refuses a call naming no run when the policy requires one', () => {
+    expect(run([], { requireRunId: true }).denial).toMatchObject({ reason: 'run_id_required' });
+  });
+
+  it.each([
+    ['the header', [['Keybrake-Run-Id', 'run-1']]],
+    ['baggage', [['baggage', 'keybrake.run_id=run-1']]],
+  ] as [string, [string, string][]][])('lets a run named in %s satisfy requireRunId', (_name, lines) => {
+    const { denial, ctx } = run(lines, { requireRunId: true });
+    expect(denial).toBeUndefined();
+    expect(ctx.runId).toBe('run-1');
+  });
+
+  it('answers an invalid run id before requireRunId', () => {
+    expect(run([['Keybrake-Run-Id', '']], { requireRunId: true }).denial).toMatchObject({
+      reason: 'run_id_invalid',
+    });
+  });
+});
