@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../decision/reasons.ts';
+import type { VendorRequest } from '../types.ts';
+import { accountsOf, stripeParties } from './parties.ts';
+
+describe('accountsOf (Stripe-Account and Stripe-Context)', () => {
+  it.each([
+    ['no header: the platform account', {}, []],
+    ['Stripe-Account', { 'stripe-account': 'acct_1Abc' }, ['acct_1Abc']],
+    ['Stripe-Context with one account', { 'stripe-context': 'acct_1Abc' }, ['acct_1Abc']],
+    ['a Stripe-Context path', { 'stripe-context': 'acct_1Abc/acct_2Def' }, ['acct_1Abc', 'acct_2Def']],
+    ['a Stripe-Context path naming one account twice', { 'stripe-context': 'acct_1/acct_1' }, ['acct_1']],
+    ['both naming the same account', { 'stripe-account': 'acct_1', 'stripe-context': 'acct_1' }, ['acct_1']],
+    ['surrounding blanks', { 'stripe-account': ' acct_1 ' }, ['acct_1']],
+  ])('%s', (_name, headers, expected) => {
+    expect(accountsOf(headers)).toEqual(expected);
+  });
+
+  it.each([
+    ['an empty Stripe-Account', { 'stripe-account': '' }],
+    ['a Stripe-Account that is no account id', { 'stripe-account': 'cus_1' }],
+    ['the reserved word platform as an account', { 'stripe-account': 'platform' }],
+    ['two Stripe-Account values joined by node', { 'stripe-account': 'acct_1, acct_2' }],
+    ['Stripe-Account given as an array', { 'stripe-account': ['acct_1', 'acct_2'] }],
+    ['an empty Stripe-Context', { 'stripe-context': '' }],
+    ['a Stripe-Context with an empty segment', { 'stripe-context': 'acct_1//acct_2' }],
+    ['a Stripe-Context with a trailing slash', { 'stripe-context': 'acct_1/' }],
+    ['a Stripe-Context segment that is no account id', { 'stripe-context': 'org_1/acct_2' }],
+    ['a Stripe-Context with spaces', { 'stripe-context': 'acct_1 / acct_2' }],
+    ['two Stripe-Context values joined by node', { 'stripe-context': 'acct_1, acct_2' }],
+  ])('refuses %s with header_invalid', (_name, headers) => {
+    expect(accountsOf(headers)).toMatchObject({ reason: 'header_invalid' });
+  });
+
+  it.each([
+    ['different accounts', { 'stripe-account': 'acct_1', 'stripe-context': 'acct_2' }],
+    ['a context path beyond the account', { 'stripe-account': 'acct_1', 'stripe-context': 'acct_1/acct_2' }],
+  ])('refuses both headers naming %s with account_not_allowed', (_name, headers) => {
+    expect(accountsOf(headers)).toMatchObject({ reason: 'account_not_allowed' });
+  });
+});
+
+describe('stripeParties', () => {
+  const req = (headers: Record<string, string> = {}, path = '/v1/charges'): VendorRequest => ({
+    method: 'POST',
+    path,
+    query: '',
+    headers,
+  });
+
+  it('names the accounts of Stripe-Context beside customers, recipients and currency', () => {
+    const parties = stripeParties(req({ 'stripe-context': 'acct_1/acct_2' }), {
+      customer: 'cus_1',
+      currency: 'USD',
+      transfer_data: { destination: 'acct_9' },
+    });
+    expect(parties).toMatchObject({
+      customers: ['cus_1'],
+      accounts: ['acct_1', 'acct_2'],
+      recipients: ['acct_9'],
+      currencies: ['usd'],
+    });
+  });
+
+  it('refuses a malformed destination with a real denial', () => {
+    const parties = stripeParties(req(), { destination: ['acct_1'] });
+    expect(isDenial(parties)).toBe(true);
+    expect(parties).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('passes on a party header denial', () => {
+    expect(stripeParties(req({ 'stripe-context': 'nope' }), {})).toMatchObject({ reason: 'header_invalid' });
+  });
+});
