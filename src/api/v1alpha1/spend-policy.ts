@@ -124,7 +124,9 @@ export const SpendPolicySpecSchema = z
     requireRunId: z
       .boolean({ error: 'must be true or false' })
       .default(false)
-      .describe('Deny calls that name no agent run (Keybrake-Run-Id or baggage keybrake.run_id): run_id_required.'),
+      .describe(
+        'Deny calls that name no agent run (Keybrake-Run-Id or baggage keybrake.run_id): run_id_required.',
+      ),
   })
   .describe('What a VaultKey may do.');
 export type SpendPolicySpec = z.infer<typeof SpendPolicySpecSchema>;
