@@ -52,12 +52,34 @@ export const NO_PARTIES: Parties = {
  * the adapter names a read it can price from; the pipeline performs it upstream with the real key.
  */
 export interface CostLookup {
-  /** Vendor-relative GET path, e.g. `/v1/charges/ch_123`. */
+  /** Vendor-relative GET path, e.g. `/v1/charges/ch_123`, with `?query` for a read that takes parameters. */
   readonly path: string;
+  /**
+   * `GET` when absent. `POST` only for a vendor preview endpoint, which computes an object and
+   * creates nothing (Stripe `POST /v1/invoices/create_preview`): a lookup never has side effects.
+   */
+  readonly method?: 'GET' | 'POST';
+  /** The form-encoded body of a `POST` lookup (`application/x-www-form-urlencoded`). */
+  readonly body?: string;
   /** Prices the looked-up object; undefined when it cannot (the call is then denied, fail closed). */
   readonly price: (body: unknown) => MicroUsd | undefined;
   /** Parties only the looked-up object names (the customer and currency of a refunded charge). */
   readonly parties?: (body: unknown) => Partial<Parties>;
+  /**
+   * When the price takes more than one read (a Resend broadcast names its segment, whose contacts
+   * come a page at a time): the read that follows this one, from this one's body; undefined when
+   * this read is the last one, and then `price` prices the call (undefined: denied). The parties of
+   * every read count. The pipeline bounds the reads of one call (MAX_LOOKUP_READS).
+   */
+  readonly next?: (body: unknown) => CostLookup | undefined;
+  /**
+   * Objects to lease before this read (ADR 0007 §5) that the call's own `locks` could not name,
+   * because an earlier read found them (the segment a broadcast goes to). Held with the call's
+   * other leases until it settles.
+   */
+  readonly locks?: readonly string[];
+  /** How the lookup prices the call, in words: for denials and `keybrake policy-check --explain`. */
+  readonly describe?: string;
 }
 
 /**
@@ -102,7 +124,22 @@ export interface Operation {
    */
   readonly locks?: readonly string[];
   readonly parties: Parties;
+  /**
+   * What this call makes the vendor fetch or run that Keybrake does not see (ADR 0007 §7: Twilio
+   * instruction URLs, TwiML applications): the authorize stage admits a URL only from a host of the
+   * policy's `allow.twimlHosts`, and never an opaque one. Absent or empty: none.
+   */
+  readonly instructions?: readonly RemoteInstruction[];
 }
+
+/**
+ * A source of instructions a call hands the vendor (price stage → authorize): a URL it will fetch
+ * them from (or ship the call's audio to), or something whose instructions are not in the request at
+ * all (a TwiML application, a TaskRouter workflow). `where` names the parameter or TwiML attribute.
+ */
+export type RemoteInstruction =
+  | { readonly kind: 'url'; readonly where: string; readonly url: string }
+  | { readonly kind: 'opaque'; readonly where: string; readonly what: string };
 
 /** Limits the parse stage enforces before a vendor sees a body. */
 export interface ParseLimits {

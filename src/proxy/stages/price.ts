@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
+import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CostLookup, Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
+import { errorText } from '../error-text.ts';
 import { parseJson } from '../parse-json.ts';
 import { upstreamHeaders } from '../upstreams.ts';
+import { canonicalObject, FALLBACK_LEASE_TTL_MS, leaseAccount } from './lease.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
 export const price: Stage = (ctx) => {
@@ -13,6 +18,15 @@ export const price: Stage = (ctx) => {
 };
 
 /**
+ * The most upstream reads one call's price may take (ADR 0007 §8: every request has bounded work): a
+ * chain of lookups (`CostLookup.next`) longer than this is denied with price_unknown. Adapters bound
+ * their own chains below it (Resend: a broadcast read and its segment's contact pages).
+ */
+export const MAX_LOOKUP_READS = 128;
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
  * Prices a call whose amount lives upstream (a refund without amount, a capture). It is an upstream
  * read with the real key, so the pipeline runs it only after the checks that need no lookup, and
  * before those that need the amount and parties it finds.
@@ -20,11 +34,15 @@ export const price: Stage = (ctx) => {
 export const lookUpCost: Stage = (ctx, deps) =>
   ctx.op!.lookup ? priceUpstream(ctx, deps, ctx.op!.lookup) : undefined;
 
-/** One GET with the real key and the caller's account headers (Stripe-Account), failing closed. */
+/**
+ * GETs with the real key and the caller's account headers (Stripe-Account), failing closed: one, or
+ * a chain when each read names the next (`next`), leasing what a read names (`locks`) before the
+ * read that depends on it. The parties of every read are added to the call's.
+ */
 async function priceUpstream(
   ctx: CallContext,
   deps: PipelineDeps,
-  lookup: CostLookup,
+  first: CostLookup,
 ): Promise<Denial | undefined> {
   const { adapter, req, op } = ctx;
   const {
@@ -32,28 +50,93 @@ async function priceUpstream(
     'idempotency-key': _idem,
     ...rest
   } = upstreamHeaders(ctx.call.headers, adapter!.upstreamAuthorization(ctx.key!.upstream));
-  const res = await deps.upstreams.forward({
-    vendor: ctx.vendor!,
-    ...(req!.subHost !== undefined ? { subHost: req!.subHost } : {}),
-    method: 'GET',
-    pathAndQuery: lookup.path,
-    headers: rest,
-  });
-  if (isDenial(res)) return res;
-  const body = res.status === 200 ? parseJson(res.body) : undefined;
-  const cost = body === undefined ? undefined : lookup.price(body);
-  if (cost === undefined) {
-    return deny(
-      'price_unknown',
-      `Keybrake could not determine the amount of this ${op!.id} call, so it is not allowed.`,
-    );
-  }
-  const found = lookup.parties?.(body) ?? {};
   const parties = { ...op!.parties };
-  for (const [name, values] of Object.entries(found) as [keyof Parties, string[]][]) {
-    parties[name] = [...new Set([...parties[name], ...values])];
+  let lookup = first;
+  let cost: number | undefined;
+  for (let reads = 1; ; reads++) {
+    if ((lookup.locks?.length ?? 0) > 0) {
+      const busy = await leaseFound(ctx, deps, lookup.locks!);
+      if (busy) return busy;
+    }
+    const res = await deps.upstreams.forward({
+      vendor: ctx.vendor!,
+      ...(req!.subHost !== undefined ? { subHost: req!.subHost } : {}),
+      method: lookup.method ?? 'GET',
+      pathAndQuery: lookup.path,
+      // A preview (POST) carries its parameters as a form; a GET carries none.
+      ...(lookup.method === 'POST'
+        ? { headers: { ...rest, 'content-type': FORM }, body: Buffer.from(lookup.body ?? '', 'utf8') }
+        : { headers: rest }),
+    });
+    if (isDenial(res)) return res;
+    const body = res.status === 200 ? parseJson(res.body) : undefined;
+    if (body === undefined) return unpriced(ctx, lookup);
+    const found = lookup.parties?.(body) ?? {};
+    for (const [name, values] of Object.entries(found) as [keyof Parties, string[]][]) {
+      parties[name] = [...new Set([...parties[name], ...values])];
+    }
+    const next = lookup.next?.(body);
+    if (next === undefined) {
+      cost = lookup.price(body);
+      break;
+    }
+    if (reads >= MAX_LOOKUP_READS) return unpriced(ctx, lookup);
+    lookup = next;
   }
+  if (cost === undefined) return unpriced(ctx, lookup);
   const { lookup: _done, ...priced } = op!;
   ctx.op = { ...priced, costMicros: cost, parties };
+  return undefined;
+}
+
+function unpriced(ctx: CallContext, lookup: CostLookup): Denial {
+  const how = lookup.describe === undefined ? '' : ` (priced from ${lookup.describe})`;
+  return deny(
+    'price_unknown',
+    `Keybrake could not determine the amount of this ${ctx.op!.id} call${how}, so it is not allowed.`,
+  );
+}
+
+/**
+ * Leases the objects a read found (ADR 0007 §5), beside the ones the lease stage took for the call:
+ * same account, same token, so the release step gives them all back together. A busy object is
+ * 409 object_busy; a store that cannot answer fails the call closed.
+ */
+async function leaseFound(
+  ctx: CallContext,
+  deps: PipelineDeps,
+  ids: readonly string[],
+): Promise<Denial | undefined> {
+  const held = ctx.leases;
+  const objects: string[] = [];
+  for (const id of ids) {
+    const object = canonicalObject(id);
+    if (object === undefined) return deny('price_unknown', 'A looked-up object id cannot be leased.');
+    if (!held?.objects.includes(object) && !objects.includes(object)) objects.push(object);
+  }
+  if (objects.length === 0) return undefined;
+  if ((held?.objects.length ?? 0) + objects.length > MAX_LEASES_PER_CALL) {
+    return deny('price_unknown', 'The call depends on more objects than Keybrake can lock at once.');
+  }
+  const account = held?.account ?? leaseAccount(ctx.vendor!, ctx.key!.upstream);
+  const token = held?.token ?? randomBytes(16).toString('base64url');
+  try {
+    const result = await deps.counters.acquireLeases({
+      scope: ctx.key!.uid,
+      windows: [],
+      now: deps.clock.now(),
+      leases: { account, objects, token, ttlMs: deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS },
+    });
+    if (!result.ok) {
+      const busy = 'busy' in result ? result.busy : objects[0]!;
+      return deny('object_busy', `Another call on ${busy} is in flight; retry shortly.`);
+    }
+  } catch (err) {
+    deps.metrics.counterStoreErrors.inc();
+    if (!(err instanceof CounterStoreUnavailableError))
+      deps.log.error({ err: errorText(err) }, 'counter store failed');
+    return deny('counter_store_unavailable');
+  }
+  ctx.leases = { account, token, objects: [...(held?.objects ?? []), ...objects] };
   return undefined;
 }

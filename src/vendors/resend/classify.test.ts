@@ -115,12 +115,162 @@ describe('Resend sends', () => {
       expect((classify('POST', path, params) as Operation).parties.recipients).toEqual(recipients);
     },
   );
+});
+
+describe('Resend broadcasts', () => {
+  it('prices a broadcast send by looking up the broadcast, leasing it first', () => {
+    const op = classify('POST', '/broadcasts/b_1/send', {}) as Operation;
+    expect(op).toMatchObject({
+      id: 'resend.broadcasts.send',
+      class: 'money',
+      movesMoney: true,
+      locks: ['b_1'],
+      lookup: { path: '/broadcasts/b_1' },
+    });
+  });
+
+  it('prices a broadcast sent at creation from its segment, leasing the segment', () => {
+    const op = classify('POST', '/broadcasts', {
+      send: true,
+      from: 'News <News@Acme.test>',
+      segment_id: 'seg_1',
+    }) as Operation;
+    expect(op).toMatchObject({
+      id: 'resend.broadcasts.create',
+      class: 'money',
+      movesMoney: true,
+      locks: ['seg_1'],
+      lookup: { path: '/segments/seg_1/contacts?limit=100', locks: ['seg_1'] },
+      parties: { senders: ['news@acme.test'] },
+    });
+  });
 
   it.each([
-    ['sending a broadcast', '/broadcasts/b_1/send', {}],
-    ['creating a broadcast with send: true', '/broadcasts', { send: true, from: 'a@x.com', segment_id: 's' }],
-  ])('denies %s as price_unknown', (_name, path, params) => {
-    expect(classify('POST', path, params)).toMatchObject({ reason: 'price_unknown' });
+    ['without send', { from: 'a@x.com', segment_id: 'seg_1' }],
+    ['with send: false', { send: false, from: 'a@x.com', segment_id: 'seg_1' }],
+    ['with send: null', { send: null, from: 'a@x.com', segment_id: 'seg_1' }],
+  ])('creates a draft broadcast %s for free, locking nothing', (_name, params) => {
+    const op = classify('POST', '/broadcasts', params) as Operation;
+    expect(op).toEqual({
+      id: 'resend.broadcasts.create',
+      class: 'money',
+      movesMoney: false,
+      costMicros: 0,
+      parties: expect.any(Object),
+    });
+  });
+
+  it('treats any send value but false or null as sending (Resend may coerce it)', () => {
+    expect(
+      classify('POST', '/broadcasts', { send: 'true', from: 'a@x.com', segment_id: 's1' }),
+    ).toMatchObject({
+      movesMoney: true,
+      lookup: { path: '/segments/s1/contacts?limit=100' },
+    });
+  });
+
+  it('takes the legacy audience_id as the segment', () => {
+    expect(
+      classify('POST', '/broadcasts', { send: true, from: 'a@x.com', audience_id: 'aud_1' }),
+    ).toMatchObject({
+      locks: ['aud_1'],
+      lookup: { path: '/segments/aud_1/contacts?limit=100' },
+    });
+  });
+
+  it.each([
+    ['naming no segment', { send: true, from: 'a@x.com' }, /names no segment_id/],
+    [
+      'naming two different segments',
+      { send: true, from: 'a@x.com', segment_id: 's1', audience_id: 's2' },
+      /two different segments/,
+    ],
+    [
+      'naming a segment id that is not one',
+      { send: true, from: 'a@x.com', segment_id: '../api-keys' },
+      /cannot read/,
+    ],
+  ])('denies a broadcast sent at creation %s as price_unknown', (_name, params, message) => {
+    expect(classify('POST', '/broadcasts', params)).toMatchObject({ reason: 'price_unknown', message });
+  });
+
+  it('refuses a broadcast id that could change the lookup path', () => {
+    expect(classify('POST', '/broadcasts/b%2e1/send', {})).toMatchObject({ reason: 'path_invalid' });
+  });
+
+  it.each([
+    ['a stored broadcast', '/broadcasts/b_1/send', { scheduled_at: 'in 1 hour' }],
+    [
+      'one sent at creation',
+      '/broadcasts',
+      { send: true, from: 'a@x.com', segment_id: 's1', scheduled_at: 'tomorrow' },
+    ],
+  ])(
+    'makes a scheduled send of %s money Keybrake cannot fully price: named exactly, still looked up',
+    (_name, path, params) => {
+      expect(classify('POST', path, params)).toMatchObject({
+        class: 'money_unpriced',
+        movesMoney: true,
+        lookup: expect.any(Object),
+      });
+    },
+  );
+});
+
+describe("Resend locks (ADR 0007 §5): what can raise a broadcast's count leases its segment", () => {
+  it.each<[string, string, string, Params, string[] | undefined]>([
+    [
+      'a contact created into segments',
+      'POST',
+      '/contacts',
+      { email: 'a@x.com', segments: [{ id: 's1' }, { id: 's2' }] },
+      ['s1', 's2'],
+    ],
+    [
+      'a contact created into segments given as ids',
+      'POST',
+      '/contacts',
+      { email: 'a@x.com', segments: ['s1'] },
+      ['s1'],
+    ],
+    [
+      'a contact created into a legacy audience (body)',
+      'POST',
+      '/contacts',
+      { email: 'a@x.com', audience_id: 'a1' },
+      ['a1'],
+    ],
+    ['a contact created in no segment', 'POST', '/contacts', { email: 'a@x.com' }, undefined],
+    [
+      'a contact created in a legacy audience (path)',
+      'POST',
+      '/audiences/a1/contacts',
+      { email: 'a@x.com' },
+      ['a1'],
+    ],
+    ['a contact added to a segment', 'POST', '/contacts/c1/segments/s1', {}, ['s1']],
+    [
+      'a broadcast edited (its segment may change)',
+      'PATCH',
+      '/broadcasts/b_1',
+      { segment_id: 's9' },
+      ['b_1'],
+    ],
+    ['a contact edited', 'PATCH', '/contacts/c1', { first_name: 'A' }, undefined],
+  ])('%s', (_name, method, path, params, locks) => {
+    const op = classify(method, path, params) as Operation;
+    expect(op.locks).toEqual(locks);
+    expect(op.costMicros).toBe(0);
+  });
+
+  it.each([
+    ['an object without an id', { segments: [{ name: 's1' }] }],
+    ['a comma-separated string', { segments: 's1,s2' }],
+    ['a number', { audience_id: 42 }],
+  ])('refuses segments given as %s, since it could not lock them', (_name, params) => {
+    expect(classify('POST', '/contacts', { email: 'a@x.com', ...params })).toMatchObject({
+      reason: 'body_invalid',
+    });
   });
 });
 
@@ -169,7 +319,10 @@ describe('Resend operations', () => {
     ['POST', '/webhooks/wh_1/signing-secret/rotate'],
     ['DELETE', '/oauth/grants/g_1'],
   ])('refuses the sensitive operation %s %s whatever the policy', (method, path) => {
-    expect(classify(method, path, {})).toMatchObject({ reason: 'credential_operation', message: /credential/ });
+    expect(classify(method, path, {})).toMatchObject({
+      reason: 'credential_operation',
+      message: /credential/,
+    });
   });
 
   it.each([

@@ -3,10 +3,13 @@ import type { MicroUsd } from '../../money/micro-usd.ts';
 import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operation-class.ts';
 import { compileOperations } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
+import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
-import { addressList } from './recipients.ts';
+import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
+
+export { UNSEEN_RECIPIENT } from './recipients.ts';
 
 /** What one email (or one batch element) names and how many deliveries it makes. */
 interface EmailShape {
@@ -15,33 +18,82 @@ interface EmailShape {
   readonly senders: readonly string[];
 }
 
-/**
- * Named as a recipient when a send reaches people the request does not list (a stored draft, the
- * original sender of a reply): no allowlist pattern but `*` matches it, so a recipient allowlist
- * denies such a send instead of seeing no recipient at all.
- */
-export const UNSEEN_RECIPIENT = '(unseen recipient)';
-
 /** The Resend table, indexed once. */
 export const matchResendOperation = compileOperations(RESEND_OPERATIONS);
 
 /**
  * Identifies, prices and names the parties of one Resend call, or denies it (price stage). Pure.
- * A call the generated table does not have is `resend.unknown`; a sensitive one is refused.
+ * A call the generated table does not have is `resend.unknown`; a sensitive one is refused. The
+ * objects a call locks (its row's `locks`) are resolved here.
  */
 export function classifyResend(prices: ResendPrices, req: VendorRequest, params: Params): Operation | Denial {
   const method = req.method.toUpperCase();
   // A HEAD costs what the GET it mirrors costs.
   const match = matchResendOperation(method === 'HEAD' ? 'GET' : method, req.path);
   if (!match) return unknownOperation('resend', NO_PARTIES);
-  const { row } = match;
+  const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
-  if (row.class !== 'money') return uncountedOperation(row.id, row.class, NO_PARTIES);
-  return applyRule(prices, row, params);
+  if (row.class !== 'money') {
+    const locks = resolveLocks(row, segments, params);
+    if (isDenial(locks)) return locks;
+    return { ...uncountedOperation(row.id, row.class, NO_PARTIES), ...locks };
+  }
+  return applyRule(prices, row, segments, params);
 }
 
-/** Prices a call by its row's rule. */
-function applyRule(prices: ResendPrices, row: ResendOperationRow, params: Params): Operation | Denial {
+/**
+ * The objects a call locks (ADR 0007 §5), from its row's `locks`: `{name}` is the id in that path
+ * placeholder; a bare name is a body field holding an id, or a list of ids or of `{ id }` objects
+ * (`segments` of `POST /contacts`). A field the call omits locks nothing; one Keybrake cannot read
+ * is refused, since what it names could not be locked.
+ */
+export function resolveLocks(
+  row: ResendOperationRow,
+  segments: readonly string[],
+  params: Params,
+): { locks?: readonly string[] } | Denial {
+  if (!row.locks || row.locks.length === 0) return {};
+  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
+  const locks: string[] = [];
+  for (const lock of row.locks) {
+    const name = /^\{(.+)\}$/.exec(lock)?.[1];
+    if (name !== undefined) {
+      const at = placeholders.indexOf(name);
+      // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
+      if (at === -1) throw new Error(`${row.id}: lock ${lock} is not in ${row.path}`);
+      locks.push(segments[at]!);
+      continue;
+    }
+    const ids = bodyIds(params[lock]);
+    if (ids === undefined) {
+      return deny('body_invalid', `\`${lock}\` must be an id, or a list of ids or of { "id": … } objects.`);
+    }
+    locks.push(...ids);
+  }
+  const distinct = [...new Set(locks.filter((id) => id !== ''))];
+  return distinct.length > 0 ? { locks: distinct } : {};
+}
+
+/** The ids a body field names (each a plain Resend id); undefined when it is anything else. */
+function bodyIds(value: unknown): string[] | undefined {
+  if (value === undefined || value === null || value === '') return [];
+  const items = Array.isArray(value) ? value : [value];
+  const ids: string[] = [];
+  for (const item of items) {
+    const id = typeof item === 'object' && item !== null && !Array.isArray(item) ? item['id'] : item;
+    if (!isResendId(id)) return undefined;
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Prices a call by its row's rule; `ids` are the values of its path placeholders. */
+function applyRule(
+  prices: ResendPrices,
+  row: ResendOperationRow,
+  ids: readonly string[],
+  params: Params,
+): Operation | Denial {
   switch (row.rule) {
     case 'email': {
       if (ITEMS in params) return deny('body_invalid', 'POST /emails takes one email object.');
@@ -80,20 +132,60 @@ function applyRule(prices: ResendPrices, row: ResendOperationRow, params: Params
       };
       return priced(row.id, prices, [email]);
     }
-    case 'broadcast_create':
-      // A draft moves nothing; `send: true` sends it to a whole segment at once.
-      return params['send'] === true ? broadcastDenial() : uncountedOperation(row.id, 'money', NO_PARTIES);
-    case 'broadcast_send':
+    case 'broadcast_create': {
+      // A draft moves nothing; with `send` (anything but absent, null or false) it goes out at once.
+      const send = params['send'];
+      if (send === undefined || send === null || send === false) {
+        return uncountedOperation(row.id, 'money', NO_PARTIES);
+      }
+      const choice = broadcastSegment(params);
+      if ('problem' in choice) {
+        return deny(
+          'price_unknown',
+          `This broadcast is sent at creation but ${choice.problem}, so Keybrake cannot price it.`,
+        );
+      }
+      const senders = addressList(params['from']);
+      if (!senders) return deny('body_invalid', '`from` must be a string.');
+      const locks = resolveLocks(row, ids, params);
+      if (isDenial(locks)) return locks;
+      return broadcast(row.id, params, segmentContactsLookup(prices, choice.segment), locks, senders);
+    }
+    case 'broadcast_send': {
+      const id = ids[0];
+      if (!isResendId(id)) return deny('path_invalid', 'The path does not name a valid Resend broadcast id.');
+      const locks = resolveLocks(row, ids, params);
+      if (isDenial(locks)) return locks;
+      return broadcast(row.id, params, broadcastSendLookup(prices, id), locks, []);
+    }
     case undefined:
-      return broadcastDenial();
+      return deny('price_unknown', `Keybrake cannot price ${row.id}, so it is not allowed.`);
   }
 }
 
-function broadcastDenial(): Denial {
-  return deny(
-    'price_unknown',
-    'A broadcast goes to a whole segment whose size Keybrake cannot know, so it is not allowed.',
-  );
+/**
+ * A broadcast send, priced by its lookup. A scheduled one (`scheduled_at`) reaches the segment as it
+ * is at the scheduled time, after every lease is gone: it is priced at today's count but must be
+ * named exactly in allow.endpoints, like money Keybrake cannot price (ADR 0007 §1).
+ */
+function broadcast(
+  id: string,
+  params: Params,
+  lookup: Operation['lookup'],
+  locks: { locks?: readonly string[] },
+  senders: readonly string[],
+): Operation {
+  const at = params['scheduled_at'];
+  const scheduled = at !== undefined && at !== null && at !== '';
+  return {
+    id,
+    class: scheduled ? 'money_unpriced' : 'money',
+    movesMoney: true,
+    costMicros: 0,
+    ...(lookup ? { lookup } : {}),
+    ...locks,
+    parties: { ...NO_PARTIES, senders: [...new Set(senders)] },
+  };
 }
 
 function emailShape(

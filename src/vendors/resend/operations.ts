@@ -20,6 +20,7 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     path: '/audiences/{audience_id}/contacts',
     id: 'resend.audiences.contacts.create',
     class: 'write',
+    locks: ['{audience_id}'],
   },
   {
     method: 'GET',
@@ -85,9 +86,16 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     id: 'resend.broadcasts.create',
     class: 'money',
     rule: 'broadcast_create',
+    locks: ['segment_id', 'audience_id'],
   },
   { method: 'GET', path: '/broadcasts/{broadcast_id}', id: 'resend.broadcasts.get', class: 'read' },
-  { method: 'PATCH', path: '/broadcasts/{broadcast_id}', id: 'resend.broadcasts.update', class: 'write' },
+  {
+    method: 'PATCH',
+    path: '/broadcasts/{broadcast_id}',
+    id: 'resend.broadcasts.update',
+    class: 'write',
+    locks: ['{broadcast_id}'],
+  },
   { method: 'DELETE', path: '/broadcasts/{broadcast_id}', id: 'resend.broadcasts.remove', class: 'write' },
   {
     method: 'POST',
@@ -142,7 +150,13 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     class: 'destructive',
   },
   { method: 'GET', path: '/contacts', id: 'resend.contacts.list', class: 'read' },
-  { method: 'POST', path: '/contacts', id: 'resend.contacts.create', class: 'write' },
+  {
+    method: 'POST',
+    path: '/contacts',
+    id: 'resend.contacts.create',
+    class: 'write',
+    locks: ['segments', 'audience_id'],
+  },
   { method: 'GET', path: '/contacts/imports', id: 'resend.contacts.imports.list', class: 'read' },
   { method: 'POST', path: '/contacts/imports', id: 'resend.contacts.imports.create', class: 'write' },
   { method: 'GET', path: '/contacts/imports/{import_id}', id: 'resend.contacts.imports.get', class: 'read' },
@@ -160,6 +174,7 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     path: '/contacts/{contact_id}/segments/{segment_id}',
     id: 'resend.contacts.segments.add',
     class: 'write',
+    locks: ['{segment_id}'],
   },
   {
     method: 'DELETE',

@@ -9,6 +9,12 @@ export interface ResendPrices {
    * limit of 50 recipients per email.
    */
   readonly unseenRecipients: number;
+  /**
+   * The most contacts Keybrake counts for one broadcast, reading its segment 100 contacts a page
+   * (Resend's largest page): a segment with more is denied with price_unknown rather than priced by
+   * a guess. Each page is one upstream read, within Resend's API rate limit.
+   */
+  readonly maxBroadcastContacts: number;
 }
 
 /** Configuration overrides (`createResendAdapter({ prices })`). */
@@ -22,9 +28,33 @@ export type ResendPriceOverrides = Partial<ResendPrices>;
 export const RESEND_PRICES_SOURCE =
   'resend.com/pricing, Pro overage $0.90 per 1,000 emails, consulted 2026-11-26';
 
-export const DEFAULT_RESEND_PRICES: ResendPrices = { perEmail: 900, unseenRecipients: 50 };
+/** Resend's largest page of a list (`limit`, 1 to 100): one read counts this many contacts at most. */
+export const RESEND_PAGE_SIZE = 100;
 
-/** Merges configuration overrides into the defaults. */
+/** Bound on `maxBroadcastContacts`: 100 pages, one read each, so one call's work stays bounded. */
+export const MAX_BROADCAST_CONTACTS_LIMIT = 100 * RESEND_PAGE_SIZE;
+
+export const DEFAULT_RESEND_PRICES: ResendPrices = {
+  perEmail: 900,
+  unseenRecipients: 50,
+  maxBroadcastContacts: 1000,
+};
+
+/**
+ * Merges configuration overrides into the defaults. A value that is not a whole number in range
+ * stops startup rather than being ignored: a zero price would make mail free, an unbounded contact
+ * count unbounded work.
+ */
 export function resolveResendPrices(overrides: ResendPriceOverrides = {}): ResendPrices {
-  return { ...DEFAULT_RESEND_PRICES, ...overrides };
+  const prices = { ...DEFAULT_RESEND_PRICES, ...overrides };
+  const check = (name: keyof ResendPrices, max: number) => {
+    const v = prices[name];
+    if (!Number.isSafeInteger(v) || v < 1 || v > max) {
+      throw new Error(`resend price ${name}: expected a whole number from 1 to ${max}, got ${String(v)}`);
+    }
+  };
+  check('perEmail', Number.MAX_SAFE_INTEGER);
+  check('unseenRecipients', Number.MAX_SAFE_INTEGER);
+  check('maxBroadcastContacts', MAX_BROADCAST_CONTACTS_LIMIT);
+  return prices;
 }

@@ -1,6 +1,13 @@
 import { domainToASCII } from 'node:url';
 
 /**
+ * Named as a recipient when a send reaches people the request does not list (a stored draft, the
+ * original sender of a reply, a contact without an address): no allowlist pattern but `*` matches
+ * it, so a recipient allowlist denies such a send instead of seeing no recipient at all.
+ */
+export const UNSEEN_RECIPIENT = '(unseen recipient)';
+
+/**
  * Splits one Resend address field (`"a@x.com"`, `"Ann <a@x.com>"`, `["a@x.com", …]`, or a
  * comma-separated string) into normalised addresses: lower-cased, IDN domains in punycode, so
  * `Bob@BÜCHER.de` and `bob@xn--bcher-kva.de` match the same allowlist pattern. Undefined when the

@@ -49,12 +49,15 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
     match: 'POST /broadcasts',
     class: 'money',
     rule: 'broadcast_create',
-    note: 'a draft, unless `send: true` sends it at once',
+    // Only a broadcast sent at creation takes them (classify): a draft locks nothing.
+    locks: ['segment_id', 'audience_id'],
+    note: "a draft, unless `send` sends it at once to every contact of the body's segment",
   },
   {
     match: 'POST /broadcasts/{broadcast_id}/send',
     class: 'money',
     rule: 'broadcast_send',
+    // And the segment, once the broadcast read names it (broadcast.ts).
     locks: ['{broadcast_id}'],
     note: "to every contact of the broadcast's segment",
   },
@@ -120,11 +123,41 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   // ── Configuration: writes that send nothing. ────────────────────────────────────────────────
   { match: 'PATCH /emails/{email_id}', class: 'write', note: 'reschedules a scheduled email' },
   { match: 'POST /emails/{email_id}/cancel', class: 'write', note: 'cancels a scheduled email' },
+  {
+    match: 'PATCH /broadcasts/{broadcast_id}',
+    class: 'write',
+    locks: ['{broadcast_id}'],
+    note: 'can change the segment a send in flight was priced for',
+  },
   { match: 'PATCH|POST /broadcasts/**', class: 'write', note: 'edits, cancels or duplicates a broadcast' },
   { match: 'POST /automations/{automation_id}/stop', class: 'write' },
   { match: 'POST|PATCH /events/**', class: 'write', note: 'event definitions' },
   { match: 'POST|PATCH|PUT /inboxes/**', class: 'write', note: 'inboxes, labels, threads and drafts' },
   { match: 'POST|PATCH /domains/**', class: 'write', note: 'sending domains and their verification' },
+  // Adding contacts to a segment changes what a broadcast to it costs: they lease the segment.
+  {
+    match: 'POST /contacts',
+    class: 'write',
+    locks: ['segments', 'audience_id'],
+    note: 'a contact, possibly in segments',
+  },
+  {
+    match: 'POST /contacts/{contact_id}/segments/{segment_id}',
+    class: 'write',
+    locks: ['{segment_id}'],
+    note: 'adds a contact to a segment',
+  },
+  {
+    match: 'POST /contacts/imports',
+    class: 'write',
+    note: 'contacts from a file, possibly into segments: a multipart body, which parse refuses (body_invalid)',
+  },
+  {
+    match: 'POST /audiences/{audience_id}/contacts',
+    class: 'write',
+    locks: ['{audience_id}'],
+    note: 'a contact in a (legacy) audience, which is a segment',
+  },
   {
     match: 'POST|PATCH /contacts/**',
     class: 'write',

@@ -1,6 +1,6 @@
 /**
  * The pricing rules of Resend's money operations, as review.ts assigns them; classify.ts applies
- * them (a broadcast send is denied with price_unknown until its audience can be counted).
+ * them (broadcast.ts builds the lookups a broadcast is priced by).
  */
 export type ResendPricingRule =
   /** One email object in the body: a delivery per `to`, `cc` and `bcc` address. */
@@ -13,7 +13,10 @@ export type ResendPricingRule =
   | 'reply'
   /** A stored draft sent as is: its recipients are not in the request. */
   | 'draft_send'
-  /** To a whole segment whose size Keybrake cannot know yet: denied with price_unknown. */
+  /**
+   * A stored broadcast sent to its segment: looked up (the broadcast, then its segment's contacts,
+   * counted page by page up to `maxBroadcastContacts`), one delivery per contact.
+   */
   | 'broadcast_send'
-  /** Free, unless `send: true` makes it a broadcast send. */
+  /** Free as a draft; with `send` it goes to the segment in the body at once, priced like `broadcast_send`. */
   | 'broadcast_create';

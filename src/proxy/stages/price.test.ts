@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../../clock.ts';
+import { MemoryCounterStore } from '../../counters/memory-store.ts';
+import { type CounterStore, CounterStoreUnavailableError } from '../../counters/store.ts';
+import { compileValuePattern } from '../../patterns/glob.ts';
+import { SnapshotHolder } from '../../snapshot/holder.ts';
+import type { CompiledPolicy } from '../../snapshot/types.ts';
+import { memoryAuditSink } from '../../telemetry/audit.ts';
+import { silentLogger } from '../../telemetry/logger.ts';
+import { createProxyMetrics } from '../../telemetry/metrics.ts';
+import { createResendAdapter } from '../../vendors/resend/index.ts';
+import { type CostLookup, NO_PARTIES, type VendorAdapter } from '../../vendors/types.ts';
+import { createPipeline } from '../pipeline.ts';
+import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
+import { leaseAccount } from './lease.ts';
+import { MAX_LOOKUP_READS } from './price.ts';
+
+// Chained cost lookups (CostLookup.next) and the leases a read finds (CostLookup.locks), through the
+// real pipeline with the real Resend adapter: a broadcast send reads the broadcast, leases its
+// segment, reads the segment's contacts page by page, and holds the lease until it has settled.
+
+const TOKEN = 'kb_resend_price_stage_test_token';
+
+const json = (status: number, body: unknown): UpstreamResponse => ({
+  status,
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify(body)),
+});
+
+const contacts = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ id: `c${from + i}`, email: `u${from + i}@example.com` }));
+
+/** Resend as far as a broadcast needs it: broadcast b1 goes to seg1, which has `size` contacts. */
+function resendLike(size: number) {
+  return (req: ForwardRequest): UpstreamResponse => {
+    if (req.pathAndQuery === '/broadcasts/b1')
+      return json(200, { object: 'broadcast', id: 'b1', from: 'news@acme.test', segment_id: 'seg1' });
+    const list = /^\/segments\/seg1\/contacts\?limit=100(?:&after=c(\d+))?$/.exec(req.pathAndQuery);
+    if (list) {
+      const from = list[1] === undefined ? 0 : Number(list[1]) + 1;
+      const n = Math.max(0, Math.min(100, size - from));
+      return json(200, { object: 'list', data: contacts(from, n), has_more: from + n < size });
+    }
+    if (req.pathAndQuery === '/broadcasts/b1/send') return json(200, { id: 'b1' });
+    if (req.pathAndQuery === '/contacts') return json(201, { object: 'contact', id: 'c_new' });
+    return json(404, { statusCode: 404, name: 'not_found', message: 'Not found' });
+  };
+}
+
+function proxy(opts: {
+  policy?: Partial<CompiledPolicy>;
+  upstream: (req: ForwardRequest) => UpstreamResponse | Promise<UpstreamResponse>;
+  adapter?: VendorAdapter;
+  counters?: CounterStore;
+}) {
+  const clock = fixedClock('2026-11-26T12:00:00Z');
+  const snapshots = new SnapshotHolder(clock);
+  snapshots.apply({
+    version: 1,
+    compiledAt: clock.now(),
+    keys: new Map([
+      [
+        createHash('sha256').update(TOKEN).digest('hex'),
+        {
+          uid: 'agents/mailer',
+          namespace: 'agents',
+          name: 'mailer',
+          vendor: 'resend',
+          tokenFingerprint: 'kb_resend_…oken',
+          upstream: { kind: 'bearer', token: 're_real' },
+          suspended: false,
+          policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true, ...opts.policy },
+        },
+      ],
+    ]),
+  });
+  const sent: string[] = [];
+  const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+  const audit = memoryAuditSink();
+  const upstreams: Upstreams = {
+    forward: async (req) => {
+      sent.push(`${req.method} ${req.pathAndQuery}`);
+      return opts.upstream(req);
+    },
+    close: async () => {},
+  };
+  const handle = createPipeline({
+    snapshots,
+    vendors: { resend: opts.adapter ?? createResendAdapter() },
+    upstreams,
+    counters: opts.counters ?? memory,
+    clock,
+    audit,
+    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+    log: silentLogger(),
+    parseLimits: { maxBytes: 4096, maxDepth: 6, maxParams: 100 },
+    leaseTtlMs: 35_000,
+  });
+  const call = (method: string, path: string, body?: unknown) =>
+    handle({
+      method,
+      url: `/resend${path}`,
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: Buffer.from(body === undefined ? '' : JSON.stringify(body)),
+    });
+  return { call, sent, audit, memory };
+}
+
+const reasonOf = (res: { headers: Record<string, string | string[]> }) =>
+  /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
+
+describe('price stage: a price read in several steps', () => {
+  it('reads the broadcast, then every page of its segment, and prices one delivery per contact', async () => {
+    const { call, sent, audit } = proxy({ upstream: resendLike(250) });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(res.status).toBe(200);
+    expect(sent).toEqual([
+      'GET /broadcasts/b1',
+      'GET /segments/seg1/contacts?limit=100',
+      'GET /segments/seg1/contacts?limit=100&after=c99',
+      'GET /segments/seg1/contacts?limit=100&after=c199',
+      'POST /broadcasts/b1/send',
+    ]);
+    expect(audit.records.at(-1)).toMatchObject({
+      operation: 'resend.broadcasts.send',
+      decision: 'allow',
+      costUsd: '0.225',
+    });
+  });
+
+  it('checks the parties every read found: the contacts against the recipient allowlist', async () => {
+    const { call, sent } = proxy({
+      upstream: resendLike(3),
+      policy: { recipients: [compileValuePattern('u0@example.com', { caseInsensitive: true })] },
+    });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(reasonOf(res)).toBe('recipient_not_allowed');
+    expect(sent).not.toContain('POST /broadcasts/b1/send');
+  });
+
+  it('holds the segment while the send is in flight: a contact added to it waits (object_busy)', async () => {
+    let arrived!: () => void;
+    const sendArrived = new Promise<void>((r) => {
+      arrived = r;
+    });
+    let release!: () => void;
+    const sendReleased = new Promise<void>((r) => {
+      release = r;
+    });
+    const base = resendLike(2);
+    const { call, sent } = proxy({
+      upstream: async (req) => {
+        if (req.pathAndQuery === '/broadcasts/b1/send') {
+          arrived();
+          await sendReleased;
+        }
+        return base(req);
+      },
+    });
+
+    const send = call('POST', '/broadcasts/b1/send', {});
+    await sendArrived;
+    const busy = await call('POST', '/contacts', { email: 'new@example.com', segments: [{ id: 'seg1' }] });
+    const elsewhere = await call('POST', '/contacts', {
+      email: 'new@example.com',
+      segments: [{ id: 'seg2' }],
+    });
+    release();
+    expect((await send).status).toBe(200);
+    const after = await call('POST', '/contacts', { email: 'new@example.com', segments: [{ id: 'seg1' }] });
+
+    expect(busy.status).toBe(409);
+    expect(reasonOf(busy)).toBe('object_busy');
+    expect(elsewhere.status).toBe(201);
+    expect(after.status).toBe(201);
+    expect(sent.filter((s) => s === 'POST /contacts')).toHaveLength(2);
+  });
+
+  it('does not read a segment another call holds: the send is object_busy before its count', async () => {
+    const { call, sent, memory } = proxy({ upstream: resendLike(2) });
+    const held = await memory.acquireLeases({
+      scope: 'agents/other',
+      windows: [],
+      now: Date.parse('2026-11-26T12:00:00Z'),
+      leases: {
+        account: leaseAccount('resend', { kind: 'bearer', token: 're_real' }),
+        objects: ['seg1'],
+        token: 'another-call',
+        ttlMs: 60_000,
+      },
+    });
+    expect(held.ok).toBe(true);
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(res.status).toBe(409);
+    expect(reasonOf(res)).toBe('object_busy');
+    expect(sent).toEqual(['GET /broadcasts/b1']);
+  });
+
+  it('denies a segment larger than the most it counts, naming how it prices', async () => {
+    const { call, sent } = proxy({ upstream: resendLike(1001) });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(reasonOf(res)).toBe('price_unknown');
+    expect(JSON.parse(String(res.body)).message).toMatch(
+      /could not determine the amount of this resend\.broadcasts\.send call \(priced from segment seg1: .* at most 1000\)/,
+    );
+    expect(sent.filter((s) => s.startsWith('GET /segments'))).toHaveLength(10);
+    expect(sent).not.toContain('POST /broadcasts/b1/send');
+  });
+
+  it('fails closed when the store cannot lease what a read found', async () => {
+    const memory = new MemoryCounterStore({ clock: fixedClock('2026-11-26T12:00:00Z'), sweepIntervalMs: 0 });
+    let leases = 0;
+    const flaky: CounterStore = Object.assign(Object.create(memory) as CounterStore, {
+      acquireLeases: async (req: Parameters<CounterStore['acquireLeases']>[0]) => {
+        // The lease stage's own lease (the broadcast) works; the segment's fails.
+        if (++leases > 1) throw new CounterStoreUnavailableError('down');
+        return memory.acquireLeases(req);
+      },
+      releaseLeases: (held: Parameters<CounterStore['releaseLeases']>[0]) => memory.releaseLeases(held),
+    });
+    const { call, sent } = proxy({ upstream: resendLike(2), counters: flaky });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(reasonOf(res)).toBe('counter_store_unavailable');
+    expect(sent).toEqual(['GET /broadcasts/b1']);
+  });
+
+  it(`stops a chain after ${MAX_LOOKUP_READS} reads whatever the adapter asks`, async () => {
+    const endless = (n: number): CostLookup => ({
+      path: `/things?page=${n}`,
+      price: () => 1,
+      next: () => endless(n + 1),
+    });
+    const base = createResendAdapter();
+    const adapter: VendorAdapter = {
+      ...base,
+      price: () => ({
+        id: 'resend.test.endless',
+        class: 'money',
+        movesMoney: true,
+        costMicros: 0,
+        parties: NO_PARTIES,
+        lookup: endless(1),
+      }),
+    };
+    const { call, sent } = proxy({ upstream: () => json(200, {}), adapter });
+
+    const res = await call('POST', '/emails', {});
+
+    expect(reasonOf(res)).toBe('price_unknown');
+    expect(sent).toHaveLength(MAX_LOOKUP_READS);
+  });
+});
