@@ -48,6 +48,8 @@ describe('parseForm accepts', () => {
     ['a percent-encoded ; in a value', 'description=a%3Bb', { description: 'a;b' }],
     ['a name that merely contains _method', 'my_method=x&_methods=y', { my_method: 'x', _methods: 'y' }],
     ['sparse indexes, compacted in index order', 't[7]=b&t[2]=a', { t: ['a', 'b'] }],
+    ['indexes out of order', 't[1]=b&t[0]=a', { t: ['a', 'b'] }],
+    ['a sparse list inside a list element', 'i[0][t][3]=x', { i: [{ t: ['x'] }] }],
     ['empty pairs', 'a=1&&b=2&', { a: '1', b: '2' }],
     ['= inside a value', 'q=a=b', { q: 'a=b' }],
     ['nesting exactly at the depth limit', 'a[b][c][d][e]=1', { a: { b: { c: { d: { e: '1' } } } } }],

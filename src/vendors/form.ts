@@ -1,4 +1,4 @@
-import { type Denial, deny, isDenial } from '../decision/reasons.ts';
+import { type Denial, deny } from '../decision/reasons.ts';
 import { foldName, isMethodOverride, printableName } from './names.ts';
 import type { Params, ParseLimits } from './types.ts';
 
@@ -25,9 +25,7 @@ type Obj = Record<string, unknown>;
 type Container = Obj | unknown[];
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
-const BRACKETS = /^(?:\[[^[\]]*\])+$/;
 const INDEX = /^(?:0|[1-9]\d{0,8})$/;
-const DIGITS = /^\d+$/;
 const SEMICOLON =
   'A raw ";" is not accepted in form data: some servers split parameters on it. Percent-encode it as %3B.';
 
@@ -36,29 +34,21 @@ export function parseForm(body: string, limits: ParseLimits): Params | Denial {
   const framing = framingDenial(body);
   if (framing) return framing;
   const root: Obj = Object.create(null);
-  // How each list was written: index (`a[0]`) or push (`a[]`); created on the first list only.
-  let listKinds: Map<unknown[], ListKind> | undefined;
+  const lists: ListState = { kinds: undefined, sparse: false };
   let count = 0;
   for (const pair of body.split('&')) {
     if (pair === '') continue;
     count += 1;
     if (count > limits.maxParams) return tooMany(limits);
-    const decoded = decodePair(pair, count);
-    if (isDenial(decoded)) return decoded;
-    const [name, value] = decoded;
-    const path = splitName(name);
-    if (typeof path === 'string') return deny('body_invalid', path);
-    if (path.length - 1 > limits.maxDepth) {
-      return deny(
-        'body_invalid',
-        `Parameter ${printableName(name)} is nested ${path.length - 1} levels deep; the limit is ${limits.maxDepth}.`,
-      );
-    }
-    if (path.length > 1 && listKinds === undefined) listKinds = new Map();
-    const problem = assign(root, path, value, limits, listKinds);
-    if (problem) return deny('body_invalid', `Parameter ${printableName(name)}: ${problem}`);
+    const eq = pair.indexOf('=');
+    const name = decode(eq === -1 ? pair : pair.slice(0, eq));
+    if (name === undefined) return badName(count);
+    const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
+    if (value === undefined) return badValue(name);
+    const problem = place(root, name, value, limits, lists);
+    if (problem) return problem;
   }
-  compact(root);
+  if (lists.sparse) compact(root);
   return root;
 }
 
@@ -85,9 +75,11 @@ export function parseFlatForm(body: string, limits: ParseLimits, names: FlatForm
     if (pair === '') continue;
     count += 1;
     if (count > limits.maxParams) return tooMany(limits);
-    const decoded = decodePair(pair, count);
-    if (isDenial(decoded)) return decoded;
-    const [name, value] = decoded;
+    const eq = pair.indexOf('=');
+    const name = decode(eq === -1 ? pair : pair.slice(0, eq));
+    if (name === undefined) return badName(count);
+    const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
+    if (value === undefined) return badValue(name);
     if (name === '') return deny('body_invalid', 'A parameter has an empty name.');
     if (FORBIDDEN.has(name))
       return deny('body_invalid', `Parameter name ${printableName(name)} is not allowed.`);
@@ -151,21 +143,12 @@ function givenTwice(name: string): Denial {
   );
 }
 
-/** Splits and decodes `name=value`; a Denial naming the parameter when either part is malformed. */
-function decodePair(pair: string, index: number): [string, string] | Denial {
-  const eq = pair.indexOf('=');
-  const name = decode(eq === -1 ? pair : pair.slice(0, eq));
-  if (name === undefined) {
-    return deny('body_invalid', `The name of parameter #${index} is not valid percent-encoding.`);
-  }
-  const value = eq === -1 ? '' : decode(pair.slice(eq + 1));
-  if (value === undefined) {
-    return deny(
-      'body_invalid',
-      `The value of parameter ${printableName(name)} is not valid percent-encoding.`,
-    );
-  }
-  return [name, value];
+function badName(index: number): Denial {
+  return deny('body_invalid', `The name of parameter #${index} is not valid percent-encoding.`);
+}
+
+function badValue(name: string): Denial {
+  return deny('body_invalid', `The value of parameter ${printableName(name)} is not valid percent-encoding.`);
 }
 
 /** `+` is a space, then percent-decoding as UTF-8; undefined when malformed or not UTF-8. */
@@ -179,29 +162,91 @@ function decode(raw: string): string | undefined {
   }
 }
 
-/** `items[0][price]` → ['items', '0', 'price']; an error message when the brackets are malformed. */
-function splitName(name: string): string[] | string {
-  const open = name.indexOf('[');
-  const base = open === -1 ? name : name.slice(0, open);
-  if (base === '') return 'A parameter has an empty name.';
-  if (isMethodOverride(base)) return 'A _method parameter (a method override) is not accepted.';
-  if (open === -1) {
-    if (base.includes(']')) return `Parameter ${printableName(name)} has malformed brackets.`;
-    return FORBIDDEN.has(base) ? `Parameter name ${printableName(name)} is not allowed.` : [base];
-  }
-  const rest = name.slice(open);
-  if (base.includes(']') || !BRACKETS.test(rest)) {
-    return `Parameter ${printableName(name)} has malformed brackets.`;
-  }
-  const segments = [base, ...rest.slice(1, -1).split('][')];
-  if (segments.some((s) => FORBIDDEN.has(s))) return `Parameter name ${printableName(name)} is not allowed.`;
-  return segments;
-}
+const GIVEN_TWICE =
+  'it is given more than once; it must be given once (lists are written name[] or name[0]).';
+const VALUE_AND_MORE = 'it is used both as a value and as a list or object.';
 
 type ListKind = 'index' | 'push';
 
+/** How the lists of one body were written, and whether an index left a hole to compact. */
+interface ListState {
+  /** index (`a[0]`) or push (`a[]`) per list; created with the first list. */
+  kinds: Map<unknown[], ListKind> | undefined;
+  sparse: boolean;
+}
+
+/** Places one parameter; a Denial when its name is malformed, given twice or clashes in shape. */
+function place(
+  root: Obj,
+  name: string,
+  value: string,
+  limits: ParseLimits,
+  lists: ListState,
+): Denial | undefined {
+  const open = name.indexOf('[');
+  if (open === -1) {
+    // The common case, a plain name: no path to build.
+    if (name === '') return deny('body_invalid', 'A parameter has an empty name.');
+    if (isMethodOverride(name)) return methodOverride();
+    if (name.includes(']'))
+      return deny('body_invalid', `Parameter ${printableName(name)} has malformed brackets.`);
+    if (FORBIDDEN.has(name))
+      return deny('body_invalid', `Parameter name ${printableName(name)} is not allowed.`);
+    if (!Object.hasOwn(root, name)) {
+      root[name] = value;
+      return undefined;
+    }
+    const problem = typeof root[name] === 'string' ? GIVEN_TWICE : VALUE_AND_MORE;
+    return deny('body_invalid', `Parameter ${printableName(name)}: ${problem}`);
+  }
+  const path = splitName(name, open);
+  if (typeof path === 'string') return deny('body_invalid', path);
+  if (path.length - 1 > limits.maxDepth) {
+    return deny(
+      'body_invalid',
+      `Parameter ${printableName(name)} is nested ${path.length - 1} levels deep; the limit is ${limits.maxDepth}.`,
+    );
+  }
+  lists.kinds ??= new Map();
+  const problem = assign(root, path, value, limits, lists);
+  return problem ? deny('body_invalid', `Parameter ${printableName(name)}: ${problem}`) : undefined;
+}
+
+/** `items[0][price]` → ['items', '0', 'price']; an error message when the brackets are malformed. */
+function splitName(name: string, open: number): string[] | string {
+  const base = name.slice(0, open);
+  if (base === '') return 'A parameter has an empty name.';
+  if (isMethodOverride(base)) return 'A _method parameter (a method override) is not accepted.';
+  const malformed = `Parameter ${printableName(name)} has malformed brackets.`;
+  if (base.includes(']')) return malformed;
+  const segments = [base];
+  // One or more `[…]` groups to the end, none holding a bracket.
+  for (let i = open; i < name.length; ) {
+    if (name.charCodeAt(i) !== 0x5b /* [ */) return malformed;
+    const close = name.indexOf(']', i + 1);
+    if (close === -1) return malformed;
+    const segment = name.slice(i + 1, close);
+    if (segment.includes('[')) return malformed;
+    segments.push(segment);
+    i = close + 1;
+  }
+  for (const segment of segments) {
+    if (FORBIDDEN.has(segment)) return `Parameter name ${printableName(name)} is not allowed.`;
+  }
+  return segments;
+}
+
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 function get(c: Container, k: string | number): unknown {
@@ -214,20 +259,20 @@ function set(c: Container, k: string | number, v: unknown): void {
   else c[k as string] = v;
 }
 
-/** Places one value; returns why it cannot be placed (given twice, shape conflict, index out of range). */
+/** Places one value under a bracketed name; returns why it cannot (given twice, shape clash, index). */
 function assign(
   root: Obj,
   path: readonly string[],
   value: string,
   limits: ParseLimits,
-  listKinds: Map<unknown[], ListKind> | undefined,
+  lists: ListState,
 ): string | undefined {
   let container: Container = root;
   let key: string | number = path[0]!;
   for (let i = 1; i < path.length; i++) {
     const seg = path[i]!;
     let child = get(container, key);
-    if (seg !== '' && !DIGITS.test(seg)) {
+    if (seg !== '' && !isDigits(seg)) {
       if (child === undefined) {
         child = Object.create(null);
         set(container, key, child);
@@ -242,14 +287,15 @@ function assign(
     } else if (!Array.isArray(child)) return 'it is used both as a list and as another shape.';
     const list = child as unknown[];
     const kind: ListKind = seg === '' ? 'push' : 'index';
-    const before = listKinds!.get(list);
-    if (before === undefined) listKinds!.set(list, kind);
+    const before = lists.kinds!.get(list);
+    if (before === undefined) lists.kinds!.set(list, kind);
     else if (before !== kind) return 'a list is written both with indexes ([0]) and without ([]).';
     container = list;
     if (seg !== '') {
       if (!INDEX.test(seg) || Number(seg) >= limits.maxParams)
         return `list index ${seg} must be below ${limits.maxParams}, without leading zeros.`;
       key = Number(seg);
+      if (key > list.length) lists.sparse = true;
     } else if (i === path.length - 1) {
       list.push(value);
       return undefined;
@@ -257,7 +303,7 @@ function assign(
       // Rack: `a[][k]` fills the last element until it already has `k`, then starts a new one.
       const last = list[list.length - 1];
       const next = path[i + 1]!;
-      const reuse = isObj(last) && next !== '' && !DIGITS.test(next) && !Object.hasOwn(last, next);
+      const reuse = isObj(last) && next !== '' && !isDigits(next) && !Object.hasOwn(last, next);
       key = reuse ? list.length - 1 : list.length;
     }
   }
@@ -266,9 +312,7 @@ function assign(
     set(container, key, value);
     return undefined;
   }
-  if (typeof existing === 'string')
-    return 'it is given more than once; it must be given once (lists are written name[] or name[0]).';
-  return 'it is used both as a value and as a list or object.';
+  return typeof existing === 'string' ? GIVEN_TWICE : VALUE_AND_MORE;
 }
 
 /** Drops the holes sparse indexes leave (`t[5]=x` alone → ['x']), keeping index order. */
