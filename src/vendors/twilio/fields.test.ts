@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { flag, single, strings } from './fields.ts';
+
+describe('Twilio field reads', () => {
+  it('reads every value of a list and one of a scalar', () => {
+    expect(strings({ MediaUrl: ['a', 'b'] }, 'MediaUrl')).toEqual(['a', 'b']);
+    expect(strings({ To: '+1' }, 'To')).toEqual(['+1']);
+    expect(strings({}, 'To')).toEqual([]);
+    expect(single({ To: '+1' }, 'To')).toBe('+1');
+    expect(single({}, 'To')).toBeUndefined();
+    expect(single({ TimeLimit: 60 }, 'TimeLimit')).toBeUndefined();
+    expect(flag({ Record: 'TRUE' }, 'Record')).toBe(true);
+  });
+
+  it('never picks one of several values: a repeated scalar fails closed', () => {
+    expect(() => single({ To: ['+14155550100', '+33612345678'] }, 'To')).toThrow(/parse must refuse/);
+  });
+
+  it('does not read inherited names', () => {
+    expect(single({}, 'toString')).toBeUndefined();
+    expect(strings({}, 'constructor')).toEqual([]);
+  });
+});
