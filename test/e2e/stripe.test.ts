@@ -1,8 +1,14 @@
 // Stripe end to end: the real stripe-node SDK → `keybrake serve` (the real CLI, a child process) →
-// the Stripe emulator. What a user of Keybrake relies on: allowed calls arrive unchanged with the
-// real key, every denial is a typed stripe-node error that never reaches Stripe, caps hold exactly,
-// retries are counted once, file edits take effect live, bad input is refused, audit and metrics tell
-// the truth, and no secret ever leaks.
+// stripe-mock, Stripe's own mock answering from Stripe's own API definition, behind a recording relay
+// (`atStripe`) that shows exactly what reached "Stripe". What a user of Keybrake relies on: allowed
+// calls arrive unchanged with the real key, every denial is a typed stripe-node error that never
+// reaches Stripe, caps hold exactly, retries are counted once, file edits take effect live, bad input
+// is refused, audit and metrics tell the truth, and no secret ever leaks.
+//
+// stripe-mock is stateless (it validates each request against the definition and answers from
+// fixtures). The in-repo emulator (src/emulators/stripe.ts) stays for what only a stateful upstream
+// can show: an idempotent replay of the same charge, and a card decline (failure injection); see
+// "behaviour that needs Stripe's state".
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { type RecordingRelay, startRecordingRelay } from '../env/recording-relay.ts';
+import { type StripeMock, startStripeMock } from '../env/stripe-mock.ts';
 import { type Failure, type FlakyUpstream, startFlakyUpstream } from './fixtures/flaky-upstream.ts';
 import {
   bodyOf,
@@ -79,9 +87,18 @@ const MAIN_KEYS = {
     limits: { perCallUsd: '30' },
     allow: { endpoints: ['POST /v1/charges', 'POST /v1/refunds', 'GET /v1/**'] },
   },
+  /** A per-call limit under stripe-mock's charge fixture ($1.00). */
+  tight: {
+    limits: { perCallUsd: '0.50' },
+    allow: { endpoints: ['POST /v1/refunds', 'GET /v1/**'] },
+  },
+  metered: { limits: { perDayUsd: '20' } },
+} satisfies Record<string, KeyShape>;
+
+/** Keys of the process in front of the stateful emulator. */
+const EMULATOR_KEYS = {
   idem: { limits: { perDayUsd: '10' } },
   declines: { limits: { perDayUsd: '10' } },
-  metered: { limits: { perDayUsd: '20' } },
 } satisfies Record<string, KeyShape>;
 
 const RETRY_KEYS = {
@@ -91,11 +108,21 @@ const RETRY_KEYS = {
 } satisfies Record<string, KeyShape>;
 
 const tokens: Record<string, string> = {};
-for (const name of [...Object.keys(MAIN_KEYS), ...Object.keys(RETRY_KEYS), 'hot'])
+for (const name of [
+  ...Object.keys(MAIN_KEYS),
+  ...Object.keys(EMULATOR_KEYS),
+  ...Object.keys(RETRY_KEYS),
+  'hot',
+])
   tokens[name] = newToken('stripe');
 const token = (name: string) => tokens[name]!;
 const strangerToken = newToken('stripe');
 
+let mock: StripeMock;
+/** Every request that reached stripe-mock, as it arrived. */
+let atStripe: RecordingRelay;
+/** stripe-node straight to stripe-mock, to ask Stripe's definition what it answers. */
+let direct: Stripe;
 let emulator: StripeEmulator;
 const processes: KeybrakeProcess[] = [];
 const relays: FlakyUpstream[] = [];
@@ -104,6 +131,9 @@ const tap = tapAgent();
 const rawResponses: RawResponse[] = [];
 
 beforeAll(async () => {
+  mock = await startStripeMock();
+  atStripe = await startRecordingRelay(mock.url);
+  direct = new Stripe(UPSTREAM_KEY, { host: '127.0.0.1', port: mock.port, protocol: 'http' });
   emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
 });
 
@@ -111,11 +141,13 @@ afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   await Promise.all(relays.map((r) => r.close()));
   await emulator?.close();
+  await atStripe?.close();
+  await mock?.stop();
   tap.agent.destroy();
 });
 
 async function serve(dir: string, extra: string[] = [], upstream?: string): Promise<KeybrakeProcess> {
-  const kb = await startKeybrake([...serveArgs(dir, { stripe: upstream ?? emulator.url }), ...extra]);
+  const kb = await startKeybrake([...serveArgs(dir, { stripe: upstream ?? atStripe.url }), ...extra]);
   processes.push(kb);
   return kb;
 }
@@ -260,13 +292,13 @@ describe('keybrake serve between stripe-node and Stripe', () => {
           apiVersion: '2024-06-20',
           headers: { 'Keybrake-Run-Id': 'run-allowed' },
         };
-        const before = emulator.requests.length;
+        const before = atStripe.requests.length;
         tap.clear();
         const res = await call(stripe, opts);
         const sentBody = bodyOf(tap.sent());
 
-        expect(emulator.requests.length).toBe(before + 1);
-        const got = emulator.requests.at(-1)!;
+        expect(atStripe.requests.length).toBe(before + 1);
+        const got = atStripe.requests.at(-1)!;
         expect(`${got.method} ${got.path}`).toBe(`${method} ${target}`);
         expect(got.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
         expect(got.body).toBe(sentBody);
@@ -280,7 +312,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
     );
 
     it('also answers on the main listener under the /stripe prefix', async () => {
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const res = await raw(kb.urls.main!, {
         method: 'POST',
         target: '/stripe/v1/customers',
@@ -293,7 +325,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(res.status).toBe(200);
       expect(res.headers['keybrake-decision']).toBe('allow; reason=ok');
       expect(JSON.parse(res.body)).toMatchObject({ object: 'customer', email: 'prefix@example.com' });
-      expect(emulator.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+      expect(atStripe.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
         'POST /v1/customers',
       ]);
     });
@@ -398,7 +430,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
         E.StripePermissionError,
         403,
         'price_unknown',
-        'Keybrake cannot price POST /v1/issuing/cards',
+        'POST /v1/issuing/cards is stripe.issuing.cards.create, which Keybrake cannot price',
       ],
       [
         'a refund that names neither charge nor payment_intent',
@@ -429,7 +461,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       ],
     ])('refuses %s', async (_name, key, call, cls, status, reason, message) => {
       const stripe = stripeFor(kb, key === 'stranger' ? strangerToken : token(key));
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const err = await failure(call(stripe));
       expect(err).toBeInstanceOf(cls);
       expect(err.statusCode).toBe(status);
@@ -437,12 +469,12 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(err.message).toContain(message);
       expect(err.headers?.['keybrake-decision']).toBe(`deny; reason=${reason}`);
       expect(err.headers?.['stripe-should-retry']).toBe('false');
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
     });
 
     it('holds a $100 daily cap exactly: ten $10 charges pass, the eleventh is refused', async () => {
       const stripe = stripeFor(kb, token('daily'));
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       for (let i = 0; i < 10; i++) await stripe.charges.create(usd(10));
       const err = await failure(stripe.charges.create(usd(10)));
       expect(err).toBeInstanceOf(Stripe.errors.StripePermissionError);
@@ -450,7 +482,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(err.message).toBe(
         'Keybrake: daily spend cap of $100.00 would be exceeded ($100.00 used, this call $10.00).',
       );
-      expect(emulator.requests.length).toBe(before + 10);
+      expect(atStripe.requests.length).toBe(before + 10);
       // A smaller call does not squeeze in either: the cap is spent to the cent.
       expect((await failure(stripe.charges.create(usd(0.5)))).code).toBe('daily_cap_exceeded');
     });
@@ -460,11 +492,11 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       const inRun = (id: string) => ({ headers: { 'Keybrake-Run-Id': id } });
       await stripe.charges.create(usd(10), inRun('run-a'));
       await stripe.charges.create(usd(10), inRun('run-a'));
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const err = await failure(stripe.charges.create(usd(10), inRun('run-a')));
       expect(err).toBeInstanceOf(Stripe.errors.StripePermissionError);
       expect(err.code).toBe('run_cap_exceeded');
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
       const other = await stripe.charges.create(usd(10), inRun('run-b'));
       expect(other.lastResponse.headers['keybrake-decision']).toBe('allow; reason=ok');
       const viaBaggage = await failure(
@@ -476,12 +508,12 @@ describe('keybrake serve between stripe-node and Stripe', () => {
     it('holds a monthly cap', async () => {
       const stripe = stripeFor(kb, token('monthly'));
       await stripe.charges.create(usd(20));
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const err = await failure(stripe.charges.create(usd(20)));
       expect(err).toBeInstanceOf(Stripe.errors.StripePermissionError);
       expect(err.code).toBe('monthly_cap_exceeded');
       expect(err.message).toContain('monthly spend cap of $30.00');
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
     });
 
     it('rate-limits a key past requestsPerMinute with StripeRateLimitError (429), retryable', async () => {
@@ -491,13 +523,13 @@ describe('keybrake serve between stripe-node and Stripe', () => {
         await new Promise((r) => setTimeout(r, 100));
       const stripe = stripeFor(kb, token('rate'));
       for (let i = 0; i < 3; i++) await stripe.customers.list({ limit: 1 });
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const err = await failure(stripe.customers.list({ limit: 1 }));
       expect(err).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
       expect(err.statusCode).toBe(429);
       expect(err.code).toBe('rate_limited');
       expect(err.headers?.['stripe-should-retry']).toBeUndefined();
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
     });
 
     it('refuses a body over --max-body with 413 body_too_large, and admits one just under it', async () => {
@@ -511,7 +543,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
           },
           body: `description=${'x'.repeat(bytes - 'description='.length)}`,
         });
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const big = await send(MAX_BODY + 1);
       expect(big.status).toBe(413);
       expect(big.headers['keybrake-decision']).toBe('deny; reason=body_too_large');
@@ -522,14 +554,14 @@ describe('keybrake serve between stripe-node and Stripe', () => {
           message: `The request body exceeds ${MAX_BODY} bytes.`,
         },
       });
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
       const fits = await send(MAX_BODY);
       expect(fits.status).toBe(200);
-      expect(emulator.requests.length).toBe(before + 1);
+      expect(atStripe.requests.length).toBe(before + 1);
     });
 
     it('answers an unknown prefix on the main listener with 404 route_unknown', async () => {
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const res = await raw(kb.urls.main!, {
         method: 'POST',
         target: '/paypal/v1/payments',
@@ -541,83 +573,55 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(JSON.parse(res.body)).toMatchObject({
         error: { type: 'invalid_request_error', code: 'route_unknown' },
       });
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
     });
   });
 
   describe('pricing by lookup and settling', () => {
+    // stripe-mock answers every charge lookup from its fixture, so the refundable amount is whatever
+    // Stripe's definition says the charge is: asked straight from stripe-mock, not assumed.
+    const refundable = async (id: string) => {
+      const charge = await direct.charges.retrieve(id);
+      return charge.amount - charge.amount_refunded;
+    };
+    const dollars = (cents: number) => (cents / 100).toFixed(2);
+
     it('prices a refund without amount from the charge it refunds', async () => {
+      const cents = await refundable('ch_1');
+      expect(cents).toBeGreaterThan(0);
       const stripe = stripeFor(kb, token('refunds'));
-      const charge = await stripe.charges.create(usd(25));
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const { traceId, traceparent } = traced();
       // `reason` is an ordinary Stripe parameter: it must not be mistaken for anything of ours.
       const refund = await stripe.refunds.create(
-        { charge: charge.id, reason: 'requested_by_customer' },
+        { charge: 'ch_1', reason: 'requested_by_customer' },
         { headers: { traceparent } },
       );
-      expect(refund.amount).toBe(2500);
-      const seen = emulator.requests.slice(before);
-      expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([
-        `GET /v1/charges/${charge.id}`,
-        'POST /v1/refunds',
-      ]);
+      expect(refund.lastResponse.headers['keybrake-decision']).toBe('allow; reason=ok');
+      const seen = atStripe.requests.slice(before);
+      expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
       expect(seen[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
       const audit = await kb.waitForAudit((r) => r.traceId === traceId);
       expect(audit).toMatchObject({
         operation: 'stripe.refunds.create',
-        costUsd: '25.00',
+        costUsd: dollars(refund.amount),
         decision: 'allow',
       });
+      expect(refund.amount).toBe(cents);
     });
 
     it('refuses a refund whose looked-up amount is over the per-call limit: only the lookup reaches Stripe', async () => {
-      const big = await stripeFor(kb, token('shop')).charges.create(usd(40));
-      const stripe = stripeFor(kb, token('refunds'));
-      const before = emulator.requests.length;
-      const err = await failure(stripe.refunds.create({ charge: big.id }));
+      const cents = await refundable('ch_1');
+      expect(cents).toBeGreaterThan(50); // over the tight key's $0.50
+      const stripe = stripeFor(kb, token('tight'));
+      const before = atStripe.requests.length;
+      const err = await failure(stripe.refunds.create({ charge: 'ch_1' }));
       expect(err).toBeInstanceOf(Stripe.errors.StripePermissionError);
       expect(err.code).toBe('per_call_limit_exceeded');
-      expect(err.message).toBe('This call costs $40.00, over the per-call limit of $30.00.');
-      expect(emulator.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
-        `GET /v1/charges/${big.id}`,
+      expect(err.message).toBe(`This call costs $${dollars(cents)}, over the per-call limit of $0.50.`);
+      expect(atStripe.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+        'GET /v1/charges/ch_1',
       ]);
-    });
-
-    it('counts the same Idempotency-Key once: a $10 day cap admits the same $10 charge twice, not a new one', async () => {
-      const stripe = stripeFor(kb, token('idem'));
-      const idempotencyKey = `e2e-${randomBytes(6).toString('hex')}`;
-      const first = await stripe.charges.create(usd(10), { idempotencyKey });
-      const again = await stripe.charges.create(usd(10), { idempotencyKey });
-      expect(again.id).toBe(first.id);
-      expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
-      expect(again.lastResponse.headers['keybrake-decision']).toBe('allow; reason=ok');
-      const err = await failure(stripe.charges.create(usd(10), { idempotencyKey: `${idempotencyKey}-2` }));
-      expect(err.code).toBe('daily_cap_exceeded');
-    });
-
-    it("passes a vendor 402 through as stripe-node's StripeCardError and releases the reservation", async () => {
-      const stripe = stripeFor(kb, token('declines'));
-      const { traceId, traceparent } = traced();
-      const err = await failure(
-        stripe.charges.create(
-          withExtra({ amount: 1000, currency: 'usd' }, { payment_method: 'pm_card_chargeDeclined' }),
-          { headers: { traceparent } },
-        ),
-      );
-      expect(err).toBeInstanceOf(Stripe.errors.StripeCardError);
-      expect(err.statusCode).toBe(402);
-      expect(err.code).toBe('card_declined');
-      expect(err.message).toBe('Your card was declined.');
-      expect(err.headers?.['keybrake-decision']).toBe('allow; reason=ok');
-      expect(await kb.waitForAudit((r) => r.traceId === traceId)).toMatchObject({
-        decision: 'allow',
-        upstreamStatus: 402,
-        costUsd: '0.00',
-      });
-      // The whole $10 budget is still there.
-      const charge = await stripe.charges.create(usd(10));
-      expect(charge.status).toBe('succeeded');
     });
   });
 
@@ -763,7 +767,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
         'body_invalid',
       ],
     ])('refuses %s', async (_name, build, status, reason) => {
-      const before = emulator.requests.length;
+      const before = atStripe.requests.length;
       const res = await raw(kb.urls.stripe!, build());
       expect(res.status).toBe(status);
       expect(res.headers['keybrake-decision']).toBe(`deny; reason=${reason}`);
@@ -772,7 +776,7 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(Object.keys(body)).toEqual(['error']);
       expect(body.error).toMatchObject({ type: 'invalid_request_error', code: reason });
       expect(typeof body.error.message).toBe('string');
-      expect(emulator.requests.length).toBe(before);
+      expect(atStripe.requests.length).toBe(before);
     });
 
     it('keeps serving after all of that', async () => {
@@ -931,8 +935,65 @@ describe('keybrake serve between stripe-node and Stripe', () => {
       expect(health.status).toBe(200);
       const ready = await fetch(`${kb.urls.admin}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready', snapshotVersion: 1 });
+      expect(await ready.json()).toEqual({ status: 'ready', snapshotVersion: 1, counterStore: 'up' });
     });
+  });
+});
+
+// Behaviour that needs Stripe's state, or a failure Stripe's definition cannot be asked for: kept on
+// the in-repo emulator (src/emulators/stripe.ts), which stores what it answered. stripe-mock is
+// stateless: the same Idempotency-Key gets a fresh charge with a new id and no `Idempotent-Replayed`
+// header, and it never declines a card.
+describe("behaviour that needs Stripe's state: keybrake serve in front of the emulator", () => {
+  let kb: KeybrakeProcess;
+  let dir: Awaited<ReturnType<typeof manifestDir>>;
+
+  beforeAll(async () => {
+    dir = await keyFiles(EMULATOR_KEYS);
+    kb = await serve(dir.dir, [], emulator.url);
+  });
+  afterAll(async () => {
+    await dir?.remove();
+  });
+
+  it('counts the same Idempotency-Key once: a $10 day cap admits the same $10 charge twice, not a new one', async () => {
+    // Emulator: the replay must come back as the same charge (`id`, `Idempotent-Replayed: true`),
+    // which takes an upstream that remembers the first answer.
+    const stripe = stripeFor(kb, token('idem'));
+    const idempotencyKey = `e2e-${randomBytes(6).toString('hex')}`;
+    const first = await stripe.charges.create(usd(10), { idempotencyKey });
+    const again = await stripe.charges.create(usd(10), { idempotencyKey });
+    expect(again.id).toBe(first.id);
+    expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
+    expect(again.lastResponse.headers['keybrake-decision']).toBe('allow; reason=ok');
+    const err = await failure(stripe.charges.create(usd(10), { idempotencyKey: `${idempotencyKey}-2` }));
+    expect(err.code).toBe('daily_cap_exceeded');
+  });
+
+  it("passes a vendor 402 through as stripe-node's StripeCardError and releases the reservation", async () => {
+    // Emulator: failure injection. stripe-mock never declines (and its definition refuses
+    // `payment_method` on a charge with a 400, a different path through settle).
+    const stripe = stripeFor(kb, token('declines'));
+    const { traceId, traceparent } = traced();
+    const err = await failure(
+      stripe.charges.create(
+        withExtra({ amount: 1000, currency: 'usd' }, { payment_method: 'pm_card_chargeDeclined' }),
+        { headers: { traceparent } },
+      ),
+    );
+    expect(err).toBeInstanceOf(Stripe.errors.StripeCardError);
+    expect(err.statusCode).toBe(402);
+    expect(err.code).toBe('card_declined');
+    expect(err.message).toBe('Your card was declined.');
+    expect(err.headers?.['keybrake-decision']).toBe('allow; reason=ok');
+    expect(await kb.waitForAudit((r) => r.traceId === traceId)).toMatchObject({
+      decision: 'allow',
+      upstreamStatus: 402,
+      costUsd: '0.00',
+    });
+    // The whole $10 budget is still there.
+    const charge = await stripe.charges.create(usd(10));
+    expect(charge.status).toBe('succeeded');
   });
 });
 
@@ -942,7 +1003,8 @@ describe('stripe-node retries through keybrake serve', () => {
   let dir: Awaited<ReturnType<typeof manifestDir>>;
 
   beforeAll(async () => {
-    relay = await startFlakyUpstream(emulator.url);
+    // The relay injects the failures; behind it, stripe-mock (through the recording relay).
+    relay = await startFlakyUpstream(atStripe.url);
     relays.push(relay);
     dir = await keyFiles(RETRY_KEYS);
     kb = await serve(dir.dir, [], relay.url);
@@ -965,7 +1027,7 @@ describe('stripe-node retries through keybrake serve', () => {
     async (_name, kind, key, firstStatus, firstReason) => {
       const stripe = stripeFor(kb, token(key), { maxNetworkRetries: 2 });
       const relayed = relay.requests.length;
-      const arrived = emulator.requests.length;
+      const arrived = atStripe.requests.length;
       relay.failNext(kind);
       const charge = await stripe.charges.create(usd(10));
       expect(charge.status).toBe('succeeded');
@@ -973,7 +1035,7 @@ describe('stripe-node retries through keybrake serve', () => {
       expect(attempts.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v1/charges', 'POST /v1/charges']);
       expect(attempts[1]!.headers['idempotency-key']).toBe(attempts[0]!.headers['idempotency-key']);
       expect(attempts[0]!.headers['idempotency-key']).toMatch(/^stripe-node-retry-/);
-      expect(emulator.requests.length).toBe(arrived + 1);
+      expect(atStripe.requests.length).toBe(arrived + 1);
       const vaultKey = `agents/${key}`;
       await kb.waitForAudit((r) => r.vaultKey === vaultKey && r.upstreamStatus === 200);
       const records = kb.audit.filter((r) => r.vaultKey === vaultKey);
@@ -1048,7 +1110,7 @@ describe('hot reload through the manifest files', () => {
   }
 
   it('refuses a body over the default limit (256 KiB) with 413', async () => {
-    const before = emulator.requests.length;
+    const before = atStripe.requests.length;
     const res = await raw(kb.urls.stripe!, {
       method: 'POST',
       target: '/v1/customers',
@@ -1061,7 +1123,7 @@ describe('hot reload through the manifest files', () => {
     expect(res.status).toBe(413);
     expect(res.headers['keybrake-decision']).toBe('deny; reason=body_too_large');
     expect(JSON.parse(res.body).error.code).toBe('body_too_large');
-    expect(emulator.requests.length).toBe(before);
+    expect(atStripe.requests.length).toBe(before);
   });
 
   it.each([
@@ -1090,11 +1152,11 @@ describe('hot reload through the manifest files', () => {
 
   it('suspends the key on the next call after `suspended: true` is saved, without a restart', async () => {
     await edit('key.yaml', key(true), 'policy reloaded');
-    const before = emulator.requests.length;
+    const before = atStripe.requests.length;
     const err = await failure(stripe.charges.create(usd(1)));
     expect(err).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect(err.code).toBe('key_suspended');
-    expect(emulator.requests.length).toBe(before);
+    expect(atStripe.requests.length).toBe(before);
     await edit('key.yaml', key(false), 'policy reloaded');
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
@@ -1102,11 +1164,11 @@ describe('hot reload through the manifest files', () => {
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);
-    const before = emulator.requests.length;
+    const before = atStripe.requests.length;
     const err = await failure(stripe.charges.create(usd(1)));
     expect(err).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect(err.code).toBe('key_unknown');
-    expect(emulator.requests.length).toBe(before);
+    expect(atStripe.requests.length).toBe(before);
     expect(kb.child.exitCode).toBeNull();
   });
 });
@@ -1135,7 +1197,7 @@ describe('secrets never leak', () => {
   });
 
   it('never sends a vault token upstream', () => {
-    const upstream = JSON.stringify([emulator.requests, ...relays.map((r) => r.requests)]);
+    const upstream = JSON.stringify([atStripe.requests, emulator.requests, ...relays.map((r) => r.requests)]);
     expect(upstream).toContain(UPSTREAM_KEY);
     for (const t of allTokens()) expect(upstream).not.toContain(t);
   });
