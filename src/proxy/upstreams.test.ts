@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { DEFAULT_UPSTREAMS, parseUpstreams, upstreamHeaders } from './upstreams.ts';
+import { once } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUpstreams, DEFAULT_UPSTREAMS, parseUpstreams, upstreamHeaders } from './upstreams.ts';
 
 describe('upstreamHeaders', () => {
   it('swaps the credential and drops hop-by-hop and Keybrake headers', () => {
@@ -37,5 +40,77 @@ describe('parseUpstreams', () => {
     ['a bad URL', 'stripe=not a url'],
   ])('rejects %s', (_name, pair) => {
     expect(() => parseUpstreams([pair])).toThrow();
+  });
+});
+
+describe('createUpstreams: --max-response-body', () => {
+  const LIMIT = 1024 * 1024;
+  const CHUNK = Buffer.alloc(64 * 1024, 'x');
+  /** How much of its 256 MiB answer the streaming route managed to write before its client went away. */
+  let streamed = 0;
+  const streamedAll = 256 * 1024 * 1024;
+  let streamClosed: Promise<unknown>;
+  const server = createServer((req, res) => {
+    if (req.url === '/declared') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(LIMIT + 1) });
+      res.write('{"blob":"');
+      return;
+    }
+    if (req.url === '/stream') {
+      streamClosed = once(res, 'close');
+      res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_big' });
+      pump(res);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(LIMIT) });
+    res.end(Buffer.alloc(LIMIT, 'y'));
+  });
+  /** Writes chunk after chunk as fast as the client reads, until the whole answer or a closed socket. */
+  function pump(res: ServerResponse) {
+    while (streamed < streamedAll && !res.destroyed) {
+      streamed += CHUNK.length;
+      if (!res.write(CHUNK)) {
+        res.once('drain', () => pump(res));
+        return;
+      }
+    }
+    if (!res.destroyed) res.end();
+  }
+  let upstreams: ReturnType<typeof createUpstreams>;
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    upstreams = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      { timeoutMs: 10_000, maxResponseBytes: LIMIT },
+    );
+  });
+  afterAll(async () => {
+    await upstreams.close(true);
+    server.closeAllConnections();
+    server.close();
+  });
+  const get = (path: string) =>
+    upstreams.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: path, headers: {} });
+
+  it('relays an answer of exactly the limit', async () => {
+    const res = await get('/exact');
+    expect(res).toMatchObject({ status: 200 });
+    expect((res as { body: Buffer }).body.length).toBe(LIMIT);
+    expect(res).not.toHaveProperty('overLimit');
+  });
+
+  it('refuses a declared length over the limit without reading the body', async () => {
+    expect(await get('/declared')).toMatchObject({ status: 200, overLimit: LIMIT, body: Buffer.alloc(0) });
+  });
+
+  it('stops reading a streamed answer at the limit and drops the connection', async () => {
+    const res = await get('/stream');
+    expect(res).toMatchObject({ status: 200, overLimit: LIMIT, body: Buffer.alloc(0) });
+    expect((res as { headers: Record<string, string> }).headers['request-id']).toBe('req_big');
+    await streamClosed;
+    // The upstream could write little beyond the limit plus what the socket buffers held.
+    expect(streamed).toBeLessThan(64 * 1024 * 1024);
   });
 });

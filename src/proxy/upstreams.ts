@@ -1,11 +1,12 @@
-import { Pool, errors as undiciErrors } from 'undici';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { type Denial, deny } from '../decision/reasons.ts';
 import type { VendorName } from '../snapshot/types.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
  * tenant data. Twilio's template holds `{sub}` for its sub hosts (`https://{sub}.twilio.com`); the
- * route stage only lets `[a-z0-9-]` through, so no manifest or caller can steer traffic elsewhere.
+ * route stage only lets the hosts Twilio publishes through, so no manifest or caller can steer
+ * traffic elsewhere.
  */
 export type UpstreamConfig = Record<VendorName, string>;
 
@@ -41,6 +42,12 @@ export interface UpstreamResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: Buffer;
+  /**
+   * Set when the body was larger than --max-response-body: the limit, in bytes. Reading stopped at
+   * it and `body` is empty; the head is kept so the audit record still names the vendor's status
+   * and request id.
+   */
+  readonly overLimit?: number;
 }
 
 export interface ForwardRequest {
@@ -56,31 +63,47 @@ export interface ForwardRequest {
 /** The forward stage's dependency: swap this for an emulator-free fake only in unit tests. */
 export interface Upstreams {
   forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
-  close(): Promise<void>;
+  /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
+  close(force?: boolean): Promise<void>;
 }
 
-/** undici pools, one per upstream origin, created on first use. */
-export function createUpstreams(
-  config: UpstreamConfig,
-  opts: { timeoutMs: number; connections?: number },
-): Upstreams {
+export interface UpstreamOptions {
+  readonly timeoutMs: number;
+  /** Largest response body read (--max-response-body, default 16 MiB); past it reading stops. */
+  readonly maxResponseBytes?: number;
+  readonly connections?: number;
+}
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Origins a proxy may hold a pool for: three vendors and Twilio's published hosts come to about 40;
+ * the bound only matters should the route stage ever let an unlisted host through.
+ */
+const MAX_POOLS = 64;
+
+const EMPTY = Buffer.alloc(0);
+
+/** undici pools, one per upstream origin, created on first use; bodies read up to a limit. */
+export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions): Upstreams {
+  const opts = { ...options, maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES };
   const pools = new Map<string, Pool>();
   const poolFor = (origin: string) => {
     let pool = pools.get(origin);
-    if (!pool) {
+    if (!pool && pools.size < MAX_POOLS) {
       pool = new Pool(origin, {
         connections: opts.connections ?? 128,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
         keepAliveTimeout: 30_000,
+        // undici's parser stops at the limit (and drops the connection): nothing past it is buffered.
+        maxResponseSize: opts.maxResponseBytes,
       });
       pools.set(origin, pool);
     }
     return pool;
   };
-  // Base URLs are parsed once per vendor and sub host, not on every call. Sub hosts come from the
-  // caller's path, so the cache is bounded; past the bound a target is parsed per call.
-  const MAX_TARGETS = 64;
+  // Base URLs are parsed once per vendor and sub host, not on every call.
   const targets = new Map<string, { origin: string; host: string; path: string }>();
   const targetFor = (vendor: VendorName, sub: string) => {
     const id = `${vendor} ${sub}`;
@@ -88,36 +111,72 @@ export function createUpstreams(
     if (!target) {
       const url = new URL(config[vendor].replace('{sub}', sub));
       target = { origin: url.origin, host: url.host, path: url.pathname.replace(/\/+$/, '') };
-      if (targets.size < MAX_TARGETS) targets.set(id, target);
+      if (targets.size < MAX_POOLS) targets.set(id, target);
     }
     return target;
+  };
+  const tooLarge = (res: Dispatcher.ResponseData): UpstreamResponse => {
+    // Destroying the body closes that upstream connection; a body undici already failed is a no-op.
+    res.body.destroy();
+    return { status: res.statusCode, headers: res.headers, body: EMPTY, overLimit: opts.maxResponseBytes };
   };
   return {
     async forward(req) {
       const base = targetFor(req.vendor, req.subHost ?? 'api');
+      const pool = poolFor(base.origin);
+      if (!pool) return deny('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`);
+      let res: Dispatcher.ResponseData;
       try {
-        const res = await poolFor(base.origin).request({
+        res = await pool.request({
           method: req.method as 'GET',
           path: base.path + req.pathAndQuery,
           headers: { ...req.headers, host: base.host },
           body: req.body && req.body.length > 0 ? req.body : null,
         });
+      } catch (err) {
+        return failure(err, req.vendor, opts);
+      }
+      // A declared length over the limit is refused before a byte of the body is read.
+      if (Number(res.headers['content-length']) > opts.maxResponseBytes) return tooLarge(res);
+      try {
         const body = Buffer.from(await res.body.arrayBuffer());
         return { status: res.statusCode, headers: res.headers, body };
       } catch (err) {
-        if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
-          return deny(
-            'upstream_timeout',
-            `The ${req.vendor} API did not answer within ${opts.timeoutMs} ms.`,
-          );
-        }
-        return deny('upstream_unavailable', `The ${req.vendor} API could not be reached.`);
+        if (err instanceof undiciErrors.ResponseExceededMaxSizeError) return tooLarge(res);
+        return failure(err, req.vendor, opts);
       }
     },
-    async close() {
-      await Promise.all([...pools.values()].map((p) => p.close()));
+    async close(force = false) {
+      const open = [...pools.values()].filter((p) => !p.destroyed && !p.closed);
+      await Promise.all(open.map((p) => (force ? p.destroy() : p.close())));
     },
   };
+}
+
+function failure(
+  err: unknown,
+  vendor: VendorName,
+  opts: { timeoutMs: number; maxResponseBytes: number },
+): Denial {
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    return deny('upstream_timeout', `The ${vendor} API did not answer within ${opts.timeoutMs} ms.`);
+  }
+  if (err instanceof undiciErrors.ClientDestroyedError) {
+    // The drain deadline passed with this call still waiting on the vendor (runtime.ts).
+    return deny(
+      'upstream_unavailable',
+      `This proxy shut down before the ${vendor} API answered; the call may have taken effect.`,
+    );
+  }
+  if (err instanceof undiciErrors.ResponseExceededMaxSizeError) {
+    return deny('upstream_response_too_large', responseTooLargeMessage(vendor, opts.maxResponseBytes));
+  }
+  return deny('upstream_unavailable', `The ${vendor} API could not be reached.`);
+}
+
+/** Names the limit, and that the vendor may have acted on the call all the same. */
+export function responseTooLargeMessage(vendor: VendorName, limit: number): string {
+  return `The ${vendor} API answered with more than ${limit} bytes, over this proxy's --max-response-body; Keybrake withheld the answer. The call may have taken effect.`;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours: never forwarded upstream. */

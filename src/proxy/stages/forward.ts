@@ -1,15 +1,19 @@
 import { performance } from 'node:perf_hooks';
-import { type Denial, isDenial } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
-import { upstreamHeaders } from '../upstreams.ts';
+import { carriesCredential } from '../credential-scan.ts';
+import { responseTooLargeMessage, upstreamHeaders } from '../upstreams.ts';
 
 /**
  * Sends the call upstream with the real credential swapped in. A timeout or a dropped connection
- * may still have moved money, so a failure here denies without releasing the reservation.
+ * may still have moved money, so a failure here denies without releasing the reservation; so do an
+ * answer over --max-response-body and one that carries the upstream credential, which the caller
+ * never sees (the vendor did act on those calls).
  */
 export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const req = ctx.req!;
+  const key = ctx.key!;
   const span = startChildSpan(ctx.span, 'keybrake.forward');
   const t0 = performance.now();
   const res = await deps.upstreams.forward({
@@ -17,12 +21,22 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     ...(req.subHost !== undefined ? { subHost: req.subHost } : {}),
     method: req.method,
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
-    headers: upstreamHeaders(ctx.call.headers, ctx.adapter!.upstreamAuthorization(ctx.key!.upstream)),
+    headers: upstreamHeaders(ctx.call.headers, ctx.adapter!.upstreamAuthorization(key.upstream)),
     body: ctx.call.body,
   });
   ctx.upstreamMs = performance.now() - t0;
   span.end();
   if (isDenial(res)) return res;
+  // Kept on the context either way: the audit record names the vendor's status and request id.
   ctx.upstream = res;
+  if (res.overLimit !== undefined) {
+    return deny('upstream_response_too_large', responseTooLargeMessage(ctx.vendor!, res.overLimit));
+  }
+  if (carriesCredential(res, key.upstream)) {
+    return deny(
+      'credential_in_response',
+      `The ${ctx.vendor} API's answer contained this key's upstream credential, so Keybrake withheld it. The call may have taken effect.`,
+    );
+  }
   return undefined;
 }

@@ -39,7 +39,34 @@ describe('resolveRoute', () => {
     ['an unknown vendor prefix', '/paypal/v1/payments', 'route_unknown'],
     ['the bare root', '/', 'route_unknown'],
     ['a Twilio sub host with a dot', '/twilio/evil.com/x', 'route_unknown'],
+    ['a Twilio sub host Twilio does not publish', '/twilio/evil/v1/Things', 'route_unknown'],
+    [
+      'localhost as a Twilio sub host',
+      '/twilio/localhost/2010-04-01/Accounts/AC1/Messages.json',
+      'route_unknown',
+    ],
+    ['a metadata-address-like Twilio sub host', '/twilio/169-254-169-254/latest/meta-data', 'route_unknown'],
+    ['a look-alike of the verify host', '/twilio/verify2/v2/Services/VA1/Verifications', 'route_unknown'],
   ])('refuses %s', (_name, url, reason) => {
     expect(resolveRoute(url, undefined)).toMatchObject({ reason });
   });
+
+  it.each([
+    ['/evil/v1/Things', 'an invented host'],
+    ['/api-evil/2010-04-01/Accounts/AC1/Messages.json', 'a look-alike of the api host'],
+  ])('refuses %s on the Twilio listener (%s)', (url) => {
+    expect(resolveRoute(url, 'twilio')).toMatchObject({ reason: 'route_unknown' });
+  });
+
+  it.each(['lookups', 'messaging', 'verify', 'numbers', 'voice', 'conversations', 'studio'])(
+    'routes the published Twilio host %s',
+    (host) => {
+      expect(resolveRoute(`/${host}/v1/Things`, 'twilio')).toEqual({
+        vendor: 'twilio',
+        subHost: host,
+        path: '/v1/Things',
+        query: '',
+      });
+    },
+  );
 });

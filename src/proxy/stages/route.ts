@@ -1,5 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
+import { TWILIO_API_HOSTS } from '../../vendors/twilio/operations.ts';
 import type { Stage } from '../context.ts';
 
 /** What routing finds in a request target: which vendor, and the vendor-relative path the adapters see. */
@@ -13,7 +14,11 @@ export interface Route {
   readonly query: string;
 }
 
-const SUB_HOST = /^[a-z0-9][a-z0-9-]{0,30}$/;
+/**
+ * Twilio sub hosts are the API hosts Twilio's own definitions publish (ADR 0007 §8): any other is
+ * `route_unknown` and reaches nothing, so the upstream pools are bounded by this list too.
+ */
+const TWILIO_SUB_HOSTS: ReadonlySet<string> = new Set(TWILIO_API_HOSTS);
 /** Twilio's REST versions live on api.twilio.com: `/twilio/2010-04-01/…` needs no sub host. */
 const TWILIO_API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -49,6 +54,12 @@ function vendorPath(rest: string): string | Denial {
   return path;
 }
 
+/** The vendor a router target's first segment names, however malformed the rest of it is. */
+function prefixVendor(rawUrl: string): VendorName | null {
+  const first = /^\/+([a-z]+)(?:[/?]|$)/.exec(rawUrl)?.[1];
+  return first !== undefined && (VENDORS as readonly string[]).includes(first) ? (first as VendorName) : null;
+}
+
 /**
  * Finds the vendor: from the listener (a vendor port) or from the `/stripe`, `/twilio`, `/resend`
  * prefix. Twilio hosts map to `/twilio/<sub>/…`.
@@ -71,7 +82,12 @@ export function resolveRoute(rawUrl: string, portVendor: VendorName | undefined)
   if (vendor !== 'twilio') return { vendor, path, query: target.query };
   const sub = path.split('/', 2)[1] ?? '';
   if (TWILIO_API_VERSION.test(sub)) return { vendor, subHost: 'api', path, query: target.query };
-  if (!SUB_HOST.test(sub)) return deny('route_unknown', 'Twilio routes are /twilio/<sub-host>/<path>.');
+  if (!TWILIO_SUB_HOSTS.has(sub)) {
+    return deny(
+      'route_unknown',
+      'Twilio routes are /twilio/<host>/<path>, <host> one of the API hosts Twilio publishes (api, messaging, verify, …).',
+    );
+  }
   return { vendor, subHost: sub, path: path.slice(sub.length + 1) || '/', query: target.query };
 }
 
@@ -81,6 +97,8 @@ export const route: Stage = (ctx, deps) => {
   const r = resolveRoute(call.url, call.portVendor);
   if (isDenial(r)) {
     ctx.path = call.url.split('?', 1)[0] ?? '';
+    // Behind a vendor's prefix the refusal still speaks that vendor's format (and is counted for it).
+    ctx.vendor ??= prefixVendor(call.url);
     return r;
   }
   ctx.vendor = r.vendor;

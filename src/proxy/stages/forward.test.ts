@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { Denial } from '../../decision/reasons.ts';
+import type { CompiledKey } from '../../snapshot/types.ts';
+import type { VendorAdapter } from '../../vendors/types.ts';
+import { type CallContext, newContext, type PipelineDeps } from '../context.ts';
+import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
+import { forward } from './forward.ts';
+
+const REAL_KEY = 'sk_live_forward_test_real_key_0123456789';
+
+/** A call past reserve, as forward sees it, with an upstream that answers `res`. */
+function callAnswered(res: UpstreamResponse | Denial) {
+  const sent: ForwardRequest[] = [];
+  const upstreams: Upstreams = {
+    forward: async (req) => {
+      sent.push(req);
+      return res;
+    },
+    close: async () => {},
+  };
+  const ctx: CallContext = newContext({
+    portVendor: 'stripe',
+    method: 'GET',
+    url: '/v1/customers/cus_1',
+    headers: { authorization: 'Bearer kb_stripe_vault' },
+    body: Buffer.alloc(0),
+  });
+  ctx.vendor = 'stripe';
+  ctx.req = { method: 'GET', path: '/v1/customers/cus_1', query: '', headers: {} };
+  ctx.adapter = { upstreamAuthorization: () => `Bearer ${REAL_KEY}` } as unknown as VendorAdapter;
+  ctx.key = { upstream: { kind: 'bearer', token: REAL_KEY } } as CompiledKey;
+  // Forward reads nothing of the dependencies but the upstreams.
+  const deps = { upstreams } as unknown as PipelineDeps;
+  return { ctx, deps, sent };
+}
+
+const ok = (body: string, headers: Record<string, string> = {}): UpstreamResponse => ({
+  status: 200,
+  headers: { 'content-type': 'application/json', 'request-id': 'req_1', ...headers },
+  body: Buffer.from(body),
+});
+
+describe('forward', () => {
+  it('passes an ordinary answer on, with the real key sent upstream', async () => {
+    const { ctx, deps, sent } = callAnswered(ok('{"id":"cus_1"}'));
+    expect(await forward(ctx, deps)).toBeUndefined();
+    expect(ctx.upstream?.status).toBe(200);
+    expect(sent[0]?.headers.authorization).toBe(`Bearer ${REAL_KEY}`);
+  });
+
+  it.each([
+    ['in its body', ok(`{"id":"cus_1","debug":"${REAL_KEY}"}`)],
+    ['in a header', ok('{"id":"cus_1"}', { 'x-debug-authorization': `Bearer ${REAL_KEY}` })],
+  ])('withholds an answer carrying the upstream key %s: credential_in_response', async (_where, res) => {
+    const { ctx, deps } = callAnswered(res);
+    const denial = await forward(ctx, deps);
+    expect(denial).toMatchObject({ reason: 'credential_in_response' });
+    expect(denial?.message).not.toContain(REAL_KEY);
+    // The vendor did answer: its status and request id stay on the call for the audit record.
+    expect(ctx.upstream?.headers['request-id']).toBe('req_1');
+  });
+
+  it('refuses an answer over --max-response-body, naming the limit', async () => {
+    const { ctx, deps } = callAnswered({ ...ok(''), overLimit: 1_048_576 });
+    const denial = await forward(ctx, deps);
+    expect(denial).toMatchObject({ reason: 'upstream_response_too_large' });
+    expect(denial?.message).toContain('1048576 bytes');
+    expect(denial?.message).toContain('--max-response-body');
+    expect(ctx.upstream?.status).toBe(200);
+  });
+});
