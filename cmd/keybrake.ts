@@ -110,11 +110,28 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Keeps a long-running command up until SIGINT/SIGTERM, then closes it cleanly. */
+/**
+ * The one place signals are handled: a long-running command runs until SIGINT or SIGTERM, then is
+ * closed; a proxy drains first (calls in flight finish within --drain-timeout, the audit is flushed)
+ * and the process exits 0. A second signal stops waiting and exits at once.
+ */
 async function untilSignal(running: { close(): Promise<void> }): Promise<number> {
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    const first = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      const again = (second: NodeJS.Signals) => {
+        process.stderr.write(
+          `keybrake: ${second} after ${signal}, exiting without waiting for calls in flight\n`,
+        );
+        process.exit(1);
+      };
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      resolve();
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
   });
   await running.close();
   return 0;

@@ -7,7 +7,8 @@ import type { CounterStore } from '../counters/store.ts';
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { parseListen } from '../listen.ts';
 import { DEFAULT_PARSE_LIMITS, type ProxyConfig } from '../proxy/runtime.ts';
-import { parseUpstreams } from '../proxy/upstreams.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../proxy/server.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, parseUpstreams } from '../proxy/upstreams.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import { stdoutAuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -63,6 +64,30 @@ export const PROXY_RUNTIME_FLAGS = {
     default: String(DEFAULT_PARSE_LIMITS.maxBytes),
     help: 'largest request body accepted',
     placeholder: 'bytes',
+  },
+  'max-response-body': {
+    type: 'string',
+    default: String(DEFAULT_MAX_RESPONSE_BYTES),
+    help: 'largest vendor response relayed; a larger one is not read past this and is answered 502 upstream_response_too_large',
+    placeholder: 'bytes',
+  },
+  'client-timeout': {
+    type: 'string',
+    default: '30s',
+    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
+  },
+  'max-connections': {
+    type: 'string',
+    default: String(DEFAULT_MAX_CONNECTIONS),
+    help: 'open client connections per listener; past it a new connection is closed as it is accepted',
+    placeholder: 'n',
+  },
+  'drain-timeout': {
+    type: 'string',
+    default: '25s',
+    help: `on SIGTERM or SIGINT, how long calls in flight may take to finish before the proxy exits; keep it under the pod's terminationGracePeriodSeconds (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
   },
   pricing: {
     type: 'string',
@@ -136,6 +161,10 @@ export async function proxyConfigFromFlags(
     audit: stdoutAuditSink(),
     log: deps.log,
     parseLimits: { ...DEFAULT_PARSE_LIMITS, maxBytes: positiveInt('max-body', values['max-body'] as string) },
+    maxResponseBytes: positiveInt('max-response-body', values['max-response-body'] as string),
+    clientTimeoutMs: durationFlag('client-timeout', values['client-timeout'] as string),
+    maxConnections: positiveInt('max-connections', values['max-connections'] as string),
+    drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),
   };
 }
 

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { type Denial, type DenyReason, decisionHeader, REASONS, type Reason } from '../decision/reasons.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import type { CallResponse } from './context.ts';
@@ -40,4 +41,23 @@ function genericError(reason: DenyReason, message: string) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ error: { type: 'invalid_request_error', code: reason, message } }),
   };
+}
+
+/** Framing the raw writer sets itself: an adapter's headers never repeat or contradict it. */
+const FRAMING = new Set(['content-length', 'connection', 'transfer-encoding']);
+
+/**
+ * An answer as the bytes of a complete HTTP/1.1 response that closes the connection: for the
+ * rejections node makes before any request object exists (a parser error, a timeout), written
+ * straight to the socket. Only the answer's own head and body go in, never anything of the request.
+ */
+export function rawResponse(res: CallResponse): Buffer {
+  const body = typeof res.body === 'string' ? Buffer.from(res.body) : res.body;
+  let head = `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (FRAMING.has(name.toLowerCase())) continue;
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+  }
+  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

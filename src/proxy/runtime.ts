@@ -9,9 +9,21 @@ import type { Log } from '../telemetry/logger.ts';
 import { createProxyMetrics, type ProxyMetrics } from '../telemetry/metrics.ts';
 import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
+import type { PipelineDeps } from './context.ts';
+import { InFlight } from './in-flight.ts';
 import { createPipeline } from './pipeline.ts';
-import { createProxyListener } from './server.ts';
-import { createUpstreams, type UpstreamConfig } from './upstreams.ts';
+import { refuseCall } from './refuse.ts';
+import {
+  createProxyListener,
+  DEFAULT_CLIENT_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  type ListenerDeps,
+  type ListenerLimits,
+  type ListenerOptions,
+  MAX_HEADER_BYTES,
+  type ProxyListener,
+} from './server.ts';
+import { createUpstreams, DEFAULT_MAX_RESPONSE_BYTES, type UpstreamConfig } from './upstreams.ts';
 
 /** Everything a proxy process needs; `serve` and `proxy` both build one of these. */
 export interface ProxyConfig {
@@ -27,9 +39,23 @@ export interface ProxyConfig {
   readonly log: Log;
   readonly parseLimits: ParseLimits;
   readonly maxStalenessMs?: number;
+  /** --client-timeout: the whole request must arrive within it (default 30 s). */
+  readonly clientTimeoutMs?: number;
+  /** --max-connections, per listener (default 4096). */
+  readonly maxConnections?: number;
+  /** --max-response-body, bytes (default 16 MiB). */
+  readonly maxResponseBytes?: number;
+  /** --drain-timeout: how long calls in flight may take to finish on shutdown (default 25 s). */
+  readonly drainTimeoutMs?: number;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBytes: 256 * 1024, maxDepth: 8, maxParams: 1000 };
+
+/** Fits a Kubernetes terminationGracePeriodSeconds of 30 with room for the exit itself. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
+
+/** After the drain deadline, how long the calls cut off then may take to write their audit records. */
+const CUT_OFF_GRACE_MS = 2_000;
 
 /** A running proxy: its snapshot holder (fed by a source), addresses, metrics and shutdown. */
 export interface RunningProxy {
@@ -37,6 +63,11 @@ export interface RunningProxy {
   readonly metrics: ProxyMetrics;
   /** `main`, `admin`, or a vendor name → `http://host:port`. */
   readonly urls: Record<string, string>;
+  /**
+   * Drains, then stops: no new connection is accepted, calls in flight finish (until the drain
+   * deadline), calls arriving meanwhile on open connections are answered 503 shutting_down; then
+   * every connection is closed, and the audit sink flushed once the last call has written its record.
+   */
   close(): Promise<void>;
 }
 
@@ -49,8 +80,11 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     },
   });
   snapshots.onApply((s) => metrics.snapshotVersion.set(s.version));
-  const upstreams = createUpstreams(config.upstreams, { timeoutMs: config.upstreamTimeoutMs });
-  const handle = createPipeline({
+  const upstreams = createUpstreams(config.upstreams, {
+    timeoutMs: config.upstreamTimeoutMs,
+    maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+  });
+  const deps: PipelineDeps = {
     snapshots,
     vendors: config.vendors,
     upstreams,
@@ -61,57 +95,94 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     log: config.log,
     parseLimits: config.parseLimits,
     ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
+  };
+  const calls = new InFlight();
+  const listenerDeps: ListenerDeps = {
+    handle: createPipeline(deps),
+    refuse: (call, denial) => refuseCall(call, deps, denial),
+    calls,
+    log: config.log,
+  };
+  const clientTimeoutMs = config.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
+  const limits: ListenerLimits = {
+    clientTimeoutMs,
+    maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxHeaderBytes: MAX_HEADER_BYTES,
+    // A call may wait on two upstream requests (a price lookup, then the call itself).
+    idleTimeoutMs: clientTimeoutMs + 2 * config.upstreamTimeoutMs + 5_000,
+  };
+  const listenerOptions = (vendor?: VendorName): ListenerOptions => ({
+    ...(vendor !== undefined ? { vendor } : {}),
+    bodyLimit: config.parseLimits.maxBytes,
+    limits,
   });
 
-  const servers: FastifyInstance[] = [];
+  const listeners: ProxyListener[] = [];
+  let admin: FastifyInstance | undefined;
   const urls: Record<string, string> = {};
-  const bind = async (name: string, app: FastifyInstance, addr: { host: string; port: number }) => {
-    servers.push(app);
-    await app.listen({ host: addr.host, port: addr.port });
-    urls[name] = listenUrl(app.server.address(), addr);
+  const bind = async (name: string, listener: ProxyListener, addr: { host: string; port: number }) => {
+    listeners.push(listener);
+    await listener.listen(addr);
+    urls[name] = listenUrl(listener.server.address(), addr);
   };
   try {
     if (config.listen)
-      await bind(
-        'main',
-        createProxyListener(handle, { bodyLimit: config.parseLimits.maxBytes }),
-        config.listen,
-      );
+      await bind('main', createProxyListener(listenerDeps, listenerOptions()), config.listen);
     for (const [vendor, addr] of Object.entries(config.vendorPorts) as [
       VendorName,
       { host: string; port: number },
     ][]) {
       if (!config.vendors[vendor])
         throw new Error(`--vendor-port ${vendor}: vendor ${vendor} is not enabled`);
-      await bind(
-        vendor,
-        createProxyListener(handle, { vendor, bodyLimit: config.parseLimits.maxBytes }),
-        addr,
-      );
+      await bind(vendor, createProxyListener(listenerDeps, listenerOptions(vendor)), addr);
     }
     if (config.admin) {
-      const admin = createAdminListener({
+      admin = createAdminListener({
         metrics,
         snapshots,
         counters: config.counters,
         ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
       });
-      await bind('admin', admin, config.admin);
+      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      urls['admin'] = listenUrl(admin.server.address(), config.admin);
     }
   } catch (err) {
-    await Promise.allSettled(servers.map((s) => s.close()));
+    await Promise.allSettled([...listeners.map((l) => l.close()), admin?.close()]);
     await upstreams.close();
     throw err;
   }
+
+  const drainTimeoutMs = config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    calls.draining = true;
+    for (const l of listeners) l.stopAccepting();
+    config.log.info({ inFlight: calls.count, drainTimeoutMs }, 'draining');
+    const drained = await calls.settled(drainTimeoutMs);
+    if (!drained) {
+      config.log.warn(
+        { inFlight: calls.count, drainTimeoutMs },
+        'drain deadline passed: closing connections and aborting upstream requests still in flight',
+      );
+      // The calls cut off here still end in the pipeline (upstream_unavailable, the reservation
+      // kept) and write their audit records; they get a moment to.
+      await upstreams.close(true);
+      await calls.settled(CUT_OFF_GRACE_MS);
+    }
+    await Promise.allSettled(listeners.map((l) => l.close()));
+    await admin?.close();
+    await upstreams.close();
+    await config.audit.flush();
+    config.log.info({ drained }, 'stopped');
+  };
 
   return {
     snapshots,
     metrics,
     urls,
-    async close() {
-      await Promise.allSettled(servers.map((s) => s.close()));
-      await upstreams.close();
-      await config.audit.flush();
+    close() {
+      closing ??= close();
+      return closing;
     },
   };
 }

@@ -1,30 +1,202 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { VendorName } from '../snapshot/types.ts';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Denial, type DenyReason, deny } from '../decision/reasons.ts';
+import { VENDORS, type VendorName } from '../snapshot/types.ts';
+import type { Log } from '../telemetry/logger.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
+import type { InFlight } from './in-flight.ts';
+import { rawResponse } from './respond.ts';
+
+/** How much a client may make a listener wait and hold (ADR 0007 §8: bounded work per request). */
+export interface ListenerLimits {
+  /** The whole request, head and body, must arrive within this (--client-timeout). */
+  readonly clientTimeoutMs: number;
+  /** Open connections per listener (--max-connections); one more is closed as it is accepted. */
+  readonly maxConnections: number;
+  /** Request line plus headers, in bytes. */
+  readonly maxHeaderBytes: number;
+  /**
+   * How long a connection may go without a byte either way once a request is in: longer than any
+   * call may take upstream. It ends connections whose client stopped reading its answer.
+   */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** Node's own default, stated: vendor SDKs send well under 2 KiB of headers. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** The head of a request must arrive within this, or within --client-timeout when that is shorter. */
+const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * An idle keep-alive connection is closed after this (node's default, announced to clients in the
+ * `Keep-Alive: timeout=5` header so that they retire it first).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** One HTTP listener in front of the pipeline: the prefix router, or a vendor's own port. */
 export interface ListenerOptions {
   /** Calls on this listener are for this vendor (stripe-node cannot add a path prefix). */
   readonly vendor?: VendorName;
   readonly bodyLimit: number;
+  readonly limits: ListenerLimits;
+}
+
+/** What a listener hands calls to: the pipeline, its refusals, the in-flight count. */
+export interface ListenerDeps {
+  /** The pipeline (never throws). */
+  handle(call: IncomingCall): Promise<CallResponse>;
+  /** A vendor-shaped, audited answer to a call stopped before the pipeline (refuse.ts). */
+  refuse(call: IncomingCall, denial: Denial): CallResponse;
+  readonly calls: InFlight;
+  readonly log: Log;
+}
+
+/** A listener with its lifecycle in the runtime's hands: it drains rather than just closing. */
+export interface ProxyListener {
+  readonly server: Server;
+  listen(addr: { host: string; port: number }): Promise<void>;
+  /**
+   * Stops accepting connections. Open ones stay, with their timeouts: a call on one is answered
+   * 503 shutting_down rather than finding the connection reset.
+   */
+  stopAccepting(): void;
+  /** Closes every connection, the node server and the fastify instance. */
+  close(): Promise<void>;
 }
 
 const EMPTY = Buffer.alloc(0);
 
+/** `socket._httpMessage` is node's: the response being written on a connection, if any. */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
+
 /**
  * The HTTP layer only adapts requests to the pipeline: bodies stay raw bytes (forwarded unchanged,
- * parsed by the vendor adapter), and every error fastify itself raises is routed back through the
- * pipeline so that it, too, is answered in the vendor's shape and audited.
+ * parsed by the vendor adapter), and everything node or fastify would otherwise answer on its own
+ * (parser errors, timeouts, fastify's errors, shutdown) is answered in the vendor's shape, with the
+ * decision header, and audited (ADR 0007 §9).
  */
-export function createProxyListener(
-  handle: (call: IncomingCall) => Promise<CallResponse>,
-  opts: ListenerOptions,
-): FastifyInstance {
+export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): ProxyListener {
+  const { handle, refuse, calls, log } = deps;
+  const { limits } = opts;
+  const portVendor = opts.vendor !== undefined ? { portVendor: opts.vendor } : {};
+  const callOf = (req: IncomingMessage): IncomingCall => ({
+    ...portVendor,
+    method: req.method ?? '',
+    url: req.url ?? '',
+    headers: req.headers,
+    body: EMPTY,
+  });
+  const headersMs = Math.min(HEADERS_TIMEOUT_MS, limits.clientTimeoutMs);
+  const timeoutMessage = `The request did not arrive in time: this proxy allows ${headersMs} ms for the headers and ${limits.clientTimeoutMs} ms for the whole request.`;
+  const headersMessage = `The request line and headers are larger than this proxy's limit of ${limits.maxHeaderBytes} bytes.`;
+  /** Connections the clientError handler has answered: nothing else may answer or audit on them. */
+  const answered = new WeakSet<Socket>();
+
+  /** Writes a refusal through node's response object; the connection ends with it. */
+  const send = (res: ServerResponse, answer: CallResponse) => {
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      'content-length': String(body.length),
+      connection: 'close',
+    });
+    res.end(body);
+  };
+
+  let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => {};
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: headersMs,
+      requestTimeout: limits.clientTimeoutMs,
+      // Node enforces both timeouts on this beat: a fraction of the limit, at most once a second.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(limits.clientTimeoutMs / 4))),
+      // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      calls.track(res);
+      if (calls.draining) return send(res, refuse(callOf(req), deny('shutting_down')));
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+        return send(
+          res,
+          refuse(callOf(req), deny('request_invalid', 'An HTTP/1.1 request must carry a Host header.')),
+        );
+      }
+      fastifyHandler(req, res);
+    },
+  );
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs);
+  const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+
+  // Node's own answers (a bare 400, 408 or 431) replaced by the vendor's shape, audited. The socket
+  // is destroyed after the write, as node does: no later byte of it is ever parsed as a request.
+  server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: HttpSocket) => {
+    if (answered.has(socket)) return;
+    const reason = clientErrorReason(err.code);
+    if (reason === undefined) {
+      // A reset or a broken pipe: the client is gone and there is nothing to answer.
+      socket.destroy();
+      return;
+    }
+    answered.add(socket);
+    const pending = socket._httpMessage;
+    const call = pending?.req ? callOf(pending.req) : callFromPacket(err.rawPacket, opts.vendor);
+    const message =
+      reason === 'request_timeout'
+        ? timeoutMessage
+        : reason === 'headers_too_large'
+          ? headersMessage
+          : undefined;
+    const answer = refuse(call, deny(reason, message));
+    // A response already under way on this connection cannot be followed by another one.
+    if (socket.writable && !pending?.headersSent) socket.write(rawResponse(answer));
+    socket.destroy();
+  });
+  // CONNECT would otherwise close the connection without a word.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    const answer = refuse(
+      { ...callOf(req), url: '' },
+      deny('request_invalid', 'Keybrake does not accept CONNECT.'),
+    );
+    socket.write(rawResponse(answer));
+    socket.destroy();
+  });
+  // An Expect other than 100-continue, which node would answer with a bare 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    calls.track(res);
+    send(res, refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')));
+  });
+  let dropped = 0;
+  let warnedAt = 0;
+  server.on('drop', () => {
+    // Past --max-connections node closes a new connection as it is accepted; said at most every 10 s.
+    dropped++;
+    const now = Date.now();
+    if (now - warnedAt < 10_000) return;
+    log.warn(
+      { dropped, maxConnections: limits.maxConnections, listener: opts.vendor ?? 'main' },
+      'connections refused: --max-connections reached',
+    );
+    warnedAt = now;
+    dropped = 0;
+  });
+
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit,
     routerOptions: { maxParamLength: 8192 },
-    return503OnClosing: true,
+    // The runtime drains the listener itself: fastify's own 503 is neither vendor-shaped nor audited.
+    return503OnClosing: false,
+    // The node server above, with its limits; fastify only routes its requests.
+    serverFactory: (handler) => {
+      fastifyHandler = handler;
+      return server;
+    },
     // Bad percent-encoding or an unroutable target still gets a vendor-shaped answer.
     frameworkErrors: (error, req, reply) => {
       void dispatch(req, reply, error.code === 'FST_ERR_CTP_BODY_TOO_LARGE');
@@ -35,7 +207,7 @@ export function createProxyListener(
 
   const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false) => {
     const res = await handle({
-      ...(opts.vendor !== undefined ? { portVendor: opts.vendor } : {}),
+      ...portVendor,
       method: req.method,
       url: req.raw.url ?? '/',
       headers: req.headers,
@@ -43,13 +215,82 @@ export function createProxyListener(
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
       bodyTooLarge,
     });
+    // A call that began before a shutdown takes its connection with it: no call follows on it.
+    if (calls.draining) reply.header('connection', 'close');
     return reply.code(res.status).headers(res.headers).send(res.body);
   };
 
   app.all('/*', (req, reply) => dispatch(req, reply));
   app.setNotFoundHandler((req, reply) => dispatch(req, reply));
-  app.setErrorHandler((error: { code?: string }, req, reply) =>
-    dispatch(req, reply, error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'),
-  );
-  return app;
+  app.setErrorHandler((error: { code?: string }, req, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return dispatch(req, reply, true);
+    // Answered and audited already: a body that did not arrive within --client-timeout.
+    if (answered.has(req.raw.socket)) return reply.hijack();
+    // Any other failure to read the body (the client went away halfway): refused, never forwarded.
+    const answer = refuse(callOf(req.raw), deny('request_invalid', 'The request body did not arrive whole.'));
+    return reply
+      .code(answer.status)
+      .headers({ ...answer.headers, connection: 'close' })
+      .send(answer.body);
+  });
+
+  return {
+    server,
+    async listen(addr) {
+      await app.ready();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: addr.host, port: addr.port }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    },
+    stopAccepting() {
+      // net.Server's close, not http.Server's: that one would also drop idle keep-alive connections
+      // (whose next call should get a 503, not a reset) and stop enforcing --client-timeout.
+      if (server.listening) NetServer.prototype.close.call(server);
+    },
+    async close() {
+      server.closeAllConnections();
+      // Now http.Server's close: it stops the timeout checks; 'close' follows the last connection.
+      server.close();
+      await serverClosed;
+      await app.close();
+    },
+  };
+}
+
+/** The refusal for a node-level client error; undefined when there is no one left to answer. */
+function clientErrorReason(code: string | undefined): DenyReason | undefined {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'request_timeout';
+  // Bad bytes in the request line or a header, a malformed chunk, ambiguous framing, HTTP/2's preface.
+  if (code?.startsWith('HPE_')) return 'request_invalid';
+  return undefined;
+}
+
+/** `METHOD target` at the start of what node was parsing, if that is where it failed. */
+const REQUEST_START = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) ([^ \r\n]{1,8192})/;
+/** An origin-form target of printable ASCII: safe to route, and to record as the audit's path. */
+const READABLE_TARGET = /^\/[!-~]*$/;
+const VENDOR_PREFIX = /^\/+([a-z]+)(?:[/?]|$)/;
+
+/**
+ * The call a parser error interrupted, as far as the bytes node was parsing show it: the method and
+ * the target when they are readable, else nothing but the vendor a router prefix names (so the
+ * answer still speaks its format). Nothing else of the request is kept.
+ */
+function callFromPacket(packet: Buffer | undefined, vendor: VendorName | undefined): IncomingCall {
+  const m = packet ? REQUEST_START.exec(packet.subarray(0, 8300).toString('latin1')) : null;
+  const method = m?.[1] ?? '';
+  const target = m?.[2] ?? '';
+  const base = { method, headers: {}, body: EMPTY };
+  if (READABLE_TARGET.test(target))
+    return { ...base, url: target, ...(vendor !== undefined ? { portVendor: vendor } : {}) };
+  const named = vendor ?? VENDOR_PREFIX.exec(target)?.[1];
+  // Routed as if it had come in on that vendor's port: the shape is the vendor's, the path empty.
+  return (VENDORS as readonly string[]).includes(named ?? '')
+    ? { ...base, url: '', portVendor: named as VendorName }
+    : { ...base, url: '' };
 }

@@ -41,9 +41,18 @@ export function stdoutAuditSink(fd = 1): AuditSink {
     write: (record) => {
       dest.write(`${JSON.stringify(record)}\n`);
     },
+    // SonicBoom's own flush does not wait for a write in progress (minLength 0). An empty write
+    // queues behind whatever is buffered, and 'drain' follows once all of it is with the OS.
     flush: () =>
       new Promise((resolve) => {
-        dest.flush(() => resolve());
+        const done = () => {
+          dest.off('drain', done);
+          dest.off('error', done);
+          resolve();
+        };
+        dest.once('drain', done);
+        dest.once('error', done);
+        dest.write('');
       }),
   };
 }
