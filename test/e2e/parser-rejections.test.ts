@@ -1,0 +1,175 @@
+// Every answer is Keybrake's (ADR 0007 §9): what node rejects before any route runs (oversized
+// headers, a request line that is not HTTP, bad bytes, CONNECT, a missing Host) comes back from the
+// real `keybrake serve` in the vendor's error shape (the listener's vendor, or the router prefix's,
+// else Stripe's), with `Keybrake-Decision`, as one audit line and one count in the metrics, and
+// never with anything of the request in it.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newToken } from '../../src/tokens/token.ts';
+import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { type RawAnswer, sendRaw } from '../hostile/raw-http.ts';
+import { metricValue } from './fixtures/http.ts';
+import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
+import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+
+const UPSTREAM_KEY = `sk_test_parser${randomBytes(12).toString('hex')}`;
+const TOKEN = newToken('stripe');
+
+let upstream: ScriptedUpstream;
+let dir: Awaited<ReturnType<typeof manifestDir>>;
+let kb: KeybrakeProcess;
+
+beforeAll(async () => {
+  upstream = await startScriptedUpstream();
+  dir = await manifestDir({
+    'keys.yaml': yamlDocuments(...stripeKey({ name: 'parser', token: TOKEN, upstreamKey: UPSTREAM_KEY })),
+  });
+  kb = await startKeybrake(serveArgs(dir.dir, { stripe: upstream.url }));
+});
+
+afterAll(async () => {
+  await kb?.stop();
+  await upstream?.close();
+  await dir?.remove();
+});
+
+const send = (listener: string, head: string) =>
+  sendRaw(kb.urls[listener]!, Buffer.from(`${head.replaceAll('\n', '\r\n')}\r\n\r\n`, 'latin1'));
+
+/** The audit record of the call just answered (each case's is the first one after `from`). */
+const auditAfter = (from: number) => kb.waitForAudit((r) => kb.audit.indexOf(r) >= from);
+
+function expectStripeShape(res: RawAnswer, reason: string) {
+  expect(JSON.parse(res.body.toString('utf8'))).toEqual({
+    error: expect.objectContaining({
+      type: expect.any(String),
+      code: reason,
+      message: expect.stringMatching(/\S/),
+    }),
+  });
+}
+
+describe('requests node refuses to parse', () => {
+  it.each<[string, string, string, number, string, 'stripe' | 'twilio', Record<string, unknown>]>([
+    [
+      'a 20 kB header on the Stripe listener',
+      'stripe',
+      `GET /v1/customers HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${TOKEN}\nX-Pad: ${'a'.repeat(20_000)}`,
+      431,
+      'headers_too_large',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+    ],
+    [
+      'a 20 kB header behind the router /twilio prefix',
+      'main',
+      `GET /twilio/2010-04-01/Accounts/AC1/Messages.json HTTP/1.1\nHost: keybrake\nX-Pad: ${'a'.repeat(20_000)}`,
+      431,
+      'headers_too_large',
+      'twilio',
+      { vendor: 'twilio', method: 'GET', path: '/2010-04-01/Accounts/AC1/Messages.json' },
+    ],
+    [
+      'a request line that is not HTTP',
+      'stripe',
+      'HELLO KEYBRAKE',
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'HELLO', path: '' },
+    ],
+    [
+      'a control byte in the path behind the router',
+      'main',
+      'GET /stripe/v1/cust\x01omers HTTP/1.1\nHost: keybrake',
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '' },
+    ],
+    [
+      'a header name with a space',
+      'stripe',
+      `GET /v1/customers HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${TOKEN}\nBad Header: x`,
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+    ],
+    [
+      'an HTTP/1.1 request without Host',
+      'stripe',
+      `GET /v1/customers HTTP/1.1\nAuthorization: Bearer ${TOKEN}`,
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+    ],
+    [
+      'CONNECT',
+      'stripe',
+      'CONNECT api.stripe.com:443 HTTP/1.1\nHost: api.stripe.com:443',
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'CONNECT', path: '' },
+    ],
+    [
+      'an Expect other than 100-continue',
+      'stripe',
+      `GET /v1/customers HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${TOKEN}\nExpect: teapot`,
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+    ],
+  ])(
+    '%s: answered in the vendor shape, audited, counted',
+    async (_name, listener, head, status, reason, shape, audited) => {
+      const mark = upstream.requests.length;
+      const from = kb.audit.length;
+      const res = await send(listener, head);
+
+      expect(res.status).toBe(status);
+      expect(res.headers['keybrake-decision']).toBe(`deny; reason=${reason}`);
+      expect(res.headers.connection).toBe('close');
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      if (shape === 'stripe') expectStripeShape(res, reason);
+      else
+        expect(JSON.parse(res.body.toString('utf8'))).toEqual(
+          expect.objectContaining({ code: expect.any(Number), message: expect.any(String), status }),
+        );
+      expect(res.raw).not.toContain(TOKEN);
+      expect(res.raw).not.toContain('aaaaaaaaaa');
+      expect(await auditAfter(from)).toMatchObject({
+        event: 'keybrake.call',
+        decision: 'deny',
+        reason,
+        vaultKey: null,
+        upstreamStatus: null,
+        ...audited,
+      });
+      expect(upstream.requests.slice(mark)).toEqual([]);
+    },
+  );
+
+  it('counts them in keybrake_calls_total, and never writes the token anywhere', async () => {
+    const metrics = await (await fetch(`${kb.urls.admin}/metrics`)).text();
+    const count = (vendor: string, reason: string) =>
+      metricValue(metrics, 'keybrake_calls_total', { vendor, decision: 'deny', reason });
+    expect(count('stripe', 'headers_too_large')).toBe(1);
+    expect(count('twilio', 'headers_too_large')).toBe(1);
+    expect(count('stripe', 'request_invalid')).toBe(6);
+    expect(kb.output()).not.toContain(TOKEN);
+    expect(kb.output()).not.toContain(UPSTREAM_KEY);
+  });
+
+  it('keeps answering ordinary calls', async () => {
+    const res = await send(
+      'stripe',
+      `GET /v1/customers/cus_after HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${TOKEN}\nConnection: close`,
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers['keybrake-decision']).toBe('allow; reason=ok');
+  });
+});
