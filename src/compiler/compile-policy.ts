@@ -1,6 +1,7 @@
 import type { SpendPolicy } from '../api/v1alpha1/index.ts';
 import { type MicroUsd, parseUsd } from '../money/micro-usd.ts';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
+import { compileHostPattern } from '../patterns/hosts.ts';
 import type { CompiledLimits, CompiledPolicy } from '../snapshot/types.ts';
 
 /** A validated SpendPolicy → its compiled form (patterns built once) plus its own expiry. */
@@ -30,6 +31,7 @@ export function compilePolicy(policy: SpendPolicy): { policy: CompiledPolicy; ex
     }),
     ...(allow.countries && { countries: new Set(allow.countries) }),
     ...(allow.currencies && { currencies: new Set(allow.currencies) }),
+    ...(allow.twimlHosts && { twimlHosts: allow.twimlHosts.map(compileHostPattern) }),
     readsWhenStoreDown: spec.readsWhenCountersDown === 'allow',
     ...(spec.requireRunId && { requireRunId: true }),
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
+import { compileHostPattern, matchesHost } from '../patterns/hosts.ts';
 import {
   describeSnapshot,
   deserializeSnapshot,
@@ -135,5 +136,37 @@ describe('requireRunId', () => {
     expect(describeSnapshot(required({ ...policy, requireRunId: true })).keys[0]!.policy.requireRunId).toBe(
       true,
     );
+  });
+});
+
+describe('twimlHosts', () => {
+  const withHosts = (p: CompiledPolicy): Snapshot => ({
+    version: 1,
+    compiledAt: 0,
+    keys: new Map([['d'.repeat(64), key('voice', { kind: 'bearer', token: 'sk_x' }, { policy: p })]]),
+  });
+  const hosts = ['twiml.example.com', '*.flows.example.com'].map(compileHostPattern);
+
+  it('survives the operator stream as sources and matches as before', () => {
+    const back = deserializeSnapshot(serializeSnapshot(withHosts({ ...policy, twimlHosts: hosts })));
+    const compiled = [...back.keys.values()][0]!.policy.twimlHosts!;
+    expect(compiled.map((h) => h.source)).toEqual(['twiml.example.com', '*.flows.example.com']);
+    expect(matchesHost(compiled, 'a.flows.example.com')).toBe(true);
+    expect(matchesHost(compiled, 'twiml.example.com.evil.example')).toBe(false);
+  });
+
+  it('is described by its sources, and absent when the policy names none', () => {
+    expect(describeSnapshot(withHosts({ ...policy, twimlHosts: hosts })).keys[0]!.policy.twimlHosts).toEqual([
+      'twiml.example.com',
+      '*.flows.example.com',
+    ]);
+    const text = serializeSnapshot(withHosts(policy));
+    expect(text).not.toContain('twimlHosts');
+    expect([...deserializeSnapshot(text).keys.values()][0]!.policy.twimlHosts).toBeUndefined();
+  });
+
+  it('keeps an empty list (no host) distinct from an absent one', () => {
+    const back = deserializeSnapshot(serializeSnapshot(withHosts({ ...policy, twimlHosts: [] })));
+    expect([...back.keys.values()][0]!.policy.twimlHosts).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
+import { compileHostPattern } from '../patterns/hosts.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from './types.ts';
 
 /**
@@ -27,6 +28,7 @@ export interface PolicyJson {
   senders?: string[];
   countries?: string[];
   currencies?: string[];
+  twimlHosts?: string[];
   readsWhenStoreDown: boolean;
   requireRunId?: boolean;
 }
@@ -45,6 +47,7 @@ export function policyToJson(p: CompiledPolicy): PolicyJson {
   if (countries) out.countries = countries.v;
   const currencies = sorted(p.currencies);
   if (currencies) out.currencies = currencies.v;
+  if (p.twimlHosts) out.twimlHosts = p.twimlHosts.map((h) => h.source);
   out.readsWhenStoreDown = p.readsWhenStoreDown;
   if (p.requireRunId) out.requireRunId = true;
   return out;
@@ -65,6 +68,7 @@ export function policyFromJson(j: PolicyJson): CompiledPolicy {
     ...(j.senders && { senders: j.senders.map((r) => compileValuePattern(r, { caseInsensitive: true })) }),
     ...(j.countries && { countries: new Set(j.countries) }),
     ...(j.currencies && { currencies: new Set(j.currencies) }),
+    ...(j.twimlHosts && { twimlHosts: j.twimlHosts.map(compileHostPattern) }),
     readsWhenStoreDown: j.readsWhenStoreDown,
     ...(j.requireRunId && { requireRunId: true }),
   };
@@ -132,6 +136,7 @@ const PolicyJsonSchema = z.strictObject({
   senders: z.array(z.string()).optional(),
   countries: z.array(z.string()).optional(),
   currencies: z.array(z.string()).optional(),
+  twimlHosts: z.array(z.string()).optional(),
   readsWhenStoreDown: z.boolean(),
   requireRunId: z.boolean().optional(),
 });

@@ -1,7 +1,8 @@
 import type { MicroUsd } from '../money/micro-usd.ts';
 import type { CompiledPattern, EndpointPattern } from '../patterns/glob.ts';
+import type { HostPattern } from '../patterns/hosts.ts';
 
-export type { CompiledPattern, EndpointPattern };
+export type { CompiledPattern, EndpointPattern, HostPattern };
 
 /**
  * The compiled policy table: the only thing the proxy knows about keys and policies. Produced by the
@@ -74,6 +75,11 @@ export interface CompiledPolicy {
   readonly countries?: ReadonlySet<string>;
   /** Lower-case ISO 4217 codes. */
   readonly currencies?: ReadonlySet<string>;
+  /**
+   * Hosts Twilio may fetch call instructions from (ADR 0007 §7). Unlike the other lists, absent means
+   * none: a call that makes Twilio fetch instructions is refused unless its host is listed.
+   */
+  readonly twimlHosts?: readonly HostPattern[];
   /** Whether reads (GET) pass when the counter store is down. Money-moving calls never do. */
   readonly readsWhenStoreDown: boolean;
   /** Calls that name no agent run are denied with run_id_required (ADR 0007 §6); absent: false. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseUsd } from '../../money/micro-usd.ts';
 import { compileEndpointPattern, compileValuePattern, PatternError } from '../../patterns/glob.ts';
+import { compileHostPattern } from '../../patterns/hosts.ts';
 import { VENDORS } from '../../snapshot/types.ts';
 import { API_VERSION, ConditionSchema, ObjectMetaSchema, Timestamp } from './meta.ts';
 
@@ -41,6 +42,11 @@ const ValuePattern = z
   .string()
   .min(1, { abort: true, error: 'must not be empty' })
   .superRefine(patternRefine((s) => compileValuePattern(s, { caseInsensitive: true })));
+
+const HostPatternString = z
+  .string()
+  .min(1, { abort: true, error: 'must not be empty' })
+  .superRefine(patternRefine(compileHostPattern));
 
 const Identifier = z
   .string()
@@ -103,6 +109,12 @@ export const AllowSchema = z
       )
       .optional()
       .describe('Currencies (ISO 4217, lower-case).'),
+    twimlHosts: z
+      .array(HostPatternString)
+      .optional()
+      .describe(
+        'Twilio: hosts call instructions may be fetched from (Url, <Redirect>, action…): "twiml.example.com" or "*.example.com". Absent: none.',
+      ),
   })
   .describe('Allowlists. An absent list does not restrict; a present list (even empty) does.');
 
