@@ -31,6 +31,12 @@ const MAX_RESPONSE_BODY = 1_048_576;
 const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
 /** Keybrake's own price lookups: Stripe GETs of the object a call's amount lives on. */
 const LOOKUP = /^\/v1\/(?:payment_intents|charges|invoices)\/[^/?]+$/;
+/**
+ * Twilio's: the participants a Conversations message is delivered to, and the live call whose
+ * TimeLimit an update changes (the recording upstream sees the sub host as the first segment).
+ */
+const TWILIO_LOOKUP =
+  /^\/(?:conversations\/v1\/(?:Services\/[^/?]+\/)?Conversations\/[^/?]+\/Participants\?PageSize=100|api\/2010-04-01\/Accounts\/[^/?]+\/Calls\/[^/?]+\.json)$/;
 /** How long a call's audit record may lag behind its response on stdout. */
 const AUDIT_WAIT_MS = 3_000;
 const VENDORS: readonly Vendor[] = ['stripe', 'twilio', 'resend'];
@@ -203,9 +209,9 @@ describe('hostile corpus', () => {
     const during = recorded.slice(mark);
     const record = await nextAudit(which, kb);
     const isLookup = (r: Recorded) =>
-      r.vendor === 'stripe' &&
       r.method === 'GET' &&
-      LOOKUP.test(r.path) &&
+      ((r.vendor === 'stripe' && LOOKUP.test(r.path)) ||
+        (r.vendor === 'twilio' && TWILIO_LOOKUP.test(r.path))) &&
       !(line.method === 'GET' && r.path === upstreamPath);
     const forwardedRequests = during.filter((r) => !isLookup(r));
 

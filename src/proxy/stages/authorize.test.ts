@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileEndpointPattern } from '../../patterns/glob.ts';
+import { compileHostPattern } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { NO_PARTIES, type Operation, type OperationClass } from '../../vendors/types.ts';
 import { authorize } from './authorize.ts';
@@ -189,5 +190,98 @@ describe('authorize', () => {
       const [method, path] = DELETE_CUSTOMER;
       expect(authorize({ policy: { ...base, ...policy }, method, path, op: op(cls) })?.reason).toBe(reason);
     });
+  });
+});
+
+describe('authorize: remote instructions (ADR 0007 §7)', () => {
+  const call = (instructions: Operation['instructions'], parties: Partial<Operation['parties']> = {}) =>
+    charge({ id: 'twilio.calls.create', costMicros: 14_000, instructions }, parties);
+  const url = (u: string, where = 'Url') => ({ kind: 'url' as const, where, url: u });
+  const hosts = { twimlHosts: ['twiml.example.com', '*.flows.example.com'].map(compileHostPattern) };
+
+  it.each<[string, Partial<CompiledPolicy>, Operation, string | undefined, RegExp?]>([
+    ['passes a call without instructions', {}, call(undefined), undefined],
+    [
+      'refuses a URL when the policy names no host (absent means none)',
+      {},
+      call([url('https://twiml.example.com/x')]),
+      'instructions_not_allowed',
+      /twiml\.example\.com, which is not in this key's allow\.twimlHosts/,
+    ],
+    [
+      'refuses a URL when the policy lists no host',
+      { twimlHosts: [] },
+      call([url('https://twiml.example.com/x')]),
+      'instructions_not_allowed',
+    ],
+    ['passes a URL on a listed host', hosts, call([url('https://twiml.example.com/x')]), undefined],
+    ['passes a URL below a *. entry', hosts, call([url('wss://a.b.flows.example.com/s')]), undefined],
+    [
+      'refuses the wildcard parent itself',
+      hosts,
+      call([url('https://flows.example.com/x')]),
+      'instructions_not_allowed',
+    ],
+    [
+      'refuses a host that only starts with a listed one',
+      hosts,
+      call([url('https://twiml.example.com.evil.example/x')]),
+      'instructions_not_allowed',
+    ],
+    [
+      'refuses a listed host hidden as user information',
+      hosts,
+      call([url('https://twiml.example.com@evil.example/x')]),
+      'instructions_not_allowed',
+      /evil\.example/,
+    ],
+    [
+      'refuses a relative URL',
+      hosts,
+      call([url('/next', 'Twiml <Redirect>')]),
+      'instructions_not_allowed',
+      /Twiml <Redirect> is not an absolute/,
+    ],
+    [
+      'refuses the second of two URLs when only the first is allowed',
+      hosts,
+      call([url('https://twiml.example.com/a'), url('https://evil.example/b', 'FallbackUrl')]),
+      'instructions_not_allowed',
+      /FallbackUrl/,
+    ],
+    [
+      'refuses a TwiML application whatever the hosts',
+      hosts,
+      call([{ kind: 'opaque', where: 'ApplicationSid', what: 'a TwiML application' }]),
+      'instructions_not_allowed',
+      /ApplicationSid hands the call to a TwiML application/,
+    ],
+    [
+      'answers endpoint_not_allowed first for a call the policy does not list',
+      { endpoints: [compileEndpointPattern('POST /v1/Messages.json')] },
+      call([url('https://evil.example/x')]),
+      'endpoint_not_allowed',
+    ],
+    [
+      'checks instructions before recipients',
+      { recipients: [pattern('+1415555*', /^\+1415555.*$/)] },
+      call([url('https://evil.example/x')], { recipients: ['+447911123456'] }),
+      'instructions_not_allowed',
+    ],
+    [
+      'still checks recipients when the instructions are allowed',
+      { ...hosts, recipients: [pattern('+1415555*', /^\+1415555.*$/)] },
+      call([url('https://twiml.example.com/x', 'Twiml <Dial action>')], { recipients: ['+33612345678'] }),
+      'recipient_not_allowed',
+    ],
+  ])('%s', (_name, over, op, reason, message) => {
+    const denial = authorize({
+      policy: { ...base, ...over },
+      method: 'POST',
+      path: '/2010-04-01/Accounts/AC1/Calls.json',
+      op,
+    });
+    expect(denial?.reason).toBe(reason);
+    if (message) expect(denial?.message).toMatch(message);
   });
 });

@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
 import { matchesAny, matchesEndpoint } from '../../patterns/glob.ts';
+import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import type { Operation, OperationClass } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -53,6 +54,37 @@ function mustBeNamed(op: Operation, method: string, path: string): Denial {
     op.class === 'unknown' ? 'an operation Keybrake does not know' : `${op.id}, which Keybrake cannot price`;
   return deny('price_unknown', `${method} ${path} is ${what}: ${how}.`);
 }
+
+/**
+ * Instructions the vendor would fetch (ADR 0007 §7): a URL passes only when its host is in
+ * `allow.twimlHosts` (absent: none is), and instructions the request does not show (a TwiML
+ * application) never do. It follows the endpoint check, so a call the policy does not list at all
+ * still answers `endpoint_not_allowed`.
+ */
+export const checkInstructions: Check = ({ policy, op }) => {
+  for (const instruction of op.instructions ?? []) {
+    if (instruction.kind === 'opaque') {
+      return deny(
+        'instructions_not_allowed',
+        `${instruction.where} hands the call to ${instruction.what}, whose instructions Keybrake cannot check: send them inline (Twiml) or from an allow.twimlHosts URL.`,
+      );
+    }
+    const host = urlHost(instruction.url);
+    if (host === undefined) {
+      return deny(
+        'instructions_not_allowed',
+        `${instruction.where} is not an absolute http(s) or ws(s) URL with a plain host name, so Keybrake cannot check where it points.`,
+      );
+    }
+    if (!policy.twimlHosts || !matchesHost(policy.twimlHosts, host)) {
+      return deny(
+        'instructions_not_allowed',
+        `${instruction.where} makes the vendor fetch instructions from ${host}, which is not in this key's allow.twimlHosts.`,
+      );
+    }
+  }
+  return undefined;
+};
 
 export const checkCustomer: Check = ({ policy, op }) => {
   if (!policy.customers) return undefined;
@@ -131,7 +163,7 @@ export const checkPerCall: Check = ({ policy, op }) => {
 };
 
 /** Checks that need nothing a cost lookup could fill in: they run before any upstream read. */
-export const BEFORE_LOOKUP: readonly Check[] = [checkEndpoint];
+export const BEFORE_LOOKUP: readonly Check[] = [checkEndpoint, checkInstructions];
 
 /** Checks on the parties and the amount, which a cost lookup may supply. */
 export const AFTER_LOOKUP: readonly Check[] = [

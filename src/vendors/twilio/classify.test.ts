@@ -405,18 +405,325 @@ describe('Twilio operations refused by class', () => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });
 
-  it('denies a Conversations message, whose rule is not implemented yet, as price_unknown', () => {
-    expect(
-      classify(req('POST', '/v1/Conversations/CH1/Messages', 'conversations'), { Body: 'hi' }),
-    ).toMatchObject({ reason: 'price_unknown', message: /pricing rule "conversation_message"/ });
-  });
-
   it('fails closed on every money operation whose rule is not implemented, and prices the others', () => {
     for (const row of TWILIO_OPERATIONS.filter((r) => r.class === 'money')) {
       const path = row.path.replace('{AccountSid}', ACCOUNT).replace(/\{[^}]+\}/g, 'XX1');
       const r = classify(req(row.method, path, row.host), { To: '+14155550100' });
       const unpriced = isDenial(r) && r.reason === 'price_unknown';
       expect({ id: row.id, unpriced }).toEqual({ id: row.id, unpriced: !PRICED_TWILIO_RULES.has(row.rule!) });
+    }
+  });
+});
+
+describe('Twilio calls with inline TwiML (ADR 0007 §7)', () => {
+  const us = P.countries.US!.voicePerMinute;
+  const unknown = P.unknownCountry.voicePerMinute;
+  const base = { To: '+14155550100', From: '+14155550199', TimeLimit: '600' };
+  const twiml = (inner: string) => ({ ...base, Twiml: `<Response>${inner}</Response>` });
+
+  it.each([
+    ['a <Dial> leg for the whole call at its rate', '<Dial>+447911123456</Dial>', 10 * us + 10 * unknown],
+    [
+      'a leg bounded by the Dial timeLimit',
+      '<Dial timeLimit="90">+33612345678</Dial>',
+      10 * us + 2 * P.countries.FR!.voicePerMinute,
+    ],
+    [
+      'a timeLimit longer than the call at the call',
+      '<Dial timeLimit="86400">+33612345678</Dial>',
+      10 * us + 10 * P.countries.FR!.voicePerMinute,
+    ],
+    [
+      'a recorded leg',
+      '<Dial record="record-from-answer">+14155550123</Dial>',
+      20 * us + 10 * P.recordingPerMinute,
+    ],
+    [
+      'every number of a simultaneous dial',
+      '<Dial><Number>+14155550123</Number><Number>+14155550124</Number></Dial>',
+      30 * us,
+    ],
+    [
+      'a SIP leg at the SIP rate',
+      '<Dial><Sip>sip:a@pbx.example</Sip></Dial>',
+      10 * us + 10 * P.clientOrSipPerMinute,
+    ],
+    [
+      'a conference at the SDK/SIP rate',
+      '<Dial><Conference>room</Conference></Dial>',
+      10 * us + 10 * P.clientOrSipPerMinute,
+    ],
+    ['a SIM at the unknown rate', '<Dial><Sim>DE1</Sim></Dial>', 10 * us + 10 * unknown],
+    [
+      'an <Sms> at its destination rate per segment',
+      `<Sms to="+33612345678">${'x'.repeat(161)}</Sms>`,
+      10 * us + 2 * P.countries.FR!.smsPerSegment,
+    ],
+    ['an <Sms> without to at the callee rate', '<Sms>hi</Sms>', 10 * us + P.countries.US!.smsPerSegment],
+    ['a recorded call', '<Record/>', 10 * us + 10 * P.recordingPerMinute],
+    [
+      'a streamed call',
+      '<Start><Stream url="wss://s.example/x"/></Start>',
+      10 * us + 10 * P.mediaStreamPerMinute,
+    ],
+    ['speech only', '<Say>hello</Say>', 10 * us],
+  ])('prices %s', (_name, inner, cost) => {
+    expect(op(classify(req('POST', calls), twiml(inner)))).toMatchObject({
+      id: 'twilio.calls.create',
+      costMicros: cost,
+    });
+  });
+
+  it('reserves the default minutes (Twilio ends calls after 4 hours) for legs of a call without TimeLimit', () => {
+    const { TimeLimit: _t, ...noLimit } = twiml('<Dial>+14155550123</Dial>');
+    expect(P.defaultCallMinutes).toBe(240);
+    expect(op(classify(req('POST', calls), noLimit)).costMicros).toBe(2 * 240 * us);
+  });
+
+  it('names every leg and message as a recipient with its country', () => {
+    const result = op(
+      classify(
+        req('POST', calls),
+        twiml(
+          '<Dial><Number>+447911123456</Number><Sip>sip:x@pbx.example</Sip><Client>bob</Client><Queue>q</Queue></Dial><Sms to="+33612345678">x</Sms>',
+        ),
+      ),
+    );
+    expect(result.parties.recipients).toEqual([
+      '+14155550100',
+      '+447911123456',
+      'sip:x@pbx.example',
+      'client:bob',
+      'queue:q',
+      '+33612345678',
+    ]);
+    expect(result.parties.countries).toEqual(['US', 'GG', 'ZZ', 'FR']);
+  });
+
+  it('reports URLs and applications as instructions, and none for plain TwiML', () => {
+    expect(op(classify(req('POST', calls), twiml('<Say>hi</Say>')))).not.toHaveProperty('instructions');
+    expect(
+      op(
+        classify(req('POST', calls), {
+          ...twiml('<Redirect>https://a.example/next</Redirect>'),
+          Url: 'https://b.example/x',
+          FallbackUrl: 'https://c.example/y',
+          ApplicationSid: 'AP1',
+          StatusCallback: 'https://d.example/status',
+        }),
+      ).instructions,
+    ).toEqual([
+      { kind: 'url', where: 'Url', url: 'https://b.example/x' },
+      { kind: 'url', where: 'FallbackUrl', url: 'https://c.example/y' },
+      { kind: 'opaque', where: 'ApplicationSid', what: 'a TwiML application' },
+      { kind: 'url', where: 'Twiml <Redirect>', url: 'https://a.example/next' },
+    ]);
+  });
+
+  it.each([
+    ['malformed TwiML', '<Response><Dial>+447911123456</Response>', 'body_invalid'],
+    ['TwiML over 4000 characters', `<Response><Say>${'a'.repeat(4000)}</Say></Response>`, 'body_invalid'],
+    ['a DOCTYPE', '<!DOCTYPE r><Response/>', 'body_invalid'],
+    ['a verb Keybrake cannot price', '<Response><Pay/></Response>', 'price_unknown'],
+  ])('refuses %s', (_name, xml, reason) => {
+    expect(classify(req('POST', calls), { ...base, Twiml: xml })).toMatchObject({ reason });
+  });
+});
+
+describe('Twilio live-call updates (ADR 0007 §7)', () => {
+  const update = `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`;
+
+  it('lets a hang-up through free', () => {
+    const result = op(classify(req('POST', update), { Status: 'completed' }));
+    expect(result).toMatchObject({ id: 'twilio.calls.update', movesMoney: false, costMicros: 0 });
+    expect(result).not.toHaveProperty('instructions');
+  });
+
+  it('reports a redirect to remote instructions (free by itself)', () => {
+    expect(
+      op(classify(req('POST', update), { Url: 'https://evil.example/x', Method: 'POST' })),
+    ).toMatchObject({
+      movesMoney: false,
+      instructions: [{ kind: 'url', where: 'Url', url: 'https://evil.example/x' }],
+    });
+  });
+
+  it('prices new TwiML like a new call of the default length, naming its legs', () => {
+    const result = op(
+      classify(req('POST', update), { Twiml: '<Response><Dial>+33612345678</Dial></Response>' }),
+    );
+    expect(result).toMatchObject({
+      movesMoney: true,
+      costMicros: P.defaultCallMinutes * P.countries.FR!.voicePerMinute,
+      parties: { recipients: ['+33612345678'], countries: ['FR'] },
+    });
+  });
+
+  it('looks the call up to price a new TimeLimit at its destination rate', () => {
+    const result = op(classify(req('POST', update), { TimeLimit: '3600' }));
+    expect(result.lookup?.path).toBe(`/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`);
+    expect(result.lookup?.price({ to: '+33612345678' })).toBe(60 * P.countries.FR!.voicePerMinute);
+    expect(result.lookup?.price({ to: 'client:alice' })).toBe(60 * P.clientOrSipPerMinute);
+    expect(result.lookup?.price({})).toBe(60 * P.unknownCountry.voicePerMinute);
+  });
+});
+
+describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () => {
+  it.each([
+    [
+      'a conference participant WaitUrl',
+      `/2010-04-01/Accounts/${ACCOUNT}/Conferences/CF1/Participants.json`,
+      { To: '+14155550100', WaitUrl: 'https://w.example/x' },
+      'WaitUrl',
+    ],
+    [
+      'a number bought with a VoiceUrl',
+      `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers.json`,
+      { PhoneNumber: '+14155550123', VoiceUrl: 'https://v.example/x' },
+      'VoiceUrl',
+    ],
+    [
+      'an application given an SmsUrl',
+      `/2010-04-01/Accounts/${ACCOUNT}/Applications/AP1.json`,
+      { SmsUrl: 'https://s.example/x' },
+      'SmsUrl',
+    ],
+    [
+      'a queue member redirected',
+      `/2010-04-01/Accounts/${ACCOUNT}/Queues/QU1/Members/CA1.json`,
+      { Url: 'https://q.example/x' },
+      'Url',
+    ],
+    [
+      'a number routed to an application',
+      `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/PN1.json`,
+      { VoiceApplicationSid: 'AP1' },
+      'VoiceApplicationSid',
+    ],
+  ])('reports %s', (_name, path, params, where) => {
+    expect(op(classify(req('POST', path), params)).instructions).toEqual([
+      expect.objectContaining({ where }),
+    ]);
+  });
+
+  it('reports a Messaging Service inbound URL on its host', () => {
+    expect(
+      op(classify(req('POST', '/v1/Services/MG1', 'messaging'), { InboundRequestUrl: 'https://i.example/x' }))
+        .instructions,
+    ).toEqual([{ kind: 'url', where: 'InboundRequestUrl', url: 'https://i.example/x' }]);
+  });
+
+  it('ignores an empty URL (it clears the setting) and status callbacks', () => {
+    expect(
+      op(
+        classify(req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Applications/AP1.json`), {
+          VoiceUrl: '',
+          StatusCallback: 'https://x.example',
+        }),
+      ),
+    ).not.toHaveProperty('instructions');
+  });
+});
+
+describe('Twilio Conversations messages', () => {
+  const path = '/v1/Conversations/CH1/Messages';
+  const sms = (address: string, extra: Record<string, unknown> = {}) => ({
+    messaging_binding: { type: 'sms', address, proxy_address: '+14155550199', ...extra },
+  });
+  const list = (participants: unknown[], next: string | null = null) => ({
+    participants,
+    meta: { next_page_url: next },
+  });
+
+  it('looks up the participants of the conversation, locking it', () => {
+    const result = op(classify(req('POST', path, 'conversations'), { Body: 'hi' }));
+    expect(result).toMatchObject({
+      id: 'twilio.conversations.v1.create_conversation_message',
+      movesMoney: true,
+      locks: ['CH1'],
+    });
+    expect(result.lookup?.path).toBe('/v1/Conversations/CH1/Participants?PageSize=100');
+    const service = op(
+      classify(req('POST', '/v1/Services/IS1/Conversations/CH2/Messages', 'conversations'), { Body: 'hi' }),
+    );
+    expect(service).toMatchObject({ locks: ['CH2'] });
+    expect(service.lookup?.path).toBe('/v1/Services/IS1/Conversations/CH2/Participants?PageSize=100');
+  });
+
+  it('prices every SMS and WhatsApp participant, and no chat participant', () => {
+    const lookup = op(classify(req('POST', path, 'conversations'), { Body: 'x'.repeat(161) })).lookup!;
+    const body = list([
+      sms('+14155550100'),
+      sms('+33612345678'),
+      { messaging_binding: { type: 'whatsapp', address: 'whatsapp:+4915123456789' } },
+      { identity: 'agent', messaging_binding: null },
+    ]);
+    expect(lookup.price(body)).toBe(
+      2 * P.countries.US!.smsPerSegment + 2 * P.countries.FR!.smsPerSegment + P.whatsappPerMessage,
+    );
+    expect(lookup.parties?.(body)).toMatchObject({
+      recipients: ['+14155550100', '+33612345678', '+4915123456789'],
+      countries: ['US', 'FR', 'DE'],
+    });
+  });
+
+  it('prices media and group MMS per message, a template at the longest body, an unknown binding at the dearest', () => {
+    const media = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1' })).lookup!;
+    expect(media.price(list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage);
+    const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
+    expect(template.price(list([sms('+14155550100')]))).toBe(24 * P.countries.US!.smsPerSegment);
+    const group = list([
+      sms('+14155550100'),
+      { messaging_binding: { type: 'sms', projected_address: '+14155550199' } },
+    ]);
+    expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage);
+    const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
+    expect(template.price(other)).toBe(
+      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage, P.whatsappPerMessage),
+    );
+  });
+
+  it('follows Twilio next pages on its own list only, and fails closed on anything else', () => {
+    const lookup = op(classify(req('POST', path, 'conversations'), { Body: 'hi' })).lookup!;
+    const first = list(
+      [sms('+14155550100')],
+      'https://conversations.twilio.com/v1/Conversations/CH1/Participants?PageSize=100&Page=1&PageToken=PT1',
+    );
+    const next = lookup.next!(first)!;
+    expect(next.path).toBe('/v1/Conversations/CH1/Participants?PageSize=100&Page=1&PageToken=PT1');
+    expect(lookup.price(first)).toBeUndefined();
+    const segment = P.countries.US!.smsPerSegment;
+    // After the first page a group MMS cannot be seen: an SMS participant is priced at the dearer of the two.
+    expect(next.price(list([sms('+14155550101')]))).toBe(
+      segment + Math.max(segment, P.countries.US!.mmsPerMessage),
+    );
+    const elsewhere = list([], 'https://evil.example/v1/Conversations/CH1/Participants?Page=1');
+    expect(lookup.next!(elsewhere)).toBeUndefined();
+    expect(lookup.price(elsewhere)).toBeUndefined();
+    expect(lookup.price({ participants: 'none' })).toBeUndefined();
+    expect(lookup.price(list([{ messaging_binding: 'sms' }]))).toBeUndefined();
+  });
+
+  it('stops after ten pages', () => {
+    let lookup = op(classify(req('POST', path, 'conversations'), { Body: 'hi' })).lookup!;
+    const page = list(
+      [sms('+14155550100')],
+      'https://conversations.twilio.com/v1/Conversations/CH1/Participants?Page=n',
+    );
+    for (let i = 1; i < 10; i++) lookup = lookup.next!(page)!;
+    expect(lookup.next!(page)).toBeUndefined();
+    expect(lookup.price(page)).toBeUndefined();
+  });
+
+  it('locks the conversation while its participants change', () => {
+    for (const p of [
+      '/v1/Conversations/CH1/Participants',
+      '/v1/Conversations/CH1/Participants/MB1',
+      '/v1/Services/IS1/Conversations/CH1/Participants',
+    ]) {
+      expect(
+        op(classify(req('POST', p, 'conversations'), { 'MessagingBinding.Address': '+14155550100' })),
+      ).toMatchObject({ locks: ['CH1'] });
     }
   });
 });

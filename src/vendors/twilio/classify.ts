@@ -1,4 +1,4 @@
-import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import {
@@ -8,15 +8,43 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, type OperationMatcher } from '../operation-table.ts';
-import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
-import { callCost, lookupV1Cost, lookupV2Cost, messageCost, verificationCost } from './costs.ts';
+import {
+  type CostLookup,
+  NO_PARTIES,
+  type Operation,
+  type Params,
+  type Parties,
+  type RemoteInstruction,
+  type VendorRequest,
+} from '../types.ts';
+import { TWILIO_REQUEST_BODIES } from './bodies.ts';
+import {
+  type ConversationMessage,
+  conversationDelivery,
+  conversationMessage,
+  MAX_PARTICIPANT_PAGES,
+  nextParticipantsPage,
+  PARTICIPANTS_PAGE_SIZE,
+} from './conversations.ts';
+import {
+  callCost,
+  callMinutes,
+  lookupV1Cost,
+  lookupV2Cost,
+  messageCost,
+  twimlCost,
+  verificationCost,
+  voicePerMinute,
+} from './costs.ts';
 import { upstreamAccountSid } from './credentials.ts';
-import { destination } from './destinations.ts';
+import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
+import { instructionParams } from './instructions.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
 import { destinationParties, messagingParties } from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
+import { readTwiml, type TwimlReading } from './twiml.ts';
 
 /** A classified Twilio call (price stage → settle); `perSegmentMicros` lets settle price a plain SMS from `num_segments`. */
 export interface TwilioOperation extends Operation {
@@ -48,7 +76,12 @@ export const PRICED_TWILIO_RULES: ReadonlySet<TwilioPricingRule> = new Set<Twili
   'verification',
   'lookup_v2',
   'lookup_v1',
+  'call_update',
+  'conversation_message',
 ]);
+
+/** A path id that may go into a lookup path or a lease: a SID or a plain unique name. */
+const SAFE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 /**
  * Identifies, prices and names the parties of one Twilio call, or denies it (price stage). Pure.
@@ -86,18 +119,59 @@ export function classifyTwilio(
   // A HEAD costs what the GET it mirrors costs.
   const match = matchTwilioOperation(host, isRead ? 'GET' : method, path);
   if (!match) return unknownOperation('twilio', NO_PARTIES);
-  const { row } = match;
+  const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
-  if (row.class !== 'money') return uncountedOperation(row.id, row.class, NO_PARTIES);
-  return applyRule(prices, row, params, req.query);
+  const locks = resolveLocks(row, segments);
+  if (isDenial(locks)) return locks;
+  // Inline call instructions are read before anything is priced: they are destinations (ADR 0007 §7).
+  const twiml = isRead ? undefined : inlineTwiml(row.id, params);
+  if (isDenial(twiml)) return twiml;
+  const op =
+    row.class === 'money'
+      ? applyRule(prices, row, segments, params, req.query, twiml)
+      : uncountedOperation(row.id, row.class, NO_PARTIES);
+  if (isDenial(op)) return op;
+  const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
+  if (twiml) instructions.push(...twiml.remote);
+  return {
+    ...op,
+    ...(locks.length > 0 ? { locks } : {}),
+    ...(instructions.length > 0 ? { instructions } : {}),
+  };
 }
 
-/** Prices a money call by its row's rule. */
+/** The `Twiml` of an operation that declares one (Calls create and update), read; undefined without one. */
+function inlineTwiml(id: string, params: Params): TwimlReading | Denial | undefined {
+  const body = Object.hasOwn(TWILIO_REQUEST_BODIES, id) ? TWILIO_REQUEST_BODIES[id] : undefined;
+  if (!body?.names.includes('Twiml')) return undefined;
+  const text = single(params, 'Twiml');
+  return text === undefined ? undefined : readTwiml(text);
+}
+
+/** The ids the row locks (ADR 0007 §5): each `{name}` of its path, as the call gives it. */
+function resolveLocks(row: TwilioOperationRow, segments: readonly string[]): string[] | Denial {
+  if (!row.locks || row.locks.length === 0) return [];
+  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
+  const locks: string[] = [];
+  for (const lock of row.locks) {
+    const at = placeholders.indexOf(/^\{(.+)\}$/.exec(lock)?.[1]);
+    // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
+    if (at === -1) throw new Error(`${row.id}: lock ${lock} is not a placeholder of ${row.path}`);
+    const id = segments[at]!;
+    if (!SAFE_ID.test(id)) return deny('path_invalid', 'The path does not name a valid Twilio resource.');
+    locks.push(id);
+  }
+  return locks;
+}
+
+/** Prices a money call by its row's rule; `ids` are the values of its path placeholders. */
 function applyRule(
   prices: TwilioPrices,
   row: TwilioOperationRow,
+  ids: readonly string[],
   params: Params,
   query: string,
+  twiml: TwimlReading | undefined,
 ): TwilioOperation | Denial {
   switch (row.rule) {
     case 'message': {
@@ -108,11 +182,33 @@ function applyRule(
     }
     case 'call': {
       const to = strings(params, 'To').map(destination);
+      const minutes = callMinutes(prices, params);
+      // Each call runs the same instructions: their legs and messages once per callee.
       const micros = (to.length > 0 ? to : [undefined]).reduce(
-        (sum, d) => sum + callCost(prices, params, d),
+        (sum, d) => sum + callCost(prices, params, d) + (twiml ? twimlCost(prices, twiml, minutes, d) : 0),
         0,
       );
-      return priced(row.id, micros, messagingParties(params, to));
+      return priced(row.id, micros, messagingParties(params, [...to, ...twimlDestinations(twiml)]));
+    }
+    case 'call_update':
+      return callUpdate(prices, row.id, ids, params, twiml);
+    case 'conversation_message': {
+      if (!ids.every((id) => SAFE_ID.test(id))) {
+        return deny('path_invalid', 'The path does not name a valid Twilio conversation.');
+      }
+      let next = 0;
+      const list = row.path
+        .replace(/\/Messages$/, '/Participants')
+        .replace(/\{[^{}/]+\}/g, () => ids[next++] ?? '');
+      const lookup = participantsLookup(
+        prices,
+        conversationMessage(params),
+        list,
+        `${list}?PageSize=${PARTICIPANTS_PAGE_SIZE}`,
+        0,
+        1,
+      );
+      return { ...priced(row.id, 0, NO_PARTIES), lookup };
     }
     case 'phone_number':
       return priced(row.id, prices.phoneNumberPurchase, NO_PARTIES);
@@ -130,6 +226,97 @@ function applyRule(
     default:
       return unpricedRuleDenial(row.id, row.rule ?? 'none');
   }
+}
+
+/**
+ * A live call's update (ADR 0007 §7): new inline instructions are priced like a new call's (their
+ * legs for the call's minutes), and a new `TimeLimit` can lengthen the call, so the call is looked up
+ * and the new limit priced at its destination's rate. Hanging up, or a redirect to remote
+ * instructions (judged by the authorize stage), moves nothing.
+ */
+function callUpdate(
+  prices: TwilioPrices,
+  id: string,
+  ids: readonly string[],
+  params: Params,
+  twiml: TwimlReading | undefined,
+): TwilioOperation | Denial {
+  const minutes = callMinutes(prices, params);
+  const parties = destinationParties(twimlDestinations(twiml), []);
+  const micros = (callee: Destination | undefined) => (twiml ? twimlCost(prices, twiml, minutes, callee) : 0);
+  if (single(params, 'TimeLimit') === undefined) {
+    const cost = micros(undefined);
+    return cost > 0 ? priced(id, cost, parties) : { ...priced(id, 0, parties), movesMoney: false };
+  }
+  const [account, call] = ids;
+  if (!SAFE_ID.test(account ?? '') || !SAFE_ID.test(call ?? '')) {
+    return deny('path_invalid', 'The path does not name a valid Twilio call.');
+  }
+  const callee = (body: unknown): Destination | undefined => {
+    const to =
+      typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['to'] : undefined;
+    return typeof to === 'string' && to.trim() !== '' ? destination(to) : undefined;
+  };
+  return {
+    ...priced(id, 0, parties),
+    lookup: {
+      path: `/2010-04-01/Accounts/${account}/Calls/${call}.json`,
+      // A call whose destination cannot be read is priced at the unknown-country rate.
+      price: (body) => {
+        const to = callee(body);
+        return minutes * voicePerMinute(prices, to) + micros(to);
+      },
+    },
+  };
+}
+
+/**
+ * One page of a conversation's participants (ADR 0007 §5: the conversation is leased, so none can be
+ * added meanwhile): the message priced for it plus the pages before it (`before`), following Twilio's
+ * `next_page_url` up to MAX_PARTICIPANT_PAGES pages; a longer list, or a page that cannot be read,
+ * leaves the call unpriced (denied).
+ */
+function participantsLookup(
+  prices: TwilioPrices,
+  message: ConversationMessage,
+  list: string,
+  path: string,
+  before: MicroUsd,
+  page: number,
+): CostLookup {
+  return {
+    path,
+    describe: "the conversation's SMS and WhatsApp participants",
+    price: (body) => {
+      const delivery = conversationDelivery(prices, message, body, page === 1);
+      return delivery && nextParticipantsPage(body, list) === undefined
+        ? before + delivery.micros
+        : undefined;
+    },
+    parties: (body) => {
+      const delivery = conversationDelivery(prices, message, body, page === 1);
+      return delivery ? destinationParties(delivery.recipients, []) : {};
+    },
+    next: (body) => {
+      const following = nextParticipantsPage(body, list);
+      const delivery = conversationDelivery(prices, message, body, page === 1);
+      if (
+        following === undefined ||
+        following === 'unreadable' ||
+        !delivery ||
+        page >= MAX_PARTICIPANT_PAGES
+      ) {
+        return undefined;
+      }
+      return participantsLookup(prices, message, list, following, before + delivery.micros, page + 1);
+    },
+  };
+}
+
+/** Every party inline TwiML reaches: its legs and the explicit `to` of its messages. */
+function twimlDestinations(twiml: TwimlReading | undefined): Destination[] {
+  if (!twiml) return [];
+  return [...twiml.dials.map((d) => d.to), ...twiml.sms.flatMap((m) => (m.to ? [m.to] : []))];
 }
 
 /** A Verify verification: an email address, or a phone destination reached over `Channel`. */

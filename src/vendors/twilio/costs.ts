@@ -4,6 +4,7 @@ import type { Destination } from './destinations.ts';
 import { flag, single, strings } from './fields.ts';
 import { ratesFor, type TwilioPrices } from './prices.ts';
 import { MAX_SEGMENTS, smsSegments } from './segments.ts';
+import type { TwimlReading } from './twiml.ts';
 
 /** A priced message or call: the reservation plus what settle needs to correct it from the response. */
 export interface TwilioCost {
@@ -42,9 +43,29 @@ export function callMinutes(prices: TwilioPrices, params: Params): number {
   return Math.ceil(seconds / 60);
 }
 
+/** Per minute of a leg to a destination: SDK and SIP legs at their flat rate, numbers by country. */
+export function voicePerMinute(prices: TwilioPrices, to: Destination | undefined): MicroUsd {
+  switch (to?.channel) {
+    case 'client':
+    case 'sip':
+    // A conference or queue leg bridges calls inside Twilio: at most the SDK/SIP rate per minute.
+    case 'conference':
+    case 'queue':
+      return prices.clientOrSipPerMinute;
+    // WhatsApp Business calling and Programmable Wireless SIMs have no rate in the table.
+    case 'whatsapp':
+    case 'sim':
+    case 'other':
+      return prices.unknownCountry.voicePerMinute;
+    default:
+      return ratesFor(prices, to?.country).voicePerMinute;
+  }
+}
+
 /** Calls.json (and conference participant) create: the whole reserved duration at the destination rate. */
 export function callCost(prices: TwilioPrices, params: Params, to: Destination | undefined): MicroUsd {
   const minutes = callMinutes(prices, params);
+  // A `To` of whatsapp: is a phone number to Calls.json: its country's rate, as before.
   const perMinute =
     to?.channel === 'client' || to?.channel === 'sip'
       ? prices.clientOrSipPerMinute
@@ -53,6 +74,40 @@ export function callCost(prices: TwilioPrices, params: Params, to: Destination |
   if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
   const amd = single(params, 'MachineDetection');
   if (amd !== undefined && amd.toLowerCase() !== 'none') micros += prices.machineDetectionPerCall;
+  return micros;
+}
+
+/**
+ * What inline TwiML adds to one call of `minutes` (ADR 0007 §7): every `<Dial>` leg for the call's
+ * minutes (or its Dial's `timeLimit`, when shorter) at its destination's rate, recorded legs and a
+ * recorded or streamed call per minute, and every `<Sms>` at its destination's rate per segment. An
+ * `<Sms>` without `to` goes to the other party of the call: `callee`, or the unknown-country rate.
+ */
+export function twimlCost(
+  prices: TwilioPrices,
+  twiml: TwimlReading,
+  minutes: number,
+  callee: Destination | undefined,
+): MicroUsd {
+  let micros = 0;
+  for (const dial of twiml.dials) {
+    const legMinutes =
+      dial.timeLimitSeconds === undefined
+        ? minutes
+        : Math.min(minutes, Math.ceil(dial.timeLimitSeconds / 60));
+    micros += legMinutes * voicePerMinute(prices, dial.to);
+    if (dial.recorded) micros += legMinutes * prices.recordingPerMinute;
+  }
+  if (twiml.recorded) micros += minutes * prices.recordingPerMinute;
+  if (twiml.streamed) micros += minutes * prices.mediaStreamPerMinute;
+  for (const sms of twiml.sms) {
+    const to = sms.to ?? callee;
+    const segments = smsSegments(sms.body).segments;
+    micros +=
+      to?.channel === 'whatsapp'
+        ? prices.whatsappPerMessage
+        : segments * ratesFor(prices, to?.country).smsPerSegment;
+  }
   return micros;
 }
 

@@ -1,7 +1,18 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 
-/** How a `To`/`From` value reaches its party: the phone network, WhatsApp, or a non-phone endpoint. */
-export type TwilioChannel = 'phone' | 'whatsapp' | 'client' | 'sip' | 'other';
+/**
+ * How a `To`/`From` value reaches its party: the phone network, WhatsApp, or a non-phone endpoint; the
+ * last three only as TwiML `<Dial>` nouns (a conference, a queue, a Programmable Wireless SIM).
+ */
+export type TwilioChannel =
+  | 'phone'
+  | 'whatsapp'
+  | 'client'
+  | 'sip'
+  | 'other'
+  | 'conference'
+  | 'queue'
+  | 'sim';
 
 /** One party of a call or message, normalised for the allowlists and the price table. */
 export interface Destination {

@@ -515,7 +515,8 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json',
     id: 'twilio.calls.update',
-    class: 'write',
+    class: 'money',
+    rule: 'call_update',
   },
   {
     host: 'api',
@@ -2648,6 +2649,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     id: 'twilio.conversations.v1.create_conversation_message',
     class: 'money',
     rule: 'conversation_message',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -2697,6 +2699,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     path: '/v1/Conversations/{ConversationSid}/Participants',
     id: 'twilio.conversations.v1.create_conversation_participant',
     class: 'write',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -2711,6 +2714,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     path: '/v1/Conversations/{ConversationSid}/Participants/{Sid}',
     id: 'twilio.conversations.v1.update_conversation_participant',
     class: 'write',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -2964,6 +2968,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     id: 'twilio.conversations.v1.create_service_conversation_message',
     class: 'money',
     rule: 'conversation_message',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -3013,6 +3018,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     path: '/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants',
     id: 'twilio.conversations.v1.create_service_conversation_participant',
     class: 'write',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -3027,6 +3033,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     path: '/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}',
     id: 'twilio.conversations.v1.update_service_conversation_participant',
     class: 'write',
+    locks: ['{ConversationSid}'],
   },
   {
     host: 'conversations',
@@ -7264,7 +7271,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Flows/{Sid}',
     id: 'twilio.studio.v2.update_flow',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'studio',

@@ -1,5 +1,5 @@
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
-import { type Destination, destination } from './destinations.ts';
+import { type Destination, destination, type TwilioChannel } from './destinations.ts';
 import { strings } from './fields.ts';
 
 /**
@@ -7,6 +7,9 @@ import { strings } from './fields.ts';
  * a SIP URI): ISO 3166's "unknown" code, so a country allowlist denies it instead of seeing no country.
  */
 export const UNKNOWN_COUNTRY = 'ZZ';
+
+/** Legs that stay inside Twilio: they name a recipient but no country. */
+const INTERNAL: ReadonlySet<TwilioChannel> = new Set<TwilioChannel>(['client', 'conference', 'queue']);
 
 /**
  * Who a message or call names, for the allowlists of the authorize stage: its destinations and
@@ -20,9 +23,10 @@ export function messagingParties(params: Params, to: readonly Destination[]): Pa
 
 /** Recipients (E.164 or the raw address), their countries, and the given senders, each once. */
 export function destinationParties(to: readonly Destination[], senders: readonly string[]): Parties {
-  // Voice SDK clients are Twilio-internal legs; everything else reaches some country's network.
+  // Voice SDK clients, conferences and queues are Twilio-internal; everything else reaches some
+  // country's network (a SIM roams anywhere).
   const countries = to
-    .map((d) => d.country ?? (d.channel === 'client' ? undefined : UNKNOWN_COUNTRY))
+    .map((d) => d.country ?? (INTERNAL.has(d.channel) ? undefined : UNKNOWN_COUNTRY))
     .filter((c): c is string => c !== undefined);
   return {
     ...NO_PARTIES,

@@ -26,8 +26,13 @@ export interface TwilioPrices {
   readonly recordingPerMinute: MicroUsd;
   /** Answering machine detection, per call (`MachineDetection`). */
   readonly machineDetectionPerCall: MicroUsd;
-  /** Reserved length of a call that sets no `TimeLimit`. */
+  /**
+   * Reserved length of a call that sets no `TimeLimit`: Twilio ends a call after 4 hours unless the
+   * account raised its limit (to at most 24 hours); such accounts should override this to 1440.
+   */
   readonly defaultCallMinutes: number;
+  /** Media Streams (`<Start><Stream>`, `<Connect><Stream>`), per minute of the call. */
+  readonly mediaStreamPerMinute: MicroUsd;
   /** Verify: per verification started, before channel fees. */
   readonly verifyPerVerification: MicroUsd;
   /** Lookup v2 data packages (`Fields=`), per request; `validation` is free. */
@@ -72,7 +77,8 @@ export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
   clientOrSipPerMinute: 4_000,
   recordingPerMinute: 2_500,
   machineDetectionPerCall: 7_500,
-  defaultCallMinutes: 60,
+  defaultCallMinutes: 240,
+  mediaStreamPerMinute: 4_000,
   verifyPerVerification: 50_000,
   lookupFields: {
     validation: 0,

@@ -202,6 +202,14 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{Sid}.json`,
+    id: 'twilio.calls.update',
+    class: 'money',
+    rule: 'call_update',
+    note: 'new instructions dial new legs and a new TimeLimit lengthens the call; hanging up is free (ADR 0007 §7)',
+  },
+  {
+    host: 'api',
     match: `POST ${ACCOUNT}/Conferences/{ConferenceSid}/Participants.json`,
     id: 'twilio.conferences.participants.create',
     class: 'money',
@@ -261,6 +269,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Conversations/{ConversationSid}/Messages',
     class: 'money',
     rule: 'conversation_message',
+    locks: ['{ConversationSid}'],
     note: 'delivered to every SMS and WhatsApp participant',
   },
   {
@@ -268,6 +277,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Messages',
     class: 'money',
     rule: 'conversation_message',
+    locks: ['{ConversationSid}'],
     note: 'delivered to every SMS and WhatsApp participant',
   },
 
@@ -607,6 +617,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: "chooses which of the account's events go to a sink",
   },
   {
+    host: 'studio',
+    match: 'POST /v2/Flows/{Sid}',
+    class: 'destructive',
+    note: "a flow's new definition runs for every call and message already routed to it, and can dial or text anyone",
+  },
+  {
     host: 'messaging',
     match: 'POST /v1/LinkShortening/Domains/{DomainSid}/Certificate',
     class: 'destructive',
@@ -637,13 +653,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     id: 'twilio.messages.update',
     class: 'write',
     note: 'redacts or cancels a message',
-  },
-  {
-    host: 'api',
-    match: `POST ${ACCOUNT}/Calls/{Sid}.json`,
-    id: 'twilio.calls.update',
-    class: 'write',
-    note: 'redirects or ends a live call; new instructions are governed as destinations (ADR 0007 §7)',
   },
   {
     host: 'verify',
@@ -681,6 +690,34 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'Programmable Chat: billed per user, not per message',
   },
   { host: 'content', match: 'POST /**', class: 'write', note: 'message templates and their approval' },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Conversations/{ConversationSid}/Participants',
+    class: 'write',
+    locks: ['{ConversationSid}'],
+    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Conversations/{ConversationSid}/Participants/{Sid}',
+    class: 'write',
+    locks: ['{ConversationSid}'],
+    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants',
+    class: 'write',
+    locks: ['{ConversationSid}'],
+    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}',
+    class: 'write',
+    locks: ['{ConversationSid}'],
+    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
+  },
   {
     host: 'conversations',
     match: 'POST /**',

@@ -7,8 +7,10 @@ export type TwilioPricingRule =
   // Implemented.
   /** A message: per destination, by channel (SMS per segment, MMS, WhatsApp) and country. */
   | 'message'
-  /** A call leg per destination: the reserved minutes at the destination rate, plus options. */
+  /** A call leg per destination: the reserved minutes at the destination rate, plus options and inline TwiML. */
   | 'call'
+  /** A live call's update: new inline TwiML's legs, a new TimeLimit at the call's rate (looked up); else free. */
+  | 'call_update'
   /** Buying a phone number. */
   | 'phone_number'
   /** Verify: the verification fee plus one contact over its channel. */
@@ -17,6 +19,5 @@ export type TwilioPricingRule =
   | 'lookup_v2'
   /** Lookup v1: the paid `Type`s and `AddOns` in the query string (none: free). */
   | 'lookup_v1'
-  // Not implemented yet: denied with price_unknown.
-  /** A Conversations message: one message per non-chat participant of the conversation (SMS, WhatsApp). */
+  /** A Conversations message: one message per non-chat participant of the conversation (looked up). */
   | 'conversation_message';

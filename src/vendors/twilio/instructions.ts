@@ -1,0 +1,139 @@
+import type { Params, RemoteInstruction } from '../types.ts';
+import { strings } from './fields.ts';
+
+/**
+ * The parameters of Twilio operations that make Twilio fetch call or message instructions (TwiML) —
+ * now for a live call, or later for every call or message a number, application, domain or service
+ * receives — or ship a call's audio to a URL (ADR 0007 §7). Reviewed against every write of the
+ * pinned definitions: instructions.test.ts fails when an operation gains a URL parameter this table
+ * and NOT_INSTRUCTIONS do not account for. Read by classify (price stage); the authorize stage admits
+ * each URL only from `allow.twimlHosts`.
+ *
+ * Callbacks (`StatusCallback`, `…CallbackUrl`) are not here: Twilio ignores what they answer.
+ */
+export interface InstructionParams {
+  /** URLs Twilio fetches TwiML from (or streams audio to). */
+  readonly urls?: readonly string[];
+  /** SIDs of a resource whose instructions live elsewhere (a TwiML application): never checkable. */
+  readonly opaque?: readonly (readonly [param: string, what: string])[];
+}
+
+const NUMBER_ROUTING: InstructionParams = {
+  urls: ['VoiceUrl', 'VoiceFallbackUrl', 'SmsUrl', 'SmsFallbackUrl'],
+  opaque: [
+    ['VoiceApplicationSid', 'a TwiML application'],
+    ['SmsApplicationSid', 'a TwiML application'],
+  ],
+};
+const SMS_ROUTING: InstructionParams = {
+  urls: ['SmsUrl', 'SmsFallbackUrl'],
+  opaque: [['SmsApplicationSid', 'a TwiML application']],
+};
+const SIM_ROUTING: InstructionParams = { urls: ['VoiceUrl', 'VoiceFallbackUrl', 'SmsUrl', 'SmsFallbackUrl'] };
+const RESERVATION: InstructionParams = { urls: ['CallUrl', 'RedirectUrl', 'WaitUrl'] };
+
+/** Per operation id (operations.ts), the parameters that are instructions. */
+export const TWILIO_INSTRUCTION_PARAMS: Readonly<Record<string, InstructionParams>> = {
+  // A call now.
+  'twilio.calls.create': {
+    urls: ['Url', 'FallbackUrl'],
+    opaque: [['ApplicationSid', 'a TwiML application']],
+  },
+  'twilio.calls.update': { urls: ['Url', 'FallbackUrl'] },
+  'twilio.conferences.participants.create': { urls: ['WaitUrl'] },
+  'twilio.api.update_participant': { urls: ['WaitUrl', 'HoldUrl', 'AnnounceUrl'] },
+  'twilio.api.update_conference': { urls: ['AnnounceUrl'] },
+  'twilio.api.update_member': { urls: ['Url'] },
+  'twilio.api.create_stream': { urls: ['Url'] },
+  // Every future call or message to a number, short code, SIP domain, application, SIM or service.
+  'twilio.incoming_phone_numbers.create': NUMBER_ROUTING,
+  'twilio.api.create_incoming_phone_number_local': NUMBER_ROUTING,
+  'twilio.api.create_incoming_phone_number_mobile': NUMBER_ROUTING,
+  'twilio.api.create_incoming_phone_number_toll_free': NUMBER_ROUTING,
+  'twilio.api.update_incoming_phone_number': NUMBER_ROUTING,
+  'twilio.api.create_application': { urls: ['VoiceUrl', 'VoiceFallbackUrl', 'SmsUrl', 'SmsFallbackUrl'] },
+  'twilio.api.update_application': { urls: ['VoiceUrl', 'VoiceFallbackUrl', 'SmsUrl', 'SmsFallbackUrl'] },
+  'twilio.api.update_short_code': { urls: ['SmsUrl', 'SmsFallbackUrl'] },
+  'twilio.api.create_sip_domain': { urls: ['VoiceUrl', 'VoiceFallbackUrl'] },
+  'twilio.api.update_sip_domain': { urls: ['VoiceUrl', 'VoiceFallbackUrl'] },
+  'twilio.messaging.v1.create_service': { urls: ['InboundRequestUrl', 'FallbackUrl'] },
+  'twilio.messaging.v1.update_service': { urls: ['InboundRequestUrl', 'FallbackUrl'] },
+  'twilio.numbers.v2.create_hosted_number_order': SMS_ROUTING,
+  'twilio.preview.create_hosted_numbers_hosted_number_order': SMS_ROUTING,
+  'twilio.preview.update_wireless_sim': SIM_ROUTING,
+  'twilio.wireless.v1.update_sim': SIM_ROUTING,
+  'twilio.proxy.v1.create_service': { urls: ['OutOfSessionCallbackUrl'] },
+  'twilio.proxy.v1.update_service': { urls: ['OutOfSessionCallbackUrl'] },
+  'twilio.voice.v1.create_byoc_trunk': { urls: ['VoiceUrl', 'VoiceFallbackUrl'] },
+  'twilio.voice.v1.update_byoc_trunk': { urls: ['VoiceUrl', 'VoiceFallbackUrl'] },
+  'twilio.trunking.v1.create_trunk': { urls: ['DisasterRecoveryUrl'] },
+  'twilio.trunking.v1.update_trunk': { urls: ['DisasterRecoveryUrl'] },
+  // TaskRouter: the answer to an assignment callback can dial and dequeue; reservations dial.
+  'twilio.taskrouter.v1.create_workflow': {
+    urls: ['AssignmentCallbackUrl', 'FallbackAssignmentCallbackUrl'],
+  },
+  'twilio.taskrouter.v1.update_workflow': {
+    urls: ['AssignmentCallbackUrl', 'FallbackAssignmentCallbackUrl'],
+  },
+  'twilio.taskrouter.v1.update_task_reservation': RESERVATION,
+  'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
+};
+
+/**
+ * URL-like parameters of the definitions that are not instructions, each with why (read by the
+ * completeness test). A name here is not an instruction in any operation that declares it.
+ */
+export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
+  MediaUrl: 'media Twilio attaches to a message, not instructions',
+  ApplicationSid: "on Messages.json only routes the message's status callbacks",
+  AuthorizeRedirectUrl: 'Connect Apps: a browser redirect (the operation is sensitive anyway)',
+  DeauthorizeCallbackUrl: 'a callback',
+  HomepageUrl: 'a link shown to users',
+  StatusCallbackUrl: 'a callback',
+  CallbackUrl: 'a callback',
+  WebhookUrl: 'an event webhook: its answer is not TwiML',
+  PreWebhookUrl: 'a Conversations/Chat event webhook: its answer can only block or edit the event',
+  PostWebhookUrl: 'an event webhook: its answer is ignored',
+  'Configuration.Url': 'a Conversations/Chat event webhook',
+  'AutoCreation.WebhookUrl': 'a Conversations event webhook',
+  'Integration.Url': 'a Flex Flow external webhook (events, not TwiML)',
+  PluginUrl: 'a Flex plugin bundle (putting it live is the sensitive release)',
+  AwsS3Url: "where the account's recordings are stored, not instructions",
+  RedirectUri: 'OAuth (sensitive operations)',
+  redirect_uri: 'OAuth (sensitive operations)',
+  SipUrl: 'a SIP trunk origination target (trunk operations are destructive)',
+  IpCommandsUrl: 'a Super SIM command webhook',
+  SmsCommandsUrl: 'a Super SIM command webhook',
+  BusinessWebsiteUrl: 'data of a compliance inquiry',
+  FallbackUrl:
+    'on link-shortening domains a browser redirect; on calls and messaging services it is listed above',
+  Url: 'on a Stream it is listed above; elsewhere an event sink or webhook',
+  VoiceStatusCallbackUrl: 'a callback',
+  DequeueStatusCallbackUrl: 'a callback',
+  CallStatusCallbackUrl: 'a callback',
+  EventCallbackUrl: 'a callback',
+  DeliveryCallbackUrl: 'a callback',
+  InterceptCallbackUrl: 'a Proxy interception callback: its answer can only block the interaction',
+};
+
+/** Families of names that are not instructions (read by the completeness test), with why. */
+export const NOT_INSTRUCTION_PATTERNS: readonly (readonly [RegExp, string])[] = [
+  [/^Webhooks\.[A-Za-z]+\.Url$/, 'Programmable Chat event webhooks: their answer is not TwiML'],
+];
+
+/** The instructions a call's parameters carry, for the operations of the table. */
+export function instructionParams(id: string, params: Params): RemoteInstruction[] {
+  const entry = Object.hasOwn(TWILIO_INSTRUCTION_PARAMS, id) ? TWILIO_INSTRUCTION_PARAMS[id]! : undefined;
+  if (!entry) return [];
+  const found: RemoteInstruction[] = [];
+  for (const name of entry.urls ?? []) {
+    for (const url of strings(params, name)) {
+      // An empty value clears the setting: nothing is fetched.
+      if (url.trim() !== '') found.push({ kind: 'url', where: name, url: url.trim() });
+    }
+  }
+  for (const [name, what] of entry.opaque ?? []) {
+    if (strings(params, name).some((v) => v.trim() !== '')) found.push({ kind: 'opaque', where: name, what });
+  }
+  return found;
+}

@@ -1,0 +1,264 @@
+import { describe, expect, it } from 'vitest';
+import { type Denial, isDenial } from '../../decision/reasons.ts';
+import { MAX_TWIML_LENGTH, readTwiml, type TwimlReading } from './twiml.ts';
+
+function read(xml: string): TwimlReading {
+  const r = readTwiml(xml);
+  if (isDenial(r)) throw new Error(`unexpected denial ${r.reason}: ${r.message}`);
+  return r;
+}
+
+function denial(xml: string): Denial {
+  const r = readTwiml(xml);
+  if (!isDenial(r)) throw new Error('expected a denial');
+  return r;
+}
+
+const R = (inner: string) => `<Response>${inner}</Response>`;
+
+describe('readTwiml: <Dial> legs are destinations', () => {
+  it.each([
+    [
+      'a <Number>',
+      '<Dial><Number>+447911123456</Number></Dial>',
+      { channel: 'phone', address: '+447911123456', country: 'GG' },
+    ],
+    [
+      'a bare number',
+      '<Dial>+33 6 12 34 56 78</Dial>',
+      { channel: 'phone', address: '+33612345678', country: 'FR' },
+    ],
+    [
+      'a <Sip> URI',
+      '<Dial><Sip>sip:agent@pbx.example</Sip></Dial>',
+      { channel: 'sip', address: 'sip:agent@pbx.example' },
+    ],
+    [
+      'a <Client> name',
+      '<Dial><Client>mallory</Client></Dial>',
+      { channel: 'client', address: 'client:mallory' },
+    ],
+    [
+      'a <Client> <Identity>',
+      '<Dial><Client><Identity>mallory</Identity><Parameter name="a" value="b"/></Client></Dial>',
+      { channel: 'client', address: 'client:mallory' },
+    ],
+    [
+      'a <Conference>',
+      '<Dial><Conference>room</Conference></Dial>',
+      { channel: 'conference', address: 'conference:room' },
+    ],
+    ['a <Queue>', '<Dial><Queue>support</Queue></Dial>', { channel: 'queue', address: 'queue:support' }],
+    [
+      'a <Sim>',
+      '<Dial><Sim>DE00000000000000000000000000000001</Sim></Dial>',
+      { channel: 'sim', address: 'sim:DE00000000000000000000000000000001' },
+    ],
+    [
+      'a <WhatsApp> number',
+      '<Dial><WhatsApp>whatsapp:+4915123456789</WhatsApp></Dial>',
+      { channel: 'whatsapp', address: '+4915123456789', country: 'DE' },
+    ],
+    [
+      'a number as a character reference',
+      '<Dial><Number>&#43;447911123456</Number></Dial>',
+      { address: '+447911123456' },
+    ],
+    ['a number in CDATA', '<Dial><![CDATA[+447911123456]]></Dial>', { address: '+447911123456' }],
+    [
+      'a number split by a comment',
+      '<Dial><Number>+44<!-- x -->7911123456</Number></Dial>',
+      { address: '+447911123456' },
+    ],
+  ])('reads %s', (_name, inner, to) => {
+    expect(read(R(inner)).dials).toEqual([expect.objectContaining({ to: expect.objectContaining(to) })]);
+  });
+
+  it('reads every noun of one <Dial> and every <Dial> of the document', () => {
+    const r = read(
+      R(
+        '<Dial><Number>+14155550100</Number><Number>+33612345678</Number></Dial><Say>x</Say><Dial>+4915123456789</Dial>',
+      ),
+    );
+    expect(r.dials.map((d) => d.to.address)).toEqual(['+14155550100', '+33612345678', '+4915123456789']);
+  });
+
+  it("keeps the Dial's timeLimit and record for its legs", () => {
+    const r = read(
+      R('<Dial timeLimit="120" record="record-from-answer"><Number>+14155550100</Number></Dial>'),
+    );
+    expect(r.dials[0]).toMatchObject({ timeLimitSeconds: 120, recorded: true });
+    expect(read(R('<Dial timeLimit="soon">+14155550100</Dial>')).dials[0]).toEqual({
+      to: expect.anything(),
+      recorded: false,
+    });
+  });
+
+  it('reads a <Refer> to a SIP address as a leg', () => {
+    expect(read(R('<Refer><Sip>sip:x@pbx.example</Sip></Refer>')).dials).toEqual([
+      { to: { channel: 'sip', address: 'sip:x@pbx.example' }, recorded: false },
+    ]);
+  });
+
+  it('refuses a <Dial> or a noun that names nobody', () => {
+    expect(denial(R('<Dial></Dial>')).reason).toBe('body_invalid');
+    expect(denial(R('<Dial><Number> </Number></Dial>')).reason).toBe('body_invalid');
+  });
+});
+
+describe('readTwiml: <Sms> and <Message> are messages', () => {
+  it('reads the destination and the body', () => {
+    expect(read(R('<Sms to="+447911123456">hello</Sms>')).sms).toEqual([
+      { to: { channel: 'phone', address: '+447911123456', country: 'GG' }, body: 'hello' },
+    ]);
+    expect(read(R('<Message to="+33612345678"><Body>hi</Body></Message>')).sms).toEqual([
+      { to: expect.objectContaining({ address: '+33612345678' }), body: 'hi' },
+    ]);
+  });
+
+  it('reads an <Sms> without to as one to the other party, and refuses an empty to', () => {
+    expect(read(R('<Sms>hi</Sms>')).sms).toEqual([{ body: 'hi' }]);
+    expect(denial(R('<Sms to=" ">hi</Sms>')).reason).toBe('body_invalid');
+  });
+});
+
+describe('readTwiml: remote instructions', () => {
+  it.each([
+    ['<Redirect>', '<Redirect>https://twiml.evil.example/next</Redirect>', 'Twiml <Redirect>'],
+    ['<Dial action>', '<Dial action="https://a.example/x">+14155550100</Dial>', 'Twiml <Dial action>'],
+    ['<Dial referUrl>', '<Dial referUrl="https://a.example/x">+14155550100</Dial>', 'Twiml <Dial referUrl>'],
+    [
+      '<Number url>',
+      '<Dial><Number url="https://a.example/x">+14155550100</Number></Dial>',
+      'Twiml <Number url>',
+    ],
+    [
+      '<Conference waitUrl>',
+      '<Dial><Conference waitUrl="https://a.example/x">r</Conference></Dial>',
+      'Twiml <Conference waitUrl>',
+    ],
+    ['<Queue url>', '<Dial><Queue url="https://a.example/x">q</Queue></Dial>', 'Twiml <Queue url>'],
+    [
+      '<Gather action>',
+      '<Gather action="https://a.example/x"><Say>1</Say></Gather>',
+      'Twiml <Gather action>',
+    ],
+    ['<Enqueue waitUrl>', '<Enqueue waitUrl="https://a.example/x">q</Enqueue>', 'Twiml <Enqueue waitUrl>'],
+    ['<Record action>', '<Record action="https://a.example/x"/>', 'Twiml <Record action>'],
+    ['<Sms action>', '<Sms to="+14155550100" action="https://a.example/x">hi</Sms>', 'Twiml <Sms action>'],
+    ['<Connect><Stream url>', '<Connect><Stream url="wss://a.example/s"/></Connect>', 'Twiml <Stream url>'],
+    ['<Start><Stream url>', '<Start><Stream url="wss://a.example/s"/></Start>', 'Twiml <Stream url>'],
+    [
+      '<Connect action>',
+      '<Connect action="https://a.example/x"><Stream url="wss://a.example/s"/></Connect>',
+      'Twiml <Connect action>',
+    ],
+    [
+      'an attribute in another case',
+      '<Dial ACTION="https://a.example/x">+14155550100</Dial>',
+      'Twiml <Dial ACTION>',
+    ],
+  ])('reports %s', (_name, inner, where) => {
+    expect(read(R(inner)).remote).toContainEqual(expect.objectContaining({ kind: 'url', where }));
+  });
+
+  it('reports the URL as written, trimmed', () => {
+    expect(read(R('<Redirect>  https://a.example/x  </Redirect>')).remote).toEqual([
+      { kind: 'url', where: 'Twiml <Redirect>', url: 'https://a.example/x' },
+    ]);
+  });
+
+  it('does not count callbacks or media as instructions', () => {
+    const r = read(
+      R(
+        '<Play>https://media.example/a.mp3</Play><Dial statusCallback="https://a.example/s" recordingStatusCallback="https://a.example/r"><Number statusCallback="https://a.example/n">+14155550100</Number><Conference eventCallbackUrl="https://a.example/e">r</Conference></Dial>',
+      ),
+    );
+    expect(r.remote).toEqual([]);
+  });
+
+  it('reports an <Application> and a TaskRouter workflow as instructions it cannot see', () => {
+    expect(
+      read(R('<Dial><Application><ApplicationSid>AP1</ApplicationSid></Application></Dial>')).remote,
+    ).toEqual([expect.objectContaining({ kind: 'opaque', what: 'a TwiML application' })]);
+    expect(read(R('<Enqueue workflowSid="WW1"><Task>{}</Task></Enqueue>')).remote).toEqual([
+      expect.objectContaining({ kind: 'opaque', what: 'a TaskRouter workflow' }),
+    ]);
+  });
+
+  it('reads nothing into what a <Stop> stops', () => {
+    expect(read(R('<Stop><Stream name="s"/><Siprec name="r"/></Stop>'))).toMatchObject({
+      remote: [],
+      streamed: false,
+    });
+  });
+});
+
+describe('readTwiml: what costs money besides the legs', () => {
+  it('notes recording and streaming for the whole call', () => {
+    expect(read(R('<Record/>')).recorded).toBe(true);
+    expect(read(R('<Start><Recording/></Start>')).recorded).toBe(true);
+    expect(read(R('<Dial><Conference record="record-from-start">r</Conference></Dial>')).recorded).toBe(true);
+    expect(read(R('<Start><Stream url="wss://a.example/s"/></Start>')).streamed).toBe(true);
+    expect(read(R('<Say>hi</Say>'))).toMatchObject({ recorded: false, streamed: false });
+  });
+
+  it.each([
+    ['<Pay>', '<Pay chargeAmount="10.00"/>'],
+    ['<Gather input="speech">', '<Gather input="dtmf speech"/>'],
+    ['<Record transcribe="true">', '<Record transcribe="true"/>'],
+    ['<Start><Transcription>', '<Start><Transcription/></Start>'],
+    ['<Start><Siprec>', '<Start><Siprec connectorName="x"/></Start>'],
+    ['<Connect><ConversationRelay>', '<Connect><ConversationRelay url="wss://a.example/r"/></Connect>'],
+    ['<Connect><VirtualAgent>', '<Connect><VirtualAgent connectorName="x"/></Connect>'],
+    ['<Connect><Room>', '<Connect><Room>r</Room></Connect>'],
+  ])('refuses %s as unpriceable', (_name, inner) => {
+    expect(denial(R(inner)).reason).toBe('price_unknown');
+  });
+});
+
+describe('readTwiml: strict reading', () => {
+  it(`refuses more than ${MAX_TWIML_LENGTH} characters before parsing`, () => {
+    const long = R(`<Say>${'a'.repeat(MAX_TWIML_LENGTH)}</Say>`);
+    expect(denial(long)).toMatchObject({ reason: 'body_invalid', message: /4000 characters/ });
+    expect(isDenial(readTwiml(R(`<Say>${'a'.repeat(MAX_TWIML_LENGTH - 32)}</Say>`)))).toBe(false);
+  });
+
+  it.each([
+    ['malformed XML', '<Response><Dial>+447911123456</Response>'],
+    ['a DOCTYPE', '<!DOCTYPE Response><Response/>'],
+    ['a root other than <Response>', '<Dial>+447911123456</Dial>'],
+    ['an unknown verb', R('<Echo/>')],
+    ['a verb in another case', R('<dial>+447911123456</dial>')],
+    ['a noun outside <Dial>', R('<Number>+447911123456</Number>')],
+    ['a verb inside <Dial>', R('<Dial><Redirect>https://a.example</Redirect></Dial>')],
+    ['a <Dial> inside <Gather>', R('<Gather><Dial>+447911123456</Dial></Gather>')],
+    ['a <Response> inside <Response>', R('<Response/>')],
+    ['text directly in <Response>', R('+447911123456')],
+    ['a verb hidden in <Say>', R('<Say><Dial>+447911123456</Dial></Say>')],
+  ])('refuses %s', (_name, xml) => {
+    expect(denial(xml).reason).toBe('body_invalid');
+  });
+
+  it('reads SSML inside <Say> and nothing in it as a destination', () => {
+    const r = read(
+      R(
+        '<Say voice="Polly.Joanna">Call <say-as interpret-as="telephone">+447911123456</say-as><break time="1s"/></Say>',
+      ),
+    );
+    expect(r).toMatchObject({ dials: [], sms: [], remote: [] });
+  });
+
+  it('reads a realistic document with a declaration', () => {
+    const r = read(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n  <Say>Connecting you.</Say>\n  <Pause length="1"/>\n  <Dial callerId="+14155550199" timeLimit="600">\n    <Number sendDigits="1">+14155550123</Number>\n  </Dial>\n  <Hangup/>\n</Response>\n`,
+    );
+    expect(r.dials).toEqual([
+      {
+        to: { channel: 'phone', address: '+14155550123', country: 'US' },
+        timeLimitSeconds: 600,
+        recorded: false,
+      },
+    ]);
+  });
+});

@@ -1,0 +1,380 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import type { RemoteInstruction } from '../types.ts';
+import { type Destination, destination } from './destinations.ts';
+import { parseXml, type XmlElement, XmlError } from './twiml-xml.ts';
+
+/**
+ * Inline call instructions (`Twiml` of Calls create and update), read as Twilio reads them (ADR 0007
+ * §7) so that what they make Twilio do is governed like the call itself: every leg `<Dial>` places
+ * and every `<Sms>` sent is a destination (priced, and checked by the recipient and country
+ * allowlists), and everything that makes Twilio fetch instructions or ship the call's audio
+ * elsewhere is a remote instruction (admitted only from `allow.twimlHosts`). Pure: price stage.
+ *
+ * Strict by design: only the verbs and nouns below, where TwiML allows them, are read; anything else
+ * is refused (`body_invalid`), as are verbs that cost money Keybrake cannot price (`price_unknown`).
+ */
+
+/** Twilio's limit for the `Twiml` parameter; longer input is refused before it is parsed. */
+export const MAX_TWIML_LENGTH = 4000;
+
+/** One leg a `<Dial>` (or `<Refer>`) places. */
+export interface TwimlDial {
+  readonly to: Destination;
+  /** The Dial's `timeLimit` attribute in seconds, when it sets a valid one. */
+  readonly timeLimitSeconds?: number;
+  /** The Dial records the leg (`record` other than `do-not-record`/`false`). */
+  readonly recorded: boolean;
+}
+
+/** One message an `<Sms>` (or `<Message>`) sends; `to` absent: the other party of the call. */
+export interface TwimlSms {
+  readonly to?: Destination;
+  readonly body: string;
+}
+
+/** What a TwiML document makes Twilio do that costs money or leaves Keybrake's sight. */
+export interface TwimlReading {
+  readonly dials: readonly TwimlDial[];
+  readonly sms: readonly TwimlSms[];
+  /** URLs Twilio would fetch instructions from, audio targets, and instructions Keybrake cannot see. */
+  readonly remote: readonly RemoteInstruction[];
+  /** `<Record>`, `<Start><Recording>` or a recorded `<Conference>`: the call is recorded. */
+  readonly recorded: boolean;
+  /** `<Start><Stream>` or `<Connect><Stream>`: media streamed for the rest of the call. */
+  readonly streamed: boolean;
+}
+
+type Noun = 'Number' | 'Sip' | 'Client' | 'Conference' | 'Queue' | 'Sim' | 'WhatsApp';
+const NOUNS: ReadonlySet<string> = new Set<Noun>([
+  'Number',
+  'Sip',
+  'Client',
+  'Conference',
+  'Queue',
+  'Sim',
+  'WhatsApp',
+]);
+
+/** Where each element may appear (its allowed parents) and whether it carries text. */
+interface Rule {
+  readonly parents: readonly string[];
+  readonly text?: boolean;
+  /** Contents are not TwiML (SSML inside `<Say>`): any element, only text matters. */
+  readonly opaqueContent?: boolean;
+  /** A verb whose charges Keybrake cannot price: refused with price_unknown. */
+  readonly unpriced?: string;
+}
+
+const VERBS_IN_RESPONSE = ['Response'];
+const RULES: Readonly<Record<string, Rule>> = {
+  Response: { parents: [] },
+  Say: { parents: ['Response', 'Gather'], text: true, opaqueContent: true },
+  Play: { parents: ['Response', 'Gather'], text: true },
+  Pause: { parents: ['Response', 'Gather'] },
+  Gather: { parents: VERBS_IN_RESPONSE },
+  Dial: { parents: VERBS_IN_RESPONSE, text: true },
+  Number: { parents: ['Dial'], text: true },
+  Sip: { parents: ['Dial', 'Refer'], text: true },
+  Client: { parents: ['Dial'], text: true },
+  Identity: { parents: ['Client'], text: true },
+  Conference: { parents: ['Dial'], text: true },
+  Queue: { parents: ['Dial'], text: true },
+  Sim: { parents: ['Dial'], text: true },
+  WhatsApp: { parents: ['Dial'], text: true },
+  Application: { parents: ['Dial'] },
+  ApplicationSid: { parents: ['Application'], text: true },
+  Parameter: { parents: ['Client', 'Application', 'Stream', 'ConversationRelay', 'VirtualAgent'] },
+  Enqueue: { parents: VERBS_IN_RESPONSE, text: true },
+  Task: { parents: ['Enqueue'], text: true },
+  Leave: { parents: VERBS_IN_RESPONSE },
+  Hangup: { parents: VERBS_IN_RESPONSE },
+  Reject: { parents: VERBS_IN_RESPONSE },
+  Redirect: { parents: VERBS_IN_RESPONSE, text: true },
+  Record: { parents: VERBS_IN_RESPONSE },
+  Sms: { parents: VERBS_IN_RESPONSE, text: true },
+  Message: { parents: VERBS_IN_RESPONSE, text: true },
+  Body: { parents: ['Message'], text: true },
+  Media: { parents: ['Message'], text: true },
+  Refer: { parents: VERBS_IN_RESPONSE },
+  Connect: { parents: VERBS_IN_RESPONSE },
+  Start: { parents: VERBS_IN_RESPONSE },
+  Stop: { parents: VERBS_IN_RESPONSE },
+  Stream: { parents: ['Connect', 'Start', 'Stop'] },
+  Recording: { parents: ['Start', 'Stop'] },
+  Siprec: { parents: ['Start', 'Stop'], unpriced: 'forks the call audio to a recording vendor' },
+  Transcription: { parents: ['Start', 'Stop'], unpriced: 'real-time transcription is billed per minute' },
+  ConversationRelay: { parents: ['Connect'], unpriced: 'ConversationRelay is billed per minute' },
+  VirtualAgent: { parents: ['Connect'], unpriced: 'virtual agents are billed per request' },
+  Room: { parents: ['Connect'], unpriced: 'Video rooms are billed per participant minute' },
+  Conversation: { parents: ['Connect'], unpriced: 'hands the call to a Conversations service' },
+  Assistant: { parents: ['Connect'], unpriced: 'AI Assistants are billed per use' },
+  AiSession: { parents: ['Connect'], unpriced: 'AI sessions are billed per use' },
+  Autopilot: { parents: ['Connect'], unpriced: 'Autopilot is billed per use' },
+  Pay: {
+    parents: VERBS_IN_RESPONSE,
+    unpriced: "collects and charges a card through the account's Pay connector",
+  },
+};
+
+/** In a `<Stop>` an element only names what to stop: nothing is fetched, billed or sent. */
+const STOPPED = 'Stop';
+
+/** The SSML `<Say>` may hold; nothing in them is fetched or billed beyond the speech. */
+const SSML = new Set([
+  'break',
+  'emphasis',
+  'lang',
+  'p',
+  'phoneme',
+  'prosody',
+  's',
+  'say-as',
+  'sub',
+  'w',
+  'amazon:domain',
+  'amazon:effect',
+]);
+
+/**
+ * An attribute Twilio fetches instructions from: `action`, `url`, and every `…Url` that is not a
+ * status callback (`waitUrl`, `referUrl`, `holdUrl`); names are compared ignoring case, since
+ * TwiML's own reading of a case variant is not documented. Callbacks only report (their answers are
+ * ignored), so `statusCallback`, `recordingStatusCallback`, `eventCallbackUrl`… are not instructions.
+ */
+function isInstructionAttribute(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (lower.includes('callback')) return false;
+  return lower === 'action' || lower.endsWith('url');
+}
+
+/**
+ * Reads inline TwiML: the legs, messages and remote instructions it holds, or the denial that stops
+ * the call (`body_invalid` for anything that is not well-formed TwiML Keybrake knows, `price_unknown`
+ * for a verb it cannot price). Never throws.
+ */
+export function readTwiml(text: string): TwimlReading | Denial {
+  if (text.length > MAX_TWIML_LENGTH) {
+    return deny('body_invalid', `Twiml is limited to ${MAX_TWIML_LENGTH} characters (Twilio's limit).`);
+  }
+  let root: XmlElement;
+  try {
+    root = parseXml(text);
+  } catch (err) {
+    if (err instanceof XmlError) return deny('body_invalid', `Twiml is not well-formed XML: ${err.message}.`);
+    throw err;
+  }
+  if (root.name !== 'Response') return deny('body_invalid', 'Twiml must be one <Response> element.');
+  return walk(root);
+}
+
+interface Frame {
+  readonly element: XmlElement;
+  readonly parent: XmlElement | undefined;
+  readonly inStop: boolean;
+}
+
+function walk(root: XmlElement): TwimlReading | Denial {
+  const dials: TwimlDial[] = [];
+  const sms: TwimlSms[] = [];
+  const remote: RemoteInstruction[] = [];
+  let recorded = false;
+  let streamed = false;
+  const stack: Frame[] = [{ element: root, parent: undefined, inStop: false }];
+  while (stack.length > 0) {
+    const { element, parent, inStop } = stack.pop()!;
+    const { name } = element;
+    const rule = Object.hasOwn(RULES, name) ? RULES[name] : undefined;
+    if (!rule)
+      return deny('body_invalid', `Twiml <${printable(name)}> is not a TwiML verb or noun Keybrake reads.`);
+    const parentName = parent?.name;
+    if (parentName === undefined ? name !== 'Response' : !rule.parents.includes(parentName)) {
+      return deny(
+        'body_invalid',
+        `Twiml <${name}> cannot appear ${parentName ? `in <${parentName}>` : 'at the top'}.`,
+      );
+    }
+    if (inStop) continue;
+    if (rule.unpriced)
+      return deny('price_unknown', `Twiml <${name}> ${rule.unpriced}: Keybrake cannot price it.`);
+
+    // Text: only where the element carries text; inside <Say> any SSML, whose text is only spoken.
+    const textOk = rule.text === true;
+    // Children go on the stack last first, so the walk meets them in document order.
+    for (const child of [...element.children].reverse()) {
+      if (typeof child === 'string') {
+        if (!textOk && child.trim() !== '') {
+          return deny('body_invalid', `Twiml <${name}> does not take text.`);
+        }
+      } else if (rule.opaqueContent) {
+        const denial = checkSsml(child);
+        if (denial) return denial;
+      } else {
+        stack.push({ element: child, parent: element, inStop: name === STOPPED });
+      }
+    }
+
+    for (const [attribute, value] of element.attributes) {
+      if (isInstructionAttribute(attribute)) {
+        remote.push({ kind: 'url', where: `Twiml <${name} ${attribute}>`, url: value.trim() });
+      }
+    }
+
+    switch (name) {
+      case 'Dial': {
+        const options = dialOptions(element);
+        const bare = textOf(element);
+        if (bare !== '') dials.push({ ...options, to: destination(bare) });
+        // <Application> and anything out of place are judged when the walk reaches them.
+        for (const child of element.children) {
+          if (typeof child === 'string' || !NOUNS.has(child.name)) continue;
+          const to = nounDestination(child.name as Noun, child);
+          if (!to) return deny('body_invalid', `Twiml <${child.name}> names no destination.`);
+          dials.push({ ...options, to });
+        }
+        if (element.children.every((c) => typeof c === 'string') && bare === '') {
+          return deny('body_invalid', 'Twiml <Dial> names no destination.');
+        }
+        break;
+      }
+      case 'Conference':
+        if (/^record-from-start$/i.test(attribute(element, 'record') ?? '')) recorded = true;
+        break;
+      case 'Application':
+        remote.push({ kind: 'opaque', where: 'Twiml <Dial><Application>', what: 'a TwiML application' });
+        break;
+      case 'Enqueue':
+        if (attribute(element, 'workflowSid') !== undefined) {
+          remote.push({
+            kind: 'opaque',
+            where: 'Twiml <Enqueue workflowSid>',
+            what: 'a TaskRouter workflow',
+          });
+        }
+        break;
+      case 'Redirect':
+        remote.push({ kind: 'url', where: 'Twiml <Redirect>', url: textOf(element) });
+        break;
+      case 'Gather': {
+        const input = (attribute(element, 'input') ?? 'dtmf').toLowerCase();
+        if (input.includes('speech')) {
+          return deny(
+            'price_unknown',
+            'Twiml <Gather input="speech"> is billed per 15 s of speech: Keybrake cannot price it.',
+          );
+        }
+        break;
+      }
+      case 'Record':
+        if ((attribute(element, 'transcribe') ?? 'false').toLowerCase() !== 'false') {
+          return deny(
+            'price_unknown',
+            'Twiml <Record transcribe> is billed per minute transcribed: Keybrake cannot price it.',
+          );
+        }
+        recorded = true;
+        break;
+      case 'Recording':
+        recorded = true;
+        break;
+      case 'Stream':
+        streamed = true;
+        break;
+      case 'Sms':
+      case 'Message': {
+        const to = attribute(element, 'to');
+        if (to !== undefined && to.trim() === '') return deny('body_invalid', `Twiml <${name} to> is empty.`);
+        const body = name === 'Message' ? messageBody(element) : textOf(element);
+        sms.push(to === undefined ? { body } : { body, to: destination(to) });
+        break;
+      }
+      case 'Refer':
+        for (const child of element.children) {
+          if (typeof child === 'string' || child.name !== 'Sip') continue;
+          const to = nounDestination('Sip', child);
+          if (!to) return deny('body_invalid', 'Twiml <Refer><Sip> names no destination.');
+          dials.push({ to, recorded: false });
+        }
+        break;
+    }
+  }
+  return { dials, sms, remote, recorded, streamed };
+}
+
+/** The destination a `<Dial>` noun calls; undefined when it names none. */
+function nounDestination(noun: Noun, element: XmlElement): Destination | undefined {
+  const text = noun === 'Client' ? textOf(element) || childText(element, 'Identity') : textOf(element);
+  if (text === '') return undefined;
+  switch (noun) {
+    case 'Number':
+      return destination(text);
+    case 'WhatsApp': {
+      const to = destination(text.replace(/^whatsapp:/i, ''));
+      return { ...to, channel: 'whatsapp' };
+    }
+    case 'Sip':
+      return { channel: 'sip', address: text };
+    case 'Client':
+      return {
+        channel: 'client',
+        address: text.toLowerCase().startsWith('client:') ? text : `client:${text}`,
+      };
+    case 'Conference':
+      return { channel: 'conference', address: `conference:${text}` };
+    case 'Queue':
+      return { channel: 'queue', address: `queue:${text}` };
+    case 'Sim':
+      return { channel: 'sim', address: `sim:${text}` };
+  }
+}
+
+function dialOptions(dial: XmlElement): Omit<TwimlDial, 'to'> {
+  const limit = attribute(dial, 'timeLimit')?.trim();
+  const seconds = limit !== undefined && /^\d{1,9}$/.test(limit) ? Number(limit) : undefined;
+  const record = (attribute(dial, 'record') ?? 'do-not-record').toLowerCase();
+  const recorded = record !== 'do-not-record' && record !== 'false';
+  return seconds === undefined || seconds === 0 ? { recorded } : { recorded, timeLimitSeconds: seconds };
+}
+
+/** A `<Message>` body: its own text, or the text of its `<Body>`. */
+function messageBody(message: XmlElement): string {
+  return `${textOf(message)}${childText(message, 'Body')}`;
+}
+
+function childText(element: XmlElement, name: string): string {
+  return element.children
+    .filter((c): c is XmlElement => typeof c !== 'string' && c.name === name)
+    .map(textOf)
+    .join('');
+}
+
+/** The element's own text (character data and CDATA), trimmed. */
+function textOf(element: XmlElement): string {
+  return element.children
+    .filter((c): c is string => typeof c === 'string')
+    .join('')
+    .trim();
+}
+
+/** An attribute's value, its name compared ignoring case (the parser refuses case variants). */
+function attribute(element: XmlElement, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return element.attributes.find(([n]) => n.toLowerCase() === lower)?.[1];
+}
+
+/** SSML inside `<Say>`: only the known speech elements, at any depth, with any attributes. */
+function checkSsml(element: XmlElement): Denial | undefined {
+  const stack = [element];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (!SSML.has(next.name)) {
+      return deny('body_invalid', `Twiml <Say> may hold SSML only, not <${printable(next.name)}>.`);
+    }
+    for (const child of next.children) if (typeof child !== 'string') stack.push(child);
+  }
+  return undefined;
+}
+
+/** Element names are ASCII by the parser; cut them short for a message. */
+function printable(name: string): string {
+  return name.length > 40 ? `${name.slice(0, 40)}…` : name;
+}
