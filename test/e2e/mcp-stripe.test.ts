@@ -1,15 +1,17 @@
 // The real @stripe/mcp 0.2.5 server (stripe-node 17 inside), spawned over stdio and driven by the MCP SDK
 // client as an agent host drives it. It has no base-URL option, so it runs under the Keybrake redirect
 // preload (`--require src/preload/redirect.cjs`) with KEYBRAKE_STRIPE_URL pointing at Keybrake's Stripe
-// port and STRIPE_SECRET_KEY holding the vault token: an allowed create_customer reaches the emulator
-// with the real key; a create_refund outside the policy is denied by Keybrake and never reaches Stripe.
+// port and STRIPE_SECRET_KEY holding the vault token: an allowed create_customer reaches Stripe (stripe-mock,
+// Stripe's own mock, behind a recording relay) with the real key; a create_refund outside the policy is
+// denied by Keybrake and never reaches Stripe. Every tool of the server: mcp-stripe-tools.test.ts.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { connectMcpServer, type McpServer } from '../env/mcp.ts';
+import { type RecordingRelay, startRecordingRelay } from '../env/recording-relay.ts';
+import { type StripeMock, startStripeMock } from '../env/stripe-mock.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -36,7 +38,9 @@ const MANIFESTS = yamlDocuments(
   }),
 );
 
-let emulator: StripeEmulator;
+let mock: StripeMock;
+/** Every request that reached stripe-mock. */
+let atStripe: RecordingRelay;
 let kb: KeybrakeProcess;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
 let mcp: McpServer;
@@ -53,9 +57,10 @@ async function callTool(name: string, args: Record<string, unknown>): Promise<st
 }
 
 beforeAll(async () => {
-  emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
+  mock = await startStripeMock();
+  atStripe = await startRecordingRelay(mock.url);
   dir = await manifestDir({ 'keys.yaml': MANIFESTS });
-  kb = await startKeybrake(serveArgs(dir.dir, { stripe: emulator.url }));
+  kb = await startKeybrake(serveArgs(dir.dir, { stripe: atStripe.url }));
   mcp = await connectMcpServer({
     args: ['--require', PRELOAD, STRIPE_MCP, '--tools=all'],
     env: { STRIPE_SECRET_KEY: token, KEYBRAKE_STRIPE_URL: kb.urls['stripe']! },
@@ -66,7 +71,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await mcp?.close();
   await kb?.stop();
-  await emulator?.close();
+  await atStripe?.close();
+  await mock?.stop();
   await dir?.remove();
 });
 
@@ -79,12 +85,12 @@ describe('@stripe/mcp through Keybrake via the redirect preload', () => {
   });
 
   it('creates a customer that reaches Stripe with the real key, not the vault token', async () => {
-    const before = emulator.requests.length;
+    const before = atStripe.requests.length;
 
     const text = await callTool('create_customer', { name: 'Ann', email: 'ann@example.com' });
 
     expect(JSON.parse(text)).toMatchObject({ id: expect.stringMatching(/^cus_/) });
-    const arrived = emulator.requests.slice(before);
+    const arrived = atStripe.requests.slice(before);
     expect(arrived).toHaveLength(1);
     expect(arrived[0]).toMatchObject({ method: 'POST', path: '/v1/customers' });
     expect(arrived[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
@@ -98,21 +104,21 @@ describe('@stripe/mcp through Keybrake via the redirect preload', () => {
   });
 
   it('denies create_refund in Keybrake: the model gets the fixed failure string and Stripe sees nothing', async () => {
-    const before = emulator.requests.length;
+    const before = atStripe.requests.length;
 
     const text = await callTool('create_refund', { payment_intent: 'pi_123', amount: 500 });
 
     // The server JSON-encodes every tool result, its swallowed-error strings included.
     expect(JSON.parse(text)).toBe('Failed to create refund');
-    expect(emulator.requests.length).toBe(before);
+    expect(atStripe.requests.length).toBe(before);
     expect(
       await kb.waitForAudit((r) => r['vaultKey'] === 'agents/mcp-billing' && r['decision'] === 'deny'),
     ).toMatchObject({ reason: 'endpoint_not_allowed', path: '/v1/refunds', costUsd: '0.00' });
   });
 
   it('never lets the vault token upstream, nor a secret into any output', () => {
-    expect(emulator.requests.length).toBeGreaterThan(0);
-    for (const r of emulator.requests) expect(JSON.stringify(r)).not.toContain(token);
+    expect(atStripe.requests.length).toBeGreaterThan(0);
+    for (const r of atStripe.requests) expect(JSON.stringify(r)).not.toContain(token);
     expect(seen.join('\n')).not.toContain(UPSTREAM_KEY);
     expect(mcp.stderr()).not.toContain(token);
     expect(mcp.stderr()).not.toContain(UPSTREAM_KEY);
