@@ -1,7 +1,8 @@
 // resend-node 6.38.0, unmodified, against the real `keybrake serve` CLI and the Resend emulator: every
 // way a user points it at Keybrake (baseUrl with and without a trailing slash, RESEND_BASE_URL at the
 // vendor port), the real key swapped in upstream, denials returned as Resend `error` objects with
-// Resend's names and our messages, and per-delivery pricing (cc, bcc, batches) held to the cap.
+// Resend's names and our messages, per-delivery pricing (cc, bcc, batches) held to the cap, and
+// broadcasts priced by their segment's contacts, with the segment held while a send is in flight.
 import { Resend } from 'resend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESEND_EMULATOR_KEY, type ResendEmulator, startResendEmulator } from '../../src/emulators/resend.ts';
@@ -16,7 +17,9 @@ const CAPPED_DELIVERIES = 6;
 const DAILY_CAP_MICROS = CAPPED_DELIVERIES * PER_EMAIL;
 const FROM = 'Support Bot <bot@acme.test>';
 
-const tokens = { mailer: newToken('resend'), capped: newToken('resend') };
+const tokens = { mailer: newToken('resend'), capped: newToken('resend'), broadcaster: newToken('resend') };
+/** The broadcaster's daily cap: ten emails at the table price. */
+const BROADCAST_CAP_MICROS = 10 * PER_EMAIL;
 
 function manifests(): string {
   const key = (name: string, policy: string, token: string) => `
@@ -55,6 +58,17 @@ metadata: { name: capped-mailer, namespace: agents }
 spec:
   vendor: resend
   limits: { perDayUsd: "${formatUsd(DAILY_CAP_MICROS)}" }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: broadcaster, namespace: agents }
+spec:
+  vendor: resend
+  limits: { perDayUsd: "${formatUsd(BROADCAST_CAP_MICROS)}" }
+  allow:
+    senders: ["*@acme.test"]
+---
+${key('broadcaster-resend', 'broadcaster', tokens.broadcaster)}
 ---
 ${key('mailer-resend', 'mailer', tokens.mailer)}
 ---
@@ -248,6 +262,146 @@ describe('resend-node through Keybrake', () => {
       message: expect.stringContaining(`this call $${formatUsd(PER_EMAIL)}`),
     });
     expect(emulator.requests.length - before).toBe(2);
+  });
+
+  describe('broadcasts', () => {
+    const addresses = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => `${tag}${i}@example.com`);
+    const draft = (resend: Resend, segmentId: string) =>
+      resend.broadcasts.create({ name: 'News', segmentId, from: FROM, subject: 'News', html: '<p>News</p>' });
+
+    it('prices a send by the contacts of its segment, as many as Resend delivers to', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Customers', addresses(4, 'news'));
+      const created = await draft(resend, segment);
+      expect(created.error).toBeNull();
+      expect(await auditOf(created.headers)).toMatchObject({
+        operation: 'resend.broadcasts.create',
+        costUsd: '0.00',
+      });
+      const before = emulator.requests.length;
+
+      const sent = await resend.broadcasts.send(created.data!.id);
+
+      expect(sent.error).toBeNull();
+      expect(await auditOf(sent.headers)).toMatchObject({
+        operation: 'resend.broadcasts.send',
+        costUsd: formatUsd(4 * PER_EMAIL),
+      });
+      // The price was read with the real key: the broadcast, then its segment's contacts.
+      const reads = emulator.requests.slice(before);
+      expect(reads.map((r) => `${r.method} ${r.path}`)).toEqual([
+        `GET /broadcasts/${created.data!.id}`,
+        `GET /segments/${segment}/contacts?limit=100`,
+        `POST /broadcasts/${created.data!.id}/send`,
+      ]);
+      for (const r of reads) expect(r.headers.authorization).toBe(`Bearer ${RESEND_EMULATOR_KEY}`);
+      expect(emulator.deliveries.at(-1)).toEqual({
+        broadcastId: created.data!.id,
+        segmentId: segment,
+        contacts: addresses(4, 'news'),
+      });
+    });
+
+    it('prices a broadcast sent at creation (send: true) the same way', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Weekly', addresses(2, 'weekly'));
+
+      const created = await resend.broadcasts.create({
+        name: 'Weekly',
+        segmentId: segment,
+        from: FROM,
+        subject: 'Weekly',
+        html: '<p>Weekly</p>',
+        send: true,
+      });
+
+      expect(created.error).toBeNull();
+      expect(await auditOf(created.headers)).toMatchObject({
+        operation: 'resend.broadcasts.create',
+        costUsd: formatUsd(2 * PER_EMAIL),
+      });
+      expect(emulator.deliveries.at(-1)).toMatchObject({
+        segmentId: segment,
+        contacts: addresses(2, 'weekly'),
+      });
+    });
+
+    it('denies a send whose segment would take the day over its cap, before Resend sends anything', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Everyone', addresses(12, 'all'));
+      const created = await draft(resend, segment);
+      const delivered = emulator.deliveries.length;
+
+      const sent = await resend.broadcasts.send(created.data!.id);
+
+      expect(sent.error).toEqual({
+        statusCode: 403,
+        name: 'daily_quota_exceeded',
+        message: `Keybrake: daily spend cap of $${formatUsd(BROADCAST_CAP_MICROS)} would be exceeded ($${formatUsd(6 * PER_EMAIL)} used, this call $${formatUsd(12 * PER_EMAIL)}).`,
+      });
+      expect(emulator.deliveries).toHaveLength(delivered);
+    });
+
+    it('denies a segment larger than it counts (1000 contacts) as price_unknown rather than guess', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Huge', addresses(1001, 'huge'));
+      const created = await draft(resend, segment);
+      const mark = kb.audit.length;
+
+      const sent = await resend.broadcasts.send(created.data!.id);
+
+      expect(sent.error).toMatchObject({ statusCode: 403, name: 'restricted_api_key' });
+      expect(sent.error?.message).toContain('at most 1000');
+      expect(await denialAfter(mark, 'price_unknown')).toMatchObject({ operation: 'resend.broadcasts.send' });
+      expect(
+        emulator.requests.filter((r) => r.path.startsWith(`/segments/${segment}/contacts`)),
+      ).toHaveLength(10);
+    });
+
+    it('holds the segment while a send is in flight: a contact added to it meanwhile waits (409), others do not', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Launch', addresses(1, 'launch'));
+      const other = emulator.seedSegment('Other', []);
+      const created = await draft(resend, segment);
+      const held = emulator.hold('POST', `/broadcasts/${created.data!.id}/send`);
+
+      const sending = resend.broadcasts.send(created.data!.id);
+      await held.arrived;
+      const joining = await resend.contacts.create({
+        email: 'late@example.com',
+        segments: [{ id: segment }],
+      });
+      const elsewhere = await resend.contacts.create({
+        email: 'late@example.com',
+        segments: [{ id: other }],
+      });
+      const legacy = await resend.contacts.create({ email: 'late2@example.com', audienceId: segment });
+      held.release();
+      const sent = await sending;
+      const after = await resend.contacts.create({ email: 'late@example.com', segments: [{ id: segment }] });
+
+      expect(joining.error).toMatchObject({ statusCode: 409, name: 'rate_limit_exceeded' });
+      expect(joining.error?.message).toContain('in flight');
+      expect(legacy.error).toMatchObject({ statusCode: 409 });
+      expect(elsewhere.error).toBeNull();
+      expect(sent.error).toBeNull();
+      expect(await auditOf(sent.headers)).toMatchObject({ costUsd: formatUsd(PER_EMAIL) });
+      expect(emulator.deliveries.at(-1)?.contacts).toEqual(addresses(1, 'launch'));
+      expect(after.error).toBeNull();
+    });
+
+    it('makes a scheduled send name its operation exactly: the segment may grow before it goes', async () => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const created = await draft(resend, emulator.seedSegment('Later', addresses(1, 'later')));
+      const mark = kb.audit.length;
+
+      const sent = await resend.broadcasts.send(created.data!.id, { scheduledAt: 'in 1 hour' });
+
+      expect(sent.error).toMatchObject({ statusCode: 403, name: 'restricted_api_key' });
+      expect(sent.error?.message).toContain('name it exactly in allow.endpoints');
+      expect(await denialAfter(mark, 'price_unknown')).toMatchObject({ operation: 'resend.broadcasts.send' });
+    });
   });
 
   it('never writes a vault token or the real key to its logs or audit records', () => {
