@@ -101,6 +101,12 @@ describe('pipeline: the cost lookup runs between the checks that need it and tho
       [],
     ],
     [
+      'an account the request itself settles (the platform, not allowlisted) is refused without any upstream read',
+      { accounts: new Set(['acct_1']) },
+      'account_not_allowed',
+      [],
+    ],
+    [
       'a looked-up amount over the per-call limit is refused after the lookup alone',
       { limits: { perCallMicros: 30_000_000 } },
       'per_call_limit_exceeded',

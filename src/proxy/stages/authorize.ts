@@ -162,11 +162,19 @@ export const checkPerCall: Check = ({ policy, op }) => {
   );
 };
 
-/** Checks that need nothing a cost lookup could fill in: they run before any upstream read. */
-export const BEFORE_LOOKUP: readonly Check[] = [checkEndpoint, checkInstructions];
+/** Customers the call itself names outside the allowlist: knowable before any lookup. */
+const checkNamedCustomers: Check = ({ policy, op }) => {
+  if (!policy.customers) return undefined;
+  const outside = op.parties.customers.find((c) => !policy.customers!.has(c));
+  return outside
+    ? deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`)
+    : undefined;
+};
 
-/** Checks on the parties and the amount, which a cost lookup may supply. */
-export const AFTER_LOOKUP: readonly Check[] = [
+/** The order is part of the contract: the first denial wins (DESIGN.md §4). */
+export const AUTHORIZE_CHAIN: readonly Check[] = [
+  checkEndpoint,
+  checkInstructions,
   checkCustomer,
   checkAccount,
   checkRecipient,
@@ -176,8 +184,24 @@ export const AFTER_LOOKUP: readonly Check[] = [
   checkPerCall,
 ];
 
-/** The order is part of the contract: the first denial wins (DESIGN.md §4). */
-export const AUTHORIZE_CHAIN: readonly Check[] = [...BEFORE_LOOKUP, ...AFTER_LOOKUP];
+/**
+ * Every check a cost lookup cannot change, run before any upstream read (ADR 0007 §8): the endpoint,
+ * the instructions, and the parties the request itself names. A lookup only adds parties, so these
+ * refusals stand whatever it would find.
+ */
+export const BEFORE_LOOKUP: readonly Check[] = [
+  checkEndpoint,
+  checkInstructions,
+  checkNamedCustomers,
+  checkAccount,
+  checkRecipient,
+  checkCountry,
+  checkCurrency,
+  checkSender,
+];
+
+/** The chain again on what a lookup filled in (parties it found, the amount): cheap set checks. */
+export const AFTER_LOOKUP: readonly Check[] = AUTHORIZE_CHAIN.slice(2);
 
 /** Runs a chain of checks; the first denial wins. */
 export function authorize(
