@@ -78,6 +78,10 @@ describe('keybrake proxy', () => {
     ['with an http operator URL and no --insecure-http', ['--operator', 'http://127.0.0.1:1']],
     ['with an operator URL that carries credentials', ['--operator', 'https://u:p@127.0.0.1:1']],
     ['with a bad --max-staleness', ['--operator', 'https://127.0.0.1:1', '--max-staleness', 'soon']],
+    ['with a bad --client-timeout', ['--operator', 'https://127.0.0.1:1', '--client-timeout', '0s']],
+    ['with a bad --drain-timeout', ['--operator', 'https://127.0.0.1:1', '--drain-timeout', 'soon']],
+    ['with a bad --max-connections', ['--operator', 'https://127.0.0.1:1', '--max-connections', '0']],
+    ['with a bad --max-response-body', ['--operator', 'https://127.0.0.1:1', '--max-response-body', '1MB']],
   ])('refuses to start %s', async (_name, args) => {
     await expect(proxyCommand([...args, ...LISTENERS], silentLogger())).rejects.toBeInstanceOf(UsageError);
   });

@@ -80,6 +80,10 @@ describe.concurrent('keybrake help', () => {
       'redis-timeout',
       'upstream-timeout',
       'max-body',
+      'max-response-body',
+      'client-timeout',
+      'max-connections',
+      'drain-timeout',
       'pricing',
       'help',
     ])('lists --%s with its KEYBRAKE_* variable', (flag) => {

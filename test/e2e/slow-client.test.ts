@@ -177,6 +177,12 @@ describe('slow clients', () => {
     await kb.waitForAudit(
       () => kb.audit.slice(auditFrom).filter((r) => r.reason === 'request_timeout').length === 50,
     );
+    // One record per cut-off client, and nothing else: a call after them is the next record.
+    expect((await normalCall(kb, 'cus_after')).status).toBe(200);
+    await kb.waitForAudit((r) => r.path === '/v1/customers/cus_after');
+    const reasons = kb.audit.slice(auditFrom).map((r) => `${r.reason}`);
+    expect(reasons.filter((r) => r !== 'request_timeout')).toEqual(['ok', 'ok']);
+    expect(reasons).toHaveLength(52);
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
     expect(kb.output()).not.toContain(TOKEN);
   });
