@@ -100,3 +100,72 @@ describe('Twilio emulator with twilio-node', () => {
     expect(res.headers.get('twilio-request-id')).toMatch(/^RQ[0-9a-f]{32}$/);
   });
 });
+
+describe('Twilio emulator billing (the price oracle of the e2e tests)', () => {
+  const api = () => {
+    const client = twilio(ACCOUNT.sid, ACCOUNT.authToken);
+    client.api.baseUrl = `${emulator.url}/api`;
+    return client;
+  };
+  const total = () => emulator.charges.reduce((sum, c) => sum + c.micros, 0);
+
+  it('bills an SMS per segment, reports the price once sent, and totals it in Usage Records', async () => {
+    const before = total();
+    const message = await api().messages.create({
+      to: '+14155550100',
+      from: '+14155550199',
+      body: 'x'.repeat(161),
+    });
+    expect(message.price).toBeNull();
+    expect((await api().messages(message.sid).fetch()).price).toBe('-0.022600');
+    expect(total() - before).toBe(2 * 11_300);
+    const records = await api().usage.records.list({ category: 'totalprice' });
+    expect(Number(records[0]!.price)).toBe(total() / 1_000_000);
+  });
+
+  it('bills a call for its TimeLimit (or 4 hours) and a <Dial> leg, reporting both once completed', async () => {
+    const before = total();
+    const call = await api().calls.create({
+      to: '+14155550100',
+      from: '+14155550199',
+      timeLimit: 120,
+      twiml: '<Response><Dial><Number>+33612345678</Number></Dial><Sms to="+14155550101">hi</Sms></Response>',
+    });
+    expect(call.price).toBeNull();
+    expect((await api().calls(call.sid).fetch()).price).toBe('-0.028000');
+    expect(total() - before).toBe(2 * 14_000 + 2 * 65_000 + 11_300);
+    const long = await api().calls.create({ to: '+14155550100', from: '+14155550199', twiml: '<Response/>' });
+    expect((await api().calls(long.sid).fetch()).price).toBe(`-${((240 * 14_000) / 1e6).toFixed(6)}`);
+  });
+
+  it('bills a number for its first month and serves the Pricing API figure for it', async () => {
+    const before = total();
+    await api().incomingPhoneNumbers.create({ phoneNumber: '+14155550123' });
+    expect(total() - before).toBe(1_150_000);
+    const res = await fetch(`${emulator.url}/pricing/v1/PhoneNumbers/Countries/US`, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${ACCOUNT.sid}:${ACCOUNT.authToken}`).toString('base64')}`,
+      },
+    });
+    expect(await res.json()).toMatchObject({
+      phone_number_prices: expect.arrayContaining([
+        { number_type: 'local', base_price: '1.15', current_price: '1.15' },
+      ]),
+    });
+  });
+
+  it('bills a Conversations message once per SMS or WhatsApp participant', async () => {
+    const client = twilio(ACCOUNT.sid, ACCOUNT.authToken, {
+      httpClient: rewritingClient(emulator.url) as never,
+    });
+    const conversation = client.conversations.v1.conversations('CH00000000000000000000000000000001');
+    await conversation.participants.create({ identity: 'agent' });
+    await conversation.participants.create({ 'messagingBinding.address': '+14155550100' });
+    await conversation.participants.create({
+      'messagingBinding.address': 'whatsapp:+4915123456789',
+    } as never);
+    const before = total();
+    await conversation.messages.create({ body: 'hello' });
+    expect(total() - before).toBe(11_300 + 145_000);
+  });
+});

@@ -9,7 +9,7 @@ import {
   TWILIO_EMULATOR_ACCOUNT,
   type TwilioEmulator,
 } from '../../src/emulators/twilio.ts';
-import { formatUsd } from '../../src/money/micro-usd.ts';
+import { formatUsd, parseUsd } from '../../src/money/micro-usd.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { destination } from '../../src/vendors/twilio/destinations.ts';
 import { DEFAULT_TWILIO_PRICES, TWILIO_ERROR_CODES } from '../../src/vendors/twilio/index.ts';
@@ -45,6 +45,8 @@ const tokens = {
   intl: newToken('twilio'),
   capped: newToken('twilio'),
   template: newToken('twilio'),
+  oracle: newToken('twilio'),
+  voice: newToken('twilio'),
 };
 
 function manifests(): string {
@@ -103,6 +105,34 @@ metadata: { name: templates, namespace: agents }
 spec:
   vendor: twilio
   limits: { perDayUsd: "${formatUsd(TEMPLATE_CAP_MICROS)}" }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: oracle, namespace: agents }
+spec:
+  vendor: twilio
+  limits: { perCallUsd: "300", perDayUsd: "100000" }
+  allow:
+    endpoints:
+      - "* /2010-04-01/**"
+      - "* /v1/**"
+      - "* /v2/**"
+      - "POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: voice, namespace: agents }
+spec:
+  vendor: twilio
+  limits: { perCallUsd: "5" }
+  allow:
+    recipients: ["+1415555*"]
+    countries: ["US"]
+    twimlHosts: ["twiml.example.com"]
+---
+${key('oracle-twilio', 'oracle', tokens.oracle)}
+---
+${key('voice-bot-twilio', 'voice', tokens.voice)}
 ---
 ${key('sms-bot-twilio', 'sms-bot', tokens.sms)}
 ---
@@ -388,5 +418,261 @@ describe('twilio-node through Keybrake', () => {
     const output = kb.output();
     for (const token of Object.values(tokens)) expect(output).not.toContain(token);
     expect(output).not.toContain(AUTH_TOKEN);
+  });
+});
+
+/** What the emulator billed (its own price list, an independent oracle) since `mark`, in micro-USD. */
+function billedSince(mark: number): number {
+  return emulator.charges.slice(mark).reduce((sum, c) => sum + c.micros, 0);
+}
+
+/** The audit record of `client`'s last allowed call, and what Keybrake counted for it. */
+async function counted(client: Client): Promise<number> {
+  const audit = await auditOfLastCall(client);
+  const micros = parseUsd(String(audit['costUsd']));
+  expect(micros).toBeDefined();
+  return micros!;
+}
+
+describe('Twilio prices: what Keybrake counts is never less than what Twilio bills', () => {
+  const oracle = () =>
+    twilio(SID, tokens.oracle, { httpClient: new KeybrakeRequestClient(kb.urls['main']!) });
+
+  const cases: [string, (c: Client) => Promise<unknown>][] = [
+    ['a one-segment SMS to the US', (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, body: 'hi' })],
+    [
+      'a two-segment SMS to France',
+      (c) => c.messages.create({ to: '+33612345678', from: FROM, body: 'x'.repeat(161) }),
+    ],
+    [
+      'an SMS to Guernsey (+44 7911…), billed as GG',
+      (c) => c.messages.create({ to: '+447911123456', from: FROM, body: 'hi' }),
+    ],
+    [
+      'an MMS to the US',
+      (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, mediaUrl: ['https://media.example/a.png'] }),
+    ],
+    [
+      'a WhatsApp message',
+      (c) => c.messages.create({ to: 'whatsapp:+4915123456789', from: 'whatsapp:+14155550199', body: 'hi' }),
+    ],
+    [
+      'a 5-minute call to the US',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 300,
+          twiml: '<Response><Say>hi</Say></Response>',
+        }),
+    ],
+    [
+      'a call without TimeLimit (Twilio stops it after 4 hours)',
+      (c) => c.calls.create({ to: ALLOWED_TO, from: FROM, twiml: '<Response><Say>hi</Say></Response>' }),
+    ],
+    [
+      'a recorded call with answering-machine detection',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 600,
+          record: true,
+          machineDetection: 'Enable',
+          twiml: '<Response><Say>hi</Say></Response>',
+        }),
+    ],
+    [
+      'a call whose TwiML dials France and texts another number',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 900,
+          twiml:
+            '<Response><Dial timeLimit="600"><Number>+33612345678</Number></Dial><Sms to="+14155550101">bye</Sms></Response>',
+        }),
+    ],
+    [
+      'a call whose TwiML rings two numbers at once',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 120,
+          twiml:
+            '<Response><Dial><Number>+4915123456789</Number><Number>+447911123456</Number></Dial></Response>',
+        }),
+    ],
+    [
+      'a conference participant dialled out',
+      (c) =>
+        c
+          .conferences('CF00000000000000000000000000000001')
+          .participants.create({ to: '+14155550102', from: FROM, timeLimit: 300 }),
+    ],
+    ['buying a phone number', (c) => c.incomingPhoneNumbers.create({ phoneNumber: '+14155550123' })],
+    [
+      'a Verify code by SMS',
+      (c) => c.verify.v2.services(VERIFY_SERVICE).verifications.create({ to: ALLOWED_TO, channel: 'sms' }),
+    ],
+    [
+      'a paid Lookup',
+      (c) => c.lookups.v2.phoneNumbers(ALLOWED_TO).fetch({ fields: 'line_type_intelligence,caller_name' }),
+    ],
+  ];
+
+  it.each(cases)('%s', async (_name, call) => {
+    const client = oracle();
+    const mark = emulator.charges.length;
+    await call(client);
+    const billed = billedSince(mark);
+    expect(billed).toBeGreaterThan(0);
+    expect(await counted(client)).toBeGreaterThanOrEqual(billed);
+  });
+
+  it('counts a message and a call at least at the price Twilio reports on the finished resource', async () => {
+    const client = oracle();
+    const message = await client.messages.create({ to: '+33612345678', from: FROM, body: 'x'.repeat(200) });
+    const messageCost = await counted(client);
+    const call = await client.calls.create({
+      to: '+447911123456',
+      from: FROM,
+      timeLimit: 180,
+      twiml: '<Response/>',
+    });
+    const callCost = await counted(client);
+
+    // Reads of the finished resources, through Keybrake: free, and their price is not counted again.
+    const sent = await client.messages(message.sid).fetch();
+    const ended = await client.calls(call.sid).fetch();
+    expect(await counted(client)).toBe(0);
+    expect(parseUsd(String(sent.price).replace('-', ''))).toBeLessThanOrEqual(messageCost);
+    expect(parseUsd(String(ended.price).replace('-', ''))).toBeLessThanOrEqual(callCost);
+  });
+
+  it('prices a Conversations message by its SMS and WhatsApp participants, looked up', async () => {
+    const client = oracle();
+    const conversation = client.conversations.v1.conversations('CH00000000000000000000000000000002');
+    await conversation.participants.create({ identity: 'agent' });
+    await conversation.participants.create({ 'messagingBinding.address': '+33612345678' });
+    await conversation.participants.create({ 'messagingBinding.address': 'whatsapp:+4915123456789' });
+    const mark = emulator.charges.length;
+    const lookups = emulator.requests.length;
+
+    await conversation.messages.create({ body: 'x'.repeat(161) });
+
+    const billed = billedSince(mark);
+    expect(billed).toBeGreaterThan(0);
+    expect(await counted(client)).toBeGreaterThanOrEqual(billed);
+    expect(emulator.requests.slice(lookups).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /conversations/v1/Conversations/CH00000000000000000000000000000002/Participants?PageSize=100',
+      'POST /conversations/v1/Conversations/CH00000000000000000000000000000002/Messages',
+    ]);
+  });
+
+  it("prices a live call given a longer TimeLimit at the call's rate, looked up", async () => {
+    const client = oracle();
+    const call = await client.calls.create({
+      to: '+447911123456',
+      from: FROM,
+      timeLimit: 60,
+      twiml: '<Response/>',
+    });
+    const mark = emulator.charges.length;
+    await client.calls(call.sid).update({ timeLimit: 3600 });
+    const billed = billedSince(mark);
+    expect(billed).toBeGreaterThan(0);
+    expect(await counted(client)).toBeGreaterThanOrEqual(billed);
+  });
+});
+
+describe('Twilio call instructions through twilio-node (ADR 0007 §7)', () => {
+  const voice = () => apiClient(tokens.voice);
+
+  it('places a call whose TwiML dials an allowed number, priced with the leg', async () => {
+    const client = voice();
+    const mark = emulator.charges.length;
+    await client.calls.create({
+      to: ALLOWED_TO,
+      from: FROM,
+      timeLimit: 60,
+      twiml: '<Response><Dial><Number>+14155550123</Number></Dial></Response>',
+    });
+    const cost = await counted(client);
+    expect(cost).toBe(2 * ratesFor(DEFAULT_TWILIO_PRICES, 'US').voicePerMinute);
+    expect(cost).toBeGreaterThanOrEqual(billedSince(mark));
+  });
+
+  it('fetches instructions from an allowed host', async () => {
+    const client = voice();
+    await client.calls.create({
+      to: ALLOWED_TO,
+      from: FROM,
+      timeLimit: 60,
+      url: 'https://twiml.example.com/flow',
+    });
+    expect(await counted(client)).toBeGreaterThan(0);
+  });
+
+  it.each<[string, (c: Client) => Promise<unknown>, keyof typeof TWILIO_ERROR_CODES, RegExp]>([
+    [
+      'a <Dial> to a premium number past the allowlists',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 60,
+          twiml: '<Response><Dial>+900555012345</Dial></Response>',
+        }),
+      'recipient_not_allowed',
+      /Recipient \+900555012345/,
+    ],
+    [
+      'instructions from another host',
+      (c) =>
+        c.calls.create({ to: ALLOWED_TO, from: FROM, timeLimit: 60, url: 'https://twiml.evil.example/x' }),
+      'instructions_not_allowed',
+      /twiml\.evil\.example, which is not in this key's allow\.twimlHosts/,
+    ],
+    [
+      'a TwiML application',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 60,
+          applicationSid: 'AP00000000000000000000000000000001',
+        }),
+      'instructions_not_allowed',
+      /TwiML application/,
+    ],
+    [
+      'a live call redirected elsewhere',
+      (c) => c.calls('CA00000000000000000000000000000001').update({ url: 'https://twiml.evil.example/x' }),
+      'instructions_not_allowed',
+      /allow\.twimlHosts/,
+    ],
+    [
+      'TwiML that is not well-formed',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 60,
+          twiml: '<Response><Dial>+14155550123</Response>',
+        }),
+      'body_invalid',
+      /not well-formed/,
+    ],
+  ])('refuses %s with a RestException, and Twilio sees nothing', async (_name, call, reason, message) => {
+    const before = emulator.requests.length;
+    const err = await call(voice()).then(
+      () => expect.unreachable('the call should have been denied'),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(twilio.RestException);
+    expect(err).toMatchObject({ code: TWILIO_ERROR_CODES[reason], message: expect.stringMatching(message) });
+    expect(emulator.requests.length).toBe(before);
   });
 });

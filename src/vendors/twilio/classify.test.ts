@@ -106,6 +106,16 @@ describe('Twilio messages', () => {
     });
   });
 
+  it('refuses a Body over 1600 characters (Twilio refuses it) before segmenting it', () => {
+    expect(
+      classify(req('POST', messages), { To: '+14155550100', Body: 'x'.repeat(1600) }),
+    ).not.toHaveProperty('reason');
+    expect(classify(req('POST', messages), { To: '+14155550100', Body: 'x'.repeat(1601) })).toMatchObject({
+      reason: 'body_invalid',
+      message: /1600 characters/,
+    });
+  });
+
   it('names recipients in E.164 without whatsapp:, resolved countries and the sender', () => {
     const result = op(
       classify(req('POST', messages), {
@@ -679,7 +689,7 @@ describe('Twilio Conversations messages', () => {
     expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage);
     const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
     expect(template.price(other)).toBe(
-      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage, P.whatsappPerMessage),
+      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage),
     );
   });
 
@@ -695,7 +705,7 @@ describe('Twilio Conversations messages', () => {
     const segment = P.countries.US!.smsPerSegment;
     // After the first page a group MMS cannot be seen: an SMS participant is priced at the dearer of the two.
     expect(next.price(list([sms('+14155550101')]))).toBe(
-      segment + Math.max(segment, P.countries.US!.mmsPerMessage),
+      segment + Math.max(segment, P.countries.US!.mmsPerMessage!),
     );
     const elsewhere = list([], 'https://evil.example/v1/Conversations/CH1/Participants?Page=1');
     expect(lookup.next!(elsewhere)).toBeUndefined();

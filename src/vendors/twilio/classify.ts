@@ -80,6 +80,9 @@ export const PRICED_TWILIO_RULES: ReadonlySet<TwilioPricingRule> = new Set<Twili
   'conversation_message',
 ]);
 
+/** Twilio's limit for a message `Body`. */
+const MAX_BODY_LENGTH = 1600;
+
 /** A path id that may go into a lookup path or a lease: a SID or a plain unique name. */
 const SAFE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
@@ -175,6 +178,10 @@ function applyRule(
 ): TwilioOperation | Denial {
   switch (row.rule) {
     case 'message': {
+      // Twilio takes at most 1600 characters; a longer body is refused before it is segmented (ADR 0007 §8).
+      if ((single(params, 'Body')?.length ?? 0) > MAX_BODY_LENGTH) {
+        return deny('body_invalid', `Body is limited to ${MAX_BODY_LENGTH} characters (Twilio's limit).`);
+      }
       const to = strings(params, 'To').map(destination);
       const cost = messageCost(prices, params, to);
       const op = priced(row.id, cost.micros, messagingParties(params, to));

@@ -53,6 +53,20 @@ describe('settleTwilio', () => {
     ['nothing for an error response', sms, 400, { price: '-1.00' }, undefined],
     ['nothing for a body that is not an object', sms, 201, 'oops', undefined],
     ['nothing for a nonsensical num_segments', sms, 201, { num_segments: 'two' }, undefined],
+    [
+      'nothing for a read of a sent message (its price is not this call’s)',
+      { ...sms, id: 'twilio.api.fetch_message', class: 'read' as const, movesMoney: false, costMicros: 0 },
+      200,
+      { price: '-0.0079', price_unit: 'USD', num_segments: '1' },
+      undefined,
+    ],
+    [
+      'nothing for a live call’s update (the price is the whole call’s so far)',
+      { ...call, id: 'twilio.calls.update' },
+      200,
+      { price: '-0.60', price_unit: 'USD' },
+      undefined,
+    ],
   ])('settles to %s', (_name, op, status, body, expected) => {
     expect(settleTwilio(op, status, body)).toBe(expected);
   });

@@ -4,6 +4,9 @@ import type { TwilioOperation } from './classify.ts';
 
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 
+/** The operations whose 2xx answer is the resource this very call created (a message, a call). */
+const SETTLED_FROM_RESPONSE: ReadonlySet<string> = new Set(['twilio.messages.create', 'twilio.calls.create']);
+
 /**
  * The actual cost of a successful Twilio call: `price` when Twilio already reports it (a negative
  * decimal in `price_unit`, USD only), else `num_segments` × the per-segment rate for a plain SMS.
@@ -11,6 +14,9 @@ const DECIMAL = /^-?\d+(?:\.\d+)?$/;
  */
 export function settleTwilio(op: Operation, status: number, body: unknown): MicroUsd | undefined {
   if (status < 200 || status >= 300 || typeof body !== 'object' || body === null) return undefined;
+  // Only a create's answer prices the call made: a read of a finished message or call, or a live
+  // call's update, answers with what that resource cost so far, which is not this call's cost.
+  if (!op.movesMoney || !SETTLED_FROM_RESPONSE.has(op.id)) return undefined;
   const resource = body as Record<string, unknown>;
   const unit = resource['price_unit'];
   const price = resource['price'];
