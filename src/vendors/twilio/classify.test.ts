@@ -616,6 +616,37 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     ]);
   });
 
+  it.each([
+    [
+      'an inbound address auto-creating into a Studio flow',
+      '/v1/Configuration/Addresses',
+      'conversations',
+      { 'AutoCreation.StudioFlowSid': 'FW1' },
+    ],
+    [
+      'a conversation webhook running a Studio flow',
+      '/v1/Conversations/CH1/Webhooks',
+      'conversations',
+      { Target: 'studio', 'Configuration.FlowSid': 'FW1' },
+    ],
+    [
+      'a Flex flow handing a channel to a Studio flow',
+      '/v1/FlexFlows',
+      'flex-api',
+      { 'Integration.FlowSid': 'FW1' },
+    ],
+  ])('reports %s as instructions Keybrake cannot see', (_name, path, host, params) => {
+    expect(op(classify(req('POST', path, host), params)).instructions).toEqual([
+      expect.objectContaining({ kind: 'opaque', what: 'a Studio flow' }),
+    ]);
+  });
+
+  it('makes updating a Studio flow destructive (its flows already run for numbers routed to it)', () => {
+    expect(op(classify(req('POST', '/v2/Flows/FW1', 'studio'), { Definition: '{}' }))).toMatchObject({
+      class: 'destructive',
+    });
+  });
+
   it('reports a Messaging Service inbound URL on its host', () => {
     expect(
       op(classify(req('POST', '/v1/Services/MG1', 'messaging'), { InboundRequestUrl: 'https://i.example/x' }))

@@ -8,8 +8,8 @@ import {
 } from './instructions.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
 
-/** A parameter name that could point Twilio somewhere: a URL, an application, inline TwiML. */
-const URL_LIKE = /(?:url|uri)$|applicationsid$|twiml/i;
+/** A parameter name that could point Twilio somewhere: a URL, an application or flow, inline TwiML. */
+const URL_LIKE = /(?:url|uri)$|applicationsid$|flowsid$|twiml/i;
 
 describe('the instruction parameters table', () => {
   it('names only operations and parameters of the definitions', () => {

@@ -31,6 +31,9 @@ const SMS_ROUTING: InstructionParams = {
 };
 const SIM_ROUTING: InstructionParams = { urls: ['VoiceUrl', 'VoiceFallbackUrl', 'SmsUrl', 'SmsFallbackUrl'] };
 const RESERVATION: InstructionParams = { urls: ['CallUrl', 'RedirectUrl', 'WaitUrl'] };
+const STUDIO_AUTO_CREATION: InstructionParams = { opaque: [['AutoCreation.StudioFlowSid', 'a Studio flow']] };
+const STUDIO_WEBHOOK: InstructionParams = { opaque: [['Configuration.FlowSid', 'a Studio flow']] };
+const FLEX_FLOW: InstructionParams = { opaque: [['Integration.FlowSid', 'a Studio flow']] };
 
 /** Per operation id (operations.ts), the parameters that are instructions. */
 export const TWILIO_INSTRUCTION_PARAMS: Readonly<Record<string, InstructionParams>> = {
@@ -77,6 +80,20 @@ export const TWILIO_INSTRUCTION_PARAMS: Readonly<Record<string, InstructionParam
   },
   'twilio.taskrouter.v1.update_task_reservation': RESERVATION,
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
+  // A Studio flow run by inbound messages: its definition can text or dial anyone, and Keybrake
+  // cannot read it. Updating a flow is destructive (review.ts).
+  'twilio.conversations.v1.create_configuration_address': STUDIO_AUTO_CREATION,
+  'twilio.conversations.v1.update_configuration_address': STUDIO_AUTO_CREATION,
+  'twilio.conversations.v1.create_conversation_scoped_webhook': STUDIO_WEBHOOK,
+  'twilio.conversations.v1.update_conversation_scoped_webhook': STUDIO_WEBHOOK,
+  'twilio.conversations.v1.create_service_conversation_scoped_webhook': STUDIO_WEBHOOK,
+  'twilio.conversations.v1.update_service_conversation_scoped_webhook': STUDIO_WEBHOOK,
+  'twilio.chat.v2.create_channel_webhook': STUDIO_WEBHOOK,
+  'twilio.chat.v2.update_channel_webhook': STUDIO_WEBHOOK,
+  'twilio.ip_messaging.v2.create_channel_webhook': STUDIO_WEBHOOK,
+  'twilio.ip_messaging.v2.update_channel_webhook': STUDIO_WEBHOOK,
+  'twilio.flex_api.v1.create_flex_flow': FLEX_FLOW,
+  'twilio.flex_api.v1.update_flex_flow': FLEX_FLOW,
 };
 
 /**
@@ -114,6 +131,10 @@ export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
   EventCallbackUrl: 'a callback',
   DeliveryCallbackUrl: 'a callback',
   InterceptCallbackUrl: 'a Proxy interception callback: its answer can only block the interaction',
+  WorkflowSid: 'a TaskRouter workflow: its assignment callback URLs are checked when they are set',
+  'Integration.WorkflowSid':
+    'a TaskRouter workflow: its assignment callback URLs are checked when they are set',
+  FlexFlowSid: 'a Flex flow: its Studio flow is refused when it is set',
 };
 
 /** Families of names that are not instructions (read by the completeness test), with why. */
