@@ -157,9 +157,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
       lastError = { message, permanent: err instanceof LeaseError && err.permanent };
       const now = problem();
+      // A problem is logged once, when it appears or changes; a transient error on each attempt.
       if (now !== undefined && now !== reported)
         opts.log.error({ identity: opts.identity, problem: now }, now);
-      else opts.log.warn({ lease: 'error', error: message }, 'lease request failed');
+      else if (now === undefined) opts.log.warn({ lease: 'error', error: message }, 'lease request failed');
       reported = now;
       return 'error';
     }

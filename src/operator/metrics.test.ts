@@ -1,6 +1,7 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createOperatorAdmin } from './admin.ts';
-import { createOperatorRegistry, operatorMetrics } from './metrics.ts';
+import { createOperatorRegistry, type KeySpend, keySpendGauges, operatorMetrics } from './metrics.ts';
 
 describe('operator metrics', () => {
   it('serves the Node.js process metrics beside the operator ones on /metrics', async () => {
@@ -22,5 +23,26 @@ describe('operator metrics', () => {
     } finally {
       await admin.close();
     }
+  });
+});
+
+describe('spend per VaultKey against its daily cap', () => {
+  it('exports what the leader read, by namespace, vault_key and vendor, and nothing for keys it has not read', async () => {
+    const registry = new Registry();
+    let keys: KeySpend[] = [
+      { namespace: 'agents', vaultKey: 'bot', vendor: 'stripe', spentTodayUsd: 12.4, dailyCapUsd: 200 },
+      { namespace: 'agents', vaultKey: 'unread', vendor: 'resend', dailyCapUsd: 5 },
+    ];
+    keySpendGauges(registry, () => keys);
+    const text = await registry.metrics();
+    expect(text).toContain(
+      'keybrake_vault_key_spent_today_usd{namespace="agents",vault_key="bot",vendor="stripe"} 12.4',
+    );
+    expect(text).toContain(
+      'keybrake_vault_key_daily_cap_usd{namespace="agents",vault_key="bot",vendor="stripe"} 200',
+    );
+    expect(text).not.toContain('unread');
+    keys = [];
+    expect(await registry.metrics()).not.toContain('vault_key="bot"');
   });
 });

@@ -48,3 +48,44 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     }),
   };
 }
+
+/** One served VaultKey's spend as the leader last read it from the counter store. */
+export interface KeySpend {
+  readonly namespace: string;
+  readonly vaultKey: string;
+  readonly vendor: string;
+  readonly spentTodayUsd?: number;
+  readonly dailyCapUsd?: number;
+}
+
+/**
+ * Spend per VaultKey against its daily cap, for dashboards and the cap alert: what `kubectl get vk`
+ * shows as SPENT-TODAY and CAP. Only the leader reads spend, so a standby exports none.
+ */
+export function keySpendGauges(registry: Registry, read: () => readonly KeySpend[]): void {
+  const labelNames = ['namespace', 'vault_key', 'vendor'] as const;
+  new Gauge({
+    name: 'keybrake_vault_key_spent_today_usd',
+    help: "USD a served VaultKey spent today (its policy's calendar day), read from the shared counters.",
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const k of read())
+        if (k.spentTodayUsd !== undefined)
+          this.set({ namespace: k.namespace, vault_key: k.vaultKey, vendor: k.vendor }, k.spentTodayUsd);
+    },
+  });
+  new Gauge({
+    name: 'keybrake_vault_key_daily_cap_usd',
+    help: "A served VaultKey's daily cap in USD (its SpendPolicy's perDayUsd), when it has one.",
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const k of read())
+        if (k.dailyCapUsd !== undefined && k.spentTodayUsd !== undefined)
+          this.set({ namespace: k.namespace, vault_key: k.vaultKey, vendor: k.vendor }, k.dailyCapUsd);
+    },
+  });
+}

@@ -12,7 +12,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
-import { operatorMetrics } from './metrics.ts';
+import { keySpendGauges, operatorMetrics } from './metrics.ts';
 import { mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
@@ -120,6 +120,22 @@ export function createOperator(opts: OperatorOptions): Operator {
   });
 
   const served = () => [...(runner.current?.snapshot.keys.values() ?? [])];
+  if (opts.registry)
+    keySpendGauges(opts.registry, () =>
+      leading
+        ? served().map((k) => {
+            const used = spend.spentToday(k.uid);
+            const cap = k.policy.limits.perDayMicros;
+            return {
+              namespace: k.namespace,
+              vaultKey: k.name,
+              vendor: k.vendor,
+              ...(used !== undefined && { spentTodayUsd: used / 1_000_000 }),
+              ...(cap !== undefined && { dailyCapUsd: cap / 1_000_000 }),
+            };
+          })
+        : [],
+    );
 
   /** uid → the digest of the token its Secret held, as of the last update: what a deletion revokes. */
   let tokenOf = new Map<string, RevocationEntry>();

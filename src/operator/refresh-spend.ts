@@ -16,6 +16,8 @@ export interface SpendTracker {
   extras(status: ObjectStatus, key: CompiledKey | undefined): StatusExtras;
   /** Records CapReached for each served key at or over its daily cap, once per key and day. */
   reportCaps(served: readonly CompiledKey[], recordEvent: EventSink): Promise<void>;
+  /** Micro-USD the key spent today as last read, if it was (metrics). */
+  spentToday(uid: string): number | undefined;
 }
 
 /**
@@ -69,6 +71,8 @@ export function createSpendTracker(deps: { counters?: CounterStore; clock: Clock
         ...(lastUse !== undefined && { lastUsedMs: lastUse }),
       };
     },
+
+    spentToday: (uid) => spent.get(uid),
 
     async reportCaps(served, recordEvent) {
       for (const key of served) {
