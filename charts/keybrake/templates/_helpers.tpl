@@ -41,8 +41,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The Redis URL, required as soon as more than one proxy replica exists: with per-replica memory
-counters every cap would be multiplied by the replica count.
+Shared counters: the Secret holding the Redis URL (the chart's own, or redis.existingSecret).
+redis.deploy runs a try-it-out redis-server in the release and points the URL at it.
 */}}
 {{- define "keybrake.redisSecretName" -}}
 {{- if .Values.redis.existingSecret -}}
@@ -52,13 +52,46 @@ counters every cap would be multiplied by the replica count.
 {{- end -}}
 {{- end -}}
 
-{{- define "keybrake.redisConfigured" -}}
-{{- if or .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
+{{- define "keybrake.redisName" -}}{{ include "keybrake.fullname" . }}-redis{{- end -}}
+
+{{- define "keybrake.redisUrl" -}}
+{{- if .Values.redis.deploy -}}
+{{- printf "redis://%s.%s.svc:6379" (include "keybrake.redisName" .) .Release.Namespace -}}
+{{- else -}}
+{{- .Values.redis.url -}}
+{{- end -}}
 {{- end -}}
 
+{{- define "keybrake.redisConfigured" -}}
+{{- if or .Values.redis.url .Values.redis.existingSecret .Values.redis.deploy -}}true{{- end -}}
+{{- end -}}
+
+{{/* The most proxy replicas there can be: the HPA's maximum when it is on. */}}
+{{- define "keybrake.maxProxyReplicas" -}}
+{{- if .Values.proxy.autoscaling.enabled -}}{{ int .Values.proxy.autoscaling.maxReplicas }}{{- else -}}{{ int .Values.proxy.replicas }}{{- end -}}
+{{- end -}}
+
+{{/*
+A duration (500ms, 30s, 2m, 1h) in seconds, as a number: thresholds in alerts, the drain budget.
+Call with the value; keybrake.duration has refused anything else already.
+*/}}
+{{- define "keybrake.seconds" -}}
+{{- $v := toString . -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $v -}}
+{{- $unit := trimPrefix $number $v -}}
+{{- $n := float64 $number -}}
+{{- if eq $unit "ms" -}}{{ divf $n 1000 }}{{- else if eq $unit "s" -}}{{ $n }}{{- else if eq $unit "m" -}}{{ mulf $n 60 }}{{- else -}}{{ mulf $n 3600 }}{{- end -}}
+{{- end -}}
+
+{{/*
+Checks values.schema.json cannot express (it compares no two values, and knows nothing of the
+cluster); the schema checks every value on its own first. Also repeats the schema's Redis rule
+with the reason, for `--skip-schema-validation`.
+*/}}
 {{- define "keybrake.validate" -}}
-{{- if and (gt (int .Values.proxy.replicas) 1) (not (include "keybrake.redisConfigured" .)) -}}
-{{- fail (printf "redis.url is required when proxy.replicas > 1 (got %d replicas): the replicas must share spend counters, otherwise every cap is multiplied by the replica count. Set --set redis.url=redis://<host>:6379 (or redis.existingSecret), or proxy.replicas=1." (int .Values.proxy.replicas)) -}}
+{{- $replicas := int (include "keybrake.maxProxyReplicas" .) -}}
+{{- if and (gt $replicas 1) (not (include "keybrake.redisConfigured" .)) -}}
+{{- fail (printf "redis.url is required when proxy.replicas > 1 (got %d replicas): the replicas must share spend counters, otherwise every cap is multiplied by the replica count. Set --set redis.url=redis://<host>:6379 (or redis.existingSecret, or redis.deploy=true to try Keybrake out), or proxy.replicas=1." $replicas) -}}
 {{- end -}}
 {{- if not (or .Values.proxy.vendors.stripe.enabled .Values.proxy.vendors.twilio.enabled .Values.proxy.vendors.resend.enabled) -}}
 {{- fail "proxy.vendors: enable at least one of stripe, twilio, resend" -}}
@@ -67,6 +100,22 @@ counters every cap would be multiplied by the replica count.
 {{- if hasKey $.Values.operator $old -}}
 {{- fail (printf "operator.%s was replaced by operator.%s, a duration with its unit (e.g. %vs)" $old $new (index $.Values.operator $old)) -}}
 {{- end -}}
+{{- end -}}
+{{- with .Values.proxy.autoscaling -}}
+{{- if and .enabled (gt (int .minReplicas) (int .maxReplicas)) -}}
+{{- fail (printf "proxy.autoscaling.minReplicas (%d) must not exceed proxy.autoscaling.maxReplicas (%d)" (int .minReplicas) (int .maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- $drain := float64 (include "keybrake.seconds" (include "keybrake.duration" (list "proxy.drainTimeout" .Values.proxy.drainTimeout))) -}}
+{{- $budget := addf $drain (int .Values.proxy.preStopSleepSeconds) -}}
+{{- if gt $budget (float64 .Values.proxy.terminationGracePeriodSeconds) -}}
+{{- fail (printf "proxy.preStopSleepSeconds (%d) + proxy.drainTimeout (%s) must fit in proxy.terminationGracePeriodSeconds (%d): the kubelet kills the proxy at the end of the grace period, cutting off the calls still draining" (int .Values.proxy.preStopSleepSeconds) .Values.proxy.drainTimeout (int .Values.proxy.terminationGracePeriodSeconds)) -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) -}}
+{{- fail "metrics.serviceMonitor.enabled needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1 ServiceMonitor), which this cluster does not have: install them first, or leave it disabled (the pods carry prometheus.io/scrape annotations). With helm template, pass --api-versions monitoring.coreos.com/v1/ServiceMonitor." -}}
+{{- end -}}
+{{- if and .Values.metrics.prometheusRule.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule")) -}}
+{{- fail "metrics.prometheusRule.enabled needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1 PrometheusRule), which this cluster does not have: install them first, or leave it disabled. With helm template, pass --api-versions monitoring.coreos.com/v1/PrometheusRule." -}}
 {{- end -}}
 {{- end -}}
 
