@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { crdFiles, crdObjects, generateCrds, toStructural } from './crd.ts';
+import { CRD_DIRS } from './write-crds.ts';
 
 interface CrdShape {
   spec: {
@@ -19,6 +20,23 @@ describe('generated CRDs', () => {
   it.each(Object.entries(crdFiles()))('crds/%s matches the zod schemas (run write-crds.ts)', (name, text) => {
     const committed = readFileSync(new URL(`../../../crds/${name}`, import.meta.url), 'utf8');
     expect(committed).toBe(text);
+  });
+
+  // Helm installs the chart's own copy: it must be the same bytes, or `helm install` and
+  // `kubectl apply -f crds/` would install different schemas.
+  const chartCrds = new URL('../../../charts/keybrake/crds/', import.meta.url);
+  it('the chart carries exactly the CRD files of crds/ (write-crds.ts writes both)', () => {
+    expect(CRD_DIRS).toEqual(['crds/', 'charts/keybrake/crds/']);
+    expect(readdirSync(chartCrds).sort()).toEqual(Object.keys(crdFiles()).sort());
+    expect(readdirSync(new URL('../../../crds/', import.meta.url)).sort()).toEqual(
+      Object.keys(crdFiles()).sort(),
+    );
+  });
+
+  it.each(Object.keys(crdFiles()))('charts/keybrake/crds/%s equals crds/ byte for byte', (name) => {
+    expect(readFileSync(new URL(name, chartCrds))).toEqual(
+      readFileSync(new URL(`../../../crds/${name}`, import.meta.url)),
+    );
   });
 
   it('emits two parseable documents', () => {
