@@ -1,12 +1,23 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-// Three projects so each suite provisions only what it needs: unit tests run bare, e2e tests start
-// real redis-server and emulators themselves, k8s tests share one real control plane.
+// Four projects so each suite provisions only what it needs: unit tests run bare; chart tests (the
+// Helm chart and the examples, offline) need helm alone, built in minutes; e2e tests start real
+// redis-server and emulators themselves; k8s tests share one real control plane, whose build takes ten
+// minutes cold. `npx vitest run --project unit --project chart` therefore never waits for kube-apiserver.
 export default defineConfig({
   test: {
     projects: [
       {
         test: { name: 'unit', include: ['src/**/*.test.ts', 'cmd/**/*.test.ts'] },
+      },
+      {
+        test: {
+          name: 'chart',
+          include: ['test/k8s/offline/**/*.test.ts'],
+          globalSetup: ['test/env/control-plane/helm-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 600_000,
+        },
       },
       {
         test: {
@@ -20,6 +31,7 @@ export default defineConfig({
         test: {
           name: 'k8s',
           include: ['test/k8s/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/k8s/offline/**'],
           globalSetup: ['test/env/control-plane/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,

@@ -1,21 +1,20 @@
-// The Helm chart (charts/keybrake) against the real test control plane: lint, render, install,
-// the CRDs it carries, the RBAC it grants, upgrade and uninstall. A bare control plane has no kubelet,
-// so the Deployments are stored, not run; test/k8s/revoke.test.ts runs the real processes.
+// The Helm chart (charts/keybrake) against the real test control plane: `helm install` as the README
+// says it (the try-it-out Redis), the CRDs it carries, the RBAC it grants, upgrade and uninstall, the
+// value sets a real installation uses (HA, external Redis, Prometheus Operator monitoring, the
+// try-it-out Redis) checked by the API server itself, and values the schema refuses. A bare control
+// plane has no kubelet, so the Deployments are stored, not run; test/k8s/revoke.test.ts runs the real
+// processes. Lint, template and schema tests need no API server: test/k8s/offline/chart.test.ts.
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { parseFlags } from '../../src/cli/args.ts';
-import { OPERATOR_FLAGS } from '../../src/cli/operator.ts';
-import { PROXY_FLAGS } from '../../src/cli/proxy.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
+import { installCrds } from '../env/k8s-system.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = join(ROOT, 'charts/keybrake');
 const NAMESPACE = 'keybrake-system';
-const REDIS = 'redis.url=redis://redis:6379';
+const MONITORING_CRDS = join(ROOT, 'test/k8s/fixtures/monitoring-crds.yaml');
 // No operator runs here, so nothing is reconciled: the objects only have to be stored and listed.
 const RESOURCES = `
 apiVersion: keybrake.dev/v1alpha1
@@ -37,282 +36,19 @@ spec:
 
 const cp = injectedControlPlane();
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  // Rendered manifests are checked structurally; `any` keeps the assertions readable.
-  // biome-ignore lint/suspicious/noExplicitAny: arbitrary Kubernetes object bodies
-  [field: string]: any;
-}
-
 async function ok(tool: 'kubectl' | 'helm', ...args: string[]): Promise<string> {
   const result = await cp[tool](args);
   expect(result.code, `${tool} ${args.join(' ')}:\n${result.stdout}${result.stderr}`).toBe(0);
   return result.stdout;
 }
 
-async function render(...sets: string[]): Promise<K8sObject[]> {
-  const out = await ok(
-    'helm',
-    'template',
-    'keybrake',
-    CHART,
-    '--namespace',
-    NAMESPACE,
-    ...sets.flatMap((s) => ['--set', s]),
-  );
-  return parseAllDocuments(out)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => o !== null);
-}
-
-function find(objects: K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (!found) throw new Error(`no ${kind} ${name} in ${objects.map((o) => `${o.kind}/${o.metadata.name}`)}`);
-  return found;
-}
-
-function container(deployment: K8sObject) {
-  return deployment.spec.template.spec.containers[0] as {
-    args: string[];
-    env: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
-    ports: { name: string; containerPort: number }[];
-    readinessProbe: { httpGet: { path: string; port: string } };
-    volumeMounts: { name: string; mountPath: string }[];
-  };
-}
-
-describe('the chart carries the generated CRDs', () => {
-  const topLevel = readdirSync(join(ROOT, 'crds')).sort();
-
-  it('has the same CRD files as crds/', () => {
-    expect(readdirSync(join(CHART, 'crds')).sort()).toEqual(topLevel);
-  });
-
-  it.each(topLevel)(
-    'charts/keybrake/crds/%s equals crds/ byte for byte (copy it after write-crds.ts)',
-    (file) => {
-      expect(readFileSync(join(CHART, 'crds', file))).toEqual(readFileSync(join(ROOT, 'crds', file)));
-    },
-  );
-});
-
-describe('helm lint and template', () => {
-  it('lints clean in strict mode', async () => {
-    await ok('helm', 'lint', '--strict', CHART, '--set', REDIS);
-  });
-
-  it.each([
-    ['the default three proxy replicas', []],
-    ['proxy.replicas=2', ['--set', 'proxy.replicas=2']],
-  ])('refuses to render %s without redis.url, saying why', async (_name, extra) => {
-    const result = await cp.helm(['template', 'keybrake', CHART, '-n', NAMESPACE, ...extra]);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('redis.url is required when proxy.replicas > 1');
-  });
-
-  it('renders one proxy replica without Redis (memory counters)', async () => {
-    const objects = await render('proxy.replicas=1');
-    const proxy = find(objects, 'Deployment', 'keybrake-proxy');
-    expect(proxy.spec.replicas).toBe(1);
-    expect(container(proxy).env.map((e) => e.name)).not.toContain('KEYBRAKE_REDIS');
-    expect(objects.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
-  });
-
-  it('renders the operator with TLS, leader election in the release namespace and probes on the admin port', async () => {
-    const objects = await render(REDIS);
-    const operator = find(objects, 'Deployment', 'keybrake-operator');
-    expect(operator.spec.replicas).toBe(2);
-    const c = container(operator);
-    expect(c.args[0]).toBe('operator');
-    expect(c.args).toEqual(
-      expect.arrayContaining([
-        '--tls-cert=/etc/keybrake/tls/tls.crt',
-        '--tls-key=/etc/keybrake/tls/tls.key',
-        '--lease-namespace=$(POD_NAMESPACE)',
-        '--identity=$(POD_NAME)',
-        '--pod-name=$(POD_NAME)',
-        '--pod-namespace=$(POD_NAMESPACE)',
-        '--listen=0.0.0.0:8443',
-        `--proxy-service-account=${NAMESPACE}/keybrake-proxy`,
-        '--token-audience=keybrake',
-      ]),
-    );
-    // The operator labels its own Pod; the downward API tells it which one.
-    expect(c.env).toEqual(
-      expect.arrayContaining([
-        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      ]),
-    );
-    // /readyz on the operator means "is the leader": as a readiness probe it would stall rollouts.
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
-    expect(c.ports).toEqual(expect.arrayContaining([{ name: 'admin', containerPort: 9090 }]));
-    expect(operator.spec.template.spec.volumes).toEqual(
-      expect.arrayContaining([{ name: 'tls', secret: { secretName: 'keybrake-operator-tls' } }]),
-    );
-  });
-
-  it('renders proxies that follow the operator with an audience-bound projected token', async () => {
-    const objects = await render(REDIS, 'maxStaleness=45s', 'proxy.upstreams.stripe=https://stripe.internal');
-    const proxy = find(objects, 'Deployment', 'keybrake-proxy');
-    expect(proxy.spec.replicas).toBe(3);
-    const spec = proxy.spec.template.spec;
-    expect(spec.automountServiceAccountToken).toBe(false);
-    expect(spec.serviceAccountName).toBe('keybrake-proxy');
-    const c = container(proxy);
-    expect(c.args).toEqual(
-      expect.arrayContaining([
-        'proxy',
-        `--operator=https://keybrake-operator.${NAMESPACE}.svc:8443`,
-        '--operator-ca=/etc/keybrake/ca/ca.crt',
-        '--token-file=/var/run/secrets/keybrake/token',
-        '--vendor-port=stripe=0.0.0.0:8081',
-        '--vendor-port=twilio=0.0.0.0:8082',
-        '--vendor-port=resend=0.0.0.0:8083',
-        '--upstream=stripe=https://stripe.internal',
-        '--max-staleness=45s',
-      ]),
-    );
-    // The Redis URL can carry a password: an env var from a Secret, never an argument.
-    expect(c.args.join(' ')).not.toContain('redis://');
-    expect(c.env).toContainEqual({
-      name: 'KEYBRAKE_REDIS',
-      valueFrom: { secretKeyRef: { name: 'keybrake-redis', key: 'url' } },
-    });
-    const token = spec.volumes.find((v: { name: string }) => v.name === 'operator-token');
-    expect(token.projected.sources).toEqual([
-      { serviceAccountToken: { audience: 'keybrake', expirationSeconds: 3600, path: 'token' } },
-    ]);
-    // Proxies get the CA certificate only, never the operator's private key.
-    const ca = spec.volumes.find((v: { name: string }) => v.name === 'operator-ca');
-    expect(ca.secret.items).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
-  });
-
-  it('passes every duration with its unit (the CLI reads a bare number as milliseconds)', async () => {
-    const objects = await render(REDIS);
-    expect(container(find(objects, 'Deployment', 'keybrake-operator')).args).toEqual(
-      expect.arrayContaining(['--lease-duration=15s', '--renew-deadline=10s', '--retry-period=2s']),
-    );
-    expect(container(find(objects, 'Deployment', 'keybrake-proxy')).args).toContain('--max-staleness=30s');
-  });
-
-  it.each([
-    ['a duration without a unit', 'maxStaleness=30', 'maxStaleness: "30" is not a duration with a unit'],
-    ['a misspelt unit', 'operator.retryPeriod=2sec', 'operator.retryPeriod: "2sec" is not a duration'],
-    [
-      'the old seconds-only value names',
-      'operator.leaseDurationSeconds=20',
-      'operator.leaseDurationSeconds was replaced by operator.leaseDuration',
-    ],
-  ])('refuses to render %s, saying why', async (_name, set, message) => {
-    const result = await cp.helm([
-      'template',
-      'keybrake',
-      CHART,
-      '-n',
-      NAMESPACE,
-      '--set',
-      REDIS,
-      '--set',
-      set,
-    ]);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain(message);
-  });
-
-  it('renders a Service per vendor on its own port, the prefix router, the operator and a PDB', async () => {
-    const objects = await render(REDIS);
-    const port = (name: string) =>
-      find(objects, 'Service', name).spec.ports.map((p: { name: string; port: number }) => [p.name, p.port]);
-    expect(port('keybrake-stripe')).toEqual([['stripe', 8081]]);
-    expect(port('keybrake-twilio')).toEqual([['twilio', 8082]]);
-    expect(port('keybrake-resend')).toEqual([['resend', 8083]]);
-    expect(port('keybrake-proxy')).toEqual([
-      ['http', 8080],
-      ['metrics', 9090],
-    ]);
-    expect(port('keybrake-operator')).toEqual([
-      ['snapshots', 8443],
-      ['metrics', 9090],
-    ]);
-    // Snapshot streams and acks must reach the leader: the Service selects the Pod labelled as such.
-    expect(find(objects, 'Service', 'keybrake-operator').spec.selector).toEqual({
-      'app.kubernetes.io/name': 'keybrake',
-      'app.kubernetes.io/instance': 'keybrake',
-      'app.kubernetes.io/component': 'operator',
-      'keybrake.dev/leader': 'true',
-    });
-    expect(find(objects, 'Service', 'keybrake-proxy').spec.selector).not.toHaveProperty(
-      'keybrake.dev/leader',
-    );
-    expect(find(objects, 'PodDisruptionBudget', 'keybrake-proxy').spec.maxUnavailable).toBe(1);
-    expect(objects.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
-  });
-
-  it('restricts the operator snapshot port to proxy pods when networkPolicy.enabled', async () => {
-    const objects = await render(REDIS, 'networkPolicy.enabled=true');
-    const policy = find(objects, 'NetworkPolicy', 'keybrake-operator');
-    expect(policy.spec.podSelector.matchLabels['app.kubernetes.io/component']).toBe('operator');
-    const snapshots = policy.spec.ingress.find(
-      (r: { ports: { port: string }[] }) => r.ports[0]?.port === 'snapshots',
-    );
-    expect(snapshots.from).toEqual([
-      {
-        podSelector: {
-          matchLabels: {
-            'app.kubernetes.io/name': 'keybrake',
-            'app.kubernetes.io/instance': 'keybrake',
-            'app.kubernetes.io/component': 'proxy',
-          },
-        },
-      },
-    ]);
-  });
-
-  it('grants Secret access per namespace instead of cluster-wide when operator.watchNamespaces is set', async () => {
-    const objects = await render(REDIS, 'operator.watchNamespaces={agents,billing}');
-    const clusterRole = find(objects, 'ClusterRole', 'keybrake-operator');
-    expect(clusterRole.rules.flatMap((r: { resources: string[] }) => r.resources)).toEqual(['tokenreviews']);
-    const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.name === 'keybrake-operator');
-    expect(roles.map((r) => r.metadata.namespace)).toEqual(['agents', 'billing']);
-    expect(roles[0]?.rules.flatMap((r: { resources: string[] }) => r.resources)).toContain('secrets');
-    expect(container(find(objects, 'Deployment', 'keybrake-operator')).args).toEqual(
-      expect.arrayContaining(['--namespace=agents', '--namespace=billing']),
-    );
-  });
-
-  it.each([
-    ['operator', OPERATOR_FLAGS],
-    ['proxy', PROXY_FLAGS],
-  ] as const)(
-    'renders %s arguments the real CLI accepts (flag names cannot drift)',
-    async (component, flags) => {
-      const objects = await render(
-        REDIS,
-        'proxy.upstreams.stripe=https://stripe.internal',
-        'operator.watchNamespaces={a}',
-      );
-      const [command, ...argv] = container(find(objects, 'Deployment', `keybrake-${component}`)).args;
-      expect(command).toBe(component);
-      expect(() => parseFlags(argv, flags, {})).not.toThrow();
-    },
-  );
-
-  it('leaves a vendor out when it is disabled', async () => {
-    const objects = await render(REDIS, 'proxy.vendors.twilio.enabled=false');
-    expect(objects.some((o) => o.metadata.name === 'keybrake-twilio')).toBe(false);
-    expect(container(find(objects, 'Deployment', 'keybrake-proxy')).args.join(' ')).not.toContain('twilio=');
-  });
-});
-
-describe('helm install against the real API server', () => {
+describe('helm install against the real API server, as the README says it', () => {
   const policyNamespace = 'chart-agents';
 
   let installOutput = '';
 
   beforeAll(async () => {
+    // The first command a new user runs: no Redis of their own yet.
     installOutput = await ok(
       'helm',
       'install',
@@ -322,7 +58,7 @@ describe('helm install against the real API server', () => {
       NAMESPACE,
       '--create-namespace',
       '--set',
-      REDIS,
+      'redis.deploy=true',
       '--wait=false',
     );
   });
@@ -347,6 +83,12 @@ describe('helm install against the real API server', () => {
     expect(installOutput).toContain('kubectl delete vaultkey');
   });
 
+  it('says the try-it-out Redis is not for production', () => {
+    expect(installOutput).toContain(
+      'redis.deploy=true runs a single Redis for trying Keybrake out: NOT FOR PRODUCTION',
+    );
+  });
+
   it('installs the CRDs and they become Established', async () => {
     await ok(
       'kubectl',
@@ -368,7 +110,11 @@ describe('helm install against the real API server', () => {
       '-o',
       'jsonpath={range .items[*]}{.metadata.name}={.spec.replicas}{"\\n"}{end}',
     );
-    expect(out.trim().split('\n').sort()).toEqual(['keybrake-operator=2', 'keybrake-proxy=3']);
+    expect(out.trim().split('\n').sort()).toEqual([
+      'keybrake-operator=2',
+      'keybrake-proxy=3',
+      'keybrake-redis=1',
+    ]);
   });
 
   it('issues an operator certificate for the Service name, signed by the CA proxies trust', async () => {
@@ -417,6 +163,7 @@ describe('helm install against the real API server', () => {
       '--reuse-values',
       '--set',
       'maxStaleness=60s',
+      '--wait=false',
     );
     expect(await ca()).toBe(before);
   });
@@ -445,6 +192,13 @@ describe('helm install against the real API server', () => {
     ['not patch Pods elsewhere', ['patch', 'pods', '-n', 'default'], 'operator', 'no'],
     ['not delete Pods', ['delete', 'pods', '-n', NAMESPACE], 'operator', 'no'],
     ['not delete secrets', ['delete', 'secrets', '-A'], 'operator', 'no'],
+    [
+      'keep its revocation ledger (ConfigMaps) in its namespace',
+      ['update', 'configmaps', '-n', NAMESPACE],
+      'operator',
+      'yes',
+    ],
+    ['not touch ConfigMaps elsewhere', ['update', 'configmaps', '-n', 'default'], 'operator', 'no'],
     ['(proxy) not read secrets', ['get', 'secrets', '-n', NAMESPACE], 'proxy', 'no'],
     ['(proxy) not read vaultkeys', ['list', 'vaultkeys.keybrake.dev', '-A'], 'proxy', 'no'],
   ])('RBAC lets the %s', async (_name, args, who, answer) => {
@@ -494,5 +248,176 @@ describe('helm install against the real API server', () => {
     const clusterRole = await cp.kubectl(['get', 'clusterrole', 'keybrake-operator']);
     expect(clusterRole.code).not.toBe(0);
     await ok('kubectl', 'get', 'crd', 'vaultkeys.keybrake.dev');
+  });
+});
+
+/**
+ * Value sets as real installations use them: each is rendered, checked by the API server itself
+ * (`kubectl apply --dry-run=server`: admission, schemas of the built-in kinds and of the CRDs), then
+ * installed as its own release in its own namespace.
+ */
+describe('value sets, checked by the API server and installed', () => {
+  const sets: { name: string; release: string; namespace: string; values: string[]; expect: string[] }[] = [
+    {
+      name: 'HA (autoscaled proxies, three operators, NetworkPolicies)',
+      release: 'ha',
+      namespace: 'chart-ha',
+      values: [
+        'redis.url=rediss://:secret@redis.example.com:6380',
+        'operator.replicas=3',
+        'proxy.autoscaling.enabled=true',
+        'proxy.autoscaling.minReplicas=3',
+        'proxy.autoscaling.maxReplicas=9',
+        'networkPolicy.enabled=true',
+        'networkPolicy.proxyEgress.redis[0].ipBlock.cidr=10.0.0.9/32',
+      ],
+      expect: [
+        'HorizontalPodAutoscaler/ha-keybrake-proxy',
+        'PodDisruptionBudget/ha-keybrake-proxy',
+        'PodDisruptionBudget/ha-keybrake-operator',
+        'NetworkPolicy/ha-keybrake-proxy',
+        'NetworkPolicy/ha-keybrake-operator',
+      ],
+    },
+    {
+      name: 'an external Redis from an existing Secret',
+      release: 'ext',
+      namespace: 'chart-ext',
+      values: ['redis.existingSecret=redis-conn', 'redis.existingSecretKey=url'],
+      expect: ['Deployment/ext-keybrake-proxy', 'PodDisruptionBudget/ext-keybrake-proxy'],
+    },
+    {
+      name: 'Prometheus Operator monitoring on (ServiceMonitor, PrometheusRule, dashboard)',
+      release: 'mon',
+      namespace: 'chart-mon',
+      values: [
+        'redis.url=redis://redis:6379',
+        'metrics.serviceMonitor.enabled=true',
+        'metrics.prometheusRule.enabled=true',
+        'metrics.grafanaDashboard.enabled=true',
+      ],
+      expect: [
+        'ServiceMonitor/mon-keybrake',
+        'PrometheusRule/mon-keybrake',
+        'ConfigMap/mon-keybrake-dashboard',
+        'Service/mon-keybrake-operator-metrics',
+      ],
+    },
+    {
+      name: 'the try-it-out Redis with one proxy',
+      release: 'try',
+      namespace: 'chart-try',
+      values: ['redis.deploy=true', 'proxy.replicas=1'],
+      expect: ['Deployment/try-keybrake-redis', 'Service/try-keybrake-redis', 'Secret/try-keybrake-redis'],
+    },
+  ];
+
+  beforeAll(async () => {
+    // As helm would install them (crds/ of the chart), plus stand-ins for the Prometheus Operator's.
+    await installCrds((args) => ok('kubectl', ...args), join(CHART, 'crds'));
+    await ok('kubectl', 'apply', '--server-side', '-f', MONITORING_CRDS);
+    await ok(
+      'kubectl',
+      'wait',
+      '--for=condition=established',
+      '--timeout=60s',
+      'crd/servicemonitors.monitoring.coreos.com',
+      'crd/prometheusrules.monitoring.coreos.com',
+    );
+    for (const set of sets) await ok('kubectl', 'create', 'namespace', set.namespace);
+  });
+
+  afterAll(async () => {
+    for (const set of sets) await cp.helm(['uninstall', set.release, '-n', set.namespace]);
+    await cp.kubectl([
+      'delete',
+      'namespace',
+      ...sets.map((s) => s.namespace),
+      '--wait=false',
+      '--ignore-not-found',
+    ]);
+  });
+
+  const flags = (values: string[]) => values.flatMap((v) => ['--set', v]);
+
+  it.each(sets)('$name: the API server accepts every object (dry run)', async (set) => {
+    // Against the cluster (not offline): helm sees the monitoring CRDs there, as a real install would.
+    const rendered = await ok(
+      'helm',
+      'template',
+      set.release,
+      CHART,
+      '-n',
+      set.namespace,
+      '--kube-version',
+      '1.35.4',
+      '--api-versions',
+      'monitoring.coreos.com/v1/ServiceMonitor',
+      '--api-versions',
+      'monitoring.coreos.com/v1/PrometheusRule',
+      ...flags(set.values),
+    );
+    const dry = await cp.kubectl(['apply', '--dry-run=server', '-n', set.namespace, '-f', '-'], {
+      input: rendered,
+    });
+    expect(dry.code, dry.stderr).toBe(0);
+    for (const object of set.expect)
+      expect(dry.stdout).toContain(`${object.split('/')[1]} created (server dry run)`);
+  });
+
+  it.each(sets)('$name: installs', async (set) => {
+    await ok(
+      'helm',
+      'install',
+      set.release,
+      CHART,
+      '-n',
+      set.namespace,
+      '--wait=false',
+      ...flags(set.values),
+    );
+    for (const object of set.expect) {
+      const [kind, name] = object.split('/') as [string, string];
+      await ok('kubectl', 'get', kind.toLowerCase(), name, '-n', set.namespace, '-o', 'name');
+    }
+  });
+});
+
+describe('helm install refuses values the schema does not allow', () => {
+  const namespace = 'chart-refused';
+
+  afterAll(async () => {
+    await cp.kubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
+  });
+
+  it.each([
+    ['a duration without a unit', ['redis.deploy=true', 'maxStaleness=30'], "at '/maxStaleness'"],
+    ['three proxies without Redis', [], "at '/redis/url': minLength"],
+    [
+      'a misspelt value',
+      ['redis.deploy=true', 'proxy.replica=2'],
+      "additional properties 'replica' not allowed",
+    ],
+    [
+      'an upstream that is no URL',
+      ['redis.deploy=true', 'proxy.upstreams.resend=resend.com'],
+      "at '/proxy/upstreams/resend'",
+    ],
+  ])('refuses %s, naming the value, and installs nothing', async (_name, values, message) => {
+    const release = 'refused';
+    const result = await cp.helm([
+      'install',
+      release,
+      CHART,
+      '-n',
+      namespace,
+      '--create-namespace',
+      ...values.flatMap((v) => ['--set', v]),
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("values don't meet the specifications of the schema");
+    expect(result.stderr).toContain(message);
+    const listed = await ok('helm', 'list', '-n', namespace, '-a', '-q');
+    expect(listed.trim()).toBe('');
   });
 });

@@ -4,13 +4,14 @@
 // counters shared through a real redis-server, which the operator reads back into status); then how
 // fast a `kubectl delete vaultkey`, `suspended: true`, a passing expiry or a rotated upstream Secret
 // reaches every replica.
+import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import Stripe from 'stripe';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
-import { get, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
+import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
 
 const cp = injectedControlPlane();
@@ -448,5 +449,158 @@ describe('upstream Secret rotation', () => {
       expect(listeningLines(p.process.output())).toBe(before[i]!.listening);
       expect(p.process.output()).not.toContain(ROTATED_KEY);
     }
+  });
+});
+
+/**
+ * Polls every proxy with `token` back to back until `stop()`; resolves with every answer that was not
+ * a key_unknown denial. Started once every proxy denies: what a revoke guarantees is that from then
+ * on, not one call passes, whatever is applied.
+ */
+function watchRevoked(token: string): { stop(): Promise<{ proxy: number; probe: Probe }[]> } {
+  let running = true;
+  const seen: { proxy: number; probe: Probe }[] = [];
+  const loops = pools.map(async (pool, proxy) => {
+    while (running) {
+      let p: Probe;
+      try {
+        p = await probe(pool, token);
+      } catch (error) {
+        if (!running) return;
+        p = { status: 0, decision: 'error', reason: (error as Error).message };
+      }
+      if (!(p.decision === 'deny' && p.reason === 'key_unknown')) seen.push({ proxy, probe: p });
+      await delay(POLL_INTERVAL_MS);
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return seen;
+    },
+  };
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The operator's revocation ledger, as stored in the release namespace. */
+async function ledger(): Promise<string> {
+  const r = await cp.kubectl([
+    'get',
+    'configmap',
+    'keybrake-operator-revocations',
+    '-n',
+    SYSTEM_NS,
+    '-o',
+    'jsonpath={.data.revoked}',
+  ]);
+  return r.code === 0 ? r.stdout : '';
+}
+
+const readyReason = (name: string) =>
+  kubectl(['get', 'vaultkey', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}']);
+
+/** Runs `during` while watching `token` on every proxy; fails if any answer was not key_unknown. */
+async function staysRevoked(token: string, during: () => Promise<void>): Promise<void> {
+  const watch = watchRevoked(token);
+  let passed: Awaited<ReturnType<typeof watch.stop>> = [];
+  try {
+    await during();
+  } finally {
+    passed = await watch.stop();
+  }
+  expect(passed, 'an answer other than key_unknown for the revoked token').toEqual([]);
+}
+
+describe('a revoke stays a revoke: kubectl delete, then the same manifests applied again (ADR 0009)', () => {
+  it('denies the minted token on every proxy for good, and mints a fresh one for the re-created key', async () => {
+    const name = 'reapplied';
+    await kubectl(['apply', '-f', '-'], vaultKey(name));
+    const old = await mintedToken(name);
+    await allowedEverywhere(old);
+
+    const denied = firstDenials(old, 'key_unknown');
+    await kubectl(['delete', 'vaultkey', name]);
+    await denied;
+    // Revoked everywhere: from here on, not one call may pass again.
+    await staysRevoked(old, async () => {
+      // No garbage collector here: the token Secret, still owned by the deleted uid, stays as it
+      // was, as it does in a real cluster until the collector gets to it.
+      expect(await mintedToken(name)).toBe(old);
+      // What a GitOps tool does on its next sync: the same manifest again.
+      await kubectl(['apply', '-f', '-'], vaultKey(name));
+      let fresh = '';
+      await until(
+        async () => {
+          fresh = await mintedToken(name);
+          return fresh !== old;
+        },
+        20_000,
+        'a fresh token in the token Secret',
+      );
+      await allowedEverywhere(fresh);
+      await until(async () => (await readyReason(name)) === 'Active', 20_000, 'the key Active again');
+    });
+
+    // The re-created key owns the Secret now, and the old token is on record for good.
+    const secret = JSON.parse(await kubectl(['get', 'secret', `${name}-token`, '-o', 'json'])) as {
+      metadata: { ownerReferences: { uid: string }[] };
+    };
+    const uid = await kubectl(['get', 'vaultkey', name, '-o', 'jsonpath={.metadata.uid}']);
+    expect(secret.metadata.ownerReferences.map((r) => r.uid)).toEqual([uid]);
+    expect(await ledger()).toContain(sha256(old));
+    for (const pool of pools)
+      expect(await probe(pool, old)).toMatchObject({ decision: 'deny', reason: 'key_unknown' });
+  });
+
+  it('denies a token you brought yourself for good, even when its Secret is deleted and applied again, and across an operator restart', async () => {
+    const name = 'byo-reapplied';
+    const byo = 'user_provided_token_revoke_test_0123456789';
+    const secret = `
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ${name}-token
+  labels: { keybrake.dev/secret: "true" }
+stringData: { token: ${byo} }
+`;
+    await kubectl(['apply', '-f', '-'], `${secret}---${vaultKey(name)}`);
+    await allowedEverywhere(byo);
+
+    const denied = firstDenials(byo, 'key_unknown');
+    await kubectl(['delete', 'vaultkey', name]);
+    await denied;
+    await staysRevoked(byo, async () => {
+      await until(async () => (await ledger()).includes(sha256(byo)), 10_000, 'the revocation on record');
+      // A GitOps prune and re-sync: the Secret goes too, then both come back from git.
+      await kubectl(['delete', 'secret', `${name}-token`]);
+      await kubectl(['apply', '-f', '-'], `${secret}---${vaultKey(name)}`);
+      await until(async () => (await readyReason(name)) === 'TokenRevoked', 20_000, 'TokenRevoked');
+      const message = await kubectl([
+        'get',
+        'vaultkey',
+        name,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].message}',
+      ]);
+      expect(message).toContain(`VaultKey ${TENANT}/${name} was deleted`);
+      expect(message).not.toContain(byo);
+
+      // A new operator (leadership moves; the ledger is read back before it serves) still refuses it.
+      const before = [...system.operators.values()][0]!;
+      await before.process.stop();
+      const after = await system.startOperator('after-restart');
+      await after.process.waitForLog((l) => l.msg === 'leading', 30_000);
+      await until(
+        async () =>
+          metric(await get(`${after.adminUrl}/metrics`), 'keybrake_snapshot_streams') === pools.length,
+        20_000,
+        'every proxy streaming from the new leader',
+      );
+    });
+    // The user's Secret is theirs: the operator never wrote a token into it.
+    expect(await mintedToken(name)).toBe(byo);
+    expect(await readyReason(name)).toBe('TokenRevoked');
   });
 });
