@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../clock.ts';
-import { MemoryCounterStore } from '../counters/memory-store.ts';
+import { DEFAULT_MEMORY_MAX_ENTRIES, MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
@@ -12,6 +12,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES, parseUpstreams } from '../proxy/upstreams.t
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import { stdoutAuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors, type PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, UsageError } from './args.ts';
 
@@ -52,6 +53,12 @@ export const PROXY_RUNTIME_FLAGS = {
     default: '50ms',
     help: `how long a counter operation may take before the call fails closed (${DURATION_SYNTAX})`,
     placeholder: 'duration',
+  },
+  'max-counter-entries': {
+    type: 'string',
+    default: String(DEFAULT_MEMORY_MAX_ENTRIES),
+    help: 'without --redis: most entries the in-process counter store holds; when full, idempotency records go first (oldest first), then calls needing a new window fail closed (docs/counters.md)',
+    placeholder: 'n',
   },
   'upstream-timeout': {
     type: 'string',
@@ -174,7 +181,12 @@ export async function counterStoreFromFlags(
   deps: { clock: Clock; log: Log },
 ): Promise<{ counters: CounterStore; kind: 'redis' | 'memory' }> {
   const redisUrl = values.redis as string | undefined;
-  if (!redisUrl) return { counters: new MemoryCounterStore({ clock: deps.clock }), kind: 'memory' };
+  if (!redisUrl) {
+    const maxEntries = positiveInt('max-counter-entries', values['max-counter-entries'] as string);
+    const store = new MemoryCounterStore({ clock: deps.clock, maxEntries });
+    reportCounterStore(store); // keybrake_counter_store_entries on the proxy's /metrics
+    return { counters: store, kind: 'memory' };
+  }
   const store = createRedisCounterStore(redisUrl, {
     timeoutMs: durationFlag('redis-timeout', values['redis-timeout'] as string),
     log: deps.log,

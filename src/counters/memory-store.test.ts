@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
-import { MemoryCounterStore } from './memory-store.ts';
-import type { LeaseRequest, ReserveRequest, WindowSpec } from './store.ts';
+import { DEFAULT_MEMORY_MAX_ENTRIES, FULL_STORE_SWEEP_EVERY_MS, MemoryCounterStore } from './memory-store.ts';
+import {
+  CounterStoreUnavailableError,
+  type LeaseRequest,
+  type ReserveRequest,
+  type WindowSpec,
+} from './store.ts';
 
 const USD = 1_000_000;
 const T0 = '2026-11-26T10:00:00Z';
@@ -489,5 +494,164 @@ describe('MemoryCounterStore leases (ADR 0007 §5)', () => {
   ])('rejects %s as a caller bug', async (_name, request) => {
     const { store } = setup();
     await expect(store.acquireLeases(request)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('MemoryCounterStore bound (docs/counters.md, "The memory store\'s bound")', () => {
+  const ACCOUNT = 'stripe:0123456789abcdef0123456789abcdef';
+  const bounded = (maxEntries: number) => {
+    const clock = fixedClock(T0);
+    return { clock, store: new MemoryCounterStore({ clock, sweepIntervalMs: 0, maxEntries }) };
+  };
+  const run = (id: string, amount = USD, ttlSeconds = 3600): WindowSpec => ({
+    kind: 'run',
+    bucket: `run:${id}`,
+    limit: 100 * USD,
+    amount,
+    ttlSeconds,
+  });
+  const inScope = (
+    scope: string,
+    windows: WindowSpec[],
+    key?: string,
+    fingerprint = SAME,
+  ): ReserveRequest => ({
+    ...req(windows, key, fingerprint),
+    scope,
+  });
+
+  it('defaults to a million entries and refuses a bound that is not a positive whole number', () => {
+    expect(new MemoryCounterStore({ clock: fixedClock(T0), sweepIntervalMs: 0 }).stats).toMatchObject({
+      entries: 0,
+      maxEntries: DEFAULT_MEMORY_MAX_ENTRIES,
+    });
+    expect(DEFAULT_MEMORY_MAX_ENTRIES).toBe(1_000_000);
+    for (const maxEntries of [0, -1, 1.5, Number.NaN])
+      expect(() => new MemoryCounterStore({ clock: fixedClock(T0), maxEntries })).toThrow(RangeError);
+  });
+
+  it('never holds more than the bound: full of live windows, a call opening a new one fails closed', async () => {
+    const { store } = bounded(4);
+    await store.reserve(req([run('a')])); // run:a + last use
+    await store.reserve(req([run('b')])); // run:b
+    await store.reserve(req([run('c')])); // run:c: the last use makes way (4 entries, all windows but one)
+    expect(store.size).toBeLessThanOrEqual(4);
+    await store.reserve(req([run('d')]));
+    expect(store.size).toBe(4);
+    const refused = store.reserve(req([run('e')]));
+    await expect(refused).rejects.toThrow(CounterStoreUnavailableError);
+    await expect(store.reserve(req([run('e')]))).rejects.toThrow(/full \(4 entries/);
+    expect(store.size).toBe(4);
+    expect(store.stats).toMatchObject({ refusedFull: 2, evictedLastUse: 1, evictedIdempotency: 0 });
+    // No live window was dropped: every run still holds its dollar.
+    for (const id of ['a', 'b', 'c', 'd']) expect(await store.used('vk1', `run:${id}`)).toBe(USD);
+  });
+
+  it('still counts calls whose windows all exist when full, and refuses all or nothing', async () => {
+    const { store } = bounded(3);
+    await store.reserve(req([day(USD), month(USD, 100 * USD)])); // day, month, last use
+    expect(store.size).toBe(3);
+    // Existing windows take the call without a new entry.
+    expect(await store.reserve(req([day(USD), month(USD, 100 * USD)]))).toMatchObject({ ok: true });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(2 * USD);
+    // Day and month exist, the run does not: the last use makes way for it.
+    expect(await store.reserve(req([day(USD), month(USD, 100 * USD), run('r')]))).toMatchObject({ ok: true });
+    // Two new windows, no room: refused, and nothing was written (day not charged either).
+    await expect(store.reserve(req([day(USD), run('s'), run('t')]))).rejects.toThrow(
+      CounterStoreUnavailableError,
+    );
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(3 * USD);
+    expect(await store.used('vk1', 'run:s')).toBe(0);
+  });
+
+  it('drops expired entries before anything live', async () => {
+    const { store, clock } = bounded(3);
+    await store.reserve(req([run('short', USD, 60)])); // run:short + last use
+    await store.reserve(req([run('long')]));
+    expect(store.size).toBe(3);
+    clock.advance(60_000); // run:short has expired but is not swept yet
+    expect(await store.reserve(req([run('next')]))).toMatchObject({ ok: true });
+    expect(store.stats).toMatchObject({ evictedLastUse: 0, evictedIdempotency: 0, refusedFull: 0 });
+    expect(await store.lastUsed('vk1')).toBe(NOW);
+    expect(await store.used('vk1', 'run:long')).toBe(USD);
+  });
+
+  it('looks for expired entries at most every FULL_STORE_SWEEP_EVERY_MS when full', async () => {
+    const every = FULL_STORE_SWEEP_EVERY_MS;
+    const { store, clock } = bounded(2);
+    await store.reserve(req([run('a', USD, every / 1000)])); // run:a (expires at `every`) + last use
+    clock.advance(every / 2);
+    // Full: a sweep (nothing has expired yet), then vk1's last use makes way for run:b.
+    await expect(store.reserve(inScope('vk2', [run('b')]))).resolves.toMatchObject({ ok: true });
+    clock.advance(every / 2);
+    // run:a has expired, but the next sweep is not due yet: refused meanwhile.
+    await expect(store.reserve(inScope('vk3', [run('c')]))).rejects.toThrow(CounterStoreUnavailableError);
+    clock.advance(every / 2 - 1);
+    await expect(store.reserve(inScope('vk3', [run('c')]))).rejects.toThrow(CounterStoreUnavailableError);
+    clock.advance(1);
+    await expect(store.reserve(inScope('vk3', [run('c')]))).resolves.toMatchObject({ ok: true });
+    expect(await store.used('vk2', 'run:b')).toBe(USD);
+  });
+
+  it('drops last-use records before idempotency records, and idempotency records oldest first', async () => {
+    const { store } = bounded(5);
+    await store.reserve(req([run('a')], 'idem-1', 'fp-1')); // run:a, last use, idem-1
+    await store.reserve(req([run('a')], 'idem-2', 'fp-2')); // idem-2
+    await store.reserve(req([run('a')], 'idem-3', 'fp-3')); // idem-3
+    expect(store.size).toBe(5);
+    // A new window: the last use goes first (and cannot come back: the store is full of more
+    // valuable entries), then the oldest idempotency record.
+    await store.reserve(req([run('b')]));
+    expect(store.stats).toMatchObject({ evictedLastUse: 1, evictedIdempotency: 0 });
+    expect(await store.lastUsed('vk1')).toBeUndefined();
+    await store.reserve(req([run('c')]));
+    expect(store.stats).toMatchObject({ evictedLastUse: 1, evictedIdempotency: 1 });
+    expect(store.size).toBe(5);
+    // idem-1 is gone: its retry is counted again (over-counting, the safe side)...
+    expect(await store.reserve(req([run('a')], 'idem-1', 'fp-1'))).toMatchObject({ ok: true, replay: false });
+    expect(await store.used('vk1', 'run:a')).toBe(4 * USD);
+    // ...and idem-3 (younger) is still a replay, free.
+    expect(await store.reserve(req([run('a')], 'idem-3', 'fp-3'))).toMatchObject({ ok: true, replay: true });
+    expect(await store.used('vk1', 'run:a')).toBe(4 * USD);
+  });
+
+  it('never under-counts: with no room for its record a call is counted, and so is its retry', async () => {
+    const { store } = bounded(2);
+    await store.reserve(req([run('a')])); // run:a + last use
+    await store.reserve(req([run('b')])); // the last use made way: run:a, run:b
+    const first = await store.reserve(req([run('a')], 'idem-1', 'fp-1'));
+    expect(first).toMatchObject({ ok: true, replay: false });
+    // Not recorded, so the reservation carries no record for settle to forget.
+    expect(first.ok && first.reservation.idempotency).toBeUndefined();
+    expect(await store.reserve(req([run('a')], 'idem-1', 'fp-1'))).toMatchObject({ ok: true, replay: false });
+    expect(await store.used('vk1', 'run:a')).toBe(3 * USD);
+  });
+
+  it('refuses a lease it has no room for, fail closed, and takes nothing', async () => {
+    const { store } = bounded(2);
+    await store.reserve(req([run('a')]));
+    await store.reserve(req([run('b')]));
+    const leases = { account: ACCOUNT, objects: ['pi_1'], token: 'token-aaaa', ttlMs: 35_000 };
+    const call: LeaseRequest = { scope: 'vk1', windows: [minute(10)], now: NOW, leases };
+    await expect(store.acquireLeases(call)).rejects.toThrow(CounterStoreUnavailableError);
+    expect(await store.used('vk1', 'minute:1')).toBe(0);
+    expect(store.stats.refusedFull).toBe(1);
+    // A busy object needs no room for its lease: the answer is still busy, not unavailable.
+    const { store: roomy } = bounded(3);
+    await roomy.acquireLeases({ ...call, windows: [] });
+    await roomy.reserve(req([run('a')])); // run:a + last use: full
+    await expect(roomy.acquireLeases({ ...call, windows: [] })).resolves.toEqual({ ok: false, busy: 'pi_1' });
+  });
+
+  it('writes a late settle even when full: the call has happened', async () => {
+    const { store, clock } = bounded(2);
+    const r = await store.reserve(req([run('a', USD, 60)])); // run:a (60 s) + last use
+    clock.advance(60_000);
+    await store.reserve(inScope('vk2', [run('b')])); // run:a expired and swept; run:b + vk2's last use
+    expect(r.ok).toBe(true);
+    if (r.ok) await store.settle(r.reservation, 3 * USD);
+    // The bucket comes back with the difference; a last use made way for it.
+    expect(await store.used('vk1', 'run:a')).toBe(2 * USD);
+    expect(store.size).toBe(2);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createProxyMetrics } from './metrics.ts';
+import { fixedClock } from '../clock.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
+import { createProxyMetrics, reportCounterStore } from './metrics.ts';
 
 describe('createProxyMetrics', () => {
   it.each([
@@ -20,5 +22,42 @@ describe('createProxyMetrics', () => {
     expect(await second.registry.getSingleMetricAsString('keybrake_calls_total')).not.toContain('stripe');
     expect(await first.registry.getSingleMetricAsString('keybrake_snapshot_age_seconds')).toMatch(/ 1$/m);
     expect(await second.registry.getSingleMetricAsString('keybrake_snapshot_age_seconds')).toMatch(/ 2$/m);
+  });
+
+  it('shows the in-process counter store: entries, bound, evictions and refusals, until it is closed', async () => {
+    const metrics = createProxyMetrics({ snapshotAgeSeconds: () => undefined });
+    const scrape = () => metrics.registry.metrics();
+    // Nothing reported (a proxy counting in Redis): the metrics exist but have no series.
+    expect(await scrape()).not.toMatch(/^keybrake_counter_store_entries\{/m);
+    const store = new MemoryCounterStore({
+      clock: fixedClock('2026-11-26T10:00:00Z'),
+      sweepIntervalMs: 0,
+      maxEntries: 2,
+    });
+    const stop = reportCounterStore(store);
+    try {
+      const window = (bucket: string) => ({
+        kind: 'run' as const,
+        bucket,
+        limit: 10,
+        amount: 1,
+        ttlSeconds: 60,
+      });
+      await store.reserve({ scope: 'vk1', now: 0, windows: [window('run:a')] }); // run:a + last use
+      await store.reserve({ scope: 'vk1', now: 0, windows: [window('run:b')] }); // the last use makes way
+      await store.reserve({ scope: 'vk1', now: 0, windows: [window('run:c')] }).catch(() => undefined);
+      const text = await scrape();
+      expect(text).toMatch(/^keybrake_counter_store_entries\{store="memory"\} 2$/m);
+      expect(text).toMatch(/^keybrake_counter_store_max_entries\{store="memory"\} 2$/m);
+      expect(text).toMatch(/^keybrake_counter_store_evictions_total\{store="memory",kind="last_use"\} 1$/m);
+      expect(text).toMatch(
+        /^keybrake_counter_store_evictions_total\{store="memory",kind="idempotency"\} 0$/m,
+      );
+      expect(text).toMatch(/^keybrake_counter_store_full_refusals_total\{store="memory"\} 1$/m);
+      await store.close();
+      expect(await scrape()).not.toMatch(/^keybrake_counter_store_entries\{/m);
+    } finally {
+      stop();
+    }
   });
 });
