@@ -148,19 +148,23 @@ describe('the Stripe operations table', () => {
   });
 
   it.each([
-    ['POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1'],
-    ['POST', '/v1/invoices/in_1/finalize', ''],
-    ['POST', '/v1/charges/ch_1/refunds', 'amount=100'],
-    ['POST', '/v1/invoiceitems', 'customer=cus_1&amount=100&currency=usd'],
-  ])(
-    'denies the money operation %s %s, whose rule is not implemented yet, as price_unknown',
-    (method, path, body) => {
-      expect(classify(method, path, body)).toMatchObject({
-        reason: 'price_unknown',
-        message: /pricing rule/,
-      });
-    },
-  );
+    ['POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1', true],
+    ['POST', '/v1/invoices/in_1/finalize', '', true],
+    ['POST', '/v1/charges/ch_1/refunds', 'amount=100', true],
+    ['POST', '/v1/invoiceitems', 'customer=cus_1&amount=100&currency=usd', false],
+  ])('prices the money operation %s %s (issue 11), by a lookup: %s', (method, path, body, looked) => {
+    const o = op(method, path, body);
+    expect(o).toMatchObject({ class: 'money', movesMoney: true });
+    expect(o.lookup !== undefined).toBe(looked);
+    if (!looked) expect(o.costMicros).toBe(1_000_000);
+  });
+
+  it('implements the pricing rule of every money operation of the table', () => {
+    const unpriced = STRIPE_OPERATIONS.filter(
+      (r) => r.class === 'money' && !PRICED_STRIPE_RULES.has(r.rule!),
+    );
+    expect(unpriced.map((r) => r.id)).toEqual([]);
+  });
 
   it('fails closed on every money operation whose rule is not implemented, and prices the others', () => {
     for (const row of STRIPE_OPERATIONS.filter((r) => r.class === 'money')) {

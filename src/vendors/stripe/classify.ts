@@ -8,13 +8,34 @@ import {
 } from '../operation-class.ts';
 import { compileOperations } from '../operation-table.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { bodyCost, lookupCost, type Priced, refundCost } from './costs.ts';
-import { amount, isId, scalar } from './fields.ts';
+import {
+  creditGrant,
+  creditNote,
+  customerBalance,
+  invoiceFinalize,
+  invoiceItemCreate,
+  invoiceItemUpdate,
+  invoiceLines,
+  issuingApprove,
+  quoteAccept,
+} from './billing.ts';
+import { bodyCost, climateOrder, FREE, lookupCost, type Priced, refundCost, remaining } from './costs.ts';
+import { amount, isId, objectId, scalar } from './fields.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import { stripeParties } from './parties.ts';
+import {
+  scheduleCancel,
+  scheduleCreate,
+  scheduleUpdate,
+  subscriptionCancel,
+  subscriptionCreate,
+  subscriptionItemCreate,
+  subscriptionItemDelete,
+  subscriptionItemUpdate,
+  subscriptionResume,
+  subscriptionUpdate,
+} from './previews.ts';
 import type { StripePricingRule } from './rules.ts';
-
-const FREE: Priced = { movesMoney: false, costMicros: 0 };
 
 /** The Stripe table, indexed once. */
 export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);
@@ -28,6 +49,31 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
   'charge_capture',
   'refund',
   'invoice_pay',
+  'charge_refund',
+  'application_fee_refund',
+  'transfer_reversal',
+  'payout_reversal',
+  'increment_authorization',
+  'apply_customer_balance',
+  'invoice_finalize',
+  'invoice_lines',
+  'invoice_item',
+  'credit_note',
+  'customer_balance_transaction',
+  'credit_grant',
+  'subscription_create',
+  'subscription_update',
+  'subscription_cancel',
+  'subscription_resume',
+  'subscription_item',
+  'subscription_schedule',
+  'subscription_schedule_cancel',
+  'quote_accept',
+  'issuing_authorization_approve',
+  'terminal_process',
+  'terminal_refund',
+  'treasury_reversal',
+  'climate_order',
 ]);
 
 /**
@@ -77,13 +123,17 @@ export function resolveLocks(
   return locks.length > 0 ? { locks } : {};
 }
 
-/** Prices a money call by its row's rule; `ids` are the object ids in its path (the intent, charge, invoice). */
+/**
+ * Prices a money call by its row's rule; `ids` are the object ids in its path (the intent, charge,
+ * invoice). docs/pricing.md lists every rule with its formula and the Stripe reference it follows.
+ */
 function applyRule(
   row: StripeOperationRow,
   ids: readonly string[],
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial {
+  const last = ids[ids.length - 1]!;
   switch (row.rule) {
     case 'amount':
       return bodyCost(params, rates);
@@ -98,7 +148,13 @@ function applyRule(
       return bodyCost(params, rates);
     }
     case 'payment_intent_confirm':
-      return lookupCost(`/v1/payment_intents/${ids[0]}`, undefined, (o) => o['amount'], rates);
+      return lookupCost(
+        `/v1/payment_intents/${ids[0]}`,
+        undefined,
+        (o) => o['amount'],
+        rates,
+        "the payment intent's amount",
+      );
     case 'payment_intent_capture': {
       const requested = amount(params, 'amount_to_capture');
       if (isDenial(requested)) return requested;
@@ -107,19 +163,140 @@ function applyRule(
         requested,
         (o) => o['amount_capturable'] ?? o['amount'],
         rates,
+        "the payment intent's amount_capturable",
       );
     }
     case 'charge_capture': {
       const requested = amount(params, 'amount');
       if (isDenial(requested)) return requested;
-      return lookupCost(`/v1/charges/${ids[0]}`, requested, (o) => o['amount'], rates);
+      return lookupCost(`/v1/charges/${ids[0]}`, requested, (o) => o['amount'], rates, "the charge's amount");
     }
     case 'refund':
       return refundCost(params, rates);
+    case 'charge_refund':
+      return refundCost(params, rates, ids[0]);
+    case 'application_fee_refund':
+      return returned(`/v1/application_fees/${ids[0]}`, 'amount_refunded', params, rates);
+    case 'transfer_reversal':
+      return returned(`/v1/transfers/${ids[0]}`, 'amount_reversed', params, rates);
+    case 'payout_reversal':
+      return lookupCost(`/v1/payouts/${ids[0]}`, undefined, (o) => o['amount'], rates, "the payout's amount");
+    case 'increment_authorization': {
+      // The new total the card is authorised for, in the intent's currency (counted in full again).
+      const total = amount(params, 'amount');
+      if (isDenial(total)) return total;
+      if (total === undefined) {
+        return deny(
+          'price_unknown',
+          'An incremental authorisation needs its new "amount" for Keybrake to price it.',
+        );
+      }
+      return lookupCost(`/v1/payment_intents/${ids[0]}`, total, () => total, rates);
+    }
+    case 'apply_customer_balance': {
+      const requested = amount(params, 'amount');
+      if (isDenial(requested)) return requested;
+      // An intent an invoice created takes its full amount whatever is requested: price the larger.
+      return lookupCost(
+        `/v1/payment_intents/${ids[0]}`,
+        undefined,
+        (o) => (typeof o['amount'] === 'number' ? Math.max(o['amount'], requested ?? 0) : undefined),
+        rates,
+        "the payment intent's amount",
+      );
+    }
     case 'invoice_pay':
-      return lookupCost(`/v1/invoices/${ids[0]}`, undefined, (o) => o['amount_remaining'], rates);
+      return lookupCost(
+        `/v1/invoices/${ids[0]}`,
+        undefined,
+        (o) => o['amount_remaining'],
+        rates,
+        "the invoice's amount_remaining",
+      );
+    case 'invoice_finalize':
+      return invoiceFinalize(ids[0]!, rates);
+    case 'invoice_lines':
+      return invoiceLines(ids[0]!, params, ids.length > 1, rates);
+    case 'invoice_item':
+      return ids.length === 0 ? invoiceItemCreate(params, rates) : invoiceItemUpdate(ids[0]!, params, rates);
+    case 'credit_note':
+      return creditNote(params, rates);
+    case 'customer_balance_transaction':
+      return customerBalance(params, rates);
+    case 'credit_grant':
+      return creditGrant(params, rates);
+    case 'subscription_create':
+      return subscriptionCreate(params, rates, ids[0]);
+    case 'subscription_update':
+      return subscriptionUpdate(last, params, rates);
+    case 'subscription_cancel':
+      return subscriptionCancel(last, params, rates);
+    case 'subscription_resume':
+      return subscriptionResume(last, params, rates);
+    case 'subscription_item':
+      if (ids.length === 0) return subscriptionItemCreate(params, rates);
+      return row.method === 'DELETE'
+        ? subscriptionItemDelete(last, params, rates)
+        : subscriptionItemUpdate(last, params, rates);
+    case 'subscription_schedule':
+      return ids.length === 0 ? scheduleCreate(params, rates) : scheduleUpdate(last, params, rates);
+    case 'subscription_schedule_cancel':
+      return scheduleCancel(last, params, rates);
+    case 'quote_accept':
+      return quoteAccept(last, rates);
+    case 'issuing_authorization_approve':
+      return issuingApprove(last, params, rates);
+    case 'terminal_process': {
+      const intent = objectId(params, 'payment_intent');
+      if (isDenial(intent)) return intent;
+      if (intent === undefined) {
+        return deny(
+          'price_unknown',
+          'A Terminal payment must name its "payment_intent" for Keybrake to price it.',
+        );
+      }
+      return lookupCost(
+        `/v1/payment_intents/${intent}`,
+        undefined,
+        (o) => o['amount'],
+        rates,
+        "the payment intent's amount",
+      );
+    }
+    case 'terminal_refund':
+      return refundCost(params, rates);
+    case 'treasury_reversal': {
+      const credit = row.path === '/v1/treasury/credit_reversals';
+      const name = credit ? 'received_credit' : 'received_debit';
+      const id = objectId(params, name);
+      if (isDenial(id)) return id;
+      if (id === undefined)
+        return deny('price_unknown', `A reversal must name its "${name}" for Keybrake to price it.`);
+      return lookupCost(
+        `/v1/treasury/${name}s/${id}`,
+        undefined,
+        (o) => o['amount'],
+        rates,
+        `the ${name.replace('_', ' ')}'s amount`,
+      );
+    }
+    case 'climate_order':
+      return climateOrder(params, rates);
     default:
       // A money operation whose rule is not implemented yet (or a row without one): fail closed.
       return unpricedRuleDenial(row.id, row.rule ?? 'none');
   }
+}
+
+/** `amount`, else what is left of the object (`total − done`), in the object's currency. */
+function returned(path: string, done: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  const requested = amount(params, 'amount');
+  if (isDenial(requested)) return requested;
+  return lookupCost(
+    path,
+    requested,
+    (o) => remaining(o['amount'], o[done]),
+    rates,
+    `the amount less ${done}`,
+  );
 }

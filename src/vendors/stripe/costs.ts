@@ -4,6 +4,7 @@ import { minorUnitExponent } from '../../money/currencies.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { CostLookup, Params, Parties } from '../types.ts';
+import { ceilProduct, type Decimal, decimalField, decimalOf, decimalParam, minorNumber } from './amounts.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
 
 /**
@@ -19,6 +20,85 @@ export interface Priced {
   readonly lookup?: CostLookup;
 }
 
+/** A call that moves no money (an intent created without `confirm`, a subscription on trial). */
+export const FREE: Priced = { movesMoney: false, costMicros: 0 };
+
+type Obj = Record<string, unknown>;
+
+/**
+ * One upstream read of a priced call. The reads of one call run in order (the price stage follows
+ * `CostLookup.next`); each adds `part` of its body to the cost, and `follow` may name further reads
+ * from what it found (a subscription item names its subscription, which the preview needs).
+ */
+export interface Read {
+  /** Vendor-relative path, with `?query` for a GET that takes parameters. */
+  readonly path: string;
+  /** POST only for a preview endpoint, which creates nothing (`/v1/invoices/create_preview`). */
+  readonly method?: 'GET' | 'POST';
+  /** Form body of a POST preview. */
+  readonly body?: string;
+  readonly describe: string;
+  /** Objects to lease before this read that only an earlier read could name (ADR 0007 §5). */
+  readonly locks?: readonly string[];
+  /** What this read adds in micro-USD; undefined when it cannot say (the call is denied). */
+  readonly part: (o: Obj) => MicroUsd | undefined;
+  /** The reads this one leads to; undefined when the body does not say what it must (denied). */
+  readonly follow?: (o: Obj) => readonly Read[] | undefined;
+}
+
+/** The reads in order, as the price stage performs them; the call costs `base` plus every read's part. */
+export function chain(reads: readonly [Read, ...Read[]], base: MicroUsd = 0): Priced {
+  return { movesMoney: true, costMicros: 0, lookup: lookupOf(reads, base) };
+}
+
+type Step = { readonly done: MicroUsd } | { readonly more: CostLookup } | undefined;
+
+function lookupOf(queue: readonly [Read, ...Read[]], spent: MicroUsd): CostLookup {
+  const read = queue[0];
+  // Pure in its body, so `next` and `price` give the same answer for the same read.
+  const step = (body: unknown): Step => {
+    if (!isObj(body)) return undefined;
+    const part = read.part(body);
+    const more = read.follow === undefined ? [] : read.follow(body);
+    if (part === undefined || more === undefined) return undefined;
+    const total = spent + part;
+    if (!Number.isSafeInteger(total)) return undefined;
+    const rest = [...more, ...queue.slice(1)];
+    return rest.length === 0 ? { done: total } : { more: lookupOf(rest as [Read, ...Read[]], total) };
+  };
+  return {
+    path: read.path,
+    ...(read.method === 'POST' ? { method: 'POST' as const, body: read.body ?? '' } : {}),
+    describe: read.describe,
+    ...(read.locks !== undefined && read.locks.length > 0 ? { locks: read.locks } : {}),
+    parties: lookedUpParties,
+    next: (body) => {
+      const s = step(body);
+      return s !== undefined && 'more' in s ? s.more : undefined;
+    },
+    price: (body) => {
+      const s = step(body);
+      return s !== undefined && 'done' in s ? s.done : undefined;
+    },
+  };
+}
+
+/** `minor` in `currency` as micro-USD, rounding up; undefined when it cannot be priced. */
+export function micros(minor: unknown, currency: unknown, rates: ExchangeRates): MicroUsd | undefined {
+  if (typeof currency !== 'string') return undefined;
+  if (typeof minor === 'bigint') {
+    const n = minorNumber(minor);
+    return n === undefined ? undefined : minorToMicroUsd(n, currency, rates);
+  }
+  return typeof minor === 'number' ? minorToMicroUsd(minor, currency, rates) : undefined;
+}
+
+/** A known cost in `currency`, or the denial that says why it cannot be priced. */
+export function known(minor: number | bigint, currency: string, rates: ExchangeRates): MicroUsd | Denial {
+  const m = micros(minor, currency, rates);
+  return m ?? deny('price_unknown', unpriceable(currency, rates));
+}
+
 /** `amount` + `currency` from the body. */
 export function bodyCost(params: Params, rates: ExchangeRates): Priced | Denial {
   const a = amount(params, 'amount');
@@ -28,18 +108,20 @@ export function bodyCost(params: Params, rates: ExchangeRates): Priced | Denial 
   if (a === undefined) return deny('price_unknown', 'This call needs an "amount" for Keybrake to price it.');
   if (currency === undefined)
     return deny('price_unknown', 'This call needs a "currency" for Keybrake to price it.');
-  const micros = minorToMicroUsd(a, currency, rates);
-  if (micros === undefined) return deny('price_unknown', unpriceable(currency, rates));
-  return { movesMoney: true, costMicros: micros };
+  const cost = known(a, currency, rates);
+  return isDenial(cost) ? cost : { movesMoney: true, costMicros: cost };
 }
 
-/** A refund: the requested amount, else what is left, always in the refunded object's currency. */
-export function refundCost(params: Params, rates: ExchangeRates): Priced | Denial {
+/**
+ * A refund: the requested amount, else what is left, always in the refunded object's currency.
+ * `charge` names the charge when the path does (`/v1/charges/{charge}/refunds`).
+ */
+export function refundCost(params: Params, rates: ExchangeRates, chargeInPath?: string): Priced | Denial {
   const requested = amount(params, 'amount');
   if (isDenial(requested)) return requested;
-  const charge = objectId(params, 'charge');
+  const charge = chargeInPath ?? objectId(params, 'charge');
   if (isDenial(charge)) return charge;
-  const intent = objectId(params, 'payment_intent');
+  const intent = chargeInPath !== undefined ? undefined : objectId(params, 'payment_intent');
   if (isDenial(intent)) return intent;
   // The refund's currency is the charge's, whatever the request says: always read it from Stripe.
   if (charge !== undefined) {
@@ -48,6 +130,7 @@ export function refundCost(params: Params, rates: ExchangeRates): Priced | Denia
       requested,
       (o) => remaining(o['amount'], o['amount_refunded']),
       rates,
+      "the charge's amount less amount_refunded",
     );
   }
   if (intent !== undefined) {
@@ -56,6 +139,7 @@ export function refundCost(params: Params, rates: ExchangeRates): Priced | Denia
       requested,
       (o) => o['amount_received'] ?? o['amount'],
       rates,
+      "the payment intent's amount_received",
     );
   }
   return deny(
@@ -64,8 +148,70 @@ export function refundCost(params: Params, rates: ExchangeRates): Priced | Denia
   );
 }
 
-function remaining(total: unknown, refunded: unknown): unknown {
-  return typeof total === 'number' && typeof refunded === 'number' ? total - refunded : total;
+/**
+ * `POST /v1/climate/orders`, paid from the Stripe balance: `metric_tons` × the product's price per
+ * ton (`amount_total`, fees included) in `currency` (or, without one, the dearest currency the
+ * product is sold in); or `amount` in `currency`, grossed up by the product's fee share in case
+ * Stripe adds its fees on top. The product is read either way.
+ */
+export function climateOrder(params: Params, rates: ExchangeRates): Priced | Denial {
+  const a = amount(params, 'amount');
+  if (isDenial(a)) return a;
+  const currency = scalar(params, 'currency');
+  if (isDenial(currency)) return currency;
+  const tons = decimalParam(params, 'metric_tons');
+  if (isDenial(tons)) return tons;
+  const product = objectId(params, 'product');
+  if (isDenial(product)) return product;
+  if (product === undefined || (a === undefined && tons === undefined)) {
+    return deny(
+      'price_unknown',
+      'A climate order needs a "product" and "amount" or "metric_tons" for Keybrake to price it.',
+    );
+  }
+  if (a !== undefined && currency === undefined) {
+    return deny(
+      'price_unknown',
+      'A climate order with an "amount" needs its "currency" for Keybrake to price it.',
+    );
+  }
+  const code = currency?.toLowerCase();
+  return chain([
+    {
+      path: `/v1/climate/products/${product}`,
+      describe: "the product's price per metric ton, fees included",
+      part: (o) => {
+        const prices = o['current_prices_per_metric_ton'];
+        if (!isObj(prices)) return undefined;
+        let best: MicroUsd | undefined;
+        for (const [c, price] of Object.entries(prices)) {
+          if (code !== undefined && c.toLowerCase() !== code) continue;
+          if (!isObj(price)) return undefined;
+          const total = price['amount_total'];
+          const subtotal = price['amount_subtotal'];
+          if (typeof total !== 'number' || total < 0 || !Number.isSafeInteger(total)) return undefined;
+          let minor: bigint;
+          if (a !== undefined) {
+            if (typeof subtotal !== 'number' || subtotal <= 0 || !Number.isSafeInteger(subtotal))
+              return undefined;
+            const t = BigInt(Math.max(total, subtotal));
+            minor = (BigInt(a) * t + BigInt(subtotal) - 1n) / BigInt(subtotal);
+          } else {
+            minor = ceilProduct(decimalOf(total), tons!);
+          }
+          const cost = micros(minor, c, rates);
+          if (cost === undefined) return undefined;
+          best = Math.max(best ?? 0, cost);
+        }
+        return best;
+      },
+    },
+  ]);
+}
+
+/** What is left of an amount once `done` of it was returned (refunded, reversed). */
+export function remaining(total: unknown, done: unknown): unknown {
+  return typeof total === 'number' && typeof done === 'number' ? total - done : total;
 }
 
 /**
@@ -75,20 +221,52 @@ function remaining(total: unknown, refunded: unknown): unknown {
 export function lookupCost(
   path: string,
   requested: number | undefined,
-  pick: (o: Record<string, unknown>) => unknown,
+  pick: (o: Obj) => unknown,
   rates: ExchangeRates,
+  describe = 'the looked-up object',
 ): Priced {
-  const price = (body: unknown): MicroUsd | undefined => {
-    if (!isObj(body) || typeof body['currency'] !== 'string') return undefined;
-    const minor = requested ?? pick(body);
-    if (typeof minor !== 'number') return undefined;
-    return minorToMicroUsd(minor, body['currency'], rates);
-  };
-  return { movesMoney: true, costMicros: 0, lookup: { path, price, parties: lookedUpParties } };
+  return chain([
+    {
+      path,
+      describe: requested === undefined ? describe : `the requested amount in the currency of ${path}`,
+      part: (o) => micros(requested ?? pick(o), o['currency'], rates),
+    },
+  ]);
 }
 
-/** The customer (an id, or an expanded object) and currency of a looked-up charge or intent. */
-function lookedUpParties(body: unknown): Partial<Parties> {
+/** Reads one Stripe Price with its other currencies (`currency_options`). */
+export function pricePath(price: string): string {
+  return `/v1/prices/${price}?expand%5B%5D=currency_options`;
+}
+
+/**
+ * `quantity` units of a looked-up Price, in the dearest of its currencies (the base one and every
+ * `currency_options` entry: the invoice's currency picks one, and the others can only be cheaper).
+ * A tiered or customer-chosen price has no unit amount: undefined (denied).
+ */
+export function priceUnits(o: Obj, quantity: Decimal, rates: ExchangeRates): MicroUsd | undefined {
+  if (o['billing_scheme'] === 'tiered') return undefined;
+  let best = unitsIn(o, o['currency'], quantity, rates);
+  if (best === undefined) return undefined;
+  const options = o['currency_options'];
+  if (isObj(options)) {
+    for (const [currency, option] of Object.entries(options)) {
+      if (!isObj(option)) return undefined;
+      const cost = unitsIn(option, currency, quantity, rates);
+      if (cost === undefined) return undefined;
+      best = Math.max(best, cost);
+    }
+  }
+  return best;
+}
+
+function unitsIn(o: Obj, currency: unknown, quantity: Decimal, rates: ExchangeRates): MicroUsd | undefined {
+  const unit = decimalField(o['unit_amount_decimal'] ?? o['unit_amount']);
+  return unit === undefined ? undefined : micros(ceilProduct(unit, quantity), currency, rates);
+}
+
+/** The customer (an id, or an expanded object) and currency of a looked-up object. */
+export function lookedUpParties(body: unknown): Partial<Parties> {
   if (!isObj(body)) return {};
   const c = body['customer'];
   const customer = typeof c === 'string' ? c : isObj(c) && typeof c['id'] === 'string' ? c['id'] : undefined;
@@ -99,7 +277,13 @@ function lookedUpParties(body: unknown): Partial<Parties> {
   };
 }
 
-function unpriceable(currency: string, rates: ExchangeRates): string {
+/** The id of a field that holds an id or an expanded object (`subscription`, `invoice`). */
+export function idOf(v: unknown): string | undefined {
+  const id = typeof v === 'string' ? v : isObj(v) ? v['id'] : undefined;
+  return typeof id === 'string' && /^[A-Za-z0-9_]{1,255}$/.test(id) ? id : undefined;
+}
+
+export function unpriceable(currency: string, rates: ExchangeRates): string {
   const shown = /^[A-Za-z]{3}$/.test(currency) ? currency.toLowerCase() : 'this';
   if (minorUnitExponent(currency) === undefined)
     return `Keybrake cannot price amounts in unknown currency ${shown}.`;

@@ -759,6 +759,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.customers.subscriptions.create',
     class: 'money',
     rule: 'subscription_create',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -772,6 +773,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.customers.subscriptions.update',
     class: 'money',
     rule: 'subscription_update',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'DELETE',
@@ -779,6 +781,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.customers.subscriptions.delete',
     class: 'money',
     rule: 'subscription_cancel',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'GET',
@@ -791,6 +794,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
     id: 'stripe.customers.subscriptions.discount.delete',
     class: 'write',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'GET',
@@ -1069,7 +1073,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.invoiceitems.update',
     class: 'money',
     rule: 'invoice_item',
-    locks: ['invoice'],
+    locks: ['{invoiceitem}'],
   },
   {
     method: 'DELETE',
@@ -1648,13 +1652,20 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
   { method: 'GET', path: '/v1/quotes', id: 'stripe.quotes.list', class: 'read' },
   { method: 'POST', path: '/v1/quotes', id: 'stripe.quotes.create', class: 'write' },
   { method: 'GET', path: '/v1/quotes/{quote}', id: 'stripe.quotes.retrieve', class: 'read' },
-  { method: 'POST', path: '/v1/quotes/{quote}', id: 'stripe.quotes.update', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/quotes/{quote}',
+    id: 'stripe.quotes.update',
+    class: 'write',
+    locks: ['{quote}'],
+  },
   {
     method: 'POST',
     path: '/v1/quotes/{quote}/accept',
     id: 'stripe.quotes.accept',
     class: 'money',
     rule: 'quote_accept',
+    locks: ['{quote}'],
   },
   { method: 'POST', path: '/v1/quotes/{quote}/cancel', id: 'stripe.quotes.cancel', class: 'write' },
   {
@@ -1862,6 +1873,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_items.create',
     class: 'money',
     rule: 'subscription_item',
+    locks: ['subscription'],
   },
   {
     method: 'GET',
@@ -1875,6 +1887,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_items.update',
     class: 'money',
     rule: 'subscription_item',
+    locks: ['{item}'],
   },
   {
     method: 'DELETE',
@@ -1882,6 +1895,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_items.delete',
     class: 'money',
     rule: 'subscription_item',
+    locks: ['{item}'],
   },
   {
     method: 'GET',
@@ -1895,6 +1909,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_schedules.create',
     class: 'money',
     rule: 'subscription_schedule',
+    locks: ['customer'],
   },
   {
     method: 'GET',
@@ -1908,6 +1923,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_schedules.update',
     class: 'money',
     rule: 'subscription_schedule',
+    locks: ['{schedule}'],
   },
   {
     method: 'POST',
@@ -1915,6 +1931,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_schedules.cancel',
     class: 'money',
     rule: 'subscription_schedule_cancel',
+    locks: ['{schedule}'],
   },
   {
     method: 'POST',
@@ -1929,6 +1946,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscriptions.create',
     class: 'money',
     rule: 'subscription_create',
+    locks: ['customer'],
   },
   { method: 'GET', path: '/v1/subscriptions/search', id: 'stripe.subscriptions.search', class: 'read' },
   {
@@ -1943,6 +1961,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscriptions.update',
     class: 'money',
     rule: 'subscription_update',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'DELETE',
@@ -1950,12 +1969,14 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscriptions.cancel',
     class: 'money',
     rule: 'subscription_cancel',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'DELETE',
     path: '/v1/subscriptions/{subscription_exposed_id}/discount',
     id: 'stripe.subscriptions.delete_discount',
     class: 'write',
+    locks: ['{subscription_exposed_id}'],
   },
   {
     method: 'POST',
@@ -1969,6 +1990,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscriptions.resume',
     class: 'money',
     rule: 'subscription_resume',
+    locks: ['{subscription}'],
   },
   { method: 'GET', path: '/v1/tax/associations/find', id: 'stripe.tax.associations.find', class: 'read' },
   { method: 'POST', path: '/v1/tax/calculations', id: 'stripe.tax.calculations.create', class: 'write' },
@@ -2162,6 +2184,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.terminal.readers.refund_payment',
     class: 'money',
     rule: 'terminal_refund',
+    locks: ['charge', 'payment_intent'],
   },
   {
     method: 'POST',
@@ -2489,6 +2512,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.treasury.credit_reversals.create',
     class: 'money',
     rule: 'treasury_reversal',
+    locks: ['received_credit'],
   },
   {
     method: 'GET',
@@ -2508,6 +2532,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.treasury.debit_reversals.create',
     class: 'money',
     rule: 'treasury_reversal',
+    locks: ['received_debit'],
   },
   {
     method: 'GET',

@@ -1,10 +1,10 @@
 /**
- * The pricing rules of Stripe's money operations, as review.ts assigns them. classify.ts prices the
- * ones it implements (PRICED_STRIPE_RULES there); every other one is denied with price_unknown until
- * it does: a money operation Keybrake cannot price is never let through as free.
+ * The pricing rules of Stripe's money operations, as review.ts assigns them. classify.ts prices every
+ * one (PRICED_STRIPE_RULES there; docs/pricing.md gives each formula and its source); a rule added
+ * here and not there is denied with price_unknown: a money operation Keybrake cannot price is never
+ * let through as free.
  */
 export type StripePricingRule =
-  // Implemented.
   /** `amount` + `currency` in the body (charges, transfers, payouts, top-ups, Treasury movements). */
   | 'amount'
   /** PaymentIntent create: priced like `amount` when `confirm` is set, else free. */
@@ -19,7 +19,6 @@ export type StripePricingRule =
   | 'refund'
   /** The invoice's `amount_remaining`. */
   | 'invoice_pay'
-  // Not implemented yet: denied with price_unknown.
   /** A legacy refund of the charge in the path: `amount`, else what is left on it. */
   | 'charge_refund'
   /** `amount`, else what is left of the application fee in the path. */
@@ -28,7 +27,7 @@ export type StripePricingRule =
   | 'transfer_reversal'
   /** The payout in the path, sent back to the Stripe balance. */
   | 'payout_reversal'
-  /** The new authorised `amount` of the PaymentIntent, less what it already holds. */
+  /** The new authorised total `amount` of the PaymentIntent, in its currency. */
   | 'increment_authorization'
   /** `amount`, else the PaymentIntent's, paid from the customer's cash balance. */
   | 'apply_customer_balance'
@@ -38,7 +37,7 @@ export type StripePricingRule =
   | 'invoice_lines'
   /** An invoice item: `amount`, or `quantity` × the price, on the invoice or the next one. */
   | 'invoice_item'
-  /** A credit note: what it refunds, credits or pays out of band. */
+  /** A credit note: its total, from Stripe's credit note preview. */
   | 'credit_note'
   /** A customer balance adjustment: `amount` (a credit is money given away). */
   | 'customer_balance_transaction'
@@ -68,5 +67,5 @@ export type StripePricingRule =
   | 'terminal_refund'
   /** A Treasury credit or debit reversal: the amount of the received credit or debit. */
   | 'treasury_reversal'
-  /** A Climate order: `amount`, else `metric_tons` × the product's price. */
+  /** A Climate order: `metric_tons` × the product's price per ton, or `amount` grossed up by its fees. */
   | 'climate_order';

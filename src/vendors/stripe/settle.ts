@@ -7,7 +7,8 @@ import { isObj } from './fields.ts';
 /**
  * The actual cost of a successful money-moving call, read from the object Stripe returns (settle
  * stage). Undefined keeps the reservation as it is: when the response does not say clearly how much
- * moved (an invoice paid in parts, an unknown shape), the reserved amount stays counted.
+ * moved (an invoice paid in parts, a legacy refund answering with the whole charge, a subscription
+ * whose invoice is not in the answer), the reserved amount stays counted.
  *
  * An authorised but uncaptured payment (`requires_capture`, `captured: false`) stays counted at its
  * full amount, and its later capture counts again: the safe side of a cap, at the cost of double
@@ -20,31 +21,95 @@ export function settleStripe(
   rates: ExchangeRates,
 ): MicroUsd | undefined {
   if (!op.movesMoney || status < 200 || status >= 300 || !isObj(body)) return undefined;
-  const currency = body['currency'];
-  if (typeof currency !== 'string') return undefined;
-  const minor = actualMinor(op.id, body);
-  return typeof minor === 'number' ? minorToMicroUsd(minor, currency, rates) : undefined;
+  const moved = actual(op.id, body);
+  if (moved === undefined) return undefined;
+  const [minor, currency] = moved;
+  return typeof minor === 'number' && typeof currency === 'string'
+    ? minorToMicroUsd(minor, currency, rates)
+    : undefined;
 }
 
-function actualMinor(opId: string, o: Record<string, unknown>): unknown {
+type Obj = Record<string, unknown>;
+
+/** The amount that moved and its currency, as the returned object reports them. */
+function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
   const s = o['status'];
+  const currency = o['currency'];
   switch (opId) {
     case 'stripe.payment_intents.create':
     case 'stripe.payment_intents.confirm':
     case 'stripe.payment_intents.capture':
-      if (s === 'succeeded') return o['amount_received'];
-      if (s === 'canceled' || s === 'requires_payment_method') return 0;
-      return o['amount'];
+      if (s === 'succeeded') return [o['amount_received'], currency];
+      if (s === 'canceled' || s === 'requires_payment_method') return [0, currency];
+      return [o['amount'], currency];
+    case 'stripe.payment_intents.increment_authorization':
+      // The new authorised total (an increment Stripe declines is a 402, released).
+      return [o['amount'], currency];
+    case 'stripe.payment_intents.apply_customer_balance':
+      // Funded in full: what it received; partly funded: the reservation stays.
+      return s === 'succeeded' ? [o['amount_received'], currency] : undefined;
     case 'stripe.charges.create':
     case 'stripe.charges.capture':
-      if (s === 'failed') return 0;
-      return o['captured'] === true ? o['amount_captured'] : o['amount'];
+      if (s === 'failed') return [0, currency];
+      return [o['captured'] === true ? o['amount_captured'] : o['amount'], currency];
     case 'stripe.refunds.create':
+    case 'stripe.charges.refunds.create':
     case 'stripe.payouts.create':
-      return s === 'failed' || s === 'canceled' ? 0 : o['amount'];
+    case 'stripe.payouts.reverse':
+    case 'stripe.treasury.credit_reversals.create':
+    case 'stripe.treasury.debit_reversals.create':
+      return [s === 'failed' || s === 'canceled' ? 0 : o['amount'], currency];
     case 'stripe.transfers.create':
-      return o['amount'];
+    case 'stripe.transfers.reversals.create':
+    case 'stripe.application_fees.refunds.create':
+      return [o['amount'], currency];
+    case 'stripe.invoices.finalize_invoice':
+      // What the finalised invoice will collect; sent invoices are paid (or not) by the customer.
+      return [o['collection_method'] === 'send_invoice' ? 0 : o['amount_due'], currency];
+    case 'stripe.invoiceitems.create':
+    case 'stripe.invoiceitems.update':
+      return [positive(o['amount']), currency];
+    case 'stripe.credit_notes.create':
+      return [larger(o['amount'], o['total']), currency];
+    case 'stripe.customers.balance_transactions.create':
+      return [typeof o['amount'] === 'number' ? Math.abs(o['amount']) : undefined, currency];
+    case 'stripe.billing.credit_grants.create': {
+      const amount = o['amount'];
+      const monetary = isObj(amount) ? amount['monetary'] : undefined;
+      return isObj(monetary) ? [monetary['value'], monetary['currency']] : undefined;
+    }
+    case 'stripe.quotes.accept': {
+      const computed = o['computed'];
+      const upfront = isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
+      return [larger(o['amount_total'], upfront), currency];
+    }
+    case 'stripe.issuing.authorizations.approve': {
+      if (o['approved'] === false) return [0, currency];
+      const pending = o['pending_request'];
+      return isObj(pending) ? [pending['amount'], pending['currency'] ?? currency] : [o['amount'], currency];
+    }
+    case 'stripe.climate.orders.create':
+      return [s === 'canceled' ? 0 : o['amount_total'], currency];
+    case 'stripe.subscriptions.create':
+    case 'stripe.customers.subscriptions.create':
+      // The first invoice, when the caller expanded it (`expand[]=latest_invoice`).
+      return firstInvoice(o['latest_invoice']);
     default:
       return undefined;
   }
+}
+
+function firstInvoice(invoice: unknown): readonly [unknown, unknown] | undefined {
+  if (!isObj(invoice)) return undefined;
+  const due = invoice['collection_method'] === 'send_invoice' ? 0 : invoice['amount_due'];
+  return [due, invoice['currency']];
+}
+
+function positive(v: unknown): unknown {
+  return typeof v === 'number' ? Math.max(0, v) : v;
+}
+
+function larger(a: unknown, b: unknown): unknown {
+  if (typeof a !== 'number') return b;
+  return typeof b === 'number' ? Math.max(a, b) : a;
 }

@@ -1,0 +1,485 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import type { ExchangeRates } from '../../money/exchange-rates.ts';
+import type { MicroUsd } from '../../money/micro-usd.ts';
+import type { Params } from '../types.ts';
+import {
+  addDecimal,
+  ceilProduct,
+  type Decimal,
+  decimalField,
+  hasAny,
+  ONE,
+  objectList,
+  objectParam,
+  quantityParam,
+  signedAmount,
+  unitParam,
+} from './amounts.ts';
+import { chain, FREE, idOf, known, micros, type Priced, pricePath, priceUnits, type Read } from './costs.ts';
+import { amount, isObj, objectId, scalar } from './fields.ts';
+import { encodeForm } from './previews.ts';
+
+/**
+ * The cost formulas of Stripe Billing's money calls other than subscriptions (price stage): invoice
+ * items and lines, finalisation, credit notes, customer balance adjustments, credit grants, quotes.
+ * Amounts an invoice will collect are counted when they are put on it (an item, a line) and again
+ * when an automatically collected invoice is finalised: double counting, never none.
+ */
+
+type Obj = Record<string, unknown>;
+
+/** The most distinct prices or invoice items one call may be priced from (bounded upstream reads). */
+export const MAX_PRICE_READS = 8;
+
+/**
+ * `POST /v1/invoices/{invoice}/finalize`: an automatically collected invoice is charged once
+ * finalised (its `amount_due`); one collected by sending it is paid, or not, by the customer.
+ */
+export function invoiceFinalize(invoice: string, rates: ExchangeRates): Priced {
+  return chain([
+    {
+      path: `/v1/invoices/${invoice}`,
+      describe: "the invoice's amount_due, or 0 when it is sent rather than charged",
+      part: (o) =>
+        o['collection_method'] === 'send_invoice'
+          ? typeof o['currency'] === 'string'
+            ? 0
+            : undefined
+          : micros(o['amount_due'], o['currency'], rates),
+    },
+  ]);
+}
+
+/** `POST /v1/quotes/{quote}/accept`: the quote's total (or what it charges up front, if larger). */
+export function quoteAccept(quote: string, rates: ExchangeRates): Priced {
+  return chain([
+    {
+      path: `/v1/quotes/${quote}`,
+      describe: "the quote's amount_total",
+      part: (o) => {
+        const computed = o['computed'];
+        const upfront =
+          isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
+        const total = o['amount_total'];
+        if (typeof total !== 'number' || typeof upfront !== 'number') return undefined;
+        return micros(Math.max(total, upfront), o['currency'], rates);
+      },
+    },
+  ]);
+}
+
+/**
+ * `POST /v1/issuing/authorizations/{authorization}/approve`: what the authorisation holds, its
+ * `pending_request.amount` (or `amount`), or the requested `amount` if larger, in the card's currency.
+ */
+export function issuingApprove(authorization: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  const requested = amount(params, 'amount');
+  if (isDenial(requested)) return requested;
+  return chain([
+    {
+      path: `/v1/issuing/authorizations/${authorization}`,
+      describe: "the authorisation's pending_request.amount",
+      part: (o) => {
+        const pending = o['pending_request'];
+        const held = isObj(pending) ? pending['amount'] : o['amount'];
+        const currency = isObj(pending) ? (pending['currency'] ?? o['currency']) : o['currency'];
+        if (typeof held !== 'number') return undefined;
+        return micros(Math.max(held, requested ?? 0), currency, rates);
+      },
+    },
+  ]);
+}
+
+/**
+ * `POST /v1/credit_notes`: Stripe's own preview (`GET /v1/credit_notes/preview`, the same
+ * parameters) of the note, at its total (`amount`): refunded, credited to the balance, or taken off
+ * what the invoice still asks for.
+ */
+export function creditNote(params: Params, rates: ExchangeRates): Priced {
+  const query = encodeForm(params);
+  return chain([
+    {
+      path: `/v1/credit_notes/preview${query === '' ? '' : `?${query}`}`,
+      describe: "Stripe's credit note preview (its total)",
+      part: (o) => {
+        const total = Math.max(num(o['amount']), num(o['total']));
+        return total >= 0 ? micros(total, o['currency'], rates) : undefined;
+      },
+    },
+  ]);
+}
+
+/** `POST /v1/customers/{customer}/balance_transactions`: |amount|, a credit as much as a debit. */
+export function customerBalance(params: Params, rates: ExchangeRates): Priced | Denial {
+  const a = signedAmount(params, 'amount');
+  if (isDenial(a)) return a;
+  const currency = scalar(params, 'currency');
+  if (isDenial(currency)) return currency;
+  if (a === undefined || currency === undefined) {
+    return deny(
+      'price_unknown',
+      'A balance transaction needs "amount" and "currency" for Keybrake to price it.',
+    );
+  }
+  const cost = known(Math.abs(a), currency, rates);
+  return isDenial(cost) ? cost : { movesMoney: true, costMicros: cost };
+}
+
+/** `POST /v1/billing/credit_grants`: `amount[monetary][value]` in `amount[monetary][currency]`. */
+export function creditGrant(params: Params, rates: ExchangeRates): Priced | Denial {
+  const grant = objectParam(params, 'amount');
+  if (isDenial(grant)) return grant;
+  const type = grant === undefined ? undefined : scalar(grant, 'type');
+  if (isDenial(type)) return type;
+  const monetary = grant === undefined ? undefined : objectParam(grant, 'monetary');
+  if (isDenial(monetary)) return monetary;
+  if (type !== 'monetary' || monetary === undefined) {
+    return deny('price_unknown', 'Keybrake prices only monetary credit grants (amount[type]=monetary).');
+  }
+  const value = signedAmount(monetary, 'value');
+  if (isDenial(value)) return value;
+  const currency = scalar(monetary, 'currency');
+  if (isDenial(currency)) return currency;
+  if (value === undefined || currency === undefined) {
+    return deny('price_unknown', 'A credit grant needs amount[monetary][value] and [currency].');
+  }
+  const cost = known(Math.abs(value), currency, rates);
+  return isDenial(cost) ? cost : { movesMoney: true, costMicros: cost };
+}
+
+/** What invoice lines or an invoice item add, before the reads that complete it. */
+interface Tally {
+  /** Minor units in the invoice's (or item's) own currency, which a read gives. */
+  fixed: bigint;
+  /** Micro-USD already known (inline `price_data` in its own currency). */
+  micros: MicroUsd;
+  /** Quantities per Price id, priced by reading the Price. */
+  readonly prices: Map<string, Decimal>;
+  /** Existing invoice items attached to the invoice, priced by reading them. */
+  readonly items: string[];
+}
+
+const newTally = (): Tally => ({ fixed: 0n, micros: 0, prices: new Map(), items: [] });
+
+/**
+ * `POST /v1/invoices/{invoice}/add_lines`, `/update_lines` (`lines[]`), and
+ * `/v1/invoices/{invoice}/lines/{line}` (one line, its own parameters): every line's `amount`, or
+ * unit amount × quantity (`price_data`, or `pricing[price]` read from Stripe), plus its explicit
+ * `tax_amounts`. A credit line counts 0, never less. The invoice is read for its currency and
+ * customer. A line whose quantity changes without its price or amount cannot be priced: denied.
+ */
+export function invoiceLines(
+  invoice: string,
+  params: Params,
+  single: boolean,
+  rates: ExchangeRates,
+): Priced | Denial {
+  const lines = single ? [params] : objectList(params, 'lines');
+  if (isDenial(lines)) return lines;
+  const tally = newTally();
+  let moves = false;
+  for (const line of lines ?? []) {
+    const counted = addLine(line, tally, rates);
+    if (isDenial(counted)) return counted;
+    moves ||= counted;
+  }
+  if (!moves) return FREE;
+  const reads = tallyReads(tally, rates);
+  if (isDenial(reads)) return reads;
+  const fixed = tally.fixed;
+  return chain(
+    [
+      {
+        path: `/v1/invoices/${invoice}`,
+        describe: 'the lines in the currency of the invoice, priced from the prices they name',
+        part: (o) => micros(fixed, o['currency'], rates),
+      },
+      ...reads,
+    ],
+    tally.micros,
+  );
+}
+
+/** Adds one invoice line to the tally; false when it changes no amount (metadata, description). */
+function addLine(line: Params, tally: Tally, rates: ExchangeRates): boolean | Denial {
+  const taxed = addTaxAmounts(line, tally);
+  if (isDenial(taxed)) return taxed;
+  const a = signedAmount(line, 'amount');
+  if (isDenial(a)) return a;
+  if (a !== undefined) {
+    tally.fixed += a > 0 ? BigInt(a) : 0n;
+    return true;
+  }
+  const q = quantityParam(line, ONE);
+  if (isDenial(q)) return q;
+  const quantity = q ?? ONE;
+  const inline = addPriceData(line, quantity, tally, rates);
+  if (isDenial(inline) || inline) return inline;
+  const price = pricingPrice(line);
+  if (isDenial(price)) return price;
+  if (price !== undefined) {
+    addPrice(tally, price, quantity);
+    return true;
+  }
+  const item = objectId(line, 'invoice_item');
+  if (isDenial(item)) return item;
+  if (item !== undefined) {
+    tally.items.push(item);
+    return true;
+  }
+  if (hasAny(line, ['quantity', 'quantity_decimal'])) {
+    return deny(
+      'price_unknown',
+      'Keybrake prices an invoice line from its amount, price_data or pricing[price]: name one with its quantity.',
+    );
+  }
+  return taxed;
+}
+
+/** Explicit tax amounts of a line (`tax_amounts[][amount]`); `''` clears them. True when any. */
+function addTaxAmounts(line: Params, tally: Tally): boolean | Denial {
+  if (!Object.hasOwn(line, 'tax_amounts') || line['tax_amounts'] === '') return false;
+  const taxes = objectList(line, 'tax_amounts');
+  if (isDenial(taxes)) return taxes;
+  for (const tax of taxes ?? []) {
+    const a = signedAmount(tax, 'amount');
+    if (isDenial(a)) return a;
+    if (a !== undefined && a > 0) tally.fixed += BigInt(a);
+  }
+  return (taxes ?? []).length > 0;
+}
+
+/** `price_data[unit_amount(_decimal)]` × quantity in `price_data[currency]`; false when absent. */
+function addPriceData(
+  params: Params,
+  quantity: Decimal,
+  tally: Tally,
+  rates: ExchangeRates,
+): boolean | Denial {
+  const data = objectParam(params, 'price_data');
+  if (isDenial(data) || data === undefined) return data ?? false;
+  const unit = unitParam(data);
+  if (isDenial(unit)) return unit;
+  const currency = scalar(data, 'currency');
+  if (isDenial(currency)) return currency;
+  if (unit === undefined || currency === undefined) {
+    return deny(
+      'price_unknown',
+      'Keybrake prices price_data from its unit_amount (or unit_amount_decimal) and currency.',
+    );
+  }
+  const cost = known(ceilProduct(unit, quantity), currency, rates);
+  if (isDenial(cost)) return cost;
+  tally.micros += cost;
+  return Number.isSafeInteger(tally.micros)
+    ? true
+    : deny('price_unknown', 'The amount is too large for Keybrake to price.');
+}
+
+/** The Price a line or item names: `pricing[price]`, or the legacy `price` (API versions before 2025-03). */
+function pricingPrice(params: Params): string | undefined | Denial {
+  const pricing = objectParam(params, 'pricing');
+  if (isDenial(pricing)) return pricing;
+  const fromPricing = pricing === undefined ? undefined : objectId(pricing, 'price');
+  if (isDenial(fromPricing)) return fromPricing;
+  const legacy = objectId(params, 'price');
+  if (isDenial(legacy)) return legacy;
+  if (fromPricing !== undefined && legacy !== undefined && fromPricing !== legacy) {
+    return deny('body_invalid', 'Parameters "price" and "pricing[price]" name different prices.');
+  }
+  return fromPricing ?? legacy;
+}
+
+function addPrice(tally: Tally, price: string, quantity: Decimal): void {
+  const before = tally.prices.get(price);
+  tally.prices.set(price, before === undefined ? quantity : addDecimal(before, quantity));
+}
+
+/** The reads that price the tally's prices and attached items. */
+function tallyReads(tally: Tally, rates: ExchangeRates): Read[] | Denial {
+  if (tally.prices.size + tally.items.length > MAX_PRICE_READS) {
+    return deny(
+      'price_unknown',
+      `Keybrake prices at most ${MAX_PRICE_READS} distinct prices or invoice items in one call.`,
+    );
+  }
+  const reads: Read[] = [];
+  for (const [price, quantity] of tally.prices) reads.push(priceRead(price, quantity, rates));
+  for (const item of tally.items) {
+    reads.push({
+      path: `/v1/invoiceitems/${item}`,
+      describe: `invoice item ${item}`,
+      part: (o) =>
+        typeof o['amount'] === 'number' ? micros(Math.max(0, o['amount']), o['currency'], rates) : undefined,
+    });
+  }
+  return reads;
+}
+
+/** Parameters of an invoice item that change what it charges. */
+const ITEM_MONEY_KEYS = [
+  'amount',
+  'unit_amount',
+  'unit_amount_decimal',
+  'price_data',
+  'pricing',
+  'price',
+  'quantity',
+  'quantity_decimal',
+];
+
+/**
+ * `POST /v1/invoiceitems`: money the next finalised invoice collects. `amount`, or a unit amount
+ * (`unit_amount_decimal`, legacy `unit_amount`, `price_data`) × quantity, or `pricing[price]` (legacy
+ * `price`) read from Stripe × quantity; a negative amount (a credit) counts 0. The currency of an
+ * amount is `currency`, else the invoice's (read).
+ */
+export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+  const quantity = quantityParam(params, ONE);
+  if (isDenial(quantity)) return quantity;
+  const q = quantity ?? ONE;
+  const tally = newTally();
+  const own = ownAmount(params, q, tally);
+  if (isDenial(own)) return own;
+  const inline = addPriceData(params, q, tally, rates);
+  if (isDenial(inline)) return inline;
+  const price = pricingPrice(params);
+  if (isDenial(price)) return price;
+  if (price !== undefined) addPrice(tally, price, q);
+  if (!own && !inline && price === undefined) {
+    return deny(
+      'price_unknown',
+      'Keybrake prices an invoice item from its amount, unit_amount_decimal, price_data or pricing[price].',
+    );
+  }
+  const reads = tallyReads(tally, rates);
+  if (isDenial(reads)) return reads;
+  if (own) {
+    const currency = scalar(params, 'currency');
+    if (isDenial(currency)) return currency;
+    if (currency !== undefined) {
+      const cost = known(tally.fixed, currency, rates);
+      if (isDenial(cost)) return cost;
+      tally.micros += cost;
+    } else {
+      const invoice = objectId(params, 'invoice');
+      if (isDenial(invoice)) return invoice;
+      if (invoice === undefined) {
+        return deny(
+          'price_unknown',
+          'An invoice item with an amount needs its "currency" for Keybrake to price it.',
+        );
+      }
+      const fixed = tally.fixed;
+      reads.unshift({
+        path: `/v1/invoices/${invoice}`,
+        describe: 'the amount in the currency of the invoice',
+        part: (o) => micros(fixed, o['currency'], rates),
+      });
+    }
+  }
+  if (!Number.isSafeInteger(tally.micros))
+    return deny('price_unknown', 'The amount is too large for Keybrake to price.');
+  const [first, ...rest] = reads;
+  return first === undefined
+    ? { movesMoney: true, costMicros: tally.micros }
+    : chain([first, ...rest], tally.micros);
+}
+
+/**
+ * `POST /v1/invoiceitems/{invoiceitem}`: the item as it will be, read first for its currency,
+ * quantity and current unit amount; an update that changes none of them is free.
+ */
+export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  if (!hasAny(params, ITEM_MONEY_KEYS)) return FREE;
+  const quantity = quantityParam(params, undefined);
+  if (isDenial(quantity)) return quantity;
+  const a = signedAmount(params, 'amount');
+  if (isDenial(a)) return a;
+  const unit = unitParam(params);
+  if (isDenial(unit)) return unit;
+  const data = objectParam(params, 'price_data');
+  if (isDenial(data)) return data;
+  if (data !== undefined) {
+    const checked = addPriceData(params, quantity ?? ONE, newTally(), rates);
+    if (isDenial(checked)) return checked;
+  }
+  const price = pricingPrice(params);
+  if (isDenial(price)) return price;
+  const onlyQuantity = a === undefined && unit === undefined && data === undefined && price === undefined;
+  const quantityOf = (o: Obj): Decimal =>
+    quantity ?? decimalField(o['quantity_decimal'] ?? o['quantity']) ?? ONE;
+  return chain([
+    {
+      path: `/v1/invoiceitems/${item}`,
+      describe: 'the invoice item as updated, in its currency',
+      part: (o) => {
+        const q = quantityOf(o);
+        let minor = a !== undefined && a > 0 ? BigInt(a) : 0n;
+        if (unit !== undefined) minor += ceilProduct(unit, q);
+        if (onlyQuantity) {
+          // Only the quantity changes: the item's unit amount × the new quantity (or its price, read next).
+          const current = itemUnit(o);
+          if (current !== undefined) minor += ceilProduct(current, q);
+          else if (itemPrice(o) === undefined) return undefined;
+        }
+        const tally = newTally();
+        if (data !== undefined && isDenial(addPriceData(params, q, tally, rates))) return undefined;
+        const cost = micros(minor, o['currency'], rates);
+        return cost === undefined ? undefined : cost + tally.micros;
+      },
+      follow: (o) => {
+        const from = price ?? (onlyQuantity && itemUnit(o) === undefined ? itemPrice(o) : undefined);
+        return from === undefined ? [] : [priceRead(from, quantityOf(o), rates)];
+      },
+    },
+  ]);
+}
+
+/** Reads a Price: `quantity` of its units, in its dearest currency. */
+function priceRead(price: string, quantity: Decimal, rates: ExchangeRates): Read {
+  return {
+    path: pricePath(price),
+    describe: `price ${price} × ${show(quantity)}`,
+    part: (o) => priceUnits(o, quantity, rates),
+  };
+}
+
+/** An item's `amount` (its positive part) or own unit amount × quantity, into `tally.fixed`; false when neither. */
+function ownAmount(params: Params, quantity: Decimal, tally: Tally): boolean | Denial {
+  const a = signedAmount(params, 'amount');
+  if (isDenial(a)) return a;
+  const unit = unitParam(params);
+  if (isDenial(unit)) return unit;
+  if (a !== undefined) tally.fixed += a > 0 ? BigInt(a) : 0n;
+  if (unit !== undefined) tally.fixed += ceilProduct(unit, quantity);
+  return a !== undefined || unit !== undefined;
+}
+
+/** An invoice item's unit amount as Stripe reports it (API 2025+: `pricing`; before: its own fields or its price). */
+function itemUnit(o: Obj): Decimal | undefined {
+  const pricing = o['pricing'];
+  const price = o['price'];
+  return (
+    (isObj(pricing) ? decimalField(pricing['unit_amount_decimal']) : undefined) ??
+    decimalField(o['unit_amount_decimal'] ?? o['unit_amount']) ??
+    (isObj(price) ? decimalField(price['unit_amount_decimal'] ?? price['unit_amount']) : undefined)
+  );
+}
+
+/** The Price an invoice item was made from (API 2025+: `pricing.price_details.price`; before: `price`). */
+function itemPrice(o: Obj): string | undefined {
+  const pricing = o['pricing'];
+  const details = isObj(pricing) ? pricing['price_details'] : undefined;
+  return idOf(isObj(details) ? details['price'] : undefined) ?? idOf(o['price']);
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number.NEGATIVE_INFINITY;
+}
+
+function show(d: Decimal): string {
+  if (d.scale === 0) return d.units.toString();
+  const s = d.units.toString().padStart(d.scale + 1, '0');
+  return `${s.slice(0, -d.scale)}.${s.slice(-d.scale)}`;
+}

@@ -1,0 +1,912 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../decision/reasons.ts';
+import { minorToMicroUsd } from '../../money/convert.ts';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import { parseForm } from '../form.ts';
+import type { Operation } from '../types.ts';
+import { classifyStripe } from './classify.ts';
+import { settleStripe } from './settle.ts';
+
+// Stripe's money rules (issue 11): for each, the request → the reads it asks for (path, method,
+// body) → the price from Stripe-shaped objects → the reservation, and the reservation against what
+// Stripe then reports (settle). Fixture objects follow Stripe's API reference shapes.
+
+const rates = loadExchangeRates();
+const limits = { maxBytes: 65_536, maxDepth: 8, maxParams: 512 };
+const usd = (minor: number) => minor * 10_000;
+const in_ = (minor: number, currency: string) => minorToMicroUsd(minor, currency, rates)!;
+
+function classify(method: string, path: string, form = '') {
+  const params = parseForm(form, limits);
+  if (isDenial(params)) return params;
+  return classifyStripe({ method, path, query: '', headers: {} }, params, rates);
+}
+
+function op(method: string, path: string, form = ''): Operation {
+  const r = classify(method, path, form);
+  if (isDenial(r)) throw new Error(`unexpected denial ${r.reason}: ${r.message}`);
+  return r;
+}
+
+interface Seen {
+  readonly read: string;
+  readonly body?: string[];
+  readonly locks?: readonly string[];
+}
+
+/** Performs the op's reads as the price stage does, answering each from `objects` ("METHOD path"). */
+function walk(o: Operation, objects: Record<string, unknown>) {
+  const reads: Seen[] = [];
+  let lookup = o.lookup;
+  let cost: number | undefined;
+  const customers: string[] = [];
+  while (lookup) {
+    const read = `${lookup.method ?? 'GET'} ${lookup.path}`;
+    reads.push({
+      read,
+      ...(lookup.body !== undefined ? { body: decoded(lookup.body) } : {}),
+      ...(lookup.locks !== undefined ? { locks: lookup.locks } : {}),
+    });
+    if (!Object.hasOwn(objects, read)) throw new Error(`no fixture for ${read}`);
+    const body = objects[read];
+    customers.push(...(lookup.parties?.(body).customers ?? []));
+    const next = lookup.next?.(body);
+    if (next === undefined) {
+      cost = lookup.price(body);
+      break;
+    }
+    if (reads.length > 20) throw new Error('runaway chain');
+    lookup = next;
+  }
+  return { reads, cost, customers };
+}
+
+const decoded = (form: string) => form.split('&').map(decodeURIComponent);
+
+/** What settle makes of Stripe's answer to an allowed call. */
+function settled(o: Operation, response: unknown) {
+  return settleStripe(o, 200, response, rates);
+}
+
+// ── Fixtures, shaped like Stripe's objects ──────────────────────────────────────────────────────
+const charge = {
+  object: 'charge',
+  id: 'ch_1',
+  amount: 5000,
+  amount_refunded: 1500,
+  currency: 'usd',
+  customer: 'cus_1',
+};
+const intent = {
+  object: 'payment_intent',
+  id: 'pi_1',
+  amount: 1099,
+  amount_received: 0,
+  currency: 'eur',
+  customer: null,
+};
+const fee = { object: 'application_fee', id: 'fee_1', amount: 300, amount_refunded: 100, currency: 'gbp' };
+const transfer = { object: 'transfer', id: 'tr_1', amount: 1100, amount_reversed: 100, currency: 'usd' };
+const payout = { object: 'payout', id: 'po_1', amount: 1100, currency: 'usd', status: 'paid' };
+const draft = (collection: string, due: number) => ({
+  object: 'invoice',
+  id: 'in_1',
+  amount_due: due,
+  amount_remaining: due,
+  amount_paid: 0,
+  total: due,
+  currency: 'usd',
+  collection_method: collection,
+  status: 'draft',
+  customer: 'cus_1',
+});
+const price = (id: string, unit: number, currency = 'usd', extra: object = {}) => ({
+  object: 'price',
+  id,
+  billing_scheme: 'per_unit',
+  currency,
+  unit_amount: unit,
+  unit_amount_decimal: String(unit),
+  currency_options: {},
+  ...extra,
+});
+const previewInvoice = (due: number, collection = 'charge_automatically') => ({
+  object: 'invoice',
+  amount_due: due,
+  total: due,
+  currency: 'usd',
+  collection_method: collection,
+  customer: 'cus_1',
+  status: 'draft',
+});
+const PREVIEW = 'POST /v1/invoices/create_preview';
+const priceRead = (id: string) => `GET /v1/prices/${id}?expand%5B%5D=currency_options`;
+
+describe('refunds and reversals priced from the object they return money from', () => {
+  it.each([
+    ['a legacy charge refund without amount: what is left', '/v1/charges/ch_1/refund', '', usd(3500)],
+    ['a charge refund (refunds form) with amount', '/v1/charges/ch_1/refunds', 'amount=1000', usd(1000)],
+  ])('%s', (_name, path, form, cost) => {
+    const o = op('POST', path, form);
+    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['ch_1'] });
+    expect(walk(o, { 'GET /v1/charges/ch_1': charge })).toMatchObject({
+      reads: [{ read: 'GET /v1/charges/ch_1' }],
+      cost,
+      customers: ['cus_1'],
+    });
+  });
+
+  it('prices a charge refund in the charge currency, whatever currency the call names', () => {
+    const o = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000&currency=usd');
+    expect(walk(o, { 'GET /v1/charges/ch_1': { ...charge, currency: 'jpy' } }).cost).toBe(in_(1000, 'jpy'));
+  });
+
+  it('settles the refunds form at the refund Stripe returns, and keeps the legacy form (it answers with the charge)', () => {
+    const refunds = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000');
+    expect(settled(refunds, { object: 'refund', amount: 1000, currency: 'usd', status: 'succeeded' })).toBe(
+      usd(1000),
+    );
+    expect(settled(refunds, { object: 'refund', amount: 1000, currency: 'usd', status: 'failed' })).toBe(0);
+    const legacy = op('POST', '/v1/charges/ch_1/refund');
+    expect(settled(legacy, { ...charge, amount_refunded: 5000 })).toBeUndefined();
+  });
+
+  it.each([
+    ['/v1/application_fees/fee_1/refunds', '', in_(200, 'gbp')],
+    ['/v1/application_fees/fee_1/refund', 'amount=50', in_(50, 'gbp')],
+  ])('prices the application fee refund %s %s', (path, form, cost) => {
+    const o = op('POST', path, form);
+    expect(o.locks).toEqual(['fee_1']);
+    expect(walk(o, { 'GET /v1/application_fees/fee_1': fee })).toMatchObject({
+      reads: [{ read: 'GET /v1/application_fees/fee_1' }],
+      cost,
+    });
+    // The refunds form answers with the fee refund; the legacy form with the whole fee (kept).
+    const answer = path.endsWith('/refunds')
+      ? { object: 'fee_refund', amount: 200, currency: 'gbp' }
+      : { ...fee, amount_refunded: 150 };
+    expect(settled(o, answer)).toBe(path.endsWith('/refunds') ? cost : undefined);
+  });
+
+  it.each([
+    ['', usd(1000)],
+    ['amount=500', usd(500)],
+  ])('prices a transfer reversal (%s) from the transfer: amount − amount_reversed', (form, cost) => {
+    const o = op('POST', '/v1/transfers/tr_1/reversals', form);
+    expect(o.locks).toEqual(['tr_1']);
+    expect(walk(o, { 'GET /v1/transfers/tr_1': transfer }).cost).toBe(cost);
+    expect(settled(o, { object: 'transfer_reversal', amount: cost / 10_000, currency: 'usd' })).toBe(cost);
+  });
+
+  it('prices a payout reversal at the payout amount', () => {
+    const o = op('POST', '/v1/payouts/po_1/reverse');
+    expect(o.locks).toEqual(['po_1']);
+    expect(walk(o, { 'GET /v1/payouts/po_1': payout }).cost).toBe(usd(1100));
+    expect(settled(o, { object: 'payout', amount: 1100, currency: 'usd', status: 'pending' })).toBe(
+      usd(1100),
+    );
+  });
+});
+
+describe('payment intents', () => {
+  it('prices an incremental authorisation at the new total, in the intent currency', () => {
+    const o = op('POST', '/v1/payment_intents/pi_1/increment_authorization', 'amount=1500');
+    expect(o.locks).toEqual(['pi_1']);
+    expect(walk(o, { 'GET /v1/payment_intents/pi_1': intent })).toMatchObject({
+      reads: [{ read: 'GET /v1/payment_intents/pi_1' }],
+      cost: in_(1500, 'eur'),
+    });
+    expect(settled(o, { ...intent, amount: 1500, status: 'requires_capture' })).toBe(in_(1500, 'eur'));
+  });
+
+  it('denies an incremental authorisation without its amount', () => {
+    expect(classify('POST', '/v1/payment_intents/pi_1/increment_authorization')).toMatchObject({
+      reason: 'price_unknown',
+    });
+  });
+
+  it.each([
+    ['', 1099],
+    ['amount=500', 1099],
+  ])('prices applying the customer balance (%s) at the intent amount', (form, minor) => {
+    const o = op('POST', '/v1/payment_intents/pi_1/apply_customer_balance', form);
+    expect(walk(o, { 'GET /v1/payment_intents/pi_1': intent }).cost).toBe(in_(minor, 'eur'));
+    expect(settled(o, { ...intent, status: 'succeeded', amount_received: 1099 })).toBe(in_(1099, 'eur'));
+    expect(settled(o, { ...intent, status: 'requires_action' })).toBeUndefined();
+  });
+});
+
+describe('invoices', () => {
+  it.each([
+    ['an automatically collected invoice at its amount_due', 'charge_automatically', usd(1000)],
+    ['an invoice that is sent at zero', 'send_invoice', 0],
+  ])('finalizes %s', (_name, collection, cost) => {
+    const o = op('POST', '/v1/invoices/in_1/finalize');
+    expect(o).toMatchObject({ movesMoney: true, locks: ['in_1'] });
+    expect(walk(o, { 'GET /v1/invoices/in_1': draft(collection, 1000) })).toMatchObject({
+      reads: [{ read: 'GET /v1/invoices/in_1' }],
+      cost,
+      customers: ['cus_1'],
+    });
+    expect(settled(o, { ...draft(collection, 1000), status: 'open' })).toBe(cost);
+  });
+
+  it('adds lines at their amounts, price_data, looked-up prices and tax amounts; a credit line counts 0', () => {
+    const form = [
+      'lines[0][amount]=500',
+      'lines[0][tax_amounts][0][amount]=50',
+      'lines[0][tax_amounts][0][tax_rate_data][display_name]=VAT',
+      'lines[1][price_data][currency]=usd',
+      'lines[1][price_data][product]=prod_1',
+      'lines[1][price_data][unit_amount_decimal]=12.5',
+      'lines[1][quantity]=3',
+      'lines[2][pricing][price]=price_A',
+      'lines[2][quantity]=2',
+      'lines[3][pricing][price]=price_A',
+      'lines[4][amount]=-300',
+    ].join('&');
+    const o = op('POST', '/v1/invoices/in_1/add_lines', form);
+    expect(o.locks).toEqual(['in_1']);
+    const { reads, cost } = walk(o, {
+      'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+      [priceRead('price_A')]: price('price_A', 1000),
+    });
+    expect(reads.map((r) => r.read)).toEqual(['GET /v1/invoices/in_1', priceRead('price_A')]);
+    // 500 + 50 tax + ⌈12.5 × 3⌉ + 1000 × (2 + 1) cents.
+    expect(cost).toBe(usd(550 + 38 + 3000));
+  });
+
+  it('prices the amounts of lines on an invoice in another currency from the invoice', () => {
+    const o = op('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][amount]=1000');
+    expect(
+      walk(o, { 'GET /v1/invoices/in_1': { ...draft('charge_automatically', 0), currency: 'jpy' } }).cost,
+    ).toBe(in_(1000, 'jpy'));
+  });
+
+  it('prices one line updated in place', () => {
+    const o = op('POST', '/v1/invoices/in_1/lines/il_1', 'amount=700&description=x');
+    expect(o.locks).toEqual(['in_1']);
+    expect(walk(o, { 'GET /v1/invoices/in_1': draft('charge_automatically', 0) }).cost).toBe(usd(700));
+  });
+
+  it('prices an attached invoice item at its amount', () => {
+    const o = op('POST', '/v1/invoices/in_1/add_lines', 'lines[0][invoice_item]=ii_1');
+    expect(
+      walk(o, {
+        'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+        'GET /v1/invoiceitems/ii_1': { object: 'invoiceitem', amount: 2500, currency: 'usd' },
+      }).cost,
+    ).toBe(usd(2500));
+  });
+
+  it('lets line changes that move no money through free, and denies a quantity change without a price', () => {
+    expect(
+      op('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][description]=x'),
+    ).toMatchObject({
+      movesMoney: false,
+      costMicros: 0,
+    });
+    expect(
+      classify('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][quantity]=9'),
+    ).toMatchObject({
+      reason: 'price_unknown',
+    });
+  });
+
+  it('denies lines naming more prices than it reads in one call', () => {
+    const form = Array.from({ length: 9 }, (_, i) => `lines[${i}][pricing][price]=price_${i}`).join('&');
+    expect(classify('POST', '/v1/invoices/in_1/add_lines', form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it('fails closed on a tiered price and on a price without a unit amount', () => {
+    const o = op('POST', '/v1/invoices/in_1/add_lines', 'lines[0][pricing][price]=price_T');
+    const invoice = { 'GET /v1/invoices/in_1': draft('charge_automatically', 0) };
+    expect(
+      walk(o, {
+        ...invoice,
+        [priceRead('price_T')]: price('price_T', 0, 'usd', { billing_scheme: 'tiered' }),
+      }).cost,
+    ).toBeUndefined();
+    expect(
+      walk(o, {
+        ...invoice,
+        [priceRead('price_T')]: price('price_T', 0, 'usd', { unit_amount: null, unit_amount_decimal: null }),
+      }).cost,
+    ).toBeUndefined();
+  });
+});
+
+describe('invoice items', () => {
+  it('prices what @stripe/mcp sends (customer, legacy price, invoice) from the price, and locks the invoice', () => {
+    const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&price=price_1&invoice=in_1');
+    expect(o).toMatchObject({ id: 'stripe.invoiceitems.create', class: 'money', locks: ['in_1'] });
+    expect(walk(o, { [priceRead('price_1')]: price('price_1', 2000) })).toMatchObject({
+      reads: [{ read: priceRead('price_1') }],
+      cost: usd(2000),
+    });
+    expect(settled(o, { object: 'invoiceitem', amount: 2000, currency: 'usd', quantity: 1 })).toBe(usd(2000));
+  });
+
+  it.each([
+    ['pricing[price] × quantity', 'customer=cus_1&pricing[price]=price_1&quantity=3', usd(6000)],
+    ['quantity_decimal', 'customer=cus_1&pricing[price]=price_1&quantity_decimal=1.25', usd(2500)],
+  ])('prices %s from the price', (_name, form, cost) => {
+    expect(
+      walk(op('POST', '/v1/invoiceitems', form), { [priceRead('price_1')]: price('price_1', 2000) }).cost,
+    ).toBe(cost);
+  });
+
+  it('prices a price in its dearest currency option', () => {
+    const multi = price('price_1', 1000, 'usd', {
+      currency_options: { eur: { unit_amount: 1000, unit_amount_decimal: '1000' } },
+    });
+    const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&pricing[price]=price_1');
+    expect(walk(o, { [priceRead('price_1')]: multi }).cost).toBe(Math.max(usd(1000), in_(1000, 'eur')));
+  });
+
+  it.each([
+    ['amount in its currency', 'customer=cus_1&amount=1500&currency=eur', in_(1500, 'eur')],
+    ['a credit (negative amount) at zero', 'customer=cus_1&amount=-500&currency=usd', 0],
+    [
+      'unit_amount_decimal × quantity_decimal, rounded up',
+      'customer=cus_1&unit_amount_decimal=0.5&quantity_decimal=3.3&currency=usd',
+      20_000,
+    ],
+    ['legacy unit_amount × quantity', 'customer=cus_1&unit_amount=250&quantity=4&currency=usd', usd(1000)],
+    [
+      'price_data × quantity',
+      'customer=cus_1&price_data[currency]=usd&price_data[product]=prod_1&price_data[unit_amount]=700&quantity=2',
+      usd(1400),
+    ],
+  ])('prices %s without a lookup', (_name, form, cost) => {
+    const o = op('POST', '/v1/invoiceitems', form);
+    expect(o).toMatchObject({ movesMoney: true, costMicros: cost });
+    expect(o.lookup).toBeUndefined();
+  });
+
+  it('prices an amount without currency in the currency of the invoice it goes on', () => {
+    const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&amount=100&invoice=in_1');
+    expect(walk(o, { 'GET /v1/invoices/in_1': { ...draft('send_invoice', 0), currency: 'jpy' } }).cost).toBe(
+      in_(100, 'jpy'),
+    );
+  });
+
+  it.each([
+    ['an amount without a currency or invoice', 'customer=cus_1&amount=100', 'price_unknown'],
+    ['nothing to price', 'customer=cus_1&description=x', 'price_unknown'],
+    ['two different prices', 'customer=cus_1&price=price_1&pricing[price]=price_2', 'body_invalid'],
+    ['a malformed decimal', 'customer=cus_1&unit_amount_decimal=1e5&currency=usd', 'body_invalid'],
+  ])('denies an invoice item with %s', (_name, form, reason) => {
+    expect(classify('POST', '/v1/invoiceitems', form)).toMatchObject({ reason });
+  });
+
+  it('lets an update that changes no amount through free', () => {
+    expect(op('POST', '/v1/invoiceitems/ii_1', 'description=x&metadata[a]=b')).toMatchObject({
+      movesMoney: false,
+      locks: ['ii_1'],
+    });
+  });
+
+  const item = {
+    object: 'invoiceitem',
+    id: 'ii_1',
+    amount: 250,
+    currency: 'usd',
+    quantity: 1,
+    pricing: { type: 'price_details', unit_amount_decimal: '250' },
+  };
+
+  it.each([
+    ['a new quantity × the item unit amount', 'quantity=4', {}, usd(1000)],
+    ['a new amount in the item currency', 'amount=900', {}, usd(900)],
+    [
+      'a new price × the item quantity',
+      'pricing[price]=price_2',
+      { [priceRead('price_2')]: price('price_2', 700) },
+      usd(700),
+    ],
+    [
+      'a new quantity × the price the item was made from',
+      'quantity=2',
+      {
+        'GET /v1/invoiceitems/ii_1': {
+          ...item,
+          pricing: { type: 'price_details', price_details: { price: 'price_3' }, unit_amount_decimal: null },
+        },
+        [priceRead('price_3')]: price('price_3', 450),
+      },
+      usd(900),
+    ],
+  ])('prices an update to %s, reading the item first', (_name, form, more, cost) => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', form);
+    expect(o.locks).toEqual(['ii_1']);
+    const { reads, cost: got } = walk(o, Object.assign({ 'GET /v1/invoiceitems/ii_1': item }, more));
+    expect(reads[0]!.read).toBe('GET /v1/invoiceitems/ii_1');
+    expect(got).toBe(cost);
+  });
+});
+
+describe('credit notes, balances and grants', () => {
+  it("prices a credit note from Stripe's preview with the same parameters", () => {
+    const o = op(
+      'POST',
+      '/v1/credit_notes',
+      'invoice=in_1&lines[0][type]=invoice_line_item&lines[0][invoice_line_item]=il_1&lines[0][quantity]=1&refund_amount=500',
+    );
+    expect(o.locks).toEqual(['in_1']);
+    const path =
+      'GET /v1/credit_notes/preview?invoice=in_1&lines%5B0%5D%5Btype%5D=invoice_line_item&lines%5B0%5D%5Binvoice_line_item%5D=il_1&lines%5B0%5D%5Bquantity%5D=1&refund_amount=500';
+    const note = { object: 'credit_note', amount: 1690, total: 1690, currency: 'usd', customer: 'cus_1' };
+    expect(walk(o, { [path]: note })).toMatchObject({
+      reads: [{ read: path }],
+      cost: usd(1690),
+      customers: ['cus_1'],
+    });
+    expect(settled(o, note)).toBe(usd(1690));
+  });
+
+  it.each([
+    ['a credit', 'amount=-2500&currency=usd', usd(2500)],
+    ['a debit', 'amount=700&currency=eur', in_(700, 'eur')],
+  ])('prices a customer balance transaction (%s) at |amount|', (_name, form, cost) => {
+    const o = op('POST', '/v1/customers/cus_1/balance_transactions', form);
+    expect(o).toMatchObject({ movesMoney: true, costMicros: cost });
+    expect(
+      settled(o, {
+        object: 'customer_balance_transaction',
+        amount: -Number(/amount=(-?\d+)/.exec(form)![1]),
+        currency: /currency=(\w+)/.exec(form)![1],
+      }),
+    ).toBe(cost);
+  });
+
+  it('prices a monetary credit grant, and denies any other kind', () => {
+    const o = op(
+      'POST',
+      '/v1/billing/credit_grants',
+      'amount[type]=monetary&amount[monetary][value]=1000&amount[monetary][currency]=usd&applicability_config[scope][price_type]=metered&customer=cus_1',
+    );
+    expect(o).toMatchObject({ movesMoney: true, costMicros: usd(1000) });
+    expect(
+      settled(o, {
+        object: 'billing.credit_grant',
+        amount: { type: 'monetary', monetary: { value: 1000, currency: 'usd' } },
+      }),
+    ).toBe(usd(1000));
+    expect(
+      classify('POST', '/v1/billing/credit_grants', 'amount[type]=custom_pricing_unit&customer=cus_1'),
+    ).toMatchObject({ reason: 'price_unknown' });
+  });
+});
+
+describe('subscriptions, priced by the invoice preview', () => {
+  it('previews a new subscription with its items as subscription_details, locking the customer', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&items[0][quantity]=2&items[0][metadata][a]=b&automatic_tax[enabled]=true',
+    );
+    expect(o.locks).toEqual(['cus_1']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(4000) })).toEqual({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'customer=cus_1',
+            'automatic_tax[enabled]=true',
+            'subscription_details[items][0][price]=price_1',
+            'subscription_details[items][0][quantity]=2',
+          ],
+        },
+      ],
+      cost: usd(4000),
+      customers: ['cus_1'],
+    });
+  });
+
+  it('maps add_invoice_items, backdating and the legacy customer path', () => {
+    const o = op(
+      'POST',
+      '/v1/customers/cus_9/subscriptions',
+      'items[0][price]=price_1&add_invoice_items[0][price]=price_x&add_invoice_items[0][period][end][type]=min_item_period_end&backdate_start_date=1700000000',
+    );
+    expect(o.locks).toEqual(['cus_9']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(100) }).reads[0]!.body).toEqual([
+      'customer=cus_9',
+      'invoice_items[0][price]=price_x',
+      'subscription_details[items][0][price]=price_1',
+      'subscription_details[start_date]=1700000000',
+    ]);
+  });
+
+  it.each([
+    ['collected by invoice', 'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice'],
+    ['on a trial', 'customer=cus_1&items[0][price]=price_1&trial_period_days=14'],
+  ])('charges nothing now for a subscription %s', (_name, form) => {
+    const o = op('POST', '/v1/subscriptions', form);
+    expect(o).toMatchObject({ class: 'money', movesMoney: false, costMicros: 0 });
+    expect(o.lookup).toBeUndefined();
+  });
+
+  it('previews only the one-off items of a trial', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&trial_period_days=14&add_invoice_items[0][price]=price_x',
+    );
+    expect(walk(o, { [PREVIEW]: previewInvoice(500) }).reads[0]!.body).toEqual([
+      'customer=cus_1',
+      'invoice_items[0][price]=price_x',
+    ]);
+  });
+
+  it('prices an invoice the preview sends at 0, unless the call collects automatically', () => {
+    const sent = { [PREVIEW]: previewInvoice(4000, 'send_invoice') };
+    expect(walk(op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1'), sent).cost).toBe(
+      0,
+    );
+    expect(
+      walk(
+        op(
+          'POST',
+          '/v1/subscriptions',
+          'customer=cus_1&items[0][price]=price_1&collection_method=charge_automatically',
+        ),
+        sent,
+      ).cost,
+    ).toBe(usd(4000));
+  });
+
+  it('settles a new subscription at its first invoice when the caller expanded it', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&expand[0]=latest_invoice',
+    );
+    expect(settled(o, { object: 'subscription', latest_invoice: previewInvoice(4000) })).toBe(usd(4000));
+    expect(settled(o, { object: 'subscription', latest_invoice: 'in_1' })).toBeUndefined();
+  });
+
+  it('previews what @stripe/mcp update_subscription sends, locking the subscription', () => {
+    const form =
+      'proration_behavior=always_invoice&items[0][id]=si_1&items[0][deleted]=true&items[1][price]=price_2&items[1][quantity]=1';
+    const o = op('POST', '/v1/subscriptions/sub_1', form);
+    expect(o).toMatchObject({ id: 'stripe.subscriptions.update', class: 'money', locks: ['sub_1'] });
+    expect(walk(o, { [PREVIEW]: previewInvoice(1000) })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_1',
+            'subscription_details[proration_behavior]=always_invoice',
+            'subscription_details[items][0][id]=si_1',
+            'subscription_details[items][0][deleted]=true',
+            'subscription_details[items][1][price]=price_2',
+            'subscription_details[items][1][quantity]=1',
+          ],
+        },
+      ],
+      cost: usd(1000),
+    });
+  });
+
+  it('maps removed discounts and the legacy customer form of an update', () => {
+    const o = op('POST', '/v1/customers/cus_1/subscriptions/sub_1', 'discounts=&billing_cycle_anchor=now');
+    expect(o.locks).toEqual(['sub_1']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(1) }).reads[0]!.body).toEqual([
+      'subscription=sub_1',
+      'discounts=',
+      'subscription_details[billing_cycle_anchor]=now',
+    ]);
+  });
+
+  it.each([
+    ['metadata only', 'metadata[a]=b&description=x'],
+    ['a later cancellation', 'cancel_at_period_end=true'],
+    ['collection by invoice', 'collection_method=send_invoice&items[0][price]=price_2'],
+  ])('lets an update with %s through free, still locked', (_name, form) => {
+    expect(op('POST', '/v1/subscriptions/sub_1', form)).toMatchObject({
+      movesMoney: false,
+      costMicros: 0,
+      locks: ['sub_1'],
+    });
+  });
+
+  it('lets what @stripe/mcp cancel_subscription sends (no invoice_now) through free, locked', () => {
+    const o = op('DELETE', '/v1/subscriptions/sub_1');
+    expect(o).toMatchObject({
+      id: 'stripe.subscriptions.cancel',
+      class: 'money',
+      movesMoney: false,
+      locks: ['sub_1'],
+    });
+    expect(o.lookup).toBeUndefined();
+  });
+
+  it.each([
+    ['invoice_now=true', 'none'],
+    ['invoice_now=true&prorate=true', 'create_prorations'],
+    ['invoice_now=yes', 'none'],
+  ])('previews a cancellation that invoices now (%s)', (form, behavior) => {
+    const o = op('DELETE', '/v1/customers/cus_1/subscriptions/sub_1', form);
+    expect(walk(o, { [PREVIEW]: previewInvoice(250) })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_1',
+            'subscription_details[cancel_now]=true',
+            `subscription_details[proration_behavior]=${behavior}`,
+          ],
+        },
+      ],
+      cost: usd(250),
+    });
+  });
+
+  it('previews a resume, which bills at once by default', () => {
+    const o = op('POST', '/v1/subscriptions/sub_1/resume', 'proration_behavior=always_invoice');
+    expect(o.locks).toEqual(['sub_1']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(900) })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_1',
+            'subscription_details[resume_at]=now',
+            'subscription_details[proration_behavior]=always_invoice',
+          ],
+        },
+      ],
+      cost: usd(900),
+    });
+  });
+});
+
+describe('subscription items and schedules', () => {
+  it('previews a new item on the subscription it names', () => {
+    const o = op(
+      'POST',
+      '/v1/subscription_items',
+      'subscription=sub_1&price=price_1&quantity=2&proration_behavior=always_invoice',
+    );
+    expect(o.locks).toEqual(['sub_1']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(700) })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_1',
+            'subscription_details[items][0][price]=price_1',
+            'subscription_details[items][0][quantity]=2',
+            'subscription_details[proration_behavior]=always_invoice',
+          ],
+        },
+      ],
+      cost: usd(700),
+    });
+  });
+
+  it("reads an updated item's subscription, leases it, and previews the change", () => {
+    const o = op('POST', '/v1/subscription_items/si_1', 'quantity=3');
+    expect(o.locks).toEqual(['si_1']);
+    expect(
+      walk(o, {
+        'GET /v1/subscription_items/si_1': { object: 'subscription_item', subscription: 'sub_9' },
+        [PREVIEW]: previewInvoice(300),
+      }),
+    ).toEqual({
+      reads: [
+        { read: 'GET /v1/subscription_items/si_1' },
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_9',
+            'subscription_details[items][0][quantity]=3',
+            'subscription_details[items][0][id]=si_1',
+          ],
+          locks: ['sub_9'],
+        },
+      ],
+      cost: usd(300),
+      customers: ['cus_1'],
+    });
+  });
+
+  it('fails closed when the item names no subscription', () => {
+    const o = op('POST', '/v1/subscription_items/si_1', 'quantity=3');
+    expect(
+      walk(o, { 'GET /v1/subscription_items/si_1': { object: 'subscription_item', subscription: null } })
+        .cost,
+    ).toBeUndefined();
+  });
+
+  it('lets item removals that invoice nothing now through free, and previews one that invoices at once', () => {
+    expect(op('DELETE', '/v1/subscription_items/si_1')).toMatchObject({ movesMoney: false, locks: ['si_1'] });
+    expect(op('POST', '/v1/subscription_items/si_1', 'metadata[a]=b')).toMatchObject({ movesMoney: false });
+    const o = op('DELETE', '/v1/subscription_items/si_1', 'proration_behavior=always_invoice');
+    expect(
+      walk(o, { 'GET /v1/subscription_items/si_1': { subscription: 'sub_9' }, [PREVIEW]: previewInvoice(0) })
+        .reads[1]!.body,
+    ).toEqual([
+      'subscription=sub_9',
+      'subscription_details[items][0][id]=si_1',
+      'subscription_details[items][0][deleted]=true',
+      'subscription_details[proration_behavior]=always_invoice',
+    ]);
+  });
+
+  it('previews a new schedule with its phases, their defaults and its start', () => {
+    const o = op(
+      'POST',
+      '/v1/subscription_schedules',
+      'customer=cus_1&start_date=now&end_behavior=release&default_settings[collection_method]=charge_automatically&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
+    );
+    expect(o.locks).toEqual(['cus_1']);
+    expect(walk(o, { [PREVIEW]: previewInvoice(1200) })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'customer=cus_1',
+            'currency=eur',
+            'schedule_details[end_behavior]=release',
+            'schedule_details[phases][0][items][0][price]=price_1',
+            'schedule_details[phases][0][collection_method]=charge_automatically',
+            'schedule_details[phases][0][start_date]=now',
+          ],
+        },
+      ],
+      cost: usd(1200),
+    });
+  });
+
+  it('lets a schedule that adopts a subscription, and a metadata update, through free', () => {
+    expect(op('POST', '/v1/subscription_schedules', 'from_subscription=sub_1')).toMatchObject({
+      movesMoney: false,
+    });
+    expect(op('POST', '/v1/subscription_schedules/sub_sched_1', 'metadata[a]=b')).toMatchObject({
+      movesMoney: false,
+      locks: ['sub_sched_1'],
+    });
+  });
+
+  it('previews a schedule update by the schedule', () => {
+    const o = op(
+      'POST',
+      '/v1/subscription_schedules/sub_sched_1',
+      'phases[0][items][0][price]=price_2&proration_behavior=none',
+    );
+    expect(walk(o, { [PREVIEW]: previewInvoice(1) }).reads[0]!.body).toEqual([
+      'schedule=sub_sched_1',
+      'schedule_details[proration_behavior]=none',
+      'schedule_details[phases][0][items][0][price]=price_2',
+    ]);
+  });
+
+  it('previews a schedule cancellation on its subscription; one not started costs 0; invoice_now=false is free', () => {
+    const o = op('POST', '/v1/subscription_schedules/sub_sched_1/cancel');
+    expect(o.locks).toEqual(['sub_sched_1']);
+    expect(
+      walk(o, {
+        'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
+        [PREVIEW]: previewInvoice(640),
+      }),
+    ).toMatchObject({
+      reads: [
+        { read: 'GET /v1/subscription_schedules/sub_sched_1' },
+        {
+          read: PREVIEW,
+          body: [
+            'subscription=sub_2',
+            'subscription_details[cancel_now]=true',
+            'subscription_details[proration_behavior]=create_prorations',
+          ],
+          locks: ['sub_2'],
+        },
+      ],
+      cost: usd(640),
+    });
+    expect(walk(o, { 'GET /v1/subscription_schedules/sub_sched_1': { subscription: null } }).cost).toBe(0);
+    expect(op('POST', '/v1/subscription_schedules/sub_sched_1/cancel', 'invoice_now=false')).toMatchObject({
+      movesMoney: false,
+    });
+  });
+});
+
+describe('quotes, Issuing, Terminal, Treasury, Climate', () => {
+  it("prices a quote acceptance at the quote's total", () => {
+    const o = op('POST', '/v1/quotes/qt_1/accept');
+    expect(o.locks).toEqual(['qt_1']);
+    const quote = {
+      object: 'quote',
+      amount_total: 5000,
+      currency: 'usd',
+      computed: { upfront: { amount_total: 4000 } },
+    };
+    expect(walk(o, { 'GET /v1/quotes/qt_1': quote }).cost).toBe(usd(5000));
+    expect(settled(o, { ...quote, status: 'accepted' })).toBe(usd(5000));
+    expect(op('POST', '/v1/quotes/qt_1', 'description=x').locks).toEqual(['qt_1']);
+  });
+
+  const auth = {
+    object: 'issuing.authorization',
+    amount: 0,
+    currency: 'usd',
+    pending_request: { amount: 700, currency: 'usd', is_amount_controllable: true },
+    approved: false,
+    status: 'pending',
+  };
+  it.each([
+    ['', usd(700)],
+    ['amount=900', usd(900)],
+    ['amount=100', usd(700)],
+  ])('prices an Issuing approval (%s) at what it holds', (form, cost) => {
+    const o = op('POST', '/v1/issuing/authorizations/iauth_1/approve', form);
+    expect(o.locks).toEqual(['iauth_1']);
+    expect(walk(o, { 'GET /v1/issuing/authorizations/iauth_1': auth }).cost).toBe(cost);
+    const held = form === 'amount=100' ? 100 : cost / 10_000;
+    expect(settled(o, { ...auth, approved: true, amount: held, pending_request: null })).toBeLessThanOrEqual(
+      cost,
+    );
+  });
+
+  it.each([
+    '/v1/terminal/readers/tmr_1/process_payment_intent',
+    '/v1/terminal/readers/tmr_1/confirm_payment_intent',
+  ])('prices %s at the intent it charges', (path) => {
+    const o = op('POST', path, 'payment_intent=pi_1');
+    expect(o.locks).toEqual(['pi_1']);
+    expect(walk(o, { 'GET /v1/payment_intents/pi_1': intent }).cost).toBe(in_(1099, 'eur'));
+    expect(classify('POST', path)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it('prices a Terminal refund like a refund, and denies the internal endpoint that names nothing', () => {
+    const o = op('POST', '/v1/terminal/readers/tmr_1/refund_payment', 'charge=ch_1');
+    expect(o.locks).toEqual(['ch_1']);
+    expect(walk(o, { 'GET /v1/charges/ch_1': charge }).cost).toBe(usd(3500));
+    expect(classify('POST', '/v1/terminal/refunds')).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it.each([
+    [
+      '/v1/treasury/credit_reversals',
+      'received_credit=rc_1',
+      'GET /v1/treasury/received_credits/rc_1',
+      'rc_1',
+    ],
+    ['/v1/treasury/debit_reversals', 'received_debit=rd_1', 'GET /v1/treasury/received_debits/rd_1', 'rd_1'],
+  ])('prices %s at the received amount', (path, form, read, id) => {
+    const o = op('POST', path, form);
+    expect(o.locks).toEqual([id]);
+    expect(walk(o, { [read]: { amount: 1234, currency: 'usd', status: 'succeeded' } }).cost).toBe(usd(1234));
+    expect(settled(o, { amount: 1234, currency: 'usd', status: 'processing' })).toBe(usd(1234));
+  });
+
+  const product = {
+    object: 'climate.product',
+    current_prices_per_metric_ton: {
+      usd: { amount_fees: 1650, amount_subtotal: 55000, amount_total: 56650 },
+      eur: { amount_fees: 1600, amount_subtotal: 53000, amount_total: 54600 },
+    },
+  };
+  it.each([
+    ['metric tons × the price per ton', 'product=climsku_1&metric_tons=1.5&currency=usd', usd(84_975)],
+    ['an amount grossed up by the fee share', 'product=climsku_1&amount=10000&currency=usd', usd(10_300)],
+    [
+      'metric tons without currency, in the dearest currency',
+      'product=climsku_1&metric_tons=1',
+      Math.max(usd(56_650), in_(54_600, 'eur')),
+    ],
+  ])('prices a climate order: %s', (_name, form, cost) => {
+    const o = op('POST', '/v1/climate/orders', form);
+    expect(walk(o, { 'GET /v1/climate/products/climsku_1': product }).cost).toBe(cost);
+  });
+
+  it.each([
+    ['an amount without currency', 'product=climsku_1&amount=100'],
+    ['neither amount nor tons', 'product=climsku_1&currency=usd'],
+  ])('denies a climate order with %s', (_name, form) => {
+    expect(classify('POST', '/v1/climate/orders', form)).toMatchObject({ reason: 'price_unknown' });
+  });
+});

@@ -1,0 +1,426 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import type { ExchangeRates } from '../../money/exchange-rates.ts';
+import type { MicroUsd } from '../../money/micro-usd.ts';
+import type { Params } from '../types.ts';
+import { objectList, objectParam } from './amounts.ts';
+import { chain, FREE, idOf, micros, type Priced, type Read } from './costs.ts';
+import { amount, isObj, objectId, scalar } from './fields.ts';
+
+/**
+ * Subscriptions priced by Stripe's own invoice preview (price stage): `POST /v1/invoices/create_preview`
+ * computes the invoice a subscription change would issue and creates nothing. The call's parameters
+ * are mapped onto the preview's (`subscription_details`, `schedule_details`, `invoice_items`,
+ * `customer`, `subscription`), and the call is priced at the preview's `amount_due`: what Stripe
+ * collects from the customer's payment method. Collection by invoice (`send_invoice`) and trials
+ * charge nothing now. A parameter that only lowers the amount (discounts kept, trials from a plan) is
+ * left out: the preview then over-counts, never under-counts.
+ */
+
+const PREVIEW = '/v1/invoices/create_preview';
+type Obj = Record<string, unknown>;
+
+/** Keys of a subscription item the preview takes as they are (`metadata` is left out: no amount). */
+const ITEM_KEYS = [
+  'id',
+  'deleted',
+  'clear_usage',
+  'price',
+  'price_data',
+  'quantity',
+  'discounts',
+  'tax_rates',
+  'billing_thresholds',
+] as const;
+
+/** `add_invoice_items` → the preview's `invoice_items` (same names; `period` has another shape there). */
+const INVOICE_ITEM_KEYS = [
+  'price',
+  'price_data',
+  'quantity',
+  'discounts',
+  'tax_rates',
+  'discountable',
+] as const;
+
+/** Subscription parameters the preview takes under `subscription_details`, as they are. */
+const DETAIL_KEYS = [
+  'billing_cycle_anchor',
+  'billing_mode',
+  'billing_schedules',
+  'cancel_at',
+  'cancel_at_period_end',
+  'default_tax_rates',
+  'proration_behavior',
+  'proration_date',
+  'trial_end',
+] as const;
+
+/** Top-level parameters that change the amount and mean the same on the preview. */
+const INVOICE_KEYS = ['automatic_tax', 'discounts', 'currency', 'customer_account', 'on_behalf_of'] as const;
+
+/**
+ * Subscription update parameters that change nothing Stripe invoices now: an update naming only these
+ * is free (a preview would price the whole next renewal).
+ */
+const UPDATE_FREE_KEYS = new Set([
+  'expand',
+  'metadata',
+  'description',
+  'default_payment_method',
+  'default_source',
+  'invoice_settings',
+  'payment_settings',
+  'payment_behavior',
+  'off_session',
+  'cancellation_details',
+  'days_until_due',
+  'collection_method',
+  'pause_collection',
+  'transfer_data',
+  'application_fee_percent',
+  'on_behalf_of',
+  'trial_settings',
+  // Cancelling later invoices nothing now (a proration it causes is a credit).
+  'cancel_at',
+  'cancel_at_period_end',
+]);
+
+/** Subscription item update parameters that change nothing invoiced. */
+const ITEM_FREE_KEYS = new Set(['expand', 'metadata', 'off_session', 'payment_behavior']);
+
+/** Schedule update parameters that change nothing invoiced. */
+const SCHEDULE_FREE_KEYS = new Set(['expand', 'metadata']);
+
+/** `POST /v1/subscriptions` and `POST /v1/customers/{customer}/subscriptions`. */
+export function subscriptionCreate(
+  params: Params,
+  rates: ExchangeRates,
+  customerInPath?: string,
+): Priced | Denial {
+  const collection = scalar(params, 'collection_method');
+  if (isDenial(collection)) return collection;
+  if (collection === 'send_invoice') return FREE;
+  const customer = customerInPath ?? objectId(params, 'customer');
+  if (isDenial(customer)) return customer;
+  const added = invoiceItems(params);
+  if (isDenial(added)) return added;
+  const trialDays = amount(params, 'trial_period_days');
+  if (isDenial(trialDays)) return trialDays;
+  const top = pick(params, INVOICE_KEYS);
+  const base: Obj = { ...(customer !== undefined ? { customer } : {}), ...top };
+  // A trial charges nothing for its items now; only the one-off items are invoiced at once.
+  if (trialDays !== undefined && trialDays > 0 && !Object.hasOwn(params, 'backdate_start_date')) {
+    if (added === undefined) return FREE;
+    return preview({ ...base, invoice_items: added }, rates, collection);
+  }
+  const details = subscriptionDetails(params);
+  if (isDenial(details)) return details;
+  const backdate = scalar(params, 'backdate_start_date');
+  if (isDenial(backdate)) return backdate;
+  if (backdate !== undefined) details['start_date'] = backdate;
+  return preview(
+    { ...base, ...(added !== undefined ? { invoice_items: added } : {}), subscription_details: details },
+    rates,
+    collection,
+  );
+}
+
+/** `POST /v1/subscriptions/{id}` and its legacy customer form. */
+export function subscriptionUpdate(
+  subscription: string,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial {
+  if (Object.keys(params).every((k) => UPDATE_FREE_KEYS.has(k))) return FREE;
+  const collection = scalar(params, 'collection_method');
+  if (isDenial(collection)) return collection;
+  if (collection === 'send_invoice') return FREE;
+  const added = invoiceItems(params);
+  if (isDenial(added)) return added;
+  const top = pick(params, ['automatic_tax', 'discounts'] as const);
+  const details = subscriptionDetails(params);
+  if (isDenial(details)) return details;
+  return preview(
+    {
+      subscription,
+      ...top,
+      ...(added !== undefined ? { invoice_items: added } : {}),
+      ...(Object.keys(details).length > 0 ? { subscription_details: details } : {}),
+    },
+    rates,
+    collection,
+  );
+}
+
+/**
+ * `DELETE /v1/subscriptions/{id}` (and the customer form): free unless `invoice_now` issues a final
+ * invoice now; then the preview of the cancellation, prorated only when `prorate` says so.
+ */
+export function subscriptionCancel(
+  subscription: string,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial {
+  const now = flag(params, 'invoice_now', false, true);
+  if (isDenial(now)) return now;
+  if (!now) return FREE;
+  const prorate = flag(params, 'prorate', false, false);
+  if (isDenial(prorate)) return prorate;
+  return preview(cancelPreview(subscription, prorate), rates, undefined);
+}
+
+/** `POST /v1/subscriptions/{id}/resume`: the invoice resuming issues (by default it bills at once). */
+export function subscriptionResume(
+  subscription: string,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial {
+  const details = pick(params, ['billing_cycle_anchor', 'proration_behavior', 'proration_date'] as const);
+  return preview({ subscription, subscription_details: { resume_at: 'now', ...details } }, rates, undefined);
+}
+
+/** `POST /v1/subscription_items`: the subscription named in the body with one more item. */
+export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+  const subscription = objectId(params, 'subscription');
+  if (isDenial(subscription)) return subscription;
+  if (subscription === undefined) {
+    return deny(
+      'price_unknown',
+      'A subscription item must name its "subscription" for Keybrake to price it.',
+    );
+  }
+  const item = pick(params, ITEM_KEYS);
+  const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
+  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates, undefined);
+}
+
+/**
+ * `POST /v1/subscription_items/{item}`: the item's subscription is read first, then previewed with
+ * the item changed. Metadata-only updates are free.
+ */
+export function subscriptionItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return FREE;
+  const changed = pick(params, ITEM_KEYS);
+  const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
+  return viaItem(item, { ...changed, id: item }, rest, rates);
+}
+
+/**
+ * `DELETE /v1/subscription_items/{item}`: a removal credits unused time and invoices nothing now,
+ * unless `proration_behavior=always_invoice` invoices at once; then the preview of the removal.
+ */
+export function subscriptionItemDelete(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  const behavior = scalar(params, 'proration_behavior');
+  if (isDenial(behavior)) return behavior;
+  if (behavior !== 'always_invoice') return FREE;
+  const clear = pick(params, ['clear_usage'] as const);
+  const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
+  return viaItem(item, { id: item, deleted: 'true', ...clear }, rest, rates);
+}
+
+/** `POST /v1/subscription_schedules`: the first invoice of the subscription the schedule starts. */
+export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+  // Adopting an existing subscription changes nothing it bills.
+  if (Object.hasOwn(params, 'from_subscription')) return FREE;
+  const customer = objectId(params, 'customer');
+  if (isDenial(customer)) return customer;
+  const top = pick(params, ['customer_account'] as const);
+  const details = scheduleDetails(params, true);
+  if (isDenial(details)) return details;
+  const first = (details['phases'] as Obj[] | undefined)?.[0];
+  const currency = first?.['currency'];
+  if (first !== undefined) delete first['currency'];
+  return preview(
+    {
+      ...(customer !== undefined ? { customer } : {}),
+      ...top,
+      ...(typeof currency === 'string' ? { currency } : {}),
+      schedule_details: details,
+    },
+    rates,
+    undefined,
+  );
+}
+
+/** `POST /v1/subscription_schedules/{schedule}`: the schedule's next invoice with the new phases. */
+export function scheduleUpdate(schedule: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  if (Object.keys(params).every((k) => SCHEDULE_FREE_KEYS.has(k))) return FREE;
+  const details = scheduleDetails(params, false);
+  if (isDenial(details)) return details;
+  return preview(
+    { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) },
+    rates,
+    undefined,
+  );
+}
+
+/**
+ * `POST /v1/subscription_schedules/{schedule}/cancel`: cancels the schedule's subscription, invoicing
+ * now unless `invoice_now=false` (Stripe's default is true here): the schedule is read for its
+ * subscription, then the cancellation is previewed. A schedule that has not started bills nothing.
+ */
+export function scheduleCancel(schedule: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  const now = flag(params, 'invoice_now', true, true);
+  if (isDenial(now)) return now;
+  if (!now) return FREE;
+  const prorate = flag(params, 'prorate', true, false);
+  if (isDenial(prorate)) return prorate;
+  return chain([
+    {
+      path: `/v1/subscription_schedules/${schedule}`,
+      describe: "the schedule's subscription, then Stripe's invoice preview of its cancellation",
+      part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
+      follow: (o) => {
+        if (o['subscription'] === null) return [];
+        const subscription = idOf(o['subscription']);
+        if (subscription === undefined) return undefined;
+        return [previewRead(cancelPreview(subscription, prorate), rates, undefined, [subscription])];
+      },
+    },
+  ]);
+}
+
+/** Prices the preview's invoice: `amount_due`, or 0 when it is collected by sending the invoice. */
+export function previewPrice(
+  o: Obj,
+  rates: ExchangeRates,
+  collection: string | undefined,
+): MicroUsd | undefined {
+  const due = o['amount_due'];
+  if (typeof due !== 'number') return undefined;
+  // The call's own collection method wins over the subscription's current one.
+  const method = collection ?? o['collection_method'];
+  if (method === 'send_invoice') return typeof o['currency'] === 'string' ? 0 : undefined;
+  return micros(due, o['currency'], rates);
+}
+
+/** The form encoding Stripe reads (Rack brackets, lists as `a[0]`), of parsed parameters. */
+export function encodeForm(params: Obj): string {
+  const pairs: string[] = [];
+  const walk = (name: string, v: unknown): void => {
+    if (typeof v === 'string') pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(v)}`);
+    else if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(`${name}[${i}]`, x);
+    else if (isObj(v)) for (const [k, x] of Object.entries(v)) walk(`${name}[${k}]`, x);
+  };
+  for (const [k, v] of Object.entries(params)) walk(k, v);
+  return pairs.join('&');
+}
+
+function preview(body: Obj, rates: ExchangeRates, collection: string | undefined): Priced {
+  return chain([previewRead(body, rates, collection)]);
+}
+
+function previewRead(
+  body: Obj,
+  rates: ExchangeRates,
+  collection: string | undefined,
+  locks?: string[],
+): Read {
+  return {
+    path: PREVIEW,
+    method: 'POST',
+    body: encodeForm(body),
+    describe: "Stripe's invoice preview of this change (amount_due)",
+    ...(locks !== undefined ? { locks } : {}),
+    part: (o) => previewPrice(o, rates, collection),
+  };
+}
+
+/** Reads the item for its subscription, then previews that subscription with `item` changed. */
+function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates): Priced {
+  return chain([
+    {
+      path: `/v1/subscription_items/${item}`,
+      describe: "the item's subscription, then Stripe's invoice preview of the change",
+      part: () => 0,
+      follow: (o) => {
+        const subscription = idOf(o['subscription']);
+        if (subscription === undefined) return undefined;
+        const body = { subscription, subscription_details: { items: [change], ...rest } };
+        return [previewRead(body, rates, undefined, [subscription])];
+      },
+    },
+  ]);
+}
+
+function cancelPreview(subscription: string, prorate: boolean): Obj {
+  return {
+    subscription,
+    subscription_details: { cancel_now: 'true', proration_behavior: prorate ? 'create_prorations' : 'none' },
+  };
+}
+
+/** `subscription_details` from a subscription create or update: the mapped items and details. */
+function subscriptionDetails(params: Params): Obj | Denial {
+  const details = pick(params, DETAIL_KEYS);
+  const items = objectList(params, 'items');
+  if (isDenial(items)) return items;
+  if (items !== undefined) {
+    const mapped: Obj[] = [];
+    for (const item of items) {
+      mapped.push(pick(item, ITEM_KEYS));
+    }
+    details['items'] = mapped;
+  }
+  return details;
+}
+
+/** `add_invoice_items` as the preview's `invoice_items`; undefined when there are none. */
+function invoiceItems(params: Params): Obj[] | undefined | Denial {
+  const list = objectList(params, 'add_invoice_items');
+  if (isDenial(list) || list === undefined) return list;
+  const mapped: Obj[] = [];
+  for (const item of list) {
+    mapped.push(pick(item, INVOICE_ITEM_KEYS));
+  }
+  return mapped.length > 0 ? mapped : undefined;
+}
+
+/** Phase keys the preview takes; `currency` is lifted to the preview's own on create. */
+const PHASE_DROP = new Set(['metadata', 'description', 'invoice_settings', 'default_payment_method']);
+/** What `default_settings` gives every phase that does not set it, as far as the amount goes. */
+const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_thresholds', 'collection_method'];
+
+/** `schedule_details` from a schedule create or update: its phases (with the defaults they inherit). */
+function scheduleDetails(params: Params, create: boolean): Obj | Denial {
+  const details = pick(params, ['end_behavior', 'proration_behavior', 'billing_mode'] as const);
+  const defaults = objectParam(params, 'default_settings');
+  if (isDenial(defaults)) return defaults;
+  const phases = objectList(params, 'phases');
+  if (isDenial(phases)) return phases;
+  if (phases !== undefined) {
+    const mapped = phases.map((phase): Obj => {
+      const m: Obj = {};
+      for (const [k, v] of Object.entries(phase)) if (!PHASE_DROP.has(k)) m[k] = v;
+      for (const k of DEFAULT_KEYS) {
+        if (defaults !== undefined && Object.hasOwn(defaults, k) && !Object.hasOwn(m, k)) m[k] = defaults[k];
+      }
+      return m;
+    });
+    if (create && mapped.length > 0 && !Object.hasOwn(mapped[0]!, 'start_date')) {
+      const start = scalar(params, 'start_date');
+      if (isDenial(start)) return start;
+      if (start !== undefined) mapped[0]!['start_date'] = start;
+    }
+    details['phases'] = mapped;
+  }
+  return details;
+}
+
+/** The named keys of `params` that are present, as they are. */
+function pick(params: Params, keys: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const k of keys) if (Object.hasOwn(params, k)) out[k] = params[k];
+  return out;
+}
+
+/**
+ * A Stripe boolean parameter: `true`/`false`, `fallback` when absent, and any other value read the
+ * costly way (`costly`), whatever Stripe would make of it.
+ */
+function flag(params: Params, name: string, fallback: boolean, costly: boolean): boolean | Denial {
+  const v = scalar(params, name);
+  if (isDenial(v)) return v;
+  if (v === undefined) return fallback;
+  return v === 'true' ? true : v === 'false' ? false : costly;
+}
