@@ -154,7 +154,7 @@ describe('Twilio emulator billing (the price oracle of the e2e tests)', () => {
     });
   });
 
-  it('bills a Conversations message once per SMS or WhatsApp participant', async () => {
+  it('bills a Conversations message once per SMS or WhatsApp participant, and each participant once a month', async () => {
     const client = twilio(ACCOUNT.sid, ACCOUNT.authToken, {
       httpClient: rewritingClient(emulator.url) as never,
     });
@@ -166,6 +166,10 @@ describe('Twilio emulator billing (the price oracle of the e2e tests)', () => {
     } as never);
     const before = total();
     await conversation.messages.create({ body: 'hello' });
-    expect(total() - before).toBe(11_300 + 145_000);
+    // The first message of the month also makes its three participants active users.
+    expect(total() - before).toBe(11_300 + 145_000 + 3 * 50_000);
+    const again = total();
+    await conversation.messages.create({ body: 'hello' });
+    expect(total() - again).toBe(11_300 + 145_000);
   });
 });

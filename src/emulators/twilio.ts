@@ -78,6 +78,8 @@ const CONFERENCE_PER_PARTICIPANT_MINUTE = 1_800;
 const RECORDING_PER_MINUTE = 2_500;
 const AMD_PER_CALL = 7_500;
 const VERIFY_PER_VERIFICATION = 50_000;
+/** Conversations: each participant a message reaches is an active user of the month, billed once. */
+const CONVERSATIONS_ACTIVE_USER = 50_000;
 const LOOKUP_FIELDS: Readonly<Record<string, number>> = {
   line_type_intelligence: 8_000,
   caller_name: 10_000,
@@ -193,6 +195,7 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
   const calls = new Map<string, Record<string, unknown>>();
   const conversations = new Map<string, Record<string, unknown>[]>();
   const charges: TwilioCharge[] = [];
+  const activeUsers = new Set<string>();
   const bill = (category: string, sid: string, micros: number) => {
     if (micros > 0) charges.push({ category, sid, micros });
   };
@@ -342,6 +345,11 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
       for (const p of participants) {
         const binding = p['messaging_binding'] as { address?: string } | null;
         if (binding?.address) bill('conversations', messageSid, smsPrice(binding.address, segments, media));
+        const user = String(binding?.address ?? p['identity']);
+        if (!activeUsers.has(user)) {
+          activeUsers.add(user);
+          bill('conversations-active-users', user, CONVERSATIONS_ACTIVE_USER);
+        }
       }
       return {
         status: 201,

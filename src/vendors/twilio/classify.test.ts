@@ -691,7 +691,7 @@ describe('Twilio Conversations messages', () => {
     expect(service.lookup?.path).toBe('/v1/Services/IS1/Conversations/CH2/Participants?PageSize=100');
   });
 
-  it('prices every SMS and WhatsApp participant, and no chat participant', () => {
+  it('prices every SMS and WhatsApp participant at messaging rates, and every participant as an active user', () => {
     const lookup = op(classify(req('POST', path, 'conversations'), { Body: 'x'.repeat(161) })).lookup!;
     const body = list([
       sms('+14155550100'),
@@ -700,7 +700,10 @@ describe('Twilio Conversations messages', () => {
       { identity: 'agent', messaging_binding: null },
     ]);
     expect(lookup.price(body)).toBe(
-      2 * P.countries.US!.smsPerSegment + 2 * P.countries.FR!.smsPerSegment + P.whatsappPerMessage,
+      2 * P.countries.US!.smsPerSegment +
+        2 * P.countries.FR!.smsPerSegment +
+        P.whatsappPerMessage +
+        4 * P.conversationsActiveUser,
     );
     expect(lookup.parties?.(body)).toMatchObject({
       recipients: ['+14155550100', '+33612345678', '+4915123456789'],
@@ -710,17 +713,19 @@ describe('Twilio Conversations messages', () => {
 
   it('prices media and group MMS per message, a template at the longest body, an unknown binding at the dearest', () => {
     const media = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1' })).lookup!;
-    expect(media.price(list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage);
+    const user = P.conversationsActiveUser;
+    expect(media.price(list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage! + user);
     const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
-    expect(template.price(list([sms('+14155550100')]))).toBe(24 * P.countries.US!.smsPerSegment);
+    expect(template.price(list([sms('+14155550100')]))).toBe(24 * P.countries.US!.smsPerSegment + user);
     const group = list([
       sms('+14155550100'),
       { messaging_binding: { type: 'sms', projected_address: '+14155550199' } },
     ]);
-    expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage);
+    expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage! + 2 * user);
     const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
     expect(template.price(other)).toBe(
-      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage),
+      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage) +
+        user,
     );
   });
 
@@ -736,7 +741,7 @@ describe('Twilio Conversations messages', () => {
     const segment = P.countries.US!.smsPerSegment;
     // After the first page a group MMS cannot be seen: an SMS participant is priced at the dearer of the two.
     expect(next.price(list([sms('+14155550101')]))).toBe(
-      segment + Math.max(segment, P.countries.US!.mmsPerMessage!),
+      segment + Math.max(segment, P.countries.US!.mmsPerMessage!) + 2 * P.conversationsActiveUser,
     );
     const elsewhere = list([], 'https://evil.example/v1/Conversations/CH1/Participants?Page=1');
     expect(lookup.next!(elsewhere)).toBeUndefined();

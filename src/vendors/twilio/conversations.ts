@@ -7,7 +7,8 @@ import { MAX_SEGMENTS, smsSegments } from './segments.ts';
 
 /**
  * A Conversations message is delivered to every participant of the conversation that is reached over
- * SMS, MMS or WhatsApp (a `messaging_binding`); chat participants (an `identity`) cost nothing. The
+ * SMS, MMS or WhatsApp (a `messaging_binding`), at messaging rates; and every participant, chat ones
+ * (an `identity`) included, can become an active user of the month, billed once a month. The
  * participants are not in the request, so the price stage looks the list up with the real key
  * (`GET …/Participants?PageSize=100`) and prices it here. Pure.
  */
@@ -58,6 +59,9 @@ export function conversationDelivery(
   if (typeof body !== 'object' || body === null) return undefined;
   const list = (body as Record<string, unknown>)['participants'];
   if (!Array.isArray(list)) return undefined;
+  // Every participant a message reaches may become one of the month's active users (a monthly fee
+  // per user): Keybrake cannot know who already is, so every message counts it for each of them.
+  let micros = list.length * prices.conversationsActiveUser;
   const bindings: Record<string, unknown>[] = [];
   for (const participant of list) {
     if (typeof participant !== 'object' || participant === null) return undefined;
@@ -69,7 +73,6 @@ export function conversationDelivery(
   const groupMms = bindings.some(
     (b) => typeof b['projected_address'] === 'string' && b['projected_address'] !== '',
   );
-  let micros = 0;
   const recipients: Destination[] = [];
   for (const binding of bindings) {
     const address = typeof binding['address'] === 'string' ? binding['address'] : undefined;

@@ -41,6 +41,8 @@ export interface TwilioPrices {
   readonly lookupV1Types: Readonly<Record<string, MicroUsd>>;
   /** A Lookup field, v1 type or add-on the table does not know. */
   readonly lookupUnknown: MicroUsd;
+  /** Conversations: per participant active in a month (counted on every message, see conversations.ts). */
+  readonly conversationsActiveUser: MicroUsd;
   /** Buying a phone number: the first month of the dearest common number types. */
   readonly phoneNumberPurchase: MicroUsd;
 }
@@ -94,6 +96,7 @@ export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
   lookupV1Types: { carrier: 5_000, 'caller-name': 10_000 },
   lookupUnknown: 250_000,
   phoneNumberPurchase: 20_000_000,
+  conversationsActiveUser: 50_000,
 };
 
 /** Merges configuration overrides into the defaults; unknown countries stay priced by `unknownCountry`. */
