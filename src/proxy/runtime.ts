@@ -23,6 +23,7 @@ import {
   MAX_HEADER_BYTES,
   type ProxyListener,
 } from './server.ts';
+import { leaseTtlMsFor } from './stages/lease.ts';
 import { createUpstreams, DEFAULT_MAX_RESPONSE_BYTES, type UpstreamConfig } from './upstreams.ts';
 
 /** Everything a proxy process needs; `serve` and `proxy` both build one of these. */
@@ -94,6 +95,8 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     metrics,
     log: config.log,
     parseLimits: config.parseLimits,
+    // A lease outlives the longest the vendor may take to act on the call it guards.
+    leaseTtlMs: leaseTtlMsFor(config.upstreamTimeoutMs),
     ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
   };
   const calls = new InFlight();
