@@ -113,3 +113,18 @@ describe('compiling an operations table', () => {
     expect(lookup('POST', '/v1/r599/x_1/a4')).toEqual({ row: big[599], segments: ['x_1'] });
   });
 });
+
+describe('a trailing slash', () => {
+  const match = compileOperations([
+    { id: 'x.keys.create', method: 'POST', path: '/v1/keys', rule: 'free' },
+    { id: 'x.keys.get', method: 'GET', path: '/v1/keys/{key}', rule: 'free' },
+  ]);
+
+  it.each([
+    ['POST', '/v1/keys/', 'x.keys.create'],
+    ['GET', '/v1/keys/k_1/', 'x.keys.get'],
+    ['POST', '/v1/keys//', undefined],
+  ])('%s %s reads as %s', (method, path, id) => {
+    expect(match(method, path)?.row.id).toBe(id);
+  });
+});

@@ -79,7 +79,10 @@ export function compileOperations<Row extends OperationRow<string>>(
   return (method, path) => {
     const root = byMethod.get(method);
     if (!root || path.charCodeAt(0) !== 47 /* '/' */) return undefined;
-    const segments = path.slice(1).split('/');
+    // One trailing slash is read as the operation it trails: a vendor that routes `/v1/x/` like
+    // `/v1/x` must not find a sensitive row unknown (the forwarded path keeps its slash).
+    const trimmed = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : path;
+    const segments = trimmed.slice(1).split('/');
     const captured: string[] = [];
     const row = find(root, segments, 0, captured);
     return row ? { row, segments: captured } : undefined;
