@@ -12,7 +12,8 @@ Commands:
   operator       reconcile VaultKey / SpendPolicy resources and serve snapshots to proxies (Kubernetes)
   proxy          run a proxy replica that follows the operator (Kubernetes)
   token new      print a fresh vault token, or a Secret manifest holding one
-  policy-check   validate SpendPolicy / VaultKey / Secret manifests offline
+  policy-check   validate SpendPolicy / VaultKey / Secret manifests offline; --explain: what Keybrake
+                 would decide for one request with one key, check by check
   catalog        print every operation Keybrake knows for a vendor, with its class
   demo           run a runaway agent against a local Stripe emulator and watch the cap stop it
 

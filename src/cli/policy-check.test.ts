@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
-import { policyCheck } from './policy-check.ts';
+import { UsageError } from './args.ts';
+import { explainPolicy, policyCheck, takeHeaders } from './policy-check.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -45,5 +46,156 @@ describe('policyCheck', () => {
     const { ok, lines } = await policyCheck([dir], { clock });
     expect(ok).toBe(true);
     expect(lines[0]).toBe('warning: VaultKey a/k: PolicyNotFound: SpendPolicy a/gone does not exist.');
+  });
+});
+
+/** A policy and its key, without any Secret: how policies are usually written, apart from the cluster's Secrets. */
+const POLICY_ONLY = `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: mailer, namespace: agents }
+spec:
+  vendor: resend
+  limits: { perCallUsd: "0.01", perDayUsd: "1" }
+  allow:
+    endpoints: ["POST /emails", "POST /broadcasts/{broadcast_id}/send"]
+    recipients: ["*@example.com"]
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: mailer, namespace: agents }
+spec:
+  vendor: resend
+  policyRef: { name: mailer }
+  upstreamSecretRef: { name: resend-live, key: apiKey }
+  tokenSecretRef: { name: mailer-token }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: orphan, namespace: agents }
+spec:
+  vendor: resend
+  policyRef: { name: gone }
+  upstreamSecretRef: { name: resend-live, key: apiKey }
+  tokenSecretRef: { name: orphan-token }
+`;
+
+// The first explanation loads every vendor's catalog and the proxy's modules: give it time.
+describe('policy-check --explain', { timeout: 30_000 }, () => {
+  const email = (to: string[]) =>
+    Buffer.from(JSON.stringify({ from: 'bot@acme.test', to, subject: 's', text: 't' }));
+
+  it('explains a request with a key whose Secrets are not in the manifests, standing in placeholders', async () => {
+    await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);
+
+    const { explanation, notes } = await explainPolicy([dir], {
+      key: 'agents/mailer',
+      request: 'POST /emails',
+      body: email(['a@example.com', 'b@example.com']),
+      clock,
+    });
+
+    expect(explanation).toMatchObject({
+      decision: 'allow',
+      reason: 'ok',
+      vaultKey: 'agents/mailer',
+      policy: 'agents/mailer',
+      operation: { id: 'resend.emails.send', class: 'money', costUsd: '0.0018' },
+    });
+    expect(notes).toEqual([
+      'Secret agents/resend-live (the upstream credential) is not in the manifests: a placeholder stands in for it, and nothing is sent.',
+      'Secret agents/mailer-token (the vault token; --explain finds the key by name) is not in the manifests: a placeholder stands in for it, and nothing is sent.',
+    ]);
+  });
+
+  it("sets the vendor's content type when the request gives none", async () => {
+    await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);
+    const { explanation } = await explainPolicy([dir], {
+      key: 'agents/mailer',
+      request: 'POST /emails',
+      body: email(['eve@evil.test']),
+      clock,
+    });
+    expect(explanation).toMatchObject({ decision: 'deny', reason: 'recipient_not_allowed' });
+  });
+
+  it('answers key_unknown for a key the manifests hold but no proxy would serve, saying why', async () => {
+    await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);
+    const { explanation } = await explainPolicy([dir], {
+      key: 'agents/orphan',
+      request: 'GET /emails',
+      clock,
+    });
+    expect(explanation).toMatchObject({
+      decision: 'deny',
+      reason: 'key_unknown',
+      message:
+        'VaultKey agents/orphan is not served (PolicyNotFound: SpendPolicy agents/gone does not exist.), so its token is unknown.',
+    });
+  });
+
+  it.each([
+    [
+      'a key the manifests do not have',
+      { key: 'agents/nobody', request: 'GET /emails' },
+      /no VaultKey agents\/nobody in the manifests \(VaultKeys: agents\/mailer, agents\/orphan\)/,
+    ],
+    [
+      'a request that is not METHOD /path',
+      { key: 'agents/mailer', request: 'emails' },
+      /expected 'METHOD \/path'/,
+    ],
+  ])('refuses %s as a usage error', async (_name, opts, message) => {
+    await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);
+    await expect(explainPolicy([dir], { ...opts, clock })).rejects.toThrow(UsageError);
+    await expect(explainPolicy([dir], { ...opts, clock })).rejects.toThrow(message);
+  });
+
+  it('takes the Twilio account of a placeholder credential from the path', async () => {
+    const account = `AC${'b'.repeat(32)}`;
+    await writeFile(
+      join(dir, 'sms.yaml'),
+      `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: sms, namespace: agents }
+spec: { vendor: twilio, limits: { perDayUsd: "5" }, allow: { countries: ["US"] } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: sms, namespace: agents }
+spec:
+  vendor: twilio
+  policyRef: { name: sms }
+  upstreamSecretRef: { name: twilio-live }
+  tokenSecretRef: { name: sms-token }
+`,
+    );
+    const { explanation, notes } = await explainPolicy([dir], {
+      key: 'agents/sms',
+      request: `POST /twilio/2010-04-01/Accounts/${account}/Messages.json`,
+      body: Buffer.from('To=%2B14155550123&From=%2B14155550100&Body=Hi'),
+      clock,
+    });
+    expect(explanation).toMatchObject({ decision: 'allow', operation: { id: 'twilio.messages.create' } });
+    expect(notes[0]).toContain(`account ${account}`);
+  });
+
+  it('reads repeated headers without splitting their values at commas', () => {
+    expect(
+      takeHeaders([
+        './keys',
+        '--header',
+        'Stripe-Account: acct_1',
+        '--header=baggage: a=1,keybrake.run_id=r1',
+        '--json',
+      ]),
+    ).toEqual({
+      rest: ['./keys', '--json'],
+      headers: [
+        ['Stripe-Account', 'acct_1'],
+        ['baggage', 'a=1,keybrake.run_id=r1'],
+      ],
+    });
+    expect(() => takeHeaders(['--header', 'no colon'])).toThrow(UsageError);
+    expect(() => takeHeaders(['--header'])).toThrow(UsageError);
   });
 });

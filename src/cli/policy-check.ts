@@ -1,24 +1,115 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { compile } from '../compiler/compile.ts';
+import type { Explanation } from '../proxy/explain.ts';
+import type { CompiledKey, VendorName } from '../snapshot/types.ts';
 import { loadManifests } from '../sources/file/load.ts';
+import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
-  'document and field. Exits 1 when any manifest is invalid.';
+  'document and field. Exits 1 when any manifest is invalid.\n' +
+  '\n' +
+  "With --explain, answers what Keybrake would decide for one request made with one of the manifests'\n" +
+  'vault keys, and why: the operation, its class and price, every check passed or failed, and the final\n' +
+  'reason, as the proxy would give it. Nothing is sent: a price the proxy would look up is shown as the\n' +
+  'read it would make, and the day, month, run and minute caps as what the call would add to them.\n' +
+  'Secrets missing from the manifests are stood in for by placeholders. Exits 0 when the request would\n' +
+  'be allowed, 1 when denied, 2 on a usage error.\n' +
+  '\n' +
+  "  keybrake policy-check ./keys --explain --key agents/support-bot-stripe --request 'POST /v1/refunds' \\\n" +
+  "      --body 'amount=500&charge=ch_1' --header 'Stripe-Account: acct_1'";
 
 export const POLICY_CHECK_FLAGS = {
+  explain: {
+    type: 'boolean',
+    help: 'explain the decision on one request (--key, --request) instead of only validating',
+  },
+  key: {
+    type: 'string',
+    placeholder: 'namespace/name',
+    help: 'with --explain: the VaultKey the request is made with (a bare name is in namespace default)',
+  },
+  request: {
+    type: 'string',
+    placeholder: 'METHOD /path',
+    help: "with --explain: e.g. 'POST /v1/refunds', the path as the vendor's SDK sends it (a /<vendor> prefix and a ?query may be given)",
+  },
+  body: {
+    type: 'string',
+    placeholder: 'text',
+    help: 'with --explain: the body as the client sends it (form for Stripe and Twilio, JSON for Resend)',
+  },
+  'body-file': { type: 'string', placeholder: 'file', help: 'with --explain: read the body from a file' },
+  header: {
+    type: 'string',
+    multiple: true,
+    placeholder: 'Name: value',
+    help: "with --explain: a request header, e.g. 'Stripe-Account: acct_1' or 'Keybrake-Run-Id: run-7'; Content-Type defaults to the vendor's",
+  },
+  json: { type: 'boolean', help: 'with --explain: print one JSON object instead of text' },
+  pricing: {
+    type: 'string',
+    placeholder: 'file',
+    help: 'with --explain: the price overrides the proxy runs with (as serve --pricing)',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Flags;
 
+const EXPLAIN_ONLY = ['key', 'request', 'body', 'body-file', 'json', 'pricing'] as const;
+
 export async function policyCheckCommand(argv: readonly string[]): Promise<number> {
-  const { positionals } = parseFlags(argv, POLICY_CHECK_FLAGS, process.env, { positionals: true });
+  // Headers are taken before the flag parser, which would split a value at its commas (baggage).
+  const { rest, headers } = takeHeaders(argv);
+  const { values, positionals } = parseFlags(rest, POLICY_CHECK_FLAGS, process.env, { positionals: true });
   if (positionals.length === 0) throw new UsageError('give at least one manifest file or directory');
-  const { ok, lines } = await policyCheck(positionals);
-  (ok ? process.stdout : process.stderr).write(`${lines.join('\n')}\n`);
-  return ok ? 0 : 1;
+  if (values.explain !== true) {
+    // Only what the command line says: a KEYBRAKE_* variable set for another command changes nothing here.
+    const given = (flag: string) => rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+    const stray = [...EXPLAIN_ONLY.filter(given), ...(headers.length > 0 ? ['header'] : [])];
+    if (stray.length > 0) throw new UsageError(`--${stray[0]} needs --explain`);
+    const { ok, lines } = await policyCheck(positionals);
+    (ok ? process.stdout : process.stderr).write(`${lines.join('\n')}\n`);
+    return ok ? 0 : 1;
+  }
+  // KEYBRAKE_HEADER holds comma-separated headers, like every repeatable flag's variable.
+  if (headers.length === 0 && Array.isArray(values.header)) {
+    for (const h of values.header) headers.push(parseHeader(h));
+  }
+  const key = values.key as string | undefined;
+  const request = values.request as string | undefined;
+  if (key === undefined) throw new UsageError('--explain needs --key <namespace/name>');
+  if (request === undefined) throw new UsageError("--explain needs --request 'METHOD /path'");
+  if (values.body !== undefined && values['body-file'] !== undefined) {
+    throw new UsageError('give --body or --body-file, not both');
+  }
+  const body =
+    values['body-file'] !== undefined
+      ? await readFile(values['body-file'] as string).catch((err: Error) => {
+          throw new UsageError(`--body-file: ${err.message}`);
+        })
+      : values.body !== undefined
+        ? Buffer.from(values.body as string, 'utf8')
+        : undefined;
+  const result = await explainPolicy(positionals, {
+    key,
+    request,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    pricing: await loadPricing(values.pricing as string | undefined),
+  });
+  const { renderExplanation } = await import('../proxy/explain.ts');
+  process.stdout.write(
+    values.json === true
+      ? `${JSON.stringify({ ...result.explanation, ...(result.notes.length > 0 ? { notes: result.notes } : {}) })}\n`
+      : `${renderExplanation(result.explanation, result.notes)}\n`,
+  );
+  return result.explanation.decision === 'allow' ? 0 : 1;
 }
 
 /**
@@ -49,4 +140,201 @@ export async function policyCheck(
     `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${allErrors.length} error(s)`,
   );
   return { ok, lines };
+}
+
+/** One request to explain, as the flags give it. */
+export interface ExplainOptions {
+  /** `namespace/name` of the VaultKey (a bare name: namespace `default`). */
+  readonly key: string;
+  /** `METHOD /path[?query]`. */
+  readonly request: string;
+  readonly headers?: readonly (readonly [string, string])[];
+  readonly body?: Buffer;
+  readonly pricing?: PricingOverrides;
+  readonly clock?: Clock;
+}
+
+/**
+ * `policy-check --explain`: compiles the manifests as `serve` would, finds the key by name and hands
+ * its CompiledKey to the explainer (src/proxy/explain.ts). A Secret the manifests do not hold is stood
+ * in for by a placeholder (offline nothing is sent with it), and said so in the notes. A key the
+ * manifests do not have at all is a usage error; one they have but would not serve is `key_unknown`.
+ */
+export async function explainPolicy(
+  paths: readonly string[],
+  opts: ExplainOptions,
+): Promise<{ explanation: Explanation; notes: string[] }> {
+  const { explain, unservedKey } = await import('../proxy/explain.ts');
+  const { createVendors } = await import('../vendors/registry.ts');
+  const { DEFAULT_PARSE_LIMITS } = await import('../proxy/runtime.ts');
+  const clock = opts.clock ?? systemClock;
+  const [method, target] = parseRequest(opts.request);
+  const [namespace, name] = opts.key.includes('/') ? opts.key.split('/', 2) : ['default', opts.key];
+  const ref = `${namespace}/${name}`;
+
+  const loaded = await loadManifests(paths);
+  const first = validate(loaded.documents);
+  const declared = first.set.keys.find((k) => k.metadata.namespace === namespace && k.metadata.name === name);
+  const rejected = first.set.rejected.find(
+    (r) => r.kind === 'VaultKey' && r.namespace === namespace && r.name === name,
+  );
+  if (!declared && !rejected) {
+    const known = first.set.keys.map((k) => `${k.metadata.namespace}/${k.metadata.name}`);
+    throw new UsageError(
+      `no VaultKey ${ref} in the manifests${known.length > 0 ? ` (VaultKeys: ${known.join(', ')})` : ''}`,
+    );
+  }
+  const notes = [...loaded.errors, ...first.errors].map((e) => `manifest error: ${formatDocumentError(e)}`);
+  if (!declared) {
+    return {
+      explanation: unservedKey(ref, method, target, `VaultKey ${ref} is invalid, so no proxy serves it.`),
+      notes,
+    };
+  }
+  const placeholders = placeholderSecrets(first.set, declared.spec, namespace!, target);
+  const set =
+    placeholders.length > 0
+      ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)]).set
+      : first.set;
+  notes.push(...placeholders.map((p) => p.note));
+  const { snapshot, statuses } = compile(set, { version: 0, clock });
+  const key = [...snapshot.keys.values()].find(
+    (k: CompiledKey) => k.namespace === namespace && k.name === name,
+  );
+  if (!key) {
+    const c = statuses.find((s) => s.kind === 'VaultKey' && s.namespace === namespace && s.name === name)
+      ?.conditions[0];
+    const why = c ? `${c.reason}: ${c.message}` : 'it is not served';
+    return {
+      explanation: unservedKey(
+        ref,
+        method,
+        target,
+        `VaultKey ${ref} is not served (${why}), so its token is unknown.`,
+        declared.spec.vendor,
+      ),
+      notes,
+    };
+  }
+  const headers = [...(opts.headers ?? [])];
+  if (
+    opts.body !== undefined &&
+    opts.body.length > 0 &&
+    !headers.some(([n]) => n.toLowerCase() === 'content-type')
+  ) {
+    headers.push(['Content-Type', CONTENT_TYPE[key.vendor]]);
+  }
+  const explanation = explain(
+    key,
+    { method, target, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) },
+    { vendors: createVendors(opts.pricing), parseLimits: DEFAULT_PARSE_LIMITS, clock },
+  );
+  return { explanation, notes };
+}
+
+/** The content type each vendor's SDK sends, used when --header gives none. */
+const CONTENT_TYPE: Record<VendorName, string> = {
+  stripe: 'application/x-www-form-urlencoded',
+  twilio: 'application/x-www-form-urlencoded',
+  resend: 'application/json',
+};
+
+function parseRequest(text: string): [string, string] {
+  const m = /^\s*([A-Za-z]+)\s+(\/\S*)\s*$/.exec(text);
+  if (!m) throw new UsageError(`--request "${text}": expected 'METHOD /path', e.g. 'POST /v1/refunds'`);
+  return [m[1]!.toUpperCase(), m[2]!];
+}
+
+/** `--header 'Name: value'` (repeatable; also `--header=…`), taken out of argv before the flag parser. */
+export function takeHeaders(argv: readonly string[]): { rest: string[]; headers: [string, string][] } {
+  const rest: string[] = [];
+  const headers: [string, string][] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    let value: string | undefined;
+    if (a === '--header') {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError("--header needs a value: 'Name: value'");
+    } else if (a.startsWith('--header=')) {
+      value = a.slice('--header='.length);
+    } else {
+      rest.push(a);
+      continue;
+    }
+    headers.push(parseHeader(value));
+  }
+  return { rest, headers };
+}
+
+function parseHeader(value: string): [string, string] {
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/.exec(value);
+  if (!m) throw new UsageError(`--header "${value}": expected 'Name: value'`);
+  return [m[1]!, m[2]!];
+}
+
+/**
+ * Secrets the key refers to that the manifests do not hold (policies are usually written apart from
+ * the cluster's Secrets): placeholder documents, so the key compiles. Offline nothing is sent with
+ * them; a Twilio placeholder takes the account the request's path names, so the account check passes.
+ */
+function placeholderSecrets(
+  set: ResourceSet,
+  spec: {
+    vendor: VendorName;
+    upstreamSecretRef: { name: string; key?: string | undefined };
+    tokenSecretRef: { name: string; key: string };
+  },
+  namespace: string,
+  target: string,
+): { doc: RawDocument; note: string }[] {
+  const has = (n: string) =>
+    set.secrets.some((s) => s.metadata.namespace === namespace && s.metadata.name === n);
+  const missing = new Map<string, { data: Record<string, string>; what: string[] }>();
+  const need = (n: string, data: Record<string, string>, what: string) => {
+    if (has(n)) return;
+    const entry = missing.get(n) ?? { data: {}, what: [] };
+    Object.assign(entry.data, data);
+    entry.what.push(what);
+    missing.set(n, entry);
+  };
+  const upstream = spec.upstreamSecretRef;
+  if (spec.vendor === 'twilio') {
+    const account = /\/Accounts\/(AC[0-9A-Za-z]+)/.exec(target)?.[1] ?? `AC${'0'.repeat(32)}`;
+    need(
+      upstream.name,
+      { accountSid: account, authToken: 'placeholder' },
+      `the upstream credential, account ${account}`,
+    );
+  } else {
+    need(
+      upstream.name,
+      { [upstream.key ?? 'apiKey']: 'placeholder-not-a-credential' },
+      'the upstream credential',
+    );
+  }
+  const token = spec.tokenSecretRef;
+  need(
+    token.name,
+    { [token.key]: `policy-check-explain-placeholder-${namespace}-${token.name}` },
+    'the vault token; --explain finds the key by name',
+  );
+  return [...missing].map(([n, { data, what }], index) => ({
+    doc: {
+      source: '(policy-check --explain placeholder)',
+      index,
+      doc: { apiVersion: 'v1', kind: 'Secret', metadata: { name: n, namespace }, stringData: data },
+    },
+    note: `Secret ${namespace}/${n} (${what.join('; ')}) is not in the manifests: a placeholder stands in for it, and nothing is sent.`,
+  }));
+}
+
+async function loadPricing(file: string | undefined): Promise<PricingOverrides> {
+  if (file === undefined) return {};
+  const text = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`--pricing: ${err.message}`);
+  });
+  const parsed: unknown = parseYaml(text);
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new UsageError(`--pricing ${file}: expected a mapping`);
+  return parsed as PricingOverrides;
 }
