@@ -7,7 +7,7 @@
 //     kubeconfigPath: inject('kubeconfig'), server: inject('k8sServer'), binDir: inject('k8sBinDir'),
 //   });
 import type { TestProject } from 'vitest/node';
-import type { ControlPlane } from './control-plane.ts';
+import { startControlPlane } from './control-plane.ts';
 
 // Loads vitest's declarations so the augmentation below has something to merge into.
 export type { ProvidedContext } from 'vitest';
@@ -24,8 +24,14 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The testcontainers (k3s in Docker) provider was removed: see docs/adr/0010-testcontainers.md.
+  const provider = process.env['KEYBRAKE_K8S_PROVIDER'];
+  if (provider !== undefined && provider !== 'local')
+    throw new Error(
+      `KEYBRAKE_K8S_PROVIDER=${provider}: the only control plane is the local one (etcd + kube-apiserver built from Go modules); the testcontainers provider was removed (docs/adr/0010-testcontainers.md)`,
+    );
   const started = Date.now();
-  const cp = await startProvider();
+  const cp = await startControlPlane();
   console.error(`[k8s] control plane at ${cp.server} ready in ${Date.now() - started} ms`);
   project.provide('kubeconfig', cp.kubeconfigPath);
   project.provide('k8sBinDir', cp.binDir);
@@ -35,21 +41,4 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await cp.stop();
     console.error(`[k8s] control plane stopped in ${Date.now() - stopping} ms`);
   };
-}
-
-// KEYBRAKE_K8S_PROVIDER=testcontainers runs k3s in Docker instead (developers with an engine only).
-async function startProvider(): Promise<ControlPlane> {
-  const provider = process.env['KEYBRAKE_K8S_PROVIDER'] ?? 'local';
-  switch (provider) {
-    case 'local': {
-      const { startControlPlane } = await import('./control-plane.ts');
-      return startControlPlane();
-    }
-    case 'testcontainers': {
-      const { startK3sControlPlane } = await import('./testcontainers.ts');
-      return startK3sControlPlane();
-    }
-    default:
-      throw new Error(`KEYBRAKE_K8S_PROVIDER must be "local" or "testcontainers", got "${provider}"`);
-  }
 }
