@@ -19,7 +19,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   money: [],
   telemetry: ['decision'],
   snapshot: ['clock', 'money', 'patterns'],
-  tokens: ['snapshot'],
+  tokens: ['duration', 'money', 'snapshot'],
   // The custom resources and their validation; the ResourceSet message between sources and compiler.
   api: ['money', 'patterns', 'snapshot', 'tokens'],
   counters: ['clock', 'money', 'snapshot', 'telemetry'],
@@ -29,7 +29,18 @@ const ALLOWED: Record<string, readonly string[]> = {
   compiler: ['api', 'clock', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
   sources: ['api', 'backoff', 'clock', 'snapshot', 'telemetry'],
   distribution: ['backoff', 'clock', 'decision', 'listen', 'snapshot', 'telemetry'],
-  proxy: ['clock', 'counters', 'decision', 'listen', 'money', 'patterns', 'snapshot', 'telemetry', 'vendors'],
+  proxy: [
+    'clock',
+    'counters',
+    'decision',
+    'listen',
+    'money',
+    'patterns',
+    'snapshot',
+    'telemetry',
+    'tokens',
+    'vendors',
+  ],
   operator: [
     'api',
     'backoff',

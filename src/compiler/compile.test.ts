@@ -4,7 +4,9 @@ import { parseAllDocuments } from 'yaml';
 import type { RawDocument } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
+import { runKeyId, runKeysOf } from '../snapshot/run-keys.ts';
 import { describeSnapshot } from '../snapshot/serialize.ts';
+import { runSecretFor } from '../tokens/run-token.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import { compile, type Revocation, type TokenGuard } from './compile.ts';
 import { mergeConditions } from './conditions.ts';
@@ -213,5 +215,67 @@ spec:
 
   it('has no ownership rule without a guard (manifest files carry no uids)', () => {
     expect(compileWith('uid-2')).toMatchObject({ served: true, reason: 'Active' });
+  });
+});
+
+describe('run secrets (ADR 0010)', () => {
+  const TOKEN = 'kb_stripe_0BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ';
+  const compileWith = (token: string, uid: string, prefix = '') => {
+    const yaml = `
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: p, namespace: agents }
+spec: { vendor: stripe, limits: { perRunUsd: "5" } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: bot, namespace: agents, uid: ${uid} }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: bot-token }${prefix ? `\n  tokenPrefix: ${prefix}` : ''}
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: up, namespace: agents }
+stringData: { apiKey: sk_test_fixture_not_a_real_key }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bot-token, namespace: agents }
+stringData: { token: ${token} }
+`;
+    const docs: RawDocument[] = parseAllDocuments(yaml).map((d, index) => ({
+      source: 't.yaml',
+      index,
+      doc: d.toJS(),
+    }));
+    const { snapshot, statuses } = compile(validate(docs).set, { version: 1, clock: fixedClock(NOW) });
+    return { snapshot, key: snapshot.keys.get(tokenDigest(token))!, statuses };
+  };
+
+  it('derives the run secret from the token and the uid, and indexes the key by its key id', () => {
+    const { snapshot, key } = compileWith(TOKEN, 'uid-1');
+    expect(key.runSecret).toBe(runSecretFor(TOKEN, 'uid-1'));
+    expect(key.tokenPrefix).toBe('kb_stripe_');
+    expect(runKeysOf(snapshot).get(runKeyId(tokenDigest(TOKEN)))).toBe(key);
+  });
+
+  it('changes the run secret when the token is re-minted (ADR 0009: old runs die with the old token)', () => {
+    const fresh = 'kb_stripe_1BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ';
+    expect(compileWith(fresh, 'uid-1').key?.runSecret).not.toBe(compileWith(TOKEN, 'uid-1').key.runSecret);
+    expect(compileWith(TOKEN, 'uid-2').key.runSecret).not.toBe(compileWith(TOKEN, 'uid-1').key.runSecret);
+  });
+
+  it("carries the key's own token prefix for its run tokens", () => {
+    expect(compileWith(TOKEN, 'uid-1', 'sk_test_kb_').key.tokenPrefix).toBe('sk_test_kb_');
+  });
+
+  it('never puts the run secret or the token in a status', () => {
+    const { key, statuses } = compileWith(TOKEN, 'uid-1');
+    const text = JSON.stringify(statuses);
+    expect(text).not.toContain(key.runSecret);
+    expect(text).not.toContain(TOKEN);
   });
 });

@@ -2,7 +2,9 @@ import type { RejectedObject, ResourceSet } from '../api/resource-set.ts';
 import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../clock.ts';
 import { formatUsd } from '../money/micro-usd.ts';
+import { runKeysOf } from '../snapshot/run-keys.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
+import { runSecretFor } from '../tokens/run-token.ts';
 import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
@@ -252,6 +254,9 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
         ...(expiresAt !== undefined && { expiresAt }),
         suspended: spec.suspended,
         policy: entry.policy,
+        // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
+        runSecret: runSecretFor(token, uidOf(key)),
+        tokenPrefix: prefix,
       },
     });
   }
@@ -303,7 +308,10 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   }
 
   statuses.sort((a, b) => cmp(a.kind, b.kind) || order(a, b));
-  return { snapshot: { version: opts.version, compiledAt: now, keys }, statuses };
+  const snapshot: Snapshot = { version: opts.version, compiledAt: now, keys };
+  // The run-key index is built here, once per snapshot, rather than on a request (ADR 0010).
+  runKeysOf(snapshot);
+  return { snapshot, statuses };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import { compileHostPattern, matchesHost } from '../patterns/hosts.ts';
+import { runKeyId, runKeysOf } from './run-keys.ts';
 import {
   describeSnapshot,
   deserializeSnapshot,
@@ -168,5 +169,42 @@ describe('twimlHosts', () => {
   it('keeps an empty list (no host) distinct from an absent one', () => {
     const back = deserializeSnapshot(serializeSnapshot(withHosts({ ...policy, twimlHosts: [] })));
     expect([...back.keys.values()][0]!.policy.twimlHosts).toEqual([]);
+  });
+});
+
+describe('run secrets (ADR 0010)', () => {
+  const secret = 'S'.repeat(43);
+  const withRuns: Snapshot = {
+    version: 3,
+    compiledAt: 0,
+    keys: new Map([
+      [
+        'c'.repeat(64),
+        key('runs', { kind: 'bearer', token: 'sk_test_x' }, { runSecret: secret, tokenPrefix: 'kb_stripe_' }),
+      ],
+    ]),
+  };
+
+  it('travels on the stream, and the arriving snapshot indexes the key by its key id', () => {
+    const back = deserializeSnapshot(serializeSnapshot(withRuns));
+    const k = back.keys.get('c'.repeat(64))!;
+    expect(k.runSecret).toBe(secret);
+    expect(k.tokenPrefix).toBe('kb_stripe_');
+    expect(runKeysOf(back).get(runKeyId('c'.repeat(64)))).toBe(k);
+  });
+
+  it('is never in the safe rendering', () => {
+    expect(JSON.stringify(describeSnapshot(withRuns))).not.toContain(secret);
+  });
+
+  it('is optional: a snapshot from an operator without run keys still reads, with no index entry', () => {
+    const back = deserializeSnapshot(serializeSnapshot(snapshot));
+    expect(runKeysOf(back).size).toBe(0);
+  });
+
+  it('refuses a malformed run secret', () => {
+    const wire = JSON.parse(serializeSnapshot(withRuns));
+    wire.keys[0].runSecret = 'short';
+    expect(() => deserializeSnapshot(JSON.stringify(wire))).toThrow(SnapshotFormatError);
   });
 });

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import { compileHostPattern } from '../patterns/hosts.ts';
+import { runKeysOf } from './run-keys.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from './types.ts';
 
 /**
  * Two renderings of a Snapshot. `describeSnapshot` is the safe one (golden files, `serve` start-up
- * log, debugging): no upstream credential, only its kind. `serializeSnapshot` carries the upstream
- * credentials: the operator streams it to proxies over an authenticated channel. It must never be
+ * log, debugging): no upstream credential, only its kind, and no run secret. `serializeSnapshot`
+ * carries the upstream credentials and the run secrets (ADR 0010): the operator streams it to proxies
+ * over an authenticated channel. It must never be
  * written to disk, a log, an event or an error message.
  */
 
@@ -168,6 +170,15 @@ const WireSchema = z.strictObject({
       expiresAt: z.number().optional(),
       suspended: z.boolean(),
       policy: z.string(),
+      // ADR 0010: absent from an operator that predates run keys (its keys then have none).
+      runSecret: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{43}$/)
+        .optional(),
+      tokenPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_]{2,32}$/)
+        .optional(),
     }),
   ),
 });
@@ -191,6 +202,8 @@ export function serializeSnapshot(snapshot: Snapshot): string {
       ...(k.expiresAt !== undefined && { expiresAt: k.expiresAt }),
       suspended: k.suspended,
       policy: k.policy.ref,
+      ...(k.runSecret !== undefined && { runSecret: k.runSecret }),
+      ...(k.tokenPrefix !== undefined && { tokenPrefix: k.tokenPrefix }),
     };
   });
   return JSON.stringify({
@@ -235,7 +248,10 @@ export function deserializeSnapshot(text: string): Snapshot {
     const { digest, policy: _ref, ...rest } = k;
     keys.set(digest, { ...rest, policy } as CompiledKey);
   }
-  return { version: wire.version, compiledAt: wire.compiledAt, keys };
+  const snapshot: Snapshot = { version: wire.version, compiledAt: wire.compiledAt, keys };
+  // Built as the snapshot arrives, not on the first run-token call (ADR 0010).
+  runKeysOf(snapshot);
+  return snapshot;
 }
 
 function cmp(a: string, b: string): number {

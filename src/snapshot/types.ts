@@ -14,7 +14,10 @@ export interface Snapshot {
   readonly version: number;
   /** Milliseconds since the epoch when the snapshot was compiled (drives staleness). */
   readonly compiledAt: number;
-  /** sha256(token) hex → key. One Map lookup per request. */
+  /**
+   * sha256(token) hex → key. One Map lookup per request. Run tokens (ADR 0010) are found by a key id
+   * instead: `runKeysOf(snapshot)` (run-keys.ts), an index built once per snapshot.
+   */
   readonly keys: ReadonlyMap<string, CompiledKey>;
 }
 
@@ -46,6 +49,15 @@ export interface CompiledKey {
   readonly expiresAt?: number;
   readonly suspended: boolean;
   readonly policy: CompiledPolicy;
+  /**
+   * The key's run secret (ADR 0010), base64url of 32 bytes: HMAC-SHA256 keyed by the plaintext vault
+   * token over a fixed label and the uid, so it changes whenever the token does. It verifies the key's
+   * run tokens (`runKeysOf` indexes them). A secret like `upstream`: never logged, never in status,
+   * carried only by the snapshot stream. Absent: the key has no run keys (their tokens are key_unknown).
+   */
+  readonly runSecret?: string;
+  /** The prefix of the key's tokens (`kb_stripe_`, or spec.tokenPrefix): a run token starts with it, then `r1_`. */
+  readonly tokenPrefix?: string;
 }
 
 export interface CompiledLimits {

@@ -1,0 +1,65 @@
+import type { CompiledKey, Snapshot } from './types.ts';
+
+/**
+ * The run-key index of a snapshot (ADR 0010): key id → the parent CompiledKey a run token names.
+ * A key id is the first 12 bytes of the parent token's SHA-256 digest, base64url (16 characters):
+ * it finds the parent with one Map lookup and reveals nothing usable (a 96-bit prefix of a digest).
+ * Built once per snapshot (the compiler and the snapshot stream build it as they produce one; any
+ * other snapshot on its first run-token call), never per request.
+ */
+
+/** Characters of a key id: 12 bytes, base64url without padding. */
+export const RUN_KEY_ID_CHARS = 16;
+
+/** The key id of a token, from its SHA-256 hex digest (the snapshot's key). */
+export function runKeyId(digestHex: string): string {
+  return Buffer.from(digestHex.slice(0, 24), 'hex').toString('base64url');
+}
+
+const indexes = new WeakMap<Snapshot, ReadonlyMap<string, CompiledKey>>();
+
+/**
+ * The index of `snapshot`: only keys that carry a run secret. Two keys whose ids collide (2^-96)
+ * are both left out: a run token must never be checked against the wrong parent (fail closed).
+ */
+export function runKeysOf(snapshot: Snapshot): ReadonlyMap<string, CompiledKey> {
+  let index = indexes.get(snapshot);
+  if (index) return index;
+  const built = new Map<string, CompiledKey>();
+  const clashes = new Set<string>();
+  for (const [digest, key] of snapshot.keys) {
+    if (key.runSecret === undefined || key.tokenPrefix === undefined) continue;
+    const id = runKeyId(digest);
+    if (built.has(id)) clashes.add(id);
+    built.set(id, key);
+  }
+  for (const id of clashes) built.delete(id);
+  index = built;
+  indexes.set(snapshot, index);
+  return index;
+}
+
+/** `namespace/name` → key, for the minting APIs (built once per snapshot, like the run-key index). */
+export function keysByName(snapshot: Snapshot): ReadonlyMap<string, { key: CompiledKey; digest: string }> {
+  let index = names.get(snapshot);
+  if (index) return index;
+  const built = new Map<string, { key: CompiledKey; digest: string }>();
+  for (const [digest, key] of snapshot.keys) built.set(`${key.namespace}/${key.name}`, { key, digest });
+  index = built;
+  names.set(snapshot, index);
+  return index;
+}
+
+const names = new WeakMap<Snapshot, ReadonlyMap<string, { key: CompiledKey; digest: string }>>();
+
+/**
+ * A stopped run (ADR 0010), as every replica keeps it: the parent's counter scope (its uid), the run,
+ * and until when. Written by `run stop` (the admin or operator API), carried by Redis pub/sub and the
+ * snapshot stream, checked by the authenticate stage and, for money, inside the reserve script.
+ */
+export interface StoppedRun {
+  readonly scope: string;
+  readonly runId: string;
+  /** Epoch ms after which no token of the run can be valid any more: the record may then be forgotten. */
+  readonly until: number;
+}

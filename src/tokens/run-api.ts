@@ -1,0 +1,228 @@
+import { parseDuration } from '../duration.ts';
+import { formatUsd, parseUsd } from '../money/micro-usd.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
+import type { CompiledKey } from '../snapshot/types.ts';
+import {
+  DEFAULT_RUN_TTL_MS,
+  MAX_RUN_CAP_MICROS,
+  MAX_RUN_TTL_MS,
+  mintRunToken,
+  newRunId,
+  RUN_ID_PATTERN,
+} from './run-token.ts';
+import type { RandomBytes } from './token.ts';
+
+export type { StoppedRun };
+
+/**
+ * The run API's requests and answers (ADR 0010), shared by `serve`'s admin listener and the
+ * operator's HTTPS listener, which differ only in who may call them:
+ *
+ *   POST   /v1/runs                          {key:"ns/name", cap?, ttl?, runId?} → 201 {token, runId, vaultKey, expiresAt, capUsd}
+ *   DELETE /v1/runs/<ns>/<name>/<runId>      → 200 {runId, vaultKey, stoppedUntil, …}
+ *
+ * Errors are `{error, message}` with the HTTP status in `status`.
+ */
+
+export const RUNS_PATH = '/v1/runs';
+/** Largest request body the run API reads. */
+export const MAX_RUN_REQUEST_BYTES = 4096;
+
+/** A refusal of the run API: the status, a stable code, and a sentence for humans. */
+export interface RunApiError {
+  readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503;
+  readonly error: string;
+  readonly message: string;
+}
+
+export function runApiError(status: RunApiError['status'], error: string, message: string): RunApiError {
+  return { status, error, message };
+}
+
+export function isRunApiError(v: unknown): v is RunApiError {
+  return typeof v === 'object' && v !== null && 'error' in v && 'status' in v;
+}
+
+/** A validated POST /v1/runs body. */
+export interface RunStartRequest {
+  readonly namespace: string;
+  readonly name: string;
+  readonly capMicros?: number;
+  readonly ttlMs: number;
+  readonly runId?: string;
+}
+
+/** The answer to POST /v1/runs. */
+export interface RunStarted {
+  /** The run token: a credential. Never logged. */
+  readonly token: string;
+  readonly runId: string;
+  readonly vaultKey: string;
+  /** ISO 8601: the earlier of the requested lifetime and the parent's expiry. */
+  readonly expiresAt: string;
+  /** The cap the run meets first: its own cap or the policy's perRunUsd, the lower; null when neither. */
+  readonly capUsd: string | null;
+}
+
+/** Which run a DELETE names. */
+export interface RunRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly runId: string;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** `ns/name` → its parts, or undefined. */
+export function parseKeyRef(text: unknown): { namespace: string; name: string } | undefined {
+  if (typeof text !== 'string') return undefined;
+  const [namespace, name, extra] = text.split('/');
+  if (extra !== undefined || !namespace || !name || !NAME.test(namespace) || !NAME.test(name))
+    return undefined;
+  return { namespace, name };
+}
+
+/** Reads and validates a POST /v1/runs body (already parsed JSON). */
+export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return runApiError(400, 'invalid_request', 'Expected a JSON object {key, cap?, ttl?, runId?}.');
+  const b = body as Record<string, unknown>;
+  for (const field of Object.keys(b)) {
+    if (!['key', 'cap', 'ttl', 'runId'].includes(field))
+      return runApiError(400, 'invalid_request', `Unknown field "${field}": expected key, cap, ttl, runId.`);
+  }
+  const ref = parseKeyRef(b.key);
+  if (!ref) return runApiError(400, 'invalid_request', '"key" must be "<namespace>/<vaultkey>".');
+  let capMicros: number | undefined;
+  if (b.cap !== undefined && b.cap !== null) {
+    capMicros = typeof b.cap === 'string' || typeof b.cap === 'number' ? parseUsd(String(b.cap)) : undefined;
+    if (capMicros === undefined || capMicros > MAX_RUN_CAP_MICROS)
+      return runApiError(400, 'invalid_request', '"cap" must be a decimal USD amount such as "5" or "0.50".');
+  }
+  let ttlMs = DEFAULT_RUN_TTL_MS;
+  if (b.ttl !== undefined && b.ttl !== null) {
+    const parsed =
+      typeof b.ttl === 'number'
+        ? Number.isSafeInteger(b.ttl)
+          ? b.ttl
+          : undefined
+        : typeof b.ttl === 'string'
+          ? parseDuration(b.ttl)
+          : undefined;
+    if (parsed === undefined || parsed <= 0 || parsed > MAX_RUN_TTL_MS)
+      return runApiError(
+        400,
+        'invalid_request',
+        `"ttl" must be a duration such as "30m" (<n>ms|s|m|h, or milliseconds), at most ${MAX_RUN_TTL_MS / 3_600_000}h.`,
+      );
+    ttlMs = parsed;
+  }
+  let runId: string | undefined;
+  if (b.runId !== undefined && b.runId !== null) {
+    if (typeof b.runId !== 'string' || !RUN_ID_PATTERN.test(b.runId))
+      return runApiError(400, 'invalid_request', '"runId" must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -.');
+    runId = b.runId;
+  }
+  return {
+    ...ref,
+    ttlMs,
+    ...(capMicros !== undefined ? { capMicros } : {}),
+    ...(runId !== undefined ? { runId } : {}),
+  };
+}
+
+/** Whether a parent may have children now: served, with run keys, neither suspended nor expired. */
+export function checkParent(key: CompiledKey | undefined, now: number): RunApiError | undefined {
+  if (!key) return runApiError(404, 'key_unknown', 'No such vault key is served.');
+  if (key.runSecret === undefined || key.tokenPrefix === undefined)
+    return runApiError(
+      409,
+      'run_keys_unavailable',
+      'This vault key has no run secret yet (an older snapshot).',
+    );
+  if (key.suspended) return runApiError(409, 'key_suspended', 'The vault key is suspended.');
+  if (key.expiresAt !== undefined && now >= key.expiresAt)
+    return runApiError(409, 'key_expired', 'The vault key has expired.');
+  return undefined;
+}
+
+/**
+ * Mints the run `req` asks for under `parent` (already checked with checkParent). A cap above the
+ * policy's perRunUsd is refused rather than lowered: the caller asked for something it cannot have.
+ */
+export function startRun(
+  parent: { readonly key: CompiledKey; readonly digest: string },
+  req: RunStartRequest,
+  now: number,
+  opts: {
+    readonly isStopped?: (scope: string, runId: string) => boolean;
+    readonly random?: RandomBytes;
+  } = {},
+): RunStarted | RunApiError {
+  const { key } = parent;
+  const problem = checkParent(key, now);
+  if (problem) return problem;
+  const perRun = key.policy.limits.perRunMicros;
+  if (req.capMicros !== undefined && perRun !== undefined && req.capMicros > perRun)
+    return runApiError(
+      422,
+      'cap_too_high',
+      `The run cap $${formatUsd(req.capMicros)} is above the policy's perRunUsd $${formatUsd(perRun)}.`,
+    );
+  const runId = req.runId ?? newRunId(opts.random);
+  if (opts.isStopped?.(key.uid, runId))
+    return runApiError(409, 'run_stopped', `Run ${runId} was stopped; start a run with another id.`);
+  const expiresAt = Math.min(now + req.ttlMs, key.expiresAt ?? Number.POSITIVE_INFINITY);
+  const token = mintRunToken(
+    { tokenPrefix: key.tokenPrefix!, runSecret: key.runSecret!, digest: parent.digest },
+    { runId, issuedAt: now, expiresAt, ...(req.capMicros !== undefined ? { capMicros: req.capMicros } : {}) },
+    opts.random,
+  );
+  const cap = minDefined(req.capMicros, perRun);
+  return {
+    token,
+    runId,
+    vaultKey: `${key.namespace}/${key.name}`,
+    expiresAt: new Date(expiresAt).toISOString(),
+    capUsd: cap === undefined ? null : formatUsd(cap),
+  };
+}
+
+/** `/v1/runs/<ns>/<name>/<runId…>` (the run id may hold `/`; each part percent-decoded) → the run. */
+export function parseRunPath(path: string): RunRef | undefined {
+  if (!path.startsWith(`${RUNS_PATH}/`)) return undefined;
+  const parts = path.slice(RUNS_PATH.length + 1).split('/');
+  if (parts.length < 3) return undefined;
+  try {
+    const [namespace, name, ...rest] = parts.map(decodeURIComponent);
+    const ref = parseKeyRef(`${namespace}/${name}`);
+    const runId = rest.join('/');
+    if (!ref || !RUN_ID_PATTERN.test(runId)) return undefined;
+    return { ...ref, runId };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The path of a run, as parseRunPath reads it. */
+export function runPath(ref: RunRef): string {
+  return `${RUNS_PATH}/${encodeURIComponent(ref.namespace)}/${encodeURIComponent(ref.name)}/${ref.runId
+    .split('/')
+    .map(encodeURIComponent)
+    .join('/')}`;
+}
+
+/**
+ * The record a stop leaves for `key`'s run: kept until no token of the run can be valid, i.e. the
+ * longest lifetime a token minted now could have, or the parent's expiry when that comes first.
+ */
+export function stoppedRun(key: CompiledKey, runId: string, now: number): StoppedRun {
+  const until = Math.min(now + MAX_RUN_TTL_MS, Math.max(now + 1, key.expiresAt ?? Number.POSITIVE_INFINITY));
+  return { scope: key.uid, runId, until };
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
