@@ -116,8 +116,8 @@ describe('compiling an operations table', () => {
 
 describe('a trailing slash', () => {
   const match = compileOperations([
-    { id: 'x.keys.create', method: 'POST', path: '/v1/keys', rule: 'free' },
-    { id: 'x.keys.get', method: 'GET', path: '/v1/keys/{key}', rule: 'free' },
+    { id: 'x.keys.create', method: 'POST', path: '/v1/keys', class: 'write', rule: 'free' },
+    { id: 'x.keys.get', method: 'GET', path: '/v1/keys/{key}', class: 'read', rule: 'free' },
   ]);
 
   it.each([

@@ -61,6 +61,11 @@ export interface CostLookup {
   readonly method?: 'GET' | 'POST';
   /** The form-encoded body of a `POST` lookup (`application/x-www-form-urlencoded`). */
   readonly body?: string;
+  /**
+   * Another API host of the same vendor to read from (Twilio's `pricing` for a number's monthly
+   * price); the call's own host when absent. Only hosts the route stage accepts are ever reached.
+   */
+  readonly subHost?: string;
   /** Prices the looked-up object; undefined when it cannot (the call is then denied, fail closed). */
   readonly price: (body: unknown) => MicroUsd | undefined;
   /** Parties only the looked-up object names (the customer and currency of a refunded charge). */

@@ -60,7 +60,7 @@ async function priceUpstream(
     }
     const res = await deps.upstreams.forward({
       vendor: ctx.vendor!,
-      ...(req!.subHost !== undefined ? { subHost: req!.subHost } : {}),
+      ...((lookup.subHost ?? req!.subHost) !== undefined ? { subHost: lookup.subHost ?? req!.subHost } : {}),
       method: lookup.method ?? 'GET',
       pathAndQuery: lookup.path,
       // A preview (POST) carries its parameters as a form; a GET carries none.

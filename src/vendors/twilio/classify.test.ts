@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { classifyTwilio, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
+import { classifyTwilio, monthlyNumberPrice, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
 import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './prices.ts';
 
@@ -771,5 +771,60 @@ describe('Twilio Conversations messages', () => {
         op(classify(req('POST', p, 'conversations'), { 'MessagingBinding.Address': '+14155550100' })),
       ).toMatchObject({ locks: ['CH1'] });
     }
+  });
+});
+
+describe('buying a phone number', () => {
+  const body = (prices: { number_type: string; current_price: string }[], unit = 'USD') => ({
+    price_unit: unit,
+    phone_number_prices: prices.map((p) => ({ ...p, base_price: p.current_price })),
+  });
+  const US = body([
+    { number_type: 'local', current_price: '1.15' },
+    { number_type: 'toll free', current_price: '2.15' },
+  ]);
+
+  it.each([
+    ['a local number', 'local', US, 1_150_000],
+    ['a toll-free number', 'tollfree', US, 2_150_000],
+    ['a number of unsaid type, at the dearest type', undefined, US, 2_150_000],
+    ['a type the country does not sell', 'mobile', US, undefined],
+    [
+      'prices in another currency',
+      'local',
+      body([{ number_type: 'local', current_price: '1' }], 'EUR'),
+      undefined,
+    ],
+    ['an answer that is no price list', 'local', { error: 'x' }, undefined],
+  ])('prices %s from the Pricing API', (_name, type, answer, micros) => {
+    expect(monthlyNumberPrice(answer, type)).toBe(micros);
+  });
+});
+
+describe('buying a phone number reads its price from pricing.twilio.com', () => {
+  it.each([
+    [
+      'a number given in full',
+      '/IncomingPhoneNumbers.json',
+      { PhoneNumber: '+447911123456' },
+      '/v1/PhoneNumbers/Countries/GG',
+    ],
+    [
+      'a North American area code',
+      '/IncomingPhoneNumbers/Local.json',
+      { AreaCode: '415' },
+      '/v1/PhoneNumbers/Countries/US',
+    ],
+  ])('%s', (_name, path, params, lookupPath) => {
+    const op = classify(req('POST', `/2010-04-01/Accounts/${ACCOUNT}${path}`), params) as TwilioOperation;
+    expect(op.lookup).toMatchObject({ subHost: 'pricing', path: lookupPath });
+  });
+
+  it('reserves the flat price when the country cannot be read', () => {
+    const op = classify(req('POST', `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers.json`), {
+      PhoneNumber: '12345',
+    }) as TwilioOperation;
+    expect(op).toMatchObject({ costMicros: P.phoneNumberPurchase });
+    expect(op.lookup).toBeUndefined();
   });
 });

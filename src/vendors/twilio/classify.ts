@@ -1,5 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import type { MicroUsd } from '../../money/micro-usd.ts';
+import { type MicroUsd, parseUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import {
   sensitiveDenial,
@@ -218,7 +218,7 @@ function applyRule(
       return { ...priced(row.id, 0, NO_PARTIES), lookup };
     }
     case 'phone_number':
-      return priced(row.id, prices.phoneNumberPurchase, NO_PARTIES);
+      return phoneNumber(prices, row, params);
     case 'verification':
       return verification(prices, row.id, params);
     case 'lookup_v2':
@@ -324,6 +324,65 @@ function participantsLookup(
 function twimlDestinations(twiml: TwimlReading | undefined): Destination[] {
   if (!twiml) return [];
   return [...twiml.dials.map((d) => d.to), ...twiml.sms.flatMap((m) => (m.to ? [m.to] : []))];
+}
+
+/** `IncomingPhoneNumbers/{Local,Mobile,TollFree}.json` → the Pricing API's number type. */
+const NUMBER_TYPE: Readonly<Record<string, string>> = {
+  Local: 'local',
+  Mobile: 'mobile',
+  TollFree: 'tollfree',
+};
+
+/**
+ * Buying a number costs its first month: the Pricing API's current price for the number's country
+ * (from `PhoneNumber`; an `AreaCode` search is North American) and type (from the path; the dearest
+ * type when the path does not say), read from pricing.twilio.com. A number whose country cannot be
+ * read is reserved at the configured flat price, which is above every list price.
+ */
+function phoneNumber(prices: TwilioPrices, row: TwilioOperationRow, params: Params): TwilioOperation {
+  const number = single(params, 'PhoneNumber');
+  const country =
+    number !== undefined
+      ? destination(number).country
+      : single(params, 'AreaCode') !== undefined
+        ? 'US'
+        : undefined;
+  if (country === undefined || !/^[A-Z]{2}$/.test(country)) {
+    return priced(row.id, prices.phoneNumberPurchase, NO_PARTIES);
+  }
+  const type = NUMBER_TYPE[/\/IncomingPhoneNumbers\/(\w+)\.json$/.exec(row.path)?.[1] ?? ''];
+  const lookup: CostLookup = {
+    subHost: 'pricing',
+    path: `/v1/PhoneNumbers/Countries/${country}`,
+    describe: `the ${country} monthly number price on pricing.twilio.com`,
+    price: (body) => monthlyNumberPrice(body, type),
+  };
+  return { ...priced(row.id, 0, NO_PARTIES), lookup };
+}
+
+/** The dearest `current_price` (USD) among the country's prices of that type (any type when unset). */
+export function monthlyNumberPrice(body: unknown, type: string | undefined): MicroUsd | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { price_unit: unit, phone_number_prices: list } = body as Record<string, unknown>;
+  if (unit !== 'USD' || !Array.isArray(list)) return undefined;
+  let dearest: MicroUsd | undefined;
+  for (const entry of list) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { number_type: kind, current_price: current, base_price: base } = entry as Record<string, unknown>;
+    if (
+      type !== undefined &&
+      String(kind)
+        .toLowerCase()
+        .replace(/[^a-z]/g, '') !== type
+    )
+      continue;
+    for (const text of [current, base]) {
+      const micros =
+        typeof text === 'string' || typeof text === 'number' ? parseUsd(String(text)) : undefined;
+      if (micros !== undefined && (dearest === undefined || micros > dearest)) dearest = micros;
+    }
+  }
+  return dearest;
 }
 
 /** A Verify verification: an email address, or a phone destination reached over `Channel`. */
