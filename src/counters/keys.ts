@@ -55,3 +55,17 @@ export const LEASE_ACCOUNT = /^[a-z]+:[0-9a-f]{16,64}$/;
 
 /** Bound on the leases of one call (a refund names a charge and a payment intent: two). */
 export const MAX_LEASES_PER_CALL = 8;
+
+/**
+ * `{vk:<scope>}:revoked-run:<runId>`: a stopped run (ADR 0010), in the vault key's slot so the reserve
+ * script checks it in the same step. Run ids never hold a brace (their charset), so the tag stays.
+ */
+export function stoppedRunKey(scope: string, runId: string): string {
+  return `${scopePrefix(scope)}:revoked-run:${runId}`;
+}
+
+/** Sorted set of every stopped run (score: until, epoch ms): what a replica reads when it (re)subscribes. */
+export const STOPPED_RUNS_INDEX = '{keybrake:runs}:revoked';
+
+/** Pub/sub channel every replica subscribes to: one JSON StoppedRun per message. */
+export const STOPPED_RUNS_CHANNEL = 'keybrake:revoked-runs';

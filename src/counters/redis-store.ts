@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   counterKey,
@@ -10,7 +11,10 @@ import {
   LAST_USED_TTL_SECONDS,
   lastUsedKey,
   leaseKey,
+  STOPPED_RUNS_CHANNEL,
+  STOPPED_RUNS_INDEX,
   scopePrefix,
+  stoppedRunKey,
 } from './keys.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
 import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
@@ -24,6 +28,7 @@ import {
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
+  type RunStopStore,
   type WindowKind,
   type WindowSpec,
 } from './store.ts';
@@ -82,7 +87,7 @@ export function createRedisCounterStore(url: string, opts: RedisCounterStoreOpti
  * round trip over every window of the call; every key of a vault key lives in the hash slot of
  * `{vk:<scope>}`, so the same code runs against one server, Sentinel or Cluster.
  */
-export class RedisCounterStore implements CounterStore {
+export class RedisCounterStore implements CounterStore, RunStopStore {
   readonly stats: RedisCounterStoreStats = { roundTrips: 0, pings: 0, errors: 0 };
   /** The server(s) without credentials, for logs and /readyz details. */
   readonly description: string;
@@ -122,6 +127,7 @@ export class RedisCounterStore implements CounterStore {
     const keys = [
       idempotency ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`,
       lastUsedKey(scope),
+      req.runKey === undefined ? `${scopePrefix(scope)}:revoked-run:` : stoppedRunKey(scope, req.runKey),
     ];
     const args: string[] = [
       idempotency ? '1' : '0',
@@ -129,6 +135,7 @@ export class RedisCounterStore implements CounterStore {
       String(req.now),
       String(LAST_USED_TTL_SECONDS),
       idempotency?.fingerprint ?? '',
+      req.runKey === undefined ? '0' : '1',
     ];
     for (const w of windows) {
       assertWindow(w);
@@ -204,6 +211,89 @@ export class RedisCounterStore implements CounterStore {
     return value === null ? undefined : Number(value);
   }
 
+  /**
+   * Stops a run (ADR 0010) for every replica: the record the reserve script checks (expiring with the
+   * run), an entry in the index replicas read when they (re)subscribe, and a message to those
+   * subscribed now. Each command is bounded like any other; a failure rejects (the caller says so).
+   */
+  async stopRun(run: StoppedRun): Promise<void> {
+    assertStoppedRun(run);
+    const now = Date.now();
+    const member = JSON.stringify({ scope: run.scope, runId: run.runId });
+    const message = JSON.stringify({ scope: run.scope, runId: run.runId, until: run.until });
+    // In a cluster the record, the index and the channel live apart: four commands, sent together.
+    await Promise.all([
+      this.#command(() =>
+        this.#client.set(
+          stoppedRunKey(run.scope, run.runId),
+          String(now),
+          'PXAT',
+          Math.max(run.until, now + 1),
+        ),
+      ),
+      this.#command(async () => {
+        await this.#client.zadd(STOPPED_RUNS_INDEX, run.until, member);
+        // Housekeeping: stops whose runs can no longer be valid.
+        await this.#client.zremrangebyscore(STOPPED_RUNS_INDEX, '-inf', `(${now}`);
+      }),
+    ]);
+    await this.#command(() => this.#client.publish(STOPPED_RUNS_CHANNEL, message));
+  }
+
+  /**
+   * Subscribes (on a connection of its own, which queues the subscription until it is up and
+   * resubscribes after every reconnect) to stopped runs; each time it (re)connects, the index is read
+   * too, so a stop published while this replica was away still arrives.
+   */
+  watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> } {
+    const client = this.#client;
+    const sub =
+      client instanceof Cluster
+        ? client.duplicate(undefined, { enableOfflineQueue: true })
+        : client.duplicate({ enableOfflineQueue: true, connectionName: 'keybrake-runs' });
+    let closed = false;
+    const deliver = (run: StoppedRun | undefined) => {
+      if (run && !closed) onStopped(run);
+    };
+    sub.on('message', (_channel: string, text: string) => deliver(parseStoppedRun(text)));
+    // Reconnect errors are the counter store's to report (same server); stay quiet here.
+    sub.on('error', () => undefined);
+    sub.on('node error', () => undefined);
+    const readIndex = async (attempt = 1): Promise<void> => {
+      if (closed) return;
+      try {
+        const entries = await this.#bounded(
+          () => client.zrangebyscore(STOPPED_RUNS_INDEX, Date.now(), '+inf', 'WITHSCORES'),
+          INDEX_READ_TIMEOUT_MS,
+        );
+        for (let i = 0; i + 1 < entries.length; i += 2) {
+          const ref = parseStoppedRun(entries[i]!, Number(entries[i + 1]));
+          deliver(ref);
+        }
+      } catch (err) {
+        if (closed) return;
+        if (attempt === 1)
+          this.#log?.warn(
+            { redis: this.description, error: (err as Error).message },
+            'cannot read stopped runs; retrying',
+          );
+        await delay(Math.min(2_000, 100 * attempt));
+        return readIndex(attempt + 1);
+      }
+    };
+    sub.on('ready', () => void readIndex());
+    sub.subscribe(STOPPED_RUNS_CHANNEL).catch((err: Error) => {
+      if (!closed)
+        this.#log?.warn({ redis: this.description, error: err.message }, 'cannot subscribe to stopped runs');
+    });
+    return {
+      async close() {
+        closed = true;
+        sub.disconnect();
+      },
+    };
+  }
+
   available(): boolean {
     return this.#client.status === 'ready';
   }
@@ -242,6 +332,7 @@ export class RedisCounterStore implements CounterStore {
     const r = Array.isArray(reply) ? reply.map(Number) : [];
     const scope = req.scope;
     if (r[0] === 2) return { ok: true, replay: true, reservation: { scope, money: [] } };
+    if (r[0] === 3 && req.runKey !== undefined) return { ok: false, stopped: true };
     if (r[0] === 1) {
       const money = req.windows
         .filter(isMoneyWindow)
@@ -327,19 +418,17 @@ export class RedisCounterStore implements CounterStore {
   // (setImmediate runs after the poll phase): when our own event loop stalled under a burst, timers
   // run before the socket is read, and a reply already waiting would otherwise be discarded: a
   // spurious 503 for a reservation that Redis did apply (counted, never spent).
-  async #bounded<T>(fn: () => Promise<T>): Promise<T> {
+  async #bounded<T>(fn: () => Promise<T>, timeoutMs = this.#timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           setImmediate(() =>
             reject(
-              new CounterStoreUnavailableError(
-                `Redis counter store did not answer within ${this.#timeoutMs} ms`,
-              ),
+              new CounterStoreUnavailableError(`Redis counter store did not answer within ${timeoutMs} ms`),
             ),
           ),
-        this.#timeoutMs,
+        timeoutMs,
       );
     });
     try {
@@ -365,4 +454,32 @@ async function pingEveryNode(client: ScriptedClient): Promise<unknown> {
   const masters = client.status === 'ready' ? client.nodes('master') : [];
   if (masters.length === 0) throw new CounterStoreUnavailableError('Redis Cluster is not ready');
   return Promise.all(masters.map((node) => node.ping()));
+}
+
+/** Reading the stopped-run index is not on a request path: it may take longer than one command. */
+const INDEX_READ_TIMEOUT_MS = 5_000;
+const RUN_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
+
+function assertStoppedRun(run: StoppedRun): void {
+  if (
+    typeof run.scope !== 'string' ||
+    run.scope.length === 0 ||
+    run.scope.length > 512 ||
+    /[{}]/.test(run.scope)
+  )
+    throw new RangeError('stopped run scope must be a vault key uid');
+  if (!RUN_ID.test(run.runId)) throw new RangeError('stopped run id is not a run id');
+  assertEpochMs(run.until);
+}
+
+/** A stopped run from a message (`{scope, runId, until}`) or an index member (`{scope, runId}` + score). */
+function parseStoppedRun(text: string, score?: number): StoppedRun | undefined {
+  try {
+    const raw = JSON.parse(text) as Record<string, unknown>;
+    const run = { scope: raw.scope, runId: raw.runId, until: score ?? raw.until } as StoppedRun;
+    assertStoppedRun(run);
+    return run;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,5 @@
 import type { MicroUsd } from '../money/micro-usd.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
 
 /**
  * The shared spend and rate counters (DESIGN.md §6). The reserve stage calls `reserve` once per
@@ -50,6 +51,12 @@ export interface ReserveRequest {
     /** Seconds the record is kept (24 h when unset). */
     readonly ttlSeconds?: number;
   };
+  /**
+   * The run id of the run key the call was made with (ADR 0010): the reserve is refused, writing
+   * nothing, when that run was stopped (`{vk:<scope>}:revoked-run:<runId>` exists), checked in the
+   * same atomic step. The memory store leaves this to the proxy's in-process set of stopped runs.
+   */
+  readonly runKey?: string;
 }
 
 /** What was reserved, so settle can adjust exactly that. */
@@ -76,7 +83,9 @@ export type ReserveResult =
       /** true: an idempotent retry of the same call, nothing new reserved. */
       readonly replay: boolean;
     }
-  | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number };
+  | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number }
+  /** The run key's run was stopped (`ReserveRequest.runKey`): nothing was written. */
+  | { readonly ok: false; readonly stopped: true };
 
 /**
  * Exclusive leases on upstream objects (ADR 0007 §5), taken by the lease stage before a cost lookup
@@ -154,4 +163,28 @@ export interface CounterStore {
 /** Thrown by a store that cannot answer in time; the pipeline maps it to counter_store_unavailable. */
 export class CounterStoreUnavailableError extends Error {
   override readonly name = 'CounterStoreUnavailableError';
+}
+
+/**
+ * Stopped runs shared by every replica (ADR 0010), where the store can share them (Redis): a stop is
+ * written where the reserve script checks it, recorded in an index a restarted replica reads, and
+ * published to every replica's in-process set (the check on calls that reserve nothing).
+ */
+export interface RunStopStore {
+  /** Records `run` (until its `until`) and publishes it; rejects when the store cannot answer. */
+  stopRun(run: StoppedRun): Promise<void>;
+  /**
+   * Calls `onStopped` for every stop published from now on, and for every stop recorded in the index
+   * each time the subscription (re)connects (a message missed while disconnected is not lost).
+   */
+  watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> };
+}
+
+export function isRunStopStore(store: unknown): store is RunStopStore {
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof (store as Partial<RunStopStore>).stopRun === 'function' &&
+    typeof (store as Partial<RunStopStore>).watchStoppedRuns === 'function'
+  );
 }

@@ -18,6 +18,23 @@ export const MINUTE_TTL_SECONDS = 120;
 export const RUN_TTL_SECONDS = 7 * SECONDS_PER_DAY;
 
 /**
+ * A call made with a run key (ADR 0010): the run window's limit is the lower of the token's own cap
+ * and the policy's perRunUsd, and the window is counted even when neither is set, so every money call
+ * of a run key reaches the reserve script, which refuses it once the run is stopped.
+ */
+export interface RunKeyLimit {
+  readonly capMicros?: MicroUsd;
+}
+
+/** The run window of a run key with neither its own cap nor a perRunUsd: counted, never refused. */
+export const UNCAPPED_RUN_MICROS = Number.MAX_SAFE_INTEGER;
+
+function runKeyLimit(cap: MicroUsd | undefined, perRun: MicroUsd | undefined): MicroUsd {
+  if (cap === undefined) return perRun ?? UNCAPPED_RUN_MICROS;
+  return perRun === undefined ? cap : Math.min(cap, perRun);
+}
+
+/**
  * Money windows come first so that a call over a cap learns that (403, retrying cannot help) rather
  * than a 429 that invites a retry which would then hit the cap anyway.
  */
@@ -26,6 +43,7 @@ export function windowsFor(
   costMicros: MicroUsd,
   now: number,
   runId: string | undefined,
+  runKey?: RunKeyLimit,
 ): WindowSpec[] {
   const { limits } = policy;
   const out: WindowSpec[] = [];
@@ -52,11 +70,12 @@ export function windowsFor(
         });
       }
     }
-    if (runId !== undefined && runId !== '' && limits.perRunMicros !== undefined) {
+    const runLimit = runKey ? runKeyLimit(runKey.capMicros, limits.perRunMicros) : limits.perRunMicros;
+    if (runId !== undefined && runId !== '' && runLimit !== undefined) {
       out.push({
         kind: 'run',
         bucket: `run:${runId}`,
-        limit: limits.perRunMicros,
+        limit: runLimit,
         amount: costMicros,
         ttlSeconds: RUN_TTL_SECONDS,
       });

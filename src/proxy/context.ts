@@ -10,7 +10,9 @@ import type { AuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
 import { startCallSpan } from '../telemetry/tracing.ts';
+import type { RunGrant } from '../tokens/run-token.ts';
 import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type { StoppedRuns } from './runs.ts';
 import type { UpstreamResponse, Upstreams } from './upstreams.ts';
 
 /** Everything the pipeline touches in the world, handed to every stage (DESIGN.md §9). */
@@ -31,6 +33,11 @@ export interface PipelineDeps {
    * margin, `leaseTtlMsFor(upstreamTimeoutMs)`. Unset: FALLBACK_LEASE_TTL_MS (stages/lease.ts).
    */
   readonly leaseTtlMs?: number;
+  /**
+   * Runs stopped by `run stop` (ADR 0010), as this replica knows them: authenticate refuses their run
+   * keys on every call, reserve again just before counting. Absent: no run is ever stopped here.
+   */
+  readonly stoppedRuns?: StoppedRuns;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */
@@ -78,6 +85,8 @@ export interface CallContext {
   key: CompiledKey | null;
   policy: CompiledPolicy | null;
   runId: string | null;
+  /** Set when the call was made with a run key (ADR 0010): its grant (run id, own cap, expiry). */
+  runKey: RunGrant | null;
   // parse
   params: Params | null;
   // price, and the cost lookup when the price lives upstream
@@ -116,6 +125,7 @@ export function newContext(call: IncomingCall): CallContext {
     key: null,
     policy: null,
     runId: null,
+    runKey: null,
     params: null,
     op: null,
     leases: null,

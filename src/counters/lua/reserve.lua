@@ -3,25 +3,33 @@
 --
 -- KEYS[1]      idempotency record ({vk:<scope>}:idem:<key>); unused when ARGV[1] is '0'
 -- KEYS[2]      last-used record ({vk:<scope>}:last)
--- KEYS[2 + i]  counter of window i ({vk:<scope>}:<bucket>)
+-- KEYS[3]      stopped-run record of the call's run key ({vk:<scope>}:revoked-run:<runId>, ADR 0010);
+--              unused when ARGV[6] is '0'
+-- KEYS[3 + i]  counter of window i ({vk:<scope>}:<bucket>)
 -- ARGV[1]      '1' when KEYS[1] is a real idempotency key
 -- ARGV[2]      idempotency record TTL in seconds
 -- ARGV[3]      the call's time, epoch ms (from the proxy's clock)
 -- ARGV[4]      last-used record TTL in seconds
 -- ARGV[5]      the call's fingerprint (sha256 hex): the value of its idempotency record
--- ARGV[6 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
+-- ARGV[6]      '1' when the call was made with a run key (KEYS[3] is its stopped-run record)
+-- ARGV[7 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
 --
 -- Returns {1, r} reserved (r = 1 when this call wrote the idempotency record), {2} replay (money
 -- already reserved by an earlier call with the same key and the same fingerprint),
--- {0, i, used, limit} refused by window i (nothing was written).
--- Values stay below 2^53, where Lua numbers are exact.
+-- {0, i, used, limit} refused by window i, {3} refused: the run key's run was stopped (nothing was
+-- written in either case). Values stay below 2^53, where Lua numbers are exact.
+
+-- A stopped run moves nothing, not even a replay: checked before anything is read or written.
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return {3}
+end
 
 local has_idem = ARGV[1] == '1'
 local recorded = false
 if has_idem then recorded = redis.call('GET', KEYS[1]) end
 -- Only the same call is a replay (ADR 0007 §4): a key reused with another fingerprint is a new call.
 local replay = has_idem and recorded == ARGV[5]
-local n = #KEYS - 2
+local n = #KEYS - 3
 
 -- A replay skips the money windows but still counts towards the call rate.
 local function applies(base)
@@ -29,9 +37,9 @@ local function applies(base)
 end
 
 for i = 1, n do
-  local base = 6 + (i - 1) * 4
+  local base = 7 + (i - 1) * 4
   if applies(base) then
-    local used = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
+    local used = tonumber(redis.call('GET', KEYS[3 + i]) or '0')
     local limit = tonumber(ARGV[base + 1])
     if used + tonumber(ARGV[base + 2]) > limit then
       return {0, i, used, limit}
@@ -41,9 +49,9 @@ end
 
 local money = false
 for i = 1, n do
-  local base = 6 + (i - 1) * 4
+  local base = 7 + (i - 1) * 4
   if applies(base) then
-    local key = KEYS[2 + i]
+    local key = KEYS[3 + i]
     redis.call('INCRBY', key, ARGV[base + 2])
     -- Only a new key gets a TTL: later writes must not push the bucket's expiry out.
     if redis.call('TTL', key) < 0 then

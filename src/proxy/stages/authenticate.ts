@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
+import type { RunGrant } from '../../tokens/run-token.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 import { runIdOf } from '../run-id.ts';
+import { findRunKey, type StoppedRuns } from '../runs.ts';
 
 /**
  * Finds the vault key a call presents. The table holds only SHA-256 digests, so the lookup compares
@@ -29,19 +31,54 @@ export function findKey(
 }
 
 /**
+ * The caller: a vault key, or a run key and the vault key it was minted from (ADR 0010). A run-token
+ * shaped credential is verified first; one that no served key minted is then looked up like any other
+ * token (a token you bring may have any shape), so every failure is key_unknown, never saying which
+ * part failed. An authentic run key of a suspended or expired parent, an expired run key and a
+ * stopped run's key are refused here, before anything is parsed or forwarded.
+ */
+export function findCaller(
+  adapter: VendorAdapter,
+  headers: IncomingHttpHeaders,
+  snapshot: Snapshot,
+  now: number,
+  stopped?: StoppedRuns,
+): { key: CompiledKey; run?: RunGrant } | Denial {
+  const presented = adapter.credential(headers);
+  if (presented && presented.token.length >= 16 && presented.token.length <= 512) {
+    const run = findRunKey(adapter.name, presented.token, snapshot, now, stopped);
+    if (run) return isDenial(run) ? run : { key: run.key, run: run.grant };
+  }
+  const key = findKey(adapter, headers, snapshot, now);
+  return isDenial(key) ? key : { key };
+}
+
+/**
  * The vault key, its policy and the agent run the call belongs to (a run is a key's, DESIGN.md §5).
  * A duplicated, malformed or contradictory run id is run_id_invalid (ADR 0007 §6), and a policy with
- * `requireRunId` refuses a call naming no run: both before anything is parsed or priced.
+ * `requireRunId` refuses a call naming no run: both before anything is parsed or priced. A run key
+ * names its run itself: a header naming another run is run_id_invalid, and it satisfies requireRunId.
  */
 export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
-  const key = findKey(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now());
-  if (isDenial(key)) return key;
+  const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
+  if (isDenial(caller)) return caller;
+  const { key, run } = caller;
   ctx.key = key;
   ctx.policy = key.policy;
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
   if (isDenial(runId)) return runId;
+  if (run) {
+    if (runId !== undefined && runId !== run.runId)
+      return deny(
+        'run_id_invalid',
+        'Keybrake-Run-Id (or baggage keybrake.run_id) names another run than the run key.',
+      );
+    ctx.runId = run.runId;
+    ctx.runKey = run;
+    return undefined;
+  }
   if (runId === undefined && key.policy.requireRunId) {
     return deny(
       'run_id_required',

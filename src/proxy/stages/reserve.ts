@@ -13,9 +13,11 @@ import { type Denial, type DenyReason, deny, isDenial } from '../../decision/rea
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
+import type { RunGrant } from '../../tokens/run-token.ts';
 import type { Params, VendorRequest } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { errorText } from '../error-text.ts';
+import { runStopped } from '../runs.ts';
 
 const REFUSAL: Record<WindowKind, DenyReason> = {
   minute: 'rate_limited',
@@ -57,9 +59,10 @@ export async function reserveWindows(
   idempotency: IdempotencyRecord | undefined,
   clock: Clock,
   rateCounted = false,
+  runKey?: RunGrant,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
   const now = clock.now();
-  const all = windowsFor(key.policy, costMicros, now, runId);
+  const all = windowsFor(key.policy, costMicros, now, runId, runKey && { capMicros: runKey.capMicros });
   const windows = rateCounted ? all.filter((w) => w.kind !== 'minute') : all;
   if (windows.length === 0) {
     // Nothing to count, but a policy may still want reads refused while the store is down.
@@ -75,8 +78,11 @@ export async function reserveWindows(
     ...(idempotency !== undefined && costMicros > 0
       ? { idempotency: { ...idempotency, ttlSeconds: IDEMPOTENCY_TTL_SECONDS } }
       : {}),
+    ...(runKey !== undefined ? { runKey: runKey.runId } : {}),
   });
   if (result.ok) return result;
+  // Stopped on another replica, and this one has not heard yet: the script saw it (ADR 0010).
+  if ('stopped' in result) return runStopped();
   return refusal(result.refused, result.used, result.limit, costMicros);
 }
 
@@ -87,6 +93,8 @@ export async function reserveWindows(
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const key = ctx.key!;
   const op = ctx.op!;
+  // A stop that arrived while this call was parsed, priced or looked up: checked again, in memory.
+  if (ctx.runKey && deps.stoppedRuns?.has(key.uid, ctx.runKey.runId)) return runStopped();
   const span = startChildSpan(ctx.span, 'keybrake.reserve');
   try {
     const reserved = await reserveWindows(
@@ -97,6 +105,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
       op.costMicros > 0 ? replayRecord(ctx) : undefined,
       deps.clock,
       ctx.rateCounted,
+      ctx.runKey ?? undefined,
     );
     if (isDenial(reserved)) return reserved;
     // A replay was counted the first time: nothing to count now, nothing to settle later.

@@ -1,0 +1,337 @@
+// Run keys through the real pipeline (ADR 0010): the stripe adapter, the memory counter store, and a
+// recording upstream, so "nothing forwarded" is checked where it matters.
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
+import type { CounterStore, ReserveRequest } from '../counters/store.ts';
+import { loadExchangeRates } from '../money/exchange-rates.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
+import type { CompiledKey, CompiledLimits, Snapshot } from '../snapshot/types.ts';
+import { memoryAuditSink } from '../telemetry/audit.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { createProxyMetrics } from '../telemetry/metrics.ts';
+import { mintRunToken, type RunGrant, runSecretFor } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { createStripeAdapter } from '../vendors/stripe/index.ts';
+import { createPipeline } from './pipeline.ts';
+import { StoppedRuns } from './runs.ts';
+import type { Upstreams } from './upstreams.ts';
+
+const USD = 1_000_000;
+const NOW = Date.parse('2026-11-26T12:00:00Z');
+const VAULT = newToken('stripe');
+const OTHER_VAULT = newToken('stripe');
+const RESEND_VAULT = newToken('resend');
+
+function compiledKey(
+  name: string,
+  token: string,
+  extra: Partial<CompiledKey> = {},
+  limits: CompiledLimits = {},
+) {
+  const uid = `agents/${name}`;
+  return {
+    uid,
+    namespace: 'agents',
+    name,
+    vendor: 'stripe',
+    tokenFingerprint: 'kb_stripe_…x',
+    upstream: { kind: 'bearer', token: 'sk_real' },
+    suspended: false,
+    policy: { ref: 'agents/p', limits, timezone: 'UTC', readsWhenStoreDown: true },
+    runSecret: runSecretFor(token, uid),
+    tokenPrefix: 'kb_stripe_',
+    ...extra,
+  } satisfies CompiledKey as CompiledKey;
+}
+
+function setup(
+  opts: { limits?: CompiledLimits; parent?: Partial<CompiledKey>; requireRunId?: boolean } = {},
+) {
+  const clock = fixedClock(NOW);
+  const snapshots = new SnapshotHolder(clock);
+  const parent = compiledKey(
+    'bot',
+    VAULT,
+    opts.parent,
+    opts.limits ?? { perRunMicros: 10 * USD, perDayMicros: 100 * USD },
+  );
+  const withPolicy = opts.requireRunId
+    ? { ...parent, policy: { ...parent.policy, requireRunId: true } }
+    : parent;
+  const snapshot: Snapshot = {
+    version: 1,
+    compiledAt: NOW,
+    keys: new Map([
+      [tokenDigest(VAULT), withPolicy],
+      [tokenDigest(OTHER_VAULT), compiledKey('other', OTHER_VAULT)],
+      [
+        tokenDigest(RESEND_VAULT),
+        { ...compiledKey('mailer', RESEND_VAULT), vendor: 'resend', tokenPrefix: 'kb_resend_' },
+      ],
+    ]),
+  };
+  snapshots.apply(snapshot);
+  const sent: string[] = [];
+  const upstreams: Upstreams = {
+    forward: async (req) => {
+      sent.push(`${req.method} ${req.pathAndQuery} ${req.headers.authorization}`);
+      const amount = Number(new URLSearchParams(req.body?.toString() ?? '').get('amount'));
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify({ id: 'ch_1', object: 'charge', amount, currency: 'usd' })),
+      };
+    },
+    close: async () => {},
+  };
+  const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
+  const reserves: ReserveRequest[] = [];
+  const counters: CounterStore = Object.assign(Object.create(memory) as CounterStore, {
+    reserve: (r: ReserveRequest) => {
+      reserves.push(r);
+      return memory.reserve(r);
+    },
+  });
+  const stoppedRuns = new StoppedRuns(clock);
+  const audit = memoryAuditSink();
+  const handle = createPipeline({
+    snapshots,
+    vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
+    upstreams,
+    counters,
+    clock,
+    audit,
+    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+    log: silentLogger(),
+    parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
+    stoppedRuns,
+  });
+  const mint = (grant: Partial<RunGrant> = {}, key = withPolicy, vault = VAULT) =>
+    mintRunToken(
+      { tokenPrefix: key.tokenPrefix!, runSecret: key.runSecret!, digest: tokenDigest(vault) },
+      { runId: 'run-1', issuedAt: NOW, expiresAt: NOW + 30 * 60_000, ...grant },
+    );
+  const charge = async (token: string, dollars: number, headers: Record<string, string> = {}) => {
+    const res = await handle({
+      method: 'POST',
+      url: '/stripe/v1/charges',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        ...headers,
+      },
+      body: Buffer.from(`amount=${dollars * 100}&currency=usd&source=tok_visa`),
+    });
+    return { status: res.status, decision: String(res.headers['keybrake-decision']) };
+  };
+  const read = async (token: string) => {
+    const res = await handle({
+      method: 'GET',
+      url: '/stripe/v1/customers',
+      headers: { authorization: `Bearer ${token}` },
+      body: Buffer.alloc(0),
+    });
+    return { status: res.status, decision: String(res.headers['keybrake-decision']) };
+  };
+  return {
+    clock,
+    snapshots,
+    snapshot,
+    parent: withPolicy,
+    mint,
+    charge,
+    read,
+    sent,
+    audit,
+    memory,
+    reserves,
+    stoppedRuns,
+  };
+}
+
+describe('a run key', () => {
+  it('is audited and capped per run without any header, under its own cap, the parent caps still applying', async () => {
+    const t = setup();
+    const token = t.mint({ capMicros: 5 * USD });
+    expect(await t.charge(token, 2)).toEqual({ status: 200, decision: 'allow; reason=ok' });
+    expect(await t.charge(token, 3)).toEqual({ status: 200, decision: 'allow; reason=ok' });
+    expect(await t.charge(token, 1)).toEqual({ status: 403, decision: 'deny; reason=run_cap_exceeded' });
+    expect(t.sent).toHaveLength(2);
+    // The real key went upstream, never the run token.
+    for (const s of t.sent) expect(s).toContain('Bearer sk_real');
+    expect(t.audit.records.map((r) => [r.vaultKey, r.runId, r.decision])).toEqual([
+      ['agents/bot', 'run-1', 'allow'],
+      ['agents/bot', 'run-1', 'allow'],
+      ['agents/bot', 'run-1', 'deny'],
+    ]);
+    expect(JSON.stringify(t.audit.records)).not.toContain(token);
+    expect(await t.memory.used('agents/bot', 'run:run-1')).toBe(5 * USD);
+    expect(await t.memory.used('agents/bot', 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  it("meets the policy's perRunUsd when it is lower than the token's cap (the policy changed after minting)", async () => {
+    const t = setup({ limits: { perRunMicros: 3 * USD } });
+    const token = t.mint({ capMicros: 5 * USD });
+    expect((await t.charge(token, 3)).status).toBe(200);
+    expect((await t.charge(token, 1)).decision).toBe('deny; reason=run_cap_exceeded');
+  });
+
+  it("meets the parent's daily cap across runs", async () => {
+    const t = setup({ limits: { perDayMicros: 4 * USD } });
+    expect((await t.charge(t.mint({ runId: 'a', capMicros: 3 * USD }), 3)).status).toBe(200);
+    expect((await t.charge(t.mint({ runId: 'b', capMicros: 3 * USD }), 2)).decision).toBe(
+      'deny; reason=daily_cap_exceeded',
+    );
+  });
+
+  it('without a cap of its own, still reaches the counter store (where a stop is checked) on money calls', async () => {
+    const t = setup({ limits: {} });
+    expect((await t.charge(t.mint(), 1)).status).toBe(200);
+    expect(t.reserves.map((r) => r.runKey)).toEqual(['run-1']);
+    expect(t.reserves[0]!.windows.map((w) => w.kind)).toEqual(['run']);
+  });
+
+  it('satisfies requireRunId', async () => {
+    const t = setup({ requireRunId: true });
+    expect((await t.charge(VAULT, 1)).decision).toBe('deny; reason=run_id_required');
+    expect((await t.charge(t.mint(), 1)).status).toBe(200);
+  });
+
+  it('accepts a Keybrake-Run-Id that agrees, and refuses one that names another run (run_id_invalid)', async () => {
+    const t = setup();
+    const token = t.mint();
+    expect((await t.charge(token, 1, { 'keybrake-run-id': 'run-1' })).status).toBe(200);
+    expect(await t.charge(token, 1, { 'keybrake-run-id': 'run-2' })).toEqual({
+      status: 400,
+      decision: 'deny; reason=run_id_invalid',
+    });
+    expect(await t.charge(token, 1, { baggage: 'keybrake.run_id=run-2' })).toMatchObject({ status: 400 });
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('expires at its TTL, by the proxy clock', async () => {
+    const t = setup();
+    const token = t.mint({ expiresAt: NOW + 1_000 });
+    expect((await t.read(token)).status).toBe(200);
+    t.clock.advance(1_000);
+    expect(await t.read(token)).toEqual({ status: 401, decision: 'deny; reason=key_expired' });
+    expect(await t.charge(token, 1)).toEqual({ status: 401, decision: 'deny; reason=key_expired' });
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('dies with its parent: suspended, expired, deleted or re-minted', async () => {
+    const t = setup();
+    const token = t.mint();
+    const swap = (keys: Map<string, CompiledKey>) =>
+      t.snapshots.apply({ ...t.snapshot, version: t.snapshots.current!.version + 1, keys });
+    swap(new Map([[tokenDigest(VAULT), { ...t.parent, suspended: true }]]));
+    expect((await t.read(token)).decision).toBe('deny; reason=key_suspended');
+    swap(new Map([[tokenDigest(VAULT), { ...t.parent, expiresAt: NOW }]]));
+    expect((await t.read(token)).decision).toBe('deny; reason=key_expired');
+    swap(new Map());
+    expect((await t.read(token)).decision).toBe('deny; reason=key_unknown');
+    // The same key re-minted: a new token, hence a new key id and a new run secret.
+    const fresh = newToken('stripe');
+    swap(new Map([[tokenDigest(fresh), compiledKey('bot', fresh)]]));
+    expect((await t.read(token)).decision).toBe('deny; reason=key_unknown');
+    expect(t.sent).toEqual([]);
+  });
+
+  it('is refused on every call once its run is stopped, and only that run', async () => {
+    const t = setup();
+    const token = t.mint();
+    const other = t.mint({ runId: 'run-2' });
+    expect((await t.read(token)).status).toBe(200);
+    t.stoppedRuns.add({ scope: 'agents/bot', runId: 'run-1', until: NOW + 60_000 });
+    expect(await t.read(token)).toEqual({ status: 401, decision: 'deny; reason=key_unknown' });
+    expect((await t.charge(token, 1)).decision).toBe('deny; reason=key_unknown');
+    expect((await t.charge(other, 1)).status).toBe(200);
+    // Another token of the same run (minted again) is stopped too.
+    expect((await t.read(t.mint())).decision).toBe('deny; reason=key_unknown');
+    expect(t.sent.filter((s) => s.startsWith('POST'))).toHaveLength(1);
+  });
+
+  it('is refused by the reserve step when the store says the run was stopped elsewhere', async () => {
+    const t = setup();
+    const token = t.mint();
+    const stoppedStore = Object.assign(Object.create(t.memory) as CounterStore, {
+      reserve: async () => ({ ok: false as const, stopped: true as const }),
+    });
+    const handle = createPipeline({
+      snapshots: t.snapshots,
+      vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
+      upstreams: {
+        forward: async () => Promise.reject(new Error('must not forward')),
+        close: async () => {},
+      },
+      counters: stoppedStore,
+      clock: t.clock,
+      audit: memoryAuditSink(),
+      metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+      log: silentLogger(),
+      parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
+    });
+    const res = await handle({
+      method: 'POST',
+      url: '/stripe/v1/charges',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.from('amount=100&currency=usd&source=tok_visa'),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers['keybrake-decision']).toBe('deny; reason=key_unknown');
+  });
+});
+
+describe('a run token that is not one', () => {
+  it.each<[string, (t: ReturnType<typeof setup>) => string]>([
+    [
+      'forged under a guessed secret',
+      (t) => t.mint({}, { ...t.parent, runSecret: runSecretFor('guess', 'agents/bot') }),
+    ],
+    ['tampered (its run id changed)', (t) => t.mint().replace('A', 'B')],
+    ['truncated', (t) => t.mint().slice(0, -1)],
+    [
+      'minted by another key, its key id swapped',
+      (t) => {
+        const mine = t.mint();
+        const theirs = t.mint({}, t.snapshot.keys.get(tokenDigest(OTHER_VAULT))!, OTHER_VAULT);
+        return mine.slice(0, -41) + theirs.slice(-41, -25) + mine.slice(-25);
+      },
+    ],
+    ['of another vendor', (t) => t.mint({}, t.snapshot.keys.get(tokenDigest(RESEND_VAULT))!, RESEND_VAULT)],
+    ['under the wrong prefix', (t) => t.mint().replace('kb_stripe_', 'kb_strip3_')],
+  ])('is key_unknown when %s, and nothing is forwarded', async (_name, make) => {
+    const t = setup();
+    const token = make(t);
+    expect(await t.charge(token, 1)).toEqual({ status: 401, decision: 'deny; reason=key_unknown' });
+    expect(await t.read(token)).toEqual({ status: 401, decision: 'deny; reason=key_unknown' });
+    expect(t.sent).toEqual([]);
+  });
+
+  it('still lets an ordinary vault key through (the run-key path is only for run-token shapes)', async () => {
+    const t = setup();
+    expect((await t.charge(VAULT, 1)).status).toBe(200);
+    expect(t.audit.records[0]!.runId).toBeNull();
+  });
+});
+
+describe('StoppedRuns', () => {
+  it('keeps a stop until its end, idempotently, and forgets it after', () => {
+    const clock = fixedClock(NOW);
+    const runs = new StoppedRuns(clock);
+    const heard: string[] = [];
+    runs.onAdd((r) => heard.push(r.runId));
+    expect(runs.add({ scope: 's', runId: 'r', until: NOW + 10 })).toBe(true);
+    expect(runs.add({ scope: 's', runId: 'r', until: NOW + 5 })).toBe(false);
+    expect(runs.add({ scope: 's', runId: 'r', until: NOW - 1 })).toBe(false);
+    expect(runs.has('s', 'r')).toBe(true);
+    expect(runs.has('t', 'r')).toBe(false);
+    expect(runs.list()).toEqual([{ scope: 's', runId: 'r', until: NOW + 10 }]);
+    clock.advance(10);
+    expect(runs.has('s', 'r')).toBe(false);
+    runs.sweep();
+    expect(runs.size).toBe(0);
+    expect(heard).toEqual(['r']);
+  });
+});

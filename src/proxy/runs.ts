@@ -1,0 +1,110 @@
+import type { Clock } from '../clock.ts';
+import { type Denial, deny } from '../decision/reasons.ts';
+import { runKeysOf, type StoppedRun } from '../snapshot/run-keys.ts';
+import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
+import { looksLikeRunToken, type RunGrant, runTokenKeyId, verifyRunToken } from '../tokens/run-token.ts';
+
+/**
+ * Run keys on the request path (ADR 0010): finding and verifying a run token's parent, and the set of
+ * stopped runs every replica keeps in memory (fed by its own `run stop`, Redis pub/sub and the
+ * operator's snapshot stream), consulted for every call without a round trip.
+ */
+
+/** Why a verified run token is refused after `run stop`: the same answer on every path. */
+export function runStopped(): Denial {
+  return deny('key_unknown', 'This Keybrake run key belongs to a run that was stopped.');
+}
+
+/**
+ * The parent and grant of a run token, a denial about an authentic one (its parent suspended or
+ * expired, the token expired, its run stopped), or undefined when `token` is no run token any served
+ * key minted: the caller then treats it as any other unknown credential (key_unknown, without saying
+ * which part failed). Cost: one Map lookup, one HMAC-SHA256 over ~100 bytes, one Map lookup.
+ */
+export function findRunKey(
+  vendor: VendorName,
+  token: string,
+  snapshot: Snapshot,
+  now: number,
+  stopped: StoppedRuns | undefined,
+): { key: CompiledKey; grant: RunGrant } | Denial | undefined {
+  if (!looksLikeRunToken(token)) return undefined;
+  const key = runKeysOf(snapshot).get(runTokenKeyId(token));
+  if (!key || key.vendor !== vendor || key.runSecret === undefined || key.tokenPrefix === undefined)
+    return undefined;
+  const grant = verifyRunToken(token, { tokenPrefix: key.tokenPrefix, runSecret: key.runSecret });
+  if (!grant) return undefined;
+  if (key.suspended) return deny('key_suspended');
+  if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
+  if (now >= grant.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
+  if (stopped?.has(key.uid, grant.runId, now)) return runStopped();
+  return { key, grant };
+}
+
+/**
+ * The stopped runs this replica knows of, each kept until no token of its run can be valid. Adding
+ * is idempotent (a stop may arrive by Redis and by the stream); nothing is ever removed early, so a
+ * stopped run stays stopped whichever source told us first. Expired entries are swept as entries
+ * arrive and on a timer.
+ */
+export class StoppedRuns {
+  readonly #clock: Clock;
+  /** `<scope>\n<runId>` → until (epoch ms). */
+  readonly #until = new Map<string, number>();
+  readonly #listeners = new Set<(run: StoppedRun) => void>();
+  #nextSweep = 0;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Records a stop; true when it was new (or now lasts longer). Listeners hear only of those. */
+  add(run: StoppedRun): boolean {
+    const now = this.#clock.now();
+    if (run.until <= now) return false;
+    const id = entryId(run.scope, run.runId);
+    const known = this.#until.get(id);
+    if (known !== undefined && known >= run.until) return false;
+    this.#until.set(id, run.until);
+    if (now >= this.#nextSweep) this.sweep(now);
+    for (const l of this.#listeners) l(run);
+    return true;
+  }
+
+  has(scope: string, runId: string, now = this.#clock.now()): boolean {
+    const until = this.#until.get(entryId(scope, runId));
+    return until !== undefined && now < until;
+  }
+
+  /** Every live stop (what the operator sends a proxy that connects). */
+  list(now = this.#clock.now()): StoppedRun[] {
+    const out: StoppedRun[] = [];
+    for (const [id, until] of this.#until) {
+      if (until <= now) continue;
+      const cut = id.indexOf('\n');
+      out.push({ scope: id.slice(0, cut), runId: id.slice(cut + 1), until });
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.#until.size;
+  }
+
+  onAdd(listener: (run: StoppedRun) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Forgets stops whose runs can no longer be valid. */
+  sweep(now = this.#clock.now()): void {
+    for (const [id, until] of this.#until) if (until <= now) this.#until.delete(id);
+    this.#nextSweep = now + SWEEP_EVERY_MS;
+  }
+}
+
+const SWEEP_EVERY_MS = 60_000;
+
+function entryId(scope: string, runId: string): string {
+  return `${scope}\n${runId}`;
+}
