@@ -23,6 +23,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/hostile/**/*.test.ts'],
+          // The canary scan: every output of the suite is captured, and scanned for the suite's
+          // vault tokens and upstream keys after the last test (docs/security.md, "Secrets").
+          globalSetup: ['test/env/canary-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

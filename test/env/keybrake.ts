@@ -1,9 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync, type FSWatcher, watch } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import {
+  type CanaryRun,
+  canaryRun,
+  captureResponses,
+  manifestCanaries,
+  outputFile,
+  registerCanaries,
+  registerManifestCanaries,
+} from './canary.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'cmd/keybrake.ts');
@@ -50,11 +60,14 @@ export async function startKeybrake(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<KeybrakeProcess> {
+  const canary = await canaryRun();
+  const testFile = canary ? await currentTestFile() : '';
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...ambientEnv(), KEYBRAKE_LOG_LEVEL: 'info', ...opts.env },
+    env: { ...ambientEnv(), KEYBRAKE_LOG_LEVEL: 'info', ...(canary ? otelEnv(canary) : {}), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const tee = canary ? teeOutputs(canary, testFile, child, args, opts.env) : undefined;
   let raw = '';
   const audit: Record<string, unknown>[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -101,12 +114,17 @@ export async function startKeybrake(
     };
   const waitForLog = waitFor(logs, logWaiters, 'a log line');
   const exited = once(child, 'exit');
+  exited.then(
+    () => tee?.close(),
+    () => tee?.close(),
+  );
   const listening = await Promise.race([
     waitForLog((l) => l.msg === 'listening', opts.timeoutMs ?? 20_000),
     exited.then(([code]) => {
       throw new Error(`keybrake exited with ${code} before listening:\n${raw}`);
     }),
   ]);
+  tee?.listening(listening.urls as Record<string, string>);
   return {
     urls: listening.urls as Record<string, string>,
     audit,
@@ -117,6 +135,7 @@ export async function startKeybrake(
     child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
+        await tee?.scrapeMetrics();
         child.kill('SIGTERM');
         await exited;
       }
@@ -129,7 +148,11 @@ export async function manifestDir(
   files: Record<string, string>,
 ): Promise<{ dir: string; write(name: string, text: string): Promise<void>; remove(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'keybrake-manifests-'));
-  const write = (name: string, text: string) => writeFile(path.join(dir, name), text);
+  const write = async (name: string, text: string) => {
+    const canary = await canaryRun();
+    if (canary) registerCanaries(canary, manifestCanaries(text, path.join(dir, name)));
+    await writeFile(path.join(dir, name), text);
+  };
   for (const [name, text] of Object.entries(files)) await write(name, text);
   return { dir, write, remove: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -167,11 +190,17 @@ export async function runKeybrake(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<CliResult> {
+  const canary = await canaryRun();
+  const testFile = canary ? await currentTestFile() : '';
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...ambientEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // `token new` prints a fresh vault token: that is its output, not a leak.
+  const tee = canary
+    ? teeOutputs(canary, testFile, child, args, opts.env, { stdout: args[0] !== 'token' })
+    : undefined;
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -183,6 +212,7 @@ export async function runKeybrake(
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
   const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
+  tee?.close();
   return { code, stdout, stderr };
 }
 
@@ -193,4 +223,103 @@ export async function runKeybrake(
 function ambientEnv(): NodeJS.ProcessEnv {
   const { POD_NAME: _name, POD_NAMESPACE: _namespace, ...rest } = process.env;
   return rest;
+}
+
+/**
+ * The standard OTEL_* variables that make a keybrake process export its spans to the canary run's
+ * OTLP/HTTP receiver (JSON, batched every 200 ms, flushed at shutdown). A test's own env wins.
+ */
+function otelEnv(canary: CanaryRun): NodeJS.ProcessEnv {
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${canary.otlp}/v1/traces`,
+    OTEL_METRICS_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    OTEL_SERVICE_NAME: 'keybrake-e2e',
+  };
+}
+
+let spawned = 0;
+
+/** The running test file's name, for the names of its processes' capture files. */
+async function currentTestFile(): Promise<string> {
+  try {
+    const { expect } = await import('vitest');
+    return path.basename(expect.getState().testPath ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The canary scan's view of one process (test/env/canary.ts): its stdout and stderr teed into the
+ * run's directory as they arrive, the secrets of the manifests it reads registered (at start and on
+ * every change while it runs, so a token written and replaced mid-test counts), its /metrics scraped
+ * before it is stopped, and the answers clients in this worker receive from its listeners recorded.
+ */
+function teeOutputs(
+  canary: CanaryRun,
+  testFile: string,
+  child: ChildProcess,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv | undefined,
+  what: { stdout: boolean } = { stdout: true },
+): {
+  listening(urls: Record<string, string>): void;
+  scrapeMetrics(): Promise<void>;
+  close(): void;
+} {
+  spawned += 1;
+  const base = outputFile(canary, `${testFile}-${args[0] ?? 'keybrake'}-${process.pid}-${spawned}`);
+  const append = (suffix: string, data: Buffer | string) => {
+    try {
+      appendFileSync(`${base}.${suffix}`, data);
+    } catch {
+      // The run directory is gone: the run is over.
+    }
+  };
+  if (what.stdout) child.stdout?.on('data', (d: Buffer) => append('stdout', d));
+  child.stderr?.on('data', (d: Buffer) => append('stderr', d));
+
+  // What it reads: every path argument (--manifests, policy-check's positional) and KEYBRAKE_MANIFESTS.
+  const manifestEnv = env?.['KEYBRAKE_MANIFESTS'] ?? process.env['KEYBRAKE_MANIFESTS'];
+  const paths = [...args, ...(manifestEnv ? manifestEnv.split(',') : [])].filter(
+    (a) => a !== '' && !a.startsWith('-') && !a.includes('://') && !a.includes('='),
+  );
+  const resolved = paths.map((p) => path.resolve(ROOT, p));
+  registerManifestCanaries(canary, resolved);
+  const watchers: FSWatcher[] = [];
+  for (const p of resolved) {
+    try {
+      const w = watch(p, () => registerManifestCanaries(canary, [p]));
+      w.on('error', () => {});
+      watchers.push(w);
+    } catch {
+      // not a path (a flag value such as a vendor name)
+    }
+  }
+  let release = () => {};
+  let admin: string | undefined;
+  return {
+    listening(urls) {
+      admin = urls['admin'];
+      release = captureResponses(canary, Object.values(urls));
+    },
+    async scrapeMetrics() {
+      if (admin === undefined) return;
+      try {
+        const res = await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(3_000) });
+        append('metrics', await res.text());
+      } catch {
+        // A process that no longer answers: its other outputs are still scanned.
+      }
+    },
+    close() {
+      release();
+      registerManifestCanaries(canary, resolved);
+      for (const w of watchers) w.close();
+    },
+  };
 }
