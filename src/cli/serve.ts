@@ -53,7 +53,7 @@ export async function serve(
   const stopTracing = await startTracing(process.env);
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
-    proxy = await startProxy({ ...config, counters });
+    proxy = await startProxy({ ...config, counters, runsApi: true });
   } catch (err) {
     // A port in use, say: release the watcher, the store and the tracer before reporting it.
     source.close();

@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 import type { CounterStore } from '../counters/store.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
+import { type RunsApiDeps, registerRunRoutes } from './runs-api.ts';
 
 /** 1 when the counter store answered a ping at scrape time, 0 when it did not (DESIGN.md §7). */
 export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
@@ -20,6 +21,8 @@ export function createAdminListener(deps: {
   snapshots: SnapshotHolder;
   counters: CounterStore;
   maxStalenessMs?: number;
+  /** `keybrake serve` only: the run API (POST/DELETE /v1/runs, ADR 0010). */
+  runs?: RunsApiDeps;
 }): FastifyInstance {
   const { registry } = deps.metrics;
   if (!registry.getSingleMetric(COUNTER_STORE_UP)) {
@@ -47,6 +50,7 @@ export function createAdminListener(deps: {
       return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version, counterStore });
     return { status: 'ready', snapshotVersion: version, counterStore };
   });
+  if (deps.runs) registerRunRoutes(app, deps.runs);
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.snapshotVersion.set(deps.snapshots.current?.version ?? 0);
     const body = await registry.metrics();

@@ -13,6 +13,8 @@ import type { PipelineDeps } from './context.ts';
 import { InFlight } from './in-flight.ts';
 import { createPipeline } from './pipeline.ts';
 import { refuseCall } from './refuse.ts';
+import type { StoppedRuns } from './runs.ts';
+import { startStoppedRuns } from './runs-api.ts';
 import {
   createProxyListener,
   DEFAULT_CLIENT_TIMEOUT_MS,
@@ -48,6 +50,8 @@ export interface ProxyConfig {
   readonly maxResponseBytes?: number;
   /** --drain-timeout: how long calls in flight may take to finish on shutdown (default 25 s). */
   readonly drainTimeoutMs?: number;
+  /** Serve the run API on the admin listener (`keybrake serve`; ADR 0010). */
+  readonly runsApi?: boolean;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBytes: 256 * 1024, maxDepth: 8, maxParams: 1000 };
@@ -61,6 +65,8 @@ const CUT_OFF_GRACE_MS = 2_000;
 /** A running proxy: its snapshot holder (fed by a source), addresses, metrics and shutdown. */
 export interface RunningProxy {
   readonly snapshots: SnapshotHolder;
+  /** Runs stopped by `run stop` (ADR 0010): fed by the run API, Redis pub/sub, the snapshot stream. */
+  readonly stoppedRuns: StoppedRuns;
   readonly metrics: ProxyMetrics;
   /** `main`, `admin`, or a vendor name → `http://host:port`. */
   readonly urls: Record<string, string>;
@@ -85,8 +91,11 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     timeoutMs: config.upstreamTimeoutMs,
     maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
   });
+  const runStops = startStoppedRuns(config.counters, config.clock);
+  const { stoppedRuns } = runStops;
   const deps: PipelineDeps = {
     snapshots,
+    stoppedRuns,
     vendors: config.vendors,
     upstreams,
     counters: config.counters,
@@ -145,6 +154,17 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         snapshots,
         counters: config.counters,
         ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
+        ...(config.runsApi
+          ? {
+              runs: {
+                snapshots,
+                stoppedRuns,
+                ...(runStops.stopStore ? { stopStore: runStops.stopStore } : {}),
+                clock: config.clock,
+                log: config.log,
+              },
+            }
+          : {}),
       });
       await admin.listen({ host: config.admin.host, port: config.admin.port });
       urls['admin'] = listenUrl(admin.server.address(), config.admin);
@@ -152,6 +172,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   } catch (err) {
     await Promise.allSettled([...listeners.map((l) => l.close()), admin?.close()]);
     await upstreams.close();
+    await runStops.close();
     throw err;
   }
 
@@ -175,12 +196,14 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     await Promise.allSettled(listeners.map((l) => l.close()));
     await admin?.close();
     await upstreams.close();
+    await runStops.close();
     await config.audit.flush();
     config.log.info({ drained }, 'stopped');
   };
 
   return {
     snapshots,
+    stoppedRuns,
     metrics,
     urls,
     close() {

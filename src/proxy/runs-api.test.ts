@@ -1,0 +1,181 @@
+import Fastify from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import type { RunStopStore } from '../counters/store.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
+import type { CompiledKey } from '../snapshot/types.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { StoppedRuns } from './runs.ts';
+import { registerRunRoutes } from './runs-api.ts';
+
+const NOW = Date.parse('2026-11-26T12:00:00Z');
+const BOT = newToken('stripe');
+const OTHER = newToken('stripe');
+
+function key(name: string, token: string, extra: Partial<CompiledKey> = {}): CompiledKey {
+  return {
+    uid: `agents/${name}`,
+    namespace: 'agents',
+    name,
+    vendor: 'stripe',
+    tokenFingerprint: 'kb_stripe_…x',
+    upstream: { kind: 'bearer', token: 'sk_real' },
+    suspended: false,
+    policy: {
+      ref: 'agents/p',
+      limits: { perRunMicros: 10_000_000 },
+      timezone: 'UTC',
+      readsWhenStoreDown: true,
+    },
+    runSecret: runSecretFor(token, `agents/${name}`),
+    tokenPrefix: 'kb_stripe_',
+    ...extra,
+  };
+}
+
+async function api(opts: { stopStore?: RunStopStore; bot?: Partial<CompiledKey> } = {}) {
+  const clock = fixedClock(NOW);
+  const snapshots = new SnapshotHolder(clock);
+  snapshots.apply({
+    version: 1,
+    compiledAt: NOW,
+    keys: new Map([
+      [tokenDigest(BOT), key('bot', BOT, opts.bot)],
+      [tokenDigest(OTHER), key('other', OTHER)],
+    ]),
+  });
+  const stoppedRuns = new StoppedRuns(clock);
+  const app = Fastify();
+  registerRunRoutes(app, {
+    snapshots,
+    stoppedRuns,
+    clock,
+    log: silentLogger(),
+    ...(opts.stopStore ? { stopStore: opts.stopStore } : {}),
+  });
+  await app.ready();
+  const start = (body: unknown, token = BOT) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/runs',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const stop = (path: string, token = BOT) =>
+    app.inject({ method: 'DELETE', url: `/v1/runs/${path}`, headers: { authorization: `Bearer ${token}` } });
+  return { app, start, stop, stoppedRuns, clock };
+}
+
+describe('POST /v1/runs on the admin listener', () => {
+  it('mints a run key for the holder of the parent vault token', async () => {
+    const { start } = await api();
+    const res = await start({ key: 'agents/bot', cap: '5', ttl: '30m', runId: 'session-1' });
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body).toMatchObject({
+      runId: 'session-1',
+      vaultKey: 'agents/bot',
+      expiresAt: new Date(NOW + 30 * 60_000).toISOString(),
+      capUsd: '5.00',
+    });
+    expect(body.token).toMatch(/^kb_stripe_r1_/);
+    const k = key('bot', BOT);
+    expect(verifyRunToken(body.token, { tokenPrefix: 'kb_stripe_', runSecret: k.runSecret! })).toMatchObject({
+      runId: 'session-1',
+      capMicros: 5_000_000,
+      expiresAt: NOW + 30 * 60_000,
+    });
+  });
+
+  it("names a run itself, defaults the TTL to an hour, and reports the policy's perRunUsd as the cap", async () => {
+    const { start } = await api();
+    const body = (await start({ key: 'agents/bot' })).json();
+    expect(body.runId).toMatch(/^run-[0-9a-f]{20}$/);
+    expect(body.expiresAt).toBe(new Date(NOW + 3_600_000).toISOString());
+    expect(body.capUsd).toBe('10.00');
+  });
+
+  it("never outlives the parent's expiry", async () => {
+    const { start } = await api({ bot: { expiresAt: NOW + 60_000 } });
+    expect((await start({ key: 'agents/bot', ttl: '2h' })).json().expiresAt).toBe(
+      new Date(NOW + 60_000).toISOString(),
+    );
+  });
+
+  it.each<[string, unknown, string | undefined, number, string]>([
+    ['no credentials', { key: 'agents/bot' }, '', 401, 'unauthenticated'],
+    ['an unknown token', { key: 'agents/bot' }, newToken('stripe'), 401, 'unauthenticated'],
+    ["another key's token", { key: 'agents/bot' }, OTHER, 403, 'forbidden'],
+    ['a cap above perRunUsd', { key: 'agents/bot', cap: '11' }, undefined, 422, 'cap_too_high'],
+    ['a malformed cap', { key: 'agents/bot', cap: 'lots' }, undefined, 400, 'invalid_request'],
+    ['a TTL over 7 days', { key: 'agents/bot', ttl: '200h' }, undefined, 400, 'invalid_request'],
+    ['a bad run id', { key: 'agents/bot', runId: 'has space' }, undefined, 400, 'invalid_request'],
+    ['an unknown field', { key: 'agents/bot', capUsd: '1' }, undefined, 400, 'invalid_request'],
+    ['malformed JSON', '{"key":', undefined, 400, 'invalid_request'],
+  ])('refuses %s', async (_name, body, token, status, error) => {
+    const { start } = await api();
+    const res = await start(body, token ?? BOT);
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toMatchObject({ error });
+  });
+
+  it('refuses a run token (a run cannot mint runs)', async () => {
+    const { start } = await api();
+    const child = (await start({ key: 'agents/bot' })).json().token as string;
+    const res = await start({ key: 'agents/bot' }, child);
+    expect(res.statusCode).toBe(403);
+  });
+
+  it('refuses a suspended parent', async () => {
+    const { start } = await api({ bot: { suspended: true } });
+    expect((await start({ key: 'agents/bot' })).json()).toMatchObject({ error: 'key_suspended' });
+  });
+});
+
+describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
+  it('stops the run here and in the shared store, and a stopped run id cannot be minted again', async () => {
+    const shared: StoppedRun[] = [];
+    const { start, stop, stoppedRuns } = await api({
+      stopStore: {
+        stopRun: async (r) => void shared.push(r),
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    const res = await stop('agents/bot/ci%2Fjob:7');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ runId: 'ci/job:7', vaultKey: 'agents/bot' });
+    expect(stoppedRuns.has('agents/bot', 'ci/job:7')).toBe(true);
+    expect(shared).toEqual([{ scope: 'agents/bot', runId: 'ci/job:7', until: NOW + 7 * 24 * 3_600_000 }]);
+    expect((await start({ key: 'agents/bot', runId: 'ci/job:7' })).json()).toMatchObject({
+      error: 'run_stopped',
+    });
+  });
+
+  it('takes a run id with slashes as raw path segments too', async () => {
+    const { stop, stoppedRuns } = await api();
+    expect((await stop('agents/bot/ci/job')).statusCode).toBe(200);
+    expect(stoppedRuns.has('agents/bot', 'ci/job')).toBe(true);
+  });
+
+  it("refuses another key's token and stops nothing", async () => {
+    const { stop, stoppedRuns } = await api();
+    expect((await stop('agents/bot/r1', OTHER)).statusCode).toBe(403);
+    expect(stoppedRuns.size).toBe(0);
+  });
+
+  it('answers 503 when the stop could not be shared, having stopped it here', async () => {
+    const { stop, stoppedRuns } = await api({
+      stopStore: {
+        stopRun: async () => Promise.reject(new Error('down')),
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    const res = await stop('agents/bot/r1');
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'counter_store_unavailable' });
+    expect(stoppedRuns.has('agents/bot', 'r1')).toBe(true);
+  });
+});
