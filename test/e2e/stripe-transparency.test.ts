@@ -23,6 +23,7 @@ import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { type RecordingRelay, startRecordingRelay } from '../env/recording-relay.ts';
 import { type StripeMock, startStripeMock } from '../env/stripe-mock.ts';
+import { bodyOf, tapAgent } from './fixtures/http.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const UPSTREAM_KEY = `sk_test_tr${randomBytes(12).toString('hex')}`;
@@ -246,6 +247,28 @@ const CALLS: Call[] = [
   },
   { name: 'events.list', run: (s, o) => one(s.events.list({ type: 'charge.succeeded' }, o)) },
   { name: 'events.retrieve', run: (s, o) => one(s.events.retrieve('evt_1', {}, o)) },
+  // An upload is a multipart/form-data body (the one Stripe operation that takes only that); stripe-node
+  // sends it to the configured host, so it reaches Keybrake like every other call.
+  {
+    name: 'files.create (a multipart upload)',
+    creates: true,
+    run: (s, o) =>
+      one(
+        s.files.create(
+          {
+            purpose: 'dispute_evidence',
+            file: {
+              data: Buffer.from('receipt #42\ncafé – 12 €\r\n'),
+              name: 'receipt.txt',
+              type: 'text/plain',
+            },
+            expand: ['links'],
+            file_link_data: { create: false },
+          },
+          o,
+        ),
+      ),
+  },
   { name: 'files.list', run: (s, o) => one(s.files.list({ purpose: 'dispute_evidence' }, o)) },
   { name: 'files.retrieve', run: (s, o) => one(s.files.retrieve('file_1', {}, o)) },
   // Invoices and subscriptions (reads).
@@ -333,29 +356,60 @@ describe('the same answer with and without Keybrake (stripe-node → stripe-mock
     expect(b.headers).toEqual(a.headers);
   });
 
-  // stripe-node sends uploads to files.stripe.com, or, when `host` is configured, to that host: the
-  // upload reaches Keybrake like every other call. It is a multipart/form-data body, which Stripe's
-  // definition takes for POST /v1/files, but Keybrake's parse stage reads only form-encoded Stripe bodies
-  // (ADR 0007 §2) and refuses anything else rather than forward what it cannot read. So the upload is
-  // the one call here whose answer differs: stripe-mock stores it, Keybrake refuses it in Stripe's error
-  // shape and forwards nothing. When Keybrake learns to read multipart for this operation, this test
-  // fails and the upload belongs in CALLS.
-  it('files.create (a multipart upload): stripe-mock takes it, Keybrake refuses it (body_invalid) and forwards nothing', async () => {
+  // The upload's body reaches Stripe as stripe-node wrote it: Keybrake reads the multipart fields to
+  // judge the call and forwards the bytes unchanged, the file's included.
+  it('forwards an upload byte for byte, and audits it as stripe.files.create', async () => {
+    const tap = tapAgent();
+    const port = Number(new URL(kb.urls.stripe!).port);
+    const tapped = new Stripe(token, {
+      host: '127.0.0.1',
+      protocol: 'http',
+      port,
+      maxNetworkRetries: 0,
+      httpAgent: tap.agent,
+    });
+    const traceId = randomBytes(16).toString('hex');
+    const data = Buffer.from('%PDF-1.4\n--boundary-lookalike\r\n\u00e9t\u00e9\n');
+    const forwarded = relay.requests.length;
+    const through = await one(
+      tapped.files.create(
+        { purpose: 'identity_document', file: { data, name: 'id.pdf', type: 'application/pdf' } },
+        { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } },
+      ),
+    );
+    tap.agent.destroy();
+    expect(through.status).toBe(200);
+    expect(through.headers['keybrake-decision']).toBe('allow; reason=ok');
+    expect(relay.requests.length).toBe(forwarded + 1);
+    const upstream = relay.requests.at(-1)!;
+    expect(upstream.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
+    expect(upstream.body).toBe(bodyOf(tap.sent()));
+    expect(upstream.body).toContain(data.toString('utf8'));
+    expect(await kb.waitForAudit((r) => r.traceId === traceId)).toMatchObject({
+      decision: 'allow',
+      operation: 'stripe.files.create',
+      costUsd: '0.00',
+    });
+  });
+
+  // file_link_data makes Stripe create a public link to the file with it: the sensitive
+  // stripe.file_links.create, which Keybrake never allows (ADR 0007 §1), however it is asked for.
+  it('refuses an upload that would also create a file link (credential_operation) and forwards nothing', async () => {
     const upload = (s: Stripe) =>
       one(
         s.files.create({
           purpose: 'dispute_evidence',
           file: { data: Buffer.from('receipt #42\n'), name: 'receipt.txt', type: 'text/plain' },
+          file_link_data: { create: true },
         }),
       );
     const straight = await upload(direct);
     expect(straight.status).toBe(200);
-    expect(straight.body).toMatchObject({ object: 'file', purpose: 'dispute_evidence' });
     const forwarded = relay.requests.length;
     const through = await upload(via);
-    expect(through.status).toBe(400);
-    expect(through.headers['keybrake-decision']).toBe('deny; reason=body_invalid');
-    expect(through.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'body_invalid' } });
+    expect(through.status).toBe(403);
+    expect(through.headers['keybrake-decision']).toBe('deny; reason=credential_operation');
+    expect(through.body).toMatchObject({ error: { code: 'credential_operation' } });
     expect(relay.requests.length).toBe(forwarded);
   });
 
