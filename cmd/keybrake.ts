@@ -12,6 +12,7 @@ Commands:
   operator       reconcile VaultKey / SpendPolicy resources and serve snapshots to proxies (Kubernetes)
   proxy          run a proxy replica that follows the operator (Kubernetes)
   token new      print a fresh vault token, or a Secret manifest holding one
+  run            start | stop | exec: a run key per agent run, with its own cap and lifetime
   policy-check   validate SpendPolicy / VaultKey / Secret manifests offline; --explain: what Keybrake
                  would decide for one request with one key, check by check
   catalog        print every operation Keybrake knows for a vendor, with its class
@@ -56,6 +57,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
         process.stdout.write(`${m.tokenCommand(a)}\n`);
         return 0;
       },
+    };
+  },
+  run: async () => {
+    const m = await import('../src/cli/run.ts');
+    return {
+      summary: m.RUN_SUMMARY,
+      flags: m.RUN_FLAGS,
+      positional: 'start | stop <runId> | exec -- <command…>',
+      run: m.runCommand,
     };
   },
   'policy-check': async () => {

@@ -14,6 +14,7 @@ import {
   PROXY_RUNTIME_FLAGS,
   proxyConfigFromFlags,
 } from './proxy-options.ts';
+import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
 export const PROXY_SUMMARY =
   'Runs a proxy replica that follows the operator snapshot stream (Kubernetes). It is not ready, and\n' +
@@ -21,8 +22,7 @@ export const PROXY_SUMMARY =
   'reach for longer than --max-staleness, money-moving calls are denied with policy_stale.';
 
 /** The projected, audience-bound token the chart mounts; the pod's default token is the fallback. */
-export const PROJECTED_TOKEN_PATH = '/var/run/secrets/keybrake/token';
-export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+export { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH };
 
 export const PROXY_FLAGS = {
   operator: { type: 'string', help: "the operator's snapshot endpoint (https://…)", placeholder: 'url' },

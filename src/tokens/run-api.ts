@@ -18,7 +18,7 @@ export type { StoppedRun };
  * The run API's requests and answers (ADR 0010), shared by `serve`'s admin listener and the
  * operator's HTTPS listener, which differ only in who may call them:
  *
- *   POST   /v1/runs                          {key:"ns/name", cap?, ttl?, runId?} → 201 {token, runId, vaultKey, expiresAt, capUsd}
+ *   POST   /v1/runs                          {key:"ns/name", cap?, ttl?, runId?} → 201 {token, runId, vaultKey, vendor, expiresAt, capUsd}
  *   DELETE /v1/runs/<ns>/<name>/<runId>      → 200 {runId, vaultKey, stoppedUntil, …}
  *
  * Errors are `{error, message}` with the HTTP status in `status`.
@@ -58,6 +58,8 @@ export interface RunStarted {
   readonly token: string;
   readonly runId: string;
   readonly vaultKey: string;
+  /** The parent's vendor: which variable `keybrake run exec` puts the token in. */
+  readonly vendor: string;
   /** ISO 8601: the earlier of the requested lifetime and the parent's expiry. */
   readonly expiresAt: string;
   /** The cap the run meets first: its own cap or the policy's perRunUsd, the lower; null when neither. */
@@ -183,6 +185,7 @@ export function startRun(
     token,
     runId,
     vaultKey: `${key.namespace}/${key.name}`,
+    vendor: key.vendor,
     expiresAt: new Date(expiresAt).toISOString(),
     capUsd: cap === undefined ? null : formatUsd(cap),
   };

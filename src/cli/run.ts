@@ -1,0 +1,260 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { Agent, request } from 'undici';
+import { parseKeyRef, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
+import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
+import { type Flags, parseFlags, UsageError } from './args.ts';
+import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
+
+export const RUN_SUMMARY =
+  'Run keys (ADR 0010): a child credential per agent run, with its own cap and lifetime.\n' +
+  '  run start   mints a run key and prints it on stdout (nothing else: TOKEN=$(keybrake run start …))\n' +
+  '  run stop <runId>   stops the run: its keys are refused on every proxy\n' +
+  '  run exec -- <command…>   mints a run key, runs the command with it in the vendor variable\n' +
+  '              (STRIPE_SECRET_KEY and STRIPE_API_KEY, TWILIO_AUTH_TOKEN, RESEND_API_KEY; also\n' +
+  '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
+  '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code.\n' +
+  'Standalone: --admin <serve admin URL> --token-file <file holding the PARENT vault token>.\n' +
+  'Kubernetes: --operator <https URL> --token-file <ServiceAccount token, audience keybrake>\n' +
+  '            [--operator-ca <PEM>]; RBAC decides (create/delete on vaultkeys/runs).';
+
+export const RUN_FLAGS = {
+  key: { type: 'string', help: 'the parent VaultKey, <namespace>/<name>', placeholder: 'ns/name' },
+  cap: {
+    type: 'string',
+    help: "the run's own cap in USD (at most the policy's perRunUsd)",
+    placeholder: 'usd',
+  },
+  ttl: { type: 'string', help: "the run key's lifetime (default 1h, at most 168h)", placeholder: 'duration' },
+  'run-id': { type: 'string', help: 'the run id (default: a random run-…)', placeholder: 'id' },
+  admin: {
+    type: 'string',
+    help: "standalone: serve's admin listener (http://127.0.0.1:9090)",
+    placeholder: 'url',
+  },
+  operator: { type: 'string', help: "Kubernetes: the operator's HTTPS listener", placeholder: 'url' },
+  'token-file': {
+    type: 'string',
+    help: `file holding the credential presented: the parent vault token (--admin), or a ServiceAccount token with audience keybrake (--operator; default ${PROJECTED_TOKEN_PATH} if present, else ${SERVICE_ACCOUNT_TOKEN_PATH})`,
+    placeholder: 'path',
+  },
+  'operator-ca': {
+    type: 'string',
+    help: "PEM CA bundle that signed the operator's certificate (default: system roots)",
+    placeholder: 'file',
+  },
+  'env-var': {
+    type: 'string',
+    multiple: true,
+    help: "run exec: the variable(s) to put the run key in (default: the vendor's)",
+    placeholder: 'NAME',
+  },
+  json: { type: 'boolean', help: 'run start: print the whole answer as JSON instead of the bare token' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Flags;
+
+/** Where `run exec` puts the run key, by the parent's vendor (the variables their SDKs and MCP servers read). */
+export const VENDOR_VARIABLES: Record<string, readonly string[]> = {
+  stripe: ['STRIPE_SECRET_KEY', 'STRIPE_API_KEY'],
+  twilio: ['TWILIO_AUTH_TOKEN'],
+  resend: ['RESEND_API_KEY'],
+};
+
+/** Variables `run exec` never hands the command: they lead to the credential that mints runs. */
+const WITHHELD = ['KEYBRAKE_TOKEN_FILE'];
+
+const TIMEOUT_MS = 10_000;
+
+interface Target {
+  readonly base: string;
+  readonly dispatcher: Agent;
+  readonly bearer: string;
+}
+
+/** `keybrake run start|stop|exec`: resolves with the exit code. */
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, RUN_FLAGS, process.env, { positionals: true });
+  const [sub, ...rest] = positionals;
+  const ref = parseKeyRef(values.key);
+  if (!ref) throw new UsageError('--key <namespace>/<vaultkey> is required');
+  const target = await targetFrom(values);
+  try {
+    if (sub === 'start') {
+      if (rest.length > 0) throw new UsageError('run start takes no positional arguments');
+      const started = await start(target, values);
+      process.stdout.write(values.json === true ? `${JSON.stringify(started)}\n` : `${started.token}\n`);
+      return 0;
+    }
+    if (sub === 'stop') {
+      const [runId, ...more] = rest;
+      if (runId === undefined || more.length > 0 || !RUN_ID_PATTERN.test(runId))
+        throw new UsageError('expected: keybrake run stop --key <ns>/<name> <runId>');
+      await stop(target, { ...ref, runId });
+      return 0;
+    }
+    if (sub === 'exec') {
+      if (rest.length === 0)
+        throw new UsageError('expected: keybrake run exec --key <ns>/<name> [flags] -- <command…>');
+      return await exec(target, values, rest);
+    }
+    throw new UsageError('expected: keybrake run start|stop|exec');
+  } finally {
+    await target.dispatcher.close().catch(() => {});
+  }
+}
+
+async function targetFrom(values: Record<string, unknown>): Promise<Target> {
+  const admin = values.admin as string | undefined;
+  const operator = values.operator as string | undefined;
+  if ((admin === undefined) === (operator === undefined))
+    throw new UsageError('give either --admin <url> (standalone) or --operator <url> (Kubernetes)');
+  const url = parseUrl(admin ?? operator!, admin ? 'admin' : 'operator');
+  if (operator !== undefined && url.protocol !== 'https:')
+    throw new UsageError('--operator must be an https URL (the run key travels back on it)');
+  const tokenFile =
+    (values['token-file'] as string | undefined) ??
+    (operator === undefined
+      ? undefined
+      : existsSync(PROJECTED_TOKEN_PATH)
+        ? PROJECTED_TOKEN_PATH
+        : SERVICE_ACCOUNT_TOKEN_PATH);
+  if (!tokenFile)
+    throw new UsageError('--token-file is required with --admin: a file holding the parent vault token');
+  const bearer = (
+    await readFile(tokenFile, 'utf8').catch(() => {
+      throw new UsageError(`--token-file ${tokenFile}: cannot read the file`);
+    })
+  ).trim();
+  if (!bearer) throw new UsageError(`--token-file ${tokenFile} is empty`);
+  const caFile = values['operator-ca'] as string | undefined;
+  const ca = caFile
+    ? await readFile(caFile).catch(() => {
+        throw new UsageError(`--operator-ca ${caFile}: cannot read the file`);
+      })
+    : undefined;
+  const dispatcher = new Agent({
+    ...(ca !== undefined ? { connect: { ca } } : {}),
+    headersTimeout: TIMEOUT_MS,
+    bodyTimeout: TIMEOUT_MS,
+  });
+  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer };
+}
+
+function parseUrl(text: string, flag: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--${flag} ${text}: not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--${flag}: expected an http(s) URL`);
+  if (url.username || url.password) throw new UsageError(`--${flag} must not carry credentials`);
+  return url;
+}
+
+/** Calls the run API; resolves with the JSON answer, or throws the API's refusal as a one-line error. */
+async function call(
+  target: Target,
+  method: 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await request(`${target.base}${path}`, {
+    method,
+    dispatcher: target.dispatcher,
+    headers: {
+      authorization: `Bearer ${target.bearer}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  const text = await res.body.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
+  const e = (parsed ?? {}) as { error?: unknown; message?: unknown };
+  throw new Error(
+    `${method} ${path.split('/').slice(0, 3).join('/')} answered ${res.statusCode}` +
+      (e.error ? ` ${String(e.error)}: ${String(e.message ?? '')}` : ''),
+  );
+}
+
+async function start(target: Target, values: Record<string, unknown>): Promise<RunStarted> {
+  const body = {
+    key: values.key,
+    ...(values.cap !== undefined ? { cap: values.cap } : {}),
+    ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
+    ...(values['run-id'] !== undefined ? { runId: values['run-id'] } : {}),
+  };
+  const started = (await call(target, 'POST', RUNS_PATH, body)) as RunStarted;
+  if (typeof started?.token !== 'string' || typeof started.runId !== 'string')
+    throw new Error('the run API answered without a run key');
+  process.stderr.write(
+    `keybrake run: started run ${started.runId} of ${started.vaultKey} (cap ${started.capUsd === null ? 'none' : `$${started.capUsd}`}, expires ${started.expiresAt})\n`,
+  );
+  return started;
+}
+
+async function stop(target: Target, ref: { namespace: string; name: string; runId: string }): Promise<void> {
+  await call(target, 'DELETE', runPath(ref));
+  process.stderr.write(`keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name}\n`);
+}
+
+/**
+ * Mints a run key, runs `command` with it in the vendor's variables, and stops the run when the
+ * command exits, whichever way: its exit code becomes ours (128 + n for a signal). SIGINT, SIGTERM
+ * and SIGHUP are passed on to the command, which decides when to exit; the stop comes after.
+ */
+async function exec(
+  target: Target,
+  values: Record<string, unknown>,
+  command: readonly string[],
+): Promise<number> {
+  const started = await start(target, values);
+  const variables = (values['env-var'] as string[] | undefined) ?? VENDOR_VARIABLES[started.vendor] ?? [];
+  if (variables.length === 0)
+    throw new UsageError(`no variable known for vendor ${started.vendor}: give --env-var`);
+  const env: NodeJS.ProcessEnv = { ...process.env, KEYBRAKE_RUN_ID: started.runId };
+  for (const name of WITHHELD) delete env[name];
+  for (const name of variables) env[name] = started.token;
+
+  const ref = { ...parseKeyRef(started.vaultKey)!, runId: started.runId };
+  let child: ChildProcess;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const forward = (signal: NodeJS.Signals) => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const s of signals) process.on(s, forward);
+  let code: number;
+  try {
+    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    code = await new Promise<number>((resolve) => {
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        process.stderr.write(`keybrake run exec: cannot start ${command[0]}: ${err.code ?? err.message}\n`);
+        resolve(err.code === 'ENOENT' ? 127 : 126);
+      });
+      child.once('exit', (exitCode, signal) =>
+        resolve(exitCode ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)),
+      );
+    });
+  } finally {
+    for (const s of signals) process.off(s, forward);
+  }
+  try {
+    await stop(target, ref);
+  } catch (err) {
+    // The run key stays valid until it expires: say so loudly, but keep the command's exit code.
+    process.stderr.write(
+      `keybrake run exec: could not stop run ${ref.runId} (its key stays valid until ${started.expiresAt}): ${(err as Error).message}\n`,
+    );
+  }
+  return code;
+}
