@@ -1,10 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { systemClock } from '../clock.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
-import type { CounterStore } from '../counters/store.ts';
+import { type CounterStore, isRunStopStore } from '../counters/store.ts';
+import {
+  createCallerReview,
+  kubernetesAccessReview,
+  kubernetesTokenReview,
+} from '../distribution/access-review.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator } from '../distribution/token-review.ts';
@@ -27,11 +33,13 @@ import {
   createRevocationLedger,
   kubernetesConfigMapApi,
 } from '../operator/revocations.ts';
+import { createOperatorRunsApi } from '../operator/runs-api.ts';
 import { kubernetesStatusApplier } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
 import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
+import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 
 export const OPERATOR_SUMMARY =
@@ -230,6 +238,10 @@ export async function operatorCommand(
 
   const source = createKubernetesSource(kubernetesApi(kc), { log, namespaces });
   let isLeader = () => false;
+  // The run API (ADR 0010) shares the snapshot listener; it is wired once the operator exists.
+  let handleRuns: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
+    res.writeHead(503).end();
+  };
   const server = createSnapshotServer({
     authenticate: createTokenReviewAuthenticator(kc, {
       audience: values['token-audience'] as string,
@@ -240,6 +252,7 @@ export async function operatorCommand(
     log,
     registry,
     clock,
+    extraRoutes: { prefix: RUNS_PATH, handle: (req, res) => handleRuns(req, res) },
   });
   const revocationsName =
     (values['revocations-configmap'] as string | undefined) ?? `${leaseName}-revocations`;
@@ -290,6 +303,22 @@ export async function operatorCommand(
   });
   // A replica that never read the revocation ledger serves nothing, even holding the Lease.
   isLeader = () => elector.isLeader() && operator.ready;
+  handleRuns = createOperatorRunsApi({
+    snapshot: () => operator.snapshot,
+    reviewCaller: createCallerReview(kubernetesTokenReview(kc), {
+      audience: values['token-audience'] as string,
+    }),
+    reviewAccess: kubernetesAccessReview(kc),
+    server,
+    ...(counters && isRunStopStore(counters) ? { stopStore: counters } : {}),
+    clock,
+    log,
+  });
+  // Stops recorded in Redis (by an earlier leader among others) reach this one's streams too.
+  const stopsWatch =
+    counters && isRunStopStore(counters)
+      ? counters.watchStoppedRuns((run) => void server.stopRuns([run]))
+      : undefined;
   let synced = false;
   const problems = () =>
     [
@@ -342,6 +371,7 @@ export async function operatorCommand(
       await startup;
       await server.close();
       await admin.close();
+      await stopsWatch?.close();
       await counters?.close();
     },
   };

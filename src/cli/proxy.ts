@@ -92,6 +92,10 @@ export async function proxyCommand(
     holder: proxy.snapshots,
     proxyId,
     log,
+    // Runs the operator stopped (ADR 0010): refused here even without Redis pub/sub.
+    onStoppedRuns: (runs) => {
+      for (const run of runs) proxy.stoppedRuns.add(run);
+    },
   });
 
   log.info(

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
@@ -33,6 +34,8 @@ export interface FollowOptions {
   readonly idleTimeoutMs?: number;
   /** Reconnect back-off (default 100 ms doubling to 5 s, each delay 50–100 % of its step). */
   readonly backoff?: BackoffOptions;
+  /** Runs the operator stopped (ADR 0010): the proxy adds them to its set; each message is acknowledged. */
+  readonly onStoppedRuns?: (runs: readonly StoppedRun[]) => void;
 }
 
 /** A running follower. */
@@ -77,14 +80,18 @@ export function followSnapshots(opts: FollowOptions): Follower {
     [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
   });
 
-  const ack = async (token: string, version: number) => {
+  const ack = async (token: string, version: number, stoppedRuns?: number) => {
     try {
       const res = await request(`${base}${ACK_PATH}`, {
         method: 'POST',
         dispatcher,
         signal: abort.signal,
         headers: { ...headers(token), 'content-type': 'application/json' },
-        body: JSON.stringify({ proxyId: opts.proxyId, version }),
+        body: JSON.stringify({
+          proxyId: opts.proxyId,
+          version,
+          ...(stoppedRuns !== undefined ? { stoppedRuns } : {}),
+        }),
       });
       await res.body.dump();
       if (res.statusCode !== 204) log.debug({ status: res.statusCode, version }, 'snapshot ack not accepted');
@@ -94,6 +101,12 @@ export function followSnapshots(opts: FollowOptions): Follower {
   };
 
   const handle = (m: StreamMessage, token: string) => {
+    if (m.type === 'stopped-runs') {
+      opts.onStoppedRuns?.(m.runs);
+      // Sequence 0: an earlier part of a longer list; its last line carries the sequence to ack.
+      if (m.version > 0) void ack(token, holder.current?.version ?? 0, m.version);
+      return;
+    }
     if (m.type === 'heartbeat') {
       // Only vouch for the table when it is the one the operator is announcing (or newer).
       if ((holder.current?.version ?? -1) >= m.version) holder.touch();

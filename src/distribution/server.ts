@@ -9,12 +9,14 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { serializeSnapshot } from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   ACK_PATH,
   DEFAULT_HEARTBEAT_MS,
+  MAX_STOPS_PER_MESSAGE,
   NDJSON,
   nextSnapshotVersion,
   PROXY_ID_HEADER,
@@ -33,6 +35,16 @@ export interface SnapshotServerOptions {
   /** Where `keybrake_revoke_propagation_seconds` is registered; a private registry when absent. */
   readonly registry?: Registry;
   readonly clock?: Clock;
+  /**
+   * Other routes on the same listener, answered by the leader only (a standby says 503 first): the
+   * operator's run API (ADR 0010) under `prefix`. The handler authenticates its own callers.
+   */
+  readonly extraRoutes?: {
+    readonly prefix: string;
+    readonly handle: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+  };
+  /** How long `stopRuns` waits for the acknowledgement of every stream open when it sent (default 2 s). */
+  readonly stopAckTimeoutMs?: number;
 }
 
 /** One proxy stream as the operator sees it (for status, logs and tests). */
@@ -62,6 +74,14 @@ export interface SnapshotServer {
   connected(): ConnectedProxy[];
   /** Ends every stream now (call it on losing the lease; the heartbeat tick does it too, later). */
   disconnectAll(): void;
+  /**
+   * Stopped runs (ADR 0010): sent to every stream now and to every stream that connects later, until
+   * each run's `until`. Resolves when every stream open now has acknowledged them (or has gone), or
+   * at the ack timeout: how many streams there were and how many acknowledged.
+   */
+  stopRuns(runs: readonly StoppedRun[]): Promise<{ readonly proxies: number; readonly acknowledged: number }>;
+  /** Whether this server holds a live stop of the run (the run API refuses to mint it again). */
+  isStopped(scope: string, runId: string): boolean;
   /** The version last published, 0 before the first. */
   readonly version: number;
   readonly registry: Registry;
@@ -76,6 +96,19 @@ interface Conn {
   ackedVersion: number;
   /** The newest snapshot line that could not be written yet: only the latest one matters. */
   pending: string | undefined;
+  /** Highest stop sequence the proxy acknowledged. */
+  ackedStops: number;
+  /** Stops that could not be written yet (all of them matter: they add up), and their sequence. */
+  pendingStops: { runs: StoppedRun[]; seq: number } | undefined;
+}
+
+interface StopWait {
+  readonly seq: number;
+  readonly startedAt: number;
+  readonly waiting: Set<Conn>;
+  readonly proxies: number;
+  acknowledged: number;
+  readonly done: (acknowledged: number) => void;
 }
 
 interface Propagation {
@@ -101,7 +134,17 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     buckets: PROPAGATION_BUCKETS,
     registers: [registry],
   });
+  const stopPropagation = new Histogram({
+    name: 'keybrake_run_stop_propagation_seconds',
+    help: 'Time from a run stop to its acknowledgement by every proxy connected when it was sent.',
+    buckets: PROPAGATION_BUCKETS,
+    registers: [registry],
+  });
   const conns = new Set<Conn>();
+  /** Live stops by `<scope>\n<runId>`, and the sequence of the last one sent. */
+  const stops = new Map<string, StoppedRun>();
+  let stopSeq = 0;
+  const stopWaits = new Set<StopWait>();
   new Gauge({
     name: 'keybrake_snapshot_streams',
     help: 'Proxy snapshot streams open on this operator.',
@@ -119,7 +162,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
 
   const send = (c: Conn, line: string, kind: 'snapshot' | 'heartbeat') => {
     if (c.res.destroyed || c.res.writableEnded) return;
-    if (c.res.writableNeedDrain || c.pending !== undefined) {
+    if (c.res.writableNeedDrain || c.pending !== undefined || c.pendingStops !== undefined) {
       // A slow proxy gets the newest snapshot once its socket drains; keep-alives in between are moot.
       if (kind === 'snapshot') c.pending = line;
       return;
@@ -127,11 +170,52 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     c.res.write(line);
   };
 
+  /** Stop lines: at most MAX_STOPS_PER_MESSAGE runs each; only the last carries the sequence to ack. */
+  const stopLines = (runs: readonly StoppedRun[], seq: number): string => {
+    let text = '';
+    for (let i = 0; i < runs.length; i += MAX_STOPS_PER_MESSAGE) {
+      const last = i + MAX_STOPS_PER_MESSAGE >= runs.length;
+      const chunk = runs.slice(i, i + MAX_STOPS_PER_MESSAGE);
+      text += `${JSON.stringify({ type: 'stopped-runs', version: last ? seq : 0, runs: chunk })}\n`;
+    }
+    return text;
+  };
+
+  const sendStops = (c: Conn, runs: readonly StoppedRun[], seq: number) => {
+    if (c.res.destroyed || c.res.writableEnded || runs.length === 0) return;
+    if (c.res.writableNeedDrain || c.pending !== undefined || c.pendingStops !== undefined) {
+      // Unlike snapshots, every stop counts: they wait together for the socket to drain.
+      c.pendingStops = { runs: [...(c.pendingStops?.runs ?? []), ...runs], seq };
+      return;
+    }
+    c.res.write(stopLines(runs, seq));
+  };
+
+  const settleStops = (w: StopWait) => {
+    if (w.waiting.size > 0) return;
+    stopWaits.delete(w);
+    w.done(w.acknowledged);
+  };
+
   const settle = (p: Propagation) => {
     if (p.waiting.size > 0) return;
     propagations.splice(propagations.indexOf(p), 1);
     // Nobody acknowledged (no proxy connected, or all left): nothing propagated to measure.
     if (p.acked) propagationSeconds.observe((clock.now() - p.startedAt) / 1000);
+  };
+
+  const onStopsAck = (proxyId: string, seq: number) => {
+    for (const c of conns) {
+      if (c.proxyId !== proxyId || seq <= c.ackedStops) continue;
+      c.ackedStops = seq;
+      for (const w of [...stopWaits]) {
+        if (w.seq <= seq && w.waiting.delete(c)) {
+          w.acknowledged += 1;
+          if (w.waiting.size === 0) stopPropagation.observe((clock.now() - w.startedAt) / 1000);
+          settleStops(w);
+        }
+      }
+    }
   };
 
   const onAck = (proxyId: string, version: number) => {
@@ -151,6 +235,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     if (!conns.delete(c)) return;
     log.info({ proxyId: c.proxyId, ackedVersion: c.ackedVersion }, 'proxy disconnected');
     for (const p of [...propagations]) if (p.waiting.delete(c)) settle(p);
+    for (const w of [...stopWaits]) if (w.waiting.delete(c)) settleStops(w);
   };
 
   const disconnectAll = () => {
@@ -216,14 +301,25 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     const user = await admit(req, res);
     if (user === undefined) return;
     if (res.destroyed) return;
-    const c: Conn = { proxyId: proxyIdOf(req) ?? user, user, res, ackedVersion: 0, pending: undefined };
+    const c: Conn = {
+      proxyId: proxyIdOf(req) ?? user,
+      user,
+      res,
+      ackedVersion: 0,
+      pending: undefined,
+      ackedStops: 0,
+      pendingStops: undefined,
+    };
     res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
     res.flushHeaders();
     conns.add(c);
     res.on('drain', () => {
       const line = c.pending;
+      const pendingStops = c.pendingStops;
       c.pending = undefined;
+      c.pendingStops = undefined;
       if (line !== undefined) res.write(line);
+      if (pendingStops !== undefined) res.write(stopLines(pendingStops.runs, pendingStops.seq));
     });
     res.on('close', () => drop(c));
     log.info({ proxyId: c.proxyId, user, version: latest?.version ?? 0 }, 'proxy connected');
@@ -238,6 +334,18 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       );
       publishSnapshot({ ...latest.snapshot, version: nextSnapshotVersion(held, clock.now()) }, {});
     } else if (latest) send(c, latest.line, 'snapshot');
+    // Every live stop, so a proxy that was away (or is new) refuses those runs too.
+    sendStops(c, liveStops(), stopSeq);
+  };
+
+  const liveStops = (): StoppedRun[] => {
+    const now = clock.now();
+    const out: StoppedRun[] = [];
+    for (const [id, run] of stops) {
+      if (run.until <= now) stops.delete(id);
+      else out.push(run);
+    }
+    return out;
   };
 
   /** The version the connecting proxy holds (0 when it holds none or says nothing usable). */
@@ -263,17 +371,25 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       return;
     }
     onAck(proxyId, b.version);
+    if (typeof b.stoppedRuns === 'number' && Number.isSafeInteger(b.stoppedRuns))
+      onStopsAck(proxyId, b.stoppedRuns);
     json(res, 204);
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?', 1)[0];
+    const extra = opts.extraRoutes;
     const route =
       path === WATCH_PATH && req.method === 'GET'
         ? watch
         : path === ACK_PATH && req.method === 'POST'
           ? ack
-          : undefined;
+          : extra && (path === extra.prefix || path?.startsWith(`${extra.prefix}/`))
+            ? async (rq: IncomingMessage, rs: ServerResponse) => {
+                if (!opts.isLeader()) return json(rs, 503, { error: 'not leader' });
+                await extra.handle(rq, rs);
+              }
+            : undefined;
     if (!route) {
       json(res, 404, { error: 'not found' });
       return;
@@ -308,8 +424,52 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     for (const c of conns) send(c, line, 'snapshot');
   };
 
+  const stopRuns = (runs: readonly StoppedRun[]) => {
+    const now = clock.now();
+    const fresh: StoppedRun[] = [];
+    for (const run of runs) {
+      const id = `${run.scope}\n${run.runId}`;
+      const known = stops.get(id);
+      if (run.until <= now || (known !== undefined && known.until >= run.until)) continue;
+      stops.set(id, run);
+      fresh.push(run);
+    }
+    if (fresh.length === 0) return Promise.resolve({ proxies: conns.size, acknowledged: conns.size });
+    stopSeq = nextSnapshotVersion(stopSeq, now);
+    const seq = stopSeq;
+    const waiting = new Set(conns);
+    for (const c of conns) sendStops(c, fresh, seq);
+    return new Promise<{ proxies: number; acknowledged: number }>((resolve) => {
+      const proxies = waiting.size;
+      let timer: NodeJS.Timeout | undefined;
+      const w: StopWait = {
+        seq,
+        startedAt: now,
+        waiting,
+        proxies,
+        acknowledged: 0,
+        done: (acknowledged) => {
+          clearTimeout(timer);
+          resolve({ proxies, acknowledged });
+        },
+      };
+      stopWaits.add(w);
+      timer = setTimeout(() => {
+        stopWaits.delete(w);
+        w.done(w.acknowledged);
+      }, opts.stopAckTimeoutMs ?? 2_000);
+      timer.unref();
+      settleStops(w);
+    });
+  };
+
   return {
     handler,
+    stopRuns,
+    isStopped(scope, runId) {
+      const run = stops.get(`${scope}\n${runId}`);
+      return run !== undefined && run.until > clock.now();
+    },
     get version() {
       return Math.max(latest?.version ?? 0, floor);
     },

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  type KubeConfig,
+  type V1TokenReviewStatus,
+} from '@kubernetes/client-node';
+import { type Clock, systemClock } from '../clock.ts';
+import { DEFAULT_AUDIENCE } from './protocol.ts';
+import { type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
+
+/**
+ * Who may mint and stop runs on the operator (ADR 0010): the caller's bearer token is authenticated
+ * by a TokenReview (audience-bound, like the proxies'), and what it may do is Kubernetes RBAC's
+ * decision, asked by a SubjectAccessReview on the VaultKey's `runs` subresource (`create` to start,
+ * `delete` to stop), so `kubectl auth can-i create vaultkeys/runs` tells who may.
+ */
+
+/** The user a TokenReview vouches for, as a SubjectAccessReview takes it. */
+export interface Caller {
+  readonly username: string;
+  readonly uid?: string;
+  readonly groups: readonly string[];
+  readonly extra?: Record<string, string[]>;
+}
+
+export type CallerVerdict =
+  | { readonly ok: true; readonly caller: Caller }
+  | { readonly ok: false; readonly status: 401; readonly message: string };
+
+/** Authenticates a bearer token; rejects only when no verdict can be had (then without the token). */
+export type ReviewCaller = (bearer: string) => Promise<CallerVerdict>;
+
+/** What a caller asks to do to one VaultKey's runs. */
+export interface RunAccess {
+  readonly verb: 'create' | 'delete';
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** RBAC's answer; rejects only when the apiserver cannot answer. */
+export type ReviewAccess = (caller: Caller, access: RunAccess) => Promise<boolean>;
+
+export const RUNS_GROUP = 'keybrake.dev';
+export const RUNS_RESOURCE = 'vaultkeys';
+export const RUNS_SUBRESOURCE = 'runs';
+
+/**
+ * A TokenReview authenticator that keeps the whole user (name, uid, groups, extra) for the access
+ * review, with the same short cache as the proxies' (by SHA-256 of the token, never the token).
+ */
+export function createCallerReview(
+  review: ReviewToken,
+  opts: { audience?: string; cacheTtlMs?: number; maxCacheEntries?: number; clock?: Clock } = {},
+): ReviewCaller {
+  const audience = opts.audience ?? DEFAULT_AUDIENCE;
+  const ttl = opts.cacheTtlMs ?? 30_000;
+  const max = opts.maxCacheEntries ?? 1_000;
+  const clock = opts.clock ?? systemClock;
+  const cache = new Map<string, { verdict: CallerVerdict; until: number }>();
+  const decide = (s: V1TokenReviewStatus): CallerVerdict => {
+    if (s.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
+    if (!(s.audiences ?? []).includes(audience))
+      return { ok: false, status: 401, message: `token is not valid for audience ${audience}` };
+    const user = s.user;
+    if (!user?.username) return { ok: false, status: 401, message: 'token names no user' };
+    return {
+      ok: true,
+      caller: {
+        username: user.username,
+        ...(user.uid !== undefined ? { uid: user.uid } : {}),
+        groups: user.groups ?? [],
+        ...(user.extra !== undefined ? { extra: user.extra } : {}),
+      },
+    };
+  };
+  return async (bearer) => {
+    if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
+    const id = createHash('sha256').update(bearer).digest('hex');
+    const now = clock.now();
+    const hit = cache.get(id);
+    if (hit && hit.until > now) return hit.verdict;
+    const verdict = decide(await review(bearer, audience));
+    cache.delete(id);
+    if (cache.size >= max) {
+      for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
+      const oldest = cache.keys().next();
+      if (cache.size >= max && !oldest.done) cache.delete(oldest.value);
+    }
+    if (ttl > 0) cache.set(id, { verdict, until: now + ttl });
+    return verdict;
+  };
+}
+
+/** The TokenReview call itself, against the cluster of `kc`. */
+export function kubernetesTokenReview(kc: KubeConfig): ReviewToken {
+  const api = kc.makeApiClient(AuthenticationV1Api);
+  return async (token, audience) => {
+    try {
+      const res = await api.createTokenReview({
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, audiences: [audience] },
+        },
+      });
+      return res.status ?? {};
+    } catch (err) {
+      throw new TokenReviewUnavailableError(`TokenReview failed (${statusOf(err)})`);
+    }
+  };
+}
+
+/**
+ * The SubjectAccessReview: may `caller` `verb` the `runs` subresource of VaultKey namespace/name?
+ * Not cached: minting is once per run, and a revoked RoleBinding must take effect at once.
+ */
+export function kubernetesAccessReview(kc: KubeConfig): ReviewAccess {
+  const api = kc.makeApiClient(AuthorizationV1Api);
+  return async (caller, access) => {
+    try {
+      const res = await api.createSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: caller.username,
+            ...(caller.uid !== undefined ? { uid: caller.uid } : {}),
+            groups: [...caller.groups],
+            ...(caller.extra !== undefined ? { extra: caller.extra } : {}),
+            resourceAttributes: {
+              group: RUNS_GROUP,
+              resource: RUNS_RESOURCE,
+              subresource: RUNS_SUBRESOURCE,
+              verb: access.verb,
+              namespace: access.namespace,
+              name: access.name,
+            },
+          },
+        },
+      });
+      return res.status?.allowed === true && res.status.denied !== true;
+    } catch (err) {
+      throw new TokenReviewUnavailableError(`SubjectAccessReview failed (${statusOf(err)})`);
+    }
+  };
+}
+
+// The client's errors can embed request details (the token among them): keep only the status code.
+function statusOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'network error';
+}

@@ -1,0 +1,170 @@
+// Stopped runs on the snapshot stream (ADR 0010): the operator's server and the proxy's follower in one
+// process over real TLS, with an injected authenticator. Proxies without Redis learn stops this way.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ServingTls, servingTls } from '../../test/env/tls.ts';
+import { systemClock } from '../clock.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { followSnapshots } from './follower.ts';
+import { parseStreamMessage, WATCH_PATH } from './protocol.ts';
+import { createSnapshotServer } from './server.ts';
+import type { Authenticator } from './token-review.ts';
+
+const log = silentLogger();
+let dir: string;
+let tls: ServingTls;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'keybrake-stops-'));
+  tls = await servingTls(dir);
+  writeFileSync(join(dir, 'token'), 'good\n');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const authenticate: Authenticator = async (bearer) =>
+  bearer === 'good' ? { ok: true, user: 'keybrake-system/proxy' } : { ok: false, status: 401, message: 'no' };
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function server(opts: { leader?: boolean; stopAckTimeoutMs?: number; handled?: string[] } = {}) {
+  const s = createSnapshotServer({
+    authenticate,
+    isLeader: () => opts.leader ?? true,
+    heartbeatMs: 60_000,
+    log,
+    stopAckTimeoutMs: opts.stopAckTimeoutMs ?? 5_000,
+    extraRoutes: {
+      prefix: '/v1/runs',
+      handle: (req, res) => {
+        opts.handled?.push(`${req.method} ${req.url}`);
+        res.writeHead(204).end();
+      },
+    },
+  });
+  const url = await s.listen({ host: '127.0.0.1', port: 0, tls });
+  cleanups.push(() => s.close());
+  s.publish({ version: 1, compiledAt: Date.now(), keys: new Map() });
+  return { s, url };
+}
+
+function follower(url: string, id: string) {
+  const holder = new SnapshotHolder(systemClock);
+  const stopped: StoppedRun[] = [];
+  const f = followSnapshots({
+    url,
+    tokenFile: join(dir, 'token'),
+    ca: tls.ca,
+    holder,
+    proxyId: id,
+    log,
+    backoff: { initialMs: 10, maxMs: 50 },
+    onStoppedRuns: (runs) => stopped.push(...runs),
+  });
+  cleanups.push(() => f.close());
+  return { holder, stopped };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const run = (runId: string, until = Date.now() + 60_000): StoppedRun => ({ scope: 'uid-1', runId, until });
+
+describe('stopped runs on the snapshot stream', () => {
+  it('reach every connected proxy; stopRuns resolves once each has acknowledged', async () => {
+    const { s, url } = await server();
+    const a = follower(url, 'a');
+    const b = follower(url, 'b');
+    await until(
+      'both proxies connected with the snapshot',
+      () => a.holder.current !== undefined && b.holder.current !== undefined && s.connected().length === 2,
+    );
+    const result = await s.stopRuns([run('r1')]);
+    expect(result).toEqual({ proxies: 2, acknowledged: 2 });
+    expect(a.stopped.map((r) => r.runId)).toEqual(['r1']);
+    expect(b.stopped.map((r) => r.runId)).toEqual(['r1']);
+    expect(s.isStopped('uid-1', 'r1')).toBe(true);
+    expect(s.isStopped('uid-1', 'r2')).toBe(false);
+    const metrics = await s.registry.metrics();
+    expect(metrics).toMatch(/^keybrake_run_stop_propagation_seconds_count 1$/m);
+  });
+
+  it('are sent to a proxy that connects later, live ones only, and a stop already known is not sent again', async () => {
+    const { s, url } = await server();
+    await s.stopRuns([run('live'), run('gone', Date.now() - 1)]);
+    const late = follower(url, 'late');
+    await until('the late proxy to hear the live stop', () => late.stopped.length > 0);
+    expect(late.stopped.map((r) => r.runId)).toEqual(['live']);
+    expect(await s.stopRuns([run('live', Date.now() + 1_000)])).toEqual({ proxies: 1, acknowledged: 1 });
+    expect(late.stopped).toHaveLength(1);
+  });
+
+  it('resolves at the ack timeout with the acknowledgements it has, when a stream never acknowledges', async () => {
+    const { s, url } = await server({ stopAckTimeoutMs: 300 });
+    const dispatcher = new Agent({ connect: { ca: tls.ca } });
+    cleanups.push(() => dispatcher.close());
+    // A stream reader that reads but never acknowledges.
+    const res = await request(`${url}${WATCH_PATH}`, {
+      dispatcher,
+      headers: { authorization: 'Bearer good', 'keybrake-proxy-id': 'mute' },
+    });
+    const lines: string[] = [];
+    res.body.setEncoding('utf8');
+    res.body.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    cleanups.push(async () => res.body.destroy());
+    await until('the mute stream', () => s.connected().length === 1);
+    const started = Date.now();
+    expect(await s.stopRuns([run('unacked')])).toEqual({ proxies: 1, acknowledged: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    await until('the stop line', () => lines.some((l) => l.includes('stopped-runs')));
+    const message = parseStreamMessage(lines.find((l) => l.includes('stopped-runs'))!);
+    expect(message).toMatchObject({ type: 'stopped-runs', runs: [{ scope: 'uid-1', runId: 'unacked' }] });
+  });
+
+  it('route the run API to the leader only: a standby answers 503 first', async () => {
+    const handled: string[] = [];
+    const leader = await server({ handled });
+    const standby = await server({ leader: false, handled });
+    const dispatcher = new Agent({ connect: { ca: tls.ca } });
+    cleanups.push(() => dispatcher.close());
+    expect((await request(`${leader.url}/v1/runs`, { method: 'POST', dispatcher })).statusCode).toBe(204);
+    expect((await request(`${standby.url}/v1/runs/a/b/c`, { method: 'DELETE', dispatcher })).statusCode).toBe(
+      503,
+    );
+    expect((await request(`${leader.url}/v1/runsx`, { dispatcher })).statusCode).toBe(404);
+    expect(handled).toEqual(['POST /v1/runs']);
+  });
+});
+
+describe('parseStreamMessage for stopped runs', () => {
+  it.each([
+    [
+      'a run id outside the charset',
+      '{"type":"stopped-runs","version":1,"runs":[{"scope":"s","runId":"a b","until":1}]}',
+    ],
+    ['a missing until', '{"type":"stopped-runs","version":1,"runs":[{"scope":"s","runId":"r"}]}'],
+    ['runs that are not a list', '{"type":"stopped-runs","version":1,"runs":{}}'],
+    ['an empty scope', '{"type":"stopped-runs","version":1,"runs":[{"scope":"","runId":"r","until":1}]}'],
+  ])('refuses %s', (_name, line) => {
+    expect(parseStreamMessage(line)).toBeUndefined();
+  });
+
+  it('reads a well-formed one', () => {
+    expect(
+      parseStreamMessage(
+        '{"type":"stopped-runs","version":5,"runs":[{"scope":"s","runId":"r/1","until":9}]}',
+      ),
+    ).toEqual({ type: 'stopped-runs', version: 5, runs: [{ scope: 's', runId: 'r/1', until: 9 }] });
+  });
+});

@@ -1,0 +1,176 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import type { Caller, RunAccess } from '../distribution/access-review.ts';
+import type { StoppedRun } from '../snapshot/run-keys.ts';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { createOperatorRunsApi } from './runs-api.ts';
+
+const NOW = Date.parse('2026-11-26T12:00:00Z');
+const VAULT = newToken('stripe');
+const key: CompiledKey = {
+  uid: 'uid-bot',
+  namespace: 'agents',
+  name: 'bot',
+  vendor: 'stripe',
+  tokenFingerprint: 'kb_stripe_…x',
+  upstream: { kind: 'bearer', token: 'sk_real' },
+  suspended: false,
+  policy: { ref: 'agents/p', limits: { perRunMicros: 5_000_000 }, timezone: 'UTC', readsWhenStoreDown: true },
+  runSecret: runSecretFor(VAULT, 'uid-bot'),
+  tokenPrefix: 'kb_stripe_',
+};
+const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+async function start(opts: { allowed?: (c: Caller, a: RunAccess) => boolean } = {}) {
+  const reviews: RunAccess[] = [];
+  const stops: StoppedRun[] = [];
+  const api = createOperatorRunsApi({
+    snapshot: () => snapshot,
+    reviewCaller: async (bearer) =>
+      bearer === 'runner-token' || bearer === 'intruder-token'
+        ? {
+            ok: true,
+            caller: { username: `system:serviceaccount:agents:${bearer.split('-')[0]}`, groups: [] },
+          }
+        : { ok: false, status: 401, message: 'token not authenticated' },
+    reviewAccess: async (caller, access) => {
+      reviews.push(access);
+      return opts.allowed ? opts.allowed(caller, access) : caller.username.endsWith(':runner');
+    },
+    server: {
+      stopRuns: async (runs) => {
+        stops.push(...runs);
+        return { proxies: 3, acknowledged: 3 };
+      },
+      isStopped: (scope, runId) => stops.some((s) => s.scope === scope && s.runId === runId),
+    },
+    clock: fixedClock(NOW),
+    log: silentLogger(),
+  });
+  const server = createServer((req, res) => void api(req, res));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(() => new Promise((r) => server.close(() => r())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const call = async (method: 'POST' | 'DELETE', path: string, bearer?: string, body?: unknown) => {
+    const res = await request(`${base}${path}`, {
+      method,
+      headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+  };
+  return { call, reviews, stops };
+}
+
+describe("the operator's run API", () => {
+  it('mints for a caller RBAC allows to create vaultkeys/runs of that key', async () => {
+    const { call, reviews } = await start();
+    const res = await call('POST', '/v1/runs', 'runner-token', {
+      key: 'agents/bot',
+      cap: '2',
+      ttl: '10m',
+      runId: 'job-1',
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      runId: 'job-1',
+      vaultKey: 'agents/bot',
+      vendor: 'stripe',
+      capUsd: '2.00',
+    });
+    expect(
+      verifyRunToken(res.body.token as string, { tokenPrefix: 'kb_stripe_', runSecret: key.runSecret! }),
+    ).toMatchObject({
+      runId: 'job-1',
+      capMicros: 2_000_000,
+    });
+    expect(reviews).toEqual([{ verb: 'create', namespace: 'agents', name: 'bot' }]);
+  });
+
+  it.each<[string, 'POST' | 'DELETE', string, string | undefined, unknown, number, string]>([
+    ['no bearer token', 'POST', '/v1/runs', undefined, { key: 'agents/bot' }, 401, 'unauthenticated'],
+    ['an unknown token', 'POST', '/v1/runs', 'nope', { key: 'agents/bot' }, 401, 'unauthenticated'],
+    [
+      'a caller RBAC does not allow',
+      'POST',
+      '/v1/runs',
+      'intruder-token',
+      { key: 'agents/bot' },
+      403,
+      'forbidden',
+    ],
+    [
+      'a key that is not served',
+      'POST',
+      '/v1/runs',
+      'runner-token',
+      { key: 'agents/ghost' },
+      404,
+      'key_unknown',
+    ],
+    ['a malformed body', 'POST', '/v1/runs', 'runner-token', '{', 400, 'invalid_request'],
+    [
+      'a cap above perRunUsd',
+      'POST',
+      '/v1/runs',
+      'runner-token',
+      { key: 'agents/bot', cap: '6' },
+      422,
+      'cap_too_high',
+    ],
+    [
+      'a stop by a caller RBAC does not allow',
+      'DELETE',
+      '/v1/runs/agents/bot/r1',
+      'intruder-token',
+      undefined,
+      403,
+      'forbidden',
+    ],
+    [
+      'a stop without a token',
+      'DELETE',
+      '/v1/runs/agents/bot/r1',
+      undefined,
+      undefined,
+      401,
+      'unauthenticated',
+    ],
+  ])('refuses %s', async (_name, method, path, bearer, body, status, error) => {
+    const { call, stops } = await start();
+    const res = await call(method, path, bearer, body);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ error });
+    expect(stops).toEqual([]);
+  });
+
+  it('checks delete on vaultkeys/runs to stop, pushes the stop to every proxy and answers with their acknowledgements', async () => {
+    const { call, reviews, stops } = await start();
+    const res = await call('DELETE', '/v1/runs/agents/bot/ci%2Fjob', 'runner-token');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ runId: 'ci/job', proxies: 3, acknowledged: 3, redis: 'none' });
+    expect(reviews).toEqual([{ verb: 'delete', namespace: 'agents', name: 'bot' }]);
+    expect(stops).toEqual([{ scope: 'uid-bot', runId: 'ci/job', until: NOW + 7 * 24 * 3_600_000 }]);
+    const again = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot', runId: 'ci/job' });
+    expect(again).toMatchObject({ status: 409, body: { error: 'run_stopped' } });
+  });
+
+  it('lets RBAC tell start from stop: a caller allowed only to create cannot stop', async () => {
+    const { call } = await start({ allowed: (_c, a) => a.verb === 'create' });
+    expect((await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot' })).status).toBe(201);
+    expect((await call('DELETE', '/v1/runs/agents/bot/r1', 'runner-token')).status).toBe(403);
+  });
+});

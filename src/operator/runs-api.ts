@@ -1,0 +1,203 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../clock.ts';
+import type { RunStopStore } from '../counters/store.ts';
+import type { Caller, ReviewAccess, ReviewCaller, RunAccess } from '../distribution/access-review.ts';
+import type { SnapshotServer } from '../distribution/server.ts';
+import { keysByName } from '../snapshot/run-keys.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import type { Log } from '../telemetry/logger.ts';
+import {
+  isRunApiError,
+  MAX_RUN_REQUEST_BYTES,
+  parseRunPath,
+  parseRunStart,
+  RUNS_PATH,
+  type RunApiError,
+  runApiError,
+  startRun,
+  stoppedRun,
+} from '../tokens/run-api.ts';
+
+/** What the operator's run API needs: its snapshot, who the caller is and may do, where stops go. */
+export interface OperatorRunsApiOptions {
+  /** The operator's compiled snapshot (it holds the run secrets). */
+  readonly snapshot: () => Snapshot | undefined;
+  readonly reviewCaller: ReviewCaller;
+  readonly reviewAccess: ReviewAccess;
+  /** The snapshot stream: stops go to every proxy, acknowledged. */
+  readonly server: Pick<SnapshotServer, 'stopRuns' | 'isStopped'>;
+  /** With --redis: the record the reserve script checks, and the index a new leader reads. */
+  readonly stopStore?: RunStopStore;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+/**
+ * The run API on the operator's HTTPS listener (ADR 0010), the same routes as `serve`'s admin
+ * listener: `POST /v1/runs` and `DELETE /v1/runs/<ns>/<name>/<runId>`. The caller presents its own
+ * bearer token (a ServiceAccount token with audience `keybrake`), authenticated by TokenReview (401
+ * otherwise); RBAC decides, by a SubjectAccessReview of `create` (start) or `delete` (stop) on the
+ * VaultKey's `runs` subresource (403 otherwise). A stop answers once every connected proxy has
+ * acknowledged it, or after the stream's ack timeout, saying how many did.
+ */
+export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
+  const { log, clock } = opts;
+
+  /** TokenReview of the caller's bearer token: who is asking (401 when nobody the cluster knows). */
+  const authenticate = async (req: IncomingMessage): Promise<RunApiError | Caller> => {
+    const header = req.headers.authorization;
+    const bearer = typeof header === 'string' ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
+    if (!bearer)
+      return runApiError(
+        401,
+        'unauthenticated',
+        'Present a ServiceAccount token: Authorization: Bearer <token>.',
+      );
+    try {
+      const verdict = await opts.reviewCaller(bearer);
+      return verdict.ok ? verdict.caller : runApiError(401, 'unauthenticated', verdict.message);
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'cannot review a run API caller');
+      return runApiError(503, 'review_unavailable', 'The apiserver could not review the caller; retry.');
+    }
+  };
+
+  /** SubjectAccessReview: may the caller do this to the key's runs (403 when RBAC says no)? */
+  const authorize = async (caller: Caller, access: RunAccess): Promise<RunApiError | undefined> => {
+    try {
+      if (await opts.reviewAccess(caller, access)) return undefined;
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'cannot review a run API caller');
+      return runApiError(503, 'review_unavailable', 'The apiserver could not review the caller; retry.');
+    }
+    log.warn({ user: caller.username, ...access }, 'run API refused by RBAC');
+    return runApiError(
+      403,
+      'forbidden',
+      `${caller.username} may not ${access.verb} vaultkeys/runs of ${access.namespace}/${access.name}.`,
+    );
+  };
+
+  const keyOf = (namespace: string, name: string) => {
+    const snapshot = opts.snapshot();
+    if (!snapshot) return runApiError(503, 'not_ready', 'The operator has not compiled a snapshot yet.');
+    return (
+      keysByName(snapshot).get(`${namespace}/${name}`) ??
+      runApiError(404, 'key_unknown', 'No such vault key is served.')
+    );
+  };
+
+  const start = async (req: IncomingMessage, res: ServerResponse) => {
+    const caller = await authenticate(req);
+    if (isRunApiError(caller)) return send(res, caller);
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (err) {
+      return send(
+        res,
+        (err as Error).message === 'too large'
+          ? runApiError(413, 'invalid_request', `The request body is over ${MAX_RUN_REQUEST_BYTES} bytes.`)
+          : runApiError(400, 'invalid_request', 'The request body is not JSON.'),
+      );
+    }
+    const parsed = parseRunStart(body);
+    if (isRunApiError(parsed)) return send(res, parsed);
+    const denied = await authorize(caller, {
+      verb: 'create',
+      namespace: parsed.namespace,
+      name: parsed.name,
+    });
+    if (denied) return send(res, denied);
+    const parent = keyOf(parsed.namespace, parsed.name);
+    if (isRunApiError(parent)) return send(res, parent);
+    const started = startRun(parent, parsed, clock.now(), {
+      isStopped: (s, r) => opts.server.isStopped(s, r),
+    });
+    if (isRunApiError(started)) return send(res, started);
+    log.info(
+      {
+        user: caller.username,
+        vaultKey: started.vaultKey,
+        runId: started.runId,
+        expiresAt: started.expiresAt,
+        capUsd: started.capUsd,
+      },
+      'run started',
+    );
+    return reply(res, 201, started);
+  };
+
+  const stop = async (req: IncomingMessage, res: ServerResponse, path: string) => {
+    const caller = await authenticate(req);
+    if (isRunApiError(caller)) return send(res, caller);
+    const ref = parseRunPath(path);
+    if (!ref)
+      return send(
+        res,
+        runApiError(404, 'not_found', `Expected DELETE ${RUNS_PATH}/<namespace>/<vaultkey>/<runId>.`),
+      );
+    const denied = await authorize(caller, { verb: 'delete', namespace: ref.namespace, name: ref.name });
+    if (denied) return send(res, denied);
+    const parent = keyOf(ref.namespace, ref.name);
+    if (isRunApiError(parent)) return send(res, parent);
+    const run = stoppedRun(parent.key, ref.runId, clock.now());
+    const vaultKey = `${ref.namespace}/${ref.name}`;
+    const [redis, stream] = await Promise.all([
+      opts.stopStore
+        ? opts.stopStore.stopRun(run).then(
+            () => 'recorded' as const,
+            (err: Error) => {
+              log.warn({ vaultKey, runId: ref.runId, error: err.message }, 'run stop not recorded in Redis');
+              return 'failed' as const;
+            },
+          )
+        : ('none' as const),
+      opts.server.stopRuns([run]),
+    ]);
+    log.info({ user: caller.username, vaultKey, runId: ref.runId, ...stream, redis }, 'run stopped');
+    return reply(res, 200, {
+      runId: ref.runId,
+      vaultKey,
+      stoppedUntil: new Date(run.until).toISOString(),
+      proxies: stream.proxies,
+      acknowledged: stream.acknowledged,
+      redis,
+    });
+  };
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '').split('?', 1)[0]!;
+    if (path === RUNS_PATH && req.method === 'POST') return start(req, res);
+    if (path.startsWith(`${RUNS_PATH}/`) && req.method === 'DELETE') return stop(req, res, path);
+    return send(
+      res,
+      runApiError(404, 'not_found', `Expected POST ${RUNS_PATH} or DELETE ${RUNS_PATH}/<ns>/<name>/<runId>.`),
+    );
+  };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+function send(res: ServerResponse, e: RunApiError): void {
+  reply(res, e.status, { error: e.error, message: e.message });
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_RUN_REQUEST_BYTES) throw new Error('too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
