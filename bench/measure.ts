@@ -1,6 +1,7 @@
 // The load phases: saturation with autocannon's programmatic API, and an evenly paced fixed rate.
-// timings (float milliseconds from process.hrtime), not from its histogram: that one stores whole
-// milliseconds, too coarse for an added latency of a fraction of a millisecond.
+// Saturation latencies come from autocannon's per-response timings (float milliseconds from
+// process.hrtime), not from its histogram: that one stores whole milliseconds, too coarse for an
+// added latency of a fraction of a millisecond.
 import autocannon from 'autocannon';
 
 /** The request a phase repeats. */
@@ -64,6 +65,18 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[rank - 1]!;
 }
 
+/** Variations of a paced phase: per-request headers, an open end, the raw samples. */
+export interface PacedOptions {
+  /** Headers of the i-th request (a random vault key per request); default `target.headers`. */
+  readonly headersFor?: (i: number) => Record<string, string>;
+  /** Called once the i-th request has left (from 1): lets a phase act mid-load, e.g. edit a file. */
+  readonly onSent?: (sent: number) => void;
+  /** Stops sending once this is true (checked at every instant); `load.seconds` stays the limit. */
+  readonly stop?: () => boolean;
+  /** Keeps every 2xx latency with the time its request left (performance.now()). */
+  readonly samples?: { sentAt: number[]; ms: number[] };
+}
+
 /**
  * A fixed rate as the targets mean it: requests leave at evenly spaced instants (open loop), so a
  * request never waits behind a burst the load generator made itself. autocannon's `overallRate`
@@ -71,7 +84,11 @@ export function percentile(sorted: readonly number[], q: number): number {
  * bursts rather than what the proxy adds at that rate. Latency is timed per request from the
  * moment it is sent to the end of its response body.
  */
-export async function runPaced(target: Target, load: Required<Load>): Promise<PhaseResult> {
+export async function runPaced(
+  target: Target,
+  load: Required<Load>,
+  opts: PacedOptions = {},
+): Promise<PhaseResult> {
   const { Pool } = await import('undici');
   const url = new URL(target.url);
   const pool = new Pool(url.origin, { connections: load.connections });
@@ -82,27 +99,34 @@ export async function runPaced(target: Target, load: Required<Load>): Promise<Ph
   let non2xx = 0;
   let errors = 0;
   const inFlight: Promise<void>[] = [];
-  const one = async () => {
+  const one = async (i: number) => {
     const t0 = performance.now();
     try {
       const res = await pool.request({
         path,
         method: target.method,
-        headers: target.headers,
+        headers: opts.headersFor ? opts.headersFor(i) : target.headers,
         ...(target.body === undefined ? {} : { body: target.body }),
       });
       await res.body.dump();
-      if (res.statusCode >= 200 && res.statusCode < 300) timings.push(performance.now() - t0);
-      else non2xx++;
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        const ms = performance.now() - t0;
+        timings.push(ms);
+        opts.samples?.sentAt.push(t0);
+        opts.samples?.ms.push(ms);
+      } else non2xx++;
     } catch {
       errors++;
     }
   };
   const start = performance.now();
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total && !opts.stop?.(); ) {
     // Send every request whose instant has come, then sleep until the next one is due.
     const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
-    for (; sent < due; sent++) inFlight.push(one());
+    for (; sent < due; sent++) {
+      inFlight.push(one(sent));
+      opts.onSent?.(sent + 1);
+    }
     const next = start + sent * interval;
     await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
   }

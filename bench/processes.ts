@@ -1,37 +1,55 @@
-// Child processes of the benchmark: the upstream and `keybrake serve`, each on its own ephemeral
-// ports, started the way a user starts them and stopped at the end (also when a phase throws).
+// Child processes of the benchmark: the upstream, the bare hops and `keybrake serve`, each on its own
+// ephemeral ports, started the way a user starts them and stopped at the end (also when a phase
+// throws). Readiness is always a line the child prints, awaited with a deadline: never a sleep.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { serveArgs } from '../test/env/keybrake.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
+export const ROOT = path.resolve(import.meta.dirname, '..');
 
-/** A started child: where it listens and how to stop it. */
+type Line = Record<string, unknown>;
+
+/** A started child: where it listens, its pid (for /proc and strace), its later lines, how to stop it. */
 export interface Child {
-  /** For the upstream `{ port }`; for keybrake the `urls` of its `listening` line. */
-  readonly announced: Record<string, unknown>;
+  /** For the upstream and the hops `{ port }`; for keybrake its `listening` line. */
+  readonly announced: Line;
+  readonly pid: number;
+  /** Milliseconds from spawn to the ready line. */
+  readonly readyMs: number;
+  /** Resolves with the first JSON line matching `pred` printed after this call. */
+  waitForLine(pred: (line: Line) => boolean, timeoutMs: number, what: string): Promise<Line>;
   stop(): Promise<void>;
 }
 
 /**
  * Spawns `node <script> <args>` and resolves with the first JSON line on `stream` that `ready`
  * accepts. Keybrake's audit goes to stdout: the benchmark discards it (`ignore`) rather than parse
- * a line per request in the process that also generates the load.
+ * a line per request in the process that also generates the load, and reads its logs (stderr).
  */
 async function startChild(
   script: string,
   args: string[],
-  stream: 'stdout' | 'stderr',
-  ready: (line: Record<string, unknown>) => boolean,
-  env: NodeJS.ProcessEnv = {},
+  opts: {
+    stream: 'stdout' | 'stderr';
+    ready: (line: Line) => boolean;
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number;
+    nodeArgs?: string[];
+  },
 ): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', stream === 'stdout' ? 'pipe' : 'ignore', stream === 'stderr' ? 'pipe' : 'inherit'],
-  });
+  const { stream } = opts;
+  const started = performance.now();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), path.join(ROOT, script), ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', stream === 'stdout' ? 'pipe' : 'ignore', stream === 'stderr' ? 'pipe' : 'inherit'],
+    },
+  );
   const exited = once(child, 'exit');
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -39,38 +57,66 @@ async function startChild(
     await exited;
   };
   let tail = '';
-  const announced = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${script} did not start within 20 s:\n${tail}`)),
-      20_000,
-    );
-    const lines = createInterface({ input: child[stream]! });
-    lines.on('line', (line) => {
-      tail = `${tail}${line}\n`.slice(-4_000);
-      try {
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        if (ready(rec)) {
-          clearTimeout(timer);
-          resolve(rec);
-        }
-      } catch {
-        // Not JSON: keep it for the error message only.
+  const waiters = new Set<{ pred: (l: Line) => boolean; resolve: (l: Line) => void }>();
+  const lines = createInterface({ input: child[stream]! });
+  lines.on('line', (line) => {
+    tail = `${tail}${line}\n`.slice(-4_000);
+    let rec: Line;
+    try {
+      rec = JSON.parse(line) as Line;
+    } catch {
+      return; // Not JSON: kept for error messages only.
+    }
+    for (const w of waiters) {
+      if (w.pred(rec)) {
+        waiters.delete(w);
+        w.resolve(rec);
       }
+    }
+  });
+  const waitForLine = (pred: (l: Line) => boolean, timeoutMs: number, what: string) =>
+    new Promise<Line>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`${script}: no ${what} within ${timeoutMs / 1000} s:\n${tail}`));
+      }, timeoutMs);
+      const waiter = {
+        pred,
+        resolve: (l: Line) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      waiters.add(waiter);
+      void exited.then(([code]) => {
+        if (!waiters.delete(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`${script} exited with ${code} before its ${what}:\n${tail}`));
+      });
     });
-    void exited.then(([code]) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited with ${code} before it was ready:\n${tail}`));
-    });
-  }).catch(async (err: unknown) => {
+  const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const announced = await waitForLine(opts.ready, timeoutMs, 'ready line').catch(async (err: unknown) => {
     await stop();
     throw err;
   });
-  return { announced, stop };
+  return { announced, pid: child.pid!, readyMs: performance.now() - started, waitForLine, stop };
 }
 
 /** The fixed-answer upstream (bench/upstream.ts) on a free port. */
 export async function startUpstream(): Promise<Child & { url: string }> {
-  const child = await startChild('bench/upstream.ts', [], 'stdout', (l) => typeof l['port'] === 'number');
+  const child = await startChild('bench/upstream.ts', [], {
+    stream: 'stdout',
+    ready: (l) => typeof l['port'] === 'number',
+  });
+  return { ...child, url: `http://127.0.0.1:${child.announced['port'] as number}` };
+}
+
+/** A bare hop (bench/hops/*.ts) in front of `upstream`, on a free port. */
+export async function startHop(kind: 'fastify' | 'node', upstream: string): Promise<Child & { url: string }> {
+  const child = await startChild(`bench/hops/${kind}-hop.ts`, [upstream], {
+    stream: 'stdout',
+    ready: (l) => typeof l['port'] === 'number',
+  });
   return { ...child, url: `http://127.0.0.1:${child.announced['port'] as number}` };
 }
 
@@ -79,13 +125,19 @@ export async function startKeybrake(opts: {
   manifests: string;
   upstream: string;
   redis?: string;
+  readyTimeoutMs?: number;
+  nodeArgs?: string[];
 }): Promise<Child & { stripeUrl: string; adminUrl: string }> {
   const args = [
     ...serveArgs(opts.manifests, { stripe: opts.upstream }),
     ...(opts.redis ? ['--redis', opts.redis] : []),
   ];
-  const child = await startChild('cmd/keybrake.ts', args, 'stderr', (l) => l['msg'] === 'listening', {
-    KEYBRAKE_LOG_LEVEL: 'info',
+  const child = await startChild('cmd/keybrake.ts', args, {
+    stream: 'stderr',
+    ready: (l) => l['msg'] === 'listening',
+    env: { KEYBRAKE_LOG_LEVEL: 'info' },
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
   });
   const urls = child.announced['urls'] as Record<string, string>;
   return { ...child, stripeUrl: urls['stripe']!, adminUrl: urls['admin']! };

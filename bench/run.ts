@@ -1,33 +1,63 @@
-// `npm run bench`: what Keybrake adds to a call, in one run (DESIGN.md §8, docs/benchmarks.md).
+// `npm run bench`: what Keybrake adds to a call and what it costs beyond a bare hop, in one run
+// (DESIGN.md §8, docs/benchmarks.md).
 //
-// For a priced POST /v1/charges and a free GET /v1/customers, three ways to the same fixed-answer
-// upstream (bench/upstream.ts): direct, through `keybrake serve` with memory counters, and through it
-// with Redis counters. Each pair is measured at a moderate fixed rate (latency, and what Keybrake
-// adds to it) and at saturation (throughput, as a share of direct). For Redis it also counts script
-// round trips per money-moving call. Targets are printed as PASS/FAIL; the exit code is 0 unless
-// something crashed.
+// For a priced POST /v1/charges and a free GET /v1/customers, six ways to the same fixed-answer
+// upstream (bench/upstream.ts): direct; three bare hops as baselines (nginx, node:http + undici,
+// fastify + undici); `keybrake serve` with memory counters; and with Redis counters. Each is measured
+// at a fixed paced rate (latency), at saturation (throughput, and CPU per request from /proc), and
+// under strace (syscalls per call). Redis script round trips are counted per money call and per
+// read. Then the scale series (bench/scale.ts): 1k/10k/100k VaultKeys. Targets are printed as
+// PASS/FAIL and the figures written to bench/results/latest.json and docs/benchmarks.md; the exit
+// code is 0 unless something crashed. Missing optional tools (redis-server, nginx, strace, GNU time)
+// skip their part with a loud note and the command that installs them.
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type RedisServer, startRedis } from '../test/env/redis.ts';
 import { writeBenchManifests } from './manifests.ts';
 import { type Load, type PhaseResult, runPaced, runPhase, type Target } from './measure.ts';
-import { type Child, startKeybrake, startUpstream } from './processes.ts';
+import { NGINX_MISSING, nginxVersion, startNginx } from './nginx.ts';
+import { type Child, startHop, startKeybrake, startUpstream } from './processes.ts';
+import { cpuModel, cpuSecondsOf, loadAverage } from './procfs.ts';
 import { proxyCalls, scriptCalls } from './redis-stats.ts';
-import { type BenchReport, printReport, type Row } from './report.ts';
+import {
+  type BenchReport,
+  markdownReport,
+  printReport,
+  type RoundTrips,
+  type Row,
+  type Variant,
+} from './report.ts';
+import { runScaleSeries } from './scale.ts';
+import { countSyscalls, STRACE_MISSING, type SyscallCount, straceVersion } from './strace.ts';
 
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
-const RATE = Number(process.env['BENCH_RATE'] ?? 300);
+const env = process.env;
+const SECONDS = Number(env['BENCH_SECONDS'] ?? 8);
+const RATE = Number(env['BENCH_RATE'] ?? 1000);
+const SYSCALL_CALLS = Number(env['BENCH_SYSCALL_CALLS'] ?? 1000);
+const SYSCALL_RATE = Number(env['BENCH_SYSCALL_RATE'] ?? 250);
+/** Sizes of the scale series; `0` or `off` skips it. The 1-key table is always measured first. */
+const SCALE = (env['BENCH_SCALE'] ?? '1000,10000,100000').trim();
+const WRITE_DOCS = env['BENCH_WRITE_DOCS'] !== '0';
+/** Which parts run: `requests` (the six variants), `scale` (the series); both by default. */
+const PARTS = new Set((env['BENCH_PARTS'] ?? 'requests,scale').split(',').map((p) => p.trim()));
+/** BENCH_PROFILE=1: also profile serve's start-up at the largest size of the scale series. */
+const PROFILE = env['BENCH_PROFILE'] === '1';
 const FIXED: Required<Load> = { connections: 10, seconds: SECONDS, overallRate: RATE };
 const SATURATED: Load = { connections: 32, seconds: SECONDS };
 const WARM_UP_SECONDS = 1;
 const RESULTS = path.join(import.meta.dirname, 'results', 'latest.json');
+const DOCS = path.join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
+const DOCS_START = '<!-- bench:latest:start (written by npm run bench) -->';
+const DOCS_END = '<!-- bench:latest:end -->';
 
 const REQUESTS = [
   { name: 'POST /v1/charges', method: 'POST', path: '/v1/charges', body: 'amount=100&currency=usd' },
   { name: 'GET /v1/customers', method: 'GET', path: '/v1/customers?limit=3' },
 ] as const;
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 function target(base: string, token: string, req: (typeof REQUESTS)[number]): Target {
   return {
@@ -41,95 +71,203 @@ function target(base: string, token: string, req: (typeof REQUESTS)[number]): Ta
   };
 }
 
-/** A second of the same load first: connections open, JIT warm, scripts loaded. */
-async function saturate(t: Target, load: Load): Promise<PhaseResult> {
-  await runPhase(t, { ...load, seconds: WARM_UP_SECONDS });
-  return runPhase(t, load);
-}
-
 async function paced(t: Target, load: Required<Load>): Promise<PhaseResult> {
   await runPaced(t, { ...load, seconds: WARM_UP_SECONDS });
   return runPaced(t, load);
 }
 
-function redisVersion(): string | undefined {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return r.error ? undefined : (/v=(\S+)/.exec(r.stdout)?.[1] ?? 'unknown');
+/** A second of the same load first (connections open, JIT warm, scripts loaded), then CPU/request. */
+async function saturate(
+  t: Target,
+  load: Load,
+  pids: { proxy: readonly number[]; upstream: number },
+): Promise<{ phase: PhaseResult; cpu: Row['cpu'] }> {
+  await runPhase(t, { ...load, seconds: WARM_UP_SECONDS });
+  const before = { proxy: cpuSecondsOf(pids.proxy), upstream: cpuSecondsOf([pids.upstream]) };
+  const phase = await runPhase(t, load);
+  const after = { proxy: cpuSecondsOf(pids.proxy), upstream: cpuSecondsOf([pids.upstream]) };
+  const perRequest = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || phase.requests === 0 ? null : ((b - a) / phase.requests) * 1e6;
+  return {
+    phase,
+    cpu: {
+      proxyUs: pids.proxy.length === 0 ? null : perRequest(before.proxy, after.proxy),
+      upstreamUs: perRequest(before.upstream, after.upstream),
+    },
+  };
+}
+
+function version(command: string, args: string[], pattern: RegExp): string | undefined {
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  return r.error ? undefined : (pattern.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown');
+}
+
+/** A started variant: where to send calls, which processes to measure. */
+interface Started {
+  readonly base: string;
+  /** Processes whose CPU is the proxy's (empty: direct). */
+  readonly cpuPids: readonly number[];
+  /** The process strace attaches to (direct: the upstream itself). */
+  readonly tracePid: number;
+  readonly admin?: string;
+  stop(): Promise<void>;
+}
+
+async function writeDocs(report: BenchReport): Promise<void> {
+  const block = `${DOCS_START}\n\n${markdownReport(report)}\n\n${DOCS_END}`;
+  const text = await readFile(DOCS, 'utf8').catch(() => '# Benchmarks\n');
+  const a = text.indexOf(DOCS_START);
+  const b = text.indexOf(DOCS_END);
+  const next =
+    a !== -1 && b > a
+      ? `${text.slice(0, a)}${block}${text.slice(b + DOCS_END.length)}`
+      : `${text.trimEnd()}\n\n## Latest run\n\n${block}\n`;
+  await writeFile(DOCS, next);
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = loadAverage() ?? null;
   const children: Child[] = [];
   let redis: RedisServer | undefined;
   const manifests = await writeBenchManifests();
   const rows: Row[] = [];
   const notes: string[] = [];
-  let roundTrips: { scripts: number; calls: number } | undefined;
+  const trips: Partial<Record<'money' | 'read', RoundTrips>> = {};
+  const tools = {
+    redis: version('redis-server', ['--version'], /v=(\S+)/),
+    nginx: nginxVersion(),
+    strace: straceVersion(),
+  };
+  if (!tools.redis)
+    notes.push(
+      'REDIS VARIANT SKIPPED: redis-server is not installed. Install it (apt-get install -y redis-server, or brew install redis) and run again.',
+    );
+  if (!tools.nginx) notes.push(NGINX_MISSING);
+  if (!tools.strace) notes.push(STRACE_MISSING);
+  for (const n of notes) log(n);
+  let scale: BenchReport['scale'] = null;
   try {
     const upstream = await startUpstream();
     children.push(upstream);
-    const version = redisVersion();
-    if (!version) {
-      notes.push(
-        'REDIS VARIANT SKIPPED: redis-server is not installed. Install it (apt-get install -y redis-server, or brew install redis) and run again.',
-      );
-    }
-
-    const variants: { name: Row['variant']; start?: () => Promise<{ base: string; admin?: string }> }[] = [
-      { name: 'direct' },
+    const keybrake = async (redisUrl?: string): Promise<Started> => {
+      const kb = await startKeybrake({
+        manifests: manifests.dir,
+        upstream: upstream.url,
+        ...(redisUrl ? { redis: redisUrl } : {}),
+      });
+      return { base: kb.stripeUrl, admin: kb.adminUrl, cpuPids: [kb.pid], tracePid: kb.pid, stop: kb.stop };
+    };
+    const hop = async (kind: 'fastify' | 'node'): Promise<Started> => {
+      const h = await startHop(kind, upstream.url);
+      return { base: h.url, cpuPids: [h.pid], tracePid: h.pid, stop: h.stop };
+    };
+    const variants: { name: Variant; start: () => Promise<Started> }[] = [
       {
-        name: 'memory',
-        start: async () => {
-          const kb = await startKeybrake({ manifests: manifests.dir, upstream: upstream.url });
-          children.push(kb);
-          return { base: kb.stripeUrl, admin: kb.adminUrl };
-        },
+        name: 'direct',
+        start: async () => ({
+          base: upstream.url,
+          cpuPids: [],
+          tracePid: upstream.pid,
+          stop: async () => {},
+        }),
       },
-      ...(version
+      ...(tools.nginx
+        ? [
+            {
+              name: 'nginx' as const,
+              start: async (): Promise<Started> => {
+                const n = await startNginx(upstream.url);
+                return { base: n.url, cpuPids: n.pids, tracePid: n.workerPid, stop: n.stop };
+              },
+            },
+          ]
+        : []),
+      { name: 'node-hop', start: () => hop('node') },
+      { name: 'fastify-hop', start: () => hop('fastify') },
+      { name: 'memory', start: () => keybrake() },
+      ...(tools.redis
         ? [
             {
               name: 'redis' as const,
               start: async () => {
                 redis = await startRedis();
-                const kb = await startKeybrake({
-                  manifests: manifests.dir,
-                  upstream: upstream.url,
-                  redis: redis.url,
-                });
-                children.push(kb);
-                return { base: kb.stripeUrl, admin: kb.adminUrl };
+                return keybrake(redis.url);
               },
             },
           ]
         : []),
     ];
 
-    for (const variant of variants) {
-      const proxy = variant.start ? await variant.start() : { base: upstream.url };
-      for (const req of REQUESTS) {
-        process.stderr.write(`bench: ${variant.name.padEnd(6)} ${req.name}\n`);
-        const t = target(proxy.base, manifests.token, req);
-        const countTrips = variant.name === 'redis' && req.method === 'POST' && redis && proxy.admin;
-        const before = countTrips
-          ? { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) }
-          : undefined;
-        // Warm-ups add script calls too, so the counts bracket the warm-ups as well: every call the
-        // proxy answered is compared with every script Redis ran.
-        const fixed = await paced(t, FIXED);
-        const saturated = await saturate(t, SATURATED);
-        if (before) {
-          // Let calls still in flight when autocannon stopped finish on both sides.
-          let after = { scripts: -1, calls: -1 };
-          for (let i = 0; i < 50; i++) {
-            await new Promise((r) => setTimeout(r, 100));
-            const now = { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) };
-            if (now.scripts === after.scripts && now.calls === after.calls) break;
-            after = now;
+    for (const variant of PARTS.has('requests') ? variants : []) {
+      const proxy = await variant.start();
+      try {
+        for (const req of REQUESTS) {
+          log(`${variant.name.padEnd(11)} ${req.name}`);
+          const t = target(proxy.base, manifests.token, req);
+          const countTrips = variant.name === 'redis' && redis && proxy.admin;
+          const before = countTrips
+            ? { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) }
+            : undefined;
+          // Warm-ups and traced calls add script calls too, so the counts bracket every phase:
+          // every call the proxy answered is compared with every script Redis ran.
+          // Saturation first: autocannon stops with calls in flight, which the paced phases after it
+          // (each awaiting every answer) leave long finished before the counts are read.
+          const { phase: saturated, cpu } = await saturate(t, SATURATED, {
+            proxy: proxy.cpuPids,
+            upstream: upstream.pid,
+          });
+          const fixed = await paced(t, FIXED);
+          let syscalls: SyscallCount | null = null;
+          if (tools.strace) {
+            syscalls = await countSyscalls(proxy.tracePid, async () => {
+              const r = await runPaced(t, {
+                connections: 10,
+                seconds: SYSCALL_CALLS / SYSCALL_RATE,
+                overallRate: SYSCALL_RATE,
+              });
+              return r.requests;
+            });
           }
-          roundTrips = { scripts: after.scripts - before.scripts, calls: after.calls - before.calls };
+          if (before) {
+            // Every call has been answered; its metric is counted just after its answer, so read
+            // until two readings agree (each reading is a round trip to both, not a timer).
+            let after = { scripts: -1, calls: -1 };
+            for (let i = 0; i < 50; i++) {
+              const now = { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) };
+              if (now.scripts === after.scripts && now.calls === after.calls) break;
+              after = now;
+            }
+            trips[req.method === 'POST' ? 'money' : 'read'] = {
+              scripts: after.scripts - before.scripts,
+              calls: after.calls - before.calls,
+            };
+          }
+          rows.push({ request: req.name, variant: variant.name, fixed, saturated, cpu, syscalls });
         }
-        rows.push({ request: req.name, variant: variant.name, fixed, saturated });
+      } finally {
+        await proxy.stop();
       }
+    }
+
+    if (!PARTS.has('scale')) {
+      notes.push('SCALE SERIES SKIPPED: BENCH_PARTS has no scale.');
+    } else if (SCALE !== '0' && SCALE !== 'off') {
+      const sizes = SCALE.split(',').map((s) => Number(s.trim()));
+      if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1))
+        throw new Error(`BENCH_SCALE=${SCALE}: expected sizes such as 1000,10000,100000 (or 0 to skip)`);
+      scale = await runScaleSeries({
+        sizes,
+        upstream: upstream.url,
+        rate: RATE,
+        seconds: SECONDS,
+        reloadFrom: 1000,
+        profile: PROFILE,
+        notes,
+        log,
+      });
+    } else {
+      notes.push('SCALE SERIES SKIPPED: BENCH_SCALE=0.');
     }
   } finally {
     await Promise.allSettled(children.map((c) => c.stop()));
@@ -139,16 +277,32 @@ async function main(): Promise<void> {
 
   const report: BenchReport = {
     date: new Date().toISOString(),
+    command: [
+      ...Object.entries(env)
+        .filter(([k]) => k.startsWith('BENCH_'))
+        .map(([k, v]) => `${k}=${v}`),
+      'npm run bench',
+    ].join(' '),
     machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      nproc: os.availableParallelism(),
+      cpuModel: cpuModel() ?? os.cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
       node: process.version,
-      redis: redisVersion() ?? null,
+      redis: tools.redis ?? null,
+      nginx: tools.nginx ?? null,
+      strace: tools.strace ?? null,
     },
-    load: { fixed: FIXED, saturated: SATURATED, warmUpSeconds: WARM_UP_SECONDS },
+    loadAverage: { before: loadBefore, after: loadAverage() ?? null },
+    load: {
+      fixed: FIXED,
+      saturated: SATURATED,
+      warmUpSeconds: WARM_UP_SECONDS,
+      syscalls: { calls: SYSCALL_CALLS, rate: SYSCALL_RATE },
+    },
     rows,
-    redisRoundTrips: roundTrips ?? null,
+    redisRoundTrips: trips.money && trips.read ? { money: trips.money, read: trips.read } : null,
+    scale,
     notes,
     elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };
@@ -156,6 +310,12 @@ async function main(): Promise<void> {
   await mkdir(path.dirname(RESULTS), { recursive: true });
   await writeFile(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\nWrote ${path.relative(process.cwd(), RESULTS)}\n`);
+  if (WRITE_DOCS) {
+    await writeDocs(report);
+    process.stdout.write(
+      `Wrote the figures into ${path.relative(process.cwd(), DOCS)} (BENCH_WRITE_DOCS=0: not)\n`,
+    );
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,271 @@
+// The scale series (docs/benchmarks.md): for 1 key and then N keys (1k, 10k, 100k by default), how
+// long `keybrake serve` takes to be ready and how much memory it holds, whether looking a key up
+// costs the same in a big table as in a one-key table, what `policy-check` costs, where loading
+// goes stage by stage, and what a one-key edit does to calls while the whole table is reloaded.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CLI } from '../test/env/keybrake.ts';
+import { type PhaseResult, percentile, runPaced, type Target } from './measure.ts';
+import { type Child, ROOT, startKeybrake } from './processes.ts';
+import { statusMiB } from './procfs.ts';
+import { type ProfileSummary, summarizeProfileDir } from './profile.ts';
+import { mintTokens, type ScaleManifests, writeScaleManifests } from './scale-manifests.ts';
+
+export interface StageTimes {
+  readonly documents: number;
+  readonly errors: number;
+  readonly served: number;
+  /** Reading the files and parsing their YAML (loadManifests). */
+  readonly loadMs: number;
+  readonly validateMs: number;
+  readonly compileMs: number;
+  readonly heapUsedMiB: number;
+  readonly rssMiB: number;
+}
+
+/** One size of the series. */
+export interface ScaleRow {
+  readonly keys: number;
+  readonly manifestMiB: number;
+  /** Generating and writing the manifests (not Keybrake's time). */
+  readonly writeMs: number;
+  readonly stages: StageTimes | null;
+  readonly policyCheck: { ms: number; maxRssMiB: number | null; ok: boolean };
+  readonly serve: {
+    readyMs: number;
+    rssMiB: number | null;
+    peakRssMiB: number | null;
+    heapUsedMiB: number | null;
+  };
+  /** Paced GETs, each with a random key of the table (the 1-key row: always the same key). */
+  readonly lookup: PhaseResult;
+  /** A one-key edit while the paced load runs: calls sent between the edit and the reload's log line. */
+  readonly reload: {
+    ms: number;
+    applied: boolean;
+    requests: number;
+    p50: number;
+    p99: number;
+    max: number;
+    errors: number;
+  } | null;
+  /** BENCH_PROFILE=1, largest size only: a second start of serve under --cpu-prof, summarised. */
+  readonly startProfile?: ProfileSummary | null;
+}
+
+export interface ScaleOptions {
+  readonly sizes: readonly number[];
+  readonly upstream: string;
+  readonly rate: number;
+  readonly seconds: number;
+  /** Sizes from which a reload is measured. */
+  readonly reloadFrom: number;
+  /** Profile serve's start-up at the largest size (a start of its own: the profiler slows it). */
+  readonly profile: boolean;
+  readonly notes: string[];
+  readonly log: (line: string) => void;
+}
+
+/** A deterministic random sequence (xorshift32), so every run picks the same keys. */
+function randomIndexes(seed: number, below: number, from: number): (i: number) => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return from + ((x >>> 0) % (below - from));
+  };
+}
+
+async function stageTimes(dir: string): Promise<StageTimes | null> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/stages.ts'), dir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const [code] = await once(child, 'exit');
+  if (code !== 0) return null;
+  return JSON.parse(out) as StageTimes;
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+export const TIME_MISSING =
+  'POLICY-CHECK MEMORY SKIPPED: GNU time is not installed (/usr/bin/time). Install it (apt-get install -y time) and run again.';
+
+/** `keybrake policy-check <dir>`: wall time from spawn to exit, and its peak RSS (GNU time -v). */
+async function policyCheck(dir: string): Promise<ScaleRow['policyCheck']> {
+  const withTime = existsSync(GNU_TIME);
+  const argv = [process.execPath, CLI, 'policy-check', dir];
+  const started = performance.now();
+  const child = withTime
+    ? spawn(GNU_TIME, ['-v', ...argv], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr = `${stderr}${d}`.slice(-8_000);
+  });
+  const [code] = await once(child, 'exit');
+  const ms = performance.now() - started;
+  const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1];
+  return { ms, maxRssMiB: kb === undefined ? null : Number(kb) / 1024, ok: code === 0 };
+}
+
+async function heapUsedMiB(adminUrl: string): Promise<number | null> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 2 ** 20 : null;
+}
+
+function getTarget(base: string): Target {
+  return { url: `${base}/v1/customers?limit=3`, method: 'GET', headers: {} };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Paced GETs over random keys of the table, after a second of warm-up of the same shape. */
+async function lookups(kb: Child & { stripeUrl: string }, m: ScaleManifests, opts: ScaleOptions) {
+  const from = m.keys > 1 ? 1 : 0; // key 0 is the one the reload suspends
+  const pick = randomIndexes(m.keys, m.keys, from);
+  const headersFor = () => bearer(m.tokens[pick(0)]!);
+  const load = { connections: 10, overallRate: opts.rate };
+  await runPaced(getTarget(kb.stripeUrl), { ...load, seconds: 1 }, { headersFor });
+  return runPaced(getTarget(kb.stripeUrl), { ...load, seconds: opts.seconds }, { headersFor });
+}
+
+/**
+ * The paced load again; half a second in, key 0's file is rewritten with the key suspended. The
+ * window is from that write to serve's `policy reloaded` line (or its refusal); the load goes on
+ * half a second past it.
+ */
+async function reloadWhileServing(
+  kb: Child & { stripeUrl: string },
+  m: ScaleManifests,
+  opts: ScaleOptions,
+): Promise<ScaleRow['reload']> {
+  const pick = randomIndexes(7 * m.keys + 1, m.keys, 1);
+  const samples = { sentAt: [] as number[], ms: [] as number[] };
+  const timeoutMs = Math.max(60_000, m.keys * 5);
+  let editAt: number | undefined;
+  let doneAt: number | undefined;
+  let applied = false;
+  let failure: unknown;
+  const phase = await runPaced(
+    getTarget(kb.stripeUrl),
+    { connections: 10, overallRate: opts.rate, seconds: timeoutMs / 1000 + 5 },
+    {
+      headersFor: () => bearer(m.tokens[pick(0)]!),
+      samples,
+      onSent: (sent) => {
+        if (sent !== Math.round(opts.rate / 2)) return;
+        const outcome = kb.waitForLine(
+          (l) => l['msg'] === 'policy reloaded' || l['msg'] === 'manifest change rejected',
+          timeoutMs,
+          'reload after a one-key edit',
+        );
+        editAt = performance.now();
+        void m.suspendFirstKey();
+        outcome.then(
+          (l) => {
+            applied = l['msg'] === 'policy reloaded';
+            doneAt = performance.now();
+          },
+          (err: unknown) => {
+            failure = err;
+            doneAt = performance.now();
+          },
+        );
+      },
+      stop: () => doneAt !== undefined && performance.now() > doneAt + 500,
+    },
+  );
+  if (failure) opts.notes.push(`reload at ${m.keys} keys: ${String(failure)}`);
+  if (editAt === undefined || doneAt === undefined) return null;
+  const during: number[] = [];
+  for (let i = 0; i < samples.sentAt.length; i++) {
+    const t = samples.sentAt[i]!;
+    if (t >= editAt && t <= doneAt) during.push(samples.ms[i]!);
+  }
+  during.sort((a, b) => a - b);
+  return {
+    ms: doneAt - editAt,
+    applied,
+    requests: during.length,
+    p50: percentile(during, 0.5),
+    p99: percentile(during, 0.99),
+    max: during.at(-1) ?? Number.NaN,
+    errors: phase.errors + phase.non2xx,
+  };
+}
+
+/** `keybrake serve` started under --cpu-prof and stopped once listening: where its start-up goes. */
+async function profileStart(m: ScaleManifests, opts: ScaleOptions): Promise<ProfileSummary | null> {
+  const dir = path.join(path.dirname(m.dir), 'profile');
+  await mkdir(dir, { recursive: true });
+  opts.log(`scale: ${m.keys} keys, profiling serve's start-up (--cpu-prof)`);
+  const kb = await startKeybrake({
+    manifests: m.dir,
+    upstream: opts.upstream,
+    readyTimeoutMs: Math.max(60_000, m.keys * 10),
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+  });
+  await kb.stop(); // the profile is written as the process exits
+  return summarizeProfileDir(dir);
+}
+
+export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
+  const parent = await mkdtemp(path.join(tmpdir(), 'keybrake-bench-scale-'));
+  const rows: ScaleRow[] = [];
+  if (!existsSync(GNU_TIME)) opts.notes.push(TIME_MISSING);
+  try {
+    const sizes = [...new Set([1, ...opts.sizes])].sort((a, b) => a - b);
+    const tokens = mintTokens(sizes.at(-1)!);
+    for (const keys of sizes) {
+      const m = await writeScaleManifests(parent, keys, tokens);
+      opts.log(`scale: ${keys} keys (${(m.bytes / 2 ** 20).toFixed(1)} MiB of manifests)`);
+      const stages = await stageTimes(m.dir);
+      const check = await policyCheck(m.dir);
+      const kb = await startKeybrake({
+        manifests: m.dir,
+        upstream: opts.upstream,
+        readyTimeoutMs: Math.max(60_000, keys * 5),
+      });
+      try {
+        const serve = {
+          readyMs: kb.readyMs,
+          rssMiB: statusMiB(kb.pid, 'VmRSS') ?? null,
+          peakRssMiB: statusMiB(kb.pid, 'VmHWM') ?? null,
+          heapUsedMiB: await heapUsedMiB(kb.adminUrl),
+        };
+        const lookup = await lookups(kb, m, opts);
+        const reload = keys >= opts.reloadFrom ? await reloadWhileServing(kb, m, opts) : null;
+        await kb.stop();
+        const startProfile = opts.profile && keys === sizes.at(-1) ? await profileStart(m, opts) : undefined;
+        rows.push({
+          keys,
+          manifestMiB: m.bytes / 2 ** 20,
+          writeMs: m.writeMs,
+          stages,
+          policyCheck: check,
+          serve,
+          lookup,
+          reload,
+          ...(startProfile !== undefined ? { startProfile } : {}),
+        });
+      } finally {
+        await kb.stop();
+        await m.remove();
+      }
+    }
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+  return rows;
+}
