@@ -44,11 +44,9 @@ export function createAdminListener(deps: {
     else if (deps.maxStalenessMs !== undefined && age > deps.maxStalenessMs)
       problems.push('policy snapshot is stale');
     const version = deps.snapshots.current?.version ?? null;
-    // The connection state, without a round trip: information, never a reason to leave the Service.
-    const counterStore = deps.counters.available() ? 'up' : 'down';
     if (problems.length > 0)
-      return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version, counterStore });
-    return { status: 'ready', snapshotVersion: version, counterStore };
+      return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version });
+    return { status: 'ready', snapshotVersion: version };
   });
   if (deps.runs) registerRunRoutes(app, deps.runs);
   app.get('/metrics', async (_req, reply) => {

@@ -138,10 +138,6 @@ describe('Redis stopped', () => {
     }
     // Still in their Services after answering all that: readiness is the snapshot's, not Redis's.
     expect(await readyz()).toEqual([200, 200, 200]);
-    const body = JSON.parse((await get(`${system.proxies[0]!.adminUrl}/readyz`)).body) as {
-      counterStore: string;
-    };
-    expect(body.counterStore).toBe('down');
   });
 
   it(`lets money-moving calls through again within ${RESUME_BOUND_MS} ms of Redis answering`, async () => {
