@@ -24,11 +24,11 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // The testcontainers (k3s in Docker) provider was removed: see docs/adr/0010-testcontainers.md.
+  // The testcontainers (k3s in Docker) provider was removed: see docs/adr/0012-testcontainers.md.
   const provider = process.env['KEYBRAKE_K8S_PROVIDER'];
   if (provider !== undefined && provider !== 'local')
     throw new Error(
-      `KEYBRAKE_K8S_PROVIDER=${provider}: the only control plane is the local one (etcd + kube-apiserver built from Go modules); the testcontainers provider was removed (docs/adr/0010-testcontainers.md)`,
+      `KEYBRAKE_K8S_PROVIDER=${provider}: the only control plane is the local one (etcd + kube-apiserver built from Go modules); the testcontainers provider was removed (docs/adr/0012-testcontainers.md)`,
     );
   const started = Date.now();
   const cp = await startControlPlane();
