@@ -7,6 +7,7 @@ import { systemClock } from '../clock.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import { type CounterStore, isRunStopStore } from '../counters/store.ts';
 import {
+  cachedAccessReview,
   createCallerReview,
   kubernetesAccessReview,
   kubernetesTokenReview,
@@ -308,7 +309,7 @@ export async function operatorCommand(
     reviewCaller: createCallerReview(kubernetesTokenReview(kc), {
       audience: values['token-audience'] as string,
     }),
-    reviewAccess: kubernetesAccessReview(kc),
+    reviewAccess: cachedAccessReview(kubernetesAccessReview(kc)),
     server,
     ...(counters && isRunStopStore(counters) ? { stopStore: counters } : {}),
     clock,

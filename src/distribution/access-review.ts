@@ -112,9 +112,45 @@ export function kubernetesTokenReview(kc: KubeConfig): ReviewToken {
 }
 
 /**
- * The SubjectAccessReview: may `caller` `verb` the `runs` subresource of VaultKey namespace/name?
- * Not cached: minting is once per run, and a revoked RoleBinding must take effect at once.
+ * Remembers RBAC's yes for `ttlMs` (default 5 s) per caller, verb and key, never its no: a runner
+ * starting and stopping runs in a loop pays one review per key every few seconds instead of one per
+ * call, a new RoleBinding works at once, and a removed one stops minting within `ttlMs`.
  */
+export function cachedAccessReview(
+  review: ReviewAccess,
+  opts: { ttlMs?: number; maxEntries?: number; clock?: Clock } = {},
+): ReviewAccess {
+  const ttl = opts.ttlMs ?? 5_000;
+  const max = opts.maxEntries ?? 1_000;
+  const clock = opts.clock ?? systemClock;
+  const allowed = new Map<string, number>();
+  return async (caller, access) => {
+    const id = JSON.stringify([
+      caller.username,
+      caller.uid ?? '',
+      [...caller.groups].sort(),
+      access.verb,
+      access.namespace,
+      access.name,
+    ]);
+    const now = clock.now();
+    const until = allowed.get(id);
+    if (until !== undefined && until > now) return true;
+    const yes = await review(caller, access);
+    allowed.delete(id);
+    if (yes && ttl > 0) {
+      if (allowed.size >= max) {
+        for (const [k, v] of allowed) if (v <= now) allowed.delete(k);
+        const oldest = allowed.keys().next();
+        if (allowed.size >= max && !oldest.done) allowed.delete(oldest.value);
+      }
+      allowed.set(id, now + ttl);
+    }
+    return yes;
+  };
+}
+
+/** The SubjectAccessReview: may `caller` `verb` the `runs` subresource of VaultKey namespace/name? */
 export function kubernetesAccessReview(kc: KubeConfig): ReviewAccess {
   const api = kc.makeApiClient(AuthorizationV1Api);
   return async (caller, access) => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Clock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import type { Caller, ReviewAccess, ReviewCaller, RunAccess } from '../distribution/access-review.ts';
@@ -129,6 +130,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
   };
 
   const stop = async (req: IncomingMessage, res: ServerResponse, path: string) => {
+    const received = performance.now();
     const caller = await authenticate(req);
     if (isRunApiError(caller)) return send(res, caller);
     const ref = parseRunPath(path);
@@ -143,6 +145,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     if (isRunApiError(parent)) return send(res, parent);
     const run = stoppedRun(parent.key, ref.runId, clock.now());
     const vaultKey = `${ref.namespace}/${ref.name}`;
+    const reviewed = performance.now();
     const [redis, stream] = await Promise.all([
       opts.stopStore
         ? opts.stopStore.stopRun(run).then(
@@ -155,7 +158,12 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
         : ('none' as const),
       opts.server.stopRuns([run]),
     ]);
-    log.info({ user: caller.username, vaultKey, runId: ref.runId, ...stream, redis }, 'run stopped');
+    const reviewMs = Math.round((reviewed - received) * 10) / 10;
+    const propagationMs = Math.round((performance.now() - reviewed) * 10) / 10;
+    log.info(
+      { user: caller.username, vaultKey, runId: ref.runId, ...stream, redis, reviewMs, propagationMs },
+      'run stopped',
+    );
     return reply(res, 200, {
       runId: ref.runId,
       vaultKey,

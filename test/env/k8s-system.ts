@@ -276,6 +276,9 @@ async function installPrerequisites(
     'templates/serviceaccounts.yaml',
     '--show-only',
     'templates/rbac.yaml',
+    // Run keys (ADR 0010): the operator's SubjectAccessReviews, and the run-minter role tests bind.
+    '--show-only',
+    'templates/rbac-runs.yaml',
   ]);
   if (rendered.code !== 0) throw new Error(`helm template failed: ${rendered.stderr}`);
   await kubectl(['apply', '-n', namespace, '-f', '-'], rendered.stdout);

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../clock.ts';
+import { type Caller, cachedAccessReview, createCallerReview, type RunAccess } from './access-review.ts';
+
+const runner: Caller = {
+  username: 'system:serviceaccount:agents:runner',
+  groups: ['system:serviceaccounts'],
+};
+const create: RunAccess = { verb: 'create', namespace: 'agents', name: 'bot' };
+
+describe('cachedAccessReview', () => {
+  it("remembers RBAC's yes for a few seconds per caller, verb and key, and never its no", async () => {
+    const clock = fixedClock(0);
+    let answer = true;
+    const asked: RunAccess[] = [];
+    const review = cachedAccessReview(
+      async (_c, a) => {
+        asked.push(a);
+        return answer;
+      },
+      { ttlMs: 5_000, clock },
+    );
+    expect(await review(runner, create)).toBe(true);
+    expect(await review(runner, create)).toBe(true);
+    expect(asked).toHaveLength(1);
+    // Another verb, another key, another caller: asked again.
+    await review(runner, { ...create, verb: 'delete' });
+    await review(runner, { ...create, name: 'other' });
+    await review({ ...runner, username: 'x' }, create);
+    expect(asked).toHaveLength(4);
+    // The binding is removed: within the TTL the yes stands, after it the no is heard (and kept asking).
+    answer = false;
+    clock.advance(5_000);
+    expect(await review(runner, create)).toBe(false);
+    expect(await review(runner, create)).toBe(false);
+    expect(asked).toHaveLength(6);
+  });
+});
+
+describe('createCallerReview', () => {
+  it.each([
+    ['an unauthenticated token', { authenticated: false }, 'token not authenticated'],
+    [
+      'a token for another audience',
+      { authenticated: true, audiences: ['https://kubernetes.default.svc'], user: { username: 'u' } },
+      'token is not valid for audience keybrake',
+    ],
+    ['a token naming no user', { authenticated: true, audiences: ['keybrake'] }, 'token names no user'],
+  ])('refuses %s with 401', async (_name, status, message) => {
+    const review = createCallerReview(async () => status);
+    expect(await review('t')).toEqual({ ok: false, status: 401, message });
+  });
+
+  it('keeps the whole user for the access review, and caches by digest', async () => {
+    let calls = 0;
+    const review = createCallerReview(async () => {
+      calls++;
+      return {
+        authenticated: true,
+        audiences: ['keybrake'],
+        user: { username: 'u', uid: 'id', groups: ['g'], extra: { k: ['v'] } },
+      };
+    });
+    const expected = { ok: true, caller: { username: 'u', uid: 'id', groups: ['g'], extra: { k: ['v'] } } };
+    expect(await review('t')).toEqual(expected);
+    expect(await review('t')).toEqual(expected);
+    expect(calls).toBe(1);
+  });
+});
