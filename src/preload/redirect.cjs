@@ -11,6 +11,9 @@
  *   KEYBRAKE_STRIPE_URL  api.stripe.com/p        → <url>/p       e.g. http://keybrake-stripe.keybrake-system.svc:8081
  *   KEYBRAKE_TWILIO_URL  <sub>.twilio.com/p      → <url>/<sub>/p e.g. http://keybrake-proxy.keybrake-system.svc:8080/twilio
  *   KEYBRAKE_RESEND_URL  api.resend.com/p        → <url>/p       e.g. http://keybrake-proxy.keybrake-system.svc:8080/resend
+ *   KEYBRAKE_RUN_ID      adds `Keybrake-Run-Id: <id>` to every redirected request that has none (DESIGN.md §5):
+ *                        per-run caps and audit for a client that cannot send the header. `keybrake run exec`
+ *                        sets it; with a run key it agrees with the key's run (a disagreement is run_id_invalid).
  *
  * Plain CommonJS without dependencies so that `--require` loads it in any Node process. It never logs
  * headers or bodies: they carry the token.
@@ -46,6 +49,18 @@ const targets = {
   twilio: base('KEYBRAKE_TWILIO_URL'),
   resend: base('KEYBRAKE_RESEND_URL'),
 };
+
+/** KEYBRAKE_RUN_ID, checked like Keybrake checks the header: a malformed one stops the process. */
+function runIdFromEnv() {
+  const raw = process.env.KEYBRAKE_RUN_ID;
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[A-Za-z0-9._:@/-]{1,128}$/.test(raw)) {
+    throw new Error('keybrake preload: KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -');
+  }
+  return raw;
+}
+
+const RUN_ID = runIdFromEnv();
 
 /**
  * Where a request for https://`hostname``path` should go instead, or undefined to leave it alone.
@@ -100,7 +115,29 @@ const TLS_ONLY = [
   'sigalgs',
 ];
 
-/** The caller's Host header names the vendor; Node sets the right one for Keybrake when it is absent. */
+/**
+ * The caller's Host header names the vendor; Node sets the right one for Keybrake when it is absent,
+ * except for raw `[name, value, …]` headers, which Node sends as they are: those get Keybrake's.
+ * With KEYBRAKE_RUN_ID, the run header is added unless the caller sent its own.
+ */
+function forKeybrake(headers, to) {
+  let out = withoutHost(headers);
+  if (Array.isArray(out)) {
+    const host = to.hostname.includes(':') ? `[${to.hostname}]` : to.hostname;
+    out = [...out, 'Host', `${host}:${to.port}`];
+  }
+  if (RUN_ID === undefined) return out;
+  if (Array.isArray(out)) {
+    for (let i = 0; i < out.length; i += 2) {
+      if (String(out[i]).toLowerCase() === 'keybrake-run-id') return out;
+    }
+    return [...out, 'Keybrake-Run-Id', RUN_ID];
+  }
+  const named = out ?? {};
+  if (Object.keys(named).some((name) => name.toLowerCase() === 'keybrake-run-id')) return named;
+  return { ...named, 'Keybrake-Run-Id': RUN_ID };
+}
+
 function withoutHost(headers) {
   if (!headers) return headers;
   if (Array.isArray(headers)) {
@@ -151,7 +188,7 @@ function redirectedRequest(...args) {
   if (!to || (options.port && Number(options.port) !== 443)) return originalHttpsRequest.apply(https, args);
 
   const plain = to.protocol === 'http:';
-  const next = { ...options, ...to, host: to.hostname, headers: withoutHost(options.headers) };
+  const next = { ...options, ...to, host: to.hostname, headers: forKeybrake(options.headers, to) };
   delete next.socketPath;
   delete next.createConnection;
   delete next._defaultAgent;
@@ -201,6 +238,8 @@ if (typeof globalThis.fetch === 'function') {
     // Request(target, request) copies method, headers, body and signal; init, if any, still applies on top.
     const req = new Request(target, isRequest ? new Request(input, init) : new Request(url, init));
     req.headers.delete('host');
+    if (RUN_ID !== undefined && !req.headers.has('keybrake-run-id'))
+      req.headers.set('Keybrake-Run-Id', RUN_ID);
     return originalFetch(req);
   };
 }
@@ -215,5 +254,5 @@ const redirected = Object.entries(targets)
       `${vendor} → ${t.protocol}//${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}${t.port ? `:${t.port}` : ''}${t.prefix}`,
   );
 process.stderr.write(
-  `keybrake preload: ${redirected.length ? `redirecting ${redirected.join(', ')}` : 'no KEYBRAKE_*_URL set, nothing redirected'}\n`,
+  `keybrake preload: ${redirected.length ? `redirecting ${redirected.join(', ')}` : 'no KEYBRAKE_*_URL set, nothing redirected'}${RUN_ID !== undefined && redirected.length ? `, run ${RUN_ID}` : ''}\n`,
 );

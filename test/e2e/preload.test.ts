@@ -191,3 +191,55 @@ describe('the redirect preload', () => {
     expect(run.stderr).not.toContain('sk_live_secretish');
   });
 });
+
+describe('the redirect preload with KEYBRAKE_RUN_ID (DESIGN.md §5)', () => {
+  it.each([
+    ['https.request with a URL string', `viaRequest('https://api.stripe.com/v1/x')`],
+    [
+      'https.request with raw header pairs',
+      `viaRequest({ hostname: 'api.stripe.com', path: '/v1/x', headers: ['Authorization', 'Bearer t'] })`,
+    ],
+    ['https.get', `viaGet({ host: 'api.stripe.com', path: '/v1/x' })`],
+    ['fetch with a string', `viaFetch('https://api.stripe.com/v1/x', { method: 'POST', body: 'a=1' })`],
+    [
+      'fetch with a Request',
+      `viaFetch(new Request('https://api.stripe.com/v1/x', { headers: { authorization: 'Bearer t' } }))`,
+    ],
+  ])('adds Keybrake-Run-Id to a redirected call made with %s', async (_name, call) => {
+    seen.length = 0;
+    const run = await runPreloaded(`${HELPERS} ${call}.then((r) => print([r]));`, {
+      KEYBRAKE_STRIPE_URL: base,
+      KEYBRAKE_RUN_ID: 'session:42/a',
+    });
+    expect(run.code).toBe(0);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers['keybrake-run-id']).toBe('session:42/a');
+    // Raw header pairs are sent as they are: Keybrake's Host is among them, the vendor's is not.
+    expect(seen[0]!.headers.host).toBe(new URL(base).host);
+    expect(run.stderr).toContain(', run session:42/a\n');
+  });
+
+  it("keeps the caller's own run header, once", async () => {
+    seen.length = 0;
+    const run = await runPreloaded(
+      `${HELPERS} Promise.all([viaRequest('https://api.stripe.com/v1/x', { headers: { 'keybrake-run-id': 'mine' } }), viaFetch('https://api.stripe.com/v1/x', { headers: { 'Keybrake-Run-Id': 'mine' } })]).then(print);`,
+      { KEYBRAKE_STRIPE_URL: base, KEYBRAKE_RUN_ID: 'env-run' },
+    );
+    expect(run.code).toBe(0);
+    expect(seen.map((s) => s.headers['keybrake-run-id'])).toEqual(['mine', 'mine']);
+  });
+
+  it('never adds it to a host it does not redirect', async () => {
+    const run = await runPreloaded(
+      `${HELPERS} viaFetch('https://example.invalid/v1/x').then((r) => print([r]));`,
+      { KEYBRAKE_STRIPE_URL: base, KEYBRAKE_RUN_ID: 'r' },
+    );
+    expect(JSON.parse(run.stdout)).toEqual(['error:ENOTFOUND']);
+  });
+
+  it('stops the process on a malformed run id', async () => {
+    const run = await runPreloaded('', { KEYBRAKE_STRIPE_URL: base, KEYBRAKE_RUN_ID: 'has space' });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('KEYBRAKE_RUN_ID must be');
+  });
+});
