@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newToken } from '../../src/tokens/token.ts';
 import {
+  ADMIN_RESPONSES,
   canaryForms,
   canaryRun,
   fingerprint,
@@ -102,6 +103,20 @@ describe('the scanner', () => {
         expect.objectContaining({ file: 'y.stderr', fingerprint: fingerprint(stray) }),
       ]);
       expect(JSON.stringify(findings)).not.toContain(stray);
+    } finally {
+      rmSync(shaped, { recursive: true, force: true });
+    }
+  });
+
+  it('finds a run key by its shape, except in the admin listener’s answers (its run API mints them)', () => {
+    const shaped = mkdtempSync(path.join(tmpdir(), 'keybrake-canary-run-'));
+    try {
+      const runKey = `kb_stripe_r1_${randomBytes(24).toString('base64url')}_${randomBytes(6).toString('base64url')}_${randomBytes(16).toString('base64url')}`;
+      writeFileSync(path.join(shaped, `${ADMIN_RESPONSES}worker-1.bin`), `{"token":"${runKey}"}`);
+      writeFileSync(path.join(shaped, 'serve.stdout'), `{"runId":"r1","debug":"${runKey}"}`);
+      const { findings } = scanOutputs(shaped, [], [VAULT_TOKEN_SHAPE], (n) => n.startsWith(ADMIN_RESPONSES));
+      expect(findings.map((f) => f.file)).toEqual(['serve.stdout']);
+      expect(JSON.stringify(findings)).not.toContain(runKey);
     } finally {
       rmSync(shaped, { recursive: true, force: true });
     }

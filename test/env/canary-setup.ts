@@ -15,6 +15,7 @@ import type { TestProject } from 'vitest/node';
 import { RESEND_EMULATOR_KEY } from '../../src/emulators/resend.ts';
 import { TWILIO_EMULATOR_ACCOUNT } from '../../src/emulators/twilio.ts';
 import {
+  ADMIN_RESPONSES,
   CANARIES,
   type Canary,
   OUTPUTS,
@@ -75,7 +76,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const canaries = [...registered, ...EMULATOR_CANARIES];
     const distinct = new Set(canaries.map((c) => c.value)).size;
     const started = Date.now();
-    const { findings, files, bytes } = scanOutputs(outputs, canaries, [VAULT_TOKEN_SHAPE]);
+    const { findings, files, bytes } = scanOutputs(outputs, canaries, [VAULT_TOKEN_SHAPE], (name) =>
+      name.startsWith(ADMIN_RESPONSES),
+    );
     const kinds = countKinds(readdirSync(outputs));
     console.error(
       `[canary] ${distinct} canaries (vault tokens and upstream keys) × ${files} captured files ` +
@@ -102,7 +105,7 @@ function countKinds(names: readonly string[]): string {
   for (const n of names) {
     const kind = n.startsWith('otlp-')
       ? 'otlp'
-      : n.startsWith('responses-')
+      : n.startsWith('responses-') || n.startsWith(ADMIN_RESPONSES)
         ? 'responses'
         : (/\.(stdout|stderr|metrics)$/.exec(n)?.[1] ?? 'other');
     counts.set(kind, (counts.get(kind) ?? 0) + 1);

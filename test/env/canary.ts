@@ -154,20 +154,23 @@ export function manifestFiles(p: string, depth = 2): string[] {
 }
 
 /**
- * What any vault token looks like (src/tokens/token.ts: vendor prefix, then 39 base62 characters),
- * registered or not: a token minted mid-test (a run key), or one an agent sent that no key has, must
- * not appear in an output either. A fingerprint (`kb_stripe_…9f2c`) does not match.
+ * What any vault token or run key looks like (src/tokens/token.ts: vendor prefix, then 39 base62
+ * characters; src/tokens/run-token.ts: the parent's prefix, `r1_`, then base64url parts), registered
+ * or not: a run key minted mid-test, or a token an agent sent that no key has, must not appear in an
+ * output either. A fingerprint (`kb_stripe_…9f2c`) does not match.
  */
-export const VAULT_TOKEN_SHAPE = /kb_(?:stripe|twilio|resend)_[0-9A-Za-z]{20,}/g;
+export const VAULT_TOKEN_SHAPE = /kb_(?:stripe|twilio|resend)_(?:r1_[\w-]{20,}|[0-9A-Za-z]{20,})/g;
 
 /**
  * Scans every file under `dir` for every form of every canary, and for text of any of the `shapes`
- * (global regular expressions) that is not already a finding.
+ * (global regular expressions) that is not already a finding, in every file `shapeExempt` (given the
+ * name relative to `dir`) does not exempt.
  */
 export function scanOutputs(
   dir: string,
   canaries: readonly Canary[],
   shapes: readonly RegExp[] = [],
+  shapeExempt: (file: string) => boolean = () => false,
 ): { findings: Finding[]; files: number; bytes: number } {
   // One entry per distinct value (the first source names it), each with its forms.
   const byValue = new Map<string, { source: string; forms: { form: string; bytes: Buffer }[] }>();
@@ -193,7 +196,7 @@ export function scanOutputs(
         break;
       }
     }
-    if (shapes.length === 0) continue;
+    if (shapes.length === 0 || shapeExempt(name)) continue;
     const text = content.toString('latin1');
     for (const shape of shapes) {
       for (const m of text.matchAll(shape)) {
@@ -298,23 +301,32 @@ export function outputFile(r: CanaryRun, name: string): string {
   return path.join(r.dir, OUTPUTS, name.replace(/[^\w.+-]+/g, '_'));
 }
 
-/** `127.0.0.1:port` of every keybrake listener in this worker: client sockets to them are captured. */
-const listeners = new Set<string>();
+/**
+ * `127.0.0.1:port` of every keybrake listener in this worker → the file its answers go to: the agent's
+ * listeners (main and vendor ports) to `responses-…`, the admin listener to `admin-responses-…`, since
+ * its run API hands out run keys by design (ADR 0010): there only registered canaries count.
+ */
+const listeners = new Map<string, string>();
 let subscribed = false;
+
+/** Names of capture files where vault-token-shaped text is expected: the admin listener's answers. */
+export const ADMIN_RESPONSES = 'admin-responses-';
 
 /**
  * Records every byte a client in this worker (fetch, the SDKs, raw sockets) receives from a keybrake
  * listener: the answers an agent sees, error bodies included. Hooks client sockets as they are made
  * (diagnostics_channel `net.client.socket`); a socket is read along only when its owner already reads
- * it, so a test that deliberately leaves a socket unread is not changed.
+ * it, so a test that deliberately leaves a socket unread is not changed. `urls` is what the process
+ * announced (`main`, `admin`, vendor names).
  */
-export function captureResponses(r: CanaryRun, urls: readonly string[]): () => void {
+export function captureResponses(r: CanaryRun, urls: Readonly<Record<string, string>>): () => void {
   const added: string[] = [];
-  for (const u of urls) {
+  for (const [name, u] of Object.entries(urls)) {
     try {
       const { hostname, port } = new URL(u);
       const key = `${hostname.replace(/^\[|\]$/g, '')}:${port}`;
-      listeners.add(key);
+      const kind = name === 'admin' ? ADMIN_RESPONSES : 'responses-';
+      listeners.set(key, outputFile(r, `${kind}worker-${process.pid}.bin`));
       added.push(key);
     } catch {
       // not a URL
@@ -322,15 +334,14 @@ export function captureResponses(r: CanaryRun, urls: readonly string[]): () => v
   }
   if (!subscribed) {
     subscribed = true;
-    const file = outputFile(r, `responses-worker-${process.pid}.bin`);
     diagnostics.subscribe('net.client.socket', (message) => {
       const socket = (message as { socket?: Socket }).socket;
       if (!socket) return;
       // undici starts reading a socket a few microtasks after 'connect'; an answer needs a round trip.
       socket.once('connect', () =>
         setImmediate(() => {
-          const key = `${socket.remoteAddress}:${socket.remotePort}`;
-          if (!listeners.has(key) || socket.destroyed) return;
+          const file = listeners.get(`${socket.remoteAddress}:${socket.remotePort}`);
+          if (file === undefined || socket.destroyed) return;
           if (socket.listenerCount('data') + socket.listenerCount('readable') === 0) return;
           socket.on('data', (chunk: Buffer) => {
             try {

@@ -197,9 +197,12 @@ export async function runKeybrake(
     env: { ...ambientEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // `token new` prints a fresh vault token: that is its output, not a leak.
+  // `token new` prints a fresh vault token and `run start` a run key: that is their output, not a
+  // leak; `run exec`'s stdout is the command it runs.
   const tee = canary
-    ? teeOutputs(canary, testFile, child, args, opts.env, { stdout: args[0] !== 'token' })
+    ? teeOutputs(canary, testFile, child, args, opts.env, {
+        stdout: args[0] !== 'token' && args[0] !== 'run',
+      })
     : undefined;
   let stdout = '';
   let stderr = '';
@@ -305,7 +308,7 @@ function teeOutputs(
   return {
     listening(urls) {
       admin = urls['admin'];
-      release = captureResponses(canary, Object.values(urls));
+      release = captureResponses(canary, urls);
     },
     async scrapeMetrics() {
       if (admin === undefined) return;
