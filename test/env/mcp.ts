@@ -1,5 +1,8 @@
+import { appendFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { canaryRun, outputFile } from './canary.ts';
+import { CLI } from './keybrake.ts';
 
 /** A real MCP server over stdio, driven by the MCP SDK client, and what it wrote to stderr. */
 export interface McpServer {
@@ -26,8 +29,21 @@ export async function connectMcpServer(opts: {
     stderr: 'pipe',
   });
   let stderr = '';
+  // `keybrake run exec -- <server>` as the MCP server: its stderr (Keybrake's own lines and the
+  // server's) is an output the canary scan reads (test/env/canary.ts). Its stdout is the MCP stream.
+  const canary = opts.args[0] === CLI ? await canaryRun() : undefined;
+  const file = canary
+    ? outputFile(canary, `mcp-${opts.args.slice(1, 3).join('-')}-${process.pid}-${Date.now()}.stderr`)
+    : undefined;
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
+    if (file !== undefined) {
+      try {
+        appendFileSync(file, chunk);
+      } catch {
+        // The run directory is gone: the run is over.
+      }
+    }
   });
   const client = new Client({ name: 'keybrake-e2e', version: '0.0.0' });
   await client.connect(transport);
