@@ -29,16 +29,40 @@ export function findRunKey(
   stopped: StoppedRuns | undefined,
 ): { key: CompiledKey; grant: RunGrant } | Denial | undefined {
   if (!looksLikeRunToken(token)) return undefined;
-  const key = runKeysOf(snapshot).get(runTokenKeyId(token));
-  if (!key || key.vendor !== vendor || key.runSecret === undefined || key.tokenPrefix === undefined)
-    return undefined;
-  const grant = verifyRunToken(token, { tokenPrefix: key.tokenPrefix, runSecret: key.runSecret });
-  if (!grant) return undefined;
+  const found = verified(snapshot, token) ?? verify(snapshot, token);
+  if (!found || found.key.vendor !== vendor) return undefined;
+  const { key, grant } = found;
   if (key.suspended) return deny('key_suspended');
   if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
   if (now >= grant.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
   if (stopped?.has(key.uid, grant.runId, now)) return runStopped();
   return { key, grant };
+}
+
+/**
+ * Run tokens this snapshot has verified, by their exact text: a run key's later calls skip the MAC
+ * (a Map lookup instead of an HMAC). Only successes are kept, at most MAX_VERIFIED per snapshot, and
+ * the whole cache goes with the snapshot, so a change of any parent verifies again. Expiry, the
+ * parent's state and stops are checked on every call, cached or not.
+ */
+const cache = new WeakMap<Snapshot, Map<string, { key: CompiledKey; grant: RunGrant }>>();
+const MAX_VERIFIED = 10_000;
+
+function verified(snapshot: Snapshot, token: string) {
+  return cache.get(snapshot)?.get(token);
+}
+
+function verify(snapshot: Snapshot, token: string): { key: CompiledKey; grant: RunGrant } | undefined {
+  const key = runKeysOf(snapshot).get(runTokenKeyId(token));
+  if (!key || key.runSecret === undefined || key.tokenPrefix === undefined) return undefined;
+  const grant = verifyRunToken(token, { tokenPrefix: key.tokenPrefix, runSecret: key.runSecret });
+  if (!grant) return undefined;
+  let seen = cache.get(snapshot);
+  if (!seen) cache.set(snapshot, (seen = new Map()));
+  if (seen.size >= MAX_VERIFIED) seen.delete(seen.keys().next().value!);
+  const found = { key, grant };
+  seen.set(token, found);
+  return found;
 }
 
 /**

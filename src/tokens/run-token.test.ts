@@ -1,8 +1,10 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { runKeyId } from '../snapshot/run-keys.ts';
 import {
   looksLikeRunToken,
   MAX_RUN_CAP_MICROS,
+  mac,
   mintRunToken,
   newRunId,
   RUN_MAC_CHARS,
@@ -134,5 +136,24 @@ describe('newRunId', () => {
   it('is a valid run id, random', () => {
     expect(newRunId()).toMatch(/^run-[0-9a-f]{20}$/);
     expect(newRunId()).not.toBe(newRunId());
+  });
+});
+
+describe('mac', () => {
+  it('is HMAC-SHA256 (RFC 2104), truncated to 144 bits, whatever the secret', () => {
+    for (const secret of [
+      parent.runSecret,
+      runSecretFor('x', 'y'),
+      Buffer.alloc(100, 7).toString('base64url'),
+    ]) {
+      for (const head of ['', 'kb_stripe_r1_AAAA_BBBB', 'x'.repeat(300)]) {
+        const expected = createHmac('sha256', Buffer.from(secret, 'base64url'))
+          .update(head, 'latin1')
+          .digest()
+          .subarray(0, 18)
+          .toString('base64url');
+        expect(mac(secret, head)).toBe(expected);
+      }
+    }
   });
 });

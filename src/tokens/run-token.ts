@@ -1,4 +1,10 @@
-import { createHmac, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  type Hash,
+  randomBytes as nodeRandomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { RUN_KEY_ID_CHARS, runKeyId } from '../snapshot/run-keys.ts';
 import type { RandomBytes } from './token.ts';
 
@@ -164,12 +170,42 @@ function decodePayload(text: string): RunGrant | undefined {
   return { runId, issuedAt, expiresAt, ...(flags === 1 ? { capMicros: cap } : {}) };
 }
 
-function mac(secret: string, head: string): string {
-  return createHmac('sha256', Buffer.from(secret, 'base64url'))
-    .update(head, 'latin1')
+/**
+ * HMAC-SHA256 (RFC 2104) of `head` under `secret`, truncated and base64url. Computed from the two
+ * keyed SHA-256 states, prepared once per secret and copied per call: node's createHmac builds a key
+ * object on every call (tens of µs), which would make a run-token call measurably slower than a
+ * vault-key call; two state copies cost about one more SHA-256 (ADR 0010, "Cost").
+ */
+export function mac(secret: string, head: string): string {
+  const { inner, outer } = macStates(secret);
+  return outer
+    .copy()
+    .update(inner.copy().update(head, 'latin1').digest())
     .digest()
     .subarray(0, RUN_MAC_BYTES)
     .toString('base64url');
+}
+
+const BLOCK_BYTES = 64;
+const MAX_CACHED_SECRETS = 10_000;
+const states = new Map<string, { inner: Hash; outer: Hash }>();
+
+function macStates(secret: string): { inner: Hash; outer: Hash } {
+  let s = states.get(secret);
+  if (s) return s;
+  let key = Buffer.from(secret, 'base64url');
+  if (key.length > BLOCK_BYTES) key = createHash('sha256').update(key).digest();
+  const ipad = Buffer.alloc(BLOCK_BYTES, 0x36);
+  const opad = Buffer.alloc(BLOCK_BYTES, 0x5c);
+  for (let i = 0; i < key.length; i++) {
+    ipad[i]! ^= key[i]!;
+    opad[i]! ^= key[i]!;
+  }
+  s = { inner: createHash('sha256').update(ipad), outer: createHash('sha256').update(opad) };
+  // One entry per parent key: bounded so a stream of snapshots over many keys cannot grow it forever.
+  if (states.size >= MAX_CACHED_SECRETS) states.delete(states.keys().next().value!);
+  states.set(secret, s);
+  return s;
 }
 
 function isEpochMs(n: number): boolean {
