@@ -58,7 +58,10 @@ function verify(snapshot: Snapshot, token: string): { key: CompiledKey; grant: R
   const grant = verifyRunToken(token, { tokenPrefix: key.tokenPrefix, runSecret: key.runSecret });
   if (!grant) return undefined;
   let seen = cache.get(snapshot);
-  if (!seen) cache.set(snapshot, (seen = new Map()));
+  if (!seen) {
+    seen = new Map();
+    cache.set(snapshot, seen);
+  }
   if (seen.size >= MAX_VERIFIED) seen.delete(seen.keys().next().value!);
   const found = { key, grant };
   seen.set(token, found);
