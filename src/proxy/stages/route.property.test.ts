@@ -201,7 +201,11 @@ describe('routing properties', () => {
     );
     fc.assert(
       fc.property(
-        fc.array(segment, { maxLength: 6 }),
+        // A `?` in an earlier segment would make the planted one part of the query.
+        fc.array(
+          segment.filter((s) => !s.includes('?')),
+          { maxLength: 6 },
+        ),
         fc.nat(),
         bad,
         query,

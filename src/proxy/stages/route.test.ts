@@ -47,6 +47,11 @@ describe('resolveRoute', () => {
     ],
     ['a metadata-address-like Twilio sub host', '/twilio/169-254-169-254/latest/meta-data', 'route_unknown'],
     ['a look-alike of the verify host', '/twilio/verify2/v2/Services/VA1/Verifications', 'route_unknown'],
+    ['an escaped letter', '/stripe/v1/apps/%73ecrets', 'path_invalid'],
+    ['an escaped capital letter', '/stripe/v1/%43harges', 'path_invalid'],
+    ['an escaped digit', '/twilio/2010-04-01/Accounts/AC%31/Keys.json', 'path_invalid'],
+    ['an escaped tilde', '/resend/api-keys%7E', 'path_invalid'],
+    ['an escaped underscore', '/stripe/v1/ephemeral%5Fkeys', 'path_invalid'],
   ])('refuses %s', (_name, url, reason) => {
     expect(resolveRoute(url, undefined)).toMatchObject({ reason });
   });

@@ -22,6 +22,9 @@ const TWILIO_SUB_HOSTS: ReadonlySet<string> = new Set(TWILIO_API_HOSTS);
 /** Twilio's REST versions live on api.twilio.com: `/twilio/2010-04-01/…` needs no sub host. */
 const TWILIO_API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 
+/** A percent-escape of an unreserved character (ALPHA, DIGIT, `-`, `.`, `_`, `~`). */
+const ESCAPED_UNRESERVED = /%(?:3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|2[Dd]|5[Ff]|7[Ee])/;
+
 /**
  * Splits and checks a request target. Anything that is not origin-form, or that a server further
  * along could read differently from us (dot segments, encoded slashes or backslashes), is refused:
@@ -37,6 +40,11 @@ export function canonicalTarget(rawUrl: string): { path: string; query: string }
   }
   if (path.split('/').some((s) => s === '.' || s === '..')) {
     return deny('path_invalid', 'Dot segments are not allowed in the path.');
+  }
+  // `%73ecrets` is `secrets` to the vendor (RFC 3986 §6.2.2.2) but not to an operation table or an
+  // endpoint entry: an escaped letter, digit, `-`, `.`, `_` or `~` has one canonical form, unescaped.
+  if (ESCAPED_UNRESERVED.test(path)) {
+    return deny('path_invalid', 'Percent-escaped letters, digits or - . _ ~ are not allowed in the path.');
   }
   return { path, query };
 }
