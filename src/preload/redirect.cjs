@@ -8,7 +8,7 @@
  * `https.request`, `https.get` and `globalThis.fetch`; every other host is left untouched.
  *
  * Configuration, environment only (a vendor whose variable is unset is not redirected):
- *   KEYBRAKE_STRIPE_URL  api.stripe.com/p        → <url>/p       e.g. http://keybrake-stripe.keybrake-system.svc:8081
+ *   KEYBRAKE_STRIPE_URL  api.stripe.com/p, files.stripe.com/p → <url>/p   e.g. http://keybrake-stripe.keybrake-system.svc:8081
  *   KEYBRAKE_TWILIO_URL  <sub>.twilio.com/p      → <url>/<sub>/p e.g. http://keybrake-proxy.keybrake-system.svc:8080/twilio
  *   KEYBRAKE_RESEND_URL  api.resend.com/p        → <url>/p       e.g. http://keybrake-proxy.keybrake-system.svc:8080/resend
  *   KEYBRAKE_RUN_ID      adds `Keybrake-Run-Id: <id>` to every redirected request that has none (DESIGN.md §5):
@@ -68,7 +68,9 @@ const RUN_ID = runIdFromEnv();
  */
 function rewrite(hostname, path) {
   const host = String(hostname).toLowerCase().replace(/\.$/, '');
-  if (host === 'api.stripe.com' && targets.stripe) return at(targets.stripe, path);
+  // files.stripe.com takes uploads; Keybrake forwards them there itself.
+  if ((host === 'api.stripe.com' || host === 'files.stripe.com') && targets.stripe)
+    return at(targets.stripe, path);
   if (host === 'api.resend.com' && targets.resend) return at(targets.resend, path);
   if (host.endsWith('.twilio.com') && targets.twilio) {
     return at(targets.twilio, `/${host.slice(0, -'.twilio.com'.length)}${path}`);

@@ -4,14 +4,15 @@ import type { VendorName } from '../snapshot/types.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
- * tenant data. Twilio's template holds `{sub}` for its sub hosts (`https://{sub}.twilio.com`); the
- * route stage only lets the hosts Twilio publishes through, so no manifest or caller can steer
- * traffic elsewhere.
+ * tenant data. A template holds `{sub}` for the vendor's hosts: Twilio's sub hosts
+ * (`https://{sub}.twilio.com`; the route stage only lets the hosts Twilio publishes through) and
+ * Stripe's `api` and `files` (uploads), so no manifest or caller can steer traffic elsewhere. A base
+ * URL without `{sub}` serves every host of its vendor (an emulator, stripe-mock).
  */
 export type UpstreamConfig = Record<VendorName, string>;
 
 export const DEFAULT_UPSTREAMS: UpstreamConfig = {
-  stripe: 'https://api.stripe.com',
+  stripe: 'https://{sub}.stripe.com',
   twilio: 'https://{sub}.twilio.com',
   resend: 'https://api.resend.com',
 };

@@ -128,6 +128,11 @@ export interface Operation {
    * or before the forward of a write, and releases them after settle. Absent or empty: none.
    */
   readonly locks?: readonly string[];
+  /**
+   * The vendor host that serves this operation when it is not the call's own: Stripe takes file
+   * uploads on files.stripe.com (`{sub}` of the upstream template). Absent: the route's host.
+   */
+  readonly upstreamHost?: string;
   readonly parties: Parties;
   /**
    * What this call makes the vendor fetch or run that Keybrake does not see (ADR 0007 §7: Twilio

@@ -105,6 +105,12 @@ describe('the redirect preload', () => {
     ],
     ['fetch with a URL', `viaFetch(new URL('https://api.stripe.com/v1/x'))`, 'GET', '/v1/x'],
     [
+      'an upload to files.stripe.com',
+      `viaRequest('https://files.stripe.com/v1/files', { method: 'POST', body: 'a=1' })`,
+      'POST',
+      '/v1/files',
+    ],
+    [
       'fetch with a Request',
       `viaFetch(new Request('https://api.stripe.com/v1/x', { method: 'POST', body: 'a=1', headers: { authorization: 'Bearer t' } }))`,
       'POST',

@@ -16,9 +16,10 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   const key = ctx.key!;
   const span = startChildSpan(ctx.span, 'keybrake.forward');
   const t0 = performance.now();
+  const host = ctx.op?.upstreamHost ?? req.subHost;
   const res = await deps.upstreams.forward({
     vendor: ctx.vendor!,
-    ...(req.subHost !== undefined ? { subHost: req.subHost } : {}),
+    ...(host !== undefined ? { subHost: host } : {}),
     method: req.method,
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
     headers: upstreamHeaders(ctx.call.headers, ctx.adapter!.upstreamAuthorization(key.upstream)),

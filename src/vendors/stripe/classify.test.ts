@@ -418,3 +418,11 @@ describe('Stripe parties', () => {
     });
   });
 });
+
+describe('the host that serves an operation', () => {
+  it('sends uploads to the files host, everything else to the call’s own', () => {
+    expect(classify('POST', '/v1/files')).toMatchObject({ id: 'stripe.files.create', upstreamHost: 'files' });
+    expect(classify('GET', '/v1/files/file_1')).not.toHaveProperty('upstreamHost');
+    expect(classify('POST', '/v1/customers')).not.toHaveProperty('upstreamHost');
+  });
+});

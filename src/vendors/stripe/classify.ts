@@ -91,12 +91,19 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const locks = resolveLocks(row, segments, params);
   if (isDenial(locks)) return locks;
-  if (row.class !== 'money') return { ...uncountedOperation(row.id, row.class, parties), ...locks };
+  if (row.class !== 'money') {
+    return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
+  }
   // Path ids of a money call may go into a lookup path: only plain Stripe ids.
   if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
   const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
   return { id: row.id, class: row.class, ...priced, parties, ...locks };
+}
+
+/** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
+function hostOf(id: string): { upstreamHost?: string } {
+  return id === 'stripe.files.create' ? { upstreamHost: 'files' } : {};
 }
 
 /**
