@@ -81,3 +81,41 @@ describe('parseResend', () => {
     });
   });
 });
+
+describe('a contact import (multipart/form-data, as resend-node sends it)', () => {
+  const boundary = 'x-kb-boundary';
+  const importBody = () =>
+    Buffer.from(
+      [
+        `--${boundary}`,
+        'Content-Disposition: form-data; name="file"; filename="contacts.csv"',
+        'Content-Type: text/csv',
+        '',
+        'email\r\nann@example.com',
+        `--${boundary}`,
+        'Content-Disposition: form-data; name="segments"',
+        '',
+        '["seg_1"]',
+        `--${boundary}--`,
+        '',
+      ].join('\r\n'),
+    );
+  const importReq = (path = '/contacts/imports'): VendorRequest => ({
+    method: 'POST',
+    path,
+    query: '',
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  });
+
+  it('reads the text fields and keeps the file out of the parameters', () => {
+    expect(parseResend(importReq(), importBody(), { ...limits, maxBytes: 10_000 })).toEqual({
+      segments: '["seg_1"]',
+    });
+  });
+
+  it('refuses multipart anywhere else', () => {
+    expect(parseResend(importReq('/contacts'), importBody(), { ...limits, maxBytes: 10_000 })).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+});

@@ -2,10 +2,20 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
+import { type MultipartSpec, parseMultipart } from '../multipart.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 
 /** Where a top-level JSON array lands in Params (Params is an object; `/emails/batch` posts an array). */
 export const ITEMS = '$items';
+
+/**
+ * The one operation resend-node sends as multipart/form-data: a contact import (a CSV `file`, and
+ * `column_map`, `on_conflict`, `segments`, `topics` as JSON text fields). Its contacts are added by
+ * Resend after it answers, so no lease can cover them (docs/vendors/resend.md).
+ */
+const MULTIPART: ReadonlyMap<string, MultipartSpec> = new Map([
+  ['POST /contacts/imports', { fileFields: new Set(['file']) }],
+]);
 
 /**
  * Decodes a Resend call (parse stage), read once and one way (ADR 0007 §2): an application/json body
@@ -28,6 +38,11 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
     );
   }
   if (body.length === 0) return {};
+  const multipart = MULTIPART.get(`${req.method.toUpperCase()} ${req.path}`);
+  if (multipart) {
+    const form = parseMultipart(req.headers['content-type'], body, limits, multipart);
+    return isDenial(form) ? form : form.params;
+  }
   const text = bodyText(req.headers, body, 'json');
   if (isDenial(text)) return text;
   const value = parseJson(text, limits);
