@@ -100,6 +100,12 @@ async function burstAgainstDailyCap(
   expect(audited.filter((a) => a['reason'] === 'daily_cap_exceeded')).toHaveLength(400);
 }
 
+/** `keybrake_counter_store_up` as the replica's /metrics reports it (1 up, 0 down). */
+async function counterStoreUp(proxy: KeybrakeProcess): Promise<number> {
+  const res = await fetch(`${proxy.urls['admin']}/metrics`, { signal: AbortSignal.timeout(2_000) });
+  return Number(/^keybrake_counter_store_up (\d+)$/m.exec(await res.text())?.[1]);
+}
+
 async function readyz(proxy: KeybrakeProcess): Promise<number> {
   const res = await fetch(`${proxy.urls['admin']}/readyz`, { signal: AbortSignal.timeout(2_000) });
   await res.arrayBuffer();
@@ -212,10 +218,12 @@ describe('three keybrake serve processes sharing one redis-server', () => {
       );
       const postsAtKill = chargePosts(emu);
 
-      // While down: every replica reports not ready and keeps failing closed; reads follow the policy.
-      await waitFor('every replica to report not ready', async () =>
-        (await Promise.all(proxies.map(readyz))).every((s) => s === 503),
+      // While down: every replica sees the store down (a gauge, ADR 0011) yet stays ready, so its
+      // Service keeps it and callers get vendor-shaped 503s; money fails closed, reads follow the policy.
+      await waitFor('every replica to see the counter store down', async () =>
+        (await Promise.all(proxies.map(counterStoreUp))).every((up) => up === 0),
       );
+      expect(await Promise.all(proxies.map(readyz))).toEqual(proxies.map(() => 200));
       for (const [i, reader] of clients.entries()) {
         const list = await reader.customers.list({ limit: 1 });
         expect(list.object, `replica ${i}: GET with readsWhenCountersDown allow`).toBe('list');
@@ -265,9 +273,10 @@ describe('three keybrake serve processes sharing one redis-server', () => {
         Math.max(...recovered),
         `recovery times ${recovered.map(Math.round).join(', ')} ms`,
       ).toBeLessThan(2_000);
-      await waitFor('every replica to report ready', async () =>
-        (await Promise.all(proxies.map(readyz))).every((s) => s === 200),
+      await waitFor('every replica to see the counter store up again', async () =>
+        (await Promise.all(proxies.map(counterStoreUp))).every((up) => up === 1),
       );
+      expect(await Promise.all(proxies.map(readyz))).toEqual(proxies.map(() => 200));
       for (const p of proxies) expect(p.child.exitCode).toBeNull();
     } finally {
       stop = true;
