@@ -12,9 +12,12 @@ import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
 import { mintRunToken, type RunGrant, runSecretFor } from '../tokens/run-token.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
+import { createResendAdapter } from '../vendors/resend/index.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
+import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { createPipeline } from './pipeline.ts';
 import { StoppedRuns } from './runs.ts';
+import { findCaller } from './stages/authenticate.ts';
 import type { Upstreams } from './upstreams.ts';
 
 const USD = 1_000_000;
@@ -333,5 +336,37 @@ describe('StoppedRuns', () => {
     runs.sweep();
     expect(runs.size).toBe(0);
     expect(heard).toEqual(['r']);
+  });
+});
+
+describe('run keys in every vendor credential reader', () => {
+  const key = (vendor: 'stripe' | 'twilio' | 'resend', token: string): CompiledKey => ({
+    ...compiledKey(`${vendor}-bot`, token),
+    vendor,
+    tokenPrefix: `kb_${vendor}_`,
+  });
+  const cases = [
+    ['stripe', 'Bearer', createStripeAdapter({ rates: loadExchangeRates() })],
+    ['stripe', 'Basic user', createStripeAdapter({ rates: loadExchangeRates() })],
+    ['twilio', 'Basic password', createTwilioAdapter()],
+    ['resend', 'Bearer', createResendAdapter()],
+  ] as const;
+
+  it.each(cases)('%s reads a run key from %s', (vendor, how, adapter) => {
+    const vault = newToken(vendor);
+    const k = key(vendor, vault);
+    const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(vault), k]]) };
+    const token = mintRunToken(
+      { tokenPrefix: k.tokenPrefix!, runSecret: k.runSecret!, digest: tokenDigest(vault) },
+      { runId: 'r', issuedAt: NOW, expiresAt: NOW + 60_000 },
+    );
+    const authorization =
+      how === 'Bearer'
+        ? `Bearer ${token}`
+        : how === 'Basic user'
+          ? `Basic ${Buffer.from(`${token}:`).toString('base64')}`
+          : `Basic ${Buffer.from(`AC00000000000000000000000000000001:${token}`).toString('base64')}`;
+    const found = findCaller(adapter, { authorization }, snapshot, NOW);
+    expect(found).toMatchObject({ key: { name: `${vendor}-bot` }, run: { runId: 'r' } });
   });
 });
