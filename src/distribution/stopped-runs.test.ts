@@ -1,6 +1,7 @@
 // Stopped runs on the snapshot stream (ADR 0010): the operator's server and the proxy's follower in one
 // process over real TLS, with an injected authenticator. Proxies without Redis learn stops this way.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -9,6 +10,7 @@ import { type ServingTls, servingTls } from '../../test/env/tls.ts';
 import { systemClock } from '../clock.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
+import type { Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { followSnapshots } from './follower.ts';
 import { parseStreamMessage, WATCH_PATH } from './protocol.ts';
@@ -144,6 +146,71 @@ describe('stopped runs on the snapshot stream', () => {
     );
     expect((await request(`${leader.url}/v1/runsx`, { dispatcher })).statusCode).toBe(404);
     expect(handled).toEqual(['POST /v1/runs']);
+  });
+});
+
+describe('stopped runs to a slow proxy', () => {
+  it('are all delivered once its socket drains, none dropped for a newer snapshot', async () => {
+    const s = createSnapshotServer({
+      authenticate,
+      isLeader: () => true,
+      heartbeatMs: 60_000,
+      log,
+      stopAckTimeoutMs: 100,
+    });
+    const url = await s.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => s.close());
+    const { promise: response, resolve } = Promise.withResolvers<import('node:http').IncomingMessage>();
+    const req = httpRequest(`${url}${WATCH_PATH}`, { headers: { authorization: 'Bearer good' } }, resolve);
+    req.end();
+    cleanups.push(async () => req.destroy());
+    const res = await response;
+    res.pause();
+    await until('the stream', () => s.connected().length === 1);
+    const filler = (version: number): Snapshot => ({
+      version,
+      compiledAt: 0,
+      keys: new Map(
+        Array.from({ length: 2_000 }, (_, i) => [
+          i.toString(16).padStart(64, '0'),
+          {
+            uid: `u${i}`,
+            namespace: 'agents',
+            name: `filler-${i}-${'x'.repeat(200)}`,
+            vendor: 'stripe' as const,
+            tokenFingerprint: 'kb_stripe_…x',
+            upstream: { kind: 'bearer' as const, token: 'sk_test_x' },
+            suspended: false,
+            policy: { ref: 'a/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false },
+          },
+        ]),
+      ),
+    });
+    // Snapshots interleaved with stops, far more than the socket buffers hold.
+    const stops: Promise<unknown>[] = [];
+    for (let v = 1; v <= 10; v++) {
+      s.publish(filler(v));
+      stops.push(s.stopRuns([run(`slow-${v}`)]));
+    }
+    await Promise.all(stops);
+    const lines: string[] = [];
+    let buffered = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        lines.push(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    res.resume();
+    const stopped = () =>
+      lines.flatMap((l) => {
+        const m = parseStreamMessage(l);
+        return m?.type === 'stopped-runs' ? m.runs.map((r) => r.runId) : [];
+      });
+    await until('every stop', () => stopped().length >= 10, 10_000);
+    expect(new Set(stopped())).toEqual(new Set(Array.from({ length: 10 }, (_, i) => `slow-${i + 1}`)));
   });
 });
 
