@@ -1,5 +1,5 @@
 import { type Denial, deny } from '../decision/reasons.ts';
-import type { CatalogClass, Operation, OperationClass, Parties } from './types.ts';
+import type { CatalogClass, Operation, Parties } from './types.ts';
 
 /**
  * What every vendor's classify does with a row's class before its own pricing rules (price stage):
