@@ -1,7 +1,10 @@
 // The operator's snapshot server and the proxy's follower, in one process over real TLS (a throwaway
 // certificate from the openssl CLI), with an injected authenticator instead of TokenReview.
+
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -14,14 +17,25 @@ import { startStripeEmulator } from '../emulators/stripe.ts';
 import { DEFAULT_PARSE_LIMITS, startProxy } from '../proxy/runtime.ts';
 import { parseUpstreams } from '../proxy/upstreams.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { policyFromJson } from '../snapshot/serialize.ts';
+import { describeSnapshot, diffSnapshots, policyFromJson } from '../snapshot/serialize.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { createLogger, type Log, silentLogger } from '../telemetry/logger.ts';
 import { fingerprint, newToken, tokenDigest } from '../tokens/token.ts';
 import { createVendors } from '../vendors/registry.ts';
-import { type Follower, type FollowerState, followSnapshots } from './follower.ts';
-import { ACK_PATH, nextSnapshotVersion, WATCH_PATH } from './protocol.ts';
+import { createChangeSetReader, type StreamTable } from './apply.ts';
+import { type AppliedTable, type Follower, type FollowerState, followSnapshots } from './follower.ts';
+import {
+  ACK_PATH,
+  deltaLines,
+  ENTRIES_PER_LINE,
+  fullSnapshotLines,
+  nextSnapshotVersion,
+  parseStreamMessage,
+  STREAM_FORMAT_CHANGES,
+  STREAM_FORMAT_HEADER,
+  WATCH_PATH,
+} from './protocol.ts';
 import { createSnapshotServer, type SnapshotServer } from './server.ts';
 import type { Authenticator } from './token-review.ts';
 
@@ -73,7 +87,9 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function startServer(opts: { leader?: { value: boolean }; heartbeatMs?: number; port?: number } = {}) {
+async function startServer(
+  opts: { leader?: { value: boolean }; heartbeatMs?: number; port?: number; plain?: boolean } = {},
+) {
   const leader = opts.leader ?? { value: true };
   const server = createSnapshotServer({
     authenticate,
@@ -81,7 +97,11 @@ async function startServer(opts: { leader?: { value: boolean }; heartbeatMs?: nu
     heartbeatMs: opts.heartbeatMs ?? 60_000,
     log,
   });
-  const url = await server.listen({ host: '127.0.0.1', port: opts.port ?? 0, tls });
+  const url = await server.listen({
+    host: '127.0.0.1',
+    port: opts.port ?? 0,
+    ...(opts.plain ? {} : { tls }),
+  });
   cleanups.push(() => server.close());
   return { server, url, leader };
 }
@@ -240,6 +260,243 @@ describe('snapshot distribution', () => {
     res.resume();
     await vi.waitFor(() => expect(JSON.parse(lines.at(-1) ?? '{}').version).toBe(30), { timeout: 10_000 });
     expect(lines.length).toBeLessThan(30);
+  });
+});
+
+describe('change sets (ADR 0013)', () => {
+  /** A table of `n` keys whose first `changed` keys are suspended: each version differs in a few keys. */
+  function table(version: number, n: number, suspended: (i: number) => boolean = () => false): Snapshot {
+    const policy = policyFromJson({
+      ref: 'agents/p',
+      limits: {},
+      timezone: 'UTC',
+      readsWhenStoreDown: false,
+    });
+    const keys = new Map<string, CompiledKey>();
+    for (let i = 0; i < n; i++)
+      keys.set(tokenDigest(`token-${i}`), {
+        uid: `agents/k${i}`,
+        namespace: 'agents',
+        name: `k${i}`,
+        vendor: 'stripe',
+        tokenFingerprint: 'kb_stripe_…abcd',
+        upstream: { kind: 'bearer', token: 'sk_test_upstream' },
+        suspended: suspended(i),
+        policy,
+      });
+    return { version, compiledAt: version, keys };
+  }
+
+  function followWith(
+    url: string,
+    holder: SnapshotHolder,
+    applied: AppliedTable[],
+    states?: FollowerState[],
+  ) {
+    const f = followSnapshots({
+      url,
+      tokenFile: join(dir, 'token'),
+      ca: tls.ca,
+      holder,
+      proxyId: 'proxy-a',
+      log,
+      backoff: { initialMs: 10, maxMs: 50 },
+      onApplied: (a) => applied.push(a),
+      ...(states ? { onState: (s: FollowerState) => states.push(s) } : {}),
+    });
+    cleanups.push(() => f.close());
+    return f;
+  }
+
+  /** A raw stream as a proxy that reads change sets opens it: every line, as it arrives. */
+  async function rawStream(url: string) {
+    const lines: string[] = [];
+    const { promise, resolve } = Promise.withResolvers<import('node:http').IncomingMessage>();
+    const req = httpRequest(
+      `${url}${WATCH_PATH}`,
+      { headers: { authorization: `Bearer ${GOOD}`, [STREAM_FORMAT_HEADER]: STREAM_FORMAT_CHANGES } },
+      resolve,
+    );
+    req.end();
+    cleanups.push(async () => req.destroy());
+    const res = await promise;
+    let partial = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      lines.push(...parts);
+    });
+    return { req, res, lines };
+  }
+
+  it('ships a one-key change as a one-line delta, which the proxy applies on top of its table', async () => {
+    const { server, url } = await startServer({ plain: true });
+    server.publish(table(100, 1_000));
+    const raw = await rawStream(url);
+    await vi.waitFor(() => expect(raw.lines.length).toBeGreaterThan(1));
+    const holder = new SnapshotHolder(systemClock);
+    const applied: AppliedTable[] = [];
+    followWith(url, holder, applied);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    const before = raw.lines.length;
+    // 1 policy + 1000 keys in lines of ENTRIES_PER_LINE.
+    expect(before).toBe(Math.ceil(1_001 / ENTRIES_PER_LINE));
+
+    const next = table(101, 1_000, (i) => i === 7);
+    server.publish(next);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    await vi.waitFor(() => expect(raw.lines.length).toBe(before + 1));
+    const delta = JSON.parse(raw.lines.at(-1)!);
+    expect(delta).toMatchObject({ type: 'delta', from: 100, to: 101, parts: 0 });
+    expect(delta.upsert).toHaveLength(1);
+    expect(delta.upsert[0][0]).toBe(tokenDigest('token-7'));
+    expect(delta.remove ?? []).toEqual([]);
+    expect(applied.map((a) => [a.kind, a.version])).toEqual([
+      ['full', 100],
+      ['delta', 101],
+    ]);
+    expect(describeSnapshot(holder.current!)).toEqual(describeSnapshot(next));
+    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(101));
+    // A delta's acknowledgement measures its propagation like a whole snapshot's (once the raw
+    // stream, which never acknowledges, has gone).
+    raw.req.destroy();
+    await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
+  });
+
+  it('sends the whole table again to a proxy that reconnects', async () => {
+    const { server, url } = await startServer();
+    server.publish(table(100, 300));
+    const holder = new SnapshotHolder(systemClock);
+    const applied: AppliedTable[] = [];
+    followWith(url, holder, applied);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    server.publish(table(101, 300, (i) => i < 2));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    server.disconnectAll();
+    server.publish(table(102, 300, (i) => i < 3));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(102));
+    expect(applied.map((a) => [a.kind, a.version])).toEqual([
+      ['full', 100],
+      ['delta', 101],
+      ['full', 102],
+    ]);
+    expect(describeSnapshot(holder.current!)).toEqual(describeSnapshot(table(102, 300, (i) => i < 3)));
+  });
+
+  it('resyncs when a delta does not start from the table it holds: it reconnects and reads the whole table', async () => {
+    // An operator that sends a delta from a version this proxy never had.
+    const connects: string[] = [];
+    const http = createHttpServer((req, res) => {
+      if (req.url === ACK_PATH) {
+        req.resume();
+        res.writeHead(204).end();
+        return;
+      }
+      connects.push(String(req.headers['keybrake-snapshot-version']));
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      if (connects.length === 1) {
+        res.write(fullSnapshotLines(table(1, 10)));
+        res.write(
+          deltaLines(
+            diffSnapshots(
+              table(5, 10),
+              table(6, 10, (i) => i === 0),
+            ),
+          ),
+        );
+      } else res.write(fullSnapshotLines(table(7, 10, (i) => i === 1)));
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    cleanups.push(async () => {
+      http.closeAllConnections();
+      http.close();
+    });
+    const holder = new SnapshotHolder(systemClock);
+    const applied: AppliedTable[] = [];
+    const states: FollowerState[] = [];
+    followWith(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, holder, applied, states);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(7));
+    expect(connects).toEqual(['0', '1']);
+    expect(applied.map((a) => [a.kind, a.version])).toEqual([
+      ['full', 1],
+      ['full', 7],
+    ]);
+    expect(describeSnapshot(holder.current!)).toEqual(describeSnapshot(table(7, 10, (i) => i === 1)));
+  });
+
+  it('sends a slow proxy every change once its socket drains, as one merged delta rather than a queue', async () => {
+    const { server, url } = await startServer({ plain: true });
+    server.publish(table(1, 6_000));
+    const raw = await rawStream(url);
+    await vi.waitFor(() => expect(raw.lines.length).toBe(Math.ceil(6_001 / ENTRIES_PER_LINE)));
+    raw.res.pause();
+    // Each version suspends one more key and moves a window of 400 suspended keys by 100: deltas of
+    // ~200 keys (~70 KB), 40 of them, more than the socket buffers hold.
+    const versions = Array.from({ length: 40 }, (_, v) =>
+      table(v + 2, 6_000, (i) => i <= v || (i >= 1_000 + v * 100 && i < 1_400 + v * 100)),
+    );
+    for (const t of versions) server.publish(t);
+    raw.res.resume();
+    await vi.waitFor(() => {
+      const last = JSON.parse(raw.lines.at(-1) ?? '{}');
+      expect(last.to ?? last.version).toBe(41);
+    });
+    // Read the whole stream as a proxy would: the table it ends with is the newest one.
+    const reader = createChangeSetReader();
+    let held: StreamTable | undefined;
+    let sets = 0;
+    for (const line of raw.lines) {
+      const m = parseStreamMessage(line);
+      if (!m || (m.type !== 'full' && m.type !== 'delta' && m.type !== 'part')) continue;
+      if (m.type !== 'part') sets++;
+      held = reader.read(m, held) ?? held;
+    }
+    expect(describeSnapshot(held!.snapshot)).toEqual(describeSnapshot(versions.at(-1)!));
+    expect(sets).toBeLessThan(1 + versions.length);
+  });
+
+  it('keeps the table in force whole while a large table is read a line at a time between calls', async () => {
+    const server = createSnapshotServer({
+      authenticate,
+      isLeader: () => true,
+      heartbeatMs: 60_000,
+      log,
+      entriesPerLine: 64,
+    });
+    const url = await server.listen({ host: '127.0.0.1', port: 0, tls });
+    cleanups.push(() => server.close());
+    server.publish(table(100, 200));
+    const holder = new SnapshotHolder(systemClock);
+    const applied: AppliedTable[] = [];
+    followWith(url, holder, applied);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+
+    // A reader on every turn of the event loop, as calls would be: it must only ever see a whole table.
+    const seen = new Set<string>();
+    let reading = true;
+    let turns = 0;
+    const watch = (async () => {
+      while (reading) {
+        const s = holder.current!;
+        const k7 = s.keys.get(tokenDigest('token-7'));
+        seen.add(`${s.version}:${s.keys.size}:${[...s.keys.keys()].length}:${k7?.suspended}`);
+        turns++;
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    server.disconnectAll();
+    server.publish(table(101, 5_000, (i) => i === 7));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(101), { timeout: 10_000 });
+    reading = false;
+    await watch;
+    expect([...seen].sort()).toEqual(['100:200:200:false', '101:5000:5000:true']);
+    const full = applied.at(-1)!;
+    expect(full).toMatchObject({ kind: 'full', version: 101, keys: 5_000, lines: Math.ceil(5_001 / 64) });
+    // Calls got turns while it was read: the reader ran between its lines.
+    expect(turns).toBeGreaterThan(full.lines);
+    expect(full.maxBlockMs).toBeLessThan(full.busyMs);
   });
 });
 

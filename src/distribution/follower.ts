@@ -1,16 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
+import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { createChangeSetReader, ResyncNeeded, type StreamTable } from './apply.ts';
+import { LayeredMap } from './layered-map.ts';
 import {
   ACK_PATH,
   PROXY_ID_HEADER,
   parseStreamMessage,
   SNAPSHOT_VERSION_HEADER,
+  STREAM_FORMAT_CHANGES,
+  STREAM_FORMAT_HEADER,
   type StreamMessage,
   WATCH_PATH,
 } from './protocol.ts';
@@ -36,6 +40,28 @@ export interface FollowOptions {
   readonly backoff?: BackoffOptions;
   /** Runs the operator stopped (ADR 0010): the proxy adds them to its set; each message is acknowledged. */
   readonly onStoppedRuns?: (runs: readonly StoppedRun[]) => void;
+  /**
+   * Gives the event loop a turn between two change-set lines and between compaction slices, so
+   * calls are served while a table is read (default: setImmediate).
+   */
+  readonly yieldTurn?: () => Promise<void>;
+  /** Told of every table applied: how it came and what reading it cost (logs, benchmarks, tests). */
+  readonly onApplied?: (a: AppliedTable) => void;
+}
+
+/** One table the follower swapped in, and what it cost. */
+export interface AppliedTable {
+  readonly version: number;
+  readonly kind: 'full' | 'delta' | 'snapshot';
+  readonly keys: number;
+  /** Lines of the change set (1 for a whole `snapshot` line). */
+  readonly lines: number;
+  /** From the set's first line to the swap, wall clock (turns given to calls included). */
+  readonly applyMs: number;
+  /** Time spent reading the set, summed over its lines: its cost to the event loop. */
+  readonly busyMs: number;
+  /** The longest the set held the event loop in one go (one line). */
+  readonly maxBlockMs: number;
 }
 
 /** A running follower. */
@@ -45,6 +71,9 @@ export interface Follower {
 }
 
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** Compact a layered table once its overlay holds this share of it (and at least COMPACT_MIN entries). */
+const COMPACT_SHIFT = 7;
+const COMPACT_MIN = 256;
 // Half of each step randomised: proxies cut off together (a leader change) come back spread out.
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, jitter: 0.5 };
 
@@ -78,7 +107,45 @@ export function followSnapshots(opts: FollowOptions): Follower {
     authorization: `Bearer ${token}`,
     [PROXY_ID_HEADER]: opts.proxyId,
     [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
+    [STREAM_FORMAT_HEADER]: STREAM_FORMAT_CHANGES,
   });
+  const yieldTurn = opts.yieldTurn ?? (() => nextTurn());
+  /** The table in force as change sets built it (undefined after a legacy `snapshot` line). */
+  let table: StreamTable | undefined;
+  const reader = createChangeSetReader();
+  /** The cost of the change set being read. */
+  let reading: {
+    kind: 'full' | 'delta';
+    startedAt: number;
+    lines: number;
+    busyMs: number;
+    maxBlockMs: number;
+  } = { kind: 'full', startedAt: 0, lines: 0, busyMs: 0, maxBlockMs: 0 };
+  /** Resyncs since the last full table applied: the first reconnects at once, later ones back off. */
+  let resyncs = 0;
+  let compacting = false;
+
+  /** Folds the overlay of a table that took many deltas into a new base, a slice per turn. */
+  const maybeCompact = () => {
+    const t = table;
+    if (compacting || !t) return;
+    const due = (m: LayeredMap<unknown>) => m.overlaySize >= Math.max(COMPACT_MIN, m.size >> COMPACT_SHIFT);
+    if (!due(t.keys) && !due(t.runIndex)) return;
+    compacting = true;
+    const started = performance.now();
+    void (async () => {
+      await LayeredMap.compact(t.keys, () => table?.keys, yieldTurn);
+      await LayeredMap.compact(t.runIndex, () => table?.runIndex, yieldTurn);
+    })()
+      .then(() =>
+        log.debug({ version: t.snapshot.version, ms: performance.now() - started }, 'table compacted'),
+      )
+      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'table compaction failed'))
+      .finally(() => {
+        compacting = false;
+        if (table !== t) maybeCompact();
+      });
+  };
 
   const ack = async (token: string, version: number, stoppedRuns?: number) => {
     try {
@@ -100,7 +167,59 @@ export function followSnapshots(opts: FollowOptions): Follower {
     }
   };
 
-  const handle = (m: StreamMessage, token: string) => {
+  const applied = (a: AppliedTable) => {
+    log.info(a, 'snapshot applied');
+    opts.onApplied?.(a);
+  };
+
+  /** One change-set line: read it, and swap the table in when it was the set's last. */
+  const changeSet = (m: Extract<StreamMessage, { type: 'full' | 'delta' | 'part' }>, token: string) => {
+    const started = performance.now();
+    if (m.type !== 'part') reading = { kind: m.type, startedAt: started, lines: 0, busyMs: 0, maxBlockMs: 0 };
+    let done: StreamTable | undefined;
+    try {
+      done = reader.read(m, table && holder.current === table.snapshot ? table : undefined);
+    } catch (err) {
+      if (err instanceof ResyncNeeded) throw err;
+      // Fail closed: the last good table stays; the next delta cannot follow it, so a resync comes.
+      log.error(
+        { version: 'to' in m ? m.to : m.version, error: (err as Error).message },
+        'rejected a malformed snapshot',
+      );
+      return;
+    }
+    const busy = performance.now() - started;
+    reading.lines++;
+    reading.busyMs += busy;
+    reading.maxBlockMs = Math.max(reading.maxBlockMs, busy);
+    if (!done) return;
+    const { snapshot } = done;
+    if (!holder.apply(snapshot)) {
+      log.warn({ version: snapshot.version, current: holder.current?.version }, 'ignored an older snapshot');
+      return;
+    }
+    table = done;
+    if (reading.kind === 'full') resyncs = 0;
+    applied({
+      version: snapshot.version,
+      kind: reading.kind,
+      keys: snapshot.keys.size,
+      lines: reading.lines,
+      applyMs: performance.now() - reading.startedAt,
+      busyMs: reading.busyMs,
+      maxBlockMs: reading.maxBlockMs,
+    });
+    void ack(token, snapshot.version);
+    maybeCompact();
+  };
+
+  const handle = async (m: StreamMessage, token: string) => {
+    if (reader.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
+    if (m.type === 'full' || m.type === 'delta' || m.type === 'part') {
+      changeSet(m, token);
+      await yieldTurn();
+      return;
+    }
     if (m.type === 'stopped-runs') {
       opts.onStoppedRuns?.(m.runs);
       // Sequence 0: an earlier part of a longer list; its last line carries the sequence to ack.
@@ -112,6 +231,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
       if ((holder.current?.version ?? -1) >= m.version) holder.touch();
       return;
     }
+    // A whole snapshot in one line, from an operator that predates change sets.
+    const started = performance.now();
     let snapshot: ReturnType<typeof deserializeSnapshot>;
     try {
       snapshot = deserializeSnapshot(m.data);
@@ -124,7 +245,17 @@ export function followSnapshots(opts: FollowOptions): Follower {
       log.warn({ version: snapshot.version, current: holder.current?.version }, 'ignored an older snapshot');
       return;
     }
-    log.info({ version: snapshot.version, keys: snapshot.keys.size }, 'snapshot applied');
+    table = undefined;
+    const ms = performance.now() - started;
+    applied({
+      version: snapshot.version,
+      kind: 'snapshot',
+      keys: snapshot.keys.size,
+      lines: 1,
+      applyMs: ms,
+      busyMs: ms,
+      maxBlockMs: ms,
+    });
     void ack(token, snapshot.version);
   };
 
@@ -163,22 +294,25 @@ export function followSnapshots(opts: FollowOptions): Follower {
     }
     setState('connected');
     log.info({ operator: base }, 'following operator snapshots');
-    let buffered = '';
+    reader.reset();
+    // The start of a line that has not ended yet; each chunk is searched once (a whole snapshot line
+    // from an older operator is tens of MiB).
+    let partial = '';
     res.body.setEncoding('utf8');
     for await (const chunk of res.body as AsyncIterable<string>) {
-      buffered += chunk;
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
+      let start = 0;
+      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
+        const line = partial + chunk.slice(start, nl);
+        partial = '';
+        start = nl + 1;
         if (line.trim()) {
           const m = parseStreamMessage(line);
-          if (m) handle(m, token);
+          if (m) await handle(m, token);
           else log.warn('ignored a malformed line on the snapshot stream');
         }
-        nl = buffered.indexOf('\n');
       }
-      if (buffered.length > MAX_LINE_BYTES) throw new Error('snapshot stream line too long');
+      partial += chunk.slice(start);
+      if (partial.length > MAX_LINE_BYTES) throw new Error('snapshot stream line too long');
     }
     return true;
   };
@@ -193,6 +327,23 @@ export function followSnapshots(opts: FollowOptions): Follower {
         if (!abort.signal.aborted) log.warn({ operator: base }, 'snapshot stream ended');
       } catch (err) {
         if (abort.signal.aborted) break;
+        if (err instanceof ResyncNeeded) {
+          // Reconnecting is the resync: the operator sends the whole table to every new stream. At
+          // once the first time; a table that keeps failing backs off like a refused connection.
+          resyncs++;
+          reader.reset();
+          setState('disconnected');
+          log.warn(
+            { operator: base, reason: err.message, resyncs },
+            'snapshot stream out of step: resyncing',
+          );
+          if (resyncs > 1)
+            await delay(backoffDelay(resyncs - 1, backoff), undefined, { signal: abort.signal }).catch(
+              () => {},
+            );
+          failures = 0;
+          continue;
+        }
         // undici errors name the failure (ECONNREFUSED, body timeout), never the request headers.
         log.warn({ operator: base, error: (err as Error).message }, 'snapshot stream failed');
       }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { nextSnapshotVersion, parseStreamMessage } from './protocol.ts';
+import { policyFromJson } from '../snapshot/serialize.ts';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
+import {
+  deltaLines,
+  fullSnapshotLines,
+  nextSnapshotVersion,
+  parseStreamMessage,
+  type StreamMessage,
+} from './protocol.ts';
 
 describe('nextSnapshotVersion', () => {
   it.each([
@@ -32,10 +40,129 @@ describe('parseStreamMessage', () => {
     ['a snapshot without data', '{"type":"snapshot","version":3}', undefined],
     ['a negative version', '{"type":"heartbeat","version":-1}', undefined],
     ['a fractional version', '{"type":"heartbeat","version":1.5}', undefined],
-    ['an unknown type', '{"type":"delta","version":3}', undefined],
+    ['an unknown type', '{"type":"patch","version":3}', undefined],
+    [
+      'a delta that does not move forward',
+      '{"type":"delta","from":3,"to":3,"compiledAt":0,"parts":0}',
+      undefined,
+    ],
+    ['a delta without its part count', '{"type":"delta","from":2,"to":3,"compiledAt":0}', undefined],
+    ['a part whose entries are not a list', '{"type":"part","version":3,"upsert":{}}', undefined],
+    [
+      'a delta head',
+      '{"type":"delta","from":2,"to":3,"compiledAt":7,"parts":1,"remove":["d"]}',
+      {
+        type: 'delta',
+        from: 2,
+        to: 3,
+        compiledAt: 7,
+        parts: 1,
+        entries: { policies: [], upsert: [], remove: ['d'], removePolicies: [] },
+      },
+    ],
+    [
+      'a full head',
+      '{"type":"full","version":3,"compiledAt":7,"parts":0,"policies":[{}]}',
+      {
+        type: 'full',
+        version: 3,
+        compiledAt: 7,
+        parts: 0,
+        entries: { policies: [{}], upsert: [], remove: [], removePolicies: [] },
+      },
+    ],
     ['a line that is not JSON', 'hello', undefined],
     ['a JSON scalar', '42', undefined],
   ])('reads %s', (_name, line, expected) => {
     expect(parseStreamMessage(line)).toEqual(expected);
+  });
+});
+
+describe('change-set lines', () => {
+  const policy = policyFromJson({ ref: 'ns/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false });
+  const key = (n: number): CompiledKey => ({
+    uid: `u${n}`,
+    namespace: 'ns',
+    name: `k${n}`,
+    vendor: 'stripe',
+    tokenFingerprint: 'kb_stripe_…abcd',
+    upstream: { kind: 'bearer', token: 'sk_test_x' },
+    suspended: false,
+    policy,
+  });
+  const digest = (n: number) => n.toString(16).padStart(64, '0');
+  const table = (n: number): Snapshot => ({
+    version: 5,
+    compiledAt: 9,
+    keys: new Map(Array.from({ length: n }, (_, i) => [digest(i), key(i)])),
+  });
+  const read = (text: string) => {
+    expect(text.endsWith('\n')).toBe(true);
+    return text
+      .slice(0, -1)
+      .split('\n')
+      .map((l) => parseStreamMessage(l)!);
+  };
+  const entries = (m: StreamMessage) =>
+    'entries' in m ? Object.values(m.entries).reduce((n, e) => n + e.length, 0) : 0;
+
+  it('writes a whole table as a full head and parts of at most the given number of entries', () => {
+    const lines = read(fullSnapshotLines(table(10), 4));
+    // 1 policy + 10 keys = 11 entries: 4 + 4 + 3.
+    expect(lines.map((m) => m.type)).toEqual(['full', 'part', 'part']);
+    expect(lines[0]).toMatchObject({ version: 5, compiledAt: 9, parts: 2 });
+    expect(lines.map(entries)).toEqual([4, 4, 3]);
+    expect(lines.every((m) => m.type === 'full' || ('version' in m && m.version === 5))).toBe(true);
+  });
+
+  it('writes an empty table and an empty delta as a head alone', () => {
+    expect(read(fullSnapshotLines(table(0)))).toEqual([
+      {
+        type: 'full',
+        version: 5,
+        compiledAt: 9,
+        parts: 0,
+        entries: { policies: [], upsert: [], remove: [], removePolicies: [] },
+      },
+    ]);
+    const none = new Map();
+    const lines = read(
+      deltaLines({
+        from: 4,
+        to: 5,
+        compiledAt: 9,
+        policies: none,
+        upsert: none,
+        remove: new Set(),
+        removePolicies: new Set(),
+      }),
+    );
+    expect(lines).toEqual([
+      {
+        type: 'delta',
+        from: 4,
+        to: 5,
+        compiledAt: 9,
+        parts: 0,
+        entries: { policies: [], upsert: [], remove: [], removePolicies: [] },
+      },
+    ]);
+  });
+
+  it('writes a one-key delta as one line', () => {
+    const lines = read(
+      deltaLines({
+        from: 4,
+        to: 5,
+        compiledAt: 9,
+        policies: new Map(),
+        upsert: new Map([[digest(1), key(1)]]),
+        remove: new Set([digest(2)]),
+        removePolicies: new Set(),
+      }),
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ type: 'delta', from: 4, to: 5, parts: 0 });
+    expect(lines[0]!.type === 'delta' && lines[0]!.entries.remove).toEqual([digest(2)]);
   });
 });

@@ -10,17 +10,28 @@ import { Gauge, Histogram, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
-import { serializeSnapshot } from '../snapshot/serialize.ts';
+import {
+  deltaSize,
+  diffSnapshots,
+  mergeDeltas,
+  type SnapshotDelta,
+  serializeSnapshot,
+} from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   ACK_PATH,
   DEFAULT_HEARTBEAT_MS,
+  deltaLines,
+  ENTRIES_PER_LINE,
+  fullSnapshotLines,
   MAX_STOPS_PER_MESSAGE,
   NDJSON,
   nextSnapshotVersion,
   PROXY_ID_HEADER,
   SNAPSHOT_VERSION_HEADER,
+  STREAM_FORMAT_CHANGES,
+  STREAM_FORMAT_HEADER,
   WATCH_PATH,
 } from './protocol.ts';
 import type { Authenticator } from './token-review.ts';
@@ -45,6 +56,8 @@ export interface SnapshotServerOptions {
   };
   /** How long `stopRuns` waits for the acknowledgement of every stream open when it sent (default 2 s). */
   readonly stopAckTimeoutMs?: number;
+  /** Entries per change-set line (default ENTRIES_PER_LINE; tests use small ones). */
+  readonly entriesPerLine?: number;
 }
 
 /** One proxy stream as the operator sees it (for status, logs and tests). */
@@ -89,13 +102,23 @@ export interface SnapshotServer {
   close(): Promise<void>;
 }
 
+/**
+ * What a stream still needs once its socket drains: for a proxy that reads change sets, the deltas
+ * since what it was sent, merged into one (or the whole table, when no delta can follow); for an
+ * older proxy, the newest snapshot (only the latest one matters).
+ */
+type Pending = { readonly delta: SnapshotDelta } | 'full' | 'snapshot';
+
 interface Conn {
   readonly proxyId: string;
   readonly user: string;
   readonly res: ServerResponse;
+  /** The proxy sent STREAM_FORMAT_HEADER: it gets change sets (ADR 0013), else whole `snapshot` lines. */
+  readonly changes: boolean;
+  /** The version the lines written so far bring the proxy to (0 before the first). */
+  sentVersion: number;
   ackedVersion: number;
-  /** The newest snapshot line that could not be written yet: only the latest one matters. */
-  pending: string | undefined;
+  pending: Pending | undefined;
   /** Highest stop sequence the proxy acknowledged. */
   ackedStops: number;
   /** Stops that could not be written yet (all of them matter: they add up), and their sequence. */
@@ -154,20 +177,73 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     },
   });
 
-  let latest: { version: number; line: string; snapshot: Snapshot } | undefined;
+  const perLine = opts.entriesPerLine ?? ENTRIES_PER_LINE;
+  let latest: { version: number; snapshot: Snapshot } | undefined;
+  /** The lines of the latest table, written lazily (on a connect) and kept for the next one. */
+  let fullText: { version: number; full?: string; snapshot?: string } = { version: 0 };
+  const textOf = (format: 'full' | 'snapshot'): string => {
+    const l = latest!;
+    if (fullText.version !== l.version) fullText = { version: l.version };
+    let text = fullText[format];
+    if (text === undefined) {
+      text =
+        format === 'full'
+          ? fullSnapshotLines(l.snapshot, perLine)
+          : `${JSON.stringify({ type: 'snapshot', version: l.version, data: serializeSnapshot(l.snapshot) })}\n`;
+      fullText[format] = text;
+    }
+    return text;
+  };
   /** Highest version any proxy reported holding: versions published from now on must exceed it. */
   let floor = 0;
   const propagations: Propagation[] = [];
   const servers: Server[] = [];
 
-  const send = (c: Conn, line: string, kind: 'snapshot' | 'heartbeat') => {
-    if (c.res.destroyed || c.res.writableEnded) return;
-    if (c.res.writableNeedDrain || c.pending !== undefined || c.pendingStops !== undefined) {
-      // A slow proxy gets the newest snapshot once its socket drains; keep-alives in between are moot.
-      if (kind === 'snapshot') c.pending = line;
+  const blocked = (c: Conn) =>
+    c.res.writableNeedDrain || c.pending !== undefined || c.pendingStops !== undefined;
+
+  const sendHeartbeat = (c: Conn, line: string) => {
+    // Keep-alives behind a full socket are moot: what waits there says more.
+    if (c.res.destroyed || c.res.writableEnded || blocked(c)) return;
+    c.res.write(line);
+  };
+
+  /** Whether `delta` can bring `c` to the latest table: it starts where `c` stands and is worth it. */
+  const follows = (c: Conn, delta: SnapshotDelta | undefined): delta is SnapshotDelta =>
+    delta !== undefined &&
+    delta.from === c.sentVersion &&
+    // A delta about as large as the table is no cheaper to read than the table itself.
+    deltaSize(delta) <= Math.max(perLine, latest!.snapshot.keys.size / 2);
+
+  /** What brings `c` to the latest table: a delta from what it was sent, or the whole table. */
+  const linesFor = (c: Conn, delta: SnapshotDelta | undefined): string => {
+    if (!c.changes) return textOf('snapshot');
+    return follows(c, delta) ? deltaLines(delta, perLine) : textOf('full');
+  };
+
+  /**
+   * Brings `c` to the latest table (`delta` leads there from the previous one). A stream whose
+   * socket is full keeps what it will need once it drains: the deltas merged, never dropped.
+   */
+  const sendLatest = (c: Conn, delta: SnapshotDelta | undefined, text?: string) => {
+    if (c.res.destroyed || c.res.writableEnded || !latest) return;
+    if (blocked(c)) {
+      const p = c.pending;
+      if (!c.changes) c.pending = 'snapshot';
+      else if (p === undefined && delta && delta.from === c.sentVersion) c.pending = { delta };
+      else if (p !== undefined && p !== 'full' && p !== 'snapshot' && delta && p.delta.to === delta.from)
+        c.pending = { delta: mergeDeltas(p.delta, delta) };
+      else c.pending = 'full';
       return;
     }
-    c.res.write(line);
+    c.res.write(text !== undefined && c.changes && follows(c, delta) ? text : linesFor(c, delta));
+    c.sentVersion = latest.version;
+  };
+
+  const writePending = (c: Conn, p: Pending) => {
+    if (!latest) return;
+    c.res.write(linesFor(c, typeof p === 'string' ? undefined : p.delta));
+    c.sentVersion = latest.version;
   };
 
   /** Stop lines: at most MAX_STOPS_PER_MESSAGE runs each; only the last carries the sequence to ack. */
@@ -183,7 +259,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
 
   const sendStops = (c: Conn, runs: readonly StoppedRun[], seq: number) => {
     if (c.res.destroyed || c.res.writableEnded || runs.length === 0) return;
-    if (c.res.writableNeedDrain || c.pending !== undefined || c.pendingStops !== undefined) {
+    if (blocked(c)) {
       // Unlike snapshots, every stop counts: they wait together for the socket to drain.
       c.pendingStops = { runs: [...(c.pendingStops?.runs ?? []), ...runs], seq };
       return;
@@ -255,7 +331,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     // Before its first publish a (new) leader has nothing to vouch for: proxies keep ageing.
     if (!latest) return;
     const line = `${JSON.stringify({ type: 'heartbeat', version: latest.version })}\n`;
-    for (const c of conns) send(c, line, 'heartbeat');
+    for (const c of conns) sendHeartbeat(c, line);
   }, opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
   heartbeat.unref();
 
@@ -305,6 +381,8 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       proxyId: proxyIdOf(req) ?? user,
       user,
       res,
+      changes: req.headers[STREAM_FORMAT_HEADER] === STREAM_FORMAT_CHANGES,
+      sentVersion: 0,
       ackedVersion: 0,
       pending: undefined,
       ackedStops: 0,
@@ -314,15 +392,18 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     res.flushHeaders();
     conns.add(c);
     res.on('drain', () => {
-      const line = c.pending;
+      const pending = c.pending;
       const pendingStops = c.pendingStops;
       c.pending = undefined;
       c.pendingStops = undefined;
-      if (line !== undefined) res.write(line);
+      if (pending !== undefined) writePending(c, pending);
       if (pendingStops !== undefined) res.write(stopLines(pendingStops.runs, pendingStops.seq));
     });
     res.on('close', () => drop(c));
-    log.info({ proxyId: c.proxyId, user, version: latest?.version ?? 0 }, 'proxy connected');
+    log.info(
+      { proxyId: c.proxyId, user, version: latest?.version ?? 0, changeSets: c.changes },
+      'proxy connected',
+    );
     const held = heldVersionOf(req);
     if (held > floor) floor = held;
     if (latest && held >= latest.version) {
@@ -333,7 +414,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
         're-stamping the snapshot above a proxy',
       );
       publishSnapshot({ ...latest.snapshot, version: nextSnapshotVersion(held, clock.now()) }, {});
-    } else if (latest) send(c, latest.line, 'snapshot');
+    } else if (latest) sendLatest(c, undefined);
     // Every live stop, so a proxy that was away (or is new) refuses those runs too.
     sendStops(c, liveStops(), stopSeq);
   };
@@ -409,8 +490,30 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       );
       return;
     }
-    const line = `${JSON.stringify({ type: 'snapshot', version: snapshot.version, data: serializeSnapshot(snapshot) })}\n`;
-    latest = { version: snapshot.version, line, snapshot };
+    const previous = latest;
+    latest = { version: snapshot.version, snapshot };
+    // The delta is computed once, and only when a stream can take it: a standby (no streams) or
+    // streams that will get the whole table anyway do not pay for it.
+    let delta: SnapshotDelta | undefined;
+    let text: string | undefined;
+    if (previous && [...conns].some((c) => c.changes && (c.sentVersion === previous.version || c.pending))) {
+      const started = clock.now();
+      delta = diffSnapshots(previous.snapshot, snapshot);
+      const now = [...conns].filter((c) => c.changes && !blocked(c) && c.sentVersion === previous.version);
+      if (now.length > 0 && follows(now[0]!, delta)) text = deltaLines(delta, perLine);
+      log.debug(
+        {
+          from: delta.from,
+          to: delta.to,
+          upsert: delta.upsert.size,
+          remove: delta.remove.size,
+          policies: delta.policies.size,
+          bytes: text?.length,
+          ms: clock.now() - started,
+        },
+        'snapshot delta',
+      );
+    }
     const waiting = new Set([...conns].filter((c) => c.ackedVersion < snapshot.version));
     if (waiting.size > 0) {
       propagations.push({
@@ -421,7 +524,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       });
       if (propagations.length > MAX_TRACKED_VERSIONS) propagations.shift();
     }
-    for (const c of conns) send(c, line, 'snapshot');
+    for (const c of conns) sendLatest(c, delta, text);
   };
 
   const stopRuns = (runs: readonly StoppedRun[]) => {

@@ -39,6 +39,16 @@ export function runKeysOf(snapshot: Snapshot): ReadonlyMap<string, CompiledKey> 
   return index;
 }
 
+/**
+ * Records the run-key index of a snapshot built elsewhere, so `runKeysOf` never builds it on a
+ * request: the snapshot stream (ADR 0013) builds it as a table's keys arrive, and derives a delta's
+ * from the previous table's. Same rule as above (a clashing key id is left out; the stream keeps it
+ * out until its next full table, even once one of the two keys has gone).
+ */
+export function setRunKeyIndex(snapshot: Snapshot, index: ReadonlyMap<string, CompiledKey>): void {
+  indexes.set(snapshot, index);
+}
+
 /** `namespace/name` → key, for the minting APIs (built once per snapshot, like the run-key index). */
 export function keysByName(snapshot: Snapshot): ReadonlyMap<string, { key: CompiledKey; digest: string }> {
   let index = names.get(snapshot);

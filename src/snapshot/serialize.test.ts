@@ -3,8 +3,16 @@ import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts
 import { compileHostPattern, matchesHost } from '../patterns/hosts.ts';
 import { runKeyId, runKeysOf } from './run-keys.ts';
 import {
+  deltaSize,
   describeSnapshot,
   deserializeSnapshot,
+  diffSnapshots,
+  keyWireText,
+  mergeDeltas,
+  policiesOf,
+  policyWireText,
+  readWireKeys,
+  readWirePolicies,
   SnapshotFormatError,
   serializeSnapshot,
 } from './serialize.ts';
@@ -206,5 +214,159 @@ describe('run secrets (ADR 0010)', () => {
     const wire = JSON.parse(serializeSnapshot(withRuns));
     wire.keys[0].runSecret = 'short';
     expect(() => deserializeSnapshot(JSON.stringify(wire))).toThrow(SnapshotFormatError);
+  });
+});
+
+describe('change sets (ADR 0013)', () => {
+  const stripeKey = (name: string, extra: Partial<CompiledKey> = {}) =>
+    key(name, { kind: 'bearer', token: `sk_test_${name}` }, extra);
+  const digest = (n: number) => n.toString(16).padStart(64, '0');
+  const table = (version: number, keys: [number, CompiledKey][]): Snapshot => ({
+    version,
+    compiledAt: version * 10,
+    keys: new Map(keys.map(([n, k]) => [digest(n), k])),
+  });
+  // Fresh objects on each side, as the compiler makes them on every compile.
+  const base = () => [1, 2, 3, 4].map((n): [number, CompiledKey] => [n, stripeKey(`k${n}`)]);
+
+  it('ships added, changed and removed keys, and no unchanged one', () => {
+    const prev = table(1, base());
+    const next = table(2, [
+      [1, stripeKey('k1')],
+      [2, stripeKey('k2', { suspended: true })],
+      [4, stripeKey('k4')],
+      [5, stripeKey('k5')],
+    ]);
+    const d = diffSnapshots(prev, next);
+    expect({ from: d.from, to: d.to, compiledAt: d.compiledAt }).toEqual({ from: 1, to: 2, compiledAt: 20 });
+    expect([...d.upsert.keys()].sort()).toEqual([digest(2), digest(5)]);
+    expect([...d.remove]).toEqual([digest(3)]);
+    expect(d.policies.size).toBe(0);
+    expect(d.removePolicies.size).toBe(0);
+    expect(deltaSize(d)).toBe(3);
+  });
+
+  it.each<[string, Partial<CompiledKey>]>([
+    ['suspension', { suspended: true }],
+    ['expiry', { expiresAt: 1_900_000_000_000 }],
+    ['upstream credential', { upstream: { kind: 'bearer', token: 'sk_test_rotated' } }],
+    ['run secret', { runSecret: 'R'.repeat(43), tokenPrefix: 'kb_stripe_' }],
+    ['token fingerprint', { tokenFingerprint: 'kb_stripe_…ffff' }],
+    ['name', { name: 'renamed' }],
+    ['uid', { uid: 'other-uid' }],
+  ])('sees a change of the %s', (_what, change) => {
+    const d = diffSnapshots(table(1, base()), table(2, [...base().slice(1), [1, stripeKey('k1', change)]]));
+    expect([...d.upsert.keys()]).toEqual([digest(1)]);
+  });
+
+  it('ships a changed policy with every key that names it, and only those', () => {
+    const other: CompiledPolicy = { ...policy, ref: 'agents/other' };
+    const prev = table(1, [
+      [1, stripeKey('k1')],
+      [2, stripeKey('k2', { policy: other })],
+    ]);
+    const lowered = { ...other, limits: { ...other.limits, perCallMicros: 1 } };
+    const d = diffSnapshots(
+      prev,
+      table(2, [
+        [1, stripeKey('k1')],
+        [2, stripeKey('k2', { policy: lowered })],
+      ]),
+    );
+    expect([...d.policies.entries()]).toEqual([['agents/other', lowered]]);
+    expect([...d.upsert.keys()]).toEqual([digest(2)]);
+  });
+
+  it('names the policies no key refers to any more', () => {
+    const other: CompiledPolicy = { ...policy, ref: 'agents/other' };
+    const d = diffSnapshots(
+      table(1, [
+        [1, stripeKey('k1')],
+        [2, stripeKey('k2', { policy: other })],
+      ]),
+      table(2, [[1, stripeKey('k1')]]),
+    );
+    expect([...d.remove]).toEqual([digest(2)]);
+    expect([...d.removePolicies]).toEqual(['agents/other']);
+  });
+
+  it('is empty for a re-stamped snapshot (the same table under a new version)', () => {
+    const prev = table(1, base());
+    const d = diffSnapshots(prev, { ...prev, version: 9 });
+    expect(deltaSize(d)).toBe(0);
+    expect([d.from, d.to]).toEqual([1, 9]);
+  });
+
+  it('computes a key’s wire text once per key object', () => {
+    const k = stripeKey('k1');
+    const text = keyWireText(k);
+    expect(keyWireText(k)).toBe(text);
+    expect(JSON.parse(text)).toMatchObject({
+      name: 'k1',
+      policy: 'agents/support-bot',
+      upstream: { kind: 'bearer' },
+    });
+    expect(keyWireText(stripeKey('k1'))).toBe(text);
+  });
+
+  it('merges two deltas into one that leads from the first version to the last', () => {
+    const v1 = table(1, base());
+    const v2 = table(2, [
+      [1, stripeKey('k1', { suspended: true })],
+      [2, stripeKey('k2')],
+      [3, stripeKey('k3')],
+      [6, stripeKey('k6')],
+    ]);
+    const v3 = table(3, [
+      [2, stripeKey('k2')],
+      [3, stripeKey('k3', { suspended: true })],
+      [4, stripeKey('k4')],
+      [6, stripeKey('k6', { suspended: true })],
+    ]);
+    const merged = mergeDeltas(diffSnapshots(v1, v2), diffSnapshots(v2, v3));
+    expect([merged.from, merged.to]).toEqual([1, 3]);
+    // Applied to v1 it gives v3.
+    const applied = new Map(v1.keys);
+    for (const d of merged.remove) applied.delete(d);
+    for (const [d, k] of merged.upsert) applied.set(d, k);
+    expect(describeSnapshot({ ...v3, keys: applied })).toEqual(describeSnapshot(v3));
+    expect(() => mergeDeltas(diffSnapshots(v2, v3), diffSnapshots(v1, v2))).toThrow();
+  });
+
+  it('reads keys back linked to their policy, and refuses a malformed entry or an unknown policy', () => {
+    const k = stripeKey('k1');
+    const raw = JSON.parse(`[["${digest(1)}",${keyWireText(k)}]]`) as unknown[];
+    const [[d, back]] = readWireKeys(raw, (ref) => (ref === policy.ref ? policy : undefined)) as [
+      [string, CompiledKey],
+    ];
+    expect(d).toBe(digest(1));
+    expect(back).toEqual(k);
+    expect(back.policy).toBe(policy);
+    expect(() => readWireKeys(raw, () => undefined)).toThrow(SnapshotFormatError);
+    expect(() => readWireKeys([['xyz', JSON.parse(keyWireText(k))]], () => policy)).toThrow(
+      SnapshotFormatError,
+    );
+    const bad = JSON.parse(keyWireText(k));
+    bad.upstream.token = '';
+    expect(() => readWireKeys([[digest(1), bad]], () => policy)).toThrow(/upsert\.0\.1\.upstream/);
+    expect(() => readWireKeys([[digest(1), bad]], () => policy)).not.toThrow(/sk_test/);
+  });
+
+  it('reads policies back with their patterns compiled', () => {
+    const [back] = readWirePolicies([JSON.parse(policyWireText(policy))]);
+    expect(describeSnapshot(table(1, [[1, stripeKey('k1', { policy: back! })]]))).toEqual(
+      describeSnapshot(table(1, [[1, stripeKey('k1')]])),
+    );
+    expect(() => readWirePolicies([{ ref: 'x' }])).toThrow(SnapshotFormatError);
+  });
+
+  it('lists the policies of a table once each', () => {
+    const other: CompiledPolicy = { ...policy, ref: 'agents/other' };
+    const s = table(1, [
+      [1, stripeKey('k1')],
+      [2, stripeKey('k2', { policy: other })],
+      [3, stripeKey('k3')],
+    ]);
+    expect([...policiesOf(s).keys()]).toEqual(['agents/support-bot', 'agents/other']);
   });
 });

@@ -153,34 +153,36 @@ const UpstreamSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const DigestSchema = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A key's fields on the wire, its policy by `ref` (the same in both stream formats, without the digest). */
+const KeyFieldsSchema = z.strictObject({
+  uid: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  vendor: z.enum(['stripe', 'twilio', 'resend']),
+  tokenFingerprint: z.string(),
+  upstream: UpstreamSchema,
+  expiresAt: z.number().optional(),
+  suspended: z.boolean(),
+  policy: z.string(),
+  // ADR 0010: absent from an operator that predates run keys (its keys then have none).
+  runSecret: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/)
+    .optional(),
+  tokenPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{2,32}$/)
+    .optional(),
+});
+
 const WireSchema = z.strictObject({
   format: z.literal(FORMAT),
   version: z.int().nonnegative(),
   compiledAt: z.number(),
   policies: z.array(PolicyJsonSchema),
-  keys: z.array(
-    z.strictObject({
-      digest: z.string().regex(/^[0-9a-f]{64}$/),
-      uid: z.string(),
-      namespace: z.string(),
-      name: z.string(),
-      vendor: z.enum(['stripe', 'twilio', 'resend']),
-      tokenFingerprint: z.string(),
-      upstream: UpstreamSchema,
-      expiresAt: z.number().optional(),
-      suspended: z.boolean(),
-      policy: z.string(),
-      // ADR 0010: absent from an operator that predates run keys (its keys then have none).
-      runSecret: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{43}$/)
-        .optional(),
-      tokenPrefix: z
-        .string()
-        .regex(/^[A-Za-z0-9_]{2,32}$/)
-        .optional(),
-    }),
-  ),
+  keys: z.array(KeyFieldsSchema.extend({ digest: DigestSchema })),
 });
 
 /**
@@ -252,6 +254,218 @@ export function deserializeSnapshot(text: string): Snapshot {
   // Built as the snapshot arrives, not on the first run-token call (ADR 0010).
   runKeysOf(snapshot);
   return snapshot;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The change-set stream (ADR 0013): keys and policies as separate JSON texts, so the operator can
+// ship what changed (a delta) and a proxy can read a whole table a few hundred keys at a time.
+// ---------------------------------------------------------------------------------------------
+
+const keyTexts = new WeakMap<CompiledKey, string>();
+const policyTexts = new WeakMap<CompiledPolicy, string>();
+
+/**
+ * A key's wire fields as JSON text (its policy by `ref`), in one fixed field order. It is also the
+ * key's fingerprint: a proxy holds the same key when the text and its policy's text are the same.
+ * Computed once per CompiledKey object and remembered with it (a compiler that keeps the object of
+ * an unchanged key makes comparing it free). Carries credentials: the stream's only.
+ */
+export function keyWireText(k: CompiledKey): string {
+  let text = keyTexts.get(k);
+  if (text !== undefined) return text;
+  const u = k.upstream;
+  text = JSON.stringify({
+    uid: k.uid,
+    namespace: k.namespace,
+    name: k.name,
+    vendor: k.vendor,
+    tokenFingerprint: k.tokenFingerprint,
+    upstream:
+      u.kind === 'bearer'
+        ? { kind: 'bearer', token: u.token }
+        : {
+            kind: 'basic',
+            username: u.username,
+            password: u.password,
+            ...(u.accountSid !== undefined && { accountSid: u.accountSid }),
+          },
+    ...(k.expiresAt !== undefined && { expiresAt: k.expiresAt }),
+    suspended: k.suspended,
+    policy: k.policy.ref,
+    ...(k.runSecret !== undefined && { runSecret: k.runSecret }),
+    ...(k.tokenPrefix !== undefined && { tokenPrefix: k.tokenPrefix }),
+  });
+  keyTexts.set(k, text);
+  return text;
+}
+
+/** `policyToJson` as text, remembered per CompiledPolicy object: the policy's fingerprint. */
+export function policyWireText(p: CompiledPolicy): string {
+  let text = policyTexts.get(p);
+  if (text === undefined) {
+    text = JSON.stringify(policyToJson(p));
+    policyTexts.set(p, text);
+  }
+  return text;
+}
+
+const snapshotPolicies = new WeakMap<Snapshot, ReadonlyMap<string, CompiledPolicy>>();
+
+/** ref → policy of the keys of a snapshot (the first object seen per ref, as `serializeSnapshot`). */
+export function policiesOf(snapshot: Snapshot): ReadonlyMap<string, CompiledPolicy> {
+  let policies = snapshotPolicies.get(snapshot);
+  if (policies) return policies;
+  const built = new Map<string, CompiledPolicy>();
+  let last: CompiledPolicy | undefined;
+  for (const k of snapshot.keys.values()) {
+    if (k.policy === last) continue;
+    last = k.policy;
+    if (!built.has(last.ref)) built.set(last.ref, last);
+  }
+  policies = built;
+  snapshotPolicies.set(snapshot, policies);
+  return policies;
+}
+
+/**
+ * What changes a table into another: keys by digest, policies by ref. Every policy an upserted key
+ * names is in `policies` or unchanged in the table the changes apply to.
+ */
+export interface SnapshotChanges {
+  /** New or changed policies. */
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  /** New or changed keys. */
+  readonly upsert: ReadonlyMap<string, CompiledKey>;
+  readonly remove: ReadonlySet<string>;
+  /** Policies no key names any more. */
+  readonly removePolicies: ReadonlySet<string>;
+}
+
+/** The difference between two snapshots the operator published (ADR 0013): `from` → `to`. */
+export interface SnapshotDelta extends SnapshotChanges {
+  readonly from: number;
+  readonly to: number;
+  /** The `compiledAt` of the snapshot `to`. */
+  readonly compiledAt: number;
+}
+
+/** Entries a delta carries (policies and keys, upserted and removed). */
+export function deltaSize(d: SnapshotChanges): number {
+  return d.policies.size + d.upsert.size + d.remove.size + d.removePolicies.size;
+}
+
+/**
+ * `next` as changes to `prev`: a key is shipped when it is new, its wire text differs, or its
+ * policy's does (unchanged keys are compared by identity first, then by their remembered texts; no
+ * deep comparison). O(keys) Map lookups, plus one text per key object not seen before.
+ */
+export function diffSnapshots(prev: Snapshot, next: Snapshot): SnapshotDelta {
+  const head = { from: prev.version, to: next.version, compiledAt: next.compiledAt };
+  if (prev.keys === next.keys)
+    return { ...head, policies: new Map(), upsert: new Map(), remove: new Set(), removePolicies: new Set() };
+  const before = policiesOf(prev);
+  const after = policiesOf(next);
+  const policies = new Map<string, CompiledPolicy>();
+  for (const [ref, p] of after) {
+    const old = before.get(ref);
+    if (old !== p && (old === undefined || policyWireText(old) !== policyWireText(p))) policies.set(ref, p);
+  }
+  const removePolicies = new Set<string>();
+  for (const ref of before.keys()) if (!after.has(ref)) removePolicies.add(ref);
+  const upsert = new Map<string, CompiledKey>();
+  let added = 0;
+  for (const [digest, k] of next.keys) {
+    const old = prev.keys.get(digest);
+    if (old === k) continue;
+    if (old === undefined) added++;
+    if (old === undefined || policies.has(k.policy.ref) || keyWireText(old) !== keyWireText(k))
+      upsert.set(digest, k);
+  }
+  const remove = new Set<string>();
+  // Every key of `prev` is still there when the keys `next` kept number as many as `prev` had.
+  if (next.keys.size - added !== prev.keys.size)
+    for (const digest of prev.keys.keys()) if (!next.keys.has(digest)) remove.add(digest);
+  return { ...head, policies, upsert, remove, removePolicies };
+}
+
+/** `a` then `b` (`b.from` must be `a.to`) as one delta `a.from` → `b.to`. */
+export function mergeDeltas(a: SnapshotDelta, b: SnapshotDelta): SnapshotDelta {
+  if (a.to !== b.from) throw new Error(`cannot merge delta ${a.from}→${a.to} with ${b.from}→${b.to}`);
+  const upsert = new Map(a.upsert);
+  const remove = new Set(a.remove);
+  for (const digest of b.remove) {
+    upsert.delete(digest);
+    remove.add(digest);
+  }
+  for (const [digest, k] of b.upsert) {
+    upsert.set(digest, k);
+    remove.delete(digest);
+  }
+  const policies = new Map(a.policies);
+  const removePolicies = new Set(a.removePolicies);
+  for (const ref of b.removePolicies) {
+    policies.delete(ref);
+    removePolicies.add(ref);
+  }
+  for (const [ref, p] of b.policies) {
+    policies.set(ref, p);
+    removePolicies.delete(ref);
+  }
+  return { from: a.from, to: b.to, compiledAt: b.compiledAt, policies, upsert, remove, removePolicies };
+}
+
+/** Policies of one stream line, validated and compiled (patterns once per policy). */
+export function readWirePolicies(raw: readonly unknown[]): CompiledPolicy[] {
+  return raw.map((p, i) => {
+    const parsed = PolicyJsonSchema.safeParse(p);
+    if (!parsed.success) throw malformed(`policies.${i}`, parsed.error);
+    try {
+      return policyFromJson(parsed.data);
+    } catch {
+      throw new SnapshotFormatError(`snapshot policy ${parsed.data.ref} has an invalid pattern`);
+    }
+  });
+}
+
+/**
+ * Keys of one stream line (`[digest, fields]` pairs), validated and linked to their policy by ref;
+ * a key naming a policy `policyOf` does not know is refused, as in `deserializeSnapshot`.
+ */
+export function readWireKeys(
+  raw: readonly unknown[],
+  policyOf: (ref: string) => CompiledPolicy | undefined,
+): [string, CompiledKey][] {
+  const out: [string, CompiledKey][] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const entry = raw[i];
+    if (!Array.isArray(entry) || entry.length !== 2 || !DigestSchema.safeParse(entry[0]).success)
+      throw new SnapshotFormatError(`snapshot is malformed at upsert.${i}: expected [digest, key]`);
+    const parsed = KeyFieldsSchema.safeParse(entry[1]);
+    if (!parsed.success) throw malformed(`upsert.${i}.1`, parsed.error);
+    const { policy: ref, ...rest } = parsed.data;
+    const policy = policyOf(ref);
+    if (!policy)
+      throw new SnapshotFormatError(
+        `snapshot key ${rest.namespace}/${rest.name} references unknown policy ${ref}`,
+      );
+    out[i] = [entry[0] as string, { ...rest, policy } as CompiledKey];
+  }
+  return out;
+}
+
+/** Digests (or policy refs) a stream line removes. */
+export function readWireRemovals(raw: readonly unknown[], what: 'remove' | 'removePolicies'): string[] {
+  for (let i = 0; i < raw.length; i++) {
+    const ok = what === 'remove' ? DigestSchema.safeParse(raw[i]).success : typeof raw[i] === 'string';
+    if (!ok) throw new SnapshotFormatError(`snapshot is malformed at ${what}.${i}`);
+  }
+  return raw as string[];
+}
+
+function malformed(at: string, error: z.ZodError): SnapshotFormatError {
+  const first = error.issues[0];
+  const path = [at, ...(first?.path ?? [])].join('.');
+  return new SnapshotFormatError(`snapshot is malformed at ${path}: ${first?.code ?? 'invalid'}`);
 }
 
 function cmp(a: string, b: string): number {
