@@ -28,9 +28,28 @@ export interface PhaseResult {
   readonly rps: number;
   readonly p50: number;
   readonly p99: number;
+  /** How long the phase ran. */
+  readonly seconds: number;
 }
 
-export async function runPhase(target: Target, load: Load): Promise<PhaseResult> {
+/** Several rounds of one phase as one result: counts summed, percentiles over every 2xx latency. */
+export function combinePhases(parts: readonly PhaseResult[], timings: number[]): PhaseResult {
+  timings.sort((a, b) => a - b);
+  const sum = (f: (p: PhaseResult) => number) => parts.reduce((n, p) => n + f(p), 0);
+  const seconds = sum((p) => p.seconds);
+  return {
+    requests: sum((p) => p.requests),
+    non2xx: sum((p) => p.non2xx),
+    errors: sum((p) => p.errors),
+    rps: seconds > 0 ? sum((p) => p.requests) / seconds : Number.NaN,
+    p50: percentile(timings, 0.5),
+    p99: percentile(timings, 0.99),
+    seconds,
+  };
+}
+
+/** Saturation (or autocannon's own rate); every 2xx latency is also pushed to `keep` when given. */
+export async function runPhase(target: Target, load: Load, keep?: number[]): Promise<PhaseResult> {
   const timings: number[] = [];
   const instance = autocannon({
     url: target.url,
@@ -46,15 +65,18 @@ export async function runPhase(target: Target, load: Load): Promise<PhaseResult>
     if (status >= 200 && status < 300) timings.push(ms);
   });
   const result = await instance;
+  if (keep) for (const t of timings) keep.push(t);
   timings.sort((a, b) => a - b);
   const completed = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
+  const seconds = result.duration || load.seconds;
   return {
     requests: completed,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    rps: completed / (result.duration || load.seconds),
+    rps: completed / seconds,
     p50: percentile(timings, 0.5),
     p99: percentile(timings, 0.99),
+    seconds,
   };
 }
 
@@ -142,5 +164,6 @@ export async function runPaced(
     rps: completed / elapsed,
     p50: percentile(timings, 0.5),
     p99: percentile(timings, 0.99),
+    seconds: elapsed,
   };
 }

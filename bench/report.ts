@@ -35,6 +35,8 @@ export interface RoundTrips {
 export interface BenchReport {
   readonly date: string;
   readonly command: string;
+  /** The code measured: the commit, and whether src/ or cmd/ differed from it. */
+  readonly code: { readonly commit: string; readonly uncommittedChanges: boolean } | null;
   readonly machine: {
     readonly nproc: number;
     readonly cpuModel: string;
@@ -51,6 +53,8 @@ export interface BenchReport {
     readonly fixed: Load;
     readonly saturated: Load;
     readonly warmUpSeconds: number;
+    /** Each measured phase is split into this many rounds, interleaved across the variants. */
+    readonly rounds: number;
     /** Calls per traced phase and their paced rate. */
     readonly syscalls: { readonly calls: number; readonly rate: number };
   };
@@ -366,10 +370,10 @@ function header(report: BenchReport): string[] {
   const { machine, load } = report;
   const la = (l: number[] | null) => (l ? l.map((n) => n.toFixed(2)).join(' ') : 'unknown');
   return [
-    `Keybrake benchmark, ${report.date} (\`${report.command}\`, ${report.elapsedSeconds} s)`,
+    `Keybrake benchmark, ${report.date} (\`${report.command}\`, ${report.elapsedSeconds} s), code ${report.code ? `${report.code.commit}${report.code.uncommittedChanges ? ' with uncommitted changes in src/ or cmd/' : ''}` : 'unknown'}`,
     `${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}, redis-server ${machine.redis ?? 'not installed'}, nginx ${machine.nginx ?? 'not installed'}, strace ${machine.strace ?? 'not installed'}`,
     `load average before ${la(report.loadAverage.before)}, after ${la(report.loadAverage.after)}`,
-    `fixed rate: ${load.fixed.overallRate} req/s evenly paced (open loop), up to ${load.fixed.connections} connections, ${load.fixed.seconds} s; saturation: ${load.saturated.connections} connections for ${load.saturated.seconds} s; ${load.warmUpSeconds} s warm-up before each`,
+    `fixed rate: ${load.fixed.overallRate} req/s evenly paced (open loop), up to ${load.fixed.connections} connections, ${load.fixed.seconds} s; saturation: ${load.saturated.connections} connections for ${load.saturated.seconds} s; each in ${load.rounds} rounds interleaved across the variants, after a ${load.warmUpSeconds} s warm-up`,
     `syscalls: strace -c -f on the proxy over ${load.syscalls.calls} calls paced at ${load.syscalls.rate} req/s; CPU: utime+stime of the proxy over the saturation phase ÷ requests`,
   ];
 }

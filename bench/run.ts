@@ -4,8 +4,8 @@
 // For a priced POST /v1/charges and a free GET /v1/customers, six ways to the same fixed-answer
 // upstream (bench/upstream.ts): direct; three bare hops as baselines (nginx, node:http + undici,
 // fastify + undici); `keybrake serve` with memory counters; and with Redis counters. Each is measured
-// at a fixed paced rate (latency), at saturation (throughput, and CPU per request from /proc), and
-// under strace (syscalls per call). Redis script round trips are counted per money call and per
+// at a fixed paced rate (latency), at saturation (throughput, and CPU per request from /proc), each
+// in rounds interleaved across the variants, and under strace (syscalls per call). Redis script round trips are counted per money call and per
 // read. Then the scale series (bench/scale.ts): 1k/10k/100k VaultKeys. Targets are printed as
 // PASS/FAIL and the figures written to bench/results/latest.json and docs/benchmarks.md; the exit
 // code is 0 unless something crashed. Missing optional tools (redis-server, nginx, strace, GNU time)
@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RedisServer, startRedis } from '../test/env/redis.ts';
 import { writeBenchManifests } from './manifests.ts';
-import { type Load, type PhaseResult, runPaced, runPhase, type Target } from './measure.ts';
+import { combinePhases, type Load, runPaced, runPhase, type Target } from './measure.ts';
 import { NGINX_MISSING, nginxVersion, startNginx } from './nginx.ts';
 import { type Child, startHop, startKeybrake, startUpstream } from './processes.ts';
 import { cpuModel, cpuSecondsOf, loadAverage } from './procfs.ts';
@@ -47,6 +47,8 @@ const PROFILE = env['BENCH_PROFILE'] === '1';
 const FIXED: Required<Load> = { connections: 10, seconds: SECONDS, overallRate: RATE };
 const SATURATED: Load = { connections: 32, seconds: SECONDS };
 const WARM_UP_SECONDS = 1;
+/** Each measured phase is split into this many rounds, interleaved across the variants. */
+const ROUNDS = Number(env['BENCH_ROUNDS'] ?? 4);
 const RESULTS = path.join(import.meta.dirname, 'results', 'latest.json');
 const DOCS = path.join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
 const DOCS_START = '<!-- bench:latest:start (written by npm run bench) -->';
@@ -71,30 +73,12 @@ function target(base: string, token: string, req: (typeof REQUESTS)[number]): Ta
   };
 }
 
-async function paced(t: Target, load: Required<Load>): Promise<PhaseResult> {
-  await runPaced(t, { ...load, seconds: WARM_UP_SECONDS });
-  return runPaced(t, load);
-}
-
-/** A second of the same load first (connections open, JIT warm, scripts loaded), then CPU/request. */
-async function saturate(
-  t: Target,
-  load: Load,
-  pids: { proxy: readonly number[]; upstream: number },
-): Promise<{ phase: PhaseResult; cpu: Row['cpu'] }> {
-  await runPhase(t, { ...load, seconds: WARM_UP_SECONDS });
-  const before = { proxy: cpuSecondsOf(pids.proxy), upstream: cpuSecondsOf([pids.upstream]) };
-  const phase = await runPhase(t, load);
-  const after = { proxy: cpuSecondsOf(pids.proxy), upstream: cpuSecondsOf([pids.upstream]) };
-  const perRequest = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined || phase.requests === 0 ? null : ((b - a) / phase.requests) * 1e6;
-  return {
-    phase,
-    cpu: {
-      proxyUs: pids.proxy.length === 0 ? null : perRequest(before.proxy, after.proxy),
-      upstreamUs: perRequest(before.upstream, after.upstream),
-    },
-  };
+/** The commit measured, and whether src/ or cmd/ had uncommitted changes (others may be editing). */
+function codeVersion(): { commit: string; uncommittedChanges: boolean } | null {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.error || head.status !== 0) return null;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'cmd'], { encoding: 'utf8' });
+  return { commit: head.stdout.trim(), uncommittedChanges: (dirty.stdout ?? '').trim() !== '' };
 }
 
 function version(command: string, args: string[], pattern: RegExp): string | undefined {
@@ -123,6 +107,130 @@ async function writeDocs(report: BenchReport): Promise<void> {
       ? `${text.slice(0, a)}${block}${text.slice(b + DOCS_END.length)}`
       : `${text.trimEnd()}\n\n## Latest run\n\n${block}\n`;
   await writeFile(DOCS, next);
+}
+
+/** Rounds of one phase, variant after variant (the order rotating each round), after a warm-up each. */
+async function inRounds<T>(
+  running: readonly { variant: Variant; proxy: Started }[],
+  warmUp: (i: number) => Promise<unknown>,
+  round: (i: number) => Promise<T>,
+): Promise<T[][]> {
+  for (let i = 0; i < running.length; i++) await warmUp(i);
+  const out: T[][] = running.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let k = 0; k < running.length; k++) {
+      const i = (r + k) % running.length;
+      out[i]!.push(await round(i));
+    }
+  }
+  return out;
+}
+
+/** Every phase of one request through every running variant. */
+async function measureRequest(
+  req: (typeof REQUESTS)[number],
+  running: readonly { variant: Variant; proxy: Started }[],
+  ctx: {
+    readonly upstreamPid: number;
+    readonly token: string;
+    readonly redisPort: number | undefined;
+    readonly strace: boolean;
+    readonly trips: Partial<Record<'money' | 'read', RoundTrips>>;
+  },
+): Promise<Row[]> {
+  const { upstreamPid, trips } = ctx;
+  log(`${req.name}: ${running.map((r) => r.variant).join(', ')}`);
+  const targets = running.map((r) => target(r.proxy.base, ctx.token, req));
+  const redisRun = running.find((r) => r.variant === 'redis');
+  const redisPort = ctx.redisPort;
+  const counts = async () =>
+    redisRun?.proxy.admin && redisPort !== undefined
+      ? { scripts: await scriptCalls(redisPort), calls: await proxyCalls(redisRun.proxy.admin) }
+      : undefined;
+  // Warm-ups and traced calls add script calls too, so the counts bracket every phase: every call
+  // the Redis variant answered is compared with every script Redis ran.
+  const before = await counts();
+
+  const roundSeconds = SECONDS / ROUNDS;
+  const satTimings = running.map(() => [] as number[]);
+  const cpu = running.map(() => ({ proxy: 0, upstream: 0, requests: 0, known: true }));
+  const saturated = await inRounds(
+    running,
+    (i) => runPhase(targets[i]!, { ...SATURATED, seconds: WARM_UP_SECONDS }),
+    async (i) => {
+      const pids = running[i]!.proxy.cpuPids;
+      const a = { proxy: cpuSecondsOf(pids), upstream: cpuSecondsOf([upstreamPid]) };
+      const phase = await runPhase(targets[i]!, { ...SATURATED, seconds: roundSeconds }, satTimings[i]);
+      const b = { proxy: cpuSecondsOf(pids), upstream: cpuSecondsOf([upstreamPid]) };
+      const c = cpu[i]!;
+      if (
+        a.proxy === undefined ||
+        b.proxy === undefined ||
+        a.upstream === undefined ||
+        b.upstream === undefined
+      )
+        c.known = false;
+      else {
+        c.proxy += b.proxy - a.proxy;
+        c.upstream += b.upstream - a.upstream;
+      }
+      c.requests += phase.requests;
+      return phase;
+    },
+  );
+  // Saturation first: autocannon stops with calls in flight, which the paced phases after it (each
+  // awaiting every answer) leave long finished before the Redis counts are read.
+  const pacedTimings = running.map(() => ({ sentAt: [] as number[], ms: [] as number[] }));
+  const fixed = await inRounds(
+    running,
+    (i) => runPaced(targets[i]!, { ...FIXED, seconds: WARM_UP_SECONDS }),
+    (i) => runPaced(targets[i]!, { ...FIXED, seconds: roundSeconds }, { samples: pacedTimings[i]! }),
+  );
+
+  const rows: Row[] = [];
+  for (let i = 0; i < running.length; i++) {
+    const { variant, proxy } = running[i]!;
+    let syscalls: SyscallCount | null = null;
+    if (ctx.strace) {
+      syscalls = await countSyscalls(proxy.tracePid, async () => {
+        const r = await runPaced(targets[i]!, {
+          connections: 10,
+          seconds: SYSCALL_CALLS / SYSCALL_RATE,
+          overallRate: SYSCALL_RATE,
+        });
+        return r.requests;
+      });
+    }
+    const c = cpu[i]!;
+    const perRequest = (sec: number) => (c.known && c.requests > 0 ? (sec / c.requests) * 1e6 : null);
+    rows.push({
+      request: req.name,
+      variant,
+      fixed: combinePhases(fixed[i]!, pacedTimings[i]!.ms),
+      saturated: combinePhases(saturated[i]!, satTimings[i]!),
+      cpu: {
+        proxyUs: proxy.cpuPids.length === 0 ? null : perRequest(c.proxy),
+        upstreamUs: perRequest(c.upstream),
+      },
+      syscalls,
+    });
+  }
+
+  if (before) {
+    // Every call has been answered; its metric is counted just after its answer, so read until
+    // two readings agree (each reading is a round trip to both, not a timer).
+    let after = { scripts: -1, calls: -1 };
+    for (let i = 0; i < 50; i++) {
+      const now = (await counts())!;
+      if (now.scripts === after.scripts && now.calls === after.calls) break;
+      after = now;
+    }
+    trips[req.method === 'POST' ? 'money' : 'read'] = {
+      scripts: after.scripts - before.scripts,
+      calls: after.calls - before.calls,
+    };
+  }
+  return rows;
 }
 
 async function main(): Promise<void> {
@@ -199,54 +307,23 @@ async function main(): Promise<void> {
         : []),
     ];
 
-    for (const variant of PARTS.has('requests') ? variants : []) {
-      const proxy = await variant.start();
+    if (PARTS.has('requests')) {
+      // Every variant runs at once (idle ones cost nothing), so that each phase can be measured in
+      // interleaved rounds: a burst of other work on the machine then lands on every variant alike
+      // instead of on whichever happened to run at that moment.
+      const running: { variant: Variant; proxy: Started }[] = [];
       try {
-        for (const req of REQUESTS) {
-          log(`${variant.name.padEnd(11)} ${req.name}`);
-          const t = target(proxy.base, manifests.token, req);
-          const countTrips = variant.name === 'redis' && redis && proxy.admin;
-          const before = countTrips
-            ? { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) }
-            : undefined;
-          // Warm-ups and traced calls add script calls too, so the counts bracket every phase:
-          // every call the proxy answered is compared with every script Redis ran.
-          // Saturation first: autocannon stops with calls in flight, which the paced phases after it
-          // (each awaiting every answer) leave long finished before the counts are read.
-          const { phase: saturated, cpu } = await saturate(t, SATURATED, {
-            proxy: proxy.cpuPids,
-            upstream: upstream.pid,
-          });
-          const fixed = await paced(t, FIXED);
-          let syscalls: SyscallCount | null = null;
-          if (tools.strace) {
-            syscalls = await countSyscalls(proxy.tracePid, async () => {
-              const r = await runPaced(t, {
-                connections: 10,
-                seconds: SYSCALL_CALLS / SYSCALL_RATE,
-                overallRate: SYSCALL_RATE,
-              });
-              return r.requests;
-            });
-          }
-          if (before) {
-            // Every call has been answered; its metric is counted just after its answer, so read
-            // until two readings agree (each reading is a round trip to both, not a timer).
-            let after = { scripts: -1, calls: -1 };
-            for (let i = 0; i < 50; i++) {
-              const now = { scripts: await scriptCalls(redis!.port), calls: await proxyCalls(proxy.admin!) };
-              if (now.scripts === after.scripts && now.calls === after.calls) break;
-              after = now;
-            }
-            trips[req.method === 'POST' ? 'money' : 'read'] = {
-              scripts: after.scripts - before.scripts,
-              calls: after.calls - before.calls,
-            };
-          }
-          rows.push({ request: req.name, variant: variant.name, fixed, saturated, cpu, syscalls });
-        }
+        for (const variant of variants) running.push({ variant: variant.name, proxy: await variant.start() });
+        const ctx = {
+          upstreamPid: upstream.pid,
+          token: manifests.token,
+          redisPort: redis?.port,
+          strace: tools.strace !== undefined,
+          trips,
+        };
+        for (const req of REQUESTS) rows.push(...(await measureRequest(req, running, ctx)));
       } finally {
-        await proxy.stop();
+        await Promise.allSettled(running.map((r) => r.proxy.stop()));
       }
     }
 
@@ -283,6 +360,7 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k}=${v}`),
       'npm run bench',
     ].join(' '),
+    code: codeVersion(),
     machine: {
       nproc: os.availableParallelism(),
       cpuModel: cpuModel() ?? os.cpus()[0]?.model ?? 'unknown',
@@ -298,6 +376,7 @@ async function main(): Promise<void> {
       fixed: FIXED,
       saturated: SATURATED,
       warmUpSeconds: WARM_UP_SECONDS,
+      rounds: ROUNDS,
       syscalls: { calls: SYSCALL_CALLS, rate: SYSCALL_RATE },
     },
     rows,
