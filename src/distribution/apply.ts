@@ -43,6 +43,8 @@ interface Building {
   remaining: number;
   readonly policies: Map<string, CompiledPolicy>;
   readonly clashes: Set<string>;
+  /** Strings and credentials the set's keys share, kept once (readWireKeys). */
+  readonly shared: Map<string, unknown>;
   /** Full: the keys and run-key index being built. */
   readonly keys?: Map<string, CompiledKey>;
   readonly index?: Map<string, CompiledKey>;
@@ -79,6 +81,7 @@ export function createChangeSetReader(): ChangeSetReader {
         remaining: m.parts,
         policies: new Map(),
         clashes: new Set(),
+        shared: new Map(),
         keys: new Map(),
         index: new Map(),
       };
@@ -93,6 +96,7 @@ export function createChangeSetReader(): ChangeSetReader {
       remaining: m.parts,
       policies: new Map(current.policies),
       clashes: new Set(current.runClashes),
+      shared: new Map(),
       base: current,
       keysDraft: current.keys.draft(),
       indexDraft: current.runIndex.draft(),
@@ -101,7 +105,7 @@ export function createChangeSetReader(): ChangeSetReader {
 
   const take = (b: Building, e: ChangeEntries) => {
     for (const p of readWirePolicies(e.policies)) b.policies.set(p.ref, p);
-    const keys = readWireKeys(e.upsert, (ref) => b.policies.get(ref));
+    const keys = readWireKeys(e.upsert, (ref) => b.policies.get(ref), b.shared);
     if (b.kind === 'full') {
       for (const [digest, key] of keys) {
         b.keys!.set(digest, key);

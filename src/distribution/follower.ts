@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
@@ -41,10 +41,11 @@ export interface FollowOptions {
   /** Runs the operator stopped (ADR 0010): the proxy adds them to its set; each message is acknowledged. */
   readonly onStoppedRuns?: (runs: readonly StoppedRun[]) => void;
   /**
-   * Gives the event loop a turn between two change-set lines and between compaction slices, so
-   * calls are served while a table is read (default: setImmediate).
+   * Gives the event loop back between two change-set lines (and compaction slices), so calls are
+   * served while a table is read; told how long the line held it. Default: a timer as long as the
+   * line took (1 to 50 ms), so calls that queued meanwhile get at least as much time as the table.
    */
-  readonly yieldTurn?: () => Promise<void>;
+  readonly yieldTurn?: (busyMs: number) => Promise<void>;
   /** Told of every table applied: how it came and what reading it cost (logs, benchmarks, tests). */
   readonly onApplied?: (a: AppliedTable) => void;
 }
@@ -109,7 +110,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
     [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
     [STREAM_FORMAT_HEADER]: STREAM_FORMAT_CHANGES,
   });
-  const yieldTurn = opts.yieldTurn ?? (() => nextTurn());
+  const yieldTurn =
+    opts.yieldTurn ?? ((busyMs: number) => delay(Math.min(50, Math.max(1, Math.ceil(busyMs)))));
   /** The table in force as change sets built it (undefined after a legacy `snapshot` line). */
   let table: StreamTable | undefined;
   const reader = createChangeSetReader();
@@ -134,8 +136,9 @@ export function followSnapshots(opts: FollowOptions): Follower {
     compacting = true;
     const started = performance.now();
     void (async () => {
-      await LayeredMap.compact(t.keys, () => table?.keys, yieldTurn);
-      await LayeredMap.compact(t.runIndex, () => table?.runIndex, yieldTurn);
+      const turn = () => yieldTurn(1);
+      await LayeredMap.compact(t.keys, () => table?.keys, turn);
+      await LayeredMap.compact(t.runIndex, () => table?.runIndex, turn);
     })()
       .then(() =>
         log.debug({ version: t.snapshot.version, ms: performance.now() - started }, 'table compacted'),
@@ -173,8 +176,12 @@ export function followSnapshots(opts: FollowOptions): Follower {
   };
 
   /** One change-set line: read it, and swap the table in when it was the set's last. */
-  const changeSet = (m: Extract<StreamMessage, { type: 'full' | 'delta' | 'part' }>, token: string) => {
-    const started = performance.now();
+  /** `started`: when the line's parsing began (performance.now()), so its block counts the JSON too. */
+  const changeSet = (
+    m: Extract<StreamMessage, { type: 'full' | 'delta' | 'part' }>,
+    token: string,
+    started: number,
+  ) => {
     if (m.type !== 'part') reading = { kind: m.type, startedAt: started, lines: 0, busyMs: 0, maxBlockMs: 0 };
     let done: StreamTable | undefined;
     try {
@@ -213,11 +220,11 @@ export function followSnapshots(opts: FollowOptions): Follower {
     maybeCompact();
   };
 
-  const handle = async (m: StreamMessage, token: string) => {
+  const handle = async (m: StreamMessage, token: string, parsingStarted: number) => {
     if (reader.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
     if (m.type === 'full' || m.type === 'delta' || m.type === 'part') {
-      changeSet(m, token);
-      await yieldTurn();
+      changeSet(m, token, parsingStarted);
+      await yieldTurn(performance.now() - parsingStarted);
       return;
     }
     if (m.type === 'stopped-runs') {
@@ -232,7 +239,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
       return;
     }
     // A whole snapshot in one line, from an operator that predates change sets.
-    const started = performance.now();
+    const started = parsingStarted;
     let snapshot: ReturnType<typeof deserializeSnapshot>;
     try {
       snapshot = deserializeSnapshot(m.data);
@@ -306,8 +313,9 @@ export function followSnapshots(opts: FollowOptions): Follower {
         partial = '';
         start = nl + 1;
         if (line.trim()) {
+          const parsingStarted = performance.now();
           const m = parseStreamMessage(line);
-          if (m) await handle(m, token);
+          if (m) await handle(m, token, parsingStarted);
           else log.warn('ignored a malformed line on the snapshot stream');
         }
       }

@@ -352,6 +352,39 @@ describe('change sets (ADR 0013)', () => {
     expect(() => readWireKeys([[digest(1), bad]], () => policy)).not.toThrow(/sk_test/);
   });
 
+  it.each<[string, (k: Record<string, unknown>) => void, RegExp]>([
+    ['an unknown field', (k) => (k.extra = 1), /upsert\.0\.1: unrecognized_keys/],
+    ['an unknown vendor', (k) => (k.vendor = 'paypal'), /upsert\.0\.1\.vendor: invalid_value/],
+    ['an expiry that is not a number', (k) => (k.expiresAt = '2030'), /upsert\.0\.1\.expiresAt/],
+    ['a suspension that is not a boolean', (k) => (k.suspended = 'no'), /upsert\.0\.1\.suspended/],
+    ['a malformed run secret', (k) => (k.runSecret = 'short'), /upsert\.0\.1\.runSecret: invalid_format/],
+    ['an unknown upstream kind', (k) => (k.upstream = { kind: 'oauth', token: 'x' }), /upstream\.kind/],
+    [
+      'an upstream with an extra field',
+      (k) => (k.upstream = { kind: 'bearer', token: 'sk_test_SECRET', scope: 'all' }),
+      /upstream: unrecognized_keys/,
+    ],
+    ['a missing name', (k) => delete k.name, /upsert\.0\.1\.name: invalid_type/],
+  ])('refuses a key with %s, naming the field and never the value', (_what, spoil, message) => {
+    const fields = JSON.parse(keyWireText(stripeKey('k1'))) as Record<string, unknown>;
+    spoil(fields);
+    expect(() => readWireKeys([[digest(1), fields]], () => policy)).toThrow(message);
+    expect(() => readWireKeys([[digest(1), JSON.parse(JSON.stringify(fields))]], () => policy)).not.toThrow(
+      /SECRET|sk_test/,
+    );
+  });
+
+  it('keeps one copy of what keys share: namespace, token prefix, equal upstream credentials', () => {
+    const raw = [1, 2].map((n) => [
+      digest(n),
+      JSON.parse(keyWireText(stripeKey('same', { tokenPrefix: 'kb_stripe_' }))),
+    ]);
+    const [a, b] = readWireKeys(raw, () => policy).map(([, k]) => k);
+    expect(a!.upstream).toBe(b!.upstream);
+    expect(a!.upstream).toEqual({ kind: 'bearer', token: 'sk_test_same' });
+    expect(a!.tokenPrefix).toBe('kb_stripe_');
+  });
+
   it('reads policies back with their patterns compiled', () => {
     const [back] = readWirePolicies([JSON.parse(policyWireText(policy))]);
     expect(describeSnapshot(table(1, [[1, stripeKey('k1', { policy: back! })]]))).toEqual(
