@@ -10,7 +10,7 @@ import { DEFAULT_PARSE_LIMITS, type ProxyConfig } from '../proxy/runtime.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../proxy/server.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES, parseUpstreams } from '../proxy/upstreams.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
-import { stdoutAuditSink } from '../telemetry/audit.ts';
+import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS, stdoutAuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors, type PricingOverrides } from '../vendors/registry.ts';
@@ -101,6 +101,18 @@ export const PROXY_RUNTIME_FLAGS = {
     help: 'YAML/JSON overrides: exchangeRates, twilio, resend prices',
     placeholder: 'file',
   },
+  'audit-batch-bytes': {
+    type: 'string',
+    default: String(DEFAULT_AUDIT_BATCH_BYTES),
+    help: 'audit records (stdout) are written in batches: one write as soon as a batch holds this many bytes',
+    placeholder: 'bytes',
+  },
+  'audit-flush-interval': {
+    type: 'string',
+    default: `${DEFAULT_AUDIT_DELAY_MS}ms`,
+    help: `…or at the latest this long after its first record; every record is written before the proxy exits (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
+  },
 } as const satisfies Flags;
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -165,7 +177,10 @@ export async function proxyConfigFromFlags(
     upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
     vendors: createVendors(pricing),
     clock: deps.clock,
-    audit: stdoutAuditSink(),
+    audit: stdoutAuditSink({
+      maxBatchBytes: positiveInt('audit-batch-bytes', values['audit-batch-bytes'] as string),
+      maxDelayMs: durationFlag('audit-flush-interval', values['audit-flush-interval'] as string),
+    }),
     log: deps.log,
     parseLimits: { ...DEFAULT_PARSE_LIMITS, maxBytes: positiveInt('max-body', values['max-body'] as string) },
     maxResponseBytes: positiveInt('max-response-body', values['max-response-body'] as string),

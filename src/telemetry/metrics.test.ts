@@ -1,3 +1,4 @@
+import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
@@ -59,5 +60,69 @@ describe('createProxyMetrics', () => {
     } finally {
       stop();
     }
+  });
+});
+
+describe('ProxyMetrics.record: the per-call figures kept in plain cells', () => {
+  /** The same metric, fed by prom-client's own inc/observe, in a registry of its own. */
+  async function reference(metric: Counter<string> | Histogram<string>) {
+    const { name, help, type } = await metric.get();
+    const registry = new Registry();
+    const labelNames = (metric as unknown as { labelNames: string[] }).labelNames;
+    const buckets = (metric as unknown as { upperBounds?: number[] }).upperBounds;
+    const copy =
+      type === 'histogram'
+        ? new Histogram({ name, help, labelNames, buckets: buckets!, registers: [registry] })
+        : new Counter({ name, help, labelNames, registers: [registry] });
+    return { registry, copy };
+  }
+
+  it("scrapes exactly as prom-client's inc() and observe() would have counted", async () => {
+    const metrics = createProxyMetrics({ snapshotAgeSeconds: () => undefined });
+    const calls = await reference(metrics.calls);
+    const spend = await reference(metrics.spend);
+    const upstream = await reference(metrics.upstreamDuration);
+    const overhead = await reference(metrics.overhead);
+    const seconds = [
+      0, 0.0001, 0.00015, 0.0005, 0.001, 0.0049, 0.005, 0.05, 0.1, 0.25, 1, 9.99, 10, 11, 3600,
+    ];
+    const reasons = ['ok', 'ok', 'key_unknown', 'daily_cap_exceeded', 'ok'];
+    for (let i = 0; i < 200; i++) {
+      const vendor = ['stripe', 'twilio', 'none'][i % 3]!;
+      const reason = reasons[i % reasons.length]!;
+      const up = i % 4 === 0 ? undefined : seconds[i % seconds.length]!;
+      const own = seconds[(i * 7) % seconds.length]!;
+      metrics.record.call(vendor, reason, up, own);
+      (calls.copy as Counter<string>).inc({ vendor, decision: reason === 'ok' ? 'allow' : 'deny', reason });
+      if (up !== undefined) (upstream.copy as Histogram<string>).observe({ vendor }, up);
+      (overhead.copy as Histogram<string>).observe({ vendor }, own);
+      if (i % 5 === 0) {
+        metrics.record.spend('agents', `key-${i % 2}`, vendor, 0.25 * i);
+        (spend.copy as Counter<string>).inc(
+          { namespace: 'agents', vault_key: `key-${i % 2}`, vendor },
+          0.25 * i,
+        );
+      }
+      // Scrapes in between: each adds only what came since the last one.
+      if (i % 50 === 0) await metrics.registry.metrics();
+    }
+    for (const [name, ref] of [
+      ['keybrake_calls_total', calls],
+      ['keybrake_spend_usd_total', spend],
+      ['keybrake_upstream_duration_seconds', upstream],
+      ['keybrake_overhead_seconds', overhead],
+    ] as const) {
+      expect(await metrics.registry.getSingleMetricAsString(name)).toBe(
+        await ref.registry.getSingleMetricAsString(name),
+      );
+    }
+  });
+
+  it('keeps increments made on the counter itself', async () => {
+    const metrics = createProxyMetrics({ snapshotAgeSeconds: () => undefined });
+    metrics.calls.inc({ vendor: 'stripe', decision: 'deny', reason: 'key_unknown' });
+    metrics.record.call('stripe', 'key_unknown', undefined, 0.001);
+    const text = await metrics.registry.getSingleMetricAsString('keybrake_calls_total');
+    expect(text).toMatch(/^keybrake_calls_total\{vendor="stripe",decision="deny",reason="key_unknown"\} 2$/m);
   });
 });

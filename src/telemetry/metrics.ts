@@ -15,6 +15,21 @@ export interface ProxyMetrics {
   readonly counterStoreErrors: Counter;
   /** The in-process counter store's bound at work (reportCounterStore); no series with --redis. */
   readonly counterStoreEntries: Gauge<'store'>;
+  /**
+   * The audit stage's per-call figures (calls, spend, the two histograms), kept in plain cells and
+   * read into the metrics above at each scrape: prom-client's own `inc`/`observe` hash and validate
+   * their labels on every call, which the request path need not pay. The two histograms are fed
+   * only through here.
+   */
+  readonly record: CallRecorder;
+}
+
+/** What the audit stage records per call (see ProxyMetrics.record). */
+export interface CallRecorder {
+  /** One call: `upstreamSeconds` when the vendor answered (undefined otherwise), and Keybrake's own time. */
+  call(vendor: string, reason: string, upstreamSeconds: number | undefined, overheadSeconds: number): void;
+  /** Spend counted against a vault key's caps, in USD. */
+  spend(namespace: string, vaultKey: string, vendor: string, usd: number): void;
 }
 
 /** Sub-millisecond buckets: the proxy's own overhead is expected well under a millisecond. */
@@ -25,28 +40,74 @@ const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.
  * metric name. It also carries the process's own health (CPU, heap, GC, event-loop lag): a proxy
  * that is slow because its event loop is starved should say so on the same scrape.
  */
+/** prom-client's default buckets, which keybrake_upstream_duration_seconds has always used. */
+const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export function createProxyMetrics(opts: { snapshotAgeSeconds: () => number | undefined }): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const calls = new CounterCells<'vendor' | 'decision' | 'reason'>();
+  const spend = new CounterCells<'namespace' | 'vault_key' | 'vendor'>();
+  const upstream = new HistogramCells(UPSTREAM_BUCKETS);
+  const overhead = new HistogramCells(OVERHEAD_BUCKETS);
+  const callCells = new Map<string, Map<string, CounterCell<'vendor' | 'decision' | 'reason'>>>();
+  const spendCells = new Map<string, CounterCell<'namespace' | 'vault_key' | 'vendor'>>();
+  const record: CallRecorder = {
+    call(vendor, reason, upstreamSeconds, overheadSeconds) {
+      let byReason = callCells.get(vendor);
+      if (byReason === undefined) {
+        byReason = new Map();
+        callCells.set(vendor, byReason);
+      }
+      let cell = byReason.get(reason);
+      if (cell === undefined) {
+        cell = calls.cell({ vendor, decision: reason === 'ok' ? 'allow' : 'deny', reason });
+        byReason.set(reason, cell);
+      }
+      cell.value++;
+      if (upstreamSeconds !== undefined) upstream.observe(vendor, upstreamSeconds);
+      overhead.observe(vendor, overheadSeconds);
+    },
+    spend(namespace, vaultKey, vendor, usd) {
+      const id = `${namespace}\0${vaultKey}\0${vendor}`;
+      let cell = spendCells.get(id);
+      if (cell === undefined) {
+        cell = spend.cell({ namespace, vault_key: vaultKey, vendor });
+        spendCells.set(id, cell);
+      }
+      cell.value += usd;
+    },
+  };
   return {
     registry,
+    record,
     calls: new Counter({
       name: 'keybrake_calls_total',
       help: 'Calls handled, by vendor, decision and reason.',
       labelNames: ['vendor', 'decision', 'reason'],
       registers: [registry],
+      collect() {
+        calls.exportTo(this);
+      },
     }),
     spend: new Counter({
       name: 'keybrake_spend_usd_total',
       help: 'Spend counted against caps, in USD.',
       labelNames: ['namespace', 'vault_key', 'vendor'],
       registers: [registry],
+      collect() {
+        spend.exportTo(this);
+      },
     }),
     upstreamDuration: new Histogram({
       name: 'keybrake_upstream_duration_seconds',
       help: 'Time from forwarding a call to the end of the upstream response.',
       labelNames: ['vendor'],
+      buckets: UPSTREAM_BUCKETS,
       registers: [registry],
+      collect() {
+        upstream.exportTo(this);
+      },
     }),
     overhead: new Histogram({
       name: 'keybrake_overhead_seconds',
@@ -54,6 +115,9 @@ export function createProxyMetrics(opts: { snapshotAgeSeconds: () => number | un
       labelNames: ['vendor'],
       buckets: OVERHEAD_BUCKETS,
       registers: [registry],
+      collect() {
+        overhead.exportTo(this);
+      },
     }),
     snapshotVersion: new Gauge({
       name: 'keybrake_snapshot_version',
@@ -180,4 +244,95 @@ function inProcessCounterStoreMetrics(registry: Registry): { counterStoreEntries
       },
     }),
   };
+}
+
+/** One labelled series of a counter, counted in a plain field. */
+interface CounterCell<L extends string> {
+  readonly labels: Record<L, string>;
+  value: number;
+  /** How much of `value` the prom-client counter has already been given. */
+  exported: number;
+}
+
+/** Counter series counted in plain cells; each scrape adds what they gained since the last one. */
+class CounterCells<L extends string> {
+  readonly #cells: CounterCell<L>[] = [];
+
+  cell(labels: Record<L, string>): CounterCell<L> {
+    const cell = { labels, value: 0, exported: 0 };
+    this.#cells.push(cell);
+    return cell;
+  }
+
+  /** Adds the increase since the last scrape, so increments made on the counter itself stay too. */
+  exportTo(counter: Counter<L>): void {
+    for (const cell of this.#cells) {
+      const value = cell.value;
+      if (value === cell.exported) continue;
+      counter.inc(cell.labels as Partial<Record<L, string | number>>, value - cell.exported);
+      cell.exported = value;
+    }
+  }
+}
+
+/** One vendor's series of a histogram: counts per bucket (not cumulative), sum and count. */
+interface HistogramCell {
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * prom-client's internals that a histogram's series live in: `hashMap` (one entry per label set,
+ * `bucketValues` keyed by upper bound, not cumulative) and `upperBounds`. prom-client is pinned; the
+ * unit test compares this exposition with the one prom-client's own observe() produces.
+ */
+interface HistogramInternals {
+  hashMap: Record<
+    string,
+    { labels: Record<string, string>; bucketValues: Record<number, number>; sum: number; count: number }
+  >;
+  readonly upperBounds: readonly number[];
+}
+
+/** Histogram series by vendor, observed into plain cells and written into the histogram at each scrape. */
+class HistogramCells {
+  readonly #bounds: readonly number[];
+  readonly #cells = new Map<string, HistogramCell>();
+
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+  }
+
+  observe(vendor: string, value: number): void {
+    if (!Number.isFinite(value)) return;
+    let cell = this.#cells.get(vendor);
+    if (cell === undefined) {
+      cell = { counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 };
+      this.#cells.set(vendor, cell);
+    }
+    const bounds = this.#bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        cell.counts[i]!++;
+        break;
+      }
+    }
+    cell.sum += value;
+    cell.count++;
+  }
+
+  /** Every series, as prom-client's observe() would have left them (the histogram is fed only here). */
+  exportTo(histogram: Histogram<'vendor'>): void {
+    const internals = histogram as unknown as HistogramInternals;
+    const map: HistogramInternals['hashMap'] = {};
+    for (const [vendor, cell] of this.#cells) {
+      const bucketValues: Record<number, number> = {};
+      internals.upperBounds.forEach((bound, i) => {
+        bucketValues[bound] = cell.counts[i] ?? 0;
+      });
+      map[`vendor:${vendor}`] = { labels: { vendor }, bucketValues, sum: cell.sum, count: cell.count };
+    }
+    internals.hashMap = map;
+  }
 }

@@ -1,5 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { context, type Span, SpanKind, type Tracer, trace } from '@opentelemetry/api';
+import {
+  context,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
+  type Span,
+  SpanKind,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 /**
@@ -19,14 +27,33 @@ const headerGetter = {
  */
 const w3c = new W3CTraceContextPropagator();
 
+/** The API's no-op provider, the delegate of the global provider until an SDK registers one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether a tracer provider (an SDK) is registered: without one every span is the API's no-op span,
+ * and the request path skips building what it would be given (contexts, child spans, attributes).
+ */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
+
+/** What the no-op tracer gives a span without a valid parent: shared, since nothing is ever set on it. */
+const NO_TRACE: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
 /** A span per call, continuing the caller's W3C trace context when present. */
 export function startCallSpan(headers: IncomingHttpHeaders): Span {
+  // Without an SDK and without a caller's trace the span is the no-op tracer's invalid one.
+  if (headers.traceparent === undefined && !tracingActive()) return NO_TRACE;
   const parent = w3c.extract(context.active(), headers, headerGetter);
   return tracer.startSpan('keybrake.call', { kind: SpanKind.SERVER }, parent);
 }
 
 /** Child span (reserve, forward) under a call span. */
 export function startChildSpan(parent: Span, name: string): Span {
+  // The no-op tracer would give a non-recording span that only end() is ever called on.
+  if (!tracingActive()) return NO_TRACE;
   return tracer.startSpan(name, { kind: SpanKind.INTERNAL }, trace.setSpan(context.active(), parent));
 }
 

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Reason } from '../../decision/reasons.ts';
 import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
-import type { AuditRecord } from '../../telemetry/audit.ts';
+import type { CompiledKey } from '../../snapshot/types.ts';
+import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 
@@ -11,45 +12,40 @@ import type { CallContext, PipelineDeps } from '../context.ts';
  */
 export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): void {
   const durationMs = performance.now() - ctx.startedMs;
-  const { metrics } = deps;
   const decision = reason === 'ok' ? 'allow' : 'deny';
   const vendor = ctx.vendor ?? 'none';
-  const upstreamStatus = ctx.upstream?.status ?? null;
-  metrics.calls.inc({ vendor, decision, reason });
-  if (upstreamStatus !== null) metrics.upstreamDuration.observe({ vendor }, ctx.upstreamMs / 1000);
-  metrics.overhead.observe({ vendor }, (durationMs - ctx.upstreamMs) / 1000);
-  if (ctx.key && ctx.countedMicros > 0) {
-    metrics.spend.inc(
-      { namespace: ctx.key.namespace, vault_key: ctx.key.name, vendor },
-      ctx.countedMicros / MICROS_PER_USD,
-    );
-  }
-  ctx.span.setAttributes({
-    'keybrake.vendor': vendor,
-    'keybrake.decision': decision,
-    'keybrake.reason': reason,
-    'keybrake.operation': ctx.op?.id ?? '',
-    'keybrake.vault_key': ctx.key ? `${ctx.key.namespace}/${ctx.key.name}` : '',
-    'keybrake.cost_usd': formatUsd(ctx.countedMicros),
-    ...(ctx.runId ? { 'keybrake.run_id': ctx.runId } : {}),
-    ...(upstreamStatus !== null ? { 'http.response.status_code': upstreamStatus } : {}),
-  });
-  ctx.span.end();
-  deps.audit.write(auditRecord(ctx, reason, decision, durationMs, traceIdOf(ctx.span)));
-}
-
-function auditRecord(
-  ctx: CallContext,
-  reason: Reason,
-  decision: AuditRecord['decision'],
-  durationMs: number,
-  traceId: string | null,
-): AuditRecord {
   const upstream = ctx.upstream;
-  return {
-    ts: new Date().toISOString(),
+  const record = deps.metrics.record;
+  record.call(
+    vendor,
+    reason,
+    upstream !== null ? ctx.upstreamMs / 1000 : undefined,
+    (durationMs - ctx.upstreamMs) / 1000,
+  );
+  const key = ctx.key;
+  if (key && ctx.countedMicros > 0) {
+    record.spend(key.namespace, key.name, vendor, ctx.countedMicros / MICROS_PER_USD);
+  }
+  const costUsd = usd(ctx.countedMicros);
+  const vaultKey = key ? keyName(key) : null;
+  // A span that records nothing (no SDK, or not sampled) would drop the attributes: not built then.
+  if (ctx.span.isRecording()) {
+    ctx.span.setAttributes({
+      'keybrake.vendor': vendor,
+      'keybrake.decision': decision,
+      'keybrake.reason': reason,
+      'keybrake.operation': ctx.op?.id ?? '',
+      'keybrake.vault_key': vaultKey ?? '',
+      'keybrake.cost_usd': costUsd,
+      ...(ctx.runId ? { 'keybrake.run_id': ctx.runId } : {}),
+      ...(upstream !== null ? { 'http.response.status_code': upstream.status } : {}),
+    });
+  }
+  ctx.span.end();
+  const line: AuditRecord = {
+    ts: isoTimestamp(),
     event: 'keybrake.call',
-    vaultKey: ctx.key ? `${ctx.key.namespace}/${ctx.key.name}` : null,
+    vaultKey,
     vendor: ctx.vendor,
     method: ctx.method,
     path: ctx.path,
@@ -57,12 +53,38 @@ function auditRecord(
     runId: ctx.runId,
     decision,
     reason,
-    costUsd: formatUsd(ctx.countedMicros),
+    costUsd,
     upstreamStatus: upstream?.status ?? null,
     upstreamRequestId: upstream ? firstHeader(upstream.headers[ctx.adapter!.requestIdHeader]) : null,
     durationMs: Math.round(durationMs * 1000) / 1000,
-    traceId,
+    traceId: traceIdOf(ctx.span),
   };
+  deps.audit.write(line);
+}
+
+/** `namespace/name`, built once per compiled key (a snapshot's keys live as long as it does). */
+const KEY_NAMES = new WeakMap<CompiledKey, string>();
+
+function keyName(key: CompiledKey): string {
+  let name = KEY_NAMES.get(key);
+  if (name === undefined) {
+    name = `${key.namespace}/${key.name}`;
+    KEY_NAMES.set(key, name);
+  }
+  return name;
+}
+
+/** formatUsd, with the two amounts that repeat call after call (nothing, the last price) kept. */
+let lastMicros = 0;
+let lastUsd = formatUsd(0);
+
+function usd(micros: number): string {
+  if (micros === 0) return '0.00';
+  if (micros !== lastMicros) {
+    lastUsd = formatUsd(micros);
+    lastMicros = micros;
+  }
+  return lastUsd;
 }
 
 function firstHeader(v: string | string[] | undefined): string | null {

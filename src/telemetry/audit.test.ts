@@ -1,0 +1,270 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { REASONS, type Reason } from '../decision/reasons.ts';
+import {
+  type AuditRecord,
+  type AuditStream,
+  isoTimestamp,
+  serializeAuditRecord,
+  stdoutAuditSink,
+} from './audit.ts';
+
+/** A record with every field in the contract's order, as the audit stage builds it. */
+function record(over: Partial<AuditRecord> = {}): AuditRecord {
+  const r: AuditRecord = {
+    ts: '2026-11-29T22:33:57.463Z',
+    event: 'keybrake.call',
+    vaultKey: 'agents/k',
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    operation: 'stripe.charges.create',
+    runId: null,
+    decision: 'allow',
+    reason: 'ok',
+    costUsd: '1.00',
+    upstreamStatus: 200,
+    upstreamRequestId: 'req_1',
+    durationMs: 0.412,
+    traceId: null,
+  };
+  // Assigned field by field: the order stays the contract's whatever `over` lists.
+  for (const [k, v] of Object.entries(over)) (r as unknown as Record<string, unknown>)[k] = v;
+  return r;
+}
+
+describe('serializeAuditRecord', () => {
+  it('is JSON.stringify of the record, plus the line break', () => {
+    const r = record();
+    expect(serializeAuditRecord(r)).toBe(`${JSON.stringify(r)}\n`);
+  });
+
+  it('escapes every string as JSON.stringify does: quotes, backslashes, controls, lone surrogates', () => {
+    for (const s of [
+      'a"b',
+      'a\\b',
+      'tab\there',
+      'nl\n',
+      '\u0000\u001f',
+      '\ud800',
+      'x\udfff',
+      '😀',
+      '\u2028é',
+    ]) {
+      const r = record({ path: s, upstreamRequestId: s, operation: s, vaultKey: s, runId: s });
+      expect(serializeAuditRecord(r)).toBe(`${JSON.stringify(r)}\n`);
+    }
+  });
+
+  it('matches JSON.stringify for any strings, nulls and numbers', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    const maybe = fc.option(text, { nil: null });
+    const reasons = Object.keys(REASONS) as Reason[];
+    fc.assert(
+      fc.property(
+        fc.record({
+          ts: text,
+          vaultKey: maybe,
+          vendor: maybe,
+          method: text,
+          path: text,
+          operation: maybe,
+          runId: maybe,
+          reason: fc.constantFrom(...reasons),
+          costUsd: text,
+          upstreamStatus: fc.option(fc.integer({ min: 100, max: 599 }), { nil: null }),
+          upstreamRequestId: maybe,
+          durationMs: fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0)),
+          traceId: maybe,
+        }),
+        (fields) => {
+          const r = record({ ...fields, decision: fields.reason === 'ok' ? 'allow' : 'deny' });
+          expect(serializeAuditRecord(r)).toBe(`${JSON.stringify(r)}\n`);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('isoTimestamp', () => {
+  it('is toISOString of the millisecond, also when calls alternate between milliseconds', () => {
+    for (const ms of [
+      0, 1, 1, 1_800_000_000_000, 1_800_000_000_001, 1_800_000_000_000, 253_402_300_799_999,
+    ]) {
+      expect(isoTimestamp(ms)).toBe(new Date(ms).toISOString());
+    }
+  });
+});
+
+/** A stream that keeps what it is given and when, and can be told to hold writes back. */
+class RecordingStream extends Writable {
+  readonly writes: string[] = [];
+  #held: (() => void)[] = [];
+  hold = false;
+  #waiters: (() => void)[] = [];
+
+  constructor(highWaterMark = 16 * 1024) {
+    super({ decodeStrings: false, highWaterMark });
+  }
+
+  override _write(chunk: string, _encoding: string, done: (err?: Error | null) => void): void {
+    this.writes.push(chunk);
+    for (const w of this.#waiters.splice(0)) w();
+    if (this.hold) this.#held.push(() => done());
+    else done();
+  }
+
+  /** Lets every held write complete. */
+  release(): void {
+    this.hold = false;
+    for (const done of this.#held.splice(0)) done();
+  }
+
+  /** Resolves on the next write the stream receives. */
+  nextWrite(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  lines(): string[] {
+    return this.writes.join('').split('\n').slice(0, -1);
+  }
+}
+
+const seq = (i: number) => record({ path: `/seq/${i}` });
+const paths = (lines: string[]) => lines.map((l) => (JSON.parse(l) as AuditRecord).path);
+
+describe('stdoutAuditSink: batches', () => {
+  it('gathers records and writes them in one write, at the latest maxDelayMs after the first', async () => {
+    const stream = new RecordingStream();
+    const sink = stdoutAuditSink({ stream, maxDelayMs: 5 });
+    const written = stream.nextWrite();
+    for (let i = 0; i < 10; i++) sink.write(seq(i));
+    expect(stream.writes).toHaveLength(0);
+    await written;
+    expect(stream.writes).toHaveLength(1);
+    expect(paths(stream.lines())).toEqual(Array.from({ length: 10 }, (_, i) => `/seq/${i}`));
+  });
+
+  it('writes as soon as a batch reaches maxBatchBytes, and keeps the order across batches', async () => {
+    const stream = new RecordingStream();
+    const line = serializeAuditRecord(seq(0)).length;
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: line * 3, maxDelayMs: 60_000 });
+    for (let i = 0; i < 10; i++) sink.write(seq(i));
+    // Three full batches went out as they filled; the tenth record waits for its timer or a flush.
+    expect(stream.writes).toHaveLength(3);
+    await sink.flush();
+    expect(stream.writes).toHaveLength(4);
+    expect(paths(stream.lines())).toEqual(Array.from({ length: 10 }, (_, i) => `/seq/${i}`));
+  });
+
+  it('flush() resolves only once every write has completed', async () => {
+    const stream = new RecordingStream();
+    stream.hold = true;
+    const sink = stdoutAuditSink({ stream, maxDelayMs: 60_000 });
+    sink.write(seq(0));
+    let flushed = false;
+    const flushing = sink.flush().then(() => {
+      flushed = true;
+    });
+    await Promise.resolve();
+    expect(stream.writes).toHaveLength(1);
+    expect(flushed).toBe(false);
+    stream.release();
+    await flushing;
+    expect(flushed).toBe(true);
+    // Nothing pending: an immediate answer.
+    await sink.flush();
+  });
+
+  it('past the high-water mark, gathers records until the stream drains, then writes them together', async () => {
+    const stream = new RecordingStream(1);
+    stream.hold = true;
+    const line = serializeAuditRecord(seq(0)).length;
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000 });
+    sink.write(seq(0)); // one batch, over the 1-byte high-water mark: the stream asks to wait
+    for (let i = 1; i < 5; i++) sink.write(seq(i));
+    expect(stream.writes).toHaveLength(1);
+    const flushing = sink.flush();
+    stream.release(); // 'drain': the four records that gathered go out as one write
+    await flushing;
+    expect(stream.writes).toHaveLength(2);
+    expect(paths(stream.lines())).toEqual(['/seq/0', '/seq/1', '/seq/2', '/seq/3', '/seq/4']);
+  });
+
+  it('flush() does not wait for a stream that is gone', async () => {
+    const stream = new RecordingStream(1);
+    stream.hold = true;
+    const sink = stdoutAuditSink({ stream: stream as AuditStream, maxBatchBytes: 1, maxDelayMs: 60_000 });
+    sink.write(seq(0));
+    sink.write(seq(1));
+    const flushing = sink.flush();
+    stream.destroy();
+    await flushing;
+  });
+});
+
+const WRITER = path.resolve(import.meta.dirname, '../../test/fixtures/audit-writer.ts');
+
+/**
+ * The real stdout, a pipe to this process that nobody reads until the writer has written every
+ * record: the pipe fills (EAGAIN on its non-blocking end) and the writer must neither lose nor tear
+ * a line. Then every line is read and checked, in order.
+ */
+async function throughSlowPipe(records: number, batchBytes: number, mode: 'flush' | 'sigterm' | 'exit') {
+  const child = spawn(process.execPath, [WRITER, String(records), String(batchBytes), mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+  const said: string[] = [];
+  const saidLine = (what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const rl = createInterface({ input: child.stderr! });
+      rl.on('line', (l) => {
+        said.push(l);
+        if (l === what) resolve();
+      });
+      void exited.then(() => reject(new Error(`writer exited before saying ${what}: ${said.join(' | ')}`)));
+    });
+  child.stdout!.pause();
+  await saidLine('written');
+  if (mode === 'sigterm') child.kill('SIGTERM');
+  // The slow reader starts only now.
+  const chunks: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+  child.stdout!.resume();
+  const [code] = await exited;
+  if (!child.stdout!.readableEnded) await once(child.stdout!, 'end');
+  const text = Buffer.concat(chunks).toString('utf8');
+  return { code, said, text };
+}
+
+describe('stdoutAuditSink on a pipe nobody reads yet', () => {
+  const RECORDS = 3_000; // about 1 MiB: far more than a pipe holds
+
+  it.each([
+    ['flush() resolves once every line is through', 'flush', 64 * 1024],
+    ['SIGTERM, flush(), exit: the graceful shutdown', 'sigterm', 64 * 1024],
+    ['a natural exit with a batch still gathering', 'exit', 64 * 1024],
+    ['small batches (many writes queued behind a full pipe)', 'flush', 1024],
+  ] as const)('%s: no line lost or torn', async (_name, mode, batchBytes) => {
+    const { code, said, text } = await throughSlowPipe(RECORDS, batchBytes, mode);
+    expect(code).toBe(0);
+    if (mode !== 'exit') expect(said).toContain('flushed');
+    // The pipe was full while the records were written: bytes waited in the stream (the rest
+    // gathered in the sink until 'drain').
+    const queued = Number(said.find((l) => l.startsWith('queued '))?.slice(7));
+    expect(queued).toBeGreaterThan(0);
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    expect(lines).toHaveLength(RECORDS);
+    lines.forEach((line, i) => {
+      expect((JSON.parse(line) as AuditRecord).path).toBe(`/seq/${i}`);
+    });
+  });
+});
