@@ -8,15 +8,14 @@ import { downstreamHeaders, type UpstreamResponse } from './upstreams.ts';
 export type Answer = CallResponse & { readonly reason: Reason };
 
 const DECISION_HEADER = 'keybrake-decision';
+const ALLOWED = decisionHeader('ok');
 
 /** The upstream's own answer, minus hop-by-hop headers, marked as allowed. */
 export function allowed(res: UpstreamResponse): Answer {
-  return {
-    status: res.status,
-    headers: { ...downstreamHeaders(res.headers), [DECISION_HEADER]: decisionHeader('ok') },
-    body: res.body,
-    reason: 'ok',
-  };
+  const headers = downstreamHeaders(res.headers);
+  // The vendor's own keybrake-decision, if it sent one, is replaced in place.
+  headers[DECISION_HEADER] = ALLOWED;
+  return { status: res.status, headers, body: res.body, reason: 'ok' };
 }
 
 /** A denial in the vendor's error shape, so the caller's SDK raises its own typed error (DESIGN.md §4). */

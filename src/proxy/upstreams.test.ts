@@ -114,3 +114,96 @@ describe('createUpstreams: --max-response-body', () => {
     expect(streamed).toBeLessThan(64 * 1024 * 1024);
   });
 });
+
+describe('createUpstreams: forwarding', () => {
+  const seen: { host?: string; headers: Record<string, unknown>; body: string }[] = [];
+  let release: (() => void) | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ host: req.headers.host, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      if (req.url === '/hold') {
+        release = () => res.end('{}');
+        return;
+      }
+      if (req.url === '/early-hints') res.writeEarlyHints({ link: '</a.css>; rel=preload' });
+      res.writeHead(201, { 'content-type': 'application/json', 'request-id': 'req_fwd' });
+      // Three writes: the body arrives in several chunks.
+      res.write('{"a":');
+      res.write('"b",');
+      res.end('"c":1}');
+    });
+  });
+  let port = 0;
+  let upstreams: ReturnType<typeof createUpstreams>;
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+    upstreams = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      { timeoutMs: 500, maxResponseBytes: 1024 },
+    );
+  });
+  afterAll(async () => {
+    release?.();
+    await upstreams.close(true);
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it("relays the vendor's head and whole body, having sent the body, the headers and the origin's Host", async () => {
+    const res = await upstreams.forward({
+      vendor: 'stripe',
+      method: 'POST',
+      pathAndQuery: '/v1/charges?expand[]=x',
+      headers: { authorization: 'Bearer sk_test_x', 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.from('amount=100'),
+    });
+    expect(res).toMatchObject({ status: 201, headers: { 'request-id': 'req_fwd' } });
+    expect((res as { body: Buffer }).body.toString()).toBe('{"a":"b","c":1}');
+    expect(seen.at(-1)).toMatchObject({
+      host: `127.0.0.1:${port}`,
+      headers: { authorization: 'Bearer sk_test_x', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'amount=100',
+    });
+  });
+
+  it('skips an informational answer (103) and relays the final one', async () => {
+    const res = await upstreams.forward({
+      vendor: 'stripe',
+      method: 'GET',
+      pathAndQuery: '/early-hints',
+      headers: {},
+    });
+    expect(res).toMatchObject({ status: 201 });
+    expect(res).not.toHaveProperty('headers.link');
+  });
+
+  it('answers upstream_timeout when the vendor does not answer in time', async () => {
+    expect(
+      await upstreams.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: '/hold', headers: {} }),
+    ).toMatchObject({ reason: 'upstream_timeout' });
+  });
+
+  it('answers upstream_unavailable when the vendor cannot be reached', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port: gone } = closed.address() as AddressInfo;
+    closed.close();
+    await once(closed, 'close');
+    const elsewhere = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${gone}` },
+      { timeoutMs: 500 },
+    );
+    try {
+      expect(
+        await elsewhere.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: '/', headers: {} }),
+      ).toMatchObject({ reason: 'upstream_unavailable' });
+    } finally {
+      await elsewhere.close(true);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { type Denial, deny } from '../decision/reasons.ts';
-import type { VendorName } from '../snapshot/types.ts';
+import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
+import type { VendorAdapter } from '../vendors/types.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
@@ -85,7 +86,18 @@ const MAX_POOLS = 64;
 
 const EMPTY = Buffer.alloc(0);
 
-/** undici pools, one per upstream origin, created on first use; bodies read up to a limit. */
+/** Where one vendor host's calls go: its pool (created on first use) and the base URL's path. */
+interface Target {
+  readonly origin: string;
+  readonly path: string;
+  pool: Pool | undefined;
+}
+
+/**
+ * undici pools, one per upstream origin, created on first use; bodies read up to a limit. Calls go
+ * through undici's dispatch API with a handler that gathers the body itself (ResponseCollector):
+ * no response stream, no async iterator, one Promise per call.
+ */
 export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions): Upstreams {
   const opts = { ...options, maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES };
   const pools = new Map<string, Pool>();
@@ -105,53 +117,132 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
     return pool;
   };
   // Base URLs are parsed once per vendor and sub host, not on every call.
-  const targets = new Map<string, { origin: string; host: string; path: string }>();
-  const targetFor = (vendor: VendorName, sub: string) => {
-    const id = `${vendor} ${sub}`;
-    let target = targets.get(id);
+  const targets = new Map<VendorName, Map<string, Target>>();
+  let targetCount = 0;
+  const targetFor = (vendor: VendorName, sub: string): Target => {
+    let bySub = targets.get(vendor);
+    if (bySub === undefined) {
+      bySub = new Map();
+      targets.set(vendor, bySub);
+    }
+    let target = bySub.get(sub);
     if (!target) {
       const url = new URL(config[vendor].replace('{sub}', sub));
-      target = { origin: url.origin, host: url.host, path: url.pathname.replace(/\/+$/, '') };
-      if (targets.size < MAX_POOLS) targets.set(id, target);
+      target = { origin: url.origin, path: url.pathname.replace(/\/+$/, ''), pool: undefined };
+      if (targetCount < MAX_POOLS) {
+        bySub.set(sub, target);
+        targetCount++;
+      }
     }
     return target;
   };
-  const tooLarge = (res: Dispatcher.ResponseData): UpstreamResponse => {
-    // Destroying the body closes that upstream connection; a body undici already failed is a no-op.
-    res.body.destroy();
-    return { status: res.statusCode, headers: res.headers, body: EMPTY, overLimit: opts.maxResponseBytes };
-  };
   return {
-    async forward(req) {
-      const base = targetFor(req.vendor, req.subHost ?? 'api');
-      const pool = poolFor(base.origin);
-      if (!pool) return deny('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`);
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await pool.request({
-          method: req.method as 'GET',
-          path: base.path + req.pathAndQuery,
-          headers: { ...req.headers, host: base.host },
-          body: req.body && req.body.length > 0 ? req.body : null,
-        });
-      } catch (err) {
-        return failure(err, req.vendor, opts);
-      }
-      // A declared length over the limit is refused before a byte of the body is read.
-      if (Number(res.headers['content-length']) > opts.maxResponseBytes) return tooLarge(res);
-      try {
-        const body = Buffer.from(await res.body.arrayBuffer());
-        return { status: res.statusCode, headers: res.headers, body };
-      } catch (err) {
-        if (err instanceof undiciErrors.ResponseExceededMaxSizeError) return tooLarge(res);
-        return failure(err, req.vendor, opts);
-      }
+    forward(req) {
+      const target = targetFor(req.vendor, req.subHost ?? 'api');
+      target.pool ??= poolFor(target.origin);
+      const pool = target.pool;
+      if (!pool)
+        return Promise.resolve(deny('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`));
+      return new Promise((resolve) => {
+        // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
+        pool.dispatch(
+          {
+            method: req.method as Dispatcher.HttpMethod,
+            path: target.path + req.pathAndQuery,
+            headers: req.headers,
+            body: req.body && req.body.length > 0 ? req.body : null,
+          },
+          new ResponseCollector(resolve, req.vendor, opts),
+        );
+      });
     },
     async close(force = false) {
       const open = [...pools.values()].filter((p) => !p.destroyed && !p.closed);
       await Promise.all(open.map((p) => (force ? p.destroy() : p.close())));
     },
   };
+}
+
+/**
+ * Reads one upstream answer whole, up to the response limit: the head as undici parsed it, the body
+ * as the chunks it hands over. Settles its promise exactly once: with the answer; with the head
+ * alone and `overLimit` for a body over the limit (a declared length over it is refused before a
+ * byte of the body is read, and the connection dropped); or with the denial for a failure.
+ */
+class ResponseCollector implements Dispatcher.DispatchHandler {
+  readonly #resolve: (res: UpstreamResponse | Denial) => void;
+  readonly #vendor: VendorName;
+  readonly #opts: { timeoutMs: number; maxResponseBytes: number };
+  #done = false;
+  #status = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  constructor(
+    resolve: (res: UpstreamResponse | Denial) => void,
+    vendor: VendorName,
+    opts: { timeoutMs: number; maxResponseBytes: number },
+  ) {
+    this.#resolve = resolve;
+    this.#vendor = vendor;
+    this.#opts = opts;
+  }
+
+  onRequestStart(): void {}
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx answers are informational: the real head follows.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#headers = headers;
+    if (Number(headers['content-length']) > this.#opts.maxResponseBytes) {
+      this.#tooLarge();
+      // Aborting a response under way closes that upstream connection: its body is never read.
+      controller.abort(new undiciErrors.ResponseExceededMaxSizeError());
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const chunks = this.#chunks;
+    const body =
+      chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length);
+    this.#resolve({ status: this.#status, headers: this.#headers, body });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (this.#done) return;
+    // The parser stops at the limit: the head is kept so the audit record names status and request id.
+    if (this.#status !== 0 && err instanceof undiciErrors.ResponseExceededMaxSizeError) {
+      this.#tooLarge();
+      return;
+    }
+    this.#done = true;
+    this.#resolve(failure(err, this.#vendor, this.#opts));
+  }
+
+  #tooLarge(): void {
+    this.#done = true;
+    this.#chunks = [];
+    this.#resolve({
+      status: this.#status,
+      headers: this.#headers,
+      body: EMPTY,
+      overLimit: this.#opts.maxResponseBytes,
+    });
+  }
 }
 
 function failure(
@@ -201,20 +292,37 @@ const DROPPED = new Set([
   'accept-encoding',
 ]);
 
+/** The Authorization header each credential travels in, built once per credential object. */
+const AUTHORIZATIONS = new WeakMap<UpstreamCredential, { adapter: VendorAdapter; header: string }>();
+
+/** `adapter.upstreamAuthorization(credential)`, kept: compiled credentials are immutable. */
+export function upstreamAuthorization(adapter: VendorAdapter, credential: UpstreamCredential): string {
+  const known = AUTHORIZATIONS.get(credential);
+  if (known !== undefined && known.adapter === adapter) return known.header;
+  const header = adapter.upstreamAuthorization(credential);
+  AUTHORIZATIONS.set(credential, { adapter, header });
+  return header;
+}
+
 /** The caller's headers as the vendor should see them, with the real credential swapped in. */
 export function upstreamHeaders(
   incoming: Record<string, string | string[] | undefined>,
   authorization: string,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const connectionListed = new Set(
-    String(incoming.connection ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROPPED.has(name) || connectionListed.has(name)) continue;
+  // The names `Connection` nominates are hop-by-hop too; most calls send none, or only keep-alive.
+  const connection = incoming.connection;
+  const nominated =
+    connection === undefined
+      ? undefined
+      : String(connection)
+          .split(',')
+          .map((s) => s.trim().toLowerCase())
+          .filter(Boolean);
+  // for…in rather than Object.entries: no array per header on the request path.
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || DROPPED.has(name) || nominated?.includes(name)) continue;
     out[name] = value;
   }
   out.authorization = authorization;
@@ -226,7 +334,8 @@ export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || DROPPED.has(name)) continue;
     out[name] = value;
   }

@@ -3,7 +3,7 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential } from '../credential-scan.ts';
-import { responseTooLargeMessage, upstreamHeaders } from '../upstreams.ts';
+import { responseTooLargeMessage, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 
 /**
  * Sends the call upstream with the real credential swapped in. A timeout or a dropped connection
@@ -22,7 +22,7 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     ...(host !== undefined ? { subHost: host } : {}),
     method: req.method,
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
-    headers: upstreamHeaders(ctx.call.headers, ctx.adapter!.upstreamAuthorization(key.upstream)),
+    headers: upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream)),
     body: ctx.call.body,
   });
   ctx.upstreamMs = performance.now() - t0;

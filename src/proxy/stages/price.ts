@@ -6,7 +6,7 @@ import type { CostLookup, Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { errorText } from '../error-text.ts';
 import { parseJson } from '../parse-json.ts';
-import { upstreamHeaders } from '../upstreams.ts';
+import { upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 import { canonicalObject, FALLBACK_LEASE_TTL_MS, leaseAccount } from './lease.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
@@ -49,7 +49,7 @@ async function priceUpstream(
     'content-type': _type,
     'idempotency-key': _idem,
     ...rest
-  } = upstreamHeaders(ctx.call.headers, adapter!.upstreamAuthorization(ctx.key!.upstream));
+  } = upstreamHeaders(ctx.call.headers, upstreamAuthorization(adapter!, ctx.key!.upstream));
   const parties = { ...op!.parties };
   let lookup = first;
   let cost: number | undefined;
