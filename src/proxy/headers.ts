@@ -38,6 +38,19 @@ const READ: Readonly<Record<VendorName, ReadonlyMap<string, string>>> = {
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
 /**
+ * Lengths of every name checkHeaders looks at: any other header line is skipped without lower-casing
+ * its name (lower-casing never changes the length of a name that lower-cases to one of these).
+ */
+const LOOKED_AT = new Uint8Array(64);
+for (const name of [
+  ...Object.values(READ).flatMap((m) => [...m.keys()]),
+  'connection',
+  ...METHOD_OVERRIDES,
+]) {
+  LOOKED_AT[name.length] = 1;
+}
+
+/**
  * The first reason to refuse a call's headers, or undefined: a method override header, a header
  * Keybrake reads for this vendor given twice (a second `Keybrake-Run-Id` is `run_id_invalid`, the
  * rest `header_invalid`), or one nominated by `Connection`.
@@ -47,7 +60,9 @@ export function checkHeaders(vendor: VendorName, raw: RawHeaders): Denial | unde
   let seen: Set<string> | undefined;
   let connection: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
+    const line = raw[i]!;
+    if (LOOKED_AT[line.length] !== 1) continue;
+    const name = line.toLowerCase();
     const shown = read.get(name);
     if (shown !== undefined) {
       seen ??= new Set();

@@ -22,7 +22,8 @@ export class InFlight {
   /** A request has arrived; it is in flight until its response closes. */
   track(res: ServerResponse): void {
     this.#count++;
-    res.once('close', this.#leave);
+    // 'close' comes once per response: no once() wrapper per call.
+    res.on('close', this.#leave);
   }
 
   /** Resolves true once nothing is in flight, or false when `timeoutMs` passes first. */

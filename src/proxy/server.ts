@@ -206,12 +206,14 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false) => {
+    const raw = req.raw;
+    // Every call object has the same shape (portVendor undefined on the router): one hidden class.
     const res = await handle({
-      ...portVendor,
+      portVendor: opts.vendor,
       method: req.method,
-      url: req.raw.url ?? '/',
+      url: raw.url ?? '/',
       headers: req.headers,
-      rawHeaders: req.raw.rawHeaders,
+      rawHeaders: raw.rawHeaders,
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
       bodyTooLarge,
     });

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
-import type { VendorAdapter } from '../../vendors/types.ts';
+import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 import { runIdOf } from '../run-id.ts';
 import { findRunKey, type StoppedRuns } from '../runs.ts';
@@ -18,11 +18,20 @@ export function findKey(
   snapshot: Snapshot,
   now: number,
 ): CompiledKey | Denial {
-  const presented = adapter.credential(headers);
+  return keyOf(adapter, adapter.credential(headers), snapshot, now);
+}
+
+function keyOf(
+  adapter: VendorAdapter,
+  presented: PresentedCredential | undefined,
+  snapshot: Snapshot,
+  now: number,
+): CompiledKey | Denial {
   if (!presented || presented.token.length < 16 || presented.token.length > 512) {
     return deny('key_unknown', 'Missing or malformed credentials for a Keybrake vault key.');
   }
-  const digest = createHash('sha256').update(presented.token).digest('hex');
+  // crypto.hash: the one-shot digest, without a Hash object per call.
+  const digest = hash('sha256', presented.token, 'hex');
   const key = snapshot.keys.get(digest);
   if (!key || key.vendor !== adapter.name) return deny('key_unknown');
   if (key.suspended) return deny('key_suspended');
@@ -49,7 +58,8 @@ export function findCaller(
     const run = findRunKey(adapter.name, presented.token, snapshot, now, stopped);
     if (run) return isDenial(run) ? run : { key: run.key, run: run.grant };
   }
-  const key = findKey(adapter, headers, snapshot, now);
+  // The credential is read once: the lookup below judges the same token the run-key check did.
+  const key = keyOf(adapter, presented, snapshot, now);
   return isDenial(key) ? key : { key };
 }
 
