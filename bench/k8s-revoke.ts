@@ -1,0 +1,73 @@
+// Revocation against table size on a real control plane (ADR 0013): `kubectl delete vaultkey` → every
+// one of three real proxies answers key_unknown, 20 trials per size, by default with 10 and with
+// 100 000 VaultKeys in the table (created in bulk through the API; how long that takes is printed).
+// The CI suite runs 10 vs 10 000 (test/k8s/revoke-scale.test.ts); this is the 100 000-key run.
+//
+//   export KEYBRAKE_K8S_BIN_DIR=$(bash .ci/provision-control-plane.sh | tail -1)
+//   node bench/k8s-revoke.ts                       # 10 and 100 000 keys, about 15 minutes
+//   BENCH_REVOKE_KEYS=10,10000,100000 BENCH_TRIALS=30 node bench/k8s-revoke.ts
+//
+// Per size: p50/p99 from kubectl's return to the last proxy's denial, split at the operator's publish
+// of the revoking snapshot (its own work on the change before, distribution after), the delta's size
+// and the proxies' time to apply it. Figures go to stdout and bench/results/k8s-revoke.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { startControlPlane } from '../test/env/control-plane/control-plane.ts';
+import { type RevokeScaleResult, removeScaleObjects, runRevokeScale } from '../test/k8s/scale.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SIZES = (process.env['BENCH_REVOKE_KEYS'] ?? '10,100000').split(',').map(Number);
+const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 20);
+
+const started = new Date();
+const before = loadavg();
+const log = (line: string) => console.log(`[k8s-revoke] ${line}`);
+log(
+  `sizes ${SIZES.join(', ')}, ${TRIALS} trials each; load average ${before.map((l) => l.toFixed(2)).join(' ')}`,
+);
+const cp = await startControlPlane({
+  ...(process.env['KEYBRAKE_K8S_BIN_DIR'] ? { binDir: process.env['KEYBRAKE_K8S_BIN_DIR'] } : {}),
+});
+const results: RevokeScaleResult[] = [];
+try {
+  for (const keys of SIZES) {
+    const name = `bench-${keys}`;
+    try {
+      results.push(await runRevokeScale({ cp, keys, trials: TRIALS, name, log }));
+    } finally {
+      await removeScaleObjects(cp, `${name}-agents`);
+    }
+  }
+} finally {
+  await cp.stop();
+}
+
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 1 : 0) : '-');
+console.log(
+  [
+    '',
+    `| keys | create s | first table s | revoke p50 | p99 | operator p50 | p99 | distribution p50 | p99 | delta bytes | proxy apply p99 |`,
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...results.map((r) => {
+      const s = r.summary;
+      return `| ${r.keys.toLocaleString('en')} | ${(r.createMs / 1000).toFixed(1)} | ${(r.firstTableMs / 1000).toFixed(1)} | ${ms(s.all.p50)} | ${ms(s.all.p99)} | ${ms(s.operatorLag.p50)} | ${ms(s.operatorLag.p99)} | ${ms(s.distribution.p50)} | ${ms(s.distribution.p99)} | ${ms(s.deltaBytes.max)} | ${s.proxyApplyMs.p99.toFixed(2)} |`;
+    }),
+    '',
+  ].join('\n'),
+);
+await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+await writeFile(
+  path.join(ROOT, 'bench/results/k8s-revoke.json'),
+  `${JSON.stringify(
+    {
+      date: started.toISOString(),
+      loadAverageBefore: before,
+      loadAverageAfter: loadavg(),
+      trials: TRIALS,
+      results: results.map(({ trials, ...r }) => ({ ...r, trials })),
+    },
+    null,
+    2,
+  )}\n`,
+);
