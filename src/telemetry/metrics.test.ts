@@ -66,12 +66,12 @@ describe('createProxyMetrics', () => {
 describe('ProxyMetrics.record: the per-call figures kept in plain cells', () => {
   /** The same metric, fed by prom-client's own inc/observe, in a registry of its own. */
   async function reference(metric: Counter<string> | Histogram<string>) {
-    const { name, help, type } = await metric.get();
+    const { name, help } = await metric.get();
     const registry = new Registry();
     const labelNames = (metric as unknown as { labelNames: string[] }).labelNames;
     const buckets = (metric as unknown as { upperBounds?: number[] }).upperBounds;
     const copy =
-      type === 'histogram'
+      metric instanceof Histogram
         ? new Histogram({ name, help, labelNames, buckets: buckets!, registers: [registry] })
         : new Counter({ name, help, labelNames, registers: [registry] });
     return { registry, copy };
