@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileOperations, type OperationRow } from './operation-table.ts';
+import { deny, isDenial } from '../decision/reasons.ts';
+import {
+  compileOperations,
+  type LockFieldReader,
+  type OperationRow,
+  resolveLocks,
+} from './operation-table.ts';
 
 const row = (id: string, method: string, path: string): OperationRow => ({
   id,
@@ -126,5 +132,46 @@ describe('a trailing slash', () => {
     ['POST', '/v1/keys//', undefined],
   ])('%s %s reads as %s', (method, path, id) => {
     expect(match(method, path)?.row.id).toBe(id);
+  });
+});
+
+describe('resolving the objects a row locks', () => {
+  const locking = (path: string, locks: readonly string[]): OperationRow => ({
+    id: 'x.lock',
+    method: 'POST',
+    path,
+    class: 'money',
+    locks,
+  });
+  /** A body field holds one id, or ids separated by commas; `bad` is unreadable. */
+  const readField: LockFieldReader = (params, field) => {
+    const v = params[field];
+    if (v === 'bad') return deny('body_invalid', `${field} is unreadable`);
+    return typeof v === 'string' ? v.split(',') : [];
+  };
+
+  it('takes path placeholders by name, in path order, and body fields through the reader', () => {
+    const r = locking('/v1/{a}/x/{b}', ['{b}', 'field', '{a}']);
+    expect(resolveLocks(r, ['a_1', 'b_1'], { field: 'f_1,f_2' }, readField)).toEqual({
+      locks: ['b_1', 'f_1', 'f_2', 'a_1'],
+    });
+  });
+
+  it('locks each id once and skips empty ones; nothing to lock is {}', () => {
+    const r = locking('/v1/{a}', ['{a}', 'field', 'other']);
+    expect(resolveLocks(r, ['a_1'], { field: 'a_1,,a_1', other: '' }, readField)).toEqual({ locks: ['a_1'] });
+    expect(resolveLocks(locking('/v1/x', ['field']), [], {}, readField)).toEqual({});
+    expect(resolveLocks(row('x.plain', 'POST', '/v1/{a}'), ['a_1'], {}, readField)).toEqual({});
+  });
+
+  it("returns the reader's denial", () => {
+    const out = resolveLocks(locking('/v1/{a}', ['{a}', 'field']), ['a_1'], { field: 'bad' }, readField);
+    expect(isDenial(out) && out.reason).toBe('body_invalid');
+  });
+
+  it('throws on a lock naming no placeholder of its own path (a table bug)', () => {
+    expect(() => resolveLocks(locking('/v1/{a}', ['{b}']), ['a_1'], {}, readField)).toThrow(
+      'x.lock: lock {b} is not in /v1/{a}',
+    );
   });
 });

@@ -1,4 +1,5 @@
-import type { CatalogClass } from './types.ts';
+import { type Denial, isDenial } from '../decision/reasons.ts';
+import type { CatalogClass, Params } from './types.ts';
 
 /**
  * The shape every vendor's operations table (`<vendor>/operations.ts`, generated from the vendor's own
@@ -43,6 +44,44 @@ export interface OperationMatch<Row> {
 
 /** Finds the row for a method and path; undefined when the table has none. */
 export type OperationMatcher<Row> = (method: string, path: string) => OperationMatch<Row> | undefined;
+
+/**
+ * Reads a body field a row locks by (a bare name in its `locks`): the ids the field names, none when
+ * the call omits it, or the vendor's denial when it holds something no id can be read from.
+ */
+export type LockFieldReader = (params: Params, field: string) => readonly string[] | Denial;
+
+/**
+ * The objects a call locks (ADR 0007 §5), from its row's `locks`: `{name}` is the id in that path
+ * placeholder (`segments` holds the placeholder values in path order), a bare name a body field read
+ * by the vendor's `readField`. Empty ids lock nothing and each id is locked once; a row without locks,
+ * or a call naming none, is `{}`.
+ */
+export function resolveLocks(
+  row: OperationRow<string>,
+  segments: readonly string[],
+  params: Params,
+  readField: LockFieldReader,
+): { locks?: readonly string[] } | Denial {
+  if (!row.locks || row.locks.length === 0) return {};
+  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
+  const locks: string[] = [];
+  for (const lock of row.locks) {
+    const name = /^\{(.+)\}$/.exec(lock)?.[1];
+    if (name === undefined) {
+      const ids = readField(params, lock);
+      if (isDenial(ids)) return ids;
+      locks.push(...ids);
+      continue;
+    }
+    const at = placeholders.indexOf(name);
+    // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
+    if (at === -1) throw new Error(`${row.id}: lock ${lock} is not in ${row.path}`);
+    locks.push(segments[at]!);
+  }
+  const distinct = [...new Set(locks.filter((id) => id !== ''))];
+  return distinct.length > 0 ? { locks: distinct } : {};
+}
 
 interface TrieNode<Row> {
   readonly literals: Map<string, TrieNode<Row>>;

@@ -1,7 +1,7 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operation-class.ts';
-import { compileOperations } from '../operation-table.ts';
+import { compileOperations, resolveLocks } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
@@ -34,7 +34,7 @@ export function classifyResend(prices: ResendPrices, req: VendorRequest, params:
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   if (row.class !== 'money') {
-    const locks = resolveLocks(row, segments, params);
+    const locks = resolveLocks(row, segments, params, resendLockField);
     if (isDenial(locks)) return locks;
     return { ...uncountedOperation(row.id, row.class, NO_PARTIES), ...locks };
   }
@@ -42,36 +42,15 @@ export function classifyResend(prices: ResendPrices, req: VendorRequest, params:
 }
 
 /**
- * The objects a call locks (ADR 0007 §5), from its row's `locks`: `{name}` is the id in that path
- * placeholder; a bare name is a body field holding an id, or a list of ids or of `{ id }` objects
+ * A body field a Resend row locks by (ADR 0007 §5): an id, or a list of ids or of `{ id }` objects
  * (`segments` of `POST /contacts`). A field the call omits locks nothing; one Keybrake cannot read
  * is refused, since what it names could not be locked.
  */
-export function resolveLocks(
-  row: ResendOperationRow,
-  segments: readonly string[],
-  params: Params,
-): { locks?: readonly string[] } | Denial {
-  if (!row.locks || row.locks.length === 0) return {};
-  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
-  const locks: string[] = [];
-  for (const lock of row.locks) {
-    const name = /^\{(.+)\}$/.exec(lock)?.[1];
-    if (name !== undefined) {
-      const at = placeholders.indexOf(name);
-      // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
-      if (at === -1) throw new Error(`${row.id}: lock ${lock} is not in ${row.path}`);
-      locks.push(segments[at]!);
-      continue;
-    }
-    const ids = bodyIds(params[lock]);
-    if (ids === undefined) {
-      return deny('body_invalid', `\`${lock}\` must be an id, or a list of ids or of { "id": … } objects.`);
-    }
-    locks.push(...ids);
-  }
-  const distinct = [...new Set(locks.filter((id) => id !== ''))];
-  return distinct.length > 0 ? { locks: distinct } : {};
+export function resendLockField(params: Params, field: string): readonly string[] | Denial {
+  return (
+    bodyIds(params[field]) ??
+    deny('body_invalid', `\`${field}\` must be an id, or a list of ids or of { "id": … } objects.`)
+  );
 }
 
 /** The ids a body field names (each a plain Resend id); undefined when it is anything else. */
@@ -147,14 +126,14 @@ function applyRule(
       }
       const senders = addressList(params['from']);
       if (!senders) return deny('body_invalid', '`from` must be a string.');
-      const locks = resolveLocks(row, ids, params);
+      const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
       return broadcast(row.id, params, segmentContactsLookup(prices, choice.segment), locks, senders);
     }
     case 'broadcast_send': {
       const id = ids[0];
       if (!isResendId(id)) return deny('path_invalid', 'The path does not name a valid Resend broadcast id.');
-      const locks = resolveLocks(row, ids, params);
+      const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
       return broadcast(row.id, params, broadcastSendLookup(prices, id), locks, []);
     }

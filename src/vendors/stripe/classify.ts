@@ -6,7 +6,7 @@ import {
   unknownOperation,
   unpricedRuleDenial,
 } from '../operation-class.ts';
-import { compileOperations } from '../operation-table.ts';
+import { compileOperations, resolveLocks } from '../operation-table.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import {
   creditGrant,
@@ -89,7 +89,7 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   if (!match) return unknownOperation('stripe', parties);
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
-  const locks = resolveLocks(row, segments, params);
+  const locks = resolveLocks(row, segments, params, stripeLockField);
   if (isDenial(locks)) return locks;
   if (row.class !== 'money') {
     return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
@@ -107,27 +107,13 @@ function hostOf(id: string): { upstreamHost?: string } {
 }
 
 /**
- * The objects this call locks (ADR 0007 §5), from its row's `locks`: `{name}` is the id in that path
- * placeholder, a bare name the body parameter naming the object (skipped when the call omits it).
+ * A body parameter a Stripe row locks by (ADR 0007 §5): the one object id it names, none when the
+ * call omits it; given more than once, it is refused.
  */
-export function resolveLocks(
-  row: StripeOperationRow,
-  segments: readonly string[],
-  params: Params,
-): { locks?: readonly string[] } | Denial {
-  if (!row.locks || row.locks.length === 0) return {};
-  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
-  const locks: string[] = [];
-  for (const lock of row.locks) {
-    const name = /^\{(.+)\}$/.exec(lock)?.[1];
-    const at = name === undefined ? -1 : placeholders.indexOf(name);
-    // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
-    if (name !== undefined && at === -1) throw new Error(`${row.id}: lock ${lock} is not in ${row.path}`);
-    const id = name === undefined ? scalar(params, lock) : segments[at];
-    if (isDenial(id)) return id;
-    if (id !== undefined && id !== '') locks.push(id);
-  }
-  return locks.length > 0 ? { locks } : {};
+export function stripeLockField(params: Params, field: string): readonly string[] | Denial {
+  const id = scalar(params, field);
+  if (isDenial(id)) return id;
+  return id === undefined ? [] : [id];
 }
 
 /**

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import { resolveLocks } from '../operation-table.ts';
 import type { Params } from '../types.ts';
-import { classifyStripe, matchStripeOperation, resolveLocks } from './classify.ts';
+import { classifyStripe, matchStripeOperation, stripeLockField } from './classify.ts';
 import { STRIPE_OPERATIONS } from './operations.ts';
 
 // ADR 0007 §5: the operations priced from a lookup, and the writes that change what such a lookup
@@ -39,7 +40,7 @@ describe('Stripe locks', () => {
   ])('the row of %s %s locks %j', (method, path, params, expected) => {
     const match = matchStripeOperation(method, path);
     if (!match) throw new Error('no row');
-    expect(resolveLocks(match.row, match.segments, params)).toEqual(
+    expect(resolveLocks(match.row, match.segments, params, stripeLockField)).toEqual(
       expected.length > 0 ? { locks: expected } : {},
     );
   });
@@ -57,7 +58,7 @@ describe('Stripe locks', () => {
     for (const row of STRIPE_OPERATIONS) {
       if (!row.locks) continue;
       const segments = [...row.path.matchAll(/\{[^{}/]+\}/g)].map((_, i) => `id_${i}`);
-      expect(() => resolveLocks(row, segments, {}), row.id).not.toThrow();
+      expect(() => resolveLocks(row, segments, {}, stripeLockField), row.id).not.toThrow();
     }
   });
 });
