@@ -21,6 +21,24 @@ export interface ValidationResult {
 type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
 
 /**
+ * The schemas' verdicts on documents already found valid, keyed by the document object itself. A source
+ * whose unchanged objects keep their identity from one update to the next (the Kubernetes source's
+ * informer cache) hands its cache to every `validate`, so that a change re-checks only the objects
+ * that changed, and the unchanged ones come out as the very objects they were last time (which lets
+ * the compiler reuse its work for them too). Entries go with their documents (a WeakMap).
+ */
+export interface ValidationCache {
+  /** Documents found valid: their typed resource and its `Kind/namespace/name`. */
+  readonly valid: WeakMap<object, { kind: OurKind; value: Resource; id: string }>;
+}
+
+export function createValidationCache(): ValidationCache {
+  return { valid: new WeakMap() };
+}
+
+type Resource = VaultKey | SpendPolicy | Secret;
+
+/**
  * Raw documents → typed resources: the schemas' own parse, run by every source before it emits a
  * ResourceSet (DESIGN.md §3), and by `policy-check`. Documents of other
  * kinds are skipped silently (manifest directories hold Deployments too); our kinds with a wrong
@@ -29,7 +47,7 @@ type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
  */
 export function validate(
   docs: readonly RawDocument[],
-  opts: { defaultNamespace?: string } = {},
+  opts: { defaultNamespace?: string; cache?: ValidationCache } = {},
 ): ValidationResult {
   const defaultNamespace = opts.defaultNamespace ?? DEFAULT_NAMESPACE;
   const policies: SpendPolicy[] = [];
@@ -59,6 +77,15 @@ export function validate(
     }
     const ours = classify(kind, apiVersion);
     if (ours === 'ignore') return;
+    const known = opts.cache?.valid.get(o);
+    if (known && known.kind === ours) {
+      // Seen and valid before: only the duplicate check depends on the other documents.
+      accept(raw, ours, known.value, known.id, () => {
+        const meta = readMeta(o.metadata, defaultNamespace);
+        return { ...at, kind, namespace: meta.namespace, name: meta.name };
+      });
+      return;
+    }
     const meta = readMeta(o.metadata, defaultNamespace);
     const ident = { ...at, kind, namespace: meta.namespace, name: meta.name };
     if (ours === 'bad-version') {
@@ -95,13 +122,24 @@ export function validate(
       }
       return;
     }
-    const value = parsed.data as { metadata: { namespace?: string; name: string } };
+    const value = parsed.data as Resource;
     value.metadata.namespace ??= defaultNamespace;
     const id = `${ours}/${value.metadata.namespace}/${value.metadata.name}`;
+    opts.cache?.valid.set(o, { kind: ours, value, id });
+    accept(raw, ours, value, id, () => ident);
+  };
+
+  const accept = (
+    raw: RawDocument,
+    ours: OurKind,
+    value: Resource,
+    id: string,
+    ident: () => Omit<DocumentError, 'path' | 'message'>,
+  ): void => {
     const first = seen.get(id);
     if (first) {
       errors.push({
-        ...ident,
+        ...ident(),
         path: 'metadata.name',
         message: `duplicate ${ours}: also defined in ${first.source} document ${first.index + 1}`,
       });

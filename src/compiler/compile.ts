@@ -8,7 +8,7 @@ import { runSecretFor } from '../tokens/run-token.ts';
 import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
-import { readUpstreamCredential } from './upstream.ts';
+import { readUpstreamCredential, type UpstreamResult } from './upstream.ts';
 
 /** The Ready state of one VaultKey or SpendPolicy: written to `.status` by the operator, logged by `serve`. */
 export interface ObjectStatus {
@@ -38,6 +38,67 @@ export interface CompileOptions {
   readonly clock: Clock;
   /** Cluster only: which VaultKey a token Secret belongs to, and the tokens deleted keys revoked. */
   readonly tokens?: TokenGuard;
+  /** Work to reuse from earlier compiles (the compile runner keeps one); without it, all is done anew. */
+  readonly cache?: CompileCache;
+}
+
+/**
+ * What `compile` reuses between runs, keyed by the very objects each result was computed from, so
+ * that a change to one object in a table of 100 000 recomputes one key: a policy's compiled form by
+ * its SpendPolicy, a credential and a token read by their Secret, and a CompiledKey by its VaultKey
+ * as long as its policy, credential and token are the same objects as last time (the diff to the
+ * snapshot in force then skips it by identity). This pays off only when unchanged objects keep their
+ * identity from one update to the next, as the Kubernetes source's do (ValidationCache); documents
+ * read again from files are new objects, and simply miss. WeakMaps: a result goes with its inputs.
+ * Nothing here depends on the clock or on the TokenGuard, which are read on every compile.
+ */
+export interface CompileCache {
+  readonly policies: WeakMap<SpendPolicy, PolicyOutcome>;
+  /** Per Secret: by vendor and field. */
+  readonly upstreams: WeakMap<Secret, Map<string, UpstreamResult>>;
+  /** Per Secret: by field and token prefix. */
+  readonly tokens: WeakMap<Secret, Map<string, TokenRead>>;
+  readonly keys: WeakMap<VaultKey, KeyMemo>;
+}
+
+export function createCompileCache(): CompileCache {
+  return { policies: new WeakMap(), upstreams: new WeakMap(), tokens: new WeakMap(), keys: new WeakMap() };
+}
+
+type PolicyOutcome =
+  | { readonly ok: true; readonly policy: CompiledPolicy; readonly expiresAt?: number }
+  | { readonly ok: false; readonly message: string };
+
+/** A token Secret's field, read and checked: what the key needs of it, or why it cannot be served. */
+type TokenRead =
+  | { readonly ok: true; readonly token: string; readonly digest: string; readonly fingerprint: string }
+  | { readonly ok: false; readonly reason: 'TokenSecretMissing' | 'TokenInvalid'; readonly message: string };
+
+interface KeyMemo {
+  readonly policy: PolicyOutcome;
+  readonly upstream: UpstreamResult;
+  readonly token: TokenRead;
+  readonly compiled: CompiledKey;
+}
+
+function remembered<K extends object, V>(
+  cache: WeakMap<K, Map<string, V>> | undefined,
+  object: K,
+  variant: string,
+  make: () => V,
+): V {
+  if (!cache) return make();
+  let byVariant = cache.get(object);
+  if (!byVariant) {
+    byVariant = new Map();
+    cache.set(object, byVariant);
+  }
+  let value = byVariant.get(variant);
+  if (value === undefined) {
+    value = make();
+    byVariant.set(variant, value);
+  }
+  return value;
 }
 
 /**
@@ -81,18 +142,22 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const statuses: ObjectStatus[] = [];
   const id = (ns: string | undefined, name: string) => `${ns}/${name}`;
 
-  const policies = new Map<string, { policy: CompiledPolicy; expiresAt?: number; source: SpendPolicy }>();
+  const cache = opts.cache;
+  const policies = new Map<string, { outcome: PolicyOutcome & { ok: true }; source: SpendPolicy }>();
   const invalidPolicies = new Map<string, string>();
   for (const p of set.policies) {
     const ref = id(p.metadata.namespace, p.metadata.name);
-    try {
-      const compiled = compilePolicy(p);
-      policies.set(ref, { ...compiled, source: p });
+    let outcome = cache?.policies.get(p);
+    if (!outcome) {
+      outcome = compiledPolicy(p);
+      cache?.policies.set(p, outcome);
+    }
+    if (outcome.ok) {
+      policies.set(ref, { outcome, source: p });
       statuses.push(policyStatus(p, true, 'Valid', 'The policy is valid.', now));
-    } catch (err) {
-      const message = err instanceof Error ? err.message : 'the policy could not be compiled';
-      invalidPolicies.set(ref, message);
-      statuses.push(policyStatus(p, false, 'Invalid', message, now));
+    } else {
+      invalidPolicies.set(ref, outcome.message);
+      statuses.push(policyStatus(p, false, 'Invalid', outcome.message, now));
     }
   }
   for (const r of set.rejected) {
@@ -148,10 +213,8 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       );
       continue;
     }
-    const cap =
-      entry.policy.limits.perDayMicros === undefined
-        ? {}
-        : { capPerDayUsd: formatUsd(entry.policy.limits.perDayMicros) };
+    const policy = entry.outcome.policy;
+    const cap = capOf(policy);
     if (entry.source.spec.vendor !== spec.vendor) {
       statuses.push(
         keyStatus(
@@ -177,19 +240,30 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       );
       continue;
     }
-    const upstream = readUpstreamCredential(spec.vendor, upstreamSecret, spec.upstreamSecretRef.key);
+    const upstreamKey = spec.upstreamSecretRef.key;
+    const upstream = remembered(
+      cache?.upstreams,
+      upstreamSecret,
+      `${spec.vendor}\0${upstreamKey ?? ''}`,
+      () => readUpstreamCredential(spec.vendor, upstreamSecret, upstreamKey),
+    );
     if (!upstream.ok) {
       statuses.push(keyStatus(key, false, 'UpstreamSecretInvalid', `${upstream.message}.`, cap));
       continue;
     }
     const tokenRef = id(ns, spec.tokenSecretRef.name);
     const tokenSecret = secrets.get(tokenRef);
-    const token = tokenSecret && secretValue(tokenSecret, spec.tokenSecretRef.key)?.trim();
-    if (!token) {
-      const message = tokenSecret
-        ? `Secret ${tokenRef} has no non-empty field "${spec.tokenSecretRef.key}".`
-        : `Secret ${tokenRef} does not exist.`;
-      statuses.push(keyStatus(key, false, 'TokenSecretMissing', message, cap));
+    if (!tokenSecret) {
+      statuses.push(keyStatus(key, false, 'TokenSecretMissing', `Secret ${tokenRef} does not exist.`, cap));
+      continue;
+    }
+    const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
+    const tokenField = spec.tokenSecretRef.key;
+    const read = remembered(cache?.tokens, tokenSecret, `${tokenField}\0${prefix}`, () =>
+      readToken(tokenSecret, tokenRef, tokenField, prefix),
+    );
+    if (!read.ok && read.reason === 'TokenSecretMissing') {
+      statuses.push(keyStatus(key, false, read.reason, read.message, cap));
       continue;
     }
     const owner = opts.tokens?.ownerOf(ns, spec.tokenSecretRef.name);
@@ -214,15 +288,11 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       );
       continue;
     }
-    const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
-    if (!isAcceptableToken(token, prefix)) {
-      const message = looksLikeKeybrakeToken(token, prefix)
-        ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
-        : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
-      statuses.push(keyStatus(key, false, 'TokenInvalid', message, cap));
+    if (!read.ok) {
+      statuses.push(keyStatus(key, false, read.reason, read.message, cap));
       continue;
     }
-    const digest = tokenDigest(token);
+    const digest = read.digest;
     const revocation = opts.tokens?.revoked(digest);
     if (revocation) {
       const at = new Date(revocation.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -237,45 +307,49 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       );
       continue;
     }
+    const memo = cache?.keys.get(key);
+    if (memo && memo.policy === entry.outcome && memo.upstream === upstream && memo.token === read) {
+      candidates.push({ key, digest, compiled: memo.compiled });
+      continue;
+    }
     const expiresAt = earliest(
       spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt),
-      entry.expiresAt,
+      entry.outcome.expiresAt,
     );
-    candidates.push({
-      key,
-      digest,
-      compiled: {
-        uid: uidOf(key),
-        namespace: ns,
-        name: key.metadata.name,
-        vendor: spec.vendor,
-        tokenFingerprint: fingerprint(token),
-        upstream: upstream.credential,
-        ...(expiresAt !== undefined && { expiresAt }),
-        suspended: spec.suspended,
-        policy: entry.policy,
-        // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
-        runSecret: runSecretFor(token, uidOf(key)),
-        tokenPrefix: prefix,
-      },
-    });
+    const compiled: CompiledKey = {
+      uid: uidOf(key),
+      namespace: ns,
+      name: key.metadata.name,
+      vendor: spec.vendor,
+      tokenFingerprint: read.fingerprint,
+      upstream: upstream.credential,
+      ...(expiresAt !== undefined && { expiresAt }),
+      suspended: spec.suspended,
+      policy,
+      // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
+      runSecret: runSecretFor(read.token, uidOf(key)),
+      tokenPrefix: prefix,
+    };
+    cache?.keys.set(key, { policy: entry.outcome, upstream, token: read, compiled });
+    candidates.push({ key, digest, compiled });
   }
 
   // Two keys with one token cannot be told apart: serve neither rather than guess (fail closed).
-  const byDigest = new Map<string, Candidate[]>();
-  for (const c of candidates) byDigest.set(c.digest, [...(byDigest.get(c.digest) ?? []), c]);
+  const firstWithDigest = new Map<string, Candidate>();
+  const sharedDigests = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    const first = firstWithDigest.get(c.digest);
+    if (first === undefined) firstWithDigest.set(c.digest, c);
+    else sharedDigests.set(c.digest, [...(sharedDigests.get(c.digest) ?? [first]), c]);
+  }
 
   const keys = new Map<string, CompiledKey>();
-  for (const c of [...candidates].sort((a, b) => order(a.compiled, b.compiled))) {
+  // Already in order when the source's documents are (a sorted run costs one comparison a key).
+  for (const c of candidates.sort((a, b) => order(a.compiled, b.compiled))) {
     const k = c.compiled;
-    const extra = {
-      tokenFingerprint: k.tokenFingerprint,
-      ...(k.policy.limits.perDayMicros !== undefined && {
-        capPerDayUsd: formatUsd(k.policy.limits.perDayMicros),
-      }),
-    };
-    const sharing = byDigest.get(c.digest)!;
-    if (sharing.length > 1) {
+    const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };
+    const sharing = sharedDigests.get(c.digest);
+    if (sharing) {
       const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
       const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
       statuses.push(keyStatus(c.key, false, 'TokenConflict', message, extra));
@@ -312,6 +386,45 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   // The run-key index is built here, once per snapshot, rather than on a request (ADR 0010).
   runKeysOf(snapshot);
   return { snapshot, statuses };
+}
+
+const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
+
+/** The `capPerDayUsd` a key's status shows, formatted once per policy. */
+function capOf(policy: CompiledPolicy): { capPerDayUsd?: string } {
+  let cap = caps.get(policy);
+  if (!cap) {
+    const perDay = policy.limits.perDayMicros;
+    cap = perDay === undefined ? {} : { capPerDayUsd: formatUsd(perDay) };
+    caps.set(policy, cap);
+  }
+  return cap;
+}
+
+function compiledPolicy(p: SpendPolicy): PolicyOutcome {
+  try {
+    return { ok: true, ...compilePolicy(p) };
+  } catch (err) {
+    return { ok: false, message: err instanceof Error ? err.message : 'the policy could not be compiled' };
+  }
+}
+
+/** A token Secret's field → the token's digest and fingerprint, or why it cannot be served. */
+function readToken(secret: Secret, tokenRef: string, field: string, prefix: string): TokenRead {
+  const token = secretValue(secret, field)?.trim();
+  if (!token)
+    return {
+      ok: false,
+      reason: 'TokenSecretMissing',
+      message: `Secret ${tokenRef} has no non-empty field "${field}".`,
+    };
+  if (!isAcceptableToken(token, prefix)) {
+    const message = looksLikeKeybrakeToken(token, prefix)
+      ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
+      : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
+    return { ok: false, reason: 'TokenInvalid', message };
+  }
+  return { ok: true, token, digest: tokenDigest(token), fingerprint: fingerprint(token) };
 }
 
 /**

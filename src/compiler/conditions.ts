@@ -38,8 +38,19 @@ export function readyCondition(
     reason,
     message,
     ...(opts.generation !== undefined && { observedGeneration: opts.generation }),
-    lastTransitionTime: new Date(opts.now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime: transitionTime(opts.now),
   };
+}
+
+// A compile stamps every status of its table with one `now`: format it once, not once per key.
+let lastNow = Number.NaN;
+let lastText = '';
+function transitionTime(now: number): string {
+  if (now !== lastNow) {
+    lastText = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    lastNow = now;
+  }
+  return lastText;
 }
 
 /**

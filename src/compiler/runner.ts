@@ -6,7 +6,7 @@ import {
 } from '../api/resource-set.ts';
 import type { Clock } from '../clock.ts';
 import type { Snapshot } from '../snapshot/types.ts';
-import { compile, type ObjectStatus, type TokenGuard } from './compile.ts';
+import { compile, createCompileCache, type ObjectStatus, type TokenGuard } from './compile.ts';
 
 /** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
 export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate> {
@@ -88,7 +88,12 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
   const listeners = new Set<(o: CompileOutcome<U>) => void>();
   let current: CompileOutcome<U> | undefined;
   let set: ResourceSet | undefined;
-  const options = { clock: opts.clock, ...(opts.tokens && { tokens: opts.tokens }) };
+  // Objects a source hands over unchanged are compiled once (CompileCache), not on every update.
+  const options = {
+    clock: opts.clock,
+    cache: createCompileCache(),
+    ...(opts.tokens && { tokens: opts.tokens }),
+  };
 
   const compileUpdate = (update: U): CompileOutcome<U> => {
     if (opts.refuseChangesWithErrors && update.errors.length > 0) {

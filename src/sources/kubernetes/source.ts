@@ -1,7 +1,7 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { GROUP, VERSION } from '../../api/v1alpha1/index.ts';
-import { validate } from '../../api/validate.ts';
+import { createValidationCache, validate } from '../../api/validate.ts';
 import type { BackoffOptions } from '../../backoff.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { compileSignature, slim, toRawDocument, type WatchedKind } from './documents.ts';
@@ -118,6 +118,8 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
   let allSynced = false;
   let closed = false;
   const closing = Promise.withResolvers<void>();
+  // The informers keep an unchanged object as the same object: a change re-validates only itself.
+  const validation = createValidationCache();
 
   const schedule = () => {
     firstChangeAt ??= now();
@@ -131,7 +133,7 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
     const docs = KINDS.flatMap((kind) =>
       (reflectors.get(kind) ?? []).flatMap((r) => r.items().map((o) => toRawDocument(kind, o))),
     ).sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-    const { set, errors } = validate(docs);
+    const { set, errors } = validate(docs, { cache: validation });
     const update: KubernetesSourceUpdate = {
       set,
       errors,

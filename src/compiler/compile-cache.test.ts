@@ -1,0 +1,223 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { RawDocument } from '../api/resource-set.ts';
+import { createValidationCache, validate } from '../api/validate.ts';
+import { fixedClock } from '../clock.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { type CompileCache, compile, createCompileCache, type TokenGuard } from './compile.ts';
+
+// The caches (ValidationCache, CompileCache) may only ever save work: whatever objects are kept or
+// replaced between updates, a compile with them must answer exactly what a compile from scratch does.
+
+const clock = fixedClock('2026-06-01T00:00:00Z');
+const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
+
+/** A snapshot as data, upstream credentials included (deep equality must cover them too). */
+function table(s: Snapshot) {
+  return [...s.keys].map(([digest, k]) => ({ digest, ...k, policy: k.policy.ref }));
+}
+
+describe('compile with a cache', () => {
+  const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.in.yaml'));
+
+  it.each(fixtures)('%s: answers what a compile from scratch does, and reuses every key', (file) => {
+    const docs: RawDocument[] = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map(
+      (d, index) => ({
+        source: file,
+        index,
+        doc: d.toJS(),
+      }),
+    );
+    const validation = createValidationCache();
+    const cache = createCompileCache();
+    const fresh = validate(docs);
+    const first = validate(docs, { cache: validation });
+    const second = validate(docs, { cache: validation });
+    expect(first).toEqual(fresh);
+    expect(second).toEqual(fresh);
+    // Unchanged documents come out as the very same objects.
+    for (const [i, k] of second.set.keys.entries()) expect(k).toBe(first.set.keys[i]);
+
+    const scratch = compile(fresh.set, { version: 1, clock });
+    const once = compile(first.set, { version: 1, clock, cache });
+    const twice = compile(second.set, { version: 1, clock, cache });
+    for (const r of [once, twice]) {
+      expect(table(r.snapshot)).toEqual(table(scratch.snapshot));
+      expect(r.statuses).toEqual(scratch.statuses);
+    }
+    for (const [digest, k] of twice.snapshot.keys) expect(k).toBe(once.snapshot.keys.get(digest));
+  });
+});
+
+describe('validate with a cache', () => {
+  const key = (name: string) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'VaultKey',
+    metadata: { name, namespace: 'ns' },
+    spec: {
+      vendor: 'stripe',
+      policyRef: { name: 'p' },
+      upstreamSecretRef: { name: 'up', key: 'apiKey' },
+      tokenSecretRef: { name: `${name}-token` },
+    },
+  });
+
+  it('still finds a duplicate among documents it has seen valid', () => {
+    const validation = createValidationCache();
+    const a = key('a');
+    validate([{ source: 'one.yaml', index: 0, doc: a }], { cache: validation });
+    const { set, errors } = validate(
+      [
+        { source: 'one.yaml', index: 0, doc: a },
+        { source: 'two.yaml', index: 0, doc: a },
+      ],
+      { cache: validation },
+    );
+    expect(set.keys).toHaveLength(1);
+    expect(errors).toEqual([
+      {
+        source: 'two.yaml',
+        index: 0,
+        kind: 'VaultKey',
+        namespace: 'ns',
+        name: 'a',
+        path: 'metadata.name',
+        message: 'duplicate VaultKey: also defined in one.yaml document 1',
+      },
+    ]);
+  });
+
+  it('reports an invalid document on every update, not only the first', () => {
+    const validation = createValidationCache();
+    const bad = { ...key('b'), spec: { vendor: 'stripe' } };
+    const docs = [{ source: 'b.yaml', index: 0, doc: bad }];
+    const first = validate(docs, { cache: validation });
+    const second = validate(docs, { cache: validation });
+    expect(first.errors.length).toBeGreaterThan(0);
+    expect(second).toEqual(first);
+  });
+});
+
+// ---- Edit sequences: a small world of objects, each edit replacing or deleting one of them. ----
+
+const TOKENS = [newToken('stripe'), newToken('stripe'), newToken('stripe')];
+const TOKEN_VALUES = [...TOKENS, 'kb_stripe_not_a_checksummed_token_at_all', '', 'x'.repeat(30)];
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+type Doc = Record<string, unknown>;
+const SLOTS = ['p0', 'p1', 'u0', 'k0', 'k1', 'k2', 'k3', 't0', 't1', 't2', 't3'] as const;
+type Slot = (typeof SLOTS)[number];
+
+/** Variant `v` of the object in `slot`: every field the compiler reads takes a few values. */
+function variant(slot: Slot, v: number): Doc {
+  const meta = (name: string, uid: string) => ({ name, namespace: 'ns', uid, generation: v + 1 });
+  switch (slot[0]) {
+    case 'p':
+      return {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'SpendPolicy',
+        metadata: meta(slot, `uid-${slot}`),
+        spec: {
+          vendor: v % 5 === 4 ? 'resend' : 'stripe',
+          limits: { perDayUsd: String(10 + (v % 3)) },
+          ...(v % 4 === 1 && { expiresAt: '2026-05-01T00:00:00Z' }),
+          ...(v % 4 === 2 && { expiresAt: '2027-01-01T00:00:00Z' }),
+          allow: { endpoints: v % 6 === 5 ? ['POST /v1/[charges'] : ['POST /v1/charges'] },
+        },
+      };
+    case 'u':
+      return {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(slot, `uid-${slot}`),
+        data: { apiKey: b64(['sk_test_one', 'sk_test_two', '', 'sk test'][v % 4]!) },
+      };
+    case 'k':
+      return {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        metadata: meta(slot, `uid-${slot}-${v % 2}`),
+        spec: {
+          vendor: 'stripe',
+          policyRef: { name: ['p0', 'p1', 'p9'][v % 3]! },
+          upstreamSecretRef: { name: v % 7 === 6 ? 'u9' : 'u0', key: 'apiKey' },
+          tokenSecretRef: { name: `t${(Number(slot[1]) + (v % 5 === 4 ? 1 : 0)) % 4}` },
+          ...(v % 4 === 3 && { suspended: true }),
+          ...(v % 5 === 2 && { expiresAt: '2026-05-15T00:00:00Z' }),
+        },
+      };
+    default:
+      return {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(slot, `uid-${slot}`),
+        data: { token: b64(TOKEN_VALUES[v % TOKEN_VALUES.length]!) },
+      };
+  }
+}
+
+interface Step {
+  readonly slot: Slot;
+  /** undefined: delete the object. */
+  readonly variant: number | undefined;
+  /** Which token Secrets some VaultKey owns, and which tokens are revoked: read on every compile. */
+  readonly owners: readonly (number | undefined)[];
+  readonly revoked: readonly boolean[];
+}
+
+const step: fc.Arbitrary<Step> = fc.record({
+  slot: fc.constantFrom(...SLOTS),
+  variant: fc.option(fc.nat(59), { nil: undefined, freq: 6 }),
+  owners: fc.array(fc.option(fc.nat(3), { nil: undefined }), { minLength: 4, maxLength: 4 }),
+  revoked: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+});
+
+function guardOf(s: Step, world: Map<Slot, Doc>): TokenGuard {
+  return {
+    ownerOf(_ns, name) {
+      const owner = s.owners[Number(name.slice(1))];
+      if (owner === undefined) return undefined;
+      const key = world.get(`k${owner}` as Slot);
+      return (key?.metadata as { uid?: string } | undefined)?.uid ?? `uid-gone-${owner}`;
+    },
+    revoked(digest) {
+      const i = TOKENS.findIndex((t) => tokenDigest(t) === digest);
+      return i >= 0 && s.revoked[i]
+        ? { vaultKey: 'ns/gone', at: Date.parse('2026-05-20T00:00:00Z') }
+        : undefined;
+    },
+  };
+}
+
+describe('compile with a cache, over edit sequences (property)', () => {
+  it('equals a compile from scratch after every edit, whatever was kept or replaced', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const world = new Map<Slot, Doc>(SLOTS.map((s) => [s, variant(s, 0)]));
+        const validation = createValidationCache();
+        const cache: CompileCache = createCompileCache();
+        let version = 0;
+        for (const s of steps) {
+          if (s.variant === undefined) world.delete(s.slot);
+          else world.set(s.slot, variant(s.slot, s.variant));
+          const docs: RawDocument[] = [...world].map(([slot, doc]) => ({ source: slot, index: 0, doc }));
+          const tokens = guardOf(s, world);
+          version++;
+          const scratch = compile(validate(docs).set, { version, clock, tokens });
+          const cached = compile(validate(docs, { cache: validation }).set, {
+            version,
+            clock,
+            tokens,
+            cache,
+          });
+          expect(table(cached.snapshot)).toEqual(table(scratch.snapshot));
+          expect(cached.statuses).toEqual(scratch.statuses);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
