@@ -92,7 +92,7 @@ export function statusChange(
   for (const f of fields) {
     const want = desired[f] ?? null;
     const have = current?.[f] ?? null;
-    if (canonical(want) !== canonical(have)) patch[f] = want;
+    if (!sameJson(want, have)) patch[f] = want;
   }
   if (Object.keys(patch).length === 0) return undefined;
 
@@ -130,13 +130,29 @@ export function laterLastUse(lastUsedMs: number | undefined, shown: unknown): st
   return seconds.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** JSON with sorted keys: two statuses compare equal whatever order the API server kept. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
+/**
+ * Whether two JSON values are equal, whatever order the API server kept an object's keys in. Run for
+ * every field of every status on each pass, so it allocates nothing.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let count = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || x[k] === undefined) continue;
+    count++;
+    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+  }
+  for (const k in y) if (Object.hasOwn(y, k) && y[k] !== undefined) count--;
+  return count === 0;
 }
 
 /** Which object a status belongs to. */
