@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { ResourceSet } from '../api/resource-set.ts';
-import { secretValue } from '../api/v1alpha1/index.ts';
+import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
 import { isAcceptableToken, type TokenGuard } from '../compiler/compile.ts';
@@ -139,15 +139,31 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   /** uid → the digest of the token its Secret held, as of the last update: what a deletion revokes. */
   let tokenOf = new Map<string, RevocationEntry>();
+  // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
+  const digests = new WeakMap<Secret, Map<string, string | null>>();
+  const digestOf = (secret: Secret, field: string): string | null => {
+    let byField = digests.get(secret);
+    if (!byField) {
+      byField = new Map();
+      digests.set(secret, byField);
+    }
+    let digest = byField.get(field);
+    if (digest === undefined) {
+      const token = secretValue(secret, field)?.trim();
+      digest = token ? tokenDigest(token) : null;
+      byField.set(field, digest);
+    }
+    return digest;
+  };
   const remember = (set: ResourceSet) => {
     const next = new Map<string, RevocationEntry>();
     const secrets = new Map(set.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
     for (const k of set.keys) {
       const ns = k.metadata.namespace!;
       const secret = secrets.get(`${ns}/${k.spec.tokenSecretRef.name}`);
-      const token = secret && secretValue(secret, k.spec.tokenSecretRef.key)?.trim();
-      if (k.metadata.uid === undefined || !token) continue;
-      next.set(k.metadata.uid, { digest: tokenDigest(token), vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
+      const digest = secret && digestOf(secret, k.spec.tokenSecretRef.key);
+      if (k.metadata.uid === undefined || !digest) continue;
+      next.set(k.metadata.uid, { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
     }
     tokenOf = next;
   };
