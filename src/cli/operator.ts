@@ -37,6 +37,7 @@ import {
 import { createOperatorRunsApi } from '../operator/runs-api.ts';
 import { kubernetesStatusApplier } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
+import { poolConnections } from '../sources/kubernetes/connection-pool.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
 import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
@@ -191,7 +192,7 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
     throw new UsageError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(err as Error).message}`);
   }
   if (!kc.getCurrentCluster()) throw new UsageError('no Kubernetes cluster configured (use --kubeconfig)');
-  return kc;
+  return poolConnections(kc);
 }
 
 /**
