@@ -12,7 +12,6 @@
 {{- define "keybrake.operatorTlsSecret" -}}
 {{- .Values.operator.tls.existingSecret | default (printf "%s-tls" (include "keybrake.operatorName" .)) -}}
 {{- end -}}
-{{- define "keybrake.operatorCaConfigMap" -}}{{ include "keybrake.operatorName" . }}-ca{{- end -}}
 {{- define "keybrake.leaseName" -}}{{ .Values.operator.leaseName | default (include "keybrake.operatorName" .) }}{{- end -}}
 
 {{/* The in-cluster URL proxies follow; the operator's serving certificate names this host. */}}
