@@ -1,15 +1,12 @@
 import type { Registry } from 'prom-client';
-import type { ResourceSet } from '../api/resource-set.ts';
-import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
-import { isAcceptableToken, type TokenGuard } from '../compiler/compile.ts';
+import type { TokenGuard } from '../compiler/compile.ts';
 import { createCompileRunner } from '../compiler/runner.ts';
 import type { CounterStore } from '../counters/store.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { tokenDigest } from '../tokens/token.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { keySpendGauges, operatorMetrics } from './metrics.ts';
@@ -17,6 +14,7 @@ import { mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
 import type { RevocationEntry, RevocationLedger } from './revocations.ts';
+import { createRevokeOnDelete } from './revoke-on-delete.ts';
 import type { StatusApplier } from './status.ts';
 import { owningVaultKey, type SecretStore } from './tokens.ts';
 import { createStatusWriter } from './write-status.ts';
@@ -137,65 +135,9 @@ export function createOperator(opts: OperatorOptions): Operator {
         : [],
     );
 
-  /** uid → the digest of the token its Secret held, as of the last update: what a deletion revokes. */
-  let tokenOf = new Map<string, RevocationEntry>();
-  // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
-  const digests = new WeakMap<Secret, Map<string, string | null>>();
-  const digestOf = (secret: Secret, field: string): string | null => {
-    let byField = digests.get(secret);
-    if (!byField) {
-      byField = new Map();
-      digests.set(secret, byField);
-    }
-    let digest = byField.get(field);
-    if (digest === undefined) {
-      const token = secretValue(secret, field)?.trim();
-      digest = token ? tokenDigest(token) : null;
-      byField.set(field, digest);
-    }
-    return digest;
-  };
-  const remember = (set: ResourceSet) => {
-    const next = new Map<string, RevocationEntry>();
-    const secrets = new Map(set.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
-    for (const k of set.keys) {
-      const ns = k.metadata.namespace!;
-      const secret = secrets.get(`${ns}/${k.spec.tokenSecretRef.name}`);
-      const digest = secret && digestOf(secret, k.spec.tokenSecretRef.key);
-      if (k.metadata.uid === undefined || !digest) continue;
-      next.set(k.metadata.uid, { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
-    }
-    tokenOf = next;
-  };
-
-  /**
-   * What a change revokes, recorded before the change is compiled: the token of every deleted
-   * VaultKey, and every token in a Secret owned by a VaultKey that no longer exists (deleted while no
-   * operator was watching, or not yet garbage-collected). Only the ledger remembers a token you
-   * brought yourself once its key is gone.
-   */
-  const revokeFrom = (update: KubernetesSourceUpdate): RevocationEntry[] => {
-    const at = clock.now();
-    const out: RevocationEntry[] = [];
-    for (const d of update.deleted) {
-      const t = d.kind === 'VaultKey' && d.uid !== undefined ? tokenOf.get(d.uid) : undefined;
-      if (t) out.push({ ...t, at });
-    }
-    const live = new Set<string>();
-    for (const k of update.set.keys) if (k.metadata.uid !== undefined) live.add(k.metadata.uid);
-    for (const r of update.set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) live.add(r.uid);
-    for (const secret of update.set.secrets) {
-      const ns = secret.metadata.namespace!;
-      const owner = owningVaultKey(source.get('Secret', ns, secret.metadata.name)?.metadata?.ownerReferences);
-      if (owner?.uid === undefined || live.has(owner.uid)) continue;
-      for (const field of Object.keys({ ...secret.data, ...secret.stringData })) {
-        const token = secretValue(secret, field)?.trim();
-        if (token && isAcceptableToken(token))
-          out.push({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
-      }
-    }
-    return out;
-  };
+  const revocations = createRevokeOnDelete((namespace, name) =>
+    owningVaultKey(source.get('Secret', namespace, name)?.metadata?.ownerReferences),
+  );
 
   const record = (entries: readonly RevocationEntry[]): boolean => {
     if (!ledger || entries.length === 0 || !ledger.record(entries)) return false;
@@ -298,9 +240,9 @@ export function createOperator(opts: OperatorOptions): Operator {
     async start() {
       void loadLedger();
       source.onUpdate((u) => {
-        record(revokeFrom(u));
+        record(revocations.revokedBy(u, clock.now()));
         runner.run(u);
-        remember(u.set);
+        revocations.remember(u.set);
       });
       await source.start();
       timer = setInterval(() => void tick(), opts.statusIntervalMs ?? 10_000);

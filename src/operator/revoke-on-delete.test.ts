@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import type { ResourceSet } from '../api/resource-set.ts';
+import type { Secret, VaultKey } from '../api/v1alpha1/index.ts';
+import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { createRevokeOnDelete } from './revoke-on-delete.ts';
+import type { OwnerReference } from './tokens.ts';
+
+const A = newToken('stripe');
+const B = newToken('stripe');
+const secret = (name: string, token: string): Secret =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: 'agents' },
+    data: { token: Buffer.from(`${token}\n`).toString('base64') },
+  }) as Secret;
+const key = (name: string, uid: string): VaultKey =>
+  ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'VaultKey',
+    metadata: { name, namespace: 'agents', uid },
+    spec: {
+      vendor: 'stripe',
+      policyRef: { name: 'p' },
+      upstreamSecretRef: { name: 'up', key: 'apiKey' },
+      tokenSecretRef: { name: `${name}-token`, key: 'token' },
+      suspended: false,
+    },
+  }) as VaultKey;
+const set = (keys: VaultKey[], secrets: Secret[]): ResourceSet => ({
+  policies: [],
+  keys,
+  secrets,
+  rejected: [],
+});
+const update = (s: ResourceSet, deleted: KubernetesSourceUpdate['deleted'] = []): KubernetesSourceUpdate => ({
+  set: s,
+  errors: [],
+  deleted,
+  changedAt: 0,
+});
+const owner = (uid: string, name: string): OwnerReference => ({
+  apiVersion: 'keybrake.dev/v1alpha1',
+  kind: 'VaultKey',
+  name,
+  uid,
+  controller: true,
+});
+
+describe('revoke on delete', () => {
+  it("revokes a deleted key's token as its Secret held it at the last update", () => {
+    const owners = new Map<string, OwnerReference>();
+    const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+    const secrets = [secret('a-token', A), secret('b-token', B)];
+    tracker.remember(set([key('a', 'uid-a'), key('b', 'uid-b')], secrets));
+    const revoked = tracker.revokedBy(
+      update(set([key('b', 'uid-b')], secrets), [
+        { kind: 'VaultKey', namespace: 'agents', name: 'a', uid: 'uid-a' },
+      ]),
+      42,
+    );
+    expect(revoked).toEqual([{ digest: tokenDigest(A), vaultKey: 'agents/a', at: 42 }]);
+  });
+
+  it('revokes the tokens of a Secret whose owning VaultKey is gone, not of one whose owner lives', () => {
+    const owners = new Map([
+      ['a-token', owner('uid-a', 'a')],
+      ['b-token', owner('uid-b', 'b')],
+    ]);
+    const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+    const secrets = [secret('a-token', A), secret('b-token', B)];
+    // Nothing remembered (the key went while no operator watched): the ownerReference tells.
+    const revoked = tracker.revokedBy(update(set([key('b', 'uid-b')], secrets)), 7);
+    expect(revoked).toEqual([{ digest: tokenDigest(A), vaultKey: 'agents/a', at: 7 }]);
+  });
+
+  it('follows a token Secret that changed between updates', () => {
+    const tracker = createRevokeOnDelete(() => undefined);
+    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', A)]));
+    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', B)]));
+    const revoked = tracker.revokedBy(
+      update(set([], []), [{ kind: 'VaultKey', namespace: 'agents', name: 'a', uid: 'uid-a' }]),
+      1,
+    );
+    expect(revoked.map((r) => r.digest)).toEqual([tokenDigest(B)]);
+  });
+});

@@ -1,0 +1,81 @@
+import type { ResourceSet } from '../api/resource-set.ts';
+import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
+import { isAcceptableToken } from '../compiler/compile.ts';
+import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
+import { tokenDigest } from '../tokens/token.ts';
+import type { RevocationEntry } from './revocations.ts';
+import type { OwnerReference } from './tokens.ts';
+
+/**
+ * What a change revokes (ADR 0009), worked out before the change is compiled: the token of every
+ * deleted VaultKey, and every token in a Secret owned by a VaultKey that no longer exists (deleted
+ * while no operator was watching, or not yet garbage-collected). Only the ledger remembers a token
+ * you brought yourself once its key is gone, so this tracker keeps, per live key, the digest of the
+ * token its Secret held at the last update.
+ */
+export interface RevokeOnDelete {
+  /** The revocations `update` brings, stamped `at` (epoch ms). */
+  revokedBy(update: KubernetesSourceUpdate, at: number): RevocationEntry[];
+  /** Remembers the token of every key of the set now in force (call after compiling it). */
+  remember(set: ResourceSet): void;
+}
+
+/** `ownerOf`: the VaultKey owning Secret namespace/name (its controlling ownerReference), if any. */
+export function createRevokeOnDelete(
+  ownerOf: (namespace: string, name: string) => OwnerReference | undefined,
+): RevokeOnDelete {
+  /** uid → the digest of the token its Secret held, as of the last update. */
+  let tokenOf = new Map<string, RevocationEntry>();
+  // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
+  const digests = new WeakMap<Secret, Map<string, string | null>>();
+  const digestOf = (secret: Secret, field: string): string | null => {
+    let byField = digests.get(secret);
+    if (!byField) {
+      byField = new Map();
+      digests.set(secret, byField);
+    }
+    let digest = byField.get(field);
+    if (digest === undefined) {
+      const token = secretValue(secret, field)?.trim();
+      digest = token ? tokenDigest(token) : null;
+      byField.set(field, digest);
+    }
+    return digest;
+  };
+
+  return {
+    revokedBy(update, at) {
+      const out: RevocationEntry[] = [];
+      for (const d of update.deleted) {
+        const t = d.kind === 'VaultKey' && d.uid !== undefined ? tokenOf.get(d.uid) : undefined;
+        if (t) out.push({ ...t, at });
+      }
+      const live = new Set<string>();
+      for (const k of update.set.keys) if (k.metadata.uid !== undefined) live.add(k.metadata.uid);
+      for (const r of update.set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) live.add(r.uid);
+      for (const secret of update.set.secrets) {
+        const ns = secret.metadata.namespace!;
+        const owner = ownerOf(ns, secret.metadata.name);
+        if (owner?.uid === undefined || live.has(owner.uid)) continue;
+        for (const field of Object.keys({ ...secret.data, ...secret.stringData })) {
+          const token = secretValue(secret, field)?.trim();
+          if (token && isAcceptableToken(token))
+            out.push({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
+        }
+      }
+      return out;
+    },
+    remember(set) {
+      const next = new Map<string, RevocationEntry>();
+      const secrets = new Map(set.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+      for (const k of set.keys) {
+        const ns = k.metadata.namespace!;
+        const secret = secrets.get(`${ns}/${k.spec.tokenSecretRef.name}`);
+        const digest = secret && digestOf(secret, k.spec.tokenSecretRef.key);
+        if (k.metadata.uid === undefined || !digest) continue;
+        next.set(k.metadata.uid, { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
+      }
+      tokenOf = next;
+    },
+  };
+}
