@@ -353,6 +353,7 @@ async function main(): Promise<void> {
   }
 
   const report: BenchReport = {
+    revoke: await lastRevokeRun(),
     date: new Date().toISOString(),
     command: [
       ...Object.entries(env)
@@ -401,3 +402,18 @@ main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });
+
+/** The figures of the last bench/k8s-revoke.ts run, if there is one (see BenchReport.revoke). */
+async function lastRevokeRun(): Promise<BenchReport['revoke']> {
+  let text: string;
+  try {
+    text = await readFile(path.join(import.meta.dirname, 'results/k8s-revoke.json'), 'utf8');
+  } catch {
+    return null;
+  }
+  const run = JSON.parse(text) as {
+    date: string;
+    results: { keys: number; summary: { all: { p99: number } } }[];
+  };
+  return { date: run.date, p99Ms: run.results.map((r) => [r.keys, r.summary.all.p99]) };
+}
