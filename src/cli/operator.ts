@@ -10,11 +10,10 @@ import {
   cachedAccessReview,
   createCallerReview,
   kubernetesAccessReview,
-  kubernetesTokenReview,
 } from '../distribution/access-review.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
-import { createTokenReviewAuthenticator } from '../distribution/token-review.ts';
+import { createTokenReviewAuthenticator, kubernetesTokenReview } from '../distribution/token-review.ts';
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { listenUrl, parseListen } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';

@@ -1,13 +1,8 @@
-import { createHash } from 'node:crypto';
-import {
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  type KubeConfig,
-  type V1TokenReviewStatus,
-} from '@kubernetes/client-node';
+import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { type Clock, systemClock } from '../clock.ts';
+import { ExpiringCache, tokenKey } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
-import { type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
+import { apiStatusOf, type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
 
 /**
  * Who may mint and stop runs on the operator (ADR 0010): the caller's bearer token is authenticated
@@ -57,7 +52,7 @@ export function createCallerReview(
   const ttl = opts.cacheTtlMs ?? 30_000;
   const max = opts.maxCacheEntries ?? 1_000;
   const clock = opts.clock ?? systemClock;
-  const cache = new Map<string, { verdict: CallerVerdict; until: number }>();
+  const cache = new ExpiringCache<CallerVerdict>(ttl, max);
   const decide = (s: V1TokenReviewStatus): CallerVerdict => {
     if (s.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
     if (!(s.audiences ?? []).includes(audience))
@@ -76,38 +71,13 @@ export function createCallerReview(
   };
   return async (bearer) => {
     if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
-    const id = createHash('sha256').update(bearer).digest('hex');
+    const key = tokenKey(bearer);
     const now = clock.now();
-    const hit = cache.get(id);
-    if (hit && hit.until > now) return hit.verdict;
+    const hit = cache.get(key, now);
+    if (hit) return hit;
     const verdict = decide(await review(bearer, audience));
-    cache.delete(id);
-    if (cache.size >= max) {
-      for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
-      const oldest = cache.keys().next();
-      if (cache.size >= max && !oldest.done) cache.delete(oldest.value);
-    }
-    if (ttl > 0) cache.set(id, { verdict, until: now + ttl });
+    cache.set(key, verdict, now);
     return verdict;
-  };
-}
-
-/** The TokenReview call itself, against the cluster of `kc`. */
-export function kubernetesTokenReview(kc: KubeConfig): ReviewToken {
-  const api = kc.makeApiClient(AuthenticationV1Api);
-  return async (token, audience) => {
-    try {
-      const res = await api.createTokenReview({
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenReview',
-          spec: { token, audiences: [audience] },
-        },
-      });
-      return res.status ?? {};
-    } catch (err) {
-      throw new TokenReviewUnavailableError(`TokenReview failed (${statusOf(err)})`);
-    }
   };
 }
 
@@ -123,9 +93,9 @@ export function cachedAccessReview(
   const ttl = opts.ttlMs ?? 5_000;
   const max = opts.maxEntries ?? 1_000;
   const clock = opts.clock ?? systemClock;
-  const allowed = new Map<string, number>();
+  const allowed = new ExpiringCache<true>(ttl, max);
   return async (caller, access) => {
-    const id = JSON.stringify([
+    const key = JSON.stringify([
       caller.username,
       caller.uid ?? '',
       [...caller.groups].sort(),
@@ -134,18 +104,9 @@ export function cachedAccessReview(
       access.name,
     ]);
     const now = clock.now();
-    const until = allowed.get(id);
-    if (until !== undefined && until > now) return true;
+    if (allowed.get(key, now)) return true;
     const yes = await review(caller, access);
-    allowed.delete(id);
-    if (yes && ttl > 0) {
-      if (allowed.size >= max) {
-        for (const [k, v] of allowed) if (v <= now) allowed.delete(k);
-        const oldest = allowed.keys().next();
-        if (allowed.size >= max && !oldest.done) allowed.delete(oldest.value);
-      }
-      allowed.set(id, now + ttl);
-    }
+    if (yes) allowed.set(key, true, now);
     return yes;
   };
 }
@@ -177,12 +138,7 @@ export function kubernetesAccessReview(kc: KubeConfig): ReviewAccess {
       });
       return res.status?.allowed === true && res.status.denied !== true;
     } catch (err) {
-      throw new TokenReviewUnavailableError(`SubjectAccessReview failed (${statusOf(err)})`);
+      throw new TokenReviewUnavailableError(`SubjectAccessReview failed (${apiStatusOf(err)})`);
     }
   };
-}
-
-// The client's errors can embed request details (the token among them): keep only the status code.
-function statusOf(err: unknown): string {
-  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'network error';
 }

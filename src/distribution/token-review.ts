@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { type Clock, systemClock } from '../clock.ts';
+import { ExpiringCache, tokenKey } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 
 /** What the snapshot server learns about a caller's bearer token before it streams or takes an ack. */
@@ -37,8 +37,13 @@ const SA_PREFIX = 'system:serviceaccount:';
 
 /** Proxies authenticate with their ServiceAccount token, audience-bound, checked by TokenReview. */
 export function createTokenReviewAuthenticator(kc: KubeConfig, opts: TokenReviewOptions = {}): Authenticator {
+  return createReviewingAuthenticator(kubernetesTokenReview(kc), opts);
+}
+
+/** The TokenReview call itself, against the cluster of `kc`. */
+export function kubernetesTokenReview(kc: KubeConfig): ReviewToken {
   const api = kc.makeApiClient(AuthenticationV1Api);
-  const review: ReviewToken = async (token, audience) => {
+  return async (token, audience) => {
     try {
       const res = await api.createTokenReview({
         body: {
@@ -49,13 +54,14 @@ export function createTokenReviewAuthenticator(kc: KubeConfig, opts: TokenReview
       });
       return res.status ?? {};
     } catch (err) {
-      // The client's errors can embed request details; keep only the status code.
-      const code =
-        typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'network error';
-      throw new TokenReviewUnavailableError(`TokenReview failed (${code})`);
+      throw new TokenReviewUnavailableError(`TokenReview failed (${apiStatusOf(err)})`);
     }
   };
-  return createReviewingAuthenticator(review, opts);
+}
+
+/** The client's errors can embed request details (the token among them): keep only the status code. */
+export function apiStatusOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'network error';
 }
 
 /**
@@ -71,7 +77,7 @@ export function createReviewingAuthenticator(
   const ttl = opts.cacheTtlMs ?? 60_000;
   const maxEntries = opts.maxCacheEntries ?? 1_000;
   const clock = opts.clock ?? systemClock;
-  const cache = new Map<string, { result: AuthResult; until: number }>();
+  const cache = new ExpiringCache<AuthResult>(ttl, maxEntries);
 
   const decide = (status: V1TokenReviewStatus): AuthResult => {
     if (status.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
@@ -89,19 +95,12 @@ export function createReviewingAuthenticator(
 
   return async (bearer) => {
     if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
-    const id = createHash('sha256').update(bearer).digest('hex');
+    const key = tokenKey(bearer);
     const now = clock.now();
-    const hit = cache.get(id);
-    if (hit && hit.until > now) return hit.result;
+    const hit = cache.get(key, now);
+    if (hit) return hit;
     const result = decide(await review(bearer, audience));
-    cache.delete(id);
-    if (cache.size >= maxEntries) {
-      for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
-      // Still full of live entries: drop the oldest (Map keeps insertion order).
-      const oldest = cache.keys().next();
-      if (cache.size >= maxEntries && !oldest.done) cache.delete(oldest.value);
-    }
-    if (ttl > 0) cache.set(id, { result, until: now + ttl });
+    cache.set(key, result, now);
     return result;
   };
 }
