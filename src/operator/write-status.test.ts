@@ -146,3 +146,43 @@ describe('status writer', () => {
     expect(applied).toEqual([]);
   });
 });
+
+describe('status writer over a large table', () => {
+  it('gives the event loop a turn during a long run of statuses that need no write', async () => {
+    const shown = {
+      conditions: verdict('Active').conditions,
+      observedGeneration: 2,
+      tokenFingerprint: 'kb_stripe_…abcd',
+    };
+    const writer = createStatusWriter({
+      lookup: () => ({
+        kind: 'VaultKey',
+        metadata: { name: 'bot', uid: 'uid-bot', resourceVersion: '1' },
+        status: shown,
+      }),
+      apply: async () => {
+        throw new Error('nothing should be written');
+      },
+      recordEvent: async () => {},
+      log: silentLogger(),
+      sliceMs: 0,
+    });
+    const statuses = Array.from({ length: 5_000 }, () => verdict('Active'));
+    let timerRan = false;
+    setTimeout(() => {
+      timerRan = true;
+    }, 0);
+    let timerRanBeforeTheEnd = false;
+    let seen = 0;
+    await writer.write(
+      statuses,
+      () => {
+        if (++seen === statuses.length) timerRanBeforeTheEnd = timerRan;
+        return {};
+      },
+      () => true,
+    );
+    expect(seen).toBe(statuses.length);
+    expect(timerRanBeforeTheEnd).toBe(true);
+  });
+});

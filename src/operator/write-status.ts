@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Counter } from 'prom-client';
 import type { ObjectStatus } from '../compiler/compile.ts';
 import type { KubeObject } from '../sources/kubernetes/reflector.ts';
@@ -17,6 +18,8 @@ export interface StatusWriterDeps {
   readonly log: Log;
   /** Parallel writes (default 8). */
   readonly concurrency?: number;
+  /** Longest stretch of work between two turns of the event loop (default 5 ms). */
+  readonly sliceMs?: number;
   readonly writes?: Counter;
 }
 
@@ -53,6 +56,7 @@ interface Written {
  */
 export function createStatusWriter(deps: StatusWriterDeps): StatusWriter {
   const concurrency = deps.concurrency ?? 8;
+  const sliceMs = deps.sliceMs ?? 5;
   const written = new Map<string, Written>();
   const id = (ref: StatusRef) => `${ref.kind}/${ref.namespace}/${ref.name}`;
 
@@ -87,15 +91,25 @@ export function createStatusWriter(deps: StatusWriterDeps): StatusWriter {
 
   return {
     async write(statuses, extras, proceed) {
-      const queue = [...statuses];
-      const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-        for (let s = queue.shift(); s && proceed(); s = queue.shift()) {
+      // An index, not queue.shift(): a 100 000-entry array lives in V8's large-object space, where
+      // shift() cannot trim in place and copies the rest of the array every time.
+      let next = 0;
+      let sliceStarted = performance.now();
+      const workers = Array.from({ length: Math.min(concurrency, statuses.length) }, async () => {
+        while (next < statuses.length && proceed()) {
+          const s = statuses[next++]!;
           await writeOne(s, extras(s), proceed).catch((err: unknown) =>
             deps.log.warn(
               { object: `${s.kind}/${s.namespace}/${s.name}`, error: (err as Error).message.split('\n')[0] },
               'status write failed',
             ),
           );
+          // A status that needs no write settles without I/O: a long run of them would hold the
+          // event loop in microtasks, starving the Lease renewal and the snapshot streams.
+          if (performance.now() - sliceStarted >= sliceMs) {
+            await yieldToEventLoop();
+            sliceStarted = performance.now();
+          }
         }
       });
       await Promise.all(workers);
