@@ -31,10 +31,14 @@ export async function mintMissingTokens(
   deps: MintDeps,
 ): Promise<Set<string>> {
   const waiting = new Set<string>();
+  // Built on the first key that needs a token: a search of `keys` per key would be quadratic when
+  // thousands of VaultKeys are applied without their Secrets.
+  let byRef: Map<string, VaultKey> | undefined;
   for (const s of statuses) {
     const reason = s.conditions[0]?.reason ?? '';
     if (s.kind !== 'VaultKey' || (reason !== 'TokenSecretMissing' && !REPLACE.has(reason))) continue;
-    const key = keys.find((k) => k.metadata.namespace === s.namespace && k.metadata.name === s.name);
+    byRef ??= new Map(keys.map((k) => [`${k.metadata.namespace}/${k.metadata.name}`, k]));
+    const key = byRef.get(`${s.namespace}/${s.name}`);
     if (key && (await mintOne(key, deps, REPLACE.has(reason)))) waiting.add(`${s.namespace}/${s.name}`);
   }
   return waiting;
