@@ -226,5 +226,30 @@ describe('compile runner recompile (the operator, when its token ledger changes)
 
   it('does nothing before the first update', () => {
     expect(manifests().recompile()).toBeUndefined();
+    expect(manifests().removeKeys(new Set([DIGEST]), 0)).toBeUndefined();
+  });
+
+  it('removes keys at once under a new version, and a recompile of the older set does not serve them again', () => {
+    const clock = fixedClock(NOW);
+    const runner = createCompileRunner({ clock, refuseChangesWithErrors: false });
+    const published: CompileOutcome[] = [];
+    let told = 0;
+    runner.publishTo((o) => published.push(o));
+    runner.onOutcome(() => told++);
+    runner.run(update(files()));
+    expect(runner.removeKeys(new Set(['0'.repeat(64)]), 1)).toBeUndefined();
+
+    clock.advance(3);
+    const removed = runner.removeKeys(new Set([DIGEST]), clock.now())!;
+    expect(removed.snapshot.keys.has(DIGEST)).toBe(false);
+    expect(removed.snapshot.version).toBeGreaterThan(published[0]!.snapshot.version);
+    expect(removed.update.changedAt).toBe(clock.now());
+    expect(published.at(-1)).toBe(removed);
+    expect(told).toBe(1);
+
+    clock.advance(5);
+    expect(runner.recompile()!.snapshot.keys.has(DIGEST)).toBe(false);
+    // The source's next update is the truth again: here the key still exists, so it is served.
+    expect(runner.run(update(files())).snapshot.keys.has(DIGEST)).toBe(true);
   });
 });

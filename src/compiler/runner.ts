@@ -6,6 +6,7 @@ import {
 } from '../api/resource-set.ts';
 import type { Clock } from '../clock.ts';
 import type { Snapshot } from '../snapshot/types.ts';
+import { withoutKeys } from '../snapshot/without-keys.ts';
 import { compile, createCompileCache, type ObjectStatus, type TokenGuard } from './compile.ts';
 
 /** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
@@ -73,6 +74,13 @@ export interface CompileRunner<U extends ResourceSetUpdate = ResourceSetUpdate> 
    * no object changed. Undefined before the first applied update.
    */
   recompile(): CompileOutcome<U> | undefined;
+  /**
+   * Publishes the snapshot in force without the keys of these token digests, at once and under a
+   * new version, ahead of the compile of the update that removes them (the revocation fast path,
+   * ADR 0014): removing keys can only refuse more. Statuses and outcome listeners are left to that
+   * compile. Undefined (nothing published) when none of them is in the table.
+   */
+  removeKeys(digests: ReadonlySet<string>, changedAt: number): CompileOutcome<U> | undefined;
 }
 
 /**
@@ -106,8 +114,12 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     return { applied: true, snapshot, statuses, errors: update.errors, update };
   };
 
+  /** Digests removed by removeKeys since the last update from the source. */
+  let removed = new Set<string>();
+
   return {
     run(update) {
+      removed = new Set();
       const outcome = compileUpdate(update);
       if (outcome.applied) {
         current = outcome;
@@ -132,9 +144,24 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       if (!set || !current) return [];
       return compile(set, { version: current.snapshot.version, ...options }).statuses;
     },
+    removeKeys(digests, changedAt) {
+      if (!current) return undefined;
+      const snapshot = withoutKeys(current.snapshot, digests, {
+        version: nextVersion(current.snapshot.version),
+        compiledAt: opts.clock.now(),
+      });
+      if (!snapshot) return undefined;
+      for (const d of digests) removed.add(d);
+      current = { ...current, snapshot, update: { ...current.update, changedAt } };
+      for (const p of publishers) p(current);
+      return current;
+    },
     recompile() {
       if (!current) return undefined;
-      const outcome = compileUpdate({ ...current.update, changedAt: opts.clock.now() });
+      let outcome = compileUpdate({ ...current.update, changedAt: opts.clock.now() });
+      // The set in force may predate a removeKeys: those keys must not be served again.
+      const without = removed.size > 0 ? withoutKeys(outcome.snapshot, removed, outcome.snapshot) : undefined;
+      if (without) outcome = { ...outcome, snapshot: without };
       current = outcome;
       for (const p of publishers) p(outcome);
       return outcome;

@@ -53,6 +53,7 @@ const objects: KubeObject[] = [
 /** A KubernetesSource whose updates the test pushes by hand. */
 function fakeSource(initial: KubeObject[]) {
   let listener: ((u: KubernetesSourceUpdate) => void) | undefined;
+  let onDeleted: ((d: DeletedObject) => void) | undefined;
   const cache = new Map(initial.map((o) => [`${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`, o]));
   const update = (deleted: DeletedObject[] = []): KubernetesSourceUpdate => {
     const docs = [...cache.values()].map((doc, index) => ({ source: 'test', index, doc }));
@@ -69,16 +70,23 @@ function fakeSource(initial: KubeObject[]) {
       listener = l;
       return () => undefined;
     },
+    onDelete(l) {
+      onDeleted = l;
+      return () => undefined;
+    },
     current: undefined,
     get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
     async close() {},
   };
   return {
     source,
-    remove(kind: string, ns: string, name: string) {
+    /** The watch reports the deletion (delete listeners at once), then the coalesced update. */
+    remove(kind: string, ns: string, name: string, opts: { update?: boolean } = {}) {
       const o = cache.get(`${kind}/${ns}/${name}`)!;
       cache.delete(`${kind}/${ns}/${name}`);
-      listener?.(update([{ kind: kind as 'VaultKey', namespace: ns, name, uid: o.metadata!.uid! }]));
+      const d: DeletedObject = { kind: kind as 'VaultKey', namespace: ns, name, uid: o.metadata!.uid! };
+      onDeleted?.(d);
+      if (opts.update !== false) listener?.(update([d]));
     },
   };
 }
@@ -144,14 +152,30 @@ describe('operator', () => {
     await operator.close();
   });
 
+  it('revokes on the delete event itself, ahead of the update that recompiles the table', async () => {
+    const { operator, fake, published } = setup();
+    await operator.start();
+    expect(published).toHaveLength(1);
+    expect(published[0]!.keys.size).toBe(1);
+    fake.remove('VaultKey', 'agents', 'bot', { update: false });
+    // Published at once from the delete event, before any update from the source.
+    expect(published).toHaveLength(2);
+    expect(published[1]!.keys.size).toBe(0);
+    expect(published[1]!.version).toBeGreaterThan(published[0]!.version);
+    await operator.close();
+  });
+
   it('publishes a higher version on deletion and records Revoked', async () => {
     const { operator, fake, published, events } = setup();
     await operator.start();
     operator.startLeading();
     fake.remove('VaultKey', 'agents', 'bot');
-    expect(published).toHaveLength(2);
+    // The delete event's snapshot, then the update's: neither serves the key.
+    expect(published).toHaveLength(3);
     expect(published[1]!.version).toBeGreaterThan(published[0]!.version);
+    expect(published[2]!.version).toBeGreaterThan(published[1]!.version);
     expect(published[1]!.keys.size).toBe(0);
+    expect(published[2]!.keys.size).toBe(0);
     expect(events).toContainEqual(
       expect.objectContaining({ reason: 'Revoked', object: expect.objectContaining({ name: 'bot' }) }),
     );

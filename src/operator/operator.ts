@@ -239,6 +239,16 @@ export function createOperator(opts: OperatorOptions): Operator {
   return {
     async start() {
       void loadLedger();
+      // Revocation fast path (ADR 0014): a deleted VaultKey's token is recorded and its key leaves
+      // the table as soon as the watch reports it, ahead of the compile of the whole table.
+      source.onDelete((d) => {
+        if (d.kind !== 'VaultKey' || d.uid === undefined) return;
+        const entry = revocations.tokenOf(d.uid);
+        if (!entry || runner.current?.snapshot.keys.get(entry.digest)?.uid !== d.uid) return;
+        const at = clock.now();
+        record([{ ...entry, at }]);
+        runner.removeKeys(new Set([entry.digest]), at);
+      });
       source.onUpdate((u) => {
         record(revocations.revokedBy(u, clock.now()));
         runner.run(u);

@@ -18,6 +18,8 @@ export interface RevokeOnDelete {
   revokedBy(update: KubernetesSourceUpdate, at: number): RevocationEntry[];
   /** Remembers the token of every key of the set now in force (call after compiling it). */
   remember(set: ResourceSet): void;
+  /** The token the VaultKey `uid` held at the last update (what deleting it revokes), if any. */
+  tokenOf(uid: string): RevocationEntry | undefined;
 }
 
 /** `ownerOf`: the VaultKey owning Secret namespace/name (its controlling ownerReference), if any. */
@@ -76,6 +78,9 @@ export function createRevokeOnDelete(
         next.set(k.metadata.uid, { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
       }
       tokenOf = next;
+    },
+    tokenOf(uid) {
+      return tokenOf.get(uid);
     },
   };
 }

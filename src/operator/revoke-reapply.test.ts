@@ -93,6 +93,7 @@ function fakeSource(initial: KubeObject[]) {
       listener = l;
       return () => undefined;
     },
+    onDelete: () => () => undefined,
     current: undefined,
     get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
     async close() {},

@@ -354,12 +354,24 @@ export function deltaSize(d: SnapshotChanges): number {
   return d.policies.size + d.upsert.size + d.remove.size + d.removePolicies.size;
 }
 
+/** Deltas known from how a snapshot was made (withoutKeys), so diffing it costs nothing. */
+const knownDeltas = new WeakMap<Snapshot, SnapshotDelta>();
+
+/** Records that `delta` turns snapshot version `delta.from` into `next` (see diffSnapshots). */
+export function rememberDelta(next: Snapshot, delta: SnapshotDelta): void {
+  if (delta.to !== next.version) throw new Error(`delta to ${delta.to} recorded for version ${next.version}`);
+  knownDeltas.set(next, delta);
+}
+
 /**
  * `next` as changes to `prev`: a key is shipped when it is new, its wire text differs, or its
  * policy's does (unchanged keys are compared by identity first, then by their remembered texts; no
- * deep comparison). O(keys) Map lookups, plus one text per key object not seen before.
+ * deep comparison). O(keys) Map lookups, plus one text per key object not seen before; nothing when
+ * `next` was made from `prev` by a recorded delta.
  */
 export function diffSnapshots(prev: Snapshot, next: Snapshot): SnapshotDelta {
+  const known = knownDeltas.get(next);
+  if (known && known.from === prev.version) return known;
   const head = { from: prev.version, to: next.version, compiledAt: next.compiledAt };
   if (prev.keys === next.keys)
     return { ...head, policies: new Map(), upsert: new Map(), remove: new Set(), removePolicies: new Set() };

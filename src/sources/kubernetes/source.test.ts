@@ -104,6 +104,18 @@ describe('kubernetes source', () => {
     });
   });
 
+  it('tells delete listeners at once, as the watch reports each deletion, before the folded update', async () => {
+    const { api, source, updates, watchOf } = setup();
+    api.setItems(collectionPath('VaultKey', undefined), [key('a', '1')]);
+    const heard: { name: string; updatesSoFar: number }[] = [];
+    source.onDelete((d) => heard.push({ name: d.name, updatesSoFar: updates.length }));
+    await source.start();
+    const w = await watchOf('VaultKey');
+    w.send('DELETED', key('a', '2'));
+    expect(heard).toEqual([{ name: 'a', updatesSoFar: 1 }]);
+    await vi.waitFor(() => expect(updates).toHaveLength(2));
+  });
+
   it('does not recompile for a status-only change (the operator writing status)', async () => {
     const { api, source, updates, watchOf } = setup();
     api.setItems(collectionPath('VaultKey', undefined), [key('a', '1')]);

@@ -56,6 +56,11 @@ export interface KubernetesSource {
   /** Starts the informers; resolves with the first update once every informer has listed. */
   start(): Promise<KubernetesSourceUpdate>;
   onUpdate(listener: (update: KubernetesSourceUpdate) => void): () => void;
+  /**
+   * Hears each deleted VaultKey or SpendPolicy as the watch reports it, before the coalesced update
+   * that carries it in `deleted` (the revocation fast path: ADR 0014).
+   */
+  onDelete(listener: (deleted: DeletedObject) => void): () => void;
   readonly current: KubernetesSourceUpdate | undefined;
   /** The object as last seen (with its status and resourceVersion), for status diffs. */
   get(kind: WatchedKind, namespace: string, name: string): KubeObject | undefined;
@@ -110,6 +115,7 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
   const coalesceMs = opts.coalesceMs ?? 2;
   const namespaces = opts.namespaces && opts.namespaces.length > 0 ? opts.namespaces : [undefined];
   const listeners = new Set<(u: KubernetesSourceUpdate) => void>();
+  const deleteListeners = new Set<(d: DeletedObject) => void>();
   const reflectors = new Map<WatchedKind, Reflector[]>();
   let current: KubernetesSourceUpdate | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -170,12 +176,20 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
             if (change.type === 'delete') {
               const m = change.object.metadata ?? {};
               if (kind !== 'Secret' && m.name && m.namespace) {
-                deleted.push({
+                const d: DeletedObject = {
                   kind,
                   namespace: m.namespace,
                   name: m.name,
                   ...(m.uid !== undefined && { uid: m.uid }),
-                });
+                };
+                deleted.push(d);
+                for (const l of deleteListeners) {
+                  try {
+                    l(d);
+                  } catch (err) {
+                    opts.log.error({ err }, 'kubernetes source delete listener failed');
+                  }
+                }
               }
               schedule();
               return;
@@ -206,6 +220,10 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
     onUpdate(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onDelete(listener) {
+      deleteListeners.add(listener);
+      return () => deleteListeners.delete(listener);
     },
     get current() {
       return current;
