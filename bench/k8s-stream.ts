@@ -23,7 +23,6 @@ import { validate } from '../src/api/validate.ts';
 import { systemClock } from '../src/clock.ts';
 import { compile } from '../src/compiler/compile.ts';
 import { createChangeSetReader, type StreamTable } from '../src/distribution/apply.ts';
-import { LayeredMap } from '../src/distribution/layered-map.ts';
 import {
   deltaLines,
   fullSnapshotLines,
@@ -31,6 +30,7 @@ import {
   parseStreamMessage,
 } from '../src/distribution/protocol.ts';
 import { createSnapshotServer } from '../src/distribution/server.ts';
+import { LayeredMap } from '../src/snapshot/layered-map.ts';
 import {
   deltaSize,
   deserializeSnapshot,

@@ -1,7 +1,7 @@
+import { type LayeredDraft, LayeredMap } from '../snapshot/layered-map.ts';
 import { runKeyId, setRunKeyIndex } from '../snapshot/run-keys.ts';
 import { readWireKeys, readWirePolicies, readWireRemovals } from '../snapshot/serialize.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
-import { type LayeredDraft, LayeredMap } from './layered-map.ts';
 import type { ChangeEntries, StreamMessage } from './protocol.ts';
 
 /**

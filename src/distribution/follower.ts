@@ -3,11 +3,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
+import { LayeredMap } from '../snapshot/layered-map.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { createChangeSetReader, ResyncNeeded, type StreamTable } from './apply.ts';
-import { LayeredMap } from './layered-map.ts';
 import {
   ACK_PATH,
   PROXY_ID_HEADER,

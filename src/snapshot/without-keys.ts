@@ -1,3 +1,4 @@
+import { LayeredMap } from './layered-map.ts';
 import { runKeyId, runKeysOf, setRunKeyIndex } from './run-keys.ts';
 import { rememberDelta } from './serialize.ts';
 import type { CompiledKey, Snapshot } from './types.ts';
@@ -7,7 +8,8 @@ import type { CompiledKey, Snapshot } from './types.ts';
  * revocation fast path (ADR 0014). A deleted VaultKey leaves the table at once, without waiting for
  * the whole table to be compiled again: removing a key can only ever refuse more, never serve
  * anything new. The delta to `snapshot` is recorded, so distribution ships it without a diff; the
- * run-key index follows from the previous one. Costs one copy of the key Map.
+ * run-key index follows from the previous one. Both are layered over the previous ones (LayeredMap):
+ * the cost is that of the removed keys, not of the table.
  * Answers undefined when none of `remove` is in the table.
  */
 export function withoutKeys(
@@ -21,16 +23,17 @@ export function withoutKeys(
     if (key) removed.set(digest, key);
   }
   if (removed.size === 0) return undefined;
-  const keys = new Map(snapshot.keys);
-  for (const digest of removed.keys()) keys.delete(digest);
+  // Layered over the table in force (never mutated, only replaced): O(removed), not a copy.
+  const keys = LayeredMap.from(snapshot.keys).with([], removed.keys());
   const result: Snapshot = { version: next.version, compiledAt: next.compiledAt, keys };
 
-  const index = new Map(runKeysOf(snapshot));
+  const before = runKeysOf(snapshot);
+  const gone: string[] = [];
   for (const [digest, key] of removed) {
     const id = runKeyId(digest);
-    if (index.get(id) === key) index.delete(id);
+    if (before.get(id) === key) gone.push(id);
   }
-  setRunKeyIndex(result, index);
+  setRunKeyIndex(result, LayeredMap.from(before).with([], gone));
 
   // A policy no remaining key names goes too (the first key naming it ends the search).
   const removePolicies = new Set<string>();
