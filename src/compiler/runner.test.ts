@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
@@ -10,34 +11,9 @@ const TOKEN = newToken('stripe', { random: (n) => new Uint8Array(n).fill(3) });
 const DIGEST = tokenDigest(TOKEN);
 const NOW = '2026-06-01T00:00:00Z';
 
-const policy = (perDay: string, extra = '') => `apiVersion: keybrake.dev/v1alpha1
-kind: SpendPolicy
-metadata: { name: support-bot, namespace: agents }
-spec:
-  vendor: stripe
-  limits: { perDayUsd: "${perDay}" }
-${extra}`;
-
-const key = (extra = '') => `apiVersion: keybrake.dev/v1alpha1
-kind: VaultKey
-metadata: { name: support-bot-stripe, namespace: agents }
-spec:
-  vendor: stripe
-  policyRef: { name: support-bot }
-  upstreamSecretRef: { name: stripe-live, key: apiKey }
-  tokenSecretRef: { name: support-bot-stripe-token }
-${extra}`;
-
-const secrets = `apiVersion: v1
-kind: Secret
-metadata: { name: stripe-live, namespace: agents }
-stringData: { apiKey: sk_test_runner_test }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: support-bot-stripe-token, namespace: agents }
-stringData: { token: ${TOKEN} }
-`;
+const policy = supportBotPolicy;
+const key = supportBotKey;
+const secrets = supportBotSecrets(TOKEN, 'sk_test_runner_test');
 
 /** What the file source would emit for these files (name → YAML text). */
 function update(files: Record<string, string>, changedAt = Date.parse(NOW)): ResourceSetUpdate {

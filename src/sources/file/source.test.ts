@@ -2,6 +2,7 @@ import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { fixedClock } from '../../clock.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
@@ -10,34 +11,9 @@ import { createFileSource, type FileSource } from './source.ts';
 
 const TOKEN = newToken('stripe', { random: (n) => new Uint8Array(n).fill(3) });
 
-const policy = (perDay: string, extra = '') => `apiVersion: keybrake.dev/v1alpha1
-kind: SpendPolicy
-metadata: { name: support-bot, namespace: agents }
-spec:
-  vendor: stripe
-  limits: { perDayUsd: "${perDay}" }
-${extra}`;
-
-const key = (extra = '') => `apiVersion: keybrake.dev/v1alpha1
-kind: VaultKey
-metadata: { name: support-bot-stripe, namespace: agents }
-spec:
-  vendor: stripe
-  policyRef: { name: support-bot }
-  upstreamSecretRef: { name: stripe-live, key: apiKey }
-  tokenSecretRef: { name: support-bot-stripe-token }
-${extra}`;
-
-const secrets = `apiVersion: v1
-kind: Secret
-metadata: { name: stripe-live, namespace: agents }
-stringData: { apiKey: sk_test_source_test }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: support-bot-stripe-token, namespace: agents }
-stringData: { token: ${TOKEN} }
-`;
+const policy = supportBotPolicy;
+const key = supportBotKey;
+const secrets = supportBotSecrets(TOKEN, 'sk_test_source_test');
 
 let dir: string;
 let source: FileSource | undefined;
