@@ -158,7 +158,10 @@ describe('compile runner publishers and listeners', () => {
     expect(runner.statusesNow()).toEqual([]);
     const first = runner.run(update(files(policy('200'), key('  expiresAt: "2026-06-01T01:00:00Z"\n'))));
     expect(keyReason(first)).toBe('Active');
-    clock.advance(2 * 3_600_000);
+    // Before the expiry nothing can have changed: the statuses of the last compile, not a new one.
+    clock.advance(3_600_000 - 1);
+    expect(runner.statusesNow()).toBe(first.statuses);
+    clock.advance(3_600_000 + 1);
     const now = runner.statusesNow();
     expect(now.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe('Expired');
     expect(runner.current?.snapshot).toBe(first.snapshot);

@@ -142,6 +142,10 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     },
     statusesNow() {
       if (!set || !current) return [];
+      // Only an expiry can change a status without a change of objects: until the next one passes,
+      // the statuses of the last compile stand (at 100 000 keys a compile holds the event loop
+      // for most of a second, on every status pass).
+      if (opts.clock.now() < nextExpiry(current.snapshot)) return current.statuses;
       return compile(set, { version: current.snapshot.version, ...options }).statuses;
     },
     removeKeys(digests, changedAt) {
@@ -167,4 +171,19 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       return outcome;
     },
   };
+}
+
+const expiries = new WeakMap<Snapshot, number>();
+
+/** The first expiry after the snapshot was compiled, of a key it serves (Infinity: none). */
+function nextExpiry(snapshot: Snapshot): number {
+  let at = expiries.get(snapshot);
+  if (at === undefined) {
+    at = Number.POSITIVE_INFINITY;
+    for (const k of snapshot.keys.values())
+      if (k.expiresAt !== undefined && k.expiresAt > snapshot.compiledAt && k.expiresAt < at)
+        at = k.expiresAt;
+    expiries.set(snapshot, at);
+  }
+  return at;
 }
