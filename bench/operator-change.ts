@@ -145,7 +145,8 @@ const report = {
   loadAverageAfter: loadavg().map((n) => round(n)),
   scratch,
   cached,
-  ratio: Math.round(((cached.oneKeyDelete['totalMs'] ?? 0) / (scratch.oneKeyDelete['totalMs'] ?? 1)) * 100) / 100,
+  ratio:
+    Math.round(((cached.oneKeyDelete['totalMs'] ?? 0) / (scratch.oneKeyDelete['totalMs'] ?? 1)) * 100) / 100,
 };
 console.log(`one-key delete with caches / from scratch: ${report.ratio}`);
 await mkdir(new URL('results/', import.meta.url), { recursive: true });
