@@ -1,6 +1,6 @@
 import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { type Clock, systemClock } from '../clock.ts';
-import { ExpiringCache, tokenKey } from './expiring-cache.ts';
+import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 import { apiStatusOf, type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
 
@@ -69,16 +69,12 @@ export function createCallerReview(
       },
     };
   };
-  return async (bearer) => {
-    if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
-    const key = tokenKey(bearer);
-    const now = clock.now();
-    const hit = cache.get(key, now);
-    if (hit) return hit;
-    const verdict = decide(await review(bearer, audience));
-    cache.set(key, verdict, now);
-    return verdict;
-  };
+  return cachedVerdicts(
+    cache,
+    clock,
+    { ok: false, status: 401, message: 'missing bearer token' },
+    async (bearer) => decide(await review(bearer, audience)),
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.ts';
 
 /**
  * Verdicts kept for `ttlMs` under a key, at most `maxEntries` of them, so that a flood of distinct
@@ -42,4 +43,26 @@ export class ExpiringCache<V> {
 /** The key a bearer token's verdict is cached under: its SHA-256, never the token itself. */
 export function tokenKey(bearer: string): string {
   return createHash('sha256').update(bearer).digest('hex');
+}
+
+/**
+ * A bearer token's verdict, from `cache` while it holds one (keyed by tokenKey, never the token),
+ * else from `review`, then kept. A missing token gets `missing` and is never reviewed.
+ */
+export function cachedVerdicts<V>(
+  cache: ExpiringCache<V>,
+  clock: Clock,
+  missing: V,
+  review: (bearer: string) => Promise<V>,
+): (bearer: string) => Promise<V> {
+  return async (bearer) => {
+    if (!bearer) return missing;
+    const key = tokenKey(bearer);
+    const now = clock.now();
+    const hit = cache.get(key, now);
+    if (hit !== undefined) return hit;
+    const verdict = await review(bearer);
+    cache.set(key, verdict, now);
+    return verdict;
+  };
 }

@@ -1,6 +1,6 @@
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { type Clock, systemClock } from '../clock.ts';
-import { ExpiringCache, tokenKey } from './expiring-cache.ts';
+import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 
 /** What the snapshot server learns about a caller's bearer token before it streams or takes an ack. */
@@ -93,14 +93,10 @@ export function createReviewingAuthenticator(
     return { ok: true, user: sa };
   };
 
-  return async (bearer) => {
-    if (!bearer) return { ok: false, status: 401, message: 'missing bearer token' };
-    const key = tokenKey(bearer);
-    const now = clock.now();
-    const hit = cache.get(key, now);
-    if (hit) return hit;
-    const result = decide(await review(bearer, audience));
-    cache.set(key, result, now);
-    return result;
-  };
+  return cachedVerdicts(
+    cache,
+    clock,
+    { ok: false, status: 401, message: 'missing bearer token' },
+    async (bearer) => decide(await review(bearer, audience)),
+  );
 }
