@@ -281,11 +281,22 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
         return readIndex(attempt + 1);
       }
     };
-    sub.on('ready', () => void readIndex());
-    sub.subscribe(STOPPED_RUNS_CHANNEL).catch((err: Error) => {
-      if (!closed)
-        this.#log?.warn({ redis: this.description, error: err.message }, 'cannot subscribe to stopped runs');
-    });
+    // Subscribed first, then the index: a stop published between the two is in one or the other
+    // (read the other way round, a stop published after the read but before the subscription took
+    // effect was missed). Again on every reconnect; subscribing twice to a channel is harmless.
+    const subscribeThenRead = async () => {
+      try {
+        await sub.subscribe(STOPPED_RUNS_CHANNEL);
+      } catch (err) {
+        if (!closed)
+          this.#log?.warn(
+            { redis: this.description, error: (err as Error).message },
+            'cannot subscribe to stopped runs',
+          );
+      }
+      await readIndex();
+    };
+    sub.on('ready', () => void subscribeThenRead());
     return {
       async close() {
         closed = true;
