@@ -6,7 +6,7 @@
 //   BENCH_KEYS=10000 node bench/k8s-stream.ts
 //
 // This process plays the operator: it compiles a generated table with the real validate + compile
-// (as the operator's Kubernetes source and compile runner do on every change), serves it with the
+// (from scratch, without the operator's caches: bench/operator-change.ts measures those), serves it with the
 // real snapshot server (plain HTTP on loopback, every proxy admitted), and generates the call load.
 // The proxy is the CLI as users run it, following that server. Figures go to stdout and to
 // bench/results/k8s-stream.json. Readiness and phase ends are log lines awaited with a deadline.
@@ -39,76 +39,14 @@ import {
 } from '../src/snapshot/serialize.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 import { newToken } from '../src/tokens/token.ts';
+import { operatorResources as resources } from './operator-resources.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const RATE = Number(process.env['BENCH_RATE'] ?? 1000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
-const NAMESPACE = 'bench';
 
 type Doc = Record<string, unknown>;
-
-/** The operator's view of N VaultKeys: four policies, one upstream Secret, a token Secret per key. */
-function resources(tokens: readonly string[], suspended: ReadonlySet<number>): [string, Doc][] {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const out: [string, Doc][] = [];
-  for (let p = 0; p < 4; p++)
-    out.push([
-      'SpendPolicy',
-      {
-        apiVersion: 'keybrake.dev/v1alpha1',
-        kind: 'SpendPolicy',
-        metadata: { name: `p${p}`, namespace: NAMESPACE, uid: `policy-${p}`, generation: 1 },
-        spec: {
-          vendor: 'stripe',
-          limits: { perCallUsd: '1000', perDayUsd: String(100_000_000 + p) },
-          allow: { endpoints: ['POST /v1/charges', 'GET /v1/**'], currencies: ['usd'] },
-        },
-      },
-    ]);
-  out.push([
-    'Secret',
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'upstream', namespace: NAMESPACE, uid: 'upstream' },
-      data: { apiKey: b64('sk_test_bench_upstream_not_a_real_key') },
-    },
-  ]);
-  for (const [i, token] of tokens.entries()) {
-    const name = `k${String(i).padStart(6, '0')}`;
-    out.push([
-      'VaultKey',
-      {
-        apiVersion: 'keybrake.dev/v1alpha1',
-        kind: 'VaultKey',
-        metadata: {
-          name,
-          namespace: NAMESPACE,
-          uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-          generation: 1,
-        },
-        spec: {
-          vendor: 'stripe',
-          policyRef: { name: `p${i % 4}` },
-          upstreamSecretRef: { name: 'upstream', key: 'apiKey' },
-          tokenSecretRef: { name: `${name}-token`, key: 'token' },
-          ...(suspended.has(i) && { suspended: true }),
-        },
-      },
-    ]);
-    out.push([
-      'Secret',
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `${name}-token`, namespace: NAMESPACE, uid: `token-${i}` },
-        data: { token: b64(token) },
-      },
-    ]);
-  }
-  return out;
-}
 
 /** One change as the operator handles it: informer objects → sorted documents → validate → compile. */
 function operatorCompile(objects: [string, Doc][], version: number) {

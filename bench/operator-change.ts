@@ -15,59 +15,18 @@ import { systemClock } from '../src/clock.ts';
 import { type CompileCache, compile, createCompileCache } from '../src/compiler/compile.ts';
 import { diffSnapshots } from '../src/snapshot/serialize.ts';
 import { newToken } from '../src/tokens/token.ts';
+import { NAMESPACE, operatorResources } from './operator-resources.ts';
 
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
-const NAMESPACE = 'bench';
 type Doc = Record<string, unknown>;
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
+/** The informer cache: each object under its document source, as the Kubernetes source names it. */
 function objects(n: number): Map<string, [string, Doc]> {
+  const tokens = Array.from({ length: n }, () => newToken('stripe'));
   const out = new Map<string, [string, Doc]>();
-  const put = (kind: string, o: Doc) => {
+  for (const [kind, o] of operatorResources(tokens, new Set())) {
     const m = o['metadata'] as { name: string };
     out.set(`kubernetes:${kind}/${NAMESPACE}/${m.name}`, [kind, o]);
-  };
-  for (let p = 0; p < 4; p++)
-    put('SpendPolicy', {
-      apiVersion: 'keybrake.dev/v1alpha1',
-      kind: 'SpendPolicy',
-      metadata: { name: `p${p}`, namespace: NAMESPACE, uid: `policy-${p}`, generation: 1 },
-      spec: {
-        vendor: 'stripe',
-        limits: { perCallUsd: '1000', perDayUsd: String(100_000_000 + p) },
-        allow: { endpoints: ['POST /v1/charges', 'GET /v1/**'], currencies: ['usd'] },
-      },
-    });
-  put('Secret', {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'upstream', namespace: NAMESPACE, uid: 'upstream' },
-    data: { apiKey: b64('sk_test_bench_upstream_not_a_real_key') },
-  });
-  for (let i = 0; i < n; i++) {
-    const name = `k${String(i).padStart(6, '0')}`;
-    put('VaultKey', {
-      apiVersion: 'keybrake.dev/v1alpha1',
-      kind: 'VaultKey',
-      metadata: {
-        name,
-        namespace: NAMESPACE,
-        uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-        generation: 1,
-      },
-      spec: {
-        vendor: 'stripe',
-        policyRef: { name: `p${i % 4}` },
-        upstreamSecretRef: { name: 'upstream', key: 'apiKey' },
-        tokenSecretRef: { name: `${name}-token`, key: 'token' },
-      },
-    });
-    put('Secret', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `${name}-token`, namespace: NAMESPACE, uid: `token-${i}` },
-      data: { token: b64(newToken('stripe')) },
-    });
   }
   return out;
 }
