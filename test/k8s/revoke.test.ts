@@ -13,6 +13,7 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
+import { type Probe, probe, stripeUpstreamSecret, stripeVaultKey } from './fixtures.ts';
 
 const cp = injectedControlPlane();
 
@@ -27,16 +28,7 @@ const TRIALS = 20;
 const P99_BOUND_MS = Number(process.env['KEYBRAKE_REVOKE_P99_MS'] ?? 200);
 const POLL_INTERVAL_MS = 2;
 
-const upstreamSecret = (apiKey: string) => `
-apiVersion: v1
-kind: Secret
-metadata:
-  name: stripe-live
-  labels: { keybrake.dev/secret: "true" }
-stringData: { apiKey: ${apiKey} }
-`;
-
-const BASE = `${upstreamSecret(REAL_KEY)}
+const BASE = `${stripeUpstreamSecret(REAL_KEY)}
 ---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -48,21 +40,6 @@ spec:
     endpoints: ["POST /v1/charges", "GET /v1/**"]
 `;
 
-function vaultKey(name: string, spec: Record<string, unknown> = {}): string {
-  return `
-apiVersion: keybrake.dev/v1alpha1
-kind: VaultKey
-metadata: { name: ${name} }
-spec: ${JSON.stringify({
-    vendor: 'stripe',
-    policyRef: { name: 'support-bot' },
-    upstreamSecretRef: { name: 'stripe-live', key: 'apiKey' },
-    tokenSecretRef: { name: `${name}-token`, key: 'token' },
-    ...spec,
-  })}
-`;
-}
-
 let system: K8sSystem;
 let stripe: StripeEmulator;
 let redis: RedisServer;
@@ -73,28 +50,6 @@ let chargesEndedAt = 0;
 let pools: Pool[] = [];
 
 const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
-
-interface Probe {
-  status: number;
-  decision: string;
-  reason: string | undefined;
-}
-
-/** One cheap read through a proxy: GET /v1/customers with the vault token. */
-async function probe(pool: Pool, token: string): Promise<Probe> {
-  const res = await pool.request({
-    path: '/v1/customers?limit=1',
-    method: 'GET',
-    headers: { authorization: `Bearer ${token}` },
-  });
-  await res.body.dump();
-  const header = String(res.headers['keybrake-decision'] ?? '');
-  return {
-    status: res.statusCode,
-    decision: header.split(';')[0]?.trim() ?? '',
-    reason: /reason=([a-z_]+)/.exec(header)?.[1],
-  };
-}
 
 async function allowedEverywhere(token: string, timeoutMs = 20_000): Promise<void> {
   await Promise.all(
@@ -195,7 +150,7 @@ async function measure(
 /** Applies TRIALS VaultKeys named `<prefix>-<i>` and waits until every proxy allows every one. */
 async function createKeys(prefix: string): Promise<{ name: string; token: string }[]> {
   const names = Array.from({ length: TRIALS }, (_, i) => `${prefix}-${i}`);
-  await kubectl(['apply', '-f', '-'], names.map((n) => vaultKey(n)).join('---\n'));
+  await kubectl(['apply', '-f', '-'], names.map((n) => stripeVaultKey(n, 'support-bot')).join('---\n'));
   const keys = await Promise.all(names.map(async (name) => ({ name, token: await mintedToken(name) })));
   for (const key of keys) await allowedEverywhere(key.token);
   return keys;
@@ -237,7 +192,7 @@ afterAll(async () => {
 
 describe('kubectl apply → minted token → charges through every proxy', () => {
   it('forwards stripe SDK charges through each of the three proxies with the real key', async () => {
-    await kubectl(['apply', '-f', '-'], vaultKey('support-bot-stripe'));
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('support-bot-stripe', 'support-bot'));
     const token = await mintedToken('support-bot-stripe');
     expect(token).toMatch(/^kb_stripe_/);
     await allowedEverywhere(token);
@@ -346,7 +301,11 @@ describe(`revocation reaches every proxy (${TRIALS} trials each)`, () => {
     const expiries = keys.map((_, i) => base + i * 300);
     await kubectl(
       ['apply', '-f', '-'],
-      keys.map((k, i) => vaultKey(k.name, { expiresAt: new Date(expiries[i]!).toISOString() })).join('---\n'),
+      keys
+        .map((k, i) =>
+          stripeVaultKey(k.name, 'support-bot', { expiresAt: new Date(expiries[i]!).toISOString() }),
+        )
+        .join('---\n'),
     );
     const trials: Trial[] = [];
     for (const [i, key] of keys.entries()) {
@@ -413,7 +372,7 @@ describe('upstream Secret rotation', () => {
     for (const pool of pools) expect(await upstreamKeyOfCharge(pool, token)).toBe(REAL_KEY);
 
     const invoked = Date.now();
-    await kubectl(['apply', '-f', '-'], upstreamSecret(ROTATED_KEY));
+    await kubectl(['apply', '-f', '-'], stripeUpstreamSecret(ROTATED_KEY));
     const applied = Date.now();
     // Back-to-back charges (each one a round trip, no sleeping) until each proxy sends the new key.
     const switched = await Promise.all(
@@ -516,7 +475,7 @@ async function staysRevoked(token: string, during: () => Promise<void>): Promise
 describe('a revoke stays a revoke: kubectl delete, then the same manifests applied again (ADR 0009)', () => {
   it('denies the minted token on every proxy for good, and mints a fresh one for the re-created key', async () => {
     const name = 'reapplied';
-    await kubectl(['apply', '-f', '-'], vaultKey(name));
+    await kubectl(['apply', '-f', '-'], stripeVaultKey(name, 'support-bot'));
     const old = await mintedToken(name);
     await allowedEverywhere(old);
 
@@ -529,7 +488,7 @@ describe('a revoke stays a revoke: kubectl delete, then the same manifests appli
       // was, as it does in a real cluster until the collector gets to it.
       expect(await mintedToken(name)).toBe(old);
       // What a GitOps tool does on its next sync: the same manifest again.
-      await kubectl(['apply', '-f', '-'], vaultKey(name));
+      await kubectl(['apply', '-f', '-'], stripeVaultKey(name, 'support-bot'));
       let fresh = '';
       await until(
         async () => {
@@ -565,7 +524,7 @@ metadata:
   labels: { keybrake.dev/secret: "true" }
 stringData: { token: ${byo} }
 `;
-    await kubectl(['apply', '-f', '-'], `${secret}---${vaultKey(name)}`);
+    await kubectl(['apply', '-f', '-'], `${secret}---${stripeVaultKey(name, 'support-bot')}`);
     await allowedEverywhere(byo);
 
     const denied = firstDenials(byo, 'key_unknown');
@@ -575,7 +534,7 @@ stringData: { token: ${byo} }
       await until(async () => (await ledger()).includes(sha256(byo)), 10_000, 'the revocation on record');
       // A GitOps prune and re-sync: the Secret goes too, then both come back from git.
       await kubectl(['delete', 'secret', `${name}-token`]);
-      await kubectl(['apply', '-f', '-'], `${secret}---${vaultKey(name)}`);
+      await kubectl(['apply', '-f', '-'], `${secret}---${stripeVaultKey(name, 'support-bot')}`);
       await until(async () => (await readyReason(name)) === 'TokenRevoked', 20_000, 'TokenRevoked');
       const message = await kubectl([
         'get',

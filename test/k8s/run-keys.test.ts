@@ -15,6 +15,7 @@ import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { runKeybrake } from '../env/keybrake.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
+import { stripeUpstreamSecret, stripeVaultKey } from './fixtures.ts';
 
 const cp = injectedControlPlane();
 const SYSTEM_NS = 'runkeys-system';
@@ -24,13 +25,7 @@ const REAL_KEY = 'sk_test_runkeys_upstream_00000000000000';
 const TRIALS = 20;
 const P99_BOUND_MS = Number(process.env['KEYBRAKE_REVOKE_P99_MS'] ?? 200);
 
-const BASE = `
-apiVersion: v1
-kind: Secret
-metadata:
-  name: stripe-live
-  labels: { keybrake.dev/secret: "true" }
-stringData: { apiKey: ${REAL_KEY} }
+const BASE = `${stripeUpstreamSecret(REAL_KEY)}
 ---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -53,21 +48,6 @@ metadata: { name: runner-mints }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${FULLNAME}-run-minter }
 subjects: [{ kind: ServiceAccount, name: runner, namespace: ${TENANT} }]
 `;
-
-function vaultKey(name: string, spec: Record<string, unknown> = {}): string {
-  return `
-apiVersion: keybrake.dev/v1alpha1
-kind: VaultKey
-metadata: { name: ${name} }
-spec: ${JSON.stringify({
-    vendor: 'stripe',
-    policyRef: { name: 'runs' },
-    upstreamSecretRef: { name: 'stripe-live', key: 'apiKey' },
-    tokenSecretRef: { name: `${name}-token`, key: 'token' },
-    ...spec,
-  })}
-`;
-}
 
 let system: K8sSystem;
 let stripe: StripeEmulator;
@@ -154,7 +134,10 @@ beforeAll(async () => {
   operatorAgent = new Agent({
     connect: { ca: await import('node:fs/promises').then((f) => f.readFile(system.caFile)) },
   });
-  await kubectl(['apply', '-f', '-'], `${BASE}---${vaultKey('bot')}---${vaultKey('doomed')}`);
+  await kubectl(
+    ['apply', '-f', '-'],
+    `${BASE}---${stripeVaultKey('bot', 'runs')}---${stripeVaultKey('doomed', 'runs')}`,
+  );
   work = await mkdtemp(path.join(tmpdir(), 'keybrake-k8s-runs-'));
   const token = async (sa: string, audience: string) => {
     const r = await cp.kubectl([

@@ -12,6 +12,7 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { newToken } from '../../src/tokens/token.ts';
 import type { ControlPlaneClient } from '../env/control-plane/control-plane.ts';
 import { get, installCrds, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
+import { probe } from './fixtures.ts';
 
 const CHART_CRDS = new URL('../../charts/keybrake/crds', import.meta.url).pathname;
 const REAL_KEY = 'sk_test_scale_upstream_00000000000000000';
@@ -351,21 +352,6 @@ async function operatorIdle(adminUrl: string): Promise<void> {
     'the operator to be idle',
     50,
   );
-}
-
-async function probe(pool: Pool, token: string) {
-  const res = await pool.request({
-    path: '/v1/customers?limit=1',
-    method: 'GET',
-    headers: { authorization: `Bearer ${token}` },
-  });
-  await res.body.dump();
-  const header = String(res.headers['keybrake-decision'] ?? '');
-  return {
-    status: res.statusCode,
-    decision: header.split(';')[0]?.trim() ?? '',
-    reason: /reason=([a-z_]+)/.exec(header)?.[1],
-  };
 }
 
 async function allowedEverywhere(pools: Pool[], token: string): Promise<void> {
