@@ -403,27 +403,29 @@ export function diffSnapshots(prev: Snapshot, next: Snapshot): SnapshotDelta {
 /** `a` then `b` (`b.from` must be `a.to`) as one delta `a.from` → `b.to`. */
 export function mergeDeltas(a: SnapshotDelta, b: SnapshotDelta): SnapshotDelta {
   if (a.to !== b.from) throw new Error(`cannot merge delta ${a.from}→${a.to} with ${b.from}→${b.to}`);
-  const upsert = new Map(a.upsert);
-  const remove = new Set(a.remove);
-  for (const digest of b.remove) {
-    upsert.delete(digest);
-    remove.add(digest);
-  }
-  for (const [digest, k] of b.upsert) {
-    upsert.set(digest, k);
-    remove.delete(digest);
-  }
-  const policies = new Map(a.policies);
-  const removePolicies = new Set(a.removePolicies);
-  for (const ref of b.removePolicies) {
-    policies.delete(ref);
-    removePolicies.add(ref);
-  }
-  for (const [ref, p] of b.policies) {
-    policies.set(ref, p);
-    removePolicies.delete(ref);
-  }
+  const [upsert, remove] = thenApply(a.upsert, a.remove, b.upsert, b.remove);
+  const [policies, removePolicies] = thenApply(a.policies, a.removePolicies, b.policies, b.removePolicies);
   return { from: a.from, to: b.to, compiledAt: b.compiledAt, policies, upsert, remove, removePolicies };
+}
+
+/** Upserts and removals `a`, then `b`: the later word on an entry wins. */
+function thenApply<V>(
+  upsertA: ReadonlyMap<string, V>,
+  removeA: ReadonlySet<string>,
+  upsertB: ReadonlyMap<string, V>,
+  removeB: ReadonlySet<string>,
+): [Map<string, V>, Set<string>] {
+  const upsert = new Map(upsertA);
+  const remove = new Set(removeA);
+  for (const key of removeB) {
+    upsert.delete(key);
+    remove.add(key);
+  }
+  for (const [key, value] of upsertB) {
+    upsert.set(key, value);
+    remove.delete(key);
+  }
+  return [upsert, remove];
 }
 
 /** Policies of one stream line, validated and compiled (patterns once per policy). */
