@@ -1,6 +1,11 @@
 // Manifests and probes the Kubernetes suites share: the Stripe upstream Secret, a VaultKey naming
-// a policy, and one cheap read through a proxy.
+// a policy, one cheap read through a proxy, and polls of every proxy until it allows or refuses.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from 'undici';
+import { until } from '../env/k8s-system.ts';
+
+/** How often a revocation poll asks each proxy again (each ask is a round trip on a kept connection). */
+const POLL_INTERVAL_MS = 2;
 
 /** The upstream Stripe key, in a Secret the operator watches (keybrake.dev/secret label). */
 export const stripeUpstreamSecret = (apiKey: string) => `
@@ -48,4 +53,44 @@ export async function probe(pool: Pool, token: string): Promise<Probe> {
     decision: header.split(';')[0]?.trim() ?? '',
     reason: /reason=([a-z_]+)/.exec(header)?.[1],
   };
+}
+
+/** Until every proxy answers 200 for `token`. */
+export async function allowedEverywhere(
+  pools: readonly Pool[],
+  token: string,
+  timeoutMs: number,
+): Promise<void> {
+  await Promise.all(
+    pools.map((pool, i) =>
+      until(async () => (await probe(pool, token)).status === 200, timeoutMs, `proxy ${i} to allow the key`),
+    ),
+  );
+}
+
+/**
+ * Polls every proxy every ~2 ms until it refuses `token` with `reason`; resolves with each first
+ * denial's Date.now(). A denial for another reason, or none within `timeoutMs`, fails.
+ */
+export function firstDenials(
+  pools: readonly Pool[],
+  token: string,
+  reason: string,
+  timeoutMs: number,
+): Promise<number[]> {
+  return Promise.all(
+    pools.map(async (pool, i) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const p = await probe(pool, token);
+        const at = Date.now();
+        if (p.decision === 'deny') {
+          if (p.reason !== reason) throw new Error(`proxy ${i} denied with ${p.reason}, expected ${reason}`);
+          return at;
+        }
+        if (at > deadline) throw new Error(`proxy ${i} still allows the key ${timeoutMs} ms later`);
+        await delay(POLL_INTERVAL_MS);
+      }
+    }),
+  );
 }

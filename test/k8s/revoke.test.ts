@@ -13,7 +13,14 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
-import { type Probe, probe, stripeUpstreamSecret, stripeVaultKey } from './fixtures.ts';
+import {
+  allowedEverywhere as allowedOnAll,
+  firstDenials as firstDenialsOn,
+  type Probe,
+  probe,
+  stripeUpstreamSecret,
+  stripeVaultKey,
+} from './fixtures.ts';
 
 const cp = injectedControlPlane();
 
@@ -51,35 +58,12 @@ let pools: Pool[] = [];
 
 const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
 
-async function allowedEverywhere(token: string, timeoutMs = 20_000): Promise<void> {
-  await Promise.all(
-    pools.map((pool, i) =>
-      until(async () => (await probe(pool, token)).status === 200, timeoutMs, `proxy ${i} to allow the key`),
-    ),
-  );
-}
+/** Until every proxy allows `token` (fixtures.ts, over this suite's pools). */
+const allowedEverywhere = (token: string, timeoutMs = 20_000) => allowedOnAll(pools, token, timeoutMs);
 
-/**
- * Polls every proxy with `token` every ~2 ms until it denies with `reason`; resolves with the
- * Date.now() at which each proxy's first such denial arrived. Another denial reason fails the trial.
- */
-function firstDenials(token: string, reason: string, timeoutMs = 10_000): Promise<number[]> {
-  return Promise.all(
-    pools.map(async (pool, i) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const p = await probe(pool, token);
-        const at = Date.now();
-        if (p.decision === 'deny') {
-          if (p.reason !== reason) throw new Error(`proxy ${i} denied with ${p.reason}, expected ${reason}`);
-          return at;
-        }
-        if (at > deadline) throw new Error(`proxy ${i} still allows the key ${timeoutMs} ms later`);
-        await delay(POLL_INTERVAL_MS);
-      }
-    }),
-  );
-}
+/** Each proxy's first refusal of `token` for `reason` (Date.now()), polled every ~2 ms. */
+const firstDenials = (token: string, reason: string, timeoutMs = 10_000) =>
+  firstDenialsOn(pools, token, reason, timeoutMs);
 
 interface Trial {
   /** ms from the reference instant to the first denial, per proxy. */

@@ -6,18 +6,16 @@
 // (its debug log line): before it, the operator's own work on the change (informer, validation,
 // compile); after it, distribution (the delta on the stream, the proxies applying it, the poll).
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, Pool, request } from 'undici';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import type { ControlPlaneClient } from '../env/control-plane/control-plane.ts';
 import { get, installCrds, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
-import { probe } from './fixtures.ts';
+import { allowedEverywhere, firstDenials } from './fixtures.ts';
 
 const CHART_CRDS = new URL('../../charts/keybrake/crds', import.meta.url).pathname;
 const REAL_KEY = 'sk_test_scale_upstream_00000000000000000';
 const TOKENS_PER_SECRET = 1_000;
-const POLL_INTERVAL_MS = 2;
 
 export interface RevokeScaleOptions {
   readonly cp: ControlPlaneClient;
@@ -285,12 +283,12 @@ spec:
         ),
       ].join('---\n'),
     );
-    for (const k of trialKeys) await allowedEverywhere(pools, k.token);
+    for (const k of trialKeys) await allowedEverywhere(pools, k.token, 60_000);
     const tableKeys = keys + trialKeys.length;
 
     const trials: RevokeTrial[] = [];
     for (const key of trialKeys) {
-      await allowedEverywhere(pools, key.token);
+      await allowedEverywhere(pools, key.token, 60_000);
       // A revocation on an idle operator (not in the middle of the previous one's status pass).
       await operatorIdle(operator.adminUrl);
       const published = operator.process.waitForNextLog((l) => l['msg'] === 'snapshot published', 60_000);
@@ -298,7 +296,7 @@ spec:
       const applied = system.proxies.map((p) =>
         p.process.waitForNextLog((l) => l['msg'] === 'snapshot applied', 60_000),
       );
-      const denials = firstDenials(pools, key.token);
+      const denials = firstDenials(pools, key.token, 'key_unknown', 60_000);
       const invoked = Date.now();
       await kubectl(['delete', 'vaultkey', key.name]);
       const at = Date.now();
@@ -351,33 +349,5 @@ async function operatorIdle(adminUrl: string): Promise<void> {
     120_000,
     'the operator to be idle',
     50,
-  );
-}
-
-async function allowedEverywhere(pools: Pool[], token: string): Promise<void> {
-  await Promise.all(
-    pools.map((pool, i) =>
-      until(async () => (await probe(pool, token)).status === 200, 60_000, `proxy ${i} to allow the key`),
-    ),
-  );
-}
-
-/** Polls every proxy every ~2 ms until it answers key_unknown; resolves with each first denial's Date.now(). */
-function firstDenials(pools: Pool[], token: string, timeoutMs = 60_000): Promise<number[]> {
-  return Promise.all(
-    pools.map(async (pool, i) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const p = await probe(pool, token);
-        const at = Date.now();
-        if (p.decision === 'deny') {
-          if (p.reason !== 'key_unknown')
-            throw new Error(`proxy ${i} denied with ${p.reason}, expected key_unknown`);
-          return at;
-        }
-        if (at > deadline) throw new Error(`proxy ${i} still allows the key ${timeoutMs} ms later`);
-        await delay(POLL_INTERVAL_MS);
-      }
-    }),
   );
 }
