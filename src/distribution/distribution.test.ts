@@ -24,7 +24,7 @@ import { createLogger, type Log, silentLogger } from '../telemetry/logger.ts';
 import { fingerprint, newToken, tokenDigest } from '../tokens/token.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { createChangeSetReader, type StreamTable } from './apply.ts';
-import { type AppliedTable, type Follower, type FollowerState, followSnapshots } from './follower.ts';
+import { type Follower, type FollowerState, followSnapshots } from './follower.ts';
 import {
   ACK_PATH,
   deltaLines,
@@ -37,6 +37,7 @@ import {
   WATCH_PATH,
 } from './protocol.ts';
 import { createSnapshotServer, type SnapshotServer } from './server.ts';
+import type { AppliedTable } from './table-feed.ts';
 import type { Authenticator } from './token-review.ts';
 
 const log = silentLogger();

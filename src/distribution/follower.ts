@@ -3,11 +3,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
-import { LayeredMap } from '../snapshot/layered-map.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { createChangeSetReader, ResyncNeeded, type StreamTable } from './apply.ts';
+import { ResyncNeeded } from './apply.ts';
 import {
   ACK_PATH,
   PROXY_ID_HEADER,
@@ -18,6 +17,7 @@ import {
   type StreamMessage,
   WATCH_PATH,
 } from './protocol.ts';
+import { type AppliedTable, type ChangeMessage, createTableFeed } from './table-feed.ts';
 
 /** Where a follower is in its connect / stream / back-off cycle (for logs, metrics, tests). */
 export type FollowerState = 'connecting' | 'connected' | 'disconnected';
@@ -50,21 +50,6 @@ export interface FollowOptions {
   readonly onApplied?: (a: AppliedTable) => void;
 }
 
-/** One table the follower swapped in, and what it cost. */
-export interface AppliedTable {
-  readonly version: number;
-  readonly kind: 'full' | 'delta' | 'snapshot';
-  readonly keys: number;
-  /** Lines of the change set (1 for a whole `snapshot` line). */
-  readonly lines: number;
-  /** From the set's first line to the swap, wall clock (turns given to calls included). */
-  readonly applyMs: number;
-  /** Time spent reading the set, summed over its lines: its cost to the event loop. */
-  readonly busyMs: number;
-  /** The longest the set held the event loop in one go (one line). */
-  readonly maxBlockMs: number;
-}
-
 /** A running follower. */
 export interface Follower {
   readonly connected: boolean;
@@ -72,9 +57,6 @@ export interface Follower {
 }
 
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
-/** Compact a layered table once its overlay holds this share of it (and at least COMPACT_MIN entries). */
-const COMPACT_SHIFT = 7;
-const COMPACT_MIN = 256;
 // Half of each step randomised: proxies cut off together (a leader change) come back spread out.
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, jitter: 0.5 };
 
@@ -112,43 +94,9 @@ export function followSnapshots(opts: FollowOptions): Follower {
   });
   const yieldTurn =
     opts.yieldTurn ?? ((busyMs: number) => delay(Math.min(50, Math.max(1, Math.ceil(busyMs)))));
-  /** The table in force as change sets built it (undefined after a legacy `snapshot` line). */
-  let table: StreamTable | undefined;
-  const reader = createChangeSetReader();
-  /** The cost of the change set being read. */
-  let reading: {
-    kind: 'full' | 'delta';
-    startedAt: number;
-    lines: number;
-    busyMs: number;
-    maxBlockMs: number;
-  } = { kind: 'full', startedAt: 0, lines: 0, busyMs: 0, maxBlockMs: 0 };
+  const feed = createTableFeed({ holder, log, yieldTurn });
   /** Resyncs since the last full table applied: the first reconnects at once, later ones back off. */
   let resyncs = 0;
-  let compacting = false;
-
-  /** Folds the overlay of a table that took many deltas into a new base, a slice per turn. */
-  const maybeCompact = () => {
-    const t = table;
-    if (compacting || !t) return;
-    const due = (m: LayeredMap<unknown>) => m.overlaySize >= Math.max(COMPACT_MIN, m.size >> COMPACT_SHIFT);
-    if (!due(t.keys) && !due(t.runIndex)) return;
-    compacting = true;
-    const started = performance.now();
-    void (async () => {
-      const turn = () => yieldTurn(1);
-      await LayeredMap.compact(t.keys, () => table?.keys, turn);
-      await LayeredMap.compact(t.runIndex, () => table?.runIndex, turn);
-    })()
-      .then(() =>
-        log.debug({ version: t.snapshot.version, ms: performance.now() - started }, 'table compacted'),
-      )
-      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'table compaction failed'))
-      .finally(() => {
-        compacting = false;
-        if (table !== t) maybeCompact();
-      });
-  };
 
   const ack = async (token: string, version: number, stoppedRuns?: number) => {
     try {
@@ -176,52 +124,16 @@ export function followSnapshots(opts: FollowOptions): Follower {
   };
 
   /** One change-set line: read it, and swap the table in when it was the set's last. */
-  /** `started`: when the line's parsing began (performance.now()), so its block counts the JSON too. */
-  const changeSet = (
-    m: Extract<StreamMessage, { type: 'full' | 'delta' | 'part' }>,
-    token: string,
-    started: number,
-  ) => {
-    if (m.type !== 'part') reading = { kind: m.type, startedAt: started, lines: 0, busyMs: 0, maxBlockMs: 0 };
-    let done: StreamTable | undefined;
-    try {
-      done = reader.read(m, table && holder.current === table.snapshot ? table : undefined);
-    } catch (err) {
-      if (err instanceof ResyncNeeded) throw err;
-      // Fail closed: the last good table stays; the next delta cannot follow it, so a resync comes.
-      log.error(
-        { version: 'to' in m ? m.to : m.version, error: (err as Error).message },
-        'rejected a malformed snapshot',
-      );
-      return;
-    }
-    const busy = performance.now() - started;
-    reading.lines++;
-    reading.busyMs += busy;
-    reading.maxBlockMs = Math.max(reading.maxBlockMs, busy);
+  const changeSet = (m: ChangeMessage, token: string, started: number) => {
+    const done = feed.line(m, started);
     if (!done) return;
-    const { snapshot } = done;
-    if (!holder.apply(snapshot)) {
-      log.warn({ version: snapshot.version, current: holder.current?.version }, 'ignored an older snapshot');
-      return;
-    }
-    table = done;
-    if (reading.kind === 'full') resyncs = 0;
-    applied({
-      version: snapshot.version,
-      kind: reading.kind,
-      keys: snapshot.keys.size,
-      lines: reading.lines,
-      applyMs: performance.now() - reading.startedAt,
-      busyMs: reading.busyMs,
-      maxBlockMs: reading.maxBlockMs,
-    });
-    void ack(token, snapshot.version);
-    maybeCompact();
+    if (done.kind === 'full') resyncs = 0;
+    applied(done);
+    void ack(token, done.version);
   };
 
   const handle = async (m: StreamMessage, token: string, parsingStarted: number) => {
-    if (reader.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
+    if (feed.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
     if (m.type === 'full' || m.type === 'delta' || m.type === 'part') {
       changeSet(m, token, parsingStarted);
       await yieldTurn(performance.now() - parsingStarted);
@@ -252,7 +164,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
       log.warn({ version: snapshot.version, current: holder.current?.version }, 'ignored an older snapshot');
       return;
     }
-    table = undefined;
+    feed.forget();
     const ms = performance.now() - started;
     applied({
       version: snapshot.version,
@@ -301,7 +213,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
     }
     setState('connected');
     log.info({ operator: base }, 'following operator snapshots');
-    reader.reset();
+    feed.reset();
     // The start of a line that has not ended yet; each chunk is searched once (a whole snapshot line
     // from an older operator is tens of MiB).
     let partial = '';
@@ -339,7 +251,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
           // Reconnecting is the resync: the operator sends the whole table to every new stream. At
           // once the first time; a table that keeps failing backs off like a refused connection.
           resyncs++;
-          reader.reset();
+          feed.reset();
           setState('disconnected');
           log.warn(
             { operator: base, reason: err.message, resyncs },
