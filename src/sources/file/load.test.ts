@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadManifests } from './load.ts';
+import { createManifestReader, loadManifests } from './load.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -72,5 +72,57 @@ describe('loadManifests', () => {
     expect(errors).toEqual([
       { source: join(dir, 'nope'), index: 0, path: '', message: 'cannot read: no such file or directory' },
     ]);
+  });
+
+  it('refuses an alias to no anchor, or one past the limit, as a document error instead of throwing', async () => {
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nspec: *nowhere\n');
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const n of 'bcdefg')
+      laughs.push(
+        `${n}: &${n} [${Array(10)
+          .fill(`*${String.fromCharCode(n.charCodeAt(0) - 1)}`)
+          .join(', ')}]`,
+      );
+    await writeFile(join(dir, 'b.yaml'), `${laughs.join('\n')}\n`);
+    const { documents, errors } = await loadManifests([dir]);
+    expect(documents.map((d) => d.doc)).toEqual([{ kind: 'A' }]);
+    expect(errors).toMatchObject([
+      { source: join(dir, 'a.yaml'), index: 1, message: expect.stringMatching(/^YAML error: /) },
+      { source: join(dir, 'b.yaml'), index: 0, message: expect.stringMatching(/^YAML error: /) },
+    ]);
+  });
+});
+
+describe('createManifestReader', () => {
+  it('hands back the very documents of an unchanged file and parses only the files whose text changed', async () => {
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nkind: A2\n');
+    await writeFile(join(dir, 'b.yaml'), 'kind: B\n');
+    const reader = createManifestReader();
+    const first = await reader.load([dir]);
+    await writeFile(join(dir, 'b.yaml'), 'kind: B\nspec: {changed: true}\n');
+    const second = await reader.load([dir]);
+    expect(second.documents[0]!.doc).toBe(first.documents[0]!.doc);
+    expect(second.documents[1]!.doc).toBe(first.documents[1]!.doc);
+    expect(second.documents[2]!.doc).not.toBe(first.documents[2]!.doc);
+    expect(second.documents[2]!.doc).toEqual({ kind: 'B', spec: { changed: true } });
+  });
+
+  it('forgets a removed file, and reads a file put back as new', async () => {
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
+    const reader = createManifestReader();
+    const first = await reader.load([dir]);
+    await rm(join(dir, 'a.yaml'));
+    expect((await reader.load([dir])).documents).toEqual([]);
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
+    const back = await reader.load([dir]);
+    expect(back.documents[0]!.doc).toEqual({ kind: 'A' });
+    expect(back.documents[0]!.doc).not.toBe(first.documents[0]!.doc);
+  });
+
+  it('keeps reporting the errors of an unchanged broken file', async () => {
+    await writeFile(join(dir, 'bad.yaml'), 'a: [1\n');
+    const reader = createManifestReader();
+    expect((await reader.load([dir])).errors).toHaveLength(1);
+    expect((await reader.load([dir])).errors).toHaveLength(1);
   });
 });

@@ -1,8 +1,8 @@
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
-import { validate } from '../../api/validate.ts';
+import { createValidationCache, validate } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { loadManifests } from './load.ts';
+import { createManifestReader } from './load.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -38,11 +38,16 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   let queued: Promise<ResourceSetUpdate> | undefined;
   let watcher: { close(): void } | undefined;
   let closed = false;
+  // Unchanged files keep their document objects, and so their validated resources and compiled
+  // keys: a reload costs the files that changed (ADR 0015).
+  const reader = createManifestReader();
+  const validation = createValidationCache();
 
   const once = async (): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
-    const loaded = await loadManifests(paths);
+    const loaded = await reader.load(paths);
     const { set, errors } = validate(loaded.documents, {
+      cache: validation,
       ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
     });
     const update: ResourceSetUpdate = { set, errors: [...loaded.errors, ...errors], changedAt };
