@@ -1,12 +1,16 @@
-import { formatDocumentError } from '../api/resource-set.ts';
 import { systemClock } from '../clock.ts';
-import type { ObjectStatus } from '../compiler/compile.ts';
-import { type CompileOutcome, createCompileRunner, ManifestError } from '../compiler/runner.ts';
+import { ManifestError } from '../compiler/runner.ts';
 import { startProxy } from '../proxy/runtime.ts';
-import { createFileSource } from '../sources/file/source.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import {
+  type CompileSummary,
+  type CompileThread,
+  type NotReady,
+  startCompileThread,
+} from './compile-thread.ts';
 import { counterStoreFromFlags, PROXY_RUNTIME_FLAGS, proxyConfigFromFlags } from './proxy-options.ts';
 
 export const SERVE_SUMMARY =
@@ -21,9 +25,10 @@ export const SERVE_FLAGS = {
 } as const satisfies Flags;
 
 /**
- * `keybrake serve`: file source → compile runner → the proxy's SnapshotHolder, in one process
- * (DESIGN.md §3, standalone mode). The manifests are compiled before any listener binds, so invalid
- * ones stop the start with their errors; later invalid edits are refused whole and logged.
+ * `keybrake serve`: file source → compile runner, in the compile thread → change sets → the proxy's
+ * SnapshotHolder (DESIGN.md §3, standalone mode; ADR 0015). The manifests are compiled before any
+ * listener binds, so invalid ones stop the start with their errors; later invalid edits are refused
+ * whole and logged. Compiling happens off the thread that serves calls: a reload never holds them.
  */
 export async function serve(
   argv: readonly string[],
@@ -36,48 +41,50 @@ export async function serve(
   const clock = systemClock;
   const config = await proxyConfigFromFlags(values, { clock, log });
 
-  const source = createFileSource(manifests, { clock, log });
-  const runner = createCompileRunner({ clock, refuseChangesWithErrors: true });
-  runner.onOutcome((o) => logCompiled(log, o));
+  const snapshots = new SnapshotHolder(clock);
+  let first: CompileSummary | undefined;
+  let listening = false;
+  let thread: CompileThread;
   try {
-    runner.run(await source.start());
+    thread = await startCompileThread({
+      paths: manifests,
+      holder: snapshots,
+      log,
+      onOutcome(o) {
+        first ??= o;
+        logCompiled(log, o);
+        if (!listening || !o.applied) return;
+        log.info({ version: o.version, keys: o.served }, 'policy reloaded');
+        reportNotReady(log, o.notReady);
+      },
+    });
   } catch (err) {
-    source.close();
     if (err instanceof ManifestError) throw new UsageError(`invalid manifests:\n  ${err.lines.join('\n  ')}`);
     throw err;
   }
-  // Connected before the listeners bind: a change saved meanwhile is compiled and handed over below.
-  source.onUpdate((u) => runner.run(u));
 
   const { counters, kind } = await counterStoreFromFlags(values, { clock, log });
   const stopTracing = await startTracing(process.env);
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
-    proxy = await startProxy({ ...config, counters, runsApi: true });
+    proxy = await startProxy({ ...config, counters, runsApi: true, snapshots });
   } catch (err) {
-    // A port in use, say: release the watcher, the store and the tracer before reporting it.
-    source.close();
+    // A port in use, say: release the compile thread, the store and the tracer before reporting it.
+    await thread.close();
     await counters.close();
     await stopTracing();
     throw err;
   }
-
-  runner.publishTo((o) => proxy.snapshots.apply(o.snapshot));
-  const inForce = runner.current!;
-  reportNotReady(log, inForce.statuses);
-  runner.onOutcome((o) => {
-    if (!o.applied) return;
-    log.info({ version: o.snapshot.version, keys: o.snapshot.keys.size }, 'policy reloaded');
-    reportNotReady(log, o.statuses);
-  });
-
+  listening = true;
+  reportNotReady(log, first!.notReady);
+  const inForce = snapshots.current!;
   log.info(
-    { urls: proxy.urls, keys: inForce.snapshot.keys.size, counters: kind, version: inForce.snapshot.version },
+    { urls: proxy.urls, keys: inForce.keys.size, counters: kind, version: inForce.version },
     'listening',
   );
   return {
     async close() {
-      source.close();
+      await thread.close();
       await proxy.close();
       await counters.close();
       await stopTracing();
@@ -86,45 +93,35 @@ export async function serve(
 }
 
 /** Each compile of the manifests: what was loaded and what is not ready, or why a change was refused. */
-function logCompiled(log: Log, o: CompileOutcome): void {
+function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
     log.error(
-      { errors: o.errors.map(formatDocumentError), version: o.snapshot.version },
+      { errors: o.errors, version: o.version },
       'manifest change rejected: keeping the last good policy',
     );
     return;
   }
-  const keys = o.statuses.filter((s) => s.kind === 'VaultKey');
-  log.info(
-    { version: o.snapshot.version, keys: keys.length, served: o.snapshot.keys.size },
-    'manifests loaded',
-  );
-  for (const s of o.statuses) {
-    const c = s.conditions[0];
-    if (c && c.status !== 'True') {
-      log.warn(
-        {
-          kind: s.kind,
-          namespace: s.namespace,
-          name: s.name,
-          reason: c.reason,
-          tokenFingerprint: s.tokenFingerprint,
-        },
-        `${s.kind} ${s.namespace}/${s.name} is not ready: ${c.message}`,
-      );
-    }
+  log.info({ version: o.version, keys: o.keys, served: o.served }, 'manifests loaded');
+  for (const s of o.notReady) {
+    log.warn(
+      {
+        kind: s.kind,
+        namespace: s.namespace,
+        name: s.name,
+        reason: s.reason,
+        tokenFingerprint: s.tokenFingerprint,
+      },
+      `${s.kind} ${s.namespace}/${s.name} is not ready: ${s.message}`,
+    );
   }
 }
 
 /** Once the proxy holds a snapshot: every object it does not serve as Ready, one line each. */
-function reportNotReady(log: Log, statuses: readonly ObjectStatus[]): void {
-  for (const s of statuses) {
-    const ready = s.conditions.find((c) => c.type === 'Ready');
-    if (ready && ready.status !== 'True') {
-      log.warn(
-        { kind: s.kind, object: `${s.namespace}/${s.name}`, reason: ready.reason, message: ready.message },
-        'not ready',
-      );
-    }
+function reportNotReady(log: Log, notReady: readonly NotReady[]): void {
+  for (const s of notReady) {
+    log.warn(
+      { kind: s.kind, object: `${s.namespace}/${s.name}`, reason: s.reason, message: s.message },
+      'not ready',
+    );
   }
 }

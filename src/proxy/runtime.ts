@@ -52,6 +52,8 @@ export interface ProxyConfig {
   readonly drainTimeoutMs?: number;
   /** Serve the run API on the admin listener (`keybrake serve`; ADR 0010). */
   readonly runsApi?: boolean;
+  /** The holder the proxy reads its table from, when its source fills it before the listeners bind (`serve`). */
+  readonly snapshots?: SnapshotHolder;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBytes: 256 * 1024, maxDepth: 8, maxParams: 1000 };
@@ -79,13 +81,14 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
-  const snapshots = new SnapshotHolder(config.clock);
+  const snapshots = config.snapshots ?? new SnapshotHolder(config.clock);
   const metrics = createProxyMetrics({
     snapshotAgeSeconds: () => {
       const age = snapshots.ageMs();
       return age === undefined ? undefined : age / 1000;
     },
   });
+  if (snapshots.current) metrics.snapshotVersion.set(snapshots.current.version);
   snapshots.onApply((s) => metrics.snapshotVersion.set(s.version));
   const upstreams = createUpstreams(config.upstreams, {
     timeoutMs: config.upstreamTimeoutMs,

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -94,10 +94,13 @@ describe('loadManifests', () => {
 });
 
 describe('createManifestReader', () => {
-  it('hands back the very documents of an unchanged file and parses only the files whose text changed', async () => {
+  // Files written by a test are seconds old at most: a reader whose clock runs 10 s ahead trusts their stat.
+  const later = () => Date.now() + 10_000;
+
+  it('hands back the very documents of an unchanged file and parses only the files that changed', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nkind: A2\n');
     await writeFile(join(dir, 'b.yaml'), 'kind: B\n');
-    const reader = createManifestReader();
+    const reader = createManifestReader({ now: later });
     const first = await reader.load([dir]);
     await writeFile(join(dir, 'b.yaml'), 'kind: B\nspec: {changed: true}\n');
     const second = await reader.load([dir]);
@@ -107,9 +110,30 @@ describe('createManifestReader', () => {
     expect(second.documents[2]!.doc).toEqual({ kind: 'B', spec: { changed: true } });
   });
 
-  it('forgets a removed file, and reads a file put back as new', async () => {
+  it('sees a rewrite of the same size whose mtime was put back (cp -p, rsync -t): ctime moved', async () => {
+    const file = join(dir, 'a.yaml');
+    await writeFile(file, 'kind: A\n');
+    const old = new Date('2026-01-01T00:00:00Z');
+    await utimes(file, old, old);
+    const reader = createManifestReader({ now: later });
+    await reader.load([dir]);
+    await writeFile(file, 'kind: B\n');
+    await utimes(file, old, old);
+    expect((await reader.load([dir])).documents[0]!.doc).toEqual({ kind: 'B' });
+  });
+
+  it('reads a file modified within the last 2 s again, whatever its stat (two writes in one tick)', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
     const reader = createManifestReader();
+    const first = await reader.load([dir]);
+    const again = await reader.load([dir]);
+    expect(again.documents[0]!.doc).toEqual({ kind: 'A' });
+    expect(again.documents[0]!.doc).not.toBe(first.documents[0]!.doc);
+  });
+
+  it('forgets a removed file, and reads a file put back as new', async () => {
+    await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
+    const reader = createManifestReader({ now: later });
     const first = await reader.load([dir]);
     await rm(join(dir, 'a.yaml'));
     expect((await reader.load([dir])).documents).toEqual([]);
@@ -121,7 +145,7 @@ describe('createManifestReader', () => {
 
   it('keeps reporting the errors of an unchanged broken file', async () => {
     await writeFile(join(dir, 'bad.yaml'), 'a: [1\n');
-    const reader = createManifestReader();
+    const reader = createManifestReader({ now: later });
     expect((await reader.load([dir])).errors).toHaveLength(1);
     expect((await reader.load([dir])).errors).toHaveLength(1);
   });

@@ -27,13 +27,20 @@ export interface ManifestReader {
 }
 
 /**
- * A reader that parses only the files whose text changed since its last load: an unchanged file's
- * documents come back as the very objects of last time, which the ValidationCache and the
+ * A reader that reads and parses only the files that changed since its last load: an unchanged
+ * file's documents come back as the very objects of last time, which the ValidationCache and the
  * CompileCache then recognise, so an edit to one file of a 100 000-key directory costs that file.
- * Nothing but equal text is trusted (not mtimes, which an editor or a ConfigMap swap may keep).
+ *
+ * "Unchanged" is the file's identity and stat: device, inode, size, mtime and ctime, to the
+ * nanosecond. The kernel sets ctime on every write and no one can set it back, so a copy that keeps
+ * mtimes (`cp -p`, `rsync -t`) still shows. Timestamps are coarse, though (a clock tick), so a file
+ * written twice within one tick could keep its stat across the second write: as git does with its
+ * index, a file modified less than RACY_MS before it was read is read again next time whatever its
+ * stat says.
  */
-export function createManifestReader(): ManifestReader {
-  let parsed = new Map<string, { text: string; result: ParsedFile }>();
+export function createManifestReader(opts: { now?: () => number } = {}): ManifestReader {
+  const now = opts.now ?? Date.now;
+  let parsed = new Map<string, { stat: string | undefined; result: ParsedFile }>();
   return {
     async load(paths) {
       const documents: RawDocument[] = [];
@@ -48,18 +55,23 @@ export function createManifestReader(): ManifestReader {
           errors.push({ source: path, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
         }
       }
-      const next = new Map<string, { text: string; result: ParsedFile }>();
+      const next = new Map<string, { stat: string | undefined; result: ParsedFile }>();
       for (const file of [...new Set(files)]) {
-        let text: string;
+        let result: ParsedFile;
+        let seen: string | undefined;
         try {
-          text = await readFile(file, 'utf8');
+          // Taken before the read: a write after it changes the stat, and the next load reads again.
+          const s = await stat(file, { bigint: true });
+          const racy = now() - Number(s.mtimeMs) < RACY_MS;
+          seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+          const last = parsed.get(file);
+          if (seen !== undefined && last?.stat === seen) result = last.result;
+          else result = parseManifestFile(await readFile(file, 'utf8'), file);
         } catch (err) {
           errors.push({ source: file, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
           continue;
         }
-        const last = parsed.get(file);
-        const result = last?.text === text ? last.result : parseManifestFile(text, file);
-        next.set(file, { text, result });
+        next.set(file, { stat: seen, result });
         for (const d of result.documents) documents.push(d);
         for (const e of result.errors) errors.push(e);
       }
@@ -68,6 +80,9 @@ export function createManifestReader(): ManifestReader {
     },
   };
 }
+
+/** A file modified this recently (ms) may be written again within the same timestamp tick. */
+const RACY_MS = 2_000;
 
 /** The manifest files under a directory, sorted, skipping dot entries. */
 export async function listManifests(dir: string): Promise<string[]> {

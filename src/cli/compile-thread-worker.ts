@@ -1,0 +1,102 @@
+// The compile thread of `keybrake serve` (ADR 0015): file source → compile runner, off the thread
+// that serves calls. Each snapshot it compiles leaves as change-set lines (the operator stream's own
+// format: the whole table first, then deltas), for compile-thread.ts to feed to the proxy's holder.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { formatDocumentError } from '../api/resource-set.ts';
+import { systemClock } from '../clock.ts';
+import { type CompileOutcome, createCompileRunner, ManifestError } from '../compiler/runner.ts';
+import { deltaLines, fullSnapshotLines } from '../distribution/protocol.ts';
+import { diffSnapshots } from '../snapshot/serialize.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import { createFileSource } from '../sources/file/source.ts';
+import { REDACT_PATHS } from '../telemetry/logger.ts';
+import type { CompileThreadOptions, FromCompileThread, NotReady, ToCompileThread } from './compile-thread.ts';
+
+// Below the thread that serves calls in the CPU's eyes: on a busy machine a reload takes longer rather
+// than calls waiting behind it (Linux: a thread id given to setpriority is that thread alone).
+lowerPriority(10);
+
+const port = parentPort;
+if (!port) throw new Error('compile-thread-worker.ts runs as a worker thread of keybrake serve');
+const options = workerData as CompileThreadOptions;
+const post = (m: FromCompileThread) => port.postMessage(m);
+
+// Log records travel to the main thread, which writes them with its own logger (one stream, in order).
+const log = pino(
+  { level: 'debug', base: {}, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+  { write: (line: string) => post({ type: 'log', line }) },
+);
+
+const source = createFileSource(options.paths, { clock: systemClock, log });
+const runner = createCompileRunner({
+  clock: systemClock,
+  refuseChangesWithErrors: true,
+  // Above what the proxy holds: a restarted thread's tables must not be taken for older ones.
+  nextVersion: (previous) => Math.max(previous, options.versionFloor) + 1,
+});
+
+/** The snapshot whose lines went out last: what the next delta starts from. */
+let sent: Snapshot | undefined;
+runner.publishTo((o) => {
+  const text = sent ? deltaLines(diffSnapshots(sent, o.snapshot)) : fullSnapshotLines(o.snapshot);
+  sent = o.snapshot;
+  post({ type: 'lines', text });
+});
+runner.onOutcome((o) => post({ type: 'outcome', ...summary(o) }));
+
+try {
+  runner.run(await source.start());
+} catch (err) {
+  // The first manifests are invalid. A first thread stops `serve` with them; a restarted one keeps
+  // watching (the proxy keeps its table), and the first valid change goes out whole.
+  if (!(err instanceof ManifestError)) throw err;
+  post({ type: 'refused', lines: [...err.lines] });
+}
+source.onUpdate((u) => runner.run(u));
+// The watcher does not keep a thread alive (it is unref'd for the CLI's sake): the port does, until
+// the main thread says to stop.
+port.on('message', (m: ToCompileThread) => {
+  if (m.type !== 'close') return;
+  source.close();
+  port.close();
+});
+
+/** What the main thread logs of an outcome: counts, errors and the objects not ready, never a token. */
+function summary(o: CompileOutcome): Omit<Extract<FromCompileThread, { type: 'outcome' }>, 'type'> {
+  const notReady: NotReady[] = [];
+  let keys = 0;
+  for (const s of o.statuses) {
+    if (s.kind === 'VaultKey') keys++;
+    const c = s.conditions.find((x) => x.type === 'Ready');
+    if (c && c.status !== 'True')
+      notReady.push({
+        kind: s.kind,
+        namespace: s.namespace,
+        name: s.name,
+        reason: c.reason,
+        message: c.message,
+        ...(s.tokenFingerprint !== undefined && { tokenFingerprint: s.tokenFingerprint }),
+      });
+  }
+  return {
+    applied: o.applied,
+    version: o.snapshot.version,
+    keys,
+    served: o.snapshot.keys.size,
+    errors: o.errors.map(formatDocumentError),
+    notReady,
+  };
+}
+
+/** Raises this thread's nice value where the system lets a thread have its own (Linux); else nothing. */
+function lowerPriority(nice: number): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // No /proc or no permission: the thread runs at the process's priority.
+  }
+}

@@ -1,0 +1,129 @@
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../test/fixtures/support-bot.ts';
+import { systemClock } from '../clock.ts';
+import { ManifestError } from '../compiler/runner.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { type CompileSummary, type CompileThread, startCompileThread } from './compile-thread.ts';
+
+const TOKEN = newToken('stripe', { random: (n) => new Uint8Array(n).fill(5) });
+
+let dir: string;
+let thread: CompileThread | undefined;
+let holder: SnapshotHolder;
+/** Every outcome, with the version the holder had when it was reported. */
+let outcomes: { o: CompileSummary; holding: number | undefined }[];
+let waiters: { pred: (o: CompileSummary) => boolean; resolve: (o: CompileSummary) => void }[];
+
+async function put(name: string, text: string): Promise<void> {
+  const tmp = join(dir, `.${name}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, join(dir, name));
+}
+
+function next(pred: (o: CompileSummary) => boolean): Promise<CompileSummary> {
+  return new Promise((resolve) => waiters.push({ pred, resolve }));
+}
+
+const start = () =>
+  startCompileThread({
+    paths: [dir],
+    holder,
+    log: silentLogger(),
+    onOutcome(o) {
+      outcomes.push({ o, holding: holder.current?.version });
+      for (const w of [...waiters])
+        if (w.pred(o)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(o);
+        }
+    },
+  });
+
+const key = () => holder.current?.keys.get(tokenDigest(TOKEN));
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keybrake-compile-thread-'));
+  holder = new SnapshotHolder(systemClock);
+  outcomes = [];
+  waiters = [];
+  await put('policy.yaml', supportBotPolicy('100'));
+  await put('key.yaml', supportBotKey());
+  await put('secrets.yaml', supportBotSecrets(TOKEN, 'sk_test_compile_thread'));
+});
+
+afterEach(async () => {
+  await thread?.close();
+  thread = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('startCompileThread', () => {
+  it('resolves once the first table is in the holder, and reports it', async () => {
+    thread = await start();
+    expect(key()).toMatchObject({ name: 'support-bot-stripe', suspended: false });
+    expect(outcomes).toEqual([
+      {
+        o: expect.objectContaining({ applied: true, version: 1, keys: 1, served: 1, notReady: [] }),
+        holding: 1,
+      },
+    ]);
+  });
+
+  it('applies an edit as a delta, and reports it only once the holder has the table', async () => {
+    thread = await start();
+    const first = holder.current!;
+    const reloaded = next((o) => o.version === 2);
+    await put('key.yaml', supportBotKey('  suspended: true\n'));
+    const o = await reloaded;
+    expect(o).toMatchObject({ applied: true, served: 1 });
+    expect(outcomes.at(-1)!.holding).toBe(2);
+    expect(key()!.suspended).toBe(true);
+    // A delta: the policy the key names is the very object of the first table.
+    expect(key()!.policy).toBe(first.keys.get(tokenDigest(TOKEN))!.policy);
+  });
+
+  it('refuses an invalid edit whole and keeps the table in force', async () => {
+    thread = await start();
+    const refused = next((o) => !o.applied);
+    await put('policy.yaml', supportBotPolicy('not money'));
+    const o = await refused;
+    expect(o.errors.join('\n')).toContain('policy.yaml: document 1 (SpendPolicy agents/support-bot)');
+    expect(holder.current!.version).toBe(1);
+    expect(key()).toBeDefined();
+  });
+
+  it('rejects a start whose manifests are invalid, with every problem', async () => {
+    await put(
+      'key.yaml',
+      'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: {name: x}\nspec: {}\n',
+    );
+    const err = await start().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestError);
+    expect((err as ManifestError).lines.join('\n')).toContain('spec.vendor: is required');
+    expect(holder.current).toBeUndefined();
+  });
+
+  it('numbers its tables above the table the holder already has', async () => {
+    holder.apply({ version: 41, compiledAt: 0, keys: new Map() });
+    thread = await start();
+    expect(holder.current!.version).toBe(42);
+    expect(key()).toBeDefined();
+  });
+
+  it('starts the thread again, with the whole table, when its delta does not follow the table in force', async () => {
+    thread = await start();
+    // Something else swapped a table in: the thread's next delta (from version 1) cannot apply.
+    holder.apply({ version: 1000, compiledAt: 0, keys: new Map() });
+    const whole = next((o) => o.version > 1000);
+    await put('key.yaml', supportBotKey('  suspended: true\n'));
+    const o = await whole;
+    expect(o.applied).toBe(true);
+    expect(holder.current!.version).toBe(o.version);
+    expect(key()!.suspended).toBe(true);
+  });
+});

@@ -1,0 +1,207 @@
+import { stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { ManifestError } from '../compiler/runner.ts';
+import { ResyncNeeded } from '../distribution/apply.ts';
+import { parseStreamMessage } from '../distribution/protocol.ts';
+import { createTableFeed } from '../distribution/table-feed.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { Log } from '../telemetry/logger.ts';
+
+/** What the compile thread is started with (its workerData). */
+export interface CompileThreadOptions {
+  readonly paths: readonly string[];
+  /** The version the proxy holds (0: none): the thread's snapshots are numbered above it. */
+  readonly versionFloor: number;
+}
+
+/** An object the compile left out of the table or serves as not Ready, for the log. Never a token. */
+export interface NotReady {
+  readonly kind: 'VaultKey' | 'SpendPolicy';
+  readonly namespace: string;
+  readonly name: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly tokenFingerprint?: string;
+}
+
+/** What the compile thread made of one change of the manifests (CompileOutcome, summarised to log). */
+export interface CompileSummary {
+  /** false: the change was refused whole; the proxy keeps the last good table. */
+  readonly applied: boolean;
+  readonly version: number;
+  /** VaultKeys in the manifests. */
+  readonly keys: number;
+  /** Keys in the table in force. */
+  readonly served: number;
+  /** The change's document errors, formatted (formatDocumentError). */
+  readonly errors: readonly string[];
+  readonly notReady: readonly NotReady[];
+}
+
+/** Messages from the compile thread, in the order it sent them. */
+export type FromCompileThread =
+  /** Change-set lines (protocol.ts): the whole table first, then deltas, each ending in \n. */
+  | { readonly type: 'lines'; readonly text: string }
+  | ({ readonly type: 'outcome' } & CompileSummary)
+  /** The thread's first manifests are invalid (formatDocumentError lines). */
+  | { readonly type: 'refused'; readonly lines: readonly string[] }
+  /** One pino record, to be written by the main thread's logger. */
+  | { readonly type: 'log'; readonly line: string };
+
+/** Messages to the compile thread. */
+export type ToCompileThread = { readonly type: 'close' };
+
+export interface CompileThread {
+  /** Stops the thread (its file watcher with it); the table in force stays in the holder. */
+  close(): Promise<void>;
+}
+
+/** How long to wait before starting a thread again after it failed. */
+const RESTART_DELAY_MS = 1_000;
+/** How long `close` lets the thread stop its watcher before terminating it. */
+const CLOSE_TIMEOUT_MS = 1_000;
+
+/**
+ * `serve`'s compiler in a worker thread (ADR 0015): loading, validating and compiling the manifests,
+ * at start and on every edit, never holds the event loop that serves calls. The thread sends change
+ * sets, which are fed to the holder a line at a time with the event loop given back between lines,
+ * the finished table swapped in with one assignment, as a proxy does with the operator's stream.
+ *
+ * Resolves with the first table in the holder (and `onOutcome` told of it); rejects with
+ * ManifestError when the first manifests are invalid. A thread that fails later (or whose lines
+ * do not follow the table in force) is started again, numbering above the holder's version, and
+ * sends the whole table: until then the proxy serves the last table it had.
+ */
+export async function startCompileThread(opts: {
+  readonly paths: readonly string[];
+  readonly holder: SnapshotHolder;
+  readonly log: Log;
+  /** Every outcome, the first included, once its table (if applied) is in the holder. */
+  readonly onOutcome: (o: CompileSummary) => void;
+}): Promise<CompileThread> {
+  const { holder, log } = opts;
+  // libuv starts its thread pool on first use, and its threads inherit the nice value of the thread
+  // that started it: started from here, before the compile thread lowers its own priority, the
+  // pool (DNS lookups, file reads) keeps the serving thread's.
+  await stat('.');
+  // Calls queued behind a line get at least as much time as the line took (1 to 50 ms).
+  const yieldTurn = (busyMs: number) => delay(Math.min(50, Math.max(1, Math.ceil(busyMs))));
+  const feed = createTableFeed({ holder, log, yieldTurn });
+  let worker: Worker | undefined;
+  let closing = false;
+  let started = false;
+
+  return new Promise<CompileThread>((resolveStart, rejectStart) => {
+    const fail = (err: Error) => {
+      if (closing) return;
+      if (!started) {
+        closing = true;
+        void worker?.terminate();
+        rejectStart(err);
+        return;
+      }
+      log.error(
+        { error: err.message },
+        'the compile thread failed: starting it again; the table in force stays',
+      );
+      const failed = worker;
+      worker = undefined;
+      feed.reset();
+      void failed?.terminate();
+      void delay(RESTART_DELAY_MS).then(() => {
+        if (!closing) spawn();
+      });
+    };
+
+    /** Feeds one message's change-set lines to the holder, in order, yielding between lines. */
+    const feedLines = async (text: string) => {
+      const lines = text.split('\n').filter((l) => l !== '');
+      for (let i = 0; i < lines.length; i++) {
+        const begun = performance.now();
+        const m = parseStreamMessage(lines[i]!);
+        if (!m || (m.type !== 'full' && m.type !== 'delta' && m.type !== 'part'))
+          throw new ResyncNeeded('the compile thread sent a line that is not a change set');
+        feed.line(m, begun);
+        // Before the listeners bind no call waits: the first table goes in at once.
+        if (started && i < lines.length - 1) await yieldTurn(performance.now() - begun);
+      }
+    };
+
+    const handle = async (m: FromCompileThread): Promise<void> => {
+      switch (m.type) {
+        case 'lines':
+          return feedLines(m.text);
+        case 'outcome':
+          opts.onOutcome(m);
+          if (!started && m.applied) {
+            started = true;
+            resolveStart({
+              async close() {
+                closing = true;
+                const w = worker;
+                if (!w) return;
+                const exited = new Promise((resolve) => w.once('exit', resolve));
+                w.postMessage({ type: 'close' } satisfies ToCompileThread);
+                // A thread busy compiling a huge table is not waited for.
+                await Promise.race([exited, delay(CLOSE_TIMEOUT_MS)]);
+                await w.terminate();
+              },
+            });
+          }
+          return;
+        case 'refused':
+          if (!started) return fail(new ManifestError(m.lines));
+          log.error({ errors: m.lines }, 'manifest change rejected: keeping the last good policy');
+          return;
+        case 'log':
+          return relog(log, m.line);
+      }
+    };
+
+    const spawn = () => {
+      const w = new Worker(new URL('./compile-thread-worker.ts', import.meta.url), {
+        workerData: {
+          paths: [...opts.paths],
+          versionFloor: holder.current?.version ?? 0,
+        } satisfies CompileThreadOptions,
+      });
+      worker = w;
+      // One message at a time, in order: a table is in the holder before its outcome is reported.
+      let queue = Promise.resolve();
+      w.on('message', (m: FromCompileThread) => {
+        queue = queue
+          .then(() => (worker === w ? handle(m) : undefined))
+          .catch((err: unknown) => {
+            if (worker === w) fail(err as Error);
+          });
+      });
+      w.on('error', (err) => {
+        if (worker === w) fail(err);
+      });
+      w.on('exit', (code) => {
+        if (worker === w) fail(new Error(`the compile thread exited with code ${code}`));
+      });
+    };
+    spawn();
+  });
+}
+
+const LEVELS: Record<number, 'debug' | 'info' | 'warn' | 'error'> = {
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+};
+
+/** A record of the thread's logger, written again by this thread's (its level, fields and message). */
+function relog(log: Log, line: string): void {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const { level, time: _time, msg, ...fields } = record;
+  log[LEVELS[level as number] ?? 'error'](fields, typeof msg === 'string' ? msg : '');
+}
