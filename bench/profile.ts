@@ -37,6 +37,9 @@ export function summarizeProfile(profile: {
   const self = new Map<number, number>();
   let total = 0;
   profile.samples.forEach((id, i) => {
+    // A thread waiting is not time spent: with serve's compile thread, the main thread idles
+    // while the other works.
+    if (nodes.get(id)?.callFrame.functionName === '(idle)') return;
     const dt = profile.timeDeltas[i] ?? 0;
     self.set(id, (self.get(id) ?? 0) + dt);
     total += dt;
@@ -63,9 +66,18 @@ export function summarizeProfile(profile: {
   };
 }
 
-/** The one .cpuprofile a process wrote into `dir`, summarised. */
+/** The .cpuprofile files a process wrote into `dir` (one per thread: serve has two), summarised as one. */
 export async function summarizeProfileDir(dir: string): Promise<ProfileSummary | null> {
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) return null;
-  return summarizeProfile(JSON.parse(await readFile(path.join(dir, file), 'utf8')));
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return null;
+  const merged = { nodes: [] as ProfileNode[], samples: [] as number[], timeDeltas: [] as number[] };
+  for (const file of files) {
+    const p = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as typeof merged;
+    // Node ids are per profile: shift each profile's above the last.
+    const offset = merged.nodes.reduce((max, n) => Math.max(max, n.id), 0);
+    for (const n of p.nodes) merged.nodes.push({ ...n, id: n.id + offset });
+    for (const id of p.samples) merged.samples.push(id + offset);
+    for (const dt of p.timeDeltas) merged.timeDeltas.push(dt);
+  }
+  return summarizeProfile(merged);
 }
