@@ -76,7 +76,9 @@ type TokenRead =
 
 interface KeyMemo {
   readonly policy: PolicyOutcome;
+  readonly upstreamSecret: Secret;
   readonly upstream: UpstreamResult;
+  readonly tokenSecret: Secret;
   readonly token: TokenRead;
   readonly compiled: CompiledKey;
 }
@@ -143,7 +145,8 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const id = (ns: string | undefined, name: string) => `${ns}/${name}`;
 
   const cache = opts.cache;
-  const policies = new Map<string, { outcome: PolicyOutcome & { ok: true }; source: SpendPolicy }>();
+  // By namespace, then name: a lookup per key without building a `namespace/name` string per key.
+  const policies = new ByNamespace<{ outcome: PolicyOutcome & { ok: true }; source: SpendPolicy }>();
   const invalidPolicies = new Map<string, string>();
   for (const p of set.policies) {
     const ref = id(p.metadata.namespace, p.metadata.name);
@@ -153,7 +156,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       cache?.policies.set(p, outcome);
     }
     if (outcome.ok) {
-      policies.set(ref, { outcome, source: p });
+      policies.set(p.metadata.namespace!, p.metadata.name, { outcome, source: p });
       statuses.push(policyStatus(p, true, 'Valid', 'The policy is valid.', now));
     } else {
       invalidPolicies.set(ref, outcome.message);
@@ -174,9 +177,8 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     });
   }
 
-  const secrets = new Map<string, Secret>(
-    set.secrets.map((s) => [id(s.metadata.namespace, s.metadata.name), s]),
-  );
+  const secrets = new ByNamespace<Secret>();
+  for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
   const candidates: Candidate[] = [];
   // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it.
   const liveKeys = new Map<string, string>();
@@ -202,9 +204,9 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   for (const key of set.keys) {
     const ns = key.metadata.namespace!;
     const spec = key.spec;
-    const policyRef = id(ns, spec.policyRef.name);
-    const entry = policies.get(policyRef);
+    const entry = policies.get(ns, spec.policyRef.name);
     if (!entry) {
+      const policyRef = id(ns, spec.policyRef.name);
       const invalid = invalidPolicies.get(policyRef);
       statuses.push(
         invalid === undefined
@@ -221,13 +223,13 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
           key,
           false,
           'VendorMismatch',
-          `The key is for ${spec.vendor} but SpendPolicy ${policyRef} is for ${entry.source.spec.vendor}.`,
+          `The key is for ${spec.vendor} but SpendPolicy ${id(ns, spec.policyRef.name)} is for ${entry.source.spec.vendor}.`,
           cap,
         ),
       );
       continue;
     }
-    const upstreamSecret = secrets.get(id(ns, spec.upstreamSecretRef.name));
+    const upstreamSecret = secrets.get(ns, spec.upstreamSecretRef.name);
     if (!upstreamSecret) {
       statuses.push(
         keyStatus(
@@ -240,28 +242,34 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       );
       continue;
     }
+    // A memo is keyed by the VaultKey object, so its spec is this one: the same Secret object
+    // gives the same read (most keys of a large table, on every compile after the first).
+    const memo = cache?.keys.get(key);
     const upstreamKey = spec.upstreamSecretRef.key;
-    const upstream = remembered(
-      cache?.upstreams,
-      upstreamSecret,
-      `${spec.vendor}\0${upstreamKey ?? ''}`,
-      () => readUpstreamCredential(spec.vendor, upstreamSecret, upstreamKey),
-    );
+    const upstream =
+      memo?.upstreamSecret === upstreamSecret
+        ? memo.upstream
+        : remembered(cache?.upstreams, upstreamSecret, `${spec.vendor}\0${upstreamKey ?? ''}`, () =>
+            readUpstreamCredential(spec.vendor, upstreamSecret, upstreamKey),
+          );
     if (!upstream.ok) {
       statuses.push(keyStatus(key, false, 'UpstreamSecretInvalid', `${upstream.message}.`, cap));
       continue;
     }
-    const tokenRef = id(ns, spec.tokenSecretRef.name);
-    const tokenSecret = secrets.get(tokenRef);
+    const tokenSecret = secrets.get(ns, spec.tokenSecretRef.name);
+    const tokenRef = () => id(ns, spec.tokenSecretRef.name);
     if (!tokenSecret) {
-      statuses.push(keyStatus(key, false, 'TokenSecretMissing', `Secret ${tokenRef} does not exist.`, cap));
+      statuses.push(keyStatus(key, false, 'TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap));
       continue;
     }
     const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
     const tokenField = spec.tokenSecretRef.key;
-    const read = remembered(cache?.tokens, tokenSecret, `${tokenField}\0${prefix}`, () =>
-      readToken(tokenSecret, tokenRef, tokenField, prefix),
-    );
+    const read =
+      memo?.tokenSecret === tokenSecret
+        ? memo.token
+        : remembered(cache?.tokens, tokenSecret, `${tokenField}\0${prefix}`, () =>
+            readToken(tokenSecret, tokenRef(), tokenField, prefix),
+          );
     if (!read.ok && read.reason === 'TokenSecretMissing') {
       statuses.push(keyStatus(key, false, read.reason, read.message, cap));
       continue;
@@ -275,14 +283,14 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
               key,
               false,
               'TokenSecretStale',
-              `Secret ${tokenRef} belongs to a deleted VaultKey (uid ${owner}): its token was revoked with that key and is never served again; the operator mints a fresh token into it.`,
+              `Secret ${tokenRef()} belongs to a deleted VaultKey (uid ${owner}): its token was revoked with that key and is never served again; the operator mints a fresh token into it.`,
               cap,
             )
           : keyStatus(
               key,
               false,
               'TokenConflict',
-              `Secret ${tokenRef} belongs to VaultKey ${id(ns, other)}; a token Secret serves only the key that owns it.`,
+              `Secret ${tokenRef()} belongs to VaultKey ${id(ns, other)}; a token Secret serves only the key that owns it.`,
               cap,
             ),
       );
@@ -301,13 +309,12 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
           key,
           false,
           'TokenRevoked',
-          `The token in Secret ${tokenRef} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
+          `The token in Secret ${tokenRef()} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
           cap,
         ),
       );
       continue;
     }
-    const memo = cache?.keys.get(key);
     if (memo && memo.policy === entry.outcome && memo.upstream === upstream && memo.token === read) {
       candidates.push({ key, digest, compiled: memo.compiled });
       continue;
@@ -330,32 +337,40 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       runSecret: runSecretFor(read.token, uidOf(key)),
       tokenPrefix: prefix,
     };
-    cache?.keys.set(key, { policy: entry.outcome, upstream, token: read, compiled });
+    cache?.keys.set(key, {
+      policy: entry.outcome,
+      upstreamSecret,
+      upstream,
+      tokenSecret,
+      token: read,
+      compiled,
+    });
     candidates.push({ key, digest, compiled });
   }
 
   // Two keys with one token cannot be told apart: serve neither rather than guess (fail closed).
-  const firstWithDigest = new Map<string, Candidate>();
-  const sharedDigests = new Map<string, Candidate[]>();
-  for (const c of candidates) {
-    const first = firstWithDigest.get(c.digest);
-    if (first === undefined) firstWithDigest.set(c.digest, c);
-    else sharedDigests.set(c.digest, [...(sharedDigests.get(c.digest) ?? [first]), c]);
-  }
-
+  // Found while filling the table (no second map of every digest); the rare conflicts are then
+  // taken out of it again.
   const keys = new Map<string, CompiledKey>();
   // Already in order when the source's documents are (a sorted run costs one comparison a key).
-  for (const c of candidates.sort((a, b) => order(a.compiled, b.compiled))) {
+  candidates.sort((a, b) => order(a.compiled, b.compiled));
+  let shared: Set<string> | undefined;
+  for (const c of candidates) {
+    if (keys.has(c.digest)) (shared ??= new Set()).add(c.digest);
+    else keys.set(c.digest, c.compiled);
+  }
+  const sharedDigests = shared ? sharingKeys(shared, candidates, set.keys) : undefined;
+  for (const d of shared ?? []) keys.delete(d);
+  for (const c of candidates) {
     const k = c.compiled;
     const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };
-    const sharing = sharedDigests.get(c.digest);
+    const sharing = sharedDigests?.get(c.digest);
     if (sharing) {
       const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
       const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
       statuses.push(keyStatus(c.key, false, 'TokenConflict', message, extra));
       continue;
     }
-    keys.set(c.digest, k);
     const served = { ...extra, served: true };
     if (k.expiresAt !== undefined && k.expiresAt <= now) {
       const at = new Date(k.expiresAt).toISOString();
@@ -386,6 +401,40 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   // The run-key index is built here, once per snapshot, rather than on a request (ADR 0010).
   runKeysOf(snapshot);
   return { snapshot, statuses };
+}
+
+/** The candidates of each shared digest, in the order of the set's keys (the messages name them so). */
+function sharingKeys(
+  shared: ReadonlySet<string>,
+  candidates: readonly Candidate[],
+  keys: readonly VaultKey[],
+): Map<string, Candidate[]> {
+  const position = new Map(keys.map((k, i) => [k, i]));
+  const out = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    if (!shared.has(c.digest)) continue;
+    const list = out.get(c.digest);
+    if (list) list.push(c);
+    else out.set(c.digest, [c]);
+  }
+  for (const list of out.values()) list.sort((a, b) => position.get(a.key)! - position.get(b.key)!);
+  return out;
+}
+
+/** Objects by namespace, then name. */
+class ByNamespace<T> {
+  readonly #byNamespace = new Map<string, Map<string, T>>();
+  get(namespace: string, name: string): T | undefined {
+    return this.#byNamespace.get(namespace)?.get(name);
+  }
+  set(namespace: string, name: string, value: T): void {
+    let names = this.#byNamespace.get(namespace);
+    if (!names) {
+      names = new Map();
+      this.#byNamespace.set(namespace, names);
+    }
+    names.set(name, value);
+  }
 }
 
 const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();

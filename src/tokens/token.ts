@@ -1,4 +1,4 @@
-import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { hash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { VendorName } from '../snapshot/types.ts';
 
@@ -48,7 +48,8 @@ export function hasValidChecksum(token: string): boolean {
 
 /** SHA-256 hex of the token: the only form of it the proxy's table holds. */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot: the same digest as createHash().update().digest(), without the Hash object.
+  return hash('sha256', token, 'hex');
 }
 
 /**
