@@ -34,6 +34,8 @@ const source = createFileSource(options.paths, { clock: systemClock, log });
 const runner = createCompileRunner({
   clock: systemClock,
   refuseChangesWithErrors: true,
+  // Only what is not Ready is logged: no status object per Ready key on every compile.
+  readyStatuses: false,
   // Above what the proxy holds: a restarted thread's tables must not be taken for older ones.
   nextVersion: (previous) => Math.max(previous, options.versionFloor) + 1,
 });
@@ -67,9 +69,10 @@ port.on('message', (m: ToCompileThread) => {
 /** What the main thread logs of an outcome: counts, errors and the objects not ready, never a token. */
 function summary(o: CompileOutcome): Omit<Extract<FromCompileThread, { type: 'outcome' }>, 'type'> {
   const notReady: NotReady[] = [];
-  let keys = 0;
+  const { set } = o.update;
+  let keys = set.keys.length;
+  for (const r of set.rejected) if (r.kind === 'VaultKey') keys++;
   for (const s of o.statuses) {
-    if (s.kind === 'VaultKey') keys++;
     const c = s.conditions.find((x) => x.type === 'Ready');
     if (c && c.status !== 'True')
       notReady.push({

@@ -38,6 +38,20 @@ describe('compiler golden files', () => {
     expect(text).toBe(readFileSync(out, 'utf8'));
   });
 
+  it.each(cases)('%s: without ready statuses, exactly the statuses that are not Ready', (name) => {
+    const file = `${name}.in.yaml`;
+    const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => ({
+      source: file,
+      index,
+      doc: d.toJS(),
+    }));
+    const { set } = validate(docs);
+    const all = compile(set, { version: 7, clock: fixedClock(NOW) });
+    const some = compile(set, { version: 7, clock: fixedClock(NOW), readyStatuses: false });
+    expect(some.statuses).toEqual(all.statuses.filter((s) => s.conditions[0]!.status !== 'True'));
+    expect(describeSnapshot(some.snapshot)).toEqual(describeSnapshot(all.snapshot));
+  });
+
   it.each(cases)('%s: the rendering never contains an upstream secret or a token', (name) => {
     const input = readFileSync(new URL(`${name}.in.yaml`, DIR), 'utf8');
     const text = JSON.stringify(run(name).rendered);

@@ -40,6 +40,12 @@ export interface CompileOptions {
   readonly tokens?: TokenGuard;
   /** Work to reuse from earlier compiles (the compile runner keeps one); without it, all is done anew. */
   readonly cache?: CompileCache;
+  /**
+   * false: statuses only for the objects that are not Ready (`serve` logs those and nothing else;
+   * leaving out one object per Ready key is most of what a compile of a large table allocates).
+   * Default true: every object (the operator writes them all).
+   */
+  readonly readyStatuses?: boolean;
 }
 
 /**
@@ -157,7 +163,8 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     }
     if (outcome.ok) {
       policies.set(p.metadata.namespace!, p.metadata.name, { outcome, source: p });
-      statuses.push(policyStatus(p, true, 'Valid', 'The policy is valid.', now));
+      if (opts.readyStatuses !== false)
+        statuses.push(policyStatus(p, true, 'Valid', 'The policy is valid.', now));
     } else {
       invalidPolicies.set(ref, outcome.message);
       statuses.push(policyStatus(p, false, 'Invalid', outcome.message, now));
@@ -391,7 +398,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       statuses.push(
         keyStatus(c.key, false, 'Suspended', 'The key is suspended; calls answer key_suspended.', served),
       );
-    } else {
+    } else if (opts.readyStatuses !== false) {
       statuses.push(keyStatus(c.key, true, 'Active', `Served with SpendPolicy ${k.policy.ref}.`, served));
     }
   }

@@ -15,7 +15,7 @@ export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate>
   readonly applied: boolean;
   /** The snapshot in force after this update (the same object as before when refused). */
   readonly snapshot: Snapshot;
-  /** Sorted by kind, namespace, name; from the compile of `snapshot`. */
+  /** Sorted by kind, namespace, name; from the compile of `snapshot` (not-Ready ones only with `readyStatuses: false`). */
   readonly statuses: readonly ObjectStatus[];
   /** The update's document errors. */
   readonly errors: readonly DocumentError[];
@@ -51,6 +51,8 @@ export interface CompileRunnerOptions {
   readonly nextVersion?: (previous: number) => number;
   /** The cluster's token ownership and revocation ledger (the operator); absent for manifest files. */
   readonly tokens?: TokenGuard;
+  /** false: outcomes carry statuses only for objects that are not Ready (CompileOptions.readyStatuses). */
+  readonly readyStatuses?: boolean;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -101,6 +103,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     clock: opts.clock,
     cache: createCompileCache(),
     ...(opts.tokens && { tokens: opts.tokens }),
+    ...(opts.readyStatuses === false && { readyStatuses: false }),
   };
 
   const compileUpdate = (update: U): CompileOutcome<U> => {
