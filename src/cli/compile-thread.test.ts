@@ -1,7 +1,8 @@
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { saveFile } from '../../test/env/save-file.ts';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../test/fixtures/support-bot.ts';
 import { systemClock } from '../clock.ts';
 import { ManifestError } from '../compiler/runner.ts';
@@ -19,11 +20,7 @@ let holder: SnapshotHolder;
 let outcomes: { o: CompileSummary; holding: number | undefined }[];
 let waiters: { pred: (o: CompileSummary) => boolean; resolve: (o: CompileSummary) => void }[];
 
-async function put(name: string, text: string): Promise<void> {
-  const tmp = join(dir, `.${name}.tmp`);
-  await writeFile(tmp, text);
-  await rename(tmp, join(dir, name));
-}
+const put = (name: string, text: string) => saveFile(dir, name, text);
 
 function next(pred: (o: CompileSummary) => boolean): Promise<CompileSummary> {
   return new Promise((resolve) => waiters.push({ pred, resolve }));

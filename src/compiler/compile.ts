@@ -361,13 +361,13 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const keys = new Map<string, CompiledKey>();
   // Already in order when the source's documents are (a sorted run costs one comparison a key).
   candidates.sort((a, b) => order(a.compiled, b.compiled));
-  let shared: Set<string> | undefined;
+  const shared = new Set<string>();
   for (const c of candidates) {
-    if (keys.has(c.digest)) (shared ??= new Set()).add(c.digest);
+    if (keys.has(c.digest)) shared.add(c.digest);
     else keys.set(c.digest, c.compiled);
   }
-  const sharedDigests = shared ? sharingKeys(shared, candidates, set.keys) : undefined;
-  for (const d of shared ?? []) keys.delete(d);
+  const sharedDigests = shared.size > 0 ? sharingKeys(shared, candidates, set.keys) : undefined;
+  for (const d of shared) keys.delete(d);
   for (const c of candidates) {
     const k = c.compiled;
     const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };

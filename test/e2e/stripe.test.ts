@@ -10,8 +10,7 @@
 // can show: an idempotent replay of the same charge, and a card decline (failure injection); see
 // "behaviour that needs Stripe's state".
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { type RecordingRelay, startRecordingRelay } from '../env/recording-relay.ts';
+import { saveFile } from '../env/save-file.ts';
 import { type StripeMock, startStripeMock } from '../env/stripe-mock.ts';
 import { type Failure, type FlakyUpstream, startFlakyUpstream } from './fixtures/flaky-upstream.ts';
 import {
@@ -211,14 +211,6 @@ const withExtra = <T extends object>(params: T, extra: Record<string, unknown>):
   ...params,
   ...extra,
 });
-
-/** Writes a file the way editors save: a complete new file renamed over the old one. */
-async function saveFile(dir: string, name: string, text: string): Promise<void> {
-  const scratch = await mkdtemp(path.join(tmpdir(), 'keybrake-edit-'));
-  await writeFile(path.join(scratch, name), text);
-  await rename(path.join(scratch, name), path.join(dir, name));
-  await rm(scratch, { recursive: true, force: true });
-}
 
 describe('keybrake serve between stripe-node and Stripe', () => {
   let kb: KeybrakeProcess;

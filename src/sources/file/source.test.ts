@@ -1,7 +1,8 @@
-import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { saveFile } from '../../../test/env/save-file.ts';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { fixedClock } from '../../clock.ts';
@@ -20,12 +21,7 @@ let source: FileSource | undefined;
 let updates: ResourceSetUpdate[];
 let waiters: { pred: (u: ResourceSetUpdate) => boolean; resolve: (u: ResourceSetUpdate) => void }[];
 
-// Editors and kubectl-style tools replace files atomically; so do the tests, so a reload never sees half a file.
-async function put(name: string, text: string): Promise<void> {
-  const tmp = join(dir, `.${name}.tmp`);
-  await writeFile(tmp, text);
-  await rename(tmp, join(dir, name));
-}
+const put = (name: string, text: string) => saveFile(dir, name, text);
 
 function next(pred: (u: ResourceSetUpdate) => boolean): Promise<ResourceSetUpdate> {
   const seen = updates.find(pred);
