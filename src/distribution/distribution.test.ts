@@ -365,6 +365,35 @@ describe('change sets (ADR 0013)', () => {
     await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
   });
 
+  it('reads its first table without turns for calls (nothing to serve yet), and a later one with them', async () => {
+    const { server, url } = await startServer();
+    server.publish(table(100, 1_000));
+    const holder = new SnapshotHolder(systemClock);
+    const turns: number[] = [];
+    const f = followSnapshots({
+      url,
+      tokenFile: join(dir, 'token'),
+      ca: tls.ca,
+      holder,
+      proxyId: 'proxy-a',
+      log,
+      backoff: { initialMs: 10, maxMs: 50 },
+      yieldTurn: async (busyMs) => {
+        turns.push(busyMs);
+      },
+    });
+    cleanups.push(() => f.close());
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    // At most the turn after the line that completed it, when calls can be served.
+    expect(turns.length).toBeLessThanOrEqual(1);
+    const before = turns.length;
+    // A reconnect: the whole table again, read while this one serves calls.
+    server.disconnectAll();
+    server.publish(table(101, 1_000, (i) => i < 3));
+    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    expect(turns.length - before).toBeGreaterThanOrEqual(Math.ceil(1_001 / ENTRIES_PER_LINE));
+  });
+
   it('sends the whole table again to a proxy that reconnects', async () => {
     const { server, url } = await startServer();
     server.publish(table(100, 300));

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
+import { setTimeout as delay, setImmediate } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
@@ -136,7 +136,11 @@ export function followSnapshots(opts: FollowOptions): Follower {
     if (feed.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
     if (m.type === 'full' || m.type === 'delta' || m.type === 'part') {
       changeSet(m, token, parsingStarted);
-      await yieldTurn(performance.now() - parsingStarted);
+      // Turns for calls only once there is a table to serve them with: before it, every call is
+      // refused anyway, and the first table is what readiness waits for (at 100 000 keys the
+      // turns doubled a proxy's start). The stream itself still gets its turn.
+      if (holder.current) await yieldTurn(performance.now() - parsingStarted);
+      else await setImmediate();
       return;
     }
     if (m.type === 'stopped-runs') {
