@@ -133,6 +133,9 @@ export async function startCompileThread(opts: {
         case 'lines':
           return feedLines(m.text);
         case 'outcome':
+          // Its lines were refused by the feed (logged): nothing to serve with, so no start.
+          if (!started && m.applied && !holder.current)
+            return fail(new Error('the first table from the compile thread could not be read'));
           opts.onOutcome(m);
           if (!started && m.applied) {
             started = true;
