@@ -293,6 +293,7 @@ describe('change sets (ADR 0013)', () => {
     holder: SnapshotHolder,
     applied: AppliedTable[],
     states?: FollowerState[],
+    yieldTurn?: (busyMs: number) => Promise<void>,
   ) {
     const f = followSnapshots({
       url,
@@ -304,6 +305,7 @@ describe('change sets (ADR 0013)', () => {
       backoff: { initialMs: 10, maxMs: 50 },
       onApplied: (a) => applied.push(a),
       ...(states ? { onState: (s: FollowerState) => states.push(s) } : {}),
+      ...(yieldTurn ? { yieldTurn } : {}),
     });
     cleanups.push(() => f.close());
     return f;
@@ -370,19 +372,9 @@ describe('change sets (ADR 0013)', () => {
     server.publish(table(100, 1_000));
     const holder = new SnapshotHolder(systemClock);
     const turns: number[] = [];
-    const f = followSnapshots({
-      url,
-      tokenFile: join(dir, 'token'),
-      ca: tls.ca,
-      holder,
-      proxyId: 'proxy-a',
-      log,
-      backoff: { initialMs: 10, maxMs: 50 },
-      yieldTurn: async (busyMs) => {
-        turns.push(busyMs);
-      },
+    followWith(url, holder, [], undefined, async (busyMs) => {
+      turns.push(busyMs);
     });
-    cleanups.push(() => f.close());
     await vi.waitFor(() => expect(holder.current?.version).toBe(100));
     // At most the turn after the line that completed it, when calls can be served.
     expect(turns.length).toBeLessThanOrEqual(1);
