@@ -115,8 +115,7 @@ export function createTableFeed(opts: {
         return undefined;
       }
       table = done;
-      maybeCompact();
-      return {
+      const applied: AppliedTable = {
         version: snapshot.version,
         kind: reading.kind,
         keys: snapshot.keys.size,
@@ -125,6 +124,10 @@ export function createTableFeed(opts: {
         busyMs: reading.busyMs,
         maxBlockMs: reading.maxBlockMs,
       };
+      // After the figures: a compaction's first slice may run before its first turn, and is not
+      // the table's cost.
+      maybeCompact();
+      return applied;
     },
     reset() {
       reader.reset();
