@@ -75,7 +75,10 @@ describe(`revocation with 10 and ${LARGE} keys in the table (${TRIALS} trials ea
     // From the operator's publish to the last proxy applying the delta: the stream and the apply.
     expect(large.applied.p50).toBeLessThan(small.applied.p50 + SLACK_MS);
     expect(large.applied.p99).toBeLessThan(2 * small.applied.p99 + SLACK_MS);
-    // Applying the delta is the proxy's share: it must not grow with the table either.
-    expect(large.proxyApplyMs.p99).toBeLessThan(5);
+    // Applying the delta is the proxy's share: it must not grow with the table either. Its median
+    // against a fixed bound; its p99 (the slowest of 20: one collector pause on the shared CI
+    // machine took it to 5.1 ms once, and the 10-key table's to 5.6 ms) against the small table's.
+    expect(large.proxyApplyMs.p50).toBeLessThan(5);
+    expect(large.proxyApplyMs.p99).toBeLessThan(2 * small.proxyApplyMs.p99 + 5);
   });
 });
