@@ -85,9 +85,7 @@ export async function startCompileThread(opts: {
   // that started it: started from here, before the compile thread lowers its own priority, the
   // pool (DNS lookups, file reads) keeps the serving thread's.
   await stat('.');
-  // Calls queued behind a line get at least as much time as the line took (1 to 50 ms).
-  const yieldTurn = (busyMs: number) => delay(Math.min(50, Math.max(1, Math.ceil(busyMs))));
-  const feed = createTableFeed({ holder, log, yieldTurn });
+  const feed = createTableFeed({ holder, log });
   let worker: Worker | undefined;
   let closing = false;
   let started = false;
@@ -123,8 +121,7 @@ export async function startCompileThread(opts: {
         if (!m || (m.type !== 'full' && m.type !== 'delta' && m.type !== 'part'))
           throw new ResyncNeeded('the compile thread sent a line that is not a change set');
         feed.line(m, begun);
-        // Before the listeners bind no call waits: the first table goes in at once.
-        if (started && i < lines.length - 1) await yieldTurn(performance.now() - begun);
+        if (i < lines.length - 1) await feed.afterLine(performance.now() - begun);
       }
     };
 

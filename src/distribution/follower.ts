@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay, setImmediate } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
@@ -42,8 +42,8 @@ export interface FollowOptions {
   readonly onStoppedRuns?: (runs: readonly StoppedRun[]) => void;
   /**
    * Gives the event loop back between two change-set lines (and compaction slices), so calls are
-   * served while a table is read; told how long the line held it. Default: a timer as long as the
-   * line took (1 to 50 ms), so calls that queued meanwhile get at least as much time as the table.
+   * served while a table is read (once one is in force: TableFeed.afterLine); told how long the
+   * line held it. Default: turnForCalls.
    */
   readonly yieldTurn?: (busyMs: number) => Promise<void>;
   /** Told of every table applied: how it came and what reading it cost (logs, benchmarks, tests). */
@@ -92,9 +92,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
     [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
     [STREAM_FORMAT_HEADER]: STREAM_FORMAT_CHANGES,
   });
-  const yieldTurn =
-    opts.yieldTurn ?? ((busyMs: number) => delay(Math.min(50, Math.max(1, Math.ceil(busyMs)))));
-  const feed = createTableFeed({ holder, log, yieldTurn });
+  const feed = createTableFeed({ holder, log, ...(opts.yieldTurn && { yieldTurn: opts.yieldTurn }) });
   /** Resyncs since the last full table applied: the first reconnects at once, later ones back off. */
   let resyncs = 0;
 
@@ -136,11 +134,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
     if (feed.building && m.type !== 'part') throw new ResyncNeeded(`a ${m.type} line inside a change set`);
     if (m.type === 'full' || m.type === 'delta' || m.type === 'part') {
       changeSet(m, token, parsingStarted);
-      // Turns for calls only once there is a table to serve them with: before it, every call is
-      // refused anyway, and the first table is what readiness waits for (at 100 000 keys the
-      // turns doubled a proxy's start). The stream itself still gets its turn.
-      if (holder.current) await yieldTurn(performance.now() - parsingStarted);
-      else await setImmediate();
+      await feed.afterLine(performance.now() - parsingStarted);
       return;
     }
     if (m.type === 'stopped-runs') {

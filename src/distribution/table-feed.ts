@@ -1,3 +1,4 @@
+import { setTimeout as delay, setImmediate } from 'node:timers/promises';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import { LayeredMap } from '../snapshot/layered-map.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -35,10 +36,24 @@ export interface TableFeed {
    * logged and the set dropped, the table in force staying (fail closed).
    */
   line(m: ChangeMessage, started: number): AppliedTable | undefined;
+  /**
+   * The turn a carrier gives calls after a line that held the event loop `busyMs`. None while no
+   * table is in force (every call is refused before it, and the first table is what readiness
+   * waits for: at 100 000 keys the turns doubled a proxy's start), only a pass of the event loop.
+   */
+  afterLine(busyMs: number): Promise<void>;
   /** Drops a set in progress (its carrier ended). */
   reset(): void;
   /** Forgets the table change sets built, after a table applied by other means (a legacy line). */
   forget(): void;
+}
+
+/**
+ * The default turn for calls after a line: a timer as long as the line took (1 to 50 ms), so calls
+ * that queued meanwhile get at least as much time as the table.
+ */
+export function turnForCalls(busyMs: number): Promise<void> {
+  return delay(Math.min(50, Math.max(1, Math.ceil(busyMs))));
 }
 
 /** Compact a layered table once its overlay holds this share of it (and at least COMPACT_MIN entries). */
@@ -48,10 +63,11 @@ const COMPACT_MIN = 256;
 export function createTableFeed(opts: {
   readonly holder: SnapshotHolder;
   readonly log: Log;
-  /** Gives the event loop back between compaction slices. */
-  readonly yieldTurn: (busyMs: number) => Promise<void>;
+  /** Gives the event loop back after lines and between compaction slices (default turnForCalls). */
+  readonly yieldTurn?: (busyMs: number) => Promise<void>;
 }): TableFeed {
   const { holder, log } = opts;
+  const yieldTurn = opts.yieldTurn ?? turnForCalls;
   /** The table in force as change sets built it. */
   let table: StreamTable | undefined;
   const reader = createChangeSetReader();
@@ -68,7 +84,7 @@ export function createTableFeed(opts: {
     compacting = true;
     const started = performance.now();
     void (async () => {
-      const turn = () => opts.yieldTurn(1);
+      const turn = () => yieldTurn(1);
       await LayeredMap.compact(t.keys, () => table?.keys, turn);
       await LayeredMap.compact(t.runIndex, () => table?.runIndex, turn);
     })()
@@ -128,6 +144,9 @@ export function createTableFeed(opts: {
       // the table's cost.
       maybeCompact();
       return applied;
+    },
+    afterLine(busyMs) {
+      return holder.current ? yieldTurn(busyMs) : setImmediate();
     },
     reset() {
       reader.reset();
