@@ -15,6 +15,7 @@ import {
   tenantKubectl,
   until,
 } from '../env/k8s-system.ts';
+import { stripeUpstreamSecret } from './fixtures.ts';
 
 const cp = injectedControlPlane();
 
@@ -25,14 +26,7 @@ const REAL_KEY = 'sk_test_failover_upstream_000000000000000';
 const LEASE_ARGS = ['--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '250ms'];
 const CLOCK_SKEW_MS = 5_000;
 
-const BASE = `
-apiVersion: v1
-kind: Secret
-metadata:
-  name: stripe-live
-  labels: { keybrake.dev/secret: "true" }
-stringData: { apiKey: ${REAL_KEY} }
----
+const BASE = `${stripeUpstreamSecret(REAL_KEY)}---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
 metadata: { name: support-bot }

@@ -8,6 +8,7 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
+import { stripeUpstreamSecret } from './fixtures.ts';
 
 const cp = injectedControlPlane();
 const SYSTEM_NS = 'outage-system';
@@ -16,14 +17,7 @@ const REAL_KEY = 'sk_test_outage_upstream_000000000000000';
 /** The bound the issue sets for service to resume once Redis answers again. */
 const RESUME_BOUND_MS = 1_000;
 
-const MANIFESTS = `
-apiVersion: v1
-kind: Secret
-metadata:
-  name: stripe-live
-  labels: { keybrake.dev/secret: "true" }
-stringData: { apiKey: ${REAL_KEY} }
----
+const MANIFESTS = `${stripeUpstreamSecret(REAL_KEY)}---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
 metadata: { name: outage }
