@@ -13,7 +13,13 @@ import { diffSnapshots } from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { createFileSource } from '../sources/file/source.ts';
 import { REDACT_PATHS } from '../telemetry/logger.ts';
-import type { CompileThreadOptions, FromCompileThread, NotReady, ToCompileThread } from './compile-thread.ts';
+import type {
+  CompileSummary,
+  CompileThreadOptions,
+  FromCompileThread,
+  NotReady,
+  ToCompileThread,
+} from './compile-thread.ts';
 
 // Below the thread that serves calls in the CPU's eyes: on a busy machine a reload takes longer rather
 // than calls waiting behind it (Linux: a thread id given to setpriority is that thread alone).
@@ -67,7 +73,7 @@ port.on('message', (m: ToCompileThread) => {
 });
 
 /** What the main thread logs of an outcome: counts, errors and the objects not ready, never a token. */
-function summary(o: CompileOutcome): Omit<Extract<FromCompileThread, { type: 'outcome' }>, 'type'> {
+function summary(o: CompileOutcome): CompileSummary {
   const notReady: NotReady[] = [];
   const { set } = o.update;
   let keys = set.keys.length;
