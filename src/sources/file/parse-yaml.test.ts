@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseManifestFile, parseWithReference } from './parse-yaml.ts';
+import { readPlainYaml } from './plain-yaml.ts';
 
 // One meaning, two readers (ADR 0015): whatever parseManifestFile returns must be exactly what the
 // reference parser returns, documents and errors alike. The fast reader is only ever an optimisation.
@@ -111,6 +112,29 @@ describe('parseManifestFile', () => {
     );
   });
 
+  it('reads manifest-shaped documents, written every way by hand, as the reference parser does', () => {
+    fc.assert(
+      fc.property(manifestShaped, (text) => {
+        same(text);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 5000) },
+    );
+  });
+
+  it('is fast because the plain reader reads most such documents itself', () => {
+    // A guard on the fuzzer above as much as on the reader: if the reader gave up on everything, the
+    // fuzzer would compare the reference with itself.
+    const texts = fc.sample(manifestShaped, { numRuns: 2000, seed: 1 });
+    const read = texts.filter((text) => readPlainYaml(text) !== undefined).length;
+    expect(read / texts.length).toBeGreaterThan(0.3);
+    for (const f of [
+      'examples/quickstart/spend-policy.yaml',
+      'examples/kubernetes/30-vault-keys.yaml',
+      'test/fixtures/compiler/valid-stripe-key.in.yaml',
+    ])
+      expect(readPlainYaml(readFileSync(join(repo, f), 'utf8'))).toBeDefined();
+  });
+
   it('reads text made of YAML fragments as the reference parser does, errors included', () => {
     const fragment = fc.constantFrom(
       'a',
@@ -170,3 +194,144 @@ describe('parseManifestFile', () => {
     );
   });
 });
+
+/** A document tree, and how it is written: block or one-line flow, sequences compact or indented. */
+type Shape =
+  | { readonly scalar: string }
+  | { readonly seq: readonly Shape[]; readonly flow: boolean; readonly compact: boolean }
+  | { readonly map: readonly (readonly [string, Shape])[]; readonly flow: boolean };
+
+// Scalars written raw whatever they hold (yaml would quote most of these), among the ordinary ones
+// that manifests hold; keys of every kind.
+const scalarText = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.oneof(
+      fc.stringMatching(/^[a-z][a-z0-9_./-]{0,8}$/),
+      fc.integer().map(String),
+      fc.stringMatching(/^[a-z ]{0,6}$/).map((t) => `"${t}"`),
+    ),
+  },
+  fc.constantFrom(
+    'a',
+    'b c',
+    '-1',
+    '--x',
+    '1.5',
+    '0x1F',
+    '012',
+    '.nan',
+    '-.inf',
+    'null',
+    'Null',
+    'True',
+    'no',
+    '~',
+    'a #c',
+    'a#c',
+    'a:b',
+    'a: b',
+    "'q''s'",
+    '"d q"',
+    '"x" y',
+    "'a' b",
+    '"\\n"',
+    '[a, "b", 1]',
+    '{a: 1, "b": [x]}',
+    '{a: http://x}',
+    '[a, ]',
+    '{a}',
+    '[a',
+    '?x',
+    ':x',
+    '- a',
+    '@x',
+    '!x',
+    '&x',
+    '*x',
+    '|',
+    '>-',
+    '2001-12-14',
+    'POST /v1/**',
+  ),
+  fc.string({
+    unit: fc.constantFrom('a', ' ', '-', ':', '#', ',', '[', ']', '{', '}', '"', "'", '1', '.', 'e'),
+    maxLength: 6,
+  }),
+);
+const keyText = fc.constantFrom(
+  'a',
+  'b',
+  'kind',
+  '"q"',
+  "'s'",
+  '"a b"',
+  'a b',
+  '1',
+  'null',
+  'true',
+  'a:b',
+  '-k',
+  '__proto__',
+  '"__proto__"',
+  'x.y/z',
+  '"b"',
+  '?k',
+  '""',
+);
+const shape: fc.Arbitrary<Shape> = fc.letrec<{ node: Shape }>((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small' },
+    scalarText.map((scalar): Shape => ({ scalar })),
+    fc.record({ seq: fc.array(tie('node'), { maxLength: 3 }), flow: fc.boolean(), compact: fc.boolean() }),
+    fc.record({ map: fc.array(fc.tuple(keyText, tie('node')), { maxLength: 4 }), flow: fc.boolean() }),
+  ),
+})).node;
+
+function flowText(s: Shape): string {
+  if ('scalar' in s) return s.scalar;
+  if ('seq' in s) return `[${s.seq.map(flowText).join(', ')}]`;
+  return `{${s.map.map(([k, v]) => `${k}: ${flowText(v)}`).join(', ')}}`;
+}
+
+const isBlock = (s: Shape): boolean =>
+  !('scalar' in s) && !s.flow && ('seq' in s ? s.seq.length : s.map.length) > 0;
+
+function blockLines(s: Shape, indent: number, step: number): string[] {
+  const pad = ' '.repeat(indent);
+  if (!isBlock(s)) return [pad + flowText(s)];
+  const lines: string[] = [];
+  if ('map' in s) {
+    for (const [k, v] of s.map) {
+      if (!isBlock(v)) lines.push(`${pad}${k}: ${flowText(v)}`);
+      else
+        lines.push(`${pad}${k}:`, ...blockLines(v, 'seq' in v && v.compact ? indent : indent + step, step));
+    }
+  } else if ('seq' in s) {
+    for (const item of s.seq) {
+      if (!isBlock(item)) lines.push(`${pad}- ${flowText(item)}`);
+      else if ('map' in item) {
+        const inner = blockLines(item, indent + 2, step);
+        lines.push(`${pad}- ${inner[0]!.slice(indent + 2)}`, ...inner.slice(1));
+      } else lines.push(`${pad}-`, ...blockLines(item, indent + step, step));
+    }
+  }
+  return lines;
+}
+
+const manifestShaped = fc
+  .tuple(
+    fc.array(shape, { minLength: 1, maxLength: 3 }),
+    fc.integer({ min: 1, max: 4 }),
+    fc.array(fc.tuple(fc.nat(), fc.constantFrom('# c', '', '   # c', 'indent', 'outdent')), { maxLength: 2 }),
+  )
+  .map(([docs, step, noise]) => {
+    const lines = docs.flatMap((doc, i) => [...(i > 0 ? ['---'] : []), ...blockLines(doc, 0, step)]);
+    for (const [at, what] of noise) {
+      const i = at % (lines.length + 1);
+      if (what === 'indent' && i < lines.length) lines[i] = ` ${lines[i]}`;
+      else if (what === 'outdent' && i < lines.length) lines[i] = lines[i]!.replace(/^ /, '');
+      else if (what !== 'indent' && what !== 'outdent') lines.splice(i, 0, what);
+    }
+    return `${lines.join('\n')}\n`;
+  });

@@ -1,0 +1,430 @@
+/**
+ * A reader for the plain subset of YAML that manifests are written in: block mappings and
+ * sequences, single-line flow collections, plain and quoted scalars on one line, comments and
+ * `---` between documents, resolved with the core schema as the `yaml` package resolves it.
+ *
+ * It is only ever an optimisation (ADR 0015): `readPlainYaml` returns undefined for any text that
+ * steps outside the subset, and the caller then reads the text with the reference parser. So every
+ * rule below answers "can this be read here exactly as `yaml` would read it?", and when the answer
+ * is not obvious it is no: anchors, aliases, tags, directives, block scalars, multi-line scalars and
+ * flows, escapes, explicit or non-string keys, duplicate keys, `__proto__`, tabs, CR and other
+ * control characters, and every error. `parse-yaml.test.ts` holds the results equal to `yaml`'s.
+ *
+ * Why a reader of our own: parsing was most of `serve`'s start at 100 000 keys, with `yaml` (26 s)
+ * and then with js-yaml (2.4 s). This subset needs no token stream and no node objects: it walks
+ * lines, and allocates only the strings and objects it returns.
+ */
+
+/** Characters the subset never holds: tabs, CR, other controls, BOM, NEL and Unicode line breaks. */
+const OUTSIDE_SUBSET = /[\0-\t\v-\x1f\x7f\x85\u2028\u2029\ufeff]/;
+
+/** Thrown inside the reader when the text leaves the subset; never escapes `readPlainYaml`. */
+const LEAVE = Symbol('leave the subset');
+
+/** The documents of `text`, or undefined when `text` is not in the subset (read it with `yaml`). */
+export function readPlainYaml(text: string): unknown[] | undefined {
+  if (OUTSIDE_SUBSET.test(text)) return undefined;
+  try {
+    return new PlainReader(text.split('\n')).documents();
+  } catch (err) {
+    if (err === LEAVE) return undefined;
+    throw err;
+  }
+}
+
+const SPACE = 0x20;
+const HASH = 0x23;
+const DASH = 0x2d;
+const COLON = 0x3a;
+const DOUBLE_QUOTE = 0x22;
+const SINGLE_QUOTE = 0x27;
+
+/** May not start a plain scalar or key here (YAML's indicators; `-` only before a digit). */
+const INDICATOR = new Uint8Array(128);
+for (const c of '-?:,[]{}#&*!|>\'"%@`') INDICATOR[c.charCodeAt(0)] = 1;
+const isIndicator = (c: number): boolean => c < 128 && INDICATOR[c] === 1;
+
+/** Keys are implicit keys, which YAML limits to 1024 characters. */
+const MAX_KEY_LENGTH = 1000;
+
+class PlainReader {
+  private readonly lines: string[];
+  private line = 0;
+  private end = 0;
+
+  constructor(lines: string[]) {
+    this.lines = lines;
+  }
+
+  documents(): unknown[] {
+    const docs: unknown[] = [];
+    let start = 0;
+    let afterMarker = false;
+    const count = this.lines.length;
+    for (let i = 0; i <= count; i++) {
+      const text = i < count ? this.lines[i]! : '---';
+      if (i < count && !isMarkerLike(text)) continue;
+      if (text !== '---') throw LEAVE; // `...`, `--- x`, `%YAML`: the reference reads these
+      const doc = this.document(start, i);
+      // Comments before the first `---` make no document; an empty one after a `---` is null.
+      if (doc !== NO_CONTENT) docs.push(doc);
+      else if (afterMarker) docs.push(null);
+      start = i + 1;
+      afterMarker = i < count;
+    }
+    return docs;
+  }
+
+  private document(start: number, end: number): unknown {
+    this.line = start;
+    this.end = end;
+    if (!this.toContent()) return NO_CONTENT;
+    const doc = this.node(indentOf(this.lines[this.line]!));
+    if (this.toContent()) throw LEAVE; // content after the root node: the reference says why
+    return doc;
+  }
+
+  /** Moves to the next line with content; false at the end of the document. */
+  private toContent(): boolean {
+    while (this.line < this.end) {
+      const text = this.lines[this.line]!;
+      const at = indentOf(text);
+      if (at < text.length && text.charCodeAt(at) !== HASH) return true;
+      this.line++;
+    }
+    return false;
+  }
+
+  /** The block node whose text starts at column `col` of the current line. */
+  private node(col: number): unknown {
+    const text = this.lines[this.line]!;
+    if (isItemStart(text, col)) return this.sequence(col);
+    if (keySeparator(text, col) >= 0) return this.mapping(col);
+    const value = inlineValue(text, col);
+    this.line++;
+    return value;
+  }
+
+  /** Entries at column `col`; the first may start mid-line (after `- `). */
+  private mapping(col: number): Record<string, unknown> {
+    const map: Record<string, unknown> = {};
+    for (;;) {
+      const text = this.lines[this.line]!;
+      const sep = keySeparator(text, col);
+      if (sep < 0) throw LEAVE;
+      const key = keyAt(text, col, sep);
+      if (Object.hasOwn(map, key)) throw LEAVE; // the reference reports the duplicate
+      const at = skipSpaces(text, sep + 1);
+      let value: unknown;
+      if (at === text.length || text.charCodeAt(at) === HASH) {
+        this.line++;
+        value = this.nestedValue(col, true);
+      } else {
+        value = inlineValue(text, at);
+        this.line++;
+      }
+      map[key] = value;
+      if (!this.toContent()) return map;
+      const next = indentOf(this.lines[this.line]!);
+      if (next < col) return map;
+      if (next > col) throw LEAVE;
+    }
+  }
+
+  /** Items `- ` at column `col`. */
+  private sequence(col: number): unknown[] {
+    const items: unknown[] = [];
+    for (;;) {
+      const text = this.lines[this.line]!;
+      const at = skipSpaces(text, col + 1);
+      if (at === text.length || text.charCodeAt(at) === HASH) {
+        this.line++;
+        items.push(this.nestedValue(col, false));
+      } else {
+        items.push(this.node(at));
+      }
+      if (!this.toContent()) return items;
+      const nextText = this.lines[this.line]!;
+      const next = indentOf(nextText);
+      if (next < col || (next === col && !isItemStart(nextText, col))) return items;
+      if (next > col) throw LEAVE;
+    }
+  }
+
+  /**
+   * The value of a key or item whose line ended after `:` or `-`: a block node indented further,
+   * a sequence at the key's own column (`key:` then `- x`), or null.
+   */
+  private nestedValue(col: number, sequenceMayAlign: boolean): unknown {
+    if (!this.toContent()) return null;
+    const text = this.lines[this.line]!;
+    const next = indentOf(text);
+    if (next > col) {
+      const first = text.charCodeAt(next);
+      const block =
+        first === 0x5b || first === 0x7b || isItemStart(text, next) || keySeparator(text, next) >= 0;
+      if (!block) throw LEAVE; // a scalar on a line of its own, which may go on over the next lines
+      return this.node(next);
+    }
+    if (next === col && sequenceMayAlign && isItemStart(text, col)) return this.sequence(col);
+    return null;
+  }
+}
+
+const NO_CONTENT = Symbol('no content');
+
+function isMarkerLike(text: string): boolean {
+  const c = text.charCodeAt(0);
+  return (c === DASH && text.startsWith('---')) || (c === 0x2e && text.startsWith('...')) || c === 0x25;
+}
+
+function indentOf(text: string): number {
+  let i = 0;
+  while (text.charCodeAt(i) === SPACE) i++;
+  return i;
+}
+
+function skipSpaces(text: string, from: number): number {
+  let i = from;
+  while (text.charCodeAt(i) === SPACE) i++;
+  return i;
+}
+
+function isItemStart(text: string, col: number): boolean {
+  return text.charCodeAt(col) === DASH && (col + 1 === text.length || text.charCodeAt(col + 1) === SPACE);
+}
+
+/** Where the `:` of a block key starting at `col` is, or -1 when the line holds no key there. */
+function keySeparator(text: string, col: number): number {
+  const first = text.charCodeAt(col);
+  if (first === 0x5b || first === 0x7b) return -1; // a flow node (a flow key leaves at its `:`)
+  if (first === DOUBLE_QUOTE || first === SINGLE_QUOTE) {
+    const close = quotedEnd(text, col);
+    return close < text.length && text.charCodeAt(close) === COLON && isBreakAfter(text, close) ? close : -1;
+  }
+  for (let i = col; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === COLON && isBreakAfter(text, i)) return i;
+    if (c === HASH && i > col && text.charCodeAt(i - 1) === SPACE) return -1;
+  }
+  return -1;
+}
+
+function isBreakAfter(text: string, i: number): boolean {
+  return i + 1 === text.length || text.charCodeAt(i + 1) === SPACE;
+}
+
+/** The key from `col` to the separator at `sep`: a quoted string, or a plain one that stays a string. */
+function keyAt(text: string, col: number, sep: number): string {
+  if (sep - col > MAX_KEY_LENGTH) throw LEAVE;
+  const first = text.charCodeAt(col);
+  const key =
+    first === DOUBLE_QUOTE || first === SINGLE_QUOTE
+      ? quoted(text, col, sep)
+      : plainKey(text.slice(col, sep));
+  if (key === '__proto__') throw LEAVE;
+  return key;
+}
+
+function plainKey(raw: string): string {
+  const first = raw.charCodeAt(0);
+  if (isIndicator(first) || raw.charCodeAt(raw.length - 1) === SPACE) throw LEAVE;
+  if (resolvePlain(raw) !== raw) throw LEAVE; // null, true, 1 …: not a string key
+  return raw;
+}
+
+/** A value that ends on its line: quoted, a flow collection or a plain scalar. */
+function inlineValue(text: string, at: number): unknown {
+  const first = text.charCodeAt(at);
+  if (first === DOUBLE_QUOTE || first === SINGLE_QUOTE) {
+    const end = quotedEnd(text, at);
+    const value = quoted(text, at, end);
+    expectLineEnd(text, end);
+    return value;
+  }
+  if (first === 0x5b || first === 0x7b) {
+    const flow = new FlowReader(text, at);
+    const value = flow.node();
+    expectLineEnd(text, flow.pos);
+    return value;
+  }
+  // `-` may start a plain scalar when something other than a space follows (`-1`, `--stdio`).
+  if (isIndicator(first) && !(first === DASH && at + 1 < text.length && text.charCodeAt(at + 1) !== SPACE))
+    throw LEAVE;
+  const comment = text.indexOf(' #', at);
+  const raw = (comment < 0 ? text.slice(at) : text.slice(at, comment)).trimEnd();
+  if (raw.includes(': ') || raw.charCodeAt(raw.length - 1) === COLON) throw LEAVE;
+  return resolvePlain(raw);
+}
+
+/** After a value only spaces, then nothing or a comment. */
+function expectLineEnd(text: string, from: number): void {
+  const at = skipSpaces(text, from);
+  if (at < text.length && !(text.charCodeAt(at) === HASH && at > from)) throw LEAVE;
+}
+
+/** Index just past the closing quote of the string opening at `at` (on this line only). */
+function quotedEnd(text: string, at: number): number {
+  const quote = text.charCodeAt(at);
+  let i = at + 1;
+  for (;;) {
+    const close = text.indexOf(quote === DOUBLE_QUOTE ? '"' : "'", i);
+    if (close < 0) throw LEAVE; // continues on the next line
+    if (quote === SINGLE_QUOTE && text.charCodeAt(close + 1) === SINGLE_QUOTE) {
+      i = close + 2;
+      continue;
+    }
+    return close + 1;
+  }
+}
+
+/** The string quoted from `at` to `end` (just past the closing quote). */
+function quoted(text: string, at: number, end: number): string {
+  const body = text.slice(at + 1, end - 1);
+  if (text.charCodeAt(at) === SINGLE_QUOTE) return body.includes("''") ? body.replaceAll("''", "'") : body;
+  if (body.includes('\\')) throw LEAVE; // escapes: the reference knows them all
+  return body;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+// The core schema's tests, as the `yaml` package writes them (schema/core, schema/common/null).
+const NULL = /^(?:~|[Nn]ull|NULL)?$/;
+const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
+const INT_OCT = /^0o[0-7]+$/;
+const INT = /^[-+]?[0-9]+$/;
+const INT_HEX = /^0x[0-9a-fA-F]+$/;
+const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
+const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
+const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
+
+/** A plain scalar's value under the core schema, tested in the `yaml` package's order. */
+export function resolvePlain(raw: string): unknown {
+  const c = raw.charCodeAt(0);
+  // A number starts with one of these; no null or boolean is longer than 5 characters.
+  if (isDigit(c) || c === 0x2b || c === DASH || c === 0x2e) return resolveNumber(raw);
+  if (raw.length > 5) return raw;
+  if (NULL.test(raw)) return null;
+  if (BOOL.test(raw)) return c === 0x74 || c === 0x54;
+  return raw;
+}
+
+function resolveNumber(raw: string): unknown {
+  if (INT_OCT.test(raw)) return Number.parseInt(raw.slice(2), 8);
+  if (INT.test(raw)) return Number.parseInt(raw, 10);
+  if (INT_HEX.test(raw)) return Number.parseInt(raw.slice(2), 16);
+  if (FLOAT_NAN.test(raw)) {
+    if (raw.slice(-3).toLowerCase() === 'nan') return Number.NaN;
+    return raw.charCodeAt(0) === DASH ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  }
+  if (FLOAT_EXP.test(raw) || FLOAT.test(raw)) return Number.parseFloat(raw);
+  return raw;
+}
+
+/** A flow collection that opens and closes on one line: `{ name: a, namespace: b }`, `["x", y]`. */
+class FlowReader {
+  private readonly text: string;
+  pos: number;
+
+  constructor(text: string, pos: number) {
+    this.text = text;
+    this.pos = pos;
+  }
+
+  node(): unknown {
+    const c = this.text.charCodeAt(this.pos);
+    if (c === 0x5b) return this.sequence();
+    if (c === 0x7b) return this.mapping();
+    if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
+      const end = quotedEnd(this.text, this.pos);
+      const value = quoted(this.text, this.pos, end);
+      this.pos = end;
+      return value;
+    }
+    return resolvePlain(this.plain());
+  }
+
+  private sequence(): unknown[] {
+    const items: unknown[] = [];
+    this.pos = skipSpaces(this.text, this.pos + 1);
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return items;
+    }
+    for (;;) {
+      items.push(this.node());
+      if (this.closes(0x5d)) return items;
+    }
+  }
+
+  private mapping(): Record<string, unknown> {
+    const map: Record<string, unknown> = {};
+    this.pos = skipSpaces(this.text, this.pos + 1);
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return map;
+    }
+    for (;;) {
+      const key = this.key();
+      if (Object.hasOwn(map, key)) throw LEAVE;
+      this.pos = skipSpaces(this.text, this.pos + 1);
+      map[key] = this.node();
+      if (this.closes(0x7d)) return map;
+    }
+  }
+
+  /** A key up to its `:` (left at `pos`). */
+  private key(): string {
+    const c = this.text.charCodeAt(this.pos);
+    let key: string;
+    if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
+      const end = quotedEnd(this.text, this.pos);
+      key = quoted(this.text, this.pos, end);
+      this.pos = end;
+      if (this.text.charCodeAt(this.pos) !== COLON) throw LEAVE;
+    } else {
+      const raw = this.plain();
+      if (this.text.charCodeAt(this.pos) !== COLON || !isBreakAfter(this.text, this.pos)) throw LEAVE;
+      key = plainKey(raw);
+    }
+    if (key === '__proto__') throw LEAVE;
+    return key;
+  }
+
+  /** After an entry: the closing bracket (true), or `,` before another entry (false). */
+  private closes(bracket: number): boolean {
+    this.pos = skipSpaces(this.text, this.pos);
+    const c = this.text.charCodeAt(this.pos);
+    if (c === bracket) {
+      this.pos++;
+      return true;
+    }
+    if (c !== 0x2c) throw LEAVE;
+    this.pos = skipSpaces(this.text, this.pos + 1);
+    const after = this.text.charCodeAt(this.pos);
+    if (after === 0x5d || after === 0x7d || after === 0x2c) throw LEAVE; // trailing or empty entries
+    return false;
+  }
+
+  /** A plain scalar in a flow: up to `,` `[` `]` `{` `}` `:` or the line's end, trailing spaces cut. */
+  private plain(): string {
+    const start = this.pos;
+    if (
+      isIndicator(this.text.charCodeAt(start)) &&
+      !(this.text.charCodeAt(start) === DASH && isDigit(this.text.charCodeAt(start + 1)))
+    )
+      throw LEAVE;
+    let i = start;
+    for (; i < this.text.length; i++) {
+      const c = this.text.charCodeAt(i);
+      if (c === 0x2c || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === COLON) break;
+      if (c === HASH) throw LEAVE;
+    }
+    const raw = this.text.slice(start, i).trimEnd();
+    if (raw.length === 0 || i === this.text.length) throw LEAVE;
+    this.pos = i;
+    return raw;
+  }
+}
