@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
@@ -36,11 +37,12 @@ export interface ManifestReader {
  * mtimes (`cp -p`, `rsync -t`) still shows. Timestamps are coarse, though (a clock tick), so a file
  * written twice within one tick could keep its stat across the second write: as git does with its
  * index, a file modified less than RACY_MS before it was read is read again next time whatever its
- * stat says.
+ * stat says. A file read again whose text is what it was (its SHA-256) keeps its documents too: a
+ * file read racily is most often one written just before `serve` started, and unchanged since.
  */
 export function createManifestReader(opts: { now?: () => number } = {}): ManifestReader {
   const now = opts.now ?? Date.now;
-  let parsed = new Map<string, { stat: string | undefined; result: ParsedFile }>();
+  let parsed = new Map<string, ReadFile>();
   return {
     async load(paths) {
       const documents: RawDocument[] = [];
@@ -55,30 +57,41 @@ export function createManifestReader(opts: { now?: () => number } = {}): Manifes
           errors.push({ source: path, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
         }
       }
-      const next = new Map<string, { stat: string | undefined; result: ParsedFile }>();
+      const next = new Map<string, ReadFile>();
       for (const file of [...new Set(files)]) {
-        let result: ParsedFile;
-        let seen: string | undefined;
+        let read: ReadFile;
         try {
           // Taken before the read: a write after it changes the stat, and the next load reads again.
           const s = await stat(file, { bigint: true });
           const racy = now() - Number(s.mtimeMs) < RACY_MS;
-          seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+          const seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
           const last = parsed.get(file);
-          if (seen !== undefined && last?.stat === seen) result = last.result;
-          else result = parseManifestFile(await readFile(file, 'utf8'), file);
+          if (seen !== undefined && last?.stat === seen) read = last;
+          else {
+            const text = await readFile(file, 'utf8');
+            const digest = hash('sha256', text, 'base64');
+            const result = last?.digest === digest ? last.result : parseManifestFile(text, file);
+            read = { stat: seen, digest, result };
+          }
         } catch (err) {
           errors.push({ source: file, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
           continue;
         }
-        next.set(file, { stat: seen, result });
-        for (const d of result.documents) documents.push(d);
-        for (const e of result.errors) errors.push(e);
+        next.set(file, read);
+        for (const d of read.result.documents) documents.push(d);
+        for (const e of read.result.errors) errors.push(e);
       }
       parsed = next;
       return { documents, errors };
     },
   };
+}
+
+/** What a reader remembers of a file: its stat (unless racy), its text's digest, its documents. */
+interface ReadFile {
+  readonly stat: string | undefined;
+  readonly digest: string;
+  readonly result: ParsedFile;
 }
 
 /** A file modified this recently (ms) may be written again within the same timestamp tick. */
