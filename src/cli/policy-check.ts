@@ -127,7 +127,13 @@ export async function policyCheck(
   });
   const allErrors = [...loaded.errors, ...errors];
   const lines = allErrors.map((e) => `error: ${formatDocumentError(e)}`);
-  const { statuses, snapshot } = compile(set, { version: 0, clock: opts.clock ?? systemClock });
+  // Only what is not Ready is reported: no status object per Ready key (a third of the compile's
+  // allocations at 100 000 keys).
+  const { statuses, snapshot } = compile(set, {
+    version: 0,
+    clock: opts.clock ?? systemClock,
+    readyStatuses: false,
+  });
   for (const s of statuses) {
     const c = s.conditions[0];
     // Rejected objects are already reported as errors above.
