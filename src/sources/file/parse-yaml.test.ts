@@ -49,6 +49,7 @@ describe('parseManifestFile', () => {
     ['document markers', 'a: 1\n...\n---\nb: 2\n---\n'],
     ['empty documents', '---\n---\n# only a comment\n'],
     ['an empty file', ''],
+    ['keys with a hash, or a space before the colon', 'a#b: c\nd : e\nf: {g : h, i#j: k}\n'],
     ['a list of objects', 'apiVersion: v1\nkind: List\nitems:\n- {kind: Secret, stringData: {a: b}}\n'],
     // Errors: both must report the reference parser's message and line.
     ['a duplicate key', 'a: 1\na: 2\n'],

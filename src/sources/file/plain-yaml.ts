@@ -3,7 +3,7 @@
  * sequences, single-line flow collections, plain and quoted scalars on one line, comments and
  * `---` between documents, resolved with the core schema as the `yaml` package resolves it.
  *
- * It is only ever an optimisation (ADR 0015): `readPlainYaml` returns undefined for any text that
+ * It is only ever an optimisation (ADR 0016): `readPlainYaml` returns undefined for any text that
  * steps outside the subset, and the caller then reads the text with the reference parser. So every
  * rule below answers "can this be read here exactly as `yaml` would read it?", and when the answer
  * is not obvious it is no: anchors, aliases, tags, directives, block scalars, multi-line scalars and
@@ -39,7 +39,7 @@ const COLON = 0x3a;
 const DOUBLE_QUOTE = 0x22;
 const SINGLE_QUOTE = 0x27;
 
-/** May not start a plain scalar or key here (YAML's indicators; `-` only before a digit). */
+/** May not start a plain key or a flow scalar (YAML's indicators); a block value may start `-x`. */
 const INDICATOR = new Uint8Array(128);
 for (const c of '-?:,[]{}#&*!|>\'"%@`') INDICATOR[c.charCodeAt(0)] = 1;
 const isIndicator = (c: number): boolean => c < 128 && INDICATOR[c] === 1;
@@ -385,7 +385,10 @@ class FlowReader {
       this.pos = end;
       if (this.text.charCodeAt(this.pos) !== COLON) throw LEAVE;
     } else {
+      const start = this.pos;
       const raw = this.plain();
+      // `{a : b}`: a space before the colon is left to the reference, as in a block key.
+      if (raw.length !== this.pos - start) throw LEAVE;
       if (this.text.charCodeAt(this.pos) !== COLON || !isBreakAfter(this.text, this.pos)) throw LEAVE;
       key = plainKey(raw);
     }
