@@ -39,6 +39,24 @@ export function createValidationCache(): ValidationCache {
 type Resource = VaultKey | SpendPolicy | Secret;
 
 /**
+ * One document's verdict, which depends on no other document: a resource of ours, or its problems.
+ * `assemble` puts the verdicts of every document together (in their order), which is where the
+ * duplicate check, the only rule across documents, is made. A source that keeps verdicts per file
+ * (the file source) need not keep the documents they came from.
+ */
+export type Verdict =
+  | {
+      readonly type: 'resource';
+      readonly kind: OurKind;
+      readonly value: Resource;
+      /** `Kind/namespace/name`: what makes two resources duplicates. */
+      readonly id: string;
+      readonly source: string;
+      readonly index: number;
+    }
+  | { readonly type: 'invalid'; readonly errors: DocumentError[]; readonly rejected?: RejectedObject };
+
+/**
  * Raw documents → typed resources: the schemas' own parse, run by every source before it emits a
  * ResourceSet (DESIGN.md §3), and by `policy-check`. Documents of other
  * kinds are skipped silently (manifest directories hold Deployments too); our kinds with a wrong
@@ -49,23 +67,30 @@ export function validate(
   docs: readonly RawDocument[],
   opts: { defaultNamespace?: string; cache?: ValidationCache } = {},
 ): ValidationResult {
+  return assemble(checkDocuments(docs, opts));
+}
+
+/** Each document's verdict on its own (`validate` without the duplicate check). */
+export function checkDocuments(
+  docs: readonly RawDocument[],
+  opts: { defaultNamespace?: string; cache?: ValidationCache } = {},
+): Verdict[] {
   const defaultNamespace = opts.defaultNamespace ?? DEFAULT_NAMESPACE;
-  const policies: SpendPolicy[] = [];
-  const keys: VaultKey[] = [];
-  const secrets: Secret[] = [];
-  const rejected: RejectedObject[] = [];
-  const errors: DocumentError[] = [];
-  const seen = new Map<string, RawDocument>();
+  const verdicts: Verdict[] = [];
+  const invalid = (errors: DocumentError[], rejected?: RejectedObject) =>
+    verdicts.push(rejected ? { type: 'invalid', errors, rejected } : { type: 'invalid', errors });
 
   const visit = (raw: RawDocument, doc: unknown): void => {
     if (doc === null || doc === undefined) return; // an empty document (`---` at the end of a file)
     const at = { source: raw.source, index: raw.index };
     if (typeof doc !== 'object' || Array.isArray(doc)) {
-      errors.push({
-        ...at,
-        path: '',
-        message: 'is not a Kubernetes object (expected a mapping with apiVersion and kind)',
-      });
+      invalid([
+        {
+          ...at,
+          path: '',
+          message: 'is not a Kubernetes object (expected a mapping with apiVersion and kind)',
+        },
+      ]);
       return;
     }
     const o = doc as Record<string, unknown>;
@@ -79,29 +104,21 @@ export function validate(
     if (ours === 'ignore') return;
     const known = opts.cache?.valid.get(o);
     if (known && known.kind === ours) {
-      // Seen and valid before: only the duplicate check depends on the other documents.
-      accept(raw, ours, known.value, known.id, () => {
-        const meta = readMeta(o.metadata, defaultNamespace);
-        return { ...at, kind, namespace: meta.namespace, name: meta.name };
-      });
+      verdicts.push({ type: 'resource', kind: ours, value: known.value, id: known.id, ...at });
       return;
     }
     const meta = readMeta(o.metadata, defaultNamespace);
     const ident = { ...at, kind, namespace: meta.namespace, name: meta.name };
     if (ours === 'bad-version') {
-      errors.push({
-        ...ident,
-        path: 'apiVersion',
-        message: `must be "${kind === 'Secret' ? 'v1' : API_VERSION}"`,
-      });
+      invalid([
+        { ...ident, path: 'apiVersion', message: `must be "${kind === 'Secret' ? 'v1' : API_VERSION}"` },
+      ]);
       return;
     }
     if (ours === 'unknown-kind') {
-      errors.push({
-        ...ident,
-        path: 'kind',
-        message: `unknown kind in ${GROUP}: expected VaultKey or SpendPolicy`,
-      });
+      invalid([
+        { ...ident, path: 'kind', message: `unknown kind in ${GROUP}: expected VaultKey or SpendPolicy` },
+      ]);
       return;
     }
     const schema =
@@ -109,49 +126,65 @@ export function validate(
     const parsed = schema.safeParse(doc);
     if (!parsed.success) {
       const errs = parsed.error.issues.map((issue) => ({ ...ident, ...describeIssue(issue, doc) }));
-      errors.push(...errs);
-      if (ours !== 'Secret' && meta.name !== undefined && meta.namespace !== undefined) {
-        rejected.push({
-          kind: ours,
-          namespace: meta.namespace,
-          name: meta.name,
-          ...(meta.uid !== undefined && { uid: meta.uid }),
-          ...(meta.generation !== undefined && { generation: meta.generation }),
-          errors: errs,
-        });
-      }
+      invalid(
+        errs,
+        ours !== 'Secret' && meta.name !== undefined && meta.namespace !== undefined
+          ? {
+              kind: ours,
+              namespace: meta.namespace,
+              name: meta.name,
+              ...(meta.uid !== undefined && { uid: meta.uid }),
+              ...(meta.generation !== undefined && { generation: meta.generation }),
+              errors: errs,
+            }
+          : undefined,
+      );
       return;
     }
     const value = parsed.data as Resource;
     value.metadata.namespace ??= defaultNamespace;
     const id = `${ours}/${value.metadata.namespace}/${value.metadata.name}`;
     opts.cache?.valid.set(o, { kind: ours, value, id });
-    accept(raw, ours, value, id, () => ident);
-  };
-
-  const accept = (
-    raw: RawDocument,
-    ours: OurKind,
-    value: Resource,
-    id: string,
-    ident: () => Omit<DocumentError, 'path' | 'message'>,
-  ): void => {
-    const first = seen.get(id);
-    if (first) {
-      errors.push({
-        ...ident(),
-        path: 'metadata.name',
-        message: `duplicate ${ours}: also defined in ${first.source} document ${first.index + 1}`,
-      });
-      return;
-    }
-    seen.set(id, raw);
-    if (ours === 'VaultKey') keys.push(value as VaultKey);
-    else if (ours === 'SpendPolicy') policies.push(value as SpendPolicy);
-    else secrets.push(value as Secret);
+    verdicts.push({ type: 'resource', kind: ours, value, id, ...at });
   };
 
   for (const raw of docs) visit(raw, raw.doc);
+  return verdicts;
+}
+
+/** Verdicts → the ResourceSet and every problem, in the documents' order; a repeated resource is an error. */
+export function assemble(verdicts: Iterable<Verdict>): ValidationResult {
+  const policies: SpendPolicy[] = [];
+  const keys: VaultKey[] = [];
+  const secrets: Secret[] = [];
+  const rejected: RejectedObject[] = [];
+  const errors: DocumentError[] = [];
+  const seen = new Map<string, { source: string; index: number }>();
+  for (const v of verdicts) {
+    if (v.type === 'invalid') {
+      for (const e of v.errors) errors.push(e);
+      if (v.rejected) rejected.push(v.rejected);
+      continue;
+    }
+    const first = seen.get(v.id);
+    if (first) {
+      const { metadata } = v.value;
+      errors.push({
+        source: v.source,
+        index: v.index,
+        kind: v.kind,
+        namespace: metadata.namespace,
+        name: metadata.name,
+        path: 'metadata.name',
+        message: `duplicate ${v.kind}: also defined in ${first.source} document ${first.index + 1}`,
+      });
+      continue;
+    }
+    seen.set(v.id, v);
+    if (v.kind === 'VaultKey') keys.push(v.value as VaultKey);
+    else if (v.kind === 'SpendPolicy') policies.push(v.value as SpendPolicy);
+    else secrets.push(v.value as Secret);
+  }
   return { set: { policies, keys, secrets, rejected }, errors };
 }
 

@@ -27,26 +27,51 @@ export interface ManifestReader {
   load(paths: readonly string[]): Promise<LoadResult>;
 }
 
+/** A reader that parses only the files that changed since its last load (see `createFileReader`). */
+export function createManifestReader(opts: { now?: () => number } = {}): ManifestReader {
+  const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
+  return {
+    async load(paths) {
+      const documents: RawDocument[] = [];
+      const errors: DocumentError[] = [];
+      for (const entry of await reader.load(paths)) {
+        if ('error' in entry) errors.push(entry.error);
+        else {
+          for (const d of entry.file.documents) documents.push(d);
+          for (const e of entry.file.errors) errors.push(e);
+        }
+      }
+      return { documents, errors };
+    },
+  };
+}
+
+/** What a file reader read: per path given or file found, in order, its digest or why it could not. */
+export type FileEntry<T> = { readonly file: T } | { readonly error: DocumentError };
+
 /**
- * A reader that reads and parses only the files that changed since its last load: an unchanged
- * file's documents come back as the very objects of last time, which the ValidationCache and the
- * CompileCache then recognise, so an edit to one file of a 100 000-key directory costs that file.
+ * Reads manifest files and hands each through `digest` (its parsed documents → whatever the caller
+ * keeps of them), only for the files that changed since its last load: an unchanged file's entry is
+ * the very value of last time, which the caller's caches then recognise, so an edit to one file of a
+ * 100 000-key directory costs that file. The file source keeps each file's verdicts (`validate`'s
+ * first half), not its documents.
  *
  * "Unchanged" is the file's identity and stat: device, inode, size, mtime and ctime, to the
  * nanosecond. The kernel sets ctime on every write and no one can set it back, so a copy that keeps
  * mtimes (`cp -p`, `rsync -t`) still shows. Timestamps are coarse, though (a clock tick), so a file
  * written twice within one tick could keep its stat across the second write: as git does with its
  * index, a file modified less than RACY_MS before it was read is read again next time whatever its
- * stat says. A file read again whose text is what it was (its SHA-256) keeps its documents too: a
- * file read racily is most often one written just before `serve` started, and unchanged since.
+ * stat says. A file read again whose text is what it was (its SHA-256) keeps its value too: a file
+ * read racily is most often one written just before `serve` started, and unchanged since.
  */
-export function createManifestReader(opts: { now?: () => number } = {}): ManifestReader {
+export function createFileReader<T>(opts: { now?: () => number; digest: (parsed: ParsedFile) => T }): {
+  load(paths: readonly string[]): Promise<FileEntry<T>[]>;
+} {
   const now = opts.now ?? Date.now;
-  let parsed = new Map<string, ReadFile>();
+  let known = new Map<string, ReadFile<T>>();
   return {
     async load(paths) {
-      const documents: RawDocument[] = [];
-      const errors: DocumentError[] = [];
+      const entries: FileEntry<T>[] = [];
       const files: string[] = [];
       for (const path of paths) {
         try {
@@ -54,44 +79,48 @@ export function createManifestReader(opts: { now?: () => number } = {}): Manifes
           if (s.isDirectory()) files.push(...(await listManifests(path)));
           else files.push(path);
         } catch (err) {
-          errors.push({ source: path, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
+          entries.push({
+            error: { source: path, index: 0, path: '', message: `cannot read: ${errorCode(err)}` },
+          });
         }
       }
-      const next = new Map<string, ReadFile>();
+      const next = new Map<string, ReadFile<T>>();
       for (const file of [...new Set(files)]) {
-        let read: ReadFile;
+        let read: ReadFile<T>;
         try {
           // Taken before the read: a write after it changes the stat, and the next load reads again.
           const s = await stat(file, { bigint: true });
           const racy = now() - Number(s.mtimeMs) < RACY_MS;
           const seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-          const last = parsed.get(file);
+          const last = known.get(file);
           if (seen !== undefined && last?.stat === seen) read = last;
           else {
             const text = await readFile(file, 'utf8');
-            const digest = hash('sha256', text, 'base64');
-            const result = last?.digest === digest ? last.result : parseManifestFile(text, file);
-            read = { stat: seen, digest, result };
+            const textDigest = hash('sha256', text, 'base64');
+            const value =
+              last?.textDigest === textDigest ? last.value : opts.digest(parseManifestFile(text, file));
+            read = { stat: seen, textDigest, value };
           }
         } catch (err) {
-          errors.push({ source: file, index: 0, path: '', message: `cannot read: ${errorCode(err)}` });
+          entries.push({
+            error: { source: file, index: 0, path: '', message: `cannot read: ${errorCode(err)}` },
+          });
           continue;
         }
         next.set(file, read);
-        for (const d of read.result.documents) documents.push(d);
-        for (const e of read.result.errors) errors.push(e);
+        entries.push({ file: read.value });
       }
-      parsed = next;
-      return { documents, errors };
+      known = next;
+      return entries;
     },
   };
 }
 
-/** What a reader remembers of a file: its stat (unless racy), its text's digest, its documents. */
-interface ReadFile {
+/** What a reader remembers of a file: its stat (unless racy), its text's SHA-256, what it made of it. */
+interface ReadFile<T> {
   readonly stat: string | undefined;
-  readonly digest: string;
-  readonly result: ParsedFile;
+  readonly textDigest: string;
+  readonly value: T;
 }
 
 /** A file modified this recently (ms) may be written again within the same timestamp tick. */

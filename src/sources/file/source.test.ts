@@ -92,6 +92,19 @@ describe('createFileSource', () => {
     await next((x) => x.set.keys[0]?.spec.suspended === true);
   });
 
+  it('hands back the very resources of the files an edit did not touch', async () => {
+    // What the CompileCache recognises: unchanged files keep their verdicts, so their resources
+    // (and then their compiled keys) are the objects of last time; the edited file's are new.
+    const { source: s, first } = await startSource();
+    await put('policy.yaml', policy('300'));
+    const edited = await s.reload();
+    expect(perDay(edited)).toBe('300');
+    expect(edited.set.keys[0]).toBe(first.set.keys[0]);
+    expect(edited.set.secrets).toEqual(first.set.secrets);
+    for (const [i, secret] of edited.set.secrets.entries()) expect(secret).toBe(first.set.secrets[i]);
+    expect(edited.set.policies[0]).not.toBe(first.set.policies[0]);
+  });
+
   it('drops a deleted key from the set', async () => {
     await startSource();
     await unlink(join(dir, 'key.yaml'));

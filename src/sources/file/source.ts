@@ -1,8 +1,8 @@
-import type { ResourceSetUpdate } from '../../api/resource-set.ts';
-import { createValidationCache, validate } from '../../api/validate.ts';
+import type { DocumentError, ResourceSetUpdate } from '../../api/resource-set.ts';
+import { assemble, checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { createManifestReader } from './load.ts';
+import { createFileReader } from './load.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -38,19 +38,32 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   let queued: Promise<ResourceSetUpdate> | undefined;
   let watcher: { close(): void } | undefined;
   let closed = false;
-  // Unchanged files keep their document objects, and so their validated resources and compiled
-  // keys: a reload costs the files that changed (ADR 0015).
-  const reader = createManifestReader();
-  const validation = createValidationCache();
+  // Per file, what validation made of its documents, and not the documents themselves: an
+  // unchanged file keeps its verdicts, whose resources keep their compiled keys (the CompileCache),
+  // so a reload costs the files that changed (ADR 0015), and the parsed documents are garbage once
+  // checked (ADR 0016).
+  const reader = createFileReader({
+    digest: (parsed) => ({
+      errors: parsed.errors,
+      verdicts: checkDocuments(parsed.documents, {
+        ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
+      }),
+    }),
+  });
 
   const once = async (): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
-    const loaded = await reader.load(paths);
-    const { set, errors } = validate(loaded.documents, {
-      cache: validation,
-      ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
-    });
-    const update: ResourceSetUpdate = { set, errors: [...loaded.errors, ...errors], changedAt };
+    const fileErrors: DocumentError[] = [];
+    const verdicts: Verdict[] = [];
+    for (const entry of await reader.load(paths)) {
+      if ('error' in entry) fileErrors.push(entry.error);
+      else {
+        for (const e of entry.file.errors) fileErrors.push(e);
+        for (const v of entry.file.verdicts) verdicts.push(v);
+      }
+    }
+    const { set, errors } = assemble(verdicts);
+    const update: ResourceSetUpdate = { set, errors: [...fileErrors, ...errors], changedAt };
     emit(update);
     return update;
   };
