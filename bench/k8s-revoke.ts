@@ -34,7 +34,13 @@ try {
   for (const keys of SIZES) {
     const name = `bench-${keys}`;
     try {
-      results.push(await runRevokeScale({ cp, keys, trials: TRIALS, name, log }));
+      const result = await runRevokeScale({ cp, keys, trials: TRIALS, name, log });
+      results.push(result);
+      // The slow trials, and whether the operator itself paused in them (event loop, collections).
+      for (const t of result.trials.filter((x) => x.allMs > 50))
+        log(
+          `${keys} keys, a slow trial: all ${t.allMs} ms, published ${t.publishedMs} ms after kubectl (${t.operatorLagMs} ms after the operator saw the event); operator event loop max ${t.operatorLoopMaxMs.toFixed(0)} ms, GC ${t.operatorGcMs.toFixed(0)} ms (major ${t.operatorMajorGcMs.toFixed(0)} ms)`,
+        );
     } finally {
       await removeScaleObjects(cp, `${name}-agents`);
     }

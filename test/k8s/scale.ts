@@ -49,6 +49,14 @@ export interface RevokeTrial {
   readonly deltaEntries: number | undefined;
   /** How each proxy applied it (`delta` or `full`) and how long it took them. */
   readonly applied: readonly { kind: string; applyMs: number }[];
+  /**
+   * The operator's own pauses from just before kubectl to its publish (its /metrics): the longest
+   * event-loop delay (prom-client's, 10 ms resolution), and garbage collection, major and all kinds.
+   * What says whether a slow trial waited on the operator or on the API server's watch.
+   */
+  readonly operatorLoopMaxMs: number;
+  readonly operatorMajorGcMs: number;
+  readonly operatorGcMs: number;
 }
 
 export interface RevokeScaleResult {
@@ -297,11 +305,13 @@ spec:
         p.process.waitForNextLog((l) => l['msg'] === 'snapshot applied', 60_000),
       );
       const denials = firstDenials(pools, key.token, 'key_unknown', 60_000);
+      const pausesBefore = await operatorPauses(operator.adminUrl); // also restarts the loop's maximum
       const invoked = Date.now();
       await kubectl(['delete', 'vaultkey', key.name]);
       const at = Date.now();
       const all = Math.max(...(await denials)) - at;
       const publish = await published;
+      const pausesAfter = await operatorPauses(operator.adminUrl);
       const d = await delta.catch(() => undefined);
       const publishedMs = Number(publish['time']) - at;
       const appliedLines = await Promise.all(applied);
@@ -321,6 +331,9 @@ spec:
           kind: String(l['kind']),
           applyMs: Number(l['applyMs']),
         })),
+        operatorLoopMaxMs: pausesAfter.loopMaxMs,
+        operatorMajorGcMs: pausesAfter.majorGcMs - pausesBefore.majorGcMs,
+        operatorGcMs: pausesAfter.gcMs - pausesBefore.gcMs,
       });
     }
     const summary = summarize(trials);
@@ -331,6 +344,26 @@ spec:
     await system?.stop();
     await stripe.close();
   }
+}
+
+/** From the operator's /metrics: its event loop's longest delay since the last scrape, and GC so far. */
+async function operatorPauses(
+  adminUrl: string,
+): Promise<{ loopMaxMs: number; majorGcMs: number; gcMs: number }> {
+  const { body } = await get(`${adminUrl}/metrics`);
+  let loopMaxMs = Number.NaN;
+  let majorGcMs = 0;
+  let gcMs = 0;
+  for (const line of body.split('\n')) {
+    const lag = /^nodejs_eventloop_lag_max_seconds\s+(\S+)/.exec(line);
+    if (lag) loopMaxMs = Number(lag[1]) * 1000;
+    const gc = /^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\}\s+(\S+)/.exec(line);
+    if (gc) {
+      gcMs += Number(gc[2]) * 1000;
+      if (gc[1] === 'major') majorGcMs += Number(gc[2]) * 1000;
+    }
+  }
+  return { loopMaxMs, majorGcMs, gcMs };
 }
 
 /**
