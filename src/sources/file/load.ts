@@ -32,18 +32,27 @@ export function createManifestReader(opts: { now?: () => number } = {}): Manifes
   const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
   return {
     async load(paths) {
-      const documents: RawDocument[] = [];
-      const errors: DocumentError[] = [];
-      for (const entry of await reader.load(paths)) {
-        if ('error' in entry) errors.push(entry.error);
-        else {
-          for (const d of entry.file.documents) documents.push(d);
-          for (const e of entry.file.errors) errors.push(e);
-        }
-      }
+      const { items: documents, errors } = flattenEntries(await reader.load(paths), (f) => f.documents);
       return { documents, errors };
     },
   };
+}
+
+/** File entries → every file's items, and the errors (unreadable files, each file's own), in order. */
+export function flattenEntries<T extends { readonly errors: readonly DocumentError[] }, I>(
+  entries: readonly FileEntry<T>[],
+  itemsOf: (file: T) => readonly I[],
+): { items: I[]; errors: DocumentError[] } {
+  const items: I[] = [];
+  const errors: DocumentError[] = [];
+  for (const entry of entries) {
+    if ('error' in entry) errors.push(entry.error);
+    else {
+      for (const e of entry.file.errors) errors.push(e);
+      for (const item of itemsOf(entry.file)) items.push(item);
+    }
+  }
+  return { items, errors };
 }
 
 /** What a file reader read: per path given or file found, in order, its digest or why it could not. */

@@ -1,8 +1,8 @@
-import type { DocumentError, ResourceSetUpdate } from '../../api/resource-set.ts';
-import { assemble, checkDocuments, type Verdict } from '../../api/validate.ts';
+import type { ResourceSetUpdate } from '../../api/resource-set.ts';
+import { assemble, checkDocuments } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { createFileReader } from './load.ts';
+import { createFileReader, flattenEntries } from './load.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -53,15 +53,10 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
 
   const once = async (): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
-    const fileErrors: DocumentError[] = [];
-    const verdicts: Verdict[] = [];
-    for (const entry of await reader.load(paths)) {
-      if ('error' in entry) fileErrors.push(entry.error);
-      else {
-        for (const e of entry.file.errors) fileErrors.push(e);
-        for (const v of entry.file.verdicts) verdicts.push(v);
-      }
-    }
+    const { items: verdicts, errors: fileErrors } = flattenEntries(
+      await reader.load(paths),
+      (f) => f.verdicts,
+    );
     const { set, errors } = assemble(verdicts);
     const update: ResourceSetUpdate = { set, errors: [...fileErrors, ...errors], changedAt };
     emit(update);
