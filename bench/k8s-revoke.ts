@@ -36,11 +36,21 @@ try {
     try {
       const result = await runRevokeScale({ cp, keys, trials: TRIALS, name, log });
       results.push(result);
-      // The slow trials, and whether the operator itself stalled in them before its publish.
+      // The slow trials, and whether the operator itself stalled in them before its publish; and
+      // the trials with and without the probe apart (it may change what it measures).
       for (const t of result.trials.filter((x) => x.allMs > 50))
         log(
-          `${keys} keys, a slow trial: all ${t.allMs} ms, published ${t.publishedMs} ms after kubectl (${t.operatorLagMs} ms after the operator saw the event); the operator's longest stall before it ${t.operatorStallMs.toFixed(0)} ms`,
+          `${keys} keys, a slow trial: all ${t.allMs} ms, published ${t.publishedMs} ms after kubectl (${t.operatorLagMs} ms after the operator saw the event); ${t.operatorStallMs === undefined ? 'not probed' : `the operator's longest stall before it ${t.operatorStallMs.toFixed(0)} ms`}`,
         );
+      for (const probed of [true, false]) {
+        const all = result.trials
+          .filter((t) => (t.operatorStallMs !== undefined) === probed)
+          .map((t) => t.allMs)
+          .sort((a, b) => a - b);
+        log(
+          `${keys} keys, trials ${probed ? 'probed' : 'not probed'}: ${all.length}, p50 ${all[Math.floor(all.length / 2)]} ms, p99 ${all[Math.ceil(all.length * 0.99) - 1]} ms, max ${all.at(-1)} ms`,
+        );
+      }
     } finally {
       await removeScaleObjects(cp, `${name}-agents`);
     }
