@@ -62,6 +62,23 @@ describe('parseManifestFile', () => {
     same(text);
   });
 
+  it('refuses a file nested deeper than the stack with a YAML error, not a crash', () => {
+    // Which reader overflows, and where, depends on the depth: yaml's parser catches its own
+    // overflow (a syntax error), its conversion to objects does not (then our own message).
+    for (const depth of [20_000, 50_000]) {
+      for (const text of [`${'- '.repeat(depth)}x\n`, `a: ${'['.repeat(depth)}${']'.repeat(depth)}\n`]) {
+        const { documents, errors } = parseManifestFile(text, 'deep.yaml');
+        expect(documents).toEqual([]);
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatchObject({
+          source: 'deep.yaml',
+          index: 0,
+          message: expect.stringMatching(/^YAML /),
+        });
+      }
+    }
+  });
+
   it('reads documents written every way the yaml package writes them as the reference parser does', () => {
     const key = fc.oneof(
       fc.string({ maxLength: 8 }),

@@ -24,6 +24,20 @@ export function parseManifestFile(text: string, source: string): ParsedFile {
 
 /** The `yaml` package: per-document errors with their line; aliases expand to at most 100 nodes. */
 export function parseWithReference(text: string, source: string): ParsedFile {
+  try {
+    return readWithReference(text, source);
+  } catch (err) {
+    // Nesting deeper than the stack (tens of thousands of levels): the file is refused with a
+    // message of its own, rather than a stack overflow that the loader would call "unreadable".
+    if (!(err instanceof RangeError)) throw err;
+    return {
+      documents: [],
+      errors: [{ source, index: 0, path: '', message: 'YAML error: the file is nested too deeply to read' }],
+    };
+  }
+}
+
+function readWithReference(text: string, source: string): ParsedFile {
   const documents: RawDocument[] = [];
   const errors: DocumentError[] = [];
   const lineCounter = new LineCounter();

@@ -27,7 +27,8 @@ export function readPlainYaml(text: string): unknown[] | undefined {
   try {
     return new PlainReader(text.split('\n')).documents();
   } catch (err) {
-    if (err === LEAVE) return undefined;
+    // Nesting deeper than the stack: the reference parser says what it makes of that.
+    if (err === LEAVE || err instanceof RangeError) return undefined;
     throw err;
   }
 }
