@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startControlPlane } from '../test/env/control-plane/control-plane.ts';
-import { type RevokeScaleResult, removeScaleObjects, runRevokeScale } from '../test/k8s/scale.ts';
+import { percentile, type RevokeScaleResult, removeScaleObjects, runRevokeScale } from '../test/k8s/scale.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SIZES = (process.env['BENCH_REVOKE_KEYS'] ?? '10,100000').split(',').map(Number);
@@ -45,10 +45,9 @@ try {
       for (const probed of [true, false]) {
         const all = result.trials
           .filter((t) => (t.operatorStallMs !== undefined) === probed)
-          .map((t) => t.allMs)
-          .sort((a, b) => a - b);
+          .map((t) => t.allMs);
         log(
-          `${keys} keys, trials ${probed ? 'probed' : 'not probed'}: ${all.length}, p50 ${all[Math.floor(all.length / 2)]} ms, p99 ${all[Math.ceil(all.length * 0.99) - 1]} ms, max ${all.at(-1)} ms`,
+          `${keys} keys, trials ${probed ? 'probed' : 'not probed'}: ${all.length}, p50 ${percentile(all, 0.5)} ms, p99 ${percentile(all, 0.99)} ms, max ${Math.max(...all)} ms`,
         );
       }
     } finally {

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createManifestReader, loadManifests } from './load.ts';
+import { createFileReader, flattenEntries, loadManifests } from './load.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -93,9 +93,19 @@ describe('loadManifests', () => {
   });
 });
 
-describe('createManifestReader', () => {
+describe('createFileReader', () => {
   // Files written by a test are seconds old at most: a reader whose clock runs 10 s ahead trusts their stat.
   const later = () => Date.now() + 10_000;
+  // The reader keeping each file's parsed documents, flattened as loadManifests gives them.
+  const createManifestReader = (opts: { now?: () => number } = {}) => {
+    const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
+    return {
+      load: async (paths: string[]) => {
+        const { items: documents, errors } = flattenEntries(await reader.load(paths), (f) => f.documents);
+        return { documents, errors };
+      },
+    };
+  };
 
   it('hands back the very documents of an unchanged file and parses only the files that changed', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nkind: A2\n');

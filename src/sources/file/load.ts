@@ -18,24 +18,10 @@ const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
  * Entries starting with `.` are skipped: a ConfigMap volume's `..data` links would load every file twice.
  * A YAML error in one file becomes a DocumentError with its line; the other files still load.
  */
-export function loadManifests(paths: readonly string[]): Promise<LoadResult> {
-  return createManifestReader().load(paths);
-}
-
-/** `loadManifests` with a memory: what a watcher calls on every change. */
-export interface ManifestReader {
-  load(paths: readonly string[]): Promise<LoadResult>;
-}
-
-/** A reader that parses only the files that changed since its last load (see `createFileReader`). */
-export function createManifestReader(opts: { now?: () => number } = {}): ManifestReader {
-  const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
-  return {
-    async load(paths) {
-      const { items: documents, errors } = flattenEntries(await reader.load(paths), (f) => f.documents);
-      return { documents, errors };
-    },
-  };
+export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
+  const read = await createFileReader({ digest: (parsed) => parsed }).load(paths);
+  const { items: documents, errors } = flattenEntries(read, (f) => f.documents);
+  return { documents, errors };
 }
 
 /** File entries → every file's items, and the errors (unreadable files, each file's own), in order. */
