@@ -165,6 +165,12 @@ describe('compile runner publishers and listeners', () => {
     const now = runner.statusesNow();
     expect(now.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason).toBe('Expired');
     expect(runner.current?.snapshot).toBe(first.snapshot);
+    // Compiled once for the time after the expiry, not again on every pass until the next change.
+    clock.advance(10_000);
+    expect(runner.statusesNow()).toBe(now);
+    // A change makes its own compile the one in force.
+    const changed = runner.run(update(files(policy('300'), key('  expiresAt: "2026-06-01T01:00:00Z"\n'))));
+    expect(runner.statusesNow()).toBe(changed.statuses);
   });
 });
 

@@ -119,6 +119,8 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
 
   /** Digests removed by removeKeys since the last update from the source. */
   let removed = new Set<string>();
+  /** statusesNow's compile for a time after an expiry of `of`, good until the next expiry. */
+  let later: { of: CompileOutcome<U>; statuses: readonly ObjectStatus[]; until: number } | undefined;
 
   return {
     run(update) {
@@ -147,9 +149,14 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       if (!set || !current) return [];
       // Only an expiry can change a status without a change of objects: until the next one passes,
       // the statuses of the last compile stand (at 100 000 keys a compile holds the event loop
-      // for most of a second, on every status pass).
-      if (opts.clock.now() < nextExpiry(current.snapshot)) return current.statuses;
-      return compile(set, { version: current.snapshot.version, ...options }).statuses;
+      // for most of a second, on every status pass). So do those of a compile for a later time,
+      // until the expiry after it: an expired key must not make every pass compile again.
+      const now = opts.clock.now();
+      if (now < nextExpiry(current.snapshot)) return current.statuses;
+      if (later?.of === current && now < later.until) return later.statuses;
+      const { snapshot, statuses } = compile(set, { version: current.snapshot.version, ...options });
+      later = { of: current, statuses, until: nextExpiry(snapshot) };
+      return statuses;
     },
     removeKeys(digests, changedAt) {
       if (!current) return undefined;
