@@ -65,13 +65,14 @@ describe('mintMissingTokens', () => {
   it('mints a token for each key whose token Secret is missing, and holds back its status', async () => {
     const secrets = memorySecrets();
     const { events, deps: d } = deps(secrets.store);
-    const waiting = await mintMissingTokens(
+    const { waiting, failed } = await mintMissingTokens(
       [status('a', 'TokenSecretMissing'), status('b', 'PolicyNotFound')],
       [key('a'), key('b')],
       d,
     );
     expect(secrets.created).toEqual(['a-token']);
     expect([...waiting]).toEqual(['agents/a']);
+    expect(failed).toBe(0);
     expect(events).toEqual([
       expect.objectContaining({
         reason: 'TokenMinted',
@@ -87,17 +88,19 @@ describe('mintMissingTokens', () => {
     const token = Buffer.from('user_provided_token_0123456789abcdef').toString('base64');
     const secrets = memorySecrets({ 'a-token': { resourceVersion: '3', data: { token } } });
     const { events, deps: d } = deps(secrets.store);
-    const waiting = await mintMissingTokens([status('a', 'TokenSecretMissing')], [key('a')], d);
+    const { waiting, failed } = await mintMissingTokens([status('a', 'TokenSecretMissing')], [key('a')], d);
     expect([...waiting]).toEqual(['agents/a']);
+    expect(failed).toBe(0);
     expect(secrets.created).toEqual([]);
     expect(events).toEqual([]);
   });
 
-  it('lets the status through when minting fails, to be retried on the next pass', async () => {
+  it('lets the status through when minting fails, and counts the failure for the next pass', async () => {
     const secrets = memorySecrets({}, ['a-token']);
     const { events, deps: d } = deps(secrets.store);
-    const waiting = await mintMissingTokens([status('a', 'TokenSecretMissing')], [key('a')], d);
+    const { waiting, failed } = await mintMissingTokens([status('a', 'TokenSecretMissing')], [key('a')], d);
     expect([...waiting]).toEqual([]);
+    expect(failed).toBe(1);
     expect(events).toEqual([]);
   });
 });
@@ -122,8 +125,9 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
         },
       };
       const { events, deps: d } = deps(store);
-      const waiting = await mintMissingTokens([status('a', reason)], [key('a')], d);
+      const { waiting, failed } = await mintMissingTokens([status('a', reason)], [key('a')], d);
       expect([...waiting]).toEqual(['agents/a']);
+      expect(failed).toBe(0);
       expect(patched).toHaveLength(1);
       expect(events.map((e) => e.reason)).toEqual(['TokenMinted']);
     },
@@ -133,8 +137,10 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
     const user = { resourceVersion: '5', labels: { 'keybrake.dev/secret': 'true' }, data: minted.data! };
     const secrets = memorySecrets({ 'a-token': user });
     const { events, deps: d } = deps(secrets.store);
-    const waiting = await mintMissingTokens([status('a', 'TokenRevoked')], [key('a')], d);
+    const { waiting, failed } = await mintMissingTokens([status('a', 'TokenRevoked')], [key('a')], d);
     expect([...waiting]).toEqual([]);
+    // Nothing to retry: the user puts a new token in, and that change starts a pass.
+    expect(failed).toBe(0);
     expect(secrets.created).toEqual([]);
     expect(events).toEqual([]);
   });

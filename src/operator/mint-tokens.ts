@@ -21,16 +21,17 @@ const REPLACE: ReadonlySet<string> = new Set(['TokenSecretStale', 'TokenRevoked'
  * gets a token minted into its tokenSecretRef (or its user-provided Secret labelled so the informer
  * sees it); one whose Secret belongs to a deleted VaultKey (TokenSecretStale) or holds a revoked
  * token (TokenRevoked) gets a fresh token when the operator minted that Secret, never the old one
- * back. Resolves with the `namespace/name` of the keys whose Secret changed or is contended: their
- * status waits for the informer to see the Secret, so it does not flap through TokenSecretMissing.
- * A failure is logged and the key retried on the next pass.
+ * back. Resolves with `waiting`, the `namespace/name` of the keys whose Secret changed or is
+ * contended: their status waits for the informer to see the Secret, so it does not flap through
+ * TokenSecretMissing. A failure is logged and counted in `failed`; the key is retried on the next pass.
  */
 export async function mintMissingTokens(
   statuses: readonly ObjectStatus[],
   keys: readonly VaultKey[],
   deps: MintDeps,
-): Promise<Set<string>> {
+): Promise<{ waiting: Set<string>; failed: number }> {
   const waiting = new Set<string>();
+  let failed = 0;
   // Built on the first key that needs a token: a search of `keys` per key would be quadratic when
   // thousands of VaultKeys are applied without their Secrets.
   let byRef: Map<string, VaultKey> | undefined;
@@ -39,12 +40,16 @@ export async function mintMissingTokens(
     if (s.kind !== 'VaultKey' || (reason !== 'TokenSecretMissing' && !REPLACE.has(reason))) continue;
     byRef ??= new Map(keys.map((k) => [`${k.metadata.namespace}/${k.metadata.name}`, k]));
     const key = byRef.get(`${s.namespace}/${s.name}`);
-    if (key && (await mintOne(key, deps, REPLACE.has(reason)))) waiting.add(`${s.namespace}/${s.name}`);
+    if (!key) continue;
+    const outcome = await mintOne(key, deps, REPLACE.has(reason));
+    if (outcome === 'failed') failed++;
+    else if (outcome) waiting.add(`${s.namespace}/${s.name}`);
   }
-  return waiting;
+  return { waiting, failed };
 }
 
-async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise<boolean> {
+/** True: the Secret changed or is contended; false: nothing to wait for; 'failed': try again. */
+async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise<boolean | 'failed'> {
   const ref = `${key.metadata.namespace}/${key.metadata.name}`;
   const secret = key.spec.tokenSecretRef;
   try {
@@ -74,6 +79,6 @@ async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise
     return outcome.kind === 'conflict';
   } catch (err) {
     deps.log.warn({ vaultKey: ref, error: (err as Error).message }, 'could not mint a token');
-    return false;
+    return 'failed';
   }
 }

@@ -55,6 +55,7 @@ function fakeSource(initial: KubeObject[]) {
   let listener: ((u: KubernetesSourceUpdate) => void) | undefined;
   let onDeleted: ((d: DeletedObject) => void) | undefined;
   const cache = new Map(initial.map((o) => [`${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`, o]));
+  let lookups = 0;
   const update = (deleted: DeletedObject[] = []): KubernetesSourceUpdate => {
     const docs = [...cache.values()].map((doc, index) => ({ source: 'test', index, doc }));
     const { set, errors } = validate(docs);
@@ -75,11 +76,22 @@ function fakeSource(initial: KubeObject[]) {
       return () => undefined;
     },
     current: undefined,
-    get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
+    get: (kind, ns, name) => {
+      lookups++;
+      return cache.get(`${kind}/${ns}/${name}`);
+    },
     async close() {},
   };
   return {
     source,
+    /** How many objects were looked up in the informer cache (a status pass looks up each one). */
+    lookups: () => lookups,
+    /** Someone else writes this status: the informer cache shows it, with a new resourceVersion. */
+    editStatus(kind: string, ns: string, name: string, status: Record<string, unknown>) {
+      const o = cache.get(`${kind}/${ns}/${name}`)!;
+      const resourceVersion = String(Number(o.metadata!.resourceVersion) + 100);
+      cache.set(`${kind}/${ns}/${name}`, { ...o, metadata: { ...o.metadata, resourceVersion }, status });
+    },
     /** The watch reports the deletion (delete listeners at once), then the coalesced update. */
     remove(kind: string, ns: string, name: string, opts: { update?: boolean } = {}) {
       const o = cache.get(`${kind}/${ns}/${name}`)!;
@@ -91,7 +103,7 @@ function fakeSource(initial: KubeObject[]) {
   };
 }
 
-function setup(opts: { counters?: MemoryCounterStore } = {}) {
+function setup(opts: { counters?: MemoryCounterStore; failing?: Set<string> } = {}) {
   const clock = fixedClock(NOW);
   const fake = fakeSource(objects);
   const published: Snapshot[] = [];
@@ -107,6 +119,7 @@ function setup(opts: { counters?: MemoryCounterStore } = {}) {
     publish: (s) => published.push(s),
     secrets,
     applyStatus: async (ref, status) => {
+      if (opts.failing?.has(`${ref.kind}/${ref.name}`)) throw new Error('the API server is away');
       patches.push({ name: `${ref.kind}/${ref.name}`, status });
       return true;
     },
@@ -117,6 +130,7 @@ function setup(opts: { counters?: MemoryCounterStore } = {}) {
     clock,
     log: silentLogger(),
     statusIntervalMs: 3_600_000,
+    statusResyncMs: 300_000,
   });
   return { operator, fake, published, patches, events, clock };
 }
@@ -234,6 +248,73 @@ describe('operator', () => {
     const status = patches.find((p) => p.name === 'VaultKey/bot')!.status;
     expect(status.spentTodayUsd).toBe('0.00');
     expect('lastUsedAt' in status).toBe(false);
+    await operator.close();
+  });
+});
+
+describe('operator status tick (spend and expiry without a change)', () => {
+  it('walks no object while nothing changed, and puts back a status someone else edited at the resync', async () => {
+    const { operator, fake, patches, clock } = setup();
+    await operator.start();
+    operator.startLeading();
+    await operator.tick();
+    expect(patches.map((p) => p.name).sort()).toEqual(['SpendPolicy/p', 'VaultKey/bot']);
+    const walked = fake.lookups();
+    clock.advance(10_000);
+    await operator.tick();
+    expect(fake.lookups()).toBe(walked);
+
+    fake.editStatus('VaultKey', 'agents', 'bot', { conditions: [] });
+    clock.advance(60_000);
+    await operator.tick();
+    expect(patches).toHaveLength(2);
+    clock.advance(300_000);
+    await operator.tick();
+    expect(fake.lookups()).toBeGreaterThan(walked);
+    expect(patches.map((p) => p.name)).toEqual([expect.any(String), expect.any(String), 'VaultKey/bot']);
+    expect(patches[2]!.status).toEqual(patches.find((p) => p.name === 'VaultKey/bot')!.status);
+    await operator.close();
+  });
+
+  it('tries a failed status write again on the next tick', async () => {
+    const failing = new Set(['VaultKey/bot']);
+    const { operator, patches, clock } = setup({ failing });
+    await operator.start();
+    operator.startLeading();
+    await operator.tick();
+    expect(patches.map((p) => p.name)).toEqual(['SpendPolicy/p']);
+    failing.clear();
+    clock.advance(10_000);
+    await operator.tick();
+    expect(patches.map((p) => p.name).sort()).toEqual(['SpendPolicy/p', 'VaultKey/bot']);
+    await operator.close();
+  });
+
+  it('passes again when spend changed, and only then', async () => {
+    const counters = new MemoryCounterStore({ clock: fixedClock(NOW) });
+    const { operator, fake, patches, clock } = setup({ counters });
+    await operator.start();
+    operator.startLeading();
+    await operator.tick();
+    const walked = fake.lookups();
+    await operator.tick();
+    expect(fake.lookups()).toBe(walked);
+    await counters.reserve({
+      scope: 'uid-bot',
+      windows: [
+        {
+          kind: 'day',
+          bucket: dayBucket(Date.parse(NOW), 'UTC'),
+          limit: 9e9,
+          amount: 2_500_000,
+          ttlSeconds: 3600,
+        },
+      ],
+      now: Date.parse(NOW),
+    });
+    clock.advance(10_000);
+    await operator.tick();
+    expect(patches.filter((p) => p.name === 'VaultKey/bot').at(-1)!.status.spentTodayUsd).toBe('2.50');
     await operator.close();
   });
 });

@@ -1,10 +1,10 @@
 import type { Registry } from 'prom-client';
 import { backoffDelay } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
-import type { TokenGuard } from '../compiler/compile.ts';
+import type { ObjectStatus, TokenGuard } from '../compiler/compile.ts';
 import { createCompileRunner } from '../compiler/runner.ts';
 import type { CounterStore } from '../counters/store.ts';
-import type { Snapshot } from '../snapshot/types.ts';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
@@ -37,8 +37,13 @@ export interface OperatorOptions {
   readonly clock: Clock;
   readonly log: Log;
   readonly registry?: Registry;
-  /** How often status is recomputed without a change (spend, expiry). Default 10 s. */
+  /** How often spend is read and expiry looked at, for status without a change. Default 10 s. */
   readonly statusIntervalMs?: number;
+  /**
+   * How often a status pass walks every object even when nothing asked for one, so a status edited
+   * by someone else is put back. Default 5 min.
+   */
+  readonly statusResyncMs?: number;
   /** Parallel status writes. */
   readonly writeConcurrency?: number;
   /**
@@ -65,6 +70,8 @@ export interface Operator {
   problem(): string | undefined;
   /** Runs a status pass now (and waits for it); for tests and the leader's first pass. */
   reconcile(): Promise<void>;
+  /** Runs the periodic work now (spend, then a pass if one is due) and waits for it; for tests. */
+  tick(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -117,11 +124,11 @@ export function createOperator(opts: OperatorOptions): Operator {
     ...(metrics && { writes: metrics.statusWrites }),
   });
 
-  const served = () => [...(runner.current?.snapshot.keys.values() ?? [])];
+  const served = (): Iterable<CompiledKey> => runner.current?.snapshot.keys.values() ?? [];
   if (opts.registry)
     keySpendGauges(opts.registry, () =>
       leading
-        ? served().map((k) => {
+        ? [...served()].map((k) => {
             const used = spend.spentToday(k.uid);
             const cap = k.policy.limits.perDayMicros;
             return {
@@ -182,25 +189,50 @@ export function createOperator(opts: OperatorOptions): Operator {
     }
   };
 
+  // A pass walks every object: at 100 000 keys that is seconds of work and a heap's worth of
+  // garbage, so the periodic tick starts one only when something may have changed (the statuses,
+  // spend, a pass that left work behind) and every `resyncMs` besides.
+  const resyncMs = opts.statusResyncMs ?? 300_000;
+  let due = true;
+  let lastStatuses: readonly ObjectStatus[] | undefined;
+  let lastFullPassAt = Number.NEGATIVE_INFINITY;
+
   /** One leader pass over the set in force, recompiled for the time now (expiry needs no change). */
   const pass = async () => {
     const inForce = runner.current;
     if (!proceed() || !inForce) return;
+    // Anything that asks for a pass from here on gets one more.
+    due = false;
     await flush();
     const statuses = runner.statusesNow();
-    const waiting = await mintMissingTokens(statuses, inForce.update.set.keys, {
+    const minted = await mintMissingTokens(statuses, inForce.update.set.keys, {
       secrets: opts.secrets,
       recordEvent,
       log,
       ...(metrics && { minted: metrics.minted }),
     });
-    const keys = new Map(served().map((k) => [k.uid, k]));
-    await spend.reportCaps([...keys.values()], recordEvent);
-    await status.write(
-      statuses.filter((s) => !(s.kind === 'VaultKey' && waiting.has(`${s.namespace}/${s.name}`))),
-      (s) => spend.extras(s, keys.get(s.uid)),
+    const { waiting } = minted;
+    // Keys by uid only where spend is shown, once per table.
+    const byUid = spend.managed ? keysByUid(runner.current?.snapshot ?? inForce.snapshot) : undefined;
+    if (byUid) await spend.reportCaps(byUid.values(), recordEvent);
+    const written = await status.write(
+      waiting.size === 0
+        ? statuses
+        : statuses.filter((s) => !(s.kind === 'VaultKey' && waiting.has(`${s.namespace}/${s.name}`))),
+      (s) => spend.extras(s, byUid?.get(s.uid)),
       proceed,
     );
+    lastStatuses = statuses;
+    lastFullPassAt = clock.now();
+    // A key waiting for its token Secret is looked at again too, in case the informer never
+    // reports the Secret (a contended one someone else left unlabelled).
+    const unfinished =
+      minted.failed > 0 ||
+      waiting.size > 0 ||
+      written.failed > 0 ||
+      !written.complete ||
+      (ledger?.unsaved ?? 0) > 0;
+    if (unfinished) due = true;
   };
 
   // At most one pass at a time; a request during a pass gets one more pass after it.
@@ -214,9 +246,10 @@ export function createOperator(opts: OperatorOptions): Operator {
     running = (async () => {
       do {
         again = false;
-        await pass().catch((err: unknown) =>
-          log.error({ error: (err as Error).message }, 'reconcile failed'),
-        );
+        await pass().catch((err: unknown) => {
+          due = true;
+          log.error({ error: (err as Error).message }, 'reconcile failed');
+        });
       } while (again && proceed());
     })().finally(() => {
       running = undefined;
@@ -227,13 +260,20 @@ export function createOperator(opts: OperatorOptions): Operator {
   runner.onOutcome((outcome) => {
     reportChange(outcome);
     for (const d of outcome.update.deleted) status.forget(d);
+    due = true;
     void requestPass();
   });
 
   const tick = async () => {
     if (!proceed()) return;
-    await spend.refresh(served());
-    await requestPass();
+    const spendChanged = await spend.refresh(served());
+    if (
+      due ||
+      spendChanged ||
+      runner.statusesNow() !== lastStatuses ||
+      clock.now() - lastFullPassAt >= resyncMs
+    )
+      await requestPass();
   };
 
   return {
@@ -260,6 +300,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     },
     startLeading() {
       leading = true;
+      due = true;
       metrics?.leader.set(1);
       void tick();
     },
@@ -279,6 +320,7 @@ export function createOperator(opts: OperatorOptions): Operator {
       await spend.refresh(served());
       await requestPass();
     },
+    tick,
     async close() {
       closed = true;
       stopLoading.abort();
@@ -287,6 +329,19 @@ export function createOperator(opts: OperatorOptions): Operator {
       await source.close();
     },
   };
+}
+
+const byUidOf = new WeakMap<Snapshot, Map<string, CompiledKey>>();
+
+/** The served keys of a table by uid, built once per table. */
+function keysByUid(snapshot: Snapshot): Map<string, CompiledKey> {
+  let index = byUidOf.get(snapshot);
+  if (!index) {
+    index = new Map();
+    for (const k of snapshot.keys.values()) index.set(k.uid, k);
+    byUidOf.set(snapshot, index);
+  }
+  return index;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

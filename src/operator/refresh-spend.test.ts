@@ -52,8 +52,21 @@ async function storeWith(spentMicros: number, at = NOW) {
 describe('spend tracker', () => {
   it('manages nothing without a counter store', async () => {
     const spend = createSpendTracker({ clock: fixedClock(NOW), log: silentLogger() });
-    await spend.refresh([key]);
+    expect(spend.managed).toBe(false);
+    expect(await spend.refresh([key])).toBe(false);
     expect(spend.extras(status(), key)).toEqual({});
+  });
+
+  it('says whether a refresh changed anything a status shows', async () => {
+    const { counters, clock } = await storeWith(1_000_000);
+    const spend = createSpendTracker({ counters, clock, log: silentLogger() });
+    expect(await spend.refresh([key])).toBe(true);
+    expect(await spend.refresh([key])).toBe(false);
+    await spendAt(counters, 500_000, NOW);
+    expect(await spend.refresh([key])).toBe(true);
+    // A key no longer served drops its spend.
+    expect(await spend.refresh([])).toBe(true);
+    expect(await spend.refresh([])).toBe(false);
   });
 
   it('shows what a served key spent today and when it was last used', async () => {

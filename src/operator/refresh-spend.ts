@@ -10,12 +10,18 @@ import type { StatusExtras } from './status.ts';
 
 /** Spend as the counter store last said it: what status shows beside the compiler's verdict. */
 export interface SpendTracker {
-  /** Reads spent-today and last use of every served key (one round of reads, failures logged). */
-  refresh(served: readonly CompiledKey[]): Promise<void>;
+  /** Whether spend is managed at all (a counter store was given). */
+  readonly managed: boolean;
+  /**
+   * Reads spent-today and last use of every served key (one round of reads, failures logged).
+   * Resolves whether any of them changed (so a status may have to change); false at once when spend
+   * is not managed, without walking `served`.
+   */
+  refresh(served: Iterable<CompiledKey>): Promise<boolean>;
   /** The spend fields of one object's status; `key` is the served key it compiled to, if any. */
   extras(status: ObjectStatus, key: CompiledKey | undefined): StatusExtras;
   /** Records CapReached for each served key at or over its daily cap, once per key and day. */
-  reportCaps(served: readonly CompiledKey[], recordEvent: EventSink): Promise<void>;
+  reportCaps(served: Iterable<CompiledKey>, recordEvent: EventSink): Promise<void>;
   /** Micro-USD the key spent today as last read, if it was (metrics). */
   spentToday(uid: string): number | undefined;
 }
@@ -34,8 +40,11 @@ export function createSpendTracker(deps: { counters?: CounterStore; clock: Clock
   const capReported = new Set<string>();
 
   return {
-    async refresh(served) {
-      if (!counters) return;
+    managed: counters !== undefined,
+
+    async refresh(keys) {
+      if (!counters) return false;
+      const served = [...keys];
       const now = clock.now();
       const results = await Promise.allSettled(
         served.map((k) =>
@@ -44,7 +53,8 @@ export function createSpendTracker(deps: { counters?: CounterStore; clock: Clock
       );
       // Keys no longer served are forgotten (their status drops spentTodayUsd, keeps lastUsedAt).
       const uids = new Set(served.map((k) => k.uid));
-      for (const uid of [...spent.keys()]) if (!uids.has(uid)) spent.delete(uid);
+      let changed = false;
+      for (const uid of [...spent.keys()]) if (!uids.has(uid)) changed = spent.delete(uid) || changed;
       for (const uid of [...lastUsed.keys()]) if (!uids.has(uid)) lastUsed.delete(uid);
       let failed = 0;
       results.forEach((r, i) => {
@@ -53,11 +63,17 @@ export function createSpendTracker(deps: { counters?: CounterStore; clock: Clock
           failed++;
           return;
         }
-        spent.set(uid, r.value[0]);
-        if (r.value[1] !== undefined) lastUsed.set(uid, r.value[1]);
+        const [used, last] = r.value;
+        if (spent.get(uid) !== used) changed = true;
+        spent.set(uid, used);
+        if (last !== undefined && lastUsed.get(uid) !== last) {
+          changed = true;
+          lastUsed.set(uid, last);
+        }
       });
       if (failed > 0)
         deps.log.warn({ failed }, 'could not read spent-today and last use from the counter store');
+      return changed;
     },
 
     extras(status, key) {

@@ -27,13 +27,14 @@ export interface StatusWriterDeps {
 export interface StatusWriter {
   /**
    * Writes each status that differs from what its object shows (nothing at all on an idle
-   * cluster); stops early once `proceed` says no (leadership lost, shutdown).
+   * cluster); stops early once `proceed` says no (leadership lost, shutdown). Resolves with the
+   * writes that failed and whether every status was looked at.
    */
   write(
     statuses: readonly ObjectStatus[],
     extras: (status: ObjectStatus) => StatusExtras,
     proceed: () => boolean,
-  ): Promise<void>;
+  ): Promise<{ failed: number; complete: boolean }>;
   /** Drops what was written for an object that was deleted. */
   forget(ref: StatusRef): void;
   /** Drops everything written (on losing leadership: the next leader starts from the cache). */
@@ -94,16 +95,18 @@ export function createStatusWriter(deps: StatusWriterDeps): StatusWriter {
       // An index, not queue.shift(): a 100 000-entry array lives in V8's large-object space, where
       // shift() cannot trim in place and copies the rest of the array every time.
       let next = 0;
+      let failed = 0;
       let sliceStarted = performance.now();
       const workers = Array.from({ length: Math.min(concurrency, statuses.length) }, async () => {
         while (next < statuses.length && proceed()) {
           const s = statuses[next++]!;
-          await writeOne(s, extras(s), proceed).catch((err: unknown) =>
+          await writeOne(s, extras(s), proceed).catch((err: unknown) => {
+            failed++;
             deps.log.warn(
               { object: `${s.kind}/${s.namespace}/${s.name}`, error: (err as Error).message.split('\n')[0] },
               'status write failed',
-            ),
-          );
+            );
+          });
           // A status that needs no write settles without I/O: a long run of them would hold the
           // event loop in microtasks, starving the Lease renewal and the snapshot streams.
           if (performance.now() - sliceStarted >= sliceMs) {
@@ -113,6 +116,7 @@ export function createStatusWriter(deps: StatusWriterDeps): StatusWriter {
         }
       });
       await Promise.all(workers);
+      return { failed, complete: next >= statuses.length && proceed() };
     },
     forget(ref) {
       written.delete(id(ref));
