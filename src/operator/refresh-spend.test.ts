@@ -7,7 +7,7 @@ import { policyFromJson } from '../snapshot/serialize.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
-import { createSpendTracker } from './refresh-spend.ts';
+import { createSpendTracker, READ_BATCH } from './refresh-spend.ts';
 
 const NOW = '2026-06-01T12:00:00Z';
 const key: CompiledKey = {
@@ -55,6 +55,26 @@ describe('spend tracker', () => {
     expect(spend.managed).toBe(false);
     expect(await spend.refresh([key])).toBe(false);
     expect(spend.extras(status(), key)).toEqual({});
+  });
+
+  it('reads a batch of keys at a time, not every key at once', async () => {
+    const { counters, clock } = await storeWith(1);
+    let inFlight = 0;
+    let most = 0;
+    const counted = <T>(read: () => Promise<T>) => {
+      most = Math.max(most, ++inFlight);
+      return read().finally(() => inFlight--);
+    };
+    const store = Object.assign(Object.create(counters) as MemoryCounterStore, {
+      used: (scope: string, bucket: string) => counted(() => counters.used(scope, bucket)),
+      lastUsed: (scope: string) => counted(() => counters.lastUsed(scope)),
+    });
+    const spend = createSpendTracker({ counters: store, clock, log: silentLogger() });
+    const keys = Array.from({ length: READ_BATCH * 3 + 5 }, (_, i) => ({ ...key, uid: `uid-${i}` }));
+    await spend.refresh([key, ...keys]);
+    expect(most).toBe(2 * READ_BATCH);
+    expect(spend.spentToday('uid-bot')).toBe(1);
+    expect(spend.spentToday(`uid-${READ_BATCH * 3 + 4}`)).toBe(0);
   });
 
   it('says whether a refresh changed anything a status shows', async () => {

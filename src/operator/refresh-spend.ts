@@ -26,6 +26,9 @@ export interface SpendTracker {
   spentToday(uid: string): number | undefined;
 }
 
+/** Keys whose spend is read at once (two counter reads each). */
+export const READ_BATCH = 256;
+
 /**
  * Spend refresh (counter store → status and Events). Without a store (`counters` absent) the
  * operator does not manage spentTodayUsd or lastUsedAt at all, and never reports a cap.
@@ -46,31 +49,36 @@ export function createSpendTracker(deps: { counters?: CounterStore; clock: Clock
       if (!counters) return false;
       const served = [...keys];
       const now = clock.now();
-      const results = await Promise.allSettled(
-        served.map((k) =>
-          Promise.all([counters.used(k.uid, dayBucket(now, k.policy.timezone)), counters.lastUsed(k.uid)]),
-        ),
-      );
       // Keys no longer served are forgotten (their status drops spentTodayUsd, keeps lastUsedAt).
       const uids = new Set(served.map((k) => k.uid));
       let changed = false;
       for (const uid of [...spent.keys()]) if (!uids.has(uid)) changed = spent.delete(uid) || changed;
       for (const uid of [...lastUsed.keys()]) if (!uids.has(uid)) lastUsed.delete(uid);
       let failed = 0;
-      results.forEach((r, i) => {
-        const uid = served[i]!.uid;
-        if (r.status === 'rejected') {
-          failed++;
-          return;
-        }
-        const [used, last] = r.value;
-        if (spent.get(uid) !== used) changed = true;
-        spent.set(uid, used);
-        if (last !== undefined && lastUsed.get(uid) !== last) {
-          changed = true;
-          lastUsed.set(uid, last);
-        }
-      });
+      // A batch at a time: 100 000 keys read at once would be 200 000 commands in flight (timing
+      // out together) and a second of the event loop spent issuing them, with a revocation waiting.
+      for (let from = 0; from < served.length; from += READ_BATCH) {
+        const batch = served.slice(from, from + READ_BATCH);
+        const results = await Promise.allSettled(
+          batch.map((k) =>
+            Promise.all([counters.used(k.uid, dayBucket(now, k.policy.timezone)), counters.lastUsed(k.uid)]),
+          ),
+        );
+        results.forEach((r, i) => {
+          const uid = batch[i]!.uid;
+          if (r.status === 'rejected') {
+            failed++;
+            return;
+          }
+          const [used, last] = r.value;
+          if (spent.get(uid) !== used) changed = true;
+          spent.set(uid, used);
+          if (last !== undefined && lastUsed.get(uid) !== last) {
+            changed = true;
+            lastUsed.set(uid, last);
+          }
+        });
+      }
       if (failed > 0)
         deps.log.warn({ failed }, 'could not read spent-today and last use from the counter store');
       return changed;
