@@ -10,15 +10,21 @@
 // Per size: p50/p99 from kubectl's return to the last proxy's denial, split at the operator's publish
 // of the revoking snapshot (its own work on the change before, distribution after), the delta's size
 // and the proxies' time to apply it. Figures go to stdout and bench/results/k8s-revoke.json.
+//
+// BENCH_OPERATOR_PROFILE=<dir>: the operator runs with a stall probe and the CPU profiler, and each
+// slow trial is printed with the blocks and GC pauses before its publish and what ran in them
+// (bench/operator-stalls.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startControlPlane } from '../test/env/control-plane/control-plane.ts';
 import { percentile, type RevokeScaleResult, removeScaleObjects, runRevokeScale } from '../test/k8s/scale.ts';
+import { operatorStallReport } from './operator-stalls.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SIZES = (process.env['BENCH_REVOKE_KEYS'] ?? '10,100000').split(',').map(Number);
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 20);
+const PROFILE = process.env['BENCH_OPERATOR_PROFILE'];
 
 const started = new Date();
 const before = loadavg();
@@ -34,8 +40,19 @@ try {
   for (const keys of SIZES) {
     const name = `bench-${keys}`;
     try {
-      const result = await runRevokeScale({ cp, keys, trials: TRIALS, name, log });
+      const profile = PROFILE && path.resolve(PROFILE, `${keys}`);
+      if (profile) await mkdir(profile, { recursive: true });
+      const result = await runRevokeScale({
+        cp,
+        keys,
+        trials: TRIALS,
+        name,
+        log,
+        ...(profile && { operatorProfileDir: profile }),
+      });
       results.push(result);
+      if (profile)
+        for (const line of await operatorStallReport(profile, result.trials)) log(`${keys} keys, ${line}`);
       // The slow trials, and whether the operator itself stalled in them before its publish; and
       // the trials with and without the probe apart (it may change what it measures).
       for (const t of result.trials.filter((x) => x.allMs > 50))
