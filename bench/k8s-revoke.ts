@@ -13,7 +13,7 @@
 //
 // BENCH_OPERATOR_PROFILE=<dir>: the operator runs with a stall probe and the CPU profiler, and each
 // slow trial is printed with the blocks and GC pauses before its publish and what ran in them
-// (bench/operator-stalls.ts).
+// (bench/operator-stalls.ts). The figures then go to <dir>/k8s-revoke.json instead.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -88,9 +88,12 @@ console.log(
     '',
   ].join('\n'),
 );
-await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+// A profiled run's figures stay with its profile: the profiler slows the operator, and `npm run
+// bench` reports the last run of bench/results/k8s-revoke.json against the target.
+const resultsDir = PROFILE ? path.resolve(PROFILE) : path.join(ROOT, 'bench/results');
+await mkdir(resultsDir, { recursive: true });
 await writeFile(
-  path.join(ROOT, 'bench/results/k8s-revoke.json'),
+  path.join(resultsDir, 'k8s-revoke.json'),
   `${JSON.stringify(
     {
       date: started.toISOString(),
