@@ -42,6 +42,8 @@ const runner = createCompileRunner({
   refuseChangesWithErrors: true,
   // Only what is not Ready is logged: no status object per Ready key on every compile.
   readyStatuses: false,
+  // The serving thread builds its own index as the table's lines arrive (distribution/apply.ts).
+  runKeyIndex: false,
   // Above what the proxy holds: a restarted thread's tables must not be taken for older ones.
   nextVersion: (previous) => Math.max(previous, options.versionFloor) + 1,
 });

@@ -52,6 +52,24 @@ describe('compiler golden files', () => {
     expect(describeSnapshot(some.snapshot)).toEqual(describeSnapshot(all.snapshot));
   });
 
+  it.each(cases)(
+    '%s: without the run-key index built, the same table and the same index on first use',
+    (name) => {
+      const file = `${name}.in.yaml`;
+      const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => ({
+        source: file,
+        index,
+        doc: d.toJS(),
+      }));
+      const { set } = validate(docs);
+      const eager = compile(set, { version: 7, clock: fixedClock(NOW) });
+      const lazy = compile(set, { version: 7, clock: fixedClock(NOW), runKeyIndex: false });
+      expect(describeSnapshot(lazy.snapshot)).toEqual(describeSnapshot(eager.snapshot));
+      const ids = (s: typeof eager.snapshot) => [...runKeysOf(s)].map(([id, k]) => [id, k.uid]);
+      expect(ids(lazy.snapshot)).toEqual(ids(eager.snapshot));
+    },
+  );
+
   it.each(cases)('%s: the rendering never contains an upstream secret or a token', (name) => {
     const input = readFileSync(new URL(`${name}.in.yaml`, DIR), 'utf8');
     const text = JSON.stringify(run(name).rendered);

@@ -46,6 +46,13 @@ export interface CompileOptions {
    * Default true: every object (the operator writes them all).
    */
   readonly readyStatuses?: boolean;
+  /**
+   * false: the run-key index is not built here but on first use. Default true: built once per
+   * compile, so the operator's revocation fast path (withoutKeys) never builds it for 100 000 keys
+   * while a revocation waits. A table that is only checked (`policy-check`) or handed to another
+   * thread as text (`serve`'s compile thread) never uses it.
+   */
+  readonly runKeyIndex?: boolean;
 }
 
 /**
@@ -406,7 +413,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   statuses.sort((a, b) => cmp(a.kind, b.kind) || order(a, b));
   const snapshot: Snapshot = { version: opts.version, compiledAt: now, keys };
   // The run-key index is built here, once per snapshot, rather than on a request (ADR 0010).
-  runKeysOf(snapshot);
+  if (opts.runKeyIndex !== false) runKeysOf(snapshot);
   return { snapshot, statuses };
 }
 

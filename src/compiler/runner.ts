@@ -53,6 +53,8 @@ export interface CompileRunnerOptions {
   readonly tokens?: TokenGuard;
   /** false: outcomes carry statuses only for objects that are not Ready (CompileOptions.readyStatuses). */
   readonly readyStatuses?: boolean;
+  /** false: no run-key index built with each compile (CompileOptions.runKeyIndex). */
+  readonly runKeyIndex?: boolean;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -104,6 +106,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     cache: createCompileCache(),
     ...(opts.tokens && { tokens: opts.tokens }),
     ...(opts.readyStatuses === false && { readyStatuses: false }),
+    ...(opts.runKeyIndex === false && { runKeyIndex: false }),
   };
 
   const compileUpdate = (update: U): CompileOutcome<U> => {
