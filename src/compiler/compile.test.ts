@@ -18,13 +18,18 @@ const cases = readdirSync(DIR)
   .map((f) => f.slice(0, -'.in.yaml'.length))
   .sort();
 
-function run(name: string) {
+/** A golden fixture's documents, validated. */
+function fixture(name: string) {
   const file = `${name}.in.yaml`;
   const docs: RawDocument[] = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => {
     if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]?.message}`);
     return { source: file, index, doc: d.toJS() };
   });
-  const { set, errors } = validate(docs);
+  return validate(docs);
+}
+
+function run(name: string) {
+  const { set, errors } = fixture(name);
   const { snapshot, statuses } = compile(set, { version: 7, clock: fixedClock(NOW) });
   return { snapshot, rendered: { errors, snapshot: describeSnapshot(snapshot), statuses } };
 }
@@ -39,13 +44,7 @@ describe('compiler golden files', () => {
   });
 
   it.each(cases)('%s: without ready statuses, exactly the statuses that are not Ready', (name) => {
-    const file = `${name}.in.yaml`;
-    const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => ({
-      source: file,
-      index,
-      doc: d.toJS(),
-    }));
-    const { set } = validate(docs);
+    const { set } = fixture(name);
     const all = compile(set, { version: 7, clock: fixedClock(NOW) });
     const some = compile(set, { version: 7, clock: fixedClock(NOW), readyStatuses: false });
     expect(some.statuses).toEqual(all.statuses.filter((s) => s.conditions[0]!.status !== 'True'));
@@ -55,13 +54,7 @@ describe('compiler golden files', () => {
   it.each(cases)(
     '%s: without the run-key index built, the same table and the same index on first use',
     (name) => {
-      const file = `${name}.in.yaml`;
-      const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => ({
-        source: file,
-        index,
-        doc: d.toJS(),
-      }));
-      const { set } = validate(docs);
+      const { set } = fixture(name);
       const eager = compile(set, { version: 7, clock: fixedClock(NOW) });
       const lazy = compile(set, { version: 7, clock: fixedClock(NOW), runKeyIndex: false });
       expect(describeSnapshot(lazy.snapshot)).toEqual(describeSnapshot(eager.snapshot));
