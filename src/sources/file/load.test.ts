@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createFileReader, flattenEntries, loadManifests } from './load.ts';
+import { createFileReader, loadManifests, loadThrough } from './load.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -99,12 +99,7 @@ describe('createFileReader', () => {
   // The reader keeping each file's parsed documents, flattened as loadManifests gives them.
   const createManifestReader = (opts: { now?: () => number } = {}) => {
     const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
-    return {
-      load: async (paths: string[]) => {
-        const { items: documents, errors } = flattenEntries(await reader.load(paths), (f) => f.documents);
-        return { documents, errors };
-      },
-    };
+    return { load: (paths: string[]) => loadThrough(reader, paths) };
   };
 
   it('hands back the very documents of an unchanged file and parses only the files that changed', async () => {

@@ -18,9 +18,16 @@ const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
  * Entries starting with `.` are skipped: a ConfigMap volume's `..data` links would load every file twice.
  * A YAML error in one file becomes a DocumentError with its line; the other files still load.
  */
-export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
-  const read = await createFileReader({ digest: (parsed) => parsed }).load(paths);
-  const { items: documents, errors } = flattenEntries(read, (f) => f.documents);
+export function loadManifests(paths: readonly string[]): Promise<LoadResult> {
+  return loadThrough(createFileReader({ digest: (parsed) => parsed }), paths);
+}
+
+/** One load through a reader that keeps each file's parse: every document and every error, in order. */
+export async function loadThrough(
+  reader: { load(paths: readonly string[]): Promise<FileEntry<ParsedFile>[]> },
+  paths: readonly string[],
+): Promise<LoadResult> {
+  const { items: documents, errors } = flattenEntries(await reader.load(paths), (f) => f.documents);
   return { documents, errors };
 }
 
