@@ -1,6 +1,6 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
-import { readPlainYaml } from './plain-yaml.ts';
+import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
 export interface ParsedFile {
@@ -29,7 +29,7 @@ export function parseWithReference(text: string, source: string): ParsedFile {
   } catch (err) {
     // Nesting deeper than the stack (tens of thousands of levels): the file is refused with a
     // message of its own, rather than a stack overflow that the loader would call "unreadable".
-    if (!(err instanceof RangeError)) throw err;
+    if (!isStackOverflow(err)) throw err;
     return {
       documents: [],
       errors: [{ source, index: 0, path: '', message: 'YAML error: the file is nested too deeply to read' }],

@@ -28,7 +28,7 @@ export function readPlainYaml(text: string): unknown[] | undefined {
     return new PlainReader(text.split('\n')).documents();
   } catch (err) {
     // Nesting deeper than the stack: the reference parser says what it makes of that.
-    if (err === LEAVE || err instanceof RangeError) return undefined;
+    if (err === LEAVE || isStackOverflow(err)) return undefined;
     throw err;
   }
 }
@@ -431,4 +431,9 @@ class FlowReader {
     this.pos = i;
     return raw;
   }
+}
+
+/** V8's RangeError for a call stack exhausted; any other RangeError is a bug and propagates. */
+export function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && err.message.includes('call stack');
 }
