@@ -25,6 +25,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const SIZES = (process.env['BENCH_REVOKE_KEYS'] ?? '10,100000').split(',').map(Number);
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 20);
 const PROFILE = process.env['BENCH_OPERATOR_PROFILE'];
+const STALL_PROBE = path.join(import.meta.dirname, 'operator-stall-probe.ts');
 
 const started = new Date();
 const before = loadavg();
@@ -48,7 +49,10 @@ try {
         trials: TRIALS,
         name,
         log,
-        ...(profile && { operatorProfileDir: profile }),
+        ...(profile && {
+          operatorEnv: { NODE_OPTIONS: `--import ${STALL_PROBE} --cpu-prof --cpu-prof-dir=${profile}` },
+          operatorOutput: (output: string) => writeFile(path.join(profile, 'operator.log'), output),
+        }),
       });
       results.push(result);
       if (profile)

@@ -5,8 +5,7 @@
 // to the last proxy's denial, each trial is split at the operator's publish of the revoking snapshot
 // (its debug log line): before it, the operator's own work on the change (informer, validation,
 // compile); after it, distribution (the delta on the stream, the proxies applying it, the poll).
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Agent, Pool, request } from 'undici';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { newToken } from '../../src/tokens/token.ts';
@@ -17,8 +16,6 @@ import { allowedEverywhere, firstDenials } from './fixtures.ts';
 const CHART_CRDS = new URL('../../charts/keybrake/crds', import.meta.url).pathname;
 const REAL_KEY = 'sk_test_scale_upstream_00000000000000000';
 const TOKENS_PER_SECRET = 1_000;
-/** Preloaded into the operator when its stalls are profiled (`operatorProfileDir`). */
-const STALL_PROBE = new URL('../../bench/operator-stall-probe.ts', import.meta.url).pathname;
 
 export interface RevokeScaleOptions {
   readonly cp: ControlPlaneClient;
@@ -31,11 +28,10 @@ export interface RevokeScaleOptions {
   readonly log?: (line: string) => void;
   /** Called once the system holds the whole table, before the trials (e.g. to pin processes to CPUs). */
   readonly beforeTrials?: (system: K8sSystem) => Promise<void>;
-  /**
-   * Runs the operator with bench/operator-stall-probe.ts and `--cpu-prof` into this directory, and
-   * leaves its output there as operator.log (bench/operator-stalls.ts reads both).
-   */
-  readonly operatorProfileDir?: string;
+  /** More environment for the operator (a profiler, a preloaded probe). */
+  readonly operatorEnv?: NodeJS.ProcessEnv;
+  /** Given the operator's whole output once the trials are done, before it is stopped. */
+  readonly operatorOutput?: (output: string) => Promise<void>;
 }
 
 /** One revocation: ms from kubectl's return (negative: before it). */
@@ -249,11 +245,7 @@ spec:
       operatorArgs: ['--namespace', tenant],
     });
     const started = performance.now();
-    const profile = opts.operatorProfileDir;
-    const operator = await system.startOperator('a', {
-      KEYBRAKE_LOG_LEVEL: 'debug',
-      ...(profile && { NODE_OPTIONS: `--import ${STALL_PROBE} --cpu-prof --cpu-prof-dir=${profile}` }),
-    });
+    const operator = await system.startOperator('a', { KEYBRAKE_LOG_LEVEL: 'debug', ...opts.operatorEnv });
     await Promise.all(
       system.proxies.map((p) =>
         p.process.waitForLog(
@@ -351,7 +343,7 @@ spec:
           : undefined,
       });
     }
-    if (profile) await writeFile(path.join(profile, 'operator.log'), operator.process.output());
+    await opts.operatorOutput?.(operator.process.output());
     const summary = summarize(trials);
     log(`${keys} keys: ${JSON.stringify(summary)}`);
     return { keys, tableKeys, createMs, firstTableMs, trials, summary };
