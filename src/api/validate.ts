@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { ObjectMemo } from '../memo.ts';
 import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
 import {
   API_VERSION,
@@ -25,15 +26,15 @@ type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
  * whose unchanged objects keep their identity from one update to the next (the Kubernetes source's
  * informer cache) hands its cache to every `validate`, so that a change re-checks only the objects
  * that changed, and the unchanged ones come out as the very objects they were last time (which lets
- * the compiler reuse its work for them too). Entries go with their documents (a WeakMap).
+ * the compiler reuse its work for them too). Entries go with their documents (ObjectMemo).
  */
 export interface ValidationCache {
   /** Documents found valid: their typed resource and its `Kind/namespace/name`. */
-  readonly valid: WeakMap<object, { kind: OurKind; value: Resource; id: string }>;
+  readonly valid: ObjectMemo<object, { kind: OurKind; value: Resource; id: string }>;
 }
 
 export function createValidationCache(): ValidationCache {
-  return { valid: new WeakMap() };
+  return { valid: new ObjectMemo('validated resource') };
 }
 
 type Resource = VaultKey | SpendPolicy | Secret;

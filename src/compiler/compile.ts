@@ -1,6 +1,7 @@
 import type { RejectedObject, ResourceSet } from '../api/resource-set.ts';
 import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../clock.ts';
+import { ObjectMemo } from '../memo.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { runKeysOf } from '../snapshot/run-keys.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
@@ -62,20 +63,26 @@ export interface CompileOptions {
  * as long as its policy, credential and token are the same objects as last time (the diff to the
  * snapshot in force then skips it by identity). This pays off only when unchanged objects keep their
  * identity from one update to the next, as the Kubernetes source's do (ValidationCache); documents
- * read again from files are new objects, and simply miss. WeakMaps: a result goes with its inputs.
+ * read again from files are new objects, and simply miss. A result goes with its inputs (ObjectMemo:
+ * a WeakMap's semantics without its cost to the collector at 100 000 keys).
  * Nothing here depends on the clock or on the TokenGuard, which are read on every compile.
  */
 export interface CompileCache {
-  readonly policies: WeakMap<SpendPolicy, PolicyOutcome>;
+  readonly policies: ObjectMemo<SpendPolicy, PolicyOutcome>;
   /** Per Secret: by vendor and field. */
-  readonly upstreams: WeakMap<Secret, Map<string, UpstreamResult>>;
+  readonly upstreams: ObjectMemo<Secret, Map<string, UpstreamResult>>;
   /** Per Secret: by field and token prefix. */
-  readonly tokens: WeakMap<Secret, Map<string, TokenRead>>;
-  readonly keys: WeakMap<VaultKey, KeyMemo>;
+  readonly tokens: ObjectMemo<Secret, Map<string, TokenRead>>;
+  readonly keys: ObjectMemo<VaultKey, KeyMemo>;
 }
 
 export function createCompileCache(): CompileCache {
-  return { policies: new WeakMap(), upstreams: new WeakMap(), tokens: new WeakMap(), keys: new WeakMap() };
+  return {
+    policies: new ObjectMemo('compiled policy'),
+    upstreams: new ObjectMemo('upstream credential read'),
+    tokens: new ObjectMemo('token read'),
+    keys: new ObjectMemo('compiled key'),
+  };
 }
 
 type PolicyOutcome =
@@ -97,7 +104,7 @@ interface KeyMemo {
 }
 
 function remembered<K extends object, V>(
-  cache: WeakMap<K, Map<string, V>> | undefined,
+  cache: ObjectMemo<K, Map<string, V>> | undefined,
   object: K,
   variant: string,
   make: () => V,

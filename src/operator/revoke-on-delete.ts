@@ -1,6 +1,7 @@
 import type { ResourceSet } from '../api/resource-set.ts';
 import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
 import { isAcceptableToken } from '../compiler/compile.ts';
+import { ObjectMemo } from '../memo.ts';
 import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import type { RevocationEntry } from './revocations.ts';
@@ -29,7 +30,7 @@ export function createRevokeOnDelete(
   /** uid → the digest of the token its Secret held, as of the last update. */
   let tokenOf = new Map<string, RevocationEntry>();
   // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
-  const digests = new WeakMap<Secret, Map<string, string | null>>();
+  const digests = new ObjectMemo<Secret, Map<string, string | null>>('token digests');
   const digestOf = (secret: Secret, field: string): string | null => {
     let byField = digests.get(secret);
     if (!byField) {

@@ -1,3 +1,4 @@
+import { ObjectMemo } from '../memo.ts';
 import type { CompiledKey, Snapshot } from './types.ts';
 
 /**
@@ -37,7 +38,7 @@ function hexValue(text: string, i: number): number {
 
 const indexes = new WeakMap<Snapshot, ReadonlyMap<string, CompiledKey>>();
 /** A compiled key's id, once: a recompile keeps most CompiledKey objects (the CompileCache). */
-const ids = new WeakMap<CompiledKey, string>();
+const ids = new ObjectMemo<CompiledKey, string>('run key id');
 
 /**
  * The index of `snapshot`: only keys that carry a run secret. Two keys whose ids collide (2^-96)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ObjectMemo } from '../memo.ts';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
 import { compileHostPattern } from '../patterns/hosts.ts';
 import { runKeysOf } from './run-keys.ts';
@@ -261,7 +262,7 @@ export function deserializeSnapshot(text: string): Snapshot {
 // ship what changed (a delta) and a proxy can read a whole table a few hundred keys at a time.
 // ---------------------------------------------------------------------------------------------
 
-const keyTexts = new WeakMap<CompiledKey, string>();
+const keyTexts = new ObjectMemo<CompiledKey, string>('key wire text');
 const policyTexts = new WeakMap<CompiledPolicy, string>();
 
 /**

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Reason } from '../../decision/reasons.ts';
+import { ObjectMemo } from '../../memo.ts';
 import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
@@ -63,7 +64,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
 }
 
 /** `namespace/name`, built once per compiled key (a snapshot's keys live as long as it does). */
-const KEY_NAMES = new WeakMap<CompiledKey, string>();
+const KEY_NAMES = new ObjectMemo<CompiledKey, string>('audit key name');
 
 function keyName(key: CompiledKey): string {
   let name = KEY_NAMES.get(key);
