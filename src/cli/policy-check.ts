@@ -128,12 +128,13 @@ export async function policyCheck(
   const allErrors = [...loaded.errors, ...errors];
   const lines = allErrors.map((e) => `error: ${formatDocumentError(e)}`);
   // Only what is not Ready is reported: no status object per Ready key (a third of the compile's
-  // allocations at 100 000 keys), and no run-key index (nothing here checks a run token).
+  // allocations at 100 000 keys), and no run secrets or run-key index (nothing here checks a run token).
   const { statuses, snapshot } = compile(set, {
     version: 0,
     clock: opts.clock ?? systemClock,
     readyStatuses: false,
     runKeyIndex: false,
+    runSecrets: false,
   });
   for (const s of statuses) {
     const c = s.conditions[0];

@@ -50,7 +50,26 @@ describe('compile with a cache', () => {
     }
     for (const [digest, k] of twice.snapshot.keys) expect(k).toBe(once.snapshot.keys.get(digest));
   });
+
+  it('never serves a key compiled without its run secret to a compile that wants one', () => {
+    const docs = [...fixtureDocs('valid-stripe-key.in.yaml')];
+    const { set } = validate(docs);
+    const cache = createCompileCache();
+    const checked = compile(set, { version: 1, clock, cache, runSecrets: false });
+    const served = compile(set, { version: 2, clock, cache });
+    expect([...checked.snapshot.keys.values()].every((k) => k.runSecret === undefined)).toBe(true);
+    expect(served.snapshot.keys.size).toBeGreaterThan(0);
+    for (const k of served.snapshot.keys.values()) expect(k.runSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
 });
+
+function fixtureDocs(file: string): RawDocument[] {
+  return parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d, index) => ({
+    source: file,
+    index,
+    doc: d.toJS(),
+  }));
+}
 
 describe('validate with a cache', () => {
   const key = (name: string) => ({

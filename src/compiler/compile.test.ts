@@ -63,6 +63,19 @@ describe('compiler golden files', () => {
     },
   );
 
+  it.each(cases)(
+    '%s: without run secrets, the same table and statuses, and no key with a run secret',
+    (name) => {
+      const { set } = fixture(name);
+      const all = compile(set, { version: 7, clock: fixedClock(NOW) });
+      const checked = compile(set, { version: 7, clock: fixedClock(NOW), runSecrets: false });
+      expect(describeSnapshot(checked.snapshot)).toEqual(describeSnapshot(all.snapshot));
+      expect(checked.statuses).toEqual(all.statuses);
+      for (const k of checked.snapshot.keys.values()) expect(k.runSecret).toBeUndefined();
+      expect(runKeysOf(checked.snapshot).size).toBe(0);
+    },
+  );
+
   it.each(cases)('%s: the rendering never contains an upstream secret or a token', (name) => {
     const input = readFileSync(new URL(`${name}.in.yaml`, DIR), 'utf8');
     const text = JSON.stringify(run(name).rendered);
