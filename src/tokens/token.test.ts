@@ -1,3 +1,5 @@
+import { crc32 } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, hasValidChecksum, newToken, TOKEN_BODY_CHARS, tokenDigest } from './token.ts';
 
@@ -50,6 +52,39 @@ describe('hasValidChecksum', () => {
 
   it('accepts a freshly minted token', () => {
     expect(hasValidChecksum(token)).toBe(true);
+  });
+
+  it('keeps the checksums of tokens minted before (known answers)', () => {
+    expect(newToken('twilio', { random: fixed(0) })).toBe(
+      'kb_twilio_0000000000000000000000000000000004DSlCY',
+    );
+    expect(newToken('twilio', { random: fixed(7) })).toBe(
+      'kb_twilio_04hRzgefUy8S7YcHUrJGoeiJTKldGueU33CqmkK',
+    );
+    expect(hasValidChecksum('kb_twilio_2lFA6LboL2xx0ldQH2K1TdSrwuqMMiME33ZCtxr')).toBe(true);
+  });
+
+  it('is the CRC-32 of the rest in six base62 digits, for any head (property)', () => {
+    // The definition, written the slow way: BigInt division of the CRC of the UTF-8 bytes.
+    const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+    const reference = (head: string) => {
+      let n = BigInt(crc32(Buffer.from(head, 'utf8')));
+      let out = '';
+      while (n > 0n) {
+        out = BASE62[Number(n % 62n)] + out;
+        n /= 62n;
+      }
+      return out.padStart(6, '0');
+    };
+    const head = fc.stringMatching(/^[A-Za-z0-9_]{35,60}$/);
+    fc.assert(
+      fc.property(head, (h) => {
+        const right = reference(h);
+        expect(hasValidChecksum(h + right)).toBe(true);
+        const wrong = right === '000000' ? '000001' : '000000';
+        expect(hasValidChecksum(h + wrong)).toBe(false);
+      }),
+    );
   });
 
   it.each([0, 5, 12, 30, token.length - 1])('detects a changed character at position %i', (pos) => {
