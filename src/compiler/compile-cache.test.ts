@@ -24,13 +24,7 @@ describe('compile with a cache', () => {
   const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.in.yaml'));
 
   it.each(fixtures)('%s: answers what a compile from scratch does, and reuses every key', (file) => {
-    const docs: RawDocument[] = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map(
-      (d, index) => ({
-        source: file,
-        index,
-        doc: d.toJS(),
-      }),
-    );
+    const docs = fixtureDocs(file);
     const validation = createValidationCache();
     const cache = createCompileCache();
     const fresh = validate(docs);
@@ -52,8 +46,7 @@ describe('compile with a cache', () => {
   });
 
   it('never serves a key compiled without its run secret to a compile that wants one', () => {
-    const docs = [...fixtureDocs('valid-stripe-key.in.yaml')];
-    const { set } = validate(docs);
+    const { set } = validate(fixtureDocs('valid-stripe-key.in.yaml'));
     const cache = createCompileCache();
     const checked = compile(set, { version: 1, clock, cache, runSecrets: false });
     const served = compile(set, { version: 2, clock, cache });

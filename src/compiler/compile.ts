@@ -55,7 +55,7 @@ export interface CompileOptions {
    */
   readonly runKeyIndex?: boolean;
   /**
-   * false: keys get no run secret (an HMAC per key, a quarter of the compile at 100 000 keys), so
+   * false: keys get no run secret (an HMAC per key, about a third of the compile at 100 000 keys), so
    * their run tokens would answer key_unknown: for a table that is only checked (`policy-check`),
    * never served. Default true.
    */
