@@ -431,7 +431,7 @@ export function printReport(report: BenchReport): void {
   if (report.scale) {
     w();
     w(
-      'Scale series: keybrake serve over N VaultKeys (load/validate/compile: bench/stages.ts; check: policy-check;',
+      'Scale series: keybrake serve over N VaultKeys (load/validate/compile: bench/stages.ts; check: policy-check; both the median of 3 runs;',
     );
     w('GET p50/p99: paced GETs, each with a random key; reload: a one-key edit while that load runs)');
     table(SCALE_COLUMNS, report.scale.map(scaleCells));
