@@ -29,7 +29,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
   compiler: ['api', 'clock', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
-  sources: ['api', 'backoff', 'clock', 'snapshot', 'telemetry'],
+  sources: ['api', 'backoff', 'clock', 'memo', 'snapshot', 'telemetry'],
   distribution: ['backoff', 'clock', 'decision', 'listen', 'snapshot', 'telemetry'],
   proxy: [
     'clock',

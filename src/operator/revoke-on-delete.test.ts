@@ -85,4 +85,22 @@ describe('revoke on delete', () => {
     );
     expect(revoked.map((r) => r.digest)).toEqual([tokenDigest(B)]);
   });
+
+  it('follows a new token Secret of an unchanged VaultKey object (what the informer keeps)', () => {
+    const tracker = createRevokeOnDelete(() => undefined);
+    const a = key('a', 'uid-a');
+    const first = secret('a-token', A);
+    tracker.remember(set([a], [first]));
+    const before = tracker.tokenOf('uid-a');
+    tracker.remember(set([a], [first]));
+    expect(tracker.tokenOf('uid-a')).toBe(before);
+    tracker.remember(set([a], [secret('a-token', B)]));
+    expect(tracker.tokenOf('uid-a')?.digest).toBe(tokenDigest(B));
+    tracker.remember(set([a], []));
+    expect(tracker.tokenOf('uid-a')).toBeUndefined();
+    tracker.remember(set([a], [first]));
+    expect(tracker.tokenOf('uid-a')).toEqual({ digest: tokenDigest(A), vaultKey: 'agents/a', at: 0 });
+    tracker.remember(set([], [first]));
+    expect(tracker.tokenOf('uid-a')).toBeUndefined();
+  });
 });

@@ -1,5 +1,5 @@
 import type { ResourceSet } from '../api/resource-set.ts';
-import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
+import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import { isAcceptableToken } from '../compiler/compile.ts';
 import { ObjectMemo } from '../memo.ts';
 import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
@@ -31,6 +31,10 @@ export function createRevokeOnDelete(
   let tokenOf = new Map<string, RevocationEntry>();
   // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
   const digests = new ObjectMemo<Secret, Map<string, string | null>>('token digests');
+  // Per VaultKey object: its token Secret when last remembered, and the entry made of it.
+  const entries = new ObjectMemo<VaultKey, { secret: Secret; entry: RevocationEntry | undefined }>(
+    'revocation entry',
+  );
   const digestOf = (secret: Secret, field: string): string | null => {
     let byField = digests.get(secret);
     if (!byField) {
@@ -70,13 +74,32 @@ export function createRevokeOnDelete(
     },
     remember(set) {
       const next = new Map<string, RevocationEntry>();
-      const secrets = new Map(set.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+      // By namespace, then name: no `namespace/name` string per Secret and per key on every update.
+      const secrets = new Map<string, Map<string, Secret>>();
+      for (const s of set.secrets) {
+        const ns = s.metadata.namespace!;
+        let names = secrets.get(ns);
+        if (!names) {
+          names = new Map();
+          secrets.set(ns, names);
+        }
+        names.set(s.metadata.name, s);
+      }
       for (const k of set.keys) {
-        const ns = k.metadata.namespace!;
-        const secret = secrets.get(`${ns}/${k.spec.tokenSecretRef.name}`);
-        const digest = secret && digestOf(secret, k.spec.tokenSecretRef.key);
-        if (k.metadata.uid === undefined || !digest) continue;
-        next.set(k.metadata.uid, { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 });
+        const secret = secrets.get(k.metadata.namespace!)?.get(k.spec.tokenSecretRef.name);
+        if (k.metadata.uid === undefined || !secret) continue;
+        // An unchanged key (the same object, ValidationCache) with the same Secret holds the same token.
+        const known = entries.get(k);
+        if (known?.secret === secret) {
+          if (known.entry) next.set(k.metadata.uid, known.entry);
+          continue;
+        }
+        const digest = digestOf(secret, k.spec.tokenSecretRef.key);
+        const entry = digest
+          ? { digest, vaultKey: `${k.metadata.namespace}/${k.metadata.name}`, at: 0 }
+          : undefined;
+        entries.set(k, { secret, entry });
+        if (entry) next.set(k.metadata.uid, entry);
       }
       tokenOf = next;
     },

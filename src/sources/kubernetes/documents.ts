@@ -1,4 +1,5 @@
 import type { RawDocument } from '../../api/resource-set.ts';
+import { ObjectMemo } from '../../memo.ts';
 import type { KubeObject } from './reflector.ts';
 
 /** Which of our three informers an object came from. */
@@ -6,12 +7,24 @@ export type WatchedKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
 
 /**
  * Informer object → the RawDocument `validate()` reads, named so a validation message points at
- * the object (`kubernetes:VaultKey/agents/support-bot-stripe: …`).
+ * the object (`kubernetes:VaultKey/agents/support-bot-stripe: …`). Made once per object: every
+ * update lists every object, and an unchanged one stays the same object in the informer's cache
+ * (at 100 000 keys, 200 000 new names per update, each compared as the update is sorted).
  */
 export function toRawDocument(kind: WatchedKind, object: KubeObject): RawDocument {
+  const known = documents.get(object);
+  if (known?.kind === kind) return known.document;
   const m = object.metadata ?? {};
-  return { source: `kubernetes:${kind}/${m.namespace ?? ''}/${m.name ?? ''}`, index: 0, doc: object };
+  const document = {
+    source: `kubernetes:${kind}/${m.namespace ?? ''}/${m.name ?? ''}`,
+    index: 0,
+    doc: object,
+  };
+  documents.set(object, { kind, document });
+  return document;
 }
+
+const documents = new ObjectMemo<KubeObject, { kind: WatchedKind; document: RawDocument }>('raw document');
 
 /**
  * What the cache keeps of an object: the fields the compiler reads plus, for our kinds, `status`
