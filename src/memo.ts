@@ -6,9 +6,10 @@
  * Why not a WeakMap: V8 marks WeakMap entries (ephemerons) in the stop-the-world pause that ends a
  * major garbage collection, iterating until no entry's key becomes reachable, and caches chained
  * through WeakMaps (document → resource → compiled key → its wire text) take several rounds. With
- * 100 000 keys the operator's pauses were 0.4 to 1.7 s, 85 to 99 % of it ephemeron marking
- * (`--trace-gc-nvp`: mark.ephemeron.*); each revocation that met one waited for it. A property is
- * marked like any other field, concurrently with the program.
+ * 100 000 keys, the operator's compile path had pauses of 0.35 to 1.7 s, 85 to 99 % of each in
+ * ephemeron marking (bench/operator-change.ts with `--trace-gc-nvp`: mark.ephemeron.*), and a
+ * revocation that met one of the operator's own (up to 0.7 s) waited for it. A property is marked
+ * like any other field, concurrently with the program (ADR 0014).
  *
  * Only for objects this process made or parsed and does not freeze; an object that cannot take a
  * property (frozen, sealed) falls back to a WeakMap.
