@@ -8,7 +8,7 @@ import { runKeyId, runKeysOf } from '../snapshot/run-keys.ts';
 import { describeSnapshot } from '../snapshot/serialize.ts';
 import { runSecretFor } from '../tokens/run-token.ts';
 import { tokenDigest } from '../tokens/token.ts';
-import { compile, type Revocation, type TokenGuard } from './compile.ts';
+import { type CompileOptions, compile, type Revocation, type TokenGuard } from './compile.ts';
 import { mergeConditions } from './conditions.ts';
 
 const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
@@ -43,10 +43,16 @@ describe('compiler golden files', () => {
     expect(text).toBe(readFileSync(out, 'utf8'));
   });
 
-  it.each(cases)('%s: without ready statuses, exactly the statuses that are not Ready', (name) => {
+  /** A fixture compiled with the default options, and again with `options`. */
+  const withAndWithout = (name: string, options: Partial<CompileOptions>) => {
     const { set } = fixture(name);
-    const all = compile(set, { version: 7, clock: fixedClock(NOW) });
-    const some = compile(set, { version: 7, clock: fixedClock(NOW), readyStatuses: false });
+    const compiled = (o: Partial<CompileOptions>) =>
+      compile(set, { version: 7, clock: fixedClock(NOW), ...o });
+    return [compiled({}), compiled(options)] as const;
+  };
+
+  it.each(cases)('%s: without ready statuses, exactly the statuses that are not Ready', (name) => {
+    const [all, some] = withAndWithout(name, { readyStatuses: false });
     expect(some.statuses).toEqual(all.statuses.filter((s) => s.conditions[0]!.status !== 'True'));
     expect(describeSnapshot(some.snapshot)).toEqual(describeSnapshot(all.snapshot));
   });
@@ -54,9 +60,7 @@ describe('compiler golden files', () => {
   it.each(cases)(
     '%s: without the run-key index built, the same table and the same index on first use',
     (name) => {
-      const { set } = fixture(name);
-      const eager = compile(set, { version: 7, clock: fixedClock(NOW) });
-      const lazy = compile(set, { version: 7, clock: fixedClock(NOW), runKeyIndex: false });
+      const [eager, lazy] = withAndWithout(name, { runKeyIndex: false });
       expect(describeSnapshot(lazy.snapshot)).toEqual(describeSnapshot(eager.snapshot));
       const ids = (s: typeof eager.snapshot) => [...runKeysOf(s)].map(([id, k]) => [id, k.uid]);
       expect(ids(lazy.snapshot)).toEqual(ids(eager.snapshot));
@@ -66,9 +70,7 @@ describe('compiler golden files', () => {
   it.each(cases)(
     '%s: without run secrets, the same table and statuses, and no key with a run secret',
     (name) => {
-      const { set } = fixture(name);
-      const all = compile(set, { version: 7, clock: fixedClock(NOW) });
-      const checked = compile(set, { version: 7, clock: fixedClock(NOW), runSecrets: false });
+      const [all, checked] = withAndWithout(name, { runSecrets: false });
       expect(describeSnapshot(checked.snapshot)).toEqual(describeSnapshot(all.snapshot));
       expect(checked.statuses).toEqual(all.statuses);
       for (const k of checked.snapshot.keys.values()) expect(k.runSecret).toBeUndefined();

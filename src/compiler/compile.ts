@@ -1,3 +1,4 @@
+import { ByNamespace } from '../api/by-namespace.ts';
 import type { RejectedObject, ResourceSet } from '../api/resource-set.ts';
 import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../clock.ts';
@@ -453,22 +454,6 @@ function sharingKeys(
   }
   for (const list of out.values()) list.sort((a, b) => position.get(a.key)! - position.get(b.key)!);
   return out;
-}
-
-/** Objects by namespace, then name. */
-class ByNamespace<T> {
-  readonly #byNamespace = new Map<string, Map<string, T>>();
-  get(namespace: string, name: string): T | undefined {
-    return this.#byNamespace.get(namespace)?.get(name);
-  }
-  set(namespace: string, name: string, value: T): void {
-    let names = this.#byNamespace.get(namespace);
-    if (!names) {
-      names = new Map();
-      this.#byNamespace.set(namespace, names);
-    }
-    names.set(name, value);
-  }
 }
 
 const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();

@@ -1,3 +1,4 @@
+import { ByNamespace } from '../api/by-namespace.ts';
 import type { ResourceSet } from '../api/resource-set.ts';
 import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import { isAcceptableToken } from '../compiler/compile.ts';
@@ -74,19 +75,10 @@ export function createRevokeOnDelete(
     },
     remember(set) {
       const next = new Map<string, RevocationEntry>();
-      // By namespace, then name: no `namespace/name` string per Secret and per key on every update.
-      const secrets = new Map<string, Map<string, Secret>>();
-      for (const s of set.secrets) {
-        const ns = s.metadata.namespace!;
-        let names = secrets.get(ns);
-        if (!names) {
-          names = new Map();
-          secrets.set(ns, names);
-        }
-        names.set(s.metadata.name, s);
-      }
+      const secrets = new ByNamespace<Secret>();
+      for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
       for (const k of set.keys) {
-        const secret = secrets.get(k.metadata.namespace!)?.get(k.spec.tokenSecretRef.name);
+        const secret = secrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name);
         if (k.metadata.uid === undefined || !secret) continue;
         // An unchanged key (the same object, ValidationCache) with the same Secret holds the same token.
         const known = entries.get(k);
