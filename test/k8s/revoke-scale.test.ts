@@ -68,6 +68,7 @@ describe(`revocation with 10 and ${LARGE} keys in the table (${TRIALS} trials ea
         p50AppliedMs: [small.applied.p50, large.applied.p50],
         p99AppliedMs: [small.applied.p99, large.applied.p99],
         p99ProxyApplyMs: [small.proxyApplyMs.p99, large.proxyApplyMs.p99],
+        fullApplyMs: [runs.small!.fullApplyMs, runs.large!.fullApplyMs],
         createMs: runs.large!.createMs,
         firstTableMs: runs.large!.firstTableMs,
       })}`,
@@ -76,9 +77,11 @@ describe(`revocation with 10 and ${LARGE} keys in the table (${TRIALS} trials ea
     expect(large.applied.p50).toBeLessThan(small.applied.p50 + SLACK_MS);
     expect(large.applied.p99).toBeLessThan(2 * small.applied.p99 + SLACK_MS);
     // Applying the delta is the proxy's share: it must not grow with the table either. Its median
-    // against a fixed bound; its p99 (the slowest of 20: one collector pause on the shared CI
-    // machine took it to 5.1 ms once, and the 10-key table's to 5.6 ms) against the small table's.
+    // against a fixed bound. Its p99 is the slowest of 20, which one collector pause on the shared
+    // CI machine sets (5.1, 5.6 and 6.6 ms seen, at either size): it is held against what applying
+    // the whole large table cost the same proxies in this run (0.46 s at 10 000 keys), not against
+    // the small table's own slowest.
     expect(large.proxyApplyMs.p50).toBeLessThan(5);
-    expect(large.proxyApplyMs.p99).toBeLessThan(2 * small.proxyApplyMs.p99 + 5);
+    expect(large.proxyApplyMs.p99).toBeLessThan(runs.large!.fullApplyMs / 10);
   });
 });

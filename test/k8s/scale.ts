@@ -72,6 +72,11 @@ export interface RevokeScaleResult {
   readonly createMs: number;
   /** From the operator's start to every proxy holding the whole table. */
   readonly firstTableMs: number;
+  /**
+   * The slowest proxy's apply of that whole table, from its `snapshot applied` line: what a
+   * revocation would cost each proxy if it were not a delta, measured in the same run.
+   */
+  readonly fullApplyMs: number;
   readonly trials: readonly RevokeTrial[];
   readonly summary: ReturnType<typeof summarize>;
 }
@@ -246,7 +251,7 @@ spec:
     });
     const started = performance.now();
     const operator = await system.startOperator('a', { KEYBRAKE_LOG_LEVEL: 'debug', ...opts.operatorEnv });
-    await Promise.all(
+    const fullApplies = await Promise.all(
       system.proxies.map((p) =>
         p.process.waitForLog(
           (l) => l['msg'] === 'snapshot applied' && Number(l['keys']) >= keys,
@@ -254,8 +259,11 @@ spec:
         ),
       ),
     );
+    const fullApplyMs = Math.max(...fullApplies.map((l) => Number(l['applyMs'])));
     const firstTableMs = performance.now() - started;
-    log(`every proxy holds the ${keys}-key table ${Math.round(firstTableMs)} ms after the operator started`);
+    log(
+      `every proxy holds the ${keys}-key table ${Math.round(firstTableMs)} ms after the operator started (slowest apply ${fullApplyMs.toFixed(1)} ms)`,
+    );
     pools = system.proxies.map((p) => new Pool(p.vendorUrls['stripe']!, { connections: 2, pipelining: 1 }));
 
     // An operator that has just read N keys writes N statuses: let it finish before measuring. (Its
@@ -346,7 +354,7 @@ spec:
     await opts.operatorOutput?.(operator.process.output());
     const summary = summarize(trials);
     log(`${keys} keys: ${JSON.stringify(summary)}`);
-    return { keys, tableKeys, createMs, firstTableMs, trials, summary };
+    return { keys, tableKeys, createMs, firstTableMs, fullApplyMs, trials, summary };
   } finally {
     await Promise.all(pools.map((p) => p.close()));
     await system?.stop();
