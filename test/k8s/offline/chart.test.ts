@@ -286,6 +286,25 @@ describe('rendering', () => {
     ).toBe(false);
   });
 
+  it("gives the proxy, and only the proxy, the chart's NODE_OPTIONS (none when emptied)", async () => {
+    const nodeOptions = (objects: K8sObject[], name: string) =>
+      container(find(objects, 'Deployment', name)).env.filter((e) => e.name === 'NODE_OPTIONS');
+    const byDefault = await render([REDIS]);
+    expect(nodeOptions(byDefault, 'keybrake-proxy')).toEqual([
+      { name: 'NODE_OPTIONS', value: '--max-semi-space-size=16' },
+    ]);
+    expect(nodeOptions(byDefault, 'keybrake-operator')).toEqual([]);
+    expect(nodeOptions(await render([REDIS, 'proxy.nodeOptions=']), 'keybrake-proxy')).toEqual([]);
+    expect(
+      nodeOptions(
+        await render([REDIS, 'proxy.nodeOptions=--max-semi-space-size=8 --max-old-space-size=384']),
+        'keybrake-proxy',
+      ),
+    ).toEqual([{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8 --max-old-space-size=384' }]);
+    // Flags only, each --name or --name=value: a forgotten dash fails the install, not the pod's start.
+    expect(await refused([REDIS, 'proxy.nodeOptions=max-semi-space-size=16'])).toContain('nodeOptions');
+  });
+
   it('renders the operator with TLS, leader election in the release namespace and probes on the admin port', async () => {
     const objects = await render([REDIS]);
     const operator = find(objects, 'Deployment', 'keybrake-operator');
