@@ -40,6 +40,7 @@ import {
 import { silentLogger } from '../src/telemetry/logger.ts';
 import { newToken } from '../src/tokens/token.ts';
 import { operatorResources as resources } from './operator-resources.ts';
+import { chartProxyNodeOptions } from './processes.ts';
 import { statusMiB } from './procfs.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -280,7 +281,8 @@ async function main() {
         '--upstream',
         `stripe=${upstreamUrl}`,
       ],
-      { KEYBRAKE_LOG_LEVEL: 'info' },
+      // As the chart runs it.
+      { KEYBRAKE_LOG_LEVEL: 'info', NODE_OPTIONS: chartProxyNodeOptions() },
     );
     cleanups.push(() => proxy.stop());
     const [listening, firstTable] = await Promise.all([

@@ -3,8 +3,10 @@
 // throws). Readiness is always a line the child prints, awaited with a deadline: never a sleep.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { parse as parseYaml } from 'yaml';
 import { serveArgs } from '../test/env/keybrake.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -37,6 +39,8 @@ async function startChild(
     env?: NodeJS.ProcessEnv;
     readyTimeoutMs?: number;
     nodeArgs?: string[];
+    /** `pipe`: an open stdin, for a child that ends with its input; default: none. */
+    stdin?: 'ignore' | 'pipe';
   },
 ): Promise<Child> {
   const { stream } = opts;
@@ -47,7 +51,11 @@ async function startChild(
     {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', stream === 'stdout' ? 'pipe' : 'ignore', stream === 'stderr' ? 'pipe' : 'inherit'],
+      stdio: [
+        opts.stdin ?? 'ignore',
+        stream === 'stdout' ? 'pipe' : 'ignore',
+        stream === 'stderr' ? 'pipe' : 'inherit',
+      ],
     },
   );
   const exited = once(child, 'exit');
@@ -141,4 +149,72 @@ export async function startKeybrake(opts: {
   });
   const urls = child.announced['urls'] as Record<string, string>;
   return { ...child, stripeUrl: urls['stripe']!, adminUrl: urls['admin']! };
+}
+
+/**
+ * The chart's `proxy.nodeOptions` (charts/keybrake/values.yaml): the benchmarks run `keybrake
+ * proxy` with the NODE_OPTIONS its pods get.
+ */
+export function chartProxyNodeOptions(): string {
+  const values = parseYaml(readFileSync(path.join(ROOT, 'charts/keybrake/values.yaml'), 'utf8')) as {
+    proxy?: { nodeOptions?: unknown };
+  };
+  const options = values.proxy?.nodeOptions;
+  return typeof options === 'string' ? options : '';
+}
+
+/**
+ * The operator's side of bench/k8s-stream.ts in a process of its own: a generated table of `keys`
+ * keys, compiled and served by the real snapshot server (plain HTTP on loopback, every proxy
+ * admitted). Ready once it serves.
+ */
+export async function startSnapshotOperator(keys: number): Promise<Child & { url: string }> {
+  const child = await startChild('bench/k8s-stream.ts', ['operator'], {
+    stream: 'stderr',
+    ready: (l) => l['msg'] === 'serving',
+    env: { BENCH_KEYS: String(keys) },
+    readyTimeoutMs: Math.max(60_000, keys * 2),
+    stdin: 'pipe',
+  });
+  return { ...child, url: String(child.announced['url']) };
+}
+
+/**
+ * `keybrake proxy` following the snapshot server at `operatorUrl`, as the chart runs it (its
+ * NODE_OPTIONS): ready once its first whole table is in force (`readyMs`: from spawn to then).
+ */
+export async function startFollowingProxy(opts: {
+  operatorUrl: string;
+  tokenFile: string;
+  upstream: string;
+  readyTimeoutMs?: number;
+}): Promise<Child> {
+  const nodeOptions = chartProxyNodeOptions();
+  return startChild(
+    'cmd/keybrake.ts',
+    [
+      'proxy',
+      '--operator',
+      opts.operatorUrl,
+      '--insecure-http',
+      '--token-file',
+      opts.tokenFile,
+      '--proxy-id',
+      'bench',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--vendor-port',
+      'stripe=127.0.0.1:0',
+      '--upstream',
+      `stripe=${opts.upstream}`,
+    ],
+    {
+      stream: 'stderr',
+      ready: (l) => l['msg'] === 'snapshot applied' && l['kind'] === 'full',
+      env: { KEYBRAKE_LOG_LEVEL: 'info', ...(nodeOptions && { NODE_OPTIONS: nodeOptions }) },
+      ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    },
+  );
 }

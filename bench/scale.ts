@@ -1,16 +1,17 @@
 // The scale series (docs/benchmarks.md): for 1 key and then N keys (1k, 10k, 100k by default), how
-// long `keybrake serve` takes to be ready and how much memory it holds, whether looking a key up
+// long `keybrake serve` takes to be ready and how much memory it holds (and `keybrake proxy`, from an
+// operator's snapshot of as many keys), whether looking a key up
 // costs the same in a big table as in a one-key table, what `policy-check` costs, where loading
 // goes stage by stage, and what a one-key edit does to calls while the whole table is reloaded.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI } from '../test/env/keybrake.ts';
 import { type PhaseResult, percentile, runPaced, type Target } from './measure.ts';
-import { type Child, ROOT, startKeybrake } from './processes.ts';
+import { type Child, ROOT, startFollowingProxy, startKeybrake, startSnapshotOperator } from './processes.ts';
 import { statusMiB } from './procfs.ts';
 import { type ProfileSummary, summarizeProfileDir } from './profile.ts';
 import { mintTokens, type ScaleManifests, writeScaleManifests } from './scale-manifests.ts';
@@ -67,6 +68,11 @@ export interface ScaleRow {
     peakRssMiB: number | null;
     heapUsedMiB: number | null;
   };
+  /**
+   * `keybrake proxy` started from an operator's snapshot of a generated table of as many keys, with
+   * the chart's NODE_OPTIONS: from spawn to the whole table in force, its RSS then and its peak.
+   */
+  readonly proxyStart: { readyMs: number; rssMiB: number | null; peakRssMiB: number | null } | null;
   /** Paced GETs, each with a random key of the table (the 1-key row: always the same key). */
   readonly lookup: PhaseResult;
   /** A one-key edit while the paced load runs: calls sent between the edit and the reload's log line. */
@@ -233,6 +239,34 @@ async function reloadWhileServing(
   };
 }
 
+/** A proxy's start from a snapshot of `keys` keys (ScaleRow.proxyStart); null, with a note, if it failed. */
+async function proxyStart(keys: number, dir: string, opts: ScaleOptions): Promise<ScaleRow['proxyStart']> {
+  let operator: (Child & { url: string }) | undefined;
+  let proxy: Child | undefined;
+  try {
+    operator = await startSnapshotOperator(keys);
+    const tokenFile = path.join(dir, 'proxy-token');
+    await writeFile(tokenFile, 'bench-proxy-token\n');
+    proxy = await startFollowingProxy({
+      operatorUrl: operator.url,
+      tokenFile,
+      upstream: opts.upstream,
+      readyTimeoutMs: Math.max(60_000, keys * 2),
+    });
+    return {
+      readyMs: proxy.readyMs,
+      rssMiB: statusMiB(proxy.pid, 'VmRSS') ?? null,
+      peakRssMiB: statusMiB(proxy.pid, 'VmHWM') ?? null,
+    };
+  } catch (err) {
+    opts.notes.push(`proxy start from a snapshot of ${keys} keys: ${String(err)}`);
+    return null;
+  } finally {
+    await proxy?.stop();
+    await operator?.stop();
+  }
+}
+
 /** `keybrake serve` started under --cpu-prof and stopped once listening: where its start-up goes. */
 async function profileStart(m: ScaleManifests, opts: ScaleOptions): Promise<ProfileSummary | null> {
   const dir = path.join(path.dirname(m.dir), 'profile');
@@ -281,6 +315,8 @@ export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
         const lookup = await lookups(kb, m, opts);
         const reload = keys >= opts.reloadFrom ? await reloadWhileServing(kb, m, opts) : null;
         await kb.stop();
+        opts.log(`scale: ${keys} keys, a proxy's start from the operator's snapshot`);
+        const fromSnapshot = await proxyStart(keys, parent, opts);
         const startProfile = opts.profile && keys === sizes.at(-1) ? await profileStart(m, opts) : undefined;
         rows.push({
           keys,
@@ -289,6 +325,7 @@ export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
           stages,
           policyCheck: check,
           serve,
+          proxyStart: fromSnapshot,
           lookup,
           reload,
           ...(startProfile !== undefined ? { startProfile } : {}),
