@@ -519,6 +519,7 @@ function readKeyFields(
     throw new SnapshotFormatError(`snapshot key ${namespace}/${name} references unknown policy ${o.policy}`);
   // The parsed object becomes the key (it is this reader's own): no second object per key.
   o.namespace = once(shared, namespace);
+  o.vendor = once(shared, vendor);
   o.upstream = upstream;
   o.policy = policy;
   if (tokenPrefix !== undefined) o.tokenPrefix = once(shared, tokenPrefix as string);
