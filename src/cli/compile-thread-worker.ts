@@ -51,7 +51,9 @@ const runner = createCompileRunner({
 /** The snapshot whose lines went out last: what the next delta starts from. */
 let sent: Snapshot | undefined;
 runner.publishTo((o) => {
-  const text = sent ? deltaLines(diffSnapshots(sent, o.snapshot)) : fullSnapshotLines(o.snapshot);
+  const text = sent
+    ? deltaLines(diffSnapshots(sent, o.snapshot))
+    : fullSnapshotLines(o.snapshot, undefined, { rememberTexts: false });
   sent = o.snapshot;
   post({ type: 'lines', text });
 });

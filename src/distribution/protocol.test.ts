@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { policyFromJson } from '../snapshot/serialize.ts';
+import { keyWireText, policyFromJson } from '../snapshot/serialize.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import {
   deltaLines,
@@ -113,6 +113,29 @@ describe('change-set lines', () => {
     expect(lines[0]).toMatchObject({ version: 5, compiledAt: 9, parts: 2 });
     expect(lines.map(entries)).toEqual([4, 4, 3]);
     expect(lines.every((m) => m.type === 'full' || ('version' in m && m.version === 5))).toBe(true);
+  });
+
+  it('writes the same lines whether the key texts are remembered or not', () => {
+    // Fresh tables each time: a text remembered by one call must not be what the next one reads.
+    const forgetting = fullSnapshotLines(table(10), 4, { rememberTexts: false });
+    expect(fullSnapshotLines(table(10), 4)).toBe(forgetting);
+    const t = table(10);
+    expect(fullSnapshotLines(t, 4, { rememberTexts: false })).toBe(forgetting);
+    expect(fullSnapshotLines(t, 4)).toBe(forgetting);
+    expect(fullSnapshotLines(t, 4, { rememberTexts: false })).toBe(forgetting);
+  });
+
+  it('leaves no text with the keys when told not to remember them', () => {
+    // A key object is never changed in place; here it is, to see whether its text was kept.
+    const suspendedText = (remember: boolean) => {
+      const t = table(1);
+      fullSnapshotLines(t, 4, { rememberTexts: remember });
+      const k = [...t.keys.values()][0] as { suspended: boolean };
+      k.suspended = true;
+      return keyWireText(k as unknown as CompiledKey);
+    };
+    expect(suspendedText(false)).toContain('"suspended":true');
+    expect(suspendedText(true)).toContain('"suspended":false');
   });
 
   it('writes an empty table and an empty delta as a head alone', () => {

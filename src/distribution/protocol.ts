@@ -106,13 +106,24 @@ export function nextSnapshotVersion(previous: number, now: number): number {
   return Math.max(previous + 1, Math.floor(now));
 }
 
-/** The whole of `snapshot` as change-set lines: a `full` head and its parts (each line ends in \n). */
-export function fullSnapshotLines(snapshot: Snapshot, perLine = ENTRIES_PER_LINE): string {
+/**
+ * The whole of `snapshot` as change-set lines: a `full` head and its parts (each line ends in \n).
+ * The key texts are remembered with their keys (keyWireText), which makes the next whole table of
+ * the same keys half as dear: the operator writes one for every proxy that connects. A writer that
+ * sends one whole table and then only deltas (serve's compile thread) passes `rememberTexts: false`:
+ * at 100 000 keys the texts are 62 MB it would keep and never read again.
+ */
+export function fullSnapshotLines(
+  snapshot: Snapshot,
+  perLine = ENTRIES_PER_LINE,
+  opts: { readonly rememberTexts?: boolean } = {},
+): string {
   return changeSetLines(
     `"type":"full","version":${snapshot.version},"compiledAt":${snapshot.compiledAt}`,
     snapshot.version,
     { policies: policiesOf(snapshot), upsert: snapshot.keys, remove: NONE, removePolicies: NONE },
     perLine,
+    opts.rememberTexts ?? true,
   );
 }
 
@@ -130,7 +141,13 @@ const NONE: ReadonlySet<string> = new Set();
 
 type Group = keyof ChangeEntries;
 
-function changeSetLines(head: string, version: number, c: SnapshotChanges, perLine: number): string {
+function changeSetLines(
+  head: string,
+  version: number,
+  c: SnapshotChanges,
+  perLine: number,
+  rememberTexts = true,
+): string {
   const parts = Math.max(1, Math.ceil(deltaSize(c) / perLine)) - 1;
   const out: string[] = [];
   let chunk: Partial<Record<Group, string[]>> = {};
@@ -152,7 +169,7 @@ function changeSetLines(head: string, version: number, c: SnapshotChanges, perLi
     if (++count === perLine) flush();
   };
   for (const p of c.policies.values()) add('policies', policyWireText(p));
-  for (const [digest, k] of c.upsert) add('upsert', `["${digest}",${keyWireText(k)}]`);
+  for (const [digest, k] of c.upsert) add('upsert', `["${digest}",${keyWireText(k, rememberTexts)}]`);
   for (const digest of c.remove) add('remove', JSON.stringify(digest));
   for (const ref of c.removePolicies) add('removePolicies', JSON.stringify(ref));
   if (count > 0 || out.length === 0) flush();

@@ -269,9 +269,10 @@ const policyTexts = new WeakMap<CompiledPolicy, string>();
  * A key's wire fields as JSON text (its policy by `ref`), in one fixed field order. It is also the
  * key's fingerprint: a proxy holds the same key when the text and its policy's text are the same.
  * Computed once per CompiledKey object and remembered with it (a compiler that keeps the object of
- * an unchanged key makes comparing it free). Carries credentials: the stream's only.
+ * an unchanged key makes comparing it free), unless `remember` is false. Carries credentials: the
+ * stream's only.
  */
-export function keyWireText(k: CompiledKey): string {
+export function keyWireText(k: CompiledKey, remember = true): string {
   let text = keyTexts.get(k);
   if (text !== undefined) return text;
   const u = k.upstream;
@@ -296,7 +297,7 @@ export function keyWireText(k: CompiledKey): string {
     ...(k.runSecret !== undefined && { runSecret: k.runSecret }),
     ...(k.tokenPrefix !== undefined && { tokenPrefix: k.tokenPrefix }),
   });
-  keyTexts.set(k, text);
+  if (remember) keyTexts.set(k, text);
   return text;
 }
 
