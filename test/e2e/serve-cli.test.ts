@@ -1,6 +1,7 @@
 // The keybrake CLI as a user runs it: help texts, exit codes and messages of `serve`, `token new` and
 // `policy-check`, and KEYBRAKE_* environment variables in place of flags. Every test spawns the real
 // `node cmd/keybrake.ts`.
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -267,6 +268,23 @@ describe('keybrake serve configured through KEYBRAKE_* variables', () => {
     const res = await rawHttp(kb.urls.main!, { method: 'GET', target: '/paypal/v1/payments' });
     expect(res.status).toBe(404);
     expect(res.headers['keybrake-decision']).toBe('deny; reason=route_unknown');
+  });
+
+  it("runs its compile thread and V8's collector threads below the thread that serves calls", () => {
+    // Linux keeps a nice value per thread; the compile thread lowers its own and the collector's
+    // before its first table, so they are lowered by the time serve listens.
+    const threads = readdirSync(`/proc/${kb.child.pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${kb.child.pid}/task/${tid}/stat`, 'utf8');
+      return {
+        name: readFileSync(`/proc/${kb.child.pid}/task/${tid}/comm`, 'utf8').trim(),
+        nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]),
+      };
+    });
+    const niceOf = (name: string) => [...new Set(threads.filter((t) => t.name === name).map((t) => t.nice))];
+    expect(niceOf('MainThread')).toEqual([0]);
+    expect(niceOf('WorkerThread')).toEqual([10]);
+    expect(niceOf('V8Worker')).toEqual([10]);
+    expect(niceOf('libuv-worker')).not.toContain(10);
   });
 
   it('serves the quick-start keys from KEYBRAKE_MANIFESTS', async () => {
