@@ -208,11 +208,14 @@ describe('snapshot distribution', () => {
     const holder = new SnapshotHolder(systemClock);
     const states: FollowerState[] = [];
     const f = follow(first.url, holder, { states });
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    // Deadlines as the reconnect's below, not vi.waitFor's 1 s: a TLS handshake and a table, then a
+    // close, on two cores a whole CI run may be using (the test failed once that way; which wait
+    // was not recorded).
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100), { timeout: 5_000 });
     expect(f.connected).toBe(true);
 
     await first.server.close();
-    await vi.waitFor(() => expect(f.connected).toBe(false));
+    await vi.waitFor(() => expect(f.connected).toBe(false), { timeout: 5_000 });
     expect(holder.current?.version).toBe(100);
 
     const second = await startServer({ port });
