@@ -2,6 +2,10 @@
 // The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8). Each command's
 // module is imported only when it runs, so `token new` or `--help` do not load the whole proxy.
 import { type Flags, UsageError, usage } from '../src/cli/args.ts';
+import { enableModuleCache } from '../src/cli/module-cache.ts';
+
+// Before any command's modules load (they are imported when the command runs).
+enableModuleCache();
 
 const HELP = `keybrake: a spend-governing proxy between AI agents and Stripe, Twilio and Resend.
 

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { getCompileCacheDir } from 'node:module';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { ManifestError } from '../compiler/runner.ts';
@@ -55,6 +56,12 @@ export type ToCompileThread = { readonly type: 'close' };
 export interface CompileThread {
   /** Stops the thread (its file watcher with it); the table in force stays in the holder. */
   close(): Promise<void>;
+}
+
+/** `env` with the module cache this thread uses, if any, for a worker thread to use as well. */
+function withModuleCache(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const dir = getCompileCacheDir();
+  return dir === undefined ? env : { ...env, NODE_COMPILE_CACHE: dir };
 }
 
 /** The compile thread's young generation (its resourceLimits), in MiB. */
@@ -172,6 +179,8 @@ export async function startCompileThread(opts: {
         // where V8 sizes it from the machine's memory (3 × 64 MiB on a 24 GiB one): serve's RSS at
         // 100 000 keys 879 to 930 → 662 to 849 MiB, its start as fast.
         resourceLimits: { maxYoungGenerationSizeMb: COMPILE_THREAD_YOUNG_GENERATION_MB },
+        // The module cache of this thread, for the thread's own imports (module-cache.ts).
+        env: withModuleCache(process.env),
       });
       worker = w;
       // One message at a time, in order: a table is in the holder before its outcome is reported.
