@@ -40,7 +40,7 @@ import {
 import { silentLogger } from '../src/telemetry/logger.ts';
 import { newToken } from '../src/tokens/token.ts';
 import { operatorResources as resources } from './operator-resources.ts';
-import { chartProxyNodeOptions } from './processes.ts';
+import { followingProxyArgs, followingProxyEnv } from './processes.ts';
 import { statusMiB } from './procfs.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -264,25 +264,13 @@ async function main() {
     const proxy = spawnLogged(
       [
         'cmd/keybrake.ts',
-        'proxy',
-        '--operator',
-        serverUrl,
-        '--insecure-http',
-        '--token-file',
-        path.join(dir, 'token'),
-        '--proxy-id',
-        'bench',
-        '--listen',
-        '127.0.0.1:0',
-        '--admin-listen',
-        '127.0.0.1:0',
-        '--vendor-port',
-        'stripe=127.0.0.1:0',
-        '--upstream',
-        `stripe=${upstreamUrl}`,
+        ...followingProxyArgs({
+          operatorUrl: serverUrl,
+          tokenFile: path.join(dir, 'token'),
+          upstream: upstreamUrl,
+        }),
       ],
-      // As the chart runs it.
-      { KEYBRAKE_LOG_LEVEL: 'info', NODE_OPTIONS: chartProxyNodeOptions() },
+      followingProxyEnv(),
     );
     cleanups.push(() => proxy.stop());
     const [listening, firstTable] = await Promise.all([

@@ -179,9 +179,41 @@ export async function startSnapshotOperator(keys: number): Promise<Child & { url
   return { ...child, url: String(child.announced['url']) };
 }
 
+/** The arguments of `keybrake proxy` following a bench snapshot server (plain HTTP on loopback). */
+export function followingProxyArgs(opts: {
+  operatorUrl: string;
+  tokenFile: string;
+  upstream: string;
+}): string[] {
+  return [
+    'proxy',
+    '--operator',
+    opts.operatorUrl,
+    '--insecure-http',
+    '--token-file',
+    opts.tokenFile,
+    '--proxy-id',
+    'bench',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+    '--vendor-port',
+    'stripe=127.0.0.1:0',
+    '--upstream',
+    `stripe=${opts.upstream}`,
+  ];
+}
+
+/** A following proxy's environment, as the chart runs it (its NODE_OPTIONS). */
+export function followingProxyEnv(): NodeJS.ProcessEnv {
+  const nodeOptions = chartProxyNodeOptions();
+  return { KEYBRAKE_LOG_LEVEL: 'info', ...(nodeOptions && { NODE_OPTIONS: nodeOptions }) };
+}
+
 /**
- * `keybrake proxy` following the snapshot server at `operatorUrl`, as the chart runs it (its
- * NODE_OPTIONS): ready once its first whole table is in force (`readyMs`: from spawn to then).
+ * `keybrake proxy` following the snapshot server at `operatorUrl`, as the chart runs it: ready
+ * once its first whole table is in force (`readyMs`: from spawn to then).
  */
 export async function startFollowingProxy(opts: {
   operatorUrl: string;
@@ -189,32 +221,10 @@ export async function startFollowingProxy(opts: {
   upstream: string;
   readyTimeoutMs?: number;
 }): Promise<Child> {
-  const nodeOptions = chartProxyNodeOptions();
-  return startChild(
-    'cmd/keybrake.ts',
-    [
-      'proxy',
-      '--operator',
-      opts.operatorUrl,
-      '--insecure-http',
-      '--token-file',
-      opts.tokenFile,
-      '--proxy-id',
-      'bench',
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--vendor-port',
-      'stripe=127.0.0.1:0',
-      '--upstream',
-      `stripe=${opts.upstream}`,
-    ],
-    {
-      stream: 'stderr',
-      ready: (l) => l['msg'] === 'snapshot applied' && l['kind'] === 'full',
-      env: { KEYBRAKE_LOG_LEVEL: 'info', ...(nodeOptions && { NODE_OPTIONS: nodeOptions }) },
-      ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
-    },
-  );
+  return startChild('cmd/keybrake.ts', followingProxyArgs(opts), {
+    stream: 'stderr',
+    ready: (l) => l['msg'] === 'snapshot applied' && l['kind'] === 'full',
+    env: followingProxyEnv(),
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+  });
 }
