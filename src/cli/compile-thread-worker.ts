@@ -25,9 +25,10 @@ import type {
 // than calls waiting behind it (Linux: a thread id given to setpriority is that thread alone).
 lowerPriority(10);
 // V8's collector threads too: they are the process's, and a reload's collection of this thread's
-// heap is most of its CPU (at 100 000 keys 0.97 s of theirs against 0.6 s of this thread's). At the
-// serving thread's priority they halved calls' p99 during a reload's second (12.1 → 5.8 ms, median of
-// 7); the serving thread's own collections, which they also help, showed no cost (ADR 0015).
+// heap is most of its CPU (at 100 000 keys 0.97 s of theirs against 0.6 s of this thread's), which
+// they spent at the serving thread's priority. Lowered, they halved calls' p99 during a 100 000-key
+// reload (12.1 → 5.8 ms, median of 7 starts); the serving thread's own collections, which they also
+// help, showed no cost (ADR 0015).
 lowerCollectorThreads(10);
 
 const port = parentPort;
