@@ -333,6 +333,7 @@ describe('run keys on one keybrake serve (memory counters)', () => {
         fs.writeFileSync(process.env.OUT, JSON.stringify({
           token, status: res.status, runId: process.env.KEYBRAKE_RUN_ID,
           same: process.env.STRIPE_API_KEY === token, tokenFile: process.env.KEYBRAKE_TOKEN_FILE ?? null,
+          moduleCache: process.env.NODE_COMPILE_CACHE ?? null,
         }));
         process.exit(3);
       })();`;
@@ -359,7 +360,14 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(r.stderr).toContain('started run exec-1');
     expect(r.stderr).toContain('stopped run exec-1');
     const seen = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>;
-    expect(seen).toMatchObject({ status: 200, runId: 'exec-1', same: true, tokenFile: null });
+    // Keybrake's own module cache stays Keybrake's (module-cache.ts): the command gets no NODE_COMPILE_CACHE.
+    expect(seen).toMatchObject({
+      status: 200,
+      runId: 'exec-1',
+      same: true,
+      tokenFile: null,
+      moduleCache: null,
+    });
     expect(seen['token']).toMatch(/^kb_stripe_r1_/);
     await kb.waitForAudit((a) => a['runId'] === 'exec-1' && a['decision'] === 'allow');
     // Stopped when the command exited.
