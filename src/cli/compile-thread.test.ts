@@ -105,6 +105,36 @@ describe('startCompileThread', () => {
     expect(holder.current).toBeUndefined();
   });
 
+  it('sends a table of many lines in several messages, and the holder takes it in one swap', async () => {
+    // 3 001 keys: 12 lines of 256 entries, more than the 8 lines of one message.
+    let many = '';
+    for (let i = 0; i < 3000; i++) {
+      const name = `k${i}`;
+      many += `---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name}, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: support-bot }
+  upstreamSecretRef: { name: stripe-live, key: apiKey }
+  tokenSecretRef: { name: ${name}-token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-token, namespace: agents }
+stringData: { token: ${newToken('stripe')} }
+`;
+    }
+    await put('many.yaml', many);
+    const swapped: number[] = [];
+    holder.onApply((s) => swapped.push(s.keys.size));
+    thread = await start();
+    expect(swapped).toEqual([3001]);
+    expect(outcomes.map((x) => x.o)).toEqual([expect.objectContaining({ applied: true, served: 3001 })]);
+    expect(key()).toBeDefined();
+  });
+
   it('numbers its tables above the table the holder already has', async () => {
     holder.apply({ version: 41, compiledAt: 0, keys: new Map() });
     thread = await start();

@@ -42,7 +42,10 @@ export interface CompileSummary {
 
 /** Messages from the compile thread, in the order it sent them. */
 export type FromCompileThread =
-  /** Change-set lines (protocol.ts): the whole table first, then deltas, each ending in \n. */
+  /**
+   * Change-set lines (protocol.ts), each ending in \n: the whole table first (in several messages),
+   * then deltas (one each).
+   */
   | { readonly type: 'lines'; readonly text: string }
   | ({ readonly type: 'outcome' } & CompileSummary)
   /** The thread's first manifests are invalid (formatDocumentError lines). */
@@ -122,16 +125,19 @@ export async function startCompileThread(opts: {
       });
     };
 
-    /** Feeds one message's change-set lines to the holder, in order, yielding between lines. */
+    /**
+     * Feeds one message's change-set lines to the holder, in order, yielding after every line that
+     * leaves a set unfinished (a whole table comes in several messages: compile-thread-worker.ts).
+     */
     const feedLines = async (text: string) => {
-      const lines = text.split('\n').filter((l) => l !== '');
-      for (let i = 0; i < lines.length; i++) {
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
         const begun = performance.now();
-        const m = parseStreamMessage(lines[i]!);
+        const m = parseStreamMessage(line);
         if (!m || (m.type !== 'full' && m.type !== 'delta' && m.type !== 'part'))
           throw new ResyncNeeded('the compile thread sent a line that is not a change set');
         feed.line(m, begun);
-        if (i < lines.length - 1) await feed.afterLine(performance.now() - begun);
+        if (feed.building) await feed.afterLine(performance.now() - begun);
       }
     };
 

@@ -3,6 +3,7 @@ import { keyWireText, policyFromJson } from '../snapshot/serialize.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import {
   deltaLines,
+  eachFullSnapshotLine,
   fullSnapshotLines,
   nextSnapshotVersion,
   parseStreamMessage,
@@ -113,6 +114,15 @@ describe('change-set lines', () => {
     expect(lines[0]).toMatchObject({ version: 5, compiledAt: 9, parts: 2 });
     expect(lines.map(entries)).toEqual([4, 4, 3]);
     expect(lines.every((m) => m.type === 'full' || ('version' in m && m.version === 5))).toBe(true);
+  });
+
+  it('gives each line of a whole table to the writer as it is made, the very lines of fullSnapshotLines', () => {
+    const t = table(10);
+    const given: string[] = [];
+    eachFullSnapshotLine(t, (line) => given.push(line), 4);
+    expect(given).toHaveLength(3);
+    expect(given.every((l) => l.endsWith('\n') && l.indexOf('\n') === l.length - 1)).toBe(true);
+    expect(given.join('')).toBe(fullSnapshotLines(t, 4));
   });
 
   it('writes the same lines whether the key texts are remembered or not', () => {

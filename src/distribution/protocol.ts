@@ -118,10 +118,26 @@ export function fullSnapshotLines(
   perLine = ENTRIES_PER_LINE,
   opts: { readonly rememberTexts?: boolean } = {},
 ): string {
-  return changeSetLines(
+  const out: string[] = [];
+  eachFullSnapshotLine(snapshot, (line) => out.push(line), perLine, opts);
+  return out.join('');
+}
+
+/**
+ * fullSnapshotLines a line at a time, each given to `emit` as soon as it is written: a reader on
+ * another thread can read the first lines while the last are made (serve's compile thread).
+ */
+export function eachFullSnapshotLine(
+  snapshot: Snapshot,
+  emit: (line: string) => void,
+  perLine = ENTRIES_PER_LINE,
+  opts: { readonly rememberTexts?: boolean } = {},
+): void {
+  changeSetLines(
     `"type":"full","version":${snapshot.version},"compiledAt":${snapshot.compiledAt}`,
     snapshot.version,
     { policies: policiesOf(snapshot), upsert: snapshot.keys, remove: NONE, removePolicies: NONE },
+    emit,
     perLine,
     opts.rememberTexts ?? true,
   );
@@ -129,36 +145,41 @@ export function fullSnapshotLines(
 
 /** A delta as change-set lines: a `delta` head and its parts (each line ends in \n). */
 export function deltaLines(delta: SnapshotDelta, perLine = ENTRIES_PER_LINE): string {
-  return changeSetLines(
+  const out: string[] = [];
+  changeSetLines(
     `"type":"delta","from":${delta.from},"to":${delta.to},"compiledAt":${delta.compiledAt}`,
     delta.to,
     delta,
+    (line) => out.push(line),
     perLine,
   );
+  return out.join('');
 }
 
 const NONE: ReadonlySet<string> = new Set();
 
 type Group = keyof ChangeEntries;
 
+/** Writes the change set `c` as lines to `emit`, in order: the head (with `head`'s fields), then its parts. */
 function changeSetLines(
   head: string,
   version: number,
   c: SnapshotChanges,
+  emit: (line: string) => void,
   perLine: number,
   rememberTexts = true,
-): string {
+): void {
   const parts = Math.max(1, Math.ceil(deltaSize(c) / perLine)) - 1;
-  const out: string[] = [];
+  let written = 0;
   let chunk: Partial<Record<Group, string[]>> = {};
   let count = 0;
   const flush = () => {
-    let line = out.length === 0 ? `{${head},"parts":${parts}` : `{"type":"part","version":${version}`;
+    let line = written++ === 0 ? `{${head},"parts":${parts}` : `{"type":"part","version":${version}`;
     for (const group of GROUPS) {
       const texts = chunk[group];
       if (texts) line += `,"${group}":[${texts.join(',')}]`;
     }
-    out.push(`${line}}\n`);
+    emit(`${line}}\n`);
     chunk = {};
     count = 0;
   };
@@ -172,8 +193,7 @@ function changeSetLines(
   for (const [digest, k] of c.upsert) add('upsert', `["${digest}",${keyWireText(k, rememberTexts)}]`);
   for (const digest of c.remove) add('remove', JSON.stringify(digest));
   for (const ref of c.removePolicies) add('removePolicies', JSON.stringify(ref));
-  if (count > 0 || out.length === 0) flush();
-  return out.join('');
+  if (count > 0 || written === 0) flush();
 }
 
 const GROUPS: readonly Group[] = ['policies', 'upsert', 'remove', 'removePolicies'];
