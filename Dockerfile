@@ -14,7 +14,14 @@ COPY cmd ./cmd
 COPY src ./src
 COPY crds ./crds
 COPY examples ./examples
+# Node's module compile cache (src/cli/module-cache.ts), filled here by the user the image runs as:
+# node, uid 1000, the chart's runAsUser (Node keeps a cache per user). Pods have a read-only root
+# file system, where Node reads a cache but cannot write one: without this, every start stripped the
+# types of every module and compiled it again (test/e2e/module-cache-fill.test.ts).
+ENV NODE_COMPILE_CACHE=/app/.module-cache
+RUN install -d -o node -g node "$NODE_COMPILE_CACHE"
 USER node
+RUN node cmd/fill-module-cache.ts
 EXPOSE 8080 8081 8082 8083 9090
 ENTRYPOINT ["node", "cmd/keybrake.ts"]
 CMD ["serve", "--manifests", "/etc/keybrake/manifests", "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9090"]

@@ -21,6 +21,9 @@ import type {
   ToCompileThread,
 } from './compile-thread.ts';
 
+const port = parentPort;
+if (!port) throw new Error('compile-thread-worker.ts runs as a worker thread of keybrake serve');
+
 // Below the thread that serves calls in the CPU's eyes: on a busy machine a reload takes longer rather
 // than calls waiting behind it (Linux: a thread id given to setpriority is that thread alone).
 lowerPriority(10);
@@ -31,8 +34,6 @@ lowerPriority(10);
 // help, showed no cost (ADR 0015).
 lowerCollectorThreads(10);
 
-const port = parentPort;
-if (!port) throw new Error('compile-thread-worker.ts runs as a worker thread of keybrake serve');
 const options = workerData as CompileThreadOptions;
 const post = (m: FromCompileThread) => port.postMessage(m);
 /** Lines of a whole table per message (of ENTRIES_PER_LINE entries each): about 2 000 keys. */

@@ -8,6 +8,7 @@ import { parseStreamMessage } from '../distribution/protocol.ts';
 import { createTableFeed } from '../distribution/table-feed.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { moduleCacheDir } from './module-cache.ts';
 
 /** What the compile thread is started with (its workerData). */
 export interface CompileThreadOptions {
@@ -61,10 +62,13 @@ export interface CompileThread {
   close(): Promise<void>;
 }
 
-/** `env` with the module cache this thread uses, if any, for a worker thread to use as well. */
+/**
+ * `env` with the module cache this thread uses, if any, for a worker thread to use as well: the
+ * directory this thread gave Node, not getCompileCacheDir()'s, which is Node's subdirectory of it
+ * for this Node version and user (given that, the thread kept a second cache inside the first).
+ */
 function withModuleCache(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const dir = getCompileCacheDir();
-  return dir === undefined ? env : { ...env, NODE_COMPILE_CACHE: dir };
+  return getCompileCacheDir() === undefined ? env : { ...env, NODE_COMPILE_CACHE: moduleCacheDir(env) };
 }
 
 /** The compile thread's young generation (its resourceLimits), in MiB. */
