@@ -17,7 +17,8 @@ COPY examples ./examples
 # Node's module compile cache (src/cli/module-cache.ts), filled here by the user the image runs as:
 # node, uid 1000, the chart's runAsUser (Node keeps a cache per user). Pods have a read-only root
 # file system, where Node reads a cache but cannot write one: without this, every start stripped the
-# types of every module and compiled it again (test/e2e/module-cache-fill.test.ts).
+# types of every module and compiled it again (test/e2e/module-cache-fill.test.ts). It serves nodes
+# whose CPU has the same features as the build machine's (V8 tags its code cache with them).
 ENV NODE_COMPILE_CACHE=/app/.module-cache
 RUN install -d -o node -g node "$NODE_COMPILE_CACHE"
 USER node

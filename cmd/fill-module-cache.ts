@@ -4,8 +4,9 @@
 // NODE_COMPILE_CACHE naming the image's directory. Pods run with a read-only root file system, where
 // Node can read a cache but not write one: without this, every start stripped the types of every
 // module again (starting Node's WebAssembly type stripper) and compiled it again, 0.25 s and 20 MiB
-// more per start. test/e2e/module-cache-fill.test.ts holds that after it, serve, proxy and operator
-// start without stripping a module.
+// more per start. It serves nodes whose CPU has the build machine's features: V8 tags its code cache
+// with them, and Node names the cache's directory after that tag. test/e2e/module-cache-fill.test.ts
+// holds that after it, serve, proxy and operator start without stripping a module.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
