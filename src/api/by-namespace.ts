@@ -18,4 +18,11 @@ export class ByNamespace<T> {
     }
     names.set(name, value);
   }
+
+  delete(namespace: string, name: string): void {
+    const names = this.#byNamespace.get(namespace);
+    if (!names) return;
+    names.delete(name);
+    if (names.size === 0) this.#byNamespace.delete(namespace);
+  }
 }

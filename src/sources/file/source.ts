@@ -1,8 +1,9 @@
-import type { ResourceSetUpdate } from '../../api/resource-set.ts';
-import { assemble, checkDocuments } from '../../api/validate.ts';
+import type { DocumentError, ResourceSetUpdate } from '../../api/resource-set.ts';
+import { checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { createFileReader, flattenEntries } from './load.ts';
+import { createFileAssembler } from './file-assembly.ts';
+import { createFileReader } from './load.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -42,6 +43,8 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   // unchanged file keeps its verdicts, whose resources keep their compiled keys (the CompileCache),
   // so a reload costs the files that changed (ADR 0015), and the parsed documents are garbage once
   // checked (ADR 0016).
+  // Unchanged files are not looked through again for duplicates either.
+  const assembler = createFileAssembler();
   const reader = createFileReader({
     digest: (parsed) => ({
       errors: parsed.errors,
@@ -53,11 +56,16 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
 
   const once = async (): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
-    const { items: verdicts, errors: fileErrors } = flattenEntries(
-      await reader.load(paths),
-      (f) => f.verdicts,
-    );
-    const { set, errors } = assemble(verdicts);
+    const fileErrors: DocumentError[] = [];
+    const files: (readonly Verdict[])[] = [];
+    for (const entry of await reader.load(paths)) {
+      if ('error' in entry) fileErrors.push(entry.error);
+      else {
+        for (const e of entry.file.errors) fileErrors.push(e);
+        files.push(entry.file.verdicts);
+      }
+    }
+    const { set, errors } = assembler.assemble(files);
     const update: ResourceSetUpdate = { set, errors: [...fileErrors, ...errors], changedAt };
     emit(update);
     return update;
