@@ -208,10 +208,13 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const secrets = new ByNamespace<Secret>();
   for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
   const candidates: Candidate[] = [];
-  // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it.
+  // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it. Only the
+  // cluster's tokens have owners (TokenGuard).
   const liveKeys = new Map<string, string>();
-  for (const k of set.keys) if (k.metadata.uid !== undefined) liveKeys.set(k.metadata.uid, k.metadata.name);
-  for (const r of set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
+  if (opts.tokens) {
+    for (const k of set.keys) if (k.metadata.uid !== undefined) liveKeys.set(k.metadata.uid, k.metadata.name);
+    for (const r of set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
+  }
   const keyStatus = (
     key: VaultKey,
     ok: boolean,
@@ -398,8 +401,11 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   for (const d of shared) keys.delete(d);
   for (const c of candidates) {
     const k = c.compiled;
-    const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };
     const sharing = sharedDigests?.get(c.digest);
+    const expired = k.expiresAt !== undefined && k.expiresAt <= now;
+    // A key served as Ready has a status only when they are asked for: nothing to make for most keys.
+    if (!sharing && !expired && !k.suspended && opts.readyStatuses === false) continue;
+    const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };
     if (sharing) {
       const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
       const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
@@ -407,7 +413,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       continue;
     }
     const served = { ...extra, served: true };
-    if (k.expiresAt !== undefined && k.expiresAt <= now) {
+    if (expired) {
       const at = new Date(k.expiresAt).toISOString();
       const why =
         c.key.spec.expiresAt !== undefined && Date.parse(c.key.spec.expiresAt) === k.expiresAt
