@@ -213,7 +213,8 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const liveKeys = new Map<string, string>();
   if (opts.tokens) {
     for (const k of set.keys) if (k.metadata.uid !== undefined) liveKeys.set(k.metadata.uid, k.metadata.name);
-    for (const r of set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
+    for (const r of set.rejected)
+      if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
   }
   const keyStatus = (
     key: VaultKey,
