@@ -1,9 +1,9 @@
-import type { DocumentError, ResourceSetUpdate } from '../../api/resource-set.ts';
-import { checkDocuments, type Verdict } from '../../api/validate.ts';
+import type { ResourceSetUpdate } from '../../api/resource-set.ts';
+import { checkDocuments } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { createFileAssembler } from './file-assembly.ts';
-import { createFileReader } from './load.ts';
+import { createFileReader, flattenEntries } from './load.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -56,15 +56,10 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
 
   const once = async (): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
-    const fileErrors: DocumentError[] = [];
-    const files: (readonly Verdict[])[] = [];
-    for (const entry of await reader.load(paths)) {
-      if ('error' in entry) fileErrors.push(entry.error);
-      else {
-        for (const e of entry.file.errors) fileErrors.push(e);
-        files.push(entry.file.verdicts);
-      }
-    }
+    // Each file's verdicts as one item: the assembler reuses its work per file.
+    const { items: files, errors: fileErrors } = flattenEntries(await reader.load(paths), (f) => [
+      f.verdicts,
+    ]);
     const { set, errors } = assembler.assemble(files);
     const update: ResourceSetUpdate = { set, errors: [...fileErrors, ...errors], changedAt };
     emit(update);
