@@ -68,6 +68,26 @@ afterEach(async () => {
 });
 
 describe('createFileSource', () => {
+  it('finds a key defined again by a new file, though the file defining it first is unchanged', async () => {
+    const { source: s, first } = await startSource();
+    expect(first.errors).toEqual([]);
+    // copy.yaml sorts before key.yaml: key.yaml, read once and kept as it was, now holds the duplicate.
+    await put('copy.yaml', key());
+    const twice = await s.reload();
+    expect(twice.errors).toMatchObject([
+      {
+        source: join(dir, 'key.yaml'),
+        path: 'metadata.name',
+        message: expect.stringContaining('duplicate VaultKey: also defined in'),
+      },
+    ]);
+    expect(twice.set.keys).toHaveLength(1);
+    await unlink(join(dir, 'copy.yaml'));
+    const once = await s.reload();
+    expect(once.errors).toEqual([]);
+    expect(once.set.keys.map((k) => k.metadata.name)).toEqual(['support-bot-stripe']);
+  });
+
   it('emits the manifests as one validated ResourceSet on start', async () => {
     const { first } = await startSource();
     expect(first.errors).toEqual([]);
