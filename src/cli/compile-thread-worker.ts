@@ -53,6 +53,8 @@ const runner = createCompileRunner({
   readyStatuses: false,
   // The serving thread builds its own index as the table's lines arrive (distribution/apply.ts).
   runKeyIndex: false,
+  // A reload compiles what changed, not the table (ADR 0018).
+  patch: true,
   // Above what the proxy holds: a restarted thread's tables must not be taken for older ones.
   nextVersion: (previous) => Math.max(previous, options.versionFloor) + 1,
 });

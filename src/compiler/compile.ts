@@ -61,6 +61,56 @@ export interface CompileOptions {
    * never served. Default true.
    */
   readonly runSecrets?: boolean;
+  /**
+   * true: leave with the snapshot what `patchCompile` (patch.ts) needs to compile the next set as
+   * changes to this one (PatchState), when this compile is one it can patch. Needs a `cache`.
+   */
+  readonly patchable?: boolean;
+}
+
+/**
+ * What a compile leaves for the next one to patch rather than redo, kept with its snapshot until
+ * one patch takes it (the structures are then the patched compile's, changed in place). Only
+ * for a compile whose statuses depend on nothing but the set and the time: no token guard, no
+ * statuses for Ready objects, no rejected objects and no token shared by two keys.
+ */
+export interface PatchState {
+  /** The set compiled. */
+  readonly set: ResourceSet;
+  /** Its policies, Secrets and options, as its keys were compiled against them. */
+  readonly inputs: KeyInputs;
+  /** Every key of the set that is not served, and why. */
+  readonly failures: Map<VaultKey, KeyFailure>;
+  /** The served keys that have a status while served: with an expiry, or suspended. */
+  readonly notable: Set<VaultKey>;
+  /** How many served keys name each policy (by ref): the policies the table carries. */
+  readonly servedPerPolicy: Map<string, number>;
+}
+
+const patchStates = new WeakMap<Snapshot, PatchState>();
+
+/** The PatchState left with `snapshot`, taken: a second patch of the same snapshot compiles whole. */
+export function takePatchState(snapshot: Snapshot): PatchState | undefined {
+  const state = patchStates.get(snapshot);
+  patchStates.delete(snapshot);
+  return state;
+}
+
+/** Hands a patched compile's state on to its snapshot. */
+export function leavePatchState(snapshot: Snapshot, state: PatchState): void {
+  patchStates.set(snapshot, state);
+}
+
+/** Whether a compile of `set` with `opts` is one patchCompile can patch, and may start from. */
+export function patchable(set: ResourceSet, opts: CompileOptions): boolean {
+  return (
+    opts.patchable === true &&
+    opts.cache !== undefined &&
+    opts.tokens === undefined &&
+    opts.readyStatuses === false &&
+    opts.runKeyIndex === false &&
+    set.rejected.length === 0
+  );
 }
 
 /**
@@ -90,6 +140,12 @@ export function createCompileCache(): CompileCache {
     tokens: new ObjectMemo('token read'),
     keys: new ObjectMemo('compiled key'),
   };
+}
+
+/** A valid SpendPolicy and its compiled form, as keys look it up. */
+export interface PolicyEntry {
+  readonly outcome: PolicyOutcome & { ok: true };
+  readonly source: SpendPolicy;
 }
 
 type PolicyOutcome =
@@ -154,12 +210,6 @@ export interface Revocation {
 /** A token shorter than this without a Keybrake checksum is refused: it could be guessed. */
 export const MIN_FOREIGN_TOKEN_LENGTH = 24;
 
-interface Candidate {
-  readonly key: VaultKey;
-  readonly compiled: CompiledKey;
-  readonly digest: string;
-}
-
 /**
  * ResourceSet → Snapshot + statuses (DESIGN.md §3). Pure: no I/O, time from the clock. Every
  * problem becomes a Ready=False condition on the object; a key with any problem that would make it
@@ -173,7 +223,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
 
   const cache = opts.cache;
   // By namespace, then name: a lookup per key without building a `namespace/name` string per key.
-  const policies = new ByNamespace<{ outcome: PolicyOutcome & { ok: true }; source: SpendPolicy }>();
+  const policies = new ByNamespace<PolicyEntry>();
   const invalidPolicies = new Map<string, string>();
   for (const p of set.policies) {
     const ref = id(p.metadata.namespace, p.metadata.name);
@@ -207,7 +257,6 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
 
   const secrets = new ByNamespace<Secret>();
   for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
-  const candidates: Candidate[] = [];
   // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it. Only the
   // cluster's tokens have owners (TokenGuard).
   const liveKeys = new Map<string, string>();
@@ -216,175 +265,26 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     for (const r of set.rejected)
       if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
   }
-  const keyStatus = (
-    key: VaultKey,
-    ok: boolean,
-    reason: KeyReason,
-    message: string,
-    extra: Partial<ObjectStatus> = {},
-  ): ObjectStatus => ({
-    kind: 'VaultKey',
-    namespace: key.metadata.namespace!,
-    name: key.metadata.name,
-    uid: uidOf(key),
-    ...(key.metadata.generation !== undefined && { generation: key.metadata.generation }),
-    conditions: [readyCondition(ok, reason, message, { generation: key.metadata.generation, now })],
-    served: false,
-    ...extra,
-  });
-
+  const inputs: KeyInputs = {
+    policies,
+    invalidPolicies,
+    secrets,
+    liveKeys,
+    ...(cache && { cache }),
+    ...(opts.tokens && { tokens: opts.tokens }),
+    withRunSecret: opts.runSecrets !== false,
+  };
+  // Kept for patchCompile (patch.ts) only when it may patch this result (PatchState).
+  const keep = patchable(set, opts);
+  const failures = new Map<VaultKey, KeyFailure>();
+  const candidates: Candidate[] = [];
   for (const key of set.keys) {
-    const ns = key.metadata.namespace!;
-    const spec = key.spec;
-    const entry = policies.get(ns, spec.policyRef.name);
-    if (!entry) {
-      const policyRef = id(ns, spec.policyRef.name);
-      const invalid = invalidPolicies.get(policyRef);
-      statuses.push(
-        invalid === undefined
-          ? keyStatus(key, false, 'PolicyNotFound', `SpendPolicy ${policyRef} does not exist.`)
-          : keyStatus(key, false, 'PolicyInvalid', `SpendPolicy ${policyRef} is invalid: ${invalid}`),
-      );
-      continue;
+    const verdict = compileKey(key, inputs);
+    if (verdict.ok) candidates.push(verdict);
+    else {
+      statuses.push(keyStatus(key, false, verdict.reason, verdict.message, now, verdict.extra));
+      if (keep) failures.set(key, verdict);
     }
-    const policy = entry.outcome.policy;
-    const cap = capOf(policy);
-    if (entry.source.spec.vendor !== spec.vendor) {
-      statuses.push(
-        keyStatus(
-          key,
-          false,
-          'VendorMismatch',
-          `The key is for ${spec.vendor} but SpendPolicy ${id(ns, spec.policyRef.name)} is for ${entry.source.spec.vendor}.`,
-          cap,
-        ),
-      );
-      continue;
-    }
-    const upstreamSecret = secrets.get(ns, spec.upstreamSecretRef.name);
-    if (!upstreamSecret) {
-      statuses.push(
-        keyStatus(
-          key,
-          false,
-          'UpstreamSecretMissing',
-          `Secret ${id(ns, spec.upstreamSecretRef.name)} does not exist.`,
-          cap,
-        ),
-      );
-      continue;
-    }
-    // A memo is keyed by the VaultKey object, so its spec is this one: the same Secret object
-    // gives the same read (most keys of a large table, on every compile after the first).
-    const memo = cache?.keys.get(key);
-    const upstreamKey = spec.upstreamSecretRef.key;
-    const upstream =
-      memo?.upstreamSecret === upstreamSecret
-        ? memo.upstream
-        : remembered(cache?.upstreams, upstreamSecret, `${spec.vendor}\0${upstreamKey ?? ''}`, () =>
-            readUpstreamCredential(spec.vendor, upstreamSecret, upstreamKey),
-          );
-    if (!upstream.ok) {
-      statuses.push(keyStatus(key, false, 'UpstreamSecretInvalid', `${upstream.message}.`, cap));
-      continue;
-    }
-    const tokenSecret = secrets.get(ns, spec.tokenSecretRef.name);
-    const tokenRef = () => id(ns, spec.tokenSecretRef.name);
-    if (!tokenSecret) {
-      statuses.push(keyStatus(key, false, 'TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap));
-      continue;
-    }
-    const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
-    const tokenField = spec.tokenSecretRef.key;
-    const read =
-      memo?.tokenSecret === tokenSecret
-        ? memo.token
-        : remembered(cache?.tokens, tokenSecret, `${tokenField}\0${prefix}`, () =>
-            readToken(tokenSecret, tokenRef(), tokenField, prefix),
-          );
-    if (!read.ok && read.reason === 'TokenSecretMissing') {
-      statuses.push(keyStatus(key, false, read.reason, read.message, cap));
-      continue;
-    }
-    const owner = opts.tokens?.ownerOf(ns, spec.tokenSecretRef.name);
-    if (owner !== undefined && owner !== key.metadata.uid) {
-      const other = liveKeys.get(owner);
-      statuses.push(
-        other === undefined
-          ? keyStatus(
-              key,
-              false,
-              'TokenSecretStale',
-              `Secret ${tokenRef()} belongs to a deleted VaultKey (uid ${owner}): its token was revoked with that key and is never served again; the operator mints a fresh token into it.`,
-              cap,
-            )
-          : keyStatus(
-              key,
-              false,
-              'TokenConflict',
-              `Secret ${tokenRef()} belongs to VaultKey ${id(ns, other)}; a token Secret serves only the key that owns it.`,
-              cap,
-            ),
-      );
-      continue;
-    }
-    if (!read.ok) {
-      statuses.push(keyStatus(key, false, read.reason, read.message, cap));
-      continue;
-    }
-    const digest = read.digest;
-    const revocation = opts.tokens?.revoked(digest);
-    if (revocation) {
-      const at = new Date(revocation.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      statuses.push(
-        keyStatus(
-          key,
-          false,
-          'TokenRevoked',
-          `The token in Secret ${tokenRef()} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
-          cap,
-        ),
-      );
-      continue;
-    }
-    const withRunSecret = opts.runSecrets !== false;
-    if (
-      memo &&
-      memo.policy === entry.outcome &&
-      memo.upstream === upstream &&
-      memo.token === read &&
-      (memo.compiled.runSecret !== undefined) === withRunSecret
-    ) {
-      candidates.push({ key, digest, compiled: memo.compiled });
-      continue;
-    }
-    const expiresAt = earliest(
-      spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt),
-      entry.outcome.expiresAt,
-    );
-    const compiled: CompiledKey = {
-      uid: uidOf(key),
-      namespace: ns,
-      name: key.metadata.name,
-      vendor: spec.vendor,
-      tokenFingerprint: read.fingerprint,
-      upstream: upstream.credential,
-      ...(expiresAt !== undefined && { expiresAt }),
-      suspended: spec.suspended,
-      policy,
-      // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
-      ...(withRunSecret && { runSecret: runSecretFor(read.token, uidOf(key)) }),
-      tokenPrefix: prefix,
-    };
-    cache?.keys.set(key, {
-      policy: entry.outcome,
-      upstreamSecret,
-      upstream,
-      tokenSecret,
-      token: read,
-      compiled,
-    });
-    candidates.push({ key, digest, compiled });
   }
 
   // Two keys with one token cannot be told apart: serve neither rather than guess (fail closed).
@@ -401,48 +301,249 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   const sharedDigests = shared.size > 0 ? sharingKeys(shared, candidates, set.keys) : undefined;
   for (const d of shared) keys.delete(d);
   for (const c of candidates) {
-    const k = c.compiled;
     const sharing = sharedDigests?.get(c.digest);
-    const expired = k.expiresAt !== undefined && k.expiresAt <= now;
-    // A key served as Ready has a status only when they are asked for: nothing to make for most keys.
-    if (!sharing && !expired && !k.suspended && opts.readyStatuses === false) continue;
-    const extra = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy) };
     if (sharing) {
       const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
       const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
-      statuses.push(keyStatus(c.key, false, 'TokenConflict', message, extra));
+      const extra = { tokenFingerprint: c.compiled.tokenFingerprint, ...capOf(c.compiled.policy) };
+      statuses.push(keyStatus(c.key, false, 'TokenConflict', message, now, extra));
       continue;
     }
-    const served = { ...extra, served: true };
-    if (expired) {
-      const at = new Date(k.expiresAt).toISOString();
-      const why =
-        c.key.spec.expiresAt !== undefined && Date.parse(c.key.spec.expiresAt) === k.expiresAt
-          ? ''
-          : " (the SpendPolicy's expiresAt)";
-      statuses.push(
-        keyStatus(
-          c.key,
-          false,
-          'Expired',
-          `The key expired at ${at}${why}; calls answer key_expired.`,
-          served,
-        ),
-      );
-    } else if (k.suspended) {
-      statuses.push(
-        keyStatus(c.key, false, 'Suspended', 'The key is suspended; calls answer key_suspended.', served),
-      );
-    } else if (opts.readyStatuses !== false) {
-      statuses.push(keyStatus(c.key, true, 'Active', `Served with SpendPolicy ${k.policy.ref}.`, served));
-    }
+    // A key served as Ready has a status only when they are asked for: nothing to make for most keys.
+    const status = servedStatus(c.key, c.compiled, now, opts.readyStatuses !== false);
+    if (status) statuses.push(status);
   }
 
-  statuses.sort((a, b) => cmp(a.kind, b.kind) || order(a, b));
+  statuses.sort(statusOrder);
   const snapshot: Snapshot = { version: opts.version, compiledAt: now, keys };
   // The run-key index is built here, once per snapshot, rather than on a request (ADR 0010).
   if (opts.runKeyIndex !== false) runKeysOf(snapshot);
+  if (keep && shared.size === 0) {
+    const notable = new Set<VaultKey>();
+    const servedPerPolicy = new Map<string, number>();
+    for (const c of candidates) {
+      if (c.compiled.expiresAt !== undefined || c.compiled.suspended) notable.add(c.key);
+      servedPerPolicy.set(c.compiled.policy.ref, (servedPerPolicy.get(c.compiled.policy.ref) ?? 0) + 1);
+    }
+    leavePatchState(snapshot, { set, inputs, failures, notable, servedPerPolicy });
+  }
   return { snapshot, statuses };
+}
+
+/** What compiling one VaultKey needs of the rest of the set, and of the options. */
+export interface KeyInputs {
+  readonly policies: ByNamespace<PolicyEntry>;
+  /** `namespace/name` → why, of each SpendPolicy that is invalid. */
+  readonly invalidPolicies: ReadonlyMap<string, string>;
+  readonly secrets: ByNamespace<Secret>;
+  /** uid → name of every VaultKey that exists (cluster only, with `tokens`). */
+  readonly liveKeys: ReadonlyMap<string, string>;
+  readonly cache?: CompileCache;
+  readonly tokens?: TokenGuard;
+  readonly withRunSecret: boolean;
+}
+
+/** Why a key is not served: its Ready=False condition, less the time (a status is made per compile). */
+export interface KeyFailure {
+  readonly ok: false;
+  readonly reason: KeyReason;
+  readonly message: string;
+  readonly extra: { capPerDayUsd?: string };
+}
+
+/** A key that can be served, unless another key has the same token (compile's last step). */
+export interface Candidate {
+  readonly ok: true;
+  readonly key: VaultKey;
+  readonly compiled: CompiledKey;
+  readonly digest: string;
+}
+
+/**
+ * One VaultKey against its policy, Secrets and token guard: the key to serve, or why not. Reads the
+ * cache's work for this very object when its inputs are the same objects as last time.
+ */
+export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFailure {
+  const fail = (reason: KeyReason, message: string, extra: { capPerDayUsd?: string } = {}): KeyFailure => ({
+    ok: false,
+    reason,
+    message,
+    extra,
+  });
+  const { cache, tokens } = inputs;
+  const ns = key.metadata.namespace!;
+  const spec = key.spec;
+  const id = (name: string) => `${ns}/${name}`;
+  const entry = inputs.policies.get(ns, spec.policyRef.name);
+  if (!entry) {
+    const policyRef = id(spec.policyRef.name);
+    const invalid = inputs.invalidPolicies.get(policyRef);
+    return invalid === undefined
+      ? fail('PolicyNotFound', `SpendPolicy ${policyRef} does not exist.`)
+      : fail('PolicyInvalid', `SpendPolicy ${policyRef} is invalid: ${invalid}`);
+  }
+  const policy = entry.outcome.policy;
+  const cap = capOf(policy);
+  if (entry.source.spec.vendor !== spec.vendor)
+    return fail(
+      'VendorMismatch',
+      `The key is for ${spec.vendor} but SpendPolicy ${id(spec.policyRef.name)} is for ${entry.source.spec.vendor}.`,
+      cap,
+    );
+  const upstreamSecret = inputs.secrets.get(ns, spec.upstreamSecretRef.name);
+  if (!upstreamSecret)
+    return fail('UpstreamSecretMissing', `Secret ${id(spec.upstreamSecretRef.name)} does not exist.`, cap);
+  // A memo is keyed by the VaultKey object, so its spec is this one: the same Secret object
+  // gives the same read (most keys of a large table, on every compile after the first).
+  const memo = cache?.keys.get(key);
+  const upstreamKey = spec.upstreamSecretRef.key;
+  const upstream =
+    memo?.upstreamSecret === upstreamSecret
+      ? memo.upstream
+      : remembered(cache?.upstreams, upstreamSecret, `${spec.vendor}\0${upstreamKey ?? ''}`, () =>
+          readUpstreamCredential(spec.vendor, upstreamSecret, upstreamKey),
+        );
+  if (!upstream.ok) return fail('UpstreamSecretInvalid', `${upstream.message}.`, cap);
+  const tokenSecret = inputs.secrets.get(ns, spec.tokenSecretRef.name);
+  const tokenRef = () => id(spec.tokenSecretRef.name);
+  if (!tokenSecret) return fail('TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap);
+  const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
+  const tokenField = spec.tokenSecretRef.key;
+  const read =
+    memo?.tokenSecret === tokenSecret
+      ? memo.token
+      : remembered(cache?.tokens, tokenSecret, `${tokenField}\0${prefix}`, () =>
+          readToken(tokenSecret, tokenRef(), tokenField, prefix),
+        );
+  if (!read.ok && read.reason === 'TokenSecretMissing') return fail(read.reason, read.message, cap);
+  const owner = tokens?.ownerOf(ns, spec.tokenSecretRef.name);
+  if (owner !== undefined && owner !== key.metadata.uid) {
+    const other = inputs.liveKeys.get(owner);
+    return other === undefined
+      ? fail(
+          'TokenSecretStale',
+          `Secret ${tokenRef()} belongs to a deleted VaultKey (uid ${owner}): its token was revoked with that key and is never served again; the operator mints a fresh token into it.`,
+          cap,
+        )
+      : fail(
+          'TokenConflict',
+          `Secret ${tokenRef()} belongs to VaultKey ${id(other)}; a token Secret serves only the key that owns it.`,
+          cap,
+        );
+  }
+  if (!read.ok) return fail(read.reason, read.message, cap);
+  const digest = read.digest;
+  const revocation = tokens?.revoked(digest);
+  if (revocation) {
+    const at = new Date(revocation.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return fail(
+      'TokenRevoked',
+      `The token in Secret ${tokenRef()} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
+      cap,
+    );
+  }
+  const withRunSecret = inputs.withRunSecret;
+  if (
+    memo &&
+    memo.policy === entry.outcome &&
+    memo.upstream === upstream &&
+    memo.token === read &&
+    (memo.compiled.runSecret !== undefined) === withRunSecret
+  )
+    return { ok: true, key, digest, compiled: memo.compiled };
+  const expiresAt = earliest(
+    spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt),
+    entry.outcome.expiresAt,
+  );
+  const compiled: CompiledKey = {
+    uid: uidOf(key),
+    namespace: ns,
+    name: key.metadata.name,
+    vendor: spec.vendor,
+    tokenFingerprint: read.fingerprint,
+    upstream: upstream.credential,
+    ...(expiresAt !== undefined && { expiresAt }),
+    suspended: spec.suspended,
+    policy,
+    // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
+    ...(withRunSecret && { runSecret: runSecretFor(read.token, uidOf(key)) }),
+    tokenPrefix: prefix,
+  };
+  cache?.keys.set(key, {
+    policy: entry.outcome,
+    upstreamSecret,
+    upstream,
+    tokenSecret,
+    token: read,
+    compiled,
+  });
+  return { ok: true, key, digest, compiled };
+}
+
+/** A VaultKey's status with its Ready condition as of `now`. */
+export function keyStatus(
+  key: VaultKey,
+  ok: boolean,
+  reason: KeyReason,
+  message: string,
+  now: number,
+  extra: Partial<ObjectStatus> = {},
+): ObjectStatus {
+  return {
+    kind: 'VaultKey',
+    namespace: key.metadata.namespace!,
+    name: key.metadata.name,
+    uid: uidOf(key),
+    ...(key.metadata.generation !== undefined && { generation: key.metadata.generation }),
+    conditions: [readyCondition(ok, reason, message, { generation: key.metadata.generation, now })],
+    served: false,
+    ...extra,
+  };
+}
+
+/** Statuses in the order of a CompileResult: by kind, namespace, name. */
+export function statusOrder(a: ObjectStatus, b: ObjectStatus): number {
+  return cmp(a.kind, b.kind) || order(a, b);
+}
+
+/**
+ * The status of a key in the table: Expired and Suspended always (they are not Ready), Active only
+ * when `ready` statuses are asked for.
+ */
+export function servedStatus(
+  key: VaultKey,
+  k: CompiledKey,
+  now: number,
+  ready: boolean,
+): ObjectStatus | undefined {
+  const expired = k.expiresAt !== undefined && k.expiresAt <= now;
+  if (!expired && !k.suspended && !ready) return undefined;
+  const served = { tokenFingerprint: k.tokenFingerprint, ...capOf(k.policy), served: true };
+  if (expired) {
+    const at = new Date(k.expiresAt).toISOString();
+    const why =
+      key.spec.expiresAt !== undefined && Date.parse(key.spec.expiresAt) === k.expiresAt
+        ? ''
+        : " (the SpendPolicy's expiresAt)";
+    return keyStatus(
+      key,
+      false,
+      'Expired',
+      `The key expired at ${at}${why}; calls answer key_expired.`,
+      now,
+      served,
+    );
+  }
+  if (k.suspended)
+    return keyStatus(
+      key,
+      false,
+      'Suspended',
+      'The key is suspended; calls answer key_suspended.',
+      now,
+      served,
+    );
+  return keyStatus(key, true, 'Active', `Served with SpendPolicy ${k.policy.ref}.`, now, served);
 }
 
 /** The candidates of each shared digest, in the order of the set's keys (the messages name them so). */
@@ -536,7 +637,7 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function policyStatus(
+export function policyStatus(
   p: SpendPolicy,
   ok: boolean,
   reason: PolicyReason,

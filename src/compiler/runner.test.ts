@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../api/resource-set.ts';
-import { validate } from '../api/validate.ts';
+import { createValidationCache, validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
+import { LayeredMap } from '../snapshot/layered-map.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
 import { type CompileOutcome, createCompileRunner, ManifestError } from './runner.ts';
 
@@ -32,6 +33,65 @@ const files = (policyYaml = policy('200'), keyYaml: string | null = key()) => ({
 
 const manifests = () => createCompileRunner({ clock: fixedClock(NOW), refuseChangesWithErrors: true });
 const keyReason = (o: CompileOutcome) => o.statuses.find((s) => s.kind === 'VaultKey')?.conditions[0]?.reason;
+
+/**
+ * What the file source emits across updates: the documents of a file whose text did not change are
+ * the same objects as before (it reads only the files that changed), and so are their resources.
+ */
+function fileSource() {
+  const parsed = new Map<string, { text: string; docs: { source: string; index: number; doc: unknown }[] }>();
+  const cache = createValidationCache();
+  return (files: Record<string, string>): ResourceSetUpdate => {
+    const docs = Object.entries(files).flatMap(([source, text]) => {
+      let file = parsed.get(source);
+      if (file?.text !== text) {
+        file = { text, docs: parseAllDocuments(text).map((d, index) => ({ source, index, doc: d.toJS() })) };
+        parsed.set(source, file);
+      }
+      return file.docs;
+    });
+    const { set, errors } = validate(docs, { cache });
+    return { set, errors, changedAt: Date.parse(NOW) };
+  };
+}
+
+describe("compile runner with patch: true (serve's compile thread)", () => {
+  const options = {
+    clock: fixedClock(NOW),
+    refuseChangesWithErrors: true,
+    readyStatuses: false,
+    runKeyIndex: false,
+  };
+
+  it('compiles an edit of a key as a patch, with the outcome of a whole compile', () => {
+    const patching = createCompileRunner({ ...options, patch: true });
+    const whole = createCompileRunner(options);
+    const source = fileSource();
+    for (const edit of [
+      files(),
+      files(policy('200'), key('  suspended: true\n')),
+      files(policy('200'), null),
+    ]) {
+      const u = source(edit);
+      const [p, w] = [patching.run(u), whole.run(u)];
+      expect([...p.snapshot.keys]).toEqual([...w.snapshot.keys]);
+      expect(p.statuses).toEqual(w.statuses);
+    }
+    // The second and third were patches: their tables are layered over the first.
+    expect(patching.current?.snapshot.keys).toBeInstanceOf(LayeredMap);
+    expect(whole.current?.snapshot.keys).not.toBeInstanceOf(LayeredMap);
+  });
+
+  it('compiles whole again when a policy changes', () => {
+    const runner = createCompileRunner({ ...options, patch: true });
+    const source = fileSource();
+    runner.run(source(files()));
+    runner.run(source(files(policy('200'), key('  suspended: true\n'))));
+    const u = runner.run(source(files(policy('300'), key('  suspended: true\n'))));
+    expect(u.snapshot.keys).not.toBeInstanceOf(LayeredMap);
+    expect(u.snapshot.keys.get(DIGEST)?.policy.limits.perDayMicros).toBe(300_000_000);
+  });
+});
 
 describe('compile runner, as serve runs it (changes with errors refused whole)', () => {
   it('compiles the first update as version 1', () => {

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { withoutKeys } from '../snapshot/without-keys.ts';
 import { compile, createCompileCache, type ObjectStatus, type TokenGuard } from './compile.ts';
+import { patchCompile } from './patch.ts';
 
 /** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
 export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate> {
@@ -55,6 +56,12 @@ export interface CompileRunnerOptions {
   readonly readyStatuses?: boolean;
   /** false: no run-key index built with each compile (CompileOptions.runKeyIndex). */
   readonly runKeyIndex?: boolean;
+  /**
+   * true: an update is compiled as changes to the snapshot in force where it can be (patchCompile,
+   * ADR 0018), with the same outcome. Only `serve`'s options allow it (no token guard, statuses for
+   * objects not Ready only, no run-key index).
+   */
+  readonly patch?: boolean;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -107,6 +114,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     ...(opts.tokens && { tokens: opts.tokens }),
     ...(opts.readyStatuses === false && { readyStatuses: false }),
     ...(opts.runKeyIndex === false && { runKeyIndex: false }),
+    ...(opts.patch && { patchable: true }),
   };
 
   const compileUpdate = (update: U): CompileOutcome<U> => {
@@ -115,7 +123,9 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       return { ...current, applied: false, errors: update.errors, update };
     }
     const version = nextVersion(current?.snapshot.version ?? 0);
-    const { snapshot, statuses } = compile(update.set, { version, ...options });
+    const { snapshot, statuses } =
+      (opts.patch && current && patchCompile(current.snapshot, update.set, { version, ...options })) ||
+      compile(update.set, { version, ...options });
     set = update.set;
     return { applied: true, snapshot, statuses, errors: update.errors, update };
   };
