@@ -18,8 +18,8 @@ export interface ScaleManifests {
   readonly tokens: readonly string[];
   readonly bytes: number;
   readonly writeMs: number;
-  /** Rewrites the file holding key 0 with that key suspended (a one-key change); resolves when written. */
-  suspendFirstKey(): Promise<void>;
+  /** Rewrites the file holding key 0 with that key `suspended: true` or not (a one-key change); resolves when written. */
+  setFirstKeySuspended(suspended: boolean): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -107,7 +107,8 @@ export async function writeScaleManifests(
     tokens: tokens.slice(0, keys),
     bytes,
     writeMs: performance.now() - started,
-    suspendFirstKey: () => writeFile(fileOf(0), keyFile(tokens, 0, Math.min(keys, KEYS_PER_FILE), true)),
+    setFirstKeySuspended: (suspended) =>
+      writeFile(fileOf(0), keyFile(tokens, 0, Math.min(keys, KEYS_PER_FILE), suspended)),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
