@@ -186,7 +186,10 @@ export interface VendorAdapter {
   price(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */
   upstreamAuthorization(credential: UpstreamCredential): string;
-  /** The actual cost from a successful response, when the vendor reports one. */
+  /**
+   * The actual cost from a successful response, when the vendor reports one. Asked only about an
+   * operation that moves money (`movesMoney`): any other keeps its price.
+   */
   settle(op: Operation, status: number, body: unknown): MicroUsd | undefined;
   /** Renders a denial in the vendor's error format. */
   error(reason: DenyReason, message: string, status: number): VendorError;

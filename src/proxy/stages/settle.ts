@@ -10,10 +10,14 @@ import type { UpstreamResponse } from '../upstreams.ts';
 export const settle: Stage = (ctx, deps) =>
   ctx.reservation ? settleReservation(ctx, deps, ctx.reservation) : undefined;
 
-/** What the call cost: nothing when the vendor refused it, what the vendor reports, else what was reserved. */
+/**
+ * What the call cost: nothing when the vendor refused it, what the vendor reports, else what was
+ * reserved. Only a call that moves money is settled from its answer (VendorAdapter.settle), so a
+ * read's body is never parsed here.
+ */
 function actualCost(adapter: VendorAdapter, op: Operation, res: UpstreamResponse): MicroUsd {
   if (res.status >= 400 && res.status < 500) return 0;
-  if (res.status >= 200 && res.status < 300)
+  if (op.movesMoney && res.status >= 200 && res.status < 300)
     return adapter.settle(op, res.status, parseJson(res.body)) ?? op.costMicros;
   return op.costMicros;
 }
