@@ -324,3 +324,71 @@ describe('patchCompile over edit sequences (property)', () => {
     expect(patched / (compiles - runs)).toBeGreaterThan(0.4);
   });
 });
+
+describe('patchCompile at the size of its overlay', () => {
+  /** `n` keys of one policy and one upstream Secret, each key with its own token Secret. */
+  function docsOf(n: number, upstreamKey: string): RawDocument[] {
+    const docs: Doc[] = [variant('p0', 0), { ...variant('u0', 0), data: { apiKey: b64(upstreamKey) } }];
+    for (let i = 0; i < n; i++) {
+      docs.push({
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        metadata: { name: `k${i}`, namespace: 'ns', uid: `uid-k${i}` },
+        spec: {
+          vendor: 'stripe',
+          policyRef: { name: 'p0' },
+          upstreamSecretRef: { name: 'u0', key: 'apiKey' },
+          tokenSecretRef: { name: `t${i}` },
+        },
+      });
+      docs.push({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `t${i}`, namespace: 'ns', uid: `uid-t${i}` },
+        data: { token: b64(`tok_${String(i).padStart(30, '0')}`) },
+      });
+    }
+    return docs.map((doc, index) => ({ source: 'all.yaml', index, doc }));
+  }
+
+  it('compiles whole when a Secret every key names changes (more keys than a patch takes)', () => {
+    const n = 4_200;
+    const options = { clock, readyStatuses: false, runKeyIndex: false } as const;
+    const validation = createValidationCache();
+    const cache = createCompileCache();
+    const before = docsOf(n, 'sk_test_before');
+    const first = compile(validate(before, { cache: validation }).set, {
+      ...options,
+      version: 1,
+      cache,
+      patchable: true,
+    });
+    // The upstream Secret rotated; every other document is the same object as before.
+    const after = [...before];
+    after[1] = docsOf(0, 'sk_test_after')[1]!;
+    const set = validate(after, { cache: validation }).set;
+    expect(set.keys[0]).toBe(validate(before, { cache: validation }).set.keys[0]);
+    expect(
+      patchCompile(first.snapshot, set, { ...options, version: 2, cache, patchable: true }),
+    ).toBeUndefined();
+    const whole = compile(set, { ...options, version: 2, cache, patchable: true });
+    expect(whole.snapshot.keys.size).toBe(n);
+    for (const k of whole.snapshot.keys.values())
+      expect(k.upstream).toEqual({ kind: 'bearer', token: 'sk_test_after' });
+    // One token Secret rotated: a patch.
+    const again = [...after];
+    again[3] = {
+      ...again[3]!,
+      doc: { ...(again[3]!.doc as Doc), data: { token: b64('tok_rotated_00000000000000000000000') } },
+    };
+    const patched = patchCompile(whole.snapshot, validate(again, { cache: validation }).set, {
+      ...options,
+      version: 3,
+      cache,
+      patchable: true,
+    });
+    expect(patched?.snapshot.keys.size).toBe(n);
+    expect(patched?.snapshot.keys.get(tokenDigest('tok_rotated_00000000000000000000000'))?.name).toBe('k0');
+    expect(patched?.snapshot.keys.has(tokenDigest(`tok_${'0'.repeat(30)}`))).toBe(false);
+  });
+});

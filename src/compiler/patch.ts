@@ -86,6 +86,8 @@ export function patchCompile(
       changedSecrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name);
     for (let i = 0; i < keys.start; i++) if (names(set.keys[i]!)) affected.push(set.keys[i]!);
     for (let i = keys.stop; i < set.keys.length; i++) if (names(set.keys[i]!)) affected.push(set.keys[i]!);
+    // A Secret most keys name (the upstream credential, rotated): a whole compile, not a patch of all.
+    if (affected.length + keys.removed.length + keys.added.length > budget) return undefined;
   }
 
   /** Digest → the key now served under it (undefined: none), where it differs from `table`. */
