@@ -73,6 +73,13 @@ export function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** Every process below `pid`: its children, theirs, and so on (an interrupted run stops them all). */
+export function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const child of childrenOf(pid)) out.push(child, ...descendantsOf(child));
+  return out;
+}
+
 /** /proc/loadavg's 1, 5 and 15 minute figures. */
 export function loadAverage(): [number, number, number] | undefined {
   const parts = read('/proc/loadavg')?.split(' ');

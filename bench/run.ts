@@ -19,7 +19,7 @@ import { writeBenchManifests } from './manifests.ts';
 import { combinePhases, type Load, runPaced, runPhase, type Target } from './measure.ts';
 import { NGINX_MISSING, nginxVersion, startNginx } from './nginx.ts';
 import { type Child, startHop, startKeybrake, startUpstream } from './processes.ts';
-import { cpuModel, cpuSecondsOf, loadAverage } from './procfs.ts';
+import { cpuModel, cpuSecondsOf, descendantsOf, loadAverage } from './procfs.ts';
 import { proxyCalls, scriptCalls } from './redis-stats.ts';
 import {
   type BenchReport,
@@ -396,6 +396,21 @@ async function main(): Promise<void> {
       `Wrote the figures into ${path.relative(process.cwd(), DOCS)} (BENCH_WRITE_DOCS=0: not)\n`,
     );
   }
+}
+
+// Interrupted (Ctrl-C, a CI timeout), the run stops the processes it started: left running, the
+// proxies, hops, nginx and Redis would load the machine for whatever is measured next.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const pid of descendantsOf(process.pid)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
 }
 
 main().catch((err: unknown) => {
