@@ -145,6 +145,24 @@ describe('createFileReader', () => {
     expect(first.documents[0]!.doc).toEqual({ kind: 'A' });
   });
 
+  it('says when the files it read racily leave the racy window, and nothing once a load found them out of it', async () => {
+    const file = join(dir, 'a.yaml');
+    await writeFile(file, 'kind: A\n');
+    const mtime = new Date('2026-06-01T00:00:00Z');
+    await utimes(file, mtime, mtime);
+    let now = mtime.getTime() + 500;
+    const reader = createFileReader({ now: () => now, digest: (parsed) => parsed });
+    await reader.load([dir]);
+    expect(reader.settlesAt()).toBe(mtime.getTime() + 2_000);
+    now = mtime.getTime() + 2_000;
+    const settled = await reader.load([dir]);
+    expect(reader.settlesAt()).toBeUndefined();
+    // Its stat is recorded now: the next load hands back the same value without reading it.
+    const next = await reader.load([dir]);
+    expect(next[0]).toEqual(settled[0]);
+    expect('file' in next[0]! && 'file' in settled[0]! && next[0].file === settled[0].file).toBe(true);
+  });
+
   it('forgets a removed file, and reads a file put back as new', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
     const reader = createManifestReader({ now: later });

@@ -68,11 +68,20 @@ export type FileEntry<T> = { readonly file: T } | { readonly error: DocumentErro
  */
 export function createFileReader<T>(opts: { now?: () => number; digest: (parsed: ParsedFile) => T }): {
   load(paths: readonly string[]): Promise<FileEntry<T>[]>;
+  /**
+   * When every file the last load read racily is out of the racy window (epoch ms, by `now`):
+   * a load from then on records their stat, so later loads need not read them again. Undefined
+   * when none was racy.
+   */
+  settlesAt(): number | undefined;
 } {
   const now = opts.now ?? Date.now;
   let known = new Map<string, ReadFile<T>>();
+  let settlesAt: number | undefined;
   return {
+    settlesAt: () => settlesAt,
     async load(paths) {
+      let racyUntil: number | undefined;
       const entries: FileEntry<T>[] = [];
       const files: string[] = [];
       for (const path of paths) {
@@ -93,6 +102,7 @@ export function createFileReader<T>(opts: { now?: () => number; digest: (parsed:
           // Taken before the read: a write after it changes the stat, and the next load reads again.
           const s = await stat(file, { bigint: true });
           const racy = now() - Number(s.mtimeMs) < RACY_MS;
+          if (racy) racyUntil = Math.max(racyUntil ?? 0, Number(s.mtimeMs) + RACY_MS);
           const seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
           const last = known.get(file);
           if (seen !== undefined && last?.stat === seen) read = last;
@@ -113,6 +123,7 @@ export function createFileReader<T>(opts: { now?: () => number; digest: (parsed:
         entries.push({ file: read.value });
       }
       known = next;
+      settlesAt = racyUntil;
       return entries;
     },
   };

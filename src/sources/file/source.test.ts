@@ -180,3 +180,46 @@ describe('createFileSource', () => {
     expect(seen).toEqual([first, a, b]);
   });
 });
+
+describe('file source: files read racily at start', () => {
+  /** A source that does not watch, and whose settle pass runs when the test says. */
+  async function settlingSource() {
+    const scheduled: { delayMs: number; run: () => void }[] = [];
+    const s = createFileSource([dir], {
+      clock: fixedClock('2026-06-01T00:00:00Z'),
+      log: silentLogger(),
+      watch: false,
+      schedule: (delayMs, run) => {
+        scheduled.push({ delayMs, run });
+        return { cancel: () => {} };
+      },
+    });
+    source = s;
+    const seen: ResourceSetUpdate[] = [];
+    s.onUpdate((u) => seen.push(u));
+    const first = await s.start();
+    return { s, first, seen, scheduled };
+  }
+
+  it('reads them again once they settle, with no update when none changed', async () => {
+    const { s, first, seen, scheduled } = await settlingSource();
+    // Just written: within the 2 s racy window, so a pass is scheduled for when it ends.
+    expect(scheduled).toHaveLength(1);
+    expect(scheduled[0]!.delayMs).toBeGreaterThan(0);
+    expect(scheduled[0]!.delayMs).toBeLessThanOrEqual(2_050);
+    scheduled[0]!.run();
+    // The pass is a load like a reload's: a reload now waits for it, and then finds the same objects.
+    const after = await s.reload();
+    expect(seen).toHaveLength(2); // start's update and the reload's; none from the pass
+    expect(after.set.keys[0]).toBe(first.set.keys[0]);
+  });
+
+  it('gives an update when a file changed and no watcher said so', async () => {
+    const { s, seen, scheduled } = await settlingSource();
+    await put('policy.yaml', policy('300'));
+    scheduled[0]!.run();
+    await s.reload(); // after the pass
+    // The start's, the pass's, the reload's.
+    expect(seen.map(perDay)).toEqual(['200', '300', '300']);
+  });
+});
