@@ -85,6 +85,11 @@ export interface PatchState {
   readonly notable: Set<VaultKey>;
   /** How many served keys name each policy (by ref): the policies the table carries. */
   readonly servedPerPolicy: Map<string, number>;
+  /**
+   * Secrets of the set that stand for the one the keys were compiled against: read again with the
+   * same content, the index keeps the first object (patch.ts).
+   */
+  readonly standIns: ObjectMemo<Secret, Secret>;
 }
 
 const patchStates = new WeakMap<Snapshot, PatchState>();
@@ -325,7 +330,14 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
       if (c.compiled.expiresAt !== undefined || c.compiled.suspended) notable.add(c.key);
       servedPerPolicy.set(c.compiled.policy.ref, (servedPerPolicy.get(c.compiled.policy.ref) ?? 0) + 1);
     }
-    leavePatchState(snapshot, { set, inputs, failures, notable, servedPerPolicy });
+    leavePatchState(snapshot, {
+      set,
+      inputs,
+      failures,
+      notable,
+      servedPerPolicy,
+      standIns: new ObjectMemo('secret stand-in'),
+    });
   }
   return { snapshot, statuses };
 }

@@ -1,6 +1,6 @@
 import { ByNamespace } from '../api/by-namespace.ts';
 import type { ResourceSet } from '../api/resource-set.ts';
-import type { VaultKey } from '../api/v1alpha1/index.ts';
+import type { Secret, VaultKey } from '../api/v1alpha1/index.ts';
 import { LayeredMap } from '../snapshot/layered-map.ts';
 import { keyWireText, rememberDelta } from '../snapshot/serialize.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
@@ -64,23 +64,52 @@ export function patchCompile(
 
   // From here on the state is changed in place: a return of undefined leaves it half patched, which
   // is why it was taken (a whole compile builds its own).
+  //
+  // An edited file is read again whole: its documents are new objects, nearly all with the content
+  // they had. A Secret whose content is the same stays in the index as the object the keys were
+  // compiled against (its new object stands for it from now on), so no key naming it is compiled
+  // again; a key whose content is the same takes the work of the one it replaces (its memo).
+  const { standIns } = state;
+  const inForce = (s: Secret) => standIns.get(s) ?? s;
+  const replacedSecrets = new ByNamespace<Secret>();
+  for (const s of secrets.removed) replacedSecrets.set(s.metadata.namespace!, s.metadata.name, s);
+  const unchanged = new Set<Secret>();
+  for (const s of secrets.added) {
+    const before = replacedSecrets.get(s.metadata.namespace!, s.metadata.name);
+    if (before === undefined || !sameSecretContent(before, s)) continue;
+    standIns.set(s, inForce(before));
+    unchanged.add(before).add(s);
+  }
   const changedSecrets = new ByNamespace<true>();
+  let secretsChanged = 0;
   for (const s of secrets.removed) {
+    if (unchanged.has(s)) continue;
     const { namespace, name } = s.metadata;
     // A Secret the index does not hold as this object: a set the state cannot account for.
-    if (inputs.secrets.get(namespace!, name) !== s) return undefined;
+    if (inputs.secrets.get(namespace!, name) !== inForce(s)) return undefined;
     inputs.secrets.delete(namespace!, name);
     changedSecrets.set(namespace!, name, true);
+    secretsChanged++;
   }
   for (const s of secrets.added) {
+    if (unchanged.has(s)) continue;
     const { namespace, name } = s.metadata;
     if (inputs.secrets.get(namespace!, name) !== undefined) return undefined; // a duplicate
     inputs.secrets.set(namespace!, name, s);
     changedSecrets.set(namespace!, name, true);
+    secretsChanged++;
+  }
+  const replacedKeys = new ByNamespace<VaultKey>();
+  for (const k of keys.removed) replacedKeys.set(k.metadata.namespace!, k.metadata.name, k);
+  for (const k of keys.added) {
+    const before = replacedKeys.get(k.metadata.namespace!, k.metadata.name);
+    const memo = before && cache.keys.get(before);
+    if (memo && sameJson(before.metadata, k.metadata) && sameJson(before.spec, k.spec))
+      cache.keys.set(k, memo);
   }
   // Keys outside the changed run whose Secret is one of the changed ones.
   const affected: VaultKey[] = [];
-  if (secrets.removed.length + secrets.added.length > 0) {
+  if (secretsChanged > 0) {
     const names = (k: VaultKey) =>
       changedSecrets.get(k.metadata.namespace!, k.spec.upstreamSecretRef.name) ??
       changedSecrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name);
@@ -124,7 +153,9 @@ export function patchCompile(
     const before = table.get(verdict.digest);
     // A key read again from an edited file compiles to a new object with the same text: the table
     // keeps the one it has, and the delta carries only what a proxy must change.
-    const same = before !== undefined && keyWireText(before, false) === keyWireText(verdict.compiled, false);
+    const same =
+      before === verdict.compiled ||
+      (before !== undefined && keyWireText(before, false) === keyWireText(verdict.compiled, false));
     changes.set(verdict.digest, same ? before : verdict.compiled);
     if (verdict.compiled.expiresAt !== undefined || verdict.compiled.suspended) notable.add(key);
     count(verdict.compiled.policy, 1);
@@ -163,7 +194,7 @@ export function patchCompile(
     remove,
     removePolicies,
   });
-  leavePatchState(snapshot, { set, inputs, failures, notable, servedPerPolicy });
+  leavePatchState(snapshot, { set, inputs, failures, notable, servedPerPolicy, standIns });
 
   // The statuses of a compile that makes none for Ready objects: invalid policies, keys not served,
   // and served keys that are expired or suspended, all as of now.
@@ -179,6 +210,27 @@ export function patchCompile(
   }
   statuses.sort(statusOrder);
   return { snapshot, statuses };
+}
+
+/** Whether a Secret read again reads as it did: what the compiler reads of it is the same. */
+function sameSecretContent(a: Secret, b: Secret): boolean {
+  return a.type === b.type && sameJson(a.data, b.data) && sameJson(a.stringData, b.stringData);
+}
+
+/** Deep equality of parsed documents' values (objects, arrays, strings, numbers, booleans, null). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys)
+    if (
+      !Object.hasOwn(b, k) ||
+      !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
+    )
+      return false;
+  return true;
 }
 
 /** Whether two lists hold the same objects in the same order. */
