@@ -501,16 +501,7 @@ export function keyStatus(
   now: number,
   extra: Partial<ObjectStatus> = {},
 ): ObjectStatus {
-  return {
-    kind: 'VaultKey',
-    namespace: key.metadata.namespace!,
-    name: key.metadata.name,
-    uid: uidOf(key),
-    ...(key.metadata.generation !== undefined && { generation: key.metadata.generation }),
-    conditions: [readyCondition(ok, reason, message, { generation: key.metadata.generation, now })],
-    served: false,
-    ...extra,
-  };
+  return { ...objectStatus('VaultKey', key, ok, reason, message, now), served: false, ...extra };
 }
 
 /** Statuses in the order of a CompileResult: by kind, namespace, name. */
@@ -656,13 +647,26 @@ export function policyStatus(
   message: string,
   now: number,
 ): ObjectStatus {
+  return objectStatus('SpendPolicy', p, ok, reason, message, now);
+}
+
+/** The status of an object of ours with its Ready condition as of `now`. */
+function objectStatus(
+  kind: ObjectStatus['kind'],
+  o: VaultKey | SpendPolicy,
+  ok: boolean,
+  reason: KeyReason | PolicyReason,
+  message: string,
+  now: number,
+): ObjectStatus {
+  const { metadata } = o;
   return {
-    kind: 'SpendPolicy',
-    namespace: p.metadata.namespace!,
-    name: p.metadata.name,
-    uid: uidOf(p),
-    ...(p.metadata.generation !== undefined && { generation: p.metadata.generation }),
-    conditions: [readyCondition(ok, reason, message, { generation: p.metadata.generation, now })],
+    kind,
+    namespace: metadata.namespace!,
+    name: metadata.name,
+    uid: uidOf(o),
+    ...(metadata.generation !== undefined && { generation: metadata.generation }),
+    conditions: [readyCondition(ok, reason, message, { generation: metadata.generation, now })],
   };
 }
 
