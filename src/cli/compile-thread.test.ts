@@ -1,13 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { saveFile } from '../../test/env/save-file.ts';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../test/fixtures/support-bot.ts';
 import { systemClock } from '../clock.ts';
 import { ManifestError } from '../compiler/runner.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { silentLogger } from '../telemetry/logger.ts';
+import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
 import { type CompileSummary, type CompileThread, startCompileThread } from './compile-thread.ts';
 
@@ -69,6 +71,33 @@ describe('startCompileThread', () => {
         holding: 1,
       },
     ]);
+  });
+
+  it('collects its start-up garbage once the first table is out, and says so only at debug, with no warning', async () => {
+    const logged = new PassThrough();
+    const lines = createInterface({ input: logged });
+    const collected = new Promise<Record<string, unknown>>((resolve) =>
+      lines.on('line', (l) => {
+        const r = JSON.parse(l) as Record<string, unknown>;
+        if (r['msg'] === 'compile thread collected its start-up garbage') resolve(r);
+      }),
+    );
+    const stderr: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => stderr.push(String(chunk)) > 0) as typeof write;
+    try {
+      thread = await startCompileThread({
+        paths: [dir],
+        holder,
+        log: createLogger({ level: 'debug', destination: logged }),
+        onOutcome: () => {},
+      });
+      expect(await collected).toMatchObject({ level: 20, ms: expect.any(Number) });
+    } finally {
+      process.stderr.write = write;
+    }
+    // vm.measureMemory's experimental warning is kept out of serve's log stream.
+    expect(stderr.join('')).not.toMatch(/ExperimentalWarning|measureMemory/);
   });
 
   it('applies an edit as a delta, and reports it only once the holder has the table', async () => {
