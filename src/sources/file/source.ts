@@ -26,9 +26,9 @@ export interface FileSourceOptions {
   readonly debounceMs?: number;
   readonly defaultNamespace?: string;
   /**
-   * Runs `run` after `delayMs` (tests run it at once); default an unref'd timer. Used to read
-   * again, once they are out of the racy window, the files read racily, so that the next change
-   * does not read them all (see `settle` below).
+   * Runs `run` after `delayMs` (tests run it when they choose); default an unref'd timer. Used to
+   * read the files read racily again once they are out of the racy window, so that the next change
+   * does not read them all (`scheduleSettle` below).
    */
   readonly schedule?: (delayMs: number, run: () => void) => { cancel(): void };
 }
