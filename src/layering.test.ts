@@ -17,6 +17,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   decision: [],
   // A WeakMap's semantics in a property of the object (its cost to V8's collector at 100 000 keys).
   memo: [],
+  // Deep and list equality (the operator's status writer, the compiler's patch, the file source).
+  equality: [],
   patterns: [],
   money: [],
   telemetry: ['decision'],
@@ -28,8 +30,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   vendors: ['decision', 'money', 'snapshot'],
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
-  compiler: ['api', 'clock', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
-  sources: ['api', 'backoff', 'clock', 'memo', 'snapshot', 'telemetry'],
+  compiler: ['api', 'clock', 'equality', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
+  sources: ['api', 'backoff', 'clock', 'equality', 'memo', 'snapshot', 'telemetry'],
   distribution: ['backoff', 'clock', 'decision', 'listen', 'snapshot', 'telemetry'],
   proxy: [
     'clock',
@@ -51,6 +53,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'compiler',
     'counters',
     'distribution',
+    'equality',
     'memo',
     'money',
     'snapshot',

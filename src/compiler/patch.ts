@@ -1,6 +1,7 @@
 import { ByNamespace } from '../api/by-namespace.ts';
 import type { ResourceSet } from '../api/resource-set.ts';
 import type { Secret, VaultKey } from '../api/v1alpha1/index.ts';
+import { sameItems, sameJson } from '../equality.ts';
 import { LayeredMap } from '../snapshot/layered-map.ts';
 import { keyWireText, rememberDelta } from '../snapshot/serialize.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
@@ -54,7 +55,7 @@ export function patchCompile(
   const cache = inputs.cache;
   if (!cache || opts.cache !== cache || (opts.runSecrets !== false) !== inputs.withRunSecret)
     return undefined;
-  if (!sameObjects(state.set.policies, set.policies)) return undefined;
+  if (!sameItems(state.set.policies, set.policies)) return undefined;
   const table = LayeredMap.from(previous.keys);
   const budget = Math.max(MIN_OVERLAY, table.size >> OVERLAY_SHIFT) - table.overlaySize;
   const keys = changedRun(state.set.keys, set.keys);
@@ -215,29 +216,6 @@ export function patchCompile(
 /** Whether a Secret read again reads as it did: what the compiler reads of it is the same. */
 function sameSecretContent(a: Secret, b: Secret): boolean {
   return a.type === b.type && sameJson(a.data, b.data) && sameJson(a.stringData, b.stringData);
-}
-
-/** Deep equality of parsed documents' values (objects, arrays, strings, numbers, booleans, null). */
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const k of keys)
-    if (
-      !Object.hasOwn(b, k) ||
-      !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
-    )
-      return false;
-  return true;
-}
-
-/** Whether two lists hold the same objects in the same order. */
-function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

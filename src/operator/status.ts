@@ -8,6 +8,7 @@ import {
 import { API_VERSION, type Condition, GROUP, VERSION } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
 import { mergeConditions } from '../compiler/conditions.ts';
+import { sameJson } from '../equality.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { PLURALS } from '../sources/kubernetes/labels.ts';
 
@@ -128,31 +129,6 @@ export function laterLastUse(lastUsedMs: number | undefined, shown: unknown): st
   const before = typeof shown === 'string' ? Date.parse(shown) : Number.NaN;
   if (!Number.isNaN(before) && seconds.getTime() <= before) return undefined;
   return seconds.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/**
- * Whether two JSON values are equal, whatever order the API server kept an object's keys in. Run for
- * every field of every status on each pass, so it allocates nothing.
- */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let count = 0;
-  for (const k in x) {
-    if (!Object.hasOwn(x, k) || x[k] === undefined) continue;
-    count++;
-    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
-  }
-  for (const k in y) if (Object.hasOwn(y, k) && y[k] !== undefined) count--;
-  return count === 0;
 }
 
 /** Which object a status belongs to. */

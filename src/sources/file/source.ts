@@ -1,6 +1,7 @@
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
+import { sameItems } from '../../equality.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { createFileAssembler } from './file-assembly.ts';
 import { createFileReader, flattenEntries } from './load.ts';
@@ -41,11 +42,6 @@ const unrefTimer = (delayMs: number, run: () => void) => {
 
 /** Past the end of the racy window, so that the load after it finds every file out of it. */
 const SETTLE_MARGIN_MS = 50;
-
-/** Whether two lists hold the same objects in the same order. */
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 /**
  * Standalone mode's source (DESIGN.md §3): manifest files and directories → load → validate → the
