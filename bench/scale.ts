@@ -177,6 +177,14 @@ async function lookups(kb: Child & { stripeUrl: string }, m: ScaleManifests, opt
   return runPaced(getTarget(kb.stripeUrl), { ...load, seconds: opts.seconds }, { headersFor });
 }
 
+/** One reload under load: how long it took, and the latencies (ms) of the calls sent meanwhile. */
+interface ReloadWindow {
+  readonly ms: number;
+  readonly applied: boolean;
+  readonly during: number[];
+  readonly errors: number;
+}
+
 /** One-key edits per reload measurement: key 0 suspended, resumed, suspended. */
 const RELOADS = 3;
 
@@ -190,7 +198,7 @@ async function reloadsWhileServing(
   m: ScaleManifests,
   opts: ScaleOptions,
 ): Promise<ScaleRow['reload']> {
-  const windows: NonNullable<Awaited<ReturnType<typeof reloadWhileServing>>>[] = [];
+  const windows: ReloadWindow[] = [];
   for (let i = 0; i < RELOADS; i++) {
     const w = await reloadWhileServing(kb, m, opts, i % 2 === 0);
     if (!w) return null;
@@ -221,7 +229,7 @@ async function reloadWhileServing(
   m: ScaleManifests,
   opts: ScaleOptions,
   suspended: boolean,
-): Promise<{ ms: number; applied: boolean; during: number[]; errors: number } | null> {
+): Promise<ReloadWindow | null> {
   const pick = randomIndexes(7 * m.keys + 1, m.keys, 1);
   const samples = { sentAt: [] as number[], ms: [] as number[] };
   const timeoutMs = Math.max(60_000, m.keys * 5);
