@@ -25,7 +25,7 @@ const LEAVE = Symbol('leave the subset');
 export function readPlainYaml(text: string): unknown[] | undefined {
   if (OUTSIDE_SUBSET.test(text)) return undefined;
   try {
-    return new PlainReader(text.split('\n')).documents();
+    return new PlainReader(text.split('\n'), new OwnStrings()).documents();
   } catch (err) {
     // Nesting deeper than the stack: the reference parser says what it makes of that.
     if (err === LEAVE || isStackOverflow(err)) return undefined;
@@ -48,13 +48,57 @@ const isIndicator = (c: number): boolean => c < 128 && INDICATOR[c] === 1;
 /** Keys are implicit keys, which YAML limits to 1024 characters. */
 const MAX_KEY_LENGTH = 1000;
 
+/**
+ * The string values of one file: none of them a part of the file's text, and a value that repeats
+ * held once.
+ *
+ * V8 makes a string cut out of a longer one (13 characters or more) a view of it, so a token or a
+ * name read from a manifest kept the whole file's text alive as long as its document. `serve`'s
+ * compile thread keeps the documents of every file (ADR 0018): at 100 000 keys it held all 39 MiB
+ * of the manifests' text, and 100 000 copies each of the namespace, the kinds and every other value
+ * the keys repeat (its retained heap 252 MiB, 194 with this).
+ *
+ * Repeats are found with a small table indexed by a value's length and its first, middle and last
+ * characters, each slot holding the last value put there. A Map would hash every value whole, and
+ * took a tenth more time to read the files. A value not found in its slot is held again: the table
+ * only ever saves memory, it never changes a value.
+ */
+class OwnStrings {
+  private readonly slots: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+
+  own(value: string): string {
+    const n = value.length;
+    if (n === 0) return value;
+    const h =
+      Math.imul(n, 0x9e3779b1) ^
+      Math.imul(value.charCodeAt(0), 0x85ebca6b) ^
+      Math.imul(value.charCodeAt(n >> 1), 0xc2b2ae35) ^
+      Math.imul(value.charCodeAt(n - 1), 0x27d4eb2f);
+    const slot = (h ^ (h >>> 15)) & (SLOTS - 1);
+    const held = this.slots[slot];
+    if (held === value) return held;
+    // Shorter strings are copies already. Joining makes a new string; cutting the space off again
+    // copies it whole, and the result is a view of that copy, not of the file.
+    const own = n < SLICE_MIN ? value : ` ${value}`.slice(1);
+    this.slots[slot] = own;
+    return own;
+  }
+}
+
+/** Slots of OwnStrings' table (a power of two). */
+const SLOTS = 1024;
+/** The shortest string V8 makes a view of a longer one (SlicedString::kMinLength) rather than a copy. */
+const SLICE_MIN = 13;
+
 class PlainReader {
   private readonly lines: string[];
+  private readonly strings: OwnStrings;
   private line = 0;
   private end = 0;
 
-  constructor(lines: string[]) {
+  constructor(lines: string[], strings: OwnStrings) {
     this.lines = lines;
+    this.strings = strings;
   }
 
   documents(): unknown[] {
@@ -101,7 +145,7 @@ class PlainReader {
     const text = this.lines[this.line]!;
     if (isItemStart(text, col)) return this.sequence(col);
     if (keySeparator(text, col) >= 0) return this.mapping(col);
-    const value = inlineValue(text, col);
+    const value = inlineValue(text, col, this.strings);
     this.line++;
     return value;
   }
@@ -121,7 +165,7 @@ class PlainReader {
         this.line++;
         value = this.nestedValue(col, true);
       } else {
-        value = inlineValue(text, at);
+        value = inlineValue(text, at, this.strings);
         this.line++;
       }
       map[key] = value;
@@ -235,16 +279,16 @@ function plainKey(raw: string): string {
 }
 
 /** A value that ends on its line: quoted, a flow collection or a plain scalar. */
-function inlineValue(text: string, at: number): unknown {
+function inlineValue(text: string, at: number, strings: OwnStrings): unknown {
   const first = text.charCodeAt(at);
   if (first === DOUBLE_QUOTE || first === SINGLE_QUOTE) {
     const end = quotedEnd(text, at);
     const value = quoted(text, at, end);
     expectLineEnd(text, end);
-    return value;
+    return strings.own(value);
   }
   if (first === 0x5b || first === 0x7b) {
-    const flow = new FlowReader(text, at);
+    const flow = new FlowReader(text, at, strings);
     const value = flow.node();
     expectLineEnd(text, flow.pos);
     return value;
@@ -255,7 +299,13 @@ function inlineValue(text: string, at: number): unknown {
   const comment = text.indexOf(' #', at);
   const raw = (comment < 0 ? text.slice(at) : text.slice(at, comment)).trimEnd();
   if (raw.includes(': ') || raw.charCodeAt(raw.length - 1) === COLON) throw LEAVE;
-  return resolvePlain(raw);
+  return ownPlain(raw, strings);
+}
+
+/** A plain scalar's value, its string (if a string) owned. */
+function ownPlain(raw: string, strings: OwnStrings): unknown {
+  const value = resolvePlain(raw);
+  return typeof value === 'string' ? strings.own(value) : value;
 }
 
 /** After a value only spaces, then nothing or a comment. */
@@ -327,11 +377,13 @@ function resolveNumber(raw: string): unknown {
 /** A flow collection that opens and closes on one line: `{ name: a, namespace: b }`, `["x", y]`. */
 class FlowReader {
   private readonly text: string;
+  private readonly strings: OwnStrings;
   pos: number;
 
-  constructor(text: string, pos: number) {
+  constructor(text: string, pos: number, strings: OwnStrings) {
     this.text = text;
     this.pos = pos;
+    this.strings = strings;
   }
 
   node(): unknown {
@@ -342,9 +394,9 @@ class FlowReader {
       const end = quotedEnd(this.text, this.pos);
       const value = quoted(this.text, this.pos, end);
       this.pos = end;
-      return value;
+      return this.strings.own(value);
     }
-    return resolvePlain(this.plain());
+    return ownPlain(this.plain(), this.strings);
   }
 
   private sequence(): unknown[] {
