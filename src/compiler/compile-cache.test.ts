@@ -155,7 +155,11 @@ function variant(slot: Slot, v: number): Doc {
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: meta(slot, `uid-${slot}`),
-        data: { apiKey: b64(['sk_test_one', 'sk_test_two', '', 'sk test'][v % 4]!) },
+        // Two fields, for keys that read the same Secret in different ways.
+        data: {
+          apiKey: b64(['sk_test_one', 'sk_test_two', '', 'sk test'][v % 4]!),
+          altKey: b64(['sk_test_alt', 'sk_test_two'][v % 2]!),
+        },
       };
     case 'k':
       return {
@@ -165,8 +169,13 @@ function variant(slot: Slot, v: number): Doc {
         spec: {
           vendor: 'stripe',
           policyRef: { name: ['p0', 'p1', 'p9'][v % 3]! },
-          upstreamSecretRef: { name: v % 7 === 6 ? 'u9' : 'u0', key: 'apiKey' },
-          tokenSecretRef: { name: `t${(Number(slot[1]) + (v % 5 === 4 ? 1 : 0)) % 4}` },
+          upstreamSecretRef: { name: v % 7 === 6 ? 'u9' : 'u0', key: v % 3 === 1 ? 'altKey' : 'apiKey' },
+          tokenSecretRef: {
+            name: `t${(Number(slot[1]) + (v % 5 === 4 ? 1 : 0)) % 4}`,
+            ...(v % 8 === 5 && { key: 'alt' }),
+          },
+          // A token read with another prefix is another read of the same Secret.
+          ...(v % 9 === 7 && { tokenPrefix: 'kb_other_' }),
           ...(v % 4 === 3 && { suspended: true }),
           ...(v % 5 === 2 && { expiresAt: '2026-05-15T00:00:00Z' }),
         },
@@ -176,7 +185,10 @@ function variant(slot: Slot, v: number): Doc {
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: meta(slot, `uid-${slot}`),
-        data: { token: b64(TOKEN_VALUES[v % TOKEN_VALUES.length]!) },
+        data: {
+          token: b64(TOKEN_VALUES[v % TOKEN_VALUES.length]!),
+          alt: b64(TOKEN_VALUES[(v + 4) % TOKEN_VALUES.length]!),
+        },
       };
   }
 }
