@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
@@ -10,6 +9,7 @@ import type { CompiledKey, VendorName } from '../snapshot/types.ts';
 import { loadManifests } from '../sources/file/load.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { loadPricingFile } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
@@ -101,7 +101,7 @@ export async function policyCheckCommand(argv: readonly string[]): Promise<numbe
     request,
     headers,
     ...(body !== undefined ? { body } : {}),
-    pricing: await loadPricing(values.pricing as string | undefined),
+    pricing: await loadPricingFile(values.pricing as string | undefined),
   });
   const { renderExplanation } = await import('../proxy/explain.ts');
   process.stdout.write(
@@ -334,15 +334,4 @@ function placeholderSecrets(
     },
     note: `Secret ${namespace}/${n} (${what.join('; ')}) is not in the manifests: a placeholder stands in for it, and nothing is sent.`,
   }));
-}
-
-async function loadPricing(file: string | undefined): Promise<PricingOverrides> {
-  if (file === undefined) return {};
-  const text = await readFile(file, 'utf8').catch((err: Error) => {
-    throw new UsageError(`--pricing: ${err.message}`);
-  });
-  const parsed: unknown = parseYaml(text);
-  if (typeof parsed !== 'object' || parsed === null)
-    throw new UsageError(`--pricing ${file}: expected a mapping`);
-  return parsed as PricingOverrides;
 }

@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../clock.ts';
 import { DEFAULT_MEMORY_MAX_ENTRIES, MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
@@ -13,8 +11,9 @@ import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS, stdoutAuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
-import { createVendors, type PricingOverrides } from '../vendors/registry.ts';
+import { createVendors } from '../vendors/registry.ts';
 import { type Flags, UsageError } from './args.ts';
+import { loadPricingFile } from './pricing-file.ts';
 
 /** Listener, upstream and counter flags shared by `serve` and `proxy` (the same proxy, fed differently). */
 export const PROXY_RUNTIME_FLAGS = {
@@ -147,14 +146,6 @@ export function durationFlag(flag: string, text: string): number {
   return ms;
 }
 
-async function loadPricing(file: string | undefined): Promise<PricingOverrides> {
-  if (!file) return {};
-  const parsed: unknown = parseYaml(await readFile(file, 'utf8'));
-  if (typeof parsed !== 'object' || parsed === null)
-    throw new UsageError(`--pricing ${file}: expected a mapping`);
-  return parsed as PricingOverrides;
-}
-
 /** The proxy's configuration from PROXY_RUNTIME_FLAGS values, minus the counter store (built apart). */
 export async function proxyConfigFromFlags(
   values: Values,
@@ -168,7 +159,7 @@ export async function proxyConfigFromFlags(
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const pricing = await loadPricing(values.pricing as string | undefined);
+  const pricing = await loadPricingFile(values.pricing as string | undefined);
   return {
     listen,
     vendorPorts,

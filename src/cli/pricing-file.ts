@@ -1,0 +1,33 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { PricingOverrides } from '../vendors/registry.ts';
+import { UsageError } from './args.ts';
+
+/** The fields a --pricing file may hold (docs/pricing.md): a misspelt one would leave a price unchanged. */
+const FIELDS = new Set(['exchangeRates', 'twilio', 'resend']);
+
+/**
+ * `--pricing` of `serve`, `proxy` and `policy-check`: a YAML or JSON mapping of `exchangeRates`,
+ * `twilio` and `resend` overrides. The file must be readable, parse, be a mapping and hold nothing
+ * else; the values are checked by the vendors that use them. No file: the built-in tables.
+ */
+export async function loadPricingFile(file: string | undefined): Promise<PricingOverrides> {
+  if (!file) return {};
+  const text = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`--pricing ${file}: ${err.message}`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`--pricing ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new UsageError(`--pricing ${file}: expected a mapping`);
+  const unknown = Object.keys(parsed).find((k) => !FIELDS.has(k));
+  if (unknown !== undefined)
+    throw new UsageError(
+      `--pricing ${file}: unknown field ${JSON.stringify(unknown.slice(0, 64))} (expected ${[...FIELDS].join(', ')})`,
+    );
+  return parsed as PricingOverrides;
+}
