@@ -62,6 +62,21 @@ afterEach(async () => {
 });
 
 describe('startCompileThread', () => {
+  it('rejects a start stopped by its signal, and leaves the holder empty', async () => {
+    const stop = new AbortController();
+    const starting = startCompileThread({
+      paths: [dir],
+      holder,
+      log: silentLogger(),
+      signal: stop.signal,
+      onOutcome: (o) => outcomes.push({ o, holding: holder.current?.version }),
+    });
+    stop.abort();
+    await expect(starting).rejects.toThrow('the compile thread was stopped before its first table');
+    expect(holder.current).toBeUndefined();
+    expect(outcomes).toEqual([]);
+  });
+
   it('resolves once the first table is in the holder, and reports it', async () => {
     thread = await start();
     expect(key()).toMatchObject({ name: 'support-bot-stripe', suspended: false });

@@ -96,18 +96,46 @@ export async function startCompileThread(opts: {
   readonly log: Log;
   /** Every outcome, the first included, once its table (if applied) is in the holder. */
   readonly onOutcome: (o: CompileSummary) => void;
+  /** Stops the thread, started or not: a start not finished rejects. */
+  readonly signal?: AbortSignal;
 }): Promise<CompileThread> {
   const { holder, log } = opts;
   // libuv starts its thread pool on first use, and its threads inherit the nice value of the thread
   // that started it: started from here, before the compile thread lowers its own priority, the
-  // pool (DNS lookups, file reads) keeps the serving thread's.
-  await stat('.');
+  // pool (DNS lookups, file reads) keeps the serving thread's. The pool starts as the request is
+  // queued, so the thread is not kept waiting for the answer: `serve` loads the proxy's modules
+  // meanwhile, and an await here let them go first (the thread started 0.3 s later).
+  stat('.').catch(() => {});
   const feed = createTableFeed({ holder, log });
   let worker: Worker | undefined;
   let closing = false;
   let started = false;
 
   return new Promise<CompileThread>((resolveStart, rejectStart) => {
+    const close = async () => {
+      closing = true;
+      const w = worker;
+      if (!w) return;
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      w.postMessage({ type: 'close' } satisfies ToCompileThread);
+      // A thread busy compiling a huge table is not waited for.
+      await Promise.race([exited, delay(CLOSE_TIMEOUT_MS)]);
+      await w.terminate();
+    };
+    opts.signal?.addEventListener(
+      'abort',
+      () => {
+        if (started) return void close();
+        closing = true;
+        // Its messages are dropped from here on (they are only handled from the current worker).
+        const w = worker;
+        worker = undefined;
+        void w?.terminate();
+        rejectStart(new Error('the compile thread was stopped before its first table'));
+      },
+      { once: true },
+    );
+
     const fail = (err: Error) => {
       if (closing) return;
       if (!started) {
@@ -156,18 +184,7 @@ export async function startCompileThread(opts: {
           opts.onOutcome(m);
           if (!started && m.applied) {
             started = true;
-            resolveStart({
-              async close() {
-                closing = true;
-                const w = worker;
-                if (!w) return;
-                const exited = new Promise((resolve) => w.once('exit', resolve));
-                w.postMessage({ type: 'close' } satisfies ToCompileThread);
-                // A thread busy compiling a huge table is not waited for.
-                await Promise.race([exited, delay(CLOSE_TIMEOUT_MS)]);
-                await w.terminate();
-              },
-            });
+            resolveStart({ close });
           }
           return;
         case 'refused':

@@ -174,7 +174,7 @@ export async function explainPolicy(
 ): Promise<{ explanation: Explanation; notes: string[] }> {
   const { explain, unservedKey } = await import('../proxy/explain.ts');
   const { createVendors } = await import('../vendors/registry.ts');
-  const { DEFAULT_PARSE_LIMITS } = await import('../proxy/runtime.ts');
+  const { DEFAULT_PARSE_LIMITS } = await import('../proxy/defaults.ts');
   const clock = opts.clock ?? systemClock;
   const [method, target] = parseRequest(opts.request);
   const [namespace, name] = opts.key.includes('/') ? opts.key.split('/', 2) : ['default', opts.key];

@@ -1,118 +1,19 @@
 import type { Clock } from '../clock.ts';
-import { DEFAULT_MEMORY_MAX_ENTRIES, MemoryCounterStore } from '../counters/memory-store.ts';
+import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { parseListen } from '../listen.ts';
-import { DEFAULT_PARSE_LIMITS, type ProxyConfig } from '../proxy/runtime.ts';
-import { DEFAULT_MAX_CONNECTIONS } from '../proxy/server.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES, parseUpstreams } from '../proxy/upstreams.ts';
+import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
+import type { ProxyConfig } from '../proxy/runtime.ts';
+import { parseUpstreams } from '../proxy/upstreams.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
-import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS, stdoutAuditSink } from '../telemetry/audit.ts';
+import { stdoutAuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
-import { type Flags, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import { loadPricingFile } from './pricing-file.ts';
-
-/** Listener, upstream and counter flags shared by `serve` and `proxy` (the same proxy, fed differently). */
-export const PROXY_RUNTIME_FLAGS = {
-  listen: {
-    type: 'string',
-    default: '127.0.0.1:8080',
-    help: 'proxy listener, routes /stripe /twilio /resend',
-    placeholder: 'host:port',
-  },
-  'vendor-port': {
-    type: 'string',
-    multiple: true,
-    default: ['stripe=8081', 'twilio=8082', 'resend=8083'],
-    help: "a vendor's own listener (port or host:port)",
-    placeholder: 'vendor=port',
-  },
-  'admin-listen': {
-    type: 'string',
-    default: '127.0.0.1:9090',
-    help: '/metrics, /healthz, /readyz',
-    placeholder: 'host:port',
-  },
-  upstream: {
-    type: 'string',
-    multiple: true,
-    help: "a vendor's API base URL (Twilio: https://{sub}.twilio.com)",
-    placeholder: 'vendor=url',
-  },
-  redis: {
-    type: 'string',
-    help: 'share counters through Redis (redis://, rediss://, redis+sentinel://, redis+cluster://)',
-    placeholder: 'url',
-  },
-  'redis-timeout': {
-    type: 'string',
-    default: '50ms',
-    help: `how long a counter operation may take before the call fails closed (${DURATION_SYNTAX})`,
-    placeholder: 'duration',
-  },
-  'max-counter-entries': {
-    type: 'string',
-    default: String(DEFAULT_MEMORY_MAX_ENTRIES),
-    help: 'without --redis: most entries the in-process counter store holds; when full, idempotency records go first (oldest first), then calls needing a new window fail closed (docs/counters.md)',
-    placeholder: 'n',
-  },
-  'upstream-timeout': {
-    type: 'string',
-    default: '30s',
-    help: `how long to wait for a vendor response (${DURATION_SYNTAX})`,
-    placeholder: 'duration',
-  },
-  'max-body': {
-    type: 'string',
-    default: String(DEFAULT_PARSE_LIMITS.maxBytes),
-    help: 'largest request body accepted',
-    placeholder: 'bytes',
-  },
-  'max-response-body': {
-    type: 'string',
-    default: String(DEFAULT_MAX_RESPONSE_BYTES),
-    help: 'largest vendor response relayed; a larger one is not read past this and is answered 502 upstream_response_too_large',
-    placeholder: 'bytes',
-  },
-  'client-timeout': {
-    type: 'string',
-    default: '30s',
-    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout (${DURATION_SYNTAX})`,
-    placeholder: 'duration',
-  },
-  'max-connections': {
-    type: 'string',
-    default: String(DEFAULT_MAX_CONNECTIONS),
-    help: 'open client connections per listener; past it a new connection is closed as it is accepted',
-    placeholder: 'n',
-  },
-  'drain-timeout': {
-    type: 'string',
-    default: '25s',
-    help: `on SIGTERM or SIGINT, how long calls in flight may take to finish before the proxy exits; keep it under the pod's terminationGracePeriodSeconds (${DURATION_SYNTAX})`,
-    placeholder: 'duration',
-  },
-  pricing: {
-    type: 'string',
-    help: 'YAML/JSON overrides: exchangeRates, twilio, resend prices',
-    placeholder: 'file',
-  },
-  'audit-batch-bytes': {
-    type: 'string',
-    default: String(DEFAULT_AUDIT_BATCH_BYTES),
-    help: 'audit records (stdout) are written in batches: one write as soon as a batch holds this many bytes',
-    placeholder: 'bytes',
-  },
-  'audit-flush-interval': {
-    type: 'string',
-    default: `${DEFAULT_AUDIT_DELAY_MS}ms`,
-    help: `…or at the latest this long after its first record; every record is written before the proxy exits (${DURATION_SYNTAX})`,
-    placeholder: 'duration',
-  },
-} as const satisfies Flags;
 
 type Values = Record<string, string | string[] | boolean | undefined>;
 

@@ -1,9 +1,8 @@
 import { systemClock } from '../clock.ts';
 import { ManifestError } from '../compiler/runner.ts';
-import { startProxy } from '../proxy/runtime.ts';
+import type { ProxyConfig } from '../proxy/runtime.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
-import { startTracing } from '../telemetry/tracing.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import {
   type CompileSummary,
@@ -11,7 +10,7 @@ import {
   type NotReady,
   startCompileThread,
 } from './compile-thread.ts';
-import { counterStoreFromFlags, PROXY_RUNTIME_FLAGS, proxyConfigFromFlags } from './proxy-options.ts';
+import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 
 export const SERVE_SUMMARY =
   'Runs the Keybrake proxy from SpendPolicy, VaultKey and Secret manifests (the same YAML you would\n' +
@@ -39,25 +38,54 @@ export async function serve(
   if (manifests.length === 0)
     throw new UsageError('--manifests is required (a file or directory of YAML manifests)');
   const clock = systemClock;
-  const config = await proxyConfigFromFlags(values, { clock, log });
 
+  // The compile thread starts first, and the proxy's modules (fastify, undici, the vendors' catalogs,
+  // Redis: about 0.3 s) load while it reads the manifests. The flags are checked once they have
+  // loaded: a bad one stops the thread and is reported before anything the manifests say.
   const snapshots = new SnapshotHolder(clock);
+  const stopThread = new AbortController();
   let first: CompileSummary | undefined;
   let listening = false;
+  /** Outcomes that came before the flags were checked: logged once they are. */
+  let early: CompileSummary[] | undefined = [];
+  const starting = startCompileThread({
+    paths: manifests,
+    holder: snapshots,
+    log,
+    signal: stopThread.signal,
+    onOutcome(o) {
+      first ??= o;
+      if (early) early.push(o);
+      else logCompiled(log, o);
+      if (!listening || !o.applied) return;
+      log.info({ version: o.version, keys: o.served }, 'policy reloaded');
+      reportNotReady(log, o.notReady);
+    },
+  });
+  const proxyModules = Promise.all([
+    import('../proxy/runtime.ts'),
+    import('../telemetry/tracing.ts'),
+    import('./proxy-options.ts'),
+  ]);
+  // Whatever happens below, a failed start is reported once, by the await that meets it.
+  starting.catch(() => {});
+
+  let modules: Awaited<typeof proxyModules>;
+  let config: Omit<ProxyConfig, 'counters'>;
+  try {
+    modules = await proxyModules;
+    config = await modules[2].proxyConfigFromFlags(values, { clock, log });
+  } catch (err) {
+    stopThread.abort();
+    throw err;
+  }
+  const [{ startProxy }, { startTracing }, { counterStoreFromFlags }] = modules;
+  for (const o of early) logCompiled(log, o);
+  early = undefined;
+
   let thread: CompileThread;
   try {
-    thread = await startCompileThread({
-      paths: manifests,
-      holder: snapshots,
-      log,
-      onOutcome(o) {
-        first ??= o;
-        logCompiled(log, o);
-        if (!listening || !o.applied) return;
-        log.info({ version: o.version, keys: o.served }, 'policy reloaded');
-        reportNotReady(log, o.notReady);
-      },
-    });
+    thread = await starting;
   } catch (err) {
     if (err instanceof ManifestError) throw new UsageError(`invalid manifests:\n  ${err.lines.join('\n  ')}`);
     throw err;

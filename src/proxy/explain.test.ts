@@ -10,9 +10,9 @@ import { memoryAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
+import { DEFAULT_PARSE_LIMITS } from './defaults.ts';
 import { checkName, type ExplainRequest, explain, renderExplanation } from './explain.ts';
 import { createPipeline } from './pipeline.ts';
-import { DEFAULT_PARSE_LIMITS } from './runtime.ts';
 import { AUTHORIZE_CHAIN } from './stages/authorize.ts';
 
 // Golden explanations (test/fixtures/explain/<case>.out.txt and .out.json; UPDATE_GOLDEN=1 rewrites them),

@@ -10,6 +10,7 @@ import { createProxyMetrics, type ProxyMetrics } from '../telemetry/metrics.ts';
 import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 import { InFlight } from './in-flight.ts';
 import { createPipeline } from './pipeline.ts';
 import { refuseCall } from './refuse.ts';
@@ -18,7 +19,6 @@ import { startStoppedRuns } from './runs-api.ts';
 import {
   createProxyListener,
   DEFAULT_CLIENT_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
   type ListenerDeps,
   type ListenerLimits,
   type ListenerOptions,
@@ -26,7 +26,7 @@ import {
   type ProxyListener,
 } from './server.ts';
 import { leaseTtlMsFor } from './stages/lease.ts';
-import { createUpstreams, DEFAULT_MAX_RESPONSE_BYTES, type UpstreamConfig } from './upstreams.ts';
+import { createUpstreams, type UpstreamConfig } from './upstreams.ts';
 
 /** Everything a proxy process needs; `serve` and `proxy` both build one of these. */
 export interface ProxyConfig {
@@ -55,8 +55,6 @@ export interface ProxyConfig {
   /** The holder the proxy reads its table from, when its source fills it before the listeners bind (`serve`). */
   readonly snapshots?: SnapshotHolder;
 }
-
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBytes: 256 * 1024, maxDepth: 8, maxParams: 1000 };
 
 /** Fits a Kubernetes terminationGracePeriodSeconds of 30 with room for the exit itself. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;

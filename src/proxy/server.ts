@@ -24,7 +24,6 @@ export interface ListenerLimits {
 }
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
-export const DEFAULT_MAX_CONNECTIONS = 4096;
 /** Node's own default, stated: vendor SDKs send well under 2 KiB of headers. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** The head of a request must arrive within this, or within --client-timeout when that is shorter. */

@@ -2,6 +2,7 @@ import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { type Denial, deny } from '../decision/reasons.ts';
 import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
@@ -75,8 +76,6 @@ export interface UpstreamOptions {
   readonly maxResponseBytes?: number;
   readonly connections?: number;
 }
-
-export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Origins a proxy may hold a pool for: three vendors and Twilio's published hosts come to about 40;

@@ -1,7 +1,10 @@
 // The keybrake CLI as a user runs it: help texts, exit codes and messages of `serve`, `token new` and
 // `policy-check`, and KEYBRAKE_* environment variables in place of flags. Every test spawns the real
 // `node cmd/keybrake.ts`.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +22,7 @@ import { secret, spendPolicy, stripeKey, vaultKey, yamlDocuments } from './fixtu
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const QUICKSTART = path.join(ROOT, 'examples/quickstart');
+const CLI = path.join(ROOT, 'cmd/keybrake.ts');
 /** Keeps a developer's own KEYBRAKE_* settings from changing what a test sees. */
 const CLEAN_ENV = {
   KEYBRAKE_MANIFESTS: '',
@@ -121,6 +125,45 @@ describe.concurrent('keybrake serve start-up errors', () => {
       `${path.join(d.dir, 'keys.yaml')}: document 2 (VaultKey agents/bad-key): spec.suspend: unknown field "suspend"`,
     );
     expect(r.stderr + r.stdout).not.toContain(token);
+  });
+
+  it('reports a bad flag value, not the manifests: the flags are checked first', async () => {
+    // `serve` starts reading the manifests before it has loaded what checks the flags (ADR 0015).
+    const d = await tempManifests({
+      'keys.yaml':
+        'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: x }\nspec: { bogus: 1 }\n',
+    });
+    const r = await cli(['serve', '--manifests', d.dir, ...EPHEMERAL, '--max-body', 'lots']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('keybrake serve: --max-body lots: expected a positive whole number');
+    expect(r.stderr).not.toContain('invalid manifests');
+  });
+
+  it('logs nothing the manifests say when a flag checked after they were read is bad', async () => {
+    // --pricing names a FIFO, so the flags' check waits until this test writes it: after the compile
+    // thread has read the manifests and said so (its debug line follows the table it sent).
+    const d = await tempManifests({});
+    const fifo = path.join(d.dir, 'pricing.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', fifo],
+      { cwd: ROOT, env: { ...process.env, ...CLEAN_ENV, KEYBRAKE_LOG_LEVEL: 'debug' } },
+    );
+    let stderr = '';
+    const exited = once(child, 'exit');
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('compile thread collected its start-up garbage')) resolve();
+      });
+      void exited.then(() => reject(new Error(`serve exited first:\n${stderr}`)));
+    });
+    await writeFile(fifo, '- not a mapping\n');
+    const [code] = await exited;
+    expect(code).toBe(2);
+    expect(stderr).toContain(`--pricing ${fifo}: expected a mapping`);
+    expect(stderr).not.toContain('manifests loaded');
   });
 
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROXY_RUNTIME_FLAGS } from '../../../src/cli/proxy-options.ts';
+import { PROXY_RUNTIME_FLAGS } from '../../../src/cli/proxy-flags.ts';
 import { connectMcpServer } from '../../env/mcp.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
