@@ -96,7 +96,7 @@ export async function startCompileThread(opts: {
   readonly log: Log;
   /** Every outcome, the first included, once its table (if applied) is in the holder. */
   readonly onOutcome: (o: CompileSummary) => void;
-  /** Stops the thread, started or not: a start not finished rejects. */
+  /** Stops the thread, started or not: a start not finished rejects, once the thread has exited. */
   readonly signal?: AbortSignal;
 }): Promise<CompileThread> {
   const { holder, log } = opts;
@@ -127,11 +127,15 @@ export async function startCompileThread(opts: {
       () => {
         if (started) return void close();
         closing = true;
-        // Its messages are dropped from here on (they are only handled from the current worker).
+        // Its messages are dropped from here on (they are only handled from the current worker),
+        // and the start rejects once the thread has exited: nothing of it outlives the rejection.
         const w = worker;
         worker = undefined;
-        void w?.terminate();
-        rejectStart(new Error('the compile thread was stopped before its first table'));
+        const stopped = new Error('the compile thread was stopped before its first table');
+        void (w ? w.terminate() : Promise.resolve()).then(
+          () => rejectStart(stopped),
+          () => rejectStart(stopped),
+        );
       },
       { once: true },
     );
