@@ -1,8 +1,7 @@
 // The keybrake CLI as a user runs it: help texts, exit codes and messages of `serve`, `token new` and
 // `policy-check`, and KEYBRAKE_* environment variables in place of flags. Every test spawns the real
 // `node cmd/keybrake.ts`.
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -22,7 +21,6 @@ import { secret, spendPolicy, stripeKey, vaultKey, yamlDocuments } from './fixtu
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const QUICKSTART = path.join(ROOT, 'examples/quickstart');
-const CLI = path.join(ROOT, 'cmd/keybrake.ts');
 /** Keeps a developer's own KEYBRAKE_* settings from changing what a test sees. */
 const CLEAN_ENV = {
   KEYBRAKE_MANIFESTS: '',
@@ -145,25 +143,18 @@ describe.concurrent('keybrake serve start-up errors', () => {
     const d = await tempManifests({});
     const fifo = path.join(d.dir, 'pricing.yaml');
     execFileSync('mkfifo', [fifo]);
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', fifo],
-      { cwd: ROOT, env: { ...process.env, ...CLEAN_ENV, KEYBRAKE_LOG_LEVEL: 'debug' } },
-    );
-    let stderr = '';
-    const exited = once(child, 'exit');
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-        if (stderr.includes('compile thread collected its start-up garbage')) resolve();
-      });
-      void exited.then(() => reject(new Error(`serve exited first:\n${stderr}`)));
+    let written: Promise<void> | undefined;
+    const r = await runKeybrake(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', fifo], {
+      env: { ...CLEAN_ENV, KEYBRAKE_LOG_LEVEL: 'debug' },
+      onStderr(stderr) {
+        if (!written && stderr.includes('compile thread collected its start-up garbage'))
+          written = writeFile(fifo, '- not a mapping\n');
+      },
     });
-    await writeFile(fifo, '- not a mapping\n');
-    const [code] = await exited;
-    expect(code).toBe(2);
-    expect(stderr).toContain(`--pricing ${fifo}: expected a mapping`);
-    expect(stderr).not.toContain('manifests loaded');
+    await written;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--pricing ${fifo}: expected a mapping`);
+    expect(r.stderr).not.toContain('manifests loaded');
   });
 
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {

@@ -188,7 +188,12 @@ export interface CliResult {
 /** Runs `node cmd/keybrake.ts <args>` to completion (the commands that exit: help, token, policy-check). */
 export async function runKeybrake(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    /** Called as stderr grows, with all of it so far: for a test that acts while the command runs. */
+    onStderr?: (stderr: string) => void;
+  } = {},
 ): Promise<CliResult> {
   const canary = await canaryRun();
   const testFile = canary ? await currentTestFile() : '';
@@ -211,6 +216,7 @@ export async function runKeybrake(
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
+    opts.onStderr?.(stderr);
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
   const [code] = (await once(child, 'close')) as [number | null];
