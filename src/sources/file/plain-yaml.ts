@@ -54,7 +54,7 @@ const MAX_KEY_LENGTH = 1000;
  *
  * V8 makes a string cut out of a longer one (13 characters or more) a view of it, so a token or a
  * name read from a manifest kept the whole file's text alive as long as its document. `serve`'s
- * compile thread keeps the documents of every file (ADR 0018): at 100 000 keys it held all 39 MiB
+ * compile thread keeps what it read of every file (ADR 0018): at 100 000 keys it held all 39 MiB
  * of the manifests' text, and 100 000 copies each of the namespace, the kinds and every other value
  * the keys repeat (its retained heap 252 MiB, 194 with this).
  *
