@@ -23,7 +23,7 @@ const TOKEN = 'kb_stripe_pipeline_test_token';
 const adapter: VendorAdapter = {
   name: 'stripe',
   requestIdHeader: 'request-id',
-  honoursIdempotencyKey: true,
+  honoursIdempotencyKey: () => true,
   credential: (headers) => ({ token: String(headers.authorization ?? '').replace(/^Bearer /, '') }),
   parse: () => ({}),
   price: () => ({
@@ -335,19 +335,20 @@ describe('pipeline: a replay is only a replay (ADR 0007 §4)', () => {
 describe('pipeline: Twilio retries are never free', () => {
   it('counts every retry of a money call with the same Idempotency-Key', async () => {
     const twilio = createTwilioAdapter();
-    expect(twilio.honoursIdempotencyKey).toBe(false);
-    // The real flag on the fixture adapter: a $1 money call priced in the request.
+    const message = {
+      id: 'twilio.messages.create',
+      class: 'money',
+      movesMoney: true,
+      costMicros: USD,
+      parties: NO_PARTIES,
+    } as const;
+    expect(twilio.honoursIdempotencyKey(message)).toBe(false);
+    // The real answer on the fixture adapter: a $1 money call priced in the request.
     const fake: VendorAdapter = {
       ...adapter,
       name: 'twilio',
       honoursIdempotencyKey: twilio.honoursIdempotencyKey,
-      price: () => ({
-        id: 'twilio.messages.create',
-        class: 'money',
-        movesMoney: true,
-        costMicros: USD,
-        parties: NO_PARTIES,
-      }),
+      price: () => message,
     };
     const clock = fixedClock(NOW);
     const snapshots = new SnapshotHolder(clock);

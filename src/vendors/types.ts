@@ -174,10 +174,12 @@ export interface VendorAdapter {
   /** Response header holding the vendor's request id (for the audit record). */
   readonly requestIdHeader: string;
   /**
-   * Whether the vendor honours `Idempotency-Key` (Stripe, Resend): only then may an identical retry
-   * with the same key pass without reserving money again (ADR 0007 §4). Twilio: false.
+   * Whether the vendor de-duplicates this very operation by its `Idempotency-Key`: only then may an
+   * identical retry with the same key pass without reserving money again (ADR 0007 §4). Stripe: every
+   * operation; Resend: only `POST /emails` and `POST /emails/batch`, the endpoints its documentation
+   * names (a forward, a reply or a broadcast sent twice goes out twice); Twilio: none.
    */
-  readonly honoursIdempotencyKey: boolean;
+  honoursIdempotencyKey(op: Operation): boolean;
   /** The vault token the caller presented; undefined when the header is missing or malformed. */
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
   /** Decodes the body (form or JSON) within limits. */

@@ -4,6 +4,8 @@ import { MemoryCounterStore } from '../../counters/memory-store.ts';
 import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
+import { createResendAdapter } from '../../vendors/resend/index.ts';
+import { RESEND_OPERATIONS } from '../../vendors/resend/operations.ts';
 import { createStripeAdapter } from '../../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
 import type { VendorAdapter, VendorRequest } from '../../vendors/types.ts';
@@ -106,15 +108,17 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
 });
 
 describe('replayRecord: which calls may be replays', () => {
-  const ctx = (adapter: VendorAdapter, headers: Record<string, string>) =>
+  const ctx = (adapter: VendorAdapter, headers: Record<string, string>, op = 'stripe.charges.create') =>
     ({
       adapter,
       key: key({}),
+      op: { id: op },
       call: { headers },
       req: { method: 'POST', path: '/v1/charges', query: '', headers },
       params: { amount: '1' },
     }) as unknown as CallContext;
   const stripe = createStripeAdapter({ rates: loadExchangeRates() });
+  const resend = createResendAdapter();
 
   it('records the key and the fingerprint for a vendor that honours Idempotency-Key', () => {
     expect(replayRecord(ctx(stripe, { 'idempotency-key': 'k1' }))).toEqual({
@@ -123,7 +127,28 @@ describe('replayRecord: which calls may be replays', () => {
     });
   });
 
-  it.each<[string, VendorAdapter, Record<string, string>]>([
+  // Resend de-duplicates only POST /emails and POST /emails/batch; a forward, a reply, a draft or a
+  // broadcast sent again with the same key goes out again, so it must be counted again.
+  const resendMoney = RESEND_OPERATIONS.filter((row) => row.class === 'money').map((row) => row.id);
+  it.each(resendMoney)('Resend %s: a replay only for the two endpoints Resend de-duplicates', (op) => {
+    const free = op === 'resend.emails.send' || op === 'resend.emails.batch';
+    expect(replayRecord(ctx(resend, { 'idempotency-key': 'k1' }, op))?.key).toBe(free ? 'k1' : undefined);
+  });
+
+  it('covers every kind of Resend send', () => {
+    expect(resendMoney).toEqual(
+      expect.arrayContaining([
+        'resend.emails.send',
+        'resend.emails.batch',
+        'resend.inboxes.threads.forward',
+        'resend.inboxes.threads.reply',
+        'resend.broadcasts.create',
+        'resend.broadcasts.send',
+      ]),
+    );
+  });
+
+  it.each<[string, VendorAdapter, Record<string, string>, string?]>([
     ['Twilio (no replay discount at all)', createTwilioAdapter(), { 'idempotency-key': 'k1' }],
     ['a call without the header', stripe, {}],
     [
@@ -131,7 +156,7 @@ describe('replayRecord: which calls may be replays', () => {
       stripe,
       { 'idempotency-key': 'k1', connection: 'Idempotency-Key' },
     ],
-  ])('records nothing for %s', (_name, adapter, headers) => {
-    expect(replayRecord(ctx(adapter, headers))).toBeUndefined();
+  ])('records nothing for %s', (_name, adapter, headers, op) => {
+    expect(replayRecord(ctx(adapter, headers, op))).toBeUndefined();
   });
 });

@@ -127,12 +127,12 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
 }
 
 /**
- * The idempotency record of this call (ADR 0007 §4), when a retry of it may be free: only for a
- * vendor that honours `Idempotency-Key`, and only for a key that reaches the vendor (one header, not
- * nominated by `Connection`, which would drop it on the way).
+ * The idempotency record of this call (ADR 0007 §4), when a retry of it may be free: only for an
+ * operation the vendor de-duplicates by `Idempotency-Key`, and only for a key that reaches the vendor
+ * (one header, not nominated by `Connection`, which would drop it on the way).
  */
 export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
-  if (!ctx.adapter?.honoursIdempotencyKey) return undefined;
+  if (!ctx.adapter || !ctx.op || !ctx.adapter.honoursIdempotencyKey(ctx.op)) return undefined;
   const key = idempotencyKey(ctx.call.headers);
   if (key === undefined) return undefined;
   return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.req!, ctx.params!) };

@@ -9,6 +9,16 @@ export { RESEND_ERROR_NAMES, type ResendErrorName } from './errors.ts';
 export type { ResendPriceOverrides, ResendPrices } from './prices.ts';
 export { DEFAULT_RESEND_PRICES, RESEND_PRICES_SOURCE } from './prices.ts';
 
+/**
+ * The operations Resend de-duplicates by `Idempotency-Key`: "currently supported on the POST /emails
+ * and the POST /emails/batch endpoints" (resend.com/docs/dashboard/emails/idempotency-keys). Any
+ * other send with a repeated key is sent again, so it is counted again.
+ */
+export const RESEND_IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set([
+  'resend.emails.send',
+  'resend.emails.batch',
+]);
+
 /** Options of the Resend adapter: price overrides from proxy configuration. */
 export interface ResendAdapterOptions {
   readonly prices?: ResendPriceOverrides;
@@ -24,7 +34,7 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     name: 'resend',
     // Resend answers with `x-request-id` (older responses: `x-resend-request-id`).
     requestIdHeader: 'x-request-id',
-    honoursIdempotencyKey: true,
+    honoursIdempotencyKey: (op) => RESEND_IDEMPOTENT_OPERATIONS.has(op.id),
     credential: resendCredential,
     parse: parseResend,
     price: (req, params) => classifyResend(prices, req, params),

@@ -17,7 +17,8 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
   return {
     name: 'stripe',
     requestIdHeader: 'request-id',
-    honoursIdempotencyKey: true,
+    // Stripe: "All POST requests accept idempotency keys" (GET and DELETE are idempotent anyway).
+    honoursIdempotencyKey: () => true,
     credential: stripeCredential,
     parse: parseStripe,
     price: (req, params) => classifyStripe(req, params, rates),

@@ -24,7 +24,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
   return {
     name: 'twilio',
     requestIdHeader: 'twilio-request-id',
-    honoursIdempotencyKey: false,
+    honoursIdempotencyKey: () => false,
     credential: twilioCredential,
     parse: parseTwilio,
     price: (req, params, key) => classifyTwilio(prices, req, params, key),
