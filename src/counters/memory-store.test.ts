@@ -205,6 +205,33 @@ describe('MemoryCounterStore idempotency', () => {
     expect(await store.reserve(req([day(USD)], 'k'))).toMatchObject({ ok: true, replay: false });
     expect(await store.used('vk1', 'day:2026-11-26')).toBe(USD);
   });
+
+  // The race an agent can provoke: the first call is in flight, its retry is admitted free and
+  // succeeds at the vendor, then the vendor refuses the first one (a 429 stores no result).
+  it('keeps the first call counted when it is released after a replay was admitted in flight', async () => {
+    const { store } = setup();
+    const first = await store.reserve(req([day(USD, 2 * USD)], 'k'));
+    if (!first.ok) throw new Error('expected ok');
+    expect(await store.reserve(req([day(USD, 2 * USD)], 'k'))).toMatchObject({ ok: true, replay: true });
+    expect(await store.settle(first.reservation, 0)).toBe('kept');
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(USD);
+    // Still one call: a further retry is free, and the cap holds for the next new one.
+    expect(await store.reserve(req([day(USD, 2 * USD)], 'k'))).toMatchObject({ ok: true, replay: true });
+    expect(await store.reserve(req([day(USD, 2 * USD)], 'other'))).toMatchObject({ ok: true, replay: false });
+    expect(await store.reserve(req([day(USD, 2 * USD)], 'third'))).toMatchObject({
+      ok: false,
+      refused: 'day',
+    });
+  });
+
+  it('settles a replayed call normally when the vendor reports its cost', async () => {
+    const { store } = setup();
+    const first = await store.reserve(req([day(10 * USD)], 'k'));
+    if (!first.ok) throw new Error('expected ok');
+    await store.reserve(req([day(10 * USD)], 'k'));
+    expect(await store.settle(first.reservation, 4 * USD)).toBe('settled');
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(4 * USD);
+  });
 });
 
 describe('MemoryCounterStore.settle', () => {
@@ -393,10 +420,18 @@ describe('MemoryCounterStore replays are only replays (ADR 0007 §4)', () => {
     const first = await store.reserve(req([day(5 * USD)], 'k', 'fp-a'));
     const other = await store.reserve(req([day(7 * USD)], 'k', 'fp-b'));
     if (!first.ok || !other.ok) throw new Error('expected ok');
-    await store.settle(other.reservation, 0);
-    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: true });
+    expect(await store.settle(other.reservation, 0)).toBe('settled');
     await store.settle(first.reservation, 0);
     expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: false });
+  });
+
+  it('keeps the record the released call wrote when another call under its key is released', async () => {
+    const { store } = setup();
+    await store.reserve(req([day(5 * USD)], 'k', 'fp-a'));
+    const other = await store.reserve(req([day(7 * USD)], 'k', 'fp-b'));
+    if (!other.ok) throw new Error('expected ok');
+    await store.settle(other.reservation, 0);
+    expect(await store.reserve(req([day(5 * USD)], 'k', 'fp-a'))).toMatchObject({ replay: true });
   });
 });
 

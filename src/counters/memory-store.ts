@@ -14,9 +14,11 @@ import {
   type HeldLeases,
   type LeaseRequest,
   type LeaseResult,
+  REPLAYED_MARK,
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
+  type SettleOutcome,
   type WindowSpec,
 } from './store.ts';
 import {
@@ -140,7 +142,8 @@ export class MemoryCounterStore implements CounterStore {
     const idemKey = idem === undefined ? undefined : idempotencyRecordKey(req.scope, idem.key);
     const recorded = idemKey === undefined ? undefined : this.#text(this.#idempotency, idemKey, now);
     // Only the same call is a replay; a key reused for another call is counted like any new call.
-    const replay = recorded !== undefined && recorded === idem?.fingerprint;
+    const replayed = idem === undefined ? undefined : idem.fingerprint + REPLAYED_MARK;
+    const replay = recorded !== undefined && (recorded === idem?.fingerprint || recorded === replayed);
     // A replay still counts towards the call rate; only the money was already reserved.
     const apply = replay ? req.windows.filter((w) => !isMoneyWindow(w)) : req.windows;
 
@@ -153,7 +156,12 @@ export class MemoryCounterStore implements CounterStore {
     for (const w of apply) this.#add(counterKey(req.scope, w.bucket), w.amount, w.ttlSeconds, now);
     this.#touch(req.scope, req.now, now);
 
-    if (replay) return { ok: true, replay: true, reservation: { scope: req.scope, money: [] } };
+    if (replay) {
+      // Marked, like reserve.lua: should the first call still be refused, its money stays counted.
+      const record = this.#idempotency.get(flat(idemKey!));
+      if (record) record.value = replayed!;
+      return { ok: true, replay: true, reservation: { scope: req.scope, money: [] } };
+    }
     const money = req.windows
       .filter(isMoneyWindow)
       .map((w) => ({ bucket: w.bucket, amount: w.amount, ttlSeconds: w.ttlSeconds }));
@@ -181,14 +189,17 @@ export class MemoryCounterStore implements CounterStore {
     return { ok: true, replay: false, reservation: { scope: req.scope, money } };
   }
 
-  async settle(reservation: Reservation, actual: MicroUsd): Promise<void> {
+  async settle(reservation: Reservation, actual: MicroUsd): Promise<SettleOutcome> {
     assertMicros(actual, 'actual');
     const now = this.#clock.now();
     const idem = reservation.idempotency;
     if (actual === 0 && idem !== undefined) {
-      // Compare-and-delete, like settle.lua: only the record this reservation wrote.
+      // Compare-and-delete, like settle.lua: only the record this reservation wrote. A replay
+      // admitted meanwhile may have moved the money this call did not: nothing is given back.
       const key = idempotencyRecordKey(reservation.scope, idem.key);
-      if (this.#text(this.#idempotency, key, now) === idem.fingerprint) this.#idempotency.delete(key);
+      const recorded = this.#text(this.#idempotency, key, now);
+      if (recorded === idem.fingerprint + REPLAYED_MARK) return 'kept';
+      if (recorded === idem.fingerprint) this.#idempotency.delete(key);
     }
     for (const m of reservation.money) {
       const delta = actual - m.amount;
@@ -203,6 +214,7 @@ export class MemoryCounterStore implements CounterStore {
         if (e) e.value = Math.max(0, e.value + delta);
       }
     }
+    return 'settled';
   }
 
   async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {

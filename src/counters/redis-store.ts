@@ -29,6 +29,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
   type RunStopStore,
+  type SettleOutcome,
   type WindowKind,
   type WindowSpec,
 } from './store.ts';
@@ -146,20 +147,21 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     return this.#reserveResult(req, reply);
   }
 
-  async settle(reservation: Reservation, actual: MicroUsd): Promise<void> {
+  async settle(reservation: Reservation, actual: MicroUsd): Promise<SettleOutcome> {
     assertMicros(actual, 'actual');
     const { scope, idempotency } = reservation;
     const forget = actual === 0 && idempotency !== undefined;
     const changes = reservation.money.filter((m) => m.amount !== actual);
     // Nothing to adjust is the common case (the price was exact): no round trip at all.
-    if (!forget && changes.length === 0) return;
+    if (!forget && changes.length === 0) return 'settled';
     const keys = [forget ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`];
     const args = [forget ? '1' : '0', forget ? idempotency.fingerprint : ''];
     for (const m of changes) {
       keys.push(counterKey(scope, m.bucket));
       args.push(String(actual - m.amount), String(m.ttlSeconds));
     }
-    await this.#command(() => this.#client.kbSettle(keys.length, ...keys, ...args));
+    const reply = await this.#command(() => this.#client.kbSettle(keys.length, ...keys, ...args));
+    return reply === 2 ? 'kept' : 'settled';
   }
 
   async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {

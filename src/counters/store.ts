@@ -129,13 +129,24 @@ export type LeaseResult =
   | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number }
   | { readonly ok: false; readonly busy: string };
 
+/** What settle did: adjusted the windows to the actual cost, or kept the reservation counted. */
+export type SettleOutcome = 'settled' | 'kept';
+
+/**
+ * The value of an idempotency record once a replay of its call has been admitted: the fingerprint
+ * and this mark. A release of the first call then keeps its money counted (ADR 0007 §4).
+ */
+export const REPLAYED_MARK = '+';
+
 export interface CounterStore {
   reserve(req: ReserveRequest): Promise<ReserveResult>;
   /**
    * Adjusts every money window of a reservation from what was reserved to `actual` micro-USD
-   * (0 releases it). Called at most once per reservation.
+   * (0 releases it). Called at most once per reservation. `kept`: the release was refused because a
+   * replay of this call was admitted while it was in flight (the replay may have moved the money
+   * the vendor refused this call), so the reservation stays counted in full (ADR 0007 §4).
    */
-  settle(reservation: Reservation, actual: MicroUsd): Promise<void>;
+  settle(reservation: Reservation, actual: MicroUsd): Promise<SettleOutcome>;
   /**
    * Counts `windows` and takes every lease of `leases`, in one atomic step where the store can (the
    * Redis store in Cluster mode runs the two halves on their own slots, concurrently).

@@ -330,6 +330,36 @@ describe('pipeline: a replay is only a replay (ADR 0007 §4)', () => {
     await p.call(charge('amount=1000&currency=usd'));
     expect(await p.spentToday()).toBe(10 * USD);
   });
+
+  // The race an agent can provoke: it sends the retry while the first call is still at the vendor,
+  // the retry is admitted free and succeeds, and then the vendor refuses the first (a 429 stores
+  // no idempotent result). Each round moved $10; without the mark each was given back.
+  it('keeps a call counted that the vendor refused after its replay was admitted in flight', async () => {
+    // The first attempt of each order is held at the vendor until the test answers it.
+    let hold: ((answer: (res: UpstreamResponse) => void) => void) | undefined;
+    const p = stripeProxy({ limits: { perDayMicros: 20 * USD } }, (req) => {
+      const arrived = hold;
+      hold = undefined;
+      return arrived ? new Promise((answer) => arrived(answer)) : stripeLike(req);
+    });
+    for (const order of ['order-1', 'order-2']) {
+      const atVendor = new Promise<(res: UpstreamResponse) => void>((resolve) => {
+        hold = resolve;
+      });
+      const first = p.call(charge('amount=1000&currency=usd', { 'idempotency-key': order }));
+      const answerFirst = await atVendor;
+      const retry = await p.call(charge('amount=1000&currency=usd', { 'idempotency-key': order }));
+      expect(decision(retry)).toBe(decisionHeader('ok'));
+      answerFirst(json(429, { error: { type: 'rate_limit_error' } }));
+      expect(decision(await first)).toBe(decisionHeader('ok'));
+    }
+    // Two charges reached Stripe and went through; both are counted, and the cap is reached.
+    expect(p.sent).toEqual(Array(4).fill('POST /v1/charges'));
+    expect(await p.spentToday()).toBe(20 * USD);
+    const over = await p.call(charge('amount=1000&currency=usd', { 'idempotency-key': 'order-3' }));
+    expect(decision(over)).toBe(decisionHeader('daily_cap_exceeded'));
+    expect(p.sent).toHaveLength(4);
+  });
 });
 
 describe('pipeline: Twilio retries are never free', () => {

@@ -163,42 +163,49 @@ describe('RedisCounterStore on one redis-server', () => {
   it('reserves an idempotent retry once, and counts it again once the first call was released', async () => {
     const scope = freshScope();
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
-    const first = ok(
-      await store.reserve({
+    const retry = () =>
+      store.reserve({
         scope,
         windows,
         now: NOW,
         idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
-      }),
-    );
+      });
+    const first = ok(await retry());
     expect(first.replay).toBe(false);
-    expect(
-      await store.reserve({
-        scope,
-        windows,
-        now: NOW,
-        idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
-      }),
-    ).toEqual({
-      ok: true,
-      replay: true,
-      reservation: { scope, money: [] },
-    });
-    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
-
-    await store.settle(first.reservation, 0);
+    expect(await store.settle(first.reservation, 0)).toBe('settled');
     expect(await inspect.exists(`{vk:${scope}}:idem:stripe-node-retry-1`)).toBe(0);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
-    expect(
-      await store.reserve({
+    const again = ok(await retry());
+    expect(again.replay).toBe(false);
+    expect(await retry()).toEqual({ ok: true, replay: true, reservation: { scope, money: [] } });
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  // The race an agent can provoke: the first call is in flight, its retry is admitted free and
+  // succeeds at the vendor, then the vendor refuses the first one (a 429 stores no result).
+  it('keeps the first call counted when it is released after a replay was admitted in flight', async () => {
+    const scope = freshScope();
+    const record = `{vk:${scope}}:idem:stripe-node-retry-1`;
+    const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
+    const retry = () =>
+      store.reserve({
         scope,
         windows,
         now: NOW,
         idempotency: { key: 'stripe-node-retry-1', fingerprint: FP },
-      }),
-    ).toMatchObject({
-      replay: false,
-    });
+      });
+    const first = ok(await retry());
+    const ttl = await inspect.pttl(record);
+    expect(await retry()).toMatchObject({ ok: true, replay: true });
+    expect(await inspect.get(record)).toBe(`${FP}+`);
+    // Marking it kept the record's expiry (a replay must not make it live longer).
+    expect(await inspect.pttl(record)).toBeLessThanOrEqual(ttl);
+    expect(await inspect.pttl(record)).toBeGreaterThan(ttl - 5_000);
+
+    expect(await store.settle(first.reservation, 0)).toBe('kept');
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+    expect(await inspect.get(record)).toBe(`${FP}+`);
+    expect(await retry()).toMatchObject({ ok: true, replay: true });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
   });
 
@@ -312,20 +319,29 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
     expect(first.reservation.idempotency).toEqual({ key: 'order-1', fingerprint: 'fp-a' });
     expect(await call('fp-a')).toMatchObject({ ok: true, replay: true });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+    // The record now says a replay went through: the first call's money can no longer be released.
+    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
 
     const other = ok(await call('fp-b'));
     expect(other.replay).toBe(false);
     // It wrote no record: the first call's record stands, so its retry is still the replay.
     expect(other.reservation.idempotency).toBeUndefined();
-    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a');
+    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
     expect(await store.used(scope, 'day:2026-11-26')).toBe(10 * USD);
     expect(await call('fp-a')).toMatchObject({ replay: true });
 
-    // Settling the other call to 0 leaves the first record alone; settling the first forgets it.
-    await store.settle(other.reservation, 0);
-    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a');
-    await store.settle(first.reservation, 0);
-    expect(await inspect.exists(`{vk:${scope}}:idem:order-1`)).toBe(0);
+    // Settling the other call to 0 leaves the first record alone; the first, replayed, stays counted.
+    expect(await store.settle(other.reservation, 0)).toBe('settled');
+    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
+    expect(await store.settle(first.reservation, 0)).toBe('kept');
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+
+    // Without a replay in between, settling the first call to 0 forgets it.
+    const lone = ok(
+      await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'order-2', fingerprint: 'fp-a' } }),
+    );
+    expect(await store.settle(lone.reservation, 0)).toBe('settled');
+    expect(await inspect.exists(`{vk:${scope}}:idem:order-2`)).toBe(0);
   });
 
   it('treats a record written before fingerprints ("1") as another call: counted, on the safe side', async () => {

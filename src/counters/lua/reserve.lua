@@ -15,7 +15,8 @@
 -- ARGV[7 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
 --
 -- Returns {1, r} reserved (r = 1 when this call wrote the idempotency record), {2} replay (money
--- already reserved by an earlier call with the same key and the same fingerprint),
+-- already reserved by an earlier call with the same key and the same fingerprint; the record is
+-- marked replayed),
 -- {0, i, used, limit} refused by window i, {3} refused: the run key's run was stopped (nothing was
 -- written in either case). Values stay below 2^53, where Lua numbers are exact.
 
@@ -28,7 +29,9 @@ local has_idem = ARGV[1] == '1'
 local recorded = false
 if has_idem then recorded = redis.call('GET', KEYS[1]) end
 -- Only the same call is a replay (ADR 0007 §4): a key reused with another fingerprint is a new call.
-local replay = has_idem and recorded == ARGV[5]
+-- A record whose call has been replayed holds the fingerprint and '+' (REPLAYED_MARK in store.ts).
+local replayed = ARGV[5] .. '+'
+local replay = has_idem and (recorded == ARGV[5] or recorded == replayed)
 local n = #KEYS - 3
 
 -- A replay skips the money windows but still counts towards the call rate.
@@ -67,7 +70,15 @@ local latest = ARGV[3]
 if previous and tonumber(previous) > tonumber(latest) then latest = previous end
 redis.call('SET', KEYS[2], latest, 'EX', ARGV[4])
 
-if replay then return {2} end
+if replay then
+  -- Marked, keeping the record's expiry: should the first call still be refused by the vendor (it
+  -- may be in flight), settle.lua keeps its money counted, for this replay may have moved it.
+  if recorded ~= replayed then
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('SET', KEYS[1], replayed, 'PX', ttl) end
+  end
+  return {2}
+end
 -- The first call's record stands: another call under the same key does not replace it.
 if has_idem and money and not recorded then
   redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[2])

@@ -1,14 +1,18 @@
 -- Adjusts the money windows of one reservation from what was reserved to the actual cost.
 --
 -- KEYS[1]      idempotency record; deleted when ARGV[1] is '1' (the call was released) and it still
---              holds this reservation's fingerprint ARGV[2] (never another call's record)
+--              holds this reservation's fingerprint ARGV[2] (never another call's record). When it
+--              holds ARGV[2] .. '+', a replay of the call was admitted while it was in flight: that
+--              replay may have moved the money, so nothing is released and the script returns 2.
 -- KEYS[1 + i]  counter of money window i
 -- ARGV[1 + 2i], ARGV[2 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
 --
 -- Never takes a counter below 0 and never changes an existing key's TTL (INCRBY keeps it).
 
-if ARGV[1] == '1' and redis.call('GET', KEYS[1]) == ARGV[2] then
-  redis.call('DEL', KEYS[1])
+if ARGV[1] == '1' then
+  local recorded = redis.call('GET', KEYS[1])
+  if recorded == ARGV[2] .. '+' then return 2 end
+  if recorded == ARGV[2] then redis.call('DEL', KEYS[1]) end
 end
 
 for i = 1, #KEYS - 1 do

@@ -35,8 +35,9 @@ async function settleReservation(
     return undefined;
   }
   try {
-    await deps.counters.settle(reservation, actual);
-    ctx.countedMicros = actual;
+    // Kept: a replay admitted while this call was in flight may have moved what this call did not.
+    const outcome = await deps.counters.settle(reservation, actual);
+    ctx.countedMicros = outcome === 'kept' ? reserved : actual;
   } catch (err) {
     // Failing to release over-counts, which is the safe side; the reservation stands.
     deps.metrics.counterStoreErrors.inc();
