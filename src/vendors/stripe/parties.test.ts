@@ -68,6 +68,68 @@ describe('stripeParties', () => {
     expect(parties).toMatchObject({ reason: 'body_invalid' });
   });
 
+  // Found by an adversarial probe: Stripe takes the same parties nested, and a top-level-only read
+  // let them past a set allowlist.
+  it.each<[string, Record<string, unknown>, Record<string, string[]>]>([
+    [
+      'a subscription schedule phase paying a connected account',
+      {
+        customer: 'cus_1',
+        phases: [{ items: [{ price: 'price_1' }], transfer_data: { destination: 'acct_evil' } }],
+      },
+      { customers: ['cus_1'], recipients: ['acct_evil'] },
+    ],
+    [
+      'default settings of a schedule',
+      { default_settings: { transfer_data: { destination: 'acct_evil' } } },
+      { recipients: ['acct_evil'] },
+    ],
+    [
+      'the payment intent a checkout session makes',
+      { payment_intent_data: { transfer_data: { destination: 'acct_evil' } }, currency: 'usd' },
+      { recipients: ['acct_evil'], currencies: ['usd'] },
+    ],
+    [
+      'an invoice item priced in another currency',
+      { customer: 'cus_1', price_data: { currency: 'GBP', unit_amount: '1000', product: 'prod_1' } },
+      { customers: ['cus_1'], currencies: ['gbp'] },
+    ],
+    [
+      'a credit grant in another currency',
+      { amount: { type: 'monetary', monetary: { value: '1000', currency: 'gbp' } } },
+      { currencies: ['gbp'] },
+    ],
+    [
+      'checkout line items, with the currencies a price may be shown in',
+      {
+        currency: 'usd',
+        line_items: [{ price_data: { currency: 'usd', currency_options: { eur: { unit_amount: '9' } } } }],
+      },
+      { currencies: ['usd', 'eur'] },
+    ],
+    [
+      'a legacy destination object',
+      { destination: { account: 'acct_9', amount: '5' } },
+      { recipients: ['acct_9'] },
+    ],
+    [
+      'nothing from metadata, the caller’s own names',
+      { metadata: { customer: 'cus_x', currency: 'gbp', destination: 'acct_x' } },
+      { customers: [], recipients: [], currencies: [] },
+    ],
+  ])('reads the parties of %s', (_name, params, expected) => {
+    expect(stripeParties(req(), params)).toMatchObject(expected);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a nested destination given as a list', { transfer_data: { destination: ['acct_1', 'acct_2'] } }],
+    ['a nested currency given as a list', { price_data: { currency: ['usd', 'gbp'] } }],
+    ['a customer given as an object', { customer: { id: 'cus_1' } }],
+    ['currency options that are not an object', { price_data: { currency_options: 'eur' } }],
+  ])('refuses %s', (_name, params) => {
+    expect(stripeParties(req(), params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
   it('passes on a party header denial', () => {
     expect(stripeParties(req({ 'stripe-context': 'nope' }), {})).toMatchObject({ reason: 'header_invalid' });
   });

@@ -1,55 +1,103 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params, Parties, VendorRequest } from '../types.ts';
-import { nested, scalar } from './fields.ts';
+import { isObj } from './fields.ts';
 
 const CUSTOMER_PATH = /^\/v1\/customers\/([^/]+)/;
 const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
 
 /**
- * Who a Stripe call names, for the allowlists of the authorize stage:
- *   - customers: the `customer` parameter (body, or query of a read) and the id in `/v1/customers/:id…`;
+ * Who a Stripe call names, for the allowlists of the authorize stage. Parameters are read at every
+ * depth, since Stripe takes the same parties nested (`phases[0][transfer_data][destination]`,
+ * `price_data[currency]`, `payment_intent_data[transfer_data][destination]`): an allowlist that is
+ * set applies to every party a call names, wherever it names it.
+ *   - customers: every `customer` parameter (body, or query of a read) and the id in
+ *     `/v1/customers/:id…`;
  *   - accounts: every connected account the call acts on, from `Stripe-Account` and `Stripe-Context`
  *     (`accountsOf`); none means the platform account (authorize admits that only when
  *     `allow.accounts` lists `platform`);
- *   - recipients: where money is sent to — `destination` of transfers and payouts (an `acct_…` or a
- *     bank account/card id) and `transfer_data[destination]` of charges and payment intents — so
- *     `allow.recipients` (globs such as `acct_1Abc*`) governs where an agent may send funds;
- *   - currencies: the `currency` parameter, lower-cased.
+ *   - recipients: where money is sent to — every `destination` (of transfers and payouts: an
+ *     `acct_…` or a bank account/card id, or `destination[account]`; `transfer_data[destination]`
+ *     of charges, intents, subscriptions, checkout sessions…) — so `allow.recipients` (globs such as
+ *     `acct_1Abc*`) governs where an agent may send funds;
+ *   - currencies: every `currency` parameter and every key of a `currency_options` object,
+ *     lower-cased.
+ * A party parameter that is not a single value (a list, an object where an id belongs) is refused:
+ * what Stripe would read from it cannot be checked. `metadata` is skipped: its keys are the
+ * caller's own names, and Stripe acts on none of them.
  */
 export function stripeParties(req: VendorRequest, params: Params): Parties | Denial {
-  const customers: string[] = [];
-  const customer = scalar(params, 'customer');
-  if (isDenial(customer)) return customer;
-  if (customer) customers.push(customer);
+  const found: Found = { customers: [], recipients: [], currencies: [] };
+  const invalid = collect(params, found);
+  if (invalid) return invalid;
   const inPath = CUSTOMER_PATH.exec(req.path)?.[1];
-  if (inPath && !customers.includes(inPath)) customers.push(inPath);
-
-  const currency = scalar(params, 'currency');
-  if (isDenial(currency)) return currency;
-
-  const recipients: string[] = [];
-  const destination = Object.hasOwn(params, 'destination') ? params['destination'] : undefined;
-  if (typeof destination === 'string') recipients.push(destination);
-  else if (destination !== undefined) {
-    const account = nested(params, 'destination', 'account');
-    if (account === undefined) return deny('body_invalid', 'Parameter "destination" is malformed.');
-    recipients.push(account);
-  }
-  const transferTo = nested(params, 'transfer_data', 'destination');
-  if (transferTo !== undefined) recipients.push(transferTo);
+  if (inPath) found.customers.push(inPath);
 
   const accounts = accountsOf(req.headers);
   if (isDenial(accounts)) return accounts;
 
   return {
-    customers,
+    customers: [...new Set(found.customers)],
     accounts,
-    recipients,
+    recipients: [...new Set(found.recipients)],
     countries: [],
-    currencies: currency ? [currency.toLowerCase()] : [],
+    currencies: [...new Set(found.currencies)],
     senders: [],
   };
+}
+
+interface Found {
+  readonly customers: string[];
+  readonly recipients: string[];
+  readonly currencies: string[];
+}
+
+/** Adds the parties named anywhere in `value` to `found`; a malformed party parameter is refused. */
+function collect(value: unknown, found: Found): Denial | undefined {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const invalid = collect(item, found);
+      if (invalid) return invalid;
+    }
+    return undefined;
+  }
+  if (!isObj(value)) return undefined;
+  for (const [name, v] of Object.entries(value)) {
+    // Metadata is the caller's own key-value store: Stripe never reads a party from it.
+    if (name === 'metadata') continue;
+    const invalid = party(name, v, found) ?? collect(v, found);
+    if (invalid) return invalid;
+  }
+  return undefined;
+}
+
+function party(name: string, v: unknown, found: Found): Denial | undefined {
+  switch (name) {
+    case 'customer':
+      if (typeof v !== 'string') return single(name);
+      if (v !== '') found.customers.push(v);
+      return undefined;
+    case 'currency':
+      if (typeof v !== 'string') return single(name);
+      if (v !== '') found.currencies.push(v.toLowerCase());
+      return undefined;
+    case 'currency_options':
+      if (!isObj(v)) return deny('body_invalid', 'Parameter "currency_options" is malformed.');
+      for (const currency of Object.keys(v)) found.currencies.push(currency.toLowerCase());
+      return undefined;
+    case 'destination': {
+      const account = typeof v === 'string' ? v : isObj(v) ? v['account'] : undefined;
+      if (typeof account !== 'string') return deny('body_invalid', 'Parameter "destination" is malformed.');
+      if (account !== '') found.recipients.push(account);
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function single(name: string): Denial {
+  return deny('body_invalid', `Parameter "${name}" must be given once, as a single value.`);
 }
 
 /**
