@@ -119,9 +119,7 @@ function readPage(body: unknown): Page | undefined {
   const recipients = new Set<string>();
   for (const contact of data) {
     const email = isObject(contact) ? contact['email'] : undefined;
-    recipients.add(
-      typeof email === 'string' && email.includes('@') ? normaliseAddress(email) : UNSEEN_RECIPIENT,
-    );
+    recipients.add((typeof email === 'string' ? normaliseAddress(email) : undefined) ?? UNSEEN_RECIPIENT);
   }
   const last = data.at(-1);
   const lastId = isObject(last) && isResendId(last['id']) ? last['id'] : undefined;

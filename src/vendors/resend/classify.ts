@@ -175,11 +175,16 @@ function emailShape(
   const recipients: string[] = [];
   for (const field of ['to', 'cc', 'bcc']) {
     const list = addressList(email[field]);
-    if (!list) return deny('body_invalid', `\`${field}\` must be a string or an array of strings.`);
+    if (!list) {
+      return deny(
+        'body_invalid',
+        `\`${field}\` must be a string or an array of strings, of mailboxes such as a@example.com or Name <a@example.com>.`,
+      );
+    }
     recipients.push(...list);
   }
   const from = addressList(email['from']);
-  if (!from) return deny('body_invalid', '`from` must be a string.');
+  if (!from) return deny('body_invalid', '`from` must be a string: a@example.com or Name <a@example.com>.');
   // An email that names no recipient is rejected by Resend, but is still priced as one delivery.
   return {
     deliveries: Math.max(1, recipients.length + unseen),

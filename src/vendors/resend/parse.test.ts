@@ -18,6 +18,11 @@ describe('parseResend', () => {
     ['an empty body as an empty object', '', {}],
     ['a top-level array wrapped', '[{"to":"a"}]', { [ITEMS]: [{ to: 'a' }] }],
     ['depth at the limit', '{"a":{"b":{"c":1}}}', { a: { b: { c: 1 } } }],
+    [
+      'other upper-case names, read by no allowlist',
+      '{"headers":{"X-To":"1"}}',
+      { headers: { 'X-To': '1' } },
+    ],
   ])('accepts %s', (_name, text, expected) => {
     expect(parse(text)).toEqual(expected);
   });
@@ -45,6 +50,12 @@ describe('parseResend', () => {
     ['a repeated key in a batch element', '[{"bcc":"a","bcc":"b"}]', 'body_invalid'],
     ['a repeated key in nested headers', '{"headers":{"X":"1","X":"2"}}', 'body_invalid'],
     ['a top-level _method', '{"_method":"DELETE"}', 'body_invalid'],
+    // Found by an adversarial probe: alone, a case variant named a recipient no allowlist saw.
+    ['To alone', '{"To":"evil@x.com","from":"a@x.com"}', 'body_invalid'],
+    ['Bcc beside to', '{"to":"a@x.com","Bcc":["evil@x.com"]}', 'body_invalid'],
+    ['TO in a batch element', '[{"TO":"evil@x.com"}]', 'body_invalid'],
+    ['From', '{"to":"a@x.com","From":"evil@x.com"}', 'body_invalid'],
+    ['Reply_To', '{"to":"a@x.com","Reply_To":"evil@x.com"}', 'body_invalid'],
   ])('refuses %s', (_name, text, reason) => {
     expect(parse(text)).toMatchObject({ reason });
   });

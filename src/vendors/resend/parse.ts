@@ -47,7 +47,31 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (isDenial(text)) return text;
   const value = parseJson(text, limits);
   if (isDenial(value)) return value;
+  const objects = Array.isArray(value) ? value : [value];
+  for (const object of objects) {
+    const variant = partyCaseVariant(object);
+    if (variant) return variant;
+  }
   if (Array.isArray(value)) return { [ITEMS]: value };
   if (typeof value === 'object' && value !== null) return value as Params;
   return deny('body_invalid', 'The request body must be a JSON object or array.');
+}
+
+/** The address fields the allowlists read, in the only spelling Resend declares. */
+const PARTY_FIELDS: ReadonlySet<string> = new Set(['to', 'cc', 'bcc', 'from', 'reply_to']);
+
+/**
+ * `{"To": …}` or `{"BCC": […]}`: Keybrake reads only `to` and `bcc`, so a case variant would name a
+ * recipient no allowlist sees, if Resend read names regardless of case. One reading (ADR 0007 §2):
+ * refused, wherever an email object stands (the body, or an element of a batch).
+ */
+function partyCaseVariant(object: unknown): Denial | undefined {
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
+  for (const name of Object.keys(object)) {
+    const lower = name.toLowerCase();
+    if (lower !== name && PARTY_FIELDS.has(lower)) {
+      return deny('body_invalid', `Resend field names are lower case: send \`${lower}\`, not \`${name}\`.`);
+    }
+  }
+  return undefined;
 }

@@ -11,24 +11,43 @@ export const UNSEEN_RECIPIENT = '(unseen recipient)';
  * Splits one Resend address field (`"a@x.com"`, `"Ann <a@x.com>"`, `["a@x.com", …]`, or a
  * comma-separated string) into normalised addresses: lower-cased, IDN domains in punycode, so
  * `Bob@BÜCHER.de` and `bob@xn--bcher-kva.de` match the same allowlist pattern. Undefined when the
- * field is neither a string nor an array of strings.
+ * field is neither a string nor an array of strings, or names anything that is not one mailbox
+ * Keybrake can read (`normaliseAddress`).
  */
 export function addressList(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return [];
   const items = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
   if (!items?.every((v): v is string => typeof v === 'string')) return undefined;
-  return items
-    .flatMap(splitAddresses)
-    .map(normaliseAddress)
-    .filter((a) => a.length > 0);
+  const addresses: string[] = [];
+  for (const mailbox of items.flatMap(splitAddresses)) {
+    const address = normaliseAddress(mailbox);
+    if (address === undefined) return undefined;
+    addresses.push(address);
+  }
+  return addresses;
 }
 
-/** Normalises one mailbox (`Name <Local@Domain>` → `local@domain`, punycode domain). */
-export function normaliseAddress(mailbox: string): string {
-  const angle = /<([^<>]*)>\s*$/.exec(mailbox);
-  const address = (angle ? angle[1]! : mailbox).trim().replace(/^"+|"+$/g, '');
-  const at = address.lastIndexOf('@');
-  if (at < 0) return address.toLowerCase();
+// One addr-spec: a local part and a domain, neither holding blanks, a second `@`, brackets, quotes
+// or separators. Quoted local parts ("a b"@x) are not read: refused rather than guessed.
+const ADDR_SPEC = /^[^\s<>@,;:"()[\]\\]+@[^\s<>@,;:"()[\]\\]+$/u;
+// A display name before `<…>`: quoted, or plain text without brackets or quotes.
+const DISPLAY_NAME = /^(?:"[^"<>]*"|[^"<>]*)$/u;
+
+/**
+ * Normalises one mailbox (`Name <Local@Domain>` → `local@domain`, punycode domain). Undefined when
+ * the text is not exactly one mailbox: `Name <a@x> b@y`, `<a@x> <b@y>`, `a@x;b@y` or `a@x@y` could
+ * each be read by Resend as another address than the one an allowlist would check.
+ */
+export function normaliseAddress(mailbox: string): string | undefined {
+  const text = mailbox.trim();
+  let address = text;
+  if (text.endsWith('>')) {
+    const open = text.lastIndexOf('<');
+    if (open < 0 || !DISPLAY_NAME.test(text.slice(0, open).trim())) return undefined;
+    address = text.slice(open + 1, -1).trim();
+  }
+  if (!ADDR_SPEC.test(address)) return undefined;
+  const at = address.indexOf('@');
   const local = address.slice(0, at).toLowerCase();
   const domain = address.slice(at + 1).toLowerCase();
   const ascii = domainToASCII(domain);
