@@ -185,6 +185,12 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_allowed',
   },
+  '/v1/customers/cus_allowed': {
+    id: 'cus_allowed',
+    object: 'customer',
+    balance: 0,
+    currency: 'usd',
+  },
   '/v1/invoices/in_big': {
     id: 'in_big',
     object: 'invoice',

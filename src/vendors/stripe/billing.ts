@@ -125,6 +125,41 @@ export function customerBalance(params: Params, rates: ExchangeRates): Priced | 
   return isDenial(cost) ? cost : { movesMoney: true, costMicros: cost };
 }
 
+/**
+ * `balance` on `POST /v1/customers` and `POST /v1/customers/{customer}`: the balance set outright,
+ * the same money as a balance transaction (a credit pays future invoices, a debit is charged on the
+ * next one). An update costs the change from the balance Stripe holds, in the customer's currency
+ * (looked up; the customer is leased meanwhile). A new customer has no currency yet, so a starting
+ * balance other than 0 cannot be priced. Undefined when the call sets no balance: an ordinary write.
+ */
+export function customerBalanceSet(
+  customer: string | undefined,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial | undefined {
+  if (!Object.hasOwn(params, 'balance')) return undefined;
+  const balance = signedAmount(params, 'balance');
+  if (isDenial(balance)) return balance;
+  if (balance === undefined) return undefined;
+  if (customer === undefined) {
+    if (balance === 0) return undefined;
+    return deny(
+      'price_unknown',
+      'Keybrake cannot price a starting balance (a new customer has no currency): create the customer, then add a balance transaction.',
+    );
+  }
+  return chain([
+    {
+      path: `/v1/customers/${customer}`,
+      describe: "the change of the customer's balance",
+      part: (o) =>
+        typeof o['balance'] === 'number'
+          ? micros(Math.abs(balance - o['balance']), o['currency'], rates)
+          : undefined,
+    },
+  ]);
+}
+
 /** `POST /v1/billing/credit_grants`: `amount[monetary][value]` in `amount[monetary][currency]`. */
 export function creditGrant(params: Params, rates: ExchangeRates): Priced | Denial {
   const grant = objectParam(params, 'amount');

@@ -301,6 +301,46 @@ describe('Stripe lookups', () => {
     expect(o.lookup?.price(object)).toBe(cost);
   });
 
+  // Found by an adversarial probe: balance=-5000000 on a customer update was a free write, while the
+  // same credit through /balance_transactions was priced.
+  it.each([
+    ['a credit set outright', 'balance=-5000000', { balance: 0, currency: 'usd' }, 50_000_000_000],
+    ['a debit set outright', 'balance=2500', { balance: -500, currency: 'usd' }, 30_000_000],
+    ['a balance already held', 'balance=700', { balance: 700, currency: 'usd' }, 0],
+  ])('prices %s on a customer update from the balance Stripe holds', (_name, body, customer, cost) => {
+    const o = op('POST', '/v1/customers/cus_1', body);
+    expect(o).toMatchObject({
+      id: 'stripe.customers.update',
+      class: 'money',
+      movesMoney: true,
+      locks: ['cus_1'],
+    });
+    expect(o.lookup?.path).toBe('/v1/customers/cus_1');
+    expect(o.lookup?.price(customer)).toBe(cost);
+  });
+
+  it('cannot price a balance change of a customer without a currency', () => {
+    expect(
+      op('POST', '/v1/customers/cus_1', 'balance=-100').lookup?.price({ balance: 0, currency: null }),
+    ).toBe(undefined);
+  });
+
+  it.each([
+    ['an update without a balance', '/v1/customers/cus_1', 'name=Ann', 'write'],
+    ['a new customer', '/v1/customers', 'email=a%40example.com', 'write'],
+    ['a new customer with a zero balance', '/v1/customers', 'balance=0', 'write'],
+  ])('leaves %s a write', (_name, path, body, cls) => {
+    expect(op('POST', path, body)).toMatchObject({ class: cls, movesMoney: false, costMicros: 0 });
+  });
+
+  it.each([
+    ['a starting balance', '/v1/customers', 'balance=-5000000', 'price_unknown'],
+    ['a balance that is not an integer', '/v1/customers/cus_1', 'balance=1e6', 'body_invalid'],
+    ['a balance given as a list', '/v1/customers/cus_1', 'balance[]=5', 'body_invalid'],
+  ])('refuses %s', (_name, path, body, reason) => {
+    expect(classify('POST', path, body)).toMatchObject({ reason });
+  });
+
   it.each([
     ['not an object', 'nope'],
     ['no currency', { amount: 100 }],

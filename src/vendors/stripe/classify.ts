@@ -12,6 +12,7 @@ import {
   creditGrant,
   creditNote,
   customerBalance,
+  customerBalanceSet,
   invoiceFinalize,
   invoiceItemCreate,
   invoiceItemUpdate,
@@ -91,6 +92,17 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const locks = resolveLocks(row, segments, params, stripeLockField);
   if (isDenial(locks)) return locks;
+  if (row.id === 'stripe.customers.create' || row.id === 'stripe.customers.update') {
+    // A write, unless it sets the balance: that moves money like a balance transaction.
+    const customer = segments[0];
+    if (customer !== undefined && !isId(customer)) {
+      return deny('path_invalid', 'The path does not name a valid Stripe object id.');
+    }
+    const balance = customerBalanceSet(customer, params, rates);
+    if (isDenial(balance)) return balance;
+    if (balance)
+      return { id: row.id, class: 'money', ...balance, parties, locks: customer ? [customer] : [] };
+  }
   if (row.class !== 'money') {
     return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
   }
