@@ -301,6 +301,22 @@ describe('Stripe lookups', () => {
     expect(o.lookup?.price(object)).toBe(cost);
   });
 
+  // Found by an adversarial probe: expand reveals a Treasury account's full ABA number on a read.
+  it.each([
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number'],
+    ['GET', '/v1/treasury/financial_accounts', 'expand[0]=data.financial_addresses.aba.account_number'],
+    ['POST', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number'],
+    ['GET', '/v1/customers/cus_1', 'expand[]=customer&expand[]=sources.data.number'],
+  ])('refuses %s %s with an expand that reveals a number (%s)', (method, path, body) => {
+    expect(classify(method, path, body)).toMatchObject({ reason: 'credential_operation' });
+  });
+
+  it('admits an expand of ordinary objects', () => {
+    expect(op('GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses')).toMatchObject({
+      class: 'read',
+    });
+  });
+
   // Found by an adversarial probe: balance=-5000000 on a customer update was a free write, while the
   // same credit through /balance_transactions was priced.
   it.each([

@@ -90,6 +90,13 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   if (!match) return unknownOperation('stripe', parties);
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  const revealed = secretExpansion(params);
+  if (revealed !== undefined) {
+    return deny(
+      'credential_operation',
+      `expand ${revealed} reveals a bank account or card number, a credential for moving money: Keybrake never forwards it.`,
+    );
+  }
   const locks = resolveLocks(row, segments, params, stripeLockField);
   if (isDenial(locks)) return locks;
   if (row.id === 'stripe.customers.create' || row.id === 'stripe.customers.update') {
@@ -111,6 +118,23 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
   return { id: row.id, class: row.class, ...priced, parties, ...locks };
+}
+
+// Fields Stripe returns only when `expand` names them, and which are credentials to move money:
+// a Treasury financial account's full ABA account number (`financial_addresses.aba.account_number`),
+// an Issuing card's `number` and `cvc` (that read is sensitive anyway).
+const SECRET_EXPANSIONS = new Set(['account_number', 'number', 'cvc']);
+
+/** The first `expand` path whose last field is a secret one; undefined when there is none. */
+export function secretExpansion(params: Params): string | undefined {
+  const expand = Object.hasOwn(params, 'expand') ? params['expand'] : undefined;
+  const paths = Array.isArray(expand) ? expand : [expand];
+  for (const path of paths) {
+    if (typeof path !== 'string') continue;
+    const last = path.slice(path.lastIndexOf('.') + 1).trim();
+    if (SECRET_EXPANSIONS.has(last)) return path;
+  }
+  return undefined;
 }
 
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
