@@ -216,8 +216,10 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
       bodyTooLarge,
     });
-    // A call that began before a shutdown takes its connection with it: no call follows on it.
-    if (calls.draining) reply.header('connection', 'close');
+    // A call that began before a shutdown takes its connection with it: no call follows on it. So
+    // does an upgrade request (Keybrake never switches protocols): node's parser reads nothing more
+    // on its connection, so a call pipelined behind it would wait unanswered until the idle timeout.
+    if (calls.draining || req.headers.upgrade !== undefined) reply.header('connection', 'close');
     return reply.code(res.status).headers(res.headers).send(res.body);
   };
 

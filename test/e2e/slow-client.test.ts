@@ -2,7 +2,8 @@
 // its headers, or sends its headers and never finishes the body, is cut off at --client-timeout
 // with a 408 request_timeout in Stripe's shape (the listener's vendor), audited, and nothing of it
 // reaches the vendor; fifty such clients do not keep the proxy from serving anyone else; and
-// --max-connections caps what one listener holds open. No sleeps: every wait is on a socket event,
+// --max-connections caps what one listener holds open; a request asking to upgrade the connection
+// is answered and its connection closed, so nothing pipelined behind it hangs. No sleeps: every wait is on a socket event,
 // an upstream arrival or a log line; the only timers are the slow clients' own drip.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -220,5 +221,26 @@ describe('--max-connections', () => {
       headers: { Authorization: `Bearer ${TOKEN}` },
     });
     expect(routed.status).toBe(200);
+  });
+});
+
+describe('a request asking to upgrade the connection', () => {
+  // Found by an adversarial probe: a call pipelined behind `Connection: Upgrade` got no answer and no
+  // audit record; its connection sat idle until the keep-alive timeout.
+  it('is answered, and its connection closed, so nothing behind it waits unanswered', async () => {
+    const conn = await openConnection(kb.urls.stripe!);
+    const upgrade = conn.request(
+      `GET /v1/customers/cus_up1 HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n' +
+        `GET /v1/customers/cus_up2 HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    const first = await upgrade;
+    expect(first.status).toBe(200);
+    expect(first.headers['connection']).toBe('close');
+    expect(await conn.response()).toBeUndefined();
+    await conn.closed;
+    // The first call was served; the bytes behind it were never read as a call, so none was forwarded.
+    expect(upstream.requests).toContain('GET /v1/customers/cus_up1');
+    expect(upstream.requests).not.toContain('GET /v1/customers/cus_up2');
   });
 });
