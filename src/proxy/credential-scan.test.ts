@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { UpstreamCredential } from '../snapshot/types.ts';
-import { carriesCredential, credentialNeedles } from './credential-scan.ts';
+import { carriesCredential, credentialNeedles, encodedBody } from './credential-scan.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 
 // Built from parts so that no live-key-shaped literal sits in the tree; obviously fake all the same.
@@ -18,6 +18,23 @@ const answer = (
   status: 200,
   headers: { 'content-type': 'application/json', ...headers },
   body: Buffer.from(body),
+});
+
+/** Every character as a JSON \\u escape. */
+function jsonEscaped(text: string): string {
+  return [...text].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+}
+
+describe('encodedBody', () => {
+  it.each<[string, Record<string, string | string[]>, string | undefined]>([
+    ['no Content-Encoding', {}, undefined],
+    ['identity', { 'content-encoding': 'identity' }, undefined],
+    ['gzip', { 'content-encoding': 'gzip' }, 'gzip'],
+    ['br, in upper case', { 'content-encoding': 'BR' }, 'br'],
+    ['the header twice', { 'content-encoding': ['identity', 'gzip'] }, 'identity,gzip'],
+  ])('%s', (_name, headers, expected) => {
+    expect(encodedBody(answer('{}', headers))).toBe(expected);
+  });
 });
 
 describe('carriesCredential', () => {
@@ -46,6 +63,17 @@ describe('carriesCredential', () => {
     ],
     ['Twilio Basic credentials in the body', TWILIO, answer(`{"echo":"Basic ${TWILIO_BASIC}"}`), true],
     ['a Twilio answer naming the account SID only', TWILIO, answer(`{"account_sid":"${TWILIO_SID}"}`), false],
+    // Found by an adversarial probe: JSON.parse turns \u escapes back into the key.
+    ['a Stripe key spelt in \\u escapes', STRIPE, answer(`{"k":"${jsonEscaped(STRIPE_KEY)}"}`), true],
+    [
+      'a Stripe key with one character escaped',
+      STRIPE,
+      answer(
+        `{"k":"${STRIPE_KEY.slice(0, 5)}\\u${STRIPE_KEY.charCodeAt(5).toString(16).padStart(4, '0')}${STRIPE_KEY.slice(6)}"}`,
+      ),
+      true,
+    ],
+    ['escapes that spell something else', STRIPE, answer('{"name":"caf\\u00e9"}'), false],
   ])('%s', (_name, cred, res, expected) => {
     expect(carriesCredential(res, cred)).toBe(expected);
   });

@@ -7,6 +7,20 @@ interface Needle {
   readonly bytes: Buffer;
 }
 
+const UNICODE_ESCAPE = Buffer.from('\\u');
+
+/**
+ * Whether Keybrake can read the answer's body to scan it: not when it is content-encoded (gzip, br…).
+ * Keybrake asks for none (Accept-Encoding is not forwarded), so such an answer is unexpected, and
+ * one that cannot be scanned is withheld, like one that carries the credential (fail closed).
+ */
+export function encodedBody(res: UpstreamResponse): string | undefined {
+  const encoding = res.headers['content-encoding'];
+  if (encoding === undefined) return undefined;
+  const value = (typeof encoding === 'string' ? encoding : encoding.join(',')).trim().toLowerCase();
+  return value === '' || value === 'identity' ? undefined : value;
+}
+
 /** Shorter strings would match by chance; every real vendor secret is far longer. */
 const MIN_SECRET_LENGTH = 8;
 
@@ -41,6 +55,14 @@ export function credentialNeedles(cred: UpstreamCredential): readonly Needle[] {
 export function carriesCredential(res: UpstreamResponse, cred: UpstreamCredential): boolean {
   const needles = credentialNeedles(cred);
   for (const n of needles) if (res.body.indexOf(n.bytes) !== -1) return true;
+  // JSON may spell any character as \uXXXX, and JSON.parse in the client turns it back: read the
+  // body once more with those escapes decoded. Vendor answers rarely hold one, so this is rare work.
+  if (res.body.indexOf(UNICODE_ESCAPE) !== -1) {
+    const text = res.body
+      .toString('utf8')
+      .replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    for (const n of needles) if (text.includes(n.text)) return true;
+  }
   // for…in rather than Object.entries: no array per call on the request path.
   for (const name in res.headers) {
     const value = res.headers[name];

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 /**
  * A recording stand-in for one vendor's API, written for the hostile corpus and deliberately not
@@ -78,10 +79,15 @@ export async function startRecordingUpstream(
 
 type Json = Record<string, unknown>;
 
-/** One canned answer: a JSON body and any extra response headers. */
+/**
+ * One canned answer: a JSON body and any extra response headers; `text` replaces the serialised
+ * body, and `gzip` compresses it (with Content-Encoding: gzip, which Keybrake never asks for).
+ */
 interface Answer {
   readonly json: Json;
   readonly headers?: Record<string, string>;
+  readonly text?: string;
+  readonly gzip?: boolean;
 }
 
 /** Writes an answer with the vendor's request-id header, as the vendor would. */
@@ -91,14 +97,16 @@ function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer):
     twilio: ['twilio-request-id', `RQhostile${seq}`],
     resend: ['x-request-id', `hostile-${seq}`],
   }[vendor] as [string, string];
-  const text = JSON.stringify(answer.json);
+  const text = answer.text ?? JSON.stringify(answer.json);
+  const body = answer.gzip ? gzipSync(text) : Buffer.from(text);
   res.writeHead(200, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
+    'content-length': body.length,
+    ...(answer.gzip ? { 'content-encoding': 'gzip' } : {}),
     [requestId[0]]: requestId[1],
     ...answer.headers,
   });
-  res.end(text);
+  res.end(body);
 }
 
 function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, body: Buffer): Answer {
@@ -115,6 +123,14 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   }
   if (method === 'GET' && /^(cus_|SM|)leakhead$/.test(id)) {
     return { json: { id, object: 'leak' }, headers: { 'x-debug-authorization': secrets.credential } };
+  }
+  // The key where a byte search does not see it: compressed, or spelt in JSON \u escapes.
+  if (method === 'GET' && /^(cus_|SM|)leakgzip$/.test(id)) {
+    return { json: { id, object: 'leak', note: `debug credential: ${secrets.credential}` }, gzip: true };
+  }
+  if (method === 'GET' && /^(cus_|SM|)leakesc$/.test(id)) {
+    const escaped = [...secrets.credential].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return { json: {}, text: `{"id":"${id}","object":"leak","note":"${escaped.join('')}"}` };
   }
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
