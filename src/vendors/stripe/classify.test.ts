@@ -357,6 +357,22 @@ describe('Stripe lookups', () => {
     expect(classify('POST', path, body)).toMatchObject({ reason });
   });
 
+  // Found by an adversarial probe: amount_to_confirm was not read.
+  it.each([
+    ['no amount_to_confirm', '', 4000, 40_000_000],
+    ['a larger amount_to_confirm', 'amount_to_confirm=900000', 4000, 9_000_000_000],
+    ['a smaller amount_to_confirm', 'amount_to_confirm=100', 4000, 40_000_000],
+  ])('prices a confirm with %s at the larger amount', (_name, body, intentAmount, cost) => {
+    const o = op('POST', '/v1/payment_intents/pi_1/confirm', body);
+    expect(o.lookup?.price({ amount: intentAmount, currency: 'usd' })).toBe(cost);
+  });
+
+  it('refuses an amount_to_confirm that is not an amount', () => {
+    expect(classify('POST', '/v1/payment_intents/pi_1/confirm', 'amount_to_confirm=-5')).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
   it.each([
     ['not an object', 'nope'],
     ['no currency', { amount: 100 }],

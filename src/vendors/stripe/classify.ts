@@ -176,14 +176,20 @@ function applyRule(
       }
       return bodyCost(params, rates);
     }
-    case 'payment_intent_confirm':
+    case 'payment_intent_confirm': {
+      // `amount_to_confirm` ("defaults to amount") may name another amount: the larger one counts.
+      const requested = amount(params, 'amount_to_confirm');
+      if (isDenial(requested)) return requested;
       return lookupCost(
         `/v1/payment_intents/${ids[0]}`,
         undefined,
-        (o) => o['amount'],
+        (o) => (typeof o['amount'] === 'number' ? Math.max(o['amount'], requested ?? 0) : undefined),
         rates,
-        "the payment intent's amount",
+        requested === undefined
+          ? "the payment intent's amount"
+          : "the larger of amount_to_confirm and the intent's amount",
       );
+    }
     case 'payment_intent_capture': {
       const requested = amount(params, 'amount_to_capture');
       if (isDenial(requested)) return requested;
