@@ -160,6 +160,82 @@ export function customerBalanceSet(
   ]);
 }
 
+/**
+ * `shipping_cost` on `POST /v1/invoices` and `POST /v1/invoices/{invoice}`: a shipping charge the
+ * invoice collects (with `auto_advance`, Stripe finalises and charges it with no further call through
+ * Keybrake). `shipping_rate_data[fixed_amount]` is priced as given (the dearest of its currencies);
+ * an existing `shipping_rate` is read. Undefined when the call names no shipping cost.
+ */
+export function invoiceShipping(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
+  // `shipping_cost=` removes it: no money.
+  if (params['shipping_cost'] === '') return undefined;
+  const shipping = objectParam(params, 'shipping_cost');
+  if (isDenial(shipping)) return shipping;
+  if (shipping === undefined) return undefined;
+  const rate = objectId(shipping, 'shipping_rate');
+  if (isDenial(rate)) return rate;
+  const data = objectParam(shipping, 'shipping_rate_data');
+  if (isDenial(data)) return data;
+  if (rate !== undefined) {
+    if (data !== undefined)
+      return deny('body_invalid', 'Give shipping_cost[shipping_rate] or [shipping_rate_data], not both.');
+    return chain([
+      {
+        path: `/v1/shipping_rates/${rate}`,
+        describe: "the shipping rate's fixed amount",
+        part: (o) => (isObj(o['fixed_amount']) ? dearestFixedAmount(o['fixed_amount'], rates) : undefined),
+      },
+    ]);
+  }
+  const fixed = data === undefined ? undefined : objectParam(data, 'fixed_amount');
+  if (isDenial(fixed)) return fixed;
+  if (fixed === undefined)
+    return deny('price_unknown', 'Keybrake prices a shipping cost only from a fixed amount.');
+  const amountOf = (o: Params) => {
+    const a = amount(o, 'amount');
+    const c = scalar(o, 'currency');
+    return isDenial(a) ? a : isDenial(c) ? c : { amount: a, currency: c };
+  };
+  let cost = 0;
+  const options = objectParam(fixed, 'currency_options');
+  if (isDenial(options)) return options;
+  const entries: [Params, string | undefined][] = [[fixed, undefined]];
+  for (const [currency, option] of Object.entries(options ?? {})) {
+    if (!isObj(option)) return deny('body_invalid', 'Parameter "currency_options" is malformed.');
+    entries.push([option, currency]);
+  }
+  for (const [o, impliedCurrency] of entries) {
+    const read = amountOf(o);
+    if (isDenial(read)) return read;
+    const currency = read.currency ?? impliedCurrency;
+    if (read.amount === undefined || currency === undefined) {
+      return deny(
+        'price_unknown',
+        'A fixed shipping amount needs "amount" and "currency" for Keybrake to price it.',
+      );
+    }
+    const c = known(read.amount, currency, rates);
+    if (isDenial(c)) return c;
+    cost = Math.max(cost, c);
+  }
+  return { movesMoney: true, costMicros: cost };
+}
+
+/** The dearest of a looked-up fixed amount's currencies (its own and every `currency_options` one). */
+function dearestFixedAmount(fixed: Obj, rates: ExchangeRates): MicroUsd | undefined {
+  let best = micros(fixed['amount'], fixed['currency'], rates);
+  if (best === undefined) return undefined;
+  const options = fixed['currency_options'];
+  if (isObj(options)) {
+    for (const [currency, option] of Object.entries(options)) {
+      const m = isObj(option) ? micros(option['amount'], currency, rates) : undefined;
+      if (m === undefined) return undefined;
+      best = Math.max(best, m);
+    }
+  }
+  return best;
+}
+
 /** `POST /v1/billing/credit_grants`: `amount[monetary][value]` in `amount[monetary][currency]`. */
 export function creditGrant(params: Params, rates: ExchangeRates): Priced | Denial {
   const grant = objectParam(params, 'amount');

@@ -357,6 +357,49 @@ describe('Stripe lookups', () => {
     expect(classify('POST', path, body)).toMatchObject({ reason });
   });
 
+  // Found by an adversarial probe: shipping_cost put $10 000 on an auto-advancing invoice for free.
+  it.each([
+    [
+      'a fixed amount',
+      '/v1/invoices',
+      'customer=cus_1&auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=1000000&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
+      10_000_000_000,
+    ],
+    [
+      'the dearest of its currencies',
+      '/v1/invoices/in_1',
+      'shipping_cost[shipping_rate_data][fixed_amount][amount]=100&shipping_cost[shipping_rate_data][fixed_amount][currency]=jpy&shipping_cost[shipping_rate_data][fixed_amount][currency_options][usd][amount]=500',
+      5_000_000,
+    ],
+  ])('prices an invoice shipping cost: %s', (_name, path, body, cost) => {
+    expect(op('POST', path, body)).toMatchObject({ class: 'money', movesMoney: true, costMicros: cost });
+  });
+
+  it('prices an invoice shipping rate by reading it', () => {
+    const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
+    expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1');
+    expect(o.lookup?.price({ fixed_amount: { amount: 2500, currency: 'usd' } })).toBe(25_000_000);
+    expect(o.lookup?.price({ fixed_amount: null })).toBeUndefined();
+  });
+
+  it.each([
+    ['without a shipping cost', 'customer=cus_1&auto_advance=true'],
+    ['removing the shipping cost', 'shipping_cost='],
+  ])('leaves an invoice write %s free', (_name, body) => {
+    expect(op('POST', '/v1/invoices/in_1', body)).toMatchObject({ class: 'write', costMicros: 0 });
+  });
+
+  it.each([
+    [
+      'a shipping cost without an amount',
+      'shipping_cost[shipping_rate_data][display_name]=x',
+      'price_unknown',
+    ],
+    ['a shipping rate id that is not one', 'shipping_cost[shipping_rate]=a/b', 'body_invalid'],
+  ])('refuses %s on an invoice', (_name, body, reason) => {
+    expect(classify('POST', '/v1/invoices', body)).toMatchObject({ reason });
+  });
+
   // Found by an adversarial probe: amount_to_confirm was not read.
   it.each([
     ['no amount_to_confirm', '', 4000, 40_000_000],

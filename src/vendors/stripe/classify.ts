@@ -17,6 +17,7 @@ import {
   invoiceItemCreate,
   invoiceItemUpdate,
   invoiceLines,
+  invoiceShipping,
   issuingApprove,
   quoteAccept,
 } from './billing.ts';
@@ -99,16 +100,18 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
   }
   const locks = resolveLocks(row, segments, params, stripeLockField);
   if (isDenial(locks)) return locks;
-  if (row.id === 'stripe.customers.create' || row.id === 'stripe.customers.update') {
-    // A write, unless it sets the balance: that moves money like a balance transaction.
-    const customer = segments[0];
-    if (customer !== undefined && !isId(customer)) {
+  const moneyWrite = MONEY_WHEN_NAMED.get(row.id);
+  if (moneyWrite) {
+    // A write, unless it names money (a balance set outright, a shipping charge): then it is priced.
+    const object = segments[0];
+    if (object !== undefined && !isId(object)) {
       return deny('path_invalid', 'The path does not name a valid Stripe object id.');
     }
-    const balance = customerBalanceSet(customer, params, rates);
-    if (isDenial(balance)) return balance;
-    if (balance)
-      return { id: row.id, class: 'money', ...balance, parties, locks: customer ? [customer] : [] };
+    const priced = moneyWrite(object, params, rates);
+    if (isDenial(priced)) return priced;
+    // A balance is priced from the customer it reads: leased until settled, like any lookup.
+    const leased = row.id === 'stripe.customers.update' && object !== undefined ? [object] : [];
+    if (priced) return { id: row.id, class: 'money', ...priced, parties, locks: leased };
   }
   if (row.class !== 'money') {
     return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
@@ -136,6 +139,20 @@ export function secretExpansion(params: Params): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Write operations that move money when they name it, with the rule that prices them then; the
+ * object id of their path, if any, comes first. Undefined from the rule: an ordinary write.
+ */
+const MONEY_WHEN_NAMED: ReadonlyMap<
+  string,
+  (object: string | undefined, params: Params, rates: ExchangeRates) => Priced | Denial | undefined
+> = new Map([
+  ['stripe.customers.create', (_object, params, rates) => customerBalanceSet(undefined, params, rates)],
+  ['stripe.customers.update', (customer, params, rates) => customerBalanceSet(customer, params, rates)],
+  ['stripe.invoices.create', (_object, params, rates) => invoiceShipping(params, rates)],
+  ['stripe.invoices.update', (_object, params, rates) => invoiceShipping(params, rates)],
+]);
 
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
 function hostOf(id: string): { upstreamHost?: string } {
