@@ -20,7 +20,7 @@ export interface Priced {
   readonly lookup?: CostLookup;
 }
 
-/** A call that moves no money (an intent created without `confirm`, a subscription on trial). */
+/** A call that moves no money (an intent created without `confirm`, a subscription collected by invoice). */
 export const FREE: Priced = { movesMoney: false, costMicros: 0 };
 
 type Obj = Record<string, unknown>;

@@ -519,25 +519,35 @@ describe('subscriptions, priced by the invoice preview', () => {
     ]);
   });
 
-  it.each([
-    ['collected by invoice', 'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice'],
-    ['on a trial', 'customer=cus_1&items[0][price]=price_1&trial_period_days=14'],
-  ])('charges nothing now for a subscription %s', (_name, form) => {
-    const o = op('POST', '/v1/subscriptions', form);
+  it('charges nothing now for a subscription collected by invoice', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice',
+    );
     expect(o).toMatchObject({ class: 'money', movesMoney: false, costMicros: 0 });
     expect(o.lookup).toBeUndefined();
   });
 
-  it('previews only the one-off items of a trial', () => {
+  // Found by an adversarial probe: a one-day trial made a $1 000-a-day subscription free, so no cap
+  // bounded how many an agent could create; Stripe charges them on its own once the trial ends.
+  it.each([
+    ['a trial', 'trial_period_days=1'],
+    ['a trial end', 'trial_end=1900000000'],
+    ['a later billing anchor without proration', 'billing_cycle_anchor=1900000000&proration_behavior=none'],
+  ])('counts a subscription whose first charge is deferred by %s as if it started now', (_name, deferral) => {
     const o = op(
       'POST',
       '/v1/subscriptions',
-      'customer=cus_1&items[0][price]=price_1&trial_period_days=14&add_invoice_items[0][price]=price_x',
+      `customer=cus_1&items[0][price]=price_1&add_invoice_items[0][price]=price_x&${deferral}`,
     );
-    expect(walk(o, { [PREVIEW]: previewInvoice(500) }).reads[0]!.body).toEqual([
+    const walked = walk(o, { [PREVIEW]: previewInvoice(500) });
+    expect(walked.reads[0]!.body).toEqual([
       'customer=cus_1',
       'invoice_items[0][price]=price_x',
+      'subscription_details[items][0][price]=price_1',
     ]);
+    expect(walked.cost).toBeGreaterThan(0);
   });
 
   it('prices an invoice the preview sends at 0, unless the call collects automatically', () => {

@@ -55,6 +55,9 @@ const DETAIL_KEYS = [
   'trial_end',
 ] as const;
 
+/** Subscription parameters that move the first charge later, and are left out of a create's preview. */
+const DEFERRALS = ['trial_end', 'billing_cycle_anchor', 'proration_behavior'] as const;
+
 /** Top-level parameters that change the amount and mean the same on the preview. */
 const INVOICE_KEYS = ['automatic_tax', 'discounts', 'currency', 'customer_account', 'on_behalf_of'] as const;
 
@@ -108,13 +111,13 @@ export function subscriptionCreate(
   if (isDenial(trialDays)) return trialDays;
   const top = pick(params, INVOICE_KEYS);
   const base: Obj = { ...(customer !== undefined ? { customer } : {}), ...top };
-  // A trial charges nothing for its items now; only the one-off items are invoiced at once.
-  if (trialDays !== undefined && trialDays > 0 && !Object.hasOwn(params, 'backdate_start_date')) {
-    if (added === undefined) return FREE;
-    return preview({ ...base, invoice_items: added }, rates, collection);
-  }
   const details = subscriptionDetails(params);
   if (isDenial(details)) return details;
+  // A trial or a later billing anchor only defers the first charge: Stripe makes it on its own,
+  // with no call through Keybrake, and every period after it. So the subscription is counted at its
+  // creation as if it started now, a whole first period: otherwise an agent could create any
+  // number of subscriptions, each $0 against every cap (found by an adversarial probe).
+  for (const deferral of DEFERRALS) delete details[deferral];
   const backdate = scalar(params, 'backdate_start_date');
   if (isDenial(backdate)) return backdate;
   if (backdate !== undefined) details['start_date'] = backdate;
