@@ -22,7 +22,7 @@ Commands:
   catalog        print every operation Keybrake knows for a vendor, with its class
   demo           run a runaway agent against a local Stripe emulator and watch the cap stop it
 
-Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>.`;
+Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>, unless its help says otherwise.`;
 
 /** What a command module provides: its help, and how to run it (a service resolves to its closer). */
 interface Command {
@@ -108,7 +108,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Only keybrake's own arguments: what follows `--` belongs to the command `run exec` runs.
+  const end = rest.indexOf('--');
+  const own = end === -1 ? rest : rest.slice(0, end);
+  if (own.includes('--help') || own.includes('-h')) {
     process.stdout.write(`${usage(name, command.summary, command.flags, command.positional)}\n`);
     return 0;
   }

@@ -8,6 +8,8 @@ export interface FlagSpec {
   readonly default?: string | string[];
   readonly short?: string;
   readonly placeholder?: string;
+  /** Not read from KEYBRAKE_<FLAG> (the variable means something else there, or nothing). */
+  readonly noEnv?: boolean;
 }
 
 export type Flags = Record<string, FlagSpec>;
@@ -54,7 +56,9 @@ export function parseFlags(
   const values: Record<string, string | string[] | boolean | undefined> = {};
   for (const [name, spec] of Object.entries(flags)) {
     let v = parsed.values[name] as string | string[] | boolean | undefined;
-    if (v === undefined) {
+    if (v === undefined && !readsEnv(name, spec)) {
+      // No fallback: the flag is not read from the environment.
+    } else if (v === undefined) {
       const fromEnv = env[envName(name)];
       if (fromEnv !== undefined && fromEnv !== '') {
         if (spec.type === 'boolean') v = fromEnv === 'true' || fromEnv === '1';
@@ -66,6 +70,11 @@ export function parseFlags(
     values[name] = v;
   }
   return { values, positionals: parsed.positionals };
+}
+
+/** `--help` is answered before any flag is parsed, so KEYBRAKE_HELP means nothing. */
+function readsEnv(name: string, spec: FlagSpec): boolean {
+  return !spec.noEnv && name !== 'help';
 }
 
 function splitList(text: string): string[] {
@@ -88,7 +97,8 @@ export function usage(command: string, summary: string, flags: Flags, positional
     const arg = spec.type === 'string' ? ` <${spec.placeholder ?? 'value'}>` : '';
     const def = spec.default !== undefined ? ` (default: ${[spec.default].flat().join(',')})` : '';
     const rep = spec.multiple ? ' (repeatable)' : '';
-    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${rep}${def}  [env ${envName(name)}]`);
+    const env = readsEnv(name, spec) ? `  [env ${envName(name)}]` : '';
+    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${rep}${def}${env}`);
   }
   return lines.join('\n');
 }

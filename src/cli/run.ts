@@ -28,7 +28,14 @@ export const RUN_FLAGS = {
     placeholder: 'usd',
   },
   ttl: { type: 'string', help: "the run key's lifetime (default 1h, at most 168h)", placeholder: 'duration' },
-  'run-id': { type: 'string', help: 'the run id (default: a random run-…)', placeholder: 'id' },
+  'run-id': {
+    type: 'string',
+    // KEYBRAKE_RUN_ID is what `run exec` gives its command: read as this flag, a `run exec` nested
+    // in it would take the outer run's id, share its cap, and stop it on exit.
+    noEnv: true,
+    help: 'the run id (default: a random run-…; never read from KEYBRAKE_RUN_ID, which run exec sets for its command)',
+    placeholder: 'id',
+  },
   admin: {
     type: 'string',
     help: "standalone: serve's admin listener (http://127.0.0.1:9090)",

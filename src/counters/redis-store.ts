@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
+import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
@@ -471,7 +472,6 @@ async function pingEveryNode(client: ScriptedClient): Promise<unknown> {
 
 /** Reading the stopped-run index is not on a request path: it may take longer than one command. */
 const INDEX_READ_TIMEOUT_MS = 5_000;
-const RUN_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
 function assertStoppedRun(run: StoppedRun): void {
   if (
@@ -481,7 +481,7 @@ function assertStoppedRun(run: StoppedRun): void {
     /[{}]/.test(run.scope)
   )
     throw new RangeError('stopped run scope must be a vault key uid');
-  if (!RUN_ID.test(run.runId)) throw new RangeError('stopped run id is not a run id');
+  if (!RUN_ID_PATTERN.test(run.runId)) throw new RangeError('stopped run id is not a run id');
   assertEpochMs(run.until);
 }
 

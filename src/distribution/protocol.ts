@@ -1,3 +1,4 @@
+import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import {
   deltaSize,
@@ -221,13 +222,11 @@ export function parseStreamMessage(line: string): StreamMessage | undefined {
   return undefined;
 }
 
-const RUN_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
-
 function stoppedRunOf(raw: unknown): StoppedRun | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
   if (typeof r.scope !== 'string' || r.scope.length === 0 || r.scope.length > 512) return undefined;
-  if (typeof r.runId !== 'string' || !RUN_ID.test(r.runId)) return undefined;
+  if (typeof r.runId !== 'string' || !RUN_ID_PATTERN.test(r.runId)) return undefined;
   if (typeof r.until !== 'number' || !Number.isSafeInteger(r.until) || r.until < 0) return undefined;
   return { scope: r.scope, runId: r.runId, until: r.until };
 }

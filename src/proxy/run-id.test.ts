@@ -36,6 +36,7 @@ describe('runIdOf', () => {
     ['a look-alike baggage key', call(['baggage', 'keybrake.run_idx=1,x.keybrake.run_id=2']), undefined],
     ['the longest allowed id', call(['Keybrake-Run-Id', 'x'.repeat(128)]), 'x'.repeat(128)],
     ['every allowed character', call(['Keybrake-Run-Id', 'Az09._:@/-']), 'Az09._:@/-'],
+    ['dots inside a segment', call(['Keybrake-Run-Id', 'v1.2/..a/b..']), 'v1.2/..a/b..'],
   ])('reads %s', (_name, [headers, raw], expected) => {
     expect(runIdOf(headers, raw)).toBe(expected);
   });
@@ -57,6 +58,12 @@ describe('runIdOf', () => {
     ['an id with a tab', call(['Keybrake-Run-Id', 'run\tone']), /must be/],
     ['an id that is too long', call(['Keybrake-Run-Id', 'x'.repeat(129)]), /must be/],
     ['an empty id', call(['Keybrake-Run-Id', '']), /must be/],
+    // A URL path resolves these away: `run stop x/y/../z` stopped run x/z (an adversarial probe).
+    ['a .. segment', call(['Keybrake-Run-Id', 'x/y/../z']), /no \. or \.\. between slashes/],
+    ['a . segment', call(['Keybrake-Run-Id', 'x/./z']), /must be/],
+    ['a trailing .. segment', call(['Keybrake-Run-Id', 'e/f/..']), /must be/],
+    ['an id that is ..', call(['Keybrake-Run-Id', '..']), /must be/],
+    ['an id that is .', call(['baggage', 'keybrake.run_id=.']), /must be/],
     ['malformed baggage encoding', call(['baggage', 'keybrake.run_id=%E0%A4%A']), /percent-encoding/],
     ['a baggage id outside the charset', call(['baggage', 'keybrake.run_id=a%20b']), /must be/],
     ['an empty baggage id', call(['baggage', 'keybrake.run_id=']), /must be/],

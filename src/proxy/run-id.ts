@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../decision/reasons.ts';
+import { RUN_ID_PATTERN as RUN_ID } from '../snapshot/run-id.ts';
 import { headerLines, type RawHeaders, rawHeadersOf } from './headers.ts';
 
-const RUN_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
-const SHAPE = '1 to 128 characters among A-Z a-z 0-9 . _ : @ / -';
+const SHAPE = '1 to 128 characters among A-Z a-z 0-9 . _ : @ / -, with no . or .. between slashes';
 
 /**
  * The agent run a call belongs to (DESIGN.md §5, ADR 0007 §6): `Keybrake-Run-Id`, or the W3C baggage

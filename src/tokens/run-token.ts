@@ -5,6 +5,7 @@ import {
   randomBytes as nodeRandomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import { RUN_KEY_ID_CHARS, runKeyId } from '../snapshot/run-keys.ts';
 import type { RandomBytes } from './token.ts';
 
@@ -28,8 +29,8 @@ import type { RandomBytes } from './token.ts';
 export const RUN_TOKEN_MARKER = 'r1_';
 export const RUN_MAC_BYTES = 18;
 export const RUN_MAC_CHARS = 24;
-/** DESIGN.md §5: the run id charset, shared with `Keybrake-Run-Id`. */
-export const RUN_ID_PATTERN = /^[A-Za-z0-9._:@/-]{1,128}$/;
+/** DESIGN.md §5: the run id, shared with `Keybrake-Run-Id`. */
+export { RUN_ID_PATTERN };
 /** A run token lives at most this long (and never past its parent's expiry). */
 export const MAX_RUN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_RUN_TTL_MS = 60 * 60 * 1000;

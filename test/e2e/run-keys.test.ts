@@ -377,6 +377,38 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     });
   });
 
+  // Found by an adversarial probe: `-- <command> --help` printed keybrake's help and ran nothing,
+  // and a `run exec` inside another took the outer run's id from KEYBRAKE_RUN_ID, shared its cap
+  // and stopped it on exit.
+  it("run exec runs a command given --help, and makes its own run inside another's", async () => {
+    const out = path.join(work, 'exec-nested.json');
+    const child = `require('node:fs').writeFileSync(process.env.OUT, JSON.stringify({
+        runId: process.env.KEYBRAKE_RUN_ID, argv: process.argv.slice(1) })); process.exit(4);`;
+    const r = await runKeybrake(
+      [
+        'run',
+        'exec',
+        '--admin',
+        kb.urls['admin']!,
+        '--key',
+        'agents/bot',
+        '--',
+        process.execPath,
+        '-e',
+        child,
+        '--',
+        '--help',
+      ],
+      { env: { KEYBRAKE_TOKEN_FILE: tokenFile, KEYBRAKE_RUN_ID: 'outer-run', OUT: out } },
+    );
+    expect(r.code, r.stderr).toBe(4);
+    const seen = JSON.parse(await readFile(out, 'utf8')) as { runId: string; argv: string[] };
+    expect(seen.argv).toEqual(['--help']);
+    expect(seen.runId).toMatch(/^run-/);
+    expect(r.stderr).toContain(`stopped run ${seen.runId}`);
+    expect(r.stderr).not.toContain('outer-run');
+  });
+
   it('run exec passes SIGTERM to the command, then stops the run and exits with its code', async () => {
     const out = path.join(work, 'exec-signal.json');
     const child = `
