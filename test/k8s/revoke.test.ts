@@ -265,6 +265,31 @@ describe(`revocation reaches every proxy (${TRIALS} trials each)`, () => {
     expect(f.p99AllMs).toBeLessThan(P99_BOUND_MS);
   });
 
+  // Found by an adversarial probe: a finalizer (anyone's, or kubectl's own --cascade=foreground)
+  // held the deleted object, and the key was served, Ready, until the finalizer went.
+  it('kubectl delete vaultkey of a key a finalizer holds → key_unknown on all three proxies at once', async () => {
+    const name = 'fin-0';
+    await kubectl(['apply', '-f', '-'], stripeVaultKey(name, 'support-bot'));
+    const key = { name, token: await mintedToken(name) };
+    await kubectl([
+      'patch',
+      'vaultkey',
+      name,
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":["example.com/hold"]}}',
+    ]);
+    const [trial] = await measure([key], 'key_unknown', (name) =>
+      timedKubectl(['delete', 'vaultkey', name, '--wait=false']),
+    );
+    expect(trial!.all).toBeLessThan(P99_BOUND_MS);
+    // Still there, held by its finalizer: revoked all the same. Then let it go.
+    expect(
+      await kubectl(['get', 'vaultkey', key.name, '-o', 'jsonpath={.metadata.deletionTimestamp}']),
+    ).not.toBe('');
+    await kubectl(['patch', 'vaultkey', key.name, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+  });
+
   it('suspended: true → key_suspended on all three proxies, and false lets the key back in', async () => {
     const keys = await createKeys('sus');
     const trials = await measure(keys, 'key_suspended', (name) =>

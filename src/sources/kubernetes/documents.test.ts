@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { toRawDocument } from './documents.ts';
+import { slim, toRawDocument } from './documents.ts';
+import { terminating } from './reflector.ts';
 
 describe('toRawDocument', () => {
   const object = () => ({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: 'agents', name: 'tok' } });
@@ -32,5 +33,21 @@ describe('toRawDocument', () => {
     const o = object();
     toRawDocument('Secret', o);
     expect(JSON.parse(JSON.stringify(o))).toEqual(object());
+  });
+});
+
+describe('slim', () => {
+  // The reflector drops an object marked for deletion: the mark must survive the slimming.
+  it.each(['VaultKey', 'Secret'] as const)('keeps the deletion mark of a %s', (kind) => {
+    const o = {
+      metadata: {
+        name: 'k',
+        namespace: 'agents',
+        deletionTimestamp: '2026-11-30T12:00:00Z',
+        finalizers: ['x/y'],
+      },
+    };
+    expect(terminating(slim(kind, o))).toBe(true);
+    expect(terminating(slim(kind, { metadata: { name: 'k', namespace: 'agents' } }))).toBe(false);
   });
 });

@@ -42,6 +42,8 @@ export function slim(kind: WatchedKind, object: KubeObject): KubeObject {
     ...(m.labels !== undefined && { labels: m.labels }),
     ...(m.annotations !== undefined && { annotations: withoutLastApplied(m.annotations) }),
     ...(m.ownerReferences !== undefined && { ownerReferences: m.ownerReferences }),
+    // The reflector drops an object being deleted (reflector.ts `terminating`).
+    ...(m.deletionTimestamp !== undefined && { deletionTimestamp: m.deletionTimestamp }),
   };
   if (kind === 'Secret') {
     return {

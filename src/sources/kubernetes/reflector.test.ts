@@ -48,6 +48,34 @@ describe('reflector', () => {
     expect(r.get('a', 'two')?.metadata?.resourceVersion).toBe('6');
   });
 
+  // Found by an adversarial probe: a VaultKey held by a finalizer (or by kubectl's own
+  // --cascade=foreground) was served until the finalizer went, Ready=True all along.
+  it('drops an object the moment it is marked for deletion, whatever finalizers hold it', async () => {
+    const { api, r, changes, names, watchCount } = setup();
+    const held = (name: string, rv: string) => {
+      const o = obj('VaultKey', 'a', name, rv);
+      return {
+        ...o,
+        metadata: { ...o.metadata, deletionTimestamp: '2026-11-30T12:00:00Z', finalizers: ['x/hold'] },
+      };
+    };
+    api.setItems(PATH, [
+      obj('VaultKey', 'a', 'one', '5'),
+      obj('VaultKey', 'a', 'two', '5'),
+      held('three', '5'),
+    ]);
+    r.start();
+    await r.synced;
+    expect(names()).toEqual(['one', 'two']);
+    await watchCount(1);
+    api.watches[0]!.send('MODIFIED', held('one', '6'));
+    expect(names()).toEqual(['two']);
+    expect(changes.filter((c) => c.type === 'delete').map((c) => c.object.metadata?.name)).toEqual(['one']);
+    // The DELETED that follows once the finalizer is gone changes nothing more.
+    api.watches[0]!.send('DELETED', obj('VaultKey', 'a', 'one', '7'));
+    expect(changes.filter((c) => c.type === 'delete')).toHaveLength(1);
+  });
+
   it('relists at once after 410 Gone and reports what vanished meanwhile as deleted', async () => {
     const { api, r, changes, names, watchCount } = setup();
     api.setItems(PATH, [obj('VaultKey', 'a', 'one', '5'), obj('VaultKey', 'a', 'two', '5')]);

@@ -116,6 +116,13 @@ export function createReflector(opts: ReflectorOptions): Reflector {
   const { promise: syncedPromise, resolve: resolveSynced } = Promise.withResolvers<void>();
 
   const upsert = (object: KubeObject) => {
+    // An object being deleted is gone from the moment it is marked: a finalizer, or kubectl's own
+    // `--cascade=foreground`, may hold it for as long as it likes, and `kubectl delete vaultkey`
+    // must revoke now (found by an adversarial probe: the key was served until the finalizer went).
+    if (terminating(object)) {
+      remove(object);
+      return;
+    }
     const k = key(object);
     const previous = cache.get(k);
     if (previous && previous.metadata?.resourceVersion === object.metadata?.resourceVersion) return;
@@ -131,7 +138,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
   };
 
   const replace = (items: readonly KubeObject[]) => {
-    const fresh = new Set(items.map(key));
+    const fresh = new Set(items.filter((o) => !terminating(o)).map(key));
     for (const [k, o] of [...cache]) if (!fresh.has(k)) remove(o);
     for (const o of items) upsert(o);
   };
@@ -317,4 +324,10 @@ async function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal): P
   } finally {
     timer.abort();
   }
+}
+
+/** Marked for deletion (`metadata.deletionTimestamp`), whatever finalizers still hold it. */
+export function terminating(object: KubeObject): boolean {
+  const t = object.metadata?.['deletionTimestamp'];
+  return t !== undefined && t !== null && t !== '';
 }
