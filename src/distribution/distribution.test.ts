@@ -177,6 +177,27 @@ describe('snapshot distribution', () => {
     await vi.waitFor(() => expect(holder.current?.version).toBe(next));
   });
 
+  // Found by an adversarial probe: one client claiming 2^53 − 2 made the operator re-stamp above it,
+  // past the safe integers, and every proxy then ignored every change, revocations included.
+  it('ignores a held version more than a day ahead of the clock, so no client can raise the floor', async () => {
+    const { server, url } = await startServer();
+    server.publish(snapshot(300));
+    const liar = new SnapshotHolder(systemClock);
+    liar.apply(snapshot(Number.MAX_SAFE_INTEGER - 1));
+    const lying = follow(url, liar);
+    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    expect(server.version).toBe(300);
+    await lying.close();
+    // An honest proxy still gets every change, and the next version is an ordinary one.
+    const honest = new SnapshotHolder(systemClock);
+    follow(url, honest);
+    await vi.waitFor(() => expect(honest.current?.version).toBe(300));
+    const next = nextSnapshotVersion(server.version, Date.now());
+    server.publish(snapshot(next));
+    await vi.waitFor(() => expect(honest.current?.version).toBe(next));
+    expect(next).toBeLessThan(Date.now() + 60_000);
+  });
+
   it('never rolls the proxy back to a lower version', async () => {
     const { server, url } = await startServer();
     const holder = new SnapshotHolder(systemClock);

@@ -36,6 +36,9 @@ import {
 } from './protocol.ts';
 import type { Authenticator } from './token-review.ts';
 
+/** How far ahead of our clock a proxy's held version may be: a leader's clock skew, never more. */
+const MAX_HELD_AHEAD_MS = 24 * 60 * 60 * 1000;
+
 /** The operator side of distribution: what `keybrake operator` hands compiled snapshots to. */
 export interface SnapshotServerOptions {
   readonly authenticate: Authenticator;
@@ -439,10 +442,24 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     return out;
   };
 
-  /** The version the connecting proxy holds (0 when it holds none or says nothing usable). */
+  /**
+   * The version the connecting proxy holds (0 when it holds none or says nothing usable). Versions
+   * are stamped from the clock (nextSnapshotVersion), so one more than a day ahead of ours came from
+   * no leader: it is ignored. Believed, it would raise every later version (the operator re-stamps
+   * above it), and one client's 2^53 − 2 pushed every proxy past the safe integers, where each
+   * ignored every change after, revocations included (found by an adversarial probe).
+   */
   const heldVersionOf = (req: IncomingMessage): number => {
     const v = Number(req.headers[SNAPSHOT_VERSION_HEADER]);
-    return Number.isSafeInteger(v) && v > 0 ? v : 0;
+    if (!Number.isSafeInteger(v) || v <= 0) return 0;
+    if (v > clock.now() + MAX_HELD_AHEAD_MS) {
+      log.warn(
+        { held: v, proxyId: proxyIdOf(req) },
+        'ignored a held snapshot version more than a day ahead of the clock',
+      );
+      return 0;
+    }
+    return v;
   };
 
   const ack = async (req: IncomingMessage, res: ServerResponse) => {
