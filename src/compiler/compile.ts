@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import { ObjectMemo } from '../memo.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { runKeysOf } from '../snapshot/run-keys.ts';
-import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot, UpstreamCredential } from '../snapshot/types.ts';
 import { runSecretFor } from '../tokens/run-token.ts';
 import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
@@ -437,6 +437,14 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
   if (!upstream.ok) return fail('UpstreamSecretInvalid', `${upstream.message}.`, cap);
   const tokenSecret = inputs.secrets.get(ns, spec.tokenSecretRef.name);
   const tokenRef = () => id(spec.tokenSecretRef.name);
+  // Before anything else about the token: a missing field here would have the operator mint a token
+  // into the user's upstream Secret, and a present one is the real key (an adversarial probe).
+  if (spec.tokenSecretRef.name === spec.upstreamSecretRef.name)
+    return fail(
+      'TokenInvalid',
+      `Secret ${tokenRef()} is also this key's upstreamSecretRef: a vault token never shares a Secret with the real key, which the agent mounting it would hold.`,
+      cap,
+    );
   if (!tokenSecret) return fail('TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap);
   const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
   const tokenField = spec.tokenSecretRef.key;
@@ -463,6 +471,12 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
         );
   }
   if (!read.ok) return fail(read.reason, read.message, cap);
+  if (isUpstreamSecret(read.token, upstream.credential))
+    return fail(
+      'TokenInvalid',
+      `The token in Secret ${tokenRef()} is this key's upstream credential: a vault token is never the real key.`,
+      cap,
+    );
   const digest = read.digest;
   const revocation = tokens?.revoked(digest);
   if (revocation) {
@@ -619,7 +633,9 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
   if (!isAcceptableToken(token, prefix)) {
     const message = looksLikeKeybrakeToken(token, prefix)
       ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
-      : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
+      : looksLikeVendorSecret(token)
+        ? `The token in Secret ${tokenRef} looks like a Stripe or Resend secret key: a vault token is never a real key (is tokenSecretRef pointing at an upstream Secret?).`
+        : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
     return { ok: false, reason: 'TokenInvalid', message };
   }
   return { ok: true, token, digest: tokenDigest(token), fingerprint: fingerprint(token) };
@@ -632,8 +648,22 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
  */
 export function isAcceptableToken(token: string, prefix = 'kb_'): boolean {
   if (hasValidChecksum(token)) return true;
-  if (looksLikeKeybrakeToken(token, prefix)) return false;
+  if (looksLikeKeybrakeToken(token, prefix) || looksLikeVendorSecret(token)) return false;
   return token.length >= MIN_FOREIGN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token);
+}
+
+// Secret and restricted keys of Stripe (live and test) and Resend API keys: a token brought by the
+// user that has one of these shapes is a real key put where a vault token belongs (a checksummed
+// Keybrake token with such a tokenPrefix is accepted above).
+const VENDOR_SECRET = /^(?:sk_live_|sk_test_|rk_live_|rk_test_|re_)/;
+
+function looksLikeVendorSecret(token: string): boolean {
+  return VENDOR_SECRET.test(token);
+}
+
+/** Whether a token is the upstream credential's secret part (a bearer token, a Basic password). */
+function isUpstreamSecret(token: string, credential: UpstreamCredential): boolean {
+  return token === (credential.kind === 'bearer' ? credential.token : credential.password);
 }
 
 function looksLikeKeybrakeToken(token: string, prefix: string): boolean {
