@@ -205,6 +205,21 @@ describe('Twilio calls', () => {
       2 * usMinute,
     );
   });
+
+  // Found by an adversarial probe: ConferenceRecord was free, while <Conference record> is counted.
+  it.each([
+    ['true', 1],
+    ['record-from-start', 1],
+    ['RECORD-FROM-START', 1],
+    ['do-not-record', 0],
+    ['false', 0],
+  ])('counts a participant with ConferenceRecord=%s recorded', (value, recorded) => {
+    const path = `/2010-04-01/Accounts/${ACCOUNT}/Conferences/CF1/Participants.json`;
+    const params = { To: '+14155550100', TimeLimit: '120', ConferenceRecord: value };
+    expect(op(classify(req('POST', path), params)).costMicros).toBe(
+      2 * usMinute + recorded * 2 * P.recordingPerMinute,
+    );
+  });
 });
 
 describe('Twilio query strings', () => {

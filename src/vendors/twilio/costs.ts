@@ -72,6 +72,16 @@ export function callCost(prices: TwilioPrices, params: Params, to: Destination |
       : ratesFor(prices, to?.country).voicePerMinute;
   let micros = minutes * perMinute;
   if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
+  // A conference participant: the conference's own recording (`true`, `record-from-start`), as the
+  // TwiML `<Conference record>` is counted (an adversarial probe found it free).
+  const conference = single(params, 'ConferenceRecord')?.trim().toLowerCase();
+  if (
+    conference !== undefined &&
+    conference !== '' &&
+    conference !== 'false' &&
+    conference !== 'do-not-record'
+  )
+    micros += minutes * prices.recordingPerMinute;
   const amd = single(params, 'MachineDetection');
   if (amd !== undefined && amd.toLowerCase() !== 'none') micros += prices.machineDetectionPerCall;
   return micros;
