@@ -31,4 +31,13 @@ describe('parseFlags', () => {
   it('documents each flag with its environment variable', () => {
     expect(usage('serve', 'Runs it.', flags)).toContain('[env KEYBRAKE_VENDOR_PORT]');
   });
+  // `run exec` gives its command KEYBRAKE_RUN_ID: read as --run-id, a nested exec took the outer run's.
+  it('reads a noEnv flag from the command line only, and says no variable for it', () => {
+    const own = { 'run-id': { type: 'string', help: 'the run id', noEnv: true }, ...flags } as const;
+    expect(parseFlags([], own, { KEYBRAKE_RUN_ID: 'outer' }).values['run-id']).toBeUndefined();
+    expect(parseFlags(['--run-id', 'mine'], own, { KEYBRAKE_RUN_ID: 'outer' }).values['run-id']).toBe('mine');
+    const text = usage('run', 'Runs.', own);
+    expect(text).not.toContain('KEYBRAKE_RUN_ID');
+    expect(text).toContain('[env KEYBRAKE_LISTEN]');
+  });
 });
