@@ -474,6 +474,7 @@ describe('rendering', () => {
     });
     expect(redis.spec.replicas).toBe(1);
     expect(redis.spec.template.spec.containers[0].args).toEqual([
+      '/etc/redis/redis.conf',
       '--save',
       '',
       '--appendonly',
@@ -484,8 +485,24 @@ describe('rendering', () => {
     expect(find(objects, 'Service', 'keybrake-redis').spec.ports).toEqual([
       { name: 'redis', port: 6379, targetPort: 'redis', appProtocol: 'redis' },
     ]);
-    expect(find(objects, 'Secret', 'keybrake-redis').stringData).toEqual({
-      url: `redis://keybrake-redis.${NAMESPACE}.svc:6379`,
+    // A password of its own (found by an audit: without one any pod could FLUSHALL every cap away),
+    // read by redis-server from a mounted file and by its probe from the environment, never an arg.
+    const secret = find(objects, 'Secret', 'keybrake-redis').stringData;
+    expect(secret.password).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(secret).toEqual({
+      url: `redis://:${secret.password}@keybrake-redis.${NAMESPACE}.svc:6379`,
+      password: secret.password,
+      'redis.conf': `requirepass ${secret.password}\n`,
+    });
+    const pod = redis.spec.template.spec;
+    expect(JSON.stringify(pod.containers[0].args)).not.toContain(secret.password);
+    expect(pod.containers[0].env).toContainEqual({
+      name: 'REDISCLI_AUTH',
+      valueFrom: { secretKeyRef: { name: 'keybrake-redis', key: 'password' } },
+    });
+    expect(pod.volumes).toContainEqual({
+      name: 'config',
+      secret: { secretName: 'keybrake-redis', items: [{ key: 'redis.conf', path: 'redis.conf' }] },
     });
     for (const name of ['keybrake-proxy', 'keybrake-operator'])
       expect(container(find(objects, 'Deployment', name)).env).toContainEqual({
