@@ -563,6 +563,41 @@ describe('rendering', () => {
     expect(portsOf(3)).toEqual([443]);
   });
 
+  // Found by an audit of the rendered chart: nothing restricted who reached the proxies' metrics
+  // (every key's name and spend) or the try-it-out Redis (every counter).
+  it('lets anyone reach the proxies vendor listeners, only scrapers their admin port, and only Keybrake Redis', async () => {
+    const objects = await render([
+      'redis.deploy=true',
+      'networkPolicy.enabled=true',
+      'proxy.vendors.twilio.enabled=false',
+      'networkPolicy.metricsNamespaceSelector.matchLabels.team=monitoring',
+    ]);
+    const proxy = find(objects, 'NetworkPolicy', 'keybrake-proxy-ingress');
+    expect(proxy.spec.policyTypes).toEqual(['Ingress']);
+    expect(proxy.spec.ingress).toEqual([
+      {
+        ports: [
+          { port: 'http', protocol: 'TCP' },
+          { port: 'resend', protocol: 'TCP' },
+          { port: 'stripe', protocol: 'TCP' },
+        ],
+      },
+      {
+        from: [{ namespaceSelector: { matchLabels: { team: 'monitoring' } } }],
+        ports: [{ port: 'admin', protocol: 'TCP' }],
+      },
+    ]);
+    const redis = find(objects, 'NetworkPolicy', 'keybrake-redis');
+    expect(redis.spec.podSelector.matchLabels['app.kubernetes.io/component']).toBe('redis');
+    expect(
+      redis.spec.ingress[0].from.map(
+        (f: { podSelector: { matchLabels: Record<string, string> } }) =>
+          f.podSelector.matchLabels['app.kubernetes.io/component'],
+      ),
+    ).toEqual(['proxy', 'operator']);
+    expect(redis.spec.ingress[0].ports).toEqual([{ port: 6379, protocol: 'TCP' }]);
+  });
+
   it('refuses to restrict proxy egress without saying where an external Redis lives', async () => {
     expect(await refused([REDIS, 'networkPolicy.enabled=true'])).toContain(
       "at '/networkPolicy/proxyEgress/redis'",
