@@ -140,7 +140,7 @@ describe('helm install against the real API server, as the README says it', () =
     expect(cert.verify(ca.publicKey)).toBe(true);
   });
 
-  it('keeps the same CA on helm upgrade, so running proxies keep trusting the operator', async () => {
+  it('keeps the same CA and Redis password on helm upgrade, so running pods keep trusting and reaching', async () => {
     const ca = () =>
       ok(
         'kubectl',
@@ -152,7 +152,11 @@ describe('helm install against the real API server, as the README says it', () =
         '-o',
         'jsonpath={.data.ca\\.crt}',
       );
+    const redisPassword = () =>
+      ok('kubectl', 'get', 'secret', 'keybrake-redis', '-n', NAMESPACE, '-o', 'jsonpath={.data.password}');
     const before = await ca();
+    const password = await redisPassword();
+    expect(Buffer.from(password, 'base64').toString()).toMatch(/^[A-Za-z0-9]{40}$/);
     await ok(
       'helm',
       'upgrade',
@@ -166,6 +170,7 @@ describe('helm install against the real API server, as the README says it', () =
       '--wait=false',
     );
     expect(await ca()).toBe(before);
+    expect(await redisPassword()).toBe(password);
   });
 
   it.each([
