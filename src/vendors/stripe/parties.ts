@@ -62,9 +62,11 @@ function collect(value: unknown, found: Found): Denial | undefined {
     return undefined;
   }
   if (!isObj(value)) return undefined;
-  for (const [name, v] of Object.entries(value)) {
+  // for…in, not Object.entries: every Stripe call walks its parameters, and this makes no arrays.
+  for (const name in value) {
     // Metadata is the caller's own key-value store: Stripe never reads a party from it.
-    if (name === 'metadata') continue;
+    if (name === 'metadata' || !Object.hasOwn(value, name)) continue;
+    const v = value[name];
     const invalid = party(name, v, found) ?? collect(v, found);
     if (invalid) return invalid;
   }
