@@ -375,6 +375,15 @@ describe('Stripe lookups', () => {
     expect(op('POST', path, body)).toMatchObject({ class: 'money', movesMoney: true, costMicros: cost });
   });
 
+  it('keeps the invoice lock of an invoice update that is priced for its shipping cost', () => {
+    const o = op(
+      'POST',
+      '/v1/invoices/in_1',
+      'shipping_cost[shipping_rate_data][fixed_amount][amount]=100&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
+    );
+    expect(o).toMatchObject({ class: 'money', costMicros: 1_000_000, locks: ['in_1'] });
+  });
+
   it('prices an invoice shipping rate by reading it', () => {
     const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
     expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1');

@@ -107,11 +107,15 @@ export function classifyStripe(req: VendorRequest, params: Params, rates: Exchan
     if (object !== undefined && !isId(object)) {
       return deny('path_invalid', 'The path does not name a valid Stripe object id.');
     }
-    const priced = moneyWrite(object, params, rates);
+    const priced = moneyWrite.price(object, params, rates);
     if (isDenial(priced)) return priced;
-    // A balance is priced from the customer it reads: leased until settled, like any lookup.
-    const leased = row.id === 'stripe.customers.update' && object !== undefined ? [object] : [];
-    if (priced) return { id: row.id, class: 'money', ...priced, parties, locks: leased };
+    if (priced) {
+      // The row's own locks stand (an invoice update locks its invoice); an object the price is
+      // read from is leased too, until settled, like any lookup.
+      const read = moneyWrite.readsPathObject && object !== undefined ? [object] : [];
+      const held = [...new Set([...(locks.locks ?? []), ...read])];
+      return { id: row.id, class: 'money', ...priced, parties, locks: held };
+    }
   }
   if (row.class !== 'money') {
     return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
@@ -141,17 +145,42 @@ export function secretExpansion(params: Params): string | undefined {
 }
 
 /**
- * Write operations that move money when they name it, with the rule that prices them then; the
- * object id of their path, if any, comes first. Undefined from the rule: an ordinary write.
+ * Write operations that move money when they name it: the rule that prices them then (the object id
+ * of their path, if any, comes first; undefined: an ordinary write), and whether that price is read
+ * from the path's object, which is then leased.
  */
-const MONEY_WHEN_NAMED: ReadonlyMap<
-  string,
-  (object: string | undefined, params: Params, rates: ExchangeRates) => Priced | Denial | undefined
-> = new Map([
-  ['stripe.customers.create', (_object, params, rates) => customerBalanceSet(undefined, params, rates)],
-  ['stripe.customers.update', (customer, params, rates) => customerBalanceSet(customer, params, rates)],
-  ['stripe.invoices.create', (_object, params, rates) => invoiceShipping(params, rates)],
-  ['stripe.invoices.update', (_object, params, rates) => invoiceShipping(params, rates)],
+interface MoneyWhenNamed {
+  readonly price: (
+    object: string | undefined,
+    params: Params,
+    rates: ExchangeRates,
+  ) => Priced | Denial | undefined;
+  readonly readsPathObject: boolean;
+}
+
+const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
+  [
+    'stripe.customers.create',
+    {
+      price: (_object, params, rates) => customerBalanceSet(undefined, params, rates),
+      readsPathObject: false,
+    },
+  ],
+  [
+    'stripe.customers.update',
+    {
+      price: (customer, params, rates) => customerBalanceSet(customer, params, rates),
+      readsPathObject: true,
+    },
+  ],
+  [
+    'stripe.invoices.create',
+    { price: (_object, params, rates) => invoiceShipping(params, rates), readsPathObject: false },
+  ],
+  [
+    'stripe.invoices.update',
+    { price: (_object, params, rates) => invoiceShipping(params, rates), readsPathObject: false },
+  ],
 ]);
 
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
