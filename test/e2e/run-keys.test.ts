@@ -319,6 +319,9 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(r.stderr).toContain('403 forbidden');
   });
 
+  /** `run exec` against this suite's serve, for the key agents/bot. */
+  const execOnBot = () => ['run', 'exec', '--admin', kb.urls['admin']!, '--key', 'agents/bot'];
+
   it('run exec puts the run key in the vendor variables, withholds the parent credential, stops the run at exit and exits with its code', async () => {
     const out = path.join(work, 'exec-child.json');
     const child = `
@@ -338,22 +341,7 @@ describe('run keys on one keybrake serve (memory counters)', () => {
         process.exit(3);
       })();`;
     const r = await runKeybrake(
-      [
-        'run',
-        'exec',
-        '--admin',
-        kb.urls['admin']!,
-        '--key',
-        'agents/bot',
-        '--cap',
-        '2',
-        '--run-id',
-        'exec-1',
-        '--',
-        process.execPath,
-        '-e',
-        child,
-      ],
+      [...execOnBot(), '--cap', '2', '--run-id', 'exec-1', '--', process.execPath, '-e', child],
       { env: { KEYBRAKE_TOKEN_FILE: tokenFile, STRIPE_URL: kb.urls['stripe']!, OUT: out } },
     );
     expect(r.code, r.stderr).toBe(3);
@@ -384,23 +372,9 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     const out = path.join(work, 'exec-nested.json');
     const child = `require('node:fs').writeFileSync(process.env.OUT, JSON.stringify({
         runId: process.env.KEYBRAKE_RUN_ID, argv: process.argv.slice(1) })); process.exit(4);`;
-    const r = await runKeybrake(
-      [
-        'run',
-        'exec',
-        '--admin',
-        kb.urls['admin']!,
-        '--key',
-        'agents/bot',
-        '--',
-        process.execPath,
-        '-e',
-        child,
-        '--',
-        '--help',
-      ],
-      { env: { KEYBRAKE_TOKEN_FILE: tokenFile, KEYBRAKE_RUN_ID: 'outer-run', OUT: out } },
-    );
+    const r = await runKeybrake([...execOnBot(), '--', process.execPath, '-e', child, '--', '--help'], {
+      env: { KEYBRAKE_TOKEN_FILE: tokenFile, KEYBRAKE_RUN_ID: 'outer-run', OUT: out },
+    });
     expect(r.code, r.stderr).toBe(4);
     const seen = JSON.parse(await readFile(out, 'utf8')) as { runId: string; argv: string[] };
     expect(seen.argv).toEqual(['--help']);
