@@ -64,6 +64,11 @@ describe('runIdOf', () => {
     ['a trailing .. segment', call(['Keybrake-Run-Id', 'e/f/..']), /must be/],
     ['an id that is ..', call(['Keybrake-Run-Id', '..']), /must be/],
     ['an id that is .', call(['baggage', 'keybrake.run_id=.']), /must be/],
+    [
+      'a .. segment percent-encoded in baggage',
+      call(['baggage', 'keybrake.run_id=a%2F%2E%2E%2Fb']),
+      /must be/,
+    ],
     ['malformed baggage encoding', call(['baggage', 'keybrake.run_id=%E0%A4%A']), /percent-encoding/],
     ['a baggage id outside the charset', call(['baggage', 'keybrake.run_id=a%20b']), /must be/],
     ['an empty baggage id', call(['baggage', 'keybrake.run_id=']), /must be/],

@@ -56,6 +56,7 @@ describe('parseResend', () => {
     ['TO in a batch element', '[{"TO":"evil@x.com"}]', 'body_invalid'],
     ['From', '{"to":"a@x.com","From":"evil@x.com"}', 'body_invalid'],
     ['Reply_To', '{"to":"a@x.com","Reply_To":"evil@x.com"}', 'body_invalid'],
+    ['To spelt with a \\u escape', '{"\\u0054o":"evil@x.com","from":"a@x.com"}', 'body_invalid'],
   ])('refuses %s', (_name, text, reason) => {
     expect(parse(text)).toMatchObject({ reason });
   });
