@@ -25,7 +25,10 @@ export function lastUsedKey(scope: string): string {
 export const LAST_USED_TTL_SECONDS = 35 * 24 * 60 * 60;
 
 // Idempotency keys come from callers: short printable ones are kept readable (operators can find
-// them), anything else is hashed so a hostile header cannot make keys huge or odd.
+// them), anything else is hashed so a hostile header cannot make keys huge or odd. A readable key
+// never starts with `sha256:`: the literal `sha256:<hex>` of a hashed key would otherwise name the
+// same record, and a second call under it would pass as a free replay of the first.
+const HASHED_PREFIX = 'sha256:';
 const READABLE_IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** `{vk:<scope>}:idem:<key>`: the record that makes a retried call free. */
@@ -34,7 +37,9 @@ export function idempotencyRecordKey(scope: string, idempotencyKey: string): str
 }
 
 function readablePart(s: string): string {
-  return READABLE_IDEMPOTENCY_KEY.test(s) ? s : `sha256:${createHash('sha256').update(s).digest('hex')}`;
+  return READABLE_IDEMPOTENCY_KEY.test(s) && !s.startsWith(HASHED_PREFIX)
+    ? s
+    : `${HASHED_PREFIX}${createHash('sha256').update(s).digest('hex')}`;
 }
 
 /** How long an idempotency record is kept when the request does not say (Stripe keeps keys 24 h). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { DEFAULT_MEMORY_MAX_ENTRIES, FULL_STORE_SWEEP_EVERY_MS, MemoryCounterStore } from './memory-store.ts';
@@ -222,6 +223,17 @@ describe('MemoryCounterStore idempotency', () => {
       ok: false,
       refused: 'day',
     });
+  });
+
+  it('never takes a literal `sha256:<hex>` key for the hashed name of a long or odd key', async () => {
+    const { store } = setup();
+    for (const hashed of [`L1-${'0'.repeat(200)}`, 'clé-été']) {
+      const literal = `sha256:${createHash('sha256').update(hashed).digest('hex')}`;
+      expect(await store.reserve(req([day(USD)], hashed))).toMatchObject({ ok: true, replay: false });
+      expect(await store.reserve(req([day(USD)], literal))).toMatchObject({ ok: true, replay: false });
+      expect(await store.reserve(req([day(USD)], literal))).toMatchObject({ ok: true, replay: true });
+    }
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(4 * USD);
   });
 
   it('settles a replayed call normally when the vendor reports its cost', async () => {
@@ -648,6 +660,20 @@ describe('MemoryCounterStore bound (docs/counters.md, "The memory store\'s bound
     // ...and idem-3 (younger) is still a replay, free.
     expect(await store.reserve(req([run('a')], 'idem-3', 'fp-3'))).toMatchObject({ ok: true, replay: true });
     expect(await store.used('vk1', 'run:a')).toBe(4 * USD);
+  });
+
+  // The in-flight replay race (ADR 0007 §4) with a full store: the replay's mark lived in the record
+  // that made way for other calls, so settle cannot see it. A record gone gives nothing back.
+  it('keeps a call counted when its record made way before the vendor refused it', async () => {
+    const { store } = bounded(3);
+    const first = await store.reserve(req([run('a')], 'idem-1', 'fp-1')); // run:a, idem-1, last use
+    if (!first.ok) throw new Error('expected ok');
+    expect(await store.reserve(req([run('a')], 'idem-1', 'fp-1'))).toMatchObject({ replay: true });
+    await store.reserve(req([run('b')])); // the last use made way for run:b
+    await store.reserve(req([run('c')])); // idem-1 made way for run:c
+    expect(store.stats).toMatchObject({ evictedIdempotency: 1 });
+    expect(await store.settle(first.reservation, 0)).toBe('kept');
+    expect(await store.used('vk1', 'run:a')).toBe(USD);
   });
 
   it('never under-counts: with no room for its record a call is counted, and so is its retry', async () => {

@@ -194,12 +194,13 @@ export class MemoryCounterStore implements CounterStore {
     const now = this.#clock.now();
     const idem = reservation.idempotency;
     if (actual === 0 && idem !== undefined) {
-      // Compare-and-delete, like settle.lua: only the record this reservation wrote. A replay
-      // admitted meanwhile may have moved the money this call did not: nothing is given back.
+      // Compare-and-delete, like settle.lua: only the record this reservation wrote, and only while
+      // it is unmarked. Marked, a replay admitted meanwhile may have moved the money this call did
+      // not; gone (dropped to make room) or replaced, nobody can say that none was: nothing is
+      // given back either way (over-counting, the safe side).
       const key = idempotencyRecordKey(reservation.scope, idem.key);
-      const recorded = this.#text(this.#idempotency, key, now);
-      if (recorded === idem.fingerprint + REPLAYED_MARK) return 'kept';
-      if (recorded === idem.fingerprint) this.#idempotency.delete(key);
+      if (this.#text(this.#idempotency, key, now) !== idem.fingerprint) return 'kept';
+      this.#idempotency.delete(key);
     }
     for (const m of reservation.money) {
       const delta = actual - m.amount;

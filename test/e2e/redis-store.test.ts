@@ -1,7 +1,7 @@
 // The Redis counter store against real redis-server processes: the exact keys and TTLs the Lua
 // script writes, caps held exactly under concurrency across separate connections (one server and a
 // three-master cluster), idempotency, settle, and failing closed while Redis is gone or hung.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
@@ -207,6 +207,33 @@ describe('RedisCounterStore on one redis-server', () => {
     expect(await inspect.get(record)).toBe(`${FP}+`);
     expect(await retry()).toMatchObject({ ok: true, replay: true });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  // An evicting Redis (or anyone) may drop the record while the call is at the vendor; a replay
+  // admitted before that left no mark to find, so a refusal gives nothing back.
+  it('keeps the first call counted when its record is gone by the time it is released', async () => {
+    const scope = freshScope();
+    const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
+    const first = ok(
+      await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'gone-1', fingerprint: FP } }),
+    );
+    expect(await inspect.del(`{vk:${scope}}:idem:gone-1`)).toBe(1);
+    expect(await store.settle(first.reservation, 0)).toBe('kept');
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+  });
+
+  it('never takes a literal `sha256:<hex>` key for the hashed name of a long key', async () => {
+    const scope = freshScope();
+    const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
+    const long = `L1-${'0'.repeat(200)}`;
+    const literal = `sha256:${createHash('sha256').update(long).digest('hex')}`;
+    const call = (key: string) =>
+      store.reserve({ scope, windows, now: NOW, idempotency: { key, fingerprint: FP } });
+    expect(ok(await call(long)).replay).toBe(false);
+    expect(ok(await call(literal)).replay).toBe(false);
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(10 * USD);
+    expect(ok(await call(long)).replay).toBe(true);
+    expect(ok(await call(literal)).replay).toBe(true);
   });
 
   it.each([

@@ -2,17 +2,18 @@
 --
 -- KEYS[1]      idempotency record; deleted when ARGV[1] is '1' (the call was released) and it still
 --              holds this reservation's fingerprint ARGV[2] (never another call's record). When it
---              holds ARGV[2] .. '+', a replay of the call was admitted while it was in flight: that
---              replay may have moved the money, so nothing is released and the script returns 2.
+--              holds anything else, nothing is released and the script returns 2: ARGV[2] .. '+'
+--              means a replay of the call was admitted while it was in flight and may have moved the
+--              money; a record gone (evicted under memory pressure) or replaced cannot say that none
+--              was (over-counting, the safe side).
 -- KEYS[1 + i]  counter of money window i
 -- ARGV[1 + 2i], ARGV[2 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
 --
 -- Never takes a counter below 0 and never changes an existing key's TTL (INCRBY keeps it).
 
 if ARGV[1] == '1' then
-  local recorded = redis.call('GET', KEYS[1])
-  if recorded == ARGV[2] .. '+' then return 2 end
-  if recorded == ARGV[2] then redis.call('DEL', KEYS[1]) end
+  if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 2 end
+  redis.call('DEL', KEYS[1])
 end
 
 for i = 1, #KEYS - 1 do
