@@ -63,18 +63,27 @@ export type Verdict =
  * apiVersion, unknown kinds in our API group, schema violations and duplicates are errors.
  * Messages name the field and never echo a value (Secrets pass through here).
  */
-export function validate(
-  docs: readonly RawDocument[],
-  opts: { defaultNamespace?: string; cache?: ValidationCache } = {},
-): ValidationResult {
+export function validate(docs: readonly RawDocument[], opts: CheckOptions = {}): ValidationResult {
   return assemble(checkDocuments(docs, opts));
 }
 
+/** How documents are checked: what their source supplies that they do not say themselves. */
+export interface CheckOptions {
+  /** For objects that name no namespace (manifest files); default DEFAULT_NAMESPACE. */
+  readonly defaultNamespace?: string;
+  readonly cache?: ValidationCache;
+  /**
+   * true for manifest files: `metadata.uid` is dropped, so the compiler derives it from namespace
+   * and name. A uid scopes a key's counters (`{vk:<uid>}`), and one a file could choose would let a
+   * key of one namespace spend another's caps and idempotency records; files copied from `kubectl
+   * get -o yaml` carry the cluster's uid, so it is ignored rather than refused. The API server
+   * assigns the cluster's own.
+   */
+  readonly ignoreUid?: boolean;
+}
+
 /** Each document's verdict on its own (`validate` without the duplicate check). */
-export function checkDocuments(
-  docs: readonly RawDocument[],
-  opts: { defaultNamespace?: string; cache?: ValidationCache } = {},
-): Verdict[] {
+export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions = {}): Verdict[] {
   const defaultNamespace = opts.defaultNamespace ?? DEFAULT_NAMESPACE;
   const verdicts: Verdict[] = [];
   const invalid = (errors: DocumentError[], rejected?: RejectedObject) =>
@@ -107,7 +116,7 @@ export function checkDocuments(
       verdicts.push(resourceVerdict(ours, known.value, raw));
       return;
     }
-    const meta = readMeta(o.metadata, defaultNamespace);
+    const meta = readMeta(o.metadata, defaultNamespace, opts.ignoreUid === true);
     const ident = { ...at, kind, namespace: meta.namespace, name: meta.name };
     if (ours === 'bad-version') {
       invalid([
@@ -143,6 +152,7 @@ export function checkDocuments(
     }
     const value = parsed.data as Resource;
     value.metadata.namespace ??= defaultNamespace;
+    if (opts.ignoreUid) delete value.metadata.uid;
     opts.cache?.valid.set(o, { kind: ours, value });
     verdicts.push(resourceVerdict(ours, value, raw));
   };
@@ -217,6 +227,7 @@ function classify(
 function readMeta(
   metadata: unknown,
   defaultNamespace: string,
+  ignoreUid: boolean,
 ): { name?: string; namespace?: string; uid?: string; generation?: number } {
   if (typeof metadata !== 'object' || metadata === null) return {};
   const m = metadata as Record<string, unknown>;
@@ -226,7 +237,7 @@ function readMeta(
       name,
       namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace,
     }),
-    ...(typeof m.uid === 'string' && { uid: m.uid }),
+    ...(!ignoreUid && typeof m.uid === 'string' && { uid: m.uid }),
     ...(typeof m.generation === 'number' && { generation: m.generation }),
   };
 }

@@ -6,6 +6,7 @@ import { saveFile } from '../../../test/env/save-file.ts';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { fixedClock } from '../../clock.ts';
+import { compile } from '../../compiler/compile.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import { newToken } from '../../tokens/token.ts';
 import { createFileSource, type FileSource } from './source.ts';
@@ -138,6 +139,21 @@ describe('createFileSource', () => {
     const u = await next((x) => x.errors.length > 0);
     expect(u.errors[0]).toMatchObject({ kind: 'SpendPolicy', path: 'spec.allow.endpoints[0]' });
     expect(u.set.rejected).toEqual([expect.objectContaining({ kind: 'SpendPolicy', name: 'support-bot' })]);
+  });
+
+  it("never takes a key's uid, its counter scope, from a file", async () => {
+    // Another namespace's key: sharing its uid would share its caps and idempotency records.
+    await put('key.yaml', key().replace('namespace: agents', 'namespace: agents, uid: tenant-a/key'));
+    const bad = key()
+      .replace('support-bot-stripe,', 'broken,')
+      .replace('namespace: agents', 'namespace: agents, uid: tenant-a/key');
+    await put('broken.yaml', bad.replace('vendor: stripe', 'vendor: paypal'));
+    const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
+    const first = await s.start();
+    expect(first.set.keys[0]?.metadata.uid).toBeUndefined();
+    expect(first.set.rejected).toEqual([expect.not.objectContaining({ uid: expect.anything() })]);
+    const { snapshot } = compile(first.set, { version: 1, clock: fixedClock(0) });
+    expect([...snapshot.keys.values()].map((k) => k.uid)).toEqual(['agents/support-bot-stripe']);
   });
 
   it('reports the errors of the first load with file, document and field', async () => {

@@ -64,7 +64,9 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   const reader = createFileReader({
     digest: (parsed) => ({
       errors: parsed.errors,
+      // A file's uid is never used: a key's counter scope is its namespace/name (CheckOptions.ignoreUid).
       verdicts: checkDocuments(parsed.documents, {
+        ignoreUid: true,
         ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
       }),
     }),
