@@ -39,6 +39,21 @@ describe('parseForm accepts', () => {
       'l[][a]=1&l[][b]=2&l[][a]=3',
       { l: [{ a: '1', b: '2' }, { a: '3' }] },
     ],
+    [
+      'pushed nested paths filling the last element unless it holds the whole path (Rack)',
+      'a[][b][c]=1&a[][b][d]=2&a[][b][c]=3',
+      { a: [{ b: { c: '1', d: '2' } }, { b: { c: '3' } }] },
+    ],
+    [
+      'pushed line items with price data, one element (Rack)',
+      'li[][price_data][currency]=usd&li[][price_data][unit_amount]=100&li[][quantity]=1',
+      { li: [{ price_data: { currency: 'usd', unit_amount: '100' }, quantity: '1' }] },
+    ],
+    [
+      'a pushed list inside a pushed element, always filling it (Rack)',
+      'a[][b][]=1&a[][b][]=2',
+      { a: [{ b: ['1', '2'] }] },
+    ],
     ['a pushed list of one', 'expand[]=a', { expand: ['a'] }],
     [
       'an indexed list of objects in a nested object',
@@ -130,6 +145,17 @@ describe('parseForm refuses with body_invalid', () => {
     ['a list then a value', 'a[]=1&a=2', /both as a value/],
     ['a raw ; (a separator to some servers)', 'description=x;customer=cus_b', /raw ";"/],
     ['a leading raw ? (URLSearchParams drops it)', '?customer=cus_b', /raw "\?"/],
+    [
+      'a raw space after & (Rack drops it: `amount` given twice)',
+      'amount=100&currency=usd& amount=999999',
+      /raw space/,
+    ],
+    ['a raw space inside a name', 'a=1&b c=2', /raw space/],
+    ['a raw tab', 'a=1&\tconfirm=true', /raw space or control/],
+    ['a raw line break', 'a=1\n', /raw space or control/],
+    ['a raw NUL', 'a=1\0', /raw space or control/],
+    ['a pushed element written as a list by index', 'a[][0]=x', /must be an object/],
+    ['a pushed element written as a pushed list', 'a[][]=x', /must be an object/],
     ['a _method parameter', '_method=DELETE', /_method/],
     ['an encoded _method parameter', '%5Fmethod=DELETE', /_method/],
     ['a _method parameter in any case', '_METHOD=DELETE', /_method/],
@@ -201,6 +227,7 @@ describe('parseFlatForm (Twilio names as they are)', () => {
     ['an empty name', '=x', /empty name/],
     ['__proto__', '__proto__=x', /not allowed/],
     ['a raw ;', 'Body=a;To=b', /raw ";"/],
+    ['a raw space after &', 'To=%2B14155550100&Body=hi& To=%2B33612345678', /raw space/],
     ['a malformed escape', 'To=%ZZ', /percent-encoding/],
     ['too many parameters', Array.from({ length: 51 }, (_, i) => `k${i}=v`).join('&'), /more than 50/],
   ])('refuses %s', (_name, body, message) => {

@@ -29,6 +29,10 @@ const INDEX = /^(?:0|[1-9]\d{0,8})$/;
 const SEMICOLON =
   'A raw ";" is not accepted in form data: some servers split parameters on it. Percent-encode it as %3B.';
 
+const RAW_SPACE_OR_CONTROL = /[\x00-\x20\x7f]/;
+const RAW_SPACE =
+  'A raw space or control character is not accepted in form data: servers split and strip them differently. Percent-encode it (a space as + or %20).';
+
 /** Stripe's reading: nested brackets, lists only as `a[]` or `a[0]`. */
 export function parseForm(body: string, limits: ParseLimits): Params | Denial {
   const framing = framingDenial(body);
@@ -114,11 +118,14 @@ export function parseFlatForm(body: string, limits: ParseLimits, names: FlatForm
 
 /**
  * Characters readers split or strip differently: a raw `;` (a separator to Rack's query parser and
- * others) and a leading `?` (URLSearchParams drops it, Rack keeps it in the first name). No encoder
- * writes either raw there, so refusing them costs honest clients nothing.
+ * others), raw spaces and control characters (Rack splits on `& *`, so `a=1& amount=9` is `amount`
+ * to it and ` amount` to a reader that keeps them) and a leading `?` (URLSearchParams drops it, Rack
+ * keeps it in the first name). No encoder writes any of them raw there, so refusing them costs
+ * honest clients nothing.
  */
 function framingDenial(body: string): Denial | undefined {
   if (body.includes(';')) return deny('body_invalid', SEMICOLON);
+  if (RAW_SPACE_OR_CONTROL.test(body)) return deny('body_invalid', RAW_SPACE);
   if (body.charCodeAt(0) === 0x3f /* ? */) {
     return deny(
       'body_invalid',
@@ -300,10 +307,14 @@ function assign(
       list.push(value);
       return undefined;
     } else {
-      // Rack: `a[][k]` fills the last element until it already has `k`, then starts a new one.
+      // Rack (`params_hash_has_key?`): `a[][k…]` fills the last element unless it already holds the
+      // whole path `k…`; a path that itself holds a `[]` always fills it. `a[][0]` and `a[][]` have no
+      // reading that Rack and Stripe's indexes agree on: refused.
+      const rest = path.slice(i + 1);
+      if (rest[0] === '' || isDigits(rest[0]!))
+        return 'a list element must be an object here (write a[0][0], not a[][0] or a[][]).';
       const last = list[list.length - 1];
-      const next = path[i + 1]!;
-      const reuse = isObj(last) && next !== '' && !isDigits(next) && !Object.hasOwn(last, next);
+      const reuse = isObj(last) && (rest.includes('') || !holdsPath(last, rest));
       key = reuse ? list.length - 1 : list.length;
     }
   }
@@ -313,6 +324,16 @@ function assign(
     return undefined;
   }
   return typeof existing === 'string' ? GIVEN_TWICE : VALUE_AND_MORE;
+}
+
+/** Whether `obj` has a value at `path` through objects only (Rack's `params_hash_has_key?`). */
+function holdsPath(obj: Obj, path: readonly string[]): boolean {
+  let node: unknown = obj;
+  for (const part of path) {
+    if (!isObj(node) || !Object.hasOwn(node, part)) return false;
+    node = node[part];
+  }
+  return true;
 }
 
 /** Drops the holes sparse indexes leave (`t[5]=x` alone → ['x']), keeping index order. */
