@@ -101,6 +101,11 @@ export interface CallContext {
   /** The call was handed to the upstream: from here on the vendor may act even without an answer. */
   sent: boolean;
   upstream: UpstreamResponse | null;
+  /**
+   * The vendor's request id for the audit record, set by forward only from an answer whose head it
+   * scanned and did not withhold for what it carried (request-id.ts); null otherwise.
+   */
+  upstreamRequestId: string | null;
   upstreamMs: number;
 }
 
@@ -134,6 +139,7 @@ export function newContext(call: IncomingCall): CallContext {
     countedMicros: 0,
     sent: false,
     upstream: null,
+    upstreamRequestId: null,
     upstreamMs: 0,
   };
 }

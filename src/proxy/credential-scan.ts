@@ -67,12 +67,16 @@ export function carriesCredential(res: UpstreamResponse, cred: UpstreamCredentia
   for (const name in res.headers) {
     const value = res.headers[name];
     if (value === undefined) continue;
-    for (const n of needles) {
-      if (name.includes(n.text)) return true;
-      if (typeof value === 'string' ? value.includes(n.text) : value.some((v) => v.includes(n.text))) {
-        return true;
-      }
-    }
+    if (textCarriesCredential(name, cred)) return true;
+    if (typeof value === 'string') {
+      if (textCarriesCredential(value, cred)) return true;
+    } else if (value.some((v) => textCarriesCredential(v, cred))) return true;
   }
+  return false;
+}
+
+/** Whether one piece of an answer's head (a header name or value, a request id) carries the credential. */
+export function textCarriesCredential(text: string, cred: UpstreamCredential): boolean {
+  for (const n of credentialNeedles(cred)) if (text.includes(n.text)) return true;
   return false;
 }

@@ -140,3 +140,21 @@ describe('an answer carrying the real key', () => {
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
   });
 });
+
+describe('a request id carrying the real key', () => {
+  // Found by a tester: the answer was withheld, but the audit record on stdout took the vendor's
+  // request-id header as it came, key and all.
+  it.each([
+    ['a withheld answer', '/v1/customers/cus_leakid', 'credential_in_response'],
+    ['an answer over --max-response-body', '/v1/customers/cus_declaredleakid', 'upstream_response_too_large'],
+  ])('never reaches the audit record, from %s', async (_what, path, reason) => {
+    const from = kb.audit.length;
+    const res = await get(path);
+    expectDenied(res, 502, reason);
+    expect(res.raw).not.toContain(UPSTREAM_KEY);
+    const record = await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === path);
+    expect(record).toMatchObject({ decision: 'deny', reason, upstreamStatus: 200, upstreamRequestId: null });
+    expect(JSON.stringify(record)).not.toContain(UPSTREAM_KEY.slice(8));
+    expect(kb.output()).not.toContain(UPSTREAM_KEY.slice(8));
+  });
+});

@@ -56,7 +56,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     reason,
     costUsd,
     upstreamStatus: upstream?.status ?? null,
-    upstreamRequestId: upstream ? firstHeader(upstream.headers[ctx.adapter!.requestIdHeader]) : null,
+    upstreamRequestId: ctx.upstreamRequestId,
     durationMs: Math.round(durationMs * 1000) / 1000,
     traceId: traceIdOf(ctx.span),
   };
@@ -86,9 +86,4 @@ function usd(micros: number): string {
     lastMicros = micros;
   }
   return lastUsd;
-}
-
-function firstHeader(v: string | string[] | undefined): string | null {
-  if (v === undefined) return null;
-  return Array.isArray(v) ? (v[0] ?? null) : v;
 }

@@ -27,7 +27,10 @@ function callAnswered(res: UpstreamResponse | Denial) {
   });
   ctx.vendor = 'stripe';
   ctx.req = { method: 'GET', path: '/v1/customers/cus_1', query: '', headers: {} };
-  ctx.adapter = { upstreamAuthorization: () => `Bearer ${REAL_KEY}` } as unknown as VendorAdapter;
+  ctx.adapter = {
+    upstreamAuthorization: () => `Bearer ${REAL_KEY}`,
+    requestIdHeader: 'request-id',
+  } as unknown as VendorAdapter;
   ctx.key = { upstream: { kind: 'bearer', token: REAL_KEY } } as CompiledKey;
   // Forward reads nothing of the dependencies but the upstreams.
   const deps = { upstreams } as unknown as PipelineDeps;
@@ -45,19 +48,23 @@ describe('forward', () => {
     const { ctx, deps, sent } = callAnswered(ok('{"id":"cus_1"}'));
     expect(await forward(ctx, deps)).toBeUndefined();
     expect(ctx.upstream?.status).toBe(200);
+    expect(ctx.upstreamRequestId).toBe('req_1');
     expect(sent[0]?.headers.authorization).toBe(`Bearer ${REAL_KEY}`);
   });
 
   it.each([
     ['in its body', ok(`{"id":"cus_1","debug":"${REAL_KEY}"}`)],
     ['in a header', ok('{"id":"cus_1"}', { 'x-debug-authorization': `Bearer ${REAL_KEY}` })],
+    ['in its request id', ok('{"id":"cus_1"}', { 'request-id': REAL_KEY })],
   ])('withholds an answer carrying the upstream key %s: credential_in_response', async (_where, res) => {
     const { ctx, deps } = callAnswered(res);
     const denial = await forward(ctx, deps);
     expect(denial).toMatchObject({ reason: 'credential_in_response' });
     expect(denial?.message).not.toContain(REAL_KEY);
-    // The vendor did answer: its status and request id stay on the call for the audit record.
-    expect(ctx.upstream?.headers['request-id']).toBe('req_1');
+    // The vendor did answer: its status stays on the call for the audit record; nothing of a
+    // withheld answer's head does, not even a request id that looks clean.
+    expect(ctx.upstream?.status).toBe(200);
+    expect(ctx.upstreamRequestId).toBeNull();
   });
 
   it('refuses an answer over --max-response-body, naming the limit', async () => {
@@ -67,5 +74,12 @@ describe('forward', () => {
     expect(denial?.message).toContain('1048576 bytes');
     expect(denial?.message).toContain('--max-response-body');
     expect(ctx.upstream?.status).toBe(200);
+    expect(ctx.upstreamRequestId).toBe('req_1');
+  });
+
+  it('records no request id from an answer too large to scan whose id carries the key', async () => {
+    const { ctx, deps } = callAnswered({ ...ok('', { 'request-id': `req_${REAL_KEY}` }), overLimit: 1024 });
+    expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_response_too_large' });
+    expect(ctx.upstreamRequestId).toBeNull();
   });
 });

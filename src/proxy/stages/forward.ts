@@ -3,6 +3,7 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential, encodedBody } from '../credential-scan.ts';
+import { recordableRequestId } from '../request-id.ts';
 import { responseTooLargeMessage, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 
 /**
@@ -28,9 +29,12 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   ctx.upstreamMs = performance.now() - t0;
   span.end();
   if (isDenial(res)) return res;
-  // Kept on the context either way: the audit record names the vendor's status and request id.
+  // Kept on the context either way: the audit record names the vendor's status. Its request id is
+  // taken only from an answer not withheld for what it carries, and only once scanned itself.
   ctx.upstream = res;
+  const requestId = recordableRequestId(res, ctx.adapter!.requestIdHeader, key.upstream);
   if (res.overLimit !== undefined) {
+    ctx.upstreamRequestId = requestId;
     return deny('upstream_response_too_large', responseTooLargeMessage(ctx.vendor!, res.overLimit));
   }
   const encoding = encodedBody(res);
@@ -46,5 +50,6 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
       `The ${ctx.vendor} API's answer contained this key's upstream credential, so Keybrake withheld it. The call may have taken effect.`,
     );
   }
+  ctx.upstreamRequestId = requestId;
   return undefined;
 }

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import type { UpstreamCredential } from '../snapshot/types.ts';
+import { recordableRequestId } from './request-id.ts';
+
+const KEY = ['sk', 'test', 'requestIdScannerNotARealKey0123'].join('_');
+const STRIPE: UpstreamCredential = { kind: 'bearer', token: KEY };
+
+const idOf = (value: string | string[] | undefined) =>
+  recordableRequestId(
+    { status: 200, headers: { 'request-id': value }, body: Buffer.alloc(0) },
+    'request-id',
+    STRIPE,
+  );
+
+describe('recordableRequestId', () => {
+  it.each<[string, string | string[] | undefined, string | null]>([
+    ['a Stripe request id', 'req_8Xk2mQ0aBcD', 'req_8Xk2mQ0aBcD'],
+    ['a Twilio request id', 'RQ0123456789abcdef0123456789abcdef', 'RQ0123456789abcdef0123456789abcdef'],
+    [
+      'a Resend request id (a UUID)',
+      '0b6e4a1c-2f9d-4b8e-9d3a-5c7e1f2a3b4c',
+      '0b6e4a1c-2f9d-4b8e-9d3a-5c7e1f2a3b4c',
+    ],
+    ['the first of a repeated header', ['req_1', 'req_2'], 'req_1'],
+    ['no header', undefined, null],
+    ['the upstream key itself', KEY, null],
+    ['the upstream key inside an id', `req_${KEY}_1`, null],
+    ['an empty value', '', null],
+    ['a value with spaces', 'req_1 and more', null],
+    ['a value longer than any id', `req_${'a'.repeat(200)}`, null],
+  ])('%s', (_name, value, expected) => {
+    expect(idOf(value)).toBe(expected);
+  });
+});
