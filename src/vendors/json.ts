@@ -81,6 +81,10 @@ export function scanJson(
               );
             }
             keys.add(folded);
+            if (FORBIDDEN_KEYS.has(key) || !key.isWellFormed()) {
+              // Readers that merge into plain objects or repair lone surrogates read these otherwise.
+              return deny('body_invalid', `Key ${printableName(key)} is not allowed.`);
+            }
             if (frames.length === 1 && isMethodOverride(key)) {
               return deny('body_invalid', 'A _method key (a method override) is not accepted.');
             }
@@ -95,6 +99,8 @@ export function scanJson(
   }
   return undefined;
 }
+
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** The index of the quote closing the string that opens at `start`; -1 when it is not closed. */
 function stringEnd(text: string, start: number): number {

@@ -57,6 +57,10 @@ describe('parseResend', () => {
     ['From', '{"to":"a@x.com","From":"evil@x.com"}', 'body_invalid'],
     ['Reply_To', '{"to":"a@x.com","Reply_To":"evil@x.com"}', 'body_invalid'],
     ['To spelt with a \\u escape', '{"\\u0054o":"evil@x.com","from":"a@x.com"}', 'body_invalid'],
+    // Second probe: recipients named in custom headers, read by no allowlist.
+    ['a Bcc custom header', '{"to":"a@x.com","headers":{"Bcc":"evil@x.com"}}', 'body_invalid'],
+    ['a reply-to custom header in a batch', '[{"to":"a","headers":{" REPLY-TO":"e"}}]', 'body_invalid'],
+    ['a __proto__ member', '{"to":"a@x.com","__proto__":{"bcc":"evil@x.com"}}', 'body_invalid'],
   ])('refuses %s', (_name, text, reason) => {
     expect(parse(text)).toMatchObject({ reason });
   });
