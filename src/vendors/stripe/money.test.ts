@@ -577,6 +577,21 @@ describe('subscriptions, priced by the invoice preview', () => {
     expect(settled(o, { object: 'subscription', latest_invoice: 'in_1' })).toBeUndefined();
   });
 
+  // Found by an adversarial probe: the $0 trial invoice, expanded, settled a whole-period
+  // reservation to nothing, though Stripe charges that period once the trial ends.
+  it('never settles a new subscription below its reservation (a deferred first charge)', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&trial_period_days=1&expand[0]=latest_invoice',
+    );
+    const reserved = { ...o, costMicros: walk(o, { [PREVIEW]: previewInvoice(9000) }).cost! };
+    expect(settled(reserved, { object: 'subscription', latest_invoice: previewInvoice(0) })).toBe(usd(9000));
+    expect(settled(reserved, { object: 'subscription', latest_invoice: previewInvoice(9500) })).toBe(
+      usd(9500),
+    );
+  });
+
   it('previews what @stripe/mcp update_subscription sends, locking the subscription', () => {
     const form =
       'proration_behavior=always_invoice&items[0][id]=si_1&items[0][deleted]=true&items[1][price]=price_2&items[1][quantity]=1';

@@ -24,10 +24,25 @@ export function settleStripe(
   const moved = actual(op.id, body);
   if (moved === undefined) return undefined;
   const [minor, currency] = moved;
-  return typeof minor === 'number' && typeof currency === 'string'
-    ? minorToMicroUsd(minor, currency, rates)
-    : undefined;
+  const micros =
+    typeof minor === 'number' && typeof currency === 'string'
+      ? minorToMicroUsd(minor, currency, rates)
+      : undefined;
+  if (micros === undefined) return undefined;
+  return RESERVATION_IS_FLOOR.has(op.id) ? Math.max(micros, op.costMicros) : micros;
 }
+
+/**
+ * Operations that never settle below their reservation. A new subscription is reserved at its first
+ * whole period, previewed with every deferral left out (a trial, a later billing anchor: previews.ts);
+ * its first invoice shows less only when the charge was deferred (a $0 trial invoice), and Stripe
+ * then charges the whole period later, with no call through Keybrake. Without a deferral the first
+ * invoice is what the preview showed, so only a larger one moves the count.
+ */
+const RESERVATION_IS_FLOOR: ReadonlySet<string> = new Set([
+  'stripe.subscriptions.create',
+  'stripe.customers.subscriptions.create',
+]);
 
 type Obj = Record<string, unknown>;
 
@@ -92,7 +107,8 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
       return [s === 'canceled' ? 0 : o['amount_total'], currency];
     case 'stripe.subscriptions.create':
     case 'stripe.customers.subscriptions.create':
-      // The first invoice, when the caller expanded it (`expand[]=latest_invoice`).
+      // The first invoice, when the caller expanded it (`expand[]=latest_invoice`); never below
+      // the reservation (RESERVATION_IS_FLOOR).
       return firstInvoice(o['latest_invoice']);
     default:
       return undefined;
