@@ -15,6 +15,7 @@ import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 const UPSTREAM_KEY = `sk_test_answers${randomBytes(12).toString('hex')}`;
 const OPEN = newToken('stripe');
 const CAPPED = newToken('stripe');
+const CUSTOMERS = newToken('stripe');
 const MAX_RESPONSE_BODY = 1024 * 1024;
 const CLEAN_ENV = { KEYBRAKE_MAX_RESPONSE_BODY: '' };
 
@@ -28,6 +29,12 @@ beforeAll(async () => {
     'keys.yaml': yamlDocuments(
       ...stripeKey({ name: 'open', token: OPEN, upstreamKey: UPSTREAM_KEY }),
       ...stripeKey({ name: 'capped', token: CAPPED, upstreamKey: UPSTREAM_KEY, limits: { perDayUsd: '10' } }),
+      ...stripeKey({
+        name: 'customers',
+        token: CUSTOMERS,
+        upstreamKey: UPSTREAM_KEY,
+        allow: { customers: ['cus_ok'] },
+      }),
     ),
   });
   kb = await startKeybrake(
@@ -155,6 +162,36 @@ describe('a request id carrying the real key', () => {
     const record = await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === path);
     expect(record).toMatchObject({ decision: 'deny', reason, upstreamStatus: 200, upstreamRequestId: null });
     expect(JSON.stringify(record)).not.toContain(UPSTREAM_KEY.slice(8));
+    expect(kb.output()).not.toContain(UPSTREAM_KEY.slice(8));
+  });
+});
+
+describe("the answer to Keybrake's own price lookup carrying the real key", () => {
+  // Found by a tester: the payment intent read to price a confirm named the key as its customer, and
+  // the customer_not_allowed denial quoted it back to the agent.
+  it('stops the call with 502 credential_in_response: nothing forwarded, audited', async () => {
+    const from = kb.audit.length;
+    const mark = upstream.requests.length;
+    const res = await rawHttp(kb.urls.stripe!, {
+      method: 'POST',
+      target: '/v1/payment_intents/pi_leak/confirm',
+      headers: { Authorization: `Bearer ${CUSTOMERS}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    const message = expectDenied(res, 502, 'credential_in_response');
+    expect(message).toContain('price lookup');
+    expect(res.raw).not.toContain(UPSTREAM_KEY.slice(8));
+    // Keybrake's read reached the vendor; the confirm did not.
+    expect(upstream.requests.slice(mark)).toEqual(['GET /v1/payment_intents/pi_leak']);
+    const record = await kb.waitForAudit(
+      (r) => kb.audit.indexOf(r) >= from && r.path === '/v1/payment_intents/pi_leak/confirm',
+    );
+    expect(record).toMatchObject({
+      decision: 'deny',
+      reason: 'credential_in_response',
+      operation: 'stripe.payment_intents.confirm',
+      costUsd: '0.00',
+    });
     expect(kb.output()).not.toContain(UPSTREAM_KEY.slice(8));
   });
 });

@@ -21,6 +21,7 @@ import { MAX_LOOKUP_READS } from './price.ts';
 // segment, reads the segment's contacts page by page, and holds the lease until it has settled.
 
 const TOKEN = 'kb_resend_price_stage_test_token';
+const UPSTREAM_KEY = 're_price_stage_real_key_0123';
 
 const json = (status: number, body: unknown): UpstreamResponse => ({
   status,
@@ -68,7 +69,7 @@ function proxy(opts: {
           name: 'mailer',
           vendor: 'resend',
           tokenFingerprint: 'kb_resend_…oken',
-          upstream: { kind: 'bearer', token: 're_real' },
+          upstream: { kind: 'bearer', token: UPSTREAM_KEY },
           suspended: false,
           policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true, ...opts.policy },
         },
@@ -146,6 +147,42 @@ describe('price stage: a price read in several steps', () => {
     expect(sent).not.toContain('POST /broadcasts/b1/send');
   });
 
+  // Found by a tester: a lookup answer's values went verbatim into denial messages, key and all.
+  it.each([
+    ['the first read', '/broadcasts/b1'],
+    ['a later page', '/segments/seg1/contacts?limit=100&after=c99'],
+  ])(
+    'stops the call when %s carries the upstream key: credential_in_response, nothing sent',
+    async (_which, leaky) => {
+      const base = resendLike(250);
+      const { call, sent, audit } = proxy({
+        upstream: (req) => {
+          const res = base(req);
+          if (req.pathAndQuery !== leaky) return res;
+          const body = JSON.parse(res.body.toString()) as Record<string, unknown>;
+          return json(200, { ...body, from: `Acme <${UPSTREAM_KEY}@acme.test>` });
+        },
+        policy: { senders: [compileValuePattern('news@acme.test', { caseInsensitive: true })] },
+      });
+
+      const res = await call('POST', '/broadcasts/b1/send', {});
+
+      expect(res.status).toBe(502);
+      expect(reasonOf(res)).toBe('credential_in_response');
+      expect(String(res.body)).not.toContain(UPSTREAM_KEY);
+      expect(String(res.body)).toContain('price lookup');
+      // The read that carried the key was the last one: nothing further read, nothing forwarded.
+      expect(sent.at(-1)).toBe(`GET ${leaky}`);
+      expect(sent).not.toContain('POST /broadcasts/b1/send');
+      expect(audit.records.at(-1)).toMatchObject({
+        operation: 'resend.broadcasts.send',
+        decision: 'deny',
+        reason: 'credential_in_response',
+        costUsd: '0.00',
+      });
+    },
+  );
+
   it('holds the segment while the send is in flight: a contact added to it waits (object_busy)', async () => {
     let arrived!: () => void;
     const sendArrived = new Promise<void>((r) => {
@@ -191,7 +228,7 @@ describe('price stage: a price read in several steps', () => {
       windows: [],
       now: Date.parse('2026-11-26T12:00:00Z'),
       leases: {
-        account: leaseAccount('resend', { kind: 'bearer', token: 're_real' }),
+        account: leaseAccount('resend', { kind: 'bearer', token: UPSTREAM_KEY }),
         objects: ['seg1'],
         token: 'another-call',
         ttlMs: 60_000,

@@ -4,9 +4,10 @@ import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CostLookup, Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
+import { carriesCredential, encodedBody } from '../credential-scan.ts';
 import { errorText } from '../error-text.ts';
 import { parseJson } from '../parse-json.ts';
-import { upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
+import { type UpstreamResponse, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 import { canonicalObject, FALLBACK_LEASE_TTL_MS, leaseAccount } from './lease.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
@@ -69,6 +70,8 @@ async function priceUpstream(
         : { headers: rest }),
     });
     if (isDenial(res)) return res;
+    const withheld = screenLookup(ctx, res);
+    if (withheld) return withheld;
     const body = res.status === 200 ? parseJson(res.body) : undefined;
     if (body === undefined) return unpriced(ctx, lookup);
     const found = lookup.parties?.(body) ?? {};
@@ -87,6 +90,26 @@ async function priceUpstream(
   const { lookup: _done, ...priced } = op!;
   ctx.op = { ...priced, costMicros: cost, parties };
   return undefined;
+}
+
+/**
+ * A lookup's answer is a vendor answer like a forwarded one (ADR 0007 §1): what it names becomes the
+ * call's parties, and a denial names them back to the caller. So an answer that carries the upstream
+ * credential, or that Keybrake cannot scan, stops the call before anything is forwarded.
+ */
+function screenLookup(ctx: CallContext, res: UpstreamResponse): Denial | undefined {
+  const encoding = encodedBody(res);
+  const what =
+    encoding !== undefined
+      ? `came with Content-Encoding: ${encoding}, which Keybrake did not ask for and cannot check for credentials`
+      : carriesCredential(res, ctx.key!.upstream)
+        ? "contained this key's upstream credential"
+        : undefined;
+  if (what === undefined) return undefined;
+  return deny(
+    'credential_in_response',
+    `The ${ctx.vendor} API's answer to Keybrake's price lookup for this ${ctx.op!.id} call ${what}, so Keybrake stopped the call; it was not sent.`,
+  );
 }
 
 function unpriced(ctx: CallContext, lookup: CostLookup): Denial {
