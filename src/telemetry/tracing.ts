@@ -75,11 +75,35 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   );
 }
 
-/** Starts the Node SDK (configured by OTEL_* variables); returns its shutdown. */
+/**
+ * What every exported span says about this process, beside `service.name`: the pid and the runtime.
+ * Never the command line: OpenTelemetry's own process detector copies it whole
+ * (`process.command_args`), and `serve --redis redis://:password@host` carries a password there.
+ */
+const processDetector = {
+  detect: () => ({
+    attributes: {
+      'process.pid': process.pid,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      'process.runtime.description': 'Node.js',
+    },
+  }),
+};
+
+/**
+ * Starts the Node SDK (configured by OTEL_* variables); returns its shutdown. The resource detectors
+ * are chosen here, so OTEL_NODE_RESOURCE_DETECTORS cannot bring the command line back: the
+ * environment's own attributes (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), the host, the process.
+ */
 export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
   if (!tracingRequested(env)) return async () => {};
-  const { NodeSDK } = await import('@opentelemetry/sdk-node');
-  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'keybrake', instrumentations: [] });
+  const { NodeSDK, resources } = await import('@opentelemetry/sdk-node');
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? 'keybrake',
+    instrumentations: [],
+    resourceDetectors: [resources.envDetector, resources.hostDetector, processDetector],
+  });
   sdk.start();
   return () => sdk.shutdown();
 }
