@@ -11,11 +11,12 @@ import { silentLogger } from '../../telemetry/logger.ts';
 import { createProxyMetrics } from '../../telemetry/metrics.ts';
 import { createStripeAdapter } from './index.ts';
 
-// Subscriptions whose first charge comes later, with no call through Keybrake (a trial, a later
-// billing anchor): through the real pipeline and the real Stripe adapter, against an upstream that
-// answers as Stripe does: the preview shows a whole $90 period, the created subscription's first
-// invoice is the $0 trial invoice. Found by an adversarial probe: five such subscriptions under a
-// $200 day cap all passed.
+// Subscriptions Stripe charges later on its own, with no call through Keybrake (a trial, a later
+// billing anchor, a schedule's trial or sent first phase, a switch to automatic collection): through
+// the real pipeline and the real Stripe adapter, against an upstream that answers as Stripe does for
+// a $90 price: a preview on trial shows $0, a sent invoice says so, the created subscription's first
+// invoice is the $0 trial invoice. Found by an adversarial probe: five of each under a $200 day cap
+// all passed.
 
 const TOKEN = 'kb_stripe_deferred_charges_test';
 const PREVIEW = 'POST /v1/invoices/create_preview';
@@ -26,18 +27,26 @@ const json = (body: unknown): UpstreamResponse => ({
   body: Buffer.from(JSON.stringify(body)),
 });
 
-const invoice = (amountDue: number) => ({
+const invoice = (amountDue: number, collection = 'charge_automatically') => ({
   object: 'invoice',
   amount_due: amountDue,
   currency: 'usd',
   customer: 'cus_1',
-  collection_method: 'charge_automatically',
+  collection_method: collection,
 });
 
-/** Stripe as the probe saw it: a $90 period in the preview, a $0 first invoice on the subscription. */
+/**
+ * Stripe as the probe saw it, for one $90 price: a preview with a trial is $0, one collected by
+ * sending the invoice says so (as does a preview of sub_1, which sends its invoices), and a created
+ * subscription's first invoice is the $0 trial invoice.
+ */
 function stripeLike(req: ForwardRequest): UpstreamResponse {
   const route = `${req.method} ${req.pathAndQuery}`;
-  if (route === PREVIEW) return json(invoice(9000));
+  if (route === PREVIEW) {
+    const form = decodeURIComponent(req.body?.toString('utf8') ?? '');
+    const sent = form.includes('collection_method]=send_invoice') || form === 'subscription=sub_1';
+    return json(invoice(form.includes('trial') ? 0 : 9000, sent ? 'send_invoice' : 'charge_automatically'));
+  }
   return json({ object: 'subscription', id: 'sub_1', status: 'trialing', latest_invoice: invoice(0) });
 }
 
@@ -104,22 +113,54 @@ function proxy() {
 const reasonOf = (res: { headers: Record<string, string | string[]> }) =>
   /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
 
-describe('a subscription whose first charge is deferred', () => {
+const SCHEDULE =
+  'customer=cus_1&start_date=now&phases[0][items][0][price]=price_90usd&phases[0][duration][interval]=day&phases[0][duration][interval_count]=1&phases[1][items][0][price]=price_90usd';
+
+describe('a subscription Stripe charges later on its own', () => {
   it.each([
-    ['a one-day trial', 'trial_period_days=1'],
-    ['a later billing anchor without proration', 'billing_cycle_anchor=1900000000&proration_behavior=none'],
-  ])(
-    'stays counted at its whole first period with %s, even when its free first invoice is expanded',
-    async (_name, deferral) => {
-      const { call, forwarded } = proxy();
-      const form = `customer=cus_1&items[0][price]=price_90usd&${deferral}&expand[]=latest_invoice`;
+    [
+      'created with a one-day trial',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_90usd&trial_period_days=1&expand[]=latest_invoice',
+    ],
+    [
+      'created with a later billing anchor without proration',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_90usd&billing_cycle_anchor=1900000000&proration_behavior=none&expand[]=latest_invoice',
+    ],
+    [
+      'scheduled with a one-day trial phase',
+      '/v1/subscription_schedules',
+      `${SCHEDULE}&phases[0][trial]=true`,
+    ],
+    [
+      'scheduled with a trial end in its first phase',
+      '/v1/subscription_schedules',
+      `${SCHEDULE}&phases[0][trial_end]=1900000000`,
+    ],
+    [
+      'scheduled to send its first invoice, then charge',
+      '/v1/subscription_schedules',
+      `${SCHEDULE}&phases[0][collection_method]=send_invoice&phases[1][collection_method]=charge_automatically`,
+    ],
+    [
+      'scheduled to send invoices by default',
+      '/v1/subscription_schedules',
+      `${SCHEDULE}&default_settings[collection_method]=send_invoice&phases[1][collection_method]=charge_automatically`,
+    ],
+    [
+      'switched from sent invoices to automatic collection',
+      '/v1/subscriptions/sub_1',
+      'collection_method=charge_automatically',
+    ],
+  ])('counts a whole period of the 90-dollar price when %s', async (_name, path, form) => {
+    const { call, forwarded } = proxy();
 
-      const reasons: (string | undefined)[] = [];
-      for (let i = 0; i < 5; i++) reasons.push(reasonOf(await call('POST', '/v1/subscriptions', form)));
+    const reasons: (string | undefined)[] = [];
+    for (let i = 0; i < 5; i++) reasons.push(reasonOf(await call('POST', path, form)));
 
-      // $90 each under a $200 day cap: two pass, the third would make $270.
-      expect(reasons).toEqual(['ok', 'ok', 'daily_cap_exceeded', 'daily_cap_exceeded', 'daily_cap_exceeded']);
-      expect(forwarded()).toEqual(['POST /v1/subscriptions', 'POST /v1/subscriptions']);
-    },
-  );
+    // $90 each under a $200 day cap: two pass, the third would make $270.
+    expect(reasons).toEqual(['ok', 'ok', 'daily_cap_exceeded', 'daily_cap_exceeded', 'daily_cap_exceeded']);
+    expect(forwarded()).toEqual([`POST ${path}`, `POST ${path}`]);
+  });
 });

@@ -637,6 +637,17 @@ describe('subscriptions, priced by the invoice preview', () => {
     });
   });
 
+  // Found by an adversarial probe: a subscription created to send its invoices (free) was switched to
+  // automatic collection for free, and Stripe then charged its card every period.
+  it('prices a switch to automatic collection at the next renewal, as it will be charged', () => {
+    const o = op('POST', '/v1/subscriptions/sub_1', 'collection_method=charge_automatically');
+    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
+    expect(walk(o, { [PREVIEW]: previewInvoice(9000, 'send_invoice') })).toMatchObject({
+      reads: [{ read: PREVIEW, body: ['subscription=sub_1'] }],
+      cost: usd(9000),
+    });
+  });
+
   it('lets what @stripe/mcp cancel_subscription sends (no invoice_now) through free, locked', () => {
     const o = op('DELETE', '/v1/subscriptions/sub_1');
     expect(o).toMatchObject({
@@ -765,7 +776,7 @@ describe('subscription items and schedules', () => {
     const o = op(
       'POST',
       '/v1/subscription_schedules',
-      'customer=cus_1&start_date=now&end_behavior=release&default_settings[collection_method]=charge_automatically&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
+      'customer=cus_1&start_date=now&end_behavior=release&default_settings[automatic_tax][enabled]=true&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
     );
     expect(o.locks).toEqual(['cus_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(1200) })).toMatchObject({
@@ -777,13 +788,42 @@ describe('subscription items and schedules', () => {
             'currency=eur',
             'schedule_details[end_behavior]=release',
             'schedule_details[phases][0][items][0][price]=price_1',
-            'schedule_details[phases][0][collection_method]=charge_automatically',
+            'schedule_details[phases][0][automatic_tax][enabled]=true',
             'schedule_details[phases][0][start_date]=now',
           ],
         },
       ],
       cost: usd(1200),
     });
+  });
+
+  // Found by an adversarial probe: a one-day trial phase, or a first phase whose invoice is sent,
+  // previewed at $0, though Stripe charges the phases after it with no call through Keybrake.
+  it('previews a schedule without its trials and sent invoices, and prices its invoice as charged', () => {
+    const o = op(
+      'POST',
+      '/v1/subscription_schedules',
+      'customer=cus_1&default_settings[collection_method]=send_invoice&phases[0][items][0][price]=price_1&phases[0][trial]=true&phases[0][trial_end]=1900000000&phases[0][trial_continuation]=continue&phases[0][collection_method]=send_invoice&phases[1][items][0][price]=price_1',
+    );
+    expect(walk(o, { [PREVIEW]: previewInvoice(9000, 'send_invoice') })).toMatchObject({
+      reads: [
+        {
+          read: PREVIEW,
+          body: [
+            'customer=cus_1',
+            'schedule_details[phases][0][items][0][price]=price_1',
+            'schedule_details[phases][1][items][0][price]=price_1',
+          ],
+        },
+      ],
+      cost: usd(9000),
+    });
+    const updated = op(
+      'POST',
+      '/v1/subscription_schedules/sub_sched_1',
+      'default_settings[collection_method]=charge_automatically',
+    );
+    expect(walk(updated, { [PREVIEW]: previewInvoice(9000, 'send_invoice') }).cost).toBe(usd(9000));
   });
 
   it('lets a schedule that adopts a subscription, and a metadata update, through free', () => {

@@ -63,7 +63,9 @@ const INVOICE_KEYS = ['automatic_tax', 'discounts', 'currency', 'customer_accoun
 
 /**
  * Subscription update parameters that change nothing Stripe invoices now: an update naming only these
- * is free (a preview would price the whole next renewal).
+ * is free (a preview would price the whole next renewal). Not `collection_method`: switching a
+ * subscription whose invoices were sent to `charge_automatically` makes Stripe charge every later
+ * period on its own, so that switch is priced at the next renewal (subscriptionUpdate).
  */
 const UPDATE_FREE_KEYS = new Set([
   'expand',
@@ -77,7 +79,6 @@ const UPDATE_FREE_KEYS = new Set([
   'off_session',
   'cancellation_details',
   'days_until_due',
-  'collection_method',
   'pause_collection',
   'transfer_data',
   'application_fee_percent',
@@ -128,7 +129,10 @@ export function subscriptionCreate(
   );
 }
 
-/** `POST /v1/subscriptions/{id}` and its legacy customer form. */
+/**
+ * `POST /v1/subscriptions/{id}` and its legacy customer form. A switch to `charge_automatically`
+ * alone previews the subscription unchanged: its next renewal, as Stripe will now charge it.
+ */
 export function subscriptionUpdate(
   subscription: string,
   params: Params,
@@ -221,7 +225,10 @@ export function subscriptionItemDelete(item: string, params: Params, rates: Exch
   return viaItem(item, { id: item, deleted: 'true', ...clear }, rest, rates);
 }
 
-/** `POST /v1/subscription_schedules`: the first invoice of the subscription the schedule starts. */
+/**
+ * `POST /v1/subscription_schedules`: the first invoice of the subscription the schedule starts,
+ * charged automatically and without a trial (scheduleDetails), as a subscription create is.
+ */
 export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | Denial {
   // Adopting an existing subscription changes nothing it bills.
   if (Object.hasOwn(params, 'from_subscription')) return FREE;
@@ -241,7 +248,7 @@ export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | D
       schedule_details: details,
     },
     rates,
-    undefined,
+    AUTOMATIC,
   );
 }
 
@@ -253,7 +260,7 @@ export function scheduleUpdate(schedule: string, params: Params, rates: Exchange
   return preview(
     { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) },
     rates,
-    undefined,
+    AUTOMATIC,
   );
 }
 
@@ -379,10 +386,29 @@ function invoiceItems(params: Params): Obj[] | undefined | Denial {
   return mapped.length > 0 ? mapped : undefined;
 }
 
-/** Phase keys the preview takes; `currency` is lifted to the preview's own on create. */
-const PHASE_DROP = new Set(['metadata', 'description', 'invoice_settings', 'default_payment_method']);
+/**
+ * Phase keys the preview leaves out (`currency` is lifted to the preview's own on create): those with
+ * no amount, and those that only defer a charge. A phase on trial, or one whose invoice is sent, is
+ * followed by phases Stripe charges on its own, with no call through Keybrake: the preview prices the
+ * first phase as if it were charged now (found by an adversarial probe: a one-day trial phase before a
+ * $90 phase, or a sent first invoice before automatic collection, previewed at $0).
+ */
+const PHASE_DROP = new Set([
+  'metadata',
+  'description',
+  'invoice_settings',
+  'default_payment_method',
+  'trial',
+  'trial_end',
+  'trial_continuation',
+  'trial_settings',
+  'collection_method',
+]);
 /** What `default_settings` gives every phase that does not set it, as far as the amount goes. */
-const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_thresholds', 'collection_method'];
+const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_thresholds'];
+
+/** A schedule's invoices are priced as collected automatically, whatever a phase says (PHASE_DROP). */
+const AUTOMATIC = 'charge_automatically';
 
 /** `schedule_details` from a schedule create or update: its phases (with the defaults they inherit). */
 function scheduleDetails(params: Params, create: boolean): Obj | Denial {
