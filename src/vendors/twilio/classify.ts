@@ -18,6 +18,7 @@ import {
   type VendorRequest,
 } from '../types.ts';
 import { TWILIO_REQUEST_BODIES } from './bodies.ts';
+import { contactParties } from './contacts.ts';
 import {
   type ConversationMessage,
   conversationDelivery,
@@ -132,7 +133,7 @@ export function classifyTwilio(
   const op =
     row.class === 'money'
       ? applyRule(prices, row, segments, params, req.query, twiml)
-      : uncountedOperation(row.id, row.class, NO_PARTIES);
+      : uncountedOperation(row.id, row.class, isRead ? NO_PARTIES : contactParties(row.id, params));
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
   if (twiml) instructions.push(...twiml.remote);

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { NO_PARTIES } from '../types.ts';
+import { TWILIO_REQUEST_BODIES } from './bodies.ts';
+import { CONTACTS, contactParties, UNSEEN_RECIPIENT } from './contacts.ts';
+import { TWILIO_OPERATIONS } from './operations.ts';
+
+describe('contactParties', () => {
+  // The table names operations and parameters by hand: a regenerated catalog must still have them.
+  it.each(Object.entries(CONTACTS))('%s is an operation that declares the fields read', (id, fields) => {
+    expect(TWILIO_OPERATIONS.some((row) => row.id === id)).toBe(true);
+    const names = TWILIO_REQUEST_BODIES[id]?.names ?? [];
+    const read = [...(fields.to ?? []), ...(fields.from ?? []), ...(fields.unseen ?? [])];
+    if (fields.json) read.push(fields.json.field);
+    for (const name of read) expect(names).toContain(name);
+  });
+
+  it('names a Studio execution recipient with its country, and its sender', () => {
+    expect(
+      contactParties('twilio.studio.v2.create_execution', {
+        To: 'whatsapp:+33612345678',
+        From: '+14155550199',
+      }),
+    ).toEqual({ ...NO_PARTIES, recipients: ['+33612345678'], countries: ['FR'], senders: ['+14155550199'] });
+  });
+
+  it('reads the address of every Notify binding and of every Conversations participant', () => {
+    const notify = contactParties('twilio.notify.v1.create_notification', {
+      ToBinding: [
+        '{"binding_type":"sms","address":"+14155550100"}',
+        '{"binding_type":"sms","address":"+33612345678"}',
+      ],
+    });
+    expect(notify.recipients).toEqual(['+14155550100', '+33612345678']);
+    expect(notify.countries).toEqual(['US', 'FR']);
+    const conversation = contactParties('twilio.conversations.v1.create_conversation_with_participants', {
+      Participant: '{"messaging_binding":{"address":"+14155550100","proxy_address":"+14155550199"}}',
+    });
+    expect(conversation.recipients).toEqual(['+14155550100']);
+  });
+
+  it.each([
+    ['a Notify identity', 'twilio.notify.v1.create_notification', { Identity: 'alice' }],
+    ['a Notify tag', 'twilio.notify.v1.create_notification', { Tag: 'all' }],
+    ['a binding that is not JSON', 'twilio.notify.v1.create_notification', { ToBinding: 'nope' }],
+    ['a binding without an address', 'twilio.notify.v1.create_notification', { ToBinding: '{"address":1}' }],
+    ['a Flex interaction channel', 'twilio.flex_api.v1.create_interaction', { Channel: '{}' }],
+  ])('names the unseen recipient, in an unknown country, for %s', (_name, id, params) => {
+    const parties = contactParties(id, params);
+    expect(parties.recipients).toContain(UNSEEN_RECIPIENT);
+    expect(parties.countries).toContain('ZZ');
+  });
+
+  it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {
+    expect(contactParties('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);
+    expect(contactParties('twilio.studio.v2.create_execution', {})).toBe(NO_PARTIES);
+  });
+});

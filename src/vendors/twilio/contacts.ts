@@ -1,0 +1,89 @@
+import { NO_PARTIES, type Params, type Parties } from '../types.ts';
+import { type Destination, destination } from './destinations.ts';
+import { strings } from './fields.ts';
+import { destinationParties } from './parties.ts';
+
+/**
+ * Named as the recipient when an operation reaches people Keybrake cannot read from the request (a
+ * Notify identity or tag, a Flex channel): no allowlist pattern but `*` matches it, so a recipient
+ * allowlist refuses the call instead of seeing no recipient at all. A phone-shaped party it is not:
+ * its country is unknown, so a country allowlist refuses it too.
+ */
+export const UNSEEN_RECIPIENT = '(unseen recipient)';
+
+/** Where one operation outside the priced rules names the people it calls, texts or adds. */
+export interface ContactFields {
+  /** Parameters holding one address each (`To`, `PhoneNumber`). */
+  readonly to?: readonly string[];
+  /** Parameters naming the sender (a Twilio number). */
+  readonly from?: readonly string[];
+  /** A parameter whose values are JSON objects with the address at `path` (`ToBinding`). */
+  readonly json?: { readonly field: string; readonly path: readonly string[] };
+  /** Parameters that reach people by something other than an address. */
+  readonly unseen?: readonly string[];
+}
+
+const RESERVATION = {
+  to: ['To', 'CallTo', 'DequeueTo'],
+  from: ['From', 'CallFrom', 'DequeueFrom'],
+} as const;
+const PARTICIPANT = { to: ['MessagingBinding.Address'], from: ['MessagingBinding.ProxyAddress'] } as const;
+const WITH_PARTICIPANTS = { json: { field: 'Participant', path: ['messaging_binding', 'address'] } } as const;
+const STUDIO = { to: ['To'], from: ['From'] } as const;
+
+/**
+ * The operations outside the priced rules that call, text or add someone (found in Twilio's
+ * definitions by their parameters; ADR 0007 §7): an allowlist that is set applies to them as to a
+ * message, whatever class their row has. A party allowlist never sees a call that names nobody.
+ */
+export const CONTACTS: Readonly<Record<string, ContactFields>> = {
+  'twilio.api.create_validation_request': { to: ['PhoneNumber'] },
+  'twilio.studio.v1.create_engagement': STUDIO,
+  'twilio.studio.v1.create_execution': STUDIO,
+  'twilio.studio.v2.create_execution': STUDIO,
+  'twilio.proxy.v1.create_participant': { to: ['Identifier'] },
+  'twilio.taskrouter.v1.update_task_reservation': { ...RESERVATION, to: [...RESERVATION.to, 'Supervisor'] },
+  'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
+  'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,
+  'twilio.conversations.v1.create_service_conversation_participant': PARTICIPANT,
+  'twilio.conversations.v1.create_conversation_with_participants': WITH_PARTICIPANTS,
+  'twilio.conversations.v1.create_service_conversation_with_participants': WITH_PARTICIPANTS,
+  'twilio.notify.v1.create_notification': {
+    json: { field: 'ToBinding', path: ['address'] },
+    unseen: ['Identity', 'Tag', 'Segment'],
+  },
+  'twilio.flex_api.v1.create_interaction': { unseen: ['Channel'] },
+  'twilio.flex_api.v1.create_interaction_channel_participant': { unseen: ['MediaProperties'] },
+};
+
+/** Who a call of operation `id` outside the priced rules reaches; NO_PARTIES for one that reaches nobody. */
+export function contactParties(id: string, params: Params): Parties {
+  const fields = Object.hasOwn(CONTACTS, id) ? CONTACTS[id] : undefined;
+  if (!fields) return NO_PARTIES;
+  const to: Destination[] = (fields.to ?? []).flatMap((name) => strings(params, name).map(destination));
+  if (fields.json) {
+    for (const text of strings(params, fields.json.field)) to.push(jsonDestination(text, fields.json.path));
+  }
+  if ((fields.unseen ?? []).some((name) => strings(params, name).length > 0)) to.push(UNSEEN);
+  const senders = (fields.from ?? []).flatMap((name) =>
+    strings(params, name).map((f) => destination(f).address),
+  );
+  return to.length === 0 && senders.length === 0 ? NO_PARTIES : destinationParties(to, senders);
+}
+
+const UNSEEN: Destination = { channel: 'other', address: UNSEEN_RECIPIENT };
+
+/** The address at `path` of a JSON object parameter; the unseen recipient when it is not one. */
+function jsonDestination(text: string, path: readonly string[]): Destination {
+  let node: unknown;
+  try {
+    node = JSON.parse(text);
+  } catch {
+    return UNSEEN;
+  }
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return UNSEEN;
+    node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
+  }
+  return typeof node === 'string' ? destination(node) : UNSEEN;
+}
