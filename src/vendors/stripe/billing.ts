@@ -126,19 +126,34 @@ export function customerBalance(params: Params, rates: ExchangeRates): Priced | 
 }
 
 /**
- * `balance` on `POST /v1/customers` and `POST /v1/customers/{customer}`: the balance set outright,
- * the same money as a balance transaction (a credit pays future invoices, a debit is charged on the
- * next one). An update costs the change from the balance Stripe holds, in the customer's currency
- * (looked up; the customer is leased meanwhile). A new customer has no currency yet, so a starting
- * balance other than 0 cannot be priced. Undefined when the call sets no balance: an ordinary write.
+ * The names a customer's balance is set by: `balance`, and `account_balance`, its name before API
+ * version 2019-10-17, which a call pinned to an older `Stripe-Version` still sets it by (found by an
+ * adversarial probe: `account_balance=-1000000` on a customer update was a free write).
+ */
+const BALANCE_NAMES = ['balance', 'account_balance'] as const;
+
+/**
+ * `balance` (or legacy `account_balance`) on `POST /v1/customers` and `POST /v1/customers/{customer}`:
+ * the balance set outright, the same money as a balance transaction (a credit pays future invoices, a
+ * debit is charged on the next one). An update costs the change from the balance Stripe holds, in the
+ * customer's currency (looked up; the customer is leased meanwhile). A new customer has no currency
+ * yet, so a starting balance other than 0 cannot be priced. Undefined when the call sets no balance:
+ * an ordinary write.
  */
 export function customerBalanceSet(
   customer: string | undefined,
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial | undefined {
-  if (!Object.hasOwn(params, 'balance')) return undefined;
-  const balance = signedAmount(params, 'balance');
+  const named = BALANCE_NAMES.filter((name) => Object.hasOwn(params, name));
+  if (named.length === 0) return undefined;
+  if (named.length > 1) {
+    return deny(
+      'price_unknown',
+      'A customer balance given as both "balance" and "account_balance" cannot be priced.',
+    );
+  }
+  const balance = signedAmount(params, named[0]!);
   if (isDenial(balance)) return balance;
   if (balance === undefined) return undefined;
   if (customer === undefined) {

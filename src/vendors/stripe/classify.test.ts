@@ -323,6 +323,13 @@ describe('Stripe lookups', () => {
     ['a credit set outright', 'balance=-5000000', { balance: 0, currency: 'usd' }, 50_000_000_000],
     ['a debit set outright', 'balance=2500', { balance: -500, currency: 'usd' }, 30_000_000],
     ['a balance already held', 'balance=700', { balance: 700, currency: 'usd' }, 0],
+    // Found by an adversarial probe: the pre-2019-10-17 name, under an old Stripe-Version, was free.
+    [
+      'a credit set by its legacy name',
+      'account_balance=-1000000',
+      { balance: 0, currency: 'usd' },
+      10_000_000_000,
+    ],
   ])('prices %s on a customer update from the balance Stripe holds', (_name, body, customer, cost) => {
     const o = op('POST', '/v1/customers/cus_1', body);
     expect(o).toMatchObject({
@@ -351,6 +358,14 @@ describe('Stripe lookups', () => {
 
   it.each([
     ['a starting balance', '/v1/customers', 'balance=-5000000', 'price_unknown'],
+    ['a starting balance by its legacy name', '/v1/customers', 'account_balance=-5000000', 'price_unknown'],
+    [
+      'a balance given by both names',
+      '/v1/customers/cus_1',
+      'balance=0&account_balance=-5000',
+      'price_unknown',
+    ],
+    ['a legacy balance that is not an integer', '/v1/customers/cus_1', 'account_balance=1e6', 'body_invalid'],
     ['a balance that is not an integer', '/v1/customers/cus_1', 'balance=1e6', 'body_invalid'],
     ['a balance given as a list', '/v1/customers/cus_1', 'balance[]=5', 'body_invalid'],
   ])('refuses %s', (_name, path, body, reason) => {

@@ -637,6 +637,25 @@ describe('subscriptions, priced by the invoice preview', () => {
     });
   });
 
+  // The preview is built from today's parameter names: an old Stripe-Version's names for an amount
+  // would be left out of it, so they are refused.
+  it.each([
+    ['a subscription by its plan', '/v1/subscriptions', 'customer=cus_1&plan=plan_1&quantity=9'],
+    ['an item by its plan', '/v1/subscriptions', 'customer=cus_1&items[0][plan]=plan_1'],
+    ['a tax percentage', '/v1/subscriptions/sub_1', 'tax_percent=50'],
+    ['a new item by its plan', '/v1/subscription_items', 'subscription=sub_1&plan=plan_1'],
+    ['an item update by its plan', '/v1/subscription_items/si_1', 'plan=plan_1'],
+    ['a phase by its plans', '/v1/subscription_schedules', 'customer=cus_1&phases[0][plans][0][plan]=plan_1'],
+    [
+      "a phase's item by its plan",
+      '/v1/subscription_schedules/sub_sched_1',
+      'phases[0][items][0][plan]=plan_1',
+    ],
+    ["a phase's tax percentage", '/v1/subscription_schedules', 'customer=cus_1&phases[0][tax_percent]=50'],
+  ])('refuses %s, a parameter of older API versions', (_name, path, form) => {
+    expect(classify('POST', path, form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
   // Found by an adversarial probe: a subscription created to send its invoices (free) was switched to
   // automatic collection for free, and Stripe then charged its card every period.
   it('prices a switch to automatic collection at the next renewal, as it will be charged', () => {

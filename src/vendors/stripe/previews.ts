@@ -89,6 +89,16 @@ const UPDATE_FREE_KEYS = new Set([
   'cancel_at_period_end',
 ]);
 
+/**
+ * Amount parameters of older API versions, which a call pinned to an old `Stripe-Version` may still
+ * send, and which a preview built from today's names would leave out: refused, never guessed. A plan
+ * is a price by its old name (`plan`, a phase's `plans`); `tax_percent` added tax before tax rates;
+ * a subscription once took one `plan` and its `quantity` at the top level.
+ */
+const LEGACY_SUBSCRIPTION = ['plan', 'quantity', 'tax_percent'] as const;
+const LEGACY_ITEM = ['plan'] as const;
+const LEGACY_PHASE = ['plans', 'tax_percent'] as const;
+
 /** Subscription item update parameters that change nothing invoiced. */
 const ITEM_FREE_KEYS = new Set(['expand', 'metadata', 'off_session', 'payment_behavior']);
 
@@ -196,6 +206,8 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
       'A subscription item must name its "subscription" for Keybrake to price it.',
     );
   }
+  const old = legacy(params, LEGACY_ITEM, '');
+  if (old) return old;
   const item = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
   return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates, undefined);
@@ -207,6 +219,8 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
  */
 export function subscriptionItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
   if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return FREE;
+  const old = legacy(params, LEGACY_ITEM, '');
+  if (old) return old;
   const changed = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
   return viaItem(item, { ...changed, id: item }, rest, rates);
@@ -362,12 +376,16 @@ function cancelPreview(subscription: string, prorate: boolean): Obj {
 
 /** `subscription_details` from a subscription create or update: the mapped items and details. */
 function subscriptionDetails(params: Params): Obj | Denial {
+  const old = legacy(params, LEGACY_SUBSCRIPTION, '');
+  if (old) return old;
   const details = pick(params, DETAIL_KEYS);
   const items = objectList(params, 'items');
   if (isDenial(items)) return items;
   if (items !== undefined) {
     const mapped: Obj[] = [];
     for (const item of items) {
+      const oldItem = legacy(item, LEGACY_ITEM, 'items[]');
+      if (oldItem) return oldItem;
       mapped.push(pick(item, ITEM_KEYS));
     }
     details['items'] = mapped;
@@ -418,6 +436,10 @@ function scheduleDetails(params: Params, create: boolean): Obj | Denial {
   const phases = objectList(params, 'phases');
   if (isDenial(phases)) return phases;
   if (phases !== undefined) {
+    for (const phase of phases) {
+      const old = legacyPhase(phase);
+      if (old) return old;
+    }
     const mapped = phases.map((phase): Obj => {
       const m: Obj = {};
       for (const [k, v] of Object.entries(phase)) if (!PHASE_DROP.has(k)) m[k] = v;
@@ -434,6 +456,29 @@ function scheduleDetails(params: Params, create: boolean): Obj | Denial {
     details['phases'] = mapped;
   }
   return details;
+}
+
+/** A phase's legacy parameter, or its items'; undefined when it has none. */
+function legacyPhase(phase: Obj): Denial | undefined {
+  const old = legacy(phase, LEGACY_PHASE, 'phases[]');
+  if (old) return old;
+  const items = objectList(phase, 'items');
+  if (isDenial(items)) return items;
+  for (const item of items ?? []) {
+    const oldItem = legacy(item, LEGACY_ITEM, 'phases[][items][]');
+    if (oldItem) return oldItem;
+  }
+  return undefined;
+}
+
+/** The first of `names` that `o` has, refused as a parameter of an older API version. */
+function legacy(o: Obj, names: readonly string[], where: string): Denial | undefined {
+  const name = names.find((n) => Object.hasOwn(o, n));
+  if (name === undefined) return undefined;
+  return deny(
+    'price_unknown',
+    `Keybrake cannot price "${where}${name}", a parameter of older Stripe API versions: send its current form (a price in items, default_tax_rates).`,
+  );
 }
 
 /** The named keys of `params` that are present, as they are. */
