@@ -8,6 +8,15 @@ describe('startCallSpan', () => {
     const span = startCallSpan({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
     expect(traceIdOf(span)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
+  // Second probe round: an agent's own vault key, sent as tracestate, went into every span.
+  it("keeps the caller's trace id and parent but not its tracestate", () => {
+    const span = startCallSpan({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'kb=kb_stripe_0123456789abcdef0123456789abcdef',
+    });
+    expect(traceIdOf(span)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(span.spanContext().traceState).toBeUndefined();
+  });
   it('has no trace id when there is neither an SDK nor an incoming trace', () => {
     expect(traceIdOf(startCallSpan({}))).toBeNull();
   });

@@ -16,9 +16,11 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
  */
 export const tracer: Tracer = trace.getTracer('keybrake');
 
+// `tracestate` is not read: it is opaque text of the caller's choosing that every span would carry
+// into the trace backend (an agent put its own vault key there); the trace id and parent are kept.
 const headerGetter = {
   keys: (carrier: IncomingHttpHeaders) => Object.keys(carrier),
-  get: (carrier: IncomingHttpHeaders, key: string) => carrier[key],
+  get: (carrier: IncomingHttpHeaders, key: string) => (key === 'tracestate' ? undefined : carrier[key]),
 };
 
 /**

@@ -28,18 +28,19 @@ function deps(policy: Partial<CompiledPolicy>): PipelineDeps {
   return { snapshots: { current: snapshot }, clock: { now: () => 0 } } as unknown as PipelineDeps;
 }
 
-function run(lines: [string, string][], policy: Partial<CompiledPolicy> = {}) {
+function run(lines: [string, string][], policy: Partial<CompiledPolicy> = {}, url = '/v1/customers') {
   const raw = [['Authorization', `Bearer ${TOKEN}`] as [string, string], ...lines];
   const headers: Record<string, string> = {};
   for (const [n, v] of raw) headers[n.toLowerCase()] ??= v;
   const ctx = newContext({
     method: 'GET',
-    url: '/v1/customers',
+    url,
     headers,
     rawHeaders: raw.flat(),
     body: Buffer.alloc(0),
   });
   ctx.adapter = adapter;
+  ctx.path = url.split('?', 1)[0]!;
   return { denial: authenticate(ctx, deps(policy)), ctx };
 }
 
@@ -96,5 +97,24 @@ describe('authenticate: the agent run', () => {
     expect(run([['Keybrake-Run-Id', '']], { requireRunId: true }).denial).toMatchObject({
       reason: 'run_id_invalid',
     });
+  });
+});
+
+// Second probe round: an agent pasting its own key into the target or a run id had it written to
+// the audit stream, every span of the run, and (in the target) sent to the vendor.
+describe('authenticate: the vault key itself outside Authorization', () => {
+  it.each([
+    ['in the path', `/v1/customers/${TOKEN}`],
+    ['in the query', `/v1/customers?starting_after=${TOKEN}`],
+  ])('refuses it %s, and records the path with its fingerprint only', (_name, url) => {
+    const { denial, ctx } = run([], {}, url);
+    expect(denial).toMatchObject({ reason: 'path_invalid' });
+    expect(ctx.path).not.toContain(TOKEN);
+  });
+
+  it('refuses a run id that carries it', () => {
+    const { denial, ctx } = run([['Keybrake-Run-Id', `run-${TOKEN}`]]);
+    expect(denial).toMatchObject({ reason: 'run_id_invalid' });
+    expect(ctx.runId).toBeNull();
   });
 });

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
+import { withoutToken, withoutTokenShapes } from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -52,15 +53,15 @@ export function findCaller(
   snapshot: Snapshot,
   now: number,
   stopped?: StoppedRuns,
-): { key: CompiledKey; run?: RunGrant } | Denial {
+): { key: CompiledKey; run?: RunGrant; token: string } | Denial {
   const presented = adapter.credential(headers);
   if (presented && presented.token.length >= 16 && presented.token.length <= 512) {
     const run = findRunKey(adapter.name, presented.token, snapshot, now, stopped);
-    if (run) return isDenial(run) ? run : { key: run.key, run: run.grant };
+    if (run) return isDenial(run) ? run : { key: run.key, run: run.grant, token: presented.token };
   }
   // The credential is read once: the lookup below judges the same token the run-key check did.
   const key = keyOf(adapter, presented, snapshot, now);
-  return isDenial(key) ? key : { key };
+  return isDenial(key) ? key : { key, token: presented!.token };
 }
 
 /**
@@ -73,12 +74,27 @@ export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
   const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
-  if (isDenial(caller)) return caller;
-  const { key, run } = caller;
+  if (isDenial(caller)) {
+    ctx.path = withoutTokenShapes(ctx.path);
+    return caller;
+  }
+  const { key, run, token } = caller;
   ctx.key = key;
   ctx.policy = key.policy;
+  // The credential belongs in Authorization only: in the target it would reach the vendor and the
+  // audit stream, in a run id every record and span of the run (ADR 0007 §1).
+  if (ctx.path.includes(token) || ctx.call.url.includes(token)) {
+    ctx.path = withoutToken(ctx.path, token);
+    return deny(
+      'path_invalid',
+      'The request target carries the vault key itself; send it only as the credential.',
+    );
+  }
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
   if (isDenial(runId)) return runId;
+  if (runId?.includes(token)) {
+    return deny('run_id_invalid', 'A run id must not carry the vault key itself.');
+  }
   if (run) {
     if (runId !== undefined && runId !== run.runId)
       return deny(

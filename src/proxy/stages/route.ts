@@ -1,5 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
+import { withoutTokenShapes } from '../../tokens/redact.ts';
 import { TWILIO_API_HOSTS } from '../../vendors/twilio/operations.ts';
 import type { Stage } from '../context.ts';
 
@@ -80,7 +81,9 @@ export function resolveRoute(rawUrl: string, portVendor: VendorName | undefined)
   if (vendor === undefined) {
     const first = rest.replace(/^\/+/, '').split('/', 1)[0] ?? '';
     if (!(VENDORS as readonly string[]).includes(first)) {
-      return deny('route_unknown', `No route for /${first}: use /stripe, /twilio or /resend.`);
+      // Echoed only when short: the segment is the caller's text, a pasted credential too.
+      const shown = first.length <= 24 ? `/${first}` : 'this path';
+      return deny('route_unknown', `No route for ${shown}: use /stripe, /twilio or /resend.`);
     }
     vendor = first as VendorName;
     rest = rest.replace(/^\/+/, '').slice(first.length);
@@ -104,7 +107,8 @@ export const route: Stage = (ctx, deps) => {
   const { call } = ctx;
   const r = resolveRoute(call.url, call.portVendor);
   if (isDenial(r)) {
-    ctx.path = call.url.split('?', 1)[0] ?? '';
+    // Recorded as given, but for a credential pasted into it (there is no key to know it by yet).
+    ctx.path = withoutTokenShapes(call.url.split('?', 1)[0] ?? '');
     // Behind a vendor's prefix the refusal still speaks that vendor's format (and is counted for it).
     ctx.vendor ??= prefixVendor(call.url);
     return r;
