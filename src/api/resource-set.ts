@@ -55,6 +55,23 @@ export interface ResourceSetUpdate {
   readonly errors: readonly DocumentError[];
   /** ms since the epoch when the first change folded into this update was seen (propagation metrics). */
   readonly changedAt: number;
+  /** Which file each resource came from (the file source only): see ManifestOrigin. */
+  readonly origin?: ManifestOrigin;
+}
+
+/**
+ * Where the resources of a file source's update were read from, and which files it read with an
+ * error. With it, a change the runner refuses for an error still applies what it only removes or
+ * suspends, except in files read with an error, whose resources keep their last good version.
+ */
+export interface ManifestOrigin {
+  /** The file a resource of the update's set was read from (the first, for a name defined twice). */
+  fileOf(kind: 'VaultKey' | 'SpendPolicy' | 'Secret', namespace: string, name: string): string | undefined;
+  /**
+   * Whether this update read `file` with an error (or could not read it, or a directory above it).
+   * A file that is gone was not read with an error: it defines nothing.
+   */
+  failed(file: string): boolean;
 }
 
 /** `<file>: document <n> (<Kind> <ns>/<name>): <field>: <message>`, as `policy-check` prints it. */

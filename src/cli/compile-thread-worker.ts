@@ -131,6 +131,7 @@ function summary(o: CompileOutcome): CompileSummary {
   }
   return {
     applied: o.applied,
+    revoked: o.revoked ?? [],
     version: o.snapshot.version,
     keys,
     served: o.snapshot.keys.size,

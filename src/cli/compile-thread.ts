@@ -29,8 +29,10 @@ export interface NotReady {
 
 /** What the compile thread made of one change of the manifests (CompileOutcome, summarised to log). */
 export interface CompileSummary {
-  /** false: the change was refused whole; the proxy keeps the last good table. */
+  /** false: the change was refused; the proxy keeps the last good table (less `revoked`). */
   readonly applied: boolean;
+  /** A refused change's removals and suspensions, applied all the same (CompileOutcome.revoked). */
+  readonly revoked: readonly string[];
   readonly version: number;
   /** VaultKeys in the manifests. */
   readonly keys: number;

@@ -123,10 +123,16 @@ export async function serve(
 /** Each compile of the manifests: what was loaded and what is not ready, or why a change was refused. */
 function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
-    log.error(
-      { errors: o.errors, version: o.version },
-      'manifest change rejected: keeping the last good policy',
-    );
+    if (o.revoked.length === 0)
+      log.error(
+        { errors: o.errors, version: o.version },
+        'manifest change rejected: keeping the last good policy',
+      );
+    else
+      log.error(
+        { errors: o.errors, version: o.version, revoked: o.revoked },
+        `manifest change rejected: keeping the last good policy, except what it revokes: ${o.revoked.join(', ')}`,
+      );
     return;
   }
   log.info({ version: o.version, keys: o.keys, served: o.served }, 'manifests loaded');

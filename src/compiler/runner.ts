@@ -9,6 +9,7 @@ import type { Snapshot } from '../snapshot/types.ts';
 import { withoutKeys } from '../snapshot/without-keys.ts';
 import { compile, createCompileCache, type ObjectStatus, type TokenGuard } from './compile.ts';
 import { patchCompile } from './patch.ts';
+import { revocationsOf } from './revocations.ts';
 
 /** What the runner made of one source update: handed to publishers (the snapshot) and status sinks. */
 export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate> {
@@ -21,6 +22,11 @@ export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate>
   /** The update's document errors. */
   readonly errors: readonly DocumentError[];
   readonly update: U;
+  /**
+   * A refused update's removals and suspensions, applied all the same (revocationsOf: `snapshot`
+   * is then a new one), one line each; absent when none were.
+   */
+  readonly revoked?: readonly string[];
 }
 
 /** A refused first update: there is no last good snapshot to keep serving, so `serve` must not start. */
@@ -38,9 +44,10 @@ export class ManifestError extends Error {
 export interface CompileRunnerOptions {
   readonly clock: Clock;
   /**
-   * true for manifest files: a change with any document error is refused whole, because half a
-   * policy directory could drop the very allowlist that made a key safe; the last good snapshot
-   * stays, and a first update with errors throws ManifestError. false for the cluster: the API
+   * true for manifest files: a change with any document error is refused, because half a policy
+   * directory could drop the very allowlist that made a key safe; the last good snapshot stays,
+   * but for what the change removes or suspends outside the files it read with an error
+   * (revocationsOf), and a first update with errors throws ManifestError. false for the cluster: the API
    * server validated each object on its own, so an invalid one becomes a Ready=False condition and
    * every other object is served.
    */
@@ -117,17 +124,39 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     ...(opts.patch && { patchable: true }),
   };
 
-  const compileUpdate = (update: U): CompileOutcome<U> => {
+  const compileSet = (next: ResourceSet) => {
+    const version = nextVersion(current?.snapshot.version ?? 0);
+    return (
+      (opts.patch && current && patchCompile(current.snapshot, next, { version, ...options })) ||
+      compile(next, { version, ...options })
+    );
+  };
+
+  /** The outcome of `update`, and what is in force after it (the outcome itself, unless refused). */
+  const compileUpdate = (update: U): { outcome: CompileOutcome<U>; inForce?: CompileOutcome<U> } => {
     if (opts.refuseChangesWithErrors && update.errors.length > 0) {
       if (!current) throw new ManifestError(update.errors.map(formatDocumentError));
-      return { ...current, applied: false, errors: update.errors, update };
+      const { snapshot: last, statuses } = current;
+      const refused = { applied: false, snapshot: last, statuses, errors: update.errors, update };
+      const revocations = revocationsOf(current.update, update);
+      if (!revocations) return { outcome: refused };
+      const compiled = compileSet(revocations.set);
+      // Removals can still serve a key the table does not: one of two keys sharing a token (neither
+      // served) loses the other. A refused change serves nothing new.
+      const unserved = new Set<string>();
+      for (const digest of compiled.snapshot.keys.keys())
+        if (!current.snapshot.keys.has(digest)) unserved.add(digest);
+      const snapshot = withoutKeys(compiled.snapshot, unserved, compiled.snapshot) ?? compiled.snapshot;
+      set = revocations.set;
+      const outcome = { ...refused, snapshot, statuses: compiled.statuses, revoked: revocations.revoked };
+      // In force: the set in force as revoked, still known by where it was read from.
+      const asRevoked = { ...current.update, set: revocations.set, changedAt: update.changedAt };
+      return { outcome, inForce: { ...outcome, update: asRevoked } };
     }
-    const version = nextVersion(current?.snapshot.version ?? 0);
-    const { snapshot, statuses } =
-      (opts.patch && current && patchCompile(current.snapshot, update.set, { version, ...options })) ||
-      compile(update.set, { version, ...options });
+    const { snapshot, statuses } = compileSet(update.set);
     set = update.set;
-    return { applied: true, snapshot, statuses, errors: update.errors, update };
+    const outcome = { applied: true, snapshot, statuses, errors: update.errors, update };
+    return { outcome, inForce: outcome };
   };
 
   /** Digests removed by removeKeys since the last update from the source. */
@@ -138,9 +167,9 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
   return {
     run(update) {
       removed = new Set();
-      const outcome = compileUpdate(update);
-      if (outcome.applied) {
-        current = outcome;
+      const { outcome, inForce } = compileUpdate(update);
+      if (inForce) {
+        current = inForce;
         for (const p of publishers) p(outcome);
       }
       for (const l of listeners) l(outcome);
@@ -185,7 +214,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     },
     recompile() {
       if (!current) return undefined;
-      let outcome = compileUpdate({ ...current.update, changedAt: opts.clock.now() });
+      let { outcome } = compileUpdate({ ...current.update, changedAt: opts.clock.now() });
       // The set in force may predate a removeKeys: those keys must not be served again.
       const without = removed.size > 0 ? withoutKeys(outcome.snapshot, removed, outcome.snapshot) : undefined;
       if (without) outcome = { ...outcome, snapshot: without };

@@ -1153,6 +1153,23 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  it('revokes a deleted key while another file has an error, and serves nothing new until it is fixed', async () => {
+    const broken = yamlDocuments(spendPolicy('other', { limits: { perDayUsd: 5 } }));
+    await edit('broken.yaml', broken, 'manifest change rejected');
+    const rejected = await edit('key.yaml', null, 'manifest change rejected');
+    expect(rejected.revoked).toEqual(['VaultKey agents/hot deleted']);
+    expect(rejected.msg).toContain('except what it revokes: VaultKey agents/hot deleted');
+    const before = atStripe.requests.length;
+    const err = await failure(stripe.charges.create(usd(1)));
+    expect(err.code).toBe('key_unknown');
+    // Back while the error stays: a refused change revokes, it adds nothing.
+    await edit('key.yaml', key(false), 'manifest change rejected');
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('broken.yaml', null, 'policy reloaded');
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);

@@ -48,8 +48,13 @@ export function flattenEntries<T extends { readonly errors: readonly DocumentErr
   return { items, errors };
 }
 
-/** What a file reader read: per path given or file found, in order, its digest or why it could not. */
-export type FileEntry<T> = { readonly file: T } | { readonly error: DocumentError };
+/**
+ * What a file reader read: per path given or file found, in order, its digest or why it could not
+ * (`missing`: because it is not there, as opposed to unreadable).
+ */
+export type FileEntry<T> =
+  | { readonly file: T }
+  | { readonly error: DocumentError; readonly missing: boolean };
 
 /**
  * Reads manifest files and hands each through `digest` (its parsed documents → whatever the caller
@@ -90,9 +95,7 @@ export function createFileReader<T>(opts: { now?: () => number; digest: (parsed:
           if (s.isDirectory()) files.push(...(await listManifests(path)));
           else files.push(path);
         } catch (err) {
-          entries.push({
-            error: { source: path, index: 0, path: '', message: `cannot read: ${errorCode(err)}` },
-          });
+          entries.push(unreadable(path, err));
         }
       }
       const next = new Map<string, ReadFile<T>>();
@@ -114,9 +117,7 @@ export function createFileReader<T>(opts: { now?: () => number; digest: (parsed:
             read = { stat: seen, textDigest, value };
           }
         } catch (err) {
-          entries.push({
-            error: { source: file, index: 0, path: '', message: `cannot read: ${errorCode(err)}` },
-          });
+          entries.push(unreadable(file, err));
           continue;
         }
         next.set(file, read);
@@ -159,7 +160,9 @@ export async function listManifests(dir: string): Promise<string[]> {
   return out;
 }
 
-function errorCode(err: unknown): string {
+function unreadable(source: string, err: unknown): { error: DocumentError; missing: boolean } {
   const code = (err as { code?: string }).code;
-  return code === 'ENOENT' ? 'no such file or directory' : (code ?? 'unreadable');
+  const missing = code === 'ENOENT';
+  const why = missing ? 'no such file or directory' : (code ?? 'unreadable');
+  return { error: { source, index: 0, path: '', message: `cannot read: ${why}` }, missing };
 }

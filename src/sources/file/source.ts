@@ -5,6 +5,7 @@ import { sameItems } from '../../equality.ts';
 import type { Log } from '../../telemetry/logger.ts';
 import { createFileAssembler } from './file-assembly.ts';
 import { createFileReader, flattenEntries } from './load.ts';
+import { manifestOrigin } from './origin.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -46,8 +47,9 @@ const SETTLE_MARGIN_MS = 50;
 /**
  * Standalone mode's source (DESIGN.md §3): manifest files and directories → load → validate → the
  * whole ResourceSet, on start and after every change. It never decides what an error means: every
- * file and document problem travels with the update (the runner `serve` uses refuses such a change
- * whole and keeps the last good snapshot).
+ * file and document problem travels with the update, with where each resource came from (the
+ * runner `serve` uses refuses such a change and keeps the last good snapshot, but for what the
+ * change only removes or suspends outside the files read with an error).
  */
 export function createFileSource(paths: readonly string[], opts: FileSourceOptions): FileSource {
   const listeners = new Set<(u: ResourceSetUpdate) => void>();
@@ -80,13 +82,16 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   const once = async (quiet = false): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
     // Each file's verdicts as one item: the assembler reuses its work per file.
-    const { items: files, errors: fileErrors } = flattenEntries(await reader.load(paths), (f) => [
-      f.verdicts,
-    ]);
+    const entries = await reader.load(paths);
+    const { items: files, errors: fileErrors } = flattenEntries(entries, (f) => [f.verdicts]);
     scheduleSettle();
     if (quiet && last && fileErrors.length === 0 && sameItems(files, last.files)) return last.update;
-    const { set, errors } = assembler.assemble(files);
-    const update: ResourceSetUpdate = { set, errors: [...fileErrors, ...errors], changedAt };
+    const { set, errors: setErrors } = assembler.assemble(files);
+    const errors = [...fileErrors, ...setErrors];
+    const missing = new Set<string>();
+    for (const e of entries) if ('error' in e && e.missing) missing.add(e.error.source);
+    const origin = manifestOrigin(files, errors, missing);
+    const update: ResourceSetUpdate = { set, errors, changedAt, origin };
     last = { files, update };
     emit(update);
     return update;

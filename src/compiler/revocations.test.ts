@@ -1,0 +1,203 @@
+import { mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { saveFile } from '../../test/env/save-file.ts';
+import { fixedClock } from '../clock.ts';
+import { createFileSource, type FileSource } from '../sources/file/source.ts';
+import { silentLogger } from '../telemetry/logger.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { type CompileOutcome, createCompileRunner } from './runner.ts';
+
+// Two tenants' manifests, one directory each, read by the real file source and compiled by the
+// runner as `serve`'s compile thread runs it: a change with an error is refused, but for what it
+// only removes or suspends outside the files read with an error.
+
+const NOW = '2026-06-01T00:00:00Z';
+const tokenOf = (fill: number) => newToken('stripe', { random: (n) => new Uint8Array(n).fill(fill) });
+const A = tokenOf(1);
+const B = tokenOf(2);
+
+const policy = (ns: string, perDay = '"200"') => `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: bot, namespace: ${ns} }
+spec:
+  vendor: stripe
+  limits: { perDayUsd: ${perDay} }
+`;
+const key = (ns: string, name = 'bot', extra = '', token = 'bot-token') => `apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  vendor: stripe
+  policyRef: { name: bot }
+  upstreamSecretRef: { name: upstream, key: apiKey }
+  tokenSecretRef: { name: ${token} }
+${extra}`;
+const upstream = (ns: string) => `apiVersion: v1
+kind: Secret
+metadata: { name: upstream, namespace: ${ns} }
+stringData: { apiKey: sk_test_${ns.replace('-', '_')} }
+`;
+const token = (ns: string, value: string, name = 'bot-token') => `apiVersion: v1
+kind: Secret
+metadata: { name: ${name}, namespace: ${ns} }
+stringData: { token: ${value} }
+`;
+
+let dir: string;
+let source: FileSource | undefined;
+const put = (tenant: string, name: string, text: string) => saveFile(join(dir, tenant), name, text);
+
+async function tenant(ns: string, value: string) {
+  await mkdir(join(dir, ns));
+  await put(ns, 'policy.yaml', policy(ns));
+  await put(ns, 'key.yaml', key(ns));
+  await put(ns, 'upstream.yaml', upstream(ns));
+  await put(ns, 'token.yaml', token(ns, value));
+}
+
+/** The file source and the runner as the compile thread wires them; reload() runs one change. */
+async function serving(paths = [dir]) {
+  const s = createFileSource(paths, { clock: fixedClock(NOW), log: silentLogger(), watch: false });
+  source = s;
+  const runner = createCompileRunner({
+    clock: fixedClock(NOW),
+    refuseChangesWithErrors: true,
+    readyStatuses: false,
+    runKeyIndex: false,
+    patch: true,
+  });
+  const published: CompileOutcome[] = [];
+  runner.publishTo((o) => published.push(o));
+  const first = runner.run(await s.start());
+  return { first, published, reload: async () => runner.run(await s.reload()) };
+}
+
+/** tenant-b's policy with an unquoted amount: a document error that refuses the change. */
+const breakB = () => put('tenant-b', 'policy.yaml', policy('tenant-b', '5'));
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keybrake-revocations-'));
+  await tenant('tenant-a', A);
+  await tenant('tenant-b', B);
+});
+
+afterEach(async () => {
+  source?.close();
+  source = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('a change refused for an error still revokes', () => {
+  it.each([
+    [
+      'a deleted VaultKey file',
+      () => unlink(join(dir, 'tenant-a', 'key.yaml')),
+      'VaultKey tenant-a/bot deleted',
+    ],
+    [
+      'a deleted SpendPolicy',
+      () => unlink(join(dir, 'tenant-a', 'policy.yaml')),
+      'SpendPolicy tenant-a/bot deleted',
+    ],
+    [
+      'a deleted upstream Secret',
+      () => put('tenant-a', 'upstream.yaml', ''),
+      'Secret tenant-a/upstream deleted',
+    ],
+    [
+      'a deleted token Secret',
+      () => unlink(join(dir, 'tenant-a', 'token.yaml')),
+      'Secret tenant-a/bot-token deleted',
+    ],
+  ])('%s of another tenant: its key leaves the table', async (_, change, line) => {
+    const { first, published, reload } = await serving();
+    expect(first.snapshot.keys.has(tokenDigest(A))).toBe(true);
+    await breakB();
+    await change();
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.errors).toMatchObject([{ namespace: 'tenant-b', path: 'spec.limits.perDayUsd' }]);
+    expect(o.revoked).toEqual([line]);
+    expect(published.at(-1)).toBe(o);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    // Nothing else of the refused change: tenant-b's key as it was.
+    expect(o.snapshot.keys.get(tokenDigest(B))?.policy.limits.perDayMicros).toBe(200_000_000);
+  });
+
+  it('a VaultKey file named on the command line and deleted', async () => {
+    const names = ['policy.yaml', 'key.yaml', 'upstream.yaml', 'token.yaml'];
+    const { reload } = await serving(
+      ['tenant-a', 'tenant-b'].flatMap((t) => names.map((n) => join(dir, t, n))),
+    );
+    await breakB();
+    await unlink(join(dir, 'tenant-a', 'key.yaml'));
+    const o = await reload();
+    expect(o.errors).toContainEqual(
+      expect.objectContaining({ message: 'cannot read: no such file or directory' }),
+    );
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot deleted']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+  });
+
+  it('a VaultKey set to suspended: it is served suspended, and nothing else of its file changes', async () => {
+    const { reload } = await serving();
+    await breakB();
+    await put(
+      'tenant-a',
+      'key.yaml',
+      key('tenant-a', 'bot', '  suspended: true\n  expiresAt: "2099-01-01T00:00:00Z"\n'),
+    );
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot suspended']);
+    expect(o.snapshot.keys.get(tokenDigest(A))).toMatchObject({ suspended: true });
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBeUndefined();
+  });
+
+  it('and stays revoked through the next refused change, until a change without errors', async () => {
+    const { reload } = await serving();
+    await breakB();
+    await unlink(join(dir, 'tenant-a', 'key.yaml'));
+    await reload();
+    await put('tenant-b', 'key.yaml', key('tenant-b', 'bot', '  suspended: true\n'));
+    const again = await reload();
+    expect(again.revoked).toEqual(['VaultKey tenant-b/bot suspended']);
+    expect(again.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    await put('tenant-a', 'policy.yaml', policy('tenant-a', '"300"'));
+    const nothing = await reload();
+    expect(nothing.revoked).toBeUndefined();
+    expect(nothing.snapshot).toBe(again.snapshot);
+    await put('tenant-b', 'policy.yaml', policy('tenant-b'));
+    const fixed = await reload();
+    expect(fixed.applied).toBe(true);
+    expect(fixed.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(fixed.snapshot.keys.get(tokenDigest(B))?.suspended).toBe(true);
+  });
+});
+
+describe('a change refused for an error keeps', () => {
+  it('the keys of a file it read with an error, as they were', async () => {
+    const { first, published, reload } = await serving();
+    // A typo in tenant-a's own key file: its key keeps its last good version.
+    await put('tenant-a', 'key.yaml', `${key('tenant-a', 'bot', '  suspended: true\n')}  : [\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
+    expect(published).toEqual([first]);
+  });
+
+  it('a key unserved because it shares its token with a key the change deletes', async () => {
+    // Two keys of one token Secret: neither is served. Deleting one must not serve the other.
+    await put('tenant-a', 'twin.yaml', key('tenant-a', 'twin'));
+    const { first, reload } = await serving();
+    expect(first.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    await breakB();
+    await unlink(join(dir, 'tenant-a', 'twin.yaml'));
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/twin deleted']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+  });
+});
