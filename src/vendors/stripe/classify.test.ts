@@ -549,11 +549,53 @@ describe('Stripe parties', () => {
     const req = request('GET', '/v1/payment_intents', {}, 'customer=cus_Q&limit=3');
     const params = adapter.parse(req, Buffer.alloc(0), limits);
     if (isDenial(params)) throw new Error('query did not parse');
-    const r = adapter.price(req, params, {} as CompiledKey);
+    const r = adapter.price(req, params, { policy: {} } as CompiledKey);
     expect(r).toMatchObject({
       id: 'stripe.payment_intents.list',
       class: 'read',
       parties: { customers: ['cus_Q'] },
+    });
+  });
+
+  // Found by an adversarial probe: customer_account names the customer by its account id, and was
+  // no party; neither was the customer of a meter event, whose usage Stripe bills later.
+  it.each([
+    [
+      'a customer named by its account',
+      'POST',
+      '/v1/payment_intents',
+      'amount=5&currency=usd&customer_account=acct_9',
+      ['acct_9'],
+    ],
+    ['a list read by customer account', 'GET', '/v1/invoices', 'customer_account=acct_9', ['acct_9']],
+    [
+      "a meter event's default customer key",
+      'POST',
+      '/v1/billing/meter_events',
+      'event_name=api_calls&payload[stripe_customer_id]=cus_other&payload[value]=100000000',
+      ['cus_other'],
+    ],
+    [
+      "every customer id in a meter event's payload, whatever its key",
+      'POST',
+      '/v1/billing/meter_events',
+      'event_name=api_calls&payload[who]=cus_a&payload[account]=acct_b&payload[value]=1&payload[note]=cus',
+      ['cus_a', 'acct_b'],
+    ],
+  ])('counts %s as a customer party', (_name, method, path, body, customers) => {
+    expect(op(method, path, body).parties.customers).toEqual(customers);
+  });
+
+  it('refuses a meter event naming no customer id under a customer allowlist, and only then', () => {
+    const adapter = createStripeAdapter({ rates });
+    const req = request('POST', '/v1/billing/meter_events');
+    const params = parseForm('event_name=api_calls&payload[my_key]=someone&payload[value]=5', limits);
+    if (isDenial(params)) throw new Error('body did not parse');
+    const governed = { policy: { customers: new Set(['cus_allowed']) } } as unknown as CompiledKey;
+    expect(adapter.price(req, params, governed)).toMatchObject({ reason: 'customer_not_allowed' });
+    expect(adapter.price(req, params, { policy: {} } as CompiledKey)).toMatchObject({
+      id: 'stripe.billing.meter_events.create',
+      class: 'write',
     });
   });
 });

@@ -7,7 +7,7 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
-import type { Operation, Params, VendorRequest } from '../types.ts';
+import type { Operation, Params, Parties, VendorRequest } from '../types.ts';
 import {
   creditGrant,
   creditNote,
@@ -24,7 +24,7 @@ import {
 import { bodyCost, climateOrder, FREE, lookupCost, type Priced, refundCost, remaining } from './costs.ts';
 import { amount, isId, objectId, scalar } from './fields.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
-import { stripeParties } from './parties.ts';
+import { meterCustomers, stripeParties } from './parties.ts';
 import {
   scheduleCancel,
   scheduleCreate,
@@ -38,6 +38,13 @@ import {
   subscriptionUpdate,
 } from './previews.ts';
 import type { StripePricingRule } from './rules.ts';
+
+const METER_EVENT = 'stripe.billing.meter_events.create';
+
+/** A meter event's parties, with the customers its payload names. */
+function withMeterCustomers(parties: Parties, params: Params): Parties {
+  return { ...parties, customers: [...new Set([...parties.customers, ...meterCustomers(params)])] };
+}
 
 /** The Stripe table, indexed once. */
 export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);
@@ -82,15 +89,30 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
  * Identifies and prices one Stripe call (price stage): its row of the generated operations table,
  * its class, parties and cost. A sensitive operation is refused; a call the table does not have
  * (any `/v2/…` path included) is `stripe.unknown`, money-moving at cost 0, so the pipeline lets it
- * through only when a policy names it exactly.
+ * through only when a policy names it exactly. `customersGoverned`: the key has a customer
+ * allowlist, which a meter event naming no customer cannot be checked against.
  */
-export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
-  const parties = stripeParties(req, params);
-  if (isDenial(parties)) return parties;
+export function classifyStripe(
+  req: VendorRequest,
+  params: Params,
+  rates: ExchangeRates,
+  customersGoverned = false,
+): Operation | Denial {
+  const named = stripeParties(req, params);
+  if (isDenial(named)) return named;
   const match = matchStripeOperation(req.method, req.path);
-  if (!match) return unknownOperation('stripe', parties);
+  if (!match) return unknownOperation('stripe', named);
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
+  if (row.id === METER_EVENT && customersGoverned && parties.customers.length === 0) {
+    // Usage Stripe bills later to the customer the meter maps; a write that moves nothing now, so
+    // the authorize stage would not refuse it for naming no customer (found by an adversarial probe).
+    return deny(
+      'customer_not_allowed',
+      "This key may only act for allowlisted customers, and this meter event's payload names no customer id (cus_…).",
+    );
+  }
   const revealed = secretExpansion(params);
   if (revealed !== undefined) {
     return deny(

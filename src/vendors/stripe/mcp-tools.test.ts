@@ -154,7 +154,7 @@ function priced(): { sent: Sent; op: Operation } {
   const req = { method: s.method, path: s.path, query: s.query, headers: s.headers };
   const params = adapter.parse(req, Buffer.from(s.body), limits);
   if (isDenial(params)) throw new Error(`parse denied ${params.reason}: ${params.message}`);
-  const op = adapter.price(req, params, {} as CompiledKey);
+  const op = adapter.price(req, params, { policy: capsOnly } as CompiledKey);
   if (isDenial(op)) throw new Error(`price denied ${op.reason}: ${op.message}`);
   return { sent: s, op };
 }
@@ -357,7 +357,7 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
     };
     const params = adapter.parse(req, Buffer.from(method === 'GET' ? '' : body), limits);
     if (isDenial(params)) throw new Error(params.reason);
-    const op = adapter.price(req, params, {} as CompiledKey);
+    const op = adapter.price(req, params, { policy: capsOnly } as CompiledKey);
     expect(op).toMatchObject({ class: cls, movesMoney: false, costMicros: 0 });
     if (!isDenial(op)) {
       expect(authorize({ policy: capsOnly, method, path: p, op }, AUTHORIZE_CHAIN)).toBeUndefined();

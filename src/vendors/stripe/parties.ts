@@ -11,8 +11,9 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  * depth, since Stripe takes the same parties nested (`phases[0][transfer_data][destination]`,
  * `price_data[currency]`, `payment_intent_data[transfer_data][destination]`): an allowlist that is
  * set applies to every party a call names, wherever it names it.
- *   - customers: every `customer` parameter (body, or query of a read) and the id in
- *     `/v1/customers/:id…`;
+ *   - customers: every `customer` and `customer_account` parameter (body, or query of a read: a
+ *     customer named by its account id, `acct_…`, is a customer party too), the id in
+ *     `/v1/customers/:id…`, and every customer id in a meter event's `payload` (meterCustomers);
  *   - accounts: every connected account the call acts on, from `Stripe-Account` and `Stripe-Context`
  *     (`accountsOf`); none means the platform account (authorize admits that only when
  *     `allow.accounts` lists `platform`);
@@ -76,6 +77,7 @@ function collect(value: unknown, found: Found): Denial | undefined {
 function party(name: string, v: unknown, found: Found): Denial | undefined {
   switch (name) {
     case 'customer':
+    case 'customer_account':
       if (typeof v !== 'string') return single(name);
       if (v !== '') found.customers.push(v);
       return undefined;
@@ -96,6 +98,27 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
     default:
       return undefined;
   }
+}
+
+/** A Stripe customer id, or a customer named by its account id (`customer_account`). */
+const CUSTOMER_ID = /^(cus|acct)_[A-Za-z0-9]+$/;
+
+/**
+ * The customers a meter event names (classify adds them to its parties): Stripe bills the usage to
+ * the customer later, on its own. The payload key that names the customer is the meter's own
+ * setting (`customer_mapping.event_payload_key`, `stripe_customer_id` by default), which the call
+ * does not show: so every payload value shaped like a customer id counts. One that names none is
+ * refused under a customer allowlist (classify), since its customer cannot be read.
+ */
+export function meterCustomers(params: Params): string[] {
+  const payload = params['payload'];
+  if (!isObj(payload)) return [];
+  const ids: string[] = [];
+  for (const key in payload) {
+    const v = Object.hasOwn(payload, key) ? payload[key] : undefined;
+    if (typeof v === 'string' && CUSTOMER_ID.test(v.trim())) ids.push(v.trim());
+  }
+  return ids;
 }
 
 function single(name: string): Denial {
