@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { Agent, request } from 'undici';
 import { parseKeyRef, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { parseRunUser, type RunUser, readableBy } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
 export const RUN_SUMMARY =
@@ -58,6 +59,11 @@ export const RUN_FLAGS = {
     help: "run exec: the variable(s) to put the run key in (default: the vendor's)",
     placeholder: 'NAME',
   },
+  user: {
+    type: 'string',
+    help: 'run exec: start the command as this user (needs root); the credential file must be unreadable to it',
+    placeholder: 'uid:gid',
+  },
   json: { type: 'boolean', help: 'run start: print the whole answer as JSON instead of the bare token' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Flags;
@@ -78,6 +84,8 @@ interface Target {
   readonly base: string;
   readonly dispatcher: Agent;
   readonly bearer: string;
+  /** The file the bearer credential was read from. */
+  readonly tokenFile: string;
 }
 
 /** `keybrake run start|stop|exec`: resolves with the exit code. */
@@ -146,7 +154,7 @@ async function targetFrom(values: Record<string, unknown>): Promise<Target> {
     headersTimeout: TIMEOUT_MS,
     bodyTimeout: TIMEOUT_MS,
   });
-  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer };
+  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer, tokenFile };
 }
 
 function parseUrl(text: string, flag: string): URL {
@@ -215,6 +223,18 @@ async function stop(target: Target, ref: { namespace: string; name: string; runI
   process.stderr.write(`keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name}\n`);
 }
 
+/** The user of `--user`, checked before anything is minted: root can switch to it, and it cannot read the credential. */
+async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
+  const user = parseRunUser(text);
+  if (process.getuid?.() !== 0) throw new UsageError('--user needs keybrake run exec to run as root');
+  const file = await stat(tokenFile);
+  if (readableBy(file, user))
+    throw new UsageError(
+      `--user ${text}: the command could read ${tokenFile} (the credential that mints runs); make it unreadable to that user (e.g. chmod 600, owned by another user)`,
+    );
+  return user;
+}
+
 /**
  * Mints a run key, runs `command` with it in the vendor's variables, and stops the run when the
  * command exits, whichever way: its exit code becomes ours (128 + n for a signal). SIGINT, SIGTERM
@@ -225,6 +245,8 @@ async function exec(
   values: Record<string, unknown>,
   command: readonly string[],
 ): Promise<number> {
+  const user =
+    values.user === undefined ? undefined : await commandUser(values.user as string, target.tokenFile);
   const started = await start(target, values);
   const variables = (values['env-var'] as string[] | undefined) ?? VENDOR_VARIABLES[started.vendor] ?? [];
   if (variables.length === 0)
@@ -242,7 +264,7 @@ async function exec(
   for (const s of signals) process.on(s, forward);
   let code: number;
   try {
-    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, ...user });
     code = await new Promise<number>((resolve) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
         process.stderr.write(`keybrake run exec: cannot start ${command[0]}: ${err.code ?? err.message}\n`);

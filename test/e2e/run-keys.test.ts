@@ -5,7 +5,7 @@
 // process within the revoke target, measured.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -381,6 +381,49 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(seen.runId).toMatch(/^run-/);
     expect(r.stderr).toContain(`stopped run ${seen.runId}`);
     expect(r.stderr).not.toContain('outer-run');
+  });
+
+  // Second probe round: a command running as the runner's user read the parent token from the file
+  // its runner's arguments name (/proc/$PPID/cmdline), then minted and spent outside its run's cap.
+  it('run exec --user starts the command as another user, who cannot read the credential, and refuses a credential it could read', async () => {
+    const open = await mkdtemp(path.join(tmpdir(), 'keybrake-run-user-'));
+    await chmod(open, 0o755);
+    const secret = path.join(open, 'parent-token');
+    await writeFile(secret, `${keys.bot.token}\n`, { mode: 0o600 });
+    const script =
+      'id -u; id -g; cat "$1" >/dev/null 2>&1 && echo readable || echo unreadable; ' +
+      'cat /proc/$PPID/environ >/dev/null 2>&1 && echo environ || echo no-environ; ' +
+      'test -n "$STRIPE_SECRET_KEY" && echo has-run-key';
+    const args = (runId: string) => [
+      ...['run', 'exec', '--admin', kb.urls['admin']!, '--key', 'agents/bot', '--token-file', secret],
+      ...['--user', '65534:65534', '--run-id', runId, '--', '/bin/sh', '-c', script, 'sh', secret],
+    ];
+    try {
+      if (process.getuid?.() !== 0) {
+        const r = await runKeybrake(args('exec-user-0'));
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain('needs keybrake run exec to run as root');
+        return;
+      }
+      const r = await runKeybrake(args('exec-user-1'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n')).toEqual([
+        '65534',
+        '65534',
+        'unreadable',
+        'no-environ',
+        'has-run-key',
+      ]);
+      expect(r.stderr).toContain('stopped run exec-user-1');
+      // A credential file that user could read: refused before anything is minted.
+      await chmod(secret, 0o644);
+      const refused = await runKeybrake(args('exec-user-2'));
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`the command could read ${secret}`);
+      expect(refused.stderr).not.toContain('started run');
+    } finally {
+      await rm(open, { recursive: true, force: true });
+    }
   });
 
   it('run exec passes SIGTERM to the command, then stops the run and exits with its code', async () => {
