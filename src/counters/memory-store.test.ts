@@ -688,6 +688,24 @@ describe('MemoryCounterStore bound (docs/counters.md, "The memory store\'s bound
     expect(await store.used('vk1', 'run:a')).toBe(3 * USD);
   });
 
+  // Second probe round: a fresh run id per call the vendor refuses left a 0 window for 7 days, so
+  // refused calls alone could fill the bound and refuse every key's new windows.
+  it('leaves no window behind for a call released to 0, and keeps one another call still holds', async () => {
+    const { store } = bounded(10);
+    const first = await store.reserve(req([run('z')]));
+    const second = await store.reserve(req([run('z', 2 * USD)]));
+    const lone = await store.reserve(req([run('y')]));
+    if (!first.ok || !second.ok || !lone.ok) throw new Error('expected ok');
+    const size = store.size;
+    await store.settle(lone.reservation, 0);
+    expect(store.size).toBe(size - 1);
+    await store.settle(first.reservation, 0);
+    expect(await store.used('vk1', 'run:z')).toBe(2 * USD);
+    await store.settle(second.reservation, 0);
+    expect(store.size).toBe(size - 2);
+    expect(await store.used('vk1', 'run:z')).toBe(0);
+  });
+
   it('refuses a lease it has no room for, fail closed, and takes nothing', async () => {
     const { store } = bounded(2);
     await store.reserve(req([run('a')]));

@@ -211,8 +211,11 @@ export class MemoryCounterStore implements CounterStore {
         if (!this.#windows.has(key)) this.#makeRoom(1, now, 'idempotency');
         this.#add(key, delta, m.ttlSeconds, now);
       } else if (delta < 0) {
+        // Like settle.lua: a window with nothing left spent is dropped, so calls the vendor refused
+        // leave no entries behind (a fresh run id per refused call would fill the bound for 7 days).
         const e = this.#live(this.#windows, key, now);
-        if (e) e.value = Math.max(0, e.value + delta);
+        if (e && e.value + delta > 0) e.value += delta;
+        else if (e) this.#windows.delete(key);
       }
     }
     return 'settled';

@@ -259,7 +259,22 @@ describe('RedisCounterStore on one redis-server', () => {
     const r = ok(await store.reserve({ scope, windows, now: NOW }));
     await inspect.set(`{vk:${scope}}:day:2026-11-26`, '4000000', 'EX', 60);
     await store.settle(r.reservation, 0);
-    expect(await inspect.get(`{vk:${scope}}:day:2026-11-26`)).toBe('0');
+    // Nothing left spent: the window is gone (the same as 0 to every reader).
+    expect(await inspect.exists(`{vk:${scope}}:day:2026-11-26`)).toBe(0);
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
+  });
+
+  it('leaves no window behind for a call released to 0, and keeps one another call still holds', async () => {
+    const scope = freshScope();
+    const p = policy({ perRunMicros: 10 * USD });
+    const first = ok(await store.reserve({ scope, windows: windowsFor(p, USD, NOW, 'run-z'), now: NOW }));
+    const second = ok(
+      await store.reserve({ scope, windows: windowsFor(p, 2 * USD, NOW, 'run-z'), now: NOW }),
+    );
+    await store.settle(first.reservation, 0);
+    expect(await store.used(scope, 'run:run-z')).toBe(2 * USD);
+    await store.settle(second.reservation, 0);
+    expect(await inspect.exists(`{vk:${scope}}:run:run-z`)).toBe(0);
   });
 
   it('caps each agent run separately', async () => {

@@ -9,7 +9,8 @@
 -- KEYS[1 + i]  counter of money window i
 -- ARGV[1 + 2i], ARGV[2 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
 --
--- Never takes a counter below 0 and never changes an existing key's TTL (INCRBY keeps it).
+-- Never takes a counter below 0 (one that would reach 0 is deleted) and never changes an existing
+-- key's TTL (INCRBY keeps it).
 
 if ARGV[1] == '1' then
   if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 2 end
@@ -27,8 +28,12 @@ for i = 1, #KEYS - 1 do
     end
   elseif delta < 0 then
     local used = tonumber(redis.call('GET', key) or '0')
-    if used > 0 then
-      redis.call('INCRBY', key, math.max(delta, -used))
+    if used + delta <= 0 then
+      -- Nothing left spent: a window at 0 is the same as none, and calls the vendor refused must
+      -- not leave keys behind (a fresh run id per refused call would fill the store for 7 days).
+      redis.call('DEL', key)
+    else
+      redis.call('INCRBY', key, delta)
     end
   end
 end
