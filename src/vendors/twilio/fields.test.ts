@@ -12,6 +12,19 @@ describe('Twilio field reads', () => {
     expect(flag({ Record: 'TRUE' }, 'Record')).toBe(true);
   });
 
+  // Second probe round: `SendAsMms=1` was priced as a plain SMS.
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['yes', true],
+    [' True ', true],
+    ['false', false],
+    ['FALSE', false],
+    ['', false],
+  ])('reads a cost-adding boolean %j as %s (anything but false or empty is on)', (value, on) => {
+    expect(flag({ SendAsMms: value }, 'SendAsMms')).toBe(on);
+  });
+
   it('never picks one of several values: a repeated scalar fails closed', () => {
     expect(() => single({ To: ['+14155550100', '+33612345678'] }, 'To')).toThrow(/parse must refuse/);
   });

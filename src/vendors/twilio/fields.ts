@@ -27,7 +27,14 @@ export function single(params: Params, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Twilio booleans arrive as `true`/`false` strings. */
+/**
+ * A boolean that adds cost when on (`SendAsMms`, `Record`). Twilio's SDKs send `true`/`false`, but
+ * whether Twilio also takes `1`, `yes` or ` True` is not ours to know: anything but absent, empty or
+ * `false` is read as on, so a spelling Twilio honours is never priced as off.
+ */
 export function flag(params: Params, name: string): boolean {
-  return strings(params, name).some((v) => v.toLowerCase() === 'true');
+  return strings(params, name).some((v) => {
+    const text = v.trim().toLowerCase();
+    return text !== '' && text !== 'false';
+  });
 }
