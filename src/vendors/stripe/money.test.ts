@@ -519,6 +519,21 @@ describe('subscriptions, priced by the invoice preview', () => {
     ]);
   });
 
+  // Second probe round: a 100 %-off coupon for one period made the first invoice, the only one
+  // counted, $0, like a trial; Stripe then charges every later period on its own.
+  it('previews a new subscription without its discounts and coupons, at any depth', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&items[0][discounts][0][coupon]=free1&discounts[0][promotion_code]=promo_1&add_invoice_items[0][price]=price_x&add_invoice_items[0][discounts][0][coupon]=free1&coupon=free1',
+    );
+    expect(walk(o, { [PREVIEW]: previewInvoice(9000) }).reads[0]!.body).toEqual([
+      'customer=cus_1',
+      'invoice_items[0][price]=price_x',
+      'subscription_details[items][0][price]=price_1',
+    ]);
+  });
+
   it('charges nothing now for a subscription collected by invoice', () => {
     const o = op(
       'POST',
@@ -843,6 +858,18 @@ describe('subscription items and schedules', () => {
       'default_settings[collection_method]=charge_automatically',
     );
     expect(walk(updated, { [PREVIEW]: previewInvoice(9000, 'send_invoice') }).cost).toBe(usd(9000));
+  });
+
+  it('previews a schedule without the discounts of its phases and their items', () => {
+    const o = op(
+      'POST',
+      '/v1/subscription_schedules',
+      'customer=cus_1&phases[0][items][0][price]=price_1&phases[0][items][0][discounts][0][coupon]=free1&phases[0][discounts][0][coupon]=free1&phases[0][coupon]=free1',
+    );
+    expect(walk(o, { [PREVIEW]: previewInvoice(9000) }).reads[0]!.body).toEqual([
+      'customer=cus_1',
+      'schedule_details[phases][0][items][0][price]=price_1',
+    ]);
   });
 
   it('lets a schedule that adopts a subscription, and a metadata update, through free', () => {

@@ -12,8 +12,9 @@ import { amount, isObj, objectId, scalar } from './fields.ts';
  * are mapped onto the preview's (`subscription_details`, `schedule_details`, `invoice_items`,
  * `customer`, `subscription`), and the call is priced at the preview's `amount_due`: what Stripe
  * collects from the customer's payment method. Collection by invoice (`send_invoice`) and trials
- * charge nothing now. A parameter that only lowers the amount (discounts kept, trials from a plan) is
- * left out: the preview then over-counts, never under-counts.
+ * charge nothing now. A parameter that only lowers the amount (a discount or coupon on a create or a
+ * schedule, trials from a plan) is left out: the preview then over-counts, never under-counts. An
+ * update keeps its discounts: removing one (`discounts=`) raises what it invoices.
  */
 
 const PREVIEW = '/v1/invoices/create_preview';
@@ -132,8 +133,14 @@ export function subscriptionCreate(
   const backdate = scalar(params, 'backdate_start_date');
   if (isDenial(backdate)) return backdate;
   if (backdate !== undefined) details['start_date'] = backdate;
+  // A discount lowers the first invoice, and a 100 %-off coupon for one period defers the first
+  // charge like a trial: priced without them (an over-count for a lasting discount, the safe side).
   return preview(
-    { ...base, ...(added !== undefined ? { invoice_items: added } : {}), subscription_details: details },
+    withoutDiscounts({
+      ...base,
+      ...(added !== undefined ? { invoice_items: added } : {}),
+      subscription_details: details,
+    }),
     rates,
     collection,
   );
@@ -393,6 +400,21 @@ function subscriptionDetails(params: Params): Obj | Denial {
   return details;
 }
 
+/** Parameters that only lower what is invoiced: a discount, or a coupon by its older names. */
+const DISCOUNT_KEYS: ReadonlySet<string> = new Set(['discounts', 'coupon', 'promotion_code']);
+
+/** `body` without DISCOUNT_KEYS at any depth (a copy; `body` is left as it is). */
+function withoutDiscounts(body: Obj): Obj {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (!isObj(v)) return v;
+    const out: Obj = {};
+    for (const [k, x] of Object.entries(v)) if (!DISCOUNT_KEYS.has(k)) out[k] = strip(x);
+    return out;
+  };
+  return strip(body) as Obj;
+}
+
 /** `add_invoice_items` as the preview's `invoice_items`; undefined when there are none. */
 function invoiceItems(params: Params): Obj[] | undefined | Denial {
   const list = objectList(params, 'add_invoice_items');
@@ -442,7 +464,8 @@ function scheduleDetails(params: Params, create: boolean): Obj | Denial {
     }
     const mapped = phases.map((phase): Obj => {
       const m: Obj = {};
-      for (const [k, v] of Object.entries(phase)) if (!PHASE_DROP.has(k)) m[k] = v;
+      // Discounts too, at any depth of the phase: as on a subscription create (withoutDiscounts).
+      for (const [k, v] of Object.entries(withoutDiscounts(phase))) if (!PHASE_DROP.has(k)) m[k] = v;
       for (const k of DEFAULT_KEYS) {
         if (defaults !== undefined && Object.hasOwn(defaults, k) && !Object.hasOwn(m, k)) m[k] = defaults[k];
       }
