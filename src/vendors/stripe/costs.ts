@@ -268,11 +268,14 @@ function unitsIn(o: Obj, currency: unknown, quantity: Decimal, rates: ExchangeRa
 /** The customer (an id, or an expanded object) and currency of a looked-up object. */
 export function lookedUpParties(body: unknown): Partial<Parties> {
   if (!isObj(body)) return {};
-  const c = body['customer'];
-  const customer = typeof c === 'string' ? c : isObj(c) && typeof c['id'] === 'string' ? c['id'] : undefined;
+  // `customer_account` names the customer by its account, as on a request (parties.ts).
+  const customers = ['customer', 'customer_account']
+    .map((field) => body[field])
+    .map((c) => (typeof c === 'string' ? c : isObj(c) && typeof c['id'] === 'string' ? c['id'] : undefined))
+    .filter((id): id is string => id !== undefined);
   const currency = typeof body['currency'] === 'string' ? body['currency'].toLowerCase() : undefined;
   return {
-    ...(customer !== undefined ? { customers: [customer] } : {}),
+    ...(customers.length > 0 ? { customers } : {}),
     ...(currency !== undefined ? { currencies: [currency] } : {}),
   };
 }

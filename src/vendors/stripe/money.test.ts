@@ -136,6 +136,12 @@ describe('refunds and reversals priced from the object they return money from', 
     });
   });
 
+  it('names the customer of the object it read by customer_account too', () => {
+    const o = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000');
+    const read = { ...charge, customer: undefined, customer_account: 'acct_other' };
+    expect(walk(o, { 'GET /v1/charges/ch_1': read }).customers).toEqual(['acct_other']);
+  });
+
   it('prices a charge refund in the charge currency, whatever currency the call names', () => {
     const o = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000&currency=usd');
     expect(walk(o, { 'GET /v1/charges/ch_1': { ...charge, currency: 'jpy' } }).cost).toBe(in_(1000, 'jpy'));
