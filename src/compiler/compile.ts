@@ -327,8 +327,10 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   for (const c of candidates) {
     const sharing = sharedDigests?.get(c.digest);
     if (sharing) {
-      const others = sharing.filter((o) => o !== c).map((o) => `${o.compiled.namespace}/${o.compiled.name}`);
-      const message = `The same token is used by VaultKey ${others.join(', ')}; none of them is served.`;
+      const message = tokenConflictMessage(
+        c.compiled.namespace,
+        sharing.filter((o) => o !== c).map((o) => o.compiled),
+      );
       const extra = { tokenFingerprint: c.compiled.tokenFingerprint, ...capOf(c.compiled.policy) };
       statuses.push(keyStatus(c.key, false, 'TokenConflict', message, now, extra));
       continue;
@@ -603,6 +605,21 @@ function sharingKeys(
 const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
 
 /** The `capPerDayUsd` a key's status shows, formatted once per policy. */
+/**
+ * TokenConflict's message: the keys of the key's own namespace by name, the others only counted. A
+ * status is read by its namespace's tenant, who may have set the token to learn whether some other
+ * tenant uses it; the names of other namespaces' keys are not theirs to read.
+ */
+export function tokenConflictMessage(namespace: string, others: readonly CompiledKey[]): string {
+  const here = others.filter((o) => o.namespace === namespace).map((o) => `${o.namespace}/${o.name}`);
+  const elsewhere = others.length - here.length;
+  const named = [
+    ...(here.length > 0 ? [`VaultKey ${here.join(', ')}`] : []),
+    ...(elsewhere > 0 ? [`${elsewhere} VaultKey${elsewhere > 1 ? 's' : ''} in other namespaces`] : []),
+  ];
+  return `The same token is used by ${named.join(', ')}; none of them is served.`;
+}
+
 function capOf(policy: CompiledPolicy): { capPerDayUsd?: string } {
   let cap = caps.get(policy);
   if (!cap) {
