@@ -610,7 +610,7 @@ const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
  * status is read by its namespace's tenant, who may have set the token to learn whether some other
  * tenant uses it; the names of other namespaces' keys are not theirs to read.
  */
-export function tokenConflictMessage(namespace: string, others: readonly CompiledKey[]): string {
+function tokenConflictMessage(namespace: string, others: readonly CompiledKey[]): string {
   const here = others.filter((o) => o.namespace === namespace).map((o) => `${o.namespace}/${o.name}`);
   const elsewhere = others.length - here.length;
   const named = [
