@@ -1,6 +1,7 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { UpstreamCredential } from '../snapshot/types.ts';
-import { carriesCredential, credentialNeedles, encodedBody } from './credential-scan.ts';
+import { carriesCredential, credentialNeedles, unscannableBody } from './credential-scan.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 
 // Built from parts so that no live-key-shaped literal sits in the tree; obviously fake all the same.
@@ -20,20 +21,44 @@ const answer = (
   body: Buffer.from(body),
 });
 
+/** Every character as a URL percent-escape. */
+function percentAll(text: string): string {
+  return [...Buffer.from(text)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+}
+
+const bytes = (body: Buffer): UpstreamResponse => ({ status: 200, headers: {}, body });
+
 /** Every character as a JSON \\u escape. */
 function jsonEscaped(text: string): string {
   return [...text].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
 }
 
-describe('encodedBody', () => {
+describe('unscannableBody', () => {
   it.each<[string, Record<string, string | string[]>, string | undefined]>([
     ['no Content-Encoding', {}, undefined],
     ['identity', { 'content-encoding': 'identity' }, undefined],
-    ['gzip', { 'content-encoding': 'gzip' }, 'gzip'],
-    ['br, in upper case', { 'content-encoding': 'BR' }, 'br'],
-    ['the header twice', { 'content-encoding': ['identity', 'gzip'] }, 'identity,gzip'],
+    ['gzip', { 'content-encoding': 'gzip' }, 'Content-Encoding: gzip'],
+    ['br, in upper case', { 'content-encoding': 'BR' }, 'Content-Encoding: br'],
+    ['the header twice', { 'content-encoding': ['identity', 'gzip'] }, 'Content-Encoding: identity,gzip'],
   ])('%s', (_name, headers, expected) => {
-    expect(encodedBody(answer('{}', headers))).toBe(expected);
+    expect(unscannableBody(answer('{}', headers))).toBe(expected);
+  });
+
+  // Found by an adversarial probe: a gzip body without the header went through unread.
+  it.each<[string, Buffer, string | undefined]>([
+    ['gzip', gzipSync('{"k":"v"}'), 'a body compressed with gzip'],
+    ['zlib', Buffer.from([0x78, 0x9c, 0x01, 0x02]), 'a body compressed with zlib'],
+    ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00]), 'a body compressed with zstd'],
+    ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00]), 'a body compressed with xz'],
+    ['zip', Buffer.from('PK\x03\x04rest', 'latin1'), 'a body compressed with zip'],
+    ['bzip2', Buffer.from('BZh91AY&SYrest', 'latin1'), 'a body compressed with bzip2'],
+    ['JSON', Buffer.from('{"id":"cus_1"}'), undefined],
+    ['text that starts like bzip2', Buffer.from('BZh is a prefix'), undefined],
+    ['text that starts with x', Buffer.from('x marks the spot'), undefined],
+    ['a body of one byte', Buffer.from([0x1f]), undefined],
+    ['an empty body', Buffer.alloc(0), undefined],
+  ])('a %s body without Content-Encoding', (_name, body, expected) => {
+    expect(unscannableBody({ status: 200, headers: {}, body })).toBe(expected);
   });
 });
 
@@ -74,6 +99,66 @@ describe('carriesCredential', () => {
       true,
     ],
     ['escapes that spell something else', STRIPE, answer('{"name":"caf\\u00e9"}'), false],
+    // Found by an adversarial probe: the key percent-encoded, base64-encoded or in UTF-16.
+    ['a Stripe key fully percent-encoded', STRIPE, answer(`{"k":"${percentAll(STRIPE_KEY)}"}`), true],
+    [
+      'a Stripe key with _ as %5F, in lower case',
+      STRIPE,
+      answer(`{"url":"https://x.test/?k=${STRIPE_KEY.replaceAll('_', '%5f')}"}`),
+      true,
+    ],
+    [
+      'a Stripe key with _ as %5F in a Location header',
+      STRIPE,
+      answer('{}', { location: `https://x.test/?k=${STRIPE_KEY.replaceAll('_', '%5F')}` }),
+      true,
+    ],
+    [
+      'a Stripe key percent-encoded inside \\u escapes',
+      STRIPE,
+      answer(`{"k":"${jsonEscaped(percentAll(STRIPE_KEY))}"}`),
+      true,
+    ],
+    [
+      'percent-escapes that spell something else',
+      STRIPE,
+      answer('{"url":"https://x.test/?q=a%20b%5F"}'),
+      false,
+    ],
+    ...[0, 1, 2].flatMap((pad): [string, UpstreamCredential, UpstreamResponse, boolean][] => [
+      [
+        `a Stripe key in base64 after ${pad} bytes`,
+        STRIPE,
+        answer(`{"blob":"${Buffer.from(`${'x'.repeat(pad)}${STRIPE_KEY}!`).toString('base64')}"}`),
+        true,
+      ],
+      [
+        `a Stripe key in base64url after ${pad} bytes, in a header`,
+        STRIPE,
+        answer('{}', { 'x-token': Buffer.from(`${'?'.repeat(pad)}${STRIPE_KEY}??`).toString('base64url') }),
+        true,
+      ],
+    ]),
+    [
+      'a Twilio auth token in base64 on its own',
+      TWILIO,
+      answer(`{"t":"${Buffer.from(TWILIO_TOKEN).toString('base64')}"}`),
+      true,
+    ],
+    [
+      'a Twilio account SID in base64 on its own',
+      TWILIO,
+      answer(`{"t":"${Buffer.from(TWILIO_SID).toString('base64')}"}`),
+      false,
+    ],
+    ['a Stripe key in a UTF-16LE body', STRIPE, bytes(Buffer.from(`{"k":"${STRIPE_KEY}"}`, 'utf16le')), true],
+    [
+      'a Stripe key in a UTF-16BE body',
+      STRIPE,
+      bytes(Buffer.from(`{"k":"${STRIPE_KEY}"}`, 'utf16le').swap16()),
+      true,
+    ],
+    ['a Twilio auth token in a UTF-16LE body', TWILIO, bytes(Buffer.from(TWILIO_TOKEN, 'utf16le')), true],
   ])('%s', (_name, cred, res, expected) => {
     expect(carriesCredential(res, cred)).toBe(expected);
   });
@@ -83,14 +168,45 @@ describe('carriesCredential', () => {
     expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(true);
   });
 
+  // The escaped forms are read again only around escapes: each must still be found wherever it sits.
+  it.each([
+    ['percent-escapes', percentAll(STRIPE_KEY)],
+    ['\\u escapes', jsonEscaped(STRIPE_KEY)],
+    ['\\u escapes of percent-escapes', jsonEscaped(percentAll(STRIPE_KEY))],
+  ])('finds the secret in %s far from the other escapes of a large body', (_name, spelt) => {
+    const filler = Buffer.alloc(200_000, 'x');
+    const body = Buffer.concat([
+      Buffer.from('{"url":"a%20b\\u00e9",'),
+      filler,
+      Buffer.from(`"k":"${spelt}",`),
+      filler,
+      Buffer.from('"end":"%41"}'),
+    ]);
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(true);
+    const clean = Buffer.from(body.toString('latin1').replace(spelt, 'nothing'), 'latin1');
+    expect(carriesCredential({ status: 200, headers: {}, body: clean }, STRIPE)).toBe(false);
+  });
+
+  it('finds the secret spelt in escapes packed back to back over a whole body', () => {
+    const body = Buffer.from(
+      `{"k":"${'%41'.repeat(100_000)}${percentAll(STRIPE_KEY)}${'%41'.repeat(1000)}"}`,
+    );
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(true);
+  });
+
   it('ignores secrets too short to tell from chance', () => {
     const weak: UpstreamCredential = { kind: 'basic', username: 'u', password: 'p' };
-    expect(credentialNeedles(weak).map((n) => n.text)).toEqual([]);
+    expect(credentialNeedles(weak)).toMatchObject({ forms: [], wide: [] });
+    expect(carriesCredential(answer('%70 and \\u0070'), weak)).toBe(false);
     expect(carriesCredential(answer('p and dTpw'), weak)).toBe(false);
   });
 
   it('computes the forms of a credential once per credential object', () => {
     expect(credentialNeedles(TWILIO)).toBe(credentialNeedles(TWILIO));
-    expect(credentialNeedles(TWILIO).map((n) => n.text)).toEqual([TWILIO_TOKEN, TWILIO_BASIC]);
+    const forms = credentialNeedles(TWILIO).forms.map((n) => n.text);
+    expect(forms[0]).toBe(TWILIO_TOKEN);
+    // The base64 of the token at each alignment; the one inside the Basic credential among them.
+    expect(forms.some((f) => TWILIO_BASIC.includes(f))).toBe(true);
+    expect(forms.every((f) => f.length >= 8)).toBe(true);
   });
 });

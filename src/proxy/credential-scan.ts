@@ -1,82 +1,237 @@
 import type { UpstreamCredential } from '../snapshot/types.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 
-/** A form in which an upstream credential could come back, as text (headers) and bytes (body). */
+/** A form in which an upstream credential could come back, as text (head, decoded body) and bytes (body). */
 interface Needle {
   readonly text: string;
   readonly bytes: Buffer;
 }
 
-const UNICODE_ESCAPE = Buffer.from('\\u');
+/** Every form of one credential the scan looks for, built once per credential (`credentialNeedles`). */
+interface Needles {
+  /** The secrets as they are, and their base64 and base64url at each alignment: in the body, the head, decoded text. */
+  readonly forms: readonly Needle[];
+  /** The secrets as UTF-16LE and UTF-16BE: in the body's bytes only (a head is Latin-1 text). */
+  readonly wide: readonly Buffer[];
+  /** The shortest and longest of `forms`: text shorter than the one holds none of them. */
+  readonly shortest: number;
+  readonly longest: number;
+  /** By character code: whether any form holds that character (an escape of any other spells none). */
+  readonly alphabet: Uint8Array;
+}
+
+/** What introduces an escape, and how many hex digits follow: JSON `\uXXXX`, URL `%XX`. */
+const ESCAPES: ReadonlyArray<readonly [Buffer, number]> = [
+  [Buffer.from('\\u'), 4],
+  [Buffer.from('%'), 2],
+];
+/** At most this many bytes of an answer spell one character of a form: `\u0025\u0035\u0046` is `_`. */
+const MAX_ESCAPE_BYTES = 18;
 
 /**
- * Whether Keybrake can read the answer's body to scan it: not when it is content-encoded (gzip, br…).
- * Keybrake asks for none (Accept-Encoding is not forwarded), so such an answer is unexpected, and
- * one that cannot be scanned is withheld, like one that carries the credential (fail closed).
+ * Signatures of compressed or archived data Keybrake cannot read through: an answer that starts with
+ * one carries its bytes out of sight of a byte search, whatever its headers say. Each holds a byte
+ * no JSON or text answer starts with (bzip2's is ten bytes long for the same reason). Raw deflate and
+ * brotli streams have no signature and are not recognised.
  */
-export function encodedBody(res: UpstreamResponse): string | undefined {
+const COMPRESSED: ReadonlyArray<readonly [string, Buffer]> = [
+  ['gzip', Buffer.from([0x1f, 0x8b])],
+  ['zlib', Buffer.from([0x78, 0x01])],
+  ['zlib', Buffer.from([0x78, 0x9c])],
+  ['zlib', Buffer.from([0x78, 0xda])],
+  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+  ['zip', Buffer.from([0x50, 0x4b, 0x03, 0x04])],
+  ['7z', Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])],
+];
+const BZIP2 = /^BZh[1-9]1AY&SY/;
+const SIGNATURE_STARTS: ReadonlySet<number> = new Set([...COMPRESSED.map(([, magic]) => magic[0]!), 0x42]);
+
+/**
+ * Why Keybrake cannot read the answer's body to scan it, or undefined when it can: a Content-Encoding
+ * (gzip, br…), or a body that is compressed data all the same. Keybrake asks for no encoding
+ * (Accept-Encoding is not forwarded), so such an answer is unexpected, and one that cannot be scanned
+ * is withheld, like one that carries the credential (fail closed). The text completes "answered with …".
+ */
+export function unscannableBody(res: UpstreamResponse): string | undefined {
   const encoding = res.headers['content-encoding'];
-  if (encoding === undefined) return undefined;
-  const value = (typeof encoding === 'string' ? encoding : encoding.join(',')).trim().toLowerCase();
-  return value === '' || value === 'identity' ? undefined : value;
+  if (encoding !== undefined) {
+    const value = (typeof encoding === 'string' ? encoding : encoding.join(',')).trim().toLowerCase();
+    if (value !== '' && value !== 'identity') return `Content-Encoding: ${value}`;
+  }
+  const body = res.body;
+  // JSON and text answers start with none of the signatures' first bytes: no comparison for them.
+  if (body.length === 0 || !SIGNATURE_STARTS.has(body[0]!)) return undefined;
+  for (const [format, magic] of COMPRESSED) {
+    if (body.length >= magic.length && body.compare(magic, 0, magic.length, 0, magic.length) === 0) {
+      return `a body compressed with ${format}`;
+    }
+  }
+  if (body[0] === 0x42 && BZIP2.test(body.toString('latin1', 0, 10))) return 'a body compressed with bzip2';
+  return undefined;
 }
 
 /** Shorter strings would match by chance; every real vendor secret is far longer. */
 const MIN_SECRET_LENGTH = 8;
 
 /** Per credential object: a snapshot swap brings new objects, and the old entries go with them. */
-const NEEDLES = new WeakMap<UpstreamCredential, readonly Needle[]>();
+const NEEDLES = new WeakMap<UpstreamCredential, Needles>();
 
 /**
- * The secret parts of a key's upstream credential: a bearer token (Stripe, Resend); a Basic password
- * (Twilio auth token or API key secret) and the base64 of `user:password` as it travels in the
- * Authorization header. Never the user part: account and API key SIDs are identifiers that vendor
- * answers carry all the time.
+ * The forms of a key's upstream credential the scan looks for. The secrets: a bearer token (Stripe,
+ * Resend); a Basic password (Twilio auth token or API key secret). Never the user part: account and
+ * API key SIDs are identifiers that vendor answers carry all the time. Each secret as it is, as
+ * UTF-16, and as base64 / base64url at the three alignments it can have inside a longer encoded
+ * text: the encoding of its whole 3-byte groups from offset 0, 1 or 2, which appears verbatim in
+ * the encoding of anything that contains the secret (the Basic `user:password` of the Authorization
+ * header included).
  */
-export function credentialNeedles(cred: UpstreamCredential): readonly Needle[] {
+export function credentialNeedles(cred: UpstreamCredential): Needles {
   let needles = NEEDLES.get(cred);
   if (!needles) {
-    const secrets =
-      cred.kind === 'bearer'
-        ? [cred.token]
-        : [cred.password, Buffer.from(`${cred.username}:${cred.password}`).toString('base64')];
-    needles = secrets
-      .filter((s) => s.length >= MIN_SECRET_LENGTH)
-      .map((text) => ({ text, bytes: Buffer.from(text) }));
+    const secrets = (cred.kind === 'bearer' ? [cred.token] : [cred.password]).filter(
+      (s) => s.length >= MIN_SECRET_LENGTH,
+    );
+    const texts = new Set<string>();
+    for (const secret of secrets) {
+      texts.add(secret);
+      const raw = Buffer.from(secret, 'utf8');
+      for (let start = 0; start < 3; start++) {
+        const slice = raw.subarray(start, start + Math.floor((raw.length - start) / 3) * 3);
+        texts.add(slice.toString('base64'));
+        texts.add(slice.toString('base64url'));
+      }
+    }
+    const lengths = [...texts].map((t) => t.length);
+    needles = {
+      forms: [...texts].map((text) => ({ text, bytes: Buffer.from(text, 'latin1') })),
+      wide: secrets.flatMap((s) => {
+        const le = Buffer.from(s, 'utf16le');
+        return [le, Buffer.from(le).swap16()];
+      }),
+      shortest: Math.min(...lengths),
+      longest: Math.max(0, ...lengths),
+      alphabet: alphabetOf(texts),
+    };
     NEEDLES.set(cred, needles);
   }
   return needles;
 }
 
+/** The characters of the forms, and `%`: a `\u0025` may start a percent-escape of one of them. */
+function alphabetOf(texts: Iterable<string>): Uint8Array {
+  const alphabet = new Uint8Array(128);
+  alphabet[0x25] = 1;
+  for (const text of texts) for (let i = 0; i < text.length; i++) alphabet[text.charCodeAt(i) & 0x7f] = 1;
+  return alphabet;
+}
+
 /**
  * Whether a vendor answer carries the upstream credential, in its head or its body (ADR 0007 §1,
- * defence in depth): one `Buffer.indexOf` per secret over the body, no string conversion of it.
+ * defence in depth), in any of the forms `credentialNeedles` lists, also once JSON `\u` escapes and
+ * URL percent-escapes are decoded. The common case is one `Buffer.indexOf` per form over the body,
+ * no string conversion of it.
  */
 export function carriesCredential(res: UpstreamResponse, cred: UpstreamCredential): boolean {
   const needles = credentialNeedles(cred);
-  for (const n of needles) if (res.body.indexOf(n.bytes) !== -1) return true;
-  // JSON may spell any character as \uXXXX, and JSON.parse in the client turns it back: read the
-  // body once more with those escapes decoded. Vendor answers rarely hold one, so this is rare work.
-  if (res.body.indexOf(UNICODE_ESCAPE) !== -1) {
-    const text = res.body
-      .toString('utf8')
-      .replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-    for (const n of needles) if (text.includes(n.text)) return true;
-  }
+  if (needles.forms.length === 0) return false;
+  if (bodyCarries(res.body, needles)) return true;
   // for…in rather than Object.entries: no array per call on the request path.
   for (const name in res.headers) {
     const value = res.headers[name];
     if (value === undefined) continue;
-    if (textCarriesCredential(name, cred)) return true;
+    if (textCarries(name, needles)) return true;
     if (typeof value === 'string') {
-      if (textCarriesCredential(value, cred)) return true;
-    } else if (value.some((v) => textCarriesCredential(v, cred))) return true;
+      if (textCarries(value, needles)) return true;
+    } else if (value.some((v) => textCarries(v, needles))) return true;
   }
   return false;
 }
 
 /** Whether one piece of an answer's head (a header name or value, a request id) carries the credential. */
 export function textCarriesCredential(text: string, cred: UpstreamCredential): boolean {
-  for (const n of credentialNeedles(cred)) if (text.includes(n.text)) return true;
+  return textCarries(text, credentialNeedles(cred));
+}
+
+function bodyCarries(body: Buffer, needles: Needles): boolean {
+  for (const n of needles.forms) if (body.indexOf(n.bytes) !== -1) return true;
+  // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares two searches.
+  if (needles.wide.length > 0 && body.indexOf(0) !== -1) {
+    for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
+  }
+  // JSON may spell any character as \uXXXX, which JSON.parse in the client turns back, and a URL or
+  // form any byte as %XX: read again, with those decoded, the parts of the body around each escape
+  // (a form spelt with one lies within MAX_ESCAPE_BYTES of it per character). Vendor answers rarely
+  // hold either, so this is rare work, and bounded by the escapes, not the body.
+  const radius = needles.longest * MAX_ESCAPE_BYTES;
+  for (const [start, end] of escapedRegions(body, needles, radius)) {
+    let text = body.toString('utf8', start, end);
+    if (text.includes('\\u')) {
+      text = text.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => fromHex(hex));
+      if (hasForm(text, needles)) return true;
+    }
+    if (text.includes('%') && hasForm(percentDecoded(text), needles)) return true;
+  }
   return false;
+}
+
+/**
+ * The stretches of the body within `radius` bytes of a `\uXXXX` or `%XX` that spells a character of
+ * the forms, merged, in order. Escapes of anything else (`%20`, `\u00e9`) cannot make a form appear.
+ */
+function escapedRegions(body: Buffer, needles: Needles, radius: number): [number, number][] {
+  const starts: number[] = [];
+  for (const [intro, digits] of ESCAPES) {
+    let at = body.indexOf(intro);
+    while (at !== -1) {
+      const code = hexAt(body, at + intro.length, digits);
+      const relevant = code >= 0 && code < 128 && needles.alphabet[code] === 1;
+      if (relevant) starts.push(at);
+      at = body.indexOf(intro, relevant ? at + radius : at + 1);
+    }
+  }
+  if (starts.length === 0) return [];
+  starts.sort((a, b) => a - b);
+  const regions: [number, number][] = [];
+  for (const at of starts) {
+    const start = Math.max(0, at - radius);
+    const end = Math.min(body.length, at + 2 * radius);
+    const last = regions.at(-1);
+    if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
+    else regions.push([start, end]);
+  }
+  return regions;
+}
+
+/** The number `digits` hex digits at `at` spell, or -1 (read from the bytes: no string per escape). */
+function hexAt(body: Buffer, at: number, digits: number): number {
+  if (at + digits > body.length) return -1;
+  let code = 0;
+  for (let i = at; i < at + digits; i++) {
+    const b = body[i]! | 0x20; // lower-cases A-F; leaves the digits as they are
+    const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : -1;
+    if (digit < 0) return -1;
+    code = code * 16 + digit;
+  }
+  return code;
+}
+
+function textCarries(text: string, needles: Needles): boolean {
+  // A form spelt with escapes is longer still: most header names and values are shorter than any form.
+  if (text.length < needles.shortest) return false;
+  return hasForm(text, needles) || (text.includes('%') && hasForm(percentDecoded(text), needles));
+}
+
+function hasForm(text: string, needles: Needles): boolean {
+  for (const n of needles.forms) if (text.includes(n.text)) return true;
+  return false;
+}
+
+/** %XX as the byte it names, one character each: vendor secrets are ASCII. */
+function percentDecoded(text: string): string {
+  return text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => fromHex(hex));
+}
+
+function fromHex(hex: string): string {
+  return String.fromCharCode(Number.parseInt(hex, 16));
 }

@@ -81,13 +81,15 @@ type Json = Record<string, unknown>;
 
 /**
  * One canned answer: a JSON body and any extra response headers; `text` replaces the serialised
- * body, and `gzip` compresses it (with Content-Encoding: gzip, which Keybrake never asks for).
+ * body, and `gzip` compresses it (with Content-Encoding: gzip, which Keybrake never asks for);
+ * `bytes` replaces the body with exactly those bytes, under no Content-Encoding.
  */
 interface Answer {
   readonly json: Json;
   readonly headers?: Record<string, string>;
   readonly text?: string;
   readonly gzip?: boolean;
+  readonly bytes?: Buffer;
 }
 
 /** Writes an answer with the vendor's request-id header, as the vendor would. */
@@ -98,7 +100,7 @@ function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer):
     resend: ['x-request-id', `hostile-${seq}`],
   }[vendor] as [string, string];
   const text = answer.text ?? JSON.stringify(answer.json);
-  const body = answer.gzip ? gzipSync(text) : Buffer.from(text);
+  const body = answer.bytes ?? (answer.gzip ? gzipSync(text) : Buffer.from(text));
   res.writeHead(200, {
     'content-type': 'application/json',
     'content-length': body.length,
@@ -132,12 +134,43 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
     const escaped = [...secrets.credential].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     return { json: {}, text: `{"id":"${id}","object":"leak","note":"${escaped.join('')}"}` };
   }
+  // Found by an adversarial probe: the key percent-encoded, in base64, compressed without saying so,
+  // or in UTF-16.
+  const leak = /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|utf16)$/.exec(id)?.[1];
+  if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
   if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
   if (vendor === 'twilio') return { json: twilioAnswer(method, path, body) };
   return { json: resendAnswer(method, path) };
+}
+
+/** An answer carrying `credential` in the form `how` names (see the `leak…` routes). */
+function encodedLeak(id: string, how: string, credential: string): Answer {
+  const percent = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+  const note = (value: string): Answer => ({ json: { id, object: 'leak', note: value } });
+  const text = JSON.stringify({ id, object: 'leak', note: `debug credential: ${credential}` });
+  switch (how) {
+    case 'pct':
+      return note([...credential].map(percent).join(''));
+    case 'loc':
+      // The first character and every one a URL might escape (`_` as %5F), in a redirect.
+      return {
+        json: { id, object: 'leak' },
+        headers: {
+          location: `https://example.test/cb?k=${percent(credential[0]!)}${credential.slice(1).replace(/[^A-Za-z0-9]/g, percent)}`,
+        },
+      };
+    case 'b64':
+      return note(Buffer.from(`x${credential}`).toString('base64'));
+    case 'b64url':
+      return note(Buffer.from(`xy${credential}?`).toString('base64url'));
+    case 'gzipraw':
+      return { json: {}, bytes: gzipSync(text) };
+    default:
+      return { json: {}, bytes: Buffer.from(text, 'utf16le') };
+  }
 }
 
 /** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
-import { carriesCredential, encodedBody } from '../credential-scan.ts';
+import { carriesCredential, unscannableBody } from '../credential-scan.ts';
 import { recordableRequestId } from '../request-id.ts';
 import { responseTooLargeMessage, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 
@@ -37,11 +37,11 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     ctx.upstreamRequestId = requestId;
     return deny('upstream_response_too_large', responseTooLargeMessage(ctx.vendor!, res.overLimit));
   }
-  const encoding = encodedBody(res);
-  if (encoding !== undefined) {
+  const unscannable = unscannableBody(res);
+  if (unscannable !== undefined) {
     return deny(
       'credential_in_response',
-      `The ${ctx.vendor} API answered with Content-Encoding: ${encoding}, which Keybrake did not ask for and cannot check for credentials, so it withheld the answer. The call may have taken effect.`,
+      `The ${ctx.vendor} API answered with ${unscannable}, which Keybrake did not ask for and cannot check for credentials, so it withheld the answer. The call may have taken effect.`,
     );
   }
   if (carriesCredential(res, key.upstream)) {

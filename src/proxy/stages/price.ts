@@ -4,7 +4,7 @@ import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CostLookup, Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
-import { carriesCredential, encodedBody } from '../credential-scan.ts';
+import { carriesCredential, unscannableBody } from '../credential-scan.ts';
 import { errorText } from '../error-text.ts';
 import { parseJson } from '../parse-json.ts';
 import { type UpstreamResponse, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
@@ -98,10 +98,10 @@ async function priceUpstream(
  * credential, or that Keybrake cannot scan, stops the call before anything is forwarded.
  */
 function screenLookup(ctx: CallContext, res: UpstreamResponse): Denial | undefined {
-  const encoding = encodedBody(res);
+  const unscannable = unscannableBody(res);
   const what =
-    encoding !== undefined
-      ? `came with Content-Encoding: ${encoding}, which Keybrake did not ask for and cannot check for credentials`
+    unscannable !== undefined
+      ? `came with ${unscannable}, which Keybrake did not ask for and cannot check for credentials`
       : carriesCredential(res, ctx.key!.upstream)
         ? "contained this key's upstream credential"
         : undefined;
