@@ -44,6 +44,24 @@ describe('loadManifests', () => {
     expect(documents).toHaveLength(1);
   });
 
+  it('ends a walk at a link to a directory above, and reads a linked directory elsewhere', async () => {
+    // Two links up: followed, every level would double the walk, 40 links deep.
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'sub', 'a.yaml'), 'kind: A');
+    await symlink(dir, join(dir, 'sub', 'up'));
+    await symlink('..', join(dir, 'sub', 'parent'));
+    const team = await mkdtemp(join(tmpdir(), 'keybrake-load-team-'));
+    try {
+      await writeFile(join(team, 'b.yaml'), 'kind: B');
+      await symlink(team, join(dir, 'sub', 'team'));
+      const { documents, errors } = await loadManifests([dir]);
+      expect(errors).toEqual([]);
+      expect(documents.map((d) => (d.doc as { kind: string }).kind)).toEqual(['A', 'B']);
+    } finally {
+      await rm(team, { recursive: true, force: true });
+    }
+  });
+
   it('reports a YAML syntax error with file and line, and still loads the other files', async () => {
     await writeFile(join(dir, 'bad.yaml'), 'kind: A\n---\nspec:\n  endpoints: [1, 2\n  other: x\n');
     await writeFile(join(dir, 'good.yaml'), 'kind: G');

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
@@ -140,8 +140,15 @@ interface ReadFile<T> {
 /** A file modified this recently (ms) may be written again within the same timestamp tick. */
 const RACY_MS = 2_000;
 
-/** The manifest files under a directory, sorted, skipping dot entries. */
-export async function listManifests(dir: string): Promise<string[]> {
+/**
+ * The manifest files under a directory, sorted, skipping dot entries, following symlinks.
+ * `ancestors`: the real directories above, so that a link to one of them ends the walk (two such
+ * links in a directory would double it at every level).
+ */
+export async function listManifests(dir: string, ancestors: readonly string[] = []): Promise<string[]> {
+  const real = await realpath(dir);
+  if (ancestors.includes(real)) return [];
+  const within = [...ancestors, real];
   const out: string[] = [];
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
@@ -154,7 +161,7 @@ export async function listManifests(dir: string): Promise<string[]> {
       isDir = s?.isDirectory() ?? false;
       isFile = s?.isFile() ?? false;
     }
-    if (isDir) out.push(...(await listManifests(full)));
+    if (isDir) out.push(...(await listManifests(full, within)));
     else if (isFile && EXTENSIONS.has(extname(basename(full)).toLowerCase())) out.push(full);
   }
   return out;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -124,6 +124,31 @@ describe('createFileSource', () => {
     expect(edited.set.secrets).toEqual(first.set.secrets);
     for (const [i, secret] of edited.set.secrets.entries()) expect(secret).toBe(first.set.secrets[i]);
     expect(edited.set.policies[0]).not.toBe(first.set.policies[0]);
+  });
+
+  it('emits an edit of a linked key file and of a linked directory, both outside the directory', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'keybrake-source-outside-'));
+    try {
+      const keys = join(outside, 'keys');
+      const policies = join(outside, 'policies');
+      await Promise.all([mkdir(keys), mkdir(policies)]);
+      await unlink(join(dir, 'key.yaml'));
+      await unlink(join(dir, 'policy.yaml'));
+      await saveFile(keys, 'key.yaml', key());
+      await symlink(join(keys, 'key.yaml'), join(dir, 'key.yaml'));
+      await saveFile(policies, 'policy.yaml', policy('200'));
+      await symlink(policies, join(dir, 'policies'));
+      const { first } = await startSource();
+      expect(first.errors).toEqual([]);
+      await saveFile(policies, 'policy.yaml', policy('300'));
+      await next((x) => perDay(x) === '300');
+      await saveFile(keys, 'key.yaml', key('  suspended: true\n'));
+      await next((x) => x.set.keys[0]?.spec.suspended === true);
+      await unlink(join(keys, 'key.yaml'));
+      await next((x) => x.set.keys.length === 0);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('drops a deleted key from the set', async () => {

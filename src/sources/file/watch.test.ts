@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,89 @@ describe('watchManifests', () => {
     await writeFile(join(sub, 'k.yaml'), 'x: 1');
     await c;
     expect(changes).toBeGreaterThanOrEqual(3);
+  });
+
+  describe('through symlinks, as the loader follows them', () => {
+    /** A directory outside the watched one: links point into it. */
+    let outside: string;
+    beforeEach(async () => {
+      outside = await mkdtemp(join(tmpdir(), 'keybrake-watch-outside-'));
+    });
+    afterEach(async () => {
+      await rm(outside, { recursive: true, force: true });
+    });
+
+    /** Saves `text` to `file` as editors do: written beside it, renamed over it. */
+    const save = async (file: string, text: string) => {
+      await writeFile(`${file}.swp`, text);
+      await rename(`${file}.swp`, file);
+    };
+
+    it('sees edits in a linked directory present at start', async () => {
+      await mkdir(join(outside, 'team'));
+      await writeFile(join(outside, 'team', 'k.yaml'), 'x: 0');
+      await symlink(outside, join(dir, 'linked'));
+      start([dir]);
+      let c = changed();
+      await writeFile(join(outside, 'team', 'k.yaml'), 'x: 1');
+      await c;
+      c = changed();
+      await save(join(outside, 'k.yaml'), 'x: 2');
+      await c;
+    });
+
+    it.each([
+      ['written in place', (target: string) => writeFile(target, 'suspended: true')],
+      ['saved by rename', (target: string) => save(target, 'suspended: true')],
+      ['deleted', (target: string) => unlink(target)],
+    ])('sees the target of a linked file outside the directory %s', async (_, change) => {
+      const target = join(outside, 'key.yaml');
+      await writeFile(target, 'suspended: false');
+      await symlink(target, join(dir, 'key.yaml'));
+      start([dir]);
+      const c = changed();
+      await change(target);
+      await c;
+    });
+
+    it('sees the target of a linked file given by name', async () => {
+      const target = join(outside, 'key.yaml');
+      await writeFile(target, 'a: 1');
+      await symlink(target, join(dir, 'key.yaml'));
+      start([join(dir, 'key.yaml')]);
+      const c = changed();
+      await save(target, 'a: 2');
+      await c;
+    });
+
+    it('follows a link pointed elsewhere, and a dangling link to its target', async () => {
+      const link = join(dir, 'key.yaml');
+      await symlink(join(outside, 'gone.yaml'), link);
+      start([dir]);
+      let c = changed();
+      await writeFile(join(outside, 'gone.yaml'), 'a: 1'); // created: the link resolves now
+      await c;
+      await mkdir(join(outside, 'other'));
+      await writeFile(join(outside, 'other', 'key.yaml'), 'a: 1');
+      c = changed();
+      await symlink(join(outside, 'other', 'key.yaml'), `${link}.new`);
+      await rename(`${link}.new`, link);
+      await c;
+      c = changed();
+      await save(join(outside, 'other', 'key.yaml'), 'a: 2');
+      await c;
+    });
+
+    it('ends a walk at a link to a directory above', async () => {
+      // Two of them: followed, every level would double the walk, 2^40 directories deep.
+      await mkdir(join(dir, 'sub'));
+      await symlink(dir, join(dir, 'sub', 'up'));
+      await symlink('..', join(dir, 'sub', 'parent'));
+      start([dir]);
+      const c = changed();
+      await writeFile(join(dir, 'sub', 'k.yaml'), 'x: 1');
+      await c;
+    });
   });
 
   it('stops calling after close', async () => {
