@@ -138,6 +138,30 @@ describe('the generated files', () => {
 });
 
 describe('the reviews', () => {
+  // A glob admits a `write` for free (ADR 0007 §1): a write the vendor bills for, or one that turns
+  // on something it bills for every call, room or SIM, must be `money_unpriced` like its siblings.
+  it.each([
+    'stripe.tax.calculations.create',
+    'stripe.tax.transactions.create_from_calculation',
+    'stripe.radar.payment_evaluations.create',
+    'stripe.financial_connections.sessions.create',
+    'twilio.supersim.v1.create_fleet',
+    'twilio.supersim.v1.update_fleet',
+    'twilio.wireless.v1.create_rate_plan',
+    'twilio.video.v1.create_composition_hook',
+    'twilio.video.v1.update_composition_hook',
+    'twilio.intelligence.v2.create_service',
+    'twilio.intelligence.v2.update_service',
+    'twilio.intelligence.v2.create_operator_attachment',
+    'twilio.insights.v1.update_account_settings',
+    'twilio.marketplace.v1.update_installed_add_on_extension',
+    'twilio.api.update_application',
+    'twilio.messaging.v1.update_us_app_to_person',
+  ])('keep %s, which turns on something the vendor bills for, out of globs', (id) => {
+    const row = [...STRIPE_OPERATIONS, ...TWILIO_OPERATIONS].find((r) => r.id === id);
+    expect(row?.class).toBe('money_unpriced');
+  });
+
   it.each([
     ['Stripe', () => stripe, STRIPE_REVIEW],
     ['Twilio', () => twilio, TWILIO_REVIEW],

@@ -935,7 +935,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/financial_connections/sessions',
     id: 'stripe.financial_connections.sessions.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -1320,7 +1320,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/link_account_sessions',
     id: 'stripe.link_account_sessions.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -1698,7 +1698,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/radar/payment_evaluations',
     id: 'stripe.radar.payment_evaluations.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -1993,7 +1993,12 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     locks: ['{subscription}'],
   },
   { method: 'GET', path: '/v1/tax/associations/find', id: 'stripe.tax.associations.find', class: 'read' },
-  { method: 'POST', path: '/v1/tax/calculations', id: 'stripe.tax.calculations.create', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/tax/calculations',
+    id: 'stripe.tax.calculations.create',
+    class: 'money_unpriced',
+  },
   {
     method: 'GET',
     path: '/v1/tax/calculations/{calculation}',
@@ -2026,13 +2031,13 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/tax/transactions/create_from_calculation',
     id: 'stripe.tax.transactions.create_from_calculation',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'POST',
     path: '/v1/tax/transactions/create_reversal',
     id: 'stripe.tax.transactions.create_reversal',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',

@@ -190,7 +190,12 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   { match: 'POST /v1/sources/**', class: 'write', note: 'legacy payment sources; charging one is a charge' },
   { match: 'POST /v1/tokens', class: 'write', note: 'tokenises card or bank details; nothing is charged' },
   { match: 'POST /v1/payment_records/**', class: 'write', note: 'records payments made outside Stripe' },
-  { match: 'POST /v1/radar/**', class: 'write' },
+  {
+    match: 'POST /v1/radar/payment_evaluations',
+    class: 'money_unpriced',
+    note: 'Radar bills every payment it evaluates; this one scores a payment processed elsewhere',
+  },
+  { match: 'POST /v1/radar/**', class: 'write', note: 'value lists and their items' },
   { match: 'POST /v1/reviews/{review}/approve', class: 'write' },
 
   // ── Money out of the account, and between its balances. ───────────────────────────────────
@@ -631,6 +636,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: 'paid recurring transaction refreshes',
   },
+  {
+    match: 'POST /v1/financial_connections/sessions',
+    class: 'money_unpriced',
+    note: '`prefetch` buys a paid data refresh of every account the customer links',
+  },
   { match: 'POST /v1/financial_connections/**', class: 'write' },
   {
     match: 'POST /v1/linked_accounts/{account}/refresh',
@@ -643,12 +653,26 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     id: 'stripe.linked_accounts.disconnect',
     class: 'write',
   },
-  { match: 'POST /v1/link_account_sessions', class: 'write' },
+  {
+    match: 'POST /v1/link_account_sessions',
+    class: 'money_unpriced',
+    note: 'legacy Financial Connections session: `prefetch` buys a paid data refresh of every account linked',
+  },
   { match: 'POST /v1/apple_pay/domains', class: 'write' },
   { match: 'POST /v1/files', class: 'write' },
   { match: 'POST /v1/reporting/report_runs', class: 'write' },
   { match: 'POST /v1/sigma/saved_queries/{id}', class: 'write' },
-  { match: 'POST /v1/tax/**', class: 'write', note: 'tax calculations, registrations and records' },
+  {
+    match: 'POST /v1/tax/calculations',
+    class: 'money_unpriced',
+    note: 'Stripe Tax bills every Calculation API call (beyond 10 per Transaction API call)',
+  },
+  {
+    match: 'POST /v1/tax/transactions/**',
+    class: 'money_unpriced',
+    note: 'Stripe Tax bills every Transactions API call, a reversal included',
+  },
+  { match: 'POST /v1/tax/**', class: 'write', note: 'tax registrations and settings' },
   {
     match: 'DELETE /**',
     class: 'destructive',

@@ -248,7 +248,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Applications.json',
     id: 'twilio.api.create_application',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -262,7 +262,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Applications/{Sid}.json',
     id: 'twilio.api.update_application',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -4048,7 +4048,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Voice/Settings',
     id: 'twilio.insights.v1.update_account_settings',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'insights',
@@ -4188,7 +4188,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services',
     id: 'twilio.intelligence.v2.create_service',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'intelligence',
@@ -4202,7 +4202,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Operators/{OperatorSid}',
     id: 'twilio.intelligence.v2.create_operator_attachment',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'intelligence',
@@ -4223,7 +4223,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{Sid}',
     id: 'twilio.intelligence.v2.update_service',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'intelligence',
@@ -5086,7 +5086,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/InstalledAddOns/{InstalledAddOnSid}/Extensions/{Sid}',
     id: 'twilio.marketplace.v1.update_installed_add_on_extension',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'marketplace',
@@ -5317,7 +5317,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{MessagingServiceSid}/Compliance/Usa2p/{Sid}',
     id: 'twilio.messaging.v1.update_us_app_to_person',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'messaging',
@@ -6287,7 +6287,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/marketplace/InstalledAddOns/{InstalledAddOnSid}/Extensions/{Sid}',
     id: 'twilio.preview.update_marketplace_installed_add_on_extension',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'preview',
@@ -6343,7 +6343,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/wireless/RatePlans',
     id: 'twilio.preview.create_wireless_rate_plan',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'preview',
@@ -7335,7 +7335,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Fleets',
     id: 'twilio.supersim.v1.create_fleet',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'supersim',
@@ -7349,7 +7349,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Fleets/{Sid}',
     id: 'twilio.supersim.v1.update_fleet',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'supersim',
@@ -9169,7 +9169,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/CompositionHooks',
     id: 'twilio.video.v1.create_composition_hook',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'video',
@@ -9183,7 +9183,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/CompositionHooks/{Sid}',
     id: 'twilio.video.v1.update_composition_hook',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'video',
@@ -9682,7 +9682,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/RatePlans',
     id: 'twilio.wireless.v1.create_rate_plan',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'wireless',

@@ -326,6 +326,18 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'api',
+    match: `POST ${ACCOUNT}/Applications.json`,
+    class: 'money_unpriced',
+    note: 'VoiceCallerIdLookup: a paid caller-name lookup on every call to the numbers routed to it',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Applications/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'VoiceCallerIdLookup: a paid caller-name lookup on every call to the numbers routed to it',
+  },
+  {
+    host: 'api',
     match: `POST ${ACCOUNT}/IncomingPhoneNumbers/{ResourceSid}/AssignedAddOns.json`,
     class: 'money_unpriced',
     note: 'an add-on billed on every call or message to the number',
@@ -355,6 +367,30 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'Voice Intelligence, billed per minute',
   },
   {
+    host: 'intelligence',
+    match: 'POST /v2/Services',
+    class: 'money_unpriced',
+    note: 'AutoTranscribe: every recording of the account transcribed, billed per minute',
+  },
+  {
+    host: 'intelligence',
+    match: 'POST /v2/Services/{Sid}',
+    class: 'money_unpriced',
+    note: 'AutoTranscribe: every recording of the account transcribed, billed per minute',
+  },
+  {
+    host: 'intelligence',
+    match: 'POST /v2/Services/{ServiceSid}/Operators/{OperatorSid}',
+    class: 'money_unpriced',
+    note: 'runs the language operator on every transcript of the service, billed per run',
+  },
+  {
+    host: 'insights',
+    match: 'POST /v1/Voice/Settings',
+    class: 'money_unpriced',
+    note: 'AdvancedFeatures: Voice Insights Advanced Features, billed per minute of every call',
+  },
+  {
     host: 'lookups',
     match: 'POST /v2/batch/query',
     class: 'money_unpriced',
@@ -373,10 +409,22 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'reports billable add-on usage',
   },
   {
+    host: 'marketplace',
+    match: 'POST /v1/InstalledAddOns/{InstalledAddOnSid}/Extensions/{Sid}',
+    class: 'money_unpriced',
+    note: 'enables an extension: the add-on then runs, billed, on every call or message it hooks',
+  },
+  {
     host: 'preview',
     match: 'POST /marketplace/InstalledAddOns',
     class: 'money_unpriced',
     note: 'an installed add-on is billed on use',
+  },
+  {
+    host: 'preview',
+    match: 'POST /marketplace/InstalledAddOns/{InstalledAddOnSid}/Extensions/{Sid}',
+    class: 'money_unpriced',
+    note: 'enables an extension: the add-on then runs, billed, on every call or message it hooks',
   },
   {
     host: 'messaging',
@@ -407,6 +455,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Services/{MessagingServiceSid}/Compliance/Usa2p',
     class: 'money_unpriced',
     note: 'A2P campaign vetting and monthly campaign fees',
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{MessagingServiceSid}/Compliance/Usa2p/{Sid}',
+    class: 'money_unpriced',
+    note: 'resubmitting a campaign is vetted, and billed, again',
   },
   {
     host: 'notify',
@@ -451,6 +505,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'activating a SIM starts its monthly fee',
   },
   {
+    host: 'preview',
+    match: 'POST /wireless/RatePlans',
+    class: 'money_unpriced',
+    note: 'what its SIMs may use and are billed for: data limits, roaming, voice and messaging',
+  },
+  {
     host: 'wireless',
     match: 'POST /v1/Commands',
     class: 'money_unpriced',
@@ -461,6 +521,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Sims/{Sid}',
     class: 'money_unpriced',
     note: 'activating a SIM starts its monthly fee',
+  },
+  {
+    host: 'wireless',
+    match: 'POST /v1/RatePlans',
+    class: 'money_unpriced',
+    note: 'what its SIMs may use and are billed for: data limits, roaming, voice and messaging',
   },
   {
     host: 'supersim',
@@ -485,6 +551,18 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Sims/{Sid}',
     class: 'money_unpriced',
     note: 'activating a SIM starts its monthly fee',
+  },
+  {
+    host: 'supersim',
+    match: 'POST /v1/Fleets',
+    class: 'money_unpriced',
+    note: 'DataEnabled and DataLimit (up to 2 TB a month): the data its SIMs may use, billed per MB',
+  },
+  {
+    host: 'supersim',
+    match: 'POST /v1/Fleets/{Sid}',
+    class: 'money_unpriced',
+    note: 'DataLimit (up to 2 TB a month): the data every SIM of the fleet may use, billed per MB',
   },
   {
     host: 'proxy',
@@ -541,6 +619,18 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Compositions',
     class: 'money_unpriced',
     note: 'billed per composed minute',
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/CompositionHooks',
+    class: 'money_unpriced',
+    note: 'an enabled hook composes every completed room of the account, billed per composed minute',
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/CompositionHooks/{Sid}',
+    class: 'money_unpriced',
+    note: 'an enabled hook composes every completed room of the account, billed per composed minute',
   },
   {
     host: 'video',
@@ -732,9 +822,9 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   { host: 'frontline-api', match: 'POST /**', class: 'write' },
   { host: 'insights', match: 'POST /**', class: 'write' },
-  { host: 'intelligence', match: 'POST /**', class: 'write', note: 'services and operators' },
+  { host: 'intelligence', match: 'POST /**', class: 'write', note: 'custom operators' },
   { host: 'lookups', match: 'POST|PUT /**', class: 'write', note: 'rate limits and overrides' },
-  { host: 'marketplace', match: 'POST /**', class: 'write' },
+  { host: 'marketplace', match: 'POST /**', class: 'write', note: 'add-on configuration, listings' },
   {
     host: 'messaging',
     match: 'POST /**',
@@ -768,7 +858,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'supersim',
     match: 'POST /**',
     class: 'write',
-    note: 'fleets, network access profiles, SIM registration',
+    note: 'network access profiles, SIM registration',
   },
   { host: 'sync', match: 'POST /**', class: 'write' },
   { host: 'taskrouter', match: 'POST /**', class: 'write' },
@@ -783,7 +873,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'video',
     match: 'POST /**',
     class: 'write',
-    note: 'room and participant updates, composition hooks and settings',
+    note: 'room and participant updates, recording and composition storage settings',
   },
-  { host: 'wireless', match: 'POST /**', class: 'write', note: 'rate plans' },
+  { host: 'wireless', match: 'POST /**', class: 'write', note: 'rate plan names' },
 ];
