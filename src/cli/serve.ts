@@ -91,8 +91,24 @@ export async function serve(
     throw err;
   }
 
-  const { counters, kind } = await counterStoreFromFlags(values, { clock, log });
-  const stopTracing = await startTracing(process.env);
+  // A bad --redis URL, say: the compile thread (and the store) must be released before it is
+  // reported, or the process would wait on them forever, serving nothing.
+  let store: Awaited<ReturnType<typeof counterStoreFromFlags>>;
+  try {
+    store = await counterStoreFromFlags(values, { clock, log });
+  } catch (err) {
+    await thread.close();
+    throw err;
+  }
+  const { counters, kind } = store;
+  let stopTracing: Awaited<ReturnType<typeof startTracing>>;
+  try {
+    stopTracing = await startTracing(process.env);
+  } catch (err) {
+    await thread.close();
+    await counters.close();
+    throw err;
+  }
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
     proxy = await startProxy({ ...config, counters, runsApi: true, snapshots });

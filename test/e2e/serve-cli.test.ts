@@ -163,6 +163,15 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(r.stderr).not.toContain('manifests loaded');
   });
 
+  // Found by a new-user walkthrough: the error was printed and serve then waited forever on its
+  // compile thread, serving nothing (a pod Running but not listening).
+  it.each(['http://x:1', 'redis://127.0.0.1:notaport'])('exits on a malformed --redis %s', async (url) => {
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--redis', url]);
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(r.stderr).toMatch(/Redis URL/);
+  });
+
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {
     const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--lisen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
