@@ -2,7 +2,13 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUpstreams, DEFAULT_UPSTREAMS, parseUpstreams, upstreamHeaders } from './upstreams.ts';
+import {
+  createUpstreams,
+  DEFAULT_UPSTREAMS,
+  parseUpstreams,
+  UnsentDenial,
+  upstreamHeaders,
+} from './upstreams.ts';
 
 describe('upstreamHeaders', () => {
   it('swaps the credential and drops hop-by-hop and Keybrake headers', () => {
@@ -187,7 +193,7 @@ describe('createUpstreams: forwarding', () => {
     ).toMatchObject({ reason: 'upstream_timeout' });
   });
 
-  it('answers upstream_unavailable when the vendor cannot be reached', async () => {
+  it('answers upstream_unavailable, marked unsent, when no connection can be made', async () => {
     const closed = createServer();
     closed.listen(0, '127.0.0.1');
     await once(closed, 'listening');
@@ -199,11 +205,44 @@ describe('createUpstreams: forwarding', () => {
       { timeoutMs: 500 },
     );
     try {
-      expect(
-        await elsewhere.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: '/', headers: {} }),
-      ).toMatchObject({ reason: 'upstream_unavailable' });
+      const refused = await elsewhere.forward({
+        vendor: 'stripe',
+        method: 'GET',
+        pathAndQuery: '/',
+        headers: {},
+      });
+      expect(refused).toMatchObject({
+        reason: 'upstream_unavailable',
+        message: expect.stringContaining('ECONNREFUSED'),
+      });
+      expect(refused).toBeInstanceOf(UnsentDenial);
     } finally {
       await elsewhere.close(true);
+    }
+  });
+
+  // A connection that drops after the request was written is not unsent: the vendor may have acted.
+  it('answers upstream_unavailable, not marked unsent, when the vendor drops the connection after the request', async () => {
+    const dropping = createServer((req) => req.socket.destroy());
+    dropping.listen(0, '127.0.0.1');
+    await once(dropping, 'listening');
+    const { port } = dropping.address() as AddressInfo;
+    const elsewhere = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      { timeoutMs: 500 },
+    );
+    try {
+      const dropped = await elsewhere.forward({
+        vendor: 'stripe',
+        method: 'POST',
+        pathAndQuery: '/',
+        headers: {},
+      });
+      expect(dropped).toMatchObject({ reason: 'upstream_unavailable' });
+      expect(dropped).not.toBeInstanceOf(UnsentDenial);
+    } finally {
+      await elsewhere.close(true);
+      dropping.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
-import { type Denial, deny } from '../decision/reasons.ts';
+import { Denial, deny } from '../decision/reasons.ts';
 import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
@@ -141,7 +141,9 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
       target.pool ??= poolFor(target.origin);
       const pool = target.pool;
       if (!pool)
-        return Promise.resolve(deny('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`));
+        return Promise.resolve(
+          new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
+        );
       return new Promise((resolve) => {
         // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
         pool.dispatch(
@@ -244,11 +246,34 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * A failure before a byte of the call left this proxy: no connection could be made (refused, no
+ * such host, no route, connect timeout), or no pool could be had. The vendor cannot have acted on
+ * it, so the forward stage gives its reservation back; every other failure keeps it.
+ */
+export class UnsentDenial extends Denial {}
+
+/** connect(2) and name-resolution failures: the request was never written. */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 function failure(
   err: unknown,
   vendor: VendorName,
   opts: { timeoutMs: number; maxResponseBytes: number },
 ): Denial {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECT_FAILURES.has(code)) {
+    // The code says why (a name that does not resolve, a refused port); the host is not named.
+    return new UnsentDenial('upstream_unavailable', `The ${vendor} API could not be reached (${code}).`);
+  }
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return deny('upstream_timeout', `The ${vendor} API did not answer within ${opts.timeoutMs} ms.`);
   }

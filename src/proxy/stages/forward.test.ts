@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Denial } from '../../decision/reasons.ts';
+import { fixedClock } from '../../clock.ts';
+import { MemoryCounterStore } from '../../counters/memory-store.ts';
+import { type Denial, deny } from '../../decision/reasons.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
 import { type CallContext, newContext, type PipelineDeps } from '../context.ts';
-import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
+import { type ForwardRequest, UnsentDenial, type UpstreamResponse, type Upstreams } from '../upstreams.ts';
 import { forward } from './forward.ts';
 
 const REAL_KEY = 'sk_live_forward_test_real_key_0123456789';
+const USD = 1_000_000;
 
 /** A call past reserve, as forward sees it, with an upstream that answers `res`. */
 function callAnswered(res: UpstreamResponse | Denial) {
@@ -81,5 +84,51 @@ describe('forward', () => {
     const { ctx, deps } = callAnswered({ ...ok('', { 'request-id': `req_${REAL_KEY}` }), overLimit: 1024 });
     expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_response_too_large' });
     expect(ctx.upstreamRequestId).toBeNull();
+  });
+});
+
+// Found by a new-user walkthrough: a call whose vendor host did not resolve used up the cap.
+describe('forward: a call that never left this proxy', () => {
+  it('gives its reservation back and counts nothing', async () => {
+    const { ctx, deps } = callAnswered(new UnsentDenial('upstream_unavailable', 'not reached (ENOTFOUND)'));
+    const store = new MemoryCounterStore({ clock: fixedClock('2026-11-30T12:00:00Z'), sweepIntervalMs: 0 });
+    const window = {
+      kind: 'day',
+      bucket: 'day:2026-11-30',
+      limit: 10 * USD,
+      amount: 5 * USD,
+      ttlSeconds: 60,
+    } as const;
+    const reserved = await store.reserve({ scope: 'vk', windows: [window], now: 0 });
+    if (!reserved.ok) throw new Error('expected ok');
+    ctx.reservation = reserved.reservation;
+    ctx.op = { costMicros: 5 * USD } as CallContext['op'];
+    ctx.countedMicros = 5 * USD;
+    Object.assign(deps, { counters: store });
+    ctx.sent = true;
+    expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_unavailable' });
+    expect(ctx.sent).toBe(false);
+    expect(ctx.countedMicros).toBe(0);
+    expect(await store.used('vk', 'day:2026-11-30')).toBe(0);
+  });
+
+  it('keeps the reservation of a call the vendor may have received', async () => {
+    const { ctx, deps } = callAnswered(deny('upstream_unavailable'));
+    const store = new MemoryCounterStore({ clock: fixedClock('2026-11-30T12:00:00Z'), sweepIntervalMs: 0 });
+    const window = {
+      kind: 'day',
+      bucket: 'day:2026-11-30',
+      limit: 10 * USD,
+      amount: 5 * USD,
+      ttlSeconds: 60,
+    } as const;
+    const reserved = await store.reserve({ scope: 'vk', windows: [window], now: 0 });
+    if (!reserved.ok) throw new Error('expected ok');
+    ctx.reservation = reserved.reservation;
+    Object.assign(deps, { counters: store });
+    ctx.sent = true;
+    expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_unavailable' });
+    expect(ctx.sent).toBe(true);
+    expect(await store.used('vk', 'day:2026-11-30')).toBe(5 * USD);
   });
 });
