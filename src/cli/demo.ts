@@ -69,6 +69,7 @@ stringData: { token: ${token} }
 export async function demo(
   argv: readonly string[],
   out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   const { values } = parseFlags(argv, DEMO_FLAGS);
   const charges = Number(values.charges);
@@ -76,7 +77,7 @@ export async function demo(
   if (!Number.isSafeInteger(charges) || charges < 1 || charges > 10_000)
     throw new UsageError('--charges must be 1..10000');
   if (!Number.isSafeInteger(amountCents) || amountCents < 50)
-    throw new UsageError('--amount must be at least 0.50');
+    throw new UsageError('--amount must be a USD amount of at least 0.50');
   const cap = String(values.cap);
   if (!/^\d{1,10}(\.\d{1,6})?$/.test(cap)) throw new UsageError('--cap must be a decimal USD amount');
 
@@ -87,7 +88,9 @@ export async function demo(
     throw new Error('the demo drives the real stripe SDK: run `npm ci` (it is a development dependency)');
   }
 
-  const say = (line = '') => out.write(`${line}\n`);
+  // With --json stdout holds the audit records alone (JSON lines); the story goes to stderr.
+  const story = values.json ? err : out;
+  const say = (line = '') => story.write(`${line}\n`);
   const emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
   const dir = await mkdtemp(path.join(tmpdir(), 'keybrake-demo-'));
   const token = newToken('stripe');
@@ -147,7 +150,7 @@ export async function demo(
     say('');
     say('Audit trail (one record per call; `keybrake serve` writes these as JSON lines on stdout):');
     if (values.json) {
-      for (const r of audit.records) say(JSON.stringify(r));
+      for (const r of audit.records) out.write(`${JSON.stringify(r)}\n`);
     } else {
       const rows = audit.records;
       const show =

@@ -179,6 +179,34 @@ describe.concurrent('keybrake serve start-up errors', () => {
   });
 });
 
+describe.concurrent('keybrake demo', () => {
+  it('stops a runaway loop at the daily cap and tells the story', async () => {
+    const r = await cli(['demo', '--charges', '5', '--amount', '0.50', '--cap', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Reached Stripe: 2 charges, $1.00.');
+    expect(r.stdout).toContain('Stopped by Keybrake: 3 charges, before they reached Stripe.');
+    expect(r.stdout).toContain('Vault token seen upstream: never');
+  });
+
+  // Found by a new-user walkthrough: the story came first on stdout, so no JSON reader could read it.
+  it('with --json prints only the audit records on stdout, one JSON object a line', async () => {
+    const r = await cli(['demo', '--json', '--charges', '3', '--amount', '0.50', '--cap', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const records = r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.map((a) => a['reason'])).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
+    expect(r.stderr).toContain('Stopped by Keybrake: 1 charges');
+  });
+
+  it('refuses an amount that is not one', async () => {
+    const r = await cli(['demo', '--amount', 'abc']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--amount must be a USD amount of at least 0.50');
+  });
+});
+
 describe.concurrent('keybrake token new', () => {
   it('prints a fresh kb_stripe_ token with a valid checksum', async () => {
     const [a, b] = await Promise.all([
