@@ -44,6 +44,7 @@ export function tokenCommand(argv: readonly string[]): string {
   const token = newToken(vendor, prefix !== undefined ? { prefix } : {});
   const name = values.secret as string | undefined;
   if (!name) return token;
+  checkSecretNames(name, values.namespace as string, values.key as string);
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -57,4 +58,25 @@ export function tokenCommand(argv: readonly string[]): string {
     stringData: { [values.key as string]: token },
   };
   return `# Keybrake vault token for ${vendor}. Treat this file as a secret.\n${stringify(secret)}`;
+}
+
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/**
+ * The Secret manifest must be one Kubernetes (and `serve`) accepts. Each flag can come from a
+ * KEYBRAKE_* variable another command uses too (KEYBRAKE_KEY is `run`'s VaultKey), so say so.
+ */
+function checkSecretNames(name: string, namespace: string, key: string): void {
+  if (!DNS_SUBDOMAIN.test(name))
+    throw new UsageError(`--secret ${name}: a Secret name is lower-case letters, digits, '-' and '.'`);
+  if (!DNS_LABEL.test(namespace))
+    throw new UsageError(
+      `--namespace ${namespace}: a namespace is lower-case letters, digits and '-' (set by KEYBRAKE_NAMESPACE?)`,
+    );
+  if (!DATA_KEY.test(key) || key === '.' || key === '..')
+    throw new UsageError(
+      `--key ${key}: a Secret data key is letters, digits, '-', '_' and '.' (set by KEYBRAKE_KEY?)`,
+    );
 }
