@@ -9,7 +9,7 @@ import type { CompiledKey, VendorName } from '../snapshot/types.ts';
 import { loadManifests } from '../sources/file/load.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
-import { loadPricingFile } from './pricing-file.ts';
+import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
@@ -96,12 +96,21 @@ export async function policyCheckCommand(argv: readonly string[]): Promise<numbe
       : values.body !== undefined
         ? Buffer.from(values.body as string, 'utf8')
         : undefined;
+  const pricingFile = values.pricing as string | undefined;
+  const pricing = await loadPricingFile(pricingFile);
+  // Its values are the vendors' to check: one they refuse is the file's error, named (exit 2).
+  const { createVendors } = await import('../vendors/registry.ts');
+  try {
+    createVendors(pricing);
+  } catch (err) {
+    throw pricingValueError(pricingFile, err);
+  }
   const result = await explainPolicy(positionals, {
     key,
     request,
     headers,
     ...(body !== undefined ? { body } : {}),
-    pricing: await loadPricingFile(values.pricing as string | undefined),
+    pricing,
   });
   const { renderExplanation } = await import('../proxy/explain.ts');
   process.stdout.write(

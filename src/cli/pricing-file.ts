@@ -31,3 +31,8 @@ export async function loadPricingFile(file: string | undefined): Promise<Pricing
     );
   return parsed as PricingOverrides;
 }
+
+/** A price or rate the vendors refuse (a fraction where µUSD are whole numbers, say), as the file's error. */
+export function pricingValueError(file: string | undefined, err: unknown): UsageError {
+  return new UsageError(`--pricing ${file ?? '(none)'}: ${(err as Error).message}`);
+}

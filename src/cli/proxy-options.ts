@@ -13,7 +13,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
-import { loadPricingFile } from './pricing-file.ts';
+import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
 
@@ -61,13 +61,19 @@ export async function proxyConfigFromFlags(
     throw new UsageError((err as Error).message);
   }
   const pricing = await loadPricingFile(values.pricing as string | undefined);
+  let vendors: ProxyConfig['vendors'];
+  try {
+    vendors = createVendors(pricing);
+  } catch (err) {
+    throw pricingValueError(values.pricing as string | undefined, err);
+  }
   return {
     listen,
     vendorPorts,
     admin: parseListen(values['admin-listen'] as string),
     upstreams,
     upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
-    vendors: createVendors(pricing),
+    vendors,
     clock: deps.clock,
     audit: stdoutAuditSink({
       maxBatchBytes: positiveInt('audit-batch-bytes', values['audit-batch-bytes'] as string),

@@ -172,6 +172,29 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(r.stderr).toMatch(/Redis URL/);
   });
 
+  // From a new-user walkthrough: a price in dollars where µUSD are asked exited 1 without naming the file.
+  it('exits 2 naming the --pricing file when a vendor refuses one of its values', async () => {
+    const d = await tempManifests({});
+    const file = path.join(d.dir, 'pricing.yaml');
+    await writeFile(file, 'resend: { perEmail: "0.002" }\n');
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--pricing ${file}: resend price perEmail: expected a whole number`);
+    const check = await cli([
+      'policy-check',
+      QUICKSTART,
+      '--explain',
+      '--key',
+      'agents/support-bot-stripe',
+      '--request',
+      'GET /v1/customers',
+      '--pricing',
+      file,
+    ]);
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain(`--pricing ${file}: resend price perEmail`);
+  });
+
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {
     const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--lisen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
