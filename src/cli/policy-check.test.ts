@@ -38,6 +38,14 @@ describe('policyCheck', () => {
     );
   });
 
+  // From a new-user walkthrough: an empty directory (or a file of something else) passed with "ok: 0".
+  it('fails when there is nothing to check', async () => {
+    await writeFile(join(dir, 'other.yaml'), 'name: not-a-manifest\n');
+    const empty = await policyCheck([dir], { clock });
+    expect(empty.ok).toBe(false);
+    expect(empty.lines).toContain(`error: no SpendPolicy or VaultKey in ${dir}`);
+  });
+
   it('reports a key without its policy as a warning, not an error', async () => {
     await writeFile(
       join(dir, 'k.yaml'),

@@ -13,7 +13,7 @@ import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
-  'document and field. Exits 1 when any manifest is invalid.\n' +
+  'document and field. Exits 1 when any manifest is invalid, or when there is none.\n' +
   '\n' +
   "With --explain, answers what Keybrake would decide for one request made with one of the manifests'\n" +
   'vault keys, and why: the operation, its class and price, every check passed or failed, and the final\n' +
@@ -136,6 +136,9 @@ export async function policyCheck(
   });
   const allErrors = [...loaded.errors, ...errors];
   const lines = allErrors.map((e) => `error: ${formatDocumentError(e)}`);
+  // Nothing to check is not a pass: a CI step pointed at the wrong directory must fail.
+  const empty = set.policies.length === 0 && set.keys.length === 0 && allErrors.length === 0;
+  if (empty) lines.push(`error: no SpendPolicy or VaultKey in ${paths.join(', ')}`);
   // Only what is not Ready is reported: no status object per Ready key (a third of the compile's
   // allocations at 100 000 keys), and no run secrets or run-key index (nothing here checks a run token).
   const { statuses, snapshot } = compile(set, {
@@ -152,9 +155,9 @@ export async function policyCheck(
       lines.push(`warning: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${c.message}`);
     }
   }
-  const ok = allErrors.length === 0;
+  const ok = allErrors.length === 0 && !empty;
   lines.push(
-    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${allErrors.length} error(s)`,
+    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${allErrors.length + (empty ? 1 : 0)} error(s)`,
   );
   return { ok, lines };
 }
