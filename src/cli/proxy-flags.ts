@@ -20,7 +20,7 @@ export const PROXY_RUNTIME_FLAGS = {
     type: 'string',
     multiple: true,
     default: ['stripe=8081', 'twilio=8082', 'resend=8083'],
-    help: "a vendor's own listener (port or host:port)",
+    help: "a vendor's own listener (port or host:port); repeat it: given at all, it replaces all three defaults",
     placeholder: 'vendor=port',
   },
   'admin-listen': {
