@@ -142,8 +142,8 @@ export function createOperator(opts: OperatorOptions): Operator {
         : [],
     );
 
-  const revocations = createRevokeOnDelete((namespace, name) =>
-    owningVaultKey(source.get('Secret', namespace, name)?.metadata?.ownerReferences),
+  const revocations = createRevokeOnDelete(
+    (namespace, name) => source.get('Secret', namespace, name)?.metadata?.ownerReferences,
   );
 
   const record = (entries: readonly RevocationEntry[]): boolean => {

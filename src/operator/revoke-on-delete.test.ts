@@ -15,7 +15,7 @@ const secret = (name: string, token: string): Secret =>
     metadata: { name, namespace: 'agents' },
     data: { token: Buffer.from(`${token}\n`).toString('base64') },
   }) as Secret;
-const key = (name: string, uid: string): VaultKey =>
+const key = (name: string, uid: string, tokenSecretRef = { name: `${name}-token`, key: 'token' }): VaultKey =>
   ({
     apiVersion: 'keybrake.dev/v1alpha1',
     kind: 'VaultKey',
@@ -24,7 +24,7 @@ const key = (name: string, uid: string): VaultKey =>
       vendor: 'stripe',
       policyRef: { name: 'p' },
       upstreamSecretRef: { name: 'up', key: 'apiKey' },
-      tokenSecretRef: { name: `${name}-token`, key: 'token' },
+      tokenSecretRef,
       suspended: false,
     },
   }) as VaultKey;
@@ -50,7 +50,7 @@ const owner = (uid: string, name: string): OwnerReference => ({
 
 describe('revoke on delete', () => {
   it("revokes a deleted key's token as its Secret held it at the last update", () => {
-    const owners = new Map<string, OwnerReference>();
+    const owners = new Map<string, OwnerReference[]>();
     const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
     const secrets = [secret('a-token', A), secret('b-token', B)];
     tracker.remember(set([key('a', 'uid-a'), key('b', 'uid-b')], secrets));
@@ -65,8 +65,8 @@ describe('revoke on delete', () => {
 
   it('revokes the tokens of a Secret whose owning VaultKey is gone, not of one whose owner lives', () => {
     const owners = new Map([
-      ['a-token', owner('uid-a', 'a')],
-      ['b-token', owner('uid-b', 'b')],
+      ['a-token', [owner('uid-a', 'a')]],
+      ['b-token', [owner('uid-b', 'b')]],
     ]);
     const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
     const secrets = [secret('a-token', A), secret('b-token', B)];
@@ -102,5 +102,48 @@ describe('revoke on delete', () => {
     expect(tracker.tokenOf('uid-a')).toEqual({ digest: tokenDigest(A), vaultKey: 'agents/a', at: 0 });
     tracker.remember(set([], [first]));
     expect(tracker.tokenOf('uid-a')).toBeUndefined();
+  });
+
+  describe('a deleted key revokes only a token it held (ADR 0009, 2026-11-30)', () => {
+    const deleted = (name: string, uid: string): KubernetesSourceUpdate['deleted'] => [
+      { kind: 'VaultKey', namespace: 'agents', name, uid },
+    ];
+
+    it("revokes nothing when the deleted key pointed at another live key's Secret (TokenConflict)", () => {
+      const owners = new Map([['bot-token', [owner('uid-bot', 'bot')]]]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const secrets = [secret('bot-token', A)];
+      const bot = key('bot', 'uid-bot');
+      const evil = key('evil', 'uid-evil', { name: 'bot-token', key: 'token' });
+      tracker.remember(set([bot, evil], secrets));
+      expect(tracker.tokenOf('uid-evil')).toBeUndefined();
+      expect(tracker.revokedBy(update(set([bot], secrets), deleted('evil', 'uid-evil')), 5)).toEqual([]);
+      // The owner's own deletion still revokes it.
+      expect(tracker.revokedBy(update(set([], secrets), deleted('bot', 'uid-bot')), 6)).toEqual([
+        { digest: tokenDigest(A), vaultKey: 'agents/bot', at: 6 },
+      ]);
+    });
+
+    it('revokes the token of a Secret owned by no live key, and of two own Secrets holding the same value', () => {
+      // bot-token's owner is gone: a key naming it holds what is in it (fail closed).
+      const owners = new Map([['gone-token', [owner('uid-gone', 'gone')]]]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const later = key('later', 'uid-later', { name: 'gone-token', key: 'token' });
+      const a = key('a', 'uid-a');
+      const b = key('b', 'uid-b');
+      const secrets = [secret('gone-token', B), secret('a-token', A), secret('b-token', A)];
+      tracker.remember(set([later, a, b], secrets));
+      expect(tracker.tokenOf('uid-later')?.digest).toBe(tokenDigest(B));
+      expect(tracker.revokedBy(update(set([a], secrets), deleted('b', 'uid-b')), 1)).toContainEqual({
+        digest: tokenDigest(A),
+        vaultKey: 'agents/b',
+        at: 1,
+      });
+      expect(tracker.revokedBy(update(set([b], secrets), deleted('a', 'uid-a')), 1)).toContainEqual({
+        digest: tokenDigest(A),
+        vaultKey: 'agents/a',
+        at: 1,
+      });
+    });
   });
 });

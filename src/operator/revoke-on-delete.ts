@@ -6,14 +6,20 @@ import { ObjectMemo } from '../memo.ts';
 import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import type { RevocationEntry } from './revocations.ts';
-import type { OwnerReference } from './tokens.ts';
+import { owningVaultKey } from './tokens.ts';
 
 /**
- * What a change revokes (ADR 0009), worked out before the change is compiled: the token of every
- * deleted VaultKey, and every token in a Secret owned by a VaultKey that no longer exists (deleted
- * while no operator was watching, or not yet garbage-collected). Only the ledger remembers a token
- * you brought yourself once its key is gone, so this tracker keeps, per live key, the digest of the
- * token its Secret held at the last update.
+ * What a change revokes (ADR 0009), worked out before the change is compiled: the token each deleted
+ * VaultKey held, and the token left in a Secret whose owning VaultKey no longer exists (deleted while
+ * no operator was watching, or not yet garbage-collected). Only the ledger remembers a token you
+ * brought yourself once its key is gone, so this tracker keeps, per live key, the digest of the token
+ * its Secret held at the last update.
+ *
+ * A key holds the token of its Secret only when that Secret is its own: controlled by it, or by no
+ * live VaultKey of its namespace. A key pointing at another live key's Secret is refused
+ * (TokenConflict) and deleting it revokes nothing, or anyone allowed to create VaultKeys could revoke
+ * their neighbours' tokens. Two keys whose own Secrets hold the same value both hold it: deleting
+ * either revokes it (fail closed; only someone who knows the token can set that up).
  */
 export interface RevokeOnDelete {
   /** The revocations `update` brings, stamped `at` (epoch ms). */
@@ -24,18 +30,42 @@ export interface RevokeOnDelete {
   tokenOf(uid: string): RevocationEntry | undefined;
 }
 
-/** `ownerOf`: the VaultKey owning Secret namespace/name (its controlling ownerReference), if any. */
+/** The token a key held at the last update, and the Secret field it named. */
+interface Held {
+  readonly entry: RevocationEntry;
+  readonly field: string;
+}
+
+/**
+ * `ownerReferencesOf`: the ownerReferences of Secret namespace/name as the API server has them (the
+ * validated Secrets of a set carry none). Only a controlling reference to a keybrake.dev VaultKey
+ * makes a key its owner.
+ */
 export function createRevokeOnDelete(
-  ownerOf: (namespace: string, name: string) => OwnerReference | undefined,
+  ownerReferencesOf: (namespace: string, name: string) => unknown,
 ): RevokeOnDelete {
-  /** uid → the digest of the token its Secret held, as of the last update. */
-  let tokenOf = new Map<string, RevocationEntry>();
+  const ownerOf = (namespace: string, name: string) => owningVaultKey(ownerReferencesOf(namespace, name));
+  /** uid → the token it held, as of the last update. */
+  let held = new Map<string, Held>();
   // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
   const digests = new ObjectMemo<Secret, Map<string, string | null>>('token digests');
-  // Per VaultKey object: its token Secret when last remembered, and the entry made of it.
-  const entries = new ObjectMemo<VaultKey, { secret: Secret; entry: RevocationEntry | undefined }>(
-    'revocation entry',
-  );
+  // Per VaultKey object: its token Secret when last remembered, and what it held of it.
+  const entries = new ObjectMemo<VaultKey, { secret: Secret; held: Held | undefined }>('revocation entry');
+  // Per set: uid → namespace of every VaultKey in it, valid or rejected (both still own their Secrets).
+  const liveKeys = new ObjectMemo<ResourceSet, Map<string, string>>('live VaultKeys');
+
+  const liveOf = (set: ResourceSet) => {
+    let live = liveKeys.get(set);
+    if (!live) {
+      live = new Map();
+      for (const k of set.keys)
+        if (k.metadata.uid !== undefined) live.set(k.metadata.uid, k.metadata.namespace!);
+      for (const r of set.rejected)
+        if (r.kind === 'VaultKey' && r.uid !== undefined) live.set(r.uid, r.namespace);
+      liveKeys.set(set, live);
+    }
+    return live;
+  };
   const digestOf = (secret: Secret, field: string): string | null => {
     let byField = digests.get(secret);
     if (!byField) {
@@ -50,53 +80,62 @@ export function createRevokeOnDelete(
     }
     return digest;
   };
-
   return {
     revokedBy(update, at) {
-      const out: RevocationEntry[] = [];
+      // By digest: a deleted key's Secret is orphaned by the same update.
+      const out = new Map<string, RevocationEntry>();
+      const add = (e: RevocationEntry) => {
+        if (!out.has(e.digest)) out.set(e.digest, { ...e, at });
+      };
       for (const d of update.deleted) {
-        const t = d.kind === 'VaultKey' && d.uid !== undefined ? tokenOf.get(d.uid) : undefined;
-        if (t) out.push({ ...t, at });
+        const t = d.kind === 'VaultKey' && d.uid !== undefined ? held.get(d.uid) : undefined;
+        if (t) add(t.entry);
       }
-      const live = new Set<string>();
-      for (const k of update.set.keys) if (k.metadata.uid !== undefined) live.add(k.metadata.uid);
-      for (const r of update.set.rejected) if (r.kind === 'VaultKey' && r.uid !== undefined) live.add(r.uid);
+      const live = liveOf(update.set);
       for (const secret of update.set.secrets) {
         const ns = secret.metadata.namespace!;
         const owner = ownerOf(ns, secret.metadata.name);
-        if (owner?.uid === undefined || live.has(owner.uid)) continue;
+        // An ownerReference names an object of the Secret's own namespace (as the garbage collector reads it).
+        if (owner?.uid === undefined || live.get(owner.uid) === ns) continue;
         for (const field of Object.keys({ ...secret.data, ...secret.stringData })) {
           const token = secretValue(secret, field)?.trim();
           if (token && isAcceptableToken(token))
-            out.push({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
+            add({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
         }
       }
-      return out;
+      return [...out.values()];
     },
     remember(set) {
-      const next = new Map<string, RevocationEntry>();
+      const next = new Map<string, Held>();
+      const live = liveOf(set);
       const secrets = new ByNamespace<Secret>();
       for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
       for (const k of set.keys) {
-        const secret = secrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name);
-        if (k.metadata.uid === undefined || !secret) continue;
+        const ns = k.metadata.namespace!;
+        const uid = k.metadata.uid;
+        const secret = secrets.get(ns, k.spec.tokenSecretRef.name);
+        if (uid === undefined || !secret) continue;
+        // A Secret another live key controls holds that key's token, not this one's.
+        const owner = ownerOf(ns, k.spec.tokenSecretRef.name)?.uid;
+        if (owner !== undefined && owner !== uid && live.get(owner) === ns) continue;
         // An unchanged key (the same object, ValidationCache) with the same Secret holds the same token.
         const known = entries.get(k);
         if (known?.secret === secret) {
-          if (known.entry) next.set(k.metadata.uid, known.entry);
+          if (known.held) next.set(uid, known.held);
           continue;
         }
-        const digest = digestOf(secret, k.spec.tokenSecretRef.key);
-        const entry = digest
-          ? { digest, vaultKey: `${k.metadata.namespace}/${k.metadata.name}`, at: 0 }
+        const field = k.spec.tokenSecretRef.key;
+        const digest = digestOf(secret, field);
+        const h = digest
+          ? { entry: { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 }, field }
           : undefined;
-        entries.set(k, { secret, entry });
-        if (entry) next.set(k.metadata.uid, entry);
+        entries.set(k, { secret, held: h });
+        if (h) next.set(uid, h);
       }
-      tokenOf = next;
+      held = next;
     },
     tokenOf(uid) {
-      return tokenOf.get(uid);
+      return held.get(uid)?.entry;
     },
   };
 }

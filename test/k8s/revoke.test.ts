@@ -572,3 +572,28 @@ stringData: { token: ${byo} }
     expect(await readyReason(name)).toBe('TokenRevoked');
   });
 });
+
+describe('only a key that held a token revokes it (ADR 0009, 2026-11-30)', () => {
+  it("deleting a key that pointed at another key's token Secret leaves the owner's token served", async () => {
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('bot', 'support-bot'));
+    const token = await mintedToken('bot');
+    await allowedEverywhere(token);
+
+    // Someone allowed to create VaultKeys points a second key at bot's Secret: refused, bot unharmed.
+    await kubectl(
+      ['apply', '-f', '-'],
+      stripeVaultKey('evil', 'support-bot', { tokenSecretRef: { name: 'bot-token', key: 'token' } }),
+    );
+    await until(async () => (await readyReason('evil')) === 'TokenConflict', 20_000, 'evil TokenConflict');
+    await kubectl(['delete', 'vaultkey', 'evil']);
+    // A key created after the delete: once it is served, the operator has compiled the deletion too
+    // (one watch of VaultKeys, in order).
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('after-evil', 'support-bot'));
+    await allowedEverywhere(await mintedToken('after-evil'));
+
+    for (const pool of pools) expect(await probe(pool, token)).toMatchObject({ status: 200 });
+    expect(await mintedToken('bot')).toBe(token);
+    expect(await ledger()).not.toContain(sha256(token));
+    expect(await readyReason('bot')).toBe('Active');
+  });
+});
