@@ -146,4 +146,96 @@ describe('revoke on delete', () => {
       });
     });
   });
+
+  describe("a Secret whose owner is gone is read only where the owner's token can be (ADR 0009, 2026-11-30)", () => {
+    /** A Secret with `fields` token-shaped values besides `token`. */
+    const crowded = (name: string, fields: number, token?: string): Secret =>
+      ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: 'agents', uid: `uid-${name}` },
+        data: Object.fromEntries([
+          ...Array.from({ length: fields }, (_, i) => [
+            `f${i}`,
+            Buffer.from(`printable_value_number_${String(i).padStart(8, '0')}`).toString('base64'),
+          ]),
+          ...(token === undefined ? [] : [['token', Buffer.from(token).toString('base64')]]),
+        ]),
+      }) as Secret;
+
+    it('an unknown owner: only the default token field, only a token-shaped value', () => {
+      const owners = new Map([
+        ['many', [owner('0c6e1f2a-unknown', 'ghost')]],
+        ['junk', [owner('0c6e1f2a-unknown', 'ghost')]],
+      ]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const revoked = tracker.revokedBy(
+        update(set([], [crowded('many', 15_000, A), crowded('junk', 100, 'short')])),
+        3,
+      );
+      expect(revoked).toEqual([{ digest: tokenDigest(A), vaultKey: 'agents/ghost', at: 3 }]);
+    });
+
+    it("a known owner: its token as last seen and what its field holds now, whatever the field's name", () => {
+      const owners = new Map([['a-token', [owner('uid-a', 'a')]]]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const a = key('a', 'uid-a', { name: 'a-token', key: 'apiToken' });
+      const before: Secret = {
+        ...secret('a-token', A),
+        data: { apiToken: Buffer.from(A).toString('base64') },
+      };
+      tracker.remember(set([a], [before]));
+      // The key went without a delete the operator saw, and its field was rewritten meanwhile.
+      const after: Secret = {
+        ...crowded('a-token', 50),
+        data: { apiToken: Buffer.from(B).toString('base64') },
+      };
+      const revoked = tracker.revokedBy(update(set([], [after])), 9);
+      expect(revoked).toEqual([
+        { digest: tokenDigest(A), vaultKey: 'agents/a', at: 9 },
+        { digest: tokenDigest(B), vaultKey: 'agents/a', at: 9 },
+      ]);
+    });
+
+    it('only a controlling ownerReference to a keybrake.dev VaultKey, not a live one of the namespace', () => {
+      const owners = new Map<string, unknown>([
+        ['not-controller', [{ ...owner('uid-x', 'x'), controller: false }]],
+        ['other-kind', [{ ...owner('uid-x', 'x'), kind: 'Deployment' }]],
+        ['other-group', [{ ...owner('uid-x', 'x'), apiVersion: 'evil.example/v1' }]],
+        ['live-owner', [owner('uid-b', 'b')]],
+      ]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const secrets = [...owners.keys()].map((name) => secret(name, A));
+      expect(tracker.revokedBy(update(set([key('b', 'uid-b')], secrets)), 1)).toEqual([]);
+    });
+
+    it('names an owner the ledger line cannot carry by its uid, never by what the reference says', () => {
+      const owners = new Map([
+        ['a', [owner('0c6e1f2a-0000', `x\n${tokenDigest(B)} 0 agents/victim`)]],
+        ['b', [owner('uid with space\n', 'also bad')]],
+      ]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const revoked = tracker.revokedBy(update(set([], [secret('a', A), secret('b', B)])), 1);
+      expect(revoked.map((r) => r.vaultKey)).toEqual(['agents/uid-0c6e1f2a-0000', 'agents/unknown-owner']);
+    });
+
+    it('reads each Secret object once, however many updates carry it', () => {
+      const owners = new Map([['many', [owner('0c6e1f2a-unknown', 'ghost')]]]);
+      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const many = crowded('many', 1_000, A);
+      const data = many.data;
+      let reads = 0;
+      Object.defineProperty(many, 'data', {
+        get: () => {
+          reads++;
+          return data;
+        },
+      });
+      const first = tracker.revokedBy(update(set([], [many])), 1);
+      const readsOnce = reads;
+      for (let i = 0; i < 5; i++)
+        expect(tracker.revokedBy(update(set([], [many])), 2 + i)).toEqual([{ ...first[0], at: 2 + i }]);
+      expect(reads).toBe(readsOnce);
+    });
+  });
 });

@@ -1,12 +1,12 @@
 import { ByNamespace } from '../api/by-namespace.ts';
 import type { ResourceSet } from '../api/resource-set.ts';
-import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
+import { DEFAULT_TOKEN_FIELD, type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import { isAcceptableToken } from '../compiler/compile.ts';
 import { ObjectMemo } from '../memo.ts';
 import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import type { RevocationEntry } from './revocations.ts';
-import { owningVaultKey } from './tokens.ts';
+import { type OwnerReference, owningVaultKey } from './tokens.ts';
 
 /**
  * What a change revokes (ADR 0009), worked out before the change is compiled: the token each deleted
@@ -20,6 +20,11 @@ import { owningVaultKey } from './tokens.ts';
  * (TokenConflict) and deleting it revokes nothing, or anyone allowed to create VaultKeys could revoke
  * their neighbours' tokens. Two keys whose own Secrets hold the same value both hold it: deleting
  * either revokes it (fail closed; only someone who knows the token can set that up).
+ *
+ * A Secret whose owner is gone is read only where the owner's token can be: the field the owner
+ * named when the operator last saw it, and the field the operator mints into by default, and only a
+ * value shaped like a token the compiler would serve. A Secret anyone may create (any owner uid, any
+ * number of fields) so adds at most two entries to the ledger, and each Secret object is read once.
  */
 export interface RevokeOnDelete {
   /** The revocations `update` brings, stamped `at` (epoch ms). */
@@ -34,6 +39,13 @@ export interface RevokeOnDelete {
 interface Held {
   readonly entry: RevocationEntry;
   readonly field: string;
+}
+
+/** What an orphaned Secret object revokes, for the owner and the owner's last known token it was read with. */
+interface OrphanTokens {
+  readonly owner: string;
+  readonly known: Held | undefined;
+  readonly entries: readonly RevocationEntry[];
 }
 
 /**
@@ -51,6 +63,8 @@ export function createRevokeOnDelete(
   const digests = new ObjectMemo<Secret, Map<string, string | null>>('token digests');
   // Per VaultKey object: its token Secret when last remembered, and what it held of it.
   const entries = new ObjectMemo<VaultKey, { secret: Secret; held: Held | undefined }>('revocation entry');
+  // Per orphaned Secret object (a new resourceVersion is a new object): what it revokes.
+  const orphans = new ObjectMemo<Secret, OrphanTokens>('orphan tokens');
   // Per set: uid → namespace of every VaultKey in it, valid or rejected (both still own their Secrets).
   const liveKeys = new ObjectMemo<ResourceSet, Map<string, string>>('live VaultKeys');
 
@@ -80,6 +94,24 @@ export function createRevokeOnDelete(
     }
     return digest;
   };
+  const orphanTokens = (secret: Secret, owner: OwnerReference & { uid: string }, known: Held | undefined) => {
+    const memo = orphans.get(secret);
+    if (memo?.owner === owner.uid && memo.known === known) return memo.entries;
+    const ns = secret.metadata.namespace!;
+    const vaultKey = known?.entry.vaultKey ?? `${ns}/${ownerLabel(owner)}`;
+    const found = new Map<string, RevocationEntry>();
+    if (known) found.set(known.entry.digest, known.entry);
+    for (const field of new Set([known?.field ?? DEFAULT_TOKEN_FIELD, DEFAULT_TOKEN_FIELD])) {
+      const token = secretValue(secret, field)?.trim();
+      if (!token || !isAcceptableToken(token)) continue;
+      const digest = tokenDigest(token);
+      if (!found.has(digest)) found.set(digest, { digest, vaultKey, at: 0 });
+    }
+    const result = [...found.values()];
+    orphans.set(secret, { owner: owner.uid, known, entries: result });
+    return result;
+  };
+
   return {
     revokedBy(update, at) {
       // By digest: a deleted key's Secret is orphaned by the same update.
@@ -97,11 +129,9 @@ export function createRevokeOnDelete(
         const owner = ownerOf(ns, secret.metadata.name);
         // An ownerReference names an object of the Secret's own namespace (as the garbage collector reads it).
         if (owner?.uid === undefined || live.get(owner.uid) === ns) continue;
-        for (const field of Object.keys({ ...secret.data, ...secret.stringData })) {
-          const token = secretValue(secret, field)?.trim();
-          if (token && isAcceptableToken(token))
-            add({ digest: tokenDigest(token), vaultKey: `${ns}/${owner.name ?? owner.uid}`, at });
-        }
+        const last = held.get(owner.uid);
+        const known = last?.entry.vaultKey.startsWith(`${ns}/`) ? last : undefined;
+        for (const e of orphanTokens(secret, owner as OwnerReference & { uid: string }, known)) add(e);
       }
       return [...out.values()];
     },
@@ -138,4 +168,17 @@ export function createRevokeOnDelete(
       return held.get(uid)?.entry;
     },
   };
+}
+
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const UID = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * The owner as a ledger line and a status message name it. The API server only requires an
+ * ownerReference's name and uid to be non-empty, and a ledger line is split on whitespace: anything
+ * but an object name or a uid-like string is not written.
+ */
+function ownerLabel(owner: OwnerReference & { uid: string }): string {
+  if (owner.name !== undefined && OBJECT_NAME.test(owner.name)) return owner.name;
+  return UID.test(owner.uid) ? `uid-${owner.uid}` : 'unknown-owner';
 }

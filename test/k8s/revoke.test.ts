@@ -131,9 +131,9 @@ async function measure(
   return trials;
 }
 
-/** Applies TRIALS VaultKeys named `<prefix>-<i>` and waits until every proxy allows every one. */
-async function createKeys(prefix: string): Promise<{ name: string; token: string }[]> {
-  const names = Array.from({ length: TRIALS }, (_, i) => `${prefix}-${i}`);
+/** Applies `count` VaultKeys named `<prefix>-<i>` and waits until every proxy allows every one. */
+async function createKeys(prefix: string, count = TRIALS): Promise<{ name: string; token: string }[]> {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   await kubectl(['apply', '-f', '-'], names.map((n) => stripeVaultKey(n, 'support-bot')).join('---\n'));
   const keys = await Promise.all(names.map(async (name) => ({ name, token: await mintedToken(name) })));
   for (const key of keys) await allowedEverywhere(key.token);
@@ -573,7 +573,7 @@ stringData: { token: ${byo} }
   });
 });
 
-describe('only a key that held a token revokes it (ADR 0009, 2026-11-30)', () => {
+describe('only a key that held a token revokes it, and only what a token can be is read (ADR 0009, 2026-11-30)', () => {
   it("deleting a key that pointed at another key's token Secret leaves the owner's token served", async () => {
     await kubectl(['apply', '-f', '-'], stripeVaultKey('bot', 'support-bot'));
     const token = await mintedToken('bot');
@@ -595,5 +595,86 @@ describe('only a key that held a token revokes it (ADR 0009, 2026-11-30)', () =>
     expect(await mintedToken('bot')).toBe(token);
     expect(await ledger()).not.toContain(sha256(token));
     expect(await readyReason('bot')).toBe('Active');
+  });
+
+  it('a Secret of 15 000 token-shaped fields owned by a VaultKey that never existed adds one ledger line', async () => {
+    /** Every ledger line, over the whole ConfigMap series. */
+    const ledgerLines = async () =>
+      (
+        await cp.kubectl([
+          'get',
+          'configmap',
+          '-n',
+          SYSTEM_NS,
+          '-l',
+          'keybrake.dev/revocations=true',
+          '-o',
+          'jsonpath={range .items[*]}{.data.revoked}{end}',
+        ])
+      ).stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+    const ORPHANS = 5;
+    const FIELDS = 15_000;
+    const owner = (j: number) => `orphan-owner-${j}`;
+    const minted = (j: number) => `orphan_secret_token_value_${j}_0123456789`;
+
+    // Suspensions before and after, reported rather than asserted (a shared machine).
+    const suspend = async (prefix: string) =>
+      summarize(
+        prefix,
+        await measure(await createKeys(prefix, 10), 'key_suspended', (name) =>
+          timedKubectl(['patch', 'vaultkey', name, '--type=merge', '-p', '{"spec":{"suspended":true}}']),
+        ),
+      );
+    const before = await suspend('sus-no-orphans');
+
+    // What a tenant allowed only to create Secrets can write (create: no last-applied copy, under 1 MiB).
+    for (let j = 0; j < ORPHANS; j++) {
+      const data: Record<string, string> = { token: minted(j) };
+      for (let f = 0; f < FIELDS; f++)
+        data[`f${f}`] = `orphan-field-${String(j * FIELDS + f).padStart(11, '0')}`;
+      await kubectl(
+        ['create', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: `orphan-${j}`,
+            labels: { 'keybrake.dev/secret': 'true' },
+            ownerReferences: [
+              {
+                apiVersion: 'keybrake.dev/v1alpha1',
+                kind: 'VaultKey',
+                name: owner(j),
+                uid: crypto.randomUUID(),
+                controller: true,
+              },
+            ],
+          },
+          stringData: data,
+        }),
+      );
+    }
+    // Fail closed all the same: the field the operator mints into is revoked, as for a key deleted
+    // while no operator watched.
+    await until(
+      async () => {
+        const lines = await ledgerLines();
+        return Array.from({ length: ORPHANS }, (_, j) => sha256(minted(j))).every((d) =>
+          lines.some((l) => l.startsWith(d)),
+        );
+      },
+      20_000,
+      'the orphaned tokens on record',
+    );
+    const orphanLines = (await ledgerLines()).filter((l) => l.includes(` ${TENANT}/orphan-owner-`));
+    expect(orphanLines).toHaveLength(ORPHANS);
+
+    const after = await suspend('sus-orphans');
+    console.log(
+      `[revoke] suspend p50/p99 (ms) without orphan Secrets ${before.p50AllMs}/${before.p99AllMs}, with ${ORPHANS} of ${FIELDS} fields ${after.p50AllMs}/${after.p99AllMs}`,
+    );
+    await kubectl(['delete', 'secret', ...Array.from({ length: ORPHANS }, (_, j) => `orphan-${j}`)]);
   });
 });

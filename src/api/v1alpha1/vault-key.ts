@@ -3,6 +3,9 @@ import { TOKEN_PREFIX_PATTERN } from '../../tokens/token.ts';
 import { API_VERSION, ConditionSchema, ObjectMetaSchema, ObjectName, Timestamp } from './meta.ts';
 import { UsdAmount, VendorSchema } from './spend-policy.ts';
 
+/** The token Secret field when tokenSecretRef names none: where the operator mints a key's token. */
+export const DEFAULT_TOKEN_FIELD = 'token';
+
 const SecretKeyName = z
   .string()
   .min(1)
@@ -27,7 +30,7 @@ export const VaultKeySpecSchema = z
     tokenSecretRef: z
       .strictObject({
         name: ObjectName,
-        key: SecretKeyName.default('token'),
+        key: SecretKeyName.default(DEFAULT_TOKEN_FIELD),
       })
       .describe('Secret where the vault token lives; the operator mints it when absent.'),
     tokenPrefix: z
