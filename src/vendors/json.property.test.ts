@@ -13,12 +13,17 @@ import { foldName, isMethodOverride } from './names.ts';
 const limits = { maxBytes: 1 << 20, maxDepth: 64, maxParams: 100_000 };
 const RUNS = { numRuns: 500 };
 
-/** Whether some object in the value has two keys equal ignoring case, or a top-level `_method`. */
+/** Keys refused wherever they stand: readers that merge into plain objects, or repair lone surrogates, read them otherwise. */
+const FORBIDDEN_KEY = (k: string) =>
+  k === '__proto__' || k === 'constructor' || k === 'prototype' || !k.isWellFormed();
+
+/** Whether some object in the value has two keys equal ignoring case, a forbidden key, or a top-level `_method`. */
 function ambiguous(value: unknown, top = true): boolean {
   if (Array.isArray(value)) return value.some((v) => ambiguous(v, false));
   if (typeof value !== 'object' || value === null) return false;
   const keys = Object.keys(value);
   if (top && keys.some(isMethodOverride)) return true;
+  if (keys.some(FORBIDDEN_KEY)) return true;
   if (new Set(keys.map(foldName)).size !== keys.length) return true;
   return Object.values(value).some((v) => ambiguous(v, false));
 }
