@@ -129,10 +129,13 @@ export class Denial {
   readonly reason: DenyReason;
   /** Overrides the registry message; must never contain a token, key or body. */
   readonly message?: string;
+  /** The operation refused, when it was known (a credential operation): for the audit record. */
+  readonly operation?: string;
 
-  constructor(reason: DenyReason, message?: string) {
+  constructor(reason: DenyReason, message?: string, operation?: string) {
     this.reason = reason;
     if (message !== undefined) this.message = message;
+    if (operation !== undefined) this.operation = operation;
   }
 }
 

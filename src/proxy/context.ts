@@ -91,6 +91,8 @@ export interface CallContext {
   params: Params | null;
   // price, and the cost lookup when the price lives upstream
   op: Operation | null;
+  /** The operation a price-stage denial named (a credential operation), when there is no `op`. */
+  operationId: string | null;
   // lease: the objects this call holds, released after settle; the call rate it already counted
   leases: HeldLeases | null;
   rateCounted: boolean;
@@ -133,6 +135,7 @@ export function newContext(call: IncomingCall): CallContext {
     runKey: null,
     params: null,
     op: null,
+    operationId: null,
     leases: null,
     rateCounted: false,
     reservation: null,

@@ -194,6 +194,7 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
   });
   const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
   const { store, calls } = countingStore(memory);
+  const audit = memoryAuditSink();
   const sent: string[] = [];
   const upstreams: Upstreams = {
     forward: async (req) => {
@@ -208,7 +209,7 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
     upstreams,
     counters: store,
     clock,
-    audit: memoryAuditSink(),
+    audit,
     metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
     log: silentLogger(),
     parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
@@ -226,7 +227,7 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
       body: Buffer.from(c.body ?? ''),
     });
   const spentToday = () => memory.used('agents/a', 'day:2026-11-26');
-  return { call, sent, calls, clock, memory, spentToday };
+  return { call, sent, calls, clock, memory, spentToday, audit };
 }
 
 const json = (status: number, body: unknown): UpstreamResponse => ({
@@ -266,6 +267,19 @@ const stripeLike: Upstream = async (req) => {
 };
 
 const decision = (res: { headers: Record<string, string | string[]> }) => res.headers['keybrake-decision'];
+
+// From a new-user walkthrough: the audit record of a refused credential operation named none.
+describe('pipeline: a refused operation Keybrake recognised is named in the audit record', () => {
+  it('names the credential operation it refused', async () => {
+    const { call, sent, audit } = stripeProxy({}, stripeLike);
+    const res = await call({ path: '/v1/apps/secrets', body: 'name=x&payload=y&scope[type]=account' });
+    expect(res.headers['keybrake-decision']).toBe(decisionHeader('credential_operation'));
+    expect(sent).toEqual([]);
+    expect(audit.records).toMatchObject([
+      { reason: 'credential_operation', operation: 'stripe.apps.secrets.create' },
+    ]);
+  });
+});
 
 describe('pipeline: a replay is only a replay (ADR 0007 §4)', () => {
   const charge = (body: string, headers: Record<string, string> = {}, path = '/v1/charges'): StripeCall => ({

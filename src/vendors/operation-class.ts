@@ -1,4 +1,4 @@
-import { type Denial, deny } from '../decision/reasons.ts';
+import { Denial } from '../decision/reasons.ts';
 import type { CatalogClass, Operation, Parties } from './types.ts';
 
 /**
@@ -9,16 +9,18 @@ import type { CatalogClass, Operation, Parties } from './types.ts';
  */
 
 export function sensitiveDenial(id: string): Denial {
-  return deny(
+  return new Denial(
     'credential_operation',
     `${id} reveals, mints or deletes a credential, or changes who can access the account: Keybrake never forwards it.`,
+    id,
   );
 }
 
 export function unpricedRuleDenial(id: string, rule: string): Denial {
-  return deny(
+  return new Denial(
     'price_unknown',
     `Keybrake cannot price ${id} yet (pricing rule "${rule}"), so it is not allowed.`,
+    id,
   );
 }
 

@@ -13,7 +13,11 @@ import { canonicalObject, FALLBACK_LEASE_TTL_MS, leaseAccount } from './lease.ts
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
 export const price: Stage = (ctx) => {
   const op = ctx.adapter!.price(ctx.req!, ctx.params!, ctx.key!);
-  if (isDenial(op)) return op;
+  if (isDenial(op)) {
+    // A refused operation Keybrake recognised is still named in the audit record.
+    ctx.operationId = op.operation ?? null;
+    return op;
+  }
   ctx.op = op;
   return undefined;
 };
