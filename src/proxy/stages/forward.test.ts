@@ -89,46 +89,42 @@ describe('forward', () => {
 
 // Found by a new-user walkthrough: a call whose vendor host did not resolve used up the cap.
 describe('forward: a call that never left this proxy', () => {
-  it('gives its reservation back and counts nothing', async () => {
-    const { ctx, deps } = callAnswered(new UnsentDenial('upstream_unavailable', 'not reached (ENOTFOUND)'));
+  /** A $5 call reserved on a memory store, sent upstream where it fails with `failure`. */
+  async function reservedCall(failure: Denial) {
+    const { ctx, deps } = callAnswered(failure);
     const store = new MemoryCounterStore({ clock: fixedClock('2026-11-30T12:00:00Z'), sweepIntervalMs: 0 });
-    const window = {
+    const day = {
       kind: 'day',
       bucket: 'day:2026-11-30',
       limit: 10 * USD,
       amount: 5 * USD,
       ttlSeconds: 60,
     } as const;
-    const reserved = await store.reserve({ scope: 'vk', windows: [window], now: 0 });
+    const reserved = await store.reserve({ scope: 'vk', windows: [day], now: 0 });
     if (!reserved.ok) throw new Error('expected ok');
     ctx.reservation = reserved.reservation;
     ctx.op = { costMicros: 5 * USD } as CallContext['op'];
     ctx.countedMicros = 5 * USD;
-    Object.assign(deps, { counters: store });
     ctx.sent = true;
+    Object.assign(deps, { counters: store });
+    return { ctx, deps, spent: () => store.used('vk', 'day:2026-11-30') };
+  }
+
+  it('gives its reservation back and counts nothing', async () => {
+    const { ctx, deps, spent } = await reservedCall(
+      new UnsentDenial('upstream_unavailable', 'not reached (ENOTFOUND)'),
+    );
     expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_unavailable' });
     expect(ctx.sent).toBe(false);
     expect(ctx.countedMicros).toBe(0);
-    expect(await store.used('vk', 'day:2026-11-30')).toBe(0);
+    expect(await spent()).toBe(0);
   });
 
   it('keeps the reservation of a call the vendor may have received', async () => {
-    const { ctx, deps } = callAnswered(deny('upstream_unavailable'));
-    const store = new MemoryCounterStore({ clock: fixedClock('2026-11-30T12:00:00Z'), sweepIntervalMs: 0 });
-    const window = {
-      kind: 'day',
-      bucket: 'day:2026-11-30',
-      limit: 10 * USD,
-      amount: 5 * USD,
-      ttlSeconds: 60,
-    } as const;
-    const reserved = await store.reserve({ scope: 'vk', windows: [window], now: 0 });
-    if (!reserved.ok) throw new Error('expected ok');
-    ctx.reservation = reserved.reservation;
-    Object.assign(deps, { counters: store });
-    ctx.sent = true;
+    const { ctx, deps, spent } = await reservedCall(deny('upstream_unavailable'));
     expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_unavailable' });
     expect(ctx.sent).toBe(true);
-    expect(await store.used('vk', 'day:2026-11-30')).toBe(5 * USD);
+    expect(ctx.countedMicros).toBe(5 * USD);
+    expect(await spent()).toBe(5 * USD);
   });
 });
