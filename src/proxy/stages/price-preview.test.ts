@@ -1,16 +1,7 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fixedClock } from '../../clock.ts';
-import { MemoryCounterStore } from '../../counters/memory-store.ts';
-import { loadExchangeRates } from '../../money/exchange-rates.ts';
-import { SnapshotHolder } from '../../snapshot/holder.ts';
+import { reasonOf, type StripeUpstream, stripePipeline } from '../../../test/fixtures/stripe-pipeline.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { memoryAuditSink } from '../../telemetry/audit.ts';
-import { silentLogger } from '../../telemetry/logger.ts';
-import { createProxyMetrics } from '../../telemetry/metrics.ts';
-import { createStripeAdapter } from '../../vendors/stripe/index.ts';
-import { createPipeline } from '../pipeline.ts';
-import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
+import type { ForwardRequest, UpstreamResponse } from '../upstreams.ts';
 import { leaseAccount } from './lease.ts';
 
 // A lookup may be a preview (CostLookup.method = POST, with a form body): through the real pipeline
@@ -50,75 +41,14 @@ function stripeLike(previewStatus = 200) {
   };
 }
 
-function proxy(
-  upstream: (req: ForwardRequest) => UpstreamResponse | Promise<UpstreamResponse>,
-  policy: Partial<CompiledPolicy> = {},
-) {
-  const clock = fixedClock('2026-11-29T12:00:00Z');
-  const snapshots = new SnapshotHolder(clock);
-  snapshots.apply({
-    version: 1,
-    compiledAt: clock.now(),
-    keys: new Map([
-      [
-        createHash('sha256').update(TOKEN).digest('hex'),
-        {
-          uid: 'agents/billing',
-          namespace: 'agents',
-          name: 'billing',
-          vendor: 'stripe',
-          tokenFingerprint: 'kb_stripe_…test',
-          upstream: { kind: 'bearer', token: REAL },
-          suspended: false,
-          policy: {
-            ref: 'agents/caps',
-            limits: { perDayMicros: 100_000_000 },
-            timezone: 'UTC',
-            readsWhenStoreDown: true,
-            ...policy,
-          },
-        },
-      ],
-    ]),
+function proxy(upstream: StripeUpstream, policy: Partial<CompiledPolicy> = {}) {
+  return stripePipeline({
+    token: TOKEN,
+    upstream,
+    policy: { limits: { perDayMicros: 100_000_000 }, ...policy },
+    now: '2026-11-29T12:00:00Z',
   });
-  const sent: ForwardRequest[] = [];
-  const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
-  const audit = memoryAuditSink();
-  const upstreams: Upstreams = {
-    forward: async (req) => {
-      sent.push(req);
-      return upstream(req);
-    },
-    close: async () => {},
-  };
-  const handle = createPipeline({
-    snapshots,
-    vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
-    upstreams,
-    counters: memory,
-    clock,
-    audit,
-    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
-    log: silentLogger(),
-    parseLimits: { maxBytes: 65_536, maxDepth: 8, maxParams: 512 },
-    leaseTtlMs: 35_000,
-  });
-  const call = (method: string, path: string, form = '', headers: Record<string, string> = {}) =>
-    handle({
-      method,
-      url: `/stripe${path}`,
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        ...(form !== '' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        ...headers,
-      },
-      body: Buffer.from(form),
-    });
-  return { call, sent, audit, memory };
 }
-
-const reasonOf = (res: { headers: Record<string, string | string[]> }) =>
-  /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
 
 describe('price stage: a preview lookup (POST)', () => {
   it('prices a subscription update by the invoice preview, then forwards the update', async () => {

@@ -1,15 +1,6 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fixedClock } from '../../clock.ts';
-import { MemoryCounterStore } from '../../counters/memory-store.ts';
-import { loadExchangeRates } from '../../money/exchange-rates.ts';
-import { createPipeline } from '../../proxy/pipeline.ts';
-import type { ForwardRequest, UpstreamResponse, Upstreams } from '../../proxy/upstreams.ts';
-import { SnapshotHolder } from '../../snapshot/holder.ts';
-import { memoryAuditSink } from '../../telemetry/audit.ts';
-import { silentLogger } from '../../telemetry/logger.ts';
-import { createProxyMetrics } from '../../telemetry/metrics.ts';
-import { createStripeAdapter } from './index.ts';
+import { reasonOf, stripePipeline } from '../../../test/fixtures/stripe-pipeline.ts';
+import type { ForwardRequest, UpstreamResponse } from '../../proxy/upstreams.ts';
 
 // Subscriptions Stripe charges later on its own, with no call through Keybrake (a trial, a later
 // billing anchor, a schedule's trial or sent first phase, a switch to automatic collection): through
@@ -51,67 +42,17 @@ function stripeLike(req: ForwardRequest): UpstreamResponse {
 }
 
 function proxy() {
-  const clock = fixedClock('2026-11-30T12:00:00Z');
-  const snapshots = new SnapshotHolder(clock);
-  snapshots.apply({
-    version: 1,
-    compiledAt: clock.now(),
-    keys: new Map([
-      [
-        createHash('sha256').update(TOKEN).digest('hex'),
-        {
-          uid: 'agents/billing',
-          namespace: 'agents',
-          name: 'billing',
-          vendor: 'stripe',
-          tokenFingerprint: 'kb_stripe_…test',
-          upstream: { kind: 'bearer', token: 'sk_test_real' },
-          suspended: false,
-          policy: {
-            ref: 'agents/caps',
-            limits: { perDayMicros: 200_000_000 },
-            timezone: 'UTC',
-            readsWhenStoreDown: true,
-          },
-        },
-      ],
-    ]),
+  const { call, sent } = stripePipeline({
+    token: TOKEN,
+    upstream: stripeLike,
+    policy: { limits: { perDayMicros: 200_000_000 } },
+    now: '2026-11-30T12:00:00Z',
   });
-  const sent: ForwardRequest[] = [];
-  const upstreams: Upstreams = {
-    forward: async (req) => {
-      sent.push(req);
-      return stripeLike(req);
-    },
-    close: async () => {},
-  };
-  const handle = createPipeline({
-    snapshots,
-    vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
-    upstreams,
-    counters: new MemoryCounterStore({ clock, sweepIntervalMs: 0 }),
-    clock,
-    audit: memoryAuditSink(),
-    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
-    log: silentLogger(),
-    parseLimits: { maxBytes: 65_536, maxDepth: 8, maxParams: 512 },
-    leaseTtlMs: 35_000,
-  });
-  const call = (method: string, path: string, form: string) =>
-    handle({
-      method,
-      url: `/stripe${path}`,
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: Buffer.from(form),
-    });
   /** The calls that reached Stripe itself, price lookups left out. */
   const forwarded = () =>
     sent.map((r) => `${r.method} ${r.pathAndQuery}`).filter((route) => route !== PREVIEW);
   return { call, forwarded };
 }
-
-const reasonOf = (res: { headers: Record<string, string | string[]> }) =>
-  /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
 
 const SCHEDULE =
   'customer=cus_1&start_date=now&phases[0][items][0][price]=price_90usd&phases[0][duration][interval]=day&phases[0][duration][interval_count]=1&phases[1][items][0][price]=price_90usd';
