@@ -31,7 +31,7 @@ const SEMICOLON =
 
 const RAW_SPACE_OR_CONTROL = /[\x00-\x20\x7f]/;
 const RAW_SPACE =
-  'A raw space or control character is not accepted in form data: servers split and strip them differently. Percent-encode it (a space as + or %20).';
+  'A raw space or control character is not accepted in form data: servers split and strip them differently. Percent-encode it (a space as + or %20; with curl, --data-urlencode).';
 
 /** Stripe's reading: nested brackets, lists only as `a[]` or `a[0]`. */
 export function parseForm(body: string, limits: ParseLimits): Params | Denial {
