@@ -131,7 +131,9 @@ export async function policyCheck(
   opts: { clock?: Clock; defaultNamespace?: string } = {},
 ): Promise<{ ok: boolean; lines: string[] }> {
   const loaded = await loadManifests(paths);
+  // Files are read as serve reads them: a uid in a file (copied from the cluster) is ignored.
   const { set, errors } = validate(loaded.documents, {
+    ignoreUid: true,
     ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
   });
   const allErrors = [...loaded.errors, ...errors];
@@ -193,7 +195,7 @@ export async function explainPolicy(
   const ref = `${namespace}/${name}`;
 
   const loaded = await loadManifests(paths);
-  const first = validate(loaded.documents);
+  const first = validate(loaded.documents, { ignoreUid: true });
   const declared = first.set.keys.find((k) => k.metadata.namespace === namespace && k.metadata.name === name);
   const rejected = first.set.rejected.find(
     (r) => r.kind === 'VaultKey' && r.namespace === namespace && r.name === name,
@@ -214,7 +216,7 @@ export async function explainPolicy(
   const placeholders = placeholderSecrets(first.set, declared.spec, namespace!, target);
   const set =
     placeholders.length > 0
-      ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)]).set
+      ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)], { ignoreUid: true }).set
       : first.set;
   notes.push(...placeholders.map((p) => p.note));
   const { snapshot, statuses } = compile(set, { version: 0, clock });

@@ -602,9 +602,6 @@ function sharingKeys(
   return out;
 }
 
-const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
-
-/** The `capPerDayUsd` a key's status shows, formatted once per policy. */
 /**
  * TokenConflict's message: the keys of the key's own namespace by name, the others only counted. A
  * status is read by its namespace's tenant, who may have set the token to learn whether some other
@@ -620,6 +617,9 @@ function tokenConflictMessage(namespace: string, others: readonly CompiledKey[])
   return `The same token is used by ${named.join(', ')}; none of them is served.`;
 }
 
+const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
+
+/** The `capPerDayUsd` a key's status shows, formatted once per policy. */
 function capOf(policy: CompiledPolicy): { capPerDayUsd?: string } {
   let cap = caps.get(policy);
   if (!cap) {

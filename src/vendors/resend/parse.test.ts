@@ -61,6 +61,11 @@ describe('parseResend', () => {
     ['a Bcc custom header', '{"to":"a@x.com","headers":{"Bcc":"evil@x.com"}}', 'body_invalid'],
     ['a reply-to custom header in a batch', '[{"to":"a","headers":{" REPLY-TO":"e"}}]', 'body_invalid'],
     ['a __proto__ member', '{"to":"a@x.com","__proto__":{"bcc":"evil@x.com"}}', 'body_invalid'],
+    [
+      'a Bcc in custom Headers spelt with a capital',
+      '{"to":"a@x.com","Headers":{"Bcc":"evil@x.com"}}',
+      'body_invalid',
+    ],
   ])('refuses %s', (_name, text, reason) => {
     expect(parse(text)).toMatchObject({ reason });
   });

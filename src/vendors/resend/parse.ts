@@ -58,8 +58,8 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   return deny('body_invalid', 'The request body must be a JSON object or array.');
 }
 
-/** The address fields the allowlists read, in the only spelling Resend declares. */
-const PARTY_FIELDS: ReadonlySet<string> = new Set(['to', 'cc', 'bcc', 'from', 'reply_to']);
+/** The address fields the allowlists read, and `headers` (checked for address headers), in the only spelling Resend declares. */
+const PARTY_FIELDS: ReadonlySet<string> = new Set(['to', 'cc', 'bcc', 'from', 'reply_to', 'headers']);
 
 /**
  * Message headers that name senders or recipients. Resend takes custom `headers` into the message;
