@@ -5,6 +5,7 @@ import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
+import { withoutTokenShapes } from '../../tokens/redact.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 
 /**
@@ -38,7 +39,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
       'keybrake.operation': ctx.op?.id ?? ctx.operationId ?? '',
       'keybrake.vault_key': vaultKey ?? '',
       'keybrake.cost_usd': costUsd,
-      ...(ctx.runId ? { 'keybrake.run_id': ctx.runId } : {}),
+      ...(ctx.runId ? { 'keybrake.run_id': withoutTokenShapes(ctx.runId) } : {}),
       ...(upstream !== null ? { 'http.response.status_code': upstream.status } : {}),
     });
   }
@@ -49,9 +50,10 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     vaultKey,
     vendor: ctx.vendor,
     method: ctx.method,
-    path: ctx.path,
+    // A Keybrake key an agent pasted into the path is recorded by its fingerprint (ADR 0007 §1).
+    path: withoutTokenShapes(ctx.path),
     operation: ctx.op?.id ?? ctx.operationId,
-    runId: ctx.runId,
+    runId: ctx.runId === null ? null : withoutTokenShapes(ctx.runId),
     decision,
     reason,
     costUsd,

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
-import { withoutToken, withoutTokenShapes } from '../../tokens/redact.ts';
+import { holdsTokenShape, withoutToken } from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -74,26 +74,20 @@ export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
   const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
-  if (isDenial(caller)) {
-    ctx.path = withoutTokenShapes(ctx.path);
-    return caller;
-  }
+  if (isDenial(caller)) return caller;
   const { key, run, token } = caller;
   ctx.key = key;
   ctx.policy = key.policy;
   // The credential belongs in Authorization only: in the target it would reach the vendor and the
   // audit stream, in a run id every record and span of the run (ADR 0007 §1).
-  if (ctx.path.includes(token) || ctx.call.url.includes(token)) {
+  if (carries(ctx.call.url, token) || holdsTokenShape(ctx.call.url)) {
     ctx.path = withoutToken(ctx.path, token);
-    return deny(
-      'path_invalid',
-      'The request target carries the vault key itself; send it only as the credential.',
-    );
+    return deny('path_invalid', 'The request target carries a Keybrake key; send it only as the credential.');
   }
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
   if (isDenial(runId)) return runId;
-  if (runId?.includes(token)) {
-    return deny('run_id_invalid', 'A run id must not carry the vault key itself.');
+  if (runId !== undefined && (runId.includes(token) || holdsTokenShape(runId))) {
+    return deny('run_id_invalid', 'A run id must not carry a Keybrake key.');
   }
   if (run) {
     if (runId !== undefined && runId !== run.runId)
@@ -114,3 +108,14 @@ export const authenticate: Stage = (ctx, deps) => {
   ctx.runId = runId ?? null;
   return undefined;
 };
+
+/** Whether the request target carries `token`, as it is or percent-encoded. */
+function carries(target: string, token: string): boolean {
+  if (target.includes(token)) return true;
+  if (!target.includes('%')) return false;
+  try {
+    return decodeURIComponent(target).includes(token);
+  } catch {
+    return false;
+  }
+}

@@ -1,6 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
-import { withoutTokenShapes } from '../../tokens/redact.ts';
 import { TWILIO_API_HOSTS } from '../../vendors/twilio/operations.ts';
 import type { Stage } from '../context.ts';
 
@@ -107,8 +106,7 @@ export const route: Stage = (ctx, deps) => {
   const { call } = ctx;
   const r = resolveRoute(call.url, call.portVendor);
   if (isDenial(r)) {
-    // Recorded as given, but for a credential pasted into it (there is no key to know it by yet).
-    ctx.path = withoutTokenShapes(call.url.split('?', 1)[0] ?? '');
+    ctx.path = call.url.split('?', 1)[0] ?? '';
     // Behind a vendor's prefix the refusal still speaks that vendor's format (and is counted for it).
     ctx.vendor ??= prefixVendor(call.url);
     return r;
