@@ -36,6 +36,11 @@ describe('contactParties', () => {
       Participant: '{"messaging_binding":{"address":"+14155550100","proxy_address":"+14155550199"}}',
     });
     expect(conversation.recipients).toEqual(['+14155550100']);
+    // Second probe round: a Proxy session created with its participants.
+    const session = contactParties('twilio.proxy.v1.create_session', {
+      Participants: ['{"Identifier":"+33612345678","FriendlyName":"x"}'],
+    });
+    expect(session.recipients).toEqual(['+33612345678']);
   });
 
   it.each([
@@ -44,6 +49,8 @@ describe('contactParties', () => {
     ['a binding that is not JSON', 'twilio.notify.v1.create_notification', { ToBinding: 'nope' }],
     ['a binding without an address', 'twilio.notify.v1.create_notification', { ToBinding: '{"address":1}' }],
     ['a Flex interaction channel', 'twilio.flex_api.v1.create_interaction', { Channel: '{}' }],
+    // Second probe round: a Proxy session's message to one of its participants, named by SID.
+    ['a Proxy message interaction', 'twilio.proxy.v1.create_message_interaction', { Body: 'hi' }],
   ])('names the unseen recipient, in an unknown country, for %s', (_name, id, params) => {
     const parties = contactParties(id, params);
     expect(parties.recipients).toContain(UNSEEN_RECIPIENT);

@@ -21,6 +21,8 @@ export interface ContactFields {
   readonly json?: { readonly field: string; readonly path: readonly string[] };
   /** Parameters that reach people by something other than an address. */
   readonly unseen?: readonly string[];
+  /** Reaches someone the request does not name at all (a participant by its SID). */
+  readonly alwaysUnseen?: boolean;
 }
 
 const RESERVATION = {
@@ -42,6 +44,8 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.studio.v1.create_execution': STUDIO,
   'twilio.studio.v2.create_execution': STUDIO,
   'twilio.proxy.v1.create_participant': { to: ['Identifier'] },
+  'twilio.proxy.v1.create_session': { json: { field: 'Participants', path: ['Identifier'] } },
+  'twilio.proxy.v1.create_message_interaction': { alwaysUnseen: true },
   'twilio.taskrouter.v1.update_task_reservation': { ...RESERVATION, to: [...RESERVATION.to, 'Supervisor'] },
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
   'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,
@@ -64,7 +68,8 @@ export function contactParties(id: string, params: Params): Parties {
   if (fields.json) {
     for (const text of strings(params, fields.json.field)) to.push(jsonDestination(text, fields.json.path));
   }
-  if ((fields.unseen ?? []).some((name) => strings(params, name).length > 0)) to.push(UNSEEN);
+  if (fields.alwaysUnseen || (fields.unseen ?? []).some((name) => strings(params, name).length > 0))
+    to.push(UNSEEN);
   const senders = (fields.from ?? []).flatMap((name) =>
     strings(params, name).map((f) => destination(f).address),
   );
