@@ -60,9 +60,14 @@ export function quoteAccept(quote: string, rates: ExchangeRates): Priced {
         const computed = o['computed'];
         const upfront =
           isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
+        // A subscription's first period, as a subscription create counts it: a trial or a coupon
+        // for one period makes the upfront $0, and Stripe charges every later period on its own.
+        const recurring =
+          isObj(computed) && isObj(computed['recurring']) ? computed['recurring']['amount_total'] : 0;
         const total = o['amount_total'];
-        if (typeof total !== 'number' || typeof upfront !== 'number') return undefined;
-        return micros(Math.max(total, upfront), o['currency'], rates);
+        if (typeof total !== 'number' || typeof upfront !== 'number' || typeof recurring !== 'number')
+          return undefined;
+        return micros(Math.max(total, upfront, recurring), o['currency'], rates);
       },
     },
   ]);

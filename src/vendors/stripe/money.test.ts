@@ -946,6 +946,20 @@ describe('quotes, Issuing, Terminal, Treasury, Climate', () => {
     expect(op('POST', '/v1/quotes/qt_1', 'description=x').locks).toEqual(['qt_1']);
   });
 
+  // Two probes of the second round: a quote with a trial, or a coupon for one period, upfront $0.
+  it('prices a quote acceptance at least at its recurring total, and settles no lower', () => {
+    const o = op('POST', '/v1/quotes/qt_1/accept');
+    const quote = {
+      object: 'quote',
+      amount_total: 0,
+      currency: 'usd',
+      subscription_data: { trial_period_days: 30 },
+      computed: { upfront: { amount_total: 0 }, recurring: { amount_total: 900_000, interval: 'month' } },
+    };
+    expect(walk(o, { 'GET /v1/quotes/qt_1': quote }).cost).toBe(usd(900_000));
+    expect(settled(o, { ...quote, status: 'accepted' })).toBe(usd(900_000));
+  });
+
   const auth = {
     object: 'issuing.authorization',
     amount: 0,

@@ -94,9 +94,12 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
       return isObj(monetary) ? [monetary['value'], monetary['currency']] : undefined;
     }
     case 'stripe.quotes.accept': {
+      // As priced (billing.ts quoteAccept): a subscription's recurring total counts too.
       const computed = o['computed'];
       const upfront = isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
-      return [larger(o['amount_total'], upfront), currency];
+      const recurring =
+        isObj(computed) && isObj(computed['recurring']) ? computed['recurring']['amount_total'] : 0;
+      return [larger(larger(o['amount_total'], upfront), recurring), currency];
     }
     case 'stripe.issuing.authorizations.approve': {
       if (o['approved'] === false) return [0, currency];
