@@ -584,12 +584,22 @@ describe('Twilio live-call updates (ADR 0007 §7)', () => {
     });
   });
 
-  it('looks the call up to price a new TimeLimit at its destination rate', () => {
+  // A longer call lengthens what its running instructions started, which Keybrake cannot read (an
+  // adversarial probe priced a $1/min dialled leg for one minute, then lengthened the call to 240).
+  it('looks the call up to price a new TimeLimit at its destination rate, plus an unread leg and recording', () => {
     const result = op(classify(req('POST', update), { TimeLimit: '3600' }));
     expect(result.lookup?.path).toBe(`/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`);
-    expect(result.lookup?.price({ to: '+33612345678' })).toBe(60 * P.countries.FR!.voicePerMinute);
-    expect(result.lookup?.price({ to: 'client:alice' })).toBe(60 * P.clientOrSipPerMinute);
-    expect(result.lookup?.price({})).toBe(60 * P.unknownCountry.voicePerMinute);
+    const unread = P.unknownCountry.voicePerMinute + P.recordingPerMinute;
+    expect(result.lookup?.price({ to: '+33612345678' })).toBe(60 * (P.countries.FR!.voicePerMinute + unread));
+    expect(result.lookup?.price({ to: 'client:alice' })).toBe(60 * (P.clientOrSipPerMinute + unread));
+    expect(result.lookup?.price({})).toBe(60 * (P.unknownCountry.voicePerMinute + unread));
+  });
+
+  it('prices a new TimeLimit with new instructions by those instructions, not an unread leg', () => {
+    const twiml = '<Response><Dial><Number>+14155550100</Number></Dial></Response>';
+    const result = op(classify(req('POST', update), { TimeLimit: '60', Twiml: twiml }));
+    const us = P.countries.US!.voicePerMinute;
+    expect(result.lookup?.price({ to: '+14155550123' })).toBe(us + us);
   });
 });
 

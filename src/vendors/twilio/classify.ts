@@ -269,10 +269,15 @@ function callUpdate(
     ...priced(id, 0, parties),
     lookup: {
       path: `/2010-04-01/Accounts/${account}/Calls/${call}.json`,
-      // A call whose destination cannot be read is priced at the unknown-country rate.
+      // A call whose destination cannot be read is priced at the unknown-country rate. Without new
+      // instructions, a longer call also lengthens whatever its running instructions started (a
+      // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
+      // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
+      // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
       price: (body) => {
         const to = callee(body);
-        return minutes * voicePerMinute(prices, to) + micros(to);
+        const unread = twiml ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
+        return minutes * (voicePerMinute(prices, to) + unread) + micros(to);
       },
     },
   };
