@@ -15,7 +15,7 @@ import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { NO_PARTIES, type VendorAdapter } from '../vendors/types.ts';
 import { createPipeline } from './pipeline.ts';
-import type { ForwardRequest, UpstreamResponse, Upstreams } from './upstreams.ts';
+import { type ForwardRequest, UnsentDenial, type UpstreamResponse, type Upstreams } from './upstreams.ts';
 
 const TOKEN = 'kb_stripe_pipeline_test_token';
 
@@ -547,6 +547,19 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     expect(decision(await p.call(update()))).toBe(decisionHeader('object_busy'));
     p.clock.advance(1);
     expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+  });
+
+  // A new-user walkthrough: a call whose vendor could not be reached at all still used up the cap.
+  it('gives back the lease and the money of a call that never left the proxy', async () => {
+    const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, async (req) =>
+      req.pathAndQuery.endsWith('/confirm')
+        ? new UnsentDenial('upstream_unavailable', 'not reached (ECONNREFUSED)')
+        : stripeLike(req),
+    );
+    expect(decision(await p.call(confirm))).toBe(decisionHeader('upstream_unavailable'));
+    expect(await p.spentToday()).toBe(0);
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+    expect(p.audit.records[0]).toMatchObject({ reason: 'upstream_unavailable', costUsd: '0.00' });
   });
 
   it('fails closed before any lookup when the store cannot lease', async () => {

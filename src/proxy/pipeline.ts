@@ -21,6 +21,7 @@ import { reserve } from './stages/reserve.ts';
 import { route } from './stages/route.ts';
 import { settle } from './stages/settle.ts';
 import { staleness } from './stages/staleness.ts';
+import { UnsentDenial } from './upstreams.ts';
 
 /**
  * The request path, in order (DESIGN.md §4); release and audit follow every call, whichever stage
@@ -74,6 +75,8 @@ async function runStages(ctx: CallContext, deps: PipelineDeps): Promise<Denial |
     let outcome = stage(ctx, deps);
     // Only stages that did I/O are awaited: a needless await costs every call a microtask turn.
     if (outcome instanceof Promise) outcome = await outcome;
+    // A call that never left this proxy (no connection could be made) was not sent after all.
+    if (outcome instanceof UnsentDenial) ctx.sent = false;
     if (outcome) return outcome;
   }
   return undefined;

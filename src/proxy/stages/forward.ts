@@ -3,7 +3,6 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
-import { errorText } from '../error-text.ts';
 import { recordableRequestId } from '../request-id.ts';
 import {
   responseTooLargeMessage,
@@ -11,6 +10,7 @@ import {
   upstreamAuthorization,
   upstreamHeaders,
 } from '../upstreams.ts';
+import { settleTo } from './settle.ts';
 
 /**
  * Sends the call upstream with the real credential swapped in. A timeout or a dropped connection
@@ -35,9 +35,9 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   ctx.upstreamMs = performance.now() - t0;
   span.end();
   if (res instanceof UnsentDenial) {
-    // Nothing left this proxy: the call is not sent, and its reservation is given back.
-    ctx.sent = false;
-    await releaseUnsent(ctx, deps);
+    // Nothing left this proxy (the pipeline marks it unsent): its reservation is given back.
+    if (ctx.reservation) await settleTo(ctx, deps, ctx.reservation, 0);
+    else ctx.countedMicros = 0;
     return res;
   }
   if (isDenial(res)) return res;
@@ -64,21 +64,4 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   }
   ctx.upstreamRequestId = requestId;
   return undefined;
-}
-
-/** Settles the reservation of a call that never left this proxy to 0 (the store keeps it when a replay of it went out meanwhile). */
-async function releaseUnsent(ctx: CallContext, deps: PipelineDeps): Promise<void> {
-  const reservation = ctx.reservation;
-  if (!reservation || reservation.money.length === 0) {
-    ctx.countedMicros = 0;
-    return;
-  }
-  try {
-    const outcome = await deps.counters.settle(reservation, 0);
-    ctx.countedMicros = outcome === 'kept' ? ctx.op!.costMicros : 0;
-  } catch (err) {
-    // Failing to release over-counts, the safe side; the reservation stands.
-    deps.metrics.counterStoreErrors.inc();
-    deps.log.warn({ err: errorText(err) }, 'could not release an unsent call; it stays counted');
-  }
 }

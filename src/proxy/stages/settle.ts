@@ -27,12 +27,25 @@ async function settleReservation(
   deps: PipelineDeps,
   reservation: Reservation,
 ): Promise<undefined> {
+  await settleTo(ctx, deps, reservation, actualCost(ctx.adapter!, ctx.op!, ctx.upstream!));
+  return undefined;
+}
+
+/**
+ * Adjusts a reservation to what the call cost, and records that as counted: also for a call that
+ * never left the proxy (forward.ts settles it to 0).
+ */
+export async function settleTo(
+  ctx: CallContext,
+  deps: PipelineDeps,
+  reservation: Reservation,
+  actual: MicroUsd,
+): Promise<void> {
   const reserved = ctx.op!.costMicros;
-  const actual = actualCost(ctx.adapter!, ctx.op!, ctx.upstream!);
   // A key without spend caps has no money window to adjust, but its calls still cost what they cost.
   if (actual === reserved || reservation.money.length === 0) {
     ctx.countedMicros = actual;
-    return undefined;
+    return;
   }
   try {
     // Kept: a replay admitted while this call was in flight may have moved what this call did not.
@@ -44,5 +57,4 @@ async function settleReservation(
     deps.log.warn({ err: errorText(err) }, 'could not settle a reservation; it stays counted');
     ctx.countedMicros = reserved;
   }
-  return undefined;
 }
