@@ -61,8 +61,8 @@ export interface ResourceSetUpdate {
 
 /**
  * Where the resources of a file source's update were read from, and which files it read with an
- * error. With it, a change the runner refuses for an error still applies what it only removes or
- * suspends, except in files read with an error, whose resources keep their last good version.
+ * error. With it, a change the runner refuses for an error still applies what it revokes, except
+ * in files read with an error, whose resources keep their last good version (revocationsOf).
  */
 export interface ManifestOrigin {
   /** The file a resource of the update's set was read from (the first, for a name defined twice). */

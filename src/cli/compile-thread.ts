@@ -31,7 +31,7 @@ export interface NotReady {
 export interface CompileSummary {
   /** false: the change was refused; the proxy keeps the last good table (less `revoked`). */
   readonly applied: boolean;
-  /** A refused change's removals and suspensions, applied all the same (CompileOutcome.revoked). */
+  /** A refused change's revocations, applied all the same (CompileOutcome.revoked). */
   readonly revoked: readonly string[];
   readonly version: number;
   /** VaultKeys in the manifests. */

@@ -11,12 +11,17 @@ import { type CompileOutcome, createCompileRunner } from './runner.ts';
 
 // Two tenants' manifests, one directory each, read by the real file source and compiled by the
 // runner as `serve`'s compile thread runs it: a change with an error is refused, but for what it
-// only removes or suspends outside the files read with an error.
+// revokes outside the files read with an error.
 
 const NOW = '2026-06-01T00:00:00Z';
 const tokenOf = (fill: number) => newToken('stripe', { random: (n) => new Uint8Array(n).fill(fill) });
 const A = tokenOf(1);
 const B = tokenOf(2);
+/** tenant-a's token after a rotation. */
+const C = tokenOf(3);
+const PAST = '2020-01-01T00:00:00Z';
+const LATER = '2098-01-01T00:00:00Z';
+const LATEST = '2099-01-01T00:00:00Z';
 
 const policy = (ns: string, perDay = '"200"') => `apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -142,17 +147,87 @@ describe('a change refused for an error still revokes', () => {
   });
 
   it('a VaultKey set to suspended: it is served suspended, and nothing else of its file changes', async () => {
+    await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${LATER}"\n`));
+    const { reload } = await serving();
+    await breakB();
+    // A later expiry would grant more: it waits.
+    await put(
+      'tenant-a',
+      'key.yaml',
+      key('tenant-a', 'bot', `  suspended: true\n  expiresAt: "${LATEST}"\n`),
+    );
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot suspended']);
+    expect(o.snapshot.keys.get(tokenDigest(A))).toMatchObject({
+      suspended: true,
+      expiresAt: Date.parse(LATER),
+    });
+  });
+
+  it.each([
+    ['a first expiry', undefined],
+    ['an earlier expiry', LATER],
+  ])('a VaultKey given %s: it expires then', async (_, before) => {
+    if (before) await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${before}"\n`));
+    const { reload } = await serving();
+    await breakB();
+    await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${PAST}"\n`));
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot expires earlier']);
+    // In the table with its expiry passed: the proxy answers key_expired and forwards nothing.
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+    expect(o.snapshot.keys.get(tokenDigest(A))?.suspended).toBe(false);
+    expect(o.snapshot.keys.get(tokenDigest(B))?.policy.limits.perDayMicros).toBe(200_000_000);
+  });
+
+  it('a replaced token: neither the old token nor the new one is served until the change is accepted', async () => {
+    const { reload } = await serving();
+    await breakB();
+    await put('tenant-a', 'token.yaml', token('tenant-a', C));
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    // Put back while the error stands: the key stays out, a refused change grants nothing.
+    await put('tenant-a', 'token.yaml', token('tenant-a', A));
+    const back = await reload();
+    expect(back.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    await put('tenant-a', 'token.yaml', token('tenant-a', C));
+    await put('tenant-b', 'policy.yaml', policy('tenant-b'));
+    const fixed = await reload();
+    expect(fixed.applied).toBe(true);
+    expect(fixed.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(fixed.snapshot.keys.has(tokenDigest(C))).toBe(true);
+  });
+
+  it('a tokenSecretRef moved to another Secret: the old token is not served', async () => {
+    const { reload } = await serving();
+    await breakB();
+    await put('tenant-a', 'token-2.yaml', token('tenant-a', C, 'bot-token-2'));
+    await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', '', 'bot-token-2'));
+    const o = await reload();
+    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+  });
+
+  it('a replaced upstream key: the key is taken out rather than forward with the old one', async () => {
     const { reload } = await serving();
     await breakB();
     await put(
       'tenant-a',
-      'key.yaml',
-      key('tenant-a', 'bot', '  suspended: true\n  expiresAt: "2099-01-01T00:00:00Z"\n'),
+      'upstream.yaml',
+      upstream('tenant-a').replace('sk_test_tenant_a', 'sk_test_rotated'),
     );
     const o = await reload();
-    expect(o.revoked).toEqual(['VaultKey tenant-a/bot suspended']);
-    expect(o.snapshot.keys.get(tokenDigest(A))).toMatchObject({ suspended: true });
-    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBeUndefined();
+    expect(o.revoked).toEqual(['upstream key of VaultKey tenant-a/bot replaced']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.get(tokenDigest(B))?.upstream).toEqual({
+      kind: 'bearer',
+      token: 'sk_test_tenant_b',
+    });
   });
 
   it('and stays revoked through the next refused change, until a change without errors', async () => {
@@ -186,6 +261,16 @@ describe('a change refused for an error keeps', () => {
     expect(o.revoked).toBeUndefined();
     expect(o.snapshot).toBe(first.snapshot);
     expect(published).toEqual([first]);
+  });
+
+  it('a token replaced in a file it read with an error, as it was', async () => {
+    const { first, reload } = await serving();
+    // The new token parses, but its file has an error too: the file waits whole.
+    await put('tenant-a', 'token.yaml', `${token('tenant-a', C)}---\n${policy('tenant-a', '5')}`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
   });
 
   it('a key unserved because it shares its token with a key the change deletes', async () => {

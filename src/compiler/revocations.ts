@@ -1,22 +1,25 @@
 import { ByNamespace } from '../api/by-namespace.ts';
-import type { ResourceSet, ResourceSetUpdate } from '../api/resource-set.ts';
-import type { VaultKey } from '../api/v1alpha1/index.ts';
+import type { ManifestOrigin, ResourceSet, ResourceSetUpdate } from '../api/resource-set.ts';
+import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
+import { readUpstreamCredential } from './upstream.ts';
 
 /** What a refused change revokes anyway: the set in force with only that applied, and what it was. */
 export interface Revocations {
   readonly set: ResourceSet;
-  /** One line per change, e.g. `VaultKey agents/bot deleted`, `VaultKey agents/bot suspended`. */
+  /** One line per change, e.g. `VaultKey agents/bot deleted`, `token of VaultKey agents/bot replaced`. */
   readonly revoked: readonly string[];
 }
 
 /**
- * The removals and suspensions of a change refused for its errors (runner, ADR 0015): the set in
- * force, less every VaultKey, SpendPolicy and Secret the change no longer holds, with every VaultKey
- * it holds suspended suspended. Removing or suspending can only refuse more, so an error in one
- * tenant's file must not keep another's deleted key served. A resource whose own file the change
- * read with an error keeps its version in force: a typo must not take a file's keys down. Every
- * other difference (new keys, edited limits, a key no longer suspended) waits for a change without
- * errors. Undefined when there is nothing to revoke, or when either update does not say where its
+ * The revocations of a change refused for its errors (runner, ADR 0015): the set in force, less
+ * every VaultKey, SpendPolicy and Secret the change no longer holds, with every VaultKey it holds
+ * suspended suspended, every VaultKey it gives an earlier expiry (or a first one) that expiry, and
+ * without every VaultKey whose token or upstream credential it replaces. Each can only refuse more,
+ * so an error in one tenant's file must not keep another's deleted key, or leaked token, served. A
+ * resource whose own file the change read with an error keeps its version in force: a typo must
+ * not take a file's keys down. Every other difference (new keys, edited limits, a later expiry, a
+ * key no longer suspended, the replacing credential itself) waits for a change without errors.
+ * Undefined when there is nothing to revoke, or when either update does not say where its
  * resources came from (only the file source does).
  */
 export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdate): Revocations | undefined {
@@ -46,15 +49,92 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   };
   const policies = kept('SpendPolicy', inForce.set.policies, next.set.policies);
   const secrets = kept('Secret', inForce.set.secrets, next.set.secrets);
-  const suspended = new ByNamespace<true>();
-  for (const k of next.set.keys)
-    if (k.spec.suspended) suspended.set(k.metadata.namespace!, k.metadata.name, true);
-  const keys = kept('VaultKey', inForce.set.keys, next.set.keys).map((k): VaultKey => {
+  const changed = new ByNamespace<VaultKey>();
+  for (const k of next.set.keys) changed.set(k.metadata.namespace!, k.metadata.name, k);
+  const credentials = credentialsOf(inForce.set, next.set, now);
+  const keys: VaultKey[] = [];
+  for (const k of kept('VaultKey', inForce.set.keys, next.set.keys)) {
     const { namespace, name } = k.metadata;
-    if (k.spec.suspended || !suspended.get(namespace!, name)) return k;
-    revoked.push(`VaultKey ${namespace}/${name} suspended`);
-    return { ...k, spec: { ...k.spec, suspended: true } };
-  });
+    const id = `VaultKey ${namespace}/${name}`;
+    const n = changed.get(namespace!, name);
+    if (n === undefined) {
+      keys.push(k);
+      continue;
+    }
+    // Its old token or upstream key is what a rotation means to stop, and the new one is a grant
+    // a refused change never makes: the key is taken out until the change is accepted.
+    const replaced = credentials.replaced(k, n);
+    if (replaced.length > 0) {
+      for (const what of replaced) revoked.push(`${what} of ${id} replaced`);
+      continue;
+    }
+    let spec = k.spec;
+    if (n.spec.suspended && !spec.suspended) {
+      spec = { ...spec, suspended: true };
+      revoked.push(`${id} suspended`);
+    }
+    if (n.spec.expiresAt !== undefined && Date.parse(n.spec.expiresAt) < expiry(spec.expiresAt)) {
+      spec = { ...spec, expiresAt: n.spec.expiresAt };
+      revoked.push(`${id} expires earlier`);
+    }
+    keys.push(spec === k.spec ? k : { ...k, spec });
+  }
   if (revoked.length === 0) return undefined;
   return { set: { policies, keys, secrets, rejected: inForce.set.rejected }, revoked };
+}
+
+/** A VaultKey's expiry in ms; none is never. */
+const expiry = (at: string | undefined) => (at === undefined ? Number.POSITIVE_INFINITY : Date.parse(at));
+
+/**
+ * Which credentials of a key in force a refused change replaces: `token` when the token it names
+ * differs from the one in force (a new value in its Secret, or a tokenSecretRef to another Secret
+ * or field), `upstream key` likewise for the real credential. Only what a file read without error
+ * says counts: a VaultKey or Secret of a file with an error keeps its version in force, as for
+ * deletions (and a deleted Secret is a deletion, not a replacement).
+ */
+function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOrigin) {
+  const before = new ByNamespace<Secret>();
+  for (const s of inForce.secrets) before.set(s.metadata.namespace!, s.metadata.name, s);
+  const after = new ByNamespace<Secret>();
+  for (const s of next.secrets) after.set(s.metadata.namespace!, s.metadata.name, s);
+  const readWell = (kind: 'VaultKey' | 'Secret', namespace: string, name: string) => {
+    const file = now.fileOf(kind, namespace, name);
+    return file !== undefined && !now.failed(file);
+  };
+  /** A Secret as the change would have it, where a file read without error says so. */
+  const secretAfter = (namespace: string, name: string) => {
+    const was = before.get(namespace, name);
+    const s = after.get(namespace, name);
+    return s === undefined || s === was || !readWell('Secret', namespace, name) ? was : s;
+  };
+  const token = (s: Secret | undefined, ref: VaultKey['spec']['tokenSecretRef']) =>
+    s && secretValue(s, ref.key)?.trim();
+  const upstream = (vendor: VaultKey['spec']['vendor'], s: Secret | undefined, key: string | undefined) => {
+    const read = s && readUpstreamCredential(vendor, s, key);
+    return read?.ok ? JSON.stringify(read.credential) : undefined;
+  };
+  return {
+    replaced(k: VaultKey, n: VaultKey): string[] {
+      const ns = k.metadata.namespace!;
+      const refs = n === k || !readWell('VaultKey', ns, k.metadata.name) ? k.spec : n.spec;
+      const out: string[] = [];
+      const { tokenSecretRef: t, upstreamSecretRef: u, vendor } = k.spec;
+      // The same reference to the same Secret object (most keys of a large table): nothing to read.
+      const tokenWas = before.get(ns, t.name);
+      const tokenNow = secretAfter(ns, refs.tokenSecretRef.name);
+      if (refs.tokenSecretRef !== t || tokenNow !== tokenWas) {
+        const served = token(tokenWas, t);
+        if (served && served !== token(tokenNow, refs.tokenSecretRef)) out.push('token');
+      }
+      const upstreamWas = before.get(ns, u.name);
+      const upstreamNow = secretAfter(ns, refs.upstreamSecretRef.name);
+      if (refs.upstreamSecretRef !== u || upstreamNow !== upstreamWas) {
+        const real = upstream(vendor, upstreamWas, u.key);
+        if (real !== undefined && real !== upstream(vendor, upstreamNow, refs.upstreamSecretRef.key))
+          out.push('upstream key');
+      }
+      return out;
+    },
+  };
 }

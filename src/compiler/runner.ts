@@ -23,8 +23,9 @@ export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate>
   readonly errors: readonly DocumentError[];
   readonly update: U;
   /**
-   * A refused update's removals and suspensions, applied all the same (revocationsOf: `snapshot`
-   * is then a new one), one line each; absent when none were.
+   * A refused update's revocations (removals, suspensions, earlier expiries, keys whose token or
+   * upstream key it replaces), applied all the same (revocationsOf: `snapshot` is then a new one),
+   * one line each; absent when none were.
    */
   readonly revoked?: readonly string[];
 }
@@ -46,10 +47,10 @@ export interface CompileRunnerOptions {
   /**
    * true for manifest files: a change with any document error is refused, because half a policy
    * directory could drop the very allowlist that made a key safe; the last good snapshot stays,
-   * but for what the change removes or suspends outside the files it read with an error
-   * (revocationsOf), and a first update with errors throws ManifestError. false for the cluster: the API
-   * server validated each object on its own, so an invalid one becomes a Ready=False condition and
-   * every other object is served.
+   * but for what the change revokes outside the files it read with an error (revocationsOf), and
+   * a first update with errors throws ManifestError. false for the cluster: the API server
+   * validated each object on its own, so an invalid one becomes a Ready=False condition and every
+   * other object is served.
    */
   readonly refuseChangesWithErrors: boolean;
   /**

@@ -1170,6 +1170,31 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  it('stops serving a rotated token while another file has an error, and serves the new one once it is fixed', async () => {
+    const secrets = (hotToken: string) =>
+      yamlDocuments(
+        secret('hot-upstream', { apiKey: UPSTREAM_KEY }),
+        secret('hot-token', { token: hotToken }),
+      );
+    const rotated = newToken('stripe');
+    await edit(
+      'broken.yaml',
+      yamlDocuments(spendPolicy('other', { limits: { perDayUsd: 5 } })),
+      'manifest change rejected',
+    );
+    const rejected = await edit('secrets.yaml', secrets(rotated), 'manifest change rejected');
+    expect(rejected.revoked).toEqual(['token of VaultKey agents/hot replaced']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    const next = stripeFor(kb, rotated);
+    expect((await failure(next.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('broken.yaml', null, 'policy reloaded');
+    expect((await next.charges.create(usd(1))).status).toBe('succeeded');
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    await edit('secrets.yaml', secrets(token('hot')), 'policy reloaded');
+  });
+
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);

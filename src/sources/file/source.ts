@@ -49,7 +49,7 @@ const SETTLE_MARGIN_MS = 50;
  * whole ResourceSet, on start and after every change. It never decides what an error means: every
  * file and document problem travels with the update, with where each resource came from (the
  * runner `serve` uses refuses such a change and keeps the last good snapshot, but for what the
- * change only removes or suspends outside the files read with an error).
+ * change revokes outside the files read with an error: revocationsOf).
  */
 export function createFileSource(paths: readonly string[], opts: FileSourceOptions): FileSource {
   const listeners = new Set<(u: ResourceSetUpdate) => void>();
