@@ -119,6 +119,11 @@ export interface Operation {
    * none (a PaymentIntent created without `confirm`, a Lookup without paid fields).
    */
   readonly movesMoney: boolean;
+  /**
+   * Bills a customer later without moving money now (a Stripe meter event): a customer allowlist
+   * must see the customer, as for a call that moves money.
+   */
+  readonly billsCustomer?: boolean;
   /** Reserved cost in micro-USD (conservative); 0 for reads. Ignored while `lookup` is pending. */
   readonly costMicros: MicroUsd;
   readonly lookup?: CostLookup;

@@ -91,10 +91,10 @@ export const checkCustomer: Check = ({ policy, op }) => {
   const outside = op.parties.customers.find((c) => !policy.customers!.has(c));
   if (outside)
     return deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`);
-  if (op.movesMoney && op.parties.customers.length === 0) {
+  if ((op.movesMoney || op.billsCustomer) && op.parties.customers.length === 0) {
     return deny(
       'customer_not_allowed',
-      'This key may only move money for allowlisted customers, and this call names none.',
+      'This key may only move money for (or bill) allowlisted customers, and this call names none.',
     );
   }
   return undefined;

@@ -586,17 +586,15 @@ describe('Stripe parties', () => {
     expect(op(method, path, body).parties.customers).toEqual(customers);
   });
 
-  it('refuses a meter event naming no customer id under a customer allowlist, and only then', () => {
-    const adapter = createStripeAdapter({ rates });
-    const req = request('POST', '/v1/billing/meter_events');
-    const params = parseForm('event_name=api_calls&payload[my_key]=someone&payload[value]=5', limits);
-    if (isDenial(params)) throw new Error('body did not parse');
-    const governed = { policy: { customers: new Set(['cus_allowed']) } } as unknown as CompiledKey;
-    expect(adapter.price(req, params, governed)).toMatchObject({ reason: 'customer_not_allowed' });
-    expect(adapter.price(req, params, { policy: {} } as CompiledKey)).toMatchObject({
+  it('marks a meter event as billing a customer, so that a customer allowlist must see one', () => {
+    expect(op('POST', '/v1/billing/meter_events', 'event_name=api_calls&payload[my_key]=x')).toMatchObject({
       id: 'stripe.billing.meter_events.create',
       class: 'write',
+      movesMoney: false,
+      billsCustomer: true,
+      parties: { customers: [] },
     });
+    expect(op('POST', '/v1/customers', 'email=a@b.c').billsCustomer).toBeUndefined();
   });
 });
 

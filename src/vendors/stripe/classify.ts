@@ -89,15 +89,9 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
  * Identifies and prices one Stripe call (price stage): its row of the generated operations table,
  * its class, parties and cost. A sensitive operation is refused; a call the table does not have
  * (any `/v2/…` path included) is `stripe.unknown`, money-moving at cost 0, so the pipeline lets it
- * through only when a policy names it exactly. `customersGoverned`: the key has a customer
- * allowlist, which a meter event naming no customer cannot be checked against.
+ * through only when a policy names it exactly.
  */
-export function classifyStripe(
-  req: VendorRequest,
-  params: Params,
-  rates: ExchangeRates,
-  customersGoverned = false,
-): Operation | Denial {
+export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
   const named = stripeParties(req, params);
   if (isDenial(named)) return named;
   const match = matchStripeOperation(req.method, req.path);
@@ -105,14 +99,6 @@ export function classifyStripe(
   const { row, segments } = match;
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
-  if (row.id === METER_EVENT && customersGoverned && parties.customers.length === 0) {
-    // Usage Stripe bills later to the customer the meter maps; a write that moves nothing now, so
-    // the authorize stage would not refuse it for naming no customer (found by an adversarial probe).
-    return deny(
-      'customer_not_allowed',
-      "This key may only act for allowlisted customers, and this meter event's payload names no customer id (cus_…).",
-    );
-  }
   const revealed = secretExpansion(params);
   if (revealed !== undefined) {
     return deny(
@@ -140,7 +126,10 @@ export function classifyStripe(
     }
   }
   if (row.class !== 'money') {
-    return { ...uncountedOperation(row.id, row.class, parties), ...locks, ...hostOf(row.id) };
+    // Usage Stripe bills later to the customer the meter maps: a customer allowlist must see one
+    // (found by an adversarial probe: any customer, or none, was free under an allowlist).
+    const bills = row.id === METER_EVENT ? { billsCustomer: true } : {};
+    return { ...uncountedOperation(row.id, row.class, parties), ...bills, ...locks, ...hostOf(row.id) };
   }
   // Path ids of a money call may go into a lookup path: only plain Stripe ids.
   if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');

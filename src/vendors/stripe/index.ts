@@ -21,7 +21,7 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
     honoursIdempotencyKey: () => true,
     credential: stripeCredential,
     parse: parseStripe,
-    price: (req, params, key) => classifyStripe(req, params, rates, key.policy.customers !== undefined),
+    price: (req, params) => classifyStripe(req, params, rates),
     upstreamAuthorization: stripeUpstreamAuthorization,
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,
