@@ -2,6 +2,7 @@ import { DEFAULT_MEMORY_MAX_ENTRIES } from '../counters/memory-store.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
 import {
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
   DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_PARSE_LIMITS,
 } from '../proxy/defaults.ts';
@@ -73,13 +74,18 @@ export const PROXY_RUNTIME_FLAGS = {
   'client-timeout': {
     type: 'string',
     default: '30s',
-    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout (${DURATION_SYNTAX})`,
+    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout; a connection that sends nothing within 2s (or this) is closed (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'max-connections': {
     type: 'string',
     default: String(DEFAULT_MAX_CONNECTIONS),
     help: 'open client connections per listener; past it a new connection is closed as it is accepted',
+    placeholder: 'n',
+  },
+  'max-connections-per-source': {
+    type: 'string',
+    help: `open connections one client address may hold per listener (default ${DEFAULT_MAX_CONNECTIONS_PER_SOURCE}, or a quarter of --max-connections if smaller); past it its new connection is closed as it is accepted. Clients behind one NAT or proxy share an address: raise it up to --max-connections for them`,
     placeholder: 'n',
   },
   'drain-timeout': {

@@ -84,6 +84,14 @@ export async function proxyConfigFromFlags(
     maxResponseBytes: positiveInt('max-response-body', values['max-response-body'] as string),
     clientTimeoutMs: durationFlag('client-timeout', values['client-timeout'] as string),
     maxConnections: positiveInt('max-connections', values['max-connections'] as string),
+    ...(values['max-connections-per-source'] !== undefined
+      ? {
+          maxConnectionsPerSource: positiveInt(
+            'max-connections-per-source',
+            values['max-connections-per-source'] as string,
+          ),
+        }
+      : {}),
     drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),
   };
 }

@@ -81,6 +81,10 @@ describe('keybrake proxy', () => {
     ['with a bad --client-timeout', ['--operator', 'https://127.0.0.1:1', '--client-timeout', '0s']],
     ['with a bad --drain-timeout', ['--operator', 'https://127.0.0.1:1', '--drain-timeout', 'soon']],
     ['with a bad --max-connections', ['--operator', 'https://127.0.0.1:1', '--max-connections', '0']],
+    [
+      'with a bad --max-connections-per-source',
+      ['--operator', 'https://127.0.0.1:1', '--max-connections-per-source', 'all'],
+    ],
     ['with a bad --max-response-body', ['--operator', 'https://127.0.0.1:1', '--max-response-body', '1MB']],
   ])('refuses to start %s', async (_name, args) => {
     await expect(proxyCommand([...args, ...LISTENERS], silentLogger())).rejects.toBeInstanceOf(UsageError);

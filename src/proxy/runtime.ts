@@ -10,19 +10,17 @@ import { createProxyMetrics, type ProxyMetrics } from '../telemetry/metrics.ts';
 import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 import { InFlight } from './in-flight.ts';
+import { listenerLimits } from './listener-limits.ts';
 import { createPipeline } from './pipeline.ts';
 import { refuseCall } from './refuse.ts';
 import type { StoppedRuns } from './runs.ts';
 import { startStoppedRuns } from './runs-api.ts';
 import {
   createProxyListener,
-  DEFAULT_CLIENT_TIMEOUT_MS,
   type ListenerDeps,
-  type ListenerLimits,
   type ListenerOptions,
-  MAX_HEADER_BYTES,
   type ProxyListener,
 } from './server.ts';
 import { leaseTtlMsFor } from './stages/lease.ts';
@@ -46,6 +44,8 @@ export interface ProxyConfig {
   readonly clientTimeoutMs?: number;
   /** --max-connections, per listener (default 4096). */
   readonly maxConnections?: number;
+  /** --max-connections-per-source, per listener (default 256, or a quarter of maxConnections if smaller). */
+  readonly maxConnectionsPerSource?: number;
   /** --max-response-body, bytes (default 16 MiB). */
   readonly maxResponseBytes?: number;
   /** --drain-timeout: how long calls in flight may take to finish on shutdown (default 25 s). */
@@ -116,14 +116,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     calls,
     log: config.log,
   };
-  const clientTimeoutMs = config.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
-  const limits: ListenerLimits = {
-    clientTimeoutMs,
-    maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    maxHeaderBytes: MAX_HEADER_BYTES,
-    // A call may wait on two upstream requests (a price lookup, then the call itself).
-    idleTimeoutMs: clientTimeoutMs + 2 * config.upstreamTimeoutMs + 5_000,
-  };
+  const limits = listenerLimits(config);
   const listenerOptions = (vendor?: VendorName): ListenerOptions => ({
     ...(vendor !== undefined ? { vendor } : {}),
     bodyLimit: config.parseLimits.maxBytes,

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Denial, type DenyReason, deny } from '../decision/reasons.ts';
@@ -6,33 +6,8 @@ import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
 import type { InFlight } from './in-flight.ts';
+import { createBoundedServer, headersTimeoutMs, type ListenerLimits } from './listener-limits.ts';
 import { rawResponse } from './respond.ts';
-
-/** How much a client may make a listener wait and hold (ADR 0007 §8: bounded work per request). */
-export interface ListenerLimits {
-  /** The whole request, head and body, must arrive within this (--client-timeout). */
-  readonly clientTimeoutMs: number;
-  /** Open connections per listener (--max-connections); one more is closed as it is accepted. */
-  readonly maxConnections: number;
-  /** Request line plus headers, in bytes. */
-  readonly maxHeaderBytes: number;
-  /**
-   * How long a connection may go without a byte either way once a request is in: longer than any
-   * call may take upstream. It ends connections whose client stopped reading its answer.
-   */
-  readonly idleTimeoutMs: number;
-}
-
-export const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
-/** Node's own default, stated: vendor SDKs send well under 2 KiB of headers. */
-export const MAX_HEADER_BYTES = 16 * 1024;
-/** The head of a request must arrive within this, or within --client-timeout when that is shorter. */
-const HEADERS_TIMEOUT_MS = 10_000;
-/**
- * An idle keep-alive connection is closed after this (node's default, announced to clients in the
- * `Keep-Alive: timeout=5` header so that they retire it first).
- */
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** One HTTP listener in front of the pipeline: the prefix router, or a vendor's own port. */
 export interface ListenerOptions {
@@ -87,7 +62,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     headers: req.headers,
     body: EMPTY,
   });
-  const headersMs = Math.min(HEADERS_TIMEOUT_MS, limits.clientTimeoutMs);
+  const headersMs = headersTimeoutMs(limits);
   const timeoutMessage = `The request did not arrive in time: this proxy allows ${headersMs} ms for the headers and ${limits.clientTimeoutMs} ms for the whole request.`;
   const headersMessage = `The request line and headers are larger than this proxy's limit of ${limits.maxHeaderBytes} bytes.`;
   /** Connections the clientError handler has answered: nothing else may answer or audit on them. */
@@ -105,16 +80,10 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   };
 
   let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => {};
-  const server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: headersMs,
-      requestTimeout: limits.clientTimeoutMs,
-      // Node enforces both timeouts on this beat: a fraction of the limit, at most once a second.
-      connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(limits.clientTimeoutMs / 4))),
-      // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
-      requireHostHeader: false,
-    },
+  const server = createBoundedServer(
+    limits,
+    // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
+    { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
     (req, res) => {
       calls.track(res);
       if (calls.draining) return send(res, refuse(callOf(req), deny('shutting_down')));
@@ -127,9 +96,6 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       fastifyHandler(req, res);
     },
   );
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.maxConnections = limits.maxConnections;
-  server.setTimeout(limits.idleTimeoutMs);
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
 
   // Node's own answers (a bare 400, 408 or 431) replaced by the vendor's shape, audited. The socket
@@ -170,21 +136,6 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     calls.track(res);
     send(res, refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')));
   });
-  let dropped = 0;
-  let warnedAt = 0;
-  server.on('drop', () => {
-    // Past --max-connections node closes a new connection as it is accepted; said at most every 10 s.
-    dropped++;
-    const now = Date.now();
-    if (now - warnedAt < 10_000) return;
-    log.warn(
-      { dropped, maxConnections: limits.maxConnections, listener: opts.vendor ?? 'main' },
-      'connections refused: --max-connections reached',
-    );
-    warnedAt = now;
-    dropped = 0;
-  });
-
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit,

@@ -86,6 +86,7 @@ describe.concurrent('keybrake help', () => {
       'max-response-body',
       'client-timeout',
       'max-connections',
+      'max-connections-per-source',
       'drain-timeout',
       'pricing',
     ])('lists --%s with its KEYBRAKE_* variable', (flag) => {

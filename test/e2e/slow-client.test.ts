@@ -2,9 +2,11 @@
 // its headers, or sends its headers and never finishes the body, is cut off at --client-timeout
 // with a 408 request_timeout in Stripe's shape (the listener's vendor), audited, and nothing of it
 // reaches the vendor; fifty such clients do not keep the proxy from serving anyone else; and
-// --max-connections caps what one listener holds open; a request asking to upgrade the connection
-// is answered and its connection closed, so nothing pipelined behind it hangs. No sleeps: every wait is on a socket event,
-// an upstream arrival or a log line; the only timers are the slow clients' own drip.
+// --max-connections caps what one listener holds open, and one client address holds only its share
+// of it (--max-connections-per-source), while a connection that sends nothing is closed within 2 s,
+// unanswered and unaudited; a request asking to upgrade the connection is answered and its
+// connection closed, so nothing pipelined behind it hangs. No sleeps: every wait is on a socket
+// event, an upstream arrival or a log line; the only timers are the slow clients' own drip.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -191,7 +193,8 @@ describe('slow clients', () => {
 
 describe('--max-connections', () => {
   it('closes a connection past the limit as it is accepted, says so, and serves the open ones', async () => {
-    const limited = await serve(['--max-connections', '3']);
+    // Every connection here comes from one address: its share is the whole listener.
+    const limited = await serve(['--max-connections', '3', '--max-connections-per-source', '3']);
     const base = limited.urls.stripe!;
     const open = [await openConnection(base), await openConnection(base), await openConnection(base)];
     // One ordinary call on an open connection proves the three are accepted, not queued.
@@ -223,6 +226,70 @@ describe('--max-connections', () => {
     expect(routed.status).toBe(200);
   });
 });
+
+describe('one client address', () => {
+  // Found by a tester: 20 connections that sent nothing, each reconnecting as soon as the 10 s
+  // headers timeout closed it with a 408, kept a `--max-connections 20` listener full, and every
+  // other client's call was reset (each slot also wrote an audit line every 10 s). Here the attacker
+  // connects from 127.0.0.2 and the agent from 127.0.0.1: two addresses, as two pods would be.
+  it('holds only its share of --max-connections, so another client is served; its silent connections are closed within 2 s, unanswered and unaudited', async () => {
+    const limited = await serve(['--max-connections', '8']);
+    const base = limited.urls.stripe!;
+    const auditFrom = limited.audit.length;
+    const refusedLog = limited.waitForNextLog(
+      (l) => l.msg === 'connections refused: --max-connections-per-source reached',
+    );
+    // Enough to fill the listener twice over; sent one after another so their order is known.
+    const attack: SilentClient[] = [];
+    for (let i = 0; i < 16; i++) attack.push(await silentClient(base, '127.0.0.2'));
+    // A quarter of the 8 (the default share) is kept; the rest are closed as they are accepted.
+    const refused = attack.slice(2);
+    await Promise.all(refused.map((c) => c.done));
+    expect(await refusedLog).toMatchObject({
+      maxConnectionsPerSource: 2,
+      source: '127.0.0.2',
+      listener: 'stripe',
+    });
+
+    const res = await normalCall(limited, 'cus_beside_the_flood');
+    expect(res.status).toBe(200);
+    expect(attack.slice(0, 2).some((c) => c.isClosed())).toBe(false);
+
+    // The two it kept are closed for their silence, long before the 10 s headers timeout, without
+    // an answer, and leave no audit record: the next record is the next call's.
+    for (const { received, afterMs } of await Promise.all(attack.slice(0, 2).map((c) => c.done))) {
+      expect(received).toBe('');
+      expect(afterMs).toBeLessThan(6_000);
+    }
+    expect((await normalCall(limited, 'cus_after_the_flood')).status).toBe(200);
+    await limited.waitForAudit((r) => r.path === '/v1/customers/cus_after_the_flood');
+    expect(limited.audit.slice(auditFrom).map((r) => r.reason)).toEqual(['ok', 'ok']);
+  });
+});
+
+/** A client that connects from `from` and never sends a byte. */
+interface SilentClient {
+  readonly done: Promise<{ received: string; afterMs: number }>;
+  isClosed(): boolean;
+}
+
+async function silentClient(baseUrl: string, from: string): Promise<SilentClient> {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = connect({ port: Number(port), host: hostname, localAddress: from });
+  let received = '';
+  let closed = false;
+  const started = performance.now();
+  socket.on('data', (d: Buffer) => {
+    received += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  const done = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => {
+    closed = true;
+    return { received, afterMs: performance.now() - started };
+  });
+  await Promise.race([once(socket, 'connect'), done]);
+  return { done, isClosed: () => closed };
+}
 
 describe('a request asking to upgrade the connection', () => {
   // Found by an adversarial probe: a call pipelined behind `Connection: Upgrade` got no answer and no
