@@ -1,9 +1,17 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
+import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
-import { COUNTER_STORE_UP, createAdminListener } from './admin.ts';
+import { ADMIN_MAX_CONNECTIONS, adminLimits, COUNTER_STORE_UP, createAdminListener } from './admin.ts';
+import { type ListenerLimits, listenerLimits } from './listener-limits.ts';
+import { StoppedRuns } from './runs.ts';
+
+const LIMITS = adminLimits(listenerLimits({ upstreamTimeoutMs: 1_000 }));
 
 /** A counter store whose health the test switches; only the health methods are used here. */
 function switchableStore() {
@@ -26,7 +34,14 @@ describe('proxy admin listener', () => {
     const snapshots = new SnapshotHolder(clock);
     const metrics = createProxyMetrics({ snapshotAgeSeconds: () => (snapshots.ageMs() ?? 0) / 1000 });
     const counters = switchableStore();
-    app = createAdminListener({ metrics, snapshots, counters: counters.store, maxStalenessMs: 30_000 });
+    app = createAdminListener({
+      limits: LIMITS,
+      log: silentLogger(),
+      metrics,
+      snapshots,
+      counters: counters.store,
+      maxStalenessMs: 30_000,
+    });
     const readyz = async () => {
       const res = await app!.inject({ method: 'GET', url: '/readyz' });
       return { status: res.statusCode, body: res.json() as Record<string, unknown> };
@@ -71,5 +86,96 @@ describe('proxy admin listener', () => {
     snapshots.apply({ version: 7, compiledAt: clock.now(), keys: new Map() });
     clock.advance(30_001);
     expect(await readyz()).toMatchObject({ status: 503, body: { problems: ['policy snapshot is stale'] } });
+  });
+});
+
+/** A client connection from `from` (any 127/8 address reaches the loopback listener). */
+async function client(port: number, from: string, first?: string) {
+  const socket: Socket = connect({ port, host: '127.0.0.1', localAddress: from });
+  let received = '';
+  socket.on('data', (d: Buffer) => {
+    received += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+  await once(socket, 'connect');
+  if (first !== undefined) socket.write(first);
+  return { socket, closed, isClosed: () => socket.destroyed };
+}
+
+describe('proxy admin listener limits', () => {
+  let app: ReturnType<typeof createAdminListener> | undefined;
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await app?.close();
+  });
+
+  /** A listening admin listener (with the run API, whose POST reads a body) held to `limits`. */
+  async function listening(limits: ListenerLimits = LIMITS) {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const snapshots = new SnapshotHolder(clock);
+    snapshots.apply({ version: 1, compiledAt: clock.now(), keys: new Map() });
+    app = createAdminListener({
+      limits,
+      log: silentLogger(),
+      metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+      snapshots,
+      counters: switchableStore().store,
+      runs: { snapshots, stoppedRuns: new StoppedRuns(clock), clock, log: silentLogger() },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const open = async (from: string, first?: string) => {
+      const c = await client(port, from, first);
+      sockets.push(c.socket);
+      return c;
+    };
+    return { port, open };
+  }
+
+  const short = { ...LIMITS, clientTimeoutMs: 300 };
+
+  it('answers a run request whose body does not arrive within the client timeout with a 408, and closes it', async () => {
+    const { open } = await listening(short);
+    const slow = await open(
+      '127.0.0.1',
+      'POST /v1/runs HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cap":',
+    );
+    expect(await slow.closed).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('answers a head that does not arrive within the client timeout with a 408, and closes it', async () => {
+    const { open } = await listening(short);
+    const slow = await open('127.0.0.1', 'GET /readyz HTTP/1.1\r\nHost: adm');
+    expect(await slow.closed).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('closes a connection that sends nothing within the first-byte timeout, without an answer', async () => {
+    // A head may take 5 s here; a connection that has sent nothing is closed after 2.
+    const { open } = await listening({ ...LIMITS, clientTimeoutMs: 5_000 });
+    expect(await (await open('127.0.0.1')).closed).toBe('');
+  });
+
+  it('holds one client address to a quarter of its connections, and still answers the others', async () => {
+    const { port, open } = await listening();
+    const perSource = ADMIN_MAX_CONNECTIONS / 4;
+    // Each has begun a request, so that none is closed for silence while the test runs.
+    const held = [];
+    for (let i = 0; i < perSource; i++) held.push(await open('127.0.0.2', 'G'));
+    const extra = await open('127.0.0.2', 'G');
+    expect(await extra.closed).toBe('');
+    expect(held.some((c) => c.isClosed())).toBe(false);
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(res.status).toBe(200);
+  });
+
+  it(`holds ${ADMIN_MAX_CONNECTIONS} connections at most, whatever their addresses`, async () => {
+    const { open } = await listening();
+    const held = [];
+    for (let i = 0; i < ADMIN_MAX_CONNECTIONS; i++) held.push(await open(`127.0.0.${10 + (i % 8)}`, 'G'));
+    const extra = await open('127.0.0.99', 'G');
+    expect(await extra.closed).toBe('');
+    expect(held.some((c) => c.isClosed())).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import type { AuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { createProxyMetrics, type ProxyMetrics } from '../telemetry/metrics.ts';
 import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
-import { createAdminListener } from './admin.ts';
+import { adminLimits, createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 import { InFlight } from './in-flight.ts';
@@ -144,6 +144,8 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     }
     if (config.admin) {
       admin = createAdminListener({
+        limits: adminLimits(limits),
+        log: config.log,
         metrics,
         snapshots,
         counters: config.counters,

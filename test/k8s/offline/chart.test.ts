@@ -14,7 +14,8 @@ import { fixedClock } from '../../../src/clock.ts';
 import { MemoryCounterStore } from '../../../src/counters/memory-store.ts';
 import { createSnapshotServer } from '../../../src/distribution/server.ts';
 import { keySpendGauges, operatorMetrics } from '../../../src/operator/metrics.ts';
-import { createAdminListener } from '../../../src/proxy/admin.ts';
+import { adminLimits, createAdminListener } from '../../../src/proxy/admin.ts';
+import { listenerLimits } from '../../../src/proxy/listener-limits.ts';
 import { SnapshotHolder } from '../../../src/snapshot/holder.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createProxyMetrics } from '../../../src/telemetry/metrics.ts';
@@ -672,6 +673,8 @@ describe('rendering', () => {
 async function exportedMetricNames(): Promise<Set<string>> {
   const proxy = createProxyMetrics({ snapshotAgeSeconds: () => 1 });
   const admin = createAdminListener({
+    limits: adminLimits(listenerLimits({ upstreamTimeoutMs: 30_000 })),
+    log: silentLogger(),
     metrics: proxy,
     snapshots: new SnapshotHolder(fixedClock(0)),
     counters: new MemoryCounterStore({ clock: fixedClock(0) }),
