@@ -113,6 +113,15 @@ export function createOperator(opts: OperatorOptions): Operator {
     log,
     ...(metrics && { version: metrics.version }),
   });
+  const revocations = createRevokeOnDelete({
+    ownerReferencesOf: (namespace, name) => source.get('Secret', namespace, name)?.metadata?.ownerReferences,
+    createdAt: ({ metadata: { namespace, name, uid } }) => {
+      const cached = source.get('VaultKey', namespace!, name)?.metadata;
+      return cached?.uid === uid && typeof cached?.['creationTimestamp'] === 'string'
+        ? cached['creationTimestamp']
+        : undefined;
+    },
+  });
   const reportChange = createChangeReport({ log, recordEvent });
   const spend = createSpendTracker({ ...(opts.counters && { counters: opts.counters }), clock, log });
   const status = createStatusWriter({
@@ -141,10 +150,6 @@ export function createOperator(opts: OperatorOptions): Operator {
           })
         : [],
     );
-
-  const revocations = createRevokeOnDelete(
-    (namespace, name) => source.get('Secret', namespace, name)?.metadata?.ownerReferences,
-  );
 
   const record = (entries: readonly RevocationEntry[]): boolean => {
     if (!ledger || entries.length === 0 || !ledger.record(entries)) return false;
@@ -291,8 +296,8 @@ export function createOperator(opts: OperatorOptions): Operator {
       });
       source.onUpdate((u) => {
         record(revocations.revokedBy(u, clock.now()));
-        runner.run(u);
-        revocations.remember(u.set);
+        const { snapshot } = runner.run(u);
+        revocations.remember(u.set, snapshot.keys);
       });
       await source.start();
       timer = setInterval(() => void tick(), opts.statusIntervalMs ?? 10_000);

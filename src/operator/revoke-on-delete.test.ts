@@ -40,6 +40,16 @@ const update = (s: ResourceSet, deleted: KubernetesSourceUpdate['deleted'] = [])
   deleted,
   changedAt: 0,
 });
+/** A tracker over these Secrets' ownerReferences and these keys' creation times, by name. */
+const tracked = (
+  owners: ReadonlyMap<string, unknown> = new Map(),
+  created: ReadonlyMap<string, string> = new Map(),
+) =>
+  createRevokeOnDelete({
+    ownerReferencesOf: (_ns, name) => owners.get(name),
+    createdAt: (k) => created.get(k.metadata.name),
+  });
+const NOTHING_SERVED = new Map<string, { uid: string }>();
 const owner = (uid: string, name: string): OwnerReference => ({
   apiVersion: 'keybrake.dev/v1alpha1',
   kind: 'VaultKey',
@@ -51,9 +61,9 @@ const owner = (uid: string, name: string): OwnerReference => ({
 describe('revoke on delete', () => {
   it("revokes a deleted key's token as its Secret held it at the last update", () => {
     const owners = new Map<string, OwnerReference[]>();
-    const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+    const tracker = tracked(owners);
     const secrets = [secret('a-token', A), secret('b-token', B)];
-    tracker.remember(set([key('a', 'uid-a'), key('b', 'uid-b')], secrets));
+    tracker.remember(set([key('a', 'uid-a'), key('b', 'uid-b')], secrets), NOTHING_SERVED);
     const revoked = tracker.revokedBy(
       update(set([key('b', 'uid-b')], secrets), [
         { kind: 'VaultKey', namespace: 'agents', name: 'a', uid: 'uid-a' },
@@ -68,7 +78,7 @@ describe('revoke on delete', () => {
       ['a-token', [owner('uid-a', 'a')]],
       ['b-token', [owner('uid-b', 'b')]],
     ]);
-    const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+    const tracker = tracked(owners);
     const secrets = [secret('a-token', A), secret('b-token', B)];
     // Nothing remembered (the key went while no operator watched): the ownerReference tells.
     const revoked = tracker.revokedBy(update(set([key('b', 'uid-b')], secrets)), 7);
@@ -76,9 +86,9 @@ describe('revoke on delete', () => {
   });
 
   it('follows a token Secret that changed between updates', () => {
-    const tracker = createRevokeOnDelete(() => undefined);
-    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', A)]));
-    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', B)]));
+    const tracker = tracked();
+    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', A)]), NOTHING_SERVED);
+    tracker.remember(set([key('a', 'uid-a')], [secret('a-token', B)]), NOTHING_SERVED);
     const revoked = tracker.revokedBy(
       update(set([], []), [{ kind: 'VaultKey', namespace: 'agents', name: 'a', uid: 'uid-a' }]),
       1,
@@ -87,20 +97,20 @@ describe('revoke on delete', () => {
   });
 
   it('follows a new token Secret of an unchanged VaultKey object (what the informer keeps)', () => {
-    const tracker = createRevokeOnDelete(() => undefined);
+    const tracker = tracked();
     const a = key('a', 'uid-a');
     const first = secret('a-token', A);
-    tracker.remember(set([a], [first]));
+    tracker.remember(set([a], [first]), NOTHING_SERVED);
     const before = tracker.tokenOf('uid-a');
-    tracker.remember(set([a], [first]));
+    tracker.remember(set([a], [first]), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')).toBe(before);
-    tracker.remember(set([a], [secret('a-token', B)]));
+    tracker.remember(set([a], [secret('a-token', B)]), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')?.digest).toBe(tokenDigest(B));
-    tracker.remember(set([a], []));
+    tracker.remember(set([a], []), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')).toBeUndefined();
-    tracker.remember(set([a], [first]));
+    tracker.remember(set([a], [first]), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')).toEqual({ digest: tokenDigest(A), vaultKey: 'agents/a', at: 0 });
-    tracker.remember(set([], [first]));
+    tracker.remember(set([], [first]), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')).toBeUndefined();
   });
 
@@ -111,11 +121,11 @@ describe('revoke on delete', () => {
 
     it("revokes nothing when the deleted key pointed at another live key's Secret (TokenConflict)", () => {
       const owners = new Map([['bot-token', [owner('uid-bot', 'bot')]]]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const secrets = [secret('bot-token', A)];
       const bot = key('bot', 'uid-bot');
       const evil = key('evil', 'uid-evil', { name: 'bot-token', key: 'token' });
-      tracker.remember(set([bot, evil], secrets));
+      tracker.remember(set([bot, evil], secrets), NOTHING_SERVED);
       expect(tracker.tokenOf('uid-evil')).toBeUndefined();
       expect(tracker.revokedBy(update(set([bot], secrets), deleted('evil', 'uid-evil')), 5)).toEqual([]);
       // The owner's own deletion still revokes it.
@@ -127,12 +137,12 @@ describe('revoke on delete', () => {
     it('revokes the token of a Secret owned by no live key, and of two own Secrets holding the same value', () => {
       // bot-token's owner is gone: a key naming it holds what is in it (fail closed).
       const owners = new Map([['gone-token', [owner('uid-gone', 'gone')]]]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const later = key('later', 'uid-later', { name: 'gone-token', key: 'token' });
       const a = key('a', 'uid-a');
       const b = key('b', 'uid-b');
       const secrets = [secret('gone-token', B), secret('a-token', A), secret('b-token', A)];
-      tracker.remember(set([later, a, b], secrets));
+      tracker.remember(set([later, a, b], secrets), NOTHING_SERVED);
       expect(tracker.tokenOf('uid-later')?.digest).toBe(tokenDigest(B));
       expect(tracker.revokedBy(update(set([a], secrets), deleted('b', 'uid-b')), 1)).toContainEqual({
         digest: tokenDigest(A),
@@ -144,6 +154,69 @@ describe('revoke on delete', () => {
         vaultKey: 'agents/a',
         at: 1,
       });
+    });
+  });
+
+  describe('of keys naming one Secret no live key controls, one holds its token (ADR 0009, 2026-11-30 second round)', () => {
+    const deleted = (name: string, uid: string): KubernetesSourceUpdate['deleted'] => [
+      { kind: 'VaultKey', namespace: 'agents', name, uid },
+    ];
+    // A token Secret the user brought: no ownerReference.
+    const brought = [secret('bot-token', A)];
+    const bot = key('bot', 'uid-bot');
+    // Named to sort first: the name only breaks ties.
+    const evil = key('aaa-evil', 'uid-evil', { name: 'bot-token', key: 'token' });
+    const created = new Map([
+      ['bot', '2026-11-30T10:00:00Z'],
+      ['aaa-evil', '2026-11-30T10:05:00Z'],
+    ]);
+
+    it('the earliest created when neither is served: deleting the later key revokes nothing', () => {
+      const tracker = tracked(new Map(), created);
+      tracker.remember(set([evil, bot], brought), NOTHING_SERVED);
+      expect(tracker.tokenOf('uid-evil')).toBeUndefined();
+      expect(tracker.tokenOf('uid-bot')?.digest).toBe(tokenDigest(A));
+      expect(tracker.revokedBy(update(set([bot], brought), deleted('aaa-evil', 'uid-evil')), 5)).toEqual([]);
+      // The victim's own deletion still revokes it.
+      expect(tracker.revokedBy(update(set([evil], brought), deleted('bot', 'uid-bot')), 6)).toEqual([
+        { digest: tokenDigest(A), vaultKey: 'agents/bot', at: 6 },
+      ]);
+    });
+
+    it('the key served under the token, whenever it was created', () => {
+      const tracker = tracked(new Map(), created);
+      tracker.remember(set([bot, evil], brought), new Map([[tokenDigest(A), { uid: 'uid-evil' }]]));
+      expect(tracker.tokenOf('uid-bot')).toBeUndefined();
+      expect(tracker.tokenOf('uid-evil')?.digest).toBe(tokenDigest(A));
+    });
+
+    it('ties and unknown creation times by name, a known time before an unknown one', () => {
+      const same = tracked(new Map(), new Map([...created, ['aaa-evil', '2026-11-30T10:00:00Z']]));
+      same.remember(set([bot, evil], brought), NOTHING_SERVED);
+      expect([same.tokenOf('uid-bot'), same.tokenOf('uid-evil')?.vaultKey]).toEqual([
+        undefined,
+        'agents/aaa-evil',
+      ]);
+      const unknown = tracked(new Map(), new Map([['bot', '2026-11-30T10:00:00Z']]));
+      unknown.remember(set([evil, bot], brought), NOTHING_SERVED);
+      expect([unknown.tokenOf('uid-bot')?.vaultKey, unknown.tokenOf('uid-evil')]).toEqual([
+        'agents/bot',
+        undefined,
+      ]);
+    });
+
+    it("a Secret whose owner is gone too; another field's token stays its own key's", () => {
+      const owners = new Map([['bot-token', [owner('uid-gone', 'gone')]]]);
+      const tracker = tracked(owners, created);
+      const two: Secret = {
+        ...brought[0]!,
+        data: { ...brought[0]!.data, other: Buffer.from(B).toString('base64') },
+      };
+      const third = key('third', 'uid-third', { name: 'bot-token', key: 'other' });
+      tracker.remember(set([evil, bot, third], [two]), NOTHING_SERVED);
+      expect(tracker.tokenOf('uid-evil')).toBeUndefined();
+      expect(tracker.tokenOf('uid-bot')?.digest).toBe(tokenDigest(A));
+      expect(tracker.tokenOf('uid-third')?.digest).toBe(tokenDigest(B));
     });
   });
 
@@ -168,7 +241,7 @@ describe('revoke on delete', () => {
         ['many', [owner('0c6e1f2a-unknown', 'ghost')]],
         ['junk', [owner('0c6e1f2a-unknown', 'ghost')]],
       ]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const revoked = tracker.revokedBy(
         update(set([], [crowded('many', 15_000, A), crowded('junk', 100, 'short')])),
         3,
@@ -178,13 +251,13 @@ describe('revoke on delete', () => {
 
     it("a known owner: its token as last seen and what its field holds now, whatever the field's name", () => {
       const owners = new Map([['a-token', [owner('uid-a', 'a')]]]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const a = key('a', 'uid-a', { name: 'a-token', key: 'apiToken' });
       const before: Secret = {
         ...secret('a-token', A),
         data: { apiToken: Buffer.from(A).toString('base64') },
       };
-      tracker.remember(set([a], [before]));
+      tracker.remember(set([a], [before]), NOTHING_SERVED);
       // The key went without a delete the operator saw, and its field was rewritten meanwhile.
       const after: Secret = {
         ...crowded('a-token', 50),
@@ -204,7 +277,7 @@ describe('revoke on delete', () => {
         ['other-group', [{ ...owner('uid-x', 'x'), apiVersion: 'evil.example/v1' }]],
         ['live-owner', [owner('uid-b', 'b')]],
       ]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const secrets = [...owners.keys()].map((name) => secret(name, A));
       expect(tracker.revokedBy(update(set([key('b', 'uid-b')], secrets)), 1)).toEqual([]);
     });
@@ -214,14 +287,14 @@ describe('revoke on delete', () => {
         ['a', [owner('0c6e1f2a-0000', `x\n${tokenDigest(B)} 0 agents/victim`)]],
         ['b', [owner('uid with space\n', 'also bad')]],
       ]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const revoked = tracker.revokedBy(update(set([], [secret('a', A), secret('b', B)])), 1);
       expect(revoked.map((r) => r.vaultKey)).toEqual(['agents/uid-0c6e1f2a-0000', 'agents/unknown-owner']);
     });
 
     it('reads each Secret object once, however many updates carry it', () => {
       const owners = new Map([['many', [owner('0c6e1f2a-unknown', 'ghost')]]]);
-      const tracker = createRevokeOnDelete((_ns, name) => owners.get(name));
+      const tracker = tracked(owners);
       const many = crowded('many', 1_000, A);
       const data = many.data;
       let reads = 0;

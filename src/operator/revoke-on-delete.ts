@@ -18,8 +18,11 @@ import { type OwnerReference, owningVaultKey } from './tokens.ts';
  * A key holds the token of its Secret only when that Secret is its own: controlled by it, or by no
  * live VaultKey of its namespace. A key pointing at another live key's Secret is refused
  * (TokenConflict) and deleting it revokes nothing, or anyone allowed to create VaultKeys could revoke
- * their neighbours' tokens. Two keys whose own Secrets hold the same value both hold it: deleting
- * either revokes it (fail closed; only someone who knows the token can set that up).
+ * their neighbours' tokens. For the same reason, of several keys naming one Secret no live key
+ * controls (a token Secret you brought has no owner) and reading one token from it, only one holds
+ * it: the key served under it, else the earliest created (ties by name). Naming a Secret takes no
+ * knowledge of what is in it. Two keys whose Secrets are separate objects holding the same value both
+ * hold it: deleting either revokes it (fail closed; only someone who knows the token can set that up).
  *
  * A Secret whose owner is gone is read only where the owner's token can be: the field the owner
  * named when the operator last saw it, and the field the operator mints into by default, and only a
@@ -29,8 +32,11 @@ import { type OwnerReference, owningVaultKey } from './tokens.ts';
 export interface RevokeOnDelete {
   /** The revocations `update` brings, stamped `at` (epoch ms). */
   revokedBy(update: KubernetesSourceUpdate, at: number): RevocationEntry[];
-  /** Remembers the token of every key of the set now in force (call after compiling it). */
-  remember(set: ResourceSet): void;
+  /**
+   * Remembers the token of every key of the set now in force (call after compiling it); `served`:
+   * the keys of the snapshot in force by token digest.
+   */
+  remember(set: ResourceSet, served: ReadonlyMap<string, { readonly uid: string }>): void;
   /** The token the VaultKey `uid` held at the last update (what deleting it revokes), if any. */
   tokenOf(uid: string): RevocationEntry | undefined;
 }
@@ -48,14 +54,18 @@ interface OrphanTokens {
   readonly entries: readonly RevocationEntry[];
 }
 
-/**
- * `ownerReferencesOf`: the ownerReferences of Secret namespace/name as the API server has them (the
- * validated Secrets of a set carry none). Only a controlling reference to a keybrake.dev VaultKey
- * makes a key its owner.
- */
-export function createRevokeOnDelete(
-  ownerReferencesOf: (namespace: string, name: string) => unknown,
-): RevokeOnDelete {
+/** What the API server has and a validated set does not carry (its objects keep no such metadata). */
+export interface ClusterMetadata {
+  /**
+   * The ownerReferences of Secret namespace/name. Only a controlling reference to a keybrake.dev
+   * VaultKey makes a key its owner.
+   */
+  ownerReferencesOf(namespace: string, name: string): unknown;
+  /** The creationTimestamp of this VaultKey (RFC 3339), if known. */
+  createdAt(key: VaultKey): string | undefined;
+}
+
+export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMetadata): RevokeOnDelete {
   const ownerOf = (namespace: string, name: string) => owningVaultKey(ownerReferencesOf(namespace, name));
   /** uid → the token it held, as of the last update. */
   let held = new Map<string, Held>();
@@ -112,6 +122,37 @@ export function createRevokeOnDelete(
     return result;
   };
 
+  /** The token `key` reads from `secret`, its Secret in this set. */
+  const heldOf = (key: VaultKey, secret: Secret): Held | undefined => {
+    // An unchanged key (the same object, ValidationCache) with the same Secret reads the same token.
+    const known = entries.get(key);
+    if (known?.secret === secret) return known.held;
+    const field = key.spec.tokenSecretRef.key;
+    const digest = digestOf(secret, field);
+    const h = digest
+      ? { entry: { digest, vaultKey: `${key.metadata.namespace}/${key.metadata.name}`, at: 0 }, field }
+      : undefined;
+    entries.set(key, { secret, held: h });
+    return h;
+  };
+  /**
+   * Of keys reading one token from one Secret, the one that holds it: the key served under it (the
+   * compiler serves at most one), else the earliest created, ties (and unknown times) by name.
+   */
+  const holderOf = (keys: readonly VaultKey[], servedUid: string | undefined): VaultKey => {
+    const servedKey = keys.find((k) => k.metadata.uid === servedUid);
+    if (servedKey) return servedKey;
+    const created = (k: VaultKey) => {
+      const t = Date.parse(createdAt(k) ?? '');
+      return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+    };
+    return keys.reduce((a, b) => {
+      const ta = created(a);
+      const tb = created(b);
+      return ta < tb || (ta === tb && a.metadata.name < b.metadata.name) ? a : b;
+    });
+  };
+
   return {
     revokedBy(update, at) {
       // By digest: a deleted key's Secret is orphaned by the same update.
@@ -135,11 +176,14 @@ export function createRevokeOnDelete(
       }
       return [...out.values()];
     },
-    remember(set) {
+    remember(set, served) {
       const next = new Map<string, Held>();
       const live = liveOf(set);
       const secrets = new ByNamespace<Secret>();
       for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
+      // Secrets no live key controls, by the first key holding a token of them; the keys after it.
+      const first = new Map<Secret, VaultKey>();
+      const contested = new Map<Secret, VaultKey[]>();
       for (const k of set.keys) {
         const ns = k.metadata.namespace!;
         const uid = k.metadata.uid;
@@ -147,27 +191,43 @@ export function createRevokeOnDelete(
         if (uid === undefined || !secret) continue;
         // A Secret another live key controls holds that key's token, not this one's.
         const owner = ownerOf(ns, k.spec.tokenSecretRef.name)?.uid;
-        if (owner !== undefined && owner !== uid && live.get(owner) === ns) continue;
-        // An unchanged key (the same object, ValidationCache) with the same Secret holds the same token.
-        const known = entries.get(k);
-        if (known?.secret === secret) {
-          if (known.held) next.set(uid, known.held);
-          continue;
-        }
-        const field = k.spec.tokenSecretRef.key;
-        const digest = digestOf(secret, field);
-        const h = digest
-          ? { entry: { digest, vaultKey: `${ns}/${k.metadata.name}`, at: 0 }, field }
-          : undefined;
-        entries.set(k, { secret, held: h });
-        if (h) next.set(uid, h);
+        const controlled = owner !== undefined && live.get(owner) === ns;
+        if (controlled && owner !== uid) continue;
+        const h = heldOf(k, secret);
+        if (!h) continue;
+        next.set(uid, h);
+        // Its own Secret, controlled by it: no other key holds what is in it.
+        if (controlled) continue;
+        const earlier = first.get(secret);
+        const others = contested.get(secret);
+        if (!earlier) first.set(secret, k);
+        else if (others) others.push(k);
+        else contested.set(secret, [earlier, k]);
       }
+      for (const keys of contested.values())
+        for (const [digest, sharing] of byDigest(keys, next)) {
+          if (sharing.length < 2) continue;
+          const holder = holderOf(sharing, served.get(digest)?.uid);
+          for (const k of sharing) if (k !== holder) next.delete(k.metadata.uid!);
+        }
       held = next;
     },
     tokenOf(uid) {
       return held.get(uid)?.entry;
     },
   };
+}
+
+/** Keys (each holding a token in `held`) by the digest of the token they hold. */
+function byDigest(keys: readonly VaultKey[], held: ReadonlyMap<string, Held>): Map<string, VaultKey[]> {
+  const out = new Map<string, VaultKey[]>();
+  for (const k of keys) {
+    const digest = held.get(k.metadata.uid!)!.entry.digest;
+    const sharing = out.get(digest);
+    if (sharing) sharing.push(k);
+    else out.set(digest, [k]);
+  }
+  return out;
 }
 
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;

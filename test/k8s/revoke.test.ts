@@ -597,6 +597,50 @@ describe('only a key that held a token revokes it, and only what a token can be 
     expect(await readyReason('bot')).toBe('Active');
   });
 
+  it('deleting a second key that named a token Secret you brought leaves the first key its token (2026-11-30, second round)', async () => {
+    const byo = 'user_provided_token_shared_secret_0123456789';
+    await kubectl(
+      ['apply', '-f', '-'],
+      `
+apiVersion: v1
+kind: Secret
+metadata:
+  name: brought-token
+  labels: { keybrake.dev/secret: "true" }
+stringData: { token: ${byo} }
+---${stripeVaultKey('brought', 'support-bot', { tokenSecretRef: { name: 'brought-token', key: 'token' } })}`,
+    );
+    await allowedEverywhere(byo);
+    // creationTimestamp has whole seconds: the second key is created in a later one (same-second
+    // keys are ordered by name, and this one's name sorts first).
+    const created = Date.parse(
+      await kubectl(['get', 'vaultkey', 'brought', '-o', 'jsonpath={.metadata.creationTimestamp}']),
+    );
+    await until(async () => Date.now() >= created + 1_000, 5_000, 'the next second');
+
+    // Naming the Secret takes no knowledge of the token in it, and the Secret has no owner.
+    await kubectl(
+      ['apply', '-f', '-'],
+      stripeVaultKey('aaa-intruder', 'support-bot', {
+        tokenSecretRef: { name: 'brought-token', key: 'token' },
+      }),
+    );
+    await until(
+      async () => (await readyReason('aaa-intruder')) === 'TokenConflict',
+      20_000,
+      'aaa-intruder TokenConflict',
+    );
+    await kubectl(['delete', 'vaultkey', 'aaa-intruder']);
+    // As above: once a key created after the delete is served, the deletion is compiled too.
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('after-intruder', 'support-bot'));
+    await allowedEverywhere(await mintedToken('after-intruder'));
+
+    await allowedEverywhere(byo);
+    for (const pool of pools) expect(await probe(pool, byo)).toMatchObject({ status: 200 });
+    expect(await ledger()).not.toContain(sha256(byo));
+    await until(async () => (await readyReason('brought')) === 'Active', 20_000, 'brought Active');
+  });
+
   it('a Secret of 15 000 token-shaped fields owned by a VaultKey that never existed adds one ledger line', async () => {
     /** Every ledger line, over the whole ConfigMap series. */
     const ledgerLines = async () =>

@@ -50,4 +50,11 @@ describe('slim', () => {
     expect(terminating(slim(kind, o))).toBe(true);
     expect(terminating(slim(kind, { metadata: { name: 'k', namespace: 'agents' } }))).toBe(false);
   });
+
+  // Of keys naming one token Secret nobody owns, the earliest created holds it (ADR 0009).
+  it("keeps a VaultKey's creationTimestamp, not a Secret's", () => {
+    const metadata = { name: 'k', namespace: 'agents', creationTimestamp: '2026-11-30T10:00:00Z' };
+    expect(slim('VaultKey', { metadata }).metadata?.['creationTimestamp']).toBe('2026-11-30T10:00:00Z');
+    expect(slim('Secret', { metadata }).metadata).not.toHaveProperty('creationTimestamp');
+  });
 });

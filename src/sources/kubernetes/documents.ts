@@ -44,6 +44,9 @@ export function slim(kind: WatchedKind, object: KubeObject): KubeObject {
     ...(m.ownerReferences !== undefined && { ownerReferences: m.ownerReferences }),
     // The reflector drops an object being deleted (reflector.ts `terminating`).
     ...(m.deletionTimestamp !== undefined && { deletionTimestamp: m.deletionTimestamp }),
+    // Of keys naming one unowned token Secret, the earliest created holds its token (revoke-on-delete.ts).
+    ...(kind === 'VaultKey' &&
+      m.creationTimestamp !== undefined && { creationTimestamp: m.creationTimestamp }),
   };
   if (kind === 'Secret') {
     return {
