@@ -7,7 +7,8 @@ import { createLogger } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
 import type { OperatorEvent } from './events.ts';
 
-function recorder() {
+/** `held`: the uids of the VaultKeys that held a token before the change. */
+function recorder(held: ReadonlySet<string> = new Set()) {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk, _enc, done) {
@@ -21,6 +22,7 @@ function recorder() {
     recordEvent: async (e) => {
       events.push(e);
     },
+    heldToken: (uid) => held.has(uid),
   });
   return { lines, events, report };
 }
@@ -67,7 +69,7 @@ describe('change report', () => {
   });
 
   it('logs a deleted VaultKey as revoked from this version on and records Revoked; a policy only goes', () => {
-    const { lines, events, report } = recorder();
+    const { lines, events, report } = recorder(new Set(['uid-bot']));
     report(
       outcome(
         7,
@@ -87,5 +89,15 @@ describe('change report', () => {
         object: expect.objectContaining({ name: 'bot', uid: 'uid-bot' }),
       }),
     ]);
+  });
+
+  it('logs a deleted VaultKey that held no token (TokenConflict) as deleted, revoking nothing: no Revoked Event', () => {
+    const { lines, events, report } = recorder(new Set(['uid-bot']));
+    report(outcome(8, [], [{ kind: 'VaultKey', namespace: 'agents', name: 'evil', uid: 'uid-evil' }]));
+    expect(lines.filter((l) => l.msg === 'revoked')).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'deleted; it held no token to revoke')).toEqual([
+      expect.objectContaining({ vaultKey: 'agents/evil', version: 8 }),
+    ]);
+    expect(events).toEqual([]);
   });
 });

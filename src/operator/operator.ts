@@ -122,7 +122,12 @@ export function createOperator(opts: OperatorOptions): Operator {
         : undefined;
     },
   });
-  const reportChange = createChangeReport({ log, recordEvent });
+  // Told while the update is compiled, before the revocations remember it: what each deleted key held.
+  const reportChange = createChangeReport({
+    log,
+    recordEvent,
+    heldToken: (uid) => revocations.tokenOf(uid) !== undefined,
+  });
   const spend = createSpendTracker({ ...(opts.counters && { counters: opts.counters }), clock, log });
   const status = createStatusWriter({
     lookup: (kind, namespace, name) => source.get(kind, namespace, name),

@@ -639,6 +639,13 @@ stringData: { token: ${byo} }
     for (const pool of pools) expect(await probe(pool, byo)).toMatchObject({ status: 200 });
     expect(await ledger()).not.toContain(sha256(byo));
     await until(async () => (await readyReason('brought')) === 'Active', 20_000, 'brought Active');
+    // The operator says the intruder revoked nothing (and records no Revoked Event for it).
+    const said = [...system.operators.values()]
+      .flatMap((o) => o.process.output().split('\n'))
+      .filter((l) => l.includes(`"vaultKey":"${TENANT}/aaa-intruder"`))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(said).toContain('deleted; it held no token to revoke');
+    expect(said).not.toContain('revoked');
   });
 
   it('a Secret of 15 000 token-shaped fields owned by a VaultKey that never existed adds one ledger line', async () => {
