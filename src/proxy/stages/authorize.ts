@@ -94,7 +94,7 @@ export const checkCustomer: Check = ({ policy, op }) => {
   if ((op.movesMoney || op.billsCustomer) && op.parties.customers.length === 0) {
     return deny(
       'customer_not_allowed',
-      'This key may only move money for (or bill) allowlisted customers, and this call names none.',
+      `This key may only ${op.movesMoney ? 'move money for' : 'bill'} allowlisted customers, and this call names none.`,
     );
   }
   return undefined;
