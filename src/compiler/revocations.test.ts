@@ -263,6 +263,18 @@ describe('a change refused for an error keeps', () => {
     expect(published).toEqual([first]);
   });
 
+  // From the review of this round: with the key's own file broken, the early keep skipped the check.
+  it("a token replaced while the key's own file has an error: the old token is not served", async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'key.yaml', `${key('tenant-a', 'bot')}  : [\n`);
+    await put('tenant-a', 'token.yaml', token('tenant-a', C));
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+  });
+
   it('a token replaced in a file it read with an error, as it was', async () => {
     const { first, reload } = await serving();
     // The new token parses, but its file has an error too: the file waits whole.

@@ -57,15 +57,16 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     const { namespace, name } = k.metadata;
     const id = `VaultKey ${namespace}/${name}`;
     const n = changed.get(namespace!, name);
-    if (n === undefined) {
-      keys.push(k);
-      continue;
-    }
     // Its old token or upstream key is what a rotation means to stop, and the new one is a grant
-    // a refused change never makes: the key is taken out until the change is accepted.
-    const replaced = credentials.replaced(k, n);
+    // a refused change never makes: the key is taken out until the change is accepted. That holds
+    // when the key's own file has an error too (its Secret may be in a file that read well).
+    const replaced = credentials.replaced(k, n ?? k);
     if (replaced.length > 0) {
       for (const what of replaced) revoked.push(`${what} of ${id} replaced`);
+      continue;
+    }
+    if (n === undefined) {
+      keys.push(k);
       continue;
     }
     let spec = k.spec;
