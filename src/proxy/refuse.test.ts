@@ -23,8 +23,14 @@ const adapter = (name: VendorName) =>
 function deps() {
   const audit = memoryAuditSink();
   const metrics = createProxyMetrics({ snapshotAgeSeconds: () => 0 });
-  // A refusal reads nothing but the vendors, the metrics and the audit sink.
-  const d = { vendors: { stripe: adapter('stripe'), twilio: adapter('twilio') }, metrics, audit };
+  // A refusal reads nothing but the vendors, the metrics, the audit sink and the snapshot (the
+  // token prefixes audit looks for).
+  const d = {
+    vendors: { stripe: adapter('stripe'), twilio: adapter('twilio') },
+    metrics,
+    audit,
+    snapshots: { current: undefined },
+  };
   return { deps: d as unknown as PipelineDeps, audit, metrics };
 }
 

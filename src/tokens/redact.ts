@@ -1,5 +1,12 @@
+import { type Snapshot, VENDORS } from '../snapshot/types.ts';
 import { RUN_TOKEN_MARKER } from './run-token.ts';
-import { fingerprint, hasValidChecksum, TOKEN_BODY_CHARS, TOKEN_CHECKSUM_CHARS } from './token.ts';
+import {
+  defaultTokenPrefix,
+  fingerprint,
+  hasValidChecksum,
+  TOKEN_BODY_CHARS,
+  TOKEN_CHECKSUM_CHARS,
+} from './token.ts';
 
 /**
  * What Keybrake writes about a request that an agent chose to carry a credential in (ADR 0007 §1:
@@ -12,106 +19,104 @@ export function withoutToken(text: string, token: string): string {
   return text.includes(token) ? text.replaceAll(token, fingerprint(token)) : text;
 }
 
-// A vault token Keybrake mints: a prefix of 2 to 32 of [A-Za-z0-9_], 33 body and 6 checksum
-// characters (base62 of a CRC-32 of the rest), found anywhere in a run of such characters.
-const SHORTEST = 2 + TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
-const LONGEST = 32 + TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
-const TOKEN_RUN = new RegExp(`[A-Za-z0-9_]{${SHORTEST},}`, 'g');
-// A run key: a prefix, the marker, then its base64url payload, key id and MAC.
-const RUN_KEY = new RegExp(`[A-Za-z0-9_]{2,32}${RUN_TOKEN_MARKER}[A-Za-z0-9_-]{16,}`, 'g');
-/**
- * Bounds on the search, which reads every candidate's checksum: longer runs, or more of them, are
- * not searched but cut short in what is recorded (and refused in a request target). No honest id,
- * cursor or run id comes near them.
- */
-const MAX_RUN = 256;
-const MAX_RUNS = 8;
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-/** Whether 6 characters can be a checksum: base62 of a 32-bit number (about 1 string in 13). */
-function checksumShaped(s: string): boolean {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const digit = BASE62.indexOf(s[i]!);
-    if (digit < 0) return false;
-    n = n * 62 + digit;
-  }
-  return n < 2 ** 32;
+/** The token prefixes to look for: the vendors' defaults and every one a served key uses. */
+export interface TokenPrefixes {
+  readonly pattern: RegExp;
 }
 
-/** The [start, end) of each vault token inside one run of token characters, leftmost first. */
-function tokensIn(run: string): [number, number][] {
-  const found: [number, number][] = [];
-  let from = 0;
-  for (let end = SHORTEST; end <= run.length; end++) {
-    if (end - from < SHORTEST || !checksumShaped(run.slice(end - TOKEN_CHECKSUM_CHARS, end))) continue;
-    for (let start = Math.max(from, end - LONGEST); start <= end - SHORTEST; start++) {
-      if (hasValidChecksum(run.slice(start, end))) {
-        found.push([start, end]);
-        from = end;
-        break;
-      }
-    }
+const DEFAULTS = VENDORS.map(defaultTokenPrefix);
+const byPrefixes = new WeakMap<Snapshot, TokenPrefixes>();
+const defaultsOnly = prefixesFrom(DEFAULTS);
+
+/** The prefixes of a snapshot's keys (built once per snapshot); the defaults without one. */
+export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
+  if (!snapshot) return defaultsOnly;
+  let prefixes = byPrefixes.get(snapshot);
+  if (!prefixes) {
+    const custom = new Set(DEFAULTS);
+    for (const key of snapshot.keys.values()) if (key.tokenPrefix !== undefined) custom.add(key.tokenPrefix);
+    prefixes = custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
+    byPrefixes.set(snapshot, prefixes);
   }
-  return found;
+  return prefixes;
 }
 
-/** `text` redacted; `held` says whether anything was. */
-function redact(text: string): { text: string; held: boolean } {
-  let held = false;
-  let out = text;
-  if (out.includes(RUN_TOKEN_MARKER)) {
-    out = out.replace(RUN_KEY, (k) => {
-      held = true;
-      return fingerprint(k);
-    });
-  }
-  let runs = 0;
-  out = out.replace(TOKEN_RUN, (run) => {
-    if (++runs > MAX_RUNS || run.length > MAX_RUN) {
-      held = true;
-      return `${run.slice(0, 8)}…`;
-    }
-    let redacted = '';
-    let at = 0;
-    for (const [start, end] of tokensIn(run)) {
-      redacted += run.slice(at, start) + fingerprint(run.slice(start, end));
-      at = end;
-    }
-    if (at === 0) return run;
-    held = true;
-    return redacted + run.slice(at);
-  });
-  return { text: out, held };
+function prefixesFrom(prefixes: readonly string[]): TokenPrefixes {
+  // Longest first, so a prefix that holds another is tried whole.
+  const sorted = [...prefixes].sort((a, b) => b.length - a.length);
+  return { pattern: new RegExp(sorted.map((p) => p.replace(/[^A-Za-z0-9_]/g, '\\$&')).join('|'), 'g') };
 }
+
+const AFTER_PREFIX = TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
+const TOKEN_CHARS = /^[A-Za-z0-9_]+$/;
+const RUN_KEY_TAIL = /^[A-Za-z0-9_-]{16,512}/;
 
 /**
- * `text` (a request target, a run id) with every vault token Keybrake could have minted (its
- * checksum holds) and every run key in it replaced by its fingerprint, percent-encoded ones too
- * (the text is then given decoded). For what is recorded about a call whatever key it names: the
- * agent may paste any key it holds, not only the one it presents, and no key is known yet for a
- * call refused before authentication.
+ * Every vault token (a known prefix, then a body whose checksum holds) and run key (a known prefix,
+ * `r1_`, then its payload) in `text`, each replaced by its fingerprint. One pass over the text and
+ * one checksum per prefix found: the work stays linear in the text whatever a caller sends.
  */
-export function withoutTokenShapes(text: string): string {
-  return scan(text).text;
+function redact(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
+  const { pattern } = prefixes;
+  pattern.lastIndex = 0;
+  let out = '';
+  let at = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    const start = m.index;
+    const after = start + m[0].length;
+    let end = -1;
+    if (text.startsWith(RUN_TOKEN_MARKER, after)) {
+      const tail = RUN_KEY_TAIL.exec(text.slice(after + RUN_TOKEN_MARKER.length, after + 600));
+      if (tail) end = after + RUN_TOKEN_MARKER.length + tail[0].length;
+    }
+    if (end < 0) {
+      const candidate = text.slice(start, after + AFTER_PREFIX);
+      if (
+        candidate.length === after + AFTER_PREFIX - start &&
+        TOKEN_CHARS.test(candidate) &&
+        hasValidChecksum(candidate)
+      )
+        end = after + AFTER_PREFIX;
+    }
+    if (end < 0) continue;
+    out += text.slice(at, start) + fingerprint(text.slice(start, end));
+    at = end;
+    pattern.lastIndex = end;
+  }
+  return at === 0 ? { text, held: false } : { text: out + text.slice(at), held: true };
 }
 
-/** Whether `text` holds a vault token or run key, or is too long to search (see withoutTokenShapes). */
-export function holdsTokenShape(text: string): boolean {
-  return scan(text).held;
+/** `%XX` escapes decoded byte by byte (Keybrake's keys are ASCII), twice over at most; never throws. */
+function unescaped(text: string): string {
+  let decoded = text;
+  for (let round = 0; round < 3 && decoded.includes('%'); round++) {
+    const next = decoded.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    );
+    if (next === decoded) break;
+    decoded = next;
+  }
+  return decoded;
 }
 
-function scan(text: string): { text: string; held: boolean } {
-  if (text.length < SHORTEST) return { text, held: false };
-  const raw = redact(text);
+function scan(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
+  const raw = redact(text, prefixes);
   if (!text.includes('%')) return raw;
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(text);
-  } catch {
-    return raw;
-  }
-  const clean = redact(decoded);
+  const clean = redact(unescaped(text), prefixes);
   return clean.held ? clean : raw;
+}
+
+/**
+ * `text` (a request target, a run id) with every Keybrake key in it replaced by its fingerprint,
+ * percent-encoded ones too (the text is then given decoded). For what is recorded about a call
+ * whatever key it names: the agent may paste any key it holds, not only the one it presents, and no
+ * key is known yet for a call refused before authentication.
+ */
+export function withoutTokenShapes(text: string, prefixes: TokenPrefixes): string {
+  return scan(text, prefixes).text;
+}
+
+/** Whether `text` holds a Keybrake key (see withoutTokenShapes). */
+export function holdsTokenShape(text: string, prefixes: TokenPrefixes): boolean {
+  return scan(text, prefixes).held;
 }

@@ -5,7 +5,7 @@ import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
-import { withoutTokenShapes } from '../../tokens/redact.ts';
+import { tokenPrefixesOf, withoutTokenShapes } from '../../tokens/redact.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 
 /**
@@ -29,6 +29,9 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     record.spend(key.namespace, key.name, vendor, ctx.countedMicros / MICROS_PER_USD);
   }
   const costUsd = usd(ctx.countedMicros);
+  // A Keybrake key an agent pasted into a run id is recorded by its fingerprint (ADR 0007 §1).
+  const prefixes = tokenPrefixesOf(deps.snapshots.current);
+  const runId = ctx.runId === null ? null : withoutTokenShapes(ctx.runId, prefixes);
   const vaultKey = key ? keyName(key) : null;
   // A span that records nothing (no SDK, or not sampled) would drop the attributes: not built then.
   if (ctx.span.isRecording()) {
@@ -39,7 +42,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
       'keybrake.operation': ctx.op?.id ?? ctx.operationId ?? '',
       'keybrake.vault_key': vaultKey ?? '',
       'keybrake.cost_usd': costUsd,
-      ...(ctx.runId ? { 'keybrake.run_id': withoutTokenShapes(ctx.runId) } : {}),
+      ...(runId ? { 'keybrake.run_id': runId } : {}),
       ...(upstream !== null ? { 'http.response.status_code': upstream.status } : {}),
     });
   }
@@ -51,9 +54,9 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     vendor: ctx.vendor,
     method: ctx.method,
     // A Keybrake key an agent pasted into the path is recorded by its fingerprint (ADR 0007 §1).
-    path: withoutTokenShapes(ctx.path),
+    path: withoutTokenShapes(ctx.path, prefixes),
     operation: ctx.op?.id ?? ctx.operationId,
-    runId: ctx.runId === null ? null : withoutTokenShapes(ctx.runId),
+    runId,
     decision,
     reason,
     costUsd,

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
-import { holdsTokenShape, withoutToken } from '../../tokens/redact.ts';
+import { holdsTokenShape, tokenPrefixesOf, withoutToken } from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -74,19 +74,25 @@ export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
   const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
-  if (isDenial(caller)) return caller;
+  if (isDenial(caller)) {
+    // A token brought in may have any shape: the one presented is kept out of the record by value.
+    const presented = ctx.adapter!.credential(ctx.call.headers)?.token;
+    if (presented !== undefined && presented.length >= 16) ctx.path = withoutToken(ctx.path, presented);
+    return caller;
+  }
   const { key, run, token } = caller;
   ctx.key = key;
   ctx.policy = key.policy;
   // The credential belongs in Authorization only: in the target it would reach the vendor and the
   // audit stream, in a run id every record and span of the run (ADR 0007 §1).
-  if (carries(ctx.call.url, token) || holdsTokenShape(ctx.call.url)) {
+  const prefixes = tokenPrefixesOf(snapshot);
+  if (carries(ctx.call.url, token) || holdsTokenShape(ctx.call.url, prefixes)) {
     ctx.path = withoutToken(ctx.path, token);
     return deny('path_invalid', 'The request target carries a Keybrake key; send it only as the credential.');
   }
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
   if (isDenial(runId)) return runId;
-  if (runId !== undefined && (runId.includes(token) || holdsTokenShape(runId))) {
+  if (runId !== undefined && (runId.includes(token) || holdsTokenShape(runId, prefixes))) {
     return deny('run_id_invalid', 'A run id must not carry a Keybrake key.');
   }
   if (run) {
