@@ -170,6 +170,17 @@ describe('proxy admin listener limits', () => {
     expect(res.status).toBe(200);
   });
 
+  // From the review: serve's local clients, and a mesh sidecar's forwarded connections, all come
+  // from one local address; a share there let any one of them shut out the rest.
+  it('does not hold the local address to a share', async () => {
+    const { open } = await listening();
+    const held = [];
+    for (let i = 0; i < ADMIN_MAX_CONNECTIONS / 4; i++) held.push(await open('127.0.0.1', 'G'));
+    const past = await open('127.0.0.1', 'GET /readyz HTTP/1.1\r\nHost: adm\r\nConnection: close\r\n\r\n');
+    expect(await past.closed).toMatch(/^HTTP\/1\.1 200 /);
+    expect(held.some((c) => c.isClosed())).toBe(false);
+  });
+
   it(`holds ${ADMIN_MAX_CONNECTIONS} connections at most, whatever their addresses`, async () => {
     const { open } = await listening();
     const held = [];

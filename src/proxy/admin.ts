@@ -16,7 +16,7 @@ export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
  * handful at a time. A cap far below the vendor listeners' keeps idle connections to it from taking
  * the file descriptors those, and /readyz itself, need.
  */
-export const ADMIN_MAX_CONNECTIONS = 64;
+export const ADMIN_MAX_CONNECTIONS = 256;
 
 /**
  * The admin listener's limits: the proxy listeners' timeouts and header size, its own small

@@ -120,9 +120,13 @@ export function createBoundedServer(
   // After node's own connection listener: a connection closed here is one node has set up to clean up.
   server.on('connection', (socket: Socket) => {
     // Behind a NAT or a Service that does not keep client addresses, every client shares one
-    // address, and so one share (docs/security.md row 11 says how to size it).
+    // address, and so one share (docs/security.md row 11 says how to size it). The local
+    // addresses are not shared out: every local client (serve's default listener) and a mesh
+    // sidecar's forwarded connections come from them, and one share would let any one of them shut
+    // out the rest (--max-connections and the first-byte timeout still hold).
     const source = socket.remoteAddress ?? '';
-    if (!share.take(source)) {
+    const shared = !isLocalSource(source);
+    if (shared && !share.take(source)) {
       shareFull({ maxConnectionsPerSource: limits.maxConnectionsPerSource, source, listener });
       socket.destroy();
       return;
@@ -133,10 +137,22 @@ export function createBoundedServer(
     }, firstByteMs).unref();
     socket.once('close', () => {
       clearTimeout(firstByte);
-      share.give(source);
+      if (shared) share.give(source);
     });
   });
   return server;
+}
+
+/**
+ * The addresses every local client (127.0.0.1, ::1) or a mesh sidecar's forwarded connections
+ * (Istio's 127.0.0.6) arrive from, IPv4-mapped too: many clients behind one address by design.
+ */
+const LOCAL_SOURCES: ReadonlySet<string> = new Set(
+  ['127.0.0.1', '127.0.0.6'].flatMap((a) => [a, `::ffff:${a}`]).concat('::1'),
+);
+
+function isLocalSource(address: string): boolean {
+  return LOCAL_SOURCES.has(address);
 }
 
 /** A warning logged with how many times it happened since it was last logged, at most every 10 s. */
