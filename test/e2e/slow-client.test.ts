@@ -196,12 +196,17 @@ describe('--max-connections', () => {
     // Every connection here comes from one address: its share is the whole listener.
     const limited = await serve(['--max-connections', '3', '--max-connections-per-source', '3']);
     const base = limited.urls.stripe!;
-    const open = [await openConnection(base), await openConnection(base), await openConnection(base)];
-    // One ordinary call on an open connection proves the three are accepted, not queued.
-    const first = await open[0]!.request(
-      `GET /v1/customers/cus_limit HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
-    );
-    expect(first.status).toBe(200);
+    // Each makes a call as soon as it is open: an ordinary call proves it accepted, not queued, and
+    // a connection that has spoken is not closed for silence after 2 s while the test runs.
+    const open = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await openConnection(base);
+      const first = await c.request(
+        `GET /v1/customers/cus_limit${i} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
+      );
+      expect(first.status).toBe(200);
+      open.push(c);
+    }
 
     const refusedLog = limited.waitForNextLog(
       (l) => l.msg === 'connections refused: --max-connections reached',
@@ -251,9 +256,10 @@ describe('one client address', () => {
       listener: 'stripe',
     });
 
+    // Served while the attacker holds its share (whether its two silent ones are still open at this
+    // instant depends on the machine's pace; that they close for silence is checked below).
     const res = await normalCall(limited, 'cus_beside_the_flood');
     expect(res.status).toBe(200);
-    expect(attack.slice(0, 2).some((c) => c.isClosed())).toBe(false);
 
     // The two it kept are closed for their silence, long before the 10 s headers timeout, without
     // an answer, and leave no audit record: the next record is the next call's.
