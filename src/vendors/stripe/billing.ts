@@ -18,6 +18,7 @@ import {
 import { chain, FREE, idOf, known, micros, type Priced, pricePath, priceUnits, type Read } from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
 import { encodeForm } from './previews.ts';
+import { quoteTotal } from './quote-total.ts';
 
 /**
  * The cost formulas of Stripe Billing's money calls other than subscriptions (price stage): invoice
@@ -57,17 +58,8 @@ export function quoteAccept(quote: string, rates: ExchangeRates): Priced {
       path: `/v1/quotes/${quote}`,
       describe: "the quote's amount_total",
       part: (o) => {
-        const computed = o['computed'];
-        const upfront =
-          isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
-        // A subscription's first period, as a subscription create counts it: a trial or a coupon
-        // for one period makes the upfront $0, and Stripe charges every later period on its own.
-        const recurring =
-          isObj(computed) && isObj(computed['recurring']) ? computed['recurring']['amount_total'] : 0;
-        const total = o['amount_total'];
-        if (typeof total !== 'number' || typeof upfront !== 'number' || typeof recurring !== 'number')
-          return undefined;
-        return micros(Math.max(total, upfront, recurring), o['currency'], rates);
+        const total = quoteTotal(o);
+        return total === undefined ? undefined : micros(total, o['currency'], rates);
       },
     },
   ]);

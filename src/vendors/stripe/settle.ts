@@ -3,6 +3,7 @@ import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Operation } from '../types.ts';
 import { isObj } from './fields.ts';
+import { quoteTotal } from './quote-total.ts';
 
 /**
  * The actual cost of a successful money-moving call, read from the object Stripe returns (settle
@@ -93,14 +94,8 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
       const monetary = isObj(amount) ? amount['monetary'] : undefined;
       return isObj(monetary) ? [monetary['value'], monetary['currency']] : undefined;
     }
-    case 'stripe.quotes.accept': {
-      // As priced (billing.ts quoteAccept): a subscription's recurring total counts too.
-      const computed = o['computed'];
-      const upfront = isObj(computed) && isObj(computed['upfront']) ? computed['upfront']['amount_total'] : 0;
-      const recurring =
-        isObj(computed) && isObj(computed['recurring']) ? computed['recurring']['amount_total'] : 0;
-      return [larger(larger(o['amount_total'], upfront), recurring), currency];
-    }
+    case 'stripe.quotes.accept':
+      return [quoteTotal(o), currency];
     case 'stripe.issuing.authorizations.approve': {
       if (o['approved'] === false) return [0, currency];
       const pending = o['pending_request'];
