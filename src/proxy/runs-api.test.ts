@@ -113,6 +113,14 @@ describe('POST /v1/runs on the admin listener', () => {
     ['a malformed cap', { key: 'agents/bot', cap: 'lots' }, undefined, 400, 'invalid_request'],
     ['a TTL over 7 days', { key: 'agents/bot', ttl: '200h' }, undefined, 400, 'invalid_request'],
     ['a bad run id', { key: 'agents/bot', runId: 'has space' }, undefined, 400, 'invalid_request'],
+    // From the second review: it went into the run key, its log line and every record of the run.
+    [
+      'a run id carrying a Keybrake key',
+      { key: 'agents/bot', runId: `r-${OTHER}` },
+      undefined,
+      400,
+      'invalid_request',
+    ],
     ['an unknown field', { key: 'agents/bot', capUsd: '1' }, undefined, 400, 'invalid_request'],
     ['malformed JSON', '{"key":', undefined, 400, 'invalid_request'],
   ])('refuses %s', async (_name, body, token, status, error) => {
@@ -158,6 +166,12 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     const { stop, stoppedRuns } = await api();
     expect((await stop('agents/bot/ci/job')).statusCode).toBe(200);
     expect(stoppedRuns.has('agents/bot', 'ci/job')).toBe(true);
+  });
+
+  it('refuses a run id carrying a Keybrake key and stops nothing', async () => {
+    const { stop, stoppedRuns } = await api();
+    expect((await stop(`agents/bot/r-${OTHER}`)).statusCode).toBe(400);
+    expect(stoppedRuns.size).toBe(0);
   });
 
   it("refuses another key's token and stops nothing", async () => {

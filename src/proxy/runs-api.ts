@@ -4,6 +4,7 @@ import { type CounterStore, isRunStopStore, type RunStopStore } from '../counter
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { holdsTokenShape, tokenPrefixesOf } from '../tokens/redact.ts';
 import {
   isRunApiError,
   MAX_RUN_REQUEST_BYTES,
@@ -59,6 +60,12 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
       if (isRunApiError(parent)) return send(reply, parent);
       const parsed = parseRunStart(req.body);
       if (isRunApiError(parsed)) return send(reply, parsed);
+      // A run id goes into every record and span of the run: never a Keybrake key (ADR 0007 §1).
+      if (
+        parsed.runId !== undefined &&
+        holdsTokenShape(parsed.runId, tokenPrefixesOf(deps.snapshots.current))
+      )
+        return send(reply, runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.'));
       if (`${parsed.namespace}/${parsed.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
       const started = startRun(parent, parsed, deps.clock.now(), {
@@ -87,6 +94,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
       if (isRunApiError(parent)) return send(reply, parent);
       if (`${ref.namespace}/${ref.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
+      if (holdsTokenShape(ref.runId, tokenPrefixesOf(deps.snapshots.current)))
+        return send(reply, runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.'));
       const run = stoppedRun(parent.key, ref.runId, deps.clock.now());
       // In force here at once, whatever the shared store says.
       deps.stoppedRuns.add(run);
