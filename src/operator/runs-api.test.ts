@@ -122,6 +122,25 @@ describe("the operator's run API", () => {
       'key_unknown',
     ],
     ['a malformed body', 'POST', '/v1/runs', 'runner-token', '{', 400, 'invalid_request'],
+    // From the second review: a run id goes into every record and span of the run.
+    [
+      'a run id carrying a Keybrake key',
+      'POST',
+      '/v1/runs',
+      'runner-token',
+      { key: 'agents/bot', runId: `r-${newToken('stripe')}` },
+      400,
+      'invalid_request',
+    ],
+    [
+      'a stop of a run id carrying a Keybrake key',
+      'DELETE',
+      `/v1/runs/agents/bot/r-${newToken('stripe')}`,
+      'runner-token',
+      undefined,
+      400,
+      'invalid_request',
+    ],
     [
       'a cap above perRunUsd',
       'POST',

@@ -7,6 +7,7 @@ import type { SnapshotServer } from '../distribution/server.ts';
 import { keysByName } from '../snapshot/run-keys.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { holdsTokenShape, tokenPrefixesOf } from '../tokens/redact.ts';
 import {
   isRunApiError,
   MAX_RUN_REQUEST_BYTES,
@@ -18,6 +19,8 @@ import {
   startRun,
   stoppedRun,
 } from '../tokens/run-api.ts';
+
+const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
 
 /** What the operator's run API needs: its snapshot, who the caller is and may do, where stops go. */
 export interface OperatorRunsApiOptions {
@@ -88,6 +91,8 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     );
   };
 
+  // A run id goes into every record and span of the run: never a Keybrake key (ADR 0007 §1).
+  const carriesKey = (runId: string) => holdsTokenShape(runId, tokenPrefixesOf(opts.snapshot()));
   const start = async (req: IncomingMessage, res: ServerResponse) => {
     const caller = await authenticate(req);
     if (isRunApiError(caller)) return send(res, caller);
@@ -104,6 +109,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     }
     const parsed = parseRunStart(body);
     if (isRunApiError(parsed)) return send(res, parsed);
+    if (parsed.runId !== undefined && carriesKey(parsed.runId)) return send(res, KEY_IN_RUN_ID);
     const denied = await authorize(caller, {
       verb: 'create',
       namespace: parsed.namespace,
@@ -139,6 +145,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
         res,
         runApiError(404, 'not_found', `Expected DELETE ${RUNS_PATH}/<namespace>/<vaultkey>/<runId>.`),
       );
+    if (carriesKey(ref.runId)) return send(res, KEY_IN_RUN_ID);
     const denied = await authorize(caller, { verb: 'delete', namespace: ref.namespace, name: ref.name });
     if (denied) return send(res, denied);
     const parent = keyOf(ref.namespace, ref.name);
