@@ -85,7 +85,10 @@ function snapshot(version: number, extraKeys = 0): Snapshot {
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
+/** Followers stop first: one still reconnecting while a server closes keeps it waiting on a handshake. */
+const followers: Follower[] = [];
 afterEach(async () => {
+  for (const f of followers.splice(0)) await f.close();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
@@ -123,7 +126,7 @@ function follow(
     backoff: { initialMs: 10, maxMs: 50 },
     ...(extra.states ? { onState: (s) => extra.states!.push(s) } : {}),
   });
-  cleanups.push(() => f.close());
+  followers.push(f);
   return f;
 }
 
