@@ -240,6 +240,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     balance: 0,
     currency: 'usd',
   },
+  // A quote whose subscription starts with a 30-day trial: nothing up front, $9 000 a month after.
+  '/v1/quotes/qt_trial': {
+    id: 'qt_trial',
+    object: 'quote',
+    amount_total: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    subscription_data: { trial_period_days: 30 },
+    computed: { upfront: { amount_total: 0 }, recurring: { amount_total: 900000, interval: 'month' } },
+  },
   '/v1/invoices/in_big': {
     id: 'in_big',
     object: 'invoice',
@@ -280,6 +290,10 @@ function twilioAnswer(method: string, path: string, body: Buffer): Json {
   }
   if (method === 'POST' && path.endsWith('/Calls.json')) {
     return { sid: 'CAhostile00000000000000000000000', status: 'queued', to: form.get('To'), price: null };
+  }
+  // A live call to a US number (what a call update is priced from).
+  if (method === 'GET' && /\/Calls\/CA[0-9a-f]{32}\.json$/.test(path)) {
+    return { sid: path.slice(-39, -5), status: 'in-progress', to: '+14155550100', price: null };
   }
   return { sid: 'XXhostile00000000000000000000000', status: 'ok', path };
 }
