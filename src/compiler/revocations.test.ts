@@ -82,6 +82,13 @@ async function serving(paths = [dir]) {
 /** tenant-b's policy with an unquoted amount: a document error that refuses the change. */
 const breakB = () => put('tenant-b', 'policy.yaml', policy('tenant-b', '5'));
 
+/** tenant-a/bot's token was replaced by a refused change: neither the old (A) nor the new (C) is served. */
+function expectTokenOut(o: CompileOutcome): void {
+  expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
+  expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+  expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+}
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'keybrake-revocations-'));
   await tenant('tenant-a', A);
@@ -186,9 +193,7 @@ describe('a change refused for an error still revokes', () => {
     await put('tenant-a', 'token.yaml', token('tenant-a', C));
     const o = await reload();
     expect(o.applied).toBe(false);
-    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
-    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
-    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+    expectTokenOut(o);
     expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
     // Put back while the error stands: the key stays out, a refused change grants nothing.
     await put('tenant-a', 'token.yaml', token('tenant-a', A));
@@ -208,9 +213,7 @@ describe('a change refused for an error still revokes', () => {
     await put('tenant-a', 'token-2.yaml', token('tenant-a', C, 'bot-token-2'));
     await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', '', 'bot-token-2'));
     const o = await reload();
-    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
-    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
-    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+    expectTokenOut(o);
   });
 
   it('a replaced upstream key: the key is taken out rather than forward with the old one', async () => {
@@ -270,9 +273,7 @@ describe('a change refused for an error keeps', () => {
     await put('tenant-a', 'token.yaml', token('tenant-a', C));
     const o = await reload();
     expect(o.applied).toBe(false);
-    expect(o.revoked).toEqual(['token of VaultKey tenant-a/bot replaced']);
-    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
-    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+    expectTokenOut(o);
   });
 
   it('a token replaced in a file it read with an error, as it was', async () => {
