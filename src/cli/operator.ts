@@ -12,7 +12,7 @@ import {
   kubernetesAccessReview,
 } from '../distribution/access-review.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
-import { createSnapshotServer } from '../distribution/server.ts';
+import { createSnapshotServer, operatorListenerLimits } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator, kubernetesTokenReview } from '../distribution/token-review.ts';
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { listenUrl, parseListen } from '../listen.ts';
@@ -328,7 +328,14 @@ export async function operatorCommand(
       operator.problem(),
     ].filter((p): p is string => p !== undefined);
 
-  const admin = createOperatorAdmin({ registry, isLeader, version: () => server.version, problems });
+  const admin = createOperatorAdmin({
+    registry,
+    isLeader,
+    version: () => server.version,
+    problems,
+    limits: operatorListenerLimits(heartbeatMs),
+    log,
+  });
   const url = await server.listen({ host: listen.host, port: listen.port, ...(tls && { tls }) });
   await admin.listen({ host: adminListen.host, port: adminListen.port });
   log.info(

@@ -1,11 +1,7 @@
 import { DEFAULT_MEMORY_MAX_ENTRIES } from '../counters/memory-store.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
-import {
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-  DEFAULT_MAX_RESPONSE_BYTES,
-  DEFAULT_PARSE_LIMITS,
-} from '../proxy/defaults.ts';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE } from '../listener/limits.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS } from '../telemetry/audit.ts';
 import type { Flags } from './args.ts';
 

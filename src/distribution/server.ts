@@ -1,14 +1,10 @@
 import { once } from 'node:events';
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
+import { createBoundedServer } from '../listener/bounded-server.ts';
+import { type ListenerLimits, listenerLimits } from '../listener/limits.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import {
   deltaSize,
@@ -61,6 +57,22 @@ export interface SnapshotServerOptions {
   readonly stopAckTimeoutMs?: number;
   /** Entries per change-set line (default ENTRIES_PER_LINE; tests use small ones). */
   readonly entriesPerLine?: number;
+  /**
+   * What a client may make `listen`'s server wait and hold (default: operatorListenerLimits). A
+   * watch stream is one long answer: it is held to the header and request timeouts only until its
+   * request is in, and the heartbeat keeps it from the idle timeout.
+   */
+  readonly limits?: ListenerLimits;
+}
+
+/**
+ * The operator's listeners' limits: the proxies' defaults, with an idle timeout that outlasts two
+ * heartbeats. Anything in the cluster may reach them (docs/kubernetes.md's NetworkPolicies narrow
+ * that): a slow or silent client, or one address opening connections, must not keep proxies from
+ * their stream.
+ */
+export function operatorListenerLimits(heartbeatMs: number = DEFAULT_HEARTBEAT_MS): ListenerLimits {
+  return listenerLimits({ upstreamTimeoutMs: heartbeatMs });
 }
 
 /** One proxy stream as the operator sees it (for status, logs and tests). */
@@ -606,9 +618,11 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     registry,
     publish: (snapshot, publishOpts = {}) => publishSnapshot(snapshot, publishOpts),
     async listen(addr) {
-      const server = addr.tls
-        ? createHttpsServer({ cert: addr.tls.cert, key: addr.tls.key }, handler)
-        : createHttpServer(handler);
+      const server = createBoundedServer(
+        opts.limits ?? operatorListenerLimits(opts.heartbeatMs),
+        { listener: 'snapshots', log, tls: addr.tls },
+        handler,
+      );
       servers.push(server);
       server.listen(addr.port, addr.host);
       await once(server, 'listening');

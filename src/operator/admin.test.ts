@@ -1,5 +1,10 @@
+import { once } from 'node:events';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { operatorListenerLimits } from '../distribution/server.ts';
+import { ADMIN_MAX_CONNECTIONS, listenerLimits } from '../listener/limits.ts';
+import { silentLogger } from '../telemetry/logger.ts';
 import { createOperatorAdmin } from './admin.ts';
 
 describe('operator admin /readyz', () => {
@@ -13,6 +18,8 @@ describe('operator admin /readyz', () => {
       isLeader: () => leader,
       version: () => 42,
       problems: () => problems,
+      limits: operatorListenerLimits(),
+      log: silentLogger(),
     });
     return app;
   };
@@ -40,5 +47,49 @@ describe('operator admin /readyz', () => {
       });
     }
     expect((await get(a, '/healthz')).status).toBe(200);
+  });
+});
+
+describe('operator admin listener limits', () => {
+  let app: ReturnType<typeof createOperatorAdmin> | undefined;
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await app?.close();
+  });
+
+  /** Everything a raw connection from `from` that sent `first` receives until it is closed. */
+  async function client(port: number, from: string, first: string) {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+    sockets.push(socket);
+    let received = '';
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+    });
+    const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+    await once(socket, 'connect');
+    if (first) socket.write(first);
+    return { closed, isClosed: () => socket.destroyed };
+  }
+
+  it('answers a slow head with a 408 and holds one address to a quarter of its 256 connections', async () => {
+    app = createOperatorAdmin({
+      registry: new Registry(),
+      isLeader: () => true,
+      version: () => 1,
+      limits: listenerLimits({ upstreamTimeoutMs: 0, clientTimeoutMs: 300 }),
+      log: silentLogger(),
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+
+    const slow = await client(port, '127.0.0.1', 'GET /metrics HTTP/1.1\r\nHost: adm');
+    expect(await slow.closed).toMatch(/^HTTP\/1\.1 408 /);
+
+    const held = [];
+    for (let i = 0; i < ADMIN_MAX_CONNECTIONS / 4; i++) held.push(await client(port, '127.0.0.2', 'G'));
+    const extra = await client(port, '127.0.0.2', 'G');
+    expect(await extra.closed).toBe('');
+    expect(held.some((c) => c.isClosed())).toBe(false);
   });
 });

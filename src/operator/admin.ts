@@ -1,5 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { createBoundedServer } from '../listener/bounded-server.ts';
+import { adminLimits, type ListenerLimits } from '../listener/limits.ts';
+import type { Log } from '../telemetry/logger.ts';
 
 /**
  * The operator's admin listener: `/metrics`, `/healthz` (alive), `/readyz` (200 on the leader only,
@@ -15,8 +18,15 @@ export function createOperatorAdmin(deps: {
   version: () => number;
   /** What keeps this replica from leading, in words a user can act on; empty when nothing does. */
   problems?: () => readonly string[];
+  /** Held to these like the snapshot listener, with the admin listeners' small connection cap. */
+  limits: ListenerLimits;
+  log: Log;
 }): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({
+    logger: false,
+    serverFactory: (handler) =>
+      createBoundedServer(adminLimits(deps.limits), { listener: 'admin', log: deps.log }, handler),
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get<{ Querystring: { standby?: string } }>('/readyz', async (req, reply) => {
     const snapshotVersion = deps.version();

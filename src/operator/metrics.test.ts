@@ -1,5 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { operatorListenerLimits } from '../distribution/server.ts';
+import { silentLogger } from '../telemetry/logger.ts';
 import { createOperatorAdmin } from './admin.ts';
 import { createOperatorRegistry, type KeySpend, keySpendGauges, operatorMetrics } from './metrics.ts';
 
@@ -7,7 +9,13 @@ describe('operator metrics', () => {
   it('serves the Node.js process metrics beside the operator ones on /metrics', async () => {
     const registry = createOperatorRegistry();
     operatorMetrics(registry).leader.set(1);
-    const admin = createOperatorAdmin({ registry, isLeader: () => true, version: () => 1 });
+    const admin = createOperatorAdmin({
+      registry,
+      isLeader: () => true,
+      version: () => 1,
+      limits: operatorListenerLimits(),
+      log: silentLogger(),
+    });
     try {
       const res = await admin.inject({ method: 'GET', url: '/metrics' });
       expect(res.statusCode).toBe(200);

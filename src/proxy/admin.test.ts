@@ -4,11 +4,16 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
+import {
+  ADMIN_MAX_CONNECTIONS,
+  adminLimits,
+  type ListenerLimits,
+  listenerLimits,
+} from '../listener/limits.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
-import { ADMIN_MAX_CONNECTIONS, adminLimits, COUNTER_STORE_UP, createAdminListener } from './admin.ts';
-import { type ListenerLimits, listenerLimits } from './listener-limits.ts';
+import { COUNTER_STORE_UP, createAdminListener } from './admin.ts';
 import { StoppedRuns } from './runs.ts';
 
 const LIMITS = adminLimits(listenerLimits({ upstreamTimeoutMs: 1_000 }));

@@ -1,31 +1,15 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge } from 'prom-client';
 import type { CounterStore } from '../counters/store.ts';
+import { createBoundedServer } from '../listener/bounded-server.ts';
+import type { ListenerLimits } from '../listener/limits.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
-import { defaultConnectionsPerSource } from './defaults.ts';
-import { createBoundedServer, type ListenerLimits } from './listener-limits.ts';
 import { type RunsApiDeps, registerRunRoutes } from './runs-api.ts';
 
 /** 1 when the counter store answered a ping at scrape time, 0 when it did not (DESIGN.md §7). */
 export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
-
-/**
- * Open connections the admin listener holds: its clients are probes, a scraper and the run API, a
- * handful at a time. A cap far below the vendor listeners' keeps idle connections to it from taking
- * the file descriptors those, and /readyz itself, need.
- */
-export const ADMIN_MAX_CONNECTIONS = 256;
-
-/**
- * The admin listener's limits: the proxy listeners' timeouts and header size, its own small
- * connection cap, and a quarter of it per client address.
- */
-export function adminLimits(proxy: ListenerLimits): ListenerLimits {
-  const maxConnections = Math.min(ADMIN_MAX_CONNECTIONS, proxy.maxConnections);
-  return { ...proxy, maxConnections, maxConnectionsPerSource: defaultConnectionsPerSource(maxConnections) };
-}
 
 /**
  * The admin listener: `/metrics`, `/healthz` (the process is alive), `/readyz` (it has a policy

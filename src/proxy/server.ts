@@ -2,11 +2,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Denial, type DenyReason, deny } from '../decision/reasons.ts';
+import { createBoundedServer } from '../listener/bounded-server.ts';
+import { headersTimeoutMs, type ListenerLimits } from '../listener/limits.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
 import type { InFlight } from './in-flight.ts';
-import { createBoundedServer, headersTimeoutMs, type ListenerLimits } from './listener-limits.ts';
 import { rawResponse } from './respond.ts';
 
 /** One HTTP listener in front of the pipeline: the prefix router, or a vendor's own port. */

@@ -1,7 +1,7 @@
 /**
  * Open connections per client address on one listener: the share one source may hold of the
  * listener's --max-connections (ADR 0007 §8), so that one client cannot take every slot from the
- * others. Pure bookkeeping; the listener (listener-limits.ts) takes a slot as it accepts a
+ * others. Pure bookkeeping; the listener (bounded-server.ts) takes a slot as it accepts a
  * connection and gives it back when the connection closes.
  */
 export class SourceShare {

@@ -1,0 +1,118 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Log } from '../telemetry/logger.ts';
+import { firstByteTimeoutMs, headersTimeoutMs, type ListenerLimits } from './limits.ts';
+import { SourceShare } from './source-share.ts';
+
+/**
+ * An idle keep-alive connection is closed after this (node's default, announced to clients in the
+ * `Keep-Alive: timeout=5` header so that they retire it first).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Refused connections are reported at most this often per listener: a flood must not flood stderr. */
+const WARN_EVERY_MS = 10_000;
+
+/** How one listener names itself in its logs, and what it hands node's server. */
+export interface BoundedServerOptions {
+  /** `main`, a vendor name, `admin` or the operator's `snapshots`. */
+  readonly listener: string;
+  readonly log: Log;
+  /** Node's own 400 for a missing Host; the proxy listener answers that itself. */
+  readonly requireHostHeader?: boolean;
+  /** Serve HTTPS with this certificate and key (the operator's snapshot listener). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
+}
+
+/**
+ * A node HTTP(S) server that holds its clients to `limits`: header and request timeouts, a first-byte
+ * timeout, the connection cap and every client address's share of it, header size and idle time.
+ * Every listener Keybrake opens is one (the proxy's vendor, router and admin listeners, the
+ * operator's snapshot and admin listeners); what answers its requests is the caller's.
+ */
+export function createBoundedServer(
+  limits: ListenerLimits,
+  opts: BoundedServerOptions,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Server {
+  const options: ServerOptions = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: headersTimeoutMs(limits),
+    requestTimeout: limits.clientTimeoutMs,
+    // Node enforces both timeouts on this beat: a fraction of the limit, at most once a second.
+    connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(limits.clientTimeoutMs / 4))),
+    ...(opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {}),
+  };
+  // Over TLS the connection below is the TCP socket: the first byte a client owes is its hello.
+  const server: Server = opts.tls
+    ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key }, handler)
+    : createServer(options, handler);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs);
+
+  const listener = opts.listener;
+  const full = throttledWarning(opts.log, 'connections refused: --max-connections reached');
+  // Past --max-connections node closes a new connection as it is accepted.
+  server.on('drop', () => full({ maxConnections: limits.maxConnections, listener }));
+
+  const share = new SourceShare(limits.maxConnectionsPerSource);
+  const shareFull = throttledWarning(opts.log, 'connections refused: --max-connections-per-source reached');
+  const firstByteMs = firstByteTimeoutMs(limits);
+  // After node's own connection listener: a connection closed here is one node has set up to clean up.
+  server.on('connection', (socket: Socket) => {
+    // Behind a NAT or a Service that does not keep client addresses, every client shares one
+    // address, and so one share (docs/security.md row 11 says how to size it). The local
+    // addresses are not shared out: every local client (serve's default listener) and a mesh
+    // sidecar's forwarded connections come from them, and one share would let any one of them shut
+    // out the rest (--max-connections and the first-byte timeout still hold).
+    const source = socket.remoteAddress ?? '';
+    const shared = !isLocalSource(source);
+    if (shared && !share.take(source)) {
+      shareFull({ maxConnectionsPerSource: limits.maxConnectionsPerSource, source, listener });
+      socket.destroy();
+      return;
+    }
+    // Nothing to answer and no call to audit: a TCP probe or a preconnect does this too.
+    const firstByte = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, firstByteMs).unref();
+    socket.once('close', () => {
+      clearTimeout(firstByte);
+      if (shared) share.give(source);
+    });
+  });
+  return server;
+}
+
+/**
+ * The addresses every local client (127.0.0.1, ::1) or a mesh sidecar's forwarded connections
+ * (Istio's 127.0.0.6) arrive from, IPv4-mapped too: many clients behind one address by design.
+ */
+const LOCAL_SOURCES: ReadonlySet<string> = new Set(
+  ['127.0.0.1', '127.0.0.6'].flatMap((a) => [a, `::ffff:${a}`]).concat('::1'),
+);
+
+function isLocalSource(address: string): boolean {
+  return LOCAL_SOURCES.has(address);
+}
+
+/** A warning logged with how many times it happened since it was last logged, at most every 10 s. */
+function throttledWarning(log: Log, msg: string): (fields: Record<string, unknown>) => void {
+  let refused = 0;
+  let warnedAt = 0;
+  return (fields) => {
+    refused++;
+    const now = Date.now();
+    if (now - warnedAt < WARN_EVERY_MS) return;
+    log.warn({ ...fields, refused }, msg);
+    warnedAt = now;
+    refused = 0;
+  };
+}
