@@ -183,7 +183,7 @@ function walk(ctx: CallContext, key: CompiledKey, deps: ExplainDeps): Explanatio
     ),
   );
 
-  // authenticate, by the key's name: the checks findKey and the authenticate stage make after the token.
+  // authenticate, by the key's name: the checks findCaller and the authenticate stage make after the token.
   const now = deps.clock.now();
   ctx.key = key;
   ctx.policy = key.policy;

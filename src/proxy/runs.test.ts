@@ -255,6 +255,31 @@ describe('a run key', () => {
     expect(t.sent.filter((s) => s.startsWith('POST'))).toHaveLength(1);
   });
 
+  it('names its key and run in the audit record when refused for its run, its expiry or its parent', async () => {
+    const t = setup();
+    const token = t.mint({ expiresAt: NOW + 1_000 });
+    t.stoppedRuns.add({ scope: 'agents/bot', runId: 'run-1', until: NOW + 60_000 });
+    expect((await t.read(token)).decision).toBe('deny; reason=key_unknown');
+    t.clock.advance(1_000);
+    expect((await t.read(token)).decision).toBe('deny; reason=key_expired');
+    t.snapshots.apply({
+      ...t.snapshot,
+      version: t.snapshots.current!.version + 1,
+      keys: new Map([[tokenDigest(VAULT), { ...t.parent, suspended: true }]]),
+    });
+    expect((await t.read(VAULT)).decision).toBe('deny; reason=key_suspended');
+    // A credential no key holds is recorded as nobody's.
+    expect((await t.read(newToken('stripe'))).decision).toBe('deny; reason=key_unknown');
+    expect(t.audit.records.map((r) => [r.vaultKey, r.runId, r.reason])).toEqual([
+      ['agents/bot', 'run-1', 'key_unknown'],
+      ['agents/bot', 'run-1', 'key_expired'],
+      ['agents/bot', null, 'key_suspended'],
+      [null, null, 'key_unknown'],
+    ]);
+    expect(JSON.stringify(t.audit.records)).not.toContain(token);
+    expect(t.sent).toEqual([]);
+  });
+
   it('is refused by the reserve step when the store says the run was stopped elsewhere', async () => {
     const t = setup();
     const token = t.mint();

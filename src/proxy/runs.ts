@@ -27,16 +27,21 @@ export function findRunKey(
   snapshot: Snapshot,
   now: number,
   stopped: StoppedRuns | undefined,
-): { key: CompiledKey; grant: RunGrant } | Denial | undefined {
+): { key: CompiledKey; grant: RunGrant; refused?: Denial } | undefined {
   if (!looksLikeRunToken(token)) return undefined;
   const found = verified(snapshot, token) ?? verify(snapshot, token);
   if (!found || found.key.vendor !== vendor) return undefined;
   const { key, grant } = found;
-  if (key.suspended) return deny('key_suspended');
-  if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
-  if (now >= grant.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
-  if (stopped?.has(key.uid, grant.runId, now)) return runStopped();
-  return { key, grant };
+  const refused = key.suspended
+    ? deny('key_suspended')
+    : key.expiresAt !== undefined && now >= key.expiresAt
+      ? deny('key_expired')
+      : now >= grant.expiresAt
+        ? deny('key_expired', 'This Keybrake run key has expired.')
+        : stopped?.has(key.uid, grant.runId, now)
+          ? runStopped()
+          : undefined;
+  return refused ? { key, grant, refused } : { key, grant };
 }
 
 /**

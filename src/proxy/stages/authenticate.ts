@@ -10,24 +10,16 @@ import { runIdOf } from '../run-id.ts';
 import { findRunKey, type StoppedRuns } from '../runs.ts';
 
 /**
- * Finds the vault key a call presents. The table holds only SHA-256 digests, so the lookup compares
- * digests, never plaintext: a Map hit reveals nothing usable about other tokens' values.
+ * The vault key a call presents, and why it may not be used now (suspended, expired). The table
+ * holds only SHA-256 digests, so the lookup compares digests, never plaintext: a Map hit reveals
+ * nothing usable about other tokens' values.
  */
-export function findKey(
-  adapter: VendorAdapter,
-  headers: IncomingHttpHeaders,
-  snapshot: Snapshot,
-  now: number,
-): CompiledKey | Denial {
-  return keyOf(adapter, adapter.credential(headers), snapshot, now);
-}
-
 function keyOf(
   adapter: VendorAdapter,
   presented: PresentedCredential | undefined,
   snapshot: Snapshot,
   now: number,
-): CompiledKey | Denial {
+): { key: CompiledKey; refused?: Denial } | Denial {
   if (!presented || presented.token.length < 16 || presented.token.length > 512) {
     return deny('key_unknown', 'Missing or malformed credentials for a Keybrake vault key.');
   }
@@ -35,17 +27,29 @@ function keyOf(
   const digest = hash('sha256', presented.token, 'hex');
   const key = snapshot.keys.get(digest);
   if (!key || key.vendor !== adapter.name) return deny('key_unknown');
-  if (key.suspended) return deny('key_suspended');
-  if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
-  return key;
+  if (key.suspended) return { key, refused: deny('key_suspended') };
+  if (key.expiresAt !== undefined && now >= key.expiresAt) return { key, refused: deny('key_expired') };
+  return { key };
+}
+
+/** Who is calling: a vault key, or a run key and the vault key it was minted from. */
+export interface Caller {
+  readonly key: CompiledKey;
+  readonly run?: RunGrant;
+  readonly token: string;
+  /**
+   * Why this authentic credential may not be used now: its key suspended or expired, its run key
+   * expired or its run stopped. The call is refused; the audit record still names the key.
+   */
+  readonly refused?: Denial;
 }
 
 /**
- * The caller: a vault key, or a run key and the vault key it was minted from (ADR 0010). A run-token
- * shaped credential is verified first; one that no served key minted is then looked up like any other
- * token (a token you bring may have any shape), so every failure is key_unknown, never saying which
- * part failed. An authentic run key of a suspended or expired parent, an expired run key and a
- * stopped run's key are refused here, before anything is parsed or forwarded.
+ * The caller (ADR 0010): a run-token shaped credential is verified first; one that no served key
+ * minted is then looked up like any other token (a token you bring may have any shape), so every
+ * failure to find one is key_unknown, never saying which part failed (a denial). An authentic
+ * credential that may not be used now is a caller with `refused`: refused before anything is parsed
+ * or forwarded, and recorded under its key.
  */
 export function findCaller(
   adapter: VendorAdapter,
@@ -53,15 +57,19 @@ export function findCaller(
   snapshot: Snapshot,
   now: number,
   stopped?: StoppedRuns,
-): { key: CompiledKey; run?: RunGrant; token: string } | Denial {
+): Caller | Denial {
   const presented = adapter.credential(headers);
   if (presented && presented.token.length >= 16 && presented.token.length <= 512) {
     const run = findRunKey(adapter.name, presented.token, snapshot, now, stopped);
-    if (run) return isDenial(run) ? run : { key: run.key, run: run.grant, token: presented.token };
+    if (run) return { key: run.key, run: run.grant, token: presented.token, ...withRefusal(run.refused) };
   }
   // The credential is read once: the lookup below judges the same token the run-key check did.
-  const key = keyOf(adapter, presented, snapshot, now);
-  return isDenial(key) ? key : { key, token: presented!.token };
+  const found = keyOf(adapter, presented, snapshot, now);
+  return isDenial(found) ? found : { key: found.key, token: presented!.token, ...withRefusal(found.refused) };
+}
+
+function withRefusal(refused: Denial | undefined): { refused?: Denial } {
+  return refused ? { refused } : {};
 }
 
 /**
@@ -74,11 +82,15 @@ export const authenticate: Stage = (ctx, deps) => {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return deny('policy_stale', 'This proxy has not received a policy snapshot yet.');
   const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
-  if (isDenial(caller)) {
+  if (isDenial(caller) || caller.refused) {
     // A token brought in may have any shape: the one presented is kept out of the record by value.
     const presented = ctx.adapter!.credential(ctx.call.headers)?.token;
     if (presented !== undefined && presented.length >= 16) ctx.path = withoutToken(ctx.path, presented);
-    return caller;
+    if (isDenial(caller)) return caller;
+    // Authentic but refused: whoever reads the audit stream learns which key (and run) still calls.
+    ctx.key = caller.key;
+    ctx.runId = caller.run?.runId ?? null;
+    return caller.refused;
   }
   const { key, run, token } = caller;
   ctx.key = key;
