@@ -11,6 +11,7 @@ describe('addressList', () => {
     ['an IDN domain in punycode', 'bob@BÜCHER.de', ['bob@xn--bcher-kva.de']],
     ['an already-punycode domain unchanged', 'bob@xn--bcher-kva.de', ['bob@xn--bcher-kva.de']],
     ['a quoted display name holding an @', '"ann@example.com" <evil@attacker.com>', ['evil@attacker.com']],
+    ['a display name with dots and hyphens', 'Ann B. Lee-Smith <ann@example.com>', ['ann@example.com']],
     ['blanks around the brackets', '  Ann <  ann@example.com  >  ', ['ann@example.com']],
     ['nothing for null', null, []],
     ['nothing for an absent field', undefined, []],
@@ -35,6 +36,23 @@ describe('addressList', () => {
     ['an unclosed quote in the display name', '"Ann <ann@example.com>'],
     ['brackets with nothing in them', 'Ann <>'],
     ['one bad mailbox among good ones', ['a@example.com', 'Name <evil@attacker.com> b@example.com']],
+    // Found by a security tester: RFC 5322 groups, headers and comments inside one display name,
+    // each read as ann@example.com alone while Resend could reach the addresses hidden before it.
+    ['groups in the display name', 'A: e1@attacker.com; B: e2@attacker.com; <ann@example.com>'],
+    ['a group naming the sender', 'G: ceo@bank.example; <bot@support.example.com>'],
+    ['a header injected through the display name', 'X\r\nBcc: evil@attacker.com <ann@example.com>'],
+    ['a line feed at the end', 'ann@example.com\n'],
+    ['a NUL in the address', 'ann\u0000@example.com'],
+    ['a line break in a quoted display name', '"X\r\nBcc: evil@attacker.com" <ann@example.com>'],
+    ['an @ in a plain display name', 'evil@attacker.com <ann@example.com>'],
+    ['a comment in the display name', 'Ann (evil@attacker.com) <ann@example.com>'],
+    ['a backslash in a quoted display name', '"Ann \\" <ann@example.com>'],
+    // Dropped by IDNA mapping: Keybrake would check example.com while the raw domain travels on.
+    ['a soft hyphen in the domain', 'ann@exa\u00ADmple.com'],
+    ['a zero-width space in the domain', 'ann@exa\u200Bmple.com'],
+    ['a zero-width joiner in the domain', 'ann@exa\u200Dmple.com'],
+    ['a combining grapheme joiner in the domain', 'ann@exa\u034Fmple.com'],
+    ['a full-width letter in the domain', 'ann@\uFF45xample.com'],
   ])('refuses %s', (_name, value) => {
     expect(addressList(value)).toBeUndefined();
   });
