@@ -129,7 +129,7 @@ export class Denial {
   readonly reason: DenyReason;
   /** Overrides the registry message; must never contain a token, key or body. */
   readonly message?: string;
-  /** The operation refused, when it was known (a credential operation): for the audit record. */
+  /** The operation refused, when the catalog recognised it: for the audit record. */
   readonly operation?: string;
 
   constructor(reason: DenyReason, message?: string, operation?: string) {
@@ -141,6 +141,14 @@ export class Denial {
 
 export function deny(reason: DenyReason, message?: string): Denial {
   return new Denial(reason, message);
+}
+
+/**
+ * `denial`, naming the operation it refuses when it names none yet: a refusal of a call whose
+ * operation the catalog recognised says which one in the audit record.
+ */
+export function refusing(operation: string, denial: Denial): Denial {
+  return denial.operation !== undefined ? denial : new Denial(denial.reason, denial.message, operation);
 }
 
 export function isDenial(value: unknown): value is Denial {

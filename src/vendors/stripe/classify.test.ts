@@ -199,7 +199,10 @@ describe('Stripe pricing', () => {
     ['a currency given twice', 'amount=1&currency=usd&currency=jpy', 'body_invalid', /given once/],
   ])('denies a charge with %s', (_name, body, reason, message) => {
     const r = classify('POST', '/v1/charges', body);
-    expect(r).toMatchObject({ reason });
+    // The refusal names the operation the catalog recognised (the audit record's `operation`); a
+    // body the parse stage refuses is refused before any operation is known.
+    const parsed = !isDenial(parseForm(body, limits));
+    expect(r).toMatchObject({ reason, operation: parsed ? 'stripe.charges.create' : undefined });
     expect(isDenial(r) && r.message).toMatch(message);
   });
 

@@ -1,4 +1,4 @@
-import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import {
   sensitiveDenial,
@@ -92,11 +92,21 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
  * through only when a policy names it exactly.
  */
 export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
-  const named = stripeParties(req, params);
-  if (isDenial(named)) return named;
   const match = matchStripeOperation(req.method, req.path);
-  if (!match) return unknownOperation('stripe', named);
-  const { row, segments } = match;
+  const named = stripeParties(req, params);
+  if (!match) return isDenial(named) ? named : unknownOperation('stripe', named);
+  const op = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates);
+  return isDenial(op) ? refusing(match.row.id, op) : op;
+}
+
+/** The operation of a call the catalog recognised as `row`, or why it is refused. */
+function classifyRow(
+  row: StripeOperationRow,
+  segments: readonly string[],
+  named: Parties,
+  params: Params,
+  rates: ExchangeRates,
+): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
   const revealed = secretExpansion(params);

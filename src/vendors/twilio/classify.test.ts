@@ -113,6 +113,8 @@ describe('Twilio messages', () => {
     expect(classify(req('POST', messages), { To: '+14155550100', Body: 'x'.repeat(1601) })).toMatchObject({
       reason: 'body_invalid',
       message: /1600 characters/,
+      // The refusal names the operation the catalog recognised (the audit record's `operation`).
+      operation: 'twilio.messages.create',
     });
   });
 

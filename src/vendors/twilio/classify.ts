@@ -1,4 +1,4 @@
-import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts';
 import { type MicroUsd, parseUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import {
@@ -123,7 +123,19 @@ export function classifyTwilio(
   // A HEAD costs what the GET it mirrors costs.
   const match = matchTwilioOperation(host, isRead ? 'GET' : method, path);
   if (!match) return unknownOperation('twilio', NO_PARTIES);
-  const { row, segments } = match;
+  const op = classifyRow(prices, match.row, match.segments, params, req.query, isRead);
+  return isDenial(op) ? refusing(match.row.id, op) : op;
+}
+
+/** The operation of a call the catalog recognised as `row`, or why it is refused. */
+function classifyRow(
+  prices: TwilioPrices,
+  row: TwilioOperationRow,
+  segments: readonly string[],
+  params: Params,
+  query: VendorRequest['query'],
+  isRead: boolean,
+): TwilioOperation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const locks = resolveLocks(row, segments);
   if (isDenial(locks)) return locks;
@@ -132,7 +144,7 @@ export function classifyTwilio(
   if (isDenial(twiml)) return twiml;
   const op =
     row.class === 'money'
-      ? applyRule(prices, row, segments, params, req.query, twiml)
+      ? applyRule(prices, row, segments, params, query, twiml)
       : uncountedOperation(row.id, row.class, isRead ? NO_PARTIES : contactParties(row.id, params));
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
