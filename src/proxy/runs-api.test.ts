@@ -162,6 +162,23 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     });
   });
 
+  // From the third probe: a stop made while the parent was expired lapsed at once, and the run's key
+  // worked again when the parent's expiry was moved back.
+  it("lasts the longest lifetime of a run key, whatever the parent's expiry at the time", async () => {
+    const shared: StoppedRun[] = [];
+    const { stop } = await api({
+      bot: { expiresAt: NOW - 1 },
+      stopStore: {
+        stopRun: async (r) => void shared.push(r),
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    expect((await stop('agents/bot/rogue')).json()).toMatchObject({
+      stoppedUntil: new Date(NOW + 7 * 24 * 3_600_000).toISOString(),
+    });
+    expect(shared).toEqual([{ scope: 'agents/bot', runId: 'rogue', until: NOW + 7 * 24 * 3_600_000 }]);
+  });
+
   it('takes a run id with slashes as raw path segments too', async () => {
     const { stop, stoppedRuns } = await api();
     expect((await stop('agents/bot/ci/job')).statusCode).toBe(200);

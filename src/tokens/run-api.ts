@@ -217,11 +217,12 @@ export function runPath(ref: RunRef): string {
 
 /**
  * The record a stop leaves for `key`'s run: kept until no token of the run can be valid, i.e. the
- * longest lifetime a token minted now could have, or the parent's expiry when that comes first.
+ * longest lifetime a token minted before now could have. Not shortened by the parent's expiry: a
+ * token carries its own, and the parent's may be moved back later (a probe stopped a run while its
+ * key was expired, restored the key, and the stopped run's key worked again).
  */
 export function stoppedRun(key: CompiledKey, runId: string, now: number): StoppedRun {
-  const until = Math.min(now + MAX_RUN_TTL_MS, Math.max(now + 1, key.expiresAt ?? Number.POSITIVE_INFINITY));
-  return { scope: key.uid, runId, until };
+  return { scope: key.uid, runId, until: now + MAX_RUN_TTL_MS };
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
