@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { CounterStore, HeldLeases, Reservation } from '../counters/store.ts';
 import type { Denial } from '../decision/reasons.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
-import type { CompiledKey, CompiledPolicy, VendorName } from '../snapshot/types.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot, VendorName } from '../snapshot/types.ts';
 import type { AuditSink } from '../telemetry/audit.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
@@ -82,6 +82,8 @@ export interface CallContext {
   adapter: VendorAdapter | null;
   req: VendorRequest | null;
   // authenticate
+  /** The policy table the caller was found in (revalidate asks a newer one again). */
+  table: Snapshot | null;
   key: CompiledKey | null;
   policy: CompiledPolicy | null;
   runId: string | null;
@@ -129,6 +131,7 @@ export function newContext(call: IncomingCall): CallContext {
     path: '',
     adapter: null,
     req: null,
+    table: null,
     key: null,
     policy: null,
     runId: null,

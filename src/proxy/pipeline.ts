@@ -18,9 +18,11 @@ import { parse } from './stages/parse.ts';
 import { lookUpCost, price } from './stages/price.ts';
 import { release } from './stages/release.ts';
 import { reserve } from './stages/reserve.ts';
+import { revalidate } from './stages/revalidate.ts';
 import { route } from './stages/route.ts';
 import { settle } from './stages/settle.ts';
 import { staleness } from './stages/staleness.ts';
+import { withhold } from './stages/withhold.ts';
 import { UnsentDenial } from './upstreams.ts';
 
 /**
@@ -42,9 +44,11 @@ export const STAGES: readonly Stage[] = [
   lookUpCost,
   authorizeAfterLookup,
   leaseBeforeForward,
+  revalidate,
   reserve,
   forward,
   settle,
+  withhold,
 ];
 
 /** Returns a function from one call to its response; it never throws. */

@@ -49,7 +49,13 @@ function compiledKey(
 }
 
 function setup(
-  opts: { limits?: CompiledLimits; parent?: Partial<CompiledKey>; requireRunId?: boolean } = {},
+  opts: {
+    limits?: CompiledLimits;
+    parent?: Partial<CompiledKey>;
+    requireRunId?: boolean;
+    /** Runs as the upstream answers a price lookup (a GET made with the real key). */
+    duringLookup?: () => void;
+  } = {},
 ) {
   const clock = fixedClock(NOW);
   const snapshots = new SnapshotHolder(clock);
@@ -79,6 +85,22 @@ function setup(
   const upstreams: Upstreams = {
     forward: async (req) => {
       sent.push(`${req.method} ${req.pathAndQuery} ${req.headers.authorization}`);
+      if (req.method === 'GET' && req.pathAndQuery.startsWith('/v1/payment_intents/')) {
+        opts.duringLookup?.();
+        return {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(
+            JSON.stringify({
+              id: 'pi_1',
+              object: 'payment_intent',
+              amount: 500,
+              currency: 'usd',
+              status: 'requires_confirmation',
+            }),
+          ),
+        };
+      }
       const amount = Number(new URLSearchParams(req.body?.toString() ?? '').get('amount'));
       return {
         status: 200,
@@ -95,6 +117,9 @@ function setup(
       reserves.push(r);
       return memory.reserve(r);
     },
+    // The store's private state is reached through its own methods, bound to it.
+    acquireLeases: memory.acquireLeases.bind(memory),
+    releaseLeases: memory.releaseLeases.bind(memory),
   });
   const stoppedRuns = new StoppedRuns(clock);
   const audit = memoryAuditSink();
@@ -128,6 +153,15 @@ function setup(
     });
     return { status: res.status, decision: String(res.headers['keybrake-decision']) };
   };
+  const confirm = async (token: string) => {
+    const res = await handle({
+      method: 'POST',
+      url: '/stripe/v1/payment_intents/pi_1/confirm',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.alloc(0),
+    });
+    return { status: res.status, decision: String(res.headers['keybrake-decision']) };
+  };
   const read = async (token: string) => {
     const res = await handle({
       method: 'GET',
@@ -144,6 +178,7 @@ function setup(
     parent: withPolicy,
     mint,
     charge,
+    confirm,
     read,
     sent,
     audit,
@@ -279,6 +314,42 @@ describe('a run key', () => {
     expect(JSON.stringify(t.audit.records)).not.toContain(token);
     expect(t.sent).toEqual([]);
   });
+
+  // From the third probe: a run key's confirm, priced by a 3 s lookup, was forwarded 2 s after the
+  // key had expired; authenticate had judged it before the lookup.
+  it.each<[string, (t: ReturnType<typeof setup>) => void, string]>([
+    ['the run key expires', (t) => t.clock.advance(30 * 60_000), 'deny; reason=key_expired'],
+    [
+      'its run is stopped',
+      (t) => t.stoppedRuns.add({ scope: 'agents/bot', runId: 'run-1', until: NOW + 60_000 }),
+      'deny; reason=key_unknown',
+    ],
+    [
+      'its key is suspended',
+      (t) =>
+        t.snapshots.apply({
+          ...t.snapshot,
+          version: 2,
+          keys: new Map([[tokenDigest(VAULT), { ...t.parent, suspended: true }]]),
+        }),
+      'deny; reason=key_suspended',
+    ],
+    [
+      'its key is deleted',
+      (t) => t.snapshots.apply({ ...t.snapshot, version: 2, keys: new Map() }),
+      'deny; reason=key_unknown',
+    ],
+  ])(
+    'is refused, nothing forwarded, when %s while its price is looked up',
+    async (_name, change, decision) => {
+      let t: ReturnType<typeof setup> | undefined;
+      t = setup({ duringLookup: () => change(t!) });
+      const token = t.mint();
+      expect(await t.confirm(token)).toEqual({ status: 401, decision });
+      expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
+      expect(await t.memory.used('agents/bot', 'run:run-1')).toBe(0);
+    },
+  );
 
   it('is refused by the reserve step when the store says the run was stopped elsewhere', async () => {
     const t = setup();

@@ -93,6 +93,7 @@ export const authenticate: Stage = (ctx, deps) => {
     return caller.refused;
   }
   const { key, run, token } = caller;
+  ctx.table = snapshot;
   ctx.key = key;
   ctx.policy = key.policy;
   // The credential belongs in Authorization only: in the target it would reach the vendor and the

@@ -93,8 +93,6 @@ export async function reserveWindows(
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const key = ctx.key!;
   const op = ctx.op!;
-  // A stop that arrived while this call was parsed, priced or looked up: checked again, in memory.
-  if (ctx.runKey && deps.stoppedRuns?.has(key.uid, ctx.runKey.runId)) return runStopped();
   const span = startChildSpan(ctx.span, 'keybrake.reserve');
   try {
     const reserved = await reserveWindows(

@@ -1,0 +1,30 @@
+import { deny, isDenial } from '../../decision/reasons.ts';
+import type { Stage } from '../context.ts';
+import { runStopped } from '../runs.ts';
+import { findCaller } from './authenticate.ts';
+
+/**
+ * The caller's credential, judged again just before anything is counted and forwarded. A call may
+ * spend a while between authenticate and here (a price lookup: up to --upstream-timeout per read,
+ * a chain of them), and meanwhile its run key or key may expire, its run be stopped, or its key be
+ * suspended, deleted or re-minted (a probe had a run key's confirm forwarded 2 s after the key had
+ * expired). With the table authenticate used still in force, only the clock and the stopped runs
+ * can have changed; a new table is asked again, the one SHA-256 a lookup does.
+ */
+export const revalidate: Stage = (ctx, deps) => {
+  const key = ctx.key!;
+  const now = deps.clock.now();
+  const table = deps.snapshots.current;
+  if (table !== ctx.table) {
+    const caller = table && findCaller(ctx.adapter!, ctx.call.headers, table, now, deps.stoppedRuns);
+    if (!caller || isDenial(caller) || caller.key.uid !== key.uid) return deny('key_unknown');
+    return caller.refused;
+  }
+  if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
+  const run = ctx.runKey;
+  if (run) {
+    if (now >= run.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
+    if (deps.stoppedRuns?.has(key.uid, run.runId, now)) return runStopped();
+  }
+  return undefined;
+};
