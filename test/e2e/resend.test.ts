@@ -343,6 +343,29 @@ describe('resend-node through Keybrake', () => {
       expect(emulator.deliveries).toHaveLength(delivered);
     });
 
+    // Found by a security tester: a stored `from` Keybrake could not read counted as no sender, which
+    // the sender allowlist passed, and Resend sent from it.
+    it.each([
+      ['a quoted word in a plain display name', 'Ann "The CEO" Smith <ceo@bank.example>'],
+      ['a comment', 'ceo@bank.example (CEO)'],
+      ['a quoted local part', '"ceo"@bank.example'],
+      ['no from at all', null],
+    ])('denies a send whose stored from it cannot read (%s), before Resend sends it', async (_name, from) => {
+      const resend = viaPrefix(tokens.broadcaster);
+      const segment = emulator.seedSegment('Stored', addresses(1, 'stored'));
+      const id = emulator.seed('/broadcasts', { name: 'Stored', segment_id: segment, from, status: 'draft' });
+      const mark = kb.audit.length;
+
+      const sent = await resend.broadcasts.send(id);
+
+      expect(sent.error).toMatchObject({ statusCode: 403, name: 'invalid_from_address' });
+      expect(await denialAfter(mark, 'sender_not_allowed')).toMatchObject({
+        operation: 'resend.broadcasts.send',
+      });
+      expect(emulator.requests.filter((r) => r.path === `/broadcasts/${id}/send`)).toHaveLength(0);
+      expect(emulator.deliveries.filter((d) => d.broadcastId === id)).toHaveLength(0);
+    });
+
     it('denies a segment larger than it counts (1000 contacts) as price_unknown rather than guess', async () => {
       const resend = viaPrefix(tokens.broadcaster);
       const segment = emulator.seedSegment('Huge', addresses(1001, 'huge'));

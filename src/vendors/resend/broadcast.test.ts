@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CostLookup } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, segmentContactsLookup } from './broadcast.ts';
 import { DEFAULT_RESEND_PRICES, type ResendPrices } from './prices.ts';
-import { UNSEEN_RECIPIENT } from './recipients.ts';
+import { UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
 
 const P = DEFAULT_RESEND_PRICES;
 
@@ -86,6 +86,23 @@ describe('broadcast pricing: the broadcast, then its segment, a page at a time',
     });
     expect([...result.recipients]).toEqual([UNSEEN_RECIPIENT, 'a@x.com']);
     expect(result.cost).toBe(2 * P.perEmail);
+  });
+
+  // Found by a security tester: a stored `from` Keybrake could not read was "no sender", which a
+  // sender allowlist passed, while Resend sent from it.
+  it.each([
+    ['a quoted word inside a plain display name', 'Ann "The CEO" Smith <ceo@bank.example>'],
+    ['a comment', 'ceo@bank.example (CEO)'],
+    ['a quoted local part', '"ceo"@bank.example'],
+    ['null', null],
+    ['an empty string', ''],
+    ['a number', 42],
+  ])('names a stored from it cannot read (%s) as an unseen sender', (_name, from) => {
+    const result = walk(broadcastSendLookup(P, 'b1'), {
+      '/broadcasts/b1': broadcast({ from, segment_id: 'seg1' }),
+      '/segments/seg1/contacts?limit=100': page(contacts(0, 1), false),
+    });
+    expect([...result.senders]).toEqual([UNSEEN_SENDER]);
   });
 
   it.each<[string, ResendPrices, Record<string, unknown>]>([

@@ -1,7 +1,7 @@
 import { formatUsd } from '../../money/micro-usd.ts';
 import type { CostLookup } from '../types.ts';
 import { RESEND_PAGE_SIZE, type ResendPrices } from './prices.ts';
-import { addressList, normaliseAddress, UNSEEN_RECIPIENT } from './recipients.ts';
+import { addressList, normaliseAddress, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
 
 /**
  * How a broadcast is priced (price stage; classify.ts picks the entry point): a broadcast goes to
@@ -47,8 +47,7 @@ export function broadcastSendLookup(prices: ResendPrices, broadcastId: string): 
   return {
     path: `/broadcasts/${broadcastId}`,
     describe: `broadcast ${broadcastId}: ${contactsRule(prices)}`,
-    // The sender is the broadcast's own `from`: the sender allowlist sees it.
-    parties: (body) => ({ senders: isObject(body) ? (addressList(body['from']) ?? []) : [] }),
+    parties: (body) => ({ senders: storedFrom(body) }),
     next: (body) => {
       if (!isObject(body)) return undefined;
       const choice = broadcastSegment(body);
@@ -57,6 +56,16 @@ export function broadcastSendLookup(prices: ResendPrices, broadcastId: string): 
     // Reached only when the broadcast names no segment Keybrake can count: denied.
     price: () => undefined,
   };
+}
+
+/**
+ * The sender is the broadcast's own `from`: the sender allowlist sees it. One Keybrake cannot read
+ * (`Ann "The CEO" Smith <…>`, a comment, a quoted local part, none at all) is an unseen sender, which
+ * a sender allowlist denies: Resend would still send from whatever it holds.
+ */
+function storedFrom(body: unknown): string[] {
+  const from = isObject(body) ? addressList(body['from']) : undefined;
+  return from !== undefined && from.length > 0 ? from : [UNSEEN_SENDER];
 }
 
 /**

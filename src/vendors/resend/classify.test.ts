@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Operation, Params, VendorRequest } from '../types.ts';
-import { classifyResend, UNSEEN_RECIPIENT } from './classify.ts';
+import { classifyResend, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './classify.ts';
 import { ITEMS } from './parse.ts';
 import { DEFAULT_RESEND_PRICES as P } from './prices.ts';
 
@@ -115,6 +115,53 @@ describe('Resend sends', () => {
       expect((classify('POST', path, params) as Operation).parties.recipients).toEqual(recipients);
     },
   );
+});
+
+// Found by a security tester: sends that go from an address the request does not show named no
+// sender, which a sender allowlist passed.
+describe('Resend senders the request does not show', () => {
+  const template = { id: 'tmpl_1' };
+  it.each([
+    ['an email from its template', '/emails', { to: 'a@x.com', template }],
+    [
+      'a batch element from its template',
+      '/emails/batch',
+      { [ITEMS]: [email(), { to: 'a@x.com', template }] },
+    ],
+    ['a forward, from its inbox', '/inboxes/in_1/threads/th_1/emails/em_1/forward', { to: 'a@x.com' }],
+    ['a reply, from its inbox', '/inboxes/in_1/threads/th_1/emails/em_1/reply', { text: 'hi' }],
+    ['a stored draft, from its inbox', '/inboxes/in_1/drafts/dr_1/send', {}],
+    [
+      'a broadcast sent at creation without from',
+      '/broadcasts',
+      { send: true, segment_id: 'seg_1', subject: 's', html: 'h' },
+    ],
+  ])('names %s as an unseen sender', (_name, path, params) => {
+    expect((classify('POST', path, params) as Operation).parties.senders).toContain(UNSEEN_SENDER);
+  });
+
+  it('reads the from a template send gives', () => {
+    const op = classify('POST', '/emails', { to: 'a@x.com', from: 'Bot@Acme.test', template }) as Operation;
+    expect(op.parties.senders).toEqual(['bot@acme.test']);
+  });
+
+  it.each([
+    ['POST', '/templates', { name: 't', from: 'CEO <CEO@bank.example>', html: 'h' }],
+    ['PATCH', '/templates/tmpl_1', { from: 'ceo@bank.example' }],
+    ['POST', '/inboxes', { email_address: 'CEO@Bank.example' }],
+    ['PATCH', '/inboxes/in_1', { email_address: 'ceo@bank.example' }],
+    ['POST', '/broadcasts', { from: 'ceo@bank.example', segment_id: 'seg_1' }],
+    ['PATCH', '/broadcasts/b_1', { from: 'ceo@bank.example' }],
+  ])('names the sender %s %s stores for later sends', (method, path, params) => {
+    expect((classify(method, path, params) as Operation).parties.senders).toEqual(['ceo@bank.example']);
+  });
+
+  it.each([
+    ['POST', '/templates', { name: 't', from: 'G: ceo@bank.example; <bot@acme.test>' }],
+    ['POST', '/inboxes', { email_address: ['a@acme.test', 42] }],
+  ])('refuses a stored sender it cannot read (%s %s)', (method, path, params) => {
+    expect(classify(method, path, params)).toMatchObject({ reason: 'body_invalid' });
+  });
 });
 
 describe('Resend broadcasts', () => {

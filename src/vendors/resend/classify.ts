@@ -7,9 +7,10 @@ import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLooku
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
-import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
+import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
+import { storedSenders } from './stored-senders.ts';
 
-export { UNSEEN_RECIPIENT } from './recipients.ts';
+export { UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
 
 /** What one email (or one batch element) names and how many deliveries it makes. */
 interface EmailShape {
@@ -36,7 +37,9 @@ export function classifyResend(prices: ResendPrices, req: VendorRequest, params:
   if (row.class !== 'money') {
     const locks = resolveLocks(row, segments, params, resendLockField);
     if (isDenial(locks)) return locks;
-    return { ...uncountedOperation(row.id, row.class, NO_PARTIES), ...locks };
+    const senders = storedSenders(row.id, params);
+    if (isDenial(senders)) return senders;
+    return { ...uncountedOperation(row.id, row.class, { ...NO_PARTIES, senders }), ...locks };
   }
   return applyRule(prices, row, segments, params);
 }
@@ -95,13 +98,13 @@ function applyRule(
     }
     case 'forward': {
       const email = emailShape(params, 0);
-      return isDenial(email) ? email : priced(row.id, prices, [email]);
+      return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
     }
     case 'reply': {
       // The reply goes to the original sender, whom the request does not name; reply-all to everyone on the thread.
       const unseen = params['reply_all'] === true ? prices.unseenRecipients : 1;
       const email = emailShape({ cc: params['cc'], bcc: params['bcc'] }, unseen, [UNSEEN_RECIPIENT]);
-      return isDenial(email) ? email : priced(row.id, prices, [email]);
+      return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
     }
     case 'draft_send': {
       const email: EmailShape = {
@@ -109,13 +112,15 @@ function applyRule(
         recipients: [UNSEEN_RECIPIENT],
         senders: [],
       };
-      return priced(row.id, prices, [email]);
+      return priced(row.id, prices, [fromInbox(email)]);
     }
     case 'broadcast_create': {
       // A draft moves nothing; with `send` (anything but absent, null or false) it goes out at once.
+      const senders = storedSenders(row.id, params);
+      if (isDenial(senders)) return senders;
       const send = params['send'];
       if (send === undefined || send === null || send === false) {
-        return uncountedOperation(row.id, 'money', NO_PARTIES);
+        return uncountedOperation(row.id, 'money', { ...NO_PARTIES, senders });
       }
       const choice = broadcastSegment(params);
       if ('problem' in choice) {
@@ -124,11 +129,11 @@ function applyRule(
           `This broadcast is sent at creation but ${choice.problem}, so Keybrake cannot price it.`,
         );
       }
-      const senders = addressList(params['from']);
-      if (!senders) return deny('body_invalid', '`from` must be a string.');
       const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
-      return broadcast(row.id, params, segmentContactsLookup(prices, choice.segment), locks, senders);
+      // Resend refuses a broadcast without `from`; were it to send one, the sender would be unseen.
+      const from = senders.length > 0 ? senders : [UNSEEN_SENDER];
+      return broadcast(row.id, params, segmentContactsLookup(prices, choice.segment), locks, from);
     }
     case 'broadcast_send': {
       const id = ids[0];
@@ -189,8 +194,14 @@ function emailShape(
   return {
     deliveries: Math.max(1, recipients.length + unseen),
     recipients: [...recipients, ...unseenParties],
-    senders: from,
+    // Without `from` Resend sends from the template the email names (or refuses it): not in the request.
+    senders: from.length > 0 ? from : [UNSEEN_SENDER],
   };
+}
+
+/** An inbox send goes from the inbox's own address, which the request does not name. */
+function fromInbox(email: EmailShape): EmailShape {
+  return { ...email, senders: [...new Set([UNSEEN_SENDER, ...email.senders])] };
 }
 
 function priced(id: string, prices: ResendPrices, emails: readonly EmailShape[]): Operation {

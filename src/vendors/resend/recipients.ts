@@ -8,6 +8,13 @@ import { domainToASCII, domainToUnicode } from 'node:url';
 export const UNSEEN_RECIPIENT = '(unseen recipient)';
 
 /**
+ * Named as a sender when a send goes from an address the request does not show (a template's or an
+ * inbox's, a stored broadcast's `from` Keybrake cannot read): like `UNSEEN_RECIPIENT`, only `*`
+ * matches it, so a sender allowlist denies such a send instead of seeing no sender at all.
+ */
+export const UNSEEN_SENDER = '(unseen sender)';
+
+/**
  * Splits one Resend address field (`"a@x.com"`, `"Ann <a@x.com>"`, `["a@x.com", …]`, or a
  * comma-separated string) into normalised addresses: lower-cased, IDN domains in punycode, so
  * `Bob@BÜCHER.de` and `bob@xn--bcher-kva.de` match the same allowlist pattern. Undefined when the
