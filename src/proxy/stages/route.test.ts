@@ -59,8 +59,14 @@ describe('resolveRoute', () => {
   it.each([
     ['/evil/v1/Things', 'an invented host'],
     ['/api-evil/2010-04-01/Accounts/AC1/Messages.json', 'a look-alike of the api host'],
-  ])('refuses %s on the Twilio listener (%s)', (url) => {
-    expect(resolveRoute(url, 'twilio')).toMatchObject({ reason: 'route_unknown' });
+  ])('refuses %s on the Twilio listener (%s), saying how its routes are written', (url) => {
+    expect(resolveRoute(url, 'twilio')).toMatchObject({
+      reason: 'route_unknown',
+      message: expect.stringMatching(/^Twilio routes are \/<host>\/<path> on this listener/),
+    });
+    expect(resolveRoute(`/twilio${url}`, undefined)).toMatchObject({
+      message: expect.stringMatching(/^Twilio routes are \/twilio\/<host>\/<path>,/),
+    });
   });
 
   it.each(['lookups', 'messaging', 'verify', 'numbers', 'voice', 'conversations', 'studio'])(

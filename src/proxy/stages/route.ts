@@ -93,9 +93,11 @@ export function resolveRoute(rawUrl: string, portVendor: VendorName | undefined)
   const sub = path.split('/', 2)[1] ?? '';
   if (TWILIO_API_VERSION.test(sub)) return { vendor, subHost: 'api', path, query: target.query };
   if (!TWILIO_SUB_HOSTS.has(sub)) {
+    // On the Twilio listener the path starts at the host; on the router, after /twilio.
+    const form = portVendor === undefined ? '/twilio/<host>/<path>' : '/<host>/<path> on this listener';
     return deny(
       'route_unknown',
-      'Twilio routes are /twilio/<host>/<path>, <host> one of the API hosts Twilio publishes (api, messaging, verify, …).',
+      `Twilio routes are ${form}, <host> one of the API hosts Twilio publishes (api, messaging, verify, …).`,
     );
   }
   return { vendor, subHost: sub, path: path.slice(sub.length + 1) || '/', query: target.query };
