@@ -73,8 +73,19 @@ describe('Twilio messages', () => {
     ],
     [
       'MMS to the US per message',
-      { To: '+14155550100', Body: 'x'.repeat(400), MediaUrl: ['https://a/1.png', 'https://a/2.png'] },
+      { To: '+14155550100', Body: 'x'.repeat(100), MediaUrl: 'https://a/1.png' },
       P.countries.US!.mmsPerMessage!,
+    ],
+    // Third probe round: MMS Converter sends what it cannot deliver as MMS as SMS and links.
+    [
+      'MMS with a long body at the SMS segments and links it may become, when dearer',
+      { To: '+14155550100', Body: 'x'.repeat(400), MediaUrl: ['https://a/1.png', 'https://a/2.png'] },
+      4 * P.countries.US!.smsPerSegment,
+    ],
+    [
+      'MMS of 800 emoji to Germany as the 26 SMS segments it may become',
+      { To: '+4915123456789', Body: '😀'.repeat(800), MediaUrl: 'https://example.com/a.png' },
+      26 * P.countries.DE!.smsPerSegment,
     ],
     [
       'MMS where Twilio has no MMS rate at the unknown rate',
@@ -742,6 +753,10 @@ describe('Twilio Conversations messages', () => {
     const media = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1' })).lookup!;
     const user = P.conversationsActiveUser;
     expect(media.price(list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage! + user);
+    // Third probe round: media with a long body may become SMS segments and a link (MMS Converter).
+    const long = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1', Body: '😀'.repeat(800) }))
+      .lookup!;
+    expect(long.price(list([sms('+4915123456789')]))).toBe(26 * P.countries.DE!.smsPerSegment + user);
     const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
     expect(template.price(list([sms('+14155550100')]))).toBe(24 * P.countries.US!.smsPerSegment + user);
     const group = list([

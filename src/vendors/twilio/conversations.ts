@@ -1,5 +1,6 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Params } from '../types.ts';
+import { convertedSegments, MEDIA_LINK_LENGTH, mmsCost } from './costs.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single } from './fields.ts';
 import { ratesFor, type TwilioPrices } from './prices.ts';
@@ -23,17 +24,24 @@ const LONG_BODY = 1600;
 
 /** What one message costs per SMS recipient: its segments, and whether it goes as MMS. */
 export interface ConversationMessage {
+  /** With media, the segments it becomes as SMS with a link (MMS Converter). */
   readonly segments: number;
   readonly media: boolean;
 }
 
-/** Reads the message being sent: `Body` segments (none: a Content template, the longest), `MediaSid`. */
+/**
+ * Reads the message being sent: `Body` segments (none and no media: a Content template, the longest),
+ * `MediaSid`.
+ */
 export function conversationMessage(params: Params): ConversationMessage {
   const body = single(params, 'Body');
   const media = (single(params, 'MediaSid') ?? '').trim() !== '';
-  if (body === undefined || body.length === 0) return { segments: MAX_SEGMENTS, media };
-  const segments = body.length > LONG_BODY ? Math.ceil(body.length / 67) : smsSegments(body).segments;
-  return { segments, media };
+  if (body === undefined || body.length === 0) {
+    return { segments: media ? convertedSegments('', 1) : MAX_SEGMENTS, media };
+  }
+  if (body.length > LONG_BODY)
+    return { segments: Math.ceil((body.length + (media ? MEDIA_LINK_LENGTH : 0)) / 67), media };
+  return { segments: media ? convertedSegments(body, 1) : smsSegments(body).segments, media };
 }
 
 /** The priced delivery of one message to a looked-up participant list; undefined when it cannot be read. */
@@ -45,10 +53,11 @@ export interface ConversationDelivery {
 
 /**
  * Prices one message for one page of the participant list Twilio returned; undefined (so the call is
- * denied) when the body is not a participant list. Per SMS participant: MMS when the message has media
- * or the conversation is a group MMS (a participant with a `projected_address`; after the first page,
- * where that cannot be seen, the dearer of the two), else segments × the SMS rate of its country; per
- * WhatsApp participant the WhatsApp rate; a binding of any other type the dearest of these.
+ * denied) when the body is not a participant list. Per SMS participant: with media, an MMS or the SMS
+ * it may become (`mmsCost`); in a group MMS (a participant with a `projected_address`), an MMS; else
+ * segments × the SMS rate of its country (after the first page, where a group cannot be seen, the
+ * dearer of that and an MMS); per WhatsApp participant the WhatsApp rate; a binding of any other type
+ * the dearest of these.
  */
 export function conversationDelivery(
   prices: TwilioPrices,
@@ -88,7 +97,9 @@ export function conversationDelivery(
     if (type === 'whatsapp' || to.channel === 'whatsapp') {
       micros += prices.whatsappPerMessage;
     } else if (type === 'sms') {
-      if (message.media || groupMms) micros += rates.mmsPerMessage;
+      // Media may reach the participant as SMS and a link (MMS Converter), as on Messages.json.
+      if (message.media) micros += mmsCost(rates, message.segments);
+      else if (groupMms) micros += rates.mmsPerMessage;
       else micros += firstPage ? sms : Math.max(sms, rates.mmsPerMessage);
     } else {
       micros += Math.max(sms, rates.mmsPerMessage, prices.whatsappPerMessage);

@@ -2,7 +2,7 @@ import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Params } from '../types.ts';
 import type { Destination } from './destinations.ts';
 import { flag, single, strings } from './fields.ts';
-import { ratesFor, type TwilioPrices } from './prices.ts';
+import { type CountryRates, ratesFor, type TwilioPrices } from './prices.ts';
 import { MAX_SEGMENTS, smsSegments } from './segments.ts';
 import type { TwimlReading } from './twiml.ts';
 
@@ -14,25 +14,50 @@ export interface TwilioCost {
 }
 
 /**
- * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message, SMS per
- * segment of `Body`; a message without a body (a Content template) is reserved at the longest body.
+ * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message or as the
+ * SMS it may become (`mmsCost`), SMS per segment of `Body`; a message without a body (a Content
+ * template) is reserved at the longest body, an MMS without one (media only) at its links alone.
  */
 export function messageCost(prices: TwilioPrices, params: Params, to: readonly Destination[]): TwilioCost {
   const body = single(params, 'Body');
-  const isMms = strings(params, 'MediaUrl').length > 0 || flag(params, 'SendAsMms');
-  const segments = body === undefined || body.length === 0 ? MAX_SEGMENTS : smsSegments(body).segments;
+  const media = strings(params, 'MediaUrl').length;
+  const isMms = media > 0 || flag(params, 'SendAsMms');
+  const empty = body === undefined || body.length === 0;
+  const segments = empty ? MAX_SEGMENTS : smsSegments(body).segments;
+  const converted = isMms ? convertedSegments(body ?? '', media) : 0;
   // Twilio rejects a message without `To`, but pricing must not depend on that: one unknown destination.
   const destinations: readonly (Destination | undefined)[] = to.length > 0 ? to : [undefined];
   let micros = 0;
   for (const d of destinations) {
     const rates = ratesFor(prices, d?.country);
     if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
-    else if (isMms) micros += rates.mmsPerMessage;
+    else if (isMms) micros += mmsCost(rates, converted);
     else micros += segments * rates.smsPerSegment;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
   const plainSms = only !== undefined && only.channel === 'phone' && !isMms;
   return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only.country).smsPerSegment } : { micros };
+}
+
+/** UTF-16 units reserved for one media link MMS Converter appends: more than Twilio's short links. */
+export const MEDIA_LINK_LENGTH = 64;
+const MEDIA_LINK = ` ${'x'.repeat(MEDIA_LINK_LENGTH - 1)}`;
+
+/**
+ * The SMS segments an MMS becomes where Twilio's MMS Converter (on by default) cannot deliver it as
+ * MMS: the body with a link per media item (at least one) appended.
+ */
+export function convertedSegments(body: string, media: number): number {
+  return smsSegments(body + MEDIA_LINK.repeat(Math.max(1, media))).segments;
+}
+
+/**
+ * One MMS to a destination with these rates: the MMS rate or, when dearer, the SMS it may become
+ * (`convertedSegments` at the SMS rate). A security tester sent 800 emoji with a `MediaUrl` to
+ * Germany for the flat MMS rate ($0.50) while the same text as SMS cost $2.375.
+ */
+export function mmsCost(rates: Required<CountryRates>, segments: number): MicroUsd {
+  return Math.max(rates.mmsPerMessage, segments * rates.smsPerSegment);
 }
 
 /** Minutes a call may last: `TimeLimit` (seconds) rounded up, else the configured default. */
