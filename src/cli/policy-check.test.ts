@@ -46,14 +46,16 @@ describe('policyCheck', () => {
     expect(empty.lines).toContain(`error: no SpendPolicy or VaultKey in ${dir}`);
   });
 
-  it('reports a key without its policy as a warning, not an error', async () => {
+  // From a new-user walkthrough: a typo in policyRef passed a CI gate with "ok", the key never served.
+  it('fails on a key without its policy, naming it', async () => {
     await writeFile(
       join(dir, 'k.yaml'),
       'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: k, namespace: a }\nspec:\n  vendor: resend\n  policyRef: { name: gone }\n  upstreamSecretRef: { name: s, key: k }\n  tokenSecretRef: { name: t }\n',
     );
     const { ok, lines } = await policyCheck([dir], { clock });
-    expect(ok).toBe(true);
-    expect(lines[0]).toBe('warning: VaultKey a/k: PolicyNotFound: SpendPolicy a/gone does not exist.');
+    expect(ok).toBe(false);
+    expect(lines[0]).toBe('error: VaultKey a/k: PolicyNotFound: SpendPolicy a/gone does not exist.');
+    expect(lines.at(-1)).toBe('failed: 0 SpendPolicy, 1 VaultKey, 0 served, 1 error(s)');
   });
 });
 

@@ -13,7 +13,9 @@ import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
-  'document and field. Exits 1 when any manifest is invalid, or when there is none.\n' +
+  'document and field. Exits 1 when any manifest is invalid, when a VaultKey could never be served\n' +
+  '(its SpendPolicy missing or invalid or for another vendor, its token malformed or shared), or when\n' +
+  'there is none. A missing Secret, an expired or suspended key is a warning: Secrets live elsewhere.\n' +
   '\n' +
   "With --explain, answers what Keybrake would decide for one request made with one of the manifests'\n" +
   'vault keys, and why: the operation, its class and price, every check passed or failed, and the final\n' +
@@ -122,9 +124,21 @@ export async function policyCheckCommand(argv: readonly string[]): Promise<numbe
 }
 
 /**
- * The check behind `keybrake policy-check <paths…>`: every document error (ok=false), then
- * compile-time problems (missing policy or Secret, expired…) as warnings, then a summary. Safe for
- * CI logs: no secrets.
+ * What keeps a VaultKey from being served whatever Secrets the cluster holds: a mistake in the
+ * manifests themselves, so an error of the check (a typo in `policyRef` must fail a CI gate).
+ */
+const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
+  'PolicyNotFound',
+  'PolicyInvalid',
+  'VendorMismatch',
+  'TokenInvalid',
+  'TokenConflict',
+]);
+
+/**
+ * The check behind `keybrake policy-check <paths…>`: every document error and every key the
+ * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
+ * Secret, an expired or suspended key) as warnings, then a summary. Safe for CI logs: no secrets.
  */
 export async function policyCheck(
   paths: readonly string[],
@@ -150,16 +164,22 @@ export async function policyCheck(
     runKeyIndex: false,
     runSecrets: false,
   });
+  let unservable = 0;
   for (const s of statuses) {
     const c = s.conditions[0];
     // Rejected objects are already reported as errors above.
     if (c && c.status !== 'True' && c.reason !== 'Invalid') {
-      lines.push(`warning: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${c.message}`);
+      const error = MANIFEST_ERRORS.has(c.reason);
+      if (error) unservable++;
+      lines.push(
+        `${error ? 'error' : 'warning'}: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${c.message}`,
+      );
     }
   }
-  const ok = allErrors.length === 0 && !empty;
+  const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
+  const ok = errorCount === 0;
   lines.push(
-    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${allErrors.length + (empty ? 1 : 0)} error(s)`,
+    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${errorCount} error(s)`,
   );
   return { ok, lines };
 }
