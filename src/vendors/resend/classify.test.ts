@@ -117,6 +117,17 @@ describe('Resend sends', () => {
   );
 });
 
+// Found by a security tester: "true" was priced as a reply to one, which Resend might read as reply-all.
+it.each([
+  ['a string', 'true'],
+  ['a number', 1],
+])('refuses a reply whose reply_all is %s as body_invalid', (_name, replyAll) => {
+  const path = '/inboxes/in_1/threads/th_1/emails/em_1/reply';
+  expect(classify('POST', path, { text: 'hi', reply_all: replyAll })).toMatchObject({
+    reason: 'body_invalid',
+  });
+});
+
 // Found by a security tester: sends that go from an address the request does not show named no
 // sender, which a sender allowlist passed.
 describe('Resend senders the request does not show', () => {

@@ -101,8 +101,13 @@ function applyRule(
       return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
     }
     case 'reply': {
+      const replyAll = params['reply_all'];
+      if (replyAll !== undefined && replyAll !== null && typeof replyAll !== 'boolean') {
+        // Priced by one reading only: were Resend to take "true" or 1 as reply-all, it reaches everyone.
+        return deny('body_invalid', '`reply_all` must be true or false.');
+      }
       // The reply goes to the original sender, whom the request does not name; reply-all to everyone on the thread.
-      const unseen = params['reply_all'] === true ? prices.unseenRecipients : 1;
+      const unseen = replyAll === true ? prices.unseenRecipients : 1;
       const email = emailShape({ cc: params['cc'], bcc: params['bcc'] }, unseen, [UNSEEN_RECIPIENT]);
       return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
     }

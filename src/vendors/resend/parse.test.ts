@@ -23,6 +23,8 @@ describe('parseResend', () => {
       '{"headers":{"X-To":"1"}}',
       { headers: { 'X-To': '1' } },
     ],
+    ['null headers', '{"headers":null}', { headers: null }],
+    ['a tab in a header value', '{"headers":{"X-A":"a\\tb"}}', { headers: { 'X-A': 'a\tb' } }],
   ])('accepts %s', (_name, text, expected) => {
     expect(parse(text)).toEqual(expected);
   });
@@ -60,6 +62,22 @@ describe('parseResend', () => {
     // Second probe: recipients named in custom headers, read by no allowlist.
     ['a Bcc custom header', '{"to":"a@x.com","headers":{"Bcc":"evil@x.com"}}', 'body_invalid'],
     ['a reply-to custom header in a batch', '[{"to":"a","headers":{" REPLY-TO":"e"}}]', 'body_invalid'],
+    // Found by a security tester: a header that starts another header, or names recipients as well.
+    ['a line break in a header value', '{"headers":{"X-A":"v\\r\\nBcc: evil@x.com"}}', 'body_invalid'],
+    ['a NUL in a header value', '{"headers":{"X-A":"v\\u0000"}}', 'body_invalid'],
+    ['a line break in a header name', '{"headers":{"X-A\\r\\nBcc":"evil@x.com"}}', 'body_invalid'],
+    ['a header name ending in a colon', '{"headers":{"Bcc:":"evil@x.com"}}', 'body_invalid'],
+    ['headers given as an array', '{"headers":[{"name":"Bcc","value":"evil@x.com"}]}', 'body_invalid'],
+    ['headers given as a string', '{"headers":"Bcc: evil@x.com"}', 'body_invalid'],
+    ['a header value that is not a string', '{"headers":{"X-A":{"b":1}}}', 'body_invalid'],
+    [
+      'a Disposition-Notification-To header',
+      '{"headers":{"Disposition-Notification-To":"e@x.com"}}',
+      'body_invalid',
+    ],
+    ['a Mail-Followup-To header', '{"headers":{"Mail-Followup-To":"e@x.com"}}', 'body_invalid'],
+    ['an Apparently-To header', '{"headers":{"Apparently-To":"e@x.com"}}', 'body_invalid'],
+    ['a Resent-Reply-To header', '{"headers":{"Resent-Reply-To":"e@x.com"}}', 'body_invalid'],
     ['a __proto__ member', '{"to":"a@x.com","__proto__":{"bcc":"evil@x.com"}}', 'body_invalid'],
     [
       'a Bcc in custom Headers spelt with a capital',

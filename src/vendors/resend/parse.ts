@@ -3,8 +3,8 @@ import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { type MultipartSpec, parseMultipart } from '../multipart.ts';
-import { printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
+import { customHeadersDenial } from './custom-headers.ts';
 
 /** Where a top-level JSON array lands in Params (Params is an object; `/emails/batch` posts an array). */
 export const ITEMS = '$items';
@@ -50,7 +50,7 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (isDenial(value)) return value;
   const objects = Array.isArray(value) ? value : [value];
   for (const object of objects) {
-    const problem = partyCaseVariant(object) ?? addressHeader(object);
+    const problem = partyCaseVariant(object) ?? customHeaders(object);
     if (problem) return problem;
   }
   if (Array.isArray(value)) return { [ITEMS]: value };
@@ -58,42 +58,13 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   return deny('body_invalid', 'The request body must be a JSON object or array.');
 }
 
-/** The address fields the allowlists read, and `headers` (checked for address headers), in the only spelling Resend declares. */
+/** The address fields the allowlists read, and `headers` (custom-headers.ts), in the only spelling Resend declares. */
 const PARTY_FIELDS: ReadonlySet<string> = new Set(['to', 'cc', 'bcc', 'from', 'reply_to', 'headers']);
 
-/**
- * Message headers that name senders or recipients. Resend takes custom `headers` into the message;
- * whether a mail system along the way reads recipients from them is not Keybrake's to know, and no
- * allowlist reads them: refused (the `to`, `cc`, `bcc`, `from` and `reply_to` fields say the same).
- */
-const ADDRESS_HEADERS: ReadonlySet<string> = new Set([
-  'to',
-  'cc',
-  'bcc',
-  'from',
-  'sender',
-  'reply-to',
-  'return-path',
-  'resent-to',
-  'resent-cc',
-  'resent-bcc',
-  'resent-from',
-  'resent-sender',
-]);
-
-function addressHeader(object: unknown): Denial | undefined {
+/** An email object's custom `headers` (custom-headers.ts); other values are not email objects. */
+function customHeaders(object: unknown): Denial | undefined {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
-  const headers = (object as Record<string, unknown>)['headers'];
-  if (typeof headers !== 'object' || headers === null) return undefined;
-  for (const name of Object.keys(headers)) {
-    if (ADDRESS_HEADERS.has(name.trim().toLowerCase())) {
-      return deny(
-        'body_invalid',
-        `The custom header ${printableName(name)} names a sender or recipient; use the to, cc, bcc, from and reply_to fields.`,
-      );
-    }
-  }
-  return undefined;
+  return customHeadersDenial(object as Record<string, unknown>);
 }
 
 /**

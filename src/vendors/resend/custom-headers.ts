@@ -1,0 +1,65 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { printableName } from '../names.ts';
+
+/**
+ * Message headers that name senders or recipients. Resend takes custom `headers` into the message;
+ * whether a mail system along the way reads recipients from them (a read receipt, a bounce address, a
+ * mailing list's follow-up) is not Keybrake's to know, and no allowlist reads them: refused (the `to`,
+ * `cc`, `bcc`, `from` and `reply_to` fields say the same). Every `Resent-*` header too.
+ */
+const ADDRESS_HEADERS: ReadonlySet<string> = new Set([
+  'to',
+  'cc',
+  'bcc',
+  'from',
+  'sender',
+  'reply-to',
+  'return-path',
+  'errors-to',
+  'apparently-to',
+  'disposition-notification-to',
+  'return-receipt-to',
+  'mail-followup-to',
+  'mail-reply-to',
+]);
+const RESENT = 'resent-';
+
+/** An RFC 5322 field name: printable ASCII but `:`, so no blank, line break or NUL, and no `Bcc:`. */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+/** Control characters but tab, and Unicode line breaks: a CR or LF in a value would start a header of its own. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/u;
+
+/**
+ * The custom `headers` of one email object: absent, null, or an object of header names and string
+ * values, none naming a sender or recipient and none able to start another header. Anything else is
+ * refused rather than passed on for Resend to read one way and a mail system another.
+ */
+export function customHeadersDenial(email: Record<string, unknown>): Denial | undefined {
+  const headers = email['headers'];
+  if (headers === undefined || headers === null) return undefined;
+  if (typeof headers !== 'object' || Array.isArray(headers)) {
+    return deny('body_invalid', '`headers` must be an object of header names and values.');
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (!FIELD_NAME.test(name)) {
+      return deny(
+        'body_invalid',
+        `The custom header name ${printableName(name)} is not a header name (printable ASCII without blanks or ':').`,
+      );
+    }
+    const lower = name.toLowerCase();
+    if (ADDRESS_HEADERS.has(lower) || lower.startsWith(RESENT)) {
+      return deny(
+        'body_invalid',
+        `The custom header ${printableName(name)} names a sender or recipient; use the to, cc, bcc, from and reply_to fields.`,
+      );
+    }
+    if (typeof value !== 'string' || CONTROL.test(value)) {
+      return deny(
+        'body_invalid',
+        `The custom header ${printableName(name)} must be a string without line breaks or control characters.`,
+      );
+    }
+  }
+  return undefined;
+}
