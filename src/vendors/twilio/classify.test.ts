@@ -679,10 +679,13 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     ]);
   });
 
-  it('makes updating a Studio flow destructive (its flows already run for numbers routed to it)', () => {
-    expect(op(classify(req('POST', '/v2/Flows/FW1', 'studio'), { Definition: '{}' }))).toMatchObject({
-      class: 'destructive',
-    });
+  it.each([
+    ['updating a Studio flow (it already runs for numbers routed to it)', 'destructive', '/v2/Flows/FW1'],
+    // Third probe round: a new flow's definition dials anyone; its executions check only `To`.
+    ['creating a Studio flow', 'destructive', '/v2/Flows'],
+    ['validating a Studio flow (it runs nothing)', 'write', '/v2/Flows/Validate'],
+  ])('makes %s %s', (_name, cls, path) => {
+    expect(op(classify(req('POST', path, 'studio'), { Definition: '{}' }))).toMatchObject({ class: cls });
   });
 
   it('reports a Messaging Service inbound URL on its host', () => {

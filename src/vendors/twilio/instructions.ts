@@ -81,7 +81,7 @@ export const TWILIO_INSTRUCTION_PARAMS: Readonly<Record<string, InstructionParam
   'twilio.taskrouter.v1.update_task_reservation': RESERVATION,
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
   // A Studio flow run by inbound messages: its definition can text or dial anyone, and Keybrake
-  // cannot read it. Updating a flow is destructive (review.ts).
+  // cannot read it. Creating or updating a flow is destructive (review.ts).
   'twilio.conversations.v1.create_configuration_address': STUDIO_AUTO_CREATION,
   'twilio.conversations.v1.update_configuration_address': STUDIO_AUTO_CREATION,
   'twilio.conversations.v1.create_conversation_scoped_webhook': STUDIO_WEBHOOK,

@@ -7188,7 +7188,13 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     class: 'destructive',
   },
   { host: 'studio', method: 'GET', path: '/v2/Flows', id: 'twilio.studio.v2.list_flow', class: 'read' },
-  { host: 'studio', method: 'POST', path: '/v2/Flows', id: 'twilio.studio.v2.create_flow', class: 'write' },
+  {
+    host: 'studio',
+    method: 'POST',
+    path: '/v2/Flows',
+    id: 'twilio.studio.v2.create_flow',
+    class: 'destructive',
+  },
   {
     host: 'studio',
     method: 'POST',

@@ -708,6 +708,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'studio',
+    match: 'POST /v2/Flows',
+    class: 'destructive',
+    note: "a new flow's definition can dial or text anyone, and its executions are checked only for their To",
+  },
+  {
+    host: 'studio',
     match: 'POST /v2/Flows/{Sid}',
     class: 'destructive',
     note: "a flow's new definition runs for every call and message already routed to it, and can dial or text anyone",
