@@ -31,6 +31,19 @@ describe('parseFlags', () => {
   it('documents each flag with its environment variable', () => {
     expect(usage('serve', 'Runs it.', flags)).toContain('[env KEYBRAKE_VENDOR_PORT]');
   });
+  // From a new-user walkthrough: `--max-connections-per-source <n>open connections…` ran together.
+  it('keeps every flag apart from its help, however long the flag', () => {
+    const long = {
+      'max-connections-per-source': { type: 'string', placeholder: 'n', help: 'how many' },
+      ...flags,
+    } as const;
+    const lines = usage('serve', 'Runs it.', long)
+      .split('\n')
+      .filter((l) => l.startsWith('  --'));
+    const column = lines[0]!.indexOf('how many');
+    expect(lines[0]!.slice(0, column)).toMatch(/<n> {2,}$/);
+    for (const line of lines) expect(line.slice(column - 2, column)).toBe('  ');
+  });
   // `run exec` gives its command KEYBRAKE_RUN_ID: read as --run-id, a nested exec took the outer run's.
   it('reads a noEnv flag from the command line only, and says no variable for it', () => {
     const own = { 'run-id': { type: 'string', help: 'the run id', noEnv: true }, ...flags } as const;

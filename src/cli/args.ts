@@ -93,12 +93,18 @@ export function usage(command: string, summary: string, flags: Flags, positional
     '',
     'Flags:',
   ];
-  for (const [name, spec] of Object.entries(flags)) {
-    const arg = spec.type === 'string' ? ` <${spec.placeholder ?? 'value'}>` : '';
+  const entries = Object.entries(flags).map(([name, spec]) => ({
+    name,
+    spec,
+    flag: `  --${name}${spec.type === 'string' ? ` <${spec.placeholder ?? 'value'}>` : ''}`,
+  }));
+  // One column for every flag's text, wide enough for the longest: none runs into its help.
+  const column = Math.max(34, ...entries.map((e) => e.flag.length + 2));
+  for (const { name, spec, flag } of entries) {
     const def = spec.default !== undefined ? ` (default: ${[spec.default].flat().join(',')})` : '';
     const rep = spec.multiple ? ' (repeatable)' : '';
     const env = readsEnv(name, spec) ? `  [env ${envName(name)}]` : '';
-    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${rep}${def}${env}`);
+    lines.push(flag.padEnd(column) + `${spec.help}${rep}${def}${env}`);
   }
   return lines.join('\n');
 }
