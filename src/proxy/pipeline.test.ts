@@ -572,3 +572,46 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     expect(p.sent).toEqual([]);
   });
 });
+
+describe('pipeline: a Stripe client secret never reaches the agent', () => {
+  const SECRET = 'pi_9_secret_Zx9yW8vU7';
+  const intent = { id: 'pi_9', object: 'payment_intent', amount: 1000, currency: 'usd' };
+
+  it.each<[string, UpstreamResponse]>([
+    ['a created intent', json(200, { ...intent, client_secret: SECRET })],
+    [
+      'a card error',
+      json(402, { error: { type: 'card_error', payment_intent: { ...intent, client_secret: SECRET } } }),
+    ],
+  ])(
+    'answers %s with the client secret withheld, and counts the call as the vendor answered it',
+    async (_what, res) => {
+      const p = stripeProxy({ limits: { perDayMicros: 100 * USD } }, async () => res);
+      const answer = await p.call({
+        path: '/v1/payment_intents',
+        body: 'amount=1000&currency=usd&confirm=true',
+      });
+      expect(answer.status).toBe(res.status);
+      const body = String(answer.body);
+      expect(body).not.toContain(SECRET);
+      expect(JSON.stringify(JSON.parse(body))).toContain('"client_secret":"withheld_by_keybrake"');
+      expect(p.sent).toEqual(['POST /v1/payment_intents']);
+      expect(await p.spentToday()).toBe(res.status === 200 ? 10 * USD : 0);
+    },
+  );
+
+  it('withholds whole an answer that is not JSON but carries one (fail closed)', async () => {
+    const p = stripeProxy({}, async () => ({
+      status: 200,
+      headers: { 'content-type': 'text/html', 'request-id': 'req_1' },
+      body: Buffer.from(`<a href="/pay?client_secret=${SECRET}">pay</a>`),
+    }));
+    const answer = await p.call({ method: 'GET', path: '/v1/payment_intents/pi_9' });
+    expect(decision(answer)).toBe(decisionHeader('credential_in_response'));
+    expect(String(answer.body)).not.toContain(SECRET);
+    expect(p.audit.records.at(-1)).toMatchObject({
+      reason: 'credential_in_response',
+      upstreamRequestId: null,
+    });
+  });
+});

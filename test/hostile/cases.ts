@@ -76,6 +76,15 @@ const Upstream = z.strictObject({
   headers: z.array(Pair).optional(),
   /** Headers the vendor must not receive. */
   absentHeaders: z.array(z.string()).optional(),
+  /** Texts the vendor's answer held (placeholders expanded): what `received.excludes` then proves withheld. */
+  answered: z.array(z.string()).optional(),
+});
+
+const Received = z.strictObject({
+  /** Texts the answer's body the agent receives must hold. */
+  includes: z.array(z.string()).optional(),
+  /** Texts it must not hold. A JSON answer must still parse, and Content-Length must be its length. */
+  excludes: z.array(z.string()).optional(),
 });
 
 const Expect = z.strictObject({
@@ -85,6 +94,8 @@ const Expect = z.strictObject({
   /** Whether the vendor receives the call. Keybrake's own price lookups (Stripe GETs) do not count. */
   forwarded: z.boolean(),
   upstream: Upstream.optional(),
+  /** What the agent receives (the body of Keybrake's answer). */
+  received: Received.optional(),
 });
 
 const CaseSchema = z.strictObject({

@@ -14,6 +14,7 @@ import { type KeybrakeProcess, serveArgs, startKeybrake } from '../env/keybrake.
 import {
   buildRequest,
   type ExpandContext,
+  expand,
   type HostileCase,
   loadCases,
   requestLine,
@@ -30,7 +31,7 @@ const MAX_BODY = 65_536;
 const MAX_RESPONSE_BODY = 1_048_576;
 const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
 /** Keybrake's own price lookups: Stripe GETs of the object a call's amount lives on (a customer: its balance; a quote: its totals). */
-const LOOKUP = /^\/v1\/(?:payment_intents|charges|invoices|customers|quotes)\/[^/?]+$/;
+const LOOKUP = /^\/v1\/(?:(?:payment_intents|charges|invoices|customers|quotes|invoiceitems)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
 /**
  * Twilio's: the participants a Conversations message is delivered to, and the live call whose
  * TimeLimit an update changes (the recording upstream sees the sub host as the first segment).
@@ -252,6 +253,21 @@ describe('hostile corpus', () => {
       }
       for (const name of c.expect.upstream?.absentHeaders ?? []) {
         expect(headerValues(sent, name), `upstream header ${name}`).toEqual([]);
+      }
+      const answered = sent.answer.toString('utf8');
+      for (const text of c.expect.upstream?.answered ?? []) {
+        expect(answered, 'the vendor answered with').toContain(expand(text, ctx));
+      }
+    }
+    if (c.expect.received !== undefined) {
+      const body = res.body.toString('utf8');
+      expect(res.body.length, 'Content-Length of the answer').toBe(Number(res.headers['content-length']));
+      if (/json/.test(res.headers['content-type'] ?? '')) expect(() => JSON.parse(body)).not.toThrow();
+      for (const text of c.expect.received.includes ?? []) {
+        expect(body, 'the agent received').toContain(expand(text, ctx));
+      }
+      for (const text of c.expect.received.excludes ?? []) {
+        expect(body, 'the agent received').not.toContain(expand(text, ctx));
       }
     }
 

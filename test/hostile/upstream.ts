@@ -22,6 +22,8 @@ export interface Recorded {
   readonly body: Buffer;
   /** Head and body as latin1 text: for "the vault token never reaches the vendor" checks. */
   readonly raw: string;
+  /** The body this upstream answered with: for "the vendor sent it, the agent did not get it" checks. */
+  readonly answer: Buffer;
 }
 
 export interface RecordingUpstream {
@@ -53,6 +55,8 @@ export async function startRecordingUpstream(
     for (let i = 0; i < req.rawHeaders.length; i += 2)
       headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
     const head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`;
+    seq += 1;
+    const answered = send(vendor, res, seq, answer(vendor, secrets, req, body));
     into.push({
       vendor,
       method: req.method ?? 'GET',
@@ -60,9 +64,8 @@ export async function startRecordingUpstream(
       headers,
       body,
       raw: head + body.toString('latin1'),
+      answer: answered,
     });
-    seq += 1;
-    send(vendor, res, seq, answer(vendor, secrets, req, body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -92,8 +95,8 @@ interface Answer {
   readonly bytes?: Buffer;
 }
 
-/** Writes an answer with the vendor's request-id header, as the vendor would. */
-function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer): void {
+/** Writes an answer with the vendor's request-id header, as the vendor would; returns its body. */
+function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer): Buffer {
   const requestId = {
     stripe: ['request-id', `req_hostile_${seq}`],
     twilio: ['twilio-request-id', `RQhostile${seq}`],
@@ -109,6 +112,7 @@ function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer):
     ...answer.headers,
   });
   res.end(body);
+  return body;
 }
 
 function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, body: Buffer): Answer {
@@ -138,6 +142,13 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   // or in UTF-16.
   const leak = /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|utf16)$/.exec(id)?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
+  // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
+  if (method === 'GET' && id === 'pi_secrettext') {
+    return {
+      json: {},
+      text: `<html><a href="/pay?client_secret=${STRIPE_CLIENT_SECRETS.intent}">pay</a></html>`,
+    };
+  }
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
@@ -173,6 +184,30 @@ function encodedLeak(id: string, how: string, credential: string): Answer {
   }
 }
 
+/**
+ * Capabilities Stripe hands out in its answers (a browser confirms a payment with a client secret and
+ * the publishable key, outside Keybrake), and a Terminal configuration's Wi-Fi password: the agent
+ * must never receive them.
+ */
+export const STRIPE_CLIENT_SECRETS = {
+  intent: 'pi_1_secret_HostileIntent01',
+  created: 'pi_hostile_secret_HostileCreated02',
+  invoice: 'pi_inv1_secret_HostileInvoice03',
+  checkout: 'cs_test_hostile_secret_HostileCheckout04',
+  wifi: 'hostile-wifi-password-05',
+  peap: 'hostile-peap-password-06',
+} as const;
+
+const TERMINAL_CONFIGURATION: Json = {
+  id: 'tmc_1',
+  object: 'terminal.configuration',
+  wifi: {
+    type: 'personal_psk_wifi',
+    personal_psk_wifi: { ssid: 'shop', password: STRIPE_CLIENT_SECRETS.wifi },
+    enterprise_eap_peap_wifi: { ssid: 'corp', username: 'pos', password: STRIPE_CLIENT_SECRETS.peap },
+  },
+};
+
 /** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */
 const STRIPE_OBJECTS: Record<string, Json> = {
   '/v1/payment_intents/pi_1': {
@@ -182,7 +217,9 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     status: 'requires_confirmation',
     customer: 'cus_allowed',
+    client_secret: STRIPE_CLIENT_SECRETS.intent,
   },
+  '/v1/terminal/configurations/tmc_1': TERMINAL_CONFIGURATION,
   '/v1/payment_intents/pi_big': {
     id: 'pi_big',
     object: 'payment_intent',
@@ -233,6 +270,7 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     amount_remaining: 1000,
     currency: 'usd',
     customer: 'cus_allowed',
+    confirmation_secret: { client_secret: STRIPE_CLIENT_SECRETS.invoice, type: 'payment_intent' },
   },
   '/v1/customers/cus_allowed': {
     id: 'cus_allowed',
@@ -257,6 +295,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_allowed',
   },
+  // An invoice item of one unit at $50 (stripe-prices.yaml: attached at another quantity).
+  '/v1/invoiceitems/ii_1': {
+    id: 'ii_1',
+    object: 'invoiceitem',
+    amount: 5000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    quantity: 1,
+    pricing: { type: 'price_details', unit_amount_decimal: '5000' },
+  },
 };
 
 function stripeAnswer(method: string, path: string, body: Buffer): Json {
@@ -272,6 +320,30 @@ function stripeAnswer(method: string, path: string, body: Buffer): Json {
       status: 'succeeded',
     };
   }
+  if (method === 'POST' && path === '/v1/payment_intents') {
+    return {
+      id: 'pi_hostile',
+      object: 'payment_intent',
+      amount: Number(form.get('amount') ?? 0),
+      currency: form.get('currency') ?? 'usd',
+      customer: form.get('customer'),
+      payment_method: form.get('payment_method'),
+      status: 'requires_confirmation',
+      client_secret: STRIPE_CLIENT_SECRETS.created,
+    };
+  }
+  if (method === 'POST' && path === '/v1/checkout/sessions') {
+    return {
+      id: 'cs_test_hostile',
+      object: 'checkout.session',
+      customer: form.get('customer'),
+      mode: form.get('mode'),
+      url: 'https://checkout.stripe.com/c/pay/cs_test_hostile',
+      client_secret: STRIPE_CLIENT_SECRETS.checkout,
+    };
+  }
+  if (method === 'GET' && path === '/v1/terminal/configurations')
+    return { object: 'list', data: [TERMINAL_CONFIGURATION], has_more: false, url: path };
   if (method === 'GET' && !path.split('/')[3])
     return { object: 'list', data: [], has_more: false, url: path };
   return { id: `${resource}_hostile`, object: resource.replace(/s$/, ''), deleted: method === 'DELETE' };

@@ -1,5 +1,6 @@
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { VendorAdapter } from '../types.ts';
+import { withholdFromStripeAnswer } from './answers.ts';
 import { classifyStripe } from './classify.ts';
 import { stripeCredential, stripeUpstreamAuthorization } from './credentials.ts';
 import { stripeError } from './errors.ts';
@@ -11,7 +12,7 @@ export interface StripeAdapterOptions {
   readonly rates: ExchangeRates;
 }
 
-/** The Stripe vendor adapter the proxy pipeline drives (credential → parse → classify → settle). */
+/** The Stripe vendor adapter the proxy pipeline drives (credential → parse → classify → settle → withhold). */
 export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
   const { rates } = opts;
   return {
@@ -25,5 +26,6 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
     upstreamAuthorization: stripeUpstreamAuthorization,
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,
+    withholdFromAnswer: withholdFromStripeAnswer,
   };
 }

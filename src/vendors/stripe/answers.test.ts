@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../decision/reasons.ts';
+import { WITHHELD, withholdFromStripeAnswer } from './answers.ts';
+
+const PI_SECRET = 'pi_3Qabc123_secret_Zx9yW8vU7';
+const withheld = (text: string) => withholdFromStripeAnswer(Buffer.from(text));
+const textOf = (out: ReturnType<typeof withholdFromStripeAnswer>) => {
+  if (isDenial(out)) throw new Error(`denied: ${out.message}`);
+  return out.toString('utf8');
+};
+
+describe('withholdFromStripeAnswer', () => {
+  it.each([
+    [
+      'a payment intent',
+      { id: 'pi_3Qabc123', object: 'payment_intent', amount: 10000000, client_secret: PI_SECRET },
+    ],
+    [
+      "an invoice's confirmation_secret",
+      { id: 'in_1', confirmation_secret: { client_secret: PI_SECRET, type: 'payment_intent' } },
+    ],
+    [
+      'a list of setup intents',
+      { object: 'list', data: [{ id: 'seti_1', client_secret: 'seti_1_secret_abc' }], has_more: false },
+    ],
+    [
+      'a card error naming its payment intent',
+      { error: { type: 'card_error', payment_intent: { id: 'pi_3Qabc123', client_secret: PI_SECRET } } },
+    ],
+    [
+      'an embedded Checkout Session',
+      { id: 'cs_test_a1', client_secret: 'cs_test_a1_secret_fidwbEhqYWAnPydmcHZxamgneCUl' },
+    ],
+    [
+      'a Terminal configuration (Wi-Fi passwords)',
+      {
+        id: 'tmc_1',
+        wifi: {
+          type: 'personal_psk_wifi',
+          personal_psk_wifi: { ssid: 'shop', password: 'hunter2-wifi' },
+          enterprise_eap_peap_wifi: { ssid: 'corp', username: 'u', password: 'peap-secret' },
+        },
+      },
+    ],
+    [
+      'a client secret under another name (a redirect URL)',
+      { next_action: { url: `https://shop.test/return?payment_intent_client_secret=${PI_SECRET}` } },
+    ],
+  ])('replaces the secrets of %s with the marker, keeping the JSON valid', (_what, answer) => {
+    const sent = JSON.stringify(answer, null, 2);
+    const got = textOf(withheld(sent));
+    for (const secret of [PI_SECRET, 'seti_1_secret_abc', 'cs_test_a1_secret_', 'hunter2', 'peap-secret'])
+      expect(got).not.toContain(secret);
+    expect(got).toContain(`"${WITHHELD}"`);
+    expect(() => JSON.parse(got)).not.toThrow();
+  });
+
+  it('leaves every other byte as Stripe sent it: ids, layout, large numbers, escapes', () => {
+    const sent = `{\n  "id": "pi_1",\n  "amount": 12345678901234567890,\n  "client_secret" :  "${PI_SECRET}",\n  "description": "caf\\u00e9 \\"quoted\\"",\n  "metadata": {"client_secret": "x_secret_1"}\n}`;
+    expect(textOf(withheld(sent))).toBe(
+      `{\n  "id": "pi_1",\n  "amount": 12345678901234567890,\n  "client_secret" :  "${WITHHELD}",\n  "description": "caf\\u00e9 \\"quoted\\"",\n  "metadata": {"client_secret": "${WITHHELD}"}\n}`,
+    );
+  });
+
+  it('returns the very same buffer when there is nothing to withhold', () => {
+    const body = Buffer.from('{"id":"cus_1","client_secret":null,"description":"a secret plan"}');
+    expect(withholdFromStripeAnswer(body)).toBe(body);
+  });
+
+  it('withholds whole an answer that is not JSON but carries a client secret (fail closed)', () => {
+    const out = withheld(`<html>pay at ?client_secret=${PI_SECRET}</html>`);
+    expect(out).toMatchObject({ reason: 'credential_in_response' });
+    expect(isDenial(out) && out.message).not.toContain(PI_SECRET);
+  });
+
+  it('passes an answer that is not JSON and carries no client secret', () => {
+    const body = Buffer.from('<html>password reset</html>');
+    expect(withholdFromStripeAnswer(body)).toBe(body);
+  });
+});

@@ -1,0 +1,88 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+
+/**
+ * What of Stripe's answers the agent does not receive (the withhold stage, after settle): values that
+ * are no credential of the key but act as one outside Keybrake (ADR 0007 §1, docs/vendors/stripe.md).
+ *   - Client secrets (`pi_…_secret_…`, `seti_…`, a Checkout Session's, an invoice's
+ *     `confirmation_secret`): with one and the merchant's public publishable key, a browser confirms a
+ *     payment intent, charging a saved card, without the call passing through Keybrake. A server-side
+ *     agent never needs one.
+ *   - Passwords (a Terminal configuration's Wi-Fi `password`): a secret of the merchant's network.
+ */
+
+/** What stands in an answer for a withheld value: the JSON stays valid, the field stays present. */
+export const WITHHELD = 'withheld_by_keybrake';
+
+/** Fields whose string values are withheld wherever they stand. */
+const WITHHELD_FIELDS: ReadonlySet<string> = new Set(['client_secret', 'password']);
+
+/** The shape of a Stripe client secret inside any text: `…_secret_` and a letter or digit. */
+const CLIENT_SECRET = /_secret_[A-Za-z0-9]/;
+
+/** Bytes without which an answer holds nothing to withhold: no parse for most answers. */
+const HINTS = [Buffer.from('_secret'), Buffer.from('password')];
+
+const QUOTED_MARKER = JSON.stringify(WITHHELD);
+
+/**
+ * The body of a Stripe answer as the agent gets it: the same Buffer when it holds nothing to
+ * withhold, else a copy with each withheld string value replaced by `WITHHELD` (every other byte as
+ * Stripe sent it). An answer that is not JSON but carries a client secret is withheld whole (fail
+ * closed, like one Keybrake cannot scan for the credential).
+ */
+export function withholdFromStripeAnswer(body: Buffer): Buffer | Denial {
+  if (!HINTS.some((hint) => body.includes(hint))) return body;
+  const text = body.toString('utf8');
+  try {
+    JSON.parse(text);
+  } catch {
+    if (!CLIENT_SECRET.test(text)) return body;
+    return deny(
+      'credential_in_response',
+      "The stripe API's answer carried a client secret that Keybrake could not take out of it, so it withheld the answer. The call may have taken effect.",
+    );
+  }
+  const rewritten = withheldJson(text);
+  return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
+}
+
+/**
+ * Valid JSON text with the withheld string values replaced. It walks the string literals only: a
+ * literal followed by `:` is a key, one preceded by `:` the value of the last key; numbers and
+ * layout are never re-serialised (a re-serialised number may lose digits).
+ */
+function withheldJson(text: string): string {
+  let out = '';
+  let copied = 0;
+  let key = '';
+  for (let start = text.indexOf('"'); start !== -1; ) {
+    const end = endOfLiteral(text, start);
+    const value = JSON.parse(text.slice(start, end)) as string;
+    if (text[skipSpace(text, end, 1)] === ':') key = value;
+    else {
+      const ofKey = text[skipSpace(text, start - 1, -1)] === ':';
+      if ((ofKey && WITHHELD_FIELDS.has(key)) || CLIENT_SECRET.test(value)) {
+        out += text.slice(copied, start) + QUOTED_MARKER;
+        copied = end;
+      }
+    }
+    start = text.indexOf('"', end);
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** The index of the first character from `at` (walking by `step`) that is not JSON whitespace. */
+function skipSpace(text: string, at: number, step: 1 | -1): number {
+  let i = at;
+  while (i >= 0 && i < text.length && JSON_SPACE.has(text[i]!)) i += step;
+  return i;
+}
+
+const JSON_SPACE: ReadonlySet<string> = new Set([' ', '\t', '\n', '\r']);
+
+/** The index just past the closing quote of the string literal that opens at `start`. */
+function endOfLiteral(text: string, start: number): number {
+  let i = start + 1;
+  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+  return i + 1;
+}
