@@ -187,6 +187,18 @@ describe('a change refused for an error still revokes', () => {
     expect(o.snapshot.keys.get(tokenDigest(B))?.policy.limits.perDayMicros).toBe(200_000_000);
   });
 
+  // From the third probe: a policy's expiry waited behind a typo in another tenant's file.
+  it('a SpendPolicy given an earlier expiry: every key using it expires then, the limits wait', async () => {
+    const { reload } = await serving();
+    await breakB();
+    await put('tenant-a', 'policy.yaml', `${policy('tenant-a', '"300"')}  expiresAt: "${PAST}"\n`);
+    const o = await reload();
+    expect(o.revoked).toEqual(['SpendPolicy tenant-a/bot expires earlier']);
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+    // The raised limit is a grant: it waits for a change without errors.
+    expect(o.snapshot.keys.get(tokenDigest(A))?.policy.limits.perDayMicros).toBe(200_000_000);
+  });
+
   it('a replaced token: neither the old token nor the new one is served until the change is accepted', async () => {
     const { reload } = await serving();
     await breakB();

@@ -1,6 +1,6 @@
 import { ByNamespace } from '../api/by-namespace.ts';
 import type { ManifestOrigin, ResourceSet, ResourceSetUpdate } from '../api/resource-set.ts';
-import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
+import { type Secret, type SpendPolicy, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 import { readUpstreamCredential } from './upstream.ts';
 
 /** What a refused change revokes anyway: the set in force with only that applied, and what it was. */
@@ -13,7 +13,8 @@ export interface Revocations {
 /**
  * The revocations of a change refused for its errors (runner, ADR 0015): the set in force, less
  * every VaultKey, SpendPolicy and Secret the change no longer holds, with every VaultKey it holds
- * suspended suspended, every VaultKey it gives an earlier expiry (or a first one) that expiry, and
+ * suspended suspended, every VaultKey and SpendPolicy it gives an earlier expiry (or a first one)
+ * that expiry, and
  * without every VaultKey whose token or upstream credential it replaces. Each can only refuse more,
  * so an error in one tenant's file must not keep another's deleted key, or leaked token, served. A
  * resource whose own file the change read with an error keeps its version in force: a typo must
@@ -47,7 +48,17 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     }
     return out;
   };
-  const policies = kept('SpendPolicy', inForce.set.policies, next.set.policies);
+  const nextPolicies = new ByNamespace<SpendPolicy>();
+  for (const p of next.set.policies) nextPolicies.set(p.metadata.namespace!, p.metadata.name, p);
+  // A policy's expiry ends every key using it (a probe's earlier policy expiry waited behind a typo
+  // in another file while its keys were still served).
+  const policies = kept('SpendPolicy', inForce.set.policies, next.set.policies).map((p) => {
+    const { namespace, name } = p.metadata;
+    const n = nextPolicies.get(namespace!, name);
+    if (n?.spec.expiresAt === undefined || Date.parse(n.spec.expiresAt) >= expiry(p.spec.expiresAt)) return p;
+    revoked.push(`SpendPolicy ${namespace}/${name} expires earlier`);
+    return { ...p, spec: { ...p.spec, expiresAt: n.spec.expiresAt } };
+  });
   const secrets = kept('Secret', inForce.set.secrets, next.set.secrets);
   const changed = new ByNamespace<VaultKey>();
   for (const k of next.set.keys) changed.set(k.metadata.namespace!, k.metadata.name, k);
@@ -84,7 +95,7 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   return { set: { policies, keys, secrets, rejected: inForce.set.rejected }, revoked };
 }
 
-/** A VaultKey's expiry in ms; none is never. */
+/** A VaultKey's or SpendPolicy's expiry in ms; none is never. */
 const expiry = (at: string | undefined) => (at === undefined ? Number.POSITIVE_INFINITY : Date.parse(at));
 
 /**
