@@ -10,6 +10,7 @@ describe('contactParties', () => {
     expect(TWILIO_OPERATIONS.some((row) => row.id === id)).toBe(true);
     const names = TWILIO_REQUEST_BODIES[id]?.names ?? [];
     const read = [...(fields.to ?? []), ...(fields.from ?? []), ...(fields.unseen ?? [])];
+    if (fields.dials) read.push('Instruction', ...Object.values(fields.dials).flat());
     if (fields.json) read.push(fields.json.field);
     for (const name of read) expect(names).toContain(name);
   });
@@ -55,6 +56,35 @@ describe('contactParties', () => {
     const parties = contactParties(id, params);
     expect(parties.recipients).toContain(UNSEEN_RECIPIENT);
     expect(parties.countries).toContain('ZZ');
+  });
+
+  // Third probe round: without its target a reservation's instruction dials the worker's contact_uri.
+  it.each([
+    ['dequeue', {}],
+    ['call', { CallFrom: '+14155550199' }],
+    ['conference', { From: '+14155550199' }],
+    ['Dequeue', { DequeueTo: ' ' }],
+  ])('names the unseen recipient for a %s instruction that names no target', (instruction, extra) => {
+    for (const id of [
+      'twilio.taskrouter.v1.update_task_reservation',
+      'twilio.taskrouter.v1.update_worker_reservation',
+    ]) {
+      const parties = contactParties(id, { Instruction: instruction, ...extra });
+      expect(parties.recipients).toContain(UNSEEN_RECIPIENT);
+      expect(parties.countries).toContain('ZZ');
+    }
+  });
+
+  it('names only the target of a reservation instruction that names one, and nobody for a redirect', () => {
+    const id = 'twilio.taskrouter.v1.update_worker_reservation';
+    expect(contactParties(id, { Instruction: 'dequeue', DequeueTo: '+14155550100' }).recipients).toEqual([
+      '+14155550100',
+    ]);
+    expect(contactParties(id, { Instruction: 'call', CallTo: 'client:alice' }).recipients).toEqual([
+      'client:alice',
+    ]);
+    expect(contactParties(id, { Instruction: 'redirect', RedirectCallSid: 'CA1' })).toBe(NO_PARTIES);
+    expect(contactParties(id, { ReservationStatus: 'accepted' })).toBe(NO_PARTIES);
   });
 
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {

@@ -1,6 +1,6 @@
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
-import { strings } from './fields.ts';
+import { single, strings } from './fields.ts';
 import { destinationParties } from './parties.ts';
 
 /**
@@ -23,11 +23,22 @@ export interface ContactFields {
   readonly unseen?: readonly string[];
   /** Reaches someone the request does not name at all (a participant by its SID). */
   readonly alwaysUnseen?: boolean;
+  /**
+   * `Instruction` values that dial someone, each with the parameters naming whom; an instruction
+   * given without them reaches someone the request does not name.
+   */
+  readonly dials?: Readonly<Record<string, readonly string[]>>;
 }
 
+/**
+ * A reservation's call, dequeue and conference instructions dial the worker: `CallTo`, `DequeueTo`,
+ * `To`, or when absent the worker's `contact_uri`, which the key can set through the worker's
+ * `Attributes` (third probe round: a dequeue to a premium number the allowlists never saw).
+ */
 const RESERVATION = {
   to: ['To', 'CallTo', 'DequeueTo'],
   from: ['From', 'CallFrom', 'DequeueFrom'],
+  dials: { call: ['CallTo'], dequeue: ['DequeueTo'], conference: ['To'] },
 } as const;
 const PARTICIPANT = { to: ['MessagingBinding.Address'], from: ['MessagingBinding.ProxyAddress'] } as const;
 const WITH_PARTICIPANTS = { json: { field: 'Participant', path: ['messaging_binding', 'address'] } } as const;
@@ -68,7 +79,11 @@ export function contactParties(id: string, params: Params): Parties {
   if (fields.json) {
     for (const text of strings(params, fields.json.field)) to.push(jsonDestination(text, fields.json.path));
   }
-  if (fields.alwaysUnseen || (fields.unseen ?? []).some((name) => strings(params, name).length > 0))
+  if (
+    fields.alwaysUnseen ||
+    (fields.unseen ?? []).some((name) => strings(params, name).length > 0) ||
+    dialsUnnamed(fields, params)
+  )
     to.push(UNSEEN);
   const senders = (fields.from ?? []).flatMap((name) =>
     strings(params, name).map((f) => destination(f).address),
@@ -77,6 +92,14 @@ export function contactParties(id: string, params: Params): Parties {
 }
 
 const UNSEEN: Destination = { channel: 'other', address: UNSEEN_RECIPIENT };
+
+/** Whether the call's `Instruction` dials someone while no parameter that names whom is set. */
+function dialsUnnamed(fields: ContactFields, params: Params): boolean {
+  if (!fields.dials) return false;
+  const instruction = (single(params, 'Instruction') ?? '').trim().toLowerCase();
+  const named = Object.hasOwn(fields.dials, instruction) ? fields.dials[instruction]! : undefined;
+  return named !== undefined && !named.some((name) => strings(params, name).some((v) => v.trim() !== ''));
+}
 
 /** The address at `path` of a JSON object parameter; the unseen recipient when it is not one. */
 function jsonDestination(text: string, path: readonly string[]): Destination {
