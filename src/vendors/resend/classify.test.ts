@@ -125,6 +125,8 @@ it.each([
   const path = '/inboxes/in_1/threads/th_1/emails/em_1/reply';
   expect(classify('POST', path, { text: 'hi', reply_all: replyAll })).toMatchObject({
     reason: 'body_invalid',
+    // The refusal names the operation the catalog recognised (the audit record's `operation`).
+    operation: expect.stringMatching(/^resend\./),
   });
 });
 

@@ -1,4 +1,4 @@
-import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
@@ -32,7 +32,17 @@ export function classifyResend(prices: ResendPrices, req: VendorRequest, params:
   // A HEAD costs what the GET it mirrors costs.
   const match = matchResendOperation(method === 'HEAD' ? 'GET' : method, req.path);
   if (!match) return unknownOperation('resend', NO_PARTIES);
-  const { row, segments } = match;
+  const op = classifyRow(prices, match.row, match.segments, params);
+  return isDenial(op) ? refusing(match.row.id, op) : op;
+}
+
+/** The operation of a call the catalog recognised as `row`, or why it is refused. */
+function classifyRow(
+  prices: ResendPrices,
+  row: ResendOperationRow,
+  segments: readonly string[],
+  params: Params,
+): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   if (row.class !== 'money') {
     const locks = resolveLocks(row, segments, params, resendLockField);
