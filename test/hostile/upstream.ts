@@ -295,6 +295,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_allowed',
   },
+  // A price of $50 a unit (stripe-prices.yaml: set on a line that keeps a larger quantity).
+  '/v1/prices/price_big': {
+    id: 'price_big',
+    object: 'price',
+    billing_scheme: 'per_unit',
+    currency: 'usd',
+    unit_amount: 5000,
+    unit_amount_decimal: '5000',
+    currency_options: {},
+  },
   // An invoice item of one unit at $50 (stripe-prices.yaml: attached at another quantity).
   '/v1/invoiceitems/ii_1': {
     id: 'ii_1',

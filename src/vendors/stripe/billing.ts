@@ -278,8 +278,8 @@ interface Tally {
   micros: MicroUsd;
   /** Quantities per Price id, priced by reading the Price. */
   readonly prices: Map<string, Decimal>;
-  /** Existing invoice items attached to the invoice, priced by reading them. */
-  readonly items: string[];
+  /** Existing invoice items attached to the invoice, each priced by reading it. */
+  readonly items: Read[];
 }
 
 const newTally = (): Tally => ({ fixed: 0n, micros: 0, prices: new Map(), items: [] });
@@ -290,6 +290,10 @@ const newTally = (): Tally => ({ fixed: 0n, micros: 0, prices: new Map(), items:
  * unit amount × quantity (`price_data`, or `pricing[price]` read from Stripe), plus its explicit
  * `tax_amounts`. A credit line counts 0, never less. The invoice is read for its currency and
  * customer. A line whose quantity changes without its price or amount cannot be priced: denied.
+ * A line attached from an invoice item (`invoice_item`) is priced as that item updated with the
+ * line's parameters (read for its quantity and unit amount). An existing line (`/lines/{line}`, or
+ * `lines[][id]` of update_lines) keeps its quantity when a new price or unit amount comes without
+ * one, and Stripe has no read of one line: such a change must state its quantity, or it is denied.
  */
 export function invoiceLines(
   invoice: string,
@@ -302,7 +306,7 @@ export function invoiceLines(
   const tally = newTally();
   let moves = false;
   for (const line of lines ?? []) {
-    const counted = addLine(line, tally, rates);
+    const counted = addLine(line, single || Object.hasOwn(line, 'id'), tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
   }
@@ -323,8 +327,11 @@ export function invoiceLines(
   );
 }
 
-/** Adds one invoice line to the tally; false when it changes no amount (metadata, description). */
-function addLine(line: Params, tally: Tally, rates: ExchangeRates): boolean | Denial {
+/**
+ * Adds one invoice line to the tally; false when it changes no amount (metadata, description).
+ * `existing`: the line is already on the invoice, and keeps its quantity unless the call sets one.
+ */
+function addLine(line: Params, existing: boolean, tally: Tally, rates: ExchangeRates): boolean | Denial {
   const taxed = addTaxAmounts(line, tally);
   if (isDenial(taxed)) return taxed;
   const a = signedAmount(line, 'amount');
@@ -333,8 +340,24 @@ function addLine(line: Params, tally: Tally, rates: ExchangeRates): boolean | De
     tally.fixed += a > 0 ? BigInt(a) : 0n;
     return true;
   }
-  const q = quantityParam(line, ONE);
+  const item = objectId(line, 'invoice_item');
+  if (isDenial(item)) return item;
+  if (item !== undefined) {
+    // The item keeps its quantity and price unless the line changes them: read it as updated.
+    const read = hasAny(line, ITEM_MONEY_KEYS) ? itemUpdateRead(item, line, rates) : itemRead(item, rates);
+    if (isDenial(read)) return read;
+    tally.items.push(read);
+    return true;
+  }
+  const q = quantityParam(line, undefined);
   if (isDenial(q)) return q;
+  if (q === undefined && existing && hasAny(line, ['price_data', 'pricing', 'price'])) {
+    // Found by an adversarial probe: counted as one unit, the line kept its quantity of 1000.
+    return deny(
+      'price_unknown',
+      'A new price for an invoice line keeps its quantity, which Keybrake cannot read: give the line\'s "quantity" with it.',
+    );
+  }
   const quantity = q ?? ONE;
   const inline = addPriceData(line, quantity, tally, rates);
   if (isDenial(inline) || inline) return inline;
@@ -342,12 +365,6 @@ function addLine(line: Params, tally: Tally, rates: ExchangeRates): boolean | De
   if (isDenial(price)) return price;
   if (price !== undefined) {
     addPrice(tally, price, quantity);
-    return true;
-  }
-  const item = objectId(line, 'invoice_item');
-  if (isDenial(item)) return item;
-  if (item !== undefined) {
-    tally.items.push(item);
     return true;
   }
   if (hasAny(line, ['quantity', 'quantity_decimal'])) {
@@ -428,15 +445,17 @@ function tallyReads(tally: Tally, rates: ExchangeRates): Read[] | Denial {
   }
   const reads: Read[] = [];
   for (const [price, quantity] of tally.prices) reads.push(priceRead(price, quantity, rates));
-  for (const item of tally.items) {
-    reads.push({
-      path: `/v1/invoiceitems/${item}`,
-      describe: `invoice item ${item}`,
-      part: (o) =>
-        typeof o['amount'] === 'number' ? micros(Math.max(0, o['amount']), o['currency'], rates) : undefined,
-    });
-  }
-  return reads;
+  return [...reads, ...tally.items];
+}
+
+/** An invoice item at its current amount (a credit counts 0). */
+function itemRead(item: string, rates: ExchangeRates): Read {
+  return {
+    path: `/v1/invoiceitems/${item}`,
+    describe: `invoice item ${item}`,
+    part: (o) =>
+      typeof o['amount'] === 'number' ? micros(Math.max(0, o['amount']), o['currency'], rates) : undefined,
+  };
 }
 
 /** Parameters of an invoice item that change what it charges. */
@@ -515,6 +534,15 @@ export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced 
  */
 export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
   if (!hasAny(params, ITEM_MONEY_KEYS)) return FREE;
+  const read = itemUpdateRead(item, params, rates);
+  return isDenial(read) ? read : chain([read]);
+}
+
+/**
+ * The read of an invoice item as `params` update it: what it charges then, in its currency (the
+ * quantity, unit amount or price it keeps are read from it).
+ */
+function itemUpdateRead(item: string, params: Params, rates: ExchangeRates): Read | Denial {
   const quantity = quantityParam(params, undefined);
   if (isDenial(quantity)) return quantity;
   const a = signedAmount(params, 'amount');
@@ -532,31 +560,29 @@ export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeR
   const onlyQuantity = a === undefined && unit === undefined && data === undefined && price === undefined;
   const quantityOf = (o: Obj): Decimal =>
     quantity ?? decimalField(o['quantity_decimal'] ?? o['quantity']) ?? ONE;
-  return chain([
-    {
-      path: `/v1/invoiceitems/${item}`,
-      describe: 'the invoice item as updated, in its currency',
-      part: (o) => {
-        const q = quantityOf(o);
-        let minor = a !== undefined && a > 0 ? BigInt(a) : 0n;
-        if (unit !== undefined) minor += ceilProduct(unit, q);
-        if (onlyQuantity) {
-          // Only the quantity changes: the item's unit amount × the new quantity (or its price, read next).
-          const current = itemUnit(o);
-          if (current !== undefined) minor += ceilProduct(current, q);
-          else if (itemPrice(o) === undefined) return undefined;
-        }
-        const tally = newTally();
-        if (data !== undefined && isDenial(addPriceData(params, q, tally, rates))) return undefined;
-        const cost = micros(minor, o['currency'], rates);
-        return cost === undefined ? undefined : cost + tally.micros;
-      },
-      follow: (o) => {
-        const from = price ?? (onlyQuantity && itemUnit(o) === undefined ? itemPrice(o) : undefined);
-        return from === undefined ? [] : [priceRead(from, quantityOf(o), rates)];
-      },
+  return {
+    path: `/v1/invoiceitems/${item}`,
+    describe: 'the invoice item as updated, in its currency',
+    part: (o) => {
+      const q = quantityOf(o);
+      let minor = a !== undefined && a > 0 ? BigInt(a) : 0n;
+      if (unit !== undefined) minor += ceilProduct(unit, q);
+      if (onlyQuantity) {
+        // Only the quantity changes: the item's unit amount × the new quantity (or its price, read next).
+        const current = itemUnit(o);
+        if (current !== undefined) minor += ceilProduct(current, q);
+        else if (itemPrice(o) === undefined) return undefined;
+      }
+      const tally = newTally();
+      if (data !== undefined && isDenial(addPriceData(params, q, tally, rates))) return undefined;
+      const cost = micros(minor, o['currency'], rates);
+      return cost === undefined ? undefined : cost + tally.micros;
     },
-  ]);
+    follow: (o) => {
+      const from = price ?? (onlyQuantity && itemUnit(o) === undefined ? itemPrice(o) : undefined);
+      return from === undefined ? [] : [priceRead(from, quantityOf(o), rates)];
+    },
+  };
 }
 
 /** Reads a Price: `quantity` of its units, in its dearest currency. */

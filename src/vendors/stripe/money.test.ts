@@ -285,6 +285,88 @@ describe('invoices', () => {
     ).toBe(usd(2500));
   });
 
+  // Found by an adversarial probe: a new price on a line of quantity 1000 was counted as one unit.
+  it.each([
+    [
+      'update_lines with a new price',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_1&lines[0][pricing][price]=price_big',
+    ],
+    [
+      'update_lines with a legacy price',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_1&lines[0][price]=price_big',
+    ],
+    [
+      'update_lines with a new unit_amount_decimal',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_1&lines[0][price_data][currency]=usd&lines[0][price_data][product]=prod_1&lines[0][price_data][unit_amount_decimal]=9000',
+    ],
+    [
+      'one line with a new unit_amount',
+      '/v1/invoices/in_1/lines/il_1',
+      'price_data[currency]=usd&price_data[product]=prod_1&price_data[unit_amount]=9000',
+    ],
+  ])("denies %s that keeps the line's quantity unstated", (_name, path, form) => {
+    expect(classify('POST', path, form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it('prices a new price on an existing line × the quantity the call states', () => {
+    const o = op(
+      'POST',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_1&lines[0][pricing][price]=price_big&lines[0][quantity]=1000',
+    );
+    expect(
+      walk(o, {
+        'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+        [priceRead('price_big')]: price('price_big', 5000),
+      }).cost,
+    ).toBe(usd(5000 * 1000));
+  });
+
+  it('prices an attached invoice item × the quantity the line gives it', () => {
+    const o = op(
+      'POST',
+      '/v1/invoices/in_1/add_lines',
+      'lines[0][invoice_item]=ii_1&lines[0][quantity]=1000',
+    );
+    const item = {
+      object: 'invoiceitem',
+      id: 'ii_1',
+      amount: 5000,
+      currency: 'usd',
+      quantity: 1,
+      pricing: { type: 'price_details', unit_amount_decimal: '5000' },
+    };
+    expect(
+      walk(o, {
+        'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+        'GET /v1/invoiceitems/ii_1': item,
+      }).cost,
+    ).toBe(usd(5000 * 1000));
+  });
+
+  it('prices an attached invoice item given a new price × the quantity it keeps', () => {
+    const o = op(
+      'POST',
+      '/v1/invoices/in_1/add_lines',
+      'lines[0][invoice_item]=ii_1&lines[0][pricing][price]=price_big',
+    );
+    const item = { object: 'invoiceitem', id: 'ii_1', amount: 0, currency: 'usd', quantity: 1000 };
+    const { reads, cost } = walk(o, {
+      'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+      'GET /v1/invoiceitems/ii_1': item,
+      [priceRead('price_big')]: price('price_big', 5000),
+    });
+    expect(reads.map((r) => r.read)).toEqual([
+      'GET /v1/invoices/in_1',
+      'GET /v1/invoiceitems/ii_1',
+      priceRead('price_big'),
+    ]);
+    expect(cost).toBe(usd(5000 * 1000));
+  });
+
   it('lets line changes that move no money through free, and denies a quantity change without a price', () => {
     expect(
       op('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][description]=x'),
