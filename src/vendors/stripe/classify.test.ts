@@ -310,6 +310,14 @@ describe('Stripe lookups', () => {
     ['GET', '/v1/treasury/financial_accounts', 'expand[0]=data.financial_addresses.aba.account_number'],
     ['POST', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number'],
     ['GET', '/v1/customers/cus_1', 'expand[]=customer&expand[]=sources.data.number'],
+    // Found by a security tester (third round): expand as an object, a trailing dot or space, an SSN.
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[a]=financial_addresses.aba.account_number'],
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[a][b]=financial_addresses.aba.account_number'],
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number.'],
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number%20'],
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number..'],
+    ['GET', '/v1/identity/verification_reports/vr_1', 'expand[]=id_number.id_number'],
+    ['GET', '/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.id_number'],
   ])('refuses %s %s with an expand that reveals a number (%s)', (method, path, body) => {
     expect(classify(method, path, body)).toMatchObject({ reason: 'credential_operation' });
   });

@@ -148,21 +148,31 @@ function classifyRow(
   return { id: row.id, class: row.class, ...priced, parties, ...locks };
 }
 
-// Fields Stripe returns only when `expand` names them, and which are credentials to move money:
-// a Treasury financial account's full ABA account number (`financial_addresses.aba.account_number`),
-// an Issuing card's `number` and `cvc` (that read is sensitive anyway).
-const SECRET_EXPANSIONS = new Set(['account_number', 'number', 'cvc']);
+// Fields Stripe returns only when `expand` names them, and which are credentials to move money or
+// identity documents: a Treasury financial account's full ABA account number
+// (`financial_addresses.aba.account_number`), an Issuing card's `number` and `cvc` (that read is
+// sensitive anyway), an Identity verification's `id_number` (a national id such as an SSN).
+const SECRET_EXPANSIONS = new Set(['account_number', 'number', 'cvc', 'id_number']);
 
-/** The first `expand` path whose last field is a secret one; undefined when there is none. */
+/**
+ * The first `expand` path that names a secret field; undefined when there is none. Every value counts,
+ * however `expand` is given (`expand[]`, `expand[0]`, `expand[a]`: Stripe reads a list from each), and
+ * every segment of a path, spaces and empty segments aside (`….account_number.` and
+ * `… account_number ` were forwarded): Keybrake does not guess which of them Stripe ignores.
+ */
 export function secretExpansion(params: Params): string | undefined {
   const expand = Object.hasOwn(params, 'expand') ? params['expand'] : undefined;
-  const paths = Array.isArray(expand) ? expand : [expand];
-  for (const path of paths) {
-    if (typeof path !== 'string') continue;
-    const last = path.slice(path.lastIndexOf('.') + 1).trim();
-    if (SECRET_EXPANSIONS.has(last)) return path;
+  for (const path of stringsIn(expand)) {
+    if (path.split('.').some((segment) => SECRET_EXPANSIONS.has(segment.trim().toLowerCase()))) return path;
   }
   return undefined;
+}
+
+/** Every string a parameter holds, at any depth (a list, an object of strings, a nested one). */
+function stringsIn(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.values(value).flatMap(stringsIn);
 }
 
 /**
