@@ -679,6 +679,18 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     ]);
   });
 
+  // Third probe round: a Chat channel is a conversation, whose messages reach its SMS participants.
+  it.each([
+    ['chat', '/v2'],
+    ['chat', '/v1'],
+    ['ip-messaging', '/v2'],
+    ['ip-messaging', '/v1'],
+  ])('makes a %s%s channel message money Keybrake cannot price, to recipients it cannot see', (host, v) => {
+    const result = op(classify(req('POST', `${v}/Services/IS1/Channels/CH1/Messages`, host), { Body: 'hi' }));
+    expect(result).toMatchObject({ class: 'money_unpriced', movesMoney: true, costMicros: 0 });
+    expect(result.parties.recipients).toEqual(['(unseen recipient)']);
+  });
+
   it.each([
     ['updating a Studio flow (it already runs for numbers routed to it)', 'destructive', '/v2/Flows/FW1'],
     // Third probe round: a new flow's definition dials anyone; its executions check only `To`.

@@ -57,6 +57,11 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.proxy.v1.create_participant': { to: ['Identifier'] },
   'twilio.proxy.v1.create_session': { json: { field: 'Participants', path: ['Identifier'] } },
   'twilio.proxy.v1.create_message_interaction': { alwaysUnseen: true },
+  // Third probe round: a Chat channel is a conversation whose participants the request does not name.
+  'twilio.chat.v1.create_message': { alwaysUnseen: true },
+  'twilio.chat.v2.create_message': { alwaysUnseen: true },
+  'twilio.ip_messaging.v1.create_message': { alwaysUnseen: true },
+  'twilio.ip_messaging.v2.create_message': { alwaysUnseen: true },
   'twilio.taskrouter.v1.update_task_reservation': { ...RESERVATION, to: [...RESERVATION.to, 'Supervisor'] },
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
   'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,

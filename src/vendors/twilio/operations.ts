@@ -1966,7 +1966,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/Channels/{ChannelSid}/Messages',
     id: 'twilio.chat.v1.create_message',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'chat',
@@ -2255,7 +2255,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Messages',
     id: 'twilio.chat.v2.create_message',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'chat',
@@ -4426,7 +4426,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/Channels/{ChannelSid}/Messages',
     id: 'twilio.ip_messaging.v1.create_message',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'ip-messaging',
@@ -4727,7 +4727,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Messages',
     id: 'twilio.ip_messaging.v2.create_message',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'ip-messaging',

@@ -596,6 +596,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'runs a flow, which may call and message anyone',
   },
   {
+    host: 'chat|ip-messaging',
+    match: 'POST /*/Services/{ServiceSid}/Channels/{ChannelSid}/Messages',
+    class: 'money_unpriced',
+    note: 'a Chat channel is a conversation: the message reaches its SMS and WhatsApp participants, as Conversations messages priced above do',
+  },
+  {
     host: 'verify',
     match: 'POST /v2/Services/{ServiceSid}/Entities/{Identity}/Challenges',
     class: 'money_unpriced',
@@ -783,7 +789,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'chat|ip-messaging',
     match: 'POST /**',
     class: 'write',
-    note: 'Programmable Chat: billed per user, not per message',
+    note: 'Programmable Chat configuration, channels, members and users: channel messages are above',
   },
   { host: 'content', match: 'POST /**', class: 'write', note: 'message templates and their approval' },
   {
