@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { VendorRequest } from '../types.ts';
-import { accountsOf, stripeParties } from './parties.ts';
+import { accountsOf, stripeParties, UNSEEN_RECIPIENT } from './parties.ts';
 
 describe('accountsOf (Stripe-Account and Stripe-Context)', () => {
   it.each([
@@ -112,6 +112,23 @@ describe('stripeParties', () => {
       { destination: { account: 'acct_9', amount: '5' } },
       { recipients: ['acct_9'] },
     ],
+    // Found by an adversarial probe: Treasury sent money to a payment method no allowlist saw.
+    [
+      'a Treasury outbound payment to a saved payment method',
+      { financial_account: 'fa_1', amount: '1000', currency: 'usd', destination_payment_method: 'pm_x' },
+      { recipients: ['pm_x'], currencies: ['usd'] },
+    ],
+    [
+      'a Treasury outbound payment to a payment method it describes',
+      {
+        financial_account: 'fa_1',
+        destination_payment_method_data: {
+          type: 'us_bank_account',
+          us_bank_account: { account_number: '1' },
+        },
+      },
+      { recipients: [UNSEEN_RECIPIENT] },
+    ],
     [
       'nothing from metadata, the caller’s own names',
       { metadata: { customer: 'cus_x', currency: 'gbp', destination: 'acct_x' } },
@@ -126,6 +143,8 @@ describe('stripeParties', () => {
     ['a nested currency given as a list', { price_data: { currency: ['usd', 'gbp'] } }],
     ['a customer given as an object', { customer: { id: 'cus_1' } }],
     ['currency options that are not an object', { price_data: { currency_options: 'eur' } }],
+    ['a destination payment method given as a list', { destination_payment_method: ['pm_1', 'pm_2'] }],
+    ['destination payment method data that is not an object', { destination_payment_method_data: 'pm_1' }],
   ])('refuses %s', (_name, params) => {
     expect(stripeParties(req(), params)).toMatchObject({ reason: 'body_invalid' });
   });

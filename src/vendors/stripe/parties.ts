@@ -4,6 +4,13 @@ import type { Params, Parties, VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 
 const CUSTOMER_PATH = /^\/v1\/customers\/([^/]+)/;
+
+/**
+ * Named as a recipient when money goes to one the call describes rather than names (a Treasury
+ * payment's `destination_payment_method_data`): no allowlist pattern but `*` matches it, so a
+ * recipient allowlist denies the call instead of seeing no recipient at all.
+ */
+export const UNSEEN_RECIPIENT = '(unseen recipient)';
 const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
 
 /**
@@ -19,8 +26,11 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  *     `allow.accounts` lists `platform`);
  *   - recipients: where money is sent to — every `destination` (of transfers and payouts: an
  *     `acct_…` or a bank account/card id, or `destination[account]`; `transfer_data[destination]`
- *     of charges, intents, subscriptions, checkout sessions…) — so `allow.recipients` (globs such as
- *     `acct_1Abc*`) governs where an agent may send funds;
+ *     of charges, intents, subscriptions, checkout sessions…) — and every
+ *     `destination_payment_method` (a Treasury outbound payment's or transfer's: the payment method
+ *     id), or UNSEEN_RECIPIENT for a `destination_payment_method_data` (a recipient made by the call,
+ *     which has no id yet) — so `allow.recipients` (globs such as `acct_1Abc*`) governs where an
+ *     agent may send funds;
  *   - currencies: every `currency` parameter and every key of a `currency_options` object,
  *     lower-cased.
  * A party parameter that is not a single value (a list, an object where an id belongs) is refused:
@@ -95,6 +105,15 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
       if (account !== '') found.recipients.push(account);
       return undefined;
     }
+    case 'destination_payment_method':
+      // Found by an adversarial probe: a Treasury outbound payment or transfer named no recipient.
+      if (typeof v !== 'string') return single(name);
+      if (v !== '') found.recipients.push(v);
+      return undefined;
+    case 'destination_payment_method_data':
+      if (!isObj(v)) return deny('body_invalid', `Parameter "${name}" is malformed.`);
+      found.recipients.push(UNSEEN_RECIPIENT);
+      return undefined;
     default:
       return undefined;
   }
