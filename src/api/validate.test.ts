@@ -51,3 +51,36 @@ describe('validate: duplicates', () => {
     expect(set.policies).toHaveLength(1);
   });
 });
+
+// From a new-user walkthrough: `countries` on a Resend policy was accepted and passed every mail.
+describe('validate: allowlists a vendor never names a party of', () => {
+  const allowing = (vendor: string, allow: object) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor, allow },
+  });
+
+  it.each([
+    ['resend', { countries: ['US'] }, 'spec.allow.countries', /does not apply to resend/],
+    ['resend', { customers: ['cus_1'] }, 'spec.allow.customers', /Stripe customer ids/],
+    ['twilio', { currencies: ['usd'] }, 'spec.allow.currencies', /name no currency/],
+    ['twilio', { accounts: ['platform'] }, 'spec.allow.accounts', /Stripe Connect/],
+    ['stripe', { senders: ['*@x.com'] }, 'spec.allow.senders', /name no sender/],
+    ['stripe', { twimlHosts: ['x.com'] }, 'spec.allow.twimlHosts', /Twilio call instructions/],
+  ])('refuses a %s policy with %o', (vendor, allow, path, message) => {
+    const { set, errors } = validate(docs(allowing(vendor, allow)));
+    expect(set.policies).toEqual([]);
+    expect(errors).toEqual([expect.objectContaining({ path, message: expect.stringMatching(message) })]);
+  });
+
+  it.each([
+    ['stripe', { customers: ['cus_1'], accounts: ['platform'], currencies: ['usd'], recipients: ['acct_*'] }],
+    ['twilio', { recipients: ['+1*'], senders: ['+1*'], countries: ['US'], twimlHosts: ['x.com'] }],
+    ['resend', { recipients: ['*@x.com'], senders: ['*@x.com'] }],
+  ])('accepts a %s policy with the allowlists its calls name', (vendor, allow) => {
+    const { set, errors } = validate(docs(allowing(vendor, allow)));
+    expect(errors).toEqual([]);
+    expect(set.policies).toHaveLength(1);
+  });
+});

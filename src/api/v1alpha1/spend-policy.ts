@@ -118,6 +118,37 @@ export const AllowSchema = z
   })
   .describe('Allowlists. An absent list does not restrict; a present list (even empty) does.');
 
+/**
+ * Allowlists a vendor's calls never name a party of, and why. Accepted, such a list would pass every
+ * call ("names no country") while its author believes it restricts: a new-user walkthrough wrote
+ * `countries` on a Resend policy and mail went anywhere. A mistake must not silently remove a
+ * restriction, so the policy is invalid instead (its keys are not served).
+ */
+const INAPPLICABLE: Partial<Record<string, Partial<Record<'stripe' | 'twilio' | 'resend', string>>>> = {
+  customers: {
+    twilio: 'customers are Stripe customer ids',
+    resend: 'customers are Stripe customer ids',
+  },
+  accounts: {
+    twilio:
+      'accounts are Stripe Connect accounts (Stripe-Account); a Twilio key acts on its own account only',
+    resend: 'accounts are Stripe Connect accounts (Stripe-Account)',
+  },
+  currencies: {
+    twilio: 'Twilio calls name no currency (Keybrake prices them in USD)',
+    resend: 'Resend calls name no currency',
+  },
+  countries: {
+    stripe: 'Stripe calls name no destination country',
+    resend: 'an e-mail address has no country Keybrake can tell; restrict recipients instead',
+  },
+  senders: { stripe: 'Stripe calls name no sender' },
+  twimlHosts: {
+    stripe: 'twimlHosts are Twilio call instructions',
+    resend: 'twimlHosts are Twilio call instructions',
+  },
+};
+
 export const SpendPolicySpecSchema = z
   .strictObject({
     vendor: VendorSchema.describe('stripe | twilio | resend'),
@@ -139,6 +170,17 @@ export const SpendPolicySpecSchema = z
       .describe(
         'Deny calls that name no agent run (Keybrake-Run-Id or baggage keybrake.run_id): run_id_required.',
       ),
+  })
+  .superRefine((spec, ctx) => {
+    for (const field of Object.keys(spec.allow ?? {}) as (keyof typeof INAPPLICABLE)[]) {
+      const why = INAPPLICABLE[field]?.[spec.vendor];
+      if (why)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['allow', field],
+          message: `does not apply to ${spec.vendor}: ${why}`,
+        });
+    }
   })
   .describe('What a VaultKey may do.');
 export type SpendPolicySpec = z.infer<typeof SpendPolicySpecSchema>;
