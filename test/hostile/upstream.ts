@@ -305,6 +305,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     unit_amount_decimal: '5000',
     currency_options: {},
   },
+  // A $10 price also sold in pounds (stripe-prices.yaml: a currency allowlist of usd only).
+  '/v1/prices/price_multi': {
+    id: 'price_multi',
+    object: 'price',
+    billing_scheme: 'per_unit',
+    currency: 'usd',
+    unit_amount: 1000,
+    unit_amount_decimal: '1000',
+    currency_options: { gbp: { unit_amount: 900, unit_amount_decimal: '900' } },
+  },
   // An invoice item of one unit at $50 (stripe-prices.yaml: attached at another quantity).
   '/v1/invoiceitems/ii_1': {
     id: 'ii_1',

@@ -265,7 +265,10 @@ function unitsIn(o: Obj, currency: unknown, quantity: Decimal, rates: ExchangeRa
   return unit === undefined ? undefined : micros(ceilProduct(unit, quantity), currency, rates);
 }
 
-/** The customer (an id, or an expanded object) and currency of a looked-up object. */
+/**
+ * The customer (an id, or an expanded object) and currencies of a looked-up object: its `currency`
+ * and every key of its `currency_options` (a Price is charged in whichever the invoice picks).
+ */
 export function lookedUpParties(body: unknown): Partial<Parties> {
   if (!isObj(body)) return {};
   // `customer_account` names the customer by its account, as on a request (parties.ts).
@@ -273,10 +276,14 @@ export function lookedUpParties(body: unknown): Partial<Parties> {
     .map((field) => body[field])
     .map((c) => (typeof c === 'string' ? c : isObj(c) && typeof c['id'] === 'string' ? c['id'] : undefined))
     .filter((id): id is string => id !== undefined);
-  const currency = typeof body['currency'] === 'string' ? body['currency'].toLowerCase() : undefined;
+  const options = body['currency_options'];
+  // Found by an adversarial probe: a looked-up price's other currencies passed a currency allowlist.
+  const currencies = [body['currency'], ...(isObj(options) ? Object.keys(options) : [])]
+    .filter((c): c is string => typeof c === 'string')
+    .map((c) => c.toLowerCase());
   return {
     ...(customers.length > 0 ? { customers } : {}),
-    ...(currency !== undefined ? { currencies: [currency] } : {}),
+    ...(currencies.length > 0 ? { currencies: [...new Set(currencies)] } : {}),
   };
 }
 

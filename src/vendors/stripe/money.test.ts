@@ -432,6 +432,15 @@ describe('invoice items', () => {
     expect(walk(o, { [priceRead('price_1')]: multi }).cost).toBe(Math.max(usd(1000), in_(1000, 'eur')));
   });
 
+  // Found by an adversarial probe: a currency allowlist saw only the price's own currency.
+  it('names every currency a looked-up price may be charged in as a party', () => {
+    const multi = price('price_1', 1000, 'usd', {
+      currency_options: { EUR: { unit_amount: 1000 }, gbp: { unit_amount: 900 } },
+    });
+    const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&pricing[price]=price_1');
+    expect(o.lookup?.parties?.(multi).currencies).toEqual(['usd', 'eur', 'gbp']);
+  });
+
   it.each([
     ['amount in its currency', 'customer=cus_1&amount=1500&currency=eur', in_(1500, 'eur')],
     ['a credit (negative amount) at zero', 'customer=cus_1&amount=-500&currency=usd', 0],
