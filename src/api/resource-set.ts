@@ -79,5 +79,7 @@ export function formatDocumentError(e: DocumentError): string {
   const what =
     e.kind && e.name ? ` (${e.kind} ${e.namespace ?? '?'}/${e.name})` : e.kind ? ` (${e.kind})` : '';
   const field = e.path ? `${e.path}: ` : '';
-  return `${e.source}: document ${e.index + 1}${what}: ${field}${e.message}`;
+  // A file or directory that could not be read has no documents to count.
+  const where = e.message.startsWith('cannot read') ? '' : `: document ${e.index + 1}${what}`;
+  return `${e.source}${where}: ${field}${e.message}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RawDocument } from './resource-set.ts';
+import { formatDocumentError, type RawDocument } from './resource-set.ts';
 import { validate } from './validate.ts';
 
 const secret = (name: string, namespace?: string) => ({
@@ -82,5 +82,28 @@ describe('validate: allowlists a vendor never names a party of', () => {
     const { set, errors } = validate(docs(allowing(vendor, allow)));
     expect(errors).toEqual([]);
     expect(set.policies).toHaveLength(1);
+  });
+});
+
+// From a new-user walkthrough: "must be a object", "unknown kind" for a missing kind, and "document
+// 1: cannot read" for a path that does not exist.
+describe('validate: messages', () => {
+  it('says what a missing kind must be, and writes its articles right', () => {
+    const { errors } = validate(
+      docs(
+        { apiVersion: 'keybrake.dev/v1alpha1', metadata: { name: 'p' }, spec: {} },
+        { apiVersion: 'keybrake.dev/v1alpha1', kind: 'SpendPolicy', metadata: { name: 'q' }, spec: 5 },
+      ),
+    );
+    expect(errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+      'kind: is required: VaultKey or SpendPolicy (in keybrake.dev)',
+      'spec: must be an object',
+    ]);
+  });
+
+  it('names an unreadable path without a document number', () => {
+    expect(
+      formatDocumentError({ source: '/nope', index: 0, path: '', message: 'cannot read: no such file' }),
+    ).toBe('/nope: cannot read: no such file');
   });
 });

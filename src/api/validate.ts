@@ -125,9 +125,11 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
       return;
     }
     if (ours === 'unknown-kind') {
-      invalid([
-        { ...ident, path: 'kind', message: `unknown kind in ${GROUP}: expected VaultKey or SpendPolicy` },
-      ]);
+      const message =
+        kind === undefined
+          ? `is required: VaultKey or SpendPolicy (in ${GROUP})`
+          : `unknown kind in ${GROUP}: expected VaultKey or SpendPolicy`;
+      invalid([{ ...ident, path: 'kind', message }]);
       return;
     }
     const schema =
@@ -261,7 +263,7 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
       if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
         return {
           path,
-          message: `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}`,
+          message: `must be ${issue.expected === 'int' ? 'a whole number' : article(issue.expected)}`,
         };
       }
       return { path, message: issue.message };
@@ -286,4 +288,9 @@ function formatPath(path: readonly PropertyKey[]): string {
     else out += out ? `.${String(seg)}` : String(seg);
   }
   return out;
+}
+
+/** `a string`, `an object`, `an array`: a zod type name with its article. */
+function article(type: string): string {
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }
