@@ -35,7 +35,7 @@ const PER_CALL_USD = '0.10';
 /** 1600 characters (Twilio's longest body) of UCS-2: far more segments than the per-call limit buys. */
 const LONG_UCS2 = '✓'.repeat(1600);
 
-/** A Content template send names no body: reserved at Twilio's longest (24 segments), settled from num_segments. */
+/** A Content template send names no body: reserved at Twilio's longest (MAX_SEGMENTS), settled from num_segments. */
 const TEMPLATE_RESERVED_MICROS = MAX_SEGMENTS * SEGMENT_MICROS;
 /** Room for two template sends only if the first one's reservation was settled down to one segment. */
 const TEMPLATE_CAP_MICROS = TEMPLATE_RESERVED_MICROS + 2 * SEGMENT_MICROS;
@@ -238,7 +238,7 @@ describe('twilio-node through Keybrake', () => {
     expect(audit).toMatchObject({ decision: 'allow', costUsd: formatUsd(segments * SEGMENT_MICROS) });
   });
 
-  it('settles a Content template send, reserved at 24 segments, down to the segments Twilio reports', async () => {
+  it('settles a Content template send, reserved at the longest body, down to the segments Twilio reports', async () => {
     const client = apiClient(tokens.template);
     const send = () =>
       client.messages.create({

@@ -100,7 +100,18 @@ describe('Twilio messages', () => {
     [
       'a Content template without Body at the longest body',
       { To: '+14155550100', ContentSid: 'HX1' },
-      24 * P.countries.US!.smsPerSegment,
+      25 * P.countries.US!.smsPerSegment,
+    ],
+    // Third probe round: Twilio sends the template, not the Body.
+    [
+      'a Content template with a one-segment Body at the longest body',
+      { To: '+14155550100', Body: 'hi', ContentSid: 'HX1' },
+      25 * P.countries.US!.smsPerSegment,
+    ],
+    [
+      'a Content template with media at the longest body and its link, when dearer than an MMS',
+      { To: '+4915123456789', Body: 'hi', ContentSid: 'HX1', MediaUrl: 'https://a/1.png' },
+      26 * P.countries.DE!.smsPerSegment,
     ],
     ['no To at all at the unknown rate', { Body: 'hi' }, P.unknownCountry.smsPerSegment],
     [
@@ -773,7 +784,10 @@ describe('Twilio Conversations messages', () => {
       .lookup!;
     expect(long.price(list([sms('+4915123456789')]))).toBe(26 * P.countries.DE!.smsPerSegment + user);
     const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
-    expect(template.price(list([sms('+14155550100')]))).toBe(24 * P.countries.US!.smsPerSegment + user);
+    expect(template.price(list([sms('+14155550100')]))).toBe(25 * P.countries.US!.smsPerSegment + user);
+    // Third probe round: Twilio sends the template, not the Body.
+    const both = op(classify(req('POST', path, 'conversations'), { Body: 'hi', ContentSid: 'HX1' })).lookup!;
+    expect(both.price(list([sms('+14155550100')]))).toBe(25 * P.countries.US!.smsPerSegment + user);
     const group = list([
       sms('+14155550100'),
       { messaging_binding: { type: 'sms', projected_address: '+14155550199' } },
@@ -781,7 +795,7 @@ describe('Twilio Conversations messages', () => {
     expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage! + 2 * user);
     const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
     expect(template.price(other)).toBe(
-      Math.max(24 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage) +
+      Math.max(25 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage) +
         user,
     );
   });

@@ -45,6 +45,7 @@ import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './
 import { destinationParties, messagingParties } from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
+import { MAX_BODY_LENGTH } from './segments.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 
 /** A classified Twilio call (price stage → settle); `perSegmentMicros` lets settle price a plain SMS from `num_segments`. */
@@ -80,9 +81,6 @@ export const PRICED_TWILIO_RULES: ReadonlySet<TwilioPricingRule> = new Set<Twili
   'call_update',
   'conversation_message',
 ]);
-
-/** Twilio's limit for a message `Body`. */
-const MAX_BODY_LENGTH = 1600;
 
 /** A path id that may go into a lookup path or a lease: a SID or a plain unique name. */
 const SAFE_ID = /^[A-Za-z0-9._~-]{1,128}$/;

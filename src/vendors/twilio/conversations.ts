@@ -1,10 +1,9 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Params } from '../types.ts';
-import { convertedSegments, MEDIA_LINK_LENGTH, mmsCost } from './costs.ts';
+import { mmsCost, textSegments } from './costs.ts';
 import { type Destination, destination } from './destinations.ts';
-import { single } from './fields.ts';
+import { single, strings } from './fields.ts';
 import { ratesFor, type TwilioPrices } from './prices.ts';
-import { MAX_SEGMENTS, smsSegments } from './segments.ts';
 
 /**
  * A Conversations message is delivered to every participant of the conversation that is reached over
@@ -19,9 +18,6 @@ export const PARTICIPANTS_PAGE_SIZE = 100;
 /** Pages read at most (1000 participants); a longer list is not priced (fail closed). */
 export const MAX_PARTICIPANT_PAGES = 10;
 
-/** Past 1600 characters `smsSegments` is not run: every 67 UTF-16 units are a segment (UCS-2's worst). */
-const LONG_BODY = 1600;
-
 /** What one message costs per SMS recipient: its segments, and whether it goes as MMS. */
 export interface ConversationMessage {
   /** With media, the segments it becomes as SMS with a link (MMS Converter). */
@@ -29,19 +25,12 @@ export interface ConversationMessage {
   readonly media: boolean;
 }
 
-/**
- * Reads the message being sent: `Body` segments (none and no media: a Content template, the longest),
- * `MediaSid`.
- */
+/** Reads the message being sent: the segments of its text (`textSegments`), `MediaSid`. */
 export function conversationMessage(params: Params): ConversationMessage {
-  const body = single(params, 'Body');
   const media = (single(params, 'MediaSid') ?? '').trim() !== '';
-  if (body === undefined || body.length === 0) {
-    return { segments: media ? convertedSegments('', 1) : MAX_SEGMENTS, media };
-  }
-  if (body.length > LONG_BODY)
-    return { segments: Math.ceil((body.length + (media ? MEDIA_LINK_LENGTH : 0)) / 67), media };
-  return { segments: media ? convertedSegments(body, 1) : smsSegments(body).segments, media };
+  const templated = strings(params, 'ContentSid').length > 0;
+  const text = textSegments(single(params, 'Body'), templated, media ? 1 : 0);
+  return { segments: media ? text.converted : text.sms, media };
 }
 
 /** The priced delivery of one message to a looked-up participant list; undefined when it cannot be read. */

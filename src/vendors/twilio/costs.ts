@@ -3,7 +3,7 @@ import type { Params } from '../types.ts';
 import type { Destination } from './destinations.ts';
 import { flag, single, strings } from './fields.ts';
 import { type CountryRates, ratesFor, type TwilioPrices } from './prices.ts';
-import { MAX_SEGMENTS, smsSegments } from './segments.ts';
+import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments } from './segments.ts';
 import type { TwimlReading } from './twiml.ts';
 
 /** A priced message or call: the reservation plus what settle needs to correct it from the response. */
@@ -15,23 +15,20 @@ export interface TwilioCost {
 
 /**
  * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message or as the
- * SMS it may become (`mmsCost`), SMS per segment of `Body`; a message without a body (a Content
- * template) is reserved at the longest body, an MMS without one (media only) at its links alone.
+ * SMS it may become (`mmsCost`), SMS per segment of the text (`textSegments`).
  */
 export function messageCost(prices: TwilioPrices, params: Params, to: readonly Destination[]): TwilioCost {
-  const body = single(params, 'Body');
   const media = strings(params, 'MediaUrl').length;
   const isMms = media > 0 || flag(params, 'SendAsMms');
-  const empty = body === undefined || body.length === 0;
-  const segments = empty ? MAX_SEGMENTS : smsSegments(body).segments;
-  const converted = isMms ? convertedSegments(body ?? '', media) : 0;
+  const text = textSegments(single(params, 'Body'), strings(params, 'ContentSid').length > 0, media);
+  const segments = isMms ? text.converted : text.sms;
   // Twilio rejects a message without `To`, but pricing must not depend on that: one unknown destination.
   const destinations: readonly (Destination | undefined)[] = to.length > 0 ? to : [undefined];
   let micros = 0;
   for (const d of destinations) {
     const rates = ratesFor(prices, d?.country);
     if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
-    else if (isMms) micros += mmsCost(rates, converted);
+    else if (isMms) micros += mmsCost(rates, segments);
     else micros += segments * rates.smsPerSegment;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
@@ -43,17 +40,39 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
 export const MEDIA_LINK_LENGTH = 64;
 const MEDIA_LINK = ` ${'x'.repeat(MEDIA_LINK_LENGTH - 1)}`;
 
+/** The segments of a message's text: as SMS, and as the SMS an MMS becomes (`converted`). */
+export interface TextSegments {
+  readonly sms: number;
+  /**
+   * Where Twilio's MMS Converter (on by default) cannot deliver an MMS as MMS: the text with a link
+   * per media item (at least one) appended.
+   */
+  readonly converted: number;
+}
+
 /**
- * The SMS segments an MMS becomes where Twilio's MMS Converter (on by default) cannot deliver it as
- * MMS: the body with a link per media item (at least one) appended.
+ * The segments of the text a message sends: its `Body`, or with a Content template (`templated`:
+ * Twilio sends the template, whatever `Body` says) or without a body and media, the longest text
+ * Twilio takes. A body over 1600 characters (a Conversations message) is bounded, not counted.
  */
-export function convertedSegments(body: string, media: number): number {
-  return smsSegments(body + MEDIA_LINK.repeat(Math.max(1, media))).segments;
+export function textSegments(body: string | undefined, templated: boolean, media: number): TextSegments {
+  const links = Math.max(1, media);
+  const text = body ?? '';
+  if (templated || (text.length === 0 && media === 0)) {
+    return { sms: MAX_SEGMENTS, converted: maxSegments(MAX_BODY_LENGTH + links * MEDIA_LINK_LENGTH) };
+  }
+  if (text.length > MAX_BODY_LENGTH) {
+    return { sms: maxSegments(text.length), converted: maxSegments(text.length + links * MEDIA_LINK_LENGTH) };
+  }
+  return {
+    sms: text.length === 0 ? MAX_SEGMENTS : smsSegments(text).segments,
+    converted: smsSegments(text + MEDIA_LINK.repeat(links)).segments,
+  };
 }
 
 /**
  * One MMS to a destination with these rates: the MMS rate or, when dearer, the SMS it may become
- * (`convertedSegments` at the SMS rate). A security tester sent 800 emoji with a `MediaUrl` to
+ * (`TextSegments.converted` at the SMS rate). A security tester sent 800 emoji with a `MediaUrl` to
  * Germany for the flat MMS rate ($0.50) while the same text as SMS cost $2.375.
  */
 export function mmsCost(rates: Required<CountryRates>, segments: number): MicroUsd {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { smsSegments } from './segments.ts';
+import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments } from './segments.ts';
 
 describe('smsSegments', () => {
   it.each([
@@ -14,5 +14,24 @@ describe('smsSegments', () => {
     ['an empty body is still one segment', '', 'GSM-7', 1],
   ])('%s', (_name, body, encoding, segments) => {
     expect(smsSegments(body)).toEqual({ encoding, segments });
+  });
+
+  // Third probe round: the bound was 24 (1600 / 67), but a part never splits a surrogate pair.
+  it.each([
+    ['800 emoji', '😀'.repeat(800)],
+    ['one UCS-2 character before 799 emoji', `✓${'😀'.repeat(799)}`],
+    ['1600 UCS-2 characters', '✓'.repeat(1600)],
+    ['1600 GSM-7 extension characters', '€'.repeat(1600)],
+  ])('MAX_SEGMENTS bounds %s, the longest body Twilio accepts', (_name, body) => {
+    expect(body.length).toBeLessThanOrEqual(MAX_BODY_LENGTH);
+    expect(smsSegments(body).segments).toBeLessThanOrEqual(MAX_SEGMENTS);
+  });
+
+  it('bounds every body by maxSegments of its length', () => {
+    for (let bmp = 0; bmp < 140; bmp++) {
+      const body = `${'✓'.repeat(bmp)}${'😀'.repeat(700)}`;
+      expect(smsSegments(body).segments).toBeLessThanOrEqual(maxSegments(body.length));
+    }
+    expect(MAX_SEGMENTS).toBe(25);
   });
 });
