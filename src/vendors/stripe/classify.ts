@@ -8,6 +8,7 @@ import {
 } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
 import type { Operation, Params, Parties, VendorRequest } from '../types.ts';
+import { hasAny } from './amounts.ts';
 import {
   creditGrant,
   creditNote,
@@ -21,7 +22,18 @@ import {
   issuingApprove,
   quoteAccept,
 } from './billing.ts';
-import { bodyCost, climateOrder, FREE, lookupCost, type Priced, refundCost, remaining } from './costs.ts';
+import { checkoutSessionCreate } from './checkout.ts';
+import {
+  bodyCost,
+  climateOrder,
+  FREE,
+  lookupCost,
+  type Priced,
+  refundCost,
+  remaining,
+  UNPRICED,
+  type Unpriced,
+} from './costs.ts';
 import { amount, isId, objectId, scalar } from './fields.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import { meterCustomers, stripeParties } from './parties.ts';
@@ -127,6 +139,7 @@ function classifyRow(
     }
     const priced = moneyWrite.price(object, params, rates);
     if (isDenial(priced)) return priced;
+    if (priced === UNPRICED) return { ...uncountedOperation(row.id, 'money_unpriced', parties), ...locks };
     if (priced) {
       // The row's own locks stand (an invoice update locks its invoice); an object the price is
       // read from is leased too, until settled, like any lookup.
@@ -185,7 +198,7 @@ interface MoneyWhenNamed {
     object: string | undefined,
     params: Params,
     rates: ExchangeRates,
-  ) => Priced | Denial | undefined;
+  ) => Priced | Denial | Unpriced | undefined;
   readonly readsPathObject: boolean;
 }
 
@@ -202,6 +215,18 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
     {
       price: (customer, params, rates) => customerBalanceSet(customer, params, rates),
       readsPathObject: true,
+    },
+  ],
+  [
+    'stripe.checkout.sessions.create',
+    { price: (_object, params, rates) => checkoutSessionCreate(params, rates), readsPathObject: false },
+  ],
+  [
+    // Whether the session has a customer takes a read; new line items or shipping options: unpriced.
+    'stripe.checkout.sessions.update',
+    {
+      price: (_object, params) => (hasAny(params, ['line_items', 'shipping_options']) ? UNPRICED : undefined),
+      readsPathObject: false,
     },
   ],
   [

@@ -23,6 +23,13 @@ export interface Priced {
 /** A call that moves no money (an intent created without `confirm`, a subscription collected by invoice). */
 export const FREE: Priced = { movesMoney: false, costMicros: 0 };
 
+/**
+ * A write that moves money this time, in a way Keybrake cannot price (a Checkout Session for a saved
+ * card whose payer may add taxes or shipping): `money_unpriced`, admitted only by an exact entry.
+ */
+export const UNPRICED = 'unpriced';
+export type Unpriced = typeof UNPRICED;
+
 type Obj = Record<string, unknown>;
 
 /**

@@ -181,7 +181,7 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   {
     match: 'POST /v1/checkout/sessions/**',
     class: 'write',
-    note: 'a hosted page: the customer pays the merchant',
+    note: 'a hosted page: the payer pays the merchant; priced when it names a customer, whose saved cards it offers (checkout.ts)',
   },
   { match: 'POST /v1/setup_intents/**', class: 'write', note: 'saves a payment method; nothing is charged' },
   { match: 'POST /v1/payment_methods/**', class: 'write' },

@@ -1,0 +1,134 @@
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import type { ExchangeRates } from '../../money/exchange-rates.ts';
+import type { Params } from '../types.ts';
+import {
+  ceilProduct,
+  type Decimal,
+  decimalOf,
+  hasAny,
+  maxDecimal,
+  ONE,
+  objectList,
+  objectParam,
+  quantityParam,
+  unitParam,
+} from './amounts.ts';
+import { MAX_PRICE_READS } from './billing.ts';
+import {
+  chain,
+  known,
+  type Priced,
+  pricePath,
+  priceUnits,
+  type Read,
+  UNPRICED,
+  type Unpriced,
+} from './costs.ts';
+import { objectId, scalar } from './fields.ts';
+
+/**
+ * Checkout Sessions (price stage). A session that names a `customer` (or `customer_account`) shows
+ * that customer's saved payment methods: whoever opens its `url` pays with the saved card, so the
+ * session moves the customer's money when it is created, like a confirmed payment intent. Without a
+ * customer the payer pays with a card of their own, as with a Payment Link: a free write.
+ */
+
+/** Stripe's default `adjustable_quantity[maximum]`: the payer may choose up to this many. */
+const ADJUSTABLE_MAXIMUM = 99;
+
+/** Parameters of a session that let the payer add money Keybrake does not see: tax, shipping, extra items. */
+const UNPRICEABLE = ['optional_items', 'shipping_options'] as const;
+
+/**
+ * `POST /v1/checkout/sessions` with a customer, in `payment` or `subscription` mode: every line item's
+ * unit amount (`price_data[unit_amount(_decimal)]` in its currency, or its `price` read from Stripe)
+ * × its quantity, or the most the payer may choose (`adjustable_quantity`). UNPRICED when the payer
+ * may add what Keybrake cannot price (optional items, shipping options, taxes). Undefined: a free
+ * write (no customer, or `setup` mode).
+ */
+export function checkoutSessionCreate(
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial | Unpriced | undefined {
+  const customer = scalar(params, 'customer');
+  if (isDenial(customer)) return customer;
+  const account = scalar(params, 'customer_account');
+  if (isDenial(account)) return account;
+  const mode = scalar(params, 'mode');
+  if (isDenial(mode)) return mode;
+  const named = [customer, account].some((id) => id !== undefined && id !== '');
+  if (!named || mode === 'setup') return undefined;
+  if (hasAny(params, UNPRICEABLE) || taxed(params)) return UNPRICED;
+  const items = objectList(params, 'line_items');
+  if (isDenial(items)) return items;
+  if (items === undefined || items.length === 0) {
+    return deny('price_unknown', 'Keybrake prices a Checkout Session for a customer from its line_items.');
+  }
+  let micros = 0;
+  const reads: Read[] = [];
+  for (const item of items) {
+    if (hasAny(item, ['tax_rates', 'dynamic_tax_rates'])) return UNPRICED;
+    const quantity = payableQuantity(item);
+    if (isDenial(quantity)) return quantity;
+    const data = objectParam(item, 'price_data');
+    if (isDenial(data)) return data;
+    const price = objectId(item, 'price');
+    if (isDenial(price)) return price;
+    if (data !== undefined) {
+      const cost = inlineCost(data, quantity, rates);
+      if (isDenial(cost)) return cost;
+      micros += cost;
+    } else if (price !== undefined) {
+      reads.push({
+        path: pricePath(price),
+        describe: `price ${price} × the quantity the payer may choose`,
+        part: (o) => priceUnits(o, quantity, rates),
+      });
+    } else {
+      return deny('price_unknown', 'Keybrake prices a line item from its price_data or a price id.');
+    }
+  }
+  if (reads.length > MAX_PRICE_READS) {
+    return deny('price_unknown', `Keybrake prices at most ${MAX_PRICE_READS} distinct prices in one call.`);
+  }
+  if (!Number.isSafeInteger(micros))
+    return deny('price_unknown', 'The amount is too large for Keybrake to price.');
+  const [first, ...rest] = reads;
+  return first === undefined ? { movesMoney: true, costMicros: micros } : chain([first, ...rest], micros);
+}
+
+/** Automatic tax is added on top of the line items. */
+function taxed(params: Params): boolean {
+  const tax = params['automatic_tax'];
+  return typeof tax === 'object' && tax !== null && (tax as Params)['enabled'] !== 'false';
+}
+
+/** `quantity`, or the most the payer may choose when `adjustable_quantity[enabled]` is set. */
+function payableQuantity(item: Params): Decimal | Denial {
+  const q = quantityParam(item, ONE);
+  if (isDenial(q)) return q;
+  const adjustable = objectParam(item, 'adjustable_quantity');
+  if (isDenial(adjustable)) return adjustable;
+  if (adjustable === undefined || adjustable['enabled'] === 'false') return q ?? ONE;
+  const maximum = scalar(adjustable, 'maximum');
+  if (isDenial(maximum)) return maximum;
+  if (maximum !== undefined && !/^\d{1,15}$/.test(maximum)) {
+    return deny('body_invalid', 'Parameter "adjustable_quantity[maximum]" must be a non-negative integer.');
+  }
+  return maxDecimal(q ?? ONE, decimalOf(BigInt(maximum ?? ADJUSTABLE_MAXIMUM)));
+}
+
+/** `price_data[unit_amount(_decimal)]` × quantity in `price_data[currency]`, in micro-USD. */
+function inlineCost(data: Params, quantity: Decimal, rates: ExchangeRates): number | Denial {
+  const unit = unitParam(data);
+  if (isDenial(unit)) return unit;
+  const currency = scalar(data, 'currency');
+  if (isDenial(currency)) return currency;
+  if (unit === undefined || currency === undefined) {
+    return deny(
+      'price_unknown',
+      'Keybrake prices price_data from its unit_amount (or unit_amount_decimal) and currency.',
+    );
+  }
+  return known(ceilProduct(unit, quantity), currency, rates);
+}
