@@ -148,10 +148,10 @@ export async function demo(
     const leaked = emulator.requests.some((r) => JSON.stringify(r).includes(token));
     say(`Vault token seen upstream: ${leaked ? 'YES (bug!)' : 'never'}; Stripe saw only the real key.`);
     say('');
-    say('Audit trail (one record per call; `keybrake serve` writes these as JSON lines on stdout):');
     if (values.json) {
       for (const r of audit.records) out.write(`${JSON.stringify(r)}\n`);
     } else {
+      say('Audit trail (one record per call; `keybrake serve` writes these as JSON lines on stdout):');
       const rows = audit.records;
       const show =
         rows.length <= 8

@@ -92,6 +92,15 @@ interface Target {
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, RUN_FLAGS, process.env, { positionals: true });
   const [sub, ...rest] = positionals;
+  // The subcommand first: `run bogus` is about the word, not the missing --key.
+  if (sub !== 'start' && sub !== 'stop' && sub !== 'exec') {
+    throw new UsageError(
+      // Echoed only when it reads as a word: a token pasted there stays off the terminal and logs.
+      sub !== undefined && /^[a-z][a-z-]{0,23}$/.test(sub)
+        ? `unknown subcommand "${sub}": expected start, stop or exec`
+        : 'expected: keybrake run start|stop|exec',
+    );
+  }
   const ref = parseKeyRef(values.key);
   if (!ref) throw new UsageError('--key <namespace>/<vaultkey> is required');
   const target = await targetFrom(values);
@@ -109,12 +118,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       await stop(target, { ...ref, runId });
       return 0;
     }
-    if (sub === 'exec') {
-      if (rest.length === 0)
-        throw new UsageError('expected: keybrake run exec --key <ns>/<name> [flags] -- <command…>');
-      return await exec(target, values, rest);
+    if (rest.length === 0) {
+      throw new UsageError('expected: keybrake run exec --key <ns>/<name> [flags] -- <command…>');
     }
-    throw new UsageError('expected: keybrake run start|stop|exec');
+    return await exec(target, values, rest);
   } finally {
     await target.dispatcher.close().catch(() => {});
   }

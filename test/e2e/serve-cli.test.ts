@@ -222,6 +222,15 @@ describe.concurrent('keybrake demo', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(records.map((a) => a['reason'])).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
     expect(r.stderr).toContain('Stopped by Keybrake: 1 charges');
+    // The records went to stdout: no heading for them on stderr.
+    expect(r.stderr).not.toContain('Audit trail');
+  });
+
+  // From a new-user walkthrough: `run bogus` said --key was required.
+  it('(run) names an unknown subcommand before asking for --key', async () => {
+    const run = await cli(['run', 'bogus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('unknown subcommand "bogus": expected start, stop or exec');
   });
 
   it('refuses an amount that is not one', async () => {
