@@ -126,6 +126,13 @@ export async function serve(
     { urls: proxy.urls, keys: inForce.keys.size, counters: kind, version: inForce.version },
     'listening',
   );
+  // policy-check calls this an error; serve keeps watching, so files added later are served.
+  if (first!.keys === 0) {
+    log.warn(
+      { manifests },
+      'no VaultKey in the manifests: every call is refused (key_unknown) until one is added',
+    );
+  }
   return {
     async close() {
       await thread.close();

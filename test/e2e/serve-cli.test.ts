@@ -406,6 +406,20 @@ describe('keybrake serve configured through KEYBRAKE_* variables', () => {
   });
 });
 
+// From a new-user walkthrough: an empty manifests directory served nothing without a word.
+describe('keybrake serve on a directory with no VaultKey', () => {
+  it('starts, watching, and warns that every call is refused until one is added', async () => {
+    const d = await tempManifests({ 'readme.txt': 'nothing here yet\n' });
+    const kb = await startKeybrake(['serve', '--manifests', d.dir, ...EPHEMERAL], { env: CLEAN_ENV });
+    try {
+      const warning = await kb.waitForLog((l) => String(l.msg).startsWith('no VaultKey in the manifests'));
+      expect(warning).toMatchObject({ manifests: [d.dir] });
+    } finally {
+      await kb.stop();
+    }
+  });
+});
+
 /** A port that was free a moment ago (the kernel hands out a fresh ephemeral one each time). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
