@@ -690,6 +690,31 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     ]);
   });
 
+  // Third probe round: what sends the account's data elsewhere, or approves for the end user.
+  it.each([
+    ['the account-wide Conversations webhook', 'conversations', '/v1/Configuration/Webhooks'],
+    ["a Conversations service's webhook", 'conversations', '/v1/Services/IS1/Configuration/Webhooks'],
+    ["a Verify service's new webhook", 'verify', '/v2/Services/VA1/Webhooks'],
+    ["a Verify service's webhook", 'verify', '/v2/Services/VA1/Webhooks/YW1'],
+    ['approving a verification', 'verify', '/v2/Services/VA1/Verifications/VE1'],
+  ])('makes setting %s destructive', (_name, host, path) => {
+    expect(op(classify(req('POST', path, host), { Status: 'approved' }))).toMatchObject({
+      class: 'destructive',
+      movesMoney: false,
+    });
+  });
+
+  it('refuses creating a Verify factor: the answer carries its TOTP seed', () => {
+    const path = '/v2/Services/VA1/Entities/alice/Factors';
+    expect(classify(req('POST', path, 'verify'), { FactorType: 'totp' })).toMatchObject({
+      reason: 'credential_operation',
+    });
+    // Updating (verifying) a factor returns no seed: a write.
+    expect(op(classify(req('POST', `${path}/YF1`, 'verify'), { AuthPayload: '123456' }))).toMatchObject({
+      class: 'write',
+    });
+  });
+
   // Third probe round: a Chat channel is a conversation, whose messages reach its SMS participants.
   it.each([
     ['chat', '/v2'],

@@ -110,7 +110,7 @@ export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
   CallbackUrl: 'a callback',
   WebhookUrl: 'an event webhook: its answer is not TwiML',
   PreWebhookUrl: 'a Conversations/Chat event webhook: its answer can only block or edit the event',
-  PostWebhookUrl: 'an event webhook: its answer is ignored',
+  PostWebhookUrl: 'an event webhook: its answer is ignored (the account and service ones are destructive)',
   'Configuration.Url': 'a Conversations/Chat event webhook',
   'AutoCreation.WebhookUrl': 'a Conversations event webhook',
   'Integration.Url': 'a Flex Flow external webhook (events, not TwiML)',

@@ -2612,7 +2612,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Configuration/Webhooks',
     id: 'twilio.conversations.v1.update_configuration_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -2931,7 +2931,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ChatServiceSid}/Configuration/Webhooks',
     id: 'twilio.conversations.v1.update_service_webhook_configuration',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -8943,7 +8943,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Entities/{Identity}/Factors',
     id: 'twilio.verify.v2.create_new_factor',
-    class: 'write',
+    class: 'sensitive',
   },
   {
     host: 'verify',
@@ -9098,7 +9098,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Verifications/{Sid}',
     id: 'twilio.verify.verifications.update',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'verify',
@@ -9112,7 +9112,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Webhooks',
     id: 'twilio.verify.v2.create_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'verify',
@@ -9126,7 +9126,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Webhooks/{Sid}',
     id: 'twilio.verify.v2.update_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'verify',

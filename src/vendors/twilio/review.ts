@@ -143,6 +143,12 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'mints and returns Verify SDK access tokens',
   },
   {
+    host: 'verify',
+    match: 'POST /v2/Services/{ServiceSid}/Entities/{Identity}/Factors',
+    class: 'sensitive',
+    note: 'creates a TOTP or Push factor: the answer carries its seed (`binding.secret`, `binding.uri`)',
+  },
+  {
     host: 'trusthub',
     match: 'POST /v1/ComplianceInquiries/**',
     class: 'sensitive',
@@ -713,6 +719,31 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: "chooses which of the account's events go to a sink",
   },
   {
+    host: 'conversations',
+    match: 'POST /v1/Configuration/Webhooks',
+    class: 'destructive',
+    note: "sends every conversation's messages and events of the account to a URL of the caller's choosing",
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks',
+    class: 'destructive',
+    note: "sends every conversation's messages and events of the service to a URL of the caller's choosing",
+  },
+  {
+    host: 'verify',
+    match: 'POST /v2/Services/{ServiceSid}/Webhooks**',
+    class: 'destructive',
+    note: "sends the service's verification and factor events to a URL of the caller's choosing",
+  },
+  {
+    host: 'verify',
+    match: 'POST /v2/Services/{ServiceSid}/Verifications/{Sid}',
+    id: 'twilio.verify.verifications.update',
+    class: 'destructive',
+    note: "Status=approved approves an end user's verification without its code",
+  },
+  {
     host: 'studio',
     match: 'POST /v2/Flows',
     class: 'destructive',
@@ -762,13 +793,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     id: 'twilio.verify.verification_checks.create',
     class: 'write',
     note: 'billed with the verification it checks',
-  },
-  {
-    host: 'verify',
-    match: 'POST /v2/Services/{ServiceSid}/Verifications/{Sid}',
-    id: 'twilio.verify.verifications.update',
-    class: 'write',
-    note: 'approves or cancels a verification',
   },
   { host: 'verify', match: 'POST /v2/Services', id: 'twilio.verify.services.create', class: 'write' },
   {
@@ -824,7 +848,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'conversations',
     match: 'POST /**',
     class: 'write',
-    note: 'conversations, participants, users, webhooks: messages are priced above',
+    note: 'conversations, participants, users, conversation webhooks: messages are priced above',
   },
   {
     host: 'flex-api',
@@ -879,7 +903,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'verify',
     match: 'POST /**',
     class: 'write',
-    note: 'services, factors, entities, rate limits, webhooks',
+    note: 'services, factor updates, entities, rate limits',
   },
   {
     host: 'video',
