@@ -115,7 +115,7 @@ export function resolveTwilioPrices(overrides: TwilioPriceOverrides = {}): Twili
     const base = countries[key] ?? unknown;
     countries[key] = { ...base, ...rates };
   }
-  return {
+  const prices: TwilioPrices = {
     ...DEFAULT_TWILIO_PRICES,
     ...scalars,
     countries,
@@ -123,6 +123,63 @@ export function resolveTwilioPrices(overrides: TwilioPriceOverrides = {}): Twili
     lookupFields: { ...DEFAULT_TWILIO_PRICES.lookupFields, ...lookupFields },
     lookupV1Types: { ...DEFAULT_TWILIO_PRICES.lookupV1Types, ...lookupV1Types },
   };
+  checkTwilioPrices(overrides, prices);
+  return prices;
+}
+
+const RATE_FIELDS: ReadonlySet<string> = new Set(['smsPerSegment', 'mmsPerMessage', 'voicePerMinute']);
+/** Call lengths are capped where Twilio caps them (24 h at most, on request). */
+const MAX_CALL_MINUTES = 1440;
+
+/**
+ * Refuses overrides that would price wrongly rather than loudly: a misspelt field (left at its
+ * default), a price that is not a whole number of micro-USD (a string "0.0118", 1.5, a negative:
+ * each later failed every call as a counter-store error), and a zero price, which would make a
+ * message or call free and every cap unreachable (a new-user walkthrough did all of these). Only a
+ * Lookup field may be free (`validation` is, at Twilio).
+ */
+function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices): void {
+  const price = (where: string, v: unknown, min = 1) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+      throw new Error(
+        `twilio price ${where}: expected a whole number of micro-USD${min > 0 ? ' of at least 1' : ''} (e.g. 11800 for $0.0118), got ${JSON.stringify(v)}`,
+      );
+    }
+  };
+  const fields = (where: string, o: object, known: ReadonlySet<string>) => {
+    const unknown = Object.keys(o).find((k) => !known.has(k));
+    if (unknown !== undefined)
+      throw new Error(`twilio price ${where}: unknown field ${JSON.stringify(unknown.slice(0, 64))}`);
+  };
+  fields('', overrides, new Set(Object.keys(DEFAULT_TWILIO_PRICES)));
+  for (const [code, rates] of Object.entries(overrides.countries ?? {})) {
+    if (!/^[A-Za-z]{2}$/.test(code))
+      throw new Error(`twilio price countries.${code.slice(0, 8)}: expected an ISO 3166 alpha-2 code`);
+    fields(`countries.${code}`, rates, RATE_FIELDS);
+  }
+  fields('unknownCountry', overrides.unknownCountry ?? {}, RATE_FIELDS);
+  for (const [code, rates] of Object.entries(prices.countries)) {
+    for (const [name, v] of Object.entries(rates)) price(`countries.${code}.${name}`, v);
+  }
+  for (const [name, v] of Object.entries(prices.unknownCountry)) price(`unknownCountry.${name}`, v);
+  for (const [name, v] of Object.entries(prices.lookupFields)) price(`lookupFields.${name}`, v, 0);
+  for (const [name, v] of Object.entries(prices.lookupV1Types)) price(`lookupV1Types.${name}`, v);
+  for (const name of [
+    'whatsappPerMessage',
+    'clientOrSipPerMinute',
+    'recordingPerMinute',
+    'machineDetectionPerCall',
+    'mediaStreamPerMinute',
+    'verifyPerVerification',
+    'lookupUnknown',
+    'conversationsActiveUser',
+    'phoneNumberPurchase',
+  ] as const) {
+    price(name, prices[name]);
+  }
+  price('defaultCallMinutes', prices.defaultCallMinutes);
+  if (prices.defaultCallMinutes > MAX_CALL_MINUTES)
+    throw new Error(`twilio price defaultCallMinutes: at most ${MAX_CALL_MINUTES} (Twilio's longest call)`);
 }
 
 /** Rates for a destination country; the conservative unknown-country rates when absent or unresolved. */

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TWILIO_PRICES, resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
+
+// From a new-user walkthrough: a zero SMS price made every cap unreachable, a string "0.0118" failed
+// every later SMS as a counter-store error, and misspelt fields were dropped without a word.
+describe('resolveTwilioPrices', () => {
+  it('merges valid overrides per field', () => {
+    const p = resolveTwilioPrices({
+      countries: { us: { smsPerSegment: 9_000 }, NZ: { voicePerMinute: 80_000 } },
+    });
+    expect(p.countries['US']).toEqual({ ...DEFAULT_TWILIO_PRICES.countries['US'], smsPerSegment: 9_000 });
+    expect(p.countries['NZ']).toEqual({ ...DEFAULT_TWILIO_PRICES.unknownCountry, voicePerMinute: 80_000 });
+    expect(resolveTwilioPrices({ lookupFields: { validation: 0 } }).lookupFields['validation']).toBe(0);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    [
+      'a zero SMS price',
+      { countries: { US: { smsPerSegment: 0 } } },
+      /countries\.US\.smsPerSegment: .* at least 1/,
+    ],
+    [
+      'a price as a string',
+      { countries: { US: { smsPerSegment: '0.0118' } } },
+      /expected a whole number.*"0.0118"/,
+    ],
+    ['a fraction of a micro-USD', { whatsappPerMessage: 1.5 }, /whatsappPerMessage/],
+    ['a negative price', { unknownCountry: { voicePerMinute: -5 } }, /unknownCountry\.voicePerMinute/],
+    [
+      'a misspelt country field',
+      { countries: { US: { smsPerSegmnt: 1 } } },
+      /countries\.US: unknown field "smsPerSegmnt"/,
+    ],
+    ['a field at the wrong level', { smsPerSegment: 1 }, /unknown field "smsPerSegment"/],
+    ['a country that is no code', { countries: { USA: { smsPerSegment: 1 } } }, /alpha-2/],
+    ['calls longer than Twilio allows', { defaultCallMinutes: 10_000 }, /at most 1440/],
+  ])('refuses %s', (_name, overrides, message) => {
+    expect(() => resolveTwilioPrices(overrides as TwilioPriceOverrides)).toThrow(message);
+  });
+});
