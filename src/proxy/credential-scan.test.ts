@@ -73,6 +73,15 @@ describe('carriesCredential', () => {
       true,
     ],
     ['a Stripe key as a header name', STRIPE, answer('{}', { [STRIPE_KEY]: '1' }), true],
+    // Found by a probe of the second round's fixes: the body's \u decoding did not reach headers.
+    [
+      'a Stripe key spelt in JSON \\u escapes in a header',
+      STRIPE,
+      answer('{}', {
+        'x-debug': `{"k":"${[...STRIPE_KEY].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`,
+      }),
+      true,
+    ],
     [
       'an ordinary Stripe answer',
       STRIPE,

@@ -219,7 +219,14 @@ function hexAt(body: Buffer, at: number, digits: number): number {
 function textCarries(text: string, needles: Needles): boolean {
   // A form spelt with escapes is longer still: most header names and values are shorter than any form.
   if (text.length < needles.shortest) return false;
-  return hasForm(text, needles) || (text.includes('%') && hasForm(percentDecoded(text), needles));
+  if (hasForm(text, needles)) return true;
+  // A header may hold JSON (a debug or error header) as well as a URL: both escapes, as in bodies
+  // (a probe had the key relayed \u-escaped in a header while the same body was withheld).
+  let decoded = text;
+  if (decoded.includes('\\u'))
+    decoded = decoded.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => fromHex(hex));
+  if (decoded !== text && hasForm(decoded, needles)) return true;
+  return decoded.includes('%') && hasForm(percentDecoded(decoded), needles);
 }
 
 function hasForm(text: string, needles: Needles): boolean {
