@@ -130,6 +130,11 @@ describe('stripeParties', () => {
       { recipients: [UNSEEN_RECIPIENT] },
     ],
     [
+      'an old API version’s transfer to a Recipient',
+      { amount: '1000', currency: 'usd', recipient: 'rp_evil' },
+      { recipients: ['rp_evil'], currencies: ['usd'] },
+    ],
+    [
       'nothing from metadata, the caller’s own names',
       { metadata: { customer: 'cus_x', currency: 'gbp', destination: 'acct_x' } },
       { customers: [], recipients: [], currencies: [] },
