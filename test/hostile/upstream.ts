@@ -295,6 +295,28 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_allowed',
   },
+  // Draft invoices Stripe would charge once automatic collection is on (deferred.yaml): $9 000 for
+  // cus_allowed, and $10 for cus_other.
+  '/v1/invoices/in_auto': {
+    id: 'in_auto',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    amount_due: 900000,
+    amount_remaining: 900000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+  },
+  '/v1/invoices/in_other': {
+    id: 'in_other',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    amount_due: 1000,
+    amount_remaining: 1000,
+    currency: 'usd',
+    customer: 'cus_other',
+  },
   // A price of $50 a unit (stripe-prices.yaml: set on a line that keeps a larger quantity).
   '/v1/prices/price_big': {
     id: 'price_big',

@@ -37,18 +37,73 @@ export const MAX_PRICE_READS = 8;
  * finalised (its `amount_due`); one collected by sending it is paid, or not, by the customer.
  */
 export function invoiceFinalize(invoice: string, rates: ExchangeRates): Priced {
-  return chain([
-    {
-      path: `/v1/invoices/${invoice}`,
-      describe: "the invoice's amount_due, or 0 when it is sent rather than charged",
-      part: (o) =>
-        o['collection_method'] === 'send_invoice'
-          ? typeof o['currency'] === 'string'
-            ? 0
-            : undefined
-          : micros(o['amount_due'], o['currency'], rates),
-    },
-  ]);
+  return chain([dueRead(invoice, undefined, rates)]);
+}
+
+/**
+ * The read of what an invoice charges once finalised: its `amount_due`, or 0 when it is sent rather
+ * than charged (`collection`, the call's own method, wins over the invoice's).
+ */
+function dueRead(invoice: string, collection: string | undefined, rates: ExchangeRates): Read {
+  return {
+    path: `/v1/invoices/${invoice}`,
+    describe: "the invoice's amount_due, or 0 when it is sent rather than charged",
+    part: (o) =>
+      (collection ?? o['collection_method']) === 'send_invoice'
+        ? typeof o['currency'] === 'string'
+          ? 0
+          : undefined
+        : micros(o['amount_due'], o['currency'], rates),
+  };
+}
+
+/**
+ * `POST /v1/invoices/{invoice}`: its shipping cost (invoiceShipping), plus, when the call switches on
+ * Stripe's automatic collection (`auto_advance` other than `false`, `automatically_finalizes_at`, or
+ * `collection_method=charge_automatically`), what the invoice then charges, read as on finalize: Stripe
+ * finalises and charges it with no further call through Keybrake (found by an adversarial probe: a
+ * free write). The invoice's customer is a party. Undefined when the call does neither: a write.
+ */
+export function invoiceUpdate(
+  invoice: string,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial | undefined {
+  const shipping = shippingCost(params, rates);
+  if (isDenial(shipping)) return shipping;
+  const collects = autoCollects(params);
+  if (isDenial(collects)) return collects;
+  if (!collects) return shipping === undefined ? undefined : pricedCost(shipping);
+  const collection = scalar(params, 'collection_method');
+  if (isDenial(collection)) return collection;
+  const due = dueRead(invoice, collection, rates);
+  return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
+}
+
+/** Whether an invoice update has Stripe finalise (or retry) and charge the invoice on its own. */
+function autoCollects(params: Params): boolean | Denial {
+  const advance = scalar(params, 'auto_advance');
+  if (isDenial(advance)) return advance;
+  const at = scalar(params, 'automatically_finalizes_at');
+  if (isDenial(at)) return at;
+  const collection = scalar(params, 'collection_method');
+  if (isDenial(collection)) return collection;
+  return (
+    (advance !== undefined && advance !== 'false') ||
+    (at !== undefined && at !== '') ||
+    collection === 'charge_automatically'
+  );
+}
+
+/** A cost known in part (`base`) and completed by reads. */
+interface Cost {
+  readonly base: MicroUsd;
+  readonly reads: Read[];
+}
+
+function pricedCost({ base, reads }: Cost): Priced {
+  const [first, ...rest] = reads;
+  return first === undefined ? { movesMoney: true, costMicros: base } : chain([first, ...rest], base);
 }
 
 /** `POST /v1/quotes/{quote}/accept`: the quote's total (or what it charges up front, if larger). */
@@ -179,6 +234,12 @@ export function customerBalanceSet(
  * an existing `shipping_rate` is read. Undefined when the call names no shipping cost.
  */
 export function invoiceShipping(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
+  const cost = shippingCost(params, rates);
+  return cost === undefined || isDenial(cost) ? cost : pricedCost(cost);
+}
+
+/** invoiceShipping's cost, before it is a Priced. */
+function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | undefined {
   // `shipping_cost=` removes it: no money.
   if (params['shipping_cost'] === '') return undefined;
   const shipping = objectParam(params, 'shipping_cost');
@@ -191,13 +252,12 @@ export function invoiceShipping(params: Params, rates: ExchangeRates): Priced | 
   if (rate !== undefined) {
     if (data !== undefined)
       return deny('body_invalid', 'Give shipping_cost[shipping_rate] or [shipping_rate_data], not both.');
-    return chain([
-      {
-        path: `/v1/shipping_rates/${rate}`,
-        describe: "the shipping rate's fixed amount",
-        part: (o) => (isObj(o['fixed_amount']) ? dearestFixedAmount(o['fixed_amount'], rates) : undefined),
-      },
-    ]);
+    const read: Read = {
+      path: `/v1/shipping_rates/${rate}`,
+      describe: "the shipping rate's fixed amount",
+      part: (o) => (isObj(o['fixed_amount']) ? dearestFixedAmount(o['fixed_amount'], rates) : undefined),
+    };
+    return { base: 0, reads: [read] };
   }
   const fixed = data === undefined ? undefined : objectParam(data, 'fixed_amount');
   if (isDenial(fixed)) return fixed;
@@ -230,7 +290,7 @@ export function invoiceShipping(params: Params, rates: ExchangeRates): Priced | 
     if (isDenial(c)) return c;
     cost = Math.max(cost, c);
   }
-  return { movesMoney: true, costMicros: cost };
+  return { base: cost, reads: [] };
 }
 
 /** The dearest of a looked-up fixed amount's currencies (its own and every `currency_options` one). */

@@ -19,6 +19,7 @@ import {
   invoiceItemUpdate,
   invoiceLines,
   invoiceShipping,
+  invoiceUpdate,
   issuingApprove,
   quoteAccept,
 } from './billing.ts';
@@ -40,9 +41,11 @@ import { meterCustomers, stripeParties } from './parties.ts';
 import {
   scheduleCancel,
   scheduleCreate,
+  scheduleRelease,
   scheduleUpdate,
   subscriptionCancel,
   subscriptionCreate,
+  subscriptionDiscountDelete,
   subscriptionItemCreate,
   subscriptionItemDelete,
   subscriptionItemUpdate,
@@ -89,6 +92,7 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
   'subscription_item',
   'subscription_schedule',
   'subscription_schedule_cancel',
+  'subscription_renewal',
   'quote_accept',
   'issuing_authorization_approve',
   'terminal_process',
@@ -235,7 +239,11 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
   ],
   [
     'stripe.invoices.update',
-    { price: (_object, params, rates) => invoiceShipping(params, rates), readsPathObject: false },
+    {
+      // A shipping cost, and what the invoice charges when the call switches on automatic collection.
+      price: (invoice, params, rates) => invoiceUpdate(invoice!, params, rates),
+      readsPathObject: true,
+    },
   ],
 ]);
 
@@ -379,6 +387,10 @@ function applyRule(
       return ids.length === 0 ? scheduleCreate(params, rates) : scheduleUpdate(last, params, rates);
     case 'subscription_schedule_cancel':
       return scheduleCancel(last, params, rates);
+    case 'subscription_renewal':
+      return row.path.startsWith('/v1/subscription_schedules/')
+        ? scheduleRelease(last, rates)
+        : subscriptionDiscountDelete(last, rates);
     case 'quote_accept':
       return quoteAccept(last, rates);
     case 'issuing_authorization_approve':

@@ -237,6 +237,51 @@ describe('invoices', () => {
     expect(settled(o, { ...draft(collection, 1000), status: 'open' })).toBe(cost);
   });
 
+  // Found by an adversarial probe: switching on automatic collection was a free write, after which
+  // Stripe finalised and charged the invoice with no call through Keybrake.
+  it.each([
+    ['auto_advance=true', 'auto_advance=true', 'charge_automatically', usd(1000)],
+    [
+      'automatically_finalizes_at',
+      'automatically_finalizes_at=1900000000',
+      'charge_automatically',
+      usd(1000),
+    ],
+    [
+      'collection_method=charge_automatically on a sent invoice',
+      'collection_method=charge_automatically',
+      'send_invoice',
+      usd(1000),
+    ],
+    ['auto_advance=true on a sent invoice, at zero', 'auto_advance=true', 'send_invoice', 0],
+  ])(
+    'prices an invoice update with %s like finalize, naming its customer',
+    (_name, form, collection, cost) => {
+      const o = op('POST', '/v1/invoices/in_1', form);
+      expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['in_1'] });
+      expect(walk(o, { 'GET /v1/invoices/in_1': draft(collection, 1000) })).toMatchObject({
+        reads: [{ read: 'GET /v1/invoices/in_1' }],
+        cost,
+        customers: ['cus_1'],
+      });
+    },
+  );
+
+  it('prices automatic collection and a shipping cost on one invoice update together', () => {
+    const form =
+      'auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=500&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd';
+    const o = op('POST', '/v1/invoices/in_1', form);
+    expect(walk(o, { 'GET /v1/invoices/in_1': draft('charge_automatically', 1000) }).cost).toBe(usd(1500));
+  });
+
+  it.each([
+    ['auto_advance=false', 'auto_advance=false'],
+    ['automatically_finalizes_at cleared', 'automatically_finalizes_at='],
+    ['collection by sending', 'collection_method=send_invoice'],
+  ])('leaves an invoice update with %s free', (_name, form) => {
+    expect(op('POST', '/v1/invoices/in_1', form)).toMatchObject({ class: 'write', movesMoney: false });
+  });
+
   it('adds lines at their amounts, price_data, looked-up prices and tax amounts; a credit line counts 0', () => {
     const form = [
       'lines[0][amount]=500',
@@ -779,6 +824,44 @@ describe('subscriptions, priced by the invoice preview', () => {
     });
   });
 
+  // Found by an adversarial probe: undoing a cancellation or a pause was free, and Stripe then
+  // charged every renewal on its own.
+  it.each([
+    [
+      'cancel_at_period_end=false',
+      'cancel_at_period_end=false',
+      ['subscription_details[cancel_at_period_end]=false'],
+    ],
+    ['cancel_at cleared', 'cancel_at=', ['subscription_details[cancel_at]=']],
+    ['pause_collection cleared', 'pause_collection=', []],
+    [
+      'cancel_at_period_end=false beside metadata',
+      'metadata[a]=b&cancel_at_period_end=false',
+      ['subscription_details[cancel_at_period_end]=false'],
+    ],
+  ])('prices an update with %s at the next renewal', (_name, form, details) => {
+    const o = op('POST', '/v1/subscriptions/sub_1', form);
+    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
+    expect(walk(o, { [PREVIEW]: previewInvoice(9000) })).toMatchObject({
+      reads: [{ read: PREVIEW, body: ['subscription=sub_1', ...details] }],
+      cost: usd(9000),
+    });
+  });
+
+  it('prices removing a subscription discount at the next renewal without discounts', () => {
+    for (const path of [
+      '/v1/subscriptions/sub_1/discount',
+      '/v1/customers/cus_1/subscriptions/sub_1/discount',
+    ]) {
+      const o = op('DELETE', path);
+      expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['sub_1'] });
+      expect(walk(o, { [PREVIEW]: previewInvoice(9000) })).toMatchObject({
+        reads: [{ read: PREVIEW, body: ['subscription=sub_1', 'discounts='] }],
+        cost: usd(9000),
+      });
+    }
+  });
+
   it('lets what @stripe/mcp cancel_subscription sends (no invoice_now) through free, locked', () => {
     const o = op('DELETE', '/v1/subscriptions/sub_1');
     expect(o).toMatchObject({
@@ -990,6 +1073,26 @@ describe('subscription items and schedules', () => {
       'schedule_details[proration_behavior]=none',
       'schedule_details[phases][0][items][0][price]=price_2',
     ]);
+  });
+
+  // Found by an adversarial probe: releasing a schedule that would end in a cancellation was free.
+  it("prices releasing a schedule at its subscription's next renewal; one not started costs 0", () => {
+    const o = op('POST', '/v1/subscription_schedules/sub_sched_1/release');
+    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['sub_sched_1'] });
+    expect(
+      walk(o, {
+        'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
+        [PREVIEW]: previewInvoice(640),
+      }),
+    ).toMatchObject({
+      reads: [
+        { read: 'GET /v1/subscription_schedules/sub_sched_1' },
+        { read: PREVIEW, body: ['subscription=sub_2'], locks: ['sub_2'] },
+      ],
+      cost: usd(640),
+      customers: ['cus_1', 'cus_1'],
+    });
+    expect(walk(o, { 'GET /v1/subscription_schedules/sub_sched_1': { subscription: null } }).cost).toBe(0);
   });
 
   it('previews a schedule cancellation on its subscription; one not started costs 0; invoice_now=false is free', () => {

@@ -793,7 +793,8 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'DELETE',
     path: '/v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
     id: 'stripe.customers.subscriptions.discount.delete',
-    class: 'write',
+    class: 'money',
+    rule: 'subscription_renewal',
     locks: ['{subscription_exposed_id}'],
   },
   {
@@ -1937,7 +1938,9 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/subscription_schedules/{schedule}/release',
     id: 'stripe.subscription_schedules.release',
-    class: 'write',
+    class: 'money',
+    rule: 'subscription_renewal',
+    locks: ['{schedule}'],
   },
   { method: 'GET', path: '/v1/subscriptions', id: 'stripe.subscriptions.list', class: 'read' },
   {
@@ -1975,7 +1978,8 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'DELETE',
     path: '/v1/subscriptions/{subscription_exposed_id}/discount',
     id: 'stripe.subscriptions.delete_discount',
-    class: 'write',
+    class: 'money',
+    rule: 'subscription_renewal',
     locks: ['{subscription_exposed_id}'],
   },
   {

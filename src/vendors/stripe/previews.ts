@@ -85,10 +85,25 @@ const UPDATE_FREE_KEYS = new Set([
   'application_fee_percent',
   'on_behalf_of',
   'trial_settings',
-  // Cancelling later invoices nothing now (a proration it causes is a credit).
+  // Cancelling later invoices nothing now (a proration it causes is a credit); undoing a
+  // cancellation or a pause is priced (resumesRenewals).
   'cancel_at',
   'cancel_at_period_end',
 ]);
+
+/**
+ * Whether an update undoes a scheduled cancellation (`cancel_at_period_end` other than `true`,
+ * `cancel_at=`) or a pause (`pause_collection=`): Stripe then charges the renewals on its own, so the
+ * update is priced at the next renewal, like a switch to automatic collection (found by an
+ * adversarial probe: each was a free write).
+ */
+function resumesRenewals(params: Params): boolean {
+  return (
+    (Object.hasOwn(params, 'cancel_at_period_end') && params['cancel_at_period_end'] !== 'true') ||
+    params['cancel_at'] === '' ||
+    params['pause_collection'] === ''
+  );
+}
 
 /**
  * Amount parameters of older API versions, which a call pinned to an old `Stripe-Version` may still
@@ -155,7 +170,7 @@ export function subscriptionUpdate(
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial {
-  if (Object.keys(params).every((k) => UPDATE_FREE_KEYS.has(k))) return FREE;
+  if (!resumesRenewals(params) && Object.keys(params).every((k) => UPDATE_FREE_KEYS.has(k))) return FREE;
   const collection = scalar(params, 'collection_method');
   if (isDenial(collection)) return collection;
   if (collection === 'send_invoice') return FREE;
@@ -191,6 +206,23 @@ export function subscriptionCancel(
   const prorate = flag(params, 'prorate', false, false);
   if (isDenial(prorate)) return prorate;
   return preview(cancelPreview(subscription, prorate), rates, undefined);
+}
+
+/**
+ * `DELETE /v1/subscriptions/{id}/discount` (and the customer form): the subscription's next renewal
+ * without discounts (`discounts=` on the preview), which Stripe then charges on its own.
+ */
+export function subscriptionDiscountDelete(subscription: string, rates: ExchangeRates): Priced {
+  return preview({ subscription, discounts: '' }, rates, undefined);
+}
+
+/**
+ * `POST /v1/subscription_schedules/{schedule}/release`: the subscription goes on, renewing past the
+ * schedule's end (which may have cancelled it): read for its subscription, priced at that
+ * subscription's next renewal. A schedule that has not started has none: free.
+ */
+export function scheduleRelease(schedule: string, rates: ExchangeRates): Priced {
+  return viaSchedule(schedule, 'its next renewal', (subscription) => ({ subscription }), rates);
 }
 
 /** `POST /v1/subscriptions/{id}/resume`: the invoice resuming issues (by default it bills at once). */
@@ -296,16 +328,34 @@ export function scheduleCancel(schedule: string, params: Params, rates: Exchange
   if (!now) return FREE;
   const prorate = flag(params, 'prorate', true, false);
   if (isDenial(prorate)) return prorate;
+  return viaSchedule(
+    schedule,
+    'its cancellation',
+    (subscription) => cancelPreview(subscription, prorate),
+    rates,
+  );
+}
+
+/**
+ * Reads the schedule for its subscription (leased), then previews `body` of it; a schedule that has
+ * not started has no subscription and bills nothing.
+ */
+function viaSchedule(
+  schedule: string,
+  what: string,
+  body: (subscription: string) => Obj,
+  rates: ExchangeRates,
+): Priced {
   return chain([
     {
       path: `/v1/subscription_schedules/${schedule}`,
-      describe: "the schedule's subscription, then Stripe's invoice preview of its cancellation",
+      describe: `the schedule's subscription, then Stripe's invoice preview of ${what}`,
       part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
       follow: (o) => {
         if (o['subscription'] === null) return [];
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
-        return [previewRead(cancelPreview(subscription, prorate), rates, undefined, [subscription])];
+        return [previewRead(body(subscription), rates, undefined, [subscription])];
       },
     },
   ]);

@@ -424,15 +424,17 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'DELETE /v1/subscriptions/{subscription_exposed_id}/discount',
-    class: 'write',
+    class: 'money',
+    rule: 'subscription_renewal',
     locks: ['{subscription_exposed_id}'],
-    note: 'removes a discount (it can be applied again): raises what a preview of the subscription reads',
+    note: 'removes a discount: Stripe charges the renewals without it on its own',
   },
   {
     match: 'DELETE /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
-    class: 'write',
+    class: 'money',
+    rule: 'subscription_renewal',
     locks: ['{subscription_exposed_id}'],
-    note: 'removes a discount (it can be applied again): raises what a preview of the subscription reads',
+    note: 'removes a discount: Stripe charges the renewals without it on its own',
   },
   {
     match: 'GET /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount',
@@ -473,8 +475,10 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'POST /v1/subscription_schedules/{schedule}/release',
-    class: 'write',
-    note: 'detaches the schedule; the subscription goes on unchanged',
+    class: 'money',
+    rule: 'subscription_renewal',
+    locks: ['{schedule}'],
+    note: 'detaches the schedule: the subscription renews past its end (which may have cancelled it)',
   },
   {
     match: 'POST /v1/quotes/{quote}/accept',

@@ -57,6 +57,11 @@ export type StripePricingRule =
   | 'subscription_schedule'
   /** Cancelling a schedule cancels its subscription: like `subscription_cancel`. */
   | 'subscription_schedule_cancel'
+  /**
+   * A change after which Stripe charges a subscription's renewals on its own (a schedule released, a
+   * discount removed): its next renewal, previewed.
+   */
+  | 'subscription_renewal'
   /** Accepting a quote creates its subscription or invoice: the quote's total. */
   | 'quote_accept'
   /** Approving an Issuing authorisation spends its `amount` from the Issuing balance. */
