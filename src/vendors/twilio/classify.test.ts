@@ -166,6 +166,33 @@ describe('Twilio messages', () => {
     );
   });
 
+  // Third probe round: `+14155550100,+19005550123` kept its raw text, which `+1415555*` matched.
+  it.each([
+    ['a message', messages, { To: '+14155550100,+19005550123', Body: 'hi' }, 'api'],
+    ['a WhatsApp message', messages, { To: 'whatsapp:+14155550100 +19005550123', Body: 'hi' }, 'api'],
+    ['a call', calls, { To: '+14155550100;+19005550123' }, 'api'],
+    [
+      'a call whose Twiml dials a list',
+      calls,
+      { To: '+14155550100', Twiml: '<Response><Dial>+14155550100,+19005550123</Dial></Response>' },
+      'api',
+    ],
+    [
+      'a verification',
+      '/v2/Services/VA1/Verifications',
+      { To: '+14155550100,+1900', Channel: 'sms' },
+      'verify',
+    ],
+  ])('refuses %s to a recipient that is not one number', (_name, path, params, host) => {
+    expect(classify(req('POST', path, host), params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('keeps a national number, a client and a SIP address as they are', () => {
+    for (const To of ['4155550100', 'client:alice', 'sip:bob@example.com', '+9991234567']) {
+      expect(classify(req('POST', calls), { To, TimeLimit: '60' })).not.toHaveProperty('reason');
+    }
+  });
+
   it('names the Messaging Service as sender when there is no From', () => {
     const result = op(
       classify(req('POST', messages), { To: '+14155550100', MessagingServiceSid: 'MG1', Body: 'x' }),

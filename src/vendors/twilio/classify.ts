@@ -42,7 +42,7 @@ import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { instructionParams } from './instructions.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
-import { destinationParties, messagingParties } from './parties.ts';
+import { destinationParties, messagingParties, unreadableRecipient } from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
 import { MAX_BODY_LENGTH } from './segments.ts';
@@ -140,10 +140,12 @@ function classifyRow(
   // Inline call instructions are read before anything is priced: they are destinations (ADR 0007 §7).
   const twiml = isRead ? undefined : inlineTwiml(row.id, params);
   if (isDenial(twiml)) return twiml;
+  const contacts = isRead || row.class === 'money' ? NO_PARTIES : contactParties(row.id, params);
+  if (isDenial(contacts)) return contacts;
   const op =
     row.class === 'money'
       ? applyRule(prices, row, segments, params, query, twiml)
-      : uncountedOperation(row.id, row.class, isRead ? NO_PARTIES : contactParties(row.id, params));
+      : uncountedOperation(row.id, row.class, contacts);
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
   if (twiml) instructions.push(...twiml.remote);
@@ -194,12 +196,16 @@ function applyRule(
         return deny('body_invalid', `Body is limited to ${MAX_BODY_LENGTH} characters (Twilio's limit).`);
       }
       const to = strings(params, 'To').map(destination);
+      const unreadable = unreadableRecipient(to);
+      if (unreadable) return unreadable;
       const cost = messageCost(prices, params, to);
       const op = priced(row.id, cost.micros, messagingParties(params, to));
       return cost.perSegmentMicros === undefined ? op : { ...op, perSegmentMicros: cost.perSegmentMicros };
     }
     case 'call': {
       const to = strings(params, 'To').map(destination);
+      const unreadable = unreadableRecipient([...to, ...twimlDestinations(twiml)]);
+      if (unreadable) return unreadable;
       const minutes = callMinutes(prices, params);
       // Each call runs the same instructions: their legs and messages once per callee.
       const micros = (to.length > 0 ? to : [undefined]).reduce(
@@ -260,6 +266,8 @@ function callUpdate(
   twiml: TwimlReading | undefined,
 ): TwilioOperation | Denial {
   const minutes = callMinutes(prices, params);
+  const unreadable = unreadableRecipient(twimlDestinations(twiml));
+  if (unreadable) return unreadable;
   const parties = destinationParties(twimlDestinations(twiml), []);
   const micros = (callee: Destination | undefined) => (twiml ? twimlCost(prices, twiml, minutes, callee) : 0);
   if (single(params, 'TimeLimit') === undefined) {
@@ -402,7 +410,7 @@ export function monthlyNumberPrice(body: unknown, type: string | undefined): Mic
 }
 
 /** A Verify verification: an email address, or a phone destination reached over `Channel`. */
-function verification(prices: TwilioPrices, id: string, params: Params): TwilioOperation {
+function verification(prices: TwilioPrices, id: string, params: Params): TwilioOperation | Denial {
   const channel = single(params, 'Channel') ?? 'sms';
   const rawTo = single(params, 'To');
   if (channel.toLowerCase() === 'email') {
@@ -411,6 +419,8 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
     return priced(id, verificationCost(prices, channel, undefined), parties);
   }
   const to = rawTo === undefined ? undefined : destination(rawTo);
+  const unreadable = unreadableRecipient([to]);
+  if (unreadable) return unreadable;
   const parties = to ? destinationParties([to], []) : NO_PARTIES;
   return priced(id, verificationCost(prices, channel, to), parties);
 }

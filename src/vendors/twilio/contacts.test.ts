@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { NO_PARTIES } from '../types.ts';
+import { isDenial } from '../../decision/reasons.ts';
+import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { TWILIO_REQUEST_BODIES } from './bodies.ts';
 import { CONTACTS, contactParties, UNSEEN_RECIPIENT } from './contacts.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
+
+/** The parties of a call that is not refused. */
+function reached(id: string, params: Params): Parties {
+  const result = contactParties(id, params);
+  if (isDenial(result)) throw new Error(`refused: ${result.message}`);
+  return result;
+}
 
 describe('contactParties', () => {
   // The table names operations and parameters by hand: a regenerated catalog must still have them.
@@ -17,7 +25,7 @@ describe('contactParties', () => {
 
   it('names a Studio execution recipient with its country, and its sender', () => {
     expect(
-      contactParties('twilio.studio.v2.create_execution', {
+      reached('twilio.studio.v2.create_execution', {
         To: 'whatsapp:+33612345678',
         From: '+14155550199',
       }),
@@ -25,7 +33,7 @@ describe('contactParties', () => {
   });
 
   it('reads the address of every Notify binding and of every Conversations participant', () => {
-    const notify = contactParties('twilio.notify.v1.create_notification', {
+    const notify = reached('twilio.notify.v1.create_notification', {
       ToBinding: [
         '{"binding_type":"sms","address":"+14155550100"}',
         '{"binding_type":"sms","address":"+33612345678"}',
@@ -33,12 +41,12 @@ describe('contactParties', () => {
     });
     expect(notify.recipients).toEqual(['+14155550100', '+33612345678']);
     expect(notify.countries).toEqual(['US', 'FR']);
-    const conversation = contactParties('twilio.conversations.v1.create_conversation_with_participants', {
+    const conversation = reached('twilio.conversations.v1.create_conversation_with_participants', {
       Participant: '{"messaging_binding":{"address":"+14155550100","proxy_address":"+14155550199"}}',
     });
     expect(conversation.recipients).toEqual(['+14155550100']);
     // Second probe round: a Proxy session created with its participants.
-    const session = contactParties('twilio.proxy.v1.create_session', {
+    const session = reached('twilio.proxy.v1.create_session', {
       Participants: ['{"Identifier":"+33612345678","FriendlyName":"x"}'],
     });
     expect(session.recipients).toEqual(['+33612345678']);
@@ -53,7 +61,7 @@ describe('contactParties', () => {
     // Second probe round: a Proxy session's message to one of its participants, named by SID.
     ['a Proxy message interaction', 'twilio.proxy.v1.create_message_interaction', { Body: 'hi' }],
   ])('names the unseen recipient, in an unknown country, for %s', (_name, id, params) => {
-    const parties = contactParties(id, params);
+    const parties = reached(id, params);
     expect(parties.recipients).toContain(UNSEEN_RECIPIENT);
     expect(parties.countries).toContain('ZZ');
   });
@@ -63,13 +71,13 @@ describe('contactParties', () => {
     ['dequeue', {}],
     ['call', { CallFrom: '+14155550199' }],
     ['conference', { From: '+14155550199' }],
-    ['Dequeue', { DequeueTo: ' ' }],
+    ['Dequeue', { DequeueFrom: '+14155550199' }],
   ])('names the unseen recipient for a %s instruction that names no target', (instruction, extra) => {
     for (const id of [
       'twilio.taskrouter.v1.update_task_reservation',
       'twilio.taskrouter.v1.update_worker_reservation',
     ]) {
-      const parties = contactParties(id, { Instruction: instruction, ...extra });
+      const parties = reached(id, { Instruction: instruction, ...extra });
       expect(parties.recipients).toContain(UNSEEN_RECIPIENT);
       expect(parties.countries).toContain('ZZ');
     }
@@ -77,18 +85,29 @@ describe('contactParties', () => {
 
   it('names only the target of a reservation instruction that names one, and nobody for a redirect', () => {
     const id = 'twilio.taskrouter.v1.update_worker_reservation';
-    expect(contactParties(id, { Instruction: 'dequeue', DequeueTo: '+14155550100' }).recipients).toEqual([
+    expect(reached(id, { Instruction: 'dequeue', DequeueTo: '+14155550100' }).recipients).toEqual([
       '+14155550100',
     ]);
-    expect(contactParties(id, { Instruction: 'call', CallTo: 'client:alice' }).recipients).toEqual([
-      'client:alice',
-    ]);
-    expect(contactParties(id, { Instruction: 'redirect', RedirectCallSid: 'CA1' })).toBe(NO_PARTIES);
-    expect(contactParties(id, { ReservationStatus: 'accepted' })).toBe(NO_PARTIES);
+    expect(reached(id, { Instruction: 'call', CallTo: 'client:alice' }).recipients).toEqual(['client:alice']);
+    expect(reached(id, { Instruction: 'redirect', RedirectCallSid: 'CA1' })).toBe(NO_PARTIES);
+    expect(reached(id, { ReservationStatus: 'accepted' })).toBe(NO_PARTIES);
+  });
+
+  // Third probe round: a list's raw text matched `+1415555*` while Twilio read two numbers.
+  it.each([
+    ['a Studio execution', 'twilio.studio.v2.create_execution', { To: '+14155550100,+19005550123' }],
+    ['a validation call', 'twilio.api.create_validation_request', { PhoneNumber: '+1415555 or 0100' }],
+    [
+      'a Notify binding',
+      'twilio.notify.v1.create_notification',
+      { ToBinding: '{"address":"whatsapp:+14155550100;+19005550123"}' },
+    ],
+  ])('refuses %s to a recipient that is not one number', (_name, id, params) => {
+    expect(contactParties(id, params)).toMatchObject({ reason: 'body_invalid' });
   });
 
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {
-    expect(contactParties('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);
-    expect(contactParties('twilio.studio.v2.create_execution', {})).toBe(NO_PARTIES);
+    expect(reached('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);
+    expect(reached('twilio.studio.v2.create_execution', {})).toBe(NO_PARTIES);
   });
 });

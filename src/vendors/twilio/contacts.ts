@@ -1,7 +1,8 @@
+import type { Denial } from '../../decision/reasons.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
-import { destinationParties } from './parties.ts';
+import { destinationParties, unreadableRecipient } from './parties.ts';
 
 /**
  * Named as the recipient when an operation reaches people Keybrake cannot read from the request (a
@@ -76,8 +77,11 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.flex_api.v1.create_interaction_channel_participant': { unseen: ['MediaProperties'] },
 };
 
-/** Who a call of operation `id` outside the priced rules reaches; NO_PARTIES for one that reaches nobody. */
-export function contactParties(id: string, params: Params): Parties {
+/**
+ * Who a call of operation `id` outside the priced rules reaches; NO_PARTIES for one that reaches
+ * nobody; a denial when a recipient is not one address (`unreadableRecipient`).
+ */
+export function contactParties(id: string, params: Params): Parties | Denial {
   const fields = Object.hasOwn(CONTACTS, id) ? CONTACTS[id] : undefined;
   if (!fields) return NO_PARTIES;
   const to: Destination[] = (fields.to ?? []).flatMap((name) => strings(params, name).map(destination));
@@ -90,6 +94,8 @@ export function contactParties(id: string, params: Params): Parties {
     dialsUnnamed(fields, params)
   )
     to.push(UNSEEN);
+  const unreadable = unreadableRecipient(to);
+  if (unreadable) return unreadable;
   const senders = (fields.from ?? []).flatMap((name) =>
     strings(params, name).map((f) => destination(f).address),
   );
@@ -103,7 +109,7 @@ function dialsUnnamed(fields: ContactFields, params: Params): boolean {
   if (!fields.dials) return false;
   const instruction = (single(params, 'Instruction') ?? '').trim().toLowerCase();
   const named = Object.hasOwn(fields.dials, instruction) ? fields.dials[instruction]! : undefined;
-  return named !== undefined && !named.some((name) => strings(params, name).some((v) => v.trim() !== ''));
+  return named !== undefined && !named.some((name) => strings(params, name).length > 0);
 }
 
 /** The address at `path` of a JSON object parameter; the unseen recipient when it is not one. */

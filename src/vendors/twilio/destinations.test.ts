@@ -36,6 +36,22 @@ describe('destination', () => {
       '+9991234567',
       { channel: 'phone', address: '+9991234567' },
     ],
+    // Third probe round: a list or text is not one number (its raw text matched `+1415555*`).
+    [
+      'a comma-separated list is unreadable',
+      '+14155550100,+19005550123',
+      { channel: 'phone', address: '+14155550100,+19005550123', unreadable: true },
+    ],
+    [
+      'a WhatsApp list is unreadable',
+      'whatsapp:+14155550100;+19005550123',
+      { channel: 'whatsapp', address: '+14155550100;+19005550123', unreadable: true },
+    ],
+    [
+      'letters are unreadable',
+      '+1415555HELP',
+      { channel: 'phone', address: '+1415555HELP', unreadable: true },
+    ],
   ])('%s', (_name, raw, expected) => {
     expect(destination(raw)).toEqual(expected);
   });

@@ -24,10 +24,18 @@ export interface Destination {
    * resolve to the territory that owns the range (`+44 7911…` is GG, not GB): that is what Twilio bills.
    */
   readonly country?: string;
+  /**
+   * Set for a phone or WhatsApp value that is not one number (`+14155550100,+19005550123`, letters):
+   * its raw text could match an allowlist pattern while Twilio reads something else, so classify
+   * refuses the call.
+   */
+  readonly unreadable?: true;
 }
 
 const PREFIXED = /^([a-z]+):(.*)$/i;
 const PHONE_PUNCTUATION = /[\s().-]/g;
+/** One number, as digits after the punctuation Twilio ignores: E.164, or national (no country). */
+const ONE_NUMBER = /^\+?\d+$/;
 
 /** Parses a Twilio address (`+1 415…`, `whatsapp:+44…`, `client:alice`, `sip:…`). */
 export function destination(raw: string): Destination {
@@ -45,6 +53,7 @@ export function destination(raw: string): Destination {
 
 function phone(value: string): Destination {
   const compact = value.trim().replace(PHONE_PUNCTUATION, '');
+  if (!ONE_NUMBER.test(compact)) return { channel: 'phone', address: compact, unreadable: true };
   const parsed = compact.startsWith('+') ? parsePhoneNumberFromString(compact) : undefined;
   if (!parsed) return { channel: 'phone', address: compact };
   return parsed.country

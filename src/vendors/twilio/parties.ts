@@ -1,3 +1,4 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination, type TwilioChannel } from './destinations.ts';
 import { strings } from './fields.ts';
@@ -19,6 +20,19 @@ export function messagingParties(params: Params, to: readonly Destination[]): Pa
   const senders = strings(params, 'From').map((f) => destination(f).address);
   if (senders.length === 0) senders.push(...strings(params, 'MessagingServiceSid').map((s) => s.trim()));
   return destinationParties(to, senders);
+}
+
+/**
+ * Refuses recipients that are not one address (a phone or WhatsApp value that is a list or text): its
+ * raw text is what an allowlist would see, not what Twilio dials (a tester had
+ * `+14155550100,+19005550123` admitted by `+1415555*`). Undefined when every one is readable.
+ */
+export function unreadableRecipient(to: readonly (Destination | undefined)[]): Denial | undefined {
+  if (!to.some((d) => d?.unreadable)) return undefined;
+  return deny(
+    'body_invalid',
+    'A recipient must be one phone number (E.164), or one whatsapp:, client: or sip: address.',
+  );
 }
 
 /** Recipients (E.164 or the raw address), their countries, and the given senders, each once. */
