@@ -185,6 +185,14 @@ export function customerBalance(params: Params, rates: ExchangeRates): Priced | 
 const BALANCE_NAMES = ['balance', 'account_balance'] as const;
 
 /**
+ * Older API versions subscribed a customer, and charged at once, from the customer call itself
+ * (`plan`, its `quantity`, `trial_end`, `coupon` applied to it): a probe had `plan=gold&quantity=1000`
+ * forwarded free under a pinned 2015 `Stripe-Version`. The subscription forms refuse these names
+ * too (previews.ts); today's customer call takes none of them, so refusing costs nothing.
+ */
+const LEGACY_CUSTOMER_SUBSCRIPTION = ['plan', 'quantity', 'trial_end'] as const;
+
+/**
  * `balance` (or legacy `account_balance`) on `POST /v1/customers` and `POST /v1/customers/{customer}`:
  * the balance set outright, the same money as a balance transaction (a credit pays future invoices, a
  * debit is charged on the next one). An update costs the change from the balance Stripe holds, in the
@@ -197,6 +205,13 @@ export function customerBalanceSet(
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial | undefined {
+  const subscribes = LEGACY_CUSTOMER_SUBSCRIPTION.find((name) => Object.hasOwn(params, name));
+  if (subscribes !== undefined) {
+    return deny(
+      'price_unknown',
+      `Keybrake cannot price "${subscribes}" on a customer, a parameter of older Stripe API versions that subscribes it: create a subscription instead.`,
+    );
+  }
   const named = BALANCE_NAMES.filter((name) => Object.hasOwn(params, name));
   if (named.length === 0) return undefined;
   if (named.length > 1) {

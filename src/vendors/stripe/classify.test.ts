@@ -379,6 +379,11 @@ describe('Stripe lookups', () => {
     ['a legacy balance that is not an integer', '/v1/customers/cus_1', 'account_balance=1e6', 'body_invalid'],
     ['a balance that is not an integer', '/v1/customers/cus_1', 'balance=1e6', 'body_invalid'],
     ['a balance given as a list', '/v1/customers/cus_1', 'balance[]=5', 'body_invalid'],
+    // Found by a probe of the second round's fixes: old API versions subscribed (and charged) the
+    // customer from the customer call.
+    ['a legacy plan on a customer update', '/v1/customers/cus_1', 'plan=gold&quantity=1000', 'price_unknown'],
+    ['a legacy plan on a new customer', '/v1/customers', 'plan=gold&source=tok_visa', 'price_unknown'],
+    ['a legacy trial on a new customer', '/v1/customers', 'trial_end=now', 'price_unknown'],
   ])('refuses %s', (_name, path, body, reason) => {
     expect(classify('POST', path, body)).toMatchObject({ reason });
   });
