@@ -52,6 +52,10 @@ describe('resolveRoute', () => {
     ['an escaped digit', '/twilio/2010-04-01/Accounts/AC%31/Keys.json', 'path_invalid'],
     ['an escaped tilde', '/resend/api-keys%7E', 'path_invalid'],
     ['an escaped underscore', '/stripe/v1/ephemeral%5Fkeys', 'path_invalid'],
+    // Found by an adversarial probe: judged as a discount's removal, run as the customer's deletion.
+    ['a fragment in the path', '/stripe/v1/customers/cus_1#/discount', 'path_invalid'],
+    ['a fragment in the query', '/stripe/v1/customers?limit=3#x', 'path_invalid'],
+    ['an empty fragment', '/resend/emails/batch#', 'path_invalid'],
   ])('refuses %s', (_name, url, reason) => {
     expect(resolveRoute(url, undefined)).toMatchObject({ reason });
   });

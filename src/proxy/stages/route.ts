@@ -32,6 +32,10 @@ const ESCAPED_UNRESERVED = /%(?:3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9A
  */
 export function canonicalTarget(rawUrl: string): { path: string; query: string } | Denial {
   if (!rawUrl.startsWith('/')) return deny('path_invalid', 'The request target must be an absolute path.');
+  // A fragment is the client's, never sent: a server that drops it (a URL parser, a proxy in front
+  // of the vendor) acts on the part before it, while we would judge the whole (a probe had
+  // `DELETE /v1/customers/cus_1#/discount` judged as removing a discount and run as a deletion).
+  if (rawUrl.includes('#')) return deny('path_invalid', 'The request target must not carry a fragment (#).');
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = q === -1 ? '' : rawUrl.slice(q + 1);
