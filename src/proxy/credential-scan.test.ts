@@ -168,6 +168,37 @@ describe('carriesCredential', () => {
       true,
     ],
     ['a Twilio auth token in a UTF-16LE body', TWILIO, bytes(Buffer.from(TWILIO_TOKEN, 'utf16le')), true],
+    // Found by a probe: escapes in UTF-16 have a NUL after every character, unseen by an ASCII search.
+    [
+      'a Stripe key in \\u escapes in a UTF-16LE body',
+      STRIPE,
+      bytes(Buffer.from(`{"note":"${jsonEscaped(STRIPE_KEY)}"}`, 'utf16le')),
+      true,
+    ],
+    [
+      'a Stripe key in \\u escapes in a UTF-16LE body with a BOM',
+      STRIPE,
+      bytes(Buffer.from(`\ufeff{"note":"${jsonEscaped(STRIPE_KEY)}"}`, 'utf16le')),
+      true,
+    ],
+    [
+      'a Stripe key in percent-escapes in a UTF-16BE body',
+      STRIPE,
+      bytes(Buffer.from(`{"note":"${percentAll(STRIPE_KEY)}"}`, 'utf16le').swap16()),
+      true,
+    ],
+    [
+      'a Twilio auth token in percent-escapes in a UTF-16LE body after one odd byte',
+      TWILIO,
+      bytes(Buffer.concat([Buffer.from('x'), Buffer.from(percentAll(TWILIO_TOKEN), 'utf16le')])),
+      true,
+    ],
+    [
+      'other escapes in a UTF-16LE body',
+      STRIPE,
+      bytes(Buffer.from(`{"note":"${jsonEscaped('caf\u00e9')} a%20b"}`, 'utf16le')),
+      false,
+    ],
   ])('%s', (_name, cred, res, expected) => {
     expect(carriesCredential(res, cred)).toBe(expected);
   });

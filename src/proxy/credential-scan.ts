@@ -158,6 +158,7 @@ function bodyCarries(body: Buffer, needles: Needles): boolean {
   // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares two searches.
   if (needles.wide.length > 0 && body.indexOf(0) !== -1) {
     for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
+    if (wideTextCarries(body, needles)) return true;
   }
   // JSON may spell any character as \uXXXX, which JSON.parse in the client turns back, and a URL or
   // form any byte as %XX: read again, with those decoded, the parts of the body around each escape
@@ -171,6 +172,23 @@ function bodyCarries(body: Buffer, needles: Needles): boolean {
       if (hasForm(text, needles)) return true;
     }
     if (text.includes('%') && hasForm(percentDecoded(text), needles)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a body read as UTF-16 text (LE and BE, from its first byte and from its second) spells a
+ * form with JSON `\u` or URL `%XX` escapes: the ASCII byte search in `escapedRegions` cannot see an
+ * escape whose every character is followed by a NUL (a probe had the key relayed that way). Only for
+ * bodies that hold a NUL byte, and linear in the body: four decodings, each escape-decoded once.
+ */
+function wideTextCarries(body: Buffer, needles: Needles): boolean {
+  for (let start = 0; start < 2; start++) {
+    const le = body.subarray(start, start + ((body.length - start) & ~1));
+    for (const bytes of [le, Buffer.from(le).swap16()]) {
+      const text = bytes.toString('utf16le');
+      if ((text.includes('\\u') || text.includes('%')) && textCarries(text, needles)) return true;
+    }
   }
   return false;
 }

@@ -140,7 +140,7 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   }
   // Found by an adversarial probe: the key percent-encoded, in base64, compressed without saying so,
   // or in UTF-16.
-  const leak = /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|utf16)$/.exec(id)?.[1];
+  const leak = /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|utf16|utf16esc|utf16pct)$/.exec(id)?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
   // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
   if (method === 'GET' && id === 'pi_secrettext') {
@@ -179,6 +179,20 @@ function encodedLeak(id: string, how: string, credential: string): Answer {
       return note(Buffer.from(`xy${credential}?`).toString('base64url'));
     case 'gzipraw':
       return { json: {}, bytes: gzipSync(text) };
+    // UTF-16 whose escapes spell the key: a NUL after every character of every escape.
+    case 'utf16esc':
+      return {
+        json: {},
+        bytes: Buffer.from(
+          `\ufeff{"note":"${[...credential].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`,
+          'utf16le',
+        ),
+      };
+    case 'utf16pct':
+      return {
+        json: {},
+        bytes: Buffer.from(`{"note":"${[...credential].map(percent).join('')}"}`, 'utf16le').swap16(),
+      };
     default:
       return { json: {}, bytes: Buffer.from(text, 'utf16le') };
   }
