@@ -16,7 +16,7 @@ const charge = (over: Partial<Operation> = {}, parties: Partial<Operation['parti
   parties: { ...NO_PARTIES, ...parties },
 });
 
-const pattern = (source: string, regex: RegExp) => ({ source, regex });
+const pattern = (source: string, regex: RegExp) => ({ source, test: (v: string) => regex.test(v) });
 
 describe('authorize', () => {
   it.each<[string, Partial<CompiledPolicy>, Operation, string | undefined, string?]>([
