@@ -52,6 +52,22 @@ describe('checkHeaders', () => {
     expect(r?.message).toMatch(/given more than once/);
   });
 
+  // Found by an adversarial probe: forwarded unjudged, and read as Stripe-Account by CGI-style stacks.
+  it.each([
+    ['Stripe_Account', 'stripe', 'Stripe-Account'],
+    ['stripe_context', 'stripe', 'Stripe-Context'],
+    ['Idempotency_Key', 'resend', 'Idempotency-Key'],
+    ['Content_Type', 'twilio', 'Content-Type'],
+  ] as const)('refuses %s on %s, which may be read as %s', (name, vendor, meant) => {
+    const r = checkHeaders(vendor, lines([name, 'acct_evil']));
+    expect(r?.reason).toBe('header_invalid');
+    expect(r?.message).toContain(`may be read as ${meant}`);
+  });
+
+  it('leaves other underscored names alone', () => {
+    expect(checkHeaders('twilio', lines(['Stripe_Account', 'x'], ['X_Custom', '1']))).toBeUndefined();
+  });
+
   it('refuses Keybrake-Run-Id given twice with run_id_invalid', () => {
     expect(checkHeaders('stripe', lines(['Keybrake-Run-Id', 'a'], ['keybrake-run-id', 'a']))?.reason).toBe(
       'run_id_invalid',

@@ -67,6 +67,16 @@ export function checkHeaders(vendor: VendorName, raw: RawHeaders): Denial | unde
     if (LOOKED_AT[line.length] !== 1) continue;
     const name = line.toLowerCase();
     const shown = read.get(name);
+    // CGI, Rack and some proxies read `Stripe_Account` as `Stripe-Account`: a spelling Keybrake would
+    // not judge but the vendor's side might act on (found by an adversarial probe).
+    if (shown === undefined && name.includes('_')) {
+      const meant = read.get(name.replaceAll('_', '-'));
+      if (meant !== undefined)
+        return deny(
+          'header_invalid',
+          `${raw[i]} is refused: it may be read as ${meant}, which Keybrake reads.`,
+        );
+    }
     if (shown !== undefined) {
       seen ??= new Set();
       if (seen.has(name)) {
