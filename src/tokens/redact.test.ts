@@ -59,6 +59,20 @@ describe('withoutTokenShapes', () => {
     expect(holdsTokenShape(runKey, defaults)).toBe(true);
   });
 
+  // Found by a probe: after a `kb_stripe_` candidate failed its checksum, the search resumed after
+  // it and skipped the real key (prefix `stripe_`) that starts inside it.
+  it('finds a key that starts inside a candidate that is none', () => {
+    const inner = newToken('stripe', { random: () => new Uint8Array(24).fill(5), prefix: 'stripe_' });
+    const served = tokenPrefixesOf({
+      version: 1,
+      compiledAt: 0,
+      keys: new Map([['d', { tokenPrefix: 'stripe_' } as CompiledKey]]),
+    } as Snapshot);
+    const text = `/v1/customers/kb_${inner}`;
+    expect(holdsTokenShape(text, served)).toBe(true);
+    expect(withoutTokenShapes(text, served)).toBe(`/v1/customers/kb_${fingerprint(inner)}`);
+  });
+
   it('knows a custom prefix only from a snapshot that serves it', () => {
     expect(holdsTokenShape(`/x/${custom}`, defaults)).toBe(false);
     expect(holdsTokenShape(`/x/${custom}`, prefixes)).toBe(true);

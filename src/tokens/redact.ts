@@ -54,7 +54,8 @@ const RUN_KEY_TAIL = /^[A-Za-z0-9_-]{16,512}/;
 /**
  * Every vault token (a known prefix, then a body whose checksum holds) and run key (a known prefix,
  * `r1_`, then its payload) in `text`, each replaced by its fingerprint. One pass over the text and
- * one checksum per prefix found: the work stays linear in the text whatever a caller sends.
+ * one checksum per position a prefix is found at: the work stays linear in the text (times the
+ * checked length of a key) whatever a caller sends.
  */
 function redact(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
   const { pattern } = prefixes;
@@ -78,7 +79,12 @@ function redact(text: string, prefixes: TokenPrefixes): { text: string; held: bo
       )
         end = after + AFTER_PREFIX;
     }
-    if (end < 0) continue;
+    // Not a key: another may start inside it (`kb_stripe_<x>` holds `stripe_<x>` when a served key
+    // uses the prefix `stripe_`), so the search resumes one character on, not after the match.
+    if (end < 0) {
+      pattern.lastIndex = start + 1;
+      continue;
+    }
     out += text.slice(at, start) + fingerprint(text.slice(start, end));
     at = end;
     pattern.lastIndex = end;
