@@ -9,6 +9,11 @@ describe('token new --secret', () => {
     expect(out).toMatch(/stringData:\n\s+token: kb_stripe_/);
   });
 
+  it('labels the Secret so the operator sees it (it never labels a Secret it did not mint)', () => {
+    const out = tokenCommand(['new', '--vendor', 'stripe', '--secret', 'bot-token']);
+    expect(out).toMatch(/labels:\n(\s+\S+: \S+\n)*\s+keybrake.dev\/secret: "true"\n/);
+  });
+
   // Found by a new-user walkthrough: KEYBRAKE_KEY (run's VaultKey, agents/bot) became the data key.
   it.each([
     [

@@ -51,7 +51,12 @@ export function tokenCommand(argv: readonly string[]): string {
     metadata: {
       name,
       namespace: values.namespace as string,
-      labels: { 'app.kubernetes.io/part-of': 'keybrake', 'keybrake.dev/vendor': vendor },
+      // The operator sees only Secrets with keybrake.dev/secret, and never labels one it did not mint.
+      labels: {
+        'app.kubernetes.io/part-of': 'keybrake',
+        'keybrake.dev/vendor': vendor,
+        'keybrake.dev/secret': 'true',
+      },
       annotations: { 'keybrake.dev/token-fingerprint': fingerprint(token) },
     },
     type: 'Opaque',

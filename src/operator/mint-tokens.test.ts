@@ -3,7 +3,7 @@ import type { VaultKey } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
-import { mintMissingTokens } from './mint-tokens.ts';
+import { explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import type { SecretStore, SecretView } from './tokens.ts';
 
 const key = (name: string): VaultKey => ({
@@ -18,6 +18,7 @@ const key = (name: string): VaultKey => ({
     suspended: false,
   },
 });
+const b64 = (s: string) => Buffer.from(s).toString('base64');
 const status = (name: string, reason: string): ObjectStatus => ({
   kind: 'VaultKey',
   namespace: 'agents',
@@ -31,6 +32,7 @@ const status = (name: string, reason: string): ObjectStatus => ({
 /** Token Secrets in memory; `broken` names Secrets whose read fails. */
 function memorySecrets(existing: Record<string, SecretView> = {}, broken: string[] = []) {
   const created: string[] = [];
+  const patched: string[] = [];
   const store: SecretStore = {
     async read(_ns, name) {
       if (broken.includes(name)) throw new Error('reading Secret failed with status 403');
@@ -40,11 +42,12 @@ function memorySecrets(existing: Record<string, SecretView> = {}, broken: string
       created.push((body.metadata as { name: string }).name);
       return true;
     },
-    async patch() {
+    async patch(_ns, name) {
+      patched.push(name);
       return true;
     },
   };
-  return { store, created };
+  return { store, created, patched };
 }
 
 function deps(secrets: SecretStore) {
@@ -84,15 +87,40 @@ describe('mintMissingTokens', () => {
     ]);
   });
 
-  it('labels a user-provided token Secret the informer cannot see, keeping the token and holding the status', async () => {
-    const token = Buffer.from('user_provided_token_0123456789abcdef').toString('base64');
-    const secrets = memorySecrets({ 'a-token': { resourceVersion: '3', data: { token } } });
+  // Found by a tester: a key naming an unrelated Secret had it labelled and a token field written
+  // into it; the Secret informer sees only labelled Secrets, so such a key is TokenSecretMissing.
+  it.each([
+    [
+      'an unlabelled Secret',
+      { resourceVersion: '3', data: { apiKey: b64('sk_live_another_upstream') } },
+      'Secret agents/a-token exists but lacks the label keybrake.dev/secret: "true"',
+    ],
+    [
+      'an unlabelled Secret holding the field',
+      { resourceVersion: '3', data: { token: b64('user_provided_token_0123456789abcdef') } },
+      'Secret agents/a-token exists but lacks the label keybrake.dev/secret: "true"',
+    ],
+    [
+      'a labelled Secret it did not create, without the field',
+      { resourceVersion: '3', labels: { 'keybrake.dev/secret': 'true' }, data: {} },
+      'Secret agents/a-token exists but was not created by Keybrake for this key and has no non-empty field "token"',
+    ],
+  ])('leaves %s alone and says why', async (_n, existing, message) => {
+    const secrets = memorySecrets({ 'a-token': existing });
     const { events, deps: d } = deps(secrets.store);
-    const { waiting, failed } = await mintMissingTokens([status('a', 'TokenSecretMissing')], [key('a')], d);
-    expect([...waiting]).toEqual(['agents/a']);
-    expect(failed).toBe(0);
+    const { waiting, refused, failed } = await mintMissingTokens(
+      [status('a', 'TokenSecretMissing')],
+      [key('a')],
+      d,
+    );
+    expect(secrets.patched).toEqual([]);
     expect(secrets.created).toEqual([]);
     expect(events).toEqual([]);
+    // Nothing to wait for: the status says why at once.
+    expect([...waiting]).toEqual([]);
+    expect(failed).toBe(0);
+    expect([...refused.keys()]).toEqual(['agents/a']);
+    expect(refused.get('agents/a')).toContain(message);
   });
 
   it('lets the status through when minting fails, and counts the failure for the next pass', async () => {
@@ -109,6 +137,15 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
   const minted: SecretView = {
     resourceVersion: '5',
     labels: { 'keybrake.dev/secret': 'true', 'app.kubernetes.io/managed-by': 'keybrake-operator' },
+    ownerReferences: [
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'a',
+        uid: 'uid-deleted',
+        controller: true,
+      },
+    ],
     data: { token: Buffer.from('kb_stripe_old').toString('base64') },
   };
 
@@ -134,7 +171,11 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
   );
 
   it("writes nothing into a user's Secret, and lets the status say what to do", async () => {
-    const user = { resourceVersion: '5', labels: { 'keybrake.dev/secret': 'true' }, data: minted.data! };
+    const user: SecretView = {
+      resourceVersion: '5',
+      labels: { 'keybrake.dev/secret': 'true' },
+      data: minted.data!,
+    };
     const secrets = memorySecrets({ 'a-token': user });
     const { events, deps: d } = deps(secrets.store);
     const { waiting, failed } = await mintMissingTokens([status('a', 'TokenRevoked')], [key('a')], d);
@@ -143,5 +184,18 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
     expect(failed).toBe(0);
     expect(secrets.created).toEqual([]);
     expect(events).toEqual([]);
+  });
+});
+
+describe('explainRefusals', () => {
+  it("replaces the Ready message of a refused key's TokenSecretMissing, and nothing else", () => {
+    const statuses = [status('a', 'TokenSecretMissing'), status('b', 'TokenSecretMissing')];
+    const out = explainRefusals(statuses, new Map([['agents/a', 'exists but lacks the label']]));
+    expect(out[0]!.conditions[0]).toEqual({
+      ...statuses[0]!.conditions[0],
+      message: 'exists but lacks the label',
+    });
+    expect(out[1]).toBe(statuses[1]);
+    expect(explainRefusals(statuses, new Map())).toBe(statuses);
   });
 });

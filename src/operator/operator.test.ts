@@ -103,13 +103,20 @@ function fakeSource(initial: KubeObject[]) {
   };
 }
 
-function setup(opts: { counters?: MemoryCounterStore; failing?: Set<string> } = {}) {
+function setup(
+  opts: {
+    counters?: MemoryCounterStore;
+    failing?: Set<string>;
+    extra?: KubeObject[];
+    secrets?: SecretStore;
+  } = {},
+) {
   const clock = fixedClock(NOW);
-  const fake = fakeSource(objects);
+  const fake = fakeSource([...objects, ...(opts.extra ?? [])]);
   const published: Snapshot[] = [];
   const patches: { name: string; status: Record<string, unknown> }[] = [];
   const events: OperatorEvent[] = [];
-  const secrets: SecretStore = {
+  const secrets: SecretStore = opts.secrets ?? {
     read: async () => ({ resourceVersion: '4', labels: { 'keybrake.dev/secret': 'true' }, data: {} }),
     create: async () => true,
     patch: async () => true,
@@ -163,6 +170,57 @@ describe('operator', () => {
     // The informer cache still shows no status: what this leader wrote is what it compares against.
     await operator.reconcile();
     expect(patches).toHaveLength(2);
+    await operator.close();
+  });
+
+  // Found by a tester: a key naming an unlabelled Secret (invisible to the informer) had the
+  // operator label it and write a token field into it.
+  it('writes nothing into an unlabelled Secret a key names, and its status and a Warning say why', async () => {
+    const writes: string[] = [];
+    const secrets: SecretStore = {
+      read: async (_ns, name) =>
+        name === 'prod2'
+          ? { resourceVersion: '9', data: { apiKey: Buffer.from('sk_live_other').toString('base64') } }
+          : undefined,
+      create: async (_ns, body) => {
+        writes.push(`create ${(body.metadata as { name: string }).name}`);
+        return true;
+      },
+      patch: async (_ns, name) => {
+        writes.push(`patch ${name}`);
+        return true;
+      },
+    };
+    const lure: KubeObject = {
+      ...objects[1]!,
+      metadata: { name: 'lure', namespace: 'agents', uid: 'uid-lure', generation: 1, resourceVersion: '5' },
+      spec: { ...(objects[1]!.spec as object), tokenSecretRef: { name: 'prod2', key: 'tok' } },
+    };
+    const { operator, patches, events } = setup({ extra: [lure], secrets });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    expect(writes).toEqual([]);
+    const ready = (
+      patches.find((p) => p.name === 'VaultKey/lure')!.status.conditions as { type: string }[]
+    ).find((c) => c.type === 'Ready');
+    const message = 'Secret agents/prod2 exists but lacks the label keybrake.dev/secret: "true"';
+    expect(ready).toMatchObject({
+      status: 'False',
+      reason: 'TokenSecretMissing',
+      message: expect.stringContaining(message),
+    });
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'Warning',
+        object: expect.objectContaining({ name: 'lure' }),
+        message: expect.stringContaining(message),
+      }),
+    );
+    // Nothing left to do: no pass again and again for it.
+    await operator.reconcile();
+    expect(writes).toEqual([]);
+    expect(patches.filter((p) => p.name === 'VaultKey/lure')).toHaveLength(1);
     await operator.close();
   });
 

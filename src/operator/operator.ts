@@ -10,7 +10,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { keySpendGauges, operatorMetrics } from './metrics.ts';
-import { mintMissingTokens } from './mint-tokens.ts';
+import { explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
 import type { RevocationEntry, RevocationLedger } from './revocations.ts';
@@ -222,13 +222,14 @@ export function createOperator(opts: OperatorOptions): Operator {
       ...(metrics && { minted: metrics.minted }),
     });
     const { waiting } = minted;
+    const explained = explainRefusals(statuses, minted.refused);
     // Keys by uid only where spend is shown, once per table.
     const byUid = spend.managed ? keysByUid(runner.current?.snapshot ?? inForce.snapshot) : undefined;
     if (byUid) await spend.reportCaps(byUid.values(), recordEvent);
     const written = await status.write(
       waiting.size === 0
-        ? statuses
-        : statuses.filter((s) => !(s.kind === 'VaultKey' && waiting.has(`${s.namespace}/${s.name}`))),
+        ? explained
+        : explained.filter((s) => !(s.kind === 'VaultKey' && waiting.has(`${s.namespace}/${s.name}`))),
       (s) => spend.extras(s, byUid?.get(s.uid)),
       proceed,
     );

@@ -71,33 +71,76 @@ describe('ensureToken', () => {
     expect(decode(s.writes[0]!.body).startsWith('sk_live_')).toBe(true);
   });
 
+  /** The controlling ownerReference the operator sets when it mints for `uid`. */
+  const ownedBy = (uid: string) => [
+    { apiVersion: 'keybrake.dev/v1alpha1', kind: 'VaultKey', name: 'bot', uid, controller: true },
+  ];
+  const label = { 'keybrake.dev/secret': 'true' };
+
+  it('uses a token Secret you brought, labelled and holding the token, as it is', async () => {
+    const s = memorySecrets({ resourceVersion: '1', labels: label, data: { token: b64('mine') } });
+    expect((await ensureToken(s.store, key)).kind).toBe('present');
+    expect(s.writes).toEqual([]);
+  });
+
+  // Found by a tester: a VaultKey naming an unrelated Secret had the operator label it (and write a
+  // token field into it), after which another key served its contents as an upstream key, or its
+  // password as a vault token.
   it.each([
     [
-      'a labelled Secret with a token is left alone',
-      { resourceVersion: '1', labels: { 'keybrake.dev/secret': 'true' }, data: { token: b64('mine') } },
-      'present',
-      [],
+      'an unlabelled Secret without the field (another upstream key)',
+      { data: { apiKey: b64('sk_live_x') } },
+      true,
     ],
     [
-      'an unlabelled user Secret gets the label, not a new token',
-      { resourceVersion: '1', data: { token: b64('mine') } },
-      'labelled',
-      ['patch'],
+      'an unlabelled Secret with the field (a database password)',
+      { data: { token: b64('hunter2-pass') } },
+      true,
+    ],
+    ['an unlabelled Secret with a blank field', { data: { token: b64('  \n') } }, true],
+    ['a labelled Secret without the field', { labels: label, data: { apiKey: b64('sk_live_x') } }, false],
+    [
+      'a labelled Secret another VaultKey owns, without the field',
+      { labels: label, ownerReferences: ownedBy('uid-other'), data: {} },
+      false,
     ],
     [
-      'a Secret whose token is blank gets one, guarded by its resourceVersion',
-      { resourceVersion: '1', data: { token: b64('  \n') } },
+      'an unlabelled Secret with a VaultKey ownerReference that is not controlling',
+      { ownerReferences: [{ ...ownedBy('uid-bot')[0]!, controller: false }], data: {} },
+      true,
+    ],
+  ])('leaves %s untouched: not-ours', async (_n, existing, unlabelled) => {
+    const s = memorySecrets({ resourceVersion: '1', ...existing } as SecretView);
+    expect(await ensureToken(s.store, key)).toEqual({ kind: 'not-ours', unlabelled });
+    expect(s.writes).toEqual([]);
+  });
+
+  it.each([
+    [
+      'mints into the blank field of a Secret it created for this key',
+      { ownerReferences: ownedBy('uid-bot'), labels: label, data: { token: b64('  \n') } },
       'minted',
-      ['patch'],
     ],
-  ])('%s', async (_n, existing, kind, ops) => {
-    const s = memorySecrets(existing);
-    const outcome = await ensureToken(s.store, key);
-    expect(outcome.kind).toBe(kind);
-    expect(s.writes.map((w) => w.op)).toEqual(ops);
-    for (const w of s.writes)
-      expect((w.body.metadata as { resourceVersion?: string }).resourceVersion).toBe('1');
-    if (kind === 'labelled') expect('data' in s.writes[0]!.body).toBe(false);
+    [
+      'labels again a Secret it created for this key, keeping the token',
+      { ownerReferences: ownedBy('uid-bot'), data: { token: b64('mine') } },
+      'labelled',
+    ],
+  ])('%s, guarded by its resourceVersion', async (_n, existing, kind) => {
+    const s = memorySecrets({ resourceVersion: '1', ...existing } as SecretView);
+    expect((await ensureToken(s.store, key)).kind).toBe(kind);
+    expect(s.writes.map((w) => w.op)).toEqual(['patch']);
+    const metadata = s.writes[0]!.body.metadata as { resourceVersion?: string; labels?: object };
+    expect(metadata.resourceVersion).toBe('1');
+    expect(metadata.labels).toMatchObject(label);
+    expect('data' in s.writes[0]!.body).toBe(kind === 'minted');
+  });
+
+  it('writes into no existing Secret for a key without a uid (nothing proves the Secret is its own)', async () => {
+    const s = memorySecrets({ resourceVersion: '1', ownerReferences: ownedBy('uid-bot'), data: {} });
+    const noUid = { ...key, metadata: { name: 'bot', namespace: 'agents' } };
+    expect((await ensureToken(s.store, noUid)).kind).toBe('not-ours');
+    expect(s.writes).toEqual([]);
   });
 
   it('reports a conflict instead of overwriting when the Secret changed under it', async () => {
@@ -151,12 +194,15 @@ describe('ensureToken with replace (a token Secret of a deleted key, or a revoke
     });
   });
 
-  it.each([
-    ['only its label says so', { ...stale, ownerReferences: undefined }],
-    ['only its ownerReference says so', { ...stale, labels: { 'keybrake.dev/secret': 'true' } }],
-  ])('treats a Secret as minted by the operator when %s', async (_n, existing) => {
-    const s = memorySecrets(existing as SecretView);
+  it('treats a Secret as minted by the operator on its ownerReference alone', async () => {
+    const s = memorySecrets({ ...stale, labels: { 'keybrake.dev/secret': 'true' } });
     expect((await ensureToken(s.store, key, { replace: true })).kind).toBe('minted');
+  });
+
+  it('writes nothing into a Secret only a managed-by label claims for the operator (anyone can set a label)', async () => {
+    const s = memorySecrets({ ...stale, ownerReferences: undefined } as SecretView);
+    expect((await ensureToken(s.store, key, { replace: true })).kind).toBe('not-managed');
+    expect(s.writes).toEqual([]);
   });
 
   it('leaves a Secret you brought yourself alone: your token, your rotation', async () => {

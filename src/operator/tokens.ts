@@ -45,12 +45,14 @@ export function owningVaultKey(refs: unknown): OwnerReference | undefined {
   );
 }
 
-/** A Secret the operator minted (and may therefore mint into again): labelled so, or owned by a VaultKey. */
-export function isOperatorManaged(secret: SecretView): boolean {
-  return (
-    secret.labels?.[MANAGED_BY_LABEL_KEY] === MANAGED_BY_LABEL_VALUE ||
-    owningVaultKey(secret.ownerReferences) !== undefined
-  );
+/**
+ * The proof that the operator created a Secret for a VaultKey: its controlling ownerReference, set
+ * only when the operator mints. A label proves nothing (anyone who can edit a Secret sets one), and
+ * a Secret without that reference may hold anything (another upstream key, a database password), so
+ * the operator never labels it, writes into it, nor serves what is in it as a token of its own making.
+ */
+export function createdFor(secret: SecretView, uid: string | undefined): boolean {
+  return uid !== undefined && owningVaultKey(secret.ownerReferences)?.uid === uid;
 }
 
 /** Access to token Secrets (the real API, or an in-memory fake in tests). */
@@ -65,23 +67,30 @@ export interface SecretStore {
 /** What ensureToken did; `fingerprint` is the only form of a token that ever leaves this module. */
 export type MintOutcome =
   | { readonly kind: 'minted'; readonly fingerprint: string; readonly created: boolean }
-  /** A user-provided token Secret lacked the label the informer selects on: labelled, token kept. */
+  /** The key's own Secret (minted for it) had lost the label the informer selects on: labelled again. */
   | { readonly kind: 'labelled' }
   | { readonly kind: 'present' }
   /** Asked to replace a stale or revoked token in a Secret the operator did not mint: left alone. */
   | { readonly kind: 'not-managed' }
+  /**
+   * A Secret of that name exists and was not created for this key: left alone. `unlabelled`: it
+   * lacks `keybrake.dev/secret` (so the informer, and the compiler, cannot see it); otherwise it
+   * lacks the token field.
+   */
+  | { readonly kind: 'not-ours'; readonly unlabelled: boolean }
   | { readonly kind: 'conflict' };
 
-const labels = { [SECRET_LABEL_KEY]: SECRET_LABEL_VALUE };
-
 /**
- * Makes sure the VaultKey's tokenSecretRef holds a token (DESIGN.md §2: minted if absent). A token
- * already there is kept as it is: users may bring their own. A Secret the operator creates is owned
- * by the VaultKey (deleted with it by the garbage collector); a user's Secret only gains the key.
- * With `replace` (the compiler found the Secret owned by a deleted VaultKey, or its token revoked),
- * a Secret the operator minted gets a fresh token and the new key as its owner; a user's Secret is
- * left alone (its status tells the user). Every write is conditional on the resourceVersion read, so
- * two operators (or a user) racing cannot overwrite a token.
+ * Makes sure the VaultKey's tokenSecretRef holds a token (DESIGN.md §2: minted if absent). Writes
+ * only into a Secret the operator creates, owned by the VaultKey (deleted with it by the garbage
+ * collector), or one it created for this key before (`createdFor`). A Secret of that name it did
+ * not create is used as it is when it carries the label and the token field (a token you brought),
+ * and otherwise left alone (`not-ours`): labelling it, or writing a field into it, would have the
+ * operator serve, or hand out, whatever an unrelated Secret holds. With `replace` (the compiler
+ * found the Secret owned by a deleted VaultKey, or its token revoked), a Secret a VaultKey owns gets
+ * a fresh token and the new key as its owner; a user's Secret is left alone (its status tells the
+ * user). Every write is conditional on the resourceVersion read, so two operators (or a user)
+ * racing cannot overwrite a token.
  */
 export async function ensureToken(
   store: SecretStore,
@@ -112,7 +121,7 @@ export async function ensureToken(
             },
           ],
         };
-  const managed = { ...labels, [MANAGED_BY_LABEL_KEY]: MANAGED_BY_LABEL_VALUE };
+  const managed = { [SECRET_LABEL_KEY]: SECRET_LABEL_VALUE, [MANAGED_BY_LABEL_KEY]: MANAGED_BY_LABEL_VALUE };
 
   const existing = await store.read(namespace, ref.name);
   if (!existing) {
@@ -139,7 +148,8 @@ export async function ensureToken(
   const precondition =
     existing.resourceVersion === undefined ? {} : { resourceVersion: existing.resourceVersion };
   if (opts.replace) {
-    if (!isOperatorManaged(existing)) return { kind: 'not-managed' };
+    // Owned by a deleted key (TokenSecretStale) or by this one: a Secret the operator minted.
+    if (owningVaultKey(existing.ownerReferences) === undefined) return { kind: 'not-managed' };
     // A merge patch replaces the whole ownerReferences list: the deleted key's reference goes.
     const t = mint();
     const ok = await store.patch(namespace, ref.name, {
@@ -153,14 +163,22 @@ export async function ensureToken(
     });
     return ok ? { kind: 'minted', fingerprint: t.fingerprint, created: false } : { kind: 'conflict' };
   }
+  if (!createdFor(existing, key.metadata.uid)) {
+    if (!labelled) return { kind: 'not-ours', unlabelled: true };
+    return present ? { kind: 'present' } : { kind: 'not-ours', unlabelled: false };
+  }
   if (present) {
     if (labelled) return { kind: 'present' };
-    const ok = await store.patch(namespace, ref.name, { metadata: { ...precondition, labels } });
+    const ok = await store.patch(namespace, ref.name, { metadata: { ...precondition, labels: managed } });
     return ok ? { kind: 'labelled' } : { kind: 'conflict' };
   }
   const t = mint();
   const ok = await store.patch(namespace, ref.name, {
-    metadata: { ...precondition, labels, annotations: { [FINGERPRINT_ANNOTATION]: t.fingerprint } },
+    metadata: {
+      ...precondition,
+      labels: managed,
+      annotations: { [FINGERPRINT_ANNOTATION]: t.fingerprint },
+    },
     data: { [ref.key]: t.encoded },
   });
   return ok ? { kind: 'minted', fingerprint: t.fingerprint, created: false } : { kind: 'conflict' };

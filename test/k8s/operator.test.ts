@@ -208,6 +208,42 @@ ${vaultKey('byo', 'support-bot').replace('byo-token', 'byo-token')}`);
     expect(secret.metadata.annotations?.['keybrake.dev/token-fingerprint']).toBeUndefined();
   });
 
+  // Found by a tester: a key naming an ordinary Secret had the operator label it and write a token
+  // field into it; a second key then served the other upstream key it held (third round).
+  it('leaves an unlabelled Secret a key names untouched, and says why', async () => {
+    const other = 'sk_test_another_upstream_not_real';
+    await apply(`
+apiVersion: v1
+kind: Secret
+metadata: { name: prod2 }
+stringData: { apiKey: ${other} }
+---
+${vaultKey('lure', 'support-bot').replace('lure-token }', 'prod2, key: tok }')}`);
+    const key = await waitForReason('vaultkey', 'lure', 'TokenSecretMissing');
+    await vi.waitFor(
+      async () => {
+        const k = (await get('vaultkey', 'lure'))!;
+        expect(ready(k)?.message).toContain(
+          'Secret ' + ns + '/prod2 exists but lacks the label keybrake.dev/secret: "true"',
+        );
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    await vi.waitFor(
+      async () =>
+        expect(await events('lure')).toContainEqual(
+          expect.objectContaining({ type: 'Warning', message: expect.stringContaining('prod2 exists but') }),
+        ),
+      { timeout: 10_000 },
+    );
+    const secret = (await get('secret', 'prod2'))!;
+    expect(secret.metadata.labels).toBeUndefined();
+    expect(secret.metadata.ownerReferences).toBeUndefined();
+    expect(Object.keys(secret.data!)).toEqual(['apiKey']);
+    expect(key.status?.tokenFingerprint).toBeUndefined();
+    expect((await events('lure')).map((e) => e.reason)).not.toContain('TokenMinted');
+  });
+
   it('says why a key whose policy does not exist is not ready, with a Warning event', async () => {
     await apply(vaultKey('orphan', 'no-such-policy'));
     const key = await waitForReason('vaultkey', 'orphan', 'PolicyNotFound');

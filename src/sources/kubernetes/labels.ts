@@ -2,7 +2,7 @@
  * The labels and annotations the operator reads and writes on core objects. The operator watches
  * only Secrets labelled `keybrake.dev/secret: "true"`: upstream credential Secrets must carry it
  * (their author adds it); vault token Secrets get it from the operator when it mints the token, and
- * a user-provided token Secret without it is labelled by the operator (its token is kept).
+ * a user-provided token Secret from its author (the operator never labels a Secret it did not mint).
  */
 
 /** Label a Secret must carry for the operator to see it (upstream credentials and vault tokens). */
