@@ -81,22 +81,46 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   };
 
   let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => {};
+  /**
+   * The calls waiting on each connection while one of its calls runs. Node hands on every request it
+   * parses, pipelined ones too, at once: 300 calls in one write all reached the upstream together,
+   * and 40 of them holding 2 MB answers for a client that never read grew the proxy by 120 MB (an
+   * adversarial probe). HTTP/1.1 answers leave in order anyway, so a connection's calls run one at a
+   * time: one upstream answer in memory per connection, whatever the client pipelines.
+   */
+  const waiting = new WeakMap<Socket, (() => void)[]>();
   const server = createBoundedServer(
     limits,
     // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
     { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
     (req, res) => {
-      calls.track(res);
-      if (calls.draining) return send(res, refuse(callOf(req), deny('shutting_down')));
-      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-        return send(
-          res,
-          refuse(callOf(req), deny('request_invalid', 'An HTTP/1.1 request must carry a Host header.')),
-        );
-      }
-      fastifyHandler(req, res);
+      const socket = req.socket;
+      const start = () => {
+        // When this answer is done (or the connection gone), the next call in line starts.
+        res.once('close', () => {
+          const next = waiting.get(socket)?.shift();
+          if (next) next();
+          else waiting.delete(socket);
+        });
+        serveInTurn(req, res);
+      };
+      const queue = waiting.get(socket);
+      if (queue === undefined) {
+        waiting.set(socket, []);
+        start();
+      } else queue.push(start);
     },
   );
+  function serveInTurn(req: IncomingMessage, res: ServerResponse): void {
+    calls.track(res);
+    if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down')));
+    else if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      send(
+        res,
+        refuse(callOf(req), deny('request_invalid', 'An HTTP/1.1 request must carry a Host header.')),
+      );
+    } else fastifyHandler(req, res);
+  }
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
 
   // Node's own answers (a bare 400, 408 or 431) replaced by the vendor's shape, audited. The socket

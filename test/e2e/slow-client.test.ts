@@ -317,3 +317,27 @@ describe('a request asking to upgrade the connection', () => {
     expect(upstream.requests).not.toContain('GET /v1/customers/cus_up2');
   });
 });
+
+describe('calls pipelined on one connection', () => {
+  // Found by an adversarial probe: node hands on every pipelined request at once, so one connection
+  // had 300 calls at the upstream together, and 40 large answers held for a client that never read.
+  it('run one at a time: the next reaches the upstream only once the one before is answered', async () => {
+    const conn = await openConnection(kb.urls.stripe!);
+    const head = (id: string) =>
+      `GET /v1/customers/${id} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+    const first = conn.request(head('cus_heldpipe') + head('cus_pipe2'));
+    await upstream.arrived('/v1/customers/cus_heldpipe');
+    // Another connection's call goes through meanwhile: the proxy is not stuck, only this line waits.
+    expect((await normalCall(kb, 'cus_besidepipe')).status).toBe(200);
+    expect(upstream.requests).not.toContain('GET /v1/customers/cus_pipe2');
+    upstream.release('/v1/customers/cus_heldpipe');
+    expect((await first).status).toBe(200);
+    expect((await conn.response())?.status).toBe(200);
+    expect(upstream.requests.filter((r) => r.includes('pipe'))).toEqual([
+      'GET /v1/customers/cus_heldpipe',
+      'GET /v1/customers/cus_besidepipe',
+      'GET /v1/customers/cus_pipe2',
+    ]);
+    conn.socket.destroy();
+  });
+});
