@@ -253,6 +253,19 @@ spec:
     expect(status.conditions[0]!.message).not.toContain(TOKEN);
   });
 
+  // Found by a tester: team-b's status named team-a's deleted key.
+  it('does not name a key of another namespace that revoked the token, only that it was one', () => {
+    const { reason, status } = compileWith(
+      'uid-2',
+      guard(undefined, { vaultKey: 'team-a/bot', at: Date.parse('2026-05-31T12:00:00Z') }),
+    );
+    expect(reason).toBe('TokenRevoked');
+    expect(status.conditions[0]!.message).toContain(
+      'was revoked when a VaultKey in another namespace was deleted (2026-05-31T12:00:00Z)',
+    );
+    expect(status.conditions[0]!.message).not.toContain('team-a');
+  });
+
   it('has no ownership rule without a guard (manifest files carry no uids)', () => {
     expect(compileWith('uid-2')).toMatchObject({ served: true, reason: 'Active' });
   });

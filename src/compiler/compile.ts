@@ -483,9 +483,14 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
   const revocation = tokens?.revoked(digest);
   if (revocation) {
     const at = new Date(revocation.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // A status is read by its namespace's tenant, who may have set the token to learn which other
+    // tenant's key held it (as tokenConflictMessage): a key of another namespace is not named.
+    const by = revocation.vaultKey.startsWith(`${ns}/`)
+      ? `VaultKey ${revocation.vaultKey}`
+      : 'a VaultKey in another namespace';
     return fail(
       'TokenRevoked',
-      `The token in Secret ${tokenRef()} was revoked when VaultKey ${revocation.vaultKey} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
+      `The token in Secret ${tokenRef()} was revoked when ${by} was deleted (${at}) and is never served again: put a new token in the Secret (keybrake token new), or delete it and the operator mints one.`,
       cap,
     );
   }
