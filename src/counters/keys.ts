@@ -24,22 +24,28 @@ export function lastUsedKey(scope: string): string {
 /** How long the last-used record outlives the last call; every successful reserve refreshes it. */
 export const LAST_USED_TTL_SECONDS = 35 * 24 * 60 * 60;
 
-// Idempotency keys come from callers: short printable ones are kept readable (operators can find
-// them), anything else is hashed so a hostile header cannot make keys huge or odd. A readable key
-// never starts with `sha256:`: the literal `sha256:<hex>` of a hashed key would otherwise name the
-// same record, and a second call under it would pass as a free replay of the first.
+// Object ids come from request paths: short printable ones are kept readable (operators can find
+// them), anything else is hashed so a hostile path cannot make keys huge or odd. A readable part
+// never starts with `sha256:`: the literal `sha256:<hex>` of a hashed one would otherwise name the
+// same record.
 const HASHED_PREFIX = 'sha256:';
-const READABLE_IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const READABLE_PART = /^[\x21-\x7e]{1,128}$/;
 
-/** `{vk:<scope>}:idem:<key>`: the record that makes a retried call free. */
+/**
+ * `{vk:<scope>}:idem:sha256:<hex>`: the record that makes a retried call free. The Idempotency-Key is
+ * always hashed: it is the caller's text, and an agent may put a credential in it (a probe had a
+ * vault token stored in clear in a Redis key name), which no pattern can tell from a key.
+ */
 export function idempotencyRecordKey(scope: string, idempotencyKey: string): string {
-  return `${scopePrefix(scope)}:idem:${readablePart(idempotencyKey)}`;
+  return `${scopePrefix(scope)}:idem:${hashed(idempotencyKey)}`;
 }
 
 function readablePart(s: string): string {
-  return READABLE_IDEMPOTENCY_KEY.test(s) && !s.startsWith(HASHED_PREFIX)
-    ? s
-    : `${HASHED_PREFIX}${createHash('sha256').update(s).digest('hex')}`;
+  return READABLE_PART.test(s) && !s.startsWith(HASHED_PREFIX) ? s : hashed(s);
+}
+
+function hashed(s: string): string {
+  return `${HASHED_PREFIX}${createHash('sha256').update(s).digest('hex')}`;
 }
 
 /** How long an idempotency record is kept when the request does not say (Stripe keeps keys 24 h). */

@@ -23,6 +23,8 @@ let seq = 0;
 const freshScope = () => `agents/bot-${process.pid}-${++seq}`;
 /** The fingerprint of "the same call" (the pipeline sends the sha256 hex of the canonical call). */
 const FP = 'a'.repeat(64);
+/** The name part of an idempotency record: the key is always hashed (a caller may put a credential in it). */
+const hashedIdem = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
 
 function policy(limits: CompiledLimits, timezone = 'UTC'): CompiledPolicy {
   return { ref: 'agents/p', limits, timezone, readsWhenStoreDown: false };
@@ -75,7 +77,7 @@ describe('RedisCounterStore on one redis-server', () => {
       [`{vk:${scope}}:month:2026-11`]: ['2500000', 4 * 86_400 + 13 * 3600 + 44 * 60 + 30 + 86_400],
       [`{vk:${scope}}:run:run-1`]: ['2500000', 7 * 86_400],
       [`{vk:${scope}}:${minute}`]: ['1', 120],
-      [`{vk:${scope}}:idem:idem-abc`]: [FP, 86_400],
+      [`{vk:${scope}}:idem:${hashedIdem('idem-abc')}`]: [FP, 86_400],
       [`{vk:${scope}}:last`]: [String(NOW), 35 * 86_400],
     };
     expect((await inspect.keys(`{vk:${scope}}*`)).sort()).toEqual(Object.keys(expected).sort());
@@ -173,7 +175,7 @@ describe('RedisCounterStore on one redis-server', () => {
     const first = ok(await retry());
     expect(first.replay).toBe(false);
     expect(await store.settle(first.reservation, 0)).toBe('settled');
-    expect(await inspect.exists(`{vk:${scope}}:idem:stripe-node-retry-1`)).toBe(0);
+    expect(await inspect.exists(`{vk:${scope}}:idem:${hashedIdem('stripe-node-retry-1')}`)).toBe(0);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
     const again = ok(await retry());
     expect(again.replay).toBe(false);
@@ -185,7 +187,7 @@ describe('RedisCounterStore on one redis-server', () => {
   // succeeds at the vendor, then the vendor refuses the first one (a 429 stores no result).
   it('keeps the first call counted when it is released after a replay was admitted in flight', async () => {
     const scope = freshScope();
-    const record = `{vk:${scope}}:idem:stripe-node-retry-1`;
+    const record = `{vk:${scope}}:idem:${hashedIdem('stripe-node-retry-1')}`;
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
     const retry = () =>
       store.reserve({
@@ -217,7 +219,7 @@ describe('RedisCounterStore on one redis-server', () => {
     const first = ok(
       await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'gone-1', fingerprint: FP } }),
     );
-    expect(await inspect.del(`{vk:${scope}}:idem:gone-1`)).toBe(1);
+    expect(await inspect.del(`{vk:${scope}}:idem:${hashedIdem('gone-1')}`)).toBe(1);
     expect(await store.settle(first.reservation, 0)).toBe('kept');
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
   });
@@ -362,19 +364,19 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
     expect(await call('fp-a')).toMatchObject({ ok: true, replay: true });
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
     // The record now says a replay went through: the first call's money can no longer be released.
-    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
+    expect(await inspect.get(`{vk:${scope}}:idem:${hashedIdem('order-1')}`)).toBe('fp-a+');
 
     const other = ok(await call('fp-b'));
     expect(other.replay).toBe(false);
     // It wrote no record: the first call's record stands, so its retry is still the replay.
     expect(other.reservation.idempotency).toBeUndefined();
-    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
+    expect(await inspect.get(`{vk:${scope}}:idem:${hashedIdem('order-1')}`)).toBe('fp-a+');
     expect(await store.used(scope, 'day:2026-11-26')).toBe(10 * USD);
     expect(await call('fp-a')).toMatchObject({ replay: true });
 
     // Settling the other call to 0 leaves the first record alone; the first, replayed, stays counted.
     expect(await store.settle(other.reservation, 0)).toBe('settled');
-    expect(await inspect.get(`{vk:${scope}}:idem:order-1`)).toBe('fp-a+');
+    expect(await inspect.get(`{vk:${scope}}:idem:${hashedIdem('order-1')}`)).toBe('fp-a+');
     expect(await store.settle(first.reservation, 0)).toBe('kept');
     expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
 
@@ -383,12 +385,12 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
       await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'order-2', fingerprint: 'fp-a' } }),
     );
     expect(await store.settle(lone.reservation, 0)).toBe('settled');
-    expect(await inspect.exists(`{vk:${scope}}:idem:order-2`)).toBe(0);
+    expect(await inspect.exists(`{vk:${scope}}:idem:${hashedIdem('order-2')}`)).toBe(0);
   });
 
   it('treats a record written before fingerprints ("1") as another call: counted, on the safe side', async () => {
     const scope = freshScope();
-    await inspect.set(`{vk:${scope}}:idem:old-key`, '1', 'EX', 60);
+    await inspect.set(`{vk:${scope}}:idem:${hashedIdem('old-key')}`, '1', 'EX', 60);
     const windows = windowsFor(policy({ perDayMicros: 100 * USD }), 5 * USD, NOW, undefined);
     expect(
       await store.reserve({ scope, windows, now: NOW, idempotency: { key: 'old-key', fingerprint: FP } }),
