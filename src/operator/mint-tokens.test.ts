@@ -3,7 +3,7 @@ import type { VaultKey } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
-import { explainRefusals, mintMissingTokens } from './mint-tokens.ts';
+import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import type { SecretStore, SecretView } from './tokens.ts';
 
 const key = (name: string): VaultKey => ({
@@ -197,5 +197,49 @@ describe('explainRefusals', () => {
     });
     expect(out[1]).toBe(statuses[1]);
     expect(explainRefusals(statuses, new Map())).toBe(statuses);
+  });
+});
+
+describe('mintMissingTokens with a refusal memo', () => {
+  const unlabelled = { resourceVersion: '3', data: { apiKey: b64('sk_live_another_upstream') } };
+  const missing = (message: string): ObjectStatus => {
+    const s = status('a', 'TokenSecretMissing');
+    return { ...s, conditions: [{ ...s.conditions[0]!, message }] };
+  };
+
+  it("reads a refused key's Secret again only when the key or what the compiler says of it changed, or after recheckMs", async () => {
+    let reads = 0;
+    const secrets = memorySecrets({ 'a-token': unlabelled });
+    const store: SecretStore = {
+      ...secrets.store,
+      read: (ns, name) => {
+        reads++;
+        return secrets.store.read(ns, name);
+      },
+    };
+    let now = 0;
+    const { deps: d } = deps(store);
+    const memoDeps = { ...d, refusals: createRefusalMemo(() => now, 60_000) };
+    const a = key('a');
+    const pass = async (s: ObjectStatus, k = a) =>
+      (await mintMissingTokens([s], [k], memoDeps)).refused.get('agents/a');
+
+    const first = await pass(missing('does not exist'));
+    expect(first).toContain('lacks the label');
+    expect(await pass(missing('does not exist'))).toBe(first);
+    expect(reads).toBe(1);
+    // The informer saw the Secret change (labelled now): the compiler says something else.
+    await pass(missing('has no non-empty field'));
+    expect(reads).toBe(2);
+    await pass(missing('has no non-empty field'));
+    expect(reads).toBe(2);
+    // An unlabelled Secret may have been deleted unseen: looked at again after recheckMs.
+    now += 60_000;
+    await pass(missing('has no non-empty field'));
+    expect(reads).toBe(3);
+    // The key changed (a new object).
+    await pass(missing('has no non-empty field'), key('a'));
+    expect(reads).toBe(4);
+    expect(secrets.patched).toEqual([]);
   });
 });

@@ -12,6 +12,33 @@ export interface MintDeps {
   readonly recordEvent: EventSink;
   readonly log: Log;
   readonly minted?: Counter;
+  /** Refusals to reuse instead of reading the Secret again on every pass. */
+  readonly refusals?: RefusalMemo;
+}
+
+/**
+ * Why a key's Secret was left alone, per VaultKey object (an unchanged key is the same object), so
+ * that not every pass reads its Secret again: a tenant could otherwise have each pass read thousands
+ * of Secrets by naming them. Reused while the compiler says the same of the key (a change of the
+ * Secret the informer sees changes that) and for at most `recheckMs` (an unlabelled Secret, which
+ * the informer does not see, may have been deleted: then the operator mints).
+ */
+export interface RefusalMemo {
+  get(key: VaultKey, compiled: string): string | undefined;
+  set(key: VaultKey, compiled: string, refused: string): void;
+}
+
+export function createRefusalMemo(now: () => number, recheckMs: number): RefusalMemo {
+  const memo = new WeakMap<VaultKey, { compiled: string; refused: string; at: number }>();
+  return {
+    get(key, compiled) {
+      const m = memo.get(key);
+      return m && m.compiled === compiled && now() - m.at < recheckMs ? m.refused : undefined;
+    },
+    set(key, compiled, refused) {
+      memo.set(key, { compiled, refused, at: now() });
+    },
+  };
 }
 
 /** Reasons whose token the operator replaces with a fresh one, in a Secret it minted (ADR 0009). */
@@ -46,10 +73,19 @@ export async function mintMissingTokens(
     const id = `${s.namespace}/${s.name}`;
     const key = byRef.get(id);
     if (!key) continue;
+    const compiled = `${reason}: ${s.conditions[0]?.message ?? ''}`;
+    const known = deps.refusals?.get(key, compiled);
+    if (known !== undefined) {
+      refused.set(id, known);
+      continue;
+    }
     const outcome = await mintOne(key, deps, REPLACE.has(reason));
     if (outcome === 'failed') failed++;
     else if (outcome === 'changed') waiting.add(id);
-    else if (outcome !== 'settled') refused.set(id, outcome.refused);
+    else if (outcome !== 'settled') {
+      refused.set(id, outcome.refused);
+      deps.refusals?.set(key, compiled, outcome.refused);
+    }
   }
   return { waiting, refused, failed };
 }

@@ -10,7 +10,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { keySpendGauges, operatorMetrics } from './metrics.ts';
-import { explainRefusals, mintMissingTokens } from './mint-tokens.ts';
+import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
 import type { RevocationEntry, RevocationLedger } from './revocations.ts';
@@ -203,6 +203,7 @@ export function createOperator(opts: OperatorOptions): Operator {
   // garbage, so the periodic tick starts one only when something may have changed (the statuses,
   // spend, a pass that left work behind) and every `resyncMs` besides.
   const resyncMs = opts.statusResyncMs ?? 300_000;
+  const refusals = createRefusalMemo(() => clock.now(), resyncMs);
   let due = true;
   let lastStatuses: readonly ObjectStatus[] | undefined;
   let lastFullPassAt = Number.NEGATIVE_INFINITY;
@@ -217,6 +218,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     const statuses = runner.statusesNow();
     const minted = await mintMissingTokens(statuses, inForce.update.set.keys, {
       secrets: opts.secrets,
+      refusals,
       recordEvent,
       log,
       ...(metrics && { minted: metrics.minted }),
