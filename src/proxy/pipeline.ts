@@ -1,4 +1,5 @@
-import { type Denial, deny } from '../decision/reasons.ts';
+import { Denial, deny } from '../decision/reasons.ts';
+import { tokenPrefixesOf, withoutPresented, withoutTokenShapes } from '../tokens/redact.ts';
 import {
   type CallContext,
   type CallResponse,
@@ -58,7 +59,7 @@ export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Prom
     let answer: Answer;
     try {
       const denial = await runStages(ctx, deps);
-      answer = denial ? denied(adapterOf(ctx, deps), denial) : allowed(ctx.upstream!);
+      answer = denial ? denied(adapterOf(ctx, deps), withoutKeys(denial, ctx, deps)) : allowed(ctx.upstream!);
     } catch (err) {
       deps.log.error({ err: errorText(err) }, 'pipeline failed');
       answer = denied(adapterOf(ctx, deps), deny('internal_error'));
@@ -84,6 +85,22 @@ async function runStages(ctx: CallContext, deps: PipelineDeps): Promise<Denial |
     if (outcome) return outcome;
   }
   return undefined;
+}
+
+/**
+ * A denial's message with every credential the call presents and every Keybrake key in it replaced
+ * by its fingerprint, as the audit records them (ADR 0007 §1): messages quote the caller's parameter
+ * names and values (a probe had `<token>=1&<token>=2` answered with the token), and this is the one
+ * place every denial of the pipeline passes.
+ */
+function withoutKeys(denial: Denial, ctx: CallContext, deps: PipelineDeps): Denial {
+  const { message } = denial;
+  if (message === undefined) return denial;
+  const clean = withoutTokenShapes(
+    withoutPresented(message, ctx.call.headers.authorization),
+    tokenPrefixesOf(deps.snapshots.current),
+  );
+  return clean === message ? denial : new Denial(denial.reason, clean, denial.operation);
 }
 
 /** Denials speak the vendor's error format once the vendor is known and enabled. */

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
-import { holdsTokenShape, tokenPrefixesOf, withoutToken, withoutTokenShapes } from './redact.ts';
+import {
+  carriesToken,
+  holdsTokenShape,
+  presentedCredentials,
+  tokenPrefixesOf,
+  withoutPresented,
+  withoutToken,
+  withoutTokenShapes,
+} from './redact.ts';
 import { mintRunToken, runSecretFor } from './run-token.ts';
 import { fingerprint, newToken, tokenDigest } from './token.ts';
 
@@ -90,5 +98,28 @@ describe('withoutTokenShapes', () => {
       expect(withoutTokenShapes(text, prefixes)).toBe(text);
       expect(holdsTokenShape(text, prefixes)).toBe(false);
     }
+  });
+});
+
+describe('presented credentials', () => {
+  const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+  const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+
+  it('reads a Bearer value and the Basic parts of 16 characters or more, never a Twilio SID', () => {
+    expect(presentedCredentials(`Bearer ${brought}`)).toEqual([brought]);
+    expect(presentedCredentials(basic(`${brought}:`))).toEqual([brought]);
+    expect(presentedCredentials(basic(`AC${'0'.repeat(32)}:${brought}`))).toEqual([brought]);
+    expect(presentedCredentials('Bearer short')).toEqual([]);
+    expect(presentedCredentials(undefined)).toEqual([]);
+  });
+
+  it('finds the token percent-encoded up to three times, and gives the text decoded', () => {
+    const once = [...brought].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    for (const text of [once, once.replaceAll('%', '%25'), once.replaceAll('%', '%2525')]) {
+      expect(carriesToken(`/v1/x/${text}`, brought)).toBe(true);
+      expect(withoutPresented(`/v1/x/${text}`, `Bearer ${brought}`)).toBe(`/v1/x/${fingerprint(brought)}`);
+    }
+    expect(carriesToken('/v1/x/%41', brought)).toBe(false);
+    expect(withoutPresented('/v1/x/%41', `Bearer ${brought}`)).toBe('/v1/x/%41');
   });
 });

@@ -14,9 +14,64 @@ import {
  * can only echo credentials it holds, but whoever reads the audit stream must not be handed them.
  */
 
-/** `text` with every occurrence of `token` replaced by its fingerprint. */
+/**
+ * `text` with every occurrence of `token` replaced by its fingerprint; percent-encoded ones too (up
+ * to three times over, as `carriesToken` finds them: the text is then given decoded).
+ */
 export function withoutToken(text: string, token: string): string {
-  return text.includes(token) ? text.replaceAll(token, fingerprint(token)) : text;
+  if (text.includes(token)) return text.replaceAll(token, fingerprint(token));
+  const decoded = decodedCarrying(text, token);
+  return decoded === undefined ? text : decoded.replaceAll(token, fingerprint(token));
+}
+
+/**
+ * Whether `text` (a request target, a run id) carries `token`, as it is or percent-encoded up to
+ * three times over: a server further along may decode as often as it likes (a probe had the token
+ * sent encoded twice, forwarded, and recorded).
+ */
+export function carriesToken(text: string, token: string): boolean {
+  return text.includes(token) || decodedCarrying(text, token) !== undefined;
+}
+
+/** `text` decoded (bytes as Latin-1, or as UTF-8 for a token that is not ASCII) if it then holds `token`. */
+function decodedCarrying(text: string, token: string): string | undefined {
+  if (!text.includes('%')) return undefined;
+  const bytes = unescaped(text);
+  if (bytes.includes(token)) return bytes;
+  const utf8 = Buffer.from(bytes, 'latin1').toString('utf8');
+  return utf8.includes(token) ? utf8 : undefined;
+}
+
+/** Shorter credentials are no key (key_unknown), and would match ordinary text by chance. */
+const MIN_PRESENTED_LENGTH = 16;
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const TWILIO_SID = /^(?:AC|SK)[0-9a-f]{32}$/;
+const BASIC = /^Basic[ \t]+([A-Za-z0-9+/=_-]+)[ \t]*$/i;
+
+/**
+ * The credentials `Authorization` presents, whatever the vendor reads of it: a Bearer value, a Basic
+ * user name and password, each at least 16 characters. For keeping a token an agent brought (which
+ * may have any shape, so no pattern finds it) out of what is recorded and forwarded before, or
+ * without, its key being known.
+ */
+export function presentedCredentials(authorization: string | string[] | undefined): string[] {
+  if (typeof authorization !== 'string') return [];
+  const bearer = BEARER.exec(authorization)?.[1];
+  if (bearer !== undefined) return bearer.length >= MIN_PRESENTED_LENGTH ? [bearer] : [];
+  const basic = BASIC.exec(authorization)?.[1];
+  if (basic === undefined) return [];
+  const decoded = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const parts = colon === -1 ? [decoded] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+  // A Twilio Account or API key SID as the user name is an identifier the path names all the time.
+  return parts.filter((p) => p.length >= MIN_PRESENTED_LENGTH && !TWILIO_SID.test(p));
+}
+
+/** `text` with every credential `Authorization` presents replaced by its fingerprint (see withoutToken). */
+export function withoutPresented(text: string, authorization: string | string[] | undefined): string {
+  let clean = text;
+  for (const token of presentedCredentials(authorization)) clean = withoutToken(clean, token);
+  return clean;
 }
 
 /** The token prefixes to look for: the vendors' defaults and every one a served key uses. */
@@ -92,7 +147,7 @@ function redact(text: string, prefixes: TokenPrefixes): { text: string; held: bo
   return at === 0 ? { text, held: false } : { text: out + text.slice(at), held: true };
 }
 
-/** `%XX` escapes decoded byte by byte (Keybrake's keys are ASCII), twice over at most; never throws. */
+/** `%XX` escapes decoded byte by byte (Keybrake's keys are ASCII), three times over at most; never throws. */
 function unescaped(text: string): string {
   let decoded = text;
   for (let round = 0; round < 3 && decoded.includes('%'); round++) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../../snapshot/types.ts';
+import { fingerprint, newToken } from '../../tokens/token.ts';
 import { createStripeAdapter } from '../../vendors/stripe/index.ts';
 import { newContext, type PipelineDeps } from '../context.ts';
 import { authenticate } from './authenticate.ts';
@@ -116,5 +117,43 @@ describe('authenticate: the vault key itself outside Authorization', () => {
     const { denial, ctx } = run([['Keybrake-Run-Id', `run-${TOKEN}`]]);
     expect(denial).toMatchObject({ reason: 'run_id_invalid' });
     expect(ctx.runId).toBeNull();
+  });
+});
+
+// Third probe round: a brought token (any shape) percent-encoded twice went through and was recorded;
+// one in a header other than Authorization was sent to the vendor.
+describe('authenticate: the presented token, encoded or in another header', () => {
+  const twice = [...TOKEN].map((c) => `%25${c.charCodeAt(0).toString(16).toUpperCase()}`).join('');
+  const thrice = twice.replaceAll('%25', '%2525');
+
+  it.each([
+    ['percent-encoded twice', `/v1/customers/${twice}`],
+    ['percent-encoded three times', `/v1/customers/${thrice}`],
+  ])('refuses it in the path %s, and records its fingerprint only', (_name, url) => {
+    const { denial, ctx } = run([], {}, url);
+    expect(denial).toMatchObject({ reason: 'path_invalid' });
+    expect(ctx.path).toBe(`/v1/customers/${fingerprint(TOKEN)}`);
+  });
+
+  it.each([
+    ['User-Agent', `agent/1.0 (${TOKEN})`],
+    ['X-Custom', TOKEN],
+    ['baggage', `tenant=${TOKEN},keybrake.run_id=run-1`],
+    ['tracestate', `vendor=${TOKEN}`],
+    ['Idempotency-Key', TOKEN],
+    ['Idempotency-Key', newToken('stripe', { random: () => new Uint8Array(24).fill(3) })],
+  ])('refuses it in %s as header_invalid, without echoing it', (name, value) => {
+    const { denial } = run([[name, value]]);
+    expect(denial).toMatchObject({ reason: 'header_invalid' });
+    expect(JSON.stringify(denial)).not.toContain(TOKEN);
+  });
+
+  it('lets ordinary headers through', () => {
+    expect(
+      run([
+        ['User-Agent', 'Stripe/v1 NodeBindings/17.0.0'],
+        ['Idempotency-Key', 'order-1'],
+      ]).denial,
+    ).toBeUndefined();
   });
 });

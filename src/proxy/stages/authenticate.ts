@@ -2,7 +2,13 @@ import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
-import { holdsTokenShape, tokenPrefixesOf, withoutToken } from '../../tokens/redact.ts';
+import {
+  carriesToken,
+  holdsTokenShape,
+  type TokenPrefixes,
+  tokenPrefixesOf,
+  withoutToken,
+} from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -99,15 +105,17 @@ export const authenticate: Stage = (ctx, deps) => {
   // The credential belongs in Authorization only: in the target it would reach the vendor and the
   // audit stream, in a run id every record and span of the run (ADR 0007 §1).
   const prefixes = tokenPrefixesOf(snapshot);
-  if (carries(ctx.call.url, token) || holdsTokenShape(ctx.call.url, prefixes)) {
+  const inTarget = keyInTarget(ctx.call.url, token, prefixes);
+  if (inTarget) {
     ctx.path = withoutToken(ctx.path, token);
-    return deny('path_invalid', 'The request target carries a Keybrake key; send it only as the credential.');
+    return inTarget;
   }
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
   if (isDenial(runId)) return runId;
-  if (runId !== undefined && (runId.includes(token) || holdsTokenShape(runId, prefixes))) {
-    return deny('run_id_invalid', 'A run id must not carry a Keybrake key.');
-  }
+  const inRunId = runId === undefined ? undefined : keyInRunId(runId, token, prefixes);
+  if (inRunId) return inRunId;
+  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes);
+  if (inHeader) return inHeader;
   if (run) {
     if (runId !== undefined && runId !== run.runId)
       return deny(
@@ -128,13 +136,55 @@ export const authenticate: Stage = (ctx, deps) => {
   return undefined;
 };
 
-/** Whether the request target carries `token`, as it is or percent-encoded. */
-function carries(target: string, token: string): boolean {
-  if (target.includes(token)) return true;
-  if (!target.includes('%')) return false;
-  try {
-    return decodeURIComponent(target).includes(token);
-  } catch {
-    return false;
+/**
+ * Where a call carries a Keybrake key besides its credential (ADR 0007 §1), checked by authenticate
+ * and by `policy-check --explain` alike: `token` is the credential presented (any shape: found as it
+ * is or percent-encoded up to three times), `prefixes` find every vault token and run key by shape.
+ * In the request target the key would reach the vendor and the audit stream.
+ */
+export function keyInTarget(
+  target: string,
+  token: string | undefined,
+  prefixes: TokenPrefixes,
+): Denial | undefined {
+  if ((token !== undefined && carriesToken(target, token)) || holdsTokenShape(target, prefixes))
+    return deny('path_invalid', 'The request target carries a Keybrake key; send it only as the credential.');
+  return undefined;
+}
+
+/** In a run id (see keyInTarget) the key would reach every record and span of the run. */
+export function keyInRunId(
+  runId: string,
+  token: string | undefined,
+  prefixes: TokenPrefixes,
+): Denial | undefined {
+  if ((token !== undefined && carriesToken(runId, token)) || holdsTokenShape(runId, prefixes))
+    return deny('run_id_invalid', 'A run id must not carry a Keybrake key.');
+  return undefined;
+}
+
+/**
+ * In any header but Authorization (see keyInTarget), the key would be sent to the vendor: User-Agent,
+ * a custom header, baggage, tracestate, an Idempotency-Key (a probe had each forwarded). One
+ * substring search and one shape search per header value.
+ */
+export function keyInHeaders(
+  headers: IncomingHttpHeaders,
+  token: string | undefined,
+  prefixes: TokenPrefixes,
+): Denial | undefined {
+  const carries = (text: string) =>
+    (token !== undefined && text.includes(token)) || holdsTokenShape(text, prefixes);
+  for (const name in headers) {
+    if (name === 'authorization') continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    // The name is the caller's text too; it is not echoed.
+    if (carries(name) || (typeof value === 'string' ? carries(value) : value.some(carries)))
+      return deny(
+        'header_invalid',
+        'A header carries a Keybrake key; send it only as the credential (Authorization).',
+      );
   }
+  return undefined;
 }
