@@ -17,7 +17,8 @@ export const REASONS = {
   path_invalid: {
     status: 400,
     retryable: false,
-    message: 'The request path is not in canonical form (dot segments, encoded slashes or empty segments, a fragment #).',
+    message:
+      'The request path is not in canonical form (dot segments, encoded slashes or empty segments, a fragment #).',
   },
   request_invalid: { status: 400, retryable: false, message: 'The request could not be read as HTTP.' },
   headers_too_large: { status: 431, retryable: false, message: 'The request headers are too large.' },
