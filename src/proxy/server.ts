@@ -251,25 +251,20 @@ function clientErrorReason(code: string | undefined): DenyReason | undefined {
 
 /** `METHOD target` at the start of what node was parsing, if that is where it failed. */
 const REQUEST_START = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) ([^ \r\n]{1,8192})/;
-/** An origin-form target of printable ASCII: safe to route, and to record as the audit's path. */
-const READABLE_TARGET = /^\/[!-~]*$/;
 const VENDOR_PREFIX = /^\/+([a-z]+)(?:[/?]|$)/;
 
 /**
- * The call a parser error interrupted, as far as the bytes node was parsing show it: the method and
- * the target when they are readable, else nothing but the vendor a router prefix names (so the
- * answer still speaks its format). Nothing else of the request is kept.
+ * The call a parser error interrupted, as far as the bytes node was parsing show it: the method, and
+ * the vendor the listener or a router prefix names (so the answer still speaks its format). Not the
+ * target: with no headers read, nothing says which credential it might carry (a token the user
+ * brought has no shape to find), so the audit records an empty path (a probe had a 431 record one).
  */
 function callFromPacket(packet: Buffer | undefined, vendor: VendorName | undefined): IncomingCall {
   const m = packet ? REQUEST_START.exec(packet.subarray(0, 8300).toString('latin1')) : null;
-  const method = m?.[1] ?? '';
-  const target = m?.[2] ?? '';
-  const base = { method, headers: {}, body: EMPTY };
-  if (READABLE_TARGET.test(target))
-    return { ...base, url: target, ...(vendor !== undefined ? { portVendor: vendor } : {}) };
-  const named = vendor ?? VENDOR_PREFIX.exec(target)?.[1];
+  const base = { method: m?.[1] ?? '', url: '', headers: {}, body: EMPTY };
+  const named = vendor ?? VENDOR_PREFIX.exec(m?.[2] ?? '')?.[1];
   // Routed as if it had come in on that vendor's port: the shape is the vendor's, the path empty.
   return (VENDORS as readonly string[]).includes(named ?? '')
-    ? { ...base, url: '', portVendor: named as VendorName }
-    : { ...base, url: '' };
+    ? { ...base, portVendor: named as VendorName }
+    : base;
 }

@@ -14,6 +14,7 @@ import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const UPSTREAM_KEY = `sk_test_parser${randomBytes(12).toString('hex')}`;
 const TOKEN = newToken('stripe');
+const BROUGHT = 'foreign-agent-token-0123456789abcdefXYZ';
 
 let upstream: ScriptedUpstream;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
@@ -58,7 +59,7 @@ describe('requests node refuses to parse', () => {
       431,
       'headers_too_large',
       'stripe',
-      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+      { vendor: 'stripe', method: 'GET', path: '' },
     ],
     [
       'a 20 kB header behind the router /twilio prefix',
@@ -67,7 +68,7 @@ describe('requests node refuses to parse', () => {
       431,
       'headers_too_large',
       'twilio',
-      { vendor: 'twilio', method: 'GET', path: '/2010-04-01/Accounts/AC1/Messages.json' },
+      { vendor: 'twilio', method: 'GET', path: '' },
     ],
     [
       'a request line that is not HTTP',
@@ -94,7 +95,27 @@ describe('requests node refuses to parse', () => {
       400,
       'request_invalid',
       'stripe',
-      { vendor: 'stripe', method: 'GET', path: '/v1/customers' },
+      { vendor: 'stripe', method: 'GET', path: '' },
+    ],
+    // Third probe round: with no headers read nothing says what was presented, and a token the user
+    // brought has no shape to find: the target is not recorded at all.
+    [
+      'a 20 kB header after a target holding a brought token',
+      'stripe',
+      `GET /v1/customers/${BROUGHT} HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${BROUGHT}\nX-Pad: ${'a'.repeat(20_000)}`,
+      431,
+      'headers_too_large',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '' },
+    ],
+    [
+      'a bad header byte after a target holding a brought token, behind the router',
+      'main',
+      `GET /stripe/v1/customers/${BROUGHT} HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${BROUGHT}\nX-Bad: a\x01b`,
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: 'GET', path: '' },
     ],
     [
       'an HTTP/1.1 request without Host',
@@ -157,10 +178,11 @@ describe('requests node refuses to parse', () => {
     const metrics = await (await fetch(`${kb.urls.admin}/metrics`)).text();
     const count = (vendor: string, reason: string) =>
       metricValue(metrics, 'keybrake_calls_total', { vendor, decision: 'deny', reason });
-    expect(count('stripe', 'headers_too_large')).toBe(1);
+    expect(count('stripe', 'headers_too_large')).toBe(2);
     expect(count('twilio', 'headers_too_large')).toBe(1);
-    expect(count('stripe', 'request_invalid')).toBe(6);
+    expect(count('stripe', 'request_invalid')).toBe(7);
     expect(kb.output()).not.toContain(TOKEN);
+    expect(kb.output()).not.toContain(BROUGHT);
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
   });
 
