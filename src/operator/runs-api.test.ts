@@ -33,13 +33,16 @@ afterEach(async () => {
   while (closers.length) await closers.pop()!();
 });
 
+/** A ServiceAccount token as long as real ones are (the short ones above are too short to be one). */
+const LONG_RUNNER = 'runner-token.0123456789abcdef';
+
 async function start(opts: { allowed?: (c: Caller, a: RunAccess) => boolean } = {}) {
   const reviews: RunAccess[] = [];
   const stops: StoppedRun[] = [];
   const api = createOperatorRunsApi({
     snapshot: () => snapshot,
     reviewCaller: async (bearer) =>
-      bearer === 'runner-token' || bearer === 'intruder-token'
+      bearer === 'runner-token' || bearer === 'intruder-token' || bearer === LONG_RUNNER
         ? {
             ok: true,
             caller: { username: `system:serviceaccount:agents:${bearer.split('-')[0]}`, groups: [] },
@@ -191,5 +194,24 @@ describe("the operator's run API", () => {
     const { call } = await start({ allowed: (_c, a) => a.verb === 'create' });
     expect((await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot' })).status).toBe(201);
     expect((await call('DELETE', '/v1/runs/agents/bot/r1', 'runner-token')).status).toBe(403);
+  });
+});
+
+// Third probe round: a run id holding the token the caller presented was minted, and written to the
+// logs and into the run key.
+describe("the operator's run API and the caller's token", () => {
+  it('refuses a run id that carries the bearer token presented', async () => {
+    const { call, reviews } = await start();
+    const post = await call('POST', '/v1/runs', LONG_RUNNER, {
+      key: 'agents/bot',
+      runId: `x-${LONG_RUNNER}`,
+    });
+    const del = await call('DELETE', `/v1/runs/agents/bot/x-${LONG_RUNNER}`, LONG_RUNNER);
+    for (const res of [post, del]) {
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_request' });
+      expect(JSON.stringify(res.body)).not.toContain(LONG_RUNNER);
+    }
+    expect(reviews).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import type { SnapshotServer } from '../distribution/server.ts';
 import { keysByName } from '../snapshot/run-keys.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { holdsTokenShape, tokenPrefixesOf } from '../tokens/redact.ts';
+import { carriesToken, holdsTokenShape, presentedCredentials, tokenPrefixesOf } from '../tokens/redact.ts';
 import {
   isRunApiError,
   MAX_RUN_REQUEST_BYTES,
@@ -92,7 +92,10 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
   };
 
   // A run id goes into every record and span of the run: never a Keybrake key (ADR 0007 §1).
-  const carriesKey = (runId: string) => holdsTokenShape(runId, tokenPrefixesOf(opts.snapshot()));
+  // So is the caller's own bearer token (a probe had the presented token minted into a run id).
+  const carriesKey = (runId: string, req: IncomingMessage) =>
+    presentedCredentials(req.headers.authorization).some((t) => carriesToken(runId, t)) ||
+    holdsTokenShape(runId, tokenPrefixesOf(opts.snapshot()));
   const start = async (req: IncomingMessage, res: ServerResponse) => {
     const caller = await authenticate(req);
     if (isRunApiError(caller)) return send(res, caller);
@@ -109,7 +112,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     }
     const parsed = parseRunStart(body);
     if (isRunApiError(parsed)) return send(res, parsed);
-    if (parsed.runId !== undefined && carriesKey(parsed.runId)) return send(res, KEY_IN_RUN_ID);
+    if (parsed.runId !== undefined && carriesKey(parsed.runId, req)) return send(res, KEY_IN_RUN_ID);
     const denied = await authorize(caller, {
       verb: 'create',
       namespace: parsed.namespace,
@@ -145,7 +148,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
         res,
         runApiError(404, 'not_found', `Expected DELETE ${RUNS_PATH}/<namespace>/<vaultkey>/<runId>.`),
       );
-    if (carriesKey(ref.runId)) return send(res, KEY_IN_RUN_ID);
+    if (carriesKey(ref.runId, req)) return send(res, KEY_IN_RUN_ID);
     const denied = await authorize(caller, { verb: 'delete', namespace: ref.namespace, name: ref.name });
     if (denied) return send(res, denied);
     const parent = keyOf(ref.namespace, ref.name);

@@ -14,6 +14,8 @@ import { registerRunRoutes } from './runs-api.ts';
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 const BOT = newToken('stripe');
 const OTHER = newToken('stripe');
+/** A token the user brought: no Keybrake shape (docs/resources.md). */
+const BROUGHT = 'foreign-agent-token-0123456789abcdefXYZ';
 
 function key(name: string, token: string, extra: Partial<CompiledKey> = {}): CompiledKey {
   return {
@@ -45,6 +47,7 @@ async function api(opts: { stopStore?: RunStopStore; bot?: Partial<CompiledKey> 
     keys: new Map([
       [tokenDigest(BOT), key('bot', BOT, opts.bot)],
       [tokenDigest(OTHER), key('other', OTHER)],
+      [tokenDigest(BROUGHT), key('brought', BROUGHT)],
     ]),
   });
   const stoppedRuns = new StoppedRuns(clock);
@@ -208,5 +211,28 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ error: 'counter_store_unavailable' });
     expect(stoppedRuns.has('agents/bot', 'r1')).toBe(true);
+  });
+});
+
+// Third probe round: a run id holding the token presented (a brought one has no shape to find) was
+// minted, and written to logs, the audit, spans and the run key; error bodies echoed the token.
+describe('the run API keeps the presented token out of run ids and answers', () => {
+  it('refuses a run id that carries the token presented, however shaped', async () => {
+    const { start, stop } = await api();
+    for (const res of [
+      await start({ key: 'agents/brought', runId: `run-${BROUGHT}` }, BROUGHT),
+      await stop(`agents/brought/run-${BROUGHT}`, BROUGHT),
+    ]) {
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid_request' });
+      expect(res.body).not.toContain(BROUGHT);
+    }
+  });
+
+  it('does not echo it as an unknown field', async () => {
+    const { start } = await api();
+    const res = await start({ key: 'agents/bot', [BOT]: 1 });
+    expect(res.statusCode).toBe(400);
+    expect(res.body).not.toContain(BOT);
   });
 });

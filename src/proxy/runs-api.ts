@@ -4,7 +4,7 @@ import { type CounterStore, isRunStopStore, type RunStopStore } from '../counter
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
-import { holdsTokenShape, tokenPrefixesOf } from '../tokens/redact.ts';
+import { carriesToken, holdsTokenShape, tokenPrefixesOf } from '../tokens/redact.ts';
 import {
   isRunApiError,
   MAX_RUN_REQUEST_BYTES,
@@ -61,11 +61,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
       const parsed = parseRunStart(req.body);
       if (isRunApiError(parsed)) return send(reply, parsed);
       // A run id goes into every record and span of the run: never a Keybrake key (ADR 0007 §1).
-      if (
-        parsed.runId !== undefined &&
-        holdsTokenShape(parsed.runId, tokenPrefixesOf(deps.snapshots.current))
-      )
-        return send(reply, runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.'));
+      if (parsed.runId !== undefined && carriesKey(parsed.runId, parent.token, deps))
+        return send(reply, KEY_IN_RUN_ID);
       if (`${parsed.namespace}/${parsed.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
       const started = startRun(parent, parsed, deps.clock.now(), {
@@ -94,8 +91,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
       if (isRunApiError(parent)) return send(reply, parent);
       if (`${ref.namespace}/${ref.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
-      if (holdsTokenShape(ref.runId, tokenPrefixesOf(deps.snapshots.current)))
-        return send(reply, runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.'));
+      if (carriesKey(ref.runId, parent.token, deps)) return send(reply, KEY_IN_RUN_ID);
       const run = stoppedRun(parent.key, ref.runId, deps.clock.now());
       // In force here at once, whatever the shared store says.
       deps.stoppedRuns.add(run);
@@ -126,8 +122,21 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
   });
 }
 
-/** The parent key whose vault token the caller presents. */
-function caller(req: FastifyRequest, deps: RunsApiDeps): { key: CompiledKey; digest: string } | RunApiError {
+const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
+
+/**
+ * Whether a run id carries the token presented (any shape: a token the user brought too; a probe
+ * had one minted into a run id, its key and every record of the run) or any Keybrake key.
+ */
+function carriesKey(runId: string, token: string, deps: RunsApiDeps): boolean {
+  return carriesToken(runId, token) || holdsTokenShape(runId, tokenPrefixesOf(deps.snapshots.current));
+}
+
+/** The parent key whose vault token the caller presents, and that token. */
+function caller(
+  req: FastifyRequest,
+  deps: RunsApiDeps,
+): { key: CompiledKey; digest: string; token: string } | RunApiError {
   const snapshot = deps.snapshots.current;
   if (!snapshot) return runApiError(503, 'not_ready', 'This process has not loaded its manifests yet.');
   const header = req.headers.authorization;
@@ -141,7 +150,7 @@ function caller(req: FastifyRequest, deps: RunsApiDeps): { key: CompiledKey; dig
   const token = match[1]!;
   const digest = tokenDigest(token);
   const key = snapshot.keys.get(digest);
-  if (key) return { key, digest };
+  if (key) return { key, digest, token };
   if (looksLikeRunToken(token)) return runApiError(403, 'forbidden', 'A run key cannot start or stop runs.');
   return runApiError(401, 'unauthenticated', 'Unknown vault key.');
 }

@@ -91,7 +91,11 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
   const b = body as Record<string, unknown>;
   for (const field of Object.keys(b)) {
     if (!['key', 'cap', 'ttl', 'runId'].includes(field))
-      return runApiError(400, 'invalid_request', `Unknown field "${field}": expected key, cap, ttl, runId.`);
+      return runApiError(
+        400,
+        'invalid_request',
+        `Unknown field ${shownField(field)}: expected key, cap, ttl, runId.`,
+      );
   }
   const ref = parseKeyRef(b.key);
   if (!ref) return runApiError(400, 'invalid_request', '"key" must be "<namespace>/<vaultkey>".');
@@ -131,6 +135,15 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
     ...(capMicros !== undefined ? { capMicros } : {}),
     ...(runId !== undefined ? { runId } : {}),
   };
+}
+
+/**
+ * A field name as an error may quote it: only when short, like every field name the API knows. A
+ * longer one is the caller's text and may be a credential (a probe had its token echoed back);
+ * a vault token is never shorter than 16 characters.
+ */
+function shownField(field: string): string {
+  return /^[A-Za-z0-9_]{1,15}$/.test(field) ? `"${field}"` : '(a name of 16 characters or more, not shown)';
 }
 
 /** Whether a parent may have children now: served, with run keys, neither suspended nor expired. */
