@@ -29,7 +29,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The custom resources and their validation; the ResourceSet message between sources and compiler.
   api: ['memo', 'money', 'patterns', 'snapshot', 'tokens'],
   counters: ['clock', 'money', 'snapshot', 'telemetry'],
-  vendors: ['decision', 'money', 'snapshot'],
+  vendors: ['decision', 'money', 'patterns', 'snapshot'],
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
   compiler: ['api', 'clock', 'equality', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],

@@ -26,6 +26,13 @@ export interface EndpointPattern {
    * unpriced and unknown operations (ADR 0007).
    */
   readonly exact: boolean;
+  /**
+   * For an entry written as an operation template (`{name}` placeholders, no `*`): its path with every
+   * placeholder written `{}`. Such an entry names that one operation, and admits no other the path
+   * also fits (`GET /emails/{email_id}` is not `GET /emails/receiving`; the authorize stage compares
+   * it with the catalog template of the operation the call is).
+   */
+  readonly template?: string;
 }
 
 export const ENDPOINT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', '*'] as const;
@@ -52,7 +59,20 @@ export function compileEndpointPattern(source: string): EndpointPattern {
   if (!(ENDPOINT_METHODS as readonly string[]).includes(method)) {
     throw new PatternError(`method must be one of ${ENDPOINT_METHODS.join(', ')}`);
   }
-  return { source, method, path: compilePathGlob(path), exact: method !== '*' && !path.includes('*') };
+  const exact = method !== '*' && !path.includes('*');
+  const template = path.includes('*') ? path : templateKey(path);
+  return {
+    source,
+    method,
+    path: compilePathGlob(path),
+    exact,
+    ...(template !== path ? { template } : {}),
+  };
+}
+
+/** A path template with its placeholders' names dropped: `/v1/customers/{}`; how templates compare. */
+export function templateKey(path: string): string {
+  return path.replace(/\{[^{}/]+\}/g, '{}');
 }
 
 function compilePathGlob(path: string): RegExp {

@@ -113,8 +113,14 @@ describe('authorize', () => {
   });
 
   describe('admits operations by class (ADR 0007 §1)', () => {
+    // The catalog's DELETE /v1/customers/{customer}, with the class each case gives it; an unknown
+    // operation has no catalog id.
     const op = (cls: OperationClass): Operation =>
-      charge({ id: `stripe.x.${cls}`, class: cls, costMicros: 0 });
+      charge({
+        id: cls === 'unknown' ? 'stripe.unknown' : 'stripe.customers.delete',
+        class: cls,
+        costMicros: 0,
+      });
     const endpoints = (...sources: string[]) => ({ endpoints: sources.map(compileEndpointPattern) });
     const DELETE_CUSTOMER = ['DELETE', '/v1/customers/cus_1'] as const;
 
@@ -181,6 +187,12 @@ describe('authorize', () => {
       ['an unknown operation under a glob', 'unknown', endpoints('DELETE /v1/customers/**'), 'price_unknown'],
       ['an unknown operation named exactly', 'unknown', endpoints('DELETE /v1/customers/cus_1'), undefined],
       [
+        'an unknown operation under a template',
+        'unknown',
+        endpoints('DELETE /v1/customers/{customer}'),
+        'endpoint_not_allowed',
+      ],
+      [
         'an exact entry for another path',
         'destructive',
         endpoints('DELETE /v1/customers/cus_2'),
@@ -190,6 +202,36 @@ describe('authorize', () => {
       const [method, path] = DELETE_CUSTOMER;
       expect(authorize({ policy: { ...base, ...policy }, method, path, op: op(cls) })?.reason).toBe(reason);
     });
+  });
+
+  // Found while reviewing a probe's report: a template entry admitted every operation its path fits,
+  // so `GET /emails/{email_id}` (one sent email) also admitted `GET /emails/receiving` (inbound mail).
+  it.each<[string, string, string, Operation, string | undefined]>([
+    [
+      'the operation a template names',
+      'GET /emails/{email_id}',
+      '/emails/em_1',
+      charge({ id: 'resend.emails.get', class: 'read', costMicros: 0 }),
+      undefined,
+    ],
+    [
+      "a sibling the template's path also fits",
+      'GET /emails/{email_id}',
+      '/emails/receiving',
+      charge({ id: 'resend.emails.receiving.list', class: 'read', costMicros: 0 }),
+      'endpoint_not_allowed',
+    ],
+    [
+      'a sibling of a Stripe update',
+      'POST /v1/invoices/{invoice}',
+      '/v1/invoices/create_preview',
+      charge({ id: 'stripe.invoices.create_preview', class: 'read', costMicros: 0 }),
+      'endpoint_not_allowed',
+    ],
+  ])('under a template entry, admits %s only', (_name, entry, path, operation, reason) => {
+    const method = entry.split(' ')[0]!;
+    const policy = { ...base, endpoints: [compileEndpointPattern(entry)] };
+    expect(authorize({ policy, method, path, op: operation })?.reason).toBe(reason);
   });
 });
 
