@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
+import { newToken } from '../tokens/token.ts';
 import { UsageError } from './args.ts';
 import { explainPolicy, policyCheck, takeHeaders } from './policy-check.ts';
 
@@ -127,6 +128,40 @@ describe('policy-check --explain', { timeout: 30_000 }, () => {
     });
     expect(explanation).toMatchObject({ decision: 'deny', reason: 'recipient_not_allowed' });
   });
+
+  // Third probe round: --explain said allow where the proxy refuses a call carrying the key's token
+  // outside Authorization (the same checks now run in both).
+  it.each([
+    ['in the path', 'GET /emails/foreign-agent-token-0123456789abcdefXYZ', [], 'path_invalid'],
+    [
+      'as a run id',
+      'GET /emails',
+      [['Keybrake-Run-Id', 'foreign-agent-token-0123456789abcdefXYZ']],
+      'run_id_invalid',
+    ],
+    [
+      'in another header',
+      'GET /emails',
+      [['User-Agent', 'x foreign-agent-token-0123456789abcdefXYZ']],
+      'header_invalid',
+    ],
+    ['as a key shape in the path', `GET /emails/${newToken('resend')}`, [], 'path_invalid'],
+  ] as [string, string, [string, string][], string][])(
+    "refuses the key's token %s, as the proxy does",
+    async (_name, request, headers, reason) => {
+      await writeFile(
+        join(dir, 'mailer.yaml'),
+        `${POLICY_ONLY}---
+apiVersion: v1
+kind: Secret
+metadata: { name: mailer-token, namespace: agents }
+stringData: { token: foreign-agent-token-0123456789abcdefXYZ }
+`,
+      );
+      const { explanation } = await explainPolicy([dir], { key: 'agents/mailer', request, headers, clock });
+      expect(explanation).toMatchObject({ decision: 'deny', reason });
+    },
+  );
 
   it('answers key_unknown for a key the manifests hold but no proxy would serve, saying why', async () => {
     await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
+import { secretValue } from '../api/v1alpha1/secret.ts';
 import { validate } from '../api/validate.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { compile } from '../compiler/compile.ts';
@@ -266,10 +267,22 @@ export async function explainPolicy(
   ) {
     headers.push(['Content-Type', CONTENT_TYPE[key.vendor]]);
   }
+  // The key's token (the manifests' or the placeholder's): a call carrying it is refused, as the proxy does.
+  const tokenRef = declared.spec.tokenSecretRef;
+  const tokenSecret = set.secrets.find(
+    (s) => s.metadata.namespace === namespace && s.metadata.name === tokenRef.name,
+  );
+  const token = tokenSecret ? secretValue(tokenSecret, tokenRef.key)?.trim() : undefined;
   const explanation = explain(
     key,
-    { method, target, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) },
-    { vendors: createVendors(opts.pricing), parseLimits: DEFAULT_PARSE_LIMITS, clock },
+    {
+      method,
+      target,
+      headers,
+      ...(opts.body !== undefined ? { body: opts.body } : {}),
+      ...(token ? { token } : {}),
+    },
+    { vendors: createVendors(opts.pricing), parseLimits: DEFAULT_PARSE_LIMITS, clock, snapshot },
   );
   return { explanation, notes };
 }

@@ -4,7 +4,8 @@ import { windowsFor } from '../counters/windows.ts';
 import { type Denial, isDenial, REASONS } from '../decision/reasons.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { matchesEndpoint } from '../patterns/glob.ts';
-import type { CompiledKey, CompiledPolicy, VendorName } from '../snapshot/types.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot, VendorName } from '../snapshot/types.ts';
+import { tokenPrefixesOf } from '../tokens/redact.ts';
 import type { OperationRow } from '../vendors/operation-table.ts';
 import { RESEND_OPERATIONS } from '../vendors/resend/operations.ts';
 import { STRIPE_OPERATIONS } from '../vendors/stripe/operations.ts';
@@ -19,6 +20,7 @@ import type {
 } from '../vendors/types.ts';
 import { type CallContext, type IncomingCall, newContext, type PipelineDeps, type Stage } from './context.ts';
 import { runIdOf } from './run-id.ts';
+import { keyInHeaders, keyInRunId, keyInTarget } from './stages/authenticate.ts';
 import { AUTHORIZE_CHAIN, type AuthorizeInput, type Check } from './stages/authorize.ts';
 import { parse } from './stages/parse.ts';
 import { price } from './stages/price.ts';
@@ -48,11 +50,18 @@ export interface ExplainRequest {
   /** Header lines in order, name then value; repeats are kept (the parse stage judges them). */
   readonly headers?: readonly (readonly [string, string])[];
   readonly body?: Buffer;
+  /**
+   * The key's token, when the manifests hold it: the proxy refuses a call that carries it outside
+   * Authorization (whatever its shape), and so does the explanation. Key shapes are found without it.
+   */
+  readonly token?: string;
 }
 
 /** What the explainer needs of the world: the vendor adapters (price tables), parse limits, a clock. */
 export interface ExplainDeps {
   readonly vendors: Partial<Record<VendorName, VendorAdapter>>;
+  /** The snapshot the key was compiled in: its keys' token prefixes are found as the proxy finds them. */
+  readonly snapshot?: Snapshot;
   readonly parseLimits: ParseLimits;
   readonly clock: Clock;
 }
@@ -146,13 +155,13 @@ export function explain(key: CompiledKey, request: ExplainRequest, deps: Explain
   const call = incomingCall(key.vendor, request);
   const ctx = newContext(call);
   try {
-    return walk(ctx, key, deps);
+    return walk(ctx, key, request.token, deps);
   } finally {
     ctx.span.end();
   }
 }
 
-function walk(ctx: CallContext, key: CompiledKey, deps: ExplainDeps): Explanation {
+function walk(ctx: CallContext, key: CompiledKey, token: string | undefined, deps: ExplainDeps): Explanation {
   const steps: ExplainedStep[] = [];
   const offline = offlineDeps(deps);
   const head = () => ({
@@ -211,9 +220,16 @@ function walk(ctx: CallContext, key: CompiledKey, deps: ExplainDeps): Explanatio
       ),
     );
   }
+  // The checks on a key outside Authorization, the same functions the authenticate stage runs.
+  const prefixes = tokenPrefixesOf(deps.snapshot);
+  const inTarget = keyInTarget(ctx.call.url, token, prefixes);
+  if (inTarget) steps.push(failed('authenticate', 'target', inTarget));
   const runId = runIdOf(ctx.call.headers, ctx.call.rawHeaders);
+  const inRunId = isDenial(runId) || runId === undefined ? undefined : keyInRunId(runId, token, prefixes);
   if (isDenial(runId)) {
     steps.push(failed('authenticate', 'run-id', runId));
+  } else if (inRunId) {
+    steps.push(failed('authenticate', 'run-id', inRunId));
   } else if (runId === undefined) {
     steps.push(
       key.policy.requireRunId
@@ -234,6 +250,8 @@ function walk(ctx: CallContext, key: CompiledKey, deps: ExplainDeps): Explanatio
     ctx.runId = runId;
     steps.push(step('authenticate', 'run-id', 'pass', `run id ${runId}`));
   }
+  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes);
+  if (inHeader) steps.push(failed('authenticate', 'headers', inHeader));
 
   // parse
   const unreadable = runStage(parse, ctx, offline);
