@@ -464,15 +464,8 @@ function addTaxAmounts(line: Params, tally: Tally): boolean | Denial {
   return (taxes ?? []).length > 0;
 }
 
-/** `price_data[unit_amount(_decimal)]` × quantity in `price_data[currency]`; false when absent. */
-function addPriceData(
-  params: Params,
-  quantity: Decimal,
-  tally: Tally,
-  rates: ExchangeRates,
-): boolean | Denial {
-  const data = objectParam(params, 'price_data');
-  if (isDenial(data) || data === undefined) return data ?? false;
+/** A `price_data` object's `unit_amount` (or `unit_amount_decimal`) × quantity in its currency, in micro-USD. */
+export function priceDataCost(data: Params, quantity: Decimal, rates: ExchangeRates): number | Denial {
   const unit = unitParam(data);
   if (isDenial(unit)) return unit;
   const currency = scalar(data, 'currency');
@@ -483,7 +476,19 @@ function addPriceData(
       'Keybrake prices price_data from its unit_amount (or unit_amount_decimal) and currency.',
     );
   }
-  const cost = known(ceilProduct(unit, quantity), currency, rates);
+  return known(ceilProduct(unit, quantity), currency, rates);
+}
+
+/** `price_data[unit_amount(_decimal)]` × quantity in `price_data[currency]`; false when absent. */
+function addPriceData(
+  params: Params,
+  quantity: Decimal,
+  tally: Tally,
+  rates: ExchangeRates,
+): boolean | Denial {
+  const data = objectParam(params, 'price_data');
+  if (isDenial(data) || data === undefined) return data ?? false;
+  const cost = priceDataCost(data, quantity, rates);
   if (isDenial(cost)) return cost;
   tally.micros += cost;
   return Number.isSafeInteger(tally.micros)

@@ -2,7 +2,6 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { Params } from '../types.ts';
 import {
-  ceilProduct,
   type Decimal,
   decimalOf,
   hasAny,
@@ -11,19 +10,9 @@ import {
   objectList,
   objectParam,
   quantityParam,
-  unitParam,
 } from './amounts.ts';
-import { MAX_PRICE_READS } from './billing.ts';
-import {
-  chain,
-  known,
-  type Priced,
-  pricePath,
-  priceUnits,
-  type Read,
-  UNPRICED,
-  type Unpriced,
-} from './costs.ts';
+import { MAX_PRICE_READS, priceDataCost } from './billing.ts';
+import { chain, type Priced, pricePath, priceUnits, type Read, UNPRICED, type Unpriced } from './costs.ts';
 import { objectId, scalar } from './fields.ts';
 
 /**
@@ -75,7 +64,7 @@ export function checkoutSessionCreate(
     const price = objectId(item, 'price');
     if (isDenial(price)) return price;
     if (data !== undefined) {
-      const cost = inlineCost(data, quantity, rates);
+      const cost = priceDataCost(data, quantity, rates);
       if (isDenial(cost)) return cost;
       micros += cost;
     } else if (price !== undefined) {
@@ -116,19 +105,4 @@ function payableQuantity(item: Params): Decimal | Denial {
     return deny('body_invalid', 'Parameter "adjustable_quantity[maximum]" must be a non-negative integer.');
   }
   return maxDecimal(q ?? ONE, decimalOf(BigInt(maximum ?? ADJUSTABLE_MAXIMUM)));
-}
-
-/** `price_data[unit_amount(_decimal)]` × quantity in `price_data[currency]`, in micro-USD. */
-function inlineCost(data: Params, quantity: Decimal, rates: ExchangeRates): number | Denial {
-  const unit = unitParam(data);
-  if (isDenial(unit)) return unit;
-  const currency = scalar(data, 'currency');
-  if (isDenial(currency)) return currency;
-  if (unit === undefined || currency === undefined) {
-    return deny(
-      'price_unknown',
-      'Keybrake prices price_data from its unit_amount (or unit_amount_decimal) and currency.',
-    );
-  }
-  return known(ceilProduct(unit, quantity), currency, rates);
 }
