@@ -292,6 +292,9 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     balance: 0,
     currency: 'usd',
   },
+  // Subscriptions a cancellation reads for their customer (a customer allowlist governs it).
+  '/v1/subscriptions/sub_allowed': { id: 'sub_allowed', object: 'subscription', customer: 'cus_allowed' },
+  '/v1/subscriptions/sub_other': { id: 'sub_other', object: 'subscription', customer: 'cus_other' },
   // A quote whose subscription starts with a 30-day trial: nothing up front, $9 000 a month after.
   '/v1/quotes/qt_trial': {
     id: 'qt_trial',

@@ -305,18 +305,18 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
     expect(settleLookups(s, op)).toEqual({ cost, verdict: 'allow' });
   });
 
-  it('cancel_subscription sends a plain DELETE: a cancellation without invoice_now, free but locked', async () => {
+  it('cancel_subscription sends a plain DELETE: a cancellation without invoice_now, read for its customer, free, locked', async () => {
     await run('cancel_subscription', { subscription: 'sub_1' });
     const { sent: s, op } = priced();
     expect(`${s.method} ${s.path}`).toBe('DELETE /v1/subscriptions/sub_1');
     expect(op).toMatchObject({
       id: 'stripe.subscriptions.cancel',
       class: 'money',
-      movesMoney: false,
       costMicros: 0,
       locks: ['sub_1'],
     });
-    expect(settleLookups(s, op).verdict).toBe('allow');
+    expect(op.lookup?.path).toBe('/v1/subscriptions/sub_1');
+    expect(settleLookups(s, op)).toEqual({ cost: 0, verdict: 'allow' });
   });
 
   it('update_subscription items reach the preview as subscription_details', async () => {

@@ -862,15 +862,21 @@ describe('subscriptions, priced by the invoice preview', () => {
     }
   });
 
-  it('lets what @stripe/mcp cancel_subscription sends (no invoice_now) through free, locked', () => {
+  // Found by an MCP probe: free and unread, another customer's subscription was cancelled by its id
+  // under a customer allowlist. The read names the customer, which the allowlist then governs.
+  it('reads what @stripe/mcp cancel_subscription cancels (no invoice_now) for its customer, free, locked', () => {
     const o = op('DELETE', '/v1/subscriptions/sub_1');
     expect(o).toMatchObject({
       id: 'stripe.subscriptions.cancel',
       class: 'money',
-      movesMoney: false,
+      costMicros: 0,
       locks: ['sub_1'],
     });
-    expect(o.lookup).toBeUndefined();
+    expect(walk(o, { 'GET /v1/subscriptions/sub_1': { id: 'sub_1', customer: 'cus_9' } })).toEqual({
+      reads: [{ read: 'GET /v1/subscriptions/sub_1' }],
+      cost: 0,
+      customers: ['cus_9'],
+    });
   });
 
   it.each([
@@ -1095,7 +1101,7 @@ describe('subscription items and schedules', () => {
     expect(walk(o, { 'GET /v1/subscription_schedules/sub_sched_1': { subscription: null } }).cost).toBe(0);
   });
 
-  it('previews a schedule cancellation on its subscription; one not started costs 0; invoice_now=false is free', () => {
+  it('previews a schedule cancellation on its subscription; one not started costs 0; invoice_now=false is read for its customer, free', () => {
     const o = op('POST', '/v1/subscription_schedules/sub_sched_1/cancel');
     expect(o.locks).toEqual(['sub_sched_1']);
     expect(
@@ -1119,8 +1125,11 @@ describe('subscription items and schedules', () => {
       cost: usd(640),
     });
     expect(walk(o, { 'GET /v1/subscription_schedules/sub_sched_1': { subscription: null } }).cost).toBe(0);
-    expect(op('POST', '/v1/subscription_schedules/sub_sched_1/cancel', 'invoice_now=false')).toMatchObject({
-      movesMoney: false,
+    const free = op('POST', '/v1/subscription_schedules/sub_sched_1/cancel', 'invoice_now=false');
+    expect(walk(free, { 'GET /v1/subscription_schedules/sub_sched_1': { customer: 'cus_1' } })).toEqual({
+      reads: [{ read: 'GET /v1/subscription_schedules/sub_sched_1' }],
+      cost: 0,
+      customers: ['cus_1'],
     });
   });
 });

@@ -202,7 +202,7 @@ export function subscriptionCancel(
 ): Priced | Denial {
   const now = flag(params, 'invoice_now', false, true);
   if (isDenial(now)) return now;
-  if (!now) return FREE;
+  if (!now) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
   const prorate = flag(params, 'prorate', false, false);
   if (isDenial(prorate)) return prorate;
   return preview(cancelPreview(subscription, prorate), rates, undefined);
@@ -325,7 +325,7 @@ export function scheduleUpdate(schedule: string, params: Params, rates: Exchange
 export function scheduleCancel(schedule: string, params: Params, rates: ExchangeRates): Priced | Denial {
   const now = flag(params, 'invoice_now', true, true);
   if (isDenial(now)) return now;
-  if (!now) return FREE;
+  if (!now) return customerOf(`/v1/subscription_schedules/${schedule}`, 'schedule');
   const prorate = flag(params, 'prorate', true, false);
   if (isDenial(prorate)) return prorate;
   return viaSchedule(
@@ -334,6 +334,16 @@ export function scheduleCancel(schedule: string, params: Params, rates: Exchange
     (subscription) => cancelPreview(subscription, prorate),
     rates,
   );
+}
+
+/**
+ * A cancellation that bills nothing still acts on one customer's subscription: read for that
+ * customer (a party of the read), so a customer allowlist governs it. An MCP probe cancelled another
+ * customer's subscription by its id alone under `allow.customers` (the path-with-customer form was
+ * refused).
+ */
+function customerOf(path: string, what: string): Priced {
+  return chain([{ path, describe: `the ${what}'s customer`, part: () => 0 }]);
 }
 
 /**
