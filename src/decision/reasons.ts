@@ -26,7 +26,8 @@ export const REASONS = {
   header_invalid: {
     status: 400,
     retryable: false,
-    message: 'A header Keybrake reads is duplicated, malformed, contradictory or nominated by Connection.',
+    message:
+      'A header Keybrake reads is duplicated, malformed, contradictory, misspelt with _ or nominated by Connection, or a header carries a Keybrake key.',
   },
   run_id_invalid: { status: 400, retryable: false, message: 'The agent run id is duplicated or malformed.' },
   key_unknown: { status: 401, retryable: false, message: 'Unknown or malformed Keybrake vault key.' },
