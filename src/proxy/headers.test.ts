@@ -58,6 +58,9 @@ describe('checkHeaders', () => {
     ['stripe_context', 'stripe', 'Stripe-Context'],
     ['Idempotency_Key', 'resend', 'Idempotency-Key'],
     ['Content_Type', 'twilio', 'Content-Type'],
+    // And a method override spelt so (a probe of this round's fixes).
+    ['X_HTTP_Method_Override', 'stripe', 'a method override'],
+    ['x_method_override', 'resend', 'a method override'],
   ] as const)('refuses %s on %s, which may be read as %s', (name, vendor, meant) => {
     const r = checkHeaders(vendor, lines([name, 'acct_evil']));
     expect(r?.reason).toBe('header_invalid');

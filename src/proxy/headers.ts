@@ -70,7 +70,8 @@ export function checkHeaders(vendor: VendorName, raw: RawHeaders): Denial | unde
     // CGI, Rack and some proxies read `Stripe_Account` as `Stripe-Account`: a spelling Keybrake would
     // not judge but the vendor's side might act on (found by an adversarial probe).
     if (shown === undefined && name.includes('_')) {
-      const meant = read.get(name.replaceAll('_', '-'));
+      const dashed = name.replaceAll('_', '-');
+      const meant = read.get(dashed) ?? (METHOD_OVERRIDES.has(dashed) ? 'a method override' : undefined);
       if (meant !== undefined)
         return deny(
           'header_invalid',
