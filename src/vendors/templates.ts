@@ -3,7 +3,28 @@ import { RESEND_OPERATIONS } from './resend/operations.ts';
 import { STRIPE_OPERATIONS } from './stripe/operations.ts';
 import { TWILIO_OPERATIONS } from './twilio/operations.ts';
 
-let byId: Map<string, string> | undefined;
+interface Templates {
+  /** Operation id → its path template, placeholders written `{}`. */
+  readonly byId: Map<string, string>;
+  /** `METHOD template` of the operations that share it with another (Twilio hosts: `/v1/Services/{}`). */
+  readonly shared: Set<string>;
+}
+
+let templates: Templates | undefined;
+
+function build(): Templates {
+  const byId = new Map<string, string>();
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  for (const row of [...STRIPE_OPERATIONS, ...TWILIO_OPERATIONS, ...RESEND_OPERATIONS]) {
+    const template = templateKey(row.path);
+    byId.set(row.id, template);
+    const key = `${row.method} ${template}`;
+    if (seen.has(key)) shared.add(key);
+    seen.add(key);
+  }
+  return { byId, shared };
+}
 
 /**
  * The path template of a catalogued operation, placeholders written `{}` (`/v1/customers/{}`), by
@@ -11,11 +32,16 @@ let byId: Map<string, string> | undefined;
  * written as a template admits only the operation whose template it is (the authorize stage).
  */
 export function operationTemplate(id: string): string | undefined {
-  if (!byId) {
-    byId = new Map();
-    for (const row of [...STRIPE_OPERATIONS, ...TWILIO_OPERATIONS, ...RESEND_OPERATIONS]) {
-      byId.set(row.id, templateKey(row.path));
-    }
-  }
-  return byId.get(id);
+  templates ??= build();
+  return templates.byId.get(id);
+}
+
+/**
+ * Whether another catalogued operation has the same method and template: Twilio's hosts share paths
+ * (`DELETE /v1/Services/{Sid}` deletes a Sync, Chat, Messaging… service), and an endpoint entry names
+ * no host. Such a template cannot name one operation exactly.
+ */
+export function templateIsShared(method: string, template: string): boolean {
+  templates ??= build();
+  return templates.shared.has(`${method} ${template}`);
 }

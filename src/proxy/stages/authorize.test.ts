@@ -228,6 +228,21 @@ describe('authorize', () => {
       charge({ id: 'stripe.invoices.create_preview', class: 'read', costMicros: 0 }),
       'endpoint_not_allowed',
     ],
+    // Found by a probe of this round's fix: an entry names no Twilio host, and several share a path.
+    [
+      'a destructive operation whose template several Twilio hosts share',
+      'DELETE /v1/Services/{Sid}',
+      '/v1/Services/MG00000000000000000000000000000001',
+      charge({ id: 'twilio.messaging.v1.delete_service', class: 'destructive', costMicros: 0 }),
+      'endpoint_not_allowed',
+    ],
+    [
+      'the same operation named by its literal path',
+      'DELETE /v1/Services/MG00000000000000000000000000000001',
+      '/v1/Services/MG00000000000000000000000000000001',
+      charge({ id: 'twilio.messaging.v1.delete_service', class: 'destructive', costMicros: 0 }),
+      undefined,
+    ],
   ])('under a template entry, admits %s only', (_name, entry, path, operation, reason) => {
     const method = entry.split(' ')[0]!;
     const policy = { ...base, endpoints: [compileEndpointPattern(entry)] };

@@ -3,7 +3,7 @@ import { formatUsd } from '../../money/micro-usd.ts';
 import { matchesAny, matchesEndpoint } from '../../patterns/glob.ts';
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { operationTemplate } from '../../vendors/templates.ts';
+import { operationTemplate, templateIsShared } from '../../vendors/templates.ts';
 import type { Operation, OperationClass } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 
@@ -41,7 +41,15 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
     // A template names one operation: not another whose path it also fits (`GET /emails/{email_id}`
     // is not `GET /emails/receiving`, `POST /v1/invoices/{invoice}` not
     // `POST /v1/invoices/create_preview`), and not an operation no catalog holds.
-    if (entry.template !== undefined && entry.template !== operationTemplate(op.id)) continue;
+    if (entry.template !== undefined) {
+      if (entry.template !== operationTemplate(op.id)) continue;
+      // A template several Twilio hosts share (an entry names no host) names none of them exactly: a
+      // probe deleted a Messaging service with an entry meant for Sync's.
+      if (!admittedByAny && templateIsShared(method.toUpperCase(), entry.template)) {
+        matched = true;
+        continue;
+      }
+    }
     if (admittedByAny || entry.exact) return undefined;
     matched = true;
   }
