@@ -210,6 +210,8 @@ export const STRIPE_CLIENT_SECRETS = {
   checkout: 'cs_test_hostile_secret_HostileCheckout04',
   wifi: 'hostile-wifi-password-05',
   peap: 'hostile-peap-password-06',
+  tls: 'hostile-tls-key-password-07',
+  klarna: 'hostile-klarna-client-token-08',
 } as const;
 
 const TERMINAL_CONFIGURATION: Json = {
@@ -219,6 +221,7 @@ const TERMINAL_CONFIGURATION: Json = {
     type: 'personal_psk_wifi',
     personal_psk_wifi: { ssid: 'shop', password: STRIPE_CLIENT_SECRETS.wifi },
     enterprise_eap_peap_wifi: { ssid: 'corp', username: 'pos', password: STRIPE_CLIENT_SECRETS.peap },
+    enterprise_eap_tls_wifi: { ssid: 'corp', private_key_file_password: STRIPE_CLIENT_SECRETS.tls },
   },
 };
 
@@ -234,6 +237,12 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     client_secret: STRIPE_CLIENT_SECRETS.intent,
   },
   '/v1/terminal/configurations/tmc_1': TERMINAL_CONFIGURATION,
+  '/v1/sources/src_klarna': {
+    id: 'src_klarna',
+    object: 'source',
+    type: 'klarna',
+    klarna: { client_token: STRIPE_CLIENT_SECRETS.klarna },
+  },
   '/v1/payment_intents/pi_big': {
     id: 'pi_big',
     object: 'payment_intent',

@@ -39,9 +39,15 @@ describe('withholdFromStripeAnswer', () => {
           type: 'personal_psk_wifi',
           personal_psk_wifi: { ssid: 'shop', password: 'hunter2-wifi' },
           enterprise_eap_peap_wifi: { ssid: 'corp', username: 'u', password: 'peap-secret' },
+          enterprise_eap_tls_wifi: { ssid: 'corp', private_key_file_password: 'tls-key-pass' },
         },
       },
     ],
+    [
+      'a Klarna source (its client_token runs the Klarna session in a browser)',
+      { id: 'src_1', object: 'source', type: 'klarna', klarna: { client_token: 'klarna-client-token' } },
+    ],
+    ['a webhook endpoint (its signing secret)', { id: 'we_1', secret: 'whsec_signing' }],
     [
       'a client secret under another name (a redirect URL)',
       { next_action: { url: `https://shop.test/return?payment_intent_client_secret=${PI_SECRET}` } },
@@ -49,7 +55,16 @@ describe('withholdFromStripeAnswer', () => {
   ])('replaces the secrets of %s with the marker, keeping the JSON valid', (_what, answer) => {
     const sent = JSON.stringify(answer, null, 2);
     const got = textOf(withheld(sent));
-    for (const secret of [PI_SECRET, 'seti_1_secret_abc', 'cs_test_a1_secret_', 'hunter2', 'peap-secret'])
+    for (const secret of [
+      PI_SECRET,
+      'seti_1_secret_abc',
+      'cs_test_a1_secret_',
+      'hunter2',
+      'peap-secret',
+      'tls-key-pass',
+      'klarna-client-token',
+      'whsec_signing',
+    ])
       expect(got).not.toContain(secret);
     expect(got).toContain(`"${WITHHELD}"`);
     expect(() => JSON.parse(got)).not.toThrow();
@@ -61,6 +76,26 @@ describe('withholdFromStripeAnswer', () => {
       `{\n  "id": "pi_1",\n  "amount": 12345678901234567890,\n  "client_secret" :  "${WITHHELD}",\n  "description": "caf\\u00e9 \\"quoted\\"",\n  "metadata": {"client_secret": "${WITHHELD}"}\n}`,
     );
   });
+
+  it.each([
+    'password',
+    'wifi_password',
+    'private_key_file_password',
+    'secret',
+    'client_secret',
+    'signing_secret',
+    'client_token',
+  ])('withholds a field named %s', (name) => {
+    expect(textOf(withheld(`{"${name}":"v"}`))).toBe(`{"${name}":"${WITHHELD}"}`);
+  });
+
+  it.each(['passwords', 'secret_plan', 'bank_account_token', 'cvc_token', 'tokenization_method'])(
+    'leaves a field named %s (no secret by its name, or consumed only through Keybrake)',
+    (name) => {
+      const body = Buffer.from(`{"${name}":"v"}`);
+      expect(withholdFromStripeAnswer(body)).toBe(body);
+    },
+  );
 
   it('returns the very same buffer when there is nothing to withhold', () => {
     const body = Buffer.from('{"id":"cus_1","client_secret":null,"description":"a secret plan"}');

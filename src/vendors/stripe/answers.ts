@@ -7,20 +7,31 @@ import { type Denial, deny } from '../../decision/reasons.ts';
  *     `confirmation_secret`): with one and the merchant's public publishable key, a browser confirms a
  *     payment intent, charging a saved card, without the call passing through Keybrake. A server-side
  *     agent never needs one.
- *   - Passwords (a Terminal configuration's Wi-Fi `password`): a secret of the merchant's network.
+ *   - Passwords (a Terminal configuration's Wi-Fi `password`, its TLS `private_key_file_password`): a
+ *     secret of the merchant's network.
+ *   - Other secrets by name: `secret` (a webhook endpoint's signing secret: it forges events to the
+ *     merchant's server), and a Klarna source's `client_token` (it runs the Klarna payment session in a
+ *     browser). Every field named `secret` or `password` or ending in `_secret` or `_password` in
+ *     Stripe's definition is one of these; the other `*_token` fields (`bank_account_token`,
+ *     `cvc_token`) are tokens only a call with the secret key consumes, so through Keybrake.
  */
 
 /** What stands in an answer for a withheld value: the JSON stays valid, the field stays present. */
 export const WITHHELD = 'withheld_by_keybrake';
 
-/** Fields whose string values are withheld wherever they stand. */
-const WITHHELD_FIELDS: ReadonlySet<string> = new Set(['client_secret', 'password']);
+/** Whether a field's string value is withheld wherever it stands: by name, so a new field is covered. */
+function isWithheldField(name: string): boolean {
+  return WITHHELD_NAME.test(name) || name === 'client_token';
+}
+
+/** `secret`, `password`, and any name ending in `_secret` or `_password`. */
+const WITHHELD_NAME = /(^|_)(secret|password)$/;
 
 /** The shape of a Stripe client secret inside any text: `…_secret_` and a letter or digit. */
 const CLIENT_SECRET = /_secret_[A-Za-z0-9]/;
 
 /** Bytes without which an answer holds nothing to withhold: no parse for most answers. */
-const HINTS = [Buffer.from('_secret'), Buffer.from('password')];
+const HINTS = [Buffer.from('secret'), Buffer.from('password'), Buffer.from('client_token')];
 
 const QUOTED_MARKER = JSON.stringify(WITHHELD);
 
@@ -61,7 +72,7 @@ function withheldJson(text: string): string {
     if (text[skipSpace(text, end, 1)] === ':') key = value;
     else {
       const ofKey = text[skipSpace(text, start - 1, -1)] === ':';
-      if ((ofKey && WITHHELD_FIELDS.has(key)) || CLIENT_SECRET.test(value)) {
+      if ((ofKey && isWithheldField(key)) || CLIENT_SECRET.test(value)) {
         out += text.slice(copied, start) + QUOTED_MARKER;
         copied = end;
       }
