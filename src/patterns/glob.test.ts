@@ -123,6 +123,76 @@ describe('compileValuePattern', () => {
   });
 });
 
+/** The RegExp a path glob was before 2026-12-01, as the reference the matcher must agree with. */
+function referencePathRegex(path: string): RegExp {
+  if (path === '/') return /^\/$/;
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const segments = path.slice(1).split('/');
+  let re = '';
+  for (const seg of segments) {
+    if (/\{[A-Za-z_][A-Za-z0-9_]*\}/.test(seg))
+      re += `/${seg
+        .split(/\{[A-Za-z_][A-Za-z0-9_]*\}/)
+        .map(escape)
+        .join('[^/]+')}`;
+    else if (seg === '**') re += '(?:/[^/]+)*';
+    else if (seg === '*') re += '/[^/]+';
+    else re += `/${seg.split('*').map(escape).join('[^/]*')}`;
+  }
+  if (segments[segments.length - 1] === '**') re += '/?';
+  return new RegExp(`^${re}$`);
+}
+
+describe('path globs', () => {
+  it('match exactly as their RegExp reading would', () => {
+    const segment = fc.constantFrom(
+      'a',
+      'b',
+      'ab',
+      '*',
+      '**',
+      'a*',
+      '*b',
+      'a*b',
+      '*a*',
+      '{x}',
+      'a{x}',
+      '{x}b',
+      '{x}.json',
+    );
+    const pathSegment = fc.string({ unit: fc.constantFrom('a', 'b', '.', 'j', 's', 'o', 'n'), maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(segment, { minLength: 1, maxLength: 5 }),
+        fc.array(pathSegment, { maxLength: 6 }),
+        fc.boolean(),
+        (pattern, segments, slash) => {
+          const source = `/${pattern.join('/')}`;
+          let glob: ReturnType<typeof compileEndpointPattern>;
+          try {
+            glob = compileEndpointPattern(`GET ${source}`);
+          } catch {
+            return; // a pattern the grammar refuses (a {placeholder} beside a *, say)
+          }
+          const path = `/${segments.join('/')}${slash ? '/' : ''}`;
+          expect(glob.path.test(path)).toBe(referencePathRegex(source).test(path));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  // Found by a probe of this round's fixes: as a RegExp, /v1/customers/*-*-* against 3 000 hyphens
+  // blocked the proxy 7 s (about cubic in the segment's length).
+  it('answers a path built to make a backtracking matcher explode', () => {
+    const stars = compileEndpointPattern('GET /v1/customers/*-*-*-*');
+    expect(matchesEndpoint(stars, 'GET', `/v1/customers/${'-'.repeat(8_000)}/x`)).toBe(false);
+    const deep = compileEndpointPattern('GET /**/a/**/b/**/c/**/d');
+    expect(matchesEndpoint(deep, 'GET', `/${'a/'.repeat(4_000)}x`)).toBe(false);
+    expect(matchesEndpoint(stars, 'GET', '/v1/customers/a-b-c-d')).toBe(true);
+  });
+});
+
 describe('operation templates and exact entries', () => {
   it.each([
     ['DELETE /v1/customers/{customer}', 'DELETE', '/v1/customers/cus_1', true, true],

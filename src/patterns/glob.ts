@@ -19,7 +19,7 @@ export interface CompiledPattern {
 export interface EndpointPattern {
   readonly source: string;
   readonly method: string;
-  readonly path: RegExp;
+  readonly path: PathGlob;
   /**
    * Names one operation: no `*` in the method or the path. `{name}` segments (an operation template,
    * as `keybrake catalog` prints it) still count as exact. Only an exact entry admits destructive,
@@ -75,11 +75,29 @@ export function templateKey(path: string): string {
   return path.replace(/\{[^{}/]+\}/g, '{}');
 }
 
-function compilePathGlob(path: string): RegExp {
-  if (path === '/') return /^\/$/;
+/** One segment of a path glob: literal pieces with a wildcard of at least `mins[i]` characters between piece i and i+1. */
+interface SegmentGlob {
+  readonly pieces: readonly string[];
+  readonly mins: readonly number[];
+}
+
+/** `**`, or one segment's glob. */
+type PathElement = '**' | SegmentGlob;
+
+/**
+ * A path glob, matched segment by segment without backtracking (each piece, and each run of segments
+ * between `**`, found at its first place after the one before). A RegExp of `[^/]*` per `*`
+ * backtracked on an agent-chosen path: a probe blocked a proxy 7 s with `/v1/customers/*-*-*` and
+ * 3 000 hyphens.
+ */
+export interface PathGlob {
+  test(path: string): boolean;
+}
+
+function compilePathGlob(path: string): PathGlob {
+  if (path === '/') return { test: (p) => p === '/' };
   const segments = path.slice(1).split('/');
-  let re = '';
-  segments.forEach((seg, i) => {
+  const elements: PathElement[] = segments.map((seg, i) => {
     if (seg === '') throw new PatternError(`path has an empty segment (position ${i + 1})`);
     if (seg === '.' || seg === '..') throw new PatternError('path must not contain "." or ".." segments');
     // `{name}` placeholders (alone or inside a segment, `{Sid}.json`) each match a non-empty run.
@@ -90,23 +108,80 @@ function compilePathGlob(path: string): RegExp {
       throw new PatternError(`path segment ${i + 1} contains a character not allowed in a URL path`);
     if (literal !== seg) {
       if (seg.includes('*')) throw new PatternError('a segment may hold {placeholders} or *, not both');
-      re += `/${seg.split(PLACEHOLDER).map(escapeRegex).join('[^/]+')}`;
-      return;
+      const pieces = seg.split(PLACEHOLDER);
+      return { pieces, mins: pieces.slice(1).map(() => 1) };
     }
-    if (seg === '**') {
-      re += '(?:/[^/]+)*';
-      return;
-    }
+    if (seg === '**') return '**';
     if (seg.includes('**')) throw new PatternError('"**" must be a whole path segment ("/v1/**")');
-    if (seg === '*') {
-      re += '/[^/]+';
-      return;
-    }
-    re += `/${seg.split('*').map(escapeRegex).join('[^/]*')}`;
+    // A whole-segment `*` needs at least one character; inside a segment `*` may match none.
+    if (seg === '*') return { pieces: ['', ''], mins: [1] };
+    const pieces = seg.split('*');
+    return { pieces, mins: pieces.slice(1).map(() => 0) };
   });
   // `/v1/**` also covers `/v1/` so a trailing slash cannot slip past a deny-by-omission.
-  if (segments[segments.length - 1] === '**') re += '/?';
-  return new RegExp(`^${re}$`);
+  const trailingSlash = segments[segments.length - 1] === '**';
+  const blocks: SegmentGlob[][] = [[]];
+  for (const e of elements) {
+    if (e === '**') blocks.push([]);
+    else blocks[blocks.length - 1]!.push(e);
+  }
+  return {
+    test(p) {
+      if (!p.startsWith('/')) return false;
+      let parts = p.slice(1).split('/');
+      if (trailingSlash && parts.length > 1 && parts[parts.length - 1] === '') parts = parts.slice(0, -1);
+      if (p === '/') parts = [];
+      // No element matches an empty segment.
+      if (parts.includes('')) return false;
+      return blocksMatch(blocks, parts);
+    },
+  };
+}
+
+/** `blocks` (runs of segment globs between `**`) against the path's segments. */
+function blocksMatch(blocks: readonly (readonly SegmentGlob[])[], parts: readonly string[]): boolean {
+  const first = blocks[0]!;
+  if (blocks.length === 1) return parts.length === first.length && runMatches(first, parts, 0);
+  const last = blocks[blocks.length - 1]!;
+  const end = parts.length - last.length;
+  if (end < first.length || !runMatches(first, parts, 0) || !runMatches(last, parts, end)) return false;
+  let at = first.length;
+  for (let b = 1; b < blocks.length - 1; b++) {
+    const run = blocks[b]!;
+    let found = -1;
+    for (let i = at; i + run.length <= end; i++) {
+      if (runMatches(run, parts, i)) {
+        found = i;
+        break;
+      }
+    }
+    if (found === -1) return false;
+    at = found + run.length;
+  }
+  return true;
+}
+
+function runMatches(run: readonly SegmentGlob[], parts: readonly string[], from: number): boolean {
+  for (let i = 0; i < run.length; i++) if (!segmentMatches(run[i]!, parts[from + i]!)) return false;
+  return true;
+}
+
+/** One segment against its glob: the first piece a prefix, the last a suffix, the rest in order. */
+function segmentMatches(glob: SegmentGlob, s: string): boolean {
+  const { pieces, mins } = glob;
+  const first = pieces[0]!;
+  if (mins.length === 0) return s === first;
+  if (!s.startsWith(first)) return false;
+  let at = first.length;
+  for (let i = 1; i < pieces.length - 1; i++) {
+    at += mins[i - 1]!;
+    const piece = pieces[i]!;
+    const found = piece === '' ? (at <= s.length ? at : -1) : s.indexOf(piece, at);
+    if (found === -1) return false;
+    at = found + piece.length;
+  }
+  const last = pieces[pieces.length - 1]!;
+  return s.length - last.length >= at + mins[mins.length - 1]! && s.endsWith(last);
 }
 
 /** Whether an endpoint pattern admits this method and canonical path. */
@@ -170,8 +245,4 @@ function wildcardMatch(parts: readonly string[], value: string): boolean {
 /** Whether any pattern in the list matches the value. */
 export function matchesAny(patterns: readonly CompiledPattern[], value: string): boolean {
   return patterns.some((p) => p.test(value));
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
