@@ -731,6 +731,69 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     });
   });
 
+  // Third probe round: a standing webhook sends a service's (or conversation's, workspace's…)
+  // messages or events to the URL the call names, like the account's and service's above.
+  it.each([
+    [
+      'chat',
+      '/v2/Services/IS1',
+      { PostWebhookUrl: 'https://evil.example/hook', WebhookFilters: 'onMessageSent' },
+    ],
+    ['ip-messaging', '/v2/Services/IS1', { PreWebhookUrl: 'https://evil.example/hook' }],
+    ['chat', '/v1/Services/IS1', { 'Webhooks.OnMessageSent.Url': 'https://evil.example/hook' }],
+    ['ip-messaging', '/v1/Services/IS1', { 'Webhooks.OnMessageSent.Url': 'https://evil.example/hook' }],
+    [
+      'chat',
+      '/v2/Services/IS1/Channels/CH1/Webhooks',
+      { Type: 'webhook', 'Configuration.Url': 'https://evil.example' },
+    ],
+    [
+      'ip-messaging',
+      '/v2/Services/IS1/Channels/CH1/Webhooks/WH1',
+      { 'Configuration.Url': 'https://evil.example' },
+    ],
+    [
+      'conversations',
+      '/v1/Conversations/CH1/Webhooks',
+      { Target: 'webhook', 'Configuration.Url': 'https://evil.example' },
+    ],
+    ['conversations', '/v1/Conversations/CH1/Webhooks/WH1', { 'Configuration.Url': 'https://evil.example' }],
+    ['conversations', '/v1/Services/IS1/Conversations/CH1/Webhooks', { Target: 'webhook' }],
+    [
+      'conversations',
+      '/v1/Services/IS1/Conversations/CH1/Webhooks/WH1',
+      { 'Configuration.Url': 'https://evil.example' },
+    ],
+    ['conversations', '/v1/Configuration/Addresses', { 'AutoCreation.WebhookUrl': 'https://evil.example' }],
+    [
+      'conversations',
+      '/v1/Configuration/Addresses/IG1',
+      { 'AutoCreation.WebhookUrl': 'https://evil.example' },
+    ],
+    ['flex-api', '/v1/FlexFlows/FO1', { 'Integration.Url': 'https://evil.example' }],
+    ['messaging', '/v2/Channels/Senders/XE1', {}],
+    ['messaging', '/v1/LinkShortening/Domains/DN1/Config', { CallbackUrl: 'https://evil.example' }],
+    ['proxy', '/v1/Services/KS1', { InterceptCallbackUrl: 'https://evil.example' }],
+    ['sync', '/v1/Services', { WebhookUrl: 'https://evil.example' }],
+    ['sync', '/v1/Services/IS1', { WebhookUrl: 'https://evil.example' }],
+    ['taskrouter', '/v1/Workspaces', { EventCallbackUrl: 'https://evil.example' }],
+    ['taskrouter', '/v1/Workspaces/WS1', { EventCallbackUrl: 'https://evil.example' }],
+  ])('makes a standing webhook destructive: %s %s', (host, path, params) => {
+    expect(op(classify(req('POST', path, host), params))).toMatchObject({
+      class: 'destructive',
+      movesMoney: false,
+    });
+  });
+
+  it.each([
+    ['a Chat channel', 'chat', '/v2/Services/IS1/Channels/CH1', { FriendlyName: 'x' }],
+    ['a Sync document', 'sync', '/v1/Services/IS1/Documents/ET1', { Data: '{}' }],
+    ['a TaskRouter task', 'taskrouter', '/v1/Workspaces/WS1/Tasks', { Attributes: '{}' }],
+    ['a Proxy session', 'proxy', '/v1/Services/KS1/Sessions/KC1', { Status: 'closed' }],
+  ])('leaves what lives under those services a write: %s', (_name, host, path, params) => {
+    expect(op(classify(req('POST', path, host), params))).toMatchObject({ class: 'write' });
+  });
+
   it('refuses creating a Verify factor: the answer carries its TOTP seed', () => {
     const path = '/v2/Services/VA1/Entities/alice/Factors';
     expect(classify(req('POST', path, 'verify'), { FactorType: 'totp' })).toMatchObject({

@@ -109,10 +109,11 @@ export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
   StatusCallbackUrl: 'a callback',
   CallbackUrl: 'a callback',
   WebhookUrl: 'an event webhook: its answer is not TwiML',
-  PreWebhookUrl: 'a Conversations/Chat event webhook: its answer can only block or edit the event',
-  PostWebhookUrl: 'an event webhook: its answer is ignored (the account and service ones are destructive)',
-  'Configuration.Url': 'a Conversations/Chat event webhook',
-  'AutoCreation.WebhookUrl': 'a Conversations event webhook',
+  PreWebhookUrl:
+    'a Conversations/Chat event webhook: its answer can only block or edit the event (a standing webhook: destructive)',
+  PostWebhookUrl: 'an event webhook: its answer is ignored (a standing webhook: destructive)',
+  'Configuration.Url': 'a Conversations/Chat event webhook (a standing webhook: destructive)',
+  'AutoCreation.WebhookUrl': 'a Conversations event webhook (a standing webhook: destructive)',
   'Integration.Url': 'a Flex Flow external webhook (events, not TwiML)',
   PluginUrl: 'a Flex plugin bundle (putting it live is the sensitive release)',
   AwsS3Url: "where the account's recordings are stored, not instructions",
@@ -128,7 +129,7 @@ export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
   VoiceStatusCallbackUrl: 'a callback',
   DequeueStatusCallbackUrl: 'a callback',
   CallStatusCallbackUrl: 'a callback',
-  EventCallbackUrl: 'a callback',
+  EventCallbackUrl: "a TaskRouter workspace's event webhook (a standing webhook: destructive)",
   DeliveryCallbackUrl: 'a callback',
   InterceptCallbackUrl: 'a Proxy interception callback: its answer can only block the interaction',
   WorkflowSid: 'a TaskRouter workflow: its assignment callback URLs are checked when they are set',
@@ -139,7 +140,10 @@ export const NOT_INSTRUCTIONS: Readonly<Record<string, string>> = {
 
 /** Families of names that are not instructions (read by the completeness test), with why. */
 export const NOT_INSTRUCTION_PATTERNS: readonly (readonly [RegExp, string])[] = [
-  [/^Webhooks\.[A-Za-z]+\.Url$/, 'Programmable Chat event webhooks: their answer is not TwiML'],
+  [
+    /^Webhooks\.[A-Za-z]+\.Url$/,
+    'Programmable Chat event webhooks: their answer is not TwiML (a standing webhook: destructive)',
+  ],
 ];
 
 /** The instructions a call's parameters carry, for the operations of the table. */

@@ -2099,7 +2099,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{Sid}',
     id: 'twilio.chat.v1.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'chat',
@@ -2290,7 +2290,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Webhooks',
     id: 'twilio.chat.v2.create_channel_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'chat',
@@ -2304,7 +2304,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Webhooks/{Sid}',
     id: 'twilio.chat.v2.update_channel_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'chat',
@@ -2465,7 +2465,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{Sid}',
     id: 'twilio.chat.v2.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'chat',
@@ -2577,7 +2577,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Configuration/Addresses',
     id: 'twilio.conversations.v1.create_configuration_address',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -2591,7 +2591,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Configuration/Addresses/{Sid}',
     id: 'twilio.conversations.v1.update_configuration_address',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -2735,7 +2735,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Conversations/{ConversationSid}/Webhooks',
     id: 'twilio.conversations.v1.create_conversation_scoped_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -2749,7 +2749,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Conversations/{ConversationSid}/Webhooks/{Sid}',
     id: 'twilio.conversations.v1.update_conversation_scoped_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -3054,7 +3054,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Webhooks',
     id: 'twilio.conversations.v1.create_service_conversation_scoped_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -3068,7 +3068,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Webhooks/{Sid}',
     id: 'twilio.conversations.v1.update_service_conversation_scoped_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -3476,7 +3476,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/FlexFlows',
     id: 'twilio.flex_api.v1.create_flex_flow',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'flex-api',
@@ -3490,7 +3490,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/FlexFlows/{Sid}',
     id: 'twilio.flex_api.v1.update_flex_flow',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'flex-api',
@@ -4559,7 +4559,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{Sid}',
     id: 'twilio.ip_messaging.v1.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'ip-messaging',
@@ -4762,7 +4762,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Webhooks',
     id: 'twilio.ip_messaging.v2.create_channel_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'ip-messaging',
@@ -4776,7 +4776,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Webhooks/{Sid}',
     id: 'twilio.ip_messaging.v2.update_channel_webhook',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'ip-messaging',
@@ -4937,7 +4937,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{Sid}',
     id: 'twilio.ip_messaging.v2.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'ip-messaging',
@@ -5191,7 +5191,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/LinkShortening/Domains/{DomainSid}/Config',
     id: 'twilio.messaging.v1.update_domain_config',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5562,7 +5562,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Channels/Senders',
     id: 'twilio.messaging.v2.create_channels_sender',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5576,7 +5576,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Channels/Senders/{Sid}',
     id: 'twilio.messaging.v2.update_channels_sender',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -6575,7 +6575,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services',
     id: 'twilio.proxy.v1.create_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'proxy',
@@ -6729,7 +6729,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{Sid}',
     id: 'twilio.proxy.v1.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'proxy',
@@ -7514,7 +7514,13 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     class: 'read',
   },
   { host: 'sync', method: 'GET', path: '/v1/Services', id: 'twilio.sync.v1.list_service', class: 'read' },
-  { host: 'sync', method: 'POST', path: '/v1/Services', id: 'twilio.sync.v1.create_service', class: 'write' },
+  {
+    host: 'sync',
+    method: 'POST',
+    path: '/v1/Services',
+    id: 'twilio.sync.v1.create_service',
+    class: 'destructive',
+  },
   {
     host: 'sync',
     method: 'GET',
@@ -7828,7 +7834,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{Sid}',
     id: 'twilio.sync.v1.update_service',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'sync',
@@ -7849,7 +7855,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces',
     id: 'twilio.taskrouter.v1.create_workspace',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'taskrouter',
@@ -7863,7 +7869,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces/{Sid}',
     id: 'twilio.taskrouter.v1.update_workspace',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'taskrouter',

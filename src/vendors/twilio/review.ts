@@ -730,6 +730,94 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "sends every conversation's messages and events of the service to a URL of the caller's choosing",
   },
+  // A standing webhook: from now on the messages or events of a service, conversation, channel,
+  // address, sender, workspace or domain go to a URL the call names. Status callbacks (the status
+  // of what is sent, of one job, an alarm) stay writes, and instruction URLs (TwiML) are admitted
+  // only from allow.twimlHosts (instructions.ts).
+  {
+    host: 'chat|ip-messaging',
+    match: 'POST /*/Services/{Sid}',
+    class: 'destructive',
+    note: "PostWebhookUrl, PreWebhookUrl, Webhooks.*.Url: every channel's messages and events of the service (the IS… service Conversations shares) to a URL of the caller's choosing",
+  },
+  {
+    host: 'chat|ip-messaging',
+    match: 'POST /v2/Services/{ServiceSid}/Channels/{ChannelSid}/Webhooks**',
+    class: 'destructive',
+    note: "sends the channel's messages and events to a URL of the caller's choosing",
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Conversations/{ConversationSid}/Webhooks**',
+    class: 'destructive',
+    note: "sends the conversation's messages and events to a URL of the caller's choosing",
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Webhooks**',
+    class: 'destructive',
+    note: "sends the conversation's messages and events to a URL of the caller's choosing",
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Configuration/Addresses**',
+    class: 'destructive',
+    note: "AutoCreation.WebhookUrl: every conversation an inbound message creates sends its messages to a URL of the caller's choosing",
+  },
+  {
+    host: 'flex-api',
+    match: 'POST /v1/FlexFlows**',
+    class: 'destructive',
+    note: "Integration.Url: an external Flex flow sends the channel's messages to a URL of the caller's choosing",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v2/Channels/Senders**',
+    class: 'destructive',
+    note: "webhook.callback_url: the messages the sender receives go to a URL of the caller's choosing",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/LinkShortening/Domains/{DomainSid}/Config',
+    class: 'destructive',
+    note: "CallbackUrl: who clicked which shortened link of the account's messages, to a URL of the caller's choosing",
+  },
+  {
+    host: 'proxy',
+    match: 'POST /v1/Services',
+    class: 'destructive',
+    note: "CallbackUrl, InterceptCallbackUrl: every interaction of the service, message bodies included, to a URL of the caller's choosing",
+  },
+  {
+    host: 'proxy',
+    match: 'POST /v1/Services/{Sid}',
+    class: 'destructive',
+    note: "CallbackUrl, InterceptCallbackUrl: every interaction of the service, message bodies included, to a URL of the caller's choosing",
+  },
+  {
+    host: 'sync',
+    match: 'POST /v1/Services',
+    class: 'destructive',
+    note: "WebhookUrl: every change to the service's documents, lists and maps, with their data, to a URL of the caller's choosing",
+  },
+  {
+    host: 'sync',
+    match: 'POST /v1/Services/{Sid}',
+    class: 'destructive',
+    note: "WebhookUrl: every change to the service's documents, lists and maps, with their data, to a URL of the caller's choosing",
+  },
+  {
+    host: 'taskrouter',
+    match: 'POST /v1/Workspaces',
+    class: 'destructive',
+    note: "EventCallbackUrl: every event of the workspace's tasks, with their attributes, to a URL of the caller's choosing",
+  },
+  {
+    host: 'taskrouter',
+    match: 'POST /v1/Workspaces/{Sid}',
+    class: 'destructive',
+    note: "EventCallbackUrl: every event of the workspace's tasks, with their attributes, to a URL of the caller's choosing",
+  },
   {
     host: 'verify',
     match: 'POST /v2/Services/{ServiceSid}/Webhooks**',
@@ -848,7 +936,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'conversations',
     match: 'POST /**',
     class: 'write',
-    note: 'conversations, participants, users, conversation webhooks: messages are priced above',
+    note: 'conversations, participants, users: messages are priced above',
   },
   {
     host: 'flex-api',
