@@ -343,6 +343,36 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_other',
   },
+  // A draft invoice Stripe finalises and charges on its own, $9 000 due after a $500 credit line and
+  // $200 of discounts, and a $500 credit item on it (deferred.yaml: removing either raises it).
+  '/v1/invoices/in_credit': {
+    id: 'in_credit',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    auto_advance: true,
+    amount_due: 900000,
+    amount_remaining: 900000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    total_discount_amounts: [{ amount: 20000, discount: 'di_1' }],
+    lines: {
+      object: 'list',
+      has_more: false,
+      data: [
+        { id: 'il_credit', amount: -50000, taxes: [] },
+        { id: 'il_1', amount: 970000, taxes: [] },
+      ],
+    },
+  },
+  '/v1/invoiceitems/ii_credit': {
+    id: 'ii_credit',
+    object: 'invoiceitem',
+    amount: -50000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    invoice: 'in_credit',
+  },
   // A price of $50 a unit (stripe-prices.yaml: set on a line that keeps a larger quantity).
   '/v1/prices/price_big': {
     id: 'price_big',

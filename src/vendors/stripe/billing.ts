@@ -15,7 +15,19 @@ import {
   signedAmount,
   unitParam,
 } from './amounts.ts';
-import { chain, FREE, idOf, known, micros, type Priced, pricePath, priceUnits, type Read } from './costs.ts';
+import {
+  chain,
+  FREE,
+  idOf,
+  known,
+  micros,
+  type Priced,
+  pricePath,
+  priceUnits,
+  type Read,
+  UNPRICED,
+  type Unpriced,
+} from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
 import { encodeForm } from './previews.ts';
 import { quoteTotal } from './quote-total.ts';
@@ -41,20 +53,154 @@ export function invoiceFinalize(invoice: string, rates: ExchangeRates): Priced {
 }
 
 /**
- * The read of what an invoice charges once finalised: its `amount_due`, or 0 when it is sent rather
- * than charged (`collection`, the call's own method, wins over the invoice's).
+ * The read of what an invoice charges once finalised: its `amount_due` (with what the call may add
+ * back, `raise`), or 0 when it is sent rather than charged (`collection`, the call's own method, wins
+ * over the invoice's).
  */
-function dueRead(invoice: string, collection: string | undefined, rates: ExchangeRates): Read {
+function dueRead(
+  invoice: string,
+  collection: string | undefined,
+  rates: ExchangeRates,
+  raise: Raise = () => 0n,
+): Read {
   return {
     path: `/v1/invoices/${invoice}`,
     describe: "the invoice's amount_due, or 0 when it is sent rather than charged",
-    part: (o) =>
-      (collection ?? o['collection_method']) === 'send_invoice'
-        ? typeof o['currency'] === 'string'
-          ? 0
-          : undefined
-        : micros(o['amount_due'], o['currency'], rates),
+    part: (o) => {
+      if ((collection ?? o['collection_method']) === 'send_invoice') return zeroIn(o);
+      const more = raise(o);
+      return more === undefined ? undefined : micros(dueOf(o, more), o['currency'], rates);
+    },
   };
+}
+
+/**
+ * By how much, at most, a call raises what a draft invoice charges (minor units of its currency),
+ * from the invoice as read: a credit line removed, the discounts it has. Undefined: it cannot say.
+ */
+type Raise = (o: Obj) => bigint | undefined;
+
+/** The invoice's `amount_due` raised by `more`; undefined when the invoice does not say it. */
+function dueOf(o: Obj, more: bigint): bigint | undefined {
+  const due = o['amount_due'];
+  return isMinor(due) ? BigInt(due) + more : undefined;
+}
+
+/** 0 in the object's currency; undefined when it names none. */
+function zeroIn(o: Obj): MicroUsd | undefined {
+  return typeof o['currency'] === 'string' ? 0 : undefined;
+}
+
+/**
+ * What a change that raises a draft invoice (`raise`) makes Stripe charge with no further call
+ * through Keybrake, in minor units of its currency: the invoice's `amount_due` with the raise when
+ * Stripe finalises and charges it on its own (`charge_automatically` and `auto_advance`), 0 when
+ * nothing is raised, or the invoice is sent or waits for a finalize or pay (priced then, from the
+ * invoice as changed). Found by a security tester: removing a credit line or a discount was free.
+ */
+function ownCharge(o: Obj, raise: Raise): bigint | undefined {
+  if (o['collection_method'] === 'send_invoice' || o['auto_advance'] === false) return 0n;
+  const more = raise(o);
+  if (more === undefined) return undefined;
+  return more === 0n ? 0n : dueOf(o, more);
+}
+
+/** The read of an invoice a change raises: ownCharge, in micro-USD. */
+function ownChargeRead(invoice: string, raise: Raise, rates: ExchangeRates): Read {
+  return {
+    path: `/v1/invoices/${invoice}`,
+    describe: "the invoice's amount_due with what the call may add back, when Stripe charges it on its own",
+    part: (o) => micros(ownCharge(o, raise), o['currency'], rates),
+  };
+}
+
+/** Every discount the invoice gives now (`total_discount_amounts`): what removing discounts may add back. */
+const discountsOf: Raise = (o) => {
+  const list = o['total_discount_amounts'];
+  if (!Array.isArray(list)) return undefined;
+  let sum = 0n;
+  for (const d of list) {
+    const a = isObj(d) ? d['amount'] : undefined;
+    if (!isMinor(a)) return undefined;
+    sum += a > 0 ? BigInt(a) : 0n;
+  }
+  return sum;
+};
+
+/** Parameters by which a call changes the discounts of an invoice or an existing line. */
+const DISCOUNT_KEYS = ['discounts', 'discountable'];
+
+/**
+ * `POST /v1/invoices/{invoice}/remove_lines`: removing a credit line raises what the invoice
+ * charges by the credit (its amount and taxes), which Stripe charges on its own (ownCharge). The
+ * lines are found in the invoice as read (its first page, `lines.data`): a line not there cannot be
+ * priced.
+ */
+export function invoiceRemoveLines(invoice: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  const lines = objectList(params, 'lines');
+  if (isDenial(lines)) return lines;
+  const ids: string[] = [];
+  for (const line of lines ?? []) {
+    const id = scalar(line, 'id');
+    if (isDenial(id)) return id;
+    if (id === undefined) return deny('body_invalid', 'Each line to remove needs its "id".');
+    ids.push(id);
+  }
+  return chain([ownChargeRead(invoice, (o) => creditsOf(o, ids), rates)]);
+}
+
+/** The credit (negative amount and taxes) of the named lines of an invoice as read; undefined when one is not in it. */
+function creditsOf(o: Obj, ids: readonly string[]): bigint | undefined {
+  const list = isObj(o['lines']) ? o['lines']['data'] : undefined;
+  if (!Array.isArray(list)) return undefined;
+  let sum = 0n;
+  for (const id of ids) {
+    const line = list.find((l) => isObj(l) && l['id'] === id);
+    if (!isObj(line) || !isMinor(line['amount'])) return undefined;
+    let net = BigInt(line['amount']);
+    for (const tax of Array.isArray(line['taxes']) ? line['taxes'] : []) {
+      if (isObj(tax) && isMinor(tax['amount'])) net += BigInt(tax['amount']);
+    }
+    sum += net < 0n ? -net : 0n;
+  }
+  return sum;
+}
+
+/** An amount in minor units as Stripe reports one: an integer BigInt takes whole. */
+function isMinor(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+/**
+ * `DELETE /v1/invoiceitems/{invoiceitem}`: deleting a credit item (a negative `amount`) raises the
+ * invoice it is on by the credit, which Stripe charges on its own (ownCharge); a pending credit
+ * raises the customer's next invoice, perhaps a renewal Stripe charges on its own: |amount|. An
+ * item that charges (amount ≥ 0) only lowers: 0.
+ */
+export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
+  const creditOf = (o: Obj): bigint | undefined =>
+    isMinor(o['amount']) ? BigInt(Math.max(0, -o['amount'])) : undefined;
+  return chain([
+    {
+      path: `/v1/invoiceitems/${item}`,
+      describe: 'the credit the invoice item gives',
+      part: (o) => {
+        const credit = creditOf(o);
+        if (credit === undefined) return undefined;
+        return credit === 0n || idOf(o['invoice']) !== undefined
+          ? zeroIn(o)
+          : micros(credit, o['currency'], rates);
+      },
+      follow: (o) => {
+        const credit = creditOf(o);
+        const invoice = idOf(o['invoice']);
+        if (credit === undefined) return undefined;
+        if (credit === 0n || invoice === undefined) return [];
+        // The invoice only this read names is leased too, until settled.
+        return [{ ...ownChargeRead(invoice, () => credit, rates), locks: [invoice] }];
+      },
+    },
+  ]);
 }
 
 /**
@@ -73,10 +219,14 @@ export function invoiceUpdate(
   if (isDenial(shipping)) return shipping;
   const collects = autoCollects(params);
   if (isDenial(collects)) return collects;
-  if (!collects) return shipping === undefined ? undefined : pricedCost(shipping);
+  // New discounts replace the invoice's: at most what it gives now comes back.
+  const discounted = hasAny(params, DISCOUNT_KEYS);
+  if (!collects && !discounted) return shipping === undefined ? undefined : pricedCost(shipping);
   const collection = scalar(params, 'collection_method');
   if (isDenial(collection)) return collection;
-  const due = dueRead(invoice, collection, rates);
+  const due = collects
+    ? dueRead(invoice, collection, rates, discounted ? discountsOf : undefined)
+    : ownChargeRead(invoice, discountsOf, rates);
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
 }
 
@@ -200,6 +350,34 @@ const LEGACY_CUSTOMER_SUBSCRIPTION = ['plan', 'quantity', 'trial_end'] as const;
  * yet, so a starting balance other than 0 cannot be priced. Undefined when the call sets no balance:
  * an ordinary write.
  */
+/**
+ * Names by which older API versions set a customer's discount on the customer call (`coupon=`
+ * removes it): a discount on every renewal of the customer's subscriptions, which Stripe charges on
+ * its own, so a change cannot be priced without previewing each of them (found by a security tester:
+ * a free write).
+ */
+const LEGACY_CUSTOMER_DISCOUNT = ['coupon', 'promotion_code', 'discounts'] as const;
+
+/**
+ * `POST /v1/customers/{customer}`: a discount changed is unpriced (LEGACY_CUSTOMER_DISCOUNT); else
+ * customerBalanceSet. A discount with a balance cannot be both unpriced and priced: denied.
+ */
+export function customerUpdate(
+  customer: string,
+  params: Params,
+  rates: ExchangeRates,
+): Priced | Denial | Unpriced | undefined {
+  const priced = customerBalanceSet(customer, params, rates);
+  if (isDenial(priced) || !hasAny(params, LEGACY_CUSTOMER_DISCOUNT)) return priced;
+  if (priced !== undefined) {
+    return deny(
+      'price_unknown',
+      "Keybrake cannot price a customer's discount and balance changed in one call: change them in separate calls.",
+    );
+  }
+  return UNPRICED;
+}
+
 export function customerBalanceSet(
   customer: string | undefined,
   params: Params,
@@ -380,12 +558,16 @@ export function invoiceLines(
   if (isDenial(lines)) return lines;
   const tally = newTally();
   let moves = false;
+  let discounted = false;
   for (const line of lines ?? []) {
-    const counted = addLine(line, single || Object.hasOwn(line, 'id'), tally, rates);
+    const existing = single || Object.hasOwn(line, 'id');
+    const counted = addLine(line, existing, tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
+    // An existing line's discounts replaced or turned off: at most the invoice's discounts come back.
+    discounted ||= existing && hasAny(line, DISCOUNT_KEYS);
   }
-  if (!moves) return FREE;
+  if (!moves && !discounted) return FREE;
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
   const fixed = tally.fixed;
@@ -393,8 +575,13 @@ export function invoiceLines(
     [
       {
         path: `/v1/invoices/${invoice}`,
-        describe: 'the lines in the currency of the invoice, priced from the prices they name',
-        part: (o) => micros(fixed, o['currency'], rates),
+        describe: discounted
+          ? 'the lines in the currency of the invoice, and its amount_due with its discounts when Stripe charges it on its own'
+          : 'the lines in the currency of the invoice, priced from the prices they name',
+        part: (o) => {
+          const back = discounted ? ownCharge(o, discountsOf) : 0n;
+          return back === undefined ? undefined : micros(fixed + back, o['currency'], rates);
+        },
       },
       ...reads,
     ],

@@ -14,10 +14,13 @@ import {
   creditNote,
   customerBalance,
   customerBalanceSet,
+  customerUpdate,
   invoiceFinalize,
   invoiceItemCreate,
+  invoiceItemDelete,
   invoiceItemUpdate,
   invoiceLines,
+  invoiceRemoveLines,
   invoiceShipping,
   invoiceUpdate,
   issuingApprove,
@@ -217,7 +220,7 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
   [
     'stripe.customers.update',
     {
-      price: (customer, params, rates) => customerBalanceSet(customer, params, rates),
+      price: (customer, params, rates) => customerUpdate(customer!, params, rates),
       readsPathObject: true,
     },
   ],
@@ -361,9 +364,14 @@ function applyRule(
     case 'invoice_finalize':
       return invoiceFinalize(ids[0]!, rates);
     case 'invoice_lines':
-      return invoiceLines(ids[0]!, params, ids.length > 1, rates);
+      return row.path.endsWith('/remove_lines')
+        ? invoiceRemoveLines(ids[0]!, params, rates)
+        : invoiceLines(ids[0]!, params, ids.length > 1, rates);
     case 'invoice_item':
-      return ids.length === 0 ? invoiceItemCreate(params, rates) : invoiceItemUpdate(ids[0]!, params, rates);
+      if (ids.length === 0) return invoiceItemCreate(params, rates);
+      return row.method === 'DELETE'
+        ? invoiceItemDelete(ids[0]!, rates)
+        : invoiceItemUpdate(ids[0]!, params, rates);
     case 'credit_note':
       return creditNote(params, rates);
     case 'customer_balance_transaction':

@@ -1244,3 +1244,102 @@ describe('quotes, Issuing, Terminal, Treasury, Climate', () => {
     expect(classify('POST', '/v1/climate/orders', form)).toMatchObject({ reason: 'price_unknown' });
   });
 });
+
+// Found by a security tester (third round): free writes that raise what Stripe later charges on its
+// own. A draft invoice Stripe finalises and charges by itself ($90 due, a $50 credit line with $5 of
+// tax, $20 of discounts); removing the credit or the discounts was a write.
+describe('changes that raise what Stripe charges on its own', () => {
+  const auto = (extra: object = {}) => ({
+    ...draft('charge_automatically', 9000),
+    auto_advance: true,
+    total_discount_amounts: [{ amount: 2000, discount: 'di_1' }],
+    lines: {
+      object: 'list',
+      has_more: false,
+      data: [
+        { id: 'il_credit', amount: -5000, taxes: [{ amount: -500 }] },
+        { id: 'il_1', amount: 16000, taxes: [] },
+      ],
+    },
+    ...extra,
+  });
+  const cost = (method: string, path: string, form: string, invoice: object) =>
+    walk(op(method, path, form), { 'GET /v1/invoices/in_1': invoice }).cost;
+
+  it.each([
+    ['a credit line: amount_due with the credit and its tax', 'il_credit', auto(), usd(9000 + 5500)],
+    ['a charging line: 0', 'il_1', auto(), 0],
+    ['a credit line of a sent invoice: 0', 'il_credit', auto({ collection_method: 'send_invoice' }), 0],
+    ['a credit line of an invoice without auto_advance: 0', 'il_credit', auto({ auto_advance: false }), 0],
+    ['a line the invoice does not list: unpriced', 'il_gone', auto(), undefined],
+  ])('prices remove_lines of %s', (_name, line, invoice, expected) => {
+    const o = op('POST', '/v1/invoices/in_1/remove_lines', `lines[0][id]=${line}&lines[0][behavior]=delete`);
+    expect(o).toMatchObject({ class: 'money', locks: ['in_1'] });
+    expect(
+      cost(
+        'POST',
+        '/v1/invoices/in_1/remove_lines',
+        `lines[0][id]=${line}&lines[0][behavior]=delete`,
+        invoice,
+      ),
+    ).toBe(expected);
+  });
+
+  it.each([
+    ['a line', 'POST', '/v1/invoices/in_1/lines/il_1', 'discounts='],
+    ['a line, turned off', 'POST', '/v1/invoices/in_1/lines/il_1', 'discountable=false'],
+    ['update_lines', 'POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][discounts]='],
+    ['the invoice', 'POST', '/v1/invoices/in_1', 'discounts='],
+    ['the invoice, replaced', 'POST', '/v1/invoices/in_1', 'discounts[0][coupon]=tiny'],
+  ])(
+    "prices discounts changed on %s at amount_due with the invoice's discounts",
+    (_name, method, path, form) => {
+      expect(op(method, path, form)).toMatchObject({ class: 'money' });
+      expect(cost(method, path, form, auto())).toBe(usd(9000 + 2000));
+      expect(cost(method, path, form, auto({ auto_advance: false }))).toBe(0);
+    },
+  );
+
+  it('adds the discounts to amount_due when the same update switches on automatic collection', () => {
+    expect(
+      cost('POST', '/v1/invoices/in_1', 'auto_advance=true&discounts=', auto({ auto_advance: false })),
+    ).toBe(usd(11000));
+  });
+
+  it('leaves discounts on new lines alone: they only lower the line', () => {
+    const form = 'lines[0][amount]=500&lines[0][discounts][0][coupon]=c';
+    expect(cost('POST', '/v1/invoices/in_1/add_lines', form, auto())).toBe(usd(500));
+  });
+
+  it.each([
+    ['a credit on the invoice: its amount_due with the credit', { invoice: 'in_1' }, usd(9000 + 5000)],
+    ['a pending credit: the credit', { invoice: null }, usd(5000)],
+  ])('prices deleting an invoice item, %s', (_name, extra, expected) => {
+    const o = op('DELETE', '/v1/invoiceitems/ii_credit');
+    expect(o).toMatchObject({ class: 'money', locks: ['ii_credit'] });
+    const item = { object: 'invoiceitem', id: 'ii_credit', amount: -5000, currency: 'usd', ...extra };
+    const seen = walk(o, { 'GET /v1/invoiceitems/ii_credit': item, 'GET /v1/invoices/in_1': auto() });
+    expect(seen.cost).toBe(expected);
+    if (extra.invoice) expect(seen.reads[1]).toEqual({ read: 'GET /v1/invoices/in_1', locks: ['in_1'] });
+  });
+
+  it('prices deleting an invoice item that charges at 0, without reading its invoice', () => {
+    const item = { object: 'invoiceitem', id: 'ii_1', amount: 5000, currency: 'usd', invoice: 'in_1' };
+    const seen = walk(op('DELETE', '/v1/invoiceitems/ii_1'), { 'GET /v1/invoiceitems/ii_1': item });
+    expect(seen).toMatchObject({ reads: [{ read: 'GET /v1/invoiceitems/ii_1' }], cost: 0 });
+  });
+
+  it.each([
+    ['DELETE', '/v1/customers/cus_1/discount', ''],
+    ['POST', '/v1/customers/cus_1', 'coupon='],
+    ['POST', '/v1/customers/cus_1', 'promotion_code=promo_1'],
+  ])("leaves %s %s %s (the customer's discount on every renewal) unpriced", (method, path, form) => {
+    expect(op(method, path, form)).toMatchObject({ class: 'money_unpriced' });
+  });
+
+  it("refuses a customer's discount and balance changed in one call", () => {
+    expect(classify('POST', '/v1/customers/cus_1', 'coupon=&balance=100')).toMatchObject({
+      reason: 'price_unknown',
+    });
+  });
+});

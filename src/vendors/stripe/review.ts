@@ -317,9 +317,10 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'POST /v1/invoices/{invoice}/remove_lines',
-    class: 'write',
+    class: 'money',
+    rule: 'invoice_lines',
     locks: ['{invoice}'],
-    note: 'lowers the amount due',
+    note: 'removing a credit line raises what Stripe charges on its own',
   },
   {
     match: 'POST /v1/invoices/{invoice}/attach_payment',
@@ -345,8 +346,10 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'DELETE /v1/invoiceitems/{invoiceitem}',
-    class: 'write',
-    note: 'removes a pending item: lowers what will be charged',
+    class: 'money',
+    rule: 'invoice_item',
+    locks: ['{invoiceitem}'],
+    note: 'deleting a credit item raises what Stripe charges on its own',
   },
   { match: 'POST /v1/credit_notes', class: 'money', rule: 'credit_note', locks: ['invoice'] },
   { match: 'POST /v1/credit_notes/{id}', class: 'write', note: 'memo and metadata' },
@@ -524,8 +527,8 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'DELETE /v1/customers/{customer}/discount',
-    class: 'write',
-    note: 'removes a discount; it can be applied again',
+    class: 'money_unpriced',
+    note: "removes the discount on every renewal of the customer's subscriptions, which Stripe charges on its own",
   },
   { match: 'GET /v1/customers/{customer}/discount', id: 'stripe.customers.retrieve_discount', class: 'read' },
   { match: 'POST /v1/tax_ids', class: 'write' },
