@@ -126,18 +126,18 @@ describe('compileValuePattern', () => {
 /** The RegExp a path glob was before 2026-12-01, as the reference the matcher must agree with. */
 function referencePathRegex(path: string): RegExp {
   if (path === '/') return /^\/$/;
-  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const escaped = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const segments = path.slice(1).split('/');
   let re = '';
   for (const seg of segments) {
     if (/\{[A-Za-z_][A-Za-z0-9_]*\}/.test(seg))
       re += `/${seg
         .split(/\{[A-Za-z_][A-Za-z0-9_]*\}/)
-        .map(escape)
+        .map(escaped)
         .join('[^/]+')}`;
     else if (seg === '**') re += '(?:/[^/]+)*';
     else if (seg === '*') re += '/[^/]+';
-    else re += `/${seg.split('*').map(escape).join('[^/]*')}`;
+    else re += `/${seg.split('*').map(escaped).join('[^/]*')}`;
   }
   if (segments[segments.length - 1] === '**') re += '/?';
   return new RegExp(`^${re}$`);
