@@ -47,6 +47,12 @@ const EMPTY = Buffer.alloc(0);
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
 
 /**
+ * Calls one connection may have under way at once: SDKs send one at a time; a client pipelining
+ * more has the next refused (request_invalid) and its connection closed after the answers before it.
+ */
+export const MAX_PIPELINED = 8;
+
+/**
  * The HTTP layer only adapts requests to the pipeline: bodies stay raw bytes (forwarded unchanged,
  * parsed by the vendor adapter), and everything node or fastify would otherwise answer on its own
  * (parser errors, timeouts, fastify's errors, shutdown) is answered in the vendor's shape, with the
@@ -82,36 +88,41 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
 
   let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => {};
   /**
-   * The calls waiting on each connection while one of its calls runs. Node hands on every request it
-   * parses, pipelined ones too, at once: 300 calls in one write all reached the upstream together,
-   * and 40 of them holding 2 MB answers for a client that never read grew the proxy by 120 MB (an
-   * adversarial probe). HTTP/1.1 answers leave in order anyway, so a connection's calls run one at a
-   * time: one upstream answer in memory per connection, whatever the client pipelines.
+   * Calls under way on each connection. Node hands on every request it parses, pipelined ones too,
+   * at once: 300 calls in one write all reached the upstream together, and 40 of them holding 2 MB
+   * answers for a client that never read grew the proxy by 120 MB (an adversarial probe). Past
+   * MAX_PIPELINED a call is refused, and its connection closed once the answers before it are sent.
+   * Queueing them instead (an earlier fix) held every parsed request in memory, sent them all once
+   * the client was gone, and let a queued body's timeout answer for the call before it.
    */
-  const waiting = new WeakMap<Socket, (() => void)[]>();
+  const underWay = new WeakMap<Socket, number>();
   const server = createBoundedServer(
     limits,
     // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
     { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
     (req, res) => {
       const socket = req.socket;
-      const start = () => {
-        // When this answer is done (or the connection gone), the next call in line starts.
-        res.once('close', () => {
-          const next = waiting.get(socket)?.shift();
-          if (next) next();
-          else waiting.delete(socket);
-        });
-        serveInTurn(req, res);
-      };
-      const queue = waiting.get(socket);
-      if (queue === undefined) {
-        waiting.set(socket, []);
-        start();
-      } else queue.push(start);
+      const running = underWay.get(socket) ?? 0;
+      if (running >= MAX_PIPELINED) {
+        calls.track(res);
+        send(
+          res,
+          refuse(
+            callOf(req),
+            deny(
+              'request_invalid',
+              `More than ${MAX_PIPELINED} calls pipelined on one connection: wait for answers, or use more connections.`,
+            ),
+          ),
+        );
+        return;
+      }
+      underWay.set(socket, running + 1);
+      res.once('close', () => underWay.set(socket, (underWay.get(socket) ?? 1) - 1));
+      serveCall(req, res);
     },
   );
-  function serveInTurn(req: IncomingMessage, res: ServerResponse): void {
+  function serveCall(req: IncomingMessage, res: ServerResponse): void {
     calls.track(res);
     if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down')));
     else if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
