@@ -131,6 +131,23 @@ const discountsOf: Raise = (o) => {
 const DISCOUNT_KEYS = ['discounts', 'discountable'];
 
 /**
+ * Parameters by which a call adds tax to an invoice or an existing line. How much a tax rate adds
+ * would take a read of every rate (and automatic tax, Stripe's own computation): not bounded, so
+ * refused where Stripe charges the invoice on its own (a probe of this round's discount fix added
+ * exclusive tax rates to an auto-charged draft for free), free where it is sent or waits for a
+ * finalize or pay (priced then).
+ */
+const TAX_KEYS = ['default_tax_rates', 'automatic_tax', 'tax_rates'];
+
+/** What a tax change may add: not known (see TAX_KEYS). */
+const unboundedTax: Raise = () => undefined;
+
+/** The raise of a change to discounts and taxes: none, every current discount, or unbounded. */
+function raiseOf(discounted: boolean, taxed: boolean): Raise | undefined {
+  return taxed ? unboundedTax : discounted ? discountsOf : undefined;
+}
+
+/**
  * `POST /v1/invoices/{invoice}/remove_lines`: removing a credit line raises what the invoice
  * charges by the credit (its amount and taxes), which Stripe charges on its own (ownCharge). The
  * lines are found in the invoice as read (its first page, `lines.data`): a line not there cannot be
@@ -219,14 +236,12 @@ export function invoiceUpdate(
   if (isDenial(shipping)) return shipping;
   const collects = autoCollects(params);
   if (isDenial(collects)) return collects;
-  // New discounts replace the invoice's: at most what it gives now comes back.
-  const discounted = hasAny(params, DISCOUNT_KEYS);
-  if (!collects && !discounted) return shipping === undefined ? undefined : pricedCost(shipping);
+  // New discounts replace the invoice's: at most what it gives now comes back. Taxes: unbounded.
+  const raise = raiseOf(hasAny(params, DISCOUNT_KEYS), hasAny(params, TAX_KEYS));
+  if (!collects && !raise) return shipping === undefined ? undefined : pricedCost(shipping);
   const collection = scalar(params, 'collection_method');
   if (isDenial(collection)) return collection;
-  const due = collects
-    ? dueRead(invoice, collection, rates, discounted ? discountsOf : undefined)
-    : ownChargeRead(invoice, discountsOf, rates);
+  const due = collects ? dueRead(invoice, collection, rates, raise) : ownChargeRead(invoice, raise!, rates);
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
 }
 
@@ -559,15 +574,19 @@ export function invoiceLines(
   const tally = newTally();
   let moves = false;
   let discounted = false;
+  let taxed = false;
   for (const line of lines ?? []) {
     const existing = single || Object.hasOwn(line, 'id');
     const counted = addLine(line, existing, tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
-    // An existing line's discounts replaced or turned off: at most the invoice's discounts come back.
+    // An existing line's discounts replaced or turned off: at most the invoice's discounts come back;
+    // tax rates added to it: unbounded (TAX_KEYS).
     discounted ||= existing && hasAny(line, DISCOUNT_KEYS);
+    taxed ||= existing && hasAny(line, TAX_KEYS);
   }
-  if (!moves && !discounted) return FREE;
+  const raise = raiseOf(discounted, taxed);
+  if (!moves && !raise) return FREE;
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
   const fixed = tally.fixed;
@@ -575,11 +594,11 @@ export function invoiceLines(
     [
       {
         path: `/v1/invoices/${invoice}`,
-        describe: discounted
-          ? 'the lines in the currency of the invoice, and its amount_due with its discounts when Stripe charges it on its own'
+        describe: raise
+          ? 'the lines in the currency of the invoice, and its amount_due with what the change adds when Stripe charges it on its own'
           : 'the lines in the currency of the invoice, priced from the prices they name',
         part: (o) => {
-          const back = discounted ? ownCharge(o, discountsOf) : 0n;
+          const back = raise ? ownCharge(o, raise) : 0n;
           return back === undefined ? undefined : micros(fixed + back, o['currency'], rates);
         },
       },
@@ -800,6 +819,14 @@ export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced 
  * quantity and current unit amount; an update that changes none of them is free.
  */
 export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
+  // Tax rates or discounts changed on an item raise the invoice it is on by an amount the call does
+  // not show (TAX_KEYS): refused rather than guessed.
+  if (hasAny(params, TAX_KEYS) || hasAny(params, DISCOUNT_KEYS)) {
+    return deny(
+      'price_unknown',
+      "Keybrake cannot price a change of an invoice item's tax rates or discounts: make it on a draft invoice that is sent, not charged automatically.",
+    );
+  }
   if (!hasAny(params, ITEM_MONEY_KEYS)) return FREE;
   const read = itemUpdateRead(item, params, rates);
   return isDenial(read) ? read : chain([read]);

@@ -1300,6 +1300,33 @@ describe('changes that raise what Stripe charges on its own', () => {
     },
   );
 
+  // Found by a probe of the discount fix: exclusive tax rates added to an auto-charged draft were free.
+  it.each([
+    ['the invoice', 'POST', '/v1/invoices/in_1', 'default_tax_rates[]=txr_1'],
+    ['the invoice, automatic tax', 'POST', '/v1/invoices/in_1', 'automatic_tax[enabled]=true'],
+    ['a line', 'POST', '/v1/invoices/in_1/lines/il_1', 'tax_rates[]=txr_1'],
+    [
+      'update_lines',
+      'POST',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_1&lines[0][tax_rates][]=txr_1',
+    ],
+  ])(
+    'refuses taxes added to %s that Stripe charges on its own, and leaves a sent one free',
+    (_n, method, path, form) => {
+      expect(op(method, path, form)).toMatchObject({ class: 'money' });
+      expect(cost(method, path, form, auto())).toBe(undefined);
+      expect(cost(method, path, form, auto({ auto_advance: false }))).toBe(0);
+    },
+  );
+
+  it.each(['tax_rates[]=txr_1', 'discountable=false', 'discounts='])(
+    'refuses an invoice item update that changes its taxes or discounts (%s)',
+    (form) => {
+      expect(classify('POST', '/v1/invoiceitems/ii_1', form)).toMatchObject({ reason: 'price_unknown' });
+    },
+  );
+
   it('adds the discounts to amount_due when the same update switches on automatic collection', () => {
     expect(
       cost('POST', '/v1/invoices/in_1', 'auto_advance=true&discounts=', auto({ auto_advance: false })),
