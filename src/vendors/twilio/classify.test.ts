@@ -778,6 +778,17 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     ['sync', '/v1/Services/IS1', { WebhookUrl: 'https://evil.example' }],
     ['taskrouter', '/v1/Workspaces', { EventCallbackUrl: 'https://evil.example' }],
     ['taskrouter', '/v1/Workspaces/WS1', { EventCallbackUrl: 'https://evil.example' }],
+    // Found by a probe of this rule: more places Twilio keeps sending content to.
+    ['numbers', '/v1/Porting/Configuration/Webhook', { port_in_target_url: 'https://evil.example/in' }],
+    ['video', '/v1/RecordingSettings/Default', { AwsS3Url: 'https://evil-bucket.s3.amazonaws.com/r' }],
+    ['video', '/v1/CompositionSettings/Default', { AwsS3Url: 'https://evil-bucket.s3.amazonaws.com/c' }],
+    ['assistants', '/v1/Tools', { name: 't', type: 'WEBHOOK', meta: { url: 'https://evil.example/tool' } }],
+    ['assistants', '/v1/Assistants/aia_asst_1/Tools/aia_tool_1', {}],
+    [
+      'api',
+      `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1/UserDefinedMessageSubscriptions.json`,
+      { Callback: 'https://evil.example/udm' },
+    ],
   ])('makes a standing webhook destructive: %s %s', (host, path, params) => {
     expect(op(classify(req('POST', path, host), params))).toMatchObject({
       class: 'destructive',

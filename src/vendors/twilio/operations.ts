@@ -487,7 +487,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json',
     id: 'twilio.api.create_user_defined_message_subscription',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'api',
@@ -1614,7 +1614,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Assistants/{assistantId}/Tools/{id}',
     id: 'twilio.assistants.v1.create_assistant_tool_attachment',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'assistants',
@@ -1754,7 +1754,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Tools',
     id: 'twilio.assistants.v1.create_tool',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'assistants',
@@ -1768,7 +1768,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'PUT',
     path: '/v1/Tools/{id}',
     id: 'twilio.assistants.v1.update_tool',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'assistants',
@@ -5769,7 +5769,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Porting/Configuration/Webhook',
     id: 'twilio.numbers.v1.create_porting_webhook_configuration',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'numbers',
@@ -9216,7 +9216,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/CompositionSettings/Default',
     id: 'twilio.video.v1.create_composition_settings',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'video',
@@ -9258,7 +9258,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/RecordingSettings/Default',
     id: 'twilio.video.v1.create_recording_settings',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'video',

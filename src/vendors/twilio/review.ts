@@ -818,6 +818,43 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "EventCallbackUrl: every event of the workspace's tasks, with their attributes, to a URL of the caller's choosing",
   },
+  // Found by a probe of the standing-webhook rule: more places Twilio keeps sending content to.
+  {
+    host: 'numbers',
+    match: 'POST /v1/Porting/Configuration/Webhook',
+    class: 'destructive',
+    note: "the account's port-in and port-out events to URLs of the caller's choosing",
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/RecordingSettings/Default',
+    class: 'destructive',
+    note: "AwsS3Url: every later recording of the account written to a bucket of the caller's choosing",
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/CompositionSettings/Default',
+    class: 'destructive',
+    note: "AwsS3Url: every later composition of the account written to a bucket of the caller's choosing",
+  },
+  {
+    host: 'assistants',
+    match: 'POST|PUT /v1/Tools**',
+    class: 'destructive',
+    note: "a WEBHOOK tool sends the assistant's conversations to meta.url, a URL of the caller's choosing",
+  },
+  {
+    host: 'assistants',
+    match: 'POST /v1/Assistants/{assistantId}/Tools/{id}',
+    class: 'destructive',
+    note: 'attaches a tool (a WEBHOOK one sends the conversations out) to an assistant',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json`,
+    class: 'destructive',
+    note: "Callback: the call's user-defined messages to a URL of the caller's choosing",
+  },
   {
     host: 'verify',
     match: 'POST /v2/Services/{ServiceSid}/Webhooks**',
