@@ -95,7 +95,7 @@ export interface PathGlob {
 }
 
 function compilePathGlob(path: string): PathGlob {
-  if (path === '/') return { test: (p) => p === '/' };
+  if (path === '/') return new SegmentedPathGlob(path, [[]], false);
   const segments = path.slice(1).split('/');
   const elements: PathElement[] = segments.map((seg, i) => {
     if (seg === '') throw new PatternError(`path has an empty segment (position ${i + 1})`);
@@ -125,17 +125,29 @@ function compilePathGlob(path: string): PathGlob {
     if (e === '**') blocks.push([]);
     else blocks[blocks.length - 1]!.push(e);
   }
-  return {
-    test(p) {
-      if (!p.startsWith('/')) return false;
-      let parts = p.slice(1).split('/');
-      if (trailingSlash && parts.length > 1 && parts[parts.length - 1] === '') parts = parts.slice(0, -1);
-      if (p === '/') parts = [];
-      // No element matches an empty segment.
-      if (parts.includes('')) return false;
-      return blocksMatch(blocks, parts);
-    },
-  };
+  return new SegmentedPathGlob(path, blocks, trailingSlash);
+}
+
+/** A compiled path glob: data and a method on the prototype (see ValuePattern). */
+class SegmentedPathGlob implements PathGlob {
+  readonly source: string;
+  readonly #blocks: readonly (readonly SegmentGlob[])[];
+  readonly #trailingSlash: boolean;
+
+  constructor(source: string, blocks: readonly (readonly SegmentGlob[])[], trailingSlash: boolean) {
+    this.source = source;
+    this.#blocks = blocks;
+    this.#trailingSlash = trailingSlash;
+  }
+
+  test(p: string): boolean {
+    if (!p.startsWith('/')) return false;
+    let parts = p === '/' ? [] : p.slice(1).split('/');
+    if (this.#trailingSlash && parts.length > 1 && parts[parts.length - 1] === '') parts = parts.slice(0, -1);
+    // No element matches an empty segment.
+    if (parts.includes('')) return false;
+    return blocksMatch(this.#blocks, parts);
+  }
 }
 
 /** `blocks` (runs of segment globs between `**`) against the path's segments. */
@@ -207,19 +219,33 @@ export function compileValuePattern(source: string, opts: { caseInsensitive: boo
   if (source.length === 0) throw new PatternError('pattern must not be empty');
   if (/[\s\p{Cc}]/u.test(source))
     throw new PatternError('pattern must not contain whitespace or control characters');
-  const fold = opts.caseInsensitive ? (s: string) => s.toLowerCase() : (s: string) => s;
-  const parts = fold(source).split('*');
-  const domain = BARE_DOMAIN.test(source);
-  return {
-    source,
-    test(value) {
-      const v = fold(value);
-      if (wildcardMatch(parts, v)) return true;
-      // A bare domain also matches any address at it: what follows the first `@`.
-      const at = domain ? v.indexOf('@') : -1;
-      return at !== -1 && wildcardMatch(parts, v.slice(at + 1));
-    },
-  };
+  return new ValuePattern(source, opts.caseInsensitive, BARE_DOMAIN.test(source));
+}
+
+/**
+ * A compiled value pattern: data and a method on the prototype, so two compiled from the same source
+ * are equal (a table read back from the wire is compared with the one sent).
+ */
+class ValuePattern implements CompiledPattern {
+  readonly source: string;
+  readonly #parts: readonly string[];
+  readonly #caseInsensitive: boolean;
+  readonly #domain: boolean;
+
+  constructor(source: string, caseInsensitive: boolean, domain: boolean) {
+    this.source = source;
+    this.#caseInsensitive = caseInsensitive;
+    this.#parts = (caseInsensitive ? source.toLowerCase() : source).split('*');
+    this.#domain = domain;
+  }
+
+  test(value: string): boolean {
+    const v = this.#caseInsensitive ? value.toLowerCase() : value;
+    if (wildcardMatch(this.#parts, v)) return true;
+    // A bare domain also matches any address at it: what follows the first `@`.
+    const at = this.#domain ? v.indexOf('@') : -1;
+    return at !== -1 && wildcardMatch(this.#parts, v.slice(at + 1));
+  }
 }
 
 /** `parts` (a pattern split on `*`) against `value`: the first a prefix, the last a suffix, the rest in order. */
