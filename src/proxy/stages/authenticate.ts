@@ -147,7 +147,7 @@ export function keyInTarget(
   token: string | undefined,
   prefixes: TokenPrefixes,
 ): Denial | undefined {
-  if ((token !== undefined && carriesToken(target, token)) || holdsTokenShape(target, prefixes))
+  if (carriesKey(target, token, prefixes))
     return deny('path_invalid', 'The request target carries a Keybrake key; send it only as the credential.');
   return undefined;
 }
@@ -158,9 +158,14 @@ export function keyInRunId(
   token: string | undefined,
   prefixes: TokenPrefixes,
 ): Denial | undefined {
-  if ((token !== undefined && carriesToken(runId, token)) || holdsTokenShape(runId, prefixes))
+  if (carriesKey(runId, token, prefixes))
     return deny('run_id_invalid', 'A run id must not carry a Keybrake key.');
   return undefined;
+}
+
+/** Whether `text` holds the presented token (as it is or percent-encoded) or any key's shape. */
+function carriesKey(text: string, token: string | undefined, prefixes: TokenPrefixes): boolean {
+  return (token !== undefined && carriesToken(text, token)) || holdsTokenShape(text, prefixes);
 }
 
 /**
