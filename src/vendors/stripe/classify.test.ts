@@ -317,6 +317,9 @@ describe('Stripe lookups', () => {
     ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number%20'],
     ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number..'],
     ['GET', '/v1/identity/verification_reports/vr_1', 'expand[]=id_number.id_number'],
+    // Found by a security tester (fourth round): a trailing NUL, which JavaScript's trim() keeps.
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.account_number%00'],
+    ['GET', '/v1/treasury/financial_accounts/fa_1', 'expand[]=financial_addresses.aba.%01account_number%7F'],
     ['GET', '/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.id_number'],
   ])('refuses %s %s with an expand that reveals a number (%s)', (method, path, body) => {
     expect(classify(method, path, body)).toMatchObject({ reason: 'credential_operation' });

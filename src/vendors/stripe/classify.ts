@@ -177,15 +177,21 @@ const SECRET_EXPANSIONS = new Set(['account_number', 'number', 'cvc', 'id_number
 /**
  * The first `expand` path that names a secret field; undefined when there is none. Every value counts,
  * however `expand` is given (`expand[]`, `expand[0]`, `expand[a]`: Stripe reads a list from each), and
- * every segment of a path, spaces and empty segments aside (`….account_number.` and
- * `… account_number ` were forwarded): Keybrake does not guess which of them Stripe ignores.
+ * every segment of a path, read with every character but letters, digits and `_` dropped
+ * (`….account_number.`, `… account_number ` and `…account_number%00` were forwarded; Ruby's `strip`
+ * also drops a NUL): Keybrake does not guess which characters Stripe ignores.
  */
 export function secretExpansion(params: Params): string | undefined {
   const expand = Object.hasOwn(params, 'expand') ? params['expand'] : undefined;
   for (const path of stringsIn(expand)) {
-    if (path.split('.').some((segment) => SECRET_EXPANSIONS.has(segment.trim().toLowerCase()))) return path;
+    if (path.split('.').some((segment) => SECRET_EXPANSIONS.has(fieldNameOf(segment)))) return path;
   }
   return undefined;
+}
+
+/** A segment as a field name: lower case, with anything a field name cannot hold dropped. */
+function fieldNameOf(segment: string): string {
+  return segment.toLowerCase().replace(/[^a-z0-9_]/g, '');
 }
 
 /** Every string a parameter holds, at any depth (a list, an object of strings, a nested one). */
