@@ -170,16 +170,17 @@ function carriesKey(text: string, token: string | undefined, prefixes: TokenPref
 
 /**
  * In any header but Authorization (see keyInTarget), the key would be sent to the vendor: User-Agent,
- * a custom header, baggage, tracestate, an Idempotency-Key (a probe had each forwarded). One
- * substring search and one shape search per header value.
+ * a custom header, baggage, tracestate, an Idempotency-Key (a probe had each forwarded). The token
+ * presented is found as it is or percent-encoded, as in the target (a fourth-round probe had a brought
+ * token forwarded percent-encoded in `baggage`, whose values W3C percent-encodes); one substring
+ * search, a decode only of a value holding `%`, and one shape search per header value.
  */
 export function keyInHeaders(
   headers: IncomingHttpHeaders,
   token: string | undefined,
   prefixes: TokenPrefixes,
 ): Denial | undefined {
-  const carries = (text: string) =>
-    (token !== undefined && text.includes(token)) || holdsTokenShape(text, prefixes);
+  const carries = (text: string) => carriesKey(text, token, prefixes);
   for (const name in headers) {
     if (name === 'authorization') continue;
     const value = headers[name];
