@@ -351,6 +351,36 @@ describe('a run key', () => {
     },
   );
 
+  // From the fourth probe: a day cap lowered while a broadcast's recipients were read; the send was
+  // reserved and forwarded under the old cap.
+  it('is refused as policy_stale, nothing forwarded, when its policy changes while its price is looked up', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      duringLookup: () =>
+        t!.snapshots.apply({
+          ...t!.snapshot,
+          version: 2,
+          keys: new Map([
+            [
+              tokenDigest(VAULT),
+              { ...t!.parent, policy: { ...t!.parent.policy, limits: { perDayMicros: 1 } } },
+            ],
+          ]),
+        }),
+    });
+    expect(await t.confirm(VAULT)).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
+    expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
+  });
+
+  it('goes through when a new table keeps its policy while its price is looked up', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      duringLookup: () => t!.snapshots.apply({ ...t!.snapshot, version: 2, keys: new Map(t!.snapshot.keys) }),
+    });
+    expect((await t.confirm(VAULT)).status).toBe(200);
+    expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET', 'POST']);
+  });
+
   it('is refused by the reserve step when the store says the run was stopped elsewhere', async () => {
     const t = setup();
     const token = t.mint();

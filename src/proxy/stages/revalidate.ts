@@ -10,6 +10,13 @@ import { findCaller } from './authenticate.ts';
  * suspended, deleted or re-minted (a probe had a run key's confirm forwarded 2 s after the key had
  * expired). With the table authenticate used still in force, only the clock and the stopped runs
  * can have changed; a new table is asked again, the one SHA-256 a lookup does.
+ *
+ * A new table may also hold a new policy for the key: the checks behind the call (caps, allowlists,
+ * endpoints) were made under the old one, and reserve would count under its limits (a fourth-round
+ * probe lowered a day cap while a broadcast's recipients were read, and the send went out under the
+ * old cap). The compiler keeps an unchanged key's policy object from table to table, so a different
+ * object is a changed (or rebuilt) policy: the call is refused as `policy_stale`, retryable, and is
+ * judged whole under the new policy when it is sent again.
  */
 export const revalidate: Stage = (ctx, deps) => {
   const key = ctx.key!;
@@ -18,7 +25,13 @@ export const revalidate: Stage = (ctx, deps) => {
   if (table !== ctx.table) {
     const caller = table && findCaller(ctx.adapter!, ctx.call.headers, table, now, deps.stoppedRuns);
     if (!caller || isDenial(caller) || caller.key.uid !== key.uid) return deny('key_unknown');
-    return caller.refused;
+    if (caller.refused) return caller.refused;
+    if (caller.key.policy !== key.policy)
+      return deny(
+        'policy_stale',
+        "The key's policy changed while this call was being priced; nothing was forwarded. Retry it: it is judged under the new policy.",
+      );
+    return undefined;
   }
   if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
   const run = ctx.runKey;
