@@ -14,8 +14,8 @@ import { findCaller } from './authenticate.ts';
  * A new table may also hold a new policy for the key: the checks behind the call (caps, allowlists,
  * endpoints) were made under the old one, and reserve would count under its limits (a fourth-round
  * probe lowered a day cap while a broadcast's recipients were read, and the send went out under the
- * old cap). The compiler keeps an unchanged key's policy object from table to table, so a different
- * object is a changed (or rebuilt) policy: the call is refused as `policy_stale`, retryable, and is
+ * old cap). An unchanged policy keeps its object from table to table (a delta carries only the
+ * policies that changed), so a different object is a changed (or rebuilt) policy: the call is refused as `policy_stale`, retryable, and is
  * judged whole under the new policy when it is sent again.
  */
 export const revalidate: Stage = (ctx, deps) => {
