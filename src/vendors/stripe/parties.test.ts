@@ -134,6 +134,25 @@ describe('stripeParties', () => {
       { amount: '1000', currency: 'usd', recipient: 'rp_evil' },
       { recipients: ['rp_evil'], currencies: ['usd'] },
     ],
+    // Found by a security tester (fourth round): a payout to a v2 financial account named no recipient.
+    [
+      'a payout to a v2 financial account',
+      { amount: '1000', currency: 'usd', payout_method: 'fa_evil' },
+      { recipients: ['fa_evil'], currencies: ['usd'] },
+    ],
+    [
+      'a balance-settings rule sweeping the balance to a financial account',
+      {
+        payments: {
+          payouts: {
+            automatic_transfer_rules_by_currency: {
+              usd: [{ payout_method: 'fa_evil', type: 'transfer_all' }],
+            },
+          },
+        },
+      },
+      { recipients: ['fa_evil'] },
+    ],
     [
       'nothing from metadata, the caller’s own names',
       { metadata: { customer: 'cus_x', currency: 'gbp', destination: 'acct_x' } },
@@ -150,6 +169,7 @@ describe('stripeParties', () => {
     ['currency options that are not an object', { price_data: { currency_options: 'eur' } }],
     ['a destination payment method given as a list', { destination_payment_method: ['pm_1', 'pm_2'] }],
     ['destination payment method data that is not an object', { destination_payment_method_data: 'pm_1' }],
+    ['a payout method given as a list', { payout_method: ['fa_1', 'fa_2'] }],
   ])('refuses %s', (_name, params) => {
     expect(stripeParties(req(), params)).toMatchObject({ reason: 'body_invalid' });
   });

@@ -29,7 +29,8 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  *     of charges, intents, subscriptions, checkout sessions…) — and every
  *     `destination_payment_method` (a Treasury outbound payment's or transfer's: the payment method
  *     id), or UNSEEN_RECIPIENT for a `destination_payment_method_data` (a recipient made by the call,
- *     which has no id yet), and an old API version's `recipient` (`rp_…`, a transfer's) — so
+ *     which has no id yet), an old API version's `recipient` (`rp_…`, a transfer's), and every
+ *     `payout_method` (a payout's v2 financial account, a balance-settings transfer rule's) — so
  *     `allow.recipients` (globs such as `acct_1Abc*`) governs where an
  *     agent may send funds;
  *   - currencies: every `currency` parameter and every key of a `currency_options` object,
@@ -110,6 +111,10 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
     // Found by an adversarial probe: a Treasury outbound payment or transfer named no recipient; and
     // an old API version's transfer (`Stripe-Version` 2014) named its recipient `recipient=rp_…`.
     case 'recipient':
+    // Found by a security tester (fourth round): a payout to `payout_method` (the v2 financial
+    // account it is sent to, in place of `destination`) named no recipient; the same field names
+    // where a balance-settings transfer rule sweeps the balance.
+    case 'payout_method':
       if (typeof v !== 'string') return single(name);
       if (v !== '') found.recipients.push(v);
       return undefined;
