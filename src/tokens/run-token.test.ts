@@ -88,6 +88,19 @@ describe('mintRunToken and verifyRunToken', () => {
     expect(accepted).toEqual([]);
   });
 
+  // A fourth-round probe: the MAC compared as Latin-1 bytes read `c` + 0x100 as `c`.
+  it('is refused when any one character is moved out of the ASCII range, wherever it is', () => {
+    const accepted: number[] = [];
+    for (let i = 0; i < token.length; i++) {
+      for (const high of [0x100, 0xff00, 0x10000 - 0x80]) {
+        const c = String.fromCharCode(token.charCodeAt(i) + high);
+        if (verifyRunToken(token.slice(0, i) + c + token.slice(i + 1), parent) !== undefined)
+          accepted.push(i);
+      }
+    }
+    expect(accepted).toEqual([]);
+  });
+
   it('is refused truncated, extended, or with a MAC from another token', () => {
     expect(verifyRunToken(token.slice(0, -1), parent)).toBeUndefined();
     expect(verifyRunToken(`${token}A`, parent)).toBeUndefined();

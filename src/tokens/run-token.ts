@@ -97,6 +97,9 @@ export function mintRunToken(
   return `${head}_${mac(parent.runSecret, head)}`;
 }
 
+/** Every character a run token is written in (prefix, base64url payload, key id, MAC). */
+const RUN_TOKEN_CHARS = /^[A-Za-z0-9_-]+$/;
+
 /**
  * Whether `token` has the shape of a run token (cheap, no secret): what the authenticate stage asks
  * before it looks for the parent. A vault token never has it (its body has no `_`).
@@ -125,7 +128,9 @@ export function runTokenKeyId(token: string): string {
  */
 export function verifyRunToken(token: string, parent: RunParent): RunGrant | undefined {
   // The separator before the MAC is the one character the MAC does not cover: check the shape first.
-  if (!looksLikeRunToken(token)) return undefined;
+  // One spelling only: the MAC is compared as Latin-1 bytes, which drop a code unit's high byte, so
+  // `c` + 0x100 in the MAC passed for `c` (a Twilio Basic password is read as UTF-8; a fourth-round probe).
+  if (!looksLikeRunToken(token) || !RUN_TOKEN_CHARS.test(token)) return undefined;
   const start = parent.tokenPrefix.length + RUN_TOKEN_MARKER.length;
   const end = token.length - SUFFIX_CHARS;
   if (end <= start || !token.startsWith(RUN_TOKEN_MARKER, parent.tokenPrefix.length)) return undefined;
