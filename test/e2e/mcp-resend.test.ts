@@ -684,7 +684,11 @@ const CAPS_ONLY: readonly ToolCase[] = [
     calls: [['resend.events.remove', 'endpoint_not_allowed']],
   },
   { tool: 'list-logs', args: () => ({}), calls: allow('resend.logs.list') },
-  { tool: 'get-log', args: (f) => ({ logId: f.log }), calls: allow('resend.logs.get') },
+  {
+    tool: 'get-log',
+    args: (f) => ({ logId: f.log }),
+    calls: [['resend.logs.get', 'credential_operation']],
+  },
   { tool: 'list-oauth-grants', args: () => ({}), calls: allow('resend.oauth_grants.list') },
   {
     tool: 'revoke-oauth-grant',

@@ -339,6 +339,8 @@ describe('Resend operations', () => {
     ['GET', '/emails/em_1', 'resend.emails.get', 'read'],
     ['GET', '/emails/receiving', 'resend.emails.receiving.list', 'read'],
     ['HEAD', '/emails/em_1', 'resend.emails.get', 'read'],
+    // The list carries no bodies, only each log's endpoint, method and status.
+    ['GET', '/logs', 'resend.logs.list', 'read'],
     ['POST', '/domains', 'resend.domains.create', 'write'],
     ['POST', '/audiences/a_1/contacts', 'resend.audiences.contacts.create', 'write'],
     ['POST', '/contacts', 'resend.contacts.create', 'write'],
@@ -378,6 +380,9 @@ describe('Resend operations', () => {
     ['GET', '/webhooks/wh_1'],
     ['POST', '/webhooks/wh_1/signing-secret/rotate'],
     ['DELETE', '/oauth/grants/g_1'],
+    // A log holds the bodies of an earlier call: POST /api-keys's token, a webhook's signing secret.
+    ['GET', '/logs/4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13'],
+    ['HEAD', '/logs/4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13'],
   ])('refuses the sensitive operation %s %s whatever the policy', (method, path) => {
     expect(classify(method, path, {})).toMatchObject({
       reason: 'credential_operation',

@@ -366,7 +366,7 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     class: 'write',
   },
   { method: 'GET', path: '/logs', id: 'resend.logs.list', class: 'read' },
-  { method: 'GET', path: '/logs/{log_id}', id: 'resend.logs.get', class: 'read' },
+  { method: 'GET', path: '/logs/{log_id}', id: 'resend.logs.get', class: 'sensitive' },
   { method: 'GET', path: '/oauth/grants', id: 'resend.oauth_grants.list', class: 'read' },
   {
     method: 'DELETE',

@@ -24,6 +24,12 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   },
   { match: 'DELETE /oauth/grants/{grant_id}', class: 'sensitive', note: "revokes an application's access" },
   {
+    // The list returns no bodies (LogSummary in resend-openapi, the SDK's ListLogsResponse): a read.
+    match: 'GET /logs/{log_id}',
+    class: 'sensitive',
+    note: "an earlier call's request and response bodies: a minted API key's token, a webhook's signing secret, a share link",
+  },
+  {
     match: 'POST /emails/{email_id}/share',
     class: 'sensitive',
     note: 'a public link to the content of a sent email (sign-in links, one-time codes)',
