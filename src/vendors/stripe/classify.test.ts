@@ -110,6 +110,9 @@ describe('the Stripe operations table', () => {
       'stripe.accounts.external_accounts.create',
       'destructive',
     ],
+    // Found by a security tester (fourth round): automatic transfer rules sweep the whole balance to
+    // a payout method on a schedule, as a payout-settings change of a connected account does.
+    ['POST', '/v1/balance_settings', 'stripe.balance_settings.update', 'destructive'],
     ['POST', '/v1/issuing/cards', 'stripe.issuing.cards.create', 'money_unpriced'],
     ['POST', '/v1/charges', 'stripe.charges.create', 'money'],
   ])('gives %s %s its catalogue id %s and class %s', (method, path, id, cls) => {

@@ -222,7 +222,12 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
   { method: 'GET', path: '/v1/balance/history', id: 'stripe.balance.history.list', class: 'read' },
   { method: 'GET', path: '/v1/balance/history/{id}', id: 'stripe.balance.history.retrieve', class: 'read' },
   { method: 'GET', path: '/v1/balance_settings', id: 'stripe.balance_settings.retrieve', class: 'read' },
-  { method: 'POST', path: '/v1/balance_settings', id: 'stripe.balance_settings.update', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/balance_settings',
+    id: 'stripe.balance_settings.update',
+    class: 'destructive',
+  },
   { method: 'GET', path: '/v1/balance_transactions', id: 'stripe.balance_transactions.list', class: 'read' },
   {
     method: 'GET',

@@ -570,8 +570,8 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   { match: 'POST /v1/accounts/{account}/capabilities/{capability}', class: 'write' },
   {
     match: 'POST /v1/balance_settings',
-    class: 'write',
-    note: 'payout schedule and negative-balance settings; moves nothing by itself',
+    class: 'destructive',
+    note: 'payout schedule and automatic transfer rules: a standing sweep of the balance to a payout_method',
   },
 
   // ── Issuing: the account's own cards. ────────────────────────────────────────────────────
