@@ -477,6 +477,18 @@ describe('Twilio operations refused by class', () => {
     ['an IAM key', req('POST', '/v1/Keys', 'iam')],
     ['a secondary auth token', req('POST', '/v1/AuthTokens/Secondary', 'accounts')],
     ['a Functions variable', req('GET', '/v1/Services/ZS1/Environments/ZE1/Variables', 'serverless')],
+    // Fourth probe round: reads whose answers carry what downloads an eSIM or ports a number away.
+    ['reading an eSIM profile (its activation code)', req('GET', '/v1/ESimProfiles/HP1', 'supersim')],
+    ['listing eSIM profiles', req('GET', '/v1/ESimProfiles', 'supersim')],
+    ['creating an eSIM profile', req('POST', '/v1/ESimProfiles', 'supersim')],
+    [
+      "reading a port-in request (the losing carrier's account)",
+      req('GET', '/v1/Porting/PortIn/KW1', 'numbers'),
+    ],
+    [
+      'reading a number of a port-in (its port_out_pin)',
+      req('GET', '/v1/Porting/PortIn/KW1/PhoneNumber/PU1', 'numbers'),
+    ],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

@@ -5790,7 +5790,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Porting/PortIn/{PortInRequestSid}',
     id: 'twilio.numbers.v1.fetch_porting_port_in',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'numbers',
@@ -5804,7 +5804,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Porting/PortIn/{PortInRequestSid}/PhoneNumber/{PhoneNumberSid}',
     id: 'twilio.numbers.v1.fetch_porting_port_in_phone_number',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'numbers',
@@ -7319,21 +7319,21 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/ESimProfiles',
     id: 'twilio.supersim.v1.list_esim_profile',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'supersim',
     method: 'POST',
     path: '/v1/ESimProfiles',
     id: 'twilio.supersim.v1.create_esim_profile',
-    class: 'money_unpriced',
+    class: 'sensitive',
   },
   {
     host: 'supersim',
     method: 'GET',
     path: '/v1/ESimProfiles/{Sid}',
     id: 'twilio.supersim.v1.fetch_esim_profile',
-    class: 'read',
+    class: 'sensitive',
   },
   { host: 'supersim', method: 'GET', path: '/v1/Fleets', id: 'twilio.supersim.v1.list_fleet', class: 'read' },
   {

@@ -9,9 +9,12 @@ import type { TwilioPricingRule } from './rules.ts';
  * patterns only group configuration.
  *
  * Sensitive operations were found by reading the definitions' response schemas for credential
- * properties (`auth_token`, `secret`, `password`, `*_token`, `key`), then by what grants access:
- * keys, SIP credentials and IP access lists, OAuth and IAM, code deployed with the account's
- * credentials.
+ * properties (`auth_token`, `secret`, `password`, `*_token`, `key`, `pin`, `activation_code`), then
+ * by what grants access: keys, SIP credentials and IP access lists, OAuth and IAM, code deployed with
+ * the account's credentials. Two such properties stay readable: a hosted-number order's
+ * `verification_code` (the digits the number's holder keys in on Twilio's ownership call; the create
+ * answer carries it anyway, and it is worth nothing to whoever cannot answer that number) and a
+ * WhatsApp sender's `verification_code` (what the caller itself submitted).
  */
 const ACCOUNT = '/2010-04-01/Accounts/{AccountSid}';
 const PUSH_CREDENTIALS = 'chat|conversations|ip-messaging|notify';
@@ -177,6 +180,19 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST|DELETE /v1/SourceIpMappings/**',
     class: 'sensitive',
     note: 'maps IP addresses to SIP domains: who may call through them',
+  },
+  // Fourth probe round: reads whose answer carries a credential of something billed to the account.
+  {
+    host: 'supersim',
+    match: '* /v1/ESimProfiles/**',
+    class: 'sensitive',
+    note: 'an eSIM profile: the answer (and the status callback) carries its activation code, with which any phone downloads the eSIM billed to the account, and its matching id and SM-DP+ address',
+  },
+  {
+    host: 'numbers',
+    match: 'GET /v1/Porting/PortIn/**',
+    class: 'sensitive',
+    note: "a port-in request and its numbers: the losing carrier's account number and the number's PIN (`port_out_pin`), with which the number can be ported away",
   },
   {
     host: 'flex-api',
@@ -533,12 +549,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/RatePlans',
     class: 'money_unpriced',
     note: 'what its SIMs may use and are billed for: data limits, roaming, voice and messaging',
-  },
-  {
-    host: 'supersim',
-    match: 'POST /v1/ESimProfiles',
-    class: 'money_unpriced',
-    note: 'an eSIM profile is billed',
   },
   {
     host: 'supersim',
