@@ -1,22 +1,11 @@
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpReceiver, startOtlpReceiver } from '../../test/env/otlp-receiver.ts';
 import { startCallSpan, startTracing } from './tracing.ts';
 
 // Its own file: startTracing registers the SDK globally for the rest of the process (the worker).
 
-/** What the spans were exported with: one OTLP/HTTP JSON body per export. */
-const bodies: string[] = [];
-const receiver = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    bodies.push(Buffer.concat(chunks).toString('utf8'));
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-  });
-});
+let receiver: OtlpReceiver;
 
 const PASSWORD = 'tracing-canary-redis-password';
 const ARGS = ['--redis', `redis://:${PASSWORD}@127.0.0.1:6379`];
@@ -32,12 +21,8 @@ const VARIABLES = {
 const savedEnv = { ...process.env };
 
 beforeAll(async () => {
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
-  const { port } = receiver.address() as AddressInfo;
-  Object.assign(process.env, VARIABLES, {
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`,
-  });
+  receiver = await startOtlpReceiver();
+  Object.assign(process.env, VARIABLES, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url });
   process.argv.push(...ARGS);
 });
 
@@ -59,6 +44,7 @@ describe('an exported span', () => {
     startCallSpan({}).end();
     await shutdown();
 
+    const { bodies } = receiver;
     expect(bodies.length).toBeGreaterThan(0);
     for (const body of bodies) expect(body).not.toContain(PASSWORD);
     const exported = JSON.parse(bodies[0]!) as {

@@ -44,7 +44,11 @@ export function tracingActive(): boolean {
 /** What the no-op tracer gives a span without a valid parent: shared, since nothing is ever set on it. */
 const NO_TRACE: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
-/** A span per call, continuing the caller's W3C trace context when present. */
+/**
+ * A span per call, continuing the caller's W3C trace context when present: its trace id is the
+ * caller's claim (it may name any trace, or another agent's), kept for correlation with the agent's
+ * own trace. Whether the span is sampled is not the caller's to say (keybrakeSampler).
+ */
 export function startCallSpan(headers: IncomingHttpHeaders): Span {
   // Without an SDK and without a caller's trace the span is the no-op tracer's invalid one.
   if (headers.traceparent === undefined && !tracingActive()) return NO_TRACE;
@@ -97,12 +101,17 @@ const processDetector = {
  * Starts the Node SDK (configured by OTEL_* variables); returns its shutdown. The resource detectors
  * are chosen here, so OTEL_NODE_RESOURCE_DETECTORS cannot bring the command line back: the
  * environment's own attributes (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), the host, the process.
+ * So is the sampler, so the caller's `traceparent` flag cannot decide whether a call is traced.
  */
 export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
   if (!tracingRequested(env)) return async () => {};
-  const { NodeSDK, resources } = await import('@opentelemetry/sdk-node');
+  const [{ NodeSDK, resources }, { keybrakeSampler }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('./sampler.ts'),
+  ]);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'keybrake',
+    sampler: keybrakeSampler(env),
     instrumentations: [],
     resourceDetectors: [resources.envDetector, resources.hostDetector, processDetector],
   });
