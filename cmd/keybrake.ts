@@ -129,15 +129,20 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * The one place signals are handled: a long-running command runs until SIGINT or SIGTERM, then is
- * closed; a proxy drains first (calls in flight finish within --drain-timeout, the audit is flushed)
- * and the process exits 0. A second signal stops waiting and exits at once.
+ * The one place signals are handled: a long-running command runs until SIGINT, SIGTERM or SIGHUP,
+ * then is closed; a proxy drains first (calls in flight finish within --drain-timeout, the audit is
+ * flushed) and the process exits 0. A second SIGINT or SIGTERM stops waiting and exits at once.
+ * SIGHUP is what a closed terminal sends and what operators try as "reload"; Node's default for it is
+ * to die at once, leaving calls already forwarded unaudited and their agents with a hung-up socket
+ * (serve reloads its manifests by watching them, so there is nothing else for SIGHUP to mean). A
+ * later SIGHUP is ignored: a closing terminal may deliver it twice (the kernel, then the shell).
  */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 async function untilSignal(running: { close(): Promise<void> }): Promise<number> {
   await new Promise<void>((resolve) => {
     const first = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', first);
-      process.off('SIGTERM', first);
+      for (const s of STOP_SIGNALS) process.off(s, first);
       const again = (second: NodeJS.Signals) => {
         process.stderr.write(
           `keybrake: ${second} after ${signal}, exiting without waiting for calls in flight\n`,
@@ -146,10 +151,10 @@ async function untilSignal(running: { close(): Promise<void> }): Promise<number>
       };
       process.once('SIGINT', again);
       process.once('SIGTERM', again);
+      process.on('SIGHUP', () => undefined);
       resolve();
     };
-    process.on('SIGINT', first);
-    process.on('SIGTERM', first);
+    for (const s of STOP_SIGNALS) process.on(s, first);
   });
   await running.close();
   return 0;

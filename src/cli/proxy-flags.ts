@@ -87,7 +87,7 @@ export const PROXY_RUNTIME_FLAGS = {
   'drain-timeout': {
     type: 'string',
     default: '25s',
-    help: `on SIGTERM or SIGINT, how long calls in flight may take to finish before the proxy exits; keep it under the pod's terminationGracePeriodSeconds (${DURATION_SYNTAX})`,
+    help: `on SIGTERM, SIGINT or SIGHUP, how long calls in flight may take to finish before the proxy exits; keep it under the pod's terminationGracePeriodSeconds (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   pricing: {

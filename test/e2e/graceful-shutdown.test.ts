@@ -1,5 +1,5 @@
 // Shutdown as Kubernetes does it (ADR 0007 §9): SIGTERM to the real `keybrake serve` while a call is
-// in flight on a held upstream. The call in flight finishes with the vendor's answer; a call on
+// in flight on a held upstream (and SIGHUP, what a closed terminal sends, drains the same way). The call in flight finishes with the vendor's answer; a call on
 // another open keep-alive connection is answered 503 shutting_down in Stripe's shape; new
 // connections are refused; the process exits 0 once the call is done, with every call audited.
 // Everything waits on events (log lines, arrivals upstream, socket events), never on sleeps.
@@ -155,5 +155,33 @@ describe('keybrake serve on SIGTERM', () => {
     kb.child.kill('SIGINT');
     expect(await stopped).toMatchObject({ drained: true });
     expect(await exited).toEqual([0, null]);
+  });
+});
+
+describe('keybrake serve on SIGHUP', () => {
+  // Node's default for SIGHUP is to die at once: the call already forwarded lost its answer and its
+  // audit record (fourth-round probe). A closing terminal may send it twice: the second is ignored.
+  it('drains like SIGTERM: the call in flight is answered and audited, and the process exits 0', async () => {
+    const kb = await serve();
+    const busy = await openConnection(kb.urls.stripe!);
+    const inFlight = busy.request(get('/v1/customers/cus_held_hangup'));
+    await upstream.arrived('/v1/customers/cus_held_hangup');
+
+    const exited = once(kb.child, 'exit');
+    const draining = kb.waitForNextLog((l) => l.msg === 'draining');
+    kb.child.kill('SIGHUP');
+    expect(await draining).toMatchObject({ inFlight: 1 });
+    kb.child.kill('SIGHUP');
+
+    upstream.release('/v1/customers/cus_held_hangup');
+    const answered = await inFlight;
+    expect(answered.status).toBe(200);
+    expect(answered.headers['keybrake-decision']).toBe('allow; reason=ok');
+    expect(JSON.parse(answered.body)).toMatchObject({ id: 'cus_held_hangup', held: true });
+    expect(await exited).toEqual([0, null]);
+    expect(await finalAudit(kb)).toEqual([
+      { path: '/v1/customers/cus_held_hangup', reason: 'ok', upstreamStatus: 200 },
+    ]);
+    expect(kb.output()).not.toContain('exiting without waiting');
   });
 });
