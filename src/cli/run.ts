@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { backoffDelay } from '../backoff.ts';
 import { parseKeyRef, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
@@ -16,7 +18,8 @@ export const RUN_SUMMARY =
   '  run exec -- <command…>   mints a run key, runs the command with it in the vendor variable\n' +
   '              (STRIPE_SECRET_KEY and STRIPE_API_KEY, TWILIO_AUTH_TOKEN, RESEND_API_KEY; also\n' +
   '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
-  '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code.\n' +
+  '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code (1 for a 0\n' +
+  '              when the stop failed after retries: the run key then stays valid until it expires).\n' +
   'Standalone: --admin <serve admin URL> --token-file <file holding the PARENT vault token>.\n' +
   'Kubernetes: --operator <https URL> --token-file <ServiceAccount token, audience keybrake>\n' +
   '            [--operator-ca <PEM>]; RBAC decides (create/delete on vaultkeys/runs).';
@@ -244,7 +247,8 @@ async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
 
 /**
  * Mints a run key, runs `command` with it in the vendor's variables, and stops the run when the
- * command exits, whichever way: its exit code becomes ours (128 + n for a signal). SIGINT, SIGTERM
+ * command exits, whichever way: its exit code becomes ours (128 + n for a signal), but 1 for a 0
+ * when the run could not be stopped. SIGINT, SIGTERM
  * and SIGHUP are passed on to the command, which decides when to exit; the stop comes after.
  */
 async function exec(
@@ -284,13 +288,38 @@ async function exec(
   } finally {
     for (const s of signals) process.off(s, forward);
   }
-  try {
-    await stop(target, ref);
-  } catch (err) {
-    // The run key stays valid until it expires: say so loudly, but keep the command's exit code.
-    process.stderr.write(
-      `keybrake run exec: could not stop run ${ref.runId} (its key stays valid until ${started.expiresAt}): ${(err as Error).message}\n`,
-    );
+  const failure = await stopWithRetries(target, ref);
+  if (failure === undefined) return code;
+  // The run key stays valid until it expires: say so loudly, and never exit 0 while it does (a
+  // caller that reads only the exit code would think the run ended).
+  process.stderr.write(
+    `keybrake run exec: could not stop run ${ref.runId} (its key stays valid until ${started.expiresAt}): ${failure.message}\n`,
+  );
+  return code === 0 ? 1 : code;
+}
+
+/**
+ * Attempts at stopping the run when the command has exited. The command may still hold the admin
+ * listener's connections (a fourth-round probe left a daemon holding all of them, and the one attempt
+ * there was failed), or a replica may be restarting: retried for about 8 s, then given up loudly.
+ */
+const STOP_ATTEMPTS = 6;
+const STOP_BACKOFF = { initialMs: 250, maxMs: 4_000 } as const;
+
+/** Stops the run, retrying; the last error when every attempt failed. */
+async function stopWithRetries(
+  target: Target,
+  ref: { namespace: string; name: string; runId: string },
+): Promise<Error | undefined> {
+  let last: Error | undefined;
+  for (let attempt = 1; attempt <= STOP_ATTEMPTS; attempt++) {
+    if (attempt > 1) await delay(backoffDelay(attempt - 1, STOP_BACKOFF));
+    try {
+      await stop(target, ref);
+      return undefined;
+    } catch (err) {
+      last = err as Error;
+    }
   }
-  return code;
+  return last;
 }

@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -363,6 +365,81 @@ describe('run keys on one keybrake serve (memory counters)', () => {
       status: 401,
       reason: 'key_unknown',
     });
+  });
+
+  /**
+   * The admin listener behind a front that drops the first `dropStops` run stops (the connection
+   * destroyed, as when the command holds every connection), then passes everything on.
+   */
+  async function flakyAdmin(
+    dropStops: number,
+  ): Promise<{ url: string; stopsSeen: () => number; close: () => Promise<void> }> {
+    let stops = 0;
+    const server: Server = createServer((req, res) => {
+      if (req.method === 'DELETE' && ++stops <= dropStops) {
+        req.socket.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const answer = await request(`${kb.urls['admin']}${req.url}`, {
+          method: req.method as 'POST' | 'DELETE',
+          headers: req.headers,
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+        });
+        res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+        res.end(Buffer.from(await answer.body.arrayBuffer()));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      stopsSeen: () => stops,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  // A fourth-round probe: the command's daemon held every connection of the admin listener, the one
+  // stop attempt failed, `run exec` exited 0, and the run key kept spending.
+  it('run exec retries a failed stop, and exits 1 rather than 0 when the run could not be stopped', async () => {
+    const child = `require('node:fs').writeFileSync(process.env.OUT, process.env.STRIPE_SECRET_KEY)`;
+    const flaky = await flakyAdmin(2);
+    try {
+      const out = path.join(work, 'exec-retried.txt');
+      const args = ['run', 'exec', '--admin', flaky.url, '--key', 'agents/bot', '--run-id', 'exec-retried'];
+      const r = await runKeybrake([...args, '--', process.execPath, '-e', child], {
+        env: { KEYBRAKE_TOKEN_FILE: tokenFile, OUT: out },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('stopped run exec-retried');
+      expect(flaky.stopsSeen()).toBe(3);
+      const token = await readFile(out, 'utf8');
+      expect(await callWith(kb.urls['stripe']!, token)).toEqual({ status: 401, reason: 'key_unknown' });
+    } finally {
+      await flaky.close();
+    }
+    const dead = await flakyAdmin(Number.POSITIVE_INFINITY);
+    try {
+      const out = path.join(work, 'exec-unstopped.txt');
+      const args = ['run', 'exec', '--admin', dead.url, '--key', 'agents/bot', '--run-id', 'exec-unstopped'];
+      const r = await runKeybrake([...args, '--', process.execPath, '-e', child], {
+        env: { KEYBRAKE_TOKEN_FILE: tokenFile, OUT: out },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('could not stop run exec-unstopped');
+      expect(dead.stopsSeen()).toBe(6);
+      // The key is still valid, as the message says: stop it here so nothing outlives the test.
+      await runKeybrake(
+        ['run', 'stop', 'exec-unstopped', '--admin', kb.urls['admin']!, '--key', 'agents/bot'],
+        {
+          env: { KEYBRAKE_TOKEN_FILE: tokenFile },
+        },
+      );
+    } finally {
+      await dead.close();
+    }
   });
 
   // Found by an adversarial probe: `-- <command> --help` printed keybrake's help and ran nothing,
