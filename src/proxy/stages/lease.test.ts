@@ -30,6 +30,19 @@ describe('lease keys (ADR 0007 §5)', () => {
     ['PI_123', 'pi_123'],
     ['%E0%A4%A', undefined],
     ['', undefined],
+    // One spelling per UUID (Postgres reads every one below as the first): only the canonical one.
+    ['4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13', '4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13'],
+    ['4F8B2D1E-9C3A-4E7B-8A61-2B5C9D0E7F13', '4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13'],
+    ['4f8b2d1e9c3a4e7b8a612b5c9d0e7f13', undefined],
+    ['{4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13}', undefined],
+    ['%7B4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13%7D', undefined],
+    ['4f8b-2d1e-9c3a-4e7b-8a61-2b5c-9d0e-7f13', undefined],
+    ['4f8b2d1e-9c3a4e7b-8a612b5c9d0e7f13', undefined],
+    ['%204f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13', undefined],
+    // Not UUIDs: a Twilio SID of hex letters, a Stripe id, a shorter run of hex digits.
+    ['CA4f8b2d1e9c3a4e7b8a612b5c9d0e7f13', 'ca4f8b2d1e9c3a4e7b8a612b5c9d0e7f13'],
+    ['ch_4f8b2d1e9c3a4e7b8a612b5c9d0e7f13', 'ch_4f8b2d1e9c3a4e7b8a612b5c9d0e7f13'],
+    ['4f8b2d1e9c3a', '4f8b2d1e9c3a'],
   ])('reads object %j as %j', (id, expected) => {
     expect(canonicalObject(id)).toBe(expected);
   });

@@ -124,7 +124,7 @@ export function leaseAccount(vendor: VendorName, credential: UpstreamCredential)
 /**
  * One spelling per object: a path segment the vendor will percent-decode is decoded here too, and
  * case is folded (ids that differ only in case then share a lease: over-locking, never a gap).
- * Undefined for a malformed escape or an empty id.
+ * Undefined for a malformed escape, an empty id, or a UUID in any spelling but the canonical one.
  */
 export function canonicalObject(id: string): string | undefined {
   let decoded = id;
@@ -135,5 +135,19 @@ export function canonicalObject(id: string): string | undefined {
       return undefined;
     }
   }
-  return decoded.length === 0 ? undefined : decoded.toLowerCase();
+  const object = decoded.toLowerCase();
+  return object.length === 0 || isOtherUuidSpelling(object) ? undefined : object;
+}
+
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A UUID written another way than 8-4-4-4-12: Postgres (behind Resend's ids) also reads it without
+ * hyphens, in braces, or with a hyphen after any group of four digits, so a probe leased
+ * `4f8b2d1e9c3a…` while a send held `4f8b2d1e-9c3a-…`. Refused rather than mapped, so no reader's
+ * rules have to be matched: 32 hex digits among hyphens, braces and blanks only. No Stripe id (`xx_`
+ * prefix) or Twilio SID (34 characters) looks like one.
+ */
+function isOtherUuidSpelling(id: string): boolean {
+  return /^[0-9a-f{}\s-]+$/.test(id) && id.replace(/[{}\s-]/g, '').length === 32 && !CANONICAL_UUID.test(id);
 }
