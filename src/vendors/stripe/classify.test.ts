@@ -113,6 +113,19 @@ describe('the Stripe operations table', () => {
     // Found by a security tester (fourth round): automatic transfer rules sweep the whole balance to
     // a payout method on a schedule, as a payout-settings change of a connected account does.
     ['POST', '/v1/balance_settings', 'stripe.balance_settings.update', 'destructive'],
+    // Its forwarding settings choose where the balance goes when the account closes.
+    [
+      'POST',
+      '/v1/treasury/financial_accounts/fa_1',
+      'stripe.treasury.financial_accounts.update',
+      'destructive',
+    ],
+    [
+      'POST',
+      '/v1/treasury/financial_accounts/fa_1/features',
+      'stripe.treasury.financial_accounts.update_features',
+      'write',
+    ],
     ['POST', '/v1/issuing/cards', 'stripe.issuing.cards.create', 'money_unpriced'],
     ['POST', '/v1/charges', 'stripe.charges.create', 'money'],
   ])('gives %s %s its catalogue id %s and class %s', (method, path, id, cls) => {

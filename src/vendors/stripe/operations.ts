@@ -2579,7 +2579,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/treasury/financial_accounts/{financial_account}',
     id: 'stripe.treasury.financial_accounts.update',
-    class: 'write',
+    class: 'destructive',
   },
   {
     method: 'POST',

@@ -153,6 +153,22 @@ describe('stripeParties', () => {
       },
       { recipients: ['fa_evil'] },
     ],
+    // Found by a security tester (fourth round): where a closing financial account's balance goes.
+    [
+      'a financial account forwarding its balance to a payment method',
+      { forwarding_settings: { type: 'payment_method', payment_method: 'pm_evil' } },
+      { recipients: ['pm_evil'] },
+    ],
+    [
+      'a financial account forwarding its balance to another financial account',
+      { forwarding_settings: { type: 'financial_account', financial_account: 'fa_evil' }, nickname: 'x' },
+      { recipients: ['fa_evil'] },
+    ],
+    [
+      'no recipient from a payment method that pays, nor the account an outbound payment draws on',
+      { payment_method: 'pm_1', financial_account: 'fa_1', destination_payment_method: 'pm_x' },
+      { recipients: ['pm_x'] },
+    ],
     [
       'nothing from metadata, the caller’s own names',
       { metadata: { customer: 'cus_x', currency: 'gbp', destination: 'acct_x' } },
@@ -170,6 +186,9 @@ describe('stripeParties', () => {
     ['a destination payment method given as a list', { destination_payment_method: ['pm_1', 'pm_2'] }],
     ['destination payment method data that is not an object', { destination_payment_method_data: 'pm_1' }],
     ['a payout method given as a list', { payout_method: ['fa_1', 'fa_2'] }],
+    ['forwarding settings that are not an object', { forwarding_settings: 'pm_1' }],
+    ['a forwarding payment method given as a list', { forwarding_settings: { payment_method: ['pm_1'] } }],
+    ['a forwarding financial account given as an object', { forwarding_settings: { financial_account: {} } }],
   ])('refuses %s', (_name, params) => {
     expect(stripeParties(req(), params)).toMatchObject({ reason: 'body_invalid' });
   });

@@ -30,7 +30,8 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  *     `destination_payment_method` (a Treasury outbound payment's or transfer's: the payment method
  *     id), or UNSEEN_RECIPIENT for a `destination_payment_method_data` (a recipient made by the call,
  *     which has no id yet), an old API version's `recipient` (`rp_…`, a transfer's), and every
- *     `payout_method` (a payout's v2 financial account, a balance-settings transfer rule's) — so
+ *     `payout_method` (a payout's v2 financial account, a balance-settings transfer rule's), and a
+ *     Treasury financial account's `forwarding_settings` (forwardingRecipients) — so
  *     `allow.recipients` (globs such as `acct_1Abc*`) governs where an
  *     agent may send funds;
  *   - currencies: every `currency` parameter and every key of a `currency_options` object,
@@ -122,9 +123,28 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
       if (!isObj(v)) return deny('body_invalid', `Parameter "${name}" is malformed.`);
       found.recipients.push(UNSEEN_RECIPIENT);
       return undefined;
+    case 'forwarding_settings':
+      return forwardingRecipients(v, found);
     default:
       return undefined;
   }
+}
+
+/**
+ * Where a Treasury financial account's balance goes when it closes (`forwarding_settings`, of an
+ * update or a close): its `payment_method` or `financial_account`. Elsewhere neither field names a
+ * recipient (a payment method pays; an outbound payment's `financial_account` is where money comes
+ * from), so they are read here only. Found by a security tester (fourth round): neither was checked.
+ */
+function forwardingRecipients(v: unknown, found: Found): Denial | undefined {
+  if (!isObj(v)) return deny('body_invalid', 'Parameter "forwarding_settings" is malformed.');
+  for (const field of ['payment_method', 'financial_account'] as const) {
+    if (!Object.hasOwn(v, field)) continue;
+    const id = v[field];
+    if (typeof id !== 'string') return single(`forwarding_settings[${field}]`);
+    if (id !== '') found.recipients.push(id);
+  }
+  return undefined;
 }
 
 /** A Stripe customer id, or a customer named by its account id (`customer_account`). */

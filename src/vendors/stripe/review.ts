@@ -267,6 +267,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'destructive',
     note: 'closes a financial account',
   },
+  {
+    match: 'POST /v1/treasury/financial_accounts/{financial_account}',
+    class: 'destructive',
+    note: 'forwarding_settings: where the balance goes when the account closes',
+  },
   { match: 'POST /v1/treasury/financial_accounts/**', class: 'write' },
   { match: 'POST /v1/climate/orders', class: 'money', rule: 'climate_order', note: 'buys carbon removal' },
   { match: 'POST /v1/climate/orders/**', class: 'write', note: 'metadata, or a cancellation' },
