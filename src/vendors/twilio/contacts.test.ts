@@ -98,12 +98,52 @@ describe('contactParties', () => {
     ['a Studio execution', 'twilio.studio.v2.create_execution', { To: '+14155550100,+19005550123' }],
     ['a validation call', 'twilio.api.create_validation_request', { PhoneNumber: '+1415555 or 0100' }],
     [
+      'a hosted-number order',
+      'twilio.numbers.v2.create_hosted_number_order',
+      { PhoneNumber: '+14155550100', ContactPhoneNumber: '+14155550101,+19005550123' },
+    ],
+    [
       'a Notify binding',
       'twilio.notify.v1.create_notification',
       { ToBinding: '{"address":"whatsapp:+14155550100;+19005550123"}' },
     ],
   ])('refuses %s to a recipient that is not one number', (_name, id, params) => {
     expect(contactParties(id, params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  // Fourth probe round: hosting a number has Twilio call or text it, or the order's contact.
+  it('names the number hosted and the contact of a hosted-number order, and a WhatsApp sender', () => {
+    expect(
+      reached('twilio.numbers.v2.create_hosted_number_order', {
+        PhoneNumber: '+19005550123',
+        ContactPhoneNumber: '+33612345678',
+      }),
+    ).toEqual({ ...NO_PARTIES, recipients: ['+19005550123', '+33612345678'], countries: ['US', 'FR'] });
+    expect(
+      reached('twilio.preview.create_hosted_numbers_hosted_number_order', {
+        PhoneNumber: '+19005550123',
+        VerificationType: 'phone-call',
+      }).recipients,
+    ).toEqual(['+19005550123']);
+    expect(
+      reached('twilio.numbers.v2.create_authorization_document', { ContactPhoneNumber: '+19005550124' })
+        .recipients,
+    ).toEqual(['+19005550124']);
+    expect(
+      reached('twilio.messaging.v2.create_channels_sender', { sender_id: 'whatsapp:+19005550123' })
+        .recipients,
+    ).toEqual(['+19005550123']);
+  });
+
+  it.each([
+    ['twilio.numbers.v2.update_hosted_number_order', { Status: 'pending-verification' }],
+    ['twilio.preview.update_hosted_numbers_hosted_number_order', { Status: 'pending-verification' }],
+    ['twilio.numbers.v2.create_bulk_hosted_number_order', { Orders: [] }],
+    ['twilio.messaging.v2.update_channels_sender', { configuration: { verification_method: 'voice' } }],
+  ])('names the unseen recipient for %s: it reaches a number the request does not name', (id, params) => {
+    const parties = reached(id, params as Params);
+    expect(parties.recipients).toEqual([UNSEEN_RECIPIENT]);
+    expect(parties.countries).toEqual(['ZZ']);
   });
 
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {

@@ -75,6 +75,20 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   },
   'twilio.flex_api.v1.create_interaction': { unseen: ['Channel'] },
   'twilio.flex_api.v1.create_interaction_channel_participant': { unseen: ['MediaProperties'] },
+  // Fourth probe round: hosting a number has Twilio call or text it, or the order's contact, to verify
+  // ownership; an order updated to `pending-verification` (or a bulk order, whose JSON list Keybrake
+  // does not read) calls numbers the request does not name. A WhatsApp sender's registration has
+  // Meta text or call its number the same way.
+  'twilio.numbers.v2.create_hosted_number_order': { to: ['PhoneNumber', 'ContactPhoneNumber'] },
+  'twilio.numbers.v2.create_bulk_hosted_number_order': { alwaysUnseen: true },
+  'twilio.numbers.v2.update_hosted_number_order': { alwaysUnseen: true },
+  'twilio.numbers.v2.create_authorization_document': { to: ['ContactPhoneNumber'] },
+  'twilio.preview.create_hosted_numbers_hosted_number_order': { to: ['PhoneNumber'] },
+  'twilio.preview.update_hosted_numbers_hosted_number_order': { alwaysUnseen: true },
+  'twilio.preview.create_hosted_numbers_authorization_document': { to: ['ContactPhoneNumber'] },
+  'twilio.preview.update_hosted_numbers_authorization_document': { to: ['ContactPhoneNumber'] },
+  'twilio.messaging.v2.create_channels_sender': { to: ['sender_id'] },
+  'twilio.messaging.v2.update_channels_sender': { alwaysUnseen: true },
 };
 
 /**
