@@ -495,6 +495,40 @@ describe('MemoryCounterStore leases (ADR 0007 §5)', () => {
     expect(await store.acquireLeases(lease('token-cccc', ['pi_1']))).toEqual({ ok: false, busy: 'pi_1' });
   });
 
+  // Fourth round: a lease counted only from when it was taken expired during a long price lookup.
+  it('renews every lease a call still holds to a full TTL from now, compare-and-extend', async () => {
+    const { store, clock } = setup();
+    const held = { account: ACCOUNT, objects: ['pi_1', 'ch_1'], token: 'token-aaaa' };
+    await store.acquireLeases(lease('token-aaaa', ['pi_1', 'ch_1'], { ttlMs: 35_000 }));
+    clock.advance(30_000);
+    expect(await store.renewLeases(held, 35_000)).toEqual({ ok: true });
+    // Past the first TTL, within the renewed one: still held, by this call only.
+    clock.advance(34_999);
+    expect(await store.acquireLeases(lease('token-bbbb', ['ch_1']))).toEqual({ ok: false, busy: 'ch_1' });
+    clock.advance(1);
+    expect(await store.acquireLeases(lease('token-bbbb', ['ch_1']))).toMatchObject({ ok: true });
+  });
+
+  it('renews nothing when one lease was lost, and names it', async () => {
+    const { store, clock } = setup();
+    const held = { account: ACCOUNT, objects: ['pi_1', 'ch_1'], token: 'token-aaaa' };
+    await store.acquireLeases(lease('token-aaaa', ['pi_1'], { ttlMs: 10_000 }));
+    await store.acquireLeases(lease('token-aaaa', ['ch_1'], { ttlMs: 35_000 }));
+    clock.advance(10_000);
+    // Expired and free: lost all the same (another call may have come and gone meanwhile).
+    expect(await store.renewLeases(held, 35_000)).toEqual({ ok: false, lost: 'pi_1' });
+    // The other lease was not extended: it still expires 35 s after it was taken.
+    clock.advance(25_000);
+    expect(await store.acquireLeases(lease('token-cccc', ['ch_1']))).toMatchObject({ ok: true });
+    // Expired and taken by another call: lost, and the other call's lease keeps its own TTL.
+    expect(await store.renewLeases({ ...held, objects: ['ch_1'] }, 60_000)).toEqual({
+      ok: false,
+      lost: 'ch_1',
+    });
+    clock.advance(35_000);
+    expect(await store.acquireLeases(lease('token-dddd', ['ch_1']))).toMatchObject({ ok: true });
+  });
+
   it('takes several leases all or none', async () => {
     const { store } = setup();
     await store.acquireLeases(lease('token-aaaa', ['ch_2']));

@@ -15,6 +15,7 @@ import {
   type LeaseRequest,
   type LeaseResult,
   REPLAYED_MARK,
+  type RenewResult,
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
@@ -242,6 +243,17 @@ export class MemoryCounterStore implements CounterStore {
     if (busy !== -1) return { ok: false, busy: leases.objects[busy]! };
     for (const k of keys) this.#leases.set(flat(k), { value: leases.token, expiresAt: now + leases.ttlMs });
     return { ok: true, held: { account: leases.account, objects: leases.objects, token: leases.token } };
+  }
+
+  async renewLeases(held: HeldLeases, ttlMs: number): Promise<RenewResult> {
+    const objects = distinctObjects(held.objects);
+    assertLeases({ ...held, objects, ttlMs });
+    const now = this.#clock.now();
+    // Like renew.lua: every lease checked before any is extended. An existing entry needs no room.
+    const lost = objects.find((o) => this.#text(this.#leases, leaseKey(held.account, o), now) !== held.token);
+    if (lost !== undefined) return { ok: false, lost };
+    for (const o of objects) this.#leases.get(leaseKey(held.account, o))!.expiresAt = now + ttlMs;
+    return { ok: true };
   }
 
   async releaseLeases(held: HeldLeases): Promise<void> {

@@ -16,14 +16,16 @@ export interface CounterScripts {
   readonly reserve: string;
   readonly settle: string;
   readonly acquire: string;
+  readonly renew: string;
   readonly release: string;
 }
 
-/** What redis-store.ts calls: the usual commands plus the four scripts. */
+/** What redis-store.ts calls: the usual commands plus the five scripts. */
 export type ScriptedClient = (Redis | Cluster) & {
   kbReserve(...args: (string | number)[]): Promise<unknown>;
   kbSettle(...args: (string | number)[]): Promise<unknown>;
   kbAcquire(...args: (string | number)[]): Promise<unknown>;
+  kbRenew(...args: (string | number)[]): Promise<unknown>;
   kbRelease(...args: (string | number)[]): Promise<unknown>;
 };
 
@@ -44,6 +46,7 @@ export function createScriptedClient(
     kbReserve: { lua: scripts.reserve },
     kbSettle: { lua: scripts.settle },
     kbAcquire: { lua: scripts.acquire },
+    kbRenew: { lua: scripts.renew },
     kbRelease: { lua: scripts.release },
   };
   const perNode: RedisOptions = {

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   counterKey,
@@ -16,6 +16,7 @@ import {
   STOPPED_RUNS_INDEX,
   scopePrefix,
   stoppedRunKey,
+  stoppedRunsOfKey,
 } from './keys.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
 import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
@@ -26,9 +27,11 @@ import {
   type LeaseRequest,
   type LeaseResult,
   type LeaseSpec,
+  type RenewResult,
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
+  type RunStopOutcome,
   type RunStopStore,
   type SettleOutcome,
   type WindowKind,
@@ -50,8 +53,12 @@ export const COUNTER_SCRIPTS: CounterScripts = {
   reserve: readFileSync(new URL('./lua/reserve.lua', import.meta.url), 'utf8'),
   settle: readFileSync(new URL('./lua/settle.lua', import.meta.url), 'utf8'),
   acquire: readFileSync(new URL('./lua/acquire.lua', import.meta.url), 'utf8'),
+  renew: readFileSync(new URL('./lua/renew.lua', import.meta.url), 'utf8'),
   release: readFileSync(new URL('./lua/release.lua', import.meta.url), 'utf8'),
 };
+
+/** Run by EVAL (ioredis sends the text): a stop is rare, and not on the request path. */
+const STOP_SCRIPT = readFileSync(new URL('./lua/stop.lua', import.meta.url), 'utf8');
 
 /** Options of the shared store; see docs/counters.md for what they guarantee. */
 export interface RedisCounterStoreOptions {
@@ -63,7 +70,7 @@ export interface RedisCounterStoreOptions {
 /** Counted by the store so benchmarks can check the cost of a call (one reserve = one round trip). */
 export interface RedisCounterStoreStats {
   /**
-   * Commands sent for reserve, settle, acquireLeases, releaseLeases, used and lastUsed (health pings
+   * Commands sent for reserve, settle, acquireLeases, renewLeases, releaseLeases, used and lastUsed (health pings
    * are counted apart). In Cluster mode an acquire with both windows and leases is two commands
    * sent together (one round trip of latency), counted as two.
    */
@@ -198,6 +205,22 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     return this.#acquireResult(req, leases, leased.value);
   }
 
+  async renewLeases(held: HeldLeases, ttlMs: number): Promise<RenewResult> {
+    const objects = distinctObjects(held.objects);
+    assertLeases({ ...held, objects, ttlMs });
+    // One script, one round trip: every lease of a call shares the account's hash slot.
+    const keys = objects.map((o) => leaseKey(held.account, o));
+    const reply = Number(
+      await this.#command(() => this.#client.kbRenew(keys.length, ...keys, held.token, String(ttlMs))),
+    );
+    if (reply === 0) return { ok: true };
+    const lost = Number.isSafeInteger(reply) ? objects[reply - 1] : undefined;
+    if (lost !== undefined) return { ok: false, lost };
+    this.stats.errors++;
+    this.#log?.error({ redis: this.description }, 'counter store returned an unexpected renew reply');
+    throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
+  }
+
   async releaseLeases(held: HeldLeases): Promise<void> {
     const keys = distinctObjects(held.objects).map((o) => leaseKey(held.account, o));
     if (keys.length === 0) return;
@@ -216,31 +239,43 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
 
   /**
    * Stops a run (ADR 0010) for every replica: the record the reserve script checks (expiring with the
-   * run), an entry in the index replicas read when they (re)subscribe, and a message to those
+   * run) and the key's count of live stops, in one script that refuses past MAX_STOPPED_RUNS_PER_KEY;
+   * then an entry in the index replicas read when they (re)subscribe, and a message to those
    * subscribed now. Each command is bounded like any other; a failure rejects (the caller says so).
    */
-  async stopRun(run: StoppedRun): Promise<void> {
+  async stopRun(run: StoppedRun): Promise<RunStopOutcome> {
     assertStoppedRun(run);
     const now = Date.now();
-    const member = JSON.stringify({ scope: run.scope, runId: run.runId });
-    const message = JSON.stringify({ scope: run.scope, runId: run.runId, until: run.until });
-    // In a cluster the record, the index and the channel live apart: four commands, sent together.
-    await Promise.all([
-      this.#command(() =>
-        this.#client.set(
+    const recorded = Number(
+      await this.#command(() =>
+        this.#client.eval(
+          STOP_SCRIPT,
+          2,
+          stoppedRunsOfKey(run.scope),
           stoppedRunKey(run.scope, run.runId),
-          String(now),
-          'PXAT',
-          Math.max(run.until, now + 1),
+          now,
+          run.until,
+          run.runId,
+          MAX_STOPPED_RUNS_PER_KEY,
         ),
       ),
-      this.#command(async () => {
-        await this.#client.zadd(STOPPED_RUNS_INDEX, run.until, member);
-        // Housekeeping: stops whose runs can no longer be valid.
-        await this.#client.zremrangebyscore(STOPPED_RUNS_INDEX, '-inf', `(${now}`);
-      }),
-    ]);
+    );
+    if (recorded === 0) return 'too_many';
+    if (recorded !== 1) {
+      this.stats.errors++;
+      this.#log?.error({ redis: this.description }, 'counter store returned an unexpected stop reply');
+      throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
+    }
+    const member = JSON.stringify({ scope: run.scope, runId: run.runId });
+    const message = JSON.stringify({ scope: run.scope, runId: run.runId, until: run.until });
+    // In a cluster the index and the channel live apart from the key's slot.
+    await this.#command(async () => {
+      await this.#client.zadd(STOPPED_RUNS_INDEX, run.until, member);
+      // Housekeeping: stops whose runs can no longer be valid.
+      await this.#client.zremrangebyscore(STOPPED_RUNS_INDEX, '-inf', `(${now}`);
+    });
     await this.#command(() => this.#client.publish(STOPPED_RUNS_CHANNEL, message));
+    return 'stopped';
   }
 
   /**

@@ -4,8 +4,9 @@ import type { StoppedRun } from '../snapshot/run-keys.ts';
 /**
  * The shared spend and rate counters (DESIGN.md §6). The reserve stage calls `reserve` once per
  * call with every window that applies; the settle stage calls `settle` with the actual cost; the
- * lease stage calls `acquireLeases` before a cost lookup or a locking write, and the release step
- * `releaseLeases` after settle.
+ * lease stage calls `acquireLeases` before a cost lookup or a locking write, `renewLeases` before each
+ * further read of a lookup chain and before the forward, and the release step `releaseLeases` after
+ * settle.
  * Implementations: memory-store.ts (one process), redis-store.ts (all replicas).
  */
 export type WindowKind = 'minute' | 'day' | 'month' | 'run';
@@ -100,7 +101,10 @@ export interface LeaseSpec {
   readonly objects: readonly string[];
   /** Random per call: a release removes only the leases carrying its own token. */
   readonly token: string;
-  /** Milliseconds until a lease that is never released expires (upstream timeout + margin). */
+  /**
+   * Milliseconds until a lease that is never released expires (upstream timeout + margin), counted
+   * from when it is taken or last renewed (`renewLeases`).
+   */
   readonly ttlMs: number;
 }
 
@@ -129,6 +133,12 @@ export type LeaseResult =
   | { readonly ok: false; readonly refused: WindowKind; readonly used: number; readonly limit: number }
   | { readonly ok: false; readonly busy: string };
 
+/**
+ * What `renewLeases` did: extended every lease, or none because `lost` (one of them) no longer carries
+ * the call's token (it expired, and may since have been taken by another call).
+ */
+export type RenewResult = { readonly ok: true } | { readonly ok: false; readonly lost: string };
+
 /** What settle did: adjusted the windows to the actual cost, or kept the reservation counted. */
 export type SettleOutcome = 'settled' | 'kept';
 
@@ -152,6 +162,12 @@ export interface CounterStore {
    * Redis store in Cluster mode runs the two halves on their own slots, concurrently).
    */
   acquireLeases(req: LeaseRequest): Promise<LeaseResult>;
+  /**
+   * Compare-and-extend, in one atomic step: when every lease of `held` still carries `held.token`,
+   * each expires `ttlMs` from now; otherwise none is touched and the result names one that was lost.
+   * A call holds its leases until it settles only by renewing them (ADR 0007 §5).
+   */
+  renewLeases(held: HeldLeases, ttlMs: number): Promise<RenewResult>;
   /** Removes the leases that still carry `held.token` (compare-and-delete); others are left alone. */
   releaseLeases(held: HeldLeases): Promise<void>;
   /** Micro-USD used in one bucket (for status and the CLI). */
@@ -182,14 +198,20 @@ export class CounterStoreUnavailableError extends Error {
  * published to every replica's in-process set (the check on calls that reserve nothing).
  */
 export interface RunStopStore {
-  /** Records `run` (until its `until`) and publishes it; rejects when the store cannot answer. */
-  stopRun(run: StoppedRun): Promise<void>;
+  /**
+   * Records `run` (until its `until`) and publishes it: `stopped`. `too_many` when its key already has
+   * MAX_STOPPED_RUNS_PER_KEY live stops and this run is not one of them: nothing was written. Rejects
+   * when the store cannot answer.
+   */
+  stopRun(run: StoppedRun): Promise<RunStopOutcome>;
   /**
    * Calls `onStopped` for every stop published from now on, and for every stop recorded in the index
    * each time the subscription (re)connects (a message missed while disconnected is not lost).
    */
   watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> };
 }
+
+export type RunStopOutcome = 'stopped' | 'too_many';
 
 export function isRunStopStore(store: unknown): store is RunStopStore {
   return (

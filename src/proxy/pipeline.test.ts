@@ -138,7 +138,7 @@ const MINUTE = `minute:${Math.floor(Date.parse(NOW) / 60_000)}`;
 /** Store calls by method, so a test can state what one call costs in counter-store round trips. */
 function countingStore(inner: CounterStore): { store: CounterStore; calls: string[] } {
   const calls: string[] = [];
-  const counted = ['reserve', 'settle', 'acquireLeases', 'releaseLeases', 'used', 'lastUsed'];
+  const counted = ['reserve', 'settle', 'acquireLeases', 'renewLeases', 'releaseLeases', 'used', 'lastUsed'];
   const store = new Proxy(inner, {
     get(target, name, receiver) {
       const v = Reflect.get(target, name, receiver);
@@ -486,7 +486,7 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
       'a lookup call',
       { limits: { perDayMicros: 100 * USD, requestsPerMinute: 9 } },
       confirm,
-      ['acquireLeases', 'reserve', 'releaseLeases'],
+      ['acquireLeases', 'renewLeases', 'reserve', 'releaseLeases'],
     ],
     [
       'a locked free write',
@@ -529,6 +529,65 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     expect(decision(await inFlight)).toBe(decisionHeader('ok'));
     expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
     expect(p.sent.filter((s) => s.startsWith('GET'))).toHaveLength(1);
+  });
+
+  // Fourth round: a lease counted from when it was taken expired while the price was looked up; an
+  // update got in, and the call was forwarded priced from what the update had just changed.
+  it('refuses, forwarding nothing, a call whose lease expired while its price was looked up', async () => {
+    let lookupArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      lookupArrived = resolve;
+    });
+    let answerLookup!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      answerLookup = resolve;
+    });
+    const p = stripeProxy({ limits: { perDayMicros: 100_000 * USD } }, async (req) => {
+      if (req.method === 'GET') {
+        lookupArrived();
+        await answered;
+      }
+      return stripeLike(req);
+    });
+    const inFlight = p.call(confirm);
+    await arrived;
+    p.clock.advance(35_000);
+    // The lease is gone: another call may take it and change what the lookup is reading.
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+    answerLookup();
+
+    const res = await inFlight;
+    expect(res.status).toBe(409);
+    expect(decision(res)).toBe(decisionHeader('object_busy'));
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'POST /v1/payment_intents/pi_1']);
+    expect(await p.spentToday()).toBe(0);
+  });
+
+  it('holds a renewed lease a full TTL past the renewal, up to the forward', async () => {
+    let forwardArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      forwardArrived = resolve;
+    });
+    let answerForward!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      answerForward = resolve;
+    });
+    const p = stripeProxy({ limits: { perDayMicros: 100_000 * USD } }, async (req) => {
+      if (req.method === 'GET') p.clock.advance(30_000);
+      if (req.pathAndQuery.endsWith('/confirm')) {
+        forwardArrived();
+        await answered;
+      }
+      return stripeLike(req);
+    });
+    const inFlight = p.call(confirm);
+    await arrived;
+    // 30 s + 34.999 s after the lease was taken, 34.999 s after it was renewed before the forward.
+    p.clock.advance(34_999);
+    expect(decision(await p.call(update()))).toBe(decisionHeader('object_busy'));
+    answerForward();
+    expect(decision(await inFlight)).toBe(decisionHeader('ok'));
+    expect(p.sent.filter((s) => s === 'POST /v1/payment_intents/pi_1')).toEqual([]);
   });
 
   it('releases the lease of a call denied after it took it', async () => {

@@ -32,7 +32,8 @@ import { UnsentDenial } from './upstreams.ts';
  * needs no lookup has passed, and the checks on what it finds come after it. Before it, the lease
  * stage counts the call rate and leases the objects the call locks (ADR 0007 §5, §8), so the price
  * it reads cannot change until the call is settled; a write that locks without a lookup takes its
- * leases after every check, before the forward.
+ * leases after every check, before the forward, and a call that took them for its lookup renews them
+ * there (a lookup may outlast their TTL).
  */
 export const STAGES: readonly Stage[] = [
   route,
@@ -44,8 +45,8 @@ export const STAGES: readonly Stage[] = [
   leaseBeforeLookup,
   lookUpCost,
   authorizeAfterLookup,
-  leaseBeforeForward,
   revalidate,
+  leaseBeforeForward,
   reserve,
   forward,
   settle,

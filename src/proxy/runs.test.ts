@@ -119,6 +119,7 @@ function setup(
     },
     // The store's private state is reached through its own methods, bound to it.
     acquireLeases: memory.acquireLeases.bind(memory),
+    renewLeases: memory.renewLeases.bind(memory),
     releaseLeases: memory.releaseLeases.bind(memory),
   });
   const stoppedRuns = new StoppedRuns(clock);

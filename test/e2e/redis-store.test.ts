@@ -439,6 +439,35 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
     expect(await store.acquireLeases(leaseRequest(scope, token(), ['pi_ttl']))).toMatchObject({ ok: true });
   });
 
+  // Fourth round: a lease counted only from when it was taken expired during a long price lookup.
+  it("renews a call's leases in one round trip, only while it still holds every one", async () => {
+    const scope = freshScope();
+    const pi = `{lease:${ACCOUNT}}:pi_renew`;
+    const ch = `{lease:${ACCOUNT}}:ch_renew`;
+    const held = ok2(
+      await store.acquireLeases(leaseRequest(scope, token(), ['pi_renew', 'ch_renew'], { ttlMs: 1_000 })),
+    ).held!;
+    const before = store.stats.roundTrips;
+    expect(await store.renewLeases(held, 35_000)).toEqual({ ok: true });
+    expect(store.stats.roundTrips - before).toBe(1);
+    for (const key of [pi, ch]) {
+      expect(await inspect.get(key)).toBe(held.token);
+      expect(await inspect.pttl(key)).toBeGreaterThan(30_000);
+    }
+
+    // Taken by another call since (it expired): lost, and nothing is extended.
+    await inspect.set(ch, 'another-call', 'PX', 5_000);
+    expect(await store.renewLeases(held, 60_000)).toEqual({ ok: false, lost: 'ch_renew' });
+    expect(await inspect.pttl(pi)).toBeLessThanOrEqual(35_000);
+    expect(await inspect.get(ch)).toBe('another-call');
+    expect(await inspect.pttl(ch)).toBeLessThanOrEqual(5_000);
+
+    // Expired and free: lost all the same, and not taken again.
+    await inspect.del(ch);
+    expect(await store.renewLeases(held, 60_000)).toEqual({ ok: false, lost: 'ch_renew' });
+    expect(await inspect.exists(ch)).toBe(0);
+  });
+
   it('takes several leases all or none', async () => {
     const scope = freshScope();
     ok2(await store.acquireLeases(leaseRequest(scope, token(), ['ch_many'])));
@@ -650,7 +679,9 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
     expect(await stores[1]!.acquireLeases(leaseRequest(freshScope(), token(), ['pi_c2']))).toMatchObject({
       ok: true,
     });
+    expect(await stores[1]!.renewLeases(first.held!, 35_000)).toEqual({ ok: true });
     await store.releaseLeases(first.held!);
+    expect(await stores[2]!.renewLeases(first.held!, 35_000)).toEqual({ ok: false, lost: 'pi_c1' });
     expect(
       await stores[2]!.acquireLeases(leaseRequest(freshScope(), token(), ['pi_c1', 'ch_c1'])),
     ).toMatchObject({ ok: true });

@@ -33,13 +33,15 @@ export const leaseBeforeLookup: Stage = (ctx, deps) =>
   ctx.op!.lookup !== undefined ? takeLeases(ctx, deps) : undefined;
 
 /**
- * The lease stage, second half: a write that locks objects without a lookup (an update of a payment
- * intent a confirm is priced from) takes its leases once every check has passed, before the forward.
+ * The lease stage, second half, once every check has passed, before the forward: a write that locks
+ * objects without a lookup (an update of a payment intent a confirm is priced from) takes its leases;
+ * a call that took leases before or during its lookup renews them (`renewHeldLeases`), since the
+ * lookup may have taken longer than their TTL.
  */
-export const leaseBeforeForward: Stage = (ctx, deps) =>
-  (ctx.op!.locks?.length ?? 0) > 0 && ctx.leases === null && !ctx.rateCounted
-    ? takeLeases(ctx, deps)
-    : undefined;
+export const leaseBeforeForward: Stage = (ctx, deps) => {
+  if (ctx.leases !== null) return renewHeldLeases(ctx, deps);
+  return (ctx.op!.locks?.length ?? 0) > 0 && !ctx.rateCounted ? takeLeases(ctx, deps) : undefined;
+};
 
 /**
  * One store step: counts the call rate and takes an exclusive lease on every object the call locks.
@@ -89,14 +91,45 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial 
     }
     return refusal(result.refused, result.used, result.limit, 0);
   } catch (err) {
-    // Fail closed: without its lease a looked-up price could be raced.
-    deps.metrics.counterStoreErrors.inc();
-    if (!(err instanceof CounterStoreUnavailableError))
-      deps.log.error({ err: errorText(err) }, 'counter store failed');
-    return deny('counter_store_unavailable');
+    return leaseStoreFailed(err, deps);
   } finally {
     span.end();
   }
+}
+
+/**
+ * Extends every lease the call holds to a full TTL from now, if the call still holds them all
+ * (ADR 0007 §5, "Since 2026-12-01 (fourth round)"). A lease is counted from when it was taken, and a
+ * price lookup may take longer than its TTL (a chain of reads, each allowed the upstream timeout), so
+ * the lookup renews before each further read (price.ts) and this stage once more before the forward:
+ * the lease then outlasts the forward by the margin. A lease that expired meanwhile may have let
+ * another call change what the lookup read, so the call is refused (409 object_busy, retryable) and
+ * nothing is sent. No leases held: nothing to do, no round trip.
+ */
+export async function renewHeldLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+  const held = ctx.leases;
+  if (held === null) return undefined;
+  const span = startChildSpan(ctx.span, 'keybrake.lease');
+  try {
+    const result = await deps.counters.renewLeases(held, deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS);
+    if (result.ok) return undefined;
+    return deny(
+      'object_busy',
+      `This call's lock on ${result.lost} expired while Keybrake was looking up its price, so it was not sent; retry shortly.`,
+    );
+  } catch (err) {
+    return leaseStoreFailed(err, deps);
+  } finally {
+    span.end();
+  }
+}
+
+/** Fail closed: without its leases a looked-up price could be raced. */
+export function leaseStoreFailed(err: unknown, deps: PipelineDeps): Denial {
+  deps.metrics.counterStoreErrors.inc();
+  if (!(err instanceof CounterStoreUnavailableError))
+    deps.log.error({ err: errorText(err) }, 'counter store failed');
+  return deny('counter_store_unavailable');
 }
 
 const accounts = new WeakMap<UpstreamCredential, string>();

@@ -108,7 +108,7 @@ function proxy(opts: {
       },
       body: Buffer.from(body === undefined ? '' : JSON.stringify(body)),
     });
-  return { call, sent, audit, memory };
+  return { call, sent, audit, memory, clock };
 }
 
 const reasonOf = (res: { headers: Record<string, string | string[]> }) =>
@@ -221,6 +221,34 @@ describe('price stage: a price read in several steps', () => {
     expect(sent.filter((s) => s === 'POST /contacts')).toHaveLength(2);
   });
 
+  // Fourth round: the leases were counted from when they were taken, and a send whose pages took
+  // longer than their TTL lost them mid-count; an update moved the broadcast to a larger segment,
+  // and the send went out priced at the smaller one.
+  it('renews its leases before every further read, so a long count keeps the broadcast locked', async () => {
+    const PAGE_MS = 30_000; // under the 35 s TTL; the three pages together are not
+    const base = resendLike(250);
+    let updateDuringPage3: ReturnType<ReturnType<typeof proxy>['call']> | undefined;
+    const p = proxy({
+      upstream: async (req) => {
+        if (req.pathAndQuery.startsWith('/segments/')) {
+          p.clock.advance(PAGE_MS);
+          if (req.pathAndQuery.includes('after=c199'))
+            updateDuringPage3 = p.call('PATCH', '/broadcasts/b1', { segment_id: 'seg_big' });
+        }
+        return base(req);
+      },
+    });
+
+    const send = await p.call('POST', '/broadcasts/b1/send', {});
+    const update = await updateDuringPage3!;
+
+    expect(reasonOf(update)).toBe('object_busy');
+    expect(update.status).toBe(409);
+    expect(p.sent.filter((s) => s.startsWith('PATCH'))).toEqual([]);
+    expect(reasonOf(send)).toBe('ok');
+    expect(p.sent.at(-1)).toBe('POST /broadcasts/b1/send');
+  });
+
   it('does not read a segment another call holds: the send is object_busy before its count', async () => {
     const { call, sent, memory } = proxy({ upstream: resendLike(2) });
     const held = await memory.acquireLeases({
@@ -265,6 +293,7 @@ describe('price stage: a price read in several steps', () => {
         if (++leases > 1) throw new CounterStoreUnavailableError('down');
         return memory.acquireLeases(req);
       },
+      renewLeases: memory.renewLeases.bind(memory),
       releaseLeases: (held: Parameters<CounterStore['releaseLeases']>[0]) => memory.releaseLeases(held),
     });
     const { call, sent } = proxy({ upstream: resendLike(2), counters: flaky });

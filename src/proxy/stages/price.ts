@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
-import { CounterStoreUnavailableError } from '../../counters/store.ts';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CostLookup, Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
-import { errorText } from '../error-text.ts';
 import { parseJson } from '../parse-json.ts';
 import { type UpstreamResponse, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
-import { canonicalObject, FALLBACK_LEASE_TTL_MS, leaseAccount } from './lease.ts';
+import {
+  canonicalObject,
+  FALLBACK_LEASE_TTL_MS,
+  leaseAccount,
+  leaseStoreFailed,
+  renewHeldLeases,
+} from './lease.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
 export const price: Stage = (ctx) => {
@@ -59,6 +63,12 @@ async function priceUpstream(
   let lookup = first;
   let cost: number | undefined;
   for (let reads = 1; ; reads++) {
+    // Each read may take the upstream timeout, so a chain outlasts the leases' TTL: before every read
+    // after the first, the call renews what it holds, and stops if it lost any (ADR 0007 §5).
+    if (reads > 1) {
+      const lost = await renewHeldLeases(ctx, deps);
+      if (lost) return lost;
+    }
     if ((lookup.locks?.length ?? 0) > 0) {
       const busy = await leaseFound(ctx, deps, lookup.locks!);
       if (busy) return busy;
@@ -159,10 +169,7 @@ async function leaseFound(
       return deny('object_busy', `Another call on ${busy} is in flight; retry shortly.`);
     }
   } catch (err) {
-    deps.metrics.counterStoreErrors.inc();
-    if (!(err instanceof CounterStoreUnavailableError))
-      deps.log.error({ err: errorText(err) }, 'counter store failed');
-    return deny('counter_store_unavailable');
+    return leaseStoreFailed(err, deps);
   }
   ctx.leases = { account, token, objects: [...(held?.objects ?? []), ...objects] };
   return undefined;
