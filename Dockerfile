@@ -23,6 +23,11 @@ ENV NODE_COMPILE_CACHE=/app/.module-cache
 RUN install -d -o node -g node "$NODE_COMPILE_CACHE"
 USER node
 RUN node cmd/fill-module-cache.ts
+# 9090 is the admin port of the chart's proxy and operator, which bind it on the pod's address for
+# the kubelet's probes and Prometheus (their admin listeners carry no run API).
 EXPOSE 8080 8081 8082 8083 9090
 ENTRYPOINT ["node", "cmd/keybrake.ts"]
-CMD ["serve", "--manifests", "/etc/keybrake/manifests", "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9090"]
+# The default command, `serve`, keeps its admin listener on loopback (its default, 127.0.0.1:9090):
+# it carries the run API, whose callers send the parent vault token over plain HTTP, and unauthenticated
+# /metrics (ADR 0010, docs/security.md). Publish it deliberately: --admin-listen 0.0.0.0:9090.
+CMD ["serve", "--manifests", "/etc/keybrake/manifests", "--listen", "0.0.0.0:8080"]

@@ -23,7 +23,7 @@ export const PROXY_RUNTIME_FLAGS = {
   'admin-listen': {
     type: 'string',
     default: '127.0.0.1:9090',
-    help: '/metrics, /healthz, /readyz',
+    help: '/metrics (unauthenticated: names every key and its spend), /healthz, /readyz',
     placeholder: 'host:port',
   },
   upstream: {

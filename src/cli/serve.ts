@@ -20,6 +20,14 @@ export const SERVE_SUMMARY =
 export const SERVE_FLAGS = {
   manifests: { type: 'string', multiple: true, help: 'manifest file or directory', placeholder: 'path' },
   ...PROXY_RUNTIME_FLAGS,
+  // serve's admin listener carries the run API too, whose callers send the parent vault token over
+  // plain HTTP: the help says so, as the reason to keep the default loopback address (ADR 0010).
+  'admin-listen': {
+    ...PROXY_RUNTIME_FLAGS['admin-listen'],
+    help:
+      '/metrics (unauthenticated: names every key and its spend), /healthz, /readyz, and the run API ' +
+      '(/v1/runs: callers send the parent vault token over plain HTTP): keep it on loopback',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Flags;
 
