@@ -140,6 +140,7 @@ describe('contactParties', () => {
     ['twilio.preview.update_hosted_numbers_hosted_number_order', { Status: 'pending-verification' }],
     ['twilio.numbers.v2.create_bulk_hosted_number_order', { Orders: [] }],
     ['twilio.messaging.v2.update_channels_sender', { configuration: { verification_method: 'voice' } }],
+    ['twilio.messaging.v1.create_brand_registration_otp', {}],
   ])('names the unseen recipient for %s: it reaches a number the request does not name', (id, params) => {
     const parties = reached(id, params as Params);
     expect(parties.recipients).toEqual([UNSEEN_RECIPIENT]);

@@ -89,6 +89,8 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.preview.update_hosted_numbers_authorization_document': { to: ['ContactPhoneNumber'] },
   'twilio.messaging.v2.create_channels_sender': { to: ['sender_id'] },
   'twilio.messaging.v2.update_channels_sender': { alwaysUnseen: true },
+  // Fourth probe round: texts a code to the brand contact's mobile, which the brand holds, not the request.
+  'twilio.messaging.v1.create_brand_registration_otp': { alwaysUnseen: true },
 };
 
 /**
