@@ -163,6 +163,45 @@ describe('the Stripe operations table', () => {
     expect(classify(method, path)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });
 
+  // Found by a security tester (fourth round): a customer's saved card copied onto a connected
+  // account, which then charges it with its own key, was a free write.
+  it.each<[string, string, Record<string, string>]>([
+    ['a card token for a customer on a connected account', 'customer=cus_A', { 'stripe-account': 'acct_1' }],
+    ['a card token for a customer under Stripe-Context', 'customer=cus_A', { 'stripe-context': 'acct_1' }],
+    ['a card token for a customer with no account header (an OAuth key)', 'customer=cus_A', {}],
+  ])('refuses %s: POST /v1/tokens clones a saved card', (_name, body, headers) => {
+    expect(classify('POST', '/v1/tokens', body, headers)).toMatchObject({
+      reason: 'credential_operation',
+      operation: 'stripe.tokens.create',
+    });
+  });
+
+  it.each<[string, string, Record<string, string>]>([
+    [
+      "a customer's payment method shared with a connected account",
+      'customer=cus_A&payment_method=pm_123',
+      { 'stripe-account': 'acct_1' },
+    ],
+    ['a payment method shared by its id alone', 'payment_method=pm_123', { 'stripe-account': 'acct_1' }],
+    ["a customer's payment method with no account header", 'customer=cus_A&payment_method=pm_123', {}],
+  ])('refuses %s: POST /v1/payment_methods clones it', (_name, body, headers) => {
+    expect(classify('POST', '/v1/payment_methods', body, headers)).toMatchObject({
+      reason: 'credential_operation',
+      operation: 'stripe.payment_methods.create',
+    });
+  });
+
+  it.each([
+    ['/v1/tokens', 'card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030'],
+    ['/v1/payment_methods', 'type=card&card[token]=tok_visa'],
+    ['/v1/payment_methods/pm_1/attach', 'customer=cus_1'],
+  ])('keeps POST %s without a clone a free write', (path, body) => {
+    expect(op('POST', path, body, { 'stripe-account': 'acct_1' })).toMatchObject({
+      class: 'write',
+      costMicros: 0,
+    });
+  });
+
   it.each([
     ['POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1', true],
     ['POST', '/v1/invoices/in_1/finalize', '', true],

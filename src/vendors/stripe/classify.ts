@@ -27,6 +27,7 @@ import {
   quoteAccept,
 } from './billing.ts';
 import { checkoutSessionCreate } from './checkout.ts';
+import { cloneDenial } from './clones.ts';
 import {
   bodyCost,
   climateOrder,
@@ -127,6 +128,8 @@ function classifyRow(
   rates: ExchangeRates,
 ): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  const clone = cloneDenial(row.id, params);
+  if (clone) return clone;
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
   const revealed = secretExpansion(params);
   if (revealed !== undefined) {

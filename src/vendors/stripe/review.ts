@@ -184,11 +184,19 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     note: 'a hosted page: the payer pays the merchant; priced when it names a customer, whose saved cards it offers (checkout.ts)',
   },
   { match: 'POST /v1/setup_intents/**', class: 'write', note: 'saves a payment method; nothing is charged' },
-  { match: 'POST /v1/payment_methods/**', class: 'write' },
+  {
+    match: 'POST /v1/payment_methods/**',
+    class: 'write',
+    note: 'cloning a customer’s saved one onto a connected account is refused (clones.ts)',
+  },
   { match: 'POST /v1/payment_method_configurations/**', class: 'write' },
   { match: 'POST /v1/payment_method_domains/**', class: 'write' },
   { match: 'POST /v1/sources/**', class: 'write', note: 'legacy payment sources; charging one is a charge' },
-  { match: 'POST /v1/tokens', class: 'write', note: 'tokenises card or bank details; nothing is charged' },
+  {
+    match: 'POST /v1/tokens',
+    class: 'write',
+    note: 'tokenises card or bank details; a token cloned from a customer’s saved card is refused (clones.ts)',
+  },
   { match: 'POST /v1/payment_records/**', class: 'write', note: 'records payments made outside Stripe' },
   {
     match: 'POST /v1/radar/payment_evaluations',
