@@ -170,6 +170,34 @@ describe('Resend senders the request does not show', () => {
   });
 
   it.each([
+    ['POST', '/contacts', { email: 'Evil@Attacker.example', segments: ['seg_1'] }],
+    ['PATCH', '/contacts/c_1', { email: 'evil@attacker.example' }],
+    ['POST', '/audiences/a_1/contacts', { email: 'Mallory <evil@attacker.example>' }],
+    ['PATCH', '/audiences/a_1/contacts/c_1', { email: 'EVIL@attacker.example' }],
+  ])('names the contact address %s %s stores, which later broadcasts go to', (method, path, params) => {
+    expect((classify(method, path, params) as Operation).parties.recipients).toEqual([
+      'evil@attacker.example',
+    ]);
+  });
+
+  it('names no recipient for a contact update that leaves the address alone', () => {
+    const op = classify('PATCH', '/contacts/c_1', { first_name: 'Ann', unsubscribed: false }) as Operation;
+    expect(op.parties.recipients).toEqual([]);
+  });
+
+  it('names an unseen recipient for a contact import, whose file it does not read', () => {
+    const op = classify('POST', '/contacts/imports', { file: 'email\nevil@attacker.example' }) as Operation;
+    expect(op.parties.recipients).toEqual([UNSEEN_RECIPIENT]);
+  });
+
+  it.each([
+    ['PATCH', '/contacts/c_1', { email: 'Ann <ann@example.com> evil@attacker.example' }],
+    ['POST', '/audiences/a_1/contacts', { email: 42 }],
+  ])('refuses a contact address it cannot read (%s %s)', (method, path, params) => {
+    expect(classify(method, path, params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it.each([
     ['POST', '/templates', { name: 't', from: 'G: ceo@bank.example; <bot@acme.test>' }],
     ['POST', '/inboxes', { email_address: ['a@acme.test', 42] }],
   ])('refuses a stored sender it cannot read (%s %s)', (method, path, params) => {

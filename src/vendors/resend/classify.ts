@@ -8,6 +8,7 @@ import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
 import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
+import { storedRecipients } from './stored-recipients.ts';
 import { storedSenders } from './stored-senders.ts';
 
 export { UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
@@ -49,7 +50,9 @@ function classifyRow(
     if (isDenial(locks)) return locks;
     const senders = storedSenders(row.id, params);
     if (isDenial(senders)) return senders;
-    return { ...uncountedOperation(row.id, row.class, { ...NO_PARTIES, senders }), ...locks };
+    const recipients = storedRecipients(row.id, params);
+    if (isDenial(recipients)) return recipients;
+    return { ...uncountedOperation(row.id, row.class, { ...NO_PARTIES, senders, recipients }), ...locks };
   }
   return applyRule(prices, row, segments, params);
 }
