@@ -100,6 +100,14 @@ with the reason, for `--skip-schema-validation`.
 {{- fail (printf "operator.%s was replaced by operator.%s, a duration with its unit (e.g. %vs)" $old $new (index $.Values.operator $old)) -}}
 {{- end -}}
 {{- end -}}
+{{- $proxyPorts := list (list "proxy.port" .Values.proxy.port) (list "proxy.adminPort" .Values.proxy.adminPort) -}}
+{{- range $vendor, $v := .Values.proxy.vendors -}}
+{{- if $v.enabled -}}
+{{- $proxyPorts = append $proxyPorts (list (printf "proxy.vendors.%s.port" $vendor) $v.port) -}}
+{{- end -}}
+{{- end -}}
+{{- include "keybrake.distinctPorts" (list "proxy" $proxyPorts) -}}
+{{- include "keybrake.distinctPorts" (list "operator" (list (list "operator.port" .Values.operator.port) (list "operator.adminPort" .Values.operator.adminPort))) -}}
 {{- with .Values.proxy.autoscaling -}}
 {{- if and .enabled (gt (int .minReplicas) (int .maxReplicas)) -}}
 {{- fail (printf "proxy.autoscaling.minReplicas (%d) must not exceed proxy.autoscaling.maxReplicas (%d)" (int .minReplicas) (int .maxReplicas)) -}}
@@ -115,6 +123,24 @@ with the reason, for `--skip-schema-validation`.
 {{- end -}}
 {{- if and .Values.metrics.prometheusRule.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule")) -}}
 {{- fail "metrics.prometheusRule.enabled needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1 PrometheusRule), which this cluster does not have: install them first, or leave it disabled. With helm template, pass --api-versions monitoring.coreos.com/v1/PrometheusRule." -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The listeners of one Pod need a port each: two on one port pass the schema (it compares no two
+values) and the second fails to bind (EADDRINUSE), so the Pod crash-loops after install. Call with
+(list "<component>" (list (list "<value path>" <port>) …)); a disabled vendor's port is left out.
+*/}}
+{{- define "keybrake.distinctPorts" -}}
+{{- $component := index . 0 -}}
+{{- $seen := dict -}}
+{{- range $entry := index . 1 -}}
+{{- $name := index $entry 0 -}}
+{{- $port := toString (int (index $entry 1)) -}}
+{{- if hasKey $seen $port -}}
+{{- fail (printf "%s and %s are both %s: they are listeners of the same %s Pod, and the second could not bind its port (EADDRINUSE), so the Pod would crash-loop. Give each its own port." (get $seen $port) $name $port $component) -}}
+{{- end -}}
+{{- $_ := set $seen $port $name -}}
 {{- end -}}
 {{- end -}}
 

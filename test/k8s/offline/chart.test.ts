@@ -265,6 +265,44 @@ describe('checks across values (the template)', () => {
     );
   });
 
+  // Fourth probe round: each rendered with rc=0 and the second listener's EADDRINUSE crash-looped the Pod.
+  it.each([
+    [
+      'the router on a vendor port',
+      ['proxy.port=8081'],
+      'proxy.port and proxy.vendors.stripe.port are both 8081',
+    ],
+    [
+      'the admin port on the router port',
+      ['proxy.adminPort=8080'],
+      'proxy.port and proxy.adminPort are both 8080',
+    ],
+    [
+      'two vendors on one port',
+      ['proxy.vendors.stripe.port=8082'],
+      'proxy.vendors.stripe.port and proxy.vendors.twilio.port are both 8082',
+    ],
+    [
+      "the operator's snapshot port on its admin port",
+      ['operator.port=9090'],
+      'operator.port and operator.adminPort are both 9090',
+    ],
+  ])('refuses %s, naming both values', async (_name, sets, message) => {
+    const stderr = await refused(['redis.deploy=true', ...sets]);
+    expect(stderr).toContain(message);
+    expect(stderr).toContain('EADDRINUSE');
+  });
+
+  it("renders a disabled vendor's port taken by another listener: it binds nothing", async () => {
+    const objects = await render([
+      'redis.deploy=true',
+      'proxy.vendors.stripe.enabled=false',
+      'proxy.port=8081',
+    ]);
+    const proxy = container(find(objects, 'Deployment', 'keybrake-proxy'));
+    expect(proxy.ports.map((p) => p.containerPort).sort()).toEqual([8081, 8082, 8083, 9090]);
+  });
+
   it.each([
     ['metrics.serviceMonitor.enabled', 'ServiceMonitor'],
     ['metrics.prometheusRule.enabled', 'PrometheusRule'],
