@@ -18,7 +18,7 @@ import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import { startProxy } from '../proxy/runtime.ts';
 import { parseUpstreams } from '../proxy/upstreams.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { describeSnapshot, diffSnapshots, policyFromJson } from '../snapshot/serialize.ts';
+import { describeSnapshot, diffSnapshots, policyFromJson, policyToJson } from '../snapshot/serialize.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { createLogger, type Log, silentLogger } from '../telemetry/logger.ts';
@@ -31,6 +31,7 @@ import {
   deltaLines,
   ENTRIES_PER_LINE,
   fullSnapshotLines,
+  MAX_LINE_LENGTH,
   nextSnapshotVersion,
   parseStreamMessage,
   STREAM_FORMAT_CHANGES,
@@ -433,6 +434,38 @@ describe('change sets (ADR 0013)', () => {
     ]);
     expect(describeSnapshot(holder.current!)).toEqual(describeSnapshot(table(102, 300, (i) => i < 3)));
   });
+
+  it('reads a table longer than the longest line it takes, cut into lines by size (fourth-round probe)', async () => {
+    // Each key its own policy of 10 000 customer ids of 250 characters (2.5 MB, within the list
+    // bounds): 28 of them are 70 MB, more than MAX_LINE_LENGTH, in 56 entries. Cut by count alone it
+    // was one line, which the proxy refused on every reconnect and never became ready.
+    const t = table(100, 28);
+    const keys = new Map(
+      [...t.keys].map(([digest, k], i) => {
+        const customers = Array.from({ length: 10_000 }, (_, j) => `cus_${i}_${j}_`.padEnd(250, 'x'));
+        const policy = policyFromJson({ ...policyToJson(k.policy), ref: `agents/p${i}`, customers });
+        return [digest, { ...k, policy }] as const;
+      }),
+    );
+    const big: Snapshot = { ...t, keys };
+    expect(fullSnapshotLines(big).length).toBeGreaterThan(MAX_LINE_LENGTH);
+    const { server, url } = await startServer();
+    server.publish(big);
+    const holder = new SnapshotHolder(systemClock);
+    const states: FollowerState[] = [];
+    followWith(url, holder, [], states);
+    await vi.waitFor(
+      () => expect(holder.current !== undefined || states.includes('disconnected')).toBe(true),
+      {
+        timeout: 60_000,
+      },
+    );
+    expect(states).not.toContain('disconnected');
+    expect(holder.current?.keys.size).toBe(28);
+    expect([...holder.current!.keys.values()].map((k) => k.policy.customers?.size)).toEqual(
+      Array(28).fill(10_000),
+    );
+  }, 120_000);
 
   it('resyncs when a delta does not start from the table it holds: it reconnects and reads the whole table', async () => {
     // An operator that sends a delta from a version this proxy never had.

@@ -9,6 +9,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { ResyncNeeded } from './apply.ts';
 import {
   ACK_PATH,
+  MAX_LINE_LENGTH,
   PROXY_ID_HEADER,
   parseStreamMessage,
   SNAPSHOT_VERSION_HEADER,
@@ -56,7 +57,6 @@ export interface Follower {
   close(): Promise<void>;
 }
 
-const MAX_LINE_BYTES = 64 * 1024 * 1024;
 // Half of each step randomised: proxies cut off together (a leader change) come back spread out.
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, jitter: 0.5 };
 
@@ -230,7 +230,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
         }
       }
       partial += chunk.slice(start);
-      if (partial.length > MAX_LINE_BYTES) throw new Error('snapshot stream line too long');
+      if (partial.length > MAX_LINE_LENGTH) throw new Error('snapshot stream line too long');
     }
     return true;
   };

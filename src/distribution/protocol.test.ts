@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { keyWireText, policyFromJson } from '../snapshot/serialize.ts';
-import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
+import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
 import {
   deltaLines,
+  ENTRIES_PER_LINE,
   eachFullSnapshotLine,
   fullSnapshotLines,
+  LINE_BUDGET,
+  MAX_LINE_LENGTH,
   nextSnapshotVersion,
   parseStreamMessage,
   type StreamMessage,
@@ -197,5 +200,78 @@ describe('change-set lines', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ type: 'delta', from: 4, to: 5, parts: 0 });
     expect(lines[0]!.type === 'delta' && lines[0]!.entries.remove).toEqual([digest(2)]);
+  });
+
+  /** `n` keys, each with its own policy allowing `ids` customers of `idLength` characters. */
+  const wideTable = (n: number, ids: number, idLength: number): Snapshot => {
+    const keys = new Map<string, CompiledKey>();
+    for (let i = 0; i < n; i++) {
+      const customers = Array.from({ length: ids }, (_, j) => `cus_${i}_${j}_`.padEnd(idLength, 'x'));
+      const p: CompiledPolicy = policyFromJson({
+        ref: `ns/p${i}`,
+        limits: {},
+        timezone: 'UTC',
+        readsWhenStoreDown: false,
+        customers,
+      });
+      keys.set(digest(i), { ...key(i), policy: p });
+    }
+    return { version: 5, compiledAt: 9, keys };
+  };
+  const lengths = (text: string) =>
+    text
+      .slice(0, -1)
+      .split('\n')
+      .map((l) => l.length);
+
+  it('closes a line before the entry that would take it past its character budget', () => {
+    // 4 policies of about 3 100 characters, then 4 keys of about 250: a budget of 7 000 takes two
+    // policies, then two policies and three keys, then the last key.
+    const t = wideTable(4, 10, 300);
+    const lines = read(fullSnapshotLines(t, ENTRIES_PER_LINE, { budget: 7_000 }));
+    expect(lines.map(entries)).toEqual([2, 5, 1]);
+    expect(lines[0]).toMatchObject({ type: 'full', parts: 2 });
+    expect(lengths(fullSnapshotLines(t, ENTRIES_PER_LINE, { budget: 7_000 })).every((n) => n < 7_200)).toBe(
+      true,
+    );
+  });
+
+  it('writes an entry larger than the budget alone on its line', () => {
+    const lines = read(fullSnapshotLines(wideTable(3, 10, 300), ENTRIES_PER_LINE, { budget: 1_000 }));
+    expect(lines.map(entries)).toEqual([1, 1, 1, 3]);
+    expect(lines[0]).toMatchObject({ parts: 3 });
+  });
+
+  it('cuts a delta by its budget too', () => {
+    const t = wideTable(4, 10, 300);
+    const lines = read(
+      deltaLines(
+        {
+          from: 4,
+          to: 5,
+          compiledAt: 9,
+          policies: new Map([...t.keys.values()].map((k) => [k.policy.ref, k.policy])),
+          upsert: t.keys,
+          remove: new Set(),
+          removePolicies: new Set(),
+        },
+        ENTRIES_PER_LINE,
+        7_000,
+      ),
+    );
+    expect(lines.map(entries)).toEqual([2, 5, 1]);
+    expect(lines[0]).toMatchObject({ type: 'delta', parts: 2 });
+  });
+
+  it('keeps every line of a table larger than a follower reads in one line within the budget', () => {
+    // The fourth-round probe: policies of 1.3 MB each, 54 of them, 70 MB in one line of 55 entries.
+    // Here 8 of them, so the test stays small: 10 MB that went out as one line.
+    const text = fullSnapshotLines(wideTable(8, 100, 13_000));
+    expect(text.length).toBeGreaterThan(2 * LINE_BUDGET);
+    expect(Math.max(...lengths(text))).toBeLessThan(LINE_BUDGET + 1_000);
+    expect(LINE_BUDGET * 8).toBeLessThanOrEqual(MAX_LINE_LENGTH);
+    const lines = read(text);
+    expect(lines.reduce((n, m) => n + entries(m), 0)).toBe(16);
+    expect(lines[0]).toMatchObject({ parts: lines.length - 1 });
   });
 });

@@ -1,7 +1,6 @@
 import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import {
-  deltaSize,
   keyWireText,
   policiesOf,
   policyWireText,
@@ -34,6 +33,19 @@ export const STREAM_FORMAT_CHANGES = 'changes-v1';
  * validates and links between two turns of its event loop (about half a millisecond).
  */
 export const ENTRIES_PER_LINE = 256;
+/**
+ * The longest line a follower reads, in characters (UTF-16 code units of the decoded stream, what it
+ * counts): a stream that sends a longer one is cut and reconnected.
+ */
+export const MAX_LINE_LENGTH = 64 * 1024 * 1024;
+/**
+ * At most this many characters of entries in one change-set line, besides ENTRIES_PER_LINE: a line
+ * closes before the entry that would take it past the budget. A count alone let a tenant's 54
+ * policies of 1.3 MB each make one line longer than MAX_LINE_LENGTH, which every proxy refused on
+ * every reconnect. A line holding one entry may pass the budget; no entry comes near MAX_LINE_LENGTH
+ * (the SpendPolicy lists are bounded, docs/resources.md; a key's credential is a Secret's value).
+ */
+export const LINE_BUDGET = 4 * 1024 * 1024;
 export const NDJSON = 'application/x-ndjson';
 export const DEFAULT_AUDIENCE = 'keybrake';
 export const DEFAULT_HEARTBEAT_MS = 2_000;
@@ -55,10 +67,11 @@ export interface ChangeEntries {
  * - Change sets (ADR 0013), to proxies that send STREAM_FORMAT_HEADER: a `full` table (on connect,
  *   and whenever a delta cannot follow what the proxy was sent) or a `delta` from version `from` to
  *   `to`, each a head line followed by `parts` `part` lines of the same version; at most
- *   ENTRIES_PER_LINE entries per line. A proxy applies a delta only on top of `from`, and the whole
- *   set at once when its last line has arrived.
+ *   ENTRIES_PER_LINE entries and LINE_BUDGET characters of them per line (a larger entry alone). A
+ *   proxy applies a delta only on top of `from`, and the whole set at once when its last line has
+ *   arrived.
  * - `snapshot`: a whole snapshot in one line (`data` is serializeSnapshot output), for proxies that
- *   predate change sets.
+ *   predate change sets (a table longer than MAX_LINE_LENGTH does not reach them).
  * - A keep-alive, or stopped runs (ADR 0010). Stops are additive and carry their own sequence
  *   (`version`, increasing like snapshot versions): every stream gets every live stop when it
  *   connects, then each new one; a proxy adds them to its set and acknowledges the sequence like a
@@ -117,7 +130,7 @@ export function nextSnapshotVersion(previous: number, now: number): number {
 export function fullSnapshotLines(
   snapshot: Snapshot,
   perLine = ENTRIES_PER_LINE,
-  opts: { readonly rememberTexts?: boolean } = {},
+  opts: { readonly rememberTexts?: boolean; readonly budget?: number } = {},
 ): string {
   const out: string[] = [];
   eachFullSnapshotLine(snapshot, (line) => out.push(line), perLine, opts);
@@ -132,27 +145,27 @@ export function eachFullSnapshotLine(
   snapshot: Snapshot,
   emit: (line: string) => void,
   perLine = ENTRIES_PER_LINE,
-  opts: { readonly rememberTexts?: boolean } = {},
+  opts: { readonly rememberTexts?: boolean; readonly budget?: number } = {},
 ): void {
   changeSetLines(
     `"type":"full","version":${snapshot.version},"compiledAt":${snapshot.compiledAt}`,
     snapshot.version,
     { policies: policiesOf(snapshot), upsert: snapshot.keys, remove: NONE, removePolicies: NONE },
     emit,
-    perLine,
+    { entries: perLine, budget: opts.budget ?? LINE_BUDGET },
     opts.rememberTexts ?? true,
   );
 }
 
 /** A delta as change-set lines: a `delta` head and its parts (each line ends in \n). */
-export function deltaLines(delta: SnapshotDelta, perLine = ENTRIES_PER_LINE): string {
+export function deltaLines(delta: SnapshotDelta, perLine = ENTRIES_PER_LINE, budget = LINE_BUDGET): string {
   const out: string[] = [];
   changeSetLines(
     `"type":"delta","from":${delta.from},"to":${delta.to},"compiledAt":${delta.compiledAt}`,
     delta.to,
     delta,
     (line) => out.push(line),
-    perLine,
+    { entries: perLine, budget },
   );
   return out.join('');
 }
@@ -161,40 +174,79 @@ const NONE: ReadonlySet<string> = new Set();
 
 type Group = keyof ChangeEntries;
 
-/** Writes the change set `c` as lines to `emit`, in order: the head (with `head`'s fields), then its parts. */
+/** How a change set is cut into lines: at most `entries` entries and `budget` characters of them. */
+interface LineLimits {
+  readonly entries: number;
+  readonly budget: number;
+}
+
+interface Entry {
+  readonly group: Group;
+  readonly text: string;
+}
+
+/** The entries of `c` as wire texts, in stream order: policies before the keys that name them. */
+function* entriesOf(c: SnapshotChanges, rememberTexts: boolean): Generator<Entry> {
+  for (const p of c.policies.values()) yield { group: 'policies', text: policyWireText(p) };
+  for (const [digest, k] of c.upsert)
+    yield { group: 'upsert', text: `["${digest}",${keyWireText(k, rememberTexts)}]` };
+  for (const digest of c.remove) yield { group: 'remove', text: JSON.stringify(digest) };
+  for (const ref of c.removePolicies) yield { group: 'removePolicies', text: JSON.stringify(ref) };
+}
+
+/**
+ * `entries` cut into lines: a line closes at `limits.entries` entries, and before an entry that
+ * would take its texts past `limits.budget` characters (so a line over the budget holds one entry).
+ */
+function* cut(entries: Iterable<Entry>, limits: LineLimits): Generator<Entry[]> {
+  let line: Entry[] = [];
+  let chars = 0;
+  for (const e of entries) {
+    if (line.length > 0 && chars + e.text.length > limits.budget) {
+      yield line;
+      line = [];
+      chars = 0;
+    }
+    line.push(e);
+    chars += e.text.length + 1;
+    if (line.length === limits.entries) {
+      yield line;
+      line = [];
+      chars = 0;
+    }
+  }
+  if (line.length > 0) yield line;
+}
+
+/**
+ * Writes the change set `c` as lines to `emit`, in order: the head (with `head`'s fields), then its
+ * parts. The head names how many parts follow, so the lines are cut twice: once to count them, once
+ * to write them. The texts are remembered (policies always, keys unless `rememberTexts` is false),
+ * so the count costs a walk; unremembered keys are written twice rather than all held at once.
+ */
 function changeSetLines(
   head: string,
   version: number,
   c: SnapshotChanges,
   emit: (line: string) => void,
-  perLine: number,
+  limits: LineLimits,
   rememberTexts = true,
 ): void {
-  const parts = Math.max(1, Math.ceil(deltaSize(c) / perLine)) - 1;
+  let lines = 0;
+  for (const _ of cut(entriesOf(c, rememberTexts), limits)) lines++;
+  const parts = Math.max(1, lines) - 1;
   let written = 0;
-  let chunk: Partial<Record<Group, string[]>> = {};
-  let count = 0;
-  const flush = () => {
+  for (const entries of cut(entriesOf(c, rememberTexts), limits)) emit(lineOf(entries));
+  if (written === 0) emit(lineOf([]));
+
+  function lineOf(entries: readonly Entry[]): string {
     let line = written++ === 0 ? `{${head},"parts":${parts}` : `{"type":"part","version":${version}`;
     for (const group of GROUPS) {
-      const texts = chunk[group];
-      if (texts) line += `,"${group}":[${texts.join(',')}]`;
+      const texts = entries.filter((e) => e.group === group);
+      if (texts.length > 0) line += `,"${group}":[${texts.map((e) => e.text).join(',')}]`;
     }
-    emit(`${line}}\n`);
-    chunk = {};
-    count = 0;
-  };
-  const add = (group: Group, text: string) => {
-    const texts = chunk[group];
-    if (texts) texts.push(text);
-    else chunk[group] = [text];
-    if (++count === perLine) flush();
-  };
-  for (const p of c.policies.values()) add('policies', policyWireText(p));
-  for (const [digest, k] of c.upsert) add('upsert', `["${digest}",${keyWireText(k, rememberTexts)}]`);
-  for (const digest of c.remove) add('remove', JSON.stringify(digest));
-  for (const ref of c.removePolicies) add('removePolicies', JSON.stringify(ref));
-  if (count > 0 || written === 0) flush();
+    return `${line}}\n`;
+  }
 }
 
 const GROUPS: readonly Group[] = ['policies', 'upsert', 'remove', 'removePolicies'];
