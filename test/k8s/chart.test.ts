@@ -81,6 +81,11 @@ describe('helm install against the real API server, as the README says it', () =
     expect(installOutput).toContain(`http://keybrake-stripe.${NAMESPACE}.svc:8081`);
     expect(installOutput).toContain(`http://keybrake-resend.${NAMESPACE}.svc:8083`);
     expect(installOutput).toContain('kubectl delete vaultkey');
+    // Fourth probe round: step 1 named the upstream Secret but not the label the operator selects on.
+    expect(installOutput).toContain('keybrake.dev/secret: "true"');
+    expect(installOutput).toContain(
+      'kubectl label secret stripe-live -n <namespace> keybrake.dev/secret=true',
+    );
   });
 
   it('says the try-it-out Redis is not for production', () => {
