@@ -817,6 +817,18 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     expect(op(classify(req('POST', path, host), params))).toMatchObject({ class: 'write' });
   });
 
+  // Fourth probe round: a worker's contact_uri is dialled by reservations Keybrake never sees.
+  it.each([
+    ['creating', '/v1/Workspaces/WS1/Workers'],
+    ['updating', '/v1/Workspaces/WS1/Workers/WK1'],
+  ])('makes %s a TaskRouter worker destructive, naming its contact_uri', (_name, path) => {
+    const result = op(
+      classify(req('POST', path, 'taskrouter'), { Attributes: '{"contact_uri":"+19005550123"}' }),
+    );
+    expect(result).toMatchObject({ class: 'destructive', movesMoney: false });
+    expect(result.parties.recipients).toEqual(['+19005550123']);
+  });
+
   it('refuses creating a Verify factor: the answer carries its TOTP seed', () => {
     const path = '/v2/Services/VA1/Entities/alice/Factors';
     expect(classify(req('POST', path, 'verify'), { FactorType: 'totp' })).toMatchObject({

@@ -147,6 +147,41 @@ describe('contactParties', () => {
     expect(parties.countries).toEqual(['ZZ']);
   });
 
+  // Fourth probe round: every voice task routed to a worker dials its contact_uri, outside Keybrake.
+  it("names a worker's contact_uri, and nobody for attributes without one", () => {
+    for (const id of ['twilio.taskrouter.v1.create_worker', 'twilio.taskrouter.v1.update_worker']) {
+      expect(reached(id, { Attributes: '{"contact_uri":"+19005550123","skills":["es"]}' })).toEqual({
+        ...NO_PARTIES,
+        recipients: ['+19005550123'],
+        countries: ['US'],
+      });
+      expect(reached(id, { Attributes: '{"contact_uri":"client:alice"}' }).recipients).toEqual([
+        'client:alice',
+      ]);
+      expect(reached(id, { Attributes: '{"skills":["es"]}' })).toBe(NO_PARTIES);
+      expect(reached(id, { ActivitySid: 'WA1' })).toBe(NO_PARTIES);
+    }
+  });
+
+  it.each([
+    ['a contact_uri that is not a string', '{"contact_uri":["+19005550123"]}'],
+    ['attributes that are not JSON', 'contact_uri=+19005550123'],
+    ['attributes that are a list', '[{"contact_uri":"+19005550123"}]'],
+  ])("names the unseen recipient for a worker's %s", (_name, attributes) => {
+    expect(reached('twilio.taskrouter.v1.update_worker', { Attributes: attributes }).recipients).toEqual([
+      UNSEEN_RECIPIENT,
+    ]);
+  });
+
+  it.each([
+    ['twice', '{"contact_uri":"+14155550100","contact_uri":"+19005550123"}'],
+    ['twice, once in another case', '{"contact_uri":"+14155550100","Contact_URI":"+19005550123"}'],
+  ])('refuses worker attributes that give a key %s: Twilio might read the other one', (_name, attributes) => {
+    expect(contactParties('twilio.taskrouter.v1.update_worker', { Attributes: attributes })).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {
     expect(reached('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);
     expect(reached('twilio.studio.v2.create_execution', {})).toBe(NO_PARTIES);

@@ -1,4 +1,5 @@
-import type { Denial } from '../../decision/reasons.ts';
+import { type Denial, isDenial } from '../../decision/reasons.ts';
+import { scanJson } from '../json.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
@@ -18,8 +19,11 @@ export interface ContactFields {
   readonly to?: readonly string[];
   /** Parameters naming the sender (a Twilio number). */
   readonly from?: readonly string[];
-  /** A parameter whose values are JSON objects with the address at `path` (`ToBinding`). */
-  readonly json?: { readonly field: string; readonly path: readonly string[] };
+  /**
+   * A parameter whose values are JSON objects with the address at `path` (`ToBinding`); when
+   * `optional`, an object that leaves the address out names nobody (a worker without `contact_uri`).
+   */
+  readonly json?: { readonly field: string; readonly path: readonly string[]; readonly optional?: boolean };
   /** Parameters that reach people by something other than an address. */
   readonly unseen?: readonly string[];
   /** Reaches someone the request does not name at all (a participant by its SID). */
@@ -44,6 +48,11 @@ const RESERVATION = {
 const PARTICIPANT = { to: ['MessagingBinding.Address'], from: ['MessagingBinding.ProxyAddress'] } as const;
 const WITH_PARTICIPANTS = { json: { field: 'Participant', path: ['messaging_binding', 'address'] } } as const;
 const STUDIO = { to: ['To'], from: ['From'] } as const;
+/**
+ * Fourth probe round: every voice task routed to a worker dials its `contact_uri`, through
+ * reservations Flex accepts with its own token, which Keybrake never sees.
+ */
+const WORKER = { json: { field: 'Attributes', path: ['contact_uri'], optional: true } } as const;
 
 /**
  * The operations outside the priced rules that call, text or add someone (found in Twilio's
@@ -65,6 +74,8 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.ip_messaging.v2.create_message': { alwaysUnseen: true },
   'twilio.taskrouter.v1.update_task_reservation': { ...RESERVATION, to: [...RESERVATION.to, 'Supervisor'] },
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
+  'twilio.taskrouter.v1.create_worker': WORKER,
+  'twilio.taskrouter.v1.update_worker': WORKER,
   'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_service_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_conversation_with_participants': WITH_PARTICIPANTS,
@@ -102,7 +113,11 @@ export function contactParties(id: string, params: Params): Parties | Denial {
   if (!fields) return NO_PARTIES;
   const to: Destination[] = (fields.to ?? []).flatMap((name) => strings(params, name).map(destination));
   if (fields.json) {
-    for (const text of strings(params, fields.json.field)) to.push(jsonDestination(text, fields.json.path));
+    for (const text of strings(params, fields.json.field)) {
+      const found = jsonDestination(text, fields.json.path, fields.json.optional === true);
+      if (isDenial(found)) return found;
+      if (found) to.push(found);
+    }
   }
   if (
     fields.alwaysUnseen ||
@@ -128,8 +143,22 @@ function dialsUnnamed(fields: ContactFields, params: Params): boolean {
   return named !== undefined && !named.some((name) => strings(params, name).length > 0);
 }
 
-/** The address at `path` of a JSON object parameter; the unseen recipient when it is not one. */
-function jsonDestination(text: string, path: readonly string[]): Destination {
+/**
+ * The address at `path` of a JSON object parameter; the unseen recipient when it is not one, or
+ * undefined when `optional` and the object leaves it out. A key given twice (exactly or ignoring
+ * case) is refused: `JSON.parse` reads the last, Twilio might read the first.
+ */
+function jsonDestination(
+  text: string,
+  path: readonly string[],
+  optional: boolean,
+): Destination | Denial | undefined {
+  // The text is bounded by the body's size: only the duplicate keys are of interest here.
+  const repeated = scanJson(text, {
+    maxDepth: Number.POSITIVE_INFINITY,
+    maxParams: Number.POSITIVE_INFINITY,
+  });
+  if (repeated) return repeated;
   let node: unknown;
   try {
     node = JSON.parse(text);
@@ -138,7 +167,8 @@ function jsonDestination(text: string, path: readonly string[]): Destination {
   }
   for (const key of path) {
     if (typeof node !== 'object' || node === null || Array.isArray(node)) return UNSEEN;
-    node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
+    if (!Object.hasOwn(node, key)) return optional ? undefined : UNSEEN;
+    node = (node as Record<string, unknown>)[key];
   }
   return typeof node === 'string' ? destination(node) : UNSEEN;
 }

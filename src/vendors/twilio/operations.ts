@@ -8121,7 +8121,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces/{WorkspaceSid}/Workers',
     id: 'twilio.taskrouter.v1.create_worker',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'taskrouter',
@@ -8156,7 +8156,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Workspaces/{WorkspaceSid}/Workers/{Sid}',
     id: 'twilio.taskrouter.v1.update_worker',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'taskrouter',

@@ -828,6 +828,20 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "EventCallbackUrl: every event of the workspace's tasks, with their attributes, to a URL of the caller's choosing",
   },
+  // Fourth probe round: a worker's `contact_uri` (in its Attributes) is dialled for every voice task
+  // routed to it, through reservations Flex accepts with its own token: calls Keybrake never sees.
+  {
+    host: 'taskrouter',
+    match: 'POST /v1/Workspaces/{WorkspaceSid}/Workers',
+    class: 'destructive',
+    note: 'Attributes.contact_uri: every voice task routed to the worker dials it, outside Keybrake',
+  },
+  {
+    host: 'taskrouter',
+    match: 'POST /v1/Workspaces/{WorkspaceSid}/Workers/{Sid}',
+    class: 'destructive',
+    note: 'Attributes.contact_uri: every voice task routed to the worker dials it, outside Keybrake',
+  },
   // Found by a probe of the standing-webhook rule: more places Twilio keeps sending content to.
   {
     host: 'numbers',
