@@ -402,7 +402,6 @@ describe('helm install refuses values the schema does not allow', () => {
 
   it.each([
     ['a duration without a unit', ['redis.deploy=true', 'maxStaleness=30'], "at '/maxStaleness'"],
-    ['three proxies without Redis', [], "at '/redis/url': minLength"],
     [
       'a misspelt value',
       ['redis.deploy=true', 'proxy.replica=2'],
@@ -427,6 +426,18 @@ describe('helm install refuses values the schema does not allow', () => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("values don't meet the specifications of the schema");
     expect(result.stderr).toContain(message);
+    const listed = await ok('helm', 'list', '-n', namespace, '-a', '-q');
+    expect(listed.trim()).toBe('');
+  });
+
+  // Fourth probe round: the schema refused the default values with `at '/redis/url': minLength`
+  // alone; the template now refuses them, saying what to set.
+  it('refuses the default values (three proxies without Redis), saying what to set, and installs nothing', async () => {
+    const result = await cp.helm(['install', 'refused', CHART, '-n', namespace, '--create-namespace']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      'redis.url is required when more than one proxy replica can run (proxy.replicas is 3)',
+    );
     const listed = await ok('helm', 'list', '-n', namespace, '-a', '-q');
     expect(listed.trim()).toBe('');
   });

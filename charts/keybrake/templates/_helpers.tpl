@@ -84,13 +84,15 @@ Call with the value; keybrake.duration has refused anything else already.
 
 {{/*
 Checks values.schema.json cannot express (it compares no two values, and knows nothing of the
-cluster); the schema checks every value on its own first. Also repeats the schema's Redis rule
-with the reason, for `--skip-schema-validation`.
+cluster); the schema checks every value on its own first. The Redis rule is here alone: the
+default values (3 replicas, no Redis) break it, and a schema can only say `at '/redis/url':
+minLength: got 0, want 1`, while this says what to set.
 */}}
 {{- define "keybrake.validate" -}}
 {{- $replicas := int (include "keybrake.maxProxyReplicas" .) -}}
 {{- if and (gt $replicas 1) (not (include "keybrake.redisConfigured" .)) -}}
-{{- fail (printf "redis.url is required when proxy.replicas > 1 (got %d replicas): the replicas must share spend counters, otherwise every cap is multiplied by the replica count. Set --set redis.url=redis://<host>:6379 (or redis.existingSecret, or redis.deploy=true to try Keybrake out), or proxy.replicas=1." $replicas) -}}
+{{- $source := ternary "proxy.autoscaling.maxReplicas" "proxy.replicas" (eq (toString .Values.proxy.autoscaling.enabled) "true") -}}
+{{- fail (printf "redis.url is required when more than one proxy replica can run (%s is %d): the replicas must share spend counters, otherwise every cap is multiplied by the replica count. Set --set redis.url=redis://<host>:6379 (or redis.existingSecret=<a Secret holding the URL>, or redis.deploy=true for a try-out Redis, not for production), or %s=1 (memory counters)." $source $replicas $source) -}}
 {{- end -}}
 {{- if not (or .Values.proxy.vendors.stripe.enabled .Values.proxy.vendors.twilio.enabled .Values.proxy.vendors.resend.enabled) -}}
 {{- fail "proxy.vendors: enable at least one of stripe, twilio, resend" -}}
