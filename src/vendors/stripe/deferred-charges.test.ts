@@ -28,14 +28,14 @@ const invoice = (amountDue: number, collection = 'charge_automatically') => ({
 
 /**
  * Stripe as the probe saw it, for one $90 price: a preview with a trial is $0, one collected by
- * sending the invoice says so (as does a preview of sub_1, which sends its invoices), and a created
- * subscription's first invoice is the $0 trial invoice.
+ * sending the invoice says so (as does every preview of sub_1, which sends its invoices), and a
+ * created subscription's first invoice is the $0 trial invoice.
  */
 function stripeLike(req: ForwardRequest): UpstreamResponse {
   const route = `${req.method} ${req.pathAndQuery}`;
   if (route === PREVIEW) {
     const form = decodeURIComponent(req.body?.toString('utf8') ?? '');
-    const sent = form.includes('collection_method]=send_invoice') || form === 'subscription=sub_1';
+    const sent = form.includes('collection_method]=send_invoice') || form.startsWith('subscription=sub_1');
     return json(invoice(form.includes('trial') ? 0 : 9000, sent ? 'send_invoice' : 'charge_automatically'));
   }
   return json({ object: 'subscription', id: 'sub_1', status: 'trialing', latest_invoice: invoice(0) });
@@ -93,6 +93,23 @@ describe('a subscription Stripe charges later on its own', () => {
       'switched from sent invoices to automatic collection',
       '/v1/subscriptions/sub_1',
       'collection_method=charge_automatically',
+    ],
+    // Found by a security tester (fourth round): a sent invoice finalises on its own, and Stripe
+    // applies the customer's credit balance (and cash balance) to it; each of these was free.
+    [
+      'created to send its invoices, paid from the customer balance',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_90usd&collection_method=send_invoice&days_until_due=1&payment_settings[payment_method_types][0]=customer_balance',
+    ],
+    [
+      'updated to send its invoice for a new item invoiced at once',
+      '/v1/subscriptions/sub_1',
+      'collection_method=send_invoice&days_until_due=1&items[0][price]=price_90usd&proration_behavior=always_invoice',
+    ],
+    [
+      'given a new item invoiced at once while it sends its invoices',
+      '/v1/subscriptions/sub_1',
+      'items[0][price]=price_90usd&proration_behavior=always_invoice',
     ],
   ])('counts a whole period of the 90-dollar price when %s', async (_name, path, form) => {
     const { call, forwarded } = proxy();

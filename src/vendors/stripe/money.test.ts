@@ -676,14 +676,20 @@ describe('subscriptions, priced by the invoice preview', () => {
     ]);
   });
 
-  it('charges nothing now for a subscription collected by invoice', () => {
+  // Found by a security tester (fourth round): a subscription whose invoices are sent was free, yet
+  // its invoices finalise on their own and Stripe applies the customer's credit and cash balance.
+  it('prices a subscription collected by invoice at its first invoice, as if charged', () => {
     const o = op(
       'POST',
       '/v1/subscriptions',
-      'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice',
+      'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice&days_until_due=1&payment_settings[payment_method_types][0]=customer_balance',
     );
-    expect(o).toMatchObject({ class: 'money', movesMoney: false, costMicros: 0 });
-    expect(o.lookup).toBeUndefined();
+    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['cus_1'] });
+    expect(walk(o, { [PREVIEW]: previewInvoice(4000, 'send_invoice') })).toEqual({
+      reads: [{ read: PREVIEW, body: ['customer=cus_1', 'subscription_details[items][0][price]=price_1'] }],
+      cost: usd(4000),
+      customers: ['cus_1'],
+    });
   });
 
   // Found by an adversarial probe: a one-day trial made a $1 000-a-day subscription free, so no cap
@@ -707,21 +713,13 @@ describe('subscriptions, priced by the invoice preview', () => {
     expect(walked.cost).toBeGreaterThan(0);
   });
 
-  it('prices an invoice the preview sends at 0, unless the call collects automatically', () => {
+  it.each([
+    ['names no collection method', ''],
+    ['collects automatically', '&collection_method=charge_automatically'],
+  ])('prices an invoice the preview sends at its amount_due when the call %s', (_name, collection) => {
     const sent = { [PREVIEW]: previewInvoice(4000, 'send_invoice') };
-    expect(walk(op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1'), sent).cost).toBe(
-      0,
-    );
-    expect(
-      walk(
-        op(
-          'POST',
-          '/v1/subscriptions',
-          'customer=cus_1&items[0][price]=price_1&collection_method=charge_automatically',
-        ),
-        sent,
-      ).cost,
-    ).toBe(usd(4000));
+    const o = op('POST', '/v1/subscriptions', `customer=cus_1&items[0][price]=price_1${collection}`);
+    expect(walk(o, sent).cost).toBe(usd(4000));
   });
 
   it('settles a new subscription at its first invoice when the caller expanded it', () => {
@@ -782,15 +780,52 @@ describe('subscriptions, priced by the invoice preview', () => {
     ]);
   });
 
+  // Found by a security tester (fourth round): such an update was never read, so a customer
+  // allowlist did not govern it, while a cancellation is read for its customer.
   it.each([
     ['metadata only', 'metadata[a]=b&description=x'],
     ['a later cancellation', 'cancel_at_period_end=true'],
-    ['collection by invoice', 'collection_method=send_invoice&items[0][price]=price_2'],
-  ])('lets an update with %s through free, still locked', (_name, form) => {
-    expect(op('POST', '/v1/subscriptions/sub_1', form)).toMatchObject({
-      movesMoney: false,
-      costMicros: 0,
-      locks: ['sub_1'],
+    ['a switch to sending its invoices', 'collection_method=send_invoice&days_until_due=1'],
+  ])('prices an update with %s at 0, once read for its customer, still locked', (_name, form) => {
+    const o = op('POST', '/v1/subscriptions/sub_1', form);
+    expect(o).toMatchObject({ class: 'money', costMicros: 0, locks: ['sub_1'] });
+    expect(walk(o, { 'GET /v1/subscriptions/sub_1': { id: 'sub_1', customer: 'cus_9' } })).toEqual({
+      reads: [{ read: 'GET /v1/subscriptions/sub_1' }],
+      cost: 0,
+      customers: ['cus_9'],
+    });
+  });
+
+  // Found by a security tester (fourth round): new items invoiced at once on a sent invoice were free.
+  it.each([
+    [
+      'that sends its invoice',
+      'collection_method=send_invoice&days_until_due=1&items[0][price_data][currency]=usd&items[0][price_data][product]=prod_1&items[0][price_data][unit_amount]=10000000&items[0][price_data][recurring][interval]=month&proration_behavior=always_invoice',
+      [
+        'subscription=sub_1',
+        'subscription_details[proration_behavior]=always_invoice',
+        'subscription_details[items][0][price_data][currency]=usd',
+        'subscription_details[items][0][price_data][product]=prod_1',
+        'subscription_details[items][0][price_data][unit_amount]=10000000',
+        'subscription_details[items][0][price_data][recurring][interval]=month',
+      ],
+    ],
+    [
+      'of a subscription that already sends its invoices',
+      'items[0][price]=price_2&proration_behavior=always_invoice',
+      [
+        'subscription=sub_1',
+        'subscription_details[proration_behavior]=always_invoice',
+        'subscription_details[items][0][price]=price_2',
+      ],
+    ],
+  ])('prices an update %s at the invoice it issues, as if charged', (_name, form, body) => {
+    const o = op('POST', '/v1/subscriptions/sub_1', form);
+    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
+    expect(walk(o, { [PREVIEW]: previewInvoice(10000000, 'send_invoice') })).toEqual({
+      reads: [{ read: PREVIEW, body }],
+      cost: usd(10000000),
+      customers: ['cus_1'],
     });
   });
 

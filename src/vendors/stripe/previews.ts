@@ -11,10 +11,13 @@ import { amount, isObj, objectId, scalar } from './fields.ts';
  * computes the invoice a subscription change would issue and creates nothing. The call's parameters
  * are mapped onto the preview's (`subscription_details`, `schedule_details`, `invoice_items`,
  * `customer`, `subscription`), and the call is priced at the preview's `amount_due`: what Stripe
- * collects from the customer's payment method. Collection by invoice (`send_invoice`) and trials
- * charge nothing now. A parameter that only lowers the amount (a discount or coupon on a create or a
- * schedule, trials from a plan) is left out: the preview then over-counts, never under-counts. An
- * update keeps its discounts: removing one (`discounts=`) raises what it invoices.
+ * collects from the customer. An invoice collected by sending it (`send_invoice`) is priced the same:
+ * a subscription's invoices finalise on their own, and Stripe then applies the customer's credit
+ * balance (and, with automatic reconciliation, its cash balance) with no call through Keybrake
+ * (found by a security tester, fourth round: a $100 000 invoice sent to a customer was free). A
+ * parameter that only lowers the amount (a discount or coupon on a create or a schedule, trials from
+ * a plan) is left out: the preview then over-counts, never under-counts. An update keeps its
+ * discounts: removing one (`discounts=`) raises what it invoices.
  */
 
 const PREVIEW = '/v1/invoices/create_preview';
@@ -64,9 +67,10 @@ const INVOICE_KEYS = ['automatic_tax', 'discounts', 'currency', 'customer_accoun
 
 /**
  * Subscription update parameters that change nothing Stripe invoices now: an update naming only these
- * is free (a preview would price the whole next renewal). Not `collection_method`: switching a
- * subscription whose invoices were sent to `charge_automatically` makes Stripe charge every later
- * period on its own, so that switch is priced at the next renewal (subscriptionUpdate).
+ * (and `collection_method=send_invoice`, isFreeUpdate) costs nothing, once read for its customer (a
+ * preview would price the whole next renewal). Not `collection_method=charge_automatically`:
+ * switching a subscription whose invoices were sent to it makes Stripe charge every later period on
+ * its own, so that switch is priced at the next renewal (subscriptionUpdate).
  */
 const UPDATE_FREE_KEYS = new Set([
   'expand',
@@ -115,6 +119,18 @@ const LEGACY_SUBSCRIPTION = ['plan', 'quantity', 'tax_percent'] as const;
 const LEGACY_ITEM = ['plan'] as const;
 const LEGACY_PHASE = ['plans', 'tax_percent'] as const;
 
+/**
+ * Whether an update changes nothing invoiced now. Sending later invoices instead of charging them
+ * (`collection_method=send_invoice`) invoices nothing now either; what those invoices collect is
+ * priced when a call makes them (previewPrice).
+ */
+function isFreeUpdate(params: Params): boolean {
+  if (resumesRenewals(params)) return false;
+  return Object.keys(params).every(
+    (k) => UPDATE_FREE_KEYS.has(k) || (k === 'collection_method' && params[k] === 'send_invoice'),
+  );
+}
+
 /** Subscription item update parameters that change nothing invoiced. */
 const ITEM_FREE_KEYS = new Set(['expand', 'metadata', 'off_session', 'payment_behavior']);
 
@@ -127,9 +143,6 @@ export function subscriptionCreate(
   rates: ExchangeRates,
   customerInPath?: string,
 ): Priced | Denial {
-  const collection = scalar(params, 'collection_method');
-  if (isDenial(collection)) return collection;
-  if (collection === 'send_invoice') return FREE;
   const customer = customerInPath ?? objectId(params, 'customer');
   if (isDenial(customer)) return customer;
   const added = invoiceItems(params);
@@ -157,23 +170,22 @@ export function subscriptionCreate(
       subscription_details: details,
     }),
     rates,
-    collection,
   );
 }
 
 /**
  * `POST /v1/subscriptions/{id}` and its legacy customer form. A switch to `charge_automatically`
- * alone previews the subscription unchanged: its next renewal, as Stripe will now charge it.
+ * alone previews the subscription unchanged: its next renewal, as Stripe will now charge it. One that
+ * invoices nothing now is read for the subscription's customer, as a cancellation is: a customer
+ * allowlist governs every change to a customer's subscription (found by a security tester, fourth
+ * round: an update was never read, so it acted on any customer's subscription by its id).
  */
 export function subscriptionUpdate(
   subscription: string,
   params: Params,
   rates: ExchangeRates,
 ): Priced | Denial {
-  if (!resumesRenewals(params) && Object.keys(params).every((k) => UPDATE_FREE_KEYS.has(k))) return FREE;
-  const collection = scalar(params, 'collection_method');
-  if (isDenial(collection)) return collection;
-  if (collection === 'send_invoice') return FREE;
+  if (isFreeUpdate(params)) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
   const added = invoiceItems(params);
   if (isDenial(added)) return added;
   const top = pick(params, ['automatic_tax', 'discounts'] as const);
@@ -187,7 +199,6 @@ export function subscriptionUpdate(
       ...(Object.keys(details).length > 0 ? { subscription_details: details } : {}),
     },
     rates,
-    collection,
   );
 }
 
@@ -205,7 +216,7 @@ export function subscriptionCancel(
   if (!now) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
   const prorate = flag(params, 'prorate', false, false);
   if (isDenial(prorate)) return prorate;
-  return preview(cancelPreview(subscription, prorate), rates, undefined);
+  return preview(cancelPreview(subscription, prorate), rates);
 }
 
 /**
@@ -213,7 +224,7 @@ export function subscriptionCancel(
  * without discounts (`discounts=` on the preview), which Stripe then charges on its own.
  */
 export function subscriptionDiscountDelete(subscription: string, rates: ExchangeRates): Priced {
-  return preview({ subscription, discounts: '' }, rates, undefined);
+  return preview({ subscription, discounts: '' }, rates);
 }
 
 /**
@@ -232,7 +243,7 @@ export function subscriptionResume(
   rates: ExchangeRates,
 ): Priced | Denial {
   const details = pick(params, ['billing_cycle_anchor', 'proration_behavior', 'proration_date'] as const);
-  return preview({ subscription, subscription_details: { resume_at: 'now', ...details } }, rates, undefined);
+  return preview({ subscription, subscription_details: { resume_at: 'now', ...details } }, rates);
 }
 
 /** `POST /v1/subscription_items`: the subscription named in the body with one more item. */
@@ -249,7 +260,7 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
   if (old) return old;
   const item = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
-  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates, undefined);
+  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates);
 }
 
 /**
@@ -301,7 +312,6 @@ export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | D
       schedule_details: details,
     },
     rates,
-    AUTOMATIC,
   );
 }
 
@@ -313,7 +323,6 @@ export function scheduleUpdate(schedule: string, params: Params, rates: Exchange
   return preview(
     { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) },
     rates,
-    AUTOMATIC,
   );
 }
 
@@ -365,24 +374,16 @@ function viaSchedule(
         if (o['subscription'] === null) return [];
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
-        return [previewRead(body(subscription), rates, undefined, [subscription])];
+        return [previewRead(body(subscription), rates, [subscription])];
       },
     },
   ]);
 }
 
-/** Prices the preview's invoice: `amount_due`, or 0 when it is collected by sending the invoice. */
-export function previewPrice(
-  o: Obj,
-  rates: ExchangeRates,
-  collection: string | undefined,
-): MicroUsd | undefined {
+/** Prices the preview's invoice at its `amount_due`, however it is collected (see above). */
+export function previewPrice(o: Obj, rates: ExchangeRates): MicroUsd | undefined {
   const due = o['amount_due'];
-  if (typeof due !== 'number') return undefined;
-  // The call's own collection method wins over the subscription's current one.
-  const method = collection ?? o['collection_method'];
-  if (method === 'send_invoice') return typeof o['currency'] === 'string' ? 0 : undefined;
-  return micros(due, o['currency'], rates);
+  return typeof due === 'number' ? micros(due, o['currency'], rates) : undefined;
 }
 
 /** The form encoding Stripe reads (Rack brackets, lists as `a[0]`), of parsed parameters. */
@@ -397,23 +398,18 @@ export function encodeForm(params: Obj): string {
   return pairs.join('&');
 }
 
-function preview(body: Obj, rates: ExchangeRates, collection: string | undefined): Priced {
-  return chain([previewRead(body, rates, collection)]);
+function preview(body: Obj, rates: ExchangeRates): Priced {
+  return chain([previewRead(body, rates)]);
 }
 
-function previewRead(
-  body: Obj,
-  rates: ExchangeRates,
-  collection: string | undefined,
-  locks?: string[],
-): Read {
+function previewRead(body: Obj, rates: ExchangeRates, locks?: string[]): Read {
   return {
     path: PREVIEW,
     method: 'POST',
     body: encodeForm(body),
     describe: "Stripe's invoice preview of this change (amount_due)",
     ...(locks !== undefined ? { locks } : {}),
-    part: (o) => previewPrice(o, rates, collection),
+    part: (o) => previewPrice(o, rates),
   };
 }
 
@@ -428,7 +424,7 @@ function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates): Pr
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
         const body = { subscription, subscription_details: { items: [change], ...rest } };
-        return [previewRead(body, rates, undefined, [subscription])];
+        return [previewRead(body, rates, [subscription])];
       },
     },
   ]);
@@ -506,9 +502,6 @@ const PHASE_DROP = new Set([
 ]);
 /** What `default_settings` gives every phase that does not set it, as far as the amount goes. */
 const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_thresholds'];
-
-/** A schedule's invoices are priced as collected automatically, whatever a phase says (PHASE_DROP). */
-const AUTOMATIC = 'charge_automatically';
 
 /** `schedule_details` from a schedule create or update: its phases (with the defaults they inherit). */
 function scheduleDetails(params: Params, create: boolean): Obj | Denial {
