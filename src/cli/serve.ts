@@ -3,6 +3,7 @@ import { ManifestError } from '../compiler/runner.ts';
 import type { ProxyConfig } from '../proxy/runtime.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
+import type { ReloadTally } from '../telemetry/reload-metrics.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import {
   type CompileSummary,
@@ -15,7 +16,8 @@ import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 export const SERVE_SUMMARY =
   'Runs the Keybrake proxy from SpendPolicy, VaultKey and Secret manifests (the same YAML you would\n' +
   'kubectl apply). Edits to the files take effect without a restart; an invalid edit keeps the last\n' +
-  'good policy. Audit records go to stdout, one JSON line per call; logs go to stderr.';
+  'good policy (keybrake_manifest_last_reload_successful is 0 on /metrics until a valid edit). Audit\n' +
+  'records go to stdout, one JSON line per call; logs go to stderr.';
 
 export const SERVE_FLAGS = {
   manifests: { type: 'string', multiple: true, help: 'manifest file or directory', placeholder: 'path' },
@@ -56,6 +58,7 @@ export async function serve(
   let listening = false;
   /** Outcomes that came before the flags were checked: logged once they are. */
   let early: CompileSummary[] | undefined = [];
+  const reloads: ReloadTally = { applied: 0, rejected: 0, lastApplied: true };
   const starting = startCompileThread({
     paths: manifests,
     holder: snapshots,
@@ -63,6 +66,9 @@ export async function serve(
     signal: stopThread.signal,
     onOutcome(o) {
       first ??= o;
+      if (o.applied) reloads.applied++;
+      else reloads.rejected++;
+      reloads.lastApplied = o.applied;
       if (early) early.push(o);
       else logCompiled(log, o);
       if (!listening || !o.applied) return;
@@ -74,6 +80,7 @@ export async function serve(
     import('../proxy/runtime.ts'),
     import('../telemetry/tracing.ts'),
     import('./proxy-options.ts'),
+    import('../telemetry/reload-metrics.ts'),
   ]);
   // Whatever happens below, a failed start is reported once, by the await that meets it.
   starting.catch(() => {});
@@ -87,7 +94,7 @@ export async function serve(
     stopThread.abort();
     throw err;
   }
-  const [{ startProxy }, { startTracing }, { counterStoreFromFlags }] = modules;
+  const [{ startProxy }, { startTracing }, { counterStoreFromFlags }, { registerReloadMetrics }] = modules;
   for (const o of early) logCompiled(log, o);
   early = undefined;
 
@@ -127,6 +134,7 @@ export async function serve(
     await stopTracing();
     throw err;
   }
+  registerReloadMetrics(proxy.metrics.registry, reloads);
   listening = true;
   reportNotReady(log, first!.notReady);
   const inForce = snapshots.current!;

@@ -1142,6 +1142,38 @@ describe('hot reload through the manifest files', () => {
     await edit('policy.yaml', goodPolicy, 'policy reloaded');
   });
 
+  /** serve's reload metrics, as its /metrics reports them. */
+  async function reloadMetrics() {
+    const text = await (await fetch(`${kb.urls.admin}/metrics`)).text();
+    const value = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.slice(series.length + 1),
+      );
+    return {
+      applied: value('keybrake_manifest_reloads_total{result="applied"}'),
+      rejected: value('keybrake_manifest_reloads_total{result="rejected"}'),
+      lastSuccessful: value('keybrake_manifest_last_reload_successful'),
+    };
+  }
+
+  // Fourth probe round: a rejected reload was visible only on stderr (/readyz rightly stays ready).
+  it('reports a rejected edit on /metrics, /readyz staying ready, until a valid edit', async () => {
+    const before = await reloadMetrics();
+    expect(before.lastSuccessful).toBe(1);
+    await edit('policy.yaml', policy({ limits: { perDayUsd: 12 } }), 'manifest change rejected');
+    expect(await reloadMetrics()).toEqual({ ...before, rejected: before.rejected + 1, lastSuccessful: 0 });
+    expect((await fetch(`${kb.urls.admin}/readyz`)).status).toBe(200);
+    await edit('policy.yaml', goodPolicy, 'policy reloaded');
+    expect(await reloadMetrics()).toEqual({
+      applied: before.applied + 1,
+      rejected: before.rejected + 1,
+      lastSuccessful: 1,
+    });
+  });
+
   it('suspends the key on the next call after `suspended: true` is saved, without a restart', async () => {
     await edit('key.yaml', key(true), 'policy reloaded');
     const before = atStripe.requests.length;
