@@ -1,4 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import {
+  MAX_ENDPOINTS,
+  MAX_ENTRY_LENGTH,
+  MAX_LIST_ENTRIES,
+  SpendPolicySpecSchema,
+} from '../api/v1alpha1/spend-policy.ts';
 import { keyWireText, policyFromJson } from '../snapshot/serialize.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
 import {
@@ -273,5 +279,38 @@ describe('change-set lines', () => {
     const lines = read(text);
     expect(lines.reduce((n, m) => n + entries(m), 0)).toBe(16);
     expect(lines[0]).toMatchObject({ parts: lines.length - 1 });
+  });
+
+  it('fits the largest policy the SpendPolicy schema admits in a line a follower reads', () => {
+    // Every list at its bound, every entry at its length, in the characters JSON writes longest (a
+    // control character is 6): Stripe's lists are the longest a vendor takes.
+    const n = (i: number, c: string) => `${i}`.padEnd(MAX_ENTRY_LENGTH, c);
+    const many = (count: number, c: string) => Array.from({ length: count }, (_, i) => n(i, c));
+    const allow = {
+      endpoints: Array.from({ length: MAX_ENDPOINTS }, (_, i) =>
+        `GET /${n(i, 'a')}`.slice(0, MAX_ENTRY_LENGTH),
+      ),
+      customers: many(MAX_LIST_ENTRIES, '\u0001'),
+      accounts: many(MAX_LIST_ENTRIES, '\u0002'),
+      recipients: many(MAX_LIST_ENTRIES, '"'),
+      currencies: Array.from({ length: MAX_LIST_ENTRIES }, (_, i) =>
+        String.fromCharCode(97 + (i % 26), 97 + (Math.floor(i / 26) % 26), 97 + (Math.floor(i / 676) % 26)),
+      ),
+    };
+    expect(SpendPolicySpecSchema.safeParse({ vendor: 'stripe', allow }).error).toBeUndefined();
+    const largest = policyFromJson({
+      ref: 'ns/p',
+      limits: {},
+      timezone: 'UTC',
+      readsWhenStoreDown: false,
+      ...allow,
+    });
+    const text = fullSnapshotLines({
+      version: 5,
+      compiledAt: 9,
+      keys: new Map([[digest(0), { ...key(0), policy: largest }]]),
+    });
+    expect(Math.max(...lengths(text))).toBeGreaterThan(30_000_000);
+    expect(Math.max(...lengths(text))).toBeLessThan(MAX_LINE_LENGTH);
   });
 });

@@ -30,26 +30,40 @@ const patternRefine =
     }
   };
 
-const EndpointString = z
-  .string()
+/**
+ * Bounds of the allow lists: far above any real policy (the examples name at most 20 endpoints), and
+ * what keeps one tenant's policy from costing everyone. Every proxy holds and receives each policy
+ * (a tenant's 54 policies of 1.3 MB each once stopped the whole cluster's snapshot stream), and the
+ * authorize stage tries a call against every endpoint entry (40 000 of them held a shared proxy 5 s
+ * per call). The CRD carries them too (maxItems, maxLength), so the API server refuses a larger list.
+ */
+export const MAX_ENDPOINTS = 1_000;
+/** Entries of every other allow list. */
+export const MAX_LIST_ENTRIES = 10_000;
+/** Characters of one allow-list entry: an id, a pattern, an address, a host or `METHOD /path`. */
+export const MAX_ENTRY_LENGTH = 256;
+
+const entry = () =>
+  z.string().max(MAX_ENTRY_LENGTH, { abort: true, error: `must be at most ${MAX_ENTRY_LENGTH} characters` });
+const list = <T extends z.ZodType>(item: T, max = MAX_LIST_ENTRIES) =>
+  z.array(item).max(max, { error: `must have at most ${max} entries` });
+
+const EndpointString = entry()
   .regex(/^(GET|POST|PUT|PATCH|DELETE|\*) \/\S*$/, {
     abort: true,
     error: 'must be "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE *, e.g. "POST /v1/refunds"',
   })
   .superRefine(patternRefine(compileEndpointPattern));
 
-const ValuePattern = z
-  .string()
+const ValuePattern = entry()
   .min(1, { abort: true, error: 'must not be empty' })
   .superRefine(patternRefine((s) => compileValuePattern(s, { caseInsensitive: true })));
 
-const HostPatternString = z
-  .string()
+const HostPatternString = entry()
   .min(1, { abort: true, error: 'must not be empty' })
   .superRefine(patternRefine(compileHostPattern));
 
-const Identifier = z
-  .string()
+const Identifier = entry()
   .min(1, { abort: true, error: 'must not be empty' })
   .regex(/^\S+$/, { abort: true, error: 'must not contain whitespace' });
 
@@ -79,38 +93,33 @@ export const LimitsSchema = z
 
 export const AllowSchema = z
   .strictObject({
-    endpoints: z
-      .array(EndpointString)
+    endpoints: list(EndpointString, MAX_ENDPOINTS)
       .optional()
       .describe('"METHOD /path" globs: * is one segment, ** any number. Absent: every known endpoint.'),
-    customers: z.array(Identifier).optional().describe('Stripe customer ids.'),
-    accounts: z.array(Identifier).optional().describe('Stripe-Account (connected account) ids.'),
-    recipients: z
-      .array(ValuePattern)
+    customers: list(Identifier).optional().describe('Stripe customer ids.'),
+    accounts: list(Identifier).optional().describe('Stripe-Account (connected account) ids.'),
+    recipients: list(ValuePattern)
       .optional()
       .describe(
         'Phone numbers or e-mail addresses; * matches any run; a bare domain matches every address at it.',
       ),
-    senders: z.array(ValuePattern).optional().describe('Resend "from" addresses or domains.'),
-    countries: z
-      .array(
-        z.string().regex(/^[A-Z]{2}$/, {
-          abort: true,
-          error: 'must be an upper-case ISO 3166 alpha-2 code such as "US"',
-        }),
-      )
+    senders: list(ValuePattern).optional().describe('Resend "from" addresses or domains.'),
+    countries: list(
+      z.string().regex(/^[A-Z]{2}$/, {
+        abort: true,
+        error: 'must be an upper-case ISO 3166 alpha-2 code such as "US"',
+      }),
+    )
       .optional()
       .describe('Destination countries (ISO 3166 alpha-2, upper-case).'),
-    currencies: z
-      .array(
-        z
-          .string()
-          .regex(/^[a-z]{3}$/, { abort: true, error: 'must be a lower-case ISO 4217 code such as "usd"' }),
-      )
+    currencies: list(
+      z
+        .string()
+        .regex(/^[a-z]{3}$/, { abort: true, error: 'must be a lower-case ISO 4217 code such as "usd"' }),
+    )
       .optional()
       .describe('Currencies (ISO 4217, lower-case).'),
-    twimlHosts: z
-      .array(HostPatternString)
+    twimlHosts: list(HostPatternString)
       .optional()
       .describe(
         'Twilio: hosts call instructions may be fetched from (Url, <Redirect>, action…): "twiml.example.com" or "*.example.com". Absent: none.',
