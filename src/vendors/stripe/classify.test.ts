@@ -127,6 +127,21 @@ describe('the Stripe operations table', () => {
       'write',
     ],
     ['POST', '/v1/issuing/cards', 'stripe.issuing.cards.create', 'money_unpriced'],
+    // Withdrawing a credit raises what Stripe collects on its own, as removing a discount does.
+    ['POST', '/v1/credit_notes/cn_1/void', 'stripe.credit_notes.void_credit_note', 'money_unpriced'],
+    [
+      'POST',
+      '/v1/billing/credit_grants/cg_1/void',
+      'stripe.billing.credit_grants.void_grant',
+      'money_unpriced',
+    ],
+    [
+      'POST',
+      '/v1/billing/credit_grants/cg_1/expire',
+      'stripe.billing.credit_grants.expire',
+      'money_unpriced',
+    ],
+    ['POST', '/v1/billing/credit_grants/cg_1', 'stripe.billing.credit_grants.update', 'write'],
     ['POST', '/v1/charges', 'stripe.charges.create', 'money'],
   ])('gives %s %s its catalogue id %s and class %s', (method, path, id, cls) => {
     const o = op(method, path, method === 'POST' && path === '/v1/charges' ? 'amount=1&currency=usd' : '');

@@ -303,13 +303,13 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/billing/credit_grants/{id}/expire',
     id: 'stripe.billing.credit_grants.expire',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'POST',
     path: '/v1/billing/credit_grants/{id}/void',
     id: 'stripe.billing.credit_grants.void_grant',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -562,7 +562,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/credit_notes/{id}/void',
     id: 'stripe.credit_notes.void_credit_note',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'POST',

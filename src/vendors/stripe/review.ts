@@ -366,7 +366,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   { match: 'POST /v1/credit_notes', class: 'money', rule: 'credit_note', locks: ['invoice'] },
   { match: 'POST /v1/credit_notes/{id}', class: 'write', note: 'memo and metadata' },
-  { match: 'POST /v1/credit_notes/{id}/void', class: 'write' },
+  {
+    match: 'POST /v1/credit_notes/{id}/void',
+    class: 'money_unpriced',
+    note: 'removes a credit from an invoice or the customer balance: raises what Stripe collects on its own',
+  },
   {
     match: 'POST /v1/customers/{customer}/balance_transactions',
     class: 'money',
@@ -384,7 +388,17 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     rule: 'credit_grant',
     note: 'billing credits given away',
   },
-  { match: 'POST /v1/billing/credit_grants/**', class: 'write', note: 'metadata, expiry, voiding' },
+  {
+    match: 'POST /v1/billing/credit_grants/{id}/void',
+    class: 'money_unpriced',
+    note: 'withdraws billing credits: Stripe bills the usage they would have paid on its own',
+  },
+  {
+    match: 'POST /v1/billing/credit_grants/{id}/expire',
+    class: 'money_unpriced',
+    note: 'withdraws billing credits: Stripe bills the usage they would have paid on its own',
+  },
+  { match: 'POST /v1/billing/credit_grants/**', class: 'write', note: 'metadata, expiry date' },
   {
     match: 'POST /v1/billing/**',
     class: 'write',
