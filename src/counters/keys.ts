@@ -75,6 +75,14 @@ export function stoppedRunKey(scope: string, runId: string): string {
   return `${scopePrefix(scope)}:revoked-run:${runId}`;
 }
 
+/**
+ * `{vk:<scope>}:revoked-runs`: the key's live stops (sorted set of run ids, score: until), which bound
+ * them per key (MAX_STOPPED_RUNS_PER_KEY). No run key collides: theirs go on with `:`.
+ */
+export function stoppedRunsOfKey(scope: string): string {
+  return `${scopePrefix(scope)}:revoked-runs`;
+}
+
 /** Sorted set of every stopped run (score: until, epoch ms): what a replica reads when it (re)subscribes. */
 export const STOPPED_RUNS_INDEX = '{keybrake:runs}:revoked';
 

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   counterKey,
@@ -16,6 +16,7 @@ import {
   STOPPED_RUNS_INDEX,
   scopePrefix,
   stoppedRunKey,
+  stoppedRunsOfKey,
 } from './keys.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
 import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
@@ -30,6 +31,7 @@ import {
   type Reservation,
   type ReserveRequest,
   type ReserveResult,
+  type RunStopOutcome,
   type RunStopStore,
   type SettleOutcome,
   type WindowKind,
@@ -54,6 +56,9 @@ export const COUNTER_SCRIPTS: CounterScripts = {
   renew: readFileSync(new URL('./lua/renew.lua', import.meta.url), 'utf8'),
   release: readFileSync(new URL('./lua/release.lua', import.meta.url), 'utf8'),
 };
+
+/** Run by EVAL (ioredis sends the text): a stop is rare, and not on the request path. */
+const STOP_SCRIPT = readFileSync(new URL('./lua/stop.lua', import.meta.url), 'utf8');
 
 /** Options of the shared store; see docs/counters.md for what they guarantee. */
 export interface RedisCounterStoreOptions {
@@ -234,31 +239,43 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
 
   /**
    * Stops a run (ADR 0010) for every replica: the record the reserve script checks (expiring with the
-   * run), an entry in the index replicas read when they (re)subscribe, and a message to those
+   * run) and the key's count of live stops, in one script that refuses past MAX_STOPPED_RUNS_PER_KEY;
+   * then an entry in the index replicas read when they (re)subscribe, and a message to those
    * subscribed now. Each command is bounded like any other; a failure rejects (the caller says so).
    */
-  async stopRun(run: StoppedRun): Promise<void> {
+  async stopRun(run: StoppedRun): Promise<RunStopOutcome> {
     assertStoppedRun(run);
     const now = Date.now();
-    const member = JSON.stringify({ scope: run.scope, runId: run.runId });
-    const message = JSON.stringify({ scope: run.scope, runId: run.runId, until: run.until });
-    // In a cluster the record, the index and the channel live apart: four commands, sent together.
-    await Promise.all([
-      this.#command(() =>
-        this.#client.set(
+    const recorded = Number(
+      await this.#command(() =>
+        this.#client.eval(
+          STOP_SCRIPT,
+          2,
+          stoppedRunsOfKey(run.scope),
           stoppedRunKey(run.scope, run.runId),
-          String(now),
-          'PXAT',
-          Math.max(run.until, now + 1),
+          now,
+          run.until,
+          run.runId,
+          MAX_STOPPED_RUNS_PER_KEY,
         ),
       ),
-      this.#command(async () => {
-        await this.#client.zadd(STOPPED_RUNS_INDEX, run.until, member);
-        // Housekeeping: stops whose runs can no longer be valid.
-        await this.#client.zremrangebyscore(STOPPED_RUNS_INDEX, '-inf', `(${now}`);
-      }),
-    ]);
+    );
+    if (recorded === 0) return 'too_many';
+    if (recorded !== 1) {
+      this.stats.errors++;
+      this.#log?.error({ redis: this.description }, 'counter store returned an unexpected stop reply');
+      throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
+    }
+    const member = JSON.stringify({ scope: run.scope, runId: run.runId });
+    const message = JSON.stringify({ scope: run.scope, runId: run.runId, until: run.until });
+    // In a cluster the index and the channel live apart from the key's slot.
+    await this.#command(async () => {
+      await this.#client.zadd(STOPPED_RUNS_INDEX, run.until, member);
+      // Housekeeping: stops whose runs can no longer be valid.
+      await this.#client.zremrangebyscore(STOPPED_RUNS_INDEX, '-inf', `(${now}`);
+    });
     await this.#command(() => this.#client.publish(STOPPED_RUNS_CHANNEL, message));
+    return 'stopped';
   }
 
   /**

@@ -198,14 +198,20 @@ export class CounterStoreUnavailableError extends Error {
  * published to every replica's in-process set (the check on calls that reserve nothing).
  */
 export interface RunStopStore {
-  /** Records `run` (until its `until`) and publishes it; rejects when the store cannot answer. */
-  stopRun(run: StoppedRun): Promise<void>;
+  /**
+   * Records `run` (until its `until`) and publishes it: `stopped`. `too_many` when its key already has
+   * MAX_STOPPED_RUNS_PER_KEY live stops and this run is not one of them: nothing was written. Rejects
+   * when the store cannot answer.
+   */
+  stopRun(run: StoppedRun): Promise<RunStopOutcome>;
   /**
    * Calls `onStopped` for every stop published from now on, and for every stop recorded in the index
    * each time the subscription (re)connects (a message missed while disconnected is not lost).
    */
   watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> };
 }
+
+export type RunStopOutcome = 'stopped' | 'too_many';
 
 export function isRunStopStore(store: unknown): store is RunStopStore {
   return (

@@ -5,7 +5,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { type ListenerLimits, listenerLimits } from '../listener/limits.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
 import {
   deltaSize,
   diffSnapshots,
@@ -110,6 +110,11 @@ export interface SnapshotServer {
   stopRuns(runs: readonly StoppedRun[]): Promise<{ readonly proxies: number; readonly acknowledged: number }>;
   /** Whether this server holds a live stop of the run (the run API refuses to mint it again). */
   isStopped(scope: string, runId: string): boolean;
+  /**
+   * Which bound on live stops (ADR 0010) a new stop of `scope` would pass, if any: the run API
+   * refuses it then. `stopRuns` itself never refuses (a stop relayed from Redis was taken already).
+   */
+  stopBoundReached(scope: string): 'key' | 'process' | undefined;
   /** The version last published, 0 before the first. */
   readonly version: number;
   readonly registry: Registry;
@@ -179,8 +184,9 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     registers: [registry],
   });
   const conns = new Set<Conn>();
-  /** Live stops by `<scope>\n<runId>`, and the sequence of the last one sent. */
+  /** Live stops by `<scope>\n<runId>`, how many each key has, and the sequence of the last one sent. */
   const stops = new Map<string, StoppedRun>();
+  const stopsOfKey = new Map<string, number>();
   let stopSeq = 0;
   const stopWaits = new Set<StopWait>();
   new Gauge({
@@ -448,10 +454,17 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     const now = clock.now();
     const out: StoppedRun[] = [];
     for (const [id, run] of stops) {
-      if (run.until <= now) stops.delete(id);
-      else out.push(run);
+      if (run.until > now) out.push(run);
+      else forgetStop(id, run);
     }
     return out;
+  };
+
+  const forgetStop = (id: string, run: StoppedRun) => {
+    stops.delete(id);
+    const left = (stopsOfKey.get(run.scope) ?? 1) - 1;
+    if (left > 0) stopsOfKey.set(run.scope, left);
+    else stopsOfKey.delete(run.scope);
   };
 
   /**
@@ -573,6 +586,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       const id = `${run.scope}\n${run.runId}`;
       const known = stops.get(id);
       if (run.until <= now || (known !== undefined && known.until >= run.until)) continue;
+      if (known === undefined) stopsOfKey.set(run.scope, (stopsOfKey.get(run.scope) ?? 0) + 1);
       stops.set(id, run);
       fresh.push(run);
     }
@@ -611,6 +625,11 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     isStopped(scope, runId) {
       const run = stops.get(`${scope}\n${runId}`);
       return run !== undefined && run.until > clock.now();
+    },
+    stopBoundReached(scope) {
+      if (stopBoundReached(stopsOfKey.get(scope) ?? 0, stops.size) === undefined) return undefined;
+      liveStops(); // expired stops never count towards a refusal
+      return stopBoundReached(stopsOfKey.get(scope) ?? 0, stops.size);
     },
     get version() {
       return Math.max(latest?.version ?? 0, floor);

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ServingTls, servingTls } from '../../test/env/tls.ts';
-import { systemClock } from '../clock.ts';
+import { fixedClock, systemClock } from '../clock.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { followSnapshots } from './follower.ts';
@@ -82,6 +82,29 @@ async function until(what: string, check: () => boolean, timeoutMs = 5_000) {
 }
 
 const run = (runId: string, until = Date.now() + 60_000): StoppedRun => ({ scope: 'uid-1', runId, until });
+
+// Fourth probe round: the operator kept every stop of a made-up run id (and sent it to every proxy).
+describe("the operator's bound on live stops", () => {
+  it(`says when a key has ${MAX_STOPPED_RUNS_PER_KEY} live stops, keeps every one, and counts only live ones`, async () => {
+    const clock = fixedClock(Date.now());
+    const s = createSnapshotServer({ authenticate, isLeader: () => true, heartbeatMs: 60_000, log, clock });
+    cleanups.push(() => s.close());
+    const until = clock.now() + 60_000;
+    const runs = Array.from({ length: MAX_STOPPED_RUNS_PER_KEY - 1 }, (_, i) => run(`r${i}`, until));
+    await s.stopRuns(runs);
+    expect(s.stopBoundReached('uid-1')).toBeUndefined();
+    // A stop relayed from Redis is never refused (it was taken already), nor is any dropped.
+    await s.stopRuns([run('last', until + 1), run('relayed', until + 1)]);
+    expect(s.stopBoundReached('uid-1')).toBe('key');
+    expect(s.stopBoundReached('uid-2')).toBeUndefined();
+    expect(s.isStopped('uid-1', 'r0')).toBe(true);
+    expect(s.isStopped('uid-1', 'relayed')).toBe(true);
+    // Once the first ones expire, only the two later ones count.
+    clock.set(until);
+    expect(s.stopBoundReached('uid-1')).toBeUndefined();
+    expect(s.isStopped('uid-1', 'last')).toBe(true);
+  });
+});
 
 describe('stopped runs on the snapshot stream', () => {
   it('reach every connected proxy; stopRuns resolves once each has acknowledged', async () => {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
+import type { RunStopStore } from '../counters/store.ts';
 import type { Caller, RunAccess } from '../distribution/access-review.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
@@ -36,7 +37,13 @@ afterEach(async () => {
 /** A ServiceAccount token as long as real ones are (the short ones above are too short to be one). */
 const LONG_RUNNER = 'runner-token.0123456789abcdef';
 
-async function start(opts: { allowed?: (c: Caller, a: RunAccess) => boolean } = {}) {
+async function start(
+  opts: {
+    allowed?: (c: Caller, a: RunAccess) => boolean;
+    bound?: 'key' | 'process';
+    stopStore?: RunStopStore;
+  } = {},
+) {
   const reviews: RunAccess[] = [];
   const stops: StoppedRun[] = [];
   const api = createOperatorRunsApi({
@@ -58,7 +65,9 @@ async function start(opts: { allowed?: (c: Caller, a: RunAccess) => boolean } = 
         return { proxies: 3, acknowledged: 3 };
       },
       isStopped: (scope, runId) => stops.some((s) => s.scope === scope && s.runId === runId),
+      stopBoundReached: () => opts.bound,
     },
+    ...(opts.stopStore ? { stopStore: opts.stopStore } : {}),
     clock: fixedClock(NOW),
     log: silentLogger(),
   });
@@ -188,6 +197,40 @@ describe("the operator's run API", () => {
     expect(stops).toEqual([{ scope: 'uid-bot', runId: 'ci/job', until: NOW + 7 * 24 * 3_600_000 }]);
     const again = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot', runId: 'ci/job' });
     expect(again).toMatchObject({ status: 409, body: { error: 'run_stopped' } });
+  });
+
+  // Fourth probe round: stops of made-up run ids were taken without limit, each kept for 7 days by
+  // the operator, every proxy and Redis.
+  it('refuses a new stop, and a mint, with 429 once the key has too many live stops, stopping nothing', async () => {
+    const { call, stops } = await start({ bound: 'key' });
+    const res = await call('DELETE', '/v1/runs/agents/bot/made-up', 'runner-token');
+    expect(res).toMatchObject({
+      status: 429,
+      body: {
+        error: 'too_many_stopped_runs',
+        message: expect.stringMatching(/^This vault key already has 10000 stopped runs/),
+      },
+    });
+    expect(stops).toEqual([]);
+    expect(await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot' })).toMatchObject({
+      status: 429,
+      body: { error: 'too_many_stopped_runs' },
+    });
+  });
+
+  it('answers 429 when Redis holds the bound already, saying the proxies have the stop all the same', async () => {
+    const { call, stops } = await start({
+      stopStore: { stopRun: async () => 'too_many', watchStoppedRuns: () => ({ close: async () => {} }) },
+    });
+    const res = await call('DELETE', '/v1/runs/agents/bot/r1', 'runner-token');
+    expect(res).toMatchObject({
+      status: 429,
+      body: {
+        error: 'too_many_stopped_runs',
+        message: expect.stringContaining('The run is stopped on the proxies connected now only.'),
+      },
+    });
+    expect(stops).toHaveLength(1);
   });
 
   it('lets RBAC tell start from stop: a caller allowed only to create cannot stop', async () => {

@@ -18,6 +18,7 @@ import {
   runApiError,
   startRun,
   stoppedRun,
+  tooManyStoppedRuns,
 } from '../tokens/run-api.ts';
 
 const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
@@ -29,7 +30,7 @@ export interface OperatorRunsApiOptions {
   readonly reviewCaller: ReviewCaller;
   readonly reviewAccess: ReviewAccess;
   /** The snapshot stream: stops go to every proxy, acknowledged. */
-  readonly server: Pick<SnapshotServer, 'stopRuns' | 'isStopped'>;
+  readonly server: Pick<SnapshotServer, 'stopRuns' | 'isStopped' | 'stopBoundReached'>;
   /** With --redis: the record the reserve script checks, and the index a new leader reads. */
   readonly stopStore?: RunStopStore;
   readonly clock: Clock;
@@ -121,6 +122,9 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     if (denied) return send(res, denied);
     const parent = keyOf(parsed.namespace, parsed.name);
     if (isRunApiError(parent)) return send(res, parent);
+    // A run that could not be stopped is not started.
+    const bound = opts.server.stopBoundReached(parent.key.uid);
+    if (bound) return send(res, tooManyStoppedRuns(bound));
     const started = startRun(parent, parsed, clock.now(), {
       isStopped: (s, r) => opts.server.isStopped(s, r),
     });
@@ -155,11 +159,17 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     if (isRunApiError(parent)) return send(res, parent);
     const run = stoppedRun(parent.key, ref.runId, clock.now());
     const vaultKey = `${ref.namespace}/${ref.name}`;
+    // A run stopped already costs nothing more; a new stop only below the bounds (refused loudly,
+    // not logged: a line per refusal would be unbounded again).
+    const bound = opts.server.isStopped(run.scope, run.runId)
+      ? undefined
+      : opts.server.stopBoundReached(run.scope);
+    if (bound) return send(res, tooManyStoppedRuns(bound));
     const reviewed = performance.now();
     const [redis, stream] = await Promise.all([
       opts.stopStore
         ? opts.stopStore.stopRun(run).then(
-            () => 'recorded' as const,
+            (outcome) => (outcome === 'stopped' ? ('recorded' as const) : ('too_many' as const)),
             (err: Error) => {
               log.warn({ vaultKey, runId: ref.runId, error: err.message }, 'run stop not recorded in Redis');
               return 'failed' as const;
@@ -174,6 +184,8 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
       { user: caller.username, vaultKey, runId: ref.runId, ...stream, redis, reviewMs, propagationMs },
       'run stopped',
     );
+    // Stops by an earlier leader, or relayed from Redis, may have reached the key's bound there first.
+    if (redis === 'too_many') return send(res, tooManyStoppedRuns('key', 'the proxies connected now'));
     return reply(res, 200, {
       runId: ref.runId,
       vaultKey,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
@@ -151,7 +151,10 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     const shared: StoppedRun[] = [];
     const { start, stop, stoppedRuns } = await api({
       stopStore: {
-        stopRun: async (r) => void shared.push(r),
+        stopRun: async (r) => {
+          shared.push(r);
+          return 'stopped';
+        },
         watchStoppedRuns: () => ({ close: async () => {} }),
       },
     });
@@ -172,7 +175,10 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     const { stop } = await api({
       bot: { expiresAt: NOW - 1 },
       stopStore: {
-        stopRun: async (r) => void shared.push(r),
+        stopRun: async (r) => {
+          shared.push(r);
+          return 'stopped';
+        },
         watchStoppedRuns: () => ({ close: async () => {} }),
       },
     });
@@ -210,6 +216,82 @@ describe('DELETE /v1/runs/<ns>/<name>/<runId> on the admin listener', () => {
     const res = await stop('agents/bot/r1');
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ error: 'counter_store_unavailable' });
+    expect(stoppedRuns.has('agents/bot', 'r1')).toBe(true);
+  });
+});
+
+// Fourth probe round: stops of made-up run ids (any well-formed id answered 200) each cost memory
+// on every replica and a Redis record for 7 days, without limit.
+describe('the run API bounds live stops', () => {
+  const UNTIL = NOW + 7 * 24 * 3_600_000;
+  const fill = (stoppedRuns: StoppedRuns, scope: string, n: number, from = 0) => {
+    for (let i = from; i < from + n; i++) stoppedRuns.add({ scope, runId: `made-up-${i}`, until: UNTIL });
+  };
+
+  it(`refuses a new stop with 429 once the key has ${MAX_STOPPED_RUNS_PER_KEY} live ones, recording nothing`, async () => {
+    const shared: StoppedRun[] = [];
+    const { stop, start, stoppedRuns } = await api({
+      stopStore: {
+        stopRun: async (r) => {
+          shared.push(r);
+          return 'stopped';
+        },
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    fill(stoppedRuns, 'agents/bot', MAX_STOPPED_RUNS_PER_KEY);
+    const res = await stop('agents/bot/one-more');
+    expect(res.statusCode).toBe(429);
+    expect(res.json()).toEqual({
+      error: 'too_many_stopped_runs',
+      message: expect.stringMatching(
+        /^This vault key already has 10000 stopped runs .*suspend the vault key\.$/,
+      ),
+    });
+    expect(stoppedRuns.has('agents/bot', 'one-more')).toBe(false);
+    expect(stoppedRuns.size).toBe(MAX_STOPPED_RUNS_PER_KEY);
+    expect(shared).toEqual([]);
+    // A run that could not be stopped is not started either.
+    expect((await start({ key: 'agents/bot' })).statusCode).toBe(429);
+    // A run stopped already is stopped again (it costs nothing); every earlier stop is kept.
+    expect((await stop('agents/bot/made-up-0')).statusCode).toBe(200);
+    expect(stoppedRuns.has('agents/bot', `made-up-${MAX_STOPPED_RUNS_PER_KEY - 1}`)).toBe(true);
+    // Another key is not held to this one's bound.
+    expect((await stop('agents/other/r1', OTHER)).statusCode).toBe(200);
+  });
+
+  it('takes stops again as the old ones expire', async () => {
+    const { stop, stoppedRuns, clock } = await api();
+    fill(stoppedRuns, 'agents/bot', MAX_STOPPED_RUNS_PER_KEY);
+    expect((await stop('agents/bot/later')).statusCode).toBe(429);
+    clock.set(UNTIL);
+    expect((await stop('agents/bot/later')).statusCode).toBe(200);
+    expect(stoppedRuns.size).toBe(1);
+  });
+
+  it(`refuses a new stop once the process holds ${MAX_STOPPED_RUNS} live ones over all keys`, async () => {
+    const { stop, stoppedRuns } = await api();
+    for (let k = 0; k < MAX_STOPPED_RUNS / MAX_STOPPED_RUNS_PER_KEY; k++)
+      fill(stoppedRuns, `agents/k${k}`, MAX_STOPPED_RUNS_PER_KEY);
+    const res = await stop('agents/bot/r1');
+    expect(res.statusCode).toBe(429);
+    expect(res.json().message).toMatch(/^This process already holds 100000 stopped runs/);
+    expect(stoppedRuns.has('agents/bot', 'r1')).toBe(false);
+  });
+
+  it('answers 429 when the shared store holds the bound already, saying the run is stopped here only', async () => {
+    const { stop, stoppedRuns } = await api({
+      stopStore: {
+        stopRun: async () => 'too_many',
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    const res = await stop('agents/bot/r1');
+    expect(res.statusCode).toBe(429);
+    expect(res.json()).toMatchObject({
+      error: 'too_many_stopped_runs',
+      message: expect.stringContaining('The run is stopped on this process only.'),
+    });
     expect(stoppedRuns.has('agents/bot', 'r1')).toBe(true);
   });
 });

@@ -15,6 +15,7 @@ import {
   runApiError,
   startRun,
   stoppedRun,
+  tooManyStoppedRuns,
 } from '../tokens/run-api.ts';
 import { looksLikeRunToken } from '../tokens/run-token.ts';
 import { tokenDigest } from '../tokens/token.ts';
@@ -65,6 +66,9 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
         return send(reply, KEY_IN_RUN_ID);
       if (`${parsed.namespace}/${parsed.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
+      // A run that could not be stopped is not started.
+      const bound = deps.stoppedRuns.boundReached(parent.key.uid);
+      if (bound) return send(reply, tooManyStoppedRuns(bound));
       const started = startRun(parent, parsed, deps.clock.now(), {
         isStopped: (s, runId) => deps.stoppedRuns.has(s, runId),
       });
@@ -93,12 +97,22 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
         return send(reply, forbidden());
       if (carriesKey(ref.runId, parent.token, deps)) return send(reply, KEY_IN_RUN_ID);
       const run = stoppedRun(parent.key, ref.runId, deps.clock.now());
+      const vaultKey = `${ref.namespace}/${ref.name}`;
+      // A run stopped already costs nothing more; a new stop only below the bounds (refused loudly).
+      const bound = deps.stoppedRuns.has(run.scope, run.runId)
+        ? undefined
+        : deps.stoppedRuns.boundReached(run.scope);
+      // Not logged: refused stops are the caller's to see, and a line each would be unbounded again.
+      if (bound) return send(reply, tooManyStoppedRuns(bound));
       // In force here at once, whatever the shared store says.
       deps.stoppedRuns.add(run);
-      const vaultKey = `${ref.namespace}/${ref.name}`;
       if (deps.stopStore) {
         try {
-          await deps.stopStore.stopRun(run);
+          // Other replicas' stops of the key may have reached the bound before this one heard them.
+          if ((await deps.stopStore.stopRun(run)) === 'too_many') {
+            deps.log.warn({ vaultKey, bound: 'key' }, 'run stop not shared: too many stopped runs');
+            return send(reply, tooManyStoppedRuns('key', 'this process'));
+          }
         } catch (err) {
           deps.log.warn({ vaultKey, runId: ref.runId, error: (err as Error).message }, 'run stop not shared');
           return send(

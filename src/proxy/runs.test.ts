@@ -6,6 +6,7 @@ import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, ReserveRequest } from '../counters/store.ts';
 import { loadExchangeRates } from '../money/exchange-rates.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
+import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY } from '../snapshot/run-keys.ts';
 import type { CompiledKey, CompiledLimits, Snapshot } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
@@ -463,6 +464,29 @@ describe('StoppedRuns', () => {
     runs.sweep();
     expect(runs.size).toBe(0);
     expect(heard).toEqual(['r']);
+  });
+
+  it(`says when a new stop would pass ${MAX_STOPPED_RUNS_PER_KEY} live stops of a key or ${MAX_STOPPED_RUNS} of the process, and never drops one`, () => {
+    const clock = fixedClock(NOW);
+    const runs = new StoppedRuns(clock);
+    for (let i = 0; i < MAX_STOPPED_RUNS_PER_KEY - 1; i++)
+      runs.add({ scope: 's', runId: `r${i}`, until: NOW + 10 });
+    expect(runs.boundReached('s')).toBeUndefined();
+    runs.add({ scope: 's', runId: 'last', until: NOW + 20 });
+    expect(runs.boundReached('s')).toBe('key');
+    expect(runs.boundReached('t')).toBeUndefined();
+    // Stops heard from elsewhere (Redis, the operator) are kept past the bound: they were taken.
+    expect(runs.add({ scope: 's', runId: 'heard', until: NOW + 20 })).toBe(true);
+    expect(runs.has('s', 'heard')).toBe(true);
+    expect(runs.size).toBe(MAX_STOPPED_RUNS_PER_KEY + 1);
+    // Expired stops do not count: swept before a refusal.
+    clock.advance(10);
+    expect(runs.boundReached('s')).toBeUndefined();
+    expect(runs.size).toBe(2);
+    for (let k = 0; runs.size < MAX_STOPPED_RUNS; k++)
+      runs.add({ scope: `k${k % 20}`, runId: `r${k}`, until: NOW + 20 });
+    expect(runs.boundReached('fresh')).toBe('process');
+    expect(runs.has('s', 'last')).toBe(true);
   });
 });
 

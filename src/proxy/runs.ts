@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import { type Denial, deny } from '../decision/reasons.ts';
-import { runKeysOf, type StoppedRun } from '../snapshot/run-keys.ts';
+import { runKeysOf, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
 import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
 import { looksLikeRunToken, type RunGrant, runTokenKeyId, verifyRunToken } from '../tokens/run-token.ts';
 
@@ -77,12 +77,14 @@ function verify(snapshot: Snapshot, token: string): { key: CompiledKey; grant: R
  * The stopped runs this replica knows of, each kept until no token of its run can be valid. Adding
  * is idempotent (a stop may arrive by Redis and by the stream); nothing is ever removed early, so a
  * stopped run stays stopped whichever source told us first. Expired entries are swept as entries
- * arrive and on a timer.
+ * arrive and on a timer. `add` never refuses: the bounds on live stops are checked by the run API
+ * before it takes a stop (`boundReached`), since a stop heard from elsewhere was already bounded there.
  */
 export class StoppedRuns {
   readonly #clock: Clock;
-  /** `<scope>\n<runId>` → until (epoch ms). */
-  readonly #until = new Map<string, number>();
+  /** scope → run id → until (epoch ms): per key, so its live stops are counted without a scan. */
+  readonly #byScope = new Map<string, Map<string, number>>();
+  #size = 0;
   readonly #listeners = new Set<(run: StoppedRun) => void>();
   #nextSweep = 0;
 
@@ -94,33 +96,49 @@ export class StoppedRuns {
   add(run: StoppedRun): boolean {
     const now = this.#clock.now();
     if (run.until <= now) return false;
-    const id = entryId(run.scope, run.runId);
-    const known = this.#until.get(id);
+    let runs = this.#byScope.get(run.scope);
+    const known = runs?.get(run.runId);
     if (known !== undefined && known >= run.until) return false;
-    this.#until.set(id, run.until);
+    if (!runs) {
+      runs = new Map();
+      this.#byScope.set(run.scope, runs);
+    }
+    if (known === undefined) this.#size++;
+    runs.set(run.runId, run.until);
     if (now >= this.#nextSweep) this.sweep(now);
     for (const l of this.#listeners) l(run);
     return true;
   }
 
   has(scope: string, runId: string, now = this.#clock.now()): boolean {
-    const until = this.#until.get(entryId(scope, runId));
+    const until = this.#byScope.get(scope)?.get(runId);
     return until !== undefined && now < until;
+  }
+
+  /**
+   * Which bound on live stops (MAX_STOPPED_RUNS_PER_KEY, MAX_STOPPED_RUNS) a new stop of `scope`
+   * would pass, if any. Expired stops are swept before a refusal, so one is never refused for them.
+   */
+  boundReached(scope: string, now = this.#clock.now()): 'key' | 'process' | undefined {
+    const ofKey = () => this.#byScope.get(scope)?.size ?? 0;
+    const reached = stopBoundReached(ofKey(), this.#size);
+    if (reached === undefined) return undefined;
+    // The key's own stops when its bound is met (a refusal then costs at most a scan of those).
+    if (reached === 'key') this.#sweepScope(scope, now);
+    else this.sweep(now);
+    return stopBoundReached(ofKey(), this.#size);
   }
 
   /** Every live stop (what the operator sends a proxy that connects). */
   list(now = this.#clock.now()): StoppedRun[] {
     const out: StoppedRun[] = [];
-    for (const [id, until] of this.#until) {
-      if (until <= now) continue;
-      const cut = id.indexOf('\n');
-      out.push({ scope: id.slice(0, cut), runId: id.slice(cut + 1), until });
-    }
+    for (const [scope, runs] of this.#byScope)
+      for (const [runId, until] of runs) if (until > now) out.push({ scope, runId, until });
     return out;
   }
 
   get size(): number {
-    return this.#until.size;
+    return this.#size;
   }
 
   onAdd(listener: (run: StoppedRun) => void): () => void {
@@ -130,13 +148,20 @@ export class StoppedRuns {
 
   /** Forgets stops whose runs can no longer be valid. */
   sweep(now = this.#clock.now()): void {
-    for (const [id, until] of this.#until) if (until <= now) this.#until.delete(id);
+    for (const scope of this.#byScope.keys()) this.#sweepScope(scope, now);
     this.#nextSweep = now + SWEEP_EVERY_MS;
+  }
+
+  #sweepScope(scope: string, now: number): void {
+    const runs = this.#byScope.get(scope);
+    if (!runs) return;
+    for (const [runId, until] of runs) {
+      if (until > now) continue;
+      runs.delete(runId);
+      this.#size--;
+    }
+    if (runs.size === 0) this.#byScope.delete(scope);
   }
 }
 
 const SWEEP_EVERY_MS = 60_000;
-
-function entryId(scope: string, runId: string): string {
-  return `${scope}\n${runId}`;
-}

@@ -103,3 +103,21 @@ export interface StoppedRun {
   /** Epoch ms after which no token of the run can be valid any more: the record may then be forgotten. */
   readonly until: number;
 }
+
+/**
+ * Bounds on live stops (ADR 0010). A stop costs memory on every replica and a record in Redis for
+ * 7 days, and whoever may stop runs of a key may name runs that never existed: past these, a new stop
+ * is refused where it is requested (the run API answers 429), never recorded and then dropped. A stop
+ * already taken is never evicted early, whatever its source (that would un-stop a run): stops heard
+ * from Redis or the operator are always kept, being already bounded where they were taken.
+ */
+export const MAX_STOPPED_RUNS_PER_KEY = 10_000;
+/** Live stops one process takes over all keys (about 80 MB of memory at most, on every replica). */
+export const MAX_STOPPED_RUNS = 100_000;
+
+/** Which bound a new stop would pass, given the live stops of its key and of the process. */
+export function stopBoundReached(ofKey: number, total: number): 'key' | 'process' | undefined {
+  if (ofKey >= MAX_STOPPED_RUNS_PER_KEY) return 'key';
+  if (total >= MAX_STOPPED_RUNS) return 'process';
+  return undefined;
+}

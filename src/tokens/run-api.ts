@@ -1,6 +1,6 @@
 import { parseDuration } from '../duration.ts';
 import { formatUsd, parseUsd } from '../money/micro-usd.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import {
   DEFAULT_RUN_TTL_MS,
@@ -30,7 +30,7 @@ export const MAX_RUN_REQUEST_BYTES = 4096;
 
 /** A refusal of the run API: the status, a stable code, and a sentence for humans. */
 export interface RunApiError {
-  readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503;
+  readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
   readonly error: string;
   readonly message: string;
 }
@@ -236,6 +236,26 @@ export function runPath(ref: RunRef): string {
  */
 export function stoppedRun(key: CompiledKey, runId: string, now: number): StoppedRun {
   return { scope: key.uid, runId, until: now + MAX_RUN_TTL_MS };
+}
+
+/**
+ * The refusal of a stop (or of a mint: a run that could not be stopped is not started) past a bound
+ * on live stops. `partly`: where the run is stopped all the same (this process, the proxies), when a
+ * bound was met only after that.
+ */
+export function tooManyStoppedRuns(bound: 'key' | 'process', partly?: string): RunApiError {
+  const days = MAX_RUN_TTL_MS / 86_400_000;
+  const which =
+    bound === 'key'
+      ? `This vault key already has ${MAX_STOPPED_RUNS_PER_KEY} stopped runs that have not expired (a stop lasts ${days} days): none of its runs can be stopped or started until some expire.`
+      : `This process already holds ${MAX_STOPPED_RUNS} stopped runs that have not expired (a stop lasts ${days} days): no run can be stopped or started here until some expire.`;
+  return runApiError(
+    429,
+    'too_many_stopped_runs',
+    which +
+      (partly ? ` The run is stopped on ${partly} only.` : '') +
+      ' To end every run of the key now, suspend the vault key.',
+  );
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -3,10 +3,10 @@
 // pub/sub message every replica hears, the index a late subscriber reads, and the same on a cluster.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STOPPED_RUNS_INDEX } from '../../src/counters/keys.ts';
+import { STOPPED_RUNS_INDEX, stoppedRunsOfKey } from '../../src/counters/keys.ts';
 import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
 import { windowsFor } from '../../src/counters/windows.ts';
-import type { StoppedRun } from '../../src/snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../../src/snapshot/run-keys.ts';
 import type { CompiledPolicy } from '../../src/snapshot/types.ts';
 import { type RedisServer, startRedis, waitFor } from '../env/redis.ts';
 import { type RedisClusterHandle, startRedisCluster } from '../env/redis-cluster.ts';
@@ -71,6 +71,44 @@ describe('stopped runs on one redis-server', () => {
     expect(await inspect.zscore(STOPPED_RUNS_INDEX, JSON.stringify({ scope, runId: 'r1' }))).toBe(
       String(until),
     );
+  });
+
+  // Fourth probe round: every stop of a made-up run id left a record and an index entry for 7 days.
+  it(`refuses a stop past ${MAX_STOPPED_RUNS_PER_KEY} live ones of a key, writing nothing, from any number of replicas`, async () => {
+    const scope = freshScope();
+    const until = Date.now() + 60_000;
+    const stop = (i: number, runId = `made-up-${i}`) =>
+      stores[i % stores.length]!.stopRun({ scope, runId, until });
+    const first = MAX_STOPPED_RUNS_PER_KEY - 10;
+    for (let i = 0; i < first; i += 1_000)
+      await Promise.all(Array.from({ length: Math.min(1_000, first - i) }, (_, j) => stop(i + j)));
+    // Three replicas race for the last 10 places: exactly 10 stops are taken.
+    const raced = await Promise.all(Array.from({ length: 60 }, (_, j) => stop(j, `raced-${j}`)));
+    expect(raced.filter((o) => o === 'stopped')).toHaveLength(10);
+    expect(raced.filter((o) => o === 'too_many')).toHaveLength(50);
+    expect(await inspect.zcard(stoppedRunsOfKey(scope))).toBe(MAX_STOPPED_RUNS_PER_KEY);
+    const refused = raced.indexOf('too_many');
+    expect(await inspect.exists(`{vk:${scope}}:revoked-run:raced-${refused}`)).toBe(0);
+    expect(
+      await inspect.zscore(STOPPED_RUNS_INDEX, JSON.stringify({ scope, runId: `raced-${refused}` })),
+    ).toBeNull();
+    // A run stopped already is stopped again; another key has its own bound.
+    expect(await stop(0)).toBe('stopped');
+    expect(await stores[0]!.stopRun({ scope: freshScope(), runId: 'r', until })).toBe('stopped');
+    // The key's index lives as long as its last stop.
+    expect(await inspect.pttl(stoppedRunsOfKey(scope))).toBeGreaterThan(50_000);
+  });
+
+  it('counts only live stops against the bound', async () => {
+    const scope = freshScope();
+    const now = Date.now();
+    const members = Array.from({ length: MAX_STOPPED_RUNS_PER_KEY }, (_, i) => [
+      String(now - 1),
+      `old-${i}`,
+    ]).flat();
+    await inspect.zadd(stoppedRunsOfKey(scope), ...members);
+    expect(await stores[0]!.stopRun({ scope, runId: 'new', until: now + 60_000 })).toBe('stopped');
+    expect(await inspect.zrange(stoppedRunsOfKey(scope), '0', '-1')).toEqual(['new']);
   });
 
   it('tells every subscribed replica, and a replica that subscribes later reads it from the index', async () => {
@@ -149,7 +187,8 @@ describe('stopped runs on a three-master Redis Cluster', () => {
         ).toBe(true);
       }
       // The subscription is up once a stop published now arrives; keep publishing until one does.
-      for (const scope of scopes) await stores[0]!.stopRun({ scope, runId: 'r', until: now + 60_000 });
+      for (const scope of scopes)
+        expect(await stores[0]!.stopRun({ scope, runId: 'r', until: now + 60_000 })).toBe('stopped');
       for (const scope of scopes) {
         expect(await stores[1]!.reserve({ scope, windows: runWindows('r', now), now, runKey: 'r' })).toEqual({
           ok: false,
