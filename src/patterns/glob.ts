@@ -91,12 +91,55 @@ type PathElement = '**' | SegmentGlob;
  * 3 000 hyphens.
  */
 export interface PathGlob {
-  test(path: string): boolean;
+  /** Whether the path matches: a string is split first (requestPath); a policy's list shares one split. */
+  test(path: string | RequestPath): boolean;
 }
+
+/**
+ * Segments a path may have and still match an entry. No vendor operation has more than 10 (Twilio's
+ * deepest), and what a `**` entry may cost is quadratic in them: a probe's 5 000-segment path against
+ * 40 000 entries held a shared proxy 5 s per call. A longer path matches no entry (and no operation
+ * Keybrake knows, so only `endpoint_not_allowed` or `price_unknown` could have answered it anyway);
+ * an entry of more segments, which could match nothing, is refused.
+ */
+export const MAX_PATH_SEGMENTS = 32;
+
+/**
+ * A request path split into segments, once per call: the authorize stage tries it against every
+ * entry of the policy's list (up to 1 000), which each split it again before.
+ */
+export interface RequestPath {
+  /** The segments, without the empty one a trailing slash leaves; undefined when no entry can match. */
+  readonly segments: readonly string[] | undefined;
+  /** The path ends in `/` after at least one segment: only an entry ending in `**` covers that. */
+  readonly trailingSlash: boolean;
+}
+
+/** Splits a canonical request path (`/v1/customers/cus_1`) for the endpoint entries (see RequestPath). */
+export function requestPath(p: string): RequestPath {
+  if (!p.startsWith('/')) return NO_MATCH;
+  if (p === '/') return { segments: [], trailingSlash: false };
+  // Counted before splitting: the path is the caller's, up to the header limit (16 KiB).
+  let slashes = 0;
+  for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1))
+    if (++slashes > MAX_PATH_SEGMENTS + 1) return NO_MATCH;
+  const parts = p.slice(1).split('/');
+  const trailingSlash = parts.length > 1 && parts[parts.length - 1] === '';
+  if (trailingSlash) parts.pop();
+  // No element matches an empty segment.
+  if (parts.length > MAX_PATH_SEGMENTS || parts.includes('')) return NO_MATCH;
+  return { segments: parts, trailingSlash };
+}
+
+const NO_MATCH: RequestPath = { segments: undefined, trailingSlash: false };
 
 function compilePathGlob(path: string): PathGlob {
   if (path === '/') return new SegmentedPathGlob(path, [[]], false);
   const segments = path.slice(1).split('/');
+  if (segments.length > MAX_PATH_SEGMENTS)
+    throw new PatternError(
+      `path has more than ${MAX_PATH_SEGMENTS} segments, which no request path may have`,
+    );
   const elements: PathElement[] = segments.map((seg, i) => {
     if (seg === '') throw new PatternError(`path has an empty segment (position ${i + 1})`);
     if (seg === '.' || seg === '..') throw new PatternError('path must not contain "." or ".." segments');
@@ -140,13 +183,10 @@ class SegmentedPathGlob implements PathGlob {
     this.#trailingSlash = trailingSlash;
   }
 
-  test(p: string): boolean {
-    if (!p.startsWith('/')) return false;
-    let parts = p === '/' ? [] : p.slice(1).split('/');
-    if (this.#trailingSlash && parts.length > 1 && parts[parts.length - 1] === '') parts = parts.slice(0, -1);
-    // No element matches an empty segment.
-    if (parts.includes('')) return false;
-    return blocksMatch(this.#blocks, parts);
+  test(path: string | RequestPath): boolean {
+    const { segments, trailingSlash } = typeof path === 'string' ? requestPath(path) : path;
+    if (segments === undefined || (trailingSlash && !this.#trailingSlash)) return false;
+    return blocksMatch(this.#blocks, segments);
   }
 }
 
@@ -196,8 +236,12 @@ function segmentMatches(glob: SegmentGlob, s: string): boolean {
   return s.length - last.length >= at + mins[mins.length - 1]! && s.endsWith(last);
 }
 
-/** Whether an endpoint pattern admits this method and canonical path. */
-export function matchesEndpoint(pattern: EndpointPattern, method: string, path: string): boolean {
+/** Whether an endpoint pattern admits this method and canonical path (split once for a list: requestPath). */
+export function matchesEndpoint(
+  pattern: EndpointPattern,
+  method: string,
+  path: string | RequestPath,
+): boolean {
   return (pattern.method === '*' || pattern.method === method.toUpperCase()) && pattern.path.test(path);
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { compileEndpointPattern } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
@@ -340,5 +340,43 @@ describe('authorize: remote instructions (ADR 0007 §7)', () => {
     });
     expect(denial?.reason).toBe(reason);
     if (message) expect(denial?.message).toMatch(message);
+  });
+});
+
+// A fourth-round probe: 40 000 entries `GET /v1/*/x<i>/**/*/**` against a 10 KB path of 5 000
+// segments held a proxy every tenant shares 5 s per call, each entry splitting the path again.
+describe('authorize: the work of one call against a long endpoint list', () => {
+  const endpoints = Array.from({ length: 1_000 }, (_, i) =>
+    compileEndpointPattern(`GET /v1/*/x${i}/**/*/**`),
+  );
+  const unknown = charge({ id: 'stripe.unknown', class: 'unknown', movesMoney: false, costMicros: 0 });
+  /** The denial, and how many times the path (or its tail) was split on the way. */
+  const splits = (path: string) => {
+    const split = vi.spyOn(String.prototype, 'split');
+    try {
+      const denial = authorize({ policy: { ...base, endpoints }, method: 'GET', path, op: unknown });
+      return {
+        denial,
+        splits: split.mock.contexts.filter((s) => String(s).length >= path.length - 1).length,
+      };
+    } finally {
+      split.mockRestore();
+    }
+  };
+
+  it('splits the path once for the whole list, not once per entry', () => {
+    const path = `/v1/${Array.from({ length: 30 }, (_, i) => `s${i}`).join('/')}`;
+    expect(splits(path)).toEqual({
+      denial: expect.objectContaining({ reason: 'endpoint_not_allowed' }),
+      splits: 1,
+    });
+  });
+
+  it('does not split a path of more than 32 segments at all: no entry matches it', () => {
+    const path = `/v1/${'a/'.repeat(5_000)}x`;
+    expect(splits(path)).toEqual({
+      denial: expect.objectContaining({ reason: 'endpoint_not_allowed' }),
+      splits: 0,
+    });
   });
 });
