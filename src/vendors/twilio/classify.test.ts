@@ -489,6 +489,8 @@ describe('Twilio operations refused by class', () => {
       'reading a number of a port-in (its port_out_pin)',
       req('GET', '/v1/Porting/PortIn/KW1/PhoneNumber/PU1', 'numbers'),
     ],
+    // Fourth probe round: sets the code every agent's Flex UI loads, and billed recording of every call.
+    ['updating the Flex configuration', req('POST', '/v1/Configuration', 'flex-api')],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

@@ -3462,7 +3462,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Configuration',
     id: 'twilio.flex_api.v1.update_configuration',
-    class: 'write',
+    class: 'sensitive',
   },
   {
     host: 'flex-api',

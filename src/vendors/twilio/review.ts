@@ -206,6 +206,15 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "puts plugin code live in every agent's Flex UI",
   },
+  // Fourth probe round: one JSON update of the Flex configuration sets the NPM packages and plugins
+  // every agent's Flex UI loads (like a release, above), turns on billed recording of every Flex call
+  // and points its recordings at a webhook; Keybrake cannot tell which keys Twilio will read.
+  {
+    host: 'flex-api',
+    match: 'POST /v1/Configuration',
+    class: 'sensitive',
+    note: "ui_dependencies, plugin_service_*, serverless_service_sids: code loaded in every agent's Flex UI; also call_recording_enabled and call_recording_webhook_url",
+  },
 
   // ── Money, priced. ───────────────────────────────────────────────────────────────────────
   {
