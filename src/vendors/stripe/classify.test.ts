@@ -206,10 +206,27 @@ describe('the Stripe operations table', () => {
     });
   });
 
+  it.each<[string, string, Record<string, string>]>([
+    [
+      "a customer's saved card cloned into a Source",
+      'customer=cus_A&original_source=card_1Abc&usage=reusable',
+      { 'stripe-account': 'acct_1' },
+    ],
+    ['a shared Source cloned without a customer', 'original_source=src_1Abc', { 'stripe-account': 'acct_1' }],
+    ["a customer's card cloned with no account header", 'customer=cus_A&original_source=card_1Abc', {}],
+    ['a Source naming the customer of a card to clone', 'customer=cus_A&type=card', {}],
+  ])('refuses %s: POST /v1/sources clones it', (_name, body, headers) => {
+    expect(classify('POST', '/v1/sources', body, headers)).toMatchObject({
+      reason: 'credential_operation',
+      operation: 'stripe.sources.create',
+    });
+  });
+
   it.each([
     ['/v1/tokens', 'card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030'],
     ['/v1/payment_methods', 'type=card&card[token]=tok_visa'],
     ['/v1/payment_methods/pm_1/attach', 'customer=cus_1'],
+    ['/v1/sources', 'type=ach_credit_transfer&currency=usd&owner[email]=a@example.com'],
   ])('keeps POST %s without a clone a free write', (path, body) => {
     expect(op('POST', path, body, { 'stripe-account': 'acct_1' })).toMatchObject({
       class: 'write',

@@ -191,7 +191,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   { match: 'POST /v1/payment_method_configurations/**', class: 'write' },
   { match: 'POST /v1/payment_method_domains/**', class: 'write' },
-  { match: 'POST /v1/sources/**', class: 'write', note: 'legacy payment sources; charging one is a charge' },
+  {
+    match: 'POST /v1/sources/**',
+    class: 'write',
+    note: 'legacy payment sources; charging one is a charge; one cloned from a shared source or a customer’s card is refused (clones.ts)',
+  },
   {
     match: 'POST /v1/tokens',
     class: 'write',
