@@ -831,6 +831,14 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
     expect(result.parties.recipients).toEqual(['+19005550123']);
   });
 
+  // Fourth probe round: a binding's address receives every later notification, sent outside Keybrake.
+  it('makes creating a Notify binding destructive, naming its SMS address', () => {
+    const params = { BindingType: 'sms', Address: '+442079460000', Identity: 'customer-42', Tag: 'all' };
+    const result = op(classify(req('POST', '/v1/Services/IS1/Bindings', 'notify'), params));
+    expect(result).toMatchObject({ class: 'destructive', movesMoney: false });
+    expect(result.parties).toMatchObject({ recipients: ['+442079460000'], countries: ['GB'] });
+  });
+
   it('refuses creating a Verify factor: the answer carries its TOTP seed', () => {
     const path = '/v2/Services/VA1/Entities/alice/Factors';
     expect(classify(req('POST', path, 'verify'), { FactorType: 'totp' })).toMatchObject({

@@ -20,6 +20,7 @@ describe('contactParties', () => {
     const read = [...(fields.to ?? []), ...(fields.from ?? []), ...(fields.unseen ?? [])];
     if (fields.dials) read.push('Instruction', ...Object.values(fields.dials).flat());
     if (fields.json) read.push(fields.json.field);
+    if (fields.byKind) read.push(fields.byKind.field, fields.byKind.kind);
     for (const name of read) expect(names).toContain(name);
   });
 
@@ -161,6 +162,28 @@ describe('contactParties', () => {
       expect(reached(id, { Attributes: '{"skills":["es"]}' })).toBe(NO_PARTIES);
       expect(reached(id, { ActivitySid: 'WA1' })).toBe(NO_PARTIES);
     }
+  });
+
+  // Fourth probe round: a binding's address receives every later notification to its identity or tags.
+  it("names a Notify binding's address when the binding type is a phone's", () => {
+    const id = 'twilio.notify.v1.create_binding';
+    const sms = { BindingType: 'sms', Address: '+442079460000', Identity: 'customer-42', Tag: ['all'] };
+    expect(reached(id, sms)).toEqual({ ...NO_PARTIES, recipients: ['+442079460000'], countries: ['GB'] });
+    expect(reached(id, { ...sms, BindingType: ' SMS ' }).recipients).toEqual(['+442079460000']);
+    expect(reached(id, { BindingType: 'facebook-messenger', Address: '+14155550100' }).recipients).toEqual([
+      '+14155550100',
+    ]);
+    expect(contactParties(id, { ...sms, Address: '+14155550100,+19005550123' })).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
+  it.each([
+    ['a push binding (a device token)', { BindingType: 'apn', Address: 'a1b2c3d4e5f6' }],
+    ['a binding type Keybrake does not know', { BindingType: 'rcs', Address: '+19005550123' }],
+    ['no binding type', { Address: '+19005550123' }],
+  ])('names the unseen recipient for %s', (_name, params) => {
+    expect(reached('twilio.notify.v1.create_binding', params).recipients).toEqual([UNSEEN_RECIPIENT]);
   });
 
   it.each([

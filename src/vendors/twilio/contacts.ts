@@ -24,6 +24,12 @@ export interface ContactFields {
    * `optional`, an object that leaves the address out names nobody (a worker without `contact_uri`).
    */
   readonly json?: { readonly field: string; readonly path: readonly string[]; readonly optional?: boolean };
+  /**
+   * A parameter holding an address only for some kinds (a Notify binding's `Address` is a phone
+   * number for `sms`, a device token for `apn`), the kind given by parameter `kind`: for any other
+   * kind, or none, the call names the unseen recipient.
+   */
+  readonly byKind?: { readonly field: string; readonly kind: string; readonly addressed: readonly string[] };
   /** Parameters that reach people by something other than an address. */
   readonly unseen?: readonly string[];
   /** Reaches someone the request does not name at all (a participant by its SID). */
@@ -80,6 +86,12 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.conversations.v1.create_service_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_conversation_with_participants': WITH_PARTICIPANTS,
   'twilio.conversations.v1.create_service_conversation_with_participants': WITH_PARTICIPANTS,
+  // Fourth probe round: a binding's address receives every later notification to its identity or
+  // tags, sent outside Keybrake. Facebook Messenger takes an E.164 number too; a push binding's
+  // device token is no address an allowlist can read.
+  'twilio.notify.v1.create_binding': {
+    byKind: { field: 'Address', kind: 'BindingType', addressed: ['sms', 'facebook-messenger'] },
+  },
   'twilio.notify.v1.create_notification': {
     json: { field: 'ToBinding', path: ['address'] },
     unseen: ['Identity', 'Tag', 'Segment'],
@@ -119,6 +131,7 @@ export function contactParties(id: string, params: Params): Parties | Denial {
       if (found) to.push(found);
     }
   }
+  if (fields.byKind) to.push(...kindDestinations(fields.byKind, params));
   if (
     fields.alwaysUnseen ||
     (fields.unseen ?? []).some((name) => strings(params, name).length > 0) ||
@@ -134,6 +147,14 @@ export function contactParties(id: string, params: Params): Parties | Denial {
 }
 
 const UNSEEN: Destination = { channel: 'other', address: UNSEEN_RECIPIENT };
+
+/** The addresses of a `byKind` parameter: read when its kind is addressed, the unseen recipient otherwise. */
+function kindDestinations(byKind: NonNullable<ContactFields['byKind']>, params: Params): Destination[] {
+  const addresses = strings(params, byKind.field);
+  if (addresses.length === 0) return [];
+  const kind = (single(params, byKind.kind) ?? '').trim().toLowerCase();
+  return byKind.addressed.includes(kind) ? addresses.map(destination) : [UNSEEN];
+}
 
 /** Whether the call's `Instruction` dials someone while no parameter that names whom is set. */
 function dialsUnnamed(fields: ContactFields, params: Params): boolean {

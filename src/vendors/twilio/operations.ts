@@ -5692,7 +5692,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/Bindings',
     id: 'twilio.notify.v1.create_binding',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'notify',

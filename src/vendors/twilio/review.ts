@@ -851,6 +851,14 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: 'Attributes.contact_uri: every voice task routed to the worker dials it, outside Keybrake',
   },
+  // Fourth probe round: a Notify binding's address (an SMS number) receives every later notification
+  // sent to its identity or tags, by whoever sends them: sends Keybrake never sees.
+  {
+    host: 'notify',
+    match: 'POST /v1/Services/{ServiceSid}/Bindings',
+    class: 'destructive',
+    note: 'Address: every later notification to its identity or tags reaches it, outside Keybrake',
+  },
   // Found by a probe of the standing-webhook rule: more places Twilio keeps sending content to.
   {
     host: 'numbers',
