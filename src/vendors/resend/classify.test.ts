@@ -190,9 +190,25 @@ describe('Resend senders the request does not show', () => {
     expect(op.parties.recipients).toEqual([UNSEEN_RECIPIENT]);
   });
 
+  it('names the contact an event is sent for, whom its automations email', () => {
+    const op = classify('POST', '/events/send', { event: 'user.created', email: 'Victim@Outside.test' });
+    expect(op).toMatchObject({ class: 'money_unpriced', parties: { recipients: ['victim@outside.test'] } });
+  });
+
+  it.each([
+    ['by id', { event: 'user.created', contact_id: 'c9' }],
+    ['by nothing', { event: 'user.created', payload: { plan: 'pro' } }],
+    ['by id beside an address', { event: 'user.created', email: 'ann@example.com', contact_id: 'c9' }],
+    ['by a field Resend might read', { event: 'user.created', email: 'ann@example.com', contactId: 'c9' }],
+  ])('names an unseen recipient for an event whose contact is named %s', (_name, params) => {
+    const op = classify('POST', '/events/send', params) as Operation;
+    expect(op.parties.recipients).toContain(UNSEEN_RECIPIENT);
+  });
+
   it.each([
     ['PATCH', '/contacts/c_1', { email: 'Ann <ann@example.com> evil@attacker.example' }],
     ['POST', '/audiences/a_1/contacts', { email: 42 }],
+    ['POST', '/events/send', { event: 'user.created', email: ['a@example.com', 7] }],
   ])('refuses a contact address it cannot read (%s %s)', (method, path, params) => {
     expect(classify(method, path, params)).toMatchObject({ reason: 'body_invalid' });
   });

@@ -1,32 +1,57 @@
-import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
 import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
 
+/** Reads the recipients one write names from its body. */
+type RecipientReader = (params: Params) => readonly string[] | Denial;
+
+/** The address in a body field: a write that stores a contact's address. */
+const field =
+  (name: string): RecipientReader =>
+  (params) =>
+    addressList(params[name]) ??
+    deny('body_invalid', `\`${name}\` must be a string: a@example.com or Name <a@example.com>.`);
+
+const contactEmail = field('email');
+
 /**
- * Writes that store a contact's address, and the body field that holds it. Every later broadcast to
- * the contact's segments goes to that address, but a broadcast send reads the addresses only when it
- * is priced: a probe changed a contact from ann@example.com to evil@attacker.com while the send was
- * in flight (a contact update names no segment to lease), and Resend, which fans a broadcast out
- * after answering, delivered to the new one. Checking the address when it is stored holds whenever
- * the change comes, during a send, after it, or before a scheduled one.
+ * Writes that name who later sends reach, other than by sending. A contact's address: every later
+ * broadcast to the contact's segments goes to it, but a broadcast send reads the addresses only when
+ * it is priced: a probe changed a contact from ann@example.com to evil@attacker.com while the send was
+ * in flight (a contact update names no segment to lease), and Resend, which fans a broadcast out after
+ * answering, delivered to the new one. Checking the address when it is stored holds whenever the
+ * change comes, during a send, after it, or before a scheduled one. An import stores the addresses of
+ * a file Keybrake does not read: unseen. An event's contact is who the automations the event starts
+ * email (`eventContact`).
  */
-const STORED_RECIPIENT: ReadonlyMap<string, string> = new Map([
-  ['resend.contacts.create', 'email'],
-  ['resend.contacts.update', 'email'],
-  ['resend.audiences.contacts.create', 'email'],
-  ['resend.audiences.contacts.update', 'email'],
+const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
+  ['resend.contacts.create', contactEmail],
+  ['resend.contacts.update', contactEmail],
+  ['resend.audiences.contacts.create', contactEmail],
+  ['resend.audiences.contacts.update', contactEmail],
+  ['resend.contacts.imports.create', () => [UNSEEN_RECIPIENT]],
+  ['resend.events.send', eventContact],
 ]);
 
-/** An import stores the addresses of a file Keybrake does not read: unseen. */
-const UNSEEN_STORED_RECIPIENTS: ReadonlySet<string> = new Set(['resend.contacts.imports.create']);
+/** The fields of an event that name no contact (Resend's SendEventRequest). */
+const EVENT_FIELDS: ReadonlySet<string> = new Set(['event', 'email', 'payload']);
 
-/** The recipients a write stores (checked against `allow.recipients`); none for other writes. */
-export function storedRecipients(operationId: string, params: Params): readonly string[] | Denial {
-  if (UNSEEN_STORED_RECIPIENTS.has(operationId)) return [UNSEEN_RECIPIENT];
-  const field = STORED_RECIPIENT.get(operationId);
-  if (field === undefined) return [];
-  return (
-    addressList(params[field]) ??
-    deny('body_invalid', `\`${field}\` must be a string: a@example.com or Name <a@example.com>.`)
+/**
+ * `POST /events/send` names its contact by `email` or by `contact_id`, and the automations listening
+ * for the event email that contact: a probe had `{"email":"victim@outside.test"}` forwarded under a
+ * recipient allowlist. A contact named by id (or by any field but `email`, which Resend might read as
+ * the contact), or by none, is unseen.
+ */
+function eventContact(params: Params): readonly string[] | Denial {
+  const email = contactEmail(params);
+  if (isDenial(email)) return email;
+  const otherwise = Object.entries(params).some(
+    ([key, value]) => !EVENT_FIELDS.has(key) && value !== undefined && value !== null && value !== '',
   );
+  return otherwise || email.length === 0 ? [...email, UNSEEN_RECIPIENT] : email;
+}
+
+/** The recipients a write names (checked against `allow.recipients`); none for other writes. */
+export function storedRecipients(operationId: string, params: Params): readonly string[] | Denial {
+  return STORED_RECIPIENT.get(operationId)?.(params) ?? [];
 }
