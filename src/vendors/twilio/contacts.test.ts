@@ -178,6 +178,26 @@ describe('contactParties', () => {
     });
   });
 
+  // Fourth probe round: a Flex channel's messages (its flow's, its agents' replies) go to its Target.
+  it("names a Flex channel's Target, and nobody for a channel without one", () => {
+    const id = 'twilio.flex_api.v1.create_channel';
+    const channel = {
+      FlexFlowSid: 'FO1',
+      Identity: 'customer-42',
+      ChatUserFriendlyName: 'c',
+      ChatFriendlyName: 'c',
+    };
+    expect(reached(id, { ...channel, Target: '+19005550123' })).toEqual({
+      ...NO_PARTIES,
+      recipients: ['+19005550123'],
+      countries: ['US'],
+    });
+    expect(reached(id, { ...channel, Target: 'whatsapp:+447911123456' }).recipients).toEqual([
+      '+447911123456',
+    ]);
+    expect(reached(id, channel)).toBe(NO_PARTIES);
+  });
+
   it.each([
     ['a push binding (a device token)', { BindingType: 'apn', Address: 'a1b2c3d4e5f6' }],
     ['a binding type Keybrake does not know', { BindingType: 'rcs', Address: '+19005550123' }],

@@ -97,6 +97,8 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
     unseen: ['Identity', 'Tag', 'Segment'],
   },
   'twilio.flex_api.v1.create_interaction': { unseen: ['Channel'] },
+  // Fourth probe round: a Flex channel's messages, its flow's and its agents' replies, go to `Target`.
+  'twilio.flex_api.v1.create_channel': { to: ['Target'] },
   'twilio.flex_api.v1.create_interaction_channel_participant': { unseen: ['MediaProperties'] },
   // Fourth probe round: hosting a number has Twilio call or text it, or the order's contact, to verify
   // ownership; an order updated to `pending-verification` (or a bulk order, whose JSON list Keybrake
