@@ -436,17 +436,77 @@ export function customerBalanceSet(
 }
 
 /**
+ * `POST /v1/invoices`: its shipping cost (shippingCost) and, for a revision (`from_invoice`), the
+ * invoice it revises (revisionRead). Undefined when the call does neither: a write.
+ */
+export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
+  const shipping = shippingCost(params, rates);
+  if (isDenial(shipping)) return shipping;
+  const from = objectParam(params, 'from_invoice');
+  if (isDenial(from)) return from;
+  if (from === undefined) return shipping === undefined ? undefined : pricedCost(shipping);
+  const revised = objectId(from, 'invoice');
+  if (isDenial(revised)) return revised;
+  if (revised === undefined) return deny('body_invalid', 'Parameter "from_invoice" needs its "invoice".');
+  const held = revisionHeld(params);
+  if (isDenial(held)) return held;
+  const read = revisionRead(
+    revised,
+    held,
+    raiseOf(hasAny(params, DISCOUNT_KEYS), hasAny(params, TAX_KEYS)),
+    rates,
+  );
+  return chain([read, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
+}
+
+/**
+ * The read of the invoice a revision (`from_invoice[invoice]`) revises. The revision takes its
+ * customer and lines, so that customer is the call's party (a customer allowlist sees it) and the
+ * invoice is leased until the call settles. Unless the revision is `held`, Stripe may finalise and
+ * charge it with no further call through Keybrake: it costs the revised invoice's `amount_due` (or
+ * `total`, if larger: the revision is charged afresh), raised by what the call's discount changes may
+ * add back (tax rates: unbounded, so refused), as an invoice update switching on automatic collection
+ * is. Found by a security tester (fourth round): a revision of another customer's invoice with
+ * `auto_advance` and `charge_automatically` was a free write that Stripe finalised and charged.
+ */
+function revisionRead(invoice: string, held: boolean, raise: Raise | undefined, rates: ExchangeRates): Read {
+  return {
+    path: `/v1/invoices/${invoice}`,
+    describe: "the revised invoice's amount_due, or 0 when the revision is sent or waits for a finalize",
+    locks: [invoice],
+    part: (o) => {
+      if (held) return zeroIn(o);
+      const more = raise === undefined ? 0n : raise(o);
+      const due = dueOf(o, 0n);
+      if (more === undefined || due === undefined) return undefined;
+      const total = isMinor(o['total']) && BigInt(o['total']) > due ? BigInt(o['total']) : due;
+      return micros(total + more, o['currency'], rates);
+    },
+  };
+}
+
+/**
+ * Whether a new invoice stays out of Stripe's automatic collection whatever it inherits: sent
+ * (`collection_method=send_invoice`, paid or not by the customer), or `auto_advance=false` with no
+ * `automatically_finalizes_at` (it waits for a finalize, priced then). Only what the call says counts:
+ * which settings a revision takes from the invoice it revises is not something Keybrake guesses.
+ */
+function revisionHeld(params: Params): boolean | Denial {
+  const collection = scalar(params, 'collection_method');
+  if (isDenial(collection)) return collection;
+  const advance = scalar(params, 'auto_advance');
+  if (isDenial(advance)) return advance;
+  const at = scalar(params, 'automatically_finalizes_at');
+  if (isDenial(at)) return at;
+  return collection === 'send_invoice' || (advance === 'false' && (at === undefined || at === ''));
+}
+
+/**
  * `shipping_cost` on `POST /v1/invoices` and `POST /v1/invoices/{invoice}`: a shipping charge the
  * invoice collects (with `auto_advance`, Stripe finalises and charges it with no further call through
  * Keybrake). `shipping_rate_data[fixed_amount]` is priced as given (the dearest of its currencies);
  * an existing `shipping_rate` is read. Undefined when the call names no shipping cost.
  */
-export function invoiceShipping(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
-  const cost = shippingCost(params, rates);
-  return cost === undefined || isDenial(cost) ? cost : pricedCost(cost);
-}
-
-/** invoiceShipping's cost, before it is a Priced. */
 function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | undefined {
   // `shipping_cost=` removes it: no money.
   if (params['shipping_cost'] === '') return undefined;

@@ -15,13 +15,13 @@ import {
   customerBalance,
   customerBalanceSet,
   customerUpdate,
+  invoiceCreate,
   invoiceFinalize,
   invoiceItemCreate,
   invoiceItemDelete,
   invoiceItemUpdate,
   invoiceLines,
   invoiceRemoveLines,
-  invoiceShipping,
   invoiceUpdate,
   issuingApprove,
   quoteAccept,
@@ -246,8 +246,9 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
     },
   ],
   [
+    // A shipping cost, and the invoice a revision (`from_invoice`) takes its customer and lines from.
     'stripe.invoices.create',
-    { price: (_object, params, rates) => invoiceShipping(params, rates), readsPathObject: false },
+    { price: (_object, params, rates) => invoiceCreate(params, rates), readsPathObject: false },
   ],
   [
     'stripe.invoices.update',

@@ -282,6 +282,72 @@ describe('invoices', () => {
     expect(op('POST', '/v1/invoices/in_1', form)).toMatchObject({ class: 'write', movesMoney: false });
   });
 
+  // Found by a security tester (fourth round): a revision takes the revised invoice's customer and
+  // lines, and Stripe finalised and charged it on its own; it was a free write for any customer.
+  const REVISION = 'from_invoice[action]=revision&from_invoice[invoice]=in_1';
+  it.each([
+    [
+      'auto_advance and charge_automatically',
+      'auto_advance=true&collection_method=charge_automatically',
+      1000,
+    ],
+    ['automatically_finalizes_at', 'automatically_finalizes_at=1900000000', 1000],
+    ['nothing said of its collection (whatever it inherits)', '', 1000],
+    [
+      'auto_advance=false but a finalisation scheduled',
+      'auto_advance=false&automatically_finalizes_at=1900000000',
+      1000,
+    ],
+    ['auto_advance=false: it waits for a finalize, at zero', 'auto_advance=false', 0],
+    ['collection by sending, at zero', 'auto_advance=true&collection_method=send_invoice', 0],
+  ])(
+    'prices an invoice revision with %s from the invoice it revises, naming its customer',
+    (_name, form, minor) => {
+      const o = op('POST', '/v1/invoices', `${REVISION}${form === '' ? '' : `&${form}`}`);
+      expect(o).toMatchObject({ class: 'money', movesMoney: true });
+      expect(walk(o, { 'GET /v1/invoices/in_1': draft('charge_automatically', 1000) })).toEqual({
+        reads: [{ read: 'GET /v1/invoices/in_1', locks: ['in_1'] }],
+        cost: usd(minor),
+        customers: ['cus_1'],
+      });
+    },
+  );
+
+  it('prices a revision at the revised total when it is more than the amount due, with its shipping cost', () => {
+    const form = `${REVISION}&auto_advance=true&shipping_cost[shipping_rate]=shr_1`;
+    const o = op('POST', '/v1/invoices', form);
+    const revised = { ...draft('charge_automatically', 400), total: 1000 };
+    expect(
+      walk(o, {
+        'GET /v1/invoices/in_1': revised,
+        'GET /v1/shipping_rates/shr_1': { fixed_amount: { amount: 500, currency: 'usd' } },
+      }),
+    ).toMatchObject({ cost: usd(1500), customers: ['cus_1'] });
+  });
+
+  it('prices a revision that drops discounts with what they gave, and cannot price one that adds tax rates', () => {
+    const discounted = { ...draft('charge_automatically', 1000), total_discount_amounts: [{ amount: 300 }] };
+    const dropped = op('POST', '/v1/invoices', `${REVISION}&auto_advance=true&discounts=`);
+    expect(walk(dropped, { 'GET /v1/invoices/in_1': discounted }).cost).toBe(usd(1300));
+    const taxed = op('POST', '/v1/invoices', `${REVISION}&auto_advance=true&default_tax_rates[]=txr_1`);
+    expect(walk(taxed, { 'GET /v1/invoices/in_1': discounted }).cost).toBeUndefined();
+  });
+
+  it.each([
+    ['without the invoice it revises', 'from_invoice[action]=revision'],
+    ['naming an invoice that is not an id', 'from_invoice[action]=revision&from_invoice[invoice]=in_1/x'],
+    ['given as a string', 'from_invoice=in_1'],
+  ])('refuses an invoice revision %s', (_name, form) => {
+    expect(classify('POST', '/v1/invoices', form)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('leaves a new invoice that revises nothing a write', () => {
+    expect(op('POST', '/v1/invoices', 'customer=cus_1&auto_advance=true')).toMatchObject({
+      class: 'write',
+      movesMoney: false,
+    });
+  });
+
   it('adds lines at their amounts, price_data, looked-up prices and tax amounts; a credit line counts 0', () => {
     const form = [
       'lines[0][amount]=500',
