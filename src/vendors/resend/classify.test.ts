@@ -169,6 +169,73 @@ describe('Resend senders the request does not show', () => {
     expect((classify(method, path, params) as Operation).parties.senders).toEqual(['ceo@bank.example']);
   });
 
+  const trigger = { key: 't', type: 'trigger', config: { event_name: 'user.created' } };
+  const sendStep = (config: Params) => ({
+    key: 's',
+    type: 'send_email',
+    config: { template: { id: 'tm_1' }, ...config },
+  });
+  const workflow = (...steps: object[]) => ({ name: 'a', steps: [trigger, ...steps], connections: [] });
+
+  it.each([
+    ['POST', '/automations', workflow(sendStep({ from: 'CEO <CEO@Evil.test>' }))],
+    ['PATCH', '/automations/au_1', { ...workflow(sendStep({ from: 'ceo@evil.test' })), status: 'enabled' }],
+    [
+      'POST',
+      '/automations',
+      { name: 'a', workflow: { steps: [trigger, sendStep({ from: 'ceo@evil.test' })] } },
+    ],
+    [
+      'POST',
+      '/automations',
+      workflow(sendStep({ from: 'bot@acme.test' }), {
+        key: 'c',
+        type: 'condition',
+        config: { type: 'rule', field: 'x', operator: 'eq', value: sendStep({ from: 'ceo@evil.test' }) },
+      }),
+    ],
+  ])('names the sender of every send_email step %s %s stores', (method, path, params) => {
+    const op = classify(method, path, params) as Operation;
+    expect(op.class).toBe('money_unpriced');
+    expect(op.parties.senders).toContain('ceo@evil.test');
+  });
+
+  it.each([
+    ['a send_email step without from (its template sends)', workflow(sendStep({}))],
+    ['a send_email step without config', workflow({ key: 's', type: 'send_email' })],
+  ])('names an unseen sender for %s', (_name, params) => {
+    expect((classify('POST', '/automations', params) as Operation).parties.senders).toEqual([UNSEEN_SENDER]);
+  });
+
+  it('names an unseen sender for a duplicated automation, whose steps the request does not show', () => {
+    const op = classify('POST', '/automations/au_1/duplicate', {}) as Operation;
+    expect(op.parties.senders).toEqual([UNSEEN_SENDER]);
+  });
+
+  it('names no sender for an automation update that leaves its steps alone', () => {
+    const op = classify('PATCH', '/automations/au_1', { status: 'enabled' }) as Operation;
+    expect(op.parties).toMatchObject({ senders: [], recipients: [] });
+  });
+
+  it('names the recipients a send_email step lists, should Resend honour them', () => {
+    const op = classify(
+      'POST',
+      '/automations',
+      workflow(sendStep({ from: 'bot@acme.test', bcc: 'Evil@Attacker.example' })),
+    );
+    expect(op).toMatchObject({
+      parties: { senders: ['bot@acme.test'], recipients: ['evil@attacker.example'] },
+    });
+  });
+
+  it.each([
+    ['a from it cannot read', workflow(sendStep({ from: 'G: ceo@evil.test; <bot@acme.test>' }))],
+    ['a send_email config that is no object', workflow({ key: 's', type: 'send_email', config: 'x' })],
+    ['a step type it does not know', workflow({ key: 's', type: 'send_sms', config: { to: '+1415' } })],
+  ])('refuses an automation with %s', (_name, params) => {
+    expect(classify('POST', '/automations', params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
   it.each([
     ['POST', '/contacts', { email: 'Evil@Attacker.example', segments: ['seg_1'] }],
     ['PATCH', '/contacts/c_1', { email: 'evil@attacker.example' }],

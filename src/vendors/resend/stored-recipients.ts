@@ -1,5 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
+import { automationRecipients } from './automations.ts';
 import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
 
 /** Reads the recipients one write names from its body. */
@@ -22,7 +23,8 @@ const contactEmail = field('email');
  * answering, delivered to the new one. Checking the address when it is stored holds whenever the
  * change comes, during a send, after it, or before a scheduled one. An import stores the addresses of
  * a file Keybrake does not read: unseen. An event's contact is who the automations the event starts
- * email (`eventContact`).
+ * email (`eventContact`); an automation's steps name none in Resend's definition, but any they
+ * name are read (`automationRecipients`).
  */
 const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
   ['resend.contacts.create', contactEmail],
@@ -31,6 +33,8 @@ const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
   ['resend.audiences.contacts.update', contactEmail],
   ['resend.contacts.imports.create', () => [UNSEEN_RECIPIENT]],
   ['resend.events.send', eventContact],
+  ['resend.automations.create', automationRecipients],
+  ['resend.automations.update', automationRecipients],
 ]);
 
 /** The fields of an event that name no contact (Resend's SendEventRequest). */
