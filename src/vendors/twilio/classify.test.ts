@@ -491,6 +491,10 @@ describe('Twilio operations refused by class', () => {
     ],
     // Fourth probe round: sets the code every agent's Flex UI loads, and billed recording of every call.
     ['updating the Flex configuration', req('POST', '/v1/Configuration', 'flex-api')],
+    [
+      "reading a Function version's source code",
+      req('GET', '/v1/Services/ZS1/Functions/ZH1/Versions/ZN1/Content', 'serverless'),
+    ],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

@@ -7009,7 +7009,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Services/{ServiceSid}/Functions/{FunctionSid}/Versions/{Sid}/Content',
     id: 'twilio.serverless.v1.fetch_function_version_content',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'serverless',

@@ -121,6 +121,13 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: 'environment variables of Functions, returned in full: where secrets are kept',
   },
+  // Fourth probe round: the source of a Function, where secrets not kept in Variables are hard-coded.
+  {
+    host: 'serverless',
+    match: 'GET /v1/Services/{ServiceSid}/Functions/{FunctionSid}/Versions/{Sid}/Content',
+    class: 'sensitive',
+    note: "a Function version's source code (`content`), returned in full: secrets are often written into it",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
