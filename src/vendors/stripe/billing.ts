@@ -374,8 +374,22 @@ const LEGACY_CUSTOMER_SUBSCRIPTION = ['plan', 'quantity', 'trial_end'] as const;
 const LEGACY_CUSTOMER_DISCOUNT = ['coupon', 'promotion_code', 'discounts'] as const;
 
 /**
- * `POST /v1/customers/{customer}`: a discount changed is unpriced (LEGACY_CUSTOMER_DISCOUNT); else
- * customerBalanceSet. A discount with a balance cannot be both unpriced and priced: denied.
+ * Names by which a customer update gives the customer a new payment source: `source`, and `card`, its
+ * name in older API versions. Per Stripe's definition, a new valid card source has Stripe retry, for
+ * each of the customer's past_due subscriptions billed automatically, its latest open invoice: a
+ * charge with no call through Keybrake, of amounts no single read gives (found by a security tester,
+ * fourth round: a free write). The definition says making a source already attached the default
+ * (`default_source`, legacy `default_card`) does not, and `bank_account` adds no card: writes.
+ */
+const NEW_CUSTOMER_SOURCE = ['source', 'card'] as const;
+
+/** What a customer update changes that Keybrake cannot price: a discount, a new payment source. */
+const UNPRICED_CUSTOMER_CHANGES = [...LEGACY_CUSTOMER_DISCOUNT, ...NEW_CUSTOMER_SOURCE];
+
+/**
+ * `POST /v1/customers/{customer}`: a discount changed or a new payment source is unpriced
+ * (UNPRICED_CUSTOMER_CHANGES); else customerBalanceSet. One with a balance cannot be both unpriced
+ * and priced: denied.
  */
 export function customerUpdate(
   customer: string,
@@ -383,11 +397,11 @@ export function customerUpdate(
   rates: ExchangeRates,
 ): Priced | Denial | Unpriced | undefined {
   const priced = customerBalanceSet(customer, params, rates);
-  if (isDenial(priced) || !hasAny(params, LEGACY_CUSTOMER_DISCOUNT)) return priced;
+  if (isDenial(priced) || !hasAny(params, UNPRICED_CUSTOMER_CHANGES)) return priced;
   if (priced !== undefined) {
     return deny(
       'price_unknown',
-      "Keybrake cannot price a customer's discount and balance changed in one call: change them in separate calls.",
+      "Keybrake cannot price a customer's balance changed with its discount or a new payment source in one call: change them in separate calls.",
     );
   }
   return UNPRICED;

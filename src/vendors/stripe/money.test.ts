@@ -1465,9 +1465,32 @@ describe('changes that raise what Stripe charges on its own', () => {
     expect(op(method, path, form)).toMatchObject({ class: 'money_unpriced' });
   });
 
-  it("refuses a customer's discount and balance changed in one call", () => {
-    expect(classify('POST', '/v1/customers/cus_1', 'coupon=&balance=100')).toMatchObject({
-      reason: 'price_unknown',
-    });
+  it.each([
+    ["refuses a customer's discount and balance", 'coupon=&balance=100'],
+    ["refuses a customer's new payment source and balance", 'source=tok_visa&balance=100'],
+  ])('%s changed in one call', (_name, form) => {
+    expect(classify('POST', '/v1/customers/cus_1', form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  // Found by a security tester (fourth round): per Stripe's definition, a new card source retries the
+  // latest open invoice of each of the customer's past_due subscriptions, a charge with no further call.
+  it.each([
+    ['source', 'source=tok_visa'],
+    ['the legacy card', 'card=tok_visa'],
+    [
+      'the legacy card given as details',
+      'card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030',
+    ],
+  ])('leaves a customer update with a new payment source (%s) unpriced', (_name, form) => {
+    expect(op('POST', '/v1/customers/cus_1', form)).toMatchObject({ class: 'money_unpriced' });
+  });
+
+  it.each([
+    ['a new customer with a source', '/v1/customers', 'source=tok_visa'],
+    ['an attached source made the default', '/v1/customers/cus_1', 'default_source=card_1'],
+    ['an attached card made the default (legacy)', '/v1/customers/cus_1', 'default_card=card_1'],
+    ['a bank account added', '/v1/customers/cus_1', 'bank_account=btok_1'],
+  ])('leaves %s a write: no invoice is retried', (_name, path, form) => {
+    expect(op('POST', path, form)).toMatchObject({ class: 'write', movesMoney: false });
   });
 });
