@@ -55,6 +55,11 @@ describe('a Checkout Session for a customer is priced when it is created', () =>
     ],
     ['a subscription', `customer=cus_1&mode=subscription&${inline(0, '5000')}`, 50 * USD],
     ['a customer named by its account', `customer_account=acct_1&mode=payment&${inline(0, '100')}`, 1 * USD],
+    [
+      'recovery switched off',
+      `customer=cus_1&mode=payment&${inline(0, '100')}&after_expiration[recovery][enabled]=false`,
+      1 * USD,
+    ],
   ])('%s', (_name, body, cost) => {
     expect(op(body)).toMatchObject({
       id: 'stripe.checkout.sessions.create',
@@ -78,6 +83,8 @@ describe('a Checkout Session for a customer is priced when it is created', () =>
     ['shipping options', 'shipping_options[0][shipping_rate]=shr_1'],
     ['automatic tax', 'automatic_tax[enabled]=true'],
     ['tax rates on an item', 'line_items[0][tax_rates][0]=txr_1'],
+    // Its recovery url makes copies of the session, the customer's saved cards included.
+    ['a recovery url once it expires', 'after_expiration[recovery][enabled]=true'],
   ])('is unpriced (exact entry only) with %s', (_name, extra) => {
     expect(op(`customer=cus_1&mode=payment&${inline(0, '100')}&${extra}`)).toMatchObject({
       class: 'money_unpriced',
@@ -96,6 +103,10 @@ describe('a Checkout Session for a customer is priced when it is created', () =>
   it.each([
     ['without a customer (the payer pays with their own card)', `mode=payment&${inline(0, '99999999')}`],
     ['in setup mode (saves a payment method)', 'customer=cus_1&mode=setup&currency=usd'],
+    [
+      'recoverable without a customer',
+      `mode=payment&${inline(0, '100')}&after_expiration[recovery][enabled]=true`,
+    ],
   ])('stays a free write %s', (_name, body) => {
     expect(op(body)).toMatchObject({ class: 'write', movesMoney: false, costMicros: 0 });
   });

@@ -32,8 +32,8 @@ const UNPRICEABLE = ['optional_items', 'shipping_options'] as const;
  * `POST /v1/checkout/sessions` with a customer, in `payment` or `subscription` mode: every line item's
  * unit amount (`price_data[unit_amount(_decimal)]` in its currency, or its `price` read from Stripe)
  * × its quantity, or the most the payer may choose (`adjustable_quantity`). UNPRICED when the payer
- * may add what Keybrake cannot price (optional items, shipping options, taxes). Undefined: a free
- * write (no customer, or `setup` mode).
+ * may add what Keybrake cannot price (optional items, shipping options, taxes), or when the session
+ * may be recovered (recoverable). Undefined: a free write (no customer, or `setup` mode).
  */
 export function checkoutSessionCreate(
   params: Params,
@@ -47,7 +47,7 @@ export function checkoutSessionCreate(
   if (isDenial(mode)) return mode;
   const named = [customer, account].some((id) => id !== undefined && id !== '');
   if (!named || mode === 'setup') return undefined;
-  if (hasAny(params, UNPRICEABLE) || taxed(params)) return UNPRICED;
+  if (hasAny(params, UNPRICEABLE) || taxed(params) || recoverable(params)) return UNPRICED;
   const items = objectList(params, 'line_items');
   if (isDenial(items)) return items;
   if (items === undefined || items.length === 0) {
@@ -84,6 +84,19 @@ export function checkoutSessionCreate(
     return deny('price_unknown', 'The amount is too large for Keybrake to price.');
   const [first, ...rest] = reads;
   return first === undefined ? { movesMoney: true, costMicros: micros } : chain([first, ...rest], micros);
+}
+
+/**
+ * `after_expiration[recovery][enabled]` other than `false`: once the session expires unpaid, its
+ * `recovery.url` "creates a new Checkout Session when clicked that is a copy of this expired Checkout
+ * Session", the customer's saved cards included; the definition does not say how many. Keybrake
+ * priced one payment, so a recoverable session for a customer is unpriced rather than counted once
+ * (a tester's suggestion, fourth round).
+ */
+function recoverable(params: Params): boolean {
+  const after = params['after_expiration'];
+  const recovery = typeof after === 'object' && after !== null ? (after as Params)['recovery'] : undefined;
+  return typeof recovery === 'object' && recovery !== null && (recovery as Params)['enabled'] !== 'false';
 }
 
 /** Automatic tax is added on top of the line items. */
