@@ -247,6 +247,30 @@ describe('Resend senders the request does not show', () => {
     ]);
   });
 
+  it.each([
+    ['by address', '/contacts/Victim@Outside.test/segments/seg_1', ['victim@outside.test']],
+    [
+      'by a percent-escaped address',
+      '/contacts/victim%40outside.test/segments/seg_1',
+      ['victim@outside.test'],
+    ],
+    ['by id (its address unseen)', '/contacts/c_9/segments/seg_1', [UNSEEN_RECIPIENT]],
+  ])('names the contact a segment gains %s, whom broadcasts to it reach', (_name, path, recipients) => {
+    const op = classify('POST', path, {});
+    expect(op).toMatchObject({
+      id: 'resend.contacts.segments.add',
+      locks: ['seg_1'],
+      parties: { recipients },
+    });
+  });
+
+  it.each([
+    ['an address that is not one mailbox', '/contacts/a@x@y.test/segments/seg_1'],
+    ['a malformed escape', '/contacts/a%E0%40x.test/segments/seg_1'],
+  ])('refuses a segment addition whose contact is %s', (_name, path) => {
+    expect(classify('POST', path, {})).toMatchObject({ reason: 'path_invalid' });
+  });
+
   it('names no recipient for a contact update that leaves the address alone', () => {
     const op = classify('PATCH', '/contacts/c_1', { first_name: 'Ann', unsubscribed: false }) as Operation;
     expect(op.parties.recipients).toEqual([]);

@@ -50,7 +50,7 @@ function classifyRow(
     if (isDenial(locks)) return locks;
     const senders = storedSenders(row.id, params);
     if (isDenial(senders)) return senders;
-    const recipients = storedRecipients(row.id, params);
+    const recipients = storedRecipients(row.id, params, segments);
     if (isDenial(recipients)) return recipients;
     return { ...uncountedOperation(row.id, row.class, { ...NO_PARTIES, senders, recipients }), ...locks };
   }

@@ -1,19 +1,18 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
 import { automationRecipients } from './automations.ts';
-import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
+import { addressList, normaliseAddress, UNSEEN_RECIPIENT } from './recipients.ts';
 
-/** Reads the recipients one write names from its body. */
-type RecipientReader = (params: Params) => readonly string[] | Denial;
+/** Reads the recipients one write names from its body or its path (`ids`, the placeholders' values). */
+type RecipientReader = (params: Params, ids: readonly string[]) => readonly string[] | Denial;
 
-/** The address in a body field: a write that stores a contact's address. */
-const field =
-  (name: string): RecipientReader =>
-  (params) =>
-    addressList(params[name]) ??
-    deny('body_invalid', `\`${name}\` must be a string: a@example.com or Name <a@example.com>.`);
-
-const contactEmail = field('email');
+/** A contact's `email`, the address a write stores. */
+function contactEmail(params: Params): readonly string[] | Denial {
+  return (
+    addressList(params['email']) ??
+    deny('body_invalid', '`email` must be a string: a@example.com or Name <a@example.com>.')
+  );
+}
 
 /**
  * Writes that name who later sends reach, other than by sending. A contact's address: every later
@@ -24,7 +23,8 @@ const contactEmail = field('email');
  * change comes, during a send, after it, or before a scheduled one. An import stores the addresses of
  * a file Keybrake does not read: unseen. An event's contact is who the automations the event starts
  * email (`eventContact`); an automation's steps name none in Resend's definition, but any they
- * name are read (`automationRecipients`).
+ * name are read (`automationRecipients`). A contact added to a segment is a recipient of the
+ * broadcasts to it (`segmentContact`).
  */
 const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
   ['resend.contacts.create', contactEmail],
@@ -35,6 +35,7 @@ const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
   ['resend.events.send', eventContact],
   ['resend.automations.create', automationRecipients],
   ['resend.automations.update', automationRecipients],
+  ['resend.contacts.segments.add', segmentContact],
 ]);
 
 /** The fields of an event that name no contact (Resend's SendEventRequest). */
@@ -55,7 +56,34 @@ function eventContact(params: Params): readonly string[] | Denial {
   return otherwise || email.length === 0 ? [...email, UNSEEN_RECIPIENT] : email;
 }
 
+/**
+ * `POST /contacts/{contact_id}/segments/{segment_id}` adds an existing contact, named by id or by
+ * address, to a segment: a probe added one outside `allow.recipients` to the segment of a scheduled
+ * broadcast, which reaches the segment as it is at the scheduled time. The contact is the address
+ * its path gives (Resend reads a percent-escaped one too), or unseen when named by id.
+ */
+function segmentContact(_params: Params, ids: readonly string[]): readonly string[] | Denial {
+  let contact: string;
+  try {
+    contact = decodeURIComponent(ids[0] ?? '');
+  } catch {
+    return deny('path_invalid', 'The path does not name a contact Keybrake can read.');
+  }
+  if (!contact.includes('@')) return [UNSEEN_RECIPIENT];
+  const address = normaliseAddress(contact);
+  return address === undefined
+    ? deny(
+        'path_invalid',
+        'The path names a contact by an address that is not one mailbox such as a@example.com.',
+      )
+    : [address];
+}
+
 /** The recipients a write names (checked against `allow.recipients`); none for other writes. */
-export function storedRecipients(operationId: string, params: Params): readonly string[] | Denial {
-  return STORED_RECIPIENT.get(operationId)?.(params) ?? [];
+export function storedRecipients(
+  operationId: string,
+  params: Params,
+  ids: readonly string[],
+): readonly string[] | Denial {
+  return STORED_RECIPIENT.get(operationId)?.(params, ids) ?? [];
 }
