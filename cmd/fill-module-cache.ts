@@ -27,3 +27,7 @@ node(['cmd/keybrake.ts', 'policy-check', 'examples/quickstart']);
 // serve's compile thread: its imports load (and are kept) before its body, which refuses to run
 // outside a worker thread, throws.
 node(['--input-type=module', '-e', "await import('./src/cli/compile-thread-worker.ts').catch(() => {})"]);
+// Modules a start imports lazily, which no --help loads: the sampler (when tracing is on) and serve's
+// reload metrics.
+const lazy = ['./src/telemetry/sampler.ts', './src/telemetry/reload-metrics.ts'];
+node(['--input-type=module', '-e', lazy.map((m) => `await import('${m}');`).join(' ')]);
