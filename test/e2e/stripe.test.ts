@@ -1163,15 +1163,19 @@ describe('hot reload through the manifest files', () => {
   it('reports a rejected edit on /metrics, /readyz staying ready, until a valid edit', async () => {
     const before = await reloadMetrics();
     expect(before.lastSuccessful).toBe(1);
-    await edit('policy.yaml', policy({ limits: { perDayUsd: 12 } }), 'manifest change rejected');
-    expect(await reloadMetrics()).toEqual({ ...before, rejected: before.rejected + 1, lastSuccessful: 0 });
-    expect((await fetch(`${kb.urls.admin}/readyz`)).status).toBe(200);
-    await edit('policy.yaml', goodPolicy, 'policy reloaded');
-    expect(await reloadMetrics()).toEqual({
-      applied: before.applied + 1,
-      rejected: before.rejected + 1,
-      lastSuccessful: 1,
-    });
+    // One save can reach the watcher as two events, so a reload may run twice: counts only grow.
+    try {
+      await edit('policy.yaml', policy({ limits: { perDayUsd: 12 } }), 'manifest change rejected');
+      const rejected = await reloadMetrics();
+      expect(rejected.lastSuccessful).toBe(0);
+      expect(rejected.rejected).toBeGreaterThan(before.rejected);
+      expect((await fetch(`${kb.urls.admin}/readyz`)).status).toBe(200);
+    } finally {
+      await edit('policy.yaml', goodPolicy, 'policy reloaded');
+    }
+    const fixed = await reloadMetrics();
+    expect(fixed.lastSuccessful).toBe(1);
+    expect(fixed.applied).toBeGreaterThan(before.applied);
   });
 
   it('suspends the key on the next call after `suspended: true` is saved, without a restart', async () => {
