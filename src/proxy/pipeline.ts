@@ -47,6 +47,9 @@ export const STAGES: readonly Stage[] = [
   authorizeAfterLookup,
   revalidate,
   leaseBeforeForward,
+  // Again: renewing leases waits on the store, and the table may change meanwhile. Reserve follows
+  // in the same turn, so nothing can change between this check and the windows it counts in.
+  revalidate,
   reserve,
   forward,
   settle,

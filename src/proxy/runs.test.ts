@@ -56,6 +56,8 @@ function setup(
     requireRunId?: boolean;
     /** Runs as the upstream answers a price lookup (a GET made with the real key). */
     duringLookup?: () => void;
+    /** Runs while the store renews the call's leases, just before the forward. */
+    duringRenew?: () => void;
   } = {},
 ) {
   const clock = fixedClock(NOW);
@@ -120,7 +122,10 @@ function setup(
     },
     // The store's private state is reached through its own methods, bound to it.
     acquireLeases: memory.acquireLeases.bind(memory),
-    renewLeases: memory.renewLeases.bind(memory),
+    renewLeases: (...args: Parameters<typeof memory.renewLeases>) => {
+      opts.duringRenew?.();
+      return memory.renewLeases(...args);
+    },
     releaseLeases: memory.releaseLeases.bind(memory),
   });
   const stoppedRuns = new StoppedRuns(clock);
@@ -359,6 +364,27 @@ describe('a run key', () => {
     let t: ReturnType<typeof setup> | undefined;
     t = setup({
       duringLookup: () =>
+        t!.snapshots.apply({
+          ...t!.snapshot,
+          version: 2,
+          keys: new Map([
+            [
+              tokenDigest(VAULT),
+              { ...t!.parent, policy: { ...t!.parent.policy, limits: { perDayMicros: 1 } } },
+            ],
+          ]),
+        }),
+    });
+    expect(await t.confirm(VAULT)).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
+    expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
+  });
+
+  // From the fourth round's last probe: revalidate ran before the lease renewal's round trip, so a
+  // policy changed during it was not seen before reserve.
+  it('is refused as policy_stale, nothing forwarded, when its policy changes while its leases are renewed', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      duringRenew: () =>
         t!.snapshots.apply({
           ...t!.snapshot,
           version: 2,
