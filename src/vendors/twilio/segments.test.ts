@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments } from './segments.ts';
 
@@ -27,11 +28,122 @@ describe('smsSegments', () => {
     expect(smsSegments(body).segments).toBeLessThanOrEqual(MAX_SEGMENTS);
   });
 
+  // Fourth probe round: sms-segments-calculator never splits a grapheme cluster, so one cluster longer
+  // than a part counted as one part; a segment carries 140 octets whatever the characters mean.
+  it.each([
+    ["the tester's body: a and 1599 combining accents (one cluster)", `a${'\u0301'.repeat(1599)}`, 24],
+    ['a and 1599 zero-width joiners', `a${'\u200d'.repeat(1599)}`, 24],
+    // Each part: an emoji, 21 joiner-and-emoji pairs and a joiner (66 units); the next emoji does not fit.
+    ['a ZWJ chain of 533 emoji (1598 units)', `👩${'\u200d👩'.repeat(532)}`, 25],
+    // A black flag and 799 tag characters: 800 surrogate pairs, 33 to a part.
+    ['a tag-sequence flag of 800 code points', `🏴${'\u{E0067}'.repeat(798)}\u{E007F}`, 25],
+    // One accented letter written as a long combining sequence makes the whole text UCS-2: 401 units.
+    ['GSM-7 text with one long combining sequence', `${'x'.repeat(100)}e${'\u0301'.repeat(300)}`, 6],
+  ])('counts by code units: %s', (_name, body, segments) => {
+    expect(smsSegments(body)).toEqual({ encoding: 'UCS-2', segments });
+  });
+
   it('bounds every body by maxSegments of its length', () => {
     for (let bmp = 0; bmp < 140; bmp++) {
       const body = `${'✓'.repeat(bmp)}${'😀'.repeat(700)}`;
       expect(smsSegments(body).segments).toBeLessThanOrEqual(maxSegments(body.length));
     }
     expect(MAX_SEGMENTS).toBe(25);
+  });
+});
+
+// ---- an independent reference: the text encoded as it travels (septets or UTF-16), cut into parts --
+const ESCAPE = 0x1b;
+const GSM_DEFAULT =
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u001bÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+const GSM_SHIFTED: Readonly<Record<string, number>> = {
+  '\f': 0x0a,
+  '^': 0x14,
+  '{': 0x28,
+  '}': 0x29,
+  '\\': 0x2f,
+  '[': 0x3c,
+  '~': 0x3d,
+  ']': 0x3e,
+  '|': 0x40,
+  '€': 0x65,
+};
+
+/** The GSM 03.38 septets of `body`, or undefined when a character has none. */
+function gsmSeptets(body: string): number[] | undefined {
+  const septets: number[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const char = body[i]!;
+    const code = GSM_DEFAULT.indexOf(char);
+    if (code >= 0 && code !== ESCAPE) septets.push(code);
+    else if (char in GSM_SHIFTED) septets.push(ESCAPE, GSM_SHIFTED[char]!);
+    else return undefined;
+  }
+  return septets;
+}
+
+/**
+ * Cuts `units` into parts of at most `part` (after checking `single`), pulling a cut back by one where
+ * it would fall inside an escape sequence or a surrogate pair.
+ */
+function cut(
+  units: readonly number[],
+  single: number,
+  part: number,
+  inside: (at: number) => boolean,
+): number {
+  if (units.length <= single) return 1;
+  let parts = 0;
+  for (let start = 0; start < units.length; parts++) {
+    let end = Math.min(start + part, units.length);
+    if (end < units.length && inside(end)) end--;
+    start = end;
+  }
+  return parts;
+}
+
+function referenceSegments(body: string): number {
+  const septets = gsmSeptets(body);
+  if (septets !== undefined) {
+    return cut(septets, 160, 153, (at) => septets[at - 1] === ESCAPE);
+  }
+  const units = Array.from({ length: body.length }, (_, i) => body.charCodeAt(i));
+  const high = (u: number | undefined) => u !== undefined && u >= 0xd800 && u <= 0xdbff;
+  const low = (u: number | undefined) => u !== undefined && u >= 0xdc00 && u <= 0xdfff;
+  return cut(units, 70, 67, (at) => high(units[at - 1]) && low(units[at]));
+}
+
+describe('smsSegments against the reference', () => {
+  const gsm = fc.constantFrom(...'@£$¥èéÇ\nØ\rΔ_ÆÉ !"#%&()*+-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà');
+  const extension = fc.constantFrom(...'\f^{}\\[~]|€');
+  const ucs = fc.constantFrom('ą', 'Ж', '中', '’', '😀', '𝄞', '🇫🇷', '👍🏽', '👨‍👩‍👧‍👦');
+  // What sticks to the character before it in one grapheme cluster, whatever its length.
+  const glue = fc.constantFrom('\u0301', '\u0308', '\u200d', '\u200d😀', '\u{E0067}', '\uFE0F', '\u{1F3FD}');
+  const piece = fc.oneof(
+    { weight: 6, arbitrary: gsm },
+    { weight: 2, arbitrary: extension },
+    { weight: 1, arbitrary: ucs },
+    { weight: 3, arbitrary: fc.tuple(glue, fc.integer({ min: 1, max: 400 })).map(([g, n]) => g.repeat(n)) },
+  );
+  const body = fc
+    .oneof(
+      fc.array(piece, { maxLength: 200 }).map((p) => p.join('')),
+      fc.array(fc.oneof(gsm, extension), { maxLength: 1600 }).map((p) => p.join('')),
+    )
+    .map((b) => b.slice(0, MAX_BODY_LENGTH));
+
+  it('never counts fewer segments than the text needs on the wire', () => {
+    // The reference itself, on cases worked out by hand.
+    expect(referenceSegments(`a${'\u0301'.repeat(1599)}`)).toBe(24);
+    expect(referenceSegments('😀'.repeat(67))).toBe(3);
+    expect(referenceSegments(`${'x'.repeat(152)}€${'x'.repeat(152)}`)).toBe(3);
+    expect(referenceSegments('x'.repeat(160))).toBe(1);
+    expect(referenceSegments('€'.repeat(81))).toBe(2);
+    fc.assert(
+      fc.property(body, (b) => {
+        expect(smsSegments(b).segments).toBeGreaterThanOrEqual(referenceSegments(b));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
