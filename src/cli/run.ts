@@ -20,6 +20,8 @@ export const RUN_SUMMARY =
   '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
   '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code (1 for a 0\n' +
   '              when the stop failed after retries: the run key then stays valid until it expires).\n' +
+  '              It sets nothing else: point the command at Keybrake yourself, e.g.\n' +
+  '              -- env RESEND_BASE_URL=http://127.0.0.1:8080/resend npx resend-mcp (or the preload).\n' +
   'Standalone: --admin <serve admin URL> --token-file <file holding the PARENT vault token>.\n' +
   'Kubernetes: --operator <https URL> --token-file <ServiceAccount token, audience keybrake>\n' +
   '            [--operator-ca <PEM>]; RBAC decides (create/delete on vaultkeys/runs).';
