@@ -343,6 +343,32 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_other',
   },
+  // Draft invoices sent rather than charged (deferred.yaml): finalising or sending one applies the
+  // customer's credit and cash balance, $9 000 and $10 due, both for cus_allowed.
+  '/v1/invoices/in_sent': {
+    id: 'in_sent',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'send_invoice',
+    auto_advance: false,
+    amount_due: 900000,
+    amount_remaining: 900000,
+    total: 900000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+  },
+  '/v1/invoices/in_sent_small': {
+    id: 'in_sent_small',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'send_invoice',
+    auto_advance: false,
+    amount_due: 1000,
+    amount_remaining: 1000,
+    total: 1000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+  },
   // A draft invoice Stripe finalises and charges on its own, $9 000 due after a $500 credit line and
   // $200 of discounts, and a $500 credit item on it (deferred.yaml: removing either raises it).
   '/v1/invoices/in_credit': {

@@ -45,33 +45,42 @@ type Obj = Record<string, unknown>;
 export const MAX_PRICE_READS = 8;
 
 /**
- * `POST /v1/invoices/{invoice}/finalize`: an automatically collected invoice is charged once
- * finalised (its `amount_due`); one collected by sending it is paid, or not, by the customer.
+ * `POST /v1/invoices/{invoice}/finalize`, and `POST /v1/invoices/{invoice}/send`, which finalises a
+ * draft before it emails it: what the invoice charges once finalised (dueRead).
  */
 export function invoiceFinalize(invoice: string, rates: ExchangeRates): Priced {
-  return chain([dueRead(invoice, undefined, rates)]);
+  return chain([dueRead(invoice, rates)]);
 }
 
 /**
  * The read of what an invoice charges once finalised: its `amount_due` (with what the call may add
- * back, `raise`), or 0 when it is sent rather than charged (`collection`, the call's own method, wins
- * over the invoice's).
+ * back, `raise`), however it is collected. A sent invoice (`send_invoice`) costs as if charged, as a
+ * subscription's does (previews.ts): when it is finalised, Stripe applies the customer's credit
+ * balance (and, under automatic reconciliation, its cash balance) with no further call through
+ * Keybrake. Found by a security tester (fourth round): finalising or sending a $9 000 sent draft was
+ * free. A sent invoice already finalised costs 0: that happened when it was finalised.
  */
-function dueRead(
-  invoice: string,
-  collection: string | undefined,
-  rates: ExchangeRates,
-  raise: Raise = () => 0n,
-): Read {
+function dueRead(invoice: string, rates: ExchangeRates, raise: Raise = () => 0n): Read {
   return {
     path: `/v1/invoices/${invoice}`,
-    describe: "the invoice's amount_due, or 0 when it is sent rather than charged",
+    describe: "the invoice's amount_due, or 0 when it is sent and already finalised",
     part: (o) => {
-      if ((collection ?? o['collection_method']) === 'send_invoice') return zeroIn(o);
+      if (sentAndFinalised(o)) return zeroIn(o);
       const more = raise(o);
       return more === undefined ? undefined : micros(dueOf(o, more), o['currency'], rates);
     },
   };
+}
+
+/**
+ * Whether an invoice as read is sent (`send_invoice`) and past its draft: Stripe finalises it no
+ * more, and what it collects now the customer pays, or not. A `status` it does not report counts as
+ * a draft. (Finalised, an invoice's `collection_method` can no longer change.)
+ */
+function sentAndFinalised(o: Obj): boolean {
+  return (
+    o['collection_method'] === 'send_invoice' && typeof o['status'] === 'string' && o['status'] !== 'draft'
+  );
 }
 
 /**
@@ -94,12 +103,13 @@ function zeroIn(o: Obj): MicroUsd | undefined {
 /**
  * What a change that raises a draft invoice (`raise`) makes Stripe charge with no further call
  * through Keybrake, in minor units of its currency: the invoice's `amount_due` with the raise when
- * Stripe finalises and charges it on its own (`charge_automatically` and `auto_advance`), 0 when
- * nothing is raised, or the invoice is sent or waits for a finalize or pay (priced then, from the
- * invoice as changed). Found by a security tester: removing a credit line or a discount was free.
+ * Stripe finalises it on its own (`auto_advance`), however it is collected (dueRead), 0 when nothing
+ * is raised, or the invoice waits for a finalize or pay (priced then, from the invoice as changed) or
+ * is sent and already finalised. Found by a security tester: removing a credit line or a discount was
+ * free.
  */
 function ownCharge(o: Obj, raise: Raise): bigint | undefined {
-  if (o['collection_method'] === 'send_invoice' || o['auto_advance'] === false) return 0n;
+  if (sentAndFinalised(o) || o['auto_advance'] === false) return 0n;
   const more = raise(o);
   if (more === undefined) return undefined;
   return more === 0n ? 0n : dueOf(o, more);
@@ -134,8 +144,8 @@ const DISCOUNT_KEYS = ['discounts', 'discountable'];
  * Parameters by which a call adds tax to an invoice or an existing line. How much a tax rate adds
  * would take a read of every rate (and automatic tax, Stripe's own computation): not bounded, so
  * refused where Stripe charges the invoice on its own (a probe of this round's discount fix added
- * exclusive tax rates to an auto-charged draft for free), free where it is sent or waits for a
- * finalize or pay (priced then).
+ * exclusive tax rates to an auto-charged draft for free), free where it waits for a finalize or pay
+ * (priced then) or is sent and already finalised.
  */
 const TAX_KEYS = ['default_tax_rates', 'automatic_tax', 'tax_rates'];
 
@@ -221,11 +231,12 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
 }
 
 /**
- * `POST /v1/invoices/{invoice}`: its shipping cost (invoiceShipping), plus, when the call switches on
+ * `POST /v1/invoices/{invoice}`: its shipping cost (shippingCost), plus, when the call switches on
  * Stripe's automatic collection (`auto_advance` other than `false`, `automatically_finalizes_at`, or
  * `collection_method=charge_automatically`), what the invoice then charges, read as on finalize: Stripe
- * finalises and charges it with no further call through Keybrake (found by an adversarial probe: a
- * free write). The invoice's customer is a party. Undefined when the call does neither: a write.
+ * finalises and charges it (a sent one: as if charged, dueRead) with no further call through Keybrake
+ * (found by an adversarial probe: a free write). The invoice's customer is a party. Undefined when
+ * the call does neither: a write.
  */
 export function invoiceUpdate(
   invoice: string,
@@ -239,9 +250,7 @@ export function invoiceUpdate(
   // New discounts replace the invoice's: at most what it gives now comes back. Taxes: unbounded.
   const raise = raiseOf(hasAny(params, DISCOUNT_KEYS), hasAny(params, TAX_KEYS));
   if (!collects && !raise) return shipping === undefined ? undefined : pricedCost(shipping);
-  const collection = scalar(params, 'collection_method');
-  if (isDenial(collection)) return collection;
-  const due = collects ? dueRead(invoice, collection, rates, raise) : ownChargeRead(invoice, raise!, rates);
+  const due = collects ? dueRead(invoice, rates, raise) : ownChargeRead(invoice, raise!, rates);
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
 }
 
@@ -462,11 +471,11 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
   const revised = objectId(from, 'invoice');
   if (isDenial(revised)) return revised;
   if (revised === undefined) return deny('body_invalid', 'Parameter "from_invoice" needs its "invoice".');
-  const held = revisionHeld(params);
-  if (isDenial(held)) return held;
+  const waits = revisionWaits(params);
+  if (isDenial(waits)) return waits;
   const read = revisionRead(
     revised,
-    held,
+    waits,
     raiseOf(hasAny(params, DISCOUNT_KEYS), hasAny(params, TAX_KEYS)),
     rates,
   );
@@ -476,20 +485,22 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
 /**
  * The read of the invoice a revision (`from_invoice[invoice]`) revises. The revision takes its
  * customer and lines, so that customer is the call's party (a customer allowlist sees it) and the
- * invoice is leased until the call settles. Unless the revision is `held`, Stripe may finalise and
- * charge it with no further call through Keybrake: it costs the revised invoice's `amount_due` (or
+ * invoice is leased until the call settles. Unless the revision `waits` for a finalize, Stripe may
+ * finalise it with no further call through Keybrake: it costs the revised invoice's `amount_due` (or
  * `total`, if larger: the revision is charged afresh), raised by what the call's discount changes may
  * add back (tax rates: unbounded, so refused), as an invoice update switching on automatic collection
- * is. Found by a security tester (fourth round): a revision of another customer's invoice with
- * `auto_advance` and `charge_automatically` was a free write that Stripe finalised and charged.
+ * is. A sent revision costs as much (dueRead: once finalised, Stripe applies the customer's credit and
+ * cash balance to it). Found by a security tester (fourth round): a revision of another customer's
+ * invoice with `auto_advance` and `charge_automatically` was a free write that Stripe finalised and
+ * charged; and then one with `collection_method=send_invoice` still was.
  */
-function revisionRead(invoice: string, held: boolean, raise: Raise | undefined, rates: ExchangeRates): Read {
+function revisionRead(invoice: string, waits: boolean, raise: Raise | undefined, rates: ExchangeRates): Read {
   return {
     path: `/v1/invoices/${invoice}`,
-    describe: "the revised invoice's amount_due, or 0 when the revision is sent or waits for a finalize",
+    describe: "the revised invoice's amount_due, or 0 when the revision waits for a finalize",
     locks: [invoice],
     part: (o) => {
-      if (held) return zeroIn(o);
+      if (waits) return zeroIn(o);
       const more = raise === undefined ? 0n : raise(o);
       const due = dueOf(o, 0n);
       if (more === undefined || due === undefined) return undefined;
@@ -500,19 +511,17 @@ function revisionRead(invoice: string, held: boolean, raise: Raise | undefined, 
 }
 
 /**
- * Whether a new invoice stays out of Stripe's automatic collection whatever it inherits: sent
- * (`collection_method=send_invoice`, paid or not by the customer), or `auto_advance=false` with no
- * `automatically_finalizes_at` (it waits for a finalize, priced then). Only what the call says counts:
- * which settings a revision takes from the invoice it revises is not something Keybrake guesses.
+ * Whether a new invoice waits for a finalize (priced then) whatever it inherits: `auto_advance=false`
+ * with no `automatically_finalizes_at`. Only what the call says counts: which settings a revision
+ * takes from the invoice it revises is not something Keybrake guesses. How it is collected does not
+ * matter: a sent invoice finalised costs as if charged (dueRead).
  */
-function revisionHeld(params: Params): boolean | Denial {
-  const collection = scalar(params, 'collection_method');
-  if (isDenial(collection)) return collection;
+function revisionWaits(params: Params): boolean | Denial {
   const advance = scalar(params, 'auto_advance');
   if (isDenial(advance)) return advance;
   const at = scalar(params, 'automatically_finalizes_at');
   if (isDenial(at)) return at;
-  return collection === 'send_invoice' || (advance === 'false' && (at === undefined || at === ''));
+  return advance === 'false' && (at === undefined || at === '');
 }
 
 /**

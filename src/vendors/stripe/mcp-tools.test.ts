@@ -256,13 +256,14 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       20_000_000,
       ['in_1'],
     ],
-    // The toolkit's invoices are send_invoice: finalising one collects nothing automatically.
+    // The toolkit's invoices are send_invoice drafts: finalising one counts as if charged (Stripe
+    // applies the customer's credit and cash balance to it).
     [
       'finalize_invoice',
       { invoice: 'in_1' },
       'POST /v1/invoices/in_1/finalize',
       'stripe.invoices.finalize_invoice',
-      0,
+      20_000_000,
       ['in_1'],
     ],
     [

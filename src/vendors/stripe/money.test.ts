@@ -223,19 +223,46 @@ describe('payment intents', () => {
 });
 
 describe('invoices', () => {
+  // Found by a security tester (fourth round): a sent invoice was finalised, or sent (which finalises
+  // a draft), for free, and Stripe then applied the customer's credit and cash balance to it.
   it.each([
-    ['an automatically collected invoice at its amount_due', 'charge_automatically', usd(1000)],
-    ['an invoice that is sent at zero', 'send_invoice', 0],
-  ])('finalizes %s', (_name, collection, cost) => {
-    const o = op('POST', '/v1/invoices/in_1/finalize');
-    expect(o).toMatchObject({ movesMoney: true, locks: ['in_1'] });
+    ['finalizes an automatically collected invoice', 'finalize', 'charge_automatically'],
+    ['finalizes a sent invoice, as if charged', 'finalize', 'send_invoice'],
+    ['sends a draft, which finalises it, as if charged', 'send', 'send_invoice'],
+  ])('%s at its amount_due, naming its customer', (_name, action, collection) => {
+    const o = op('POST', `/v1/invoices/in_1/${action}`);
+    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['in_1'] });
     expect(walk(o, { 'GET /v1/invoices/in_1': draft(collection, 1000) })).toMatchObject({
       reads: [{ read: 'GET /v1/invoices/in_1' }],
-      cost,
+      cost: usd(1000),
       customers: ['cus_1'],
     });
-    expect(settled(o, { ...draft(collection, 1000), status: 'open' })).toBe(cost);
   });
+
+  it('settles a finalised invoice at its amount_due; a sent one at its total when its credit balance lowered it', () => {
+    const o = op('POST', '/v1/invoices/in_1/finalize');
+    const credited = (collection: string) => ({
+      ...draft(collection, 1000),
+      status: 'open',
+      amount_due: 400,
+    });
+    expect(settled(o, credited('charge_automatically'))).toBe(usd(400));
+    expect(settled(o, credited('send_invoice'))).toBe(usd(1000));
+    expect(settled(o, { ...draft('send_invoice', 1000), status: 'open', amount_due: 1300 })).toBe(usd(1300));
+  });
+
+  it.each(['finalize', 'send'])(
+    'prices %s of a sent invoice already finalised at 0, once read for its customer',
+    (action) => {
+      const o = op('POST', `/v1/invoices/in_1/${action}`);
+      expect(
+        walk(o, { 'GET /v1/invoices/in_1': { ...draft('send_invoice', 1000), status: 'open' } }),
+      ).toMatchObject({
+        cost: 0,
+        customers: ['cus_1'],
+      });
+    },
+  );
 
   // Found by an adversarial probe: switching on automatic collection was a free write, after which
   // Stripe finalised and charged the invoice with no call through Keybrake.
@@ -253,7 +280,14 @@ describe('invoices', () => {
       'send_invoice',
       usd(1000),
     ],
-    ['auto_advance=true on a sent invoice, at zero', 'auto_advance=true', 'send_invoice', 0],
+    // Found by a security tester (fourth round): Stripe then finalises the sent draft on its own.
+    ['auto_advance=true on a sent draft, as if charged', 'auto_advance=true', 'send_invoice', usd(1000)],
+    [
+      'auto_advance=true and collection by sending',
+      'auto_advance=true&collection_method=send_invoice',
+      'charge_automatically',
+      usd(1000),
+    ],
   ])(
     'prices an invoice update with %s like finalize, naming its customer',
     (_name, form, collection, cost) => {
@@ -299,7 +333,13 @@ describe('invoices', () => {
       1000,
     ],
     ['auto_advance=false: it waits for a finalize, at zero', 'auto_advance=false', 0],
-    ['collection by sending, at zero', 'auto_advance=true&collection_method=send_invoice', 0],
+    // Found by a security tester (fourth round): a sent revision finalised on its own was free.
+    ['collection by sending, as if charged', 'auto_advance=true&collection_method=send_invoice', 1000],
+    [
+      'collection by sending, waiting for a finalize, at zero',
+      'auto_advance=false&collection_method=send_invoice',
+      0,
+    ],
   ])(
     'prices an invoice revision with %s from the invoice it revises, naming its customer',
     (_name, form, minor) => {
@@ -1370,7 +1410,18 @@ describe('changes that raise what Stripe charges on its own', () => {
   it.each([
     ['a credit line: amount_due with the credit and its tax', 'il_credit', auto(), usd(9000 + 5500)],
     ['a charging line: 0', 'il_1', auto(), 0],
-    ['a credit line of a sent invoice: 0', 'il_credit', auto({ collection_method: 'send_invoice' }), 0],
+    [
+      'a credit line of a sent draft Stripe finalises on its own: as if charged',
+      'il_credit',
+      auto({ collection_method: 'send_invoice' }),
+      usd(9000 + 5500),
+    ],
+    [
+      'a credit line of a sent invoice already finalised: 0',
+      'il_credit',
+      auto({ collection_method: 'send_invoice', status: 'open' }),
+      0,
+    ],
     ['a credit line of an invoice without auto_advance: 0', 'il_credit', auto({ auto_advance: false }), 0],
     ['a line the invoice does not list: unpriced', 'il_gone', auto(), undefined],
   ])('prices remove_lines of %s', (_name, line, invoice, expected) => {

@@ -1161,7 +1161,14 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     rule: 'invoice_lines',
     locks: ['{invoice}'],
   },
-  { method: 'POST', path: '/v1/invoices/{invoice}/send', id: 'stripe.invoices.send_invoice', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/invoices/{invoice}/send',
+    id: 'stripe.invoices.send_invoice',
+    class: 'money',
+    rule: 'invoice_finalize',
+    locks: ['{invoice}'],
+  },
   {
     method: 'POST',
     path: '/v1/invoices/{invoice}/update_lines',

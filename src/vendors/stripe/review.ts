@@ -347,8 +347,10 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   {
     match: 'POST /v1/invoices/{invoice}/send',
-    class: 'write',
-    note: 'emails the invoice: the customer pays',
+    class: 'money',
+    rule: 'invoice_finalize',
+    locks: ['{invoice}'],
+    note: 'finalises a draft before emailing it: priced as finalize; an invoice already finalised, free',
   },
   { match: 'POST /v1/invoices/{invoice}/void', class: 'write', note: 'cancels an open invoice' },
   { match: 'POST /v1/invoices/{invoice}/mark_uncollectible', class: 'write' },

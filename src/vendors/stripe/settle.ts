@@ -80,8 +80,7 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
     case 'stripe.application_fees.refunds.create':
       return [o['amount'], currency];
     case 'stripe.invoices.finalize_invoice':
-      // What the finalised invoice will collect; sent invoices are paid (or not) by the customer.
-      return [o['collection_method'] === 'send_invoice' ? 0 : o['amount_due'], currency];
+      return finalised(o);
     case 'stripe.invoiceitems.create':
     case 'stripe.invoiceitems.update':
       return [positive(o['amount']), currency];
@@ -111,6 +110,18 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * What a finalised invoice collects. Charged automatically: its `amount_due`. Sent: as if charged
+ * (billing.ts, dueRead), and the customer's credit balance Stripe applied when finalising it is
+ * taken off `amount_due` though it was spent all the same, so the larger of `amount_due` and `total`
+ * (found by a security tester, fourth round: a sent invoice settled at 0).
+ */
+function finalised(o: Obj): readonly [unknown, unknown] {
+  const due =
+    o['collection_method'] === 'send_invoice' ? larger(o['amount_due'], o['total']) : o['amount_due'];
+  return [due, o['currency']];
 }
 
 function firstInvoice(invoice: unknown): readonly [unknown, unknown] | undefined {
