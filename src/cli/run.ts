@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { backoffDelay } from '../backoff.ts';
-import { parseKeyRef, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
+import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { parseRunUser, type RunUser, readableBy } from './run-user.ts';
@@ -118,8 +118,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     if (sub === 'stop') {
       const [runId, ...more] = rest;
-      if (runId === undefined || more.length > 0 || !RUN_ID_PATTERN.test(runId))
+      if (runId === undefined || more.length > 0)
         throw new UsageError('expected: keybrake run stop --key <ns>/<name> <runId>');
+      // Not quoted: what was typed there may be a token.
+      if (!RUN_ID_PATTERN.test(runId)) throw new UsageError(`the run id must be ${RUN_ID_RULE}`);
       await stop(target, { ...ref, runId });
       return 0;
     }

@@ -50,12 +50,18 @@ const targets = {
   resend: base('KEYBRAKE_RESEND_URL'),
 };
 
-/** KEYBRAKE_RUN_ID, checked like Keybrake checks the header: a malformed one stops the process. */
+/**
+ * KEYBRAKE_RUN_ID, checked like Keybrake checks the header (RUN_ID_PATTERN, src/snapshot/run-id.ts,
+ * copied: this file imports nothing): a malformed one stops the process rather than have every call
+ * refused later.
+ */
 function runIdFromEnv() {
   const raw = process.env.KEYBRAKE_RUN_ID;
   if (raw === undefined || raw === '') return undefined;
-  if (!/^[A-Za-z0-9._:@/-]{1,128}$/.test(raw)) {
-    throw new Error('keybrake preload: KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -');
+  if (!/^(?!(?:[^/]*\/)*\.\.?(?:\/|$))[A-Za-z0-9._:@/-]{1,128}$/.test(raw)) {
+    throw new Error(
+      'keybrake preload: KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -, with no "." or ".." segment between slashes',
+    );
   }
   return raw;
 }

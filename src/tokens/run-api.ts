@@ -25,6 +25,9 @@ export type { StoppedRun };
  */
 
 export const RUNS_PATH = '/v1/runs';
+/** RUN_ID_PATTERN in words, for the errors that refuse a run id (it never quotes the id). */
+export const RUN_ID_RULE =
+  '1 to 128 of A-Z a-z 0-9 . _ : @ / -, with no "." or ".." segment between slashes (such as a/../b)';
 /** Largest request body the run API reads. */
 export const MAX_RUN_REQUEST_BYTES = 4096;
 
@@ -126,7 +129,7 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
   let runId: string | undefined;
   if (b.runId !== undefined && b.runId !== null) {
     if (typeof b.runId !== 'string' || !RUN_ID_PATTERN.test(b.runId))
-      return runApiError(400, 'invalid_request', '"runId" must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -.');
+      return runApiError(400, 'invalid_request', `"runId" must be ${RUN_ID_RULE}.`);
     runId = b.runId;
   }
   return {

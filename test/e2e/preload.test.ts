@@ -248,4 +248,37 @@ describe('the redirect preload with KEYBRAKE_RUN_ID (DESIGN.md §5)', () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('KEYBRAKE_RUN_ID must be');
   });
+
+  // Keybrake refuses these (a URL path resolves them away); the preload let them through, so every
+  // call of the server was refused 400 instead of the server not starting.
+  it.each(['a/../b', '../a', 'a/.', './a', 'a/./b'])(
+    'stops the process on the run id %j, a "." or ".." segment',
+    async (runId) => {
+      seen.length = 0;
+      const run = await runPreloaded(
+        `${HELPERS} viaFetch('https://api.stripe.com/v1/x').then((r) => print([r]));`,
+        {
+          KEYBRAKE_STRIPE_URL: base,
+          KEYBRAKE_RUN_ID: runId,
+        },
+      );
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain('KEYBRAKE_RUN_ID must be');
+      expect(run.stderr).toContain('segment between slashes');
+      expect(seen).toHaveLength(0);
+    },
+  );
+
+  it.each(['a/..b', '...', 'a/.b/c'])('accepts the run id %j, as Keybrake does', async (runId) => {
+    seen.length = 0;
+    const run = await runPreloaded(
+      `${HELPERS} viaFetch('https://api.stripe.com/v1/x').then((r) => print([r]));`,
+      {
+        KEYBRAKE_STRIPE_URL: base,
+        KEYBRAKE_RUN_ID: runId,
+      },
+    );
+    expect(run.code).toBe(0);
+    expect(seen.map((s) => s.headers['keybrake-run-id'])).toEqual([runId]);
+  });
 });
