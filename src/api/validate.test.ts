@@ -185,6 +185,35 @@ describe('validate: allowlist bounds', () => {
   });
 });
 
+// From a new-user walkthrough: a row copied from `keybrake catalog` with the METHOD column's padding
+// was refused as not "METHOD /path", which it looked like.
+describe('validate: endpoint entries', () => {
+  const allowing = (endpoints: string[]) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor: 'stripe', allow: { endpoints } },
+  });
+
+  it.each(['DELETE  /v1/customers/{customer}', 'POST\t/v1/refunds', 'GET \t/v1/**'])(
+    'says the spacing is wrong in %j',
+    (entry) => {
+      const { set, errors } = validate(docs(allowing(['GET /v1/**', entry])));
+      expect(set.policies).toEqual([]);
+      expect(errors).toEqual([
+        expect.objectContaining({
+          path: 'spec.allow.endpoints[1]',
+          message: expect.stringContaining('exactly one space between METHOD and /path'),
+        }),
+      ]);
+    },
+  );
+
+  it.each(['POST /v1/refunds', 'DELETE /v1/customers/{customer}', '* /v1/**'])('accepts %j', (entry) => {
+    expect(validate(docs(allowing([entry]))).errors).toEqual([]);
+  });
+});
+
 // From a new-user walkthrough: "must be a object", "unknown kind" for a missing kind, and "document
 // 1: cannot read" for a path that does not exist.
 describe('validate: messages', () => {

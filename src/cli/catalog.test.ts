@@ -1,5 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { AllowSchema, MAX_ENDPOINTS } from '../api/v1alpha1/spend-policy.ts';
 import { STRIPE_OPERATIONS } from '../vendors/stripe/operations.ts';
 import { TWILIO_OPERATIONS } from '../vendors/twilio/operations.ts';
 import { UsageError } from './args.ts';
@@ -8,22 +9,43 @@ import { catalogCommand, printCatalog } from './catalog.ts';
 describe('keybrake catalog', () => {
   it('prints a vendor table as aligned text under a header', () => {
     const lines = catalogCommand(['stripe']).split('\n');
-    expect(lines[0]).toMatch(/^METHOD +PATH +OPERATION +CLASS$/);
+    expect(lines[0]).toMatch(/^ENDPOINT +OPERATION +CLASS$/);
     expect(lines).toHaveLength(STRIPE_OPERATIONS.length + 1);
     expect(lines).toContainEqual(
-      expect.stringMatching(/^POST +\/v1\/refunds +stripe\.refunds\.create +money$/),
+      expect.stringMatching(/^POST \/v1\/refunds +stripe\.refunds\.create +money$/),
     );
     expect(lines).toContainEqual(
-      expect.stringMatching(/^POST +\/v1\/ephemeral_keys +stripe\.ephemeral_keys\.create +sensitive$/),
+      expect.stringMatching(/^POST \/v1\/ephemeral_keys +stripe\.ephemeral_keys\.create +sensitive$/),
     );
   });
 
+  // A new user copied `DELETE  /v1/customers/{customer}` (the METHOD column padded) into a policy,
+  // which refused it.
+  it.each([
+    ['stripe', 0, 'DELETE /v1/customers/{customer}'],
+    ['twilio', 1, 'DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json'],
+    ['resend', 0, 'DELETE /domains/{domain_id}'],
+  ])(
+    'prints every %s endpoint as an allow.endpoints entry that validates as copied',
+    (vendor, column, one) => {
+      const endpoints = catalogCommand([vendor])
+        .split('\n')
+        .slice(1)
+        .map((line) => line.split(/ {2,}/)[column]!);
+      expect(endpoints).toContain(one);
+      for (let i = 0; i < endpoints.length; i += MAX_ENDPOINTS) {
+        const allow = { endpoints: endpoints.slice(i, i + MAX_ENDPOINTS) };
+        expect(AllowSchema.safeParse(allow).error?.issues).toBeUndefined();
+      }
+    },
+  );
+
   it('prints the host of Twilio operations', () => {
     const lines = catalogCommand(['twilio']).split('\n');
-    expect(lines[0]).toMatch(/^HOST +METHOD +PATH +OPERATION +CLASS$/);
+    expect(lines[0]).toMatch(/^HOST +ENDPOINT +OPERATION +CLASS$/);
     expect(lines).toContainEqual(
       expect.stringMatching(
-        /^api +POST +\/2010-04-01\/Accounts\/\{AccountSid\}\/Messages\.json +twilio\.messages\.create +money$/,
+        /^api +POST \/2010-04-01\/Accounts\/\{AccountSid\}\/Messages\.json +twilio\.messages\.create +money$/,
       ),
     );
   });
@@ -68,7 +90,7 @@ describe('keybrake catalog', () => {
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
     expect(await printCatalog(['resend'], out)).toBe(0);
-    expect(Buffer.concat(chunks).toString()).toMatch(/^METHOD .*\n[\s\S]*resend\.emails\.send/);
+    expect(Buffer.concat(chunks).toString()).toMatch(/^ENDPOINT .*\n[\s\S]*resend\.emails\.send/);
   });
 
   it('ends quietly when the reader has gone (keybrake catalog twilio | head)', async () => {

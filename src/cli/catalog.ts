@@ -7,9 +7,10 @@ import { type Flags, parseFlags, UsageError } from './args.ts';
 
 export const CATALOG_SUMMARY =
   'catalog <vendor>: prints every operation Keybrake knows for stripe, twilio or resend, generated from\n' +
-  "the vendor's own API definition: method, path template (host for Twilio), operation id and class\n" +
-  '(read, write, money, money_unpriced, destructive, sensitive). A policy names a destructive or\n' +
-  'unpriced operation exactly as its METHOD and path are printed here.';
+  "the vendor's own API definition: the endpoint (METHOD /path template; host for Twilio), operation\n" +
+  'id and class (read, write, money, money_unpriced, destructive, sensitive). A policy names a\n' +
+  'destructive or unpriced operation exactly as its ENDPOINT is printed here: copy it into\n' +
+  'allow.endpoints as it is.';
 
 export const CATALOG_FLAGS = {
   json: {
@@ -72,14 +73,16 @@ export async function printCatalog(
   return 0;
 }
 
-/** Aligned columns under a header line. */
+/**
+ * Aligned columns under a header line. Method and path are one column, one space apart, as an
+ * `allow.endpoints` entry is written: padded apart, a copied row (`DELETE  /v1/…`) was refused.
+ */
 function table(entries: readonly CatalogEntry[]): string {
   const withHost = entries.some((e) => e.host !== undefined);
-  const header = [...(withHost ? ['HOST'] : []), 'METHOD', 'PATH', 'OPERATION', 'CLASS'];
+  const header = [...(withHost ? ['HOST'] : []), 'ENDPOINT', 'OPERATION', 'CLASS'];
   const rows = entries.map((e) => [
     ...(withHost ? [e.host ?? ''] : []),
-    e.method,
-    e.path,
+    `${e.method} ${e.path}`,
     e.operation,
     e.class,
   ]);

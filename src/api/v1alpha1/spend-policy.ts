@@ -48,7 +48,16 @@ const entry = () =>
 const list = <T extends z.ZodType>(item: T, max = MAX_LIST_ENTRIES) =>
   z.array(item).max(max, { error: `must have at most ${max} entries` });
 
+// The one shape mistake the general message below does not point at: a method padded apart from
+// its path (as a table column is), which reads right but is not the entry it looks like.
+const SEPARATED_OTHERWISE = /^\S+(?! \S)\s+\S/;
+
 const EndpointString = entry()
+  .refine((s) => !SEPARATED_OTHERWISE.test(s), {
+    abort: true,
+    error:
+      'must have exactly one space between METHOD and /path (it has more, or a tab), e.g. "POST /v1/refunds"',
+  })
   .regex(/^(GET|POST|PUT|PATCH|DELETE|\*) \/\S*$/, {
     abort: true,
     error: 'must be "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE *, e.g. "POST /v1/refunds"',
