@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
-import { newToken } from '../tokens/token.ts';
+import { renderExplanation } from '../proxy/explain.ts';
+import { fingerprint, newToken } from '../tokens/token.ts';
 import { UsageError } from './args.ts';
 import { explainPolicy, policyCheck, takeHeaders } from './policy-check.ts';
 
@@ -16,6 +17,7 @@ afterEach(async () => {
 });
 
 const clock = fixedClock('2026-06-01T00:00:00Z');
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('policyCheck', () => {
   it('passes the quick start example', async () => {
@@ -160,8 +162,72 @@ stringData: { token: foreign-agent-token-0123456789abcdefXYZ }
       );
       const { explanation } = await explainPolicy([dir], { key: 'agents/mailer', request, headers, clock });
       expect(explanation).toMatchObject({ decision: 'deny', reason });
+      expect(JSON.stringify(explanation)).not.toContain('foreign-agent-token-0123456789abcdefXYZ');
     },
   );
+
+  // A new-user walkthrough: the heading, the route step and the parties printed the vault token whole
+  // (three times with --json), where the proxy records its fingerprint.
+  it.each([
+    ['in the path', (t: string) => `GET /emails/${t}`, undefined],
+    [
+      'percent-encoded in the query',
+      (t: string) => `GET /emails?x=${encodeURIComponent(`a ${t}`)}`,
+      undefined,
+    ],
+    ['as a recipient in the body', () => 'POST /emails', (t: string) => email([`${t}@example.com`])],
+  ] as [string, (t: string) => string, ((t: string) => Buffer) | undefined][])(
+    'never shows a vault token %s, only its fingerprint',
+    async (_name, request, body) => {
+      const own = newToken('resend');
+      const other = newToken('stripe');
+      await writeFile(
+        join(dir, 'mailer.yaml'),
+        `${POLICY_ONLY}---
+apiVersion: v1
+kind: Secret
+metadata: { name: mailer-token, namespace: agents }
+stringData: { token: ${own} }
+`,
+      );
+      // A party is shown lowercased, as the allowlists compare it: only the key's own token is known
+      // then (another key's no longer has a valid checksum).
+      for (const token of body ? [own] : [own, other]) {
+        const { explanation } = await explainPolicy([dir], {
+          key: 'agents/mailer',
+          request: request(token),
+          ...(body ? { body: body(token) } : {}),
+          clock,
+        });
+        const printed = `${JSON.stringify(explanation)}\n${renderExplanation(explanation)}`;
+        expect(printed).not.toContain(token);
+        expect(printed.toLowerCase()).not.toContain(token.slice(10, 30).toLowerCase());
+        expect(printed).toContain(fingerprint(token));
+      }
+    },
+  );
+
+  it("never shows the key's own token of another shape", async () => {
+    const own = 'foreign-agent-token-0123456789abcdefXYZ';
+    await writeFile(
+      join(dir, 'mailer.yaml'),
+      `${POLICY_ONLY}---
+apiVersion: v1
+kind: Secret
+metadata: { name: mailer-token, namespace: agents }
+stringData: { token: ${own} }
+`,
+    );
+    const { explanation } = await explainPolicy([dir], {
+      key: 'agents/mailer',
+      request: `GET /emails/${own}`,
+      clock,
+    });
+    expect(renderExplanation(explanation)).toMatch(
+      new RegExp(`^GET /emails/${escapeRe(fingerprint(own))} with `),
+    );
+    expect(JSON.stringify(explanation)).not.toContain(own);
+  });
 
   it('answers key_unknown for a key the manifests hold but no proxy would serve, saying why', async () => {
     await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);

@@ -6,10 +6,12 @@ import { validate } from '../api/validate.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { compile } from '../compiler/compile.ts';
 import type { Explanation } from '../proxy/explain.ts';
-import type { CompiledKey, VendorName } from '../snapshot/types.ts';
+import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
 import { loadManifests } from '../sources/file/load.ts';
+import { tokenPrefixesOf } from '../tokens/redact.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { redactedExplanation } from './explain-redaction.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
@@ -202,11 +204,20 @@ export interface ExplainOptions {
  * its CompiledKey to the explainer (src/proxy/explain.ts). A Secret the manifests do not hold is stood
  * in for by a placeholder (offline nothing is sent with it), and said so in the notes. A key the
  * manifests do not have at all is a usage error; one they have but would not serve is `key_unknown`.
+ * Every Keybrake key the request carries is shown as its fingerprint, as the proxy records it.
  */
 export async function explainPolicy(
   paths: readonly string[],
   opts: ExplainOptions,
 ): Promise<{ explanation: Explanation; notes: string[] }> {
+  const { explanation, notes, snapshot, token } = await explainUnredacted(paths, opts);
+  return { explanation: redactedExplanation(explanation, tokenPrefixesOf(snapshot), token), notes };
+}
+
+async function explainUnredacted(
+  paths: readonly string[],
+  opts: ExplainOptions,
+): Promise<{ explanation: Explanation; notes: string[]; snapshot?: Snapshot; token?: string }> {
   const { explain, unservedKey } = await import('../proxy/explain.ts');
   const { createVendors } = await import('../vendors/registry.ts');
   const { DEFAULT_PARSE_LIMITS } = await import('../proxy/defaults.ts');
@@ -240,6 +251,13 @@ export async function explainPolicy(
       ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)], { ignoreUid: true }).set
       : first.set;
   notes.push(...placeholders.map((p) => p.note));
+  // The key's token (the manifests' or the placeholder's): a call carrying it is refused, as the proxy
+  // does, and it is never printed.
+  const tokenRef = declared.spec.tokenSecretRef;
+  const tokenSecret = set.secrets.find(
+    (s) => s.metadata.namespace === namespace && s.metadata.name === tokenRef.name,
+  );
+  const token = tokenSecret ? secretValue(tokenSecret, tokenRef.key)?.trim() : undefined;
   const { snapshot, statuses } = compile(set, { version: 0, clock });
   const key = [...snapshot.keys.values()].find(
     (k: CompiledKey) => k.namespace === namespace && k.name === name,
@@ -257,6 +275,8 @@ export async function explainPolicy(
         declared.spec.vendor,
       ),
       notes,
+      snapshot,
+      ...(token ? { token } : {}),
     };
   }
   const headers = [...(opts.headers ?? [])];
@@ -267,12 +287,6 @@ export async function explainPolicy(
   ) {
     headers.push(['Content-Type', CONTENT_TYPE[key.vendor]]);
   }
-  // The key's token (the manifests' or the placeholder's): a call carrying it is refused, as the proxy does.
-  const tokenRef = declared.spec.tokenSecretRef;
-  const tokenSecret = set.secrets.find(
-    (s) => s.metadata.namespace === namespace && s.metadata.name === tokenRef.name,
-  );
-  const token = tokenSecret ? secretValue(tokenSecret, tokenRef.key)?.trim() : undefined;
   const explanation = explain(
     key,
     {
@@ -284,7 +298,7 @@ export async function explainPolicy(
     },
     { vendors: createVendors(opts.pricing), parseLimits: DEFAULT_PARSE_LIMITS, clock, snapshot },
   );
-  return { explanation, notes };
+  return { explanation, notes, snapshot, ...(token ? { token } : {}) };
 }
 
 /** The content type each vendor's SDK sends, used when --header gives none. */

@@ -1,8 +1,10 @@
 // `keybrake policy-check --explain`, the real CLI spawned as a user runs it against the quick start
 // manifests: exit codes (0 allow, 1 deny, 2 usage), the text and JSON forms, --help from the flag table.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { POLICY_CHECK_FLAGS } from '../../src/cli/policy-check.ts';
+import { fingerprint } from '../../src/tokens/token.ts';
 import { type CliResult, runKeybrake } from '../env/keybrake.ts';
 
 const QUICKSTART = path.resolve(import.meta.dirname, '../../examples/quickstart');
@@ -74,6 +76,23 @@ describe.concurrent('keybrake policy-check --explain (the CLI)', () => {
     const r = await cli(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  // A new-user walkthrough: the text printed the quick start's vault token whole in its heading, the
+  // route step and the parties, and --json three times; the proxy records its fingerprint.
+  it.each([[[]], [['--json']]])('never prints the vault token a request carries (%j)', async (extra) => {
+    const token = (await readFile(path.join(QUICKSTART, 'secrets.yaml'), 'utf8')).match(/kb_stripe_\w+/)![0];
+    const r = await cli([
+      '--explain',
+      '--key',
+      'agents/support-bot-stripe',
+      '--request',
+      `GET /v1/customers/${token}`,
+      ...extra,
+    ]);
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(token);
+    expect(r.stdout).toContain(`/v1/customers/${fingerprint(token)}`);
   });
 
   it('lists every flag in --help', async () => {
