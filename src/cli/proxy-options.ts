@@ -102,16 +102,16 @@ export async function counterStoreFromFlags(
   deps: { clock: Clock; log: Log },
 ): Promise<{ counters: CounterStore; kind: 'redis' | 'memory' }> {
   const redisUrl = values.redis as string | undefined;
+  // Both checked whichever store is used: a typo in the flag that does not apply today would
+  // otherwise surface only when --redis is added or removed, in production.
+  const maxEntries = positiveInt('max-counter-entries', values['max-counter-entries'] as string);
+  const timeoutMs = durationFlag('redis-timeout', values['redis-timeout'] as string);
   if (!redisUrl) {
-    const maxEntries = positiveInt('max-counter-entries', values['max-counter-entries'] as string);
     const store = new MemoryCounterStore({ clock: deps.clock, maxEntries });
     reportCounterStore(store); // keybrake_counter_store_entries on the proxy's /metrics
     return { counters: store, kind: 'memory' };
   }
-  const store = createRedisCounterStore(redisUrl, {
-    timeoutMs: durationFlag('redis-timeout', values['redis-timeout'] as string),
-    log: deps.log,
-  });
+  const store = createRedisCounterStore(redisUrl, { timeoutMs, log: deps.log });
   if (!(await store.waitUntilReady(5_000))) {
     deps.log.warn(
       { redis: store.description },
