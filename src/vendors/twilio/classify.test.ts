@@ -446,6 +446,25 @@ describe('Twilio operations', () => {
       {},
       { id: 'twilio.messaging.v1.create_service', class: 'write', movesMoney: false },
     ],
+    // Fourth probe round: what of Studio stays readable beside the definitions and contexts refused.
+    [
+      'a v1 Studio flow, which carries no definition, is a read',
+      req('GET', '/v1/Flows/FW1', 'studio'),
+      {},
+      { id: 'twilio.studio.v1.fetch_flow', class: 'read' },
+    ],
+    [
+      "a Studio execution's status is a read",
+      req('GET', '/v2/Flows/FW1/Executions/FN1', 'studio'),
+      {},
+      { id: 'twilio.studio.v2.fetch_execution', class: 'read' },
+    ],
+    [
+      "a Studio flow's test users are a read",
+      req('GET', '/v2/Flows/FW1/TestUsers', 'studio'),
+      {},
+      { id: 'twilio.studio.v2.fetch_test_user', class: 'read' },
+    ],
     [
       'a write on another sub host the definitions do not have is unknown',
       req('POST', '/v1/Nonexistent', 'messaging'),
@@ -494,6 +513,26 @@ describe('Twilio operations refused by class', () => {
     [
       "reading a Function version's source code",
       req('GET', '/v1/Services/ZS1/Functions/ZH1/Versions/ZN1/Content', 'serverless'),
+    ],
+    // Fourth probe round: a flow's definition holds its HTTP widgets' credentials, a context their answers.
+    ["listing Studio flows (each one's definition)", req('GET', '/v2/Flows', 'studio')],
+    ["reading a Studio flow's definition", req('GET', '/v2/Flows/FW1', 'studio')],
+    ["listing a Studio flow's revisions", req('GET', '/v2/Flows/FW1/Revisions', 'studio')],
+    ["reading a Studio flow's revision", req('GET', '/v2/Flows/FW1/Revisions/3', 'studio')],
+    ["reading a Studio execution's context", req('GET', '/v2/Flows/FW1/Executions/FN1/Context', 'studio')],
+    [
+      "reading a Studio step's context",
+      req('GET', '/v2/Flows/FW1/Executions/FN1/Steps/FT1/Context', 'studio'),
+    ],
+    ["reading a v1 execution's context", req('GET', '/v1/Flows/FW1/Executions/FN1/Context', 'studio')],
+    [
+      "reading a v1 execution step's context",
+      req('GET', '/v1/Flows/FW1/Executions/FN1/Steps/FT1/Context', 'studio'),
+    ],
+    ["reading a v1 engagement's context", req('GET', '/v1/Flows/FW1/Engagements/FN1/Context', 'studio')],
+    [
+      "reading a v1 engagement step's context",
+      req('GET', '/v1/Flows/FW1/Engagements/FN1/Steps/FT1/Context', 'studio'),
     ],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });

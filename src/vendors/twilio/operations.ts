@@ -7073,7 +7073,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements/{EngagementSid}/Context',
     id: 'twilio.studio.v1.fetch_engagement_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7094,7 +7094,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements/{EngagementSid}/Steps/{StepSid}/Context',
     id: 'twilio.studio.v1.fetch_step_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7129,7 +7129,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions/{ExecutionSid}/Context',
     id: 'twilio.studio.v1.fetch_execution_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7150,7 +7150,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps/{StepSid}/Context',
     id: 'twilio.studio.v1.fetch_execution_step_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7187,7 +7187,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     id: 'twilio.studio.v1.delete_flow',
     class: 'destructive',
   },
-  { host: 'studio', method: 'GET', path: '/v2/Flows', id: 'twilio.studio.v2.list_flow', class: 'read' },
+  { host: 'studio', method: 'GET', path: '/v2/Flows', id: 'twilio.studio.v2.list_flow', class: 'sensitive' },
   {
     host: 'studio',
     method: 'POST',
@@ -7221,7 +7221,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions/{ExecutionSid}/Context',
     id: 'twilio.studio.v2.fetch_execution_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7242,7 +7242,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps/{StepSid}/Context',
     id: 'twilio.studio.v2.fetch_execution_step_context',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7270,7 +7270,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{Sid}',
     id: 'twilio.studio.v2.fetch_flow',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7291,14 +7291,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{Sid}/Revisions',
     id: 'twilio.studio.v2.list_flow_revision',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
     method: 'GET',
     path: '/v2/Flows/{Sid}/Revisions/{Revision}',
     id: 'twilio.studio.v2.fetch_flow_revision',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',

@@ -128,6 +128,34 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "a Function version's source code (`content`), returned in full: secrets are often written into it",
   },
+  // Fourth probe round: a Studio flow's definition holds its HTTP widgets' credentials (Twilio documents
+  // `https://user:password@host` URLs, and request bodies and parameters carry tokens), and a context
+  // holds what those requests got back. v1 flows carry no definition; the execution, engagement and
+  // step resources' `context` is empty in the definition's examples: the Context reads fill it.
+  {
+    host: 'studio',
+    match: 'GET /v2/Flows',
+    class: 'sensitive',
+    note: "every flow's `definition`, with its HTTP widgets' URLs, bodies and parameters: where their credentials are written",
+  },
+  {
+    host: 'studio',
+    match: 'GET /v2/Flows/{Sid}',
+    class: 'sensitive',
+    note: "a flow's `definition`, with its HTTP widgets' URLs, bodies and parameters: where their credentials are written",
+  },
+  {
+    host: 'studio',
+    match: 'GET /v2/Flows/{Sid}/Revisions/**',
+    class: 'sensitive',
+    note: "every revision's `definition`, with its HTTP widgets' URLs, bodies and parameters: where their credentials are written",
+  },
+  {
+    host: 'studio',
+    match: 'GET /*/Flows/{FlowSid}/**/Context',
+    class: 'sensitive',
+    note: "an execution's, engagement's or step's context: what the flow's HTTP widgets got back (tokens), and its trigger's data",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
