@@ -40,6 +40,7 @@ import {
   type Unpriced,
 } from './costs.ts';
 import { amount, isId, objectId, scalar } from './fields.ts';
+import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import { meterCustomers, stripeParties } from './parties.ts';
 import {
@@ -130,6 +131,8 @@ function classifyRow(
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const clone = cloneDenial(row.id, params);
   if (clone) return clone;
+  const legacy = legacyInvoiceDenial(row.method, row.path, params);
+  if (legacy) return legacy;
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
   const revealed = secretExpansion(params);
   if (revealed !== undefined) {

@@ -316,6 +316,60 @@ describe('invoices', () => {
     expect(op('POST', '/v1/invoices/in_1', form)).toMatchObject({ class: 'write', movesMoney: false });
   });
 
+  // Found by a security tester (fourth round): pre-2018-11-08 `closed=false` (today's
+  // auto_advance=true) and pre-2019-10-17 `billing=charge_automatically`, under an old
+  // Stripe-Version, switched on automatic collection as a free write; no invoice call prices them.
+  it.each([
+    ['closed, auto_advance before 2018-11-08', 'POST', '/v1/invoices/in_1', 'closed=false'],
+    ['forgiven, before 2018-11-08', 'POST', '/v1/invoices/in_1', 'forgiven=false'],
+    [
+      'billing, collection_method before 2019-10-17',
+      'POST',
+      '/v1/invoices/in_1',
+      'billing=charge_automatically',
+    ],
+    ['billing on a sent invoice', 'POST', '/v1/invoices/in_1', 'billing=send_invoice'],
+    ['tax_percent on an invoice', 'POST', '/v1/invoices/in_1', 'tax_percent=50'],
+    ['billing on a new invoice', 'POST', '/v1/invoices', 'customer=cus_1&billing=charge_automatically'],
+    [
+      'billing on a revision',
+      'POST',
+      '/v1/invoices',
+      'from_invoice[action]=revision&from_invoice[invoice]=in_1&billing=charge_automatically',
+    ],
+    ['closed on a finalize', 'POST', '/v1/invoices/in_1/finalize', 'closed=false'],
+    ['closed on a pay', 'POST', '/v1/invoices/in_1/pay', 'closed=false'],
+    ['billing on a send', 'POST', '/v1/invoices/in_1/send', 'billing=charge_automatically'],
+    ['billing on a subscription update', 'POST', '/v1/subscriptions/sub_1', 'billing=charge_automatically'],
+    ['billing on a new subscription', 'POST', '/v1/subscriptions', 'customer=cus_1&billing=send_invoice'],
+    [
+      'prorate on a subscription update',
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'prorate=true&proration_behavior=none',
+    ],
+    ['prorate on an item update', 'POST', '/v1/subscription_items/si_1', 'prorate=true&quantity=2'],
+    [
+      'prorate on a new item',
+      'POST',
+      '/v1/subscription_items',
+      'subscription=sub_1&price=price_1&prorate=true',
+    ],
+    [
+      "a phase's billing",
+      'POST',
+      '/v1/subscription_schedules/sub_sched_1',
+      'phases[0][billing]=send_invoice',
+    ],
+    ['prorate on a schedule update', 'POST', '/v1/subscription_schedules/sub_sched_1', 'prorate=true'],
+  ])('refuses %s, a parameter of older API versions', (_name, method, path, form) => {
+    expect(classify(method, path, form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it('reads an invoice list filtered by a legacy name as any read', () => {
+    expect(op('GET', '/v1/invoices', 'billing=send_invoice')).toMatchObject({ class: 'read' });
+  });
+
   // Found by a security tester (fourth round): a revision takes the revised invoice's customer and
   // lines, and Stripe finalised and charged it on its own; it was a free write for any customer.
   const REVISION = 'from_invoice[action]=revision&from_invoice[invoice]=in_1';

@@ -113,11 +113,17 @@ function resumesRenewals(params: Params): boolean {
  * Amount parameters of older API versions, which a call pinned to an old `Stripe-Version` may still
  * send, and which a preview built from today's names would leave out: refused, never guessed. A plan
  * is a price by its old name (`plan`, a phase's `plans`); `tax_percent` added tax before tax rates;
- * a subscription once took one `plan` and its `quantity` at the top level.
+ * a subscription once took one `plan` and its `quantity` at the top level. `billing` is
+ * `collection_method` before 2019-10-17 and `prorate` is `proration_behavior` before 2019-03-14: the
+ * preview would not see a switch to automatic collection or a proration they ask for (fourth round,
+ * as on invoices: legacy-names.ts).
  */
-const LEGACY_SUBSCRIPTION = ['plan', 'quantity', 'tax_percent'] as const;
+const LEGACY_SUBSCRIPTION = ['plan', 'quantity', 'tax_percent', 'billing', 'prorate'] as const;
 const LEGACY_ITEM = ['plan'] as const;
-const LEGACY_PHASE = ['plans', 'tax_percent'] as const;
+/** A subscription item call's own legacy names: its plan, its proration. */
+const LEGACY_ITEM_CALL = ['plan', 'prorate'] as const;
+const LEGACY_PHASE = ['plans', 'tax_percent', 'billing'] as const;
+const LEGACY_SCHEDULE = ['prorate'] as const;
 
 /**
  * Whether an update changes nothing invoiced now. Sending later invoices instead of charging them
@@ -256,7 +262,7 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
       'A subscription item must name its "subscription" for Keybrake to price it.',
     );
   }
-  const old = legacy(params, LEGACY_ITEM, '');
+  const old = legacy(params, LEGACY_ITEM_CALL, '');
   if (old) return old;
   const item = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
@@ -269,7 +275,7 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
  */
 export function subscriptionItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
   if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return FREE;
-  const old = legacy(params, LEGACY_ITEM, '');
+  const old = legacy(params, LEGACY_ITEM_CALL, '');
   if (old) return old;
   const changed = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
@@ -505,6 +511,8 @@ const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_threshol
 
 /** `schedule_details` from a schedule create or update: its phases (with the defaults they inherit). */
 function scheduleDetails(params: Params, create: boolean): Obj | Denial {
+  const old = legacy(params, LEGACY_SCHEDULE, '');
+  if (old) return old;
   const details = pick(params, ['end_behavior', 'proration_behavior', 'billing_mode'] as const);
   const defaults = objectParam(params, 'default_settings');
   if (isDenial(defaults)) return defaults;
@@ -553,7 +561,7 @@ function legacy(o: Obj, names: readonly string[], where: string): Denial | undef
   if (name === undefined) return undefined;
   return deny(
     'price_unknown',
-    `Keybrake cannot price "${where}${name}", a parameter of older Stripe API versions: send its current form (a price in items, default_tax_rates).`,
+    `Keybrake cannot price "${where}${name}", a parameter of older Stripe API versions: send its current form (a price in items, default_tax_rates, collection_method, proration_behavior).`,
   );
 }
 
