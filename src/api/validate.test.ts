@@ -185,6 +185,27 @@ describe('validate: allowlist bounds', () => {
   });
 });
 
+// From a new-user walkthrough: "1000000000000000000000" was refused as having too many decimals.
+describe('validate: amounts', () => {
+  const limiting = (perDayUsd: string) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor: 'stripe', limits: { perDayUsd } },
+  });
+
+  it.each([
+    ['1000000000000000000000', 'at most 10 digits before the decimal point and 6 after it'],
+    ['1.1234567', 'at most 10 digits before the decimal point and 6 after it'],
+    ['9999999999', 'is too large: at most "9007199254.740991"'],
+  ])('refuses %j, saying %j', (amount, message) => {
+    const { errors } = validate(docs(limiting(amount)));
+    expect(errors).toEqual([
+      expect.objectContaining({ path: 'spec.limits.perDayUsd', message: expect.stringContaining(message) }),
+    ]);
+  });
+});
+
 // From a new-user walkthrough: a row copied from `keybrake catalog` with the METHOD column's padding
 // was refused as not "METHOD /path", which it looked like.
 describe('validate: endpoint entries', () => {

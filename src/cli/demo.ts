@@ -5,6 +5,7 @@ import { systemClock } from '../clock.ts';
 import { createCompileRunner } from '../compiler/runner.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { startStripeEmulator } from '../emulators/stripe.ts';
+import { parseUsd, USD_AMOUNT_RULE } from '../money/micro-usd.ts';
 import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import { startProxy } from '../proxy/runtime.ts';
 import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
@@ -79,7 +80,8 @@ export async function demo(
   if (!Number.isSafeInteger(amountCents) || amountCents < 50)
     throw new UsageError('--amount must be a USD amount of at least 0.50');
   const cap = String(values.cap);
-  if (!/^\d{1,10}(\.\d{1,6})?$/.test(cap)) throw new UsageError('--cap must be a decimal USD amount');
+  if (parseUsd(cap) === undefined)
+    throw new UsageError(`--cap must be a decimal USD amount such as 100 or 99.90: ${USD_AMOUNT_RULE}`);
 
   let Stripe: typeof import('stripe').default;
   try {

@@ -7,6 +7,8 @@ export type MicroUsd = number;
 export const MICROS_PER_USD = 1_000_000;
 
 const DECIMAL = /^(\d{1,10})(?:\.(\d{1,6}))?$/;
+/** DECIMAL in words, for the messages that refuse an amount. */
+export const USD_AMOUNT_RULE = 'at most 10 digits before the decimal point and 6 after it';
 
 /** Parses a decimal USD string ("12.5", "200") exactly; undefined when it is not one. */
 export function parseUsd(text: string): MicroUsd | undefined {

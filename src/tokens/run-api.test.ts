@@ -2,6 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { isRunApiError, parseRunStart } from './run-api.ts';
 
 describe('parseRunStart', () => {
+  // A new-user walkthrough: the message gave an example, not the rule a refused cap broke.
+  it.each(['1000000000000000000000', '281474977', '0.1234567', 'lots'])(
+    'states the rule when refusing the cap %j',
+    (cap) => {
+      const answer = parseRunStart({ key: 'agents/bot', cap });
+      expect(isRunApiError(answer) && answer.message).toContain(
+        'at most 6 decimals, and at most "281474976.710655"',
+      );
+    },
+  );
+
   // Found by a new-user walkthrough: the 400 for a/../b named only the characters, which it has.
   it.each(['a/../b', './a', 'a/.'])('names the segment rule when refusing the run id %j', (runId) => {
     const answer = parseRunStart({ key: 'agents/bot', runId });

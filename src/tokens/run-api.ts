@@ -106,7 +106,11 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
   if (b.cap !== undefined && b.cap !== null) {
     capMicros = typeof b.cap === 'string' || typeof b.cap === 'number' ? parseUsd(String(b.cap)) : undefined;
     if (capMicros === undefined || capMicros > MAX_RUN_CAP_MICROS)
-      return runApiError(400, 'invalid_request', '"cap" must be a decimal USD amount such as "5" or "0.50".');
+      return runApiError(
+        400,
+        'invalid_request',
+        `"cap" must be a decimal USD amount such as "5" or "0.50": at most 6 decimals, and at most "${formatUsd(MAX_RUN_CAP_MICROS)}".`,
+      );
   }
   let ttlMs = DEFAULT_RUN_TTL_MS;
   if (b.ttl !== undefined && b.ttl !== null) {

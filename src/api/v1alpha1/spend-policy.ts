@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseUsd } from '../../money/micro-usd.ts';
+import { formatUsd, parseUsd, USD_AMOUNT_RULE } from '../../money/micro-usd.ts';
 import { compileEndpointPattern, compileValuePattern, PatternError } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import { VENDORS } from '../../snapshot/types.ts';
@@ -15,9 +15,11 @@ export const UsdAmount = z
   .string({ error: 'must be a decimal string in quotes, e.g. "200" or "12.50"' })
   .regex(/^\d{1,10}(\.\d{1,6})?$/, {
     abort: true,
-    error: 'must be a decimal USD amount such as "200" or "12.50" (at most 6 decimals)',
+    error: `must be a decimal USD amount such as "200" or "12.50": ${USD_AMOUNT_RULE}`,
   })
-  .refine((s) => parseUsd(s) !== undefined, { error: 'is too large' });
+  .refine((s) => parseUsd(s) !== undefined, {
+    error: `is too large: at most "${formatUsd(Number.MAX_SAFE_INTEGER)}" (micro-dollars are safe integers)`,
+  });
 
 const patternRefine =
   (compile: (s: string) => unknown) =>
