@@ -466,6 +466,12 @@ describe('Twilio operations', () => {
       { id: 'twilio.studio.v2.fetch_test_user', class: 'read' },
     ],
     [
+      'an Event Streams subscription, which names no credential, is a read',
+      req('GET', '/v1/Subscriptions/DF1', 'events'),
+      {},
+      { id: 'twilio.events.v1.fetch_subscription', class: 'read' },
+    ],
+    [
       'a write on another sub host the definitions do not have is unknown',
       req('POST', '/v1/Nonexistent', 'messaging'),
       {},
@@ -534,6 +540,9 @@ describe('Twilio operations refused by class', () => {
       "reading a v1 engagement step's context",
       req('GET', '/v1/Flows/FW1/Engagements/FN1/Steps/FT1/Context', 'studio'),
     ],
+    // Fourth probe round: what Twilio connects to a sink with (a Segment write key, a Kinesis role).
+    ['listing Event Streams sinks', req('GET', '/v1/Sinks', 'events')],
+    ["reading an Event Streams sink's configuration", req('GET', '/v1/Sinks/DG1', 'events')],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

@@ -3301,7 +3301,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     id: 'twilio.events.v1.fetch_schema_version',
     class: 'read',
   },
-  { host: 'events', method: 'GET', path: '/v1/Sinks', id: 'twilio.events.v1.list_sink', class: 'read' },
+  { host: 'events', method: 'GET', path: '/v1/Sinks', id: 'twilio.events.v1.list_sink', class: 'sensitive' },
   {
     host: 'events',
     method: 'POST',
@@ -3314,7 +3314,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Sinks/{Sid}',
     id: 'twilio.events.v1.fetch_sink',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'events',

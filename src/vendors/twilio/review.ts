@@ -156,6 +156,13 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "an execution's, engagement's or step's context: what the flow's HTTP widgets got back (tokens), and its trigger's data",
   },
+  // Fourth probe round: a sink's configuration is what Twilio connects to it with.
+  {
+    host: 'events',
+    match: 'GET /v1/Sinks/**',
+    class: 'sensitive',
+    note: "a sink's `sink_configuration`: a Segment write key, a Kinesis role ARN and external id (with which anyone streams into the customer's Kinesis), a webhook's user:password@ URL",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
