@@ -333,7 +333,7 @@ function conclude(
   const limited = steps.some((s) => s.stage === 'reserve' && s.outcome === 'info');
   const message = first
     ? first.detail
-    : `Keybrake would forward this call${pending ? ' if what it looks up passes the pending checks' : ''}${limited ? ', while the caps above have room' : ''}.`;
+    : `Keybrake would forward this call${pending ? ' if what it looks up passes the pending checks' : ''}${limited ? ', while the caps it counts toward (the reserve steps) have room' : ''}.`;
   return {
     decision: first ? 'deny' : 'allow',
     reason: first?.reason ?? 'ok',
