@@ -15,6 +15,7 @@ import {
   signedAmount,
   unitParam,
 } from './amounts.ts';
+import { collectionOf } from './collection.ts';
 import {
   chain,
   FREE,
@@ -75,12 +76,11 @@ function dueRead(invoice: string, rates: ExchangeRates, raise: Raise = () => 0n)
 /**
  * Whether an invoice as read is sent (`send_invoice`) and past its draft: Stripe finalises it no
  * more, and what it collects now the customer pays, or not. A `status` it does not report counts as
- * a draft. (Finalised, an invoice's `collection_method` can no longer change.)
+ * a draft. (Finalised, an invoice's `collection_method` can no longer change.) Read under the
+ * caller's `Stripe-Version`, the method may be named `billing` (collectionOf).
  */
 function sentAndFinalised(o: Obj): boolean {
-  return (
-    o['collection_method'] === 'send_invoice' && typeof o['status'] === 'string' && o['status'] !== 'draft'
-  );
+  return collectionOf(o) === 'send_invoice' && typeof o['status'] === 'string' && o['status'] !== 'draft';
 }
 
 /**

@@ -251,6 +251,27 @@ describe('invoices', () => {
     expect(settled(o, { ...draft('send_invoice', 1000), status: 'open', amount_due: 1300 })).toBe(usd(1300));
   });
 
+  // Found by a security tester (fourth round): under a Stripe-Version before 2019-10-17 the answer
+  // names the collection method `billing`, and a sent invoice's finalize settled at 0 (its credit
+  // balance applied) as if charged automatically.
+  it('settles a finalised invoice whose collection is named by its pre-2019-10-17 name, or not at all', () => {
+    const o = op('POST', '/v1/invoices/in_1/finalize');
+    const { collection_method: _, ...open } = {
+      ...draft('send_invoice', 500000),
+      status: 'open',
+      amount_due: 0,
+    };
+    expect(settled(o, { ...open, billing: 'send_invoice' })).toBe(usd(500000));
+    expect(settled(o, open)).toBe(usd(500000));
+    expect(settled(o, { ...open, billing: 'charge_automatically' })).toBe(0);
+  });
+
+  it('prices finalize of a sent invoice already finalised, its collection named billing, at 0', () => {
+    const { collection_method: _, ...open } = { ...draft('send_invoice', 1000), status: 'open' };
+    const o = op('POST', '/v1/invoices/in_1/finalize');
+    expect(walk(o, { 'GET /v1/invoices/in_1': { ...open, billing: 'send_invoice' } }).cost).toBe(0);
+  });
+
   it.each(['finalize', 'send'])(
     'prices %s of a sent invoice already finalised at 0, once read for its customer',
     (action) => {

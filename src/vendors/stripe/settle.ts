@@ -2,6 +2,7 @@ import { minorToMicroUsd } from '../../money/convert.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { Operation } from '../types.ts';
+import { collectionOf } from './collection.ts';
 import { isObj } from './fields.ts';
 import { quoteTotal } from './quote-total.ts';
 
@@ -116,17 +117,18 @@ function actual(opId: string, o: Obj): readonly [unknown, unknown] | undefined {
  * What a finalised invoice collects. Charged automatically: its `amount_due`. Sent: as if charged
  * (billing.ts, dueRead), and the customer's credit balance Stripe applied when finalising it is
  * taken off `amount_due` though it was spent all the same, so the larger of `amount_due` and `total`
- * (found by a security tester, fourth round: a sent invoice settled at 0).
+ * (found by a security tester, fourth round: a sent invoice settled at 0). An invoice whose
+ * collection the answer does not say (collectionOf: either name) settles as a sent one, the larger.
  */
 function finalised(o: Obj): readonly [unknown, unknown] {
   const due =
-    o['collection_method'] === 'send_invoice' ? larger(o['amount_due'], o['total']) : o['amount_due'];
+    collectionOf(o) === 'charge_automatically' ? o['amount_due'] : larger(o['amount_due'], o['total']);
   return [due, o['currency']];
 }
 
 function firstInvoice(invoice: unknown): readonly [unknown, unknown] | undefined {
   if (!isObj(invoice)) return undefined;
-  const due = invoice['collection_method'] === 'send_invoice' ? 0 : invoice['amount_due'];
+  const due = collectionOf(invoice) === 'send_invoice' ? 0 : invoice['amount_due'];
   return [due, invoice['currency']];
 }
 
