@@ -472,6 +472,18 @@ describe('Twilio operations', () => {
       { id: 'twilio.events.v1.fetch_subscription', class: 'read' },
     ],
     [
+      'a list of debugger alerts, which carries no request, is a read',
+      req('GET', '/v1/Alerts', 'monitor'),
+      {},
+      { id: 'twilio.monitor.v1.list_alert', class: 'read' },
+    ],
+    [
+      'a list of notifications, which carries no request, is a read',
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1/Notifications.json`),
+      {},
+      { id: 'twilio.api.list_call_notification', class: 'read' },
+    ],
+    [
       'a write on another sub host the definitions do not have is unknown',
       req('POST', '/v1/Nonexistent', 'messaging'),
       {},
@@ -543,6 +555,16 @@ describe('Twilio operations refused by class', () => {
     // Fourth probe round: what Twilio connects to a sink with (a Segment write key, a Kinesis role).
     ['listing Event Streams sinks', req('GET', '/v1/Sinks', 'events')],
     ["reading an Event Streams sink's configuration", req('GET', '/v1/Sinks/DG1', 'events')],
+    // Fourth probe round: a debugger event's request_variables replay the call that raised it.
+    ["reading a debugger alert's request", req('GET', '/v1/Alerts/NO1', 'monitor')],
+    [
+      "reading a notification's request",
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Notifications/NO1.json`),
+    ],
+    [
+      "reading a call notification's request",
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1/Notifications/NO1.json`),
+    ],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

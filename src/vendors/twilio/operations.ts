@@ -389,7 +389,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Notifications/{Sid}.json',
     id: 'twilio.api.fetch_call_notification',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -872,7 +872,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/Notifications/{Sid}.json',
     id: 'twilio.api.fetch_notification',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -5591,7 +5591,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Alerts/{Sid}',
     id: 'twilio.monitor.v1.fetch_alert',
-    class: 'read',
+    class: 'sensitive',
   },
   { host: 'monitor', method: 'GET', path: '/v1/Events', id: 'twilio.monitor.v1.list_event', class: 'read' },
   {

@@ -163,6 +163,20 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "a sink's `sink_configuration`: a Segment write key, a Kinesis role ARN and external id (with which anyone streams into the customer's Kinesis), a webhook's user:password@ URL",
   },
+  // Fourth probe round: one debugger event replays the request that caused it. Its lists carry
+  // neither the variables nor the headers (the definition: only a single fetch returns them).
+  {
+    host: 'monitor',
+    match: 'GET /v1/Alerts/{Sid}',
+    class: 'sensitive',
+    note: "an alert's `request_variables` and `request_headers`: the parameters of the API call or webhook that raised it (a SIP credential's `Password`, a token)",
+  },
+  {
+    host: 'api',
+    match: `GET ${ACCOUNT}/**Notifications/{Sid}.json`,
+    class: 'sensitive',
+    note: "a notification's `request_variables`: the parameters of the API call or webhook that raised it (a SIP credential's `Password`, a token)",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
