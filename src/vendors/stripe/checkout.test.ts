@@ -83,6 +83,9 @@ describe('a Checkout Session for a customer is priced when it is created', () =>
     ['shipping options', 'shipping_options[0][shipping_rate]=shr_1'],
     ['automatic tax', 'automatic_tax[enabled]=true'],
     ['tax rates on an item', 'line_items[0][tax_rates][0]=txr_1'],
+    // Fourth round: the older name of shipping_options, and the subscription's own tax rates.
+    ['shipping rates, the older name of shipping options', 'shipping_rates[0]=shr_1'],
+    ["the subscription's tax rates", 'subscription_data[default_tax_rates][0]=txr_1'],
     // Its recovery url makes copies of the session, the customer's saved cards included.
     ['a recovery url once it expires', 'after_expiration[recovery][enabled]=true'],
   ])('is unpriced (exact entry only) with %s', (_name, extra) => {
@@ -91,6 +94,30 @@ describe('a Checkout Session for a customer is priced when it is created', () =>
       movesMoney: true,
       costMicros: 0,
     });
+  });
+
+  // Found by a security tester (fourth round): under a 2020 Stripe-Version, subscription_data[items]
+  // names plans the subscription charges for, and the session was priced at its $1 line item alone.
+  it.each([
+    [
+      'a plan in subscription_data[items]',
+      'subscription_data[items][0][plan]=plan_gold&subscription_data[items][0][quantity]=1000',
+    ],
+    ['a coupon in subscription_data, an older name', 'subscription_data[coupon]=co_1'],
+    ['a tax percentage in subscription_data', 'subscription_data[tax_percent]=50'],
+    [
+      'a line item by its amount, its older form, beside a price',
+      'line_items[1][price]=price_1&line_items[1][amount]=100000&line_items[1][currency]=usd&line_items[1][name]=x',
+    ],
+  ])('refuses %s', (_name, extra) => {
+    expect(classify(`customer=cus_1&mode=subscription&${inline(0, '100')}&${extra}`)).toMatchObject({
+      reason: 'price_unknown',
+    });
+  });
+
+  it("prices a subscription with today's subscription_data from its line items", () => {
+    const body = `customer=cus_1&mode=subscription&${inline(0, '100')}&subscription_data[trial_period_days]=7&subscription_data[metadata][a]=1&subscription_data[description]=x`;
+    expect(op(body)).toMatchObject({ class: 'money', movesMoney: true, costMicros: 1 * USD });
   });
 
   it('refuses to guess a line item it cannot price', () => {

@@ -25,8 +25,44 @@ import { objectId, scalar } from './fields.ts';
 /** Stripe's default `adjustable_quantity[maximum]`: the payer may choose up to this many. */
 const ADJUSTABLE_MAXIMUM = 99;
 
-/** Parameters of a session that let the payer add money Keybrake does not see: tax, shipping, extra items. */
-const UNPRICEABLE = ['optional_items', 'shipping_options'] as const;
+/**
+ * Parameters of a session that let the payer add money Keybrake does not see: tax, shipping, extra
+ * items. `shipping_rates` is `shipping_options` by its older name, which a call pinned to an old
+ * `Stripe-Version` still sets.
+ */
+const UNPRICEABLE = ['optional_items', 'shipping_options', 'shipping_rates'] as const;
+
+/**
+ * `subscription_data` parameters of today's definition, none of which adds a charge but
+ * `default_tax_rates` (tax on every invoice: unpriced, as a line item's `tax_rates`). Any other one
+ * is refused: older API versions took more there, `items` above all, the plans the subscription
+ * charges for (found by a security tester, fourth round: `subscription_data[items][0][plan]` × 1000
+ * under a 2020 `Stripe-Version` was priced at the $1 line item alone), and Keybrake does not guess
+ * what a name it does not know adds.
+ */
+const SUBSCRIPTION_DATA_KEYS: ReadonlySet<string> = new Set([
+  'application_fee_percent',
+  'billing_cycle_anchor',
+  'billing_cycle_anchor_config',
+  'billing_mode',
+  'default_tax_rates',
+  'description',
+  'invoice_settings',
+  'metadata',
+  'on_behalf_of',
+  'pending_invoice_item_interval',
+  'proration_behavior',
+  'transfer_data',
+  'trial_end',
+  'trial_period_days',
+  'trial_settings',
+]);
+
+/**
+ * A line item's `amount` (with `currency` and `name`): a line item by its form before API version
+ * 2022-08-01, priced by nothing here, refused even beside a `price` (whichever Stripe takes).
+ */
+const LEGACY_LINE_ITEM = ['amount'] as const;
 
 /**
  * `POST /v1/checkout/sessions` with a customer, in `payment` or `subscription` mode: every line item's
@@ -47,9 +83,19 @@ export function checkoutSessionCreate(
   if (isDenial(mode)) return mode;
   const named = [customer, account].some((id) => id !== undefined && id !== '');
   if (!named || mode === 'setup') return undefined;
-  if (hasAny(params, UNPRICEABLE) || taxed(params) || recoverable(params)) return UNPRICED;
+  const subscription = subscriptionData(params);
+  if (isDenial(subscription)) return subscription;
   const items = objectList(params, 'line_items');
   if (isDenial(items)) return items;
+  const legacyItem = (items ?? []).find((item) => hasAny(item, LEGACY_LINE_ITEM));
+  if (legacyItem !== undefined) {
+    return deny(
+      'price_unknown',
+      'Keybrake cannot price a line item by its "amount", a form of older Stripe API versions: give it price_data or a price.',
+    );
+  }
+  if (hasAny(params, UNPRICEABLE) || taxed(params) || recoverable(params)) return UNPRICED;
+  if (subscription !== undefined && hasAny(subscription, ['default_tax_rates'])) return UNPRICED;
   if (items === undefined || items.length === 0) {
     return deny('price_unknown', 'Keybrake prices a Checkout Session for a customer from its line_items.');
   }
@@ -84,6 +130,18 @@ export function checkoutSessionCreate(
     return deny('price_unknown', 'The amount is too large for Keybrake to price.');
   const [first, ...rest] = reads;
   return first === undefined ? { movesMoney: true, costMicros: micros } : chain([first, ...rest], micros);
+}
+
+/** `subscription_data`, once checked for names outside SUBSCRIPTION_DATA_KEYS; undefined when absent. */
+function subscriptionData(params: Params): Params | undefined | Denial {
+  const data = objectParam(params, 'subscription_data');
+  if (isDenial(data) || data === undefined) return data;
+  const unknown = Object.keys(data).find((k) => !SUBSCRIPTION_DATA_KEYS.has(k));
+  if (unknown === undefined) return data;
+  return deny(
+    'price_unknown',
+    `Keybrake cannot price "subscription_data[${unknown}]" on a Checkout Session (a parameter of older Stripe API versions, or one it does not know): name the subscription's prices in line_items.`,
+  );
 }
 
 /**
