@@ -10,6 +10,7 @@ enableModuleCache();
 const HELP = `keybrake: a spend-governing proxy between AI agents and Stripe, Twilio and Resend.
 
 Usage: keybrake <command> [flags]
+       keybrake --version
 
 Commands:
   serve          run the proxy from manifest files (standalone; the quick start)
@@ -68,7 +69,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return {
       summary: m.RUN_SUMMARY,
       flags: m.RUN_FLAGS,
-      positional: 'start | stop <runId> | exec -- <command…>',
+      // Flags go before exec's `--`: the summary gives each form in full.
+      positional: 'start | stop <runId> | exec',
       run: m.runCommand,
     };
   },
@@ -101,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    const { packageVersion } = await import('../src/cli/version.ts');
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const load = COMMANDS[name];
   if (!load) {

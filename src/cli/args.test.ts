@@ -28,6 +28,11 @@ describe('parseFlags', () => {
   it('rejects unknown flags with a usage error', () => {
     expect(() => parseFlags(['--lisen', 'x'], flags, {})).toThrow(UsageError);
   });
+  // From a new-user walkthrough: `Usage: keybrake token [flags] new`.
+  it('puts the operands before the flags in the usage line', () => {
+    expect(usage('token', 'Mints.', flags, 'new').split('\n')[0]).toBe('Usage: keybrake token new [flags]');
+    expect(usage('serve', 'Runs it.', flags).split('\n')[0]).toBe('Usage: keybrake serve [flags]');
+  });
   it('documents each flag with its environment variable', () => {
     expect(usage('serve', 'Runs it.', flags)).toContain('[env KEYBRAKE_VENDOR_PORT]');
   });

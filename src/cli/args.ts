@@ -87,7 +87,8 @@ function splitList(text: string): string[] {
 /** Help text for a subcommand, generated from its flag table so the two cannot drift. */
 export function usage(command: string, summary: string, flags: Flags, positional = ''): string {
   const lines = [
-    `Usage: keybrake ${command} [flags]${positional ? ` ${positional}` : ''}`,
+    // The subcommand or operands first, as they are typed: `keybrake token new [flags]`.
+    `Usage: keybrake ${command}${positional ? ` ${positional}` : ''} [flags]`,
     '',
     summary,
     '',

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { packageVersion } from '../../src/cli/version.ts';
 import { hasValidChecksum, newToken } from '../../src/tokens/token.ts';
 import {
   type CliResult,
@@ -60,6 +61,16 @@ describe.concurrent('keybrake help', () => {
     for (const command of ['serve', 'token new', 'policy-check', 'demo'])
       expect(r.stdout).toMatch(new RegExp(`^ {2}${command} +\\S`, 'm'));
     expect(r.stdout).toContain('KEYBRAKE_<FLAG>');
+  });
+
+  it("prints package.json's version for --version", async () => {
+    const r = await cli(['--version']);
+    expect(r).toMatchObject({ code: 0, stdout: `${packageVersion()}\n` });
+  });
+
+  it('prints a subcommand before the flags in the usage line', async () => {
+    const r = await cli(['token', '--help']);
+    expect(r.stdout).toMatch(/^Usage: keybrake token new \[flags\]$/m);
   });
 
   describe('serve --help', () => {
