@@ -14,7 +14,7 @@ import {
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
 import { createSnapshotServer, operatorListenerLimits } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator, kubernetesTokenReview } from '../distribution/token-review.ts';
-import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
+import { DURATION_SYNTAX } from '../duration.ts';
 import { listenUrl, parseListen } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
@@ -42,6 +42,7 @@ import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/sou
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { durationFlag } from './flag-values.ts';
 
 export const OPERATOR_SUMMARY =
   'Reconciles VaultKey and SpendPolicy resources into policy snapshots and streams them to `keybrake\n' +
@@ -168,10 +169,7 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 
 /** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
 function duration(flag: string, text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0)
-    throw new UsageError(`--${flag} ${text}: expected a duration such as 15s or 500ms (${DURATION_SYNTAX})`);
-  return ms;
+  return durationFlag(flag, text, '15s or 500ms');
 }
 
 function defaultLeaseNamespace(): string {

@@ -2,7 +2,6 @@ import type { Clock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
-import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { parseListen } from '../listen.ts';
 import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import type { ProxyConfig } from '../proxy/runtime.ts';
@@ -13,6 +12,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
+import { durationFlag, positiveInt } from './flag-values.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -28,23 +28,6 @@ export function parseVendorPorts(pairs: readonly string[], defaultHost: string) 
     out[vendor] = addr.includes(':') ? parsed : { host: defaultHost, port: parsed.port };
   }
   return out;
-}
-
-export function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw new UsageError(`--${flag} ${text}: expected a positive whole number`);
-  return n;
-}
-
-/** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
-export function durationFlag(flag: string, text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0)
-    throw new UsageError(
-      `--${flag} ${text}: expected a duration such as 30s, 500ms or 2m (${DURATION_SYNTAX})`,
-    );
-  return ms;
 }
 
 /** The proxy's configuration from PROXY_RUNTIME_FLAGS values, minus the counter store (built apart). */

@@ -8,8 +8,8 @@ import { type ServingTls, servingTls } from '../../test/env/tls.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
 import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { UsageError } from './args.ts';
+import { durationFlag } from './flag-values.ts';
 import { proxyCommand } from './proxy.ts';
-import { durationFlag } from './proxy-options.ts';
 
 let dir: string;
 let tls: ServingTls;
@@ -105,5 +105,10 @@ describe('durationFlag', () => {
 
   it.each(['', '0s', '-1s', 'soon', '5d'])('rejects %j', (text) => {
     expect(() => durationFlag('max-staleness', text)).toThrow(UsageError);
+  });
+
+  // A new-user walkthrough: `--client-timeout 0` was told to give "a duration such as 30s", which 0 is.
+  it.each(['0', '0s', '0ms', '0.0h'])('says %j must be positive', (text) => {
+    expect(() => durationFlag('client-timeout', text)).toThrow(`--client-timeout ${text}: must be positive`);
   });
 });

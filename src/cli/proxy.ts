@@ -8,8 +8,9 @@ import { startProxy } from '../proxy/runtime.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { durationFlag } from './flag-values.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
-import { counterStoreFromFlags, durationFlag, proxyConfigFromFlags } from './proxy-options.ts';
+import { counterStoreFromFlags, proxyConfigFromFlags } from './proxy-options.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
 export const PROXY_SUMMARY =

@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { isRunApiError, parseRunStart } from './run-api.ts';
 
 describe('parseRunStart', () => {
+  // A new-user walkthrough: `run start --ttl 0` was told to give "a duration such as 30m", which 0 is.
+  it.each(['0', '0s', 0])('says the ttl %j must be positive', (ttl) => {
+    const answer = parseRunStart({ key: 'agents/bot', ttl });
+    expect(isRunApiError(answer) && answer.message).toMatch(/^"ttl" must be positive, a duration/);
+  });
+
   // A new-user walkthrough: the message gave an example, not the rule a refused cap broke.
   it.each(['1000000000000000000000', '281474977', '0.1234567', 'lots'])(
     'states the rule when refusing the cap %j',

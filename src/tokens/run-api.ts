@@ -126,7 +126,8 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
       return runApiError(
         400,
         'invalid_request',
-        `"ttl" must be a duration such as "30m" (<n>ms|s|m|h, or milliseconds), at most ${MAX_RUN_TTL_MS / 3_600_000}h.`,
+        // 0 is a duration: told only to give one, a caller would not see what is wrong with it.
+        `"ttl" must be ${parsed === 0 ? 'positive, ' : ''}a duration such as "30m" (<n>ms|s|m|h, or milliseconds), at most ${MAX_RUN_TTL_MS / 3_600_000}h.`,
       );
     ttlMs = parsed;
   }

@@ -1,0 +1,20 @@
+import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
+import { UsageError } from './args.ts';
+
+/** A positive whole-number flag (a size, a count). */
+export function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`--${flag} ${text}: expected a positive whole number`);
+  return n;
+}
+
+/** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
+export function durationFlag(flag: string, text: string, example = '30s, 500ms or 2m'): number {
+  const ms = parseDuration(text);
+  // 0 is a duration, so "expected a duration" would not say what is wrong with it.
+  if (ms === 0) throw new UsageError(`--${flag} ${text}: must be positive, such as ${example}`);
+  if (ms === undefined)
+    throw new UsageError(`--${flag} ${text}: expected a duration such as ${example} (${DURATION_SYNTAX})`);
+  return ms;
+}
