@@ -153,7 +153,7 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
   if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
-  if (vendor === 'twilio') return { json: twilioAnswer(method, path, body) };
+  if (vendor === 'twilio') return twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body) };
   return { json: resendAnswer(method, path) };
 }
 
@@ -471,6 +471,42 @@ function stripeAnswer(method: string, path: string, body: Buffer): Json {
   if (method === 'GET' && !path.split('/')[3])
     return { object: 'list', data: [], has_more: false, url: path };
   return { id: `${resource}_hostile`, object: resource.replace(/s$/, ''), deleted: method === 'DELETE' };
+}
+
+/**
+ * The password of a customer's webhook, in URLs as Twilio documents protecting webhooks
+ * (`https://user:password@host`): Keybrake withholds it from every answer.
+ */
+export const TWILIO_WEBHOOK_PASSWORD = 'WebhookPw123';
+
+/**
+ * Answers carrying basic-auth webhook URLs (fourth round): a number in JSON (`\/` escapes, as a JSON
+ * encoder may write them) and in XML (the 2010 API's answer to a path without `.json`), and a list
+ * of debugger alerts, whose `alert_text` holds the URL percent-encoded.
+ */
+function twilioWebhooks(method: string, path: string): Answer | undefined {
+  if (method !== 'GET') return undefined;
+  const url = `https://app:${TWILIO_WEBHOOK_PASSWORD}@app.example.com`;
+  if (path.endsWith('/IncomingPhoneNumbers/PNuserinfo.json')) {
+    const escaped = url.replaceAll('/', '\\/');
+    return {
+      json: {},
+      text: `{"sid":"PNuserinfo","voice_url":"${url}/voice","sms_url":"${escaped}\\/sms","status_callback":"https://app.example.com/status"}`,
+    };
+  }
+  if (path.endsWith('/IncomingPhoneNumbers/PNuserinfo')) {
+    return {
+      json: {},
+      text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><Sid>PNuserinfo</Sid><VoiceUrl>${url}/voice</VoiceUrl></IncomingPhoneNumber></TwilioResponse>`,
+      headers: { 'content-type': 'application/xml' },
+    };
+  }
+  if (path === '/monitor/v1/Alerts') {
+    const encoded = encodeURIComponent(`${url}/sms`);
+    const alert = { sid: 'NOuserinfo', request_url: `${url}/sms`, alert_text: `Msg=timeout&url=${encoded}` };
+    return { json: { alerts: [alert], meta: { page: 0 } } };
+  }
+  return undefined;
 }
 
 function twilioAnswer(method: string, path: string, body: Buffer): Json {

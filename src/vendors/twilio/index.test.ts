@@ -52,4 +52,13 @@ describe('createTwilioAdapter', () => {
       requestIdHeader: 'twilio-request-id',
     });
   });
+
+  // Fourth probe round: a webhook's basic-auth password reached the agent in a number's read.
+  it("withholds the user name and password of an answer's URLs", () => {
+    const answer = Buffer.from('{"sid":"PN1","sms_url":"https://app:WebhookPw123@app.example.com/sms"}');
+    const got = createTwilioAdapter().withholdFromAnswer?.(answer);
+    expect(got?.toString()).toBe(
+      '{"sid":"PN1","sms_url":"https://withheld_by_keybrake@app.example.com/sms"}',
+    );
+  });
 });

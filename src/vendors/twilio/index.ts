@@ -1,4 +1,5 @@
 import type { VendorAdapter } from '../types.ts';
+import { withholdFromTwilioAnswer } from './answers.ts';
 import { classifyTwilio } from './classify.ts';
 import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
@@ -17,7 +18,8 @@ export interface TwilioAdapterOptions {
 
 /**
  * The Twilio adapter: Basic auth with the vault token as password, sub hosts (`/twilio/<sub>/…`),
- * form bodies, a per-country price table, and Twilio's `{code,message,more_info,status}` errors.
+ * form bodies, a per-country price table, Twilio's `{code,message,more_info,status}` errors, and
+ * answers whose URLs keep no user name or password.
  */
 export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdapter {
   const prices = resolveTwilioPrices(opts.prices);
@@ -31,5 +33,6 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,
     error: twilioError,
+    withholdFromAnswer: withholdFromTwilioAnswer,
   };
 }

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { withholdFromTwilioAnswer } from './answers.ts';
+
+const PASSWORD = 'WebhookPw123';
+const withheld = (text: string) => withholdFromTwilioAnswer(Buffer.from(text)).toString('utf8');
+
+describe('withholdFromTwilioAnswer', () => {
+  it.each([
+    [
+      "an incoming number's webhooks",
+      {
+        sid: 'PN1',
+        voice_url: `https://app:${PASSWORD}@app.example.com/voice?x=1`,
+        sms_url: `https://app:${PASSWORD}@app.example.com/sms`,
+        status_callback: 'https://app.example.com/status',
+      },
+      {
+        sid: 'PN1',
+        voice_url: 'https://withheld_by_keybrake@app.example.com/voice?x=1',
+        sms_url: 'https://withheld_by_keybrake@app.example.com/sms',
+        status_callback: 'https://app.example.com/status',
+      },
+    ],
+    [
+      'a page of Messaging Services, at any depth',
+      { services: [{ inbound_request_url: `http://u:${PASSWORD}@hooks.example.com:8443` }], meta: {} },
+      { services: [{ inbound_request_url: 'http://withheld_by_keybrake@hooks.example.com:8443' }], meta: {} },
+    ],
+    [
+      'a user name without a password',
+      { url: 'https://token-abc@example.com/x' },
+      { url: 'https://withheld_by_keybrake@example.com/x' },
+    ],
+    [
+      'a password holding an @, up to the last one of the authority',
+      { url: `https://app:p@ss@${PASSWORD}@example.com/x` },
+      { url: 'https://withheld_by_keybrake@example.com/x' },
+    ],
+    [
+      'an upper-case scheme and a URL inside a longer text',
+      { description: `posts to HTTPS://app:${PASSWORD}@example.com/in, then stops` },
+      { description: 'posts to HTTPS://withheld_by_keybrake@example.com/in, then stops' },
+    ],
+    [
+      "a percent-encoded URL in an alert's text",
+      {
+        alert_text: `Msg=timeout&url=https%3A%2F%2Fapp%3A${PASSWORD}%40app.example.com%2Fsms&LogLevel=ERROR`,
+      },
+      {
+        alert_text:
+          'Msg=timeout&url=https%3A%2F%2Fwithheld_by_keybrake%40app.example.com%2Fsms&LogLevel=ERROR',
+      },
+    ],
+  ])('withholds the userinfo of the URLs of %s, keeping the rest', (_what, sent, expected) => {
+    const got = withheld(JSON.stringify(sent, null, 2));
+    expect(got).not.toContain(PASSWORD);
+    expect(JSON.parse(got)).toEqual(expected);
+  });
+
+  it('finds a URL spelt with JSON escapes, and keeps every other byte as Twilio sent it', () => {
+    const sent = `{"sid":"AP1", "price":-0.00750000000000000001,\n "sms_url":"https:\\/\\/app:${PASSWORD}\\u0040app.example.com\\/sms","uri":"\\/2010-04-01\\/x"}`;
+    const got = withheld(sent);
+    expect(got).toBe(
+      '{"sid":"AP1", "price":-0.00750000000000000001,\n "sms_url":"https://withheld_by_keybrake@app.example.com/sms","uri":"\\/2010-04-01\\/x"}',
+    );
+  });
+
+  it('rewrites the URLs of an XML answer in place', () => {
+    const sent = `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><VoiceUrl>https://app:${PASSWORD}@app.example.com/voice</VoiceUrl><SmsUrl a="http://u:${PASSWORD}@h.example.com">x</SmsUrl></IncomingPhoneNumber></TwilioResponse>`;
+    expect(withheld(sent)).toBe(
+      `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><VoiceUrl>https://withheld_by_keybrake@app.example.com/voice</VoiceUrl><SmsUrl a="http://withheld_by_keybrake@h.example.com">x</SmsUrl></IncomingPhoneNumber></TwilioResponse>`,
+    );
+  });
+
+  it.each([
+    ['an address in a path', { url: 'https://example.com/Identities/bob@example.com' }],
+    ['an address in a query', { url: 'https://example.com/cb?email=bob@example.com#x@y' }],
+    ['an address beside a URL', { note: 'see https://example.com or write to bob@example.com' }],
+    ['an e-mail address', { identity: 'bob@example.com', to: 'mailto:bob@example.com' }],
+  ])('leaves alone %s, which is no userinfo', (_what, sent) => {
+    const body = Buffer.from(JSON.stringify(sent));
+    expect(withholdFromTwilioAnswer(body)).toBe(body);
+  });
+
+  it('hands back the same Buffer when nothing is withheld, and a body that is not UTF-8 whole', () => {
+    const plain = Buffer.from('{"sid":"SM1","url":"https://api.twilio.com/x"}');
+    expect(withholdFromTwilioAnswer(plain)).toBe(plain);
+    const audio = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90]), Buffer.from('https://a:b@c/')]);
+    expect(withholdFromTwilioAnswer(audio)).toBe(audio);
+  });
+
+  // A regression would take seconds (each start of a 100 000-letter run scanned to its end), not hang.
+  it('reads a long run of letters once (no quadratic scan)', () => {
+    const started = performance.now();
+    withheld(`{"a":"${'x'.repeat(100_000)}@","b":"${'%41'.repeat(100_000)}%40"}`);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});

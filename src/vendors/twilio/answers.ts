@@ -1,0 +1,69 @@
+import { isUtf8 } from 'node:buffer';
+import { WITHHELD } from '../stripe/answers.ts';
+
+/**
+ * What of Twilio's answers the agent does not receive (the withhold stage, after settle): the
+ * user name and password of a URL (ADR 0007 §1, docs/vendors/twilio.md). Twilio documents
+ * `https://user:password@host/…` as the way to protect a webhook, so a number's `voice_url`, an
+ * application's, a Messaging Service's, a Conversations or TaskRouter callback, read by any key
+ * that may read, carries the password of the customer's own server: with it the agent can forge
+ * Twilio's requests to that server. The rest of the URL stays: it is where the webhook points.
+ */
+
+/**
+ * `scheme://userinfo@`: the userinfo runs to the last `@` before the authority ends, at `/`, `?`,
+ * `#`, `\` (a `/` to a browser in an http(s) URL) or a space, as a URL parser reads it. The
+ * look-behind starts a scheme only where a word starts, so a long run of letters is scanned once.
+ */
+const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#\\\s]*@/g;
+
+/**
+ * The same URL percent-encoded inside a form-encoded text (an alert's `alert_text` holds
+ * `url=https%3A%2F%2Fuser%3Apass%40host…`): the userinfo ends at `%2F`, `%3F`, `%23` or `&`.
+ */
+const ENCODED_USERINFO =
+  /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F)(?:[^%/?#&\\\s]|%(?!2F|3F|23)[0-9A-F]{2})*%40/gi;
+
+/** Texts without which an answer, or a JSON string of it, holds no userinfo: no parse for most answers. */
+const HINTS = ['@', '%40', '\\u0040'];
+const HINT_BYTES = HINTS.map((hint) => Buffer.from(hint));
+
+/** A JSON string literal, escapes included (it never spans a quote that an escape does not hide). */
+const LITERAL = /"(?:[^"\\]|\\.)*"/g;
+
+/**
+ * The body of a Twilio answer as the agent gets it: the same Buffer when it holds no URL with a
+ * userinfo, else a copy with each URL's userinfo replaced by `WITHHELD`. A JSON answer stays valid
+ * JSON: only the string values holding such a URL are written again (decoded first, so a URL spelt
+ * with `\/` or `\u0040` is found); every other byte is Twilio's. Any other text (the 2010 API
+ * answers XML to a path without `.json`) has its URLs rewritten in place. A body that is not UTF-8
+ * is no text Twilio serves an account's settings in (a recording's audio) and passes whole.
+ */
+export function withholdFromTwilioAnswer(body: Buffer): Buffer {
+  if (!HINT_BYTES.some((hint) => body.includes(hint)) || !isUtf8(body)) return body;
+  const text = body.toString('utf8');
+  const rewritten = isJson(text) ? text.replace(LITERAL, withheldLiteral) : withheldText(text);
+  return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A JSON string literal with the userinfo of its URLs withheld: the literal itself when it has none. */
+function withheldLiteral(literal: string): string {
+  if (!HINTS.some((hint) => literal.includes(hint))) return literal;
+  const value = JSON.parse(literal) as string;
+  const withheld = withheldText(value);
+  return withheld === value ? literal : JSON.stringify(withheld);
+}
+
+/** Text with the userinfo of every URL in it, plain or percent-encoded, replaced by the marker. */
+function withheldText(text: string): string {
+  return text.replace(USERINFO, `$1${WITHHELD}@`).replace(ENCODED_USERINFO, `$1${WITHHELD}%40`);
+}
