@@ -89,10 +89,13 @@ describe('withholdFromTwilioAnswer', () => {
     expect(withholdFromTwilioAnswer(audio)).toBe(audio);
   });
 
-  // A regression would take seconds (each start of a 100 000-letter run scanned to its end), not hang.
-  it('reads a long run of letters once (no quadratic scan)', () => {
-    const started = performance.now();
-    withheld(`{"a":"${'x'.repeat(100_000)}@","b":"${'%41'.repeat(100_000)}%40"}`);
-    expect(performance.now() - started).toBeLessThan(1000);
+  // A scheme starts only at the start of a word: without that, each start of a 100 000-letter run
+  // scanned to its end (about 10 s here, past the test's timeout). No clock is read: the answer is
+  // checked, and a quadratic scan fails the test by its timeout.
+  it('reads a long run of letters once (no quadratic scan), leaving text with no URL alone', () => {
+    const body = Buffer.from(
+      JSON.stringify({ a: `${'x'.repeat(100_000)}@`, b: `${'%41'.repeat(100_000)}%40` }),
+    );
+    expect(withholdFromTwilioAnswer(body)).toBe(body);
   });
 });
