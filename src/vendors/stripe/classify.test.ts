@@ -711,3 +711,47 @@ describe('the host that serves an operation', () => {
     expect(classify('POST', '/v1/customers')).not.toHaveProperty('upstreamHost');
   });
 });
+
+// Found by a security tester (fourth round): an account named in the path or the body is governed by
+// allow.accounts; a money call whose headers name none still acts on the platform account.
+describe('the accounts a call names', () => {
+  it.each([
+    [
+      'an account debit',
+      'POST',
+      '/v1/charges',
+      'amount=500&currency=usd&source=acct_other',
+      {},
+      ['acct_other', 'platform'],
+    ],
+    [
+      'a charge on behalf of an account',
+      'POST',
+      '/v1/charges',
+      'amount=500&currency=usd&on_behalf_of=acct_other',
+      {},
+      ['acct_other', 'platform'],
+    ],
+    [
+      'a charge on an account by header, on behalf of it',
+      'POST',
+      '/v1/charges',
+      'amount=500&currency=usd&on_behalf_of=acct_1',
+      { 'stripe-account': 'acct_1' },
+      ['acct_1'],
+    ],
+    ['a charge naming no account', 'POST', '/v1/charges', 'amount=500&currency=usd', {}, []],
+    ["a read of an account's persons", 'GET', '/v1/accounts/acct_other/persons', '', {}, ['acct_other']],
+    [
+      'a capability changed',
+      'POST',
+      '/v1/accounts/acct_other/capabilities/card_payments',
+      'requested=false',
+      {},
+      ['acct_other'],
+    ],
+    ['an account unrejected', 'POST', '/v1/accounts/acct_other/unreject', '', {}, ['acct_other']],
+  ])('names %s', (_name, method, path, body, headers, accounts) => {
+    expect(op(method, path, body, headers).parties.accounts).toEqual(accounts);
+  });
+});

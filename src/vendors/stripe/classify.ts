@@ -42,7 +42,7 @@ import {
 import { amount, isId, objectId, scalar } from './fields.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
-import { meterCustomers, stripeParties } from './parties.ts';
+import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
 import {
   scheduleCancel,
   scheduleCreate,
@@ -115,9 +115,9 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
 export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
   const match = matchStripeOperation(req.method, req.path);
   const named = stripeParties(req, params);
-  if (!match) return isDenial(named) ? named : unknownOperation('stripe', named);
+  if (!match) return isDenial(named) ? named : withPlatformAccount(unknownOperation('stripe', named), req);
   const op = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates);
-  return isDenial(op) ? refusing(match.row.id, op) : op;
+  return isDenial(op) ? refusing(match.row.id, op) : withPlatformAccount(op, req);
 }
 
 /** The operation of a call the catalog recognised as `row`, or why it is refused. */

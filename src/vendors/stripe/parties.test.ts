@@ -193,6 +193,58 @@ describe('stripeParties', () => {
     expect(stripeParties(req(), params)).toMatchObject({ reason: 'body_invalid' });
   });
 
+  // Found by a security tester (fourth round): accounts named in the path or the body got past
+  // allow.accounts, which read only Stripe-Account and Stripe-Context.
+  it.each<[string, string, Record<string, unknown>, Record<string, string>, string[]]>([
+    [
+      'an account debit (source=acct_…)',
+      '/v1/charges',
+      { amount: '500', source: 'acct_other' },
+      {},
+      ['acct_other'],
+    ],
+    [
+      'a charge on behalf of an account',
+      '/v1/charges',
+      { amount: '500', on_behalf_of: 'acct_other' },
+      {},
+      ['acct_other'],
+    ],
+    [
+      'a checkout subscription on behalf of an account',
+      '/v1/checkout/sessions',
+      { subscription_data: { on_behalf_of: 'acct_other' } },
+      {},
+      ['acct_other'],
+    ],
+    ["an account's persons by path", '/v1/accounts/acct_other/persons', {}, {}, ['acct_other']],
+    ['an account itself by path', '/v1/accounts/acct_other', {}, {}, ['acct_other']],
+    [
+      'an account link',
+      '/v1/account_links',
+      { account: 'acct_other', type: 'account_onboarding' },
+      {},
+      ['acct_other'],
+    ],
+    [
+      'a header account beside a body account',
+      '/v1/charges',
+      { on_behalf_of: 'acct_other' },
+      { 'stripe-account': 'acct_1' },
+      ['acct_1', 'acct_other'],
+    ],
+    ['no account from a card source', '/v1/charges', { source: 'tok_visa', on_behalf_of: '' }, {}, []],
+    ['no account from a legacy card object', '/v1/charges', { source: { number: '4242' } }, {}, []],
+  ])('names the accounts of %s', (_name, path, params, headers, accounts) => {
+    expect(stripeParties(req(headers, path), params)).toMatchObject({ accounts });
+  });
+
+  it('refuses an on_behalf_of given as a list', () => {
+    expect(stripeParties(req(), { on_behalf_of: ['acct_1', 'acct_2'] })).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
   it('passes on a party header denial', () => {
     expect(stripeParties(req({ 'stripe-context': 'nope' }), {})).toMatchObject({ reason: 'header_invalid' });
   });

@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import type { Params, Parties, VendorRequest } from '../types.ts';
+import type { Operation, Params, Parties, VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 
 const CUSTOMER_PATH = /^\/v1\/customers\/([^/]+)/;
+/** `/v1/accounts/{account}` and every path under it: the connected account it reads or changes. */
+const ACCOUNT_PATH = /^\/v1\/accounts\/([^/]+)/;
 
 /**
  * Named as a recipient when money goes to one the call describes rather than names (a Treasury
@@ -23,7 +25,11 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  *     `/v1/customers/:id…`, and every customer id in a meter event's `payload` (meterCustomers);
  *   - accounts: every connected account the call acts on, from `Stripe-Account` and `Stripe-Context`
  *     (`accountsOf`); none means the platform account (authorize admits that only when
- *     `allow.accounts` lists `platform`);
+ *     `allow.accounts` lists `platform`); and every connected account the call names
+ *     (namedAccounts): the `{account}` of a `/v1/accounts/{account}…` path, every `on_behalf_of`, a
+ *     `source` that is an account (`acct_…`: an account debit takes that account's balance), a
+ *     top-level `account=acct_…` (account links and sessions). A money call that names one while
+ *     no header names any also acts on the platform account (withPlatformAccount);
  *   - recipients: where money is sent to — every `destination` (of transfers and payouts: an
  *     `acct_…` or a bank account/card id, or `destination[account]`; `transfer_data[destination]`
  *     of charges, intents, subscriptions, checkout sessions…) — and every
@@ -41,18 +47,19 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  * caller's own names, and Stripe acts on none of them.
  */
 export function stripeParties(req: VendorRequest, params: Params): Parties | Denial {
-  const found: Found = { customers: [], recipients: [], currencies: [] };
+  const found: Found = { customers: [], accounts: [], recipients: [], currencies: [] };
   const invalid = collect(params, found);
   if (invalid) return invalid;
   const inPath = CUSTOMER_PATH.exec(req.path)?.[1];
   if (inPath) found.customers.push(inPath);
+  namedAccounts(req.path, params, found);
 
-  const accounts = accountsOf(req.headers);
-  if (isDenial(accounts)) return accounts;
+  const acting = accountsOf(req.headers);
+  if (isDenial(acting)) return acting;
 
   return {
     customers: [...new Set(found.customers)],
-    accounts,
+    accounts: [...new Set([...acting, ...found.accounts])],
     recipients: [...new Set(found.recipients)],
     countries: [],
     currencies: [...new Set(found.currencies)],
@@ -62,8 +69,42 @@ export function stripeParties(req: VendorRequest, params: Params): Parties | Den
 
 interface Found {
   readonly customers: string[];
+  readonly accounts: string[];
   readonly recipients: string[];
   readonly currencies: string[];
+}
+
+/**
+ * The connected accounts a call names outside its headers, which `allow.accounts` governs as it does
+ * `Stripe-Account` (ADR 0007, fourth round): the `{account}` of a `/v1/accounts/{account}…` path
+ * (as it is, whatever its shape: one the list does not name is refused) and a top-level
+ * `account=acct_…` (an account link or session opens that account to whoever holds it). Found by a
+ * security tester (fourth round): under `accounts: [acct_allowed]`, another account's persons,
+ * external accounts, capabilities and unreject were reached by path, the header unset. The body's
+ * `on_behalf_of` and `source=acct_…` are read with every other party (party).
+ */
+function namedAccounts(path: string, params: Params, found: Found): void {
+  const inPath = ACCOUNT_PATH.exec(path)?.[1];
+  if (inPath) found.accounts.push(inPath);
+  const account = Object.hasOwn(params, 'account') ? params['account'] : undefined;
+  if (typeof account === 'string' && ACCOUNT_ID.test(account)) found.accounts.push(account);
+}
+
+/** The reserved `allow.accounts` entry for the platform account (authorize.ts, PLATFORM_ACCOUNT). */
+const PLATFORM = 'platform';
+
+/**
+ * A money call whose headers name no account acts on the platform account, which authorize requires
+ * `allow.accounts` to list when the call names no account at all. One that names an account in its
+ * path or body (namedAccounts) still acts on the platform (a charge `on_behalf_of` or debiting an
+ * account is the platform's): so `platform` is one of its accounts, and a list without it refuses
+ * the call as before.
+ */
+export function withPlatformAccount(op: Operation, req: VendorRequest): Operation {
+  if (!op.movesMoney || op.parties.accounts.length === 0) return op;
+  const acting = accountsOf(req.headers);
+  if (isDenial(acting) || acting.length > 0) return op;
+  return { ...op, parties: { ...op.parties, accounts: [...op.parties.accounts, PLATFORM] } };
 }
 
 /** Adds the parties named anywhere in `value` to `found`; a malformed party parameter is refused. */
@@ -118,6 +159,16 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
     case 'payout_method':
       if (typeof v !== 'string') return single(name);
       if (v !== '') found.recipients.push(v);
+      return undefined;
+    // Found by a security tester (fourth round): a charge made on behalf of another account, or taking
+    // money from its balance (`source=acct_…`, an account debit), got past `allow.accounts`.
+    case 'on_behalf_of':
+      if (typeof v !== 'string') return single(name);
+      if (v !== '') found.accounts.push(v);
+      return undefined;
+    case 'source':
+      // A card, token or source otherwise (a legacy card may be given as an object): no party.
+      if (typeof v === 'string' && ACCOUNT_ID.test(v)) found.accounts.push(v);
       return undefined;
     case 'destination_payment_method_data':
       if (!isObj(v)) return deny('body_invalid', `Parameter "${name}" is malformed.`);
