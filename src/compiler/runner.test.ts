@@ -160,7 +160,7 @@ describe('compile runner, as serve runs it (changes with errors refused whole)',
     }
     expect(err).toBeInstanceOf(ManifestError);
     expect((err as ManifestError).lines).toEqual([
-      'policy.yaml: document 1 (SpendPolicy agents/support-bot): spec.limits.perDayUsd: must be a decimal USD amount such as "200" or "12.50" (at most 6 decimals)',
+      'policy.yaml: document 1 (SpendPolicy agents/support-bot): spec.limits.perDayUsd: must be a decimal USD amount such as "200" or "12.50": at most 10 digits before the decimal point and 6 after it',
     ]);
     expect(published).toEqual([]);
     expect(runner.current).toBeUndefined();
