@@ -242,6 +242,17 @@ describe('change-set lines', () => {
     );
   });
 
+  // serve's compile thread writes its in-process table without a budget (its reader has no line
+  // limit), which spares it a first pass building every key's text.
+  it('cuts by entries alone without a budget, and counts the parts the same as a budget never reached', () => {
+    const t = wideTable(7, 2, 20);
+    const unbounded = fullSnapshotLines(t, 3, { budget: Number.POSITIVE_INFINITY, rememberTexts: false });
+    expect(unbounded).toBe(fullSnapshotLines(t, 3, { budget: 1e9 }));
+    const lines = read(unbounded);
+    expect(lines.map(entries)).toEqual([3, 3, 3, 3, 2]);
+    expect(lines[0]).toMatchObject({ type: 'full', parts: 4 });
+  });
+
   it('writes an entry larger than the budget alone on its line', () => {
     const lines = read(fullSnapshotLines(wideTable(3, 10, 300), ENTRIES_PER_LINE, { budget: 1_000 }));
     expect(lines.map(entries)).toEqual([1, 1, 1, 3]);

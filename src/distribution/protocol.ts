@@ -232,8 +232,13 @@ function changeSetLines(
   limits: LineLimits,
   rememberTexts = true,
 ): void {
+  // Without a budget only the entry count cuts, so the parts are counted without writing a text.
   let lines = 0;
-  for (const _ of cut(entriesOf(c, rememberTexts), limits)) lines++;
+  if (limits.budget === Number.POSITIVE_INFINITY)
+    lines = Math.ceil(
+      (c.policies.size + c.upsert.size + c.remove.size + c.removePolicies.size) / limits.entries,
+    );
+  else for (const _ of cut(entriesOf(c, rememberTexts), limits)) lines++;
   const parts = Math.max(1, lines) - 1;
   let written = 0;
   for (const entries of cut(entriesOf(c, rememberTexts), limits)) emit(lineOf(entries));
