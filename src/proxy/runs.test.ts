@@ -359,11 +359,16 @@ describe('a run key', () => {
   );
 
   // From the fourth probe: a day cap lowered while a broadcast's recipients were read; the send was
-  // reserved and forwarded under the old cap.
-  it('is refused as policy_stale, nothing forwarded, when its policy changes while its price is looked up', async () => {
-    let t: ReturnType<typeof setup> | undefined;
-    t = setup({
-      duringLookup: () =>
+  // reserved and forwarded under the old cap. And from the round's last probe: revalidate ran before
+  // the lease renewal's round trip, so a policy changed during it was not seen before reserve.
+  it.each<[string, 'duringLookup' | 'duringRenew']>([
+    ['its price is looked up', 'duringLookup'],
+    ['its leases are renewed', 'duringRenew'],
+  ])(
+    'is refused as policy_stale, nothing forwarded, when its policy changes while %s',
+    async (_when, hook) => {
+      let t: ReturnType<typeof setup> | undefined;
+      const lowerCap = () =>
         t!.snapshots.apply({
           ...t!.snapshot,
           version: 2,
@@ -373,32 +378,12 @@ describe('a run key', () => {
               { ...t!.parent, policy: { ...t!.parent.policy, limits: { perDayMicros: 1 } } },
             ],
           ]),
-        }),
-    });
-    expect(await t.confirm(VAULT)).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
-    expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
-  });
-
-  // From the fourth round's last probe: revalidate ran before the lease renewal's round trip, so a
-  // policy changed during it was not seen before reserve.
-  it('is refused as policy_stale, nothing forwarded, when its policy changes while its leases are renewed', async () => {
-    let t: ReturnType<typeof setup> | undefined;
-    t = setup({
-      duringRenew: () =>
-        t!.snapshots.apply({
-          ...t!.snapshot,
-          version: 2,
-          keys: new Map([
-            [
-              tokenDigest(VAULT),
-              { ...t!.parent, policy: { ...t!.parent.policy, limits: { perDayMicros: 1 } } },
-            ],
-          ]),
-        }),
-    });
-    expect(await t.confirm(VAULT)).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
-    expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
-  });
+        });
+      t = setup({ [hook]: lowerCap });
+      expect(await t.confirm(VAULT)).toEqual({ status: 503, decision: 'deny; reason=policy_stale' });
+      expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
+    },
+  );
 
   it('goes through when a new table keeps its policy while its price is looked up', async () => {
     let t: ReturnType<typeof setup> | undefined;
