@@ -233,10 +233,39 @@ describe('stripeParties', () => {
       { 'stripe-account': 'acct_1' },
       ['acct_1', 'acct_other'],
     ],
+    // The round's last probe: an invoice issuer, a tax liability, a Checkout invoice's issuer.
+    [
+      'an invoice issued by an account',
+      '/v1/invoices',
+      { customer: 'cus_1', issuer: { type: 'account', account: 'acct_other' } },
+      {},
+      ['acct_other'],
+    ],
+    [
+      'an invoice whose tax an account carries',
+      '/v1/invoices',
+      { automatic_tax: { enabled: 'true', liability: { type: 'account', account: 'acct_other' } } },
+      {},
+      ['acct_other'],
+    ],
+    [
+      "a Checkout session's invoice issuer",
+      '/v1/checkout/sessions',
+      { invoice_creation: { invoice_data: { issuer: { type: 'account', account: 'acct_other' } } } },
+      {},
+      ['acct_other'],
+    ],
+    ['no account from a self-issued invoice', '/v1/invoices', { issuer: { type: 'self' } }, {}, []],
     ['no account from a card source', '/v1/charges', { source: 'tok_visa', on_behalf_of: '' }, {}, []],
     ['no account from a legacy card object', '/v1/charges', { source: { number: '4242' } }, {}, []],
   ])('names the accounts of %s', (_name, path, params, headers, accounts) => {
     expect(stripeParties(req(headers, path), params)).toMatchObject({ accounts });
+  });
+
+  it('refuses an issuer account that is not one id', () => {
+    expect(stripeParties(req(), { issuer: { type: 'account', account: ['acct_1'] } })).toMatchObject({
+      reason: 'body_invalid',
+    });
   });
 
   it('refuses an on_behalf_of given as a list', () => {

@@ -27,7 +27,8 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  *     (`accountsOf`); none means the platform account (authorize admits that only when
  *     `allow.accounts` lists `platform`); and every connected account the call names
  *     (namedAccounts): the `{account}` of a `/v1/accounts/{account}…` path, every `on_behalf_of`, a
- *     `source` that is an account (`acct_…`: an account debit takes that account's balance), a
+ *     `source` that is an account (`acct_…`: an account debit takes that account's balance), the
+ *     `account` of an invoice's `issuer` or of a tax `liability`, a
  *     top-level `account=acct_…` (account links and sessions). A money call that names one while
  *     no header names any also acts on the platform account (withPlatformAccount);
  *   - recipients: where money is sent to — every `destination` (of transfers and payouts: an
@@ -170,6 +171,18 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
       // A card, token or source otherwise (a legacy card may be given as an object): no party.
       if (typeof v === 'string' && ACCOUNT_ID.test(v)) found.accounts.push(v);
       return undefined;
+    // Found by a security tester (fourth round, last probe): an invoice issued by another connected
+    // account (`issuer[account]`, also under `invoice_settings` and Checkout's `invoice_data`), or
+    // whose tax that account carries (`automatic_tax[liability][account]`), got past `allow.accounts`.
+    case 'issuer':
+    case 'liability': {
+      if (!isObj(v)) return deny('body_invalid', `Parameter "${name}" is malformed.`);
+      if (!Object.hasOwn(v, 'account')) return undefined;
+      const account = v['account'];
+      if (typeof account !== 'string') return single(`${name}[account]`);
+      if (account !== '') found.accounts.push(account);
+      return undefined;
+    }
     case 'destination_payment_method_data':
       if (!isObj(v)) return deny('body_invalid', `Parameter "${name}" is malformed.`);
       found.recipients.push(UNSEEN_RECIPIENT);
