@@ -26,6 +26,20 @@ describe('withholdFromTwilioAnswer', () => {
       { services: [{ inbound_request_url: `http://u:${PASSWORD}@hooks.example.com:8443` }], meta: {} },
       { services: [{ inbound_request_url: 'http://withheld_by_keybrake@hooks.example.com:8443' }], meta: {} },
     ],
+    // The round's last probe: spellings a URL parser reads as a userinfo too.
+    [
+      "a SIP URI's password, and a WHATWG parser's extra slashes or backslashes",
+      {
+        sip: `sip:alice:${PASSWORD}@pbx.example.com`,
+        a: `https:///mo:${PASSWORD}@h`,
+        b: `https:\\\\nat:${PASSWORD}@h`,
+      },
+      {
+        sip: 'sip:withheld_by_keybrake@pbx.example.com',
+        a: 'https:///withheld_by_keybrake@h',
+        b: 'https:\\\\withheld_by_keybrake@h',
+      },
+    ],
     [
       'a user name without a password',
       { url: 'https://token-abc@example.com/x' },
@@ -77,6 +91,7 @@ describe('withholdFromTwilioAnswer', () => {
     ['an address in a query', { url: 'https://example.com/cb?email=bob@example.com#x@y' }],
     ['an address beside a URL', { note: 'see https://example.com or write to bob@example.com' }],
     ['an e-mail address', { identity: 'bob@example.com', to: 'mailto:bob@example.com' }],
+    ['a SIP address without a password', { to: 'sip:alice@pbx.example.com;transport=tls' }],
   ])('leaves alone %s, which is no userinfo', (_what, sent) => {
     const body = Buffer.from(JSON.stringify(sent));
     expect(withholdFromTwilioAnswer(body)).toBe(body);
@@ -94,7 +109,11 @@ describe('withholdFromTwilioAnswer', () => {
   // checked, and a quadratic scan fails the test by its timeout.
   it('reads a long run of letters once (no quadratic scan), leaving text with no URL alone', () => {
     const body = Buffer.from(
-      JSON.stringify({ a: `${'x'.repeat(100_000)}@`, b: `${'%41'.repeat(100_000)}%40` }),
+      JSON.stringify({
+        a: `${'x'.repeat(100_000)}@`,
+        b: `${'%41'.repeat(100_000)}%40`,
+        c: `${'sip:a:'.repeat(20_000)} @`,
+      }),
     );
     expect(withholdFromTwilioAnswer(body)).toBe(body);
   });

@@ -12,10 +12,17 @@ import { WITHHELD } from '../stripe/answers.ts';
 
 /**
  * `scheme://userinfo@`: the userinfo runs to the last `@` before the authority ends, at `/`, `?`,
- * `#`, `\` (a `/` to a browser in an http(s) URL) or a space, as a URL parser reads it. The
+ * `#`, `\` (a `/` to a browser in an http(s) URL) or a space, as a URL parser reads it. More than
+ * two slashes, or backslashes, are read as two by a WHATWG parser (`https:///user:pass@host`). The
  * look-behind starts a scheme only where a word starts, so a long run of letters is scanned once.
  */
-const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#\\\s]*@/g;
+const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:[/\\]{2,})[^/?#\\\s]*@/g;
+
+/**
+ * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Lengths are
+ * bounded so a text of many `sip:` starts is scanned in linear time.
+ */
+const SIP_USERINFO = /(?<![A-Za-z0-9+.-])(sips?:)[^/?#\\\s@:;]{1,64}:[^/?#\\\s@;]{1,128}@/gi;
 
 /**
  * The same URL percent-encoded inside a form-encoded text (an alert's `alert_text` holds
@@ -65,5 +72,8 @@ function withheldLiteral(literal: string): string {
 
 /** Text with the userinfo of every URL in it, plain or percent-encoded, replaced by the marker. */
 function withheldText(text: string): string {
-  return text.replace(USERINFO, `$1${WITHHELD}@`).replace(ENCODED_USERINFO, `$1${WITHHELD}%40`);
+  return text
+    .replace(USERINFO, `$1${WITHHELD}@`)
+    .replace(SIP_USERINFO, `$1${WITHHELD}@`)
+    .replace(ENCODED_USERINFO, `$1${WITHHELD}%40`);
 }
