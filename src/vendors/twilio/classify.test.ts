@@ -454,12 +454,6 @@ describe('Twilio operations', () => {
       { id: 'twilio.studio.v1.fetch_flow', class: 'read' },
     ],
     [
-      "a Studio execution's status is a read",
-      req('GET', '/v2/Flows/FW1/Executions/FN1', 'studio'),
-      {},
-      { id: 'twilio.studio.v2.fetch_execution', class: 'read' },
-    ],
-    [
       "a Studio flow's test users are a read",
       req('GET', '/v2/Flows/FW1/TestUsers', 'studio'),
       {},
@@ -538,6 +532,11 @@ describe('Twilio operations refused by class', () => {
     ["listing a Studio flow's revisions", req('GET', '/v2/Flows/FW1/Revisions', 'studio')],
     ["reading a Studio flow's revision", req('GET', '/v2/Flows/FW1/Revisions/3', 'studio')],
     ["reading a Studio execution's context", req('GET', '/v2/Flows/FW1/Executions/FN1/Context', 'studio')],
+    // The round's last probe: the execution itself, read or listed, carries its `context` too.
+    ['reading a Studio execution', req('GET', '/v2/Flows/FW1/Executions/FN1', 'studio')],
+    ["listing a Studio flow's executions", req('GET', '/v2/Flows/FW1/Executions', 'studio')],
+    ["listing an execution's steps", req('GET', '/v2/Flows/FW1/Executions/FN1/Steps', 'studio')],
+    ['reading a v1 engagement', req('GET', '/v1/Flows/FW1/Engagements/FN1', 'studio')],
     [
       "reading a Studio step's context",
       req('GET', '/v2/Flows/FW1/Executions/FN1/Steps/FT1/Context', 'studio'),

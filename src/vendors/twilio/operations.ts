@@ -7059,7 +7059,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements',
     id: 'twilio.studio.v1.list_engagement',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7080,14 +7080,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements/{EngagementSid}/Steps',
     id: 'twilio.studio.v1.list_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements/{EngagementSid}/Steps/{Sid}',
     id: 'twilio.studio.v1.fetch_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7101,7 +7101,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Engagements/{Sid}',
     id: 'twilio.studio.v1.fetch_engagement',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7115,7 +7115,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions',
     id: 'twilio.studio.v1.list_execution',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7136,14 +7136,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps',
     id: 'twilio.studio.v1.list_execution_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps/{Sid}',
     id: 'twilio.studio.v1.fetch_execution_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7157,7 +7157,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Flows/{FlowSid}/Executions/{Sid}',
     id: 'twilio.studio.v1.fetch_execution',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7207,7 +7207,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions',
     id: 'twilio.studio.v2.list_execution',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7228,14 +7228,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps',
     id: 'twilio.studio.v2.list_execution_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions/{ExecutionSid}/Steps/{Sid}',
     id: 'twilio.studio.v2.fetch_execution_step',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',
@@ -7249,7 +7249,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v2/Flows/{FlowSid}/Executions/{Sid}',
     id: 'twilio.studio.v2.fetch_execution',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'studio',

@@ -130,8 +130,9 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   // Fourth probe round: a Studio flow's definition holds its HTTP widgets' credentials (Twilio documents
   // `https://user:password@host` URLs, and request bodies and parameters carry tokens), and a context
-  // holds what those requests got back. v1 flows carry no definition; the execution, engagement and
-  // step resources' `context` is empty in the definition's examples: the Context reads fill it.
+  // holds what those requests got back. v1 flows carry no definition. Every execution, engagement and
+  // step resource carries a `context` too ("the current state of the Flow's Execution … data that your
+  // widgets can access"), read or listed: the round's last probe had it forwarded from a plain fetch.
   {
     host: 'studio',
     match: 'GET /v2/Flows',
@@ -152,9 +153,15 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   },
   {
     host: 'studio',
-    match: 'GET /*/Flows/{FlowSid}/**/Context',
+    match: 'GET /*/Flows/{FlowSid}/Executions/**',
     class: 'sensitive',
-    note: "an execution's, engagement's or step's context: what the flow's HTTP widgets got back (tokens), and its trigger's data",
+    note: "an execution's or step's `context` (read, listed or its Context): what the flow's HTTP widgets got back (tokens), and its trigger's data",
+  },
+  {
+    host: 'studio',
+    match: 'GET /v1/Flows/{FlowSid}/Engagements/**',
+    class: 'sensitive',
+    note: "an engagement's or step's `context` (read, listed or its Context): what the flow's HTTP widgets got back (tokens), and its trigger's data",
   },
   // Fourth probe round: a sink's configuration is what Twilio connects to it with.
   {
