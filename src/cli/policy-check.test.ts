@@ -92,6 +92,18 @@ spec:
   tokenSecretRef: { name: orphan-token }
 `;
 
+/** The policy-only manifests plus agents/mailer's token Secret holding `token`. */
+const writeMailer = (token: string) =>
+  writeFile(
+    join(dir, 'mailer.yaml'),
+    `${POLICY_ONLY}---
+apiVersion: v1
+kind: Secret
+metadata: { name: mailer-token, namespace: agents }
+stringData: { token: ${token} }
+`,
+  );
+
 // The first explanation loads every vendor's catalog and the proxy's modules: give it time.
 describe('policy-check --explain', { timeout: 30_000 }, () => {
   const email = (to: string[]) =>
@@ -181,15 +193,7 @@ stringData: { token: foreign-agent-token-0123456789abcdefXYZ }
     async (_name, request, body) => {
       const own = newToken('resend');
       const other = newToken('stripe');
-      await writeFile(
-        join(dir, 'mailer.yaml'),
-        `${POLICY_ONLY}---
-apiVersion: v1
-kind: Secret
-metadata: { name: mailer-token, namespace: agents }
-stringData: { token: ${own} }
-`,
-      );
+      await writeMailer(own);
       // A party is shown lowercased, as the allowlists compare it: only the key's own token is known
       // then (another key's no longer has a valid checksum).
       for (const token of body ? [own] : [own, other]) {
@@ -209,15 +213,7 @@ stringData: { token: ${own} }
 
   it("never shows the key's own token of another shape", async () => {
     const own = 'foreign-agent-token-0123456789abcdefXYZ';
-    await writeFile(
-      join(dir, 'mailer.yaml'),
-      `${POLICY_ONLY}---
-apiVersion: v1
-kind: Secret
-metadata: { name: mailer-token, namespace: agents }
-stringData: { token: ${own} }
-`,
-    );
+    await writeMailer(own);
     const { explanation } = await explainPolicy([dir], {
       key: 'agents/mailer',
       request: `GET /emails/${own}`,
