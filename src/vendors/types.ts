@@ -38,6 +38,15 @@ export interface Parties {
   readonly senders: readonly string[];
 }
 
+/**
+ * The reserved `allow.accounts` entry for the platform account: a call naming no account acts on it
+ * (the authorize stage), and so does a Stripe money call that names accounts only in its path or body.
+ */
+export const PLATFORM_ACCOUNT = 'platform';
+
+/** What stands in an answer for a withheld value (withholdFromAnswer): the JSON stays valid, the field stays present. */
+export const WITHHELD = 'withheld_by_keybrake';
+
 export const NO_PARTIES: Parties = {
   customers: [],
   accounts: [],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { NO_PARTIES, type Operation } from '../../vendors/types.ts';
-import { checkAccount, PLATFORM_ACCOUNT } from './authorize.ts';
+import { NO_PARTIES, type Operation, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
+import { checkAccount } from './authorize.ts';
 
 const policy = (accounts?: string[]): CompiledPolicy => ({
   ref: 'agents/p',

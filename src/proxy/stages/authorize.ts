@@ -4,7 +4,7 @@ import { matchesAny, matchesEndpoint, requestPath } from '../../patterns/glob.ts
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { operationTemplate, templateIsShared } from '../../vendors/templates.ts';
-import type { Operation, OperationClass } from '../../vendors/types.ts';
+import { type Operation, type OperationClass, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 
 /** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
@@ -115,9 +115,6 @@ export const checkCustomer: Check = ({ policy, op }) => {
   }
   return undefined;
 };
-
-/** The reserved `allow.accounts` entry for the platform account: a call naming no account acts on it. */
-export const PLATFORM_ACCOUNT = 'platform';
 
 /**
  * Every account a call acts on must be listed (ADR 0007 §3). A money-moving call that names none acts

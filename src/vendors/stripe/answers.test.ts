@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
-import { WITHHELD, withholdFromStripeAnswer } from './answers.ts';
+import { WITHHELD } from '../types.ts';
+import { withholdFromStripeAnswer } from './answers.ts';
 
 const PI_SECRET = 'pi_3Qabc123_secret_Zx9yW8vU7';
 const withheld = (text: string) => withholdFromStripeAnswer(Buffer.from(text));

@@ -1,4 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
+import { WITHHELD } from '../types.ts';
 
 /**
  * What of Stripe's answers the agent does not receive (the withhold stage, after settle): values that
@@ -15,9 +16,6 @@ import { type Denial, deny } from '../../decision/reasons.ts';
  *     Stripe's definition is one of these; the other `*_token` fields (`bank_account_token`,
  *     `cvc_token`) are tokens only a call with the secret key consumes, so through Keybrake.
  */
-
-/** What stands in an answer for a withheld value: the JSON stays valid, the field stays present. */
-export const WITHHELD = 'withheld_by_keybrake';
 
 /** Whether a field's string value is withheld wherever it stands: by name, so a new field is covered. */
 function isWithheldField(name: string): boolean {

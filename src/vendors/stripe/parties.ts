@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import type { Operation, Params, Parties, VendorRequest } from '../types.ts';
+import { type Operation, type Params, type Parties, PLATFORM_ACCOUNT, type VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 
 const CUSTOMER_PATH = /^\/v1\/customers\/([^/]+)/;
@@ -91,9 +91,6 @@ function namedAccounts(path: string, params: Params, found: Found): void {
   if (typeof account === 'string' && ACCOUNT_ID.test(account)) found.accounts.push(account);
 }
 
-/** The reserved `allow.accounts` entry for the platform account (authorize.ts, PLATFORM_ACCOUNT). */
-const PLATFORM = 'platform';
-
 /**
  * A money call whose headers name no account acts on the platform account, which authorize requires
  * `allow.accounts` to list when the call names no account at all. One that names an account in its
@@ -105,7 +102,7 @@ export function withPlatformAccount(op: Operation, req: VendorRequest): Operatio
   if (!op.movesMoney || op.parties.accounts.length === 0) return op;
   const acting = accountsOf(req.headers);
   if (isDenial(acting) || acting.length > 0) return op;
-  return { ...op, parties: { ...op.parties, accounts: [...op.parties.accounts, PLATFORM] } };
+  return { ...op, parties: { ...op.parties, accounts: [...op.parties.accounts, PLATFORM_ACCOUNT] } };
 }
 
 /** Adds the parties named anywhere in `value` to `found`; a malformed party parameter is refused. */

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { WITHHELD } from '../stripe/answers.ts';
+import { WITHHELD } from '../types.ts';
 
 /**
  * What of Twilio's answers the agent does not receive (the withhold stage, after settle): the
