@@ -180,45 +180,61 @@ describe('the Stripe operations table', () => {
 
   // Found by a security tester (fourth round): a customer's saved card copied onto a connected
   // account, which then charges it with its own key, was a free write.
-  it.each<[string, string, Record<string, string>]>([
-    ['a card token for a customer on a connected account', 'customer=cus_A', { 'stripe-account': 'acct_1' }],
-    ['a card token for a customer under Stripe-Context', 'customer=cus_A', { 'stripe-context': 'acct_1' }],
-    ['a card token for a customer with no account header (an OAuth key)', 'customer=cus_A', {}],
-  ])('refuses %s: POST /v1/tokens clones a saved card', (_name, body, headers) => {
-    expect(classify('POST', '/v1/tokens', body, headers)).toMatchObject({
-      reason: 'credential_operation',
-      operation: 'stripe.tokens.create',
-    });
-  });
-
-  it.each<[string, string, Record<string, string>]>([
+  it.each<[string, string, string, Record<string, string>]>([
+    [
+      'a card token for a customer on a connected account',
+      'tokens',
+      'customer=cus_A',
+      { 'stripe-account': 'acct_1' },
+    ],
+    [
+      'a card token for a customer under Stripe-Context',
+      'tokens',
+      'customer=cus_A',
+      { 'stripe-context': 'acct_1' },
+    ],
+    ['a card token for a customer with no account header (an OAuth key)', 'tokens', 'customer=cus_A', {}],
     [
       "a customer's payment method shared with a connected account",
+      'payment_methods',
       'customer=cus_A&payment_method=pm_123',
       { 'stripe-account': 'acct_1' },
     ],
-    ['a payment method shared by its id alone', 'payment_method=pm_123', { 'stripe-account': 'acct_1' }],
-    ["a customer's payment method with no account header", 'customer=cus_A&payment_method=pm_123', {}],
-  ])('refuses %s: POST /v1/payment_methods clones it', (_name, body, headers) => {
-    expect(classify('POST', '/v1/payment_methods', body, headers)).toMatchObject({
-      reason: 'credential_operation',
-      operation: 'stripe.payment_methods.create',
-    });
-  });
-
-  it.each<[string, string, Record<string, string>]>([
+    [
+      'a payment method shared by its id alone',
+      'payment_methods',
+      'payment_method=pm_123',
+      { 'stripe-account': 'acct_1' },
+    ],
+    [
+      "a customer's payment method with no account header",
+      'payment_methods',
+      'customer=cus_A&payment_method=pm_123',
+      {},
+    ],
     [
       "a customer's saved card cloned into a Source",
+      'sources',
       'customer=cus_A&original_source=card_1Abc&usage=reusable',
       { 'stripe-account': 'acct_1' },
     ],
-    ['a shared Source cloned without a customer', 'original_source=src_1Abc', { 'stripe-account': 'acct_1' }],
-    ["a customer's card cloned with no account header", 'customer=cus_A&original_source=card_1Abc', {}],
-    ['a Source naming the customer of a card to clone', 'customer=cus_A&type=card', {}],
-  ])('refuses %s: POST /v1/sources clones it', (_name, body, headers) => {
-    expect(classify('POST', '/v1/sources', body, headers)).toMatchObject({
+    [
+      'a shared Source cloned without a customer',
+      'sources',
+      'original_source=src_1Abc',
+      { 'stripe-account': 'acct_1' },
+    ],
+    [
+      "a customer's card cloned into a Source with no account header",
+      'sources',
+      'customer=cus_A&original_source=card_1Abc',
+      {},
+    ],
+    ['a Source naming the customer of a card to clone', 'sources', 'customer=cus_A&type=card', {}],
+  ])('refuses %s: POST /v1/%s clones a saved payment method', (_name, resource, body, headers) => {
+    expect(classify('POST', `/v1/${resource}`, body, headers)).toMatchObject({
       reason: 'credential_operation',
-      operation: 'stripe.sources.create',
+      operation: `stripe.${resource}.create`,
     });
   });
 
