@@ -21,6 +21,15 @@ export function lastUsedKey(scope: string): string {
   return `${scopePrefix(scope)}:last`;
 }
 
+/**
+ * `{vk:<scope>}:epoch`: names the incarnation of a vault key's money windows (written by the first
+ * reserve that moves money, outliving every window), so a settle can tell windows Redis lost and
+ * started again from those its reservation raised (settle.lua).
+ */
+export function epochKey(scope: string): string {
+  return `${scopePrefix(scope)}:epoch`;
+}
+
 /** How long the last-used record outlives the last call; every successful reserve refreshes it. */
 export const LAST_USED_TTL_SECONDS = 35 * 24 * 60 * 60;
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
@@ -8,6 +9,7 @@ import type { Log } from '../telemetry/logger.ts';
 import {
   counterKey,
   DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+  epochKey,
   idempotencyRecordKey,
   LAST_USED_TTL_SECONDS,
   lastUsedKey,
@@ -91,6 +93,13 @@ export function createRedisCounterStore(url: string, opts: RedisCounterStoreOpti
   return new RedisCounterStore(client, { ...opts, timeoutMs, description: describeRedisTarget(target) });
 }
 
+// An epoch only has to differ from the one Redis lost: a process nonce and a call count do.
+const EPOCH_NONCE = randomBytes(6).toString('hex');
+let epochSeq = 0;
+function proposedEpoch(): string {
+  return `${EPOCH_NONCE}.${++epochSeq}`;
+}
+
 /**
  * The counters shared by every proxy replica (DESIGN.md §6). One reserve is one Lua script in one
  * round trip over every window of the call; every key of a vault key lives in the hash slot of
@@ -137,6 +146,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       idempotency ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`,
       lastUsedKey(scope),
       req.runKey === undefined ? `${scopePrefix(scope)}:revoked-run:` : stoppedRunKey(scope, req.runKey),
+      epochKey(scope),
     ];
     const args: string[] = [
       idempotency ? '1' : '0',
@@ -145,6 +155,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       String(LAST_USED_TTL_SECONDS),
       idempotency?.fingerprint ?? '',
       req.runKey === undefined ? '0' : '1',
+      proposedEpoch(),
     ];
     for (const w of windows) {
       assertWindow(w);
@@ -162,8 +173,16 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     const changes = reservation.money.filter((m) => m.amount !== actual);
     // Nothing to adjust is the common case (the price was exact): no round trip at all.
     if (!forget && changes.length === 0) return 'settled';
-    const keys = [forget ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`];
-    const args = [forget ? '1' : '0', forget ? idempotency.fingerprint : ''];
+    const keys = [
+      forget ? idempotencyRecordKey(scope, idempotency.key) : `${scopePrefix(scope)}:idem:`,
+      epochKey(scope),
+    ];
+    const args = [
+      forget ? '1' : '0',
+      forget ? idempotency.fingerprint : '',
+      reservation.epoch ?? '',
+      String(actual),
+    ];
     for (const m of changes) {
       keys.push(counterKey(scope, m.bucket));
       args.push(String(actual - m.amount), String(m.ttlSeconds));
@@ -396,15 +415,15 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
         .filter(isMoneyWindow)
         .map((w) => ({ bucket: w.bucket, amount: w.amount, ttlSeconds: w.ttlSeconds }));
       const idem = req.idempotency;
+      const epoch = (reply as unknown[])[2];
       // r[1] says whether this call wrote the record (not when an earlier call's record stands).
-      return {
-        ok: true,
-        replay: false,
-        reservation:
-          idem && r[1] === 1
-            ? { scope, money, idempotency: { key: idem.key, fingerprint: idem.fingerprint } }
-            : { scope, money },
+      const reservation: Reservation = {
+        scope,
+        money,
+        ...(idem && r[1] === 1 && { idempotency: { key: idem.key, fingerprint: idem.fingerprint } }),
+        ...(typeof epoch === 'string' && { epoch }),
       };
+      return { ok: true, replay: false, reservation };
     }
     return this.#refusal(req.windows, r, 'reserve');
   }

@@ -75,6 +75,11 @@ export interface Reservation {
    * instead of passing free.
    */
   readonly idempotency?: IdempotencyRecord;
+  /**
+   * The epoch of the windows this reservation raised (Redis: `{vk:<scope>}:epoch`). Settle gives back
+   * nothing to windows of another epoch: Redis lost the ones that held this reservation.
+   */
+  readonly epoch?: string;
 }
 
 export type ReserveResult =

@@ -80,7 +80,11 @@ describe('RedisCounterStore on one redis-server', () => {
       [`{vk:${scope}}:idem:${hashedIdem('idem-abc')}`]: [FP, 86_400],
       [`{vk:${scope}}:last`]: [String(NOW), 35 * 86_400],
     };
-    expect((await inspect.keys(`{vk:${scope}}*`)).sort()).toEqual(Object.keys(expected).sort());
+    // The epoch of the money windows: the proxy's nonce and call count, living as long as the longest.
+    const epoch = `{vk:${scope}}:epoch`;
+    expect(await inspect.get(epoch)).toMatch(/^[0-9a-f]{12}\.\d+$/);
+    expect(await inspect.ttl(epoch)).toBeGreaterThanOrEqual(expected[`{vk:${scope}}:month:2026-11`]![1] - 1);
+    expect((await inspect.keys(`{vk:${scope}}*`)).sort()).toEqual([...Object.keys(expected), epoch].sort());
     for (const [key, [value, ttl]] of Object.entries(expected)) {
       expect(await inspect.get(key)).toBe(value);
       const left = await inspect.ttl(key);
@@ -264,6 +268,30 @@ describe('RedisCounterStore on one redis-server', () => {
     // Nothing left spent: the window is gone (the same as 0 to every reader).
     expect(await inspect.exists(`{vk:${scope}}:day:2026-11-26`)).toBe(0);
     expect(await store.used(scope, 'day:2026-11-26')).toBe(0);
+  });
+
+  it('gives nothing back to windows Redis lost and started again, and counts the actual cost there', async () => {
+    const scope = freshScope();
+    const p = policy({ perDayMicros: 100 * USD });
+    const before = ok(
+      await store.reserve({ scope, windows: windowsFor(p, 20 * USD, NOW, undefined), now: NOW }),
+    );
+    const spent = ok(
+      await store.reserve({ scope, windows: windowsFor(p, 5 * USD, NOW, undefined), now: NOW }),
+    );
+    // Redis loses the scope's keys (a restart without persistence does the same to every key).
+    await inspect.del(...(await inspect.keys(`{vk:${scope}}*`)));
+    ok(await store.reserve({ scope, windows: windowsFor(p, 100 * USD, NOW, undefined), now: NOW }));
+
+    // The vendor refused the first call: its $20 were never in the window counting now.
+    await store.settle(before.reservation, 0);
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(100 * USD);
+    expect((await store.reserve({ scope, windows: windowsFor(p, USD, NOW, undefined), now: NOW })).ok).toBe(
+      false,
+    );
+    // The second cost $3 of its $5: spent, and counted where it now counts.
+    await store.settle(spent.reservation, 3 * USD);
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(103 * USD);
   });
 
   it('leaves no window behind for a call released to 0, and keeps one another call still holds', async () => {
@@ -567,6 +595,20 @@ describe('RedisCounterStore when Redis fails', () => {
     // Redis came back empty: the counters restarted from zero (docs/counters.md, restart semantics).
     ok(await store.reserve({ scope, windows, now: NOW }));
     expect(await store.used(scope, 'day:2026-11-26')).toBe(USD);
+  });
+
+  it('gives nothing back to a window the restart started again (a $20 release once let $120 through)', async () => {
+    const scope = freshScope();
+    const p = policy({ perDayMicros: 100 * USD });
+    const day = (usd: number) => windowsFor(p, usd * USD, NOW, undefined);
+    const inFlight = ok(await store.reserve({ scope, windows: day(20), now: NOW }));
+    await server.kill();
+    await server.restart();
+    await waitFor('the store to reconnect', () => store.healthy(), 5_000);
+    ok(await store.reserve({ scope, windows: day(100), now: NOW }));
+    await store.settle(inFlight.reservation, 0);
+    expect(await store.used(scope, 'day:2026-11-26')).toBe(100 * USD);
+    expect((await store.reserve({ scope, windows: day(20), now: NOW })).ok).toBe(false);
   });
 
   it('fails closed within the timeout when redis-server hangs, and the late write only over-counts', async () => {

@@ -6,8 +6,10 @@
 --              means a replay of the call was admitted while it was in flight and may have moved the
 --              money; a record gone (evicted under memory pressure) or replaced cannot say that none
 --              was (over-counting, the safe side).
--- KEYS[1 + i]  counter of money window i
--- ARGV[1 + 2i], ARGV[2 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
+-- KEYS[2]      the scope's epoch record; ARGV[3] the epoch reserve.lua returned for this reservation
+-- KEYS[2 + i]  counter of money window i
+-- ARGV[4]      the actual cost
+-- ARGV[3 + 2i], ARGV[4 + 2i]  window i: delta (actual - reserved), ttl seconds for a re-created key
 --
 -- Never takes a counter below 0 (one that would reach 0 is deleted) and never changes an existing
 -- key's TTL (INCRBY keeps it).
@@ -17,14 +19,20 @@ if ARGV[1] == '1' then
   redis.call('DEL', KEYS[1])
 end
 
-for i = 1, #KEYS - 1 do
-  local key = KEYS[1 + i]
-  local delta = tonumber(ARGV[1 + 2 * i])
+-- Another epoch (or none) means Redis lost the windows this call was reserved in: those counting now
+-- never held its reservation, so none of it may be given back (a probe moved $120 against a $100 cap
+-- so). What the call actually cost is counted in them instead: it was spent in this window too.
+local same_windows = redis.call('GET', KEYS[2]) == ARGV[3]
+
+for i = 1, #KEYS - 2 do
+  local key = KEYS[2 + i]
+  local delta = tonumber(ARGV[3 + 2 * i])
+  if not same_windows then delta = tonumber(ARGV[4]) end
   if delta > 0 then
-    redis.call('INCRBY', key, ARGV[1 + 2 * i])
+    redis.call('INCRBY', key, delta)
     -- The bucket may have expired (or Redis lost it) since the reservation: spend is still recorded.
     if redis.call('TTL', key) < 0 then
-      redis.call('EXPIRE', key, ARGV[2 + 2 * i])
+      redis.call('EXPIRE', key, ARGV[4 + 2 * i])
     end
   elseif delta < 0 then
     local used = tonumber(redis.call('GET', key) or '0')
