@@ -242,6 +242,29 @@ spec:
     expect(bot.conditions[0]!.message).toContain('agents/owner');
   });
 
+  // Found by a tester: a tenant set their Secret's ownerReference to team-b's key's uid and read
+  // "belongs to VaultKey team-a/<team-b's key name>".
+  it("does not name the key of another namespace whose uid owns the Secret, nor put it in the key's namespace", () => {
+    const elsewhere = `
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: payroll-key, namespace: team-b, uid: uid-team-b }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: payroll-token }
+`;
+    const { served, reason, status } = compileWith('uid-2', guard('uid-team-b'), elsewhere);
+    expect(served).toBe(false);
+    expect(reason).toBe('TokenConflict');
+    expect(status.conditions[0]!.message).toBe(
+      'Secret agents/bot-token belongs to a VaultKey in another namespace; a token Secret serves only the key that owns it.',
+    );
+    expect(status.conditions[0]!.message).not.toContain('payroll-key');
+  });
+
   it('never serves a revoked token, whichever key or Secret presents it, and says when it was revoked', () => {
     const { served, reason, status } = compileWith(
       'uid-2',

@@ -283,11 +283,14 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
   for (const s of set.secrets) secrets.set(s.metadata.namespace!, s.metadata.name, s);
   // A VaultKey that exists, even one rejected as invalid: a Secret it owns belongs to it. Only the
   // cluster's tokens have owners (TokenGuard).
-  const liveKeys = new Map<string, string>();
+  const liveKeys = new Map<string, LiveKey>();
   if (opts.tokens) {
-    for (const k of set.keys) if (k.metadata.uid !== undefined) liveKeys.set(k.metadata.uid, k.metadata.name);
+    for (const k of set.keys)
+      if (k.metadata.uid !== undefined)
+        liveKeys.set(k.metadata.uid, { namespace: k.metadata.namespace!, name: k.metadata.name });
     for (const r of set.rejected)
-      if (r.kind === 'VaultKey' && r.uid !== undefined) liveKeys.set(r.uid, r.name);
+      if (r.kind === 'VaultKey' && r.uid !== undefined)
+        liveKeys.set(r.uid, { namespace: r.namespace, name: r.name });
   }
   const inputs: KeyInputs = {
     policies,
@@ -369,11 +372,20 @@ export interface KeyInputs {
   /** `namespace/name` → why, of each SpendPolicy that is invalid. */
   readonly invalidPolicies: ReadonlyMap<string, string>;
   readonly secrets: ByNamespace<Secret>;
-  /** uid → name of every VaultKey that exists (cluster only, with `tokens`). */
-  readonly liveKeys: ReadonlyMap<string, string>;
+  /** uid → every VaultKey that exists (cluster only, with `tokens`). */
+  readonly liveKeys: ReadonlyMap<string, LiveKey>;
   readonly cache?: CompileCache;
   readonly tokens?: TokenGuard;
   readonly withRunSecret: boolean;
+}
+
+/**
+ * A VaultKey that exists, by its uid: an ownerReference names a uid alone, which may be a key of
+ * another namespace (the API server does not check), so its namespace is kept to tell.
+ */
+export interface LiveKey {
+  readonly namespace: string;
+  readonly name: string;
 }
 
 /** Why a key is not served: its Ready=False condition, less the time (a status is made per compile). */
@@ -468,7 +480,7 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
         )
       : fail(
           'TokenConflict',
-          `Secret ${tokenRef()} belongs to VaultKey ${id(other)}; a token Secret serves only the key that owns it.`,
+          `Secret ${tokenRef()} belongs to ${ownerName(other, ns)}; a token Secret serves only the key that owns it.`,
           cap,
         );
   }
@@ -620,6 +632,15 @@ function tokenConflictMessage(namespace: string, others: readonly CompiledKey[])
     ...(elsewhere > 0 ? [`${elsewhere} VaultKey${elsewhere > 1 ? 's' : ''} in other namespaces`] : []),
   ];
   return `The same token is used by ${named.join(', ')}; none of them is served.`;
+}
+
+/**
+ * The live key that owns a token Secret, as a status of namespace `ns` may name it: a tenant who
+ * points their Secret's ownerReference at a uid they learnt must not read which key of another
+ * namespace has it (as tokenConflictMessage).
+ */
+function ownerName(owner: LiveKey, ns: string): string {
+  return owner.namespace === ns ? `VaultKey ${ns}/${owner.name}` : 'a VaultKey in another namespace';
 }
 
 const caps = new WeakMap<CompiledPolicy, { capPerDayUsd?: string }>();
