@@ -128,8 +128,17 @@ export function refundCost(params: Params, rates: ExchangeRates, chargeInPath?: 
   if (isDenial(requested)) return requested;
   const charge = chargeInPath ?? objectId(params, 'charge');
   if (isDenial(charge)) return charge;
-  const intent = chargeInPath !== undefined ? undefined : objectId(params, 'payment_intent');
+  const intent = objectId(params, 'payment_intent');
   if (isDenial(intent)) return intent;
+  // Priced from one object, so it must be the one refunded: with both named (the charge paths take a
+  // `payment_intent` too), Stripe might refund the intent, in another currency than the charge read
+  // (a USD intent priced from a JPY charge counts ~1/160 of it). Raised by a security tester (fifth round).
+  if (charge !== undefined && intent !== undefined) {
+    return deny(
+      'body_invalid',
+      'A refund names its "charge" or its "payment_intent", not both: Keybrake prices it from the one it refunds.',
+    );
+  }
   // The refund's currency is the charge's, whatever the request says: always read it from Stripe.
   if (charge !== undefined) {
     return lookupCost(

@@ -147,6 +147,17 @@ describe('refunds and reversals priced from the object they return money from', 
     expect(walk(o, { 'GET /v1/charges/ch_1': { ...charge, currency: 'jpy' } }).cost).toBe(in_(1000, 'jpy'));
   });
 
+  // Raised by a security tester (fifth round): priced from the charge, refunded from the intent.
+  it.each([
+    ['/v1/refunds', 'charge=ch_1&payment_intent=pi_1'],
+    ['/v1/refunds', 'charge=ch_1&payment_intent=pi_1&amount=1000'],
+    ['/v1/charges/ch_1/refunds', 'payment_intent=pi_1'],
+    ['/v1/charges/ch_1/refund', 'payment_intent=pi_1'],
+    ['/v1/terminal/readers/tmr_1/refund_payment', 'charge=ch_1&payment_intent=pi_1'],
+  ])('refuses a refund on %s that names both a charge and a payment intent (%s)', (path, form) => {
+    expect(classify('POST', path, form)).toMatchObject({ reason: 'body_invalid' });
+  });
+
   it('settles the refunds form at the refund Stripe returns, and keeps the legacy form (it answers with the charge)', () => {
     const refunds = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000');
     expect(settled(refunds, { object: 'refund', amount: 1000, currency: 'usd', status: 'succeeded' })).toBe(
