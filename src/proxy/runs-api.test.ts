@@ -245,7 +245,7 @@ describe('the run API bounds live stops', () => {
     expect(res.json()).toEqual({
       error: 'too_many_stopped_runs',
       message: expect.stringMatching(
-        /^This vault key already has 10000 stopped runs .*suspend the vault key\.$/,
+        /^This vault key already has 10000 stopped runs .*give the vault key a new token: .*only pauses them\)\.$/,
       ),
     });
     expect(stoppedRuns.has('agents/bot', 'one-more')).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRunApiError, parseRunStart } from './run-api.ts';
+import { isRunApiError, parseRunStart, tooManyStoppedRuns } from './run-api.ts';
 
 describe('parseRunStart', () => {
   // A new-user walkthrough: `run start --ttl 0` was told to give "a duration such as 30m", which 0 is.
@@ -25,4 +25,20 @@ describe('parseRunStart', () => {
     expect(isRunApiError(answer) && answer.status).toBe(400);
     expect(isRunApiError(answer) && answer.message).toContain('no "." or ".." segment between slashes');
   });
+});
+
+describe('tooManyStoppedRuns', () => {
+  // Fifth probe round: the message said suspending the key ends every run, but resuming it revived
+  // them; a new token is what ends them (their MACs are under a secret derived from the token).
+  it.each(['key', 'process'] as const)(
+    'names a new token, not a suspension, as the end of every run (%s bound)',
+    (bound) => {
+      const { message } = tooManyStoppedRuns(bound);
+      expect(message).toContain(
+        'To end every run of the key now and for good, give the vault key a new token',
+      );
+      expect(message).toContain('suspending the key only pauses them');
+      expect(message).not.toMatch(/suspend the vault key/);
+    },
+  );
 });

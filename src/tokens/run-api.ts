@@ -262,7 +262,8 @@ export function tooManyStoppedRuns(bound: 'key' | 'process', partly?: string): R
     'too_many_stopped_runs',
     which +
       (partly ? ` The run is stopped on ${partly} only.` : '') +
-      ' To end every run of the key now, suspend the vault key.',
+      // Not "suspend": resuming a suspended key revives the run keys minted before (fifth round).
+      ' To end every run of the key now and for good, give the vault key a new token: its run keys die with the old one (suspending the key only pauses them).',
   );
 }
 

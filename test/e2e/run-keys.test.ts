@@ -1,8 +1,8 @@
 // Run keys end to end (ADR 0010): the real `keybrake serve`, the real `keybrake run` CLI and the real
 // stripe SDK against the Stripe emulator. One process with memory counters (standalone), then three
-// processes sharing one redis-server: mint, use, cap, expire, stop, parent revoke; forged, tampered,
-// expired and other-key run tokens refused with nothing forwarded; a stopped run refused on every
-// process within the revoke target, measured.
+// processes sharing one redis-server: mint, use, cap, expire, stop, parent suspension (a pause), new
+// parent token and revoke; forged, tampered, expired and other-key run tokens refused with nothing
+// forwarded; a stopped run refused on every process within the revoke target, measured.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -210,37 +210,46 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(again.stderr).toContain('409 run_stopped');
   });
 
-  it('dies with its parent: suspended, then deleted', async () => {
-    const parentFile = path.join(work, 'parent-token-2');
-    await writeFile(parentFile, parentToken);
-    const token = (
-      await runKeybrake([
-        'run',
-        'start',
-        '--admin',
-        kb.urls['admin']!,
-        '--token-file',
-        parentFile,
-        '--key',
-        'agents/parent',
-      ])
-    ).stdout.trim();
+  // A tester resumed a suspended parent and its run keys, minted before, worked again: the docs said
+  // a suspension ended them. It pauses them; a new parent token (or deleting the key) ends them.
+  it('pauses with its parent (suspended, resumed), dies with a new parent token, and with the parent', async () => {
+    const mint = async (parent: string) => {
+      const parentFile = path.join(work, 'parent-token-2');
+      await writeFile(parentFile, parent);
+      const args = ['run', 'start', '--admin', kb.urls['admin']!, '--token-file', parentFile];
+      return (await runKeybrake([...args, '--key', 'agents/parent'])).stdout.trim();
+    };
+    const rewrite = async (text: string) => {
+      const reloaded = kb.waitForNextLog((l) => l.msg === 'policy reloaded');
+      await dir.write('parent.yaml', text);
+      await reloaded;
+    };
+    const token = await mint(parentToken);
     expect((await callWith(kb.urls['stripe']!, token)).status).toBe(200);
 
-    const reloaded = kb.waitForNextLog((l) => l.msg === 'policy reloaded');
-    await dir.write(
-      'parent.yaml',
+    await rewrite(
       keyManifests(parentSpec, parentToken).replace('  policyRef:', '  suspended: true\n  policyRef:'),
     );
-    await reloaded;
     expect(await callWith(kb.urls['stripe']!, token)).toEqual({ status: 401, reason: 'key_suspended' });
+    await rewrite(keyManifests(parentSpec, parentToken));
+    expect((await callWith(kb.urls['stripe']!, token)).status).toBe(200);
 
+    const newParent = newToken('stripe');
+    await rewrite(keyManifests(parentSpec, newParent));
+    expect((await callWith(kb.urls['stripe']!, newParent)).status).toBe(200);
+    let before = emulator.requests.length;
+    expect(await callWith(kb.urls['stripe']!, token)).toEqual({ status: 401, reason: 'key_unknown' });
+    expect(await callWith(kb.urls['stripe']!, token, 'POST')).toEqual({ status: 401, reason: 'key_unknown' });
+    expect(emulator.requests.length).toBe(before);
+
+    const fresh = await mint(newParent);
+    expect((await callWith(kb.urls['stripe']!, fresh)).status).toBe(200);
     const deleted = kb.waitForNextLog((l) => l.msg === 'policy reloaded');
     await rm(path.join(dir.dir, 'parent.yaml'));
     await deleted;
-    const before = emulator.requests.length;
-    expect(await callWith(kb.urls['stripe']!, token)).toEqual({ status: 401, reason: 'key_unknown' });
-    expect(await callWith(kb.urls['stripe']!, token, 'POST')).toEqual({ status: 401, reason: 'key_unknown' });
+    before = emulator.requests.length;
+    expect(await callWith(kb.urls['stripe']!, fresh)).toEqual({ status: 401, reason: 'key_unknown' });
+    expect(await callWith(kb.urls['stripe']!, fresh, 'POST')).toEqual({ status: 401, reason: 'key_unknown' });
     expect(emulator.requests.length).toBe(before);
   });
 
@@ -675,7 +684,7 @@ describe('run keys across three keybrake serve processes sharing one redis-serve
     }
   });
 
-  it('deleting or suspending the parent kills its runs on every process', async () => {
+  it('suspending the parent refuses its runs on every process, deleting it kills them', async () => {
     const { token } = await startRun(admin(2), keys['revoked-parent'].token, {
       key: 'agents/revoked-parent',
     });

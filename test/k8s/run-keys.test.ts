@@ -2,7 +2,7 @@
 // processes on the test control plane (the chart's RBAC, run-minter role included), Redis shared, the
 // real `keybrake run` CLI and the stripe SDK. Minting is authorised by RBAC: a ServiceAccount bound to
 // the run-minter role may, one without is refused with 403. Mint, use, cap, expire, stop (measured on
-// the three proxies), parent revoke.
+// the three proxies), parent suspension (a pause), new parent token and revoke.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -341,16 +341,40 @@ describe('a run key minted by the operator, on three proxies sharing Redis', () 
     expect(again.stderr).toContain('409 run_stopped');
   });
 
-  it('dies with its parent: suspended, then deleted (kubectl)', async () => {
+  // A tester resumed a suspended parent and its run keys, minted before, worked again: the docs said
+  // a suspension ended them. It pauses them; a new parent token (or deleting the key) ends them.
+  it('pauses with its parent (suspended, resumed), dies with a new parent token, and with the parent (kubectl)', async () => {
     const token = (await run(['start', '--key', `${TENANT}/doomed`])).stdout.trim();
     for (const pool of pools) expect((await probe(pool, token)).status).toBe(200);
-    await kubectl(['patch', 'vaultkey', 'doomed', '--type=merge', '-p', '{"spec":{"suspended":true}}']);
+    const suspend = (on: boolean) =>
+      kubectl(['patch', 'vaultkey', 'doomed', '--type=merge', '-p', `{"spec":{"suspended":${on}}}`]);
+    await suspend(true);
     await everyProxy('key_suspended', async (pool) => (await probe(pool, token)).reason === 'key_suspended');
-    await kubectl(['delete', 'vaultkey', 'doomed']);
-    await everyProxy('key_unknown', async (pool) => (await probe(pool, token)).reason === 'key_unknown');
+    await suspend(false);
+    await everyProxy('the run key allowed again', async (pool) => (await probe(pool, token)).status === 200);
+
+    // The operator mints a fresh token into the Secret it owned: the run secret changes with it.
+    const oldParent = await mintedToken('doomed');
+    await kubectl(['delete', 'secret', 'doomed-token']);
+    let parent = oldParent;
+    await until(
+      async () => (parent = await mintedToken('doomed')) !== oldParent,
+      20_000,
+      'a fresh token in doomed-token',
+    );
+    await everyProxy('the fresh token served', async (pool) => (await probe(pool, parent)).status === 200);
     const before = stripe.requests.length;
-    for (const pool of pools)
+    for (const pool of pools) {
+      expect(await probe(pool, token)).toEqual({ status: 401, reason: 'key_unknown' });
       expect(await probe(pool, token, 'POST')).toEqual({ status: 401, reason: 'key_unknown' });
+    }
+    expect(stripe.requests.length).toBe(before);
+
+    const fresh = (await run(['start', '--key', `${TENANT}/doomed`])).stdout.trim();
+    await kubectl(['delete', 'vaultkey', 'doomed']);
+    await everyProxy('key_unknown', async (pool) => (await probe(pool, fresh)).reason === 'key_unknown');
+    for (const pool of pools)
+      expect(await probe(pool, fresh, 'POST')).toEqual({ status: 401, reason: 'key_unknown' });
     expect(stripe.requests.length).toBe(before);
   });
 });
