@@ -280,6 +280,10 @@ describe('hostile corpus', () => {
     });
     if (c.expect.reason === 'ok' && fixtures.keys.has(c.key))
       expect(record!['vaultKey']).toBe(`hostile/${c.key}`);
+    // Case by case, not only in the scan of all stdout after the last case: the record names the case.
+    const written = JSON.stringify(record);
+    expect(leaksIn(written, fixtures.vaultTokens), 'vault token in the audit record').toEqual([]);
+    expect(leaksIn(written, fixtures.canaries), 'upstream credential in the audit record').toEqual([]);
   });
 
   it('never writes a vault token or an upstream credential to stdout or stderr', () => {

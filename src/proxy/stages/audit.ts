@@ -5,7 +5,12 @@ import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
 import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
-import { tokenPrefixesOf, withoutTokenShapes } from '../../tokens/redact.ts';
+import {
+  type TokenPrefixes,
+  tokenPrefixesOf,
+  withoutPresented,
+  withoutTokenShapes,
+} from '../../tokens/redact.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 
 /**
@@ -29,9 +34,9 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     record.spend(key.namespace, key.name, vendor, ctx.countedMicros / MICROS_PER_USD);
   }
   const costUsd = usd(ctx.countedMicros);
-  // A Keybrake key an agent pasted into a run id is recorded by its fingerprint (ADR 0007 §1).
   const prefixes = tokenPrefixesOf(deps.snapshots.current);
-  const runId = ctx.runId === null ? null : withoutTokenShapes(ctx.runId, prefixes);
+  const authorization = ctx.call.headers.authorization;
+  const runId = ctx.runId === null ? null : recorded(ctx.runId, authorization, prefixes);
   const vaultKey = key ? keyName(key) : null;
   // A span that records nothing (no SDK, or not sampled) would drop the attributes: not built then.
   if (ctx.span.isRecording()) {
@@ -53,8 +58,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     vaultKey,
     vendor: ctx.vendor,
     method: ctx.method,
-    // A Keybrake key an agent pasted into the path is recorded by its fingerprint (ADR 0007 §1).
-    path: withoutTokenShapes(ctx.path, prefixes),
+    path: recorded(ctx.path, authorization, prefixes),
     operation: ctx.op?.id ?? ctx.operationId,
     runId,
     decision,
@@ -66,6 +70,20 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     traceId: traceIdOf(ctx.span),
   };
   deps.audit.write(line);
+}
+
+/**
+ * The caller's text as a record may hold it (ADR 0007 §1): every credential Authorization presents
+ * taken out by value (a token the user brought has no shape to find, and a call may be refused before
+ * its key is known), then every Keybrake key shape, each replaced by its fingerprint. Done here,
+ * where every call ends, rather than by each stage or HTTP-layer refusal that can stop one.
+ */
+function recorded(
+  text: string,
+  authorization: string | string[] | undefined,
+  prefixes: TokenPrefixes,
+): string {
+  return withoutTokenShapes(withoutPresented(text, authorization), prefixes);
 }
 
 /** `namespace/name`, built once per compiled key (a snapshot's keys live as long as it does). */

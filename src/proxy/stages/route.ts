@@ -1,6 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
-import { withoutPresented } from '../../tokens/redact.ts';
 import { TWILIO_API_HOSTS } from '../../vendors/twilio/operations.ts';
 import type { Stage } from '../context.ts';
 
@@ -113,9 +112,8 @@ export const route: Stage = (ctx, deps) => {
   const { call } = ctx;
   const r = resolveRoute(call.url, call.portVendor);
   if (isDenial(r)) {
-    // Recorded before any key is known: a token the agent brought (any shape, so no pattern finds it)
-    // is kept out by value, as Authorization presents it (ADR 0007 §1).
-    ctx.path = withoutPresented(call.url.split('?', 1)[0] ?? '', call.headers.authorization);
+    // Recorded as it came: audit takes the credentials Authorization presents out of it (ADR 0007 §1).
+    ctx.path = call.url.split('?', 1)[0] ?? '';
     // Behind a vendor's prefix the refusal still speaks that vendor's format (and is counted for it).
     ctx.vendor ??= prefixVendor(call.url);
     return r;

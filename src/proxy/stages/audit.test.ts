@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import type { Reason } from '../../decision/reasons.ts';
+import { memoryAuditSink } from '../../telemetry/audit.ts';
+import { createProxyMetrics } from '../../telemetry/metrics.ts';
+import { fingerprint } from '../../tokens/token.ts';
+import type { VendorAdapter } from '../../vendors/types.ts';
+import { type CallContext, newContext, type PipelineDeps } from '../context.ts';
+import { audit } from './audit.ts';
+import { route } from './route.ts';
+
+/** A token the user brought: no Keybrake shape, so only its value can find it (docs/resources.md). */
+const BROUGHT = 'foreign-agent-token-0123456789abcdefXYZ';
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/**
+ * The record audit writes for a call routed (or refused by routing) and then ended with `reason`;
+ * `after` plays whatever a later stage left in the context. No snapshot: nothing is known of any key.
+ */
+function recordOf(
+  url: string,
+  authorization: string,
+  reason: Reason,
+  opts: { portVendor?: 'stripe'; after?: (ctx: CallContext) => void } = {},
+) {
+  const sink = memoryAuditSink();
+  const deps = {
+    vendors: { stripe: {} as VendorAdapter, twilio: {} as VendorAdapter },
+    metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+    audit: sink,
+    snapshots: { current: undefined },
+  } as unknown as PipelineDeps;
+  const ctx = newContext({
+    ...(opts.portVendor ? { portVendor: opts.portVendor } : {}),
+    method: 'GET',
+    url,
+    headers: { authorization },
+    body: Buffer.alloc(0),
+  });
+  route(ctx, deps);
+  opts.after?.(ctx);
+  audit(ctx, deps, reason);
+  expect(sink.records).toHaveLength(1);
+  return sink.records[0]!;
+}
+
+// Third probe round: a target routing refused held the token the agent brought (any shape, found by
+// value only), and was written to the audit record whole.
+describe('audit: a path routing refused', () => {
+  it.each([
+    ['a dot segment', `/v1/customers/${BROUGHT}/../x`, 'stripe'],
+    ['an encoded slash', `/v1/customers/${BROUGHT}%2Fx`, 'stripe'],
+    ['an empty segment', `/v1/customers//${BROUGHT}`, 'stripe'],
+    ['an escaped letter', `/v1/customers/%66${BROUGHT.slice(1)}/%41`, 'stripe'],
+    ['an unknown router prefix', `/stripe2/${BROUGHT}`, undefined],
+    ['an unknown Twilio host', `/twilio/evil/${BROUGHT}`, undefined],
+  ] as const)('keeps the Bearer token out of the path of %s', (_name, url, portVendor) => {
+    const { path } = recordOf(url, `Bearer ${BROUGHT}`, 'path_invalid', portVendor ? { portVendor } : {});
+    expect(path).not.toContain(BROUGHT);
+    expect(path).not.toContain(BROUGHT.slice(1));
+    expect(path).toContain(fingerprint(BROUGHT));
+  });
+
+  it('keeps a Basic user name or password out, not a Twilio Account SID', () => {
+    const sid = `AC${'0'.repeat(32)}`;
+    expect(recordOf(`/twilio/evil/${sid}/${BROUGHT}`, basic(sid, BROUGHT), 'route_unknown').path).toBe(
+      `/twilio/evil/${sid}/${fingerprint(BROUGHT)}`,
+    );
+    const { path } = recordOf(`/v1/x/${BROUGHT}/../y`, basic(BROUGHT, ''), 'path_invalid', {
+      portVendor: 'stripe',
+    });
+    expect(path).not.toContain(BROUGHT);
+  });
+});
+
+// Fifth probe round: a target routing accepted was recorded as it came whenever something other than
+// authenticate refused the call (an Expect, a missing Host, a body cut off, a shutdown, no snapshot).
+describe('audit: a path routed, then refused by any stage', () => {
+  it.each<[string, string, string, Reason]>([
+    [
+      'the HTTP layer, behind the Stripe prefix',
+      `/stripe/v1/customers/${BROUGHT}`,
+      `Bearer ${BROUGHT}`,
+      'request_invalid',
+    ],
+    [
+      'the HTTP layer, a Twilio password',
+      `/twilio/2010-04-01/Accounts/AC1/Messages/${BROUGHT}.json`,
+      basic(`AC${'0'.repeat(32)}`, BROUGHT),
+      'request_invalid',
+    ],
+    [
+      'a shutdown, percent-encoded',
+      `/stripe/v1/customers/%66${BROUGHT.slice(1)}`,
+      `Bearer ${BROUGHT}`,
+      'shutting_down',
+    ],
+    [
+      'authenticate, before the first snapshot',
+      `/stripe/v1/customers/${BROUGHT}`,
+      `Bearer ${BROUGHT}`,
+      'policy_stale',
+    ],
+  ])('keeps the presented token out of the path when refused by %s', (_name, url, authorization, reason) => {
+    const { path } = recordOf(url, authorization, reason);
+    expect(path).not.toContain(BROUGHT);
+    expect(path).not.toContain(BROUGHT.slice(1));
+    expect(path).toContain(fingerprint(BROUGHT));
+  });
+
+  it('keeps the presented token out of a run id', () => {
+    const { runId } = recordOf('/stripe/v1/customers', `Bearer ${BROUGHT}`, 'daily_cap_exceeded', {
+      after: (ctx) => {
+        ctx.runId = `run-${BROUGHT}`;
+      },
+    });
+    expect(runId).toBe(`run-${fingerprint(BROUGHT)}`);
+  });
+
+  it('records a path that holds no credential as it is', () => {
+    expect(recordOf('/stripe/v1/customers/cus_1', `Bearer ${BROUGHT}`, 'ok').path).toBe(
+      '/v1/customers/cus_1',
+    );
+  });
+});
