@@ -568,7 +568,8 @@ const CAPS_ONLY: readonly ToolCase[] = [
   },
   {
     tool: 'update-contact-topics',
-    args: (f) => ({ id: f.contact, topics: [{ id: f.topic, subscription: 'opt_in' }] }),
+    // An opt-out: an opt-in subscribes the contact again, destructive (an exact entry).
+    args: (f) => ({ id: f.contact, topics: [{ id: f.topic, subscription: 'opt_out' }] }),
     calls: allow('resend.contacts.topics.update'),
   },
   { tool: 'create-domain', args: () => ({ name: 'mail.acme.test' }), calls: allow('resend.domains.create') },

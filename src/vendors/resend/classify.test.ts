@@ -539,3 +539,127 @@ describe('Resend operations', () => {
     });
   });
 });
+
+describe('Resend opt-ins (fifth probe round)', () => {
+  const contact = '/contacts/4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13';
+  const legacy =
+    '/audiences/78261eea-8f8b-4381-83c6-79fa7120f1cf/contacts/4f8b2d1e-9c3a-4e7b-8a61-2b5c9d0e7f13';
+  const topic = (subscription: unknown) => ({ id: 'b6d24b8e-af0b-4c3c-be0c-359bbd97381e', subscription });
+  const optIn = [topic('opt_in')];
+  const optOut = [topic('opt_out')];
+
+  it.each([
+    ['re-subscribing a contact', 'PATCH', contact, { unsubscribed: false }],
+    ['re-subscribing a contact by a case variant', 'PATCH', contact, { Unsubscribed: false }],
+    ['an unsubscribed value that is not true', 'PATCH', contact, { unsubscribed: 'false' }],
+    ['a null unsubscribed', 'PATCH', contact, { unsubscribed: null }],
+    ['re-subscribing a legacy audience contact', 'PATCH', legacy, { unsubscribed: false }],
+    [
+      'creating a contact (maybe an existing one) subscribed',
+      'POST',
+      '/contacts',
+      { email: 'ann@example.com', unsubscribed: false },
+    ],
+    [
+      'creating a contact opted in to a topic',
+      'POST',
+      '/contacts',
+      { email: 'ann@example.com', topics: optIn },
+    ],
+    [
+      'creating a legacy audience contact subscribed',
+      'POST',
+      '/audiences/78261eea-8f8b-4381-83c6-79fa7120f1cf/contacts',
+      { email: 'ann@example.com', unsubscribed: false },
+    ],
+    [
+      'opting a contact in to a topic (resend-node: the list as the body)',
+      'PATCH',
+      `${contact}/topics`,
+      { [ITEMS]: optIn },
+    ],
+    [
+      'opting a contact in to a topic (the definition: `topics`)',
+      'PATCH',
+      `${contact}/topics`,
+      { topics: optIn },
+    ],
+    ['opting in beside an opt-out', 'PATCH', `${contact}/topics`, { topics: [...optOut, ...optIn] }],
+    [
+      'a topic subscription Keybrake cannot read',
+      'PATCH',
+      `${contact}/topics`,
+      { topics: [topic('OPT_OUT')] },
+    ],
+    [
+      'a topic without a subscription',
+      'PATCH',
+      `${contact}/topics`,
+      { topics: [{ id: 'b6d24b8e-af0b-4c3c-be0c-359bbd97381e' }] },
+    ],
+    ['topics that are not a list', 'PATCH', `${contact}/topics`, { topics: 'opt_in' }],
+    [
+      'an import opting its contacts in to a topic',
+      'POST',
+      '/contacts/imports',
+      { topics: JSON.stringify(optIn) },
+    ],
+    ['an import whose topics are not JSON', 'POST', '/contacts/imports', { topics: '[{' }],
+    [
+      'an upsert import taking the subscription from the file',
+      'POST',
+      '/contacts/imports',
+      { column_map: '{"email":"Email","unsubscribed":"Unsub"}' },
+    ],
+    ['an import whose column map is not JSON', 'POST', '/contacts/imports', { column_map: 'Unsub' }],
+    [
+      'a topic default changed to opt_in',
+      'PATCH',
+      '/topics/b6d24b8e-af0b-4c3c-be0c-359bbd97381e',
+      { default_subscription: 'opt_in' },
+    ],
+  ])('makes %s destructive', (_name, method, path, params) => {
+    expect(classify(method, path, params as Params)).toMatchObject({
+      class: 'destructive',
+      movesMoney: false,
+      costMicros: 0,
+    });
+  });
+
+  it.each([
+    ['unsubscribing a contact', 'PATCH', contact, { unsubscribed: true }],
+    ['a contact update that leaves the subscription alone', 'PATCH', contact, { first_name: 'Ann' }],
+    ['unsubscribing a legacy audience contact', 'PATCH', legacy, { unsubscribed: true }],
+    ['creating a contact without a subscription', 'POST', '/contacts', { email: 'ann@example.com' }],
+    [
+      'creating a contact unsubscribed and opted out',
+      'POST',
+      '/contacts',
+      { email: 'ann@example.com', unsubscribed: true, topics: optOut },
+    ],
+    ['opting a contact out of a topic (resend-node)', 'PATCH', `${contact}/topics`, { [ITEMS]: optOut }],
+    ['opting a contact out of a topic (the definition)', 'PATCH', `${contact}/topics`, { topics: optOut }],
+    [
+      'an import without topics or a column map',
+      'POST',
+      '/contacts/imports',
+      { segments: '[{"id":"seg_1"}]' },
+    ],
+    ['an import opting its contacts out', 'POST', '/contacts/imports', { topics: JSON.stringify(optOut) }],
+    [
+      'an import that skips existing contacts',
+      'POST',
+      '/contacts/imports',
+      { column_map: '{"unsubscribed":"Unsub"}', on_conflict: 'skip' },
+    ],
+    [
+      'a new topic whose default is opt_in',
+      'POST',
+      '/topics',
+      { name: 'News', default_subscription: 'opt_in' },
+    ],
+    ['a topic rename', 'PATCH', '/topics/b6d24b8e-af0b-4c3c-be0c-359bbd97381e', { name: 'News' }],
+  ])('keeps %s a write', (_name, method, path, params) => {
+    expect(classify(method, path, params as Params)).toMatchObject({ class: 'write' });
+  });
+});

@@ -5,6 +5,7 @@ import { compileOperations, resolveLocks } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
+import { optsIn } from './opt-ins.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
 import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
@@ -52,7 +53,9 @@ function classifyRow(
     if (isDenial(senders)) return senders;
     const recipients = storedRecipients(row.id, params, segments);
     if (isDenial(recipients)) return recipients;
-    return { ...uncountedOperation(row.id, row.class, { ...NO_PARTIES, senders, recipients }), ...locks };
+    // A write that subscribes a contact again needs an exact entry, as resuming delivery to a suppressed address does.
+    const cls = optsIn(row.id, params) ? 'destructive' : row.class;
+    return { ...uncountedOperation(row.id, cls, { ...NO_PARTIES, senders, recipients }), ...locks };
   }
   return applyRule(prices, row, segments, params);
 }

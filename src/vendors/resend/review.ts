@@ -141,6 +141,7 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   { match: 'POST|PATCH|PUT /inboxes/**', class: 'write', note: 'inboxes, labels, threads and drafts' },
   { match: 'POST|PATCH /domains/**', class: 'write', note: 'sending domains and their verification' },
   // Adding contacts to a segment changes what a broadcast to it costs: they lease the segment.
+  // A contact write whose body subscribes a contact again is destructive, whatever its row says (opt-ins.ts).
   {
     match: 'POST /contacts',
     class: 'write',
