@@ -33,7 +33,7 @@ const FROM = '+14155550199';
 const TAGS = 'Api20100401Message,Api20100401Call,Api20100401Account,Api20100401Key,Api20100401NewKey';
 
 const token = newToken('twilio');
-const US = ratesFor(DEFAULT_TWILIO_PRICES, destination(TO).country);
+const US = ratesFor(DEFAULT_TWILIO_PRICES, destination(TO));
 const SMS_MICROS = US.smsPerSegment;
 const CALL_MICROS = US.voicePerMinute; // a call with TimeLimit=60
 /** Room for one SMS and one one-minute call; a second SMS is over the day's cap. */

@@ -28,7 +28,7 @@ const FROM = '+14155550199';
 const ALLOWED_TO = '+14155550100';
 
 /** What the adapter charges per segment to the allowed destination: the daily cap is built from it. */
-const SEGMENT_MICROS = ratesFor(DEFAULT_TWILIO_PRICES, destination(ALLOWED_TO).country).smsPerSegment;
+const SEGMENT_MICROS = ratesFor(DEFAULT_TWILIO_PRICES, destination(ALLOWED_TO)).smsPerSegment;
 const CAPPED_MESSAGES = 3;
 const DAILY_CAP_MICROS = CAPPED_MESSAGES * SEGMENT_MICROS;
 const PER_CALL_USD = '0.10';
@@ -600,7 +600,7 @@ describe('Twilio call instructions through twilio-node (ADR 0007 §7)', () => {
       twiml: '<Response><Dial><Number>+14155550123</Number></Dial></Response>',
     });
     const cost = await counted(client);
-    expect(cost).toBe(2 * ratesFor(DEFAULT_TWILIO_PRICES, 'US').voicePerMinute);
+    expect(cost).toBe(2 * ratesFor(DEFAULT_TWILIO_PRICES, destination('+14155550123')).voicePerMinute);
     expect(cost).toBeGreaterThanOrEqual(billedSince(mark));
   });
 

@@ -273,6 +273,57 @@ describe('Twilio calls', () => {
   });
 });
 
+// Fifth round: premium-rate and personal numbers inside a priced country went through at the
+// country's ordinary rate (a UK 09 number for $0.05 a minute). Unconfirmed what Twilio bills: the
+// unknown-destination rate, wherever a number is priced.
+describe('Twilio numbers outside their country’s ordinary rates', () => {
+  const unknown = P.unknownCountry;
+  const special = [
+    ['a UK 070 personal number', '+447011234567'],
+    ['a UK 09 premium-rate number', '+449012345678'],
+    ['a UK 055 UAN', '+445511234567'],
+    ['a French 0899 premium-rate number', '+33899123456'],
+    ['a US 900 number', '+19005550123'],
+  ];
+
+  it.each(special)(
+    'prices a call, a message, a leg and a verification to %s at the unknown rate',
+    (_n, to) => {
+      const base = { To: '+14155550100', TimeLimit: '600' };
+      const us = 10 * P.countries.US!.voicePerMinute;
+      expect(op(classify(req('POST', calls), { To: to, TimeLimit: '600' })).costMicros).toBe(
+        10 * unknown.voicePerMinute,
+      );
+      expect(op(classify(req('POST', messages), { To: to, Body: 'hi' }))).toMatchObject({
+        costMicros: unknown.smsPerSegment,
+        perSegmentMicros: unknown.smsPerSegment,
+      });
+      const dial = { ...base, Twiml: `<Response><Dial>${to}</Dial></Response>` };
+      expect(op(classify(req('POST', calls), dial)).costMicros).toBe(us + 10 * unknown.voicePerMinute);
+      const sms = { ...base, Twiml: `<Response><Sms to="${to}">hi</Sms></Response>` };
+      expect(op(classify(req('POST', calls), sms)).costMicros).toBe(us + unknown.smsPerSegment);
+      const verify = req('POST', '/v2/Services/VA1/Verifications', 'verify');
+      expect(op(classify(verify, { To: to, Channel: 'call' })).costMicros).toBe(
+        P.verifyPerVerification + 2 * unknown.voicePerMinute,
+      );
+    },
+  );
+
+  it('still names the number’s country for the allowlists', () => {
+    expect(op(classify(req('POST', calls), { To: '+449012345678' })).parties.countries).toEqual(['GB']);
+  });
+
+  it.each([
+    ['a French mobile (needs the full metadata to be classified)', '+33612345678', P.countries.FR!],
+    ['a London landline', '+442071838750', P.countries.GB!],
+    ['a US toll-free number', '+18005550100', P.countries.US!],
+  ])('keeps %s at its country’s rate', (_n, to, rates) => {
+    expect(op(classify(req('POST', calls), { To: to, TimeLimit: '60' })).costMicros).toBe(
+      rates.voicePerMinute,
+    );
+  });
+});
+
 describe('Twilio query strings', () => {
   it('refuses a write that carries a query string', () => {
     expect(

@@ -81,7 +81,7 @@ export function conversationDelivery(
     }
     const to = destination(address);
     const type = typeof binding['type'] === 'string' ? binding['type'].toLowerCase() : '';
-    const rates = ratesFor(prices, to.country);
+    const rates = ratesFor(prices, to);
     const sms = message.segments * rates.smsPerSegment;
     if (type === 'whatsapp' || to.channel === 'whatsapp') {
       micros += prices.whatsappPerMessage;

@@ -26,14 +26,14 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
   const destinations: readonly (Destination | undefined)[] = to.length > 0 ? to : [undefined];
   let micros = 0;
   for (const d of destinations) {
-    const rates = ratesFor(prices, d?.country);
+    const rates = ratesFor(prices, d);
     if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
     else if (isMms) micros += mmsCost(rates, segments);
     else micros += segments * rates.smsPerSegment;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
   const plainSms = only !== undefined && only.channel === 'phone' && !isMms;
-  return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only.country).smsPerSegment } : { micros };
+  return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only).smsPerSegment } : { micros };
 }
 
 /** UTF-16 units reserved for one media link MMS Converter appends: more than Twilio's short links. */
@@ -102,7 +102,7 @@ export function voicePerMinute(prices: TwilioPrices, to: Destination | undefined
     case 'other':
       return prices.unknownCountry.voicePerMinute;
     default:
-      return ratesFor(prices, to?.country).voicePerMinute;
+      return ratesFor(prices, to).voicePerMinute;
   }
 }
 
@@ -113,7 +113,7 @@ export function callCost(prices: TwilioPrices, params: Params, to: Destination |
   const perMinute =
     to?.channel === 'client' || to?.channel === 'sip'
       ? prices.clientOrSipPerMinute
-      : ratesFor(prices, to?.country).voicePerMinute;
+      : ratesFor(prices, to).voicePerMinute;
   let micros = minutes * perMinute;
   if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
   // A conference participant: the conference's own recording (`true`, `record-from-start`), as the
@@ -158,9 +158,7 @@ export function twimlCost(
     const to = sms.to ?? callee;
     const segments = smsSegments(sms.body).segments;
     micros +=
-      to?.channel === 'whatsapp'
-        ? prices.whatsappPerMessage
-        : segments * ratesFor(prices, to?.country).smsPerSegment;
+      to?.channel === 'whatsapp' ? prices.whatsappPerMessage : segments * ratesFor(prices, to).smsPerSegment;
   }
   return micros;
 }
@@ -171,7 +169,7 @@ export function verificationCost(
   channel: string,
   to: Destination | undefined,
 ): MicroUsd {
-  const rates = ratesFor(prices, to?.country);
+  const rates = ratesFor(prices, to);
   switch (channel.toLowerCase()) {
     case 'sms':
       return prices.verifyPerVerification + rates.smsPerSegment;

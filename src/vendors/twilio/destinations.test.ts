@@ -28,6 +28,37 @@ describe('destination', () => {
       'whatsapp:+4915123456789',
       { channel: 'whatsapp', address: '+4915123456789', country: 'DE' },
     ],
+    // Fifth round: numbers a country's ordinary rate does not cover keep their country and are marked.
+    [
+      'a UK 09 premium-rate number is GB at a special rate',
+      '+449012345678',
+      { channel: 'phone', address: '+449012345678', country: 'GB', specialRate: true },
+    ],
+    [
+      'a UK 070 personal number is GB at a special rate',
+      '+447011234567',
+      { channel: 'phone', address: '+447011234567', country: 'GB', specialRate: true },
+    ],
+    [
+      'a French 0899 premium-rate number is FR at a special rate',
+      '+33899123456',
+      { channel: 'phone', address: '+33899123456', country: 'FR', specialRate: true },
+    ],
+    [
+      'a WhatsApp premium-rate number is marked too',
+      'whatsapp:+19005550123',
+      { channel: 'whatsapp', address: '+19005550123', country: 'US', specialRate: true },
+    ],
+    [
+      'a French mobile is ordinary',
+      '+33612345678',
+      { channel: 'phone', address: '+33612345678', country: 'FR' },
+    ],
+    [
+      'a US toll-free number is ordinary',
+      '+18005550100',
+      { channel: 'phone', address: '+18005550100', country: 'US' },
+    ],
     ['a Voice SDK client has no country', 'client:alice', { channel: 'client', address: 'client:alice' }],
     ['a SIP URI has no country', 'sip:bob@example.com', { channel: 'sip', address: 'sip:bob@example.com' }],
     ['a national number without + has no country', '4155550100', { channel: 'phone', address: '4155550100' }],

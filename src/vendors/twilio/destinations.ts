@@ -1,4 +1,6 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+// The max metadata: the min build classifies number types only where countries share a calling code
+// (+1, +44), so it cannot tell `+33 899…` (premium) from a French landline.
+import { type NumberType, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /**
  * How a `To`/`From` value reaches its party: the phone network, WhatsApp, or a non-phone endpoint; the
@@ -24,6 +26,14 @@ export interface Destination {
    * resolve to the territory that owns the range (`+44 7911…` is GG, not GB): that is what Twilio bills.
    */
   readonly country?: string;
+  /**
+   * Set for a number outside its country's ordinary rates: one libphonenumber does not classify as a
+   * landline, mobile or toll-free number (premium rate, personal, shared cost, UAN, VoIP, pager,
+   * voicemail, or a range it does not know). Twilio bills such ranges above the country's rate (a UK
+   * 09 number costs pounds a minute), so they are priced at the unknown-destination rate; `country`
+   * stays for the allowlists.
+   */
+  readonly specialRate?: true;
   /**
    * Set for a phone or WhatsApp value that is not one number (`+14155550100,+19005550123`, letters):
    * its raw text could match an allowlist pattern while Twilio reads something else, so classify
@@ -56,7 +66,18 @@ function phone(value: string): Destination {
   if (!ONE_NUMBER.test(compact)) return { channel: 'phone', address: compact, unreadable: true };
   const parsed = compact.startsWith('+') ? parsePhoneNumberFromString(compact) : undefined;
   if (!parsed) return { channel: 'phone', address: compact };
-  return parsed.country
-    ? { channel: 'phone', address: parsed.number, country: parsed.country }
-    : { channel: 'phone', address: parsed.number };
+  return {
+    channel: 'phone',
+    address: parsed.number,
+    ...(parsed.country ? { country: parsed.country } : {}),
+    ...(ORDINARY.has(parsed.getType()) ? {} : { specialRate: true }),
+  };
 }
+
+/** The number types a country's ordinary (landline or mobile) rate covers; any other is dearer or unknown. */
+const ORDINARY: ReadonlySet<NumberType> = new Set<NumberType>([
+  'FIXED_LINE',
+  'MOBILE',
+  'FIXED_LINE_OR_MOBILE',
+  'TOLL_FREE',
+]);

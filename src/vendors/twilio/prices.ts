@@ -1,4 +1,5 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
+import type { Destination } from './destinations.ts';
 
 /** Per-destination-country rates, micro-USD. */
 export interface CountryRates {
@@ -16,7 +17,10 @@ export interface CountryRates {
  */
 export interface TwilioPrices {
   readonly countries: Readonly<Record<string, CountryRates>>;
-  /** Rates for a destination the table does not list or cannot resolve: deliberately high, never free. */
+  /**
+   * Rates for a destination the table does not list or cannot resolve, and for numbers outside a
+   * country's ordinary rates (premium, personal, shared cost…): deliberately high, never free.
+   */
   readonly unknownCountry: Required<CountryRates>;
   /** Twilio fee plus the dearest Meta template category, per WhatsApp message, any country. */
   readonly whatsappPerMessage: MicroUsd;
@@ -182,8 +186,14 @@ function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices
     throw new Error(`twilio price defaultCallMinutes: at most ${MAX_CALL_MINUTES} (Twilio's longest call)`);
 }
 
-/** Rates for a destination country; the conservative unknown-country rates when absent or unresolved. */
-export function ratesFor(prices: TwilioPrices, country: string | undefined): Required<CountryRates> {
+/**
+ * Rates for a destination: its country's, or the conservative unknown-destination rates when the
+ * country is absent, unresolved or not in the table, or the number is outside the country's ordinary
+ * rates (`Destination.specialRate`: premium, personal, shared cost…). Every price of a message, call,
+ * leg or verification reads its rates here, so a number costs the same whichever way it is reached.
+ */
+export function ratesFor(prices: TwilioPrices, to: Destination | undefined): Required<CountryRates> {
+  const country = to?.specialRate ? undefined : to?.country;
   const rates =
     country !== undefined && Object.hasOwn(prices.countries, country) ? prices.countries[country] : undefined;
   if (!rates) return prices.unknownCountry;
