@@ -21,6 +21,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   equality: [],
   patterns: [],
   money: [],
+  // HTTP's optional whitespace (RFC 9110 OWS): how every reader of a header value trims it.
+  'http-whitespace': [],
   // Every listener's limits and the server that holds clients to them (proxy and operator alike).
   listener: ['telemetry'],
   telemetry: ['decision'],
@@ -29,7 +31,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The custom resources and their validation; the ResourceSet message between sources and compiler.
   api: ['memo', 'money', 'patterns', 'snapshot', 'tokens'],
   counters: ['clock', 'money', 'snapshot', 'telemetry'],
-  vendors: ['decision', 'money', 'patterns', 'snapshot'],
+  vendors: ['decision', 'http-whitespace', 'money', 'patterns', 'snapshot'],
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
   compiler: ['api', 'clock', 'equality', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
@@ -39,6 +41,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'clock',
     'counters',
     'decision',
+    'http-whitespace',
     'listen',
     'listener',
     'memo',

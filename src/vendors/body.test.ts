@@ -30,6 +30,37 @@ describe('isContentType', () => {
   ] as const)('%s as %s: %s', (header, type, expected) => {
     expect(isContentType(header, type)).toBe(expected);
   });
+
+  // Spaces and tabs are HTTP's optional whitespace; a vendor reading the media type strictly (Rack:
+  // ASCII whitespace only) takes no other, and would ignore a body Keybrake priced.
+  it.each([
+    ['spaces and tabs around the type', ' \tapplication/x-www-form-urlencoded \t', 'form', true],
+    [
+      'spaces and tabs around the parameter',
+      'application/x-www-form-urlencoded ;\tcharset = utf-8 ',
+      'form',
+      true,
+    ],
+    ['a no-break space after the type', 'application/x-www-form-urlencoded\u00a0', 'form', false],
+    ['a no-break space before the type', '\u00a0application/x-www-form-urlencoded', 'form', false],
+    [
+      'a no-break space after the charset',
+      'application/x-www-form-urlencoded; charset=utf-8\u00a0',
+      'form',
+      false,
+    ],
+    [
+      'a no-break space before the parameter',
+      'application/x-www-form-urlencoded;\u00a0charset=utf-8',
+      'form',
+      false,
+    ],
+    ['a no-break space after the JSON type', 'application/json\u00a0', 'json', false],
+    ['a byte-order mark before the JSON type', '\ufeffapplication/json', 'json', false],
+    ['an ideographic space after the JSON type', 'application/json\u3000', 'json', false],
+  ] as const)('%s: %j as %s is %s', (_, header, type, expected) => {
+    expect(isContentType(header, type)).toBe(expected);
+  });
 });
 
 describe('contentEncodingDenial', () => {
@@ -42,6 +73,9 @@ describe('contentEncodingDenial', () => {
     [{ 'content-encoding': 'br' }, true],
     [{ 'content-encoding': 'identity, gzip' }, true],
     [{ 'content-encoding': '' }, true],
+    [{ 'content-encoding': '\tidentity ' }, false],
+    [{ 'content-encoding': 'identity\u00a0' }, true],
+    [{ 'content-encoding': '\ufeffidentity' }, true],
   ])('%j refused: %s', (headers, refused) => {
     const r = contentEncodingDenial(headers);
     expect(r !== undefined).toBe(refused);

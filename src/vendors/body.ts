@@ -1,12 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny } from '../decision/reasons.ts';
+import { trimOws } from '../http-whitespace.ts';
 
 /**
  * The framing of a request body as the parse stage accepts it (ADR 0007 §2): the vendor's own
  * content type, `charset=utf-8` or none, no content coding other than `identity`, valid UTF-8
  * without a byte-order mark. Anything else could be read by the vendor in a way Keybrake did not
  * (a gzip body is opaque to us; a latin-1 body decodes differently; a BOM may or may not be part of
- * the first name), so it is refused rather than forwarded at a guessed price.
+ * the first name), so it is refused rather than forwarded at a guessed price. Values are trimmed of
+ * HTTP whitespace only (trimOws): `application/x-www-form-urlencoded\xA0` is not the vendor's type.
  */
 
 /** The body encodings vendors take. */
@@ -22,7 +24,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** A `Content-Encoding` other than `identity` (on any request, with or without a body). */
 export function contentEncodingDenial(headers: IncomingHttpHeaders): Denial | undefined {
   const coding = headers['content-encoding'];
-  if (coding === undefined || coding.trim().toLowerCase() === 'identity') return undefined;
+  if (coding === undefined || trimOws(coding).toLowerCase() === 'identity') return undefined;
   return deny(
     'body_invalid',
     'Request bodies must not be compressed or encoded: no Content-Encoding but identity.',
@@ -33,16 +35,16 @@ export function contentEncodingDenial(headers: IncomingHttpHeaders): Denial | un
 export function isContentType(header: string | undefined, type: BodyType): boolean {
   if (header === undefined) return false;
   const semi = header.indexOf(';');
-  const media = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
+  const media = trimOws(semi === -1 ? header : header.slice(0, semi)).toLowerCase();
   if (media !== MEDIA_TYPES[type]) return false;
   if (semi === -1) return true;
   let charset = false;
   for (const param of header.slice(semi + 1).split(';')) {
-    const p = param.trim();
+    const p = trimOws(param);
     if (p === '') continue;
     const eq = p.indexOf('=');
-    if (eq === -1 || charset || p.slice(0, eq).trim().toLowerCase() !== 'charset') return false;
-    let value = p.slice(eq + 1).trim();
+    if (eq === -1 || charset || trimOws(p.slice(0, eq)).toLowerCase() !== 'charset') return false;
+    let value = trimOws(p.slice(eq + 1));
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
     if (value.toLowerCase() !== 'utf-8') return false;
     charset = true;

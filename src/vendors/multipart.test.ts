@@ -98,6 +98,10 @@ describe('what the reader refuses (body_invalid, never forwarded)', () => {
     ['a boundary with a character RFC 2046 does not allow', 'multipart/form-data; boundary="a@b"'],
     ['an unquoted boundary that is not a token', 'multipart/form-data; boundary=a:b'],
     ['multipart/mixed', `multipart/mixed; boundary=${B}`],
+    // Only spaces and tabs are HTTP whitespace: a vendor may not take these as multipart/form-data.
+    ['a no-break space after the media type', `multipart/form-data\u00a0; boundary=${B}`],
+    ['a no-break space before the media type', `\u00a0multipart/form-data; boundary=${B}`],
+    ['a byte-order mark before the media type', `\ufeffmultipart/form-data; boundary=${B}`],
   ])('a Content-Type with %s', (_name, contentType) => {
     expect(multipartBoundary(contentType)).toMatchObject({ reason: 'body_invalid' });
   });
@@ -204,6 +208,25 @@ describe('what the reader refuses (body_invalid, never forwarded)', () => {
     ],
     ['a method override', body(field('_method', 'DELETE'), close)],
     ['a malformed part Content-Type', body(file('x', 'file', 'a.txt', 'text'), close)],
+    [
+      'a no-break space after form-data',
+      body(`--${B}\r\nContent-Disposition: form-data\u00a0; name="a"\r\n\r\nx\r\n`, close),
+    ],
+    [
+      'a no-break space before form-data',
+      body(`--${B}\r\nContent-Disposition:\u00a0form-data; name="a"\r\n\r\nx\r\n`, close),
+    ],
+    [
+      'a field whose Content-Type ends in a no-break space',
+      body(
+        `--${B}\r\nContent-Disposition: form-data; name="a"\r\nContent-Type: text/plain\u00a0\r\n\r\nx\r\n`,
+        close,
+      ),
+    ],
+    [
+      'a file whose Content-Type ends in a no-break space',
+      body(file('x', 'file', 'a.txt', 'text/plain\u00a0'), close),
+    ],
   ])('a body with %s', (_name, b) => {
     const r = parseMultipart(CT, Buffer.from(b), limits, spec);
     expect(isDenial(r) && r.reason).toBe('body_invalid');

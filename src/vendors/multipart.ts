@@ -1,4 +1,5 @@
 import { type Denial, deny, isDenial } from '../decision/reasons.ts';
+import { trimOws } from '../http-whitespace.ts';
 import { parseForm } from './form.ts';
 import { printableName } from './names.ts';
 import type { Params, ParseLimits } from './types.ts';
@@ -16,7 +17,8 @@ import type { Params, ParseLimits } from './types.ts';
  *   - each part has at most MAX_PART_HEAD_BYTES of headers, CRLF lines, no folding, valid UTF-8; only
  *     `Content-Disposition` (required, once: `form-data; name="…"`, plus `filename="…"` for a file)
  *     and `Content-Type` (at most once); parameter values are tokens or quoted strings without
- *     backslashes or control characters; `filename*` is refused (RFC 7578 §4.2);
+ *     backslashes or control characters; `filename*` is refused (RFC 7578 §4.2); values are trimmed
+ *     of spaces and tabs only (trimOws), so `form-data\xA0` is not `form-data`;
  *   - a part with a filename must be one of the operation's file fields (and a file field must have
  *     one), each file field at most once; its content is kept as bytes, never decoded or logged;
  *   - every other part is a field: `text/plain` (charset utf-8) or no Content-Type, valid UTF-8; the
@@ -77,7 +79,7 @@ function headerValue(text: string): HeaderValue | undefined {
   skipSpace();
   const start = i;
   while (i < text.length && text[i] !== ';') i++;
-  const value = text.slice(start, i).trim();
+  const value = trimOws(text.slice(start, i));
   const params: [string, string][] = [];
   while (i < text.length) {
     i++; // ';'
@@ -233,7 +235,7 @@ function partHead(bytes: Buffer): PartHead | Denial {
     const colon = line.indexOf(':');
     const name = colon === -1 ? '' : line.slice(0, colon);
     if (!TOKEN.test(name)) return invalid('has a malformed part header');
-    const value = line.slice(colon + 1).trim();
+    const value = trimOws(line.slice(colon + 1));
     switch (name.toLowerCase()) {
       case 'content-disposition': {
         if (disposition) return invalid('has a part with two Content-Disposition headers');

@@ -11,7 +11,11 @@ describe('accountsOf (Stripe-Account and Stripe-Context)', () => {
     ['a Stripe-Context path', { 'stripe-context': 'acct_1Abc/acct_2Def' }, ['acct_1Abc', 'acct_2Def']],
     ['a Stripe-Context path naming one account twice', { 'stripe-context': 'acct_1/acct_1' }, ['acct_1']],
     ['both naming the same account', { 'stripe-account': 'acct_1', 'stripe-context': 'acct_1' }, ['acct_1']],
-    ['surrounding blanks', { 'stripe-account': ' acct_1 ' }, ['acct_1']],
+    [
+      'surrounding spaces and tabs',
+      { 'stripe-account': ' \tacct_1 \t', 'stripe-context': '\tacct_1 ' },
+      ['acct_1'],
+    ],
   ])('%s', (_name, headers, expected) => {
     expect(accountsOf(headers)).toEqual(expected);
   });
@@ -28,6 +32,11 @@ describe('accountsOf (Stripe-Account and Stripe-Context)', () => {
     ['a Stripe-Context segment that is no account id', { 'stripe-context': 'org_1/acct_2' }],
     ['a Stripe-Context with spaces', { 'stripe-context': 'acct_1 / acct_2' }],
     ['two Stripe-Context values joined by node', { 'stripe-context': 'acct_1, acct_2' }],
+    // Only spaces and tabs are HTTP whitespace; the header travels to Stripe as it came.
+    ['a Stripe-Account ending in a no-break space', { 'stripe-account': 'acct_1\u00a0' }],
+    ['a Stripe-Account after a byte-order mark', { 'stripe-account': '\ufeffacct_1' }],
+    ['a Stripe-Context ending in a no-break space', { 'stripe-context': 'acct_1/acct_2\u00a0' }],
+    ['a Stripe-Context after an ideographic space', { 'stripe-context': '\u3000acct_1' }],
   ])('refuses %s with header_invalid', (_name, headers) => {
     expect(accountsOf(headers)).toMatchObject({ reason: 'header_invalid' });
   });

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { trimOws } from '../../http-whitespace.ts';
 import { type Operation, type Params, type Parties, PLATFORM_ACCOUNT, type VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 
@@ -266,5 +267,6 @@ function headerValue(headers: IncomingHttpHeaders, key: string, name: string): s
   const value = headers[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') return deny('header_invalid', `${name} is given more than once.`);
-  return value.trim();
+  // Spaces and tabs only: `acct_allowed\xA0` is forwarded as it is, so it must not be judged as acct_allowed.
+  return trimOws(value);
 }
