@@ -419,6 +419,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     unit_amount_decimal: '1000',
     currency_options: { gbp: { unit_amount: 900, unit_amount_decimal: '900' } },
   },
+  // Carbon removal sold at $5.50 or £4.50 a ton, fees included (stripe-prices.yaml: an order that
+  // names no currency is placed in the account's default one).
+  '/v1/climate/products/climsku_multi': {
+    id: 'climsku_multi',
+    object: 'climate.product',
+    current_prices_per_metric_ton: {
+      usd: { amount_fees: 50, amount_subtotal: 500, amount_total: 550 },
+      gbp: { amount_fees: 40, amount_subtotal: 410, amount_total: 450 },
+    },
+  },
   // An invoice item of one unit at $50 (stripe-prices.yaml: attached at another quantity).
   '/v1/invoiceitems/ii_1': {
     id: 'ii_1',

@@ -528,6 +528,16 @@ describe('Stripe lookups', () => {
     expect(o.lookup?.price({ fixed_amount: null })).toBeUndefined();
   });
 
+  // The invoice's currency (the customer's, when the call names none) is one of the rate's: a
+  // currency allowlist must admit each, as it does every currency of a looked-up Price.
+  it("names every currency of a looked-up shipping rate's fixed amount as a party", () => {
+    const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
+    const rate = {
+      fixed_amount: { amount: 500, currency: 'usd', currency_options: { GBP: { amount: 400 } } },
+    };
+    expect(o.lookup?.parties?.(rate).currencies).toEqual(['usd', 'gbp']);
+  });
+
   it.each([
     ['without a shipping cost', 'description=x&auto_advance=false'],
     ['removing the shipping cost', 'shipping_cost='],

@@ -49,6 +49,11 @@ export interface Read {
   readonly locks?: readonly string[];
   /** What this read adds in micro-USD; undefined when it cannot say (the call is denied). */
   readonly part: (o: Obj) => MicroUsd | undefined;
+  /**
+   * Currencies the call may be charged in that the object keeps elsewhere than in `currency` and
+   * `currency_options` (which lookedUpParties reads), for the currency allowlist.
+   */
+  readonly currencies?: (o: Obj) => readonly string[];
   /** The reads this one leads to; undefined when the body does not say what it must (denied). */
   readonly follow?: (o: Obj) => readonly Read[] | undefined;
 }
@@ -78,7 +83,7 @@ function lookupOf(queue: readonly [Read, ...Read[]], spent: MicroUsd): CostLooku
     ...(read.method === 'POST' ? { method: 'POST' as const, body: read.body ?? '' } : {}),
     describe: read.describe,
     ...(read.locks !== undefined && read.locks.length > 0 ? { locks: read.locks } : {}),
-    parties: lookedUpParties,
+    parties: read.currencies === undefined ? lookedUpParties : withCurrencies(read.currencies),
     next: (body) => {
       const s = step(body);
       return s !== undefined && 'more' in s ? s.more : undefined;
@@ -196,6 +201,10 @@ export function climateOrder(params: Params, rates: ExchangeRates): Priced | Den
     {
       path: `/v1/climate/products/${product}`,
       describe: "the product's price per metric ton, fees included",
+      // Without `currency` Stripe orders in the account's default currency, which no read gives: a
+      // currency allowlist must admit every currency the product is sold in. Found by a security
+      // tester (fifth round): an order naming no currency passed an allowlist that refused `gbp`.
+      ...(code === undefined ? { currencies: productCurrencies } : {}),
       part: (o) => {
         const prices = o['current_prices_per_metric_ton'];
         if (!isObj(prices)) return undefined;
@@ -223,6 +232,12 @@ export function climateOrder(params: Params, rates: ExchangeRates): Priced | Den
       },
     },
   ]);
+}
+
+/** The currencies a climate product is sold in: the keys of its prices per metric ton. */
+function productCurrencies(o: Obj): string[] {
+  const prices = o['current_prices_per_metric_ton'];
+  return isObj(prices) ? Object.keys(prices) : [];
 }
 
 /** What is left of an amount once `done` of it was returned (refunded, reversed). */
@@ -300,6 +315,16 @@ export function lookedUpParties(body: unknown): Partial<Parties> {
   return {
     ...(customers.length > 0 ? { customers } : {}),
     ...(currencies.length > 0 ? { currencies: [...new Set(currencies)] } : {}),
+  };
+}
+
+/** lookedUpParties, with the currencies `more` finds in the object too. */
+function withCurrencies(more: (o: Obj) => readonly string[]): (body: unknown) => Partial<Parties> {
+  return (body) => {
+    const found = lookedUpParties(body);
+    const extra = isObj(body) ? more(body).map((c) => c.toLowerCase()) : [];
+    const currencies = [...new Set([...(found.currencies ?? []), ...extra])];
+    return currencies.length > 0 ? { ...found, currencies } : found;
   };
 }
 

@@ -1464,6 +1464,17 @@ describe('quotes, Issuing, Terminal, Treasury, Climate', () => {
     expect(walk(o, { 'GET /v1/climate/products/climsku_1': product }).cost).toBe(cost);
   });
 
+  // Found by a security tester (fifth round): without `currency` Stripe orders in the account's
+  // default currency, so a currency allowlist must see every one the product is sold in.
+  it('names every currency of the product as a party of a climate order without currency', () => {
+    const o = op('POST', '/v1/climate/orders', 'product=climsku_1&metric_tons=1');
+    const sold = {
+      ...product,
+      current_prices_per_metric_ton: { ...product.current_prices_per_metric_ton, GBP: {} },
+    };
+    expect(o.lookup?.parties?.(sold).currencies).toEqual(['usd', 'eur', 'gbp']);
+  });
+
   it.each([
     ['an amount without currency', 'product=climsku_1&amount=100'],
     ['neither amount nor tons', 'product=climsku_1&currency=usd'],
