@@ -15,6 +15,8 @@ import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 const UPSTREAM_KEY = `sk_test_parser${randomBytes(12).toString('hex')}`;
 const TOKEN = newToken('stripe');
 const BROUGHT = 'foreign-agent-token-0123456789abcdefXYZ';
+/** A brought token short enough to pass for a method (server.ts reads up to 32 characters as one). */
+const SHORT_BROUGHT = 'Xq7pL2mN9vR4tY8wK3jH6bF1';
 
 let upstream: ScriptedUpstream;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
@@ -77,7 +79,18 @@ describe('requests node refuses to parse', () => {
       400,
       'request_invalid',
       'stripe',
-      { vendor: 'stripe', method: 'HELLO', path: '' },
+      { vendor: 'stripe', method: '', path: '' },
+    ],
+    // Fifth probe round: the method of a request line node refused was recorded as it came, and a
+    // brought token of up to 32 characters fits there (no Authorization needed to send it).
+    [
+      'a brought token as the method',
+      'stripe',
+      `${SHORT_BROUGHT} /v1/customers HTTP/1.1\nHost: keybrake`,
+      400,
+      'request_invalid',
+      'stripe',
+      { vendor: 'stripe', method: '', path: '' },
     ],
     [
       'a control byte in the path behind the router',
@@ -180,9 +193,10 @@ describe('requests node refuses to parse', () => {
       metricValue(metrics, 'keybrake_calls_total', { vendor, decision: 'deny', reason });
     expect(count('stripe', 'headers_too_large')).toBe(2);
     expect(count('twilio', 'headers_too_large')).toBe(1);
-    expect(count('stripe', 'request_invalid')).toBe(7);
+    expect(count('stripe', 'request_invalid')).toBe(8);
     expect(kb.output()).not.toContain(TOKEN);
     expect(kb.output()).not.toContain(BROUGHT);
+    expect(kb.output()).not.toContain(SHORT_BROUGHT);
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
   });
 

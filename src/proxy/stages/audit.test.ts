@@ -21,7 +21,7 @@ function recordOf(
   url: string,
   authorization: string,
   reason: Reason,
-  opts: { portVendor?: 'stripe'; after?: (ctx: CallContext) => void } = {},
+  opts: { portVendor?: 'stripe'; method?: string; after?: (ctx: CallContext) => void } = {},
 ) {
   const sink = memoryAuditSink();
   const deps = {
@@ -32,7 +32,7 @@ function recordOf(
   } as unknown as PipelineDeps;
   const ctx = newContext({
     ...(opts.portVendor ? { portVendor: opts.portVendor } : {}),
-    method: 'GET',
+    method: opts.method ?? 'GET',
     url,
     headers: { authorization },
     body: Buffer.alloc(0),
@@ -121,5 +121,21 @@ describe('audit: a path routed, then refused by any stage', () => {
     expect(recordOf('/stripe/v1/customers/cus_1', `Bearer ${BROUGHT}`, 'ok').path).toBe(
       '/v1/customers/cus_1',
     );
+  });
+});
+
+// Fifth probe round: a request line node refused is read back from its bytes (server.ts), and its
+// method, any 1 to 32 token characters, was recorded: a brought token sent as the method too.
+describe('audit: the method recorded', () => {
+  it.each(['GET', 'POST', 'DELETE', 'PROPFIND', 'CONNECT'])('records %s, a method node parses', (method) => {
+    expect(recordOf('/stripe/v1/customers', '', 'request_invalid', { method }).method).toBe(method);
+  });
+
+  it.each([
+    ['a brought token', 'Xq7pL2mN9vR4tY8wK3jH6bF1'],
+    ['a word no HTTP method is', 'HELLO'],
+    ['a method in lower case (node parses none)', 'get'],
+  ])('records none for %s', (_name, method) => {
+    expect(recordOf('', '', 'request_invalid', { method }).method).toBe('');
   });
 });

@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Reason } from '../../decision/reasons.ts';
 import { ObjectMemo } from '../../memo.ts';
@@ -57,7 +58,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     event: 'keybrake.call',
     vaultKey,
     vendor: ctx.vendor,
-    method: ctx.method,
+    method: KNOWN_METHODS.has(ctx.method) ? ctx.method : UNREAD_METHOD,
     path: recorded(ctx.path, authorization, prefixes),
     operation: ctx.op?.id ?? ctx.operationId,
     runId,
@@ -85,6 +86,14 @@ function recorded(
 ): string {
   return withoutTokenShapes(withoutPresented(text, authorization), prefixes);
 }
+
+/**
+ * The methods node's parser takes. Any other method is from a request line node refused, read back
+ * from its bytes (server.ts): the caller's text, a pasted token too, so it is not recorded.
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+/** What is recorded instead: the same as for a request line that could not be read at all. */
+const UNREAD_METHOD = '';
 
 /** `namespace/name`, built once per compiled key (a snapshot's keys live as long as it does). */
 const KEY_NAMES = new ObjectMemo<CompiledKey, string>('audit key name');
