@@ -243,6 +243,12 @@ describe('Twilio calls', () => {
       { To: '+9991234567', TimeLimit: '60' },
       P.unknownCountry.voicePerMinute,
     ],
+    // Fifth round: a WhatsApp callee was at its country's rate here, at the unknown rate as a <Dial> leg.
+    [
+      'a WhatsApp callee at the unknown rate, as a <Dial><WhatsApp> leg is',
+      { To: 'whatsapp:+14155550100', TimeLimit: '60' },
+      P.unknownCountry.voicePerMinute,
+    ],
   ])('reserves %s', (_name, params, cost) => {
     expect(op(classify(req('POST', calls), params))).toMatchObject({
       id: 'twilio.calls.create',

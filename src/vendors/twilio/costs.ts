@@ -87,7 +87,7 @@ export function callMinutes(prices: TwilioPrices, params: Params): number {
   return Math.ceil(seconds / 60);
 }
 
-/** Per minute of a leg to a destination: SDK and SIP legs at their flat rate, numbers by country. */
+/** Per minute of a call or leg to a destination: SDK and SIP legs at their flat rate, numbers at `ratesFor`. */
 export function voicePerMinute(prices: TwilioPrices, to: Destination | undefined): MicroUsd {
   switch (to?.channel) {
     case 'client':
@@ -109,12 +109,10 @@ export function voicePerMinute(prices: TwilioPrices, to: Destination | undefined
 /** Calls.json (and conference participant) create: the whole reserved duration at the destination rate. */
 export function callCost(prices: TwilioPrices, params: Params, to: Destination | undefined): MicroUsd {
   const minutes = callMinutes(prices, params);
-  // A `To` of whatsapp: is a phone number to Calls.json: its country's rate, as before.
-  const perMinute =
-    to?.channel === 'client' || to?.channel === 'sip'
-      ? prices.clientOrSipPerMinute
-      : ratesFor(prices, to).voicePerMinute;
-  let micros = minutes * perMinute;
+  // The same rate as a `<Dial>` leg to the same destination: a `whatsapp:` callee (WhatsApp Business
+  // calling, no rate in the table) was priced at its country's voice rate here and at the unknown
+  // rate as a leg (fifth round); the dearer reading holds for both.
+  let micros = minutes * voicePerMinute(prices, to);
   if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
   // A conference participant: the conference's own recording (`true`, `record-from-start`), as the
   // TwiML `<Conference record>` is counted (an adversarial probe found it free).
