@@ -40,6 +40,12 @@ describe('unscannableBody', () => {
     ['gzip', { 'content-encoding': 'gzip' }, 'Content-Encoding: gzip'],
     ['br, in upper case', { 'content-encoding': 'BR' }, 'Content-Encoding: br'],
     ['the header twice', { 'content-encoding': ['identity', 'gzip'] }, 'Content-Encoding: identity,gzip'],
+    ['identity between spaces and tabs', { 'content-encoding': ' identity\t' }, undefined],
+    [
+      'identity and a no-break space',
+      { 'content-encoding': 'identity\u00a0' },
+      'Content-Encoding: identity\u00a0',
+    ],
   ])('%s', (_name, headers, expected) => {
     expect(unscannableBody(answer('{}', headers))).toBe(expected);
   });

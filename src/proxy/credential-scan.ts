@@ -1,3 +1,4 @@
+import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 
@@ -51,12 +52,13 @@ const SIGNATURE_STARTS: ReadonlySet<number> = new Set([...COMPRESSED.map(([, mag
  * Why Keybrake cannot read the answer's body to scan it, or undefined when it can: a Content-Encoding
  * (gzip, br…), or a body that is compressed data all the same. Keybrake asks for no encoding
  * (Accept-Encoding is not forwarded), so such an answer is unexpected, and one that cannot be scanned
- * is withheld, like one that carries the credential (fail closed). The text completes "answered with …".
+ * is withheld, like one that carries the credential (fail closed); `identity` with anything but spaces
+ * and tabs around it is such an encoding. The text completes "answered with …".
  */
 export function unscannableBody(res: UpstreamResponse): string | undefined {
   const encoding = res.headers['content-encoding'];
   if (encoding !== undefined) {
-    const value = (typeof encoding === 'string' ? encoding : encoding.join(',')).trim().toLowerCase();
+    const value = trimOws(typeof encoding === 'string' ? encoding : encoding.join(',')).toLowerCase();
     if (value !== '' && value !== 'identity') return `Content-Encoding: ${value}`;
   }
   const body = res.body;

@@ -34,6 +34,9 @@ describe('runIdOf', () => {
     ['no run at all', call(), undefined],
     ['baggage without a run', call(['baggage', 'foo=1,bar=2']), undefined],
     ['a look-alike baggage key', call(['baggage', 'keybrake.run_idx=1,x.keybrake.run_id=2']), undefined],
+    // W3C's OWS is spaces and tabs: this member's key is not keybrake.run_id (nor a valid key at all).
+    ['a baggage key behind a no-break space', call(['baggage', '\u00a0keybrake.run_id=r']), undefined],
+    ['tabs around the header', call(['Keybrake-Run-Id', '\trun-42\t ']), 'run-42'],
     ['the longest allowed id', call(['Keybrake-Run-Id', 'x'.repeat(128)]), 'x'.repeat(128)],
     ['every allowed character', call(['Keybrake-Run-Id', 'Az09._:@/-']), 'Az09._:@/-'],
     ['dots inside a segment', call(['Keybrake-Run-Id', 'v1.2/..a/b..']), 'v1.2/..a/b..'],
@@ -56,6 +59,9 @@ describe('runIdOf', () => {
     ['an id with markup', call(['Keybrake-Run-Id', '<script>']), /must be/],
     ['an id with a semicolon', call(['Keybrake-Run-Id', 'run;drop']), /must be/],
     ['an id with a tab', call(['Keybrake-Run-Id', 'run\tone']), /must be/],
+    ['an id ending in a no-break space', call(['Keybrake-Run-Id', 'run-1\u00a0']), /must be/],
+    ['an id after a byte-order mark', call(['Keybrake-Run-Id', '\ufeffrun-1']), /must be/],
+    ['a baggage id ending in a no-break space', call(['baggage', 'keybrake.run_id=run-1\u00a0']), /must be/],
     ['an id that is too long', call(['Keybrake-Run-Id', 'x'.repeat(129)]), /must be/],
     ['an empty id', call(['Keybrake-Run-Id', '']), /must be/],
     // A URL path resolves these away: `run stop x/y/../z` stopped run x/z (an adversarial probe).
