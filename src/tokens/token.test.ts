@@ -120,7 +120,24 @@ describe('fingerprint', () => {
     ['a token with no underscore', 'abcdefghijklmnopqrstuvwxyz0123', '…0123'],
     ['a token whose underscore is near the end', 'abcdefghijklmnopqrstuvwxyz_0123', '…0123'],
     ['a short token', 'short', '…'],
+    // Fifth probe round: everything up to the last `_` was shown when 16 or more characters followed.
+    [
+      'a brought token with an underscore after its random part',
+      'Xq7pL2mN9vR4tY8wK3jH6bF1aB3c_dE5fG7hJ9kL1mN3p',
+      '…mN3p',
+    ],
+    ['a brought token with words before an underscore', 'user_provided_token_0123456789abcdef', '…cdef'],
+    ['a brought token shaped like a minted one, checksum wrong', `kb_stripe_${'A'.repeat(39)}`, '…AAAA'],
   ])('shows no prefix for %s', (_name, token, expected) => {
     expect(fingerprint(token)).toBe(expected);
+  });
+
+  it.each([
+    ['a vendor-shaped prefix', 'sk_live_', 'sk_live_'],
+    ['a prefix with no underscore at its end, up to its last one', 'kb_x', 'kb_'],
+    ['a prefix with no underscore', 'kbX', ''],
+  ])('shows the prefix of a token minted with %s', (_name, prefix, shown) => {
+    const token = newToken('stripe', { prefix, random: fixed(7) });
+    expect(fingerprint(token)).toBe(`${shown}…${token.slice(-4)}`);
   });
 });

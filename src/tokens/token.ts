@@ -53,14 +53,22 @@ export function tokenDigest(token: string): string {
 }
 
 /**
- * `kb_stripe_…9f2c`: the prefix (up to the last `_`) and the last 4 characters, safe for status,
- * logs and the CLI. A token whose `_` sits too far in shows no prefix, so the body never leaks.
+ * `kb_stripe_…9f2c`: the prefix (up to its last `_`) and the last 4 characters, safe for status,
+ * logs and the CLI. Only a token Keybrake minted (its checksum holds) shows a prefix: it is known to
+ * be one. Any other (a token the user brought) shows its last 4 characters alone, since nothing says
+ * where its public part ends: a `_` in it would otherwise have everything before it shown (a token
+ * `<28 random characters>_<16 more>` was shown all but 12 characters).
  */
 export function fingerprint(token: string): string {
   const tail = token.length >= 16 ? token.slice(-4) : '';
-  const cut = token.lastIndexOf('_') + 1;
-  const prefix = cut > 0 && cut <= 33 && token.length - cut >= 16 ? token.slice(0, cut) : '';
-  return `${prefix}…${tail}`;
+  return `${mintedPrefix(token)}…${tail}`;
+}
+
+/** The prefix a minted token was given, up to its last `_`; '' for any other token. */
+function mintedPrefix(token: string): string {
+  const prefix = token.slice(0, -(TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS));
+  if (!TOKEN_PREFIX_PATTERN.test(prefix) || !hasValidChecksum(token)) return '';
+  return prefix.slice(0, prefix.lastIndexOf('_') + 1);
 }
 
 function checksum(text: string): string {

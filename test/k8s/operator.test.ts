@@ -199,7 +199,7 @@ stringData: { token: user_provided_token_0123456789abcdef }
 ---
 ${vaultKey('byo', 'support-bot').replace('byo-token', 'byo-token')}`);
     const key = await waitForReason('vaultkey', 'byo', 'Active');
-    expect(key.status?.tokenFingerprint).toBe('user_provided_token_…cdef');
+    expect(key.status?.tokenFingerprint).toBe('…cdef');
     const secret = (await get('secret', 'byo-token'))!;
     expect(Buffer.from(secret.data!.token!, 'base64').toString('utf8')).toBe(
       'user_provided_token_0123456789abcdef',
