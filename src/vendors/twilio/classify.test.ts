@@ -338,6 +338,14 @@ describe('Twilio query strings', () => {
       reason: 'body_invalid',
     });
   });
+
+  // Fifth round: `Fields[]=sim_swap` was forwarded free while `Fields=sim_swap` costs $0.15.
+  it.each([
+    ['v2', '/v2/PhoneNumbers/+14155550100', 'Fields%5B%5D=sim_swap'],
+    ['v1', '/v1/PhoneNumbers/+14155550100', 'Type%5B0%5D=carrier'],
+  ])('refuses a %s Lookup whose query holds a name the definition does not declare', (_v, path, query) => {
+    expect(classify(req('GET', path, 'lookups', query))).toMatchObject({ reason: 'body_invalid' });
+  });
 });
 
 describe('Twilio account scoping', () => {

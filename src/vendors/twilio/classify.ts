@@ -41,6 +41,7 @@ import { upstreamAccountSid } from './credentials.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { instructionParams } from './instructions.ts';
+import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
 import { destinationParties, messagingParties, unreadableRecipient } from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
@@ -241,6 +242,8 @@ function applyRule(
     case 'lookup_v2':
     case 'lookup_v1': {
       const search = new URLSearchParams(query);
+      const unread = lookupQueryDenial(row.rule, search);
+      if (unread) return unread;
       const micros = row.rule === 'lookup_v2' ? lookupV2Cost(prices, search) : lookupV1Cost(prices, search);
       // A lookup without paid fields is a free read of a money operation.
       return micros > 0
