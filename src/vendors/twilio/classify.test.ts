@@ -256,6 +256,32 @@ describe('Twilio calls', () => {
     });
   });
 
+  // Fifth round: what turns on transcription (billed per minute) is refused in a call's parameters
+  // as in its TwiML; the definition has none of these, Twilio's newer API has RecordingConfigurationId.
+  it.each([
+    ['Transcribe=true', { Transcribe: 'true' }],
+    ['a TranscribeCallback', { TranscribeCallback: 'https://a.example/t' }],
+    ['a TranscriptionConfiguration', { TranscriptionConfiguration: 'GT1' }],
+    ['a RecordingConfigurationId', { RecordingConfigurationId: 'RC1' }],
+    ['a recordingconfigurationid in another case', { recordingconfigurationid: 'RC1' }],
+  ])('refuses a call with %s as unpriceable', (_name, extra) => {
+    const params = { To: '+14155550100', TimeLimit: '60', Record: 'true', ...extra };
+    expect(classify(req('POST', calls), params)).toMatchObject({ reason: 'price_unknown' });
+    const participants = `/2010-04-01/Accounts/${ACCOUNT}/Conferences/CF1/Participants.json`;
+    expect(classify(req('POST', participants), params)).toMatchObject({ reason: 'price_unknown' });
+    const update = `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`;
+    expect(classify(req('POST', update), { Status: 'completed', ...extra })).toMatchObject({
+      reason: 'price_unknown',
+    });
+  });
+
+  it('lets Transcribe=false through', () => {
+    expect(
+      op(classify(req('POST', calls), { To: '+14155550100', TimeLimit: '60', Transcribe: 'false' }))
+        .costMicros,
+    ).toBe(usMinute);
+  });
+
   it('prices a conference participant like a call', () => {
     const path = `/2010-04-01/Accounts/${ACCOUNT}/Conferences/CF1/Participants.json`;
     expect(op(classify(req('POST', path), { To: '+14155550100', TimeLimit: '120' })).costMicros).toBe(

@@ -47,6 +47,7 @@ import { destinationParties, messagingParties, unreadableRecipient } from './par
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
 import { MAX_BODY_LENGTH } from './segments.ts';
+import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 
 /** A classified Twilio call (price stage → settle); `perSegmentMicros` lets settle price a plain SMS from `num_segments`. */
@@ -204,6 +205,8 @@ function applyRule(
       return cost.perSegmentMicros === undefined ? op : { ...op, perSegmentMicros: cost.perSegmentMicros };
     }
     case 'call': {
+      const transcribed = callTranscriptionDenial(params);
+      if (transcribed) return transcribed;
       const to = strings(params, 'To').map(destination);
       const unreadable = unreadableRecipient([...to, ...twimlDestinations(twiml)]);
       if (unreadable) return unreadable;
@@ -268,6 +271,8 @@ function callUpdate(
   params: Params,
   twiml: TwimlReading | undefined,
 ): TwilioOperation | Denial {
+  const transcribed = callTranscriptionDenial(params);
+  if (transcribed) return transcribed;
   const minutes = callMinutes(prices, params);
   const unreadable = unreadableRecipient(twimlDestinations(twiml));
   if (unreadable) return unreadable;

@@ -212,8 +212,25 @@ describe('readTwiml: what costs money besides the legs', () => {
     ['<Connect><ConversationRelay>', '<Connect><ConversationRelay url="wss://a.example/r"/></Connect>'],
     ['<Connect><VirtualAgent>', '<Connect><VirtualAgent connectorName="x"/></Connect>'],
     ['<Connect><Room>', '<Connect><Room>r</Room></Connect>'],
+    // Fifth round: Twilio's <Record> docs say a transcribeCallback turns transcription on by itself.
+    ['<Record transcribeCallback> without transcribe', '<Record transcribeCallback="https://a.example/t"/>'],
+    [
+      '<Record transcribeCallback> with transcribe="false"',
+      '<Record transcribe="false" transcribeCallback="https://a.example/t"/>',
+    ],
+    ['<Record transcribeCallback> in another case', '<Record TranscribeCallBack="https://a.example/t"/>'],
+    ['<Record transcribe="True">', '<Record transcribe="True"/>'],
+    ['<Start><Recording> with a transcription attribute', '<Start><Recording transcribe="true"/></Start>'],
   ])('refuses %s as unpriceable', (_name, inner) => {
     expect(denial(R(inner)).reason).toBe('price_unknown');
+  });
+
+  it('records without transcribing when transcribe is false and nothing else names transcription', () => {
+    expect(
+      read(R('<Record transcribe="false" recordingStatusCallback="https://a.example/s"/>')),
+    ).toMatchObject({
+      recorded: true,
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import type { RemoteInstruction } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
+import { turnsOnTranscription } from './transcription.ts';
 import { parseXml, type XmlElement, XmlError } from './twiml-xml.ts';
 
 /**
@@ -214,6 +215,12 @@ function walk(root: XmlElement): TwimlReading | Denial {
     }
 
     for (const [attribute, value] of element.attributes) {
+      if (turnsOnTranscription(attribute, value)) {
+        return deny(
+          'price_unknown',
+          `Twiml <${name} ${printable(attribute)}> turns on transcription, billed per minute transcribed: Keybrake cannot price it.`,
+        );
+      }
       if (isInstructionAttribute(attribute)) {
         remote.push({ kind: 'url', where: `Twiml <${name} ${attribute}>`, url: value.trim() });
       }
@@ -265,14 +272,6 @@ function walk(root: XmlElement): TwimlReading | Denial {
         break;
       }
       case 'Record':
-        if ((attribute(element, 'transcribe') ?? 'false').toLowerCase() !== 'false') {
-          return deny(
-            'price_unknown',
-            'Twiml <Record transcribe> is billed per minute transcribed: Keybrake cannot price it.',
-          );
-        }
-        recorded = true;
-        break;
       case 'Recording':
         recorded = true;
         break;
