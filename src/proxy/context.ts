@@ -97,6 +97,11 @@ export interface CallContext {
   operationId: string | null;
   // lease: the objects this call holds, released after settle; the call rate it already counted
   leases: HeldLeases | null;
+  /**
+   * Epoch ms (pipeline clock) by which the held leases lapse at the earliest: read before the store
+   * step that took or last renewed them, plus their TTL. 0 while none are held.
+   */
+  leasesExpireAt: number;
   rateCounted: boolean;
   // reserve, adjusted by settle
   reservation: Reservation | null;
@@ -140,6 +145,7 @@ export function newContext(call: IncomingCall): CallContext {
     op: null,
     operationId: null,
     leases: null,
+    leasesExpireAt: 0,
     rateCounted: false,
     reservation: null,
     countedMicros: 0,

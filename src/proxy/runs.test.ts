@@ -19,7 +19,7 @@ import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { createPipeline } from './pipeline.ts';
 import { StoppedRuns } from './runs.ts';
 import { findCaller } from './stages/authenticate.ts';
-import type { Upstreams } from './upstreams.ts';
+import { UnsentDenial, type Upstreams } from './upstreams.ts';
 
 const USD = 1_000_000;
 const NOW = Date.parse('2026-11-26T12:00:00Z');
@@ -58,6 +58,11 @@ function setup(
     duringLookup?: () => void;
     /** Runs while the store renews the call's leases, just before the forward. */
     duringRenew?: () => void;
+    /**
+     * Runs while a write waits for an upstream connection; then, as createUpstreams does when one
+     * comes free, the call's admit check decides whether it is sent at all.
+     */
+    whileWaiting?: () => void;
   } = {},
 ) {
   const clock = fixedClock(NOW);
@@ -87,6 +92,11 @@ function setup(
   const sent: string[] = [];
   const upstreams: Upstreams = {
     forward: async (req) => {
+      if (req.method === 'POST' && opts.whileWaiting) {
+        opts.whileWaiting();
+        const refused = req.admit?.(30_000);
+        if (refused) return new UnsentDenial(refused.reason, refused.message);
+      }
       sent.push(`${req.method} ${req.pathAndQuery} ${req.headers.authorization}`);
       if (req.method === 'GET' && req.pathAndQuery.startsWith('/v1/payment_intents/')) {
         opts.duringLookup?.();
@@ -127,6 +137,7 @@ function setup(
       return memory.renewLeases(...args);
     },
     releaseLeases: memory.releaseLeases.bind(memory),
+    settle: memory.settle.bind(memory),
   });
   const stoppedRuns = new StoppedRuns(clock);
   const audit = memoryAuditSink();
@@ -384,6 +395,19 @@ describe('a run key', () => {
       expect(t.sent.map((s) => s.split(' ')[0])).toEqual(['GET']);
     },
   );
+
+  // From the fifth probe: a run key's charge queued behind held reads reached the vendor 9.8 s after
+  // its run was stopped; the checks before the forward had passed while every connection was busy.
+  it('is refused, nothing forwarded and its reservation given back, when its run is stopped while it waits for an upstream connection', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      whileWaiting: () => t!.stoppedRuns.add({ scope: 'agents/bot', runId: 'run-1', until: NOW + 60_000 }),
+    });
+    expect(await t.charge(t.mint(), 1)).toEqual({ status: 401, decision: 'deny; reason=key_unknown' });
+    expect(t.sent).toEqual([]);
+    expect(await t.memory.used('agents/bot', 'run:run-1')).toBe(0);
+    expect(await t.memory.used('agents/bot', 'day:2026-11-26')).toBe(0);
+  });
 
   it('goes through when a new table keeps its policy while its price is looked up', async () => {
     let t: ReturnType<typeof setup> | undefined;

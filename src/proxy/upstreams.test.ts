@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Denial, deny } from '../decision/reasons.ts';
 import {
   createUpstreams,
   DEFAULT_UPSTREAMS,
@@ -246,3 +247,101 @@ describe('createUpstreams: forwarding', () => {
     }
   });
 });
+
+// Fifth round: a call waited in undici's queue, with no deadline, behind connections an agent held
+// with its own slow reads, and reached the vendor after its lease had lapsed.
+describe('createUpstreams: a call waiting for a connection', () => {
+  const TIMEOUT = 300;
+  const seen: string[] = [];
+  const arrivals = new Map<string, () => void>();
+  let head = gate();
+  let end = gate();
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    arrivals.get(path)?.();
+    if (path === '/hold') {
+      void head.promise.then(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{');
+        return end.promise.then(() => res.end('}'));
+      });
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  let upstreams: ReturnType<typeof createUpstreams>;
+  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
+  const call = (path: string, admit?: (answerMs: number) => Denial | undefined) =>
+    upstreams.forward({
+      vendor: 'stripe',
+      method: 'POST',
+      pathAndQuery: path,
+      headers: {},
+      ...(admit ? { admit } : {}),
+    });
+
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    upstreams = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      { timeoutMs: TIMEOUT, connections: 1 },
+    );
+  });
+  afterAll(async () => {
+    head.open();
+    end.open();
+    await upstreams.close(true);
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('asks admit, with the upstream timeout, as the call gets its connection, and sends nothing it refuses', async () => {
+    seen.length = 0;
+    const asked: number[] = [];
+    const refused = await call('/refused', (answerMs) => {
+      asked.push(answerMs);
+      return deny('object_busy', 'lapsed');
+    });
+    expect(refused).toBeInstanceOf(UnsentDenial);
+    expect(refused).toMatchObject({ reason: 'object_busy', message: 'lapsed' });
+    expect(await call('/admitted', (answerMs) => void asked.push(answerMs))).toMatchObject({ status: 200 });
+    expect(asked).toEqual([TIMEOUT, TIMEOUT]);
+    expect(seen).toEqual(['/admitted']);
+  });
+
+  it('withdraws a call that waited the upstream timeout for a connection: unsent, and never sent later', async () => {
+    seen.length = 0;
+    head = gate();
+    end = gate();
+    const holding = arrived('/hold');
+    const hold = call('/hold');
+    await holding;
+    const late = call('/late');
+    // The held call's answer starts only now: its connection stays busy past the late call's wait.
+    head.open();
+    const withdrawn = await late;
+    expect(withdrawn).toBeInstanceOf(UnsentDenial);
+    expect(withdrawn).toMatchObject({
+      reason: 'upstream_unavailable',
+      message: expect.stringContaining(`stayed busy for ${TIMEOUT} ms`),
+    });
+    end.open();
+    await hold;
+    // The connection is free again; the withdrawn call was ahead of this one and was dropped.
+    expect(await call('/after')).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold', '/after']);
+  });
+});
+
+/** A promise with its resolver. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}

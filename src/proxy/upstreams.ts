@@ -61,10 +61,21 @@ export interface ForwardRequest {
   readonly pathAndQuery: string;
   readonly headers: Record<string, string | string[]>;
   readonly body?: Buffer;
+  /**
+   * Asked when undici hands the call to a connection, the last moment before a byte of it is
+   * written, with how long its answer may take from then (the upstream timeout). A denial aborts
+   * the call unsent. Every connection of a pool may be busy, and a call waiting for one may outlive
+   * what admitted it (its leases, its key, its run); ADR 0007 §8.
+   */
+  readonly admit?: (answerMs: number) => Denial | undefined;
 }
 
 /** The forward stage's dependency: swap this for an emulator-free fake only in unit tests. */
 export interface Upstreams {
+  /**
+   * Sends one call and reads its answer. A call that waited the upstream timeout for a connection
+   * is answered `upstream_unavailable` and never sent.
+   */
   forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
   /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
   close(force?: boolean): Promise<void>;
@@ -74,6 +85,7 @@ export interface UpstreamOptions {
   readonly timeoutMs: number;
   /** Largest response body read (--max-response-body, default 16 MiB); past it reading stops. */
   readonly maxResponseBytes?: number;
+  /** Connections per upstream origin (128); calls beyond them wait, each at most `timeoutMs`. */
   readonly connections?: number;
 }
 
@@ -153,7 +165,7 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
             headers: req.headers,
             body: req.body && req.body.length > 0 ? req.body : null,
           },
-          new ResponseCollector(resolve, req.vendor, opts),
+          new ResponseCollector(resolve, req.vendor, opts, req.admit),
         );
       });
     },
@@ -169,12 +181,21 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
  * as the chunks it hands over. Settles its promise exactly once: with the answer; with the head
  * alone and `overLimit` for a body over the limit (a declared length over it is refused before a
  * byte of the body is read, and the connection dropped); or with the denial for a failure.
+ *
+ * It also bounds the wait for a connection, since undici's own timeouts only start once the call is
+ * on one: at most the upstream timeout, then the call is withdrawn, unsent. `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
+ * `admit` refuses, is aborted there, which costs that connection (undici closes it) but sends nothing.
  */
 class ResponseCollector implements Dispatcher.DispatchHandler {
   readonly #resolve: (res: UpstreamResponse | Denial) => void;
   readonly #vendor: VendorName;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
+  readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
+  /** The wait for a connection. */
+  #timer: NodeJS.Timeout;
   #done = false;
+  /** undici handed the call to a connection: from here on bytes of it may have left. */
+  #started = false;
   #status = 0;
   #headers: Record<string, string | string[] | undefined> = {};
   #chunks: Buffer[] = [];
@@ -184,13 +205,37 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     resolve: (res: UpstreamResponse | Denial) => void,
     vendor: VendorName,
     opts: { timeoutMs: number; maxResponseBytes: number },
+    admit: ((answerMs: number) => Denial | undefined) | undefined,
   ) {
     this.#resolve = resolve;
     this.#vendor = vendor;
     this.#opts = opts;
+    this.#admit = admit;
+    this.#timer = setTimeout(() => {
+      this.#settle(
+        new UnsentDenial(
+          'upstream_unavailable',
+          `Every connection to the ${vendor} API stayed busy for ${opts.timeoutMs} ms, so the call was not sent.`,
+        ),
+      );
+    }, opts.timeoutMs).unref();
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    clearTimeout(this.#timer);
+    const refused = this.#done ? undefined : this.#admit?.(this.#opts.timeoutMs);
+    if (refused !== undefined) {
+      // A request undici starts again (a reset pipeline) may have been written the first time.
+      this.#settle(
+        this.#started ? refused : new UnsentDenial(refused.reason, refused.message, refused.operation),
+      );
+    }
+    if (this.#done) {
+      controller.abort(new undiciErrors.RequestAbortedError());
+      return;
+    }
+    this.#started = true;
+  }
 
   onResponseStart(
     controller: Dispatcher.DispatchController,
@@ -216,11 +261,10 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.#done) return;
-    this.#done = true;
     const chunks = this.#chunks;
     const body =
       chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length);
-    this.#resolve({ status: this.#status, headers: this.#headers, body });
+    this.#settle({ status: this.#status, headers: this.#headers, body });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
@@ -230,50 +274,49 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
       this.#tooLarge();
       return;
     }
-    this.#done = true;
-    this.#resolve(failure(err, this.#vendor, this.#opts));
+    this.#settle(this.#started ? failure(err, this.#vendor, this.#opts) : unsent(err, this.#vendor));
   }
 
   #tooLarge(): void {
-    this.#done = true;
     this.#chunks = [];
-    this.#resolve({
+    this.#settle({
       status: this.#status,
       headers: this.#headers,
       body: EMPTY,
       overLimit: this.#opts.maxResponseBytes,
     });
   }
+
+  #settle(res: UpstreamResponse | Denial): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#resolve(res);
+  }
 }
 
 /**
- * A failure before a byte of the call left this proxy: no connection could be made (refused, no
- * such host, no route, connect timeout), or no pool could be had. The vendor cannot have acted on
- * it, so the forward stage gives its reservation back; every other failure keeps it.
+ * A failure before a byte of the call left this proxy: no connection could be had (refused, no such
+ * host, no route, connect timeout, the pool destroyed, every connection busy past the timeout), or
+ * a check at the moment of sending refused it. The vendor cannot have acted on it, so the forward
+ * stage gives its reservation back; every other failure keeps it.
  */
 export class UnsentDenial extends Denial {}
 
-/** connect(2) and name-resolution failures: the request was never written. */
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+/** A failure before undici handed the call to a connection: the request was never written. */
+function unsent(err: unknown, vendor: VendorName): UnsentDenial {
+  // The code says why (a name that does not resolve, a refused port); the host is not named.
+  const code = (err as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? ` (${code})` : '';
+  return new UnsentDenial('upstream_unavailable', `The ${vendor} API could not be reached${why}.`);
+}
 
+/** A failure once the call was on a connection: the vendor may have acted on it. */
 function failure(
   err: unknown,
   vendor: VendorName,
   opts: { timeoutMs: number; maxResponseBytes: number },
 ): Denial {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && CONNECT_FAILURES.has(code)) {
-    // The code says why (a name that does not resolve, a refused port); the host is not named.
-    return new UnsentDenial('upstream_unavailable', `The ${vendor} API could not be reached (${code}).`);
-  }
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return deny('upstream_timeout', `The ${vendor} API did not answer within ${opts.timeoutMs} ms.`);
   }

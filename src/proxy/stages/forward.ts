@@ -10,13 +10,15 @@ import {
   upstreamAuthorization,
   upstreamHeaders,
 } from '../upstreams.ts';
+import { sendable } from './sendable.ts';
 import { settleTo } from './settle.ts';
 
 /**
  * Sends the call upstream with the real credential swapped in. A timeout or a dropped connection
  * may still have moved money, so a failure here denies without releasing the reservation; so do an
  * answer over --max-response-body and one that carries the upstream credential, which the caller
- * never sees (the vendor did act on those calls).
+ * never sees (the vendor did act on those calls). A call refused when it got a connection
+ * (sendable.ts), or that waited too long for one, was never sent: its reservation is given back.
  */
 export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const req = ctx.req!;
@@ -31,6 +33,7 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
     headers: upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream)),
     body: ctx.call.body,
+    admit: (answerMs) => sendable(ctx, deps, answerMs),
   });
   ctx.upstreamMs = performance.now() - t0;
   span.end();

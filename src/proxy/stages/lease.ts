@@ -83,6 +83,7 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial 
     });
     if (result.ok) {
       ctx.leases = result.held ?? null;
+      if (leases !== undefined) ctx.leasesExpireAt = now + leases.ttlMs;
       ctx.rateCounted = windows.length > 0;
       return undefined;
     }
@@ -104,15 +105,22 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial 
  * the lookup renews before each further read (price.ts) and this stage once more before the forward:
  * the lease then outlasts the forward by the margin. A lease that expired meanwhile may have let
  * another call change what the lookup read, so the call is refused (409 object_busy, retryable) and
- * nothing is sent. No leases held: nothing to do, no round trip.
+ * nothing is sent. No leases held: nothing to do, no round trip. The instant the leases lapse at the
+ * earliest is kept on the call: the forward sends it only while they outlast its answer (sendable.ts).
  */
 export async function renewHeldLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const held = ctx.leases;
   if (held === null) return undefined;
   const span = startChildSpan(ctx.span, 'keybrake.lease');
+  const ttlMs = deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS;
+  // Read before the round trip: the store counts the TTL from later, so this errs early.
+  const from = deps.clock.now();
   try {
-    const result = await deps.counters.renewLeases(held, deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS);
-    if (result.ok) return undefined;
+    const result = await deps.counters.renewLeases(held, ttlMs);
+    if (result.ok) {
+      ctx.leasesExpireAt = from + ttlMs;
+      return undefined;
+    }
     return deny(
       'object_busy',
       `This call's lock on ${result.lost} expired while Keybrake was looking up its price, so it was not sent; retry shortly.`,

@@ -1,5 +1,5 @@
-import { deny, isDenial } from '../../decision/reasons.ts';
-import type { Stage } from '../context.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import type { CallContext, PipelineDeps } from '../context.ts';
 import { runStopped } from '../runs.ts';
 import { findCaller } from './authenticate.ts';
 
@@ -17,8 +17,10 @@ import { findCaller } from './authenticate.ts';
  * old cap). An unchanged policy keeps its object from table to table (a delta carries only the
  * policies that changed), so a different object is a changed (or rebuilt) policy: the call is refused as `policy_stale`, retryable, and is
  * judged whole under the new policy when it is sent again.
+ *
+ * Synchronous, without I/O: the forward asks it once more when the call gets a connection (sendable.ts).
  */
-export const revalidate: Stage = (ctx, deps) => {
+export function revalidate(ctx: CallContext, deps: PipelineDeps): Denial | undefined {
   const key = ctx.key!;
   const now = deps.clock.now();
   const table = deps.snapshots.current;
@@ -40,4 +42,4 @@ export const revalidate: Stage = (ctx, deps) => {
     if (deps.stoppedRuns?.has(key.uid, run.runId, now)) return runStopped();
   }
   return undefined;
-};
+}

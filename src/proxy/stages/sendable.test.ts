@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../../clock.ts';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
+import type { RunGrant } from '../../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../../tokens/token.ts';
+import { createStripeAdapter } from '../../vendors/stripe/index.ts';
+import { newContext, type PipelineDeps } from '../context.ts';
+import { StoppedRuns } from '../runs.ts';
+import { sendable } from './sendable.ts';
+
+const NOW = Date.parse('2026-11-26T23:59:50Z');
+const VAULT = newToken('stripe');
+/** The upstream timeout: how long the answer may take once the call is on a connection. */
+const ANSWER_MS = 30_000;
+
+const key: CompiledKey = {
+  uid: 'agents/bot',
+  namespace: 'agents',
+  name: 'bot',
+  vendor: 'stripe',
+  tokenFingerprint: 'kb_stripe_…x',
+  upstream: { kind: 'bearer', token: 'sk_real' },
+  suspended: false,
+  policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true },
+};
+
+/** A call past reserve, waiting for an upstream connection, as the forward's admit check sees it. */
+function waiting() {
+  const clock = fixedClock(NOW);
+  const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
+  const snapshots = { current: snapshot as Snapshot | undefined };
+  const stoppedRuns = new StoppedRuns(clock);
+  const ctx = newContext({
+    method: 'POST',
+    url: '/v1/charges',
+    headers: { authorization: `Bearer ${VAULT}` },
+    body: Buffer.alloc(0),
+  });
+  ctx.adapter = createStripeAdapter({ rates: loadExchangeRates() });
+  ctx.table = snapshot;
+  ctx.key = key;
+  const deps = { clock, snapshots, stoppedRuns } as unknown as PipelineDeps;
+  return { clock, snapshots, snapshot, stoppedRuns, ctx, deps };
+}
+
+type Waiting = ReturnType<typeof waiting>;
+
+describe('sendable: a call is sent only while what admitted it still holds', () => {
+  it('sends a call nothing has changed for', () => {
+    const t = waiting();
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toBeUndefined();
+  });
+
+  it('refuses a call whose leases could lapse before its answer (object_busy), and not a moment earlier', () => {
+    const t = waiting();
+    t.ctx.leases = { account: 'stripe:x', objects: ['pi_1'], token: 't' };
+    t.ctx.leasesExpireAt = NOW + ANSWER_MS + 5_000;
+    t.clock.advance(5_000);
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toBeUndefined();
+    t.clock.advance(1);
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toMatchObject({ reason: 'object_busy' });
+  });
+
+  it.each<[string, (t: Waiting) => void, string]>([
+    [
+      'its key is deleted',
+      (t) => (t.snapshots.current = { ...t.snapshot, version: 2, keys: new Map() }),
+      'key_unknown',
+    ],
+    [
+      'its key is suspended',
+      (t) =>
+        (t.snapshots.current = {
+          ...t.snapshot,
+          version: 2,
+          keys: new Map([[tokenDigest(VAULT), { ...key, suspended: true }]]),
+        }),
+      'key_suspended',
+    ],
+    [
+      'its policy changes',
+      (t) =>
+        (t.snapshots.current = {
+          ...t.snapshot,
+          version: 2,
+          keys: new Map([
+            [tokenDigest(VAULT), { ...key, policy: { ...key.policy, limits: { perDayMicros: 1 } } }],
+          ]),
+        }),
+      'policy_stale',
+    ],
+    [
+      'its run is stopped',
+      (t) => {
+        t.ctx.runKey = { runId: 'run-1', issuedAt: NOW, expiresAt: NOW + 60_000 } satisfies RunGrant;
+        t.stoppedRuns.add({ scope: key.uid, runId: 'run-1', until: NOW + 60_000 });
+      },
+      'key_unknown',
+    ],
+    [
+      'the day it was counted in ends',
+      (t) => {
+        t.ctx.reservation = {
+          scope: key.uid,
+          money: [{ bucket: 'day:2026-11-26', amount: 1, ttlSeconds: 60 }],
+        };
+        t.clock.advance(10_000);
+      },
+      'upstream_unavailable',
+    ],
+  ])('refuses a call when %s while it waits: %s', (_what, change, reason) => {
+    const t = waiting();
+    change(t);
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toMatchObject({ reason });
+  });
+
+  it('sends a call counted in a day that has not ended', () => {
+    const t = waiting();
+    t.ctx.reservation = { scope: key.uid, money: [{ bucket: 'day:2026-11-26', amount: 1, ttlSeconds: 60 }] };
+    t.clock.advance(9_999);
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toBeUndefined();
+  });
+});

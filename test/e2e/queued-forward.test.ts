@@ -1,0 +1,161 @@
+// A call that waits for an upstream connection (ADR 0007 §8, fifth round). Every connection of a
+// proxy's pool to a vendor host may be busy, and an agent can keep them so with its own slow free
+// reads; a probe had a confirm wait there 16.5 s after its lease renewal and then charge $5 000 that
+// another replica had set meanwhile, against a price of $10. Two real `keybrake serve` processes
+// share one redis-server; a Stripe stand-in holds reads and lookups until the test lets them go
+// (promises and events, no sleeps).
+import type Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
+import { dayBucket } from '../../src/counters/windows.ts';
+import type { KeybrakeProcess } from '../env/keybrake.ts';
+import { manifestDir } from '../env/keybrake.ts';
+import { type RedisServer, startRedis } from '../env/redis.ts';
+import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
+
+/** The pool each proxy keeps per upstream origin (createUpstreams). */
+const POOL_CONNECTIONS = 128;
+/** --upstream-timeout: the longest a call may wait for a connection; its lease lives 5 s longer. */
+const UPSTREAM_TIMEOUT = '2s';
+
+const { files, keys } = mintKeys([
+  { name: 'agent', limits: { perCallUsd: '60', perDayUsd: '100' } },
+  { name: 'updater', limits: { perDayUsd: '100000' } },
+]);
+
+type StripeErrorLike = { statusCode?: number; code?: string };
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: StripeErrorLike };
+
+function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error: (error ?? {}) as StripeErrorLike }),
+  );
+}
+
+/** A promise with its resolver, for gating the stand-in. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+/** Resolves once `count` calls of a hook have arrived, counting from now. */
+function arrivals(count: number): { hook: () => void; all: Promise<void> } {
+  const done = gate();
+  let seen = 0;
+  return {
+    hook: () => {
+      if (++seen === count) done.open();
+    },
+    all: done.promise,
+  };
+}
+
+describe('a call waiting for an upstream connection', () => {
+  let redis: RedisServer | undefined;
+  let stripe: DelayedStripe | undefined;
+  let manifests: Awaited<ReturnType<typeof manifestDir>> | undefined;
+  let proxies: KeybrakeProcess[] = [];
+  let store: RedisCounterStore | undefined;
+
+  beforeAll(async () => {
+    [redis, stripe, manifests] = await Promise.all([
+      startRedis(),
+      startDelayedStripe({ upstreamKey: UPSTREAM_KEY }),
+      manifestDir(files),
+    ]);
+    proxies = await startReplicas(2, {
+      manifests: manifests.dir,
+      redis: redis.url,
+      upstream: stripe.url,
+      extraArgs: ['--upstream-timeout', UPSTREAM_TIMEOUT],
+    });
+    store = createRedisCounterStore(redis.url, { timeoutMs: 2_000 });
+    expect(await store.waitUntilReady(5_000)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(proxies.map((p) => p.stop()));
+    await Promise.allSettled([store?.close(), stripe?.close(), redis?.stop(), manifests?.remove()]);
+  });
+
+  const client = (replica: number, key: keyof typeof keys): Stripe =>
+    stripeVia(proxies[replica]!, keys[key].token);
+  const reserved = (scope: string) => store!.used(scope, dayBucket(Date.now(), 'UTC'));
+
+  it('is never sent once its wait may outlast its lease: a competing update then governs the retry, not the queued confirm', async () => {
+    const s = stripe!;
+    s.intent('pi_queued', 1_000);
+    const lookupHeld = gate();
+    const lookupArrived = gate();
+    const headsHeld = gate();
+    const endsHeld = gate();
+    // The agent's own slow free reads: one more than the connections its confirm's lookup leaves, so
+    // the last one waits and takes the lookup's connection as soon as it is free, before the confirm
+    // is sent.
+    const reads = arrivals(POOL_CONNECTIONS - 1);
+    s.onLookup = async () => {
+      lookupArrived.open();
+      await lookupHeld.promise;
+    };
+    try {
+      const confirm = outcome(client(0, 'agent').paymentIntents.confirm('pi_queued'));
+      await lookupArrived.promise;
+      s.onLookup = undefined;
+      s.onReadHead = async () => {
+        reads.hook();
+        await headsHeld.promise;
+      };
+      s.onReadEnd = () => endsHeld.promise;
+      const agent = client(0, 'agent');
+      const slowReads = Array.from({ length: POOL_CONNECTIONS }, (_, i) =>
+        outcome(agent.customers.retrieve(`cus_slow${i}`)),
+      );
+      await reads.all;
+      // Every connection is busy; the confirm is priced at $10, reserved, and waits for one.
+      lookupHeld.open();
+      while ((await reserved(keys.agent.scope)) === 0) {}
+      // The reads answer their heads only now, so none frees its connection before the confirm's
+      // wait for one is over (their bodies may take the upstream timeout from here).
+      headsHeld.open();
+
+      // Another replica raises the amount as soon as the confirm's lease is gone.
+      let raised: Outcome<Stripe.PaymentIntent>;
+      do {
+        raised = await outcome(client(1, 'updater').paymentIntents.update('pi_queued', { amount: 500_000 }));
+      } while (!raised.ok && raised.error.code === 'object_busy');
+      expect(raised).toMatchObject({ ok: true, value: { amount: 500_000 } });
+
+      // The confirm was refused without being sent, and what it reserved was given back.
+      expect(await confirm).toMatchObject({
+        ok: false,
+        error: { statusCode: 502, code: 'upstream_unavailable' },
+      });
+      expect(await reserved(keys.agent.scope)).toBe(0);
+
+      // The connections come free. A retry's lookup queues behind the old confirm, so by the time it
+      // is answered the old confirm was either sent or dropped for good.
+      endsHeld.open();
+      await Promise.all(slowReads);
+      expect(await outcome(client(0, 'agent').paymentIntents.confirm('pi_queued'))).toMatchObject({
+        ok: false,
+        error: { statusCode: 403, code: 'per_call_limit_exceeded' },
+      });
+      expect(
+        s.requests.filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents/pi_queued/confirm'),
+      ).toEqual([]);
+      expect(s.executed).toEqual([]);
+    } finally {
+      lookupHeld.open();
+      headsHeld.open();
+      endsHeld.open();
+      s.onLookup = undefined;
+      s.onReadHead = undefined;
+      s.onReadEnd = undefined;
+    }
+  });
+});
