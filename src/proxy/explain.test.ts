@@ -237,7 +237,9 @@ describe('explain: what it reports', () => {
 describe('explain agrees with the pipeline', () => {
   const TOKEN = 'kb_test_explain_parity_token_0001';
 
+  /** The proxy's reason, and how many requests reached the upstream (lookups and forwards alike). */
   async function proxyAnswer(key: CompiledKey, request: ExplainRequest) {
+    let upstreamCalls = 0;
     const snapshots = new SnapshotHolder(clock);
     snapshots.apply({
       version: 1,
@@ -248,11 +250,14 @@ describe('explain agrees with the pipeline', () => {
       snapshots,
       vendors,
       upstreams: {
-        forward: async () => ({
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-          body: Buffer.from('{}'),
-        }),
+        forward: async () => {
+          upstreamCalls++;
+          return {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.from('{}'),
+          };
+        },
         close: async () => {},
       },
       counters: new MemoryCounterStore({ clock, sweepIntervalMs: 0 }),
@@ -278,11 +283,74 @@ describe('explain agrees with the pipeline', () => {
       headers,
       body: request.body ?? Buffer.alloc(0),
     });
-    return /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
+    const reason = /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
+    return { reason, upstreamCalls };
   }
 
   it.each(Object.entries(CASES).filter(([, c]) => !c.lookup))('%s', async (_name, { key, request }) => {
     const e = explain(key, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });
-    expect(await proxyAnswer(key, request)).toBe(e.reason);
+    expect((await proxyAnswer(key, request)).reason).toBe(e.reason);
+  });
+
+  // Found by a contract probe (fifth round): with both a customer and an account allowlist, a charge
+  // naming neither was refused by the proxy as account_not_allowed and by --explain as
+  // customer_not_allowed. DESIGN.md §4 checks the customer first; a check a lookup cannot change
+  // (the account) refuses before the lookup's read, and --explain says so rather than "pending".
+  const several = keyFor(
+    'stripe',
+    policy({
+      limits: { perDayMicros: 1_000_000 },
+      customers: new Set(['cus_ok']),
+      accounts: new Set(['acct_ok']),
+      currencies: new Set(['usd']),
+    }),
+  );
+  const charge = (body: string, account?: string) =>
+    req('POST', '/v1/charges', `amount=100&${body}`, account ? [['Stripe-Account', account]] : []);
+  const refund = (account?: string) =>
+    req('POST', '/v1/refunds', 'charge=ch_1', account ? [['Stripe-Account', account]] : []);
+  const meterEvent = req('POST', '/v1/billing/meter_events', 'event_name=api_calls&payload[value]=1');
+  it.each([
+    ['a charge naming no customer and no account', charge('currency=usd'), 'customer_not_allowed'],
+    [
+      'a charge naming no customer on an allowed account',
+      charge('currency=usd', 'acct_ok'),
+      'customer_not_allowed',
+    ],
+    [
+      'a charge naming no customer on another account',
+      charge('currency=usd', 'acct_x'),
+      'customer_not_allowed',
+    ],
+    [
+      'a charge for another customer on another account',
+      charge('currency=eur&customer=cus_x', 'acct_x'),
+      'customer_not_allowed',
+    ],
+    [
+      'a charge for an allowed customer on the platform',
+      charge('currency=usd&customer=cus_ok'),
+      'account_not_allowed',
+    ],
+    [
+      'a charge for an allowed customer on another account',
+      charge('currency=usd&customer=cus_ok', 'acct_x'),
+      'account_not_allowed',
+    ],
+    [
+      'a charge in another currency',
+      charge('currency=eur&customer=cus_ok', 'acct_ok'),
+      'currency_not_allowed',
+    ],
+    ['a charge every allowlist admits', charge('currency=usd&customer=cus_ok', 'acct_ok'), 'ok'],
+    ['a meter event naming no customer', meterEvent, 'customer_not_allowed'],
+    ['a read of another customer', req('GET', '/v1/customers/cus_x'), 'customer_not_allowed'],
+    ['a looked-up refund on the platform', refund(), 'account_not_allowed'],
+    ['a looked-up refund on another account', refund('acct_x'), 'account_not_allowed'],
+  ])('%s', async (_name, request, reason) => {
+    const e = explain(several, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });
+    const answer = await proxyAnswer(several, request);
+    expect([e.reason, answer.reason]).toEqual([reason, reason]);
+    expect(answer.upstreamCalls).toBe(reason === 'ok' ? 1 : 0);
   });
 });

@@ -21,7 +21,7 @@ import type {
 import { type CallContext, type IncomingCall, newContext, type PipelineDeps, type Stage } from './context.ts';
 import { runIdOf } from './run-id.ts';
 import { keyInHeaders, keyInRunId, keyInTarget } from './stages/authenticate.ts';
-import { AUTHORIZE_CHAIN, type AuthorizeInput, type Check } from './stages/authorize.ts';
+import { AUTHORIZE_CHAIN, type AuthorizeInput, BEFORE_LOOKUP, type Check } from './stages/authorize.ts';
 import { parse } from './stages/parse.ts';
 import { price } from './stages/price.ts';
 import { refusal } from './stages/reserve.ts';
@@ -346,9 +346,10 @@ function conclude(
 }
 
 /**
- * One authorize check. Without a lookup it is simply evaluated. With one, the cost is not known and
- * the lookup may add parties: the per-call limit waits for the cost, and a party check that a party
- * the lookup adds could fail waits for it too, unless what the request itself names fails already.
+ * One authorize check. Without a lookup it is simply evaluated. With one, the proxy runs first what
+ * of each check the lookup cannot change (BEFORE_LOOKUP), and that refusal stands; the rest waits:
+ * the per-call limit for the cost, a customer a money call must name for the object that may name
+ * it, and a party check that a party the lookup adds could fail for what the lookup finds.
  */
 function authorizeStep(check: Check, input: AuthorizeInput): ExplainedStep {
   const name = checkName(check);
@@ -358,6 +359,8 @@ function authorizeStep(check: Check, input: AuthorizeInput): ExplainedStep {
     return denial
       ? failed('authorize', name, denial)
       : step('authorize', name, 'pass', passDetail(name, input));
+  const early = BEFORE_LOOKUP.get(check)?.(input);
+  if (early) return failed('authorize', name, early);
   if (name === 'per-call') {
     const limit = input.policy.limits.perCallMicros;
     return limit === undefined
@@ -365,10 +368,6 @@ function authorizeStep(check: Check, input: AuthorizeInput): ExplainedStep {
       : step('authorize', name, 'pending', `the looked-up cost must be at most $${formatUsd(limit)}`);
   }
   if (denial) {
-    // A "names none" denial (customer, account) only fires for money-moving calls: if it passes as a
-    // free call, what the lookup names can still satisfy it.
-    const named = check({ ...input, op: { ...op, movesMoney: false } });
-    if (named) return failed('authorize', name, named);
     return step(
       'authorize',
       name,

@@ -102,19 +102,27 @@ export const checkInstructions: Check = ({ policy, op }) => {
   return undefined;
 };
 
-export const checkCustomer: Check = ({ policy, op }) => {
+/** Customers the call names outside the allowlist: no party a lookup adds can change this refusal. */
+const checkNamedCustomers: Check = ({ policy, op }) => {
   if (!policy.customers) return undefined;
   const outside = op.parties.customers.find((c) => !policy.customers!.has(c));
-  if (outside)
-    return deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`);
-  if ((op.movesMoney || op.billsCustomer) && op.parties.customers.length === 0) {
-    return deny(
-      'customer_not_allowed',
-      `This key may only ${op.movesMoney ? 'move money for' : 'bill'} allowlisted customers, and this call names none.`,
-    );
-  }
-  return undefined;
+  return outside
+    ? deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`)
+    : undefined;
 };
+
+/** A money-moving or billing call must name an allowlisted customer (DESIGN.md §2). */
+const checkSomeCustomer: Check = ({ policy, op }) => {
+  if (!policy.customers || !(op.movesMoney || op.billsCustomer) || op.parties.customers.length > 0) {
+    return undefined;
+  }
+  return deny(
+    'customer_not_allowed',
+    `This key may only ${op.movesMoney ? 'move money for' : 'bill'} allowlisted customers, and this call names none.`,
+  );
+};
+
+export const checkCustomer: Check = (input) => checkNamedCustomers(input) ?? checkSomeCustomer(input);
 
 /**
  * Every account a call acts on must be listed (ADR 0007 §3). A money-moving call that names none acts
@@ -175,15 +183,6 @@ export const checkPerCall: Check = ({ policy, op }) => {
   );
 };
 
-/** Customers the call itself names outside the allowlist: knowable before any lookup. */
-const checkNamedCustomers: Check = ({ policy, op }) => {
-  if (!policy.customers) return undefined;
-  const outside = op.parties.customers.find((c) => !policy.customers!.has(c));
-  return outside
-    ? deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`)
-    : undefined;
-};
-
 /** The order is part of the contract: the first denial wins (DESIGN.md §4). */
 export const AUTHORIZE_CHAIN: readonly Check[] = [
   checkEndpoint,
@@ -198,20 +197,32 @@ export const AUTHORIZE_CHAIN: readonly Check[] = [
 ];
 
 /**
- * Every check a cost lookup cannot change, run before any upstream read (ADR 0007 §8): the endpoint,
- * the instructions, and the parties the request itself names. A lookup only adds parties, so these
- * refusals stand whatever it would find.
+ * The customer check as far as a cost lookup cannot change it: the object a lookup reads may name the
+ * customer a money call itself does not, so "names none" waits for it; without a lookup nothing can
+ * add one, and the whole check runs in the chain's order, before the account's (fifth round: a charge
+ * naming neither was refused as `account_not_allowed`, and by `--explain` as `customer_not_allowed`).
  */
-export const BEFORE_LOOKUP: readonly Check[] = [
-  checkEndpoint,
-  checkInstructions,
-  checkNamedCustomers,
-  checkAccount,
-  checkRecipient,
-  checkCountry,
-  checkCurrency,
-  checkSender,
-];
+const checkCustomerBeforeLookup: Check = (input) =>
+  input.op.lookup ? checkNamedCustomers(input) : checkCustomer(input);
+
+/**
+ * Every check of the chain, in its order, as far as a cost lookup cannot change it, run before any
+ * upstream read (ADR 0007 §8): the endpoint, the instructions, and the parties the request itself
+ * names (a lookup only adds customers, currencies, recipients, countries and senders; never an account). A check
+ * the map lacks (the per-call limit) waits for the looked-up cost. `--explain` reads the same map.
+ */
+export const BEFORE_LOOKUP: ReadonlyMap<Check, Check> = new Map([
+  [checkEndpoint, checkEndpoint],
+  [checkInstructions, checkInstructions],
+  [checkCustomer, checkCustomerBeforeLookup],
+  [checkAccount, checkAccount],
+  [checkRecipient, checkRecipient],
+  [checkCountry, checkCountry],
+  [checkCurrency, checkCurrency],
+  [checkSender, checkSender],
+]);
+
+const BEFORE_LOOKUP_CHAIN: readonly Check[] = [...BEFORE_LOOKUP.values()];
 
 /** The chain again on what a lookup filled in (parties it found, the amount): cheap set checks. */
 export const AFTER_LOOKUP: readonly Check[] = AUTHORIZE_CHAIN.slice(2);
@@ -232,7 +243,7 @@ export function authorize(
 // so the checks judge the context itself rather than a copy of it.
 
 /** The authorize stage, first half: the checks that need no cost lookup. */
-export const authorizeBeforeLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, BEFORE_LOOKUP);
+export const authorizeBeforeLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, BEFORE_LOOKUP_CHAIN);
 
 /** The authorize stage, second half: the checks on what a cost lookup may have filled in. */
 export const authorizeAfterLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, AFTER_LOOKUP);
