@@ -632,6 +632,64 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
   });
 });
 
+// Fifth round: with Redis down, six deletes of a customer and free creates passed uncounted and past
+// requestsPerMinute; every call that was not money-moving had the reads' exception.
+describe('pipeline: while the counter store cannot answer, only reads pass', () => {
+  const deleteEntry = { endpoints: [compileEndpointPattern('DELETE /v1/customers/{customer}')] };
+  it.each<[string, Partial<CompiledPolicy>, StripeCall, Reason]>([
+    [
+      'refuses a destructive call',
+      { ...deleteEntry, limits: { requestsPerMinute: 5 } },
+      { method: 'DELETE', path: '/v1/customers/cus_x' },
+      'counter_store_unavailable',
+    ],
+    [
+      'refuses a destructive call on a key without a call rate',
+      deleteEntry,
+      { method: 'DELETE', path: '/v1/customers/cus_x' },
+      'counter_store_unavailable',
+    ],
+    [
+      'refuses a free write',
+      { limits: { requestsPerMinute: 5 } },
+      { path: '/v1/customers', body: 'email=a%40example.com' },
+      'counter_store_unavailable',
+    ],
+    [
+      'refuses a free write on a key without a call rate',
+      {},
+      { path: '/v1/customers', body: 'email=a%40example.com' },
+      'counter_store_unavailable',
+    ],
+    [
+      'lets a read through',
+      { limits: { requestsPerMinute: 5 } },
+      { method: 'GET', path: '/v1/customers/cus_x' },
+      'ok',
+    ],
+    [
+      'lets a read on a key without a call rate through',
+      {},
+      { method: 'GET', path: '/v1/customers/cus_x' },
+      'ok',
+    ],
+    [
+      'refuses a read under readsWhenCountersDown: deny',
+      { readsWhenStoreDown: false },
+      { method: 'GET', path: '/v1/customers/cus_x' },
+      'counter_store_unavailable',
+    ],
+  ])('%s', async (_what, policy, call, reason) => {
+    const p = stripeProxy(policy, async () => json(200, { id: 'cus_x', object: 'customer' }));
+    p.memory.available = () => false;
+    p.memory.reserve = async () => {
+      throw new CounterStoreUnavailableError('down');
+    };
+    expect(decision(await p.call(call))).toBe(decisionHeader(reason));
+    expect(p.sent).toEqual(reason === 'ok' ? [`${call.method ?? 'POST'} ${call.path}`] : []);
+  });
+});
+
 describe('pipeline: a Stripe client secret never reaches the agent', () => {
   const SECRET = 'pi_9_secret_Zx9yW8vU7';
   const intent = { id: 'pi_9', object: 'payment_intent', amount: 1000, currency: 'usd' };

@@ -92,7 +92,7 @@ export interface CompiledPolicy {
    * none: a call that makes Twilio fetch instructions is refused unless its host is listed.
    */
   readonly twimlHosts?: readonly HostPattern[];
-  /** Whether reads (GET) pass when the counter store is down. Money-moving calls never do. */
+  /** Whether reads (the catalog's `read` class) pass when the counter store is down. Nothing else does. */
   readonly readsWhenStoreDown: boolean;
   /** Calls that name no agent run are denied with run_id_required (ADR 0007 §6); absent: false. */
   readonly requireRunId?: boolean;

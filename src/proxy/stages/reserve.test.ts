@@ -55,16 +55,16 @@ describe('reserveWindows', () => {
     expect(await store.lastUsed('agents/k')).toBe(recorded ? callClock.now() : undefined);
   });
 
-  it('lets a read that touches no counter through while the store is down, by default', async () => {
-    expect(await reserveWindows(downStore(), key({}), 0, undefined, undefined, clock)).toMatchObject({
-      ok: true,
-    });
+  it('lets a call that touches no counter through while the store is down when it may pass uncounted', async () => {
+    expect(
+      await reserveWindows(downStore(), key({}), 0, undefined, undefined, clock, false, undefined, true),
+    ).toMatchObject({ ok: true });
   });
 
-  it('refuses such a read while the store is down when the policy says readsWhenCountersDown: deny', async () => {
-    await expect(
-      reserveWindows(downStore(), key({ readsWhenStoreDown: false }), 0, undefined, undefined, clock),
-    ).rejects.toThrow(CounterStoreUnavailableError);
+  it('refuses a call that touches no counter while the store is down when it may not pass uncounted', async () => {
+    await expect(reserveWindows(downStore(), key({}), 0, undefined, undefined, clock)).rejects.toThrow(
+      CounterStoreUnavailableError,
+    );
   });
 });
 

@@ -11,10 +11,10 @@ import {
 import { windowsFor } from '../../counters/windows.ts';
 import { type Denial, type DenyReason, deny, isDenial } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
-import type { CompiledKey } from '../../snapshot/types.ts';
+import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
-import type { Params, VendorRequest } from '../../vendors/types.ts';
+import type { Operation, Params, VendorRequest } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { errorText } from '../error-text.ts';
 import { runStopped } from '../runs.ts';
@@ -60,14 +60,15 @@ export async function reserveWindows(
   clock: Clock,
   rateCounted = false,
   runKey?: RunGrant,
+  passesStoreDown = false,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
   const now = clock.now();
   const all = windowsFor(key.policy, costMicros, now, runId, runKey && { capMicros: runKey.capMicros });
   const windows = rateCounted ? all.filter((w) => w.kind !== 'minute') : all;
   if (windows.length === 0) {
-    // Nothing to count, but a policy may still want reads refused while the store is down.
-    if (!rateCounted && !key.policy.readsWhenStoreDown && !store.available()) {
-      throw new CounterStoreUnavailableError('counter store is down and this policy refuses reads meanwhile');
+    // Nothing to count, but only a read its policy lets through may pass while the store is down.
+    if (!rateCounted && !passesStoreDown && !store.available()) {
+      throw new CounterStoreUnavailableError('counter store is down and this call may not pass meanwhile');
     }
     return { ok: true, reservation: { scope: key.uid, money: [] }, replay: false };
   }
@@ -87,8 +88,18 @@ export async function reserveWindows(
 }
 
 /**
- * The reserve stage: one store operation over every window. Fail closed for anything that moves
- * money; a read may go on without counters when its policy allows.
+ * Whether a call may go on uncounted while the counter store cannot answer: only a read (the
+ * catalog's `read` class, moving and costing nothing) under `readsWhenCountersDown: allow`. A free
+ * write or a destructive call is not a read: a fifth-round probe deleted customers and created
+ * them uncounted and past `requestsPerMinute` while Redis was down.
+ */
+export function passesStoreDown(op: Operation, policy: CompiledPolicy): boolean {
+  return op.class === 'read' && !op.movesMoney && op.costMicros === 0 && policy.readsWhenStoreDown;
+}
+
+/**
+ * The reserve stage: one store operation over every window. Fail closed for everything but a read
+ * its policy lets through without counters (`passesStoreDown`).
  */
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const key = ctx.key!;
@@ -104,6 +115,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
       deps.clock,
       ctx.rateCounted,
       ctx.runKey ?? undefined,
+      passesStoreDown(op, key.policy),
     );
     if (isDenial(reserved)) return reserved;
     // A replay was counted the first time: nothing to count now, nothing to settle later.
@@ -115,9 +127,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
     deps.metrics.counterStoreErrors.inc();
     if (!(err instanceof CounterStoreUnavailableError))
       deps.log.error({ err: errorText(err) }, 'counter store failed');
-    if (op.movesMoney || op.costMicros > 0 || !key.policy.readsWhenStoreDown) {
-      return deny('counter_store_unavailable');
-    }
+    if (!passesStoreDown(op, key.policy)) return deny('counter_store_unavailable');
   } finally {
     span.end();
   }
