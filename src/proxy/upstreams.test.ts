@@ -249,8 +249,9 @@ describe('createUpstreams: forwarding', () => {
 });
 
 // Fifth round: a call waited in undici's queue, with no deadline, behind connections an agent held
-// with its own slow reads, and reached the vendor after its lease had lapsed.
-describe('createUpstreams: a call waiting for a connection', () => {
+// with its own slow reads, and reached the vendor after its lease had lapsed; a trickled answer held
+// a call 115 s against a 5 s timeout (undici's body timeout measures the gaps between chunks).
+describe('createUpstreams: time on the way to a connection and on the answer', () => {
   const TIMEOUT = 300;
   const seen: string[] = [];
   const arrivals = new Map<string, () => void>();
@@ -266,6 +267,12 @@ describe('createUpstreams: a call waiting for a connection', () => {
         res.write('{');
         return end.promise.then(() => res.end('}'));
       });
+      return;
+    }
+    if (path === '/trickle') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => res.write(' '), TIMEOUT / 6);
+      res.on('close', () => clearInterval(drip));
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -334,6 +341,12 @@ describe('createUpstreams: a call waiting for a connection', () => {
     // The connection is free again; the withdrawn call was ahead of this one and was dropped.
     expect(await call('/after')).toMatchObject({ status: 200 });
     expect(seen).toEqual(['/hold', '/after']);
+  });
+
+  it('bounds a trickled answer as a whole by the upstream timeout: upstream_timeout, kept as sent', async () => {
+    const res = await call('/trickle');
+    expect(res).toMatchObject({ reason: 'upstream_timeout' });
+    expect(res).not.toBeInstanceOf(UnsentDenial);
   });
 });
 

@@ -73,8 +73,9 @@ export interface ForwardRequest {
 /** The forward stage's dependency: swap this for an emulator-free fake only in unit tests. */
 export interface Upstreams {
   /**
-   * Sends one call and reads its answer. A call that waited the upstream timeout for a connection
-   * is answered `upstream_unavailable` and never sent.
+   * Sends one call and reads its answer, each within the upstream timeout: waiting for a connection,
+   * the head, then the whole body. A call that waited its timeout for a connection is answered
+   * `upstream_unavailable` and never sent.
    */
   forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
   /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
@@ -182,8 +183,11 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
  * alone and `overLimit` for a body over the limit (a declared length over it is refused before a
  * byte of the body is read, and the connection dropped); or with the denial for a failure.
  *
- * It also bounds the wait for a connection, since undici's own timeouts only start once the call is
- * on one: at most the upstream timeout, then the call is withdrawn, unsent. `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
+ * It also keeps time, since undici's own timeouts only start once the call is on a connection and
+ * its body timeout measures the gaps between chunks: the call may wait for a connection at most the
+ * upstream timeout (then it is withdrawn, unsent), and the body, once the head is in, may take at
+ * most the upstream timeout as a whole (a trickled answer held a call 115 s against 5 s).
+ * `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
  * `admit` refuses, is aborted there, which costs that connection (undici closes it) but sends nothing.
  */
 class ResponseCollector implements Dispatcher.DispatchHandler {
@@ -191,7 +195,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   readonly #vendor: VendorName;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
-  /** The wait for a connection. */
+  /** The wait for a connection, then for the whole body. */
   #timer: NodeJS.Timeout;
   #done = false;
   /** undici handed the call to a connection: from here on bytes of it may have left. */
@@ -250,7 +254,17 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
       this.#tooLarge();
       // Aborting a response under way closes that upstream connection: its body is never read.
       controller.abort(new undiciErrors.ResponseExceededMaxSizeError());
+      return;
     }
+    this.#timer = setTimeout(() => {
+      this.#settle(
+        deny(
+          'upstream_timeout',
+          `The ${this.#vendor} API did not finish its answer within ${this.#opts.timeoutMs} ms.`,
+        ),
+      );
+      controller.abort(new undiciErrors.BodyTimeoutError());
+    }, this.#opts.timeoutMs).unref();
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
