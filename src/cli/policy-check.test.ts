@@ -60,6 +60,42 @@ describe('policyCheck', () => {
     expect(lines[0]).toBe('error: VaultKey a/k: PolicyNotFound: SpendPolicy a/gone does not exist.');
     expect(lines.at(-1)).toBe('failed: 0 SpendPolicy, 1 VaultKey, 0 served, 1 error(s)');
   });
+
+  // Found by a contract probe (fifth round): a Stripe key served a kb_twilio_ token.
+  it("fails on a key whose token was minted with another vendor's prefix, saying so", async () => {
+    await writeFile(
+      join(dir, 'k.yaml'),
+      `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: p, namespace: a }
+spec: { vendor: stripe, limits: { perDayUsd: "1" } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: k, namespace: a }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: s, key: apiKey }
+  tokenSecretRef: { name: t }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: s, namespace: a }
+stringData: { apiKey: sk_test_fixture_not_a_real_key }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: t, namespace: a }
+stringData: { token: ${newToken('twilio')} }
+`,
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(false);
+    expect(lines[0]).toMatch(
+      /^error: VaultKey a\/k: TokenInvalid: The token in Secret a\/t was minted with the prefix "kb_twilio_", not this key's "kb_stripe_"/,
+    );
+  });
 });
 
 /** A policy and its key, without any Secret: how policies are usually written, apart from the cluster's Secrets. */

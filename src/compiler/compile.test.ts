@@ -345,7 +345,8 @@ stringData: { token: ${token} }
   });
 
   it("carries the key's own token prefix for its run tokens", () => {
-    expect(compileWith(TOKEN, 'uid-1', 'sk_test_kb_').key.tokenPrefix).toBe('sk_test_kb_');
+    const own = 'sk_test_kb_2S6mOJC0VhNCiOQVbZVU65tiRdxi4n5e22Wm8lh';
+    expect(compileWith(own, 'uid-1', 'sk_test_kb_').key.tokenPrefix).toBe('sk_test_kb_');
   });
 
   it('never puts the run secret or the token in a status', () => {

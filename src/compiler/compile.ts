@@ -7,7 +7,14 @@ import { formatUsd } from '../money/micro-usd.ts';
 import { runKeysOf } from '../snapshot/run-keys.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot, UpstreamCredential } from '../snapshot/types.ts';
 import { runSecretFor } from '../tokens/run-token.ts';
-import { defaultTokenPrefix, fingerprint, hasValidChecksum, tokenDigest } from '../tokens/token.ts';
+import {
+  defaultTokenPrefix,
+  fingerprint,
+  hasValidChecksum,
+  TOKEN_BODY_CHARS,
+  TOKEN_CHECKSUM_CHARS,
+  tokenDigest,
+} from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
 import { readUpstreamCredential, type UpstreamResult } from './upstream.ts';
@@ -674,11 +681,13 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
       message: `Secret ${tokenRef} has no non-empty field "${field}".`,
     };
   if (!isAcceptableToken(token, prefix)) {
-    const message = looksLikeKeybrakeToken(token, prefix)
-      ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
-      : looksLikeVendorSecret(token)
-        ? `The token in Secret ${tokenRef} looks like a Stripe or Resend secret key: a vault token is never a real key (is tokenSecretRef pointing at an upstream Secret?).`
-        : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
+    const message = hasValidChecksum(token)
+      ? `The token in Secret ${tokenRef} was minted with the prefix "${mintedPrefix(token)}", not this key's "${prefix}": a vault token carries its key's prefix so secret scanners recognise it (keybrake token new --prefix ${prefix} mints one; so does the operator, into a token Secret that does not exist).`
+      : looksLikeKeybrakeToken(token, prefix)
+        ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
+        : looksLikeVendorSecret(token)
+          ? `The token in Secret ${tokenRef} looks like a Stripe or Resend secret key: a vault token is never a real key (is tokenSecretRef pointing at an upstream Secret?).`
+          : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
     return { ok: false, reason: 'TokenInvalid', message };
   }
   return { ok: true, token, digest: tokenDigest(token), fingerprint: fingerprint(token) };
@@ -687,12 +696,20 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
 /**
  * A token the proxy can safely look up: a checksummed Keybrake token, or a long printable one that
  * does not pretend to be ours (a `kb_…` token with a bad checksum is a typo that would only ever
- * answer key_unknown, so it is refused up front).
+ * answer key_unknown, so it is refused up front). Given a key's prefix, a Keybrake token must have
+ * been minted with it: scanners tell a vault token's vendor by its prefix (DESIGN.md §2), and a
+ * contract probe (fifth round) had a Stripe key serve a `kb_twilio_` token, and a `myco_` key a
+ * `kb_stripe_` one. Without one (the operator's revocations) any Keybrake token is one.
  */
-export function isAcceptableToken(token: string, prefix = 'kb_'): boolean {
-  if (hasValidChecksum(token)) return true;
-  if (looksLikeKeybrakeToken(token, prefix) || looksLikeVendorSecret(token)) return false;
+export function isAcceptableToken(token: string, prefix?: string): boolean {
+  if (hasValidChecksum(token)) return prefix === undefined || mintedPrefix(token) === prefix;
+  if (looksLikeKeybrakeToken(token, prefix ?? 'kb_') || looksLikeVendorSecret(token)) return false;
   return token.length >= MIN_FOREIGN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token);
+}
+
+/** What a checksummed token holds before its body and checksum: the prefix it was minted with. */
+function mintedPrefix(token: string): string {
+  return token.slice(0, -(TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS));
 }
 
 // Secret and restricted keys of Stripe (live and test) and Resend API keys: a token brought by the
