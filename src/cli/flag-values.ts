@@ -1,4 +1,5 @@
 import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
+import { type ListenAddress, parseListen } from '../listen.ts';
 import { UsageError } from './args.ts';
 
 /** A positive whole-number flag (a size, a count). */
@@ -17,4 +18,16 @@ export function durationFlag(flag: string, text: string, example = '30s, 500ms o
   if (ms === undefined)
     throw new UsageError(`--${flag} ${text}: expected a duration such as ${example} (${DURATION_SYNTAX})`);
   return ms;
+}
+
+/**
+ * A listener address flag (`host:port`, `:port` or a bare port): a bad one is a usage error (exit 2)
+ * like every other bad flag, not a failure to start (fifth round: such addresses exited 1).
+ */
+export function listenFlag(flag: string, text: string): ListenAddress {
+  try {
+    return parseListen(text);
+  } catch {
+    throw new UsageError(`--${flag} ${text}: expected host:port, :port or a port (0-65535)`);
+  }
 }

@@ -15,7 +15,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol
 import { createSnapshotServer, operatorListenerLimits } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator, kubernetesTokenReview } from '../distribution/token-review.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
-import { listenUrl, parseListen } from '../listen.ts';
+import { listenUrl } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
 import { checkLeaseTimings, createLeaderElector, kubernetesLeaseStore } from '../operator/leader-election.ts';
@@ -42,7 +42,7 @@ import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/sou
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
-import { durationFlag } from './flag-values.ts';
+import { durationFlag, listenFlag } from './flag-values.ts';
 
 export const OPERATOR_SUMMARY =
   'Reconciles VaultKey and SpendPolicy resources into policy snapshots and streams them to `keybrake\n' +
@@ -202,8 +202,8 @@ export async function operatorCommand(
   log: Log = createLogger(),
 ): Promise<{ close(): Promise<void> }> {
   const { values } = parseFlags(argv, OPERATOR_FLAGS);
-  const listen = parseListen(values.listen as string);
-  const adminListen = parseListen(values['admin-listen'] as string);
+  const listen = listenFlag('listen', values.listen as string);
+  const adminListen = listenFlag('admin-listen', values['admin-listen'] as string);
   const insecure = values['insecure-http'] === true;
   const certFile = values['tls-cert'] as string | undefined;
   const keyFile = values['tls-key'] as string | undefined;

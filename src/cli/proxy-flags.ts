@@ -2,6 +2,7 @@ import { DEFAULT_MEMORY_MAX_ENTRIES } from '../counters/memory-store.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE } from '../listener/limits.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
+import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
 import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS } from '../telemetry/audit.ts';
 import type { Flags } from './args.ts';
 
@@ -29,7 +30,10 @@ export const PROXY_RUNTIME_FLAGS = {
   upstream: {
     type: 'string',
     multiple: true,
-    help: "a vendor's API base URL (Twilio: https://{sub}.twilio.com)",
+    // The defaults the README's table gives, shown by --help; parseUpstreams lays what is given over
+    // them, so these are what it starts from whether or not the flag is given.
+    default: Object.entries(DEFAULT_UPSTREAMS).map(([vendor, url]) => `${vendor}=${url}`),
+    help: "a vendor's API base URL ({sub}: the vendor's host); repeat it: each replaces its own vendor's default only",
     placeholder: 'vendor=url',
   },
   redis: {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
+import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
 import { silentLogger } from '../telemetry/logger.ts';
-import { UsageError } from './args.ts';
-import { counterStoreFromFlags } from './proxy-options.ts';
+import { parseFlags, UsageError, usage } from './args.ts';
+import { counterStoreFromFlags, proxyConfigFromFlags } from './proxy-options.ts';
+import { SERVE_FLAGS } from './serve.ts';
 
 const DEFAULTS = { 'max-counter-entries': '1000000', 'redis-timeout': '50ms' };
 const deps = { clock: systemClock, log: silentLogger() };
@@ -28,5 +30,30 @@ describe('counterStoreFromFlags', () => {
     const { counters, kind } = await counterStoreFromFlags(DEFAULTS, deps);
     expect(kind).toBe('memory');
     await counters.close();
+  });
+});
+
+// A contract probe (fifth round): a bad listener address exited 1, every other bad flag 2 (usage).
+describe('proxyConfigFromFlags', () => {
+  it.each([
+    ['--vendor-port stripe=99999', ['--vendor-port', 'stripe=99999'], /--vendor-port stripe=99999: expected/],
+    ['--vendor-port stripe=host:', ['--vendor-port', 'stripe=host:'], /--vendor-port stripe=host:: expected/],
+    ['--listen 99999', ['--listen', '99999'], /--listen 99999: expected host:port/],
+    ['--admin-listen nope', ['--admin-listen', 'nope'], /--admin-listen nope: expected host:port/],
+  ])('refuses %s as a usage error', async (_name, argv, message) => {
+    const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
+    const built = proxyConfigFromFlags(values, deps);
+    await expect(built).rejects.toThrow(UsageError);
+    await expect(built).rejects.toThrow(message);
+  });
+});
+
+describe('serve --help', () => {
+  it('shows the --upstream defaults the README gives, and what a given one replaces', () => {
+    const line = usage('serve', 'Runs it.', SERVE_FLAGS)
+      .split('\n')
+      .find((l) => l.startsWith('  --upstream '))!;
+    for (const [vendor, url] of Object.entries(DEFAULT_UPSTREAMS)) expect(line).toContain(`${vendor}=${url}`);
+    expect(line).toContain("its own vendor's default only");
   });
 });

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
-import { parseListen } from '../listen.ts';
+import { type ListenAddress, parseListen } from '../listen.ts';
 import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import type { ProxyConfig } from '../proxy/runtime.ts';
 import { parseUpstreams } from '../proxy/upstreams.ts';
@@ -12,7 +12,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
-import { durationFlag, positiveInt } from './flag-values.ts';
+import { durationFlag, listenFlag, positiveInt } from './flag-values.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -22,9 +22,15 @@ export function parseVendorPorts(pairs: readonly string[], defaultHost: string) 
   const out: Partial<Record<VendorName, { host: string; port: number }>> = {};
   for (const pair of pairs) {
     const [vendor, addr] = pair.split('=', 2) as [VendorName, string | undefined];
-    if (!VENDORS.includes(vendor) || !addr)
-      throw new UsageError(`--vendor-port ${pair}: expected <stripe|twilio|resend>=<port>`);
-    const parsed = parseListen(addr);
+    const expected = `--vendor-port ${pair}: expected <stripe|twilio|resend>=<port or host:port> (port 0-65535)`;
+    if (!VENDORS.includes(vendor) || !addr) throw new UsageError(expected);
+    let parsed: ListenAddress;
+    try {
+      parsed = parseListen(addr);
+    } catch {
+      // A bad address is a usage error (exit 2) like every other bad flag (fifth round: it exited 1).
+      throw new UsageError(expected);
+    }
     out[vendor] = addr.includes(':') ? parsed : { host: defaultHost, port: parsed.port };
   }
   return out;
@@ -35,7 +41,7 @@ export async function proxyConfigFromFlags(
   values: Values,
   deps: { clock: Clock; log: Log },
 ): Promise<Omit<ProxyConfig, 'counters'>> {
-  const listen = parseListen(values.listen as string);
+  const listen = listenFlag('listen', values.listen as string);
   const vendorPorts = parseVendorPorts(values['vendor-port'] as string[], listen.host);
   let upstreams: ProxyConfig['upstreams'];
   try {
@@ -53,7 +59,7 @@ export async function proxyConfigFromFlags(
   return {
     listen,
     vendorPorts,
-    admin: parseListen(values['admin-listen'] as string),
+    admin: listenFlag('admin-listen', values['admin-listen'] as string),
     upstreams,
     upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
     vendors,
