@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny } from '../decision/reasons.ts';
 import type { VendorName } from '../snapshot/types.ts';
+import { nominatedHeaders } from './connection-list.ts';
 
 /**
  * The request headers Keybrake judges a call by, checked once at the start of the parse stage
@@ -93,19 +94,14 @@ export function checkHeaders(vendor: VendorName, raw: RawHeaders): Denial | unde
       return deny('header_invalid', `${raw[i]} (a method override) is not accepted.`);
     }
   }
-  if (connection) {
-    for (const value of connection) {
-      for (const token of value.split(',')) {
-        // baggage may repeat, but one a hop drops is a run id Keybrake read and the vendor's side did not.
-        const name = token.trim().toLowerCase();
-        const shown = read.get(name) ?? (name === 'baggage' ? 'baggage' : undefined);
-        if (shown !== undefined) {
-          return deny(
-            'header_invalid',
-            `Connection nominates ${shown}, which Keybrake reads: a hop would drop it after Keybrake judged the call by it.`,
-          );
-        }
-      }
+  for (const name of nominatedHeaders(connection)) {
+    // baggage may repeat, but one a hop drops is a run id Keybrake read and the vendor's side did not.
+    const shown = read.get(name) ?? (name === 'baggage' ? 'baggage' : undefined);
+    if (shown !== undefined) {
+      return deny(
+        'header_invalid',
+        `Connection nominates ${shown}, which Keybrake reads: a hop would drop it after Keybrake judged the call by it.`,
+      );
     }
   }
   return undefined;

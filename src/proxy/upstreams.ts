@@ -2,6 +2,7 @@ import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { Denial, deny } from '../decision/reasons.ts';
 import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
+import { nominatedHeaders } from './connection-list.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 
 /**
@@ -392,18 +393,11 @@ export function upstreamHeaders(
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   // The names `Connection` nominates are hop-by-hop too; most calls send none, or only keep-alive.
-  const connection = incoming.connection;
-  const nominated =
-    connection === undefined
-      ? undefined
-      : String(connection)
-          .split(',')
-          .map((s) => s.trim().toLowerCase())
-          .filter(Boolean);
+  const nominated = nominatedHeaders(incoming.connection);
   // for…in rather than Object.entries: no array per header on the request path.
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined || DROPPED.has(name) || nominated?.includes(name)) continue;
+    if (value === undefined || DROPPED.has(name) || nominated.includes(name)) continue;
     out[name] = value;
   }
   out.authorization = authorization;

@@ -159,4 +159,11 @@ describe('replayRecord: which calls may be replays', () => {
   ])('records nothing for %s', (_name, adapter, headers, op) => {
     expect(replayRecord(ctx(adapter, headers, op))).toBeUndefined();
   });
+
+  // The forwarder keeps a header `Connection` names with a no-break space around it (one reading of
+  // the list, connection-list.ts): the vendor sees this key, so a retry with it is a replay.
+  it('records a key that Connection names only with a no-break space after it', () => {
+    const headers = { 'idempotency-key': 'k1', connection: 'close, Idempotency-Key\u00a0' };
+    expect(replayRecord(ctx(stripe, headers))?.key).toBe('k1');
+  });
 });

@@ -15,6 +15,7 @@ import type { CompiledKey, CompiledPolicy } from '../../snapshot/types.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { Operation, Params, VendorRequest } from '../../vendors/types.ts';
+import { nominatedHeaders } from '../connection-list.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { errorText } from '../error-text.ts';
 import { runStopped } from '../runs.ts';
@@ -150,11 +151,7 @@ export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
 function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
   const v = headers['idempotency-key'];
   if (typeof v !== 'string' || v.length === 0 || v.length > 255) return undefined;
-  const connection = headers.connection;
-  const nominated = (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
-    .split(',')
-    .some((token) => token.trim().toLowerCase() === 'idempotency-key');
-  return nominated ? undefined : v;
+  return nominatedHeaders(headers.connection).includes('idempotency-key') ? undefined : v;
 }
 
 /** Headers that choose the account a call acts on: part of "the same call". */
