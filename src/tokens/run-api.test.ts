@@ -19,6 +19,21 @@ describe('parseRunStart', () => {
     },
   );
 
+  // A contract probe (fifth round): a JSON number was taken as a cap, while a policy refuses one for
+  // money, and JSON.parse has rounded it to a float before Keybrake reads it.
+  it.each(['5', '0.5', '5.9999999999999999999'])(
+    'refuses the cap %s as a JSON number, asking for a string',
+    (text) => {
+      const answer = parseRunStart(JSON.parse(`{"key":"agents/bot","cap":${text}}`));
+      expect(isRunApiError(answer) && answer.status).toBe(400);
+      expect(isRunApiError(answer) && answer.message).toMatch(/^"cap" must be a decimal string in quotes/);
+    },
+  );
+
+  it('takes the cap as a decimal string', () => {
+    expect(parseRunStart({ key: 'agents/bot', cap: '0.50' })).toMatchObject({ capMicros: 500_000 });
+  });
+
   // Found by a new-user walkthrough: the 400 for a/../b named only the characters, which it has.
   it.each(['a/../b', './a', 'a/.'])('names the segment rule when refusing the run id %j', (runId) => {
     const answer = parseRunStart({ key: 'agents/bot', runId });

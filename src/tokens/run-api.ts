@@ -104,7 +104,15 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
   if (!ref) return runApiError(400, 'invalid_request', '"key" must be "<namespace>/<vaultkey>".');
   let capMicros: number | undefined;
   if (b.cap !== undefined && b.cap !== null) {
-    capMicros = typeof b.cap === 'string' || typeof b.cap === 'number' ? parseUsd(String(b.cap)) : undefined;
+    // A decimal string, as every amount of a policy: a JSON number has been a float before it is read
+    // (5.9999999999999999999 arrives as 6), so it is refused, never rounded (fifth round).
+    if (typeof b.cap === 'number')
+      return runApiError(
+        400,
+        'invalid_request',
+        `"cap" must be a decimal string in quotes, such as "5" or "0.50", not the JSON number ${b.cap}: money is never a float.`,
+      );
+    capMicros = typeof b.cap === 'string' ? parseUsd(b.cap) : undefined;
     if (capMicros === undefined || capMicros > MAX_RUN_CAP_MICROS)
       return runApiError(
         400,
