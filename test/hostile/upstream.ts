@@ -409,6 +409,17 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     unit_amount_decimal: '5000',
     currency_options: {},
   },
+  // An Issuing authorisation whose pending hold is in euros while its own currency is dollars
+  // (stripe-prices.yaml: the approval is priced in the hold's currency, so a usd allowlist judges it).
+  '/v1/issuing/authorizations/iauth_eur_hold': {
+    id: 'iauth_eur_hold',
+    object: 'issuing.authorization',
+    amount: 0,
+    currency: 'usd',
+    approved: false,
+    status: 'pending',
+    pending_request: { amount: 700, currency: 'eur', is_amount_controllable: false },
+  },
   // A $10 price also sold in pounds (stripe-prices.yaml: a currency allowlist of usd only).
   '/v1/prices/price_multi': {
     id: 'price_multi',

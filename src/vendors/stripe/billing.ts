@@ -297,6 +297,8 @@ export function quoteAccept(quote: string, rates: ExchangeRates): Priced {
 /**
  * `POST /v1/issuing/authorizations/{authorization}/approve`: what the authorisation holds, its
  * `pending_request.amount` (or `amount`), or the requested `amount` if larger, in the card's currency.
+ * The hold is priced in `pending_request.currency`, a field of its own beside the authorisation's
+ * `currency`, so the currency allowlist judges both (fifth round: only the top-level one was).
  */
 export function issuingApprove(authorization: string, params: Params, rates: ExchangeRates): Priced | Denial {
   const requested = amount(params, 'amount');
@@ -311,6 +313,11 @@ export function issuingApprove(authorization: string, params: Params, rates: Exc
         const currency = isObj(pending) ? (pending['currency'] ?? o['currency']) : o['currency'];
         if (typeof held !== 'number') return undefined;
         return micros(Math.max(held, requested ?? 0), currency, rates);
+      },
+      currencies: (o) => {
+        const pending = o['pending_request'];
+        const currency = isObj(pending) ? pending['currency'] : undefined;
+        return typeof currency === 'string' ? [currency] : [];
       },
     },
   ]);

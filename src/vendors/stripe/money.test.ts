@@ -1412,6 +1412,14 @@ describe('quotes, Issuing, Terminal, Treasury, Climate', () => {
     );
   });
 
+  // A contract probe (fifth round): the hold is priced in pending_request.currency, and only the
+  // authorisation's own currency was named for the currency allowlist.
+  it("names an Issuing approval's pending_request currency to the currency allowlist", () => {
+    const o = op('POST', '/v1/issuing/authorizations/iauth_1/approve');
+    const held = { ...auth, pending_request: { ...auth.pending_request, currency: 'EUR' } };
+    expect(o.lookup?.parties?.(held).currencies).toEqual(['usd', 'eur']);
+  });
+
   it.each([
     '/v1/terminal/readers/tmr_1/process_payment_intent',
     '/v1/terminal/readers/tmr_1/confirm_payment_intent',
