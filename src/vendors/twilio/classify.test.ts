@@ -140,6 +140,20 @@ describe('Twilio messages', () => {
     });
   });
 
+  // Fifth round: 998 MediaUrl were priced as a 64 000-character text (12 s of event loop) before the
+  // endpoint check refused the call.
+  it('refuses more than 10 MediaUrl (Twilio refuses them) before pricing the message', () => {
+    const media = (n: number) => Array.from({ length: n }, (_, i) => `https://a/${i}.png`);
+    expect(classify(req('POST', messages), { To: '+14155550100', MediaUrl: media(10) })).not.toHaveProperty(
+      'reason',
+    );
+    expect(classify(req('POST', messages), { To: '+14155550100', MediaUrl: media(11) })).toMatchObject({
+      reason: 'body_invalid',
+      message: /at most 10 MediaUrl/,
+      operation: 'twilio.messages.create',
+    });
+  });
+
   it('names recipients in E.164 without whatsapp:, resolved countries and the sender', () => {
     const result = op(
       classify(req('POST', messages), {

@@ -32,6 +32,7 @@ import {
   callMinutes,
   lookupV1Cost,
   lookupV2Cost,
+  MAX_MEDIA_URLS,
   messageCost,
   twimlCost,
   verificationCost,
@@ -196,6 +197,10 @@ function applyRule(
       // Twilio takes at most 1600 characters; a longer body is refused before it is segmented (ADR 0007 §8).
       if ((single(params, 'Body')?.length ?? 0) > MAX_BODY_LENGTH) {
         return deny('body_invalid', `Body is limited to ${MAX_BODY_LENGTH} characters (Twilio's limit).`);
+      }
+      // And at most 10 media (its definition): each adds a link to the text the message may become.
+      if (strings(params, 'MediaUrl').length > MAX_MEDIA_URLS) {
+        return deny('body_invalid', `A message takes at most ${MAX_MEDIA_URLS} MediaUrl (Twilio's limit).`);
       }
       const to = strings(params, 'To').map(destination);
       const unreadable = unreadableRecipient(to);

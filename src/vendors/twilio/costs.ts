@@ -3,7 +3,7 @@ import type { Params } from '../types.ts';
 import type { Destination } from './destinations.ts';
 import { flag, single, strings } from './fields.ts';
 import { type CountryRates, ratesFor, type TwilioPrices } from './prices.ts';
-import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments } from './segments.ts';
+import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments, smsSegmentsAppended } from './segments.ts';
 import type { TwimlReading } from './twiml.ts';
 
 /** A priced message or call: the reservation plus what settle needs to correct it from the response. */
@@ -36,9 +36,14 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
   return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only).smsPerSegment } : { micros };
 }
 
-/** UTF-16 units reserved for one media link MMS Converter appends: more than Twilio's short links. */
+/**
+ * GSM-7 characters reserved for one media link MMS Converter appends (a space and the link): more
+ * than Twilio's short links.
+ */
 export const MEDIA_LINK_LENGTH = 64;
-const MEDIA_LINK = ` ${'x'.repeat(MEDIA_LINK_LENGTH - 1)}`;
+
+/** The most `MediaUrl` a message takes: "up to ten `media_url` parameters per message" (Twilio's definition). */
+export const MAX_MEDIA_URLS = 10;
 
 /** The segments of a message's text: as SMS, and as the SMS an MMS becomes (`converted`). */
 export interface TextSegments {
@@ -53,7 +58,9 @@ export interface TextSegments {
 /**
  * The segments of the text a message sends: its `Body`, or with a Content template (`templated`:
  * Twilio sends the template, whatever `Body` says) or without a body and media, the longest text
- * Twilio takes. A body over 1600 characters (a Conversations message) is bounded, not counted.
+ * Twilio takes. A body over 1600 characters (a Conversations message) is bounded, not counted. The
+ * links are counted, never written out (`smsSegmentsAppended`): the work is the body's, whatever
+ * `media` says.
  */
 export function textSegments(body: string | undefined, templated: boolean, media: number): TextSegments {
   const links = Math.max(1, media);
@@ -61,13 +68,8 @@ export function textSegments(body: string | undefined, templated: boolean, media
   if (templated || (text.length === 0 && media === 0)) {
     return { sms: MAX_SEGMENTS, converted: maxSegments(MAX_BODY_LENGTH + links * MEDIA_LINK_LENGTH) };
   }
-  if (text.length > MAX_BODY_LENGTH) {
-    return { sms: maxSegments(text.length), converted: maxSegments(text.length + links * MEDIA_LINK_LENGTH) };
-  }
-  return {
-    sms: text.length === 0 ? MAX_SEGMENTS : smsSegments(text).segments,
-    converted: smsSegments(text + MEDIA_LINK.repeat(links)).segments,
-  };
+  const counted = smsSegmentsAppended(text, links * MEDIA_LINK_LENGTH);
+  return { sms: text.length === 0 ? MAX_SEGMENTS : counted.alone, converted: counted.appended };
 }
 
 /**

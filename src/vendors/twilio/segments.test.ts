@@ -1,6 +1,7 @@
 import fc from 'fast-check';
+import { SegmentedMessage } from 'sms-segments-calculator';
 import { describe, expect, it } from 'vitest';
-import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments } from './segments.ts';
+import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments, smsSegmentsAppended } from './segments.ts';
 
 describe('smsSegments', () => {
   it.each([
@@ -49,6 +50,38 @@ describe('smsSegments', () => {
       expect(smsSegments(body).segments).toBeLessThanOrEqual(maxSegments(body.length));
     }
     expect(MAX_SEGMENTS).toBe(25);
+  });
+
+  // Fifth round: the package splits graphemes in quadratic time (a 4000-character <Sms> took 35 ms).
+  it('bounds a body longer than Twilio takes by maxSegments, without counting it', () => {
+    expect(smsSegments('x'.repeat(MAX_BODY_LENGTH + 1))).toEqual({
+      encoding: 'GSM-7',
+      segments: maxSegments(MAX_BODY_LENGTH + 1),
+    });
+    expect(smsSegments('é'.repeat(4000)).segments).toBe(maxSegments(4000));
+    expect(smsSegmentsAppended('✓'.repeat(4000), 640)).toEqual({
+      alone: maxSegments(4000),
+      appended: maxSegments(4640),
+    });
+  });
+});
+
+describe('smsSegmentsAppended', () => {
+  it.each([
+    ['96 GSM-7 characters and a 64-character link fit one segment', 'x'.repeat(96), 64, 1, 1],
+    ['97 GSM-7 characters and a link need two', 'x'.repeat(97), 64, 1, 2],
+    ['a UCS-2 text: the link counts 64 UTF-16 units', '✓'.repeat(10), 64, 1, 2],
+    ['ten links after a full UCS-2 part', '✓'.repeat(67), 640, 1, 11],
+    ['no body: the links alone', '', 640, 1, 5],
+    ['nothing appended', 'x'.repeat(161), 0, 2, 2],
+  ])('%s', (_name, body, appended, alone, withAppended) => {
+    expect(smsSegmentsAppended(body, appended)).toEqual({ alone, appended: withAppended });
+  });
+
+  // Fifth round: 998 MediaUrl were counted as a 64 000-character text (15.6 s of event loop).
+  it('counts what is appended without writing it out', () => {
+    // 640 million characters are more than a string can hold: building them would throw.
+    expect(smsSegmentsAppended('hi', 640_000_000).appended).toBe(1 + Math.ceil((640_000_000 - 151) / 153));
   });
 });
 
@@ -144,6 +177,20 @@ describe('smsSegments against the reference', () => {
         expect(smsSegments(b).segments).toBeGreaterThanOrEqual(referenceSegments(b));
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('counts a text with links appended at least as the wire and the package count it written out', () => {
+    fc.assert(
+      fc.property(body, fc.integer({ min: 0, max: 640 }), (b, appended) => {
+        const written = `${b}${'x'.repeat(appended)}`;
+        const counted = smsSegmentsAppended(b, appended);
+        expect(counted.alone).toBe(smsSegments(b).segments);
+        expect(counted.appended).toBeGreaterThanOrEqual(referenceSegments(written));
+        expect(counted.appended).toBeGreaterThanOrEqual(new SegmentedMessage(written).segmentsCount);
+      }),
+      // Each run segments a text of up to 2240 characters three times.
+      { numRuns: 300 },
     );
   });
 });
