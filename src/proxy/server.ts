@@ -6,6 +6,7 @@ import { createBoundedServer } from '../listener/bounded-server.ts';
 import { headersTimeoutMs, type ListenerLimits } from '../listener/limits.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { AnswerQueue } from './answer-queue.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
 import type { InFlight } from './in-flight.ts';
 import { rawResponse } from './respond.ts';
@@ -43,9 +44,6 @@ export interface ProxyListener {
 
 const EMPTY = Buffer.alloc(0);
 
-/** `socket._httpMessage` is node's: the response being written on a connection, if any. */
-type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
-
 /**
  * Calls one connection may have under way at once: SDKs send one at a time; a client pipelining
  * more has the next refused (request_invalid) and its connection closed after the answers before it.
@@ -72,8 +70,32 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   const headersMs = headersTimeoutMs(limits);
   const timeoutMessage = `The request did not arrive in time: this proxy allows ${headersMs} ms for the headers and ${limits.clientTimeoutMs} ms for the whole request.`;
   const headersMessage = `The request line and headers are larger than this proxy's limit of ${limits.maxHeaderBytes} bytes.`;
-  /** Connections the clientError handler has answered: nothing else may answer or audit on them. */
+  const messageFor = (reason: DenyReason) =>
+    reason === 'request_timeout'
+      ? timeoutMessage
+      : reason === 'headers_too_large'
+        ? headersMessage
+        : undefined;
+  /**
+   * Connections a client error has ended: its refusal is their last answer, written once the calls
+   * before it are answered. No request node reads on them later is served or answered.
+   */
   const answered = new WeakSet<Socket>();
+  const answers = new AnswerQueue();
+  /** Requests a client error cut off before their body arrived: refused, never handed to the pipeline. */
+  const refused = new WeakSet<IncomingMessage>();
+  /** Requests the pipeline answers before their body has arrived (one too large): theirs is the answer. */
+  const answeredEarly = new WeakSet<IncomingMessage>();
+  /**
+   * The bytes read on each connection when node last handed a request over. Unchanged at a parser
+   * error, the packet node hands with it holds bytes of that earlier request too, ahead of the
+   * failing one's: what it starts with is not the failing request's method and target.
+   */
+  const readAtRequest = new WeakMap<Socket, number>();
+  const surfaced = (socket: Socket, res: ServerResponse) => {
+    answers.add(socket, res);
+    readAtRequest.set(socket, socket.bytesRead);
+  };
 
   /** Writes a refusal through node's response object; the connection ends with it. */
   const send = (res: ServerResponse, answer: CallResponse) => {
@@ -102,6 +124,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
     (req, res) => {
       const socket = req.socket;
+      if (answered.has(socket)) return;
+      surfaced(socket, res);
       const running = underWay.get(socket) ?? 0;
       if (running >= MAX_PIPELINED) {
         calls.track(res);
@@ -134,9 +158,25 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   }
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
 
-  // Node's own answers (a bare 400, 408 or 431) replaced by the vendor's shape, audited. The socket
-  // is destroyed after the write, as node does: no later byte of it is ever parsed as a request.
-  server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: HttpSocket) => {
+  /**
+   * Writes a refusal that ends its connection, once every call before it on the connection has its
+   * answer written (`own`: the refused request's own response, which never is). The socket is then
+   * destroyed, as node does: no later byte of it is parsed as a request.
+   */
+  const answerLast = (socket: Socket, answer: CallResponse, own?: ServerResponse) =>
+    answers.afterOpen(
+      socket,
+      () => {
+        if (socket.writable) socket.write(rawResponse(answer));
+        socket.destroy();
+      },
+      own,
+    );
+
+  // Node's own answers (a bare 400, 408 or 431) replaced by the vendor's shape, audited, as the
+  // answer to the request node was reading: the one whose body it was in, else one it had not
+  // handed over yet. Not to a call before it still being handled: that one is answered first.
+  server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket) => {
     if (answered.has(socket)) return;
     const reason = clientErrorReason(err.code);
     if (reason === undefined) {
@@ -145,30 +185,32 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       return;
     }
     answered.add(socket);
-    const pending = socket._httpMessage;
-    const call = pending?.req ? callOf(pending.req) : callFromPacket(err.rawPacket, opts.vendor);
-    const message =
-      reason === 'request_timeout'
-        ? timeoutMessage
-        : reason === 'headers_too_large'
-          ? headersMessage
-          : undefined;
-    const answer = refuse(call, deny(reason, message));
-    // A response already under way on this connection cannot be followed by another one.
-    if (socket.writable && !pending?.headersSent) socket.write(rawResponse(answer));
-    socket.destroy();
+    const newest = answers.newest(socket);
+    const cut = newest !== undefined && !newest.req.complete ? newest : undefined;
+    if (cut !== undefined && (cut.writableEnded || answeredEarly.has(cut.req))) {
+      // That call has its answer already (refused, or its body too large): the connection ends after it.
+      answers.afterOpen(socket, () => socket.destroy());
+      return;
+    }
+    // Its body, should it still arrive, must not make it a call after all (dispatch below).
+    if (cut !== undefined) refused.add(cut.req);
+    const packet = readAtRequest.get(socket) === socket.bytesRead ? undefined : err.rawPacket;
+    const call = cut !== undefined ? callOf(cut.req) : callFromPacket(packet, opts.vendor);
+    answerLast(socket, refuse(call, deny(reason, messageFor(reason))), cut);
   });
-  // CONNECT would otherwise close the connection without a word.
+  // CONNECT would otherwise close the connection without a word. Node has stopped reading the
+  // connection; the calls pipelined before it are answered first.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const answer = refuse(
       { ...callOf(req), url: '' },
       deny('request_invalid', 'Keybrake does not accept CONNECT.'),
     );
-    socket.write(rawResponse(answer));
-    socket.destroy();
+    answerLast(socket, answer);
   });
   // An Expect other than 100-continue, which node would answer with a bare 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    if (answered.has(req.socket)) return;
+    surfaced(req.socket, res);
     calls.track(res);
     send(res, refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')));
   });
@@ -178,6 +220,9 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     routerOptions: { maxParamLength: 8192 },
     // The runtime drains the listener itself: fastify's own 503 is neither vendor-shaped nor audited.
     return503OnClosing: false,
+    // The clientError handler above answers every client error; fastify's default would write its
+    // bare 400 at once, over the answers of the calls before it that the refusal waits for.
+    clientErrorHandler: () => {},
     // The node server above, with its limits; fastify only routes its requests.
     serverFactory: (handler) => {
       fastifyHandler = handler;
@@ -193,6 +238,9 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
 
   const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false) => {
     const raw = req.raw;
+    // Answered already: a client error cut it off, and its body arrived after all (a timeout).
+    if (refused.has(raw)) return reply.hijack();
+    if (!raw.complete) answeredEarly.add(raw);
     // Every call object has the same shape (portVendor undefined on the router): one hidden class.
     const res = await handle({
       portVendor: opts.vendor,
@@ -215,7 +263,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   app.setErrorHandler((error: { code?: string }, req, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return dispatch(req, reply, true);
     // Answered and audited already: a body that did not arrive within --client-timeout.
-    if (answered.has(req.raw.socket)) return reply.hijack();
+    if (refused.has(req.raw)) return reply.hijack();
     // Any other failure to read the body (the client went away halfway): refused, never forwarded.
     const answer = refuse(callOf(req.raw), deny('request_invalid', 'The request body did not arrive whole.'));
     return reply

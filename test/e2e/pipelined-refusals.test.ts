@@ -1,0 +1,207 @@
+// A refusal the HTTP layer writes itself (a request node cannot parse, one that does not arrive
+// within --client-timeout, CONNECT) answers that request, never a call pipelined before it on the
+// same connection. A fifth-round probe sent a charge and, in the same write, a malformed request:
+// the charge got the malformed request's 400 `deny`, recorded under its own method and path, and was
+// then forwarded and counted anyway. Here the call before is held at the upstream while the refusal
+// is due: its own answer comes first, the refusal after it, and each call has one audit record.
+// No sleeps: every wait is on an upstream arrival, an audit line or the socket.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newToken } from '../../src/tokens/token.ts';
+import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { openConnection, type RawConnection } from './fixtures/raw-connection.ts';
+import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
+import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+
+const UPSTREAM_KEY = `sk_test_pipelined${randomBytes(12).toString('hex')}`;
+const TOKEN = newToken('stripe');
+/** Short, yet long enough that an ordinary call on a loaded two-core CI box is never caught by it. */
+const CLIENT_TIMEOUT_MS = 1_500;
+const CLEAN_ENV = { KEYBRAKE_DRAIN_TIMEOUT: '', KEYBRAKE_CLIENT_TIMEOUT: '', KEYBRAKE_MAX_CONNECTIONS: '' };
+
+let upstream: ScriptedUpstream;
+let dir: Awaited<ReturnType<typeof manifestDir>>;
+let kb: KeybrakeProcess;
+
+beforeAll(async () => {
+  upstream = await startScriptedUpstream();
+  dir = await manifestDir({
+    'keys.yaml': yamlDocuments(...stripeKey({ name: 'pipelined', token: TOKEN, upstreamKey: UPSTREAM_KEY })),
+  });
+  kb = await startKeybrake(
+    [...serveArgs(dir.dir, { stripe: upstream.url }), '--client-timeout', `${CLIENT_TIMEOUT_MS}ms`],
+    { env: CLEAN_ENV },
+  );
+});
+
+afterAll(async () => {
+  await kb?.stop();
+  await upstream?.close();
+  await dir?.remove();
+});
+
+/** A read of a customer; the scripted upstream holds `cus_held…` ones until the test releases them. */
+const read = (path: string) =>
+  `GET ${path} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+
+/**
+ * Sends `held` and `after` in one write, lets the proxy refuse `after` (`refusedWhen` resolves once
+ * it has), releases the held call at the upstream, and returns both answers in the order they came.
+ */
+async function pipelined(
+  heldPath: string,
+  after: string,
+  refusedWhen: (conn: RawConnection) => Promise<void>,
+) {
+  const conn = await openConnection(kb.urls.stripe!);
+  conn.socket.write(read(heldPath) + after);
+  await upstream.arrived(heldPath);
+  await refusedWhen(conn);
+  upstream.release(heldPath);
+  const first = await conn.response();
+  const second = await conn.response();
+  await conn.closed;
+  return { first, second };
+}
+
+/** The audit records from `from` on, once a call made after them has its own: nothing else is late. */
+async function recordsSince(from: number): Promise<Record<string, unknown>[]> {
+  const marker = `/v1/customers/cus_after_${randomBytes(4).toString('hex')}`;
+  const conn = await openConnection(kb.urls.stripe!);
+  expect((await conn.request(read(marker).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))).status).toBe(
+    200,
+  );
+  await kb.waitForAudit((r) => r.path === marker);
+  return kb.audit.slice(from).filter((r) => r.path !== marker);
+}
+
+function expectAllowed(
+  res: { status: number; headers: Record<string, string>; body: string } | undefined,
+  id: string,
+) {
+  expect(res?.status).toBe(200);
+  expect(res?.headers['keybrake-decision']).toBe('allow; reason=ok');
+  expect(JSON.parse(res?.body ?? '{}')).toMatchObject({ id, object: 'customer' });
+}
+
+describe('a refusal behind a call still being handled', () => {
+  it('a malformed request pipelined after a call: the call gets its own answer, the refusal comes after it', async () => {
+    const path = '/v1/customers/cus_held_parse';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+
+    const { first, second } = await pipelined(path, 'GARBAGE\x01 / HTTP/1.1\r\n\r\n', async () => {
+      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_invalid');
+    });
+
+    expectAllowed(first, 'cus_held_parse');
+    expect(second?.status).toBe(400);
+    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
+    expect(second?.headers.connection).toBe('close');
+    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
+    const records = await recordsSince(from);
+    expect(records).toHaveLength(2);
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
+    );
+    // The malformed request's own record: nothing of the call before it, whose bytes came in the
+    // same packet (its method was read from the packet's start).
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        decision: 'deny',
+        reason: 'request_invalid',
+        method: '',
+        path: '',
+        vaultKey: null,
+      }),
+    );
+  });
+
+  it('a head that stalls after a call: the call gets its own answer, the 408 comes after it', async () => {
+    const path = '/v1/customers/cus_held_head';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+
+    const { first, second } = await pipelined(
+      path,
+      'GET /v1/customers/cus_never HTTP/1.1\r\nHost: kb',
+      async () => {
+        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_timeout');
+      },
+    );
+
+    expectAllowed(first, 'cus_held_head');
+    expect(second?.status).toBe(408);
+    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_timeout');
+    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
+    const records = await recordsSince(from);
+    expect(records).toHaveLength(2);
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
+    );
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'deny', reason: 'request_timeout', path: '', vaultKey: null }),
+    );
+  });
+
+  it('a body that stalls after a call, then arrives after its 408: never forwarded, one record', async () => {
+    const path = '/v1/customers/cus_held_body';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+    const head =
+      `POST /v1/customers HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+      'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 20\r\n\r\n';
+
+    const { first, second } = await pipelined(path, `${head}name=late`, async (conn) => {
+      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_timeout');
+      // The rest of the body, after its refusal: it must not make the call one after all.
+      conn.socket.write('&email=x%40y.example');
+    });
+
+    expectAllowed(first, 'cus_held_body');
+    expect(second?.status).toBe(408);
+    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_timeout');
+    const records = await recordsSince(from);
+    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`, expect.stringMatching(/cus_after_/)]);
+    expect(records).toHaveLength(2);
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
+    );
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        decision: 'deny',
+        reason: 'request_timeout',
+        method: 'POST',
+        path: '/v1/customers',
+        upstreamStatus: null,
+      }),
+    );
+  });
+
+  it('CONNECT pipelined after a call: the call gets its own answer, the refusal comes after it', async () => {
+    const path = '/v1/customers/cus_held_connect';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+
+    const { first, second } = await pipelined(
+      path,
+      'CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api.stripe.com:443\r\n\r\n',
+      async () => {
+        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.method === 'CONNECT');
+      },
+    );
+
+    expectAllowed(first, 'cus_held_connect');
+    expect(second?.status).toBe(400);
+    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
+    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
+    const records = await recordsSince(from);
+    expect(records).toHaveLength(2);
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
+    );
+    expect(records).toContainEqual(
+      expect.objectContaining({ decision: 'deny', reason: 'request_invalid', method: 'CONNECT', path: '' }),
+    );
+  });
+});
