@@ -104,6 +104,11 @@ export const REASONS = {
     retryable: true,
     message: 'This proxy is shutting down; retry on another replica.',
   },
+  audit_backlog: {
+    status: 503,
+    retryable: true,
+    message: 'The audit log is not being written fast enough, so calls are refused until it catches up.',
+  },
   upstream_unavailable: { status: 502, retryable: true, message: 'The upstream API could not be reached.' },
   upstream_timeout: { status: 504, retryable: true, message: 'The upstream API did not answer in time.' },
   upstream_response_too_large: {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
@@ -8,7 +9,7 @@ import { loadExchangeRates } from '../money/exchange-rates.ts';
 import { compileEndpointPattern } from '../patterns/glob.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledPolicy } from '../snapshot/types.ts';
-import { memoryAuditSink } from '../telemetry/audit.ts';
+import { type AuditSink, memoryAuditSink, stdoutAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
@@ -39,7 +40,7 @@ const adapter: VendorAdapter = {
   error: (reason, message, status) => ({ status, headers: {}, body: JSON.stringify({ reason, message }) }),
 };
 
-function proxyWith(policy: Partial<CompiledPolicy>) {
+function proxyWith(policy: Partial<CompiledPolicy>, sink?: AuditSink) {
   const clock = fixedClock('2026-11-26T12:00:00Z');
   const snapshots = new SnapshotHolder(clock);
   const digest = createHash('sha256').update(TOKEN).digest('hex');
@@ -77,7 +78,7 @@ function proxyWith(policy: Partial<CompiledPolicy>) {
     upstreams,
     counters: new MemoryCounterStore({ clock, sweepIntervalMs: 0 }),
     clock,
-    audit,
+    audit: sink ?? audit,
     metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
     log: silentLogger(),
     parseLimits: { maxBytes: 1024, maxDepth: 4, maxParams: 10 },
@@ -124,6 +125,104 @@ describe('pipeline: the cost lookup runs between the checks that need it and tho
     expect(res.headers['keybrake-decision']).toBe(decisionHeader(reason));
     expect(sent).toEqual(upstreamCalls);
     expect(audit.records).toMatchObject([{ reason, path: '/v1/refunds', vaultKey: 'agents/k' }]);
+  });
+});
+
+// ── DESIGN.md §7 fail closed: a call goes ahead only while the audit stream keeps up ─────────────────
+
+/** An audit stream whose writes complete only when released: a log reader that stopped reading. */
+class StuckStream extends Writable {
+  readonly written: string[] = [];
+  #held: (() => void)[] = [];
+  #stuck = true;
+
+  constructor() {
+    super({ decodeStrings: false, highWaterMark: 1 });
+  }
+
+  override _write(chunk: string, _encoding: string, done: () => void): void {
+    this.written.push(chunk);
+    if (this.#stuck) this.#held.push(done);
+    else done();
+  }
+
+  release(): void {
+    this.#stuck = false;
+    for (const done of this.#held.splice(0)) done();
+  }
+
+  reasons(): string[] {
+    return this.written
+      .join('')
+      .split('\n')
+      .slice(0, -1)
+      .map((l) => (JSON.parse(l) as { reason: string }).reason);
+  }
+}
+
+describe('pipeline: a call goes ahead only while the audit stream keeps up', () => {
+  const allowRefunds = {
+    endpoints: [compileEndpointPattern('POST /v1/refunds')],
+    limits: { perCallMicros: 40_000_000 },
+  };
+  const BOUND = 10_000;
+  /** A sink holding one record of more than `chars` characters that its stream does not take. */
+  function stuckSink(chars: number) {
+    const stream = new StuckStream();
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: 1, maxDelayMs: 60_000, maxHeldBytes: BOUND });
+    sink.write(filler(chars));
+    return { stream, sink };
+  }
+  const filler = (chars: number) => ({
+    ts: '2026-11-26T12:00:00.000Z',
+    event: 'keybrake.call' as const,
+    vaultKey: null,
+    vendor: 'stripe',
+    method: 'GET',
+    path: `/v1/customers/${'a'.repeat(chars)}`,
+    operation: null,
+    runId: null,
+    decision: 'allow' as const,
+    reason: 'ok' as const,
+    costUsd: '0.00',
+    upstreamStatus: 200,
+    upstreamRequestId: null,
+    durationMs: 1,
+    traceId: null,
+  });
+
+  it('at its bound, refuses a call 503 audit_backlog with nothing read or forwarded, keeps its record, and admits calls again once the stream drains', async () => {
+    const { stream, sink } = stuckSink(BOUND);
+    const { refund, sent } = proxyWith(allowRefunds, sink);
+    const refused = await refund();
+    expect(refused.status).toBe(503);
+    expect(refused.headers['keybrake-decision']).toBe(decisionHeader('audit_backlog'));
+    expect(sent).toEqual([]);
+    stream.release();
+    await sink.flush();
+    expect(stream.reasons()).toEqual(['ok', 'audit_backlog']);
+    const admitted = await refund();
+    expect(admitted.headers['keybrake-decision']).toBe(decisionHeader('ok'));
+    expect(sent).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
+    await sink.flush();
+    expect(stream.reasons()).toEqual(['ok', 'audit_backlog', 'ok']);
+  });
+
+  it('at twice its bound, answers no call, not even with a refusal, until the stream has taken what it holds', async () => {
+    const { stream, sink } = stuckSink(2 * BOUND);
+    const { refund, sent } = proxyWith(allowRefunds, sink);
+    let answered = false;
+    const answer = refund().then((res) => {
+      answered = true;
+      return res;
+    });
+    // One turn of the event loop: a refusal takes none (every step before it is synchronous).
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(false);
+    expect(stream.reasons()).toEqual(['ok']);
+    stream.release();
+    expect((await answer).headers['keybrake-decision']).toBe(decisionHeader('ok'));
+    expect(sent).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
   });
 });
 

@@ -11,6 +11,7 @@ import {
 import { errorText } from './error-text.ts';
 import { type Answer, allowed, denied } from './respond.ts';
 import { audit } from './stages/audit.ts';
+import { auditBacklog } from './stages/audit-backlog.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { authorizeAfterLookup, authorizeBeforeLookup } from './stages/authorize.ts';
 import { forward } from './stages/forward.ts';
@@ -38,6 +39,7 @@ import { UnsentDenial } from './upstreams.ts';
 export const STAGES: readonly Stage[] = [
   route,
   authenticate,
+  auditBacklog,
   parse,
   price,
   staleness,
@@ -60,6 +62,10 @@ export const STAGES: readonly Stage[] = [
 export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Promise<CallResponse> {
   return async function handle(call) {
     const ctx = newContext(call);
+    // Past twice its bound the audit sink takes no new record, a refusal's neither (its path alone
+    // may be 16 KB): the call waits, unanswered, until the stream has taken what it holds.
+    const room = deps.audit.room();
+    if (room) await room;
     let answer: Answer;
     try {
       const denial = await runStages(ctx, deps);

@@ -85,6 +85,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       const age = snapshots.ageMs();
       return age === undefined ? undefined : age / 1000;
     },
+    auditHeldBytes: () => config.audit.heldBytes,
   });
   if (snapshots.current) metrics.snapshotVersion.set(snapshots.current.version);
   snapshots.onApply((s) => metrics.snapshotVersion.set(s.version));

@@ -209,6 +209,77 @@ describe('stdoutAuditSink: batches', () => {
   });
 });
 
+describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
+  /** A stream that takes the first write and then never completes it: a log reader that stopped. */
+  function stuck() {
+    const stream = new RecordingStream(1);
+    stream.hold = true;
+    return stream;
+  }
+  const line = serializeAuditRecord(seq(0)).length;
+
+  it('holds every record while the stream does not drain, and stops admitting calls at its bound', async () => {
+    const stream = stuck();
+    // Batches of one record; the bound is four batches (the least it can be): four records.
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000, maxHeldBytes: 1 });
+    for (let i = 0; i < 3; i++) sink.write(seq(i));
+    expect(sink.heldBytes).toBe(3 * line);
+    expect(sink.admits()).toBe(true);
+    sink.write(seq(3));
+    expect(sink.heldBytes).toBe(4 * line);
+    expect(sink.admits()).toBe(false);
+    // Nothing is dropped past the bound: the records of calls refused meanwhile are kept too.
+    for (let i = 4; i < 7; i++) sink.write(seq(i));
+    expect(sink.heldBytes).toBe(7 * line);
+    expect(sink.room()).toBeUndefined();
+    const flushing = sink.flush();
+    stream.release();
+    await flushing;
+    expect(sink.heldBytes).toBe(0);
+    expect(sink.admits()).toBe(true);
+    expect(paths(stream.lines())).toEqual(Array.from({ length: 7 }, (_, i) => `/seq/${i}`));
+  });
+
+  it('at twice its bound, room() resolves only once the stream has taken what it holds', async () => {
+    const stream = stuck();
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000, maxHeldBytes: 1 });
+    for (let i = 0; i < 8; i++) sink.write(seq(i));
+    const room = sink.room();
+    expect(room).toBeInstanceOf(Promise);
+    // The first write completes; the seven records gathered behind it go out as one more write.
+    stream.release();
+    await room;
+    expect(sink.room()).toBeUndefined();
+    await sink.flush();
+    expect(paths(stream.lines())).toHaveLength(8);
+  });
+
+  it('room() does not wait for a stream that is gone', async () => {
+    const stream = stuck();
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000, maxHeldBytes: 1 });
+    for (let i = 0; i < 8; i++) sink.write(seq(i));
+    const room = sink.room();
+    stream.destroy();
+    await room;
+    expect(sink.room()).toBeUndefined();
+  });
+
+  it('by default admits 16 MiB of unwritten records, and no more', () => {
+    const stream = stuck();
+    const sink = stdoutAuditSink({ stream, maxDelayMs: 60_000 });
+    // The records a 15 000-character path makes (a finding: 6 000 of them grew a proxy by 200 MB).
+    const big = record({ path: `/v1/customers/${'a'.repeat(15_000)}` });
+    const size = serializeAuditRecord(big).length;
+    let written = 0;
+    while (sink.admits()) {
+      sink.write(big);
+      written++;
+    }
+    expect(written).toBe(Math.ceil((16 * 1024 * 1024) / size));
+    stream.release();
+  });
+});
+
 const WRITER = path.resolve(import.meta.dirname, '../../test/fixtures/audit-writer.ts');
 
 /**

@@ -29,6 +29,19 @@ export interface AuditSink {
   write(record: AuditRecord): void;
   /** Resolves once every record written so far is with the OS (never rejects). */
   flush(): Promise<void>;
+  /** Characters of records written here that the stream has not yet taken: memory an unread stdout costs. */
+  readonly heldBytes: number;
+  /**
+   * Whether a new call may go ahead: the sink holds less than its bound. A call refused instead
+   * still has its record; nothing is dropped (fail closed: no call goes unrecorded).
+   */
+  admits(): boolean;
+  /**
+   * Undefined while the sink can take any record; once it holds twice its bound, a promise that
+   * resolves when it holds less (or its stream is gone): no call should be answered meanwhile,
+   * since even a refusal's record would grow what it holds.
+   */
+  room(): Promise<void> | undefined;
 }
 
 let isoMs = Number.NaN;
@@ -91,10 +104,21 @@ export interface StdoutAuditSinkOptions {
   readonly maxBatchBytes?: number;
   /** …and at the latest this long after its first record (default 10 ms). */
   readonly maxDelayMs?: number;
+  /**
+   * Past this many characters held (gathered, or handed to a stream that has not taken them) no
+   * new call is admitted (default 16 MiB; at least four batches, what a healthy stream may hold).
+   */
+  readonly maxHeldBytes?: number;
 }
 
 export const DEFAULT_AUDIT_BATCH_BYTES = 64 * 1024;
 export const DEFAULT_AUDIT_DELAY_MS = 10;
+/**
+ * 16 MiB: thousands of ordinary records (about 400 characters each), a thousand of the largest a
+ * call can make (a path of nearly 16 KB, the header limit); twice that, with what calls admitted
+ * before still add, stays far below the chart's 512 MiB beside a proxy's own 200 MiB or so.
+ */
+export const DEFAULT_AUDIT_MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 /** Sinks holding records not yet handed to their stream: written out when the process exits. */
 const gathering = new Set<BatchedAuditSink>();
@@ -112,25 +136,57 @@ let exitHook = false;
  * here until it says 'drain'. `flush()` (the graceful shutdown) hands over the batch and resolves
  * once every byte is written; on exit the last batch is handed over synchronously. The batch timer
  * keeps the process alive until it fires, so a natural exit never leaves a batch behind.
+ *
+ * Bounded by admission, never by dropping: what it holds (the gathering batch and the writes the
+ * stream has not completed) is counted; past `maxHeld` the proxy admits no new call (`admits()`),
+ * and past twice that it answers none (`room()`), until the stream takes the bytes. The agent
+ * chooses each record's size (its path), and a log collector that stops reading would otherwise
+ * grow the proxy until it is killed, losing every record it held.
  */
 class BatchedAuditSink implements AuditSink {
   readonly #stream: AuditStream;
   readonly #maxBatch: number;
   readonly #delayMs: number;
+  readonly #maxHeld: number;
   #batch = '';
   /** One timer, re-armed with refresh(): no timer object per batch. */
   #timer: NodeJS.Timeout | undefined;
   #timerArmed = false;
   /** The stream is past its high-water mark: batches gather here until it drains. */
   #awaitingDrain = false;
-  /** Writes handed to the stream whose callback has not run yet. */
-  #inFlight = 0;
+  /** The length of each write handed to the stream whose callback has not run yet, oldest first. */
+  readonly #inFlight: number[] = [];
+  #inFlightChars = 0;
   #idle: (() => void)[] = [];
+  /** Calls waiting for room (see room()). */
+  #waitingRoom: (() => void)[] = [];
 
-  constructor(stream: AuditStream, maxBatch: number, delayMs: number) {
+  constructor(stream: AuditStream, maxBatch: number, delayMs: number, maxHeld: number) {
     this.#stream = stream;
     this.#maxBatch = maxBatch;
     this.#delayMs = delayMs;
+    this.#maxHeld = maxHeld;
+  }
+
+  get heldBytes(): number {
+    return this.#batch.length + this.#inFlightChars;
+  }
+
+  admits(): boolean {
+    return this.heldBytes < this.#maxHeld;
+  }
+
+  room(): Promise<void> | undefined {
+    if (this.#hasRoom()) return undefined;
+    return new Promise((resolve) => {
+      if (this.#waitingRoom.length === 0) this.#stream.once('close', this.#wakeRoom);
+      this.#waitingRoom.push(resolve);
+    });
+  }
+
+  /** Refusals' records may take the sink to twice its bound; a stream that is gone takes nothing more. */
+  #hasRoom(): boolean {
+    return this.heldBytes < 2 * this.#maxHeld || this.#stream.destroyed;
   }
 
   write(record: AuditRecord): void {
@@ -158,7 +214,7 @@ class BatchedAuditSink implements AuditSink {
 
   /** Everything handed over and written, or nothing more can be (the stream is gone). */
   #settled(): boolean {
-    return (this.#inFlight === 0 && this.#batch.length === 0) || this.#stream.destroyed;
+    return (this.#inFlight.length === 0 && this.#batch.length === 0) || this.#stream.destroyed;
   }
 
   /** Hands the batch to the stream, unless the stream asked to wait for 'drain'. Synchronous. */
@@ -167,7 +223,8 @@ class BatchedAuditSink implements AuditSink {
     const text = this.#batch;
     this.#batch = '';
     gathering.delete(this);
-    this.#inFlight++;
+    this.#inFlight.push(text.length);
+    this.#inFlightChars += text.length;
     if (!this.#stream.write(text, this.#written)) {
       this.#awaitingDrain = true;
       this.#stream.once('drain', this.#onDrain);
@@ -176,8 +233,17 @@ class BatchedAuditSink implements AuditSink {
 
   /** Called once per write, with an error too (a closed pipe): either way it is no longer pending. */
   readonly #written = (): void => {
-    this.#inFlight--;
+    // A stream completes its writes in the order it was given them.
+    this.#inFlightChars -= this.#inFlight.shift()!;
     if (this.#idle.length > 0 && this.#settled()) this.#wakeIdle();
+    if (this.#waitingRoom.length > 0 && this.#hasRoom()) this.#wakeRoom();
+  };
+
+  readonly #wakeRoom = (): void => {
+    this.#stream.removeListener('close', this.#wakeRoom);
+    const waiting = this.#waitingRoom;
+    this.#waitingRoom = [];
+    for (const resolve of waiting) resolve();
   };
 
   readonly #wakeIdle = (): void => {
@@ -213,19 +279,28 @@ export function stdoutAuditSink(opts: StdoutAuditSinkOptions = {}): AuditSink {
   const delayMs = opts.maxDelayMs ?? DEFAULT_AUDIT_DELAY_MS;
   if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError('maxBatchBytes must be ≥ 1');
   if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError('maxDelayMs must be ≥ 0');
+  // A healthy stream holds a batch gathering and one or two being written: never a reason to refuse.
+  const maxHeld = Math.max(opts.maxHeldBytes ?? DEFAULT_AUDIT_MAX_HELD_BYTES, 4 * maxBatch);
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => {
       for (const sink of gathering) sink.exiting();
     });
   }
-  return new BatchedAuditSink(opts.stream ?? process.stdout, maxBatch, delayMs);
+  return new BatchedAuditSink(opts.stream ?? process.stdout, maxBatch, delayMs, maxHeld);
 }
 
 /** Keeps records in memory (tests, the demo). */
 export function memoryAuditSink(): AuditSink & { records: AuditRecord[] } {
   const records: AuditRecord[] = [];
-  return { records, write: (r) => records.push(r), flush: async () => {} };
+  return {
+    records,
+    write: (r) => records.push(r),
+    flush: async () => {},
+    heldBytes: 0,
+    admits: () => true,
+    room: () => undefined,
+  };
 }
 
 /** Sends every record to several sinks (stdout plus the demo's view). */
@@ -236,6 +311,14 @@ export function teeAuditSink(...sinks: AuditSink[]): AuditSink {
     },
     flush: async () => {
       await Promise.all(sinks.map((s) => s.flush()));
+    },
+    get heldBytes() {
+      return sinks.reduce((sum, s) => sum + s.heldBytes, 0);
+    },
+    admits: () => sinks.every((s) => s.admits()),
+    room: () => {
+      const waits = sinks.map((s) => s.room()).filter((w) => w !== undefined);
+      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
     },
   };
 }

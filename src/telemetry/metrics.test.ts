@@ -25,6 +25,15 @@ describe('createProxyMetrics', () => {
     expect(await second.registry.getSingleMetricAsString('keybrake_snapshot_age_seconds')).toMatch(/ 2$/m);
   });
 
+  it('shows what the audit sink holds unwritten, as it is at each scrape', async () => {
+    let held = 0;
+    const metrics = createProxyMetrics({ snapshotAgeSeconds: () => undefined, auditHeldBytes: () => held });
+    const scrape = () => metrics.registry.getSingleMetricAsString('keybrake_audit_held_bytes');
+    expect(await scrape()).toMatch(/^keybrake_audit_held_bytes 0$/m);
+    held = 16 * 1024 * 1024;
+    expect(await scrape()).toMatch(/^keybrake_audit_held_bytes 16777216$/m);
+  });
+
   it('shows the in-process counter store: entries, bound, evictions and refusals, until it is closed', async () => {
     const metrics = createProxyMetrics({ snapshotAgeSeconds: () => undefined });
     const scrape = () => metrics.registry.metrics();

@@ -43,9 +43,15 @@ const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.
 /** prom-client's default buckets, which keybrake_upstream_duration_seconds has always used. */
 const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function createProxyMetrics(opts: { snapshotAgeSeconds: () => number | undefined }): ProxyMetrics {
+export function createProxyMetrics(opts: {
+  snapshotAgeSeconds: () => number | undefined;
+  /** What the audit sink holds unwritten (AuditSink.heldBytes); no series without it. */
+  auditHeldBytes?: () => number;
+}): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const { auditHeldBytes } = opts;
+  if (auditHeldBytes) auditSinkMetrics(registry, auditHeldBytes);
   const calls = new CounterCells<'vendor' | 'decision' | 'reason'>();
   const spend = new CounterCells<'namespace' | 'vault_key' | 'vendor'>();
   const upstream = new HistogramCells(UPSTREAM_BUCKETS);
@@ -140,6 +146,21 @@ export function createProxyMetrics(opts: { snapshotAgeSeconds: () => number | un
     }),
     ...inProcessCounterStoreMetrics(registry),
   };
+}
+
+/**
+ * How far the audit stream is behind: past its bound (16 MiB) calls are refused `audit_backlog`,
+ * which keybrake_calls_total counts; this shows it coming.
+ */
+function auditSinkMetrics(registry: Registry, heldBytes: () => number): void {
+  new Gauge({
+    name: 'keybrake_audit_held_bytes',
+    help: 'Audit records held in memory that stdout has not taken yet, in bytes (characters).',
+    registers: [registry],
+    collect() {
+      this.set(heldBytes());
+    },
+  });
 }
 
 /** What an in-process counter store tells the metrics (MemoryCounterStore, src/counters/memory-store.ts). */

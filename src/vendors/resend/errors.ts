@@ -55,6 +55,7 @@ export const RESEND_ERROR_NAMES: Readonly<Record<DenyReason, ResendErrorName>> =
   run_id_required: 'restricted_api_key',
   object_busy: 'rate_limit_exceeded',
   shutting_down: 'application_error',
+  audit_backlog: 'application_error',
   upstream_response_too_large: 'application_error',
   credential_in_response: 'application_error',
   internal_error: 'internal_server_error',

@@ -41,6 +41,7 @@ export const TWILIO_ERROR_CODES: Readonly<Record<DenyReason, number>> = {
   run_id_required: 98034,
   object_busy: 98042,
   shutting_down: 98043,
+  audit_backlog: 98044,
   upstream_response_too_large: 98052,
   credential_in_response: 98053,
   internal_error: 98099,
