@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../decision/reasons.ts';
-import { parseFlatForm, parseForm } from './form.ts';
+import { formTree, parseFlatForm, parseForm } from './form.ts';
 
 const limits = { maxBytes: 65_536, maxDepth: 4, maxParams: 50 };
 
@@ -65,6 +65,11 @@ describe('parseForm accepts', () => {
     ['sparse indexes, compacted in index order', 't[7]=b&t[2]=a', { t: ['a', 'b'] }],
     ['indexes out of order', 't[1]=b&t[0]=a', { t: ['a', 'b'] }],
     ['a sparse list inside a list element', 'i[0][t][3]=x', { i: [{ t: ['x'] }] }],
+    [
+      'sparse indexes at every level, each list in index order',
+      'a[1][9][9]=y&a[0][9][5]=x&a[0][9][2]=w',
+      { a: [[['w', 'x']], [['y']]] },
+    ],
     ['empty pairs', 'a=1&&b=2&', { a: '1', b: '2' }],
     ['= inside a value', 'q=a=b', { q: 'a=b' }],
     ['nesting exactly at the depth limit', 'a[b][c][d][e]=1', { a: { b: { c: { d: { e: '1' } } } } }],
@@ -176,6 +181,33 @@ describe('parseForm refuses with body_invalid', () => {
   it('leaves Object.prototype untouched', () => {
     parseForm('__proto__[polluted]=yes&a[__proto__][polluted]=yes', limits);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+/** Entries a parse built: object names, array slots (holes included) and index-list entries. */
+function entries(node: unknown): number {
+  if (node instanceof Map) return [...node.values()].reduce((n: number, v) => n + 1 + entries(v), 0);
+  if (Array.isArray(node)) return Array.from(node, (v) => 1 + entries(v)).reduce((a, b) => a + b, 0);
+  if (typeof node === 'object' && node !== null) {
+    return Object.values(node).reduce((n: number, v) => n + 1 + entries(v), 0);
+  }
+  return 0;
+}
+
+describe('parseForm bounds its work by the body', () => {
+  const deep = { maxBytes: 65_536, maxDepth: 8, maxParams: 1000 };
+
+  // Fifth round: 999 parameters eight levels deep, every index 999 (44 KB), held the event loop
+  // 300–600 ms per request, refused or not: each index grew an array to 1000 slots.
+  it.each([
+    ['every index 999, eight levels deep', (i: number) => `a[${i}]${'[999]'.repeat(7)}=1`],
+    ['every index 999 under objects', (i: number) => `m[k${i}][999][x][999][y][999]=1`],
+  ])('builds at most one entry per bracket group of each parameter: %s', (_name, param) => {
+    const body = Array.from({ length: 999 }, (_, i) => param(i)).join('&');
+    const tree = formTree(body, deep);
+    expect(isDenial(tree)).toBe(false);
+    const groups = (param(0).match(/\[/g) ?? []).length;
+    expect(entries(tree)).toBeLessThanOrEqual(999 * (groups + 1));
   });
 });
 
