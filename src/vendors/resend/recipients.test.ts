@@ -53,6 +53,15 @@ describe('addressList', () => {
     ['a zero-width joiner in the domain', 'ann@exa\u200Dmple.com'],
     ['a combining grapheme joiner in the domain', 'ann@exa\u034Fmple.com'],
     ['a full-width letter in the domain', 'ann@\uFF45xample.com'],
+    // Fifth round: String.trim dropped these, so each was judged as ann@example.com while Resend
+    // received the raw value. Only ASCII spaces are trimmed.
+    ['a no-break space before the address', '\u00a0ann@example.com'],
+    ['a byte-order mark after the address', 'ann@example.com\ufeff'],
+    ['an ideographic space after the address', 'ann@example.com\u3000'],
+    ['a no-break space inside the brackets', 'Ann <\u00a0ann@example.com>'],
+    ['a no-break space before a quoted display name', '\u00a0"Ann" <ann@example.com>'],
+    ['a no-break space between two listed addresses', 'a@example.com,\u00a0b@example.com'],
+    ['a lone no-break space among the entries', ['a@example.com', '\u00a0']],
   ])('refuses %s', (_name, value) => {
     expect(addressList(value)).toBeUndefined();
   });

@@ -1,4 +1,5 @@
 import { domainToASCII, domainToUnicode } from 'node:url';
+import { isBlank, spaceTrimmed } from '../parameter-spaces.ts';
 
 /**
  * Named as a recipient when a send reaches people the request does not list (a stored draft, the
@@ -25,7 +26,7 @@ export function addressList(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return [];
   const items = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
   if (!items?.every((v): v is string => typeof v === 'string')) return undefined;
-  // Before splitting: the split trims each mailbox, and a trailing CR/LF would pass unseen.
+  // Before splitting: a control character anywhere, not only around a mailbox, could start a header.
   if (items.some((v) => CONTROL.test(v))) return undefined;
   const addresses: string[] = [];
   for (const mailbox of items.flatMap(splitAddresses)) {
@@ -56,18 +57,21 @@ const ASCII = /^[\x21-\x7e]+$/;
  * Normalises one mailbox (`Name <Local@Domain>` → `local@domain`, punycode domain). Undefined when
  * the text is not exactly one mailbox: `Name <a@x> b@y`, `<a@x> <b@y>`, `a@x;b@y`, `a@x@y` or a group
  * `G: a@x; <b@y>` could each be read by Resend as another address than the one an allowlist would
- * check.
+ * check. Only ASCII spaces are trimmed around the mailbox, its name and its address (spaceTrimmed):
+ * `\u00a0ann@example.com` or `<ann@example.com\ufeff>` is not the allowed address it resembles.
  */
 export function normaliseAddress(mailbox: string): string | undefined {
   if (CONTROL.test(mailbox)) return undefined;
-  const text = mailbox.trim();
-  let address = text;
+  const text = spaceTrimmed(mailbox);
+  if (text === undefined) return undefined;
+  let address: string | undefined = text;
   if (text.endsWith('>')) {
     const open = text.lastIndexOf('<');
-    if (open < 0 || !DISPLAY_NAME.test(text.slice(0, open).trim())) return undefined;
-    address = text.slice(open + 1, -1).trim();
+    const name = open < 0 ? undefined : spaceTrimmed(text.slice(0, open));
+    if (name === undefined || !DISPLAY_NAME.test(name)) return undefined;
+    address = spaceTrimmed(text.slice(open + 1, -1));
   }
-  if (!ADDR_SPEC.test(address)) return undefined;
+  if (address === undefined || !ADDR_SPEC.test(address)) return undefined;
   const at = address.indexOf('@');
   const local = address.slice(0, at).toLowerCase();
   const domain = canonicalDomain(address.slice(at + 1).toLowerCase());
@@ -104,5 +108,5 @@ function splitAddresses(text: string): string[] {
     }
   }
   parts.push(current);
-  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
+  return parts.filter((p) => !isBlank(p));
 }

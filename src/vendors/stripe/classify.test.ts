@@ -718,6 +718,20 @@ describe('Stripe parties', () => {
     expect(op(method, path, body).parties.customers).toEqual(customers);
   });
 
+  it('trims the ASCII spaces around a meter event customer id', () => {
+    const body = 'event_name=api_calls&payload[stripe_customer_id]=+cus_allowed+&payload[value]=1';
+    expect(op('POST', '/v1/billing/meter_events', body).parties.customers).toEqual(['cus_allowed']);
+  });
+
+  // Fifth round: String.trim made each of these cus_allowed, while Stripe received the raw value.
+  it.each(['cus_allowed%C2%A0', '%EF%BB%BFcus_allowed', 'cus_allowed%E2%80%A8', 'cus_allowed%0A', '%C2%A0'])(
+    'refuses a meter event whose payload holds %s (body_invalid)',
+    (value) => {
+      const body = `event_name=api_calls&payload[stripe_customer_id]=${value}&payload[value]=1`;
+      expect(classify('POST', '/v1/billing/meter_events', body)).toMatchObject({ reason: 'body_invalid' });
+    },
+  );
+
   it('marks a meter event as billing a customer, so that a customer allowlist must see one', () => {
     expect(op('POST', '/v1/billing/meter_events', 'event_name=api_calls&payload[my_key]=x')).toMatchObject({
       id: 'stripe.billing.meter_events.create',

@@ -61,9 +61,11 @@ import type { StripePricingRule } from './rules.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
-/** A meter event's parties, with the customers its payload names. */
-function withMeterCustomers(parties: Parties, params: Params): Parties {
-  return { ...parties, customers: [...new Set([...parties.customers, ...meterCustomers(params)])] };
+/** A meter event's parties, with the customers its payload names; a denial when one cannot be read. */
+function withMeterCustomers(parties: Parties, params: Params): Parties | Denial {
+  const customers = meterCustomers(params);
+  if (isDenial(customers)) return customers;
+  return { ...parties, customers: [...new Set([...parties.customers, ...customers])] };
 }
 
 /** The Stripe table, indexed once. */
@@ -134,6 +136,7 @@ function classifyRow(
   const legacy = legacyInvoiceDenial(row.method, row.path, params);
   if (legacy) return legacy;
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
+  if (isDenial(parties)) return parties;
   const revealed = secretExpansion(params);
   if (revealed !== undefined) {
     return deny(

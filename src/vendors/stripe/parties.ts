@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { trimOws } from '../../http-whitespace.ts';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import { type Operation, type Params, type Parties, PLATFORM_ACCOUNT, type VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 
@@ -217,15 +218,25 @@ const CUSTOMER_ID = /^(cus|acct)_[A-Za-z0-9]+$/;
  * the customer later, on its own. The payload key that names the customer is the meter's own
  * setting (`customer_mapping.event_payload_key`, `stripe_customer_id` by default), which the call
  * does not show: so every payload value shaped like a customer id counts. One that names none is
- * refused under a customer allowlist (classify), since its customer cannot be read.
+ * refused under a customer allowlist (classify), since its customer cannot be read. A value with
+ * blank or invisible characters other than ASCII spaces around it (`cus_allowed\u00a0`) is refused:
+ * it is not the customer it resembles, and whether Stripe reads it as that one or another is unknown.
  */
-export function meterCustomers(params: Params): string[] {
+export function meterCustomers(params: Params): string[] | Denial {
   const payload = params['payload'];
   if (!isObj(payload)) return [];
   const ids: string[] = [];
   for (const key in payload) {
     const v = Object.hasOwn(payload, key) ? payload[key] : undefined;
-    if (typeof v === 'string' && CUSTOMER_ID.test(v.trim())) ids.push(v.trim());
+    if (typeof v !== 'string') continue;
+    const id = spaceTrimmed(v);
+    if (id === undefined) {
+      return deny(
+        'body_invalid',
+        "A meter event's payload holds a value with blank or invisible characters around it.",
+      );
+    }
+    if (CUSTOMER_ID.test(id)) ids.push(id);
   }
   return ids;
 }

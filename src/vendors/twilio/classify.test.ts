@@ -201,6 +201,36 @@ describe('Twilio messages', () => {
     expect(classify(req('POST', path, host), params)).toMatchObject({ reason: 'body_invalid' });
   });
 
+  // Fifth round: String.trim made each of these the allowed recipient it resembles, while Twilio
+  // received the raw value. Only ASCII spaces are trimmed.
+  it.each([
+    ['a message', messages, { To: '\u00a0+14155550100', Body: 'hi' }, 'api'],
+    ['a call', calls, { To: '+14155550100\u2028' }, 'api'],
+    [
+      'a call whose Twiml dials a number after a no-break space',
+      calls,
+      { To: '+14155550100', Twiml: '<Response><Dial>\u00a0+14155550100</Dial></Response>' },
+      'api',
+    ],
+    [
+      'an SMS verification',
+      '/v2/Services/VA1/Verifications',
+      { To: '\ufeff+14155550100', Channel: 'sms' },
+      'verify',
+    ],
+    [
+      'an email verification',
+      '/v2/Services/VA1/Verifications',
+      { To: 'ann@example.com\u00a0', Channel: 'email' },
+      'verify',
+    ],
+  ])(
+    'refuses %s to a recipient with blank or invisible characters around it',
+    (_name, path, params, host) => {
+      expect(classify(req('POST', path, host), params)).toMatchObject({ reason: 'body_invalid' });
+    },
+  );
+
   it('keeps a national number, a client and a SIP address as they are', () => {
     for (const To of ['4155550100', 'client:alice', 'sip:bob@example.com', '+9991234567']) {
       expect(classify(req('POST', calls), { To, TimeLimit: '60' })).not.toHaveProperty('reason');
@@ -497,6 +527,12 @@ describe('Twilio operations', () => {
         costMicros: P.verifyPerVerification,
         parties: expect.objectContaining({ recipients: ['ann@example.com'] }),
       },
+    ],
+    [
+      'an email verification trims the ASCII spaces around its address',
+      req('POST', '/v2/Services/VA1/Verifications', 'verify'),
+      { To: ' ann@example.com ', Channel: 'email' },
+      { parties: expect.objectContaining({ recipients: ['ann@example.com'] }) },
     ],
     [
       'a verification check is free',

@@ -8,6 +8,7 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, type OperationMatcher } from '../operation-table.ts';
+import { isBlank, spaceTrimmed } from '../parameter-spaces.ts';
 import {
   type CostLookup,
   NO_PARTIES,
@@ -294,7 +295,7 @@ function callUpdate(
   const callee = (body: unknown): Destination | undefined => {
     const to =
       typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['to'] : undefined;
-    return typeof to === 'string' && to.trim() !== '' ? destination(to) : undefined;
+    return typeof to === 'string' && !isBlank(to) ? destination(to) : undefined;
   };
   return {
     ...priced(id, 0, parties),
@@ -427,7 +428,13 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
   const channel = single(params, 'Channel') ?? 'sms';
   const rawTo = single(params, 'To');
   if (channel.toLowerCase() === 'email') {
-    const email = rawTo?.trim().toLowerCase();
+    const email = rawTo === undefined ? undefined : spaceTrimmed(rawTo)?.toLowerCase();
+    if (rawTo !== undefined && email === undefined) {
+      return deny(
+        'body_invalid',
+        'To must be one email address, without blank or invisible characters around it.',
+      );
+    }
     const parties = email ? { ...NO_PARTIES, recipients: [email] } : NO_PARTIES;
     return priced(id, verificationCost(prices, channel, undefined), parties);
   }

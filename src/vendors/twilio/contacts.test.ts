@@ -84,6 +84,24 @@ describe('contactParties', () => {
     }
   });
 
+  // Fifth round: String.trim read `redirect` with a no-break space as a redirect, which dials nobody;
+  // Twilio receives the raw value, which Keybrake cannot say it does not read as a dialling one.
+  it('names the unseen recipient for an instruction with blank or invisible characters around it', () => {
+    for (const instruction of ['redirect\u00a0', '\ufeffredirect', 'redirect\u2028']) {
+      const parties = reached('twilio.taskrouter.v1.update_worker_reservation', { Instruction: instruction });
+      expect(parties.recipients).toEqual([UNSEEN_RECIPIENT]);
+    }
+    expect(reached('twilio.taskrouter.v1.update_worker_reservation', { Instruction: ' redirect ' })).toBe(
+      NO_PARTIES,
+    );
+  });
+
+  it('refuses a recipient with a no-break space around it (body_invalid)', () => {
+    expect(contactParties('twilio.studio.v2.create_execution', { To: '\u00a0+19005550123' })).toMatchObject({
+      reason: 'body_invalid',
+    });
+  });
+
   it('names only the target of a reservation instruction that names one, and nobody for a redirect', () => {
     const id = 'twilio.taskrouter.v1.update_worker_reservation';
     expect(reached(id, { Instruction: 'dequeue', DequeueTo: '+14155550100' }).recipients).toEqual([
@@ -202,6 +220,8 @@ describe('contactParties', () => {
     ['a push binding (a device token)', { BindingType: 'apn', Address: 'a1b2c3d4e5f6' }],
     ['a binding type Keybrake does not know', { BindingType: 'rcs', Address: '+19005550123' }],
     ['no binding type', { Address: '+19005550123' }],
+    // Fifth round: String.trim read this as `sms`; only ASCII spaces are trimmed.
+    ['a binding type with a no-break space after it', { BindingType: 'sms\u00a0', Address: '+19005550123' }],
   ])('names the unseen recipient for %s', (_name, params) => {
     expect(reached('twilio.notify.v1.create_binding', params).recipients).toEqual([UNSEEN_RECIPIENT]);
   });

@@ -1,5 +1,6 @@
 import { type Denial, isDenial } from '../../decision/reasons.ts';
 import { scanJson } from '../json.ts';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
@@ -154,14 +155,16 @@ const UNSEEN: Destination = { channel: 'other', address: UNSEEN_RECIPIENT };
 function kindDestinations(byKind: NonNullable<ContactFields['byKind']>, params: Params): Destination[] {
   const addresses = strings(params, byKind.field);
   if (addresses.length === 0) return [];
-  const kind = (single(params, byKind.kind) ?? '').trim().toLowerCase();
-  return byKind.addressed.includes(kind) ? addresses.map(destination) : [UNSEEN];
+  const kind = spaceTrimmed(single(params, byKind.kind) ?? '')?.toLowerCase();
+  return kind !== undefined && byKind.addressed.includes(kind) ? addresses.map(destination) : [UNSEEN];
 }
 
 /** Whether the call's `Instruction` dials someone while no parameter that names whom is set. */
 function dialsUnnamed(fields: ContactFields, params: Params): boolean {
   if (!fields.dials) return false;
-  const instruction = (single(params, 'Instruction') ?? '').trim().toLowerCase();
+  const instruction = spaceTrimmed(single(params, 'Instruction') ?? '')?.toLowerCase();
+  // One with other blank or invisible characters around it may be read as any instruction.
+  if (instruction === undefined) return true;
   const named = Object.hasOwn(fields.dials, instruction) ? fields.dials[instruction]! : undefined;
   return named !== undefined && !named.some((name) => strings(params, name).length > 0);
 }

@@ -1,4 +1,5 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
+import { isBlank } from '../parameter-spaces.ts';
 import type { Params } from '../types.ts';
 import { mmsCost, textSegments } from './costs.ts';
 import { type Destination, destination } from './destinations.ts';
@@ -27,7 +28,7 @@ export interface ConversationMessage {
 
 /** Reads the message being sent: the segments of its text (`textSegments`), `MediaSid`. */
 export function conversationMessage(params: Params): ConversationMessage {
-  const media = (single(params, 'MediaSid') ?? '').trim() !== '';
+  const media = !isBlank(single(params, 'MediaSid') ?? '');
   const templated = strings(params, 'ContentSid').length > 0;
   const text = textSegments(single(params, 'Body'), templated, media ? 1 : 0);
   return { segments: media ? text.converted : text.sms, media };
@@ -75,7 +76,7 @@ export function conversationDelivery(
   for (const binding of bindings) {
     const address = typeof binding['address'] === 'string' ? binding['address'] : undefined;
     // A group MMS's own side (only a projected address) is the sender, not a recipient.
-    if (address === undefined || address.trim() === '') {
+    if (address === undefined || isBlank(address)) {
       if (typeof binding['projected_address'] === 'string') continue;
       return undefined;
     }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { MEDIA_LINK_LENGTH, textSegments } from './costs.ts';
+import {
+  callCost,
+  callMinutes,
+  lookupV1Cost,
+  lookupV2Cost,
+  MEDIA_LINK_LENGTH,
+  textSegments,
+} from './costs.ts';
+import { destination } from './destinations.ts';
+import { DEFAULT_TWILIO_PRICES as P } from './prices.ts';
 import { smsSegments } from './segments.ts';
 
 describe('textSegments', () => {
@@ -22,5 +31,35 @@ describe('textSegments', () => {
     const appended = 10_000_000 * MEDIA_LINK_LENGTH;
     // Past one 160-septet segment: 151 link characters share the first 153-septet part with 'hi'.
     expect(textSegments('hi', false, 10_000_000).converted).toBe(1 + Math.ceil((appended - 151) / 153));
+  });
+});
+
+// Fifth round: String.trim read each of these as the cheaper value it resembles, while Twilio
+// received the raw one. Only ASCII spaces are trimmed; anything else is read at the dearer price.
+describe('cost parameters with blank or invisible characters around them', () => {
+  it('reads no TimeLimit from one with a no-break space: the default duration', () => {
+    expect(callMinutes(P, { TimeLimit: ' 60 ' })).toBe(1);
+    expect(callMinutes(P, { TimeLimit: '60\u00a0' })).toBe(P.defaultCallMinutes);
+    expect(callMinutes(P, { TimeLimit: '\ufeff60' })).toBe(P.defaultCallMinutes);
+  });
+
+  it('counts a conference recording whose off value carries a no-break space', () => {
+    const to = destination('+14155550100');
+    const plain = callCost(P, { TimeLimit: '60', ConferenceRecord: ' false ' }, to);
+    expect(callCost(P, { TimeLimit: '60', ConferenceRecord: 'false\u00a0' }, to)).toBe(
+      plain + P.recordingPerMinute,
+    );
+    expect(callCost(P, { TimeLimit: '60', ConferenceRecord: '\u00a0do-not-record' }, to)).toBe(
+      plain + P.recordingPerMinute,
+    );
+  });
+
+  it('prices a lookup field or type with a no-break space as an unknown one', () => {
+    expect(lookupV2Cost(P, new URLSearchParams('Fields=+line_type_intelligence+'))).toBe(
+      P.lookupFields['line_type_intelligence'],
+    );
+    expect(lookupV2Cost(P, new URLSearchParams('Fields=line_type_intelligence%C2%A0'))).toBe(P.lookupUnknown);
+    expect(lookupV2Cost(P, new URLSearchParams('Fields=%C2%A0'))).toBe(P.lookupUnknown);
+    expect(lookupV1Cost(P, new URLSearchParams('Type=carrier%C2%A0'))).toBe(P.lookupUnknown);
   });
 });

@@ -1,4 +1,5 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { Params } from '../types.ts';
 import type { Destination } from './destinations.ts';
 import { flag, single, strings } from './fields.ts';
@@ -81,10 +82,13 @@ export function mmsCost(rates: Required<CountryRates>, segments: number): MicroU
   return Math.max(rates.mmsPerMessage, segments * rates.smsPerSegment);
 }
 
-/** Minutes a call may last: `TimeLimit` (seconds) rounded up, else the configured default. */
+/**
+ * Minutes a call may last: `TimeLimit` (seconds, ASCII spaces around it aside) rounded up, else the
+ * configured default: `60` with a no-break space is no limit Keybrake can read.
+ */
 export function callMinutes(prices: TwilioPrices, params: Params): number {
-  const limit = single(params, 'TimeLimit');
-  const seconds = limit !== undefined && /^\d{1,9}$/.test(limit.trim()) ? Number(limit.trim()) : undefined;
+  const limit = spaceTrimmed(single(params, 'TimeLimit') ?? '');
+  const seconds = limit !== undefined && /^\d{1,9}$/.test(limit) ? Number(limit) : undefined;
   if (seconds === undefined || seconds === 0) return prices.defaultCallMinutes;
   return Math.ceil(seconds / 60);
 }
@@ -117,14 +121,10 @@ export function callCost(prices: TwilioPrices, params: Params, to: Destination |
   let micros = minutes * voicePerMinute(prices, to);
   if (flag(params, 'Record')) micros += minutes * prices.recordingPerMinute;
   // A conference participant: the conference's own recording (`true`, `record-from-start`), as the
-  // TwiML `<Conference record>` is counted (an adversarial probe found it free).
-  const conference = single(params, 'ConferenceRecord')?.trim().toLowerCase();
-  if (
-    conference !== undefined &&
-    conference !== '' &&
-    conference !== 'false' &&
-    conference !== 'do-not-record'
-  )
+  // TwiML `<Conference record>` is counted (an adversarial probe found it free). Absent is '';
+  // undefined, a value with other blank or invisible characters around it, records.
+  const conference = spaceTrimmed(single(params, 'ConferenceRecord') ?? '')?.toLowerCase();
+  if (conference !== '' && conference !== 'false' && conference !== 'do-not-record')
     micros += minutes * prices.recordingPerMinute;
   const amd = single(params, 'MachineDetection');
   if (amd !== undefined && amd.toLowerCase() !== 'none') micros += prices.machineDetectionPerCall;
@@ -193,7 +193,8 @@ export function lookupV2Cost(prices: TwilioPrices, query: URLSearchParams): Micr
   const fields = query
     .getAll('Fields')
     .flatMap((v) => v.split(','))
-    .map((f) => f.trim().toLowerCase())
+    // A field with other blank or invisible characters around it is no package Keybrake knows.
+    .map((f) => spaceTrimmed(f)?.toLowerCase() ?? f)
     .filter((f) => f.length > 0);
   let micros = 0;
   for (const field of new Set(fields)) {
@@ -205,7 +206,7 @@ export function lookupV2Cost(prices: TwilioPrices, query: URLSearchParams): Micr
 /** Lookup v1 `Type` (carrier, caller-name) and `AddOns`, each billed per request. */
 export function lookupV1Cost(prices: TwilioPrices, query: URLSearchParams): MicroUsd {
   let micros = 0;
-  for (const type of new Set(query.getAll('Type').map((t) => t.trim().toLowerCase()))) {
+  for (const type of new Set(query.getAll('Type').map((t) => spaceTrimmed(t)?.toLowerCase() ?? t))) {
     micros += Object.hasOwn(prices.lookupV1Types, type) ? prices.lookupV1Types[type]! : prices.lookupUnknown;
   }
   micros += new Set(query.getAll('AddOns')).size * prices.lookupUnknown;

@@ -86,4 +86,29 @@ describe('destination', () => {
   ])('%s', (_name, raw, expected) => {
     expect(destination(raw)).toEqual(expected);
   });
+
+  it('trims the ASCII spaces around a value', () => {
+    expect(destination('  +1 415 555 0100  ')).toEqual({
+      channel: 'phone',
+      address: '+14155550100',
+      country: 'US',
+    });
+  });
+
+  // Fifth round: String.trim and `\s` dropped these, so each was judged as the number or address it
+  // resembles while Twilio received the raw value. Anything but ASCII spaces around a value, or a
+  // blank that is not an ASCII space inside a number, leaves it unreadable (refused by classify).
+  it.each([
+    ['a no-break space before a number', '\u00a0+19005550123'],
+    ['a line separator after a number', '+14155550100\u2028'],
+    ['a byte-order mark before a WhatsApp address', '\ufeffwhatsapp:+14155550100'],
+    ['a no-break space after the whatsapp: prefix', 'whatsapp:\u00a0+14155550100'],
+    ['a tab after a number', '+14155550100\t'],
+    ['a zero-width space before a client', '\u200bclient:alice'],
+    ['an ideographic space after a SIP URI', 'sip:bob@example.com\u3000'],
+    ['a no-break space inside a number', '+1\u00a0415\u00a0555\u00a00100'],
+    ['a tab inside a number', '+1\t4155550100'],
+  ])('leaves unreadable a value with %s', (_name, raw) => {
+    expect(destination(raw).unreadable).toBe(true);
+  });
 });

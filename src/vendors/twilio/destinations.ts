@@ -1,6 +1,7 @@
 // The max metadata: the min build classifies number types only where countries share a calling code
 // (+1, +44), so it cannot tell `+33 899…` (premium) from a French landline.
 import { type NumberType, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 
 /**
  * How a `To`/`From` value reaches its party: the phone network, WhatsApp, or a non-phone endpoint; the
@@ -35,21 +36,24 @@ export interface Destination {
    */
   readonly specialRate?: true;
   /**
-   * Set for a phone or WhatsApp value that is not one number (`+14155550100,+19005550123`, letters):
-   * its raw text could match an allowlist pattern while Twilio reads something else, so classify
-   * refuses the call.
+   * Set for a phone or WhatsApp value that is not one number (`+14155550100,+19005550123`, letters),
+   * and for any value with blank or invisible characters other than ASCII spaces around it
+   * (`\u00a0+19005550123`, `client:alice\u2028`): its raw text could match an allowlist pattern while
+   * Twilio reads something else, so classify refuses the call.
    */
   readonly unreadable?: true;
 }
 
 const PREFIXED = /^([a-z]+):(.*)$/i;
-const PHONE_PUNCTUATION = /[\s().-]/g;
+/** ASCII spaces only: a tab, a line break or a no-break space inside a number is not punctuation. */
+const PHONE_PUNCTUATION = /[ ().-]/g;
 /** One number, as digits after the punctuation Twilio ignores: E.164, or national (no country). */
 const ONE_NUMBER = /^\+?\d+$/;
 
 /** Parses a Twilio address (`+1 415…`, `whatsapp:+44…`, `client:alice`, `sip:…`). */
 export function destination(raw: string): Destination {
-  const value = raw.trim();
+  const value = spaceTrimmed(raw);
+  if (value === undefined) return { channel: 'other', address: raw, unreadable: true };
   const prefixed = PREFIXED.exec(value);
   if (prefixed && !value.startsWith('+')) {
     const scheme = prefixed[1]!.toLowerCase();
@@ -62,7 +66,7 @@ export function destination(raw: string): Destination {
 }
 
 function phone(value: string): Destination {
-  const compact = value.trim().replace(PHONE_PUNCTUATION, '');
+  const compact = value.replace(PHONE_PUNCTUATION, '');
   if (!ONE_NUMBER.test(compact)) return { channel: 'phone', address: compact, unreadable: true };
   const parsed = compact.startsWith('+') ? parsePhoneNumberFromString(compact) : undefined;
   if (!parsed) return { channel: 'phone', address: compact };

@@ -21,6 +21,10 @@ describe('Twilio field reads', () => {
     ['false', false],
     ['FALSE', false],
     ['', false],
+    // Fifth round: String.trim read these as false; Twilio may not.
+    ['false\u00a0', true],
+    ['\ufefffalse', true],
+    ['\u00a0', true],
   ])('reads a cost-adding boolean %j as %s (anything but false or empty is on)', (value, on) => {
     expect(flag({ SendAsMms: value }, 'SendAsMms')).toBe(on);
   });

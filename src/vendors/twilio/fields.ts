@@ -1,3 +1,4 @@
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { Params } from '../types.ts';
 
 /**
@@ -30,11 +31,12 @@ export function single(params: Params, name: string): string | undefined {
 /**
  * A boolean that adds cost when on (`SendAsMms`, `Record`). Twilio's SDKs send `true`/`false`, but
  * whether Twilio also takes `1`, `yes` or ` True` is not ours to know: anything but absent, empty or
- * `false` is read as on, so a spelling Twilio honours is never priced as off.
+ * `false` (ASCII spaces around it aside) is read as on, so a spelling Twilio honours is never priced
+ * as off; `false` with a no-break space is on too.
  */
 export function flag(params: Params, name: string): boolean {
   return strings(params, name).some((v) => {
-    const text = v.trim().toLowerCase();
+    const text = spaceTrimmed(v)?.toLowerCase();
     return text !== '' && text !== 'false';
   });
 }

@@ -63,6 +63,22 @@ describe('instructionParams', () => {
     ]);
   });
 
+  // Fifth round: String.trim made `\u00a0https://allowed…` the allowed URL, and a lone no-break space
+  // an empty value that clears the setting; Twilio receives the raw value.
+  it('judges a value with blank or invisible characters around it raw, and never as empty', () => {
+    expect(
+      instructionParams('twilio.calls.create', {
+        Url: '\u00a0https://a.example/x',
+        FallbackUrl: '\u00a0',
+        ApplicationSid: '\ufeff',
+      }),
+    ).toEqual([
+      { kind: 'url', where: 'Url', url: '\u00a0https://a.example/x' },
+      { kind: 'url', where: 'FallbackUrl', url: '\u00a0' },
+      { kind: 'opaque', where: 'ApplicationSid', what: 'a TwiML application' },
+    ]);
+  });
+
   it('reads nothing for an operation outside the table', () => {
     expect(instructionParams('twilio.messages.create', { Url: 'https://a.example' })).toEqual([]);
   });

@@ -1,3 +1,4 @@
+import { isBlank, spaceTrimmed } from '../parameter-spaces.ts';
 import type { Params, RemoteInstruction } from '../types.ts';
 import { strings } from './fields.ts';
 
@@ -153,12 +154,13 @@ export function instructionParams(id: string, params: Params): RemoteInstruction
   const found: RemoteInstruction[] = [];
   for (const name of entry.urls ?? []) {
     for (const url of strings(params, name)) {
-      // An empty value clears the setting: nothing is fetched.
-      if (url.trim() !== '') found.push({ kind: 'url', where: name, url: url.trim() });
+      // An empty value clears the setting: nothing is fetched. One with other blank or invisible
+      // characters around it is judged raw, which no allowed host's URL is.
+      if (!isBlank(url)) found.push({ kind: 'url', where: name, url: spaceTrimmed(url) ?? url });
     }
   }
   for (const [name, what] of entry.opaque ?? []) {
-    if (strings(params, name).some((v) => v.trim() !== '')) found.push({ kind: 'opaque', where: name, what });
+    if (strings(params, name).some((v) => !isBlank(v))) found.push({ kind: 'opaque', where: name, what });
   }
   return found;
 }

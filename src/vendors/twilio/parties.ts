@@ -1,4 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination, type TwilioChannel } from './destinations.ts';
 import { strings } from './fields.ts';
@@ -18,7 +19,9 @@ const INTERNAL: ReadonlySet<TwilioChannel> = new Set<TwilioChannel>(['client', '
  */
 export function messagingParties(params: Params, to: readonly Destination[]): Parties {
   const senders = strings(params, 'From').map((f) => destination(f).address);
-  if (senders.length === 0) senders.push(...strings(params, 'MessagingServiceSid').map((s) => s.trim()));
+  // A service id with anything but ASCII spaces around it is judged as the raw text Twilio receives.
+  if (senders.length === 0)
+    senders.push(...strings(params, 'MessagingServiceSid').map((s) => spaceTrimmed(s) ?? s));
   return destinationParties(to, senders);
 }
 

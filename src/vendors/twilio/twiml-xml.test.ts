@@ -99,6 +99,8 @@ describe('parseXml: what it refuses', () => {
     ['an end tag without start', '</a>'],
     ['a second root', '<a/><b/>'],
     ['text outside the root', '<a/>x'],
+    // Fifth round: String.trim took it for white space; XML's is spaces, tabs, CR and LF only.
+    ['a no-break space outside the root', '\u00a0<a/>'],
     ['no root', '   '],
     ['an empty string', ''],
     ['an unquoted attribute', '<a b=c/>'],

@@ -96,7 +96,7 @@ export function parseXml(text: string): XmlElement {
     if (parent) {
       parent.children.push(child);
     } else if (typeof child === 'string') {
-      if (child.trim() !== '') fail('text outside the root element');
+      if (xmlTrimmed(child) !== '') fail('text outside the root element');
     } else if (root) {
       fail('a second root element');
     } else {
@@ -234,4 +234,15 @@ function checkCharacters(text: string): void {
     }
     if (!isXmlChar(code)) throw new XmlError(`character not allowed in XML at character ${i + 1}`);
   }
+}
+
+/** XML's white space (the S production) around a text: layout, not part of what it says. */
+const XML_SPACE_AROUND = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+/**
+ * A text or attribute value without XML's white space around it: spaces, tabs, CR and LF only. Not
+ * `String.trim`, which drops U+00A0, U+FEFF and other Unicode spaces that an XML reader keeps.
+ */
+export function xmlTrimmed(text: string): string {
+  return text.replace(XML_SPACE_AROUND, '');
 }

@@ -100,6 +100,38 @@ describe('readTwiml: <Dial> legs are destinations', () => {
     ]);
   });
 
+  it("reads XML's white space (spaces, tabs, CR, LF) around a noun's text as layout", () => {
+    expect(read(R('<Dial>\n\t<Number>\r\n +14155550100\n\t</Number>\n</Dial>')).dials).toEqual([
+      { to: { channel: 'phone', address: '+14155550100', country: 'US' }, recorded: false },
+    ]);
+  });
+
+  // Fifth round: String.trim dropped these, so each leg was judged as the party it resembles while
+  // Twilio received the raw text. Such a leg is unreadable, which classify refuses.
+  it.each([
+    ['a <Number> after a no-break space', '<Dial><Number>\u00a0+19005550123</Number></Dial>'],
+    ['a bare number before a byte-order mark', '<Dial>+19005550123\ufeff</Dial>'],
+    ['a <Sip> before an ideographic space', '<Dial><Sip>sip:x@pbx.example\u3000</Sip></Dial>'],
+    ['a <Client> after a zero-width space', '<Dial><Client>\u200balice</Client></Dial>'],
+    ['a lone no-break space beside a <Number>', '<Dial>\u00a0<Number>+14155550100</Number></Dial>'],
+  ])('reads %s as an unreadable leg', (_name, inner) => {
+    expect(read(R(inner)).dials.some((d) => d.to.unreadable === true)).toBe(true);
+  });
+
+  it('reads a <Message to> with a no-break space as an unreadable destination', () => {
+    expect(read(R('<Message to="+19005550123\u00a0">hi</Message>')).sms[0]?.to?.unreadable).toBe(true);
+  });
+
+  it('reads no time limit from one with a no-break space (the longest call is priced)', () => {
+    expect(
+      read(R('<Dial timeLimit="60\u00a0"><Number>+14155550100</Number></Dial>')).dials[0],
+    ).not.toHaveProperty('timeLimitSeconds');
+  });
+
+  it('refuses a no-break space where an element takes no text', () => {
+    expect(denial(R('\u00a0<Hangup/>')).reason).toBe('body_invalid');
+  });
+
   it('refuses a <Dial> or a noun that names nobody', () => {
     expect(denial(R('<Dial></Dial>')).reason).toBe('body_invalid');
     expect(denial(R('<Dial><Number> </Number></Dial>')).reason).toBe('body_invalid');
@@ -160,6 +192,15 @@ describe('readTwiml: remote instructions', () => {
     ],
   ])('reports %s', (_name, inner, where) => {
     expect(read(R(inner)).remote).toContainEqual(expect.objectContaining({ kind: 'url', where }));
+  });
+
+  it('reports a URL with a no-break space around it as written, which no allowed host matches', () => {
+    expect(read(R('<Redirect>\u00a0https://a.example/x</Redirect>')).remote).toEqual([
+      { kind: 'url', where: 'Twiml <Redirect>', url: '\u00a0https://a.example/x' },
+    ]);
+    expect(read(R('<Dial action="https://a.example/x\u00a0">+14155550100</Dial>')).remote).toContainEqual(
+      expect.objectContaining({ url: 'https://a.example/x\u00a0' }),
+    );
   });
 
   it('reports the URL as written, trimmed', () => {

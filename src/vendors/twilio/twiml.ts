@@ -1,8 +1,9 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
+import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { RemoteInstruction } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { turnsOnTranscription } from './transcription.ts';
-import { parseXml, type XmlElement, XmlError } from './twiml-xml.ts';
+import { parseXml, type XmlElement, XmlError, xmlTrimmed } from './twiml-xml.ts';
 
 /**
  * Inline call instructions (`Twiml` of Calls create and update), read as Twilio reads them (ADR 0007
@@ -203,7 +204,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
     // Children go on the stack last first, so the walk meets them in document order.
     for (const child of [...element.children].reverse()) {
       if (typeof child === 'string') {
-        if (!textOk && child.trim() !== '') {
+        if (!textOk && xmlTrimmed(child) !== '') {
           return deny('body_invalid', `Twiml <${name}> does not take text.`);
         }
       } else if (rule.opaqueContent) {
@@ -222,7 +223,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
         );
       }
       if (isInstructionAttribute(attribute)) {
-        remote.push({ kind: 'url', where: `Twiml <${name} ${attribute}>`, url: value.trim() });
+        remote.push({ kind: 'url', where: `Twiml <${name} ${attribute}>`, url: xmlTrimmed(value) });
       }
     }
 
@@ -281,9 +282,10 @@ function walk(root: XmlElement): TwimlReading | Denial {
       case 'Sms':
       case 'Message': {
         const to = attribute(element, 'to');
-        if (to !== undefined && to.trim() === '') return deny('body_invalid', `Twiml <${name} to> is empty.`);
+        if (to !== undefined && xmlTrimmed(to) === '')
+          return deny('body_invalid', `Twiml <${name} to> is empty.`);
         const body = name === 'Message' ? messageBody(element) : textOf(element);
-        sms.push(to === undefined ? { body } : { body, to: destination(to) });
+        sms.push(to === undefined ? { body } : { body, to: destination(xmlTrimmed(to)) });
         break;
       }
       case 'Refer':
@@ -303,6 +305,8 @@ function walk(root: XmlElement): TwimlReading | Denial {
 function nounDestination(noun: Noun, element: XmlElement): Destination | undefined {
   const text = noun === 'Client' ? textOf(element) || childText(element, 'Identity') : textOf(element);
   if (text === '') return undefined;
+  // Other blank or invisible characters around it: no reading of the address Keybrake can stand by.
+  if (spaceTrimmed(text) === undefined) return { channel: 'other', address: text, unreadable: true };
   switch (noun) {
     case 'Number':
       return destination(text);
@@ -327,8 +331,8 @@ function nounDestination(noun: Noun, element: XmlElement): Destination | undefin
 }
 
 function dialOptions(dial: XmlElement): Omit<TwimlDial, 'to'> {
-  const limit = attribute(dial, 'timeLimit')?.trim();
-  const seconds = limit !== undefined && /^\d{1,9}$/.test(limit) ? Number(limit) : undefined;
+  const limit = xmlTrimmed(attribute(dial, 'timeLimit') ?? '');
+  const seconds = /^\d{1,9}$/.test(limit) ? Number(limit) : undefined;
   const record = (attribute(dial, 'record') ?? 'do-not-record').toLowerCase();
   const recorded = record !== 'do-not-record' && record !== 'false';
   return seconds === undefined || seconds === 0 ? { recorded } : { recorded, timeLimitSeconds: seconds };
@@ -346,12 +350,9 @@ function childText(element: XmlElement, name: string): string {
     .join('');
 }
 
-/** The element's own text (character data and CDATA), trimmed. */
+/** The element's own text (character data and CDATA), without XML's white space around it. */
 function textOf(element: XmlElement): string {
-  return element.children
-    .filter((c): c is string => typeof c === 'string')
-    .join('')
-    .trim();
+  return xmlTrimmed(element.children.filter((c): c is string => typeof c === 'string').join(''));
 }
 
 /** An attribute's value, its name compared ignoring case (the parser refuses case variants). */
