@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { compileEndpointPattern } from '../../patterns/glob.ts';
+import { compileEndpointPattern, compileValuePattern } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { NO_PARTIES, type Operation, type OperationClass } from '../../vendors/types.ts';
-import { authorize } from './authorize.ts';
+import type { CallContext, PipelineDeps } from '../context.ts';
+import { authorize, authorizeAfterLookup, authorizeBeforeLookup } from './authorize.ts';
 
 const base: CompiledPolicy = { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true };
 
@@ -16,7 +17,7 @@ const charge = (over: Partial<Operation> = {}, parties: Partial<Operation['parti
   parties: { ...NO_PARTIES, ...parties },
 });
 
-const pattern = (source: string, regex: RegExp) => ({ source, test: (v: string) => regex.test(v) });
+const pattern = (source: string) => compileValuePattern(source, { caseInsensitive: true });
 
 describe('authorize', () => {
   it.each<[string, Partial<CompiledPolicy>, Operation, string | undefined, string?]>([
@@ -65,7 +66,7 @@ describe('authorize', () => {
     ],
     [
       'denies a recipient outside the patterns',
-      { recipients: [pattern('+1415555*', /^\+1415555.*$/)] },
+      { recipients: [pattern('+1415555*')] },
       charge({}, { recipients: ['+14155550100', '+442071234567'] }),
       'recipient_not_allowed',
     ],
@@ -83,7 +84,7 @@ describe('authorize', () => {
     ],
     [
       'denies a sender outside the patterns',
-      { senders: [pattern('*@example.com', /^.*@example\.com$/i)] },
+      { senders: [pattern('*@example.com')] },
       charge({}, { senders: ['a@evil.com'] }),
       'sender_not_allowed',
     ],
@@ -321,13 +322,13 @@ describe('authorize: remote instructions (ADR 0007 §7)', () => {
     ],
     [
       'checks instructions before recipients',
-      { recipients: [pattern('+1415555*', /^\+1415555.*$/)] },
+      { recipients: [pattern('+1415555*')] },
       call([url('https://evil.example/x')], { recipients: ['+447911123456'] }),
       'instructions_not_allowed',
     ],
     [
       'still checks recipients when the instructions are allowed',
-      { ...hosts, recipients: [pattern('+1415555*', /^\+1415555.*$/)] },
+      { ...hosts, recipients: [pattern('+1415555*')] },
       call([url('https://twiml.example.com/x', 'Twiml <Dial action>')], { recipients: ['+33612345678'] }),
       'recipient_not_allowed',
     ],
@@ -377,6 +378,131 @@ describe('authorize: the work of one call against a long endpoint list', () => {
     expect(splits(path)).toEqual({
       denial: expect.objectContaining({ reason: 'endpoint_not_allowed' }),
       splits: 0,
+    });
+  });
+});
+
+// Fifth round: a 128 000-character `transfer_data[destination]` against 10 000 recipient globs held a
+// replica 45 s (and was forwarded, `acct_*` matching it); the second half of the stage judged it again.
+describe('authorize: recipients and senders too long, too many or already judged', () => {
+  const any = { recipients: [pattern('*')], senders: [pattern('*')] };
+
+  it.each<[string, Partial<Operation['parties']>, string | undefined]>([
+    ['passes a recipient of 512 characters', { recipients: ['a'.repeat(512)] }, undefined],
+    ['refuses a recipient of 513', { recipients: ['+1', 'a'.repeat(513)] }, 'recipient_not_allowed'],
+    ['refuses a sender of 513', { senders: [`${'a'.repeat(501)}@example.com`] }, 'sender_not_allowed'],
+    [
+      'passes a SIP URI with its headers',
+      { recipients: [`SIP:a@pbx.example.com?X-A=${'b'.repeat(2000)}`] },
+      undefined,
+    ],
+    ['refuses a SIP URI of 2 049', { recipients: [`sip:${'a'.repeat(2045)}`] }, 'recipient_not_allowed'],
+    [
+      'refuses one too long even after one no entry matches',
+      { recipients: ['x', 'a'.repeat(600)] },
+      'recipient_not_allowed',
+    ],
+  ])('%s', (_name, parties, reason) => {
+    const denial = authorize({
+      policy: { ...base, ...any },
+      method: 'POST',
+      path: '/v1/x',
+      op: charge({}, parties),
+    });
+    expect(denial?.reason).toBe(reason);
+  });
+
+  it('names an over-long value by its length and its start, not whole, and matches nothing against it', () => {
+    const test = vi.fn(() => true);
+    const recipients = [{ source: '*', test, testWithin: test }];
+    const value = `acct_${'a'.repeat(128_000)}`;
+    const denial = authorize({
+      policy: { ...base, recipients },
+      method: 'POST',
+      path: '/v1/payment_intents',
+      op: charge({}, { recipients: ['acct_1', value] }),
+    });
+    expect(denial).toEqual({
+      reason: 'recipient_not_allowed',
+      message: expect.stringMatching(
+        /^Recipient acct_a{59}… is 128005 characters long, longer than any real one \(at most 512\)/,
+      ),
+    });
+    expect(test).not.toHaveBeenCalled();
+  });
+
+  it('judges no value when there is no list', () => {
+    const op = charge({}, { recipients: ['a'.repeat(100_000)], senders: ['a'.repeat(100_000)] });
+    expect(authorize({ policy: base, method: 'POST', path: '/v1/x', op })).toBeUndefined();
+  });
+
+  it('refuses a call whose values would scan the list past its budget', () => {
+    const recipients = [
+      ...Array.from({ length: 10_000 }, (_, i) => pattern(`acct_*a${i}*b*c*`)),
+      pattern('acct_*'),
+    ];
+    const values = Array.from({ length: 400 }, (_, i) => `acct_${i}${'a'.repeat(500)}`);
+    const denial = authorize({
+      policy: { ...base, recipients },
+      method: 'POST',
+      path: '/v1/x',
+      op: charge({}, { recipients: values }),
+    });
+    expect(denial).toEqual({
+      reason: 'recipient_not_allowed',
+      message: expect.stringMatching(/more recipients than Keybrake can check .* in one call/),
+    });
+  });
+
+  describe('the two halves of the stage', () => {
+    const counted = (source: string) => {
+      const p = pattern(source);
+      const testWithin = vi.fn(p.testWithin.bind(p));
+      return { source, test: p.test.bind(p), testWithin };
+    };
+    const run = (before: Operation['parties'], after: Operation['parties']) => {
+      const recipients = [counted('+1415555*')];
+      const senders = [counted('*@example.com')];
+      const ctx = {
+        policy: { ...base, recipients, senders },
+        method: 'POST',
+        path: '/v1/x',
+        op: charge({}, before),
+      } as unknown as CallContext;
+      const deps = {} as PipelineDeps;
+      const first = authorizeBeforeLookup(ctx, deps);
+      const judged = (l: { testWithin: ReturnType<typeof vi.fn> }[]) =>
+        l[0]!.testWithin.mock.calls.map((c) => c[0].value);
+      const beforeCalls = [judged(recipients), judged(senders)];
+      recipients[0]!.testWithin.mockClear();
+      senders[0]!.testWithin.mockClear();
+      ctx.op = { ...ctx.op!, parties: after };
+      const second = authorizeAfterLookup(ctx, deps);
+      return { first, second, before: beforeCalls, after: [judged(recipients), judged(senders)] };
+    };
+    const parties = { ...NO_PARTIES, recipients: ['+14155550100'], senders: ['a@example.com'] };
+
+    it('judges nothing again after a call without a lookup', () => {
+      expect(run(parties, parties)).toEqual({
+        first: undefined,
+        second: undefined,
+        before: [['+14155550100'], ['a@example.com']],
+        after: [[], []],
+      });
+    });
+
+    it('judges only the recipients and senders a lookup added', () => {
+      const added = {
+        ...parties,
+        recipients: ['+14155550100', '+14155550199'],
+        senders: ['a@example.com', 'b@evil.com'],
+      };
+      expect(run(parties, added)).toEqual({
+        first: undefined,
+        second: expect.objectContaining({ reason: 'sender_not_allowed' }),
+        before: [['+14155550100'], ['a@example.com']],
+        after: [['+14155550199'], ['b@evil.com']],
+      });
     });
   });
 });

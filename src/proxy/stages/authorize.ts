@@ -1,10 +1,10 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
-import { matchesAny, matchesEndpoint, requestPath } from '../../patterns/glob.ts';
+import { type CompiledPattern, matchAll, matchesEndpoint, requestPath } from '../../patterns/glob.ts';
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { operationTemplate, templateIsShared } from '../../vendors/templates.ts';
-import { type Operation, type OperationClass, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
+import { type Operation, type OperationClass, type Parties, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 
 /** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
@@ -13,6 +13,11 @@ export interface AuthorizeInput {
   readonly method: string;
   readonly path: string;
   readonly op: Operation;
+  /**
+   * The recipients and senders the checks before a cost lookup passed (authorizeBeforeLookup): the
+   * checks after it judge only what the lookup added, where they judged the whole list again.
+   */
+  readonly judged?: Pick<Parties, 'recipients' | 'senders'>;
 }
 
 /** A pure check: undefined passes, a Denial stops the chain. */
@@ -142,13 +147,10 @@ export const checkAccount: Check = ({ policy, op }) => {
   return undefined;
 };
 
-export const checkRecipient: Check = ({ policy, op }) => {
-  if (!policy.recipients) return undefined;
-  const outside = op.parties.recipients.find((r) => !matchesAny(policy.recipients!, r));
-  if (outside)
-    return deny('recipient_not_allowed', `Recipient ${outside} is not in this key's recipient allowlist.`);
-  return undefined;
-};
+export const checkRecipient: Check = ({ policy, op, judged }) =>
+  policy.recipients
+    ? outsideList(policy.recipients, op.parties.recipients, judged?.recipients, RECIPIENT)
+    : undefined;
 
 export const checkCountry: Check = ({ policy, op }) => {
   if (!policy.countries) return undefined;
@@ -166,13 +168,73 @@ export const checkCurrency: Check = ({ policy, op }) => {
     : undefined;
 };
 
-export const checkSender: Check = ({ policy, op }) => {
-  if (!policy.senders) return undefined;
-  const outside = op.parties.senders.find((s) => !matchesAny(policy.senders!, s));
-  return outside
-    ? deny('sender_not_allowed', `Sender ${outside} is not in this key's sender allowlist.`)
-    : undefined;
+export const checkSender: Check = ({ policy, op, judged }) =>
+  policy.senders ? outsideList(policy.senders, op.parties.senders, judged?.senders, SENDER) : undefined;
+
+/**
+ * The longest recipient or sender judged against a list: longer than any real one (an address is at
+ * most 254 characters, an E.164 number 15 digits after `whatsapp:`, a Stripe id at most 255). A list
+ * costs its entries times the value's length, and a 128 000-character destination against 10 000
+ * globs held a replica's event loop 45 s for every tenant; such a value is refused before matching.
+ */
+const MAX_PARTY_LENGTH = 512;
+
+/** A Twilio SIP URI may carry up to 1 024 characters of SIP headers after its user and host. */
+const MAX_SIP_LENGTH = 2048;
+
+function maxLength(value: string): number {
+  return value.slice(0, 4).toLowerCase() === 'sip:' ? MAX_SIP_LENGTH : MAX_PARTY_LENGTH;
+}
+
+/** How a party check names its party and its refusal. */
+interface PartyKind {
+  readonly name: 'Recipient' | 'Sender';
+  readonly reason: 'recipient_not_allowed' | 'sender_not_allowed';
+  readonly list: string;
+}
+
+const RECIPIENT: PartyKind = {
+  name: 'Recipient',
+  reason: 'recipient_not_allowed',
+  list: "this key's recipient allowlist",
 };
+const SENDER: PartyKind = {
+  name: 'Sender',
+  reason: 'sender_not_allowed',
+  list: "this key's sender allowlist",
+};
+
+/**
+ * The refusal of the first value outside a pattern list, every value too long to be real refused before
+ * any is matched; values already judged (`judged`: what passed before a lookup) are not judged again.
+ */
+function outsideList(
+  patterns: readonly CompiledPattern[],
+  values: readonly string[],
+  judged: readonly string[] | undefined,
+  kind: PartyKind,
+): Denial | undefined {
+  if (values === judged) return undefined;
+  const passed = judged && new Set(judged);
+  const fresh = passed ? values.filter((v) => !passed.has(v)) : values;
+  const long = fresh.find((v) => v.length > maxLength(v));
+  if (long !== undefined) {
+    return deny(
+      kind.reason,
+      `${kind.name} ${long.slice(0, 64)}… is ${long.length} characters long, longer than any real one (at most ${maxLength(long)}), and not in ${kind.list}.`,
+    );
+  }
+  const verdict = matchAll(patterns, fresh);
+  if (verdict.kind === 'unmatched')
+    return deny(kind.reason, `${kind.name} ${verdict.value} is not in ${kind.list}.`);
+  if (verdict.kind === 'over-budget') {
+    return deny(
+      kind.reason,
+      `This call names more ${kind.name.toLowerCase()}s than Keybrake can check against the wildcards of ${kind.list} in one call: send them in several calls.`,
+    );
+  }
+  return undefined;
+}
 
 export const checkPerCall: Check = ({ policy, op }) => {
   const limit = policy.limits.perCallMicros;
@@ -240,10 +302,21 @@ export function authorize(
 }
 
 // Past the price stage a CallContext carries every field a check reads (policy, method, path, op),
-// so the checks judge the context itself rather than a copy of it.
+// so the checks before a lookup judge the context itself; those after it also get what was judged.
+
+/** The recipients and senders each call passed before its lookup, for the checks after it. */
+const judgedBeforeLookup = new WeakMap<object, Pick<Parties, 'recipients' | 'senders'>>();
 
 /** The authorize stage, first half: the checks that need no cost lookup. */
-export const authorizeBeforeLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, BEFORE_LOOKUP_CHAIN);
+export const authorizeBeforeLookup: Stage = (ctx) => {
+  const denial = authorize(ctx as AuthorizeInput, BEFORE_LOOKUP_CHAIN);
+  if (!denial) judgedBeforeLookup.set(ctx, ctx.op!.parties);
+  return denial;
+};
 
 /** The authorize stage, second half: the checks on what a cost lookup may have filled in. */
-export const authorizeAfterLookup: Stage = (ctx) => authorize(ctx as AuthorizeInput, AFTER_LOOKUP);
+export const authorizeAfterLookup: Stage = (ctx) => {
+  const judged = judgedBeforeLookup.get(ctx);
+  const { policy, method, path, op } = ctx as AuthorizeInput;
+  return authorize({ policy, method, path, op, ...(judged && { judged }) }, AFTER_LOOKUP);
+};
