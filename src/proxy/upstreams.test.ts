@@ -11,6 +11,9 @@ import {
   upstreamHeaders,
 } from './upstreams.ts';
 
+/** The vault key every call of these tests is made for. */
+const KEY = 'agents/bot';
+
 describe('upstreamHeaders', () => {
   it('swaps the credential and drops hop-by-hop and Keybrake headers', () => {
     const out = upstreamHeaders(
@@ -99,7 +102,7 @@ describe('createUpstreams: --max-response-body', () => {
     server.close();
   });
   const get = (path: string) =>
-    upstreams.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: path, headers: {} });
+    upstreams.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: path, headers: {}, share: KEY });
 
   it('relays an answer of exactly the limit', async () => {
     const res = await get('/exact');
@@ -163,6 +166,7 @@ describe('createUpstreams: forwarding', () => {
   it("relays the vendor's head and whole body, having sent the body, the headers and the origin's Host", async () => {
     const res = await upstreams.forward({
       vendor: 'stripe',
+      share: KEY,
       method: 'POST',
       pathAndQuery: '/v1/charges?expand[]=x',
       headers: { authorization: 'Bearer sk_test_x', 'content-type': 'application/x-www-form-urlencoded' },
@@ -180,6 +184,7 @@ describe('createUpstreams: forwarding', () => {
   it('skips an informational answer (103) and relays the final one', async () => {
     const res = await upstreams.forward({
       vendor: 'stripe',
+      share: KEY,
       method: 'GET',
       pathAndQuery: '/early-hints',
       headers: {},
@@ -190,7 +195,13 @@ describe('createUpstreams: forwarding', () => {
 
   it('answers upstream_timeout when the vendor does not answer in time', async () => {
     expect(
-      await upstreams.forward({ vendor: 'stripe', method: 'GET', pathAndQuery: '/hold', headers: {} }),
+      await upstreams.forward({
+        vendor: 'stripe',
+        method: 'GET',
+        pathAndQuery: '/hold',
+        headers: {},
+        share: KEY,
+      }),
     ).toMatchObject({ reason: 'upstream_timeout' });
   });
 
@@ -208,6 +219,7 @@ describe('createUpstreams: forwarding', () => {
     try {
       const refused = await elsewhere.forward({
         vendor: 'stripe',
+        share: KEY,
         method: 'GET',
         pathAndQuery: '/',
         headers: {},
@@ -235,6 +247,7 @@ describe('createUpstreams: forwarding', () => {
     try {
       const dropped = await elsewhere.forward({
         vendor: 'stripe',
+        share: KEY,
         method: 'POST',
         pathAndQuery: '/',
         headers: {},
@@ -280,9 +293,10 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
   });
   let upstreams: ReturnType<typeof createUpstreams>;
   const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
-  const call = (path: string, admit?: (answerMs: number) => Denial | undefined) =>
+  const call = (path: string, admit?: (answerMs: number) => Denial | undefined, share = KEY) =>
     upstreams.forward({
       vendor: 'stripe',
+      share,
       method: 'POST',
       pathAndQuery: path,
       headers: {},
@@ -325,7 +339,8 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
     head = gate();
     end = gate();
     const holding = arrived('/hold');
-    const hold = call('/hold');
+    // Another key's: the late call is within its own key's share, and waits in undici's queue.
+    const hold = call('/hold', undefined, 'agents/other');
     await holding;
     const late = call('/late');
     // The held call's answer starts only now: its connection stays busy past the late call's wait.
@@ -334,7 +349,7 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
     expect(withdrawn).toBeInstanceOf(UnsentDenial);
     expect(withdrawn).toMatchObject({
       reason: 'upstream_unavailable',
-      message: expect.stringContaining(`stayed busy for ${TIMEOUT} ms`),
+      message: expect.stringContaining(`Every connection to the stripe API stayed busy for ${TIMEOUT} ms`),
     });
     end.open();
     await hold;
@@ -347,6 +362,77 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
     const res = await call('/trickle');
     expect(res).toMatchObject({ reason: 'upstream_timeout' });
     expect(res).not.toBeInstanceOf(UnsentDenial);
+  });
+});
+
+// Fifth round: one pool per vendor host served every key, so one key's 200 slow free reads made
+// another namespace's read wait 19 s.
+describe("createUpstreams: a key's share of the connections", () => {
+  const seen: string[] = [];
+  const arrivals = new Map<string, () => void>();
+  const held = new Map<string, () => void>();
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    arrivals.get(path)?.();
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    };
+    if (path.startsWith('/hold')) held.set(path, answer);
+    else answer();
+  });
+  let upstreams: ReturnType<typeof createUpstreams>;
+  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
+  const release = (path: string) => {
+    held.get(path)!();
+    held.delete(path);
+  };
+  const call = (path: string, share: string) =>
+    upstreams.forward({ vendor: 'stripe', share, method: 'POST', pathAndQuery: path, headers: {} });
+  /** A call of `share` holding a connection at the upstream until released: its answer, once it is there. */
+  const holding = async (path: string, share: string) => {
+    const there = arrived(path);
+    const answer = call(path, share);
+    await there;
+    return { answer };
+  };
+
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // Three connections, one per key: a key holding its share leaves two to the others.
+    upstreams = createUpstreams(
+      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      { timeoutMs: 5_000, connections: 3, connectionsPerKey: 1 },
+    );
+  });
+  afterAll(async () => {
+    for (const answer of held.values()) answer();
+    await upstreams.close(true);
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it("sends another key's call while one key holds its share and more of its calls wait", async () => {
+    seen.length = 0;
+    const { answer: first } = await holding('/hold-a1', 'agents/a');
+    // Queued behind the held one, in key a's own queue: it takes none of the free connections.
+    const second = call('/hold-a2', 'agents/a');
+    const third = call('/a3', 'agents/a');
+    expect(await call('/b1', 'other/b')).toMatchObject({ status: 200 });
+    expect(await call('/c1', 'other/c')).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-a1', '/b1', '/c1']);
+    // Key a's calls go in their order as its own connection comes free.
+    const secondThere = arrived('/hold-a2');
+    release('/hold-a1');
+    expect(await first).toMatchObject({ status: 200 });
+    await secondThere;
+    release('/hold-a2');
+    expect(await second).toMatchObject({ status: 200 });
+    expect(await third).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-a1', '/b1', '/c1', '/hold-a2', '/a3']);
   });
 });
 

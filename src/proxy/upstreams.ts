@@ -4,6 +4,7 @@ import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import { nominatedHeaders } from './connection-list.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { KeyShare, type ShareWaiter } from './key-share.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
@@ -63,6 +64,11 @@ export interface ForwardRequest {
   readonly headers: Record<string, string | string[]>;
   readonly body?: Buffer;
   /**
+   * The vault key the call is made for (its uid): a key holds at most its share of an origin's
+   * connections, and its calls past that wait in its own queue (key-share.ts).
+   */
+  readonly share: string;
+  /**
    * Asked when undici hands the call to a connection, the last moment before a byte of it is
    * written, with how long its answer may take from then (the upstream timeout). A denial aborts
    * the call unsent. Every connection of a pool may be busy, and a call waiting for one may outlive
@@ -89,6 +95,15 @@ export interface UpstreamOptions {
   readonly maxResponseBytes?: number;
   /** Connections per upstream origin (128); calls beyond them wait, each at most `timeoutMs`. */
   readonly connections?: number;
+  /** Connections of an origin one vault key may hold at once: a quarter of `connections` by default. */
+  readonly connectionsPerKey?: number;
+}
+
+export const DEFAULT_UPSTREAM_CONNECTIONS = 128;
+
+/** A quarter of the pool: at least four keys can each hold their whole share at once. */
+export function defaultConnectionsPerKey(connections: number): number {
+  return Math.max(1, Math.floor(connections / 4));
 }
 
 /**
@@ -99,11 +114,17 @@ const MAX_POOLS = 64;
 
 const EMPTY = Buffer.alloc(0);
 
-/** Where one vendor host's calls go: its pool (created on first use) and the base URL's path. */
+/** One upstream origin's connections, and how many of them each vault key holds. */
+interface Origin {
+  readonly pool: Pool;
+  readonly shares: KeyShare;
+}
+
+/** Where one vendor host's calls go: its origin (created on first use) and the base URL's path. */
 interface Target {
   readonly origin: string;
   readonly path: string;
-  pool: Pool | undefined;
+  connections: Origin | undefined;
 }
 
 /**
@@ -113,21 +134,24 @@ interface Target {
  */
 export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions): Upstreams {
   const opts = { ...options, maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES };
-  const pools = new Map<string, Pool>();
-  const poolFor = (origin: string) => {
-    let pool = pools.get(origin);
-    if (!pool && pools.size < MAX_POOLS) {
-      pool = new Pool(origin, {
-        connections: opts.connections ?? 128,
+  const connections = opts.connections ?? DEFAULT_UPSTREAM_CONNECTIONS;
+  const perKey = opts.connectionsPerKey ?? defaultConnectionsPerKey(connections);
+  const origins = new Map<string, Origin>();
+  const originFor = (origin: string) => {
+    let known = origins.get(origin);
+    if (!known && origins.size < MAX_POOLS) {
+      const pool = new Pool(origin, {
+        connections,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
         keepAliveTimeout: 30_000,
         // undici's parser stops at the limit (and drops the connection): nothing past it is buffered.
         maxResponseSize: opts.maxResponseBytes,
       });
-      pools.set(origin, pool);
+      known = { pool, shares: new KeyShare(perKey) };
+      origins.set(origin, known);
     }
-    return pool;
+    return known;
   };
   // Base URLs are parsed once per vendor and sub host, not on every call.
   const targets = new Map<VendorName, Map<string, Target>>();
@@ -141,7 +165,7 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
     let target = bySub.get(sub);
     if (!target) {
       const url = new URL(config[vendor].replace('{sub}', sub));
-      target = { origin: url.origin, path: url.pathname.replace(/\/+$/, ''), pool: undefined };
+      target = { origin: url.origin, path: url.pathname.replace(/\/+$/, ''), connections: undefined };
       if (targetCount < MAX_POOLS) {
         bySub.set(sub, target);
         targetCount++;
@@ -152,30 +176,41 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
   return {
     forward(req) {
       const target = targetFor(req.vendor, req.subHost ?? 'api');
-      target.pool ??= poolFor(target.origin);
-      const pool = target.pool;
-      if (!pool)
+      target.connections ??= originFor(target.origin);
+      const origin = target.connections;
+      if (!origin)
         return Promise.resolve(
           new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
         );
       return new Promise((resolve) => {
-        // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
-        pool.dispatch(
-          {
-            method: req.method as Dispatcher.HttpMethod,
-            path: target.path + req.pathAndQuery,
-            headers: req.headers,
-            body: req.body && req.body.length > 0 ? req.body : null,
-          },
-          new ResponseCollector(resolve, req.vendor, opts, req.admit),
-        );
+        const collector = new ResponseCollector(resolve, req, opts, {
+          shares: origin.shares,
+          // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
+          dispatch: (handler) =>
+            origin.pool.dispatch(
+              {
+                method: req.method as Dispatcher.HttpMethod,
+                path: target.path + req.pathAndQuery,
+                headers: req.headers,
+                body: req.body && req.body.length > 0 ? req.body : null,
+              },
+              handler,
+            ),
+        });
+        origin.shares.enter(req.share, collector);
       });
     },
     async close(force = false) {
-      const open = [...pools.values()].filter((p) => !p.destroyed && !p.closed);
+      const open = [...origins.values()].map((o) => o.pool).filter((p) => !p.destroyed && !p.closed);
       await Promise.all(open.map((p) => (force ? p.destroy() : p.close())));
     },
   };
+}
+
+/** How a call reaches its origin's connections: through its key's share, then undici's pool. */
+interface Route {
+  readonly shares: KeyShare;
+  readonly dispatch: (handler: Dispatcher.DispatchHandler) => void;
 }
 
 /**
@@ -186,19 +221,29 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
  *
  * It also keeps time, since undici's own timeouts only start once the call is on a connection and
  * its body timeout measures the gaps between chunks: the call may wait for a connection at most the
- * upstream timeout (then it is withdrawn, unsent), and the body, once the head is in, may take at
- * most the upstream timeout as a whole (a trickled answer held a call 115 s against 5 s).
+ * upstream timeout, in its key's queue and then undici's (then it is withdrawn, unsent), and the
+ * body, once the head is in, may take at most the upstream timeout as a whole (a trickled answer
+ * held a call 115 s against 5 s).
  * `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
  * `admit` refuses, is aborted there, which costs that connection (undici closes it) but sends nothing.
+ *
+ * It holds its key's slot (KeyShare) from the moment undici takes the call until undici is done with
+ * it (`onResponseEnd` or `onResponseError`, which undici calls after every abort too), so a call
+ * withdrawn while still in undici's queue keeps counting against its key until it is dropped there.
  */
-class ResponseCollector implements Dispatcher.DispatchHandler {
+class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   readonly #resolve: (res: UpstreamResponse | Denial) => void;
   readonly #vendor: VendorName;
+  readonly #key: string;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
+  readonly #route: Route;
   /** The wait for a connection, then for the whole body. */
   #timer: NodeJS.Timeout;
   #done = false;
+  /** Handed to undici's pool: the call holds a slot of its key's share until undici is done with it. */
+  #dispatched = false;
+  #left = false;
   /** undici handed the call to a connection: from here on bytes of it may have left. */
   #started = false;
   #status = 0;
@@ -208,22 +253,33 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
 
   constructor(
     resolve: (res: UpstreamResponse | Denial) => void,
-    vendor: VendorName,
+    req: ForwardRequest,
     opts: { timeoutMs: number; maxResponseBytes: number },
-    admit: ((answerMs: number) => Denial | undefined) | undefined,
+    route: Route,
   ) {
     this.#resolve = resolve;
-    this.#vendor = vendor;
+    this.#vendor = req.vendor;
+    this.#key = req.share;
     this.#opts = opts;
-    this.#admit = admit;
-    this.#timer = setTimeout(() => {
-      this.#settle(
-        new UnsentDenial(
-          'upstream_unavailable',
-          `Every connection to the ${vendor} API stayed busy for ${opts.timeoutMs} ms, so the call was not sent.`,
-        ),
-      );
-    }, opts.timeoutMs).unref();
+    this.#admit = req.admit;
+    this.#route = route;
+    this.#timer = setTimeout(() => this.#settle(this.#busy()), opts.timeoutMs).unref();
+  }
+
+  /** Its key's turn on the pool (KeyShare). */
+  start(): void {
+    this.#dispatched = true;
+    this.#route.dispatch(this);
+  }
+
+  #busy(): UnsentDenial {
+    const ms = this.#opts.timeoutMs;
+    return new UnsentDenial(
+      'upstream_unavailable',
+      this.#dispatched
+        ? `Every connection to the ${this.#vendor} API stayed busy for ${ms} ms, so the call was not sent.`
+        : `This key's share of the connections to the ${this.#vendor} API stayed busy with its other calls for ${ms} ms, so the call was not sent.`,
+    );
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -275,6 +331,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.#leave();
     if (this.#done) return;
     const chunks = this.#chunks;
     const body =
@@ -283,6 +340,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.#leave();
     if (this.#done) return;
     // The parser stops at the limit: the head is kept so the audit record names status and request id.
     if (this.#status !== 0 && err instanceof undiciErrors.ResponseExceededMaxSizeError) {
@@ -306,7 +364,15 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
+    // Still in its key's queue: it leaves it now. In undici's, its slot is freed when undici drops it.
+    if (!this.#dispatched) this.#leave();
     this.#resolve(res);
+  }
+
+  #leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#route.shares.leave(this.#key, this);
   }
 }
 

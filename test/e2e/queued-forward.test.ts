@@ -1,7 +1,8 @@
-// A call that waits for an upstream connection (ADR 0007 §8, fifth round). Every connection of a
-// proxy's pool to a vendor host may be busy, and an agent can keep them so with its own slow free
-// reads; a probe had a confirm wait there 16.5 s after its lease renewal and then charge $5 000 that
-// another replica had set meanwhile, against a price of $10. Two real `keybrake serve` processes
+// A call that waits for an upstream connection (ADR 0007 §8, fifth round). Every connection its key
+// may hold of a proxy's pool to a vendor host may be busy, and an agent can keep them so with its own
+// slow free reads; a probe had a confirm wait there 16.5 s after its lease renewal and then charge
+// $5 000 that another replica had set meanwhile, against a price of $10; and another key's read, of
+// another namespace, waited 19 s behind them for the same pool. Two real `keybrake serve` processes
 // share one redis-server; a Stripe stand-in holds reads and lookups until the test lets them go
 // (promises and events, no sleeps).
 import type Stripe from 'stripe';
@@ -16,12 +17,15 @@ import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/rep
 
 /** The pool each proxy keeps per upstream origin (createUpstreams). */
 const POOL_CONNECTIONS = 128;
+/** What one vault key may hold of it: a quarter (defaultConnectionsPerKey). */
+const KEY_SHARE = POOL_CONNECTIONS / 4;
 /** --upstream-timeout: the longest a call may wait for a connection; its lease lives 5 s longer. */
 const UPSTREAM_TIMEOUT = '2s';
 
 const { files, keys } = mintKeys([
   { name: 'agent', limits: { perCallUsd: '60', perDayUsd: '100' } },
   { name: 'updater', limits: { perDayUsd: '100000' } },
+  { name: 'victim', limits: { perDayUsd: '100' } },
 ]);
 
 type StripeErrorLike = { statusCode?: number; code?: string };
@@ -94,10 +98,10 @@ describe('a call waiting for an upstream connection', () => {
     const lookupArrived = gate();
     const headsHeld = gate();
     const endsHeld = gate();
-    // The agent's own slow free reads: one more than the connections its confirm's lookup leaves, so
-    // the last one waits and takes the lookup's connection as soon as it is free, before the confirm
-    // is sent.
-    const reads = arrivals(POOL_CONNECTIONS - 1);
+    // The agent's own slow free reads: one more than the connections of its share its confirm's
+    // lookup leaves, so the last one waits and takes the lookup's connection as soon as it is free,
+    // before the confirm is sent.
+    const reads = arrivals(KEY_SHARE - 1);
     s.onLookup = async () => {
       lookupArrived.open();
       await lookupHeld.promise;
@@ -112,11 +116,12 @@ describe('a call waiting for an upstream connection', () => {
       };
       s.onReadEnd = () => endsHeld.promise;
       const agent = client(0, 'agent');
-      const slowReads = Array.from({ length: POOL_CONNECTIONS }, (_, i) =>
+      const slowReads = Array.from({ length: KEY_SHARE }, (_, i) =>
         outcome(agent.customers.retrieve(`cus_slow${i}`)),
       );
       await reads.all;
-      // Every connection is busy; the confirm is priced at $10, reserved, and waits for one.
+      // Every connection of the agent's share is busy; the confirm is priced at $10, reserved, and
+      // waits for one.
       lookupHeld.open();
       while ((await reserved(keys.agent.scope)) === 0) {}
       // The reads answer their heads only now, so none frees its connection before the confirm's
@@ -156,6 +161,44 @@ describe('a call waiting for an upstream connection', () => {
       s.onLookup = undefined;
       s.onReadHead = undefined;
       s.onReadEnd = undefined;
+    }
+  });
+
+  // Fifth round: one key's 200 slow reads, each held 20 s upstream, made another namespace's read
+  // wait 19.3 s (69 ms before) for the pool every key shared.
+  it("answers another key's call while one key's calls fill the whole pool and are all held", async () => {
+    const s = stripe!;
+    const heldHeads = gate();
+    const attacker = arrivals(KEY_SHARE);
+    let victimSeenWith = -1;
+    let attackerSeen = 0;
+    s.onReadHead = async (id) => {
+      if (id === 'cus_victim') {
+        victimSeenWith = attackerSeen;
+        return;
+      }
+      attackerSeen++;
+      attacker.hook();
+      await heldHeads.promise;
+    };
+    try {
+      const agent = client(0, 'agent');
+      // More than the whole pool: without a share they take every connection, and the rest queue.
+      const slowReads = Array.from({ length: POOL_CONNECTIONS + KEY_SHARE }, (_, i) =>
+        outcome(agent.customers.retrieve(`cus_hold${i}`)),
+      );
+      await attacker.all;
+      const victim = await outcome(client(0, 'victim').customers.retrieve('cus_victim'));
+      expect(victim).toMatchObject({ ok: true, value: { id: 'cus_victim' } });
+      // It reached the vendor while every one of the agent's reads there was still held, and those
+      // held no more than the key's share.
+      expect(victimSeenWith).toBe(KEY_SHARE);
+      expect(attackerSeen).toBe(KEY_SHARE);
+      heldHeads.open();
+      await Promise.all(slowReads);
+    } finally {
+      heldHeads.open();
+      s.onReadHead = undefined;
     }
   });
 });

@@ -33,6 +33,7 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
     headers: upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream)),
     body: ctx.call.body,
+    share: key.uid,
     admit: (answerMs) => sendable(ctx, deps, answerMs),
   });
   ctx.upstreamMs = performance.now() - t0;

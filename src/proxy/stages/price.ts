@@ -78,6 +78,7 @@ async function priceUpstream(
       ...((lookup.subHost ?? req!.subHost) !== undefined ? { subHost: lookup.subHost ?? req!.subHost } : {}),
       method: lookup.method ?? 'GET',
       pathAndQuery: lookup.path,
+      share: ctx.key!.uid,
       // A preview (POST) carries its parameters as a form; a GET carries none.
       ...(lookup.method === 'POST'
         ? { headers: { ...rest, 'content-type': FORM }, body: Buffer.from(lookup.body ?? '', 'utf8') }
