@@ -17,8 +17,9 @@ export interface ListenerLimits {
   /** Request line plus headers, in bytes. */
   readonly maxHeaderBytes: number;
   /**
-   * How long a connection may go without a byte either way once a request is in: longer than any
-   * call may take upstream. It ends connections whose client stopped reading its answer.
+   * How long a connection may go without a byte either way once a request is in: longer than a call
+   * may take upstream (a lookup and the call itself). It ends connections whose client stopped
+   * reading its answer; a call whose connection it ends before the call is sent is not sent.
    */
   readonly idleTimeoutMs: number;
 }
@@ -73,8 +74,9 @@ export function listenerLimits(flags: {
     maxConnections,
     maxConnectionsPerSource: flags.maxConnectionsPerSource ?? defaultConnectionsPerSource(maxConnections),
     maxHeaderBytes: MAX_HEADER_BYTES,
-    // A call may wait on two upstream requests (a price lookup, then the call itself).
-    idleTimeoutMs: clientTimeoutMs + 2 * flags.upstreamTimeoutMs + 5_000,
+    // A call may wait on two upstream requests (a price lookup, then the call itself), and each may
+    // take the upstream timeout three times: waiting for a connection, for the head, for the body.
+    idleTimeoutMs: clientTimeoutMs + 6 * flags.upstreamTimeoutMs + 5_000,
   };
 }
 

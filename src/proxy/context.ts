@@ -55,6 +55,12 @@ export interface IncomingCall {
   readonly body: Buffer;
   /** The HTTP layer stopped reading a body over the size limit. */
   readonly bodyTooLarge?: boolean;
+  /**
+   * Aborted once the client can no longer take the call's answer: its connection closed, or ends
+   * with the answer of a request before it. A call not yet on an upstream connection is then dropped
+   * unsent (upstreams.ts); one already sent runs its course. Absent: the client is never gone.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What the pipeline hands back for the HTTP layer to write. */

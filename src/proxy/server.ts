@@ -7,6 +7,7 @@ import { headersTimeoutMs, type ListenerLimits } from '../listener/limits.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { AnswerQueue } from './answer-queue.ts';
+import { ClientCalls } from './client-calls.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
 import type { InFlight } from './in-flight.ts';
 import { rawResponse } from './respond.ts';
@@ -77,10 +78,14 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
         ? headersMessage
         : undefined;
   /**
-   * Connections a client error has ended: its refusal is their last answer, written once the calls
-   * before it are answered. No request node reads on them later is served or answered.
+   * Connections whose last answer is decided: a refusal that closes them (a client error, one call
+   * too many pipelined, a missing Host, a bad Expect, a shutdown), written once the calls before it
+   * are answered, or a call's own answer with `Connection: close`. Node goes on parsing what is
+   * pipelined behind it, and such a request was served and forwarded though its answer could never
+   * be written: now none is served. Each is recorded as refused, unanswered.
    */
-  const answered = new WeakSet<Socket>();
+  const ending = new WeakSet<Socket>();
+  const clientCalls = new ClientCalls();
   const answers = new AnswerQueue();
   /** Requests a client error cut off before their body arrived: refused, never handed to the pipeline. */
   const refused = new WeakSet<IncomingMessage>();
@@ -99,6 +104,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
 
   /** Writes a refusal through node's response object; the connection ends with it. */
   const send = (res: ServerResponse, answer: CallResponse) => {
+    ending.add(res.req.socket);
     const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
     res.writeHead(answer.status, {
       ...answer.headers,
@@ -124,7 +130,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
     (req, res) => {
       const socket = req.socket;
-      if (answered.has(socket)) return;
+      if (ending.has(socket)) return dropBehindEnd(req);
       surfaced(socket, res);
       const running = underWay.get(socket) ?? 0;
       if (running >= MAX_PIPELINED) {
@@ -156,6 +162,15 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       );
     } else fastifyHandler(req, res);
   }
+  /** A request pipelined behind its connection's last answer: recorded, never served or answered. */
+  const dropBehindEnd = (req: IncomingMessage) =>
+    void refuse(
+      callOf(req),
+      deny(
+        'request_invalid',
+        'Pipelined behind an answer that closes its connection: not served, and never answered.',
+      ),
+    );
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
 
   /**
@@ -177,14 +192,14 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   // answer to the request node was reading: the one whose body it was in, else one it had not
   // handed over yet. Not to a call before it still being handled: that one is answered first.
   server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket) => {
-    if (answered.has(socket)) return;
+    if (ending.has(socket)) return;
     const reason = clientErrorReason(err.code);
     if (reason === undefined) {
       // A reset or a broken pipe: the client is gone and there is nothing to answer.
       socket.destroy();
       return;
     }
-    answered.add(socket);
+    ending.add(socket);
     const newest = answers.newest(socket);
     const cut = newest !== undefined && !newest.req.complete ? newest : undefined;
     if (cut !== undefined && (cut.writableEnded || answeredEarly.has(cut.req))) {
@@ -209,7 +224,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   });
   // An Expect other than 100-continue, which node would answer with a bare 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    if (answered.has(req.socket)) return;
+    if (ending.has(req.socket)) return dropBehindEnd(req);
     surfaced(req.socket, res);
     calls.track(res);
     send(res, refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')));
@@ -241,6 +256,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     // Answered already: a client error cut it off, and its body arrived after all (a timeout).
     if (refused.has(raw)) return reply.hijack();
     if (!raw.complete) answeredEarly.add(raw);
+    const signal = clientCalls.signal(raw.socket, reply.raw);
     // Every call object has the same shape (portVendor undefined on the router): one hidden class.
     const res = await handle({
       portVendor: opts.vendor,
@@ -250,11 +266,17 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       rawHeaders: raw.rawHeaders,
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
       bodyTooLarge,
+      signal,
     });
     // A call that began before a shutdown takes its connection with it: no call follows on it. So
     // does an upgrade request (Keybrake never switches protocols): node's parser reads nothing more
     // on its connection, so a call pipelined behind it would wait unanswered until the idle timeout.
-    if (calls.draining || req.headers.upgrade !== undefined) reply.header('connection', 'close');
+    // A call pipelined behind it already under way is abandoned unless it has been sent.
+    if (calls.draining || req.headers.upgrade !== undefined) {
+      reply.header('connection', 'close');
+      ending.add(raw.socket);
+      clientCalls.endAfter(raw.socket, reply.raw);
+    }
     return reply.code(res.status).headers(res.headers).send(res.body);
   };
 

@@ -366,8 +366,9 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
 });
 
 // Fifth round: one pool per vendor host served every key, so one key's 200 slow free reads made
-// another namespace's read wait 19 s.
-describe("createUpstreams: a key's share of the connections", () => {
+// another namespace's read wait 19 s; and a call whose client had closed its socket still waited for
+// a connection and was sent 139 s later, its answer read by nobody.
+describe("createUpstreams: a key's share of the connections, and a client gone before its call is sent", () => {
   const seen: string[] = [];
   const arrivals = new Map<string, () => void>();
   const held = new Map<string, () => void>();
@@ -388,8 +389,15 @@ describe("createUpstreams: a key's share of the connections", () => {
     held.get(path)!();
     held.delete(path);
   };
-  const call = (path: string, share: string) =>
-    upstreams.forward({ vendor: 'stripe', share, method: 'POST', pathAndQuery: path, headers: {} });
+  const call = (path: string, share: string, signal?: AbortSignal) =>
+    upstreams.forward({
+      vendor: 'stripe',
+      share,
+      method: 'POST',
+      pathAndQuery: path,
+      headers: {},
+      ...(signal ? { signal } : {}),
+    });
   /** A call of `share` holding a connection at the upstream until released: its answer, once it is there. */
   const holding = async (path: string, share: string) => {
     const there = arrived(path);
@@ -433,6 +441,57 @@ describe("createUpstreams: a key's share of the connections", () => {
     expect(await second).toMatchObject({ status: 200 });
     expect(await third).toMatchObject({ status: 200 });
     expect(seen).toEqual(['/hold-a1', '/b1', '/c1', '/hold-a2', '/a3']);
+  });
+
+  it("never sends a call whose client went away while it waited in its key's queue", async () => {
+    seen.length = 0;
+    const { answer: first } = await holding('/hold-d1', 'agents/d');
+    const client = new AbortController();
+    const queued = call('/d2', 'agents/d', client.signal);
+    client.abort();
+    const dropped = await queued;
+    expect(dropped).toBeInstanceOf(UnsentDenial);
+    expect(dropped).toMatchObject({ reason: 'request_invalid' });
+    release('/hold-d1');
+    await first;
+    // The key's slot went to the next call, not to the dropped one.
+    expect(await call('/d3', 'agents/d')).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-d1', '/d3']);
+  });
+
+  it("never sends a call whose client went away while it waited in the pool's queue", async () => {
+    seen.length = 0;
+    const all = [
+      await holding('/hold-e1', 'agents/e'),
+      await holding('/hold-f1', 'agents/f'),
+      await holding('/hold-g1', 'agents/g'),
+    ];
+    // Every connection is busy: key h's call is within its share and waits for one in undici.
+    const client = new AbortController();
+    const queued = call('/h1', 'agents/h', client.signal);
+    client.abort();
+    expect(await queued).toMatchObject({ reason: 'request_invalid' });
+    release('/hold-e1');
+    release('/hold-f1');
+    release('/hold-g1');
+    await Promise.all(all.map((held) => held.answer));
+    expect(await call('/h2', 'agents/h')).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-e1', '/hold-f1', '/hold-g1', '/h2']);
+  });
+
+  it('sends nothing for a client gone before the call reaches the pool, and finishes one sent before its client went', async () => {
+    seen.length = 0;
+    const gone = new AbortController();
+    gone.abort();
+    expect(await call('/i1', 'agents/i', gone.signal)).toMatchObject({ reason: 'request_invalid' });
+    const late = new AbortController();
+    const sent = arrived('/hold-i2');
+    const answer = call('/hold-i2', 'agents/i', late.signal);
+    await sent;
+    late.abort();
+    release('/hold-i2');
+    expect(await answer).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-i2']);
   });
 });
 

@@ -69,6 +69,11 @@ export interface ForwardRequest {
    */
   readonly share: string;
   /**
+   * Aborted once the client can no longer take this call's answer (its connection closed, or ends
+   * with an earlier answer): a call not yet handed to a connection is then dropped, unsent.
+   */
+  readonly signal?: AbortSignal;
+  /**
    * Asked when undici hands the call to a connection, the last moment before a byte of it is
    * written, with how long its answer may take from then (the upstream timeout). A denial aborts
    * the call unsent. Every connection of a pool may be busy, and a call waiting for one may outlive
@@ -82,7 +87,8 @@ export interface Upstreams {
   /**
    * Sends one call and reads its answer, each within the upstream timeout: waiting for a connection,
    * the head, then the whole body. A call that waited its timeout for a connection is answered
-   * `upstream_unavailable` and never sent.
+   * `upstream_unavailable`, and one whose client went away meanwhile `request_invalid`: neither is
+   * ever sent.
    */
   forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
   /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
@@ -182,6 +188,7 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
         return Promise.resolve(
           new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
         );
+      if (req.signal?.aborted) return Promise.resolve(clientGone(req.vendor));
       return new Promise((resolve) => {
         const collector = new ResponseCollector(resolve, req, opts, {
           shares: origin.shares,
@@ -223,7 +230,9 @@ interface Route {
  * its body timeout measures the gaps between chunks: the call may wait for a connection at most the
  * upstream timeout, in its key's queue and then undici's (then it is withdrawn, unsent), and the
  * body, once the head is in, may take at most the upstream timeout as a whole (a trickled answer
- * held a call 115 s against 5 s).
+ * held a call 115 s against 5 s). A call whose client goes away before it is on a connection is
+ * withdrawn too (`request_invalid`): nobody would read its answer, and 1 000 such calls, sent and
+ * disconnected, had kept a victim's call waiting 139 s (ADR 0007 §8, fifth round).
  * `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
  * `admit` refuses, is aborted there, which costs that connection (undici closes it) but sends nothing.
  *
@@ -237,6 +246,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   readonly #key: string;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
+  readonly #signal: AbortSignal | undefined;
   readonly #route: Route;
   /** The wait for a connection, then for the whole body. */
   #timer: NodeJS.Timeout;
@@ -262,8 +272,10 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
     this.#key = req.share;
     this.#opts = opts;
     this.#admit = req.admit;
+    this.#signal = req.signal;
     this.#route = route;
     this.#timer = setTimeout(() => this.#settle(this.#busy()), opts.timeoutMs).unref();
+    this.#signal?.addEventListener('abort', this.#gone, { once: true });
   }
 
   /** Its key's turn on the pool (KeyShare). */
@@ -271,6 +283,11 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
     this.#dispatched = true;
     this.#route.dispatch(this);
   }
+
+  /** The client went away: a call not yet on a connection is dropped; one on it runs its course. */
+  readonly #gone = () => {
+    if (!this.#started) this.#settle(clientGone(this.#vendor));
+  };
 
   #busy(): UnsentDenial {
     const ms = this.#opts.timeoutMs;
@@ -364,6 +381,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#gone);
     // Still in its key's queue: it leaves it now. In undici's, its slot is freed when undici drops it.
     if (!this.#dispatched) this.#leave();
     this.#resolve(res);
@@ -383,6 +401,14 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
  * stage gives its reservation back; every other failure keeps it.
  */
 export class UnsentDenial extends Denial {}
+
+/** The caller's client went away before the call was on a connection: it was never written. */
+function clientGone(vendor: VendorName): UnsentDenial {
+  return new UnsentDenial(
+    'request_invalid',
+    `The client closed its connection before the call could be sent to the ${vendor} API, so it was not sent.`,
+  );
+}
 
 /** A failure before undici handed the call to a connection: the request was never written. */
 function unsent(err: unknown, vendor: VendorName): UnsentDenial {

@@ -205,3 +205,44 @@ describe('a refusal behind a call still being handled', () => {
     );
   });
 });
+
+// Fifth round: node goes on parsing what is pipelined behind a refusal that closes its connection
+// (it waits for the calls before it). Such a request was served, forwarded and counted, though its
+// answer could never be written: the connection closes with the refusal.
+describe('a call pipelined behind a refusal that ends its connection', () => {
+  it.each([
+    ['an Expect other than 100-continue', 'cus_doom_expect', 'Expect: a-gift\r\n'],
+    ['an HTTP/1.1 request without Host', 'cus_doom_host', null],
+  ])(
+    '%s: a call written after the refusal is recorded, never forwarded or answered',
+    async (_what, id, extra) => {
+      const held = `/v1/customers/cus_held_${id}`;
+      const refusedPath = `/v1/customers/${id}`;
+      const behind = `/v1/customers/${id}_behind`;
+      const refused =
+        extra === null
+          ? `GET ${refusedPath} HTTP/1.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`
+          : read(refusedPath).replace('\r\n\r\n', `\r\n${extra}\r\n`);
+      const mark = upstream.requests.length;
+      const from = kb.audit.length;
+      const conn = await openConnection(kb.urls.stripe!);
+      conn.socket.write(read(held) + refused);
+      await upstream.arrived(held);
+      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === refusedPath);
+      // Written once the refusal is decided, while the call before it holds the connection open.
+      conn.socket.write(read(behind));
+      const record = await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === behind);
+      upstream.release(held);
+
+      expectAllowed(await conn.response(), `cus_held_${id}`);
+      const second = await conn.response();
+      expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
+      expect(await conn.response()).toBeUndefined();
+      await conn.closed;
+      expect(record).toMatchObject({ decision: 'deny', reason: 'request_invalid', upstreamStatus: null });
+      const records = await recordsSince(from);
+      expect(upstream.requests.slice(mark)).toEqual([`GET ${held}`, expect.stringMatching(/cus_after_/)]);
+      expect(records.map((r) => r.path).sort()).toEqual([behind, held, refusedPath].sort());
+    },
+  );
+});

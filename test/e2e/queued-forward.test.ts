@@ -13,6 +13,7 @@ import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { manifestDir } from '../env/keybrake.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
 import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { openConnection } from './fixtures/raw-connection.ts';
 import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
 /** The pool each proxy keeps per upstream origin (createUpstreams). */
@@ -196,6 +197,58 @@ describe('a call waiting for an upstream connection', () => {
       expect(attackerSeen).toBe(KEY_SHARE);
       heldHeads.open();
       await Promise.all(slowReads);
+    } finally {
+      heldHeads.open();
+      s.onReadHead = undefined;
+    }
+  });
+
+  // Fifth round: a closed client did not cancel its call. 1 000 calls each sent and disconnected
+  // 50 ms later waited for a connection, and a victim's call behind them was forwarded 139 s after it
+  // arrived; 600 of them with 200 KB bodies grew the proxy by 300 MB.
+  it('drops, unsent and given back, the calls whose clients closed while they waited for a connection', async () => {
+    const s = stripe!;
+    const heldHeads = gate();
+    const reads = arrivals(KEY_SHARE);
+    s.onReadHead = async () => {
+      reads.hook();
+      await heldHeads.promise;
+    };
+    const proxy = proxies[0]!;
+    const from = proxy.audit.length;
+    try {
+      const agent = client(0, 'agent');
+      const slowReads = Array.from({ length: KEY_SHARE }, (_, i) =>
+        outcome(agent.customers.retrieve(`cus_busy${i}`)),
+      );
+      await reads.all;
+      // The agent's share is busy: each charge is priced, reserved, and waits for a connection.
+      const CHARGES = 5;
+      const body = 'amount=1000&currency=usd';
+      const connections = await Promise.all(
+        Array.from({ length: CHARGES }, () => openConnection(proxy.urls['stripe']!)),
+      );
+      for (const conn of connections) {
+        conn.socket.write(
+          `POST /v1/charges HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${keys.agent.token}\r\n` +
+            `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
+      }
+      while ((await reserved(keys.agent.scope)) < CHARGES * 10_000_000) {}
+      for (const conn of connections) conn.socket.destroy();
+
+      // Each is recorded once, refused as its client went away, and what it reserved is back.
+      const charges = () => proxy.audit.slice(from).filter((r) => r.path === '/v1/charges');
+      await proxy.waitForAudit(() => charges().length === CHARGES);
+      expect(charges().map((r) => r.reason)).toEqual(Array(CHARGES).fill('request_invalid'));
+      expect(await reserved(keys.agent.scope)).toBe(0);
+
+      // The connections come free; a read of the same key after them finds its queue empty.
+      heldHeads.open();
+      await Promise.all(slowReads);
+      expect(await outcome(agent.customers.retrieve('cus_after_gone'))).toMatchObject({ ok: true });
+      expect(s.requests.filter((r) => r.path === '/v1/charges')).toEqual([]);
+      expect(charges()).toHaveLength(CHARGES);
     } finally {
       heldHeads.open();
       s.onReadHead = undefined;

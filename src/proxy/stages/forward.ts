@@ -18,7 +18,8 @@ import { settleTo } from './settle.ts';
  * may still have moved money, so a failure here denies without releasing the reservation; so do an
  * answer over --max-response-body and one that carries the upstream credential, which the caller
  * never sees (the vendor did act on those calls). A call refused when it got a connection
- * (sendable.ts), or that waited too long for one, was never sent: its reservation is given back.
+ * (sendable.ts), that waited too long for one, or whose client went away before it had one, was
+ * never sent: its reservation is given back.
  */
 export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const req = ctx.req!;
@@ -34,6 +35,7 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     headers: upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream)),
     body: ctx.call.body,
     share: key.uid,
+    ...(ctx.call.signal !== undefined ? { signal: ctx.call.signal } : {}),
     admit: (answerMs) => sendable(ctx, deps, answerMs),
   });
   ctx.upstreamMs = performance.now() - t0;

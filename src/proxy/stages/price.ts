@@ -79,6 +79,7 @@ async function priceUpstream(
       method: lookup.method ?? 'GET',
       pathAndQuery: lookup.path,
       share: ctx.key!.uid,
+      ...(ctx.call.signal !== undefined ? { signal: ctx.call.signal } : {}),
       // A preview (POST) carries its parameters as a form; a GET carries none.
       ...(lookup.method === 'POST'
         ? { headers: { ...rest, 'content-type': FORM }, body: Buffer.from(lookup.body ?? '', 'utf8') }
