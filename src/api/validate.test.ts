@@ -206,6 +206,29 @@ describe('validate: amounts', () => {
   });
 });
 
+describe('validate: time zones', () => {
+  const zoned = (timezone: string) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor: 'stripe', timezone },
+  });
+
+  it.each(['UTC', 'America/Los_Angeles', 'Etc/GMT+12', 'EST5EDT', 'America/Argentina/Buenos_Aires'])(
+    'takes the IANA name %j',
+    (tz) => {
+      expect(validate(docs(zoned(tz))).errors).toEqual([]);
+    },
+  );
+
+  // Intl reads fixed offsets as zones; they are not IANA names (a fifth-round probe had them served).
+  it.each(['+05:45', '-0820', '+05', 'Mars/Olympus_Mons', '', 'Europe/Berlin '])('refuses %j', (tz) => {
+    expect(validate(docs(zoned(tz))).errors).toEqual([
+      expect.objectContaining({ path: 'spec.timezone', message: expect.stringContaining('IANA time zone') }),
+    ]);
+  });
+});
+
 // From a new-user walkthrough: a row copied from `keybrake catalog` with the METHOD column's padding
 // was refused as not "METHOD /path", which it looked like.
 describe('validate: endpoint entries', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CompiledLimits, CompiledPolicy } from '../snapshot/types.ts';
-import { dayBucket, isValidTimeZone, monthBucket, windowsFor } from './windows.ts';
+import { dayBucket, monthBucket, windowsFor } from './windows.ts';
 
 const DAY = 86_400;
 const HOUR = 3_600;
@@ -259,16 +259,5 @@ describe('windowsFor: which windows apply', () => {
     const m = at('2026-11-26T10:15:00Z');
     expect(b(m + 59_999)).toBe(b(m));
     expect(b(m + 60_000)).not.toBe(b(m));
-  });
-});
-
-describe('isValidTimeZone', () => {
-  it.each([
-    ['UTC', true],
-    ['America/Los_Angeles', true],
-    ['Mars/Olympus_Mons', false],
-    ['', false],
-  ])('%s → %s', (tz, ok) => {
-    expect(isValidTimeZone(tz)).toBe(ok);
   });
 });

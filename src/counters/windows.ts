@@ -103,16 +103,6 @@ export function monthBucket(now: number, tz: string): string {
   return calendarAt(now, tz).monthBucket;
 }
 
-/** Whether `tz` is an IANA time zone this runtime knows (for the compiler's validation). */
-export function isValidTimeZone(tz: string): boolean {
-  try {
-    formatterFor(tz);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function secondsUntil(now: number, end: number): number {
   return Math.max(0, Math.ceil((end - now) / 1000));
 }

@@ -78,7 +78,15 @@ const Identifier = entry()
   .min(1, { abort: true, error: 'must not be empty' })
   .regex(/^\S+$/, { abort: true, error: 'must not contain whitespace' });
 
+/**
+ * A zone's IANA name, as tzdb spells its zones and links (`UTC`, `Europe/Berlin`, `Etc/GMT+12`,
+ * `EST5EDT`; letter case aside, as Intl reads them). Intl also takes fixed offsets (`+05:45`,
+ * `-0820`), which are not names: a probe found them served though the docs promise IANA zones.
+ */
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
+
 function isTimeZone(tz: string): boolean {
+  if (!ZONE_NAME.test(tz)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;
