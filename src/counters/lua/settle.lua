@@ -22,6 +22,8 @@ end
 -- Another epoch (or none) means Redis lost the windows this call was reserved in: those counting now
 -- never held its reservation, so none of it may be given back (a probe moved $120 against a $100 cap
 -- so). What the call actually cost is counted in them instead: it was spent in this window too.
+-- (A call whose price was exact is never settled: it stays, like every call before the loss, in the
+-- budget the loss reset; docs/counters.md.)
 local same_windows = redis.call('GET', KEYS[2]) == ARGV[3]
 
 for i = 1, #KEYS - 2 do
