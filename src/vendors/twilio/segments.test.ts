@@ -1,7 +1,15 @@
+import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { describe, expect, it } from 'vitest';
-import { MAX_BODY_LENGTH, MAX_SEGMENTS, maxSegments, smsSegments, smsSegmentsAppended } from './segments.ts';
+import {
+  calculatorSegments,
+  MAX_BODY_LENGTH,
+  MAX_SEGMENTS,
+  maxSegments,
+  smsSegments,
+  smsSegmentsAppended,
+} from './segments.ts';
 
 describe('smsSegments', () => {
   it.each([
@@ -82,6 +90,93 @@ describe('smsSegmentsAppended', () => {
   it('counts what is appended without writing it out', () => {
     // 640 million characters are more than a string can hold: building them would throw.
     expect(smsSegmentsAppended('hi', 640_000_000).appended).toBe(1 + Math.ceil((640_000_000 - 151) / 153));
+  });
+});
+
+// Fifth round: the package took 3 to 11 ms for a 1600-character body (its grapheme split is
+// quadratic), so its count is computed without it; it stays the oracle here.
+describe('calculatorSegments', () => {
+  const packageCount = (body: string) => new SegmentedMessage(body).segmentsCount;
+  // 68 UCS-2 characters (1088 bits): the first part is all but full.
+  const nearlyFull = '✓'.repeat(68);
+
+  it.each([
+    ['nothing', ''],
+    ['160 septets, one part', 'x'.repeat(160)],
+    ['161: the first part takes its header and its last septets move on', 'x'.repeat(161)],
+    ['an extension character moves whole', `${'x'.repeat(152)}€${'x'.repeat(160)}`],
+    ['CR LF is two characters, not one cluster', `${'\r\n'.repeat(80)}x`],
+    ['a GSM-7 character in a UCS-2 text takes 16 bits', `✓${'x'.repeat(69)}`],
+    ['a cluster longer than a part leaves the first part empty', `a${'\u0301'.repeat(1599)}`],
+    [
+      'clusters moved on with the header, then one that overfills their part',
+      `${nearlyFull}a${'\u0301'.repeat(66)}x`,
+    ],
+    ['800 emoji', '😀'.repeat(800)],
+    ['skin tones, flags and a ZWJ family', `${'👍🏽🇫🇷👨‍👩‍👧‍👦'.repeat(90)}`],
+  ])('counts as the package does: %s', (_name, body) => {
+    expect(calculatorSegments(body)).toBe(packageCount(body));
+  });
+
+  it("reads GSM-7 as the package's table does, for every UTF-16 unit", () => {
+    const require = createRequire(import.meta.url);
+    const table: Readonly<Record<number, readonly number[]>> =
+      require('sms-segments-calculator/dist/libs/UnicodeToGSM.js').default;
+    // 81 of one character: one part in GSM-7, two in UCS-2 or as extension characters (162 septets);
+    // 80 extension characters fit one part. The encoding Keybrake reads from the same table.
+    const differing: string[] = [];
+    for (let unit = 0; unit <= 0xffff; unit++) {
+      const char = String.fromCharCode(unit);
+      const septets = table[unit]?.length ?? 0;
+      const parts = [
+        calculatorSegments(char.repeat(81)),
+        septets === 2 ? calculatorSegments(char.repeat(80)) : 1,
+      ];
+      const gsm = smsSegments(char).encoding === 'GSM-7';
+      if (parts.join() !== (septets === 1 ? '1,1' : '2,1') || gsm !== septets > 0)
+        differing.push(unit.toString(16));
+    }
+    expect(differing).toEqual([]);
+  });
+
+  it('counts any text as the package does', () => {
+    const character = fc.constantFrom(
+      ...'@£$¥èéÇ\nØ\rΔ_ÆÉ !"#%&()*+-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà', // GSM-7
+      ...'\f^{}\\[~]|€', // GSM-7 extension
+      ...'áçÿ`ЖжЯ中文字한', // Latin-1 outside GSM-7, Cyrillic, CJK, Hangul
+      '\r\n',
+      '\u0301', // a combining accent
+      '\u0903', // a spacing mark
+      '\u0600', // a prepended sign
+      '\u200d', // a zero-width joiner
+      '\ud83d', // a lone surrogate
+      '😀',
+      '👍',
+      '🏽', // a skin tone
+      '👩',
+      '❤',
+      '🇫',
+      '🇷',
+      '🏴\u{E0067}\u{E0062}\u{E007F}', // a tag sequence
+      '👨‍👩‍👧‍👦',
+    );
+    // Runs of one character too: long clusters, long sequences of flags or tones.
+    const piece = fc.oneof(
+      { weight: 6, arbitrary: character },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(character, fc.integer({ min: 2, max: 400 })).map(([c, n]) => c.repeat(n)),
+      },
+    );
+    const body = fc
+      .array(piece, { maxLength: 400 })
+      .map((pieces) => pieces.join('').slice(0, MAX_BODY_LENGTH));
+    fc.assert(
+      fc.property(body, (b) => {
+        expect(calculatorSegments(b)).toBe(packageCount(b));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
