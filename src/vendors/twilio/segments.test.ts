@@ -86,6 +86,18 @@ describe('smsSegmentsAppended', () => {
     expect(smsSegmentsAppended(body, appended)).toEqual({ alone, appended: withAppended });
   });
 
+  // The package keeps the first character after a prepended sign in its cluster: with 1136 GSM-7
+  // characters and three signs, the joined cluster moves whole to a 20th part, and the text needs 21.
+  it.each([
+    ['a prepended sign', `${'x'.repeat(1136)}${'\u0600'.repeat(3)}`, 199],
+    ['a prepended sign beyond the BMP', `${'x'.repeat(1001)}${'\u{110BD}'.repeat(2)}`, 64],
+  ])('counts the first appended character in the cluster of %s', (_name, body, appended) => {
+    const written = `${body}${'x'.repeat(appended)}`;
+    expect(smsSegmentsAppended(body, appended).appended).toBeGreaterThanOrEqual(
+      new SegmentedMessage(written).segmentsCount,
+    );
+  });
+
   // Fifth round: 998 MediaUrl were counted as a 64 000-character text (15.6 s of event loop).
   it('counts what is appended without writing it out', () => {
     // 640 million characters are more than a string can hold: building them would throw.
@@ -244,7 +256,7 @@ function referenceSegments(body: string): number {
 describe('smsSegments against the reference', () => {
   const gsm = fc.constantFrom(...'@£$¥èéÇ\nØ\rΔ_ÆÉ !"#%&()*+-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà');
   const extension = fc.constantFrom(...'\f^{}\\[~]|€');
-  const ucs = fc.constantFrom('ą', 'Ж', '中', '’', '😀', '𝄞', '🇫🇷', '👍🏽', '👨‍👩‍👧‍👦');
+  const ucs = fc.constantFrom('ą', 'Ж', '中', '’', '😀', '𝄞', '🇫🇷', '👍🏽', '👨‍👩‍👧‍👦', '\u0600');
   // What sticks to the character before it in one grapheme cluster, whatever its length.
   const glue = fc.constantFrom('\u0301', '\u0308', '\u200d', '\u200d😀', '\u{E0067}', '\uFE0F', '\u{1F3FD}');
   const piece = fc.oneof(

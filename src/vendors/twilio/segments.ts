@@ -1,3 +1,4 @@
+import { graphemeClass, Prepend } from './grapheme-classes.ts';
 import { graphemeLengths } from './graphemes.ts';
 
 /** How an SMS body is split on the wire: what Twilio bills per segment. */
@@ -201,13 +202,21 @@ export interface AppendedSegments {
   readonly appended: number;
 }
 
+/** The last code point of `text` (a lone surrogate is one), or undefined when it is empty. */
+function lastCodePoint(text: string): number | undefined {
+  const beforeLast = text.length > 1 ? text.codePointAt(text.length - 2)! : 0;
+  return beforeLast > 0xffff ? beforeLast : text.codePointAt(text.length - 1);
+}
+
 /**
- * `smsSegments` of `body`, and of `body` followed by `appended` GSM-7 basic characters that are each
- * a grapheme of their own (the links MMS Converter appends), counted without building that text: a
- * tester's 998 `MediaUrl` made a 64 000-character text that held the event loop 12 s in the
- * package's quadratic grapheme split. With them, the package's count is taken as its clusters packed
- * greedily into its parts, never below what it counts itself (it may overfill the part after the
- * header it adds). Over `MAX_BODY_LENGTH` both are bounded by `maxSegments`, as in `smsSegments`.
+ * `smsSegments` of `body`, and of `body` followed by `appended` GSM-7 basic characters (the links
+ * MMS Converter appends), counted without building that text: a tester's 998 `MediaUrl` made a
+ * 64 000-character text that held the event loop 12 s in the package's quadratic grapheme split.
+ * With them, the package's count is taken as its clusters packed greedily into its parts, never below
+ * what it counts itself (it may overfill the part after the header it adds). Each appended character
+ * is a cluster of its own, but the first after a prepended sign (U+0600…, GB9b): the package keeps
+ * that one in the body's last cluster, which may then move whole to the next part. Over
+ * `MAX_BODY_LENGTH` both are bounded by `maxSegments`, as in `smsSegments`.
  */
 export function smsSegmentsAppended(body: string, appended: number): AppendedSegments {
   if (body.length > MAX_BODY_LENGTH) {
@@ -218,12 +227,17 @@ export function smsSegmentsAppended(body: string, appended: number): AppendedSeg
   const clusters = calculatorText(body);
   const calculated = calculatorParts(clusters.bits);
   const appendedBits = clusters.encoding === 'GSM-7' ? 7 : 16;
+  const last = lastCodePoint(body);
+  const joined = appended > 0 && last !== undefined && graphemeClass(last) === Prepend ? 1 : 0;
+  const bits = clusters.bits.map((size, i) =>
+    i === clusters.bits.length - 1 ? size + joined * appendedBits : size,
+  );
   return {
     alone: Math.max(pack(sizes, capacity), calculated),
     appended: Math.max(
       pack(sizes, capacity, appended),
       calculated,
-      pack(clusters.bits, PACKAGE_BITS, appended, appendedBits),
+      pack(bits, PACKAGE_BITS, appended - joined, appendedBits),
     ),
   };
 }
