@@ -12,6 +12,7 @@ import type { ProxyMetrics } from '../telemetry/metrics.ts';
 import { startCallSpan } from '../telemetry/tracing.ts';
 import type { RunGrant } from '../tokens/run-token.ts';
 import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type { LookupReads } from './lookup-reads.ts';
 import type { StoppedRuns } from './runs.ts';
 import type { UpstreamResponse, Upstreams } from './upstreams.ts';
 
@@ -38,6 +39,11 @@ export interface PipelineDeps {
    * keys on every call, reserve again just before counting. Absent: no run is ever stopped here.
    */
   readonly stoppedRuns?: StoppedRuns;
+  /**
+   * The per-replica bound on the price lookups of keys without `requestsPerMinute` (lookup-reads.ts).
+   * Absent: createPipeline gives its pipeline one on `clock`, with the default rate.
+   */
+  readonly lookupReads?: LookupReads;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */

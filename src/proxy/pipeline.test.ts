@@ -551,15 +551,16 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     token,
   });
 
-  it('counts the call rate before the lookup, once, and does no lookup over the rate', async () => {
+  // The call and its one read count two (ADR 0003, fifth round), both before the read.
+  it('counts the call rate before the lookup, the read included, and does no lookup over the rate', async () => {
     let minuteAtLookup: number | undefined;
-    const p = stripeProxy({ limits: { perDayMicros: 1_000 * USD, requestsPerMinute: 1 } }, async (req) => {
+    const p = stripeProxy({ limits: { perDayMicros: 1_000 * USD, requestsPerMinute: 3 } }, async (req) => {
       if (req.method === 'GET') minuteAtLookup = await p.memory.used('agents/a', MINUTE);
       return stripeLike(req);
     });
     expect(decision(await p.call(confirm))).toBe(decisionHeader('ok'));
-    expect(minuteAtLookup).toBe(1);
-    expect(await p.memory.used('agents/a', MINUTE)).toBe(1);
+    expect(minuteAtLookup).toBe(2);
+    expect(await p.memory.used('agents/a', MINUTE)).toBe(2);
     expect(await p.spentToday()).toBe(40 * USD);
 
     const limited = await p.call(confirm);

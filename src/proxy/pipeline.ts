@@ -9,6 +9,7 @@ import {
   type Stage,
 } from './context.ts';
 import { errorText } from './error-text.ts';
+import { LookupReads } from './lookup-reads.ts';
 import { type Answer, allowed, denied } from './respond.ts';
 import { audit } from './stages/audit.ts';
 import { auditBacklog } from './stages/audit-backlog.ts';
@@ -59,7 +60,11 @@ export const STAGES: readonly Stage[] = [
 ];
 
 /** Returns a function from one call to its response; it never throws. */
-export function createPipeline(deps: PipelineDeps): (call: IncomingCall) => Promise<CallResponse> {
+export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Promise<CallResponse> {
+  // Never unbounded: a pipeline not handed a lookup bound has its own (ADR 0003, fifth round).
+  const deps: PipelineDeps = given.lookupReads
+    ? given
+    : { ...given, lookupReads: new LookupReads(given.clock) };
   return async function handle(call) {
     const ctx = newContext(call);
     // Past twice its bound the audit sink takes no new record, a refusal's neither (its path alone

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
-import { CounterStoreUnavailableError, type LeaseSpec } from '../../counters/store.ts';
+import { CounterStoreUnavailableError, type LeaseSpec, type WindowSpec } from '../../counters/store.ts';
 import { windowsFor } from '../../counters/windows.ts';
 import { type Denial, deny } from '../../decision/reasons.ts';
-import type { UpstreamCredential, VendorName } from '../../snapshot/types.ts';
+import type { CompiledPolicy, UpstreamCredential, VendorName } from '../../snapshot/types.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { errorText } from '../error-text.ts';
@@ -27,10 +27,12 @@ export const FALLBACK_LEASE_TTL_MS = leaseTtlMsFor(10 * 60_000);
 /**
  * The lease stage, first half (ADR 0007 §5, §8): a call that looks its price up counts its call rate
  * and takes its leases in one store step before the lookup, so a rate-limited call does no upstream
- * read and no update can change what the lookup reads until the call has settled.
+ * read and no update can change what the lookup reads until the call has settled. The step counts
+ * the call and its first read (ADR 0003, fifth round); each further read is counted as it comes
+ * (`countFurtherRead`).
  */
 export const leaseBeforeLookup: Stage = (ctx, deps) =>
-  ctx.op!.lookup !== undefined ? takeLeases(ctx, deps) : undefined;
+  ctx.op!.lookup !== undefined ? takeLeases(ctx, deps, 1) : undefined;
 
 /**
  * The lease stage, second half, once every check has passed, before the forward: a write that locks
@@ -40,21 +42,22 @@ export const leaseBeforeLookup: Stage = (ctx, deps) =>
  */
 export const leaseBeforeForward: Stage = (ctx, deps) => {
   if (ctx.leases !== null) return renewHeldLeases(ctx, deps);
-  return (ctx.op!.locks?.length ?? 0) > 0 && !ctx.rateCounted ? takeLeases(ctx, deps) : undefined;
+  return (ctx.op!.locks?.length ?? 0) > 0 && !ctx.rateCounted ? takeLeases(ctx, deps, 0) : undefined;
 };
 
 /**
- * One store step: counts the call rate and takes an exclusive lease on every object the call locks.
- * A busy object answers 409 `object_busy` (retryable); plain calls never get here, so they pay no
- * round trip. The release step (release.ts) gives the leases back after settle.
+ * One store step: counts the call rate (the call, and `reads` upstream reads it makes before it is
+ * forwarded) and takes an exclusive lease on every object the call locks. A busy object answers 409
+ * `object_busy` (retryable); plain calls never get here, so they pay no round trip. The release step
+ * (release.ts) gives the leases back after settle.
  */
-async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): Promise<Denial | undefined> {
   const op = ctx.op!;
   const locks = op.locks ?? [];
   const key = ctx.key!;
   const now = deps.clock.now();
   // The call rate only: money is reserved once the price is known (the reserve stage).
-  const windows = windowsFor(key.policy, 0, now, undefined);
+  const windows = rateWindows(key.policy, now, 1 + reads);
   let leases: LeaseSpec | undefined;
   if (locks.length > 0) {
     const objects = locks.map(canonicalObject);
@@ -96,6 +99,36 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial 
   } finally {
     span.end();
   }
+}
+
+/**
+ * Counts one more upstream read of a call's price lookup against its key's `requestsPerMinute`
+ * (ADR 0003, fifth round), before the read: a chain that would pass the rate is refused 429
+ * `rate_limited` with the read not made. A key without the limit has nothing to count here (its
+ * reads are bounded in process, lookup-reads.ts), and pays no round trip.
+ */
+export async function countFurtherRead(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+  const key = ctx.key!;
+  const now = deps.clock.now();
+  const windows = rateWindows(key.policy, now, 1);
+  if (windows.length === 0) return undefined;
+  const span = startChildSpan(ctx.span, 'keybrake.lease');
+  try {
+    const result = await deps.counters.acquireLeases({ scope: key.uid, windows, now });
+    // No lease is asked for, so the rate is the only thing that can refuse.
+    return !result.ok && 'refused' in result
+      ? refusal(result.refused, result.used, result.limit, 0)
+      : undefined;
+  } catch (err) {
+    return leaseStoreFailed(err, deps);
+  } finally {
+    span.end();
+  }
+}
+
+/** The call-rate window of a policy (none without `requestsPerMinute`), adding `requests`. */
+function rateWindows(policy: CompiledPolicy, now: number, requests: number): WindowSpec[] {
+  return windowsFor(policy, 0, now, undefined).map((w) => ({ ...w, amount: requests }));
 }
 
 /**

@@ -11,6 +11,7 @@ import { silentLogger } from '../../telemetry/logger.ts';
 import { createProxyMetrics } from '../../telemetry/metrics.ts';
 import { createResendAdapter } from '../../vendors/resend/index.ts';
 import { type CostLookup, NO_PARTIES, type VendorAdapter } from '../../vendors/types.ts';
+import { LOOKUP_READ_BURST, LOOKUP_READS_PER_SECOND } from '../lookup-reads.ts';
 import { createPipeline } from '../pipeline.ts';
 import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
 import { leaseAccount } from './lease.ts';
@@ -328,5 +329,65 @@ describe('price stage: a price read in several steps', () => {
 
     expect(reasonOf(res)).toBe('price_unknown');
     expect(sent).toHaveLength(MAX_LOOKUP_READS);
+  });
+});
+
+// Fifth round: one call fanned out into many upstream reads (a broadcast and its contact pages), even
+// when it was then refused, while requestsPerMinute counted the chain once; the vendor's rate limit
+// is the account's, so one key could deny every other key of it.
+describe('price stage: every lookup read is bounded over time, per key', () => {
+  const reads = (sent: string[]) => sent.filter((s) => s.startsWith('GET ')).length;
+
+  it.each([
+    // 1 (call) + 4 reads = 5 for the first send; the second counts call and broadcast read (7), and
+    // its first page would be the 8th.
+    [7, ['ok', 'rate_limited'], 6],
+    // The second send's call and first read do not both fit: nothing read for it.
+    [6, ['ok', 'rate_limited'], 5],
+  ])(
+    'under requestsPerMinute %i, counts each read as a call and stops a chain before the read over it',
+    async (requestsPerMinute, reasons, upstreamRequests) => {
+      const { call, sent, memory } = proxy({
+        upstream: resendLike(250),
+        policy: { limits: { requestsPerMinute } },
+      });
+
+      const got = [];
+      for (const _ of reasons) got.push(reasonOf(await call('POST', '/broadcasts/b1/send', {})));
+
+      expect(got).toEqual(reasons);
+      expect(sent).toHaveLength(upstreamRequests);
+      expect(sent.filter((s) => s === 'POST /broadcasts/b1/send')).toHaveLength(1);
+      expect(
+        await memory.used(
+          'agents/mailer',
+          `minute:${Math.floor(Date.parse('2026-11-26T12:00:00Z') / 60_000)}`,
+        ),
+      ).toBeLessThanOrEqual(requestsPerMinute);
+    },
+  );
+
+  it(`without requestsPerMinute, reads at most ${LOOKUP_READ_BURST} at once, then ${LOOKUP_READS_PER_SECOND} a second, refused calls included`, async () => {
+    // Every send is refused after its 4 reads (over perCallUsd), as in the probe.
+    const { call, sent, clock } = proxy({
+      upstream: resendLike(250),
+      policy: { limits: { perCallMicros: 1 } },
+    });
+    const send = async () => reasonOf(await call('POST', '/broadcasts/b1/send', {}));
+
+    const first = [];
+    for (let i = 0; i < 40; i++) first.push(await send());
+    expect(reads(sent)).toBe(LOOKUP_READ_BURST);
+    expect(first.slice(0, LOOKUP_READ_BURST / 4)).toEqual(
+      Array(LOOKUP_READ_BURST / 4).fill('per_call_limit_exceeded'),
+    );
+    expect(first.slice(LOOKUP_READ_BURST / 4)).toEqual(
+      Array(40 - LOOKUP_READ_BURST / 4).fill('rate_limited'),
+    );
+
+    clock.advance(1000);
+    for (let i = 0; i < 5; i++) await send();
+    expect(reads(sent)).toBe(LOOKUP_READ_BURST + LOOKUP_READS_PER_SECOND);
+    expect(sent.filter((s) => !s.startsWith('GET '))).toEqual([]);
   });
 });

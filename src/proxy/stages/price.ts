@@ -8,6 +8,7 @@ import { parseJson } from '../parse-json.ts';
 import { type UpstreamResponse, upstreamAuthorization, upstreamHeaders } from '../upstreams.ts';
 import {
   canonicalObject,
+  countFurtherRead,
   FALLBACK_LEASE_TTL_MS,
   leaseAccount,
   leaseStoreFailed,
@@ -63,6 +64,8 @@ async function priceUpstream(
   let lookup = first;
   let cost: number | undefined;
   for (let reads = 1; ; reads++) {
+    const over = await admitRead(ctx, deps, reads);
+    if (over) return over;
     // Each read may take the upstream timeout, so a chain outlasts the leases' TTL: before every read
     // after the first, the call renews what it holds, and stops if it lost any (ADR 0007 §5).
     if (reads > 1) {
@@ -106,6 +109,29 @@ async function priceUpstream(
   const { lookup: _done, ...priced } = op!;
   ctx.op = { ...priced, costMicros: cost, parties };
   return undefined;
+}
+
+/**
+ * Whether the `reads`th read of a lookup may be made (ADR 0003, "Since 2026-12-01 (fifth round)"):
+ * every read is an upstream request the vendor counts against the account's rate limit, which every
+ * key of the account shares. Under `requestsPerMinute` each read counts one call (the first with the
+ * call itself, in the lease step; each further one here); without it, the key's reads on this replica
+ * are bounded by `deps.lookupReads`. Over either: 429 rate_limited, the read not made.
+ */
+function admitRead(
+  ctx: CallContext,
+  deps: PipelineDeps,
+  reads: number,
+): Denial | undefined | Promise<Denial | undefined> {
+  const key = ctx.key!;
+  if (key.policy.limits.requestsPerMinute !== undefined) {
+    return reads > 1 ? countFurtherRead(ctx, deps) : undefined;
+  }
+  if (deps.lookupReads!.take(key.uid)) return undefined;
+  return deny(
+    'rate_limited',
+    `Keybrake: this key's price lookups reached ${deps.lookupReads!.perSecond} upstream reads a second on this proxy (its policy sets no requestsPerMinute); retry shortly.`,
+  );
 }
 
 /**
