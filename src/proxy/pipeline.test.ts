@@ -166,17 +166,20 @@ describe('pipeline: a call goes ahead only while the audit stream keeps up', () 
     limits: { perCallMicros: 40_000_000 },
   };
   const BOUND = 10_000;
-  /** A sink holding one record of more than `chars` characters that its stream does not take. */
-  function stuckSink(chars: number) {
+  /**
+   * A sink holding one record of more than `chars` characters that its stream does not take, made by
+   * a call of `vaultKey` (by default the key the tests call with, agents/k).
+   */
+  function stuckSink(chars: number, vaultKey = 'agents/k') {
     const stream = new StuckStream();
     const sink = stdoutAuditSink({ stream, maxBatchBytes: 1, maxDelayMs: 60_000, maxHeldBytes: BOUND });
-    sink.write(filler(chars));
+    sink.write(filler(chars, vaultKey));
     return { stream, sink };
   }
-  const filler = (chars: number) => ({
+  const filler = (chars: number, vaultKey: string) => ({
     ts: '2026-11-26T12:00:00.000Z',
     event: 'keybrake.call' as const,
-    vaultKey: null,
+    vaultKey,
     vendor: 'stripe',
     method: 'GET',
     path: `/v1/customers/${'a'.repeat(chars)}`,
@@ -206,6 +209,19 @@ describe('pipeline: a call goes ahead only while the audit stream keeps up', () 
     expect(sent).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
     await sink.flush();
     expect(stream.reasons()).toEqual(['ok', 'audit_backlog', 'ok']);
+  });
+
+  // Fifth probe round: one key's refused calls, each with a 16 KB record, filled the backlog and had
+  // another key's reads refused audit_backlog.
+  it('at its bound, still admits and forwards a call of a key whose records hold less than its share', async () => {
+    const { stream, sink } = stuckSink(BOUND, 'agents/attacker');
+    const { refund, sent } = proxyWith(allowRefunds, sink);
+    const admitted = await refund();
+    expect(admitted.headers['keybrake-decision']).toBe(decisionHeader('ok'));
+    expect(sent).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
+    stream.release();
+    await sink.flush();
+    expect(stream.reasons()).toEqual(['ok', 'ok']);
   });
 
   it('at twice its bound, answers no call, not even with a refusal, until the stream has taken what it holds', async () => {

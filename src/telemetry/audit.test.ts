@@ -7,9 +7,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { REASONS, type Reason } from '../decision/reasons.ts';
 import {
+  AUDIT_PATH_CHARS,
   type AuditRecord,
   type AuditStream,
   isoTimestamp,
+  recordedPath,
   serializeAuditRecord,
   stdoutAuditSink,
 } from './audit.ts';
@@ -89,6 +91,28 @@ describe('serializeAuditRecord', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+});
+
+// Fifth probe round: an agent's 16 000-character paths made every one of its records 16 KB, refused
+// calls' too, and filled the audit backlog for every tenant.
+describe('recordedPath', () => {
+  it('keeps a path of up to AUDIT_PATH_CHARS characters whole', () => {
+    const path = `/v1/customers/${'a'.repeat(AUDIT_PATH_CHARS - 14)}`;
+    expect(path).toHaveLength(AUDIT_PATH_CHARS);
+    expect(recordedPath(path)).toBe(path);
+  });
+
+  it('cuts a longer one to its first AUDIT_PATH_CHARS characters, marked with its length', () => {
+    const path = `/v1/customers/cus_${'a'.repeat(16_000)}`;
+    expect(recordedPath(path)).toBe(`${path.slice(0, AUDIT_PATH_CHARS)} [cut: 16018 characters]`);
+  });
+
+  it('drops a UTF-16 pair the cut would split, never writing half of it', () => {
+    const path = `/${'a'.repeat(AUDIT_PATH_CHARS - 2)}😀${'b'.repeat(10)}`;
+    const cut = recordedPath(path);
+    expect(cut).toBe(`/${'a'.repeat(AUDIT_PATH_CHARS - 2)} [cut: ${path.length} characters]`);
+    expect(serializeAuditRecord(record({ path: cut }))).not.toContain('\\u');
   });
 });
 
@@ -224,10 +248,10 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000, maxHeldBytes: 1 });
     for (let i = 0; i < 3; i++) sink.write(seq(i));
     expect(sink.heldBytes).toBe(3 * line);
-    expect(sink.admits()).toBe(true);
+    expect(sink.admits('agents/k')).toBe(true);
     sink.write(seq(3));
     expect(sink.heldBytes).toBe(4 * line);
-    expect(sink.admits()).toBe(false);
+    expect(sink.admits('agents/k')).toBe(false);
     // Nothing is dropped past the bound: the records of calls refused meanwhile are kept too.
     for (let i = 4; i < 7; i++) sink.write(seq(i));
     expect(sink.heldBytes).toBe(7 * line);
@@ -236,7 +260,7 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     stream.release();
     await flushing;
     expect(sink.heldBytes).toBe(0);
-    expect(sink.admits()).toBe(true);
+    expect(sink.admits('agents/k')).toBe(true);
     expect(paths(stream.lines())).toEqual(Array.from({ length: 7 }, (_, i) => `/seq/${i}`));
   });
 
@@ -264,6 +288,39 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     expect(sink.room()).toBeUndefined();
   });
 
+  // Fifth probe round: the backlog was one pool, so one key's calls with 16 KB records (refused
+  // ones too) had another key's ordinary reads refused audit_backlog, 5 of 14 at 2 MB/s.
+  it('past its bound, refuses the key whose records fill it and admits a key that wrote little', async () => {
+    const stream = stuck();
+    const of = (vaultKey: string, i: number) => record({ vaultKey, path: `/seq/${i}` });
+    const line = serializeAuditRecord(of('agents/attack', 0)).length;
+    // Batches of one record; every record the same length; a bound of ten records.
+    const sink = stdoutAuditSink({ stream, maxBatchBytes: 1, maxDelayMs: 60_000, maxHeldBytes: 10 * line });
+    sink.write(of('agents/victim', 0));
+    let attacks = 0;
+    while (sink.admits('agents/attack')) sink.write(of('agents/attack', attacks++));
+    expect(attacks).toBe(9);
+    expect(sink.heldBytes).toBe(10 * line);
+    // Refused, the attacker's calls still write records; the victim (one record of ten) goes on.
+    for (let i = 0; i < 3; i++) sink.write(of('agents/attack', attacks++));
+    expect(sink.admits('agents/attack')).toBe(false);
+    expect(sink.admits('agents/victim')).toBe(true);
+    expect(sink.admits('agents/other')).toBe(true);
+    // Up to its share (half the bound between two keys holding records), not past it.
+    let victims = 1;
+    while (sink.admits('agents/victim')) sink.write(of('agents/victim', victims++));
+    expect(victims).toBe(5);
+    expect(sink.room()).toBeUndefined();
+    // Once the stream has taken a key's records, they no longer count against it.
+    const flushing = sink.flush();
+    stream.release();
+    await flushing;
+    expect(sink.heldBytes).toBe(0);
+    expect(sink.admits('agents/attack')).toBe(true);
+    expect(sink.admits('agents/victim')).toBe(true);
+    expect(stream.lines()).toHaveLength(attacks + victims);
+  });
+
   it('by default admits 16 MiB of unwritten records, and no more', () => {
     const stream = stuck();
     const sink = stdoutAuditSink({ stream, maxDelayMs: 60_000 });
@@ -271,7 +328,7 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     const big = record({ path: `/v1/customers/${'a'.repeat(15_000)}` });
     const size = serializeAuditRecord(big).length;
     let written = 0;
-    while (sink.admits()) {
+    while (sink.admits('agents/k')) {
       sink.write(big);
       written++;
     }

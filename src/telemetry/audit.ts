@@ -1,4 +1,5 @@
 import type { Reason } from '../decision/reasons.ts';
+import { AuditShares, type KeyTally } from './audit-shares.ts';
 
 /**
  * One record per call, the last stage of the pipeline (DESIGN.md §7). Field names are a contract.
@@ -11,7 +12,7 @@ export interface AuditRecord {
   vaultKey: string | null;
   vendor: string | null;
   method: string;
-  /** Path without query string. */
+  /** Path without query string; past AUDIT_PATH_CHARS, cut (recordedPath). */
   path: string;
   operation: string | null;
   runId: string | null;
@@ -32,16 +33,44 @@ export interface AuditSink {
   /** Characters of records written here that the stream has not yet taken: memory an unread stdout costs. */
   readonly heldBytes: number;
   /**
-   * Whether a new call may go ahead: the sink holds less than its bound. A call refused instead
-   * still has its record; nothing is dropped (fail closed: no call goes unrecorded).
+   * Whether a new call of this vault key (`namespace/name`, as its records name it) may go ahead:
+   * the sink holds less than its bound, or this key less than its share of it (audit-shares.ts). A
+   * call refused instead still has its record; nothing is dropped (fail closed: no call goes
+   * unrecorded).
    */
-  admits(): boolean;
+  admits(vaultKey: string | null): boolean;
   /**
    * Undefined while the sink can take any record; once it holds twice its bound, a promise that
    * resolves when it holds less (or its stream is gone): no call should be answered meanwhile,
    * since even a refusal's record would grow what it holds.
    */
   room(): Promise<void> | undefined;
+}
+
+/**
+ * The most of a path a record holds (1 KiB): real vendor paths are a few dozen characters, and the
+ * agent chooses this one's length (up to the 16 KB header limit), so a backlog of its records would
+ * cost 16 times what ordinary records do.
+ */
+export const AUDIT_PATH_CHARS = 1024;
+
+/**
+ * A path as a record holds it: whole up to AUDIT_PATH_CHARS, else its first AUDIT_PATH_CHARS
+ * characters followed by ` [cut: <length> characters]`. A request target never holds a space, so
+ * no path can pass for a cut one. Cut after the credentials in it were replaced by their
+ * fingerprints, so a token cut in half is never left behind.
+ */
+export function recordedPath(path: string): string {
+  if (path.length <= AUDIT_PATH_CHARS) return path;
+  // A UTF-16 pair is kept whole or dropped whole: half of one is written as an escape.
+  const end = isHighSurrogate(path.charCodeAt(AUDIT_PATH_CHARS - 1))
+    ? AUDIT_PATH_CHARS - 1
+    : AUDIT_PATH_CHARS;
+  return `${path.slice(0, end)} [cut: ${path.length} characters]`;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 let isoMs = Number.NaN;
@@ -105,8 +134,9 @@ export interface StdoutAuditSinkOptions {
   /** …and at the latest this long after its first record (default 10 ms). */
   readonly maxDelayMs?: number;
   /**
-   * Past this many characters held (gathered, or handed to a stream that has not taken them) no
-   * new call is admitted (default 16 MiB; at least four batches, what a healthy stream may hold).
+   * Past this many characters held (gathered, or handed to a stream that has not taken them) the
+   * keys holding more than their share of it are refused, and past twice it no call is answered
+   * (default 16 MiB; at least four batches, what a healthy stream may hold).
    */
   readonly maxHeldBytes?: number;
 }
@@ -114,9 +144,9 @@ export interface StdoutAuditSinkOptions {
 export const DEFAULT_AUDIT_BATCH_BYTES = 64 * 1024;
 export const DEFAULT_AUDIT_DELAY_MS = 10;
 /**
- * 16 MiB: thousands of ordinary records (about 400 characters each), a thousand of the largest a
- * call can make (a path of nearly 16 KB, the header limit); twice that, with what calls admitted
- * before still add, stays far below the chart's 512 MiB beside a proxy's own 200 MiB or so.
+ * 16 MiB: forty thousand ordinary records (about 400 characters each), twelve thousand of the
+ * largest a call can make (a path cut to 1 KiB); twice that, with what calls admitted before still
+ * add, stays far below the chart's 512 MiB beside a proxy's own 200 MiB or so.
  */
 export const DEFAULT_AUDIT_MAX_HELD_BYTES = 16 * 1024 * 1024;
 
@@ -138,10 +168,12 @@ let exitHook = false;
  * keeps the process alive until it fires, so a natural exit never leaves a batch behind.
  *
  * Bounded by admission, never by dropping: what it holds (the gathering batch and the writes the
- * stream has not completed) is counted; past `maxHeld` the proxy admits no new call (`admits()`),
- * and past twice that it answers none (`room()`), until the stream takes the bytes. The agent
- * chooses each record's size (its path), and a log collector that stops reading would otherwise
- * grow the proxy until it is killed, losing every record it held.
+ * stream has not completed) is counted, in all and per vault key; past `maxHeld` the proxy admits
+ * no new call of a key holding its share of that or more (`admits()`), and past twice that it
+ * answers none (`room()`), until the stream takes the bytes. The agent chooses each record's size
+ * (its path, up to AUDIT_PATH_CHARS), and a log collector that stops reading would otherwise grow
+ * the proxy until it is killed, losing every record it held; one pool for every key let one key's
+ * calls have every other key refused.
  */
 class BatchedAuditSink implements AuditSink {
   readonly #stream: AuditStream;
@@ -149,13 +181,16 @@ class BatchedAuditSink implements AuditSink {
   readonly #delayMs: number;
   readonly #maxHeld: number;
   #batch = '';
+  /** The characters of `#batch` per vault key. */
+  #batchKeys: KeyTally = new Map();
+  readonly #shares = new AuditShares();
   /** One timer, re-armed with refresh(): no timer object per batch. */
   #timer: NodeJS.Timeout | undefined;
   #timerArmed = false;
   /** The stream is past its high-water mark: batches gather here until it drains. */
   #awaitingDrain = false;
-  /** The length of each write handed to the stream whose callback has not run yet, oldest first. */
-  readonly #inFlight: number[] = [];
+  /** Each write handed to the stream whose callback has not run yet, oldest first: its length and keys. */
+  readonly #inFlight: { chars: number; keys: KeyTally }[] = [];
   #inFlightChars = 0;
   #idle: (() => void)[] = [];
   /** Calls waiting for room (see room()). */
@@ -172,8 +207,8 @@ class BatchedAuditSink implements AuditSink {
     return this.#batch.length + this.#inFlightChars;
   }
 
-  admits(): boolean {
-    return this.heldBytes < this.#maxHeld;
+  admits(vaultKey: string | null): boolean {
+    return this.#shares.admits(vaultKey, this.heldBytes, this.#maxHeld);
   }
 
   room(): Promise<void> | undefined {
@@ -191,7 +226,9 @@ class BatchedAuditSink implements AuditSink {
 
   write(record: AuditRecord): void {
     if (this.#batch.length === 0) gathering.add(this);
-    this.#batch += serializeAuditRecord(record);
+    const line = serializeAuditRecord(record);
+    this.#batch += line;
+    this.#shares.add(this.#batchKeys, record.vaultKey, line.length);
     if (this.#batch.length >= this.#maxBatch) {
       this.#send();
     } else if (!this.#timerArmed) {
@@ -223,7 +260,8 @@ class BatchedAuditSink implements AuditSink {
     const text = this.#batch;
     this.#batch = '';
     gathering.delete(this);
-    this.#inFlight.push(text.length);
+    this.#inFlight.push({ chars: text.length, keys: this.#batchKeys });
+    this.#batchKeys = new Map();
     this.#inFlightChars += text.length;
     if (!this.#stream.write(text, this.#written)) {
       this.#awaitingDrain = true;
@@ -234,7 +272,9 @@ class BatchedAuditSink implements AuditSink {
   /** Called once per write, with an error too (a closed pipe): either way it is no longer pending. */
   readonly #written = (): void => {
     // A stream completes its writes in the order it was given them.
-    this.#inFlightChars -= this.#inFlight.shift()!;
+    const { chars, keys } = this.#inFlight.shift()!;
+    this.#inFlightChars -= chars;
+    this.#shares.taken(keys);
     if (this.#idle.length > 0 && this.#settled()) this.#wakeIdle();
     if (this.#waitingRoom.length > 0 && this.#hasRoom()) this.#wakeRoom();
   };
@@ -315,7 +355,7 @@ export function teeAuditSink(...sinks: AuditSink[]): AuditSink {
     get heldBytes() {
       return sinks.reduce((sum, s) => sum + s.heldBytes, 0);
     },
-    admits: () => sinks.every((s) => s.admits()),
+    admits: (vaultKey) => sinks.every((s) => s.admits(vaultKey)),
     room: () => {
       const waits = sinks.map((s) => s.room()).filter((w) => w !== undefined);
       return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);

@@ -1,12 +1,14 @@
 // The audit stream's bound, against the real `keybrake serve` (DESIGN.md §7, fail closed): with its
-// stdout a pipe nobody reads, an agent's reads with 15 000-character paths (a tester grew a proxy by
-// 200 MB with 6 000 of them) fill what the audit sink may hold; the next call is refused 503
-// audit_backlog in Stripe's shape, retryable, and nothing of it reaches the vendor; once stdout is
-// read again calls are admitted, and every call, the refused one too, has its record. No sleeps:
-// every wait is on an answer, a scrape or an audit record.
+// stdout a pipe nobody reads, one key's calls fill what the audit sink may hold; that key's next
+// call is refused 503 audit_backlog in Stripe's shape, retryable, while another key that wrote
+// little is still admitted and forwarded. The fifth probe round's attack: a key allowed nothing it
+// asked for, with 16 000-character paths (each refusal a 16 KB record), had another key's reads
+// refused, 5 of 14 at 2 MB/s; its records now hold 1 KiB of a path, and the backlog is shared by
+// key. Once stdout is read again calls are admitted, and every call, every refused one too, has its
+// record. No sleeps: every wait is on an answer, a scrape or an audit record.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_AUDIT_MAX_HELD_BYTES } from '../../src/telemetry/audit.ts';
+import { AUDIT_PATH_CHARS, DEFAULT_AUDIT_MAX_HELD_BYTES } from '../../src/telemetry/audit.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { metricValue } from './fixtures/http.ts';
@@ -14,9 +16,12 @@ import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripte
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const UPSTREAM_KEY = `sk_test_backlog${randomBytes(12).toString('hex')}`;
-const TOKEN = newToken('stripe');
-/** Far more calls than the bound holds records of: the loop stops at the first refusal. */
-const MAX_CALLS = 3 * Math.ceil(DEFAULT_AUDIT_MAX_HELD_BYTES / 15_000);
+const ATTACKER = newToken('stripe');
+const VICTIM = newToken('stripe');
+/** The attacker's calls in flight at once (the finding's keep-alive loops). */
+const LOOPS = 16;
+/** Far more calls than the bound holds records of: the loops stop at the first refusal. */
+const MAX_CALLS = 3 * Math.ceil(DEFAULT_AUDIT_MAX_HELD_BYTES / AUDIT_PATH_CHARS);
 
 let upstream: ScriptedUpstream;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
@@ -25,7 +30,16 @@ let kb: KeybrakeProcess;
 beforeAll(async () => {
   upstream = await startScriptedUpstream();
   dir = await manifestDir({
-    'keys.yaml': yamlDocuments(...stripeKey({ name: 'backlog', token: TOKEN, upstreamKey: UPSTREAM_KEY })),
+    'keys.yaml': yamlDocuments(
+      // Allowed nothing it will ask for: every call of its is refused, and recorded.
+      ...stripeKey({
+        name: 'attacker',
+        token: ATTACKER,
+        upstreamKey: UPSTREAM_KEY,
+        allow: { endpoints: ['POST /v1/refunds'] },
+      }),
+      ...stripeKey({ name: 'victim', token: VICTIM, upstreamKey: UPSTREAM_KEY }),
+    ),
   });
   kb = await startKeybrake(serveArgs(dir.dir, { stripe: upstream.url }));
 });
@@ -37,10 +51,13 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-const longPath = (i: number) => `/v1/customers/cus_${i}_${'a'.repeat(15_000)}`;
+const longPath = (i: number) => `/v1/customers/cus_${i}_${'a'.repeat(16_000)}`;
 
-async function read(path: string): Promise<{ status: number; decision: string | null; body: string }> {
-  const res = await fetch(`${kb.urls.stripe}${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+async function read(
+  token: string,
+  path: string,
+): Promise<{ status: number; decision: string | null; body: string }> {
+  const res = await fetch(`${kb.urls.stripe}${path}`, { headers: { Authorization: `Bearer ${token}` } });
   return { status: res.status, decision: res.headers.get('keybrake-decision'), body: await res.text() };
 }
 
@@ -50,36 +67,55 @@ async function heldBytes(): Promise<number> {
 }
 
 describe('serve with a stdout nobody reads', () => {
-  it('refuses calls once the audit sink holds its bound, forwards none of them, and records every call', async () => {
+  it("refuses the key whose records fill the audit backlog, still forwards another key's read, and records every call", async () => {
     kb.child.stdout!.pause();
-    let admitted = 0;
+    let calls = 0;
     let refused: Awaited<ReturnType<typeof read>> | undefined;
-    for (let i = 0; i < MAX_CALLS && refused === undefined; i++) {
-      const res = await read(longPath(i));
-      if (res.status === 200) admitted++;
-      else refused = res;
-    }
+    const statuses = new Set<number>();
+    const loop = async () => {
+      while (calls < MAX_CALLS && refused === undefined) {
+        const res = await read(ATTACKER, longPath(calls++));
+        statuses.add(res.status);
+        if (res.status !== 403) refused ??= res;
+      }
+    };
+    await Promise.all(Array.from({ length: LOOPS }, loop));
     expect(refused?.status).toBe(503);
     expect(refused?.decision).toBe('deny; reason=audit_backlog');
     expect(JSON.parse(refused!.body)).toMatchObject({ error: { code: 'audit_backlog' } });
-    // Only the calls admitted reached the vendor; the refused one (the last path) did not.
-    expect(upstream.requests).toHaveLength(admitted);
-    expect(upstream.requests).not.toContain(`GET ${longPath(admitted)}`);
+    expect([...statuses].sort()).toEqual([403, 503]);
     expect(await heldBytes()).toBeGreaterThanOrEqual(DEFAULT_AUDIT_MAX_HELD_BYTES);
+
+    // The victim's few records are far under its share: admitted, and forwarded.
+    const victim = await read(VICTIM, '/v1/customers/cus_v');
+    expect(victim.status).toBe(200);
+    expect((await read(ATTACKER, '/v1/customers/cus_again')).decision).toBe('deny; reason=audit_backlog');
+    // Nothing of the attacker's reached the vendor, refused by policy or by the backlog.
+    expect(upstream.requests).toEqual(['GET /v1/customers/cus_v']);
 
     kb.child.stdout!.resume();
     // Each scrape is a round trip to the proxy, which meanwhile writes to the reader.
     let held = await heldBytes();
     while (held >= DEFAULT_AUDIT_MAX_HELD_BYTES) held = await heldBytes();
-    const after = await read('/v1/customers/cus_after');
-    expect(after.status).toBe(200);
-    expect(upstream.requests.at(-1)).toBe('GET /v1/customers/cus_after');
+    const after = await read(ATTACKER, '/v1/customers/cus_after');
+    expect(after.decision).toBe('deny; reason=endpoint_not_allowed');
 
     await kb.waitForAudit((r) => r.path === '/v1/customers/cus_after', 30_000);
-    const mine = kb.audit.filter((r) => String(r.path).startsWith('/v1/customers/cus_'));
-    expect(mine.filter((r) => r.reason === 'ok')).toHaveLength(admitted + 1);
-    expect(mine.filter((r) => r.reason === 'audit_backlog')).toEqual([
-      expect.objectContaining({ path: longPath(admitted), vaultKey: expect.stringContaining('backlog') }),
-    ]);
+    const byKey = (name: string) => kb.audit.filter((r) => r.vaultKey === `agents/${name}`);
+    expect(byKey('victim')).toEqual([expect.objectContaining({ path: '/v1/customers/cus_v', reason: 'ok' })]);
+    const attacker = byKey('attacker');
+    expect(attacker).toHaveLength(calls + 2);
+    const backlogged = attacker.filter((r) => r.reason === 'audit_backlog');
+    expect(backlogged.length).toBeGreaterThanOrEqual(2);
+    expect(attacker.filter((r) => r.reason === 'endpoint_not_allowed')).toHaveLength(
+      calls + 2 - backlogged.length,
+    );
+    // Every long path is recorded cut, its length kept: 16 018 characters and the digits of its index.
+    for (const r of attacker.filter(
+      (r) => r.path !== '/v1/customers/cus_again' && r.path !== '/v1/customers/cus_after',
+    )) {
+      expect(r.path).toMatch(/^\/v1\/customers\/cus_\d+_a+ \[cut: 160\d\d characters\]$/);
+      expect(String(r.path).indexOf(' ')).toBe(AUDIT_PATH_CHARS);
+    }
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Reason } from '../../decision/reasons.ts';
-import { memoryAuditSink } from '../../telemetry/audit.ts';
+import { AUDIT_PATH_CHARS, memoryAuditSink } from '../../telemetry/audit.ts';
 import { createProxyMetrics } from '../../telemetry/metrics.ts';
 import { fingerprint } from '../../tokens/token.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
@@ -121,6 +121,51 @@ describe('audit: a path routed, then refused by any stage', () => {
     expect(recordOf('/stripe/v1/customers/cus_1', `Bearer ${BROUGHT}`, 'ok').path).toBe(
       '/v1/customers/cus_1',
     );
+  });
+});
+
+// Fifth probe round: an agent's 16 000-character paths, refused 403 endpoint_not_allowed, wrote
+// 16 KB records and filled the audit backlog shared by every tenant.
+describe('audit: a path longer than any real one', () => {
+  const FIELDS = [
+    'ts',
+    'event',
+    'vaultKey',
+    'vendor',
+    'method',
+    'path',
+    'operation',
+    'runId',
+    'decision',
+    'reason',
+    'costUsd',
+    'upstreamStatus',
+    'upstreamRequestId',
+    'durationMs',
+    'traceId',
+  ];
+
+  it('is recorded cut to its first AUDIT_PATH_CHARS characters, marked with its length, every field kept', () => {
+    const path = `/v1/customers/cus_${'a'.repeat(16_000)}`;
+    const r = recordOf(`/stripe${path}`, `Bearer ${BROUGHT}`, 'endpoint_not_allowed');
+    expect(r.path).toBe(`${path.slice(0, AUDIT_PATH_CHARS)} [cut: 16018 characters]`);
+    expect(Object.keys(r)).toEqual(FIELDS);
+    expect(r).toMatchObject({
+      vendor: 'stripe',
+      method: 'GET',
+      decision: 'deny',
+      reason: 'endpoint_not_allowed',
+    });
+  });
+
+  it('has the presented credential taken out of the whole path before it is cut', () => {
+    // The token straddles the cut: cut first, its first half would be left, found by no one.
+    const head = `/v1/customers/${'a'.repeat(AUDIT_PATH_CHARS - 24)}`;
+    const { path } = recordOf(`/stripe${head}${BROUGHT}${'b'.repeat(5_000)}`, `Bearer ${BROUGHT}`, 'ok');
+    expect(path).toBe(
+      `${`${head}${fingerprint(BROUGHT)}${'b'.repeat(5_000)}`.slice(0, AUDIT_PATH_CHARS)} [cut: ${head.length + fingerprint(BROUGHT).length + 5_000} characters]`,
+    );
+    expect(path).not.toContain(BROUGHT.slice(0, 10));
   });
 });
 

@@ -4,7 +4,7 @@ import type { Reason } from '../../decision/reasons.ts';
 import { ObjectMemo } from '../../memo.ts';
 import { formatUsd, MICROS_PER_USD } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
-import { type AuditRecord, isoTimestamp } from '../../telemetry/audit.ts';
+import { type AuditRecord, isoTimestamp, recordedPath } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
 import {
   type TokenPrefixes,
@@ -59,7 +59,8 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     vaultKey,
     vendor: ctx.vendor,
     method: KNOWN_METHODS.has(ctx.method) ? ctx.method : UNREAD_METHOD,
-    path: recorded(ctx.path, authorization, prefixes),
+    // Credentials out of the whole path first: a cut could leave part of one that no longer matches.
+    path: recordedPath(recorded(ctx.path, authorization, prefixes)),
     operation: ctx.op?.id ?? ctx.operationId,
     runId,
     decision,
@@ -98,7 +99,8 @@ const UNREAD_METHOD = '';
 /** `namespace/name`, built once per compiled key (a snapshot's keys live as long as it does). */
 const KEY_NAMES = new ObjectMemo<CompiledKey, string>('audit key name');
 
-function keyName(key: CompiledKey): string {
+/** A key as its records name it (`vaultKey`): the audit sink accounts its backlog by this name. */
+export function keyName(key: CompiledKey): string {
   let name = KEY_NAMES.get(key);
   if (name === undefined) {
     name = `${key.namespace}/${key.name}`;
