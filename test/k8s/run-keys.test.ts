@@ -358,7 +358,10 @@ describe('a run key minted by the operator, on three proxies sharing Redis', () 
     await kubectl(['delete', 'secret', 'doomed-token']);
     let parent = oldParent;
     await until(
-      async () => (parent = await mintedToken('doomed')) !== oldParent,
+      async () => {
+        parent = await mintedToken('doomed');
+        return parent !== oldParent;
+      },
       20_000,
       'a fresh token in doomed-token',
     );
