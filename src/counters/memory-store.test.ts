@@ -560,6 +560,30 @@ describe('MemoryCounterStore leases (ADR 0007 §5)', () => {
     expect(await store.acquireLeases(lease('token-dddd', ['pi_9']))).toMatchObject({ ok: true });
   });
 
+  // ADR 0003, fifth round: a lookup-priced call is refused before it reads once its cap is spent.
+  it('refuses when a ceiling is spent, before the rate, writing nothing; passes with a micro-dollar left', async () => {
+    const { store } = setup();
+    expect((await store.reserve(req([day(5 * USD, 5 * USD)]))).ok).toBe(true);
+    const step = (limit: number, rate: number) => ({
+      ...lease('token-aaaa', ['pi_1'], { windows: [minute(rate)] }),
+      ceilings: [day(1, limit)],
+    });
+
+    expect(await store.acquireLeases(step(5 * USD, 0))).toEqual({
+      ok: false,
+      refused: 'day',
+      used: 5 * USD,
+      limit: 5 * USD,
+    });
+    expect(await store.used('vk1', 'minute:1')).toBe(0);
+    expect(await store.acquireLeases(step(5 * USD + 1, 1))).toMatchObject({
+      ok: true,
+      held: { objects: ['pi_1'] },
+    });
+    expect(await store.used('vk1', 'day:2026-11-26')).toBe(5 * USD);
+    expect(await store.used('vk1', 'minute:1')).toBe(1);
+  });
+
   it('counts only the rate when the call locks nothing', async () => {
     const { store } = setup();
     expect(await store.acquireLeases({ scope: 'vk1', windows: [minute(5)], now: NOW })).toEqual({ ok: true });
@@ -568,6 +592,7 @@ describe('MemoryCounterStore leases (ADR 0007 §5)', () => {
 
   it.each([
     ['a money window', lease('token-aaaa', ['pi_1'], { windows: [day(USD)] })],
+    ['a rate window as a ceiling', { ...lease('token-aaaa', ['pi_1']), ceilings: [minute(1)] }],
     ['a malformed account', lease('token-aaaa', ['pi_1'], { account: '{vk:x}' })],
     ['no object', lease('token-aaaa', [])],
     ['a zero TTL', lease('token-aaaa', ['pi_1'], { ttlMs: 0 })],

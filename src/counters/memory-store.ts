@@ -23,6 +23,7 @@ import {
   type WindowSpec,
 } from './store.ts';
 import {
+  assertCeiling,
   assertEpochMs,
   assertFingerprint,
   assertLeases,
@@ -224,12 +225,15 @@ export class MemoryCounterStore implements CounterStore {
 
   async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {
     for (const w of req.windows) assertRateWindow(w);
+    const ceilings = req.ceilings ?? [];
+    for (const w of ceilings) assertCeiling(w);
     assertEpochMs(req.now);
     const leases = req.leases && { ...req.leases, objects: distinctObjects(req.leases.objects) };
     if (leases) assertLeases(leases);
     const now = this.#clock.now();
-    // Like acquire.lua: the rate first (a refusal writes nothing), then the leases, all or none.
-    for (const w of req.windows) {
+    // Like acquire.lua: the ceilings and the rate first (a refusal writes nothing), then the leases,
+    // all or none.
+    for (const w of [...ceilings, ...req.windows]) {
       const used = this.#live(this.#windows, counterKey(req.scope, w.bucket), now)?.value ?? 0;
       if (used + w.amount > w.limit) return { ok: false, refused: w.kind, used, limit: w.limit };
     }

@@ -40,6 +40,7 @@ import {
   type WindowSpec,
 } from './store.ts';
 import {
+  assertCeiling,
   assertEpochMs,
   assertFingerprint,
   assertLeases,
@@ -193,10 +194,12 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
 
   async acquireLeases(req: LeaseRequest): Promise<LeaseResult> {
     for (const w of req.windows) assertRateWindow(w);
+    for (const w of req.ceilings ?? []) assertCeiling(w);
     assertEpochMs(req.now);
     const leases = req.leases && { ...req.leases, objects: distinctObjects(req.leases.objects) };
     if (leases) assertLeases(leases);
-    const rate = req.windows.length > 0 ? req : undefined;
+    // The half on the vault key's slot: its rate windows and the ceilings it checks.
+    const rate = req.windows.length > 0 || (req.ceilings?.length ?? 0) > 0 ? req : undefined;
     if (!rate && !leases) return { ok: true };
     // One script over both halves where a script may touch any key (one server, Sentinel); a
     // cluster keeps the vault key's counters and the account's leases in different slots.
@@ -431,8 +434,9 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   /** Runs acquire.lua over the rate windows of `rate` and/or the leases of `leases`. */
   #acquire(rate: LeaseRequest | undefined, leases: LeaseSpec | undefined): Promise<unknown> {
     const windows = rate?.windows ?? [];
+    const checked = [...windows, ...(rate?.ceilings ?? [])];
     const leaseKeys = leases ? leases.objects.map((o) => leaseKey(leases.account, o)) : [];
-    const keys = [...windows.map((w) => counterKey(rate!.scope, w.bucket)), ...leaseKeys];
+    const keys = [...checked.map((w) => counterKey(rate!.scope, w.bucket)), ...leaseKeys];
     if (rate) keys.push(lastUsedKey(rate.scope));
     const args = [
       String(windows.length),
@@ -441,8 +445,9 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       String(LAST_USED_TTL_SECONDS),
       leases?.token ?? '',
       String(leases?.ttlMs ?? 0),
+      String(checked.length - windows.length),
     ];
-    for (const w of windows) args.push(String(w.limit), String(w.amount), String(w.ttlSeconds));
+    for (const w of checked) args.push(String(w.limit), String(w.amount), String(w.ttlSeconds));
     return this.#client.kbAcquire(keys.length, ...keys, ...args);
   }
 
@@ -457,7 +462,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       const busy = leases?.objects[(r[1] ?? 0) - 1];
       if (busy !== undefined) return { ok: false, busy };
     }
-    return this.#refusal(req.windows, r, 'acquire');
+    return this.#refusal([...req.windows, ...(req.ceilings ?? [])], r, 'acquire');
   }
 
   /** `{0, i, used, limit}`: window i refused; anything else is a reply this code cannot read. */

@@ -126,11 +126,19 @@ export interface LeaseRequest {
   readonly windows: readonly WindowSpec[];
   /** Epoch ms of the call: recorded as the key's last use when a window is counted. */
   readonly now: number;
+  /**
+   * Money windows the call will raise once it is priced, checked and never written (ADR 0003, "Since
+   * 2026-12-01 (fifth round)"): the step is refused like a window over its limit, writing nothing,
+   * when `used + amount > limit` for one of them, `amount` being the least the call can add (1). So a
+   * call priced from a lookup is refused before it reads when its key's cap is already spent, in the
+   * step it makes anyway. Checked before `windows` (money first: 403 rather than 429).
+   */
+  readonly ceilings?: readonly WindowSpec[];
   readonly leases?: LeaseSpec;
 }
 
 /**
- * The rate windows are checked first: a refused call writes nothing and takes no lease. A call within
+ * The ceilings, then the rate windows are checked first: a refused call writes nothing and takes no lease. A call within
  * the rate is counted even when an object is busy (a retry loop on a busy object is rate limited).
  */
 export type LeaseResult =

@@ -52,6 +52,12 @@ export function assertLeases(leases: LeaseSpec): void {
   }
 }
 
+/** A money window checked before a lookup (`LeaseRequest.ceilings`): never a call-rate window. */
+export function assertCeiling(w: WindowSpec): void {
+  assertWindow(w);
+  if (!isMoneyWindow(w)) throw new RangeError('only money windows are checked as ceilings');
+}
+
 /** Windows counted with leases are call-rate windows: money is reserved once the price is known. */
 export function assertRateWindow(w: WindowSpec): void {
   assertWindow(w);

@@ -363,6 +363,46 @@ const minuteOf = (limit: number): WindowSpec => ({
   ttlSeconds: 120,
 });
 
+const dayCeiling = (limit: number): WindowSpec => ({
+  kind: 'day',
+  bucket: 'day:2026-11-26',
+  limit,
+  amount: 1,
+  ttlSeconds: 3600,
+});
+
+/**
+ * ADR 0003, fifth round: before a lookup, the lease step is refused when a cap the call would raise is
+ * already spent (a ceiling), ahead of the rate and writing nothing; with a micro-dollar left it passes
+ * and the ceiling is not written.
+ */
+async function checksCeilings(store: RedisCounterStore, token: () => string): Promise<void> {
+  const scope = freshScope();
+  const spent = await store.reserve({
+    scope,
+    windows: [{ ...dayCeiling(5 * USD), amount: 5 * USD }],
+    now: NOW,
+  });
+  expect(spent.ok).toBe(true);
+  const step = (limit: number) => ({
+    ...leaseRequest(scope, token(), ['pi_ceiling'], { windows: [minuteOf(1)] }),
+    ceilings: [dayCeiling(limit)],
+  });
+
+  expect(await store.acquireLeases({ ...step(5 * USD), windows: [minuteOf(0)] })).toEqual({
+    ok: false,
+    refused: 'day',
+    used: 5 * USD,
+    limit: 5 * USD,
+  });
+  expect(await store.used(scope, minuteOf(1).bucket)).toBe(0);
+
+  const held = ok2(await store.acquireLeases(step(5 * USD + 1)));
+  expect(held.held?.objects).toEqual(['pi_ceiling']);
+  expect(await store.used(scope, 'day:2026-11-26')).toBe(5 * USD);
+  expect(await store.used(scope, minuteOf(1).bucket)).toBe(1);
+}
+
 describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4, §5)', () => {
   let server: RedisServer;
   let store: RedisCounterStore;
@@ -380,6 +420,10 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
     await store?.close();
     inspect?.disconnect();
     await server?.stop();
+  });
+
+  it('refuses a lookup step whose cap is spent before its rate, writing nothing and taking no lease', async () => {
+    await checksCeilings(store, token);
   });
 
   it('is a replay when the fingerprint is equal, and counts a different one as a new call', async () => {
@@ -698,6 +742,10 @@ describe('RedisCounterStore on a three-master Redis Cluster', () => {
       inspect.disconnect();
     }
     expect(owners.size).toBeGreaterThan(1);
+  });
+
+  it("checks a spent cap on the vault key's slot beside the leases on the account's, with no CROSSSLOT", async () => {
+    await checksCeilings(stores[0]!, () => `token-${randomBytes(8).toString('hex')}`);
   });
 
   it("counts the rate on the vault key's slot and takes leases on the account's slot, with no CROSSSLOT", async () => {

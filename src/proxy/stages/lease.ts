@@ -7,7 +7,7 @@ import type { CompiledPolicy, UpstreamCredential, VendorName } from '../../snaps
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { errorText } from '../error-text.ts';
-import { refusal } from './reserve.ts';
+import { refusal, spentRefusal } from './reserve.ts';
 
 /** Added to the upstream timeout: a lease outlives the longest time the vendor may still act on a call. */
 export const LEASE_MARGIN_MS = 5_000;
@@ -58,6 +58,8 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
   const now = deps.clock.now();
   // The call rate only: money is reserved once the price is known (the reserve stage).
   const windows = rateWindows(key.policy, now, 1 + reads);
+  // Before a lookup, the step also asks whether a cap the call would raise is already spent.
+  const ceilings = reads > 0 ? spentCeilings(ctx, now) : [];
   let leases: LeaseSpec | undefined;
   if (locks.length > 0) {
     const objects = locks.map(canonicalObject);
@@ -82,6 +84,7 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
       scope: key.uid,
       windows,
       now,
+      ...(ceilings.length > 0 ? { ceilings } : {}),
       ...(leases !== undefined ? { leases } : {}),
     });
     if (result.ok) {
@@ -93,12 +96,32 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
     if ('busy' in result) {
       return deny('object_busy', `Another call on ${result.busy} is in flight; retry shortly.`);
     }
-    return refusal(result.refused, result.used, result.limit, 0);
+    return result.refused === 'minute'
+      ? refusal(result.refused, result.used, result.limit, 0)
+      : spentRefusal(result.refused, result.used, result.limit);
   } catch (err) {
     return leaseStoreFailed(err, deps);
   } finally {
     span.end();
   }
+}
+
+/**
+ * The money windows a call priced from a lookup will raise, as ceilings (ADR 0003, "Since 2026-12-01
+ * (fifth round)"): each adds the least a call can cost, 1 µUSD, so the lease step refuses the call
+ * before any read when its key's day, month or run cap is already spent, and writes nothing. They
+ * ride on the step the call makes anyway (its rate or its leases): a call that makes none is not given
+ * a round trip for them, and is bounded by its reads (price.ts) and refused at reserve.
+ */
+function spentCeilings(ctx: CallContext, now: number): WindowSpec[] {
+  const runKey = ctx.runKey ?? undefined;
+  return windowsFor(
+    ctx.key!.policy,
+    1,
+    now,
+    ctx.runId ?? undefined,
+    runKey && { capMicros: runKey.capMicros },
+  ).filter((w) => w.kind !== 'minute');
 }
 
 /**

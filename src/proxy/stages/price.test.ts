@@ -391,3 +391,46 @@ describe('price stage: every lookup read is bounded over time, per key', () => {
     expect(sent.filter((s) => !s.startsWith('GET '))).toEqual([]);
   });
 });
+
+// Fifth round: a send whose key had spent its day cap still read the broadcast and every page, and
+// was refused only at reserve; a loop of them held the account's rate limit for nothing.
+describe('price stage: a key whose cap is spent reads nothing', () => {
+  const TODAY = Date.parse('2026-11-26T12:00:00Z');
+  const CAP = 1_000_000;
+
+  it.each([
+    ['day', { perDayMicros: CAP }, { kind: 'day', bucket: 'day:2026-11-26' }, 'daily_cap_exceeded'],
+    ['month', { perMonthMicros: CAP }, { kind: 'month', bucket: 'month:2026-11' }, 'monthly_cap_exceeded'],
+  ] as const)('a spent %s cap refuses the send before any read', async (_name, limits, window, reason) => {
+    const { call, sent, memory } = proxy({ upstream: resendLike(250), policy: { limits } });
+    await memory.reserve({
+      scope: 'agents/mailer',
+      windows: [{ ...window, limit: CAP, amount: CAP, ttlSeconds: 3600 }],
+      now: TODAY,
+    });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(reasonOf(res)).toBe(reason);
+    expect(JSON.parse(String(res.body)).message).toContain('before its price was looked up');
+    expect(sent).toEqual([]);
+  });
+
+  it('with a micro-dollar left, looks the price up and refuses at reserve as before', async () => {
+    const { call, sent, memory } = proxy({
+      upstream: resendLike(250),
+      policy: { limits: { perDayMicros: CAP } },
+    });
+    await memory.reserve({
+      scope: 'agents/mailer',
+      windows: [{ kind: 'day', bucket: 'day:2026-11-26', limit: CAP, amount: CAP - 1, ttlSeconds: 3600 }],
+      now: TODAY,
+    });
+
+    const res = await call('POST', '/broadcasts/b1/send', {});
+
+    expect(reasonOf(res)).toBe('daily_cap_exceeded');
+    expect(sent).toHaveLength(4);
+    expect(sent).not.toContain('POST /broadcasts/b1/send');
+  });
+});

@@ -48,6 +48,17 @@ export function refusal(kind: WindowKind, used: number, limit: number, costMicro
 }
 
 /**
+ * A money window found already spent before the call was priced (the lease step's ceilings, ADR 0003,
+ * fifth round): the call's price was never looked up, so there is no amount to name.
+ */
+export function spentRefusal(kind: WindowKind, used: number, limit: number): Denial {
+  return deny(
+    REFUSAL[kind],
+    `Keybrake: ${WINDOW_NAME[kind]} of $${formatUsd(limit)} is spent ($${formatUsd(used)} used), so this call was refused before its price was looked up.`,
+  );
+}
+
+/**
  * Reserves every window of a call in one store operation; a refusal names the window. With
  * `rateCounted` the call-rate window was already counted by the lease stage (before the lookup)
  * and only the money windows remain.
