@@ -237,9 +237,13 @@ describe('explain: what it reports', () => {
 describe('explain agrees with the pipeline', () => {
   const TOKEN = 'kb_test_explain_parity_token_0001';
 
-  /** The proxy's reason, and how many requests reached the upstream (lookups and forwards alike). */
+  /**
+   * The proxy's reason, how many requests reached the upstream (lookups and forwards alike), and what
+   * its minute window counted.
+   */
   async function proxyAnswer(key: CompiledKey, request: ExplainRequest) {
     let upstreamCalls = 0;
+    const counters = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
     const snapshots = new SnapshotHolder(clock);
     snapshots.apply({
       version: 1,
@@ -260,7 +264,7 @@ describe('explain agrees with the pipeline', () => {
         },
         close: async () => {},
       },
-      counters: new MemoryCounterStore({ clock, sweepIntervalMs: 0 }),
+      counters,
       clock,
       audit: memoryAuditSink(),
       metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
@@ -284,8 +288,37 @@ describe('explain agrees with the pipeline', () => {
       body: request.body ?? Buffer.alloc(0),
     });
     const reason = /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision']))?.[1];
-    return { reason, upstreamCalls };
+    const counted = await counters.used(key.uid, `minute:${Math.floor(clock.now() / 60_000)}`);
+    return { reason, upstreamCalls, counted };
   }
+
+  // Found by a new-user walkthrough (fifth round): a refund by charge said "counts 1 call toward 120
+  // requests per minute" where the proxy counts the call and its lookup's read (ADR 0003).
+  it.each([
+    ['stripe-charge-allowed', 'counts 1 call toward 120 requests per minute', 1],
+    [
+      'stripe-refund-looked-up',
+      "counts 2 calls toward 120 requests per minute: the call and its lookup's read",
+      2,
+    ],
+  ])('%s: the minute window counts what the proxy counts', async (name, detail, counted) => {
+    const { key, request } = CASES[name]!;
+    const e = explain(key, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });
+    expect(e.steps.find((s) => s.check === 'minute')?.detail).toBe(detail);
+    expect((await proxyAnswer(key, request)).counted).toBe(counted);
+  });
+
+  it('says a chain of reads counts each read it makes, at least the first', () => {
+    const { key, request } = CASES['resend-broadcast-looked-up']!;
+    const limited = {
+      ...key,
+      policy: { ...key.policy, limits: { ...key.policy.limits, requestsPerMinute: 30 } },
+    };
+    const e = explain(limited, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });
+    expect(e.steps.find((s) => s.check === 'minute')?.detail).toBe(
+      'counts 1 call plus 1 per read its lookup makes, at least 2, toward 30 requests per minute',
+    );
+  });
 
   it.each(Object.entries(CASES).filter(([, c]) => !c.lookup))('%s', async (_name, { key, request }) => {
     const e = explain(key, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });

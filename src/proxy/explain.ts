@@ -465,6 +465,19 @@ const WINDOW_WORDS: Record<WindowKind, string> = {
   minute: 'the per-minute request limit',
 };
 
+/**
+ * What the minute window counts for the call, as the proxy counts it (ADR 0003, "Since 2026-12-01
+ * (fifth round)"): the call, and each upstream read of its price lookup, since the vendor counts
+ * every read against the rate limit the account's keys share. How many reads a chain makes depends
+ * on what each read finds, unknown offline: only its first read is certain.
+ */
+function minuteDetail(limit: number, lookup: CostLookup | undefined): string {
+  const toward = `toward ${limit} requests per minute`;
+  if (!lookup) return `counts 1 call ${toward}`;
+  if (!lookup.next) return `counts 2 calls ${toward}: the call and its lookup's read`;
+  return `counts 1 call plus 1 per read its lookup makes, at least 2, ${toward}`;
+}
+
 /** The reserve stage's windows as the limits that would apply; a call over a cap by itself fails. */
 function windowSteps(
   policy: CompiledPolicy,
@@ -479,7 +492,7 @@ function windowSteps(
   for (const w of windowsFor(policy, cost, now, runId)) {
     const bucket = w.bucket;
     if (w.kind === 'minute') {
-      out.push(step('reserve', 'minute', 'info', `counts 1 call toward ${w.limit} requests per minute`));
+      out.push(step('reserve', 'minute', 'info', minuteDetail(w.limit, op.lookup)));
     } else if (pending) {
       out.push(
         step(

@@ -84,10 +84,16 @@ function lookupOf(queue: readonly [Read, ...Read[]], spent: MicroUsd): CostLooku
     describe: read.describe,
     ...(read.locks !== undefined && read.locks.length > 0 ? { locks: read.locks } : {}),
     parties: read.currencies === undefined ? lookedUpParties : withCurrencies(read.currencies),
-    next: (body) => {
-      const s = step(body);
-      return s !== undefined && 'more' in s ? s.more : undefined;
-    },
+    // Only where a further read may follow: a lookup without `next` is known offline to be one read
+    // (`policy-check --explain` says what it counts and leases from that).
+    ...(read.follow !== undefined || queue.length > 1
+      ? {
+          next: (body: unknown) => {
+            const s = step(body);
+            return s !== undefined && 'more' in s ? s.more : undefined;
+          },
+        }
+      : {}),
     price: (body) => {
       const s = step(body);
       return s !== undefined && 'done' in s ? s.done : undefined;
