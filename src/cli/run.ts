@@ -8,6 +8,7 @@ import { backoffDelay } from '../backoff.ts';
 import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { refusalLine } from './run-refusal.ts';
 import { parseRunUser, type RunUser, readableBy } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
@@ -25,6 +26,9 @@ export const RUN_SUMMARY =
   'Standalone: --admin <serve admin URL> --token-file <file holding the PARENT vault token>.\n' +
   'Kubernetes: --operator <https URL> --token-file <ServiceAccount token, audience keybrake>\n' +
   '            [--operator-ca <PEM>]; RBAC decides (create/delete on vaultkeys/runs).';
+
+/** Where `serve` puts its admin listener unless told otherwise (--admin-listen). */
+const DEFAULT_ADMIN = 'http://127.0.0.1:9090';
 
 export const RUN_FLAGS = {
   key: { type: 'string', help: 'the parent VaultKey, <namespace>/<name>', placeholder: 'ns/name' },
@@ -44,7 +48,7 @@ export const RUN_FLAGS = {
   },
   admin: {
     type: 'string',
-    help: "standalone: serve's admin listener (http://127.0.0.1:9090)",
+    help: `standalone: serve's admin listener (${DEFAULT_ADMIN})`,
     placeholder: 'url',
   },
   operator: { type: 'string', help: "Kubernetes: the operator's HTTPS listener", placeholder: 'url' },
@@ -91,6 +95,8 @@ interface Target {
   readonly bearer: string;
   /** The file the bearer credential was read from. */
   readonly tokenFile: string;
+  /** What `base` should be, in words, for an answer that is not the run API's. */
+  readonly listener: string;
 }
 
 /** `keybrake run start|stop|exec`: resolves with the exit code. */
@@ -168,7 +174,10 @@ async function targetFrom(values: Record<string, unknown>): Promise<Target> {
     headersTimeout: TIMEOUT_MS,
     bodyTimeout: TIMEOUT_MS,
   });
-  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer, tokenFile };
+  const listener = admin
+    ? `--admin, serve's admin listener (default ${DEFAULT_ADMIN})`
+    : "--operator, the operator's run API (its HTTPS listener, :8443 in the chart)";
+  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer, tokenFile, listener };
 }
 
 function parseUrl(text: string, flag: string): URL {
@@ -209,10 +218,13 @@ async function call(
     parsed = undefined;
   }
   if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
-  const e = (parsed ?? {}) as { error?: unknown; message?: unknown };
   throw new Error(
-    `${method} ${path.split('/').slice(0, 3).join('/')} answered ${res.statusCode}` +
-      (e.error ? ` ${String(e.error)}: ${String(e.message ?? '')}` : ''),
+    refusalLine(
+      `${method} ${path.split('/').slice(0, 3).join('/')}`,
+      res.statusCode,
+      parsed,
+      target.listener,
+    ),
   );
 }
 

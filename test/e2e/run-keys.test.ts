@@ -330,6 +330,34 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(r.stderr).toContain('403 forbidden');
   });
 
+  // Found by a new-user walkthrough (fifth round): --admin given a vendor port printed
+  // "POST /v1/runs answered 400 [object Object]:" (the prefix router's 404 likewise).
+  it.each([
+    ['a vendor port', 'stripe', 400, 'Request bodies here must be application/x-www-form-urlencoded'],
+    ['the prefix router', 'main', 404, 'No route for /v1: use /stripe, /twilio or /resend.'],
+  ])(
+    'run start against %s prints its message and asks whether it is the admin listener',
+    async (_what, listener, status, message) => {
+      const r = await runKeybrake([
+        'run',
+        'start',
+        '--admin',
+        kb.urls[listener]!,
+        '--token-file',
+        tokenFile,
+        '--key',
+        'agents/bot',
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`POST /v1/runs answered ${status}: ${message}`);
+      expect(r.stderr).toContain(
+        "(not an answer of the Keybrake run API: is the URL --admin, serve's admin listener (default http://127.0.0.1:9090)?)",
+      );
+      expect(r.stderr).not.toContain('[object Object]');
+    },
+  );
+
   /** `run exec` against this suite's serve, for the key agents/bot. */
   const execOnBot = () => ['run', 'exec', '--admin', kb.urls['admin']!, '--key', 'agents/bot'];
 
