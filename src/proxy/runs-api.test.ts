@@ -133,6 +133,25 @@ describe('POST /v1/runs on the admin listener', () => {
     expect(res.json()).toMatchObject({ error });
   });
 
+  // A new-user walkthrough (fifth round) got only "Unsupported Media Type" for a body without it.
+  it.each([
+    ['no content type', undefined],
+    ['a form', 'application/x-www-form-urlencoded'],
+  ])('refuses a body sent with %s, naming the type it takes', async (_name, type) => {
+    const { app } = await api();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/runs',
+      headers: { authorization: `Bearer ${BOT}`, ...(type ? { 'content-type': type } : {}) },
+      payload: Buffer.from('{"key":"agents/bot"}'),
+    });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toEqual({
+      error: 'invalid_request',
+      message: 'The run API takes a JSON body: send it with content-type: application/json.',
+    });
+  });
+
   it('refuses a run token (a run cannot mint runs)', async () => {
     const { start } = await api();
     const child = (await start({ key: 'agents/bot' })).json().token as string;

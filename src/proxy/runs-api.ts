@@ -53,7 +53,9 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
   void app.register(async (scope) => {
     // Every refusal in the run API's own shape, including fastify's (malformed JSON, too large).
     scope.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
-      const status = err.statusCode === 413 ? 413 : err.statusCode === 415 ? 415 : 400;
+      // fastify's own 415 says only "Unsupported Media Type": name the type it takes.
+      if (err.statusCode === 415) return send(reply, UNSUPPORTED_MEDIA_TYPE);
+      const status = err.statusCode === 413 ? 413 : 400;
       return send(reply, runApiError(status, 'invalid_request', err.message));
     });
     scope.post(RUNS_PATH, { bodyLimit: MAX_RUN_REQUEST_BYTES }, async (req, reply) => {
@@ -137,6 +139,12 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
 }
 
 const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
+
+const UNSUPPORTED_MEDIA_TYPE = runApiError(
+  415,
+  'invalid_request',
+  'The run API takes a JSON body: send it with content-type: application/json.',
+);
 
 /**
  * Whether a run id carries the token presented (any shape: a token the user brought too; a probe
