@@ -92,6 +92,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const upstreams = createUpstreams(config.upstreams, {
     timeoutMs: config.upstreamTimeoutMs,
     maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    maxRequestBytes: config.parseLimits.maxBytes,
   });
   const runStops = startStoppedRuns(config.counters, config.clock);
   const { stoppedRuns } = runStops;

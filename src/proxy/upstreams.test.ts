@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Denial, deny } from '../decision/reasons.ts';
@@ -413,7 +413,13 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
     // Three connections, one per key: a key holding its share leaves two to the others.
     upstreams = createUpstreams(
       { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
-      { timeoutMs: 5_000, connections: 3, connectionsPerKey: 1 },
+      // Room at the upstreams for the three calls one key has there at once.
+      {
+        timeoutMs: 5_000,
+        connections: 3,
+        connectionsPerKey: 1,
+        budget: { callsPerKey: 3, bytesPerKey: 1_000, bytes: 3_000 },
+      },
     );
   });
   afterAll(async () => {
@@ -492,6 +498,120 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
     release('/hold-i2');
     expect(await answer).toMatchObject({ status: 200 });
     expect(seen).toEqual(['/hold-i2']);
+  });
+});
+
+describe("createUpstreams: what one key's calls at the upstreams may hold, over every origin", () => {
+  const seen: string[] = [];
+  const arrivals = new Map<string, () => void>();
+  const held = new Map<string, () => void>();
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    arrivals.get(path)?.();
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    };
+    if (path.startsWith('/hold')) held.set(path, answer);
+    else answer();
+  };
+  // Two origins, as Twilio's hosts are: each with a pool, and a share for each key, of its own.
+  const servers = [createServer(handler), createServer(handler)];
+  let upstreams: ReturnType<typeof createUpstreams>;
+  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
+  const release = (path: string) => {
+    held.get(path)!();
+    held.delete(path);
+  };
+  const call = (vendor: 'stripe' | 'resend', path: string, share: string, bytes = 0) =>
+    upstreams.forward({
+      vendor,
+      share,
+      method: 'POST',
+      pathAndQuery: path,
+      headers: {},
+      ...(bytes > 0 ? { body: Buffer.alloc(bytes, 'x') } : {}),
+    });
+  const holding = async (vendor: 'stripe' | 'resend', path: string, share: string, bytes = 0) => {
+    const there = arrived(path);
+    const answer = call(vendor, path, share, bytes);
+    await there;
+    return { answer };
+  };
+
+  beforeAll(async () => {
+    const ports = await Promise.all(
+      servers.map(async (server) => {
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        return (server.address() as AddressInfo).port;
+      }),
+    );
+    upstreams = createUpstreams(
+      {
+        ...DEFAULT_UPSTREAMS,
+        stripe: `http://127.0.0.1:${ports[0]}`,
+        resend: `http://127.0.0.1:${ports[1]}`,
+      },
+      {
+        timeoutMs: 5_000,
+        connections: 4,
+        connectionsPerKey: 1,
+        budget: { callsPerKey: 2, bytesPerKey: 1_000, bytes: 1_500 },
+      },
+    );
+  });
+  afterAll(async () => {
+    for (const answer of held.values()) answer();
+    await upstreams.close(true);
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("refuses at once, unsent, a key's call past its calls on both origins, and sends another key's", async () => {
+    seen.length = 0;
+    const { answer: first } = await holding('stripe', '/hold-a1', 'agents/a');
+    const { answer: second } = await holding('resend', '/hold-a2', 'agents/a');
+    // Its share of the first origin is busy: before, this call waited there for the upstream timeout.
+    const refused = await call('stripe', '/a3', 'agents/a');
+    expect(refused).toBeInstanceOf(UnsentDenial);
+    expect(refused).toMatchObject({
+      reason: 'upstream_unavailable',
+      message: expect.stringContaining('already has 2 calls at the stripe API'),
+    });
+    expect(await call('stripe', '/b1', 'other/b')).toMatchObject({ status: 200 });
+    release('/hold-a1');
+    expect(await first).toMatchObject({ status: 200 });
+    // The call given back leaves room for the next.
+    expect(await call('stripe', '/a4', 'agents/a')).toMatchObject({ status: 200 });
+    release('/hold-a2');
+    expect(await second).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-a1', '/hold-a2', '/b1', '/a4']);
+  });
+
+  it("refuses a key's call whose body its calls have no room for, while one that fits waits its turn", async () => {
+    seen.length = 0;
+    const { answer: first } = await holding('stripe', '/hold-c1', 'agents/c', 600);
+    expect(await call('resend', '/c2', 'agents/c', 401)).toMatchObject({
+      reason: 'upstream_unavailable',
+      message: expect.stringContaining('more than 1000 bytes of request bodies'),
+    });
+    const waiting = call('stripe', '/c3', 'agents/c', 400);
+    // Every key's bodies together: a second key's call would pass 1 500 bytes; its first call fits.
+    const { answer: other } = await holding('resend', '/hold-d1', 'other/d', 600);
+    expect(await call('resend', '/d2', 'other/d', 301)).toMatchObject({
+      reason: 'upstream_unavailable',
+      message: expect.stringContaining("the vendors' APIs would hold more than 1500 bytes"),
+    });
+    release('/hold-c1');
+    expect(await first).toMatchObject({ status: 200 });
+    expect(await waiting).toMatchObject({ status: 200 });
+    release('/hold-d1');
+    expect(await other).toMatchObject({ status: 200 });
+    expect(seen).toEqual(['/hold-c1', '/hold-d1', '/c3']);
   });
 });
 

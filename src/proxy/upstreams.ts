@@ -3,7 +3,8 @@ import { Denial, deny } from '../decision/reasons.ts';
 import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import { nominatedHeaders } from './connection-list.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from './defaults.ts';
+import { type BudgetLimits, KeyBudget, type Overdrawn } from './key-budget.ts';
 import { KeyShare, type ShareWaiter } from './key-share.ts';
 
 /**
@@ -65,7 +66,8 @@ export interface ForwardRequest {
   readonly body?: Buffer;
   /**
    * The vault key the call is made for (its uid): a key holds at most its share of an origin's
-   * connections, and its calls past that wait in its own queue (key-share.ts).
+   * connections, and its calls past that wait in its own queue (key-share.ts), within what its calls
+   * at the upstreams may hold (key-budget.ts).
    */
   readonly share: string;
   /**
@@ -86,9 +88,9 @@ export interface ForwardRequest {
 export interface Upstreams {
   /**
    * Sends one call and reads its answer, each within the upstream timeout: waiting for a connection,
-   * the head, then the whole body. A call that waited its timeout for a connection is answered
-   * `upstream_unavailable`, and one whose client went away meanwhile `request_invalid`: neither is
-   * ever sent.
+   * the head, then the whole body. A call that waited its timeout for a connection, or that its key's
+   * calls at the upstreams had no room for, is answered `upstream_unavailable`, and one whose client
+   * went away meanwhile `request_invalid`: none is ever sent.
    */
   forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
   /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
@@ -103,6 +105,10 @@ export interface UpstreamOptions {
   readonly connections?: number;
   /** Connections of an origin one vault key may hold at once: a quarter of `connections` by default. */
   readonly connectionsPerKey?: number;
+  /** The largest request body a call may carry (--max-body): the default budget follows it. */
+  readonly maxRequestBytes?: number;
+  /** What calls at the upstreams may hold: `defaultBudget` unless given (tests). */
+  readonly budget?: BudgetLimits;
 }
 
 export const DEFAULT_UPSTREAM_CONNECTIONS = 128;
@@ -110,6 +116,20 @@ export const DEFAULT_UPSTREAM_CONNECTIONS = 128;
 /** A quarter of the pool: at least four keys can each hold their whole share at once. */
 export function defaultConnectionsPerKey(connections: number): number {
   return Math.max(1, Math.floor(connections / 4));
+}
+
+/**
+ * A key's calls at the upstreams, over all its vendor's hosts: its share of one host's connections,
+ * and as many again waiting for them; their bodies, its share of connections' worth of the largest
+ * body. Every key's bodies together: two pools' worth. With the defaults (32 connections of 128,
+ * --max-body 256 KiB): 64 calls and 8 MiB a key, 64 MiB in all (ADR 0007 §8 has the arithmetic).
+ */
+export function defaultBudget(connections: number, perKey: number, maxRequestBytes: number): BudgetLimits {
+  return {
+    callsPerKey: 2 * perKey,
+    bytesPerKey: perKey * maxRequestBytes,
+    bytes: 2 * connections * maxRequestBytes,
+  };
 }
 
 /**
@@ -142,6 +162,9 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
   const opts = { ...options, maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES };
   const connections = opts.connections ?? DEFAULT_UPSTREAM_CONNECTIONS;
   const perKey = opts.connectionsPerKey ?? defaultConnectionsPerKey(connections);
+  const limits =
+    opts.budget ?? defaultBudget(connections, perKey, opts.maxRequestBytes ?? DEFAULT_PARSE_LIMITS.maxBytes);
+  const budget = new KeyBudget(limits);
   const origins = new Map<string, Origin>();
   const originFor = (origin: string) => {
     let known = origins.get(origin);
@@ -189,9 +212,15 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
           new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
         );
       if (req.signal?.aborted) return Promise.resolve(clientGone(req.vendor));
+      const bytes = req.body?.length ?? 0;
+      const overdrawn = budget.take(req.share, bytes);
+      if (overdrawn !== undefined) return Promise.resolve(noRoom(overdrawn, req.vendor, limits));
       return new Promise((resolve) => {
         const collector = new ResponseCollector(resolve, req, opts, {
-          shares: origin.shares,
+          leave: (waiter) => {
+            origin.shares.leave(req.share, waiter);
+            budget.give(req.share, bytes);
+          },
           // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
           dispatch: (handler) =>
             origin.pool.dispatch(
@@ -216,8 +245,10 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
 
 /** How a call reaches its origin's connections: through its key's share, then undici's pool. */
 interface Route {
-  readonly shares: KeyShare;
+  /** Hands the call to the origin's pool. */
   readonly dispatch: (handler: Dispatcher.DispatchHandler) => void;
+  /** The call is done with its key's share and budget: called once, however it ends. */
+  readonly leave: (waiter: ShareWaiter) => void;
 }
 
 /**
@@ -238,12 +269,13 @@ interface Route {
  *
  * It holds its key's slot (KeyShare) from the moment undici takes the call until undici is done with
  * it (`onResponseEnd` or `onResponseError`, which undici calls after every abort too), so a call
- * withdrawn while still in undici's queue keeps counting against its key until it is dropped there.
+ * withdrawn while still in undici's queue keeps counting against its key until it is dropped there;
+ * so does what it took of its key's budget (KeyBudget), from before it entered its key's queue: undici
+ * holds its body until then.
  */
 class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   readonly #resolve: (res: UpstreamResponse | Denial) => void;
   readonly #vendor: VendorName;
-  readonly #key: string;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -269,7 +301,6 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   ) {
     this.#resolve = resolve;
     this.#vendor = req.vendor;
-    this.#key = req.share;
     this.#opts = opts;
     this.#admit = req.admit;
     this.#signal = req.signal;
@@ -390,7 +421,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   #leave(): void {
     if (this.#left) return;
     this.#left = true;
-    this.#route.shares.leave(this.#key, this);
+    this.#route.leave(this);
   }
 }
 
@@ -401,6 +432,22 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
  * stage gives its reservation back; every other failure keeps it.
  */
 export class UnsentDenial extends Denial {}
+
+/**
+ * The call would take its key's calls at the upstreams, or everyone's bodies there, past what they
+ * may hold: refused before it waits (KeyBudget). Retryable, as the pool's own busy answer is.
+ */
+function noRoom(overdrawn: Overdrawn, vendor: VendorName, limits: BudgetLimits): UnsentDenial {
+  const retry = 'so the call was not sent: send it again once some of them are answered.';
+  return new UnsentDenial(
+    'upstream_unavailable',
+    overdrawn === 'key_calls'
+      ? `This key already has ${limits.callsPerKey} calls at the ${vendor} API, on its connections or waiting for one, ${retry}`
+      : overdrawn === 'key_bytes'
+        ? `With this call, this key's calls at the ${vendor} API would hold more than ${limits.bytesPerKey} bytes of request bodies, ${retry}`
+        : `With this call, the calls this proxy has at the vendors' APIs would hold more than ${limits.bytes} bytes of request bodies, ${retry}`,
+  );
+}
 
 /** The caller's client went away before the call was on a connection: it was never written. */
 function clientGone(vendor: VendorName): UnsentDenial {
