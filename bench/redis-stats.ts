@@ -15,10 +15,20 @@ export async function scriptCalls(port: number): Promise<number> {
   return total;
 }
 
-/** Calls the proxy has answered (every decision and reason), from keybrake_calls_total. */
-export async function proxyCalls(adminUrl: string): Promise<number> {
+/**
+ * Calls the proxy has answered (every decision and reason), from keybrake_calls_total, and of them
+ * those whose reservation was given back unsent (a second script): the load generator closes its
+ * connections at the end of a phase, and a call whose client left before it was sent is dropped
+ * (request_invalid), as is one that found no upstream connection in time (upstream_unavailable).
+ */
+export async function proxyCalls(adminUrl: string): Promise<{ calls: number; released: number }> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  let total = 0;
-  for (const m of text.matchAll(/^keybrake_calls_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)) total += Number(m[1]);
-  return total;
+  let calls = 0;
+  let released = 0;
+  for (const m of text.matchAll(/^keybrake_calls_total\{([^}]*)\} (\d+(?:\.\d+)?)$/gm)) {
+    const n = Number(m[2]);
+    calls += n;
+    if (/reason="(?:request_invalid|upstream_unavailable)"/.test(m[1]!)) released += n;
+  }
+  return { calls, released };
 }

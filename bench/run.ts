@@ -145,7 +145,7 @@ async function measureRequest(
   const redisPort = ctx.redisPort;
   const counts = async () =>
     redisRun?.proxy.admin && redisPort !== undefined
-      ? { scripts: await scriptCalls(redisPort), calls: await proxyCalls(redisRun.proxy.admin) }
+      ? { scripts: await scriptCalls(redisPort), ...(await proxyCalls(redisRun.proxy.admin)) }
       : undefined;
   // Warm-ups and traced calls add script calls too, so the counts bracket every phase: every call
   // the Redis variant answered is compared with every script Redis ran.
@@ -219,7 +219,7 @@ async function measureRequest(
   if (before) {
     // Every call has been answered; its metric is counted just after its answer, so read until
     // two readings agree (each reading is a round trip to both, not a timer).
-    let after = { scripts: -1, calls: -1 };
+    let after = { scripts: -1, calls: -1, released: -1 };
     for (let i = 0; i < 50; i++) {
       const now = (await counts())!;
       if (now.scripts === after.scripts && now.calls === after.calls) break;
@@ -228,6 +228,7 @@ async function measureRequest(
     trips[req.method === 'POST' ? 'money' : 'read'] = {
       scripts: after.scripts - before.scripts,
       calls: after.calls - before.calls,
+      released: after.released - before.released,
     };
   }
   return rows;
