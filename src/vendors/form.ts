@@ -42,11 +42,16 @@ const RAW_SPACE =
 
 /** Stripe's reading: nested brackets, lists only as `a[]` or `a[0]`. */
 export function parseForm(body: string, limits: ParseLimits): Params | Denial {
+  const made = indexListsMade;
   const tree = formTree(body, limits);
   if (isDenial(tree)) return tree;
-  settleLists(tree);
+  // Most bodies write no index list (`amount=100&currency=usd`): nothing to settle, no walk.
+  if (indexListsMade !== made) settleLists(tree);
   return tree;
 }
+
+/** Index lists `place` has made, ever: tells `parseForm` whether a body made any (it runs synchronously). */
+let indexListsMade = 0;
 
 /**
  * `parseForm` before its index lists are settled into arrays: they are still `Map`s of index →
@@ -289,6 +294,7 @@ function assign(root: Obj, path: readonly string[], value: string, limits: Parse
     if (seg !== '') {
       if (child === undefined) {
         child = new Map();
+        indexListsMade += 1;
         set(container, key, child);
       } else if (Array.isArray(child)) return MIXED_LIST;
       else if (!(child instanceof Map)) return 'it is used both as a list and as another shape.';
