@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { gate, outcome } from './fixtures/outcomes.ts';
 import { mintKeys, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
 /** What one vault key may hold of a host's 128 connections (defaultConnectionsPerKey). */
@@ -24,25 +25,6 @@ const { files, keys } = mintKeys([
   { name: 'agent', limits: { perDayUsd: '100' } },
   { name: 'victim', limits: { perDayUsd: '100' } },
 ]);
-
-type StripeErrorLike = { statusCode?: number; code?: string; message?: string };
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: StripeErrorLike };
-
-function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error: (error ?? {}) as StripeErrorLike }),
-  );
-}
-
-/** A promise with its resolver, for gating the stand-in. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
 
 /** The outcome of each call, and which of them have settled, in order: `first` once `count` have. */
 function settling<T>(calls: readonly Promise<T>[], count: number) {

@@ -12,6 +12,7 @@ import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { manifestDir } from '../env/keybrake.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
 import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { gate, outcome } from './fixtures/outcomes.ts';
 import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
 const MICROS_PER_CENT = 10_000;
@@ -23,25 +24,6 @@ const { files, keys } = mintKeys([
   { name: 'race-confirmer', limits: { perDayUsd: '1000' } },
   { name: 'race-updater', limits: { perDayUsd: '1000' } },
 ]);
-
-type StripeErrorLike = { statusCode?: number; code?: string };
-
-/** Settles to the value, or to the Stripe error the SDK raised. */
-function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: StripeErrorLike }> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error: (error ?? {}) as StripeErrorLike }),
-  );
-}
-
-/** A promise with its resolver, for gating the stand-in. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
 
 describe('a looked-up price cannot be raced across two replicas on Redis', () => {
   let redis: RedisServer | undefined;

@@ -13,6 +13,7 @@ import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { manifestDir } from '../env/keybrake.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
 import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { gate, type Outcome, outcome } from './fixtures/outcomes.ts';
 import { openConnection } from './fixtures/raw-connection.ts';
 import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
@@ -28,25 +29,6 @@ const { files, keys } = mintKeys([
   { name: 'updater', limits: { perDayUsd: '100000' } },
   { name: 'victim', limits: { perDayUsd: '100' } },
 ]);
-
-type StripeErrorLike = { statusCode?: number; code?: string };
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: StripeErrorLike };
-
-function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error: (error ?? {}) as StripeErrorLike }),
-  );
-}
-
-/** A promise with its resolver, for gating the stand-in. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
 
 /** Resolves once `count` calls of a hook have arrived, counting from now. */
 function arrivals(count: number): { hook: () => void; all: Promise<void> } {
