@@ -14,8 +14,8 @@ import { mintKeys, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
 /** What one vault key may hold of a host's 128 connections (defaultConnectionsPerKey). */
 const KEY_SHARE = 32;
-/** Its calls at the upstreams at once (defaultBudget): its share, and as many again waiting. */
-const KEY_CALLS = 2 * KEY_SHARE;
+/** Its calls at the upstreams at once (defaultBudget): its share, and three times as many waiting. */
+const KEY_CALLS = 4 * KEY_SHARE;
 /** The request bodies they may hold: its share's worth of the largest body (--max-body 256 KiB). */
 const KEY_BYTES = KEY_SHARE * 256 * 1024;
 /** Long enough that no call waiting for a connection gives up while a test runs. */
