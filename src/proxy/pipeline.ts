@@ -67,8 +67,8 @@ export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Pro
     : { ...given, lookupReads: new LookupReads(given.clock) };
   return async function handle(call) {
     const ctx = newContext(call);
-    // Past twice its bound the audit sink takes no new record, a refusal's neither (its path alone
-    // may be 16 KB): the call waits, unanswered, until the stream has taken what it holds.
+    // Past twice its bound no call is handled, a refusal neither (its record alone may hold a 1 KiB
+    // path, AUDIT_PATH_CHARS): the call waits, unanswered, until the stream has taken what it holds.
     const room = deps.audit.room();
     if (room) await room;
     let answer: Answer;

@@ -111,7 +111,7 @@ export interface UpstreamOptions {
   readonly budget?: BudgetLimits;
 }
 
-export const DEFAULT_UPSTREAM_CONNECTIONS = 128;
+const DEFAULT_UPSTREAM_CONNECTIONS = 128;
 
 /** A quarter of the pool: at least four keys can each hold their whole share at once. */
 export function defaultConnectionsPerKey(connections: number): number {

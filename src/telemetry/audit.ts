@@ -342,23 +342,3 @@ export function memoryAuditSink(): AuditSink & { records: AuditRecord[] } {
     room: () => undefined,
   };
 }
-
-/** Sends every record to several sinks (stdout plus the demo's view). */
-export function teeAuditSink(...sinks: AuditSink[]): AuditSink {
-  return {
-    write: (r) => {
-      for (const s of sinks) s.write(r);
-    },
-    flush: async () => {
-      await Promise.all(sinks.map((s) => s.flush()));
-    },
-    get heldBytes() {
-      return sinks.reduce((sum, s) => sum + s.heldBytes, 0);
-    },
-    admits: (vaultKey) => sinks.every((s) => s.admits(vaultKey)),
-    room: () => {
-      const waits = sinks.map((s) => s.room()).filter((w) => w !== undefined);
-      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
-    },
-  };
-}

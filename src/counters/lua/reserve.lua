@@ -13,7 +13,7 @@
 -- ARGV[4]      last-used record TTL in seconds
 -- ARGV[5]      the call's fingerprint (sha256 hex): the value of its idempotency record
 -- ARGV[6]      '1' when the call was made with a run key (KEYS[3] is its stopped-run record)
--- ARGV[7]      the epoch this call proposes, should the scope have none (unique per proxy and call time)
+-- ARGV[7]      the epoch this call proposes, should the scope have none (unique per proxy process and call: a random nonce and a call count, proposedEpoch)
 -- ARGV[8 + 4(i-1) ..]  window i: money ('1'|'0'), limit, amount, ttl seconds
 --
 -- Returns {1, r, epoch} reserved (r = 1 when this call wrote the idempotency record; epoch: the

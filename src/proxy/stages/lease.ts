@@ -58,8 +58,6 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
   const now = deps.clock.now();
   // The call rate only: money is reserved once the price is known (the reserve stage).
   const windows = rateWindows(key.policy, now, 1 + reads);
-  // Before a lookup, the step also asks whether a cap the call would raise is already spent.
-  const ceilings = reads > 0 ? spentCeilings(ctx, now) : [];
   let leases: LeaseSpec | undefined;
   if (locks.length > 0) {
     const objects = locks.map(canonicalObject);
@@ -77,6 +75,8 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
     };
   }
   if (windows.length === 0 && leases === undefined) return undefined;
+  // Before a lookup, the step also asks whether a cap the call would raise is already spent.
+  const ceilings = reads > 0 ? spentCeilings(ctx, now) : [];
 
   const span = startChildSpan(ctx.span, 'keybrake.lease');
   try {

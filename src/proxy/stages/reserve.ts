@@ -105,7 +105,7 @@ export async function reserveWindows(
  * write or a destructive call is not a read: a fifth-round probe deleted customers and created
  * them uncounted and past `requestsPerMinute` while Redis was down.
  */
-export function passesStoreDown(op: Operation, policy: CompiledPolicy): boolean {
+function passesStoreDown(op: Operation, policy: CompiledPolicy): boolean {
   return op.class === 'read' && !op.movesMoney && op.costMicros === 0 && policy.readsWhenStoreDown;
 }
 

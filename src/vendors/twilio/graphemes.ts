@@ -28,7 +28,7 @@ import {
 interface Cluster {
   /** How many code points follow the first. */
   length: number;
-  /** The class of the last code point, and of the one before it (-1 when there is one). */
+  /** The class of the last code point, and of the one before it (-1 when there is none). */
   previous: number;
   beforePrevious: number;
   /** How many of the code points after the first are Regional_Indicator, from the second on. */
