@@ -11,9 +11,8 @@ import {
   defaultTokenPrefix,
   fingerprint,
   hasValidChecksum,
-  TOKEN_BODY_CHARS,
-  TOKEN_CHECKSUM_CHARS,
   tokenDigest,
+  tokenPrefixPart,
 } from '../tokens/token.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
@@ -682,7 +681,7 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
     };
   if (!isAcceptableToken(token, prefix)) {
     const message = hasValidChecksum(token)
-      ? `The token in Secret ${tokenRef} was minted with the prefix "${mintedPrefix(token)}", not this key's "${prefix}": a vault token carries its key's prefix so secret scanners recognise it (keybrake token new --prefix ${prefix} mints one; so does the operator, into a token Secret that does not exist).`
+      ? `The token in Secret ${tokenRef} was minted with the prefix "${tokenPrefixPart(token)}", not this key's "${prefix}": a vault token carries its key's prefix so secret scanners recognise it (keybrake token new --prefix ${prefix} mints one; so does the operator, into a token Secret that does not exist).`
       : looksLikeKeybrakeToken(token, prefix)
         ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
         : looksLikeVendorSecret(token)
@@ -702,14 +701,9 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
  * `kb_stripe_` one. Without one (the operator's revocations) any Keybrake token is one.
  */
 export function isAcceptableToken(token: string, prefix?: string): boolean {
-  if (hasValidChecksum(token)) return prefix === undefined || mintedPrefix(token) === prefix;
+  if (hasValidChecksum(token)) return prefix === undefined || tokenPrefixPart(token) === prefix;
   if (looksLikeKeybrakeToken(token, prefix ?? 'kb_') || looksLikeVendorSecret(token)) return false;
   return token.length >= MIN_FOREIGN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token);
-}
-
-/** What a checksummed token holds before its body and checksum: the prefix it was minted with. */
-function mintedPrefix(token: string): string {
-  return token.slice(0, -(TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS));
 }
 
 // Secret and restricted keys of Stripe (live and test) and Resend API keys: a token brought by the

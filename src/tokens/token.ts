@@ -64,9 +64,14 @@ export function fingerprint(token: string): string {
   return `${mintedPrefix(token)}…${tail}`;
 }
 
+/** What a token holds before a minted token's body and checksum: its prefix, if it was minted. */
+export function tokenPrefixPart(token: string): string {
+  return token.slice(0, -(TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS));
+}
+
 /** The prefix a minted token was given, up to its last `_`; '' for any other token. */
 function mintedPrefix(token: string): string {
-  const prefix = token.slice(0, -(TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS));
+  const prefix = tokenPrefixPart(token);
   if (!TOKEN_PREFIX_PATTERN.test(prefix) || !hasValidChecksum(token)) return '';
   return prefix.slice(0, prefix.lastIndexOf('_') + 1);
 }

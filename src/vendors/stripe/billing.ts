@@ -22,6 +22,7 @@ import {
   idOf,
   known,
   micros,
+  ownCurrencies,
   type Priced,
   pricePath,
   priceUnits,
@@ -556,7 +557,7 @@ function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | und
       part: (o) => (isObj(o['fixed_amount']) ? dearestFixedAmount(o['fixed_amount'], rates) : undefined),
       // The invoice charges it in its own currency, which the call need not name nor any read show
       // (found beside the fifth round's climate order, whose currencies passed an allowlist alike).
-      currencies: (o) => fixedAmountCurrencies(o['fixed_amount']),
+      currencies: (o) => ownCurrencies(o['fixed_amount']),
     };
     return { base: 0, reads: [read] };
   }
@@ -592,14 +593,6 @@ function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | und
     cost = Math.max(cost, c);
   }
   return { base: cost, reads: [] };
-}
-
-/** A looked-up fixed amount's currencies: its own and every `currency_options` key. */
-function fixedAmountCurrencies(fixed: unknown): string[] {
-  if (!isObj(fixed)) return [];
-  const options = fixed['currency_options'];
-  const own = typeof fixed['currency'] === 'string' ? [fixed['currency']] : [];
-  return [...own, ...(isObj(options) ? Object.keys(options) : [])];
 }
 
 /** The dearest of a looked-up fixed amount's currencies (its own and every `currency_options` one). */

@@ -302,6 +302,15 @@ function unitsIn(o: Obj, currency: unknown, quantity: Decimal, rates: ExchangeRa
   return unit === undefined ? undefined : micros(ceilProduct(unit, quantity), currency, rates);
 }
 
+/** An object's own currencies as Stripe writes them: `currency` and every `currency_options` key. */
+export function ownCurrencies(o: unknown): string[] {
+  if (!isObj(o)) return [];
+  const options = o['currency_options'];
+  return [o['currency'], ...(isObj(options) ? Object.keys(options) : [])].filter(
+    (c): c is string => typeof c === 'string',
+  );
+}
+
 /**
  * The customer (an id, or an expanded object) and currencies of a looked-up object: its `currency`
  * and every key of its `currency_options` (a Price is charged in whichever the invoice picks).
@@ -313,11 +322,8 @@ export function lookedUpParties(body: unknown): Partial<Parties> {
     .map((field) => body[field])
     .map((c) => (typeof c === 'string' ? c : isObj(c) && typeof c['id'] === 'string' ? c['id'] : undefined))
     .filter((id): id is string => id !== undefined);
-  const options = body['currency_options'];
   // Found by an adversarial probe: a looked-up price's other currencies passed a currency allowlist.
-  const currencies = [body['currency'], ...(isObj(options) ? Object.keys(options) : [])]
-    .filter((c): c is string => typeof c === 'string')
-    .map((c) => c.toLowerCase());
+  const currencies = ownCurrencies(body).map((c) => c.toLowerCase());
   return {
     ...(customers.length > 0 ? { customers } : {}),
     ...(currencies.length > 0 ? { currencies: [...new Set(currencies)] } : {}),
