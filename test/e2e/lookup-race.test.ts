@@ -6,14 +6,10 @@
 // confirm is priced at the raised amount.
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
 import { dayBucket } from '../../src/counters/windows.ts';
-import type { KeybrakeProcess } from '../env/keybrake.ts';
-import { manifestDir } from '../env/keybrake.ts';
-import { type RedisServer, startRedis } from '../env/redis.ts';
-import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
+import { type RedisReplicas, startRedisReplicas } from './fixtures/redis-replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 const MICROS_PER_CENT = 10_000;
 
@@ -26,39 +22,28 @@ const { files, keys } = mintKeys([
 ]);
 
 describe('a looked-up price cannot be raced across two replicas on Redis', () => {
-  let redis: RedisServer | undefined;
-  let stripe: DelayedStripe | undefined;
-  let manifests: Awaited<ReturnType<typeof manifestDir>> | undefined;
-  let proxies: KeybrakeProcess[] = [];
-  let store: RedisCounterStore | undefined;
+  let replicas: RedisReplicas | undefined;
 
   beforeAll(async () => {
-    [redis, stripe, manifests] = await Promise.all([
-      startRedis(),
-      startDelayedStripe({ upstreamKey: UPSTREAM_KEY }),
-      manifestDir(files),
-    ]);
-    proxies = await startReplicas(2, { manifests: manifests.dir, redis: redis.url, upstream: stripe.url });
-    store = createRedisCounterStore(redis.url, { timeoutMs: 2_000 });
-    expect(await store.waitUntilReady(5_000)).toBe(true);
+    replicas = await startRedisReplicas(files);
+    expect(await replicas.store.waitUntilReady(5_000)).toBe(true);
   });
 
   afterAll(async () => {
-    await Promise.allSettled(proxies.map((p) => p.stop()));
-    await Promise.allSettled([store?.close(), stripe?.close(), redis?.stop(), manifests?.remove()]);
+    await replicas?.stop();
   });
 
   /** Micro-USD reserved today by one key, read from the shared Redis (settle has not run yet while a write is held). */
-  const reserved = (scope: string) => store!.used(scope, dayBucket(Date.now(), 'UTC'));
+  const reserved = (scope: string) => replicas!.store.used(scope, dayBucket(Date.now(), 'UTC'));
 
   const client = (replica: number, key: keyof typeof keys): Stripe =>
-    stripeVia(proxies[replica]!, keys[key].token);
+    stripeVia(replicas!.proxies[replica]!, keys[key].token);
 
   const posts = (path: string) =>
-    stripe!.requests.filter((r) => r.method === 'POST' && r.path === path).length;
+    replicas!.stripe.requests.filter((r) => r.method === 'POST' && r.path === path).length;
 
   it('refuses an update with object_busy while a confirm on another replica holds the lease', async () => {
-    const s = stripe!;
+    const s = replicas!.stripe;
     s.intent('pi_held', 1_000);
     const arrived = gate();
     const release = gate();
@@ -111,7 +96,7 @@ describe('a looked-up price cannot be raced across two replicas on Redis', () =>
   });
 
   it('refuses a confirm while an update holds the lease; retried, it is priced at the raised amount', async () => {
-    const s = stripe!;
+    const s = replicas!.stripe;
     s.intent('pi_raised', 1_000);
     const arrived = gate();
     const release = gate();
@@ -151,7 +136,7 @@ describe('a looked-up price cannot be raced across two replicas on Redis', () =>
   });
 
   it('never executes a confirm above what was reserved for it, over 20 concurrent rounds on both replicas', async () => {
-    const s = stripe!;
+    const s = replicas!.stripe;
     const rounds: {
       id: string;
       confirm: string;
