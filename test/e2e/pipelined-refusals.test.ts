@@ -84,66 +84,89 @@ function expectAllowed(
   expect(JSON.parse(res?.body ?? '{}')).toMatchObject({ id, object: 'customer' });
 }
 
-describe('a refusal behind a call still being handled', () => {
-  it('a malformed request pipelined after a call: the call gets its own answer, the refusal comes after it', async () => {
-    const path = '/v1/customers/cus_held_parse';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
-
-    const { first, second } = await pipelined(path, 'GARBAGE\x01 / HTTP/1.1\r\n\r\n', async () => {
-      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_invalid');
-    });
-
-    expectAllowed(first, 'cus_held_parse');
-    expect(second?.status).toBe(400);
-    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
-    expect(second?.headers.connection).toBe('close');
-    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
-    const records = await recordsSince(from);
-    expect(records).toHaveLength(2);
-    expect(records).toContainEqual(
-      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
-    );
+/**
+ * A request the HTTP layer refuses with an answer of its own, pipelined behind a held read of
+ * `/v1/customers/cus_held_<id>`: what is written after the read, the audit record that shows the
+ * refusal decided, and what the refusal answers and records.
+ */
+const refusals: {
+  title: string;
+  id: string;
+  after: string;
+  refused: (r: Record<string, unknown>) => boolean;
+  status: number;
+  reason: string;
+  closes?: boolean;
+  record: Record<string, unknown>;
+}[] = [
+  {
+    title:
+      'a malformed request pipelined after a call: the call gets its own answer, the refusal comes after it',
+    id: 'parse',
+    after: 'GARBAGE\x01 / HTTP/1.1\r\n\r\n',
+    refused: (r) => r.reason === 'request_invalid',
+    status: 400,
+    reason: 'request_invalid',
+    closes: true,
     // The malformed request's own record: nothing of the call before it, whose bytes came in the
     // same packet (its method was read from the packet's start).
-    expect(records).toContainEqual(
-      expect.objectContaining({
-        decision: 'deny',
-        reason: 'request_invalid',
-        method: '',
-        path: '',
-        vaultKey: null,
-      }),
-    );
-  });
+    record: { method: '', path: '', vaultKey: null },
+  },
+  {
+    title: 'a head that stalls after a call: the call gets its own answer, the 408 comes after it',
+    id: 'head',
+    after: 'GET /v1/customers/cus_never HTTP/1.1\r\nHost: kb',
+    refused: (r) => r.reason === 'request_timeout',
+    status: 408,
+    reason: 'request_timeout',
+    record: { path: '', vaultKey: null },
+  },
+  {
+    title: 'CONNECT pipelined after a call: the call gets its own answer, the refusal comes after it',
+    id: 'connect',
+    after: 'CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api.stripe.com:443\r\n\r\n',
+    refused: (r) => r.method === 'CONNECT',
+    status: 400,
+    reason: 'request_invalid',
+    record: { method: 'CONNECT', path: '' },
+  },
+];
 
-  it('a head that stalls after a call: the call gets its own answer, the 408 comes after it', async () => {
-    const path = '/v1/customers/cus_held_head';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
+describe('a refusal behind a call still being handled', () => {
+  for (const c of refusals) {
+    it(c.title, async () => {
+      const path = `/v1/customers/cus_held_${c.id}`;
+      const mark = upstream.requests.length;
+      const from = kb.audit.length;
 
-    const { first, second } = await pipelined(
-      path,
-      'GET /v1/customers/cus_never HTTP/1.1\r\nHost: kb',
-      async () => {
-        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_timeout');
-      },
-    );
+      const { first, second } = await pipelined(path, c.after, async () => {
+        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && c.refused(r));
+      });
 
-    expectAllowed(first, 'cus_held_head');
-    expect(second?.status).toBe(408);
-    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_timeout');
-    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
-    const records = await recordsSince(from);
-    expect(records).toHaveLength(2);
-    expect(records).toContainEqual(
-      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
-    );
-    expect(records).toContainEqual(
-      expect.objectContaining({ decision: 'deny', reason: 'request_timeout', path: '', vaultKey: null }),
-    );
-  });
+      expectAllowed(first, `cus_held_${c.id}`);
+      expect(second?.status).toBe(c.status);
+      expect(second?.headers['keybrake-decision']).toBe(`deny; reason=${c.reason}`);
+      if (c.closes) expect(second?.headers.connection).toBe('close');
+      expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
+      const records = await recordsSince(from);
+      expect(records).toHaveLength(2);
+      expect(records).toContainEqual(
+        expect.objectContaining({
+          decision: 'allow',
+          reason: 'ok',
+          method: 'GET',
+          path,
+          upstreamStatus: 200,
+        }),
+      );
+      expect(records).toContainEqual(
+        expect.objectContaining({ decision: 'deny', reason: c.reason, ...c.record }),
+      );
+    });
+  }
 
+  // Unlike the refusals above, the rest of its body is written after its refusal; what reached the
+  // upstream is read once a later call has its record, so that late write had its chance.
   it('a body that stalls after a call, then arrives after its 408: never forwarded, one record', async () => {
     const path = '/v1/customers/cus_held_body';
     const mark = upstream.requests.length;
@@ -175,33 +198,6 @@ describe('a refusal behind a call still being handled', () => {
         path: '/v1/customers',
         upstreamStatus: null,
       }),
-    );
-  });
-
-  it('CONNECT pipelined after a call: the call gets its own answer, the refusal comes after it', async () => {
-    const path = '/v1/customers/cus_held_connect';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
-
-    const { first, second } = await pipelined(
-      path,
-      'CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api.stripe.com:443\r\n\r\n',
-      async () => {
-        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.method === 'CONNECT');
-      },
-    );
-
-    expectAllowed(first, 'cus_held_connect');
-    expect(second?.status).toBe(400);
-    expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
-    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
-    const records = await recordsSince(from);
-    expect(records).toHaveLength(2);
-    expect(records).toContainEqual(
-      expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
-    );
-    expect(records).toContainEqual(
-      expect.objectContaining({ decision: 'deny', reason: 'request_invalid', method: 'CONNECT', path: '' }),
     );
   });
 });
