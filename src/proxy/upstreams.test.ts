@@ -369,26 +369,9 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
 // another namespace's read wait 19 s; and a call whose client had closed its socket still waited for
 // a connection and was sent 139 s later, its answer read by nobody.
 describe("createUpstreams: a key's share of the connections, and a client gone before its call is sent", () => {
-  const seen: string[] = [];
-  const arrivals = new Map<string, () => void>();
-  const held = new Map<string, () => void>();
-  const server = createServer((req, res) => {
-    const path = req.url ?? '/';
-    seen.push(path);
-    arrivals.get(path)?.();
-    const answer = () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{}');
-    };
-    if (path.startsWith('/hold')) held.set(path, answer);
-    else answer();
-  });
+  const origins = holdingOrigins('stripe');
+  const { seen, arrived, release } = origins;
   let upstreams: ReturnType<typeof createUpstreams>;
-  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
-  const release = (path: string) => {
-    held.get(path)!();
-    held.delete(path);
-  };
   const call = (path: string, share: string, signal?: AbortSignal) =>
     upstreams.forward({
       vendor: 'stripe',
@@ -399,20 +382,12 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
       ...(signal ? { signal } : {}),
     });
   /** A call of `share` holding a connection at the upstream until released: its answer, once it is there. */
-  const holding = async (path: string, share: string) => {
-    const there = arrived(path);
-    const answer = call(path, share);
-    await there;
-    return { answer };
-  };
+  const holding = (path: string, share: string) => origins.held(path, () => call(path, share));
 
   beforeAll(async () => {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
     // Three connections, one per key: a key holding its share leaves two to the others.
     upstreams = createUpstreams(
-      { ...DEFAULT_UPSTREAMS, stripe: `http://127.0.0.1:${port}` },
+      await origins.listen(),
       // Room at the upstreams for the three calls one key has there at once.
       {
         timeoutMs: 5_000,
@@ -422,12 +397,7 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
       },
     );
   });
-  afterAll(async () => {
-    for (const answer of held.values()) answer();
-    await upstreams.close(true);
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => origins.close(upstreams));
 
   it("sends another key's call while one key holds its share and more of its calls wait", async () => {
     seen.length = 0;
@@ -502,28 +472,10 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
 });
 
 describe("createUpstreams: what one key's calls at the upstreams may hold, over every origin", () => {
-  const seen: string[] = [];
-  const arrivals = new Map<string, () => void>();
-  const held = new Map<string, () => void>();
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url ?? '/';
-    seen.push(path);
-    arrivals.get(path)?.();
-    const answer = () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{}');
-    };
-    if (path.startsWith('/hold')) held.set(path, answer);
-    else answer();
-  };
   // Two origins, as Twilio's hosts are: each with a pool, and a share for each key, of its own.
-  const servers = [createServer(handler), createServer(handler)];
+  const origins = holdingOrigins('stripe', 'resend');
+  const { seen, release } = origins;
   let upstreams: ReturnType<typeof createUpstreams>;
-  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
-  const release = (path: string) => {
-    held.get(path)!();
-    held.delete(path);
-  };
   const call = (vendor: 'stripe' | 'resend', path: string, share: string, bytes = 0) =>
     upstreams.forward({
       vendor,
@@ -533,43 +485,18 @@ describe("createUpstreams: what one key's calls at the upstreams may hold, over 
       headers: {},
       ...(bytes > 0 ? { body: Buffer.alloc(bytes, 'x') } : {}),
     });
-  const holding = async (vendor: 'stripe' | 'resend', path: string, share: string, bytes = 0) => {
-    const there = arrived(path);
-    const answer = call(vendor, path, share, bytes);
-    await there;
-    return { answer };
-  };
+  const holding = (vendor: 'stripe' | 'resend', path: string, share: string, bytes = 0) =>
+    origins.held(path, () => call(vendor, path, share, bytes));
 
   beforeAll(async () => {
-    const ports = await Promise.all(
-      servers.map(async (server) => {
-        server.listen(0, '127.0.0.1');
-        await once(server, 'listening');
-        return (server.address() as AddressInfo).port;
-      }),
-    );
-    upstreams = createUpstreams(
-      {
-        ...DEFAULT_UPSTREAMS,
-        stripe: `http://127.0.0.1:${ports[0]}`,
-        resend: `http://127.0.0.1:${ports[1]}`,
-      },
-      {
-        timeoutMs: 5_000,
-        connections: 4,
-        connectionsPerKey: 1,
-        budget: { callsPerKey: 2, bytesPerKey: 1_000, bytes: 1_500 },
-      },
-    );
+    upstreams = createUpstreams(await origins.listen(), {
+      timeoutMs: 5_000,
+      connections: 4,
+      connectionsPerKey: 1,
+      budget: { callsPerKey: 2, bytesPerKey: 1_000, bytes: 1_500 },
+    });
   });
-  afterAll(async () => {
-    for (const answer of held.values()) answer();
-    await upstreams.close(true);
-    for (const server of servers) {
-      server.closeAllConnections();
-      server.close();
-    }
-  });
+  afterAll(() => origins.close(upstreams));
 
   it("refuses at once, unsent, a key's call past its calls on both origins, and sends another key's", async () => {
     seen.length = 0;
@@ -614,6 +541,67 @@ describe("createUpstreams: what one key's calls at the upstreams may hold, over 
     expect(seen).toEqual(['/hold-c1', '/hold-d1', '/c3']);
   });
 });
+
+/**
+ * Loopback stand-ins for the origins of `vendors`, one server each: they answer `{}` at once, or,
+ * for a path starting `/hold`, once the test releases it; `seen` keeps every path they received, in
+ * order.
+ */
+function holdingOrigins(...vendors: (keyof typeof DEFAULT_UPSTREAMS)[]) {
+  const seen: string[] = [];
+  const arrivals = new Map<string, () => void>();
+  const held = new Map<string, () => void>();
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    arrivals.get(path)?.();
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    };
+    if (path.startsWith('/hold')) held.set(path, answer);
+    else answer();
+  };
+  const servers = vendors.map(() => createServer(handler));
+  /** Resolves once a request for `path` arrives: ask before sending it. */
+  const arrived = (path: string) => new Promise<void>((resolve) => arrivals.set(path, resolve));
+  return {
+    seen,
+    arrived,
+    release(path: string) {
+      held.get(path)!();
+      held.delete(path);
+    },
+    /** Sends a call with `send`; once it is at the origin, its answer to come. */
+    async held<T>(path: string, send: () => T): Promise<{ answer: T }> {
+      const there = arrived(path);
+      const answer = send();
+      await there;
+      return { answer };
+    },
+    /** Starts listening: the default upstreams, with each of `vendors` at its server. */
+    async listen() {
+      const config = { ...DEFAULT_UPSTREAMS };
+      await Promise.all(
+        servers.map(async (server, i) => {
+          server.listen(0, '127.0.0.1');
+          await once(server, 'listening');
+          config[vendors[i]!] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        }),
+      );
+      return config;
+    },
+    /** Answers every call still held, closes `upstreams` (made over these origins), then the servers. */
+    async close(upstreams: ReturnType<typeof createUpstreams>) {
+      for (const answer of held.values()) answer();
+      await upstreams.close(true);
+      for (const server of servers) {
+        server.closeAllConnections();
+        server.close();
+      }
+    },
+  };
+}
 
 /** A promise with its resolver. */
 function gate(): { promise: Promise<void>; open: () => void } {
