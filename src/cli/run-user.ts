@@ -24,16 +24,25 @@ export function parseRunUser(text: string): RunUser {
   return { uid, gid };
 }
 
-/** The owner and permission bits of a file (a subset of fs.Stats). */
+/** The owner and permission bits of a file (a subset of fs.Stats; its group is not asked: see below). */
 export interface FileAccess {
   readonly uid: number;
-  readonly gid: number;
   readonly mode: number;
 }
 
-/** Whether `user` may read a file with these owner and permission bits (supplementary groups aside: spawn drops them). */
-export function readableBy(file: FileAccess, user: RunUser): boolean {
-  if (file.uid === user.uid) return (file.mode & 0o400) !== 0;
-  if (file.gid === user.gid) return (file.mode & 0o040) !== 0;
-  return (file.mode & 0o004) !== 0;
+/**
+ * Why `user` could get at a credential file with these owner and permission bits; undefined when
+ * only its owner, another user, can read it. Fails closed rather than modelling who reads what:
+ * spawn drops the runner's supplementary groups, but `sg`/`newgrp` give a member listed in
+ * /etc/group its groups back without a password, so any group read bit is refused, whichever the
+ * group. POSIX ACLs are covered on Linux: on a file with an ACL the group bits are the ACL mask,
+ * which bounds every named user and group entry. ACL models that bypass the mode bits (NFSv4 ACLs)
+ * are not visible here.
+ */
+export function credentialExposure(file: FileAccess, user: RunUser): string | undefined {
+  // Its owner may chmod it, whatever its mode says now.
+  if (file.uid === user.uid) return 'that user owns it';
+  if ((file.mode & 0o040) !== 0) return 'its group may read it';
+  if ((file.mode & 0o004) !== 0) return 'every user may read it';
+  return undefined;
 }

@@ -9,7 +9,7 @@ import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '.
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { refusalLine } from './run-refusal.ts';
-import { parseRunUser, type RunUser, readableBy } from './run-user.ts';
+import { credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
 export const RUN_SUMMARY =
@@ -70,7 +70,7 @@ export const RUN_FLAGS = {
   },
   user: {
     type: 'string',
-    help: 'run exec: start the command as this user (needs root); the credential file must be unreadable to it',
+    help: "run exec: start the command as this user (needs root); the credential file's owner, another user, must be the only one who may read it",
     placeholder: 'uid:gid',
   },
   json: { type: 'boolean', help: 'run start: print the whole answer as JSON instead of the bare token' },
@@ -253,10 +253,10 @@ async function stop(target: Target, ref: { namespace: string; name: string; runI
 async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
   const user = parseRunUser(text);
   if (process.getuid?.() !== 0) throw new UsageError('--user needs keybrake run exec to run as root');
-  const file = await stat(tokenFile);
-  if (readableBy(file, user))
+  const exposure = credentialExposure(await stat(tokenFile), user);
+  if (exposure !== undefined)
     throw new UsageError(
-      `--user ${text}: the command could read ${tokenFile} (the credential that mints runs); make it unreadable to that user (e.g. chmod 600, owned by another user)`,
+      `--user ${text}: the command could read ${tokenFile} (the credential that mints runs): ${exposure}; let only another user read it (e.g. owned by root, chmod 600)`,
     );
   return user;
 }

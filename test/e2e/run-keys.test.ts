@@ -5,7 +5,7 @@
 // forwarded; a stopped run refused on every process within the revoke target, measured.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -358,6 +358,17 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     },
   );
 
+  /**
+   * Checked at serve: none of these run ids was minted. A run started after them is awaited in serve's
+   * log first, so a mint of theirs would have been logged before it.
+   */
+  async function expectNeverStarted(runIds: string[]): Promise<void> {
+    const marker = await run(['start', '--key', 'agents/bot', '--json']);
+    const { runId } = JSON.parse(marker.stdout) as { runId: string };
+    await kb.waitForLog((l) => l['msg'] === 'run started' && l['runId'] === runId);
+    for (const id of runIds) expect(kb.output()).not.toContain(id);
+  }
+
   /** `run exec` against this suite's serve, for the key agents/bot. */
   const execOnBot = () => ['run', 'exec', '--admin', kb.urls['admin']!, '--key', 'agents/bot'];
 
@@ -529,12 +540,25 @@ describe('run keys on one keybrake serve (memory counters)', () => {
         'has-run-key',
       ]);
       expect(r.stderr).toContain('stopped run exec-user-1');
-      // A credential file that user could read: refused before anything is minted.
-      await chmod(secret, 0o644);
-      const refused = await runKeybrake(args('exec-user-2'));
-      expect(refused.code).toBe(2);
-      expect(refused.stderr).toContain(`the command could read ${secret}`);
-      expect(refused.stderr).not.toContain('started run');
+      // A credential file that user could get at: refused before anything is minted. Sixth round:
+      // a file root:ssl-cert 0640 passed (the user's gid was another), and the command, a member of
+      // ssl-cert in /etc/group, read it with `sg ssl-cert`: any group read bit is refused now.
+      const exposures: [mode: number, uid: number, gid: number, why: string][] = [
+        [0o604, 0, 0, 'every user may read it'],
+        [0o640, 0, 4242, 'its group may read it'],
+        [0o400, 65534, 0, 'that user owns it'],
+      ];
+      for (const [i, [mode, uid, gid, why]] of exposures.entries()) {
+        await chown(secret, uid, gid);
+        await chmod(secret, mode);
+        const refused = await runKeybrake(args(`exec-user-refused-${i}`));
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toContain(
+          `the command could read ${secret} (the credential that mints runs): ${why}`,
+        );
+        expect(refused.stdout).toBe('');
+      }
+      await expectNeverStarted(exposures.map((_, i) => `exec-user-refused-${i}`));
     } finally {
       await rm(open, { recursive: true, force: true });
     }
