@@ -288,6 +288,19 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
       res.on('close', () => clearInterval(drip));
       return;
     }
+    if (path === '/processing') {
+      // Interim answers for four timeouts, each well within undici's headers timeout of the last,
+      // then the final one: only a deadline measured from the sending stops the call before it.
+      let interim = 0;
+      const drip = setInterval(() => {
+        if (++interim <= 24) return res.writeProcessing();
+        clearInterval(drip);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }, TIMEOUT / 6);
+      res.on('close', () => clearInterval(drip));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{}');
   });
@@ -361,6 +374,16 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
   it('bounds a trickled answer as a whole by the upstream timeout: upstream_timeout, kept as sent', async () => {
     const res = await call('/trickle');
     expect(res).toMatchObject({ reason: 'upstream_timeout' });
+    expect(res).not.toBeInstanceOf(UnsentDenial);
+  });
+
+  // Sixth round: `102 Processing` once a second held a call 46 s against --upstream-timeout 3000.
+  it("bounds the final answer's head by the upstream timeout from the sending, however many 1xx come first", async () => {
+    const res = await call('/processing');
+    expect(res).toMatchObject({
+      reason: 'upstream_timeout',
+      message: `The stripe API did not answer within ${TIMEOUT} ms.`,
+    });
     expect(res).not.toBeInstanceOf(UnsentDenial);
   });
 });

@@ -259,13 +259,16 @@ interface Route {
  * alone and `overLimit` for a body over the limit (a declared length over it is refused before a
  * byte of the body is read, and the connection dropped); or with the denial for a failure.
  *
- * It also keeps time, since undici's own timeouts only start once the call is on a connection and
- * its body timeout measures the gaps between chunks: the call may wait for a connection at most the
- * upstream timeout, in its key's queue and then undici's (then it is withdrawn, unsent), and the
- * body, once the head is in, may take at most the upstream timeout as a whole (a trickled answer
- * held a call 115 s against 5 s). A call whose client goes away before it is on a connection is
- * withdrawn too (`request_invalid`): nobody would read its answer, and 1 000 such calls, sent and
- * disconnected, had kept a victim's call waiting 139 s (ADR 0007 §8, fifth round).
+ * It also keeps time, since undici's own timeouts only start once the call is on a connection, its
+ * headers timeout starts again at every interim (1xx) answer and its body timeout measures the gaps
+ * between chunks: the call may wait for a connection at most the upstream timeout, in its key's queue
+ * and then undici's (then it is withdrawn, unsent); the final answer's head must come within the
+ * upstream timeout of the call's sending, however many interim answers come first (102 Processing
+ * once a second held a call 46 s against 3 s); and the body, once the head is in, may take at most
+ * the upstream timeout as a whole (a trickled answer held a call 115 s against 5 s). A call whose
+ * client goes away before it is on a connection is withdrawn too (`request_invalid`): nobody would
+ * read its answer, and 1 000 such calls, sent and disconnected, had kept a victim's call waiting
+ * 139 s (ADR 0007 §8, fifth round).
  * `onRequestStart` is undici's last call before it writes the request: a withdrawn call, or one
  * `admit` refuses, is aborted there, which costs that connection (undici closes it) but sends nothing.
  *
@@ -282,7 +285,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #route: Route;
-  /** The wait for a connection, then for the whole body. */
+  /** The wait for a connection, then for the final answer's head, then for the whole body. */
   #timer: NodeJS.Timeout;
   #done = false;
   /** Handed to undici's pool: the call holds a slot of its key's share until undici is done with it. */
@@ -333,12 +336,14 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    clearTimeout(this.#timer);
+    // A request undici starts again (a reset pipeline) keeps the deadline its first start set.
+    const restarted = this.#started;
+    if (!restarted) clearTimeout(this.#timer);
     const refused = this.#done ? undefined : this.#admit?.(this.#opts.timeoutMs);
     if (refused !== undefined) {
-      // A request undici starts again (a reset pipeline) may have been written the first time.
+      // A request undici starts again may have been written the first time.
       this.#settle(
-        this.#started ? refused : new UnsentDenial(refused.reason, refused.message, refused.operation),
+        restarted ? refused : new UnsentDenial(refused.reason, refused.message, refused.operation),
       );
     }
     if (this.#done) {
@@ -346,6 +351,21 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
       return;
     }
     this.#started = true;
+    if (!restarted) this.#awaitHead(controller);
+  }
+
+  /**
+   * The final answer's head must come within the upstream timeout of the call's sending. undici's
+   * headers timeout starts again at every interim (1xx) answer, and an upstream answering
+   * `102 Processing` once a second held a call 46 s against a 3 s timeout (sixth round).
+   */
+  #awaitHead(controller: Dispatcher.DispatchController): void {
+    this.#timer = setTimeout(() => {
+      this.#settle(
+        deny('upstream_timeout', `The ${this.#vendor} API did not answer within ${this.#opts.timeoutMs} ms.`),
+      );
+      controller.abort(new undiciErrors.HeadersTimeoutError());
+    }, this.#opts.timeoutMs).unref();
   }
 
   onResponseStart(
@@ -353,8 +373,9 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
-    // 1xx answers are informational: the real head follows.
+    // 1xx answers are informational: the real head follows, within the deadline `#awaitHead` set.
     if (statusCode < 200) return;
+    clearTimeout(this.#timer);
     this.#status = statusCode;
     this.#headers = headers;
     if (Number(headers['content-length']) > this.#opts.maxResponseBytes) {
