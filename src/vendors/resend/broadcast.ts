@@ -1,7 +1,8 @@
 import { formatUsd } from '../../money/micro-usd.ts';
+import { normaliseAddress } from '../mailbox.ts';
 import type { CostLookup } from '../types.ts';
 import { RESEND_PAGE_SIZE, type ResendPrices } from './prices.ts';
-import { addressList, normaliseAddress, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
+import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
 
 /**
  * How a broadcast is priced (price stage; classify.ts picks the entry point): a broadcast goes to

@@ -1,7 +1,8 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { normaliseAddress } from '../mailbox.ts';
 import type { Params } from '../types.ts';
 import { automationRecipients } from './automations.ts';
-import { addressList, normaliseAddress, UNSEEN_RECIPIENT } from './recipients.ts';
+import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
 
 /** Reads the recipients one write names from its body or its path (`ids`, the placeholders' values). */
 type RecipientReader = (params: Params, ids: readonly string[]) => readonly string[] | Denial;

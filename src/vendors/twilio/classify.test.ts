@@ -231,6 +231,32 @@ describe('Twilio messages', () => {
     },
   );
 
+  // Sixth round: the email To was only trimmed and lower-cased, so a list, a second address after a
+  // separator or a display name naming another was judged whole against `*@ok.com` (which the raw
+  // text ends with) while Twilio could email every address it names.
+  it.each([
+    ['a comma-separated list', 'evil@x.com,alice@ok.com'],
+    ['a semicolon-separated list', 'evil@x.com;alice@ok.com'],
+    ['a display name and a second address', 'Evil <evil@x.com>, alice@ok.com'],
+    ['a group', 'G: evil@x.com; <alice@ok.com>'],
+    ['two @', 'evil@x.com@ok.com'],
+    ['no address at all', 'alice'],
+    ['a domain IDNA would read as another', 'alice@exa\u00admple.com'],
+  ])('refuses an email verification whose To is %s', (_name, To) => {
+    expect(
+      classify(req('POST', '/v2/Services/VA1/Verifications', 'verify'), { To, Channel: 'email' }),
+    ).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('reads an email verification to one mailbox as its address, IDN domain in punycode', () => {
+    for (const To of ['Alice <Alice@BÜCHER.de>', 'alice@xn--bcher-kva.de']) {
+      expect(
+        op(classify(req('POST', '/v2/Services/VA1/Verifications', 'verify'), { To, Channel: 'email' }))
+          .parties.recipients,
+      ).toEqual(['alice@xn--bcher-kva.de']);
+    }
+  });
+
   it('keeps a national number, a client and a SIP address as they are', () => {
     for (const To of ['4155550100', 'client:alice', 'sip:bob@example.com', '+9991234567']) {
       expect(classify(req('POST', calls), { To, TimeLimit: '60' })).not.toHaveProperty('reason');

@@ -1,6 +1,7 @@
 import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts';
 import { type MicroUsd, parseUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
+import { normaliseAddress } from '../mailbox.ts';
 import {
   sensitiveDenial,
   uncountedOperation,
@@ -8,7 +9,7 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, type OperationMatcher } from '../operation-table.ts';
-import { isBlank, spaceTrimmed } from '../parameter-spaces.ts';
+import { isBlank } from '../parameter-spaces.ts';
 import {
   type CostLookup,
   NO_PARTIES,
@@ -428,11 +429,13 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
   const channel = single(params, 'Channel') ?? 'sms';
   const rawTo = single(params, 'To');
   if (channel.toLowerCase() === 'email') {
-    const email = rawTo === undefined ? undefined : spaceTrimmed(rawTo)?.toLowerCase();
+    // Read as Resend reads a mailbox: `evil@x.com,alice@ok.com` was judged whole against
+    // `*@ok.com` while the email went to evil@x.com too (sixth round).
+    const email = rawTo === undefined ? undefined : normaliseAddress(rawTo);
     if (rawTo !== undefined && email === undefined) {
       return deny(
         'body_invalid',
-        'To must be one email address, without blank or invisible characters around it.',
+        'To must be one email address (no list, group or separator), without blank or invisible characters around it.',
       );
     }
     const parties = email ? { ...NO_PARTIES, recipients: [email] } : NO_PARTIES;

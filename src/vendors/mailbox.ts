@@ -1,0 +1,67 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { spaceTrimmed } from './parameter-spaces.ts';
+
+/**
+ * One e-mail mailbox as an allowlist reads it, for every vendor that takes an address (Resend's
+ * recipients and senders, Twilio Verify's email channel): one reader, so a trick refused by one
+ * vendor's reading is not admitted by another's.
+ */
+
+// One addr-spec: a local part and a domain, neither holding blanks, a second `@`, brackets, quotes
+// or separators. Quoted local parts ("a b"@x) are not read: refused rather than guessed.
+const ADDR_SPEC = /^[^\s<>@,;:"()[\]\\]+@[^\s<>@,;:"()[\]\\]+$/u;
+/**
+ * A display name before `<…>`: quoted (no quote or backslash inside), or plain words. Plain words
+ * hold none of `:` `;` `@` `,` `(` `)` `[` `]` `\`: RFC 5322 reads `A: e@x; <b@y>` as a group that
+ * names e@x too, and a comment or escape could name another. Anything else is refused, never guessed.
+ */
+const DISPLAY_NAME = /^(?:"[^"<>\\]*"|[^"<>:;@,()[\]\\]*)$/u;
+/**
+ * Control characters (CR and LF above all: `X\r\nBcc: e@x <b@y>` would be a header of its own),
+ * Unicode line and paragraph separators: no mailbox holds them anywhere.
+ */
+const CONTROL = /[\p{Cc}\u2028\u2029]/u;
+const ASCII = /^[\x21-\x7e]+$/;
+
+/** Whether `text` holds a character no mailbox holds anywhere (CONTROL). */
+export function holdsControl(text: string): boolean {
+  return CONTROL.test(text);
+}
+
+/**
+ * Normalises one mailbox (`Name <Local@Domain>` → `local@domain`, punycode domain). Undefined when
+ * the text is not exactly one mailbox: `Name <a@x> b@y`, `<a@x> <b@y>`, `a@x;b@y`, `a@x,b@y`,
+ * `a@x@y` or a group `G: a@x; <b@y>` could each be read by the vendor as another address than the
+ * one an allowlist would check. Only ASCII spaces are trimmed around the mailbox, its name and its
+ * address (spaceTrimmed): `\u00a0ann@example.com` or `<ann@example.com\ufeff>` is not the allowed
+ * address it resembles.
+ */
+export function normaliseAddress(mailbox: string): string | undefined {
+  if (CONTROL.test(mailbox)) return undefined;
+  const text = spaceTrimmed(mailbox);
+  if (text === undefined) return undefined;
+  let address: string | undefined = text;
+  if (text.endsWith('>')) {
+    const open = text.lastIndexOf('<');
+    const name = open < 0 ? undefined : spaceTrimmed(text.slice(0, open));
+    if (name === undefined || !DISPLAY_NAME.test(name)) return undefined;
+    address = spaceTrimmed(text.slice(open + 1, -1));
+  }
+  if (address === undefined || !ADDR_SPEC.test(address)) return undefined;
+  const at = address.indexOf('@');
+  const local = address.slice(0, at).toLowerCase();
+  const domain = canonicalDomain(address.slice(at + 1).toLowerCase());
+  return domain === undefined ? undefined : `${local}@${domain}`;
+}
+
+/**
+ * The domain in punycode, when it has one reading: as given, or the Unicode form of that punycode.
+ * IDNA mapping drops default-ignorable code points (`exa\u00ADmple.com`, a zero-width space) and
+ * folds width (`ｅxample.com`), so Keybrake would check `example.com` while the raw text is what
+ * travels on; such a domain is refused. One IDNA rejects is kept as is only when plain ASCII.
+ */
+function canonicalDomain(domain: string): string | undefined {
+  const ascii = domainToASCII(domain);
+  if (ascii.length === 0) return ASCII.test(domain) ? domain : undefined;
+  return domain === ascii || domain === domainToUnicode(ascii) ? ascii : undefined;
+}
