@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isBlank, spaceTrimmed } from './parameter-spaces.ts';
+import { isBlank, partyId, spaceTrimmed } from './parameter-spaces.ts';
 
 describe('spaceTrimmed', () => {
   it.each([
@@ -39,5 +39,25 @@ describe('isBlank', () => {
     [' x ', false],
   ])('%j is blank: %s', (value, blank) => {
     expect(isBlank(value)).toBe(blank);
+  });
+});
+
+describe('partyId', () => {
+  it.each([
+    ['acct_good1', 'acct_good1'],
+    ['  cus_1 ', 'cus_1'],
+    ['', ''],
+  ])('reads %j as %j', (value, id) => {
+    expect(partyId(value)).toBe(id);
+  });
+
+  it.each([
+    ['a no-break space around it', 'acct_good\u00a0'],
+    ['a zero-width space inside', 'acct_good\u200b1'],
+    ['a no-break space inside', 'acct_\u00a0good'],
+    ['a line feed inside', 'acct_go\nod'],
+    ['an ASCII space inside', 'acct_go od'],
+  ])('refuses an id with %s', (_, value) => {
+    expect(partyId(value)).toBeUndefined();
   });
 });

@@ -31,3 +31,17 @@ export function spaceTrimmed(value: string): string | undefined {
 export function isBlank(value: string): boolean {
   return spaceTrimmed(value) === '';
 }
+
+/** A blank, control or format character anywhere: an id holds none, so one inside is not decoration. */
+const UNSEEN_ANYWHERE = /[\s\p{Cc}\p{Cf}]/u;
+
+/**
+ * An id a party parameter names (a Stripe customer, account or recipient): spaceTrimmed, and with no
+ * blank or invisible character inside it either, undefined otherwise. A vendor id is letters, digits
+ * and `_`, so `acct_good\u200b1` is no id: an allowlist glob (`acct_good*`) would match its text
+ * while the vendor reads it its own way (a tester had `acct_good\u00a0` forwarded, sixth round).
+ */
+export function partyId(value: string): string | undefined {
+  const id = spaceTrimmed(value);
+  return id === undefined || UNSEEN_ANYWHERE.test(id) ? undefined : id;
+}

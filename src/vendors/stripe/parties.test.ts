@@ -283,6 +283,73 @@ describe('stripeParties', () => {
     });
   });
 
+  // Found by a security tester (sixth round): under `recipients: [acct_good*]` these destinations
+  // were judged as written and forwarded, for Stripe to read its own way.
+  it.each<[string, string, Record<string, unknown>]>([
+    ['a destination ending in a no-break space', '/v1/transfers', { destination: 'acct_good\u00a0' }],
+    ['a destination ending in a zero-width space', '/v1/transfers', { destination: 'acct_good\u200b' }],
+    ['a destination ending in a line feed', '/v1/transfers', { destination: 'acct_good1\n' }],
+    ['a destination with a zero-width space inside', '/v1/transfers', { destination: 'acct_good\u200b1' }],
+    [
+      'a destination[account] after a byte-order mark',
+      '/v1/payouts',
+      { destination: { account: '\ufeffacct_good' } },
+    ],
+    [
+      'a nested transfer_data[destination] with a tab',
+      '/v1/payment_intents',
+      { transfer_data: { destination: 'acct_good\t' } },
+    ],
+    ['a customer ending in an ideographic space', '/v1/charges', { customer: 'cus_1\u3000' }],
+    ['a customer_account with a bidi mark', '/v1/charges', { customer_account: '\u200facct_1' }],
+    ['an on_behalf_of with a no-break space', '/v1/charges', { on_behalf_of: 'acct_1\u00a0' }],
+    ['an account-debit source with a no-break space', '/v1/charges', { source: 'acct_1\u00a0' }],
+    ['a top-level account with a line separator', '/v1/account_links', { account: 'acct_1\u2028' }],
+    [
+      'an issuer account with a NUL',
+      '/v1/invoices',
+      { issuer: { type: 'account', account: 'acct_1\u0000' } },
+    ],
+    ['a recipient with a no-break space', '/v1/transfers', { recipient: 'rp_1\u00a0' }],
+    [
+      'a destination payment method with one',
+      '/v1/treasury/outbound_payments',
+      { destination_payment_method: 'pm_1\u00a0' },
+    ],
+    ['a payout method with one', '/v1/payouts', { payout_method: 'fa_1\u00a0' }],
+    [
+      'a forwarding payment method with one',
+      '/v1/treasury/financial_accounts/fa_1',
+      { forwarding_settings: { payment_method: 'pm_1\u00a0' } },
+    ],
+    ['a currency ending in a no-break space', '/v1/transfers', { currency: 'usd\u00a0' }],
+    [
+      'a currency option keyed with one',
+      '/v1/prices',
+      { currency_options: { 'eur\u00a0': { unit_amount: '1' } } },
+    ],
+  ])('refuses %s with body_invalid', (_name, path, params) => {
+    expect(stripeParties(req({}, path), params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it.each([
+    ['a customer', '/v1/customers/cus_good%C2%A0'],
+    ['an account', '/v1/accounts/acct_good%E2%80%8B/persons'],
+    ['a customer with a bad escape', '/v1/customers/cus_good%E2'],
+  ])('refuses %s in the path with a blank or invisible character: path_invalid', (_name, path) => {
+    expect(stripeParties(req({}, path), {})).toMatchObject({ reason: 'path_invalid' });
+  });
+
+  it('reads party ids without the ASCII spaces around them, as it reads other parameters', () => {
+    expect(
+      stripeParties(req({}, '/v1/transfers'), {
+        destination: ' acct_good1 ',
+        customer: 'cus_1 ',
+        currency: ' usd',
+      }),
+    ).toMatchObject({ recipients: ['acct_good1'], customers: ['cus_1'], currencies: ['usd'] });
+  });
+
   it('passes on a party header denial', () => {
     expect(stripeParties(req({ 'stripe-context': 'nope' }), {})).toMatchObject({ reason: 'header_invalid' });
   });
