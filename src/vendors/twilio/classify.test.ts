@@ -644,6 +644,23 @@ describe('Twilio operations', () => {
       {},
       { id: 'twilio.api.list_call_notification', class: 'read' },
     ],
+    // Sixth probe round: beside the add-ons' configuration refused, their extensions stay reads, and
+    // updating an installed add-on (its answer is the whole configuration) needs an exact entry.
+    [
+      "an assigned add-on's extensions are a read",
+      req(
+        'GET',
+        `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/PN1/AssignedAddOns/XB1/Extensions.json`,
+      ),
+      {},
+      { id: 'twilio.api.list_incoming_phone_number_assigned_add_on_extension', class: 'read' },
+    ],
+    [
+      'updating an installed add-on is destructive',
+      req('POST', '/v1/InstalledAddOns/XE1', 'marketplace'),
+      {},
+      { id: 'twilio.marketplace.v1.update_installed_add_on', class: 'destructive' },
+    ],
     [
       'a write on another sub host the definitions do not have is unknown',
       req('POST', '/v1/Nonexistent', 'messaging'),
@@ -731,6 +748,34 @@ describe('Twilio operations refused by class', () => {
       "reading a call notification's request",
       req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1/Notifications/NO1.json`),
     ],
+    // Sixth probe round: free-form answers that hold what the customer configured or its code printed.
+    [
+      "reading a call's events (the TwiML its webhook answered: a SIP password)",
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1/Events.json`),
+    ],
+    [
+      "listing a number's add-ons (their configuration)",
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/PN1/AssignedAddOns.json`),
+    ],
+    [
+      "reading a number's add-on (its configuration)",
+      req('GET', `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/PN1/AssignedAddOns/XB1.json`),
+    ],
+    ['listing installed add-ons', req('GET', '/v1/InstalledAddOns', 'marketplace')],
+    ['reading an installed add-on', req('GET', '/v1/InstalledAddOns/XE1', 'marketplace')],
+    ['reading an installed add-on (preview)', req('GET', '/marketplace/InstalledAddOns/XE1', 'preview')],
+    ['reading the Flex configuration (its integrations)', req('GET', '/v1/Configuration', 'flex-api')],
+    [
+      "listing a Function environment's logs (its console output)",
+      req('GET', '/v1/Services/ZS1/Environments/ZE1/Logs', 'serverless'),
+    ],
+    ['reading a Function log', req('GET', '/v1/Services/ZS1/Environments/ZE1/Logs/NO1', 'serverless')],
+    ["listing AI Assistant tools (each one's webhook meta)", req('GET', '/v1/Tools', 'assistants')],
+    ['reading an AI Assistant tool', req('GET', '/v1/Tools/TL1', 'assistants')],
+    ["listing an assistant's tools", req('GET', '/v1/Assistants/AI1/Tools', 'assistants')],
+    ['reading an assistant (with its tools)', req('GET', '/v1/Assistants/AI1', 'assistants')],
+    ['listing Monitor events (what each update changed)', req('GET', '/v1/Events', 'monitor')],
+    ['reading a Monitor event', req('GET', '/v1/Events/AE1', 'monitor')],
   ])('refuses %s whatever the policy', (_name, r) => {
     expect(classify(r)).toMatchObject({ reason: 'credential_operation', message: /credential/ });
   });

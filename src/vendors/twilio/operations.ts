@@ -375,7 +375,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Events.json',
     id: 'twilio.api.list_call_event',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -703,7 +703,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{ResourceSid}/AssignedAddOns.json',
     id: 'twilio.api.list_incoming_phone_number_assigned_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -731,7 +731,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{ResourceSid}/AssignedAddOns/{Sid}.json',
     id: 'twilio.api.fetch_incoming_phone_number_assigned_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -1607,7 +1607,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Assistants/{assistantId}/Tools',
     id: 'twilio.assistants.v1.list_tools_by_assistant',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'assistants',
@@ -1628,7 +1628,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Assistants/{id}',
     id: 'twilio.assistants.v1.fetch_assistant',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'assistants',
@@ -1747,7 +1747,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Tools',
     id: 'twilio.assistants.v1.list_tools',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'assistants',
@@ -1761,7 +1761,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Tools/{id}',
     id: 'twilio.assistants.v1.fetch_tool',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'assistants',
@@ -3455,7 +3455,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Configuration',
     id: 'twilio.flex_api.v1.fetch_configuration',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'flex-api',
@@ -5058,7 +5058,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/InstalledAddOns',
     id: 'twilio.marketplace.v1.list_installed_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'marketplace',
@@ -5100,14 +5100,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/InstalledAddOns/{Sid}',
     id: 'twilio.marketplace.v1.fetch_installed_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'marketplace',
     method: 'POST',
     path: '/v1/InstalledAddOns/{Sid}',
     id: 'twilio.marketplace.v1.update_installed_add_on',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'marketplace',
@@ -5593,13 +5593,19 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     id: 'twilio.monitor.v1.fetch_alert',
     class: 'sensitive',
   },
-  { host: 'monitor', method: 'GET', path: '/v1/Events', id: 'twilio.monitor.v1.list_event', class: 'read' },
+  {
+    host: 'monitor',
+    method: 'GET',
+    path: '/v1/Events',
+    id: 'twilio.monitor.v1.list_event',
+    class: 'sensitive',
+  },
   {
     host: 'monitor',
     method: 'GET',
     path: '/v1/Events/{Sid}',
     id: 'twilio.monitor.v1.fetch_event',
-    class: 'read',
+    class: 'sensitive',
   },
   { host: 'monitor', method: 'GET', path: '/v2/Alarms', id: 'twilio.monitor.v2.list_alarms', class: 'read' },
   {
@@ -6259,7 +6265,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/marketplace/InstalledAddOns',
     id: 'twilio.preview.list_marketplace_installed_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'preview',
@@ -6294,14 +6300,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/marketplace/InstalledAddOns/{Sid}',
     id: 'twilio.preview.fetch_marketplace_installed_add_on',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'preview',
     method: 'POST',
     path: '/marketplace/InstalledAddOns/{Sid}',
     id: 'twilio.preview.update_marketplace_installed_add_on',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'preview',
@@ -6918,14 +6924,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Logs',
     id: 'twilio.serverless.v1.list_log',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'serverless',
     method: 'GET',
     path: '/v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Logs/{Sid}',
     id: 'twilio.serverless.v1.fetch_log',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'serverless',

@@ -184,6 +184,86 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "a notification's `request_variables`: the parameters of the API call or webhook that raised it (a SIP credential's `Password`, a token)",
   },
+  // Sixth probe round: answers whose objects the definition leaves free-form (no properties) and
+  // that hold what the customer configured or what its code printed, so any credential written there.
+  {
+    host: 'api',
+    match: `GET ${ACCOUNT}/Calls/{CallSid}/Events.json`,
+    class: 'sensitive',
+    note: "each event's `request` and `response` (pii: sensitive, free-form): the TwiML the customer's server answered, with `<Dial><Sip username password>` and `<Stream><Parameter>` tokens",
+  },
+  {
+    host: 'api',
+    match: `GET ${ACCOUNT}/IncomingPhoneNumbers/{ResourceSid}/AssignedAddOns.json`,
+    class: 'sensitive',
+    note: "every add-on of the number with its `configuration`, free-form: what the customer set up the add-on with (a partner's API key)",
+  },
+  {
+    host: 'api',
+    match: `GET ${ACCOUNT}/IncomingPhoneNumbers/{ResourceSid}/AssignedAddOns/{Sid}.json`,
+    class: 'sensitive',
+    note: "an assigned add-on's `configuration`, free-form: what the customer set up the add-on with (a partner's API key)",
+  },
+  {
+    host: 'marketplace',
+    match: 'GET /v1/InstalledAddOns',
+    class: 'sensitive',
+    note: "every installed add-on's `configuration`, free-form: what the customer set up the add-on with",
+  },
+  {
+    host: 'marketplace',
+    match: 'GET /v1/InstalledAddOns/{Sid}',
+    class: 'sensitive',
+    note: "an installed add-on's `configuration`, free-form: what the customer set up the add-on with",
+  },
+  {
+    host: 'preview',
+    match: 'GET /marketplace/InstalledAddOns',
+    class: 'sensitive',
+    note: "every installed add-on's `configuration`, free-form: what the customer set up the add-on with",
+  },
+  {
+    host: 'preview',
+    match: 'GET /marketplace/InstalledAddOns/{Sid}',
+    class: 'sensitive',
+    note: "an installed add-on's `configuration`, free-form: what the customer set up the add-on with",
+  },
+  {
+    host: 'flex-api',
+    match: 'GET /v1/Configuration',
+    class: 'sensitive',
+    note: '`attributes`, `crm_attributes`, `integrations`, `plugin_service_attributes`, free-form: what the customer configured Flex and its CRM and integrations with',
+  },
+  {
+    host: 'serverless',
+    match: 'GET /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Logs/**',
+    class: 'sensitive',
+    note: "a Function's console output (`message`): whatever its code printed, the secrets of its Variables and context included",
+  },
+  {
+    host: 'assistants',
+    match: 'GET /v1/Tools/**',
+    class: 'sensitive',
+    note: "a tool's `meta`, free-form: its webhook's method, URL and headers (an Authorization header)",
+  },
+  {
+    host: 'assistants',
+    match: 'GET /v1/Assistants/{assistantId}/Tools',
+    class: 'sensitive',
+    note: "the assistant's tools with their `meta`: their webhooks' URLs and headers",
+  },
+  {
+    host: 'assistants',
+    match: 'GET /v1/Assistants/{id}',
+    class: 'sensitive',
+    note: "the assistant with its `tools` and their `meta`: their webhooks' URLs and headers",
+  },
+  {
+    host: 'monitor',
+    match: 'GET /v1/Events/**',
+    class: 'sensitive',
+    note: "an event's `event_data`, free-form: an update's previous and new properties of the resource, whatever configuration they hold",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
@@ -793,6 +873,19 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Sinks**',
     class: 'destructive',
     note: "sends the account's events (message and call data) to a destination of the caller's choosing",
+  },
+  // Sixth probe round: an update answers with the whole configuration, which reading it is refused for.
+  {
+    host: 'marketplace',
+    match: 'POST /v1/InstalledAddOns/{Sid}',
+    class: 'destructive',
+    note: "answers with the add-on's whole `configuration` (reading it is sensitive), whatever the update set",
+  },
+  {
+    host: 'preview',
+    match: 'POST /marketplace/InstalledAddOns/{Sid}',
+    class: 'destructive',
+    note: "answers with the add-on's whole `configuration` (reading it is sensitive), whatever the update set",
   },
   {
     host: 'events',
