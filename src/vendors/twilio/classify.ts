@@ -50,6 +50,7 @@ import { destinationParties, messagingParties, unreadableRecipient } from './par
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
 import { MAX_BODY_LENGTH } from './segments.ts';
+import { onlyStops } from './stops.ts';
 import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 
@@ -147,10 +148,12 @@ function classifyRow(
   if (isDenial(twiml)) return twiml;
   const contacts = isRead || row.class === 'money' ? NO_PARTIES : contactParties(row.id, params);
   if (isDenial(contacts)) return contacts;
+  // An update that only stops or pauses what Twilio bills is a free write; any other is unpriced money.
+  const cls = row.class === 'money_unpriced' && onlyStops(row.id, params) ? 'write' : row.class;
   const op =
     row.class === 'money'
       ? applyRule(prices, row, segments, params, query, twiml)
-      : uncountedOperation(row.id, row.class, contacts);
+      : uncountedOperation(row.id, cls, contacts);
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
   if (twiml) instructions.push(...twiml.remote);

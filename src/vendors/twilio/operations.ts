@@ -431,7 +431,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Recordings/{Sid}.json',
     id: 'twilio.api.update_call_recording',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -452,7 +452,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Siprec/{Sid}.json',
     id: 'twilio.api.update_siprec',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -466,7 +466,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Streams/{Sid}.json',
     id: 'twilio.api.update_stream',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -480,7 +480,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Transcriptions/{Sid}.json',
     id: 'twilio.api.update_realtime_transcription',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -587,7 +587,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Recordings/{Sid}.json',
     id: 'twilio.api.update_conference_recording',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'api',
@@ -3966,7 +3966,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Users/{Sid}',
     id: 'twilio.frontline_api.v1.update_user',
-    class: 'write',
+    class: 'money_unpriced',
   },
   { host: 'iam', method: 'GET', path: '/v1/Keys', id: 'twilio.iam.v1.list_get_keys', class: 'sensitive' },
   { host: 'iam', method: 'POST', path: '/v1/Keys', id: 'twilio.iam.v1.create_new_key', class: 'sensitive' },
@@ -6714,7 +6714,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/Sessions/{Sid}',
     id: 'twilio.proxy.v1.update_session',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'proxy',
@@ -7170,7 +7170,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Flows/{FlowSid}/Executions/{Sid}',
     id: 'twilio.studio.v1.update_execution',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'studio',
@@ -7262,7 +7262,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Flows/{FlowSid}/Executions/{Sid}',
     id: 'twilio.studio.v2.update_execution',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'studio',
@@ -9356,7 +9356,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Rooms/{RoomSid}/Participants/{Sid}',
     id: 'twilio.video.v1.update_room_participant',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'video',
@@ -9426,7 +9426,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Rooms/{RoomSid}/Transcriptions/{Ttid}',
     id: 'twilio.video.v1.update_room_transcriptions',
-    class: 'write',
+    class: 'money_unpriced',
   },
   { host: 'video', method: 'GET', path: '/v1/Rooms/{Sid}', id: 'twilio.video.v1.fetch_room', class: 'read' },
   {
@@ -9434,7 +9434,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Rooms/{Sid}',
     id: 'twilio.video.v1.update_room',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     host: 'voice',

@@ -480,6 +480,39 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'money_unpriced',
     note: 'media streams, billed per minute',
   },
+  // Sixth round: an update whose `Status` can start again what Twilio bills (a paused recording
+  // resumed, a stopped transcription restarted) is unpriced money; one that only pauses or stops it is
+  // a free write, decided from its `Status` by stops.ts (any other value, or none, fails closed).
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/Recordings/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'Status=in-progress resumes a paused recording, billed per minute, and undoes a pause that kept card numbers out of it; pausing or stopping is a free write',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Conferences/{ConferenceSid}/Recordings/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'Status=in-progress resumes a paused recording, billed per minute; pausing or stopping is a free write',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/Transcriptions/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'real-time transcription, billed per minute: any Status but stopped is read as a restart; stopping is a free write',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/Siprec/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'media forked to a recorder, billed per minute: any Status but stopped is read as a restart; stopping is a free write',
+  },
+  {
+    host: 'api',
+    match: `POST ${ACCOUNT}/Calls/{CallSid}/Streams/{Sid}.json`,
+    class: 'money_unpriced',
+    note: 'media streams, billed per minute: any Status but stopped is read as a restart; stopping is a free write',
+  },
   {
     host: 'api',
     match: `POST ${ACCOUNT}/Calls/{CallSid}/Payments.json`,
@@ -817,6 +850,43 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     match: 'POST /v1/Rooms/{RoomSid}/Transcriptions',
     class: 'money_unpriced',
     note: 'billed per minute',
+  },
+  // Sixth round: the same shape as the api.twilio.com recordings above (stops.ts).
+  {
+    host: 'video',
+    match: 'POST /v1/Rooms/{RoomSid}/Transcriptions/{Ttid}',
+    class: 'money_unpriced',
+    note: 'Status=started restarts a stopped transcription, billed per minute; stopping is a free write',
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/Rooms/{Sid}',
+    class: 'money_unpriced',
+    note: 'a room is billed per participant minute: any Status but completed is read as keeping it going; ending it is a free write',
+  },
+  {
+    host: 'video',
+    match: 'POST /v1/Rooms/{RoomSid}/Participants/{Sid}',
+    class: 'money_unpriced',
+    note: 'billed per participant minute: any Status but disconnected is read as keeping the participant in; removing it is a free write',
+  },
+  {
+    host: 'proxy',
+    match: 'POST /v1/Services/{ServiceSid}/Sessions/{Sid}',
+    class: 'money_unpriced',
+    note: 'Status=in-progress re-opens a closed session, which relays billed calls and messages again (so may a new Ttl or DateExpiry); closing it is a free write',
+  },
+  {
+    host: 'studio',
+    match: 'POST /*/Flows/{FlowSid}/Executions/{Sid}',
+    class: 'money_unpriced',
+    note: 'an execution may call and message anyone: any Status but ended is read as keeping it going; ending it is a free write',
+  },
+  {
+    host: 'frontline-api',
+    match: 'POST /v1/Users/{Sid}',
+    class: 'money_unpriced',
+    note: 'State=active makes a deactivated user active again, billed per active user; deactivating is a free write',
   },
 
   // ── Destructive (exact allowlist entries only). ─────────────────────────────────────────────
@@ -1178,7 +1248,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'write',
     note: 'Flex configuration, flows, plugins, quality management',
   },
-  { host: 'frontline-api', match: 'POST /**', class: 'write' },
   { host: 'insights', match: 'POST /**', class: 'write' },
   { host: 'intelligence', match: 'POST /**', class: 'write', note: 'custom operators' },
   { host: 'lookups', match: 'POST|PUT /**', class: 'write', note: 'rate limits and overrides' },
