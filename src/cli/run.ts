@@ -8,6 +8,7 @@ import { backoffDelay } from '../backoff.ts';
 import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
 import { refusalLine } from './run-refusal.ts';
 import { credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
@@ -253,7 +254,17 @@ async function stop(target: Target, ref: { namespace: string; name: string; runI
 async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
   const user = parseRunUser(text);
   if (process.getuid?.() !== 0) throw new UsageError('--user needs keybrake run exec to run as root');
-  const exposure = credentialExposure(await stat(tokenFile), user);
+  if (namesDescriptor(tokenFile, process.cwd()))
+    throw new UsageError(
+      `--user ${text}: --token-file ${tokenFile} names an open descriptor, which the command could inherit with the credential that mints runs; give the file's own path`,
+    );
+  const file = await stat(tokenFile);
+  const fd = sharedDescriptor(file, standardDescriptors());
+  if (fd !== undefined)
+    throw new UsageError(
+      `--user ${text}: --token-file ${tokenFile} is also the runner's descriptor ${fd}, which the command inherits with the credential that mints runs; do not redirect the runner's stdin, stdout or stderr from or to it`,
+    );
+  const exposure = credentialExposure(file, user);
   if (exposure !== undefined)
     throw new UsageError(
       `--user ${text}: the command could read ${tokenFile} (the credential that mints runs): ${exposure}; let only another user read it (e.g. owned by root, chmod 600)`,

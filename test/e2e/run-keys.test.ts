@@ -5,7 +5,7 @@
 // forwarded; a stopped run refused on every process within the revoke target, measured.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -561,6 +561,52 @@ describe('run keys on one keybrake serve (memory counters)', () => {
       await expectNeverStarted(exposures.map((_, i) => `exec-user-refused-${i}`));
     } finally {
       await rm(open, { recursive: true, force: true });
+    }
+  });
+
+  // Sixth round: `--token-file /dev/stdin < parent.token` passed the check (stat follows the link to a
+  // root 0600 file), the runner reopened the path, and the command inherited fd 0 still at offset 0:
+  // it read the parent token from its stdin.
+  it('run exec --user refuses a token file that is also its standard input, before minting', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'keybrake-run-stdin-'));
+    const secret = path.join(dir, 'parent-token');
+    await writeFile(secret, `${keys.bot.token}\n`, { mode: 0o600 });
+    // A name that says nothing: only its identity (device and inode) is fd 0's.
+    const alias = path.join(dir, 'token-link');
+    await symlink('/dev/stdin', alias);
+    const script = 'cat | grep -q kb_stripe_ && echo read-the-parent-token || echo nothing-on-stdin';
+    const cases: [file: string, runId: string, says: string][] = [
+      ['/dev/stdin', 'exec-stdin-0', '--token-file /dev/stdin names an open descriptor'],
+      ['/proc/self/fd/0', 'exec-stdin-1', '--token-file /proc/self/fd/0 names an open descriptor'],
+      [alias, 'exec-stdin-2', `--token-file ${alias} is also the runner's descriptor 0`],
+    ];
+    try {
+      for (const [file, runId, says] of cases) {
+        const args = [
+          'run',
+          'exec',
+          '--admin',
+          kb.urls['admin']!,
+          '--key',
+          'agents/bot',
+          '--token-file',
+          file,
+        ];
+        const r = await runKeybrake(
+          [...args, '--user', '65534:65534', '--run-id', runId, '--', '/bin/sh', '-c', script],
+          { stdin: secret },
+        );
+        if (process.getuid?.() !== 0) {
+          expect(r.stderr).toContain('needs keybrake run exec to run as root');
+          continue;
+        }
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(says);
+        expect(r.stdout).toBe('');
+      }
+      await expectNeverStarted(cases.map(([, runId]) => runId));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, type FSWatcher, watch } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -193,15 +193,20 @@ export async function runKeybrake(
     timeoutMs?: number;
     /** Called as stderr grows, with all of it so far: for a test that acts while the command runs. */
     onStderr?: (stderr: string) => void;
+    /** A file to give the command as its standard input (`< file`); none by default. */
+    stdin?: string;
   } = {},
 ): Promise<CliResult> {
   const canary = await canaryRun();
   const testFile = canary ? await currentTestFile() : '';
+  const stdin = opts.stdin === undefined ? undefined : await open(opts.stdin, 'r');
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...ambientEnv(), ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin?.fd ?? 'ignore', 'pipe', 'pipe'],
   });
+  // The child has its own copy of the descriptor once spawned.
+  await stdin?.close();
   // `token new` prints a fresh vault token and `run start` a run key: that is their output, not a
   // leak; `run exec`'s stdout is the command it runs.
   const tee = canary
