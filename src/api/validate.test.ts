@@ -85,6 +85,27 @@ describe('validate: allowlists a vendor never names a party of', () => {
   });
 });
 
+// Sixth round: `*@straße.de` was accepted and matched nothing, every address being compared with its
+// domain in punycode; such a pattern is refused, its message naming the punycode to write.
+describe('validate: recipient and sender patterns name their domain in punycode', () => {
+  const allowing = (allow: object) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor: 'resend', allow },
+  });
+
+  it.each([
+    [{ recipients: ['*@straße.de'] }, 'spec.allow.recipients[0]', 'write "*@xn--strae-oqa.de"'],
+    [{ senders: ['bot@bücher.de'] }, 'spec.allow.senders[0]', 'write "bot@xn--bcher-kva.de"'],
+    [{ recipients: ['*.bücher.de'] }, 'spec.allow.recipients[0]', 'write "*.xn--bcher-kva.de"'],
+  ])('refuses %o', (allow, path, message) => {
+    const { set, errors } = validate(docs(allowing(allow)));
+    expect(set.policies).toEqual([]);
+    expect(errors).toEqual([expect.objectContaining({ path, message: expect.stringContaining(message) })]);
+  });
+});
+
 // A fourth-round probe: one tenant's 54 policies of 1.3 MB stopped the cluster's snapshot stream, and
 // 40 000 endpoint entries held a shared proxy 5 s per call. The lists are bounded (docs/resources.md).
 describe('validate: allowlist bounds', () => {

@@ -50,18 +50,32 @@ export function normaliseAddress(mailbox: string): string | undefined {
   if (address === undefined || !ADDR_SPEC.test(address)) return undefined;
   const at = address.indexOf('@');
   const local = address.slice(0, at).toLowerCase();
-  const domain = canonicalDomain(address.slice(at + 1).toLowerCase());
+  const domain = canonicalDomain(address.slice(at + 1));
   return domain === undefined ? undefined : `${local}@${domain}`;
 }
 
 /**
- * The domain in punycode, when it has one reading: as given, or the Unicode form of that punycode.
- * IDNA mapping drops default-ignorable code points (`exa\u00ADmple.com`, a zero-width space) and
- * folds width (`ｅxample.com`), so Keybrake would check `example.com` while the raw text is what
- * travels on; such a domain is refused. One IDNA rejects is kept as is only when plain ASCII.
+ * IDNA's deviation characters (ß, ς, ZWNJ, ZWJ) and the capital sharp s: IDNA 2008 keeps them
+ * (`straße.de` is `xn--strae-oqa.de`), UTS 46 transitional processing, as IDNA 2003 and older
+ * libraries and runtimes do, maps them away (`strasse.de`, another domain). Which one a vendor
+ * applies is unknown, so a domain holding one, as written or once lower-cased (a capital sigma
+ * ending it becomes ς), has two readings and is refused; its punycode form has one.
+ */
+const DEVIATION = /[\u00df\u1e9e\u03c2\u200c\u200d]/u;
+
+/**
+ * The domain in punycode, when it has one reading: its lower case is its IDNA form, or the Unicode
+ * form of that punycode. IDNA mapping drops default-ignorable code points (`exa\u00ADmple.com`, a
+ * zero-width space) and folds width (`ｅxample.com`), so Keybrake would check `example.com` while the
+ * raw text is what travels on; such a domain is refused. The raw text is mapped, not its lower case,
+ * since the vendor maps the raw text and case folding can part from IDNA's own (sixth round:
+ * `x@STRAẞE.de`, lower-cased to `straße.de`, was judged as `xn--strae-oqa.de` where a transitional
+ * reading is `strasse.de`). One IDNA rejects is kept, lower-cased, only when plain ASCII.
  */
 function canonicalDomain(domain: string): string | undefined {
+  const lower = domain.toLowerCase();
+  if (DEVIATION.test(lower)) return undefined;
   const ascii = domainToASCII(domain);
-  if (ascii.length === 0) return ASCII.test(domain) ? domain : undefined;
-  return domain === ascii || domain === domainToUnicode(ascii) ? ascii : undefined;
+  if (ascii.length === 0) return ASCII.test(domain) ? lower : undefined;
+  return lower === ascii || lower === domainToUnicode(ascii) ? ascii : undefined;
 }

@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { z } from 'zod';
 import { formatUsd, parseUsd, USD_AMOUNT_RULE } from '../../money/micro-usd.ts';
 import { compileEndpointPattern, compileValuePattern, PatternError } from '../../patterns/glob.ts';
@@ -66,9 +67,38 @@ const EndpointString = entry()
   })
   .superRefine(patternRefine(compileEndpointPattern));
 
+/**
+ * The domain a recipient or sender pattern names: what follows its last `@`, or a bare domain (no
+ * `@`, no scheme such as `client:`); undefined for a pattern that names none (`+1415555*`).
+ */
+function patternDomain(pattern: string): string | undefined {
+  const at = pattern.lastIndexOf('@');
+  if (at >= 0) return pattern.slice(at + 1);
+  return pattern.includes(':') ? undefined : pattern;
+}
+
+/**
+ * Refuses a pattern whose domain is written in Unicode (`*@straße.de`): every address is compared
+ * with its domain in punycode (an address a Unicode domain's mailbox is read to, or refused), so
+ * such a pattern never matches and the list would silently refuse the domain its author meant
+ * (sixth round). Refused rather than converted: a policy says what is compared, and the message
+ * names the punycode to write.
+ */
+function asciiDomain(pattern: string, ctx: z.RefinementCtx): void {
+  const domain = patternDomain(pattern);
+  if (domain === undefined || /^[\x00-\x7f]*$/.test(domain)) return;
+  const ascii = domainToASCII(domain);
+  const written = ascii === '' ? '' : `: write "${pattern.slice(0, pattern.length - domain.length)}${ascii}"`;
+  ctx.addIssue({
+    code: 'custom',
+    message: `names the domain "${domain}" in Unicode, but addresses are compared with their domains in punycode (xn--…), so it would match nothing${written}`,
+  });
+}
+
 const ValuePattern = entry()
   .min(1, { abort: true, error: 'must not be empty' })
-  .superRefine(patternRefine((s) => compileValuePattern(s, { caseInsensitive: true })));
+  .superRefine(patternRefine((s) => compileValuePattern(s, { caseInsensitive: true })))
+  .superRefine(asciiDomain);
 
 const HostPatternString = entry()
   .min(1, { abort: true, error: 'must not be empty' })

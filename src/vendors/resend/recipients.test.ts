@@ -53,6 +53,15 @@ describe('addressList', () => {
     ['a zero-width joiner in the domain', 'ann@exa\u200Dmple.com'],
     ['a combining grapheme joiner in the domain', 'ann@exa\u034Fmple.com'],
     ['a full-width letter in the domain', 'ann@\uFF45xample.com'],
+    // Sixth round: IDNA 2008 and transitional IDNA read these as two domains (xn--strae-oqa.de and
+    // strasse.de; a final ς or σ); one was judged while the vendor might send to the other.
+    ['a capital sharp s in the domain', 'x@STRA\u1E9EE.de'],
+    ['a sharp s in the domain', 'x@stra\u00dfe.de'],
+    ['a final sigma in the domain', 'x@example.\u03c3\u03af\u03c3\u03c5\u03c6\u03bf\u03c2'],
+    [
+      'a capital sigma that lower-cases to a final one',
+      'x@example.\u03a3\u038a\u03a3\u03a5\u03a6\u039f\u03a3',
+    ],
     // Fifth round: String.trim dropped these, so each was judged as ann@example.com while Resend
     // received the raw value. Only ASCII spaces are trimmed.
     ['a no-break space before the address', '\u00a0ann@example.com'],
