@@ -24,6 +24,17 @@ describe('resolveRoute', () => {
       'twilio',
       { vendor: 'twilio', subHost: 'api', path: '/2010-04-01/Accounts/AC1/Calls.json', query: '' },
     ],
+    // Routed only so that an upload is refused with its reason (credential_operation), not 404.
+    [
+      '/twilio/serverless-upload/v1/Services/ZS1/Functions/ZH1/Versions',
+      undefined,
+      {
+        vendor: 'twilio',
+        subHost: 'serverless-upload',
+        path: '/v1/Services/ZS1/Functions/ZH1/Versions',
+        query: '',
+      },
+    ],
   ] as const)('routes %s (port vendor %s)', (url, portVendor, expected) => {
     expect(resolveRoute(url, portVendor)).toEqual(expected);
   });

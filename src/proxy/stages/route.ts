@@ -1,6 +1,7 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { VENDORS, type VendorName } from '../../snapshot/types.ts';
 import { TWILIO_API_HOSTS } from '../../vendors/twilio/operations.ts';
+import { TWILIO_UPLOAD_HOST } from '../../vendors/twilio/uploads.ts';
 import type { Stage } from '../context.ts';
 
 /** What routing finds in a request target: which vendor, and the vendor-relative path the adapters see. */
@@ -16,9 +17,10 @@ export interface Route {
 
 /**
  * Twilio sub hosts are the API hosts Twilio's own definitions publish (ADR 0007 §8): any other is
- * `route_unknown` and reaches nothing, so the upstream pools are bounded by this list too.
+ * `route_unknown` and reaches nothing, so the upstream pools are bounded by this list too. The upload
+ * host is routed only to be refused with its reason (uploads.ts): it is never forwarded to.
  */
-const TWILIO_SUB_HOSTS: ReadonlySet<string> = new Set(TWILIO_API_HOSTS);
+const TWILIO_SUB_HOSTS: ReadonlySet<string> = new Set([...TWILIO_API_HOSTS, TWILIO_UPLOAD_HOST]);
 /** Twilio's REST versions live on api.twilio.com: `/twilio/2010-04-01/…` needs no sub host. */
 const TWILIO_API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 

@@ -53,6 +53,7 @@ import { MAX_BODY_LENGTH } from './segments.ts';
 import { onlyStops } from './stops.ts';
 import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
+import { TWILIO_UPLOAD_HOST, uploadDenial } from './uploads.ts';
 
 /** A classified Twilio call (price stage → settle); `perSegmentMicros` lets settle price a plain SMS from `num_segments`. */
 export interface TwilioOperation extends Operation {
@@ -103,6 +104,7 @@ export function classifyTwilio(
   key: CompiledKey,
 ): TwilioOperation | Denial {
   const host = (req.subHost ?? 'api').toLowerCase();
+  if (host === TWILIO_UPLOAD_HOST) return uploadDenial();
   const method = req.method.toUpperCase();
   const isRead = method === 'GET' || method === 'HEAD';
   // Parameters in the query string of a write would be priced from the body but might be read by Twilio.

@@ -5,6 +5,7 @@ import { parseJson } from '../json.ts';
 import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 import { declaredBody, QUERY_NAMES } from './declared.ts';
+import { TWILIO_UPLOAD_HOST } from './uploads.ts';
 
 /**
  * The parameters of a Twilio call (parse stage), read once and one way (ADR 0007 §2). Writes carry
@@ -16,6 +17,8 @@ import { declaredBody, QUERY_NAMES } from './declared.ts';
  * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`.
  */
 export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
+  // Every upload is refused by the price stage, unread and unsent: its multipart body is not judged.
+  if (req.subHost === TWILIO_UPLOAD_HOST) return Object.create(null) as Params;
   if (body.length > limits.maxBytes) {
     return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
   }
