@@ -26,7 +26,8 @@ export interface WindowSpec {
 
 /**
  * The idempotency record of one call (ADR 0007 §4): the caller's `Idempotency-Key` and the call's
- * fingerprint (sha256 hex of scope, method, path and query, account headers and the canonical body).
+ * fingerprint (sha256 hex of scope, method, path and query, account headers, the price reserved and
+ * its currencies, and the canonical body).
  * A later call with the same key is a replay only when its fingerprint is the same.
  */
 export interface IdempotencyRecord {

@@ -489,6 +489,69 @@ describe('pipeline: a replay is only a replay (ADR 0007 §4)', () => {
     expect(decision(over)).toBe(decisionHeader('daily_cap_exceeded'));
     expect(p.sent).toHaveLength(4);
   });
+
+  // Sixth round: a confirm is priced from the intent Stripe holds, so the same request can cost more
+  // the second time. Its first attempt's connection dropped ($1 counted, the record kept); the intent
+  // was raised to $90 once the lease lapsed; the same confirm again went out free and Stripe charged
+  // $90, and a $99 charge fitted under the $100 cap beside it.
+  describe('a confirm priced from a lookup, retried with the same key after its first attempt got no answer', () => {
+    const confirm: StripeCall = {
+      path: '/v1/payment_intents/pi_r1/confirm',
+      body: 'payment_method=pm_card_visa',
+      headers: { 'idempotency-key': 'k-abc-1' },
+    };
+    /** pi_r1 at `amount` cents; its first confirm is dropped after it was sent. */
+    function intentStripe() {
+      const intent = { amount: 100, confirms: 0, charged: [] as number[] };
+      const upstream: Upstream = async (req) => {
+        const view = { id: 'pi_r1', object: 'payment_intent', amount: intent.amount, currency: 'usd' };
+        if (req.method === 'GET') return json(200, { ...view, status: 'requires_confirmation' });
+        if (req.pathAndQuery.endsWith('/confirm')) {
+          if (intent.confirms++ === 0) return deny('upstream_unavailable', 'connection dropped');
+          intent.charged.push(intent.amount);
+          return json(200, { ...view, amount_received: intent.amount, status: 'succeeded' });
+        }
+        if (req.pathAndQuery === '/v1/payment_intents/pi_r1') {
+          intent.amount = Number(new URLSearchParams(req.body?.toString() ?? '').get('amount'));
+          return json(200, view);
+        }
+        return stripeLike(req);
+      };
+      return { intent, upstream };
+    }
+    const limits = { perCallMicros: 100 * USD, perDayMicros: 100 * USD };
+
+    it('counts it in full at the raised price, so the cap holds what Stripe charged', async () => {
+      const { intent, upstream } = intentStripe();
+      const p = stripeProxy({ limits }, upstream);
+      expect(decision(await p.call(confirm))).toBe(decisionHeader('upstream_unavailable'));
+      expect(await p.spentToday()).toBe(1 * USD);
+      p.clock.advance(36_000);
+      expect(decision(await p.call({ path: '/v1/payment_intents/pi_r1', body: 'amount=9000' }))).toBe(
+        decisionHeader('ok'),
+      );
+
+      expect(decision(await p.call(confirm))).toBe(decisionHeader('ok'));
+      expect(intent.charged).toEqual([9000]);
+      expect(await p.spentToday()).toBe(91 * USD);
+      expect(p.audit.records.at(-1)).toMatchObject({ costUsd: '90.00' });
+
+      const sent = p.sent.length;
+      const charge = await p.call({ path: '/v1/charges', body: 'amount=9900&currency=usd' });
+      expect(decision(charge)).toBe(decisionHeader('daily_cap_exceeded'));
+      expect(p.sent).toHaveLength(sent);
+    });
+
+    it('still passes it free at the price it was counted at', async () => {
+      const { intent, upstream } = intentStripe();
+      const p = stripeProxy({ limits }, upstream);
+      await p.call(confirm);
+      p.clock.advance(36_000);
+      expect(decision(await p.call(confirm))).toBe(decisionHeader('ok'));
+      expect(intent.charged).toEqual([100]);
+      expect(await p.spentToday()).toBe(1 * USD);
+    });
+  });
 });
 
 describe('pipeline: Twilio retries are never free', () => {

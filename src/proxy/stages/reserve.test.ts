@@ -10,7 +10,7 @@ import { createStripeAdapter } from '../../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
 import type { VendorAdapter, VendorRequest } from '../../vendors/types.ts';
 import type { CallContext } from '../context.ts';
-import { callFingerprint, canonicalJson, replayRecord, reserveWindows } from './reserve.ts';
+import { callFingerprint, canonicalJson, type PricedAs, replayRecord, reserveWindows } from './reserve.ts';
 
 const clock = fixedClock('2026-11-26T12:00:00Z');
 const key = (policy: Partial<CompiledPolicy>): CompiledKey => ({
@@ -77,15 +77,17 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
     ...over,
   });
   const params = { amount: '1000', currency: 'usd', metadata: { a: '1', b: '2' }, expand: ['x', 'y'] };
-  const base = callFingerprint('agents/k', req(), params);
+  const priced = { costMicros: 10_000_000, currencies: ['usd', 'eur'] };
+  const base = callFingerprint('agents/k', req(), params, priced);
 
   it('is sha256 hex, and the same for the same parameters in another order', () => {
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     const reordered = { expand: ['x', 'y'], metadata: { b: '2', a: '1' }, currency: 'usd', amount: '1000' };
-    expect(callFingerprint('agents/k', req(), reordered)).toBe(base);
+    const currencies = ['eur', 'usd'];
+    expect(callFingerprint('agents/k', req(), reordered, { ...priced, currencies })).toBe(base);
   });
 
-  it.each<[string, string, VendorRequest, Record<string, unknown>]>([
+  it.each<[string, string, VendorRequest, Record<string, unknown>, PricedAs?]>([
     ['another vault key', 'agents/other', req(), params],
     ['another method', 'agents/k', req({ method: 'PUT' }), params],
     ['another path', 'agents/k', req({ path: '/v1/payment_intents' }), params],
@@ -96,8 +98,12 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
     ['another array order', 'agents/k', req(), { ...params, expand: ['y', 'x'] }],
     ['a number where a string was', 'agents/k', req(), { ...params, amount: 1000 }],
     ['one more parameter', 'agents/k', req(), { ...params, description: '' }],
-  ])('differs for %s', (_name, scope, r, p) => {
-    expect(callFingerprint(scope, r, p)).not.toBe(base);
+    // Sixth round: a looked-up price changes under the same request (a confirm, a capture).
+    ['another price Keybrake reserved', 'agents/k', req(), params, { ...priced, costMicros: 90_000_000 }],
+    ['a lower price too', 'agents/k', req(), params, { ...priced, costMicros: 1 }],
+    ['another priced currency', 'agents/k', req(), params, { ...priced, currencies: ['usd'] }],
+  ])('differs for %s', (_name, scope, r, p, as = priced) => {
+    expect(callFingerprint(scope, r, p, as)).not.toBe(base);
   });
 
   it('serialises keys such as __proto__ as data', () => {
@@ -112,7 +118,7 @@ describe('replayRecord: which calls may be replays', () => {
     ({
       adapter,
       key: key({}),
-      op: { id: op },
+      op: { id: op, costMicros: 1_000_000, parties: { currencies: ['usd'] } },
       call: { headers },
       req: { method: 'POST', path: '/v1/charges', query: '', headers },
       params: { amount: '1' },

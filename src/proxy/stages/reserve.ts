@@ -152,10 +152,12 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
  * (one header, not nominated by `Connection`, which would drop it on the way).
  */
 export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
-  if (!ctx.adapter || !ctx.op || !ctx.adapter.honoursIdempotencyKey(ctx.op)) return undefined;
+  const op = ctx.op;
+  if (!ctx.adapter || !op || !ctx.adapter.honoursIdempotencyKey(op)) return undefined;
   const key = idempotencyKey(ctx.call.headers);
   if (key === undefined) return undefined;
-  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.req!, ctx.params!) };
+  const priced = { costMicros: op.costMicros, currencies: op.parties.currencies };
+  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.req!, ctx.params!, priced) };
 }
 
 /** The caller's Idempotency-Key, when it is one a store may keep and the vendor will see. */
@@ -168,17 +170,37 @@ function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
 /** Headers that choose the account a call acts on: part of "the same call". */
 const ACCOUNT_HEADERS = ['stripe-account', 'stripe-context'] as const;
 
+/** What Keybrake priced a call at: the micro-USD it reserves and the currencies it priced in. */
+export interface PricedAs {
+  readonly costMicros: number;
+  readonly currencies: readonly string[];
+}
+
 /**
  * What makes two calls "the same call" for a replay: sha256 hex of the vault key, method, sub host,
- * path, query, account headers and the canonical body (parsed parameters, object keys sorted, arrays
- * in order), so a benign re-encoding of the same parameters matches and any other change does not.
+ * path, query, account headers, the price Keybrake reserved and the currencies it priced in, and the
+ * canonical body (parsed parameters, object keys sorted, arrays in order), so a benign re-encoding of
+ * the same parameters matches and any other change does not. The price is part of it because a
+ * lookup prices a call from what the vendor holds (a confirm, a capture, an invoice's payment): the
+ * same request at a raised price is another call, counted in full, since a retry passes free only up
+ * to what the first call counted (sixth round: a confirm retried after its amount went from $1 to
+ * $90 was charged $90, counted $0).
  */
-export function callFingerprint(scope: string, req: VendorRequest, params: Params): string {
+export function callFingerprint(scope: string, req: VendorRequest, params: Params, priced: PricedAs): string {
   const accounts = ACCOUNT_HEADERS.map((h) => {
     const v = req.headers[h];
     return v === undefined ? null : Array.isArray(v) ? v : [v];
   });
-  const head = JSON.stringify([scope, req.method, req.subHost ?? null, req.path, req.query, ...accounts]);
+  const head = JSON.stringify([
+    scope,
+    req.method,
+    req.subHost ?? null,
+    req.path,
+    req.query,
+    ...accounts,
+    priced.costMicros,
+    [...priced.currencies].sort(),
+  ]);
   return createHash('sha256').update(head).update('\n').update(canonicalJson(params)).digest('hex');
 }
 
