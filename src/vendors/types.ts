@@ -211,7 +211,7 @@ export interface VendorAdapter {
   error(reason: DenyReason, message: string, status: number): VendorError;
   /**
    * What of an answer the agent must not receive although it is no credential of the key: a value
-   * that acts as one outside Keybrake (ADR 0007 §1; Stripe client secrets, Twilio URL userinfo). The body as the agent
+   * that acts as one outside Keybrake (ADR 0007 §1; Stripe client secrets, the userinfo of URLs). The body as the agent
    * gets it (the same Buffer when nothing is withheld), or a Denial when the answer carries such a
    * value where it cannot be taken out (the answer is then withheld whole). Absent: answers pass whole.
    */

@@ -237,6 +237,19 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     client_secret: STRIPE_CLIENT_SECRETS.intent,
   },
   '/v1/terminal/configurations/tmc_1': TERMINAL_CONFIGURATION,
+  // Sixth round: a webhook endpoint protected as Twilio documents it, by a user name and password.
+  '/v1/webhook_endpoints': {
+    object: 'list',
+    data: [
+      {
+        id: 'we_1',
+        object: 'webhook_endpoint',
+        url: 'https://stripehook:Wh00kPass-123@shop.example.com/stripe/webhook',
+      },
+    ],
+    has_more: false,
+    url: '/v1/webhook_endpoints',
+  },
   '/v1/sources/src_klarna': {
     id: 'src_klarna',
     object: 'source',
@@ -552,6 +565,12 @@ function twilioAnswer(method: string, path: string, body: Buffer): Json {
 }
 
 function resendAnswer(method: string, path: string): Json {
+  // Sixth round: a webhook whose endpoint carries a user name and password.
+  if (method === 'GET' && path === '/webhooks')
+    return {
+      object: 'list',
+      data: [{ id: 'wh_1', endpoint: 'https://resendhook:Rs3ndPass-456@shop.example.com/resend/webhook' }],
+    };
   if (method === 'POST' && path === '/emails') return { id: 'email-hostile' };
   if (method === 'POST' && path === '/emails/batch') return { data: [{ id: 'email-hostile-1' }] };
   return { object: path.split('/')[1] ?? 'object', id: 'hostile' };

@@ -3,7 +3,7 @@ import type { Stage } from '../context.ts';
 
 /**
  * Takes out of the vendor's answer what the agent must not receive (VendorAdapter.withholdFromAnswer:
- * Stripe client secrets, the passwords in Twilio URLs), whatever its status: a Stripe card error
+ * Stripe client secrets, the passwords in URLs), whatever its status: a Stripe card error
  * carries the payment intent too.
  * After settle, which reads the answer as the vendor sent it: the call happened and stays counted,
  * whatever the agent gets. An answer the adapter cannot rewrite is withheld whole, like one that

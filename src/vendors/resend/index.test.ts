@@ -38,6 +38,22 @@ describe('createResendAdapter', () => {
     expect(adapter.settle({} as never, 200, { id: 'x' })).toBeUndefined();
   });
 
+  // Sixth round: a webhook's basic-auth endpoint came back whole from a plain list read.
+  it("withholds the password of a webhook's endpoint from an answer, keeping the rest", () => {
+    const body = Buffer.from(
+      JSON.stringify({
+        object: 'list',
+        data: [{ id: 'wh_1', endpoint: 'https://resendhook:Rs3ndPass-456@shop.example.com/resend/webhook' }],
+      }),
+    );
+    const out = createResendAdapter().withholdFromAnswer?.(body);
+    if (out === undefined || isDenial(out)) throw new Error(`not withheld: ${JSON.stringify(out)}`);
+    expect(JSON.parse(out.toString('utf8'))).toEqual({
+      object: 'list',
+      data: [{ id: 'wh_1', endpoint: 'https://withheld_by_keybrake@shop.example.com/resend/webhook' }],
+    });
+  });
+
   it.each([
     ['a missing header', {}],
     ['a Basic header', { authorization: 'Basic abc' }],

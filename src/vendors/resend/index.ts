@@ -1,4 +1,5 @@
 import type { VendorAdapter } from '../types.ts';
+import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyResend } from './classify.ts';
 import { resendCredential, resendUpstreamAuthorization } from './credentials.ts';
 import { resendError } from './errors.ts';
@@ -25,8 +26,9 @@ export interface ResendAdapterOptions {
 }
 
 /**
- * The Resend adapter: Bearer tokens, JSON bodies, a per-delivery price, and Resend's
- * `{statusCode,name,message}` errors. Prices are known up front, so nothing is settled.
+ * The Resend adapter: Bearer tokens, JSON bodies, a per-delivery price, Resend's
+ * `{statusCode,name,message}` errors, and answers whose URLs keep no user name or password (a
+ * webhook's `endpoint`). Prices are known up front, so nothing is settled.
  */
 export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdapter {
   const prices = resolveResendPrices(opts.prices);
@@ -41,5 +43,6 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     upstreamAuthorization: resendUpstreamAuthorization,
     settle: () => undefined,
     error: resendError,
+    withholdFromAnswer: withholdUrlUserinfo,
   };
 }

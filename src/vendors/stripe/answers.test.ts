@@ -109,6 +109,32 @@ describe('withholdFromStripeAnswer', () => {
     expect(isDenial(out) && out.message).not.toContain(PI_SECRET);
   });
 
+  // Sixth round: a webhook endpoint's basic-auth URL came back whole; Stripe takes one like Twilio.
+  it("withholds the password of a webhook endpoint's URL, with its signing secret, keeping the rest", () => {
+    const sent = JSON.stringify({
+      object: 'list',
+      data: [
+        {
+          id: 'we_1',
+          url: 'https://stripehook:Wh00kPass-123@shop.example.com/stripe/webhook',
+          secret: 'whsec_signing',
+          description: 'notify bob@example.com',
+        },
+      ],
+    });
+    expect(JSON.parse(textOf(withheld(sent)))).toEqual({
+      object: 'list',
+      data: [
+        {
+          id: 'we_1',
+          url: `https://${WITHHELD}@shop.example.com/stripe/webhook`,
+          secret: WITHHELD,
+          description: 'notify bob@example.com',
+        },
+      ],
+    });
+  });
+
   it('passes an answer that is not JSON and carries no client secret', () => {
     const body = Buffer.from('<html>password reset</html>');
     expect(withholdFromStripeAnswer(body)).toBe(body);

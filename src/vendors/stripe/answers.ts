@@ -1,5 +1,6 @@
-import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { WITHHELD } from '../types.ts';
+import { withholdUrlUserinfo } from '../url-userinfo.ts';
 
 /**
  * What of Stripe's answers the agent does not receive (the withhold stage, after settle): values that
@@ -15,6 +16,8 @@ import { WITHHELD } from '../types.ts';
  *     browser). Every field named `secret` or `password` or ending in `_secret` or `_password` in
  *     Stripe's definition is one of these; the other `*_token` fields (`bank_account_token`,
  *     `cvc_token`) are tokens only a call with the secret key consumes, so through Keybrake.
+ *   - The user name and password of a URL (a webhook endpoint's `url`), as for every vendor
+ *     (url-userinfo.ts).
  */
 
 /** Whether a field's string value is withheld wherever it stands: by name, so a new field is covered. */
@@ -35,11 +38,17 @@ const QUOTED_MARKER = JSON.stringify(WITHHELD);
 
 /**
  * The body of a Stripe answer as the agent gets it: the same Buffer when it holds nothing to
- * withhold, else a copy with each withheld string value replaced by `WITHHELD` (every other byte as
- * Stripe sent it). An answer that is not JSON but carries a client secret is withheld whole (fail
- * closed, like one Keybrake cannot scan for the credential).
+ * withhold, else a copy with each withheld string value and URL userinfo replaced by `WITHHELD`
+ * (every other byte as Stripe sent it). An answer that is not JSON but carries a client secret is
+ * withheld whole (fail closed, like one Keybrake cannot scan for the credential).
  */
 export function withholdFromStripeAnswer(body: Buffer): Buffer | Denial {
+  const withheld = withholdSecrets(body);
+  return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
+}
+
+/** The body with the secrets Stripe names withheld: by field name, and client secrets by shape. */
+function withholdSecrets(body: Buffer): Buffer | Denial {
   if (!HINTS.some((hint) => body.includes(hint))) return body;
   const text = body.toString('utf8');
   try {

@@ -1,5 +1,5 @@
 import type { VendorAdapter } from '../types.ts';
-import { withholdFromTwilioAnswer } from './answers.ts';
+import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyTwilio } from './classify.ts';
 import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
@@ -33,6 +33,6 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,
     error: twilioError,
-    withholdFromAnswer: withholdFromTwilioAnswer,
+    withholdFromAnswer: withholdUrlUserinfo,
   };
 }

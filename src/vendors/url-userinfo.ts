@@ -1,13 +1,13 @@
 import { isUtf8 } from 'node:buffer';
-import { WITHHELD } from '../types.ts';
+import { WITHHELD } from './types.ts';
 
 /**
- * What of Twilio's answers the agent does not receive (the withhold stage, after settle): the
- * user name and password of a URL (ADR 0007 §1, docs/vendors/twilio.md). Twilio documents
- * `https://user:password@host/…` as the way to protect a webhook, so a number's `voice_url`, an
- * application's, a Messaging Service's, a Conversations or TaskRouter callback, read by any key
- * that may read, carries the password of the customer's own server: with it the agent can forge
- * Twilio's requests to that server. The rest of the URL stays: it is where the webhook points.
+ * The user name and password of the URLs in a vendor's answer, withheld (the withhold stage, ADR 0007
+ * §1): a customer protects its webhooks with `https://user:password@host/…` (Twilio documents it;
+ * Stripe's webhook endpoint `url` and Resend's webhook `endpoint` take it as well), so a read of that
+ * configuration, by any key that may read, carries the password of the customer's own server: with
+ * it the agent can forge the vendor's requests to that server. The rest of the URL stays: it is where
+ * the webhook points. A leaf every vendor adapter's `withholdFromAnswer` uses.
  */
 
 /**
@@ -25,7 +25,7 @@ const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:[/\\]{2,})[^/?#\\\
 const SIP_USERINFO = /(?<![A-Za-z0-9+.-])(sips?:)[^/?#\\\s@:;]{1,64}:[^/?#\\\s@;]{1,128}@/gi;
 
 /**
- * The same URL percent-encoded inside a form-encoded text (an alert's `alert_text` holds
+ * The same URL percent-encoded inside a form-encoded text (a Twilio alert's `alert_text` holds
  * `url=https%3A%2F%2Fuser%3Apass%40host…`): the userinfo ends at `%2F`, `%3F`, `%23` or `&`.
  */
 const ENCODED_USERINFO =
@@ -39,14 +39,14 @@ const HINT_BYTES = HINTS.map((hint) => Buffer.from(hint));
 const LITERAL = /"(?:[^"\\]|\\.)*"/g;
 
 /**
- * The body of a Twilio answer as the agent gets it: the same Buffer when it holds no URL with a
- * userinfo, else a copy with each URL's userinfo replaced by `WITHHELD`. A JSON answer stays valid
- * JSON: only the string values holding such a URL are written again (decoded first, so a URL spelt
- * with `\/` or `\u0040` is found); every other byte is Twilio's. Any other text (the 2010 API
- * answers XML to a path without `.json`) has its URLs rewritten in place. A body that is not UTF-8
- * is no text Twilio serves an account's settings in (a recording's audio) and passes whole.
+ * The body of an answer as the agent gets it: the same Buffer when it holds no URL with a userinfo,
+ * else a copy with each URL's userinfo replaced by `WITHHELD`. A JSON answer stays valid JSON: only
+ * the string values holding such a URL are written again (decoded first, so a URL spelt with `\/` or
+ * `\u0040` is found); every other byte is the vendor's. Any other text (Twilio's 2010 API answers XML
+ * to a path without `.json`) has its URLs rewritten in place. A body that is not UTF-8 is no text a
+ * vendor serves an account's settings in (a recording's audio) and passes whole.
  */
-export function withholdFromTwilioAnswer(body: Buffer): Buffer {
+export function withholdUrlUserinfo(body: Buffer): Buffer {
   if (!HINT_BYTES.some((hint) => body.includes(hint)) || !isUtf8(body)) return body;
   const text = body.toString('utf8');
   const rewritten = isJson(text) ? text.replace(LITERAL, withheldLiteral) : withheldText(text);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { withholdFromTwilioAnswer } from './answers.ts';
+import { withholdUrlUserinfo } from './url-userinfo.ts';
 
 const PASSWORD = 'WebhookPw123';
-const withheld = (text: string) => withholdFromTwilioAnswer(Buffer.from(text)).toString('utf8');
+const withheld = (text: string) => withholdUrlUserinfo(Buffer.from(text)).toString('utf8');
 
-describe('withholdFromTwilioAnswer', () => {
+describe('withholdUrlUserinfo', () => {
   it.each([
     [
       "an incoming number's webhooks",
@@ -71,7 +71,7 @@ describe('withholdFromTwilioAnswer', () => {
     expect(JSON.parse(got)).toEqual(expected);
   });
 
-  it('finds a URL spelt with JSON escapes, and keeps every other byte as Twilio sent it', () => {
+  it('finds a URL spelt with JSON escapes, and keeps every other byte as the vendor sent it', () => {
     const sent = `{"sid":"AP1", "price":-0.00750000000000000001,\n "sms_url":"https:\\/\\/app:${PASSWORD}\\u0040app.example.com\\/sms","uri":"\\/2010-04-01\\/x"}`;
     const got = withheld(sent);
     expect(got).toBe(
@@ -94,14 +94,14 @@ describe('withholdFromTwilioAnswer', () => {
     ['a SIP address without a password', { to: 'sip:alice@pbx.example.com;transport=tls' }],
   ])('leaves alone %s, which is no userinfo', (_what, sent) => {
     const body = Buffer.from(JSON.stringify(sent));
-    expect(withholdFromTwilioAnswer(body)).toBe(body);
+    expect(withholdUrlUserinfo(body)).toBe(body);
   });
 
   it('hands back the same Buffer when nothing is withheld, and a body that is not UTF-8 whole', () => {
     const plain = Buffer.from('{"sid":"SM1","url":"https://api.twilio.com/x"}');
-    expect(withholdFromTwilioAnswer(plain)).toBe(plain);
+    expect(withholdUrlUserinfo(plain)).toBe(plain);
     const audio = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90]), Buffer.from('https://a:b@c/')]);
-    expect(withholdFromTwilioAnswer(audio)).toBe(audio);
+    expect(withholdUrlUserinfo(audio)).toBe(audio);
   });
 
   // A scheme starts only at the start of a word: without that, each start of a 100 000-letter run
@@ -115,6 +115,6 @@ describe('withholdFromTwilioAnswer', () => {
         c: `${'sip:a:'.repeat(20_000)} @`,
       }),
     );
-    expect(withholdFromTwilioAnswer(body)).toBe(body);
+    expect(withholdUrlUserinfo(body)).toBe(body);
   });
 });
