@@ -141,6 +141,64 @@ stringData: { token: ${token} }
   );
 
 // The first explanation loads every vendor's catalog and the proxy's modules: give it time.
+// Sixth round: under requestsPerMinute 1 a lookup-priced call (a refund by charge) counts 2 and can
+// never pass; the check said nothing.
+describe('policyCheck: a request rate too low for the lookups a policy admits', () => {
+  const policyYaml = (name: string, vendor: string, rpm: number, endpoints?: string[]) =>
+    `---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: ${name}, namespace: a }\nspec:\n  vendor: ${vendor}\n  limits: { perCallUsd: "100", perDayUsd: "1000", requestsPerMinute: ${rpm} }\n${endpoints ? `  allow: { endpoints: ${JSON.stringify(endpoints)} }\n` : ''}`;
+
+  it.each([
+    ['a glob', ['POST /v1/**'], 'stripe.'],
+    ['an exact refund entry', ['POST /v1/refunds'], 'stripe.refunds.create'],
+    [
+      'an exact entry naming one payment intent',
+      ['POST /v1/payment_intents/pi_1/confirm'],
+      'stripe.payment_intents.confirm',
+    ],
+    ['no endpoint list (caps only)', undefined, 'stripe.'],
+  ])(
+    'warns, without failing, when requestsPerMinute 1 admits them through %s',
+    async (_name, endpoints, named) => {
+      await writeFile(join(dir, 'p.yaml'), policyYaml('p', 'stripe', 1, endpoints));
+      const { ok, lines } = await policyCheck([dir], { clock });
+      expect(ok).toBe(true);
+      const warning = lines.find((l) =>
+        l.startsWith(
+          'warning: SpendPolicy a/p: requestsPerMinute 1 admits operations priced from a lookup (',
+        ),
+      );
+      expect(warning).toContain(named);
+      expect(warning).toContain('can never pass (429 rate_limited)');
+    },
+  );
+
+  it.each([
+    ['a limit of 2', 2, ['POST /v1/refunds']],
+    [
+      'endpoints that price every call from its body',
+      1,
+      ['POST /v1/charges', 'POST /v1/transfers', 'GET /v1/**'],
+    ],
+  ])('says nothing for %s', async (_name, rpm, endpoints) => {
+    await writeFile(join(dir, 'p.yaml'), policyYaml('p', 'stripe', rpm, endpoints));
+    const { lines } = await policyCheck([dir], { clock });
+    expect(lines.filter((l) => l.startsWith('warning:'))).toEqual([]);
+  });
+
+  it('warns for a Resend broadcast send and a Twilio conversation message too', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      policyYaml('mail', 'resend', 1, ['POST /broadcasts/*/send']) +
+        policyYaml('sms', 'twilio', 1, ['POST /v1/Conversations/*/Messages']),
+    );
+    const { lines } = await policyCheck([dir], { clock });
+    expect(lines.filter((l) => l.startsWith('warning:')).map((l) => l.split(':')[1])).toEqual([
+      ' SpendPolicy a/mail',
+      ' SpendPolicy a/sms',
+    ]);
+  });
+});
+
 describe('policy-check --explain', { timeout: 30_000 }, () => {
   const email = (to: string[]) =>
     Buffer.from(JSON.stringify({ from: 'bot@acme.test', to, subject: 's', text: 't' }));

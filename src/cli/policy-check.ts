@@ -141,7 +141,8 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
 /**
  * The check behind `keybrake policy-check <paths…>`: every document error and every key the
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
- * Secret, an expired or suspended key) as warnings, then a summary. Safe for CI logs: no secrets.
+ * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits) as
+ * warnings, then a summary. Safe for CI logs: no secrets.
  */
 export async function policyCheck(
   paths: readonly string[],
@@ -178,6 +179,11 @@ export async function policyCheck(
         `${error ? 'error' : 'warning'}: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${c.message}`,
       );
     }
+  }
+  // Loaded only when a policy could need it: the plain check does not read the operation tables.
+  if (set.policies.some((p) => p.spec.limits?.requestsPerMinute === 1)) {
+    const { lookupRateWarnings } = await import('./lookup-rate.ts');
+    lines.push(...lookupRateWarnings(set.policies));
   }
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;

@@ -308,6 +308,22 @@ describe('explain agrees with the pipeline', () => {
     expect((await proxyAnswer(key, request)).counted).toBe(counted);
   });
 
+  // Sixth round: under requestsPerMinute 1 the proxy refuses a lookup-priced call that needs 2 with
+  // nothing read, where --explain said "allow (pending the lookup)".
+  it('denies a lookup-priced call under requestsPerMinute 1, as the proxy does, saying it can never pass', async () => {
+    const { key, request } = CASES['stripe-refund-looked-up']!;
+    const one = { ...key, policy: { ...key.policy, limits: { ...key.policy.limits, requestsPerMinute: 1 } } };
+    const e = explain(one, request, { vendors, parseLimits: DEFAULT_PARSE_LIMITS, clock });
+    expect(e).toMatchObject({ decision: 'deny', reason: 'rate_limited', pending: false });
+    expect(e.steps.find((s) => s.check === 'minute')).toMatchObject({
+      outcome: 'fail',
+      reason: 'rate_limited',
+    });
+    expect(e.message).toContain('can never pass');
+    expect(renderExplanation(e)).toContain('decision   deny (rate_limited)');
+    expect(await proxyAnswer(one, request)).toEqual({ reason: 'rate_limited', upstreamCalls: 0, counted: 0 });
+  });
+
   it('says a chain of reads counts each read it makes, at least the first', () => {
     const { key, request } = CASES['resend-broadcast-looked-up']!;
     const limited = {

@@ -22,6 +22,7 @@ import { type CallContext, type IncomingCall, newContext, type PipelineDeps, typ
 import { runIdOf } from './run-id.ts';
 import { keyInHeaders, keyInRunId, keyInTarget } from './stages/authenticate.ts';
 import { AUTHORIZE_CHAIN, type AuthorizeInput, BEFORE_LOOKUP, type Check } from './stages/authorize.ts';
+import { rateAlone } from './stages/lease.ts';
 import { parse } from './stages/parse.ts';
 import { price } from './stages/price.ts';
 import { refusal } from './stages/reserve.ts';
@@ -492,7 +493,13 @@ function windowSteps(
   for (const w of windowsFor(policy, cost, now, runId)) {
     const bucket = w.bucket;
     if (w.kind === 'minute') {
-      out.push(step('reserve', 'minute', 'info', minuteDetail(w.limit, op.lookup)));
+      // A lookup's call counts at least 2 (the call and its first read): over the limit by itself.
+      const alone = op.lookup ? rateAlone(policy, 2) : undefined;
+      out.push(
+        alone
+          ? failed('reserve', 'minute', alone)
+          : step('reserve', 'minute', 'info', minuteDetail(w.limit, op.lookup)),
+      );
     } else if (pending) {
       out.push(
         step(

@@ -55,6 +55,8 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
   const op = ctx.op!;
   const locks = op.locks ?? [];
   const key = ctx.key!;
+  const alone = rateAlone(key.policy, 1 + reads);
+  if (alone) return alone;
   const now = deps.clock.now();
   // The call rate only: money is reserved once the price is known (the reserve stage).
   const windows = rateWindows(key.policy, now, 1 + reads);
@@ -130,8 +132,14 @@ function spentCeilings(ctx: CallContext, now: number): WindowSpec[] {
  * `rate_limited` with the read not made. A key without the limit has nothing to count here (its
  * reads are bounded in process, lookup-reads.ts), and pays no round trip.
  */
-export async function countFurtherRead(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
+export async function countFurtherRead(
+  ctx: CallContext,
+  deps: PipelineDeps,
+  reads: number,
+): Promise<Denial | undefined> {
   const key = ctx.key!;
+  const alone = rateAlone(key.policy, 1 + reads);
+  if (alone) return alone;
   const now = deps.clock.now();
   const windows = rateWindows(key.policy, now, 1);
   if (windows.length === 0) return undefined;
@@ -147,6 +155,23 @@ export async function countFurtherRead(ctx: CallContext, deps: PipelineDeps): Pr
   } finally {
     span.end();
   }
+}
+
+/**
+ * The refusal of a call that needs more requests by itself than its key's `requestsPerMinute` (the
+ * call and the `requests - 1` reads of its price lookup so far, each counted): it could not pass in
+ * any minute, so it is refused without a store step, and its message says what it needs rather than
+ * that the limit was "reached" (sixth round: a refund priced from its charge under a limit of 1 was
+ * refused as the limit reached, in a fresh minute). rate_limited, as every refusal of the window.
+ */
+export function rateAlone(policy: CompiledPolicy, requests: number): Denial | undefined {
+  const limit = policy.limits.requestsPerMinute;
+  if (limit === undefined || requests <= limit) return undefined;
+  const reads = requests - 1;
+  return deny(
+    'rate_limited',
+    `Keybrake: this call needs at least ${requests} requests of the per-minute request limit (the call and ${reads} upstream read${reads === 1 ? '' : 's'} of its price lookup) and the limit is ${limit}, so it can never pass under this policy; its requestsPerMinute must be at least ${requests}.`,
+  );
 }
 
 /** The call-rate window of a policy (none without `requestsPerMinute`), adding `requests`. */

@@ -367,6 +367,34 @@ describe('price stage: every lookup read is bounded over time, per key', () => {
     },
   );
 
+  // Sixth round: under a limit of 1 a lookup-priced call (2 requests: the call and its read) was
+  // refused in a fresh minute as the limit "reached". It can never pass, and now says so.
+  it.each([
+    // The call and its first read are over the limit together: nothing is read or counted.
+    [1, 2, [], 0],
+    // The chain's third read would be the call's 4th request: refused before it, as needing 4.
+    [3, 4, ['GET /broadcasts/b1', 'GET /segments/seg1/contacts?limit=100'], 3],
+  ])(
+    'under requestsPerMinute %i, a call whose requests alone pass it is refused as needing %i, not as the limit reached',
+    async (requestsPerMinute, needed, reads, counted) => {
+      const { call, sent, memory } = proxy({
+        upstream: resendLike(250),
+        policy: { limits: { requestsPerMinute } },
+      });
+
+      const res = await call('POST', '/broadcasts/b1/send', {});
+
+      expect(reasonOf(res)).toBe('rate_limited');
+      const message = JSON.parse(res.body.toString()).message as string;
+      expect(message).toContain(`needs at least ${needed} requests`);
+      expect(message).toContain(`the limit is ${requestsPerMinute}, so it can never pass`);
+      expect(message).not.toContain('reached');
+      expect(sent).toEqual(reads);
+      const minute = `minute:${Math.floor(Date.parse('2026-11-26T12:00:00Z') / 60_000)}`;
+      expect(await memory.used('agents/mailer', minute)).toBe(counted);
+    },
+  );
+
   it(`without requestsPerMinute, reads at most ${LOOKUP_READ_BURST} at once, then ${LOOKUP_READS_PER_SECOND} a second, refused calls included`, async () => {
     // Every send is refused after its 4 reads (over perCallUsd), as in the probe.
     const { call, sent, clock } = proxy({

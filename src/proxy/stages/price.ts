@@ -125,7 +125,7 @@ function admitRead(
 ): Denial | undefined | Promise<Denial | undefined> {
   const key = ctx.key!;
   if (key.policy.limits.requestsPerMinute !== undefined) {
-    return reads > 1 ? countFurtherRead(ctx, deps) : undefined;
+    return reads > 1 ? countFurtherRead(ctx, deps, reads) : undefined;
   }
   if (deps.lookupReads!.take(key.uid)) return undefined;
   return deny(

@@ -20,3 +20,9 @@ export type ResendPricingRule =
   | 'broadcast_send'
   /** Free as a draft; with `send` it goes to the segment in the body at once, priced like `broadcast_send`. */
   | 'broadcast_create';
+
+/** The rules that may read a call's price from Resend first (STRIPE_LOOKUP_RULES says why it matters). */
+export const RESEND_LOOKUP_RULES: ReadonlySet<ResendPricingRule> = new Set<ResendPricingRule>([
+  'broadcast_send',
+  'broadcast_create',
+]);

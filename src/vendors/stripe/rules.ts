@@ -74,3 +74,41 @@ export type StripePricingRule =
   | 'treasury_reversal'
   /** A Climate order: `metric_tons` × the product's price per ton, or `amount` grossed up by its fees. */
   | 'climate_order';
+
+/**
+ * The rules that may read a call's price from Stripe before it is forwarded (a lookup: the object it
+ * acts on, or a preview), every priced rule but those that price the body alone. Each read counts
+ * against the key's `requestsPerMinute` (ADR 0003), so `policy-check` warns when a limit of 1 admits
+ * them: such a call needs at least 2 and can never pass.
+ */
+export const STRIPE_LOOKUP_RULES: ReadonlySet<StripePricingRule> = new Set<StripePricingRule>([
+  'payment_intent_confirm',
+  'payment_intent_capture',
+  'charge_capture',
+  'refund',
+  'invoice_pay',
+  'charge_refund',
+  'application_fee_refund',
+  'transfer_reversal',
+  'payout_reversal',
+  'increment_authorization',
+  'apply_customer_balance',
+  'invoice_finalize',
+  'invoice_lines',
+  'invoice_item',
+  'credit_note',
+  'subscription_create',
+  'subscription_update',
+  'subscription_cancel',
+  'subscription_resume',
+  'subscription_item',
+  'subscription_schedule',
+  'subscription_schedule_cancel',
+  'subscription_renewal',
+  'quote_accept',
+  'issuing_authorization_approve',
+  'terminal_process',
+  'terminal_refund',
+  'treasury_reversal',
+  'climate_order',
+]);

@@ -21,3 +21,9 @@ export type TwilioPricingRule =
   | 'lookup_v1'
   /** A Conversations message: one message per non-chat participant of the conversation (looked up). */
   | 'conversation_message';
+
+/** The rules that may read a call's price from Twilio first (STRIPE_LOOKUP_RULES says why it matters). */
+export const TWILIO_LOOKUP_RULES: ReadonlySet<TwilioPricingRule> = new Set<TwilioPricingRule>([
+  'call_update',
+  'conversation_message',
+]);
