@@ -111,4 +111,24 @@ describe('destination', () => {
   ])('leaves unreadable a value with %s', (_name, raw) => {
     expect(destination(raw).unreadable).toBe(true);
   });
+
+  // Sixth round: the raw URI was the recipient, so `sip:*@pbx.ok.com` matched a host hidden in the
+  // URI's headers or parameters while Twilio dialled evil.example.
+  it.each([
+    ['an @ in its headers', 'sip:+19005550123@evil.example?X-Note=@pbx.ok.com'],
+    ['an @ in its parameters', 'sip:+19005550123@evil.example;x=@pbx.ok.com'],
+    ['a host-only URI with an @ in its parameters', 'sip:evil.example;x=@pbx.ok.com'],
+    ['two @', 'sip:x@evil.example@pbx.ok.com'],
+    ['a space inside it', 'sip:x@evil.example pbx.ok.com'],
+  ])('leaves unreadable a SIP URI with %s', (_name, raw) => {
+    expect(destination(raw)).toMatchObject({ channel: 'sip', unreadable: true });
+  });
+
+  it.each([
+    ['its parameters', 'sip:bob@pbx.ok.com;transport=tls'],
+    ['its headers', 'sip:bob@pbx.ok.com?X-Note=hi'],
+    ['an upper-case scheme', 'SIP:bob@pbx.ok.com'],
+  ])('reads a SIP URI as user@host without %s', (_name, raw) => {
+    expect(destination(raw)).toEqual({ channel: 'sip', address: 'sip:bob@pbx.ok.com' });
+  });
 });

@@ -59,10 +59,32 @@ export function destination(raw: string): Destination {
     const scheme = prefixed[1]!.toLowerCase();
     if (scheme === 'whatsapp') return { ...phone(prefixed[2]!), channel: 'whatsapp' };
     if (scheme === 'client') return { channel: 'client', address: value };
-    if (scheme === 'sip') return { channel: 'sip', address: value };
+    if (scheme === 'sip') return sipDestination(value);
     return { channel: 'other', address: value };
   }
   return phone(value);
+}
+
+/** Where a SIP URI's user and host end: its URI parameters (`;`) or headers (`?`) start. */
+const SIP_TAIL = /[;?]/;
+/** Printable ASCII without a space: a SIP URI escapes anything else. */
+const SIP_TEXT = /^[\x21-\x7e]+$/;
+
+/**
+ * A `sip:` destination as the allowlists see it: `sip:user@host[:port]`, what comes before its URI
+ * parameters and headers. Unreadable when it holds anything but printable ASCII, or an `@` other
+ * than the one between user and host (a second one, or one in its parameters or headers): RFC 3261
+ * lets a user part hold `;` and `?`, so `sip:x@evil.example?h=@pbx.ok.com` has no one reading of its
+ * host (sixth round: its raw text, ending in `@pbx.ok.com`, matched `sip:*@pbx.ok.com`).
+ */
+export function sipDestination(value: string): Destination {
+  const tail = value.search(SIP_TAIL);
+  const target = tail < 0 ? value : value.slice(0, tail);
+  const ats = value.split('@').length - 1;
+  const readable = SIP_TEXT.test(value) && ats === target.split('@').length - 1 && ats <= 1;
+  // The scheme lower-cased so that `SIP:` is the same address as `sip:`.
+  const address = `sip:${target.slice('sip:'.length)}`;
+  return readable ? { channel: 'sip', address } : { channel: 'sip', address: value, unreadable: true };
 }
 
 function phone(value: string): Destination {

@@ -114,6 +114,13 @@ describe('readTwiml: <Dial> legs are destinations', () => {
     ['a <Sip> before an ideographic space', '<Dial><Sip>sip:x@pbx.example\u3000</Sip></Dial>'],
     ['a <Client> after a zero-width space', '<Dial><Client>\u200balice</Client></Dial>'],
     ['a lone no-break space beside a <Number>', '<Dial>\u00a0<Number>+14155550100</Number></Dial>'],
+    // Sixth round: the raw text was the recipient, `sip:*@pbx.ok.com` matching what its header ends with.
+    ['a <Sip> with an @ in its headers', '<Dial><Sip>sip:x@evil.example?h=@pbx.ok.com</Sip></Dial>'],
+    [
+      'a <Refer><Sip> with an @ in its parameters',
+      '<Refer><Sip>sip:x@evil.example;h=@pbx.ok.com</Sip></Refer>',
+    ],
+    ['a <Sip> that is no sip: URI', '<Dial><Sip>x@evil.example?h=sip:y@pbx.ok.com</Sip></Dial>'],
   ])('reads %s as an unreadable leg', (_name, inner) => {
     expect(read(R(inner)).dials.some((d) => d.to.unreadable === true)).toBe(true);
   });
