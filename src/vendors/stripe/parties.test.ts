@@ -71,6 +71,17 @@ describe('stripeParties', () => {
     });
   });
 
+  // Sixth round: a search named another customer past allow.customers, and customers/search was
+  // refused as a read of the customer "search".
+  it.each([
+    ['/v1/charges/search', "customer:'cus_other'", ['cus_other']],
+    ['/v1/payment_intents/search', 'status:\'succeeded\' OR customer:"cus_2"', ['cus_2']],
+    ['/v1/customers/search', "email:'ann@example.com'", []],
+  ])('reads the customers a search of %s names', (path, query, customers) => {
+    const search = { method: 'GET', path, query: '', headers: {} };
+    expect(stripeParties(search, { query })).toMatchObject({ customers });
+  });
+
   it('refuses a malformed destination with a real denial', () => {
     const parties = stripeParties(req(), { destination: ['acct_1'] });
     expect(isDenial(parties)).toBe(true);

@@ -4,6 +4,7 @@ import { trimOws } from '../../http-whitespace.ts';
 import { partyId, spaceTrimmed } from '../parameter-spaces.ts';
 import { type Operation, type Params, type Parties, PLATFORM_ACCOUNT, type VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
+import { SEARCH_PATH, searchCustomers } from './search.ts';
 
 const CUSTOMER_PATH = /^\/v1\/customers\/([^/]+)/;
 /** `/v1/accounts/{account}` and every path under it: the connected account it reads or changes. */
@@ -24,7 +25,8 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  * set applies to every party a call names, wherever it names it.
  *   - customers: every `customer` and `customer_account` parameter (body, or query of a read: a
  *     customer named by its account id, `acct_…`, is a customer party too), the id in
- *     `/v1/customers/:id…`, and every customer id in a meter event's `payload` (meterCustomers);
+ *     `/v1/customers/:id…` (not `/v1/customers/search`), every customer a search's `query` names
+ *     (searchCustomers), and every customer id in a meter event's `payload` (meterCustomers);
  *   - accounts: every connected account the call acts on, from `Stripe-Account` and `Stripe-Context`
  *     (`accountsOf`); none means the platform account (authorize admits that only when
  *     `allow.accounts` lists `platform`); and every connected account the call names
@@ -54,7 +56,9 @@ export function stripeParties(req: VendorRequest, params: Params): Parties | Den
   const found: Found = { customers: [], accounts: [], recipients: [], currencies: [] };
   const invalid = collect(params, found);
   if (invalid) return invalid;
-  const inPath = CUSTOMER_PATH.exec(req.path)?.[1];
+  const search = SEARCH_PATH.test(req.path);
+  if (search) found.customers.push(...searchCustomers(params['query']));
+  const inPath = search ? undefined : CUSTOMER_PATH.exec(req.path)?.[1];
   if (inPath) {
     const customer = pathId(inPath);
     if (isDenial(customer)) return customer;
