@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { commandEnvironment } from './run-env.ts';
+
+const PARENT = 'kb_stripe_parentTokenBody0123456789abcdef';
+const run = {
+  credential: PARENT,
+  token: 'kb_stripe_r1_runkey',
+  runId: 'run-1',
+  variables: ['MY_STRIPE_KEY'],
+};
+
+describe('commandEnvironment', () => {
+  it('hands over the run key and run id, and the rest of the runner environment', () => {
+    const { env, withheld } = commandEnvironment({ PATH: '/usr/bin', KEYBRAKE_RUN_ID: 'outer' }, run);
+    expect(env).toEqual({ PATH: '/usr/bin', KEYBRAKE_RUN_ID: 'run-1', MY_STRIPE_KEY: 'kb_stripe_r1_runkey' });
+    expect(withheld).toEqual([]);
+  });
+
+  // Sixth round: STRIPE_SECRET_KEY=<parent token> in the runner's environment reached the command.
+  it('drops every variable whose value contains the credential, and names them', () => {
+    const { env, withheld } = commandEnvironment(
+      {
+        STRIPE_SECRET_KEY: PARENT,
+        AUTH_HEADER: `Bearer ${PARENT}`,
+        UPSTREAM: `https://${PARENT}@api.example.com`,
+        PATH: '/usr/bin',
+      },
+      run,
+    );
+    expect(env).toEqual({ PATH: '/usr/bin', KEYBRAKE_RUN_ID: 'run-1', MY_STRIPE_KEY: 'kb_stripe_r1_runkey' });
+    expect(withheld).toEqual(['STRIPE_SECRET_KEY', 'AUTH_HEADER', 'UPSTREAM']);
+    expect(JSON.stringify(env)).not.toContain(PARENT);
+  });
+
+  it('does not name a variable that it sets again to the run key', () => {
+    const { env, withheld } = commandEnvironment(
+      { STRIPE_SECRET_KEY: PARENT },
+      { ...run, variables: ['STRIPE_SECRET_KEY', 'STRIPE_API_KEY'] },
+    );
+    expect(env['STRIPE_SECRET_KEY']).toBe('kb_stripe_r1_runkey');
+    expect(withheld).toEqual([]);
+  });
+
+  it('keeps a value that holds only part of the credential, and always withholds KEYBRAKE_TOKEN_FILE', () => {
+    const { env, withheld } = commandEnvironment(
+      { PARTIAL: PARENT.slice(0, -1), KEYBRAKE_TOKEN_FILE: '/etc/keybrake/parent.token' },
+      run,
+    );
+    expect(env['PARTIAL']).toBe(PARENT.slice(0, -1));
+    expect(env).not.toHaveProperty('KEYBRAKE_TOKEN_FILE');
+    expect(withheld).toEqual([]);
+  });
+});
