@@ -30,7 +30,7 @@ import {
   UNPRICED,
   type Unpriced,
 } from './costs.ts';
-import { amount, isObj, objectId, scalar } from './fields.ts';
+import { amount, isObj, isPriceId, objectId, priceId, scalar } from './fields.ts';
 import { encodeForm } from './previews.ts';
 import { quoteTotal } from './quote-total.ts';
 
@@ -800,9 +800,9 @@ function addPriceData(
 function pricingPrice(params: Params): string | undefined | Denial {
   const pricing = objectParam(params, 'pricing');
   if (isDenial(pricing)) return pricing;
-  const fromPricing = pricing === undefined ? undefined : objectId(pricing, 'price');
+  const fromPricing = pricing === undefined ? undefined : priceId(pricing, 'price');
   if (isDenial(fromPricing)) return fromPricing;
-  const legacy = objectId(params, 'price');
+  const legacy = priceId(params, 'price');
   if (isDenial(legacy)) return legacy;
   if (fromPricing !== undefined && legacy !== undefined && fromPricing !== legacy) {
     return deny('body_invalid', 'Parameters "price" and "pricing[price]" name different prices.');
@@ -1008,7 +1008,7 @@ function itemUnit(o: Obj): Decimal | undefined {
 function itemPrice(o: Obj): string | undefined {
   const pricing = o['pricing'];
   const details = isObj(pricing) ? pricing['price_details'] : undefined;
-  return idOf(isObj(details) ? details['price'] : undefined) ?? idOf(o['price']);
+  return idOf(isObj(details) ? details['price'] : undefined, isPriceId) ?? idOf(o['price'], isPriceId);
 }
 
 function num(v: unknown): number {

@@ -13,7 +13,7 @@ import {
 } from './amounts.ts';
 import { MAX_PRICE_READS, priceDataCost } from './billing.ts';
 import { chain, type Priced, pricePath, priceUnits, type Read, UNPRICED, type Unpriced } from './costs.ts';
-import { objectId, scalar } from './fields.ts';
+import { priceId, scalar } from './fields.ts';
 
 /**
  * Checkout Sessions (price stage). A session that names a `customer` (or `customer_account`) shows
@@ -107,7 +107,7 @@ export function checkoutSessionCreate(
     if (isDenial(quantity)) return quantity;
     const data = objectParam(item, 'price_data');
     if (isDenial(data)) return data;
-    const price = objectId(item, 'price');
+    const price = priceId(item, 'price');
     if (isDenial(price)) return price;
     if (data !== undefined) {
       const cost = priceDataCost(data, quantity, rates);

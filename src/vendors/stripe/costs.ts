@@ -5,7 +5,7 @@ import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import type { CostLookup, Params, Parties } from '../types.ts';
 import { ceilProduct, type Decimal, decimalField, decimalOf, decimalParam, minorNumber } from './amounts.ts';
-import { amount, isObj, objectId, scalar } from './fields.ts';
+import { amount, isId, isObj, objectId, scalar } from './fields.ts';
 
 /**
  * The cost formulas of Stripe's pricing rules (price stage; classify.ts picks the formula). Amounts
@@ -271,9 +271,13 @@ export function lookupCost(
   ]);
 }
 
-/** Reads one Stripe Price with its other currencies (`currency_options`). */
+/**
+ * Reads one Stripe Price with its other currencies (`currency_options`). The id is encoded although
+ * its readers admit no character that needs it: a Plan's custom id is chosen by whoever made it, and
+ * must stay one path segment whatever it holds.
+ */
 export function pricePath(price: string): string {
-  return `/v1/prices/${price}?expand%5B%5D=currency_options`;
+  return `/v1/prices/${encodeURIComponent(price)}?expand%5B%5D=currency_options`;
 }
 
 /**
@@ -340,10 +344,10 @@ function withCurrencies(more: (o: Obj) => readonly string[]): (body: unknown) =>
   };
 }
 
-/** The id of a field that holds an id or an expanded object (`subscription`, `invoice`). */
-export function idOf(v: unknown): string | undefined {
+/** The id of a field that holds an id or an expanded object (`subscription`, `invoice`), if `valid`. */
+export function idOf(v: unknown, valid: (id: string) => boolean = isId): string | undefined {
   const id = typeof v === 'string' ? v : isObj(v) ? v['id'] : undefined;
-  return typeof id === 'string' && /^[A-Za-z0-9_]{1,255}$/.test(id) ? id : undefined;
+  return typeof id === 'string' && valid(id) ? id : undefined;
 }
 
 export function unpriceable(currency: string, rates: ExchangeRates): string {

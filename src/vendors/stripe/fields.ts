@@ -8,6 +8,11 @@ import type { Params } from '../types.ts';
 
 const AMOUNT = /^\d{1,15}$/;
 const ID = /^[A-Za-z0-9_]{1,255}$/;
+// A Plan's custom id (`POST /v1/plans id=gold-monthly`) goes wherever a Price id goes. Since API
+// 2018-05-21 Stripe takes only letters, digits, `_` and `-` in a custom id (changelog "Coupons, SKUs,
+// customers, products, and plans now limit the valid characters for IDs"); an older plan named with
+// other characters stays refused rather than risk a lookup path it could steer (`/`, `..`, `?`).
+const PRICE_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
 export function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -42,6 +47,19 @@ export function objectId(params: Params, name: string): string | undefined | Den
 
 export function isId(v: string): boolean {
   return ID.test(v);
+}
+
+/** A Price id, or a Plan's custom id in its place, safe to put into a lookup path; undefined when absent. */
+export function priceId(params: Params, name: string): string | undefined | Denial {
+  const v = scalar(params, name);
+  if (v === undefined || typeof v !== 'string') return v;
+  return isPriceId(v)
+    ? v
+    : deny('body_invalid', `Parameter "${name}" is not a valid Stripe price or plan id.`);
+}
+
+export function isPriceId(v: string): boolean {
+  return PRICE_ID.test(v);
 }
 
 /** A nested string (`transfer_data[destination]`) when it is one; anything else is ignored. */
