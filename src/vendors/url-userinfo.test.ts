@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { isDenial } from '../decision/reasons.ts';
 import { withholdUrlUserinfo } from './url-userinfo.ts';
 
 const PASSWORD = 'WebhookPw123';
-const withheld = (text: string) => withholdUrlUserinfo(Buffer.from(text)).toString('utf8');
+const withheld = (text: string) => {
+  const out = withholdUrlUserinfo(Buffer.from(text));
+  if (isDenial(out)) throw new Error(`denied: ${out.message}`);
+  return out.toString('utf8');
+};
 
 describe('withholdUrlUserinfo', () => {
   it.each([
@@ -97,10 +102,37 @@ describe('withholdUrlUserinfo', () => {
     expect(withholdUrlUserinfo(body)).toBe(body);
   });
 
-  it('hands back the same Buffer when nothing is withheld, and a body that is not UTF-8 whole', () => {
+  it('hands back the same Buffer when nothing is withheld', () => {
     const plain = Buffer.from('{"sid":"SM1","url":"https://api.twilio.com/x"}');
     expect(withholdUrlUserinfo(plain)).toBe(plain);
-    const audio = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90]), Buffer.from('https://a:b@c/')]);
+  });
+
+  // Sixth round: one byte that is not UTF-8 anywhere in an answer turned the withholding off for all of it.
+  it.each([
+    [
+      'a JSON answer with one stray byte',
+      Buffer.from(`{"voice_url":"https://app:${PASSWORD}@h/v","x":"\xff"}`, 'latin1'),
+    ],
+    [
+      'text after bytes that are not UTF-8',
+      Buffer.concat([Buffer.from([0xff, 0xfb, 0x90]), Buffer.from(`https://a:${PASSWORD}@c/`)]),
+    ],
+    [
+      'a URL spelt with JSON escapes',
+      Buffer.from(`{"u":"https:\\/\\/a:${PASSWORD}\\u0040h","x":"\xc3"}`, 'latin1'),
+    ],
+  ])('withholds whole %s that holds a URL with a userinfo (fail closed)', (_what, body) => {
+    const out = withholdUrlUserinfo(body);
+    expect(out).toMatchObject({ reason: 'credential_in_response' });
+    expect(isDenial(out) && out.message).not.toContain(PASSWORD);
+  });
+
+  it('passes whole a body that is not UTF-8 whose only `x://…@` spans bytes that are no character (audio)', () => {
+    const audio = Buffer.concat([
+      Buffer.from('ID3\xff\xfbx://', 'latin1'),
+      Buffer.from([0x90, 0xc3]),
+      Buffer.from('@'),
+    ]);
     expect(withholdUrlUserinfo(audio)).toBe(audio);
   });
 

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { type Denial, deny } from '../decision/reasons.ts';
 import { WITHHELD } from './types.ts';
 
 /**
@@ -43,14 +44,38 @@ const LITERAL = /"(?:[^"\\]|\\.)*"/g;
  * else a copy with each URL's userinfo replaced by `WITHHELD`. A JSON answer stays valid JSON: only
  * the string values holding such a URL are written again (decoded first, so a URL spelt with `\/` or
  * `\u0040` is found); every other byte is the vendor's. Any other text (Twilio's 2010 API answers XML
- * to a path without `.json`) has its URLs rewritten in place. A body that is not UTF-8 is no text a
- * vendor serves an account's settings in (a recording's audio) and passes whole.
+ * to a path without `.json`) has its URLs rewritten in place. A body that is not UTF-8 cannot be
+ * rewritten without changing its other bytes: one that holds such a URL is withheld whole (a Denial),
+ * any other (a recording's audio, an image) passes whole.
  */
-export function withholdUrlUserinfo(body: Buffer): Buffer {
-  if (!HINT_BYTES.some((hint) => body.includes(hint)) || !isUtf8(body)) return body;
+export function withholdUrlUserinfo(body: Buffer): Buffer | Denial {
+  if (!HINT_BYTES.some((hint) => body.includes(hint))) return body;
   const text = body.toString('utf8');
-  const rewritten = isJson(text) ? text.replace(LITERAL, withheldLiteral) : withheldText(text);
+  if (!isUtf8(body)) return withheld(text, spansNoCharacter) === text ? body : NOT_UTF8;
+  const rewritten = withheld(text, never);
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
+}
+
+const NOT_UTF8 = deny(
+  'credential_in_response',
+  "The API's answer held the user name or password of a URL in bytes that are not UTF-8, which Keybrake could not take out of it, so it withheld the answer. The call may have taken effect.",
+);
+
+/**
+ * Which URLs a scan leaves alone. A body that is not UTF-8 is read with each byte that is no character
+ * as U+FFFD, which ends no URL, so a stray byte hides nothing; but binary data (audio, an image) spells
+ * `x://…@` by chance about once in a hundred mebibytes, nearly always across such bytes, and is not
+ * refused for that.
+ */
+type Kept = (url: string) => boolean;
+const never: Kept = () => false;
+const spansNoCharacter: Kept = (url) => url.includes('\uFFFD');
+
+/** The text with the userinfo of its URLs withheld, as JSON (string values) or as plain text. */
+function withheld(text: string, kept: Kept): string {
+  return isJson(text)
+    ? text.replace(LITERAL, (literal) => withheldLiteral(literal, kept))
+    : withheldText(text, kept);
 }
 
 function isJson(text: string): boolean {
@@ -63,17 +88,19 @@ function isJson(text: string): boolean {
 }
 
 /** A JSON string literal with the userinfo of its URLs withheld: the literal itself when it has none. */
-function withheldLiteral(literal: string): string {
+function withheldLiteral(literal: string, kept: Kept): string {
   if (!HINTS.some((hint) => literal.includes(hint))) return literal;
   const value = JSON.parse(literal) as string;
-  const withheld = withheldText(value);
-  return withheld === value ? literal : JSON.stringify(withheld);
+  const out = withheldText(value, kept);
+  return out === value ? literal : JSON.stringify(out);
 }
 
 /** Text with the userinfo of every URL in it, plain or percent-encoded, replaced by the marker. */
-function withheldText(text: string): string {
+function withheldText(text: string, kept: Kept): string {
+  const marker = (at: string) => (url: string, scheme: string) =>
+    kept(url) ? url : `${scheme}${WITHHELD}${at}`;
   return text
-    .replace(USERINFO, `$1${WITHHELD}@`)
-    .replace(SIP_USERINFO, `$1${WITHHELD}@`)
-    .replace(ENCODED_USERINFO, `$1${WITHHELD}%40`);
+    .replace(USERINFO, marker('@'))
+    .replace(SIP_USERINFO, marker('@'))
+    .replace(ENCODED_USERINFO, marker('%40'));
 }

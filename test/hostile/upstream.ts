@@ -528,6 +528,16 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
       text: `{"sid":"PNuserinfo","voice_url":"${url}/voice","sms_url":"${escaped}\\/sms","status_callback":"https://app.example.com/status"}`,
     };
   }
+  // Sixth round: one byte that is not UTF-8 (here in the friendly name) turned the withholding off.
+  if (path.endsWith('/IncomingPhoneNumbers/PNuserinfobytes.json')) {
+    return {
+      json: {},
+      bytes: Buffer.from(
+        `{"sid":"PNuserinfobytes","friendly_name":"caf\xe9","voice_url":"${url}/voice"}`,
+        'latin1',
+      ),
+    };
+  }
   if (path.endsWith('/IncomingPhoneNumbers/PNuserinfo')) {
     return {
       json: {},
