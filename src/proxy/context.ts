@@ -103,6 +103,8 @@ export interface CallContext {
   runKey: RunGrant | null;
   // parse
   params: Params | null;
+  /** False when the body was judged but must not reach the vendor (VendorAdapter.forwardsBody): none is sent. */
+  forwardsBody: boolean;
   // price, and the cost lookup when the price lives upstream
   op: Operation | null;
   /** The operation a price-stage denial named (a credential operation), when there is no `op`. */
@@ -154,6 +156,7 @@ export function newContext(call: IncomingCall): CallContext {
     runId: null,
     runKey: null,
     params: null,
+    forwardsBody: true,
     op: null,
     operationId: null,
     leases: null,

@@ -198,6 +198,12 @@ export interface VendorAdapter {
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
   /** Decodes the body (form or JSON) within limits. */
   parse(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial;
+  /**
+   * Whether a body `parse` took is sent to the vendor. False for one that was judged but must not
+   * reach it (Twilio: a JSON body that only repeats the path of an operation declaring none, as
+   * @twilio-alpha/mcp sends), so the vendor acts on exactly what Keybrake checked. Absent: always.
+   */
+  forwardsBody?(req: VendorRequest, body: Buffer): boolean;
   /** The price stage: identifies, classifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
   price(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */

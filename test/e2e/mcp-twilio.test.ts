@@ -29,8 +29,13 @@ const AUTH_TOKEN = TWILIO_EMULATOR_ACCOUNT.authToken;
 const KEY_SID = 'SK00000000000000000000000000000001';
 const TO = '+14155550100';
 const FROM = '+14155550199';
-/** Only these of the server's tools are loaded (`--tags`): messages, calls, the account and its keys. */
-const TAGS = 'Api20100401Message,Api20100401Call,Api20100401Account,Api20100401Key,Api20100401NewKey';
+/**
+ * Only these of the server's tools are loaded (`--tags`): messages, calls, the account and its keys,
+ * and an Event Streams sink test (an operation that declares no body).
+ */
+const TAGS =
+  'Api20100401Message,Api20100401Call,Api20100401Account,Api20100401Key,Api20100401NewKey,EventsV1SinkTest';
+const SINK = 'DG00000000000000000000000000000001';
 
 const token = newToken('twilio');
 const US = ratesFor(DEFAULT_TWILIO_PRICES, destination(TO));
@@ -133,6 +138,7 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
         'TwilioApiV2010--CreateCall',
         'TwilioApiV2010--FetchAccount',
         'TwilioApiV2010--CreateNewKey',
+        'TwilioEventsV1--CreateSinkTest',
       ]),
     );
     expect(mcp.stderr()).toContain(`keybrake preload: redirecting twilio → ${kb.urls['main']}/twilio`);
@@ -187,6 +193,27 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
     expect(await auditAfter(mark, 'ok')).toMatchObject({
       operation: 'twilio.calls.create',
       costUsd: formatUsd(CALL_MICROS),
+    });
+  });
+
+  // Sixth round: the server sends its tool's arguments as a JSON body (`{"Sid":…}`) even to an
+  // operation whose definition declares no body, which Keybrake refused body_invalid whatever the
+  // policy. A body that only repeats the path is taken, and the call forwarded without it.
+  it('tests an Event Streams sink (no body declared): forwarded without the JSON body the server adds', async () => {
+    const before = emulator.requests.length;
+    const mark = kb.audit.length;
+
+    await callTool('TwilioEventsV1--CreateSinkTest', { Sid: SINK });
+
+    const arrived = emulator.requests.slice(before);
+    expect(arrived.map((r) => `${r.method} ${r.path}`)).toEqual([`POST /events/v1/Sinks/${SINK}/Test`]);
+    expect(arrived[0]!.body).toBe('');
+    expect(arrived[0]!.headers['content-type']).toBeUndefined();
+    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(await auditAfter(mark, 'ok')).toMatchObject({
+      operation: 'twilio.events.v1.create_sink_test',
+      decision: 'allow',
+      costUsd: '0.00',
     });
   });
 

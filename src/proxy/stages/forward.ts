@@ -27,13 +27,14 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   const span = startChildSpan(ctx.span, 'keybrake.forward');
   const t0 = performance.now();
   const host = ctx.op?.upstreamHost ?? req.subHost;
+  const headers = upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream));
   const res = await deps.upstreams.forward({
     vendor: ctx.vendor!,
     ...(host !== undefined ? { subHost: host } : {}),
     method: req.method,
     pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path,
-    headers: upstreamHeaders(ctx.call.headers, upstreamAuthorization(ctx.adapter!, key.upstream)),
-    body: ctx.call.body,
+    headers: ctx.forwardsBody ? headers : withoutContentType(headers),
+    body: ctx.forwardsBody ? ctx.call.body : NO_BODY,
     share: key.uid,
     ...(ctx.call.signal !== undefined ? { signal: ctx.call.signal } : {}),
     admit: (answerMs) => sendable(ctx, deps, answerMs),
@@ -70,4 +71,12 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
   }
   ctx.upstreamRequestId = requestId;
   return undefined;
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** The headers of a call sent without the body it came with: none describes a body any more. */
+function withoutContentType(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const { 'content-type': _dropped, ...rest } = headers;
+  return rest;
 }

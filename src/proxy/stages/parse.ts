@@ -17,5 +17,6 @@ export const parse: Stage = (ctx, deps) => {
   const params = ctx.adapter!.parse(ctx.req!, call.body, deps.parseLimits);
   if (isDenial(params)) return params;
   ctx.params = params;
+  ctx.forwardsBody = ctx.adapter!.forwardsBody?.(ctx.req!, call.body) ?? true;
   return undefined;
 };

@@ -68,6 +68,20 @@ export function declaredBody(req: VendorRequest): DeclaredBody {
   return declared;
 }
 
+/**
+ * For a call whose operation the table has and whose definition declares no request body: its path
+ * parameters, name to value as the call's path gives it (`{BrandRegistrationSid}` → `BN…`).
+ * Undefined for an operation that declares a body, and for a call the table does not have.
+ */
+export function bodilessPathParameters(req: VendorRequest): ReadonlyMap<string, string> | undefined {
+  const host = (req.subHost ?? 'api').toLowerCase();
+  const method = req.method.toUpperCase();
+  const match = matchTwilioOperation(host, method === 'HEAD' ? 'GET' : method, tablePath(host, req.path));
+  if (!match || Object.hasOwn(TWILIO_REQUEST_BODIES, match.row.id)) return undefined;
+  const names = [...match.row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]!);
+  return new Map(names.map((name, i) => [name, match.segments[i] ?? '']));
+}
+
 /** Twilio serves the 2010 API with or without `.json`: the table writes it with. */
 function tablePath(host: string, path: string): string {
   if (host !== 'api') return path;

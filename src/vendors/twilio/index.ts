@@ -3,7 +3,7 @@ import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyTwilio } from './classify.ts';
 import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
-import { parseTwilio } from './parse.ts';
+import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
 
@@ -29,6 +29,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     honoursIdempotencyKey: () => false,
     credential: twilioCredential,
     parse: parseTwilio,
+    forwardsBody: twilioForwardsBody,
     price: (req, params, key) => classifyTwilio(prices, req, params, key),
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,

@@ -1,10 +1,11 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
+import { bodyText, contentEncodingDenial, isContentType, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
-import { declaredBody, QUERY_NAMES } from './declared.ts';
+import { bodilessPathParameters, declaredBody, QUERY_NAMES } from './declared.ts';
+import { pathEchoDenial } from './path-echo.ts';
 import { TWILIO_UPLOAD_HOST } from './uploads.ts';
 
 /**
@@ -14,7 +15,8 @@ import { TWILIO_UPLOAD_HOST } from './uploads.ts';
  * parameters (`MediaUrl`, `StatusCallbackEvent`) may repeat, and a name differing only in case from
  * a declared one or from another name of the request (`TO`, `to` beside `To`) is refused: Keybrake
  * would not read it, Twilio might. A GET, HEAD or DELETE carries no body; its query string is
- * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`.
+ * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`. A JSON
+ * body to an operation that declares none is taken only when it repeats the path, and not forwarded.
  */
 export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   // Every upload is refused by the price stage, unread and unsent: its multipart body is not judged.
@@ -39,6 +41,8 @@ export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimit
     );
   }
   if (body.length === 0) return Object.create(null) as Params;
+  const echoed = echoedPath(req, body);
+  if (echoed !== undefined) return pathEcho(req, body, limits, echoed);
   const declared = declaredBody(req);
   const text = bodyText(req.headers, body, declared.type);
   if (isDenial(text)) return text;
@@ -58,4 +62,32 @@ export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimit
     }
   }
   return value as Params;
+}
+
+/**
+ * Whether Twilio receives a body parseTwilio took: not one sent to an operation that declares none
+ * (path-echo.ts), which was taken only because it repeats the path.
+ */
+export function twilioForwardsBody(req: VendorRequest, body: Buffer): boolean {
+  return echoedPath(req, body) === undefined;
+}
+
+/** The path parameters a JSON body sent to an operation that declares no body may repeat; else undefined. */
+function echoedPath(req: VendorRequest, body: Buffer): ReadonlyMap<string, string> | undefined {
+  if (body.length === 0 || !isContentType(req.headers['content-type'], 'json')) return undefined;
+  return bodilessPathParameters(req);
+}
+
+/** A JSON body sent to an operation that declares none: taken when it repeats the path, as no parameters. */
+function pathEcho(
+  req: VendorRequest,
+  body: Buffer,
+  limits: ParseLimits,
+  path: ReadonlyMap<string, string>,
+): Params | Denial {
+  const text = bodyText(req.headers, body, 'json');
+  if (isDenial(text)) return text;
+  const value = parseJson(text, limits);
+  if (isDenial(value)) return value;
+  return pathEchoDenial(value, path) ?? (Object.create(null) as Params);
 }
