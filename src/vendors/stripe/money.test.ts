@@ -1641,6 +1641,23 @@ describe('changes that raise what Stripe charges on its own', () => {
     expect(op('POST', '/v1/customers/cus_1', form)).toMatchObject({ class: 'money_unpriced' });
   });
 
+  // Sixth round: attaching a source is the same new source, the customer's default when it has none,
+  // and was a free write. The three paths are one operation of Stripe's definition ("Create a card").
+  it.each([
+    ['sources', 'source=tok_visa'],
+    ['cards', 'source=tok_visa'],
+    ['bank_accounts', 'source=btok_1'],
+    ['sources', 'card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030'],
+  ])(
+    'leaves a source attached to a customer (POST /v1/customers/{customer}/%s, %s) unpriced',
+    (kind, form) => {
+      expect(op('POST', `/v1/customers/cus_1/${kind}`, form)).toMatchObject({
+        class: 'money_unpriced',
+        movesMoney: true,
+      });
+    },
+  );
+
   it.each([
     ['a new customer with a source', '/v1/customers', 'source=tok_visa'],
     ['an attached source made the default', '/v1/customers/cus_1', 'default_source=card_1'],

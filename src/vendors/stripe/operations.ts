@@ -611,7 +611,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/customers/{customer}/bank_accounts',
     id: 'stripe.customers.bank_accounts.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -642,7 +642,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/customers/{customer}/cards',
     id: 'stripe.customers.cards.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',
@@ -726,7 +726,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/customers/{customer}/sources',
     id: 'stripe.customers.sources.create',
-    class: 'write',
+    class: 'money_unpriced',
   },
   {
     method: 'GET',

@@ -553,6 +553,25 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     id: 'stripe.customers.bank_accounts.verify',
     class: 'write',
   },
+  // The three paths are one operation of the definition ("Create a card"): each takes a new `source`
+  // (or `card`, `bank_account`), which becomes the default of a customer that has none. A new default
+  // source is what makes a customer update with `source` unpriced (billing.ts NEW_CUSTOMER_SOURCE):
+  // Stripe retries past_due invoices on it, amounts no single read gives (sixth round: a free write).
+  {
+    match: 'POST /v1/customers/{customer}/sources',
+    class: 'money_unpriced',
+    note: "a new payment source, the customer's default when it has none",
+  },
+  {
+    match: 'POST /v1/customers/{customer}/cards',
+    class: 'money_unpriced',
+    note: "a new payment source, the customer's default when it has none",
+  },
+  {
+    match: 'POST /v1/customers/{customer}/bank_accounts',
+    class: 'money_unpriced',
+    note: "a new payment source, the customer's default when it has none",
+  },
   {
     match: 'POST /v1/customers/{customer}/*/**',
     class: 'write',
