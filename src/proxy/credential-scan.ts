@@ -37,29 +37,64 @@ const MAX_ESCAPE_BYTES = 18;
  */
 const COMPRESSED: ReadonlyArray<readonly [string, Buffer]> = [
   ['gzip', Buffer.from([0x1f, 0x8b])],
-  ['zlib', Buffer.from([0x78, 0x01])],
-  ['zlib', Buffer.from([0x78, 0x9c])],
-  ['zlib', Buffer.from([0x78, 0xda])],
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
   ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
   ['zip', Buffer.from([0x50, 0x4b, 0x03, 0x04])],
   ['7z', Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])],
 ];
 const BZIP2 = /^BZh[1-9]1AY&SY/;
-const SIGNATURE_STARTS: ReadonlySet<number> = new Set([...COMPRESSED.map(([, magic]) => magic[0]!), 0x42]);
+/** The first byte of a zlib header (deflate, any window: `08`, `18`, … `78`) and of a zstd skippable frame. */
+const ZLIB_STARTS = [0x08, 0x18, 0x28, 0x38, 0x48, 0x58, 0x68, 0x78];
+const SKIPPABLE_STARTS = Array.from({ length: 16 }, (_, i) => 0x50 + i);
+const SIGNATURE_STARTS: ReadonlySet<number> = new Set([
+  ...COMPRESSED.map(([, magic]) => magic[0]!),
+  0x42,
+  ...ZLIB_STARTS,
+  ...SKIPPABLE_STARTS,
+]);
+
+/**
+ * A zlib header (RFC 1950 §2.2): deflate (CM 8), a window of at most 32 KiB (CINFO ≤ 7), and the
+ * check bits that make the two bytes a multiple of 31. Every level and window a compressor may choose
+ * writes one (`78 5E` at level 5, `18 95` with a 512-byte window), not only the three common ones. A
+ * text that starts with `x ` or `H3` (1 in 31 of those starting with `( 8 H X h x`) reads as one
+ * too, and is withheld: vendors answer JSON or XML, which never start so.
+ */
+function isZlibHeader(body: Buffer): boolean {
+  const cmf = body[0]!;
+  return body.length >= 2 && (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | body[1]!) % 31 === 0;
+}
+
+/** A zstd skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian), which may open a zstd stream. */
+function isZstdSkippable(body: Buffer): boolean {
+  return (
+    body.length >= 4 && (body[0]! & 0xf0) === 0x50 && body[1] === 0x2a && body[2] === 0x4d && body[3] === 0x18
+  );
+}
+
+/** Transfer codings Keybrake reads through: undici undoes `chunked`, and `identity` changes nothing. */
+const FRAMING_CODINGS: ReadonlySet<string> = new Set(['chunked', 'identity']);
 
 /**
  * Why Keybrake cannot read the answer's body to scan it, or undefined when it can: a Content-Encoding
- * (gzip, br…), or a body that is compressed data all the same. Keybrake asks for no encoding
- * (Accept-Encoding is not forwarded), so such an answer is unexpected, and one that cannot be scanned
- * is withheld, like one that carries the credential (fail closed); `identity` with anything but spaces
- * and tabs around it is such an encoding. The text completes "answered with …".
+ * (gzip, br…) or a Transfer-Encoding other than chunked (`deflate, chunked`: undici undoes the chunks
+ * only, and the relayed body is the compressed bytes), or a body that is compressed data all the
+ * same. Keybrake asks for no encoding (Accept-Encoding and TE are not forwarded), so such an answer
+ * is unexpected, and one that cannot be scanned is withheld, like one that carries the credential
+ * (fail closed); `identity` with anything but spaces and tabs around it is such an encoding. The
+ * text completes "answered with …".
  */
 export function unscannableBody(res: UpstreamResponse): string | undefined {
   const encoding = res.headers['content-encoding'];
   if (encoding !== undefined) {
     const value = trimOws(typeof encoding === 'string' ? encoding : encoding.join(',')).toLowerCase();
     if (value !== '' && value !== 'identity') return `Content-Encoding: ${value}`;
+  }
+  const transfer = res.headers['transfer-encoding'];
+  if (transfer !== undefined) {
+    const value = (typeof transfer === 'string' ? transfer : transfer.join(',')).toLowerCase();
+    if (value.split(',').some((coding) => !FRAMING_CODINGS.has(trimOws(coding))))
+      return `Transfer-Encoding: ${trimOws(value)}`;
   }
   const body = res.body;
   // JSON and text answers start with none of the signatures' first bytes: no comparison for them.
@@ -69,6 +104,8 @@ export function unscannableBody(res: UpstreamResponse): string | undefined {
       return `a body compressed with ${format}`;
     }
   }
+  if (isZlibHeader(body)) return 'a body compressed with zlib';
+  if (isZstdSkippable(body)) return 'a body compressed with zstd';
   if (body[0] === 0x42 && BZIP2.test(body.toString('latin1', 0, 10))) return 'a body compressed with bzip2';
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 
 /**
  * A recording stand-in for one vendor's API, written for the hostile corpus and deliberately not
@@ -85,7 +85,8 @@ type Json = Record<string, unknown>;
 /**
  * One canned answer: a JSON body and any extra response headers; `text` replaces the serialised
  * body, and `gzip` compresses it (with Content-Encoding: gzip, which Keybrake never asks for);
- * `bytes` replaces the body with exactly those bytes, under no Content-Encoding.
+ * `bytes` replaces the body with exactly those bytes, under no Content-Encoding; `transferCoding`
+ * sends it in chunks under `Transfer-Encoding: <coding>, chunked` instead of a Content-Length.
  */
 interface Answer {
   readonly json: Json;
@@ -93,6 +94,7 @@ interface Answer {
   readonly text?: string;
   readonly gzip?: boolean;
   readonly bytes?: Buffer;
+  readonly transferCoding?: string;
 }
 
 /** Writes an answer with the vendor's request-id header, as the vendor would; returns its body. */
@@ -106,7 +108,9 @@ function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer):
   const body = answer.bytes ?? (answer.gzip ? gzipSync(text) : Buffer.from(text));
   res.writeHead(200, {
     'content-type': 'application/json',
-    'content-length': body.length,
+    ...(answer.transferCoding
+      ? { 'transfer-encoding': `${answer.transferCoding}, chunked` }
+      : { 'content-length': body.length }),
     ...(answer.gzip ? { 'content-encoding': 'gzip' } : {}),
     [requestId[0]]: requestId[1],
     ...answer.headers,
@@ -140,7 +144,10 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   }
   // Found by an adversarial probe: the key percent-encoded, in base64, compressed without saying so,
   // or in UTF-16.
-  const leak = /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|utf16|utf16esc|utf16pct)$/.exec(id)?.[1];
+  const leak =
+    /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|zlib5|zlibwin|tedeflate|utf16|utf16esc|utf16pct)$/.exec(
+      id,
+    )?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
   // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
   if (method === 'GET' && id === 'pi_secrettext') {
@@ -179,6 +186,14 @@ function encodedLeak(id: string, how: string, credential: string): Answer {
       return note(Buffer.from(`xy${credential}?`).toString('base64url'));
     case 'gzipraw':
       return { json: {}, bytes: gzipSync(text) };
+    // Sixth round: zlib at another level (78 5E) or window (18 …), and deflate as a transfer coding.
+    case 'zlib5':
+      return { json: {}, bytes: deflateSync(text, { level: 5 }) };
+    case 'zlibwin':
+      return { json: {}, bytes: deflateSync(text, { level: 1, windowBits: 9 }) };
+    // Raw deflate, which no signature shows: only the header says what the bytes are.
+    case 'tedeflate':
+      return { json: {}, bytes: deflateRawSync(text), transferCoding: 'deflate' };
     // UTF-16 whose escapes spell the key: a NUL after every character of every escape.
     case 'utf16esc':
       return {
