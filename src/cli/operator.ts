@@ -328,6 +328,8 @@ export async function operatorCommand(
 
   const admin = createOperatorAdmin({
     registry,
+    moreSeries: operator.keySpendSeries,
+    clock,
     isLeader,
     version: () => server.version,
     problems,

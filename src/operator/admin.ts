@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { type Clock, systemClock } from '../clock.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { adminLimits, type ListenerLimits } from '../listener/limits.ts';
+import { registerMetricsRoute } from '../listener/metrics-route.ts';
 import type { Log } from '../telemetry/logger.ts';
 
 /**
@@ -14,6 +16,10 @@ import type { Log } from '../telemetry/logger.ts';
  */
 export function createOperatorAdmin(deps: {
   registry: Registry;
+  /** Series rendered apart from the registry and written after it (Operator.keySpendSeries). */
+  moreSeries?: () => Promise<string>;
+  /** Times renders, for how long one is shared (createScrapeCache). */
+  clock?: Clock;
   isLeader: () => boolean;
   version: () => number;
   /** What keeps this replica from leading, in words a user can act on; empty when nothing does. */
@@ -36,9 +42,15 @@ export function createOperatorAdmin(deps: {
     if (req.query.standby === 'ok') return { status: 'standby', snapshotVersion };
     return reply.code(503).send({ status: 'standby', snapshotVersion });
   });
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.registry.metrics();
-    return reply.header('content-type', deps.registry.contentType).send(body);
+  const { registry, moreSeries } = deps;
+  const clock = deps.clock ?? systemClock;
+  registerMetricsRoute(app, {
+    render: async () => {
+      const text = await registry.metrics();
+      return moreSeries ? `${text}\n${await moreSeries()}` : text;
+    },
+    contentType: registry.contentType,
+    now: () => clock.now(),
   });
   return app;
 }

@@ -272,6 +272,39 @@ describe('operator', () => {
     await operator.close();
   });
 
+  it('exports spend per key as the leader read it, and none on a standby', async () => {
+    const counters = new MemoryCounterStore({ clock: fixedClock(NOW) });
+    await counters.reserve({
+      scope: 'uid-bot',
+      windows: [
+        {
+          kind: 'day',
+          bucket: dayBucket(Date.parse(NOW), 'UTC'),
+          limit: 10_000_000,
+          amount: 2_500_000,
+          ttlSeconds: 3600,
+        },
+      ],
+      now: Date.parse(NOW),
+    });
+    const { operator } = setup({ counters });
+    await operator.start();
+    await operator.reconcile();
+    expect(await operator.keySpendSeries()).not.toContain('vault_key=');
+    operator.startLeading();
+    await operator.reconcile();
+    const series = await operator.keySpendSeries();
+    expect(series).toContain(
+      'keybrake_vault_key_spent_today_usd{namespace="agents",vault_key="bot",vendor="stripe"} 2.5',
+    );
+    expect(series).toContain(
+      'keybrake_vault_key_daily_cap_usd{namespace="agents",vault_key="bot",vendor="stripe"} 10',
+    );
+    operator.stopLeading();
+    expect(await operator.keySpendSeries()).not.toContain('vault_key=');
+    await operator.close();
+  });
+
   it('shows lastUsedAt from the counter store, writing it again only when a later call happened', async () => {
     const counters = new MemoryCounterStore({ clock: fixedClock(NOW) });
     const call = (at: string) =>

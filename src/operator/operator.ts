@@ -9,7 +9,7 @@ import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubern
 import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
-import { keySpendGauges, operatorMetrics } from './metrics.ts';
+import { type KeySpend, operatorMetrics, renderKeySpend } from './metrics.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
@@ -72,6 +72,11 @@ export interface Operator {
   reconcile(): Promise<void>;
   /** Runs the periodic work now (spend, then a pass if one is due) and waits for it; for tests. */
   tick(): Promise<void>;
+  /**
+   * The per-key spend series for the admin listener's `/metrics` (renderKeySpend): the leader's
+   * reading, none on a standby (only the leader reads spend).
+   */
+  keySpendSeries(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -139,22 +144,20 @@ export function createOperator(opts: OperatorOptions): Operator {
   });
 
   const served = (): Iterable<CompiledKey> => runner.current?.snapshot.keys.values() ?? [];
-  if (opts.registry)
-    keySpendGauges(opts.registry, () =>
-      leading
-        ? [...served()].map((k) => {
-            const used = spend.spentToday(k.uid);
-            const cap = k.policy.limits.perDayMicros;
-            return {
-              namespace: k.namespace,
-              vaultKey: k.name,
-              vendor: k.vendor,
-              ...(used !== undefined && { spentTodayUsd: used / 1_000_000 }),
-              ...(cap !== undefined && { dailyCapUsd: cap / 1_000_000 }),
-            };
-          })
-        : [],
-    );
+  /** Each served key's spend as last read, made as the render reaches it (the table is not copied). */
+  function* keySpend(): Iterable<KeySpend> {
+    for (const k of served()) {
+      const used = spend.spentToday(k.uid);
+      const cap = k.policy.limits.perDayMicros;
+      yield {
+        namespace: k.namespace,
+        vaultKey: k.name,
+        vendor: k.vendor,
+        ...(used !== undefined && { spentTodayUsd: used / 1_000_000 }),
+        ...(cap !== undefined && { dailyCapUsd: cap / 1_000_000 }),
+      };
+    }
+  }
 
   const record = (entries: readonly RevocationEntry[]): boolean => {
     if (!ledger || entries.length === 0 || !ledger.record(entries)) return false;
@@ -334,6 +337,7 @@ export function createOperator(opts: OperatorOptions): Operator {
       await requestPass();
     },
     tick,
+    keySpendSeries: () => renderKeySpend(leading ? keySpend() : []),
     async close() {
       closed = true;
       stopLoading.abort();

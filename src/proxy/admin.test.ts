@@ -10,6 +10,7 @@ import {
   type ListenerLimits,
   listenerLimits,
 } from '../listener/limits.ts';
+import { MAX_SCRAPES_IN_FLIGHT } from '../listener/metrics-route.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
@@ -46,6 +47,8 @@ describe('proxy admin listener', () => {
       snapshots,
       counters: counters.store,
       maxStalenessMs: 30_000,
+      // Fixed: a render takes no time, so no scrape here is answered from an earlier one.
+      clock,
     });
     const readyz = async () => {
       const res = await app!.inject({ method: 'GET', url: '/readyz' });
@@ -84,6 +87,41 @@ describe('proxy admin listener', () => {
 
     counters.set(true);
     expect(await gauge()).toBe(1);
+  });
+
+  // Sixth round: every scrape rendered anew, so concurrent scrapes multiplied a render's cost.
+  it('renders once for scrapes that come together, and again only when that render is stale', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    let pings = 0;
+    // A render that takes 100 ms of the clock's time is shared for 900 ms after it.
+    const store = {
+      healthy: async () => {
+        pings++;
+        clock.advance(100);
+        return true;
+      },
+    } as unknown as CounterStore;
+    app = createAdminListener({
+      limits: LIMITS,
+      log: silentLogger(),
+      metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+      snapshots: new SnapshotHolder(clock),
+      counters: store,
+      clock,
+    });
+    const scrape = () => app!.inject({ method: 'GET', url: '/metrics' });
+    const answers = await Promise.all(Array.from({ length: MAX_SCRAPES_IN_FLIGHT }, scrape));
+    expect(answers.map((r) => r.statusCode)).toEqual(answers.map(() => 200));
+    const bodies = answers.map((r) => r.body);
+    expect(pings).toBe(1);
+    expect(new Set(bodies).size).toBe(1);
+    expect(bodies[0]).toContain(`${COUNTER_STORE_UP} 1`);
+    clock.advance(899);
+    await scrape();
+    expect(pings).toBe(1);
+    clock.advance(1);
+    await scrape();
+    expect(pings).toBe(2);
   });
 
   it('is not ready once the snapshot is older than --max-staleness', async () => {

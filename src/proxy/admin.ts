@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge } from 'prom-client';
+import { type Clock, systemClock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import type { ListenerLimits } from '../listener/limits.ts';
+import { registerMetricsRoute } from '../listener/metrics-route.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Log } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
@@ -29,6 +31,8 @@ export function createAdminListener(deps: {
   maxStalenessMs?: number;
   /** `keybrake serve` only: the run API (POST/DELETE /v1/runs, ADR 0010). */
   runs?: RunsApiDeps;
+  /** Times renders, for how long one is shared (createScrapeCache). */
+  clock?: Clock;
 }): FastifyInstance {
   const { registry } = deps.metrics;
   if (!registry.getSingleMetric(COUNTER_STORE_UP)) {
@@ -59,10 +63,14 @@ export function createAdminListener(deps: {
     return { status: 'ready', snapshotVersion: version };
   });
   if (deps.runs) registerRunRoutes(app, deps.runs);
-  app.get('/metrics', async (_req, reply) => {
-    deps.metrics.snapshotVersion.set(deps.snapshots.current?.version ?? 0);
-    const body = await registry.metrics();
-    return reply.header('content-type', registry.contentType).send(body);
+  const clock = deps.clock ?? systemClock;
+  registerMetricsRoute(app, {
+    render: () => {
+      deps.metrics.snapshotVersion.set(deps.snapshots.current?.version ?? 0);
+      return registry.metrics();
+    },
+    contentType: registry.contentType,
+    now: () => clock.now(),
   });
   return app;
 }

@@ -151,6 +151,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         metrics,
         snapshots,
         counters: config.counters,
+        clock: config.clock,
         ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
         ...(config.runsApi
           ? {
