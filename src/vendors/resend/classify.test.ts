@@ -412,6 +412,63 @@ describe('Resend broadcasts', () => {
   );
 });
 
+// Sixth round: a new segment for a broadcast already scheduled retargets its send, which was priced
+// and recipient-checked for the old segment; the edit was a free write.
+describe('Resend broadcast edits', () => {
+  it.each([
+    ['segment_id', { segment_id: 'seg_9' }],
+    ['the legacy audience_id', { audience_id: 'seg_9' }],
+    ['both, naming one segment', { segment_id: 'seg_9', audience_id: 'seg_9', subject: 'New' }],
+  ])('checks an edit naming %s as a scheduled send to that segment', (_name, params) => {
+    const op = classify('PATCH', '/broadcasts/b_1', params) as Operation;
+    expect(op).toMatchObject({
+      id: 'resend.broadcasts.update',
+      class: 'money_unpriced',
+      movesMoney: true,
+      locks: ['b_1', 'seg_9'],
+      lookup: { path: '/segments/seg_9/contacts?limit=100', locks: ['seg_9'] },
+    });
+    const page = { object: 'list', data: [{ id: 'c1', email: 'Eve@Elsewhere.example' }], has_more: false };
+    expect(op.lookup?.parties?.(page)).toEqual({ recipients: ['eve@elsewhere.example'] });
+    expect(op.lookup?.price(page)).toBe(P.perEmail);
+  });
+
+  it('checks the sender an edit stores, with the segment', () => {
+    const op = classify('PATCH', '/broadcasts/b_1', { segment_id: 'seg_9', from: 'News <News@Acme.test>' });
+    expect(op).toMatchObject({ class: 'money_unpriced', parties: { senders: ['news@acme.test'] } });
+  });
+
+  it.each([
+    ['name and subject', { name: 'March', subject: 'Hello' }],
+    ['content', { html: '<p>Hi</p>', text: 'Hi', preview_text: 'Hi' }],
+    ['reply-to and topic', { reply_to: ['a@acme.test'], topic_id: 'top_1' }],
+    ['an empty segment', { segment_id: '', audience_id: null }],
+  ])('leaves an edit of %s a free write', (_name, params) => {
+    expect(classify('PATCH', '/broadcasts/b_1', params)).toEqual({
+      id: 'resend.broadcasts.update',
+      class: 'write',
+      movesMoney: false,
+      costMicros: 0,
+      parties: expect.any(Object),
+      locks: ['b_1'],
+    });
+  });
+
+  it('denies an edit naming two different segments as price_unknown', () => {
+    expect(classify('PATCH', '/broadcasts/b_1', { segment_id: 's1', audience_id: 's2' })).toMatchObject({
+      reason: 'price_unknown',
+      message: /two different segments/,
+    });
+  });
+
+  it.each([
+    ['a segment id that is not one', { segment_id: '../api-keys' }],
+    ['a segment that is no string', { segment_id: 42 }],
+  ])('refuses an edit naming %s, which it could not lease', (_name, params) => {
+    expect(classify('PATCH', '/broadcasts/b_1', params)).toMatchObject({ reason: 'body_invalid' });
+  });
+});
+
 describe("Resend locks (ADR 0007 §5): what can raise a broadcast's count leases its segment", () => {
   it.each<[string, string, string, Params, string[] | undefined]>([
     [
@@ -444,13 +501,7 @@ describe("Resend locks (ADR 0007 §5): what can raise a broadcast's count leases
       ['a1'],
     ],
     ['a contact added to a segment', 'POST', '/contacts/c1/segments/s1', {}, ['s1']],
-    [
-      'a broadcast edited (its segment may change)',
-      'PATCH',
-      '/broadcasts/b_1',
-      { segment_id: 's9' },
-      ['b_1'],
-    ],
+    ['a broadcast edited', 'PATCH', '/broadcasts/b_1', { subject: 'New' }, ['b_1']],
     ['a contact edited', 'PATCH', '/contacts/c1', { first_name: 'A' }, undefined],
   ])('%s', (_name, method, path, params, locks) => {
     const op = classify(method, path, params) as Operation;

@@ -154,37 +154,70 @@ function applyRule(
       if (isDenial(locks)) return locks;
       // Resend refuses a broadcast without `from`; were it to send one, the sender would be unseen.
       const from = senders.length > 0 ? senders : [UNSEEN_SENDER];
-      return broadcast(row.id, params, segmentContactsLookup(prices, choice.segment), locks, from);
+      const lookup = segmentContactsLookup(prices, choice.segment);
+      return broadcast(row.id, scheduled(params), lookup, locks, from);
     }
     case 'broadcast_send': {
       const id = ids[0];
       if (!isResendId(id)) return deny('path_invalid', 'The path does not name a valid Resend broadcast id.');
       const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
-      return broadcast(row.id, params, broadcastSendLookup(prices, id), locks, []);
+      return broadcast(row.id, scheduled(params), broadcastSendLookup(prices, id), locks, []);
+    }
+    case 'broadcast_update': {
+      const senders = storedSenders(row.id, params);
+      if (isDenial(senders)) return senders;
+      const locks = resolveLocks(row, ids, params, resendLockField);
+      if (isDenial(locks)) return locks;
+      if (!namesSegment(params)) {
+        return { ...uncountedOperation(row.id, 'write', { ...NO_PARTIES, senders }), ...locks };
+      }
+      // A new segment for a broadcast already scheduled retargets a send that was priced and
+      // recipient-checked for the old one, and Resend's definition does not say an edit is refused
+      // once a send is scheduled: checked as a scheduled send to the new segment would be.
+      const choice = broadcastSegment(params);
+      if ('problem' in choice) {
+        return deny(
+          'price_unknown',
+          `This broadcast update ${choice.problem}, so Keybrake cannot check whom its send would reach.`,
+        );
+      }
+      return broadcast(row.id, true, segmentContactsLookup(prices, choice.segment), locks, senders);
     }
     case undefined:
       return deny('price_unknown', `Keybrake cannot price ${row.id}, so it is not allowed.`);
   }
 }
 
+/** A send for later (`scheduled_at`), not at once. */
+function scheduled(params: Params): boolean {
+  const at = params['scheduled_at'];
+  return at !== undefined && at !== null && at !== '';
+}
+
+/** The body names a segment (`segment_id`, legacy `audience_id`); an empty or null one clears none. */
+function namesSegment(params: Params): boolean {
+  return ['segment_id', 'audience_id'].some((field) => {
+    const v = params[field];
+    return v !== undefined && v !== null && v !== '';
+  });
+}
+
 /**
- * A broadcast send, priced by its lookup. A scheduled one (`scheduled_at`) reaches the segment as it
- * is at the scheduled time, after every lease is gone: it is priced at today's count but must be
- * named exactly in allow.endpoints, like money Keybrake cannot price (ADR 0007 §1).
+ * A broadcast send, priced by its lookup. A scheduled one reaches the segment as it is at the
+ * scheduled time, after every lease is gone: it is priced at today's count but must be named exactly
+ * in allow.endpoints, like money Keybrake cannot price (ADR 0007 §1).
  */
 function broadcast(
   id: string,
-  params: Params,
+  later: boolean,
   lookup: Operation['lookup'],
   locks: { locks?: readonly string[] },
   senders: readonly string[],
 ): Operation {
-  const at = params['scheduled_at'];
-  const scheduled = at !== undefined && at !== null && at !== '';
   return {
     id,
-    class: scheduled ? 'money_unpriced' : 'money',
+    class: later ? 'money_unpriced' : 'money',
     movesMoney: true,
     costMicros: 0,
     ...(lookup ? { lookup } : {}),

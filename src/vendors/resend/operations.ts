@@ -93,8 +93,9 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     method: 'PATCH',
     path: '/broadcasts/{broadcast_id}',
     id: 'resend.broadcasts.update',
-    class: 'write',
-    locks: ['{broadcast_id}'],
+    class: 'money',
+    rule: 'broadcast_update',
+    locks: ['{broadcast_id}', 'segment_id', 'audience_id'],
   },
   { method: 'DELETE', path: '/broadcasts/{broadcast_id}', id: 'resend.broadcasts.remove', class: 'write' },
   {

@@ -68,6 +68,14 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
     note: "to every contact of the broadcast's segment",
   },
   {
+    match: 'PATCH /broadcasts/{broadcast_id}',
+    class: 'money',
+    rule: 'broadcast_update',
+    // The segment only when the body names one (classify): an edit of content leases the broadcast alone.
+    locks: ['{broadcast_id}', 'segment_id', 'audience_id'],
+    note: 'a new segment retargets a scheduled send; name, subject and content change no recipient',
+  },
+  {
     match: 'PATCH /inboxes/{inbox_id}/agent',
     class: 'money_unpriced',
     note: 'the inbox agent can forward threads by itself, outside any call Keybrake sees',
@@ -129,12 +137,6 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   // ── Configuration: writes that send nothing. ────────────────────────────────────────────────
   { match: 'PATCH /emails/{email_id}', class: 'write', note: 'reschedules a scheduled email' },
   { match: 'POST /emails/{email_id}/cancel', class: 'write', note: 'cancels a scheduled email' },
-  {
-    match: 'PATCH /broadcasts/{broadcast_id}',
-    class: 'write',
-    locks: ['{broadcast_id}'],
-    note: 'can change the segment a send in flight was priced for',
-  },
   { match: 'PATCH|POST /broadcasts/**', class: 'write', note: 'edits, cancels or duplicates a broadcast' },
   { match: 'POST /automations/{automation_id}/stop', class: 'write' },
   { match: 'POST|PATCH /events/**', class: 'write', note: 'event definitions' },

@@ -19,10 +19,17 @@ export type ResendPricingRule =
    */
   | 'broadcast_send'
   /** Free as a draft; with `send` it goes to the segment in the body at once, priced like `broadcast_send`. */
-  | 'broadcast_create';
+  | 'broadcast_create'
+  /**
+   * An edit of a stored broadcast: a free write, unless it names a segment (`segment_id`, legacy
+   * `audience_id`), which retargets a send already scheduled: then checked and priced like a
+   * scheduled send to that segment.
+   */
+  | 'broadcast_update';
 
 /** The rules that may read a call's price from Resend first (STRIPE_LOOKUP_RULES says why it matters). */
 export const RESEND_LOOKUP_RULES: ReadonlySet<ResendPricingRule> = new Set<ResendPricingRule>([
   'broadcast_send',
   'broadcast_create',
+  'broadcast_update',
 ]);
