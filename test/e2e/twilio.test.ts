@@ -118,6 +118,7 @@ spec:
       - "* /v1/**"
       - "* /v2/**"
       - "POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"
+      - "POST /v1/a2p/BrandRegistrations/{Sid}"
 ---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -372,6 +373,39 @@ describe('twilio-node through Keybrake', () => {
       expect(emulator.requests.length).toBe(before);
     },
   );
+
+  // An operation whose definition declares no body takes one only when it repeats the path (sixth
+  // round follow-up): what twilio-node sends there, no body under a form Content-Type, still goes.
+  it('forwards an A2P brand resubmission (no body declared) as twilio-node sends it: no body', async () => {
+    const client = twilio(SID, tokens.oracle, { httpClient: new KeybrakeRequestClient(kb.urls['main']!) });
+    const brand = 'BN00000000000000000000000000000001';
+    const before = emulator.requests.length;
+    const mark = kb.audit.length;
+
+    // The emulator has no A2P brands: its 404 is the answer; what matters is that Twilio was asked.
+    const answer = await client.messaging.v1
+      .brandRegistrations(brand)
+      .update()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+    expect(answer).toMatchObject({ status: 404, code: 20404 });
+    expect(client.httpClient.lastResponse?.headers['keybrake-decision']).toBe('allow; reason=ok');
+    const arrived = emulator.requests.slice(before);
+    expect(arrived.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `POST /messaging/v1/a2p/BrandRegistrations/${brand}`,
+    ]);
+    expect(arrived[0]!.body).toBe('');
+    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(
+      await auditAfter(mark, (r) => r['operation'] === 'twilio.messaging.v1.update_brand_registrations'),
+    ).toMatchObject({
+      decision: 'allow',
+      upstreamStatus: 404,
+    });
+  });
 
   it('denies a Verify code to a recipient outside the allowlist through the rewriting RequestClient', async () => {
     const client = twilio(SID, tokens.sms, { httpClient: new KeybrakeRequestClient(kb.urls['main']!) });

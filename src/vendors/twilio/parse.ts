@@ -15,8 +15,9 @@ import { TWILIO_UPLOAD_HOST } from './uploads.ts';
  * parameters (`MediaUrl`, `StatusCallbackEvent`) may repeat, and a name differing only in case from
  * a declared one or from another name of the request (`TO`, `to` beside `To`) is refused: Keybrake
  * would not read it, Twilio might. A GET, HEAD or DELETE carries no body; its query string is
- * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`. A JSON
- * body to an operation that declares none is taken only when it repeats the path, and not forwarded.
+ * checked the same way (classify reads Lookup's priced fields there) and the result is `{}`. A body
+ * (JSON or form) to an operation that declares none is taken only when it repeats the path, and is
+ * not forwarded.
  */
 export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   // Every upload is refused by the price stage, unread and unsent: its multipart body is not judged.
@@ -72,22 +73,26 @@ export function twilioForwardsBody(req: VendorRequest, body: Buffer): boolean {
   return echoedPath(req, body) === undefined;
 }
 
-/** The path parameters a JSON body sent to an operation that declares no body may repeat; else undefined. */
+/** The path parameters a body sent to an operation that declares none may repeat; else undefined. */
 function echoedPath(req: VendorRequest, body: Buffer): ReadonlyMap<string, string> | undefined {
-  if (body.length === 0 || !isContentType(req.headers['content-type'], 'json')) return undefined;
-  return bodilessPathParameters(req);
+  return body.length === 0 ? undefined : bodilessPathParameters(req);
 }
 
-/** A JSON body sent to an operation that declares none: taken when it repeats the path, as no parameters. */
+/**
+ * A body sent to an operation that declares none: taken when it repeats the path, as no parameters.
+ * JSON is what @twilio-alpha/mcp sends; a form is what any other client would, and Twilio would read
+ * its parameters though Keybrake judged none, so it is held to the same rule (sixth round).
+ */
 function pathEcho(
   req: VendorRequest,
   body: Buffer,
   limits: ParseLimits,
   path: ReadonlyMap<string, string>,
 ): Params | Denial {
-  const text = bodyText(req.headers, body, 'json');
+  const type = isContentType(req.headers['content-type'], 'json') ? 'json' : 'form';
+  const text = bodyText(req.headers, body, type);
   if (isDenial(text)) return text;
-  const value = parseJson(text, limits);
+  const value = type === 'json' ? parseJson(text, limits) : parseFlatForm(text, limits);
   if (isDenial(value)) return value;
   return pathEchoDenial(value, path) ?? (Object.create(null) as Params);
 }
