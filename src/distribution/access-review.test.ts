@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { type Caller, cachedAccessReview, createCallerReview, type RunAccess } from './access-review.ts';
+import { ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
 
 const runner: Caller = {
   username: 'system:serviceaccount:agents:runner',
@@ -37,6 +38,9 @@ describe('cachedAccessReview', () => {
   });
 });
 
+/** Shaped as a ServiceAccount token (a JWT): anything else is refused unreviewed. */
+const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
+
 describe('createCallerReview', () => {
   it.each([
     ['an unauthenticated token', { authenticated: false }, 'token not authenticated'],
@@ -48,7 +52,7 @@ describe('createCallerReview', () => {
     ['a token naming no user', { authenticated: true, audiences: ['keybrake'] }, 'token names no user'],
   ])('refuses %s with 401', async (_name, status, message) => {
     const review = createCallerReview(async () => status);
-    expect(await review('t')).toEqual({ ok: false, status: 401, message });
+    expect(await review(TOKEN)).toEqual({ ok: false, status: 401, message });
   });
 
   it('keeps the whole user for the access review, and caches by digest', async () => {
@@ -62,8 +66,26 @@ describe('createCallerReview', () => {
       };
     });
     const expected = { ok: true, caller: { username: 'u', uid: 'id', groups: ['g'], extra: { k: ['v'] } } };
-    expect(await review('t')).toEqual(expected);
-    expect(await review('t')).toEqual(expected);
+    expect(await review(TOKEN)).toEqual(expected);
+    expect(await review(TOKEN)).toEqual(expected);
     expect(calls).toBe(1);
+  });
+
+  it('sends no review for a token that is not a JWT, nor past its budget', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    let calls = 0;
+    const review = createCallerReview(
+      async () => {
+        calls++;
+        return { authenticated: false };
+      },
+      { clock, budget: new ReviewBudget(clock, 2, 1) },
+    );
+    expect(await review('not-a-service-account-token')).toMatchObject({ ok: false, status: 401 });
+    const junk = (i: number) => TOKEN.replace('c2ln', `c2ln${i}`);
+    await review(junk(1));
+    await review(junk(2));
+    await expect(review(junk(3))).rejects.toThrow(ReviewsExhaustedError);
+    expect(calls).toBe(2);
   });
 });

@@ -2,6 +2,7 @@ import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@
 import { type Clock, systemClock } from '../clock.ts';
 import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
+import { ReviewBudget } from './review-budget.ts';
 import { apiStatusOf, type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
 
 /**
@@ -46,13 +47,18 @@ export const RUNS_SUBRESOURCE = 'runs';
  */
 export function createCallerReview(
   review: ReviewToken,
-  opts: { audience?: string; cacheTtlMs?: number; maxCacheEntries?: number; clock?: Clock } = {},
+  opts: {
+    audience?: string;
+    cacheTtlMs?: number;
+    maxCacheEntries?: number;
+    clock?: Clock;
+    budget?: ReviewBudget;
+  } = {},
 ): ReviewCaller {
   const audience = opts.audience ?? DEFAULT_AUDIENCE;
   const ttl = opts.cacheTtlMs ?? 30_000;
   const max = opts.maxCacheEntries ?? 1_000;
   const clock = opts.clock ?? systemClock;
-  const cache = new ExpiringCache<CallerVerdict>(ttl, max);
   const decide = (s: V1TokenReviewStatus): CallerVerdict => {
     if (s.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
     if (!(s.audiences ?? []).includes(audience))
@@ -69,12 +75,16 @@ export function createCallerReview(
       },
     };
   };
-  return cachedVerdicts(
-    cache,
+  return cachedVerdicts<CallerVerdict>({
+    ttlMs: ttl,
+    maxEntries: max,
     clock,
-    { ok: false, status: 401, message: 'missing bearer token' },
-    async (bearer) => decide(await review(bearer, audience)),
-  );
+    budget: opts.budget ?? new ReviewBudget(clock),
+    accepted: (v) => v.ok,
+    missing: { ok: false, status: 401, message: 'missing bearer token' },
+    malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
+    review: async (bearer) => decide(await review(bearer, audience)),
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
+import { type ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
 
 /**
  * Verdicts kept for `ttlMs` under a key, at most `maxEntries` of them, so that a flood of distinct
@@ -46,23 +47,47 @@ export function tokenKey(bearer: string): string {
 }
 
 /**
- * A bearer token's verdict, from `cache` while it holds one (keyed by tokenKey, never the token),
- * else from `review`, then kept. A missing token gets `missing` and is never reviewed.
+ * A Kubernetes ServiceAccount token, projected or not, is a JWT: three base64url parts joined by dots.
+ * Anything else is refused without asking the apiserver.
  */
-export function cachedVerdicts<V>(
-  cache: ExpiringCache<V>,
-  clock: Clock,
-  missing: V,
-  review: (bearer: string) => Promise<V>,
-): (bearer: string) => Promise<V> {
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** How an authenticator keeps and asks for the verdicts on bearer tokens (cachedVerdicts). */
+export interface VerdictSource<V> {
+  readonly ttlMs: number;
+  /** Bound on each of the two caches, so a flood of distinct bad tokens cannot grow memory. */
+  readonly maxEntries: number;
+  readonly clock: Clock;
+  /** Reviews of tokens without a cached verdict; past it, ReviewsExhaustedError. */
+  readonly budget: ReviewBudget;
+  readonly accepted: (verdict: V) => boolean;
+  /** The verdict on a missing token, and on one that is not a JWT; neither is reviewed. */
+  readonly missing: V;
+  readonly malformed: V;
+  readonly review: (bearer: string) => Promise<V>;
+}
+
+/**
+ * A bearer token's verdict, from a cache while it holds one (keyed by tokenKey, never the token),
+ * else from `review`, then kept. Accepted and refused verdicts are kept apart, so a flood of junk
+ * tokens evicts only other refusals, never a proxy's accepted token (sixth round: 1 504 junk bearers
+ * pushed the real proxy's verdict out of the one cache of 1 000). Only a JWT is reviewed, and only
+ * within the budget.
+ */
+export function cachedVerdicts<V>(source: VerdictSource<V>): (bearer: string) => Promise<V> {
+  const accepted = new ExpiringCache<V>(source.ttlMs, source.maxEntries);
+  const refused = new ExpiringCache<V>(source.ttlMs, source.maxEntries);
   return async (bearer) => {
-    if (!bearer) return missing;
+    if (!bearer) return source.missing;
+    if (!JWT.test(bearer)) return source.malformed;
     const key = tokenKey(bearer);
-    const now = clock.now();
-    const hit = cache.get(key, now);
+    const now = source.clock.now();
+    const hit = accepted.get(key, now) ?? refused.get(key, now);
     if (hit !== undefined) return hit;
-    const verdict = await review(bearer);
-    cache.set(key, verdict, now);
+    if (!source.budget.take())
+      throw new ReviewsExhaustedError('too many tokens to review at once; try again shortly');
+    const verdict = await source.review(bearer);
+    (source.accepted(verdict) ? accepted : refused).set(key, verdict, now);
     return verdict;
   };
 }

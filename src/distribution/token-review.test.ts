@@ -1,16 +1,21 @@
 import type { V1TokenReviewStatus } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
+import { ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
 import { createReviewingAuthenticator, type ReviewToken } from './token-review.ts';
 
 const SA = (ns: string, name: string) => ({ username: `system:serviceaccount:${ns}:${name}` });
 
-/** A stand-in for the apiserver's verdicts, keyed by token, that counts round trips. */
+/** A token shaped as a ServiceAccount token (a JWT), naming `name` in its payload. */
+const jwt = (name: string) => `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(name).toString('base64url')}.c2lnbmF0dXJl`;
+const nameIn = (token: string) => Buffer.from(token.split('.')[1] ?? '', 'base64url').toString();
+
+/** A stand-in for the apiserver's verdicts, keyed by the name in the token, that counts round trips. */
 function reviewer(verdicts: Record<string, V1TokenReviewStatus>) {
   const calls: { token: string; audience: string }[] = [];
   const review: ReviewToken = async (token, audience) => {
-    calls.push({ token, audience });
-    return verdicts[token] ?? { authenticated: false, error: 'invalid bearer token' };
+    calls.push({ token: nameIn(token), audience });
+    return verdicts[nameIn(token)] ?? { authenticated: false, error: 'invalid bearer token' };
   };
   return { review, calls };
 }
@@ -59,12 +64,12 @@ describe('the TokenReview authenticator', () => {
   ])('%s', async (_name, token, allowed, expected) => {
     const { review } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, allowed ? { allowedServiceAccounts: allowed } : {});
-    expect(await auth(token)).toMatchObject(expected);
+    expect(await auth(jwt(token))).toMatchObject(expected);
   });
 
   it('asks the apiserver for the configured audience', async () => {
     const { review, calls } = reviewer(verdicts);
-    await createReviewingAuthenticator(review, { audience: 'custom' })('proxy');
+    await createReviewingAuthenticator(review, { audience: 'custom' })(jwt('proxy'));
     expect(calls).toEqual([{ token: 'proxy', audience: 'custom' }]);
   });
 
@@ -72,12 +77,12 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, clock });
-    await auth('proxy');
+    await auth(jwt('proxy'));
     clock.advance(59_999);
-    await auth('proxy');
+    await auth(jwt('proxy'));
     expect(calls).toHaveLength(1);
     clock.advance(1);
-    await auth('proxy');
+    await auth(jwt('proxy'));
     expect(calls).toHaveLength(2);
   });
 
@@ -90,7 +95,7 @@ describe('the TokenReview authenticator', () => {
   it('keeps the cache bounded', async () => {
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
-    for (const t of ['a', 'b', 'c', 'a']) await auth(t);
+    for (const t of ['a', 'b', 'c', 'a']) await auth(jwt(t));
     // `a` was evicted to make room for `c`, so it is reviewed twice.
     expect(calls.map((c) => c.token)).toEqual(['a', 'b', 'c', 'a']);
   });
@@ -102,8 +107,44 @@ describe('the TokenReview authenticator', () => {
       return verdicts.proxy!;
     };
     const auth = createReviewingAuthenticator(review);
-    await expect(auth('proxy')).rejects.toThrow('apiserver down');
+    await expect(auth(jwt('proxy'))).rejects.toThrow('apiserver down');
     fail = false;
-    expect(await auth('proxy')).toMatchObject({ ok: true });
+    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+  });
+
+  // Sixth round: 1 504 acks with junk bearers sent 1 504 reviews in 0.8 s, and pushed the real
+  // proxy's verdict out of the cache.
+  it('refuses a token that is not a JWT without asking the apiserver', async () => {
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review);
+    for (const junk of ['proxy', 'a.b', 'a.b.c.d', 'a.b.c!', `${jwt('proxy')}.`])
+      expect(await auth(junk)).toMatchObject({ ok: false, status: 401 });
+    expect(calls).toHaveLength(0);
+  });
+
+  it('reviews unseen tokens only within its budget, answers from the cache past it, and refills with time', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, { clock, budget: new ReviewBudget(clock, 3, 1) });
+    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    for (const t of ['junk-1', 'junk-2'])
+      expect(await auth(jwt(t))).toMatchObject({ ok: false, status: 401 });
+    await expect(auth(jwt('junk-3'))).rejects.toThrow(ReviewsExhaustedError);
+    expect(calls).toHaveLength(3);
+    // Verdicts already had cost nothing.
+    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    expect(await auth(jwt('junk-1'))).toMatchObject({ ok: false });
+    clock.advance(1_000);
+    expect(await auth(jwt('junk-3'))).toMatchObject({ ok: false, status: 401 });
+    expect(calls.map((c) => c.token)).toEqual(['proxy', 'junk-1', 'junk-2', 'junk-3']);
+  });
+
+  it('keeps an accepted verdict however many refused tokens come after it', async () => {
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
+    await auth(jwt('proxy'));
+    for (let i = 0; i < 10; i++) await auth(jwt(`junk-${i}`));
+    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    expect(calls.filter((c) => c.token === 'proxy')).toHaveLength(1);
   });
 });

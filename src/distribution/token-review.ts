@@ -1,7 +1,8 @@
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { type Clock, systemClock } from '../clock.ts';
-import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
+import { cachedVerdicts } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
+import { ReviewBudget } from './review-budget.ts';
 
 /** What the snapshot server learns about a caller's bearer token before it streams or takes an ack. */
 export type AuthResult =
@@ -26,6 +27,8 @@ export interface TokenReviewOptions {
   /** Bound on cached verdicts so a flood of distinct bad tokens cannot grow memory. */
   readonly maxCacheEntries?: number;
   readonly clock?: Clock;
+  /** Reviews of tokens without a cached verdict (default: a burst of 100, then 20 a second). */
+  readonly budget?: ReviewBudget;
 }
 
 /** Thrown when the apiserver cannot give a verdict; carries the HTTP status, never the token. */
@@ -77,7 +80,6 @@ export function createReviewingAuthenticator(
   const ttl = opts.cacheTtlMs ?? 60_000;
   const maxEntries = opts.maxCacheEntries ?? 1_000;
   const clock = opts.clock ?? systemClock;
-  const cache = new ExpiringCache<AuthResult>(ttl, maxEntries);
 
   const decide = (status: V1TokenReviewStatus): AuthResult => {
     if (status.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
@@ -93,10 +95,14 @@ export function createReviewingAuthenticator(
     return { ok: true, user: sa };
   };
 
-  return cachedVerdicts(
-    cache,
+  return cachedVerdicts<AuthResult>({
+    ttlMs: ttl,
+    maxEntries,
     clock,
-    { ok: false, status: 401, message: 'missing bearer token' },
-    async (bearer) => decide(await review(bearer, audience)),
-  );
+    budget: opts.budget ?? new ReviewBudget(clock),
+    accepted: (v) => v.ok,
+    missing: { ok: false, status: 401, message: 'missing bearer token' },
+    malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
+    review: async (bearer) => decide(await review(bearer, audience)),
+  });
 }
