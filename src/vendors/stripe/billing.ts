@@ -618,15 +618,22 @@ export function creditGrant(params: Params, rates: ExchangeRates): Priced | Deni
   if (isDenial(type)) return type;
   const monetary = grant === undefined ? undefined : objectParam(grant, 'monetary');
   if (isDenial(monetary)) return monetary;
-  if (type !== 'monetary' || monetary === undefined) {
+  if (type !== 'monetary') {
     return deny('price_unknown', 'Keybrake prices only monetary credit grants (amount[type]=monetary).');
   }
-  const value = signedAmount(monetary, 'value');
+  const value = monetary === undefined ? undefined : signedAmount(monetary, 'value');
   if (isDenial(value)) return value;
-  const currency = scalar(monetary, 'currency');
+  const currency = monetary === undefined ? undefined : scalar(monetary, 'currency');
   if (isDenial(currency)) return currency;
   if (value === undefined || currency === undefined) {
-    return deny('price_unknown', 'A credit grant needs amount[monetary][value] and [currency].');
+    const missing = [
+      ...(value === undefined ? ['amount[monetary][value]'] : []),
+      ...(currency === undefined ? ['amount[monetary][currency]'] : []),
+    ];
+    return deny(
+      'price_unknown',
+      `A monetary credit grant needs ${missing.join(' and ')} for Keybrake to price it.`,
+    );
   }
   const cost = known(Math.abs(value), currency, rates);
   return isDenial(cost) ? cost : { movesMoney: true, costMicros: cost };

@@ -811,6 +811,20 @@ describe('credit notes, balances and grants', () => {
       classify('POST', '/v1/billing/credit_grants', 'amount[type]=custom_pricing_unit&customer=cus_1'),
     ).toMatchObject({ reason: 'price_unknown' });
   });
+
+  // Sixth round: a monetary grant without its amount was told Keybrake prices only monetary grants.
+  it.each([
+    ['no amount at all', '', 'amount[monetary][value] and amount[monetary][currency]'],
+    ['no value', '&amount[monetary][currency]=usd', 'amount[monetary][value] for'],
+    ['no currency', '&amount[monetary][value]=1000', 'amount[monetary][currency] for'],
+  ])('names what a monetary credit grant with %s is missing', (_name, more, missing) => {
+    const denial = classify(
+      'POST',
+      '/v1/billing/credit_grants',
+      `amount[type]=monetary&customer=cus_1${more}`,
+    );
+    expect(denial).toMatchObject({ reason: 'price_unknown', message: expect.stringContaining(missing) });
+  });
 });
 
 describe('subscriptions, priced by the invoice preview', () => {
