@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../clock.ts';
 import { MemoryCounterStore } from '../../counters/memory-store.ts';
 import { type CounterStore, CounterStoreUnavailableError } from '../../counters/store.ts';
-import { compileValuePattern } from '../../patterns/glob.ts';
+import { compileEndpointPattern, compileValuePattern } from '../../patterns/glob.ts';
 import { SnapshotHolder } from '../../snapshot/holder.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { memoryAuditSink } from '../../telemetry/audit.ts';
@@ -230,6 +230,12 @@ describe('price stage: a price read in several steps', () => {
     const base = resendLike(250);
     let updateDuringPage3: ReturnType<ReturnType<typeof proxy>['call']> | undefined;
     const p = proxy({
+      // A new segment for a broadcast is unpriced money since the sixth round: an exact entry admits it.
+      policy: {
+        endpoints: ['POST /broadcasts/{broadcast_id}/send', 'PATCH /broadcasts/{broadcast_id}'].map(
+          compileEndpointPattern,
+        ),
+      },
       upstream: async (req) => {
         if (req.pathAndQuery.startsWith('/segments/')) {
           p.clock.advance(PAGE_MS);
