@@ -173,18 +173,13 @@ export const checkSender: Check = ({ policy, op, judged }) =>
 
 /**
  * The longest recipient or sender judged against a list: longer than any real one (an address is at
- * most 254 characters, an E.164 number 15 digits after `whatsapp:`, a Stripe id at most 255). A list
- * costs its entries times the value's length, and a 128 000-character destination against 10 000
- * globs held a replica's event loop 45 s for every tenant; such a value is refused before matching.
+ * most 254 characters, an E.164 number 15 digits after `whatsapp:`, a Stripe id at most 255, a Twilio
+ * SIP URI under 255, and the allowlists see only its `sip:user@host[:port]`, never the SIP headers
+ * it may carry). A list costs its entries times the value's length, and a 128 000-character
+ * destination against 10 000 globs held a replica's event loop 45 s for every tenant; such a value is
+ * refused before matching.
  */
 const MAX_PARTY_LENGTH = 512;
-
-/** A Twilio SIP URI may carry up to 1 024 characters of SIP headers after its user and host. */
-const MAX_SIP_LENGTH = 2048;
-
-function maxLength(value: string): number {
-  return value.slice(0, 4).toLowerCase() === 'sip:' ? MAX_SIP_LENGTH : MAX_PARTY_LENGTH;
-}
 
 /** How a party check names its party and its refusal. */
 interface PartyKind {
@@ -217,11 +212,11 @@ function outsideList(
   if (values === judged) return undefined;
   const passed = judged && new Set(judged);
   const fresh = passed ? values.filter((v) => !passed.has(v)) : values;
-  const long = fresh.find((v) => v.length > maxLength(v));
+  const long = fresh.find((v) => v.length > MAX_PARTY_LENGTH);
   if (long !== undefined) {
     return deny(
       kind.reason,
-      `${kind.name} ${long.slice(0, 64)}… is ${long.length} characters long, longer than any real one (at most ${maxLength(long)}), and not in ${kind.list}.`,
+      `${kind.name} ${long.slice(0, 64)}… is ${long.length} characters long, longer than any real one (at most ${MAX_PARTY_LENGTH}), and not in ${kind.list}.`,
     );
   }
   const verdict = matchAll(patterns, fresh);

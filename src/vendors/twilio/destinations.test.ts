@@ -124,6 +124,24 @@ describe('destination', () => {
     expect(destination(raw)).toMatchObject({ channel: 'sip', unreadable: true });
   });
 
+  // Sixth round follow-up: a sips: URI was raw text (channel other), so `sips:*@pbx.ok.com` had the
+  // hole sip: had: the * running into its parameters or headers.
+  it.each([
+    ['an @ in its headers', 'sips:+19005550123@evil.example?X-Note=@pbx.ok.com'],
+    ['an @ in its parameters', 'sips:+19005550123@evil.example;x=@pbx.ok.com'],
+    ['two @', 'SIPS:x@evil.example@pbx.ok.com'],
+  ])('leaves unreadable a SIPS URI with %s', (_name, raw) => {
+    expect(destination(raw)).toMatchObject({ channel: 'sip', unreadable: true });
+  });
+
+  it.each([
+    ['its parameters', 'sips:bob@pbx.ok.com;transport=tls'],
+    ['its headers', 'sips:bob@pbx.ok.com?X-Note=hi'],
+    ['an upper-case scheme', 'SIPS:bob@pbx.ok.com'],
+  ])('reads a SIPS URI as user@host without %s', (_name, raw) => {
+    expect(destination(raw)).toEqual({ channel: 'sip', address: 'sips:bob@pbx.ok.com' });
+  });
+
   it.each([
     ['its parameters', 'sip:bob@pbx.ok.com;transport=tls'],
     ['its headers', 'sip:bob@pbx.ok.com?X-Note=hi'],

@@ -50,7 +50,7 @@ const PHONE_PUNCTUATION = /[ ().-]/g;
 /** One number, as digits after the punctuation Twilio ignores: E.164, or national (no country). */
 const ONE_NUMBER = /^\+?\d+$/;
 
-/** Parses a Twilio address (`+1 415…`, `whatsapp:+44…`, `client:alice`, `sip:…`). */
+/** Parses a Twilio address (`+1 415…`, `whatsapp:+44…`, `client:alice`, `sip:…`, `sips:…`). */
 export function destination(raw: string): Destination {
   const value = spaceTrimmed(raw);
   if (value === undefined) return { channel: 'other', address: raw, unreadable: true };
@@ -59,23 +59,26 @@ export function destination(raw: string): Destination {
     const scheme = prefixed[1]!.toLowerCase();
     if (scheme === 'whatsapp') return { ...phone(prefixed[2]!), channel: 'whatsapp' };
     if (scheme === 'client') return { channel: 'client', address: value };
-    if (scheme === 'sip') return sipDestination(value);
+    if (scheme === 'sip' || scheme === 'sips') return sipDestination(value);
     return { channel: 'other', address: value };
   }
   return phone(value);
 }
 
+/** The schemes of a SIP URI: `sips:` is the same URI reached over TLS (RFC 3261 §19.1). */
+export const SIP_SCHEME = /^sips?:/i;
 /** Where a SIP URI's user and host end: its URI parameters (`;`) or headers (`?`) start. */
 const SIP_TAIL = /[;?]/;
 /** Printable ASCII without a space: a SIP URI escapes anything else. */
 const SIP_TEXT = /^[\x21-\x7e]+$/;
 
 /**
- * A `sip:` destination as the allowlists see it: `sip:user@host[:port]`, what comes before its URI
- * parameters and headers. Unreadable when it holds anything but printable ASCII, or an `@` other
- * than the one between user and host (a second one, or one in its parameters or headers): RFC 3261
- * lets a user part hold `;` and `?`, so `sip:x@evil.example?h=@pbx.ok.com` has no one reading of its
- * host (sixth round: its raw text, ending in `@pbx.ok.com`, matched `sip:*@pbx.ok.com`).
+ * A `sip:` or `sips:` destination as the allowlists see it: `sip:user@host[:port]` (or `sips:…`), what
+ * comes before its URI parameters and headers. Unreadable when it holds anything but printable ASCII,
+ * or an `@` other than the one between user and host (a second one, or one in its parameters or
+ * headers): RFC 3261 lets a user part hold `;` and `?`, so `sip:x@evil.example?h=@pbx.ok.com` has no
+ * one reading of its host (sixth round: its raw text, ending in `@pbx.ok.com`, matched
+ * `sip:*@pbx.ok.com`; a `sips:` URI, raw text too, did the same under `sips:*@pbx.ok.com`).
  */
 export function sipDestination(value: string): Destination {
   const tail = value.search(SIP_TAIL);
@@ -83,7 +86,8 @@ export function sipDestination(value: string): Destination {
   const ats = value.split('@').length - 1;
   const readable = SIP_TEXT.test(value) && ats === target.split('@').length - 1 && ats <= 1;
   // The scheme lower-cased so that `SIP:` is the same address as `sip:`.
-  const address = `sip:${target.slice('sip:'.length)}`;
+  const colon = target.indexOf(':');
+  const address = `${target.slice(0, colon).toLowerCase()}${target.slice(colon)}`;
   return readable ? { channel: 'sip', address } : { channel: 'sip', address: value, unreadable: true };
 }
 

@@ -33,6 +33,12 @@ describe('readTwiml: <Dial> legs are destinations', () => {
       '<Dial><Sip>sip:agent@pbx.example</Sip></Dial>',
       { channel: 'sip', address: 'sip:agent@pbx.example' },
     ],
+    // Sixth round follow-up: a sips: URI was refused here, and read as raw text in a To.
+    [
+      'a <Sip> SIPS URI, without its parameters',
+      '<Dial><Sip>SIPS:agent@pbx.example;transport=tls</Sip></Dial>',
+      { channel: 'sip', address: 'sips:agent@pbx.example' },
+    ],
     [
       'a <Client> name',
       '<Dial><Client>mallory</Client></Dial>',

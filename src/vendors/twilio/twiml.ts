@@ -1,7 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { RemoteInstruction } from '../types.ts';
-import { type Destination, destination, sipDestination } from './destinations.ts';
+import { type Destination, destination, SIP_SCHEME, sipDestination } from './destinations.ts';
 import { turnsOnTranscription } from './transcription.ts';
 import { parseXml, type XmlElement, XmlError, xmlTrimmed } from './twiml-xml.ts';
 
@@ -315,8 +315,8 @@ function nounDestination(noun: Noun, element: XmlElement): Destination | undefin
       return { ...to, channel: 'whatsapp' };
     }
     case 'Sip':
-      // Twilio dials only a `sip:` URI here; anything else has no reading Keybrake can stand by.
-      return text.slice(0, 4).toLowerCase() === 'sip:'
+      // Twilio dials only a SIP URI here; anything else has no reading Keybrake can stand by.
+      return SIP_SCHEME.test(text)
         ? sipDestination(text)
         : { channel: 'sip', address: text, unreadable: true };
     case 'Client':
