@@ -204,6 +204,12 @@ export interface VendorAdapter {
    * @twilio-alpha/mcp sends), so the vendor acts on exactly what Keybrake checked. Absent: always.
    */
   forwardsBody?(req: VendorRequest, body: Buffer): boolean;
+  /**
+   * Whether `parse` reads this call's body at all, decided from its request line alone. False for a
+   * call refused whatever its body says (Twilio: an upload), so one over `--max-body` gets that
+   * refusal rather than `body_too_large`. Absent: always.
+   */
+  readsBody?(req: VendorRequest): boolean;
   /** The price stage: identifies, classifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
   price(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */

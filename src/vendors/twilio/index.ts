@@ -6,6 +6,7 @@ import { twilioError } from './errors.ts';
 import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
+import { twilioReadsBody } from './uploads.ts';
 
 export { TWILIO_ERROR_CODES } from './errors.ts';
 export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './prices.ts';
@@ -30,6 +31,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     credential: twilioCredential,
     parse: parseTwilio,
     forwardsBody: twilioForwardsBody,
+    readsBody: twilioReadsBody,
     price: (req, params, key) => classifyTwilio(prices, req, params, key),
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,

@@ -6,7 +6,7 @@ import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 import { bodilessPathParameters, declaredBody, QUERY_NAMES } from './declared.ts';
 import { pathEchoDenial } from './path-echo.ts';
-import { TWILIO_UPLOAD_HOST } from './uploads.ts';
+import { twilioReadsBody } from './uploads.ts';
 
 /**
  * The parameters of a Twilio call (parse stage), read once and one way (ADR 0007 §2). Writes carry
@@ -21,7 +21,7 @@ import { TWILIO_UPLOAD_HOST } from './uploads.ts';
  */
 export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   // Every upload is refused by the price stage, unread and unsent: its multipart body is not judged.
-  if (req.subHost === TWILIO_UPLOAD_HOST) return Object.create(null) as Params;
+  if (!twilioReadsBody(req)) return Object.create(null) as Params;
   if (body.length > limits.maxBytes) {
     return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
   }
