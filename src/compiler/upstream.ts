@@ -18,14 +18,18 @@ export function readUpstreamCredential(
     const v = secretValue(secret, name)?.trim();
     return v === undefined || v === '' ? undefined : v;
   };
-  const bad = (name: string) => /[\s\p{Cc}]/u.test(secretValue(secret, name)?.trim() ?? '');
+  /** `field "x" of Secret ns/name <why>`, when the field cannot go into a header as it is. */
+  const unsafe = (name: string): string | undefined => {
+    const why = headerProblem(secretValue(secret, name)?.trim() ?? '');
+    return why === undefined ? undefined : `field "${name}" of ${ref} ${why}`;
+  };
 
   if (vendor !== 'twilio') {
     if (key === undefined) return { ok: false, message: `upstreamSecretRef.key is required for ${vendor}` };
     const token = field(key);
     if (token === undefined) return { ok: false, message: `${ref} has no non-empty field "${key}"` };
-    if (bad(key))
-      return { ok: false, message: `field "${key}" of ${ref} contains whitespace or control characters` };
+    const problem = unsafe(key);
+    if (problem !== undefined) return { ok: false, message: problem };
     return { ok: true, credential: { kind: 'bearer', token } };
   }
 
@@ -44,8 +48,8 @@ export function readUpstreamCredential(
     if (apiKeySecret === undefined) return { ok: false, message: `${ref} has apiKeySid but no apiKeySecret` };
     if (!/^SK[A-Za-z0-9]+$/.test(apiKeySid))
       return { ok: false, message: `field "apiKeySid" of ${ref} must start with SK` };
-    if (bad('apiKeySecret'))
-      return { ok: false, message: `field "apiKeySecret" of ${ref} contains whitespace` };
+    const problem = unsafe('apiKeySecret');
+    if (problem !== undefined) return { ok: false, message: problem };
     return {
       ok: true,
       credential: { kind: 'basic', username: apiKeySid, password: apiKeySecret, accountSid },
@@ -54,6 +58,19 @@ export function readUpstreamCredential(
   const authToken = field('authToken');
   if (authToken === undefined)
     return { ok: false, message: `${ref} has accountSid but no authToken (or apiKeySid + apiKeySecret)` };
-  if (bad('authToken')) return { ok: false, message: `field "authToken" of ${ref} contains whitespace` };
+  const problem = unsafe('authToken');
+  if (problem !== undefined) return { ok: false, message: problem };
   return { ok: true, credential: { kind: 'basic', username: accountSid, password: authToken, accountSid } };
+}
+
+/**
+ * Why a credential cannot be sent as it is, or undefined. Vendors' keys are printable ASCII; anything
+ * else is a mistake in the Secret (bytes that are not UTF-8 read as U+FFFD), and undici refuses such a
+ * header at forward time: the key looked Ready while every call was 502 upstream_unavailable.
+ */
+function headerProblem(value: string): string | undefined {
+  if (/[\s\p{Cc}]/u.test(value)) return 'contains whitespace or control characters';
+  if (/[^\x21-\x7e]/.test(value))
+    return 'holds invalid upstream key bytes: header-unsafe characters (a vendor key is printable ASCII; the value may not be UTF-8 text)';
+  return undefined;
 }

@@ -9,12 +9,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { packageVersion } from '../../src/cli/version.ts';
+import { startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { hasValidChecksum, newToken } from '../../src/tokens/token.ts';
 import {
   type CliResult,
   type KeybrakeProcess,
   manifestDir,
   runKeybrake,
+  serveArgs,
   startKeybrake,
 } from '../env/keybrake.ts';
 import { rawHttp } from './fixtures/http.ts';
@@ -427,6 +429,34 @@ describe('keybrake serve on a directory with no VaultKey', () => {
       expect(warning).toMatchObject({ manifests: [d.dir] });
     } finally {
       await kb.stop();
+    }
+  });
+});
+
+describe('keybrake serve with an upstream key an HTTP header cannot carry', () => {
+  it('marks the key not ready, naming the field and never its value, and forwards nothing', async () => {
+    // sk_test_ 0xff 0xfe BAD: not UTF-8. It was served Ready, and every call was 502 upstream_unavailable.
+    const fixture = readFileSync(
+      path.join(ROOT, 'test/fixtures/compiler/upstream-key-bytes.in.yaml'),
+      'utf8',
+    );
+    const d = await tempManifests({ 'keys.yaml': fixture });
+    const stripe = await startStripeEmulator();
+    const kb = await startKeybrake(serveArgs(d.dir, { stripe: stripe.url }), { env: CLEAN_ENV });
+    try {
+      const warning = await kb.waitForLog((l) => l.msg === 'not ready' && l.object === 'agents/stripe-key');
+      expect(warning).toMatchObject({ reason: 'UpstreamSecretInvalid' });
+      expect(String(warning.message)).toContain('header-unsafe characters');
+      const res = await fetch(`${kb.urls['stripe']}/v1/customers`, {
+        headers: { authorization: 'Bearer kb_stripe_0BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ' },
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('keybrake-decision')).toBe('deny; reason=key_unknown');
+      expect(stripe.requests).toEqual([]);
+      expect(kb.output()).not.toMatch(/BAD|c2tfdGVzdF|t\u00f6k\u00e9n|tökén/);
+    } finally {
+      await kb.stop();
+      await stripe.close();
     }
   });
 });
