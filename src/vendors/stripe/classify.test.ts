@@ -732,6 +732,29 @@ describe('Stripe parties', () => {
     },
   );
 
+  // Sixth round: a customer id Keybrake could not read was skipped, and a decoy under another key
+  // became the call's only customer (cus_allowed), while Stripe billed the one it maps.
+  it.each([
+    [
+      'a zero-width space inside the default key',
+      'payload[stripe_customer_id]=cus_ev%E2%80%8Bil&payload[x]=cus_allowed',
+    ],
+    ['another case in the default key', 'payload[stripe_customer_id]=CUS_evil&payload[x]=cus_allowed'],
+    ['no customer id in the default key', 'payload[stripe_customer_id]=someone&payload[x]=cus_allowed'],
+    ['a space inside a customer id under another key', 'payload[who]=cus_ev+il&payload[x]=cus_allowed'],
+    ['another case under another key', 'payload[who]=Acct_evil&payload[x]=cus_allowed'],
+    ['a list in the payload', 'payload[stripe_customer_id][0]=cus_evil&payload[x]=cus_allowed'],
+  ])('refuses a meter event with %s, whatever a decoy names (body_invalid)', (_name, payload) => {
+    const body = `event_name=api_calls&${payload}&payload[value]=1`;
+    expect(classify('POST', '/v1/billing/meter_events', body)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('reads a meter event whose payload holds ordinary values beside its customer', () => {
+    const body =
+      'event_name=api_calls&payload[stripe_customer_id]=cus_allowed&payload[model]=gpt+4o&payload[value]=1';
+    expect(op('POST', '/v1/billing/meter_events', body).parties.customers).toEqual(['cus_allowed']);
+  });
+
   it('marks a meter event as billing a customer, so that a customer allowlist must see one', () => {
     expect(op('POST', '/v1/billing/meter_events', 'event_name=api_calls&payload[my_key]=x')).toMatchObject({
       id: 'stripe.billing.meter_events.create',

@@ -274,30 +274,52 @@ function unseenCharacters(name: string): Denial {
 /** A Stripe customer id, or a customer named by its account id (`customer_account`). */
 const CUSTOMER_ID = /^(cus|acct)_[A-Za-z0-9]+$/;
 
+/** The payload key a meter maps its events to a customer by unless it names another (Stripe's default). */
+const DEFAULT_CUSTOMER_KEY = 'stripe_customer_id';
+
+/**
+ * A value that reads as a customer id once its case and its blank or invisible characters are set
+ * aside (`CUS_evil`, `cus_ev\u200bil`): Stripe may read it as a customer, Keybrake cannot say which.
+ */
+const CUSTOMER_LIKE = /^(cus|acct)_/i;
+const UNSEEN = /[\s\p{Cc}\p{Cf}]/gu;
+
 /**
  * The customers a meter event names (classify adds them to its parties): Stripe bills the usage to
  * the customer later, on its own. The payload key that names the customer is the meter's own
  * setting (`customer_mapping.event_payload_key`, `stripe_customer_id` by default), which the call
- * does not show: so every payload value shaped like a customer id counts. One that names none is
- * refused under a customer allowlist (classify), since its customer cannot be read. A value with
- * blank or invisible characters other than ASCII spaces around it (`cus_allowed\u00a0`) is refused:
- * it is not the customer it resembles, and whether Stripe reads it as that one or another is unknown.
+ * does not show: so every payload value that is a customer id counts, and none can stand in for
+ * another. The default key must hold one customer id (partyId, CUSTOMER_ID), and a value under any
+ * other key that only resembles one (CUSTOMER_LIKE) is refused too: skipped, it let a decoy
+ * `payload[x]=cus_allowed` be the call's only customer while Stripe billed `cus_ev\u200bil` or
+ * `CUS_evil` (sixth round). A payload that names no customer id is refused under a customer
+ * allowlist (classify), since its customer cannot be read. A value with blank or invisible characters
+ * other than ASCII spaces around it (`cus_allowed\u00a0`) is refused: it is not the customer it
+ * resembles, and whether Stripe reads it as that one or another is unknown.
  */
 export function meterCustomers(params: Params): string[] | Denial {
   const payload = params['payload'];
   if (!isObj(payload)) return [];
   const ids: string[] = [];
   for (const key in payload) {
-    const v = Object.hasOwn(payload, key) ? payload[key] : undefined;
-    if (typeof v !== 'string') continue;
-    const id = spaceTrimmed(v);
-    if (id === undefined) {
+    if (!Object.hasOwn(payload, key)) continue;
+    const v = payload[key];
+    // Stripe's definition takes strings only: a list or object there has no reading to judge.
+    if (typeof v !== 'string') return single(`payload[${key}]`);
+    if (spaceTrimmed(v) === undefined) {
       return deny(
         'body_invalid',
         "A meter event's payload holds a value with blank or invisible characters around it.",
       );
     }
-    if (CUSTOMER_ID.test(id)) ids.push(id);
+    const id = partyId(v);
+    if (id !== undefined && CUSTOMER_ID.test(id)) ids.push(id);
+    else if (key === DEFAULT_CUSTOMER_KEY || CUSTOMER_LIKE.test(v.replace(UNSEEN, ''))) {
+      return deny(
+        'body_invalid',
+        `Parameter "payload[${key}]" must be one customer id (cus_… or acct_…), with nothing blank or invisible inside it.`,
+      );
+    }
   }
   return ids;
 }
