@@ -94,11 +94,17 @@ afterEach(async () => {
 });
 
 async function startServer(
-  opts: { leader?: { value: boolean }; heartbeatMs?: number; port?: number; plain?: boolean } = {},
+  opts: {
+    leader?: { value: boolean };
+    heartbeatMs?: number;
+    port?: number;
+    plain?: boolean;
+    authenticate?: Authenticator;
+  } = {},
 ) {
   const leader = opts.leader ?? { value: true };
   const server = createSnapshotServer({
-    authenticate,
+    authenticate: opts.authenticate ?? authenticate,
     isLeader: () => leader.value,
     heartbeatMs: opts.heartbeatMs ?? 60_000,
     log,
@@ -260,6 +266,44 @@ describe('snapshot distribution', () => {
     leader.value = false;
     await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
     await vi.waitFor(() => expect(f.connected).toBe(false));
+  });
+
+  // Sixth round: a leader resumed after SIGSTOP counted itself leader until its next renew failed, and
+  // re-stamped its table above a connecting proxy's version, past a revocation a new leader published.
+  it('neither re-stamps above a proxy nor streams to it when leadership runs out during its review', async () => {
+    const leader = { value: true };
+    let reviews = 0;
+    const { server, url } = await startServer({
+      leader,
+      authenticate: async (bearer) => {
+        reviews++;
+        leader.value = false; // the lease deadline passes while the apiserver answers
+        return authenticate(bearer);
+      },
+    });
+    server.publish(snapshot(300));
+    const holder = new SnapshotHolder(systemClock);
+    const ahead = Date.now() + 60_000; // what the new leader published
+    holder.apply(snapshot(ahead));
+    follow(url, holder);
+    await vi.waitFor(() => expect(reviews).toBeGreaterThanOrEqual(1));
+    await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
+    expect(server.version).toBe(300);
+    expect(holder.current?.version).toBe(ahead);
+  });
+
+  it('writes a publish to no stream once leadership has run out, and closes them', async () => {
+    const leader = { value: true };
+    const { server, url } = await startServer({ leader });
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(systemClock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+    leader.value = false;
+    server.publish(snapshot(101));
+    expect(server.connected()).toHaveLength(0);
+    expect(server.version).toBe(101); // kept for the moment it leads again
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
   });
 
   it('sends a slow proxy the newest snapshot instead of queueing every one', async () => {

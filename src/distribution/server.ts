@@ -352,13 +352,21 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     }
   };
 
+  /**
+   * Asked before anything is written to the streams (a table, a re-stamp, a heartbeat): a former
+   * leader must not vouch for a table a new leader may have replaced, nor raise a version above a
+   * proxy's. isLeader() runs out by a monotonic clock, so a process resumed after a pause past its
+   * renew deadline says no before its renew loop has noticed; its streams are closed then.
+   */
+  const leading = (): boolean => {
+    if (opts.isLeader()) return true;
+    if (conns.size > 0) log.info({ streams: conns.size }, 'not leader: closing snapshot streams');
+    disconnectAll();
+    return false;
+  };
+
   const heartbeat = setInterval(() => {
-    if (!opts.isLeader()) {
-      // A former leader must not keep vouching for a snapshot a new leader may have replaced.
-      if (conns.size > 0) log.info({ streams: conns.size }, 'not leader: closing snapshot streams');
-      disconnectAll();
-      return;
-    }
+    if (!leading()) return;
     // Before its first publish a (new) leader has nothing to vouch for: proxies keep ageing.
     if (!latest) return;
     const line = `${JSON.stringify({ type: 'heartbeat', version: latest.version })}\n`;
@@ -401,6 +409,11 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       json(res, verdict.status, { error: verdict.message });
       return undefined;
     }
+    // The review took a round trip to the apiserver: leadership may have run out meanwhile.
+    if (!opts.isLeader()) {
+      json(res, 503, { error: 'not leader' });
+      return undefined;
+    }
     return verdict.user;
   };
 
@@ -423,6 +436,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     res.flushHeaders();
     conns.add(c);
     res.on('drain', () => {
+      if (!leading()) return;
       const pending = c.pending;
       const pendingStops = c.pendingStops;
       c.pending = undefined;
@@ -544,6 +558,8 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     }
     const previous = latest;
     latest = { version: snapshot.version, snapshot };
+    // A standby keeps the latest for the moment it leads, and sends it to no stream before then.
+    if (!leading()) return;
     // The delta is computed once, and only when a stream can take it: a standby (no streams) or
     // streams that will get the whole table anyway do not pay for it.
     let delta: SnapshotDelta | undefined;

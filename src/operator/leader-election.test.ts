@@ -142,6 +142,32 @@ describe('leader election', () => {
   });
 });
 
+describe('leadership by the monotonic clock', () => {
+  // Sixth round: after SIGCONT a paused leader counted itself leader until its next renew failed.
+  it('is over once the renew deadline has passed since the last renewal, before the renew loop runs', async () => {
+    const lease = memoryLease();
+    let mono = 1_000;
+    const e = createLeaderElector({
+      store: lease.store,
+      identity: 'a',
+      ...TIMINGS,
+      log: silentLogger(),
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+      monotonic: () => mono,
+    });
+    electors.push(e);
+    e.start();
+    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+    mono += TIMINGS.renewDeadlineMs - 1;
+    expect(e.isLeader()).toBe(true);
+    mono += 1; // as a process resumed after a pause sees it: no renewal ran meanwhile
+    expect(e.isLeader()).toBe(false);
+    // The next renewal, sent now, makes it leader again for another deadline.
+    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+  });
+});
+
 describe('checkLeaseTimings', () => {
   it.each([
     ['client-go defaults are fine', 15_000, 10_000, 2_000, undefined],

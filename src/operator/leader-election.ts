@@ -38,7 +38,13 @@ export interface LeaderElectionOptions {
   readonly log: Log;
   readonly onStartedLeading: () => void;
   readonly onStoppedLeading: () => void;
+  /** Wall clock (ms) for the Lease's timestamps. */
   readonly clock?: () => number;
+  /**
+   * A monotonic clock (ms; default performance.now) by which this process's leadership runs out:
+   * a wall clock may step, and a process paused past its deadline must not count itself leader.
+   */
+  readonly monotonic?: () => number;
 }
 
 /**
@@ -60,6 +66,11 @@ export const LEASE_FAILURES_BEFORE_PROBLEM = 3;
 /** Which operator replica writes status and serves snapshots (DESIGN.md §3: only the leader does). */
 export interface LeaderElector {
   start(): void;
+  /**
+   * True only while leading and within the renew deadline of the last successful renewal, by the
+   * monotonic clock: a process paused (SIGSTOP, a long GC) past it is not leader when it resumes,
+   * although its renew loop has not run yet to notice. Ask it at every use that publishes.
+   */
   isLeader(): boolean;
   /**
    * Why this replica cannot take part in the election (e.g. `Lease namespace "x" does not exist`),
@@ -97,8 +108,15 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
   const renewDeadlineMs = opts.renewDeadlineMs ?? DEFAULT_LEASE_TIMINGS.renewDeadlineMs;
   const retryPeriodMs = opts.retryPeriodMs ?? DEFAULT_LEASE_TIMINGS.retryPeriodMs;
   const now = opts.clock ?? Date.now;
+  const monotonic = opts.monotonic ?? (() => performance.now());
   const stop = new AbortController();
   let leading = false;
+  /**
+   * Monotonic time the last successful acquire or renew was sent: counted from the request, not the
+   * answer, as the other replicas may have seen the record change any time after it left.
+   */
+  let renewedAt = Number.NEGATIVE_INFINITY;
+  const withinDeadline = () => monotonic() - renewedAt < renewDeadlineMs;
   let observed: { key: string; at: number; record: LeaseRecord } | undefined;
   let running: Promise<void> | undefined;
   let warnedHeld = false;
@@ -117,6 +135,11 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
   };
 
   const attempt = async (): Promise<Attempt> => {
+    const sentAt = monotonic();
+    const acquired = (): Attempt => {
+      renewedAt = sentAt;
+      return 'acquired';
+    };
     const t = now();
     const stamp = new V1MicroTime(t).toISOString();
     const durationSeconds = Math.ceil(leaseDurationMs / 1000);
@@ -133,7 +156,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         };
         if (!(await opts.store.create(fresh))) return answered('conflict');
         observe(fresh);
-        return answered('acquired');
+        return answered(acquired());
       }
       answered(undefined);
       observe(record);
@@ -151,7 +174,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       };
       if (!(await opts.store.replace(next))) return 'conflict';
       observe(next);
-      return 'acquired';
+      return acquired();
     } catch (err) {
       failures++;
       const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
@@ -202,18 +225,14 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       warnedHeld = false;
       opts.log.info({ identity: opts.identity }, 'leading');
       safely(opts.onStartedLeading);
-      let lastRenew = now();
       while (!stop.signal.aborted) {
         await pause(retryPeriodMs);
         if (stop.signal.aborted) return;
-        const renewed = await bounded(renewDeadlineMs - (now() - lastRenew));
+        const renewed = await bounded(renewDeadlineMs - (monotonic() - renewedAt));
         if (stop.signal.aborted) return;
-        if (renewed === 'acquired') {
-          lastRenew = now();
-          continue;
-        }
+        if (renewed === 'acquired') continue;
         // Someone else holds it or changed it under us: we lost. Transient errors: retry until the deadline.
-        if (renewed === 'held' || renewed === 'conflict' || now() - lastRenew >= renewDeadlineMs) break;
+        if (renewed === 'held' || renewed === 'conflict' || !withinDeadline()) break;
       }
       leading = false;
       opts.log.warn({ identity: opts.identity }, 'leadership lost');
@@ -235,7 +254,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
     start() {
       running ??= campaign();
     },
-    isLeader: () => leading,
+    isLeader: () => leading && withinDeadline(),
     problem,
     async stop() {
       stop.abort();
