@@ -6,6 +6,7 @@ import { type Denial, deny } from '../decision/reasons.ts';
 import {
   createUpstreams,
   DEFAULT_UPSTREAMS,
+  downstreamHeaders,
   parseUpstreams,
   UnsentDenial,
   upstreamHeaders,
@@ -35,6 +36,25 @@ describe('upstreamHeaders', () => {
       'idempotency-key': 'abc',
       'stripe-version': '2025-01-01',
     });
+  });
+});
+
+describe('downstreamHeaders', () => {
+  it("drops hop-by-hop headers, those the vendor's Connection names too, framing and cookies", () => {
+    // Found on the wire (sixth round): `Connection: keep-alive, X-Hop-Secret` reached the agent
+    // with X-Hop-Secret, which only the hop to Keybrake was meant to see.
+    const out = downstreamHeaders({
+      connection: ['keep-alive, X-Hop-Secret', ' x-other-hop '],
+      'x-hop-secret': 'hop',
+      'x-other-hop': 'hop',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      'content-length': '2',
+      'set-cookie': ['__stripe_sid=abc; HttpOnly', 'machine=1'],
+      'content-type': 'application/json',
+      'request-id': 'req_1',
+    });
+    expect(out).toEqual({ 'content-type': 'application/json', 'request-id': 'req_1' });
   });
 });
 

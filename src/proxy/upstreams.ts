@@ -515,7 +515,7 @@ export function responseTooLargeMessage(vendor: VendorName, limit: number): stri
   return `The ${vendor} API answered with more than ${limit} bytes, over this proxy's --max-response-body; Keybrake withheld the answer. The call may have taken effect.`;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and ours: never forwarded upstream. */
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and ours: never passed on, to the vendor or back. */
 const DROPPED = new Set([
   'connection',
   'keep-alive',
@@ -535,6 +535,12 @@ const DROPPED = new Set([
   // Settle reads the vendor's JSON: ask for it uncompressed.
   'accept-encoding',
 ]);
+
+/**
+ * Never passed back either: the vendor's cookies. The agent has no use for them, and one could carry
+ * session state tied to the real key (ADR 0007 §9).
+ */
+const NOT_RETURNED = new Set(['set-cookie']);
 
 /** The Authorization header each credential travels in, built once per credential object. */
 const AUTHORIZATIONS = new WeakMap<UpstreamCredential, { adapter: VendorAdapter; header: string }>();
@@ -566,14 +572,19 @@ export function upstreamHeaders(
   return out;
 }
 
-/** Response headers we pass back: the vendor's, minus hop-by-hop ones and framing we recompute. */
+/**
+ * Response headers we pass back: the vendor's, minus hop-by-hop ones (those its `Connection` names
+ * too, as on the way there), framing we recompute and cookies.
+ */
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const nominated = nominatedHeaders(headers.connection);
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || DROPPED.has(name)) continue;
+    if (value === undefined || DROPPED.has(name) || NOT_RETURNED.has(name) || nominated.includes(name))
+      continue;
     out[name] = value;
   }
   return out;

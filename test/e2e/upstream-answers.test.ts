@@ -195,3 +195,17 @@ describe("the answer to Keybrake's own price lookup carrying the real key", () =
     expect(kb.output()).not.toContain(UPSTREAM_KEY.slice(8));
   });
 });
+
+describe('the headers of an answer', () => {
+  // Found on the wire (sixth round): the headers the vendor's Connection header named reached the
+  // agent, though they are hop-by-hop (RFC 9110 §7.6.1); and the vendor's cookies did, tied to the key.
+  it('leave out those its Connection names, and its cookies', async () => {
+    const res = await get('/v1/customers/cus_hop');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ id: 'cus_hop' });
+    expect(res.headers['keybrake-decision']).toBe('allow; reason=ok');
+    expect(res.headers).not.toHaveProperty('x-hop-secret');
+    expect(res.headers).not.toHaveProperty('set-cookie');
+    expect(res.raw).not.toMatch(/x-hop-secret|machine_identifier|tied-to-the-key/i);
+  });
+});
