@@ -39,6 +39,18 @@ describe('upstreamHeaders', () => {
   });
 });
 
+describe('upstreamHeaders: ranges', () => {
+  // Sixth round: a vendor serving part of an answer would let withholding and the credential scan
+  // each see a slice; every answer is asked for whole.
+  it('drops Range and If-Range, so the vendor answers whole', () => {
+    const out = upstreamHeaders(
+      { range: 'bytes=0-9, 10-19', 'if-range': '"etag"', 'stripe-version': '2025-01-01' },
+      'Bearer sk_test_real',
+    );
+    expect(out).toEqual({ authorization: 'Bearer sk_test_real', 'stripe-version': '2025-01-01' });
+  });
+});
+
 describe('downstreamHeaders', () => {
   it("drops hop-by-hop headers, those the vendor's Connection names too, framing and cookies", () => {
     // Found on the wire (sixth round): `Connection: keep-alive, X-Hop-Secret` reached the agent

@@ -537,6 +537,13 @@ const DROPPED = new Set([
 ]);
 
 /**
+ * Never forwarded either: a range. Withholding and the credential scan read an answer whole, and
+ * each would see only the slice a range asked for, so a secret split across two ranges would get
+ * through. Answers are always whole; no vendor SDK asks for a range (ADR 0007 §9).
+ */
+const NOT_FORWARDED = new Set(['range', 'if-range']);
+
+/**
  * Never passed back either: the vendor's cookies. The agent has no use for them, and one could carry
  * session state tied to the real key (ADR 0007 §9).
  */
@@ -565,7 +572,8 @@ export function upstreamHeaders(
   // for…in rather than Object.entries: no array per header on the request path.
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined || DROPPED.has(name) || nominated.includes(name)) continue;
+    if (value === undefined || DROPPED.has(name) || NOT_FORWARDED.has(name) || nominated.includes(name))
+      continue;
     out[name] = value;
   }
   out.authorization = authorization;

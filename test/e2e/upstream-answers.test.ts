@@ -209,3 +209,27 @@ describe('the headers of an answer', () => {
     expect(res.raw).not.toMatch(/x-hop-secret|machine_identifier|tied-to-the-key/i);
   });
 });
+
+describe('ranges', () => {
+  // Sixth round: a part of an answer is a slice withholding and the credential scan would each see
+  // alone, so a secret split across two ranges would get through.
+  it('are not forwarded: the answer comes whole', async () => {
+    const res = await rawHttp(kb.urls.stripe!, {
+      method: 'GET',
+      target: '/v1/customers/cus_ranged',
+      headers: { Authorization: `Bearer ${OPEN}`, Range: 'bytes=0-9', 'If-Range': '"v1"' },
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ id: 'cus_ranged', description: 'whole' });
+  });
+
+  it('a 206 Partial Content nobody asked for is withheld: 502 credential_in_response, audited', async () => {
+    const from = kb.audit.length;
+    const res = await get('/v1/customers/cus_partial');
+    expect(expectDenied(res, 502, 'credential_in_response')).toContain('206 Partial Content');
+    expect(res.body).not.toContain('{"id":"cus');
+    expect(
+      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === '/v1/customers/cus_partial'),
+    ).toMatchObject({ decision: 'deny', reason: 'credential_in_response', upstreamStatus: 206 });
+  });
+});

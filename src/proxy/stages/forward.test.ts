@@ -80,6 +80,20 @@ describe('forward', () => {
     expect(ctx.upstreamRequestId).toBe('req_1');
   });
 
+  // Sixth round: a part of an answer is a slice withholding and the credential scan would each see
+  // alone. Keybrake asks for no range, so a 206 is an answer it cannot read whole.
+  it('withholds a 206 Partial Content answer, clean as its slice looks: credential_in_response', async () => {
+    const { ctx, deps } = callAnswered({
+      ...ok('{"id":"cus_1"'),
+      status: 206,
+      headers: { 'content-type': 'application/json', 'content-range': 'bytes 0-12/40' },
+    });
+    const denial = await forward(ctx, deps);
+    expect(denial).toMatchObject({ reason: 'credential_in_response' });
+    expect(denial?.message).toContain('206 Partial Content');
+    expect(ctx.upstream?.status).toBe(206);
+  });
+
   it('records no request id from an answer too large to scan whose id carries the key', async () => {
     const { ctx, deps } = callAnswered({ ...ok('', { 'request-id': `req_${REAL_KEY}` }), overLimit: 1024 });
     expect(await forward(ctx, deps)).toMatchObject({ reason: 'upstream_response_too_large' });

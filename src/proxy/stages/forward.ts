@@ -56,6 +56,13 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     ctx.upstreamRequestId = requestId;
     return deny('upstream_response_too_large', responseTooLargeMessage(ctx.vendor!, res.overLimit));
   }
+  // Keybrake never forwards a range (upstreams.ts): a part of an answer is one it cannot read whole.
+  if (res.status === 206) {
+    return deny(
+      'credential_in_response',
+      `The ${ctx.vendor} API answered with part of its answer (206 Partial Content), which Keybrake did not ask for and cannot check whole for credentials, so it withheld the answer. The call may have taken effect.`,
+    );
+  }
   const unscannable = unscannableBody(res);
   if (unscannable !== undefined) {
     return deny(
