@@ -1,6 +1,7 @@
 import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
 import type { UpstreamResponse } from './upstreams.ts';
+import { isZlibStream } from './zlib-stream.ts';
 
 /** A form in which an upstream credential could come back, as text (head, decoded body) and bytes (body). */
 interface Needle {
@@ -53,18 +54,6 @@ const SIGNATURE_STARTS: ReadonlySet<number> = new Set([
   ...SKIPPABLE_STARTS,
 ]);
 
-/**
- * A zlib header (RFC 1950 §2.2): deflate (CM 8), a window of at most 32 KiB (CINFO ≤ 7), and the
- * check bits that make the two bytes a multiple of 31. Every level and window a compressor may choose
- * writes one (`78 5E` at level 5, `18 95` with a 512-byte window), not only the three common ones. A
- * text that starts with `x ` or `H3` (1 in 31 of those starting with `( 8 H X h x`) reads as one
- * too, and is withheld: vendors answer JSON or XML, which never start so.
- */
-function isZlibHeader(body: Buffer): boolean {
-  const cmf = body[0]!;
-  return body.length >= 2 && (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | body[1]!) % 31 === 0;
-}
-
 /** A zstd skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian), which may open a zstd stream. */
 function isZstdSkippable(body: Buffer): boolean {
   return (
@@ -104,7 +93,7 @@ export function unscannableBody(res: UpstreamResponse): string | undefined {
       return `a body compressed with ${format}`;
     }
   }
-  if (isZlibHeader(body)) return 'a body compressed with zlib';
+  if (isZlibStream(body)) return 'a body compressed with zlib';
   if (isZstdSkippable(body)) return 'a body compressed with zstd';
   if (body[0] === 0x42 && BZIP2.test(body.toString('latin1', 0, 10))) return 'a body compressed with bzip2';
   return undefined;

@@ -149,6 +149,14 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
       id,
     )?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
+  // Sixth round: plain text that starts like a zlib header (an MMS text attachment, a note) was
+  // withheld as compressed data.
+  if (method === 'GET' && id === 'MEplaincsv') {
+    return { json: {}, text: '80,apples\n81,pears\n', headers: { 'content-type': 'text/csv' } };
+  }
+  if (method === 'GET' && id === 'cus_plaintext') {
+    return { json: {}, text: 'x marks the spot', headers: { 'content-type': 'text/plain' } };
+  }
   // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
   if (method === 'GET' && id === 'pi_secrettext') {
     return {
