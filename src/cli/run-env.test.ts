@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commandEnvironment } from './run-env.ts';
+import { commandEnvironment, withheldNotice } from './run-env.ts';
 
 const PARENT = 'kb_stripe_parentTokenBody0123456789abcdef';
 const run = {
@@ -49,5 +49,35 @@ describe('commandEnvironment', () => {
     expect(env['PARTIAL']).toBe(PARENT.slice(0, -1));
     expect(env).not.toHaveProperty('KEYBRAKE_TOKEN_FILE');
     expect(withheld).toEqual([]);
+  });
+
+  // Sixth round: `NAME_<token>=x` reached the command, and stderr printed the name, token and all.
+  it('drops every variable whose name contains the credential, and counts them without naming them', () => {
+    const result = commandEnvironment(
+      {
+        [`NAME_${PARENT}`]: PARENT,
+        [`ONLYNAME_${PARENT}`]: 'x',
+        STRIPE_SECRET_KEY: PARENT,
+        PATH: '/usr/bin',
+      },
+      run,
+    );
+    expect(result.env).toEqual({
+      PATH: '/usr/bin',
+      KEYBRAKE_RUN_ID: 'run-1',
+      MY_STRIPE_KEY: 'kb_stripe_r1_runkey',
+    });
+    expect(result.withheld).toEqual(['STRIPE_SECRET_KEY']);
+    expect(result.withheldUnnamed).toBe(2);
+    const notice = withheldNotice(result);
+    expect(notice).not.toContain(PARENT);
+    expect(notice).toBe(
+      'keybrake run exec: not passing STRIPE_SECRET_KEY to the command: the value holds the credential of --token-file, which mints runs; ' +
+        'not passing 2 variables to the command: the name holds the credential of --token-file, which mints runs (not printed)\n',
+    );
+  });
+
+  it('prints no notice when nothing was left out', () => {
+    expect(withheldNotice(commandEnvironment({ PATH: '/usr/bin' }, run))).toBeUndefined();
   });
 });

@@ -43,3 +43,27 @@ describe('keybrake run stop', () => {
     await expect(stop('kb_stripe_secret token')).rejects.toThrow(/^(?!.*kb_stripe_secret).*run id must be/);
   });
 });
+
+describe('keybrake run exec', () => {
+  // Sixth round: a name holding the parent token reached the command. Port 9 (discard) is never
+  // contacted: the flag is refused before anything is minted.
+  it('refuses an --env-var whose name holds the --token-file credential, without echoing it', async () => {
+    const refusal = runCommand([
+      'exec',
+      '--key',
+      'agents/bot',
+      '--admin',
+      'http://127.0.0.1:9',
+      '--token-file',
+      tokenFile,
+      '--env-var',
+      'MY_kb_stripe_parent_KEY',
+      '--',
+      'true',
+    ]);
+    await expect(refusal).rejects.toThrow(UsageError);
+    await expect(refusal).rejects.toThrow(
+      /^(?!.*kb_stripe_parent)--env-var: a name given holds the credential/,
+    );
+  });
+});

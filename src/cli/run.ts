@@ -9,7 +9,7 @@ import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '.
 import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
-import { commandEnvironment } from './run-env.ts';
+import { commandEnvironment, withheldNotice } from './run-env.ts';
 import { refusalLine } from './run-refusal.ts';
 import { credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
@@ -23,8 +23,9 @@ export const RUN_SUMMARY =
   '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
   '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code (1 for a 0\n' +
   '              when the stop failed after retries: the run key then stays valid until it expires).\n' +
-  '              It leaves out every variable holding the --token-file credential (named on\n' +
-  '              stderr) and sets nothing else: point the command at Keybrake yourself, e.g.\n' +
+  '              It leaves out every variable holding the --token-file credential in its value\n' +
+  '              (named on stderr) or its name (counted, not named) and sets nothing else: point\n' +
+  '              the command at Keybrake yourself, e.g.\n' +
   '              -- env RESEND_BASE_URL=http://127.0.0.1:8080/resend npx resend-mcp (or the preload).\n' +
   'Standalone: --admin <serve admin URL> --token-file <file holding the PARENT vault token>.\n' +
   'Kubernetes: --operator <https URL> --token-file <ServiceAccount token, audience keybrake>\n' +
@@ -284,20 +285,23 @@ async function exec(
 ): Promise<number> {
   const user =
     values.user === undefined ? undefined : await commandUser(values.user as string, target.tokenFile);
+  const chosen = values['env-var'] as string[] | undefined;
+  // Before minting, and not echoed: the command would see that name, and so the credential.
+  if (chosen?.some((name) => name.includes(target.bearer)))
+    throw new UsageError('--env-var: a name given holds the credential of --token-file, which mints runs');
   const started = await start(target, values);
-  const variables = (values['env-var'] as string[] | undefined) ?? VENDOR_VARIABLES[started.vendor] ?? [];
+  const variables = chosen ?? VENDOR_VARIABLES[started.vendor] ?? [];
   if (variables.length === 0)
     throw new UsageError(`no variable known for vendor ${started.vendor}: give --env-var`);
-  const { env, withheld } = commandEnvironment(process.env, {
+  const handedOver = commandEnvironment(process.env, {
     credential: target.bearer,
     token: started.token,
     runId: started.runId,
     variables,
   });
-  if (withheld.length > 0)
-    process.stderr.write(
-      `keybrake run exec: not passing ${withheld.join(', ')} to the command: the value holds the credential of --token-file, which mints runs\n`,
-    );
+  const notice = withheldNotice(handedOver);
+  if (notice !== undefined) process.stderr.write(notice);
+  const { env } = handedOver;
 
   const ref = { ...parseKeyRef(started.vaultKey)!, runId: started.runId };
   let child: ChildProcess;

@@ -416,7 +416,8 @@ describe('run keys on one keybrake serve (memory counters)', () => {
   });
 
   // Sixth round: `STRIPE_SECRET_KEY=$PARENT run exec --env-var MY_STRIPE_KEY -- sh -c env` showed the
-  // command the parent vault token: only KEYBRAKE_TOKEN_FILE was withheld.
+  // command the parent vault token: only KEYBRAKE_TOKEN_FILE was withheld. Then `NAME_$PARENT=x`
+  // reached the command, and stderr printed that name.
   it('run exec hands the command no variable that holds the parent credential, and names those it drops', async () => {
     const child = 'process.stdout.write(JSON.stringify(process.env))';
     const r = await runKeybrake(
@@ -436,16 +437,21 @@ describe('run keys on one keybrake serve (memory counters)', () => {
           KEYBRAKE_TOKEN_FILE: tokenFile,
           STRIPE_SECRET_KEY: keys.bot.token,
           PARENT_AUTH: `Bearer ${keys.bot.token}`,
+          [`NAME_${keys.bot.token}`]: keys.bot.token,
+          [`ONLYNAME_${keys.bot.token}`]: 'x',
           UNRELATED: 'kept',
         },
       },
     );
     expect(r.code, r.stderr).toBe(0);
     const seen = JSON.parse(r.stdout) as Record<string, string>;
-    expect(Object.entries(seen).filter(([, value]) => value.includes(keys.bot.token))).toEqual([]);
+    expect(
+      Object.entries(seen).filter(([name, value]) => `${name}=${value}`.includes(keys.bot.token)),
+    ).toEqual([]);
     expect(seen['MY_STRIPE_KEY']).toMatch(/^kb_stripe_r1_/);
     expect(seen['UNRELATED']).toBe('kept');
     expect(r.stderr).toContain('not passing STRIPE_SECRET_KEY, PARENT_AUTH to the command');
+    expect(r.stderr).toContain('not passing 2 variables to the command: the name holds the credential');
     expect(r.stderr).not.toContain(keys.bot.token);
   });
 
