@@ -237,6 +237,7 @@ export async function operatorCommand(
 
   const source = createKubernetesSource(kubernetesApi(kc), { log, namespaces });
   let isLeader = () => false;
+  let leaderTerm = (): number | undefined => undefined;
   // The run API (ADR 0010) shares the snapshot listener; it is wired once the operator exists.
   let handleRuns: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
     res.writeHead(503).end();
@@ -247,6 +248,7 @@ export async function operatorCommand(
       allowedServiceAccounts: (values['proxy-service-account'] as string[] | undefined) ?? [],
     }),
     isLeader: () => isLeader(),
+    leaderTerm: () => leaderTerm(),
     heartbeatMs,
     log,
     registry,
@@ -302,6 +304,7 @@ export async function operatorCommand(
   });
   // A replica that never read the revocation ledger serves nothing, even holding the Lease.
   isLeader = () => elector.isLeader() && operator.ready;
+  leaderTerm = () => elector.term();
   handleRuns = createOperatorRunsApi({
     snapshot: () => operator.snapshot,
     reviewCaller: createCallerReview(kubernetesTokenReview(kc), {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { Gauge } from 'prom-client';
 import { systemClock } from '../clock.ts';
 import { followSnapshots } from '../distribution/follower.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
@@ -89,12 +90,21 @@ export async function proxyCommand(
     holder: proxy.snapshots,
     proxyId,
     log,
+    maxStalenessMs,
     // Runs the operator stopped (ADR 0010): refused here even without Redis pub/sub.
     onStoppedRuns: (runs) => {
       for (const run of runs) proxy.stoppedRuns.add(run);
     },
   });
 
+  new Gauge({
+    name: 'keybrake_snapshot_out_of_step',
+    help: 'Whether the snapshot in force has a higher version than the leader serves (1): heartbeats no longer keep it fresh, so it turns policy_stale after --max-staleness; see docs/kubernetes.md.',
+    registers: [proxy.metrics.registry],
+    collect() {
+      this.set(follower.outOfStep ? 1 : 0);
+    },
+  });
   log.info(
     { urls: proxy.urls, counters: kind, operator: operator.origin, proxyId, maxStalenessMs },
     'listening',

@@ -31,6 +31,7 @@ import {
   deltaLines,
   ENTRIES_PER_LINE,
   fullSnapshotLines,
+  LEADER_TERM_HEADER,
   MAX_LINE_LENGTH,
   nextSnapshotVersion,
   parseStreamMessage,
@@ -100,11 +101,13 @@ async function startServer(
     port?: number;
     plain?: boolean;
     authenticate?: Authenticator;
+    leaderTerm?: () => number | undefined;
   } = {},
 ) {
   const leader = opts.leader ?? { value: true };
   const server = createSnapshotServer({
     authenticate: opts.authenticate ?? authenticate,
+    ...(opts.leaderTerm && { leaderTerm: opts.leaderTerm }),
     isLeader: () => leader.value,
     heartbeatMs: opts.heartbeatMs ?? 60_000,
     log,
@@ -290,6 +293,20 @@ describe('snapshot distribution', () => {
     await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
     expect(server.version).toBe(300);
     expect(holder.current?.version).toBe(ahead);
+  });
+
+  it('names its lease term on the stream, for a proxy that holds a version above it (ADR 0005)', async () => {
+    const { server, url } = await startServer({ leaderTerm: () => 7 });
+    server.publish(snapshot(100));
+    const agent = new Agent({ connect: { ca: tls.ca } });
+    cleanups.push(() => agent.close());
+    const res = await request(`${url}${WATCH_PATH}`, {
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${GOOD}` },
+    });
+    res.body.destroy();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers[LEADER_TERM_HEADER]).toBe('7');
   });
 
   it('writes a publish to no stream once leadership has run out, and closes them', async () => {

@@ -7,8 +7,10 @@ import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { ResyncNeeded } from './apply.ts';
+import { takesLowerVersion } from './out-of-step.ts';
 import {
   ACK_PATH,
+  LEADER_TERM_HEADER,
   MAX_LINE_LENGTH,
   PROXY_ID_HEADER,
   parseStreamMessage,
@@ -49,11 +51,21 @@ export interface FollowOptions {
   readonly yieldTurn?: (busyMs: number) => Promise<void>;
   /** Told of every table applied: how it came and what reading it cost (logs, benchmarks, tests). */
   readonly onApplied?: (a: AppliedTable) => void;
+  /**
+   * The proxy's --max-staleness: an out-of-step table (out-of-step.ts) stale this long gives way to a
+   * newer leader term's lower version. Absent: it never does (only a restart brings the proxy back).
+   */
+  readonly maxStalenessMs?: number;
 }
 
 /** A running follower. */
 export interface Follower {
   readonly connected: boolean;
+  /**
+   * Whether the table in force has a higher version than the leader announces (out-of-step.ts): its
+   * heartbeats do not refresh it, so it ages into policy_stale. For `keybrake_snapshot_out_of_step`.
+   */
+  readonly outOfStep: boolean;
   close(): Promise<void>;
 }
 
@@ -92,7 +104,23 @@ export function followSnapshots(opts: FollowOptions): Follower {
     [SNAPSHOT_VERSION_HEADER]: String(holder.current?.version ?? 0),
     [STREAM_FORMAT_HEADER]: STREAM_FORMAT_CHANGES,
   });
-  const feed = createTableFeed({ holder, log, ...(opts.yieldTurn && { yieldTurn: opts.yieldTurn }) });
+  /** The leader term of the stream open now, and of the stream the table in force came from. */
+  let streamTerm: number | undefined;
+  let tableTerm: number | undefined;
+  let outOfStep = false;
+  const takeLower = () =>
+    takesLowerVersion({
+      heldTerm: tableTerm,
+      streamTerm,
+      ageMs: holder.ageMs(),
+      maxStalenessMs: opts.maxStalenessMs,
+    });
+  const feed = createTableFeed({
+    holder,
+    log,
+    takeLower,
+    ...(opts.yieldTurn && { yieldTurn: opts.yieldTurn }),
+  });
   /** Resyncs since the last full table applied: the first reconnects at once, later ones back off. */
   let resyncs = 0;
 
@@ -117,6 +145,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
   };
 
   const applied = (a: AppliedTable) => {
+    tableTerm = streamTerm;
+    outOfStep = false;
     log.info(a, 'snapshot applied');
     opts.onApplied?.(a);
   };
@@ -144,8 +174,14 @@ export function followSnapshots(opts: FollowOptions): Follower {
       return;
     }
     if (m.type === 'heartbeat') {
-      // Only vouch for the table when it is the one the operator is announcing (or newer).
-      if ((holder.current?.version ?? -1) >= m.version) holder.touch();
+      const held = holder.current?.version;
+      // Only the table the leader announces is vouched for. One of a higher version is out of step
+      // (a predecessor's clock ran ahead): refreshed, it stayed fresh for good, ignoring every
+      // change, revocations included. It ages into policy_stale instead.
+      if (held === m.version) {
+        holder.touch();
+        outOfStep = false;
+      } else if (held !== undefined && held > m.version) heldAhead(held, m.version);
       return;
     }
     // A whole snapshot in one line, from an operator that predates change sets.
@@ -174,6 +210,21 @@ export function followSnapshots(opts: FollowOptions): Follower {
       maxBlockMs: ms,
     });
     void ack(token, snapshot.version);
+  };
+
+  /**
+   * A heartbeat announced a version below the table in force. Said when it starts; once the table
+   * may give way (out-of-step.ts), a resync fetches the leader's whole table to take.
+   */
+  const heldAhead = (held: number, announced: number) => {
+    if (!outOfStep) {
+      outOfStep = true;
+      log.warn(
+        { held, announced, term: streamTerm, heldTerm: tableTerm },
+        "snapshot out of step: this proxy holds a higher version than the leader serves (a previous leader's clock ran ahead), so heartbeats no longer keep it fresh and money-moving calls turn policy_stale after --max-staleness; it then takes the leader's table if the leader is of a newer lease term, else restart this proxy",
+      );
+    }
+    if (takeLower()) throw new ResyncNeeded(`holding version ${held} above the leader's ${announced}`);
   };
 
   /** One connection: resolves when the stream ends; true when it got as far as a 200. */
@@ -210,7 +261,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
       return false;
     }
     setState('connected');
-    log.info({ operator: base }, 'following operator snapshots');
+    streamTerm = termOf(res.headers[LEADER_TERM_HEADER]);
+    log.info({ operator: base, term: streamTerm }, 'following operator snapshots');
     feed.reset();
     // The start of a line that has not ended yet; each chunk is searched once (a whole snapshot line
     // from an older operator is tens of MiB).
@@ -276,6 +328,9 @@ export function followSnapshots(opts: FollowOptions): Follower {
     get connected() {
       return connected;
     },
+    get outOfStep() {
+      return outOfStep;
+    },
     async close() {
       abort.abort();
       await running;
@@ -283,4 +338,10 @@ export function followSnapshots(opts: FollowOptions): Follower {
       setState('disconnected');
     },
   };
+}
+
+/** LEADER_TERM_HEADER's value; undefined when absent or not a whole number. */
+function termOf(v: string | string[] | undefined): number | undefined {
+  const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
 }

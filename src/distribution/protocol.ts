@@ -23,6 +23,14 @@ export const PROXY_ID_HEADER = 'keybrake-proxy-id';
  */
 export const SNAPSHOT_VERSION_HEADER = 'keybrake-snapshot-version';
 /**
+ * On the watch answer: the leader's term (the Lease's leaseTransitions when it acquired it), which
+ * rises with each new leader whatever its clock. A proxy holding a version above everything this
+ * leader serves (a predecessor's clock ran more than a day ahead) takes its table, lower version and
+ * all, only from a newer term and once its own has been stale for --max-staleness (ADR 0005, sixth
+ * round). A response header, so proxies that predate it ignore it.
+ */
+export const LEADER_TERM_HEADER = 'keybrake-leader-term';
+/**
  * Sent by a proxy that reads change sets (ADR 0013: `full`, `delta` and `part` lines). A proxy that
  * does not send it (one older than deltas) gets whole `snapshot` lines, as before.
  */

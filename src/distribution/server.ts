@@ -21,6 +21,7 @@ import {
   deltaLines,
   ENTRIES_PER_LINE,
   fullSnapshotLines,
+  LEADER_TERM_HEADER,
   MAX_STOPS_PER_MESSAGE,
   NDJSON,
   nextSnapshotVersion,
@@ -40,6 +41,8 @@ export interface SnapshotServerOptions {
   readonly authenticate: Authenticator;
   /** Only the leader streams; a standby answers 503 and closes its streams when it loses the lease. */
   readonly isLeader: () => boolean;
+  /** The leader's term (LEADER_TERM_HEADER), undefined when not leading; absent: none is sent. */
+  readonly leaderTerm?: () => number | undefined;
   readonly heartbeatMs?: number;
   readonly log: Log;
   /** Where `keybrake_revoke_propagation_seconds` is registered; a private registry when absent. */
@@ -432,7 +435,12 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       ackedStops: 0,
       pendingStops: undefined,
     };
-    res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+    const term = opts.leaderTerm?.();
+    res.writeHead(200, {
+      'content-type': NDJSON,
+      'cache-control': 'no-store',
+      ...(term !== undefined && { [LEADER_TERM_HEADER]: String(term) }),
+    });
     res.flushHeaders();
     conns.add(c);
     res.on('drain', () => {
@@ -493,8 +501,8 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     if (!Number.isSafeInteger(v) || v <= 0) return 0;
     if (v > clock.now() + MAX_HELD_AHEAD_MS) {
       log.warn(
-        { held: v, proxyId: proxyIdOf(req) },
-        'ignored a held snapshot version more than a day ahead of the clock',
+        { held: v, proxyId: proxyIdOf(req), term: opts.leaderTerm?.() },
+        "ignored a held snapshot version more than a day ahead of the clock: that proxy keeps its table, out of step and ageing into policy_stale, until it takes this leader's table (a newer lease term) after --max-staleness; restart it to recover sooner, and check the clock of the node the previous leader ran on",
       );
       return 0;
     }

@@ -65,6 +65,11 @@ export function createTableFeed(opts: {
   readonly log: Log;
   /** Gives the event loop back after lines and between compaction slices (default turnForCalls). */
   readonly yieldTurn?: (busyMs: number) => Promise<void>;
+  /**
+   * Asked when a finished table has a lower version than the one in force: whether to swap it in
+   * all the same (the operator's stream: out-of-step.ts). Absent: never.
+   */
+  readonly takeLower?: () => boolean;
 }): TableFeed {
   const { holder, log } = opts;
   const yieldTurn = opts.yieldTurn ?? turnForCalls;
@@ -124,11 +129,16 @@ export function createTableFeed(opts: {
       if (!done) return undefined;
       const { snapshot } = done;
       if (!holder.apply(snapshot)) {
+        const current = holder.current?.version;
+        if (!opts.takeLower?.()) {
+          log.warn({ version: snapshot.version, current }, 'ignored an older snapshot');
+          return undefined;
+        }
         log.warn(
-          { version: snapshot.version, current: holder.current?.version },
-          'ignored an older snapshot',
+          { version: snapshot.version, current },
+          'took a lower snapshot version from a newer leader term: the table in force was out of step and stale',
         );
-        return undefined;
+        holder.replace(snapshot);
       }
       table = done;
       const applied: AppliedTable = {

@@ -168,6 +168,27 @@ describe('leadership by the monotonic clock', () => {
   });
 });
 
+describe('the leader term', () => {
+  // A proxy takes a lower snapshot version only from a newer term (ADR 0005, sixth round).
+  it('rises with every acquisition, a restart under the same identity included, and holds across renewals', async () => {
+    const lease = memoryLease();
+    const first = elector(lease.store, 'a');
+    expect(first.e.term()).toBeUndefined();
+    first.e.start();
+    await vi.waitFor(() => expect(first.e.term()).toBe(0));
+    const renewals = lease.store.read();
+    await vi.waitFor(async () =>
+      expect((await lease.store.read())?.renewTime).not.toBe((await renewals)?.renewTime),
+    );
+    expect(first.e.term()).toBe(0);
+    await first.e.stop();
+    expect(first.e.term()).toBeUndefined();
+    const restarted = elector(lease.store, 'a');
+    restarted.e.start();
+    await vi.waitFor(() => expect(restarted.e.term()).toBe(1));
+  });
+});
+
 describe('checkLeaseTimings', () => {
   it.each([
     ['client-go defaults are fine', 15_000, 10_000, 2_000, undefined],

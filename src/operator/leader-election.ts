@@ -73,6 +73,12 @@ export interface LeaderElector {
    */
   isLeader(): boolean;
   /**
+   * The Lease's `leaseTransitions` of the term this process leads (undefined while not leading): it
+   * rises with every acquisition by another process, so a proxy can tell a newer leader from an older
+   * one whatever their clocks say (ADR 0005, sixth round).
+   */
+  term(): number | undefined;
+  /**
    * Why this replica cannot take part in the election (e.g. `Lease namespace "x" does not exist`),
    * for /readyz: a permanent refusal at once, other errors after LEASE_FAILURES_BEFORE_PROBLEM
    * attempts in a row; undefined once an attempt gets an answer, and never while leading.
@@ -116,6 +122,8 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
    * answer, as the other replicas may have seen the record change any time after it left.
    */
   let renewedAt = Number.NEGATIVE_INFINITY;
+  /** leaseTransitions of the record this process last wrote as holder. */
+  let heldTerm: number | undefined;
   const withinDeadline = () => monotonic() - renewedAt < renewDeadlineMs;
   let observed: { key: string; at: number; record: LeaseRecord } | undefined;
   let running: Promise<void> | undefined;
@@ -156,6 +164,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         };
         if (!(await opts.store.create(fresh))) return answered('conflict');
         observe(fresh);
+        heldTerm = 0;
         return answered(acquired());
       }
       answered(undefined);
@@ -170,10 +179,13 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         leaseDurationSeconds: durationSeconds,
         acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
         renewTime: stamp,
-        leaseTransitions: mine ? (record.leaseTransitions ?? 0) : (record.leaseTransitions ?? 0) + 1,
+        // A renewal keeps the term; any acquisition starts one, even this identity's after a restart
+        // (client-go counts holder changes only): a proxy compares terms to take a newer leader's table.
+        leaseTransitions: (record.leaseTransitions ?? 0) + (mine && leading ? 0 : 1),
       };
       if (!(await opts.store.replace(next))) return 'conflict';
       observe(next);
+      heldTerm = next.leaseTransitions;
       return acquired();
     } catch (err) {
       failures++;
@@ -255,6 +267,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       running ??= campaign();
     },
     isLeader: () => leading && withinDeadline(),
+    term: () => (leading && withinDeadline() ? heldTerm : undefined),
     problem,
     async stop() {
       stop.abort();

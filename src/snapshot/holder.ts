@@ -24,10 +24,18 @@ export class SnapshotHolder {
   /** Returns false when the snapshot is older than the one in force. */
   apply(snapshot: Snapshot): boolean {
     if (this.#current && snapshot.version < this.#current.version) return false;
+    this.replace(snapshot);
+    return true;
+  }
+
+  /**
+   * Swaps in `snapshot` whatever its version: only for a table a newer leader term serves while the
+   * one in force is out of step and stale (distribution/out-of-step.ts decides), never otherwise.
+   */
+  replace(snapshot: Snapshot): void {
     this.#current = snapshot;
     this.#receivedAt = this.#clock.now();
     for (const l of this.#listeners) l(snapshot);
-    return true;
   }
 
   /** Marks the table as confirmed fresh without a change (a keep-alive from the operator). */
