@@ -45,6 +45,12 @@ describe('withholdUrlUserinfo', () => {
         b: 'https:\\\\withheld_by_keybrake@h',
       },
     ],
+    // Sixth round: a password may hold a sub-delim (`,`), and a dotted user name is followed by `:`.
+    [
+      'a password holding a comma, and a dotted user name',
+      { a: `https://app:${PASSWORD},x@example.com/x`, b: `https://first.last:${PASSWORD}@example.com` },
+      { a: 'https://withheld_by_keybrake@example.com/x', b: 'https://withheld_by_keybrake@example.com' },
+    ],
     [
       'a user name without a password',
       { url: 'https://token-abc@example.com/x' },
@@ -97,6 +103,14 @@ describe('withholdUrlUserinfo', () => {
     ['an address beside a URL', { note: 'see https://example.com or write to bob@example.com' }],
     ['an e-mail address', { identity: 'bob@example.com', to: 'mailto:bob@example.com' }],
     ['a SIP address without a password', { to: 'sip:alice@pbx.example.com;transport=tls' }],
+    // Sixth round: the userinfo ran across the comma to the address's @, and the host was lost.
+    ['a URL, a comma and an address', { description: 'see https://shop.example.com,orders@example.com' }],
+    ['a URL, a semicolon and an address', { note: 'https://shop.example.com;orders@example.com' }],
+    ['a URL in parentheses before an address', { note: '(https://shop.example.com)orders@example.com' }],
+    [
+      'a link before an address in HTML',
+      { html: '<a href="https://shop.example.com">orders@example.com</a>' },
+    ],
   ])('leaves alone %s, which is no userinfo', (_what, sent) => {
     const body = Buffer.from(JSON.stringify(sent));
     expect(withholdUrlUserinfo(body)).toBe(body);

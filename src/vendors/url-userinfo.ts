@@ -20,6 +20,16 @@ import { WITHHELD } from './types.ts';
 const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:[/\\]{2,})[^/?#\\\s]*@/g;
 
 /**
+ * A userinfo that starts with a whole host (a dotted name) ended by punctuation (`,` `;` `)` `"` `>`
+ * …: no letter, digit, `-._~`, `%` or `:`): `https://shop.example.com,orders@example.com` is a URL
+ * and then an address, in prose, though a URL parser reads `shop.example.com,orders` as a user name
+ * (`,` is a sub-delim, which RFC 3986 allows there). Such text is left as the vendor wrote it (sixth
+ * round: it reached the agent as `https://withheld_by_keybrake@example.com`). A user name that is a
+ * dotted name followed by punctuation, not `:`, is the price: no webhook credential looks so.
+ */
+const HOST_THEN_PUNCTUATION = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[^A-Za-z0-9._~%:-]/;
+
+/**
  * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Lengths are
  * bounded so a text of many `sip:` starts is scanned in linear time.
  */
@@ -99,8 +109,10 @@ function withheldLiteral(literal: string, kept: Kept): string {
 function withheldText(text: string, kept: Kept): string {
   const marker = (at: string) => (url: string, scheme: string) =>
     kept(url) ? url : `${scheme}${WITHHELD}${at}`;
+  const prose = (url: string, scheme: string) =>
+    HOST_THEN_PUNCTUATION.test(url.slice(scheme.length)) ? url : marker('@')(url, scheme);
   return text
-    .replace(USERINFO, marker('@'))
+    .replace(USERINFO, prose)
     .replace(SIP_USERINFO, marker('@'))
     .replace(ENCODED_USERINFO, marker('%40'));
 }

@@ -157,6 +157,12 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   if (method === 'GET' && id === 'cus_plaintext') {
     return { json: {}, text: 'x marks the spot', headers: { 'content-type': 'text/plain' } };
   }
+  // Sixth round: a URL, a comma and an address read as one URL whose userinfo ran to the address's @.
+  if (method === 'GET' && /^(cus_|)commaurl$/.test(id)) {
+    return {
+      json: { id, object: 'customer', description: 'see https://shop.example.com,orders@example.com' },
+    };
+  }
   // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
   if (method === 'GET' && id === 'pi_secrettext') {
     return {
