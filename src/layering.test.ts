@@ -23,13 +23,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   money: [],
   // HTTP's optional whitespace (RFC 9110 OWS): how every reader of a header value trims it.
   'http-whitespace': [],
+  // Untrusted text echoed on a terminal or a plain-text log (manifest errors, run exec's notice).
+  'terminal-text': [],
   // Every listener's limits and the server that holds clients to them (proxy and operator alike).
   listener: ['telemetry'],
   telemetry: ['decision'],
   snapshot: ['clock', 'memo', 'money', 'patterns'],
   tokens: ['duration', 'money', 'snapshot'],
   // The custom resources and their validation; the ResourceSet message between sources and compiler.
-  api: ['memo', 'money', 'patterns', 'snapshot', 'tokens'],
+  api: ['memo', 'money', 'patterns', 'snapshot', 'terminal-text', 'tokens'],
   counters: ['clock', 'money', 'snapshot', 'telemetry'],
   vendors: ['decision', 'http-whitespace', 'money', 'patterns', 'snapshot'],
   // Emulators are independent oracles: they share no parsing, credential or pricing code.

@@ -1,3 +1,4 @@
+import { escapeForTerminal } from '../terminal-text.ts';
 import type { Secret, SpendPolicy, VaultKey } from './v1alpha1/index.ts';
 
 /** One parsed document as a source hands it to `validate` (a YAML document, or an informer object). */
@@ -74,12 +75,17 @@ export interface ManifestOrigin {
   failed(file: string): boolean;
 }
 
-/** `<file>: document <n> (<Kind> <ns>/<name>): <field>: <message>`, as `policy-check` prints it. */
+/**
+ * `<file>: document <n> (<Kind> <ns>/<name>): <field>: <message>`, as `policy-check` and `serve`
+ * print it: one line, its control characters escaped. The name, the field path, an unknown key in the
+ * message and the file name are the manifest's own text: a sixth-round tester's `metadata.name` of
+ * `a/x\e[31mRED\nFAKE: ok` coloured the terminal and forged a line of the output.
+ */
 export function formatDocumentError(e: DocumentError): string {
   const what =
     e.kind && e.name ? ` (${e.kind} ${e.namespace ?? '?'}/${e.name})` : e.kind ? ` (${e.kind})` : '';
   const field = e.path ? `${e.path}: ` : '';
   // A file or directory that could not be read has no documents to count.
   const where = e.message.startsWith('cannot read') ? '' : `: document ${e.index + 1}${what}`;
-  return `${e.source}${where}: ${field}${e.message}`;
+  return escapeForTerminal(`${e.source}${where}: ${field}${e.message}`);
 }

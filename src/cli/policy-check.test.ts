@@ -41,6 +41,22 @@ describe('policyCheck', () => {
     );
   });
 
+  // Sixth round: an invalid metadata.name was echoed raw, so `\e[31m` coloured the terminal and a line
+  // break forged a line "FAKE: ok" of the output.
+  it('echoes what the manifest wrote with its control characters escaped, one line per error', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      'apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata:\n  name: "a/x\\e[31mRED\\nFAKE: ok"\n  namespace: agents\nspec:\n  vendor: stripe\n  "bad\\u202ekey": 1\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(false);
+    expect(lines[0]).toBe(
+      `error: ${join(dir, 'p.yaml')}: document 1 (SpendPolicy agents/a/x\\x1b[31mRED\\nFAKE: ok): metadata.name: must be a DNS-1123 name: lower-case letters, digits, "-" and ".", starting and ending alphanumeric`,
+    );
+    expect(lines[1]).toMatch(/: spec\.bad\\u\{202e\}key: unknown field "bad\\u\{202e\}key"/);
+    expect(lines.filter((line) => /[\p{Cc}\p{Cf}]/u.test(line))).toEqual([]);
+  });
+
   // From a new-user walkthrough: an empty directory (or a file of something else) passed with "ok: 0".
   it('fails when there is nothing to check', async () => {
     await writeFile(join(dir, 'other.yaml'), 'name: not-a-manifest\n');

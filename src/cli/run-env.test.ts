@@ -80,4 +80,14 @@ describe('commandEnvironment', () => {
   it('prints no notice when nothing was left out', () => {
     expect(withheldNotice(commandEnvironment({ PATH: '/usr/bin' }, run))).toBeUndefined();
   });
+
+  // Sixth round: a variable named `X\e[31m\nkeybrake run exec: all good` coloured the terminal and
+  // forged a line of stderr.
+  it('prints the names it leaves out with their control characters escaped, on one line', () => {
+    const forged = 'X\u001b[31m\nkeybrake run exec: all good';
+    const notice = withheldNotice(commandEnvironment({ [forged]: PARENT }, run));
+    expect(notice).toBe(
+      'keybrake run exec: not passing X\\x1b[31m\\nkeybrake run exec: all good to the command: the value holds the credential of --token-file, which mints runs\n',
+    );
+  });
 });

@@ -5,6 +5,8 @@
  * STRIPE_SECRET_KEY, and with `--env-var MY_STRIPE_KEY` the command found it there, unchanged.
  */
 
+import { escapeForTerminal } from '../terminal-text.ts';
+
 /** Variables never handed to the command: they lead to the credential that mints runs. */
 const WITHHELD = ['KEYBRAKE_TOKEN_FILE'];
 
@@ -60,7 +62,10 @@ export function withheldNotice({ withheld, withheldUnnamed }: CommandEnvironment
   const why = 'holds the credential of --token-file, which mints runs';
   const unnamed = `${withheldUnnamed} variable${withheldUnnamed === 1 ? '' : 's'}`;
   const clauses = [
-    ...(withheld.length > 0 ? [`not passing ${withheld.join(', ')} to the command: the value ${why}`] : []),
+    // Names are the runner's text: escaped, so none can colour the terminal or forge a line.
+    ...(withheld.length > 0
+      ? [`not passing ${withheld.map(escapeForTerminal).join(', ')} to the command: the value ${why}`]
+      : []),
     ...(withheldUnnamed > 0 ? [`not passing ${unnamed} to the command: the name ${why} (not printed)`] : []),
   ];
   return clauses.length > 0 ? `keybrake run exec: ${clauses.join('; ')}\n` : undefined;

@@ -417,7 +417,7 @@ describe('run keys on one keybrake serve (memory counters)', () => {
 
   // Sixth round: `STRIPE_SECRET_KEY=$PARENT run exec --env-var MY_STRIPE_KEY -- sh -c env` showed the
   // command the parent vault token: only KEYBRAKE_TOKEN_FILE was withheld. Then `NAME_$PARENT=x`
-  // reached the command, and stderr printed that name.
+  // reached the command, stderr printed that name, and a name's ESC and line break reached stderr raw.
   it('run exec hands the command no variable that holds the parent credential, and names those it drops', async () => {
     const child = 'process.stdout.write(JSON.stringify(process.env))';
     const r = await runKeybrake(
@@ -437,6 +437,7 @@ describe('run keys on one keybrake serve (memory counters)', () => {
           KEYBRAKE_TOKEN_FILE: tokenFile,
           STRIPE_SECRET_KEY: keys.bot.token,
           PARENT_AUTH: `Bearer ${keys.bot.token}`,
+          'FORGED\u001b[31m\nkeybrake run exec: all good': keys.bot.token,
           [`NAME_${keys.bot.token}`]: keys.bot.token,
           [`ONLYNAME_${keys.bot.token}`]: 'x',
           UNRELATED: 'kept',
@@ -450,7 +451,10 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     ).toEqual([]);
     expect(seen['MY_STRIPE_KEY']).toMatch(/^kb_stripe_r1_/);
     expect(seen['UNRELATED']).toBe('kept');
-    expect(r.stderr).toContain('not passing STRIPE_SECRET_KEY, PARENT_AUTH to the command');
+    expect(r.stderr).toContain(
+      'not passing STRIPE_SECRET_KEY, PARENT_AUTH, FORGED\\x1b[31m\\nkeybrake run exec: all good to the command',
+    );
+    expect(r.stderr).not.toMatch(/\u001b|\nkeybrake run exec: all good/);
     expect(r.stderr).toContain('not passing 2 variables to the command: the name holds the credential');
     expect(r.stderr).not.toContain(keys.bot.token);
   });
