@@ -11,11 +11,14 @@ import { spaceTrimmed } from './parameter-spaces.ts';
 // or separators. Quoted local parts ("a b"@x) are not read: refused rather than guessed.
 const ADDR_SPEC = /^[^\s<>@,;:"()[\]\\]+@[^\s<>@,;:"()[\]\\]+$/u;
 /**
- * A display name before `<…>`: quoted (no quote or backslash inside), or plain words. Plain words
- * hold none of `:` `;` `@` `,` `(` `)` `[` `]` `\`: RFC 5322 reads `A: e@x; <b@y>` as a group that
- * names e@x too, and a comment or escape could name another. Anything else is refused, never guessed.
+ * A display name before `<…>`: quoted (no quote, backslash, `@` or `,` inside), or plain words. Plain
+ * words hold none of `:` `;` `@` `,` `(` `)` `[` `]` `\`: RFC 5322 reads `A: e@x; <b@y>` as a group
+ * that names e@x too, and a comment or escape could name another. A quoted name is one word to RFC
+ * 5322, but a reader that splits a field at every comma, or takes the first address it sees, reads
+ * `"evil@x.com, " <bob@ok.com>` as evil@x.com (sixth round): so `"Lee, Ann"` is refused with it.
+ * Anything else is refused, never guessed.
  */
-const DISPLAY_NAME = /^(?:"[^"<>\\]*"|[^"<>:;@,()[\]\\]*)$/u;
+const DISPLAY_NAME = /^(?:"[^"<>\\@,]*"|[^"<>:;@,()[\]\\]*)$/u;
 /**
  * Control characters (CR and LF above all: `X\r\nBcc: e@x <b@y>` would be a header of its own),
  * Unicode line and paragraph separators: no mailbox holds them anywhere.
@@ -52,6 +55,15 @@ export function normaliseAddress(mailbox: string): string | undefined {
   const local = address.slice(0, at).toLowerCase();
   const domain = canonicalDomain(address.slice(at + 1));
   return domain === undefined ? undefined : `${local}@${domain}`;
+}
+
+/**
+ * One address alone, without a display name, normalised as normaliseAddress: Twilio Verify's email
+ * `To`, whose definition documents an address and no display name, so `"evil@x.com" <bob@ok.com>`
+ * is refused rather than read as bob@ok.com while Twilio may read it its own way (sixth round).
+ */
+export function normaliseBareAddress(text: string): string | undefined {
+  return text.includes('<') || text.includes('>') ? undefined : normaliseAddress(text);
 }
 
 /**

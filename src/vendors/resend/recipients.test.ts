@@ -5,12 +5,11 @@ describe('addressList', () => {
   it.each([
     ['a bare address, lower-cased', 'Ann@Example.COM', ['ann@example.com']],
     ['a display-name form', 'Ann Lee <ann@example.com>', ['ann@example.com']],
-    ['a quoted display name with a comma', '"Lee, Ann" <Ann@Example.com>', ['ann@example.com']],
+    ['a quoted display name', '"Ann Lee" <Ann@Example.com>', ['ann@example.com']],
     ['a comma-separated string', 'a@x.com, B <b@y.com>', ['a@x.com', 'b@y.com']],
     ['an array', ['a@x.com', 'b@y.com'], ['a@x.com', 'b@y.com']],
     ['an IDN domain in punycode', 'bob@BÜCHER.de', ['bob@xn--bcher-kva.de']],
     ['an already-punycode domain unchanged', 'bob@xn--bcher-kva.de', ['bob@xn--bcher-kva.de']],
-    ['a quoted display name holding an @', '"ann@example.com" <evil@attacker.com>', ['evil@attacker.com']],
     ['a display name with dots and hyphens', 'Ann B. Lee-Smith <ann@example.com>', ['ann@example.com']],
     ['blanks around the brackets', '  Ann <  ann@example.com  >  ', ['ann@example.com']],
     ['nothing for null', null, []],
@@ -47,6 +46,11 @@ describe('addressList', () => {
     ['an @ in a plain display name', 'evil@attacker.com <ann@example.com>'],
     ['a comment in the display name', 'Ann (evil@attacker.com) <ann@example.com>'],
     ['a backslash in a quoted display name', '"Ann \\" <ann@example.com>'],
+    // Sixth round: a reader that splits at every comma, or takes the first address it sees, reads
+    // another address out of a quoted name: refused, a quoted "Lee, Ann" with them.
+    ['an @ in a quoted display name', '"evil@attacker.com" <ann@example.com>'],
+    ['an @ and a comma in a quoted display name', '"evil@attacker.com, " <ann@example.com>'],
+    ['a comma in a quoted display name', '"Lee, Ann" <ann@example.com>'],
     // Dropped by IDNA mapping: Keybrake would check example.com while the raw domain travels on.
     ['a soft hyphen in the domain', 'ann@exa\u00ADmple.com'],
     ['a zero-width space in the domain', 'ann@exa\u200Bmple.com'],

@@ -242,14 +242,19 @@ describe('Twilio messages', () => {
     ['two @', 'evil@x.com@ok.com'],
     ['no address at all', 'alice'],
     ['a domain IDNA would read as another', 'alice@exa\u00admple.com'],
+    // Sixth round: Verify documents no display name; each was read as bob@ok.com.
+    ['a quoted display name holding an address', '"evil@x.com" <bob@ok.com>'],
+    ['a quoted display name holding an address and a comma', '"evil@x.com, " <bob@ok.com>'],
+    ['a plain display name', 'Bob <bob@ok.com>'],
+    ['an address in brackets', '<bob@ok.com>'],
   ])('refuses an email verification whose To is %s', (_name, To) => {
     expect(
       classify(req('POST', '/v2/Services/VA1/Verifications', 'verify'), { To, Channel: 'email' }),
     ).toMatchObject({ reason: 'body_invalid' });
   });
 
-  it('reads an email verification to one mailbox as its address, IDN domain in punycode', () => {
-    for (const To of ['Alice <Alice@BÜCHER.de>', 'alice@xn--bcher-kva.de']) {
+  it('reads an email verification to one address as it is, IDN domain in punycode', () => {
+    for (const To of [' Alice@BÜCHER.de ', 'alice@xn--bcher-kva.de']) {
       expect(
         op(classify(req('POST', '/v2/Services/VA1/Verifications', 'verify'), { To, Channel: 'email' }))
           .parties.recipients,

@@ -1,7 +1,7 @@
 import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts';
 import { type MicroUsd, parseUsd } from '../../money/micro-usd.ts';
 import type { CompiledKey } from '../../snapshot/types.ts';
-import { normaliseAddress } from '../mailbox.ts';
+import { normaliseBareAddress } from '../mailbox.ts';
 import {
   sensitiveDenial,
   uncountedOperation,
@@ -434,13 +434,14 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
   const channel = single(params, 'Channel') ?? 'sms';
   const rawTo = single(params, 'To');
   if (channel.toLowerCase() === 'email') {
-    // Read as Resend reads a mailbox: `evil@x.com,alice@ok.com` was judged whole against
-    // `*@ok.com` while the email went to evil@x.com too (sixth round).
-    const email = rawTo === undefined ? undefined : normaliseAddress(rawTo);
+    // Read as Resend reads an address: `evil@x.com,alice@ok.com` was judged whole against
+    // `*@ok.com` while the email went to evil@x.com too (sixth round); and with no display name,
+    // which Verify does not document: `"evil@x.com" <bob@ok.com>` was read as bob@ok.com.
+    const email = rawTo === undefined ? undefined : normaliseBareAddress(rawTo);
     if (rawTo !== undefined && email === undefined) {
       return deny(
         'body_invalid',
-        'To must be one email address (no list, group or separator), without blank or invisible characters around it.',
+        'To must be one email address alone (no display name, list, group or separator), without blank or invisible characters around it.',
       );
     }
     const parties = email ? { ...NO_PARTIES, recipients: [email] } : NO_PARTIES;
