@@ -332,7 +332,6 @@ export async function operatorCommand(
   const admin = createOperatorAdmin({
     registry,
     moreSeries: operator.keySpendSeries,
-    clock,
     isLeader,
     version: () => server.version,
     problems,

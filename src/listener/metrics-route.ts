@@ -19,6 +19,7 @@ export function registerMetricsRoute(
   opts: {
     readonly render: () => Promise<string>;
     readonly contentType: string;
+    /** A monotonic clock in ms, by which renders are timed (createScrapeCache). */
     readonly now: () => number;
     readonly maxInFlight?: number;
   },

@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { type Clock, systemClock } from '../clock.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { adminLimits, type ListenerLimits } from '../listener/limits.ts';
 import { registerMetricsRoute } from '../listener/metrics-route.ts';
@@ -12,15 +11,14 @@ import type { Log } from '../telemetry/logger.ts';
  * too: the readiness probe, which must not stall rolling updates on the standby a new Pod starts as).
  * Both readiness forms answer 503 with the problems when this replica could not lead even if it won
  * the Lease: informers not synced, the Lease namespace missing or forbidden, the revocation ledger
- * unreadable. A problem is named, never just "standby". Bound to loopback, it answers only requests
- * addressed to an IP address or localhost (loopback-host.ts: DNS rebinding).
+ * unreadable. A problem is named, never just "standby".
  */
 export function createOperatorAdmin(deps: {
   registry: Registry;
   /** Series rendered apart from the registry and written after it (Operator.keySpendSeries). */
   moreSeries?: () => Promise<string>;
-  /** Times renders, for how long one is shared (createScrapeCache). */
-  clock?: Clock;
+  /** A monotonic clock in ms (default performance.now) timing renders, for how long one is shared (createScrapeCache). */
+  monotonic?: () => number;
   isLeader: () => boolean;
   version: () => number;
   /** What keeps this replica from leading, in words a user can act on; empty when nothing does. */
@@ -32,11 +30,7 @@ export function createOperatorAdmin(deps: {
   const app = Fastify({
     logger: false,
     serverFactory: (handler) =>
-      createBoundedServer(
-        adminLimits(deps.limits),
-        { listener: 'admin', log: deps.log, refuseRebinding: true },
-        handler,
-      ),
+      createBoundedServer(adminLimits(deps.limits), { listener: 'admin', log: deps.log }, handler),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get<{ Querystring: { standby?: string } }>('/readyz', async (req, reply) => {
@@ -48,14 +42,13 @@ export function createOperatorAdmin(deps: {
     return reply.code(503).send({ status: 'standby', snapshotVersion });
   });
   const { registry, moreSeries } = deps;
-  const clock = deps.clock ?? systemClock;
   registerMetricsRoute(app, {
     render: async () => {
       const text = await registry.metrics();
       return moreSeries ? `${text}\n${await moreSeries()}` : text;
     },
     contentType: registry.contentType,
-    now: () => clock.now(),
+    now: deps.monotonic ?? (() => performance.now()),
   });
   return app;
 }

@@ -1,5 +1,5 @@
 import { Gauge, Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { operatorListenerLimits } from '../distribution/server.ts';
 import { MAX_SCRAPES_IN_FLIGHT } from '../listener/metrics-route.ts';
@@ -83,7 +83,7 @@ describe('spend per VaultKey against its daily cap', () => {
   });
 
   it('is served on /metrics after the registry, one render for scrapes that come together', async () => {
-    const clock = fixedClock(0);
+    const monotonic = fixedClock(0);
     let renders = 0;
     const registry = new Registry();
     operatorMetrics(registry).leader.set(1);
@@ -92,10 +92,10 @@ describe('spend per VaultKey against its daily cap', () => {
       // A render that takes 100 ms is shared for 900 ms after it.
       moreSeries: async () => {
         renders++;
-        clock.advance(100);
+        monotonic.advance(100);
         return renderKeySpend(keys);
       },
-      clock,
+      monotonic: monotonic.now,
       isLeader: () => true,
       version: () => 1,
       limits: operatorListenerLimits(),
@@ -107,10 +107,42 @@ describe('spend per VaultKey against its daily cap', () => {
       expect(renders).toBe(1);
       const expected = `${await registry.metrics()}\n${await renderKeySpend(keys)}`;
       for (const res of answers) expect(res.body).toBe(expected);
-      clock.advance(900);
+      monotonic.advance(900);
       await scrape();
       expect(renders).toBe(2);
     } finally {
+      await admin.close();
+    }
+  });
+
+  // Sixth round: renders were timed by the wall clock, so a step back of D served the old /metrics
+  // for D (and a step forward during a render stretched the window ninefold).
+  it('times the reuse of a render by the monotonic clock: a wall clock stepped back an hour changes nothing', async () => {
+    const monotonic = fixedClock(0);
+    let renders = 0;
+    const admin = createOperatorAdmin({
+      registry: new Registry(),
+      moreSeries: async () => {
+        renders++;
+        monotonic.advance(100);
+        return `keybrake_render ${renders}\n`;
+      },
+      monotonic: monotonic.now,
+      isLeader: () => true,
+      version: () => 1,
+      limits: operatorListenerLimits(),
+      log: silentLogger(),
+    });
+    // Only Date is faked: the wall clock, which the operator's timestamps and TTLs read.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-01T12:00:00Z') });
+    try {
+      const scrape = async () => (await admin.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(await scrape()).toContain('keybrake_render 1');
+      vi.setSystemTime(Date.parse('2026-12-01T11:00:00Z'));
+      monotonic.advance(900);
+      expect(await scrape()).toContain('keybrake_render 2');
+    } finally {
+      vi.useRealTimers();
       await admin.close();
     }
   });

@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge } from 'prom-client';
-import { type Clock, systemClock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import type { ListenerLimits } from '../listener/limits.ts';
@@ -19,8 +18,7 @@ export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
  * outage taking every replica out of its Service would turn vendor-shaped 503
  * `counter_store_unavailable` answers (and reads a policy allows meanwhile) into connection errors.
  * It is the `keybrake_counter_store_up` gauge, an alert, and the per-request answer instead; /readyz
- * reports it for information only. Bound to loopback, it answers only requests addressed to an IP
- * address or localhost (loopback-host.ts: DNS rebinding).
+ * reports it for information only.
  */
 export function createAdminListener(deps: {
   /** Held to these like the proxy listeners (adminLimits): a slow or idle client is cut off. */
@@ -32,8 +30,8 @@ export function createAdminListener(deps: {
   maxStalenessMs?: number;
   /** `keybrake serve` only: the run API (POST/DELETE /v1/runs, ADR 0010). */
   runs?: RunsApiDeps;
-  /** Times renders, for how long one is shared (createScrapeCache). */
-  clock?: Clock;
+  /** A monotonic clock in ms (default performance.now) timing renders, for how long one is shared (createScrapeCache). */
+  monotonic?: () => number;
 }): FastifyInstance {
   const { registry } = deps.metrics;
   if (!registry.getSingleMetric(COUNTER_STORE_UP)) {
@@ -49,7 +47,7 @@ export function createAdminListener(deps: {
   const app = Fastify({
     logger: false,
     serverFactory: (handler) =>
-      createBoundedServer(deps.limits, { listener: 'admin', log: deps.log, refuseRebinding: true }, handler),
+      createBoundedServer(deps.limits, { listener: 'admin', log: deps.log }, handler),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -64,14 +62,13 @@ export function createAdminListener(deps: {
     return { status: 'ready', snapshotVersion: version };
   });
   if (deps.runs) registerRunRoutes(app, deps.runs);
-  const clock = deps.clock ?? systemClock;
   registerMetricsRoute(app, {
     render: () => {
       deps.metrics.snapshotVersion.set(deps.snapshots.current?.version ?? 0);
       return registry.metrics();
     },
     contentType: registry.contentType,
-    now: () => clock.now(),
+    now: deps.monotonic ?? (() => performance.now()),
   });
   return app;
 }

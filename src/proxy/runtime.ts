@@ -151,7 +151,6 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         metrics,
         snapshots,
         counters: config.counters,
-        clock: config.clock,
         ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
         ...(config.runsApi
           ? {

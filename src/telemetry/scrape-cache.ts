@@ -19,6 +19,10 @@ export interface ScrapeCache {
   get(): Promise<Buffer>;
 }
 
+/**
+ * `now` is a monotonic clock in ms (performance.now): a wall clock stepped back by D would serve the
+ * old exposition for D, and one stepped forward during a render would stretch the window ninefold.
+ */
 export function createScrapeCache(render: () => Promise<string>, now: () => number): ScrapeCache {
   let fresh: { readonly body: Buffer; readonly until: number } | undefined;
   let rendering: Promise<Buffer> | undefined;
