@@ -779,6 +779,8 @@ describe('Twilio operations refused by class', () => {
     ['reading an AI Assistant tool', req('GET', '/v1/Tools/TL1', 'assistants')],
     ["listing an assistant's tools", req('GET', '/v1/Assistants/AI1/Tools', 'assistants')],
     ['reading an assistant (with its tools)', req('GET', '/v1/Assistants/AI1', 'assistants')],
+    // Sixth round: the conversation history holds the tool calls, with what their webhooks answered.
+    ["listing an AI Assistant session's messages", req('GET', '/v1/Sessions/S1/Messages', 'assistants')],
     ['listing Monitor events (what each update changed)', req('GET', '/v1/Events', 'monitor')],
     ['reading a Monitor event', req('GET', '/v1/Events/AE1', 'monitor')],
   ])('refuses %s whatever the policy', (_name, r) => {

@@ -1740,7 +1740,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Sessions/{sessionId}/Messages',
     id: 'twilio.assistants.v1.list_messages',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'assistants',

@@ -258,6 +258,15 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "the assistant with its `tools` and their `meta`: their webhooks' URLs and headers",
   },
+  // Sixth round: a session's messages are its conversation history, which Twilio documents as holding
+  // the tool and knowledge calls too (`role` `tool` or `knowledge`), their free-form `content` what a
+  // webhook tool answered: like a Studio context, whatever the customer's server sent back.
+  {
+    host: 'assistants',
+    match: 'GET /v1/Sessions/{sessionId}/Messages',
+    class: 'sensitive',
+    note: "a session's conversation history: its tool calls as messages, with what the tools' webhooks answered (`content`, free-form)",
+  },
   {
     host: 'monitor',
     match: 'GET /v1/Events/**',
