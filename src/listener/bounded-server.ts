@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Log } from '../telemetry/logger.ts';
 import { firstByteTimeoutMs, headersTimeoutMs, type ListenerLimits } from './limits.ts';
+import { refusingRebinding } from './loopback-host.ts';
 import { SourceShare } from './source-share.ts';
 
 /**
@@ -26,6 +27,11 @@ export interface BoundedServerOptions {
   readonly log: Log;
   /** Node's own 400 for a missing Host; the proxy listener answers that itself. */
   readonly requireHostHeader?: boolean;
+  /**
+   * While bound to a loopback address, answer only requests addressed to an IP address or
+   * `localhost`, others 421 (loopback-host.ts): the admin listeners, which answer without a vault key.
+   */
+  readonly refuseRebinding?: boolean;
   /** Serve HTTPS with this certificate and key (the operator's snapshot listener). */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
 }
@@ -49,10 +55,11 @@ export function createBoundedServer(
     connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(limits.clientTimeoutMs / 4))),
     ...(opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {}),
   };
+  const serve = opts.refuseRebinding ? refusingRebinding(() => server, handler) : handler;
   // Over TLS the connection below is the TCP socket: the first byte a client owes is its hello.
   const server: Server = opts.tls
-    ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key }, handler)
-    : createServer(options, handler);
+    ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key }, serve)
+    : createServer(options, serve);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeoutMs);

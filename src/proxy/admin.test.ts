@@ -156,7 +156,7 @@ describe('proxy admin listener limits', () => {
   });
 
   /** A listening admin listener (with the run API, whose POST reads a body) held to `limits`. */
-  async function listening(limits: ListenerLimits = LIMITS) {
+  async function listening(limits: ListenerLimits = LIMITS, host = '127.0.0.1') {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const snapshots = new SnapshotHolder(clock);
     snapshots.apply({ version: 1, compiledAt: clock.now(), keys: new Map() });
@@ -168,7 +168,7 @@ describe('proxy admin listener limits', () => {
       counters: switchableStore().store,
       runs: { snapshots, stoppedRuns: new StoppedRuns(clock), clock, log: silentLogger() },
     });
-    await app.listen({ host: '127.0.0.1', port: 0 });
+    await app.listen({ host, port: 0 });
     const port = (app.server.address() as AddressInfo).port;
     const open = async (from: string, first?: string) => {
       const c = await client(port, from, first);
@@ -184,7 +184,7 @@ describe('proxy admin listener limits', () => {
     const { open } = await listening(short);
     const slow = await open(
       '127.0.0.1',
-      'POST /v1/runs HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cap":',
+      'POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cap":',
     );
     expect(await slow.closed).toMatch(/^HTTP\/1\.1 408 /);
   });
@@ -220,9 +220,47 @@ describe('proxy admin listener limits', () => {
     const { open } = await listening();
     const held = [];
     for (let i = 0; i < ADMIN_MAX_CONNECTIONS / 4; i++) held.push(await open('127.0.0.1', 'G'));
-    const past = await open('127.0.0.1', 'GET /readyz HTTP/1.1\r\nHost: adm\r\nConnection: close\r\n\r\n');
+    const past = await open(
+      '127.0.0.1',
+      'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    );
     expect(await past.closed).toMatch(/^HTTP\/1\.1 200 /);
     expect(held.some((c) => c.isClosed())).toBe(false);
+  });
+
+  // Sixth round: a web page the agent's browser opens can rebind its own name to 127.0.0.1 and read
+  // /metrics and the run API's answers as same-origin; it names itself in Host.
+  const ask = (host: string | undefined, path = '/metrics') =>
+    host === undefined
+      ? `GET ${path} HTTP/1.0\r\n\r\n`
+      : `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+
+  it.each([
+    ['/metrics', 'rebind.evil.example'],
+    ['/v1/runs/agents/bot/run-1', 'rebind.evil.example:9090'],
+    ['/readyz', 'localhost.evil.example'],
+  ])('on loopback, answers %s for a Host %s with 421 and nothing of the route', async (path, host) => {
+    const { open } = await listening();
+    const answer = await (await open('127.0.0.1', ask(host, path))).closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 421 /);
+    expect(answer).toContain('DNS rebinding');
+    expect(answer).not.toMatch(/keybrake_|snapshotVersion|run_/);
+  });
+
+  it.each([
+    ['127.0.0.1 and the port', (port: number) => `127.0.0.1:${port}`],
+    ['localhost and the port', (port: number) => `localhost:${port}`],
+    ['[::1]', () => '[::1]'],
+    ['no Host at all (HTTP/1.0)', () => undefined],
+  ])('on loopback, answers a Host of %s', async (_what, host) => {
+    const { port, open } = await listening();
+    expect(await (await open('127.0.0.1', ask(host(port), '/readyz'))).closed).toMatch(/^HTTP\/1\.[01] 200 /);
+  });
+
+  it('bound to every address (a Pod, scraped through its Service name), answers any Host', async () => {
+    const { open } = await listening(LIMITS, '0.0.0.0');
+    const answer = await (await open('127.0.0.1', ask('keybrake-proxy.keybrake-system.svc:9090'))).closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it(`holds ${ADMIN_MAX_CONNECTIONS} connections at most, whatever their addresses`, async () => {

@@ -18,7 +18,8 @@ export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
  * outage taking every replica out of its Service would turn vendor-shaped 503
  * `counter_store_unavailable` answers (and reads a policy allows meanwhile) into connection errors.
  * It is the `keybrake_counter_store_up` gauge, an alert, and the per-request answer instead; /readyz
- * reports it for information only.
+ * reports it for information only. Bound to loopback, it answers only requests addressed to an IP
+ * address or localhost (loopback-host.ts: DNS rebinding).
  */
 export function createAdminListener(deps: {
   /** Held to these like the proxy listeners (adminLimits): a slow or idle client is cut off. */
@@ -47,7 +48,7 @@ export function createAdminListener(deps: {
   const app = Fastify({
     logger: false,
     serverFactory: (handler) =>
-      createBoundedServer(deps.limits, { listener: 'admin', log: deps.log }, handler),
+      createBoundedServer(deps.limits, { listener: 'admin', log: deps.log, refuseRebinding: true }, handler),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

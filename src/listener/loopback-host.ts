@@ -1,0 +1,65 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isIP, isIPv6 } from 'node:net';
+
+/**
+ * DNS rebinding: a web page the agent's browser opens can make its own host name resolve to
+ * 127.0.0.1, and then talks to a loopback listener as a same-origin page, reading `/metrics` (every
+ * key and its spend) and the run API's answers. Such a request names the page's host in `Host`.
+ * A listener bound to a loopback address therefore answers only requests that name it by an IP
+ * address or `localhost`, which no page can rebind; one bound elsewhere (a Pod's admin port, scraped
+ * through a Service name) is reached by names of its own and is left alone (ADR 0007 §9).
+ */
+
+/** 127.0.0.0/8 and ::1, IPv4-mapped too: what a listener bound only to this machine listens on. */
+export function isLoopbackAddress(address: string): boolean {
+  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
+}
+
+/**
+ * Whether a `Host` value names the listener in a way no web page can rebind: an IPv4 address, an
+ * IPv6 address in brackets or `localhost` (any case), each with an optional port; or no host at all
+ * (HTTP/1.0 sends none, and an empty one names nothing).
+ */
+export function isUnrebindableHost(host: string | undefined): boolean {
+  if (host === undefined || host === '') return true;
+  const name = /^(\[[^\]]*\]|[^:[\]]*)(?::\d{1,5})?$/.exec(host)?.[1];
+  if (name === undefined) return false;
+  if (name.startsWith('[')) return isIPv6(name.slice(1, -1));
+  return isIP(name) === 4 || name.toLowerCase() === 'localhost';
+}
+
+const REFUSAL = JSON.stringify({
+  error: 'misdirected_request',
+  message:
+    'This listener is bound to a loopback address and answers only requests addressed to an IP address or localhost (as http://127.0.0.1:<port>), so that a web page cannot reach it through DNS rebinding.',
+});
+
+/**
+ * `handler`, but a request to `server` while it is bound to a loopback address, naming another host,
+ * is answered 421 Misdirected Request and its connection closed, before anything else reads it.
+ */
+export function refusingRebinding(
+  server: () => Server,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const bound = server().address();
+    if (
+      typeof bound === 'object' &&
+      bound !== null &&
+      isLoopbackAddress(bound.address) &&
+      !isUnrebindableHost(req.headers.host)
+    ) {
+      res.writeHead(421, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(REFUSAL),
+        'cache-control': 'no-store',
+        connection: 'close',
+      });
+      res.end(REFUSAL);
+      return;
+    }
+    handler(req, res);
+  };
+}
