@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { type Caller, cachedAccessReview, createCallerReview, type RunAccess } from './access-review.ts';
 import { ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
@@ -19,7 +19,7 @@ describe('cachedAccessReview', () => {
         asked.push(a);
         return answer;
       },
-      { ttlMs: 5_000, clock },
+      { ttlMs: 5_000, monotonic: clock.now },
     );
     expect(await review(runner, create)).toBe(true);
     expect(await review(runner, create)).toBe(true);
@@ -35,6 +35,23 @@ describe('cachedAccessReview', () => {
     expect(await review(runner, create)).toBe(false);
     expect(await review(runner, create)).toBe(false);
     expect(asked).toHaveLength(6);
+  });
+
+  // Sixth round: the yes ran out by the wall clock, so a step back of D kept a removed binding's yes D longer.
+  it("lets RBAC's yes run out by the monotonic clock, whatever the wall clock does", async () => {
+    const monotonic = fixedClock(0);
+    let answer = true;
+    const review = cachedAccessReview(async () => answer, { ttlMs: 5_000, monotonic: monotonic.now });
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-01T12:00:00Z') });
+    try {
+      expect(await review(runner, create)).toBe(true);
+      answer = false;
+      vi.setSystemTime(Date.parse('2026-12-01T11:00:00Z'));
+      monotonic.advance(5_000);
+      expect(await review(runner, create)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
@@ -79,7 +96,7 @@ describe('createCallerReview', () => {
         calls++;
         return { authenticated: false };
       },
-      { clock, budget: new ReviewBudget(clock, 2, 1) },
+      { monotonic: clock.now, budget: new ReviewBudget({ monotonic: clock.now, burst: 2, perSecond: 1 }) },
     );
     expect(await review('not-a-service-account-token')).toMatchObject({ ok: false, status: 401 });
     const junk = (i: number) => TOKEN.replace('c2ln', `c2ln${i}`);

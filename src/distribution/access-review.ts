@@ -1,5 +1,4 @@
 import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
-import { type Clock, systemClock } from '../clock.ts';
 import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 import { ReviewBudget } from './review-budget.ts';
@@ -51,14 +50,15 @@ export function createCallerReview(
     audience?: string;
     cacheTtlMs?: number;
     maxCacheEntries?: number;
-    clock?: Clock;
+    /** A monotonic clock in ms (default performance.now) by which cached verdicts run out. */
+    monotonic?: () => number;
     budget?: ReviewBudget;
   } = {},
 ): ReviewCaller {
   const audience = opts.audience ?? DEFAULT_AUDIENCE;
   const ttl = opts.cacheTtlMs ?? 30_000;
   const max = opts.maxCacheEntries ?? 1_000;
-  const clock = opts.clock ?? systemClock;
+  const monotonic = opts.monotonic ?? (() => performance.now());
   const decide = (s: V1TokenReviewStatus): CallerVerdict => {
     if (s.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
     if (!(s.audiences ?? []).includes(audience))
@@ -78,8 +78,8 @@ export function createCallerReview(
   return cachedVerdicts<CallerVerdict>({
     ttlMs: ttl,
     maxEntries: max,
-    clock,
-    budget: opts.budget ?? new ReviewBudget(clock),
+    monotonic,
+    budget: opts.budget ?? new ReviewBudget({ monotonic }),
     accepted: (v) => v.ok,
     missing: { ok: false, status: 401, message: 'missing bearer token' },
     malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
@@ -94,11 +94,12 @@ export function createCallerReview(
  */
 export function cachedAccessReview(
   review: ReviewAccess,
-  opts: { ttlMs?: number; maxEntries?: number; clock?: Clock } = {},
+  opts: { ttlMs?: number; maxEntries?: number; monotonic?: () => number } = {},
 ): ReviewAccess {
   const ttl = opts.ttlMs ?? 5_000;
   const max = opts.maxEntries ?? 1_000;
-  const clock = opts.clock ?? systemClock;
+  // Monotonic: by the wall clock, a step back of D kept a removed RoleBinding's yes D longer.
+  const monotonic = opts.monotonic ?? (() => performance.now());
   const allowed = new ExpiringCache<true>(ttl, max);
   return async (caller, access) => {
     const key = JSON.stringify([
@@ -109,7 +110,7 @@ export function cachedAccessReview(
       access.namespace,
       access.name,
     ]);
-    const now = clock.now();
+    const now = monotonic();
     if (allowed.get(key, now)) return true;
     const yes = await review(caller, access);
     if (yes) allowed.set(key, true, now);

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '../clock.ts';
 import { type ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
 
 /**
@@ -57,7 +56,11 @@ export interface VerdictSource<V> {
   readonly ttlMs: number;
   /** Bound on each of the two caches, so a flood of distinct bad tokens cannot grow memory. */
   readonly maxEntries: number;
-  readonly clock: Clock;
+  /**
+   * A monotonic clock (ms) by which verdicts run out: by the wall clock, a step back of D kept an
+   * accepted verdict D longer (a deleted ServiceAccount's token, a removed RoleBinding's yes).
+   */
+  readonly monotonic: () => number;
   /** Reviews of tokens without a cached verdict; past it, ReviewsExhaustedError. */
   readonly budget: ReviewBudget;
   readonly accepted: (verdict: V) => boolean;
@@ -81,7 +84,7 @@ export function cachedVerdicts<V>(source: VerdictSource<V>): (bearer: string) =>
     if (!bearer) return source.missing;
     if (!JWT.test(bearer)) return source.malformed;
     const key = tokenKey(bearer);
-    const now = source.clock.now();
+    const now = source.monotonic();
     const hit = accepted.get(key, now) ?? refused.get(key, now);
     if (hit !== undefined) return hit;
     if (!source.budget.take())

@@ -1,5 +1,5 @@
 import type { V1TokenReviewStatus } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import { ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
 import { createReviewingAuthenticator, type ReviewToken } from './token-review.ts';
@@ -76,7 +76,7 @@ describe('the TokenReview authenticator', () => {
   it('reuses a verdict within the TTL and asks again after it', async () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, clock });
+    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: clock.now });
     await auth(jwt('proxy'));
     clock.advance(59_999);
     await auth(jwt('proxy'));
@@ -84,6 +84,23 @@ describe('the TokenReview authenticator', () => {
     clock.advance(1);
     await auth(jwt('proxy'));
     expect(calls).toHaveLength(2);
+  });
+
+  // Sixth round: verdicts ran out by the wall clock, so a step back of D kept an accepted one D longer.
+  it('lets a verdict run out by the monotonic clock, whatever the wall clock does', async () => {
+    const monotonic = fixedClock(0);
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: monotonic.now });
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-01T12:00:00Z') });
+    try {
+      await auth(jwt('proxy'));
+      vi.setSystemTime(Date.parse('2026-12-01T11:00:00Z'));
+      monotonic.advance(60_000);
+      await auth(jwt('proxy'));
+      expect(calls).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('never sends an empty token to the apiserver', async () => {
@@ -125,7 +142,10 @@ describe('the TokenReview authenticator', () => {
   it('reviews unseen tokens only within its budget, answers from the cache past it, and refills with time', async () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { clock, budget: new ReviewBudget(clock, 3, 1) });
+    const auth = createReviewingAuthenticator(review, {
+      monotonic: clock.now,
+      budget: new ReviewBudget({ monotonic: clock.now, burst: 3, perSecond: 1 }),
+    });
     expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
     for (const t of ['junk-1', 'junk-2'])
       expect(await auth(jwt(t))).toMatchObject({ ok: false, status: 401 });

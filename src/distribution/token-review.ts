@@ -1,5 +1,4 @@
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
-import { type Clock, systemClock } from '../clock.ts';
 import { cachedVerdicts } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 import { ReviewBudget } from './review-budget.ts';
@@ -26,7 +25,8 @@ export interface TokenReviewOptions {
   readonly cacheTtlMs?: number;
   /** Bound on cached verdicts so a flood of distinct bad tokens cannot grow memory. */
   readonly maxCacheEntries?: number;
-  readonly clock?: Clock;
+  /** A monotonic clock in ms (default performance.now) by which cached verdicts run out. */
+  readonly monotonic?: () => number;
   /** Reviews of tokens without a cached verdict (default: a burst of 100, then 20 a second). */
   readonly budget?: ReviewBudget;
 }
@@ -79,7 +79,7 @@ export function createReviewingAuthenticator(
   const allowed = new Set(opts.allowedServiceAccounts ?? []);
   const ttl = opts.cacheTtlMs ?? 60_000;
   const maxEntries = opts.maxCacheEntries ?? 1_000;
-  const clock = opts.clock ?? systemClock;
+  const monotonic = opts.monotonic ?? (() => performance.now());
 
   const decide = (status: V1TokenReviewStatus): AuthResult => {
     if (status.authenticated !== true) return { ok: false, status: 401, message: 'token not authenticated' };
@@ -98,8 +98,8 @@ export function createReviewingAuthenticator(
   return cachedVerdicts<AuthResult>({
     ttlMs: ttl,
     maxEntries,
-    clock,
-    budget: opts.budget ?? new ReviewBudget(clock),
+    monotonic,
+    budget: opts.budget ?? new ReviewBudget({ monotonic }),
     accepted: (v) => v.ok,
     missing: { ok: false, status: 401, message: 'missing bearer token' },
     malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
