@@ -73,8 +73,12 @@ export function leaseKey(account: string, object: string): string {
 /** What a lease account may look like: `<vendor>:<hex digest>`, never braces (they would move the hash tag). */
 export const LEASE_ACCOUNT = /^[a-z]+:[0-9a-f]{16,64}$/;
 
-/** Bound on the leases of one call (a refund names a charge and a payment intent: two). */
-export const MAX_LEASES_PER_CALL = 8;
+/**
+ * Bound on the leases of one call: a refund names a charge and a payment intent (two); invoice lines
+ * lock their invoice and every Price they are priced from (at most MAX_PRICE_READS, eight), and a
+ * shipping rate beside them.
+ */
+export const MAX_LEASES_PER_CALL = 16;
 
 /**
  * `{vk:<scope>}:revoked-run:<runId>`: a stopped run (ADR 0010), in the vault key's slot so the reserve

@@ -554,6 +554,8 @@ function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | und
     const read: Read = {
       path: `/v1/shipping_rates/${rate}`,
       describe: "the shipping rate's fixed amount",
+      // Leased: an update of its fixed amount could otherwise land between this read and the forward.
+      locks: [rate],
       part: (o) => (isObj(o['fixed_amount']) ? dearestFixedAmount(o['fixed_amount'], rates) : undefined),
       // The invoice charges it in its own currency, which the call need not name nor any read show
       // (found beside the fifth round's climate order, whose currencies passed an allowlist alike).
@@ -980,11 +982,16 @@ function itemUpdateRead(item: string, params: Params, rates: ExchangeRates): Rea
   };
 }
 
-/** Reads a Price: `quantity` of its units, in its dearest currency. */
+/**
+ * Reads a Price: `quantity` of its units, in its dearest currency. The Price is leased: an update of
+ * its `currency_options` between this read and the forward would otherwise add the line at an amount
+ * never reserved (sixth round: €1 read, €9 000 added).
+ */
 function priceRead(price: string, quantity: Decimal, rates: ExchangeRates): Read {
   return {
     path: pricePath(price),
     describe: `price ${price} × ${show(quantity)}`,
+    locks: [price],
     part: (o) => priceUnits(o, quantity, rates),
   };
 }

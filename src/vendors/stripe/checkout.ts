@@ -117,6 +117,8 @@ export function checkoutSessionCreate(
       reads.push({
         path: pricePath(price),
         describe: `price ${price} × the quantity the payer may choose`,
+        // Leased until settled, as every Price a call is priced from (billing.ts priceRead).
+        locks: [price],
         part: (o) => priceUnits(o, quantity, rates),
       });
     } else {

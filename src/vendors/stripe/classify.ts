@@ -160,7 +160,7 @@ function classifyRow(
       // The row's own locks stand (an invoice update locks its invoice); an object the price is
       // read from is leased too, until settled, like any lookup.
       const read = moneyWrite.readsPathObject && object !== undefined ? [object] : [];
-      const held = [...new Set([...(locks.locks ?? []), ...read])];
+      const held = [...new Set([...(locks.locks ?? []), ...read, ...(priced.locks ?? [])])];
       return { id: row.id, class: 'money', ...priced, parties, locks: held };
     }
   }
@@ -174,7 +174,9 @@ function classifyRow(
   if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
   const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
-  return { id: row.id, class: row.class, ...priced, parties, ...locks };
+  // The row's locks and the objects the price is read from, taken together before the lookup.
+  const held = [...new Set([...(locks.locks ?? []), ...(priced.locks ?? [])])];
+  return { id: row.id, class: row.class, ...priced, parties, ...(held.length > 0 ? { locks: held } : {}) };
 }
 
 // Fields Stripe returns only when `expand` names them, and which are credentials to move money or

@@ -18,6 +18,12 @@ export interface Priced {
   readonly movesMoney: boolean;
   readonly costMicros: MicroUsd;
   readonly lookup?: CostLookup;
+  /**
+   * Objects the lookup's reads depend on that the request itself names (a Price, a shipping rate):
+   * classify adds them to the call's own locks, so the lease step takes them before the first read,
+   * in the step the call makes anyway (ADR 0007 §5, sixth round).
+   */
+  readonly locks?: readonly string[];
 }
 
 /** A call that moves no money (an intent created without `confirm`, a subscription collected by invoice). */
@@ -45,7 +51,11 @@ export interface Read {
   /** Form body of a POST preview. */
   readonly body?: string;
   readonly describe: string;
-  /** Objects to lease before this read that only an earlier read could name (ADR 0007 §5). */
+  /**
+   * Objects whose fields this read prices the call from, leased before it (ADR 0007 §5) and held
+   * until the call settles, so no update can change them between the read and the forward. Those of
+   * the reads a chain starts with are the request's own: chain hands them to the call's locks.
+   */
   readonly locks?: readonly string[];
   /** What this read adds in micro-USD; undefined when it cannot say (the call is denied). */
   readonly part: (o: Obj) => MicroUsd | undefined;
@@ -60,7 +70,13 @@ export interface Read {
 
 /** The reads in order, as the price stage performs them; the call costs `base` plus every read's part. */
 export function chain(reads: readonly [Read, ...Read[]], base: MicroUsd = 0): Priced {
-  return { movesMoney: true, costMicros: 0, lookup: lookupOf(reads, base) };
+  const locks = [...new Set(reads.flatMap((read) => read.locks ?? []))];
+  return {
+    movesMoney: true,
+    costMicros: 0,
+    lookup: lookupOf(reads, base),
+    ...(locks.length > 0 ? { locks } : {}),
+  };
 }
 
 type Step = { readonly done: MicroUsd } | { readonly more: CostLookup } | undefined;

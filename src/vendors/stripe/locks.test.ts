@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
 import { isDenial } from '../../decision/reasons.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import { resolveLocks } from '../operation-table.ts';
 import type { Params } from '../types.ts';
+import { MAX_PRICE_READS } from './billing.ts';
 import { classifyStripe, matchStripeOperation, stripeLockField } from './classify.ts';
 import { STRIPE_OPERATIONS } from './operations.ts';
 
@@ -31,6 +33,78 @@ describe('Stripe locks', () => {
     ['a read of the intent', 'GET', '/v1/payment_intents/pi_1', {}, []],
   ])('%s locks %j', (_name, method, path, params, expected) => {
     expect(locksOf(method, path, params)).toEqual(expected);
+  });
+
+  // Sixth round: a Price read to price a call was updated (`currency_options[eur][unit_amount]` from
+  // €1 to €9 000) by another replica between the read and the forward. Both sides lock the object.
+  it.each<[string, string, string, Params, string[]]>([
+    [
+      'an invoice item priced from a Price',
+      'POST',
+      '/v1/invoiceitems',
+      { customer: 'cus_1', pricing: { price: 'price_multi' }, currency: 'eur', quantity: '1' },
+      ['price_multi'],
+    ],
+    [
+      'invoice lines priced from Prices',
+      'POST',
+      '/v1/invoices/in_1/add_lines',
+      {
+        lines: [
+          { pricing: { price: 'price_a' }, quantity: '1' },
+          { price: 'plan-gold', quantity: '2' },
+        ],
+      },
+      ['in_1', 'price_a', 'plan-gold'],
+    ],
+    [
+      'a Checkout Session for a customer priced from a Price',
+      'POST',
+      '/v1/checkout/sessions',
+      { customer: 'cus_1', mode: 'payment', line_items: [{ price: 'price_a', quantity: '1' }] },
+      ['price_a'],
+    ],
+    [
+      'an invoice update priced from a shipping rate',
+      'POST',
+      '/v1/invoices/in_1',
+      { shipping_cost: { shipping_rate: 'shr_1' } },
+      ['in_1', 'shr_1'],
+    ],
+    [
+      'a subscription previewed with the Prices it names',
+      'POST',
+      '/v1/subscriptions',
+      { customer: 'cus_1', items: [{ price: 'price_a' }], add_invoice_items: [{ price: 'price_b' }] },
+      ['cus_1', 'price_b', 'price_a'],
+    ],
+    ['an update of a Price', 'POST', '/v1/prices/price_multi', { currency_options: {} }, ['price_multi']],
+    ['an update of a Plan', 'POST', '/v1/plans/plan-gold', { nickname: 'x' }, ['plan-gold']],
+    ['a deletion of a Plan', 'DELETE', '/v1/plans/plan-gold', {}, ['plan-gold']],
+    [
+      'a Plan created under a chosen id',
+      'POST',
+      '/v1/plans',
+      { id: 'plan-gold', amount: '100' },
+      ['plan-gold'],
+    ],
+    ['a Plan created without an id', 'POST', '/v1/plans', { amount: '100' }, []],
+    ['an update of a shipping rate', 'POST', '/v1/shipping_rates/shr_1', { active: 'true' }, ['shr_1']],
+  ])(
+    '%s locks what it names or reads, so the other side waits (object_busy)',
+    (_name, method, path, params, expected) => {
+      expect(locksOf(method, path, params)).toEqual(expected);
+    },
+  );
+
+  it('locks invoice lines priced from the most Prices one call may name, within the lease bound', () => {
+    const lines = Array.from({ length: MAX_PRICE_READS }, (_, i) => ({
+      pricing: { price: `price_${i}` },
+      quantity: '1',
+    }));
+    const locks = locksOf('POST', '/v1/invoices/in_1/add_lines', { lines });
+    expect(locks).toHaveLength(MAX_PRICE_READS + 1);
+    expect(locks.length).toBeLessThanOrEqual(MAX_LEASES_PER_CALL);
   });
 
   it.each<[string, string, Params, string[]]>([

@@ -254,7 +254,7 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       'POST /v1/invoiceitems',
       'stripe.invoiceitems.create',
       20_000_000,
-      ['in_1'],
+      ['in_1', 'price_1'],
     ],
     // The toolkit's invoices are send_invoice drafts: finalising one counts as if charged (Stripe
     // applies the customer's credit and cash balance to it).
@@ -295,7 +295,7 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       'POST /v1/subscriptions/sub_1',
       'stripe.subscriptions.update',
       10_000_000,
-      ['sub_1'],
+      ['sub_1', 'price_2'],
     ],
   ])('%s %j sends %s (%s): priced money, allowed', async (tool, arg, request, id, cost, locks) => {
     await run(tool, arg);

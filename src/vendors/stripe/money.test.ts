@@ -489,7 +489,7 @@ describe('invoices', () => {
       'lines[4][amount]=-300',
     ].join('&');
     const o = op('POST', '/v1/invoices/in_1/add_lines', form);
-    expect(o.locks).toEqual(['in_1']);
+    expect(o.locks).toEqual(['in_1', 'price_A']);
     const { reads, cost } = walk(o, {
       'GET /v1/invoices/in_1': draft('charge_automatically', 0),
       [priceRead('price_A')]: price('price_A', 1000),
@@ -644,7 +644,7 @@ describe('invoices', () => {
 describe('invoice items', () => {
   it('prices what @stripe/mcp sends (customer, legacy price, invoice) from the price, and locks the invoice', () => {
     const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&price=price_1&invoice=in_1');
-    expect(o).toMatchObject({ id: 'stripe.invoiceitems.create', class: 'money', locks: ['in_1'] });
+    expect(o).toMatchObject({ id: 'stripe.invoiceitems.create', class: 'money', locks: ['in_1', 'price_1'] });
     expect(walk(o, { [priceRead('price_1')]: price('price_1', 2000) })).toMatchObject({
       reads: [{ read: priceRead('price_1') }],
       cost: usd(2000),
@@ -834,7 +834,7 @@ describe('subscriptions, priced by the invoice preview', () => {
       '/v1/subscriptions',
       'customer=cus_1&items[0][price]=price_1&items[0][quantity]=2&items[0][metadata][a]=b&automatic_tax[enabled]=true',
     );
-    expect(o.locks).toEqual(['cus_1']);
+    expect(o.locks).toEqual(['cus_1', 'price_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(4000) })).toEqual({
       reads: [
         {
@@ -845,6 +845,7 @@ describe('subscriptions, priced by the invoice preview', () => {
             'subscription_details[items][0][price]=price_1',
             'subscription_details[items][0][quantity]=2',
           ],
+          locks: ['price_1'],
         },
       ],
       cost: usd(4000),
@@ -858,7 +859,7 @@ describe('subscriptions, priced by the invoice preview', () => {
       '/v1/customers/cus_9/subscriptions',
       'items[0][price]=price_1&add_invoice_items[0][price]=price_x&add_invoice_items[0][period][end][type]=min_item_period_end&backdate_start_date=1700000000',
     );
-    expect(o.locks).toEqual(['cus_9']);
+    expect(o.locks).toEqual(['cus_9', 'price_x', 'price_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(100) }).reads[0]!.body).toEqual([
       'customer=cus_9',
       'invoice_items[0][price]=price_x',
@@ -890,9 +891,15 @@ describe('subscriptions, priced by the invoice preview', () => {
       '/v1/subscriptions',
       'customer=cus_1&items[0][price]=price_1&collection_method=send_invoice&days_until_due=1&payment_settings[payment_method_types][0]=customer_balance',
     );
-    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['cus_1'] });
+    expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['cus_1', 'price_1'] });
     expect(walk(o, { [PREVIEW]: previewInvoice(4000, 'send_invoice') })).toEqual({
-      reads: [{ read: PREVIEW, body: ['customer=cus_1', 'subscription_details[items][0][price]=price_1'] }],
+      reads: [
+        {
+          read: PREVIEW,
+          body: ['customer=cus_1', 'subscription_details[items][0][price]=price_1'],
+          locks: ['price_1'],
+        },
+      ],
       cost: usd(4000),
       customers: ['cus_1'],
     });
@@ -957,7 +964,11 @@ describe('subscriptions, priced by the invoice preview', () => {
     const form =
       'proration_behavior=always_invoice&items[0][id]=si_1&items[0][deleted]=true&items[1][price]=price_2&items[1][quantity]=1';
     const o = op('POST', '/v1/subscriptions/sub_1', form);
-    expect(o).toMatchObject({ id: 'stripe.subscriptions.update', class: 'money', locks: ['sub_1'] });
+    expect(o).toMatchObject({
+      id: 'stripe.subscriptions.update',
+      class: 'money',
+      locks: ['sub_1', 'price_2'],
+    });
     expect(walk(o, { [PREVIEW]: previewInvoice(1000) })).toMatchObject({
       reads: [
         {
@@ -1027,9 +1038,11 @@ describe('subscriptions, priced by the invoice preview', () => {
     ],
   ])('prices an update %s at the invoice it issues, as if charged', (_name, form, body) => {
     const o = op('POST', '/v1/subscriptions/sub_1', form);
-    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
+    // The subscription, and the Price the preview reads, if the update names one.
+    const prices = form.includes('[price]=price_2') ? ['price_2'] : [];
+    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1', ...prices] });
     expect(walk(o, { [PREVIEW]: previewInvoice(10000000, 'send_invoice') })).toEqual({
-      reads: [{ read: PREVIEW, body }],
+      reads: [{ read: PREVIEW, body, ...(prices.length > 0 ? { locks: prices } : {}) }],
       cost: usd(10000000),
       customers: ['cus_1'],
     });
@@ -1167,7 +1180,7 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_items',
       'subscription=sub_1&price=price_1&quantity=2&proration_behavior=always_invoice',
     );
-    expect(o.locks).toEqual(['sub_1']);
+    expect(o.locks).toEqual(['sub_1', 'price_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(700) })).toMatchObject({
       reads: [
         {
@@ -1239,7 +1252,7 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_schedules',
       'customer=cus_1&start_date=now&end_behavior=release&default_settings[automatic_tax][enabled]=true&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
     );
-    expect(o.locks).toEqual(['cus_1']);
+    expect(o.locks).toEqual(['cus_1', 'price_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(1200) })).toMatchObject({
       reads: [
         {

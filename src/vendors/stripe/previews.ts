@@ -408,15 +408,30 @@ function preview(body: Obj, rates: ExchangeRates): Priced {
   return chain([previewRead(body, rates)]);
 }
 
-function previewRead(body: Obj, rates: ExchangeRates, locks?: string[]): Read {
+/**
+ * The preview of `body`, leasing `locks` and every Price the body names: the preview reads them as
+ * they are now, and an update of one (its `currency_options`) between the preview and the forward
+ * would have the call charge what was never reserved (sixth round).
+ */
+function previewRead(body: Obj, rates: ExchangeRates, locks: readonly string[] = []): Read {
+  const leased = [...new Set([...locks, ...pricesIn(body)])];
   return {
     path: PREVIEW,
     method: 'POST',
     body: encodeForm(body),
     describe: "Stripe's invoice preview of this change (amount_due)",
-    ...(locks !== undefined ? { locks } : {}),
+    ...(leased.length > 0 ? { locks: leased } : {}),
     part: (o) => previewPrice(o, rates),
   };
+}
+
+/** Every Price id a preview body names (`price` at any depth: items, invoice items, phases). */
+function pricesIn(v: unknown): string[] {
+  if (Array.isArray(v)) return v.flatMap(pricesIn);
+  if (!isObj(v)) return [];
+  return Object.entries(v).flatMap(([k, x]) =>
+    k === 'price' && typeof x === 'string' ? (x === '' ? [] : [x]) : pricesIn(x),
+  );
 }
 
 /** Reads the item for its subscription, then previews that subscription with `item` changed. */

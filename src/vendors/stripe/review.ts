@@ -532,9 +532,37 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   { match: 'POST /v1/quotes/**', class: 'write', note: 'drafts, finalisation (sends nothing), cancellation' },
   { match: 'POST /v1/coupons/**', class: 'write' },
   { match: 'POST /v1/promotion_codes/**', class: 'write' },
-  { match: 'POST /v1/plans/**', class: 'write' },
+  // A Price (or a Plan, whose id goes wherever a Price id goes) and a shipping rate are read to price
+  // invoice items and lines, Checkout Sessions, previews and invoice shipping: each write that can
+  // change what such a read finds locks the object, so it waits for the priced call to settle
+  // (sixth round: `currency_options[eur][unit_amount]` raised from €1 to €9 000 mid-call).
+  {
+    match: 'POST /v1/prices/{price}',
+    class: 'write',
+    locks: ['{price}'],
+    note: 'changes currency_options a priced call reads',
+  },
   { match: 'POST /v1/prices/**', class: 'write' },
+  {
+    match: 'POST /v1/plans',
+    class: 'write',
+    locks: ['id'],
+    note: 'a custom id may reuse a deleted plan’s, which a priced call reads',
+  },
+  { match: 'POST /v1/plans/{plan}', class: 'write', locks: ['{plan}'] },
+  {
+    match: 'DELETE /v1/plans/{plan}',
+    class: 'destructive',
+    locks: ['{plan}'],
+    note: 'frees the id for a plan at another amount',
+  },
   { match: 'POST /v1/products/**', class: 'write' },
+  {
+    match: 'POST /v1/shipping_rates/{shipping_rate_token}',
+    class: 'write',
+    locks: ['{shipping_rate_token}'],
+    note: 'changes the fixed amount an invoice shipping cost reads',
+  },
   { match: 'POST /v1/shipping_rates/**', class: 'write' },
   { match: 'POST /v1/tax_rates/**', class: 'write' },
   { match: 'POST /v1/entitlements/**', class: 'write' },
