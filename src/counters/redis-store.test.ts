@@ -1,6 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
-import { describe, expect, it } from 'vitest';
-import { createRedisCounterStore } from './redis-store.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ScriptedClient } from './redis-client.ts';
+import { createRedisCounterStore, RedisCounterStore } from './redis-store.ts';
 import { InvalidRedisUrlError } from './redis-url.ts';
 import { CounterStoreUnavailableError } from './store.ts';
 
@@ -67,5 +69,102 @@ describe('createRedisCounterStore', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+/**
+ * A connected client whose server can hang (SIGSTOP: the socket stays up, nothing is answered) and
+ * resume (every held command is answered, in order).
+ */
+class HangingRedis extends EventEmitter {
+  status = 'ready';
+  hung = false;
+  readonly #held: (() => void)[] = [];
+
+  ping() {
+    return this.#reply('PONG');
+  }
+
+  kbReserve() {
+    return this.#reply([1, 0, 'epoch']);
+  }
+
+  quit() {
+    return Promise.resolve('OK');
+  }
+
+  disconnect() {}
+
+  resume() {
+    this.hung = false;
+    for (const answer of this.#held.splice(0)) answer();
+  }
+
+  #reply<T>(value: T): Promise<T> {
+    if (!this.hung) return Promise.resolve(value);
+    return new Promise((resolve) => this.#held.push(() => resolve(value)));
+  }
+}
+
+describe('RedisCounterStore.available() on a connection that stops answering', () => {
+  const timeoutMs = 50;
+  let redis: HangingRedis;
+  let store: RedisCounterStore;
+
+  beforeEach(() => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'],
+    });
+    redis = new HangingRedis();
+    store = new RedisCounterStore(redis as unknown as ScriptedClient, {
+      timeoutMs,
+      monotonic: () => Date.now(),
+    });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    vi.useRealTimers();
+  });
+
+  it('stays available while idle and answering, probing only with pings', async () => {
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(store.available()).toBe(true);
+    expect(store.stats.roundTrips).toBe(0);
+    // One ping per half timeout at most while nothing else answers.
+    expect(store.stats.pings).toBeLessThanOrEqual(10_000 / (timeoutMs / 2));
+  });
+
+  it('is unavailable within two timeouts of an idle server hanging, and available once it answers', async () => {
+    await vi.advanceTimersByTimeAsync(1_000);
+    redis.hung = true;
+    await vi.advanceTimersByTimeAsync(2 * timeoutMs);
+    expect(store.available()).toBe(false);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(store.available()).toBe(false);
+    redis.resume();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(store.available()).toBe(true);
+  });
+
+  it('is unavailable from the deadline of an unanswered command until its late answer', async () => {
+    await vi.advanceTimersByTimeAsync(1_000);
+    redis.hung = true;
+    const reserve = store.reserve({ scope: 's', windows: [day], now: 1 }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(timeoutMs - 1);
+    expect(store.available()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    // The deadline waits one more pass over I/O (setImmediate, which the fake timers run 1 ms on).
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await reserve).toBeInstanceOf(CounterStoreUnavailableError);
+    expect(store.available()).toBe(false);
+    redis.resume();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(store.available()).toBe(true);
+  });
+
+  it('is unavailable while its connection is not ready, answering or not', () => {
+    redis.status = 'reconnecting';
+    expect(store.available()).toBe(false);
   });
 });

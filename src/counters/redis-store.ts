@@ -20,6 +20,7 @@ import {
   stoppedRunKey,
   stoppedRunsOfKey,
 } from './keys.ts';
+import { Liveness } from './liveness.ts';
 import { type CounterScripts, createScriptedClient, type ScriptedClient } from './redis-client.ts';
 import { describeRedisTarget, parseRedisUrl } from './redis-url.ts';
 import {
@@ -68,14 +69,17 @@ export interface RedisCounterStoreOptions {
   /** Bound on every command, in ms (default 50); past it the call fails closed. */
   readonly timeoutMs?: number;
   readonly log?: Log;
+  /** Monotonic clock in ms (default performance.now) by which an idle connection is probed. */
+  readonly monotonic?: () => number;
 }
 
 /** Counted by the store so benchmarks can check the cost of a call (one reserve = one round trip). */
 export interface RedisCounterStoreStats {
   /**
-   * Commands sent for reserve, settle, acquireLeases, renewLeases, releaseLeases, used and lastUsed (health pings
-   * are counted apart). In Cluster mode an acquire with both windows and leases is two commands
-   * sent together (one round trip of latency), counted as two.
+   * Commands sent for reserve, settle, acquireLeases, renewLeases, releaseLeases, used and lastUsed
+   * (pings, those of healthy() and those probing an idle connection, are counted apart). In Cluster
+   * mode an acquire with both windows and leases is two commands sent together (one round trip of
+   * latency), counted as two.
    */
   roundTrips: number;
   pings: number;
@@ -113,16 +117,35 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   readonly #client: ScriptedClient;
   readonly #timeoutMs: number;
   readonly #log: Log | undefined;
+  readonly #liveness: Liveness;
+  readonly #prober: ReturnType<typeof setInterval>;
   #down = false;
+  #answering = true;
 
   constructor(
     client: ScriptedClient,
-    opts: { readonly timeoutMs: number; readonly log?: Log; readonly description?: string },
+    opts: {
+      readonly timeoutMs: number;
+      readonly log?: Log;
+      readonly description?: string;
+      readonly monotonic?: () => number;
+    },
   ) {
     this.#client = client;
     this.#timeoutMs = opts.timeoutMs;
     this.#log = opts.log;
     this.description = opts.description ?? 'redis';
+    // A hung server keeps its connection `ready`; the commands sent anyway tell whether it answers,
+    // and when none was answered lately a ping does (docs/counters.md, "A hung Redis is down too").
+    const probeEveryMs = Math.max(MIN_PROBE_INTERVAL_MS, opts.timeoutMs / 2);
+    this.#liveness = new Liveness({
+      idleMs: probeEveryMs,
+      now: opts.monotonic ?? (() => performance.now()),
+    });
+    this.#prober = setInterval(() => {
+      if (this.#liveness.wantsProbe()) void this.#probe();
+    }, probeEveryMs);
+    this.#prober.unref();
     // Without an 'error' listener ioredis prints every reconnect failure; log only the transitions.
     const lost = (err: Error) => {
       if (this.#down) return;
@@ -132,6 +155,8 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     client.on('error', lost);
     client.on('node error', lost);
     client.on('ready', () => {
+      this.#liveness.reset();
+      this.#noteLiveness();
       if (!this.#down) return;
       this.#down = false;
       this.#log?.info({ redis: this.description }, 'counter store connection restored');
@@ -374,18 +399,16 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     };
   }
 
+  /**
+   * Connected, and answering: no command went past its deadline unanswered since the last answer
+   * that clears it, and the last probe did not fail (Liveness). No round trip of its own.
+   */
   available(): boolean {
-    return this.#client.status === 'ready';
+    return this.#client.status === 'ready' && this.#liveness.answering();
   }
 
-  async healthy(): Promise<boolean> {
-    this.stats.pings++;
-    try {
-      await this.#bounded(() => pingEveryNode(this.#client));
-      return true;
-    } catch {
-      return false;
-    }
+  healthy(): Promise<boolean> {
+    return this.#probe();
   }
 
   /** Resolves true once a ping succeeds, false at the deadline (start-up and tests). */
@@ -399,6 +422,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#prober);
     try {
       await this.#bounded(() => this.#client.quit());
     } catch {
@@ -480,10 +504,36 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     return { ok: false, refused: window.kind, used: r[2], limit: r[3] };
   }
 
+  /** A ping of every node, within the command timeout; its answer (or failure) also tells Liveness. */
+  async #probe(): Promise<boolean> {
+    this.stats.pings++;
+    try {
+      await this.#bounded(() => pingEveryNode(this.#client), this.#timeoutMs, 'probe');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Logs when a connected server stops answering, and when it answers again (not per command). */
+  #noteLiveness(): void {
+    const answering = this.#liveness.answering();
+    if (answering === this.#answering) return;
+    // Not connected: 'counter store connection lost' said so already.
+    if (!answering && this.#client.status !== 'ready') return;
+    this.#answering = answering;
+    if (answering) this.#log?.info({ redis: this.description }, 'counter store answering again');
+    else
+      this.#log?.warn(
+        { redis: this.description, timeoutMs: this.#timeoutMs },
+        'counter store connected but not answering; calls that touch no counter fail closed too',
+      );
+  }
+
   async #command<T>(fn: () => Promise<T>): Promise<T> {
     this.stats.roundTrips++;
     try {
-      return await this.#bounded(fn);
+      return await this.#bounded(fn, this.#timeoutMs, 'command');
     } catch (err) {
       this.stats.errors++;
       // A script error is our bug, not an outage: say so loudly (it carries no secret, only Lua text).
@@ -499,22 +549,45 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   // can hold a request longer than timeoutMs. The deadline fires only after one more pass over I/O
   // (setImmediate runs after the poll phase): when our own event loop stalled under a burst, timers
   // run before the socket is read, and a reply already waiting would otherwise be discarded: a
-  // spurious 503 for a reservation that Redis did apply (counted, never spent).
-  async #bounded<T>(fn: () => Promise<T>, timeoutMs = this.#timeoutMs): Promise<T> {
+  // spurious 503 for a reservation that Redis did apply (counted, never spent). A `tracked` command
+  // (one on the store's own connection) also tells Liveness whether and when it was answered.
+  async #bounded<T>(
+    fn: () => Promise<T>,
+    timeoutMs = this.#timeoutMs,
+    tracked?: 'command' | 'probe',
+  ): Promise<T> {
+    const probe = tracked === 'probe';
+    const id = tracked === undefined ? undefined : this.#liveness.sent(probe);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
-          setImmediate(() =>
+          setImmediate(() => {
+            if (id !== undefined) {
+              this.#liveness.overdue(id);
+              this.#noteLiveness();
+            }
             reject(
               new CounterStoreUnavailableError(`Redis counter store did not answer within ${timeoutMs} ms`),
-            ),
-          ),
+            );
+          }),
         timeoutMs,
       );
     });
+    let sent: Promise<T>;
     try {
-      return await Promise.race([fn(), deadline]);
+      sent = fn();
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    if (id !== undefined) {
+      sent.then(
+        () => this.#settled(id, probe, true),
+        (err: unknown) => this.#settled(id, probe, isAnswer(err)),
+      );
+    }
+    try {
+      return await Promise.race([sent, deadline]);
     } catch (err) {
       if (err instanceof CounterStoreUnavailableError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
@@ -523,6 +596,20 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       clearTimeout(timer);
     }
   }
+
+  #settled(id: number, probe: boolean, answered: boolean): void {
+    if (answered) this.#liveness.answered(id, probe);
+    else this.#liveness.unanswered(id, probe);
+    this.#noteLiveness();
+  }
+}
+
+/** Below this, probing an idle connection would cost more than it tells. */
+const MIN_PROBE_INTERVAL_MS = 10;
+
+/** An error reply (a script error, OOM, CLUSTERDOWN) is an answer: the server is alive. */
+function isAnswer(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
 }
 
 /**

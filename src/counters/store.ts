@@ -194,8 +194,9 @@ export interface CounterStore {
   /** Whether the store can answer now (drives /readyz). */
   healthy(): Promise<boolean>;
   /**
-   * The store's last known state, without a round trip: false while its connection is down. Lets
-   * a policy with `readsWhenCountersDown: deny` refuse reads that touch no counter.
+   * The store's last known state, without a round trip: false while its connection is down, or up
+   * but not answering (a command went unanswered past its deadline). Lets calls that touch no
+   * counter fail closed: free writes, destructive calls, reads under `readsWhenCountersDown: deny`.
    */
   available(): boolean;
   close(): Promise<void>;

@@ -214,9 +214,11 @@ function outsideList(
   const fresh = passed ? values.filter((v) => !passed.has(v)) : values;
   const long = fresh.find((v) => v.length > MAX_PARTY_LENGTH);
   if (long !== undefined) {
+    // Named by its length alone: a cut start (normalised, so lower-cased) could hold part of a token
+    // the agent brought, which neither redaction by value nor by shape would then recognise.
     return deny(
       kind.reason,
-      `${kind.name} ${long.slice(0, 64)}… is ${long.length} characters long, longer than any real one (at most ${MAX_PARTY_LENGTH}), and not in ${kind.list}.`,
+      `${kind.name} of ${long.length} characters: longer than any real one (at most ${MAX_PARTY_LENGTH}), and not in ${kind.list}.`,
     );
   }
   const verdict = matchAll(patterns, fresh);
