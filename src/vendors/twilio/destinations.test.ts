@@ -146,7 +146,33 @@ describe('destination', () => {
     ['its parameters', 'sip:bob@pbx.ok.com;transport=tls'],
     ['its headers', 'sip:bob@pbx.ok.com?X-Note=hi'],
     ['an upper-case scheme', 'SIP:bob@pbx.ok.com'],
+    // What Twilio documents: the transport, region, edge and SRTP; custom X- headers (escapes in a
+    // value, several joined by &) and User-to-User.
+    [
+      'every documented parameter and header',
+      'sip:bob@pbx.ok.com;transport=tls;region=ie1;edge=dublin;secure=true?X-Custom=1&x-name=Bob%2CShield&User-to-User=56a390f3d2b7310023a2%3Bencoding%3Dhex',
+    ],
   ])('reads a SIP URI as user@host without %s', (_name, raw) => {
     expect(destination(raw)).toEqual({ channel: 'sip', address: 'sip:bob@pbx.ok.com' });
+  });
+
+  // Sixth round, follow-up: RFC 3261 §19.1.1's maddr overrides the host the request is sent to, and
+  // a Route header sends it through another server; under `sip:*@pbx.ok.com` both were admitted and
+  // Twilio would have sent the INVITE to evil.example. Only what Twilio documents is taken.
+  it.each([
+    ['a maddr naming a host', 'sip:alice@pbx.ok.com;maddr=evil.example'],
+    ['a maddr naming an address', 'sip:alice@pbx.ok.com;maddr=203.0.113.9'],
+    ['a maddr in capitals after a transport', 'sip:alice@pbx.ok.com;transport=tls;MADDR=evil.example'],
+    ['a Route header', 'sip:alice@pbx.ok.com?Route=%3Csip:evil.example;lr%3E'],
+    ['a Route header after an X- header', 'sips:alice@pbx.ok.com?X-Custom=1&route=%3Csip:evil.example%3E'],
+    ['an escaped parameter name', 'sip:alice@pbx.ok.com;%6Daddr=evil.example'],
+    ['a parameter Twilio does not document', 'sip:alice@pbx.ok.com;lr'],
+    ['a header that is not X-', 'sip:alice@pbx.ok.com?Via=SIP/2.0/UDP%20evil.example'],
+    ['a parameter given twice', 'sip:alice@pbx.ok.com;transport=tls;transport=udp'],
+    ['a header without a value', 'sip:alice@pbx.ok.com?X-Custom'],
+    ['an empty parameter', 'sip:alice@pbx.ok.com;;transport=tls'],
+    ['a parameter after the headers', 'sip:alice@pbx.ok.com?X-Custom=1;maddr=evil.example'],
+  ])('leaves unreadable a SIP URI with %s', (_name, raw) => {
+    expect(destination(raw)).toMatchObject({ channel: 'sip', unreadable: true });
   });
 });

@@ -71,6 +71,20 @@ export const SIP_SCHEME = /^sips?:/i;
 const SIP_TAIL = /[;?]/;
 /** Printable ASCII without a space: a SIP URI escapes anything else. */
 const SIP_TEXT = /^[\x21-\x7e]+$/;
+/**
+ * The URI parameters Twilio documents for a SIP destination (`<Sip>`, a call's `To`): the transport,
+ * the region and edge Twilio sends from, SRTP. None names another host; RFC 3261 §19.1.1's `maddr`
+ * does (it overrides the host the request is sent to), and so might a parameter no one documents.
+ */
+const SIP_PARAMETERS: ReadonlySet<string> = new Set(['transport', 'region', 'edge', 'secure']);
+/** A parameter, name and optional value (RFC 3261 pname and pvalue, without escapes). */
+const SIP_PARAMETER = /^([A-Za-z0-9-]+)(?:=[A-Za-z0-9\-_.!~*'()[\]/:&+$]+)?$/;
+/**
+ * A header Twilio passes on in the INVITE: a custom `X-` header, or User-to-User (UUI, which Twilio
+ * documents); a value is RFC 3261's hvalue, escapes included (Twilio's example: `Bob%2CShield`).
+ * A `Route` header would send the INVITE through another server, so no other name is taken.
+ */
+const SIP_HEADER = /^(?:X-[A-Za-z0-9-]+|User-to-User)=[A-Za-z0-9\-_.!~*'()[\]/?:+$%]*$/i;
 
 /**
  * A `sip:` or `sips:` destination as the allowlists see it: `sip:user@host[:port]` (or `sips:…`), what
@@ -78,17 +92,47 @@ const SIP_TEXT = /^[\x21-\x7e]+$/;
  * or an `@` other than the one between user and host (a second one, or one in its parameters or
  * headers): RFC 3261 lets a user part hold `;` and `?`, so `sip:x@evil.example?h=@pbx.ok.com` has no
  * one reading of its host (sixth round: its raw text, ending in `@pbx.ok.com`, matched
- * `sip:*@pbx.ok.com`; a `sips:` URI, raw text too, did the same under `sips:*@pbx.ok.com`).
+ * `sip:*@pbx.ok.com`; a `sips:` URI, raw text too, did the same under `sips:*@pbx.ok.com`). Unreadable
+ * too when its tail could send the call elsewhere than that host (sipTailKept).
  */
 export function sipDestination(value: string): Destination {
   const tail = value.search(SIP_TAIL);
   const target = tail < 0 ? value : value.slice(0, tail);
   const ats = value.split('@').length - 1;
-  const readable = SIP_TEXT.test(value) && ats === target.split('@').length - 1 && ats <= 1;
+  const readable =
+    SIP_TEXT.test(value) &&
+    ats === target.split('@').length - 1 &&
+    ats <= 1 &&
+    (tail < 0 || sipTailKept(value.slice(tail)));
   // The scheme lower-cased so that `SIP:` is the same address as `sip:`.
   const colon = target.indexOf(':');
   const address = `${target.slice(0, colon).toLowerCase()}${target.slice(colon)}`;
   return readable ? { channel: 'sip', address } : { channel: 'sip', address: value, unreadable: true };
+}
+
+/**
+ * Whether a SIP URI's parameters and headers (`;transport=tls?X-Note=hi`) leave its host the one the
+ * call goes to: every parameter one Twilio documents (SIP_PARAMETERS), every header a custom or UUI
+ * one (SIP_HEADER), each well formed and named once. Sixth round: `;maddr=evil.example` and
+ * `?Route=%3Csip:evil.example;lr%3E` were admitted under `sip:*@pbx.ok.com`, and Twilio would have
+ * sent the INVITE to evil.example. Closed: a name not listed is refused, whatever it does.
+ */
+function sipTailKept(tail: string): boolean {
+  const query = tail.indexOf('?');
+  const parameters = (query < 0 ? tail : tail.slice(0, query)).split(';').slice(1);
+  const headers = query < 0 ? [] : tail.slice(query + 1).split('&');
+  const names = new Set<string>();
+  for (const parameter of parameters) {
+    const name = SIP_PARAMETER.exec(parameter)?.[1]?.toLowerCase();
+    if (name === undefined || !SIP_PARAMETERS.has(name) || names.has(name)) return false;
+    names.add(name);
+  }
+  for (const header of headers) {
+    const name = SIP_HEADER.test(header) ? header.slice(0, header.indexOf('=')).toLowerCase() : undefined;
+    if (name === undefined || names.has(name)) return false;
+    names.add(name);
+  }
+  return true;
 }
 
 function phone(value: string): Destination {
