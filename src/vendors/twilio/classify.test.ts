@@ -1183,7 +1183,7 @@ describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () 
 });
 
 describe('Twilio Conversations messages', () => {
-  const path = '/v1/Conversations/CH1/Messages';
+  const path = '/v1/Conversations/CH00000000000000000000000000000001/Messages';
   const sms = (address: string, extra: Record<string, unknown> = {}) => ({
     messaging_binding: { type: 'sms', address, proxy_address: '+14155550199', ...extra },
   });
@@ -1197,14 +1197,25 @@ describe('Twilio Conversations messages', () => {
     expect(result).toMatchObject({
       id: 'twilio.conversations.v1.create_conversation_message',
       movesMoney: true,
-      locks: ['CH1'],
+      locks: ['CH00000000000000000000000000000001'],
     });
-    expect(result.lookup?.path).toBe('/v1/Conversations/CH1/Participants?PageSize=100');
-    const service = op(
-      classify(req('POST', '/v1/Services/IS1/Conversations/CH2/Messages', 'conversations'), { Body: 'hi' }),
+    expect(result.lookup?.path).toBe(
+      '/v1/Conversations/CH00000000000000000000000000000001/Participants?PageSize=100',
     );
-    expect(service).toMatchObject({ locks: ['CH2'] });
-    expect(service.lookup?.path).toBe('/v1/Services/IS1/Conversations/CH2/Participants?PageSize=100');
+    const service = op(
+      classify(
+        req(
+          'POST',
+          '/v1/Services/IS1/Conversations/CH00000000000000000000000000000002/Messages',
+          'conversations',
+        ),
+        { Body: 'hi' },
+      ),
+    );
+    expect(service).toMatchObject({ locks: ['CH00000000000000000000000000000002'] });
+    expect(service.lookup?.path).toBe(
+      '/v1/Services/IS1/Conversations/CH00000000000000000000000000000002/Participants?PageSize=100',
+    );
   });
 
   it('prices every SMS and WhatsApp participant at messaging rates, and every participant as an active user', () => {
@@ -1256,17 +1267,22 @@ describe('Twilio Conversations messages', () => {
     const lookup = op(classify(req('POST', path, 'conversations'), { Body: 'hi' })).lookup!;
     const first = list(
       [sms('+14155550100')],
-      'https://conversations.twilio.com/v1/Conversations/CH1/Participants?PageSize=100&Page=1&PageToken=PT1',
+      'https://conversations.twilio.com/v1/Conversations/CH00000000000000000000000000000001/Participants?PageSize=100&Page=1&PageToken=PT1',
     );
     const next = lookup.next!(first)!;
-    expect(next.path).toBe('/v1/Conversations/CH1/Participants?PageSize=100&Page=1&PageToken=PT1');
+    expect(next.path).toBe(
+      '/v1/Conversations/CH00000000000000000000000000000001/Participants?PageSize=100&Page=1&PageToken=PT1',
+    );
     expect(lookup.price(first)).toBeUndefined();
     const segment = P.countries.US!.smsPerSegment;
     // After the first page a group MMS cannot be seen: an SMS participant is priced at the dearer of the two.
     expect(next.price(list([sms('+14155550101')]))).toBe(
       segment + Math.max(segment, P.countries.US!.mmsPerMessage!) + 2 * P.conversationsActiveUser,
     );
-    const elsewhere = list([], 'https://evil.example/v1/Conversations/CH1/Participants?Page=1');
+    const elsewhere = list(
+      [],
+      'https://evil.example/v1/Conversations/CH00000000000000000000000000000001/Participants?Page=1',
+    );
     expect(lookup.next!(elsewhere)).toBeUndefined();
     expect(lookup.price(elsewhere)).toBeUndefined();
     expect(lookup.price({ participants: 'none' })).toBeUndefined();
@@ -1277,7 +1293,7 @@ describe('Twilio Conversations messages', () => {
     let lookup = op(classify(req('POST', path, 'conversations'), { Body: 'hi' })).lookup!;
     const page = list(
       [sms('+14155550100')],
-      'https://conversations.twilio.com/v1/Conversations/CH1/Participants?Page=n',
+      'https://conversations.twilio.com/v1/Conversations/CH00000000000000000000000000000001/Participants?Page=n',
     );
     for (let i = 1; i < 10; i++) lookup = lookup.next!(page)!;
     expect(lookup.next!(page)).toBeUndefined();
@@ -1286,13 +1302,26 @@ describe('Twilio Conversations messages', () => {
 
   it('locks the conversation while its participants change', () => {
     for (const p of [
-      '/v1/Conversations/CH1/Participants',
-      '/v1/Conversations/CH1/Participants/MB1',
-      '/v1/Services/IS1/Conversations/CH1/Participants',
+      '/v1/Conversations/CH00000000000000000000000000000001/Participants',
+      '/v1/Conversations/CH00000000000000000000000000000001/Participants/MB1',
+      '/v1/Services/IS1/Conversations/CH00000000000000000000000000000001/Participants',
     ]) {
       expect(
         op(classify(req('POST', p, 'conversations'), { 'MessagingBinding.Address': '+14155550100' })),
-      ).toMatchObject({ locks: ['CH1'] });
+      ).toMatchObject({ locks: ['CH00000000000000000000000000000001'] });
+    }
+  });
+
+  // Sixth round: by unique name the participant add leased another name than the message by SID.
+  it('refuses to lease a conversation its call names by unique name, unpriced and unread', () => {
+    for (const [p, params] of [
+      ['/v1/Conversations/support-room-1/Messages', { Body: 'hi' }],
+      ['/v1/Conversations/support-room-1/Participants', { 'MessagingBinding.Address': '+14155550100' }],
+    ] as const) {
+      expect(classify(req('POST', p, 'conversations'), params)).toMatchObject({
+        reason: 'path_invalid',
+        message: expect.stringMatching(/address it by its SID/),
+      });
     }
   });
 });

@@ -44,6 +44,7 @@ import { upstreamAccountSid } from './credentials.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { instructionParams } from './instructions.ts';
+import { resolveLocks } from './locks.ts';
 import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
 import { destinationParties, messagingParties, unreadableRecipient } from './parties.ts';
@@ -89,7 +90,7 @@ export const PRICED_TWILIO_RULES: ReadonlySet<TwilioPricingRule> = new Set<Twili
   'conversation_message',
 ]);
 
-/** A path id that may go into a lookup path or a lease: a SID or a plain unique name. */
+/** A path id that may go into a lookup path: a SID or a plain unique name (leases take SIDs only: locks.ts). */
 const SAFE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 /**
@@ -172,22 +173,6 @@ function inlineTwiml(id: string, params: Params): TwimlReading | Denial | undefi
   if (!body?.names.includes('Twiml')) return undefined;
   const text = single(params, 'Twiml');
   return text === undefined ? undefined : readTwiml(text);
-}
-
-/** The ids the row locks (ADR 0007 §5): each `{name}` of its path, as the call gives it. */
-function resolveLocks(row: TwilioOperationRow, segments: readonly string[]): string[] | Denial {
-  if (!row.locks || row.locks.length === 0) return [];
-  const placeholders = [...row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
-  const locks: string[] = [];
-  for (const lock of row.locks) {
-    const at = placeholders.indexOf(/^\{(.+)\}$/.exec(lock)?.[1]);
-    // A lock naming no placeholder of its own path is a table bug: never let it pass unlocked.
-    if (at === -1) throw new Error(`${row.id}: lock ${lock} is not a placeholder of ${row.path}`);
-    const id = segments[at]!;
-    if (!SAFE_ID.test(id)) return deny('path_invalid', 'The path does not name a valid Twilio resource.');
-    locks.push(id);
-  }
-  return locks;
 }
 
 /** Prices a money call by its row's rule; `ids` are the values of its path placeholders. */
