@@ -40,6 +40,7 @@ import {
   type Unpriced,
 } from './costs.ts';
 import { amount, isId, objectId, scalar } from './fields.ts';
+import { chargeCapture, invoicePay } from './intent-reads.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
@@ -335,7 +336,7 @@ function applyRule(
     case 'charge_capture': {
       const requested = amount(params, 'amount');
       if (isDenial(requested)) return requested;
-      return lookupCost(`/v1/charges/${ids[0]}`, requested, (o) => o['amount'], rates, "the charge's amount");
+      return chargeCapture(ids[0]!, requested, rates);
     }
     case 'refund':
       return refundCost(params, rates);
@@ -372,13 +373,7 @@ function applyRule(
       );
     }
     case 'invoice_pay':
-      return lookupCost(
-        `/v1/invoices/${ids[0]}`,
-        undefined,
-        (o) => o['amount_remaining'],
-        rates,
-        "the invoice's amount_remaining",
-      );
+      return invoicePay(ids[0]!, rates);
     case 'invoice_finalize':
       return invoiceFinalize(ids[0]!, rates);
     case 'invoice_lines':

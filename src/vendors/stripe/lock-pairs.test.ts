@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { isDenial } from '../../decision/reasons.ts';
+import { loadExchangeRates } from '../../money/exchange-rates.ts';
+import type { Operation, Params } from '../types.ts';
+import { classifyStripe } from './classify.ts';
+
+// ADR 0007 §5, sixth round: one object under two ids (a charge and its payment intent, an invoice and
+// its items, a subscription and its schedule), or a write that took no lock at all, let a call change
+// what another call was priced from. Each pair below must name one same lock on both sides: what the
+// call locks by its request, or leases before a read of its price lookup (the objects Stripe's
+// answers give, here).
+
+const rates = loadExchangeRates();
+
+function op(method: string, path: string, params: Params = {}): Operation {
+  const o = classifyStripe({ method, path, query: '', headers: {} }, params, rates);
+  if (isDenial(o)) throw new Error(`unexpected denial ${o.reason}: ${o.message}`);
+  return o;
+}
+
+/**
+ * Every object a call holds by the time it is forwarded: its own locks and those leased before each
+ * read of its lookup, answered from `answers` ("GET path"); and the cost the lookup finds.
+ */
+function held(o: Operation, answers: Record<string, Record<string, unknown>> = {}) {
+  const locks = new Set(o.locks ?? []);
+  let lookup = o.lookup;
+  for (let reads = 0; lookup !== undefined; reads++) {
+    for (const id of lookup.locks ?? []) locks.add(id);
+    const read = `${lookup.method ?? 'GET'} ${lookup.path}`;
+    const answer = answers[read];
+    if (answer === undefined || reads > 8) throw new Error(`no answer for ${read}`);
+    const next = lookup.next?.(answer);
+    if (next === undefined) return { locks: [...locks], cost: lookup.price(answer) };
+    lookup = next;
+  }
+  return { locks: [...locks], cost: o.costMicros };
+}
+
+const CHARGE = { id: 'ch_1', object: 'charge', amount: 4000, currency: 'usd', payment_intent: 'pi_1' };
+const INTENT = {
+  id: 'pi_1',
+  object: 'payment_intent',
+  amount: 4000,
+  amount_capturable: 4000,
+  currency: 'usd',
+};
+
+describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
+  it('a refund by payment intent and a capture through its charge both hold the intent (F1)', () => {
+    const refund = held(op('POST', '/v1/refunds', { payment_intent: 'pi_1' }), {
+      'GET /v1/payment_intents/pi_1': { ...INTENT, amount_received: 0 },
+    });
+    const capture = held(op('POST', '/v1/charges/ch_1/capture'), {
+      'GET /v1/charges/ch_1': CHARGE,
+      'GET /v1/payment_intents/pi_1': INTENT,
+    });
+    expect(refund.locks).toContain('pi_1');
+    expect(capture.locks).toEqual(expect.arrayContaining(['ch_1', 'pi_1']));
+  });
+
+  it('an invoice pay holds the payment intent it confirms (F1)', () => {
+    const pay = held(op('POST', '/v1/invoices/in_1/pay'), {
+      'GET /v1/invoices/in_1': {
+        id: 'in_1',
+        amount_remaining: 4000,
+        currency: 'usd',
+        payment_intent: 'pi_1',
+      },
+      'GET /v1/payment_intents/pi_1': INTENT,
+    });
+    expect(pay).toEqual({ locks: expect.arrayContaining(['in_1', 'pi_1']), cost: 40_000_000 });
+    // API versions from 2025-03-31 list the invoice's intents under `payments`.
+    const listed = held(op('POST', '/v1/invoices/in_1/pay'), {
+      'GET /v1/invoices/in_1': {
+        id: 'in_1',
+        amount_remaining: 4000,
+        currency: 'usd',
+        payments: { data: [{ payment: { type: 'payment_intent', payment_intent: 'pi_1' } }] },
+      },
+      'GET /v1/payment_intents/pi_1': INTENT,
+    });
+    expect(listed.locks).toContain('pi_1');
+  });
+
+  it('a capture through the charge and an increment of its intent both hold the intent (F2)', () => {
+    const increment = op('POST', '/v1/payment_intents/pi_1/increment_authorization', { amount: '900000' });
+    expect(increment.locks).toContain('pi_1');
+    // An increment made before the lease shows on the intent: the capture is priced from it.
+    const capture = held(op('POST', '/v1/charges/ch_1/capture'), {
+      'GET /v1/charges/ch_1': CHARGE,
+      'GET /v1/payment_intents/pi_1': { ...INTENT, amount: 900000, amount_capturable: 900000 },
+    });
+    expect(capture).toEqual({ locks: expect.arrayContaining(['pi_1']), cost: 9_000_000_000 });
+  });
+
+  it('prices a capture of a charge with no intent from the charge alone, and a requested amount as asked', () => {
+    const bare = held(op('POST', '/v1/charges/ch_1/capture'), {
+      'GET /v1/charges/ch_1': { ...CHARGE, payment_intent: null },
+    });
+    expect(bare).toEqual({ locks: ['ch_1'], cost: 40_000_000 });
+    const requested = held(op('POST', '/v1/charges/ch_1/capture', { amount: '1000' }), {
+      'GET /v1/charges/ch_1': CHARGE,
+      'GET /v1/payment_intents/pi_1': { ...INTENT, amount_capturable: 900000 },
+    });
+    expect(requested).toEqual({ locks: expect.arrayContaining(['pi_1']), cost: 10_000_000 });
+  });
+});

@@ -1,0 +1,95 @@
+// The lease pairs (ADR 0007 §5, sixth round): one payment is a charge and its payment intent, one
+// invoice is the invoice and its items, and a call through one id did not wait for a call through the
+// other. Two real `keybrake serve` processes share one redis-server before a Stripe stand-in that
+// holds a price lookup's read until the test lets it go (promises, no sleeps). While the first call's
+// lookup is held, the second call meets 409 object_busy and nothing of it reaches Stripe; once the
+// first has settled, the second is priced from what Stripe then says, and capped.
+import type Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KeybrakeProcess, manifestDir } from '../env/keybrake.ts';
+import { type RedisServer, startRedis } from '../env/redis.ts';
+import { type DelayedLedger, startDelayedLedger } from './fixtures/delayed-ledger.ts';
+import { outcome } from './fixtures/outcomes.ts';
+import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
+
+// The tester's keys: `small` is capped at $50 a call and $100 a day; `large` may move $100 000.
+const { files, keys } = mintKeys([
+  { name: 'small', limits: { perCallUsd: '50', perDayUsd: '100' } },
+  { name: 'large', limits: { perCallUsd: '100000', perDayUsd: '100000' } },
+]);
+
+const BUSY = { ok: false, error: { statusCode: 409, code: 'object_busy' } };
+const OVER_CALL_CAP = { ok: false, error: { statusCode: 403, code: 'per_call_limit_exceeded' } };
+
+// Each test waits for the first call's held read, or for that call to end without making it (as it
+// did before the fix, when it read less): the assertions then fail instead of the test hanging.
+
+describe('a call through one id of an object waits for a call priced through the other', () => {
+  let redis: RedisServer | undefined;
+  let stripe: DelayedLedger | undefined;
+  let manifests: Awaited<ReturnType<typeof manifestDir>> | undefined;
+  let proxies: KeybrakeProcess[] = [];
+
+  beforeAll(async () => {
+    [redis, stripe, manifests] = await Promise.all([
+      startRedis(),
+      startDelayedLedger({ upstreamKey: UPSTREAM_KEY }),
+      manifestDir(files),
+    ]);
+    proxies = await startReplicas(2, { manifests: manifests.dir, redis: redis.url, upstream: stripe.url });
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(proxies.map((p) => p.stop()));
+    await Promise.allSettled([stripe?.close(), redis?.stop(), manifests?.remove()]);
+  });
+
+  const client = (replica: number, key: keyof typeof keys): Stripe =>
+    stripeVia(proxies[replica]!, keys[key].token);
+
+  it('refuses a capture through the charge while a refund priced from its intent is in flight (F1)', async () => {
+    stripe!.payment('pi_f1', 'ch_f1', 500_000);
+    const held = stripe!.hold('/v1/payment_intents/pi_f1');
+    const refund = outcome(client(0, 'small').refunds.create({ payment_intent: 'pi_f1' }));
+    await Promise.race([held.arrived, refund]);
+    // The refund is priced at the intent's amount_received ($0) and holds the intent.
+    expect(await outcome(client(1, 'large').charges.capture('ch_f1'))).toMatchObject(BUSY);
+    expect(stripe!.posts('/v1/charges/ch_f1/capture')).toBe(0);
+    held.release();
+    await refund;
+    // Nothing was captured, so the refund moved nothing: no $5 000 refund on the $50 key.
+    expect(stripe!.moved.filter((m) => m.what === 'refund' && m.amount > 0)).toEqual([]);
+  });
+
+  it('refuses an increment of the intent while a capture through its charge is in flight (F2)', async () => {
+    stripe!.payment('pi_f2', 'ch_f2', 4_000);
+    // The capture has read the charge ($40) and leased the intent; its read of the intent is held.
+    const held = stripe!.hold('/v1/payment_intents/pi_f2');
+    const capture = outcome(client(0, 'small').charges.capture('ch_f2'));
+    await Promise.race([held.arrived, capture]);
+    const increment = () =>
+      client(1, 'large').paymentIntents.incrementAuthorization('pi_f2', { amount: 900_000 });
+    expect(await outcome(increment())).toMatchObject(BUSY);
+    expect(stripe!.posts('/v1/payment_intents/pi_f2/increment_authorization')).toBe(0);
+    held.release();
+    expect(await capture).toMatchObject({ ok: true, value: { amount_captured: 4_000 } });
+    expect(stripe!.moved.filter((m) => m.id === 'ch_f2')).toEqual([
+      { what: 'capture', id: 'ch_f2', amount: 4_000 },
+    ]);
+  });
+
+  it('prices a capture through the charge from an increment made before it leased the intent (F2)', async () => {
+    stripe!.payment('pi_f2b', 'ch_f2b', 4_000);
+    // Held at its read of the charge, before the intent is leased: the increment goes through...
+    const held = stripe!.hold('/v1/charges/ch_f2b');
+    const capture = outcome(client(0, 'small').charges.capture('ch_f2b'));
+    await Promise.race([held.arrived, capture]);
+    expect(
+      await outcome(client(1, 'large').paymentIntents.incrementAuthorization('pi_f2b', { amount: 900_000 })),
+    ).toMatchObject({ ok: true });
+    held.release();
+    // ...and the capture, reading the intent under its lease, is priced at $9 000: over the $50 cap.
+    expect(await capture).toMatchObject(OVER_CALL_CAP);
+    expect(stripe!.posts('/v1/charges/ch_f2b/capture')).toBe(0);
+  });
+});
