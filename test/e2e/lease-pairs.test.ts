@@ -92,4 +92,22 @@ describe('a call through one id of an object waits for a call priced through the
     expect(await capture).toMatchObject(OVER_CALL_CAP);
     expect(stripe!.posts('/v1/charges/ch_f2b/capture')).toBe(0);
   });
+
+  it('refuses an update of an item while a finalize of its invoice is in flight (F3)', async () => {
+    stripe!.invoice('in_f3', 'ii_f3', 4_000);
+    const held = stripe!.hold('/v1/invoices/in_f3');
+    const finalize = outcome(client(0, 'small').invoices.finalizeInvoice('in_f3'));
+    await Promise.race([held.arrived, finalize]);
+    const raise = () => client(1, 'large').invoiceItems.update('ii_f3', { amount: 900_000 });
+    expect(await outcome(raise())).toMatchObject(BUSY);
+    expect(stripe!.posts('/v1/invoiceitems/ii_f3')).toBe(0);
+    held.release();
+    expect(await finalize).toMatchObject({ ok: true, value: { status: 'open' } });
+    // Finalised at the $40 it was priced at, not $9 040.
+    expect(stripe!.moved.filter((m) => m.id === 'in_f3')).toEqual([
+      { what: 'finalize', id: 'in_f3', amount: 4_000 },
+    ]);
+    // Settled and released: the update goes through now (it can no longer change the finalize).
+    expect(await outcome(raise())).toMatchObject({ ok: true });
+  });
 });

@@ -105,4 +105,34 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     });
     expect(requested).toEqual({ locks: expect.arrayContaining(['pi_1']), cost: 10_000_000 });
   });
+
+  it.each<[string, Params]>([
+    ['its amount', { amount: '900000' }],
+    ['its quantity', { quantity: '225' }],
+  ])(
+    'an invoice finalize and an update of %s of an item on that invoice both hold the invoice (F3)',
+    (_n, params) => {
+      expect(op('POST', '/v1/invoices/in_1/finalize').locks).toContain('in_1');
+      const update = held(op('POST', '/v1/invoiceitems/ii_1', params), {
+        'GET /v1/invoiceitems/ii_1': {
+          id: 'ii_1',
+          invoice: 'in_1',
+          amount: 4000,
+          currency: 'usd',
+          unit_amount: 4000,
+        },
+        'GET /v1/invoices/in_1': { id: 'in_1', currency: 'usd', amount_due: 4000 },
+      });
+      expect(update.locks).toEqual(expect.arrayContaining(['ii_1', 'in_1']));
+    },
+  );
+
+  it('a line made from an invoice item holds the item an update of it locks (F3)', () => {
+    expect(op('POST', '/v1/invoiceitems/ii_1', { amount: '900000' }).locks).toContain('ii_1');
+    const lines = held(op('POST', '/v1/invoices/in_1/add_lines', { lines: [{ invoice_item: 'ii_1' }] }), {
+      'GET /v1/invoices/in_1': { id: 'in_1', currency: 'usd', amount_due: 0 },
+      'GET /v1/invoiceitems/ii_1': { id: 'ii_1', amount: 4000, currency: 'usd' },
+    });
+    expect(lines.locks).toEqual(expect.arrayContaining(['in_1', 'ii_1']));
+  });
 });
