@@ -135,4 +135,42 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     });
     expect(lines.locks).toEqual(expect.arrayContaining(['in_1', 'ii_1']));
   });
+
+  it.each<[string, string, string, Params]>([
+    ['its tax status', 'POST', '/v1/customers/cus_1', { tax_exempt: 'none' }],
+    ['its address', 'POST', '/v1/customers/cus_1', { address: { country: 'DE', postal_code: '10115' } }],
+    ['its coupon', 'POST', '/v1/customers/cus_1', { coupon: 'big' }],
+    [
+      'its balance',
+      'POST',
+      '/v1/customers/cus_1/balance_transactions',
+      { amount: '500000', currency: 'usd' },
+    ],
+    ['its discount', 'DELETE', '/v1/customers/cus_1/discount', {}],
+  ])(
+    'a subscription create and a change of the customer’s %s both hold the customer (F4)',
+    (_n, method, path, params) => {
+      expect(
+        op('POST', '/v1/subscriptions', { customer: 'cus_1', items: [{ price: 'price_1' }] }).locks,
+      ).toContain('cus_1');
+      expect(op(method, path, params).locks).toContain('cus_1');
+    },
+  );
+
+  it('a subscription update and a migration of its billing mode both hold the subscription (F5)', () => {
+    expect(op('POST', '/v1/subscriptions/sub_1', { items: [{ id: 'si_1', quantity: '2' }] }).locks).toContain(
+      'sub_1',
+    );
+    expect(
+      op('POST', '/v1/subscriptions/sub_1/migrate', { billing_mode: { type: 'flexible' } }).locks,
+    ).toEqual(['sub_1']);
+  });
+
+  it.each(['finalize', 'cancel'])(
+    'a quote accept and a %s of the quote both hold the quote (F6)',
+    (action) => {
+      expect(op('POST', '/v1/quotes/qt_1/accept').locks).toContain('qt_1');
+      expect(op('POST', `/v1/quotes/qt_1/${action}`).locks).toEqual(['qt_1']);
+    },
+  );
 });

@@ -1297,7 +1297,12 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_schedules/sub_sched_1',
       'default_settings[collection_method]=charge_automatically',
     );
-    expect(walk(updated, { [PREVIEW]: previewInvoice(9000, 'send_invoice') }).cost).toBe(usd(9000));
+    expect(
+      walk(updated, {
+        'GET /v1/subscription_schedules/sub_sched_1': { subscription: null, customer: 'cus_1' },
+        [PREVIEW]: previewInvoice(9000, 'send_invoice'),
+      }).cost,
+    ).toBe(usd(9000));
   });
 
   it('previews a schedule without the discounts of its phases and their items', () => {
@@ -1322,17 +1327,39 @@ describe('subscription items and schedules', () => {
     });
   });
 
-  it('previews a schedule update by the schedule', () => {
+  // Sixth round: a schedule update leased only the schedule, so it went through while an update of
+  // its subscription (locking the subscription) was priced from a preview of the same invoice.
+  it('previews a schedule update by the schedule, leasing its subscription before the preview', () => {
     const o = op(
       'POST',
       '/v1/subscription_schedules/sub_sched_1',
       'phases[0][items][0][price]=price_2&proration_behavior=none',
     );
-    expect(walk(o, { [PREVIEW]: previewInvoice(1) }).reads[0]!.body).toEqual([
+    const { reads, cost } = walk(o, {
+      'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_1', customer: 'cus_1' },
+      [PREVIEW]: previewInvoice(1),
+    });
+    expect(reads[0]).toEqual({ read: 'GET /v1/subscription_schedules/sub_sched_1' });
+    expect(reads[1]!.locks).toContain('sub_1');
+    expect(reads[1]!.body).toEqual([
       'schedule=sub_sched_1',
       'schedule_details[proration_behavior]=none',
       'schedule_details[phases][0][items][0][price]=price_2',
     ]);
+    expect(cost).toBe(usd(1));
+    // The subscription update takes that lease by the subscription's own id.
+    expect(op('POST', '/v1/subscriptions/sub_1', 'items[0][id]=si_1&items[0][quantity]=2').locks).toContain(
+      'sub_1',
+    );
+  });
+
+  it('previews an update of a schedule not started yet without a subscription to lease', () => {
+    const o = op('POST', '/v1/subscription_schedules/sub_sched_1', 'phases[0][items][0][price]=price_2');
+    const { reads } = walk(o, {
+      'GET /v1/subscription_schedules/sub_sched_1': { subscription: null, customer: 'cus_1' },
+      [PREVIEW]: previewInvoice(1),
+    });
+    expect(reads.map((r) => r.read)).toEqual(['GET /v1/subscription_schedules/sub_sched_1', PREVIEW]);
   });
 
   // Found by an adversarial probe: releasing a schedule that would end in a cancellation was free.

@@ -574,7 +574,13 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
   { method: 'POST', path: '/v1/customers', id: 'stripe.customers.create', class: 'write' },
   { method: 'GET', path: '/v1/customers/search', id: 'stripe.customers.search', class: 'read' },
   { method: 'GET', path: '/v1/customers/{customer}', id: 'stripe.customers.retrieve', class: 'read' },
-  { method: 'POST', path: '/v1/customers/{customer}', id: 'stripe.customers.update', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/customers/{customer}',
+    id: 'stripe.customers.update',
+    class: 'write',
+    locks: ['{customer}'],
+  },
   { method: 'DELETE', path: '/v1/customers/{customer}', id: 'stripe.customers.delete', class: 'destructive' },
   {
     method: 'GET',
@@ -588,6 +594,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.customers.balance_transactions.create',
     class: 'money',
     rule: 'customer_balance_transaction',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -697,6 +704,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/discount',
     id: 'stripe.customers.delete_discount',
     class: 'money_unpriced',
+    locks: ['{customer}'],
   },
   {
     method: 'POST',
@@ -1695,14 +1703,26 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     rule: 'quote_accept',
     locks: ['{quote}'],
   },
-  { method: 'POST', path: '/v1/quotes/{quote}/cancel', id: 'stripe.quotes.cancel', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/quotes/{quote}/cancel',
+    id: 'stripe.quotes.cancel',
+    class: 'write',
+    locks: ['{quote}'],
+  },
   {
     method: 'GET',
     path: '/v1/quotes/{quote}/computed_upfront_line_items',
     id: 'stripe.quotes.list_computed_upfront_line_items',
     class: 'read',
   },
-  { method: 'POST', path: '/v1/quotes/{quote}/finalize', id: 'stripe.quotes.finalize_quote', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/quotes/{quote}/finalize',
+    id: 'stripe.quotes.finalize_quote',
+    class: 'write',
+    locks: ['{quote}'],
+  },
   {
     method: 'GET',
     path: '/v1/quotes/{quote}/line_items',
@@ -2015,6 +2035,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/subscriptions/{subscription}/migrate',
     id: 'stripe.subscriptions.migrate',
     class: 'write',
+    locks: ['{subscription}'],
   },
   {
     method: 'POST',

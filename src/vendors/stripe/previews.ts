@@ -321,15 +321,30 @@ export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | D
   );
 }
 
-/** `POST /v1/subscription_schedules/{schedule}`: the schedule's next invoice with the new phases. */
+/**
+ * `POST /v1/subscription_schedules/{schedule}`: the schedule's next invoice with the new phases. The
+ * schedule is read first for its subscription, which is leased before the preview: an update of the
+ * subscription (which locks it by its own id) previews the same invoice, and the two never met.
+ * Found by a security tester (sixth round): a schedule update went through while a subscription
+ * update priced from its preview was in flight. A schedule not started yet has no subscription.
+ */
 export function scheduleUpdate(schedule: string, params: Params, rates: ExchangeRates): Priced | Denial {
   if (Object.keys(params).every((k) => SCHEDULE_FREE_KEYS.has(k))) return FREE;
   const details = scheduleDetails(params, false);
   if (isDenial(details)) return details;
-  return preview(
-    { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) },
-    rates,
-  );
+  const body = { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) };
+  return chain([
+    {
+      path: `/v1/subscription_schedules/${schedule}`,
+      describe: "the schedule's subscription, then Stripe's invoice preview of the new phases",
+      part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
+      follow: (o) => {
+        if (o['subscription'] === null) return [previewRead(body, rates)];
+        const subscription = idOf(o['subscription']);
+        return subscription === undefined ? undefined : [previewRead(body, rates, [subscription])];
+      },
+    },
+  ]);
 }
 
 /**

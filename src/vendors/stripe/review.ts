@@ -381,6 +381,8 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     match: 'POST /v1/customers/{customer}/balance_transactions',
     class: 'money',
     rule: 'customer_balance_transaction',
+    // Changes the balance a subscription preview applies: locked as a customer update is.
+    locks: ['{customer}'],
     note: "credits or debits the customer's balance, which pays future invoices",
   },
   {
@@ -456,6 +458,9 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   {
     match: 'POST /v1/subscriptions/{subscription}/migrate',
     class: 'write',
+    // A preview of the subscription reads its billing mode (prorations follow it): locked like any
+    // other change of what a priced call reads (sixth round).
+    locks: ['{subscription}'],
     note: 'changes the billing mode, not what is billed',
   },
   {
@@ -529,7 +534,15 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     locks: ['{quote}'],
     note: 'changes the total a later accept is priced from',
   },
-  { match: 'POST /v1/quotes/**', class: 'write', note: 'drafts, finalisation (sends nothing), cancellation' },
+  {
+    // Every write of an existing quote locks it: finalising or cancelling a draft an accept was
+    // priced from must wait for the accept to settle (sixth round: a finalize went through mid-accept).
+    match: 'POST /v1/quotes/{quote}/*',
+    class: 'write',
+    locks: ['{quote}'],
+    note: 'finalisation (sends nothing), cancellation',
+  },
+  { match: 'POST /v1/quotes/**', class: 'write', note: 'drafts' },
   { match: 'POST /v1/coupons/**', class: 'write' },
   { match: 'POST /v1/promotion_codes/**', class: 'write' },
   // A Price (or a Plan, whose id goes wherever a Price id goes) and a shipping rate are read to price
@@ -569,7 +582,12 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
 
   // ── Customers. ───────────────────────────────────────────────────────────────────────────
   { match: 'POST /v1/customers', class: 'write' },
-  { match: 'POST /v1/customers/{customer}', class: 'write' },
+  // A subscription create, a schedule and an invoice preview read the customer as it is (balance,
+  // address and tax status, discount): every write of those locks the customer, so it waits for a
+  // call priced from such a preview to settle (sixth round: tax_exempt, an address and a $5 000
+  // balance transaction went through mid-preview). Locked whatever the update names: telling apart
+  // the fields no preview reads would be a guess.
+  { match: 'POST /v1/customers/{customer}', class: 'write', locks: ['{customer}'] },
   { match: 'POST /v1/customers/{customer}/cash_balance', class: 'write', note: 'reconciliation settings' },
   {
     match: 'POST /v1/customers/{customer}/funding_instructions',
@@ -608,6 +626,7 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   {
     match: 'DELETE /v1/customers/{customer}/discount',
     class: 'money_unpriced',
+    locks: ['{customer}'],
     note: "removes the discount on every renewal of the customer's subscriptions, which Stripe charges on its own",
   },
   { match: 'GET /v1/customers/{customer}/discount', id: 'stripe.customers.retrieve_discount', class: 'read' },
