@@ -6,6 +6,8 @@ import { TWILIO_OPERATIONS } from './twilio/operations.ts';
 interface Templates {
   /** Operation id → its path template, placeholders written `{}`. */
   readonly byId: Map<string, string>;
+  /** Operation id → its path template as the catalog prints it, placeholders named (`{customer}`). */
+  readonly namedById: Map<string, string>;
   /** `METHOD template` of the operations that share it with another (Twilio hosts: `/v1/Services/{}`). */
   readonly shared: Set<string>;
 }
@@ -14,16 +16,18 @@ let templates: Templates | undefined;
 
 function build(): Templates {
   const byId = new Map<string, string>();
+  const namedById = new Map<string, string>();
   const seen = new Set<string>();
   const shared = new Set<string>();
   for (const row of [...STRIPE_OPERATIONS, ...TWILIO_OPERATIONS, ...RESEND_OPERATIONS]) {
     const template = templateKey(row.path);
     byId.set(row.id, template);
+    namedById.set(row.id, row.path);
     const key = `${row.method} ${template}`;
     if (seen.has(key)) shared.add(key);
     seen.add(key);
   }
-  return { byId, shared };
+  return { byId, namedById, shared };
 }
 
 /**
@@ -34,6 +38,16 @@ function build(): Templates {
 export function operationTemplate(id: string): string | undefined {
   templates ??= build();
   return templates.byId.get(id);
+}
+
+/**
+ * The path template of a catalogued operation as `keybrake catalog` prints it, placeholders named
+ * (`/v1/customers/{customer}`): what a refusal suggests an entry be written as. Undefined for an
+ * operation the catalogs do not hold.
+ */
+export function operationPath(id: string): string | undefined {
+  templates ??= build();
+  return templates.namedById.get(id);
 }
 
 /**

@@ -251,6 +251,63 @@ describe('authorize', () => {
   });
 });
 
+// Found by a new-user walkthrough (sixth round): the refusal suggested only the call's own path, and
+// an entry copied from it admitted that one object; the next customer deleted was refused again.
+describe('authorize: the entries a refusal suggests', () => {
+  const globs = { endpoints: ['POST /**', 'DELETE /**'].map(compileEndpointPattern) };
+  const refusal = (method: string, path: string, operation: Operation) =>
+    authorize({ policy: { ...base, ...globs }, method, path, op: operation })?.message;
+
+  it.each<[string, string, string, Operation, string]>([
+    [
+      'the catalog template, for every object, and the path, for this one',
+      'DELETE',
+      '/v1/customers/cus_RnacxDULJHU3B75',
+      charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 }),
+      '(e.g. "DELETE /v1/customers/{customer}" for any customer, or "DELETE /v1/customers/cus_RnacxDULJHU3B75" for this one, no wildcard)',
+    ],
+    [
+      'every placeholder of a template by its name',
+      'DELETE',
+      '/audiences/78261eea-8f8b-4381-83c6-79fa7120f1cf/contacts/c1',
+      charge({ id: 'resend.audiences.contacts.remove', class: 'destructive', costMicros: 0 }),
+      '"DELETE /audiences/{audience_id}/contacts/{contact_id}" for any audience_id and contact_id, or',
+    ],
+    [
+      'the path alone for an operation the catalogs do not hold',
+      'POST',
+      '/v1/widgets/w_1',
+      charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 }),
+      '(e.g. "POST /v1/widgets/w_1", no wildcard)',
+    ],
+    [
+      'the path alone when it has no placeholder',
+      'POST',
+      '/contacts',
+      charge({ id: 'resend.contacts.create', class: 'destructive', costMicros: 0 }),
+      '(e.g. "POST /contacts", no wildcard)',
+    ],
+    [
+      'the path alone when several Twilio hosts share the template',
+      'DELETE',
+      '/v1/Services/MG00000000000000000000000000000001',
+      charge({ id: 'twilio.messaging.v1.delete_service', class: 'destructive', costMicros: 0 }),
+      '(e.g. "DELETE /v1/Services/MG00000000000000000000000000000001", no wildcard)',
+    ],
+  ])('suggests %s', (_name, method, path, operation, suggestion) => {
+    expect(refusal(method, path, operation)).toContain(suggestion);
+  });
+
+  it('admits the object the suggested template names, and another', () => {
+    const op = charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 });
+    const suggested = /e\.g\. "([^"]+)"/.exec(refusal('DELETE', '/v1/customers/cus_1', op)!)![1]!;
+    const policy = { ...base, endpoints: [compileEndpointPattern(suggested)] };
+    for (const path of ['/v1/customers/cus_1', '/v1/customers/cus_2']) {
+      expect(authorize({ policy, method: 'DELETE', path, op })).toBeUndefined();
+    }
+  });
+});
+
 describe('authorize: remote instructions (ADR 0007 §7)', () => {
   const call = (instructions: Operation['instructions'], parties: Partial<Operation['parties']> = {}) =>
     charge({ id: 'twilio.calls.create', costMicros: 14_000, instructions }, parties);

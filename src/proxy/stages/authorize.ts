@@ -3,7 +3,7 @@ import { formatUsd } from '../../money/micro-usd.ts';
 import { type CompiledPattern, matchAll, matchesEndpoint, requestPath } from '../../patterns/glob.ts';
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { operationTemplate, templateIsShared } from '../../vendors/templates.ts';
+import { operationPath, operationTemplate, templateIsShared } from '../../vendors/templates.ts';
 import { type Operation, type OperationClass, type Parties, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 
@@ -67,13 +67,31 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
 
 /** A destructive, unpriced or unknown operation that no exact entry names. */
 function mustBeNamed(op: Operation, method: string, path: string): Denial {
-  const how = `name it exactly in allow.endpoints (e.g. "${method} ${path}", no wildcard) to let it through`;
+  const how = `name it exactly in allow.endpoints (${exactEntries(op, method, path)}, no wildcard) to let it through`;
   if (op.class === 'destructive') {
     return deny('endpoint_not_allowed', `${method} ${path} (${op.id}) is destructive: ${how}.`);
   }
   const what =
     op.class === 'unknown' ? 'an operation Keybrake does not know' : `${op.id}, which Keybrake cannot price`;
   return deny('price_unknown', `${method} ${path} is ${what}: ${how}.`);
+}
+
+/**
+ * The exact entries that would admit this call, for a refusal to suggest: its catalog template, which
+ * admits the operation on every object, and its own path, which admits this object only. A user who
+ * copied the path alone found the next object refused (a new-user walkthrough, sixth round). Only the
+ * path when there is no template to offer: an unknown operation, a path without placeholders, or a
+ * template several Twilio hosts share (which names none of them).
+ */
+function exactEntries(op: Operation, method: string, path: string): string {
+  const own = `"${method} ${path}"`;
+  const named = operationPath(op.id);
+  const template = operationTemplate(op.id);
+  if (named === undefined || template === undefined || !template.includes('{}')) return `e.g. ${own}`;
+  const verb = method.toUpperCase();
+  if (templateIsShared(verb, template)) return `e.g. ${own}`;
+  const placeholders = [...named.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
+  return `e.g. "${verb} ${named}" for any ${placeholders.join(' and ')}, or ${own} for this one`;
 }
 
 /**
