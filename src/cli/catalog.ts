@@ -10,7 +10,12 @@ export const CATALOG_SUMMARY =
   "the vendor's own API definition: the endpoint (METHOD /path template; host for Twilio), operation\n" +
   'id and class (read, write, money, money_unpriced, destructive, sensitive). A policy names a\n' +
   'destructive or unpriced operation exactly as its ENDPOINT is printed here: copy it into\n' +
-  'allow.endpoints as it is.';
+  'allow.endpoints as it is.\n' +
+  '\n' +
+  "A class is the operation's by its method and path alone: a call's body can raise it (a Resend\n" +
+  'contact write with unsubscribed: false is destructive, a scheduled broadcast or a Stripe customer\n' +
+  'update with a coupon money_unpriced). A refusal and policy-check --explain name the field that did;\n' +
+  'docs/vendors/<vendor>.md lists every such raise.';
 
 export const CATALOG_FLAGS = {
   json: {

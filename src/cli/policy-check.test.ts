@@ -242,6 +242,37 @@ describe('policy-check --explain', { timeout: 30_000 }, () => {
     ]);
   });
 
+  // A new-user walkthrough (sixth round): a contact create under `POST /**` was refused as destructive,
+  // and neither the message nor --explain said that `unsubscribed: false` made it so.
+  it('names the body field that raised the class, in the reason and the operation', async () => {
+    await writeFile(
+      join(dir, 'mailer.yaml'),
+      POLICY_ONLY.replace('["POST /emails", "POST /broadcasts/{broadcast_id}/send"]', '["POST /**"]'),
+    );
+    const body = Buffer.from(JSON.stringify({ email: 'ann@example.com', unsubscribed: false }));
+
+    const { explanation } = await explainPolicy([dir], {
+      key: 'agents/mailer',
+      request: 'POST /contacts',
+      body,
+      clock,
+    });
+
+    expect(explanation).toMatchObject({
+      decision: 'deny',
+      reason: 'endpoint_not_allowed',
+      operation: {
+        id: 'resend.contacts.create',
+        class: 'destructive',
+        raisedBy: 'unsubscribed: false (an opt-in)',
+      },
+    });
+    expect(explanation.message).toContain('Its body makes it so: unsubscribed: false (an opt-in)');
+    expect(renderExplanation(explanation)).toContain(
+      'destructive because of its body: unsubscribed: false (an opt-in)',
+    );
+  });
+
   it("sets the vendor's content type when the request gives none", async () => {
     await writeFile(join(dir, 'mailer.yaml'), POLICY_ONLY);
     const { explanation } = await explainPolicy([dir], {

@@ -97,6 +97,8 @@ export interface ExplainedOperation {
   /** The upstream read the proxy would price the call by (not performed offline). */
   readonly lookup?: { readonly method: string; readonly path: string; readonly rule?: string };
   readonly locks?: readonly string[];
+  /** What in the body raised the class above the catalog row's (Operation.raisedBy). */
+  readonly raisedBy?: string;
   /** The parties the request names (a lookup may add more). */
   readonly parties: Partial<Record<keyof Parties, readonly string[]>>;
 }
@@ -576,6 +578,7 @@ function describeOperation(vendor: VendorName, op: Operation): ExplainedOperatio
         }
       : {}),
     ...((op.locks?.length ?? 0) > 0 ? { locks: op.locks! } : {}),
+    ...(op.raisedBy !== undefined ? { raisedBy: op.raisedBy } : {}),
     parties,
   };
 }
@@ -669,6 +672,7 @@ export function renderExplanation(e: Explanation, notes: readonly string[] = [])
   ];
   if (op) {
     lines.push(`operation  ${op.id}, ${op.class}${op.rule ? `, rule ${op.rule}` : ''}`);
+    if (op.raisedBy !== undefined) lines.push(`           ${op.class} because of its body: ${op.raisedBy}`);
     lines.push(
       op.lookup
         ? `price      looked up: ${op.lookup.method} ${op.lookup.path} (not performed offline)${op.lookup.rule ? `\n           ${op.lookup.rule}` : ''}`

@@ -154,6 +154,13 @@ export interface Operation {
    * policy's `allow.twimlHosts`, and never an opaque one. Absent or empty: none.
    */
   readonly instructions?: readonly RemoteInstruction[];
+  /**
+   * What in this call's body raised its class above its catalog row's (`unsubscribed: false (an
+   * opt-in)`), for a refusal and `--explain` to name: `keybrake catalog` classes an operation by its
+   * method and path alone. Field names and the literals Keybrake compares, never a value the agent
+   * chose. Absent: the row's class.
+   */
+  readonly raisedBy?: string;
 }
 
 /**

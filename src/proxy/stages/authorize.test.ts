@@ -298,6 +298,18 @@ describe('authorize: the entries a refusal suggests', () => {
     expect(refusal(method, path, operation)).toContain(suggestion);
   });
 
+  it('names what in the body raised the class, beside the catalog it contradicts', () => {
+    const op = charge({
+      id: 'resend.contacts.create',
+      class: 'destructive',
+      costMicros: 0,
+      raisedBy: 'unsubscribed: false (an opt-in)',
+    });
+    expect(refusal('POST', '/contacts', op)).toBe(
+      'POST /contacts (resend.contacts.create) is destructive: name it exactly in allow.endpoints (e.g. "POST /contacts", no wildcard) to let it through. Its body makes it so: unsubscribed: false (an opt-in); `keybrake catalog` gives the class of its method and path alone.',
+    );
+  });
+
   it('admits the object the suggested template names, and another', () => {
     const op = charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 });
     const suggested = /e\.g\. "([^"]+)"/.exec(refusal('DELETE', '/v1/customers/cus_1', op)!)![1]!;

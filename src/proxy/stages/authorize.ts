@@ -67,13 +67,24 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
 
 /** A destructive, unpriced or unknown operation that no exact entry names. */
 function mustBeNamed(op: Operation, method: string, path: string): Denial {
-  const how = `name it exactly in allow.endpoints (${exactEntries(op, method, path)}, no wildcard) to let it through`;
+  const how = `name it exactly in allow.endpoints (${exactEntries(op, method, path)}, no wildcard) to let it through.${raisedByBody(op)}`;
   if (op.class === 'destructive') {
-    return deny('endpoint_not_allowed', `${method} ${path} (${op.id}) is destructive: ${how}.`);
+    return deny('endpoint_not_allowed', `${method} ${path} (${op.id}) is destructive: ${how}`);
   }
   const what =
     op.class === 'unknown' ? 'an operation Keybrake does not know' : `${op.id}, which Keybrake cannot price`;
-  return deny('price_unknown', `${method} ${path} is ${what}: ${how}.`);
+  return deny('price_unknown', `${method} ${path} is ${what}: ${how}`);
+}
+
+/**
+ * What in the body raised the call's class, when something did: `keybrake catalog` prints the class
+ * of the method and path alone, and a user refused a contact create the catalog calls a write was
+ * left guessing (a new-user walkthrough, sixth round).
+ */
+function raisedByBody(op: Operation): string {
+  return op.raisedBy === undefined
+    ? ''
+    : ` Its body makes it so: ${op.raisedBy}; \`keybrake catalog\` gives the class of its method and path alone.`;
 }
 
 /**

@@ -407,9 +407,14 @@ describe('Resend broadcasts', () => {
         class: 'money_unpriced',
         movesMoney: true,
         lookup: expect.any(Object),
+        raisedBy: 'scheduled_at (a send for later reaches the segment as it is then)',
       });
     },
   );
+
+  it('says nothing raised a send at once', () => {
+    expect(classify('POST', '/broadcasts/b_1/send', {})).not.toHaveProperty('raisedBy');
+  });
 });
 
 // Sixth round: a new segment for a broadcast already scheduled retargets its send, which was priced
@@ -424,6 +429,7 @@ describe('Resend broadcast edits', () => {
     expect(op).toMatchObject({
       id: 'resend.broadcasts.update',
       class: 'money_unpriced',
+      raisedBy: 'segment_id or audience_id (a new segment for a send that may be scheduled)',
       movesMoney: true,
       locks: ['b_1', 'seg_9'],
       lookup: { path: '/segments/seg_9/contacts?limit=100', locks: ['seg_9'] },
@@ -711,6 +717,44 @@ describe('Resend opt-ins (fifth probe round)', () => {
     ],
     ['a topic rename', 'PATCH', '/topics/b6d24b8e-af0b-4c3c-be0c-359bbd97381e', { name: 'News' }],
   ])('keeps %s a write', (_name, method, path, params) => {
-    expect(classify(method, path, params as Params)).toMatchObject({ class: 'write' });
+    const op = classify(method, path, params as Params);
+    expect(op).toMatchObject({ class: 'write' });
+    expect(op).not.toHaveProperty('raisedBy');
+  });
+
+  // A new-user walkthrough (sixth round): the refusal said "destructive" and nothing of why, while
+  // `keybrake catalog` calls a contact create a write.
+  it.each([
+    [
+      'unsubscribed: false (an opt-in)',
+      'POST',
+      '/contacts',
+      { email: 'ann@example.com', unsubscribed: false },
+    ],
+    ['unsubscribed other than true (read as an opt-in)', 'PATCH', contact, { unsubscribed: 'false' }],
+    ['a topic subscription other than opt_out (an opt-in)', 'PATCH', `${contact}/topics`, { [ITEMS]: optIn }],
+    [
+      'a topic subscription other than opt_out (an opt-in)',
+      'POST',
+      '/contacts',
+      { email: 'ann@example.com', topics: optIn },
+    ],
+    [
+      'a column_map that maps unsubscribed, or that Keybrake cannot read, without on_conflict: skip (the file may opt existing contacts in)',
+      'POST',
+      '/contacts/imports',
+      { column_map: '{"unsubscribed":"Unsub"}' },
+    ],
+    [
+      'default_subscription other than opt_out (an opt-in)',
+      'PATCH',
+      '/topics/b6d24b8e-af0b-4c3c-be0c-359bbd97381e',
+      { default_subscription: 'opt_in' },
+    ],
+  ])('names %s as what made %s %s destructive', (reason, method, path, params) => {
+    expect(classify(method, path, params as Params)).toMatchObject({
+      class: 'destructive',
+      raisedBy: reason,
+    });
   });
 });

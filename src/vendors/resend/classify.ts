@@ -5,7 +5,7 @@ import { compileOperations, resolveLocks } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
-import { optsIn } from './opt-ins.ts';
+import { optIn } from './opt-ins.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
 import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
@@ -54,8 +54,13 @@ function classifyRow(
     const recipients = storedRecipients(row.id, params, segments);
     if (isDenial(recipients)) return recipients;
     // A write that subscribes a contact again needs an exact entry, as resuming delivery to a suppressed address does.
-    const cls = optsIn(row.id, params) ? 'destructive' : row.class;
-    return { ...uncountedOperation(row.id, cls, { ...NO_PARTIES, senders, recipients }), ...locks };
+    const raisedBy = optIn(row.id, params);
+    const cls = raisedBy !== undefined ? 'destructive' : row.class;
+    return {
+      ...uncountedOperation(row.id, cls, { ...NO_PARTIES, senders, recipients }),
+      ...locks,
+      ...(raisedBy !== undefined && { raisedBy }),
+    };
   }
   return applyRule(prices, row, segments, params);
 }
@@ -155,14 +160,15 @@ function applyRule(
       // Resend refuses a broadcast without `from`; were it to send one, the sender would be unseen.
       const from = senders.length > 0 ? senders : [UNSEEN_SENDER];
       const lookup = segmentContactsLookup(prices, choice.segment);
-      return broadcast(row.id, scheduled(params), lookup, locks, from);
+      return broadcast(row.id, scheduled(params) ? SCHEDULED : undefined, lookup, locks, from);
     }
     case 'broadcast_send': {
       const id = ids[0];
       if (!isResendId(id)) return deny('path_invalid', 'The path does not name a valid Resend broadcast id.');
       const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
-      return broadcast(row.id, scheduled(params), broadcastSendLookup(prices, id), locks, []);
+      const later = scheduled(params) ? SCHEDULED : undefined;
+      return broadcast(row.id, later, broadcastSendLookup(prices, id), locks, []);
     }
     case 'broadcast_update': {
       const senders = storedSenders(row.id, params);
@@ -182,7 +188,7 @@ function applyRule(
           `This broadcast update ${choice.problem}, so Keybrake cannot check whom its send would reach.`,
         );
       }
-      return broadcast(row.id, true, segmentContactsLookup(prices, choice.segment), locks, senders);
+      return broadcast(row.id, RETARGETED, segmentContactsLookup(prices, choice.segment), locks, senders);
     }
     case undefined:
       return deny('price_unknown', `Keybrake cannot price ${row.id}, so it is not allowed.`);
@@ -203,25 +209,31 @@ function namesSegment(params: Params): boolean {
   });
 }
 
+/** How a refusal names what makes a broadcast send one for later. */
+const SCHEDULED = 'scheduled_at (a send for later reaches the segment as it is then)';
+const RETARGETED = 'segment_id or audience_id (a new segment for a send that may be scheduled)';
+
 /**
- * A broadcast send, priced by its lookup. A scheduled one reaches the segment as it is at the
- * scheduled time, after every lease is gone: it is priced at today's count but must be named exactly
- * in allow.endpoints, like money Keybrake cannot price (ADR 0007 §1).
+ * A broadcast send, priced by its lookup. A scheduled one (`later`: what in the body makes it so)
+ * reaches the segment as it is at the scheduled time, after every lease is gone: it is priced at
+ * today's count but must be named exactly in allow.endpoints, like money Keybrake cannot price
+ * (ADR 0007 §1).
  */
 function broadcast(
   id: string,
-  later: boolean,
+  later: string | undefined,
   lookup: Operation['lookup'],
   locks: { locks?: readonly string[] },
   senders: readonly string[],
 ): Operation {
   return {
     id,
-    class: later ? 'money_unpriced' : 'money',
+    class: later !== undefined ? 'money_unpriced' : 'money',
     movesMoney: true,
     costMicros: 0,
     ...(lookup ? { lookup } : {}),
     ...locks,
+    ...(later !== undefined && { raisedBy: later }),
     parties: { ...NO_PARTIES, senders: [...new Set(senders)] },
   };
 }

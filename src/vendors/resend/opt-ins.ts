@@ -1,8 +1,11 @@
 import type { Params } from '../types.ts';
 import { ITEMS } from './parse.ts';
 
-/** Whether one write's body may subscribe a contact to mail it had opted out of. */
-type OptInReader = (params: Params) => boolean;
+/**
+ * What in one write's body may subscribe a contact to mail it had opted out of, as a refusal names it;
+ * undefined when nothing does.
+ */
+type OptInReader = (params: Params) => string | undefined;
 
 /** A multipart text field Keybrake could not read as JSON: it may say anything, so it opts in. */
 const UNREADABLE: unique symbol = Symbol('unreadable');
@@ -21,9 +24,16 @@ function fields(object: Params, name: string): unknown[] {
  * `unsubscribed` set to anything but `true`. `false` re-subscribes a contact who unsubscribed from
  * every broadcast; a value Keybrake cannot read as an unsubscribe (`null`, `"false"`, 0) might too.
  */
-function resubscribes(params: Params): boolean {
-  return fields(params, 'unsubscribed').some((value) => value !== true);
+function resubscribes(params: Params): string | undefined {
+  const values = fields(params, 'unsubscribed').filter((value) => value !== true);
+  if (values.length === 0) return undefined;
+  return values.every((value) => value === false)
+    ? 'unsubscribed: false (an opt-in)'
+    : 'unsubscribed other than true (read as an opt-in)';
 }
+
+/** How a refusal names topics that opt in. */
+const TOPIC_OPT_IN = 'a topic subscription other than opt_out (an opt-in)';
 
 /** A topic subscription that is plainly `opt_out`; any other element (opt_in, unreadable) opts in. */
 function isOptOut(topic: unknown): boolean {
@@ -42,13 +52,13 @@ function topicsOptIn(list: unknown): boolean {
  * A contact written with its global subscription and its topics. Only a create takes `topics` in
  * Resend's definition; an update's are read too, in case Resend honours them.
  */
-function contactOptsIn(params: Params): boolean {
-  return resubscribes(params) || fields(params, 'topics').some(topicsOptIn);
+function contactOptsIn(params: Params): string | undefined {
+  return resubscribes(params) ?? (fields(params, 'topics').some(topicsOptIn) ? TOPIC_OPT_IN : undefined);
 }
 
 /** `PATCH /contacts/{id}/topics`: resend-node sends the list as the whole body, Resend's definition as `topics`. */
-function topicUpdateOptsIn(params: Params): boolean {
-  return topicsOptIn(params[ITEMS]) || fields(params, 'topics').some(topicsOptIn);
+function topicUpdateOptsIn(params: Params): string | undefined {
+  return topicsOptIn(params[ITEMS]) || fields(params, 'topics').some(topicsOptIn) ? TOPIC_OPT_IN : undefined;
 }
 
 /** A multipart text field's JSON, or UNREADABLE. */
@@ -68,11 +78,11 @@ function jsonField(value: unknown): unknown {
  * `unsubscribed` takes their subscription from a file Keybrake does not read. Without a column map,
  * Resend matches only the `email`, `first_name` and `last_name` headers (resend-mcp 2.22).
  */
-function importOptsIn(params: Params): boolean {
-  if (fields(params, 'topics').map(jsonField).some(topicsOptIn)) return true;
+function importOptsIn(params: Params): string | undefined {
+  if (fields(params, 'topics').map(jsonField).some(topicsOptIn)) return TOPIC_OPT_IN;
   const onConflict = fields(params, 'on_conflict');
-  if (onConflict.length > 0 && onConflict.every((value) => value === 'skip')) return false;
-  return fields(params, 'column_map')
+  if (onConflict.length > 0 && onConflict.every((value) => value === 'skip')) return undefined;
+  const mapsSubscription = fields(params, 'column_map')
     .map(jsonField)
     .some(
       (map) =>
@@ -81,14 +91,19 @@ function importOptsIn(params: Params): boolean {
         Array.isArray(map) ||
         fields(map as Params, 'unsubscribed').length > 0,
     );
+  return mapsSubscription
+    ? 'a column_map that maps unsubscribed, or that Keybrake cannot read, without on_conflict: skip (the file may opt existing contacts in)'
+    : undefined;
 }
 
 /**
  * A topic's default is fixed at creation in Resend's definition, so `PATCH /topics/{id}` takes none;
  * were Resend to honour one, `opt_in` would subscribe every contact that had not chosen.
  */
-function topicDefaultOptsIn(params: Params): boolean {
-  return fields(params, 'default_subscription').some((value) => value !== 'opt_out');
+function topicDefaultOptsIn(params: Params): string | undefined {
+  return fields(params, 'default_subscription').some((value) => value !== 'opt_out')
+    ? 'default_subscription other than opt_out (an opt-in)'
+    : undefined;
 }
 
 /**
@@ -111,7 +126,10 @@ const OPT_IN: ReadonlyMap<string, OptInReader> = new Map([
   ['resend.topics.update', topicDefaultOptsIn],
 ]);
 
-/** Whether a write opts a contact in, which makes it destructive (an exact entry in allow.endpoints). */
-export function optsIn(operationId: string, params: Params): boolean {
-  return OPT_IN.get(operationId)?.(params) ?? false;
+/**
+ * What in a write opts a contact in, which makes it destructive (an exact entry in allow.endpoints),
+ * as a refusal names it; undefined when nothing does.
+ */
+export function optIn(operationId: string, params: Params): string | undefined {
+  return OPT_IN.get(operationId)?.(params);
 }

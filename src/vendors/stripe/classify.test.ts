@@ -279,6 +279,37 @@ describe('the Stripe operations table', () => {
   });
 });
 
+// A new-user walkthrough (sixth round): a write the body makes unpriced was refused under a glob
+// without a word of which field did it, while `keybrake catalog` prints the row as a write.
+describe('what in the body raises a Stripe write', () => {
+  it.each([
+    [
+      '/v1/customers/cus_1',
+      'coupon=SAVE',
+      'stripe.customers.update',
+      'a discount or a new payment source (coupon, promotion_code, discounts, source or card)',
+    ],
+    [
+      '/v1/checkout/sessions',
+      'customer=cus_1&mode=payment&line_items[0][price]=price_1&line_items[0][quantity]=1&optional_items[0][price]=price_2&optional_items[0][quantity]=1',
+      'stripe.checkout.sessions.create',
+      expect.stringContaining('optional_items'),
+    ],
+    [
+      '/v1/checkout/sessions/cs_1',
+      'shipping_options[0][shipping_rate]=shr_1',
+      'stripe.checkout.sessions.update',
+      'line_items or shipping_options',
+    ],
+  ])('names it when POST %s (%s) is unpriced', (path, body, id, reason) => {
+    expect(op('POST', path, body)).toMatchObject({ id, class: 'money_unpriced', raisedBy: reason });
+  });
+
+  it('says nothing of a write the body leaves a write', () => {
+    expect(op('POST', '/v1/customers/cus_1', 'name=x')).not.toHaveProperty('raisedBy');
+  });
+});
+
 describe('Stripe pricing', () => {
   it.each([
     ['USD cents exactly', 'amount=1999&currency=usd', 19_990_000],

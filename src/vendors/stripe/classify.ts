@@ -156,7 +156,14 @@ function classifyRow(
     }
     const priced = moneyWrite.price(object, params, rates);
     if (isDenial(priced)) return priced;
-    if (priced === UNPRICED) return { ...uncountedOperation(row.id, 'money_unpriced', parties), ...locks };
+    if (priced === UNPRICED) {
+      const raisedBy = moneyWrite.unpricedBy;
+      return {
+        ...uncountedOperation(row.id, 'money_unpriced', parties),
+        ...locks,
+        ...(raisedBy !== undefined && { raisedBy }),
+      };
+    }
     if (priced) {
       // The row's own locks stand (an invoice update locks its invoice); an object the price is
       // read from is leased too, until settled, like any lookup.
@@ -216,7 +223,8 @@ function stringsIn(value: unknown): string[] {
 /**
  * Write operations that move money when they name it: the rule that prices them then (the object id
  * of their path, if any, comes first; undefined: an ordinary write), and whether that price is read
- * from the path's object, which is then leased.
+ * from the path's object, which is then leased; for a rule that can find a call unpriced, the
+ * fields that make it so, as a refusal names them.
  */
 interface MoneyWhenNamed {
   readonly price: (
@@ -225,6 +233,7 @@ interface MoneyWhenNamed {
     rates: ExchangeRates,
   ) => Priced | Denial | Unpriced | undefined;
   readonly readsPathObject: boolean;
+  readonly unpricedBy?: string;
 }
 
 const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
@@ -240,11 +249,17 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
     {
       price: (customer, params, rates) => customerUpdate(customer!, params, rates),
       readsPathObject: true,
+      unpricedBy: 'a discount or a new payment source (coupon, promotion_code, discounts, source or card)',
     },
   ],
   [
     'stripe.checkout.sessions.create',
-    { price: (_object, params, rates) => checkoutSessionCreate(params, rates), readsPathObject: false },
+    {
+      price: (_object, params, rates) => checkoutSessionCreate(params, rates),
+      readsPathObject: false,
+      unpricedBy:
+        "what the payer may add or be taxed for a customer (optional_items, shipping_options or shipping_rates, automatic_tax, a line item's tax_rates or dynamic_tax_rates, subscription_data[default_tax_rates]), or after_expiration[recovery]",
+    },
   ],
   [
     // Whether the session has a customer takes a read; new line items or shipping options: unpriced.
@@ -252,6 +267,7 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
     {
       price: (_object, params) => (hasAny(params, ['line_items', 'shipping_options']) ? UNPRICED : undefined),
       readsPathObject: false,
+      unpricedBy: 'line_items or shipping_options',
     },
   ],
   [
