@@ -427,6 +427,31 @@ spec:
     expect(notes[0]).toContain(`account ${account}`);
   });
 
+  // A new-user walkthrough (sixth round): the Verify path as twilio-node sends it, without its host,
+  // was a `deny (route_unknown)` about "this listener", exit 1, as if the policy had refused it.
+  it('refuses a Twilio path without its host as a usage error that says how to write it', async () => {
+    const opts = {
+      key: 'agents/support-bot-twilio',
+      request: 'POST /v2/Services/VA00000000000000000000000000000000/Verifications',
+      body: Buffer.from('To=%2B14155550100&Channel=sms'),
+      clock,
+    };
+    const refused = explainPolicy(['examples/quickstart'], opts);
+    await expect(refused).rejects.toThrow(UsageError);
+    await expect(refused).rejects.toThrow(
+      /starts with its host.*'POST \/verify\/v2\/Services\/VA…\/Verifications'/,
+    );
+
+    const { explanation } = await explainPolicy(['examples/quickstart'], {
+      ...opts,
+      request: 'POST /verify/v2/Services/VA00000000000000000000000000000000/Verifications',
+    });
+    expect(explanation).toMatchObject({
+      request: { host: 'verify' },
+      operation: { id: expect.stringMatching(/^twilio\.verify\./) },
+    });
+  });
+
   it('reads repeated headers without splitting their values at commas', () => {
     expect(
       takeHeaders([

@@ -43,7 +43,7 @@ export const POLICY_CHECK_FLAGS = {
   request: {
     type: 'string',
     placeholder: 'METHOD /path',
-    help: "with --explain: e.g. 'POST /v1/refunds', the path as the vendor's SDK sends it (a /<vendor> prefix and a ?query may be given)",
+    help: "with --explain: e.g. 'POST /v1/refunds', the path as the vendor's SDK sends it (a /<vendor> prefix and a ?query may be given); a Twilio path not on api.twilio.com starts with its host: 'POST /verify/v2/Services/VA…/Verifications' for verify.twilio.com",
   },
   body: {
     type: 'string',
@@ -217,7 +217,23 @@ export async function explainPolicy(
   opts: ExplainOptions,
 ): Promise<{ explanation: Explanation; notes: string[] }> {
   const { explanation, notes, snapshot, token } = await explainUnredacted(paths, opts);
+  if (explanation.reason === 'route_unknown') throw unroutedRequest(explanation.vendor);
   return { explanation: redactedExplanation(explanation, tokenPrefixesOf(snapshot), token), notes };
+}
+
+/**
+ * A request explain cannot route is a mistake in the command line, not a decision of the proxy: only
+ * a Twilio path naming no host gets here, and the proxy's refusal ("on this listener") spoke of a
+ * listener the user never ran (a new-user walkthrough, sixth round, wrote the Verify path as
+ * twilio-node sends it, without its host). The path is not echoed: it may hold a pasted credential.
+ */
+function unroutedRequest(vendor: VendorName | undefined): UsageError {
+  if (vendor !== 'twilio') return new UsageError('--request: no route for this path');
+  return new UsageError(
+    "--request: a Twilio path not on api.twilio.com starts with its host, as the SDK's host would: " +
+      "'POST /verify/v2/Services/VA…/Verifications' for verify.twilio.com, '/messaging/v1/…' for " +
+      'messaging.twilio.com (api.twilio.com paths start with /2010-04-01)',
+  );
 }
 
 async function explainUnredacted(
