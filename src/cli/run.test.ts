@@ -1,7 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from './args.ts';
 import { runCommand } from './run.ts';
 
@@ -66,4 +68,78 @@ describe('keybrake run exec', () => {
       /^(?!.*kb_stripe_parent)--env-var: a name given holds the credential/,
     );
   });
+});
+
+/** A run API that records each request and answers as serve's admin listener does. */
+async function recordingRunApi(): Promise<{
+  url: string;
+  seen: { method: string; path: string; body: string }[];
+  server: Server;
+}> {
+  const seen: { method: string; path: string; body: string }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on('end', () => {
+      seen.push({ method: req.method!, path: req.url!, body });
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'DELETE') {
+        res.end('{"stopped":true}');
+        return;
+      }
+      const { key } = JSON.parse(body) as { key: string };
+      res.end(
+        JSON.stringify({
+          token: 'kb_stripe_r1_child',
+          runId: 'run-1',
+          vaultKey: key,
+          vendor: 'stripe',
+          expiresAt: '2026-12-01T01:00:00Z',
+          capUsd: null,
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+describe('keybrake run --key', () => {
+  let api: Awaited<ReturnType<typeof recordingRunApi>>;
+  beforeAll(async () => {
+    api = await recordingRunApi();
+  });
+  afterAll(() => new Promise<void>((resolve) => api.server.close(() => resolve())));
+  afterEach(() => {
+    api.seen.length = 0;
+    vi.restoreAllMocks();
+  });
+  const run = (...args: string[]) => runCommand([...args, '--admin', api.url, '--token-file', tokenFile]);
+
+  // A new-user walkthrough (sixth round): `run start --key support-bot-stripe` answered "--key
+  // <namespace>/<vaultkey> is required" although --key was given; policy-check reads it as default/….
+  it('reads a bare name in namespace default, as policy-check does', async () => {
+    vi.spyOn(process.stdout, 'write').mockReturnValue(true);
+    vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    await expect(run('start', '--key', 'support-bot-stripe')).resolves.toBe(0);
+    await expect(run('stop', '--key', 'support-bot-stripe', 'run-1')).resolves.toBe(0);
+    expect(api.seen).toEqual([
+      { method: 'POST', path: '/v1/runs', body: JSON.stringify({ key: 'default/support-bot-stripe' }) },
+      { method: 'DELETE', path: '/v1/runs/default/support-bot-stripe/run-1', body: '' },
+    ]);
+  });
+
+  it.each(['a/b/c', 'Support_Bot', '/bot'])(
+    'refuses %j saying the form it takes, before any request',
+    async (key) => {
+      const refusal = run('start', '--key', key);
+      await expect(refusal).rejects.toThrow(UsageError);
+      await expect(refusal).rejects.toThrow(
+        /^--key must be <namespace>\/<name>, or a name in namespace default/,
+      );
+      expect(api.seen).toEqual([]);
+    },
+  );
 });

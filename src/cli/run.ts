@@ -35,7 +35,11 @@ export const RUN_SUMMARY =
 const DEFAULT_ADMIN = 'http://127.0.0.1:9090';
 
 export const RUN_FLAGS = {
-  key: { type: 'string', help: 'the parent VaultKey, <namespace>/<name>', placeholder: 'ns/name' },
+  key: {
+    type: 'string',
+    help: 'the parent VaultKey, <namespace>/<name> (a bare name is in namespace default, as for policy-check)',
+    placeholder: 'ns/name',
+  },
   cap: {
     type: 'string',
     help: "the run's own cap in USD (at most the policy's perRunUsd)",
@@ -113,13 +117,12 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
         : 'expected: keybrake run start|stop|exec',
     );
   }
-  const ref = parseKeyRef(values.key);
-  if (!ref) throw new UsageError('--key <namespace>/<vaultkey> is required');
+  const ref = keyRef(values.key);
   const target = await targetFrom(values);
   try {
     if (sub === 'start') {
       if (rest.length > 0) throw new UsageError('run start takes no positional arguments');
-      const started = await start(target, values);
+      const started = await start(target, ref, values);
       process.stdout.write(values.json === true ? `${JSON.stringify(started)}\n` : `${started.token}\n`);
       return 0;
     }
@@ -135,10 +138,26 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     if (rest.length === 0) {
       throw new UsageError('expected: keybrake run exec --key <ns>/<name> [flags] -- <command…>');
     }
-    return await exec(target, values, rest);
+    return await exec(target, ref, values, rest);
   } finally {
     await target.dispatcher.close().catch(() => {});
   }
+}
+
+/**
+ * `--key`: `<namespace>/<name>`, or a bare name in namespace `default`, as `policy-check --key` reads
+ * it (a new-user walkthrough, sixth round, was told a given --key was "required"). Not echoed when
+ * refused: a token pasted there stays off the terminal and logs.
+ */
+function keyRef(text: unknown): { namespace: string; name: string } {
+  if (text === undefined) throw new UsageError('--key <namespace>/<name> is required');
+  const ref = parseKeyRef(typeof text === 'string' && !text.includes('/') ? `default/${text}` : text);
+  if (!ref) {
+    throw new UsageError(
+      '--key must be <namespace>/<name>, or a name in namespace default: Kubernetes names (lower-case letters, digits, "-" and ".")',
+    );
+  }
+  return ref;
 }
 
 async function targetFrom(values: Record<string, unknown>): Promise<Target> {
@@ -229,9 +248,13 @@ async function call(
   );
 }
 
-async function start(target: Target, values: Record<string, unknown>): Promise<RunStarted> {
+async function start(
+  target: Target,
+  ref: { namespace: string; name: string },
+  values: Record<string, unknown>,
+): Promise<RunStarted> {
   const body = {
-    key: values.key,
+    key: `${ref.namespace}/${ref.name}`,
     ...(values.cap !== undefined ? { cap: values.cap } : {}),
     ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
     ...(values['run-id'] !== undefined ? { runId: values['run-id'] } : {}),
@@ -280,6 +303,7 @@ async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
  */
 async function exec(
   target: Target,
+  key: { namespace: string; name: string },
   values: Record<string, unknown>,
   command: readonly string[],
 ): Promise<number> {
@@ -289,7 +313,7 @@ async function exec(
   // Before minting, and not echoed: the command would see that name, and so the credential.
   if (chosen?.some((name) => name.includes(target.bearer)))
     throw new UsageError('--env-var: a name given holds the credential of --token-file, which mints runs');
-  const started = await start(target, values);
+  const started = await start(target, key, values);
   const variables = chosen ?? VENDOR_VARIABLES[started.vendor] ?? [];
   if (variables.length === 0)
     throw new UsageError(`no variable known for vendor ${started.vendor}: give --env-var`);
