@@ -142,4 +142,14 @@ describe('keybrake run --key', () => {
       expect(api.seen).toEqual([]);
     },
   );
+
+  // A new-user walkthrough (sixth round): a stop of an id that never existed said "stopped run X",
+  // as if there had been one (stops are stateless, ADR 0010).
+  it('says a stop is recorded whether or not such a run was started', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    await run('stop', '--key', 'agents/bot', 'run-never-started');
+    expect(stderr).toHaveBeenCalledWith(
+      'keybrake run: stopped run run-never-started of agents/bot (a stop is recorded whether or not such a run was started)\n',
+    );
+  });
 });

@@ -17,7 +17,8 @@ import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-acco
 export const RUN_SUMMARY =
   'Run keys (ADR 0010): a child credential per agent run, with its own cap and lifetime.\n' +
   '  run start   mints a run key and prints it on stdout (nothing else: TOKEN=$(keybrake run start …))\n' +
-  '  run stop <runId>   stops the run: its keys are refused on every proxy\n' +
+  '  run stop <runId>   stops the run: its keys are refused on every proxy. The id is not checked:\n' +
+  "              a stop is recorded (one of the key's 10 000) whether or not such a run was started\n" +
   '  run exec -- <command…>   mints a run key, runs the command with it in the vendor variable\n' +
   '              (STRIPE_SECRET_KEY and STRIPE_API_KEY, TWILIO_AUTH_TOKEN, RESEND_API_KEY; also\n' +
   '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
@@ -270,7 +271,10 @@ async function start(
 
 async function stop(target: Target, ref: { namespace: string; name: string; runId: string }): Promise<void> {
   await call(target, 'DELETE', runPath(ref));
-  process.stderr.write(`keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name}\n`);
+  // Stops are stateless (ADR 0010): the proxy records one for any id, so a mistyped id "succeeds".
+  process.stderr.write(
+    `keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name} (a stop is recorded whether or not such a run was started)\n`,
+  );
 }
 
 /** The user of `--user`, checked before anything is minted: root can switch to it, and it cannot read the credential. */
