@@ -50,7 +50,7 @@ export const PROXY_RUNTIME_FLAGS = {
   'max-counter-entries': {
     type: 'string',
     default: String(DEFAULT_MEMORY_MAX_ENTRIES),
-    help: 'without --redis: most entries the in-process counter store holds; when full, idempotency records go first (oldest first), then calls needing a new window fail closed (docs/counters.md)',
+    help: 'without --redis: most entries the in-process counter store holds; when full, expired entries go first, then last-use records, then idempotency records (each oldest first), then calls needing a new window or lease fail closed (docs/counters.md)',
     placeholder: 'n',
   },
   'upstream-timeout': {
