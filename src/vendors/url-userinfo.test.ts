@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../decision/reasons.ts';
+import { WITHHELD } from './types.ts';
 import { withholdUrlUserinfo } from './url-userinfo.ts';
 
 const PASSWORD = 'WebhookPw123';
@@ -148,6 +149,85 @@ describe('withholdUrlUserinfo', () => {
       Buffer.from('@'),
     ]);
     expect(withholdUrlUserinfo(audio)).toBe(audio);
+  });
+
+  // Sixth round: an agent wrote `a://@` 100 times into each of 50 metadata values of 100 customers
+  // (free writes); a read of the list cost 276 ms of event loop and reached it 4.9 times its size.
+  it('leaves an empty userinfo alone: it holds nothing, and the answer does not grow', () => {
+    const body = Buffer.from(
+      JSON.stringify({
+        metadata: { k0: 'a://@'.repeat(100), k1: 'https:\\\\@h' },
+        url: 'https://@example.com/x',
+        alert_text: 'url=https%3A%2F%2F%40example.com%2Fsms',
+      }),
+    );
+    expect(withholdUrlUserinfo(body)).toBe(body);
+  });
+
+  /** A customer list of agent-shaped metadata: 100 customers with 50 values of `piece` × 100. */
+  const agentShaped = (piece: string) =>
+    Buffer.from(
+      JSON.stringify({
+        object: 'list',
+        data: Array.from({ length: 100 }, (_, i) => ({
+          id: `cus_${i}`,
+          email: 'bob@example.com',
+          metadata: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, piece.repeat(100)])),
+        })),
+      }),
+    );
+
+  it('refuses whole an answer with more userinfos than one per 64 bytes, and at least 256 (fail closed)', () => {
+    const urls = (n: number) =>
+      Buffer.from(JSON.stringify({ urls: Array(n).fill(`https://u:${PASSWORD}@h/`) }));
+    expect(withheld(urls(256).toString())).not.toContain(PASSWORD);
+    for (const body of [urls(257), agentShaped('a://x@'), agentShaped(`https://u:${PASSWORD}@h/`)]) {
+      const out = withholdUrlUserinfo(body);
+      expect(out).toMatchObject({ reason: 'credential_in_response' });
+      expect(isDenial(out) && out.message).not.toContain(PASSWORD);
+    }
+  });
+
+  // The densest answer of real webhooks: an application holds seven, here short ones (about 120 bytes a
+  // URL). A cap of a few hundred refused Twilio's default page of 50.
+  it('withholds every URL of a page of 1000 Twilio applications, seven protected webhooks each', () => {
+    const hook = `https://tw:${PASSWORD}@h.io/x`;
+    const app = (i: number) => ({
+      account_sid: `AC${'0'.repeat(32)}`,
+      api_version: '2010-04-01',
+      date_created: 'Mon, 22 Aug 2011 20:59:45 +0000',
+      date_updated: 'Mon, 22 Aug 2011 20:59:45 +0000',
+      friendly_name: `app ${i}`,
+      message_status_callback: hook,
+      sid: `AP${String(i).padStart(32, '0')}`,
+      sms_fallback_method: 'POST',
+      sms_fallback_url: hook,
+      sms_method: 'POST',
+      sms_status_callback: hook,
+      sms_url: hook,
+      status_callback: hook,
+      status_callback_method: 'POST',
+      uri: `/2010-04-01/Accounts/AC${'0'.repeat(32)}/Applications/AP${String(i).padStart(32, '0')}.json`,
+      voice_caller_id_lookup: false,
+      voice_fallback_method: 'POST',
+      voice_fallback_url: hook,
+      voice_method: 'POST',
+      voice_url: hook,
+      public_application_connect_enabled: false,
+    });
+    const got = withheld(JSON.stringify({ applications: Array.from({ length: 1000 }, (_, i) => app(i)) }));
+    expect(got).not.toContain(PASSWORD);
+    expect(got.split(WITHHELD).length - 1).toBe(7000);
+  });
+
+  it('grows an answer by at most 19 bytes a userinfo withheld, however many empty ones it holds', () => {
+    const body = Buffer.from(
+      JSON.stringify({ empty: Array(10_000).fill('a://@'), real: Array(256).fill('a://x@h') }),
+    );
+    const out = withholdUrlUserinfo(body);
+    if (isDenial(out)) throw new Error(`denied: ${out.message}`);
+    expect(out.length).toBeLessThanOrEqual(body.length + 256 * 19);
+    expect(out.toString()).toContain('"a://withheld_by_keybrake@h"');
   });
 
   // A scheme starts only at the start of a word: without that, each start of a 100 000-letter run

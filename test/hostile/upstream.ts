@@ -163,6 +163,18 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
       json: { id, object: 'customer', description: 'see https://shop.example.com,orders@example.com' },
     };
   }
+  // Sixth round: customers whose metadata an agent filled with URL-shaped text through free writes,
+  // 100 with 50 values of 100 `a://@` (empty userinfos) or `a://x@` each: 2.5 to 3 MB of answer.
+  if (method === 'GET' && /^cus_(empty|many)userinfos$/.test(id)) {
+    const value = (id === 'cus_emptyuserinfos' ? 'a://@' : 'a://x@').repeat(100);
+    const metadata = Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, value]));
+    return {
+      json: {
+        object: 'list',
+        data: Array.from({ length: 100 }, (_, i) => ({ id: `cus_${i}`, object: 'customer', metadata })),
+      },
+    };
+  }
   // A Stripe client secret in an answer that is not JSON: Keybrake cannot take it out.
   if (method === 'GET' && id === 'pi_secrettext') {
     return {
