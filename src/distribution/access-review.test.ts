@@ -55,8 +55,21 @@ describe('cachedAccessReview', () => {
   });
 });
 
-/** Shaped as a ServiceAccount token (a JWT): anything else is refused unreviewed. */
-const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
+/** A runner's projected ServiceAccount token for audience keybrake, `n` in its `sub`: anything else is refused unreviewed. */
+const token = (n: number | string, claims: Record<string, unknown> = {}) =>
+  `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(
+    JSON.stringify({
+      aud: ['keybrake'],
+      exp: Date.parse('2100-01-01T00:00:00Z') / 1_000,
+      iss: 'https://kubernetes.default.svc.cluster.local',
+      'kubernetes.io': { namespace: 'agents', serviceaccount: { name: 'runner' } },
+      sub: `system:serviceaccount:agents:runner-${n}`,
+      ...claims,
+    }),
+  ).toString('base64url')}.c2lnbmF0dXJl`;
+const TOKEN = token('u');
+/** The client address the tokens come from. */
+const FROM = '10.0.0.7';
 
 describe('createCallerReview', () => {
   it.each([
@@ -69,7 +82,7 @@ describe('createCallerReview', () => {
     ['a token naming no user', { authenticated: true, audiences: ['keybrake'] }, 'token names no user'],
   ])('refuses %s with 401', async (_name, status, message) => {
     const review = createCallerReview(async () => status);
-    expect(await review(TOKEN)).toEqual({ ok: false, status: 401, message });
+    expect(await review(TOKEN, FROM)).toEqual({ ok: false, status: 401, message });
   });
 
   it('keeps the whole user for the access review, and caches by digest', async () => {
@@ -83,8 +96,33 @@ describe('createCallerReview', () => {
       };
     });
     const expected = { ok: true, caller: { username: 'u', uid: 'id', groups: ['g'], extra: { k: ['v'] } } };
-    expect(await review(TOKEN)).toEqual(expected);
-    expect(await review(TOKEN)).toEqual(expected);
+    expect(await review(TOKEN, FROM)).toEqual(expected);
+    expect(await review(TOKEN, FROM)).toEqual(expected);
+    expect(calls).toBe(1);
+  });
+
+  // Sixth round: distinct JWT-shaped junk took the whole review budget.
+  it('sends no review for a JWT whose claims cannot make it a ServiceAccount token for the audience', async () => {
+    let calls = 0;
+    const review = createCallerReview(
+      async () => {
+        calls++;
+        return { authenticated: false };
+      },
+      { budget: new ReviewBudget({ burst: 1 }) },
+    );
+    for (const [junk, message] of [
+      ['eyJh.MTIz.x', 'bearer token is not a ServiceAccount token (no JSON claims)'],
+      [token(1, { aud: ['https://kubernetes.default.svc'] }), 'token is not valid for audience keybrake'],
+      [token(2, { exp: 1_700_000_000 }), 'token has expired'],
+      [
+        token(3, { 'kubernetes.io': undefined }),
+        'token is not a ServiceAccount token (no kubernetes.io claims)',
+      ],
+    ] as const)
+      expect(await review(junk, FROM)).toEqual({ ok: false, status: 401, message });
+    expect(calls).toBe(0);
+    await review(token(4), FROM);
     expect(calls).toBe(1);
   });
 
@@ -98,11 +136,10 @@ describe('createCallerReview', () => {
       },
       { monotonic: clock.now, budget: new ReviewBudget({ monotonic: clock.now, burst: 2, perSecond: 1 }) },
     );
-    expect(await review('not-a-service-account-token')).toMatchObject({ ok: false, status: 401 });
-    const junk = (i: number) => TOKEN.replace('c2ln', `c2ln${i}`);
-    await review(junk(1));
-    await review(junk(2));
-    await expect(review(junk(3))).rejects.toThrow(ReviewsExhaustedError);
+    expect(await review('not-a-service-account-token', FROM)).toMatchObject({ ok: false, status: 401 });
+    await review(token(1), FROM);
+    await review(token(2), FROM);
+    await expect(review(token(3), FROM)).rejects.toThrow(ReviewsExhaustedError);
     expect(calls).toBe(2);
   });
 });

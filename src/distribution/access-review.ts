@@ -1,4 +1,5 @@
 import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
+import { type Clock, systemClock } from '../clock.ts';
 import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 import { ReviewBudget } from './review-budget.ts';
@@ -23,8 +24,11 @@ export type CallerVerdict =
   | { readonly ok: true; readonly caller: Caller }
   | { readonly ok: false; readonly status: 401; readonly message: string };
 
-/** Authenticates a bearer token; rejects only when no verdict can be had (then without the token). */
-export type ReviewCaller = (bearer: string) => Promise<CallerVerdict>;
+/**
+ * Authenticates a bearer token sent from client address `source` (whose share of the review budget
+ * it takes); rejects only when no verdict can be had (then without the token).
+ */
+export type ReviewCaller = (bearer: string, source: string) => Promise<CallerVerdict>;
 
 /** What a caller asks to do to one VaultKey's runs. */
 export interface RunAccess {
@@ -53,6 +57,8 @@ export function createCallerReview(
     /** A monotonic clock in ms (default performance.now) by which cached verdicts run out. */
     monotonic?: () => number;
     budget?: ReviewBudget;
+    /** The wall clock against which a token's `exp` is read before it is reviewed. */
+    clock?: Clock;
   } = {},
 ): ReviewCaller {
   const audience = opts.audience ?? DEFAULT_AUDIENCE;
@@ -79,10 +85,12 @@ export function createCallerReview(
     ttlMs: ttl,
     maxEntries: max,
     monotonic,
+    clock: opts.clock ?? systemClock,
+    audience,
     budget: opts.budget ?? new ReviewBudget({ monotonic }),
     accepted: (v) => v.ok,
     missing: { ok: false, status: 401, message: 'missing bearer token' },
-    malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
+    unreviewed: (message) => ({ ok: false, status: 401, message }),
     review: async (bearer) => decide(await review(bearer, audience)),
   });
 }

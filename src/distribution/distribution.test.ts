@@ -278,10 +278,10 @@ describe('snapshot distribution', () => {
     let reviews = 0;
     const { server, url } = await startServer({
       leader,
-      authenticate: async (bearer) => {
+      authenticate: async (bearer, source) => {
         reviews++;
         leader.value = false; // the lease deadline passes while the apiserver answers
-        return authenticate(bearer);
+        return authenticate(bearer, source);
       },
     });
     server.publish(snapshot(300));

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.ts';
 import { type ReviewBudget, ReviewsExhaustedError } from './review-budget.ts';
+import { unreviewable } from './token-claims.ts';
 
 /**
  * Verdicts kept for `ttlMs` under a key, at most `maxEntries` of them, so that a flood of distinct
@@ -45,12 +47,6 @@ export function tokenKey(bearer: string): string {
   return createHash('sha256').update(bearer).digest('hex');
 }
 
-/**
- * A Kubernetes ServiceAccount token, projected or not, is a JWT: three base64url parts joined by dots.
- * Anything else is refused without asking the apiserver.
- */
-const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
 /** How an authenticator keeps and asks for the verdicts on bearer tokens (cachedVerdicts). */
 export interface VerdictSource<V> {
   readonly ttlMs: number;
@@ -61,12 +57,17 @@ export interface VerdictSource<V> {
    * accepted verdict D longer (a deleted ServiceAccount's token, a removed RoleBinding's yes).
    */
   readonly monotonic: () => number;
-  /** Reviews of tokens without a cached verdict; past it, ReviewsExhaustedError. */
+  /** The wall clock, against which a token's own `exp` is read before it is reviewed. */
+  readonly clock: Clock;
+  /** The audience a token must name to be reviewed. */
+  readonly audience: string;
+  /** Reviews of tokens without a cached verdict, shared out by client address; past it, ReviewsExhaustedError. */
   readonly budget: ReviewBudget;
   readonly accepted: (verdict: V) => boolean;
-  /** The verdict on a missing token, and on one that is not a JWT; neither is reviewed. */
+  /** The verdict on a missing token. */
   readonly missing: V;
-  readonly malformed: V;
+  /** The verdict on a token that cannot be a ServiceAccount token for the audience (unreviewable's reason). */
+  readonly unreviewed: (reason: string) => V;
   readonly review: (bearer: string) => Promise<V>;
 }
 
@@ -74,23 +75,27 @@ export interface VerdictSource<V> {
  * A bearer token's verdict, from a cache while it holds one (keyed by tokenKey, never the token),
  * else from `review`, then kept. Accepted and refused verdicts are kept apart, so a flood of junk
  * tokens evicts only other refusals, never a proxy's accepted token (sixth round: 1 504 junk bearers
- * pushed the real proxy's verdict out of the one cache of 1 000). Only a JWT is reviewed, and only
- * within the budget.
+ * pushed the real proxy's verdict out of the one cache of 1 000). Only a token whose claims say it
+ * may be a ServiceAccount token for the audience, unexpired, is reviewed, and only within the share
+ * of the budget of the client address (`source`) that sent it.
  */
-export function cachedVerdicts<V>(source: VerdictSource<V>): (bearer: string) => Promise<V> {
-  const accepted = new ExpiringCache<V>(source.ttlMs, source.maxEntries);
-  const refused = new ExpiringCache<V>(source.ttlMs, source.maxEntries);
-  return async (bearer) => {
-    if (!bearer) return source.missing;
-    if (!JWT.test(bearer)) return source.malformed;
+export function cachedVerdicts<V>(opts: VerdictSource<V>): (bearer: string, source: string) => Promise<V> {
+  const accepted = new ExpiringCache<V>(opts.ttlMs, opts.maxEntries);
+  const refused = new ExpiringCache<V>(opts.ttlMs, opts.maxEntries);
+  return async (bearer, source) => {
+    if (!bearer) return opts.missing;
+    const reason = unreviewable(bearer, opts.audience, opts.clock.now());
+    if (reason !== undefined) return opts.unreviewed(reason);
     const key = tokenKey(bearer);
-    const now = source.monotonic();
+    const now = opts.monotonic();
     const hit = accepted.get(key, now) ?? refused.get(key, now);
     if (hit !== undefined) return hit;
-    if (!source.budget.take())
+    if (!opts.budget.take(source))
       throw new ReviewsExhaustedError('too many tokens to review at once; try again shortly');
-    const verdict = await source.review(bearer);
-    (source.accepted(verdict) ? accepted : refused).set(key, verdict, now);
+    const verdict = await opts.review(bearer);
+    const ok = opts.accepted(verdict);
+    opts.budget.settle(source, ok);
+    (ok ? accepted : refused).set(key, verdict, now);
     return verdict;
   };
 }

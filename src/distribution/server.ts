@@ -15,6 +15,7 @@ import {
 } from '../snapshot/serialize.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { sourceWarning } from '../telemetry/source-warnings.ts';
 import {
   ACK_PATH,
   DEFAULT_HEARTBEAT_MS,
@@ -387,6 +388,10 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     res.end(text);
   };
 
+  // Junk bearers come at the rate a client sends them: a line per refusal would be a log flood.
+  const unavailable = sourceWarning(log, 'cannot authenticate a proxy');
+  const refused = sourceWarning(log, 'proxy refused');
+
   /** Leader check, then TokenReview; answers the error itself and resolves undefined on refusal. */
   const admit = async (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> => {
     if (!opts.isLeader()) {
@@ -399,16 +404,17 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       json(res, 401, { error: 'missing bearer token' });
       return undefined;
     }
+    const source = req.socket.remoteAddress ?? '';
     let verdict: Awaited<ReturnType<Authenticator>>;
     try {
-      verdict = await opts.authenticate(match[1]);
+      verdict = await opts.authenticate(match[1], source);
     } catch (err) {
-      log.warn({ error: (err as Error).message }, 'cannot authenticate a proxy');
+      unavailable(source, { error: (err as Error).message });
       json(res, 503, { error: 'token review unavailable' });
       return undefined;
     }
     if (!verdict.ok) {
-      log.warn({ status: verdict.status, reason: verdict.message, proxyId: proxyIdOf(req) }, 'proxy refused');
+      refused(source, { status: verdict.status, reason: verdict.message, proxyId: proxyIdOf(req) });
       json(res, verdict.status, { error: verdict.message });
       return undefined;
     }

@@ -6,9 +6,20 @@ import { createReviewingAuthenticator, type ReviewToken } from './token-review.t
 
 const SA = (ns: string, name: string) => ({ username: `system:serviceaccount:${ns}:${name}` });
 
-/** A token shaped as a ServiceAccount token (a JWT), naming `name` in its payload. */
-const jwt = (name: string) => `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(name).toString('base64url')}.c2lnbmF0dXJl`;
-const nameIn = (token: string) => Buffer.from(token.split('.')[1] ?? '', 'base64url').toString();
+/** A projected ServiceAccount token's claims, for the audience keybrake, valid until 2100. */
+const CLAIMS = {
+  aud: ['keybrake'],
+  exp: Date.parse('2100-01-01T00:00:00Z') / 1_000,
+  iss: 'https://kubernetes.default.svc.cluster.local',
+  'kubernetes.io': { namespace: 'keybrake-system', serviceaccount: { name: 'keybrake-proxy' } },
+};
+/** A token shaped as a projected ServiceAccount token (a JWT), naming `name` in its `sub`. */
+const jwt = (name: string, claims: Record<string, unknown> = {}) =>
+  `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ ...CLAIMS, sub: name, ...claims })).toString('base64url')}.c2lnbmF0dXJl`;
+const nameIn = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sub as string;
+/** The client address the tests' tokens come from; the sharing tests name their own. */
+const FROM = '10.0.0.5';
 
 /** A stand-in for the apiserver's verdicts, keyed by the name in the token, that counts round trips. */
 function reviewer(verdicts: Record<string, V1TokenReviewStatus>) {
@@ -64,12 +75,12 @@ describe('the TokenReview authenticator', () => {
   ])('%s', async (_name, token, allowed, expected) => {
     const { review } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, allowed ? { allowedServiceAccounts: allowed } : {});
-    expect(await auth(jwt(token))).toMatchObject(expected);
+    expect(await auth(jwt(token), FROM)).toMatchObject(expected);
   });
 
   it('asks the apiserver for the configured audience', async () => {
     const { review, calls } = reviewer(verdicts);
-    await createReviewingAuthenticator(review, { audience: 'custom' })(jwt('proxy'));
+    await createReviewingAuthenticator(review, { audience: 'custom' })(jwt('proxy', { aud: 'custom' }), FROM);
     expect(calls).toEqual([{ token: 'proxy', audience: 'custom' }]);
   });
 
@@ -77,12 +88,12 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: clock.now });
-    await auth(jwt('proxy'));
+    await auth(jwt('proxy'), FROM);
     clock.advance(59_999);
-    await auth(jwt('proxy'));
+    await auth(jwt('proxy'), FROM);
     expect(calls).toHaveLength(1);
     clock.advance(1);
-    await auth(jwt('proxy'));
+    await auth(jwt('proxy'), FROM);
     expect(calls).toHaveLength(2);
   });
 
@@ -93,10 +104,10 @@ describe('the TokenReview authenticator', () => {
     const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: monotonic.now });
     vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-01T12:00:00Z') });
     try {
-      await auth(jwt('proxy'));
+      await auth(jwt('proxy'), FROM);
       vi.setSystemTime(Date.parse('2026-12-01T11:00:00Z'));
       monotonic.advance(60_000);
-      await auth(jwt('proxy'));
+      await auth(jwt('proxy'), FROM);
       expect(calls).toHaveLength(2);
     } finally {
       vi.useRealTimers();
@@ -105,14 +116,14 @@ describe('the TokenReview authenticator', () => {
 
   it('never sends an empty token to the apiserver', async () => {
     const { review, calls } = reviewer(verdicts);
-    expect(await createReviewingAuthenticator(review)('')).toMatchObject({ ok: false, status: 401 });
+    expect(await createReviewingAuthenticator(review)('', FROM)).toMatchObject({ ok: false, status: 401 });
     expect(calls).toHaveLength(0);
   });
 
   it('keeps the cache bounded', async () => {
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
-    for (const t of ['a', 'b', 'c', 'a']) await auth(jwt(t));
+    for (const t of ['a', 'b', 'c', 'a']) await auth(jwt(t), FROM);
     // `a` was evicted to make room for `c`, so it is reviewed twice.
     expect(calls.map((c) => c.token)).toEqual(['a', 'b', 'c', 'a']);
   });
@@ -124,9 +135,9 @@ describe('the TokenReview authenticator', () => {
       return verdicts.proxy!;
     };
     const auth = createReviewingAuthenticator(review);
-    await expect(auth(jwt('proxy'))).rejects.toThrow('apiserver down');
+    await expect(auth(jwt('proxy'), FROM)).rejects.toThrow('apiserver down');
     fail = false;
-    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
   });
 
   // Sixth round: 1 504 acks with junk bearers sent 1 504 reviews in 0.8 s, and pushed the real
@@ -135,7 +146,7 @@ describe('the TokenReview authenticator', () => {
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review);
     for (const junk of ['proxy', 'a.b', 'a.b.c.d', 'a.b.c!', `${jwt('proxy')}.`])
-      expect(await auth(junk)).toMatchObject({ ok: false, status: 401 });
+      expect(await auth(junk, FROM)).toMatchObject({ ok: false, status: 401 });
     expect(calls).toHaveLength(0);
   });
 
@@ -146,25 +157,94 @@ describe('the TokenReview authenticator', () => {
       monotonic: clock.now,
       budget: new ReviewBudget({ monotonic: clock.now, burst: 3, perSecond: 1 }),
     });
-    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
     for (const t of ['junk-1', 'junk-2'])
-      expect(await auth(jwt(t))).toMatchObject({ ok: false, status: 401 });
-    await expect(auth(jwt('junk-3'))).rejects.toThrow(ReviewsExhaustedError);
+      expect(await auth(jwt(t), FROM)).toMatchObject({ ok: false, status: 401 });
+    await expect(auth(jwt('junk-3'), FROM)).rejects.toThrow(ReviewsExhaustedError);
     expect(calls).toHaveLength(3);
     // Verdicts already had cost nothing.
-    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
-    expect(await auth(jwt('junk-1'))).toMatchObject({ ok: false });
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
+    expect(await auth(jwt('junk-1'), FROM)).toMatchObject({ ok: false });
     clock.advance(1_000);
-    expect(await auth(jwt('junk-3'))).toMatchObject({ ok: false, status: 401 });
+    expect(await auth(jwt('junk-3'), FROM)).toMatchObject({ ok: false, status: 401 });
     expect(calls.map((c) => c.token)).toEqual(['proxy', 'junk-1', 'junk-2', 'junk-3']);
+  });
+
+  // Sixth round: distinct JWT-shaped junk (`eyJh.<counter>.x`) took the whole review budget.
+  it('spends no review, nor any budget, on a JWT whose claims cannot make it our ServiceAccount token', async () => {
+    const clock = fixedClock('2026-12-01T12:00:00Z');
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, {
+      clock,
+      budget: new ReviewBudget({ monotonic: clock.now, burst: 2, perSecond: 1 }),
+    });
+    const expired = Date.parse('2026-12-01T11:58:59Z') / 1_000;
+    for (const [junk, message] of [
+      ['eyJh.MTIz.x', 'bearer token is not a ServiceAccount token (no JSON claims)'],
+      ['eyJh.bm90IGpzb24.x', 'bearer token is not a ServiceAccount token (no JSON claims)'],
+      [jwt('proxy', { aud: ['vault'] }), 'token is not valid for audience keybrake'],
+      [jwt('proxy', { aud: undefined }), 'token is not valid for audience keybrake'],
+      [jwt('proxy', { exp: expired }), 'token has expired'],
+      [jwt('proxy', { exp: String(CLAIMS.exp) }), 'token names no expiry'],
+      [jwt('proxy', { iss: '' }), 'token names no issuer'],
+      [
+        jwt('proxy', { 'kubernetes.io': undefined }),
+        'token is not a ServiceAccount token (no kubernetes.io claims)',
+      ],
+      [
+        jwt('proxy', { 'kubernetes.io': 'keybrake-system' }),
+        'token is not a ServiceAccount token (no kubernetes.io claims)',
+      ],
+    ] as const)
+      expect(await auth(junk, FROM)).toEqual({ ok: false, status: 401, message });
+    expect(calls).toHaveLength(0);
+    // The apiserver is the authority on what passes: a single audience, and the apiserver's leeway of
+    // a minute past `exp`, go to the review, which the budget (2) still has for both.
+    expect(await auth(jwt('proxy', { aud: 'keybrake' }), FROM)).toMatchObject({ ok: true });
+    expect(await auth(jwt('proxy', { exp: expired + 2 }), FROM)).toMatchObject({ ok: true });
+    expect(calls).toHaveLength(2);
+  });
+
+  // Sixth round: junk from one address over four connections kept a new proxy at 503 for 15 s.
+  it('shares reviews out by address: one spending its share leaves another its review', async () => {
+    const clock = fixedClock(0);
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, {
+      monotonic: clock.now,
+      budget: new ReviewBudget({ monotonic: clock.now, burst: 5, perSecond: 1, sourceBurst: 3 }),
+    });
+    for (let i = 0; i < 3; i++)
+      expect(await auth(jwt(`junk-${i}`), '10.0.0.66')).toMatchObject({ ok: false, status: 401 });
+    for (let i = 3; i < 5; i++)
+      await expect(auth(jwt(`junk-${i}`), '10.0.0.66')).rejects.toThrow(ReviewsExhaustedError);
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
+    expect(calls.map((c) => c.token)).toEqual(['junk-0', 'junk-1', 'junk-2', 'proxy']);
+  });
+
+  it('keeps a reserve of reviews from addresses whose tokens were refused, for one never refused', async () => {
+    const clock = fixedClock(0);
+    const { review, calls } = reviewer(verdicts);
+    const auth = createReviewingAuthenticator(review, {
+      monotonic: clock.now,
+      // Shares as large as the budget: only the reserve (a quarter, 2) stands between them and it.
+      budget: new ReviewBudget({ monotonic: clock.now, burst: 8, perSecond: 1, sourceBurst: 8 }),
+    });
+    const flood = async (source: string) => {
+      for (let i = 0; i < 8; i++) await auth(jwt(`${source}-${i}`), source).catch(() => undefined);
+    };
+    await flood('10.0.0.66');
+    await flood('10.0.0.67');
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
+    // The first address until the reserve, the second's first token (not refused yet), and the proxy.
+    expect(calls).toHaveLength(8);
   });
 
   it('keeps an accepted verdict however many refused tokens come after it', async () => {
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
-    await auth(jwt('proxy'));
-    for (let i = 0; i < 10; i++) await auth(jwt(`junk-${i}`));
-    expect(await auth(jwt('proxy'))).toMatchObject({ ok: true });
+    await auth(jwt('proxy'), FROM);
+    for (let i = 0; i < 10; i++) await auth(jwt(`junk-${i}`), `10.0.1.${i}`);
+    expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
     expect(calls.filter((c) => c.token === 'proxy')).toHaveLength(1);
   });
 });

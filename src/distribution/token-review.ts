@@ -1,4 +1,5 @@
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
+import { type Clock, systemClock } from '../clock.ts';
 import { cachedVerdicts } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
 import { ReviewBudget } from './review-budget.ts';
@@ -9,10 +10,12 @@ export type AuthResult =
   | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
 
 /**
- * Checks a proxy's bearer token. Resolves with a verdict; rejects only when the verdict cannot be
- * had (apiserver unreachable), and then with a message that never contains the token.
+ * Checks a proxy's bearer token, sent from client address `source` (whose share of the review budget
+ * it takes). Resolves with a verdict; rejects only when the verdict cannot be had (apiserver
+ * unreachable, or the address's share or the budget spent), and then with a message that never
+ * contains the token.
  */
-export type Authenticator = (bearer: string) => Promise<AuthResult>;
+export type Authenticator = (bearer: string, source: string) => Promise<AuthResult>;
 
 /** One TokenReview round trip: the apiserver's verdict on `token` for `audience`. */
 export type ReviewToken = (token: string, audience: string) => Promise<V1TokenReviewStatus>;
@@ -27,8 +30,10 @@ export interface TokenReviewOptions {
   readonly maxCacheEntries?: number;
   /** A monotonic clock in ms (default performance.now) by which cached verdicts run out. */
   readonly monotonic?: () => number;
-  /** Reviews of tokens without a cached verdict (default: a burst of 100, then 20 a second). */
+  /** Reviews of tokens without a cached verdict (default: a burst of 100, then 20 a second, shared by address). */
   readonly budget?: ReviewBudget;
+  /** The wall clock against which a token's `exp` is read before it is reviewed (default: the system's). */
+  readonly clock?: Clock;
 }
 
 /** Thrown when the apiserver cannot give a verdict; carries the HTTP status, never the token. */
@@ -99,10 +104,12 @@ export function createReviewingAuthenticator(
     ttlMs: ttl,
     maxEntries,
     monotonic,
+    clock: opts.clock ?? systemClock,
+    audience,
     budget: opts.budget ?? new ReviewBudget({ monotonic }),
     accepted: (v) => v.ok,
     missing: { ok: false, status: 401, message: 'missing bearer token' },
-    malformed: { ok: false, status: 401, message: 'bearer token is not a ServiceAccount token (a JWT)' },
+    unreviewed: (message) => ({ ok: false, status: 401, message }),
     review: async (bearer) => decide(await review(bearer, audience)),
   });
 }

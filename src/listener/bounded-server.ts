@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { Log } from '../telemetry/logger.ts';
 import { firstByteTimeoutMs, headersTimeoutMs, type ListenerLimits } from './limits.ts';
 import { refusingRebinding } from './loopback-host.ts';
-import { SourceShare } from './source-share.ts';
+import { isLocalSource, SourceShare } from './source-share.ts';
 
 /**
  * An idle keep-alive connection is closed after this (node's default, announced to clients in the
@@ -96,18 +96,6 @@ export function createBoundedServer(
     });
   });
   return server;
-}
-
-/**
- * The addresses every local client (127.0.0.1, ::1) or a mesh sidecar's forwarded connections
- * (Istio's 127.0.0.6) arrive from, IPv4-mapped too: many clients behind one address by design.
- */
-const LOCAL_SOURCES: ReadonlySet<string> = new Set(
-  ['127.0.0.1', '127.0.0.6'].flatMap((a) => [a, `::ffff:${a}`]).concat('::1'),
-);
-
-function isLocalSource(address: string): boolean {
-  return LOCAL_SOURCES.has(address);
 }
 
 /** A warning logged with how many times it happened since it was last logged, at most every 10 s. */

@@ -32,3 +32,16 @@ export class SourceShare {
     return this.#open.size;
   }
 }
+
+/**
+ * The addresses every local client (127.0.0.1, ::1) or a mesh sidecar's forwarded connections
+ * (Istio's 127.0.0.6) arrive from, IPv4-mapped too: many clients behind one address by design, so
+ * no share of one address is given to them.
+ */
+const LOCAL_SOURCES: ReadonlySet<string> = new Set(
+  ['127.0.0.1', '127.0.0.6'].flatMap((a) => [a, `::ffff:${a}`]).concat('::1'),
+);
+
+export function isLocalSource(address: string): boolean {
+  return LOCAL_SOURCES.has(address);
+}

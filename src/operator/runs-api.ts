@@ -7,6 +7,7 @@ import type { SnapshotServer } from '../distribution/server.ts';
 import { keysByName } from '../snapshot/run-keys.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { sourceWarning } from '../telemetry/source-warnings.ts';
 import { carriesToken, holdsTokenShape, presentedCredentials, tokenPrefixesOf } from '../tokens/redact.ts';
 import {
   isRunApiError,
@@ -47,6 +48,8 @@ export interface OperatorRunsApiOptions {
  */
 export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
   const { log, clock } = opts;
+  // A line per refusal would be a log flood at the rate a client sends junk bearers.
+  const unavailable = sourceWarning(log, 'cannot review a run API caller');
 
   /** TokenReview of the caller's bearer token: who is asking (401 when nobody the cluster knows). */
   const authenticate = async (req: IncomingMessage): Promise<RunApiError | Caller> => {
@@ -58,11 +61,12 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
         'unauthenticated',
         'Present a ServiceAccount token: Authorization: Bearer <token>.',
       );
+    const source = req.socket.remoteAddress ?? '';
     try {
-      const verdict = await opts.reviewCaller(bearer);
+      const verdict = await opts.reviewCaller(bearer, source);
       return verdict.ok ? verdict.caller : runApiError(401, 'unauthenticated', verdict.message);
     } catch (err) {
-      log.warn({ error: (err as Error).message }, 'cannot review a run API caller');
+      unavailable(source, { error: (err as Error).message });
       return runApiError(503, 'review_unavailable', 'The apiserver could not review the caller; retry.');
     }
   };

@@ -40,24 +40,33 @@ afterAll(async () => {
   await cp.kubectl(['delete', 'namespace', namespace, '--wait=false']);
 });
 
+/** The client address the tokens are presented from. */
+const FROM = '10.0.0.5';
+
 describe('createTokenReviewAuthenticator', () => {
   const auth = () =>
     createTokenReviewAuthenticator(kc, { audience: 'keybrake', allowedServiceAccounts: [PROXY_SA] });
 
   it('accepts the proxy ServiceAccount token minted for the keybrake audience', async () => {
-    expect(await auth()(await mint('keybrake-proxy', 'keybrake'))).toEqual({ ok: true, user: PROXY_SA });
+    expect(await auth()(await mint('keybrake-proxy', 'keybrake'), FROM)).toEqual({
+      ok: true,
+      user: PROXY_SA,
+    });
   });
 
   it('refuses a token minted for another audience with 401', async () => {
-    expect(await auth()(await mint('keybrake-proxy', 'vault'))).toMatchObject({ ok: false, status: 401 });
+    expect(await auth()(await mint('keybrake-proxy', 'vault'), FROM)).toMatchObject({
+      ok: false,
+      status: 401,
+    });
   });
 
   it('refuses a token that is not a token with 401', async () => {
-    expect(await auth()('not-a-jwt')).toMatchObject({ ok: false, status: 401 });
+    expect(await auth()('not-a-jwt', FROM)).toMatchObject({ ok: false, status: 401 });
   });
 
   it('refuses a ServiceAccount outside the allowed list with 403', async () => {
-    const result = await auth()(await mint('intruder', 'keybrake'));
+    const result = await auth()(await mint('intruder', 'keybrake'), FROM);
     expect(result).toEqual({
       ok: false,
       status: 403,
@@ -67,7 +76,7 @@ describe('createTokenReviewAuthenticator', () => {
 
   it('accepts any ServiceAccount when no list is configured', async () => {
     const open = createTokenReviewAuthenticator(kc, { audience: 'keybrake' });
-    expect(await open(await mint('intruder', 'keybrake'))).toEqual({
+    expect(await open(await mint('intruder', 'keybrake'), FROM)).toEqual({
       ok: true,
       user: `${namespace}/intruder`,
     });
