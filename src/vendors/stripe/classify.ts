@@ -58,7 +58,7 @@ import {
   subscriptionResume,
   subscriptionUpdate,
 } from './previews.ts';
-import type { StripePricingRule } from './rules.ts';
+import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
@@ -74,39 +74,8 @@ export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);
 
 /** The pricing rules applyRule implements; a money row with any other rule is denied with price_unknown. */
 export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<StripePricingRule>([
-  'amount',
-  'payment_intent_create',
-  'payment_intent_confirm',
-  'payment_intent_capture',
-  'charge_capture',
-  'refund',
-  'invoice_pay',
-  'charge_refund',
-  'application_fee_refund',
-  'transfer_reversal',
-  'payout_reversal',
-  'increment_authorization',
-  'apply_customer_balance',
-  'invoice_finalize',
-  'invoice_lines',
-  'invoice_item',
-  'credit_note',
-  'customer_balance_transaction',
-  'credit_grant',
-  'subscription_create',
-  'subscription_update',
-  'subscription_cancel',
-  'subscription_resume',
-  'subscription_item',
-  'subscription_schedule',
-  'subscription_schedule_cancel',
-  'subscription_renewal',
-  'quote_accept',
-  'issuing_authorization_approve',
-  'terminal_process',
-  'terminal_refund',
-  'treasury_reversal',
-  'climate_order',
+  ...STRIPE_BODY_RULES,
+  ...STRIPE_LOOKUP_RULES,
 ]);
 
 /**

@@ -75,6 +75,14 @@ export type StripePricingRule =
   /** A Climate order: `metric_tons` × the product's price per ton, or `amount` grossed up by its fees. */
   | 'climate_order';
 
+/** The rules that price a call from its own body alone (no read first). */
+export const STRIPE_BODY_RULES: ReadonlySet<StripePricingRule> = new Set<StripePricingRule>([
+  'amount',
+  'payment_intent_create',
+  'customer_balance_transaction',
+  'credit_grant',
+]);
+
 /**
  * The rules that may read a call's price from Stripe before it is forwarded (a lookup: the object it
  * acts on, or a preview), every priced rule but those that price the body alone. Each read counts
