@@ -2,6 +2,7 @@ import { DEFAULT_MEMORY_MAX_ENTRIES } from '../counters/memory-store.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE } from '../listener/limits.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
+import { LEASE_BACKOFF_FIRST_MS } from '../proxy/lease-backoff.ts';
 import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
 import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS } from '../telemetry/audit.ts';
 import type { Flags } from './args.ts';
@@ -57,6 +58,12 @@ export const PROXY_RUNTIME_FLAGS = {
     type: 'string',
     default: '30s',
     help: `how long to wait for a vendor response (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
+  },
+  'lease-backoff': {
+    type: 'string',
+    default: `${LEASE_BACKOFF_FIRST_MS}ms`,
+    help: `how long a key may not lease an object again after its call holding it was refused after its price lookup, doubling with each such refusal up to 32 times this, per replica; 0 turns it off (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'max-body': {

@@ -40,11 +40,21 @@ describe('proxyConfigFromFlags', () => {
     ['--vendor-port stripe=host:', ['--vendor-port', 'stripe=host:'], /--vendor-port stripe=host:: expected/],
     ['--listen 99999', ['--listen', '99999'], /--listen 99999: expected host:port/],
     ['--admin-listen nope', ['--admin-listen', 'nope'], /--admin-listen nope: expected host:port/],
+    ['--lease-backoff soon', ['--lease-backoff', 'soon'], /--lease-backoff soon: expected a duration/],
   ])('refuses %s as a usage error', async (_name, argv, message) => {
     const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
     const built = proxyConfigFromFlags(values, deps);
     await expect(built).rejects.toThrow(UsageError);
     await expect(built).rejects.toThrow(message);
+  });
+
+  it.each([
+    ['by default', [], 250],
+    ['given', ['--lease-backoff', '1s'], 1_000],
+    ['given 0, which turns it off', ['--lease-backoff', '0'], 0],
+  ])('reads the lease backoff %s', async (_name, argv, ms) => {
+    const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
+    expect((await proxyConfigFromFlags(values, deps)).leaseBackoffMs).toBe(ms);
   });
 });
 

@@ -12,6 +12,7 @@ import type { ProxyMetrics } from '../telemetry/metrics.ts';
 import { startCallSpan } from '../telemetry/tracing.ts';
 import type { RunGrant } from '../tokens/run-token.ts';
 import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type { LeaseBackoff } from './lease-backoff.ts';
 import type { LookupReads } from './lookup-reads.ts';
 import type { StoppedRuns } from './runs.ts';
 import type { UpstreamResponse, Upstreams } from './upstreams.ts';
@@ -44,6 +45,11 @@ export interface PipelineDeps {
    * Absent: createPipeline gives its pipeline one on `clock`, with the default rate.
    */
   readonly lookupReads?: LookupReads;
+  /**
+   * The per-replica backoff of keys whose calls held leases and were refused after their lookups
+   * (lease-backoff.ts). Absent: createPipeline gives its pipeline one on the monotonic clock.
+   */
+  readonly leaseBackoff?: LeaseBackoff;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */

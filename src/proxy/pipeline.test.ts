@@ -15,6 +15,7 @@ import { createProxyMetrics } from '../telemetry/metrics.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { NO_PARTIES, type VendorAdapter } from '../vendors/types.ts';
+import { LeaseBackoff } from './lease-backoff.ts';
 import { createPipeline } from './pipeline.ts';
 import { type ForwardRequest, UnsentDenial, type UpstreamResponse, type Upstreams } from './upstreams.ts';
 
@@ -329,6 +330,8 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
     log: silentLogger(),
     parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
     leaseTtlMs: 35_000,
+    // On the test's clock, so a test moves it (a monotonic one in the process).
+    leaseBackoff: new LeaseBackoff(() => clock.now()),
   });
   const call = (c: StripeCall) =>
     handle({
@@ -808,6 +811,110 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     const res = await p.call(confirm);
     expect(decision(res)).toBe(decisionHeader('counter_store_unavailable'));
     expect(p.sent).toEqual([]);
+  });
+});
+
+// Sixth round: one key looped calls refused after their lookups (over its $1 call cap) and, spending
+// nothing, held a Price every key of the account shares leased ~90 % of the time.
+describe('pipeline: a key refused after its lookup is held off the objects it leased (ADR 0007 §5)', () => {
+  const confirm = (token = TOKEN): StripeCall => ({
+    path: '/v1/payment_intents/pi_1/confirm',
+    body: '',
+    token,
+  });
+  const update = (token = TOKEN): StripeCall => ({
+    path: '/v1/payment_intents/pi_1',
+    body: 'metadata[a]=1',
+    token,
+  });
+  const messageOf = (res: { body: Buffer | string }) =>
+    (JSON.parse(String(res.body)) as { error: { message: string } }).error.message;
+  // pi_1 is $40: over this call cap, refused after its read.
+  const capped = { limits: { perCallMicros: 10 * USD } };
+
+  it('refuses its next call on the object 429 before any lease or read, while other keys pass', async () => {
+    const p = stripeProxy(capped, stripeLike);
+    expect(decision(await p.call(confirm()))).toBe(decisionHeader('per_call_limit_exceeded'));
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1']);
+    p.calls.length = 0;
+
+    const held = await p.call(confirm());
+    expect(held.status).toBe(429);
+    expect(decision(held)).toBe(decisionHeader('rate_limited'));
+    expect(messageOf(held)).toContain(
+      "this key's last call on pi_1 was refused after its price lookup, having held pi_1 while spending nothing",
+    );
+    expect(messageOf(held)).toContain('retry after 250 ms');
+    // A write of the same key that would lease pi_1 waits too.
+    expect(decision(await p.call(update()))).toBe(decisionHeader('rate_limited'));
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1']);
+    expect(p.calls).toEqual([]);
+
+    // Another key of the same account is not held off, and its lease is free.
+    expect(decision(await p.call(update(STRIPE_TOKEN_B)))).toBe(decisionHeader('ok'));
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'POST /v1/payment_intents/pi_1']);
+  });
+
+  it('doubles the wait with each further refusal after a lookup, and starts over after a call that passed', async () => {
+    const p = stripeProxy(capped, stripeLike);
+    const waitAfterRefusal = async () => {
+      expect(decision(await p.call(confirm()))).toBe(decisionHeader('per_call_limit_exceeded'));
+      const held = await p.call(confirm());
+      expect(decision(held)).toBe(decisionHeader('rate_limited'));
+      return Number(/retry after (\d+) ms/.exec(messageOf(held))?.[1]);
+    };
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const wait = await waitAfterRefusal();
+      waits.push(wait);
+      p.clock.advance(wait);
+    }
+    expect(waits).toEqual([250, 500, 1_000]);
+    // A write of pi_1 the vendor took: the key used its lease for something, and starts over.
+    expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
+    expect(await waitAfterRefusal()).toBe(250);
+  });
+
+  const intent = (amount: number) =>
+    json(200, { id: 'pi_1', object: 'payment_intent', amount, currency: 'usd' });
+  it.each<[string, Upstream]>([
+    ['its read timed out (upstream_timeout)', async () => deny('upstream_timeout')],
+    [
+      'the vendor refused it (402)',
+      async (req) => (req.method === 'GET' ? intent(500) : json(402, { error: { type: 'card_error' } })),
+    ],
+  ])('holds a key off after a refusal of its own, not after %s', async (_name, firstCall) => {
+    let calls = 0;
+    const p = stripeProxy(capped, async (req) => {
+      if (req.method === 'GET') calls++;
+      return calls === 1 ? firstCall(req) : intent(4000);
+    });
+    expect(decision(await p.call(confirm()))).not.toBe(decisionHeader('per_call_limit_exceeded'));
+    // Read again: the first call did not hold the key off.
+    expect(decision(await p.call(confirm()))).toBe(decisionHeader('per_call_limit_exceeded'));
+    expect(calls).toBe(2);
+    expect(decision(await p.call(confirm()))).toBe(decisionHeader('rate_limited'));
+    expect(calls).toBe(2);
+  });
+
+  // A call whose read finds a held-off object must not keep the objects it leased before that read.
+  it('holds a key off the object it leased before its read found one it is held off', async () => {
+    const p = stripeProxy(capped, async (req) =>
+      req.pathAndQuery.startsWith('/v1/charges/ch_1') && req.method === 'GET'
+        ? json(200, { id: 'ch_1', object: 'charge', amount: 4000, currency: 'usd', payment_intent: 'pi_1' })
+        : stripeLike(req),
+    );
+    const capture: StripeCall = { path: '/v1/charges/ch_1/capture', body: '' };
+    expect(decision(await p.call(confirm()))).toBe(decisionHeader('per_call_limit_exceeded'));
+    const found = await p.call(capture);
+    expect(decision(found)).toBe(decisionHeader('rate_limited'));
+    expect(messageOf(found)).toContain('pi_1');
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'GET /v1/charges/ch_1']);
+
+    const again = await p.call(capture);
+    expect(decision(again)).toBe(decisionHeader('rate_limited'));
+    expect(messageOf(again)).toContain("this key's last call on ch_1");
+    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'GET /v1/charges/ch_1']);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   type Stage,
 } from './context.ts';
 import { errorText } from './error-text.ts';
+import { LeaseBackoff } from './lease-backoff.ts';
 import { LookupReads } from './lookup-reads.ts';
 import { type Answer, allowed, denied } from './respond.ts';
 import { audit } from './stages/audit.ts';
@@ -17,6 +18,7 @@ import { authenticate } from './stages/authenticate.ts';
 import { authorizeAfterLookup, authorizeBeforeLookup } from './stages/authorize.ts';
 import { forward } from './stages/forward.ts';
 import { leaseBeforeForward, leaseBeforeLookup } from './stages/lease.ts';
+import { noteLeaseOutcome } from './stages/lease-duty.ts';
 import { parse } from './stages/parse.ts';
 import { lookUpCost, price } from './stages/price.ts';
 import { release } from './stages/release.ts';
@@ -61,10 +63,13 @@ export const STAGES: readonly Stage[] = [
 
 /** Returns a function from one call to its response; it never throws. */
 export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Promise<CallResponse> {
-  // Never unbounded: a pipeline not handed a lookup bound has its own (ADR 0003, fifth round).
-  const deps: PipelineDeps = given.lookupReads
-    ? given
-    : { ...given, lookupReads: new LookupReads(given.clock) };
+  // Never unbounded: a pipeline not handed a lookup bound or a lease backoff has its own (ADR 0003,
+  // fifth round; ADR 0007 §5, sixth round).
+  const deps: PipelineDeps = {
+    ...given,
+    lookupReads: given.lookupReads ?? new LookupReads(given.clock),
+    leaseBackoff: given.leaseBackoff ?? new LeaseBackoff(),
+  };
   return async function handle(call) {
     const ctx = newContext(call);
     // Past twice its bound no call is handled, a refusal neither (its record alone may hold a 1 KiB
@@ -79,8 +84,12 @@ export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Pro
       deps.log.error({ err: errorText(err) }, 'pipeline failed');
       answer = denied(adapterOf(ctx, deps), deny('internal_error'));
     }
-    // Before answering: a client's next call on the same object must not meet this call's lease.
-    if (ctx.leases) await release(ctx, deps);
+    // Before answering: a client's next call on the same object must not meet this call's lease,
+    // and its key's next lease step must know how this one ended.
+    if (ctx.leases) {
+      noteLeaseOutcome(ctx, deps, answer.reason);
+      await release(ctx, deps);
+    }
     audit(ctx, deps, answer.reason);
     return answer;
   };

@@ -13,6 +13,7 @@ import { createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
 import { InFlight } from './in-flight.ts';
+import { LeaseBackoff } from './lease-backoff.ts';
 import { createPipeline } from './pipeline.ts';
 import { refuseCall } from './refuse.ts';
 import type { StoppedRuns } from './runs.ts';
@@ -48,6 +49,8 @@ export interface ProxyConfig {
   readonly maxConnectionsPerSource?: number;
   /** --max-response-body, bytes (default 16 MiB). */
   readonly maxResponseBytes?: number;
+  /** --lease-backoff: a key's first wait after a refusal while holding leases; 0 off (default 250 ms). */
+  readonly leaseBackoffMs?: number;
   /** --drain-timeout: how long calls in flight may take to finish on shutdown (default 25 s). */
   readonly drainTimeoutMs?: number;
   /** Serve the run API on the admin listener (`keybrake serve`; ADR 0010). */
@@ -110,6 +113,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     // A lease outlives the longest the vendor may take to act on the call it guards.
     leaseTtlMs: leaseTtlMsFor(config.upstreamTimeoutMs),
     ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
+    ...(config.leaseBackoffMs !== undefined
+      ? { leaseBackoff: new LeaseBackoff(undefined, { firstMs: config.leaseBackoffMs }) }
+      : {}),
   };
   const calls = new InFlight();
   const listenerDeps: ListenerDeps = {

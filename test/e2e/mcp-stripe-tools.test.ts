@@ -283,7 +283,9 @@ beforeAll(async () => {
   atStripe = await startRecordingRelay(mock.url);
   outside = await refusingProxy();
   dir = await manifestDir({ 'keys.yaml': MANIFESTS });
-  kb = await startKeybrake(serveArgs(dir.dir, { stripe: atStripe.url }));
+  // Each tool's call stands alone, while the tiny key calls them all on the same objects: one refused
+  // after its lookup would hold the key off that object for the next (ADR 0007 §5, lease duty).
+  kb = await startKeybrake([...serveArgs(dir.dir, { stripe: atStripe.url }), '--lease-backoff', '0']);
   [servers.caps, servers.tiny] = await Promise.all([startMcp('caps'), startMcp('tiny')]);
 });
 

@@ -15,7 +15,30 @@ import { type StripeMock, startStripeMock } from '../env/stripe-mock.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const UPSTREAM_KEY = `sk_test_ids${randomBytes(12).toString('hex')}`;
-const TOKENS = { roomy: newToken('stripe'), tight: newToken('stripe') };
+/** What each case sends: a call priced from the plan `gold-monthly` names. */
+const PRICED: readonly (readonly [string, string, string])[] = [
+  ['an invoice item', '/v1/invoiceitems', 'customer=cus_1Abc&pricing%5Bprice%5D=gold-monthly'],
+  ['an invoice item updated', '/v1/invoiceitems/ii_1Abc', 'pricing%5Bprice%5D=gold-monthly&quantity=2'],
+  [
+    'lines added to an invoice',
+    '/v1/invoices/in_1Abc/add_lines',
+    'lines%5B0%5D%5Bpricing%5D%5Bprice%5D=gold-monthly&lines%5B0%5D%5Bquantity%5D=1',
+  ],
+  [
+    'an invoice line updated',
+    '/v1/invoices/in_1Abc/lines/il_1Abc',
+    'pricing%5Bprice%5D=gold-monthly&quantity=1',
+  ],
+  [
+    'a Checkout Session for a customer',
+    '/v1/checkout/sessions',
+    'mode=payment&customer=cus_1Abc&line_items%5B0%5D%5Bprice%5D=gold-monthly&line_items%5B0%5D%5Bquantity%5D=1&success_url=https%3A%2F%2Fexample.com%2Fs',
+  ],
+];
+const ROOMY = newToken('stripe');
+// One tight key per case: a key refused after its read is held off the plan it leased for a while
+// (ADR 0007 §5, sixth round), so one key's refusal would make the next case's a 429 before any read.
+const TIGHT = PRICED.map(() => newToken('stripe'));
 const GOLD_READ = '/v1/prices/gold-monthly?expand%5B%5D=currency_options';
 
 let mock: StripeMock;
@@ -30,18 +53,20 @@ beforeAll(async () => {
     'keys.yaml': yamlDocuments(
       ...stripeKey({
         name: 'roomy',
-        token: TOKENS.roomy,
+        token: ROOMY,
         upstreamKey: UPSTREAM_KEY,
         limits: { perCallUsd: '1000', perDayUsd: '100000' },
         allow: { endpoints: ['GET /v1/**', 'POST /v1/**'] },
       }),
-      ...stripeKey({
-        name: 'tight',
-        token: TOKENS.tight,
-        upstreamKey: UPSTREAM_KEY,
-        limits: { perCallUsd: '19.99' },
-        allow: { endpoints: ['GET /v1/**', 'POST /v1/**'] },
-      }),
+      ...TIGHT.flatMap((token, i) =>
+        stripeKey({
+          name: `tight-${i}`,
+          token,
+          upstreamKey: UPSTREAM_KEY,
+          limits: { perCallUsd: '19.99' },
+          allow: { endpoints: ['GET /v1/**', 'POST /v1/**'] },
+        }),
+      ),
     ),
   });
   kb = await startKeybrake(serveArgs(dir.dir, { stripe: atStripe.url }));
@@ -55,13 +80,13 @@ afterAll(async () => {
 });
 
 /** POSTs a form through Keybrake; returns the answer and what reached Stripe because of it. */
-async function post(path: string, form: string, key: keyof typeof TOKENS = 'roomy') {
+async function post(path: string, form: string, token = ROOMY) {
   const from = atStripe.requests.length;
   const traceId = randomBytes(16).toString('hex');
   const res = await fetch(`${kb.urls.stripe}${path}`, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${TOKENS[key]}`,
+      authorization: `Bearer ${token}`,
       'content-type': 'application/x-www-form-urlencoded',
       traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
     },
@@ -74,35 +99,20 @@ async function post(path: string, form: string, key: keyof typeof TOKENS = 'room
 }
 
 describe("a Plan's custom id through keybrake serve", () => {
-  it.each([
-    ['an invoice item', '/v1/invoiceitems', 'customer=cus_1Abc&pricing%5Bprice%5D=gold-monthly'],
-    ['an invoice item updated', '/v1/invoiceitems/ii_1Abc', 'pricing%5Bprice%5D=gold-monthly&quantity=2'],
-    [
-      'lines added to an invoice',
-      '/v1/invoices/in_1Abc/add_lines',
-      'lines%5B0%5D%5Bpricing%5D%5Bprice%5D=gold-monthly&lines%5B0%5D%5Bquantity%5D=1',
-    ],
-    [
-      'an invoice line updated',
-      '/v1/invoices/in_1Abc/lines/il_1Abc',
-      'pricing%5Bprice%5D=gold-monthly&quantity=1',
-    ],
-    [
-      'a Checkout Session for a customer',
-      '/v1/checkout/sessions',
-      'mode=payment&customer=cus_1Abc&line_items%5B0%5D%5Bprice%5D=gold-monthly&line_items%5B0%5D%5Bquantity%5D=1&success_url=https%3A%2F%2Fexample.com%2Fs',
-    ],
-  ])('prices %s from the plan it names, then forwards it', async (_name, path, form) => {
-    const refused = await post(path, form, 'tight');
-    expect(refused).toMatchObject({ status: 403, code: 'per_call_limit_exceeded' });
-    expect(refused.reached.map((r) => r.call)).toContain(`GET ${GOLD_READ}`);
-    expect(refused.reached.filter((r) => r.call.startsWith('POST'))).toEqual([]);
+  it.each(PRICED.map(([name, path, form], i) => [name, path, form, TIGHT[i]!] as const))(
+    'prices %s from the plan it names, then forwards it',
+    async (_name, path, form, tight) => {
+      const refused = await post(path, form, tight);
+      expect(refused).toMatchObject({ status: 403, code: 'per_call_limit_exceeded' });
+      expect(refused.reached.map((r) => r.call)).toContain(`GET ${GOLD_READ}`);
+      expect(refused.reached.filter((r) => r.call.startsWith('POST'))).toEqual([]);
 
-    const allowed = await post(path, form);
-    expect(allowed).toMatchObject({ status: 200, reason: 'ok' });
-    expect(allowed.reached.map((r) => r.call)).toContain(`GET ${GOLD_READ}`);
-    expect(allowed.reached.at(-1)).toEqual({ call: `POST ${path}`, body: form });
-  });
+      const allowed = await post(path, form);
+      expect(allowed).toMatchObject({ status: 200, reason: 'ok' });
+      expect(allowed.reached.map((r) => r.call)).toContain(`GET ${GOLD_READ}`);
+      expect(allowed.reached.at(-1)).toEqual({ call: `POST ${path}`, body: form });
+    },
+  );
 
   it.each([
     ['a path', 'gold%2F..%2F..%2Fv1%2Fcustomers%2Fcus_1Abc'],

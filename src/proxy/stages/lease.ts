@@ -7,6 +7,7 @@ import type { CompiledPolicy, UpstreamCredential, VendorName } from '../../snaps
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { errorText } from '../error-text.ts';
+import { leaseHeldOff } from './lease-duty.ts';
 import { refusal, spentRefusal } from './reserve.ts';
 
 /** Added to the upstream timeout: a lease outlives the longest time the vendor may still act on a call. */
@@ -49,7 +50,8 @@ export const leaseBeforeForward: Stage = (ctx, deps) => {
  * One store step: counts the call rate (the call, and `reads` upstream reads it makes before it is
  * forwarded) and takes an exclusive lease on every object the call locks. A busy object answers 409
  * `object_busy` (retryable); plain calls never get here, so they pay no round trip. The release step
- * (release.ts) gives the leases back after settle.
+ * (release.ts) gives the leases back after settle. A key backed off one of the objects on this
+ * replica (lease-duty.ts) is refused first, with nothing counted, leased or read.
  */
 async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): Promise<Denial | undefined> {
   const op = ctx.op!;
@@ -69,6 +71,8 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
     if (objects.length > MAX_LEASES_PER_CALL) {
       return deny('body_invalid', 'The call names more objects than Keybrake can lock at once.');
     }
+    const heldOff = leaseHeldOff(ctx, deps, objects as string[]);
+    if (heldOff) return heldOff;
     leases = {
       account: leaseAccount(ctx.vendor!, key.upstream),
       objects: objects as string[],

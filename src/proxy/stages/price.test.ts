@@ -11,6 +11,7 @@ import { silentLogger } from '../../telemetry/logger.ts';
 import { createProxyMetrics } from '../../telemetry/metrics.ts';
 import { createResendAdapter } from '../../vendors/resend/index.ts';
 import { type CostLookup, NO_PARTIES, type VendorAdapter } from '../../vendors/types.ts';
+import { LeaseBackoff } from '../lease-backoff.ts';
 import { LOOKUP_READ_BURST, LOOKUP_READS_PER_SECOND } from '../lookup-reads.ts';
 import { createPipeline } from '../pipeline.ts';
 import type { ForwardRequest, UpstreamResponse, Upstreams } from '../upstreams.ts';
@@ -55,6 +56,7 @@ function proxy(opts: {
   upstream: (req: ForwardRequest) => UpstreamResponse | Promise<UpstreamResponse>;
   adapter?: VendorAdapter;
   counters?: CounterStore;
+  leaseBackoff?: LeaseBackoff;
 }) {
   const clock = fixedClock('2026-11-26T12:00:00Z');
   const snapshots = new SnapshotHolder(clock);
@@ -98,6 +100,7 @@ function proxy(opts: {
     log: silentLogger(),
     parseLimits: { maxBytes: 4096, maxDepth: 6, maxParams: 100 },
     leaseTtlMs: 35_000,
+    ...(opts.leaseBackoff !== undefined ? { leaseBackoff: opts.leaseBackoff } : {}),
   });
   const call = (method: string, path: string, body?: unknown) =>
     handle({
@@ -402,12 +405,19 @@ describe('price stage: every lookup read is bounded over time, per key', () => {
   );
 
   it(`without requestsPerMinute, reads at most ${LOOKUP_READ_BURST} at once, then ${LOOKUP_READS_PER_SECOND} a second, refused calls included`, async () => {
-    // Every send is refused after its 4 reads (over perCallUsd), as in the probe.
+    // Every send is refused after its 4 reads (over perCallUsd), as in the probe. The lease backoff
+    // (ADR 0007 §5) would then hold the key off b1: its own clock is moved past what it remembers
+    // before each send, so the read bucket alone limits here.
+    let backoffClock = 0;
     const { call, sent, clock } = proxy({
       upstream: resendLike(250),
       policy: { limits: { perCallMicros: 1 } },
+      leaseBackoff: new LeaseBackoff(() => backoffClock),
     });
-    const send = async () => reasonOf(await call('POST', '/broadcasts/b1/send', {}));
+    const send = async () => {
+      backoffClock += 3_600_000;
+      return reasonOf(await call('POST', '/broadcasts/b1/send', {}));
+    };
 
     const first = [];
     for (let i = 0; i < 40; i++) first.push(await send());

@@ -14,6 +14,7 @@ import {
   leaseStoreFailed,
   renewHeldLeases,
 } from './lease.ts';
+import { leaseHeldOff } from './lease-duty.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
 export const price: Stage = (ctx) => {
@@ -165,7 +166,8 @@ function unpriced(ctx: CallContext, lookup: CostLookup): Denial {
 /**
  * Leases the objects a read found (ADR 0007 §5), beside the ones the lease stage took for the call:
  * same account, same token, so the release step gives them all back together. A busy object is
- * 409 object_busy; a store that cannot answer fails the call closed.
+ * 409 object_busy; a store that cannot answer fails the call closed; an object the key is backed off
+ * (lease-duty.ts) is refused before it is leased or read.
  */
 async function leaseFound(
   ctx: CallContext,
@@ -183,6 +185,8 @@ async function leaseFound(
   if ((held?.objects.length ?? 0) + objects.length > MAX_LEASES_PER_CALL) {
     return deny('price_unknown', 'The call depends on more objects than Keybrake can lock at once.');
   }
+  const heldOff = leaseHeldOff(ctx, deps, objects);
+  if (heldOff) return heldOff;
   const account = held?.account ?? leaseAccount(ctx.vendor!, ctx.key!.upstream);
   const token = held?.token ?? randomBytes(16).toString('base64url');
   try {
