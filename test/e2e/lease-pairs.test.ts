@@ -16,6 +16,8 @@ import { mintKeys, startReplicas, stripeVia, UPSTREAM_KEY } from './fixtures/rep
 const { files, keys } = mintKeys([
   { name: 'small', limits: { perCallUsd: '50', perDayUsd: '100' } },
   { name: 'large', limits: { perCallUsd: '100000', perDayUsd: '100000' } },
+  // The refund-by-charge cases' own $50 key: the day's spend of the cases above does not decide them.
+  { name: 'refunder', limits: { perCallUsd: '50', perDayUsd: '100' } },
 ]);
 
 const BUSY = { ok: false, error: { statusCode: 409, code: 'object_busy' } };
@@ -92,6 +94,67 @@ describe('a call through one id of an object waits for a call priced through the
     expect(await capture).toMatchObject(OVER_CALL_CAP);
     expect(stripe!.posts('/v1/charges/ch_f2b/capture')).toBe(0);
   });
+
+  // Sixth round, at 690175c: a refund naming the charge leased only the charge, priced $40 from it,
+  // and while its read was held another key incremented and captured the intent to $9 000: refunded.
+  it('refuses an increment and a capture of the intent while a refund through its charge reads it', async () => {
+    stripe!.payment('pi_r1', 'ch_r1', 4_000);
+    // The refund has read the charge ($40, uncaptured) and leased the intent; its read of it is held.
+    const held = stripe!.hold('/v1/payment_intents/pi_r1');
+    const refund = outcome(client(0, 'refunder').refunds.create({ charge: 'ch_r1' }));
+    await Promise.race([held.arrived, refund]);
+    // Before the fix the refund ended without this read, and the increment's read met the hold.
+    expect(stripe!.requests.filter((r) => r.path === '/v1/payment_intents/pi_r1')).toHaveLength(1);
+    const large = client(1, 'large');
+    expect(
+      await outcome(large.paymentIntents.incrementAuthorization('pi_r1', { amount: 900_000 })),
+    ).toMatchObject(BUSY);
+    expect(await outcome(large.paymentIntents.capture('pi_r1'))).toMatchObject(BUSY);
+    expect(stripe!.posts('/v1/payment_intents/pi_r1/increment_authorization')).toBe(0);
+    expect(stripe!.posts('/v1/payment_intents/pi_r1/capture')).toBe(0);
+    held.release();
+    // Priced at $40 (nothing captured yet), it refunds nothing: nothing was captured.
+    expect(await refund).toMatchObject({ ok: true });
+    expect(stripe!.moved.filter((m) => m.id === 'pi_r1')).toEqual([
+      { what: 'refund', id: 'pi_r1', amount: 0 },
+    ]);
+  });
+
+  it.each<[string, string, (stripe: Stripe, charge: string) => Promise<unknown>]>([
+    ['POST /v1/refunds with charge', 'r2', (s, charge) => s.refunds.create({ charge })],
+    [
+      'POST /v1/charges/{charge}/refunds',
+      'r3',
+      (s, charge) => s.rawRequest('POST', `/v1/charges/${charge}/refunds`, {}),
+    ],
+    [
+      'POST /v1/charges/{charge}/refund',
+      'r4',
+      (s, charge) => s.rawRequest('POST', `/v1/charges/${charge}/refund`, {}),
+    ],
+  ])(
+    'prices a refund through %s from an increment and a capture of its intent made while it read the charge',
+    async (_name, id, refundVia) => {
+      const [pi, ch] = [`pi_${id}`, `ch_${id}`];
+      stripe!.payment(pi, ch, 4_000);
+      // Held at its read of the charge, before it leases the intent: the increment and capture pass...
+      const held = stripe!.hold(`/v1/charges/${ch}`);
+      const refund = outcome(refundVia(client(0, 'refunder'), ch));
+      await Promise.race([held.arrived, refund]);
+      const large = client(1, 'large');
+      expect(
+        await outcome(large.paymentIntents.incrementAuthorization(pi, { amount: 900_000 })),
+      ).toMatchObject({ ok: true });
+      expect(await outcome(large.paymentIntents.capture(pi))).toMatchObject({ ok: true });
+      held.release();
+      // ...and the refund, reading the intent under its lease, is priced at $9 000: over the $50 cap,
+      // and nothing of it reaches Stripe.
+      expect(await refund).toMatchObject(OVER_CALL_CAP);
+      expect(stripe!.moved.filter((m) => m.id === pi)).toEqual([
+        { what: 'capture', id: pi, amount: 900_000 },
+      ]);
+    },
+  );
 
   it('refuses an update of an item while a finalize of its invoice is in flight (F3)', async () => {
     stripe!.invoice('in_f3', 'ii_f3', 4_000);

@@ -34,7 +34,6 @@ import {
   FREE,
   lookupCost,
   type Priced,
-  refundCost,
   remaining,
   UNPRICED,
   type Unpriced,
@@ -58,6 +57,7 @@ import {
   subscriptionResume,
   subscriptionUpdate,
 } from './previews.ts';
+import { refundCost } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';

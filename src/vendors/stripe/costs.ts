@@ -147,51 +147,6 @@ export function bodyCost(params: Params, rates: ExchangeRates): Priced | Denial 
 }
 
 /**
- * A refund: the requested amount, else what is left, always in the refunded object's currency.
- * `charge` names the charge when the path does (`/v1/charges/{charge}/refunds`).
- */
-export function refundCost(params: Params, rates: ExchangeRates, chargeInPath?: string): Priced | Denial {
-  const requested = amount(params, 'amount');
-  if (isDenial(requested)) return requested;
-  const charge = chargeInPath ?? objectId(params, 'charge');
-  if (isDenial(charge)) return charge;
-  const intent = objectId(params, 'payment_intent');
-  if (isDenial(intent)) return intent;
-  // Priced from one object, so it must be the one refunded: with both named (the charge paths take a
-  // `payment_intent` too), Stripe might refund the intent, in another currency than the charge read
-  // (a USD intent priced from a JPY charge counts ~1/160 of it). Raised by a security tester (fifth round).
-  if (charge !== undefined && intent !== undefined) {
-    return deny(
-      'body_invalid',
-      'A refund names its "charge" or its "payment_intent", not both: Keybrake prices it from the one it refunds.',
-    );
-  }
-  // The refund's currency is the charge's, whatever the request says: always read it from Stripe.
-  if (charge !== undefined) {
-    return lookupCost(
-      `/v1/charges/${charge}`,
-      requested,
-      (o) => remaining(o['amount'], o['amount_refunded']),
-      rates,
-      "the charge's amount less amount_refunded",
-    );
-  }
-  if (intent !== undefined) {
-    return lookupCost(
-      `/v1/payment_intents/${intent}`,
-      requested,
-      (o) => o['amount_received'] ?? o['amount'],
-      rates,
-      "the payment intent's amount_received",
-    );
-  }
-  return deny(
-    'price_unknown',
-    'A refund must name a "charge" or a "payment_intent" for Keybrake to price it.',
-  );
-}
-
-/**
  * `POST /v1/climate/orders`, paid from the Stripe balance: `metric_tons` × the product's price per
  * ton (`amount_total`, fees included) in `currency` (or, without one, the dearest currency the
  * product is sold in); or `amount` in `currency`, grossed up by the product's fee share in case

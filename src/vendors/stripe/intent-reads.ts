@@ -1,6 +1,6 @@
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { chain, idOf, micros, type Priced, type Read } from './costs.ts';
+import { chain, idOf, micros, type Priced, type Read, remaining } from './costs.ts';
 import { isObj } from './fields.ts';
 
 /**
@@ -19,40 +19,80 @@ type Obj = Record<string, unknown>;
 
 /**
  * `POST /v1/charges/{charge}/capture`: the requested amount, else what the charge can still be
- * captured for, in its currency. With a payment intent behind the charge, the intent is leased and
- * read too, and the capture costs the larger of the charge's amount and the intent's
- * `amount_capturable` (an increment made before the lease shows there).
+ * captured for. With a payment intent behind the charge, the capture costs the larger of the
+ * charge's amount and the intent's `amount_capturable` (an increment made before the lease shows there).
  */
 export function chargeCapture(charge: string, requested: number | undefined, rates: ExchangeRates): Priced {
-  const own = (o: Obj) => micros(requested ?? o['amount'], o['currency'], rates);
+  return throughCharge(
+    charge,
+    requested === undefined
+      ? {
+          charge: "the charge's amount",
+          intent: "the larger of the charge's amount and its intent's amount_capturable",
+        }
+      : { charge: 'the requested amount in the currency of the charge', intent: 'the requested amount' },
+    (ch, pi) =>
+      requested ??
+      (pi === undefined ? ch['amount'] : larger(ch['amount'], pi['amount_capturable'] ?? pi['amount'])),
+    rates,
+  );
+}
+
+/**
+ * A refund of a charge (`POST /v1/refunds` with `charge`, the legacy `/v1/charges/{charge}/refund(s)`,
+ * a Terminal refund): the requested amount, else what is left to refund. With a payment intent behind
+ * the charge, the larger of the charge's `amount − amount_refunded` and the intent's
+ * `amount_received`: a capture or an increment of the intent made before the lease shows there.
+ * Found by a security tester (sixth round): while a refund's read of the charge ($40, uncaptured) was
+ * held, another key incremented and captured the intent to $9 000, and the refund, priced at $40
+ * under a $50 cap, refunded $9 000.
+ */
+export function chargeRefund(charge: string, requested: number | undefined, rates: ExchangeRates): Priced {
+  const left = (ch: Obj) => remaining(ch['amount'], ch['amount_refunded']);
+  return throughCharge(
+    charge,
+    requested === undefined
+      ? {
+          charge: "the charge's amount less amount_refunded",
+          intent: "the larger of what is left of the charge and its intent's amount_received",
+        }
+      : { charge: 'the requested amount in the currency of the charge', intent: 'the requested amount' },
+    (ch, pi) =>
+      requested ?? (pi === undefined ? left(ch) : larger(left(ch), pi['amount_received'] ?? pi['amount'])),
+    rates,
+  );
+}
+
+/**
+ * A call made through a charge's id, priced from `minor`, in minor units of the object read last.
+ * The charge is read; with a payment intent behind it, the intent is leased and read under the lease,
+ * and the call costs `minor(charge, intent)`, the charge read adding nothing but the check that it
+ * can be priced. Without an intent, `minor(charge)`.
+ */
+function throughCharge(
+  charge: string,
+  describe: { readonly charge: string; readonly intent: string },
+  minor: (ch: Obj, pi?: Obj) => unknown,
+  rates: ExchangeRates,
+): Priced {
+  const own = (ch: Obj) => micros(minor(ch), ch['currency'], rates);
   return chain([
     {
       path: `/v1/charges/${charge}`,
-      describe:
-        requested === undefined
-          ? "the charge's amount"
-          : `the requested amount in the currency of the charge`,
-      // Behind an intent, the intent's read prices the call; the charge's says only that it can.
-      part: (o) => (intentOf(o) === undefined ? own(o) : own(o) === undefined ? undefined : 0),
-      follow: (o) => {
-        const intent = intentOf(o);
+      describe: describe.charge,
+      part: (ch) => (intentOf(ch) === undefined ? own(ch) : own(ch) === undefined ? undefined : 0),
+      follow: (ch) => {
+        const intent = intentOf(ch);
         if (intent === undefined) return [];
-        const capturable = (pi: Obj): MicroUsd | undefined => {
-          if (requested !== undefined) return micros(requested, pi['currency'], rates);
-          const amounts = [o['amount'], pi['amount_capturable'] ?? pi['amount']];
-          if (!amounts.every((a) => typeof a === 'number')) return undefined;
-          return micros(Math.max(...(amounts as number[])), pi['currency'], rates);
-        };
-        return [
-          intentRead(
-            intent,
-            "the larger of the charge's amount and its intent's amount_capturable",
-            capturable,
-          ),
-        ];
+        return [intentRead(intent, describe.intent, (pi) => micros(minor(ch, pi), pi['currency'], rates))];
       },
     },
   ]);
+}
+
+/** The larger of two amounts; undefined unless both are numbers. */
+function larger(a: unknown, b: unknown): number | undefined {
+  return typeof a === 'number' && typeof b === 'number' ? Math.max(a, b) : undefined;
 }
 
 /**

@@ -106,6 +106,66 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     expect(requested).toEqual({ locks: expect.arrayContaining(['pi_1']), cost: 10_000_000 });
   });
 
+  // Sixth round: while a refund's read of charge ch_r1 ($40, uncaptured) was held, another key
+  // incremented and captured its intent to $9 000, and the refund, priced at $40, refunded $9 000.
+  const CAPTURED = { ...INTENT, amount: 900000, amount_capturable: 0, amount_received: 900000 };
+  const onTheIntent = () => [
+    op('POST', '/v1/payment_intents/pi_1/increment_authorization', { amount: '900000' }),
+    op('POST', '/v1/payment_intents/pi_1/capture'),
+  ];
+
+  it.each<[string, string, Params]>([
+    ['POST /v1/refunds with charge', '/v1/refunds', { charge: 'ch_1' }],
+    ['the legacy /refunds', '/v1/charges/ch_1/refunds', {}],
+    ['the legacy /refund', '/v1/charges/ch_1/refund', {}],
+    [
+      'a Terminal refund_payment with charge',
+      '/v1/terminal/readers/tmr_1/refund_payment',
+      { charge: 'ch_1' },
+    ],
+  ])(
+    'a refund through %s and an increment or capture of the charge’s intent both hold the intent',
+    (_n, path, params) => {
+      for (const call of onTheIntent()) expect(call.locks).toContain('pi_1');
+      // Captured at $9 000 before the refund leased the intent: the refund is priced from it.
+      const refund = held(op('POST', path, params), {
+        'GET /v1/charges/ch_1': { ...CHARGE, amount_refunded: 0 },
+        'GET /v1/payment_intents/pi_1': CAPTURED,
+      });
+      expect(refund).toEqual({ locks: expect.arrayContaining(['ch_1', 'pi_1']), cost: 9_000_000_000 });
+    },
+  );
+
+  it.each<[string, string, Params]>([
+    ['POST /v1/refunds', '/v1/refunds', { payment_intent: 'pi_1' }],
+    ['a Terminal refund_payment', '/v1/terminal/readers/tmr_1/refund_payment', { payment_intent: 'pi_1' }],
+    ['POST /v1/terminal/refunds', '/v1/terminal/refunds', { payment_intent: 'pi_1' }],
+  ])(
+    'a refund by payment intent through %s and an increment or capture of it both hold the intent',
+    (_n, path, params) => {
+      for (const call of onTheIntent()) expect(call.locks).toContain('pi_1');
+      expect(op('POST', path, params).locks).toContain('pi_1');
+    },
+  );
+
+  it('prices a refund of a charge from what is left of it, and a requested amount as asked', () => {
+    const bare = held(op('POST', '/v1/refunds', { charge: 'ch_1' }), {
+      'GET /v1/charges/ch_1': { ...CHARGE, payment_intent: null, amount_refunded: 1000 },
+    });
+    expect(bare).toEqual({ locks: ['ch_1'], cost: 30_000_000 });
+    // An uncaptured intent says $0 can be refunded: the charge's $30 left is the larger.
+    const uncaptured = held(op('POST', '/v1/charges/ch_1/refunds'), {
+      'GET /v1/charges/ch_1': { ...CHARGE, amount_refunded: 1000 },
+      'GET /v1/payment_intents/pi_1': { ...INTENT, amount_received: 0 },
+    });
+    expect(uncaptured).toEqual({ locks: expect.arrayContaining(['ch_1', 'pi_1']), cost: 30_000_000 });
+    const requested = held(op('POST', '/v1/refunds', { charge: 'ch_1', amount: '1000' }), {
+      'GET /v1/charges/ch_1': CHARGE,
+      'GET /v1/payment_intents/pi_1': CAPTURED,
+    });
+    expect(requested).toEqual({ locks: expect.arrayContaining(['ch_1', 'pi_1']), cost: 10_000_000 });
+  });
+
   it.each<[string, Params]>([
     ['its amount', { amount: '900000' }],
     ['its quantity', { quantity: '225' }],
