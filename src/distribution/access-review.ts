@@ -1,9 +1,14 @@
 import { AuthorizationV1Api, type KubeConfig, type V1TokenReviewStatus } from '@kubernetes/client-node';
-import { type Clock, systemClock } from '../clock.ts';
-import { cachedVerdicts, ExpiringCache } from './expiring-cache.ts';
+import type { Clock } from '../clock.ts';
+import { ExpiringCache } from './expiring-cache.ts';
 import { DEFAULT_AUDIENCE } from './protocol.ts';
-import { ReviewBudget } from './review-budget.ts';
-import { apiStatusOf, type ReviewToken, TokenReviewUnavailableError } from './token-review.ts';
+import type { ReviewBudget } from './review-budget.ts';
+import {
+  apiStatusOf,
+  type ReviewToken,
+  reviewedBearers,
+  TokenReviewUnavailableError,
+} from './token-review.ts';
 
 /**
  * Who may mint and stop runs on the operator (ADR 0010): the caller's bearer token is authenticated
@@ -81,18 +86,12 @@ export function createCallerReview(
       },
     };
   };
-  return cachedVerdicts<CallerVerdict>({
-    ttlMs: ttl,
-    maxEntries: max,
-    monotonic,
-    clock: opts.clock ?? systemClock,
-    audience,
-    budget: opts.budget ?? new ReviewBudget({ monotonic }),
-    accepted: (v) => v.ok,
-    missing: { ok: false, status: 401, message: 'missing bearer token' },
-    unreviewed: (message) => ({ ok: false, status: 401, message }),
-    review: async (bearer) => decide(await review(bearer, audience)),
-  });
+  return reviewedBearers(
+    review,
+    { ttlMs: ttl, maxEntries: max, monotonic, clock: opts.clock, audience, budget: opts.budget },
+    decide,
+    (message) => ({ ok: false, status: 401, message }),
+  );
 }
 
 /**

@@ -100,16 +100,42 @@ export function createReviewingAuthenticator(
     return { ok: true, user: sa };
   };
 
-  return cachedVerdicts<AuthResult>({
-    ttlMs: ttl,
-    maxEntries,
-    monotonic,
+  return reviewedBearers(
+    review,
+    { ttlMs: ttl, maxEntries, monotonic, clock: opts.clock, audience, budget: opts.budget },
+    decide,
+    (message) => ({ ok: false, status: 401, message }),
+  );
+}
+
+/**
+ * A bearer's TokenReview for `audience`, cached and within the review budget, decided by `decide`;
+ * a missing or unreviewable bearer is `refused` (401) without a review. The one shape of the snapshot
+ * listener's authenticator and the run API's caller review.
+ */
+export function reviewedBearers<V extends { readonly ok: boolean }>(
+  review: ReviewToken,
+  opts: {
+    readonly ttlMs: number;
+    readonly maxEntries: number;
+    readonly monotonic: () => number;
+    readonly clock: Clock | undefined;
+    readonly audience: string;
+    readonly budget: ReviewBudget | undefined;
+  },
+  decide: (status: V1TokenReviewStatus) => V,
+  refused: (message: string) => V,
+): (bearer: string, source: string) => Promise<V> {
+  return cachedVerdicts<V>({
+    ttlMs: opts.ttlMs,
+    maxEntries: opts.maxEntries,
+    monotonic: opts.monotonic,
     clock: opts.clock ?? systemClock,
-    audience,
-    budget: opts.budget ?? new ReviewBudget({ monotonic }),
+    audience: opts.audience,
+    budget: opts.budget ?? new ReviewBudget({ monotonic: opts.monotonic }),
     accepted: (v) => v.ok,
-    missing: { ok: false, status: 401, message: 'missing bearer token' },
-    unreviewed: (message) => ({ ok: false, status: 401, message }),
-    review: async (bearer) => decide(await review(bearer, audience)),
+    missing: refused('missing bearer token'),
+    unreviewed: refused,
+    review: async (bearer) => decide(await review(bearer, opts.audience)),
   });
 }
