@@ -74,6 +74,51 @@ describe('Liveness', () => {
     expect(l.answering()).toBe(true);
   });
 
+  it('keeps no more than what is in flight during a long hang, and answers again after a later probe', () => {
+    const { c, l } = liveness(25);
+    // A hang of two minutes, a command every ms: each goes overdue at 50 ms and is given up on by
+    // the client at 500 ms (ioredis's commandTimeout), none ever answered; probes fail the same way.
+    const inFlight: { id: number; sentAt: number; probe: boolean }[] = [];
+    let notOverdue = 0; // inFlight[notOverdue..] are not overdue yet
+    let highest = 0;
+    for (let ms = 0; ms < 120_000; ms++) {
+      c.advance(1);
+      const probe = l.wantsProbe();
+      inFlight.push({ id: l.sent(probe), sentAt: ms, probe });
+      while (inFlight[notOverdue]!.sentAt <= ms - 50) l.overdue(inFlight[notOverdue++]!.id);
+      while (inFlight[0]!.sentAt <= ms - 500) {
+        const given = inFlight.shift()!;
+        notOverdue--;
+        l.unanswered(given.id, given.probe);
+      }
+      highest = Math.max(highest, l.tracked);
+      if (l.answering() !== ms < 50) expect.fail(`answering ${l.answering()} at ${ms} ms`);
+    }
+    expect(highest).toBeLessThanOrEqual(501);
+    for (const command of inFlight) l.unanswered(command.id, command.probe);
+    expect(l.tracked).toBe(0);
+    expect(l.answering()).toBe(false);
+    l.answered(l.sent()); // an ordinary command may have gone to another node
+    expect(l.answering()).toBe(false);
+    l.answered(l.sent(true), true);
+    expect(l.answering()).toBe(true);
+  });
+
+  it('after a probe, stays not answering for a command given up on that was sent after it', () => {
+    const { l } = liveness();
+    const before = l.sent();
+    const probe = l.sent(true);
+    const after = l.sent();
+    for (const id of [before, after]) {
+      l.overdue(id);
+      l.unanswered(id);
+    }
+    l.answered(probe, true);
+    expect(l.answering()).toBe(false);
+    l.answered(l.sent(true), true);
+    expect(l.answering()).toBe(true);
+  });
+
   it('wants a probe once nothing answered for idleMs, and only one at a time', () => {
     const { c, l } = liveness(25);
     expect(l.wantsProbe()).toBe(false);

@@ -14,13 +14,20 @@
  * - a new connection starts answering, with nothing outstanding;
  * - a probe is wanted when nothing has answered for `idleMs` and none is on its way, so that an idle
  *   connection that hangs is noticed within two `idleMs` and one deadline of its last answer.
+ *
+ * Only commands still on their way are kept one by one. An overdue command the client gave up on
+ * will never answer itself, and only a probe sent after it can clear it: all of them together are
+ * kept as the highest such id, since a probe answered clears every one at or below its own id. So
+ * the set stays as small as what is in flight however long Redis hangs (sixth round review).
  */
 export class Liveness {
   readonly #now: () => number;
   readonly #idleMs: number;
-  /** Commands sent and not answered, in send order (ids grow); true once overdue. */
+  /** Commands sent and not settled, in send order (ids grow); true once overdue. */
   readonly #outstanding = new Map<number, boolean>();
   #overdue = 0;
+  /** The highest id of an overdue command the client gave up on and no probe cleared since; 0: none. */
+  #gaveUpThrough = 0;
   #probeFailed = false;
   #probes = 0;
   #seq = 0;
@@ -54,13 +61,16 @@ export class Liveness {
       if (earlier > id) break;
       this.#forget(earlier);
     }
+    if (this.#gaveUpThrough <= id) this.#gaveUpThrough = 0;
   }
 
   /** Command `id` failed without an answer (connection lost, the client's own timeout). */
   unanswered(id: number, probe = false): void {
-    // An overdue command stays overdue until an answer clears it; one that failed at once (no
-    // connection) says nothing the connection state does not say already.
-    if (this.#outstanding.get(id) === false) this.#outstanding.delete(id);
+    // An overdue command stays overdue until an answer clears it: with no answer of its own to come,
+    // that of a later probe (the watermark); one that failed at once (no connection) says nothing
+    // the connection state does not say already.
+    if (this.#outstanding.get(id) === true) this.#gaveUpThrough = Math.max(this.#gaveUpThrough, id);
+    this.#forget(id);
     if (!probe) return;
     this.#probes--;
     this.#probeFailed = true;
@@ -77,12 +87,18 @@ export class Liveness {
   reset(): void {
     this.#outstanding.clear();
     this.#overdue = 0;
+    this.#gaveUpThrough = 0;
     this.#probeFailed = false;
     this.#lastAnswer = this.#now();
   }
 
   answering(): boolean {
-    return this.#overdue === 0 && !this.#probeFailed;
+    return this.#overdue === 0 && this.#gaveUpThrough === 0 && !this.#probeFailed;
+  }
+
+  /** How many commands are kept one by one (tests: bounded by those in flight). */
+  get tracked(): number {
+    return this.#outstanding.size;
   }
 
   wantsProbe(): boolean {
