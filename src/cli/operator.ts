@@ -12,6 +12,7 @@ import {
   kubernetesAccessReview,
 } from '../distribution/access-review.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_HEARTBEAT_MS } from '../distribution/protocol.ts';
+import { ReviewBudget } from '../distribution/review-budget.ts';
 import { createSnapshotServer, operatorListenerLimits } from '../distribution/server.ts';
 import { createTokenReviewAuthenticator, kubernetesTokenReview } from '../distribution/token-review.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
@@ -242,10 +243,13 @@ export async function operatorCommand(
   let handleRuns: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
     res.writeHead(503).end();
   };
+  // One budget for the listener's TokenReviews: the proxies' bearers and the run API's callers.
+  const reviews = new ReviewBudget();
   const server = createSnapshotServer({
     authenticate: createTokenReviewAuthenticator(kc, {
       audience: values['token-audience'] as string,
       allowedServiceAccounts: (values['proxy-service-account'] as string[] | undefined) ?? [],
+      budget: reviews,
     }),
     isLeader: () => isLeader(),
     leaderTerm: () => leaderTerm(),
@@ -309,6 +313,7 @@ export async function operatorCommand(
     snapshot: () => operator.snapshot,
     reviewCaller: createCallerReview(kubernetesTokenReview(kc), {
       audience: values['token-audience'] as string,
+      budget: reviews,
     }),
     reviewAccess: cachedAccessReview(kubernetesAccessReview(kc)),
     server,
