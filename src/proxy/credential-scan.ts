@@ -86,7 +86,10 @@ export function unscannableBody(res: UpstreamResponse): string | undefined {
       return `Transfer-Encoding: ${trimOws(value)}`;
   }
   const body = res.body;
-  // JSON and text answers start with none of the signatures' first bytes: no comparison for them.
+  // A body whose first byte opens no signature is not compared: a JSON object (`{`) and most text.
+  // A JSON array (`[`, a zstd skippable frame's first byte) and text starting with `( 7 8 B H h x` or
+  // `P` to `_` are: a few byte comparisons, and for `( 8 H X h x` isZlibStream, whose header check
+  // refuses 30 in 31 of them before any inflate.
   if (body.length === 0 || !SIGNATURE_STARTS.has(body[0]!)) return undefined;
   for (const [format, magic] of COMPRESSED) {
     if (body.length >= magic.length && body.compare(magic, 0, magic.length, 0, magic.length) === 0) {
