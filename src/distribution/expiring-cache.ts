@@ -48,7 +48,7 @@ export function tokenKey(bearer: string): string {
 }
 
 /** How an authenticator keeps and asks for the verdicts on bearer tokens (cachedVerdicts). */
-export interface VerdictSource<V> {
+interface VerdictSource<V> {
   readonly ttlMs: number;
   /** Bound on each of the two caches, so a flood of distinct bad tokens cannot grow memory. */
   readonly maxEntries: number;

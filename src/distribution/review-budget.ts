@@ -2,13 +2,13 @@ import { isLocalSource } from '../listener/source-share.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Reviews of tokens not seen yet that may be sent at once, and per second after that. */
-export const REVIEW_BURST = 100;
-export const REVIEWS_PER_SECOND = 20;
+const REVIEW_BURST = 100;
+const REVIEWS_PER_SECOND = 20;
 /** The share of one client address: reviews at once, and per second after that. */
-export const SOURCE_REVIEW_BURST = 10;
-export const SOURCE_REVIEWS_PER_SECOND = 2;
+const SOURCE_REVIEW_BURST = 10;
+const SOURCE_REVIEWS_PER_SECOND = 2;
 /** Addresses whose share and standing are remembered; past it the least recently seen is forgotten. */
-export const MAX_REVIEW_SOURCES = 4_096;
+const MAX_REVIEW_SOURCES = 4_096;
 
 /**
  * Thrown instead of reviewing a token while the budget is spent: the listener answers 503, as when

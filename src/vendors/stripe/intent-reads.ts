@@ -134,12 +134,12 @@ function intentRead(intent: string, what: string, part: (pi: Obj) => MicroUsd | 
 }
 
 /** The payment intent a charge names (an id or an expanded object); undefined when none. */
-export function intentOf(o: Obj): string | undefined {
+function intentOf(o: Obj): string | undefined {
   return idOf(o['payment_intent']);
 }
 
 /** Every payment intent an invoice names: `payment_intent`, and those of its listed `payments`. */
-export function intentsOf(o: Obj): string[] {
+function intentsOf(o: Obj): string[] {
   const found = [intentOf(o)];
   const payments = isObj(o['payments']) ? o['payments']['data'] : undefined;
   for (const p of Array.isArray(payments) ? payments : []) {
