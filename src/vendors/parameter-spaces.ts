@@ -33,7 +33,7 @@ export function isBlank(value: string): boolean {
 }
 
 /** A blank, control or format character anywhere: an id holds none, so one inside is not decoration. */
-const UNSEEN_ANYWHERE = /[\s\p{Cc}\p{Cf}]/u;
+export const UNSEEN_ANYWHERE = /[\s\p{Cc}\p{Cf}]/u;
 
 /**
  * An id a party parameter names (a Stripe customer, account or recipient): spaceTrimmed, and with no

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { trimOws } from '../../http-whitespace.ts';
-import { partyId, spaceTrimmed } from '../parameter-spaces.ts';
+import { partyId, spaceTrimmed, UNSEEN_ANYWHERE } from '../parameter-spaces.ts';
 import { type Operation, type Params, type Parties, PLATFORM_ACCOUNT, type VendorRequest } from '../types.ts';
 import { isObj } from './fields.ts';
 import { SEARCH_PATH, searchCustomers } from './search.ts';
@@ -282,7 +282,6 @@ const DEFAULT_CUSTOMER_KEY = 'stripe_customer_id';
  * aside (`CUS_evil`, `cus_ev\u200bil`): Stripe may read it as a customer, Keybrake cannot say which.
  */
 const CUSTOMER_LIKE = /^(cus|acct)_/i;
-const UNSEEN = /[\s\p{Cc}\p{Cf}]/gu;
 
 /**
  * The customers a meter event names (classify adds them to its parties): Stripe bills the usage to
@@ -306,15 +305,17 @@ export function meterCustomers(params: Params): string[] | Denial {
     const v = payload[key];
     // Stripe's definition takes strings only: a list or object there has no reading to judge.
     if (typeof v !== 'string') return single(`payload[${key}]`);
-    if (spaceTrimmed(v) === undefined) {
+    const trimmed = spaceTrimmed(v);
+    if (trimmed === undefined) {
       return deny(
         'body_invalid',
         "A meter event's payload holds a value with blank or invisible characters around it.",
       );
     }
-    const id = partyId(v);
+    // partyId of the value, trimmed once.
+    const id = UNSEEN_ANYWHERE.test(trimmed) ? undefined : trimmed;
     if (id !== undefined && CUSTOMER_ID.test(id)) ids.push(id);
-    else if (key === DEFAULT_CUSTOMER_KEY || CUSTOMER_LIKE.test(v.replace(UNSEEN, ''))) {
+    else if (key === DEFAULT_CUSTOMER_KEY || CUSTOMER_LIKE.test(v.split(UNSEEN_ANYWHERE).join(''))) {
       return deny(
         'body_invalid',
         `Parameter "payload[${key}]" must be one customer id (cus_… or acct_…), with nothing blank or invisible inside it.`,
