@@ -10,11 +10,20 @@ export function positiveInt(flag: string, text: string): number {
   return n;
 }
 
-/** A positive duration flag in milliseconds (src/duration.ts: one rule for every duration). */
-export function durationFlag(flag: string, text: string, example = '30s, 500ms or 2m'): number {
+/**
+ * A positive duration flag in milliseconds (src/duration.ts: one rule for every duration); with
+ * `allowZero`, 0 too (a flag where 0 turns something off).
+ */
+export function durationFlag(
+  flag: string,
+  text: string,
+  example = '30s, 500ms or 2m',
+  opts: { readonly allowZero?: boolean } = {},
+): number {
   const ms = parseDuration(text);
   // 0 is a duration, so "expected a duration" would not say what is wrong with it.
-  if (ms === 0) throw new UsageError(`--${flag} ${text}: must be positive, such as ${example}`);
+  if (ms === 0 && opts.allowZero !== true)
+    throw new UsageError(`--${flag} ${text}: must be positive, such as ${example}`);
   if (ms === undefined)
     throw new UsageError(`--${flag} ${text}: expected a duration such as ${example} (${DURATION_SYNTAX})`);
   return ms;

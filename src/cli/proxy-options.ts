@@ -2,7 +2,6 @@ import type { Clock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
 import type { CounterStore } from '../counters/store.ts';
-import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { type ListenAddress, parseListen } from '../listen.ts';
 import { DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
 import type { ProxyConfig } from '../proxy/runtime.ts';
@@ -63,7 +62,13 @@ export async function proxyConfigFromFlags(
     admin: listenFlag('admin-listen', values['admin-listen'] as string),
     upstreams,
     upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
-    leaseBackoffMs: leaseBackoffFlag(values['lease-backoff'] as string),
+    // 0, unlike other durations, turns the backoff off.
+    leaseBackoffMs: durationFlag(
+      'lease-backoff',
+      values['lease-backoff'] as string,
+      '250ms, or 0 to turn it off',
+      { allowZero: true },
+    ),
     vendors,
     clock: deps.clock,
     audit: stdoutAuditSink({
@@ -85,16 +90,6 @@ export async function proxyConfigFromFlags(
       : {}),
     drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),
   };
-}
-
-/** `--lease-backoff`: a duration, where 0 (unlike other durations) turns the backoff off. */
-function leaseBackoffFlag(text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined)
-    throw new UsageError(
-      `--lease-backoff ${text}: expected a duration such as 250ms, or 0 to turn it off (${DURATION_SYNTAX})`,
-    );
-  return ms;
 }
 
 /** `--redis` → the shared store (connecting in the background), otherwise per-process memory. */
