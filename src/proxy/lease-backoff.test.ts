@@ -20,7 +20,7 @@ function fakeMonotonic() {
 describe('lease backoff: per key and object, on the injected monotonic clock', () => {
   it('keeps a key off an object it was refused on for 250 ms, then lets it lease again', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now);
+    const backoff = new LeaseBackoff({ monotonic: clock.now });
     backoff.refused('attacker', ['price_shared']);
 
     expect(backoff.wait('attacker', ['price_shared'])).toEqual({
@@ -36,7 +36,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
 
   it('doubles the backoff with each further refusal, up to 8 s', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now);
+    const backoff = new LeaseBackoff({ monotonic: clock.now });
     const waits: number[] = [];
     for (let i = 0; i < 8; i++) {
       backoff.refused('attacker', ['price_shared']);
@@ -51,7 +51,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
 
   it('starts over after a call that passed, and after the key kept off for the longest backoff', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now);
+    const backoff = new LeaseBackoff({ monotonic: clock.now });
     backoff.refused('k', ['pi_1']);
     clock.advance(250);
     backoff.refused('k', ['pi_1']);
@@ -72,7 +72,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
   });
 
   it('keeps keys and objects apart: another key, or another object, is not held off', () => {
-    const backoff = new LeaseBackoff(fakeMonotonic().now);
+    const backoff = new LeaseBackoff({ monotonic: fakeMonotonic().now });
     backoff.refused('attacker', ['price_shared', 'cus_b']);
 
     expect(backoff.wait('victim', ['price_shared'])).toBeUndefined();
@@ -82,7 +82,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
 
   it('names the longest wait among the objects asked about', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now);
+    const backoff = new LeaseBackoff({ monotonic: clock.now });
     backoff.refused('k', ['a']);
     clock.advance(250);
     backoff.refused('k', ['a', 'b']);
@@ -92,7 +92,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
 
   it('remembers a bounded number of objects per key, and the wait of one dropped holds every object', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now);
+    const backoff = new LeaseBackoff({ monotonic: clock.now });
     // The shared object is refused up to a 1 s backoff, then many others push it out of the map.
     for (const ms of [250, 500, 1_000]) {
       backoff.refused('attacker', ['price_shared']);
@@ -113,7 +113,7 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
 
   it('doubles from the first backoff it is given, to 32 times it, and holds no key off given 0', () => {
     const clock = fakeMonotonic();
-    const tuned = new LeaseBackoff(clock.now, { firstMs: 100 });
+    const tuned = new LeaseBackoff({ monotonic: clock.now, firstMs: 100 });
     const waits: number[] = [];
     for (let i = 0; i < 7; i++) {
       tuned.refused('k', ['x']);
@@ -123,14 +123,14 @@ describe('lease backoff: per key and object, on the injected monotonic clock', (
     }
     expect(waits).toEqual([100, 200, 400, 800, 1_600, 3_200, 3_200]);
 
-    const off = new LeaseBackoff(clock.now, { firstMs: 0 });
+    const off = new LeaseBackoff({ monotonic: clock.now, firstMs: 0 });
     off.refused('k', ['x']);
     expect(off.wait('k', ['x'])).toBeUndefined();
   });
 
   it('tracks a bounded number of keys: those with nothing left go first, then the oldest', () => {
     const clock = fakeMonotonic();
-    const backoff = new LeaseBackoff(clock.now, { maxKeys: 3 });
+    const backoff = new LeaseBackoff({ monotonic: clock.now, maxKeys: 3 });
     backoff.refused('old', ['x']);
     clock.advance(250 + LEASE_BACKOFF_MAX_MS);
     backoff.refused('a', ['x']);

@@ -57,12 +57,14 @@ export class LeaseBackoff {
   readonly #maxKeys: number;
   readonly #keys = new Map<string, KeyState>();
 
-  /** `firstMs` 0 turns the backoff off: nothing is remembered, no key is ever held off. */
+  /**
+   * `monotonic`: the clock in ms (default performance.now). `firstMs` 0 turns the backoff off:
+   * nothing is remembered, no key is ever held off.
+   */
   constructor(
-    monotonic: () => number = () => performance.now(),
-    opts: { readonly firstMs?: number; readonly maxKeys?: number } = {},
+    opts: { readonly monotonic?: () => number; readonly firstMs?: number; readonly maxKeys?: number } = {},
   ) {
-    this.#now = monotonic;
+    this.#now = opts.monotonic ?? (() => performance.now());
     this.#firstMs = opts.firstMs ?? LEASE_BACKOFF_FIRST_MS;
     this.#maxMs = this.#firstMs * DOUBLINGS_CAP;
     this.#maxKeys = opts.maxKeys ?? MAX_KEYS;

@@ -331,7 +331,7 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
     parseLimits: { maxBytes: 4096, maxDepth: 5, maxParams: 50 },
     leaseTtlMs: 35_000,
     // On the test's clock, so a test moves it (a monotonic one in the process).
-    leaseBackoff: new LeaseBackoff(() => clock.now()),
+    leaseBackoff: new LeaseBackoff({ monotonic: () => clock.now() }),
   });
   const call = (c: StripeCall) =>
     handle({

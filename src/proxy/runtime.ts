@@ -114,7 +114,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     leaseTtlMs: leaseTtlMsFor(config.upstreamTimeoutMs),
     ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
     ...(config.leaseBackoffMs !== undefined
-      ? { leaseBackoff: new LeaseBackoff(undefined, { firstMs: config.leaseBackoffMs }) }
+      ? { leaseBackoff: new LeaseBackoff({ firstMs: config.leaseBackoffMs }) }
       : {}),
   };
   const calls = new InFlight();

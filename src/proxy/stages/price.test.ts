@@ -412,7 +412,7 @@ describe('price stage: every lookup read is bounded over time, per key', () => {
     const { call, sent, clock } = proxy({
       upstream: resendLike(250),
       policy: { limits: { perCallMicros: 1 } },
-      leaseBackoff: new LeaseBackoff(() => backoffClock),
+      leaseBackoff: new LeaseBackoff({ monotonic: () => backoffClock }),
     });
     const send = async () => {
       backoffClock += 3_600_000;
