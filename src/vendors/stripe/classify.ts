@@ -137,7 +137,7 @@ function classifyRow(
       // The row's own locks stand (an invoice update locks its invoice); an object the price is
       // read from is leased too, until settled, like any lookup.
       const read = moneyWrite.readsPathObject && object !== undefined ? [object] : [];
-      const held = [...new Set([...(locks.locks ?? []), ...read, ...(priced.locks ?? [])])];
+      const held = heldLocks(locks.locks, read, priced.locks);
       return { id: row.id, class: 'money', ...priced, parties, locks: held };
     }
   }
@@ -152,8 +152,13 @@ function classifyRow(
   const priced = applyRule(row, segments, params, rates);
   if (isDenial(priced)) return priced;
   // The row's locks and the objects the price is read from, taken together before the lookup.
-  const held = [...new Set([...(locks.locks ?? []), ...(priced.locks ?? [])])];
+  const held = heldLocks(locks.locks, priced.locks);
   return { id: row.id, class: row.class, ...priced, parties, ...(held.length > 0 ? { locks: held } : {}) };
+}
+
+/** The objects a call leases: those of every list given, each once, in the order first named. */
+function heldLocks(...lists: ReadonlyArray<readonly string[] | undefined>): string[] {
+  return [...new Set(lists.flatMap((list) => list ?? []))];
 }
 
 // Fields Stripe returns only when `expand` names them, and which are credentials to move money or
