@@ -52,34 +52,35 @@ const UNDECLARED: DeclaredBody = { type: 'form', names: {} };
 
 const indexed = new Map<string, DeclaredBody>();
 
-/** The declared body of the operation a Twilio call resolves to; UNDECLARED when there is none. */
-export function declaredBody(req: VendorRequest): DeclaredBody {
+/**
+ * What the table declares for the operation a Twilio call resolves to, matched once: its body
+ * (UNDECLARED when there is none, or the call is not in the table) and, for an operation the table
+ * has whose definition declares no body, its path parameters, name to value as the call's path gives
+ * it (`{BrandRegistrationSid}` → `BN…`). `pathParameters` is undefined for an operation that declares
+ * a body, and for a call the table does not have.
+ */
+export interface Declared {
+  readonly body: DeclaredBody;
+  readonly pathParameters: ReadonlyMap<string, string> | undefined;
+}
+
+const NOT_IN_TABLE: Declared = { body: UNDECLARED, pathParameters: undefined };
+
+export function twilioDeclared(req: VendorRequest): Declared {
   const host = (req.subHost ?? 'api').toLowerCase();
   const method = req.method.toUpperCase();
   const match = matchTwilioOperation(host, method === 'HEAD' ? 'GET' : method, tablePath(host, req.path));
-  if (!match) return UNDECLARED;
+  if (!match) return NOT_IN_TABLE;
   const id = match.row.id;
+  const body = Object.hasOwn(TWILIO_REQUEST_BODIES, id) ? TWILIO_REQUEST_BODIES[id] : undefined;
   let declared = indexed.get(id);
   if (declared === undefined) {
-    const body = Object.hasOwn(TWILIO_REQUEST_BODIES, id) ? TWILIO_REQUEST_BODIES[id] : undefined;
     declared = body ? { type: body.type, names: indexNames(body.names, body.lists) } : UNDECLARED;
     indexed.set(id, declared);
   }
-  return declared;
-}
-
-/**
- * For a call whose operation the table has and whose definition declares no request body: its path
- * parameters, name to value as the call's path gives it (`{BrandRegistrationSid}` → `BN…`).
- * Undefined for an operation that declares a body, and for a call the table does not have.
- */
-export function bodilessPathParameters(req: VendorRequest): ReadonlyMap<string, string> | undefined {
-  const host = (req.subHost ?? 'api').toLowerCase();
-  const method = req.method.toUpperCase();
-  const match = matchTwilioOperation(host, method === 'HEAD' ? 'GET' : method, tablePath(host, req.path));
-  if (!match || Object.hasOwn(TWILIO_REQUEST_BODIES, match.row.id)) return undefined;
+  if (body) return { body: declared, pathParameters: undefined };
   const names = [...match.row.path.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]!);
-  return new Map(names.map((name, i) => [name, match.segments[i] ?? '']));
+  return { body: declared, pathParameters: new Map(names.map((name, i) => [name, match.segments[i] ?? ''])) };
 }
 
 /** Twilio serves the 2010 API with or without `.json`: the table writes it with. */

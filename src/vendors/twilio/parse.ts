@@ -4,7 +4,7 @@ import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
-import { bodilessPathParameters, declaredBody, QUERY_NAMES } from './declared.ts';
+import { QUERY_NAMES, twilioDeclared } from './declared.ts';
 import { pathEchoDenial } from './path-echo.ts';
 import { twilioReadsBody } from './uploads.ts';
 
@@ -42,9 +42,9 @@ export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimit
     );
   }
   if (body.length === 0) return Object.create(null) as Params;
-  const echoed = echoedPath(req, body);
-  if (echoed !== undefined) return pathEcho(req, body, limits, echoed);
-  const declared = declaredBody(req);
+  const { body: declared, pathParameters } = twilioDeclared(req);
+  forwards.set(req, { body, forwards: pathParameters === undefined });
+  if (pathParameters !== undefined) return pathEcho(req, body, limits, pathParameters);
   const text = bodyText(req.headers, body, declared.type);
   if (isDenial(text)) return text;
   if (declared.type === 'form') return parseFlatForm(text, limits, declared.names);
@@ -70,13 +70,18 @@ export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimit
  * (path-echo.ts), which was taken only because it repeats the path.
  */
 export function twilioForwardsBody(req: VendorRequest, body: Buffer): boolean {
-  return echoedPath(req, body) === undefined;
+  if (body.length === 0) return true;
+  const recorded = forwards.get(req);
+  if (recorded !== undefined && recorded.body === body) return recorded.forwards;
+  return twilioDeclared(req).pathParameters === undefined;
 }
 
-/** The path parameters a body sent to an operation that declares none may repeat; else undefined. */
-function echoedPath(req: VendorRequest, body: Buffer): ReadonlyMap<string, string> | undefined {
-  return body.length === 0 ? undefined : bodilessPathParameters(req);
-}
+/**
+ * What parseTwilio found when it matched a call with a body against the table: whether that body is
+ * forwarded (not one that only repeats the path), so twilioForwardsBody need not match it again. The
+ * body is kept to check it is the same one; a call parse did not match (an upload) is matched there.
+ */
+const forwards = new WeakMap<VendorRequest, { readonly body: Buffer; readonly forwards: boolean }>();
 
 /**
  * A body sent to an operation that declares none: taken when it repeats the path, as no parameters.
