@@ -7,9 +7,9 @@
 // read until the test lets it go, so every round is decided by promises, never by sleeps: the
 // attacker's call is made first, and the victim's while that call would hold the Price.
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { type RedisReplicas, startRedisReplicas } from './fixtures/redis-replicas.ts';
+import { useRedisReplicas } from './fixtures/redis-replicas.ts';
 import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 const EVERYTHING = ['POST /v1/**', 'GET /v1/**'];
@@ -22,22 +22,13 @@ const { files, keys } = mintKeys([
 const ROUNDS = 24;
 
 describe('a key refused after its lookups cannot keep a shared Price leased', () => {
-  let replicas: RedisReplicas | undefined;
-
-  beforeAll(async () => {
-    replicas = await startRedisReplicas(files);
-    expect(await replicas.store.waitUntilReady(5_000)).toBe(true);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
-  });
+  const replicas = useRedisReplicas(files);
 
   it('lets the victim update the Price and bill from it in most rounds while the attacker loops', async () => {
-    const book = replicas!.stripe.prices;
+    const book = replicas().stripe.prices;
     book.price('price_shared', 5_000, {});
-    const attacker = stripeVia(replicas!.proxies[0]!, keys.attacker.token);
-    const victim = stripeVia(replicas!.proxies[1]!, keys.victim.token);
+    const attacker = stripeVia(replicas().proxies[0]!, keys.attacker.token);
+    const victim = stripeVia(replicas().proxies[1]!, keys.victim.token);
     const item = (client: Stripe) =>
       client.invoiceItems.create({
         customer: 'cus_b',
@@ -97,7 +88,7 @@ describe('a key refused after its lookups cannot keep a shared Price leased', ()
     expect(victimThrough).toHaveLength(ROUNDS - held.length);
     // The attacker's reads are the rounds it held, and nothing it asked for reached Stripe: every
     // invoice item billed is one of the victim's.
-    const attackerReads = replicas!.stripe.requests.filter(
+    const attackerReads = replicas().stripe.requests.filter(
       (r) => r.method === 'GET' && r.path.split('?')[0] === '/v1/prices/price_shared',
     ).length;
     const victimItems = victimThrough.filter((round) => round % 2 === 1).length;

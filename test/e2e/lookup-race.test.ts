@@ -5,10 +5,10 @@
 // reserved for it: the update meets 409 object_busy while the confirm holds the lease, or the
 // confirm is priced at the raised amount.
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dayBucket } from '../../src/counters/windows.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { type RedisReplicas, startRedisReplicas } from './fixtures/redis-replicas.ts';
+import { useRedisReplicas } from './fixtures/redis-replicas.ts';
 import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 const MICROS_PER_CENT = 10_000;
@@ -22,28 +22,19 @@ const { files, keys } = mintKeys([
 ]);
 
 describe('a looked-up price cannot be raced across two replicas on Redis', () => {
-  let replicas: RedisReplicas | undefined;
-
-  beforeAll(async () => {
-    replicas = await startRedisReplicas(files);
-    expect(await replicas.store.waitUntilReady(5_000)).toBe(true);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
-  });
+  const replicas = useRedisReplicas(files);
 
   /** Micro-USD reserved today by one key, read from the shared Redis (settle has not run yet while a write is held). */
-  const reserved = (scope: string) => replicas!.store.used(scope, dayBucket(Date.now(), 'UTC'));
+  const reserved = (scope: string) => replicas().store.used(scope, dayBucket(Date.now(), 'UTC'));
 
   const client = (replica: number, key: keyof typeof keys): Stripe =>
-    stripeVia(replicas!.proxies[replica]!, keys[key].token);
+    stripeVia(replicas().proxies[replica]!, keys[key].token);
 
   const posts = (path: string) =>
-    replicas!.stripe.requests.filter((r) => r.method === 'POST' && r.path === path).length;
+    replicas().stripe.requests.filter((r) => r.method === 'POST' && r.path === path).length;
 
   it('refuses an update with object_busy while a confirm on another replica holds the lease', async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     s.intent('pi_held', 1_000);
     const arrived = gate();
     const release = gate();
@@ -96,7 +87,7 @@ describe('a looked-up price cannot be raced across two replicas on Redis', () =>
   });
 
   it('refuses a confirm while an update holds the lease; retried, it is priced at the raised amount', async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     s.intent('pi_raised', 1_000);
     const arrived = gate();
     const release = gate();
@@ -136,7 +127,7 @@ describe('a looked-up price cannot be raced across two replicas on Redis', () =>
   });
 
   it('never executes a confirm above what was reserved for it, over 20 concurrent rounds on both replicas', async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     const rounds: {
       id: string;
       confirm: string;

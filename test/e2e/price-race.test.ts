@@ -5,10 +5,10 @@
 // the priced call holds the Price, nothing over the caps reaches Stripe, and once the call has
 // settled the update goes through.
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dayBucket } from '../../src/counters/windows.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { type RedisReplicas, startRedisReplicas } from './fixtures/redis-replicas.ts';
+import { useRedisReplicas } from './fixtures/redis-replicas.ts';
 import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** The tester's policy: a $50 call, a $100 day, a $30 run, every POST and GET. */
@@ -25,32 +25,23 @@ const { files, keys } = mintKeys([
 const RAISED = 900_000;
 
 describe('a looked-up Price cannot be raced across two replicas on Redis', () => {
-  let replicas: RedisReplicas | undefined;
-
-  beforeAll(async () => {
-    replicas = await startRedisReplicas(files);
-    expect(await replicas.store.waitUntilReady(5_000)).toBe(true);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
-  });
+  const replicas = useRedisReplicas(files);
 
   const client = (replica: number, key: keyof typeof keys): Stripe =>
-    stripeVia(replicas!.proxies[replica]!, keys[key].token);
+    stripeVia(replicas().proxies[replica]!, keys[key].token);
 
   /** Micro-USD counted today by the billing key, read from the shared Redis. */
-  const spent = () => replicas!.store.used(keys.biller.scope, dayBucket(Date.now(), 'UTC'));
+  const spent = () => replicas().store.used(keys.biller.scope, dayBucket(Date.now(), 'UTC'));
 
   const priceUpdates = (price: string) =>
-    replicas!.stripe.requests.filter((r) => r.method === 'POST' && r.path === `/v1/prices/${price}`).length;
+    replicas().stripe.requests.filter((r) => r.method === 'POST' && r.path === `/v1/prices/${price}`).length;
 
   /**
    * Holds the priced call at its read of `price`, raises the Price from the other replica (refused),
    * lets the call go on, and returns what it answered.
    */
   async function raceAgainstRead<T>(price: string, priced: () => Promise<T>) {
-    const book = replicas!.stripe.prices;
+    const book = replicas().stripe.prices;
     book.price(price, 100, { eur: 100 });
     const arrived = gate();
     const release = gate();
@@ -96,7 +87,7 @@ describe('a looked-up Price cannot be raced across two replicas on Redis', () =>
     );
     expect(created).toMatchObject({ ok: true, value: { amount: 100, currency: 'eur' } });
     // Stripe added €1, and no more, to the customer's next invoice; it is counted.
-    expect(replicas!.stripe.prices.billed.filter((b) => b.price === 'price_multi')).toEqual([
+    expect(replicas().stripe.prices.billed.filter((b) => b.price === 'price_multi')).toEqual([
       { what: 'invoice_item', price: 'price_multi', currency: 'eur', amount: 100 },
     ]);
     const counted = (await spent()) - before;
@@ -112,7 +103,7 @@ describe('a looked-up Price cannot be raced across two replicas on Redis', () =>
       }),
     );
     expect(added).toMatchObject({ ok: true, value: { id: 'in_draft1', total: 100 } });
-    expect(replicas!.stripe.prices.billed.filter((b) => b.price === 'price_lines')).toEqual([
+    expect(replicas().stripe.prices.billed.filter((b) => b.price === 'price_lines')).toEqual([
       { what: 'invoice_line', price: 'price_lines', currency: 'eur', amount: 100 },
     ]);
     const counted = (await spent()) - before;
@@ -121,7 +112,7 @@ describe('a looked-up Price cannot be raced across two replicas on Redis', () =>
   });
 
   it('refuses an invoice item while an update holds its Price; retried, it is priced at the raised amount and capped', async () => {
-    const book = replicas!.stripe.prices;
+    const book = replicas().stripe.prices;
     book.price('price_held', 100, { eur: 100 });
     const arrived = gate();
     const release = gate();
@@ -137,7 +128,7 @@ describe('a looked-up Price cannot be raced across two replicas on Redis', () =>
         quantity: 1,
       });
     const reads = () =>
-      replicas!.stripe.requests.filter(
+      replicas().stripe.requests.filter(
         (r) => r.method === 'GET' && r.path.startsWith('/v1/prices/price_held'),
       ).length;
     try {

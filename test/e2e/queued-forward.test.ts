@@ -6,11 +6,11 @@
 // share one redis-server; a Stripe stand-in holds reads and lookups until the test lets them go
 // (promises and events, no sleeps).
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dayBucket } from '../../src/counters/windows.ts';
 import { gate, type Outcome, outcome } from './fixtures/outcomes.ts';
 import { openConnection } from './fixtures/raw-connection.ts';
-import { type RedisReplicas, startRedisReplicas } from './fixtures/redis-replicas.ts';
+import { useRedisReplicas } from './fixtures/redis-replicas.ts';
 import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** The pool each proxy keeps per upstream origin (createUpstreams). */
@@ -39,23 +39,14 @@ function arrivals(count: number): { hook: () => void; all: Promise<void> } {
 }
 
 describe('a call waiting for an upstream connection', () => {
-  let replicas: RedisReplicas | undefined;
-
-  beforeAll(async () => {
-    replicas = await startRedisReplicas(files, { extraArgs: ['--upstream-timeout', UPSTREAM_TIMEOUT] });
-    expect(await replicas.store.waitUntilReady(5_000)).toBe(true);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
-  });
+  const replicas = useRedisReplicas(files, { extraArgs: ['--upstream-timeout', UPSTREAM_TIMEOUT] });
 
   const client = (replica: number, key: keyof typeof keys): Stripe =>
-    stripeVia(replicas!.proxies[replica]!, keys[key].token);
-  const reserved = (scope: string) => replicas!.store.used(scope, dayBucket(Date.now(), 'UTC'));
+    stripeVia(replicas().proxies[replica]!, keys[key].token);
+  const reserved = (scope: string) => replicas().store.used(scope, dayBucket(Date.now(), 'UTC'));
 
   it('is never sent once its wait may outlast its lease: a competing update then governs the retry, not the queued confirm', async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     s.intent('pi_queued', 1_000);
     const lookupHeld = gate();
     const lookupArrived = gate();
@@ -130,7 +121,7 @@ describe('a call waiting for an upstream connection', () => {
   // Fifth round: one key's 200 slow reads, each held 20 s upstream, made another namespace's read
   // wait 19.3 s (69 ms before) for the pool every key shared.
   it("answers another key's call while one key's calls fill the whole pool and are all held", async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     const heldHeads = gate();
     const attacker = arrivals(KEY_SHARE);
     let victimSeenWith = -1;
@@ -169,14 +160,14 @@ describe('a call waiting for an upstream connection', () => {
   // 50 ms later waited for a connection, and a victim's call behind them was forwarded 139 s after it
   // arrived; 600 of them with 200 KB bodies grew the proxy by 300 MB.
   it('drops, unsent and given back, the calls whose clients closed while they waited for a connection', async () => {
-    const s = replicas!.stripe;
+    const s = replicas().stripe;
     const heldHeads = gate();
     const reads = arrivals(KEY_SHARE);
     s.onReadHead = async () => {
       reads.hook();
       await heldHeads.promise;
     };
-    const proxy = replicas!.proxies[0]!;
+    const proxy = replicas().proxies[0]!;
     const from = proxy.audit.length;
     try {
       const agent = client(0, 'agent');
