@@ -25,6 +25,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'http-whitespace': [],
   // Untrusted text echoed on a terminal or a plain-text log (manifest errors, run exec's notice).
   'terminal-text': [],
+  // The token bucket of the proxy's lookup reads and the TokenReview budget.
+  'token-bucket': [],
   // Every listener's limits and the server that holds clients to them (proxy and operator alike).
   listener: ['telemetry'],
   telemetry: ['decision'],
@@ -38,7 +40,16 @@ const ALLOWED: Record<string, readonly string[]> = {
   emulators: [],
   compiler: ['api', 'clock', 'equality', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],
   sources: ['api', 'backoff', 'clock', 'equality', 'memo', 'snapshot', 'telemetry'],
-  distribution: ['backoff', 'clock', 'decision', 'listen', 'listener', 'snapshot', 'telemetry'],
+  distribution: [
+    'backoff',
+    'clock',
+    'decision',
+    'listen',
+    'listener',
+    'snapshot',
+    'telemetry',
+    'token-bucket',
+  ],
   proxy: [
     'clock',
     'counters',
@@ -51,6 +62,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'patterns',
     'snapshot',
     'telemetry',
+    'token-bucket',
     'tokens',
     'vendors',
   ],

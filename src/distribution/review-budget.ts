@@ -1,5 +1,5 @@
 import { isLocalSource } from '../listener/source-share.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from '../token-bucket.ts';
 
 /** Reviews of tokens not seen yet that may be sent at once, and per second after that. */
 const REVIEW_BURST = 100;

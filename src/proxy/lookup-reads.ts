@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { TokenBucket } from '../token-bucket.ts';
 
 /**
  * How fast one key's price lookups may read upstream on one replica when its policy sets no
@@ -14,11 +15,6 @@ export const LOOKUP_READ_BURST = 128;
 /** Past this many keys tracked, keys whose bucket has refilled are forgotten (they are as good as new). */
 const PRUNE_AT = 4096;
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 /**
  * A token bucket per vault key, in this process only: the proxy pipeline takes one token before each
  * lookup read of a key without `requestsPerMinute` (price.ts). Per replica by design: it bounds what
@@ -26,19 +22,19 @@ interface Bucket {
  */
 export class LookupReads {
   readonly #clock: Clock;
-  readonly #perMs: number;
+  readonly #perSecond: number;
   readonly #burst: number;
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<string, TokenBucket>();
 
   constructor(clock: Clock, perSecond = LOOKUP_READS_PER_SECOND, burst = LOOKUP_READ_BURST) {
     this.#clock = clock;
-    this.#perMs = perSecond / 1000;
+    this.#perSecond = perSecond;
     this.#burst = burst;
   }
 
   /** The reads one key may make per second, as the refusal names them. */
   get perSecond(): number {
-    return this.#perMs * 1000;
+    return this.#perSecond;
   }
 
   /** Takes one read for `scope` (a vault key's uid): false when its bucket is empty. */
@@ -47,25 +43,17 @@ export class LookupReads {
     let bucket = this.#buckets.get(scope);
     if (bucket === undefined) {
       if (this.#buckets.size >= PRUNE_AT) this.#prune(now);
-      bucket = { tokens: this.#burst, at: now };
+      bucket = new TokenBucket(this.#burst, this.#perSecond, now);
       this.#buckets.set(scope, bucket);
-    } else {
-      bucket.tokens = this.#level(bucket, now);
-      bucket.at = Math.max(bucket.at, now);
     }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
+    if (bucket.level(now) < 1) return false;
+    bucket.spend();
     return true;
-  }
-
-  // A clock that steps back refills nothing (and the bucket keeps its later instant).
-  #level(bucket: Bucket, now: number): number {
-    return Math.min(this.#burst, bucket.tokens + Math.max(0, now - bucket.at) * this.#perMs);
   }
 
   #prune(now: number): void {
     for (const [scope, bucket] of this.#buckets) {
-      if (this.#level(bucket, now) >= this.#burst) this.#buckets.delete(scope);
+      if (bucket.peek(now) >= this.#burst) this.#buckets.delete(scope);
     }
   }
 }

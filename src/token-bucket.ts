@@ -18,9 +18,17 @@ export class TokenBucket {
 
   /** The tokens in the bucket at `now`, refilled since the last look. */
   level(now: number): number {
-    this.#level = Math.min(this.#burst, this.#level + Math.max(0, now - this.#at) * this.#perMs);
+    this.#level = this.peek(now);
     this.#at = Math.max(this.#at, now);
     return this.#level;
+  }
+
+  /**
+   * The tokens the bucket would hold at `now`, recording nothing. A clock that steps back refills
+   * nothing (and `level` keeps the later instant).
+   */
+  peek(now: number): number {
+    return Math.min(this.#burst, this.#level + Math.max(0, now - this.#at) * this.#perMs);
   }
 
   /** Takes one token; the caller has seen `level` at least 1. */
