@@ -1163,7 +1163,7 @@ describe('hot reload through the manifest files', () => {
   it('reports a rejected edit on /metrics, /readyz staying ready, until a valid edit', async () => {
     const before = await reloadMetrics();
     expect(before.lastSuccessful).toBe(1);
-    // One save can reach the watcher as two events, so a reload may run twice: counts only grow.
+    // A save heard twice reloads once (FileSource.refresh); the counts are still compared as growing.
     try {
       await edit('policy.yaml', policy({ limits: { perDayUsd: 12 } }), 'manifest change rejected');
       const rejected = await reloadMetrics();

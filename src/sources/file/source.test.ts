@@ -209,6 +209,34 @@ describe('createFileSource', () => {
     ]);
   });
 
+  // A save could reach the watcher as two events, and the second compiled, published and logged
+  // the same table again under a new version ("policy reloaded" from an earlier save).
+  it('refreshes with no update while no file changed, and with one when one did', async () => {
+    const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
+    const seen: ResourceSetUpdate[] = [];
+    s.onUpdate((u) => seen.push(u));
+    const first = await s.start();
+    await put('policy.yaml', policy('200')); // the same text again, under a new inode
+    expect(await s.refresh()).toBe(first);
+    expect(seen).toEqual([first]);
+    await put('policy.yaml', policy('300'));
+    const changed = await s.refresh();
+    expect(perDay(changed)).toBe('300');
+    expect(seen).toEqual([first, changed]);
+  });
+
+  it('coalesces a refresh and a reload requested while one is running into a reload', async () => {
+    const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
+    const seen: ResourceSetUpdate[] = [];
+    s.onUpdate((u) => seen.push(u));
+    const first = await s.start();
+    const [a, b, c] = await Promise.all([s.refresh(), s.refresh(), s.reload()]);
+    expect(a).toBe(first); // nothing changed
+    expect(b).toBe(c);
+    expect(b).not.toBe(first); // the queued one is a reload: someone asked for one
+    expect(seen).toEqual([first, b]);
+  });
+
   it('coalesces reloads requested while one is running', async () => {
     const s = createFileSource([dir], { clock: fixedClock(0), log: silentLogger(), watch: false });
     const seen: ResourceSetUpdate[] = [];

@@ -12,8 +12,13 @@ import { watchManifests } from './watch.ts';
 export interface FileSource {
   /** Loads and validates once and starts watching; resolves with that first update. */
   start(): Promise<ResourceSetUpdate>;
-  /** Reloads now (also what the watcher calls); concurrent calls coalesce. */
+  /** Reloads now; concurrent calls coalesce. */
   reload(): Promise<ResourceSetUpdate>;
+  /**
+   * What the watcher calls: a reload that gives no update when every file is what the last update
+   * was made of (it resolves with that update). One save can reach the watcher as two events.
+   */
+  refresh(): Promise<ResourceSetUpdate>;
   /** Hears every update, `start`'s own included. */
   onUpdate(listener: (update: ResourceSetUpdate) => void): () => void;
   close(): void;
@@ -130,19 +135,25 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     }
   };
 
-  const reload = (): Promise<ResourceSetUpdate> => {
+  /** Whether the reload queued behind the running one may be quiet: only when every caller asked for that. */
+  let queuedQuiet = true;
+  /** `quiet`: no update when every file is what the last update was made of (`refresh`). */
+  const reload = (quiet = false): Promise<ResourceSetUpdate> => {
     if (!running) {
-      running = once().finally(() => {
+      running = once(quiet).finally(() => {
         running = undefined;
       });
       return running;
     }
     // A change during a reload gets one more reload after it, shared by every caller meanwhile.
+    queuedQuiet &&= quiet;
     queued ??= running
       .catch(() => undefined)
       .then(() => {
+        const q = queuedQuiet;
         queued = undefined;
-        return reload();
+        queuedQuiet = true;
+        return reload(q);
       });
     return queued;
   };
@@ -154,14 +165,15 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
         watcher = watchManifests(
           paths,
           () => {
-            reload().catch((err: unknown) => opts.log.error({ err }, 'manifest reload failed'));
+            reload(true).catch((err: unknown) => opts.log.error({ err }, 'manifest reload failed'));
           },
           { ...(opts.debounceMs !== undefined && { debounceMs: opts.debounceMs }) },
         );
       }
       return first;
     },
-    reload,
+    reload: () => reload(),
+    refresh: () => reload(true),
     onUpdate(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
