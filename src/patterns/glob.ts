@@ -87,6 +87,27 @@ export function compileEndpointPattern(source: string): EndpointPattern {
   };
 }
 
+/**
+ * Characters of one allow-list entry: an id, a pattern, an address, a host or `METHOD /path`. The
+ * schema (src/api) refuses a longer one, so a refusal's suggested entry must not be longer either.
+ */
+export const MAX_ENTRY_LENGTH = 256;
+
+/**
+ * The endpoint entry `source` compiled, or undefined when a policy could not hold it (too long, or
+ * outside the grammar of compileEndpointPattern): what a refusal may suggest. A seventh-round probe
+ * was told to add "OPTIONS /v1/charges/ch_1", which `policy-check` then refused.
+ */
+export function writableEndpointEntry(source: string): EndpointPattern | undefined {
+  if (source.length > MAX_ENTRY_LENGTH) return undefined;
+  try {
+    return compileEndpointPattern(source);
+  } catch (err) {
+    if (err instanceof PatternError) return undefined;
+    throw err;
+  }
+}
+
 /** A path template with its placeholders' names dropped: `/v1/customers/{}`; how templates compare. */
 export function templateKey(path: string): string {
   return path.replace(/\{[^{}/]+\}/g, '{}');

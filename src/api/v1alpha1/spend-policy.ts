@@ -1,7 +1,12 @@
 import { domainToASCII } from 'node:url';
 import { z } from 'zod';
 import { formatUsd, parseUsd, USD_AMOUNT_RULE } from '../../money/micro-usd.ts';
-import { compileEndpointPattern, compileValuePattern, PatternError } from '../../patterns/glob.ts';
+import {
+  compileEndpointPattern,
+  compileValuePattern,
+  MAX_ENTRY_LENGTH,
+  PatternError,
+} from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import { VENDORS } from '../../snapshot/types.ts';
 import { API_VERSION, ConditionSchema, ObjectMetaSchema, Timestamp } from './meta.ts';
@@ -43,8 +48,8 @@ const patternRefine =
 export const MAX_ENDPOINTS = 1_000;
 /** Entries of every other allow list. */
 export const MAX_LIST_ENTRIES = 10_000;
-/** Characters of one allow-list entry: an id, a pattern, an address, a host or `METHOD /path`. */
-export const MAX_ENTRY_LENGTH = 256;
+/** Characters of one allow-list entry (patterns/glob.ts, where a refusal's suggestion is held to it too). */
+export { MAX_ENTRY_LENGTH };
 
 const entry = () =>
   z.string().max(MAX_ENTRY_LENGTH, { abort: true, error: `must be at most ${MAX_ENTRY_LENGTH} characters` });

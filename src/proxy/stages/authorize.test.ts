@@ -1,7 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
+import { SpendPolicySpecSchema } from '../../api/v1alpha1/spend-policy.ts';
 import { compileEndpointPattern, compileValuePattern } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
+import { RESEND_OPERATIONS } from '../../vendors/resend/operations.ts';
+import { STRIPE_OPERATIONS } from '../../vendors/stripe/operations.ts';
+import { TWILIO_OPERATIONS } from '../../vendors/twilio/operations.ts';
 import { NO_PARTIES, type Operation, type OperationClass } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { authorize, authorizeAfterLookup, authorizeBeforeLookup } from './authorize.ts';
@@ -317,6 +321,70 @@ describe('authorize: the entries a refusal suggests', () => {
     for (const path of ['/v1/customers/cus_1', '/v1/customers/cus_2']) {
       expect(authorize({ policy, method: 'DELETE', path, op })).toBeUndefined();
     }
+  });
+});
+
+// Seventh round: a key of caps only was told to add "OPTIONS /v1/charges/ch_1" to allow.endpoints,
+// which the schema refuses (no entry names OPTIONS, HEAD, TRACE…). Every entry a refusal suggests
+// must be one a policy can hold and one that lets that very call through.
+describe('authorize: every suggested entry is valid and admits the call', () => {
+  const refusal = (method: string, path: string, op: Operation) =>
+    authorize({ policy: base, method, path, op })?.message ?? '';
+  const suggestions = (message: string) => [...message.matchAll(/"([A-Z]+ \/[^"]*)"/g)].map((m) => m[1]!);
+  const holdable = (entry: string) =>
+    SpendPolicySpecSchema.safeParse({ vendor: 'stripe', allow: { endpoints: [entry] } }).success;
+
+  const catalogued = [...STRIPE_OPERATIONS, ...TWILIO_OPERATIONS, ...RESEND_OPERATIONS].map(
+    (row): [string, string, Operation] => [
+      row.method,
+      row.path.replace(/\{[^{}/]+\}/g, 'id_1'),
+      charge({ id: row.id, class: 'destructive', costMicros: 0 }),
+    ],
+  );
+  const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND'];
+  const paths = [
+    '/v1/charges/ch_1',
+    '/v1/customers/cus_*',
+    '/v1/customers/{x}',
+    '/v1/customers/',
+    '/',
+    `/v1/${'x'.repeat(300)}`,
+    `/${'a/'.repeat(40)}b`,
+    '/v1/a%20b',
+  ];
+  const odd = methods.flatMap((method) =>
+    paths.flatMap((path): [string, string, Operation][] => [
+      [method, path, charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 })],
+      [method, path, charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 })],
+    ]),
+  );
+
+  it('holds for every catalogued operation and for odd methods and paths', () => {
+    for (const [method, path, op] of [...catalogued, ...odd]) {
+      const message = refusal(method, path, op);
+      const entries = suggestions(message);
+      if (entries.length === 0) expect(message).toMatch(/no allow\.endpoints entry can name/);
+      for (const entry of entries) {
+        expect(holdable(entry), `${entry} (suggested for ${method} ${path})`).toBe(true);
+        const policy = { ...base, endpoints: [compileEndpointPattern(entry)] };
+        expect(authorize({ policy, method, path, op }), `${entry} admits ${method} ${path}`).toBeUndefined();
+      }
+    }
+  });
+
+  it.each(['OPTIONS', 'HEAD', 'TRACE', 'PROPFIND'])('says no entry can name %s', (method) => {
+    const op = charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 });
+    expect(authorize({ policy: base, method, path: '/v1/charges/ch_1', op })).toEqual({
+      reason: 'price_unknown',
+      message: `${method} /v1/charges/ch_1 is an operation Keybrake does not know: no allow.endpoints entry can name the method ${method} (only GET, POST, PUT, PATCH, DELETE), so Keybrake never lets it through.`,
+    });
+  });
+
+  it('offers the template alone when the path as an entry would be a glob', () => {
+    const op = charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 });
+    expect(refusal('DELETE', '/v1/customers/cus_*', op)).toContain(
+      '(e.g. "DELETE /v1/customers/{customer}" for any customer, no wildcard)',
+    );
   });
 });
 

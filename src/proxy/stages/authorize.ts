@@ -1,6 +1,16 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { formatUsd } from '../../money/micro-usd.ts';
-import { type CompiledPattern, matchAll, matchesEndpoint, requestPath } from '../../patterns/glob.ts';
+import {
+  type CompiledPattern,
+  ENDPOINT_METHODS,
+  type EndpointPattern,
+  MAX_ENTRY_LENGTH,
+  MAX_PATH_SEGMENTS,
+  matchAll,
+  matchesEndpoint,
+  requestPath,
+  writableEndpointEntry,
+} from '../../patterns/glob.ts';
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { operationPath, operationTemplate, templateIsShared } from '../../vendors/templates.ts';
@@ -38,13 +48,29 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
       `${op.id} touches a vendor credential or account access; Keybrake never allows it.`,
     );
   }
+  const verdict = endpointVerdict(policy.endpoints, method, path, op);
+  if (verdict === 'admitted') return undefined;
+  if (verdict === 'must-be-named') return mustBeNamed(op, method, path);
+  return deny('endpoint_not_allowed', `${method} ${path} is not in this key's endpoint allowlist.`);
+};
+
+/**
+ * What an endpoint list (undefined: none) makes of a call that is not sensitive: admitted; matched
+ * or unlisted but needing an exact entry that names it; or matched by no entry.
+ */
+function endpointVerdict(
+  endpoints: readonly EndpointPattern[] | undefined,
+  method: string,
+  path: string,
+  op: Operation,
+): 'admitted' | 'must-be-named' | 'not-listed' {
   const admittedByAny = ADMITTED_WITHOUT_NAMING.has(op.class);
-  if (!policy.endpoints) return admittedByAny ? undefined : mustBeNamed(op, method, path);
+  if (!endpoints) return admittedByAny ? 'admitted' : 'must-be-named';
   // Split once for the whole list (up to 1 000 entries): each entry splitting it again made a long
   // path against a long list seconds of a proxy every tenant shares.
   const target = requestPath(path);
   let matched = false;
-  for (const entry of policy.endpoints) {
+  for (const entry of endpoints) {
     if (!matchesEndpoint(entry, method, target)) continue;
     // A template names one operation: not another whose path it also fits (`GET /emails/{email_id}`
     // is not `GET /emails/receiving`, `POST /v1/invoices/{invoice}` not
@@ -58,22 +84,41 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
         continue;
       }
     }
-    if (admittedByAny || entry.exact) return undefined;
+    if (admittedByAny || entry.exact) return 'admitted';
     matched = true;
   }
-  if (matched) return mustBeNamed(op, method, path);
-  return deny('endpoint_not_allowed', `${method} ${path} is not in this key's endpoint allowlist.`);
-};
+  return matched ? 'must-be-named' : 'not-listed';
+}
 
 /** A destructive, unpriced or unknown operation that no exact entry names. */
 function mustBeNamed(op: Operation, method: string, path: string): Denial {
-  const how = `name it exactly in allow.endpoints (${exactEntries(op, method, path)}, no wildcard) to let it through.${raisedByBody(op)}`;
+  const how = `${howToName(op, method, path)}${raisedByBody(op)}`;
   if (op.class === 'destructive') {
     return deny('endpoint_not_allowed', `${method} ${path} (${op.id}) is destructive: ${how}`);
   }
   const what =
     op.class === 'unknown' ? 'an operation Keybrake does not know' : `${op.id}, which Keybrake cannot price`;
   return deny('price_unknown', `${method} ${path} is ${what}: ${how}`);
+}
+
+/** The methods an endpoint entry can name exactly (`*` names none exactly). */
+const NAMEABLE_METHODS = ENDPOINT_METHODS.filter((m) => m !== '*');
+
+/**
+ * How a policy could let the call through: the exact entries that would admit it, or why none can.
+ * Only entries the schema accepts and that admit this very call are suggested: a seventh-round probe
+ * was told to add "OPTIONS /v1/charges/ch_1", which `policy-check` refuses (no entry names OPTIONS,
+ * HEAD, TRACE…), and a path holding `*` or `{x}` is a glob or a template as an entry, not this call.
+ */
+function howToName(op: Operation, method: string, path: string): string {
+  if (!(NAMEABLE_METHODS as readonly string[]).includes(method.toUpperCase())) {
+    return `no allow.endpoints entry can name the method ${method} (only ${NAMEABLE_METHODS.join(', ')}), so Keybrake never lets it through.`;
+  }
+  const entries = exactEntries(op, method, path);
+  if (entries === undefined) {
+    return `no allow.endpoints entry can name this path exactly (at most ${MAX_ENTRY_LENGTH} characters and ${MAX_PATH_SEGMENTS} segments, no empty segment, no * or braces), so Keybrake cannot let it through.`;
+  }
+  return `name it exactly in allow.endpoints (e.g. ${entries}, no wildcard) to let it through.`;
 }
 
 /**
@@ -90,19 +135,35 @@ function raisedByBody(op: Operation): string {
 /**
  * The exact entries that would admit this call, for a refusal to suggest: its catalog template, which
  * admits the operation on every object, and its own path, which admits this object only. A user who
- * copied the path alone found the next object refused (a new-user walkthrough, sixth round). Only the
- * path when there is no template to offer: an unknown operation, a path without placeholders, or a
- * template several Twilio hosts share (which names none of them).
+ * copied the path alone found the next object refused (a new-user walkthrough, sixth round). No
+ * template for an unknown operation, a path without placeholders, or a template several Twilio hosts
+ * share (which names none of them); undefined when neither can be written.
  */
-function exactEntries(op: Operation, method: string, path: string): string {
-  const own = `"${method} ${path}"`;
+function exactEntries(op: Operation, method: string, path: string): string | undefined {
+  const verb = method.toUpperCase();
+  const own = `${verb} ${path}`;
+  const forThis = admitsThisCall(own, op, method, path) ? `"${own}"` : undefined;
   const named = operationPath(op.id);
   const template = operationTemplate(op.id);
-  if (named === undefined || template === undefined || !template.includes('{}')) return `e.g. ${own}`;
-  const verb = method.toUpperCase();
-  if (templateIsShared(verb, template)) return `e.g. ${own}`;
-  const placeholders = [...named.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]);
-  return `e.g. "${verb} ${named}" for any ${placeholders.join(' and ')}, or ${own} for this one`;
+  const forAny =
+    named !== undefined &&
+    template?.includes('{}') === true &&
+    !templateIsShared(verb, template) &&
+    admitsThisCall(`${verb} ${named}`, op, method, path)
+      ? `"${verb} ${named}" for any ${placeholdersOf(named).join(' and ')}`
+      : undefined;
+  if (forAny === undefined) return forThis;
+  return forThis === undefined ? forAny : `${forAny}, or ${forThis} for this one`;
+}
+
+function placeholdersOf(template: string): string[] {
+  return [...template.matchAll(/\{([^{}/]+)\}/g)].map((m) => m[1]!);
+}
+
+/** Whether `source` is an entry a policy can hold and, as its only entry, admits this call. */
+function admitsThisCall(source: string, op: Operation, method: string, path: string): boolean {
+  const entry = writableEndpointEntry(source);
+  return entry !== undefined && endpointVerdict([entry], method, path, op) === 'admitted';
 }
 
 /**
