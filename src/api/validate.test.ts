@@ -219,11 +219,43 @@ describe('validate: amounts', () => {
     ['1000000000000000000000', 'at most 10 digits before the decimal point and 6 after it'],
     ['1.1234567', 'at most 10 digits before the decimal point and 6 after it'],
     ['9999999999', 'is too large: at most "9007199254.740991"'],
+    // Seventh round: "-1" was refused as having too many digits.
+    ['-1', 'must not be negative'],
+    ['-0.50', 'must not be negative'],
   ])('refuses %j, saying %j', (amount, message) => {
     const { errors } = validate(docs(limiting(amount)));
     expect(errors).toEqual([
       expect.objectContaining({ path: 'spec.limits.perDayUsd', message: expect.stringContaining(message) }),
     ]);
+  });
+});
+
+// Seventh round: 1000001 was refused as "must be a whole number" (the bound is 1 000 000), and
+// 9999999999999999999 (beyond the safe integers) the same, twice.
+describe('validate: requestsPerMinute', () => {
+  const limiting = (requestsPerMinute: unknown) => ({
+    apiVersion: 'keybrake.dev/v1alpha1',
+    kind: 'SpendPolicy',
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: { vendor: 'stripe', limits: { requestsPerMinute } },
+  });
+
+  it.each<[unknown, string]>([
+    [1_000_001, 'must be at most 1000000'],
+    [1e19, 'must be at most 1000000'], // 9999999999999999999 as YAML reads it
+    [2 ** 53, 'must be at most 1000000'],
+    [1.5, 'must be a whole number'],
+    ['120', 'must be a whole number'],
+    [0, 'must be at least 1'],
+    [-5, 'must be at least 1'],
+  ])('refuses %j once, saying %j', (rate, message) => {
+    expect(validate(docs(limiting(rate))).errors).toEqual([
+      expect.objectContaining({ path: 'spec.limits.requestsPerMinute', message }),
+    ]);
+  });
+
+  it('takes 1 000 000', () => {
+    expect(validate(docs(limiting(1_000_000))).errors).toEqual([]);
   });
 });
 

@@ -136,7 +136,7 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
       ours === 'VaultKey' ? VaultKeySchema : ours === 'SpendPolicy' ? SpendPolicySchema : SecretSchema;
     const parsed = schema.safeParse(doc);
     if (!parsed.success) {
-      const errs = parsed.error.issues.map((issue) => ({ ...ident, ...describeIssue(issue, doc) }));
+      const errs = describeIssues(parsed.error.issues, doc).map((problem) => ({ ...ident, ...problem }));
       invalid(
         errs,
         ours !== 'Secret' && meta.name !== undefined && meta.namespace !== undefined
@@ -242,6 +242,27 @@ function readMeta(
     ...(!ignoreUid && typeof m.uid === 'string' && { uid: m.uid }),
     ...(typeof m.generation === 'number' && { generation: m.generation }),
   };
+}
+
+/**
+ * Zod's issues → one problem per field and message: two checks can refuse a value for one reason
+ * (a number beyond the safe integers fails both z.int()'s bound and the field's own maximum), and
+ * the error, and the PolicyInvalid condition of every key quoting it, said it twice (seventh round).
+ */
+function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+  doc: unknown,
+): { path: string; message: string }[] {
+  const seen = new Set<string>();
+  const problems: { path: string; message: string }[] = [];
+  for (const issue of issues) {
+    const problem = describeIssue(issue, doc);
+    const key = `${problem.path}\0${problem.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push(problem);
+  }
+  return problems;
 }
 
 /** One zod issue → field path and a message that names what is expected, never the value given. */

@@ -41,6 +41,21 @@ describe('policyCheck', () => {
     );
   });
 
+  // Seventh round: a requestsPerMinute beyond the safe integers failed two checks with one message,
+  // which the policy's error and the VaultKey's PolicyInvalid line each said twice.
+  it('says each problem of a field once, in the error and in the key it keeps from being served', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      '---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: p, namespace: a }\nspec: { vendor: stripe, limits: { requestsPerMinute: 9999999999999999999 } }\n' +
+        '---\napiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: k, namespace: a }\nspec: { vendor: stripe, policyRef: { name: p }, upstreamSecretRef: { name: s, key: apiKey }, tokenSecretRef: { name: t } }\n',
+    );
+    const { lines } = await policyCheck([dir], { clock });
+    expect(lines.slice(0, 2)).toEqual([
+      `error: ${join(dir, 'p.yaml')}: document 1 (SpendPolicy a/p): spec.limits.requestsPerMinute: must be at most 1000000`,
+      'error: VaultKey a/k: PolicyInvalid: SpendPolicy a/p is invalid: spec.limits.requestsPerMinute: must be at most 1000000',
+    ]);
+  });
+
   // Sixth round: an invalid metadata.name was echoed raw, so `\e[31m` coloured the terminal and a line
   // break forged a line "FAKE: ok" of the output.
   it('echoes what the manifest wrote with its control characters escaped, one line per error', async () => {

@@ -19,6 +19,12 @@ export const VendorSchema = z.enum(VENDORS as ['stripe', 'twilio', 'resend'], {
 /** A USD amount as a decimal string: exact, never a float. */
 export const UsdAmount = z
   .string({ error: 'must be a decimal string in quotes, e.g. "200" or "12.50"' })
+  // Said apart from the format: "-1" was refused as having too many digits (seventh round). A
+  // refinement, not a second pattern: the CRD's structural schema takes one pattern per field.
+  .refine((s) => !/^-\d/.test(s), {
+    abort: true,
+    error: 'must not be negative: a limit is an amount of at least "0"',
+  })
   .regex(/^\d{1,10}(\.\d{1,6})?$/, {
     abort: true,
     error: `must be a decimal USD amount such as "200" or "12.50": ${USD_AMOUNT_RULE}`,
@@ -130,6 +136,10 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
+/** The largest `requestsPerMinute`: far above any vendor's own rate limit. */
+const MAX_REQUESTS_PER_MINUTE = 1_000_000;
+const TOO_MANY_REQUESTS = `must be at most ${MAX_REQUESTS_PER_MINUTE}`;
+
 export const LimitsSchema = z
   .strictObject({
     perCallUsd: UsdAmount.optional().describe('Largest single call, USD.'),
@@ -137,9 +147,12 @@ export const LimitsSchema = z
     perMonthUsd: UsdAmount.optional().describe('Calendar month in spec.timezone, USD.'),
     perRunUsd: UsdAmount.optional().describe('Per agent run (Keybrake-Run-Id), USD.'),
     requestsPerMinute: z
-      .int({ error: 'must be a whole number' })
+      // A number beyond the safe integers fails z.int()'s own bound (too_big): it is a whole number
+      // too large, not a fraction. Unnamed, `.max` took the schema's message, and 1000001 was
+      // refused as "must be a whole number" (seventh round).
+      .int({ error: (issue) => (issue.code === 'too_big' ? TOO_MANY_REQUESTS : 'must be a whole number') })
       .positive({ error: 'must be at least 1' })
-      .max(1_000_000)
+      .max(MAX_REQUESTS_PER_MINUTE, { error: TOO_MANY_REQUESTS })
       .optional()
       .describe('Calls per minute, any endpoint.'),
   })
