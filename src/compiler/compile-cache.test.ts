@@ -169,7 +169,11 @@ function variant(slot: Slot, v: number): Doc {
         spec: {
           vendor: 'stripe',
           policyRef: { name: ['p0', 'p1', 'p9'][v % 3]! },
-          upstreamSecretRef: { name: v % 7 === 6 ? 'u9' : 'u0', key: v % 3 === 1 ? 'altKey' : 'apiKey' },
+          // Now and then another key's token Secret, by the field its token is in or another one.
+          upstreamSecretRef:
+            v % 11 === 10
+              ? { name: `t${(Number(slot[1]) + 1) % 4}`, key: v % 2 === 0 ? 'token' : 'alt' }
+              : { name: v % 7 === 6 ? 'u9' : 'u0', key: v % 3 === 1 ? 'altKey' : 'apiKey' },
           tokenSecretRef: {
             name: `t${(Number(slot[1]) + (v % 5 === 4 ? 1 : 0)) % 4}`,
             ...(v % 8 === 5 && { key: 'alt' }),

@@ -289,6 +289,39 @@ spec:
     expect(status.conditions[0]!.message).not.toContain('team-a');
   });
 
+  // Seventh round: a key named another key's minted token Secret as its upstream, and the proxy sent
+  // that key's vault token to the vendor. Here the Secret holds a vendor-shaped value and no key of
+  // the set names it as its token: only its ownerReference says what it is.
+  it("refuses an upstream Secret a VaultKey owns (a token Secret the operator minted), naming the owner of the key's own namespace only", () => {
+    const minter = (ns: string) => `
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: minter, namespace: ${ns}, uid: uid-minter }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: other-up, key: apiKey }
+  tokenSecretRef: { name: minter-token }
+`;
+    const owned: TokenGuard = {
+      ownerOf: (ns, name) => (ns === 'agents' && name === 'up' ? 'uid-minter' : undefined),
+      revoked: () => undefined,
+    };
+    const never = 'a vault token is never sent to the vendor as the real key.';
+    const here = compileWith('uid-2', owned, minter('agents'));
+    expect(here).toMatchObject({ served: false, reason: 'UpstreamSecretInvalid' });
+    expect(here.status.conditions[0]!.message).toBe(
+      `Secret agents/up is the token Secret of VaultKey agents/minter (its ownerReference): ${never}`,
+    );
+    expect(compileWith('uid-2', owned, minter('team-b')).status.conditions[0]!.message).toBe(
+      `Secret agents/up is the token Secret of a VaultKey in another namespace (its ownerReference): ${never}`,
+    );
+    expect(compileWith('uid-2', owned).status.conditions[0]!.message).toBe(
+      `Secret agents/up is the token Secret of a deleted VaultKey (its ownerReference): ${never}`,
+    );
+  });
+
   it('has no ownership rule without a guard (manifest files carry no uids)', () => {
     expect(compileWith('uid-2')).toMatchObject({ served: true, reason: 'Active' });
   });

@@ -17,6 +17,7 @@ import {
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
 import { readUpstreamCredential, type UpstreamResult } from './upstream.ts';
+import { UpstreamSecretUse } from './upstream-secret-use.ts';
 
 /** The Ready state of one VaultKey or SpendPolicy: written to `.status` by the operator, logged by `serve`. */
 export interface ObjectStatus {
@@ -303,6 +304,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     invalidPolicies,
     secrets,
     liveKeys,
+    upstreamUse: UpstreamSecretUse.of(set.keys),
     ...(cache && { cache }),
     ...(opts.tokens && { tokens: opts.tokens }),
     withRunSecret: opts.runSecrets !== false,
@@ -380,6 +382,8 @@ export interface KeyInputs {
   readonly secrets: ByNamespace<Secret>;
   /** uid → every VaultKey that exists (cluster only, with `tokens`). */
   readonly liveKeys: ReadonlyMap<string, LiveKey>;
+  /** The upstream Secrets of the set's keys, and the fields of them a key keeps its token in. */
+  readonly upstreamUse: UpstreamSecretUse;
   readonly cache?: CompileCache;
   readonly tokens?: TokenGuard;
   readonly withRunSecret: boolean;
@@ -465,6 +469,8 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
       `Secret ${tokenRef()} is also this key's upstreamSecretRef: a vault token never shares a Secret with the real key, which the agent mounting it would hold.`,
       cap,
     );
+  const notUpstream = tokenSecretProblem(key, inputs);
+  if (notUpstream !== undefined) return fail('UpstreamSecretInvalid', notUpstream, cap);
   if (!tokenSecret) return fail('TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap);
   const prefix = spec.tokenPrefix ?? defaultTokenPrefix(spec.vendor);
   const tokenField = spec.tokenSecretRef.key;
@@ -548,6 +554,30 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
     compiled,
   });
   return { ok: true, key, digest, compiled };
+}
+
+/**
+ * Why a key's upstream Secret is a vault token's Secret, or undefined (seventh round): a key naming
+ * another key's token Secret as its upstream sent that key's vault token to the vendor as the real
+ * credential, and followed it through every re-mint. A token Secret is one a VaultKey owns (cluster:
+ * the operator minted it) or one whose field a key of the set names as its tokenSecretRef; a token
+ * Keybrake minted is refused by its checksum whatever Secret holds it (readUpstreamCredential).
+ */
+function tokenSecretProblem(key: VaultKey, inputs: KeyInputs): string | undefined {
+  const ns = key.metadata.namespace!;
+  const name = key.spec.upstreamSecretRef.name;
+  const never = 'a vault token is never sent to the vendor as the real key.';
+  const owner = inputs.tokens?.ownerOf(ns, name);
+  if (owner !== undefined) {
+    const live = inputs.liveKeys.get(owner);
+    const by = live === undefined ? 'a deleted VaultKey' : ownerName(live, ns);
+    return `Secret ${ns}/${name} is the token Secret of ${by} (its ownerReference): ${never}`;
+  }
+  const field = key.spec.upstreamSecretRef.key;
+  const keptBy = inputs.upstreamUse.tokenKeptBy(ns, name, field);
+  if (keptBy !== undefined)
+    return `Secret ${ns}/${name}${field === undefined ? '' : `, field "${field}",`} is the tokenSecretRef of VaultKey ${ns}/${keptBy}: ${never}`;
+  return undefined;
 }
 
 /** A VaultKey's status with its Ready condition as of `now`. */

@@ -108,6 +108,8 @@ export function patchCompile(
     if (memo && sameJson(before.metadata, k.metadata) && sameJson(before.spec, k.spec))
       cache.keys.set(k, memo);
   }
+  // A changed key naming an upstream Secret as its token Secret changes the keys naming that upstream.
+  if (!inputs.upstreamUse.patch(keys.removed, keys.added, set.keys)) return undefined;
   // Keys outside the changed run whose Secret is one of the changed ones.
   const affected: VaultKey[] = [];
   if (secretsChanged > 0) {

@@ -1,5 +1,6 @@
 import { type Secret, secretValue } from '../api/v1alpha1/index.ts';
 import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
+import { hasValidChecksum } from '../tokens/token.ts';
 
 /** The real credential read from a Secret, or why it cannot be (never quoting a value). */
 export type UpstreamResult = { ok: true; credential: UpstreamCredential } | { ok: false; message: string };
@@ -18,9 +19,10 @@ export function readUpstreamCredential(
     const v = secretValue(secret, name)?.trim();
     return v === undefined || v === '' ? undefined : v;
   };
-  /** `field "x" of Secret ns/name <why>`, when the field cannot go into a header as it is. */
+  /** `field "x" of Secret ns/name <why>`, when the field cannot be sent upstream as it is. */
   const unsafe = (name: string): string | undefined => {
-    const why = headerProblem(secretValue(secret, name)?.trim() ?? '');
+    const value = secretValue(secret, name)?.trim() ?? '';
+    const why = headerProblem(value) ?? vaultTokenProblem(value);
     return why === undefined ? undefined : `field "${name}" of ${ref} ${why}`;
   };
 
@@ -61,6 +63,17 @@ export function readUpstreamCredential(
   const problem = unsafe('authToken');
   if (problem !== undefined) return { ok: false, message: problem };
   return { ok: true, credential: { kind: 'basic', username: accountSid, password: authToken, accountSid } };
+}
+
+/**
+ * A Keybrake token (its checksum holds) is a vault token, never a vendor's key: a key naming another
+ * key's token Secret as its upstream would send that token to the vendor (seventh round), and follow
+ * it through every re-mint. The chance that a vendor's key passes the checksum by accident is 62^-6.
+ */
+function vaultTokenProblem(value: string): string | undefined {
+  return hasValidChecksum(value)
+    ? "holds a Keybrake vault token, not the vendor's key: a vault token is never sent upstream (is upstreamSecretRef naming a token Secret?)"
+    : undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import Stripe from 'stripe';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
+import { newToken } from '../../src/tokens/token.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { type RedisServer, startRedis } from '../env/redis.ts';
@@ -254,6 +255,56 @@ describe('kubectl apply → minted token → charges through every proxy', () =>
     // Whole seconds, so the floor of the first charge's second is the earliest it can show.
     expect(lastUsed).toBeGreaterThanOrEqual(Math.floor(chargesStartedAt / 1000) * 1000);
     expect(lastUsed).toBeLessThanOrEqual(chargesEndedAt);
+  });
+});
+
+// Seventh round: a tenant who may create VaultKeys (and read no Secret) named another key's minted
+// token Secret as a new key's upstream; the key went Ready, and every proxy sent the other key's vault
+// token to the vendor as the real credential (following it through each re-mint).
+describe('a vault token never reaches the vendor', () => {
+  it("refuses a key whose upstream is another key's token Secret: not Ready, says why, and forwards nothing", async () => {
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('token-owner', 'support-bot'));
+    const ownerToken = await mintedToken('token-owner');
+    await allowedEverywhere(ownerToken);
+    // The reader brings its own token: the operator mints only for a key whose token is all it lacks.
+    const readerToken = newToken('stripe');
+    await kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Secret
+metadata: { name: token-reader-token, labels: { keybrake.dev/secret: "true" } }
+stringData: { token: ${readerToken} }
+---
+${stripeVaultKey('token-reader', 'support-bot', { upstreamSecretRef: { name: 'token-owner-token', key: 'token' } })}`,
+    );
+    const readyOf = (field: string) =>
+      kubectl([
+        'get',
+        'vaultkey',
+        'token-reader',
+        '-o',
+        `jsonpath={.status.conditions[?(@.type=="Ready")].${field}}`,
+      ]);
+    await until(
+      async () => (await readyOf('reason')) === 'UpstreamSecretInvalid',
+      20_000,
+      'token-reader refused UpstreamSecretInvalid',
+    );
+    expect(await readyOf('status')).toBe('False');
+    const message = await readyOf('message');
+    expect(message).toContain(`Secret ${TENANT}/token-owner-token`);
+    expect(message).toContain('a vault token is never sent');
+    expect(message).not.toContain(ownerToken);
+
+    stripe.reset();
+    for (const pool of pools)
+      expect(await probe(pool, readerToken)).toMatchObject({ status: 401, reason: 'key_unknown' });
+    expect(stripe.requests).toEqual([]);
+    // The owner is served as before, with the real key.
+    expect(await probe(pools[0]!, ownerToken)).toMatchObject({ status: 200 });
+    expect(stripe.requests.map((r) => r.headers['authorization'])).toEqual([`Bearer ${REAL_KEY}`]);
+    await kubectl(['delete', 'vaultkey', 'token-owner', 'token-reader']);
+    await kubectl(['delete', 'secret', 'token-reader-token']);
   });
 });
 
