@@ -52,6 +52,50 @@ describe('withholdUrlUserinfo', () => {
       { a: `https://app:${PASSWORD},x@example.com/x`, b: `https://first.last:${PASSWORD}@example.com` },
       { a: 'https://withheld_by_keybrake@example.com/x', b: 'https://withheld_by_keybrake@example.com' },
     ],
+    // Seventh round: a dotted user name followed by a sub-delim was taken for prose, its password kept.
+    [
+      'a dotted user name followed by a sub-delim, then a password',
+      {
+        voice_url: 'https://first.last+twilio:Hunter2Secret@hooks.example.com/voice',
+        status_callback: 'https://ops.team=1:Hunter2Secret@hooks.example.com/s',
+        a: `https://api.corp.com=:${PASSWORD}@h`,
+        b: `https://api.corp.com;pw=${PASSWORD}:x@h`,
+        c: `https://api.corp.com:!${PASSWORD}@h`,
+        d: `https://api.corp.com$:${PASSWORD}@h`,
+        e: `https://shop.example.com,orders%3A${PASSWORD}@h`,
+      },
+      {
+        voice_url: 'https://withheld_by_keybrake@hooks.example.com/voice',
+        status_callback: 'https://withheld_by_keybrake@hooks.example.com/s',
+        a: 'https://withheld_by_keybrake@h',
+        b: 'https://withheld_by_keybrake@h',
+        c: 'https://withheld_by_keybrake@h',
+        d: 'https://withheld_by_keybrake@h',
+        e: 'https://withheld_by_keybrake@h',
+      },
+    ],
+    // Seventh round: spellings a WHATWG parser reads a password out of, as a webhook client would.
+    [
+      'no slash, one slash, backslashes, and a TAB or newline the parser strips',
+      {
+        a: `https:/user:${PASSWORD}@host`,
+        b: `https:\\user:${PASSWORD}@host`,
+        c: `https:/\\user:${PASSWORD}@host`,
+        d: `https:user:${PASSWORD}@host`,
+        e: `https://user:${PASSWORD}\t@host`,
+        f: `https://us\ner:${PASSWORD}@host`,
+        g: `https://user%40corp.com:${PASSWORD}@host`,
+      },
+      {
+        a: 'https:/withheld_by_keybrake@host',
+        b: 'https:\\withheld_by_keybrake@host',
+        c: 'https:/\\withheld_by_keybrake@host',
+        d: 'https:withheld_by_keybrake@host',
+        e: 'https://withheld_by_keybrake@host',
+        f: 'https://withheld_by_keybrake@host',
+        g: 'https://withheld_by_keybrake@host',
+      },
+    ],
     [
       'a user name without a password',
       { url: 'https://token-abc@example.com/x' },
@@ -88,6 +132,14 @@ describe('withholdUrlUserinfo', () => {
     const got = withheld(sent);
     expect(got).toBe(
       '{"sid":"AP1", "price":-0.00750000000000000001,\n "sms_url":"https://withheld_by_keybrake@app.example.com/sms","uri":"\\/2010-04-01\\/x"}',
+    );
+  });
+
+  // Seventh round: the same in the 2010 API's XML.
+  it('withholds a dotted user name followed by a sub-delim, then a password, in XML', () => {
+    const sent = `<TwilioResponse><VoiceUrl>https://first.last+twilio:${PASSWORD}@hooks.example.com/voice</VoiceUrl><SmsUrl>https:/api.corp.com;pw=${PASSWORD}@h</SmsUrl></TwilioResponse>`;
+    expect(withheld(sent)).toBe(
+      '<TwilioResponse><VoiceUrl>https://withheld_by_keybrake@hooks.example.com/voice</VoiceUrl><SmsUrl>https:/withheld_by_keybrake@h</SmsUrl></TwilioResponse>',
     );
   });
 
@@ -239,6 +291,9 @@ describe('withholdUrlUserinfo', () => {
         a: `${'x'.repeat(100_000)}@`,
         b: `${'%41'.repeat(100_000)}%40`,
         c: `${'sip:a:'.repeat(20_000)} @`,
+        // Seventh round: a special scheme opens a userinfo without slashes, each `http:` here one.
+        d: `@${'http:'.repeat(50_000)} @`,
+        e: `%40${'https%3A'.repeat(20_000)} %40`,
       }),
     );
     expect(withholdUrlUserinfo(body)).toBe(body);

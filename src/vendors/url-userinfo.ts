@@ -12,38 +12,76 @@ import { WITHHELD } from './types.ts';
  */
 
 /**
- * `scheme://userinfo@`: the userinfo runs to the last `@` before the authority ends, at `/`, `?`,
- * `#`, `\` (a `/` to a browser in an http(s) URL) or a space, as a URL parser reads it. More than
- * two slashes, or backslashes, are read as two by a WHATWG parser (`https:///user:pass@host`). The
- * look-behind starts a scheme only where a word starts, so a long run of letters is scanned once.
- * An empty userinfo (`a://@host`) holds nothing and is not matched: an agent that wrote thousands of
- * `a://@` into metadata had each one grow to `a://withheld_by_keybrake@` (sixth round).
+ * Where a URL's userinfo may start, as a WHATWG parser (Node's `URL`, browsers, most webhook clients)
+ * reads one: the scheme, its `:` and the slashes after it. A scheme the parser calls special and
+ * reads a userinfo in (`file` is special too, but its host never holds one) is followed by any
+ * run of `/` and `\`, none or one included: `https:user:pw@host`, `https:/user:pw@host` and
+ * `https:\\user:pw@host` all send `pw`. Any other scheme has a userinfo only after `//`; two or more
+ * slashes or backslashes are taken for it, more than the parser takes (fail closed). A TAB, LF or CR
+ * among the slashes is one the parser strips. The look-behind starts a scheme only where a word
+ * starts, so a long run of letters is scanned once.
  */
-const USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:[/\\]{2,})[^/?#\\\s]+@/g;
+const PLAIN_START =
+  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\\t\n\r]*|[A-Za-z][A-Za-z0-9+.-]*:[\t\n\r]*[/\\][\t\n\r]*[/\\][/\\\t\n\r]*)/gi;
 
 /**
- * A userinfo that starts with a whole host (a dotted name) ended by punctuation (`,` `;` `)` `"` `>`
- * …: no letter, digit, `-._~`, `%` or `:`): `https://shop.example.com,orders@example.com` is a URL
- * and then an address, in prose, though a URL parser reads `shop.example.com,orders` as a user name
- * (`,` is a sub-delim, which RFC 3986 allows there). Such text is left as the vendor wrote it (sixth
- * round: it reached the agent as `https://withheld_by_keybrake@example.com`). A user name that is a
- * dotted name followed by punctuation, not `:`, is the price: no webhook credential looks so.
+ * What ends an authority in plain text, and the userinfo it starts with: `/`, `?`, `#`, `\` (a `/`
+ * to a WHATWG parser in a special URL) and every space but TAB, LF and CR, which that parser strips
+ * from the middle of a URL (so `user:pw\t@host` still sends `pw`). A space ends it though the parser
+ * would percent-encode one: a URL in prose ends there, and no vendor stores a webhook URL with one.
  */
-const HOST_THEN_PUNCTUATION = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[^A-Za-z0-9._~%:-]/;
+const PLAIN_END = /[/?#\\\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/g;
+
+/**
+ * The same URL percent-encoded inside a form-encoded text (a Twilio alert's `alert_text` holds
+ * `url=https%3A%2F%2Fuser%3Apass%40host…`): a scheme's `+` spelt `%2B`, its slashes `%2F` or `%5C`
+ * (and TAB, LF, CR as `%09`, `%0A`, `%0D`), and a userinfo that ends at `%2F`, `%5C`, `%3F`, `%23`,
+ * `&` or any space, its `@` spelt `%40`.
+ */
+const ENCODED_START =
+  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp)%3A(?:%2F|%5C|%09|%0A|%0D)*|[A-Za-z](?:[A-Za-z0-9.-]|%2B)*%3A(?:%09|%0A|%0D)*(?:%2F|%5C)(?:%09|%0A|%0D)*(?:%2F|%5C)(?:%2F|%5C|%09|%0A|%0D)*)/gi;
+const ENCODED_END = /[/?#\\&\s]|%(?:2F|5C|3F|23)/gi;
+
+/** How a text spells the URLs whose userinfo is sought: plainly, or percent-encoded. */
+interface Spelling {
+  start: RegExp;
+  /** What ends an authority; global, a match one character long or three (`%2F`). */
+  end: RegExp;
+  /** The userinfo's last character, `@` as the spelling writes it. */
+  at: string;
+}
+
+const PLAIN: Spelling = { start: PLAIN_START, end: PLAIN_END, at: '@' };
+
+const ENCODED: Spelling = { start: ENCODED_START, end: ENCODED_END, at: '%40' };
+
+/**
+ * How long the end of an authority `end` found is, from its last character: `%2F`, `%5C`, `%3F` and
+ * `%23` end in `F`, `C` or `3`, which end no authority alone. `RegExp.test`, not `exec`: no match
+ * array for each of the hundreds of thousands of openings an agent may write.
+ */
+function endLength(last: string): number {
+  return 'CcFf3'.includes(last) ? 3 : 1;
+}
+
+/**
+ * A would-be userinfo that is prose: a URL, then punctuation that ends a URL in text (`,` `;` `)`
+ * `]` `"` `'` `>`), then an e-mail address's plain local part (letters, digits, `._+-`):
+ * `https://shop.example.com,orders@example.com`. A WHATWG parser reads `shop.example.com,orders` as a
+ * user name (sixth round: it reached the agent as `https://withheld_by_keybrake@example.com`, its host
+ * lost), so such text is left as the vendor wrote it. It holds no `:` (nor `%3A`, which a client
+ * decodes into one), so no password: only a user name that is a dotted name, punctuation and a word
+ * is left, which no webhook credential looks like. Anything else is withheld, whatever the user name
+ * looks like (seventh round: `https://first.last+twilio:pw@host`, `https://ops.team=1:pw@host` and
+ * `https://api.corp.com;pw=secret@host` reached the agent whole).
+ */
+const PROSE = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[,;)\]"'>]+[A-Za-z0-9._+-]*$/;
 
 /**
  * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Lengths are
  * bounded so a text of many `sip:` starts is scanned in linear time.
  */
 const SIP_USERINFO = /(?<![A-Za-z0-9+.-])(sips?:)[^/?#\\\s@:;]{1,64}:[^/?#\\\s@;]{1,128}@/gi;
-
-/**
- * The same URL percent-encoded inside a form-encoded text (a Twilio alert's `alert_text` holds
- * `url=https%3A%2F%2Fuser%3Apass%40host…`): the userinfo ends at `%2F`, `%3F`, `%23` or `&`. Empty,
- * it is not matched, as above.
- */
-const ENCODED_USERINFO =
-  /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F)(?:[^%/?#&\\\s]|%(?!2F|3F|23)[0-9A-F]{2})+%40/gi;
 
 /** A SIP scheme: a text without one has no SIP password, and is not scanned for one. */
 const SIP = /sips?:/i;
@@ -169,15 +207,64 @@ function mayHoldUserinfo(literal: string): boolean {
  * skipped: each is a pass over the whole text.
  */
 function withheldText(text: string, kept: Kept, budget: Budget): string | undefined {
-  const marker = (at: string) => (url: string, scheme: string) =>
-    kept(url) ? url : `${scheme}${WITHHELD}${at}`;
-  const prose = (url: string, scheme: string) =>
-    HOST_THEN_PUNCTUATION.test(url.slice(scheme.length)) ? url : marker('@')(url, scheme);
-  const plain = text.includes('@') ? replaced(text, USERINFO, prose, budget) : text;
+  const marker = (at: string) => (url: string, opening: string) =>
+    kept(url) ? url : `${opening}${WITHHELD}${at}`;
+  const unlessProse = (url: string, opening: string) =>
+    PROSE.test(url.slice(opening.length, -1)) ? url : marker('@')(url, opening);
+  const plain = text.includes('@') ? userinfosReplaced(text, PLAIN, unlessProse, budget) : text;
   if (plain === undefined) return undefined;
   const sip = SIP.test(plain) ? replaced(plain, SIP_USERINFO, marker('@'), budget) : plain;
   if (sip === undefined) return undefined;
-  return sip.includes('%40') ? replaced(sip, ENCODED_USERINFO, marker('%40'), budget) : sip;
+  return sip.includes('%40') ? userinfosReplaced(sip, ENCODED, marker('%40'), budget) : sip;
+}
+
+/**
+ * `text` with each URL's userinfo as `spelling` spells it replaced as `by` says (given the URL up to
+ * and with its `@`, and its opening: scheme, `:` and slashes), or undefined as soon as one more
+ * replacement than the budget allows is found. The userinfo runs from the opening to the last `@`
+ * before the authority ends, as a WHATWG parser reads it. In linear time: the end of an authority
+ * is sought once, not once for each opening in it (a regex's `[^/]+@` from each of an agent's
+ * `http:http:http:…`, special schemes needing no slash, would scan to the same end again, each).
+ */
+function userinfosReplaced(
+  text: string,
+  spelling: Spelling,
+  by: (url: string, opening: string) => string,
+  budget: Budget,
+): string | undefined {
+  let out = '';
+  let copied = 0;
+  let authorityEnd = -1;
+  let nextAt = -1;
+  const { start, end, at } = spelling;
+  start.lastIndex = 0;
+  for (let m = start.exec(text); m !== null; m = start.exec(text)) {
+    const from = m.index + m[0].length;
+    if (from >= authorityEnd) {
+      end.lastIndex = from;
+      authorityEnd = end.test(text) ? end.lastIndex - endLength(text[end.lastIndex - 1]!) : text.length;
+    }
+    // The first `@` at or after the opening, sought again only once passed: linear over the text.
+    if (nextAt < from) nextAt = text.indexOf(at, from);
+    if (nextAt === -1) break;
+    if (nextAt >= authorityEnd) continue;
+    // Found backwards from the end no further than `nextAt`, once for each authority with an `@`:
+    // the scan goes on after it.
+    const lastAt = text.lastIndexOf(at, authorityEnd - at.length);
+    // An empty userinfo (`a://@host`) holds nothing and is not withheld: an agent that wrote
+    // thousands of `a://@` into metadata had each one grow to `a://withheld_by_keybrake@` (sixth round).
+    if (lastAt === from) continue;
+    const url = text.slice(m.index, lastAt + at.length);
+    // The openings inside this userinfo are part of it: the scan goes on after its `@`.
+    start.lastIndex = lastAt + at.length;
+    const replacement = by(url, m[0]);
+    if (replacement === url) continue;
+    budget.left -= 1;
+    if (budget.left < 0) return undefined;
+    out += text.slice(copied, m.index) + replacement;
+    copied = m.index + url.length;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /**

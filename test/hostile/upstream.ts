@@ -291,6 +291,12 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     has_more: false,
     url: '/v1/webhook_endpoints',
   },
+  // Seventh round: a dotted user name followed by a sub-delim was taken for prose, its password kept.
+  '/v1/webhook_endpoints/we_dotted': {
+    id: 'we_dotted',
+    object: 'webhook_endpoint',
+    url: 'https://first.last+stripe:Hunter2Secret@hooks.example.com/stripe',
+  },
   '/v1/sources/src_klarna': {
     id: 'src_klarna',
     object: 'source',
@@ -583,6 +589,26 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
     return {
       json: {},
       text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><Sid>PNuserinfo</Sid><VoiceUrl>${url}/voice</VoiceUrl></IncomingPhoneNumber></TwilioResponse>`,
+      headers: { 'content-type': 'application/xml' },
+    };
+  }
+  // Seventh round: a dotted user name followed by a sub-delim (`+`, `=`) was taken for prose, and the
+  // password after it reached the agent; so did one after a single slash.
+  if (path.endsWith('/IncomingPhoneNumbers/PNdottedusers.json')) {
+    return {
+      json: {
+        sid: 'PNdottedusers',
+        voice_url: 'https://first.last+twilio:Hunter2Secret@hooks.example.com/voice',
+        sms_url: 'https://john.doe:Hunter2Secret@hooks.example.com/sms',
+        status_callback: 'https://ops.team=1:Hunter2Secret@hooks.example.com/s',
+        voice_fallback_url: 'https:/fallback:Hunter2Secret@hooks.example.com/f',
+      },
+    };
+  }
+  if (path.endsWith('/IncomingPhoneNumbers/PNdottedusers')) {
+    return {
+      json: {},
+      text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><VoiceUrl>https://api.corp.com;pw=Hunter2Secret@hooks.example.com/voice</VoiceUrl><SmsUrl>https://api.corp.com=:Hunter2Secret@hooks.example.com/sms</SmsUrl></IncomingPhoneNumber></TwilioResponse>`,
       headers: { 'content-type': 'application/xml' },
     };
   }
