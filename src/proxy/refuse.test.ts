@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { deny } from '../decision/reasons.ts';
-import type { VendorName } from '../snapshot/types.ts';
+import { loadExchangeRates } from '../money/exchange-rates.ts';
+import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
+import { mintRunToken, runSecretFor } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import type { PipelineDeps } from './context.ts';
 import { refuseCall } from './refuse.ts';
@@ -90,6 +94,93 @@ describe('refuseCall', () => {
         value: 1,
       }),
     ]);
+  });
+});
+
+// Seventh round: a shutdown or pipelining refusal of a call whose key and run id were read whole was
+// recorded with vaultKey and runId null.
+describe('refuseCall: who made the call', () => {
+  const NOW = Date.parse('2026-12-01T12:00:00Z');
+  const VAULT = newToken('stripe');
+  const key: CompiledKey = {
+    uid: 'agents/bot',
+    namespace: 'agents',
+    name: 'bot',
+    vendor: 'stripe',
+    tokenFingerprint: 'kb_stripe_…x',
+    upstream: { kind: 'bearer', token: 'sk_real' },
+    suspended: false,
+    policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true },
+    runSecret: runSecretFor(VAULT, 'agents/bot'),
+    tokenPrefix: 'kb_stripe_',
+  };
+  const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
+  const RUN_KEY = mintRunToken(
+    { tokenPrefix: 'kb_stripe_', runSecret: key.runSecret!, digest: tokenDigest(VAULT) },
+    { runId: 'myrun-7', issuedAt: NOW, expiresAt: NOW + 60_000 },
+  );
+
+  function refused(token: string, lines: [string, string][] = [], url = '/v1/customers/cus_1') {
+    const audit = memoryAuditSink();
+    const d = {
+      vendors: { stripe: createStripeAdapter({ rates: loadExchangeRates() }) },
+      metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
+      audit,
+      snapshots: { current: snapshot },
+      clock: { now: () => NOW },
+    } as unknown as PipelineDeps;
+    const raw: [string, string][] = [['Authorization', `Bearer ${token}`], ...lines];
+    const headers: Record<string, string> = {};
+    for (const [n, v] of raw) headers[n.toLowerCase()] ??= v;
+    const answer = refuseCall(
+      { portVendor: 'stripe', method: 'GET', url, headers, rawHeaders: raw.flat(), body: Buffer.alloc(0) },
+      d,
+      deny('shutting_down'),
+    );
+    expect(answer.reason).toBe('shutting_down');
+    expect(audit.records).toHaveLength(1);
+    const record = audit.records[0]!;
+    expect(JSON.stringify(record)).not.toContain(token);
+    return { vaultKey: record.vaultKey, runId: record.runId, operation: record.operation };
+  }
+
+  it.each<[string, string, [string, string][], string | null, string | null]>([
+    ['a vault token and the run it names', VAULT, [['Keybrake-Run-Id', 'u3']], 'agents/bot', 'u3'],
+    ['a vault token naming no run', VAULT, [], 'agents/bot', null],
+    ['a run named in baggage', VAULT, [['baggage', 'keybrake.run_id=u4']], 'agents/bot', 'u4'],
+    ['a malformed run id, left out', VAULT, [['Keybrake-Run-Id', 'a b']], 'agents/bot', null],
+    [
+      'a run id given twice, left out',
+      VAULT,
+      [
+        ['Keybrake-Run-Id', 'u3'],
+        ['Keybrake-Run-Id', 'u4'],
+      ],
+      'agents/bot',
+      null,
+    ],
+    ['a run id carrying the token, left out', VAULT, [['Keybrake-Run-Id', `r-${VAULT}`]], 'agents/bot', null],
+    ['a run key: its own run', RUN_KEY, [], 'agents/bot', 'myrun-7'],
+    [
+      'a run key and a header naming another run: its own',
+      RUN_KEY,
+      [['Keybrake-Run-Id', 'other']],
+      'agents/bot',
+      'myrun-7',
+    ],
+    ['a token no key has: neither', newToken('stripe'), [['Keybrake-Run-Id', 'u3']], null, null],
+    ['a malformed credential: neither', 'short', [['Keybrake-Run-Id', 'u3']], null, null],
+  ])('records %s', (_name, token, lines, vaultKey, runId) => {
+    // The lookup only: no parse, no price (a read's operation would be named by price).
+    expect(refused(token, lines)).toEqual({ vaultKey, runId, operation: null });
+  });
+
+  it('names no key for a call whose route is refused (no vendor reads its credential)', () => {
+    expect(refused(VAULT, [['Keybrake-Run-Id', 'u3']], '/v1/../customers')).toEqual({
+      vaultKey: null,
+      runId: null,
+      operation: null,
+    });
   });
 });
 

@@ -1,7 +1,9 @@
-import type { Denial } from '../decision/reasons.ts';
-import { type IncomingCall, newContext, type PipelineDeps } from './context.ts';
+import { type Denial, isDenial } from '../decision/reasons.ts';
+import { tokenPrefixesOf } from '../tokens/redact.ts';
+import { type CallContext, type IncomingCall, newContext, type PipelineDeps } from './context.ts';
 import { type Answer, denied } from './respond.ts';
 import { audit } from './stages/audit.ts';
+import { findCaller, recordCaller } from './stages/authenticate.ts';
 import { route } from './stages/route.ts';
 
 /**
@@ -9,13 +11,27 @@ import { route } from './stages/route.ts';
  * that did not arrive within --client-timeout, one that comes in while the proxy drains. It is
  * answered like any denial of the pipeline (DESIGN.md §4, ADR 0007 §9): in the vendor's error shape
  * when the listener or the path prefix names the vendor (Stripe's otherwise), with the decision
- * header, and audited and counted by the same audit step. Only the route is read, for the vendor and
- * the path; nothing else of the request is looked at.
+ * header, and audited and counted by the same audit step. Only the route and the caller are read;
+ * nothing else of the request is looked at.
  */
 export function refuseCall(call: IncomingCall, deps: PipelineDeps, denial: Denial): Answer {
   const ctx = newContext(call);
   route(ctx, deps);
+  if (ctx.adapter !== null) identify(ctx, deps);
   const answer = denied(ctx.vendor ? deps.vendors[ctx.vendor] : undefined, denial);
   audit(ctx, deps, answer.reason);
   return answer;
+}
+
+/**
+ * The key and run of a refused call, for its record (DESIGN.md §5, §7): found by authenticate's own
+ * lookup (a digest and a Map lookup, a run key's MAC), and nothing of what a call does after it (no
+ * parse, no price, no counters), so a refusal costs no more than that lookup. A credential that is no
+ * key's leaves the record without one, as authenticate's key_unknown does.
+ */
+function identify(ctx: CallContext, deps: PipelineDeps): void {
+  const snapshot = deps.snapshots.current;
+  if (!snapshot) return;
+  const caller = findCaller(ctx.adapter!, ctx.call.headers, snapshot, deps.clock.now(), deps.stoppedRuns);
+  if (!isDenial(caller)) recordCaller(ctx, caller, tokenPrefixesOf(snapshot));
 }

@@ -266,6 +266,23 @@ describe('a run key', () => {
     expect(t.sent).toHaveLength(1);
   });
 
+  // Seventh round: the refusal was recorded with runId null, though the run key names its run.
+  it.each([
+    ['names another run', { 'keybrake-run-id': 'other' }],
+    ['is malformed', { 'keybrake-run-id': 'a b' }],
+    ['carries the run key itself', { 'keybrake-run-id': 'RUNKEY' }],
+  ])('is recorded in its own run when the run id sent with it %s', async (_name, headers) => {
+    const t = setup();
+    const token = t.mint({ runId: 'myrun-7' });
+    const sent = { 'keybrake-run-id': headers['keybrake-run-id'].replace('RUNKEY', token) };
+    expect((await t.charge(token, 1, sent)).decision).toBe('deny; reason=run_id_invalid');
+    expect(t.sent).toEqual([]);
+    expect(t.audit.records.map((r) => [r.vaultKey, r.runId, r.reason])).toEqual([
+      ['agents/bot', 'myrun-7', 'run_id_invalid'],
+    ]);
+    expect(JSON.stringify(t.audit.records)).not.toContain(token);
+  });
+
   it('expires at its TTL, by the proxy clock', async () => {
     const t = setup();
     const token = t.mint({ expiresAt: NOW + 1_000 });

@@ -66,6 +66,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     method: req.method ?? '',
     url: req.url ?? '',
     headers: req.headers,
+    // The run id a refusal records is judged as the pipeline judges it: duplicates are visible here.
+    rawHeaders: req.rawHeaders,
     body: EMPTY,
   });
   const headersMs = headersTimeoutMs(limits);

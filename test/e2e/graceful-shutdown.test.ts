@@ -42,8 +42,10 @@ async function serve(extra: string[] = []): Promise<KeybrakeProcess> {
   return kb;
 }
 
-const get = (path: string) =>
-  `GET ${path} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+const get = (path: string, runId?: string) =>
+  `GET ${path} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+  (runId !== undefined ? `Keybrake-Run-Id: ${runId}\r\n` : '') +
+  '\r\n';
 
 /** Resolves when a new TCP connection to `baseUrl` is accepted, rejects with the refusal. */
 function connectOnce(baseUrl: string): Promise<void> {
@@ -65,6 +67,10 @@ async function finalAudit(kb: KeybrakeProcess) {
   await new Promise((resolve) => setImmediate(resolve));
   return kb.audit.map((r) => ({ path: r.path, reason: r.reason, upstreamStatus: r.upstreamStatus }));
 }
+
+/** Who each record names: the key and the run (seventh round: a shutdown 503 named neither). */
+const callers = (kb: KeybrakeProcess) =>
+  kb.audit.map((r) => ({ vaultKey: r.vaultKey, runId: r.runId, operation: r.operation }));
 
 describe('keybrake serve on SIGTERM', () => {
   it('finishes the call in flight, answers new calls 503 shutting_down, refuses connections and exits 0', async () => {
@@ -89,7 +95,7 @@ describe('keybrake serve on SIGTERM', () => {
     await expect(connectOnce(kb.urls.main!)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 
     // A new call on the open connection: Keybrake's 503 in Stripe's shape, and the connection ends.
-    const late = await idle.request(get('/v1/customers/cus_late'));
+    const late = await idle.request(get('/v1/customers/cus_late', 'u3'));
     expect(late.status).toBe(503);
     expect(late.headers['keybrake-decision']).toBe('deny; reason=shutting_down');
     expect(late.headers.connection).toBe('close');
@@ -118,6 +124,12 @@ describe('keybrake serve on SIGTERM', () => {
       { path: '/v1/customers/cus_first', reason: 'ok', upstreamStatus: 200 },
       { path: '/v1/customers/cus_late', reason: 'shutting_down', upstreamStatus: null },
       { path: '/v1/customers/cus_held_drain', reason: 'ok', upstreamStatus: 200 },
+    ]);
+    // The refusal names the key and run it read, and nothing of what only the pipeline finds.
+    expect(callers(kb)).toEqual([
+      { vaultKey: 'agents/drain', runId: null, operation: 'stripe.customers.retrieve' },
+      { vaultKey: 'agents/drain', runId: 'u3', operation: null },
+      { vaultKey: 'agents/drain', runId: null, operation: 'stripe.customers.retrieve' },
     ]);
     expect(kb.output()).not.toContain(UPSTREAM_KEY);
     expect(kb.output()).not.toContain(TOKEN);

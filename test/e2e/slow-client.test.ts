@@ -325,8 +325,10 @@ describe('calls pipelined on one connection', () => {
   it(`are at most ${MAX_PIPELINED} under way: the next is refused, and the connection closed after it`, async () => {
     const conn = await openConnection(kb.urls.stripe!);
     const head = (id: string) =>
-      `GET /v1/customers/${id} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
-    const behind = Array.from({ length: MAX_PIPELINED + 1 }, (_, i) => `cus_pipe${i + 1}`);
+      `GET /v1/customers/${id} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+      `Keybrake-Run-Id: ${id.replace('cus_', '')}\r\n\r\n`;
+    // The one refused, and two behind it that are never answered.
+    const behind = Array.from({ length: MAX_PIPELINED + 2 }, (_, i) => `cus_pipe${i + 1}`);
     const first = conn.request(head('cus_heldpipe') + behind.map(head).join(''));
     await upstream.arrived('/v1/customers/cus_heldpipe');
     // Another connection's call goes through meanwhile.
@@ -344,6 +346,24 @@ describe('calls pipelined on one connection', () => {
         .slice(0, MAX_PIPELINED - 1)
         .map((id) => `GET /v1/customers/${id}`)
         .sort(),
+    );
+    // One record for each call past the limit, answered or not, naming the key and run it read
+    // (seventh round: they named neither); nothing the pipeline would have found (no operation).
+    const refused = behind.slice(MAX_PIPELINED - 1);
+    const records = await Promise.all(
+      refused.map((id) => kb.waitForAudit((r) => r.path === `/v1/customers/${id}`)),
+    );
+    expect(
+      records.map((r) => [r.path, r.vaultKey, r.runId, r.operation, r.reason, r.upstreamStatus]),
+    ).toEqual(
+      refused.map((id) => [
+        `/v1/customers/${id}`,
+        'agents/slow',
+        id.replace('cus_', ''),
+        null,
+        'request_invalid',
+        null,
+      ]),
     );
   });
 });

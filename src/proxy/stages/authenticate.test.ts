@@ -94,6 +94,15 @@ describe('authenticate: the agent run', () => {
     expect(ctx.runId).toBe('run-1');
   });
 
+  it('records the run a call names when a later check of the stage refuses it', () => {
+    const { denial, ctx } = run([
+      ['Keybrake-Run-Id', 'run-1'],
+      ['X-Custom', TOKEN],
+    ]);
+    expect(denial).toMatchObject({ reason: 'header_invalid' });
+    expect(ctx.runId).toBe('run-1');
+  });
+
   it('answers an invalid run id before requireRunId', () => {
     expect(run([['Keybrake-Run-Id', '']], { requireRunId: true }).denial).toMatchObject({
       reason: 'run_id_invalid',

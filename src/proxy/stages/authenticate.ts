@@ -11,7 +11,7 @@ import {
 } from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
-import type { Stage } from '../context.ts';
+import type { CallContext, IncomingCall, Stage } from '../context.ts';
 import { runIdOf } from '../run-id.ts';
 import { findRunKey, type StoppedRuns } from '../runs.ts';
 
@@ -94,14 +94,15 @@ export const authenticate: Stage = (ctx, deps) => {
     if (presented !== undefined && presented.length >= 16) ctx.path = withoutToken(ctx.path, presented);
     if (isDenial(caller)) return caller;
     // Authentic but refused: whoever reads the audit stream learns which key (and run) still calls.
-    ctx.key = caller.key;
-    ctx.runId = caller.run?.runId ?? null;
+    recordCaller(ctx, caller, tokenPrefixesOf(snapshot));
     return caller.refused;
   }
   const { key, run, token } = caller;
   ctx.table = snapshot;
   ctx.key = key;
   ctx.policy = key.policy;
+  // A run key names its run whatever else the call says: a denial below is recorded in that run too.
+  ctx.runId = run?.runId ?? null;
   // The credential belongs in Authorization only: in the target it would reach the vendor and the
   // audit stream, in a run id every record and span of the run (ADR 0007 §1).
   const prefixes = tokenPrefixesOf(snapshot);
@@ -114,6 +115,8 @@ export const authenticate: Stage = (ctx, deps) => {
   if (isDenial(runId)) return runId;
   const inRunId = runId === undefined ? undefined : keyInRunId(runId, token, prefixes);
   if (inRunId) return inRunId;
+  // Well-formed and free of keys: a denial below is recorded in the run the call names.
+  if (!run) ctx.runId = runId ?? null;
   const inHeader = keyInHeaders(ctx.call.headers, token, prefixes);
   if (inHeader) return inHeader;
   if (run) {
@@ -122,7 +125,6 @@ export const authenticate: Stage = (ctx, deps) => {
         'run_id_invalid',
         'Keybrake-Run-Id (or baggage keybrake.run_id) names another run than the run key.',
       );
-    ctx.runId = run.runId;
     ctx.runKey = run;
     return undefined;
   }
@@ -132,9 +134,25 @@ export const authenticate: Stage = (ctx, deps) => {
       "This key's policy requires an agent run id: send Keybrake-Run-Id (or baggage keybrake.run_id).",
     );
   }
-  ctx.runId = runId ?? null;
   return undefined;
 };
+
+/**
+ * Names the caller of a call refused before its run id is judged, in its record only: an authentic
+ * credential that may not be used now, or a call the HTTP layer refuses (refuse.ts). The run is the
+ * run key's, else the one the headers name when it is well-formed and carries no key: a malformed
+ * one is the caller's text and stays out of the record (docs/security.md).
+ */
+export function recordCaller(ctx: CallContext, caller: Caller, prefixes: TokenPrefixes): void {
+  ctx.key = caller.key;
+  ctx.runId = caller.run?.runId ?? namedRun(ctx.call, caller.token, prefixes);
+}
+
+function namedRun(call: IncomingCall, token: string, prefixes: TokenPrefixes): string | null {
+  const runId = runIdOf(call.headers, call.rawHeaders);
+  if (runId === undefined || isDenial(runId) || keyInRunId(runId, token, prefixes)) return null;
+  return runId;
+}
 
 /**
  * Where a call carries a Keybrake key besides its credential (ADR 0007 §1), checked by authenticate
