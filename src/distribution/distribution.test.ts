@@ -102,6 +102,7 @@ async function startServer(
     plain?: boolean;
     authenticate?: Authenticator;
     leaderTerm?: () => number | undefined;
+    log?: Log;
   } = {},
 ) {
   const leader = opts.leader ?? { value: true };
@@ -110,7 +111,7 @@ async function startServer(
     ...(opts.leaderTerm && { leaderTerm: opts.leaderTerm }),
     isLeader: () => leader.value,
     heartbeatMs: opts.heartbeatMs ?? 60_000,
-    log,
+    log: opts.log ?? log,
   });
   const url = await server.listen({
     host: '127.0.0.1',
@@ -188,6 +189,29 @@ describe('snapshot distribution', () => {
     const next = nextSnapshotVersion(server.version, Date.now());
     server.publish(snapshot(next));
     await vi.waitFor(() => expect(holder.current?.version).toBe(next));
+  });
+
+  // Seventh round: after an apiserver outage every proxy reconnected holding the version in force,
+  // and the operator warned for each, though nothing was wrong.
+  it.each([
+    ['the version it serves (a reconnect): info', 300, 'info'],
+    ["a higher one (another leader's clock ran ahead): warn", 301, 'warn'],
+  ])('re-stamps above a proxy that holds %s', async (_name, held, level) => {
+    const lines: { level: number; msg: string }[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    const { server, url } = await startServer({ log: createLogger({ level: 'debug', destination }) });
+    server.publish(snapshot(300));
+    const holder = new SnapshotHolder(systemClock);
+    holder.apply(snapshot(held));
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBeGreaterThan(held));
+    const restamps = lines.filter((l) => l.msg === 're-stamping the snapshot above a proxy');
+    expect(restamps.map((l) => l.level)).toEqual([level === 'info' ? 30 : 40]);
   });
 
   // Found by an adversarial probe: one client claiming 2^53 − 2 made the operator re-stamp above it,

@@ -467,11 +467,12 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     if (held > floor) floor = held;
     if (latest && held >= latest.version) {
       // The proxy holds a version from a leader whose clock ran ahead of ours: re-stamp what we
-      // serve above it, or it would ignore every change we publish (a revoke among them).
-      log.warn(
-        { proxyId: c.proxyId, held, current: latest.version },
-        're-stamping the snapshot above a proxy',
-      );
+      // serve above it, or it would ignore every change we publish (a revoke among them). Holding
+      // the very version we serve is the usual reconnect (after an apiserver outage, every proxy
+      // does): re-stamped all the same, since another leader may have stamped that number, but
+      // nothing for an operator to look into.
+      const report = held === latest.version ? log.info.bind(log) : log.warn.bind(log);
+      report({ proxyId: c.proxyId, held, current: latest.version }, 're-stamping the snapshot above a proxy');
       publishSnapshot({ ...latest.snapshot, version: nextSnapshotVersion(held, clock.now()) }, {});
     } else if (latest) sendLatest(c, undefined);
     // Every live stop, so a proxy that was away (or is new) refuses those runs too.
