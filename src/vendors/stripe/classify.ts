@@ -7,7 +7,7 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
-import type { Operation, Params, Parties, VendorRequest } from '../types.ts';
+import type { CostLookup, Operation, Params, Parties, VendorRequest } from '../types.ts';
 import { hasAny } from './amounts.ts';
 import {
   creditGrant,
@@ -38,7 +38,7 @@ import {
   UNPRICED,
   type Unpriced,
 } from './costs.ts';
-import { amount, isId, objectId, scalar } from './fields.ts';
+import { amount, isId, isObj, objectId, scalar } from './fields.ts';
 import { chargeCapture, invoicePay } from './intent-reads.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
@@ -59,6 +59,7 @@ import {
 } from './previews.ts';
 import { refundCost } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
+import { taxIdDelete } from './tax-ids.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
@@ -140,6 +141,12 @@ function classifyRow(
       const held = heldLocks(locks.locks, read, priced.locks);
       return { id: row.id, class: 'money', ...priced, parties, locks: held };
     }
+  }
+  const found = LOCKS_FOUND_BY_READ.get(row.id);
+  if (found) {
+    const object = segments[0]!;
+    if (!isId(object)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
+    return { ...uncountedOperation(row.id, row.class, parties), ...locks, lookup: found(object) };
   }
   if (row.class !== 'money') {
     // Usage Stripe bills later to the customer the meter maps: a customer allowlist must see one
@@ -259,17 +266,35 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
   ],
 ]);
 
+/**
+ * Writes that change what a preview reads of an object the request does not name (ADR 0007 §5): a
+ * read of the path's object finds it, and it is leased before a read that follows; the lookup prices
+ * nothing (0), and the call keeps its row's class.
+ */
+const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> = new Map([
+  ['stripe.tax_ids.delete', taxIdDelete],
+]);
+
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
 function hostOf(id: string): { upstreamHost?: string } {
   return id === 'stripe.files.create' ? { upstreamHost: 'files' } : {};
 }
 
 /**
- * A body parameter a Stripe row locks by (ADR 0007 §5): the one object id it names, none when the
- * call omits it; given more than once, it is refused.
+ * A body parameter a Stripe row locks by (ADR 0007 §5), top-level or one level down
+ * (`owner[customer]`): the one object id it names, none when the call omits it; given more than once,
+ * or under something that is not an object, it is refused.
  */
 export function stripeLockField(params: Params, field: string): readonly string[] | Denial {
-  const id = scalar(params, field);
+  const inner = /^([a-z_]+)\[([a-z_]+)\]$/.exec(field);
+  let holder: Params = params;
+  if (inner) {
+    const outer = Object.hasOwn(params, inner[1]!) ? params[inner[1]!] : undefined;
+    if (outer === undefined) return [];
+    if (!isObj(outer)) return deny('body_invalid', `Parameter "${inner[1]}" is malformed.`);
+    holder = outer;
+  }
+  const id = scalar(holder, inner ? inner[2]! : field);
   if (isDenial(id)) return id;
   return id === undefined ? [] : [id];
 }

@@ -217,6 +217,79 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     },
   );
 
+  // Seventh round: while a subscription create's preview (automatic tax, holding cus_1) was held, a
+  // tax id of cus_1 was added or deleted by each of the four paths, each forwarded.
+  const TAX_ID = {
+    id: 'txi_2',
+    object: 'tax_id',
+    customer: 'cus_1',
+    owner: { type: 'customer', customer: 'cus_1' },
+  };
+  it.each<[string, string, string, Params]>([
+    [
+      'a tax id added by its path',
+      'POST',
+      '/v1/customers/cus_1/tax_ids',
+      { type: 'eu_vat', value: 'DE123456789' },
+    ],
+    [
+      'a tax id added by its owner',
+      'POST',
+      '/v1/tax_ids',
+      { owner: { type: 'customer', customer: 'cus_1' }, type: 'eu_vat', value: 'DE123456789' },
+    ],
+    ['a tax id deleted by its path', 'DELETE', '/v1/customers/cus_1/tax_ids/txi_1', {}],
+    ['a tax id deleted by its id alone', 'DELETE', '/v1/tax_ids/txi_2', {}],
+  ])('a subscription create and %s both hold the customer', (_n, method, path, params) => {
+    expect(
+      op('POST', '/v1/subscriptions', { customer: 'cus_1', items: [{ price: 'price_1' }] }).locks,
+    ).toContain('cus_1');
+    const change = held(op(method, path, params), { 'GET /v1/tax_ids/txi_2': TAX_ID });
+    expect(change).toEqual({ locks: ['cus_1'], cost: 0 });
+  });
+
+  it('a tax id deleted by its id alone is read for its owner, then again with the customer leased', () => {
+    const o = op('DELETE', '/v1/tax_ids/txi_2');
+    expect(o).toMatchObject({ class: 'destructive', movesMoney: false });
+    expect(o.locks).toBeUndefined();
+    const first = o.lookup!;
+    expect(first).toMatchObject({ path: '/v1/tax_ids/txi_2' });
+    expect(first.locks).toBeUndefined();
+    expect(first.parties?.(TAX_ID)).toEqual({ customers: ['cus_1'] });
+    expect(first.next?.(TAX_ID)).toMatchObject({ path: '/v1/tax_ids/txi_2', locks: ['cus_1'] });
+    // Owned by a customer named only in `owner` (newer API versions), or by its account id.
+    expect(
+      held(o, {
+        'GET /v1/tax_ids/txi_2': { id: 'txi_2', owner: { type: 'customer', customer_account: 'acct_c1' } },
+      }),
+    ).toEqual({ locks: ['acct_c1'], cost: 0 });
+    // The account's own tax id, or a connected account's, changes no customer's: nothing leased.
+    for (const type of ['self', 'account', 'application']) {
+      expect(held(o, { 'GET /v1/tax_ids/txi_2': { id: 'txi_2', customer: null, owner: { type } } })).toEqual({
+        locks: [],
+        cost: 0,
+      });
+    }
+    // An answer that does not say whose it is: not priced, so refused.
+    expect(held(o, { 'GET /v1/tax_ids/txi_2': { id: 'txi_2', owner: { type: 'customer' } } }).cost).toBe(
+      undefined,
+    );
+    expect(held(o, { 'GET /v1/tax_ids/txi_2': { id: 'txi_2' } }).cost).toBe(undefined);
+  });
+
+  it('a tax id of the account locks nothing; an owner that is not an object is refused', () => {
+    expect(op('POST', '/v1/tax_ids', { type: 'eu_vat', value: 'DE1' }).locks).toBeUndefined();
+    expect(
+      op('POST', '/v1/tax_ids', { owner: { type: 'self' }, type: 'eu_vat', value: 'DE1' }).locks,
+    ).toBeUndefined();
+    const o = classifyStripe(
+      { method: 'POST', path: '/v1/tax_ids', query: '', headers: {} },
+      { owner: 'cus_1', type: 'eu_vat', value: 'DE1' },
+      rates,
+    );
+    expect(o).toMatchObject({ reason: 'body_invalid' });
+  });
+
   it('a subscription update and a migration of its billing mode both hold the subscription (F5)', () => {
     expect(op('POST', '/v1/subscriptions/sub_1', { items: [{ id: 'si_1', quantity: '2' }] }).locks).toContain(
       'sub_1',

@@ -618,10 +618,25 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: "a new payment source, the customer's default when it has none",
   },
+  // A customer's tax ids decide the automatic tax a preview computes (a VAT id makes an invoice
+  // reverse charge; removing it ends that): each create or delete locks the customer, as a customer
+  // update does (seventh round: all four tax id writes went through mid-preview).
+  {
+    match: 'POST /v1/customers/{customer}/tax_ids',
+    class: 'write',
+    locks: ['{customer}'],
+    note: 'a tax id of the customer: changes the tax its invoices are charged',
+  },
+  {
+    match: 'DELETE /v1/customers/{customer}/tax_ids/{id}',
+    class: 'destructive',
+    locks: ['{customer}'],
+    note: 'removes a tax id of the customer: may end a reverse charge or an exemption',
+  },
   {
     match: 'POST /v1/customers/{customer}/*/**',
     class: 'write',
-    note: "the customer's payment sources, cards and tax ids: what the customer pays with",
+    note: "the customer's payment sources and cards: what the customer pays with",
   },
   {
     match: 'DELETE /v1/customers/{customer}/discount',
@@ -630,7 +645,19 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     note: "removes the discount on every renewal of the customer's subscriptions, which Stripe charges on its own",
   },
   { match: 'GET /v1/customers/{customer}/discount', id: 'stripe.customers.retrieve_discount', class: 'read' },
-  { match: 'POST /v1/tax_ids', class: 'write' },
+  {
+    match: 'POST /v1/tax_ids',
+    class: 'write',
+    locks: ['owner[customer]', 'owner[customer_account]'],
+    note: 'a tax id of a customer (owner[type]=customer), of the account or of a connected account',
+  },
+  {
+    // The request names only the tax id: classify reads it for its owner and leases that customer
+    // (tax-ids.ts).
+    match: 'DELETE /v1/tax_ids/{id}',
+    class: 'destructive',
+    note: 'removes a tax id: of a customer, it may end a reverse charge or an exemption',
+  },
 
   // ── Connect: connected accounts and where their money is paid out to. ───────────────────────
   {

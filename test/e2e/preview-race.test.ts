@@ -1,0 +1,115 @@
+// The preview race (ADR 0007 §5, seventh round): a subscription create is priced from Stripe's invoice
+// preview, which computes automatic tax from the customer's tax ids as they are; a tax id added or
+// removed between the preview and the forward would have the subscription charged another tax than
+// was reserved. Two real `keybrake serve` processes share one redis-server; the Stripe stand-in holds
+// the preview until the test lets it go (promises, no sleeps). Every tax id write of the customer, by
+// each of its four paths, meets 409 object_busy and reaches no Stripe, and goes through once the
+// subscription has settled.
+import type Stripe from 'stripe';
+import { describe, expect, it } from 'vitest';
+import { gate, outcome } from './fixtures/outcomes.ts';
+import { useRedisReplicas } from './fixtures/redis-replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
+
+/** The tester's policy: every known endpoint, and the two tax id deletions named exactly. */
+const POLICY = {
+  limits: { perCallUsd: '50', perDayUsd: '100000' },
+  endpoints: ['* /v1/**', 'DELETE /v1/customers/cus_1/tax_ids/txi_1', 'DELETE /v1/tax_ids/txi_2'],
+};
+const { files, keys } = mintKeys([
+  { name: 'subscriber', ...POLICY },
+  { name: 'taxer', ...POLICY },
+]);
+
+/** The four ways to change cus_1's tax ids, each a write Stripe would record at its path. */
+const TAX_ID_WRITES: readonly [string, string, string, (s: Stripe) => Promise<unknown>][] = [
+  [
+    'a tax id added under the customer',
+    'POST',
+    '/v1/customers/cus_1/tax_ids',
+    (s) => s.customers.createTaxId('cus_1', { type: 'eu_vat', value: 'DE123456789' }),
+  ],
+  [
+    'a tax id added with owner[customer]',
+    'POST',
+    '/v1/tax_ids',
+    (s) =>
+      s.taxIds.create({
+        owner: { type: 'customer', customer: 'cus_1' },
+        type: 'eu_vat',
+        value: 'DE123456789',
+      }),
+  ],
+  [
+    'a tax id deleted under the customer',
+    'DELETE',
+    '/v1/customers/cus_1/tax_ids/txi_1',
+    (s) => s.customers.deleteTaxId('cus_1', 'txi_1'),
+  ],
+  ['a tax id deleted by its id alone', 'DELETE', '/v1/tax_ids/txi_2', (s) => s.taxIds.del('txi_2')],
+];
+
+describe('a subscription priced from a preview cannot be raced by a change of what the preview read', () => {
+  const replicas = useRedisReplicas(files);
+
+  const client = (replica: number, key: keyof typeof keys): Stripe =>
+    stripeVia(replicas().proxies[replica]!, keys[key].token);
+
+  const forwarded = (method: string, path: string) =>
+    replicas().stripe.requests.filter((r) => r.method === method && r.path === path).length;
+
+  /**
+   * Holds a subscription create (automatic tax, cus_1, price_1) at its preview on replica 0, runs
+   * `during` from replica 1, lets the subscription go on, and returns what it answered.
+   */
+  async function duringPreview(during: () => Promise<void>) {
+    const book = replicas().stripe.previews;
+    const arrived = gate();
+    const release = gate();
+    book.onPreview = async () => {
+      arrived.open();
+      await release.promise;
+    };
+    try {
+      const created = outcome(
+        client(0, 'subscriber').subscriptions.create({
+          customer: 'cus_1',
+          items: [{ price: 'price_1' }],
+          automatic_tax: { enabled: true },
+        }),
+      );
+      // A create refused before its preview would leave the gate shut: fail with its answer instead.
+      await Promise.race([
+        arrived.promise,
+        created.then((answer) => {
+          throw new Error(`answered before its preview: ${JSON.stringify(answer)}`);
+        }),
+      ]);
+      await during();
+      release.open();
+      return await created;
+    } finally {
+      release.open();
+      book.onPreview = undefined;
+    }
+  }
+
+  it.each(TAX_ID_WRITES)(
+    'refuses %s while the preview holds the customer, and sends it once the subscription settled',
+    async (_name, method, path, write) => {
+      const subscriptions = forwarded('POST', '/v1/subscriptions');
+      const created = await duringPreview(async () => {
+        expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
+          ok: false,
+          error: { statusCode: 409, code: 'object_busy' },
+        });
+        expect(forwarded(method, path)).toBe(0);
+      });
+      expect(created).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+      expect(forwarded('POST', '/v1/subscriptions')).toBe(subscriptions + 1);
+      // Settled and released: the write can no longer change what the subscription was priced at.
+      expect(await outcome(write(client(1, 'taxer')))).toMatchObject({ ok: true });
+      expect(forwarded(method, path)).toBe(1);
+    },
+  );
+});
