@@ -1,14 +1,11 @@
-import { type Dispatcher, Pool, errors as undiciErrors } from "undici";
-import { Denial, deny } from "../decision/reasons.ts";
-import type { UpstreamCredential, VendorName } from "../snapshot/types.ts";
-import type { VendorAdapter } from "../vendors/types.ts";
-import { nominatedHeaders } from "./connection-list.ts";
-import {
-	DEFAULT_MAX_RESPONSE_BYTES,
-	DEFAULT_PARSE_LIMITS,
-} from "./defaults.ts";
-import { type BudgetLimits, KeyBudget, type Overdrawn } from "./key-budget.ts";
-import { KeyShare, type ShareWaiter } from "./key-share.ts";
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { Denial, deny } from '../decision/reasons.ts';
+import type { UpstreamCredential, VendorName } from '../snapshot/types.ts';
+import type { VendorAdapter } from '../vendors/types.ts';
+import { nominatedHeaders } from './connection-list.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from './defaults.ts';
+import { type BudgetLimits, KeyBudget, type Overdrawn } from './key-budget.ts';
+import { KeyShare, type ShareWaiter } from './key-share.ts';
 
 /**
  * Upstream base URLs are proxy configuration (`--upstream stripe=https://api.stripe.com`), never
@@ -20,109 +17,105 @@ import { KeyShare, type ShareWaiter } from "./key-share.ts";
 export type UpstreamConfig = Record<VendorName, string>;
 
 export const DEFAULT_UPSTREAMS: UpstreamConfig = {
-	stripe: "https://{sub}.stripe.com",
-	twilio: "https://{sub}.twilio.com",
-	resend: "https://api.resend.com",
+  stripe: 'https://{sub}.stripe.com',
+  twilio: 'https://{sub}.twilio.com',
+  resend: 'https://api.resend.com',
 };
 
 /** Parses `vendor=url` pairs over the defaults; throws a readable error on bad input. */
 export function parseUpstreams(
-	pairs: readonly string[],
-	base: UpstreamConfig = DEFAULT_UPSTREAMS,
+  pairs: readonly string[],
+  base: UpstreamConfig = DEFAULT_UPSTREAMS,
 ): UpstreamConfig {
-	const out = { ...base };
-	for (const pair of pairs) {
-		const eq = pair.indexOf("=");
-		const vendor = pair.slice(0, eq) as VendorName;
-		const url = pair.slice(eq + 1);
-		if (eq < 1 || !(vendor in out))
-			throw new Error(
-				`--upstream ${pair}: expected <stripe|twilio|resend>=<url>`,
-			);
-		const probe = new URL(url.replace("{sub}", "api"));
-		if (probe.protocol !== "https:" && probe.protocol !== "http:") {
-			throw new Error(
-				`--upstream ${pair}: only http and https upstreams are supported`,
-			);
-		}
-		out[vendor] = url.replace(/\/+$/, "");
-	}
-	return out;
+  const out = { ...base };
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const vendor = pair.slice(0, eq) as VendorName;
+    const url = pair.slice(eq + 1);
+    if (eq < 1 || !(vendor in out))
+      throw new Error(`--upstream ${pair}: expected <stripe|twilio|resend>=<url>`);
+    const probe = new URL(url.replace('{sub}', 'api'));
+    if (probe.protocol !== 'https:' && probe.protocol !== 'http:') {
+      throw new Error(`--upstream ${pair}: only http and https upstreams are supported`);
+    }
+    out[vendor] = url.replace(/\/+$/, '');
+  }
+  return out;
 }
 
 /** One upstream response, head and body, as the settle and audit stages need it. */
 export interface UpstreamResponse {
-	readonly status: number;
-	readonly headers: Record<string, string | string[] | undefined>;
-	readonly body: Buffer;
-	/**
-	 * Set when the body was larger than --max-response-body: the limit, in bytes. Reading stopped at
-	 * it and `body` is empty; the head is kept so the audit record still names the vendor's status
-	 * and request id.
-	 */
-	readonly overLimit?: number;
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+  /**
+   * Set when the body was larger than --max-response-body: the limit, in bytes. Reading stopped at
+   * it and `body` is empty; the head is kept so the audit record still names the vendor's status
+   * and request id.
+   */
+  readonly overLimit?: number;
 }
 
 export interface ForwardRequest {
-	readonly vendor: VendorName;
-	readonly subHost?: string;
-	readonly method: string;
-	/** Vendor path plus `?query` when present. */
-	readonly pathAndQuery: string;
-	readonly headers: Record<string, string | string[]>;
-	readonly body?: Buffer;
-	/**
-	 * The vault key the call is made for (its uid): a key holds at most its share of an origin's
-	 * connections, and its calls past that wait in its own queue (key-share.ts), within what its calls
-	 * at the upstreams may hold (key-budget.ts).
-	 */
-	readonly share: string;
-	/**
-	 * Aborted once the client can no longer take this call's answer (its connection closed, or ends
-	 * with an earlier answer): a call not yet handed to a connection is then dropped, unsent.
-	 */
-	readonly signal?: AbortSignal;
-	/**
-	 * Asked when undici hands the call to a connection, the last moment before a byte of it is
-	 * written, with how long its answer may take from then (the upstream timeout). A denial aborts
-	 * the call unsent. Every connection of a pool may be busy, and a call waiting for one may outlive
-	 * what admitted it (its leases, its key, its run); ADR 0007 §8.
-	 */
-	readonly admit?: (answerMs: number) => Denial | undefined;
+  readonly vendor: VendorName;
+  readonly subHost?: string;
+  readonly method: string;
+  /** Vendor path plus `?query` when present. */
+  readonly pathAndQuery: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly body?: Buffer;
+  /**
+   * The vault key the call is made for (its uid): a key holds at most its share of an origin's
+   * connections, and its calls past that wait in its own queue (key-share.ts), within what its calls
+   * at the upstreams may hold (key-budget.ts).
+   */
+  readonly share: string;
+  /**
+   * Aborted once the client can no longer take this call's answer (its connection closed, or ends
+   * with an earlier answer): a call not yet handed to a connection is then dropped, unsent.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Asked when undici hands the call to a connection, the last moment before a byte of it is
+   * written, with how long its answer may take from then (the upstream timeout). A denial aborts
+   * the call unsent. Every connection of a pool may be busy, and a call waiting for one may outlive
+   * what admitted it (its leases, its key, its run); ADR 0007 §8.
+   */
+  readonly admit?: (answerMs: number) => Denial | undefined;
 }
 
 /** The forward stage's dependency: swap this for an emulator-free fake only in unit tests. */
 export interface Upstreams {
-	/**
-	 * Sends one call and reads its answer, each within the upstream timeout: waiting for a connection,
-	 * the head, then the whole body. A call that waited its timeout for a connection, or that its key's
-	 * calls at the upstreams had no room for, is answered `upstream_unavailable`, and one whose client
-	 * went away meanwhile `request_invalid`: none is ever sent.
-	 */
-	forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
-	/** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
-	close(force?: boolean): Promise<void>;
+  /**
+   * Sends one call and reads its answer, each within the upstream timeout: waiting for a connection,
+   * the head, then the whole body. A call that waited its timeout for a connection, or that its key's
+   * calls at the upstreams had no room for, is answered `upstream_unavailable`, and one whose client
+   * went away meanwhile `request_invalid`: none is ever sent.
+   */
+  forward(req: ForwardRequest): Promise<UpstreamResponse | Denial>;
+  /** Waits for requests in flight, or with `force` aborts them (they fail as upstream_unavailable). */
+  close(force?: boolean): Promise<void>;
 }
 
 export interface UpstreamOptions {
-	readonly timeoutMs: number;
-	/** Largest response body read (--max-response-body, default 16 MiB); past it reading stops. */
-	readonly maxResponseBytes?: number;
-	/** Connections per upstream origin (128); calls beyond them wait, each at most `timeoutMs`. */
-	readonly connections?: number;
-	/** Connections of an origin one vault key may hold at once: a quarter of `connections` by default. */
-	readonly connectionsPerKey?: number;
-	/** The largest request body a call may carry (--max-body): the default budget follows it. */
-	readonly maxRequestBytes?: number;
-	/** What calls at the upstreams may hold: `defaultBudget` unless given (tests). */
-	readonly budget?: BudgetLimits;
+  readonly timeoutMs: number;
+  /** Largest response body read (--max-response-body, default 16 MiB); past it reading stops. */
+  readonly maxResponseBytes?: number;
+  /** Connections per upstream origin (128); calls beyond them wait, each at most `timeoutMs`. */
+  readonly connections?: number;
+  /** Connections of an origin one vault key may hold at once: a quarter of `connections` by default. */
+  readonly connectionsPerKey?: number;
+  /** The largest request body a call may carry (--max-body): the default budget follows it. */
+  readonly maxRequestBytes?: number;
+  /** What calls at the upstreams may hold: `defaultBudget` unless given (tests). */
+  readonly budget?: BudgetLimits;
 }
 
 const DEFAULT_UPSTREAM_CONNECTIONS = 128;
 
 /** A quarter of the pool: at least four keys can each hold their whole share at once. */
 export function defaultConnectionsPerKey(connections: number): number {
-	return Math.max(1, Math.floor(connections / 4));
+  return Math.max(1, Math.floor(connections / 4));
 }
 
 /**
@@ -133,16 +126,12 @@ export function defaultConnectionsPerKey(connections: number): number {
  * of the largest body. Every key's bodies together: two pools' worth. With the defaults (32
  * connections of 128, --max-body 256 KiB): 128 calls and 8 MiB a key, 64 MiB in all (ADR 0007 §8).
  */
-export function defaultBudget(
-	connections: number,
-	perKey: number,
-	maxRequestBytes: number,
-): BudgetLimits {
-	return {
-		callsPerKey: 4 * perKey,
-		bytesPerKey: perKey * maxRequestBytes,
-		bytes: 2 * connections * maxRequestBytes,
-	};
+export function defaultBudget(connections: number, perKey: number, maxRequestBytes: number): BudgetLimits {
+  return {
+    callsPerKey: 4 * perKey,
+    bytesPerKey: perKey * maxRequestBytes,
+    bytes: 2 * connections * maxRequestBytes,
+  };
 }
 
 /**
@@ -155,15 +144,15 @@ const EMPTY = Buffer.alloc(0);
 
 /** One upstream origin's connections, and how many of them each vault key holds. */
 interface Origin {
-	readonly pool: Pool;
-	readonly shares: KeyShare;
+  readonly pool: Pool;
+  readonly shares: KeyShare;
 }
 
 /** Where one vendor host's calls go: its origin (created on first use) and the base URL's path. */
 interface Target {
-	readonly origin: string;
-	readonly path: string;
-	connections: Origin | undefined;
+  readonly origin: string;
+  readonly path: string;
+  connections: Origin | undefined;
 }
 
 /**
@@ -171,119 +160,97 @@ interface Target {
  * through undici's dispatch API with a handler that gathers the body itself (ResponseCollector):
  * no response stream, no async iterator, one Promise per call.
  */
-export function createUpstreams(
-	config: UpstreamConfig,
-	options: UpstreamOptions,
-): Upstreams {
-	const opts = {
-		...options,
-		maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-	};
-	const connections = opts.connections ?? DEFAULT_UPSTREAM_CONNECTIONS;
-	const perKey =
-		opts.connectionsPerKey ?? defaultConnectionsPerKey(connections);
-	const limits =
-		opts.budget ??
-		defaultBudget(
-			connections,
-			perKey,
-			opts.maxRequestBytes ?? DEFAULT_PARSE_LIMITS.maxBytes,
-		);
-	const budget = new KeyBudget(limits);
-	const origins = new Map<string, Origin>();
-	const originFor = (origin: string) => {
-		let known = origins.get(origin);
-		if (!known && origins.size < MAX_POOLS) {
-			const pool = new Pool(origin, {
-				connections,
-				headersTimeout: opts.timeoutMs,
-				bodyTimeout: opts.timeoutMs,
-				keepAliveTimeout: 30_000,
-				// undici's parser stops at the limit (and drops the connection): nothing past it is buffered.
-				maxResponseSize: opts.maxResponseBytes,
-			});
-			known = { pool, shares: new KeyShare(perKey) };
-			origins.set(origin, known);
-		}
-		return known;
-	};
-	// Base URLs are parsed once per vendor and sub host, not on every call.
-	const targets = new Map<VendorName, Map<string, Target>>();
-	let targetCount = 0;
-	const targetFor = (vendor: VendorName, sub: string): Target => {
-		let bySub = targets.get(vendor);
-		if (bySub === undefined) {
-			bySub = new Map();
-			targets.set(vendor, bySub);
-		}
-		let target = bySub.get(sub);
-		if (!target) {
-			const url = new URL(config[vendor].replace("{sub}", sub));
-			target = {
-				origin: url.origin,
-				path: url.pathname.replace(/\/+$/, ""),
-				connections: undefined,
-			};
-			if (targetCount < MAX_POOLS) {
-				bySub.set(sub, target);
-				targetCount++;
-			}
-		}
-		return target;
-	};
-	return {
-		forward(req) {
-			const target = targetFor(req.vendor, req.subHost ?? "api");
-			target.connections ??= originFor(target.origin);
-			const origin = target.connections;
-			if (!origin)
-				return Promise.resolve(
-					new UnsentDenial(
-						"upstream_unavailable",
-						`Too many ${req.vendor} API hosts in use.`,
-					),
-				);
-			if (req.signal?.aborted) return Promise.resolve(clientGone(req.vendor));
-			const bytes = req.body?.length ?? 0;
-			const overdrawn = budget.take(req.share, bytes);
-			if (overdrawn !== undefined)
-				return Promise.resolve(noRoom(overdrawn, req.vendor, limits));
-			return new Promise((resolve) => {
-				const collector = new ResponseCollector(resolve, req, opts, {
-					leave: (waiter) => {
-						origin.shares.leave(req.share, waiter);
-						budget.give(req.share, bytes);
-					},
-					// No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
-					dispatch: (handler) =>
-						origin.pool.dispatch(
-							{
-								method: req.method as Dispatcher.HttpMethod,
-								path: target.path + req.pathAndQuery,
-								headers: req.headers,
-								body: req.body && req.body.length > 0 ? req.body : null,
-							},
-							handler,
-						),
-				});
-				origin.shares.enter(req.share, collector);
-			});
-		},
-		async close(force = false) {
-			const open = [...origins.values()]
-				.map((o) => o.pool)
-				.filter((p) => !p.destroyed && !p.closed);
-			await Promise.all(open.map((p) => (force ? p.destroy() : p.close())));
-		},
-	};
+export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions): Upstreams {
+  const opts = { ...options, maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES };
+  const connections = opts.connections ?? DEFAULT_UPSTREAM_CONNECTIONS;
+  const perKey = opts.connectionsPerKey ?? defaultConnectionsPerKey(connections);
+  const limits =
+    opts.budget ?? defaultBudget(connections, perKey, opts.maxRequestBytes ?? DEFAULT_PARSE_LIMITS.maxBytes);
+  const budget = new KeyBudget(limits);
+  const origins = new Map<string, Origin>();
+  const originFor = (origin: string) => {
+    let known = origins.get(origin);
+    if (!known && origins.size < MAX_POOLS) {
+      const pool = new Pool(origin, {
+        connections,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+        keepAliveTimeout: 30_000,
+        // undici's parser stops at the limit (and drops the connection): nothing past it is buffered.
+        maxResponseSize: opts.maxResponseBytes,
+      });
+      known = { pool, shares: new KeyShare(perKey) };
+      origins.set(origin, known);
+    }
+    return known;
+  };
+  // Base URLs are parsed once per vendor and sub host, not on every call.
+  const targets = new Map<VendorName, Map<string, Target>>();
+  let targetCount = 0;
+  const targetFor = (vendor: VendorName, sub: string): Target => {
+    let bySub = targets.get(vendor);
+    if (bySub === undefined) {
+      bySub = new Map();
+      targets.set(vendor, bySub);
+    }
+    let target = bySub.get(sub);
+    if (!target) {
+      const url = new URL(config[vendor].replace('{sub}', sub));
+      target = { origin: url.origin, path: url.pathname.replace(/\/+$/, ''), connections: undefined };
+      if (targetCount < MAX_POOLS) {
+        bySub.set(sub, target);
+        targetCount++;
+      }
+    }
+    return target;
+  };
+  return {
+    forward(req) {
+      const target = targetFor(req.vendor, req.subHost ?? 'api');
+      target.connections ??= originFor(target.origin);
+      const origin = target.connections;
+      if (!origin)
+        return Promise.resolve(
+          new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
+        );
+      if (req.signal?.aborted) return Promise.resolve(clientGone(req.vendor));
+      const bytes = req.body?.length ?? 0;
+      const overdrawn = budget.take(req.share, bytes);
+      if (overdrawn !== undefined) return Promise.resolve(noRoom(overdrawn, req.vendor, limits));
+      return new Promise((resolve) => {
+        const collector = new ResponseCollector(resolve, req, opts, {
+          leave: (waiter) => {
+            origin.shares.leave(req.share, waiter);
+            budget.give(req.share, bytes);
+          },
+          // No host header: undici sends the pool origin's own (host[:port]), first, as it always did.
+          dispatch: (handler) =>
+            origin.pool.dispatch(
+              {
+                method: req.method as Dispatcher.HttpMethod,
+                path: target.path + req.pathAndQuery,
+                headers: req.headers,
+                body: req.body && req.body.length > 0 ? req.body : null,
+              },
+              handler,
+            ),
+        });
+        origin.shares.enter(req.share, collector);
+      });
+    },
+    async close(force = false) {
+      const open = [...origins.values()].map((o) => o.pool).filter((p) => !p.destroyed && !p.closed);
+      await Promise.all(open.map((p) => (force ? p.destroy() : p.close())));
+    },
+  };
 }
 
 /** How a call reaches its origin's connections: through its key's share, then undici's pool. */
 interface Route {
-	/** Hands the call to the origin's pool. */
-	readonly dispatch: (handler: Dispatcher.DispatchHandler) => void;
-	/** The call is done with its key's share and budget: called once, however it ends. */
-	readonly leave: (waiter: ShareWaiter) => void;
+  /** Hands the call to the origin's pool. */
+  readonly dispatch: (handler: Dispatcher.DispatchHandler) => void;
+  /** The call is done with its key's share and budget: called once, however it ends. */
+  readonly leave: (waiter: ShareWaiter) => void;
 }
 
 /**
@@ -312,204 +279,173 @@ interface Route {
  * holds its body until then.
  */
 class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
-	readonly #resolve: (res: UpstreamResponse | Denial) => void;
-	readonly #vendor: VendorName;
-	readonly #opts: { timeoutMs: number; maxResponseBytes: number };
-	readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
-	readonly #signal: AbortSignal | undefined;
-	readonly #route: Route;
-	/** The wait for a connection, then for the final answer's head, then for the whole body. */
-	#timer: NodeJS.Timeout;
-	#done = false;
-	/** Handed to undici's pool: the call holds a slot of its key's share until undici is done with it. */
-	#dispatched = false;
-	#left = false;
-	/** undici handed the call to a connection: from here on bytes of it may have left. */
-	#started = false;
-	#status = 0;
-	#headers: Record<string, string | string[] | undefined> = {};
-	#chunks: Buffer[] = [];
-	#length = 0;
+  readonly #resolve: (res: UpstreamResponse | Denial) => void;
+  readonly #vendor: VendorName;
+  readonly #opts: { timeoutMs: number; maxResponseBytes: number };
+  readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #route: Route;
+  /** The wait for a connection, then for the final answer's head, then for the whole body. */
+  #timer: NodeJS.Timeout;
+  #done = false;
+  /** Handed to undici's pool: the call holds a slot of its key's share until undici is done with it. */
+  #dispatched = false;
+  #left = false;
+  /** undici handed the call to a connection: from here on bytes of it may have left. */
+  #started = false;
+  #status = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  #chunks: Buffer[] = [];
+  #length = 0;
 
-	constructor(
-		resolve: (res: UpstreamResponse | Denial) => void,
-		req: ForwardRequest,
-		opts: { timeoutMs: number; maxResponseBytes: number },
-		route: Route,
-	) {
-		this.#resolve = resolve;
-		this.#vendor = req.vendor;
-		this.#opts = opts;
-		this.#admit = req.admit;
-		this.#signal = req.signal;
-		this.#route = route;
-		this.#timer = setTimeout(
-			() => this.#settle(this.#busy()),
-			opts.timeoutMs,
-		).unref();
-		this.#signal?.addEventListener("abort", this.#gone, { once: true });
-	}
+  constructor(
+    resolve: (res: UpstreamResponse | Denial) => void,
+    req: ForwardRequest,
+    opts: { timeoutMs: number; maxResponseBytes: number },
+    route: Route,
+  ) {
+    this.#resolve = resolve;
+    this.#vendor = req.vendor;
+    this.#opts = opts;
+    this.#admit = req.admit;
+    this.#signal = req.signal;
+    this.#route = route;
+    this.#timer = setTimeout(() => this.#settle(this.#busy()), opts.timeoutMs).unref();
+    this.#signal?.addEventListener('abort', this.#gone, { once: true });
+  }
 
-	/** Its key's turn on the pool (KeyShare). */
-	start(): void {
-		this.#dispatched = true;
-		this.#route.dispatch(this);
-	}
+  /** Its key's turn on the pool (KeyShare). */
+  start(): void {
+    this.#dispatched = true;
+    this.#route.dispatch(this);
+  }
 
-	/** The client went away: a call not yet on a connection is dropped; one on it runs its course. */
-	readonly #gone = () => {
-		if (!this.#started) this.#settle(clientGone(this.#vendor));
-	};
+  /** The client went away: a call not yet on a connection is dropped; one on it runs its course. */
+  readonly #gone = () => {
+    if (!this.#started) this.#settle(clientGone(this.#vendor));
+  };
 
-	#busy(): UnsentDenial {
-		const ms = this.#opts.timeoutMs;
-		return new UnsentDenial(
-			"upstream_unavailable",
-			this.#dispatched
-				? `Every connection to the ${this.#vendor} API stayed busy for ${ms} ms, so the call was not sent.`
-				: `This key's share of the connections to the ${this.#vendor} API stayed busy with its other calls for ${ms} ms, so the call was not sent.`,
-		);
-	}
+  #busy(): UnsentDenial {
+    const ms = this.#opts.timeoutMs;
+    return new UnsentDenial(
+      'upstream_unavailable',
+      this.#dispatched
+        ? `Every connection to the ${this.#vendor} API stayed busy for ${ms} ms, so the call was not sent.`
+        : `This key's share of the connections to the ${this.#vendor} API stayed busy with its other calls for ${ms} ms, so the call was not sent.`,
+    );
+  }
 
-	onRequestStart(controller: Dispatcher.DispatchController): void {
-		// A request undici starts again (a reset pipeline) keeps the deadline its first start set.
-		const restarted = this.#started;
-		if (!restarted) clearTimeout(this.#timer);
-		const refused = this.#done
-			? undefined
-			: this.#admit?.(this.#opts.timeoutMs);
-		if (refused !== undefined) {
-			// A request undici starts again may have been written the first time.
-			this.#settle(
-				restarted
-					? refused
-					: new UnsentDenial(
-							refused.reason,
-							refused.message,
-							refused.operation,
-						),
-			);
-		}
-		if (this.#done) {
-			controller.abort(new undiciErrors.RequestAbortedError());
-			return;
-		}
-		this.#started = true;
-		if (!restarted) this.#awaitHead(controller);
-	}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // A request undici starts again (a reset pipeline) keeps the deadline its first start set.
+    const restarted = this.#started;
+    if (!restarted) clearTimeout(this.#timer);
+    const refused = this.#done ? undefined : this.#admit?.(this.#opts.timeoutMs);
+    if (refused !== undefined) {
+      // A request undici starts again may have been written the first time.
+      this.#settle(
+        restarted ? refused : new UnsentDenial(refused.reason, refused.message, refused.operation),
+      );
+    }
+    if (this.#done) {
+      controller.abort(new undiciErrors.RequestAbortedError());
+      return;
+    }
+    this.#started = true;
+    if (!restarted) this.#awaitHead(controller);
+  }
 
-	/**
-	 * The final answer's head must come within the upstream timeout of the call's sending. undici's
-	 * headers timeout starts again at every interim (1xx) answer, and an upstream answering
-	 * `102 Processing` once a second held a call 46 s against a 3 s timeout (sixth round).
-	 */
-	#awaitHead(controller: Dispatcher.DispatchController): void {
-		this.#timer = setTimeout(() => {
-			this.#settle(
-				deny(
-					"upstream_timeout",
-					`The ${this.#vendor} API did not answer within ${this.#opts.timeoutMs} ms.`,
-				),
-			);
-			controller.abort(new undiciErrors.HeadersTimeoutError());
-		}, this.#opts.timeoutMs).unref();
-	}
+  /**
+   * The final answer's head must come within the upstream timeout of the call's sending. undici's
+   * headers timeout starts again at every interim (1xx) answer, and an upstream answering
+   * `102 Processing` once a second held a call 46 s against a 3 s timeout (sixth round).
+   */
+  #awaitHead(controller: Dispatcher.DispatchController): void {
+    this.#timer = setTimeout(() => {
+      this.#settle(
+        deny('upstream_timeout', `The ${this.#vendor} API did not answer within ${this.#opts.timeoutMs} ms.`),
+      );
+      controller.abort(new undiciErrors.HeadersTimeoutError());
+    }, this.#opts.timeoutMs).unref();
+  }
 
-	onResponseStart(
-		controller: Dispatcher.DispatchController,
-		statusCode: number,
-		headers: Record<string, string | string[] | undefined>,
-	): void {
-		// 1xx answers are informational: the real head follows, within the deadline `#awaitHead` set.
-		if (statusCode < 200) return;
-		clearTimeout(this.#timer);
-		this.#status = statusCode;
-		this.#headers = headers;
-		if (Number(headers["content-length"]) > this.#opts.maxResponseBytes) {
-			this.#tooLarge();
-			// Aborting a response under way closes that upstream connection: its body is never read.
-			controller.abort(new undiciErrors.ResponseExceededMaxSizeError());
-			return;
-		}
-		this.#timer = setTimeout(() => {
-			this.#settle(
-				deny(
-					"upstream_timeout",
-					`The ${this.#vendor} API did not finish its answer within ${this.#opts.timeoutMs} ms.`,
-				),
-			);
-			controller.abort(new undiciErrors.BodyTimeoutError());
-		}, this.#opts.timeoutMs).unref();
-	}
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx answers are informational: the real head follows, within the deadline `#awaitHead` set.
+    if (statusCode < 200) return;
+    clearTimeout(this.#timer);
+    this.#status = statusCode;
+    this.#headers = headers;
+    if (Number(headers['content-length']) > this.#opts.maxResponseBytes) {
+      this.#tooLarge();
+      // Aborting a response under way closes that upstream connection: its body is never read.
+      controller.abort(new undiciErrors.ResponseExceededMaxSizeError());
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#settle(
+        deny(
+          'upstream_timeout',
+          `The ${this.#vendor} API did not finish its answer within ${this.#opts.timeoutMs} ms.`,
+        ),
+      );
+      controller.abort(new undiciErrors.BodyTimeoutError());
+    }, this.#opts.timeoutMs).unref();
+  }
 
-	onResponseData(
-		_controller: Dispatcher.DispatchController,
-		chunk: Buffer,
-	): void {
-		if (this.#done) return;
-		this.#chunks.push(chunk);
-		this.#length += chunk.length;
-	}
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
 
-	onResponseEnd(): void {
-		this.#leave();
-		if (this.#done) return;
-		const chunks = this.#chunks;
-		const body =
-			chunks.length === 0
-				? EMPTY
-				: chunks.length === 1
-					? chunks[0]!
-					: Buffer.concat(chunks, this.#length);
-		this.#settle({ status: this.#status, headers: this.#headers, body });
-	}
+  onResponseEnd(): void {
+    this.#leave();
+    if (this.#done) return;
+    const chunks = this.#chunks;
+    const body =
+      chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length);
+    this.#settle({ status: this.#status, headers: this.#headers, body });
+  }
 
-	onResponseError(
-		_controller: Dispatcher.DispatchController | null,
-		err: Error,
-	): void {
-		this.#leave();
-		if (this.#done) return;
-		// The parser stops at the limit: the head is kept so the audit record names status and request id.
-		if (
-			this.#status !== 0 &&
-			err instanceof undiciErrors.ResponseExceededMaxSizeError
-		) {
-			this.#tooLarge();
-			return;
-		}
-		this.#settle(
-			this.#started
-				? failure(err, this.#vendor, this.#opts)
-				: unsent(err, this.#vendor),
-		);
-	}
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.#leave();
+    if (this.#done) return;
+    // The parser stops at the limit: the head is kept so the audit record names status and request id.
+    if (this.#status !== 0 && err instanceof undiciErrors.ResponseExceededMaxSizeError) {
+      this.#tooLarge();
+      return;
+    }
+    this.#settle(this.#started ? failure(err, this.#vendor, this.#opts) : unsent(err, this.#vendor));
+  }
 
-	#tooLarge(): void {
-		this.#chunks = [];
-		this.#settle({
-			status: this.#status,
-			headers: this.#headers,
-			body: EMPTY,
-			overLimit: this.#opts.maxResponseBytes,
-		});
-	}
+  #tooLarge(): void {
+    this.#chunks = [];
+    this.#settle({
+      status: this.#status,
+      headers: this.#headers,
+      body: EMPTY,
+      overLimit: this.#opts.maxResponseBytes,
+    });
+  }
 
-	#settle(res: UpstreamResponse | Denial): void {
-		if (this.#done) return;
-		this.#done = true;
-		clearTimeout(this.#timer);
-		this.#signal?.removeEventListener("abort", this.#gone);
-		// Still in its key's queue: it leaves it now. In undici's, its slot is freed when undici drops it.
-		if (!this.#dispatched) this.#leave();
-		this.#resolve(res);
-	}
+  #settle(res: UpstreamResponse | Denial): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#gone);
+    // Still in its key's queue: it leaves it now. In undici's, its slot is freed when undici drops it.
+    if (!this.#dispatched) this.#leave();
+    this.#resolve(res);
+  }
 
-	#leave(): void {
-		if (this.#left) return;
-		this.#left = true;
-		this.#route.leave(this);
-	}
+  #leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#route.leave(this);
+  }
 }
 
 /**
@@ -524,103 +460,80 @@ export class UnsentDenial extends Denial {}
  * The call would take its key's calls at the upstreams, or everyone's bodies there, past what they
  * may hold: refused before it waits (KeyBudget). Retryable, as the pool's own busy answer is.
  */
-function noRoom(
-	overdrawn: Overdrawn,
-	vendor: VendorName,
-	limits: BudgetLimits,
-): UnsentDenial {
-	const retry =
-		"so the call was not sent: send it again once some of them are answered.";
-	return new UnsentDenial(
-		"upstream_unavailable",
-		overdrawn === "key_calls"
-			? `This key already has ${limits.callsPerKey} calls at the ${vendor} API, on its connections or waiting for one, ${retry}`
-			: overdrawn === "key_bytes"
-				? `With this call, this key's calls at the ${vendor} API would hold more than ${limits.bytesPerKey} bytes of request bodies, ${retry}`
-				: `With this call, the calls this proxy has at the vendors' APIs would hold more than ${limits.bytes} bytes of request bodies, ${retry}`,
-	);
+function noRoom(overdrawn: Overdrawn, vendor: VendorName, limits: BudgetLimits): UnsentDenial {
+  const retry = 'so the call was not sent: send it again once some of them are answered.';
+  return new UnsentDenial(
+    'upstream_unavailable',
+    overdrawn === 'key_calls'
+      ? `This key already has ${limits.callsPerKey} calls at the ${vendor} API, on its connections or waiting for one, ${retry}`
+      : overdrawn === 'key_bytes'
+        ? `With this call, this key's calls at the ${vendor} API would hold more than ${limits.bytesPerKey} bytes of request bodies, ${retry}`
+        : `With this call, the calls this proxy has at the vendors' APIs would hold more than ${limits.bytes} bytes of request bodies, ${retry}`,
+  );
 }
 
 /** The caller's client went away before the call was on a connection: it was never written. */
 function clientGone(vendor: VendorName): UnsentDenial {
-	return new UnsentDenial(
-		"request_invalid",
-		`The client closed its connection before the call could be sent to the ${vendor} API, so it was not sent.`,
-	);
+  return new UnsentDenial(
+    'request_invalid',
+    `The client closed its connection before the call could be sent to the ${vendor} API, so it was not sent.`,
+  );
 }
 
 /** A failure before undici handed the call to a connection: the request was never written. */
 function unsent(err: unknown, vendor: VendorName): UnsentDenial {
-	// The code says why (a name that does not resolve, a refused port); the host is not named.
-	const code = (err as { code?: unknown } | null)?.code;
-	const why = typeof code === "string" ? ` (${code})` : "";
-	return new UnsentDenial(
-		"upstream_unavailable",
-		`The ${vendor} API could not be reached${why}.`,
-	);
+  // The code says why (a name that does not resolve, a refused port); the host is not named.
+  const code = (err as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? ` (${code})` : '';
+  return new UnsentDenial('upstream_unavailable', `The ${vendor} API could not be reached${why}.`);
 }
 
 /** A failure once the call was on a connection: the vendor may have acted on it. */
 function failure(
-	err: unknown,
-	vendor: VendorName,
-	opts: { timeoutMs: number; maxResponseBytes: number },
+  err: unknown,
+  vendor: VendorName,
+  opts: { timeoutMs: number; maxResponseBytes: number },
 ): Denial {
-	if (
-		err instanceof undiciErrors.HeadersTimeoutError ||
-		err instanceof undiciErrors.BodyTimeoutError
-	) {
-		return deny(
-			"upstream_timeout",
-			`The ${vendor} API did not answer within ${opts.timeoutMs} ms.`,
-		);
-	}
-	if (err instanceof undiciErrors.ClientDestroyedError) {
-		// The drain deadline passed with this call still waiting on the vendor (runtime.ts).
-		return deny(
-			"upstream_unavailable",
-			`This proxy shut down before the ${vendor} API answered; the call may have taken effect.`,
-		);
-	}
-	if (err instanceof undiciErrors.ResponseExceededMaxSizeError) {
-		return deny(
-			"upstream_response_too_large",
-			responseTooLargeMessage(vendor, opts.maxResponseBytes),
-		);
-	}
-	return deny(
-		"upstream_unavailable",
-		`The ${vendor} API could not be reached.`,
-	);
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    return deny('upstream_timeout', `The ${vendor} API did not answer within ${opts.timeoutMs} ms.`);
+  }
+  if (err instanceof undiciErrors.ClientDestroyedError) {
+    // The drain deadline passed with this call still waiting on the vendor (runtime.ts).
+    return deny(
+      'upstream_unavailable',
+      `This proxy shut down before the ${vendor} API answered; the call may have taken effect.`,
+    );
+  }
+  if (err instanceof undiciErrors.ResponseExceededMaxSizeError) {
+    return deny('upstream_response_too_large', responseTooLargeMessage(vendor, opts.maxResponseBytes));
+  }
+  return deny('upstream_unavailable', `The ${vendor} API could not be reached.`);
 }
 
 /** Names the limit, and that the vendor may have acted on the call all the same. */
-export function responseTooLargeMessage(
-	vendor: VendorName,
-	limit: number,
-): string {
-	return `The ${vendor} API answered with more than ${limit} bytes, over this proxy's --max-response-body; Keybrake withheld the answer. The call may have taken effect.`;
+export function responseTooLargeMessage(vendor: VendorName, limit: number): string {
+  return `The ${vendor} API answered with more than ${limit} bytes, over this proxy's --max-response-body; Keybrake withheld the answer. The call may have taken effect.`;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours: never passed on, to the vendor or back. */
 const DROPPED = new Set([
-	"connection",
-	"keep-alive",
-	"proxy-authenticate",
-	"proxy-authorization",
-	"proxy-connection",
-	"te",
-	"trailer",
-	"transfer-encoding",
-	"upgrade",
-	"host",
-	"authorization",
-	"content-length",
-	"keybrake-run-id",
-	"expect",
-	"http2-settings",
-	// Settle reads the vendor's JSON: ask for it uncompressed.
-	"accept-encoding",
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'content-length',
+  'keybrake-run-id',
+  'expect',
+  'http2-settings',
+  // Settle reads the vendor's JSON: ask for it uncompressed.
+  'accept-encoding',
 ]);
 
 /**
@@ -628,7 +541,7 @@ const DROPPED = new Set([
  * each would see only the slice a range asked for, so a secret split across two ranges would get
  * through. Answers are always whole; no vendor SDK asks for a range (ADR 0007 §9).
  */
-const NOT_FORWARDED = new Set(["range", "if-range"]);
+const NOT_FORWARDED = new Set(['range', 'if-range']);
 
 /**
  * Never passed back either: the vendor's cookies (`Set-Cookie2` is RFC 2965's obsolete spelling, which
@@ -640,52 +553,41 @@ const NOT_FORWARDED = new Set(["range", "if-range"]);
  * vendor's 401 as the vendor wrote it.
  */
 const NOT_RETURNED = new Set([
-	"set-cookie",
-	"set-cookie2",
-	"authentication-info",
-	"proxy-authentication-info",
+  'set-cookie',
+  'set-cookie2',
+  'authentication-info',
+  'proxy-authentication-info',
 ]);
 
 /** The Authorization header each credential travels in, built once per credential object. */
-const AUTHORIZATIONS = new WeakMap<
-	UpstreamCredential,
-	{ adapter: VendorAdapter; header: string }
->();
+const AUTHORIZATIONS = new WeakMap<UpstreamCredential, { adapter: VendorAdapter; header: string }>();
 
 /** `adapter.upstreamAuthorization(credential)`, kept: compiled credentials are immutable. */
-export function upstreamAuthorization(
-	adapter: VendorAdapter,
-	credential: UpstreamCredential,
-): string {
-	const known = AUTHORIZATIONS.get(credential);
-	if (known !== undefined && known.adapter === adapter) return known.header;
-	const header = adapter.upstreamAuthorization(credential);
-	AUTHORIZATIONS.set(credential, { adapter, header });
-	return header;
+export function upstreamAuthorization(adapter: VendorAdapter, credential: UpstreamCredential): string {
+  const known = AUTHORIZATIONS.get(credential);
+  if (known !== undefined && known.adapter === adapter) return known.header;
+  const header = adapter.upstreamAuthorization(credential);
+  AUTHORIZATIONS.set(credential, { adapter, header });
+  return header;
 }
 
 /** The caller's headers as the vendor should see them, with the real credential swapped in. */
 export function upstreamHeaders(
-	incoming: Record<string, string | string[] | undefined>,
-	authorization: string,
+  incoming: Record<string, string | string[] | undefined>,
+  authorization: string,
 ): Record<string, string | string[]> {
-	const out: Record<string, string | string[]> = {};
-	// The names `Connection` nominates are hop-by-hop too; most calls send none, or only keep-alive.
-	const nominated = nominatedHeaders(incoming.connection);
-	// for…in rather than Object.entries: no array per header on the request path.
-	for (const name in incoming) {
-		const value = incoming[name];
-		if (
-			value === undefined ||
-			DROPPED.has(name) ||
-			NOT_FORWARDED.has(name) ||
-			nominated.includes(name)
-		)
-			continue;
-		out[name] = value;
-	}
-	out.authorization = authorization;
-	return out;
+  const out: Record<string, string | string[]> = {};
+  // The names `Connection` nominates are hop-by-hop too; most calls send none, or only keep-alive.
+  const nominated = nominatedHeaders(incoming.connection);
+  // for…in rather than Object.entries: no array per header on the request path.
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || DROPPED.has(name) || NOT_FORWARDED.has(name) || nominated.includes(name))
+      continue;
+    out[name] = value;
+  }
+  out.authorization = authorization;
+  return out;
 }
 
 /**
@@ -693,20 +595,15 @@ export function upstreamHeaders(
  * too, as on the way there), framing we recompute and cookies.
  */
 export function downstreamHeaders(
-	headers: Record<string, string | string[] | undefined>,
+  headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
-	const out: Record<string, string | string[]> = {};
-	const nominated = nominatedHeaders(headers.connection);
-	for (const name in headers) {
-		const value = headers[name];
-		if (
-			value === undefined ||
-			DROPPED.has(name) ||
-			NOT_RETURNED.has(name) ||
-			nominated.includes(name)
-		)
-			continue;
-		out[name] = value;
-	}
-	return out;
+  const out: Record<string, string | string[]> = {};
+  const nominated = nominatedHeaders(headers.connection);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || DROPPED.has(name) || NOT_RETURNED.has(name) || nominated.includes(name))
+      continue;
+    out[name] = value;
+  }
+  return out;
 }
