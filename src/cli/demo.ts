@@ -67,20 +67,27 @@ stringData: { token: ${token} }
 `;
 }
 
+/** A USD flag as written, without the surrounding whitespace parseUsd forgives. */
+function usdFlag(text: string): number | undefined {
+  return text === text.trim() ? parseUsd(text) : undefined;
+}
+
 export async function demo(
   argv: readonly string[],
   out: NodeJS.WritableStream = process.stdout,
   err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   const { values } = parseFlags(argv, DEMO_FLAGS);
-  const charges = Number(values.charges);
-  const amountCents = Math.round(Number(values.amount) * 100);
-  if (!Number.isSafeInteger(charges) || charges < 1 || charges > 10_000)
-    throw new UsageError('--charges must be 1..10000');
-  if (!Number.isSafeInteger(amountCents) || amountCents < 50)
+  // Decimal digits only, as the help writes them: read by Number(), `--charges 0x10` was 16 and
+  // `--amount 1e1` $10 (seventh round).
+  const charges = /^\d{1,5}$/.test(String(values.charges)) ? Number(values.charges) : 0;
+  if (charges < 1 || charges > 10_000) throw new UsageError('--charges must be 1..10000');
+  const amountMicros = usdFlag(String(values.amount));
+  if (amountMicros === undefined || amountMicros < 500_000)
     throw new UsageError('--amount must be a USD amount of at least 0.50');
+  const amountCents = Math.round(amountMicros / 10_000);
   const cap = String(values.cap);
-  if (parseUsd(cap) === undefined)
+  if (usdFlag(cap) === undefined)
     throw new UsageError(`--cap must be a decimal USD amount such as 100 or 99.90: ${USD_AMOUNT_RULE}`);
 
   let Stripe: typeof import('stripe').default;

@@ -2,9 +2,12 @@ import { DURATION_SYNTAX, parseDuration } from '../duration.ts';
 import { type ListenAddress, parseListen } from '../listen.ts';
 import { UsageError } from './args.ts';
 
-/** A positive whole-number flag (a size, a count). */
+/**
+ * A positive whole-number flag (a size, a count), in decimal digits as the help writes it: read by
+ * Number(), `--max-body 0x10` was 16 bytes, `1e3` 1000 and " 12 " 12 (seventh round).
+ */
 export function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`--${flag} ${text}: expected a positive whole number`);
   return n;
@@ -38,5 +41,24 @@ export function listenFlag(flag: string, text: string): ListenAddress {
     return parseListen(text);
   } catch {
     throw new UsageError(`--${flag} ${text}: expected host:port, :port or a port (0-65535)`);
+  }
+}
+
+/**
+ * Refuses a repeatable `vendor=value` flag (`--vendor-port`, `--upstream`) that names a vendor twice:
+ * the last one silently won, so `--vendor-port stripe=45921 --vendor-port stripe=45925` listened on
+ * one port the operator believed served (seventh round). Pairs without a vendor are left to the
+ * flag's own parser, which names the form it expects.
+ */
+export function onePerVendor(flag: string, pairs: readonly string[]): void {
+  const first = new Map<string, string>();
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) continue;
+    const vendor = pair.slice(0, eq);
+    const earlier = first.get(vendor);
+    if (earlier !== undefined)
+      throw new UsageError(`--${flag} ${pair}: ${vendor} is also given as ${earlier}; give each vendor once`);
+    first.set(vendor, pair);
   }
 }

@@ -19,7 +19,7 @@ export const PROXY_RUNTIME_FLAGS = {
     type: 'string',
     multiple: true,
     default: ['stripe=8081', 'twilio=8082', 'resend=8083'],
-    help: "a vendor's own listener (port or host:port); repeat it: given at all, it replaces all three defaults",
+    help: "a vendor's own listener (port or host:port); repeat it, once per vendor: given at all, it replaces all three defaults",
     placeholder: 'vendor=port',
   },
   'admin-listen': {
@@ -34,7 +34,7 @@ export const PROXY_RUNTIME_FLAGS = {
     // The defaults the README's table gives, shown by --help; parseUpstreams lays what is given over
     // them, so these are what it starts from whether or not the flag is given.
     default: Object.entries(DEFAULT_UPSTREAMS).map(([vendor, url]) => `${vendor}=${url}`),
-    help: "a vendor's API base URL ({sub}: the vendor's host); repeat it: each replaces its own vendor's default only",
+    help: "a vendor's API base URL ({sub}: the vendor's host); repeat it, once per vendor: each replaces its own vendor's default only",
     placeholder: 'vendor=url',
   },
   redis: {

@@ -41,11 +41,44 @@ describe('proxyConfigFromFlags', () => {
     ['--listen 99999', ['--listen', '99999'], /--listen 99999: expected host:port/],
     ['--admin-listen nope', ['--admin-listen', 'nope'], /--admin-listen nope: expected host:port/],
     ['--lease-backoff soon', ['--lease-backoff', 'soon'], /--lease-backoff soon: expected a duration/],
+    // Seventh round: Number() read each of these as a size, and the vendor given twice took the last.
+    ['--max-body 0x10', ['--max-body', '0x10'], /--max-body 0x10: expected a positive whole number/],
+    ['--max-body 1e3', ['--max-body', '1e3'], /--max-body 1e3: expected a positive whole number/],
+    ['--max-body " 12 "', ['--max-body', ' 12 '], /--max-body {2}12 : expected a positive whole number/],
+    ['--max-body +12', ['--max-body', '+12'], /--max-body \+12: expected a positive whole number/],
+    ['--max-connections 1.0', ['--max-connections', '1.0'], /--max-connections 1\.0: expected/],
+    [
+      '--upstream stripe=notaurl',
+      ['--upstream', 'stripe=notaurl'],
+      /^--upstream stripe=notaurl: expected an absolute URL for stripe, e\.g\. https:\/\/\{sub\}\.stripe\.com$/,
+    ],
+    [
+      'one vendor given twice to --vendor-port',
+      ['--vendor-port', 'stripe=45921', '--vendor-port', 'stripe=45925'],
+      /^--vendor-port stripe=45925: stripe is also given as stripe=45921; give each vendor once$/,
+    ],
+    [
+      'one vendor given twice to --upstream',
+      ['--upstream', 'resend=http://127.0.0.1:1', '--upstream', 'resend=http://127.0.0.1:2'],
+      /^--upstream resend=http:\/\/127\.0\.0\.1:2: resend is also given as resend=http:\/\/127\.0\.0\.1:1; give each vendor once$/,
+    ],
   ])('refuses %s as a usage error', async (_name, argv, message) => {
     const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
     const built = proxyConfigFromFlags(values, deps);
     await expect(built).rejects.toThrow(UsageError);
     await expect(built).rejects.toThrow(message);
+  });
+
+  it('refuses a vendor given twice in KEYBRAKE_VENDOR_PORT too', async () => {
+    const { values } = parseFlags(['--manifests', 'm'], SERVE_FLAGS, {
+      KEYBRAKE_VENDOR_PORT: 'twilio=1,twilio=2',
+    });
+    await expect(proxyConfigFromFlags(values, deps)).rejects.toThrow(/twilio is also given as twilio=1/);
+  });
+
+  it('reads --max-body in decimal digits', async () => {
+    const { values } = parseFlags(['--manifests', 'm', '--max-body', '4096'], SERVE_FLAGS, {});
+    expect((await proxyConfigFromFlags(values, deps)).parseLimits.maxBytes).toBe(4096);
   });
 
   it.each([

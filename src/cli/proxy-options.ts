@@ -12,7 +12,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
-import { durationFlag, listenFlag, positiveInt } from './flag-values.ts';
+import { durationFlag, listenFlag, onePerVendor, positiveInt } from './flag-values.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -42,10 +42,13 @@ export async function proxyConfigFromFlags(
   deps: { clock: Clock; log: Log },
 ): Promise<Omit<ProxyConfig, 'counters'>> {
   const listen = listenFlag('listen', values.listen as string);
+  onePerVendor('vendor-port', values['vendor-port'] as string[]);
   const vendorPorts = parseVendorPorts(values['vendor-port'] as string[], listen.host);
+  const upstreamPairs = (values.upstream as string[] | undefined) ?? [];
+  onePerVendor('upstream', upstreamPairs);
   let upstreams: ProxyConfig['upstreams'];
   try {
-    upstreams = parseUpstreams((values.upstream as string[] | undefined) ?? []);
+    upstreams = parseUpstreams(upstreamPairs);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -89,8 +89,9 @@ describe('parseUpstreams', () => {
     ['a missing vendor', '=https://x'],
     ['a non-http scheme', 'stripe=file:///etc/passwd'],
     ['a bad URL', 'stripe=not a url'],
+    ['a name every object has', 'constructor=https://x'],
   ])('rejects %s', (_name, pair) => {
-    expect(() => parseUpstreams([pair])).toThrow();
+    expect(() => parseUpstreams([pair])).toThrow(`--upstream ${pair}: `);
   });
 });
 

@@ -32,9 +32,15 @@ export function parseUpstreams(
     const eq = pair.indexOf('=');
     const vendor = pair.slice(0, eq) as VendorName;
     const url = pair.slice(eq + 1);
-    if (eq < 1 || !(vendor in out))
+    if (eq < 1 || !Object.hasOwn(out, vendor))
       throw new Error(`--upstream ${pair}: expected <stripe|twilio|resend>=<url>`);
-    const probe = new URL(url.replace('{sub}', 'api'));
+    // URL.parse, not `new URL`: its TypeError said only "Invalid URL", naming neither the flag nor
+    // the vendor (seventh round).
+    const probe = URL.parse(url.replace('{sub}', 'api'));
+    if (probe === null)
+      throw new Error(
+        `--upstream ${pair}: expected an absolute URL for ${vendor}, e.g. ${DEFAULT_UPSTREAMS[vendor]}`,
+      );
     if (probe.protocol !== 'https:' && probe.protocol !== 'http:') {
       throw new Error(`--upstream ${pair}: only http and https upstreams are supported`);
     }

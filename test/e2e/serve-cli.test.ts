@@ -209,6 +209,23 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(check.stderr).toContain(`--pricing ${file}: resend price perEmail`);
   });
 
+  // Seventh round: a vendor given twice listened on its last port alone, silently, and a bad
+  // upstream URL said only "Invalid URL".
+  it.each([
+    [
+      ['--vendor-port', 'stripe=127.0.0.1:0'],
+      '--vendor-port stripe=127.0.0.1:0: stripe is also given as stripe=127.0.0.1:0; give each vendor once',
+    ],
+    [
+      ['--upstream', 'stripe=notaurl'],
+      '--upstream stripe=notaurl: expected an absolute URL for stripe, e.g. https://{sub}.stripe.com',
+    ],
+  ])('exits 2 on %j, naming the flag and the vendor', async (flags, message) => {
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, ...flags]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`keybrake serve: ${message}`);
+  });
+
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {
     const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--lisen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
