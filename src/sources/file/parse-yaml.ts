@@ -1,5 +1,6 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
+import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
@@ -9,12 +10,15 @@ export interface ParsedFile {
 }
 
 /**
- * YAML text → the documents it holds (file source, DESIGN.md §3). Two readers, one meaning:
- * - `yaml` (the reference) knows where every error is, which the messages need, but reads about
- *   1.5 MB/s: 26 s of a 29 s start at 100 000 keys;
- * - `readPlainYaml` reads the plain subset that manifests are written in, exactly as `yaml` reads
- *   it, and gives up on anything else. Every file it gives up on, every file with an error among
- *   them, goes to the reference parser, whose messages and alias limit are then those reported.
+ * YAML text → the documents it holds (file source, DESIGN.md §3), each the value kubectl would send
+ * the API server for it (sigs.k8s.io/yaml: YAML 1.1 scalars, `yes` is true and `017` is 15; README
+ * `serve`). Two readers, one meaning:
+ * - the reference: `yaml`'s parser, which knows where every error is (the messages need it), with
+ *   every scalar left as its text, then `kubectlValue` (kubectl-json.ts); it reads about 1.5 MB/s:
+ *   26 s of a 29 s start at 100 000 keys;
+ * - `readPlainYaml` reads the plain subset that manifests are written in, exactly as the reference
+ *   reads it, and gives up on anything else. Every file it gives up on, every file with an error
+ *   among them, goes to the reference, whose messages and alias limit are then those reported.
  */
 export function parseManifestFile(text: string, source: string): ParsedFile {
   const docs = readPlainYaml(text);
@@ -22,7 +26,7 @@ export function parseManifestFile(text: string, source: string): ParsedFile {
   return parseWithReference(text, source);
 }
 
-/** The `yaml` package: per-document errors with their line; aliases expand to at most 100 nodes. */
+/** The reference reading: per-document errors with their line; aliases expand to at most 10 000 nodes. */
 export function parseWithReference(text: string, source: string): ParsedFile {
   try {
     return readWithReference(text, source);
@@ -41,7 +45,8 @@ function readWithReference(text: string, source: string): ParsedFile {
   const documents: RawDocument[] = [];
   const errors: DocumentError[] = [];
   const lineCounter = new LineCounter();
-  parseAllDocuments(text, { lineCounter, prettyErrors: false }).forEach((doc, index) => {
+  // The failsafe schema leaves every scalar its text, for kubectlValue to resolve as kubectl does.
+  parseAllDocuments(text, { lineCounter, prettyErrors: false, schema: 'failsafe' }).forEach((doc, index) => {
     const problem = doc.errors[0];
     if (problem) {
       const pos = lineCounter.linePos(problem.pos[0]);
@@ -55,11 +60,19 @@ function readWithReference(text: string, source: string): ParsedFile {
       return;
     }
     try {
-      documents.push({ source, index, doc: doc.toJS({ maxAliasCount: 100 }) });
+      documents.push({ source, index, doc: kubectlValue(doc) });
     } catch (err) {
-      // An alias to no anchor, or one that expands past the limit: the document is refused like a
-      // syntax error (it used to escape as an exception and stop `serve`).
-      errors.push({ source, index, path: '', message: `YAML error: ${firstLine((err as Error).message)}` });
+      // What kubectl refuses (`.inf`, a null key), what we refuse in its stead, an alias to no anchor
+      // or past the limit: the document is refused like a syntax error, at its field.
+      if (!(err instanceof KubectlRefusal)) throw err;
+      const line = err.offset === undefined ? undefined : lineCounter.linePos(err.offset).line;
+      errors.push({
+        source,
+        index,
+        path: err.path,
+        ...(line ? { line } : {}),
+        message: `YAML error: ${err.message}`,
+      });
     }
   });
   return { documents, errors };

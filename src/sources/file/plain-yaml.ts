@@ -1,14 +1,18 @@
+import { resolvePlain } from './kubectl-scalar.ts';
+
 /**
  * A reader for the plain subset of YAML that manifests are written in: block mappings and
  * sequences, single-line flow collections, plain and quoted scalars on one line, comments and
- * `---` between documents, resolved with the core schema as the `yaml` package resolves it.
+ * `---` between documents, plain scalars resolved as kubectl resolves them (`kubectl-scalar.ts`).
  *
  * It is only ever an optimisation (ADR 0016): `readPlainYaml` returns undefined for any text that
  * steps outside the subset, and the caller then reads the text with the reference parser. So every
- * rule below answers "can this be read here exactly as `yaml` would read it?", and when the answer
- * is not obvious it is no: anchors, aliases, tags, directives, block scalars, multi-line scalars and
- * flows, escapes, explicit or non-string keys, duplicate keys, `__proto__`, tabs, CR and other
- * control characters, and every error. `parse-yaml.test.ts` holds the results equal to `yaml`'s.
+ * rule below answers "can this be read here exactly as the reference reading (`yaml`'s parser, then
+ * `kubectl-json.ts`) would read it?", and when the answer is not obvious it is no: anchors, aliases,
+ * tags, directives, block scalars, multi-line scalars and flows, escapes, explicit or non-string keys,
+ * merge keys (`<<`), duplicate keys, `__proto__`, `.inf` and `.nan` (kubectl refuses them), tabs, CR
+ * and other control characters, and every error. `parse-yaml.test.ts` holds the results equal to the
+ * reference's.
  *
  * Why a reader of our own: parsing was most of `serve`'s start at 100 000 keys, with `yaml` (26 s)
  * and then with js-yaml (2.4 s). This subset needs no token stream and no node objects: it walks
@@ -274,7 +278,8 @@ function keyAt(text: string, col: number, sep: number): string {
 function plainKey(raw: string): string {
   const first = raw.charCodeAt(0);
   if (isIndicator(first) || raw.charCodeAt(raw.length - 1) === SPACE) throw LEAVE;
-  if (resolvePlain(raw) !== raw) throw LEAVE; // null, true, 1 …: not a string key
+  // null, yes, 1 …: not the string key it looks like; `<<` merges. The reference knows them all.
+  if (raw === '<<' || resolvePlain(raw) !== raw) throw LEAVE;
   return raw;
 }
 
@@ -305,7 +310,9 @@ function inlineValue(text: string, at: number, strings: OwnStrings): unknown {
 /** A plain scalar's value, its string (if a string) owned. */
 function ownPlain(raw: string, strings: OwnStrings): unknown {
   const value = resolvePlain(raw);
-  return typeof value === 'string' ? strings.own(value) : value;
+  if (typeof value === 'string') return strings.own(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) throw LEAVE; // kubectl refuses the document
+  return value;
 }
 
 /** After a value only spaces, then nothing or a comment. */
@@ -339,39 +346,6 @@ function quoted(text: string, at: number, end: number): string {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
-}
-
-// The core schema's tests, as the `yaml` package writes them (schema/core, schema/common/null).
-const NULL = /^(?:~|[Nn]ull|NULL)?$/;
-const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
-const INT_OCT = /^0o[0-7]+$/;
-const INT = /^[-+]?[0-9]+$/;
-const INT_HEX = /^0x[0-9a-fA-F]+$/;
-const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
-const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
-const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
-
-/** A plain scalar's value under the core schema, tested in the `yaml` package's order. */
-export function resolvePlain(raw: string): unknown {
-  const c = raw.charCodeAt(0);
-  // A number starts with one of these; no null or boolean is longer than 5 characters.
-  if (isDigit(c) || c === 0x2b || c === DASH || c === 0x2e) return resolveNumber(raw);
-  if (raw.length > 5) return raw;
-  if (NULL.test(raw)) return null;
-  if (BOOL.test(raw)) return c === 0x74 || c === 0x54;
-  return raw;
-}
-
-function resolveNumber(raw: string): unknown {
-  if (INT_OCT.test(raw)) return Number.parseInt(raw.slice(2), 8);
-  if (INT.test(raw)) return Number.parseInt(raw, 10);
-  if (INT_HEX.test(raw)) return Number.parseInt(raw.slice(2), 16);
-  if (FLOAT_NAN.test(raw)) {
-    if (raw.slice(-3).toLowerCase() === 'nan') return Number.NaN;
-    return raw.charCodeAt(0) === DASH ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-  }
-  if (FLOAT_EXP.test(raw) || FLOAT.test(raw)) return Number.parseFloat(raw);
-  return raw;
 }
 
 /** A flow collection that opens and closes on one line: `{ name: a, namespace: b }`, `["x", y]`. */

@@ -1,0 +1,10 @@
+// The oracle of how kubectl reads YAML (test/env/kubectl-yaml.ts): sigs.k8s.io/yaml and its go-yaml v2
+// fork at the versions kubectl v0.37 pins. go.sum pins every module hash, so a build needs only the Go
+// module proxy, not the checksum database.
+module local/keybrake/kubectlyaml
+
+go 1.24
+
+require sigs.k8s.io/yaml v1.6.0
+
+require go.yaml.in/yaml/v2 v2.4.4 // indirect
