@@ -24,10 +24,13 @@ export function unpricedRuleDenial(id: string, rule: string): Denial {
   );
 }
 
-/** A call the catalog has no row for: money-moving at cost 0, admitted only by an exact endpoint entry. */
-export function unknownOperation(vendor: string, parties: Parties): Operation {
+/**
+ * A call the catalog has no row for: money-moving at cost 0, admitted only by an exact endpoint entry.
+ * `scope` is the vendor, and for Twilio its API host too (`twilio.studio`).
+ */
+export function unknownOperation(scope: string, parties: Parties): Operation {
   return {
-    id: `${vendor}.unknown`,
+    id: `${scope}.unknown`,
     class: 'unknown',
     movesMoney: true,
     costMicros: 0,

@@ -286,6 +286,26 @@ describe('twilio-node through Keybrake', () => {
     });
   });
 
+  // Seventh round: recorded as twilio.unknown with the vendor-relative path alone, the record did not
+  // say which product was called (`/v1/Services` is on verify, messaging, chat, sync, notify…).
+  it('records a call the catalog does not have under the operation of its host, nothing forwarded', async () => {
+    const before = emulator.requests.length;
+    const mark = kb.audit.length;
+    const res = await fetch(`${kb.urls['main']}/twilio/studio/v2/Flows/FWabc6037/Weird`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${SID}:${tokens.sms}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'A=1',
+    });
+    expect(res.headers.get('keybrake-decision')).toMatch(/^deny; /);
+    await res.arrayBuffer();
+    const record = await auditAfter(mark, (r) => r['path'] === '/v2/Flows/FWabc6037/Weird');
+    expect(record).toMatchObject({ vendor: 'twilio', method: 'POST', operation: 'twilio.studio.unknown' });
+    expect(emulator.requests.slice(before)).toEqual([]);
+  });
+
   const denials: [
     string,
     keyof typeof tokens | 'unknown',

@@ -522,7 +522,7 @@ describe('Twilio operations', () => {
       'a write under the account the definitions do not have is unknown',
       req('POST', `/2010-04-01/Accounts/${ACCOUNT}/Nonexistent.json`),
       {},
-      { id: 'twilio.unknown', class: 'unknown', movesMoney: true, costMicros: 0 },
+      { id: 'twilio.api.unknown', class: 'unknown', movesMoney: true, costMicros: 0 },
     ],
     [
       'a Studio execution moves money Keybrake cannot price',
@@ -667,13 +667,21 @@ describe('Twilio operations', () => {
       { id: 'twilio.marketplace.v1.update_installed_add_on', class: 'destructive' },
     ],
     [
-      'a write on another sub host the definitions do not have is unknown',
+      'a write on another sub host the definitions do not have is unknown, on that host',
       req('POST', '/v1/Nonexistent', 'messaging'),
       {},
-      { id: 'twilio.unknown', movesMoney: true },
+      { id: 'twilio.messaging.unknown', movesMoney: true },
+    ],
+    // Seventh round: recorded as twilio.unknown with the path /v2/Flows/FWabc6037/Weird, the call
+    // did not say which product it was for.
+    [
+      'an unknown Studio call names Studio',
+      req('POST', '/v2/Flows/FWabc6037/Weird', 'studio'),
+      {},
+      { id: 'twilio.studio.unknown', class: 'unknown', movesMoney: true },
     ],
     [
-      'a call to a host Twilio does not publish is unknown',
+      'a call to a host Twilio does not publish is unknown, naming no host',
       req('GET', '/v1/Services', 'evil'),
       {},
       { id: 'twilio.unknown', movesMoney: true },

@@ -73,6 +73,16 @@ const BY_HOST = new Map<string, OperationMatcher<TwilioOperationRow>>(
   ]),
 );
 
+/**
+ * The id prefix of a call the table does not have: its host, as catalogued ids name it, since the
+ * path alone does not tell which product was called (`/v1/Services` is on verify, messaging, chat,
+ * sync, notify…) and the record's path is vendor-relative. Only a published host is named: the
+ * route refuses any other, and an id holds no text of the caller's.
+ */
+function unknownScope(host: string): string {
+  return BY_HOST.has(host) ? `twilio.${host}` : 'twilio';
+}
+
 /** The row for a call to a Twilio API host; undefined when the table has none. */
 export function matchTwilioOperation(host: string, method: string, path: string) {
   return BY_HOST.get(host)?.(method, path);
@@ -96,7 +106,7 @@ const SAFE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 /**
  * Identifies, prices and names the parties of one Twilio call, or denies it (price stage). Pure.
  * A call under `/2010-04-01/Accounts/<sid>` must name the account the key was issued for. A call the
- * generated table does not have is `twilio.unknown`; a sensitive one is refused.
+ * generated table does not have is `twilio.<host>.unknown`; a sensitive one is refused.
  */
 export function classifyTwilio(
   prices: TwilioPrices,
@@ -129,7 +139,7 @@ export function classifyTwilio(
   }
   // A HEAD costs what the GET it mirrors costs.
   const match = matchTwilioOperation(host, isRead ? 'GET' : method, path);
-  if (!match) return unknownOperation('twilio', NO_PARTIES);
+  if (!match) return unknownOperation(unknownScope(host), NO_PARTIES);
   const op = classifyRow(prices, match.row, match.segments, params, req.query, isRead);
   return isDenial(op) ? refusing(match.row.id, op) : op;
 }
