@@ -3,8 +3,8 @@
 // removed between the preview and the forward would have the subscription charged another tax than
 // was reserved. Two real `keybrake serve` processes share one redis-server; the Stripe stand-in holds
 // the preview until the test lets it go (promises, no sleeps). Every tax id write of the customer, by
-// each of its four paths, meets 409 object_busy and reaches no Stripe, and goes through once the
-// subscription has settled.
+// each of its four paths, and a tax_code update of a product the preview names, meets 409
+// object_busy and reaches no Stripe, and goes through once the subscription has settled.
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { gate, outcome } from './fixtures/outcomes.ts';
@@ -59,10 +59,10 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     replicas().stripe.requests.filter((r) => r.method === method && r.path === path).length;
 
   /**
-   * Holds a subscription create (automatic tax, cus_1, price_1) at its preview on replica 0, runs
+   * Holds a subscription create (automatic tax, cus_1, `item`) at its preview on replica 0, runs
    * `during` from replica 1, lets the subscription go on, and returns what it answered.
    */
-  async function duringPreview(during: () => Promise<void>) {
+  async function duringPreview(item: Stripe.SubscriptionCreateParams.Item, during: () => Promise<void>) {
     const book = replicas().stripe.previews;
     const arrived = gate();
     const release = gate();
@@ -74,7 +74,7 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
       const created = outcome(
         client(0, 'subscriber').subscriptions.create({
           customer: 'cus_1',
-          items: [{ price: 'price_1' }],
+          items: [item],
           automatic_tax: { enabled: true },
         }),
       );
@@ -98,7 +98,7 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     'refuses %s while the preview holds the customer, and sends it once the subscription settled',
     async (_name, method, path, write) => {
       const subscriptions = forwarded('POST', '/v1/subscriptions');
-      const created = await duringPreview(async () => {
+      const created = await duringPreview({ price: 'price_1' }, async () => {
         expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
           ok: false,
           error: { statusCode: 409, code: 'object_busy' },
@@ -112,4 +112,26 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
       expect(forwarded(method, path)).toBe(1);
     },
   );
+
+  it('refuses a tax_code update of a product the preview prices by price_data, and sends it after', async () => {
+    const update = () => client(1, 'taxer').products.update('prod_1', { tax_code: 'txcd_10000000' });
+    const item = {
+      price_data: {
+        currency: 'usd',
+        product: 'prod_1',
+        unit_amount: 1000,
+        recurring: { interval: 'month' as const },
+      },
+    };
+    const created = await duringPreview(item, async () => {
+      expect(await outcome(update())).toMatchObject({
+        ok: false,
+        error: { statusCode: 409, code: 'object_busy' },
+      });
+      expect(forwarded('POST', '/v1/products/prod_1')).toBe(0);
+    });
+    expect(created).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+    expect(await outcome(update())).toMatchObject({ ok: true });
+    expect(forwarded('POST', '/v1/products/prod_1')).toBe(1);
+  });
 });

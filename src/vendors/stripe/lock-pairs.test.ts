@@ -290,6 +290,38 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     expect(o).toMatchObject({ reason: 'body_invalid' });
   });
 
+  // Seventh round: a product's tax_code, which automatic tax reads, was updated mid-preview.
+  const PRICE_DATA = {
+    currency: 'usd',
+    product: 'prod_1',
+    unit_amount: '1000',
+    recurring: { interval: 'month' },
+  };
+  it.each<[string, string, Params]>([
+    [
+      'a subscription create',
+      '/v1/subscriptions',
+      { customer: 'cus_1', items: [{ price_data: PRICE_DATA }] },
+    ],
+    [
+      'a subscription create adding an invoice item',
+      '/v1/subscriptions',
+      { customer: 'cus_1', items: [{ price: 'price_1' }], add_invoice_items: [{ price_data: PRICE_DATA }] },
+    ],
+    ['a subscription update', '/v1/subscriptions/sub_1', { items: [{ price_data: PRICE_DATA }] }],
+    [
+      'a schedule create',
+      '/v1/subscription_schedules',
+      { customer: 'cus_1', phases: [{ items: [{ price_data: PRICE_DATA }] }] },
+    ],
+  ])(
+    '%s naming price_data[product] and an update of the product both hold the product',
+    (_n, path, params) => {
+      expect(op('POST', path, params).locks).toContain('prod_1');
+      expect(op('POST', '/v1/products/prod_1', { tax_code: 'txcd_10000000' }).locks).toEqual(['prod_1']);
+    },
+  );
+
   it('a subscription update and a migration of its billing mode both hold the subscription (F5)', () => {
     expect(op('POST', '/v1/subscriptions/sub_1', { items: [{ id: 'si_1', quantity: '2' }] }).locks).toContain(
       'sub_1',

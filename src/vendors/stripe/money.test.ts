@@ -1038,11 +1038,11 @@ describe('subscriptions, priced by the invoice preview', () => {
     ],
   ])('prices an update %s at the invoice it issues, as if charged', (_name, form, body) => {
     const o = op('POST', '/v1/subscriptions/sub_1', form);
-    // The subscription, and the Price the preview reads, if the update names one.
-    const prices = form.includes('[price]=price_2') ? ['price_2'] : [];
-    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1', ...prices] });
+    // The subscription, and the Price or the price_data's Product the preview reads.
+    const named = form.includes('[price]=price_2') ? ['price_2'] : ['prod_1'];
+    expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1', ...named] });
     expect(walk(o, { [PREVIEW]: previewInvoice(10000000, 'send_invoice') })).toEqual({
-      reads: [{ read: PREVIEW, body, ...(prices.length > 0 ? { locks: prices } : {}) }],
+      reads: [{ read: PREVIEW, body, locks: named }],
       cost: usd(10000000),
       customers: ['cus_1'],
     });

@@ -1647,7 +1647,13 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
   { method: 'POST', path: '/v1/products', id: 'stripe.products.create', class: 'write' },
   { method: 'GET', path: '/v1/products/search', id: 'stripe.products.search', class: 'read' },
   { method: 'GET', path: '/v1/products/{id}', id: 'stripe.products.retrieve', class: 'read' },
-  { method: 'POST', path: '/v1/products/{id}', id: 'stripe.products.update', class: 'write' },
+  {
+    method: 'POST',
+    path: '/v1/products/{id}',
+    id: 'stripe.products.update',
+    class: 'write',
+    locks: ['{id}'],
+  },
   { method: 'DELETE', path: '/v1/products/{id}', id: 'stripe.products.delete', class: 'destructive' },
   {
     method: 'GET',

@@ -424,12 +424,13 @@ function preview(body: Obj, rates: ExchangeRates): Priced {
 }
 
 /**
- * The preview of `body`, leasing `locks` and every Price the body names: the preview reads them as
- * they are now, and an update of one (its `currency_options`) between the preview and the forward
- * would have the call charge what was never reserved (sixth round).
+ * The preview of `body`, leasing `locks` and every Price and Product the body names: the preview
+ * reads them as they are now, and an update of one between the preview and the forward would have
+ * the call charge what was never reserved (sixth round: a Price's `currency_options`; seventh round:
+ * the `tax_code` of a `price_data[product]`, which automatic tax reads).
  */
 function previewRead(body: Obj, rates: ExchangeRates, locks: readonly string[] = []): Read {
-  const leased = [...new Set([...locks, ...pricesIn(body)])];
+  const leased = [...new Set([...locks, ...namedIn(body, 'price'), ...namedIn(body, 'product')])];
   return {
     path: PREVIEW,
     method: 'POST',
@@ -440,12 +441,15 @@ function previewRead(body: Obj, rates: ExchangeRates, locks: readonly string[] =
   };
 }
 
-/** Every Price id a preview body names (`price` at any depth: items, invoice items, phases). */
-function pricesIn(v: unknown): string[] {
-  if (Array.isArray(v)) return v.flatMap(pricesIn);
+/**
+ * Every id a preview body names under `key`, at any depth: a `price` of items, invoice items and
+ * phases, a `product` of their `price_data`.
+ */
+function namedIn(v: unknown, key: string): string[] {
+  if (Array.isArray(v)) return v.flatMap((x) => namedIn(x, key));
   if (!isObj(v)) return [];
   return Object.entries(v).flatMap(([k, x]) =>
-    k === 'price' && typeof x === 'string' ? (x === '' ? [] : [x]) : pricesIn(x),
+    k === key && typeof x === 'string' ? (x === '' ? [] : [x]) : namedIn(x, key),
   );
 }
 

@@ -569,6 +569,14 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     locks: ['{plan}'],
     note: 'frees the id for a plan at another amount',
   },
+  {
+    // Automatic tax reads a product's `tax_code`: an update waits for a preview that leased the
+    // product (seventh round). Every update, as for a customer: telling the fields apart would be a guess.
+    match: 'POST /v1/products/{id}',
+    class: 'write',
+    locks: ['{id}'],
+    note: 'changes the tax_code automatic tax reads',
+  },
   { match: 'POST /v1/products/**', class: 'write' },
   {
     match: 'POST /v1/shipping_rates/{shipping_rate_token}',
