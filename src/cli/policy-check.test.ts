@@ -171,6 +171,26 @@ stringData: { token: ${token} }
 `,
   );
 
+// Seventh round: allowlist entries that can never match were accepted without a word.
+describe('policyCheck: allowlist entries that never match', () => {
+  it('warns of each, names its field, and passes', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      '---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: t, namespace: a }\nspec:\n  vendor: twilio\n  allow: { countries: ["XX", "US"] }\n' +
+        '---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: s, namespace: a }\nspec:\n  vendor: stripe\n  limits: { perCallUsd: "500", perDayUsd: "200" }\n  allow: { customers: ["cus_*", "cus_1", "cus_1"] }\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(true);
+    expect(lines).toEqual([
+      'warning: SpendPolicy a/t: spec.allow.countries[0]: "XX" is not a territory any phone number resolves to, so it admits nothing',
+      'warning: SpendPolicy a/s: spec.allow.customers[0]: "cus_*" is a literal customer id, not a pattern (no * in customers): it admits only the id written, which Stripe never assigns',
+      'warning: SpendPolicy a/s: spec.allow.customers[2]: "cus_1" repeats spec.allow.customers[1]',
+      'warning: SpendPolicy a/s: spec.limits.perCallUsd "500" is above spec.limits.perDayUsd "200", which bounds it: no call passes over $200.00',
+      'ok: 2 SpendPolicy, 0 VaultKey, 0 served, 0 error(s)',
+    ]);
+  });
+});
+
 // The first explanation loads every vendor's catalog and the proxy's modules: give it time.
 // Sixth round: under requestsPerMinute 1 a lookup-priced call (a refund by charge) counts 2 and can
 // never pass; the check said nothing.

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
 import { secretValue } from '../api/v1alpha1/secret.ts';
+import type { SpendPolicy } from '../api/v1alpha1/spend-policy.ts';
 import { assemble, type CheckOptions, checkDocuments, validate } from '../api/validate.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { compile } from '../compiler/compile.ts';
@@ -12,6 +13,7 @@ import { tokenPrefixesOf } from '../tokens/redact.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { redactedExplanation } from './explain-redaction.ts';
+import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 export const POLICY_CHECK_SUMMARY =
@@ -19,6 +21,7 @@ export const POLICY_CHECK_SUMMARY =
   'document and field. Exits 1 when any manifest is invalid, when a VaultKey could never be served\n' +
   '(its SpendPolicy missing or invalid or for another vendor, its token malformed or shared), or when\n' +
   'there is none. A missing Secret, an expired or suspended key is a warning: Secrets live elsewhere.\n' +
+  'So is an allowlist entry that can never match or is listed twice, or a limit above a cap bounding it.\n' +
   '\n' +
   "With --explain, answers what Keybrake would decide for one request made with one of the manifests'\n" +
   'vault keys, and why: the operation, its class and price, every check passed or failed, and the final\n' +
@@ -141,8 +144,9 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
 /**
  * The check behind `keybrake policy-check <paths…>`: every document error and every key the
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
- * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits) as
- * warnings, then a summary. Safe for CI logs: no secrets.
+ * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
+ * allowlist entry that never matches or repeats, a limit above a cap that bounds it) as warnings,
+ * then a summary. Safe for CI logs: no secrets.
  */
 export async function policyCheck(
   paths: readonly string[],
@@ -185,12 +189,24 @@ export async function policyCheck(
     const { lookupRateWarnings } = await import('./lookup-rate.ts');
     lines.push(...lookupRateWarnings(set.policies));
   }
+  lines.push(...(await allowlistWarnings(set.policies)));
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;
   lines.push(
     `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${errorCount} error(s)`,
   );
   return { ok, lines };
+}
+
+/**
+ * policyWarnings, with libphonenumber's territories loaded only when a policy lists countries: the
+ * plain check does not otherwise read the vendors' tables.
+ */
+async function allowlistWarnings(policies: readonly SpendPolicy[]): Promise<string[]> {
+  if (!policies.some((p) => p.spec.allow?.countries !== undefined)) return policyWarnings(policies);
+  const { resolvableCountries } = await import('../vendors/twilio/destinations.ts');
+  const { UNKNOWN_COUNTRY } = await import('../vendors/twilio/parties.ts');
+  return policyWarnings(policies, { resolvable: resolvableCountries(), unknown: UNKNOWN_COUNTRY });
 }
 
 /**

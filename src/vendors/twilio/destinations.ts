@@ -1,6 +1,6 @@
 // The max metadata: the min build classifies number types only where countries share a calling code
 // (+1, +44), so it cannot tell `+33 899…` (premium) from a French landline.
-import { type NumberType, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { getCountries, type NumberType, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 
 /**
@@ -42,6 +42,14 @@ export interface Destination {
    * Twilio reads something else, so classify refuses the call.
    */
   readonly unreadable?: true;
+}
+
+/**
+ * Every territory a `Destination.country` can be (libphonenumber's, ISO 3166 alpha-2 and a few it
+ * adds: `AC`, `TA`, `XK`): `policy-check` warns of a `countries` entry outside it, which admits nothing.
+ */
+export function resolvableCountries(): ReadonlySet<string> {
+  return new Set(getCountries());
 }
 
 const PREFIXED = /^([a-z]+):(.*)$/i;
