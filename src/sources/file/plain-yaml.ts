@@ -68,25 +68,65 @@ const MAX_KEY_LENGTH = 1000;
  * only ever saves memory, it never changes a value.
  */
 class OwnStrings {
+  /** Plain keys (SeenSpans). */
+  readonly keys = new SeenSpans();
+  /** Plain scalars that are strings (SeenSpans). */
+  readonly plains = new SeenSpans();
   private readonly slots: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
 
   own(value: string): string {
-    const n = value.length;
-    if (n === 0) return value;
-    const h =
-      Math.imul(n, 0x9e3779b1) ^
-      Math.imul(value.charCodeAt(0), 0x85ebca6b) ^
-      Math.imul(value.charCodeAt(n >> 1), 0xc2b2ae35) ^
-      Math.imul(value.charCodeAt(n - 1), 0x27d4eb2f);
-    const slot = (h ^ (h >>> 15)) & (SLOTS - 1);
+    const slot = slotOf(value, 0, value.length);
+    if (slot < 0) return value;
     const held = this.slots[slot];
     if (held === value) return held;
     // Shorter strings are copies already. Joining makes a new string; cutting the space off again
     // copies it whole, and the result is a view of that copy, not of the file.
-    const own = n < SLICE_MIN ? value : ` ${value}`.slice(1);
+    const own = value.length < SLICE_MIN ? value : ` ${value}`.slice(1);
     this.slots[slot] = own;
     return own;
   }
+}
+
+/**
+ * Plain keys, and plain scalars that are strings, already read from this file, found by their text
+ * in place: the keys and most values of a manifest repeat (`apiVersion`, `name`, `stripe`, the
+ * namespace), and each was cut out of its line, resolved as a scalar (kubectl-scalar.ts) and, as a
+ * key, looked up in V8's table of property names, once per occurrence (a sixth of the reader's time
+ * at 100 000 keys). A text found here is the very text read before, so every check it passed it
+ * passes again. One table per kind: a quoted `"true"` is a string, a plain `true` is not.
+ */
+class SeenSpans {
+  private readonly slots: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+
+  /** What `text` holds from `start` to `end`, when that text was kept before. */
+  find(text: string, start: number, end: number): string | undefined {
+    const slot = slotOf(text, start, end - start);
+    if (slot < 0) return undefined;
+    const held = this.slots[slot];
+    return held !== undefined && held.length === end - start && text.startsWith(held, start)
+      ? held
+      : undefined;
+  }
+
+  keep(value: string): string {
+    const slot = slotOf(value, 0, value.length);
+    if (slot >= 0) this.slots[slot] = value;
+    return value;
+  }
+}
+
+/**
+ * The table slot of the `n` characters of `text` from `start`, by their length and their first,
+ * middle and last characters; -1 for none.
+ */
+function slotOf(text: string, start: number, n: number): number {
+  if (n === 0) return -1;
+  const h =
+    Math.imul(n, 0x9e3779b1) ^
+    Math.imul(text.charCodeAt(start), 0x85ebca6b) ^
+    Math.imul(text.charCodeAt(start + (n >> 1)), 0xc2b2ae35) ^
+    Math.imul(text.charCodeAt(start + n - 1), 0x27d4eb2f);
+  return (h ^ (h >>> 15)) & (SLOTS - 1);
 }
 
 /** Slots of OwnStrings' table (a power of two). */
@@ -161,7 +201,7 @@ class PlainReader {
       const text = this.lines[this.line]!;
       const sep = keySeparator(text, col);
       if (sep < 0) throw LEAVE;
-      const key = keyAt(text, col, sep);
+      const key = keyAt(text, col, sep, this.strings.keys);
       if (Object.hasOwn(map, key)) throw LEAVE; // the reference reports the duplicate
       const at = skipSpaces(text, sep + 1);
       let value: unknown;
@@ -264,13 +304,14 @@ function isBreakAfter(text: string, i: number): boolean {
 }
 
 /** The key from `col` to the separator at `sep`: a quoted string, or a plain one that stays a string. */
-function keyAt(text: string, col: number, sep: number): string {
+function keyAt(text: string, col: number, sep: number, seen: SeenSpans): string {
   if (sep - col > MAX_KEY_LENGTH) throw LEAVE;
   const first = text.charCodeAt(col);
-  const key =
-    first === DOUBLE_QUOTE || first === SINGLE_QUOTE
-      ? quoted(text, col, sep)
-      : plainKey(text.slice(col, sep));
+  if (first === DOUBLE_QUOTE || first === SINGLE_QUOTE) return notProto(quoted(text, col, sep));
+  return seen.find(text, col, sep) ?? seen.keep(notProto(plainKey(text.slice(col, sep))));
+}
+
+function notProto(key: string): string {
   if (key === '__proto__') throw LEAVE;
   return key;
 }
@@ -302,15 +343,35 @@ function inlineValue(text: string, at: number, strings: OwnStrings): unknown {
   if (isIndicator(first) && !(first === DASH && at + 1 < text.length && text.charCodeAt(at + 1) !== SPACE))
     throw LEAVE;
   const comment = text.indexOf(' #', at);
-  const raw = (comment < 0 ? text.slice(at) : text.slice(at, comment)).trimEnd();
+  const stop = comment < 0 ? text.length : comment;
+  const seen = strings.plains.find(text, at, lastNonSpace(text, at, stop));
+  if (seen !== undefined) return seen;
+  const raw = text.slice(at, stop).trimEnd();
   if (raw.includes(': ') || raw.charCodeAt(raw.length - 1) === COLON) throw LEAVE;
   return ownPlain(raw, strings);
 }
 
-/** A plain scalar's value, its string (if a string) owned. */
+/**
+ * Where the text from `start` to `end` ends without its trailing spaces. (A value kept in SeenSpans
+ * was cut by trimEnd, which cuts more kinds of space: a text ending in another one is not found,
+ * and is read the long way.)
+ */
+function lastNonSpace(text: string, start: number, end: number): number {
+  let i = end;
+  while (i > start && text.charCodeAt(i - 1) === SPACE) i--;
+  return i;
+}
+
+/**
+ * A plain scalar's value, its string (if a string) owned; one that is its own text is kept to be
+ * found again (SeenSpans).
+ */
 function ownPlain(raw: string, strings: OwnStrings): unknown {
   const value = resolvePlain(raw);
-  if (typeof value === 'string') return strings.own(value);
+  if (typeof value === 'string') {
+    const own = strings.own(value);
+    return value === raw ? strings.plains.keep(own) : own;
+  }
   if (typeof value === 'number' && !Number.isFinite(value)) throw LEAVE; // kubectl refuses the document
   return value;
 }
@@ -370,7 +431,10 @@ class FlowReader {
       this.pos = end;
       return this.strings.own(value);
     }
-    return ownPlain(this.plain(), this.strings);
+    const start = this.pos;
+    const stop = this.plainStop();
+    const seen = this.strings.plains.find(this.text, start, lastNonSpace(this.text, start, stop));
+    return seen ?? ownPlain(this.plainText(start, stop), this.strings);
   }
 
   private sequence(): unknown[] {
@@ -405,22 +469,22 @@ class FlowReader {
   /** A key up to its `:` (left at `pos`). */
   private key(): string {
     const c = this.text.charCodeAt(this.pos);
-    let key: string;
     if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
       const end = quotedEnd(this.text, this.pos);
-      key = quoted(this.text, this.pos, end);
+      const key = quoted(this.text, this.pos, end);
       this.pos = end;
       if (this.text.charCodeAt(this.pos) !== COLON) throw LEAVE;
-    } else {
-      const start = this.pos;
-      const raw = this.plain();
-      // `{a : b}`: a space before the colon is left to the reference, as in a block key.
-      if (raw.length !== this.pos - start) throw LEAVE;
-      if (this.text.charCodeAt(this.pos) !== COLON || !isBreakAfter(this.text, this.pos)) throw LEAVE;
-      key = plainKey(raw);
+      return notProto(key);
     }
-    if (key === '__proto__') throw LEAVE;
-    return key;
+    const start = this.pos;
+    const stop = this.plainStop();
+    if (this.text.charCodeAt(stop) !== COLON || !isBreakAfter(this.text, stop)) throw LEAVE;
+    const seen = this.strings.keys.find(this.text, start, stop);
+    if (seen !== undefined) return seen;
+    const raw = this.plainText(start, stop);
+    // `{a : b}`: a space before the colon is left to the reference, as in a block key.
+    if (raw.length !== stop - start) throw LEAVE;
+    return this.strings.keys.keep(notProto(plainKey(raw)));
   }
 
   /** After an entry: the closing bracket (true), or `,` before another entry (false). */
@@ -438,8 +502,11 @@ class FlowReader {
     return false;
   }
 
-  /** A plain scalar in a flow: up to `,` `[` `]` `{` `}` `:` or the line's end, trailing spaces cut. */
-  private plain(): string {
+  /**
+   * Past a plain scalar in a flow, which ends before `,` `[` `]` `{` `}` `:` (not the line's end);
+   * where it stops.
+   */
+  private plainStop(): number {
     const start = this.pos;
     if (
       isIndicator(this.text.charCodeAt(start)) &&
@@ -452,9 +519,15 @@ class FlowReader {
       if (c === 0x2c || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === COLON) break;
       if (c === HASH) throw LEAVE;
     }
-    const raw = this.text.slice(start, i).trimEnd();
-    if (raw.length === 0 || i === this.text.length) throw LEAVE;
+    if (i === this.text.length) throw LEAVE;
     this.pos = i;
+    return i;
+  }
+
+  /** The plain scalar from `start` to `stop`, trailing spaces cut; never empty. */
+  private plainText(start: number, stop: number): string {
+    const raw = this.text.slice(start, stop).trimEnd();
+    if (raw.length === 0) throw LEAVE;
     return raw;
   }
 }
