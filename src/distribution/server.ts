@@ -463,6 +463,9 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       { proxyId: c.proxyId, user, version: latest?.version ?? 0, changeSets: c.changes },
       'proxy connected',
     );
+    // Every live stop, so a proxy that was away (or is new) refuses those runs too; before the table,
+    // so that a new proxy, which serves calls from its first table on, knows them by then (ADR 0010).
+    sendStops(c, liveStops(), stopSeq);
     const held = heldVersionOf(req);
     if (held > floor) floor = held;
     if (latest && held >= latest.version) {
@@ -475,8 +478,6 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       report({ proxyId: c.proxyId, held, current: latest.version }, 're-stamping the snapshot above a proxy');
       publishSnapshot({ ...latest.snapshot, version: nextSnapshotVersion(held, clock.now()) }, {});
     } else if (latest) sendLatest(c, undefined);
-    // Every live stop, so a proxy that was away (or is new) refuses those runs too.
-    sendStops(c, liveStops(), stopSeq);
   };
 
   const liveStops = (): StoppedRun[] => {

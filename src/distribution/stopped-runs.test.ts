@@ -135,6 +135,18 @@ describe('stopped runs on the snapshot stream', () => {
     expect(late.stopped).toHaveLength(1);
   });
 
+  // Seventh round: a new proxy applied its first table, and so served calls, before the stops that
+  // followed it on the stream; a stopped run's key could be admitted in between.
+  it('reach a proxy that connects later before its first table, so it never serves without them', async () => {
+    const { s, url } = await server();
+    await s.stopRuns([run('live')]);
+    const late = follower(url, 'late');
+    const stopsWhenApplied: string[][] = [];
+    late.holder.onApply(() => stopsWhenApplied.push(late.stopped.map((r) => r.runId)));
+    await until('the late proxy to apply its first table', () => late.holder.current !== undefined);
+    expect(stopsWhenApplied[0]).toEqual(['live']);
+  });
+
   it('resolves at the ack timeout with the acknowledgements it has, when a stream never acknowledges', async () => {
     const { s, url } = await server({ stopAckTimeoutMs: 300 });
     const dispatcher = new Agent({ connect: { ca: tls.ca } });
