@@ -168,3 +168,99 @@ describe('RedisCounterStore.available() on a connection that stops answering', (
     expect(store.available()).toBe(false);
   });
 });
+
+/** A deferred answer: the test decides when (and what) a command the store sent gets. */
+interface Held<T> {
+  readonly answer: (value: T) => void;
+  readonly fail: (err: Error) => void;
+}
+
+/** A client whose subscriber connection (its duplicate) the test opens and closes at will. */
+class SubscribingRedis extends EventEmitter {
+  status = 'ready';
+  readonly sub = Object.assign(new EventEmitter(), {
+    subscribe: () => Promise.resolve(1),
+    disconnect: () => undefined,
+  });
+  readonly #scans: ((held: Held<[string, string[]]>) => void)[] = [];
+  readonly #sent: Held<[string, string[]]>[] = [];
+
+  duplicate() {
+    return this.sub;
+  }
+
+  zscan(): Promise<[string, string[]]> {
+    return new Promise((answer, fail) => {
+      const held = { answer, fail };
+      const waiting = this.#scans.shift();
+      if (waiting) waiting(held);
+      else this.#sent.push(held);
+    });
+  }
+
+  /** The next page of the index the store asks for. */
+  nextScan(): Promise<Held<[string, string[]]>> {
+    const sent = this.#sent.shift();
+    return sent ? Promise.resolve(sent) : new Promise((resolve) => this.#scans.push(resolve));
+  }
+
+  quit() {
+    return Promise.resolve('OK');
+  }
+
+  disconnect() {}
+}
+
+describe('RedisCounterStore.watchStoppedRuns() across its subscriber reconnecting', () => {
+  const stop = (runId: string) => JSON.stringify({ scope: 'agents/bot', runId });
+
+  it('says complete only once subscribed and read through on the connection up now, and not complete from its loss', async () => {
+    const redis = new SubscribingRedis();
+    const store = new RedisCounterStore(redis as unknown as ScriptedClient, { timeoutMs: 1_000 });
+    const heard: string[] = [];
+    const states: boolean[] = [];
+    let completed: () => void = () => undefined;
+    const watch = store.watchStoppedRuns(
+      (run) => heard.push(run.runId),
+      (complete) => {
+        states.push(complete);
+        if (complete) completed();
+      },
+    );
+    const nextComplete = () => new Promise<void>((resolve) => (completed = resolve));
+    const until = String(Date.now() + 60_000);
+    try {
+      redis.sub.emit('ready');
+      let done = nextComplete();
+      // Two pages: complete only after the last.
+      (await redis.nextScan()).answer(['7', [stop('a'), until]]);
+      const second = await redis.nextScan();
+      expect(states).toEqual([]);
+      second.answer(['0', [stop('b'), until]]);
+      await done;
+      expect(heard).toEqual(['a', 'b']);
+      expect(states).toEqual([true]);
+
+      // Lost: a stop published now would be missed.
+      redis.sub.emit('close');
+      expect(states).toEqual([true, false]);
+      // Back, and lost again while the index is read: that read vouches for nothing.
+      redis.sub.emit('ready');
+      const stale = await redis.nextScan();
+      redis.sub.emit('close');
+      stale.answer(['0', [stop('c'), until]]);
+      // Back for good; the first page fails and is read again.
+      redis.sub.emit('ready');
+      done = nextComplete();
+      (await redis.nextScan()).fail(new Error('LOADING'));
+      expect(states).toEqual([true, false, false]);
+      (await redis.nextScan()).answer(['0', [stop('d'), until]]);
+      await done;
+      expect(states).toEqual([true, false, false, true]);
+      expect(heard).toContain('d');
+    } finally {
+      await watch.close();
+      await store.close();
+    }
+  });
+});

@@ -328,15 +328,23 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   /**
    * Subscribes (on a connection of its own, which queues the subscription until it is up and
    * resubscribes after every reconnect) to stopped runs; each time it (re)connects, the index is read
-   * too, so a stop published while this replica was away still arrives.
+   * too, so a stop published while this replica was away still arrives. `onComplete(true)` once
+   * subscribed and read through, `onComplete(false)` when the subscription's connection closes: in
+   * between, a stop may be published that this replica will not hear (ADR 0010).
    */
-  watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> } {
+  watchStoppedRuns(
+    onStopped: (run: StoppedRun) => void,
+    onComplete?: (complete: boolean) => void,
+  ): { close(): Promise<void> } {
     const client = this.#client;
     const sub =
       client instanceof Cluster
         ? client.duplicate(undefined, { enableOfflineQueue: true })
         : client.duplicate({ enableOfflineQueue: true, connectionName: 'keybrake-runs' });
     let closed = false;
+    // One per connection of the subscriber: a read begun before a reconnect must not vouch for after it.
+    let connection = 0;
+    const current = (c: number) => !closed && c === connection;
     const deliver = (run: StoppedRun | undefined) => {
       if (run && !closed) onStopped(run);
     };
@@ -344,53 +352,51 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     // Reconnect errors are the counter store's to report (same server); stay quiet here.
     sub.on('error', () => undefined);
     sub.on('node error', () => undefined);
-    const readIndex = async (attempt = 1): Promise<void> => {
-      if (closed) return;
-      try {
-        // In pages (ZSCAN), never one command for the whole index: Redis runs one command at a time,
-        // and a probe's 120 000 stops made one ZRANGEBYSCORE hold it 137 to 228 ms, failing other
-        // replicas' money calls closed, and outlast the client's command timeout, so a restarted
-        // replica never finished reading. A page may repeat an entry; delivering a stop twice is a no-op.
-        let cursor = '0';
-        do {
-          const now = Date.now();
-          const [next, entries] = await this.#bounded(
-            () => client.zscan(STOPPED_RUNS_INDEX, cursor, 'COUNT', INDEX_PAGE_ENTRIES),
-            INDEX_READ_TIMEOUT_MS,
-          );
-          for (let i = 0; i + 1 < entries.length; i += 2) {
-            const until = Number(entries[i + 1]);
-            if (until >= now) deliver(parseStoppedRun(entries[i]!, until));
-          }
-          cursor = next;
-        } while (cursor !== '0' && !closed);
-      } catch (err) {
-        if (closed) return;
-        if (attempt === 1)
-          this.#log?.warn(
-            { redis: this.description, error: (err as Error).message },
-            'cannot read stopped runs; retrying',
-          );
-        await delay(Math.min(2_000, 100 * attempt));
-        return readIndex(attempt + 1);
-      }
+    const readIndex = async (c: number): Promise<void> => {
+      // In pages (ZSCAN), never one command for the whole index: Redis runs one command at a time,
+      // and a probe's 120 000 stops made one ZRANGEBYSCORE hold it 137 to 228 ms, failing other
+      // replicas' money calls closed, and outlast the client's command timeout, so a restarted
+      // replica never finished reading. A page may repeat an entry; delivering a stop twice is a no-op.
+      let cursor = '0';
+      do {
+        const now = Date.now();
+        const [next, entries] = await this.#bounded(
+          () => client.zscan(STOPPED_RUNS_INDEX, cursor, 'COUNT', INDEX_PAGE_ENTRIES),
+          INDEX_READ_TIMEOUT_MS,
+        );
+        for (let i = 0; i + 1 < entries.length; i += 2) {
+          const until = Number(entries[i + 1]);
+          if (until >= now) deliver(parseStoppedRun(entries[i]!, until));
+        }
+        cursor = next;
+      } while (cursor !== '0' && current(c));
     };
     // Subscribed first, then the index: a stop published between the two is in one or the other
     // (read the other way round, a stop published after the read but before the subscription took
-    // effect was missed). Again on every reconnect; subscribing twice to a channel is harmless.
-    const subscribeThenRead = async () => {
+    // effect was missed). Again on every reconnect; subscribing twice to a channel is harmless. Until
+    // both have succeeded on this connection, they are tried again.
+    const subscribeThenRead = async (c: number, attempt = 1): Promise<void> => {
+      if (!current(c)) return;
       try {
-        await sub.subscribe(STOPPED_RUNS_CHANNEL);
+        await this.#bounded(() => sub.subscribe(STOPPED_RUNS_CHANNEL), INDEX_READ_TIMEOUT_MS);
+        await readIndex(c);
+        if (current(c)) onComplete?.(true);
       } catch (err) {
-        if (!closed)
+        if (!current(c)) return;
+        if (attempt === 1)
           this.#log?.warn(
             { redis: this.description, error: (err as Error).message },
-            'cannot subscribe to stopped runs',
+            'cannot read stopped runs; run keys are refused until it can; retrying',
           );
+        await delay(Math.min(2_000, 100 * attempt));
+        return subscribeThenRead(c, attempt + 1);
       }
-      await readIndex();
     };
-    sub.on('ready', () => void subscribeThenRead());
+    sub.on('ready', () => void subscribeThenRead(++connection));
+    sub.on('close', () => {
+      connection++;
+      if (!closed) onComplete?.(false);
+    });
     return {
       async close() {
         closed = true;

@@ -221,9 +221,14 @@ export interface RunStopStore {
   stopRun(run: StoppedRun): Promise<RunStopOutcome>;
   /**
    * Calls `onStopped` for every stop published from now on, and for every stop recorded in the index
-   * each time the subscription (re)connects (a message missed while disconnected is not lost).
+   * each time the subscription (re)connects (a message missed while disconnected is not lost);
+   * `onComplete(true)` each time every stop recorded so far has been delivered and later ones will
+   * be, `onComplete(false)` when that no longer holds (the subscription lost).
    */
-  watchStoppedRuns(onStopped: (run: StoppedRun) => void): { close(): Promise<void> };
+  watchStoppedRuns(
+    onStopped: (run: StoppedRun) => void,
+    onComplete?: (complete: boolean) => void,
+  ): { close(): Promise<void> };
 }
 
 export type RunStopOutcome = 'stopped' | 'too_many';

@@ -36,7 +36,7 @@ describe('proxy admin listener', () => {
     await app?.close();
   });
 
-  function setup() {
+  function setup(stopsReadiness?: () => string | undefined) {
     const snapshots = new SnapshotHolder(clock);
     const metrics = createProxyMetrics({ snapshotAgeSeconds: () => (snapshots.ageMs() ?? 0) / 1000 });
     const counters = switchableStore();
@@ -47,6 +47,7 @@ describe('proxy admin listener', () => {
       snapshots,
       counters: counters.store,
       maxStalenessMs: 30_000,
+      ...(stopsReadiness ? { stopsReadiness } : {}),
       // Still: a render takes no time, so no scrape here is answered from an earlier one.
       monotonic: () => 0,
     });
@@ -123,6 +124,19 @@ describe('proxy admin listener', () => {
     monotonic.advance(1);
     await scrape();
     expect(pings).toBe(2);
+  });
+
+  // Seventh round: a new replica was ready, and admitted a stopped run's key, before reading the stops.
+  it('is not ready while its stopped runs say so (a first read of the shared ones awaited)', async () => {
+    let waiting: string | undefined = 'stopped runs not read from the counter store yet';
+    const { snapshots, readyz } = setup(() => waiting);
+    snapshots.apply({ version: 7, compiledAt: clock.now(), keys: new Map() });
+    expect(await readyz()).toMatchObject({
+      status: 503,
+      body: { problems: ['stopped runs not read from the counter store yet'] },
+    });
+    waiting = undefined;
+    expect(await readyz()).toMatchObject({ status: 200 });
   });
 
   it('is not ready once the snapshot is older than --max-staleness', async () => {

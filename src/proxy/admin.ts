@@ -14,7 +14,8 @@ export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
 
 /**
  * The admin listener: `/metrics`, `/healthz` (the process is alive), `/readyz` (it has a policy
- * snapshot that is fresh enough). Counter-store health is deliberately not part of readiness: a Redis
+ * snapshot that is fresh enough, and a new replica has read the shared stopped runs or waited
+ * STOPS_READY_WAIT_MS for them). Counter-store health is deliberately not part of readiness: a Redis
  * outage taking every replica out of its Service would turn vendor-shaped 503
  * `counter_store_unavailable` answers (and reads a policy allows meanwhile) into connection errors.
  * It is the `keybrake_counter_store_up` gauge, an alert, and the per-request answer instead; /readyz
@@ -28,6 +29,8 @@ export function createAdminListener(deps: {
   metrics: ProxyMetrics;
   snapshots: SnapshotHolder;
   counters: CounterStore;
+  /** Why the stopped runs hold this replica back, while its first read of the shared ones is awaited. */
+  stopsReadiness?: () => string | undefined;
   maxStalenessMs?: number;
   /** `keybrake serve` only: the run API (POST/DELETE /v1/runs, ADR 0010). */
   runs?: RunsApiDeps;
@@ -57,6 +60,8 @@ export function createAdminListener(deps: {
     if (age === undefined) problems.push('no policy snapshot received yet');
     else if (deps.maxStalenessMs !== undefined && age > deps.maxStalenessMs)
       problems.push('policy snapshot is stale');
+    const stops = deps.stopsReadiness?.();
+    if (stops !== undefined) problems.push(stops);
     const version = deps.snapshots.current?.version ?? null;
     if (problems.length > 0)
       return reply.code(503).send({ status: 'not ready', problems, snapshotVersion: version });

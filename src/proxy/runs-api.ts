@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.ts';
-import { type CounterStore, isRunStopStore, type RunStopStore } from '../counters/store.ts';
+import type { RunStopStore } from '../counters/store.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
@@ -19,7 +19,7 @@ import {
 } from '../tokens/run-api.ts';
 import { looksLikeRunToken } from '../tokens/run-token.ts';
 import { tokenDigest } from '../tokens/token.ts';
-import { StoppedRuns } from './runs.ts';
+import type { StoppedRuns } from './runs.ts';
 
 /**
  * The run API of `keybrake serve` (ADR 0010), on its admin listener: `POST /v1/runs` mints a run key,
@@ -36,17 +36,6 @@ export interface RunsApiDeps {
   readonly stopStore?: RunStopStore;
   readonly clock: Clock;
   readonly log: Log;
-}
-
-/** The stopped-run set of a proxy, fed by its counter store's pub/sub when the store shares stops. */
-export function startStoppedRuns(
-  counters: CounterStore,
-  clock: Clock,
-): { stoppedRuns: StoppedRuns; stopStore?: RunStopStore; close(): Promise<void> } {
-  const stoppedRuns = new StoppedRuns(clock);
-  if (!isRunStopStore(counters)) return { stoppedRuns, close: async () => {} };
-  const watch = counters.watchStoppedRuns((run) => stoppedRuns.add(run));
-  return { stoppedRuns, stopStore: counters, close: () => watch.close() };
 }
 
 export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void {

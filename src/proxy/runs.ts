@@ -16,8 +16,32 @@ export function runStopped(): Denial {
 }
 
 /**
+ * Why a run key is refused while this replica may not know every stop yet (its subscription to the
+ * shared stops is not up, or the index of earlier ones not read since it came up): any run key might
+ * be a stopped one, so none is admitted. Retryable; vault keys are not concerned.
+ */
+export function stopsNotKnown(): Denial {
+  return deny(
+    'counter_store_unavailable',
+    'This proxy has not yet read the stopped runs from the counter store, so run keys are refused for now; retry shortly.',
+  );
+}
+
+/** Why the run `runId` of `scope` may not be used now as far as stops go: stopped, or stops not known. */
+export function stopRefusal(
+  stopped: StoppedRuns | undefined,
+  scope: string,
+  runId: string,
+  now: number,
+): Denial | undefined {
+  if (!stopped) return undefined;
+  if (stopped.has(scope, runId, now)) return runStopped();
+  return stopped.complete ? undefined : stopsNotKnown();
+}
+
+/**
  * The parent and grant of a run token, a denial about an authentic one (its parent suspended or
- * expired, the token expired, its run stopped), or undefined when `token` is no run token any served
+ * expired, the token expired, its run stopped or the stops not known yet), or undefined when `token` is no run token any served
  * key minted: the caller then treats it as any other unknown credential (key_unknown, without saying
  * which part failed). Cost: one Map lookup, one HMAC-SHA256 over ~100 bytes, one Map lookup.
  */
@@ -38,9 +62,7 @@ export function findRunKey(
       ? deny('key_expired')
       : now >= grant.expiresAt
         ? deny('key_expired', 'This Keybrake run key has expired.')
-        : stopped?.has(key.uid, grant.runId, now)
-          ? runStopped()
-          : undefined;
+        : stopRefusal(stopped, key.uid, grant.runId, now);
   return refused ? { key, grant, refused } : { key, grant };
 }
 
@@ -87,6 +109,12 @@ export class StoppedRuns {
   #size = 0;
   readonly #listeners = new Set<(run: StoppedRun) => void>();
   #nextSweep = 0;
+  /**
+   * Whether this set holds every live stop it could learn of (ADR 0010): false while a shared source
+   * (Redis) is not yet followed and read through, when a stop this set lacks may exist. A set fed by
+   * this process alone is always complete.
+   */
+  complete = true;
 
   constructor(clock: Clock) {
     this.#clock = clock;

@@ -17,7 +17,6 @@ import { LeaseBackoff } from './lease-backoff.ts';
 import { createPipeline } from './pipeline.ts';
 import { refuseCall } from './refuse.ts';
 import type { StoppedRuns } from './runs.ts';
-import { startStoppedRuns } from './runs-api.ts';
 import {
   createProxyListener,
   type ListenerDeps,
@@ -25,6 +24,7 @@ import {
   type ProxyListener,
 } from './server.ts';
 import { leaseTtlMsFor } from './stages/lease.ts';
+import { startStoppedRuns } from './stopped-runs-feed.ts';
 import { createUpstreams, type UpstreamConfig } from './upstreams.ts';
 
 /** Everything a proxy process needs; `serve` and `proxy` both build one of these. */
@@ -157,6 +157,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         metrics,
         snapshots,
         counters: config.counters,
+        stopsReadiness: runStops.readiness,
         ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
         ...(config.runsApi
           ? {

@@ -1,6 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
-import { runStopped } from '../runs.ts';
+import { stopRefusal } from '../runs.ts';
 import { findCaller } from './authenticate.ts';
 
 /**
@@ -39,7 +39,8 @@ export function revalidate(ctx: CallContext, deps: PipelineDeps): Denial | undef
   const run = ctx.runKey;
   if (run) {
     if (now >= run.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
-    if (deps.stoppedRuns?.has(key.uid, run.runId, now)) return runStopped();
+    const stopped = stopRefusal(deps.stoppedRuns, key.uid, run.runId, now);
+    if (stopped) return stopped;
   }
   return undefined;
 }
