@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseManifestFile } from '../sources/file/parse-yaml.ts';
 import { formatDocumentError, type RawDocument } from './resource-set.ts';
 import { validate } from './validate.ts';
 
@@ -245,7 +246,7 @@ describe('validate: requestsPerMinute', () => {
     [1e19, 'must be at most 1000000'], // 9999999999999999999 as YAML reads it
     [2 ** 53, 'must be at most 1000000'],
     [1.5, 'must be a whole number'],
-    ['120', 'must be a whole number'],
+    ['120', 'must be a whole number: "120" in quotes is a string; write 120 without quotes'],
     [0, 'must be at least 1'],
     [-5, 'must be at least 1'],
   ])('refuses %j once, saying %j', (rate, message) => {
@@ -331,5 +332,55 @@ describe('validate: messages', () => {
     expect(
       formatDocumentError({ source: '/nope', index: 0, path: '', message: 'cannot read: no such file' }),
     ).toBe('/nope: cannot read: no such file');
+  });
+});
+
+// Seventh round: a value YAML 1.1 read as another type than the field's said only "must be a string"
+// (`countries: [NO, SE]`, NO being false to kubectl), "must be a whole number" (`"120"` in quotes).
+describe('validate: values YAML read as another type say so', () => {
+  const fromYaml = (text: string) =>
+    validate(parseManifestFile(text, 'f.yaml').documents).errors.map((e) => `${e.path}: ${e.message}`);
+  const policy = (spec: string) =>
+    `apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: p }\nspec:\n${spec}`;
+
+  it.each([
+    [
+      'an unquoted NO',
+      policy('  vendor: twilio\n  allow: { countries: [NO, SE] }\n'),
+      'spec.allow.countries[0]: must be a string: an unquoted no, n, off or false (in any case: the country code NO too) reads as false, as kubectl reads it; quote the value, e.g. "NO"',
+    ],
+    [
+      'an unquoted phone number',
+      policy('  vendor: twilio\n  allow: { recipients: [+14155550100] }\n'),
+      'spec.allow.recipients[0]: must be a string: unquoted, it reads as the number 14155550100, as kubectl reads it (a leading + or 0 is lost); quote the value as written',
+    ],
+    [
+      'a quoted rate',
+      policy('  vendor: stripe\n  limits: { requestsPerMinute: "120" }\n'),
+      'spec.limits.requestsPerMinute: must be a whole number: "120" in quotes is a string; write 120 without quotes',
+    ],
+    [
+      'a label value yes',
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: s, labels: { keybrake.dev/secret: yes } }\nstringData: { apiKey: sk_x }\n',
+      'metadata.labels.keybrake.dev/secret: must be a string: an unquoted yes, y, on or true (in any case) reads as true, as kubectl reads it; quote the value',
+    ],
+    [
+      'a quoted "yes"',
+      'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: k }\nspec: { vendor: stripe, policyRef: { name: p }, upstreamSecretRef: { name: s, key: k }, tokenSecretRef: { name: t, key: token }, suspended: "yes" }\n',
+      'spec.suspended: must be true or false: "yes" in quotes is a string; write true or false without quotes',
+    ],
+  ])('%s', (_, text, message) => {
+    expect(fromYaml(text)).toEqual([message]);
+  });
+
+  it("never shows a Secret's value", () => {
+    const errors = fromYaml(
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: s }\nstringData: { apiKey: 4242424242, token: off }\n',
+    );
+    expect(errors).toEqual([
+      'stringData.apiKey: must be a string: unquoted digits read as a number, as kubectl reads them; quote the value',
+      'stringData.token: must be a string: an unquoted no, n, off or false (in any case: the country code NO too) reads as false, as kubectl reads it; quote the value, e.g. "NO"',
+    ]);
+    expect(errors.join('\n')).not.toContain('4242424242');
   });
 });

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { ObjectMemo } from '../memo.ts';
 import { ByNamespace } from './by-namespace.ts';
 import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
+import { typeHint } from './scalar-hint.ts';
 import {
   API_VERSION,
   DEFAULT_NAMESPACE,
@@ -61,7 +62,7 @@ export type Verdict =
  * ResourceSet (DESIGN.md §3), and by `policy-check`. Documents of other
  * kinds are skipped silently (manifest directories hold Deployments too); our kinds with a wrong
  * apiVersion, unknown kinds in our API group, schema violations and duplicates are errors.
- * Messages name the field and never echo a value (Secrets pass through here).
+ * Messages name the field and never echo a Secret's value (Secrets pass through here).
  */
 export function validate(docs: readonly RawDocument[], opts: CheckOptions = {}): ValidationResult {
   return assemble(checkDocuments(docs, opts));
@@ -284,7 +285,10 @@ function describeIssues(
   return problems;
 }
 
-/** One zod issue → field path and a message that names what is expected, never the value given. */
+/**
+ * One zod issue → field path and a message that names what is expected and, for a value of another
+ * type, how YAML read it (scalar-hint.ts), never a Secret's value.
+ */
 function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; message: string } {
   const path = formatPath(issue.path);
   switch (issue.code) {
@@ -300,16 +304,24 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
     case 'invalid_value':
       // zod does not report the input (good: it may be a secret), so look up whether the field exists.
       if (valueAt(doc, issue.path) === undefined) return { path, message: 'is required' };
-      if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
-        return {
-          path,
-          message: `must be ${issue.expected === 'int' ? 'a whole number' : article(issue.expected)}`,
-        };
+      if (issue.code === 'invalid_type') {
+        const message = issue.message.startsWith('Invalid input')
+          ? `must be ${issue.expected === 'int' ? 'a whole number' : article(issue.expected)}`
+          : issue.message;
+        // A field whose own message already says to write it in quotes (amounts) needs no hint.
+        if (message.includes('in quotes')) return { path, message };
+        const value = valueAt(doc, issue.path);
+        return { path, message: message + typeHint(issue.expected, value, !isSecretValue(doc, issue.path)) };
       }
       return { path, message: issue.message };
     default:
       return { path, message: issue.message };
   }
+}
+
+/** A Secret's data or stringData value: a credential, never shown in a message. */
+function isSecretValue(doc: unknown, path: readonly PropertyKey[]): boolean {
+  return (doc as { kind?: unknown }).kind === 'Secret' && (path[0] === 'data' || path[0] === 'stringData');
 }
 
 function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {

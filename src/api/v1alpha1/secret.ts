@@ -18,7 +18,7 @@ export const SecretSchema = z.object({
       z.string().regex(BASE64, { abort: true, error: 'must be base64 (use stringData for plain text)' }),
     )
     .optional(),
-  stringData: z.record(z.string(), z.string({ error: 'must be a string (quote numbers)' })).optional(),
+  stringData: z.record(z.string(), z.string({ error: 'must be a string' })).optional(),
 });
 export type Secret = z.infer<typeof SecretSchema>;
 
