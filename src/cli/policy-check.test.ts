@@ -92,6 +92,51 @@ describe('policyCheck', () => {
     expect(lines.at(-1)).toBe('failed: 0 SpendPolicy, 1 VaultKey, 0 served, 1 error(s)');
   });
 
+  // Seventh round: a tab in the policy's file also printed "PolicyNotFound: SpendPolicy … does not
+  // exist" (a second, false error), and a Secret with a field error "UpstreamSecretMissing".
+  describe('a key whose policy or Secret is in a file with errors', () => {
+    const key =
+      'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: k, namespace: a }\nspec:\n  vendor: stripe\n  policyRef: { name: p }\n  upstreamSecretRef: { name: s, key: apiKey }\n  tokenSecretRef: { name: t }\n';
+    const policy = (limits: string) =>
+      `apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata:\n  name: p\n  namespace: a\nspec:\n  vendor: stripe\n${limits}`;
+
+    it('says the policy may be in the file that could not be read, and counts one error', async () => {
+      await writeFile(join(dir, 'k.yaml'), key);
+      await writeFile(join(dir, 'p.yaml'), policy('\tlimits: { perDayUsd: "5" }\n'));
+      const { ok, lines } = await policyCheck([dir], { clock });
+      expect(ok).toBe(false);
+      expect(lines).toEqual([
+        expect.stringMatching(/p\.yaml: document 1: YAML syntax error at line 8/),
+        `error: VaultKey a/k: PolicyNotFound: SpendPolicy a/p was not found, but ${join(dir, 'p.yaml')} could not be read whole, and it may be there: fix those errors first.`,
+        'failed: 0 SpendPolicy, 1 VaultKey, 0 served, 1 error(s)',
+      ]);
+    });
+
+    it('says a Secret refused for a field error is in that file', async () => {
+      await writeFile(join(dir, 'k.yaml'), key);
+      await writeFile(join(dir, 'p.yaml'), policy(''));
+      await writeFile(
+        join(dir, 's.yaml'),
+        'apiVersion: v1\nkind: Secret\nmetadata: { name: s, namespace: a }\nstringData: { apiKey: 42 }\n',
+      );
+      const { lines } = await policyCheck([dir], { clock });
+      expect(lines).toContain(
+        `warning: VaultKey a/k: UpstreamSecretMissing: Secret a/s is in a file with errors (${join(dir, 's.yaml')}): fix those errors first.`,
+      );
+    });
+
+    it('still says a policy no file holds does not exist', async () => {
+      await writeFile(join(dir, 'k.yaml'), key);
+      await writeFile(
+        join(dir, 'q.yaml'),
+        policy('  limits: { perDayUsd: 5 }\n').replace('name: p', 'name: q'),
+      );
+      const { lines } = await policyCheck([dir], { clock });
+      expect(lines).toContain('error: VaultKey a/k: PolicyNotFound: SpendPolicy a/p does not exist.');
+      expect(lines.at(-1)).toBe('failed: 0 SpendPolicy, 1 VaultKey, 0 served, 2 error(s)');
+    });
+  });
+
   // Found by a contract probe (fifth round): a Stripe key served a kb_twilio_ token.
   it("fails on a key whose token was minted with another vendor's prefix, saying so", async () => {
     await writeFile(

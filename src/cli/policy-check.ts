@@ -3,6 +3,7 @@ import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
 import { secretValue } from '../api/v1alpha1/secret.ts';
 import type { SpendPolicy } from '../api/v1alpha1/spend-policy.ts';
+import type { VaultKey } from '../api/v1alpha1/vault-key.ts';
 import { assemble, type CheckOptions, checkDocuments, validate } from '../api/validate.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { compile } from '../compiler/compile.ts';
@@ -15,6 +16,7 @@ import { type Flags, parseFlags, UsageError } from './args.ts';
 import { redactedExplanation } from './explain-redaction.ts';
 import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
+import { unreadReference } from './unread-references.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
@@ -173,14 +175,18 @@ export async function policyCheck(
     runSecrets: false,
   });
   let unservable = 0;
+  const keyNamed = keysByName(set.keys, allErrors.length > 0);
   for (const s of statuses) {
     const c = s.conditions[0];
     // Rejected objects are already reported as errors above.
     if (c && c.status !== 'True' && c.reason !== 'Invalid') {
       const error = MANIFEST_ERRORS.has(c.reason);
-      if (error) unservable++;
+      // An object missing because its file has errors is that file's error, already counted.
+      const key = s.kind === 'VaultKey' ? keyNamed.get(`${s.namespace}/${s.name}`) : undefined;
+      const unread = key && unreadReference(key, c.reason, allErrors);
+      if (error && !unread) unservable++;
       lines.push(
-        `${error ? 'error' : 'warning'}: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${c.message}`,
+        `${error ? 'error' : 'warning'}: ${s.kind} ${s.namespace}/${s.name}: ${c.reason}: ${unread ?? c.message}`,
       );
     }
   }
@@ -196,6 +202,11 @@ export async function policyCheck(
     `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${errorCount} error(s)`,
   );
   return { ok, lines };
+}
+
+/** The keys by `namespace/name`, built only when files had errors (else nothing can be unread). */
+function keysByName(keys: readonly VaultKey[], needed: boolean): ReadonlyMap<string, VaultKey> {
+  return new Map(needed ? keys.map((k) => [`${k.metadata.namespace}/${k.metadata.name}`, k]) : []);
 }
 
 /**
