@@ -36,6 +36,16 @@ describe('parseFlags', () => {
   it('documents each flag with its environment variable', () => {
     expect(usage('serve', 'Runs it.', flags)).toContain('[env KEYBRAKE_VENDOR_PORT]');
   });
+  // Seventh round: `serve --help` said `--manifests (repeatable)`, though `a,b` works too.
+  it('says a repeated flag also takes a comma-separated list, unless its values are taken whole', () => {
+    const repeated = {
+      manifests: { type: 'string', multiple: true, help: 'a path' },
+      header: { type: 'string', multiple: true, whole: true, help: 'a header' },
+    } as const;
+    const text = usage('serve', 'Runs it.', repeated);
+    expect(text).toContain('a path (repeatable, or comma-separated)');
+    expect(text).toMatch(/a header \(repeatable\) /);
+  });
   // From a new-user walkthrough: `--max-connections-per-source <n>open connections…` ran together.
   it('keeps every flag apart from its help, however long the flag', () => {
     const long = {

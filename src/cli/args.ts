@@ -10,6 +10,12 @@ export interface FlagSpec {
   readonly placeholder?: string;
   /** Not read from KEYBRAKE_<FLAG> (the variable means something else there, or nothing). */
   readonly noEnv?: boolean;
+  /**
+   * A repeated flag whose command-line values are taken whole (policy-check's --header: a value may
+   * hold commas); only its KEYBRAKE_<FLAG> is comma-separated. Every other repeated flag also takes
+   * `a,b` (parseFlags), which its help says.
+   */
+  readonly whole?: boolean;
 }
 
 export type Flags = Record<string, FlagSpec>;
@@ -103,7 +109,7 @@ export function usage(command: string, summary: string, flags: Flags, positional
   const column = Math.max(34, ...entries.map((e) => e.flag.length + 2));
   for (const { name, spec, flag } of entries) {
     const def = spec.default !== undefined ? ` (default: ${[spec.default].flat().join(',')})` : '';
-    const rep = spec.multiple ? ' (repeatable)' : '';
+    const rep = spec.multiple ? (spec.whole ? ' (repeatable)' : ' (repeatable, or comma-separated)') : '';
     const env = readsEnv(name, spec) ? `  [env ${envName(name)}]` : '';
     lines.push(flag.padEnd(column) + `${spec.help}${rep}${def}${env}`);
   }

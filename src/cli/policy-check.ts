@@ -59,6 +59,7 @@ export const POLICY_CHECK_FLAGS = {
   header: {
     type: 'string',
     multiple: true,
+    whole: true,
     placeholder: 'Name: value',
     help: "with --explain: a request header, e.g. 'Stripe-Account: acct_1' or 'Keybrake-Run-Id: run-7'; Content-Type defaults to the vendor's",
   },
