@@ -14,6 +14,7 @@ import type { RunGrant } from '../tokens/run-token.ts';
 import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
 import type { LeaseBackoff } from './lease-backoff.ts';
 import type { LookupReads } from './lookup-reads.ts';
+import type { ObjectLinks } from './object-links.ts';
 import type { StoppedRuns } from './runs.ts';
 import type { UpstreamResponse, Upstreams } from './upstreams.ts';
 
@@ -50,6 +51,12 @@ export interface PipelineDeps {
    * (lease-backoff.ts). Absent: createPipeline gives its pipeline one on the monotonic clock.
    */
   readonly leaseBackoff?: LeaseBackoff;
+  /**
+   * What this replica's price lookups learnt that never changes (object-links.ts), handed to the
+   * adapters' pricing. Absent: createPipeline gives its pipeline one; `policy-check --explain`, which
+   * reads nothing, knows none.
+   */
+  readonly objectLinks?: ObjectLinks;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */

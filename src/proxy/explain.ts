@@ -629,9 +629,12 @@ function incomingCall(vendor: VendorName, request: ExplainRequest): IncomingCall
 
 /** Stages run offline read only what the explainer was handed; anything else is a bug, said loudly. */
 function offlineDeps(deps: ExplainDeps): PipelineDeps {
-  return new Proxy(deps, {
+  // Offline nothing was learnt from an answer: a link a price needs (a Price's product) shows as the
+  // read a proxy that has not seen it makes.
+  const handed = { ...deps, objectLinks: undefined };
+  return new Proxy(handed, {
     get(target, name) {
-      if (name in target) return target[name as keyof ExplainDeps];
+      if (name in target) return target[name as keyof typeof handed];
       throw new Error(`policy-check --explain runs offline: a stage asked for ${String(name)}`);
     },
   }) as unknown as PipelineDeps;

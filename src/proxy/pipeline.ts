@@ -11,6 +11,7 @@ import {
 import { errorText } from './error-text.ts';
 import { LeaseBackoff } from './lease-backoff.ts';
 import { LookupReads } from './lookup-reads.ts';
+import { ObjectLinks } from './object-links.ts';
 import { type Answer, allowed, denied } from './respond.ts';
 import { audit } from './stages/audit.ts';
 import { auditBacklog } from './stages/audit-backlog.ts';
@@ -69,6 +70,7 @@ export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Pro
     ...given,
     lookupReads: given.lookupReads ?? new LookupReads(given.clock),
     leaseBackoff: given.leaseBackoff ?? new LeaseBackoff(),
+    objectLinks: given.objectLinks ?? new ObjectLinks(),
   };
   return async function handle(call) {
     const ctx = newContext(call);

@@ -94,7 +94,23 @@ export interface CostLookup {
   readonly locks?: readonly string[];
   /** How the lookup prices the call, in words: for denials and `keybrake policy-check --explain`. */
   readonly describe?: string;
+  /**
+   * Links this answer shows that never change (a Stripe Price's product: `[price, product]`): the
+   * proxy remembers them for later calls in the same account context (proxy/object-links.ts), which
+   * `price` is handed back as `KnownLinks`.
+   */
+  readonly links?: (body: unknown) => ReadonlyArray<readonly [from: string, to: string]>;
 }
+
+/**
+ * What earlier lookup answers in a call's account context linked `from` to (CostLookup.links); the
+ * price stage hands it to `VendorAdapter.price`. Undefined when none did, or the link was forgotten:
+ * the adapter then reads for it, so a miss costs a read and never changes a decision.
+ */
+export type KnownLinks = (from: string) => string | undefined;
+
+/** Nothing known: every link is read for (`policy-check --explain`, tests). */
+export const NO_LINKS: KnownLinks = () => undefined;
 
 /**
  * What an operation is, from the trust boundary's point of view (ADR 0007 §1); the catalog gives every
@@ -217,8 +233,18 @@ export interface VendorAdapter {
    * refusal rather than `body_too_large`. Absent: always.
    */
   readsBody?(req: VendorRequest): boolean;
-  /** The price stage: identifies, classifies and prices the call; may deny (e.g. a Twilio account SID that is not the key's). */
-  price(req: VendorRequest, params: Params, key: CompiledKey): Operation | Denial;
+  /**
+   * The price stage: identifies, classifies and prices the call; may deny (e.g. a Twilio account SID
+   * that is not the key's). `known` is what earlier lookups showed in the call's account context
+   * (absent: nothing, so whatever a call needs of them is read).
+   */
+  price(req: VendorRequest, params: Params, key: CompiledKey, known?: KnownLinks): Operation | Denial;
+  /**
+   * The part of a call's account context its upstream credential does not fix (Stripe: the
+   * Stripe-Account and Stripe-Context headers it is made with): links are remembered per credential
+   * and this. Absent: the credential alone.
+   */
+  linkScope?(req: VendorRequest): string;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */
   upstreamAuthorization(credential: UpstreamCredential): string;
   /**

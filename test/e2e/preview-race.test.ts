@@ -3,8 +3,9 @@
 // removed between the preview and the forward would have the subscription charged another tax than
 // was reserved. Two real `keybrake serve` processes share one redis-server; the Stripe stand-in holds
 // the preview until the test lets it go (promises, no sleeps). Every tax id write of the customer, by
-// each of its four paths, and a tax_code update of a product the preview names, meets 409
-// object_busy and reaches no Stripe, and goes through once the subscription has settled.
+// each of its four paths, and a tax_code update of a product the preview names (by price_data, or
+// as the product of a Price it names), meets 409 object_busy and reaches no Stripe, and goes through
+// once the subscription has settled.
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { gate, outcome } from './fixtures/outcomes.ts';
@@ -57,12 +58,22 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
 
   const forwarded = (method: string, path: string) =>
     replicas().stripe.requests.filter((r) => r.method === method && r.path === path).length;
+  /** Reads of price_1, whatever their query (the proxy expands its currency_options). */
+  const priceReads = () =>
+    replicas().stripe.requests.filter(
+      (r) => r.method === 'GET' && r.path.split('?')[0] === '/v1/prices/price_1',
+    ).length;
 
   /**
-   * Holds a subscription create (automatic tax, cus_1, `item`) at its preview on replica 0, runs
-   * `during` from replica 1, lets the subscription go on, and returns what it answered.
+   * Holds a subscription create (automatic tax, cus_1, `item`) at its preview on replica `on` (0
+   * unless told), runs `during` (from the other one), lets the subscription go on, and returns what
+   * it answered.
    */
-  async function duringPreview(item: Stripe.SubscriptionCreateParams.Item, during: () => Promise<void>) {
+  async function duringPreview(
+    item: Stripe.SubscriptionCreateParams.Item,
+    during: () => Promise<void>,
+    on = 0,
+  ) {
     const book = replicas().stripe.previews;
     const arrived = gate();
     const release = gate();
@@ -72,7 +83,7 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     };
     try {
       const created = outcome(
-        client(0, 'subscriber').subscriptions.create({
+        client(on, 'subscriber').subscriptions.create({
           customer: 'cus_1',
           items: [item],
           automatic_tax: { enabled: true },
@@ -134,4 +145,34 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     expect(await outcome(update())).toMatchObject({ ok: true });
     expect(forwarded('POST', '/v1/products/prod_1')).toBe(1);
   });
+
+  // The tester's case: the preview names price_1, and automatic tax reads the tax_code of its
+  // product. Replica 1 has priced no subscription before, so it reads price_1 for its product first;
+  // the second time it knows the product and reads nothing more.
+  it.each([
+    ['reads the Price for its product, then', 1],
+    ['knows the product from that read, and', 0],
+  ])(
+    'refuses a tax_code update of the product of a Price the preview names: a replica %s leases it (%i Price reads more)',
+    async (_how, reads) => {
+      const update = () => client(0, 'taxer').products.update('prod_1', { tax_code: 'txcd_10000000' });
+      const updates = forwarded('POST', '/v1/products/prod_1');
+      const readsBefore = priceReads();
+      const created = await duringPreview(
+        { price: 'price_1' },
+        async () => {
+          expect(await outcome(update())).toMatchObject({
+            ok: false,
+            error: { statusCode: 409, code: 'object_busy' },
+          });
+          expect(forwarded('POST', '/v1/products/prod_1')).toBe(updates);
+        },
+        1,
+      );
+      expect(created).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+      expect(priceReads()).toBe(readsBefore + reads);
+      expect(await outcome(update())).toMatchObject({ ok: true });
+      expect(forwarded('POST', '/v1/products/prod_1')).toBe(updates + 1);
+    },
+  );
 });

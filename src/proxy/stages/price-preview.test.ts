@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reasonOf, type StripeUpstream, stripePipeline } from '../../../test/fixtures/stripe-pipeline.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
+import { ObjectLinks } from '../object-links.ts';
 import type { ForwardRequest, UpstreamResponse } from '../upstreams.ts';
 import { leaseAccount } from './lease.ts';
 
@@ -33,6 +34,8 @@ function stripeLike(previewStatus = 200) {
         ? json(200, preview)
         : json(previewStatus, { error: { type: 'invalid_request_error', message: 'No upcoming invoice' } });
     }
+    if (route === 'GET /v1/prices/price_2?expand%5B%5D=currency_options')
+      return json(200, { object: 'price', id: 'price_2', product: 'prod_2' });
     if (route === 'GET /v1/subscription_items/si_1')
       return json(200, { object: 'subscription_item', id: 'si_1', subscription: 'sub_9' });
     if (route.startsWith('POST /v1/subscriptions/') || route.startsWith('POST /v1/subscription_items/'))
@@ -41,12 +44,17 @@ function stripeLike(previewStatus = 200) {
   };
 }
 
-function proxy(upstream: StripeUpstream, policy: Partial<CompiledPolicy> = {}) {
+function proxy(
+  upstream: StripeUpstream,
+  policy: Partial<CompiledPolicy> = {},
+  more: { objectLinks?: ObjectLinks; upstreamToken?: string } = {},
+) {
   return stripePipeline({
     token: TOKEN,
     upstream,
     policy: { limits: { perDayMicros: 100_000_000 }, ...policy },
     now: '2026-11-29T12:00:00Z',
+    ...more,
   });
 }
 
@@ -59,11 +67,13 @@ describe('price stage: a preview lookup (POST)', () => {
     const res = await call('POST', '/v1/subscriptions/sub_1', form, { 'idempotency-key': 'idem-1' });
 
     expect(res.status).toBe(200);
+    // price_2 is read for its product first (this pipeline has not seen it): leased before the preview.
     expect(sent.map((r) => `${r.method} ${r.pathAndQuery}`)).toEqual([
+      'GET /v1/prices/price_2?expand%5B%5D=currency_options',
       'POST /v1/invoices/create_preview',
       'POST /v1/subscriptions/sub_1',
     ]);
-    const [look, forwarded] = sent;
+    const [, look, forwarded] = sent;
     expect(look!.headers).toMatchObject({
       authorization: `Bearer ${REAL}`,
       'content-type': 'application/x-www-form-urlencoded',
@@ -138,5 +148,201 @@ describe('price stage: a preview lookup (POST)', () => {
     ]);
     expect(sent[0]!.body).toBeUndefined();
     expect(audit.records.at(-1)).toMatchObject({ decision: 'allow', costUsd: '12.34' });
+  });
+});
+
+describe('price stage: a preview leases the product of each Price it names (ADR 0007 §5, seventh round)', () => {
+  const CREATE = 'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true';
+  const TAX_CODE = 'tax_code=txcd_10000000';
+  const readOf = (price: string) => `GET /v1/prices/${price}?expand%5B%5D=currency_options`;
+
+  /**
+   * Stripe with a catalogue (Price → product, changeable: a Plan id made again), whose preview answers
+   * with `lines` and, while `held`, waits until the test lets it go.
+   */
+  function catalogue(products: Record<string, string>) {
+    const state = {
+      products,
+      lines: [] as unknown[],
+      held: false,
+      atPreview: Promise.resolve(),
+      release: () => {},
+    };
+    const hold = () => {
+      let arrived!: () => void;
+      state.atPreview = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const go = new Promise<void>((r) => {
+        state.release = r;
+      });
+      state.held = true;
+      return { arrived: () => arrived(), go };
+    };
+    let gate = hold();
+    state.held = false;
+    const upstream = async (req: ForwardRequest): Promise<UpstreamResponse> => {
+      const route = `${req.method} ${req.pathAndQuery}`;
+      const price = /^GET \/v1\/prices\/([a-z0-9_]+)\?/.exec(route)?.[1];
+      if (price !== undefined) {
+        const product = state.products[price];
+        return product === undefined
+          ? json(404, { error: { type: 'invalid_request_error', code: 'resource_missing' } })
+          : json(200, { object: 'price', id: price, product, currency: 'usd', unit_amount: 100 });
+      }
+      if (route === 'POST /v1/invoices/create_preview') {
+        if (state.held) {
+          gate.arrived();
+          await gate.go;
+        }
+        return json(200, { ...preview, lines: { object: 'list', data: state.lines, has_more: false } });
+      }
+      if (route.startsWith('POST /v1/products/')) return json(200, { object: 'product', id: 'prod_1' });
+      if (route === 'POST /v1/invoiceitems') return json(200, { object: 'invoiceitem', id: 'ii_1' });
+      return json(200, { object: 'subscription', id: 'sub_1', status: 'active', latest_invoice: 'in_1' });
+    };
+    /** Holds the next preview; resolves once it has reached Stripe. */
+    const holdNext = () => {
+      gate = hold();
+      return state.atPreview;
+    };
+    return { state, upstream, holdNext };
+  }
+
+  const routes = (sent: ForwardRequest[]) => sent.map((r) => `${r.method} ${r.pathAndQuery}`);
+
+  /** While `call`'s preview is held, a tax_code update of `product` by another call; both answers. */
+  async function updateDuringPreview(
+    stripe: ReturnType<typeof catalogue>,
+    pipeline: ReturnType<typeof proxy>,
+    form: string,
+    product: string,
+  ) {
+    const arrived = stripe.holdNext();
+    const created = pipeline.call('POST', '/v1/subscriptions', form);
+    await arrived;
+    const update = await pipeline.call('POST', `/v1/products/${product}`, TAX_CODE);
+    const updatesSent = routes(pipeline.sent).filter((r) => r.startsWith('POST /v1/products/')).length;
+    stripe.state.held = false;
+    stripe.state.release();
+    return { update, updatesSent, created: await created };
+  }
+
+  it('reads a Price it does not know for its product and leases the product before the preview', async () => {
+    const stripe = catalogue({ price_1: 'prod_1' });
+    const pipeline = proxy(stripe.upstream);
+
+    const { update, updatesSent, created } = await updateDuringPreview(stripe, pipeline, CREATE, 'prod_1');
+
+    expect(reasonOf(update)).toBe('object_busy');
+    expect(updatesSent).toBe(0);
+    expect(created.status).toBe(200);
+    expect(routes(pipeline.sent)).toEqual([
+      readOf('price_1'),
+      'POST /v1/invoices/create_preview',
+      'POST /v1/subscriptions',
+    ]);
+    expect((await pipeline.call('POST', '/v1/products/prod_1', TAX_CODE)).status).toBe(200);
+  });
+
+  it('leases the product of a Price it knows without reading the Price again', async () => {
+    const stripe = catalogue({ price_1: 'prod_1' });
+    const pipeline = proxy(stripe.upstream);
+    expect((await pipeline.call('POST', '/v1/subscriptions', CREATE)).status).toBe(200);
+    pipeline.sent.length = 0;
+
+    const { update, updatesSent, created } = await updateDuringPreview(stripe, pipeline, CREATE, 'prod_1');
+
+    expect(reasonOf(update)).toBe('object_busy');
+    expect(updatesSent).toBe(0);
+    expect(created.status).toBe(200);
+    expect(routes(pipeline.sent).filter((r) => r.startsWith('GET '))).toEqual([]);
+  });
+
+  it.each<[string, string, string, (s: ReturnType<typeof catalogue>) => void]>([
+    [
+      "a preview's lines (a Price object, before API version 2025-03-31)",
+      '/v1/subscriptions/sub_1',
+      'billing_cycle_anchor=now',
+      (s) => {
+        s.state.lines = [
+          { object: 'line_item', price: { object: 'price', id: 'price_3', product: 'prod_3' } },
+        ];
+      },
+    ],
+    [
+      "a preview's lines (pricing.price_details, since API version 2025-03-31)",
+      '/v1/subscriptions/sub_1',
+      'billing_cycle_anchor=now',
+      (s) => {
+        s.state.lines = [
+          {
+            object: 'line_item',
+            pricing: { type: 'price_details', price_details: { price: 'price_3', product: 'prod_3' } },
+          },
+        ];
+      },
+    ],
+    ['a Price read to price an invoice item', '/v1/invoiceitems', 'customer=cus_1&price=price_3', () => {}],
+  ])("learns a Price's product from %s", async (_name, path, form, answer) => {
+    const stripe = catalogue({ price_3: 'prod_3' });
+    answer(stripe);
+    const pipeline = proxy(stripe.upstream);
+    expect((await pipeline.call('POST', path, form)).status).toBe(200);
+    stripe.state.lines = [];
+    pipeline.sent.length = 0;
+
+    const { update, created } = await updateDuringPreview(
+      stripe,
+      pipeline,
+      'customer=cus_1&items[0][price]=price_3',
+      'prod_3',
+    );
+
+    expect(reasonOf(update)).toBe('object_busy');
+    expect(created.status).toBe(200);
+    expect(routes(pipeline.sent).filter((r) => r.startsWith('GET '))).toEqual([]);
+  });
+
+  it('keeps what it learnt to the account it learnt it in: another Stripe-Account or upstream key reads again', async () => {
+    const stripe = catalogue({ price_1: 'prod_1' });
+    const links = new ObjectLinks();
+    const first = proxy(stripe.upstream, {}, { objectLinks: links });
+    expect((await first.call('POST', '/v1/subscriptions', CREATE)).status).toBe(200);
+
+    const connected = await first.call('POST', '/v1/subscriptions', CREATE, { 'stripe-account': 'acct_1' });
+    const other = proxy(stripe.upstream, {}, { objectLinks: links, upstreamToken: 'sk_test_other' });
+    const otherKey = await other.call('POST', '/v1/subscriptions', CREATE);
+
+    expect([connected.status, otherKey.status]).toEqual([200, 200]);
+    expect(routes(first.sent).filter((r) => r.startsWith('GET '))).toEqual([
+      readOf('price_1'),
+      readOf('price_1'),
+    ]);
+    expect(routes(other.sent).filter((r) => r.startsWith('GET '))).toEqual([readOf('price_1')]);
+  });
+
+  it('refuses a call whose preview shows a named Price under a product it did not lease, and learns it', async () => {
+    const stripe = catalogue({ price_1: 'prod_1' });
+    const links = new ObjectLinks();
+    const pipeline = proxy(stripe.upstream, {}, { objectLinks: links });
+    expect((await pipeline.call('POST', '/v1/subscriptions', CREATE)).status).toBe(200);
+    // The Plan id deleted and made again for another product, through another replica.
+    stripe.state.products = { price_1: 'prod_2' };
+    stripe.state.lines = [
+      { object: 'line_item', price: { object: 'price', id: 'price_1', product: 'prod_2' } },
+    ];
+    pipeline.sent.length = 0;
+
+    const stale = await pipeline.call('POST', '/v1/subscriptions', CREATE);
+
+    expect(reasonOf(stale)).toBe('price_unknown');
+    expect(routes(pipeline.sent)).toEqual(['POST /v1/invoices/create_preview']);
+    // The retry (on a pipeline whose lease backoff did not see the refusal) leases prod_2 unread.
+    const retry = proxy(stripe.upstream, {}, { objectLinks: links });
+    const { update, created } = await updateDuringPreview(stripe, retry, CREATE, 'prod_2');
+    expect(reasonOf(update)).toBe('object_busy');
+    expect(created.status).toBe(200);
+    expect(routes(retry.sent).filter((r) => r.startsWith('GET '))).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_LEASES_PER_CALL } from '../../counters/keys.ts';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import type { CostLookup, Parties } from '../../vendors/types.ts';
+import { type CostLookup, type KnownLinks, NO_LINKS, type Parties } from '../../vendors/types.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
 import { parseJson } from '../parse-json.ts';
@@ -17,8 +17,8 @@ import {
 import { leaseHeldOff } from './lease-duty.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
-export const price: Stage = (ctx) => {
-  const op = ctx.adapter!.price(ctx.req!, ctx.params!, ctx.key!);
+export const price: Stage = (ctx, deps) => {
+  const op = ctx.adapter!.price(ctx.req!, ctx.params!, ctx.key!, knownLinks(ctx, deps));
   if (isDenial(op)) {
     // A refused operation Keybrake recognised is still named in the audit record.
     ctx.operationId = op.operation ?? null;
@@ -27,6 +27,27 @@ export const price: Stage = (ctx) => {
   ctx.op = op;
   return undefined;
 };
+
+/** What this replica's lookups learnt in the call's account context; nothing without a cache (offline). */
+function knownLinks(ctx: CallContext, deps: PipelineDeps): KnownLinks {
+  const links = deps.objectLinks;
+  if (links === undefined) return NO_LINKS;
+  let scope: string | undefined;
+  // The scope is built on the first question only: most calls ask none.
+  return (from) => {
+    scope ??= linkScope(ctx);
+    return links.get(scope, from);
+  };
+}
+
+/**
+ * Whose objects a call's links are about (ADR 0007 §5, seventh round): the upstream credential's
+ * identity, as its leases are (leaseAccount, no NUL in it), and the account context the vendor adds
+ * (a Stripe-Account), so a link an answer showed for one account is never used for another.
+ */
+function linkScope(ctx: CallContext): string {
+  return `${leaseAccount(ctx.vendor!, ctx.key!.upstream)}\0${ctx.adapter!.linkScope?.(ctx.req!) ?? ''}`;
+}
 
 /**
  * The most upstream reads one call's price may take (ADR 0007 §8: every request has bounded work): a
@@ -94,6 +115,11 @@ async function priceUpstream(
     if (withheld) return withheld;
     const body = res.status === 200 ? parseJson(res.body) : undefined;
     if (body === undefined) return unpriced(ctx, lookup);
+    const links = lookup.links?.(body) ?? [];
+    if (links.length > 0 && deps.objectLinks !== undefined) {
+      const scope = linkScope(ctx);
+      for (const [from, to] of links) deps.objectLinks.learn(scope, from, to);
+    }
     const found = lookup.parties?.(body) ?? {};
     for (const [name, values] of Object.entries(found) as [keyof Parties, string[]][]) {
       parties[name] = [...new Set([...parties[name], ...values])];

@@ -32,6 +32,7 @@ import {
 } from './costs.ts';
 import { amount, isObj, isPriceId, objectId, priceId, scalar } from './fields.ts';
 import { encodeForm } from './previews.ts';
+import { priceLinks } from './price-products.ts';
 import { quoteTotal } from './quote-total.ts';
 
 /**
@@ -1013,6 +1014,7 @@ function priceRead(price: string, quantity: Decimal, rates: ExchangeRates): Read
     path: pricePath(price),
     describe: `price ${price} × ${show(quantity)}`,
     locks: [price],
+    links: priceLinks,
     part: (o) => priceUnits(o, quantity, rates),
   };
 }

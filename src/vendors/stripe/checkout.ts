@@ -14,6 +14,7 @@ import {
 import { MAX_PRICE_READS, priceDataCost } from './billing.ts';
 import { chain, type Priced, pricePath, priceUnits, type Read, UNPRICED, type Unpriced } from './costs.ts';
 import { priceId, scalar } from './fields.ts';
+import { priceLinks } from './price-products.ts';
 
 /**
  * Checkout Sessions (price stage). A session that names a `customer` (or `customer_account`) shows
@@ -119,6 +120,7 @@ export function checkoutSessionCreate(
         describe: `price ${price} × the quantity the payer may choose`,
         // Leased until settled, as every Price a call is priced from (billing.ts priceRead).
         locks: [price],
+        links: priceLinks,
         part: (o) => priceUnits(o, quantity, rates),
       });
     } else {

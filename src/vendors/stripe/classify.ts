@@ -7,7 +7,15 @@ import {
   unpricedRuleDenial,
 } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
-import type { CostLookup, Operation, Params, Parties, VendorRequest } from '../types.ts';
+import {
+  type CostLookup,
+  type KnownLinks,
+  NO_LINKS,
+  type Operation,
+  type Params,
+  type Parties,
+  type VendorRequest,
+} from '../types.ts';
 import { hasAny } from './amounts.ts';
 import {
   creditGrant,
@@ -83,13 +91,19 @@ export const PRICED_STRIPE_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
  * Identifies and prices one Stripe call (price stage): its row of the generated operations table,
  * its class, parties and cost. A sensitive operation is refused; a call the table does not have
  * (any `/v2/…` path included) is `stripe.unknown`, money-moving at cost 0, so the pipeline lets it
- * through only when a policy names it exactly.
+ * through only when a policy names it exactly. `known`: the Price → Product links the proxy keeps
+ * for this call's account (price-products.ts); without them every Price a preview names is read.
  */
-export function classifyStripe(req: VendorRequest, params: Params, rates: ExchangeRates): Operation | Denial {
+export function classifyStripe(
+  req: VendorRequest,
+  params: Params,
+  rates: ExchangeRates,
+  known: KnownLinks = NO_LINKS,
+): Operation | Denial {
   const match = matchStripeOperation(req.method, req.path);
   const named = stripeParties(req, params);
   if (!match) return isDenial(named) ? named : withPlatformAccount(unknownOperation('stripe', named), req);
-  const op = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates);
+  const op = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates, known);
   return isDenial(op) ? refusing(match.row.id, op) : withPlatformAccount(op, req);
 }
 
@@ -100,6 +114,7 @@ function classifyRow(
   named: Parties,
   params: Params,
   rates: ExchangeRates,
+  known: KnownLinks,
 ): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const clone = cloneDenial(row.id, params);
@@ -156,7 +171,7 @@ function classifyRow(
   }
   // Path ids of a money call may go into a lookup path: only plain Stripe ids.
   if (!segments.every(isId)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
-  const priced = applyRule(row, segments, params, rates);
+  const priced = applyRule(row, segments, params, rates, known);
   if (isDenial(priced)) return priced;
   // The row's locks and the objects the price is read from, taken together before the lookup.
   const held = heldLocks(locks.locks, priced.locks);
@@ -308,6 +323,7 @@ function applyRule(
   ids: readonly string[],
   params: Params,
   rates: ExchangeRates,
+  known: KnownLinks,
 ): Priced | Denial {
   const last = ids[ids.length - 1]!;
   switch (row.rule) {
@@ -407,20 +423,22 @@ function applyRule(
     case 'credit_grant':
       return creditGrant(params, rates);
     case 'subscription_create':
-      return subscriptionCreate(params, rates, ids[0]);
+      return subscriptionCreate(params, rates, known, ids[0]);
     case 'subscription_update':
-      return subscriptionUpdate(last, params, rates);
+      return subscriptionUpdate(last, params, rates, known);
     case 'subscription_cancel':
       return subscriptionCancel(last, params, rates);
     case 'subscription_resume':
       return subscriptionResume(last, params, rates);
     case 'subscription_item':
-      if (ids.length === 0) return subscriptionItemCreate(params, rates);
+      if (ids.length === 0) return subscriptionItemCreate(params, rates, known);
       return row.method === 'DELETE'
         ? subscriptionItemDelete(last, params, rates)
-        : subscriptionItemUpdate(last, params, rates);
+        : subscriptionItemUpdate(last, params, rates, known);
     case 'subscription_schedule':
-      return ids.length === 0 ? scheduleCreate(params, rates) : scheduleUpdate(last, params, rates);
+      return ids.length === 0
+        ? scheduleCreate(params, rates, known)
+        : scheduleUpdate(last, params, rates, known);
     case 'subscription_schedule_cancel':
       return scheduleCancel(last, params, rates);
     case 'subscription_renewal':

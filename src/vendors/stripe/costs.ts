@@ -66,6 +66,8 @@ export interface Read {
   readonly currencies?: (o: Obj) => readonly string[];
   /** The reads this one leads to; undefined when the body does not say what it must (denied). */
   readonly follow?: (o: Obj) => readonly Read[] | undefined;
+  /** Links the answer shows that never change, for the proxy to keep (CostLookup.links). */
+  readonly links?: (o: unknown) => ReadonlyArray<readonly [string, string]>;
 }
 
 /** The reads in order, as the price stage performs them; the call costs `base` plus every read's part. */
@@ -100,6 +102,7 @@ function lookupOf(queue: readonly [Read, ...Read[]], spent: MicroUsd): CostLooku
     describe: read.describe,
     ...(read.locks !== undefined && read.locks.length > 0 ? { locks: read.locks } : {}),
     parties: read.currencies === undefined ? lookedUpParties : withCurrencies(read.currencies),
+    ...(read.links !== undefined ? { links: read.links } : {}),
     // Only where a further read may follow: a lookup without `next` is known offline to be one read
     // (`policy-check --explain` says what it counts and leases from that).
     ...(read.follow !== undefined || queue.length > 1

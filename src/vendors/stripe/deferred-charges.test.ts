@@ -33,6 +33,10 @@ const invoice = (amountDue: number, collection = 'charge_automatically') => ({
  */
 function stripeLike(req: ForwardRequest): UpstreamResponse {
   const route = `${req.method} ${req.pathAndQuery}`;
+  // The $90 price, read for its product before its first preview (ADR 0007 §5, seventh round).
+  if (route.startsWith('GET /v1/prices/price_90usd?')) {
+    return json({ id: 'price_90usd', object: 'price', product: 'prod_90usd' });
+  }
   if (route === PREVIEW) {
     const form = decodeURIComponent(req.body?.toString('utf8') ?? '');
     const sent = form.includes('collection_method]=send_invoice') || form.startsWith('subscription=sub_1');
@@ -50,7 +54,9 @@ function proxy() {
   });
   /** The calls that reached Stripe itself, price lookups left out. */
   const forwarded = () =>
-    sent.map((r) => `${r.method} ${r.pathAndQuery}`).filter((route) => route !== PREVIEW);
+    sent
+      .map((r) => `${r.method} ${r.pathAndQuery}`)
+      .filter((route) => route !== PREVIEW && !route.startsWith('GET /v1/prices/'));
   return { call, forwarded };
 }
 

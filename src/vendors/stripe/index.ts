@@ -5,6 +5,7 @@ import { classifyStripe } from './classify.ts';
 import { stripeCredential, stripeUpstreamAuthorization } from './credentials.ts';
 import { stripeError } from './errors.ts';
 import { parseStripe } from './parse.ts';
+import { stripeLinkScope } from './price-products.ts';
 import { settleStripe } from './settle.ts';
 
 /** Options of the Stripe adapter: the exchange-rate table its prices are converted with. */
@@ -22,7 +23,8 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
     honoursIdempotencyKey: () => true,
     credential: stripeCredential,
     parse: parseStripe,
-    price: (req, params) => classifyStripe(req, params, rates),
+    price: (req, params, _key, known) => classifyStripe(req, params, rates, known),
+    linkScope: stripeLinkScope,
     upstreamAuthorization: stripeUpstreamAuthorization,
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,

@@ -59,6 +59,8 @@ const ANSWERS: Record<string, unknown> = {
     unit_amount_decimal: '2000',
     billing_scheme: 'per_unit',
   },
+  // Read for its product before a preview that names it (ADR 0007 §5, seventh round).
+  'GET /v1/prices/price_2': { object: 'price', id: 'price_2', product: 'prod_2' },
   'GET /v1/invoices/in_1': invoice,
   'GET /v1/payment_intents/pi_1': {
     object: 'payment_intent',
@@ -326,8 +328,11 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       items: [{ id: 'si_1', price: 'price_2', quantity: 3 }],
     });
     const { op } = priced();
-    expect(op.lookup).toMatchObject({ path: '/v1/invoices/create_preview', method: 'POST' });
-    expect(decodeURIComponent(op.lookup!.body!).split('&')).toEqual([
+    // The Price is read for its product first: this adapter was told no link.
+    expect(op.lookup).toMatchObject({ path: '/v1/prices/price_2?expand%5B%5D=currency_options' });
+    const preview = op.lookup!.next!(answerFor('GET', '/v1/prices/price_2'));
+    expect(preview).toMatchObject({ path: '/v1/invoices/create_preview', method: 'POST' });
+    expect(decodeURIComponent(preview!.body!).split('&')).toEqual([
       'subscription=sub_1',
       'subscription_details[items][0][id]=si_1',
       'subscription_details[items][0][price]=price_2',

@@ -257,6 +257,8 @@ const CASES: Record<string, fc.Arbitrary<Case>> = {
     path: '/v1/subscriptions',
     params: { customer: 'cus_1', items: [{ price }], expand: ['latest_invoice'] },
     objects: {
+      // Read for its product first, which the preview's automatic tax may read (ADR 0007 §5).
+      [`GET /v1/prices/${price}`]: { id: price, object: 'price', product: 'prod_1' },
       'POST /v1/invoices/create_preview': {
         amount_due: due,
         currency: cur,

@@ -1,10 +1,11 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import type { Params } from '../types.ts';
+import { type KnownLinks, NO_LINKS, type Params } from '../types.ts';
 import { objectList, objectParam } from './amounts.ts';
-import { chain, FREE, idOf, micros, type Priced, type Read } from './costs.ts';
+import { chain, FREE, idOf, micros, type Priced, pricePath, type Read } from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
+import { lineLinks, priceLinks, productOf } from './price-products.ts';
 
 /**
  * Subscriptions priced by Stripe's own invoice preview (price stage): `POST /v1/invoices/create_preview`
@@ -147,6 +148,7 @@ const SCHEDULE_FREE_KEYS = new Set(['expand', 'metadata']);
 export function subscriptionCreate(
   params: Params,
   rates: ExchangeRates,
+  known: KnownLinks,
   customerInPath?: string,
 ): Priced | Denial {
   const customer = customerInPath ?? objectId(params, 'customer');
@@ -176,6 +178,7 @@ export function subscriptionCreate(
       subscription_details: details,
     }),
     rates,
+    known,
   );
 }
 
@@ -190,6 +193,7 @@ export function subscriptionUpdate(
   subscription: string,
   params: Params,
   rates: ExchangeRates,
+  known: KnownLinks,
 ): Priced | Denial {
   if (isFreeUpdate(params)) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
   const added = invoiceItems(params);
@@ -205,6 +209,7 @@ export function subscriptionUpdate(
       ...(Object.keys(details).length > 0 ? { subscription_details: details } : {}),
     },
     rates,
+    known,
   );
 }
 
@@ -253,7 +258,11 @@ export function subscriptionResume(
 }
 
 /** `POST /v1/subscription_items`: the subscription named in the body with one more item. */
-export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+export function subscriptionItemCreate(
+  params: Params,
+  rates: ExchangeRates,
+  known: KnownLinks,
+): Priced | Denial {
   const subscription = objectId(params, 'subscription');
   if (isDenial(subscription)) return subscription;
   if (subscription === undefined) {
@@ -266,20 +275,25 @@ export function subscriptionItemCreate(params: Params, rates: ExchangeRates): Pr
   if (old) return old;
   const item = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
-  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates);
+  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates, known);
 }
 
 /**
  * `POST /v1/subscription_items/{item}`: the item's subscription is read first, then previewed with
  * the item changed. Metadata-only updates are free.
  */
-export function subscriptionItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
+export function subscriptionItemUpdate(
+  item: string,
+  params: Params,
+  rates: ExchangeRates,
+  known: KnownLinks,
+): Priced | Denial {
   if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return FREE;
   const old = legacy(params, LEGACY_ITEM_CALL, '');
   if (old) return old;
   const changed = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
-  return viaItem(item, { ...changed, id: item }, rest, rates);
+  return viaItem(item, { ...changed, id: item }, rest, rates, known);
 }
 
 /**
@@ -292,14 +306,14 @@ export function subscriptionItemDelete(item: string, params: Params, rates: Exch
   if (behavior !== 'always_invoice') return FREE;
   const clear = pick(params, ['clear_usage'] as const);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
-  return viaItem(item, { id: item, deleted: 'true', ...clear }, rest, rates);
+  return viaItem(item, { id: item, deleted: 'true', ...clear }, rest, rates, NO_LINKS);
 }
 
 /**
  * `POST /v1/subscription_schedules`: the first invoice of the subscription the schedule starts,
  * charged automatically and without a trial (scheduleDetails), as a subscription create is.
  */
-export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+export function scheduleCreate(params: Params, rates: ExchangeRates, known: KnownLinks): Priced | Denial {
   // Adopting an existing subscription changes nothing it bills.
   if (Object.hasOwn(params, 'from_subscription')) return FREE;
   const customer = objectId(params, 'customer');
@@ -318,6 +332,7 @@ export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | D
       schedule_details: details,
     },
     rates,
+    known,
   );
 }
 
@@ -328,7 +343,12 @@ export function scheduleCreate(params: Params, rates: ExchangeRates): Priced | D
  * Found by a security tester (sixth round): a schedule update went through while a subscription
  * update priced from its preview was in flight. A schedule not started yet has no subscription.
  */
-export function scheduleUpdate(schedule: string, params: Params, rates: ExchangeRates): Priced | Denial {
+export function scheduleUpdate(
+  schedule: string,
+  params: Params,
+  rates: ExchangeRates,
+  known: KnownLinks,
+): Priced | Denial {
   if (Object.keys(params).every((k) => SCHEDULE_FREE_KEYS.has(k))) return FREE;
   const details = scheduleDetails(params, false);
   if (isDenial(details)) return details;
@@ -339,9 +359,9 @@ export function scheduleUpdate(schedule: string, params: Params, rates: Exchange
       describe: "the schedule's subscription, then Stripe's invoice preview of the new phases",
       part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
       follow: (o) => {
-        if (o['subscription'] === null) return [previewRead(body, rates)];
+        if (o['subscription'] === null) return previewReads(body, rates, known);
         const subscription = idOf(o['subscription']);
-        return subscription === undefined ? undefined : [previewRead(body, rates, [subscription])];
+        return subscription === undefined ? undefined : previewReads(body, rates, known, [subscription]);
       },
     },
   ]);
@@ -395,7 +415,7 @@ function viaSchedule(
         if (o['subscription'] === null) return [];
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
-        return [previewRead(body(subscription), rates, [subscription])];
+        return previewReads(body(subscription), rates, NO_LINKS, [subscription]);
       },
     },
   ]);
@@ -419,25 +439,86 @@ export function encodeForm(params: Obj): string {
   return pairs.join('&');
 }
 
-function preview(body: Obj, rates: ExchangeRates): Priced {
-  return chain([previewRead(body, rates)]);
+/** The preview of `body`, knowing the products of the Prices in `known` (previewReads). */
+function preview(body: Obj, rates: ExchangeRates, known: KnownLinks = NO_LINKS): Priced {
+  return chain(previewReads(body, rates, known));
 }
 
 /**
- * The preview of `body`, leasing `locks` and every Price and Product the body names: the preview
- * reads them as they are now, and an update of one between the preview and the forward would have
- * the call charge what was never reserved (sixth round: a Price's `currency_options`; seventh round:
- * the `tax_code` of a `price_data[product]`, which automatic tax reads).
+ * The reads that price `body` by Stripe's preview, leasing `locks` and everything the preview reads
+ * that a change could move: every Price and Product the body names and the Product behind each named
+ * Price (sixth round: a Price's `currency_options`; seventh round: the `tax_code` automatic tax reads
+ * of a `price_data[product]`, then of a named Price's product). Stripe never changes a Price's
+ * product, so one it is `known` to have is leased with the rest, in the first lease step when the
+ * preview comes first (chain hoists these locks); a Price not known is read for its product first
+ * (leased: a Plan's custom id could be deleted and made again), and the products found are leased
+ * before the preview.
  */
-function previewRead(body: Obj, rates: ExchangeRates, locks: readonly string[] = []): Read {
-  const leased = [...new Set([...locks, ...namedIn(body, 'price'), ...namedIn(body, 'product')])];
+function previewReads(
+  body: Obj,
+  rates: ExchangeRates,
+  known: KnownLinks,
+  locks: readonly string[] = [],
+): [Read, ...Read[]] {
+  const prices = [...new Set(namedIn(body, 'price'))];
+  const products = prices.map(known).filter((p): p is string => p !== undefined);
+  const own = [...new Set([...locks, ...prices, ...namedIn(body, 'product'), ...products])];
+  const unknown = prices.filter((p) => known(p) === undefined);
+  return productsFirst(unknown, own, (found) => previewRead(body, rates, [...own, ...found], prices));
+}
+
+/**
+ * A read of each Price in `unknown` for its product, then `then` of the products found. Each read
+ * leases `own` (the first read's are the call's own, taken in its first lease step) and shows the
+ * proxy the link, so the next call knows it.
+ */
+function productsFirst(
+  unknown: readonly string[],
+  own: readonly string[],
+  then: (found: readonly string[]) => Read,
+  found: readonly string[] = [],
+): [Read] {
+  const [price, ...rest] = unknown;
+  if (price === undefined) return [then(found)];
+  return [
+    {
+      path: pricePath(price),
+      describe: `the product of price ${price}, leased before Stripe's invoice preview (automatic tax reads its tax_code)`,
+      locks: own,
+      links: priceLinks,
+      part: () => 0,
+      follow: (o) => {
+        const product = productOf(o);
+        return product === undefined ? undefined : productsFirst(rest, own, then, [...found, product]);
+      },
+    },
+  ];
+}
+
+/**
+ * Stripe's preview of `body`, leasing `leased`. Its lines show each Price's product: one the call
+ * named whose product was not leased (a Plan id deleted and made again for another product since the
+ * link was learnt) leaves the call unpriced, and the answer corrects what the proxy keeps.
+ */
+function previewRead(
+  body: Obj,
+  rates: ExchangeRates,
+  leased: readonly string[],
+  named: readonly string[],
+): Read {
   return {
     path: PREVIEW,
     method: 'POST',
     body: encodeForm(body),
     describe: "Stripe's invoice preview of this change (amount_due)",
     ...(leased.length > 0 ? { locks: leased } : {}),
-    part: (o) => previewPrice(o, rates),
+    links: lineLinks,
+    part: (o) => {
+      const unleased = lineLinks(o).some(
+        ([price, product]) => named.includes(price) && !leased.includes(product),
+      );
+      return unleased ? undefined : previewPrice(o, rates);
+    },
   };
 }
 
@@ -454,7 +535,7 @@ function namedIn(v: unknown, key: string): string[] {
 }
 
 /** Reads the item for its subscription, then previews that subscription with `item` changed. */
-function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates): Priced {
+function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates, known: KnownLinks): Priced {
   return chain([
     {
       path: `/v1/subscription_items/${item}`,
@@ -464,7 +545,7 @@ function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates): Pr
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
         const body = { subscription, subscription_details: { items: [change], ...rest } };
-        return [previewRead(body, rates, [subscription])];
+        return previewReads(body, rates, known, [subscription]);
       },
     },
   ]);
