@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8). Each command's
 // module is imported only when it runs, so `token new` or `--help` do not load the whole proxy.
-import { type Flags, UsageError, usage } from '../src/cli/args.ts';
+import { type Flags, nameFlagSource, UsageError, usage } from '../src/cli/args.ts';
 import { enableModuleCache } from '../src/cli/module-cache.ts';
 
 // Before any command's modules load (they are imported when the command runs).
@@ -127,7 +127,8 @@ async function main(argv: string[]): Promise<number> {
     return typeof result === 'number' ? result : await untilSignal(result);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`keybrake ${name}: ${err.message}\nRun 'keybrake ${name} --help' for usage.\n`);
+      const message = nameFlagSource(err.message, command.flags, own);
+      process.stderr.write(`keybrake ${name}: ${message}\nRun 'keybrake ${name} --help' for usage.\n`);
       return 2;
     }
     process.stderr.write(`keybrake ${name}: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFlags, UsageError, usage } from './args.ts';
+import { nameFlagSource, parseFlags, UsageError, usage } from './args.ts';
 
 const flags = {
   listen: { type: 'string', help: 'proxy address', default: '127.0.0.1:8080' },
@@ -67,5 +67,35 @@ describe('parseFlags', () => {
     const text = usage('run', 'Runs.', own);
     expect(text).not.toContain('KEYBRAKE_RUN_ID');
     expect(text).toContain('[env KEYBRAKE_LISTEN]');
+  });
+});
+
+// Seventh round: `KEYBRAKE_MAX_BODY=1e3 keybrake serve` said "--max-body 1e3: expected a positive
+// whole number", naming a flag the user never typed.
+describe('nameFlagSource', () => {
+  const flags = {
+    'max-body': { type: 'string', help: 'bytes' },
+    key: { type: 'string', help: 'a key', noEnv: true },
+  } as const;
+  const message = '--max-body 1e3: expected a positive whole number';
+
+  it('names the variable a bad value came from', () => {
+    expect(nameFlagSource(message, flags, [], { KEYBRAKE_MAX_BODY: '1e3' })).toBe(
+      '--max-body 1e3 (from KEYBRAKE_MAX_BODY): expected a positive whole number',
+    );
+  });
+
+  it.each([
+    ['the flag was given', ['--max-body', '1e3']],
+    ['the flag was given with =', ['--max-body=1e3']],
+  ])('leaves the message alone when %s', (_, argv) => {
+    expect(nameFlagSource(message, flags, argv, { KEYBRAKE_MAX_BODY: '5' })).toBe(message);
+  });
+
+  it('leaves a flag that reads no variable, and a message about no flag, alone', () => {
+    expect(nameFlagSource('--key x: no such key', flags, [], { KEYBRAKE_KEY: 'x' })).toBe(
+      '--key x: no such key',
+    );
+    expect(nameFlagSource('give a path', flags, [], { KEYBRAKE_MAX_BODY: '1e3' })).toBe('give a path');
   });
 });

@@ -78,6 +78,30 @@ export function parseFlags(
   return { values, positionals: parsed.positionals };
 }
 
+/**
+ * A usage error about a flag that was not on the command line but read from its KEYBRAKE_* variable
+ * names the variable: `KEYBRAKE_MAX_BODY=1e3 keybrake serve` said only "--max-body 1e3: expected a
+ * positive whole number", a flag the user never typed (seventh round). The flag's messages start
+ * `--<flag> <value>: …` (flag-values.ts); the variable goes before the first ": ".
+ */
+export function nameFlagSource(
+  message: string,
+  flags: Flags,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const name = /^--([a-z0-9-]+)\b/.exec(message)?.[1];
+  const spec = name === undefined ? undefined : flags[name];
+  if (name === undefined || spec === undefined || !readsEnv(name, spec)) return message;
+  if (argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`))) return message;
+  const variable = envName(name);
+  if (env[variable] === undefined || env[variable] === '') return message;
+  const colon = message.indexOf(': ');
+  return colon === -1
+    ? `${message} (from ${variable})`
+    : `${message.slice(0, colon)} (from ${variable})${message.slice(colon)}`;
+}
+
 /** `--help` is answered before any flag is parsed, so KEYBRAKE_HELP means nothing. */
 function readsEnv(name: string, spec: FlagSpec): boolean {
   return !spec.noEnv && name !== 'help';

@@ -157,6 +157,15 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(r.stderr).not.toContain('invalid manifests');
   });
 
+  // Seventh round: the variable's bad value was reported as a flag the user never typed.
+  it('names the variable a bad value came from', async () => {
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL], { KEYBRAKE_MAX_BODY: '1e3' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'keybrake serve: --max-body 1e3 (from KEYBRAKE_MAX_BODY): expected a positive whole number',
+    );
+  });
+
   it('logs nothing the manifests say when a flag checked after they were read is bad', async () => {
     // --pricing names a FIFO, so the flags' check waits until this test writes it: after the compile
     // thread has read the manifests and said so (its debug line follows the table it sent).
