@@ -6,7 +6,9 @@ import { keyManifests, mintKeys, UPSTREAM_KEY } from './fixtures/replicas.ts';
 
 // `serve` reads manifests as `kubectl apply` does (YAML 1.1 scalars through sigs.k8s.io/yaml): a tester
 // saved `suspended: yes` to pause a runaway key, serve refused it as "must be true or false" and kept
-// the key spending; `requestsPerMinute: 017` was 17 to serve and 15 in a cluster.
+// the key spending; `requestsPerMinute: 017` was 17 to serve and 15 in a cluster. And a file cut into
+// lines otherwise by kubectl is refused: `# paused by ops<CR>  suspended: true` was a comment to serve
+// and policy-check (the key live) and a field to kubectl (suspended).
 
 /** One read with `token` on the Stripe listener: its status and Keybrake's reason. */
 async function call(base: string, token: string): Promise<{ status: number; reason: string | undefined }> {
@@ -75,6 +77,27 @@ describe('manifest YAML read as kubectl reads it', () => {
       );
     } finally {
       await octal.remove();
+    }
+  });
+
+  it('policy-check refuses a file where a lone CR ends a comment, naming the file, line and character', async () => {
+    const policyRef = '  policyRef: { name: bot }';
+    const cr = await manifestDir({
+      ...files,
+      'bot.yaml': keyManifests(spec, keys.bot.token).replace(
+        policyRef,
+        `${policyRef} # paused by ops\r  suspended: true`,
+      ),
+    });
+    try {
+      const out = await runKeybrake(['policy-check', cr.dir]);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain(
+        'bot.yaml: document 1: YAML error at line 15, column 43: a carriage return (U+000D) not followed ' +
+          'by a line feed ends a line for kubectl, not for YAML 1.2: save the file with LF or CRLF line endings',
+      );
+    } finally {
+      await cr.remove();
     }
   });
 });

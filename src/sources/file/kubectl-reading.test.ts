@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { kubectlReadings } from '../../../test/env/kubectl-yaml.ts';
+import { kubectlFileReadings, kubectlReadings } from '../../../test/env/kubectl-yaml.ts';
 import { type ParsedFile, parseManifestFile, parseWithReference } from './parse-yaml.ts';
 import { readPlainYaml } from './plain-yaml.ts';
 
@@ -148,6 +148,12 @@ describe('both readers against kubectl itself (sigs.k8s.io/yaml, the oracle)', (
         'NaN',
         'es',
         'ull',
+        // Line breaks of go-yaml v2 that YAML 1.2 does not break at, and a byte order mark.
+        '\r',
+        '\u0085',
+        '\u2028',
+        '\u2029',
+        '\ufeff',
       ),
       minLength: 1,
       maxLength: 7,
@@ -168,8 +174,131 @@ describe('both readers against kubectl itself (sigs.k8s.io/yaml, the oracle)', (
   });
 });
 
-/** What we refuse though kubectl reads it (kubectl-json.ts: fail-closed, each with what to write instead). */
-const DELIBERATE = /is a number that is not an integer|is not read here|kubectl keeps either/;
+describe('files cut into lines and documents as kubectl cuts them', () => {
+  /**
+   * Each text (a whole file) read by us and by kubectl (its splitter, then each document); returns the
+   * texts that we read and kubectl reads otherwise or refuses. Refusing is always safe: where go-yaml v2
+   * and YAML 1.2 differ on syntax we refuse more (`  a: 1\nb: 2` is `{a: 1}` to kubectl).
+   */
+  function differences(texts: readonly string[]): { text: string; ours: unknown; kubectl: unknown }[] {
+    const theirs = kubectlFileReadings(texts);
+    const out: { text: string; ours: unknown; kubectl: unknown }[] = [];
+    texts.forEach((text, i) => {
+      const parsed = parseManifestFile(text, 'f.yaml');
+      expect(parsed, JSON.stringify(text)).toEqual(parseWithReference(text, 'f.yaml'));
+      const kubectl = theirs[i]!;
+      // kubectl leaves out empty and null documents; so does validation here (src/api/validate.ts).
+      const ours =
+        parsed.errors.length > 0
+          ? { error: parsed.errors[0]!.message }
+          : { documents: parsed.documents.map((d) => d.doc).filter((d) => d !== null) };
+      const same =
+        'error' in ours || ('documents' in kubectl && equalJson(ours.documents, kubectl.documents));
+      if (!same) out.push({ text, ours, kubectl });
+    });
+    return out;
+  }
+
+  const vaultKey = (lines: string) =>
+    `apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: bot }\nspec:\n  vendor: stripe\n${lines}`;
+
+  it('agree on what the testers wrote: breaks in comments, in flows and in values; `...`', () => {
+    const texts = [
+      vaultKey('  policyRef: { name: p } # paused by ops\r  suspended: true\n'),
+      vaultKey('  policyRef: { name: p } # paused by ops\u0085  suspended: true\n'),
+      vaultKey('  policyRef: { name: p } # paused by ops\u2028  suspended: true\n'),
+      vaultKey('  policyRef: { name: p } # paused by ops\u2029  suspended: true\n'),
+      'spec:\n  limits: {perDayUsd: "10"} # was 10\u0085  limits: {perDayUsd: "1"}\n',
+      'x: [a, # c\u2028 b]\n',
+      'a: b\u2028c\n',
+      'a: "b\u2028c"\n',
+      'a: 1\n...\nb: 2\n',
+      'kind: A\n---\nkind: B\n...\nsuspended: true\n',
+    ];
+    expect(differences(texts)).toEqual([]);
+  });
+
+  it('agree on where documents start and end', () => {
+    const texts = [
+      'a: 1\n---\nb: 2\n',
+      'a: 1\r\n---\r\nb: 2\r\n',
+      '---\na: 1\n---\n---\n# only a comment\n---\nb: 2\n---\n',
+      'a: 1\n--- # c\nb: 2\n---\t#c\nc: 3\n---   \nd: 4\n',
+      'a: 1\n---#c\nb: 2\n',
+      '---#c\n',
+      'a: 1\n--- b: 2\n',
+      'a: 1\n--- |\n  x\n',
+      'a: 1\n----\nb: 2\n',
+      'a: 1\n---\u00a0\nb: 2\n',
+      'a: 1\n...\n',
+      'a: 1\n...\n# c\n',
+      'a: 1\n...\n---\nb: 2\n',
+      'a: 1\n---\n...\n',
+      'a: 1\n... # c\nb: 2\n',
+      '%YAML 1.1\n---\na: 1\n',
+      '%TAG ! tag:example.com,2000:\n---\na: 1\n',
+      '\ufeffa: 1\n---\nb: 2\n',
+      '\ufeff  a: 1\nb: 2\n',
+      '\ufeff---\na: 1\n',
+      'a: 1\n\ufeff---\nb: 2\n',
+      'a: 1\n---\n\ufeffb: 2\n',
+      'a: "x\n---\ny"\n',
+      'a: |\n  x\n---\nb: 2\n',
+      '{"a": 1}\n---\nb: 2\n',
+      '{"a": 1}\n...\n',
+      'a: 1\r---\rb: 2\r',
+      'a: 1\n---\r\r\nb: 2\n',
+    ];
+    expect(differences(texts)).toEqual([]);
+  });
+
+  it('agree on generated files of document markers, directives and line breaks of every kind', () => {
+    // `@` is a key, numbered by its line so that no document holds a key twice (kubectl keeps the
+    // last, we refuse: a difference of its own, kubectl-json.ts).
+    const line = fc.constantFrom(
+      '@: 1',
+      '@: [x, y]',
+      '@: {g: h} # c',
+      '@: yes',
+      '@: "q r"',
+      '@:',
+      '  @: 2',
+      '- @',
+      '  - @',
+      '# c',
+      '',
+      '---',
+      '--- # c',
+      '---\t',
+      '---#c',
+      '--- @: 1',
+      '--- @',
+      '----',
+      '...',
+      '... # c',
+      '...@: 1',
+      '%YAML 1.1',
+      '%TAG ! tag:x,2000:',
+      '{"@": 1}',
+    );
+    const end = fc.constantFrom('\n', '\n', '\n', '\r\n', '\r', '\u0085', '\u2028', '\u2029', '\n\ufeff');
+    const file = fc
+      .tuple(fc.array(fc.tuple(line, end), { maxLength: 8 }), fc.constantFrom('', '', '\ufeff'))
+      .map(([lines, bom]) => bom + lines.map(([text, br], i) => text.replaceAll('@', `k${i}`) + br).join(''));
+    const texts = fc.sample(file, {
+      numRuns: Number(process.env.FUZZ_RUNS ?? 3000),
+      seed: Number(process.env.FUZZ_SEED ?? 7),
+    });
+    expect(differences(texts)).toEqual([]);
+  });
+});
+
+/**
+ * What we refuse though kubectl reads it (fail-closed, each with what to write instead): in kubectl-json.ts,
+ * and files that kubectl cuts into lines or documents otherwise than YAML 1.2 (kubectl-lines.ts).
+ */
+const DELIBERATE =
+  /is a number that is not an integer|is not read here|kubectl keeps either|ends a line for kubectl|which kubectl does not read as YAML does|which kubectl refuses/;
 
 /** JSON values equal as JSON.parse gives them (Object.is for numbers, so 0 and -0 differ). */
 function equalJson(a: unknown, b: unknown): boolean {

@@ -1,6 +1,7 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
+import { kubectlLineProblem } from './kubectl-lines.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
@@ -26,10 +27,21 @@ export function parseManifestFile(text: string, source: string): ParsedFile {
   return parseWithReference(text, source);
 }
 
-/** The reference reading: per-document errors with their line; aliases expand to at most 10 000 nodes. */
+/**
+ * The reference reading: per-document errors with their line; aliases expand to at most 10 000 nodes.
+ * A file that kubectl would cut into lines or documents otherwise (kubectl-lines.ts) is refused whole.
+ */
 export function parseWithReference(text: string, source: string): ParsedFile {
+  // go-yaml reads a file from after its byte order mark, and so must `yaml`, which reads
+  // `<BOM>  a: 1\nb: 2` as one mapping where go-yaml ends the document at `b` (kubectl: `{a: 1}`).
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const cut = kubectlLineProblem(body);
+  if (cut) {
+    const message = `YAML error at line ${cut.line}, column ${cut.column}: ${cut.message}`;
+    return { documents: [], errors: [{ source, index: 0, path: '', line: cut.line, message }] };
+  }
   try {
-    return readWithReference(text, source);
+    return readWithReference(body, source);
   } catch (err) {
     // Nesting deeper than the stack (tens of thousands of levels): the file is refused with a
     // message of its own, rather than a stack overflow that the loader would call "unreadable".

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds kubectl-yaml (main.go here: sigs.k8s.io/yaml's YAMLToJSON, pinned by go.mod/go.sum next to this
-# script) with the machine's Go and caches it. Prints the binary's path as the last stdout line;
-# progress goes to stderr. The oracle of src/sources/file/kubectl-reading.test.ts.
+# Builds kubectl-yaml (main.go here: sigs.k8s.io/yaml's YAMLToJSON and k8s.io/apimachinery's splitter of
+# a file into documents, pinned by go.mod/go.sum next to this script) with the machine's Go and caches
+# it. Prints the binary's path as the last stdout line; progress goes to stderr. The oracle of
+# src/sources/file/kubectl-reading.test.ts.
 #
 #   XDG_CACHE_HOME  cache root (default ~/.cache); the binary lands in
 #                   $XDG_CACHE_HOME/keybrake/kubectl-yaml/<hash of this folder>/bin/kubectl-yaml
 #
-# A warm run is one file check. A cold run downloads two small modules (Go module proxy), ~5 s.
+# A warm run is one file check. A cold run downloads four modules from the Go module proxy (about 2 MB,
+# most of it k8s.io/apimachinery), ~5 s.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,7 +36,7 @@ elif ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
   PATH="/usr/local/go/bin:$PATH"
 fi
 command -v go >/dev/null || {
-  log "go is not on PATH: install Go >= 1.24 (or run bash .ci/run, which provisions it)"
+  log "go is not on PATH: install Go >= 1.26 (or run bash .ci/run, which provisions it)"
   exit 1
 }
 
