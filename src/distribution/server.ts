@@ -5,7 +5,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { type ListenerLimits, listenerLimits } from '../listener/limits.ts';
-import { type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
+import { type StopBound, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
 import {
   deltaSize,
   diffSnapshots,
@@ -115,10 +115,10 @@ export interface SnapshotServer {
   /** Whether this server holds a live stop of the run (the run API refuses to mint it again). */
   isStopped(scope: string, runId: string): boolean;
   /**
-   * Which bound on live stops (ADR 0010) a new stop of `scope` would pass, if any: the run API
-   * refuses it then. `stopRuns` itself never refuses (a stop relayed from Redis was taken already).
+   * Which bound on live stops (ADR 0010) a new stop, or a new run, of `scope` would pass, if any: the
+   * run API refuses it then. `stopRuns` itself never refuses (a stop relayed from Redis was taken already).
    */
-  stopBoundReached(scope: string): 'key' | 'process' | undefined;
+  stopBoundReached(scope: string, action: 'stop' | 'start'): StopBound | undefined;
   /** The version last published, 0 before the first. */
   readonly version: number;
   readonly registry: Registry;
@@ -658,10 +658,11 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       const run = stops.get(`${scope}\n${runId}`);
       return run !== undefined && run.until > clock.now();
     },
-    stopBoundReached(scope) {
-      if (stopBoundReached(stopsOfKey.get(scope) ?? 0, stops.size) === undefined) return undefined;
+    stopBoundReached(scope, action) {
+      const reached = () => stopBoundReached(action, stopsOfKey.get(scope) ?? 0, stops.size, stopsOfKey.size);
+      if (reached() === undefined) return undefined;
       liveStops(); // expired stops never count towards a refusal
-      return stopBoundReached(stopsOfKey.get(scope) ?? 0, stops.size);
+      return reached();
     },
     get version() {
       return Math.max(latest?.version ?? 0, floor);

@@ -92,17 +92,39 @@ describe("the operator's bound on live stops", () => {
     const until = clock.now() + 60_000;
     const runs = Array.from({ length: MAX_STOPPED_RUNS_PER_KEY - 1 }, (_, i) => run(`r${i}`, until));
     await s.stopRuns(runs);
-    expect(s.stopBoundReached('uid-1')).toBeUndefined();
+    expect(s.stopBoundReached('uid-1', 'stop')).toBeUndefined();
     // A stop relayed from Redis is never refused (it was taken already), nor is any dropped.
     await s.stopRuns([run('last', until + 1), run('relayed', until + 1)]);
-    expect(s.stopBoundReached('uid-1')).toBe('key');
-    expect(s.stopBoundReached('uid-2')).toBeUndefined();
+    expect(s.stopBoundReached('uid-1', 'stop')).toBe('key');
+    expect(s.stopBoundReached('uid-2', 'stop')).toBeUndefined();
     expect(s.isStopped('uid-1', 'r0')).toBe(true);
     expect(s.isStopped('uid-1', 'relayed')).toBe(true);
     // Once the first ones expire, only the two later ones count.
     clock.set(until);
-    expect(s.stopBoundReached('uid-1')).toBeUndefined();
+    expect(s.stopBoundReached('uid-1', 'stop')).toBeUndefined();
     expect(s.isStopped('uid-1', 'last')).toBe(true);
+  });
+
+  // Seventh round: the process bound refused every key's stops and starts once one key's made-up
+  // stops had filled it, so a supervisor could not stop a run still going.
+  it("never refuses a key's stop for other keys' stops, and starts no run of a key holding its share", async () => {
+    const clock = fixedClock(Date.now());
+    const s = createSnapshotServer({ authenticate, isLeader: () => true, heartbeatMs: 60_000, log, clock });
+    cleanups.push(() => s.close());
+    const until = clock.now() + 60_000;
+    const stopsOf = (scope: string, n: number): StoppedRun[] =>
+      Array.from({ length: n }, (_, i) => ({ scope, runId: `r${i}`, until }));
+    for (let k = 0; k < 10; k++) await s.stopRuns(stopsOf(`normal-${k}`, 9_500));
+    await s.stopRuns(stopsOf('adversary', MAX_STOPPED_RUNS_PER_KEY));
+    expect(s.stopBoundReached('adversary', 'stop')).toBe('key');
+    // 105 000 live stops: the victim stops and starts runs; a key holding its share only stops them.
+    expect(s.stopBoundReached('victim', 'stop')).toBeUndefined();
+    expect(s.stopBoundReached('victim', 'start')).toBeUndefined();
+    expect(s.stopBoundReached('normal-0', 'stop')).toBeUndefined();
+    expect(s.stopBoundReached('normal-0', 'start')).toBe('share');
+    // Past the ceiling (20 keys at their own bound) no stop is taken.
+    for (let k = 0; k < 10; k++) await s.stopRuns(stopsOf(`full-${k}`, MAX_STOPPED_RUNS_PER_KEY));
+    expect(s.stopBoundReached('victim', 'stop')).toBe('process');
   });
 });
 

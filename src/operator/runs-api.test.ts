@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import type { Caller, RunAccess } from '../distribution/access-review.ts';
-import type { StoppedRun } from '../snapshot/run-keys.ts';
+import type { StopBound, StoppedRun } from '../snapshot/run-keys.ts';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
@@ -40,7 +40,7 @@ const LONG_RUNNER = 'runner-token.0123456789abcdef';
 async function start(
   opts: {
     allowed?: (c: Caller, a: RunAccess) => boolean;
-    bound?: 'key' | 'process';
+    bound?: (action: 'stop' | 'start') => StopBound | undefined;
     stopStore?: RunStopStore;
   } = {},
 ) {
@@ -65,7 +65,7 @@ async function start(
         return { proxies: 3, acknowledged: 3 };
       },
       isStopped: (scope, runId) => stops.some((s) => s.scope === scope && s.runId === runId),
-      stopBoundReached: () => opts.bound,
+      stopBoundReached: (_scope, action) => opts.bound?.(action),
     },
     ...(opts.stopStore ? { stopStore: opts.stopStore } : {}),
     clock: fixedClock(NOW),
@@ -202,7 +202,7 @@ describe("the operator's run API", () => {
   // Fourth probe round: stops of made-up run ids were taken without limit, each kept for 7 days by
   // the operator, every proxy and Redis.
   it('refuses a new stop, and a mint, with 429 once the key has too many live stops, stopping nothing', async () => {
-    const { call, stops } = await start({ bound: 'key' });
+    const { call, stops } = await start({ bound: () => 'key' });
     const res = await call('DELETE', '/v1/runs/agents/bot/made-up', 'runner-token');
     expect(res).toMatchObject({
       status: 429,
@@ -216,6 +216,23 @@ describe("the operator's run API", () => {
       status: 429,
       body: { error: 'too_many_stopped_runs' },
     });
+  });
+
+  // Seventh round: one key's made-up stops filled the process bound, and every other key's stops
+  // were refused with its starts; a key holding its share of a full process now only starts no run.
+  it('refuses a mint of a key holding its share of the stops, and takes its stops', async () => {
+    const { call, stops } = await start({ bound: (action) => (action === 'start' ? 'share' : undefined) });
+    expect(await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot' })).toMatchObject({
+      status: 429,
+      body: {
+        error: 'too_many_stopped_runs',
+        message: expect.stringMatching(
+          /^This process holds at least 100000 stopped runs .*Its runs can still be stopped\./,
+        ),
+      },
+    });
+    expect((await call('DELETE', '/v1/runs/agents/bot/going', 'runner-token')).status).toBe(200);
+    expect(stops.map((r) => r.runId)).toEqual(['going']);
   });
 
   it('answers 429 when Redis holds the bound already, saying the proxies have the stop all the same', async () => {

@@ -126,8 +126,8 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     if (denied) return send(res, denied);
     const parent = keyOf(parsed.namespace, parsed.name);
     if (isRunApiError(parent)) return send(res, parent);
-    // A run that could not be stopped is not started.
-    const bound = opts.server.stopBoundReached(parent.key.uid);
+    // A run that could not be stopped is not started, nor one of a key holding its share of the stops.
+    const bound = opts.server.stopBoundReached(parent.key.uid, 'start');
     if (bound) return send(res, tooManyStoppedRuns(bound));
     const started = startRun(parent, parsed, clock.now(), {
       isStopped: (s, r) => opts.server.isStopped(s, r),
@@ -167,7 +167,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     // not logged: a line per refusal would be unbounded again).
     const bound = opts.server.isStopped(run.scope, run.runId)
       ? undefined
-      : opts.server.stopBoundReached(run.scope);
+      : opts.server.stopBoundReached(run.scope, 'stop');
     if (bound) return send(res, tooManyStoppedRuns(bound));
     const reviewed = performance.now();
     const [redis, stream] = await Promise.all([

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
+import {
+  MAX_STOPPED_RUNS,
+  MAX_STOPPED_RUNS_PER_KEY,
+  STOPPED_RUNS_CEILING,
+  type StoppedRun,
+} from '../snapshot/run-keys.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
@@ -288,14 +293,44 @@ describe('the run API bounds live stops', () => {
     expect(stoppedRuns.size).toBe(1);
   });
 
-  it(`refuses a new stop once the process holds ${MAX_STOPPED_RUNS} live ones over all keys`, async () => {
+  it(`refuses a new stop once the process holds ${STOPPED_RUNS_CEILING} live ones over all keys`, async () => {
     const { stop, stoppedRuns } = await api();
-    for (let k = 0; k < MAX_STOPPED_RUNS / MAX_STOPPED_RUNS_PER_KEY; k++)
+    for (let k = 0; k < STOPPED_RUNS_CEILING / MAX_STOPPED_RUNS_PER_KEY; k++)
       fill(stoppedRuns, `agents/k${k}`, MAX_STOPPED_RUNS_PER_KEY);
     const res = await stop('agents/bot/r1');
     expect(res.statusCode).toBe(429);
-    expect(res.json().message).toMatch(/^This process already holds 100000 stopped runs/);
+    expect(res.json().message).toMatch(/^This process already holds 200000 stopped runs/);
     expect(stoppedRuns.has('agents/bot', 'r1')).toBe(false);
+  });
+
+  // Seventh round: ~90 000 stops left by a busy fleet's `run exec`s, then one key's 10 000 made-up
+  // ones, and the process bound refused every other key's starts and stops: a run still going could
+  // not be stopped, and its key worked on until its expiry.
+  it("takes another key's stop and start past the process bound, and refuses only the start of a key holding its share", async () => {
+    const { start, stop, stoppedRuns } = await api();
+    const going = await start({ key: 'agents/bot', runId: 'going' });
+    expect(going.statusCode).toBe(201);
+    for (let k = 0; k < 9; k++) fill(stoppedRuns, `agents/normal-${k}`, MAX_STOPPED_RUNS_PER_KEY);
+    // The adversary's made-up stops: all but the last few taken already, those through the API.
+    fill(stoppedRuns, 'agents/other', MAX_STOPPED_RUNS_PER_KEY - 10);
+    let made = MAX_STOPPED_RUNS_PER_KEY - 10;
+    while ((await stop(`agents/other/made-up-${made}`, OTHER)).statusCode === 200) made++;
+    expect(made).toBe(MAX_STOPPED_RUNS_PER_KEY);
+    expect(stoppedRuns.size).toBe(MAX_STOPPED_RUNS);
+    expect((await stop('agents/bot/going')).statusCode).toBe(200);
+    expect(stoppedRuns.has('agents/bot', 'going')).toBe(true);
+    expect((await start({ key: 'agents/bot' })).statusCode).toBe(201);
+    // 11 keys hold 109 100 stops, the key 9 100 of them, over an equal share (100 000 / 11): no start.
+    fill(stoppedRuns, 'agents/bot', 9_099, 1);
+    const share = await start({ key: 'agents/bot' });
+    expect(share.statusCode).toBe(429);
+    expect(share.json()).toEqual({
+      error: 'too_many_stopped_runs',
+      message: expect.stringMatching(
+        /^This process holds at least 100000 stopped runs .* this vault key at least an equal share of them: no new run of it can start here .*Its runs can still be stopped\./,
+      ),
+    });
+    expect((await stop('agents/bot/still-going')).statusCode).toBe(200);
   });
 
   it('answers 429 when the shared store holds the bound already, saying the run is stopped here only', async () => {

@@ -57,8 +57,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
         return send(reply, KEY_IN_RUN_ID);
       if (`${parsed.namespace}/${parsed.name}` !== `${parent.key.namespace}/${parent.key.name}`)
         return send(reply, forbidden());
-      // A run that could not be stopped is not started.
-      const bound = deps.stoppedRuns.boundReached(parent.key.uid);
+      // A run that could not be stopped is not started, nor one of a key holding its share of the stops.
+      const bound = deps.stoppedRuns.boundReached(parent.key.uid, 'start');
       if (bound) return send(reply, tooManyStoppedRuns(bound));
       const started = startRun(parent, parsed, deps.clock.now(), {
         isStopped: (s, runId) => deps.stoppedRuns.has(s, runId),
@@ -92,7 +92,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunsApiDeps): void
       // A run stopped already costs nothing more; a new stop only below the bounds (refused loudly).
       const bound = deps.stoppedRuns.has(run.scope, run.runId)
         ? undefined
-        : deps.stoppedRuns.boundReached(run.scope);
+        : deps.stoppedRuns.boundReached(run.scope, 'stop');
       // Not logged: refused stops are the caller's to see, and a line each would be unbounded again.
       if (bound) return send(reply, tooManyStoppedRuns(bound));
       // In force here at once, whatever the shared store says.

@@ -6,7 +6,7 @@ import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, ReserveRequest } from '../counters/store.ts';
 import { loadExchangeRates } from '../money/exchange-rates.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY, STOPPED_RUNS_CEILING } from '../snapshot/run-keys.ts';
 import type { CompiledKey, CompiledLimits, Snapshot } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
@@ -518,27 +518,59 @@ describe('StoppedRuns', () => {
     expect(heard).toEqual(['r']);
   });
 
-  it(`says when a new stop would pass ${MAX_STOPPED_RUNS_PER_KEY} live stops of a key or ${MAX_STOPPED_RUNS} of the process, and never drops one`, () => {
+  it(`says when a new stop would pass ${MAX_STOPPED_RUNS_PER_KEY} live stops of a key or ${STOPPED_RUNS_CEILING} of the process, and never drops one`, () => {
     const clock = fixedClock(NOW);
     const runs = new StoppedRuns(clock);
     for (let i = 0; i < MAX_STOPPED_RUNS_PER_KEY - 1; i++)
       runs.add({ scope: 's', runId: `r${i}`, until: NOW + 10 });
-    expect(runs.boundReached('s')).toBeUndefined();
+    expect(runs.boundReached('s', 'stop')).toBeUndefined();
     runs.add({ scope: 's', runId: 'last', until: NOW + 20 });
-    expect(runs.boundReached('s')).toBe('key');
-    expect(runs.boundReached('t')).toBeUndefined();
+    expect(runs.boundReached('s', 'stop')).toBe('key');
+    expect(runs.boundReached('s', 'start')).toBe('key');
+    expect(runs.boundReached('t', 'stop')).toBeUndefined();
     // Stops heard from elsewhere (Redis, the operator) are kept past the bound: they were taken.
     expect(runs.add({ scope: 's', runId: 'heard', until: NOW + 20 })).toBe(true);
     expect(runs.has('s', 'heard')).toBe(true);
     expect(runs.size).toBe(MAX_STOPPED_RUNS_PER_KEY + 1);
     // Expired stops do not count: swept before a refusal.
     clock.advance(10);
-    expect(runs.boundReached('s')).toBeUndefined();
+    expect(runs.boundReached('s', 'stop')).toBeUndefined();
     expect(runs.size).toBe(2);
-    for (let k = 0; runs.size < MAX_STOPPED_RUNS; k++)
+    for (let k = 0; runs.size < STOPPED_RUNS_CEILING; k++)
       runs.add({ scope: `k${k % 20}`, runId: `r${k}`, until: NOW + 20 });
-    expect(runs.boundReached('fresh')).toBe('process');
+    expect(runs.boundReached('fresh', 'stop')).toBe('process');
+    expect(runs.boundReached('fresh', 'start')).toBe('process');
+    expect(runs.add({ scope: 'fresh', runId: 'heard', until: NOW + 20 })).toBe(true);
     expect(runs.has('s', 'last')).toBe(true);
+  });
+
+  // Seventh round: with the process bound refusing stops, one key's 10 000 made-up stops on top of
+  // the ~90 000 a busy fleet's `run exec`s leave had every other key's stops and starts refused, and
+  // a run still going could not be stopped.
+  it("never refuses a key's stop for other keys' stops, and starts no run of a key holding its share", () => {
+    const clock = fixedClock(NOW);
+    const runs = new StoppedRuns(clock);
+    const fill = (scope: string, n: number) => {
+      for (let i = 0; i < n; i++) runs.add({ scope, runId: `run-${i}`, until: NOW + 60_000 });
+    };
+    for (let k = 0; k < 10; k++) fill(`ns/normal-${k}`, 9_500);
+    fill('ns/victim', 100);
+    for (let i = 0; runs.boundReached('ns/adversary', 'stop') === undefined; i++)
+      runs.add({ scope: 'ns/adversary', runId: `junk-${i}`, until: NOW + 30_000 });
+    expect(runs.boundReached('ns/adversary', 'stop')).toBe('key');
+    expect(runs.size).toBe(10 * 9_500 + 100 + MAX_STOPPED_RUNS_PER_KEY);
+    expect(runs.size).toBeGreaterThan(MAX_STOPPED_RUNS);
+    // The victim, and a key holding no stop, may stop and start runs.
+    for (const scope of ['ns/victim', 'ns/new']) {
+      expect(runs.boundReached(scope, 'stop')).toBeUndefined();
+      expect(runs.boundReached(scope, 'start')).toBeUndefined();
+    }
+    // A key holding at least an equal share (100 000 / 12 holders) starts no run, but stops its own.
+    expect(runs.boundReached('ns/normal-0', 'start')).toBe('share');
+    expect(runs.boundReached('ns/normal-0', 'stop')).toBeUndefined();
+    // Once the adversary's stops have expired the process holds less than the bound: it may again.
+    clock.advance(30_000);
+    expect(runs.boundReached('ns/normal-0', 'start')).toBeUndefined();
   });
 });
 

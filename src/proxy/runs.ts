@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import { type Denial, deny } from '../decision/reasons.ts';
-import { runKeysOf, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
+import { runKeysOf, type StopBound, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
 import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
 import { looksLikeRunToken, type RunGrant, runTokenKeyId, verifyRunToken } from '../tokens/run-token.ts';
 
@@ -109,6 +109,7 @@ export class StoppedRuns {
   #size = 0;
   readonly #listeners = new Set<(run: StoppedRun) => void>();
   #nextSweep = 0;
+  #nextRefusalSweep = 0;
   /**
    * Whether this set holds every live stop it could learn of (ADR 0010): false while a shared source
    * (Redis) is not yet followed and read through, when a stop this set lacks may exist. A set fed by
@@ -144,17 +145,21 @@ export class StoppedRuns {
   }
 
   /**
-   * Which bound on live stops (MAX_STOPPED_RUNS_PER_KEY, MAX_STOPPED_RUNS) a new stop of `scope`
-   * would pass, if any. Expired stops are swept before a refusal, so one is never refused for them.
+   * Which bound on live stops (run-keys.ts) a new stop, or a new run, of `scope` would pass, if any.
+   * Expired stops are swept before a refusal: the key's own always (at most a scan of its 10 000),
+   * every key's at most once a second (a scan of up to 200 000 takes about 4 ms, and a refused
+   * caller may ask again at once), so a stop that expired more than a second ago never counts.
    */
-  boundReached(scope: string, now = this.#clock.now()): 'key' | 'process' | undefined {
-    const ofKey = () => this.#byScope.get(scope)?.size ?? 0;
-    const reached = stopBoundReached(ofKey(), this.#size);
-    if (reached === undefined) return undefined;
-    // The key's own stops when its bound is met (a refusal then costs at most a scan of those).
-    if (reached === 'key') this.#sweepScope(scope, now);
-    else this.sweep(now);
-    return stopBoundReached(ofKey(), this.#size);
+  boundReached(scope: string, action: 'stop' | 'start', now = this.#clock.now()): StopBound | undefined {
+    const reached = () =>
+      stopBoundReached(action, this.#byScope.get(scope)?.size ?? 0, this.#size, this.#byScope.size);
+    if (reached() === undefined) return undefined;
+    this.#sweepScope(scope, now);
+    if (now >= this.#nextRefusalSweep) {
+      this.sweep(now);
+      this.#nextRefusalSweep = now + REFUSAL_SWEEP_EVERY_MS;
+    }
+    return reached();
   }
 
   /** Every live stop (what the operator sends a proxy that connects). */
@@ -193,3 +198,4 @@ export class StoppedRuns {
 }
 
 const SWEEP_EVERY_MS = 60_000;
+const REFUSAL_SWEEP_EVERY_MS = 1_000;

@@ -106,18 +106,43 @@ export interface StoppedRun {
 
 /**
  * Bounds on live stops (ADR 0010). A stop costs memory on every replica and a record in Redis for
- * 7 days, and whoever may stop runs of a key may name runs that never existed: past these, a new stop
- * is refused where it is requested (the run API answers 429), never recorded and then dropped. A stop
- * already taken is never evicted early, whatever its source (that would un-stop a run): stops heard
- * from Redis or the operator are always kept, being already bounded where they were taken.
+ * 7 days, and whoever may stop runs of a key may name runs that never existed (tokens are minted
+ * offline, so no server knows which runs exist): past these, a new stop is refused where it is
+ * requested (the run API answers 429), never recorded and then dropped. A stop already taken is never
+ * evicted early, whatever its source (that would un-stop a run): stops heard from Redis or the
+ * operator are always kept, being already bounded where they were taken.
  */
 export const MAX_STOPPED_RUNS_PER_KEY = 10_000;
-/** Live stops one process takes over all keys (about 80 MB of memory at most, on every replica). */
+/**
+ * Live stops of a process over all keys past which a key holding at least an equal share of them
+ * (among the keys holding any) starts no new run; its runs can still be stopped. Refusing a start
+ * fails closed, refusing a stop would leave a run going: one key's stops (made-up run ids too) must
+ * never keep another key's supervisor from stopping a run, as they did when this bound refused stops.
+ */
 export const MAX_STOPPED_RUNS = 100_000;
+/**
+ * Live stops of a process past which no new stop (or run) is taken at all: what bounds memory (about
+ * 160 MB on every replica). Twice MAX_STOPPED_RUNS, so at least 20 keys must each hold their own
+ * bound to reach it: one key's, or a few keys', never do.
+ */
+export const STOPPED_RUNS_CEILING = 2 * MAX_STOPPED_RUNS;
 
-/** Which bound a new stop would pass, given the live stops of its key and of the process. */
-export function stopBoundReached(ofKey: number, total: number): 'key' | 'process' | undefined {
+/** What a refusal of a new stop or run is for: its key's bound, its share of the process, the ceiling. */
+export type StopBound = 'key' | 'share' | 'process';
+
+/**
+ * Which bound a new stop or run of a key would pass, given the key's live stops, the process's and
+ * how many keys hold any. A run that could not be stopped is not started, so a start meets every
+ * bound a stop does; only a start meets the share.
+ */
+export function stopBoundReached(
+  action: 'stop' | 'start',
+  ofKey: number,
+  total: number,
+  holders: number,
+): StopBound | undefined {
   if (ofKey >= MAX_STOPPED_RUNS_PER_KEY) return 'key';
-  if (total >= MAX_STOPPED_RUNS) return 'process';
+  if (total >= STOPPED_RUNS_CEILING) return 'process';
+  if (action === 'start' && total >= MAX_STOPPED_RUNS && ofKey * holders >= MAX_STOPPED_RUNS) return 'share';
   return undefined;
 }

@@ -1,6 +1,12 @@
 import { parseDuration } from '../duration.ts';
 import { formatUsd, parseUsd } from '../money/micro-usd.ts';
-import { MAX_STOPPED_RUNS, MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
+import {
+  MAX_STOPPED_RUNS,
+  MAX_STOPPED_RUNS_PER_KEY,
+  STOPPED_RUNS_CEILING,
+  type StopBound,
+  type StoppedRun,
+} from '../snapshot/run-keys.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import {
   DEFAULT_RUN_TTL_MS,
@@ -256,15 +262,17 @@ export function stoppedRun(key: CompiledKey, runId: string, now: number): Stoppe
 
 /**
  * The refusal of a stop (or of a mint: a run that could not be stopped is not started) past a bound
- * on live stops. `partly`: where the run is stopped all the same (this process, the proxies), when a
- * bound was met only after that.
+ * on live stops, or of a mint of a key holding its share of a full process. `partly`: where the run
+ * is stopped all the same (this process, the proxies), when a bound was met only after that.
  */
-export function tooManyStoppedRuns(bound: 'key' | 'process', partly?: string): RunApiError {
+export function tooManyStoppedRuns(bound: StopBound, partly?: string): RunApiError {
   const days = MAX_RUN_TTL_MS / 86_400_000;
   const which =
     bound === 'key'
       ? `This vault key already has ${MAX_STOPPED_RUNS_PER_KEY} stopped runs that have not expired (a stop lasts ${days} days): none of its runs can be stopped or started until some expire.`
-      : `This process already holds ${MAX_STOPPED_RUNS} stopped runs that have not expired (a stop lasts ${days} days): no run can be stopped or started here until some expire.`;
+      : bound === 'share'
+        ? `This process holds at least ${MAX_STOPPED_RUNS} stopped runs that have not expired (a stop lasts ${days} days), and this vault key at least an equal share of them: no new run of it can start here until some expire. Its runs can still be stopped.`
+        : `This process already holds ${STOPPED_RUNS_CEILING} stopped runs that have not expired (a stop lasts ${days} days): no run can be stopped or started here until some expire.`;
   return runApiError(
     429,
     'too_many_stopped_runs',
