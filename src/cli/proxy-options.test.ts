@@ -48,6 +48,11 @@ describe('proxyConfigFromFlags', () => {
     ['--max-body +12', ['--max-body', '+12'], /--max-body \+12: expected a positive whole number/],
     ['--max-connections 1.0', ['--max-connections', '1.0'], /--max-connections 1\.0: expected/],
     [
+      'a per-source bound above --max-connections',
+      ['--max-connections', '4096', '--max-connections-per-source', '5000'],
+      /^--max-connections-per-source 5000: must be at most --max-connections \(4096\)/,
+    ],
+    [
       '--upstream stripe=notaurl',
       ['--upstream', 'stripe=notaurl'],
       /^--upstream stripe=notaurl: expected an absolute URL for stripe, e\.g\. https:\/\/\{sub\}\.stripe\.com$/,

@@ -82,17 +82,25 @@ export async function proxyConfigFromFlags(
     parseLimits: { ...DEFAULT_PARSE_LIMITS, maxBytes: positiveInt('max-body', values['max-body'] as string) },
     maxResponseBytes: positiveInt('max-response-body', values['max-response-body'] as string),
     clientTimeoutMs: durationFlag('client-timeout', values['client-timeout'] as string),
-    maxConnections: positiveInt('max-connections', values['max-connections'] as string),
-    ...(values['max-connections-per-source'] !== undefined
-      ? {
-          maxConnectionsPerSource: positiveInt(
-            'max-connections-per-source',
-            values['max-connections-per-source'] as string,
-          ),
-        }
-      : {}),
+    ...connectionLimits(values),
     drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),
   };
+}
+
+/**
+ * --max-connections, and --max-connections-per-source when given: at most the former, as its help
+ * says. 5000 with 4096 was taken silently, and meant 4096 (seventh round).
+ */
+function connectionLimits(values: Values): { maxConnections: number; maxConnectionsPerSource?: number } {
+  const maxConnections = positiveInt('max-connections', values['max-connections'] as string);
+  const perSourceText = values['max-connections-per-source'] as string | undefined;
+  if (perSourceText === undefined) return { maxConnections };
+  const maxConnectionsPerSource = positiveInt('max-connections-per-source', perSourceText);
+  if (maxConnectionsPerSource > maxConnections)
+    throw new UsageError(
+      `--max-connections-per-source ${perSourceText}: must be at most --max-connections (${maxConnections}), which bounds every source together; raise that too`,
+    );
+  return { maxConnections, maxConnectionsPerSource };
 }
 
 /** `--redis` → the shared store (connecting in the background), otherwise per-process memory. */
