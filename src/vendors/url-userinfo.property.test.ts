@@ -7,9 +7,10 @@ import { withholdUrlUserinfo } from './url-userinfo.ts';
 /**
  * Properties of the URL userinfo withholding (ADR 0007 §1), WHATWG's URL parser (Node's `URL`, what a
  * webhook client reads a URL with) the independent oracle: whatever spelling a URL takes (slashes and
- * backslashes after the scheme, none at all, a TAB or newline the parser strips, percent-encodings, a
- * `%40` or an `@` in the user name, a user name that is a dotted name followed by a sub-delim), in a
- * JSON value, XML or plain text, or percent-encoded in a form-encoded text, once the answer has been
+ * backslashes after the scheme, none at all, a TAB or newline the parser strips anywhere in the scheme
+ * and its separators, percent-encodings, a `%40` or an `@` in the user name, a user name that is a
+ * dotted name followed by a sub-delim, a space in the password), in a JSON value, XML or plain text,
+ * or percent-encoded in a form-encoded text, once the answer has been
  * withheld from, the parser reads no password, and no user name but the marker, out of the URL where
  * it stood; and the password's characters are nowhere in the answer.
  */
@@ -52,23 +53,42 @@ const userName = fc.array(namePiece, { minLength: 0, maxLength: 5 }).map((pieces
 /** A password: a token found again in the answer if it leaked, with sub-delims, `%40`, `@` or `:` around. */
 const token = fc.stringMatching(/^[A-Za-z0-9]{8,16}$/).map((core) => `Pw${core}`);
 const password = fc
-  .tuple(fc.constantFrom('', '=', ';pw=', '!', '$', ',', '%40', '@', ':', '\t'), token)
+  .tuple(
+    fc.constantFrom('', '=', ';pw=', '!', '$', ',', '%40', '@', ':', '\t', ' ', '\u00a0', '\u3000', '\\'),
+    token,
+  )
   .map(([lead, core]) => ({ spelt: `${lead}${core}`, core }));
 
 const special = fc.tuple(fc.constantFrom(...SPECIAL_SCHEMES), fc.constantFrom(...SPECIAL_SLASHES));
 const other = fc.tuple(fc.constantFrom('foo', 'git+ssh', 'redis'), fc.constant('//'));
 
+/**
+ * TAB, LF and CR a parser strips, inserted in a URL's opening (its scheme, `:` and slashes): each at a
+ * position from 0 (before the scheme) to the opening's length, in any number.
+ */
+const stripped = fc.array(fc.tuple(fc.nat(), fc.constantFrom('\t', '\n', '\r', '\r\n')), { maxLength: 3 });
+
+function inserted(opening: string, insertions: [number, string][]): string {
+  let out = opening;
+  for (const [at, what] of insertions) {
+    const position = at % (out.length + 1);
+    out = out.slice(0, position) + what + out.slice(position);
+  }
+  return out;
+}
+
 /** A URL with a password, as the vendor holds it, and the password's token. */
 const urlWithPassword = fc
   .tuple(
     fc.oneof(special, other),
+    stripped,
     userName,
     password,
     fc.constantFrom('hooks.example.com', 'h', '10.0.0.1:8443'),
     fc.constantFrom('', '/voice', '/sms?x=1', '#f'),
   )
-  .map(([[scheme, slashes], user, pw, host, rest]) => ({
-    url: `${scheme}:${slashes}${user}:${pw.spelt}@${host}${rest}`,
+  .map(([[scheme, slashes], insertions, user, pw, host, rest]) => ({
+    url: `${inserted(`${scheme}:${slashes}`, insertions)}${user}:${pw.spelt}@${host}${rest}`,
     core: pw.core,
   }))
   .filter(({ url }) => parsed(url)?.password !== undefined && parsed(url)?.password !== '');
@@ -106,6 +126,11 @@ const containers: Record<string, { wrap: (url: string) => string; unwrap: (answe
       JSON.stringify({ alert_text: `Msg=timeout&url=${encodeURIComponent(url)}&LogLevel=ERROR` }),
     unwrap: (answer) =>
       new URLSearchParams((JSON.parse(answer) as { alert_text: string }).alert_text).get('url')!,
+  },
+  // A form encodes a space as `+`: the URL stands after one, in a message.
+  'a form-encoded message': {
+    wrap: (url) => new URLSearchParams({ Msg: `posted to ${url}`, LogLevel: 'ERROR' }).toString(),
+    unwrap: (answer) => new URLSearchParams(answer).get('Msg')!.slice('posted to '.length),
   },
 };
 

@@ -96,6 +96,59 @@ describe('withholdUrlUserinfo', () => {
         g: 'https://withheld_by_keybrake@host',
       },
     ],
+    // Seventh round: a WHATWG parser strips TAB, LF and CR from anywhere, the scheme included, and a
+    // Stripe webhook endpoint's `url` of `ht\ttps:ops:…@…` reached the agent whole.
+    [
+      'a TAB, LF or CR inside the scheme or before its colon',
+      {
+        url: 'ht\ttps:ops:Hunter2Secret@hooks.example.com/stripe',
+        description: 'https\t://ops:Hunter2Secret@hooks.example.com/a',
+        a: `http\r:u:${PASSWORD}@h`,
+        b: `ftp\t://u:${PASSWORD}@h`,
+        c: `https\t:u:${PASSWORD}@h`,
+        d: `see\nf\too:/\t/u:${PASSWORD}@h`,
+      },
+      {
+        url: 'ht\ttps:withheld_by_keybrake@hooks.example.com/stripe',
+        description: 'https\t://withheld_by_keybrake@hooks.example.com/a',
+        a: 'http\r:withheld_by_keybrake@h',
+        b: 'ftp\t://withheld_by_keybrake@h',
+        c: 'https\t:withheld_by_keybrake@h',
+        d: 'see\nf\too:/\t/withheld_by_keybrake@h',
+      },
+    ],
+    // Seventh round: a space inside a userinfo is percent-encoded by the parser, which reads the password.
+    [
+      "a space inside a userinfo with a password, and a backslash in another scheme's",
+      {
+        a: `https://u:${PASSWORD} @h/x`,
+        b: `https://u:pw\u00a0${PASSWORD}@h`,
+        c: `wss://u:${PASSWORD}\u3000@h`,
+        d: `foo://u:p\\${PASSWORD}@h/x`,
+      },
+      {
+        a: 'https://withheld_by_keybrake@h/x',
+        b: 'https://withheld_by_keybrake@h',
+        c: 'wss://withheld_by_keybrake@h',
+        d: 'foo://withheld_by_keybrake@h/x',
+      },
+    ],
+    // Seventh round: a percent-encoded URL after a form's `+` (a space) or another escape was not found.
+    [
+      'a percent-encoded URL after a space or an escape, with a TAB in its scheme or userinfo',
+      {
+        a: `Msg=see+https%3A%2F%2Fu%3A${PASSWORD}%40h%2Fx`,
+        b: `Msg=%22foo%3A%2F%2Fu%3A${PASSWORD}%40h`,
+        c: `url=h%09ttps%3Au%3A${PASSWORD}%40h`,
+        d: `url=https%3A%2F%2Fu%3A${PASSWORD}\t%40h`,
+      },
+      {
+        a: 'Msg=see+https%3A%2F%2Fwithheld_by_keybrake%40h%2Fx',
+        b: 'Msg=%22foo%3A%2F%2Fwithheld_by_keybrake%40h',
+        c: 'url=h%09ttps%3Awithheld_by_keybrake%40h',
+        d: 'url=https%3A%2F%2Fwithheld_by_keybrake%40h',
+      },
+    ],
     [
       'a user name without a password',
       { url: 'https://token-abc@example.com/x' },
@@ -143,6 +196,20 @@ describe('withholdUrlUserinfo', () => {
     );
   });
 
+  // Seventh round: the same spelt with JSON's escapes, and in XML.
+  it('finds a TAB, LF or CR in a scheme spelt as a JSON escape, and in XML', () => {
+    const sent = `{"url":"ht\\u0009tps:ops:${PASSWORD}@h/s","b":"http\\u000d:u:${PASSWORD}@h","c":"https\\n://u:${PASSWORD}@h"}`;
+    expect(JSON.parse(withheld(sent))).toEqual({
+      url: 'ht\ttps:withheld_by_keybrake@h/s',
+      b: 'http\r:withheld_by_keybrake@h',
+      c: 'https\n://withheld_by_keybrake@h',
+    });
+    const xml = `<TwilioResponse><VoiceUrl>ht\ttps:ops:${PASSWORD}@h/v</VoiceUrl><SmsUrl>https\r\n://u:${PASSWORD} @h</SmsUrl></TwilioResponse>`;
+    expect(withheld(xml)).toBe(
+      '<TwilioResponse><VoiceUrl>ht\ttps:withheld_by_keybrake@h/v</VoiceUrl><SmsUrl>https\r\n://withheld_by_keybrake@h</SmsUrl></TwilioResponse>',
+    );
+  });
+
   it('rewrites the URLs of an XML answer in place', () => {
     const sent = `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><VoiceUrl>https://app:${PASSWORD}@app.example.com/voice</VoiceUrl><SmsUrl a="http://u:${PASSWORD}@h.example.com">x</SmsUrl></IncomingPhoneNumber></TwilioResponse>`;
     expect(withheld(sent)).toBe(
@@ -156,6 +223,9 @@ describe('withholdUrlUserinfo', () => {
     ['an address beside a URL', { note: 'see https://example.com or write to bob@example.com' }],
     ['an e-mail address', { identity: 'bob@example.com', to: 'mailto:bob@example.com' }],
     ['a SIP address without a password', { to: 'sip:alice@pbx.example.com;transport=tls' }],
+    ['SIP addresses in a list', { to: '<sip:alice@pbx.example.com>, <sip:bob@pbx.example.com>' }],
+    // A space ends a userinfo without a `:`: the URL in prose ends there, and no password is read.
+    ['a URL, words and an address', { note: 'see https://example.com or write to\tbob@example.com' }],
     // Sixth round: the userinfo ran across the comma to the address's @, and the host was lost.
     ['a URL, a comma and an address', { description: 'see https://shop.example.com,orders@example.com' }],
     ['a URL, a semicolon and an address', { note: 'https://shop.example.com;orders@example.com' }],
@@ -292,8 +362,13 @@ describe('withholdUrlUserinfo', () => {
         b: `${'%41'.repeat(100_000)}%40`,
         c: `${'sip:a:'.repeat(20_000)} @`,
         // Seventh round: a special scheme opens a userinfo without slashes, each `http:` here one.
-        d: `@${'http:'.repeat(50_000)} @`,
-        e: `%40${'https%3A'.repeat(20_000)} %40`,
+        d: `@${'http:'.repeat(50_000)}/@`,
+        e: `%40${'https%3A'.repeat(20_000)}%2F%40`,
+        // Seventh round: a TAB, LF or CR may stand inside a scheme, so each word here may start one.
+        f: `@${'a\t'.repeat(50_000)}:/x`,
+        g: `%40${'a%09'.repeat(30_000)}%3A%2Fx`,
+        h: `@${'h\tt\n'.repeat(30_000)}:/x`,
+        i: `${'sip:x:'.repeat(20_000)}/@`,
       }),
     );
     expect(withholdUrlUserinfo(body)).toBe(body);

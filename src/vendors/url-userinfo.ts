@@ -12,57 +12,116 @@ import { WITHHELD } from './types.ts';
  */
 
 /**
- * Where a URL's userinfo may start, as a WHATWG parser (Node's `URL`, browsers, most webhook clients)
- * reads one: the scheme, its `:` and the slashes after it. A scheme the parser calls special and
- * reads a userinfo in (`file` is special too, but its host never holds one) is followed by any
- * run of `/` and `\`, none or one included: `https:user:pw@host`, `https:/user:pw@host` and
- * `https:\\user:pw@host` all send `pw`. Any other scheme has a userinfo only after `//`; two or more
- * slashes or backslashes are taken for it, more than the parser takes (fail closed). A TAB, LF or CR
- * among the slashes is one the parser strips. The look-behind starts a scheme only where a word
- * starts, so a long run of letters is scanned once.
+ * What a WHATWG parser (Node's `URL`, browsers, most webhook clients) strips from anywhere in a URL
+ * before reading it: TAB, LF and CR, so `ht\ttps:`, `https\t:` and `:/\n/` are a scheme and its
+ * slashes. The scan allows any run of them between any two characters of an opening.
  */
-const PLAIN_START =
-  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\\t\n\r]*|[A-Za-z][A-Za-z0-9+.-]*:[\t\n\r]*[/\\][\t\n\r]*[/\\][/\\\t\n\r]*)/gi;
+const STRIPPED = String.raw`[\t\n\r]*`;
 
 /**
- * What ends an authority in plain text, and the userinfo it starts with: `/`, `?`, `#`, `\` (a `/`
- * to a WHATWG parser in a special URL) and every space but TAB, LF and CR, which that parser strips
- * from the middle of a URL (so `user:pw\t@host` still sends `pw`). A space ends it though the parser
- * would percent-encode one: a URL in prose ends there, and no vendor stores a webhook URL with one.
+ * The special schemes whose host may hold a userinfo (`file` is special too, but its host never holds
+ * one), `gap` allowed between their letters.
  */
-const PLAIN_END = /[/?#\\\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/g;
+function specialSchemes(gap: string): string {
+  const spelt = (letters: string) => [...letters].join(gap);
+  return `(?:${spelt('http')}|${spelt('ws')})(?:${gap}s)?|${spelt('ftp')}`;
+}
+
+/**
+ * Where a URL's userinfo may start, as a WHATWG parser reads one: the scheme, its `:` and the slashes
+ * after it, with TAB, LF or CR anywhere among them. A special scheme (the first group, so that its
+ * authority ends at `\` too) is followed by any run of `/` and `\`, none or one included:
+ * `https:user:pw@host`, `https:/user:pw@host` and `https:\\user:pw@host` all send `pw`. Any other
+ * scheme has a userinfo only after `//`; two or more slashes or backslashes are taken for it, more
+ * than the parser takes (fail closed). A scheme starts only where a word starts (a TAB, LF or CR
+ * starts one: text puts a URL after a line break), so a long run of letters is scanned once; any
+ * other scheme's whole run of scheme characters, TAB, LF and CR is its opening (`see\tfoo://`), so
+ * that run too is scanned once, from its start, however many words it holds.
+ */
+const PLAIN_START = new RegExp(
+  String.raw`(?<![A-Za-z0-9+.-])(?:((?:${specialSchemes(STRIPPED)})${STRIPPED}:[/\\\t\n\r]*)` +
+    String.raw`|(?<![\t\n\r])[0-9+.\-\t\n\r]*[A-Za-z][A-Za-z0-9+.\-\t\n\r]*:${STRIPPED}[/\\]${STRIPPED}[/\\][/\\\t\n\r]*)`,
+  'gi',
+);
+
+/**
+ * What ends an authority in plain text, and the userinfo it starts with: `/`, `?` and `#`; a special
+ * scheme's at `\` too, which a WHATWG parser reads as `/` there only (`foo://u:p\w@h` sends `p%5Cw`).
+ */
+const PLAIN_END = /[/?#]/g;
+const PLAIN_SPECIAL_END = /[/?#\\]/g;
+
+/**
+ * A space, which a WHATWG parser percent-encodes inside a userinfo (`https://u:pw @h` sends `pw%20`)
+ * but which ends a URL in prose (`see https://example.com or write to bob@example.com`). TAB, LF and
+ * CR are not among them: the parser strips them (`user:pw\t@host` sends `pw`).
+ */
+const PLAIN_SPACE = /[\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/g;
+
+/** A userinfo's `:`, spelt plainly or percent-encoded (a client may decode a user name). */
+const PLAIN_COLON = /:|%3a/gi;
 
 /**
  * The same URL percent-encoded inside a form-encoded text (a Twilio alert's `alert_text` holds
- * `url=https%3A%2F%2Fuser%3Apass%40host…`): a scheme's `+` spelt `%2B`, its slashes `%2F` or `%5C`
- * (and TAB, LF, CR as `%09`, `%0A`, `%0D`), and a userinfo that ends at `%2F`, `%5C`, `%3F`, `%23`,
- * `&` or any space, its `@` spelt `%40`.
+ * `url=https%3A%2F%2Fuser%3Apass%40host…`): a scheme's `+` spelt `%2B`, its slashes `%2F` or `%5C`, and
+ * TAB, LF and CR as `%09`, `%0A` or `%0D` (or themselves: a form decoder keeps them) anywhere in the
+ * opening. A raw `+` is a space there, and an escape (`%20`, `%22`) a character other than the
+ * scheme's, so a scheme starts after either (`see+https%3A…`, `%22https%3A…`); any other scheme's run
+ * starts after neither an escape of its own (`%2B`, `%09`) nor inside one, so it is scanned once.
  */
-const ENCODED_START =
-  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp)%3A(?:%2F|%5C|%09|%0A|%0D)*|[A-Za-z](?:[A-Za-z0-9.-]|%2B)*%3A(?:%09|%0A|%0D)*(?:%2F|%5C)(?:%09|%0A|%0D)*(?:%2F|%5C)(?:%2F|%5C|%09|%0A|%0D)*)/gi;
-const ENCODED_END = /[/?#\\&\s]|%(?:2F|5C|3F|23)/gi;
+const ENCODED_STRIPPED = String.raw`(?:%09|%0A|%0D|[\t\n\r])*`;
+const ENCODED_RUN = String.raw`(?:[A-Za-z0-9.\-\t\n\r]|%2B|%09|%0A|%0D)`;
+const ENCODED_START = new RegExp(
+  String.raw`(?:(?<![A-Za-z0-9.%-])|(?<=%[0-9A-F]{2}))(?:((?:${specialSchemes(ENCODED_STRIPPED)})${ENCODED_STRIPPED}%3A(?:%2F|%5C|%09|%0A|%0D|[\t\n\r])*)` +
+    String.raw`|(?<![\t\n\r]|%2B|%09|%0A|%0D)(?:[0-9.\-\t\n\r]|%2B|%09|%0A|%0D)*[A-Za-z]${ENCODED_RUN}*%3A${ENCODED_STRIPPED}(?:%2F|%5C)${ENCODED_STRIPPED}(?:%2F|%5C)(?:%2F|%5C|%09|%0A|%0D|[\t\n\r])*)`,
+  'gi',
+);
+/** A form value ends at `&`; the rest as in plain text, spelt either way. */
+const ENCODED_END = /[/?#&]|%(?:2F|3F|23)/gi;
+const ENCODED_SPECIAL_END = /[/?#&\\]|%(?:2F|5C|3F|23)/gi;
+/** A form-encoded text's space: `+` and `%20`, and one spelt plainly. */
+const ENCODED_SPACE = /[+\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|%20/gi;
+const ENCODED_COLON = /%3a/gi;
 
 /** How a text spells the URLs whose userinfo is sought: plainly, or percent-encoded. */
 interface Spelling {
+  /** Where a userinfo may start; its first group matched when the scheme is special. */
   start: RegExp;
-  /** What ends an authority; global, a match one character long or three (`%2F`). */
+  /** What ends an authority (global, as `firstFrom` takes it), for any scheme and for a special one. */
   end: RegExp;
+  specialEnd: RegExp;
+  /** A space and a `:` (the same): see `whatwgUserinfo`. */
+  space: RegExp;
+  colon: RegExp;
   /** The userinfo's last character, `@` as the spelling writes it. */
   at: string;
 }
 
-const PLAIN: Spelling = { start: PLAIN_START, end: PLAIN_END, at: '@' };
+const PLAIN: Spelling = {
+  start: PLAIN_START,
+  end: PLAIN_END,
+  specialEnd: PLAIN_SPECIAL_END,
+  space: PLAIN_SPACE,
+  colon: PLAIN_COLON,
+  at: '@',
+};
 
-const ENCODED: Spelling = { start: ENCODED_START, end: ENCODED_END, at: '%40' };
+const ENCODED: Spelling = {
+  start: ENCODED_START,
+  end: ENCODED_END,
+  specialEnd: ENCODED_SPECIAL_END,
+  space: ENCODED_SPACE,
+  colon: ENCODED_COLON,
+  at: '%40',
+};
 
 /**
- * How long the end of an authority `end` found is, from its last character: `%2F`, `%5C`, `%3F` and
- * `%23` end in `F`, `C` or `3`, which end no authority alone. `RegExp.test`, not `exec`: no match
- * array for each of the hundreds of thousands of openings an agent may write.
+ * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Its grammar
+ * has no `@` in a userinfo, so the userinfo runs to the first `@`, before a `/`, `?`, `#`, `\` or any
+ * space (`<sip:alice@pbx>, <sip:bob@pbx>` is two URIs), and holds a password only with a `:`.
  */
-function endLength(last: string): number {
-  return 'CcFf3'.includes(last) ? 3 : 1;
-}
+const SIP_START = /(?<![A-Za-z0-9+.-])sips?:/gi;
+const SIP_END = /[/?#\\\s]/g;
 
 /**
  * A would-be userinfo that is prose: a URL, then punctuation that ends a URL in text (`,` `;` `)`
@@ -76,12 +135,6 @@ function endLength(last: string): number {
  * `https://api.corp.com;pw=secret@host` reached the agent whole).
  */
 const PROSE = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[,;)\]"'>]+[A-Za-z0-9._+-]*$/;
-
-/**
- * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Lengths are
- * bounded so a text of many `sip:` starts is scanned in linear time.
- */
-const SIP_USERINFO = /(?<![A-Za-z0-9+.-])(sips?:)[^/?#\\\s@:;]{1,64}:[^/?#\\\s@;]{1,128}@/gi;
 
 /** A SIP scheme: a text without one has no SIP password, and is not scanned for one. */
 const SIP = /sips?:/i;
@@ -211,52 +264,47 @@ function withheldText(text: string, kept: Kept, budget: Budget): string | undefi
     kept(url) ? url : `${opening}${WITHHELD}${at}`;
   const unlessProse = (url: string, opening: string) =>
     PROSE.test(url.slice(opening.length, -1)) ? url : marker('@')(url, opening);
-  const plain = text.includes('@') ? userinfosReplaced(text, PLAIN, unlessProse, budget) : text;
+  const plain = text.includes('@')
+    ? userinfosReplaced(text, PLAIN_START, whatwgUserinfo(text, PLAIN), '@', unlessProse, budget)
+    : text;
   if (plain === undefined) return undefined;
-  const sip = SIP.test(plain) ? replaced(plain, SIP_USERINFO, marker('@'), budget) : plain;
+  const sip = SIP.test(plain)
+    ? userinfosReplaced(plain, SIP_START, sipPassword(plain), '@', marker('@'), budget)
+    : plain;
   if (sip === undefined) return undefined;
-  return sip.includes('%40') ? userinfosReplaced(sip, ENCODED, marker('%40'), budget) : sip;
+  return sip.includes('%40')
+    ? userinfosReplaced(sip, ENCODED_START, whatwgUserinfo(sip, ENCODED), '%40', marker('%40'), budget)
+    : sip;
 }
 
 /**
- * `text` with each URL's userinfo as `spelling` spells it replaced as `by` says (given the URL up to
- * and with its `@`, and its opening: scheme, `:` and slashes), or undefined as soon as one more
- * replacement than the budget allows is found. The userinfo runs from the opening to the last `@`
- * before the authority ends, as a WHATWG parser reads it. In linear time: the end of an authority
- * is sought once, not once for each opening in it (a regex's `[^/]+@` from each of an agent's
- * `http:http:http:…`, special schemes needing no slash, would scan to the same end again, each).
+ * Where the userinfo after an opening (`start`'s match) ends: the index of its `@`, or -1 when it has
+ * none to withhold. Called with openings in the order of the text.
+ */
+type UserinfoEnd = (opening: RegExpExecArray, from: number) => number;
+
+/**
+ * `text` with the userinfo after each of `start`'s openings (scheme, `:` and slashes) replaced as `by`
+ * says (given the URL up to and with its `@`, and its opening), or undefined as soon as one more
+ * replacement than the budget allows is found: an answer over budget costs no more work than its
+ * budget. The openings inside a userinfo are part of it: the scan goes on after its `@`.
  */
 function userinfosReplaced(
   text: string,
-  spelling: Spelling,
+  start: RegExp,
+  userinfoEnd: UserinfoEnd,
+  at: string,
   by: (url: string, opening: string) => string,
   budget: Budget,
 ): string | undefined {
   let out = '';
   let copied = 0;
-  let authorityEnd = -1;
-  let nextAt = -1;
-  const { start, end, at } = spelling;
   start.lastIndex = 0;
   for (let m = start.exec(text); m !== null; m = start.exec(text)) {
-    const from = m.index + m[0].length;
-    if (from >= authorityEnd) {
-      end.lastIndex = from;
-      authorityEnd = end.test(text) ? end.lastIndex - endLength(text[end.lastIndex - 1]!) : text.length;
-    }
-    // The first `@` at or after the opening, sought again only once passed: linear over the text.
-    if (nextAt < from) nextAt = text.indexOf(at, from);
-    if (nextAt === -1) break;
-    if (nextAt >= authorityEnd) continue;
-    // Found backwards from the end no further than `nextAt`, once for each authority with an `@`:
-    // the scan goes on after it.
-    const lastAt = text.lastIndexOf(at, authorityEnd - at.length);
-    // An empty userinfo (`a://@host`) holds nothing and is not withheld: an agent that wrote
-    // thousands of `a://@` into metadata had each one grow to `a://withheld_by_keybrake@` (sixth round).
-    if (lastAt === from) continue;
-    const url = text.slice(m.index, lastAt + at.length);
-    // The openings inside this userinfo are part of it: the scan goes on after its `@`.
-    start.lastIndex = lastAt + at.length;
+    const atIndex = userinfoEnd(m, m.index + m[0].length);
+    if (atIndex === -1) continue;
+    const url = text.slice(m.index, atIndex + at.length);
+    start.lastIndex = atIndex + at.length;
     const replacement = by(url, m[0]);
     if (replacement === url) continue;
     budget.left -= 1;
@@ -268,27 +316,88 @@ function userinfosReplaced(
 }
 
 /**
- * `text` with each match of a global `pattern` (whose first group is the scheme) replaced as `by`
- * says, or undefined as soon as one more replacement than the budget allows is found: an answer over
- * budget costs no more work than its budget.
+ * The first match of a global `pattern` at or after a position, or the text's end; sought again only
+ * once that position is passed, so that a scan asking in order reads the text once (a regex's
+ * `[^/]+@` from each of an agent's `http:http:http:…`, special schemes needing no slash, would scan to
+ * the same end again, each). Each match is one character, or a three-character escape (`%2F`), whose
+ * last character is a letter or digit, as no one-character match's is. `RegExp.test`, not `exec`:
+ * no match array for each of the hundreds of thousands of openings an agent may write (and not a
+ * zero-width lookahead, four times slower to find).
  */
-function replaced(
-  text: string,
-  pattern: RegExp,
-  by: (url: string, scheme: string) => string,
-  budget: Budget,
-): string | undefined {
-  let out = '';
-  let copied = 0;
-  pattern.lastIndex = 0;
-  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-    const url = m[0];
-    const replacement = by(url, m[1]!);
-    if (replacement === url) continue;
-    budget.left -= 1;
-    if (budget.left < 0) return undefined;
-    out += text.slice(copied, m.index) + replacement;
-    copied = m.index + url.length;
-  }
-  return copied === 0 ? text : out + text.slice(copied);
+function firstFrom(text: string, pattern: RegExp): (from: number) => number {
+  let found = -1;
+  return (from) => {
+    if (from > found) {
+      pattern.lastIndex = from;
+      found = pattern.test(text)
+        ? pattern.lastIndex - matchLength(text.charCodeAt(pattern.lastIndex - 1))
+        : text.length;
+    }
+    return found;
+  };
+}
+
+function matchLength(last: number): number {
+  const letter = last | 0x20;
+  return (last >= 0x30 && last <= 0x39) || (letter >= 0x61 && letter <= 0x7a) ? 3 : 1;
+}
+
+/** The first `@` (as spelt) at or after a position, or the text's end; as `firstFrom`. */
+function firstAtFrom(text: string, at: string): (from: number) => number {
+  let found = -1;
+  return (from) => {
+    if (from > found) {
+      const index = text.indexOf(at, from);
+      found = index === -1 ? text.length : index;
+    }
+    return found;
+  };
+}
+
+/**
+ * A URL's userinfo as a WHATWG parser reads it: from the opening to the last `@` before the authority
+ * ends (`/`, `?`, `#`; a special scheme's at `\` too). A space inside it is percent-encoded by the
+ * parser, which reads a password after a `:` (`https://u:pw @h` sends `pw%20`), so a userinfo holding
+ * a space and a `:` is withheld whole (seventh round). Without a `:` it holds no password, and a space
+ * ends it, as it ends a URL in prose (`see https://example.com or write to bob@example.com`). In
+ * linear time: every boundary is sought once; the end is searched backwards for its last `@` only
+ * when there is one, and the scan goes on after it.
+ */
+function whatwgUserinfo(text: string, spelling: Spelling): UserinfoEnd {
+  const anyEnd = firstFrom(text, spelling.end);
+  const specialEnd = firstFrom(text, spelling.specialEnd);
+  const space = firstFrom(text, spelling.space);
+  const colon = firstFrom(text, spelling.colon);
+  const nextAt = firstAtFrom(text, spelling.at);
+  const { at } = spelling;
+  return (opening, from) => {
+    const end = (opening[1] === undefined ? anyEnd : specialEnd)(from);
+    const first = nextAt(from);
+    if (first >= end) return -1;
+    let last = text.lastIndexOf(at, end - at.length);
+    const spaced = space(from);
+    if (spaced < last && colon(from) >= last) {
+      if (first >= spaced) return -1;
+      last = text.lastIndexOf(at, spaced - at.length);
+    }
+    // An empty userinfo (`a://@host`) holds nothing and is not withheld: an agent that wrote
+    // thousands of `a://@` into metadata had each one grow to `a://withheld_by_keybrake@` (sixth round).
+    return last === from ? -1 : last;
+  };
+}
+
+/**
+ * A SIP URI's password: its userinfo runs to the first `@` (its grammar allows none inside), before
+ * a `/`, `?`, `#`, `\` or any space, and is withheld only when it holds a `:`. In linear time, as
+ * above (fourth round's bounded regex scanned up to 192 characters from each `sip:`, 280 ms for a
+ * 2.5 MB answer of `sip:x:`).
+ */
+function sipPassword(text: string): UserinfoEnd {
+  const end = firstFrom(text, SIP_END);
+  const colon = firstFrom(text, /:/g);
+  const nextAt = firstAtFrom(text, '@');
+  return (_opening, from) => {
+    const first = nextAt(from);
+    return first < end(from) && colon(from) < first ? first : -1;
+  };
 }

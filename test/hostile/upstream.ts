@@ -297,6 +297,13 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     object: 'webhook_endpoint',
     url: 'https://first.last+stripe:Hunter2Secret@hooks.example.com/stripe',
   },
+  // Seventh round: a WHATWG parser strips a TAB inside the scheme or before its colon, and reads the password.
+  '/v1/webhook_endpoints/we_tabbed': {
+    id: 'we_tabbed',
+    object: 'webhook_endpoint',
+    url: 'ht\ttps:ops:Hunter2Secret@hooks.example.com/stripe',
+    description: 'https\t://ops:Hunter2Secret@hooks.example.com/a',
+  },
   '/v1/sources/src_klarna': {
     id: 'src_klarna',
     object: 'source',
