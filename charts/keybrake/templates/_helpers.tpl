@@ -61,6 +61,20 @@ redis.deploy runs a try-it-out redis-server in the release and points the URL at
 {{- end -}}
 {{- end -}}
 
+{{/*
+A pod reads KEYBRAKE_REDIS once, when it starts: a Redis URL changed by `helm upgrade` changes the
+Secret but no running pod, and pods started later (scale-up, reschedule, restart) would count in the
+new Redis while the others count in the old one, each cap counted twice. This checksum on both pod
+templates rolls every pod when the URL does. It is taken of the values the URL comes from, never of
+generated material: redis.deploy's password is generated once and kept (`lookup`), and where lookup
+cannot read the cluster (`helm template`, Argo CD) it would be new on every render and roll every pod
+on every sync. The content of redis.existingSecret is not the chart's to see: after changing it,
+`kubectl rollout restart` both Deployments (docs/kubernetes.md).
+*/}}
+{{- define "keybrake.redisChecksum" -}}
+{{- printf "url=%s\nexistingSecret=%s\nexistingSecretKey=%s" (include "keybrake.redisUrl" .) .Values.redis.existingSecret .Values.redis.existingSecretKey | sha256sum -}}
+{{- end -}}
+
 {{- define "keybrake.redisConfigured" -}}
 {{- if or .Values.redis.url .Values.redis.existingSecret .Values.redis.deploy -}}true{{- end -}}
 {{- end -}}

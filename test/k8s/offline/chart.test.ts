@@ -589,6 +589,33 @@ describe('rendering', () => {
       });
   });
 
+  it('rolls every operator and proxy pod when the Redis URL changes, and only then (each reads it once, at start)', async () => {
+    const checksums = async (sets: string[]) => {
+      const objects = await render(sets);
+      return ['keybrake-operator', 'keybrake-proxy'].map(
+        (name) => find(objects, 'Deployment', name).spec.template.metadata.annotations?.['checksum/redis'],
+      );
+    };
+    const old = await checksums(['redis.url=redis://:s3cretPW@redis.db.svc:6379']);
+    expect(old[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(old[1]).toBe(old[0]);
+    // The tester's upgrade: pods started later would count in another Redis than the running ones.
+    const moved = await checksums(['redis.url=redis://:NEWpw@redis2.db.svc:6379']);
+    expect(moved[0]).not.toBe(old[0]);
+    expect(moved[1]).toBe(moved[0]);
+    expect(await checksums(['redis.url=redis://:s3cretPW@redis.db.svc:6379'])).toEqual(old);
+    // redis.deploy's password is new on every `helm template` render (no lookup): no roll for it.
+    const deployed = await checksums(['redis.deploy=true']);
+    expect(await checksums(['redis.deploy=true'])).toEqual(deployed);
+    expect(deployed[0]).not.toBe(old[0]);
+    // Another existing Secret or key rolls; a change inside it is the user's to roll (documented).
+    const existing = await checksums(['redis.existingSecret=redis-url']);
+    expect(await checksums(['redis.existingSecret=redis-url-2'])).not.toEqual(existing);
+    expect(await checksums(['redis.existingSecret=redis-url', 'redis.existingSecretKey=other'])).not.toEqual(
+      existing,
+    );
+  });
+
   it('uses an existing Secret for the Redis URL and creates none', async () => {
     const objects = await render(['redis.existingSecret=redis-url', 'redis.existingSecretKey=connection']);
     expect(objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'keybrake-redis')).toBe(false);
