@@ -25,6 +25,24 @@ const DISPLAY_NAME = /^(?:"[^"<>\\@,]*"|[^"<>:;@,()[\]\\]*)$/u;
  */
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 const ASCII = /^[\x21-\x7e]+$/;
+const NON_ASCII = /[^\x00-\x7f]/gu;
+/** The characters that part mailboxes, names, groups, comments and quotes (RFC 5322's specials but `.`). */
+const SPECIALS = /[@,:;<>"()[\]\\]/;
+
+/**
+ * Whether `text` holds a non-ASCII character that compatibility decomposition (NFKD, which NFKC
+ * starts with) turns into mailbox syntax: the full-width `＠` and `，`, the small `﹫` and `﹐`, `；`,
+ * `＜`, the Greek question mark (`;` canonically), `≮` (`<` and a combining stroke). Keybrake reads
+ * them as letters of a name or an address; a reader that folds sees `evil＠x.com，<ann@example.com>`
+ * as two mailboxes (seventh round). Decomposed one character at a time, so nothing around it can
+ * compose it back.
+ */
+function holdsSpecialLookalike(text: string): boolean {
+  for (const [ch] of text.matchAll(NON_ASCII)) {
+    if (SPECIALS.test(ch.normalize('NFKD'))) return true;
+  }
+  return false;
+}
 
 /** Whether `text` holds a character no mailbox holds anywhere (CONTROL). */
 export function holdsControl(text: string): boolean {
@@ -37,10 +55,10 @@ export function holdsControl(text: string): boolean {
  * `a@x@y` or a group `G: a@x; <b@y>` could each be read by the vendor as another address than the
  * one an allowlist would check. Only ASCII spaces are trimmed around the mailbox, its name and its
  * address (spaceTrimmed): `\u00a0ann@example.com` or `<ann@example.com\ufeff>` is not the allowed
- * address it resembles.
+ * address it resembles. Nor does any of it hold a lookalike of mailbox syntax (holdsSpecialLookalike).
  */
 export function normaliseAddress(mailbox: string): string | undefined {
-  if (CONTROL.test(mailbox)) return undefined;
+  if (CONTROL.test(mailbox) || holdsSpecialLookalike(mailbox)) return undefined;
   const text = spaceTrimmed(mailbox);
   if (text === undefined) return undefined;
   let address: string | undefined = text;

@@ -75,6 +75,11 @@ describe('addressList', () => {
     ['a no-break space before a quoted display name', '\u00a0"Ann" <ann@example.com>'],
     ['a no-break space between two listed addresses', 'a@example.com,\u00a0b@example.com'],
     ['a lone no-break space among the entries', ['a@example.com', '\u00a0']],
+    // Seventh round: judged as ann@example.com alone, while a reader that folds (NFKC) reads two
+    // mailboxes, or another sender before the bracketed one.
+    ['a full-width at sign and comma in the display name', 'evil\uff20x.com\uff0c<ann@example.com>'],
+    ['a small at sign in the display name', 'ceo\ufe6bbank.com <a@support.example.com>'],
+    ['a full-width at sign in the local part', 'evil\uff20x.com@example.com'],
   ])('refuses %s', (_name, value) => {
     expect(addressList(value)).toBeUndefined();
   });

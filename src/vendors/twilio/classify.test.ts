@@ -247,6 +247,8 @@ describe('Twilio messages', () => {
     ['a quoted display name holding an address and a comma', '"evil@x.com, " <bob@ok.com>'],
     ['a plain display name', 'Bob <bob@ok.com>'],
     ['an address in brackets', '<bob@ok.com>'],
+    // Seventh round: a reader that folds full-width forms (NFKC) reads evil@x.com,alice@ok.com.
+    ['a full-width at sign and comma before the address', 'evil\uff20x.com\uff0calice@ok.com'],
   ])('refuses an email verification whose To is %s', (_name, To) => {
     expect(
       classify(req('POST', '/v2/Services/VA1/Verifications', 'verify'), { To, Channel: 'email' }),
