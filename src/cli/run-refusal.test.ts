@@ -12,6 +12,24 @@ describe('refusalLine', () => {
     );
   });
 
+  // Seventh round: a bare --key refused as "not the named vault key" did not say which key was named.
+  it("adds what the caller knows to the API's 403 forbidden, and to nothing else", () => {
+    const forbidden = { error: 'forbidden', message: 'The token presented is not the named vault key.' };
+    const hint = '--key named VaultKey default/bot';
+    expect(refusalLine('POST /v1/runs', 403, forbidden, ADMIN, hint)).toBe(
+      'POST /v1/runs answered 403 forbidden: The token presented is not the named vault key. (--key named VaultKey default/bot)',
+    );
+    expect(
+      refusalLine(
+        'POST /v1/runs',
+        401,
+        { error: 'unauthenticated', message: 'Unknown vault key.' },
+        ADMIN,
+        hint,
+      ),
+    ).toBe('POST /v1/runs answered 401 unauthenticated: Unknown vault key.');
+  });
+
   // A new-user walkthrough (fifth round) got "answered 400 [object Object]:" from a vendor port.
   it.each([
     ['Stripe', { error: { type: 'invalid_request_error', code: 'key_unknown', message: 'Missing key.' } }],

@@ -11,11 +11,23 @@ const MAX_MESSAGE = 300;
 
 /**
  * One line for a refusal: `request` (`POST /v1/runs`), the status and parsed JSON body (undefined
- * when it was not JSON), and `listener`, what the URL should have been, in words.
+ * when it was not JSON), `listener`, what the URL should have been, in words, and `forbidden`, what
+ * to add to the API's 403 forbidden (which key was named: the API does not say it, and a bare --key
+ * naming a key of namespace default was refused as "not the named vault key", seventh round).
  */
-export function refusalLine(request: string, status: number, body: unknown, listener: string): string {
+export function refusalLine(
+  request: string,
+  status: number,
+  body: unknown,
+  listener: string,
+  forbidden?: string,
+): string {
   const head = `${request} answered ${status}`;
-  if (isRunApiRefusal(body)) return `${head} ${printable(body.error)}: ${printable(body.message)}`;
+  if (isRunApiRefusal(body)) {
+    const hint =
+      status === 403 && body.error === 'forbidden' && forbidden !== undefined ? ` (${forbidden})` : '';
+    return `${head} ${printable(body.error)}: ${printable(body.message)}${hint}`;
+  }
   const message = messageOf(body);
   return `${head}${message === undefined ? '' : `: ${printable(message)}`} (not an answer of the Keybrake run API: is the URL ${listener}?)`;
 }

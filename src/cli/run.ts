@@ -150,15 +150,31 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
  * it (a new-user walkthrough, sixth round, was told a given --key was "required"). Not echoed when
  * refused: a token pasted there stays off the terminal and logs.
  */
-function keyRef(text: unknown): { namespace: string; name: string } {
+function keyRef(text: unknown): KeyRef {
   if (text === undefined) throw new UsageError('--key <namespace>/<name> is required');
-  const ref = parseKeyRef(typeof text === 'string' && !text.includes('/') ? `default/${text}` : text);
+  const bare = typeof text === 'string' && !text.includes('/');
+  const ref = parseKeyRef(bare ? `default/${text}` : text);
   if (!ref) {
     throw new UsageError(
       '--key must be <namespace>/<name>, or a name in namespace default: Kubernetes names (lower-case letters, digits, "-" and ".")',
     );
   }
-  return ref;
+  return { ...ref, bare };
+}
+
+/** A parent key as --key named it: `bare` when given without its namespace. */
+interface KeyRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly bare: boolean;
+}
+
+/** What a 403 forbidden of the run API adds: the key tried, and where a bare name looks. */
+function forbiddenHint(ref: KeyRef): string {
+  const named = `--key named VaultKey ${ref.namespace}/${ref.name}`;
+  return ref.bare
+    ? `${named}: a bare name is in namespace default; give --key <namespace>/<name> for a key of another namespace`
+    : `${named}: is --token-file that key's token?`;
 }
 
 async function targetFrom(values: Record<string, unknown>): Promise<Target> {
@@ -217,6 +233,7 @@ function parseUrl(text: string, flag: string): URL {
 /** Calls the run API; resolves with the JSON answer, or throws the API's refusal as a one-line error. */
 async function call(
   target: Target,
+  ref: KeyRef,
   method: 'POST' | 'DELETE',
   path: string,
   body?: unknown,
@@ -245,22 +262,19 @@ async function call(
       res.statusCode,
       parsed,
       target.listener,
+      forbiddenHint(ref),
     ),
   );
 }
 
-async function start(
-  target: Target,
-  ref: { namespace: string; name: string },
-  values: Record<string, unknown>,
-): Promise<RunStarted> {
+async function start(target: Target, ref: KeyRef, values: Record<string, unknown>): Promise<RunStarted> {
   const body = {
     key: `${ref.namespace}/${ref.name}`,
     ...(values.cap !== undefined ? { cap: values.cap } : {}),
     ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
     ...(values['run-id'] !== undefined ? { runId: values['run-id'] } : {}),
   };
-  const started = (await call(target, 'POST', RUNS_PATH, body)) as RunStarted;
+  const started = (await call(target, ref, 'POST', RUNS_PATH, body)) as RunStarted;
   if (typeof started?.token !== 'string' || typeof started.runId !== 'string')
     throw new Error('the run API answered without a run key');
   process.stderr.write(
@@ -269,8 +283,8 @@ async function start(
   return started;
 }
 
-async function stop(target: Target, ref: { namespace: string; name: string; runId: string }): Promise<void> {
-  await call(target, 'DELETE', runPath(ref));
+async function stop(target: Target, ref: KeyRef & { readonly runId: string }): Promise<void> {
+  await call(target, ref, 'DELETE', runPath(ref));
   // Stops are stateless (ADR 0010): the proxy records one for any id, so a mistyped id "succeeds".
   process.stderr.write(
     `keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name} (a stop is recorded whether or not such a run was started)\n`,
@@ -307,7 +321,7 @@ async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
  */
 async function exec(
   target: Target,
-  key: { namespace: string; name: string },
+  key: KeyRef,
   values: Record<string, unknown>,
   command: readonly string[],
 ): Promise<number> {
@@ -331,7 +345,7 @@ async function exec(
   if (notice !== undefined) process.stderr.write(notice);
   const { env } = handedOver;
 
-  const ref = { ...parseKeyRef(started.vaultKey)!, runId: started.runId };
+  const ref = { ...parseKeyRef(started.vaultKey)!, bare: key.bare, runId: started.runId };
   let child: ChildProcess;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const forward = (signal: NodeJS.Signals) => {
@@ -374,7 +388,7 @@ const STOP_BACKOFF = { initialMs: 250, maxMs: 4_000 } as const;
 /** Stops the run, retrying; the last error when every attempt failed. */
 async function stopWithRetries(
   target: Target,
-  ref: { namespace: string; name: string; runId: string },
+  ref: KeyRef & { readonly runId: string },
 ): Promise<Error | undefined> {
   let last: Error | undefined;
   for (let attempt = 1; attempt <= STOP_ATTEMPTS; attempt++) {

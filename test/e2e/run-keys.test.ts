@@ -330,6 +330,16 @@ describe('run keys on one keybrake serve (memory counters)', () => {
     expect(r.stderr).toContain('403 forbidden');
   });
 
+  // Seventh round: `--key bot` (agents/bot's token) said only "The token presented is not the named
+  // vault key.", not which key was named nor where a bare name looks.
+  it('a refused bare --key names the key tried and where a bare name looks', async () => {
+    const r = await run(['start', '--key', 'bot']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      '403 forbidden: The token presented is not the named vault key. (--key named VaultKey default/bot: a bare name is in namespace default; give --key <namespace>/<name> for a key of another namespace)',
+    );
+  });
+
   // Found by a new-user walkthrough (fifth round): --admin given a vendor port printed
   // "POST /v1/runs answered 400 [object Object]:" (the prefix router's 404 likewise).
   it.each([
