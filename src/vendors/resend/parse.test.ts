@@ -59,6 +59,14 @@ describe('parseResend', () => {
     ['From', '{"to":"a@x.com","From":"evil@x.com"}', 'body_invalid'],
     ['Reply_To', '{"to":"a@x.com","Reply_To":"evil@x.com"}', 'body_invalid'],
     ['To spelt with a \\u escape', '{"\\u0054o":"evil@x.com","from":"a@x.com"}', 'body_invalid'],
+    // Seventh round: an invisible or full-width character passed the case check, and the field was
+    // forwarded unread.
+    ['bcc ending in a NUL', '{"to":"a@x.com","bcc\\u0000":"evil@x.com"}', 'body_invalid'],
+    ['bcc ending in a byte-order mark', '{"to":"a@x.com","bcc\\ufeff":"evil@x.com"}', 'body_invalid'],
+    ['bcc in full-width letters', '{"to":"a@x.com","\\uff42\\uff43\\uff43":"evil@x.com"}', 'body_invalid'],
+    ['cc with a zero-width space inside', '{"to":"a@x.com","c\\u200bc":"evil@x.com"}', 'body_invalid'],
+    ['from ending in a space', '{"to":"a@x.com","from ":"evil@x.com"}', 'body_invalid'],
+    ['To in full-width capitals in a batch element', '[{"\\uff34\\uff2f":"evil@x.com"}]', 'body_invalid'],
     // Second probe: recipients named in custom headers, read by no allowlist.
     ['a Bcc custom header', '{"to":"a@x.com","headers":{"Bcc":"evil@x.com"}}', 'body_invalid'],
     ['a reply-to custom header in a batch', '[{"to":"a","headers":{" REPLY-TO":"e"}}]', 'body_invalid'],

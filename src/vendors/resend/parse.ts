@@ -3,6 +3,7 @@ import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { type MultipartSpec, parseMultipart } from '../multipart.ts';
+import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 import { customHeadersDenial } from './custom-headers.ts';
 
@@ -67,17 +68,33 @@ function customHeaders(object: unknown): Denial | undefined {
   return customHeadersDenial(object as Record<string, unknown>);
 }
 
+/** What a lenient reader drops from a name: blanks, control and format characters, default-ignorables. */
+const UNSEEN = /[\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
 /**
- * `{"To": …}` or `{"BCC": […]}`: Keybrake reads only `to` and `bcc`, so a case variant would name a
- * recipient no allowlist sees, if Resend read names regardless of case. One reading (ADR 0007 §2):
+ * A field name as a lenient reader might match it: compatibility-folded (NFKC: `ｂｃｃ` is `bcc`),
+ * without what it cannot see (`bcc\u0000`, `bcc\ufeff`), ignoring case.
+ */
+function foldedField(name: string): string {
+  return foldName(name.normalize('NFKC').replace(UNSEEN, ''));
+}
+
+/**
+ * `{"To": …}`, `{"BCC": […]}`, `{"ｂｃｃ": …}` or `{"bcc\u0000": …}`: Keybrake reads only `to` and
+ * `bcc`, so another spelling would name a recipient no allowlist sees, if Resend (or a layer before
+ * it) read names regardless of case, width or invisible characters. One reading (ADR 0007 §2):
  * refused, wherever an email object stands (the body, or an element of a batch).
  */
 function partyCaseVariant(object: unknown): Denial | undefined {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
   for (const name of Object.keys(object)) {
-    const lower = name.toLowerCase();
-    if (lower !== name && PARTY_FIELDS.has(lower)) {
-      return deny('body_invalid', `Resend field names are lower case: send \`${lower}\`, not \`${name}\`.`);
+    if (PARTY_FIELDS.has(name)) continue;
+    const folded = foldedField(name);
+    if (PARTY_FIELDS.has(folded)) {
+      return deny(
+        'body_invalid',
+        `Resend field names are plain lower-case ASCII: send \`${folded}\`, not ${printableName(name)}.`,
+      );
     }
   }
   return undefined;
