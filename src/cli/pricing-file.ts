@@ -10,6 +10,9 @@ const FIELDS = new Set(['exchangeRates', 'twilio', 'resend']);
  * `--pricing` of `serve`, `proxy` and `policy-check`: a YAML or JSON mapping of `exchangeRates`,
  * `twilio` and `resend` overrides. The file must be readable, parse, be a mapping and hold nothing
  * else; the values are checked by the vendors that use them. No file: the built-in tables.
+ * Read as YAML 1.2, unlike manifests (YAML 1.1, as kubectl reads them): this file is Keybrake's own
+ * configuration, which kubectl never reads, and 1.2 keeps a country key such as NO a string and a
+ * zero-padded number decimal (docs/pricing.md).
  */
 export async function loadPricingFile(file: string | undefined): Promise<PricingOverrides> {
   if (!file) return {};
