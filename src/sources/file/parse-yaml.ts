@@ -3,6 +3,7 @@ import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
 import { kubectlLineProblem } from './kubectl-lines.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
+import { syntaxErrorText } from './syntax-error-text.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
 export interface ParsedFile {
@@ -67,7 +68,7 @@ function readWithReference(text: string, source: string): ParsedFile {
         index,
         path: '',
         line: pos.line,
-        message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${firstLine(problem.message)}`,
+        message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${syntaxErrorText(problem.code, problem.message)}`,
       });
       return;
     }
@@ -88,8 +89,4 @@ function readWithReference(text: string, source: string): ParsedFile {
     }
   });
   return { documents, errors };
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
 }
