@@ -9,6 +9,7 @@ import type { Log } from '../telemetry/logger.ts';
 import { AnswerQueue } from './answer-queue.ts';
 import { ClientCalls } from './client-calls.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
+import { EndingConnections } from './ending-connections.ts';
 import type { InFlight } from './in-flight.ts';
 import { rawResponse } from './respond.ts';
 
@@ -80,13 +81,11 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
         ? headersMessage
         : undefined;
   /**
-   * Connections whose last answer is decided: a refusal that closes them (a client error, one call
-   * too many pipelined, a missing Host, a bad Expect, a shutdown), written once the calls before it
-   * are answered, or a call's own answer with `Connection: close`. Node goes on parsing what is
-   * pipelined behind it, and such a request was served and forwarded though its answer could never
-   * be written: now none is served. Each is recorded as refused, unanswered.
+   * Connections whose last answer is decided: nothing pipelined behind it is served, answered or
+   * parsed (ending-connections.ts). Past --max-body bytes behind it the connection is closed: the
+   * refused request's own body fits, and no client pipelines more behind an answer that closes.
    */
-  const ending = new WeakSet<Socket>();
+  const ending = new EndingConnections({ maxBehind: MAX_PIPELINED, maxDroppedBytes: opts.bodyLimit });
   const clientCalls = new ClientCalls();
   const answers = new AnswerQueue();
   /** Requests a client error cut off before their body arrived: refused, never handed to the pipeline. */
@@ -164,8 +163,12 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       );
     } else fastifyHandler(req, res);
   }
-  /** A request pipelined behind its connection's last answer: recorded, never served or answered. */
-  const dropBehindEnd = (req: IncomingMessage) =>
+  /**
+   * A request node parsed behind its connection's last answer, from the bytes it had read with it:
+   * recorded, never served or answered; past MAX_PIPELINED of them the connection is closed instead.
+   */
+  const dropBehindEnd = (req: IncomingMessage) => {
+    if (!ending.behind(req.socket)) return;
     void refuse(
       callOf(req),
       deny(
@@ -173,6 +176,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
         'Pipelined behind an answer that closes its connection: not served, and never answered.',
       ),
     );
+  };
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
 
   /**
@@ -289,6 +293,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     // Answered and audited already: a body that did not arrive within --client-timeout.
     if (refused.has(req.raw)) return reply.hijack();
     // Any other failure to read the body (the client went away halfway): refused, never forwarded.
+    // Its answer closes the connection, so nothing behind it is taken either.
+    ending.add(req.raw.socket);
     const answer = refuse(callOf(req.raw), deny('request_invalid', 'The request body did not arrive whole.'));
     return reply
       .code(answer.status)

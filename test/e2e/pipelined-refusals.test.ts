@@ -4,9 +4,13 @@
 // the charge got the malformed request's 400 `deny`, recorded under its own method and path, and was
 // then forwarded and counted anyway. Here the call before is held at the upstream while the refusal
 // is due: its own answer comes first, the refusal after it, and each call has one audit record.
+// Behind an answer that closes the connection nothing more is taken from it: a flood pipelined
+// there is never parsed, and at most MAX_PIPELINED requests of the read that held the end are recorded.
 // No sleeps: every wait is on an upstream arrival, an audit line or the socket.
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PIPELINED } from '../../src/proxy/server.ts';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { openConnection, type RawConnection } from './fixtures/raw-connection.ts';
@@ -15,6 +19,8 @@ import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
 const UPSTREAM_KEY = `sk_test_pipelined${randomBytes(12).toString('hex')}`;
 const TOKEN = newToken('stripe');
+/** Another tenant's key, whose calls go on beside a flooded connection. */
+const OTHER_TOKEN = newToken('stripe');
 /** Short, yet long enough that an ordinary call on a loaded two-core CI box is never caught by it. */
 const CLIENT_TIMEOUT_MS = 1_500;
 const CLEAN_ENV = { KEYBRAKE_DRAIN_TIMEOUT: '', KEYBRAKE_CLIENT_TIMEOUT: '', KEYBRAKE_MAX_CONNECTIONS: '' };
@@ -26,7 +32,10 @@ let kb: KeybrakeProcess;
 beforeAll(async () => {
   upstream = await startScriptedUpstream();
   dir = await manifestDir({
-    'keys.yaml': yamlDocuments(...stripeKey({ name: 'pipelined', token: TOKEN, upstreamKey: UPSTREAM_KEY })),
+    'keys.yaml': yamlDocuments(
+      ...stripeKey({ name: 'pipelined', token: TOKEN, upstreamKey: UPSTREAM_KEY }),
+      ...stripeKey({ name: 'other', token: OTHER_TOKEN, upstreamKey: UPSTREAM_KEY }),
+    ),
   });
   kb = await startKeybrake(
     [...serveArgs(dir.dir, { stripe: upstream.url }), '--client-timeout', `${CLIENT_TIMEOUT_MS}ms`],
@@ -202,15 +211,16 @@ describe('a refusal behind a call still being handled', () => {
   });
 });
 
-// Fifth round: node goes on parsing what is pipelined behind a refusal that closes its connection
+// Fifth round: node goes on parsing what is pipelined behind a refusal that ends its connection
 // (it waits for the calls before it). Such a request was served, forwarded and counted, though its
-// answer could never be written: the connection closes with the refusal.
+// answer could never be written: the connection closes with the refusal. Since the seventh round what
+// is written after the refusal is not even parsed: read and dropped, it is no call.
 describe('a call pipelined behind a refusal that ends its connection', () => {
   it.each([
     ['an Expect other than 100-continue', 'cus_doom_expect', 'Expect: a-gift\r\n'],
     ['an HTTP/1.1 request without Host', 'cus_doom_host', null],
   ])(
-    '%s: a call written after the refusal is recorded, never forwarded or answered',
+    '%s: a call written after the refusal is never read: not forwarded, answered or recorded',
     async (_what, id, extra) => {
       const held = `/v1/customers/cus_held_${id}`;
       const refusedPath = `/v1/customers/${id}`;
@@ -226,8 +236,7 @@ describe('a call pipelined behind a refusal that ends its connection', () => {
       await upstream.arrived(held);
       await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === refusedPath);
       // Written once the refusal is decided, while the call before it holds the connection open.
-      conn.socket.write(read(behind));
-      const record = await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === behind);
+      await write(conn.socket, read(behind));
       upstream.release(held);
 
       expectAllowed(await conn.response(), `cus_held_${id}`);
@@ -235,10 +244,108 @@ describe('a call pipelined behind a refusal that ends its connection', () => {
       expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
       expect(await conn.response()).toBeUndefined();
       await conn.closed;
-      expect(record).toMatchObject({ decision: 'deny', reason: 'request_invalid', upstreamStatus: null });
       const records = await recordsSince(from);
       expect(upstream.requests.slice(mark)).toEqual([`GET ${held}`, expect.stringMatching(/cus_after_/)]);
-      expect(records.map((r) => r.path).sort()).toEqual([behind, held, refusedPath].sort());
+      expect(records.map((r) => r.path).sort()).toEqual([held, refusedPath].sort());
     },
   );
+});
+
+/** Writes `bytes` and resolves once the socket has taken them, or has closed. */
+function write(socket: Socket, bytes: string): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('close', resolve);
+    socket.write(bytes, () => {
+      socket.off('close', resolve);
+      resolve();
+    });
+  });
+}
+
+/** Writes `count` copies of `request` as fast as the socket takes them; resolves when done or closed. */
+async function flood(socket: Socket, request: string, count: number): Promise<void> {
+  const batch = request.repeat(100);
+  for (let sent = 0; sent < count && !socket.destroyed; sent += 100) await write(socket, batch);
+}
+
+const recordsOf = (from: number, path: string) => kb.audit.slice(from).filter((r) => r.path === path).length;
+
+// Seventh round: a tester pipelined tens of thousands of requests (no token needed) behind a refused
+// one while a call before it waited 4 s for the vendor. Node parsed each, the proxy looked it up and
+// audited it, and node held them all until the connection closed: 60 000 blocked the event loop for
+// 11 s at the close (another tenant's call waited as long) and grew the proxy by 100 MB.
+describe('a flood pipelined behind an answer that ends its connection', () => {
+  it('written after the end: read and dropped, never parsed; another tenant is answered meanwhile', async () => {
+    const held = '/v1/customers/cus_held_flood';
+    const refusedPath = '/v1/customers/cus_flood_expect';
+    const flooded = '/v1/customers/cus_flooded';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+    const conn = await openConnection(kb.urls.stripe!);
+    conn.socket.write(read(held) + read(refusedPath).replace('\r\n\r\n', '\r\nExpect: a-gift\r\n\r\n'));
+    await upstream.arrived(held);
+    await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === refusedPath);
+
+    // Thousands of calls, within --max-body (256 KiB) in all, so the connection stays for its answers.
+    await flood(conn.socket, read(flooded), Math.floor(200_000 / read(flooded).length));
+    const other = await openConnection(kb.urls.stripe!);
+    const beside = await other.request(
+      `GET /v1/customers/cus_beside_flood HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${OTHER_TOKEN}\r\n\r\n`,
+    );
+    expectAllowed(beside, 'cus_beside_flood');
+    // Answered while the flooded connection is still held open by the call the vendor has not answered.
+    expect(conn.isClosed()).toBe(false);
+    other.socket.destroy();
+
+    upstream.release(held);
+    expectAllowed(await conn.response(), 'cus_held_flood');
+    expect((await conn.response())?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
+    expect(await conn.response()).toBeUndefined();
+    await conn.closed;
+    await recordsSince(from);
+    expect(recordsOf(from, flooded)).toBe(0);
+    expect(upstream.requests.slice(mark)).toEqual([
+      `GET ${held}`,
+      'GET /v1/customers/cus_beside_flood',
+      expect.stringMatching(/cus_after_/),
+    ]);
+  });
+
+  it(`in the read that holds the end: ${MAX_PIPELINED} recorded, then the connection closed with its calls still under way`, async () => {
+    const heldPaths = Array.from({ length: MAX_PIPELINED }, (_, i) => `/v1/customers/cus_held_nine${i}`);
+    const ninth = '/v1/customers/cus_nine';
+    const flooded = '/v1/customers/cus_nine_flooded';
+    const mark = upstream.requests.length;
+    const from = kb.audit.length;
+    // A held call the proxy forwarded runs its course once the vendor answers, wherever its answer goes.
+    for (const path of heldPaths) void upstream.arrived(path).then(() => upstream.release(path));
+    const conn = await openConnection(kb.urls.stripe!);
+    // MAX_PIPELINED calls under way, the one past them refused with the connection's end, and behind
+    // it more than --max-body of calls, all in one write.
+    conn.socket.write(
+      heldPaths.map(read).join('') +
+        read(ninth) +
+        read(flooded).repeat(Math.ceil(300_000 / read(flooded).length)),
+    );
+    const flooding = kb
+      .waitForAudit((r) => kb.audit.indexOf(r) >= from && recordsOf(from, flooded) > MAX_PIPELINED)
+      .catch(() => undefined);
+    await Promise.race([conn.closed, flooding]);
+    expect(conn.isClosed()).toBe(true);
+
+    // Every call under way keeps its one record: forwarded and answered by the vendor, or dropped unsent.
+    const held = await Promise.all(heldPaths.map((path) => kb.waitForAudit((r) => r.path === path)));
+    for (const record of held) {
+      expect([
+        ['allow', 'ok', 200],
+        ['deny', 'request_invalid', null],
+      ]).toContainEqual([record.decision, record.reason, record.upstreamStatus]);
+    }
+    await recordsSince(from);
+    expect(recordsOf(from, ninth)).toBe(1);
+    expect(recordsOf(from, flooded)).toBeLessThanOrEqual(MAX_PIPELINED);
+    for (const path of heldPaths) expect(recordsOf(from, path)).toBe(1);
+    const forwarded = upstream.requests.slice(mark, -1);
+    expect(heldPaths.map((path) => `GET ${path}`)).toEqual(expect.arrayContaining(forwarded));
+  });
 });
