@@ -130,6 +130,42 @@ it.each([
   });
 });
 
+// Seventh round: fields Resend's definition does not declare for these operations were forwarded
+// unread: a segment for a send judged from the stored broadcast, recipients for a free reschedule, a
+// `to` for a reply priced as one delivery.
+it.each([
+  [
+    'a broadcast send naming a segment and an audience',
+    'POST',
+    '/broadcasts/b_1/send',
+    { segment_id: 'seg_2', audience_id: 'aud_2' },
+  ],
+  ['a broadcast send naming recipients', 'POST', '/broadcasts/b_1/send', { to: 'evil@x.com' }],
+  [
+    'a reschedule naming a recipient',
+    'PATCH',
+    '/emails/em_1',
+    { scheduled_at: 'in 1 hour', to: 'evil@x.com' },
+  ],
+  [
+    'a reply naming recipients in to',
+    'POST',
+    '/inboxes/in_1/threads/th_1/emails/em_1/reply',
+    { text: 'hi', to: ['evil1@x.com', 'evil2@x.com'] },
+  ],
+  [
+    'a reply naming a sender',
+    'POST',
+    '/inboxes/in_1/threads/th_1/emails/em_1/reply',
+    { text: 'hi', from: 'ceo@bank.com' },
+  ],
+])('refuses %s, a field its definition does not declare, as body_invalid', (_name, method, path, params) => {
+  expect(classify(method, path, params)).toMatchObject({
+    reason: 'body_invalid',
+    operation: expect.stringMatching(/^resend\./),
+  });
+});
+
 // Found by a security tester: sends that go from an address the request does not show named no
 // sender, which a sender allowlist passed.
 describe('Resend senders the request does not show', () => {

@@ -4,6 +4,7 @@ import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operat
 import { compileOperations, resolveLocks } from '../operation-table.ts';
 import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
+import { undeclaredFieldDenial } from './declared-fields.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { optIn } from './opt-ins.ts';
 import { ITEMS } from './parse.ts';
@@ -46,6 +47,8 @@ function classifyRow(
   params: Params,
 ): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  const undeclared = undeclaredFieldDenial(row.id, params);
+  if (undeclared) return undeclared;
   if (row.class !== 'money') {
     const locks = resolveLocks(row, segments, params, resendLockField);
     if (isDenial(locks)) return locks;
@@ -127,7 +130,8 @@ function applyRule(
         // Priced by one reading only: were Resend to take "true" or 1 as reply-all, it reaches everyone.
         return deny('body_invalid', '`reply_all` must be true or false.');
       }
-      // The reply goes to the original sender, whom the request does not name; reply-all to everyone on the thread.
+      // The reply goes to the original sender, whom the request does not name; reply-all to everyone on
+      // the thread. Its body names no other recipient (declared-fields.ts refuses a `to`).
       const unseen = replyAll === true ? prices.unseenRecipients : 1;
       const email = emailShape({ cc: params['cc'], bcc: params['bcc'] }, unseen, [UNSEEN_RECIPIENT]);
       return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);

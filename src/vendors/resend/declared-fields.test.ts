@@ -1,0 +1,71 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Resend } from 'resend';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECLARED_FIELDS, undeclaredFieldDenial } from './declared-fields.ts';
+import { ITEMS } from './parse.ts';
+
+/** The JSON body fields resend-node sends for each call, every option it takes set. */
+describe('the declared fields are what resend-node sends', () => {
+  const bodies: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"x"}');
+    });
+  });
+  let client: Resend;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    client = new Resend('re_test', { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const sent = async (call: () => Promise<unknown>): Promise<string[]> => {
+    const before = bodies.length;
+    await call();
+    expect(bodies).toHaveLength(before + 1);
+    return Object.keys(bodies[before] ?? {}).sort();
+  };
+  const declared = (id: string) => [...(DECLARED_FIELDS.get(id) ?? [])].sort();
+
+  it('for a broadcast send', async () => {
+    const fields = await sent(() => client.broadcasts.send('b_1', { scheduledAt: 'in 1 hour' }));
+    expect(fields).toEqual(declared('resend.broadcasts.send'));
+  });
+
+  it("for a scheduled email's reschedule", async () => {
+    const fields = await sent(() => client.emails.update({ id: 'em_1', scheduledAt: 'in 1 hour' }));
+    expect(fields).toEqual(declared('resend.emails.update'));
+  });
+
+  it('for an inbox reply', async () => {
+    const fields = await sent(() =>
+      client.inboxes.threads.emails.reply({
+        inboxId: 'in_1',
+        threadId: 'th_1',
+        emailId: 'em_1',
+        cc: 'c@example.com',
+        bcc: ['d@example.com'],
+        html: '<p>hi</p>',
+        text: 'hi',
+        subject: 's',
+        replyAll: true,
+        attachments: [{ filename: 'a.txt', content: 'YQ==' }],
+        headers: { 'X-Entity-Ref-ID': '1' },
+      }),
+    );
+    expect(fields).toEqual(declared('resend.inboxes.threads.reply'));
+  });
+});
+
+describe('undeclaredFieldDenial', () => {
+  it.each([
+    ['a field given as null', 'resend.emails.update', { scheduled_at: 'in 1 hour', to: null }],
+    ['a JSON array', 'resend.broadcasts.send', { [ITEMS]: [] }],
+  ])('refuses %s', (_name, id, params) => {
+    expect(undeclaredFieldDenial(id, params)).toMatchObject({ reason: 'body_invalid' });
+  });
+});

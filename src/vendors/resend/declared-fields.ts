@@ -1,0 +1,37 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { printableName } from '../names.ts';
+import type { Params } from '../types.ts';
+import { ITEMS } from './parse.ts';
+
+/**
+ * The body fields Resend's definition declares (resend-node 6.38's requests, as it sends them) for
+ * the operations Keybrake judges by part of their body only: a broadcast send, judged from the
+ * stored broadcast; a scheduled email's reschedule, a free write; an inbox reply, priced from `cc`,
+ * `bcc` and `reply_all`. Any other field, `segment_id`, `audience_id` or `to` above all, is read by
+ * no allowlist and no price, while Resend's server might read it whatever the definition says.
+ */
+export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['resend.broadcasts.send', new Set(['scheduled_at'])],
+  ['resend.emails.update', new Set(['scheduled_at'])],
+  [
+    'resend.inboxes.threads.reply',
+    new Set(['cc', 'bcc', 'html', 'text', 'subject', 'reply_all', 'attachments', 'headers']),
+  ],
+]);
+
+/**
+ * Why the body of such an operation cannot be forwarded: it is a JSON array, or it holds a field the
+ * definition does not declare for it (null or empty alike: a field is never judged by its value
+ * here). Undefined for any other operation, and for a body of declared fields only.
+ */
+export function undeclaredFieldDenial(operationId: string, params: Params): Denial | undefined {
+  const declared = DECLARED_FIELDS.get(operationId);
+  if (declared === undefined) return undefined;
+  if (ITEMS in params) return deny('body_invalid', `${operationId} takes a JSON object.`);
+  const other = Object.keys(params).find((name) => !declared.has(name));
+  if (other === undefined) return undefined;
+  return deny(
+    'body_invalid',
+    `Resend's definition of ${operationId} declares no field ${printableName(other)} (only ${[...declared].join(', ')}): Keybrake would not read it, so the call is not forwarded.`,
+  );
+}
