@@ -74,11 +74,16 @@ export function leaseKey(account: string, object: string): string {
 export const LEASE_ACCOUNT = /^[a-z]+:[0-9a-f]{16,64}$/;
 
 /**
- * Bound on the leases of one call: a refund names a charge and a payment intent (two); invoice lines
- * lock their invoice and every Price they are priced from (at most MAX_PRICE_READS, eight), and a
- * shipping rate beside them.
+ * Bound on the leases of one call (ADR 0007 §5, seventh round), set from the largest calls Stripe
+ * takes: a Checkout Session locks each of its line items' Prices (Stripe: at most 100 line items),
+ * invoice lines their invoice and up to MAX_PRICE_READS (100) Prices and items, and a subscription
+ * create or update its customer or subscription, each of its items' and invoice items' Prices
+ * (Stripe: at most 20 of each) and the Product behind each (81 in all). A schedule's phases may name
+ * more between them (10 phases of 20 and 20); one that needs more than this is refused. Finite
+ * because each lease is two commands of one acquire.lua (EXISTS, SET; all in the account's slot) and
+ * is renewed before each further read of the call's lookup.
  */
-export const MAX_LEASES_PER_CALL = 16;
+export const MAX_LEASES_PER_CALL = 128;
 
 /**
  * `{vk:<scope>}:revoked-run:<runId>`: a stopped run (ADR 0010), in the vault key's slot so the reserve

@@ -10,9 +10,11 @@ const DOUBLINGS_CAP = 32;
 export const LEASE_BACKOFF_MAX_MS = LEASE_BACKOFF_FIRST_MS * DOUBLINGS_CAP;
 
 /**
- * Objects remembered per key. One call leases at most 16, so two refused calls fit; past this the
- * oldest is dropped and its wait is kept for every object of the key, so a key cannot clear its
- * backoff on one object by being refused on many others.
+ * Objects remembered per key; past this the oldest is dropped and its wait is kept for every object
+ * of the key, so a key cannot clear its backoff on one object by being refused on many others. Not
+ * MAX_LEASES_PER_CALL (128) or twice it: the memory (4 096 keys of 32 ids, about 24 MiB at worst;
+ * of 256, 180 MiB) is the bound. A refused call holding more than this (a subscription of many
+ * Prices) holds its key off every object for its backoff: a retry after 250 ms, not a refusal.
  */
 export const LEASE_BACKOFF_OBJECTS = 32;
 

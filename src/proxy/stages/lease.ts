@@ -69,7 +69,10 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
       return deny('path_invalid', 'The call names an object id Keybrake cannot read.');
     }
     if (objects.length > MAX_LEASES_PER_CALL) {
-      return deny('body_invalid', 'The call names more objects than Keybrake can lock at once.');
+      return deny(
+        'body_invalid',
+        `The call names ${objects.length} objects to lock, and Keybrake locks at most ${MAX_LEASES_PER_CALL} at once.`,
+      );
     }
     const heldOff = leaseHeldOff(ctx, deps, objects as string[]);
     if (heldOff) return heldOff;

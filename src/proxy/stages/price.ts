@@ -208,8 +208,12 @@ async function leaseFound(
     if (!held?.objects.includes(object) && !objects.includes(object)) objects.push(object);
   }
   if (objects.length === 0) return undefined;
-  if ((held?.objects.length ?? 0) + objects.length > MAX_LEASES_PER_CALL) {
-    return deny('price_unknown', 'The call depends on more objects than Keybrake can lock at once.');
+  const total = (held?.objects.length ?? 0) + objects.length;
+  if (total > MAX_LEASES_PER_CALL) {
+    return deny(
+      'price_unknown',
+      `The call depends on ${total} objects (those it names and those its price lookup found, such as the Product of each Price), and Keybrake locks at most ${MAX_LEASES_PER_CALL} at once.`,
+    );
   }
   const heldOff = leaseHeldOff(ctx, deps, objects);
   if (heldOff) return heldOff;

@@ -44,8 +44,13 @@ import { quoteTotal } from './quote-total.ts';
 
 type Obj = Record<string, unknown>;
 
-/** The most distinct prices or invoice items one call may be priced from (bounded upstream reads). */
-export const MAX_PRICE_READS = 8;
+/**
+ * The most Prices or invoice items one call may be priced from, each one upstream read (ADR 0007 §8:
+ * bounded work): Stripe's own bound on the longest such list, a Checkout Session's 100 line items
+ * in `payment` mode. Invoice lines have no per-call bound at Stripe (250 per invoice): more than
+ * this are sent in several calls. Below MAX_LOOKUP_READS (128) with the invoice read beside them.
+ */
+export const MAX_PRICE_READS = 100;
 
 /**
  * `POST /v1/invoices/{invoice}/finalize`, and `POST /v1/invoices/{invoice}/send`, which finalises a
@@ -830,7 +835,7 @@ function tallyReads(tally: Tally, rates: ExchangeRates): Read[] | Denial {
   if (tally.prices.size + tally.items.length > MAX_PRICE_READS) {
     return deny(
       'price_unknown',
-      `Keybrake prices at most ${MAX_PRICE_READS} distinct prices or invoice items in one call.`,
+      `Keybrake prices at most ${MAX_PRICE_READS} distinct prices or invoice items in one call: send the lines in several calls.`,
     );
   }
   const reads: Read[] = [];

@@ -128,7 +128,10 @@ export function checkoutSessionCreate(
     }
   }
   if (reads.length > MAX_PRICE_READS) {
-    return deny('price_unknown', `Keybrake prices at most ${MAX_PRICE_READS} distinct prices in one call.`);
+    return deny(
+      'price_unknown',
+      `Keybrake prices at most ${MAX_PRICE_READS} line items by price in one Checkout Session, as many as Stripe takes.`,
+    );
   }
   if (!Number.isSafeInteger(micros))
     return deny('price_unknown', 'The amount is too large for Keybrake to price.');

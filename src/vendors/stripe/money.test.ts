@@ -4,6 +4,7 @@ import { minorToMicroUsd } from '../../money/convert.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import { parseForm } from '../form.ts';
 import type { KnownLinks, Operation } from '../types.ts';
+import { MAX_PRICE_READS } from './billing.ts';
 import { classifyStripe } from './classify.ts';
 import { settleStripe } from './settle.ts';
 
@@ -625,7 +626,10 @@ describe('invoices', () => {
   });
 
   it('denies lines naming more prices than it reads in one call', () => {
-    const form = Array.from({ length: 9 }, (_, i) => `lines[${i}][pricing][price]=price_${i}`).join('&');
+    const form = Array.from(
+      { length: MAX_PRICE_READS + 1 },
+      (_, i) => `lines[${i}][pricing][price]=price_${i}`,
+    ).join('&');
     expect(classify('POST', '/v1/invoices/in_1/add_lines', form)).toMatchObject({ reason: 'price_unknown' });
   });
 

@@ -47,6 +47,23 @@ const INVOICE_ITEM_KEYS = [
   'discountable',
 ] as const;
 
+/**
+ * Stripe's bound on a subscription's `items` and on the `add_invoice_items` a call adds to its next
+ * invoice ("up to 20" each, in its definition), for a subscription and for each schedule phase. A
+ * longer list is refused before any read or lease, as Stripe would refuse it: the most leases one
+ * call takes (MAX_LEASES_PER_CALL) is sized from it.
+ */
+const MAX_ITEMS = 20;
+
+/** The refusal of a list of `name` longer than Stripe takes (MAX_ITEMS); undefined when it fits. */
+function overStripeLimit(list: readonly unknown[] | undefined, name: string): Denial | undefined {
+  if (list === undefined || list.length <= MAX_ITEMS) return undefined;
+  return deny(
+    'body_invalid',
+    `Parameter "${name}" has ${list.length} entries; Stripe takes at most ${MAX_ITEMS}.`,
+  );
+}
+
 /** Subscription parameters the preview takes under `subscription_details`, as they are. */
 const DETAIL_KEYS = [
   'billing_cycle_anchor',
@@ -565,6 +582,8 @@ function subscriptionDetails(params: Params): Obj | Denial {
   const details = pick(params, DETAIL_KEYS);
   const items = objectList(params, 'items');
   if (isDenial(items)) return items;
+  const over = overStripeLimit(items, 'items');
+  if (over) return over;
   if (items !== undefined) {
     const mapped: Obj[] = [];
     for (const item of items) {
@@ -596,6 +615,8 @@ function withoutDiscounts(body: Obj): Obj {
 function invoiceItems(params: Params): Obj[] | undefined | Denial {
   const list = objectList(params, 'add_invoice_items');
   if (isDenial(list) || list === undefined) return list;
+  const over = overStripeLimit(list, 'add_invoice_items');
+  if (over) return over;
   const mapped: Obj[] = [];
   for (const item of list) {
     mapped.push(pick(item, INVOICE_ITEM_KEYS));
@@ -635,8 +656,8 @@ function scheduleDetails(params: Params, create: boolean): Obj | Denial {
   if (isDenial(phases)) return phases;
   if (phases !== undefined) {
     for (const phase of phases) {
-      const old = legacyPhase(phase);
-      if (old) return old;
+      const refused = refusedPhase(phase);
+      if (refused) return refused;
     }
     const mapped = phases.map((phase): Obj => {
       const m: Obj = {};
@@ -657,12 +678,17 @@ function scheduleDetails(params: Params, create: boolean): Obj | Denial {
   return details;
 }
 
-/** A phase's legacy parameter, or its items'; undefined when it has none. */
-function legacyPhase(phase: Obj): Denial | undefined {
+/** A phase's legacy parameter, or its items', or a list longer than Stripe takes; undefined when none. */
+function refusedPhase(phase: Obj): Denial | undefined {
   const old = legacy(phase, LEGACY_PHASE, 'phases[]');
   if (old) return old;
   const items = objectList(phase, 'items');
   if (isDenial(items)) return items;
+  const added = objectList(phase, 'add_invoice_items');
+  if (isDenial(added)) return added;
+  const over =
+    overStripeLimit(items, 'phases[][items]') ?? overStripeLimit(added, 'phases[][add_invoice_items]');
+  if (over) return over;
   for (const item of items ?? []) {
     const oldItem = legacy(item, LEGACY_ITEM, 'phases[][items][]');
     if (oldItem) return oldItem;
