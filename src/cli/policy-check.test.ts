@@ -216,6 +216,22 @@ stringData: { token: ${token} }
 `,
   );
 
+// Seventh round: `requestsPerMinute: 0120` is 80 (octal, as kubectl reads it), without a word.
+describe('policyCheck: zero-padded numbers', () => {
+  it('warns that one reads as octal, with its line and both readings, and passes', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      'apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: p }\nspec:\n  vendor: stripe\n  limits:\n    requestsPerMinute: 0120\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(lines).toEqual([
+      `warning: ${join(dir, 'p.yaml')} line 7: 0120 has a leading 0, so it reads as the octal number 80, as kubectl reads it; write 80 if that is meant, or 120 for the decimal`,
+      'ok: 1 SpendPolicy, 0 VaultKey, 0 served, 0 error(s)',
+    ]);
+    expect(ok).toBe(true);
+  });
+});
+
 // Seventh round: allowlist entries that can never match were accepted without a word.
 describe('policyCheck: allowlist entries that never match', () => {
   it('warns of each, names its field, and passes', async () => {

@@ -14,6 +14,7 @@ import { tokenPrefixesOf } from '../tokens/redact.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { redactedExplanation } from './explain-redaction.ts';
+import { octalWarnings } from './octal-warnings.ts';
 import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 import { unreadReference } from './unread-references.ts';
@@ -23,7 +24,8 @@ export const POLICY_CHECK_SUMMARY =
   'document and field. Exits 1 when any manifest is invalid, when a VaultKey could never be served\n' +
   '(its SpendPolicy missing or invalid or for another vendor, its token malformed or shared), or when\n' +
   'there is none. A missing Secret, an expired or suspended key is a warning: Secrets live elsewhere.\n' +
-  'So is an allowlist entry that can never match or is listed twice, or a limit above a cap bounding it.\n' +
+  'So is an allowlist entry that can never match or is listed twice, a limit above a cap bounding it,\n' +
+  'or a number written with a leading 0 (0120), which reads as octal (80), as kubectl reads it.\n' +
   '\n' +
   "With --explain, answers what Keybrake would decide for one request made with one of the manifests'\n" +
   'vault keys, and why: the operation, its class and price, every check passed or failed, and the final\n' +
@@ -148,7 +150,8 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * The check behind `keybrake policy-check <paths…>`: every document error and every key the
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
  * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
- * allowlist entry that never matches or repeats, a limit above a cap that bounds it) as warnings,
+ * allowlist entry that never matches or repeats, a limit above a cap that bounds it, a zero-padded
+ * number read as octal) as warnings,
  * then a summary. Safe for CI logs: no secrets.
  */
 export async function policyCheck(
@@ -191,6 +194,7 @@ export async function policyCheck(
       );
     }
   }
+  lines.push(...loaded.octal);
   // Loaded only when a policy could need it: the plain check does not read the operation tables.
   if (set.policies.some((p) => p.spec.limits?.requestsPerMinute === 1)) {
     const { lookupRateWarnings } = await import('./lookup-rate.ts');
@@ -229,10 +233,16 @@ async function allowlistWarnings(policies: readonly SpendPolicy[]): Promise<stri
  */
 async function loadVerdicts(paths: readonly string[], opts: CheckOptions) {
   const reader = createFileReader({
-    digest: (parsed) => ({ errors: parsed.errors, verdicts: checkDocuments(parsed.documents, opts) }),
+    digest: (parsed, text, file) => ({
+      errors: parsed.errors,
+      verdicts: checkDocuments(parsed.documents, opts),
+      octal: octalWarnings(text, file),
+    }),
   });
-  const { items: verdicts, errors } = flattenEntries(await reader.load(paths), (f) => f.verdicts);
-  return { verdicts, errors };
+  const entries = await reader.load(paths);
+  const { items: verdicts, errors } = flattenEntries(entries, (f) => f.verdicts);
+  const { items: octal } = flattenEntries(entries, (f) => f.octal);
+  return { verdicts, errors, octal };
 }
 
 /** One request to explain, as the flags give it. */

@@ -71,7 +71,11 @@ export type FileEntry<T> =
  * stat says. A file read again whose text is what it was (its SHA-256) keeps its value too: a file
  * read racily is most often one written just before `serve` started, and unchanged since.
  */
-export function createFileReader<T>(opts: { now?: () => number; digest: (parsed: ParsedFile) => T }): {
+export function createFileReader<T>(opts: {
+  now?: () => number;
+  /** `text` and `file` for a caller that reads more than the documents (policy-check's octal warnings). */
+  digest: (parsed: ParsedFile, text: string, file: string) => T;
+}): {
   load(paths: readonly string[]): Promise<FileEntry<T>[]>;
   /**
    * When every file the last load read racily is out of the racy window (epoch ms, by `now`):
@@ -113,7 +117,9 @@ export function createFileReader<T>(opts: { now?: () => number; digest: (parsed:
             const text = await readFile(file, 'utf8');
             const textDigest = hash('sha256', text, 'base64');
             const value =
-              last?.textDigest === textDigest ? last.value : opts.digest(parseManifestFile(text, file));
+              last?.textDigest === textDigest
+                ? last.value
+                : opts.digest(parseManifestFile(text, file), text, file);
             read = { stat: seen, textDigest, value };
           }
         } catch (err) {
