@@ -273,7 +273,26 @@ const scalarText = fc.oneof(
     'POST /v1/**',
   ),
   fc.string({
-    unit: fc.constantFrom('a', ' ', '-', ':', '#', ',', '[', ']', '{', '}', '"', "'", '1', '.', 'e'),
+    // With spaces YAML does not cut off a plain scalar (no-break, ideographic): go-yaml v2 neither.
+    unit: fc.constantFrom(
+      'a',
+      ' ',
+      '-',
+      ':',
+      '#',
+      ',',
+      '[',
+      ']',
+      '{',
+      '}',
+      '"',
+      "'",
+      '1',
+      '.',
+      'e',
+      '\u00a0',
+      '\u3000',
+    ),
     maxLength: 6,
   }),
 );

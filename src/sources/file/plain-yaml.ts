@@ -343,18 +343,19 @@ function inlineValue(text: string, at: number, strings: OwnStrings): unknown {
   if (isIndicator(first) && !(first === DASH && at + 1 < text.length && text.charCodeAt(at + 1) !== SPACE))
     throw LEAVE;
   const comment = text.indexOf(' #', at);
-  const stop = comment < 0 ? text.length : comment;
-  const seen = strings.plains.find(text, at, lastNonSpace(text, at, stop));
+  const end = lastNonSpace(text, at, comment < 0 ? text.length : comment);
+  const seen = strings.plains.find(text, at, end);
   if (seen !== undefined) return seen;
-  const raw = text.slice(at, stop).trimEnd();
+  const raw = text.slice(at, end);
   if (raw.includes(': ') || raw.charCodeAt(raw.length - 1) === COLON) throw LEAVE;
   return ownPlain(raw, strings);
 }
 
 /**
- * Where the text from `start` to `end` ends without its trailing spaces. (A value kept in SeenSpans
- * was cut by trimEnd, which cuts more kinds of space: a text ending in another one is not found,
- * and is read the long way.)
+ * Where the text from `start` to `end` ends without its trailing spaces. Only U+0020 ends a plain
+ * scalar (and tabs, outside the subset): go-yaml v2 keeps a trailing no-break, ideographic or other
+ * Unicode space, so `true<NBSP>` is the string "true\u00a0" to kubectl, not `true`; trimEnd would
+ * cut them.
  */
 function lastNonSpace(text: string, start: number, end: number): number {
   let i = end;
@@ -432,9 +433,9 @@ class FlowReader {
       return this.strings.own(value);
     }
     const start = this.pos;
-    const stop = this.plainStop();
-    const seen = this.strings.plains.find(this.text, start, lastNonSpace(this.text, start, stop));
-    return seen ?? ownPlain(this.plainText(start, stop), this.strings);
+    const end = lastNonSpace(this.text, start, this.plainStop());
+    const seen = this.strings.plains.find(this.text, start, end);
+    return seen ?? ownPlain(this.plainText(start, end), this.strings);
   }
 
   private sequence(): unknown[] {
@@ -481,10 +482,9 @@ class FlowReader {
     if (this.text.charCodeAt(stop) !== COLON || !isBreakAfter(this.text, stop)) throw LEAVE;
     const seen = this.strings.keys.find(this.text, start, stop);
     if (seen !== undefined) return seen;
-    const raw = this.plainText(start, stop);
     // `{a : b}`: a space before the colon is left to the reference, as in a block key.
-    if (raw.length !== stop - start) throw LEAVE;
-    return this.strings.keys.keep(notProto(plainKey(raw)));
+    if (lastNonSpace(this.text, start, stop) !== stop) throw LEAVE;
+    return this.strings.keys.keep(notProto(plainKey(this.plainText(start, stop))));
   }
 
   /** After an entry: the closing bracket (true), or `,` before another entry (false). */
@@ -524,11 +524,10 @@ class FlowReader {
     return i;
   }
 
-  /** The plain scalar from `start` to `stop`, trailing spaces cut; never empty. */
-  private plainText(start: number, stop: number): string {
-    const raw = this.text.slice(start, stop).trimEnd();
-    if (raw.length === 0) throw LEAVE;
-    return raw;
+  /** The plain scalar from `start` to `end` (its trailing spaces cut: lastNonSpace); never empty. */
+  private plainText(start: number, end: number): string {
+    if (end === start) throw LEAVE;
+    return this.text.slice(start, end);
   }
 }
 
