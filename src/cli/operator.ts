@@ -28,6 +28,7 @@ import {
   resolvePodRef,
 } from '../operator/leader-label.ts';
 import { createOperatorRegistry } from '../operator/metrics.ts';
+import { CLAIM_LEASE_NAME, createNamespaceClaims } from '../operator/namespace-claims.ts';
 import { createOperator } from '../operator/operator.ts';
 import {
   configMapRevocationStore,
@@ -129,6 +130,12 @@ export const OPERATOR_FLAGS = {
     help: `interval between Lease attempts (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
+  'proxy-max-staleness': {
+    type: 'string',
+    default: '30s',
+    help: `the proxies' --max-staleness: another release takes a namespace this release stopped claiming only after the lease duration plus this (${DURATION_SYNTAX})`,
+    placeholder: 'duration',
+  },
   'pod-name': {
     type: 'string',
     help: `own Pod, labelled ${LEADER_LABEL}=true while leading (default: $POD_NAME; unset: no label)`,
@@ -219,6 +226,7 @@ export async function operatorCommand(
     renewDeadlineMs: duration('renew-deadline', values['renew-deadline'] as string),
     retryPeriodMs: duration('retry-period', values['retry-period'] as string),
   };
+  const proxyMaxStalenessMs = duration('proxy-max-staleness', values['proxy-max-staleness'] as string);
   const timingProblem = checkLeaseTimings(timings);
   if (timingProblem) throw new UsageError(`leader election: ${timingProblem}`);
   const heartbeatMs = duration('heartbeat', values.heartbeat as string);
@@ -280,6 +288,19 @@ export async function operatorCommand(
     log,
     registry,
     statusIntervalMs,
+    // Each namespace is served by one release (ADR 0005, seventh round): this one, named by its Lease.
+    claims: {
+      claims: createNamespaceClaims({
+        storeFor: (namespace) => kubernetesLeaseStore(kc, namespace, CLAIM_LEASE_NAME),
+        release: `${leaseNamespace}/${leaseName}`,
+        claimDurationMs: timings.leaseDurationMs + proxyMaxStalenessMs,
+        renewDeadlineMs: timings.renewDeadlineMs,
+        clock: () => clock.now(),
+        monotonic: () => performance.now(),
+        log,
+      }),
+      intervalMs: timings.retryPeriodMs,
+    },
   });
   const pod = resolvePodRef(
     {

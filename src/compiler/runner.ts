@@ -70,6 +70,11 @@ export interface CompileRunnerOptions {
    * objects not Ready only, no run-key index).
    */
   readonly patch?: boolean;
+  /**
+   * Which namespaces are compiled, asked at every compile (the operator's namespace claims: another
+   * release serves the rest, and writes their status). Absent: every namespace.
+   */
+  readonly inScope?: (namespace: string) => boolean;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -125,7 +130,9 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     ...(opts.patch && { patchable: true }),
   };
 
-  const compileSet = (next: ResourceSet) => {
+  const scoped = (all: ResourceSet) => (opts.inScope ? withinNamespaces(all, opts.inScope) : all);
+  const compileSet = (all: ResourceSet) => {
+    const next = scoped(all);
     const version = nextVersion(current?.snapshot.version ?? 0);
     return (
       (opts.patch && current && patchCompile(current.snapshot, next, { version, ...options })) ||
@@ -197,7 +204,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       const now = opts.clock.now();
       if (now < nextExpiry(current.snapshot)) return current.statuses;
       if (later?.of === current && now < later.until) return later.statuses;
-      const { snapshot, statuses } = compile(set, { version: current.snapshot.version, ...options });
+      const { snapshot, statuses } = compile(scoped(set), { version: current.snapshot.version, ...options });
       later = { of: current, statuses, until: nextExpiry(snapshot) };
       return statuses;
     },
@@ -223,6 +230,18 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       for (const p of publishers) p(outcome);
       return outcome;
     },
+  };
+}
+
+/** The objects of `set` in the namespaces `inScope` admits: the rest is neither served nor given a status. */
+export function withinNamespaces(set: ResourceSet, inScope: (namespace: string) => boolean): ResourceSet {
+  const admitted = (o: { metadata: { namespace?: string | undefined } }) =>
+    inScope(o.metadata.namespace ?? '');
+  return {
+    policies: set.policies.filter(admitted),
+    keys: set.keys.filter(admitted),
+    secrets: set.secrets.filter(admitted),
+    rejected: set.rejected.filter((r) => inScope(r.namespace)),
   };
 }
 

@@ -17,6 +17,7 @@ export interface OperatorMetrics {
   readonly statusWrites: Counter;
   readonly minted: Counter;
   readonly revocations: Gauge;
+  readonly claimedElsewhere: Gauge;
 }
 
 export function operatorMetrics(registry: Registry): OperatorMetrics {
@@ -44,6 +45,11 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     revocations: new Gauge({
       name: 'keybrake_operator_revoked_tokens',
       help: 'Tokens in the revocation ledger (revoked by deleting their VaultKey; never served again).',
+      registers: [registry],
+    }),
+    claimedElsewhere: new Gauge({
+      name: 'keybrake_operator_namespaces_claimed_elsewhere',
+      help: 'Namespaces holding VaultKeys that another Keybrake release has claimed: their keys are not served by this one.',
       registers: [registry],
     }),
   };

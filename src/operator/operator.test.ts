@@ -12,6 +12,7 @@ import type {
 } from '../sources/kubernetes/source.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
+import type { NamespaceClaims } from './namespace-claims.ts';
 import { createOperator } from './operator.ts';
 import type { SecretStore } from './tokens.ts';
 
@@ -109,6 +110,7 @@ function setup(
     failing?: Set<string>;
     extra?: KubeObject[];
     secrets?: SecretStore;
+    claims?: NamespaceClaims;
   } = {},
 ) {
   const clock = fixedClock(NOW);
@@ -138,8 +140,26 @@ function setup(
     log: silentLogger(),
     statusIntervalMs: 3_600_000,
     statusResyncMs: 300_000,
+    ...(opts.claims && { claims: { claims: opts.claims, intervalMs: 3_600_000 } }),
   });
   return { operator, fake, published, patches, events, clock };
+}
+
+/** Claims that hold `served` from their first round on, and name `elsewhere` for the rest. */
+function claimsOf(served: readonly string[]): NamespaceClaims & { rounds: string[][] } {
+  let held = false;
+  const rounds: string[][] = [];
+  return {
+    rounds,
+    async sync(namespaces, leading) {
+      rounds.push([...namespaces, leading ? 'leading' : 'standby']);
+      const changed = !held && served.length > 0;
+      held = true;
+      return changed;
+    },
+    serves: (namespace) => held && served.includes(namespace),
+    elsewhere: () => new Map(),
+  };
 }
 
 describe('operator', () => {
@@ -152,6 +172,32 @@ describe('operator', () => {
     expect(published[0]!.version).toBeGreaterThanOrEqual(Date.parse(NOW));
     expect(patches).toEqual([]);
     expect(events).toEqual([]);
+    await operator.close();
+  });
+
+  // Found by a tester: two releases whose scopes overlapped both served one key, each with its own
+  // counters, so its caps were doubled.
+  it('serves, mints for and writes the status of no key in a namespace another release claimed', async () => {
+    const claims = claimsOf([]);
+    const { operator, published, patches, events } = setup({ claims });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    expect(claims.rounds[0]).toEqual(['agents', 'standby']);
+    expect(published.length).toBeGreaterThan(0);
+    for (const snapshot of published) expect(snapshot.keys.size).toBe(0);
+    expect(patches).toEqual([]);
+    expect(events).toEqual([]);
+    await operator.close();
+  });
+
+  it('serves the keys of a namespace once its claim is held', async () => {
+    const { operator, published, patches } = setup({ claims: claimsOf(['agents']) });
+    await operator.start();
+    expect([...published.at(-1)!.keys.values()].map((k) => k.name)).toEqual(['bot']);
+    operator.startLeading();
+    await operator.reconcile();
+    expect(patches.map((p) => p.name).sort()).toEqual(['SpendPolicy/p', 'VaultKey/bot']);
     await operator.close();
   });
 

@@ -11,6 +11,7 @@ import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { type KeySpend, operatorMetrics, renderKeySpend } from './metrics.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
+import type { NamespaceClaims } from './namespace-claims.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
 import type { RevocationEntry, RevocationLedger } from './revocations.ts';
@@ -51,6 +52,12 @@ export interface OperatorOptions {
    * ownership rule (a token Secret serves only the VaultKey that owns it) applies either way.
    */
   readonly revocations?: RevocationLedger;
+  /**
+   * The namespaces this release serves, claimed against other releases whose scopes overlap
+   * (ADR 0005, seventh round): keys elsewhere are left out of the table, get no token and no status.
+   * Absent: every namespace the source sees (unit tests, a single release).
+   */
+  readonly claims?: { readonly claims: NamespaceClaims; readonly intervalMs: number };
 }
 
 /** The reconciler: source → compile → publish, and (leader only) tokens, status and Events. */
@@ -106,11 +113,13 @@ export function createOperator(opts: OperatorOptions): Operator {
       owningVaultKey(source.get('Secret', namespace, name)?.metadata?.ownerReferences)?.uid,
     revoked: (digest) => ledger?.revoked(digest),
   };
+  const claims = opts.claims?.claims;
   const runner = createCompileRunner<KubernetesSourceUpdate>({
     clock,
     refuseChangesWithErrors: false,
     nextVersion: stampAbove(opts.publishedVersion ?? (() => 0), clock),
     tokens,
+    ...(claims && { inScope: (namespace: string) => claims.serves(namespace) }),
   });
   publishSnapshots(runner, {
     publish: opts.publish,
@@ -280,6 +289,25 @@ export function createOperator(opts: OperatorOptions): Operator {
     void requestPass();
   });
 
+  /** One round of claims over the namespaces holding keys; a change of what is served recompiles. */
+  let claiming: Promise<void> | undefined;
+  const claimRound = (): Promise<void> =>
+    (claiming ??= (async () => {
+      const set = runner.current?.update.set;
+      if (!claims || !set || closed) return;
+      const changed = await claims.sync(new Set(set.keys.map((k) => k.metadata.namespace ?? '')), leading);
+      metrics?.claimedElsewhere.set(claims.elsewhere().size);
+      if (changed && runner.recompile()) {
+        due = true;
+        void requestPass();
+      }
+    })()
+      .catch((err: unknown) => log.error({ error: (err as Error).message }, 'namespace claims failed'))
+      .finally(() => {
+        claiming = undefined;
+      }));
+  let claimTimer: NodeJS.Timeout | undefined;
+
   const tick = async () => {
     if (!proceed()) return;
     const spendChanged = await spend.refresh(served());
@@ -313,12 +341,18 @@ export function createOperator(opts: OperatorOptions): Operator {
       await source.start();
       timer = setInterval(() => void tick(), opts.statusIntervalMs ?? 10_000);
       timer.unref();
+      if (opts.claims) {
+        await claimRound();
+        claimTimer = setInterval(() => void claimRound(), opts.claims.intervalMs);
+        claimTimer.unref();
+      }
     },
     startLeading() {
       leading = true;
       due = true;
       metrics?.leader.set(1);
-      void tick();
+      // Claims first: a new leader renews its release's claims (or learns they lapsed) at once.
+      void claimRound().then(tick);
     },
     stopLeading() {
       leading = false;
@@ -342,6 +376,8 @@ export function createOperator(opts: OperatorOptions): Operator {
       closed = true;
       stopLoading.abort();
       clearInterval(timer);
+      clearInterval(claimTimer);
+      await claiming;
       await running;
       await source.close();
     },

@@ -198,6 +198,18 @@ describe('helm install against the real API server, as the README says it', () =
       'operator',
       'no',
     ],
+    [
+      'claim a tenant namespace (its keybrake-claim Lease)',
+      ['update', 'leases.coordination.k8s.io/keybrake-claim', '-n', 'agents'],
+      'operator',
+      'yes',
+    ],
+    [
+      'not update other Leases in a tenant namespace',
+      ['update', 'leases.coordination.k8s.io/other', '-n', 'agents'],
+      'operator',
+      'no',
+    ],
     ['label its own Pod (leader label)', ['patch', 'pods', '-n', NAMESPACE], 'operator', 'yes'],
     ['not patch Pods elsewhere', ['patch', 'pods', '-n', 'default'], 'operator', 'no'],
     ['not delete Pods', ['delete', 'pods', '-n', NAMESPACE], 'operator', 'no'],

@@ -476,7 +476,13 @@ describe('rendering', () => {
   it('passes every duration with its unit (the CLI reads a bare number as milliseconds)', async () => {
     const objects = await render([REDIS]);
     expect(container(find(objects, 'Deployment', 'keybrake-operator')).args).toEqual(
-      expect.arrayContaining(['--lease-duration=15s', '--renew-deadline=10s', '--retry-period=2s']),
+      expect.arrayContaining([
+        '--lease-duration=15s',
+        '--renew-deadline=10s',
+        '--retry-period=2s',
+        // A namespace claim passes to another release only once this one's proxies are stale.
+        '--proxy-max-staleness=30s',
+      ]),
     );
     expect(container(find(objects, 'Deployment', 'keybrake-proxy')).args).toEqual(
       expect.arrayContaining(['--max-staleness=30s', '--drain-timeout=25s']),
@@ -729,6 +735,18 @@ describe('rendering', () => {
     const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.name === 'keybrake-operator');
     expect(roles.map((r) => r.metadata.namespace)).toEqual(['agents', 'billing']);
     expect(roles[0]?.rules.flatMap((r: { resources: string[] }) => r.resources)).toContain('secrets');
+    // Each namespace's claim (one release serves its keys): create, and get/update of that one Lease.
+    expect(roles[0]?.rules).toEqual(
+      expect.arrayContaining([
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: ['keybrake-claim'],
+          verbs: ['get', 'update'],
+        },
+      ]),
+    );
     expect(container(find(objects, 'Deployment', 'keybrake-operator')).args).toEqual(
       expect.arrayContaining(['--namespace=agents', '--namespace=billing']),
     );
