@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { runKeyOf, snapshotServing, stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
 import { deny } from '../decision/reasons.ts';
 import { loadExchangeRates } from '../money/exchange-rates.ts';
-import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
+import type { VendorName } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
-import { mintRunToken, runSecretFor } from '../tokens/run-token.ts';
-import { newToken, tokenDigest } from '../tokens/token.ts';
+import { newToken } from '../tokens/token.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import type { VendorAdapter } from '../vendors/types.ts';
 import type { PipelineDeps } from './context.ts';
@@ -102,23 +102,9 @@ describe('refuseCall', () => {
 describe('refuseCall: who made the call', () => {
   const NOW = Date.parse('2026-12-01T12:00:00Z');
   const VAULT = newToken('stripe');
-  const key: CompiledKey = {
-    uid: 'agents/bot',
-    namespace: 'agents',
-    name: 'bot',
-    vendor: 'stripe',
-    tokenFingerprint: 'kb_stripe_…x',
-    upstream: { kind: 'bearer', token: 'sk_real' },
-    suspended: false,
-    policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true },
-    runSecret: runSecretFor(VAULT, 'agents/bot'),
-    tokenPrefix: 'kb_stripe_',
-  };
-  const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
-  const RUN_KEY = mintRunToken(
-    { tokenPrefix: 'kb_stripe_', runSecret: key.runSecret!, digest: tokenDigest(VAULT) },
-    { runId: 'myrun-7', issuedAt: NOW, expiresAt: NOW + 60_000 },
-  );
+  const key = stripeParentKey('bot', VAULT);
+  const snapshot = snapshotServing(VAULT, key, NOW);
+  const RUN_KEY = runKeyOf(key, VAULT, { runId: 'myrun-7', issuedAt: NOW, expiresAt: NOW + 60_000 });
 
   function refused(token: string, lines: [string, string][] = [], url = '/v1/customers/cus_1') {
     const audit = memoryAuditSink();

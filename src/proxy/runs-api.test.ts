@@ -1,5 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
 import { fixedClock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
@@ -11,7 +12,7 @@ import {
 } from '../snapshot/run-keys.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
-import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
+import { verifyRunToken } from '../tokens/run-token.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
 import { StoppedRuns } from './runs.ts';
 import { registerRunRoutes } from './runs-api.ts';
@@ -22,25 +23,9 @@ const OTHER = newToken('stripe');
 /** A token the user brought: no Keybrake shape (docs/resources.md). */
 const BROUGHT = 'foreign-agent-token-0123456789abcdefXYZ';
 
+/** A parent key of the run API: a Stripe key with a run cap of $10. */
 function key(name: string, token: string, extra: Partial<CompiledKey> = {}): CompiledKey {
-  return {
-    uid: `agents/${name}`,
-    namespace: 'agents',
-    name,
-    vendor: 'stripe',
-    tokenFingerprint: 'kb_stripe_…x',
-    upstream: { kind: 'bearer', token: 'sk_real' },
-    suspended: false,
-    policy: {
-      ref: 'agents/p',
-      limits: { perRunMicros: 10_000_000 },
-      timezone: 'UTC',
-      readsWhenStoreDown: true,
-    },
-    runSecret: runSecretFor(token, `agents/${name}`),
-    tokenPrefix: 'kb_stripe_',
-    ...extra,
-  };
+  return stripeParentKey(name, token, extra, { perRunMicros: 10_000_000 });
 }
 
 async function api(opts: { stopStore?: RunStopStore; bot?: Partial<CompiledKey> } = {}) {

@@ -1,6 +1,7 @@
 // Run keys through the real pipeline (ADR 0010): the stripe adapter, the memory counter store, and a
 // recording upstream, so "nothing forwarded" is checked where it matters.
 import { describe, expect, it } from 'vitest';
+import { stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, ReserveRequest } from '../counters/store.ts';
@@ -27,28 +28,6 @@ const VAULT = newToken('stripe');
 const OTHER_VAULT = newToken('stripe');
 const RESEND_VAULT = newToken('resend');
 
-function compiledKey(
-  name: string,
-  token: string,
-  extra: Partial<CompiledKey> = {},
-  limits: CompiledLimits = {},
-) {
-  const uid = `agents/${name}`;
-  return {
-    uid,
-    namespace: 'agents',
-    name,
-    vendor: 'stripe',
-    tokenFingerprint: 'kb_stripe_…x',
-    upstream: { kind: 'bearer', token: 'sk_real' },
-    suspended: false,
-    policy: { ref: 'agents/p', limits, timezone: 'UTC', readsWhenStoreDown: true },
-    runSecret: runSecretFor(token, uid),
-    tokenPrefix: 'kb_stripe_',
-    ...extra,
-  } satisfies CompiledKey as CompiledKey;
-}
-
 function setup(
   opts: {
     limits?: CompiledLimits;
@@ -67,7 +46,7 @@ function setup(
 ) {
   const clock = fixedClock(NOW);
   const snapshots = new SnapshotHolder(clock);
-  const parent = compiledKey(
+  const parent = stripeParentKey(
     'bot',
     VAULT,
     opts.parent,
@@ -81,10 +60,10 @@ function setup(
     compiledAt: NOW,
     keys: new Map([
       [tokenDigest(VAULT), withPolicy],
-      [tokenDigest(OTHER_VAULT), compiledKey('other', OTHER_VAULT)],
+      [tokenDigest(OTHER_VAULT), stripeParentKey('other', OTHER_VAULT)],
       [
         tokenDigest(RESEND_VAULT),
-        { ...compiledKey('mailer', RESEND_VAULT), vendor: 'resend', tokenPrefix: 'kb_resend_' },
+        { ...stripeParentKey('mailer', RESEND_VAULT), vendor: 'resend', tokenPrefix: 'kb_resend_' },
       ],
     ]),
   };
@@ -306,7 +285,7 @@ describe('a run key', () => {
     expect((await t.read(token)).decision).toBe('deny; reason=key_unknown');
     // The same key re-minted: a new token, hence a new key id and a new run secret.
     const fresh = newToken('stripe');
-    swap(new Map([[tokenDigest(fresh), compiledKey('bot', fresh)]]));
+    swap(new Map([[tokenDigest(fresh), stripeParentKey('bot', fresh)]]));
     expect((await t.read(token)).decision).toBe('deny; reason=key_unknown');
     expect(t.sent).toEqual([]);
   });
@@ -576,7 +555,7 @@ describe('StoppedRuns', () => {
 
 describe('run keys in every vendor credential reader', () => {
   const key = (vendor: 'stripe' | 'twilio' | 'resend', token: string): CompiledKey => ({
-    ...compiledKey(`${vendor}-bot`, token),
+    ...stripeParentKey(`${vendor}-bot`, token),
     vendor,
     tokenPrefix: `kb_${vendor}_`,
   });

@@ -2,18 +2,17 @@
 // first read of the shared stops and from the loss of its subscription until it has read them again,
 // every run key is refused and nothing is forwarded, checked at a recording upstream; vault keys go on.
 import { describe, expect, it } from 'vitest';
+import { runKeyOf, snapshotServing, stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, RunStopStore } from '../counters/store.ts';
 import { loadExchangeRates } from '../money/exchange-rates.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { StoppedRun } from '../snapshot/run-keys.ts';
-import type { CompiledKey } from '../snapshot/types.ts';
 import { memoryAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
-import { mintRunToken, runSecretFor } from '../tokens/run-token.ts';
-import { newToken, tokenDigest } from '../tokens/token.ts';
+import { newToken } from '../tokens/token.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import { createPipeline } from './pipeline.ts';
 import { STOPS_READY_WAIT_MS, startStoppedRuns } from './stopped-runs-feed.ts';
@@ -46,20 +45,9 @@ function sharedStops() {
 
 function setup(opts: { duringLookup?: () => void } = {}) {
   const clock = fixedClock(NOW);
-  const key = {
-    uid: UID,
-    namespace: 'agents',
-    name: 'bot',
-    vendor: 'stripe',
-    tokenFingerprint: 'kb_stripe_…x',
-    upstream: { kind: 'bearer', token: 'sk_real' },
-    suspended: false,
-    policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true },
-    runSecret: runSecretFor(VAULT, UID),
-    tokenPrefix: 'kb_stripe_',
-  } satisfies CompiledKey as CompiledKey;
+  const key = stripeParentKey('bot', VAULT);
   const snapshots = new SnapshotHolder(clock);
-  snapshots.apply({ version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) });
+  snapshots.apply(snapshotServing(VAULT, key, NOW));
   const shared = sharedStops();
   let monotonic = 0;
   const feed = startStoppedRuns(shared.counters, clock, () => monotonic);
@@ -111,10 +99,7 @@ function setup(opts: { duringLookup?: () => void } = {}) {
     return `${res.status} ${String(res.headers['keybrake-decision'])}`;
   };
   const runKey = (runId: string) =>
-    mintRunToken(
-      { tokenPrefix: key.tokenPrefix!, runSecret: key.runSecret!, digest: tokenDigest(VAULT) },
-      { runId, issuedAt: NOW, expiresAt: NOW + 30 * 60_000 },
-    );
+    runKeyOf(key, VAULT, { runId, issuedAt: NOW, expiresAt: NOW + 30 * 60_000 });
   return {
     ...shared,
     feed,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { snapshotServing, stripeParentKey } from '../../../test/fixtures/stripe-parent-key.ts';
 import { fixedClock } from '../../clock.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
-import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
+import type { Snapshot } from '../../snapshot/types.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
 import { newToken, tokenDigest } from '../../tokens/token.ts';
 import { createStripeAdapter } from '../../vendors/stripe/index.ts';
@@ -14,21 +15,12 @@ const VAULT = newToken('stripe');
 /** The upstream timeout: how long the answer may take once the call is on a connection. */
 const ANSWER_MS = 30_000;
 
-const key: CompiledKey = {
-  uid: 'agents/bot',
-  namespace: 'agents',
-  name: 'bot',
-  vendor: 'stripe',
-  tokenFingerprint: 'kb_stripe_…x',
-  upstream: { kind: 'bearer', token: 'sk_real' },
-  suspended: false,
-  policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: true },
-};
+const key = stripeParentKey('bot', VAULT);
 
 /** A call past reserve, waiting for an upstream connection, as the forward's admit check sees it. */
 function waiting() {
   const clock = fixedClock(NOW);
-  const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
+  const snapshot = snapshotServing(VAULT, key, NOW);
   const snapshots = { current: snapshot as Snapshot | undefined };
   const stoppedRuns = new StoppedRuns(clock);
   const ctx = newContext({
