@@ -301,19 +301,21 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
       };
     }
     case 'invalid_type':
-    case 'invalid_value':
-      // zod does not report the input (good: it may be a secret), so look up whether the field exists.
-      if (valueAt(doc, issue.path) === undefined) return { path, message: 'is required' };
+    case 'invalid_value': {
+      // zod does not report the input (good: it may be a secret), so it is looked up: whether the
+      // field exists, and what YAML made of it.
+      const value = valueAt(doc, issue.path);
+      if (value === undefined) return { path, message: 'is required' };
       if (issue.code === 'invalid_type') {
         const message = issue.message.startsWith('Invalid input')
           ? `must be ${issue.expected === 'int' ? 'a whole number' : article(issue.expected)}`
           : issue.message;
         // A field whose own message already says to write it in quotes (amounts) needs no hint.
         if (message.includes('in quotes')) return { path, message };
-        const value = valueAt(doc, issue.path);
         return { path, message: message + typeHint(issue.expected, value, !isSecretValue(doc, issue.path)) };
       }
       return { path, message: issue.message };
+    }
     default:
       return { path, message: issue.message };
   }
