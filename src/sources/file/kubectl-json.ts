@@ -1,4 +1,5 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { kubectlEscapeProblem } from './kubectl-escapes.ts';
 import { plainKeyName, resolveTyped, type Typed } from './kubectl-scalar.ts';
 
 /**
@@ -12,14 +13,15 @@ import { plainKeyName, resolveTyped, type Typed } from './kubectl-scalar.ts';
  *   mapping it is in, as go-yaml v2 does: in order, so a key written before the `<<` is overwritten
  *   by the merged one and a key after it overwrites;
  * - keys: `yes:` is the field `true`, `1:` the field `1`; a null key kubectl refuses;
- * - `.inf` and `.nan` anywhere refuse the document (JSON has no such numbers; kubectl's conversion fails).
+ * - `.inf` and `.nan` anywhere refuse the document (JSON has no such numbers; kubectl's conversion fails);
+ * - so does a double-quoted string with an escape go-yaml v2 does not read (kubectl-escapes.ts).
  * Refused here though kubectl reads them (fail-closed, with what to write instead): tags other than
  * `!!str`, `!!int`, `!!float`, `!!bool`, `!!null` and local ones on scalars, tags on collections,
  * keys that are floats (kubectl names them with float32 digits), collections as keys, and two keys
  * that kubectl would make one field from different values (`1` and `"1"`: its map keeps either).
  */
-export function kubectlValue(doc: Document.Parsed): unknown {
-  return new Converter(doc).value(doc.contents, '');
+export function kubectlValue(doc: Document.Parsed, text: string): unknown {
+  return new Converter(doc, text).value(doc.contents, '');
 }
 
 /** Why kubectl refuses a document (or why we do, where we do not convert as it does). */
@@ -43,13 +45,16 @@ const SCALAR_TAGS = new Set(['int', 'float', 'bool', 'null']);
 
 class Converter {
   private readonly doc: Document.Parsed;
+  /** The text `doc` was parsed from: a double-quoted scalar's escapes are read in it. */
+  private readonly text: string;
   /** Anchored nodes being converted: an alias to one of them would never end. */
   private readonly open = new Set<Node>();
   private aliased = 0;
   private inAlias = 0;
 
-  constructor(doc: Document.Parsed) {
+  constructor(doc: Document.Parsed, text: string) {
     this.doc = doc;
+    this.text = text;
   }
 
   value(node: unknown, path: string): unknown {
@@ -58,7 +63,7 @@ class Converter {
       throw refusal(`aliases expand past ${MAX_ALIASED_NODES} nodes`, path, node);
     if (isAlias(node))
       return this.through(node.resolve(this.doc), `*${node.source}`, path, node, (t) => this.value(t, path));
-    if (isScalar(node)) return scalarValue(node, path);
+    if (isScalar(node)) return this.scalar(node, path);
     if (isMap(node)) {
       expectUntagged(node, 'map', path);
       const out: Record<string, unknown> = {};
@@ -141,9 +146,17 @@ class Converter {
       if ('error' in named) throw refusal(named.error, path, key);
       return named;
     }
-    const value = scalarValue(key, path);
+    const value = this.scalar(key, path);
     if (typeof value !== 'string') throw refusal(`the tagged key ${text}: write it without a tag`, path, key);
     return { name: value, id: `s${value}` };
+  }
+
+  private scalar(node: Scalar, path: string): unknown {
+    if (node.type === 'QUOTE_DOUBLE' && node.range) {
+      const problem = kubectlEscapeProblem(this.text.slice(node.range[0], node.range[1]));
+      if (problem) throw new KubectlRefusal(problem.message, path, node.range[0] + problem.at);
+    }
+    return scalarValue(node, path);
   }
 }
 

@@ -100,6 +100,23 @@ describe('reading plain scalars as kubectl does', () => {
       expect.objectContaining({ source: 'f.yaml', index: 0, path: 'spec.limit', line: 3 }),
     ]);
   });
+
+  it('refuses an escape kubectl refuses at its field and line, saying what to write', () => {
+    const parsed = parseManifestFile(
+      'apiVersion: v1\nspec:\n  name: "caps\n    x\\ud83d\\ude00"\n',
+      'f.yaml',
+    );
+    expect(parsed.errors).toEqual([
+      expect.objectContaining({
+        path: 'spec.name',
+        line: 4,
+        message: expect.stringMatching(/\\ud83d .*UTF-16 surrogate.*write the character itself, or \\U/),
+      }),
+    ]);
+    expect(parseManifestFile('a: "x\\/y"\n', 'f.yaml').errors).toEqual([
+      expect.objectContaining({ path: 'a', line: 1, message: expect.stringMatching(/\\\/.*write \//) }),
+    ]);
+  });
 });
 
 describe('both readers against kubectl itself (sigs.k8s.io/yaml, the oracle)', () => {
@@ -189,6 +206,43 @@ describe('both readers against kubectl itself (sigs.k8s.io/yaml, the oracle)', (
       spaced.map((s) => `'${s}'`),
     );
     expect(differences(sample(placed(scalar)))).toEqual([]);
+  });
+
+  it('agree on escapes in double-quoted strings: UTF-16 surrogates and \\/ refused', () => {
+    const texts = [
+      'a: "\\ud800"\n',
+      'a: "\\uDFFF"\n',
+      'a: "\\ud83d\\ude00"\n',
+      'a: "\\U0000D800"\n',
+      'a: "x\\/y"\n',
+      '"\\ud800": x\n',
+      'a: ["\\ud800"]\n',
+      'a: {b: "\\udc00"}\n',
+      'a: !!str "\\ud800"\n',
+      'a: &x "\\ud800"\nb: *x\n',
+      'a: "x\n  \\ud800"\n',
+      'a: "\\\\ud800"\n',
+      "a: '\\ud800'\n",
+      'a: \\ud800\n',
+      'a: "\\U0001F600 \\u00e9 \\x41 \\_"\n',
+    ];
+    expect(differences(texts)).toEqual([]);
+    const escaped = fc.constantFrom(
+      '\\ud800',
+      '\\uDC00',
+      '\\uD83D\\uDE00',
+      '\\U0000DFFF',
+      '\\xd8',
+      '\\U0001F600',
+      '\\u00e9',
+      '\\x41',
+      '\\/',
+      '\\\\ud800',
+      '\\\\/',
+      '\\_',
+    );
+    const quoted = fc.tuple(spaced, escaped, spaced).map(([a, e, b]) => `"${a}${e}${b}"`);
+    expect(differences(sample(placed(quoted)))).toEqual([]);
   });
 
   it('agree on generated scalars, as values, in flows and as keys', () => {

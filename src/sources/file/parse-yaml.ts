@@ -73,10 +73,11 @@ function readWithReference(text: string, source: string): ParsedFile {
       return;
     }
     try {
-      documents.push({ source, index, doc: kubectlValue(doc) });
+      documents.push({ source, index, doc: kubectlValue(doc, text) });
     } catch (err) {
-      // What kubectl refuses (`.inf`, a null key), what we refuse in its stead, an alias to no anchor
-      // or past the limit: the document is refused like a syntax error, at its field.
+      // What kubectl refuses (`.inf`, a null key, an escape it does not read), what we refuse in its
+      // stead, an alias to no anchor or past the limit: the document is refused like a syntax error,
+      // at its field.
       if (!(err instanceof KubectlRefusal)) throw err;
       const line = err.offset === undefined ? undefined : lineCounter.linePos(err.offset).line;
       errors.push({
