@@ -69,11 +69,16 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
    * unless told), runs `during` (from the other one), lets the subscription go on, and returns what
    * it answered.
    */
-  async function duringPreview(
-    item: Stripe.SubscriptionCreateParams.Item,
-    during: () => Promise<void>,
-    on = 0,
-  ) {
+  function duringPreview(item: Stripe.SubscriptionCreateParams.Item, during: () => Promise<void>, on = 0) {
+    return duringHeld(
+      (s) => s.subscriptions.create({ customer: 'cus_1', items: [item], automatic_tax: { enabled: true } }),
+      during,
+      on,
+    );
+  }
+
+  /** Holds `call` (subscriber's key on replica `on`) at its preview while `during` runs; its answer. */
+  async function duringHeld(call: (s: Stripe) => Promise<unknown>, during: () => Promise<void>, on = 0) {
     const book = replicas().stripe.previews;
     const arrived = gate();
     const release = gate();
@@ -82,14 +87,8 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
       await release.promise;
     };
     try {
-      const created = outcome(
-        client(on, 'subscriber').subscriptions.create({
-          customer: 'cus_1',
-          items: [item],
-          automatic_tax: { enabled: true },
-        }),
-      );
-      // A create refused before its preview would leave the gate shut: fail with its answer instead.
+      const created = outcome(call(client(on, 'subscriber')));
+      // A call refused before its preview would leave the gate shut: fail with its answer instead.
       await Promise.race([
         arrived.promise,
         created.then((answer) => {
@@ -173,6 +172,52 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
       expect(priceReads()).toBe(readsBefore + reads);
       expect(await outcome(update())).toMatchObject({ ok: true });
       expect(forwarded('POST', '/v1/products/prod_1')).toBe(updates + 1);
+    },
+  );
+
+  // Seventh round, F1 and F2: a preview of an existing subscription bills its customer and its items'
+  // Prices and Products, which the call names none of; it leased only the subscription.
+  const EXISTING: readonly [string, (s: Stripe) => Promise<unknown>][] = [
+    [
+      'a subscription update',
+      (s) =>
+        s.subscriptions.update('sub_1', {
+          items: [{ id: 'si_1', quantity: 5 }],
+          proration_behavior: 'always_invoice',
+        }),
+    ],
+    [
+      'an item update',
+      (s) => s.subscriptionItems.update('si_1', { quantity: 6, proration_behavior: 'always_invoice' }),
+    ],
+    ['a resume', (s) => s.subscriptions.resume('sub_1', { proration_behavior: 'always_invoice' })],
+  ];
+  /** What changes what such a preview bills: the item's Product and Price, the customer's tax. */
+  const RACING: readonly [string, (s: Stripe) => Promise<unknown>][] = [
+    ['/v1/products/prod_1', (s) => s.products.update('prod_1', { tax_code: 'txcd_10000000' })],
+    ['/v1/prices/price_1', (s) => s.prices.update('price_1', { tax_behavior: 'exclusive' })],
+    ['/v1/customers/cus_1', (s) => s.customers.update('cus_1', { tax_exempt: 'none' })],
+    ['/v1/customers/cus_1', (s) => s.customers.update('cus_1', { address: { country: 'DE' } })],
+  ];
+
+  it.each(EXISTING)(
+    'refuses every change of what %s of sub_1 bills while its preview is held, and sends each after',
+    async (_name, call) => {
+      const before = RACING.map(([path]) => forwarded('POST', path));
+      const answer = await duringHeld(call, async () => {
+        for (const [, write] of RACING) {
+          expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
+            ok: false,
+            error: { statusCode: 409, code: 'object_busy' },
+          });
+        }
+        expect(RACING.map(([path]) => forwarded('POST', path))).toEqual(before);
+      });
+      expect(answer).toMatchObject({ ok: true });
+      for (const [, write] of RACING)
+        expect(await outcome(write(client(1, 'taxer')))).toMatchObject({ ok: true });
+      // The two customer writes share a path: each path is forwarded as often as it was written.
+      expect(RACING.map(([path], i) => forwarded('POST', path) - before[i]!)).toEqual([1, 1, 2, 2]);
     },
   );
 });

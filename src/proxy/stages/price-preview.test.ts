@@ -26,6 +26,24 @@ const preview = {
   collection_method: 'charge_automatically',
 };
 
+/** An existing subscription as its read answers: customer cus_1, one item of price_1 (prod_1). */
+const subscription = (id: string) => ({
+  object: 'subscription',
+  id,
+  customer: 'cus_1',
+  items: {
+    object: 'list',
+    has_more: false,
+    data: [
+      {
+        object: 'subscription_item',
+        id: 'si_1',
+        price: { object: 'price', id: 'price_1', product: 'prod_1' },
+      },
+    ],
+  },
+});
+
 function stripeLike(previewStatus = 200) {
   return (req: ForwardRequest): UpstreamResponse => {
     const route = `${req.method} ${req.pathAndQuery}`;
@@ -38,11 +56,16 @@ function stripeLike(previewStatus = 200) {
       return json(200, { object: 'price', id: 'price_2', product: 'prod_2' });
     if (route === 'GET /v1/subscription_items/si_1')
       return json(200, { object: 'subscription_item', id: 'si_1', subscription: 'sub_9' });
+    const read = /^GET \/v1\/subscriptions\/(sub_[0-9])$/.exec(route)?.[1];
+    if (read !== undefined) return json(200, subscription(read));
+    if (/^POST \/v1\/(products|prices|customers)\//.test(route)) return json(200, { object: 'x' });
     if (route.startsWith('POST /v1/subscriptions/') || route.startsWith('POST /v1/subscription_items/'))
       return json(200, { object: 'subscription', id: 'sub_1', status: 'active', latest_invoice: 'in_1' });
     return json(404, { error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } });
   };
 }
+
+const routes = (sent: ForwardRequest[]) => sent.map((r) => `${r.method} ${r.pathAndQuery}`);
 
 function proxy(
   upstream: StripeUpstream,
@@ -67,13 +90,15 @@ describe('price stage: a preview lookup (POST)', () => {
     const res = await call('POST', '/v1/subscriptions/sub_1', form, { 'idempotency-key': 'idem-1' });
 
     expect(res.status).toBe(200);
-    // price_2 is read for its product first (this pipeline has not seen it): leased before the preview.
+    // The subscription is read for its customer and items, and price_2 for its product (this pipeline
+    // has not seen it): all leased before the preview.
     expect(sent.map((r) => `${r.method} ${r.pathAndQuery}`)).toEqual([
+      'GET /v1/subscriptions/sub_1',
       'GET /v1/prices/price_2?expand%5B%5D=currency_options',
       'POST /v1/invoices/create_preview',
       'POST /v1/subscriptions/sub_1',
     ]);
-    const [, look, forwarded] = sent;
+    const [, , look, forwarded] = sent;
     expect(look!.headers).toMatchObject({
       authorization: `Bearer ${REAL}`,
       'content-type': 'application/x-www-form-urlencoded',
@@ -101,8 +126,10 @@ describe('price stage: a preview lookup (POST)', () => {
 
     expect(res.status).toBe(403);
     expect(reasonOf(res)).toBe('price_unknown');
-    expect(sent.map((r) => r.method)).toEqual(['POST']);
-    expect(sent[0]!.pathAndQuery).toBe('/v1/invoices/create_preview');
+    expect(sent.map((r) => `${r.method} ${r.pathAndQuery}`)).toEqual([
+      'GET /v1/subscriptions/sub_1',
+      'POST /v1/invoices/create_preview',
+    ]);
   });
 
   it('holds the price to the caps: a preview over the daily cap is refused before the call', async () => {
@@ -111,7 +138,7 @@ describe('price stage: a preview lookup (POST)', () => {
     const res = await call('POST', '/v1/subscriptions/sub_1', 'billing_cycle_anchor=now');
 
     expect(reasonOf(res)).toBe('daily_cap_exceeded');
-    expect(sent).toHaveLength(1);
+    expect(sent.map((r) => r.method)).toEqual(['GET', 'POST']);
   });
 
   it("reads an item's subscription, then waits for that subscription while another call holds it", async () => {
@@ -143,6 +170,7 @@ describe('price stage: a preview lookup (POST)', () => {
     expect(res.status).toBe(200);
     expect(sent.map((r) => `${r.method} ${r.pathAndQuery}`)).toEqual([
       'GET /v1/subscription_items/si_1',
+      'GET /v1/subscriptions/sub_9',
       'POST /v1/invoices/create_preview',
       'POST /v1/subscription_items/si_1',
     ]);
@@ -155,6 +183,9 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
   const CREATE = 'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true';
   const TAX_CODE = 'tax_code=txcd_10000000';
   const readOf = (price: string) => `GET /v1/prices/${price}?expand%5B%5D=currency_options`;
+  /** A create whose item Stripe makes a Price for (the lines show it, under prod_3, which it names). */
+  const PRICE_DATA =
+    'customer=cus_1&items[0][price_data][currency]=usd&items[0][price_data][product]=prod_3&items[0][price_data][unit_amount]=100&items[0][price_data][recurring][interval]=month';
 
   /**
    * Stripe with a catalogue (Price → product, changeable: a Plan id made again), whose preview answers
@@ -209,8 +240,6 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
     return { state, upstream, holdNext };
   }
 
-  const routes = (sent: ForwardRequest[]) => sent.map((r) => `${r.method} ${r.pathAndQuery}`);
-
   /** While `call`'s preview is held, a tax_code update of `product` by another call; both answers. */
   async function updateDuringPreview(
     stripe: ReturnType<typeof catalogue>,
@@ -262,8 +291,8 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
   it.each<[string, string, string, (s: ReturnType<typeof catalogue>) => void]>([
     [
       "a preview's lines (a Price object, before API version 2025-03-31)",
-      '/v1/subscriptions/sub_1',
-      'billing_cycle_anchor=now',
+      '/v1/subscriptions',
+      PRICE_DATA,
       (s) => {
         s.state.lines = [
           { object: 'line_item', price: { object: 'price', id: 'price_3', product: 'prod_3' } },
@@ -272,8 +301,8 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
     ],
     [
       "a preview's lines (pricing.price_details, since API version 2025-03-31)",
-      '/v1/subscriptions/sub_1',
-      'billing_cycle_anchor=now',
+      '/v1/subscriptions',
+      PRICE_DATA,
       (s) => {
         s.state.lines = [
           {
@@ -344,5 +373,111 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
     expect(reasonOf(update)).toBe('object_busy');
     expect(created.status).toBe(200);
     expect(routes(retry.sent).filter((r) => r.startsWith('GET '))).toEqual([]);
+  });
+});
+
+describe('price stage: a preview of an existing subscription leases its customer and its items (ADR 0007 §5, seventh round)', () => {
+  /** stripeLike, whose first preview answers `answer` once the test lets it go. */
+  function holding(answer: unknown = preview) {
+    let arrived!: () => void;
+    const atPreview = new Promise<void>((r) => {
+      arrived = r;
+    });
+    let release!: () => void;
+    const go = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    const rest = stripeLike();
+    const upstream = async (req: ForwardRequest): Promise<UpstreamResponse> => {
+      if (req.method !== 'POST' || req.pathAndQuery !== '/v1/invoices/create_preview') return rest(req);
+      if (first) {
+        first = false;
+        arrived();
+        await go;
+      }
+      return json(200, answer);
+    };
+    return { upstream, atPreview, release };
+  }
+
+  /** What changes what such a preview read: the item's Product and Price, the customer's tax. */
+  const WRITES: readonly [string, string][] = [
+    ['/v1/products/prod_1', 'tax_code=txcd_10000000'],
+    ['/v1/prices/price_1', 'tax_behavior=exclusive'],
+    ['/v1/customers/cus_1', 'tax_exempt=none'],
+    ['/v1/customers/cus_1', 'address[country]=DE'],
+  ];
+  const forwarded = (sent: ForwardRequest[], path: string) =>
+    sent.filter((r) => r.method === 'POST' && r.pathAndQuery === path).length;
+
+  it.each([
+    [
+      'a subscription update',
+      '/v1/subscriptions/sub_1',
+      'items[0][id]=si_1&items[0][quantity]=5&proration_behavior=always_invoice',
+    ],
+    ['an item update', '/v1/subscription_items/si_1', 'quantity=6&proration_behavior=always_invoice'],
+    ['a resume', '/v1/subscriptions/sub_1/resume', 'billing_cycle_anchor=now'],
+  ])(
+    'holds %s at its preview against every change of what it bills, which goes through after',
+    async (_name, path, form) => {
+      const stripe = holding();
+      const { call, sent } = proxy(stripe.upstream);
+
+      const held = call('POST', path, form);
+      await stripe.atPreview;
+      for (const [write, body] of WRITES) {
+        expect(reasonOf(await call('POST', write, body))).toBe('object_busy');
+        expect(forwarded(sent, write)).toBe(0);
+      }
+      stripe.release();
+
+      expect((await held).status).toBe(200);
+      for (const [write, body] of WRITES) expect((await call('POST', write, body)).status).toBe(200);
+      expect(WRITES.map(([write]) => forwarded(sent, write))).toEqual([1, 1, 2, 2]);
+    },
+  );
+
+  // The backstop: whatever the preview bills that the call did not lease leaves it unpriced, unsent.
+  it.each([
+    [
+      'a line under a Price and Product the call did not lease (a pending invoice item)',
+      { ...preview, lines: { data: [{ price: { id: 'price_9', product: 'prod_9' } }], has_more: false } },
+    ],
+    [
+      'a line of a leased Price under another Product',
+      { ...preview, lines: { data: [{ price: { id: 'price_1', product: 'prod_9' } }], has_more: false } },
+    ],
+    ['another customer', { ...preview, customer: 'cus_2' }],
+  ])('refuses a preview that bills %s: price_unknown, nothing forwarded', async (_name, answer) => {
+    const { call, sent } = proxy(stripeLike());
+    const stripe = holding(answer);
+    stripe.release();
+    const pipeline = proxy(stripe.upstream);
+
+    const res = await pipeline.call('POST', '/v1/subscriptions/sub_1', 'billing_cycle_anchor=now');
+
+    expect(reasonOf(res)).toBe('price_unknown');
+    expect(routes(pipeline.sent)).toEqual([
+      'GET /v1/subscriptions/sub_1',
+      'POST /v1/invoices/create_preview',
+    ]);
+    // The same preview billing only what the call leased is priced and forwarded.
+    expect((await call('POST', '/v1/subscriptions/sub_1', 'billing_cycle_anchor=now')).status).toBe(200);
+    expect(forwarded(sent, '/v1/subscriptions/sub_1')).toBe(1);
+  });
+
+  it('refuses before the preview a subscription whose read does not show every item', async () => {
+    const upstream = (req: ForwardRequest) =>
+      req.pathAndQuery === '/v1/subscriptions/sub_1' && req.method === 'GET'
+        ? json(200, { ...subscription('sub_1'), items: { object: 'list', data: [], has_more: true } })
+        : stripeLike()(req);
+    const { call, sent } = proxy(upstream);
+
+    const res = await call('POST', '/v1/subscriptions/sub_1', 'billing_cycle_anchor=now');
+
+    expect(reasonOf(res)).toBe('price_unknown');
+    expect(routes(sent)).toEqual(['GET /v1/subscriptions/sub_1']);
   });
 });

@@ -37,6 +37,16 @@ function stripeLike(req: ForwardRequest): UpstreamResponse {
   if (route.startsWith('GET /v1/prices/price_90usd?')) {
     return json({ id: 'price_90usd', object: 'price', product: 'prod_90usd' });
   }
+  // sub_1, read before a preview of a change of it for its customer and items (seventh round).
+  if (route === 'GET /v1/subscriptions/sub_1') {
+    const item = { id: 'si_1', price: { id: 'price_90usd', object: 'price', product: 'prod_90usd' } };
+    return json({
+      id: 'sub_1',
+      object: 'subscription',
+      customer: 'cus_1',
+      items: { data: [item], has_more: false },
+    });
+  }
   if (route === PREVIEW) {
     const form = decodeURIComponent(req.body?.toString('utf8') ?? '');
     const sent = form.includes('collection_method]=send_invoice') || form.startsWith('subscription=sub_1');
@@ -56,7 +66,7 @@ function proxy() {
   const forwarded = () =>
     sent
       .map((r) => `${r.method} ${r.pathAndQuery}`)
-      .filter((route) => route !== PREVIEW && !route.startsWith('GET /v1/prices/'));
+      .filter((route) => route !== PREVIEW && !route.startsWith('GET /v1/'));
   return { call, forwarded };
 }
 

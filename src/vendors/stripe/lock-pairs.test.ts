@@ -322,6 +322,107 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
     },
   );
 
+  // Seventh round: while a preview of an existing subscription was held (an update, an item update, a
+  // resume), a tax_code update of its item's Product, a tax_behavior update of its Price and a tax or
+  // address update of its customer were forwarded: the preview leased only the subscription.
+  const SUBSCRIPTION = {
+    id: 'sub_1',
+    customer: 'cus_1',
+    items: { data: [{ id: 'si_1', price: { id: 'price_1', product: 'prod_1' } }], has_more: false },
+  };
+  const PREVIEWED = { amount_due: 1000, currency: 'usd', customer: 'cus_1' };
+  const EXISTING = {
+    'GET /v1/subscriptions/sub_1': SUBSCRIPTION,
+    'GET /v1/subscription_items/si_1': { id: 'si_1', subscription: 'sub_1' },
+    'GET /v1/subscription_schedules/sub_sched_1': {
+      id: 'sub_sched_1',
+      subscription: 'sub_1',
+      customer: 'cus_1',
+      phases: [{ items: [{ price: 'price_1' }] }],
+    },
+    'GET /v1/prices/price_1?expand%5B%5D=currency_options': { id: 'price_1', product: 'prod_1' },
+    'POST /v1/invoices/create_preview': PREVIEWED,
+  };
+  it.each<[string, string, string, Params]>([
+    [
+      'a subscription update',
+      'POST',
+      '/v1/subscriptions/sub_1',
+      { items: [{ id: 'si_1', quantity: '5' }], proration_behavior: 'always_invoice' },
+    ],
+    [
+      'a switch to automatic collection',
+      'POST',
+      '/v1/subscriptions/sub_1',
+      { collection_method: 'charge_automatically' },
+    ],
+    ['a resume', 'POST', '/v1/subscriptions/sub_1/resume', { billing_cycle_anchor: 'now' }],
+    ['a cancellation invoicing now', 'DELETE', '/v1/subscriptions/sub_1', { invoice_now: 'true' }],
+    ['a discount removal', 'DELETE', '/v1/subscriptions/sub_1/discount', {}],
+    [
+      'an item create',
+      'POST',
+      '/v1/subscription_items',
+      {
+        subscription: 'sub_1',
+        quantity: '1',
+        price_data: {
+          currency: 'usd',
+          product: 'prod_2',
+          unit_amount: '100',
+          recurring: { interval: 'month' },
+        },
+      },
+    ],
+    [
+      'an item update',
+      'POST',
+      '/v1/subscription_items/si_1',
+      { quantity: '6', proration_behavior: 'always_invoice' },
+    ],
+    [
+      'an item removal invoicing now',
+      'DELETE',
+      '/v1/subscription_items/si_1',
+      { proration_behavior: 'always_invoice' },
+    ],
+    ['a schedule release', 'POST', '/v1/subscription_schedules/sub_sched_1/release', {}],
+    ['a schedule cancellation', 'POST', '/v1/subscription_schedules/sub_sched_1/cancel', {}],
+    ['a schedule update', 'POST', '/v1/subscription_schedules/sub_sched_1', { end_behavior: 'release' }],
+  ])(
+    '%s holds the subscription, its customer and its item’s Price and Product, as their updates do',
+    (_n, method, path, params) => {
+      expect(held(op(method, path, params), EXISTING)).toEqual({
+        locks: expect.arrayContaining(['sub_1', 'cus_1', 'price_1', 'prod_1']),
+        cost: 10_000_000,
+      });
+      expect(op('POST', '/v1/products/prod_1', { tax_code: 'txcd_10000000' }).locks).toEqual(['prod_1']);
+      expect(op('POST', '/v1/prices/price_1', { tax_behavior: 'exclusive' }).locks).toEqual(['price_1']);
+      expect(op('POST', '/v1/customers/cus_1', { address: { country: 'DE' } }).locks).toEqual(['cus_1']);
+    },
+  );
+
+  it('a preview that bills what the call did not lease is not priced', () => {
+    const update = op('POST', '/v1/subscriptions/sub_1', { items: [{ id: 'si_1', quantity: '5' }] });
+    const answers = (preview: Record<string, unknown>) => ({
+      ...EXISTING,
+      'POST /v1/invoices/create_preview': preview,
+    });
+    const line = (price: string, product: string) => ({
+      lines: { data: [{ price: { id: price, product } }] },
+    });
+    expect(held(update, answers({ ...PREVIEWED, ...line('price_1', 'prod_1') })).cost).toBe(10_000_000);
+    expect(held(update, answers({ ...PREVIEWED, customer: 'cus_2' })).cost).toBeUndefined();
+    expect(held(update, answers({ ...PREVIEWED, ...line('price_9', 'prod_9') })).cost).toBeUndefined();
+    expect(held(update, answers({ ...PREVIEWED, ...line('price_1', 'prod_9') })).cost).toBeUndefined();
+    // Items past the read's first page: refused before the preview.
+    const more = {
+      ...EXISTING,
+      'GET /v1/subscriptions/sub_1': { ...SUBSCRIPTION, items: { data: [], has_more: true } },
+    };
+    expect(held(update, more).cost).toBeUndefined();
+  });
+
   it('a subscription update and a migration of its billing mode both hold the subscription (F5)', () => {
     expect(op('POST', '/v1/subscriptions/sub_1', { items: [{ id: 'si_1', quantity: '2' }] }).locks).toContain(
       'sub_1',

@@ -62,6 +62,23 @@ const ANSWERS: Record<string, unknown> = {
   // Read for its product before a preview that names it (ADR 0007 §5, seventh round).
   'GET /v1/prices/price_2': { object: 'price', id: 'price_2', product: 'prod_2' },
   'GET /v1/invoices/in_1': invoice,
+  // Read under its lease before a preview of a change of it, for its customer and items (seventh round).
+  'GET /v1/subscriptions/sub_1': {
+    object: 'subscription',
+    id: 'sub_1',
+    customer: 'cus_1',
+    items: {
+      object: 'list',
+      has_more: false,
+      data: [
+        {
+          object: 'subscription_item',
+          id: 'si_1',
+          price: { object: 'price', id: 'price_1', product: 'prod_1' },
+        },
+      ],
+    },
+  },
   'GET /v1/payment_intents/pi_1': {
     object: 'payment_intent',
     id: 'pi_1',
@@ -328,9 +345,12 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       items: [{ id: 'si_1', price: 'price_2', quantity: 3 }],
     });
     const { op } = priced();
-    // The Price is read for its product first: this adapter was told no link.
-    expect(op.lookup).toMatchObject({ path: '/v1/prices/price_2?expand%5B%5D=currency_options' });
-    const preview = op.lookup!.next!(answerFor('GET', '/v1/prices/price_2'));
+    // The subscription is read for its customer and items, then the Price for its product: this
+    // adapter was told no link.
+    expect(op.lookup).toMatchObject({ path: '/v1/subscriptions/sub_1' });
+    const price = op.lookup!.next!(answerFor('GET', '/v1/subscriptions/sub_1'));
+    expect(price).toMatchObject({ path: '/v1/prices/price_2?expand%5B%5D=currency_options' });
+    const preview = price!.next!(answerFor('GET', '/v1/prices/price_2'));
     expect(preview).toMatchObject({ path: '/v1/invoices/create_preview', method: 'POST' });
     expect(decodeURIComponent(preview!.body!).split('&')).toEqual([
       'subscription=sub_1',

@@ -127,6 +127,31 @@ const previewInvoice = (due: number, collection = 'charge_automatically') => ({
   status: 'draft',
 });
 const PREVIEW = 'POST /v1/invoices/create_preview';
+/** An existing subscription as its read answers: its customer and its one item's Price and Product. */
+const subscription = (id: string) => ({
+  id,
+  object: 'subscription',
+  customer: 'cus_1',
+  items: {
+    object: 'list',
+    has_more: false,
+    data: [
+      {
+        id: 'si_1',
+        object: 'subscription_item',
+        price: { id: 'price_1', object: 'price', product: 'prod_1' },
+      },
+    ],
+  },
+});
+const subscriptionRead = (id: string) => `GET /v1/subscriptions/${id}`;
+/** A preview of an existing subscription: its read, then the preview, whatever else the test says. */
+const existing = (id: string, more: Record<string, unknown>) => ({
+  [subscriptionRead(id)]: subscription(id),
+  ...more,
+});
+/** What that read finds for the preview to lease beside the subscription: customer, item Price, Product. */
+const FOUND = ['cus_1', 'price_1', 'prod_1'];
 const priceRead = (id: string) => `GET /v1/prices/${id}?expand%5B%5D=currency_options`;
 
 describe('refunds and reversals priced from the object they return money from', () => {
@@ -980,10 +1005,13 @@ describe('subscriptions, priced by the invoice preview', () => {
       class: 'money',
       locks: ['sub_1', 'price_2', 'prod_2'],
     });
-    expect(walk(o, { [PREVIEW]: previewInvoice(1000) })).toMatchObject({
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(1000) }))).toMatchObject({
       reads: [
+        { read: subscriptionRead('sub_1'), locks: ['sub_1', 'price_2', 'prod_2'] },
         {
           read: PREVIEW,
+          // Leased before the preview: the subscription's customer and its item's Price and Product.
+          locks: ['cus_1', 'price_1', 'price_2', 'prod_1', 'prod_2'],
           body: [
             'subscription=sub_1',
             'subscription_details[proration_behavior]=always_invoice',
@@ -1001,7 +1029,7 @@ describe('subscriptions, priced by the invoice preview', () => {
   it('maps removed discounts and the legacy customer form of an update', () => {
     const o = op('POST', '/v1/customers/cus_1/subscriptions/sub_1', 'discounts=&billing_cycle_anchor=now');
     expect(o.locks).toEqual(['sub_1']);
-    expect(walk(o, { [PREVIEW]: previewInvoice(1) }).reads[0]!.body).toEqual([
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(1) })).reads[1]!.body).toEqual([
       'subscription=sub_1',
       'discounts=',
       'subscription_details[billing_cycle_anchor]=now',
@@ -1052,10 +1080,18 @@ describe('subscriptions, priced by the invoice preview', () => {
     // The subscription, and the Price and its Product, or the price_data's Product, the preview reads.
     const named = form.includes('[price]=price_2') ? ['price_2', 'prod_2'] : ['prod_1'];
     expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1', ...named] });
-    expect(walk(o, { [PREVIEW]: previewInvoice(10000000, 'send_invoice') })).toEqual({
-      reads: [{ read: PREVIEW, body, locks: named }],
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(10000000, 'send_invoice') }))).toEqual({
+      reads: [
+        { read: subscriptionRead('sub_1'), locks: ['sub_1', ...named] },
+        {
+          read: PREVIEW,
+          body,
+          // The subscription's customer and its item's Price and Product, beside what the update names.
+          locks: named.includes('price_2') ? ['cus_1', 'price_1', 'price_2', 'prod_1', 'prod_2'] : FOUND,
+        },
+      ],
       cost: usd(10000000),
-      customers: ['cus_1'],
+      customers: ['cus_1', 'cus_1'],
     });
   });
 
@@ -1083,8 +1119,11 @@ describe('subscriptions, priced by the invoice preview', () => {
   it('prices a switch to automatic collection at the next renewal, as it will be charged', () => {
     const o = op('POST', '/v1/subscriptions/sub_1', 'collection_method=charge_automatically');
     expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
-    expect(walk(o, { [PREVIEW]: previewInvoice(9000, 'send_invoice') })).toMatchObject({
-      reads: [{ read: PREVIEW, body: ['subscription=sub_1'] }],
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(9000, 'send_invoice') }))).toMatchObject({
+      reads: [
+        { read: subscriptionRead('sub_1') },
+        { read: PREVIEW, body: ['subscription=sub_1'], locks: FOUND },
+      ],
       cost: usd(9000),
     });
   });
@@ -1107,8 +1146,11 @@ describe('subscriptions, priced by the invoice preview', () => {
   ])('prices an update with %s at the next renewal', (_name, form, details) => {
     const o = op('POST', '/v1/subscriptions/sub_1', form);
     expect(o).toMatchObject({ movesMoney: true, locks: ['sub_1'] });
-    expect(walk(o, { [PREVIEW]: previewInvoice(9000) })).toMatchObject({
-      reads: [{ read: PREVIEW, body: ['subscription=sub_1', ...details] }],
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(9000) }))).toMatchObject({
+      reads: [
+        { read: subscriptionRead('sub_1') },
+        { read: PREVIEW, body: ['subscription=sub_1', ...details] },
+      ],
       cost: usd(9000),
     });
   });
@@ -1120,8 +1162,11 @@ describe('subscriptions, priced by the invoice preview', () => {
     ]) {
       const o = op('DELETE', path);
       expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['sub_1'] });
-      expect(walk(o, { [PREVIEW]: previewInvoice(9000) })).toMatchObject({
-        reads: [{ read: PREVIEW, body: ['subscription=sub_1', 'discounts='] }],
+      expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(9000) }))).toMatchObject({
+        reads: [
+          { read: subscriptionRead('sub_1') },
+          { read: PREVIEW, body: ['subscription=sub_1', 'discounts='] },
+        ],
         cost: usd(9000),
       });
     }
@@ -1150,8 +1195,9 @@ describe('subscriptions, priced by the invoice preview', () => {
     ['invoice_now=yes', 'none'],
   ])('previews a cancellation that invoices now (%s)', (form, behavior) => {
     const o = op('DELETE', '/v1/customers/cus_1/subscriptions/sub_1', form);
-    expect(walk(o, { [PREVIEW]: previewInvoice(250) })).toMatchObject({
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(250) }))).toMatchObject({
       reads: [
+        { read: subscriptionRead('sub_1') },
         {
           read: PREVIEW,
           body: [
@@ -1168,8 +1214,9 @@ describe('subscriptions, priced by the invoice preview', () => {
   it('previews a resume, which bills at once by default', () => {
     const o = op('POST', '/v1/subscriptions/sub_1/resume', 'proration_behavior=always_invoice');
     expect(o.locks).toEqual(['sub_1']);
-    expect(walk(o, { [PREVIEW]: previewInvoice(900) })).toMatchObject({
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(900) }))).toMatchObject({
       reads: [
+        { read: subscriptionRead('sub_1') },
         {
           read: PREVIEW,
           body: [
@@ -1192,8 +1239,9 @@ describe('subscription items and schedules', () => {
       'subscription=sub_1&price=price_1&quantity=2&proration_behavior=always_invoice',
     );
     expect(o.locks).toEqual(['sub_1', 'price_1', 'prod_1']);
-    expect(walk(o, { [PREVIEW]: previewInvoice(700) })).toMatchObject({
+    expect(walk(o, existing('sub_1', { [PREVIEW]: previewInvoice(700) }))).toMatchObject({
       reads: [
+        { read: subscriptionRead('sub_1') },
         {
           read: PREVIEW,
           body: [
@@ -1212,13 +1260,18 @@ describe('subscription items and schedules', () => {
     const o = op('POST', '/v1/subscription_items/si_1', 'quantity=3');
     expect(o.locks).toEqual(['si_1']);
     expect(
-      walk(o, {
-        'GET /v1/subscription_items/si_1': { object: 'subscription_item', subscription: 'sub_9' },
-        [PREVIEW]: previewInvoice(300),
-      }),
+      walk(
+        o,
+        existing('sub_9', {
+          'GET /v1/subscription_items/si_1': { object: 'subscription_item', subscription: 'sub_9' },
+          [PREVIEW]: previewInvoice(300),
+        }),
+      ),
     ).toEqual({
       reads: [
         { read: 'GET /v1/subscription_items/si_1' },
+        // The subscription leased, then read for what the preview bills beside the change.
+        { read: subscriptionRead('sub_9'), locks: ['sub_9'] },
         {
           read: PREVIEW,
           body: [
@@ -1226,11 +1279,11 @@ describe('subscription items and schedules', () => {
             'subscription_details[items][0][quantity]=3',
             'subscription_details[items][0][id]=si_1',
           ],
-          locks: ['sub_9'],
+          locks: FOUND,
         },
       ],
       cost: usd(300),
-      customers: ['cus_1'],
+      customers: ['cus_1', 'cus_1'],
     });
   });
 
@@ -1247,8 +1300,13 @@ describe('subscription items and schedules', () => {
     expect(op('POST', '/v1/subscription_items/si_1', 'metadata[a]=b')).toMatchObject({ movesMoney: false });
     const o = op('DELETE', '/v1/subscription_items/si_1', 'proration_behavior=always_invoice');
     expect(
-      walk(o, { 'GET /v1/subscription_items/si_1': { subscription: 'sub_9' }, [PREVIEW]: previewInvoice(0) })
-        .reads[1]!.body,
+      walk(
+        o,
+        existing('sub_9', {
+          'GET /v1/subscription_items/si_1': { subscription: 'sub_9' },
+          [PREVIEW]: previewInvoice(0),
+        }),
+      ).reads[2]!.body,
     ).toEqual([
       'subscription=sub_9',
       'subscription_details[items][0][id]=si_1',
@@ -1378,17 +1436,21 @@ describe('subscription items and schedules', () => {
     const o = op('POST', '/v1/subscription_schedules/sub_sched_1/release');
     expect(o).toMatchObject({ class: 'money', movesMoney: true, locks: ['sub_sched_1'] });
     expect(
-      walk(o, {
-        'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
-        [PREVIEW]: previewInvoice(640),
-      }),
+      walk(
+        o,
+        existing('sub_2', {
+          'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
+          [PREVIEW]: previewInvoice(640),
+        }),
+      ),
     ).toMatchObject({
       reads: [
         { read: 'GET /v1/subscription_schedules/sub_sched_1' },
-        { read: PREVIEW, body: ['subscription=sub_2'], locks: ['sub_2'] },
+        { read: subscriptionRead('sub_2'), locks: ['sub_2'] },
+        { read: PREVIEW, body: ['subscription=sub_2'], locks: FOUND },
       ],
       cost: usd(640),
-      customers: ['cus_1', 'cus_1'],
+      customers: ['cus_1', 'cus_1', 'cus_1'],
     });
     expect(walk(o, { 'GET /v1/subscription_schedules/sub_sched_1': { subscription: null } }).cost).toBe(0);
   });
@@ -1397,13 +1459,17 @@ describe('subscription items and schedules', () => {
     const o = op('POST', '/v1/subscription_schedules/sub_sched_1/cancel');
     expect(o.locks).toEqual(['sub_sched_1']);
     expect(
-      walk(o, {
-        'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
-        [PREVIEW]: previewInvoice(640),
-      }),
+      walk(
+        o,
+        existing('sub_2', {
+          'GET /v1/subscription_schedules/sub_sched_1': { subscription: 'sub_2', customer: 'cus_1' },
+          [PREVIEW]: previewInvoice(640),
+        }),
+      ),
     ).toMatchObject({
       reads: [
         { read: 'GET /v1/subscription_schedules/sub_sched_1' },
+        { read: subscriptionRead('sub_2'), locks: ['sub_2'] },
         {
           read: PREVIEW,
           body: [
@@ -1411,7 +1477,7 @@ describe('subscription items and schedules', () => {
             'subscription_details[cancel_now]=true',
             'subscription_details[proration_behavior]=create_prorations',
           ],
-          locks: ['sub_2'],
+          locks: FOUND,
         },
       ],
       cost: usd(640),

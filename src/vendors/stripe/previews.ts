@@ -5,6 +5,14 @@ import { type KnownLinks, NO_LINKS, type Params } from '../types.ts';
 import { objectList, objectParam } from './amounts.ts';
 import { chain, FREE, idOf, micros, type Priced, pricePath, type Read } from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
+import {
+  billsUnleased,
+  type Found,
+  itemLinks,
+  NOTHING_FOUND,
+  scheduleFound,
+  subscriptionFound,
+} from './preview-leases.ts';
 import { lineLinks, priceLinks, productOf } from './price-products.ts';
 
 /**
@@ -218,7 +226,8 @@ export function subscriptionUpdate(
   const top = pick(params, ['automatic_tax', 'discounts'] as const);
   const details = subscriptionDetails(params);
   if (isDenial(details)) return details;
-  return preview(
+  return viaSubscription(
+    subscription,
     {
       subscription,
       ...top,
@@ -244,7 +253,7 @@ export function subscriptionCancel(
   if (!now) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
   const prorate = flag(params, 'prorate', false, false);
   if (isDenial(prorate)) return prorate;
-  return preview(cancelPreview(subscription, prorate), rates);
+  return viaSubscription(subscription, cancelPreview(subscription, prorate), rates);
 }
 
 /**
@@ -252,7 +261,7 @@ export function subscriptionCancel(
  * without discounts (`discounts=` on the preview), which Stripe then charges on its own.
  */
 export function subscriptionDiscountDelete(subscription: string, rates: ExchangeRates): Priced {
-  return preview({ subscription, discounts: '' }, rates);
+  return viaSubscription(subscription, { subscription, discounts: '' }, rates);
 }
 
 /**
@@ -271,7 +280,11 @@ export function subscriptionResume(
   rates: ExchangeRates,
 ): Priced | Denial {
   const details = pick(params, ['billing_cycle_anchor', 'proration_behavior', 'proration_date'] as const);
-  return preview({ subscription, subscription_details: { resume_at: 'now', ...details } }, rates);
+  return viaSubscription(
+    subscription,
+    { subscription, subscription_details: { resume_at: 'now', ...details } },
+    rates,
+  );
 }
 
 /** `POST /v1/subscription_items`: the subscription named in the body with one more item. */
@@ -292,7 +305,12 @@ export function subscriptionItemCreate(
   if (old) return old;
   const item = pick(params, ITEM_KEYS);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
-  return preview({ subscription, subscription_details: { items: [item], ...rest } }, rates, known);
+  return viaSubscription(
+    subscription,
+    { subscription, subscription_details: { items: [item], ...rest } },
+    rates,
+    known,
+  );
 }
 
 /**
@@ -375,10 +393,14 @@ export function scheduleUpdate(
       path: `/v1/subscription_schedules/${schedule}`,
       describe: "the schedule's subscription, then Stripe's invoice preview of the new phases",
       part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
+      // The schedule is the call's own lease: its phases and customer hold until the call settles.
       follow: (o) => {
-        if (o['subscription'] === null) return previewReads(body, rates, known);
+        const found = scheduleFound(o);
+        if (found === undefined) return undefined;
+        if (o['subscription'] === null) return previewReads(body, rates, known, found);
         const subscription = idOf(o['subscription']);
-        return subscription === undefined ? undefined : previewReads(body, rates, known, [subscription]);
+        if (subscription === undefined) return undefined;
+        return previewReads(body, rates, known, { ...found, locks: [subscription, ...found.locks] });
       },
     },
   ]);
@@ -432,7 +454,7 @@ function viaSchedule(
         if (o['subscription'] === null) return [];
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
-        return previewReads(body(subscription), rates, NO_LINKS, [subscription]);
+        return [subscriptionRead(subscription, body(subscription), rates, NO_LINKS)];
       },
     },
   ]);
@@ -461,27 +483,76 @@ function preview(body: Obj, rates: ExchangeRates, known: KnownLinks = NO_LINKS):
   return chain(previewReads(body, rates, known));
 }
 
+/** The preview of `body`, a change of existing `subscription` the call holds (subscriptionRead). */
+function viaSubscription(
+  subscription: string,
+  body: Obj,
+  rates: ExchangeRates,
+  known: KnownLinks = NO_LINKS,
+): Priced {
+  return chain([subscriptionRead(subscription, body, rates, known)]);
+}
+
 /**
- * The reads that price `body` by Stripe's preview, leasing `locks` and everything the preview reads
- * that a change could move: every Price and Product the body names and the Product behind each named
- * Price (sixth round: a Price's `currency_options`; seventh round: the `tax_code` automatic tax reads
- * of a `price_data[product]`, then of a named Price's product). Stripe never changes a Price's
- * product, so one it is `known` to have is leased with the rest, in the first lease step when the
- * preview comes first (chain hoists these locks); a Price not known is read for its product first
- * (leased: a Plan's custom id could be deleted and made again), and the products found are leased
- * before the preview.
+ * Reads `subscription` under its lease (taken with what the body names, before the read), then
+ * previews `body` of it with its customer and its items' Prices and Products leased too (ADR 0007 §5,
+ * seventh round): the preview bills them though the body does not name them. Leased, the
+ * subscription's items cannot change between the read and the forward; its customer never changes.
+ */
+function subscriptionRead(subscription: string, body: Obj, rates: ExchangeRates, known: KnownLinks): Read {
+  const { own } = previewLeases(body, known, { ...NOTHING_FOUND, locks: [subscription] });
+  return {
+    path: `/v1/subscriptions/${subscription}`,
+    describe: "the subscription's customer and items, leased before Stripe's invoice preview",
+    locks: own,
+    links: itemLinks,
+    part: () => 0,
+    follow: (o) => {
+      const found = subscriptionFound(o);
+      return found === undefined ? undefined : previewReads(body, rates, known, found);
+    },
+  };
+}
+
+/**
+ * What a preview of `body` leases: what a read under the call's lease `found` it bills, and every
+ * Price and Product the body names with the Product behind each Price (sixth round: a
+ * Price's `currency_options`; seventh round: the `tax_code` automatic tax reads of a
+ * `price_data[product]`, of a named Price's product, then an existing subscription's customer and
+ * items). Stripe never changes a Price's product, so one `known` (or shown by `found`) is leased with
+ * the rest; `unknown` are the Prices to read for their product first.
+ */
+function previewLeases(body: Obj, known: KnownLinks, found: Found): { own: string[]; unknown: string[] } {
+  const productOfPrice = (price: string) => found.products.get(price) ?? known(price);
+  const prices = [...new Set([...found.prices, ...namedIn(body, 'price')])];
+  const account = idOf(body['customer_account']);
+  const named = [
+    ...found.locks,
+    account === undefined ? undefined : known(customerOfAccount(account)),
+    ...prices,
+    ...namedIn(body, 'product'),
+    ...prices.map(productOfPrice),
+  ];
+  return {
+    own: [...new Set(named.filter((id): id is string => id !== undefined))],
+    unknown: prices.filter((p) => productOfPrice(p) === undefined),
+  };
+}
+
+/**
+ * The reads that price `body` by Stripe's preview, leasing what previewLeases says: in the first lease
+ * step when the preview comes first (chain hoists these locks); a Price whose product is not known is
+ * read for it first (leased: a Plan's custom id could be deleted and made again), and the products
+ * found are leased before the preview.
  */
 function previewReads(
   body: Obj,
   rates: ExchangeRates,
   known: KnownLinks,
-  locks: readonly string[] = [],
+  found: Found = NOTHING_FOUND,
 ): [Read, ...Read[]] {
-  const prices = [...new Set(namedIn(body, 'price'))];
-  const products = prices.map(known).filter((p): p is string => p !== undefined);
-  const own = [...new Set([...locks, ...prices, ...namedIn(body, 'product'), ...products])];
-  const unknown = prices.filter((p) => known(p) === undefined);
-  return productsFirst(unknown, own, (found) => previewRead(body, rates, [...own, ...found], prices));
+  const { own, unknown } = previewLeases(body, known, found);
+  return productsFirst(unknown, own, (products) => previewRead(body, rates, [...own, ...products]));
 }
 
 /**
@@ -513,30 +584,40 @@ function productsFirst(
 }
 
 /**
- * Stripe's preview of `body`, leasing `leased`. Its lines show each Price's product: one the call
- * named whose product was not leased (a Plan id deleted and made again for another product since the
- * link was learnt) leaves the call unpriced, and the answer corrects what the proxy keeps.
+ * Stripe's preview of `body`, leasing `leased`. An answer that bills what the call did not lease (its
+ * customer, a line's Price or Product: a Plan id deleted and made again for another product since the
+ * link was learnt, whatever a read before it missed) leaves the call unpriced, for every preview; the
+ * proxy keeps the links the answer shows, so a retry leases what was missing.
  */
-function previewRead(
-  body: Obj,
-  rates: ExchangeRates,
-  leased: readonly string[],
-  named: readonly string[],
-): Read {
+function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[]): Read {
+  const inline = namedIn(body, 'product');
+  const account = idOf(body['customer_account']);
+  // The customer a create names is the call's own lock (its operation row's), taken before any read.
+  const customer = idOf(body['customer']);
+  const held = customer === undefined ? leased : [...leased, customer];
   return {
     path: PREVIEW,
     method: 'POST',
     body: encodeForm(body),
     describe: "Stripe's invoice preview of this change (amount_due)",
     ...(leased.length > 0 ? { locks: leased } : {}),
-    links: lineLinks,
-    part: (o) => {
-      const unleased = lineLinks(o).some(
-        ([price, product]) => named.includes(price) && !leased.includes(product),
-      );
-      return unleased ? undefined : previewPrice(o, rates);
-    },
+    links: (o) => [...lineLinks(o), ...(account === undefined ? [] : accountLinks(account, o))],
+    part: (o) => (billsUnleased(o, held, inline) ? undefined : previewPrice(o, rates)),
   };
+}
+
+/**
+ * The name under which the proxy keeps the customer a `customer_account` is (a preview's answer shows
+ * both): apart from Price ids, which a Plan's custom id could spell the same.
+ */
+function customerOfAccount(account: string): string {
+  return `customer of ${account}`;
+}
+
+/** The link a preview for `account` shows: the customer its invoice is for. */
+function accountLinks(account: string, o: unknown): (readonly [string, string])[] {
+  const customer = isObj(o) ? idOf(o['customer']) : undefined;
+  return customer === undefined ? [] : [[customerOfAccount(account), customer]];
 }
 
 /**
@@ -562,7 +643,7 @@ function viaItem(item: string, change: Obj, rest: Obj, rates: ExchangeRates, kno
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
         const body = { subscription, subscription_details: { items: [change], ...rest } };
-        return previewReads(body, rates, known, [subscription]);
+        return [subscriptionRead(subscription, body, rates, known)];
       },
     },
   ]);
