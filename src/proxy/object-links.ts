@@ -2,7 +2,7 @@
  * How many links one process keeps. An entry is two ids and a scope digest, a few hundred bytes: the
  * bound holds every Price of a large catalogue in a few MiB.
  */
-export const MAX_OBJECT_LINKS = 20_000;
+const MAX_OBJECT_LINKS = 20_000;
 
 /**
  * Links between vendor objects that never change once made (a Stripe Price's product), as the answers
