@@ -20,7 +20,7 @@ export function runStopped(): Denial {
  * shared stops is not up, or the index of earlier ones not read since it came up): any run key might
  * be a stopped one, so none is admitted. Retryable; vault keys are not concerned.
  */
-export function stopsNotKnown(): Denial {
+function stopsNotKnown(): Denial {
   return deny(
     'counter_store_unavailable',
     'This proxy has not yet read the stopped runs from the counter store, so run keys are refused for now; retry shortly.',
