@@ -151,8 +151,7 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
  * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
  * allowlist entry that never matches or repeats, a limit above a cap that bounds it, a zero-padded
- * number read as octal) as warnings,
- * then a summary. Safe for CI logs: no secrets.
+ * number read as octal) as warnings, then a summary. Safe for CI logs: no secrets.
  */
 export async function policyCheck(
   paths: readonly string[],
