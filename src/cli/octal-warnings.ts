@@ -17,6 +17,9 @@ export function octalWarnings(text: string, source: string): string[] {
   const lineCounter = new LineCounter();
   for (const doc of parseAllDocuments(text, { schema: 'failsafe', lineCounter })) {
     if (doc.errors.length > 0) continue; // refused with its own error
+    // A warning quotes what was written: only in the kinds that hold no secret. A Secret's value
+    // (a numeric PIN, an underscore-separated token) would otherwise reach a CI log three times.
+    if (!WARNED_KINDS.has(String(doc.get('kind')))) continue;
     visit(doc, {
       Scalar(key, node) {
         if (key === 'key' || node.type !== 'PLAIN' || typeof node.value !== 'string') return;
@@ -39,6 +42,8 @@ export function octalWarnings(text: string, source: string): string[] {
   return warnings;
 }
 
+/** Kinds whose numbers are worth a warning and which hold no secret (not Secret, not a List of them). */
+const WARNED_KINDS = new Set(['SpendPolicy', 'VaultKey']);
 /** A plain scalar that starts with a 0 followed by a digit, after a space, `[`, `,` or `{`. */
 const MAYBE_OCTAL = /(?:^|[\s[,{])[-+]?0_*[0-9]/;
 /** go-yaml v2's octal: a sign, then 0 and octal digits (`_` removed). */
