@@ -50,12 +50,15 @@ export class UpstreamSecretUse {
    */
   patch(removed: readonly VaultKey[], added: readonly VaultKey[], keys: readonly VaultKey[]): boolean {
     // A Secret no key named as its upstream before: which keys keep a token in it is not known yet.
+    // The set's keys are indexed by token Secret once, on the first such Secret, not scanned for each
+    // (a patch may add thousands of keys, each with an upstream Secret of its own).
+    let byTokenSecret: ByNamespace<VaultKey[]> | undefined;
     const tokensIn = (ns: string, name: string) => {
+      byTokenSecret ??= keysByTokenSecret(keys);
       const tokens = new Map<string, string>();
-      for (const k of keys) {
+      for (const k of byTokenSecret.get(ns, name) ?? []) {
         const ref = k.spec.tokenSecretRef;
-        if (k.metadata.namespace === ns && ref.name === name && !ownUpstream(k) && !tokens.has(ref.key))
-          tokens.set(ref.key, k.metadata.name);
+        if (!ownUpstream(k) && !tokens.has(ref.key)) tokens.set(ref.key, k.metadata.name);
       }
       return tokens;
     };
@@ -78,6 +81,19 @@ export class UpstreamSecretUse {
     if (u !== undefined) u.keys++;
     else this.#uses.set(ns, name, { keys: 1, tokens: tokensIn(ns, name) });
   }
+}
+
+/** The keys of `keys` by the Secret they keep their token in, each list in the set's order. */
+function keysByTokenSecret(keys: readonly VaultKey[]): ByNamespace<VaultKey[]> {
+  const index = new ByNamespace<VaultKey[]>();
+  for (const k of keys) {
+    const ns = k.metadata.namespace!;
+    const name = k.spec.tokenSecretRef.name;
+    const named = index.get(ns, name);
+    if (named === undefined) index.set(ns, name, [k]);
+    else named.push(k);
+  }
+  return index;
 }
 
 function ownUpstream(k: VaultKey): boolean {
