@@ -5,7 +5,12 @@ import { type Clock, systemClock } from '../clock.ts';
 import { listenUrl } from '../listen.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { type ListenerLimits, listenerLimits } from '../listener/limits.ts';
-import { type StopBound, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
+import {
+  STOP_SWEEP_ON_REFUSAL_MS,
+  type StopBound,
+  type StoppedRun,
+  stopBoundReached,
+} from '../snapshot/run-keys.ts';
 import {
   deltaSize,
   diffSnapshots,
@@ -480,6 +485,8 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     } else if (latest) sendLatest(c, undefined);
   };
 
+  /** When a refusal may next sweep the expired stops (stopBoundReached). */
+  let nextRefusalSweep = 0;
   const liveStops = (): StoppedRun[] => {
     const now = clock.now();
     const out: StoppedRun[] = [];
@@ -661,7 +668,13 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     stopBoundReached(scope, action) {
       const reached = () => stopBoundReached(action, stopsOfKey.get(scope) ?? 0, stops.size, stopsOfKey.size);
       if (reached() === undefined) return undefined;
-      liveStops(); // expired stops never count towards a refusal
+      // Expired stops do not count towards a refusal; the sweep walks every stop (up to the ceiling),
+      // so a refused caller asking again at once gets it at most once a second, as serve's does.
+      const now = clock.now();
+      if (now >= nextRefusalSweep) {
+        liveStops();
+        nextRefusalSweep = now + STOP_SWEEP_ON_REFUSAL_MS;
+      }
       return reached();
     },
     get version() {

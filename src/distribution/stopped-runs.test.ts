@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ServingTls, servingTls } from '../../test/env/tls.ts';
 import { fixedClock, systemClock } from '../clock.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
-import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
+import { MAX_STOPPED_RUNS_PER_KEY, STOP_SWEEP_ON_REFUSAL_MS, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { followSnapshots } from './follower.ts';
@@ -103,6 +103,21 @@ describe("the operator's bound on live stops", () => {
     clock.set(until);
     expect(s.stopBoundReached('uid-1', 'stop')).toBeUndefined();
     expect(s.isStopped('uid-1', 'last')).toBe(true);
+  });
+
+  // Seventh round: every check that found a bound swept all stops (up to 200 000), so a caller
+  // refused and asking again at once cost the operator that walk each time; serve's sweeps once a second.
+  it('sweeps expired stops for a refusal at most once a second', async () => {
+    const clock = fixedClock(Date.now());
+    const s = createSnapshotServer({ authenticate, isLeader: () => true, heartbeatMs: 60_000, log, clock });
+    cleanups.push(() => s.close());
+    const soon = clock.now() + 100;
+    await s.stopRuns(Array.from({ length: MAX_STOPPED_RUNS_PER_KEY }, (_, i) => run(`r${i}`, soon)));
+    expect(s.stopBoundReached('uid-1', 'stop')).toBe('key'); // swept now: all still live
+    clock.set(soon + 400); // expired, but within a second of that sweep
+    expect(s.stopBoundReached('uid-1', 'stop')).toBe('key');
+    clock.set(soon - 100 + STOP_SWEEP_ON_REFUSAL_MS);
+    expect(s.stopBoundReached('uid-1', 'stop')).toBeUndefined();
   });
 
   // Seventh round: the process bound refused every key's stops and starts once one key's made-up

@@ -1,6 +1,12 @@
 import type { Clock } from '../clock.ts';
 import { type Denial, deny } from '../decision/reasons.ts';
-import { runKeysOf, type StopBound, type StoppedRun, stopBoundReached } from '../snapshot/run-keys.ts';
+import {
+  runKeysOf,
+  STOP_SWEEP_ON_REFUSAL_MS,
+  type StopBound,
+  type StoppedRun,
+  stopBoundReached,
+} from '../snapshot/run-keys.ts';
 import type { CompiledKey, Snapshot, VendorName } from '../snapshot/types.ts';
 import { looksLikeRunToken, type RunGrant, runTokenKeyId, verifyRunToken } from '../tokens/run-token.ts';
 
@@ -157,7 +163,7 @@ export class StoppedRuns {
     this.#sweepScope(scope, now);
     if (now >= this.#nextRefusalSweep) {
       this.sweep(now);
-      this.#nextRefusalSweep = now + REFUSAL_SWEEP_EVERY_MS;
+      this.#nextRefusalSweep = now + STOP_SWEEP_ON_REFUSAL_MS;
     }
     return reached();
   }
@@ -198,4 +204,3 @@ export class StoppedRuns {
 }
 
 const SWEEP_EVERY_MS = 60_000;
-const REFUSAL_SWEEP_EVERY_MS = 1_000;

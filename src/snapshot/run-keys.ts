@@ -127,6 +127,13 @@ export const MAX_STOPPED_RUNS = 100_000;
  */
 export const STOPPED_RUNS_CEILING = 2 * MAX_STOPPED_RUNS;
 
+/**
+ * How often a process looking for a refusal sweeps every key's expired stops: a sweep of up to
+ * STOPPED_RUNS_CEILING takes a few milliseconds, and a refused caller may ask again at once. So a
+ * stop that expired more than this long ago never counts towards a refusal.
+ */
+export const STOP_SWEEP_ON_REFUSAL_MS = 1_000;
+
 /** What a refusal of a new stop or run is for: its key's bound, its share of the process, the ceiling. */
 export type StopBound = 'key' | 'share' | 'process';
 
