@@ -1162,7 +1162,11 @@ describe('hot reload through the manifest files', () => {
   /** The reload metrics of the first /metrics render that satisfies `done` (a newer render than the last). */
   async function rendered(done: (m: Awaited<ReturnType<typeof reloadMetrics>>) => boolean) {
     let seen = await reloadMetrics();
-    await expect.poll(async () => done((seen = await reloadMetrics())), { timeout: 5_000 }).toBe(true);
+    const fresh = async () => {
+      seen = await reloadMetrics();
+      return done(seen);
+    };
+    await expect.poll(fresh, { timeout: 5_000 }).toBe(true);
     return seen;
   }
 
