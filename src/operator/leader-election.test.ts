@@ -19,16 +19,16 @@ function memoryLease() {
       return record && { ...record, resourceVersion: String(rv) };
     },
     async create(r) {
-      if (record) return false;
+      if (record) return undefined;
       record = { ...r };
       rv++;
-      return true;
+      return { ...record, resourceVersion: String(rv) };
     },
     async replace(r) {
-      if (!record || r.resourceVersion !== String(rv)) return false;
+      if (!record || r.resourceVersion !== String(rv)) return undefined;
       record = { ...r };
       rv++;
-      return true;
+      return { ...record, resourceVersion: String(rv) };
     },
   };
   return {
@@ -220,7 +220,7 @@ describe('leader election problems, for /readyz', () => {
     create: async () => {
       throw error;
     },
-    replace: async () => false,
+    replace: async () => undefined,
   });
 
   it('names a missing Lease namespace at once, and never leads', async () => {

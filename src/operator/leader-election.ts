@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, type KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { Log } from '../telemetry/logger.ts';
 
 /** The part of a coordination.k8s.io/v1 Lease the lock reads and writes. */
@@ -12,14 +12,18 @@ export interface LeaseRecord {
   readonly leaseTransitions?: number;
 }
 
-/** Compare-and-swap access to one Lease object (real API or an in-memory fake in tests). */
+/**
+ * Compare-and-swap access to one Lease object (real API or an in-memory fake in tests). A write
+ * resolves to the record as stored, with the resourceVersion the API server gave it: a claim's holder
+ * tells its own last write from anyone else's by it (namespace-claims.ts).
+ */
 export interface LeaseStore {
   /** undefined when the Lease does not exist. */
   read(): Promise<LeaseRecord | undefined>;
-  /** false when someone else created it first (409). */
-  create(record: LeaseRecord): Promise<boolean>;
-  /** Replaces the spec if the resourceVersion still matches; false on a conflict (409). */
-  replace(record: LeaseRecord): Promise<boolean>;
+  /** undefined when someone else created it first (409). */
+  create(record: LeaseRecord): Promise<LeaseRecord | undefined>;
+  /** Replaces the spec if the resourceVersion still matches; undefined on a conflict (409). */
+  replace(record: LeaseRecord): Promise<LeaseRecord | undefined>;
 }
 
 /** client-go's defaults: a standby takes over at most leaseDuration after the leader stops renewing. */
@@ -280,6 +284,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         const stamp = new V1MicroTime(now()).toISOString();
         const released = await opts.store
           .replace({ ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: stamp })
+          .then((stored) => stored !== undefined)
           .catch(() => false);
         opts.log.info({ identity: opts.identity, released }, 'lease released');
       }
@@ -300,6 +305,15 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
     renewTime: r.renewTime as unknown as V1MicroTime,
   });
   const code = (err: unknown) => (err as { code?: number }).code;
+  const stored = (r: LeaseRecord, lease: V1Lease): LeaseRecord => {
+    const { resourceVersion: _sent, ...rest } = r;
+    return {
+      ...rest,
+      ...(lease.metadata?.resourceVersion !== undefined && {
+        resourceVersion: lease.metadata.resourceVersion,
+      }),
+    };
+  };
   const where = `Lease ${namespace}/${name}`;
   /** The API's error as a LeaseError that says what to do; 404 on create means the namespace is missing. */
   const explain = (verb: 'read' | 'create' | 'update', err: unknown): LeaseError => {
@@ -346,7 +360,7 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
     },
     async create(r) {
       try {
-        await api.createNamespacedLease({
+        const lease = await api.createNamespacedLease({
           namespace,
           body: {
             apiVersion: 'coordination.k8s.io/v1',
@@ -355,15 +369,15 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
             spec: spec(r),
           },
         });
-        return true;
+        return stored(r, lease);
       } catch (err) {
-        if (code(err) === 409) return false;
+        if (code(err) === 409) return undefined;
         throw explain('create', err);
       }
     },
     async replace(r) {
       try {
-        await api.replaceNamespacedLease({
+        const lease = await api.replaceNamespacedLease({
           namespace,
           name,
           body: {
@@ -377,9 +391,9 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
             spec: spec(r),
           },
         });
-        return true;
+        return stored(r, lease);
       } catch (err) {
-        if (code(err) === 409) return false;
+        if (code(err) === 409) return undefined;
         throw explain('update', err);
       }
     },

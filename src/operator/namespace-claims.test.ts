@@ -3,10 +3,19 @@ import { silentLogger } from '../telemetry/logger.ts';
 import { LeaseError, type LeaseRecord, type LeaseStore } from './leader-election.ts';
 import { createNamespaceClaims } from './namespace-claims.ts';
 
-/** Claim Leases in memory, one per namespace, with resourceVersion compare-and-swap like the API server's. */
+/**
+ * Claim Leases in memory, one per namespace, with resourceVersion compare-and-swap like the API
+ * server's: one counter for all, as etcd's revision, so a Lease recreated never repeats a version.
+ */
 function memoryLeases() {
   const leases = new Map<string, { record: LeaseRecord; rv: number }>();
+  let revision = 0;
   let failing = false;
+  const put = (namespace: string, r: LeaseRecord): LeaseRecord => {
+    const { resourceVersion: _sent, ...record } = r;
+    leases.set(namespace, { record, rv: ++revision });
+    return { ...record, resourceVersion: String(revision) };
+  };
   const storeFor = (namespace: string): LeaseStore => ({
     async read() {
       if (failing) throw new LeaseError('cannot read Lease: status 500', false);
@@ -15,21 +24,29 @@ function memoryLeases() {
     },
     async create(r) {
       if (failing) throw new LeaseError('cannot create Lease: status 500', false);
-      if (leases.has(namespace)) return false;
-      leases.set(namespace, { record: { ...r }, rv: 1 });
-      return true;
+      if (leases.has(namespace)) return undefined;
+      return put(namespace, r);
     },
     async replace(r) {
       if (failing) throw new LeaseError('cannot update Lease: status 500', false);
       const l = leases.get(namespace);
-      if (!l || r.resourceVersion !== String(l.rv)) return false;
-      leases.set(namespace, { record: { ...r }, rv: l.rv + 1 });
-      return true;
+      if (!l || r.resourceVersion !== String(l.rv)) return undefined;
+      return put(namespace, r);
     },
   });
   return {
     storeFor,
     holder: (namespace: string) => leases.get(namespace)?.record.holderIdentity,
+    /** The spec as it stands, to write back later (a tenant's copy). */
+    spec: (namespace: string) => ({ ...leases.get(namespace)!.record }),
+    /** A tenant allowed to write Leases in the namespace: kubectl patch (merge) or replace. */
+    edit: (namespace: string, patch: Partial<LeaseRecord>) => {
+      put(namespace, { ...leases.get(namespace)!.record, ...patch });
+    },
+    /** A tenant's kubectl delete lease keybrake-claim. */
+    remove: (namespace: string) => {
+      leases.delete(namespace);
+    },
     fail: (on: boolean) => {
       failing = on;
     },
@@ -160,5 +177,200 @@ describe('namespace claims', () => {
     clock.t += CLAIM_MS;
     await team.sync(['tenant-b'], true);
     expect(team.serves('tenant-b')).toBe(true);
+  });
+});
+
+describe('a claim moved or deleted by hand (a tenant allowed to write Leases in its namespace)', () => {
+  const WIDE = 'claims-wide/keybrake-operator';
+  const TEAM = 'claims-team/keybrake-operator';
+
+  /** Both releases' leaders over one tenant namespace, the wide one holding its claim and serving. */
+  async function twoReleases() {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const wide = release(WIDE, leases, clock);
+    const team = release(TEAM, leases, clock);
+    await wide.sync(['tenant'], true);
+    await team.sync(['tenant'], true);
+    expect(wide.serves('tenant')).toBe(true);
+    /** Who serves, each second: each leader syncs every 2 s, wide on even seconds and team on odd ones. */
+    const timeline: { t: number; wide: boolean; team: boolean }[] = [];
+    const run = async (seconds: number) => {
+      for (let i = 0; i < seconds; i++) {
+        clock.t += 1_000;
+        await (Math.round(clock.t / 1_000) % 2 === 0 ? wide : team).sync(['tenant'], true);
+        timeline.push({ t: clock.t, wide: wide.serves('tenant'), team: team.serves('tenant') });
+      }
+    };
+    /** The first second from `from` at which only `who` serves, with no second where both did. */
+    const servedFrom = (who: 'wide' | 'team', from: number) => {
+      expect(timeline.filter((s) => s.wide && s.team)).toEqual([]);
+      return timeline.find((s) => s.t >= from && s[who])?.t;
+    };
+    return { leases, clock, wide, team, run, timeline, servedFrom };
+  }
+
+  it.each([
+    ['moved to the other release', { holderIdentity: TEAM }],
+    ['released (holder emptied)', { holderIdentity: '' }],
+  ])(
+    '%s: the holder stops at its next look, the other serves only a claim duration after its own',
+    async (_n, patch) => {
+      const { leases, clock, wide, team, run, timeline, servedFrom } = await twoReleases();
+      await run(4);
+      const patchedAt = clock.t;
+      leases.edit('tenant', patch);
+      await run(1);
+      // The team's leader looked first (an odd second): it holds the claim now, but does not serve it.
+      expect(leases.holder('tenant')).toBe(TEAM);
+      expect(team.serves('tenant')).toBe(false);
+      const teamSawAt = clock.t;
+      await run(1);
+      // The wide leader's look: not its claim any more, not served from this moment.
+      expect(wide.serves('tenant')).toBe(false);
+      expect(wide.elsewhere()).toEqual(new Map([['tenant', TEAM]]));
+      await run(CLAIM_MS / 1_000 + 4);
+      // From the wide leader's look on, nobody serves until the team has held it a claim duration.
+      const idle = timeline.filter((s) => s.t >= teamSawAt + 1_000 && s.t < teamSawAt + CLAIM_MS);
+      expect(idle.filter((s) => s.wide || s.team)).toEqual([]);
+      expect(servedFrom('team', patchedAt)).toBe(teamSawAt + CLAIM_MS);
+      expect(servedFrom('wide', teamSawAt + 1_000)).toBeUndefined();
+    },
+  );
+
+  it('moved back by hand: the team stops at once, the wide release waits a claim duration again', async () => {
+    const { leases, clock, wide, team, run, servedFrom } = await twoReleases();
+    leases.edit('tenant', { holderIdentity: TEAM });
+    await run(CLAIM_MS / 1_000 + 4);
+    expect(team.serves('tenant')).toBe(true);
+    const backAt = clock.t;
+    leases.edit('tenant', { holderIdentity: WIDE });
+    await run(CLAIM_MS / 1_000 + 4);
+    expect(wide.serves('tenant')).toBe(true);
+    expect(team.serves('tenant')).toBe(false);
+    // The wide leader looks on even seconds: the first after the move back, plus a claim duration.
+    const wideSawAt = backAt + (Math.round(backAt / 1_000) % 2 === 0 ? 2_000 : 1_000);
+    expect(servedFrom('wide', backAt)).toBe(wideSawAt + CLAIM_MS);
+  });
+
+  it('deleted by hand: whoever recreates it serves a claim duration after it saw it gone; the holder stops at once', async () => {
+    for (const first of ['team', 'wide'] as const) {
+      const { leases, clock, wide, team, run, servedFrom } = await twoReleases();
+      // Each release's leader syncs on its own seconds: the deletion lands just before `first` looks.
+      if (first === 'wide') await run(1);
+      leases.remove('tenant');
+      const deletedAt = clock.t;
+      await run(1);
+      expect(leases.holder('tenant')).toBe(first === 'team' ? TEAM : WIDE);
+      expect(team.serves('tenant')).toBe(false);
+      // By the wide leader's look, whoever recreated it, the wide release serves no more.
+      if (first === 'team') await run(1);
+      expect(wide.serves('tenant')).toBe(false);
+      await run(CLAIM_MS / 1_000 + 4);
+      expect(servedFrom(first, deletedAt + 1_000)).toBe(deletedAt + 1_000 + CLAIM_MS);
+      expect(servedFrom(first === 'team' ? 'wide' : 'team', deletedAt + 2_000)).toBeUndefined();
+    }
+  });
+
+  it('deleted by hand while both leaders sync at once: one recreates it, and nobody serves for a claim duration', async () => {
+    const { leases, clock, wide, team } = await twoReleases();
+    leases.remove('tenant');
+    clock.t += 2_000;
+    const sawAt = clock.t;
+    await Promise.all([team.sync(['tenant'], true), wide.sync(['tenant'], true)]);
+    const winner = leases.holder('tenant') === TEAM ? team : wide;
+    const loser = winner === team ? wide : team;
+    for (; clock.t < sawAt + CLAIM_MS; clock.t += 2_000) {
+      await Promise.all([team.sync(['tenant'], true), wide.sync(['tenant'], true)]);
+      expect([wide.serves('tenant'), team.serves('tenant')]).toEqual([false, false]);
+    }
+    clock.t = sawAt + CLAIM_MS;
+    expect(await winner.sync(['tenant'], true)).toBe(true);
+    await loser.sync(['tenant'], true);
+    expect([winner.serves('tenant'), loser.serves('tenant')]).toEqual([true, false]);
+  });
+
+  it('shown each release its own last write before each of its looks, neither serves', async () => {
+    // The spec each leader last wrote is written back by hand just before that leader reads it: the
+    // holder, times and transitions are all its own, only the resourceVersion tells.
+    const { leases, clock, wide, team } = await twoReleases();
+    let wideSpec = leases.spec('tenant');
+    leases.edit('tenant', { holderIdentity: TEAM });
+    for (const end = clock.t + 3 * CLAIM_MS; clock.t < end; ) {
+      clock.t += 1_000;
+      await team.sync(['tenant'], true);
+      const teamSpec = leases.spec('tenant');
+      leases.edit('tenant', wideSpec);
+      clock.t += 1_000;
+      await wide.sync(['tenant'], true);
+      wideSpec = leases.spec('tenant');
+      leases.edit('tenant', teamSpec);
+      expect([wide.serves('tenant'), team.serves('tenant')]).toEqual([false, false]);
+    }
+  });
+
+  it('a claim duration shortened by hand lets nobody take the claim early', async () => {
+    // Set after each renewal of the wide leader, looked at twice by the team's before the next one.
+    const { leases, clock, wide, team } = await twoReleases();
+    for (let i = 0; i < 10; i++) {
+      leases.edit('tenant', { leaseDurationSeconds: 1 });
+      clock.t += 500;
+      await team.sync(['tenant'], true);
+      clock.t += 1_000;
+      await team.sync(['tenant'], true);
+      expect(leases.holder('tenant')).toBe(WIDE);
+      clock.t += 500;
+      await wide.sync(['tenant'], true);
+    }
+  });
+
+  it('a claim handed over by hand while the namespace had no keys is no first look when they come back', async () => {
+    const { leases, clock, wide, team } = await twoReleases();
+    // The team release's scope loses the namespace's keys for a round, and it forgets its claim state.
+    clock.t += 2_000;
+    await team.sync([], true);
+    leases.edit('tenant', { holderIdentity: TEAM });
+    clock.t += 2_000;
+    await team.sync(['tenant'], true);
+    expect(team.serves('tenant')).toBe(false);
+    expect(wide.serves('tenant')).toBe(true);
+  });
+
+  it('a namespace whose keys come back to its holder is served at once if nobody wrote its claim meanwhile, a claim duration later if someone did', async () => {
+    const { leases, clock, wide } = await twoReleases();
+    clock.t += 2_000;
+    await wide.sync([], true);
+    expect(wide.serves('tenant')).toBe(false);
+    clock.t += 4_000;
+    expect(await wide.sync(['tenant'], true)).toBe(true);
+    expect(wide.serves('tenant')).toBe(true);
+    clock.t += 2_000;
+    await wide.sync([], true);
+    leases.edit('tenant', { renewTime: 'rewritten by hand' });
+    clock.t += 4_000;
+    const backAt = clock.t;
+    expect(await wide.sync(['tenant'], true)).toBe(false);
+    expect(wide.serves('tenant')).toBe(false);
+    clock.t = backAt + CLAIM_MS;
+    expect(await wide.sync(['tenant'], true)).toBe(true);
+  });
+
+  it("a standby does not trust a claim handed to its release by hand, nor does it as the release's new leader", async () => {
+    const { leases, clock, team } = await twoReleases();
+    const teamStandby = release(TEAM, leases, clock);
+    await teamStandby.sync(['tenant'], false);
+    leases.edit('tenant', { holderIdentity: TEAM });
+    clock.t += 2_000;
+    const sawAt = clock.t;
+    await teamStandby.sync(['tenant'], false);
+    expect(teamStandby.serves('tenant')).toBe(false);
+    // The team's leader is gone; its standby leads, well within the claim duration.
+    clock.t += 2_000;
+    await teamStandby.sync(['tenant'], true);
+    expect(teamStandby.serves('tenant')).toBe(false);
+    clock.t = sawAt + CLAIM_MS;
+    await teamStandby.sync(['tenant'], true);
+    expect(teamStandby.serves('tenant')).toBe(true);
+    expect(team.serves('tenant')).toBe(false);
   });
 });

@@ -47,6 +47,18 @@ export interface NamespaceClaims {
 interface ClaimState {
   /** The record as last read or written, and when (monotonic) this process first saw it so. */
   observed?: { key: string; at: number; record: LeaseRecord };
+  /** This process has seen the Lease exist: a Lease missing or held by this release later is a change. */
+  seen?: true;
+  /** Monotonic time this process first saw the Lease missing, in the current run of reads finding none. */
+  missingSince?: number;
+  /**
+   * When this release's unbroken hold began, as this process has seen it (monotonic): -Infinity for
+   * a hold found at this process's first look at the Lease; undefined while not held. The namespace
+   * is served only claimDurationMs after it.
+   */
+  heldSince?: number;
+  /** resourceVersion of this process's last write as leader: a holder reading any other did not write it. */
+  written?: string;
   /** Monotonic time this release's hold was last confirmed: a request sent that wrote or read it. */
   confirmedAt: number;
   /** The problem last logged for this namespace, logged again only when it changes. */
@@ -59,18 +71,56 @@ interface ClaimState {
  * (renewDeadlineMs) before anyone else may take it (claimDurationMs), so a namespace is never
  * served by two releases at once. First come, first served; a claim left unrenewed (the release
  * uninstalled, or its scope narrowed) passes to the next release after claimDurationMs.
+ *
+ * Anyone allowed to write Leases in the namespace (a tenant, for its own apps' leader election) can
+ * move or delete the claim, and RBAC cannot stop it: the timing is the defence. A release serves a
+ * namespace only once it has held the claim, unbroken, for claimDurationMs since it last saw it
+ * missing, another's, or written by someone else (its leader tells its own writes by their
+ * resourceVersion); a holder that sees any of these stops serving at once. A claim moved or
+ * recreated by hand is so served by no release for that long, never by two.
  */
 export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceClaims {
+  /**
+   * Every namespace that has held keys, kept when they go: the claim is not renewed meanwhile, but
+   * a leader whose keys come back tells by its last write whether anyone else wrote the claim since.
+   */
   const states = new Map<string, ClaimState>();
   const stores = new Map<string, LeaseStore>();
   const durationSeconds = Math.ceil(opts.claimDurationMs / 1000);
-  const held = (s: ClaimState | undefined) =>
-    s !== undefined && opts.monotonic() - s.confirmedAt < opts.renewDeadlineMs;
+  const held = (s: ClaimState | undefined) => {
+    const now = opts.monotonic();
+    return (
+      s?.heldSince !== undefined &&
+      now - s.heldSince >= opts.claimDurationMs &&
+      now - s.confirmedAt < opts.renewDeadlineMs
+    );
+  };
 
   const observe = (s: ClaimState, record: LeaseRecord, sentAt: number) => {
     const key = `${record.holderIdentity ?? ''}|${record.renewTime ?? ''}|${record.acquireTime ?? ''}`;
     if (s.observed?.key !== key) s.observed = { key, at: sentAt, record };
     else s.observed.record = record;
+  };
+
+  /** This process's own write stored: it holds the claim from `since`, confirmed as of `sentAt`. */
+  const wrote = (s: ClaimState, stored: LeaseRecord, since: number, sentAt: number) => {
+    s.seen = true;
+    s.missingSince = undefined;
+    s.heldSince = since;
+    s.written = stored.resourceVersion;
+    s.confirmedAt = sentAt;
+    observe(s, stored, sentAt);
+  };
+
+  /** The claim is not this release's (missing, or another's): not served from this moment. */
+  const lost = (namespace: string, s: ClaimState, now: string) => {
+    if (s.heldSince !== undefined)
+      opts.log.error(
+        { namespace, now },
+        `the claim of namespace ${namespace} held by this release is ${now} (Lease ${namespace}/${CLAIM_LEASE_NAME}): this release does not serve its VaultKeys`,
+      );
+    s.heldSince = undefined;
+    s.confirmedAt = Number.NEGATIVE_INFINITY;
   };
 
   const report = (namespace: string, s: ClaimState, problem: string | undefined, error = false) => {
@@ -81,6 +131,24 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     else opts.log.error({ namespace, problem }, problem);
   };
 
+  const fresh = (stamp: string): LeaseRecord => ({
+    holderIdentity: opts.release,
+    leaseDurationSeconds: durationSeconds,
+    acquireTime: stamp,
+    renewTime: stamp,
+    leaseTransitions: 0,
+  });
+
+  /** Renews this release's claim, or takes another's: the next record to write over `record`. */
+  const next = (record: LeaseRecord, mine: boolean, stamp: string): LeaseRecord => ({
+    ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
+    holderIdentity: opts.release,
+    leaseDurationSeconds: durationSeconds,
+    acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
+    renewTime: stamp,
+    leaseTransitions: (record.leaseTransitions ?? 0) + (mine ? 0 : 1),
+  });
+
   const syncOne = async (namespace: string, leading: boolean) => {
     const s = states.get(namespace) ?? { confirmedAt: Number.NEGATIVE_INFINITY };
     states.set(namespace, s);
@@ -88,52 +156,58 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     stores.set(namespace, store);
     const sentAt = opts.monotonic();
     const stamp = new V1MicroTime(opts.clock()).toISOString();
+    // Only a leader writes: a standby cannot tell its leader's writes from anyone else's.
+    if (!leading) s.written = undefined;
     try {
       const record = await store.read();
       if (!record) {
+        s.missingSince ??= sentAt;
+        s.observed = undefined;
+        lost(namespace, s, 'deleted');
         if (!leading) return;
-        const fresh: LeaseRecord = {
-          holderIdentity: opts.release,
-          leaseDurationSeconds: durationSeconds,
-          acquireTime: stamp,
-          renewTime: stamp,
-          leaseTransitions: 0,
-        };
+        const stored = await store.create(fresh(stamp));
         // Another release may create it first: then it is theirs, as the next read will show.
-        if (await store.create(fresh)) {
-          observe(s, fresh, sentAt);
-          s.confirmedAt = sentAt;
+        if (!stored) return;
+        // A claim seen deleted may still be served by its holder until it looks: counted from the deletion.
+        if (s.seen) report(namespace, s, changedByHand(namespace, opts.claimDurationMs));
+        wrote(s, stored, s.seen ? s.missingSince : Number.NEGATIVE_INFINITY, sentAt);
+      } else {
+        const firstLook = !s.seen;
+        s.seen = true;
+        s.missingSince = undefined;
+        const before = s.observed?.record.holderIdentity;
+        observe(s, record, sentAt);
+        const holder = record.holderIdentity ?? '';
+        if (holder !== opts.release) {
+          lost(namespace, s, holder === '' ? 'released' : `now held by ${holder}`);
+          if (holder !== '') report(namespace, s, claimedElsewhere(namespace, holder));
+          if (!leading) return;
+          // The longer of the holder's duration and ours: a duration shortened by hand takes nothing early.
+          const duration = Math.max(record.leaseDurationSeconds ?? 0, durationSeconds) * 1000;
+          const since = s.observed!.at;
+          if (holder !== '' && opts.monotonic() - since < duration) return;
+          const stored = await store.replace(next(record, false, stamp));
+          if (stored) {
+            // Unchanged since `since`: its holder stopped serving by then, or this release waits.
+            wrote(s, stored, since, sentAt);
+            opts.log.warn({ namespace, from: holder }, 'took over the lapsed claim of a namespace');
+          }
+        } else {
+          // This release's own, as this process last left it? A leader knows its last write; a
+          // standby (or a leader before its first write) trusts its release's unbroken hold.
+          const unbroken =
+            s.written !== undefined ? record.resourceVersion === s.written : before === opts.release;
+          const kept = firstLook ? Number.NEGATIVE_INFINITY : unbroken ? s.heldSince : undefined;
+          if (kept === undefined) report(namespace, s, changedByHand(namespace, opts.claimDurationMs));
+          s.heldSince = kept ?? sentAt;
+          if (!leading) {
+            // A standby trusts its release's claim as long as the leader is seen renewing it.
+            s.confirmedAt = s.observed!.at;
+          } else {
+            const stored = await store.replace(next(record, true, stamp));
+            if (stored) wrote(s, stored, s.heldSince, sentAt);
+          }
         }
-        return;
-      }
-      observe(s, record, sentAt);
-      const holder = record.holderIdentity ?? '';
-      const mine = holder === opts.release;
-      if (!leading) {
-        // A standby trusts its release's claim as long as the leader is seen renewing it.
-        s.confirmedAt = mine ? s.observed!.at : Number.NEGATIVE_INFINITY;
-        if (!mine && holder !== '') report(namespace, s, claimedElsewhere(namespace, holder));
-        return;
-      }
-      const lapsed =
-        opts.monotonic() - s.observed!.at >= (record.leaseDurationSeconds ?? durationSeconds) * 1000;
-      if (!mine && holder !== '' && !lapsed) {
-        s.confirmedAt = Number.NEGATIVE_INFINITY;
-        report(namespace, s, claimedElsewhere(namespace, holder));
-        return;
-      }
-      const next: LeaseRecord = {
-        ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
-        holderIdentity: opts.release,
-        leaseDurationSeconds: durationSeconds,
-        acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
-        renewTime: stamp,
-        leaseTransitions: (record.leaseTransitions ?? 0) + (mine ? 0 : 1),
-      };
-      if (await store.replace(next)) {
-        observe(s, next, sentAt);
-        s.confirmedAt = sentAt;
-        if (!mine) opts.log.warn({ namespace, from: holder }, 'took over the lapsed claim of a namespace');
       }
     } catch (err) {
       const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
@@ -147,11 +221,12 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
   return {
     async sync(namespaces, leading) {
       const wanted = new Set(namespaces);
-      // A namespace without keys is no longer claimed: its claim lapses for the others to take.
-      for (const ns of states.keys())
+      // A namespace without keys is no longer claimed: its claim lapses for the others to take, and
+      // a standby's unbroken watch of it ends.
+      for (const [ns, state] of states)
         if (!wanted.has(ns)) {
-          states.delete(ns);
-          stores.delete(ns);
+          state.observed = undefined;
+          state.confirmedAt = Number.NEGATIVE_INFINITY;
         }
       await Promise.all([...wanted].map((ns) => syncOne(ns, leading)));
       const now = new Set([...wanted].filter((ns) => held(states.get(ns))));
@@ -164,7 +239,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       const out = new Map<string, string>();
       for (const [ns, s] of states) {
         const holder = s.observed?.record.holderIdentity ?? '';
-        if (holder !== '' && holder !== opts.release && !held(s)) out.set(ns, holder);
+        if (holder !== '' && holder !== opts.release) out.set(ns, holder);
       }
       return out;
     },
@@ -173,4 +248,8 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
 
 function claimedElsewhere(namespace: string, holder: string): string {
   return `namespace ${namespace} is claimed by the Keybrake release ${holder}: its VaultKeys are served by that release and left out of this one's table (key_unknown on its proxies) until that claim lapses (Lease ${namespace}/${CLAIM_LEASE_NAME})`;
+}
+
+function changedByHand(namespace: string, claimDurationMs: number): string {
+  return `the claim of namespace ${namespace} was moved to this release, deleted or rewritten by someone other than this release (Lease ${namespace}/${CLAIM_LEASE_NAME}): its VaultKeys are served once this release has held the claim unbroken for ${Math.ceil(claimDurationMs / 1000)}s, so that no other release still serves them`;
 }
