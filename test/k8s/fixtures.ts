@@ -1,5 +1,5 @@
 // Manifests and probes the Kubernetes suites share: the Stripe upstream Secret, a VaultKey naming
-// a policy, one cheap read through a proxy, and polls of every proxy until it allows or refuses.
+// a policy, one cheap read and one $1 charge through a proxy, and polls of every proxy until it allows or refuses.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from 'undici';
 import { until } from '../env/k8s-system.ts';
@@ -47,9 +47,25 @@ export async function probe(pool: Pool, token: string): Promise<Probe> {
     headers: { authorization: `Bearer ${token}` },
   });
   await res.body.dump();
-  const header = String(res.headers['keybrake-decision'] ?? '');
+  return answered(res.statusCode, res.headers['keybrake-decision']);
+}
+
+/** One priced call through a proxy: a $1 charge with the vault token. */
+export async function charge(pool: Pool, token: string): Promise<Probe> {
+  const res = await pool.request({
+    path: '/v1/charges',
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'amount=100&currency=usd&source=tok_visa',
+  });
+  await res.body.dump();
+  return answered(res.statusCode, res.headers['keybrake-decision']);
+}
+
+function answered(status: number, decisionHeader: unknown): Probe {
+  const header = String(decisionHeader ?? '');
   return {
-    status: res.statusCode,
+    status,
     decision: header.split(';')[0]?.trim() ?? '',
     reason: /reason=([a-z_]+)/.exec(header)?.[1],
   };

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { get, type K8sSystem, metric, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
-import { stripeUpstreamSecret } from './fixtures.ts';
+import { charge, probe, stripeUpstreamSecret } from './fixtures.ts';
 
 const cp = injectedControlPlane();
 const WIDE_NS = 'claims-wide';
@@ -47,25 +47,10 @@ let teamPool: Pool;
 let token = '';
 const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
 
-/** The reason of the decision header ("ok" for an allowed call). */
+/** The reason of the decision header ("ok" for an allowed call); a charge is $1: the $2 cap admits two. */
 async function call(pool: Pool, method: 'GET' | 'POST'): Promise<string> {
-  const res = await pool.request(
-    method === 'GET'
-      ? { path: '/v1/customers?limit=1', method, headers: { authorization: `Bearer ${token}` } }
-      : {
-          path: '/v1/charges',
-          method,
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/x-www-form-urlencoded',
-          },
-          // $1 each: the $2 cap admits two.
-          body: 'amount=100&currency=usd&source=tok_visa',
-        },
-  );
-  await res.body.dump();
-  const decision = String(res.headers['keybrake-decision'] ?? '');
-  return decision.startsWith('allow') ? 'ok' : (/reason=([a-z_]+)/.exec(decision)?.[1] ?? decision);
+  const answer = await (method === 'GET' ? probe : charge)(pool, token);
+  return answer.reason ?? answer.decision;
 }
 
 const claimHolder = async () =>
