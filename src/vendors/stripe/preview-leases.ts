@@ -1,6 +1,6 @@
 import { idOf } from './costs.ts';
 import { isObj } from './fields.ts';
-import { lineLinks, priceLinks, productOf } from './price-products.ts';
+import { lineLinks, nameOf, priceLinks, productOf } from './price-products.ts';
 
 /**
  * What a Stripe invoice preview bills beyond what the call's body names (ADR 0007 §5, seventh round),
@@ -41,7 +41,7 @@ export function subscriptionFound(o: Obj): Found | undefined {
   const products = new Map<string, string>();
   for (const item of data) {
     const price = isObj(item) ? item['price'] : undefined;
-    const id = idOf(price, (id) => id.length > 0);
+    const id = nameOf(price);
     if (id === undefined) return undefined;
     prices.push(id);
     const product = productOf(price);
@@ -89,7 +89,7 @@ function pricesIn(v: unknown): string[] {
   if (!isObj(v)) return [];
   return Object.entries(v).flatMap(([k, x]) => {
     if (k !== 'price') return pricesIn(x);
-    const id = idOf(x, (id) => id.length > 0);
+    const id = nameOf(x);
     return id === undefined ? [] : [id];
   });
 }

@@ -17,7 +17,7 @@ type Link = readonly [price: string, product: string];
  * An id of Stripe's answer, as it is: Plans and Products may have custom ids (`gold-monthly`), and
  * what is done with one is leasing it under that name, or reading a Price at its encoded path.
  */
-const nameOf = (v: unknown): string | undefined => idOf(v, (id) => id.length > 0);
+export const nameOf = (v: unknown): string | undefined => idOf(v, (id) => id.length > 0);
 
 /**
  * The account context a call is made in beyond its key: the Stripe-Account and Stripe-Context
