@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reasonOf, type StripeUpstream, stripePipeline } from '../../../test/fixtures/stripe-pipeline.ts';
+import { subscriptionAnswer } from '../../../test/fixtures/stripe-subscription.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { ObjectLinks } from '../object-links.ts';
 import type { ForwardRequest, UpstreamResponse } from '../upstreams.ts';
@@ -26,24 +27,6 @@ const preview = {
   collection_method: 'charge_automatically',
 };
 
-/** An existing subscription as its read answers: customer cus_1, one item of price_1 (prod_1). */
-const subscription = (id: string) => ({
-  object: 'subscription',
-  id,
-  customer: 'cus_1',
-  items: {
-    object: 'list',
-    has_more: false,
-    data: [
-      {
-        object: 'subscription_item',
-        id: 'si_1',
-        price: { object: 'price', id: 'price_1', product: 'prod_1' },
-      },
-    ],
-  },
-});
-
 function stripeLike(previewStatus = 200) {
   return (req: ForwardRequest): UpstreamResponse => {
     const route = `${req.method} ${req.pathAndQuery}`;
@@ -57,7 +40,7 @@ function stripeLike(previewStatus = 200) {
     if (route === 'GET /v1/subscription_items/si_1')
       return json(200, { object: 'subscription_item', id: 'si_1', subscription: 'sub_9' });
     const read = /^GET \/v1\/subscriptions\/(sub_[0-9])$/.exec(route)?.[1];
-    if (read !== undefined) return json(200, subscription(read));
+    if (read !== undefined) return json(200, subscriptionAnswer(read));
     if (/^POST \/v1\/(products|prices|customers)\//.test(route)) return json(200, { object: 'x' });
     if (route.startsWith('POST /v1/subscriptions/') || route.startsWith('POST /v1/subscription_items/'))
       return json(200, { object: 'subscription', id: 'sub_1', status: 'active', latest_invoice: 'in_1' });
@@ -471,7 +454,7 @@ describe('price stage: a preview of an existing subscription leases its customer
   it('refuses before the preview a subscription whose read does not show every item', async () => {
     const upstream = (req: ForwardRequest) =>
       req.pathAndQuery === '/v1/subscriptions/sub_1' && req.method === 'GET'
-        ? json(200, { ...subscription('sub_1'), items: { object: 'list', data: [], has_more: true } })
+        ? json(200, { ...subscriptionAnswer('sub_1'), items: { object: 'list', data: [], has_more: true } })
         : stripeLike()(req);
     const { call, sent } = proxy(upstream);
 

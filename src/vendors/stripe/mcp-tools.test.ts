@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { subscriptionAnswer } from '../../../test/fixtures/stripe-subscription.ts';
 import { isDenial } from '../../decision/reasons.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import { AUTHORIZE_CHAIN, authorize } from '../../proxy/stages/authorize.ts';
@@ -63,22 +64,7 @@ const ANSWERS: Record<string, unknown> = {
   'GET /v1/prices/price_2': { object: 'price', id: 'price_2', product: 'prod_2' },
   'GET /v1/invoices/in_1': invoice,
   // Read under its lease before a preview of a change of it, for its customer and items (seventh round).
-  'GET /v1/subscriptions/sub_1': {
-    object: 'subscription',
-    id: 'sub_1',
-    customer: 'cus_1',
-    items: {
-      object: 'list',
-      has_more: false,
-      data: [
-        {
-          object: 'subscription_item',
-          id: 'si_1',
-          price: { object: 'price', id: 'price_1', product: 'prod_1' },
-        },
-      ],
-    },
-  },
+  'GET /v1/subscriptions/sub_1': subscriptionAnswer('sub_1'),
   'GET /v1/payment_intents/pi_1': {
     object: 'payment_intent',
     id: 'pi_1',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { subscriptionAnswer } from '../../../test/fixtures/stripe-subscription.ts';
 import { isDenial } from '../../decision/reasons.ts';
 import { minorToMicroUsd } from '../../money/convert.ts';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
@@ -127,27 +128,10 @@ const previewInvoice = (due: number, collection = 'charge_automatically') => ({
   status: 'draft',
 });
 const PREVIEW = 'POST /v1/invoices/create_preview';
-/** An existing subscription as its read answers: its customer and its one item's Price and Product. */
-const subscription = (id: string) => ({
-  id,
-  object: 'subscription',
-  customer: 'cus_1',
-  items: {
-    object: 'list',
-    has_more: false,
-    data: [
-      {
-        id: 'si_1',
-        object: 'subscription_item',
-        price: { id: 'price_1', object: 'price', product: 'prod_1' },
-      },
-    ],
-  },
-});
 const subscriptionRead = (id: string) => `GET /v1/subscriptions/${id}`;
 /** A preview of an existing subscription: its read, then the preview, whatever else the test says. */
 const existing = (id: string, more: Record<string, unknown>) => ({
-  [subscriptionRead(id)]: subscription(id),
+  [subscriptionRead(id)]: subscriptionAnswer(id),
   ...more,
 });
 /** What that read finds for the preview to lease beside the subscription: customer, item Price, Product. */
