@@ -164,15 +164,14 @@ function applyRule(
       // Resend refuses a broadcast without `from`; were it to send one, the sender would be unseen.
       const from = senders.length > 0 ? senders : [UNSEEN_SENDER];
       const lookup = segmentContactsLookup(prices, choice.segment);
-      return broadcast(row.id, scheduled(params) ? SCHEDULED : undefined, lookup, locks, from);
+      return broadcast(row.id, scheduled(params), lookup, locks, from);
     }
     case 'broadcast_send': {
       const id = ids[0];
       if (!isResendId(id)) return deny('path_invalid', 'The path does not name a valid Resend broadcast id.');
       const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
-      const later = scheduled(params) ? SCHEDULED : undefined;
-      return broadcast(row.id, later, broadcastSendLookup(prices, id), locks, []);
+      return broadcast(row.id, scheduled(params), broadcastSendLookup(prices, id), locks, []);
     }
     case 'broadcast_update': {
       const senders = storedSenders(row.id, params);
@@ -199,10 +198,10 @@ function applyRule(
   }
 }
 
-/** A send for later (`scheduled_at`), not at once. */
-function scheduled(params: Params): boolean {
+/** A send for later (`scheduled_at`), not at once: SCHEDULED, as a refusal names it; undefined otherwise. */
+function scheduled(params: Params): typeof SCHEDULED | undefined {
   const at = params['scheduled_at'];
-  return at !== undefined && at !== null && at !== '';
+  return at !== undefined && at !== null && at !== '' ? SCHEDULED : undefined;
 }
 
 /** The body names a segment (`segment_id`, legacy `audience_id`); an empty or null one clears none. */
