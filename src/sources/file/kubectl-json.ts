@@ -1,4 +1,14 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, type Node, type Scalar, type YAMLMap } from 'yaml';
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type Node,
+  type Scalar,
+  type YAMLMap,
+} from 'yaml';
 import { kubectlEscapeProblem } from './kubectl-escapes.ts';
 import { plainKeyName, resolveTyped, type Typed } from './kubectl-scalar.ts';
 
@@ -61,8 +71,7 @@ class Converter {
     if (node === null || node === undefined) return null;
     if (this.inAlias > 0 && ++this.aliased > MAX_ALIASED_NODES)
       throw refusal(`aliases expand past ${MAX_ALIASED_NODES} nodes`, path, node);
-    if (isAlias(node))
-      return this.through(node.resolve(this.doc), `*${node.source}`, path, node, (t) => this.value(t, path));
+    if (isAlias(node)) return this.through(node, path, (t) => this.value(t, path));
     if (isScalar(node)) return this.scalar(node, path);
     if (isMap(node)) {
       expectUntagged(node, 'map', path);
@@ -78,15 +87,11 @@ class Converter {
   }
 
   /** Converts what an alias names (`use`), refusing an alias to no anchor or to a node it is inside. */
-  private through<T>(
-    target: Node | undefined,
-    name: string,
-    path: string,
-    at: unknown,
-    use: (target: Node) => T,
-  ): T {
-    if (!target) throw refusal(`the alias ${name} names no anchor before it`, path, at);
-    if (this.open.has(target)) throw refusal(`the alias ${name} is inside the node it names`, path, at);
+  private through<T>(alias: Alias, path: string, use: (target: Node) => T): T {
+    const target = alias.resolve(this.doc);
+    if (!target) throw refusal(`the alias *${alias.source} names no anchor before it`, path, alias);
+    if (this.open.has(target))
+      throw refusal(`the alias *${alias.source} is inside the node it names`, path, alias);
     this.open.add(target);
     this.inAlias++;
     try {
@@ -131,14 +136,13 @@ class Converter {
         expectUntagged(node, 'map', path);
         this.fill(node, out, ids, path);
       };
-      if (isAlias(source)) this.through(source.resolve(this.doc), `*${source.source}`, path, source, mapping);
+      if (isAlias(source)) this.through(source, path, mapping);
       else mapping(source);
     }
   }
 
   private keyName(key: unknown, path: string): { name: string; id: string } {
-    if (isAlias(key))
-      return this.through(key.resolve(this.doc), `*${key.source}`, path, key, (t) => this.keyName(t, path));
+    if (isAlias(key)) return this.through(key, path, (t) => this.keyName(t, path));
     if (!isScalar(key)) throw refusal(key ? 'a key that is a collection' : 'a null key', path, key);
     const text = String(key.value);
     if (key.tag === undefined && key.type === 'PLAIN') {
