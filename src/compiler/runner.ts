@@ -234,7 +234,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
 }
 
 /** The objects of `set` in the namespaces `inScope` admits: the rest is neither served nor given a status. */
-export function withinNamespaces(set: ResourceSet, inScope: (namespace: string) => boolean): ResourceSet {
+function withinNamespaces(set: ResourceSet, inScope: (namespace: string) => boolean): ResourceSet {
   const admitted = (o: { metadata: { namespace?: string | undefined } }) =>
     inScope(o.metadata.namespace ?? '');
   return {
