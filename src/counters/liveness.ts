@@ -55,8 +55,8 @@ export class Liveness {
     if (!probe) return;
     this.#probes--;
     this.#probeFailed = false;
-    // Sent before the probe and still unanswered: given up on by the client, or in flight on a
-    // node that has answered since. Either way, not evidence of a hang any more.
+    // Sent before the probe and still in flight, on a node that has answered since: not evidence of
+    // a hang any more. Those the client gave up on are no longer kept: the watermark stands for them.
     for (const earlier of this.#outstanding.keys()) {
       if (earlier > id) break;
       this.#forget(earlier);
