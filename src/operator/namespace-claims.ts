@@ -123,11 +123,12 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     s.confirmedAt = Number.NEGATIVE_INFINITY;
   };
 
-  const report = (namespace: string, s: ClaimState, problem: string | undefined, error = false) => {
+  /** `transient`: the API failed (retried next round, a warning); else another release holds it (an error). */
+  const report = (namespace: string, s: ClaimState, problem: string | undefined, transient = false) => {
     if (problem === s.reported) return;
     s.reported = problem;
     if (problem === undefined) opts.log.info({ namespace }, 'namespace claimed: its VaultKeys are served');
-    else if (error) opts.log.warn({ namespace, problem }, problem);
+    else if (transient) opts.log.warn({ namespace, problem }, problem);
     else opts.log.error({ namespace, problem }, problem);
   };
 
