@@ -1,3 +1,5 @@
+import { YAML_FALSE_WORDS, YAML_TRUE_WORDS } from './yaml-booleans.ts';
+
 /**
  * What to add to a "must be a string / a whole number / true or false" error when the value is of
  * another type because of how YAML reads it (validate's messages, file and Kubernetes sources alike).
@@ -16,7 +18,7 @@ export function typeHint(expected: string, value: unknown, echo: boolean): strin
       ? `: "${value}" in quotes is a string; write ${value} without quotes`
       : ': a value in quotes is a string; write the number without quotes';
   if (expected === 'boolean')
-    return echo && BOOLEAN_WORD.test(value)
+    return echo && BOOLEAN_WORDS.has(value)
       ? `: "${value}" in quotes is a string; write true or false without quotes`
       : ': a value in quotes is a string; write true or false without quotes';
   return '';
@@ -36,6 +38,5 @@ function stringHint(value: unknown, echo: boolean): string {
 }
 
 const WHOLE_NUMBER = /^[+-]?[0-9]{1,20}$/;
-/** The words go-yaml v2 reads as booleans unquoted (kubectl-scalar.ts), as a quoted value may hold them. */
-const BOOLEAN_WORD =
-  /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/;
+/** The words go-yaml v2 reads as booleans unquoted, as a quoted value may hold them. */
+const BOOLEAN_WORDS: ReadonlySet<string> = new Set([...YAML_TRUE_WORDS, ...YAML_FALSE_WORDS]);

@@ -1,3 +1,5 @@
+import { YAML_FALSE_WORDS, YAML_TRUE_WORDS } from '../../api/yaml-booleans.ts';
+
 /**
  * Plain (unquoted) YAML scalars as kubectl reads them: `kubectl apply` turns each document into JSON
  * with sigs.k8s.io/yaml, whose go-yaml v2 fork resolves plain scalars by YAML 1.1's rules
@@ -20,9 +22,8 @@
 export type Typed = null | boolean | bigint | number | string;
 
 const TABLE = new Map<string, null | boolean | number>();
-for (const s of ['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON']) TABLE.set(s, true);
-for (const s of ['n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'])
-  TABLE.set(s, false);
+for (const s of YAML_TRUE_WORDS) TABLE.set(s, true);
+for (const s of YAML_FALSE_WORDS) TABLE.set(s, false);
 for (const s of ['', '~', 'null', 'Null', 'NULL']) TABLE.set(s, null);
 for (const s of ['.nan', '.NaN', '.NAN']) TABLE.set(s, Number.NaN);
 for (const s of ['.inf', '.Inf', '.INF', '+.inf', '+.Inf', '+.INF']) TABLE.set(s, Number.POSITIVE_INFINITY);
