@@ -28,17 +28,9 @@ fi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod
 export GOSUMDB="${GOSUMDB:-off}"
 
-# Go: the toolchain .ci/provision-go.sh pins when that script is there, else the machine's own go.
-PROVISION_GO="$HERE/../../../.ci/provision-go.sh"
-if [[ -f "$PROVISION_GO" ]] && GO_BIN="$(bash "$PROVISION_GO" --no-install 2>/dev/null | tail -n 1)"; then
-  PATH="$GO_BIN:$PATH"
-elif ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-  PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null || {
-  log "go is not on PATH: install Go >= 1.26 (or run bash .ci/run, which provisions it)"
-  exit 1
-}
+# shellcheck source=../use-go.sh
+source "$HERE/../use-go.sh"
+use_go 1.26
 
 mkdir -p "$KEY_DIR"
 # Two concurrent first runs build once.

@@ -35,21 +35,9 @@ fi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod
 export GOSUMDB="${GOSUMDB:-off}"
 
-# Go: the toolchain .ci/provision-go.sh pins for the control-plane build when that script is there (it
-# may apt-get a bootstrap Go only when KEYBRAKE_GO_APT=1, i.e. from .ci/), else the machine's own go.
-PROVISION_GO="$HERE/../../../.ci/provision-go.sh"
-if [[ -f "$PROVISION_GO" ]]; then
-  go_flags=(--no-install)
-  [[ "${KEYBRAKE_GO_APT:-}" == 1 ]] && go_flags=()
-  GO_BIN="$(bash "$PROVISION_GO" "${go_flags[@]}" | tail -n 1)" || {
-    log "no Go toolchain: run bash .ci/run (or .ci/provision-go.sh as root), or install Go >= 1.24"
-    exit 1
-  }
-  PATH="$GO_BIN:$PATH"
-elif ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-  PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null || { log "go is not on PATH (need Go >= 1.24 to build stripe-mock $VERSION)"; exit 1; }
+# shellcheck source=../use-go.sh
+source "$HERE/../use-go.sh"
+use_go 1.24
 
 mkdir -p "$KEY_DIR"
 # Two concurrent first runs (CI provisioning and a test run) build once.
