@@ -3,31 +3,20 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { snapshotServing, stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
 import { fixedClock } from '../clock.ts';
 import type { RunStopStore } from '../counters/store.ts';
 import type { Caller, RunAccess } from '../distribution/access-review.ts';
 import type { StopBound, StoppedRun } from '../snapshot/run-keys.ts';
-import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
-import { runSecretFor, verifyRunToken } from '../tokens/run-token.ts';
-import { newToken, tokenDigest } from '../tokens/token.ts';
+import { verifyRunToken } from '../tokens/run-token.ts';
+import { newToken } from '../tokens/token.ts';
 import { createOperatorRunsApi } from './runs-api.ts';
 
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 const VAULT = newToken('stripe');
-const key: CompiledKey = {
-  uid: 'uid-bot',
-  namespace: 'agents',
-  name: 'bot',
-  vendor: 'stripe',
-  tokenFingerprint: 'kb_stripe_…x',
-  upstream: { kind: 'bearer', token: 'sk_real' },
-  suspended: false,
-  policy: { ref: 'agents/p', limits: { perRunMicros: 5_000_000 }, timezone: 'UTC', readsWhenStoreDown: true },
-  runSecret: runSecretFor(VAULT, 'uid-bot'),
-  tokenPrefix: 'kb_stripe_',
-};
-const snapshot: Snapshot = { version: 1, compiledAt: NOW, keys: new Map([[tokenDigest(VAULT), key]]) };
+const key = stripeParentKey('bot', VAULT, {}, { perRunMicros: 5_000_000 });
+const snapshot = snapshotServing(VAULT, key, NOW);
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -194,7 +183,7 @@ describe("the operator's run API", () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ runId: 'ci/job', proxies: 3, acknowledged: 3, redis: 'none' });
     expect(reviews).toEqual([{ verb: 'delete', namespace: 'agents', name: 'bot' }]);
-    expect(stops).toEqual([{ scope: 'uid-bot', runId: 'ci/job', until: NOW + 7 * 24 * 3_600_000 }]);
+    expect(stops).toEqual([{ scope: key.uid, runId: 'ci/job', until: NOW + 7 * 24 * 3_600_000 }]);
     const again = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot', runId: 'ci/job' });
     expect(again).toMatchObject({ status: 409, body: { error: 'run_stopped' } });
   });
