@@ -380,6 +380,34 @@ describe('authorize: every suggested entry is valid and admits the call', () => 
     });
   });
 
+  // Eighth round: OPTIONS /v1/charges under a list of other entries was "not in this key's endpoint
+  // allowlist", and the user went looking for the entry policy-check refuses.
+  it.each(['OPTIONS', 'HEAD', 'TRACE'])('says no entry can name %s when no entry matches it', (method) => {
+    const policy = { ...base, endpoints: [compileEndpointPattern('POST /v1/payment_intents')] };
+    const op = charge({ id: 'stripe.unknown', class: 'unknown', costMicros: 0 });
+    expect(authorize({ policy, method, path: '/v1/charges', op })).toEqual({
+      reason: 'endpoint_not_allowed',
+      message: `${method} /v1/charges is not in this key's endpoint allowlist, and no allow.endpoints entry can name the method ${method} (only GET, POST, PUT, PATCH, DELETE), so Keybrake never lets it through.`,
+    });
+  });
+
+  it('says only a * entry matches a HEAD that mirrors a read, and such an entry admits it', () => {
+    const read = charge({ id: 'resend.emails.get', class: 'read', movesMoney: false, costMicros: 0 });
+    const listed = { ...base, endpoints: [compileEndpointPattern('POST /emails')] };
+    expect(authorize({ policy: listed, method: 'HEAD', path: '/emails/e_1', op: read })?.message).toBe(
+      "HEAD /emails/e_1 is not in this key's endpoint allowlist, and no allow.endpoints entry can name the method HEAD (only GET, POST, PUT, PATCH, DELETE): only an entry whose method is * matches it.",
+    );
+    const star = { ...base, endpoints: [compileEndpointPattern('* /emails/*')] };
+    expect(authorize({ policy: star, method: 'HEAD', path: '/emails/e_1', op: read })).toBeUndefined();
+  });
+
+  it('keeps the short refusal for a method an entry can name', () => {
+    const policy = { ...base, endpoints: [compileEndpointPattern('GET /v1/**')] };
+    expect(authorize({ policy, method: 'POST', path: '/v1/charges', op: charge() })?.message).toBe(
+      "POST /v1/charges is not in this key's endpoint allowlist.",
+    );
+  });
+
   it('offers the template alone when the path as an entry would be a glob', () => {
     const op = charge({ id: 'stripe.customers.delete', class: 'destructive', costMicros: 0 });
     expect(refusal('DELETE', '/v1/customers/cus_*', op)).toContain(

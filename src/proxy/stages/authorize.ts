@@ -51,7 +51,7 @@ export const checkEndpoint: Check = ({ policy, method, path, op }) => {
   const verdict = endpointVerdict(policy.endpoints, method, path, op);
   if (verdict === 'admitted') return undefined;
   if (verdict === 'must-be-named') return mustBeNamed(op, method, path);
-  return deny('endpoint_not_allowed', `${method} ${path} is not in this key's endpoint allowlist.`);
+  return notListed(op, method, path);
 };
 
 /**
@@ -104,6 +104,26 @@ function mustBeNamed(op: Operation, method: string, path: string): Denial {
 /** The methods an endpoint entry can name exactly (`*` names none exactly). */
 const NAMEABLE_METHODS = ENDPOINT_METHODS.filter((m) => m !== '*');
 
+const nameable = (method: string) => (NAMEABLE_METHODS as readonly string[]).includes(method.toUpperCase());
+
+const unnameableMethod = (method: string) =>
+  `no allow.endpoints entry can name the method ${method} (only ${NAMEABLE_METHODS.join(', ')})`;
+
+/**
+ * A call no entry matches. For a method no entry can name (OPTIONS, HEAD…) it says so: a new user
+ * told only "not in the allowlist" went looking for the entry to add, which policy-check refuses
+ * (eighth round). An entry whose method is `*` still matches such a call, and admits it when its
+ * class is one a glob admits (a Twilio or Resend HEAD mirrors a read).
+ */
+function notListed(op: Operation, method: string, path: string): Denial {
+  const listed = `${method} ${path} is not in this key's endpoint allowlist`;
+  if (nameable(method)) return deny('endpoint_not_allowed', `${listed}.`);
+  const why = ADMITTED_WITHOUT_NAMING.has(op.class)
+    ? `${unnameableMethod(method)}: only an entry whose method is * matches it.`
+    : `${unnameableMethod(method)}, so Keybrake never lets it through.`;
+  return deny('endpoint_not_allowed', `${listed}, and ${why}`);
+}
+
 /**
  * How a policy could let the call through: the exact entries that would admit it, or why none can.
  * Only entries the schema accepts and that admit this very call are suggested: a seventh-round probe
@@ -111,9 +131,7 @@ const NAMEABLE_METHODS = ENDPOINT_METHODS.filter((m) => m !== '*');
  * HEAD, TRACE…), and a path holding `*` or `{x}` is a glob or a template as an entry, not this call.
  */
 function howToName(op: Operation, method: string, path: string): string {
-  if (!(NAMEABLE_METHODS as readonly string[]).includes(method.toUpperCase())) {
-    return `no allow.endpoints entry can name the method ${method} (only ${NAMEABLE_METHODS.join(', ')}), so Keybrake never lets it through.`;
-  }
+  if (!nameable(method)) return `${unnameableMethod(method)}, so Keybrake never lets it through.`;
   const entries = exactEntries(op, method, path);
   if (entries === undefined) {
     return `no allow.endpoints entry can name this path exactly (at most ${MAX_ENTRY_LENGTH} characters and ${MAX_PATH_SEGMENTS} segments, no empty segment, no * or braces), so Keybrake cannot let it through.`;
