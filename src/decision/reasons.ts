@@ -97,7 +97,7 @@ export const REASONS = {
   policy_stale: {
     status: 503,
     retryable: true,
-    message: 'The proxy policy is stale, so money-moving calls are denied.',
+    message: 'The proxy policy is stale, so every call but a read is denied.',
   },
   shutting_down: {
     status: 503,

@@ -19,6 +19,7 @@ import type {
   VendorAdapter,
 } from '../vendors/types.ts';
 import { type CallContext, type IncomingCall, newContext, type PipelineDeps, type Stage } from './context.ts';
+import { isPlainRead } from './plain-read.ts';
 import { runIdOf } from './run-id.ts';
 import { keyInHeaders, keyInRunId, keyInTarget } from './stages/authenticate.ts';
 import { AUTHORIZE_CHAIN, type AuthorizeInput, BEFORE_LOOKUP, type Check } from './stages/authorize.ts';
@@ -290,7 +291,9 @@ function walk(ctx: CallContext, key: CompiledKey, token: string | undefined, dep
       'skip',
       op.movesMoney
         ? 'offline: a proxy whose snapshot is older than --max-staleness denies this money-moving call (policy_stale)'
-        : 'offline; a call that moves no money is never denied as stale',
+        : isPlainRead(op)
+          ? 'offline; a read is never denied as stale'
+          : 'offline: a proxy whose snapshot is older than --max-staleness denies this call, which is not a read (policy_stale)',
     ),
   );
 

@@ -18,6 +18,7 @@ import type { Operation, Params, VendorRequest } from '../../vendors/types.ts';
 import { nominatedHeaders } from '../connection-list.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { errorText } from '../error-text.ts';
+import { isPlainRead } from '../plain-read.ts';
 import { runStopped } from '../runs.ts';
 
 const REFUSAL: Record<WindowKind, DenyReason> = {
@@ -100,13 +101,12 @@ export async function reserveWindows(
 }
 
 /**
- * Whether a call may go on uncounted while the counter store cannot answer: only a read (the
- * catalog's `read` class, moving and costing nothing) under `readsWhenCountersDown: allow`. A free
- * write or a destructive call is not a read: a fifth-round probe deleted customers and created
- * them uncounted and past `requestsPerMinute` while Redis was down.
+ * Whether a call may go on uncounted while the counter store cannot answer: only a plain read under
+ * `readsWhenCountersDown: allow`. A fifth-round probe deleted customers and created them uncounted
+ * and past `requestsPerMinute` while Redis was down.
  */
 function passesStoreDown(op: Operation, policy: CompiledPolicy): boolean {
-  return op.class === 'read' && !op.movesMoney && op.costMicros === 0 && policy.readsWhenStoreDown;
+  return isPlainRead(op) && policy.readsWhenStoreDown;
 }
 
 /**
