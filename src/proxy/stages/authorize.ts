@@ -14,8 +14,10 @@ import {
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { operationPath, operationTemplate, templateIsShared } from '../../vendors/templates.ts';
+import { UNKNOWN_COUNTRY } from '../../vendors/twilio/parties.ts';
 import { type Operation, type OperationClass, type Parties, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
+import { plusless, pluslessHint } from './plusless-number.ts';
 
 /** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
 export interface AuthorizeInput {
@@ -263,9 +265,14 @@ export const checkRecipient: Check = ({ policy, op, judged }) =>
 export const checkCountry: Check = ({ policy, op }) => {
   if (!policy.countries) return undefined;
   const outside = op.parties.countries.find((c) => !policy.countries!.has(c));
-  return outside
-    ? deny('country_not_allowed', `Destination country ${outside} is not allowed by this key's policy.`)
-    : undefined;
+  if (outside === undefined) return undefined;
+  // The unknown country of a number without its +: say which and why, not only "ZZ".
+  const number = outside === UNKNOWN_COUNTRY ? plusless(op.parties.recipients) : undefined;
+  const hint = number === undefined ? '' : pluslessHint(number, 'To');
+  return deny(
+    'country_not_allowed',
+    `Destination country ${outside} is not allowed by this key's policy.${hint}`,
+  );
 };
 
 export const checkCurrency: Check = ({ policy, op }) => {
@@ -294,17 +301,21 @@ interface PartyKind {
   readonly name: 'Recipient' | 'Sender';
   readonly reason: 'recipient_not_allowed' | 'sender_not_allowed';
   readonly list: string;
+  /** The form field that usually carries it, for the hint on a phone number without its +. */
+  readonly field: 'To' | 'From';
 }
 
 const RECIPIENT: PartyKind = {
   name: 'Recipient',
   reason: 'recipient_not_allowed',
   list: "this key's recipient allowlist",
+  field: 'To',
 };
 const SENDER: PartyKind = {
   name: 'Sender',
   reason: 'sender_not_allowed',
   list: "this key's sender allowlist",
+  field: 'From',
 };
 
 /**
@@ -330,8 +341,11 @@ function outsideList(
     );
   }
   const verdict = matchAll(patterns, fresh);
-  if (verdict.kind === 'unmatched')
-    return deny(kind.reason, `${kind.name} ${verdict.value} is not in ${kind.list}.`);
+  if (verdict.kind === 'unmatched') {
+    const number = plusless([verdict.value]);
+    const hint = number === undefined ? '' : pluslessHint(number, kind.field);
+    return deny(kind.reason, `${kind.name} ${verdict.value} is not in ${kind.list}.${hint}`);
+  }
   if (verdict.kind === 'over-budget') {
     return deny(
       kind.reason,
