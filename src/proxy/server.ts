@@ -150,6 +150,9 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       }
       underWay.set(socket, running + 1);
       res.once('close', () => underWay.set(socket, (underWay.get(socket) ?? 1) - 1));
+      // An upgrade request without a body has arrived with its head: its connection's end is
+      // decided now, before node parses another read (dispatch says why).
+      if (req.headers.upgrade !== undefined && !declaresBody(req)) ending.add(socket);
       serveCall(req, res);
     },
   );
@@ -263,6 +266,13 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     if (refused.has(raw)) return reply.hijack();
     if (!raw.complete) answeredEarly.add(raw);
     const signal = clientCalls.signal(raw.socket, reply.raw);
+    // An upgrade request (Keybrake never switches protocols) is its connection's last: node's parser
+    // stops at its end, dropping the rest of that read, but parses later reads anew, and a call read
+    // there while this one waited for the vendor was forwarded (eighth round). So the end is decided
+    // once the request has arrived, before it is handled: at its head when it has no body (above),
+    // else here, its body read.
+    const upgrade = req.headers.upgrade !== undefined;
+    if (upgrade) ending.add(raw.socket);
     // Every call object has the same shape (portVendor undefined on the router): one hidden class.
     const res = await handle({
       portVendor: opts.vendor,
@@ -274,11 +284,10 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       bodyTooLarge,
       signal,
     });
-    // A call that began before a shutdown takes its connection with it: no call follows on it. So
-    // does an upgrade request (Keybrake never switches protocols): node's parser reads nothing more
-    // on its connection, so a call pipelined behind it would wait unanswered until the idle timeout.
-    // A call pipelined behind it already under way is abandoned unless it has been sent.
-    if (calls.draining || req.headers.upgrade !== undefined) {
+    // A call that began before a shutdown takes its connection with it: no call follows on it, and
+    // one pipelined behind it already under way is abandoned unless it has been sent. An upgrade
+    // request's answer closes its connection too, whose end is decided above.
+    if (calls.draining || upgrade) {
       reply.header('connection', 'close');
       ending.add(raw.socket);
       clientCalls.endAfter(raw.socket, reply.raw);
@@ -327,6 +336,11 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       await app.close();
     },
   };
+}
+
+/** Whether a request's head announces a body (node has refused a malformed length already). */
+function declaresBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 /** The refusal for a node-level client error; undefined when there is no one left to answer. */

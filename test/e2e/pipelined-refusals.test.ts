@@ -349,3 +349,59 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
     expect(heldPaths.map((path) => `GET ${path}`)).toEqual(expect.arrayContaining(forwarded));
   });
 });
+
+// Eighth round: node's parser stops at the end of a request that asks to upgrade the connection and
+// drops the rest of that read, but parses the reads after it anew. The end was decided only once the
+// upgrade request's call had its answer: a tester's calls written after it, while the vendor held it,
+// were forwarded and audited `allow`, their answers never written. The end is now decided when the
+// upgrade request has arrived (its head, or with a body its body), before it is handled.
+describe('calls written after a request that asks to upgrade the connection', () => {
+  it.each([
+    ['Upgrade alone', 'foo', 'Upgrade: foo\r\n', ''],
+    ['a websocket upgrade', 'ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\n', ''],
+    [
+      'an h2c upgrade',
+      'h2c',
+      'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n',
+      '',
+    ],
+    ['an upgrade with a body, written apart', 'body', 'Upgrade: foo\r\n', 'name=upgraded'],
+  ])(
+    '%s: never parsed, forwarded or recorded; the upgrade call is answered and its connection closed',
+    async (_what, id, headers, body) => {
+      const held = `/v1/customers/cus_held_upgrade_${id}`;
+      const behind = Array.from(
+        { length: MAX_PIPELINED + 2 },
+        (_, i) => `/v1/customers/cus_upgrade_${id}_after${i}`,
+      );
+      const mark = upstream.requests.length;
+      const from = kb.audit.length;
+      const conn = await openConnection(kb.urls.stripe!);
+      const framing =
+        body === ''
+          ? headers
+          : `${headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n`;
+      const method = body === '' ? 'GET' : 'POST';
+      const head = read(held).replace('GET', method).replace('\r\n\r\n', `\r\n${framing}\r\n`);
+      // The body's last bytes in a write of their own: the end is decided when they arrive.
+      await write(conn.socket, head + body.slice(0, -1));
+      if (body !== '') await write(conn.socket, body.slice(-1));
+      await upstream.arrived(held);
+      // Each in a write of its own, while the vendor holds the upgrade call.
+      for (const path of behind) await write(conn.socket, read(path));
+      upstream.release(held);
+
+      const answer = await conn.response();
+      expectAllowed(answer, `cus_held_upgrade_${id}`);
+      expect(answer?.headers.connection).toBe('close');
+      expect(await conn.response()).toBeUndefined();
+      await conn.closed;
+      const records = await recordsSince(from);
+      expect(upstream.requests.slice(mark)).toEqual([
+        `${method} ${held}`,
+        expect.stringMatching(/cus_after_/),
+      ]);
+      expect(records.map((r) => r.path)).toEqual([held]);
+    },
+  );
+});
