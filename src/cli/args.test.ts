@@ -28,6 +28,21 @@ describe('parseFlags', () => {
   it('rejects unknown flags with a usage error', () => {
     expect(() => parseFlags(['--lisen', 'x'], flags, {})).toThrow(UsageError);
   });
+  // Eighth round: `serve --manifest` said only "Unknown option '--manifest'".
+  it.each<[string[], { positionals?: boolean }, string]>([
+    [['--lisen', 'x'], {}, "Unknown option '--lisen' (did you mean --listen?)"],
+    [['--vendor-ports=a'], {}, "Unknown option '--vendor-ports' (did you mean --vendor-port?)"],
+    [
+      ['--verbsoe'],
+      { positionals: true },
+      "Unknown option '--verbsoe' (did you mean --verbose?). To specify a positional argument",
+    ],
+  ])('suggests the closest flag for %j', (argv, opts, message) => {
+    expect(() => parseFlags(argv, flags, {}, opts)).toThrow(message);
+  });
+  it('suggests nothing for an option like no flag', () => {
+    expect(() => parseFlags(['--quux'], flags, {})).toThrow(/^Unknown option '--quux'$/);
+  });
   // From a new-user walkthrough: `Usage: keybrake token [flags] new`.
   it('puts the operands before the flags in the usage line', () => {
     expect(usage('token', 'Mints.', flags, 'new').split('\n')[0]).toBe('Usage: keybrake token new [flags]');

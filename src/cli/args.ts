@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { closestFlag } from './closest-flag.ts';
 
 /** One flag of a subcommand: its help line, and whether it repeats. */
 export interface FlagSpec {
@@ -57,7 +58,7 @@ export function parseFlags(
       strict: true,
     });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(withSuggestion(err as Error & { code?: string }, Object.keys(flags)));
   }
   const values: Record<string, string | string[] | boolean | undefined> = {};
   for (const [name, spec] of Object.entries(flags)) {
@@ -76,6 +77,15 @@ export function parseFlags(
     values[name] = v;
   }
   return { values, positionals: parsed.positionals };
+}
+
+/** node:util's message for an unknown option, with the flag it most likely meant. */
+function withSuggestion(err: Error & { code?: string }, flags: readonly string[]): string {
+  const typed =
+    err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(--[^']+)'/.exec(err.message) : null;
+  const meant = typed ? closestFlag(typed[1]!, flags) : undefined;
+  if (!typed || meant === undefined) return err.message;
+  return `${typed[0]} (did you mean --${meant}?)${err.message.slice(typed[0].length)}`;
 }
 
 /**

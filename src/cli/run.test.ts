@@ -131,6 +131,20 @@ describe('keybrake run --key', () => {
     ]);
   });
 
+  // Eighth round: start sent the id and exited 1 on the server's 400, while stop refused it itself.
+  it.each(['a/./b', '../x', 'kb_stripe_secret token'])(
+    'start refuses the run id %j as stop does, before any request, without echoing it',
+    async (runId) => {
+      const refusal = run('start', '--key', 'agents/bot', '--run-id', runId);
+      await expect(refusal).rejects.toThrow(UsageError);
+      await expect(refusal).rejects.toThrow(
+        /^the run id must be .*no "\." or "\.\." segment between slashes/,
+      );
+      await expect(refusal).rejects.toThrow(/^(?!.*kb_stripe_secret)/);
+      expect(api.seen).toEqual([]);
+    },
+  );
+
   it.each(['a/b/c', 'Support_Bot', '/bot'])(
     'refuses %j saying the form it takes, before any request',
     async (key) => {

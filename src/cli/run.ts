@@ -105,6 +105,11 @@ interface Target {
   readonly listener: string;
 }
 
+/** A run id given on the command line, refused before any request; not quoted: it may be a token. */
+function checkRunId(runId: string): void {
+  if (!RUN_ID_PATTERN.test(runId)) throw new UsageError(`the run id must be ${RUN_ID_RULE}`);
+}
+
 /** `keybrake run start|stop|exec`: resolves with the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, RUN_FLAGS, process.env, { positionals: true });
@@ -131,8 +136,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       const [runId, ...more] = rest;
       if (runId === undefined || more.length > 0)
         throw new UsageError('expected: keybrake run stop --key <ns>/<name> <runId>');
-      // Not quoted: what was typed there may be a token.
-      if (!RUN_ID_PATTERN.test(runId)) throw new UsageError(`the run id must be ${RUN_ID_RULE}`);
+      checkRunId(runId);
       await stop(target, { ...ref, runId });
       return 0;
     }
@@ -268,6 +272,8 @@ async function call(
 }
 
 async function start(target: Target, ref: KeyRef, values: Record<string, unknown>): Promise<RunStarted> {
+  // Checked here, for start and exec, as stop checks its id: the server's 400 was an exit 1.
+  if (typeof values['run-id'] === 'string') checkRunId(values['run-id']);
   const body = {
     key: `${ref.namespace}/${ref.name}`,
     ...(values.cap !== undefined ? { cap: values.cap } : {}),
