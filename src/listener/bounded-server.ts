@@ -28,8 +28,8 @@ export interface BoundedServerOptions {
   /** Node's own 400 for a missing Host; the proxy listener answers that itself. */
   readonly requireHostHeader?: boolean;
   /**
-   * While bound to a loopback address, answer only requests addressed to an IP address or
-   * `localhost`, others 421 (loopback-host.ts): the admin listeners, which answer without a vault key.
+   * On a connection that reached a loopback address, answer only requests addressed to an IP address
+   * or `localhost`, others 421 (loopback-host.ts): the admin listeners, which answer without a vault key.
    */
   readonly refuseRebinding?: boolean;
   /** Serve HTTPS with this certificate and key (the operator's snapshot listener). */
@@ -55,7 +55,7 @@ export function createBoundedServer(
     connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(limits.clientTimeoutMs / 4))),
     ...(opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {}),
   };
-  const serve = opts.refuseRebinding ? refusingRebinding(() => server, handler) : handler;
+  const serve = opts.refuseRebinding ? refusingRebinding(handler) : handler;
   // Over TLS the connection below is the TCP socket: the first byte a client owes is its hello.
   const server: Server = opts.tls
     ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key }, serve)

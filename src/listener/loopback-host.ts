@@ -1,16 +1,18 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, isIPv6 } from 'node:net';
 
 /**
  * DNS rebinding: a web page the agent's browser opens can make its own host name resolve to
  * 127.0.0.1, and then talks to a loopback listener as a same-origin page, reading `/metrics` (every
  * key and its spend) and the run API's answers. Such a request names the page's host in `Host`.
- * A listener bound to a loopback address therefore answers only requests that name it by an IP
- * address or `localhost`, which no page can rebind; one bound elsewhere (a Pod's admin port, scraped
- * through a Service name) is reached by names of its own and is left alone (ADR 0007 §9).
+ * A connection that reached a loopback address therefore has only requests that name the listener
+ * by an IP address or `localhost` answered, which no page can rebind, whatever address the listener
+ * is bound to: one bound to 0.0.0.0 or :: is reached on 127.0.0.1 too (eighth round). A connection
+ * that reached another address (a Pod's, scraped through a Service name) is left alone: no page
+ * rebinds a name to it from the agent's machine (ADR 0007 §9).
  */
 
-/** 127.0.0.0/8 and ::1, IPv4-mapped too: what a listener bound only to this machine listens on. */
+/** 127.0.0.0/8 and ::1, IPv4-mapped too: the addresses only this machine reaches. */
 export function isLoopbackAddress(address: string): boolean {
   const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
   return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
@@ -32,25 +34,20 @@ export function isUnrebindableHost(host: string | undefined): boolean {
 const REFUSAL = JSON.stringify({
   error: 'misdirected_request',
   message:
-    'This listener is bound to a loopback address and answers only requests addressed to an IP address or localhost (as http://127.0.0.1:<port>), so that a web page cannot reach it through DNS rebinding.',
+    'This listener was reached on a loopback address and answers there only requests addressed to an IP address or localhost (as http://127.0.0.1:<port>), so that a web page cannot reach it through DNS rebinding.',
 });
 
 /**
- * `handler`, but a request to `server` while it is bound to a loopback address, naming another host,
- * is answered 421 Misdirected Request and its connection closed, before anything else reads it.
+ * `handler`, but a request that reached a loopback address naming another host is answered 421
+ * Misdirected Request and its connection closed, before anything else reads it. Decided by the
+ * connection's own local address, not the listener's bind: a listener bound to every address
+ * answered a rebound name on 127.0.0.1 (eighth round).
  */
 export function refusingRebinding(
-  server: () => Server,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const bound = server().address();
-    if (
-      typeof bound === 'object' &&
-      bound !== null &&
-      isLoopbackAddress(bound.address) &&
-      !isUnrebindableHost(req.headers.host)
-    ) {
+    if (isLoopbackAddress(req.socket.localAddress ?? '') && !isUnrebindableHost(req.headers.host)) {
       res.writeHead(421, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(REFUSAL),

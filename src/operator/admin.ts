@@ -11,8 +11,9 @@ import type { Log } from '../telemetry/logger.ts';
  * too: the readiness probe, which must not stall rolling updates on the standby a new Pod starts as).
  * Both readiness forms answer 503 with the problems when this replica could not lead even if it won
  * the Lease: informers not synced, the Lease namespace missing or forbidden, the revocation ledger
- * unreadable. A problem is named, never just "standby". Bound to loopback, it answers only requests
- * addressed to an IP address or localhost (loopback-host.ts: DNS rebinding).
+ * unreadable. A problem is named, never just "standby". On a connection that reached a loopback
+ * address, whatever its bind, it answers only requests addressed to an IP address or localhost
+ * (loopback-host.ts: DNS rebinding).
  */
 export function createOperatorAdmin(deps: {
   registry: Registry;

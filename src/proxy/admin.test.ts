@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
 import type { CounterStore } from '../counters/store.ts';
@@ -148,8 +149,8 @@ describe('proxy admin listener', () => {
 });
 
 /** A client connection from `from` (any 127/8 address reaches the loopback listener). */
-async function client(port: number, from: string, first?: string) {
-  const socket: Socket = connect({ port, host: '127.0.0.1', localAddress: from });
+async function client(port: number, from: string, first?: string, to = '127.0.0.1') {
+  const socket: Socket = connect({ port, host: to, localAddress: from });
   let received = '';
   socket.on('data', (d: Buffer) => {
     received += d.toString('latin1');
@@ -184,8 +185,8 @@ describe('proxy admin listener limits', () => {
     });
     await app.listen({ host, port: 0 });
     const port = (app.server.address() as AddressInfo).port;
-    const open = async (from: string, first?: string) => {
-      const c = await client(port, from, first);
+    const open = async (from: string, first?: string, to?: string) => {
+      const c = await client(port, from, first, to);
       sockets.push(c.socket);
       return c;
     };
@@ -271,11 +272,36 @@ describe('proxy admin listener limits', () => {
     expect(await (await open('127.0.0.1', ask(host(port), '/readyz'))).closed).toMatch(/^HTTP\/1\.[01] 200 /);
   });
 
-  it('bound to every address (a Pod, scraped through its Service name), answers any Host', async () => {
+  // Eighth round: bound to every address, it answered a rebound name on 127.0.0.1 (full /metrics):
+  // the check read the bind address, not the address the connection reached.
+  it('bound to every address, answers a connection on loopback naming another host with 421', async () => {
     const { open } = await listening(LIMITS, '0.0.0.0');
-    const answer = await (await open('127.0.0.1', ask('keybrake-proxy.keybrake-system.svc:9090'))).closed;
-    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    const answer = await (await open('127.0.0.1', ask('rebind.evil.example'))).closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 421 /);
+    expect(answer).not.toMatch(/keybrake_/);
   });
+
+  it.each([
+    ['127.0.0.1 and the port', (port: number) => `127.0.0.1:${port}`],
+    ['localhost and the port', (port: number) => `localhost:${port}`],
+  ])('bound to every address, answers a connection on loopback naming %s', async (_what, host) => {
+    const { port, open } = await listening(LIMITS, '0.0.0.0');
+    expect(await (await open('127.0.0.1', ask(host(port)))).closed).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  // A Pod's admin port, scraped through its Service name on the Pod's address: no page can rebind a
+  // name to that from the agent's machine. Needs an address of this machine's other than loopback.
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+  it.skipIf(external === undefined)(
+    'bound to every address, answers any Host on a connection to another address of the machine',
+    async () => {
+      const { open } = await listening(LIMITS, '0.0.0.0');
+      const service = ask('keybrake-proxy.keybrake-system.svc:9090');
+      expect(await (await open(external!, service, external)).closed).toMatch(/^HTTP\/1\.1 200 /);
+    },
+  );
 
   it(`holds ${ADMIN_MAX_CONNECTIONS} connections at most, whatever their addresses`, async () => {
     const { open } = await listening();

@@ -19,8 +19,9 @@ export const COUNTER_STORE_UP = 'keybrake_counter_store_up';
  * outage taking every replica out of its Service would turn vendor-shaped 503
  * `counter_store_unavailable` answers (and reads a policy allows meanwhile) into connection errors.
  * It is the `keybrake_counter_store_up` gauge, an alert, and the per-request answer instead; /readyz
- * reports it for information only. Bound to loopback, it answers only requests addressed to an IP
- * address or localhost (loopback-host.ts: DNS rebinding).
+ * reports it for information only. On a connection that reached a loopback address, whatever its
+ * bind, it answers only requests addressed to an IP address or localhost (loopback-host.ts: DNS
+ * rebinding).
  */
 export function createAdminListener(deps: {
   /** Held to these like the proxy listeners (adminLimits): a slow or idle client is cut off. */
