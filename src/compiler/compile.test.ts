@@ -382,6 +382,15 @@ stringData: { token: ${token} }
     expect(compileWith(own, 'uid-1', 'sk_test_kb_').key.tokenPrefix).toBe('sk_test_kb_');
   });
 
+  // Eighth round (ADR 0007 §1): what the proxy records is searched for a brought token by its length.
+  it("keeps a brought token's length, never the token, and none for a minted one", () => {
+    const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+    const { key } = compileWith(brought, 'uid-1');
+    expect(key.broughtTokenLength).toBe(brought.length);
+    expect(JSON.stringify(key)).not.toContain(brought);
+    expect(compileWith(TOKEN, 'uid-1').key.broughtTokenLength).toBeUndefined();
+  });
+
   it('never puts the run secret or the token in a status', () => {
     const { key, statuses } = compileWith(TOKEN, 'uid-1');
     const text = JSON.stringify(statuses);

@@ -544,6 +544,8 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
     // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
     ...(withRunSecret && { runSecret: runSecretFor(read.token, uidOf(key)) }),
     tokenPrefix: prefix,
+    // A length alone: the proxy finds a brought token in what it records by digest (tokens/brought.ts).
+    ...(!hasValidChecksum(read.token) && { broughtTokenLength: read.token.length }),
   };
   cache?.keys.set(key, {
     policy: entry.outcome,

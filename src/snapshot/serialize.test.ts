@@ -217,6 +217,30 @@ describe('run secrets (ADR 0010)', () => {
   });
 });
 
+describe("a brought token's length (ADR 0007 §1)", () => {
+  const brought: Snapshot = {
+    version: 4,
+    compiledAt: 0,
+    keys: new Map([
+      ['d'.repeat(64), key('brought', { kind: 'bearer', token: 'sk_test_x' }, { broughtTokenLength: 39 })],
+    ]),
+  };
+
+  it('travels on the stream', () => {
+    expect(deserializeSnapshot(serializeSnapshot(brought)).keys.get('d'.repeat(64))!.broughtTokenLength).toBe(
+      39,
+    );
+  });
+
+  it('refuses one that is no length', () => {
+    for (const bad of [0, 1.5, '39']) {
+      const wire = JSON.parse(serializeSnapshot(brought));
+      wire.keys[0].broughtTokenLength = bad;
+      expect(() => deserializeSnapshot(JSON.stringify(wire))).toThrow(SnapshotFormatError);
+    }
+  });
+});
+
 describe('change sets (ADR 0013)', () => {
   const stripeKey = (name: string, extra: Partial<CompiledKey> = {}) =>
     key(name, { kind: 'bearer', token: `sk_test_${name}` }, extra);

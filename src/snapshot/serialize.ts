@@ -176,6 +176,7 @@ const KeyFieldsSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_]{2,32}$/)
     .optional(),
+  broughtTokenLength: z.int().positive().optional(),
 });
 
 const WireSchema = z.strictObject({
@@ -207,6 +208,7 @@ export function serializeSnapshot(snapshot: Snapshot): string {
       policy: k.policy.ref,
       ...(k.runSecret !== undefined && { runSecret: k.runSecret }),
       ...(k.tokenPrefix !== undefined && { tokenPrefix: k.tokenPrefix }),
+      ...(k.broughtTokenLength !== undefined && { broughtTokenLength: k.broughtTokenLength }),
     };
   });
   return JSON.stringify({
@@ -296,6 +298,7 @@ export function keyWireText(k: CompiledKey, remember = true): string {
     policy: k.policy.ref,
     ...(k.runSecret !== undefined && { runSecret: k.runSecret }),
     ...(k.tokenPrefix !== undefined && { tokenPrefix: k.tokenPrefix }),
+    ...(k.broughtTokenLength !== undefined && { broughtTokenLength: k.broughtTokenLength }),
   });
   if (remember) keyTexts.set(k, text);
   return text;
@@ -482,6 +485,7 @@ const KEY_FIELDS = new Set([
   'policy',
   'runSecret',
   'tokenPrefix',
+  'broughtTokenLength',
 ]);
 const VENDOR_NAMES = new Set(['stripe', 'twilio', 'resend']);
 
@@ -501,6 +505,7 @@ function readKeyFields(
   const o = raw as Record<string, unknown>;
   for (const field in o) if (!KEY_FIELDS.has(field)) throw bad('', 'unrecognized_keys');
   const { uid, namespace, name, vendor, tokenFingerprint, expiresAt, suspended, runSecret, tokenPrefix } = o;
+  const { broughtTokenLength } = o;
   if (typeof uid !== 'string') throw bad('uid');
   if (typeof namespace !== 'string') throw bad('namespace');
   if (typeof name !== 'string') throw bad('name');
@@ -514,6 +519,13 @@ function readKeyFields(
     throw bad('runSecret', 'invalid_format');
   if (tokenPrefix !== undefined && (typeof tokenPrefix !== 'string' || !TOKEN_PREFIX.test(tokenPrefix)))
     throw bad('tokenPrefix', 'invalid_format');
+  if (
+    broughtTokenLength !== undefined &&
+    (typeof broughtTokenLength !== 'number' ||
+      !Number.isSafeInteger(broughtTokenLength) ||
+      broughtTokenLength < 1)
+  )
+    throw bad('broughtTokenLength');
   const upstream = readUpstream(o.upstream, bad, shared);
   const policy = policyOf(o.policy);
   if (!policy)

@@ -58,6 +58,12 @@ export interface CompiledKey {
   readonly runSecret?: string;
   /** The prefix of the key's tokens (`kb_stripe_`, or spec.tokenPrefix): a run token starts with it, then `r1_`. */
   readonly tokenPrefix?: string;
+  /**
+   * The length of the key's token when the user brought it (no Keybrake checksum, so no shape finds
+   * it): what is recorded about a call is searched for windows of this length ending with the
+   * fingerprint's last characters whose digest the table serves (ADR 0007 §1). Absent for a minted token.
+   */
+  readonly broughtTokenLength?: number;
 }
 
 export interface CompiledLimits {

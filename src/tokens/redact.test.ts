@@ -101,9 +101,58 @@ describe('withoutTokenShapes', () => {
   });
 });
 
+// Eighth round: a token the user brought has no shape; the table's digest of it finds it, whoever
+// presents what (no credential, another key's, the token with a character more).
+describe('withoutTokenShapes, with brought tokens the table serves', () => {
+  const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+  const served = tokenPrefixesOf({
+    version: 1,
+    compiledAt: 0,
+    keys: new Map<string, CompiledKey>([
+      [
+        tokenDigest(brought),
+        { tokenFingerprint: fingerprint(brought), broughtTokenLength: brought.length } as CompiledKey,
+      ],
+      [
+        tokenDigest(token),
+        { tokenFingerprint: fingerprint(token), tokenPrefix: 'kb_stripe_' } as CompiledKey,
+      ],
+    ]),
+  } as Snapshot);
+  const encoded = [...brought].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+
+  it.each([
+    ['a whole segment', `/v1/customers/${brought}`, `/v1/customers/${fingerprint(brought)}`],
+    ['inside a segment', `/v1/customers/cus_${brought}x`, `/v1/customers/cus_${fingerprint(brought)}x`],
+    ['beside a minted key', `/${brought}/${token}`, `/${fingerprint(brought)}/${fingerprint(token)}`],
+    ['percent-encoded twice', `/v1/x/${encoded.replaceAll('%', '%25')}`, `/v1/x/${fingerprint(brought)}`],
+  ])('replaces it in %s by its fingerprint', (_name, text, clean) => {
+    expect(withoutTokenShapes(text, served)).toBe(clean);
+    expect(holdsTokenShape(text, served)).toBe(true);
+  });
+
+  it('leaves text alone that holds no served token, and a table without brought tokens looks for none', () => {
+    expect(withoutTokenShapes(`/v1/customers/${brought.slice(0, -1)}`, served)).toBe(
+      `/v1/customers/${brought.slice(0, -1)}`,
+    );
+    expect(prefixes.brought).toBeUndefined();
+    expect(holdsTokenShape(`/v1/customers/${brought}`, prefixes)).toBe(false);
+  });
+});
+
 describe('presented credentials', () => {
   const brought = 'foreign-agent-token-0123456789abcdefXYZ';
   const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+
+  // Eighth round: a brought token under another scheme (`Token`, or none) was not taken out.
+  it('reads the credential of any scheme, and a value of one word', () => {
+    expect(presentedCredentials(`Token ${brought}`)).toEqual([brought]);
+    expect(presentedCredentials(`  ${brought} `)).toEqual([brought]);
+    expect(withoutPresented(`/v1/customers/${brought}`, `Token ${brought}`)).toBe(
+      `/v1/customers/${fingerprint(brought)}`,
+    );
+    expect(presentedCredentials('Token short')).toEqual([]);
+  });
 
   it('reads a Bearer value and the Basic parts of 16 characters or more, never a Twilio SID', () => {
     expect(presentedCredentials(`Bearer ${brought}`)).toEqual([brought]);

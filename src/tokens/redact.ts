@@ -1,4 +1,5 @@
 import { type Snapshot, VENDORS } from '../snapshot/types.ts';
+import { type BroughtTokens, broughtSpans, broughtTokensOf } from './brought.ts';
 import { RUN_TOKEN_MARKER } from './run-token.ts';
 import {
   defaultTokenPrefix,
@@ -44,22 +45,24 @@ function decodedCarrying(text: string, token: string): string | undefined {
 
 /** Shorter credentials are no key (key_unknown), and would match ordinary text by chance. */
 const MIN_PRESENTED_LENGTH = 16;
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const TWILIO_SID = /^(?:AC|SK)[0-9a-f]{32}$/;
-const BASIC = /^Basic[ \t]+([A-Za-z0-9+/=_-]+)[ \t]*$/i;
+const BASE64 = /^[A-Za-z0-9+/=_-]+$/;
 
 /**
- * The credentials `Authorization` presents, whatever the vendor reads of it: a Bearer value, a Basic
- * user name and password, each at least 16 characters. For keeping a token an agent brought (which
- * may have any shape, so no pattern finds it) out of what is recorded and forwarded before, or
- * without, its key being known.
+ * The credentials `Authorization` presents, whatever the vendor reads of it and whatever the scheme
+ * (`Bearer`, `Token`, none…): every word after the scheme (the value itself when it is one word),
+ * or for Basic the user name and password it encodes, each at least 16 characters. For keeping
+ * a token an agent brought (which may have any shape, so no pattern finds it) out of what is recorded
+ * and forwarded before, or without, its key being known.
  */
 export function presentedCredentials(authorization: string | string[] | undefined): string[] {
   if (typeof authorization !== 'string') return [];
-  const bearer = BEARER.exec(authorization)?.[1];
-  if (bearer !== undefined) return bearer.length >= MIN_PRESENTED_LENGTH ? [bearer] : [];
-  const basic = BASIC.exec(authorization)?.[1];
-  if (basic === undefined) return [];
+  const words = authorization.split(/[ \t]+/).filter((w) => w !== '');
+  const [scheme, ...rest] = words;
+  if (scheme === undefined) return [];
+  const basic = rest.length === 1 && scheme.toLowerCase() === 'basic' ? rest[0]! : undefined;
+  if (basic === undefined || !BASE64.test(basic))
+    return (rest.length === 0 ? [scheme] : rest).filter((c) => c.length >= MIN_PRESENTED_LENGTH);
   const decoded = Buffer.from(basic, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   const parts = colon === -1 ? [decoded] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
@@ -74,16 +77,20 @@ export function withoutPresented(text: string, authorization: string | string[] 
   return clean;
 }
 
-/** The token prefixes to look for: the vendors' defaults and every one a served key uses. */
+/**
+ * What finds a table's tokens in text: the token prefixes (the vendors' defaults and every one a
+ * served key uses), and the tokens users brought that it serves, if any (brought.ts).
+ */
 export interface TokenPrefixes {
   readonly pattern: RegExp;
+  readonly brought?: BroughtTokens;
 }
 
 const DEFAULTS = VENDORS.map(defaultTokenPrefix);
 const byPrefixes = new WeakMap<Snapshot, TokenPrefixes>();
 const defaultsOnly = prefixesFrom(DEFAULTS);
 
-/** The prefixes of a snapshot's keys (built once per snapshot); the defaults without one. */
+/** What finds a snapshot's tokens (built once per snapshot); the default prefixes without one. */
 export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
   if (!snapshot) return defaultsOnly;
   let prefixes = byPrefixes.get(snapshot);
@@ -91,6 +98,9 @@ export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
     const custom = new Set(DEFAULTS);
     for (const key of snapshot.keys.values()) if (key.tokenPrefix !== undefined) custom.add(key.tokenPrefix);
     prefixes = custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
+    // A table without brought tokens keeps an object without the field: its calls pay nothing more.
+    const brought = broughtTokensOf(snapshot.keys);
+    if (brought !== undefined) prefixes = { ...prefixes, brought };
     byPrefixes.set(snapshot, prefixes);
   }
   return prefixes;
@@ -107,12 +117,36 @@ const TOKEN_CHARS = /^[A-Za-z0-9_]+$/;
 const RUN_KEY_TAIL = /^[A-Za-z0-9_-]{16,512}/;
 
 /**
+ * Every token the table serves that a user brought, then every Keybrake key shape, in `text`, each
+ * replaced by its fingerprint. Brought tokens first: one could hold a Keybrake shape, whose
+ * replacement would leave the rest of the brought token behind.
+ */
+function redact(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
+  const brought = prefixes.brought === undefined ? undefined : withoutBrought(text, prefixes.brought);
+  const shapes = redactShapes(brought ?? text, prefixes);
+  return brought === undefined ? shapes : { text: shapes.text, held: true };
+}
+
+/** `text` with every brought token the table serves replaced by its fingerprint; undefined if it holds none. */
+function withoutBrought(text: string, brought: BroughtTokens): string | undefined {
+  const spans = broughtSpans(text, brought);
+  if (spans.length === 0) return undefined;
+  let out = '';
+  let at = 0;
+  for (const [start, end] of spans) {
+    out += text.slice(at, start) + fingerprint(text.slice(start, end));
+    at = end;
+  }
+  return out + text.slice(at);
+}
+
+/**
  * Every vault token (a known prefix, then a body whose checksum holds) and run key (a known prefix,
  * `r1_`, then its payload) in `text`, each replaced by its fingerprint. One pass over the text and
  * one checksum per position a prefix is found at: the work stays linear in the text (times the
  * checked length of a key) whatever a caller sends.
  */
-function redact(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
+function redactShapes(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
   const { pattern } = prefixes;
   pattern.lastIndex = 0;
   let out = '';
@@ -168,16 +202,17 @@ function scan(text: string, prefixes: TokenPrefixes): { text: string; held: bool
 }
 
 /**
- * `text` (a request target, a run id) with every Keybrake key in it replaced by its fingerprint,
- * percent-encoded ones too (the text is then given decoded). For what is recorded about a call
- * whatever key it names: the agent may paste any key it holds, not only the one it presents, and no
- * key is known yet for a call refused before authentication.
+ * `text` (a request target, a run id) with every Keybrake key in it, and every token a user brought
+ * that the table serves, replaced by its fingerprint, percent-encoded ones too (the text is then
+ * given decoded). For what is recorded about a call whatever key it names: the agent may paste any
+ * key it holds, not only the one it presents, and no key is known yet for a call refused before
+ * authentication.
  */
 export function withoutTokenShapes(text: string, prefixes: TokenPrefixes): string {
   return scan(text, prefixes).text;
 }
 
-/** Whether `text` holds a Keybrake key (see withoutTokenShapes). */
+/** Whether `text` holds a Keybrake key or a served brought token (see withoutTokenShapes). */
 export function holdsTokenShape(text: string, prefixes: TokenPrefixes): boolean {
   return scan(text, prefixes).held;
 }

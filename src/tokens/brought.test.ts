@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import type { CompiledKey } from '../snapshot/types.ts';
+import { broughtSpans, broughtTokensOf } from './brought.ts';
+import { fingerprint, newToken, tokenDigest } from './token.ts';
+
+const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+/** A table as the compiler builds it: digest → key, a brought token's length beside its fingerprint. */
+function table(...tokens: string[]): Map<string, CompiledKey> {
+  return new Map(
+    tokens.map((t) => [
+      tokenDigest(t),
+      {
+        tokenFingerprint: fingerprint(t),
+        ...(t.startsWith('kb_') ? {} : { broughtTokenLength: t.length }),
+      } as CompiledKey,
+    ]),
+  );
+}
+
+describe('broughtTokensOf', () => {
+  it('is undefined for a table of minted tokens only: nothing to look for', () => {
+    expect(broughtTokensOf(table(newToken('stripe')))).toBeUndefined();
+    expect(broughtTokensOf(new Map())).toBeUndefined();
+  });
+});
+
+describe('broughtSpans', () => {
+  const index = broughtTokensOf(table(brought, newToken('stripe')))!;
+
+  it.each([
+    ['a whole segment', `/v1/customers/${brought}`],
+    ['inside a segment, text on both sides', `/v1/customers/cus_${brought}x?limit=1`],
+    ['a query value', `/v1/customers?starting_after=${brought}`],
+    ['a run id', brought],
+  ])('finds a served brought token as %s', (_name, text) => {
+    const at = text.indexOf(brought);
+    expect(broughtSpans(text, index)).toEqual([[at, at + brought.length]]);
+  });
+
+  it('finds each of two, and two that overlap as one stretch', () => {
+    const other = `other-brought-token-${'q'.repeat(10)}XYZ`;
+    const both = broughtTokensOf(table(brought, other))!;
+    expect(broughtSpans(`/${brought}/${other}`, both)).toEqual([
+      [1, 1 + brought.length],
+      [2 + brought.length, 2 + brought.length + other.length],
+    ]);
+    // `foreign-…XYZ` and `…XYZ` of another length ending at the same place.
+    const tail = `agent-token-0123456789abcdefXYZ`;
+    const nested = broughtTokensOf(table(brought, tail))!;
+    expect(broughtSpans(`/x/${brought}`, nested)).toEqual([[3, 3 + brought.length]]);
+  });
+
+  it('leaves the token with a character less, other text with its tail, and a token not served', () => {
+    for (const text of [
+      `/v1/customers/${brought.slice(1)}`,
+      `/v1/customers/${'a'.repeat(60)}XYZ`,
+      `/v1/customers/${brought.replace('f', 'F')}`,
+    ])
+      expect(broughtSpans(text, index)).toEqual([]);
+  });
+});

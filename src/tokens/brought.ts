@@ -1,0 +1,76 @@
+import type { CompiledKey } from '../snapshot/types.ts';
+import { tokenDigest } from './token.ts';
+
+/**
+ * The tokens users brought (any shape, no Keybrake checksum) that a table serves, as what is
+ * recorded about a call is searched for them (ADR 0007 §1): no pattern finds such a token, and the
+ * table holds only its digest. What it holds besides is enough: each key's `broughtTokenLength` and
+ * the last 4 characters its fingerprint already shows. A window of text of that length, ending with
+ * those characters, is hashed and looked up in the table like a presented credential; nothing else
+ * is hashed, so the work stays linear in the text (plus one digest per place such a tail is found).
+ */
+export interface BroughtTokens {
+  /** Token tail (its last 4 characters) → the lengths of the served brought tokens that end so. */
+  readonly byTail: ReadonlyMap<string, readonly number[]>;
+  /** Finds the tails: one native search over the text, which most texts pass without a match. */
+  readonly tails: RegExp;
+  /** The table (digest → key) that serves them. */
+  readonly served: ReadonlyMap<string, CompiledKey>;
+}
+
+/** Characters of a token its fingerprint shows (`…XYZ1`). */
+const TAIL = 4;
+
+/** The brought tokens among `keys` (the table's), or undefined when there are none: nothing to look for. */
+export function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): BroughtTokens | undefined {
+  const byTail = new Map<string, number[]>();
+  for (const key of served.values()) {
+    const length = key.broughtTokenLength;
+    if (length === undefined) continue;
+    // A brought token is 24+ characters, so its fingerprint ends with 4 of them.
+    const tail = key.tokenFingerprint.slice(-TAIL);
+    const lengths = byTail.get(tail);
+    if (lengths === undefined) byTail.set(tail, [length]);
+    else if (!lengths.includes(length)) lengths.push(length);
+  }
+  if (byTail.size === 0) return undefined;
+  const tails = new RegExp(
+    [...byTail.keys()].map((t) => t.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join('|'),
+    'g',
+  );
+  return { byTail, tails, served };
+}
+
+/**
+ * The stretches `[start, end)` of `text` that are a token the table serves, overlapping ones merged,
+ * in order; empty when there is none. A window is taken as a token when its digest is a key of the
+ * table, the lookup authenticate does for a presented credential.
+ */
+export function broughtSpans(text: string, brought: BroughtTokens): Array<[number, number]> {
+  const { byTail, tails, served } = brought;
+  const found: Array<[number, number]> = [];
+  tails.lastIndex = 0;
+  for (let m = tails.exec(text); m !== null; m = tails.exec(text)) {
+    const end = m.index + TAIL;
+    for (const length of byTail.get(m[0])!) {
+      const start = end - length;
+      if (start >= 0 && served.has(tokenDigest(text.slice(start, end)))) found.push([start, end]);
+    }
+    // Tails may overlap (`XYXY` ends `…YXYX` one character on): the search resumes one character on.
+    tails.lastIndex = m.index + 1;
+  }
+  return merged(found);
+}
+
+/** Overlapping stretches as one: a token taken out in part would leave the rest of it behind. */
+function merged(spans: Array<[number, number]>): Array<[number, number]> {
+  if (spans.length < 2) return spans;
+  spans.sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, number]> = [spans[0]!];
+  for (const [start, end] of spans.slice(1)) {
+    const last = out[out.length - 1]!;
+    if (start < last[1]) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
