@@ -20,6 +20,13 @@ export interface BroughtTokens {
 
 /** Characters of a token its fingerprint shows (`…XYZ1`). */
 const TAIL = 4;
+/**
+ * Digests taken in one text before all of it is taken as a token. An agent knows its own token's
+ * tail and can fill a 16 KB target with it: one digest per character was 5–10 ms of CPU a request.
+ * No honest path, run id or header holds a served token's tail this often, so past the bound the
+ * whole text is withheld (and refused where a token may not be carried), never searched on.
+ */
+const MAX_DIGESTS = 64;
 
 /** The brought tokens among `keys` (the table's), or undefined when there are none: nothing to look for. */
 export function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): BroughtTokens | undefined {
@@ -49,12 +56,15 @@ export function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): Broug
 export function broughtSpans(text: string, brought: BroughtTokens): Array<[number, number]> {
   const { byTail, tails, served } = brought;
   const found: Array<[number, number]> = [];
+  let digests = 0;
   tails.lastIndex = 0;
   for (let m = tails.exec(text); m !== null; m = tails.exec(text)) {
     const end = m.index + TAIL;
     for (const length of byTail.get(m[0])!) {
       const start = end - length;
-      if (start >= 0 && served.has(tokenDigest(text.slice(start, end)))) found.push([start, end]);
+      if (start < 0) continue;
+      if (++digests > MAX_DIGESTS) return [[0, text.length]];
+      if (served.has(tokenDigest(text.slice(start, end)))) found.push([start, end]);
     }
     // Tails may overlap (`XYXY` ends `…YXYX` one character on): the search resumes one character on.
     tails.lastIndex = m.index + 1;
