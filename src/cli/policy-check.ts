@@ -18,6 +18,7 @@ import { octalWarnings } from './octal-warnings.ts';
 import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 import { unreadReference } from './unread-references.ts';
+import { upstreamShapeWarnings } from './upstream-shape-warnings.ts';
 
 export const POLICY_CHECK_SUMMARY =
   'Validates SpendPolicy, VaultKey and Secret manifests offline: every problem with its file,\n' +
@@ -151,7 +152,8 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
  * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
  * allowlist entry that never matches or repeats, a limit above a cap that bounds it, a zero-padded
- * number read as octal) as warnings, then a summary. Safe for CI logs: no secrets.
+ * number read as octal, an upstream key not shaped like the vendor's) as warnings, then a summary.
+ * Safe for CI logs: no secrets.
  */
 export async function policyCheck(
   paths: readonly string[],
@@ -200,6 +202,7 @@ export async function policyCheck(
     lines.push(...lookupRateWarnings(set.policies));
   }
   lines.push(...(await allowlistWarnings(set.policies)));
+  lines.push(...upstreamShapeWarnings(set.keys, set.secrets));
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;
   lines.push(

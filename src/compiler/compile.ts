@@ -14,6 +14,7 @@ import {
   tokenDigest,
   tokenPrefixPart,
 } from '../tokens/token.ts';
+import { hasVendorKeyPrefix } from '../tokens/vendor-key-shapes.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
 import { readUpstreamCredential, type UpstreamResult } from './upstream.ts';
@@ -716,7 +717,7 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
       ? `The token in Secret ${tokenRef} was minted with the prefix "${tokenPrefixPart(token)}", not this key's "${prefix}": a vault token carries its key's prefix so secret scanners recognise it (keybrake token new --prefix ${prefix} mints one; so does the operator, into a token Secret that does not exist).`
       : looksLikeKeybrakeToken(token, prefix)
         ? `The token in Secret ${tokenRef} has a Keybrake prefix but a wrong checksum (truncated or mistyped?).`
-        : looksLikeVendorSecret(token)
+        : hasVendorKeyPrefix(token)
           ? `The token in Secret ${tokenRef} looks like a Stripe or Resend secret key: a vault token is never a real key (is tokenSecretRef pointing at an upstream Secret?).`
           : `The token in Secret ${tokenRef} is neither a Keybrake token (checksum) nor ${MIN_FOREIGN_TOKEN_LENGTH}+ printable characters without spaces.`;
     return { ok: false, reason: 'TokenInvalid', message };
@@ -734,17 +735,10 @@ function readToken(secret: Secret, tokenRef: string, field: string, prefix: stri
  */
 export function isAcceptableToken(token: string, prefix?: string): boolean {
   if (hasValidChecksum(token)) return prefix === undefined || tokenPrefixPart(token) === prefix;
-  if (looksLikeKeybrakeToken(token, prefix ?? 'kb_') || looksLikeVendorSecret(token)) return false;
+  // A brought token shaped like a Stripe or Resend key is a real key put where a vault token belongs
+  // (a checksummed Keybrake token with such a tokenPrefix is accepted above).
+  if (looksLikeKeybrakeToken(token, prefix ?? 'kb_') || hasVendorKeyPrefix(token)) return false;
   return token.length >= MIN_FOREIGN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token);
-}
-
-// Secret and restricted keys of Stripe (live and test) and Resend API keys: a token brought by the
-// user that has one of these shapes is a real key put where a vault token belongs (a checksummed
-// Keybrake token with such a tokenPrefix is accepted above).
-const VENDOR_SECRET = /^(?:sk_live_|sk_test_|rk_live_|rk_test_|re_)/;
-
-function looksLikeVendorSecret(token: string): boolean {
-  return VENDOR_SECRET.test(token);
 }
 
 /** Whether a token is the upstream credential's secret part (a bearer token, a Basic password). */

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { loadExchangeRates } from '../../money/exchange-rates.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../../snapshot/types.ts';
 import { fingerprint, newToken } from '../../tokens/token.ts';
+import { createResendAdapter } from '../../vendors/resend/index.ts';
 import { createStripeAdapter } from '../../vendors/stripe/index.ts';
+import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
+import type { VendorAdapter } from '../../vendors/types.ts';
 import { newContext, type PipelineDeps } from '../context.ts';
 import { authenticate } from './authenticate.ts';
 
@@ -164,5 +167,88 @@ describe('authenticate: the presented token, encoded or in another header', () =
         ['Idempotency-Key', 'order-1'],
       ]).denial,
     ).toBeUndefined();
+  });
+});
+
+// Eighth round: an agent given the vendor's own key was told only "Unknown or malformed Keybrake vault
+// key", and its operator went looking for a revoked or mistyped vault token.
+describe('authenticate: a vendor key presented as the vault key', () => {
+  const refusal = (vendor: VendorAdapter, authorization: string) => {
+    const ctx = newContext({
+      method: 'GET',
+      url: '/v1/customers',
+      headers: { authorization },
+      rawHeaders: ['Authorization', authorization],
+      body: Buffer.alloc(0),
+    });
+    ctx.adapter = vendor;
+    ctx.path = '/v1/customers';
+    return authenticate(ctx, deps({}));
+  };
+  const basic = (user: string, password: string) =>
+    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const twilio = createTwilioAdapter();
+  const resend = createResendAdapter();
+  const STRIPE_LIVE = `sk_live_${'51Hx9'.repeat(20)}`;
+  const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
+
+  it.each<[string, VendorAdapter, string, string, string]>([
+    [
+      'a Stripe secret key',
+      adapter,
+      `Bearer ${STRIPE_LIVE}`,
+      STRIPE_LIVE,
+      'a Stripe secret or restricted key',
+    ],
+    [
+      'a Stripe test key as Basic user',
+      adapter,
+      basic('sk_test_abcdefghijklmnop', ''),
+      'abcdefghijklmnop',
+      'a Stripe secret or restricted key',
+    ],
+    [
+      'a Stripe restricted key',
+      adapter,
+      'Bearer rk_live_abcdefghijklmnop',
+      'abcdefghijklmnop',
+      'a Stripe secret or restricted key',
+    ],
+    [
+      'a Resend key',
+      resend,
+      'Bearer re_123456789_abcdefghijklmnop',
+      '123456789_abcdefghijklmnop',
+      'a Resend API key',
+    ],
+    [
+      'a Twilio auth token',
+      twilio,
+      basic('AC0123456789abcdef0123456789abcdef', AUTH_TOKEN),
+      AUTH_TOKEN,
+      'a Twilio auth token',
+    ],
+    [
+      'a Twilio account SID as password',
+      twilio,
+      basic('AC1', `AC${AUTH_TOKEN}`),
+      AUTH_TOKEN,
+      'a Twilio account SID',
+    ],
+  ])('says %s is the vendor key, never quoting it', (_name, vendor, authorization, secretPart, what) => {
+    const denial = refusal(vendor, authorization);
+    expect(denial).toEqual({
+      reason: 'key_unknown',
+      message: `Unknown or malformed Keybrake vault key. The credential presented has the shape of ${what}: give the agent the Keybrake vault token of its VaultKey (the Secret its tokenSecretRef names), never the vendor's own key.`,
+    });
+    expect(JSON.stringify(denial)).not.toContain(secretPart.slice(0, 8));
+  });
+
+  it('keeps the plain refusal of an unknown credential of no vendor shape', () => {
+    // No message of its own: the registry's default one.
+    expect(refusal(adapter, 'Bearer kb_stripe_0123456789abcdef0123456789abcdeX')).toMatchObject({
+      reason: 'key_unknown',
+      message: undefined,
+    });
   });
 });

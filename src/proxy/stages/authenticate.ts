@@ -10,6 +10,7 @@ import {
   withoutToken,
 } from '../../tokens/redact.ts';
 import type { RunGrant } from '../../tokens/run-token.ts';
+import { vendorKeyLookalike } from '../../tokens/vendor-key-shapes.ts';
 import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts';
 import type { CallContext, IncomingCall, Stage } from '../context.ts';
 import { runIdOf } from '../run-id.ts';
@@ -32,10 +33,24 @@ function keyOf(
   // crypto.hash: the one-shot digest, without a Hash object per call.
   const digest = hash('sha256', presented.token, 'hex');
   const key = snapshot.keys.get(digest);
-  if (!key || key.vendor !== adapter.name) return deny('key_unknown');
+  if (!key) return unknownKey(presented.token);
+  if (key.vendor !== adapter.name) return deny('key_unknown');
   if (key.suspended) return { key, refused: deny('key_suspended') };
   if (key.expiresAt !== undefined && now >= key.expiresAt) return { key, refused: deny('key_expired') };
   return { key };
+}
+
+/**
+ * key_unknown, saying so when the credential has the shape of a vendor's own key: the agent was given
+ * the real key instead of its vault token (eighth round). Its shape only; no part of it is echoed.
+ */
+function unknownKey(token: string): Denial {
+  const lookalike = vendorKeyLookalike(token);
+  if (lookalike === undefined) return deny('key_unknown');
+  return deny(
+    'key_unknown',
+    `Unknown or malformed Keybrake vault key. The credential presented has the shape of ${lookalike}: give the agent the Keybrake vault token of its VaultKey (the Secret its tokenSecretRef names), never the vendor's own key.`,
+  );
 }
 
 /** Who is calling: a vault key, or a run key and the vault key it was minted from. */
