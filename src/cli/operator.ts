@@ -19,6 +19,7 @@ import { DURATION_SYNTAX } from '../duration.ts';
 import { listenUrl } from '../listen.ts';
 import { createOperatorAdmin } from '../operator/admin.ts';
 import { kubernetesEventSink } from '../operator/events.ts';
+import { informerProblems, registerInformerLag } from '../operator/informer-health.ts';
 import { checkLeaseTimings, createLeaderElector, kubernetesLeaseStore } from '../operator/leader-election.ts';
 import {
   createLeaderLabel,
@@ -261,6 +262,8 @@ export async function operatorCommand(
     }),
     isLeader: () => isLeader(),
     leaderTerm: () => leaderTerm(),
+    // Proxies age their tables from when every informer last saw every change (ADR 0005, eighth round).
+    sourcesCurrentAt: () => source.currentAt(),
     heartbeatMs,
     log,
     registry,
@@ -348,9 +351,15 @@ export async function operatorCommand(
       ? counters.watchStoppedRuns((run) => void server.stopRuns([run]))
       : undefined;
   let synced = false;
+  registerInformerLag(
+    registry,
+    () => source.informers(),
+    () => clock.now(),
+  );
   const problems = () =>
     [
       synced ? undefined : 'informers have not listed VaultKeys, SpendPolicies and Secrets yet',
+      ...informerProblems(source.informers(), clock.now()),
       elector.problem(),
       operator.problem(),
     ].filter((p): p is string => p !== undefined);

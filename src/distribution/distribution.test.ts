@@ -103,12 +103,14 @@ async function startServer(
     authenticate?: Authenticator;
     leaderTerm?: () => number | undefined;
     log?: Log;
+    sourcesCurrentAt?: () => number | undefined;
   } = {},
 ) {
   const leader = opts.leader ?? { value: true };
   const server = createSnapshotServer({
     authenticate: opts.authenticate ?? authenticate,
     ...(opts.leaderTerm && { leaderTerm: opts.leaderTerm }),
+    ...(opts.sourcesCurrentAt && { sourcesCurrentAt: opts.sourcesCurrentAt }),
     isLeader: () => leader.value,
     heartbeatMs: opts.heartbeatMs ?? 60_000,
     log: opts.log ?? log,
@@ -258,6 +260,32 @@ describe('snapshot distribution', () => {
     clock.advance(25_000);
     expect(holder.ageMs()).toBe(25_000);
     await vi.waitFor(() => expect(holder.ageMs()).toBe(0));
+  });
+
+  // Eighth round: an operator whose VaultKey watch was refused (403) for good kept every proxy's
+  // table fresh with its heartbeats, and a deleted key went on moving money past --max-staleness.
+  it('ages the table from when the operator last knew its informers current, heartbeats or not', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const lapsedAt = Date.now() - 40_000;
+    const { server, url } = await startServer({ heartbeatMs: 20, sourcesCurrentAt: () => lapsedAt });
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(clock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    // The table came 40 s old, and each heartbeat after it says older still: none makes it fresh.
+    expect(holder.ageMs()).toBeGreaterThanOrEqual(40_000);
+    const first = holder.ageMs()!;
+    await vi.waitFor(() => expect(holder.ageMs()).toBeGreaterThan(first + 40));
+  });
+
+  it('vouches for nothing while the informers were never current: the table applied is stale at once', async () => {
+    const clock = fixedClock('2026-06-01T00:00:00Z');
+    const { server, url } = await startServer({ heartbeatMs: 20, sourcesCurrentAt: () => undefined });
+    server.publish(snapshot(100));
+    const holder = new SnapshotHolder(clock);
+    follow(url, holder);
+    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    expect(holder.ageMs()).toBe(clock.now());
   });
 
   it('keeps the last snapshot while the operator is away and resumes after it restarts', async () => {

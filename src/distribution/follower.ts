@@ -123,6 +123,14 @@ export function followSnapshots(opts: FollowOptions): Follower {
   });
   /** Resyncs since the last full table applied: the first reconnects at once, later ones back off. */
   let resyncs = 0;
+  /** The `lagMs` of the change set being read, and when its head line came (performance.now). */
+  let setLag: { lagMs: number | undefined; at: number } = { lagMs: undefined, at: 0 };
+  /**
+   * Vouches for the table just applied as the operator did on the line that brought it, counting
+   * the time since that line; no word on it (an operator that predates it) vouches for nothing.
+   */
+  const vouchApplied = (lag: { lagMs: number | undefined; at: number }) =>
+    holder.vouch(lag.lagMs === undefined ? undefined : lag.lagMs + (performance.now() - lag.at));
 
   const ack = async (token: string, version: number, stoppedRuns?: number) => {
     try {
@@ -153,8 +161,10 @@ export function followSnapshots(opts: FollowOptions): Follower {
 
   /** One change-set line: read it, and swap the table in when it was the set's last. */
   const changeSet = (m: ChangeMessage, token: string, started: number) => {
+    if (m.type !== 'part') setLag = { lagMs: m.lagMs, at: started };
     const done = feed.line(m, started);
     if (!done) return;
+    vouchApplied(setLag);
     if (done.kind === 'full') resyncs = 0;
     applied(done);
     void ack(token, done.version);
@@ -179,7 +189,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
       // (a predecessor's clock ran ahead): refreshed, it stayed fresh for good, ignoring every
       // change, revocations included. It ages into policy_stale instead.
       if (held === m.version) {
-        holder.touch();
+        // Fresh as of when the operator's informers last saw every change, not as of now.
+        holder.vouch(m.lagMs);
         outOfStep = false;
       } else if (held !== undefined && held > m.version) heldAhead(held, m.version);
       return;
@@ -198,6 +209,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
       log.warn({ version: snapshot.version, current: holder.current?.version }, 'ignored an older snapshot');
       return;
     }
+    vouchApplied({ lagMs: m.lagMs, at: started });
     feed.forget();
     const ms = performance.now() - started;
     applied({

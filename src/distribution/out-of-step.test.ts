@@ -11,7 +11,7 @@ import type { Snapshot } from '../snapshot/types.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { type Follower, followSnapshots } from './follower.ts';
 import { type OutOfStep, takesLowerVersion } from './out-of-step.ts';
-import { ACK_PATH, fullSnapshotLines, LEADER_TERM_HEADER, NDJSON, WATCH_PATH } from './protocol.ts';
+import { ACK_PATH, fullSnapshotLines, LEADER_TERM_HEADER, NDJSON, WATCH_PATH, withLag } from './protocol.ts';
 
 describe('takesLowerVersion', () => {
   const stale: OutOfStep = { heldTerm: 4, streamTerm: 5, ageMs: 30_001, maxStalenessMs: 30_000 };
@@ -117,18 +117,20 @@ async function setUp() {
     op.closeAll();
     await op.close();
   });
-  const heartbeat = (version: number) => op.write(`${JSON.stringify({ type: 'heartbeat', version })}\n`);
+  // As the operator writes them: each vouching for tables current now (lagMs 0).
+  const heartbeat = (version: number) =>
+    op.write(`${JSON.stringify({ type: 'heartbeat', version, lagMs: 0 })}\n`);
   /** The fast leader (term 1) hands the proxy AHEAD; then a new leader of `term` serves LEADER. */
   const handOver = async (term: number) => {
     await vi.waitFor(() => expect(op.streams).toBe(1));
-    op.write(fullSnapshotLines(snapshot(AHEAD)));
+    op.write(withLag(fullSnapshotLines(snapshot(AHEAD)), 0));
     heartbeat(AHEAD);
     await op.barrier();
     expect(holder.current?.version).toBe(AHEAD);
     op.term = term;
     op.endStream();
     await vi.waitFor(() => expect(op.streams).toBe(2));
-    op.write(fullSnapshotLines(snapshot(LEADER)));
+    op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);
     await op.barrier();
   };
@@ -158,7 +160,7 @@ describe('a follower holding a version above what its leader serves', () => {
     heartbeat(LEADER);
     // It resyncs: the new stream's whole table is taken, lower version and all.
     await vi.waitFor(() => expect(op.streams).toBe(3));
-    op.write(fullSnapshotLines(snapshot(LEADER)));
+    op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);
     await op.barrier();
     expect(holder.current?.version).toBe(LEADER);
@@ -172,13 +174,13 @@ describe('a follower holding a version above what its leader serves', () => {
     op.term = 5;
     op.endStream();
     await vi.waitFor(() => expect(op.streams).toBe(2));
-    op.write(fullSnapshotLines(snapshot(AHEAD)));
+    op.write(withLag(fullSnapshotLines(snapshot(AHEAD)), 0));
     await op.barrier();
     op.term = 4;
     op.endStream();
     await vi.waitFor(() => expect(op.streams).toBe(3));
     clock.advance(MAX_STALENESS_MS + 1);
-    op.write(fullSnapshotLines(snapshot(LEADER)));
+    op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);
     await op.barrier();
     expect(holder.current?.version).toBe(AHEAD);

@@ -17,6 +17,7 @@ import {
   nextSnapshotVersion,
   parseStreamMessage,
   type StreamMessage,
+  withLag,
 } from './protocol.ts';
 
 describe('nextSnapshotVersion', () => {
@@ -47,6 +48,28 @@ describe('parseStreamMessage', () => {
       { type: 'snapshot', version: 3, data: '{}' },
     ],
     ['a heartbeat line', '{"type":"heartbeat","version":3}', { type: 'heartbeat', version: 3 }],
+    [
+      "a heartbeat vouching for the operator's informers 1.5 s ago",
+      '{"type":"heartbeat","version":3,"lagMs":1500}',
+      { type: 'heartbeat', version: 3, lagMs: 1500 },
+    ],
+    [
+      'a heartbeat whose lag is not a whole number of ms (it vouches for nothing)',
+      '{"type":"heartbeat","version":3,"lagMs":-1}',
+      { type: 'heartbeat', version: 3 },
+    ],
+    [
+      'a table head with its lag added in front (withLag)',
+      withLag('{"type":"full","version":3,"compiledAt":0,"parts":0}\n', 20).trim(),
+      {
+        type: 'full',
+        version: 3,
+        compiledAt: 0,
+        parts: 0,
+        entries: { policies: [], upsert: [], remove: [], removePolicies: [] },
+        lagMs: 20,
+      },
+    ],
     ['a snapshot without data', '{"type":"snapshot","version":3}', undefined],
     ['a negative version', '{"type":"heartbeat","version":-1}', undefined],
     ['a fractional version', '{"type":"heartbeat","version":1.5}', undefined],

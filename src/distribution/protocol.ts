@@ -59,6 +59,23 @@ export const DEFAULT_AUDIENCE = 'keybrake';
 export const DEFAULT_HEARTBEAT_MS = 2_000;
 
 /**
+ * `lagMs` on a heartbeat and on the head of a table (`full`, `delta`, `snapshot`): how long before
+ * the line was written the operator's informers were last known to have seen every change (0 while
+ * every watch is established). A proxy counts its table's age from then, not from the line's arrival,
+ * so an operator whose VaultKey watch has failed for good cannot keep a deleted key fresh with its
+ * heartbeats (ADR 0005, eighth round). A line without it vouches for nothing: the table ages.
+ */
+export type Lag = { readonly lagMs?: number };
+
+/**
+ * `text` (lines whose first is a JSON object) with `lagMs` added to its first line. A string
+ * concatenation, not a copy: the whole table's text is shared by every proxy that connects.
+ */
+export function withLag(text: string, lagMs: number | undefined): string {
+  return lagMs === undefined ? text : `{"lagMs":${lagMs},${text.slice(1)}`;
+}
+
+/**
  * The entries of one change-set line as they arrived, validated by serialize.ts's readers when the
  * proxy applies them: policies (PolicyJson), keys (`[digest, fields]`), removed digests, removed
  * policy refs. In a change set, policies come before the keys that name them.
@@ -86,24 +103,24 @@ export interface ChangeEntries {
  *   snapshot.
  */
 export type StreamMessage =
-  | {
+  | ({
       readonly type: 'full';
       readonly version: number;
       readonly compiledAt: number;
       readonly parts: number;
       readonly entries: ChangeEntries;
-    }
-  | {
+    } & Lag)
+  | ({
       readonly type: 'delta';
       readonly from: number;
       readonly to: number;
       readonly compiledAt: number;
       readonly parts: number;
       readonly entries: ChangeEntries;
-    }
+    } & Lag)
   | { readonly type: 'part'; readonly version: number; readonly entries: ChangeEntries }
-  | { readonly type: 'snapshot'; readonly version: number; readonly data: string }
-  | { readonly type: 'heartbeat'; readonly version: number }
+  | ({ readonly type: 'snapshot'; readonly version: number; readonly data: string } & Lag)
+  | ({ readonly type: 'heartbeat'; readonly version: number } & Lag)
   | { readonly type: 'stopped-runs'; readonly version: number; readonly runs: readonly StoppedRun[] };
 
 /**
@@ -276,9 +293,9 @@ export function parseStreamMessage(line: string): StreamMessage | undefined {
   const m = raw as Record<string, unknown>;
   if (m.type === 'full' || m.type === 'delta' || m.type === 'part') return changeSetMessage(m);
   if (!isVersion(m.version)) return undefined;
-  if (m.type === 'heartbeat') return { type: 'heartbeat', version: m.version };
+  if (m.type === 'heartbeat') return { type: 'heartbeat', version: m.version, ...lagOf(m) };
   if (m.type === 'snapshot' && typeof m.data === 'string')
-    return { type: 'snapshot', version: m.version, data: m.data };
+    return { type: 'snapshot', version: m.version, data: m.data, ...lagOf(m) };
   if (m.type === 'stopped-runs' && Array.isArray(m.runs) && m.runs.length <= MAX_STOPS_PER_MESSAGE) {
     const runs = m.runs.map(stoppedRunOf);
     if (runs.every((r): r is StoppedRun => r !== undefined))
@@ -294,6 +311,11 @@ function stoppedRunOf(raw: unknown): StoppedRun | undefined {
   if (typeof r.runId !== 'string' || !RUN_ID_PATTERN.test(r.runId)) return undefined;
   if (typeof r.until !== 'number' || !Number.isSafeInteger(r.until) || r.until < 0) return undefined;
   return { scope: r.scope, runId: r.runId, until: r.until };
+}
+
+/** The line's `lagMs` when it is a whole number of milliseconds; else none (vouching for nothing). */
+function lagOf(m: Record<string, unknown>): Lag {
+  return isVersion(m.lagMs) ? { lagMs: m.lagMs } : {};
 }
 
 function isVersion(v: unknown): v is number {
@@ -320,8 +342,23 @@ function changeSetMessage(m: Record<string, unknown>): StreamMessage | undefined
     return undefined;
   if (m.type === 'full') {
     if (!isVersion(m.version)) return undefined;
-    return { type: 'full', version: m.version, compiledAt: m.compiledAt, parts: m.parts, entries: all };
+    return {
+      type: 'full',
+      version: m.version,
+      compiledAt: m.compiledAt,
+      parts: m.parts,
+      entries: all,
+      ...lagOf(m),
+    };
   }
   if (!isVersion(m.from) || !isVersion(m.to) || m.to <= m.from) return undefined;
-  return { type: 'delta', from: m.from, to: m.to, compiledAt: m.compiledAt, parts: m.parts, entries: all };
+  return {
+    type: 'delta',
+    from: m.from,
+    to: m.to,
+    compiledAt: m.compiledAt,
+    parts: m.parts,
+    entries: all,
+    ...lagOf(m),
+  };
 }

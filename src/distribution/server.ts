@@ -36,6 +36,7 @@ import {
   STREAM_FORMAT_CHANGES,
   STREAM_FORMAT_HEADER,
   WATCH_PATH,
+  withLag,
 } from './protocol.ts';
 import type { Authenticator } from './token-review.ts';
 
@@ -50,6 +51,13 @@ export interface SnapshotServerOptions {
   /** The leader's term (LEADER_TERM_HEADER), undefined when not leading; absent: none is sent. */
   readonly leaderTerm?: () => number | undefined;
   readonly heartbeatMs?: number;
+  /**
+   * Up to when the sources the tables are compiled from are known to have seen every change (the
+   * informers: KubernetesSource.currentAt), undefined when unknown. Every heartbeat and table head
+   * carries how long ago that was (`lagMs`), and proxies count their tables' age from it (ADR 0005,
+   * eighth round). Absent: always now (sources that cannot fall behind: tests).
+   */
+  readonly sourcesCurrentAt?: () => number | undefined;
   readonly log: Log;
   /** Where `keybrake_revoke_propagation_seconds` is registered; a private registry when absent. */
   readonly registry?: Registry;
@@ -242,6 +250,13 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     c.res.socket?.uncork();
   };
 
+  const currentAt = opts.sourcesCurrentAt ?? (() => clock.now());
+  /** `lagMs` now: undefined (no field: the line vouches for nothing) when unknown. */
+  const lagMs = (): number | undefined => {
+    const at = currentAt();
+    return at === undefined ? undefined : Math.max(0, Math.ceil(clock.now() - at));
+  };
+
   const sendHeartbeat = (c: Conn, line: string) => {
     // Keep-alives behind a full socket are moot: what waits there says more.
     if (c.res.destroyed || c.res.writableEnded || blocked(c)) return;
@@ -276,13 +291,14 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       else c.pending = 'full';
       return;
     }
-    write(c, text !== undefined && c.changes && follows(c, delta) ? text : linesFor(c, delta));
+    const lines = text !== undefined && c.changes && follows(c, delta) ? text : linesFor(c, delta);
+    write(c, withLag(lines, lagMs()));
     c.sentVersion = latest.version;
   };
 
   const writePending = (c: Conn, p: Pending) => {
     if (!latest) return;
-    write(c, linesFor(c, typeof p === 'string' ? undefined : p.delta));
+    write(c, withLag(linesFor(c, typeof p === 'string' ? undefined : p.delta), lagMs()));
     c.sentVersion = latest.version;
   };
 
@@ -378,7 +394,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     if (!leading()) return;
     // Before its first publish a (new) leader has nothing to vouch for: proxies keep ageing.
     if (!latest) return;
-    const line = `${JSON.stringify({ type: 'heartbeat', version: latest.version })}\n`;
+    const line = `${JSON.stringify({ type: 'heartbeat', version: latest.version, lagMs: lagMs() })}\n`;
     for (const c of conns) sendHeartbeat(c, line);
   }, opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
   heartbeat.unref();

@@ -38,12 +38,17 @@ export class SnapshotHolder {
     for (const l of this.#listeners) l(snapshot);
   }
 
-  /** Marks the table as confirmed fresh without a change (a keep-alive from the operator). */
-  touch(): void {
-    if (this.#current) this.#receivedAt = this.#clock.now();
+  /**
+   * The operator's word on the table in force: its sources were known to have seen every change
+   * `lagMs` ago (a heartbeat, or the head of the table just applied). Its age counts from then,
+   * not from when the word arrived. Undefined (a word without it): vouched for by nobody, as old as
+   * can be, so it is stale at once (ADR 0005, eighth round).
+   */
+  vouch(lagMs: number | undefined): void {
+    if (this.#current) this.#receivedAt = lagMs === undefined ? 0 : this.#clock.now() - lagMs;
   }
 
-  /** Milliseconds since the table was last received or confirmed; undefined before the first. */
+  /** Milliseconds since the table was last received or vouched for as current; undefined before the first. */
   ageMs(): number | undefined {
     return this.#current ? this.#clock.now() - this.#receivedAt : undefined;
   }

@@ -9,7 +9,7 @@ afterEach(async () => {
   while (stops.length > 0) await stops.pop()!.stop();
 });
 
-function setup(opts: { watchdogMs?: number } = {}) {
+function setup(opts: { watchdogMs?: number; now?: () => number } = {}) {
   const api = fakeCollections();
   const changes: ReflectorChange[] = [];
   const r = createReflector({
@@ -21,6 +21,7 @@ function setup(opts: { watchdogMs?: number } = {}) {
     log: silentLogger(),
     backoff: { initialMs: 1, maxMs: 2 },
     ...(opts.watchdogMs !== undefined && { watchdogMs: opts.watchdogMs }),
+    ...(opts.now !== undefined && { now: opts.now }),
   });
   stops.push(r);
   const names = () =>
@@ -135,5 +136,55 @@ describe('reflector', () => {
     api.watches[0]!.send('ADDED', obj('VaultKey', 'a', 'one', '9'));
     api.watches[0]!.send('MODIFIED', obj('VaultKey', 'a', 'one', '9'));
     expect(changes).toHaveLength(1);
+  });
+
+  // Eighth round: with the operator's ClusterRole narrowed, the VaultKey watch that ended was refused
+  // (403) on every restart, and the operator went on vouching for its table: a deleted key stayed in
+  // force on every proxy. How current the cache is decides what the operator may vouch for.
+  describe('health', () => {
+    const FORBIDDEN = Object.assign(new Error('Forbidden'), { statusCode: 403 });
+
+    it('is current once listed and watching, and known current only up to the end of a watch whose restarts are refused', async () => {
+      let now = 1_000;
+      const { api, r, watchCount } = setup({ now: () => now });
+      expect(r.health()).toEqual({ current: false, since: undefined });
+      r.start();
+      await watchCount(1);
+      expect(r.health()).toEqual({ current: true });
+      now = 2_000;
+      api.refuseWatches(FORBIDDEN);
+      api.watches[0]!.end(Object.assign(new Error('timeout'), { name: 'TimeoutError' }));
+      await watchCount(3);
+      now = 60_000;
+      await watchCount(5);
+      expect(r.health()).toEqual({ current: false, since: 2_000, error: '403: Forbidden' });
+    });
+
+    it('is current again once a relist and a watch succeed after the failures', async () => {
+      let now = 1_000;
+      const { api, r, watchCount } = setup({ now: () => now });
+      r.start();
+      await watchCount(1);
+      api.refuseWatches(FORBIDDEN);
+      api.watches[0]!.end();
+      await watchCount(3);
+      now = 9_000;
+      const lists = api.lists.length;
+      api.refuseWatches(undefined);
+      await vi.waitFor(() => expect(r.health()).toEqual({ current: true }));
+      expect(api.lists.length).toBeGreaterThan(lists);
+    });
+
+    it('counts a failing first list as never current', async () => {
+      const { api, r } = setup({ now: () => 5_000 });
+      api.failNextLists(1_000_000);
+      r.start();
+      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(2));
+      expect(r.health()).toMatchObject({
+        current: false,
+        since: undefined,
+        error: expect.stringContaining('503'),
+      });
+    });
   });
 });

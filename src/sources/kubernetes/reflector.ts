@@ -63,7 +63,24 @@ export interface ReflectorOptions {
   readonly watchTimeoutSeconds?: number;
   readonly listTimeoutMs?: number;
   readonly random?: () => number;
+  /** Wall clock of `currentAt` (default Date.now). */
+  readonly now?: () => number;
 }
+
+/**
+ * Whether an informer's cache is known to hold every change so far: while a watch is established
+ * (or a list has just succeeded) it is; once the watch ends it is known current only up to then,
+ * until a watch from the cache's resourceVersion, or a relist, succeeds again.
+ */
+export type ReflectorHealth =
+  | { readonly current: true }
+  | {
+      readonly current: false;
+      /** Last moment the cache was known current; undefined before its first list. */
+      readonly since: number | undefined;
+      /** Why the last list or watch ended (status code and first line, never a body). */
+      readonly error?: string;
+    };
 
 /** The informer's cache and lifecycle: what the Kubernetes source builds its ResourceSet from. */
 export interface Reflector {
@@ -71,6 +88,7 @@ export interface Reflector {
   /** Resolves after the first successful list. */
   readonly synced: Promise<void>;
   isSynced(): boolean;
+  health(): ReflectorHealth;
   items(): KubeObject[];
   get(namespace: string | undefined, name: string): KubeObject | undefined;
   /** Restarts the watch now (tests, and the source's own health checks). */
@@ -109,7 +127,17 @@ export function createReflector(opts: ReflectorOptions): Reflector {
   const watchTimeout = opts.watchTimeoutSeconds ?? 300;
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
   let resourceVersion = '';
+  // Not current until the first list; `since` is the last moment it was (ADR 0005, eighth round).
+  let health: ReflectorHealth = { current: false, since: undefined };
+  const becameCurrent = () => {
+    health = { current: true };
+  };
+  const stoppedBeingCurrent = (error?: string) => {
+    const since = health.current ? now() : health.since;
+    health = { current: false, since, ...(error !== undefined && { error }) };
+  };
   let synced = false;
   let running: Promise<void> | undefined;
   let endWatch: ((why: Outcome['kind']) => void) | undefined;
@@ -156,6 +184,8 @@ export function createReflector(opts: ReflectorOptions): Reflector {
         settled = true;
         clearTimeout(dog);
         endWatch = undefined;
+        // What happens from now on is seen only once a watch or a list succeeds again.
+        stoppedBeingCurrent();
         fn();
       };
       const pet = () => {
@@ -217,6 +247,8 @@ export function createReflector(opts: ReflectorOptions): Reflector {
         (h) => {
           handle = h;
           if (settled) h.abort();
+          // Established: it resumes from the cache's resourceVersion, so nothing since is missed.
+          else becameCurrent();
         },
         (err: unknown) => settle(() => reject(err)),
       );
@@ -233,6 +265,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
           replace(listed.items);
           resourceVersion = listed.resourceVersion;
           needList = false;
+          becameCurrent();
           if (!synced) {
             synced = true;
             resolveSynced();
@@ -259,8 +292,10 @@ export function createReflector(opts: ReflectorOptions): Reflector {
         attempt++;
         needList = true;
         const delayMs = backoffDelay(attempt, backoff);
+        const error = describeError(err);
+        stoppedBeingCurrent(error);
         opts.log.warn(
-          { informer: opts.name, attempt, retryInMs: delayMs, error: describeError(err) },
+          { informer: opts.name, attempt, retryInMs: delayMs, error },
           'watch failed; restarting',
         );
         await pause(delayMs, stop.signal);
@@ -274,6 +309,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
     },
     synced: syncedPromise,
     isSynced: () => synced,
+    health: () => health,
     items: () => [...cache.values()],
     get: (namespace, name) => cache.get(`${namespace ?? ''}/${name}`),
     restart() {

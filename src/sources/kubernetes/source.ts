@@ -11,6 +11,7 @@ import {
   type KubeObject,
   type ListResult,
   type Reflector,
+  type ReflectorHealth,
   type WatchFn,
 } from './reflector.ts';
 
@@ -67,6 +68,21 @@ export interface KubernetesSource {
   close(): Promise<void>;
 }
 
+/** How current the source's informers are: what the operator vouches for to proxies and readiness. */
+export interface InformerHealth {
+  /**
+   * Up to when every informer is known to have seen every change (now while all their watches are
+   * established): what a table compiled from this source can be vouched fresh as of (ADR 0005,
+   * eighth round). Undefined while one has never listed.
+   */
+  currentAt(): number | undefined;
+  /** Each informer: current now, or the last moment it was and why its list or watch ended. */
+  informers(): readonly InformerState[];
+}
+
+/** One informer's ReflectorHealth, by name (e.g. `VaultKey (all namespaces)`). */
+export type InformerState = { readonly informer: string } & ReflectorHealth;
+
 const KINDS: readonly WatchedKind[] = ['SpendPolicy', 'VaultKey', 'Secret'];
 
 /** Collection path of one informer. */
@@ -110,7 +126,10 @@ export function kubernetesApi(kc: KubeConfig): KubernetesApi {
  * (not the operator's own status writes) yields the whole current ResourceSet, validated exactly as
  * the file source validates manifests. Invalid objects become `rejected` entries, never a crash.
  */
-export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourceOptions): KubernetesSource {
+export function createKubernetesSource(
+  api: KubernetesApi,
+  opts: KubernetesSourceOptions,
+): KubernetesSource & InformerHealth {
   const now = opts.clock ?? Date.now;
   const coalesceMs = opts.coalesceMs ?? 2;
   const namespaces = opts.namespaces && opts.namespaces.length > 0 ? opts.namespaces : [undefined];
@@ -158,12 +177,15 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
     }
   };
 
+  const names = new Map<Reflector, string>();
   for (const kind of KINDS) {
     reflectors.set(
       kind,
-      namespaces.map((namespace) =>
-        createReflector({
-          name: `${kind} (${namespace ?? 'all namespaces'})`,
+      namespaces.map((namespace) => {
+        const name = `${kind} (${namespace ?? 'all namespaces'})`;
+        const reflector = createReflector({
+          name,
+          now,
           path: collectionPath(kind, namespace),
           ...(kind === 'Secret' && { labelSelector: SECRET_SELECTOR }),
           list: async () => {
@@ -201,11 +223,14 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
           log: opts.log,
           ...(opts.backoff !== undefined && { backoff: opts.backoff }),
           ...(opts.watchdogMs !== undefined && { watchdogMs: opts.watchdogMs }),
-        }),
-      ),
+        });
+        names.set(reflector, name);
+        return reflector;
+      }),
     );
   }
   const all = () => [...reflectors.values()].flat();
+  const informers = (): InformerState[] => all().map((r) => ({ informer: names.get(r)!, ...r.health() }));
 
   return {
     async start() {
@@ -235,6 +260,16 @@ export function createKubernetesSource(api: KubernetesApi, opts: KubernetesSourc
       }
       return undefined;
     },
+    currentAt() {
+      let at = now();
+      for (const i of informers()) {
+        if (i.current) continue;
+        if (i.since === undefined) return undefined;
+        at = Math.min(at, i.since);
+      }
+      return at;
+    },
+    informers,
     async close() {
       closed = true;
       closing.resolve();
