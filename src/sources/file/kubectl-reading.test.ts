@@ -312,6 +312,45 @@ describe('files cut into lines and documents as kubectl cuts them', () => {
   const vaultKey = (lines: string) =>
     `apiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: { name: bot }\nspec:\n  vendor: stripe\n${lines}`;
 
+  // Eighth round: `{"a": 1e400}` in a .json manifest was read as the string "1e400"; kubectl reads a
+  // file starting with `{` as JSON and sends the number as written, which the API server refuses.
+  it('refuse a JSON number kubectl sends that no float64 holds, and read every other as kubectl does', () => {
+    const texts = [
+      '{"a": 1e400}',
+      '\n  {"spec": {"limits": {"requestsPerMinute": -1E+400}}}\n',
+      `{"a": [1, ${'9'.repeat(400)}]}`,
+      '{"a": 1e400}\n---\nb: 1\n',
+      '{"a": 1e308, "b": -1.5e-400, "c": 12345678901234567890123, "d": "1e400", "e": 0.1}',
+      '{"a": "x\\" 1e400"}',
+      '\ufeff{"a": 1e400}',
+      'a: 1e400\n',
+    ];
+    const overflows = (docs: unknown): boolean =>
+      typeof docs === 'number'
+        ? !Number.isFinite(docs)
+        : typeof docs === 'object' && docs !== null
+          ? Object.values(docs).some(overflows)
+          : false;
+    const theirs = kubectlFileReadings(texts);
+    texts.forEach((text, i) => {
+      const kubectl = theirs[i]!;
+      const refusedByServer = 'documents' in kubectl && overflows(kubectl.documents);
+      const ours = parseManifestFile(text, 'f.json');
+      expect(ours.errors.length > 0, JSON.stringify(text)).toBe(refusedByServer);
+    });
+    expect(differences(texts)).toEqual([]);
+    expect(parseManifestFile('{\n  "a":\n    1e400}', 'f.json').errors).toEqual([
+      {
+        source: 'f.json',
+        index: 0,
+        path: '',
+        line: 3,
+        message:
+          'YAML error at line 3, column 5: the number 1e400 is beyond what a JSON number can hold (a float64): kubectl sends it as written and the API server refuses it; write a smaller number, or quote it for a string',
+      },
+    ]);
+  });
+
   it('agree on what the testers wrote: breaks in comments, in flows and in values; `...`', () => {
     const texts = [
       vaultKey('  policyRef: { name: p } # paused by ops\r  suspended: true\n'),

@@ -1,7 +1,8 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
+import { jsonNumberProblem } from './json-numbers.ts';
 import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
-import { kubectlLineProblem } from './kubectl-lines.ts';
+import { kubectlLineProblem, type LineProblem } from './kubectl-lines.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 import { syntaxErrorText } from './syntax-error-text.ts';
 
@@ -23,6 +24,8 @@ export interface ParsedFile {
  *   among them, goes to the reference, whose messages and alias limit are then those reported.
  */
 export function parseManifestFile(text: string, source: string): ParsedFile {
+  const overflow = jsonNumberProblem(text);
+  if (overflow) return refusedWhole(source, overflow);
   const docs = readPlainYaml(text);
   if (docs) return { documents: docs.map((doc, index) => ({ source, index, doc })), errors: [] };
   return parseWithReference(text, source);
@@ -30,17 +33,15 @@ export function parseManifestFile(text: string, source: string): ParsedFile {
 
 /**
  * The reference reading: per-document errors with their line; aliases expand to at most 10 000 nodes.
- * A file that kubectl would cut into lines or documents otherwise (kubectl-lines.ts) is refused whole.
+ * A file that kubectl would cut into lines or documents otherwise (kubectl-lines.ts), or a JSON one
+ * holding a number no float64 can (json-numbers.ts), is refused whole.
  */
 export function parseWithReference(text: string, source: string): ParsedFile {
   // go-yaml reads a file from after its byte order mark, and so must `yaml`, which reads
   // `<BOM>  a: 1\nb: 2` as one mapping where go-yaml ends the document at `b` (kubectl: `{a: 1}`).
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const cut = kubectlLineProblem(body);
-  if (cut) {
-    const message = `YAML error at line ${cut.line}, column ${cut.column}: ${cut.message}`;
-    return { documents: [], errors: [{ source, index: 0, path: '', line: cut.line, message }] };
-  }
+  const cut = kubectlLineProblem(body) ?? jsonNumberProblem(text);
+  if (cut) return refusedWhole(source, cut);
   try {
     return readWithReference(body, source);
   } catch (err) {
@@ -52,6 +53,12 @@ export function parseWithReference(text: string, source: string): ParsedFile {
       errors: [{ source, index: 0, path: '', message: 'YAML error: the file is nested too deeply to read' }],
     };
   }
+}
+
+/** A file refused whole, at the place kubectl would read otherwise than we do. */
+function refusedWhole(source: string, at: LineProblem): ParsedFile {
+  const message = `YAML error at line ${at.line}, column ${at.column}: ${at.message}`;
+  return { documents: [], errors: [{ source, index: 0, path: '', line: at.line, message }] };
 }
 
 function readWithReference(text: string, source: string): ParsedFile {
