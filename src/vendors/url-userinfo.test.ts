@@ -149,6 +149,44 @@ describe('withholdUrlUserinfo', () => {
         d: 'url=https%3A%2F%2Fwithheld_by_keybrake%40h',
       },
     ],
+    // Eighth round: a URL percent-encoded in part, as a quoting tool leaves it, read whole in a Stripe
+    // webhook endpoint's answer; one decode of each gives a URL a parser reads a password out of.
+    [
+      'a URL percent-encoded in part, any of its `:`, slashes and `@` spelt either way',
+      {
+        url: 'https://hooks.example.com/relay?to=https%3A//ops%3AHunter2Secret%40inner.example.com/stripe',
+        a: 'https%3A//ops%3AHunter2Secret@inner.example.com/x',
+        b: 'https%3A%2F%2Fops%3AHunter2Secret@inner.example.com/x',
+        c: 'HTTPS%3A//ops%3AHunter2Secret%40inner.example.com/x',
+        d: 'see wss%3A//ops%3AHunter2Secret%40h and ftp%3A//ops%3AHunter2Secret%40h',
+        e: `https://ops:${PASSWORD}%40inner.example.com/x`,
+        f: `foo%3A%5C/ops%3A${PASSWORD}@h`,
+      },
+      {
+        url: 'https://hooks.example.com/relay?to=https%3A//withheld_by_keybrake%40inner.example.com/stripe',
+        a: 'https%3A//withheld_by_keybrake@inner.example.com/x',
+        b: 'https%3A%2F%2Fwithheld_by_keybrake@inner.example.com/x',
+        c: 'HTTPS%3A//withheld_by_keybrake%40inner.example.com/x',
+        d: 'see wss%3A//withheld_by_keybrake%40h and ftp%3A//withheld_by_keybrake%40h',
+        e: 'https://withheld_by_keybrake%40inner.example.com/x',
+        f: 'foo%3A%5C/withheld_by_keybrake@h',
+      },
+    ],
+    [
+      "a SIP URI's password percent-encoded, wholly or in part",
+      {
+        a: 'To=sip%3Aalice%3AHunter2Secret%40pbx.example.com&From=x',
+        b: 'To=sips%3Aalice%3AHunter2Secret%40pbx.example.com&From=x',
+        c: `sip%3Aalice:${PASSWORD}@pbx`,
+        d: `sip:alice%3A${PASSWORD}@pbx`,
+      },
+      {
+        a: 'To=sip%3Awithheld_by_keybrake%40pbx.example.com&From=x',
+        b: 'To=sips%3Awithheld_by_keybrake%40pbx.example.com&From=x',
+        c: 'sip%3Awithheld_by_keybrake@pbx',
+        d: 'sip:withheld_by_keybrake@pbx',
+      },
+    ],
     [
       'a user name without a password',
       { url: 'https://token-abc@example.com/x' },
@@ -230,6 +268,16 @@ describe('withholdUrlUserinfo', () => {
     ['a URL, a comma and an address', { description: 'see https://shop.example.com,orders@example.com' }],
     ['a URL, a semicolon and an address', { note: 'https://shop.example.com;orders@example.com' }],
     ['a URL in parentheses before an address', { note: '(https://shop.example.com)orders@example.com' }],
+    // A text holding an escape is scanned again for URLs encoded in part: prose stays prose there too.
+    [
+      'a URL, a comma and an address, in a text with escapes',
+      {
+        description:
+          'see https://shop.example.com,orders@example.com (50%2F50) or https%3A//a.example.com,b%40c.io',
+      },
+    ],
+    ['an address in a query encoded in part', { url: 'https%3A//example.com/cb?email=bob%40example.com' }],
+    ['a SIP address encoded without a password', { to: 'To=sip%3Aalice%40pbx.example.com&From=sip%3Abob' }],
     [
       'a link before an address in HTML',
       { html: '<a href="https://shop.example.com">orders@example.com</a>' },
@@ -369,6 +417,10 @@ describe('withholdUrlUserinfo', () => {
         g: `%40${'a%09'.repeat(30_000)}%3A%2Fx`,
         h: `@${'h\tt\n'.repeat(30_000)}:/x`,
         i: `${'sip:x:'.repeat(20_000)}/@`,
+        // Eighth round: an opening's `:` and slashes may be spelt either way, and an `@` too.
+        j: `%40${'https%3A'.repeat(20_000)}/%40`,
+        k: `${'a://@'.repeat(200_000)}/%40`,
+        l: `${'sip%3Ax%3A'.repeat(20_000)}%2F%40`,
       }),
     );
     expect(withholdUrlUserinfo(body)).toBe(body);

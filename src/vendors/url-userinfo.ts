@@ -59,21 +59,31 @@ const PLAIN_SPECIAL_END = /[/?#\\]/g;
 const PLAIN_SPACE = /[\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/g;
 
 /** A userinfo's `:`, spelt plainly or percent-encoded (a client may decode a user name). */
-const PLAIN_COLON = /:|%3a/gi;
+const COLONS = /:|%3a/gi;
 
 /**
- * The same URL percent-encoded inside a form-encoded text (a Twilio alert's `alert_text` holds
- * `url=https%3A%2F%2Fuser%3Apass%40host…`): a scheme's `+` spelt `%2B`, its slashes `%2F` or `%5C`, and
- * TAB, LF and CR as `%09`, `%0A` or `%0D` (or themselves: a form decoder keeps them) anywhere in the
- * opening. A raw `+` is a space there, and an escape (`%20`, `%22`) a character other than the
- * scheme's, so a scheme starts after either (`see+https%3A…`, `%22https%3A…`); any other scheme's run
- * starts after neither an escape of its own (`%2B`, `%09`) nor inside one, so it is scanned once.
+ * The same URL percent-encoded inside a text, wholly or in part: what one decode makes a URL of. A
+ * form-encoded text spells it wholly (a Twilio alert's `alert_text` holds
+ * `url=https%3A%2F%2Fuser%3Apass%40host…`); a quoting tool leaves some characters as they are (Python's
+ * `quote` keeps `/`: `https%3A//user%3Apass%40host`; JavaScript's `escape` keeps `@` too), so each of
+ * the scheme's `:`, its slashes and the userinfo's `@` is taken spelt either way, in any mix (eighth
+ * round: those two and `https%3A%2F%2Fuser%3Apass@host` reached the agent whole). A scheme's `+` may
+ * be spelt `%2B`, and TAB, LF and CR `%09`, `%0A` or `%0D` (or themselves: a form decoder keeps them)
+ * anywhere in the opening. A raw `+` is a space in a form, and an escape (`%20`, `%22`) a character
+ * other than the scheme's, so a scheme starts after either (`see+https%3A…`, `%22https%3A…`); any
+ * other scheme's run starts after neither an escape of its own (`%2B`, `%09`) nor inside one, so it is
+ * scanned once. A URL spelt wholly plainly is found here too, and left as the plain scan left it.
  */
 const ENCODED_STRIPPED = String.raw`(?:%09|%0A|%0D|[\t\n\r])*`;
 const ENCODED_RUN = String.raw`(?:[A-Za-z0-9.\-\t\n\r]|%2B|%09|%0A|%0D)`;
+const ENCODED_COLON = '(?::|%3A)';
+const ENCODED_SLASH = String.raw`(?:[/\\]|%2F|%5C)`;
+const ENCODED_SLASHES = String.raw`(?:[/\\\t\n\r]|%2F|%5C|%09|%0A|%0D)*`;
+/** Where a text spelling an escape (`%22`) or none (`see+`, `=`) before it may start a scheme. */
+const ENCODED_WORD = '(?:(?<![A-Za-z0-9.%-])|(?<=%[0-9A-F]{2}))';
 const ENCODED_START = new RegExp(
-  String.raw`(?:(?<![A-Za-z0-9.%-])|(?<=%[0-9A-F]{2}))(?:((?:${specialSchemes(ENCODED_STRIPPED)})${ENCODED_STRIPPED}%3A(?:%2F|%5C|%09|%0A|%0D|[\t\n\r])*)` +
-    String.raw`|(?<![\t\n\r]|%2B|%09|%0A|%0D)(?:[0-9.\-\t\n\r]|%2B|%09|%0A|%0D)*[A-Za-z]${ENCODED_RUN}*%3A${ENCODED_STRIPPED}(?:%2F|%5C)${ENCODED_STRIPPED}(?:%2F|%5C)(?:%2F|%5C|%09|%0A|%0D|[\t\n\r])*)`,
+  `${ENCODED_WORD}(?:((?:${specialSchemes(ENCODED_STRIPPED)})${ENCODED_STRIPPED}${ENCODED_COLON}${ENCODED_SLASHES})` +
+    String.raw`|(?<![\t\n\r]|%2B|%09|%0A|%0D)(?:[0-9.\-\t\n\r]|%2B|%09|%0A|%0D)*[A-Za-z]${ENCODED_RUN}*${ENCODED_COLON}${ENCODED_STRIPPED}${ENCODED_SLASH}${ENCODED_STRIPPED}${ENCODED_SLASH}${ENCODED_SLASHES})`,
   'gi',
 );
 /** A form value ends at `&`; the rest as in plain text, spelt either way. */
@@ -81,9 +91,26 @@ const ENCODED_END = /[/?#&]|%(?:2F|3F|23)/gi;
 const ENCODED_SPECIAL_END = /[/?#&\\]|%(?:2F|5C|3F|23)/gi;
 /** A form-encoded text's space: `+` and `%20`, and one spelt plainly. */
 const ENCODED_SPACE = /[+\v\f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|%20/gi;
-const ENCODED_COLON = /%3a/gi;
 
-/** How a text spells the URLs whose userinfo is sought: plainly, or percent-encoded. */
+/**
+ * Whether a text spells percent-encoded one of the characters an opening or a userinfo's `@` is made
+ * of: a text without one holds no URL but the plain scan's, and is not scanned again.
+ */
+const ESCAPED = /%(?:3a|2f|5c|40|09|0a|0d|2b)/i;
+
+/**
+ * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Its grammar
+ * has no `@` in a userinfo, so the userinfo runs to the first `@`, before a `/`, `?`, `#`, `\` or any
+ * space (`<sip:alice@pbx>, <sip:bob@pbx>` is two URIs), and holds a password only with a `:`.
+ * Percent-encoded, wholly or in part, as a URL above (`To=sip%3Aalice%3Apw%40pbx`): each of these
+ * characters spelt either way, but a form's `&` and `+`, which a SIP user part may hold (`sip:+1415…`).
+ */
+const SIP_START = /(?<![A-Za-z0-9+.-])sips?:/gi;
+const SIP_END = /[/?#\\\s]/g;
+const ENCODED_SIP_START = new RegExp(`${ENCODED_WORD}sips?${ENCODED_COLON}`, 'gi');
+const ENCODED_SIP_END = /[/?#\\\s]|%(?:2F|3F|23|5C|20|09|0A|0D)/gi;
+
+/** How a text spells the URLs whose userinfo is sought: plainly, or percent-encoded in any part. */
 interface Spelling {
   /** Where a userinfo may start; its first group matched when the scheme is special. */
   start: RegExp;
@@ -93,8 +120,12 @@ interface Spelling {
   /** A space and a `:` (the same): see `whatwgUserinfo`. */
   space: RegExp;
   colon: RegExp;
-  /** The userinfo's last character, `@` as the spelling writes it. */
-  at: string;
+  /** The userinfo's last character, `@`, as the spelling may write it. */
+  ats: readonly string[];
+  /** A SIP URI's scheme in the text (a test), where its userinfo may start, and what ends it. */
+  sip: RegExp;
+  sipStart: RegExp;
+  sipEnd: RegExp;
 }
 
 const PLAIN: Spelling = {
@@ -102,8 +133,11 @@ const PLAIN: Spelling = {
   end: PLAIN_END,
   specialEnd: PLAIN_SPECIAL_END,
   space: PLAIN_SPACE,
-  colon: PLAIN_COLON,
-  at: '@',
+  colon: COLONS,
+  ats: ['@'],
+  sip: /sips?:/i,
+  sipStart: SIP_START,
+  sipEnd: SIP_END,
 };
 
 const ENCODED: Spelling = {
@@ -111,17 +145,12 @@ const ENCODED: Spelling = {
   end: ENCODED_END,
   specialEnd: ENCODED_SPECIAL_END,
   space: ENCODED_SPACE,
-  colon: ENCODED_COLON,
-  at: '%40',
+  colon: COLONS,
+  ats: ['@', '%40'],
+  sip: /sips?(?::|%3a)/i,
+  sipStart: ENCODED_SIP_START,
+  sipEnd: ENCODED_SIP_END,
 };
-
-/**
- * A SIP URI's password (`sip:user:password@host`, RFC 3261 allows one; it has no `//`). Its grammar
- * has no `@` in a userinfo, so the userinfo runs to the first `@`, before a `/`, `?`, `#`, `\` or any
- * space (`<sip:alice@pbx>, <sip:bob@pbx>` is two URIs), and holds a password only with a `:`.
- */
-const SIP_START = /(?<![A-Za-z0-9+.-])sips?:/gi;
-const SIP_END = /[/?#\\\s]/g;
 
 /**
  * A would-be userinfo that is prose: a URL, then punctuation that ends a URL in text (`,` `;` `)`
@@ -135,9 +164,6 @@ const SIP_END = /[/?#\\\s]/g;
  * `https://api.corp.com;pw=secret@host` reached the agent whole).
  */
 const PROSE = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[,;)\]"'>]+[A-Za-z0-9._+-]*$/;
-
-/** A SIP scheme: a text without one has no SIP password, and is not scanned for one. */
-const SIP = /sips?:/i;
 
 /** Texts without which an answer, or a JSON string of it, holds no userinfo: no parse for most answers. */
 const HINTS = ['@', '%40', '\\u0040'];
@@ -256,30 +282,30 @@ function mayHoldUserinfo(literal: string): boolean {
 
 /**
  * Text with the userinfo of every URL in it, plain or percent-encoded, replaced by the marker; or
- * undefined once that would take more than the budget. A scan whose scheme or `@` the text lacks is
- * skipped: each is a pass over the whole text.
+ * undefined once that would take more than the budget. The plain scan goes first: a URL it withheld
+ * is found again by the percent-encoded one, whose spellings include the plain, already withheld. A
+ * scan whose scheme or `@` the text lacks is skipped: each is a pass over the whole text.
  */
 function withheldText(text: string, kept: Kept, budget: Budget): string | undefined {
-  const marker = (at: string) => (url: string, opening: string) =>
-    kept(url) ? url : `${opening}${WITHHELD}${at}`;
+  const plain = text.includes('@') ? withheldSpelt(text, PLAIN, kept, budget) : text;
+  if (plain === undefined || !ESCAPED.test(plain)) return plain;
+  return plain.includes('@') || plain.includes('%40') ? withheldSpelt(plain, ENCODED, kept, budget) : plain;
+}
+
+/** Text with the userinfo of its URLs and SIP URIs spelt one way withheld, as `withheldText`. */
+function withheldSpelt(text: string, spelling: Spelling, kept: Kept, budget: Budget): string | undefined {
+  const marker = (url: string, opening: string) =>
+    kept(url) ? url : `${opening}${WITHHELD}${url.endsWith('@') ? '@' : url.slice(-3)}`;
   const unlessProse = (url: string, opening: string) =>
-    PROSE.test(url.slice(opening.length, -1)) ? url : marker('@')(url, opening);
-  const plain = text.includes('@')
-    ? userinfosReplaced(text, PLAIN_START, whatwgUserinfo(text, PLAIN), '@', unlessProse, budget)
-    : text;
-  if (plain === undefined) return undefined;
-  const sip = SIP.test(plain)
-    ? userinfosReplaced(plain, SIP_START, sipPassword(plain), '@', marker('@'), budget)
-    : plain;
-  if (sip === undefined) return undefined;
-  return sip.includes('%40')
-    ? userinfosReplaced(sip, ENCODED_START, whatwgUserinfo(sip, ENCODED), '%40', marker('%40'), budget)
-    : sip;
+    PROSE.test(url.slice(opening.length, url.endsWith('@') ? -1 : -3)) ? url : marker(url, opening);
+  const urls = userinfosReplaced(text, spelling.start, whatwgUserinfo(text, spelling), unlessProse, budget);
+  if (urls === undefined || !spelling.sip.test(urls)) return urls;
+  return userinfosReplaced(urls, spelling.sipStart, sipPassword(urls, spelling), marker, budget);
 }
 
 /**
- * Where the userinfo after an opening (`start`'s match) ends: the index of its `@`, or -1 when it has
- * none to withhold. Called with openings in the order of the text.
+ * Where the userinfo after an opening (`start`'s match) ends: the index of its `@` (or `%40`), or -1
+ * when it has none to withhold. Called with openings in the order of the text.
  */
 type UserinfoEnd = (opening: RegExpExecArray, from: number) => number;
 
@@ -293,7 +319,6 @@ function userinfosReplaced(
   text: string,
   start: RegExp,
   userinfoEnd: UserinfoEnd,
-  at: string,
   by: (url: string, opening: string) => string,
   budget: Budget,
 ): string | undefined {
@@ -303,8 +328,9 @@ function userinfosReplaced(
   for (let m = start.exec(text); m !== null; m = start.exec(text)) {
     const atIndex = userinfoEnd(m, m.index + m[0].length);
     if (atIndex === -1) continue;
-    const url = text.slice(m.index, atIndex + at.length);
-    start.lastIndex = atIndex + at.length;
+    const afterAt = atIndex + (text.charCodeAt(atIndex) === AT ? 1 : 3);
+    const url = text.slice(m.index, afterAt);
+    start.lastIndex = afterAt;
     const replacement = by(url, m[0]);
     if (replacement === url) continue;
     budget.left -= 1;
@@ -342,8 +368,40 @@ function matchLength(last: number): number {
   return (last >= 0x30 && last <= 0x39) || (letter >= 0x61 && letter <= 0x7a) ? 3 : 1;
 }
 
-/** The first `@` (as spelt) at or after a position, or the text's end; as `firstFrom`. */
-function firstAtFrom(text: string, at: string): (from: number) => number {
+const AT = 0x40;
+
+/** The `@`s of a text, as any of `ats` spells one; sought from positions in order, as `firstFrom`. */
+interface Ats {
+  /** The first at or after a position, or the text's end. */
+  first(from: number): number;
+  /** The last that ends before `before` and starts at or after `from`, or -1. */
+  last(from: number, before: number): number;
+}
+
+/**
+ * Each spelling is sought backwards only when it has an `@` past `from`: `lastIndexOf` has no lower
+ * bound, and a `%40` sought back from each of an agent's `a://@…` would read the text again each time.
+ */
+function atsOf(text: string, ats: readonly string[]): Ats {
+  const seekers = ats.map((at) => ({ at, first: firstOf(text, at) }));
+  return {
+    first: (from) => {
+      let first = text.length;
+      for (const seeker of seekers) first = Math.min(first, seeker.first(from));
+      return first;
+    },
+    last: (from, before) => {
+      let last = -1;
+      for (const { at, first } of seekers) {
+        if (first(from) + at.length <= before)
+          last = Math.max(last, text.lastIndexOf(at, before - at.length));
+      }
+      return last;
+    },
+  };
+}
+
+function firstOf(text: string, at: string): (from: number) => number {
   let found = -1;
   return (from) => {
     if (from > found) {
@@ -368,17 +426,16 @@ function whatwgUserinfo(text: string, spelling: Spelling): UserinfoEnd {
   const specialEnd = firstFrom(text, spelling.specialEnd);
   const space = firstFrom(text, spelling.space);
   const colon = firstFrom(text, spelling.colon);
-  const nextAt = firstAtFrom(text, spelling.at);
-  const { at } = spelling;
+  const ats = atsOf(text, spelling.ats);
   return (opening, from) => {
     const end = (opening[1] === undefined ? anyEnd : specialEnd)(from);
-    const first = nextAt(from);
+    const first = ats.first(from);
     if (first >= end) return -1;
-    let last = text.lastIndexOf(at, end - at.length);
+    let last = ats.last(from, end);
     const spaced = space(from);
     if (spaced < last && colon(from) >= last) {
       if (first >= spaced) return -1;
-      last = text.lastIndexOf(at, spaced - at.length);
+      last = ats.last(from, spaced);
     }
     // An empty userinfo (`a://@host`) holds nothing and is not withheld: an agent that wrote
     // thousands of `a://@` into metadata had each one grow to `a://withheld_by_keybrake@` (sixth round).
@@ -388,16 +445,16 @@ function whatwgUserinfo(text: string, spelling: Spelling): UserinfoEnd {
 
 /**
  * A SIP URI's password: its userinfo runs to the first `@` (its grammar allows none inside), before
- * a `/`, `?`, `#`, `\` or any space, and is withheld only when it holds a `:`. In linear time, as
- * above (fourth round's bounded regex scanned up to 192 characters from each `sip:`, 280 ms for a
- * 2.5 MB answer of `sip:x:`).
+ * a `/`, `?`, `#`, `\` or any space, and is withheld only when it holds a `:` (or `%3A`, which a client
+ * decodes into one). In linear time, as above (fourth round's bounded regex scanned up to 192
+ * characters from each `sip:`, 280 ms for a 2.5 MB answer of `sip:x:`).
  */
-function sipPassword(text: string): UserinfoEnd {
-  const end = firstFrom(text, SIP_END);
-  const colon = firstFrom(text, /:/g);
-  const nextAt = firstAtFrom(text, '@');
+function sipPassword(text: string, spelling: Spelling): UserinfoEnd {
+  const end = firstFrom(text, spelling.sipEnd);
+  const colon = firstFrom(text, spelling.colon);
+  const ats = atsOf(text, spelling.ats);
   return (_opening, from) => {
-    const first = nextAt(from);
+    const first = ats.first(from);
     return first < end(from) && colon(from) < first ? first : -1;
   };
 }

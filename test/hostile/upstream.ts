@@ -304,6 +304,17 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     url: 'ht\ttps:ops:Hunter2Secret@hooks.example.com/stripe',
     description: 'https\t://ops:Hunter2Secret@hooks.example.com/a',
   },
+  // Eighth round: a URL percent-encoded in part, as a quoting tool leaves it; one decode reads the password.
+  '/v1/webhook_endpoints/we_halfencoded': {
+    id: 'we_halfencoded',
+    object: 'webhook_endpoint',
+    url: 'https://hooks.example.com/relay?to=https%3A//ops%3AHunter2Secret%40inner.example.com/stripe',
+    description: 'https%3A//ops%3AHunter2Secret@inner.example.com/x',
+    metadata: {
+      sip: 'To=sip%3Aalice%3AHunter2Secret%40pbx.example.com&From=x',
+      slashes: 'HTTPS%3A%2F%2Fops%3AHunter2Secret@inner.example.com/x',
+    },
+  },
   '/v1/sources/src_klarna': {
     id: 'src_klarna',
     object: 'source',
