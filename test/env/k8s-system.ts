@@ -32,6 +32,8 @@ export interface K8sSystemOptions {
   readonly operatorArgs?: readonly string[];
   readonly proxyArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The API server URL in the operators' kubeconfig (default the control plane's): e.g. a relay's. */
+  readonly operatorApiServer?: string;
 }
 
 /** A running operator + proxies; `stop()` ends every process this helper started. */
@@ -111,7 +113,13 @@ export async function startK8sSystem(opts: K8sSystemOptions): Promise<K8sSystem>
     const operatorKubeconfig = join(dir, 'operator.kubeconfig');
     await writeFile(
       operatorKubeconfig,
-      await serviceAccountKubeconfig(cp, namespace, serviceAccounts.operator, kubectl),
+      await serviceAccountKubeconfig(
+        cp,
+        namespace,
+        serviceAccounts.operator,
+        kubectl,
+        opts.operatorApiServer,
+      ),
       { mode: 0o600 },
     );
 
@@ -291,6 +299,7 @@ async function serviceAccountKubeconfig(
   namespace: string,
   serviceAccount: string,
   kubectl: (args: string[], input?: string) => Promise<string>,
+  server = cp.server,
 ): Promise<string> {
   const admin = JSON.parse(await readFile(cp.kubeconfigPath, 'utf8')) as {
     clusters: { cluster: { 'certificate-authority-data': string } }[];
@@ -303,7 +312,7 @@ async function serviceAccountKubeconfig(
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server: cp.server, 'certificate-authority-data': caData } }],
+    clusters: [{ name, cluster: { server, 'certificate-authority-data': caData } }],
     users: [{ name, user: { token } }],
     contexts: [{ name, context: { cluster: name, user: name, namespace } }],
     'current-context': name,

@@ -1,0 +1,82 @@
+// A TCP relay a test puts between a client and a server (the operator and its API server) to break
+// the connections in between the ways networks do: `cut()` resets them (a restarted API server, a
+// load balancer that drops them), `silence()` leaves them open but carrying nothing, no RST (a dead
+// API server node, a dropped conntrack entry): the client's kernel still has the socket, so only its
+// own timeouts can tell. New connections always pass. Deliberately independent of Keybrake's code.
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+
+export interface TcpRelay {
+  /** `127.0.0.1:<port>`: where the client should connect instead of the target. */
+  readonly address: string;
+  readonly port: number;
+  /** Connections accepted so far (each new one after a break shows the client reconnected). */
+  connections(): number;
+  /** Connections currently relaying bytes (not silenced, not closed). */
+  live(): number;
+  /** Resets every open connection, both sides. */
+  cut(): void;
+  /** Every open connection from now on drops what it receives, both ways; new ones pass. */
+  silence(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
+  const pairs = new Set<{ client: Socket; server: Socket; silent: boolean }>();
+  let accepted = 0;
+  const server = createServer((client) => {
+    accepted++;
+    const upstream = tcpConnect(target.port, target.host);
+    const pair = { client, server: upstream, silent: false };
+    pairs.add(pair);
+    // Forwarding by hand (not pipe) so a silenced pair can keep reading and drop what it reads: the
+    // sender's writes succeed, as they would into a network that loses them.
+    client.on('data', (b: Buffer) => {
+      if (!pair.silent) upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => {
+      if (!pair.silent) client.write(b);
+    });
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', end);
+      s.on('close', () => {
+        // A silenced connection does not pass its peer's close on either: that is the point.
+        if (!pair.silent) end();
+      });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('relay has no port');
+  return {
+    address: `127.0.0.1:${address.port}`,
+    port: address.port,
+    connections: () => accepted,
+    live: () => [...pairs].filter((p) => !p.silent).length,
+    cut() {
+      for (const p of pairs) {
+        p.client.resetAndDestroy();
+        p.server.destroy();
+      }
+      pairs.clear();
+    },
+    silence() {
+      for (const p of pairs) p.silent = true;
+    },
+    async close() {
+      for (const p of pairs) {
+        p.client.destroy();
+        p.server.destroy();
+      }
+      pairs.clear();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

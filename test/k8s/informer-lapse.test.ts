@@ -1,0 +1,182 @@
+// An operator whose VaultKey informer can no longer watch (its ClusterRole narrowed, as a tester did)
+// must not keep its proxies fresh: found in the eighth round, heartbeats kept every table fresh and
+// 44 s after `kubectl delete vk` the deleted key's charge was forwarded with the real key. Now the
+// proxies age their tables from when every informer was last current (ADR 0005, eighth round): past
+// --max-staleness, money calls and writes are policy_stale with nothing reaching Stripe, reads pass,
+// and the operator's /readyz names the informer. Its RBAC restored, the deletion is applied.
+//
+// The operator reaches the API server through a TCP relay so the test can end its open watches
+// (reset, as an API server restart does) right after narrowing RBAC, instead of waiting for them to
+// time out; the restarted VaultKey watch is then refused.
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
+import { injectedControlPlane } from '../env/control-plane/inject.ts';
+import { get, type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
+import { startTcpRelay, type TcpRelay } from '../env/tcp-relay.ts';
+import { charge, type Probe, probe, stripeUpstreamSecret, stripeVaultKey } from './fixtures.ts';
+
+const cp = injectedControlPlane();
+const SYSTEM_NS = 'lapse-system';
+const TENANT = 'lapse-agents';
+const REAL_KEY = 'sk_test_lapse_upstream_00000000000000000';
+const MAX_STALENESS_MS = 3_000;
+/** Slack over --max-staleness for a loaded shared machine: the 403 backoff, polls, process wake-ups. */
+const MARGIN_MS = 5_000;
+
+const MANIFESTS = `${stripeUpstreamSecret(REAL_KEY)}
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: lapse }
+spec:
+  vendor: stripe
+  limits: { perCallUsd: "50", perDayUsd: "1000" }
+  allow:
+    endpoints: ["POST /v1/charges", "POST /v1/customers", "GET /v1/**"]
+---
+${stripeVaultKey('lapse-bot', 'lapse')}`;
+
+let stripe: StripeEmulator;
+let relay: TcpRelay;
+let system: K8sSystem;
+let pool: Pool;
+let token = '';
+const { kubectl, mintedToken } = tenantKubectl(cp, TENANT);
+
+async function admin(args: string[], input?: string): Promise<string> {
+  const r = await cp.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A write that moves no money: POST /v1/customers. */
+async function createCustomer(): Promise<Probe> {
+  const res = await pool.request({
+    path: '/v1/customers',
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'email=lapse%40example.com',
+  });
+  await res.body.dump();
+  const header = String(res.headers['keybrake-decision'] ?? '');
+  return {
+    status: res.statusCode,
+    decision: header.split(';')[0]?.trim() ?? '',
+    reason: /reason=([a-z_]+)/.exec(header)?.[1],
+  };
+}
+
+const written = () => stripe.requests.filter((r) => r.method === 'POST').length;
+
+async function readiness(): Promise<{ status: number; problems: string[] }> {
+  const res = await get(`${system.operators.get('a')!.adminUrl}/readyz?standby=ok`);
+  return { status: res.status, problems: (JSON.parse(res.body) as { problems?: string[] }).problems ?? [] };
+}
+
+type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[] };
+type ClusterRole = { metadata: Record<string, unknown>; rules: Rule[] };
+let granted: ClusterRole;
+
+beforeAll(async () => {
+  stripe = await startStripeEmulator({ validKeys: [REAL_KEY] });
+  const api = new URL(cp.server);
+  relay = await startTcpRelay({ host: api.hostname, port: Number(api.port) });
+  system = await startK8sSystem({
+    cp,
+    namespace: SYSTEM_NS,
+    proxies: 1,
+    upstreams: { stripe: stripe.url },
+    operatorApiServer: `https://${relay.address}`,
+    operatorArgs: ['--proxy-max-staleness', '3s'],
+    proxyArgs: ['--max-staleness', '3s'],
+  });
+  await cp.kubectl(['create', 'namespace', TENANT]);
+  await kubectl(['apply', '-f', '-'], MANIFESTS);
+  token = await mintedToken('lapse-bot');
+  pool = new Pool(system.proxies[0]!.vendorUrls['stripe']!, { connections: 2 });
+  await until(async () => (await probe(pool, token)).status === 200, 20_000, 'the proxy to serve the key');
+  granted = JSON.parse(await admin(['get', 'clusterrole', system.serviceAccounts.operator, '-o', 'json']));
+});
+
+afterAll(async () => {
+  await pool?.close();
+  await system?.stop();
+  await relay?.close();
+  await stripe?.close();
+  await cp.kubectl(['delete', 'namespace', TENANT, SYSTEM_NS, '--wait=false', '--ignore-not-found']);
+});
+
+/** The operator's ClusterRole with `rules`, replaced whole (no resourceVersion: last write wins). */
+async function replaceRules(rules: Rule[]): Promise<void> {
+  const { resourceVersion: _, ...metadata } = granted.metadata;
+  await admin(['replace', '-f', '-'], JSON.stringify({ ...granted, metadata, rules }));
+}
+
+describe('the VaultKey informer refused after its watch ends', () => {
+  it('turns the proxy policy_stale for everything but reads within --max-staleness, and the operator not ready', async () => {
+    await replaceRules(
+      granted.rules.map((r) =>
+        r.resources?.includes('vaultkeys')
+          ? { ...r, resources: r.resources.filter((x) => x !== 'vaultkeys') }
+          : r,
+      ),
+    );
+    // The narrowed role is in force once the API server refuses the operator's own list.
+    await until(
+      async () =>
+        (
+          await cp.kubectl([
+            'auth',
+            'can-i',
+            'watch',
+            'vaultkeys.keybrake.dev',
+            '--as',
+            `system:serviceaccount:${SYSTEM_NS}:${system.serviceAccounts.operator}`,
+          ])
+        ).stdout.trim() === 'no',
+      10_000,
+      'the narrowed ClusterRole',
+    );
+    const lapsedAt = Date.now();
+    relay.cut();
+    await kubectl(['delete', 'vaultkey', 'lapse-bot']);
+
+    // Charges poll until the first refusal; what reaches Stripe before it is within the bound.
+    let first: Probe | undefined;
+    await until(
+      async () => {
+        first = await charge(pool, token);
+        return first.decision === 'deny';
+      },
+      MAX_STALENESS_MS + MARGIN_MS,
+      'the proxy to refuse the deleted key’s charge',
+    );
+    expect(first).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
+    expect(Date.now() - lapsedAt).toBeLessThan(MAX_STALENESS_MS + MARGIN_MS);
+
+    const before = written();
+    expect(await charge(pool, token)).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
+    expect(await createCustomer()).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
+    expect(written()).toBe(before);
+    expect(await probe(pool, token)).toMatchObject({ status: 200, decision: 'allow' });
+
+    await until(async () => (await readiness()).status === 503, 10_000, 'the operator not ready');
+    expect((await readiness()).problems).toEqual([
+      expect.stringMatching(/^informer VaultKey \(all namespaces\) has not been current for \d+ s \(403: /),
+    ]);
+  });
+
+  it('its RBAC restored, is ready again and applies the deletion', async () => {
+    await replaceRules(granted.rules);
+    await until(async () => (await readiness()).status === 200, 30_000, 'the operator ready again');
+    const before = written();
+    await until(
+      async () => (await charge(pool, token)).reason === 'key_unknown',
+      10_000,
+      'the deleted key to be unknown',
+    );
+    expect(await probe(pool, token)).toMatchObject({ decision: 'deny', reason: 'key_unknown' });
+    expect(written()).toBe(before);
+  });
+});
