@@ -17,6 +17,7 @@ export const KEY_REASONS = [
   'TokenInvalid',
   'TokenConflict',
   'TokenSecretStale',
+  'TokenSecretImmutable',
   'TokenRevoked',
 ] as const;
 export type KeyReason = (typeof KEY_REASONS)[number];

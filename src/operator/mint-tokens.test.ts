@@ -1,10 +1,11 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { VaultKey } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
-import { silentLogger } from '../telemetry/logger.ts';
+import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
-import type { SecretStore, SecretView } from './tokens.ts';
+import { SecretApiError, type SecretStore, type SecretView } from './tokens.ts';
 
 const key = (name: string): VaultKey => ({
   apiVersion: 'keybrake.dev/v1alpha1',
@@ -35,7 +36,7 @@ function memorySecrets(existing: Record<string, SecretView> = {}, broken: string
   const patched: string[] = [];
   const store: SecretStore = {
     async read(_ns, name) {
-      if (broken.includes(name)) throw new Error('reading Secret failed with status 403');
+      if (broken.includes(name)) throw new Error('reading Secret failed with status 503');
       return existing[name];
     },
     async create(_ns, body) {
@@ -120,7 +121,7 @@ describe('mintMissingTokens', () => {
     expect([...waiting]).toEqual([]);
     expect(failed).toBe(0);
     expect([...refused.keys()]).toEqual(['agents/a']);
-    expect(refused.get('agents/a')).toContain(message);
+    expect(refused.get('agents/a')?.message).toContain(message);
   });
 
   it('lets the status through when minting fails, and counts the failure for the next pass', async () => {
@@ -187,10 +188,104 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
   });
 });
 
+// Found by a tester (eighth round): a re-created key whose token Secret had been made immutable sat
+// at TokenSecretStale ("the operator mints a fresh token into it") while every patch answered 422,
+// logged as a warning on every pass for as long as the key existed.
+describe('mintMissingTokens for a token Secret the API server will not let it write', () => {
+  const immutable: SecretView = {
+    resourceVersion: '5',
+    immutable: true,
+    labels: { 'keybrake.dev/secret': 'true' },
+    ownerReferences: [
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'a',
+        uid: 'uid-deleted',
+        controller: true,
+      },
+    ],
+    data: { token: b64('kb_stripe_old') },
+  };
+
+  /** A logger whose lines the test reads. */
+  function logLines() {
+    const lines: { level: number; msg: string }[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    return { log: createLogger({ destination }), lines };
+  }
+
+  it.each(['TokenSecretStale', 'TokenRevoked'])(
+    'says TokenSecretImmutable of an immutable Secret it minted (%s), with what to do, and writes nothing',
+    async (reason) => {
+      const secrets = memorySecrets({ 'a-token': immutable });
+      const { events, deps: d } = deps(secrets.store);
+      const statuses = [status('a', reason)];
+      const { waiting, refused, failed } = await mintMissingTokens(statuses, [key('a')], d);
+      expect(secrets.patched).toEqual([]);
+      expect(events).toEqual([]);
+      // Nothing to retry and nothing to wait for: the status says why at once.
+      expect(failed).toBe(0);
+      expect([...waiting]).toEqual([]);
+      const ready = explainRefusals(statuses, refused)[0]!.conditions[0];
+      expect(ready).toMatchObject({ type: 'Ready', status: 'False', reason: 'TokenSecretImmutable' });
+      expect(ready?.message).toMatch(
+        /^Secret agents\/a-token is immutable.*delete the Secret and the operator mints a fresh token/,
+      );
+    },
+  );
+
+  it.each([
+    ['an invalid patch (422)', 422],
+    ['RBAC (403)', 403],
+  ])('does not retry a write refused for good by %s on every pass, and warns once', async (_n, code) => {
+    let patches = 0;
+    const store: SecretStore = {
+      read: async () => ({ ...immutable, immutable: false }),
+      create: async () => true,
+      patch: async () => {
+        patches++;
+        throw new SecretApiError('patching Secret agents/a-token', code);
+      },
+    };
+    let now = 0;
+    const { log, lines } = logLines();
+    const d = {
+      secrets: store,
+      log,
+      recordEvent: async () => {},
+      refusals: createRefusalMemo(() => now, 60_000),
+    };
+    const statuses = [status('a', 'TokenSecretStale')];
+    const a = key('a');
+    const first = await mintMissingTokens(statuses, [a], d);
+    expect(first.failed).toBe(0);
+    const ready = explainRefusals(statuses, first.refused)[0]!.conditions[0];
+    expect(ready).toMatchObject({
+      reason: 'TokenSecretStale',
+      message: expect.stringContaining(`status ${code}`),
+    });
+    expect(ready?.message).not.toContain('mints a fresh token into it');
+    // The next passes reuse the refusal; after recheckMs it is tried once more, without a warning.
+    await mintMissingTokens(statuses, [a], d);
+    expect(patches).toBe(1);
+    now += 60_000;
+    expect((await mintMissingTokens(statuses, [a], d)).failed).toBe(0);
+    expect(patches).toBe(2);
+    const warnings = lines.filter((l) => l.level >= 40 && /could not mint/.test(l.msg));
+    expect(warnings).toHaveLength(1);
+  });
+});
+
 describe('explainRefusals', () => {
   it("replaces the Ready message of a refused key's TokenSecretMissing, and nothing else", () => {
     const statuses = [status('a', 'TokenSecretMissing'), status('b', 'TokenSecretMissing')];
-    const out = explainRefusals(statuses, new Map([['agents/a', 'exists but lacks the label']]));
+    const out = explainRefusals(statuses, new Map([['agents/a', { message: 'exists but lacks the label' }]]));
     expect(out[0]!.conditions[0]).toEqual({
       ...statuses[0]!.conditions[0],
       message: 'exists but lacks the label',
@@ -222,7 +317,7 @@ describe('mintMissingTokens with a refusal memo', () => {
     const memoDeps = { ...d, refusals: createRefusalMemo(() => now, 60_000) };
     const a = key('a');
     const pass = async (s: ObjectStatus, k = a) =>
-      (await mintMissingTokens([s], [k], memoDeps)).refused.get('agents/a');
+      (await mintMissingTokens([s], [k], memoDeps)).refused.get('agents/a')?.message;
 
     const first = await pass(missing('does not exist'));
     expect(first).toContain('lacks the label');

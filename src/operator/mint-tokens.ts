@@ -1,10 +1,11 @@
 import type { Counter } from 'prom-client';
 import type { VaultKey } from '../api/v1alpha1/index.ts';
 import type { ObjectStatus } from '../compiler/compile.ts';
+import type { KeyReason } from '../compiler/conditions.ts';
 import { SECRET_LABEL_KEY, SECRET_LABEL_VALUE } from '../sources/kubernetes/labels.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { type EventSink, tokenMintedEvent } from './events.ts';
-import { ensureToken, type SecretStore } from './tokens.ts';
+import { ensureToken, SecretApiError, type SecretStore } from './tokens.ts';
 
 /** Wiring of the token reconciler: the Secret API, where it reports, what it counts. */
 export interface MintDeps {
@@ -17,32 +18,53 @@ export interface MintDeps {
 }
 
 /**
+ * Why the operator leaves a key's token Secret alone: the Ready message, and the reason when the
+ * compiler's does not say it (an immutable Secret).
+ */
+export interface Refusal {
+  readonly message: string;
+  readonly reason?: KeyReason;
+}
+
+/**
  * Why a key's Secret was left alone, per VaultKey object (an unchanged key is the same object), so
  * that not every pass reads its Secret again: a tenant could otherwise have each pass read thousands
- * of Secrets by naming them. Reused while the compiler says the same of the key (a change of the
- * Secret the informer sees changes that) and for at most `recheckMs` (an unlabelled Secret, which
+ * of Secrets by naming them, and a write the API server refuses for good would be retried, and
+ * logged, on every pass. Reused while the compiler says the same of the key (the informer seeing the
+ * Secret deleted or labelled changes that) and for at most `recheckMs` (an unlabelled Secret, which
  * the informer does not see, may have been deleted: then the operator mints).
  */
 export interface RefusalMemo {
-  get(key: VaultKey, compiled: string): string | undefined;
-  set(key: VaultKey, compiled: string, refused: string): void;
+  get(key: VaultKey, compiled: string): Refusal | undefined;
+  /** Remembers a refusal; true when the key was not already refused so (a first time, worth a warning). */
+  set(key: VaultKey, compiled: string, refused: Refusal): boolean;
 }
 
 export function createRefusalMemo(now: () => number, recheckMs: number): RefusalMemo {
-  const memo = new WeakMap<VaultKey, { compiled: string; refused: string; at: number }>();
+  const memo = new WeakMap<VaultKey, { compiled: string; refused: Refusal; at: number }>();
   return {
     get(key, compiled) {
       const m = memo.get(key);
       return m && m.compiled === compiled && now() - m.at < recheckMs ? m.refused : undefined;
     },
     set(key, compiled, refused) {
+      const before = memo.get(key)?.refused;
       memo.set(key, { compiled, refused, at: now() });
+      return before?.message !== refused.message || before.reason !== refused.reason;
     },
   };
 }
 
 /** Reasons whose token the operator replaces with a fresh one, in a Secret it minted (ADR 0009). */
 const REPLACE: ReadonlySet<string> = new Set(['TokenSecretStale', 'TokenRevoked']);
+
+/**
+ * Answers of the API server that the same write gets again until someone changes RBAC, an admission
+ * policy or the Secret: retried on every pass, they would only fill the log (a 422 also answers a
+ * Secret made immutable between the read and the write). Anything else (no answer, 5xx, 429, a 404
+ * of a Secret deleted meanwhile) is retried on the next pass.
+ */
+const REFUSED_FOR_GOOD: ReadonlySet<number> = new Set([400, 403, 422]);
 
 /**
  * Tokens (compiler statuses → token Secrets): every VaultKey whose status says TokenSecretMissing
@@ -52,16 +74,17 @@ const REPLACE: ReadonlySet<string> = new Set(['TokenSecretStale', 'TokenRevoked'
  * back. Resolves with `waiting`, the `namespace/name` of the keys whose Secret changed or is
  * contended: their status waits for the informer to see the Secret, so it does not flap through
  * TokenSecretMissing; and `refused`, by `namespace/name`, why a key's Secret exists but is not one
- * the operator may write (its status says so: `explainRefusals`). A failure is logged and counted in
+ * the operator may write, or whose write the API server refuses for good (its status says so:
+ * `explainRefusals`; logged at warn the first time). Any other failure is logged and counted in
  * `failed`; the key is retried on the next pass.
  */
 export async function mintMissingTokens(
   statuses: readonly ObjectStatus[],
   keys: readonly VaultKey[],
   deps: MintDeps,
-): Promise<{ waiting: Set<string>; refused: Map<string, string>; failed: number }> {
+): Promise<{ waiting: Set<string>; refused: Map<string, Refusal>; failed: number }> {
   const waiting = new Set<string>();
-  const refused = new Map<string, string>();
+  const refused = new Map<string, Refusal>();
   let failed = 0;
   // Built on the first key that needs a token: a search of `keys` per key would be quadratic when
   // thousands of VaultKeys are applied without their Secrets.
@@ -84,48 +107,74 @@ export async function mintMissingTokens(
     else if (outcome === 'changed') waiting.add(id);
     else if (outcome !== 'settled') {
       refused.set(id, outcome.refused);
-      deps.refusals?.set(key, compiled, outcome.refused);
+      const first = deps.refusals?.set(key, compiled, outcome.refused) ?? true;
+      if (outcome.error !== undefined)
+        deps.log[first ? 'warn' : 'debug'](
+          { vaultKey: id, error: outcome.error },
+          'could not mint a token; trying again when the key or its Secret changes',
+        );
     }
   }
   return { waiting, refused, failed };
 }
 
 /**
- * The statuses with the Ready message of each refused key replaced by why (the compiler only sees
- * labelled Secrets, so it says "does not exist" of an unlabelled one). The status writer records a
- * Warning Event when that message first appears.
+ * The statuses with the Ready message (and, where the refusal names one, the reason) of each refused
+ * key replaced by why (the compiler only sees labelled Secrets, so it says "does not exist" of an
+ * unlabelled one, and "the operator mints a fresh token into it" of an immutable one). The status
+ * writer records a Warning Event when that message first appears.
  */
 export function explainRefusals(
   statuses: readonly ObjectStatus[],
-  refused: ReadonlyMap<string, string>,
+  refused: ReadonlyMap<string, Refusal>,
 ): readonly ObjectStatus[] {
   if (refused.size === 0) return statuses;
   return statuses.map((s) => {
-    const message = s.kind === 'VaultKey' ? refused.get(`${s.namespace}/${s.name}`) : undefined;
-    if (message === undefined) return s;
+    const why = s.kind === 'VaultKey' ? refused.get(`${s.namespace}/${s.name}`) : undefined;
+    if (why === undefined) return s;
     return {
       ...s,
       conditions: s.conditions.map((c) =>
-        c.type === 'Ready' && c.reason === 'TokenSecretMissing' ? { ...c, message } : c,
+        c.type === 'Ready' && (c.reason === 'TokenSecretMissing' || REPLACE.has(c.reason))
+          ? { ...c, reason: why.reason ?? c.reason, message: why.message }
+          : c,
       ),
     };
   });
 }
 
 /** Why the operator leaves a key's existing token Secret alone (a Ready message). */
-function refusal(key: VaultKey, unlabelled: boolean): string {
+function refusal(key: VaultKey, unlabelled: boolean): Refusal {
   const { name, key: field } = key.spec.tokenSecretRef;
   const secret = `${key.metadata.namespace}/${name}`;
-  return unlabelled
+  const message = unlabelled
     ? `Secret ${secret} exists but lacks the label ${SECRET_LABEL_KEY}: "${SECRET_LABEL_VALUE}", and the operator neither labels nor writes into a Secret it did not create for this key: if it holds this key's vault token, label it yourself; otherwise name a new Secret in tokenSecretRef and the operator mints one.`
     : `Secret ${secret} exists but was not created by Keybrake for this key and has no non-empty field "${field}": add the token field yourself (keybrake token new), or name a new Secret in tokenSecretRef and the operator mints one.`;
+  return { message };
+}
+
+/** The Ready condition of a key whose token Secret is immutable: Kubernetes never lets that be unset. */
+function immutable(key: VaultKey): Refusal {
+  const secret = `${key.metadata.namespace}/${key.spec.tokenSecretRef.name}`;
+  return {
+    reason: 'TokenSecretImmutable',
+    message: `Secret ${secret} is immutable, so the operator cannot write a fresh token into it, and Kubernetes never lets a Secret become mutable again: delete the Secret and the operator mints a fresh token into a new one. Until then the key is not served.`,
+  };
+}
+
+/** The Ready condition of a key whose token write the API server refuses for good (`error` names only the call and status). */
+function refusedWrite(error: string): Refusal {
+  return {
+    message: `The operator could not mint a token: ${error}. It tries again when the key or its token Secret changes, and at the status resync (every few minutes); check the operator's RBAC and admission policies for Secrets in this namespace.`,
+  };
 }
 
 /**
  * What minting did for one key: 'changed', the Secret changed or is contended (wait for the
- * informer); 'settled', nothing to wait for; `refused`, why the Secret is left alone; 'failed', try again.
+ * informer); 'settled', nothing to wait for; `refused`, why the Secret is left alone (with `error`
+ * when the API server refused the write); 'failed', try again.
  */
-type Step = 'changed' | 'settled' | 'failed' | { readonly refused: string };
+type Step = 'changed' | 'settled' | 'failed' | { readonly refused: Refusal; readonly error?: string };
 
 async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise<Step> {
   const ref = `${key.metadata.namespace}/${key.metadata.name}`;
@@ -155,9 +204,13 @@ async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise
       return 'changed';
     }
     if (outcome.kind === 'not-ours') return { refused: refusal(key, outcome.unlabelled) };
+    if (outcome.kind === 'immutable') return { refused: immutable(key) };
     return outcome.kind === 'conflict' ? 'changed' : 'settled';
   } catch (err) {
-    deps.log.warn({ vaultKey: ref, error: (err as Error).message }, 'could not mint a token');
+    const error = (err as Error).message;
+    if (err instanceof SecretApiError && err.status !== undefined && REFUSED_FOR_GOOD.has(err.status))
+      return { refused: refusedWrite(error), error };
+    deps.log.warn({ vaultKey: ref, error }, 'could not mint a token');
     return 'failed';
   }
 }

@@ -14,7 +14,7 @@ import { silentLogger } from '../telemetry/logger.ts';
 import type { OperatorEvent } from './events.ts';
 import type { NamespaceClaims } from './namespace-claims.ts';
 import { createOperator } from './operator.ts';
-import type { SecretStore } from './tokens.ts';
+import { SecretApiError, type SecretStore } from './tokens.ts';
 
 const NOW = '2026-06-01T12:00:00Z';
 const TOKEN = 'user_provided_token_for_tests_0001';
@@ -410,6 +410,73 @@ describe('operator status tick (spend and expiry without a change)', () => {
     expect(fake.lookups()).toBeGreaterThan(walked);
     expect(patches.map((p) => p.name)).toEqual([expect.any(String), expect.any(String), 'VaultKey/bot']);
     expect(patches[2]!.status).toEqual(patches.find((p) => p.name === 'VaultKey/bot')!.status);
+    await operator.close();
+  });
+
+  // Found by a tester (eighth round): with the token Secret of a deleted key made immutable, the
+  // re-created key sat at TokenSecretStale while each pass tried the patch again (422) and warned.
+  it('says TokenSecretImmutable once, with one Warning, of an immutable token Secret, and tries no write on every tick', async () => {
+    const gone = [
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'again',
+        uid: 'uid-gone',
+        controller: true,
+      },
+    ];
+    const tokenSecret = {
+      resourceVersion: '7',
+      labels: { 'keybrake.dev/secret': 'true' },
+      ownerReferences: gone,
+      data: { token: Buffer.from('kb_stripe_the_revoked_token').toString('base64') },
+    };
+    const again: KubeObject = {
+      ...objects[1]!,
+      metadata: { name: 'again', namespace: 'agents', uid: 'uid-again', generation: 1, resourceVersion: '6' },
+      spec: { ...(objects[1]!.spec as object), tokenSecretRef: { name: 'again-token', key: 'token' } },
+    };
+    const secret: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'again-token', namespace: 'agents', ...tokenSecret },
+      immutable: true,
+      data: tokenSecret.data,
+    };
+    const calls: string[] = [];
+    const secrets: SecretStore = {
+      read: async (_ns, name) => {
+        calls.push(`read ${name}`);
+        return name === 'again-token' ? { ...tokenSecret, immutable: true } : undefined;
+      },
+      create: async () => true,
+      // What the API server answers a change of an immutable Secret's data.
+      patch: async (ns, name) => {
+        calls.push(`patch ${name}`);
+        throw new SecretApiError(`patching Secret ${ns}/${name}`, 422);
+      },
+    };
+    const { operator, patches, events, clock } = setup({ extra: [again, secret], secrets });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    const written = () => patches.filter((p) => p.name === 'VaultKey/again');
+    const ready = (written()[0]!.status.conditions as { type: string }[]).find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({
+      status: 'False',
+      reason: 'TokenSecretImmutable',
+      message: expect.stringContaining('delete the Secret and the operator mints a fresh token'),
+    });
+    const warnings = () => events.filter((e) => e.type === 'Warning' && e.object.name === 'again');
+    expect(warnings()).toHaveLength(1);
+    expect(calls).toEqual(['read again-token']);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(10_000);
+      await operator.tick();
+    }
+    expect(calls).toEqual(['read again-token']);
+    expect(written()).toHaveLength(1);
+    expect(warnings()).toHaveLength(1);
     await operator.close();
   });
 

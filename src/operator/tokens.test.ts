@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VaultKey } from '../api/v1alpha1/index.ts';
 import { hasValidChecksum } from '../tokens/token.ts';
-import { ensureToken, owningVaultKey, type SecretStore, type SecretView } from './tokens.ts';
+import { ensureToken, owningVaultKey, SecretApiError, type SecretStore, type SecretView } from './tokens.ts';
 
 const key: VaultKey = {
   apiVersion: 'keybrake.dev/v1alpha1',
@@ -219,6 +219,58 @@ describe('ensureToken with replace (a token Secret of a deleted key, or a revoke
     const s = memorySecrets(stale);
     const racing: SecretStore = { ...s.store, patch: async () => false };
     expect((await ensureToken(racing, key, { replace: true })).kind).toBe('conflict');
+  });
+
+  // Found by a tester (eighth round): a Secret made immutable answered every patch 422, retried forever.
+  it('writes nothing into an immutable Secret: immutable', async () => {
+    const s = memorySecrets({ ...stale, immutable: true });
+    expect(await ensureToken(s.store, key, { replace: true })).toEqual({ kind: 'immutable' });
+    expect(s.writes).toEqual([]);
+  });
+
+  it('tells a Secret made immutable between its read and the write (422) from any other 422', async () => {
+    for (const [immutable, outcome] of [
+      [true, 'immutable'],
+      [false, 'thrown'],
+    ] as const) {
+      let reads = 0;
+      const store: SecretStore = {
+        read: async () => (reads++ === 0 ? stale : { ...stale, immutable }),
+        create: async () => true,
+        patch: async () => {
+          throw new SecretApiError('patching Secret agents/bot-token', 422);
+        },
+      };
+      const got = await ensureToken(store, key, { replace: true }).then(
+        (o) => o.kind,
+        (err: unknown) => (err instanceof SecretApiError && err.status === 422 ? 'thrown' : err),
+      );
+      expect(got).toBe(outcome);
+      expect(reads).toBe(2);
+    }
+  });
+});
+
+describe('ensureToken with an immutable Secret it created for this key', () => {
+  const own = {
+    resourceVersion: '1',
+    immutable: true,
+    ownerReferences: [
+      {
+        apiVersion: 'keybrake.dev/v1alpha1',
+        kind: 'VaultKey',
+        name: 'bot',
+        uid: 'uid-bot',
+        controller: true,
+      },
+    ],
+    labels: { 'keybrake.dev/secret': 'true' },
+  };
+
+  it('writes no token into it when its field is empty: immutable', async () => {
+    const s = memorySecrets({ ...own, data: {} });
+    expect(await ensureToken(s.store, key)).toEqual({ kind: 'immutable' });
+    expect(s.writes).toEqual([]);
   });
 });
 

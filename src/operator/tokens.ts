@@ -14,6 +14,8 @@ export interface SecretView {
   readonly resourceVersion?: string;
   readonly labels?: Record<string, string>;
   readonly data?: Record<string, string>;
+  /** `immutable: true`: the API server refuses (422) any change of its data, and it is never unset. */
+  readonly immutable?: boolean;
   /** Its ownerReferences (only kind, apiVersion, uid and controller are read). */
   readonly ownerReferences?: readonly OwnerReference[];
 }
@@ -55,7 +57,19 @@ export function createdFor(secret: SecretView, uid: string | undefined): boolean
   return uid !== undefined && owningVaultKey(secret.ownerReferences)?.uid === uid;
 }
 
-/** Access to token Secrets (the real API, or an in-memory fake in tests). */
+/**
+ * A Secret API call the API server answered with an error (`status`; undefined: no answer). Only
+ * the status is kept: an error body about a Secret write is not something to risk in a log line.
+ */
+export class SecretApiError extends Error {
+  readonly status: number | undefined;
+  constructor(what: string, status: number | undefined) {
+    super(`${what} failed with status ${status ?? 'unknown'}`);
+    this.status = status;
+  }
+}
+
+/** Access to token Secrets (the real API, or an in-memory fake in tests); failures throw SecretApiError. */
 export interface SecretStore {
   read(namespace: string, name: string): Promise<SecretView | undefined>;
   /** false when it already exists (409). */
@@ -78,6 +92,8 @@ export type MintOutcome =
    * lacks the token field.
    */
   | { readonly kind: 'not-ours'; readonly unlabelled: boolean }
+  /** The key's own Secret needs a token written into it, and it is immutable: only deleting it helps. */
+  | { readonly kind: 'immutable' }
   | { readonly kind: 'conflict' };
 
 /**
@@ -90,7 +106,8 @@ export type MintOutcome =
  * found the Secret owned by a deleted VaultKey, or its token revoked), a Secret a VaultKey owns gets
  * a fresh token and the new key as its owner; a user's Secret is left alone (its status tells the
  * user). Every write is conditional on the resourceVersion read, so two operators (or a user)
- * racing cannot overwrite a token.
+ * racing cannot overwrite a token. A Secret made immutable is never written a token (the API server
+ * refuses it for good): `immutable`.
  */
 export async function ensureToken(
   store: SecretStore,
@@ -147,12 +164,32 @@ export async function ensureToken(
   const labelled = existing.labels?.[SECRET_LABEL_KEY] === SECRET_LABEL_VALUE;
   const precondition =
     existing.resourceVersion === undefined ? {} : { resourceVersion: existing.resourceVersion };
+  /**
+   * Writes a token into the Secret. One made immutable after it was read answers 422 (as for any
+   * other invalid patch): read again, that is told apart, so the key says what to do at once.
+   */
+  const writeToken = async (body: Record<string, unknown>): Promise<boolean | 'immutable'> => {
+    try {
+      return await store.patch(namespace, ref.name, body);
+    } catch (err) {
+      if (!(err instanceof SecretApiError && err.status === 422)) throw err;
+      if ((await store.read(namespace, ref.name))?.immutable === true) return 'immutable';
+      throw err;
+    }
+  };
+  const written = (ok: boolean | 'immutable', t: { fingerprint: string }): MintOutcome =>
+    ok === 'immutable'
+      ? { kind: 'immutable' }
+      : ok
+        ? { kind: 'minted', fingerprint: t.fingerprint, created: false }
+        : { kind: 'conflict' };
   if (opts.replace) {
     // Owned by a deleted key (TokenSecretStale) or by this one: a Secret the operator minted.
     if (owningVaultKey(existing.ownerReferences) === undefined) return { kind: 'not-managed' };
+    if (existing.immutable === true) return { kind: 'immutable' };
     // A merge patch replaces the whole ownerReferences list: the deleted key's reference goes.
     const t = mint();
-    const ok = await store.patch(namespace, ref.name, {
+    const ok = await writeToken({
       metadata: {
         ...precondition,
         labels: managed,
@@ -161,7 +198,7 @@ export async function ensureToken(
       },
       data: { [ref.key]: t.encoded },
     });
-    return ok ? { kind: 'minted', fingerprint: t.fingerprint, created: false } : { kind: 'conflict' };
+    return written(ok, t);
   }
   if (!createdFor(existing, key.metadata.uid)) {
     if (!labelled) return { kind: 'not-ours', unlabelled: true };
@@ -169,11 +206,13 @@ export async function ensureToken(
   }
   if (present) {
     if (labelled) return { kind: 'present' };
+    // Labels of an immutable Secret may still change: only its data may not.
     const ok = await store.patch(namespace, ref.name, { metadata: { ...precondition, labels: managed } });
     return ok ? { kind: 'labelled' } : { kind: 'conflict' };
   }
+  if (existing.immutable === true) return { kind: 'immutable' };
   const t = mint();
-  const ok = await store.patch(namespace, ref.name, {
+  const ok = await writeToken({
     metadata: {
       ...precondition,
       labels: managed,
@@ -181,19 +220,16 @@ export async function ensureToken(
     },
     data: { [ref.key]: t.encoded },
   });
-  return ok ? { kind: 'minted', fingerprint: t.fingerprint, created: false } : { kind: 'conflict' };
+  return written(ok, t);
 }
 
-/**
- * SecretStore over CoreV1Api. Errors are rethrown with the status code only: an API error body
- * about a Secret write is not something to risk in a log line.
- */
+/** SecretStore over CoreV1Api. Errors are rethrown as SecretApiError, with the status code only. */
 export function kubernetesSecretStore(kc: KubeConfig): SecretStore {
   const api = kc.makeApiClient(CoreV1Api);
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const code = (err: unknown) => (err as { code?: number }).code;
   const fail = (what: string, err: unknown): never => {
-    throw new Error(`${what} failed with status ${code(err) ?? 'unknown'}`);
+    throw new SecretApiError(what, code(err));
   };
   return {
     async read(namespace, name) {
@@ -204,6 +240,7 @@ export function kubernetesSecretStore(kc: KubeConfig): SecretStore {
           ...(s.metadata?.labels !== undefined && { labels: s.metadata.labels }),
           ...(s.metadata?.ownerReferences !== undefined && { ownerReferences: s.metadata.ownerReferences }),
           ...(s.data !== undefined && { data: s.data }),
+          ...(s.immutable === true && { immutable: true }),
         };
       } catch (err) {
         if (code(err) === 404) return undefined;

@@ -622,6 +622,57 @@ stringData: { token: ${byo} }
     expect(await mintedToken(name)).toBe(byo);
     expect(await readyReason(name)).toBe('TokenRevoked');
   });
+
+  // Found by a tester (eighth round): the re-created key sat at TokenSecretStale ("the operator mints
+  // a fresh token into it") while every patch answered 422, and the operator warned of it every pass.
+  it('says TokenSecretImmutable of a minted token Secret made immutable, and mints a fresh token once it is deleted', async () => {
+    const name = 'immutable-reapplied';
+    await kubectl(['apply', '-f', '-'], stripeVaultKey(name, 'support-bot'));
+    const old = await mintedToken(name);
+    await allowedEverywhere(old);
+    await kubectl(['patch', 'secret', `${name}-token`, '--type', 'merge', '-p', '{"immutable":true}']);
+
+    const denied = firstDenials(old, 'key_unknown');
+    await kubectl(['delete', 'vaultkey', name]);
+    await denied;
+    await staysRevoked(old, async () => {
+      await kubectl(['apply', '-f', '-'], stripeVaultKey(name, 'support-bot'));
+      await until(
+        async () => (await readyReason(name)) === 'TokenSecretImmutable',
+        20_000,
+        'TokenSecretImmutable',
+      );
+      const message = await kubectl([
+        'get',
+        'vaultkey',
+        name,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].message}',
+      ]);
+      expect(message).toContain(`Secret ${TENANT}/${name}-token is immutable`);
+      expect(message).toContain('delete the Secret and the operator mints a fresh token');
+      expect(message).not.toContain(old);
+      expect(await mintedToken(name)).toBe(old);
+      const events = JSON.parse(
+        await kubectl(['get', 'events', '--field-selector', `involvedObject.name=${name}`, '-o', 'json']),
+      ) as { items: { type: string; message: string }[] };
+      expect(
+        events.items.filter((e) => e.type === 'Warning' && e.message.startsWith('TokenSecretImmutable:')),
+      ).toHaveLength(1);
+      // Seen on the Secret's read: no write was tried, so none was refused and logged.
+      const failures = [...system.operators.values()]
+        .flatMap((o) => o.process.output().split('\n'))
+        .filter((l) => l.includes(`"vaultKey":"${TENANT}/${name}"`) && l.includes('could not mint'));
+      expect(failures).toEqual([]);
+
+      // What the message says to do: the informer sees the Secret go, and the operator mints.
+      await kubectl(['delete', 'secret', `${name}-token`]);
+      const fresh = await mintedToken(name);
+      expect(fresh).not.toBe(old);
+      await allowedEverywhere(fresh);
+      await until(async () => (await readyReason(name)) === 'Active', 20_000, 'the key Active again');
+    });
+  });
 });
 
 describe('only a key that held a token revokes it, and only what a token can be is read (ADR 0009, 2026-11-30)', () => {
