@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackAddress, isUnrebindableHost } from './loopback-host.ts';
+import { isFromThisMachine, isLoopbackAddress, isUnrebindableHost } from './loopback-host.ts';
 
 describe('isUnrebindableHost', () => {
   it.each([
@@ -44,5 +44,21 @@ describe('isLoopbackAddress', () => {
     ['::ffff:10.0.0.5', false],
   ])('%s: %s', (address, loopback) => {
     expect(isLoopbackAddress(address)).toBe(loopback);
+  });
+});
+
+describe('isFromThisMachine', () => {
+  it.each([
+    ['a loopback address reached', '127.0.0.1', '127.0.0.1', true],
+    ['a mapped loopback address reached from a mesh sidecar', '::ffff:127.0.0.1', '::ffff:127.0.0.6', true],
+    // A page rebinding its name to the developer machine's LAN address: the browser's connection
+    // comes from that same address (eighth round: /metrics was answered there).
+    ['this machine reaching its own LAN address', '192.0.2.2', '192.0.2.2', true],
+    ['this machine reaching its own IPv6 address', 'fd00::2', 'fd00::2', true],
+    ['another machine reaching a Pod address', '10.0.0.5', '10.0.0.9', false],
+    ['a sidecar forwarding to the Pod address', '10.0.0.5', '127.0.0.6', false],
+    ['a socket already closed', undefined, undefined, false],
+  ])('%s', (_what, local, remote, expected) => {
+    expect(isFromThisMachine(local, remote)).toBe(expected);
   });
 });

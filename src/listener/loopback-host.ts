@@ -7,9 +7,11 @@ import { isIP, isIPv6 } from 'node:net';
  * key and its spend) and the run API's answers. Such a request names the page's host in `Host`.
  * A connection that reached a loopback address therefore has only requests that name the listener
  * by an IP address or `localhost` answered, which no page can rebind, whatever address the listener
- * is bound to: one bound to 0.0.0.0 or :: is reached on 127.0.0.1 too (eighth round). A connection
- * that reached another address (a Pod's, scraped through a Service name) is left alone: no page
- * rebinds a name to it from the agent's machine (ADR 0007 §9).
+ * is bound to: one bound to 0.0.0.0 or :: is reached on 127.0.0.1 too (eighth round). So is a
+ * connection from this machine to one of its own other addresses (a page rebinding its name to the
+ * developer machine's LAN address, eighth round): its peer address is the address it reached. A
+ * connection from another machine to a non-loopback address (a Pod's, scraped through a Service
+ * name; a mesh sidecar forwards from 127.0.0.6) is left alone (ADR 0007 §9).
  */
 
 /** 127.0.0.0/8 and ::1, IPv4-mapped too: the addresses only this machine reaches. */
@@ -31,14 +33,20 @@ export function isUnrebindableHost(host: string | undefined): boolean {
   return isIP(name) === 4 || name.toLowerCase() === 'localhost';
 }
 
+/** Whether a connection comes from this machine: it reached a loopback address, or its peer is itself. */
+export function isFromThisMachine(local: string | undefined, remote: string | undefined): boolean {
+  if (local === undefined) return false;
+  return isLoopbackAddress(local) || (remote !== undefined && remote === local);
+}
+
 const REFUSAL = JSON.stringify({
   error: 'misdirected_request',
   message:
-    'This listener was reached on a loopback address and answers there only requests addressed to an IP address or localhost (as http://127.0.0.1:<port>), so that a web page cannot reach it through DNS rebinding.',
+    'This listener answers requests from its own machine only when they are addressed to an IP address or localhost (as http://127.0.0.1:<port>), so that a web page cannot reach it through DNS rebinding.',
 });
 
 /**
- * `handler`, but a request that reached a loopback address naming another host is answered 421
+ * `handler`, but a request from this machine naming another host is answered 421
  * Misdirected Request and its connection closed, before anything else reads it. Decided by the
  * connection's own local address, not the listener's bind: a listener bound to every address
  * answered a rebound name on 127.0.0.1 (eighth round).
@@ -47,7 +55,10 @@ export function refusingRebinding(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    if (isLoopbackAddress(req.socket.localAddress ?? '') && !isUnrebindableHost(req.headers.host)) {
+    if (
+      isFromThisMachine(req.socket.localAddress, req.socket.remoteAddress) &&
+      !isUnrebindableHost(req.headers.host)
+    ) {
       res.writeHead(421, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(REFUSAL),

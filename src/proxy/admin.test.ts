@@ -289,17 +289,30 @@ describe('proxy admin listener limits', () => {
     expect(await (await open('127.0.0.1', ask(host(port)))).closed).toMatch(/^HTTP\/1\.1 200 /);
   });
 
-  // A Pod's admin port, scraped through its Service name on the Pod's address: no page can rebind a
-  // name to that from the agent's machine. Needs an address of this machine's other than loopback.
+  // A Pod's admin port, scraped through its Service name on the Pod's address (here by a mesh
+  // sidecar forwarding from 127.0.0.6): no page can rebind a name to that from the agent's machine.
+  // Needs an address of this machine's other than loopback.
   const external = Object.values(networkInterfaces())
     .flat()
     .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
   it.skipIf(external === undefined)(
-    'bound to every address, answers any Host on a connection to another address of the machine',
+    'bound to every address, answers any Host on a connection from elsewhere to another address of the machine',
     async () => {
       const { open } = await listening(LIMITS, '0.0.0.0');
       const service = ask('keybrake-proxy.keybrake-system.svc:9090');
-      expect(await (await open(external!, service, external)).closed).toMatch(/^HTTP\/1\.1 200 /);
+      expect(await (await open('127.0.0.6', service, external)).closed).toMatch(/^HTTP\/1\.1 200 /);
+    },
+  );
+
+  // Eighth round: a page rebinding its name to the developer machine's LAN address read /metrics
+  // there; the browser's connection comes from that same address.
+  it.skipIf(external === undefined)(
+    'bound to every address, answers 421 to this machine naming another host on its own other address',
+    async () => {
+      const { open } = await listening(LIMITS, '0.0.0.0');
+      const answer = await (await open(external!, ask('rebind.evil.example'), external)).closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 421 /);
+      expect(answer).not.toMatch(/keybrake_/);
     },
   );
 
