@@ -125,6 +125,24 @@ describe('leader election', () => {
     expect(a.e.isLeader()).toBe(false);
   });
 
+  it('takes the Lease although a standby attempt never answers (a request on a connection gone silent)', async () => {
+    const lease = memoryLease();
+    let reads = 0;
+    const stuckOnce: LeaseStore = {
+      ...lease.store,
+      // The first read hangs for good, as one sent on a dead connection does; later ones, on new
+      // connections, answer.
+      read: () => (++reads === 1 ? new Promise(() => {}) : lease.store.read()),
+    };
+    const b = elector(stuckOnce, 'b');
+    const started = Date.now();
+    b.e.start();
+    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
+    // The renew deadline (300 ms) bounds the stuck attempt; then a retry period.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(reads).toBeGreaterThanOrEqual(2);
+  });
+
   it('steps down when it cannot renew before the deadline', async () => {
     const lease = memoryLease();
     let down = false;

@@ -227,7 +227,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
 
   const campaign = async () => {
     while (!stop.signal.aborted) {
-      const result = await attempt();
+      // A standby's attempt is bounded too: one stuck on a connection that went silent would keep
+      // this replica out of the election until the API server closed it (eighth round: 107 s). One
+      // that answers late is harmless: its write was a compare-and-swap, and the next attempt reads.
+      const result = await bounded(renewDeadlineMs);
       if (stop.signal.aborted) return;
       if (result !== 'acquired') {
         if (!warnedHeld) {
