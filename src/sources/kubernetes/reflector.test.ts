@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeCollections, obj } from '../../../test/fixtures/kubernetes-api.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
-import { createReflector, type Reflector, type ReflectorChange } from './reflector.ts';
+import {
+  createReflector,
+  type Reflector,
+  type ReflectorChange,
+  WATCH_SILENCE_MARGIN_MS,
+  WATCH_TIMEOUT_SECONDS,
+} from './reflector.ts';
 
 const PATH = '/apis/keybrake.dev/v1alpha1/vaultkeys';
 const stops: Reflector[] = [];
@@ -153,7 +159,8 @@ describe('reflector', () => {
       expect(r.health()).toEqual({ current: true });
       now = 2_000;
       api.refuseWatches(FORBIDDEN);
-      api.watches[0]!.end(Object.assign(new Error('timeout'), { name: 'TimeoutError' }));
+      // The server ends it (its timeoutSeconds): current up to then.
+      api.watches[0]!.end();
       await watchCount(3);
       now = 60_000;
       await watchCount(5);
@@ -173,6 +180,48 @@ describe('reflector', () => {
       api.refuseWatches(undefined);
       await vi.waitFor(() => expect(r.health()).toEqual({ current: true }));
       expect(api.lists.length).toBeGreaterThan(lists);
+    });
+
+    // Eighth round: an established watch whose connection went silent (no RST) counted as current
+    // until a 120 s watchdog; the proxies' tables stayed fresh for that long.
+    it('asks for a watch timeout well under the proxies’ 30 s staleness, with bookmarks', async () => {
+      const { api, r, watchCount } = setup();
+      r.start();
+      await watchCount(1);
+      const { timeoutSeconds, allowWatchBookmarks } = api.watches[0]!.query;
+      expect(allowWatchBookmarks).toBe(true);
+      expect(timeoutSeconds).toBeGreaterThanOrEqual(WATCH_TIMEOUT_SECONDS);
+      expect(Number(timeoutSeconds) * 1000 + WATCH_SILENCE_MARGIN_MS).toBeLessThan(30_000);
+    });
+
+    it('is known current only up to the last event of a watch that went silent past its timeout', async () => {
+      let now = 1_000;
+      const { api, r, watchCount } = setup({ now: () => now, watchdogMs: 50 });
+      r.start();
+      await watchCount(1);
+      now = 5_000;
+      api.watches[0]!.send('BOOKMARK', { kind: 'VaultKey', metadata: { resourceVersion: '7' } });
+      expect(r.health()).toEqual({ current: true });
+      // Nothing more arrives; the relist after the teardown fails too (the API server is away).
+      now = 60_000;
+      api.failNextLists(1_000_000);
+      await vi.waitFor(() => expect(api.watches[0]!.aborted).toBe(true));
+      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+      expect(r.health()).toMatchObject({ current: false, since: 5_000 });
+    });
+
+    it('is known current only up to the last event when client-node’s inactivity timeout ends the watch', async () => {
+      let now = 1_000;
+      const { api, r, watchCount } = setup({ now: () => now });
+      r.start();
+      await watchCount(1);
+      // The API server is away: the restarts and relists after it fail.
+      api.refuseWatches(FORBIDDEN);
+      api.failNextLists(1_000_000);
+      now = 31_000;
+      api.watches[0]!.end(Object.assign(new Error('timeout'), { name: 'TimeoutError' }));
+      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+      expect(r.health()).toMatchObject({ current: false, since: 1_000 });
     });
 
     it('counts a failing first list as never current', async () => {

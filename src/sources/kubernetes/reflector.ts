@@ -55,8 +55,9 @@ export interface ReflectorOptions {
   readonly backoff?: BackoffOptions;
   /**
    * A watch that has delivered nothing (not even a bookmark) for this long is assumed half-open and
-   * restarted: the API server closes idle watches itself within `timeoutSeconds`, so silence longer
-   * than that means the connection is gone without anyone having told us.
+   * torn down. Default: its own `timeoutSeconds` + WATCH_SILENCE_MARGIN_MS, since the API server
+   * ends every watch by then (with a bookmark shortly before), so silence longer than that means the
+   * connection is gone without anyone having told us.
    */
   readonly watchdogMs?: number;
   /** Server-side watch timeout; randomised in [n, 2n) so replicas do not reconnect in lockstep. */
@@ -110,6 +111,16 @@ type Outcome = { readonly kind: 'gone' | 'closed' | 'timeout' | 'watchdog'; read
 
 const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
+/**
+ * What each watch asks the API server for as `timeoutSeconds`, randomised in [n, 2n): short enough
+ * that a watch silent past it plus the margin (under 30 s, the proxies' default --max-staleness) is
+ * known dead, not merely idle (eighth round: a silent connection counted as current for 120 s). A
+ * routine end resumes from the cache's resourceVersion, without a relist, in milliseconds.
+ */
+export const WATCH_TIMEOUT_SECONDS = 12;
+/** How long past its timeoutSeconds a watch may stay silent: the server's own lateness and the network. */
+export const WATCH_SILENCE_MARGIN_MS = 5_000;
+
 /** Restarts of a failed list or watch: 200 ms doubling to 30 s, 20 % jitter so replicas spread out. */
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 30_000, jitter: 0.2 };
 
@@ -123,8 +134,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
   const cache = new Map<string, KubeObject>();
   const stop = new AbortController();
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
-  const watchdogMs = opts.watchdogMs ?? 120_000;
-  const watchTimeout = opts.watchTimeoutSeconds ?? 300;
+  const watchTimeout = opts.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS;
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
@@ -134,8 +144,9 @@ export function createReflector(opts: ReflectorOptions): Reflector {
   const becameCurrent = () => {
     health = { current: true };
   };
-  const stoppedBeingCurrent = (error?: string) => {
-    const since = health.current ? now() : health.since;
+  /** `at`: the last moment the cache was known current, if not now (a watch that went silent). */
+  const stoppedBeingCurrent = (error?: string, at = now()) => {
+    const since = health.current ? at : health.since;
     health = { current: false, since, ...(error !== undefined && { error }) };
   };
   let synced = false;
@@ -179,19 +190,24 @@ export function createReflector(opts: ReflectorOptions): Reflector {
       let settled = false;
       let handle: { abort(): void } | undefined;
       let dog: NodeJS.Timeout | undefined;
-      const settle = (fn: () => void) => {
+      const timeoutSeconds = watchTimeout + Math.floor(random() * watchTimeout);
+      const watchdogMs = opts.watchdogMs ?? timeoutSeconds * 1000 + WATCH_SILENCE_MARGIN_MS;
+      // The watch's last sign of life (established, or an event): a watch that ends in silence was
+      // known current only up to then, not up to when its silence was noticed.
+      let lastSign: number | undefined;
+      const settle = (fn: () => void, silent = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(dog);
         endWatch = undefined;
         // What happens from now on is seen only once a watch or a list succeeds again.
-        stoppedBeingCurrent();
+        stoppedBeingCurrent(undefined, silent && lastSign !== undefined ? lastSign : now());
         fn();
       };
       const pet = () => {
         clearTimeout(dog);
         dog = setTimeout(() => {
-          settle(() => resolve({ kind: 'watchdog', events }));
+          settle(() => resolve({ kind: 'watchdog', events }), true);
           handle?.abort();
         }, watchdogMs);
         dog.unref();
@@ -204,12 +220,13 @@ export function createReflector(opts: ReflectorOptions): Reflector {
       const query = {
         resourceVersion,
         allowWatchBookmarks: true,
-        timeoutSeconds: watchTimeout + Math.floor(random() * watchTimeout),
+        timeoutSeconds,
         ...(opts.labelSelector !== undefined && { labelSelector: opts.labelSelector }),
       };
       const onEvent = (type: string, object: KubeObject) => {
         if (settled) return;
         pet();
+        lastSign = now();
         events++;
         const rv = object?.metadata?.resourceVersion;
         switch (type) {
@@ -233,22 +250,30 @@ export function createReflector(opts: ReflectorOptions): Reflector {
         }
         if (rv) resourceVersion = rv;
       };
+      // client-node's own inactivity timeout (30 s without a byte) is silence too: idle or broken,
+      // nothing is known since the last sign of life.
       const onDone = (err: unknown) =>
-        settle(() => {
-          if (gone || statusCode(err) === 410) resolve({ kind: 'gone', events });
-          else if (failure) reject(failure);
-          else if (!err) resolve({ kind: 'closed', events });
-          // client-node's own inactivity timeout: the watch was idle, not broken.
-          else if ((err as { name?: string }).name === 'TimeoutError') resolve({ kind: 'timeout', events });
-          else if (stop.signal.aborted) resolve({ kind: 'closed', events });
-          else reject(err);
-        });
+        settle(
+          () => {
+            if (gone || statusCode(err) === 410) resolve({ kind: 'gone', events });
+            else if (failure) reject(failure);
+            else if (!err) resolve({ kind: 'closed', events });
+            // client-node's own inactivity timeout: the watch was idle, not broken.
+            else if ((err as { name?: string }).name === 'TimeoutError') resolve({ kind: 'timeout', events });
+            else if (stop.signal.aborted) resolve({ kind: 'closed', events });
+            else reject(err);
+          },
+          (err as { name?: string } | null)?.name === 'TimeoutError',
+        );
       opts.watch(opts.path, query, onEvent, onDone).then(
         (h) => {
           handle = h;
           if (settled) h.abort();
           // Established: it resumes from the cache's resourceVersion, so nothing since is missed.
-          else becameCurrent();
+          else {
+            lastSign = now();
+            becameCurrent();
+          }
         },
         (err: unknown) => settle(() => reject(err)),
       );
@@ -281,7 +306,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
           continue;
         }
         if (outcome.kind === 'watchdog') {
-          opts.log.warn({ informer: opts.name, silentMs: watchdogMs }, 'watch went silent; restarting it');
+          opts.log.warn({ informer: opts.name }, 'watch went silent past its timeout; restarting it');
           needList = true;
         }
         // A watch the server closes at once, again and again, must not become a hot loop.
