@@ -7,6 +7,7 @@ import type { StoppedRun } from '../snapshot/run-keys.ts';
 import { deserializeSnapshot } from '../snapshot/serialize.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { ResyncNeeded } from './apply.ts';
+import { LineCutter } from './line-cutter.ts';
 import { takesLowerVersion } from './out-of-step.ts';
 import {
   ACK_PATH,
@@ -276,16 +277,10 @@ export function followSnapshots(opts: FollowOptions): Follower {
     streamTerm = termOf(res.headers[LEADER_TERM_HEADER]);
     log.info({ operator: base, term: streamTerm }, 'following operator snapshots');
     feed.reset();
-    // The start of a line that has not ended yet; each chunk is searched once (a whole snapshot line
-    // from an older operator is tens of MiB).
-    let partial = '';
-    res.body.setEncoding('utf8');
-    for await (const chunk of res.body as AsyncIterable<string>) {
-      let start = 0;
-      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
-        const line = partial + chunk.slice(start, nl);
-        partial = '';
-        start = nl + 1;
+    // Each chunk is searched once (a whole snapshot line from an older operator is tens of MiB).
+    const cutter = new LineCutter();
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      for (const line of cutter.push(chunk)) {
         if (line.trim()) {
           const parsingStarted = performance.now();
           const m = parseStreamMessage(line);
@@ -293,8 +288,7 @@ export function followSnapshots(opts: FollowOptions): Follower {
           else log.warn('ignored a malformed line on the snapshot stream');
         }
       }
-      partial += chunk.slice(start);
-      if (partial.length > MAX_LINE_LENGTH) throw new Error('snapshot stream line too long');
+      if (cutter.held > MAX_LINE_LENGTH) throw new Error('snapshot stream line too long');
     }
     return true;
   };

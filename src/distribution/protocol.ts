@@ -42,8 +42,8 @@ export const STREAM_FORMAT_CHANGES = 'changes-v1';
  */
 export const ENTRIES_PER_LINE = 256;
 /**
- * The longest line a follower reads, in characters (UTF-16 code units of the decoded stream, what it
- * counts): a stream that sends a longer one is cut and reconnected.
+ * The longest line a follower reads, in bytes as they arrive (UTF-8; until 2026-12-01 UTF-16 code
+ * units of the decoded stream): a stream that sends a longer one is cut and reconnected.
  */
 export const MAX_LINE_LENGTH = 64 * 1024 * 1024;
 /**
