@@ -188,6 +188,68 @@ describe('leadership by the monotonic clock', () => {
   });
 });
 
+describe('a standby whose wall clock steps', () => {
+  // Eighth round: a standby judged the leader's Lease expired by its wall clock; stepped back 600 s
+  // just after the leader died, it stayed standby (a deleted key's reads were served meanwhile).
+  function standby(store: LeaseStore, offset: () => number) {
+    const e = createLeaderElector({
+      store,
+      identity: 'b',
+      ...TIMINGS,
+      log: silentLogger(),
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+      clock: () => Date.now() + offset(),
+    });
+    electors.push(e);
+    return e;
+  }
+
+  it('takes over from a vanished leader after the lease duration though its clock stepped back', async () => {
+    const lease = memoryLease();
+    await lease.store.create({
+      holderIdentity: 'ghost',
+      leaseDurationSeconds: 1,
+      renewTime: 'x',
+      acquireTime: 'x',
+    });
+    let reads = 0;
+    const stepping: LeaseStore = {
+      ...lease.store,
+      read: () => {
+        reads++;
+        return lease.store.read();
+      },
+    };
+    // Stepped back after its second look at ghost's record, which has not changed since the first.
+    const b = standby(stepping, () => (reads >= 2 ? -600_000 : 0));
+    b.start();
+    await vi.waitFor(() => expect(b.isLeader()).toBe(true), { timeout: 3_000 });
+  });
+
+  it("does not take a renewing leader's Lease though its clock stepped forward", async () => {
+    const lease = memoryLease();
+    const a = elector(lease.store, 'a');
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    let reads = 0;
+    const counting: LeaseStore = {
+      ...lease.store,
+      read: () => {
+        reads++;
+        return lease.store.read();
+      },
+    };
+    // Stepped forward after its first look, between two of the leader's renewals.
+    const b = standby(counting, () => (reads >= 1 ? 600_000 : 0));
+    b.start();
+    // Three lease durations of attempts (a retry period apart), every one of them 'held'.
+    await vi.waitFor(() => expect(reads).toBeGreaterThanOrEqual(150), { timeout: 10_000 });
+    expect(b.isLeader()).toBe(false);
+    expect(lease.holder()).toBe('a');
+  });
+});
+
 describe('the leader term', () => {
   // A proxy takes a lower snapshot version only from a newer term (ADR 0005, sixth round).
   it('rises with every acquisition, a restart under the same identity included, and holds across renewals', async () => {

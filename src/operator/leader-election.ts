@@ -42,7 +42,7 @@ export interface LeaderElectionOptions {
   readonly log: Log;
   readonly onStartedLeading: () => void;
   readonly onStoppedLeading: () => void;
-  /** Wall clock (ms) for the Lease's timestamps. */
+  /** Wall clock (ms) for the Lease's timestamps, which other replicas read; never for a duration. */
   readonly clock?: () => number;
   /**
    * A monotonic clock (ms; default performance.now) by which this process's leadership runs out:
@@ -142,7 +142,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
 
   const observe = (record: LeaseRecord) => {
     const key = `${record.holderIdentity ?? ''}|${record.renewTime ?? ''}|${record.acquireTime ?? ''}`;
-    if (observed?.key !== key) observed = { key, at: now(), record };
+    // When this process saw the record change, by the monotonic clock: a standby's wall clock stepped
+    // back would hold off its takeover by the step (eighth round: 600 s), one stepped forward take a
+    // healthy leader's Lease at once.
+    if (observed?.key !== key) observed = { key, at: monotonic(), record };
     else observed.record = record;
   };
 
@@ -176,7 +179,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       const holder = record.holderIdentity ?? '';
       const mine = holder === opts.identity;
       const duration = (record.leaseDurationSeconds ?? durationSeconds) * 1000;
-      if (holder !== '' && !mine && observed!.at + duration > t) return 'held';
+      if (holder !== '' && !mine && observed!.at + duration > monotonic()) return 'held';
       const next: LeaseRecord = {
         ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
         holderIdentity: opts.identity,
