@@ -1,17 +1,15 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { Gauge } from 'prom-client';
 import { systemClock } from '../clock.ts';
 import { followSnapshots } from '../distribution/follower.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
-import { startProxy } from '../proxy/runtime.ts';
+import { StoppedRuns } from '../proxy/runs.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
-import { startTracing } from '../telemetry/tracing.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { durationFlag } from './flag-values.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
-import { counterStoreFromFlags, proxyConfigFromFlags } from './proxy-options.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
 export const PROXY_SUMMARY =
@@ -71,31 +69,80 @@ export async function proxyCommand(
     : undefined;
   const proxyId = (values['proxy-id'] as string | undefined) || process.env.HOSTNAME || hostname();
   const clock = systemClock;
-  const config = await proxyConfigFromFlags(values, { clock, log });
 
-  const { counters, kind } = await counterStoreFromFlags(values, { clock, log });
-  const stopTracing = await startTracing(process.env);
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  try {
-    proxy = await startProxy({ ...config, counters, maxStalenessMs });
-  } catch (err) {
-    await counters.close();
-    await stopTracing();
-    throw err;
-  }
+  // The stream opens first, and the proxy's modules (fastify, the vendors' catalogs, Redis: about
+  // 0.3 s) load while the operator reviews the token and writes the table, and while its first
+  // lines arrive: a proxy that connected once loaded waited, idle, for the operator to write a
+  // table text it did not hold (100 000 keys: over a second on a busy machine). Nothing is served
+  // before the listeners bind below, and a table read meanwhile is in the holder they serve from.
+  // The runtime flags are checked once the modules have loaded: a bad one closes the stream and is
+  // reported (ADR 0017).
+  const snapshots = new SnapshotHolder(clock);
+  // The operator sends every live stop before the table (ADR 0010): the set that holds them is the
+  // proxy's own, so they are in it whenever the table is, before any listener binds.
+  const stoppedRuns = new StoppedRuns(clock);
+  let answered = () => {};
+  const firstAnswer = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
   const follower = followSnapshots({
     url: operator.href,
     tokenFile,
     ...(ca !== undefined ? { ca } : {}),
-    holder: proxy.snapshots,
+    holder: snapshots,
     proxyId,
     log,
     maxStalenessMs,
     // Runs the operator stopped (ADR 0010): refused here even without Redis pub/sub.
     onStoppedRuns: (runs) => {
-      for (const run of runs) proxy.stoppedRuns.add(run);
+      for (const run of runs) stoppedRuns.add(run);
+    },
+    onState: (state) => {
+      if (state !== 'connecting') answered();
     },
   });
+  // Loading the modules holds the event loop for most of its 0.3 s: the token's read and the
+  // request would wait for it. So they go first, until the operator answers (its headers come
+  // before it writes the table) or FIRST_ANSWER_WAIT_MS pass (an operator out of reach must not
+  // hold the listeners back).
+  await waitAtMost(firstAnswer, FIRST_ANSWER_WAIT_MS);
+  const proxyModules = Promise.all([
+    import('../proxy/runtime.ts'),
+    import('../telemetry/tracing.ts'),
+    import('./proxy-options.ts'),
+    import('prom-client'),
+  ]);
+
+  let modules: Awaited<typeof proxyModules>;
+  let config: Awaited<ReturnType<(typeof modules)[2]['proxyConfigFromFlags']>>;
+  let store: Awaited<ReturnType<(typeof modules)[2]['counterStoreFromFlags']>>;
+  try {
+    modules = await proxyModules;
+    config = await modules[2].proxyConfigFromFlags(values, { clock, log });
+    store = await modules[2].counterStoreFromFlags(values, { clock, log });
+  } catch (err) {
+    await follower.close();
+    throw err;
+  }
+  const [{ startProxy }, { startTracing }, , { Gauge }] = modules;
+  const { counters, kind } = store;
+  let stopTracing: Awaited<ReturnType<typeof startTracing>>;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  try {
+    stopTracing = await startTracing(process.env);
+  } catch (err) {
+    await follower.close();
+    await counters.close();
+    throw err;
+  }
+  try {
+    proxy = await startProxy({ ...config, counters, maxStalenessMs, snapshots, stoppedRuns });
+  } catch (err) {
+    await follower.close();
+    await counters.close();
+    await stopTracing();
+    throw err;
+  }
 
   new Gauge({
     name: 'keybrake_snapshot_out_of_step',
@@ -117,6 +164,15 @@ export async function proxyCommand(
       await stopTracing();
     },
   };
+}
+
+/** How long a start waits for the operator to answer its stream before loading the proxy's modules. */
+const FIRST_ANSWER_WAIT_MS = 250;
+
+async function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function parseOperatorUrl(text: string | undefined, insecureHttp: boolean): URL {

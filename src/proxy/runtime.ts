@@ -55,8 +55,10 @@ export interface ProxyConfig {
   readonly drainTimeoutMs?: number;
   /** Serve the run API on the admin listener (`keybrake serve`; ADR 0010). */
   readonly runsApi?: boolean;
-  /** The holder the proxy reads its table from, when its source fills it before the listeners bind (`serve`). */
+  /** The holder the proxy reads its table from, when its source fills it before the listeners bind. */
   readonly snapshots?: SnapshotHolder;
+  /** The stopped runs, when the source of the table also brings stops before the listeners bind (`proxy`). */
+  readonly stoppedRuns?: StoppedRuns;
 }
 
 /** Fits a Kubernetes terminationGracePeriodSeconds of 30 with room for the exit itself. */
@@ -97,7 +99,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     maxRequestBytes: config.parseLimits.maxBytes,
   });
-  const runStops = startStoppedRuns(config.counters, config.clock);
+  const runStops = startStoppedRuns(config.counters, config.clock, {
+    ...(config.stoppedRuns && { stoppedRuns: config.stoppedRuns }),
+  });
   const { stoppedRuns } = runStops;
   const deps: PipelineDeps = {
     snapshots,

@@ -50,7 +50,7 @@ function setup(opts: { duringLookup?: () => void } = {}) {
   snapshots.apply(snapshotServing(VAULT, key, NOW));
   const shared = sharedStops();
   let monotonic = 0;
-  const feed = startStoppedRuns(shared.counters, clock, () => monotonic);
+  const feed = startStoppedRuns(shared.counters, clock, { monotonic: () => monotonic });
   const sent: string[] = [];
   const upstreams: Upstreams = {
     forward: async (req) => {

@@ -27,9 +27,14 @@ export interface StoppedRunsFeed {
 export function startStoppedRuns(
   counters: CounterStore,
   clock: Clock,
-  monotonic: () => number = () => performance.now(),
+  opts: {
+    readonly monotonic?: () => number;
+    /** A set made before the proxy, which its source (the operator's stream) may already fill. */
+    readonly stoppedRuns?: StoppedRuns;
+  } = {},
 ): StoppedRunsFeed {
-  const stoppedRuns = new StoppedRuns(clock);
+  const monotonic = opts.monotonic ?? (() => performance.now());
+  const stoppedRuns = opts.stoppedRuns ?? new StoppedRuns(clock);
   if (!isRunStopStore(counters)) return { stoppedRuns, readiness: () => undefined, close: async () => {} };
   stoppedRuns.complete = false;
   const startedAt = monotonic();
