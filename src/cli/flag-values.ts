@@ -62,3 +62,27 @@ export function onePerVendor(flag: string, pairs: readonly string[]): void {
     first.set(vendor, pair);
   }
 }
+
+/** A namespace (a DNS label) and a ServiceAccount name (a DNS subdomain), as `namespace/name`. */
+const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The operator's `--proxy-service-account` values: the ServiceAccounts the snapshot stream admits,
+ * none else. Required, since the tables carry upstream keys and any ServiceAccount can be given a
+ * token of the audience (agent runners are, for the run API): without the flag the operator used to
+ * stream them to every one (eighth round). A value in another spelling would match no caller: it is
+ * refused here rather than found out as a proxy's 403.
+ */
+export function proxyServiceAccounts(values: readonly string[] | undefined): string[] {
+  const accounts = values ?? [];
+  if (accounts.length === 0)
+    throw new UsageError(
+      "--proxy-service-account is required: the proxies' ServiceAccount as namespace/name (a chart release called keybrake: <its namespace>/keybrake-proxy); snapshots carry upstream keys and go to no other ServiceAccount",
+    );
+  for (const sa of accounts)
+    if (!SERVICE_ACCOUNT.test(sa))
+      throw new UsageError(
+        `--proxy-service-account ${sa}: expected namespace/name, such as keybrake-system/keybrake-proxy`,
+      );
+  return [...accounts];
+}

@@ -45,7 +45,7 @@ import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/sou
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
-import { durationFlag, listenFlag } from './flag-values.ts';
+import { durationFlag, listenFlag, proxyServiceAccounts } from './flag-values.ts';
 
 export const OPERATOR_SUMMARY =
   'Reconciles VaultKey and SpendPolicy resources into policy snapshots and streams them to `keybrake\n' +
@@ -156,7 +156,7 @@ export const OPERATOR_FLAGS = {
   'proxy-service-account': {
     type: 'string',
     multiple: true,
-    help: 'ServiceAccount allowed to follow snapshots (default: any with the audience)',
+    help: "required: the proxies' ServiceAccount; the snapshot stream (it carries upstream keys) admits no other",
     placeholder: 'ns/name',
   },
   heartbeat: {
@@ -222,6 +222,9 @@ export async function operatorCommand(
     );
   if (insecure && (certFile || keyFile))
     throw new UsageError('--insecure-http and --tls-cert/--tls-key are exclusive');
+  const allowedServiceAccounts = proxyServiceAccounts(
+    values['proxy-service-account'] as string[] | undefined,
+  );
   const timings = {
     leaseDurationMs: duration('lease-duration', values['lease-duration'] as string),
     renewDeadlineMs: duration('renew-deadline', values['renew-deadline'] as string),
@@ -257,7 +260,7 @@ export async function operatorCommand(
   const server = createSnapshotServer({
     authenticate: createTokenReviewAuthenticator(kc, {
       audience: values['token-audience'] as string,
-      allowedServiceAccounts: (values['proxy-service-account'] as string[] | undefined) ?? [],
+      allowedServiceAccounts,
       budget: reviews,
     }),
     isLeader: () => isLeader(),

@@ -41,7 +41,7 @@ import {
 } from './protocol.ts';
 import { createSnapshotServer, type SnapshotServer } from './server.ts';
 import type { AppliedTable } from './table-feed.ts';
-import type { Authenticator } from './token-review.ts';
+import { type Authenticator, createReviewingAuthenticator, type ReviewToken } from './token-review.ts';
 
 const log = silentLogger();
 const GOOD = 'good-token';
@@ -745,6 +745,40 @@ describe('the snapshot server refuses', () => {
       (await call(url, ACK_PATH, { method: 'POST', token: GOOD, body: '{"proxyId":"p","version":3}' }))
         .status,
     ).toBe(204);
+  });
+
+  // Eighth round: the operator's --proxy-service-account defaulted to none, and none admitted every
+  // ServiceAccount, so any Pod's token for the audience (an agent runner's, for the run API) read the
+  // upstream keys off the stream. The real authenticator, the apiserver's verdict stubbed.
+  it.each([
+    ['the operator names none', []],
+    ['the operator names only the proxies', ['keybrake-system/keybrake-proxy']],
+  ])('a ServiceAccount not named with 403 and no table, when %s', async (_name, allowed) => {
+    const claims = {
+      aud: ['keybrake'],
+      exp: Date.parse('2100-01-01T00:00:00Z') / 1_000,
+      iss: 'https://kubernetes.default.svc.cluster.local',
+      'kubernetes.io': { namespace: 'tenant', serviceaccount: { name: 'other' } },
+    };
+    const bearer = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+    const review: ReviewToken = async () => ({
+      authenticated: true,
+      audiences: ['keybrake'],
+      user: { username: 'system:serviceaccount:tenant:other' },
+    });
+    const { server, url } = await startServer({
+      authenticate: createReviewingAuthenticator(review, { allowedServiceAccounts: allowed }),
+    });
+    server.publish(snapshot(100));
+    const res = await request(`${url}${WATCH_PATH}`, {
+      dispatcher,
+      headers: { authorization: `Bearer ${bearer}` },
+    });
+    expect(res.statusCode).toBe(403);
+    const body = await res.body.text();
+    expect(JSON.parse(body)).toEqual({ error: 'ServiceAccount tenant/other may not follow snapshots' });
+    expect(body).not.toContain('sk_test_upstream');
+    expect(server.connected()).toEqual([]);
   });
 
   it('a follower whose token is rejected, which then stays without a snapshot', async () => {

@@ -78,7 +78,7 @@ async function snapshotListener() {
   const { review, reviewed } = apiserver('keybrake-proxy');
   const { log, warnings } = warningLog();
   const server = createSnapshotServer({
-    authenticate: createReviewingAuthenticator(review),
+    authenticate: createReviewingAuthenticator(review, { allowedServiceAccounts: ['agents/keybrake-proxy'] }),
     isLeader: () => true,
     heartbeatMs: 60_000,
     log,

@@ -18,6 +18,8 @@ const jwt = (name: string, claims: Record<string, unknown> = {}) =>
   `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ ...CLAIMS, sub: name, ...claims })).toString('base64url')}.c2lnbmF0dXJl`;
 const nameIn = (token: string) =>
   JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sub as string;
+/** The proxies' ServiceAccount, the one the tests' authenticators admit. */
+const PROXIES = { allowedServiceAccounts: ['keybrake-system/keybrake-proxy'] };
 /** The client address the tests' tokens come from; the sharing tests name their own. */
 const FROM = '10.0.0.5';
 
@@ -41,53 +43,70 @@ const verdicts: Record<string, V1TokenReviewStatus> = {
 describe('the TokenReview authenticator', () => {
   it.each([
     [
-      'accepts a proxy ServiceAccount token for the audience',
+      'accepts a ServiceAccount in the allowed list, its token bound to the audience',
       'proxy',
-      undefined,
+      ['keybrake-system/keybrake-proxy'],
       { ok: true, user: 'keybrake-system/keybrake-proxy' },
     ],
+    // Eighth round: an empty list admitted any ServiceAccount, and the operator's default was empty,
+    // so an agent runner's token (same audience, for the run API) streamed every upstream key.
     [
-      'accepts any ServiceAccount when no list is configured',
-      'other',
-      undefined,
-      { ok: true, user: 'agents/support-bot' },
+      'refuses every ServiceAccount when the list is empty, with 403',
+      'proxy',
+      [],
+      {
+        ok: false,
+        status: 403,
+        message: 'ServiceAccount keybrake-system/keybrake-proxy may not follow snapshots',
+      },
     ],
-    ['refuses an unauthenticated token with 401', 'garbage', undefined, { ok: false, status: 401 }],
+    [
+      'refuses an unauthenticated token with 401',
+      'garbage',
+      ['keybrake-system/keybrake-proxy'],
+      { ok: false, status: 401 },
+    ],
     [
       'refuses a token the apiserver did not bind to the audience with 401',
       'noAudience',
-      undefined,
+      ['keybrake-system/keybrake-proxy'],
       { ok: false, status: 401 },
     ],
-    ['refuses a user that is not a ServiceAccount with 403', 'human', undefined, { ok: false, status: 403 }],
+    [
+      'refuses a user that is not a ServiceAccount with 403',
+      'human',
+      ['keybrake-system/keybrake-proxy'],
+      { ok: false, status: 403 },
+    ],
     [
       'refuses a ServiceAccount outside the allowed list with 403',
       'other',
       ['keybrake-system/keybrake-proxy'],
       { ok: false, status: 403 },
     ],
-    [
-      'accepts a ServiceAccount in the allowed list',
-      'proxy',
-      ['keybrake-system/keybrake-proxy'],
-      { ok: true },
-    ],
   ])('%s', async (_name, token, allowed, expected) => {
     const { review } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, allowed ? { allowedServiceAccounts: allowed } : {});
+    const auth = createReviewingAuthenticator(review, { allowedServiceAccounts: allowed });
     expect(await auth(jwt(token), FROM)).toMatchObject(expected);
   });
 
   it('asks the apiserver for the configured audience', async () => {
     const { review, calls } = reviewer(verdicts);
-    await createReviewingAuthenticator(review, { audience: 'custom' })(jwt('proxy', { aud: 'custom' }), FROM);
+    await createReviewingAuthenticator(review, { ...PROXIES, audience: 'custom' })(
+      jwt('proxy', { aud: 'custom' }),
+      FROM,
+    );
     expect(calls).toEqual([{ token: 'proxy', audience: 'custom' }]);
   });
 
   it('reuses a verdict within the TTL and asks again after it', async () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: clock.now });
+    const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
+      cacheTtlMs: 60_000,
+      monotonic: clock.now,
+    });
     await auth(jwt('proxy'), FROM);
     clock.advance(59_999);
     await auth(jwt('proxy'), FROM);
@@ -101,7 +120,11 @@ describe('the TokenReview authenticator', () => {
   it('lets a verdict run out by the monotonic clock, whatever the wall clock does', async () => {
     const monotonic = fixedClock(0);
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { cacheTtlMs: 60_000, monotonic: monotonic.now });
+    const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
+      cacheTtlMs: 60_000,
+      monotonic: monotonic.now,
+    });
     vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-01T12:00:00Z') });
     try {
       await auth(jwt('proxy'), FROM);
@@ -116,13 +139,16 @@ describe('the TokenReview authenticator', () => {
 
   it('never sends an empty token to the apiserver', async () => {
     const { review, calls } = reviewer(verdicts);
-    expect(await createReviewingAuthenticator(review)('', FROM)).toMatchObject({ ok: false, status: 401 });
+    expect(await createReviewingAuthenticator(review, PROXIES)('', FROM)).toMatchObject({
+      ok: false,
+      status: 401,
+    });
     expect(calls).toHaveLength(0);
   });
 
   it('keeps the cache bounded', async () => {
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
+    const auth = createReviewingAuthenticator(review, { ...PROXIES, maxCacheEntries: 2 });
     for (const t of ['a', 'b', 'c', 'a']) await auth(jwt(t), FROM);
     // `a` was evicted to make room for `c`, so it is reviewed twice.
     expect(calls.map((c) => c.token)).toEqual(['a', 'b', 'c', 'a']);
@@ -134,7 +160,7 @@ describe('the TokenReview authenticator', () => {
       if (fail) throw new Error('apiserver down');
       return verdicts.proxy!;
     };
-    const auth = createReviewingAuthenticator(review);
+    const auth = createReviewingAuthenticator(review, PROXIES);
     await expect(auth(jwt('proxy'), FROM)).rejects.toThrow('apiserver down');
     fail = false;
     expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });
@@ -144,7 +170,7 @@ describe('the TokenReview authenticator', () => {
   // proxy's verdict out of the cache.
   it('refuses a token that is not a JWT without asking the apiserver', async () => {
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review);
+    const auth = createReviewingAuthenticator(review, PROXIES);
     for (const junk of ['proxy', 'a.b', 'a.b.c.d', 'a.b.c!', `${jwt('proxy')}.`])
       expect(await auth(junk, FROM)).toMatchObject({ ok: false, status: 401 });
     expect(calls).toHaveLength(0);
@@ -154,6 +180,7 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock('2026-06-01T00:00:00Z');
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
       monotonic: clock.now,
       budget: new ReviewBudget({ monotonic: clock.now, burst: 3, perSecond: 1 }),
     });
@@ -175,6 +202,7 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock('2026-12-01T12:00:00Z');
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
       clock,
       budget: new ReviewBudget({ monotonic: clock.now, burst: 2, perSecond: 1 }),
     });
@@ -210,6 +238,7 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock(0);
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
       monotonic: clock.now,
       budget: new ReviewBudget({ monotonic: clock.now, burst: 5, perSecond: 1, sourceBurst: 3 }),
     });
@@ -225,6 +254,7 @@ describe('the TokenReview authenticator', () => {
     const clock = fixedClock(0);
     const { review, calls } = reviewer(verdicts);
     const auth = createReviewingAuthenticator(review, {
+      ...PROXIES,
       monotonic: clock.now,
       // Shares as large as the budget: only the reserve (a quarter, 2) stands between them and it.
       budget: new ReviewBudget({ monotonic: clock.now, burst: 8, perSecond: 1, sourceBurst: 8 }),
@@ -241,7 +271,7 @@ describe('the TokenReview authenticator', () => {
 
   it('keeps an accepted verdict however many refused tokens come after it', async () => {
     const { review, calls } = reviewer(verdicts);
-    const auth = createReviewingAuthenticator(review, { maxCacheEntries: 2 });
+    const auth = createReviewingAuthenticator(review, { ...PROXIES, maxCacheEntries: 2 });
     await auth(jwt('proxy'), FROM);
     for (let i = 0; i < 10; i++) await auth(jwt(`junk-${i}`), `10.0.1.${i}`);
     expect(await auth(jwt('proxy'), FROM)).toMatchObject({ ok: true });

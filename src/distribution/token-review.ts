@@ -23,8 +23,12 @@ export type ReviewToken = (token: string, audience: string) => Promise<V1TokenRe
 /** Options of the TokenReview authenticator; `allowedServiceAccounts` are `namespace/name`. */
 export interface TokenReviewOptions {
   readonly audience?: string;
-  /** Absent or empty: any ServiceAccount whose token carries the audience. */
-  readonly allowedServiceAccounts?: readonly string[];
+  /**
+   * The only ServiceAccounts admitted (the proxies'); empty admits none. Snapshots carry upstream
+   * keys, and any ServiceAccount can be given a token of the audience (agent runners are, for the
+   * run API): an empty list that admitted them all handed the table to any Pod (eighth round).
+   */
+  readonly allowedServiceAccounts: readonly string[];
   readonly cacheTtlMs?: number;
   /** Bound on cached verdicts so a flood of distinct bad tokens cannot grow memory. */
   readonly maxCacheEntries?: number;
@@ -44,7 +48,7 @@ export class TokenReviewUnavailableError extends Error {
 const SA_PREFIX = 'system:serviceaccount:';
 
 /** Proxies authenticate with their ServiceAccount token, audience-bound, checked by TokenReview. */
-export function createTokenReviewAuthenticator(kc: KubeConfig, opts: TokenReviewOptions = {}): Authenticator {
+export function createTokenReviewAuthenticator(kc: KubeConfig, opts: TokenReviewOptions): Authenticator {
   return createReviewingAuthenticator(kubernetesTokenReview(kc), opts);
 }
 
@@ -76,12 +80,9 @@ export function apiStatusOf(err: unknown): string {
  * The policy around a TokenReview: audience and ServiceAccount checks, and a short cache keyed by
  * sha256(token) (never the token itself) so reconnect storms do not hammer the apiserver.
  */
-export function createReviewingAuthenticator(
-  review: ReviewToken,
-  opts: TokenReviewOptions = {},
-): Authenticator {
+export function createReviewingAuthenticator(review: ReviewToken, opts: TokenReviewOptions): Authenticator {
   const audience = opts.audience ?? DEFAULT_AUDIENCE;
-  const allowed = new Set(opts.allowedServiceAccounts ?? []);
+  const allowed = new Set(opts.allowedServiceAccounts);
   const ttl = opts.cacheTtlMs ?? 60_000;
   const maxEntries = opts.maxCacheEntries ?? 1_000;
   const monotonic = opts.monotonic ?? (() => performance.now());
@@ -95,7 +96,7 @@ export function createReviewingAuthenticator(
     if (!user.startsWith(SA_PREFIX))
       return { ok: false, status: 403, message: `${user} is not a ServiceAccount` };
     const sa = user.slice(SA_PREFIX.length).replace(':', '/');
-    if (allowed.size > 0 && !allowed.has(sa))
+    if (!allowed.has(sa))
       return { ok: false, status: 403, message: `ServiceAccount ${sa} may not follow snapshots` };
     return { ok: true, user: sa };
   };

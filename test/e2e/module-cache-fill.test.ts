@@ -105,9 +105,12 @@ describe('the image module cache (cmd/fill-module-cache.ts)', () => {
   });
 
   it('holds every module the operator loads before it looks for its cluster', async () => {
-    const r = await runKeybrake(['operator', '--insecure-http'], {
-      env: debug(filled, { KUBECONFIG: path.join(dir, 'no-such-kubeconfig') }),
-    });
+    const r = await runKeybrake(
+      ['operator', '--insecure-http', '--proxy-service-account', 'keybrake-system/keybrake-proxy'],
+      {
+        env: debug(filled, { KUBECONFIG: path.join(dir, 'no-such-kubeconfig') }),
+      },
+    );
     expect(r.stderr).toContain('StrippedTypeScript');
     expect(stripped(r.stderr)).toEqual([]);
   });

@@ -55,6 +55,8 @@ async function startOperator(identity: string, podArgs: string[], env: NodeJS.Pr
       '--namespace',
       ns,
       '--insecure-http',
+      '--proxy-service-account',
+      `${ns}/keybrake-proxy`,
       '--listen',
       '127.0.0.1:0',
       '--admin-listen',

@@ -27,6 +27,8 @@ beforeAll(async () => {
     '--kubeconfig',
     cp.kubeconfigPath,
     '--insecure-http',
+    '--proxy-service-account',
+    `${watched}/keybrake-proxy`,
     '--namespace',
     watched,
     '--listen',

@@ -92,6 +92,9 @@ async function startOperator(
     '--namespace',
     ns,
     ...transport,
+    // The proxies' ServiceAccount (the TLS test creates it); the operator starts with none other.
+    '--proxy-service-account',
+    `${ns}/proxy`,
     '--lease-name',
     lease,
     '--listen',
@@ -347,7 +350,7 @@ ${vaultKey('uses-broken', 'broken')}`);
       const tls = await servingTls(dir);
       const op = await startOperator(
         'op-tls',
-        ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--proxy-service-account', `${ns}/proxy`],
+        ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile],
         'keybrake-operator-tls',
       );
       await op.waitForLog((l) => l.msg === 'leading', 10_000);

@@ -74,11 +74,13 @@ describe('createTokenReviewAuthenticator', () => {
     });
   });
 
-  it('accepts any ServiceAccount when no list is configured', async () => {
-    const open = createTokenReviewAuthenticator(kc, { audience: 'keybrake' });
-    expect(await open(await mint('intruder', 'keybrake'), FROM)).toEqual({
-      ok: true,
-      user: `${namespace}/intruder`,
+  // Eighth round: an empty list admitted every ServiceAccount with a token for the audience.
+  it('refuses every ServiceAccount when the list is empty, with 403', async () => {
+    const none = createTokenReviewAuthenticator(kc, { audience: 'keybrake', allowedServiceAccounts: [] });
+    expect(await none(await mint('intruder', 'keybrake'), FROM)).toEqual({
+      ok: false,
+      status: 403,
+      message: `ServiceAccount ${namespace}/intruder may not follow snapshots`,
     });
   });
 });

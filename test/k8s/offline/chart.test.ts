@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseFlags } from '../../../src/cli/args.ts';
+import { proxyServiceAccounts } from '../../../src/cli/flag-values.ts';
 import { OPERATOR_FLAGS } from '../../../src/cli/operator.ts';
 import { PROXY_FLAGS } from '../../../src/cli/proxy.ts';
 import { fixedClock } from '../../../src/clock.ts';
@@ -402,6 +403,11 @@ describe('rendering', () => {
         '--token-audience=keybrake',
       ]),
     );
+    // The operator refuses to start without the proxies' ServiceAccount, or with one it cannot read.
+    const { values } = parseFlags(c.args.slice(1), OPERATOR_FLAGS, {});
+    expect(proxyServiceAccounts(values['proxy-service-account'] as string[])).toEqual([
+      `${NAMESPACE}/keybrake-proxy`,
+    ]);
     expect(c.env).toEqual(
       expect.arrayContaining([
         { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
