@@ -160,7 +160,8 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
 
   return {
     async start() {
-      const first = await reload();
+      // Watching from before the first read: a change made while it reads is seen, not taken for
+      // what it read.
       if (opts.watch !== false && !closed) {
         watcher = watchManifests(
           paths,
@@ -170,7 +171,12 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
           { ...(opts.debounceMs !== undefined && { debounceMs: opts.debounceMs }) },
         );
       }
-      return first;
+      try {
+        return await reload();
+      } catch (err) {
+        watcher?.close();
+        throw err;
+      }
     },
     reload: () => reload(),
     refresh: () => reload(true),

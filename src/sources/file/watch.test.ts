@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ManifestWatch, watchManifests } from './watch.ts';
+import { linksAlong, type ManifestWatch, type WatchOptions, watchManifests } from './watch.ts';
 
 let dir: string;
 let w: ManifestWatch | undefined;
@@ -15,14 +15,17 @@ function changed(): Promise<void> {
   });
 }
 
-function start(paths: string[]): void {
+/** A schedule that never runs what it is given: only the fs.watch watchers report. */
+const noPoll = () => ({ cancel() {} });
+
+function start(paths: string[], schedule: WatchOptions['schedule'] = noPoll): void {
   w = watchManifests(
     paths,
     () => {
       changes += 1;
       wake?.();
     },
-    { debounceMs: 20, rearmMs: 20 },
+    { debounceMs: 20, rearmMs: 20, schedule },
   );
 }
 
@@ -192,6 +195,127 @@ describe('watchManifests', () => {
       const c = changed();
       await writeFile(join(dir, 'sub', 'k.yaml'), 'x: 1');
       await c;
+    });
+  });
+
+  // Eighth round: fs.watch stays on the inode it was armed on, so after these nothing watched what
+  // serve reads, and a suspension written this way was never applied.
+  describe('after what is read moved elsewhere', () => {
+    const relink = async (target: string, link: string) => {
+      await symlink(target, `${link}.tmp`);
+      await rename(`${link}.tmp`, link);
+    };
+
+    it('sees a folder link above the path pointed at another release, and edits there after', async () => {
+      for (const v of ['v1', 'v2']) {
+        await mkdir(join(dir, 'releases', v, 'm'), { recursive: true });
+        await writeFile(join(dir, 'releases', v, 'm', 'key.yaml'), `release: ${v}`);
+      }
+      await symlink('releases/v1', join(dir, 'current'));
+      start([join(dir, 'current', 'm')]);
+      let c = changed();
+      await relink('releases/v2', join(dir, 'current'));
+      await c;
+      // Watched where it points now: an edit in place in the new release is seen.
+      c = changed();
+      await writeFile(join(dir, 'releases', 'v2', 'm', 'key.yaml'), 'suspended: true');
+      await c;
+    });
+
+    it('sees a link in the middle of a chain of links pointed elsewhere', async () => {
+      for (const v of ['v1', 'v2']) {
+        await mkdir(join(dir, 'rel', v), { recursive: true });
+        await writeFile(join(dir, 'rel', v, 'key.yaml'), `release: ${v}`);
+      }
+      await mkdir(join(dir, 'hop'));
+      await mkdir(join(dir, 'd'));
+      await symlink('../rel/v1/key.yaml', join(dir, 'hop', 'key.yaml'));
+      await symlink('../hop/key.yaml', join(dir, 'd', 'key.yaml'));
+      start([join(dir, 'd')]);
+      const c = changed();
+      await relink('../rel/v2/key.yaml', join(dir, 'hop', 'key.yaml'));
+      await c;
+    });
+
+    it.each([
+      ['files', ['key.yaml', 'secrets.yaml']],
+      ['a folder', ['m']],
+    ])('sees the parent of the %s given moved away and written anew', async (_, names) => {
+      const kb = join(dir, 'kb');
+      await mkdir(join(kb, 'm'), { recursive: true });
+      for (const f of ['key.yaml', 'secrets.yaml', 'm/key.yaml']) await writeFile(join(kb, f), 'a: 1');
+      start(names.map((n) => join(kb, n)));
+      const c = changed();
+      await rename(kb, `${kb}.old`);
+      await mkdir(join(kb, 'm'), { recursive: true });
+      for (const f of ['key.yaml', 'secrets.yaml', 'm/key.yaml']) await writeFile(join(kb, f), 'a: 2');
+      await c;
+    });
+
+    it('sees, by its fingerprint check, a folder above the parent moved away and written anew', async () => {
+      // No watcher sees this one: only the folder moved is told, and nothing watches it.
+      const file = join(dir, 'g', 'kb', 'key.yaml');
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, 'a: 1');
+      let checkNow: (() => void) | undefined;
+      start([file], (_ms, run) => {
+        checkNow = run;
+        return { cancel() {} };
+      });
+      await rename(join(dir, 'g'), join(dir, 'g.old'));
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, 'a: 2');
+      const c = changed();
+      checkNow!();
+      await c;
+    });
+
+    it('does not call when a fingerprint check finds nothing changed', async () => {
+      const file = join(dir, 'key.yaml');
+      await writeFile(file, 'a: 1');
+      let checks = 0;
+      start([file], (_ms, run) => {
+        if (++checks < 3) run(); // Two checks after the first, over the same file.
+        return { cancel() {} };
+      });
+      expect(checks).toBe(3);
+      // A probe on another file fires after the main watcher would have, had a check called it.
+      const other = join(dir, 'other.yaml');
+      await writeFile(other, 'b: 1');
+      let probeSeen!: () => void;
+      const seen = new Promise<void>((resolve) => {
+        probeSeen = resolve;
+      });
+      const probe = watchManifests([other], () => probeSeen(), { debounceMs: 60, schedule: noPoll });
+      await writeFile(other, 'b: 2');
+      await seen;
+      probe.close();
+      expect(changes).toBe(0);
+    });
+  });
+
+  describe('linksAlong', () => {
+    it('names every link met, a folder link above and each link a link points to', async () => {
+      await mkdir(join(dir, 'real', 'm'), { recursive: true });
+      await writeFile(join(dir, 'real', 'm', 'k.yaml'), '');
+      await symlink('real', join(dir, 'current'));
+      await symlink('../current/m/k.yaml', join(dir, 'real', 'hop.yaml'));
+      await symlink(join(dir, 'real', 'hop.yaml'), join(dir, 'first.yaml'));
+      const real = await realpath(dir);
+      expect(linksAlong(join(real, 'first.yaml'))).toEqual([
+        join(real, 'first.yaml'),
+        join(real, 'real', 'hop.yaml'),
+        join(real, 'current'),
+      ]);
+      expect(linksAlong(join(real, 'real', 'm', 'k.yaml'))).toEqual([]);
+    });
+
+    it('stops at a missing component and at a loop', async () => {
+      await symlink('loop-b', join(dir, 'loop-a'));
+      await symlink('loop-a', join(dir, 'loop-b'));
+      const real = await realpath(dir);
+      expect(linksAlong(join(real, 'gone', 'k.yaml'))).toEqual([]);
+      expect(linksAlong(join(real, 'loop-a')).length).toBe(40);
     });
   });
 

@@ -8,7 +8,8 @@ import {
   statSync,
   watch,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { manifestFingerprint } from './fingerprint.ts';
 
 /** A running watch; `close` stops every watcher and timer. */
 export interface ManifestWatch {
@@ -20,13 +21,32 @@ export interface WatchOptions {
   readonly debounceMs?: number;
   /** How often to retry arming a watcher whose target is gone. Default 1000. */
   readonly rearmMs?: number;
+  /**
+   * How long after one fingerprint check the next one runs (the safety net), at least. Default 1000.
+   */
+  readonly pollMs?: number;
+  /** Runs `run` after `delayMs` (tests run the checks when they choose); default an unref'd timer. */
+  readonly schedule?: (delayMs: number, run: () => void) => { cancel(): void };
 }
+
+const unrefTimer = (delayMs: number, run: () => void) => {
+  const timer = setTimeout(run, delayMs);
+  timer.unref();
+  return { cancel: () => clearTimeout(timer) };
+};
 
 /**
  * Calls `onChange` (debounced) when anything under the given files or directories changes. Each path
  * is watched through its parent directory too, so editors' rename-replace saves and delete/recreate
  * are seen; a watcher that dies (its directory deleted) is re-armed when the path comes back.
- * Symlinked directories and files are watched where they point, and again when a link changes.
+ * Symlinked directories and files are watched where they point, and every link along the way in
+ * its own directory, so pointing one elsewhere is seen. Every watcher is armed afresh before each
+ * `onChange`: fs.watch stays on the inode it was armed on, so after a link flip or a folder moved
+ * away it would watch what is no longer read.
+ * fs.watch cannot see everything (a folder above the parent moved away and written anew), so a
+ * fingerprint of what a load reads (manifestFingerprint) is also checked every `pollMs` (longer
+ * only past ~10 000 files): a change reaches `onChange` within `pollMs` + `debounceMs` even when no
+ * watcher saw it. Its first one is taken before this returns: a change from then on is seen.
  * `onChange` only signals: the caller reloads everything, so a missed detail cannot desynchronise.
  */
 export function watchManifests(
@@ -36,9 +56,12 @@ export function watchManifests(
 ): ManifestWatch {
   const debounceMs = opts.debounceMs ?? 100;
   const rearmMs = opts.rearmMs ?? 1000;
+  const pollMs = opts.pollMs ?? 1000;
+  const schedule = opts.schedule ?? unrefTimer;
   const watchers = new Map<string, FSWatcher>();
   const timers = new Set<NodeJS.Timeout>();
   let debounce: NodeJS.Timeout | undefined;
+  let poll: { cancel(): void } | undefined;
   let closed = false;
 
   const fire = () => {
@@ -46,7 +69,10 @@ export function watchManifests(
     if (debounce) clearTimeout(debounce);
     debounce = setTimeout(() => {
       debounce = undefined;
-      if (!closed) onChange();
+      if (closed) return;
+      // Before the reload: a change after this is seen by the new watchers, one before it is read.
+      rearmAll();
+      onChange();
     }, debounceMs);
   };
 
@@ -76,19 +102,32 @@ export function watchManifests(
         } else if (name === null || name === filter) {
           if (name === filter) onEntry?.();
           fire();
+        } else if (name === basename(dir)) {
+          // The watched folder itself was moved or deleted (the event carries its own name): what
+          // is read is now elsewhere, or nowhere.
+          fire();
         }
       });
     } catch {
-      if (retry) later(() => arm(id, dir, filter, retry, onEntry));
+      if (retry) later(() => retryArm(id, dir, filter, onEntry));
       return;
     }
     w.on('error', () => {
       w.close();
       watchers.delete(id);
       fire();
-      if (retry) later(() => arm(id, dir, filter, retry, onEntry));
+      if (retry) later(() => retryArm(id, dir, filter, onEntry));
     });
     watchers.set(id, w);
+  };
+  /** A directory that is back: what was written in it before its watcher was armed counts as a change. */
+  const retryArm = (id: string, dir: string, filter?: string, onEntry?: () => void) => {
+    arm(id, dir, filter, true, onEntry);
+    if (watchers.has(id)) fire();
+  };
+  /** Every link met on the way to `path`, in its own directory: pointing one elsewhere is a change. */
+  const armLinksAlong = (path: string) => {
+    for (const link of linksAlong(path)) arm(`along:${link}`, dirname(link), basename(link), false);
   };
   /**
    * One plain watcher per directory of a tree. Node's `recursive` mode on Linux stops seeing a file
@@ -120,6 +159,7 @@ export function watchManifests(
    * a dangling link watches where its target would be, so its creation is seen.
    */
   const armLink = (link: string) => {
+    armLinksAlong(link);
     let target: string;
     try {
       target = realpathSync(link);
@@ -160,22 +200,93 @@ export function watchManifests(
     armEntry(target, retry);
   };
 
-  for (const p of paths) {
-    const target = resolve(p);
-    arm(`parent:${target}`, dirname(target), basename(target), true, () => rearm(target, true));
-    armEntry(target, true);
-  }
+  const armAll = () => {
+    for (const p of paths) {
+      const target = resolve(p);
+      armLinksAlong(p);
+      arm(`parent:${target}`, dirname(target), basename(target), true, () => rearm(target, true));
+      armEntry(target, true);
+    }
+  };
+  const disarmAll = () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    for (const w of watchers.values()) w.close();
+    watchers.clear();
+  };
+  const rearmAll = () => {
+    disarmAll();
+    armAll();
+  };
 
+  /**
+   * The safety net: a fingerprint that differs from the last one is a change, seen or not. The
+   * next check waits at least ten times what this one took, so that checking thousands of files
+   * never takes more than a tenth of the thread.
+   */
+  let fingerprint: string | undefined;
+  const check = () => {
+    const began = performance.now();
+    const now = manifestFingerprint(paths);
+    if (fingerprint !== undefined && now !== fingerprint) fire();
+    fingerprint = now;
+    const wait = Math.max(pollMs, Math.ceil(10 * (performance.now() - began)));
+    poll = schedule(wait, () => {
+      if (!closed) check();
+    });
+  };
+
+  armAll();
+  check();
   return {
     close() {
       closed = true;
       if (debounce) clearTimeout(debounce);
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const w of watchers.values()) w.close();
-      watchers.clear();
+      poll?.cancel();
+      disarmAll();
     },
   };
+}
+
+/** Links followed in resolving a path before giving up (the kernel's own bound, ELOOP). */
+const MAX_LINKS = 40;
+
+/**
+ * Every symlink met in resolving `path` as the kernel does, component by component (a link in a
+ * folder above included, and each link a link points to), as the paths where they were met. The
+ * walk stops at the first component that is missing.
+ */
+export function linksAlong(path: string): string[] {
+  const links: string[] = [];
+  let pending = split(isAbsolute(path) ? path : join(process.cwd(), path));
+  let at = '/'; // Always a real path: every link before it resolved.
+  while (pending.length > 0 && links.length < MAX_LINKS) {
+    const name = pending.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, name);
+    let target: string;
+    try {
+      if (!lstatSync(next).isSymbolicLink()) {
+        at = next;
+        continue;
+      }
+      target = readlinkSync(next);
+    } catch {
+      break;
+    }
+    links.push(next);
+    pending = [...split(target), ...pending];
+    if (isAbsolute(target)) at = '/';
+  }
+  return links;
+}
+
+function split(path: string): string[] {
+  return path.split('/').filter((s) => s !== '');
 }
 
 /** The path with every link resolved, or the path itself when it cannot be (gone). */

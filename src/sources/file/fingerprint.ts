@@ -1,0 +1,63 @@
+import { type Dirent, readdirSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A cheap summary of what a load of `paths` would read, for the watcher's safety net: equal
+ * fingerprints, equal reads. Per path given: where it resolves now (every link along it followed),
+ * and per file found by the loader's walk (listManifests: dot entries skipped, links followed, a
+ * link to a folder above ends the walk; here every other file counts, not only *.yaml, *.yml and
+ * *.json, so it may see more than is read, never less) its device, inode, size, mtime, ctime and
+ * mode, links followed. Pointing a link elsewhere, moving a folder away and writing a new one, any
+ * write, a file added or removed: all change it, however the change reached the disk (fs.watch
+ * stays on the inode it was armed on and misses the first two). A path that cannot be read counts
+ * by its error code, so its coming back shows too.
+ * Synchronous: a stat costs ~4 µs so, against ~40 µs through the thread pool (101 files, the
+ * 100 000-key layout: ~0.5 ms a check, against ~5 ms).
+ */
+export function manifestFingerprint(paths: readonly string[]): string {
+  const parts: string[] = [];
+  for (const path of paths) {
+    parts.push(`path ${path} ${attempt(() => realpathSync(path))}`);
+    walk(path, parts, []);
+  }
+  return parts.join('\n');
+}
+
+/** `path`'s identity, then, for a directory, every entry under it the loader would look at. */
+function walk(path: string, parts: string[], ancestors: readonly string[]): void {
+  let s: Stats;
+  try {
+    s = statSync(path);
+  } catch (err) {
+    parts.push(`${path} ${codeOf(err)}`);
+    return;
+  }
+  parts.push(`${path} ${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`);
+  if (!s.isDirectory()) return;
+  let real: string;
+  let entries: Dirent[];
+  try {
+    real = realpathSync(path);
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch (err) {
+    parts.push(`list ${codeOf(err)}`);
+    return;
+  }
+  if (ancestors.includes(real)) return;
+  const within = [...ancestors, real];
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (!e.name.startsWith('.')) walk(join(path, e.name), parts, within);
+  }
+}
+
+function attempt(fn: () => string): string {
+  try {
+    return fn();
+  } catch (err) {
+    return codeOf(err);
+  }
+}
+
+function codeOf(err: unknown): string {
+  return `!${(err as { code?: string }).code ?? 'unreadable'}`;
+}
