@@ -34,6 +34,7 @@ import {
   LEADER_TERM_HEADER,
   MAX_LINE_LENGTH,
   nextSnapshotVersion,
+  PROXY_ID_HEADER,
   parseStreamMessage,
   STREAM_FORMAT_CHANGES,
   STREAM_FORMAT_HEADER,
@@ -779,6 +780,38 @@ describe('the snapshot server refuses', () => {
     expect(JSON.parse(body)).toEqual({ error: 'ServiceAccount tenant/other may not follow snapshots' });
     expect(body).not.toContain('sk_test_upstream');
     expect(server.connected()).toEqual([]);
+  });
+
+  // Eighth round: an ack counted for every stream of the proxy id it named, whoever sent it.
+  it("an ack for another ServiceAccount's stream, which counts for nothing", async () => {
+    const { server, url } = await startServer({
+      authenticate: async (bearer) =>
+        bearer === GOOD
+          ? { ok: true, user: 'keybrake-system/keybrake-proxy' }
+          : { ok: true, user: 'keybrake-system/other-proxy' },
+    });
+    const stream = await request(`${url}${WATCH_PATH}`, {
+      dispatcher,
+      headers: { authorization: `Bearer ${GOOD}`, [PROXY_ID_HEADER]: 'proxy-raw' },
+    });
+    cleanups.push(async () => stream.body.destroy());
+    const lines = stream.body.setEncoding('utf8')[Symbol.asyncIterator]();
+    let stopAcknowledged = false;
+    const stopped = server.stopRuns([{ scope: 'agents/k', runId: 'r1', until: Date.now() + 60_000 }]);
+    void stopped.then(() => {
+      stopAcknowledged = true;
+    });
+    const stopLine = JSON.parse(String((await lines.next()).value).split('\n')[0]!);
+    server.publish(snapshot(100));
+    const ack = (token: string, body: object) =>
+      call(url, ACK_PATH, { method: 'POST', token, body: JSON.stringify(body) });
+    const claim = { proxyId: 'proxy-raw', version: 100, stoppedRuns: stopLine.version };
+    expect((await ack('impostor', claim)).status).toBe(204);
+    expect(ackedBy(server, 'proxy-raw')).toBe(0);
+    expect(stopAcknowledged).toBe(false);
+    expect((await ack(GOOD, claim)).status).toBe(204);
+    expect(ackedBy(server, 'proxy-raw')).toBe(100);
+    expect(await stopped).toEqual({ proxies: 1, acknowledged: 1 });
   });
 
   it('a follower whose token is rejected, which then stays without a snapshot', async () => {

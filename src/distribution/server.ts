@@ -336,9 +336,15 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     if (p.acked) propagationSeconds.observe((clock.now() - p.startedAt) / 1000);
   };
 
-  const onStopsAck = (proxyId: string, seq: number) => {
+  /**
+   * Whether an ack from `user` for `proxyId` speaks for stream `c`: a proxy id is whatever a caller
+   * says, so it counts only from the ServiceAccount that opened the stream (eighth round).
+   */
+  const ackedFor = (c: Conn, user: string, proxyId: string) => c.proxyId === proxyId && c.user === user;
+
+  const onStopsAck = (user: string, proxyId: string, seq: number) => {
     for (const c of conns) {
-      if (c.proxyId !== proxyId || seq <= c.ackedStops) continue;
+      if (!ackedFor(c, user, proxyId) || seq <= c.ackedStops) continue;
       c.ackedStops = seq;
       for (const w of [...stopWaits]) {
         if (w.seq <= seq && w.waiting.delete(c)) {
@@ -350,9 +356,9 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     }
   };
 
-  const onAck = (proxyId: string, version: number) => {
+  const onAck = (user: string, proxyId: string, version: number) => {
     for (const c of conns) {
-      if (c.proxyId !== proxyId || version <= c.ackedVersion) continue;
+      if (!ackedFor(c, user, proxyId) || version <= c.ackedVersion) continue;
       c.ackedVersion = version;
       for (const p of [...propagations]) {
         if (p.version <= version && p.waiting.delete(c)) {
@@ -556,9 +562,9 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
       json(res, 400, { error: 'expected {"proxyId":string,"version":number}' });
       return;
     }
-    onAck(proxyId, b.version);
+    onAck(user, proxyId, b.version);
     if (typeof b.stoppedRuns === 'number' && Number.isSafeInteger(b.stoppedRuns))
-      onStopsAck(proxyId, b.stoppedRuns);
+      onStopsAck(user, proxyId, b.stoppedRuns);
     json(res, 204);
   };
 
