@@ -356,9 +356,11 @@ describe(`revocation reaches every proxy (${TRIALS} trials each)`, () => {
 
   it("an expiry passing → key_expired on all three proxies, enforced by each proxy's own clock", async () => {
     const keys = await createKeys('exp');
-    // Staggered expiries far enough ahead that every proxy holds them before the first one passes.
-    const base = Date.now() + 3_000;
-    const expiries = keys.map((_, i) => base + i * 300);
+    // Staggered expiries far enough ahead that every proxy holds them before the first one passes,
+    // and far enough apart that a trial ends before the next expiry: under a load average of 9 the
+    // apply and the trials had overrun 3 s ahead and 300 ms apart by 1.2 s.
+    const base = Date.now() + 8_000;
+    const expiries = keys.map((_, i) => base + i * 600);
     await kubectl(
       ['apply', '-f', '-'],
       keys
