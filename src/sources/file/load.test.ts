@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,19 @@ describe('loadManifests', () => {
     const { errors } = await loadManifests([join(dir, 'nope')]);
     expect(errors).toEqual([
       { source: join(dir, 'nope'), index: 0, path: '', message: 'cannot read: no such file or directory' },
+    ]);
+  });
+
+  // Eighth round: reading a FIFO waits for a writer, and every later reload waited behind it.
+  it('refuses a FIFO or a device given by name, without reading it, and loads the other files', async () => {
+    const fifo = join(dir, 'pipe.yaml');
+    execFileSync('mkfifo', [fifo]);
+    await writeFile(join(dir, 'a.yaml'), 'kind: A');
+    const { documents, errors } = await loadManifests([fifo, '/dev/null', join(dir, 'a.yaml')]);
+    expect(documents.map((d) => d.doc)).toEqual([{ kind: 'A' }]);
+    expect(errors.map((e) => [e.source, e.message])).toEqual([
+      [fifo, expect.stringMatching(/^cannot read: a FIFO, not a regular file or directory/)],
+      ['/dev/null', expect.stringMatching(/^cannot read: a device, not a regular file or directory/)],
     ]);
   });
 

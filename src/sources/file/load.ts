@@ -97,7 +97,8 @@ export function createFileReader<T>(opts: {
         try {
           const s = await stat(path);
           if (s.isDirectory()) files.push(...(await listManifests(path)));
-          else files.push(path);
+          else if (s.isFile()) files.push(path);
+          else entries.push(notAFile(path, s));
         } catch (err) {
           entries.push(unreadable(path, err));
         }
@@ -108,6 +109,10 @@ export function createFileReader<T>(opts: {
         try {
           // Taken before the read: a write after it changes the stat, and the next load reads again.
           const s = await stat(file, { bigint: true });
+          if (!s.isFile()) {
+            entries.push(notAFile(file, s)); // Replaced since it was listed.
+            continue;
+          }
           const racy = now() - Number(s.mtimeMs) < RACY_MS;
           if (racy) racyUntil = Math.max(racyUntil ?? 0, Number(s.mtimeMs) + RACY_MS);
           const seen = racy ? undefined : `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
@@ -171,6 +176,25 @@ export async function listManifests(dir: string, ancestors: readonly string[] = 
     else if (isFile && EXTENSIONS.has(extname(basename(full)).toLowerCase())) out.push(full);
   }
   return out;
+}
+
+/**
+ * A FIFO, a socket or a device given as a manifest: refused, never read. Reading a FIFO blocks until
+ * something writes to it, and every later reload, revocations included, would queue behind it.
+ */
+function notAFile(
+  source: string,
+  s: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean },
+): { error: DocumentError; missing: boolean } {
+  const kind = s.isFIFO()
+    ? 'a FIFO'
+    : s.isSocket()
+      ? 'a socket'
+      : s.isCharacterDevice() || s.isBlockDevice()
+        ? 'a device'
+        : 'not a regular file';
+  const message = `cannot read: ${kind}, not a regular file or directory (manifests are files or directories of files)`;
+  return { error: { source, index: 0, path: '', message }, missing: false };
 }
 
 function unreadable(source: string, err: unknown): { error: DocumentError; missing: boolean } {
