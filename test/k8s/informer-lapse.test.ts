@@ -153,7 +153,9 @@ describe('the VaultKey informer refused after its watch ends', () => {
       'the proxy to refuse the deleted key’s charge',
     );
     expect(first).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
-    expect(Date.now() - lapsedAt).toBeLessThan(MAX_STALENESS_MS + MARGIN_MS);
+    const staleAfter = Date.now() - lapsedAt;
+    expect(staleAfter).toBeLessThan(MAX_STALENESS_MS + MARGIN_MS);
+    console.error(`[informer-lapse] refused: the deleted key's charge policy_stale after ${staleAfter} ms`);
 
     const before = written();
     expect(await charge(pool, token)).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
@@ -178,5 +180,55 @@ describe('the VaultKey informer refused after its watch ends', () => {
     );
     expect(await probe(pool, token)).toMatchObject({ decision: 'deny', reason: 'key_unknown' });
     expect(written()).toBe(before);
+  });
+});
+
+// Found by a tester (eighth round) with a relay that silenced the operator's open connections to the
+// API server (bytes dropped, no RST; new connections passed): the leader stepped down, then stayed in
+// standby 107 s, its Lease read queued on the dead connection, and its watches counted as current.
+describe('the connections to the API server going silent', () => {
+  const leads = () =>
+    system.operators
+      .get('a')!
+      .process.output()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"leading"')).length;
+  const informerLapse = (problems: string[]) =>
+    problems
+      .map((p) => /^informer .* has not been current for (\d+) s/.exec(p)?.[1])
+      .find((n) => n !== undefined);
+
+  it('makes the informers lapse from their last sign of life, and the operator leads again over new connections', async () => {
+    await until(async () => (await readiness()).status === 200, 30_000, 'the operator ready');
+    const led = leads();
+    const connections = relay.connections();
+    const silencedAt = Date.now();
+    relay.silence();
+
+    // Each watch asks for a timeout under 24 s and is given up 5 s past it: the lapse is counted
+    // from its last event, so it is already that old when readiness first names it.
+    let lapse: string | undefined;
+    await until(
+      async () => {
+        lapse = informerLapse((await readiness()).problems);
+        return lapse !== undefined;
+      },
+      40_000,
+      'readiness to name a lapsed informer',
+    );
+    const namedAfter = Date.now() - silencedAt;
+    expect(namedAfter).toBeLessThan(40_000);
+    expect(Number(lapse)).toBeGreaterThanOrEqual(12);
+
+    // Stepped down after its renew deadline (10 s), it takes the Lease back over a new connection.
+    await until(async () => leads() > led, 45_000, 'the operator to lead again');
+    const ledAfter = Date.now() - silencedAt;
+    expect(ledAfter).toBeLessThan(45_000);
+    await until(async () => (await readiness()).status === 200, 30_000, 'the informers current again');
+    console.error(
+      `[informer-lapse] silenced: a lapsed informer named after ${namedAfter} ms (lapse ${lapse} s), leading again after ${ledAfter} ms, ready after ${Date.now() - silencedAt} ms`,
+    );
+    expect(relay.connections()).toBeGreaterThan(connections);
+    expect(await system.leaseHolder()).toBe('a');
   });
 });
