@@ -27,7 +27,14 @@ node(['cmd/keybrake.ts', 'policy-check', 'examples/quickstart']);
 // serve's compile thread: its imports load (and are kept) before its body, which refuses to run
 // outside a worker thread, throws.
 node(['--input-type=module', '-e', "await import('./src/cli/compile-thread-worker.ts').catch(() => {})"]);
-// Modules a start imports lazily, which no --help loads: the sampler (when tracing is on) and serve's
-// reload metrics.
-const lazy = ['./src/telemetry/sampler.ts', './src/telemetry/reload-metrics.ts'];
+// Modules a start imports lazily, which no --help loads: the proxy runtime, tracing and the runtime
+// flags (serve and proxy load them while their compile thread or snapshot stream starts), the sampler
+// (when tracing is on) and serve's reload metrics.
+const lazy = [
+  './src/proxy/runtime.ts',
+  './src/telemetry/tracing.ts',
+  './src/cli/proxy-options.ts',
+  './src/telemetry/sampler.ts',
+  './src/telemetry/reload-metrics.ts',
+];
 node(['--input-type=module', '-e', lazy.map((m) => `await import('${m}');`).join(' ')]);
