@@ -1,0 +1,162 @@
+// `keybrake serve` applies a suspension that reached the disk by a link or a folder moving, not by a
+// write in a folder it watched (eighth round, HIGH): a release link flipped (`ln -sfn releases/v2
+// current.tmp && mv -T current.tmp current`), a link in the middle of a chain re-pointed, the
+// manifests' parent moved away and written anew. fs.watch stays on the inode it was armed on, so each
+// was forwarded with the real key until a restart. Within the bound the docs state: 401
+// key_suspended, nothing forwarded to the recording upstream.
+import { mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
+import { type KeybrakeProcess, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { keyManifests, mintKeys, UPSTREAM_KEY, UPSTREAM_SECRET } from './fixtures/replicas.ts';
+
+/** The docs' bound when no watcher sees a change (~1–2 s), with slack for a shared two-core box. */
+const BOUND_MS = 5_000;
+
+const specs = ['flip', 'chain', 'files', 'folder'].map((name) => ({
+  name,
+  limits: { perDayUsd: '10', requestsPerMinute: 1000 },
+}));
+const { keys } = mintKeys(specs);
+const spec = (name: string) => specs.find((s) => s.name === name)!;
+const live = (name: string) => keyManifests(spec(name), keys[name as keyof typeof keys].token);
+const suspended = (name: string) => live(name).replace('  policyRef:', '  suspended: true\n  policyRef:');
+
+/** One read with `name`'s token on the Stripe listener: its status and Keybrake's reason. */
+async function call(base: string, name: string): Promise<{ status: number; reason: string | undefined }> {
+  const res = await request(`${base}/v1/customers?limit=1`, {
+    headers: { authorization: `Bearer ${keys[name as keyof typeof keys].token}` },
+  });
+  await res.body.dump();
+  const header = String(res.headers['keybrake-decision'] ?? '');
+  return { status: res.statusCode, reason: /reason=([a-z_]+)/.exec(header)?.[1] };
+}
+
+let root: string;
+let emulator: StripeEmulator;
+let kb: KeybrakeProcess;
+
+/**
+ * Calls with `name`'s key until it is refused (allowed calls are forwarded meanwhile), within
+ * BOUND_MS: the refusal must be key_suspended, and neither it nor one more call reaches the upstream.
+ */
+async function expectSuspendedWithinBound(name: string): Promise<void> {
+  const base = kb.urls['stripe']!;
+  const deadline = Date.now() + BOUND_MS;
+  for (;;) {
+    const before = emulator.requests.length;
+    const r = await call(base, name);
+    if (r.status !== 200) {
+      expect(r).toEqual({ status: 401, reason: 'key_suspended' });
+      expect(emulator.requests.length).toBe(before);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`${name}: still forwarded ${BOUND_MS} ms after the change`);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // polling pace, not synchronisation
+  }
+  const forwarded = emulator.requests.length;
+  expect(await call(base, name)).toEqual({ status: 401, reason: 'key_suspended' });
+  expect(emulator.requests.length).toBe(forwarded);
+}
+
+/** Points `link` at `target` as release tools do: a new link renamed over the old one. */
+async function relink(target: string, link: string): Promise<void> {
+  await symlink(target, `${link}.tmp`);
+  await rename(`${link}.tmp`, link);
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'keybrake-moves-'));
+  emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
+  await writeFile(join(root, 'upstream.yaml'), UPSTREAM_SECRET);
+  // 1. Releases and a `current` link; serve reads current/m.
+  for (const [v, text] of [
+    ['v1', live('flip')],
+    ['v2', suspended('flip')],
+  ] as const) {
+    await mkdir(join(root, 'cap', 'releases', v, 'm'), { recursive: true });
+    await writeFile(join(root, 'cap', 'releases', v, 'm', 'flip.yaml'), text);
+  }
+  await symlink('releases/v1', join(root, 'cap', 'current'));
+  // 2. d/chain.yaml -> ../hop/chain.yaml -> ../rel/v1/chain.yaml
+  for (const [v, text] of [
+    ['v1', live('chain')],
+    ['v2', suspended('chain')],
+  ] as const) {
+    await mkdir(join(root, 'rel', v), { recursive: true });
+    await writeFile(join(root, 'rel', v, 'chain.yaml'), text);
+  }
+  await mkdir(join(root, 'hop'));
+  await mkdir(join(root, 'd'));
+  await symlink('../rel/v1/chain.yaml', join(root, 'hop', 'chain.yaml'));
+  await symlink('../hop/chain.yaml', join(root, 'd', 'chain.yaml'));
+  // 3. Files given by name in g6/kb, and a folder g5/kb/m.
+  await mkdir(join(root, 'g6', 'kb'), { recursive: true });
+  await writeFile(join(root, 'g6', 'kb', 'files.yaml'), live('files'));
+  await writeFile(join(root, 'g6', 'kb', 'other.yaml'), '');
+  await mkdir(join(root, 'g5', 'kb', 'm'), { recursive: true });
+  await writeFile(join(root, 'g5', 'kb', 'm', 'folder.yaml'), live('folder'));
+
+  // Written long ago, as a release is: serve then has no file to read again once it settles (a
+  // reload of everything that would read the changes below, whoever saw them).
+  const past = new Date(Date.now() - 60_000);
+  for (const file of [
+    'upstream.yaml',
+    'cap/releases/v1/m/flip.yaml',
+    'cap/releases/v2/m/flip.yaml',
+    'rel/v1/chain.yaml',
+    'rel/v2/chain.yaml',
+    'g6/kb/files.yaml',
+    'g6/kb/other.yaml',
+    'g5/kb/m/folder.yaml',
+  ])
+    await utimes(join(root, file), past, past);
+
+  const args = serveArgs(join(root, 'upstream.yaml'), { stripe: emulator.url });
+  for (const path of [
+    join(root, 'cap', 'current', 'm'),
+    join(root, 'd'),
+    join(root, 'g6', 'kb', 'files.yaml'),
+    join(root, 'g6', 'kb', 'other.yaml'),
+    join(root, 'g5', 'kb', 'm'),
+  ])
+    args.push('--manifests', path);
+  kb = await startKeybrake(args);
+  for (const s of specs) expect((await call(kb.urls['stripe']!, s.name)).status).toBe(200);
+});
+
+afterAll(async () => {
+  await kb?.stop();
+  await emulator?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('serve applies a suspension that arrived by a link or a folder moving', () => {
+  it('a release link flipped to a release with the key suspended', async () => {
+    await relink('releases/v2', join(root, 'cap', 'current'));
+    await expectSuspendedWithinBound('flip');
+  });
+
+  it('the middle link of a chain pointed at a copy with the key suspended', async () => {
+    await relink('../rel/v2/chain.yaml', join(root, 'hop', 'chain.yaml'));
+    await expectSuspendedWithinBound('chain');
+  });
+
+  it('the parent of the files given moved away and written anew', async () => {
+    await rename(join(root, 'g6', 'kb'), join(root, 'g6', 'kb.old'));
+    await mkdir(join(root, 'g6', 'kb'));
+    await writeFile(join(root, 'g6', 'kb', 'other.yaml'), '');
+    await writeFile(join(root, 'g6', 'kb', 'files.yaml'), suspended('files'));
+    await expectSuspendedWithinBound('files');
+  });
+
+  it('the parent of the folder given moved away and written anew', async () => {
+    await rename(join(root, 'g5', 'kb'), join(root, 'g5', 'kb.old'));
+    await mkdir(join(root, 'g5', 'kb', 'm'), { recursive: true });
+    await writeFile(join(root, 'g5', 'kb', 'm', 'folder.yaml'), suspended('folder'));
+    await expectSuspendedWithinBound('folder');
+  });
+});
