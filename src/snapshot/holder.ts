@@ -41,14 +41,19 @@ export class SnapshotHolder {
   /**
    * The operator's word on the table in force: its sources were known to have seen every change
    * `lagMs` ago (a heartbeat, or the head of the table just applied). Its age counts from then,
-   * not from when the word arrived. Undefined (a word without it): vouched for by nobody, as old as
-   * can be, so it is stale at once (ADR 0005, eighth round).
+   * not from when the word arrived. Undefined (a word without it): vouched for by nobody, infinitely
+   * old, so it is stale at once (ADR 0005, eighth round); not "since 1970", which is what
+   * `keybrake_snapshot_age_seconds` and the policy_stale message showed.
    */
   vouch(lagMs: number | undefined): void {
-    if (this.#current) this.#receivedAt = lagMs === undefined ? 0 : this.#clock.now() - lagMs;
+    if (this.#current)
+      this.#receivedAt = lagMs === undefined ? Number.NEGATIVE_INFINITY : this.#clock.now() - lagMs;
   }
 
-  /** Milliseconds since the table was last received or vouched for as current; undefined before the first. */
+  /**
+   * Milliseconds since the table was last received or vouched for as current; Infinity while nobody
+   * vouches for it; undefined before the first.
+   */
   ageMs(): number | undefined {
     return this.#current ? this.#clock.now() - this.#receivedAt : undefined;
   }

@@ -132,7 +132,7 @@ export function createProxyMetrics(opts: {
     }),
     snapshotAge: new Gauge({
       name: 'keybrake_snapshot_age_seconds',
-      help: 'Seconds since the snapshot in force was received.',
+      help: 'Seconds since the snapshot in force was received or vouched for as current (+Inf while nobody vouches for it).',
       registers: [registry],
       collect() {
         const age = opts.snapshotAgeSeconds();

@@ -54,6 +54,15 @@ describe('staleness: a stale table lets only reads through', () => {
     expect(sent).toEqual([]);
   });
 
+  it('says a table nobody vouches for is vouched for by no operator, not decades old', async () => {
+    const { call, sent, snapshots } = proxyAged(0);
+    snapshots.vouch(undefined);
+    const res = await call('POST', '/v1/charges', 'amount=100&currency=usd&customer=cus_A');
+    expect(reasonOf(res)).toBe('policy_stale');
+    expect(res.body.toString()).toContain('The policy snapshot is vouched for as current by no operator;');
+    expect(sent).toEqual([]);
+  });
+
   it('forwards a read of a stale table', async () => {
     const { call, sent } = proxyAged(MAX_STALENESS_MS + 1);
     expect(reasonOf(await call('GET', '/v1/customers/cus_A'))).toBe('ok');

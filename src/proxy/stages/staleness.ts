@@ -12,8 +12,9 @@ export const staleness: Stage = (ctx, deps) => {
   const age = deps.snapshots.ageMs();
   if (age !== undefined && age <= deps.maxStalenessMs) return undefined;
   if (isPlainRead(ctx.op!)) return undefined;
-  return deny(
-    'policy_stale',
-    `The policy snapshot is ${Math.round((age ?? 0) / 1000)} s old; only reads go on until it is refreshed.`,
-  );
+  const how =
+    age === undefined || Number.isFinite(age)
+      ? `is ${Math.round((age ?? 0) / 1000)} s old`
+      : 'is vouched for as current by no operator';
+  return deny('policy_stale', `The policy snapshot ${how}; only reads go on until it is refreshed.`);
 };
