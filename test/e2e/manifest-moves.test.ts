@@ -22,13 +22,14 @@ const specs = ['flip', 'chain', 'files', 'folder'].map((name) => ({
 }));
 const { keys } = mintKeys(specs);
 const spec = (name: string) => specs.find((s) => s.name === name)!;
-const live = (name: string) => keyManifests(spec(name), keys[name as keyof typeof keys].token);
+const tokenOf = (name: string) => keys[name as keyof typeof keys]!.token;
+const live = (name: string) => keyManifests(spec(name), tokenOf(name));
 const suspended = (name: string) => live(name).replace('  policyRef:', '  suspended: true\n  policyRef:');
 
 /** One read with `name`'s token on the Stripe listener: its status and Keybrake's reason. */
 async function call(base: string, name: string): Promise<{ status: number; reason: string | undefined }> {
   const res = await request(`${base}/v1/customers?limit=1`, {
-    headers: { authorization: `Bearer ${keys[name as keyof typeof keys].token}` },
+    headers: { authorization: `Bearer ${tokenOf(name)}` },
   });
   await res.body.dump();
   const header = String(res.headers['keybrake-decision'] ?? '');
