@@ -15,7 +15,8 @@ import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-acco
 export const PROXY_SUMMARY =
   'Runs a proxy replica that follows the operator snapshot stream (Kubernetes). It is not ready, and\n' +
   'denies every call with policy_stale, until the first snapshot arrives; when the operator is out of\n' +
-  'reach for longer than --max-staleness, money-moving calls are denied with policy_stale.';
+  'reach, or cannot vouch for its table, for longer than --max-staleness, every call but a read is\n' +
+  'denied with policy_stale.';
 
 /** The projected, audience-bound token the chart mounts; the pod's default token is the fallback. */
 export { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH };
@@ -39,7 +40,7 @@ export const PROXY_FLAGS = {
   'max-staleness': {
     type: 'string',
     default: '30s',
-    help: `deny money-moving calls with policy_stale when the operator has been silent this long (${DURATION_SYNTAX})`,
+    help: `deny every call but a read with policy_stale once the table is this old, counted from when the operator last knew it current (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'proxy-id': {
