@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -29,6 +29,15 @@ describe('manifestFingerprint', () => {
     const before = manifestFingerprint([m]);
     expect(manifestFingerprint([m])).toBe(before);
     await writeFile(join(m, '.hidden', 'key.yaml'), 'skipped by the loader');
+    expect(manifestFingerprint([m])).toBe(before);
+  });
+
+  it('is the same while only files the loader never reads are written (a log, a dot file)', async () => {
+    // An audit log in the watched folder changed it on every call, and every check then reloaded.
+    const m = await releases();
+    for (const f of ['audit.jsonl', 'notes.txt', '.heartbeat']) await writeFile(join(m, f), '');
+    const before = manifestFingerprint([m]);
+    for (const f of ['audit.jsonl', 'notes.txt', '.heartbeat']) await appendFile(join(m, f), 'more\n');
     expect(manifestFingerprint([m])).toBe(before);
   });
 

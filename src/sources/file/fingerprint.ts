@@ -1,13 +1,14 @@
 import { type Dirent, readdirSync, realpathSync, type Stats, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { walkReads } from './manifest-names.ts';
 
 /**
  * A cheap summary of what a load of `paths` would read, for the watcher's safety net: equal
  * fingerprints, equal reads. Per path given: where it resolves now (every link along it followed),
  * and per file found by the loader's walk (listManifests: dot entries skipped, links followed, a
- * link to a folder above ends the walk; here every other file counts, not only *.yaml, *.yml and
- * *.json, so it may see more than is read, never less) its device, inode, size, mtime, ctime and
- * mode, links followed. Pointing a link elsewhere, moving a folder away and writing a new one, any
+ * link to a folder above ends the walk, only the names it reads: walkReads, so that a log or a dot
+ * file written in the folder is no change) its device, inode, size, mtime, ctime and mode, links
+ * followed. Pointing a link elsewhere, moving a folder away and writing a new one, any
  * write, a file added or removed: all change it, however the change reached the disk (fs.watch
  * stays on the inode it was armed on and misses the first two). A path that cannot be read counts
  * by its error code, so its coming back shows too.
@@ -23,8 +24,11 @@ export function manifestFingerprint(paths: readonly string[]): string {
   return parts.join('\n');
 }
 
-/** `path`'s identity, then, for a directory, every entry under it the loader would look at. */
-function walk(path: string, parts: string[], ancestors: readonly string[]): void {
+/**
+ * `path`'s identity, then, for a directory, every entry under it the loader would look at.
+ * `named`: a path given, read whatever its name.
+ */
+function walk(path: string, parts: string[], ancestors: readonly string[], named = true): void {
   let s: Stats;
   try {
     s = statSync(path);
@@ -32,6 +36,7 @@ function walk(path: string, parts: string[], ancestors: readonly string[]): void
     parts.push(`${path} ${codeOf(err)}`);
     return;
   }
+  if (!named && !walkReads(basename(path), s.isDirectory())) return;
   parts.push(`${path} ${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`);
   if (!s.isDirectory()) return;
   let real: string;
@@ -46,7 +51,7 @@ function walk(path: string, parts: string[], ancestors: readonly string[]): void
   if (ancestors.includes(real)) return;
   const within = [...ancestors, real];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (!e.name.startsWith('.')) walk(join(path, e.name), parts, within);
+    walk(join(path, e.name), parts, within, false);
   }
 }
 

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
+import { walkReads } from './manifest-names.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
 
 /** What `loadManifests` read: every document, and every file or YAML problem met on the way. */
@@ -9,8 +10,6 @@ export interface LoadResult {
   readonly documents: RawDocument[];
   readonly errors: DocumentError[];
 }
-
-const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 /**
  * Reads manifest files and directories (recursively, *.yaml/*.yml/*.json, sorted) into raw documents
@@ -163,7 +162,6 @@ export async function listManifests(dir: string, ancestors: readonly string[] = 
   const out: string[] = [];
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
     const full = join(dir, e.name);
     let isDir = e.isDirectory();
     let isFile = e.isFile();
@@ -172,8 +170,9 @@ export async function listManifests(dir: string, ancestors: readonly string[] = 
       isDir = s?.isDirectory() ?? false;
       isFile = s?.isFile() ?? false;
     }
+    if (!walkReads(e.name, isDir)) continue;
     if (isDir) out.push(...(await listManifests(full, within)));
-    else if (isFile && EXTENSIONS.has(extname(basename(full)).toLowerCase())) out.push(full);
+    else if (isFile) out.push(full);
   }
   return out;
 }

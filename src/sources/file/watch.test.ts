@@ -1,4 +1,14 @@
-import { mkdir, mkdtemp, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -65,6 +75,26 @@ describe('watchManifests', () => {
     await writeFile(other, 'b: 2');
     await seen;
     probe.close();
+    expect(changes).toBe(0);
+  });
+
+  it('ignores, in a watched directory, writes to files no load reads: a log, a dot file', async () => {
+    // An audit log or a heartbeat written there restarted the debounce for as long as it went on.
+    for (const f of ['audit.jsonl', 'notes.txt', '.heartbeat']) await writeFile(join(dir, f), '');
+    start([dir]);
+    for (let i = 0; i < 5; i++)
+      for (const f of ['audit.jsonl', 'notes.txt', '.heartbeat']) await appendFile(join(dir, f), `${i}\n`);
+    // A probe on another folder fires after the main watcher would have, had it seen those writes.
+    const other = await mkdtemp(join(tmpdir(), 'keybrake-watch-probe-'));
+    let probeSeen!: () => void;
+    const seen = new Promise<void>((resolve) => {
+      probeSeen = resolve;
+    });
+    const probe = watchManifests([other], () => probeSeen(), { debounceMs: 60, schedule: noPoll });
+    await writeFile(join(other, 'k.yaml'), 'b: 2');
+    await seen;
+    probe.close();
+    await rm(other, { recursive: true, force: true });
     expect(changes).toBe(0);
   });
 
@@ -268,6 +298,24 @@ describe('watchManifests', () => {
       const c = changed();
       checkNow!();
       await c;
+    });
+
+    it('calls at once when a fingerprint check finds a change, whatever the debounce waits for', async () => {
+      // The check went through the debounce, which a folder never quiet kept restarting.
+      const file = join(dir, 'key.yaml');
+      await writeFile(file, 'a: 1');
+      let checkNow: (() => void) | undefined;
+      w = watchManifests([file], () => changes++, {
+        debounceMs: 1e6,
+        maxWaitMs: 1e6,
+        schedule: (_ms, run) => {
+          checkNow = run;
+          return { cancel() {} };
+        },
+      });
+      await writeFile(file, 'a: 22');
+      checkNow!();
+      expect(changes).toBe(1);
     });
 
     it('does not call when a fingerprint check finds nothing changed', async () => {

@@ -9,7 +9,9 @@ import {
   watch,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { createDebounce } from './debounce.ts';
 import { manifestFingerprint } from './fingerprint.ts';
+import { walkReads } from './manifest-names.ts';
 
 /** A running watch; `close` stops every watcher and timer. */
 export interface ManifestWatch {
@@ -19,6 +21,11 @@ export interface ManifestWatch {
 export interface WatchOptions {
   /** Quiet time after the last event before `onChange` fires (editors write in bursts). Default 100. */
   readonly debounceMs?: number;
+  /**
+   * The longest `onChange` waits after the first event of a burst, however many follow: a folder
+   * never quiet must not hold a reload off. Default 250.
+   */
+  readonly maxWaitMs?: number;
   /** How often to retry arming a watcher whose target is gone. Default 1000. */
   readonly rearmMs?: number;
   /**
@@ -35,8 +42,16 @@ const unrefTimer = (delayMs: number, run: () => void) => {
   return { cancel: () => clearTimeout(timer) };
 };
 
+const plainTimer = (delayMs: number, run: () => void) => {
+  const timer = setTimeout(run, delayMs);
+  return { cancel: () => clearTimeout(timer) };
+};
+
 /**
- * Calls `onChange` (debounced) when anything under the given files or directories changes. Each path
+ * Calls `onChange` (debounced, `maxWaitMs` at most after the first event) when anything a load
+ * reads under the given files or directories changes: events about names it never reads (walkReads:
+ * a log, a dot file) are ignored, so that a chatty folder neither triggers reloads nor, with the
+ * maximum wait, holds them off. Each path
  * is watched through its parent directory too, so editors' rename-replace saves and delete/recreate
  * are seen; a watcher that dies (its directory deleted) is re-armed when the path comes back.
  * Symlinked directories and files are watched where they point, and every link along the way in
@@ -45,8 +60,8 @@ const unrefTimer = (delayMs: number, run: () => void) => {
  * away it would watch what is no longer read.
  * fs.watch cannot see everything (a folder above the parent moved away and written anew), so a
  * fingerprint of what a load reads (manifestFingerprint) is also checked every `pollMs` (longer
- * only past ~10 000 files): a change reaches `onChange` within `pollMs` + `debounceMs` even when no
- * watcher saw it. Its first one is taken before this returns: a change from then on is seen.
+ * only past ~10 000 files): a change reaches `onChange` within `pollMs` even when no watcher saw
+ * it (a check that sees one calls it at once). Its first one is taken before this returns: a change from then on is seen.
  * `onChange` only signals: the caller reloads everything, so a missed detail cannot desynchronise.
  */
 export function watchManifests(
@@ -55,25 +70,26 @@ export function watchManifests(
   opts: WatchOptions = {},
 ): ManifestWatch {
   const debounceMs = opts.debounceMs ?? 100;
+  const maxWaitMs = opts.maxWaitMs ?? 250;
   const rearmMs = opts.rearmMs ?? 1000;
   const pollMs = opts.pollMs ?? 1000;
   const schedule = opts.schedule ?? unrefTimer;
   const watchers = new Map<string, FSWatcher>();
   const timers = new Set<NodeJS.Timeout>();
-  let debounce: NodeJS.Timeout | undefined;
   let poll: { cancel(): void } | undefined;
   let closed = false;
 
-  const fire = () => {
-    if (closed) return;
-    if (debounce) clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      debounce = undefined;
+  const debounce = createDebounce(
+    () => {
       if (closed) return;
       // Before the reload: a change after this is seen by the new watchers, one before it is read.
       rearmAll();
       onChange();
-    }, debounceMs);
+    },
+    { quietMs: debounceMs, maxWaitMs, now: () => performance.now(), schedule: plainTimer },
+  );
+  const fire = () => {
+    if (!closed) debounce.poke();
   };
 
   const later = (fn: () => void) => {
@@ -96,8 +112,11 @@ export function watchManifests(
     try {
       w = watch(dir, { persistent: false }, (_event, name) => {
         if (filter === undefined) {
+          if (name === null) return fire();
+          const entry = join(dir, String(name));
+          if (!mayBeRead(entry)) return;
           // An entry that is (again) a subdirectory or a link needs a fresh watcher of its own.
-          if (name !== null) rearm(join(dir, String(name)), false);
+          rearm(entry, false);
           fire();
         } else if (name === null || name === filter) {
           if (name === filter) onEntry?.();
@@ -119,6 +138,20 @@ export function watchManifests(
       if (retry) later(() => retryArm(id, dir, filter, onEntry));
     });
     watchers.set(id, w);
+  };
+  /**
+   * Whether an entry of a watched folder is one a load reads (walkReads), or a folder it reads or
+   * read: events about anything else (a log written there, a dot file) are no change.
+   */
+  const mayBeRead = (entry: string) => {
+    const name = basename(entry);
+    if (name.startsWith('.')) return false;
+    if (walkReads(name, false) || watchers.has(`dir:${entry}`)) return true;
+    try {
+      return statSync(entry).isDirectory();
+    } catch {
+      return false;
+    }
   };
   /** A directory that is back: what was written in it before its watcher was armed counts as a change. */
   const retryArm = (id: string, dir: string, filter?: string, onEntry?: () => void) => {
@@ -228,7 +261,9 @@ export function watchManifests(
   const check = () => {
     const began = performance.now();
     const now = manifestFingerprint(paths);
-    if (fingerprint !== undefined && now !== fingerprint) fire();
+    // Run at once, not debounced: a change is certain, and a folder whose events never stop must
+    // not hold this one off either.
+    if (fingerprint !== undefined && now !== fingerprint && !closed) debounce.flush();
     fingerprint = now;
     const wait = Math.max(pollMs, Math.ceil(10 * (performance.now() - began)));
     poll = schedule(wait, () => {
@@ -241,7 +276,7 @@ export function watchManifests(
   return {
     close() {
       closed = true;
-      if (debounce) clearTimeout(debounce);
+      debounce.cancel();
       poll?.cancel();
       disarmAll();
     },
