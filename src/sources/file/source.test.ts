@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -281,6 +281,16 @@ describe('file source: files read racily at start', () => {
     const after = await s.reload();
     expect(seen).toHaveLength(2); // start's update and the reload's; none from the pass
     expect(after.set.keys[0]).toBe(first.set.keys[0]);
+  });
+
+  it('reads a file whose mtime is in the future again 2 s later, not in a loop', async () => {
+    // mtime + 2 s past 2^31 ms: Node fired the timer after 1 ms, ~800 re-reads a second.
+    const future = new Date('2100-01-01T00:00:00Z');
+    await utimes(join(dir, 'policy.yaml'), future, future);
+    const { scheduled } = await settlingSource();
+    expect(scheduled).toHaveLength(1);
+    expect(scheduled[0]!.delayMs).toBeLessThanOrEqual(2_050);
+    expect(scheduled[0]!.delayMs).toBeGreaterThanOrEqual(2_000);
   });
 
   it('gives an update when a file changed and no watcher said so', async () => {

@@ -48,6 +48,17 @@ const unrefTimer = (delayMs: number, run: () => void) => {
 
 /** Past the end of the racy window, so that the load after it finds every file out of it. */
 const SETTLE_MARGIN_MS = 50;
+/** The racy window's length (the reader's): no file settles later than this from now. */
+const SETTLE_MAX_MS = 2_000;
+
+/**
+ * How long until a settle pass, for files that leave the racy window at `at` (epoch ms). A file
+ * whose mtime is in the future (`touch -d 2100-01-01`, a server clock ahead) stays racy: it is read
+ * again every SETTLE_MAX_MS, never sooner, nor in a loop (past 2^31 ms Node fires a timer at once).
+ */
+function settleDelay(at: number, now: number): number {
+  return Math.min(Math.max(0, at - now), SETTLE_MAX_MS) + SETTLE_MARGIN_MS;
+}
 
 /**
  * Standalone mode's source (DESIGN.md §3): manifest files and directories → load → validate → the
@@ -111,7 +122,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   const scheduleSettle = () => {
     const at = reader.settlesAt();
     if (at === undefined || settling || closed) return;
-    settling = (opts.schedule ?? unrefTimer)(Math.max(0, at - Date.now()) + SETTLE_MARGIN_MS, () => {
+    settling = (opts.schedule ?? unrefTimer)(settleDelay(at, Date.now()), () => {
       settling = undefined;
       if (closed || running) return; // a reload under way reads them, and schedules again
       running = once(true)
