@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeUnlistableDir } from '../../../test/env/unlistable-dir.ts';
 import { createFileReader, loadManifests, loadThrough } from './load.ts';
 
 let dir: string;
@@ -84,6 +85,20 @@ describe('loadManifests', () => {
     const { errors } = await loadManifests([dir]);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.message).not.toContain('SECRETVALUE');
+  });
+
+  it('reports a subfolder that cannot be listed against that subfolder, and loads every other file', async (ctx) => {
+    // It was reported against the folder given, and every file under that then counted as failed.
+    await mkdir(join(dir, 'a'));
+    await writeFile(join(dir, 'a', 'k1.yaml'), 'kind: A');
+    if (!(await makeUnlistableDir(join(dir, 'b')))) ctx.skip();
+    await mkdir(join(dir, 'c'));
+    await writeFile(join(dir, 'c', 'k3.yaml'), 'kind: C');
+    const r = await loadManifests([dir]);
+    expect(r.documents.map((d) => d.source)).toEqual([join(dir, 'a', 'k1.yaml'), join(dir, 'c', 'k3.yaml')]);
+    expect(r.errors).toEqual([
+      { source: join(dir, 'b'), index: 0, path: '', message: expect.stringMatching(/^cannot read: E/) },
+    ]);
   });
 
   it('reports a missing path as an error', async () => {

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
@@ -95,8 +96,12 @@ export function createFileReader<T>(opts: {
       for (const path of paths) {
         try {
           const s = await stat(path);
-          if (s.isDirectory()) files.push(...(await listManifests(path)));
-          else if (s.isFile()) files.push(path);
+          if (s.isDirectory()) {
+            const listed = await listManifests(path);
+            files.push(...listed.files);
+            // Only what is under a folder that cannot be listed fails: a deletion elsewhere applies.
+            for (const u of listed.unlistable) entries.push(unreadable(u.dir, u.err));
+          } else if (s.isFile()) files.push(path);
           else entries.push(notAFile(path, s));
         } catch (err) {
           entries.push(unreadable(path, err));
@@ -151,16 +156,40 @@ interface ReadFile<T> {
 const RACY_MS = 2_000;
 
 /**
- * The manifest files under a directory, sorted, skipping dot entries, following symlinks.
+ * The manifest files under a directory, sorted, skipping dot entries, following symlinks, and every
+ * folder met that could not be listed (`dir` itself included) with why: one unlistable subfolder
+ * does not hide the files of the others.
+ */
+export async function listManifests(
+  dir: string,
+): Promise<{ files: string[]; unlistable: { dir: string; err: unknown }[] }> {
+  const files: string[] = [];
+  const unlistable: { dir: string; err: unknown }[] = [];
+  await walkFolder(dir, [], files, unlistable);
+  return { files, unlistable };
+}
+
+/**
  * `ancestors`: the real directories above, so that a link to one of them ends the walk (two such
  * links in a directory would double it at every level).
  */
-export async function listManifests(dir: string, ancestors: readonly string[] = []): Promise<string[]> {
-  const real = await realpath(dir);
-  if (ancestors.includes(real)) return [];
+async function walkFolder(
+  dir: string,
+  ancestors: readonly string[],
+  files: string[],
+  unlistable: { dir: string; err: unknown }[],
+): Promise<void> {
+  let real: string;
+  let entries: Dirent[];
+  try {
+    real = await realpath(dir);
+    if (ancestors.includes(real)) return;
+    entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  } catch (err) {
+    unlistable.push({ dir, err });
+    return;
+  }
   const within = [...ancestors, real];
-  const out: string[] = [];
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
     const full = join(dir, e.name);
     let isDir = e.isDirectory();
@@ -171,10 +200,9 @@ export async function listManifests(dir: string, ancestors: readonly string[] = 
       isFile = s?.isFile() ?? false;
     }
     if (!walkReads(e.name, isDir)) continue;
-    if (isDir) out.push(...(await listManifests(full, within)));
-    else if (isFile) out.push(full);
+    if (isDir) await walkFolder(full, within, files, unlistable);
+    else if (isFile) files.push(full);
   }
-  return out;
 }
 
 /**

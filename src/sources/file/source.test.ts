@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { saveFile } from '../../../test/env/save-file.ts';
+import { makeUnlistableDir } from '../../../test/env/unlistable-dir.ts';
 import { supportBotKey, supportBotPolicy, supportBotSecrets } from '../../../test/fixtures/support-bot.ts';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { fixedClock } from '../../clock.ts';
 import { compile } from '../../compiler/compile.ts';
+import { revocationsOf } from '../../compiler/revocations.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import { newToken } from '../../tokens/token.ts';
 import { createFileSource, type FileSource } from './source.ts';
@@ -247,6 +249,25 @@ describe('createFileSource', () => {
     expect(b).not.toBe(a);
     expect(b).toBe(c);
     expect(seen).toEqual([first, a, b]);
+  });
+});
+
+describe('file source: a subfolder that cannot be listed', () => {
+  it('fails only what is under it: a key deleted in another folder is revoked', async (ctx) => {
+    // The listing error was put on the folder given, so every file under it counted as failed and
+    // revocationsOf kept every deleted key served.
+    await unlink(join(dir, 'key.yaml'));
+    await mkdir(join(dir, 'a'));
+    await saveFile(join(dir, 'a'), 'key.yaml', key());
+    const { source: s, first } = await startSource();
+    expect(first.set.keys).toHaveLength(1);
+    if (!(await makeUnlistableDir(join(dir, 'b')))) ctx.skip();
+    await unlink(join(dir, 'a', 'key.yaml'));
+    const update = await s.reload();
+    expect(update.errors.map((e) => e.source)).toEqual([join(dir, 'b')]);
+    expect(revocationsOf(first, update)?.revoked).toEqual([
+      `VaultKey ${first.set.keys[0]!.metadata.namespace}/${first.set.keys[0]!.metadata.name} deleted`,
+    ]);
   });
 });
 
