@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -144,10 +145,60 @@ describe('createFileReader', () => {
   // Files written by a test are seconds old at most: a reader whose clock runs 10 s ahead trusts their stat.
   const later = () => Date.now() + 10_000;
   // The reader keeping each file's parsed documents, flattened as loadManifests gives them.
-  const createManifestReader = (opts: { now?: () => number } = {}) => {
+  const createManifestReader = (
+    opts: { now?: () => number; readText?: (file: string) => Promise<string> } = {},
+  ) => {
     const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
     return { load: (paths: string[]) => loadThrough(reader, paths) };
   };
+
+  describe('refuses, without reading it, a file a read could hang on or that is too large', () => {
+    /** Every file read, by path: a refused one must never be. */
+    const readsOf = () => {
+      const reads: string[] = [];
+      const reader = createManifestReader({
+        readText: async (file) => {
+          reads.push(file);
+          return readFile(file, 'utf8');
+        },
+      });
+      return { reads, reader };
+    };
+
+    it('a link into /proc or /sys (a /proc/kmsg read blocks for ever; /dev is refused alike)', async () => {
+      await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
+      await symlink('/proc/self/status', join(dir, 'p.yaml'));
+      await symlink('/sys/kernel/mm/transparent_hugepage/enabled', join(dir, 's.yaml'));
+      const { reads, reader } = readsOf();
+      const r = await reader.load([dir]);
+      expect(r.documents.map((d) => d.doc)).toEqual([{ kind: 'A' }]);
+      expect(reads).toEqual([join(dir, 'a.yaml')]);
+      expect(r.errors.map((e) => [e.source, e.message.slice(0, 27)])).toEqual([
+        [join(dir, 'p.yaml'), 'cannot read: it is under /p'],
+        ...(existsSync('/sys/kernel/mm/transparent_hugepage/enabled')
+          ? [[join(dir, 's.yaml'), 'cannot read: it is under /s']]
+          : []),
+      ]);
+    });
+
+    it('an empty file is empty without a read; one past 64 MiB by its stat is refused', async () => {
+      await writeFile(join(dir, 'empty.yaml'), '');
+      await writeFile(join(dir, 'huge.yaml'), '');
+      await truncate(join(dir, 'huge.yaml'), 64 * 2 ** 20 + 1); // sparse: no disk used
+      const { reads, reader } = readsOf();
+      const r = await reader.load([dir]);
+      expect(reads).toEqual([]);
+      expect(r.documents).toEqual([]);
+      expect(r.errors).toEqual([
+        {
+          source: join(dir, 'huge.yaml'),
+          index: 0,
+          path: '',
+          message: 'cannot read: 67108865 bytes, more than the 64 MiB a manifest file may hold',
+        },
+      ]);
+    });
+  });
 
   it('hands back the very documents of an unchanged file and parses only the files that changed', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\n---\nkind: A2\n');

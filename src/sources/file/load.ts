@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { walkReads } from './manifest-names.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
+import { refusalOf } from './read-guard.ts';
 
 /** What `loadManifests` read: every document, and every file or YAML problem met on the way. */
 export interface LoadResult {
@@ -73,6 +74,8 @@ export type FileEntry<T> =
  */
 export function createFileReader<T>(opts: {
   now?: () => number;
+  /** Reads a file's text (tests: to see that a file is not read); default readFile. */
+  readText?: (file: string) => Promise<string>;
   /** `text` and `file` for a caller that reads more than the documents (policy-check's octal warnings). */
   digest: (parsed: ParsedFile, text: string, file: string) => T;
 }): {
@@ -85,6 +88,7 @@ export function createFileReader<T>(opts: {
   settlesAt(): number | undefined;
 } {
   const now = opts.now ?? Date.now;
+  const readText = opts.readText ?? ((file: string) => readFile(file, 'utf8'));
   let known = new Map<string, ReadFile<T>>();
   let settlesAt: number | undefined;
   return {
@@ -123,7 +127,13 @@ export function createFileReader<T>(opts: {
           const last = known.get(file);
           if (seen !== undefined && last?.stat === seen) read = last;
           else {
-            const text = await readFile(file, 'utf8');
+            const refusal = refusalOf(await realpath(file), s.size);
+            if (refusal !== undefined) {
+              entries.push({ error: { source: file, index: 0, path: '', message: refusal }, missing: false });
+              continue;
+            }
+            // Nothing to read, and /proc files say 0 whatever a read would block on.
+            const text = s.size === 0n ? '' : await readText(file);
             const textDigest = hash('sha256', text, 'base64');
             const value =
               last?.textDigest === textDigest
