@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -249,6 +249,47 @@ describe('createFileSource', () => {
     expect(b).not.toBe(a);
     expect(b).toBe(c);
     expect(seen).toEqual([first, a, b]);
+  });
+});
+
+describe('file source: a load that does not finish', () => {
+  it('is reported as a failed reload after its bound, and the reloads after it go ahead', async () => {
+    // A read that never returned (/proc/kmsg, a hung mount) held every later reload behind it.
+    let hang = false;
+    const s = createFileSource([dir], {
+      clock: fixedClock('2026-06-01T00:00:00Z'),
+      log: silentLogger(),
+      watch: false,
+      loadTimeoutMs: 50,
+      readText: (file) =>
+        hang && file.endsWith('zz.yaml') ? new Promise<string>(() => {}) : readFile(file, 'utf8'),
+    });
+    source = s;
+    const seen: ResourceSetUpdate[] = [];
+    s.onUpdate((u) => seen.push(u));
+    await put('zz.yaml', '');
+    const first = await s.start();
+    expect(first.errors).toEqual([]);
+    hang = true;
+    await put('zz.yaml', '# read hangs');
+    const failed = await s.reload();
+    expect(failed.errors).toEqual([
+      {
+        source: dir,
+        index: 0,
+        path: '',
+        message:
+          'cannot read: the load did not finish within 0.05 s (a read that does not return: a hung mount?)',
+      },
+    ]);
+    expect(failed.set).toBe(first.set);
+    // The read is still hung: the next reload is not queued behind it.
+    hang = false;
+    await put('policy.yaml', policy('300'));
+    const after = await s.reload();
+    expect(after.errors).toEqual([]);
+    expect(perDay(after)).toBe('300');
+    expect(seen.map((u) => u.errors.length)).toEqual([0, 1, 0]);
   });
 });
 

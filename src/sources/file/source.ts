@@ -38,6 +38,10 @@ export interface FileSourceOptions {
    * does not read them all (`scheduleSettle` below).
    */
   readonly schedule?: (delayMs: number, run: () => void) => { cancel(): void };
+  /** How long a load may take before it counts as failed (LOAD_TIMEOUT_MS); tests shorten it. */
+  readonly loadTimeoutMs?: number;
+  /** Reads a file's text (tests: a read that never returns); default readFile. */
+  readonly readText?: (file: string) => Promise<string>;
 }
 
 const unrefTimer = (delayMs: number, run: () => void) => {
@@ -48,6 +52,12 @@ const unrefTimer = (delayMs: number, run: () => void) => {
 
 /** Past the end of the racy window, so that the load after it finds every file out of it. */
 const SETTLE_MARGIN_MS = 50;
+/**
+ * A load still reading after this has met a read that does not return (a hung NFS or FUSE mount):
+ * it is reported as failed, and the reloads after it go ahead without it.
+ */
+const LOAD_TIMEOUT_MS = 30_000;
+
 /** The racy window's length (the reader's): no file settles later than this from now. */
 const SETTLE_MAX_MS = 2_000;
 
@@ -80,6 +90,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   // Unchanged files are not looked through again for duplicates either.
   const assembler = createFileAssembler();
   const reader = createFileReader({
+    ...(opts.readText !== undefined && { readText: opts.readText }),
     digest: (parsed) => ({
       errors: parsed.errors,
       // A file's uid is never used: a key's counter scope is its namespace/name (CheckOptions.ignoreUid).
@@ -91,17 +102,21 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   });
 
   /** The last update emitted, and the files it was made of. */
-  let last: { files: readonly (readonly Verdict[])[]; update: ResourceSetUpdate } | undefined;
+  let last:
+    | { files: readonly (readonly Verdict[])[]; update: ResourceSetUpdate; timedOut?: boolean }
+    | undefined;
   let settling: { cancel(): void } | undefined;
 
   /** One load; `quiet`: no update when every file is what the last update was made of. */
   const once = async (quiet = false): Promise<ResourceSetUpdate> => {
     const changedAt = opts.clock.now();
     // Each file's verdicts as one item: the assembler reuses its work per file.
-    const entries = await reader.load(paths);
+    const entries = await withinBound(reader.load(paths), opts.loadTimeoutMs ?? LOAD_TIMEOUT_MS);
+    if (entries === undefined) return timedOut(changedAt);
     const { items: files, errors: fileErrors } = flattenEntries(entries, (f) => [f.verdicts]);
     scheduleSettle();
-    if (quiet && last && fileErrors.length === 0 && sameItems(files, last.files)) return last.update;
+    if (quiet && last && !last.timedOut && fileErrors.length === 0 && sameItems(files, last.files))
+      return last.update;
     const { set, errors: setErrors } = assembler.assemble(files);
     const errors = [...fileErrors, ...setErrors];
     const missing = new Set<string>();
@@ -109,6 +124,28 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     const origin = manifestOrigin(files, errors, missing);
     const update: ResourceSetUpdate = { set, errors, changedAt, origin };
     last = { files, update };
+    emit(update);
+    return update;
+  };
+
+  /**
+   * A load that did not finish: a change refused for an error against every path given, so that it
+   * is logged and counted as a failed reload and nothing is revoked on its account (every file
+   * counts as read with an error). What it may still read is never applied: its result is dropped.
+   */
+  const timedOut = (changedAt: number): ResourceSetUpdate => {
+    const seconds = (opts.loadTimeoutMs ?? LOAD_TIMEOUT_MS) / 1000;
+    const message = `cannot read: the load did not finish within ${seconds} s (a read that does not return: a hung mount?)`;
+    const errors = paths.map((source) => ({ source, index: 0, path: '', message }));
+    if (!last) throw new Error(`manifests: ${message}`);
+    const update: ResourceSetUpdate = {
+      set: last.update.set,
+      errors,
+      changedAt,
+      origin: manifestOrigin(last.files, errors, new Set()),
+    };
+    // The next load gives an update even if every file is as before: this one was refused.
+    last = { files: last.files, update, timedOut: true };
     emit(update);
     return update;
   };
@@ -201,4 +238,14 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
       settling?.cancel();
     },
   };
+}
+
+/** `work`'s result, or undefined when it has not come within `ms` (it is then ignored). */
+function withinBound<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([work, bound]).finally(() => clearTimeout(timer));
 }
