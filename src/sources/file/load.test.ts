@@ -1,6 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -146,7 +157,7 @@ describe('createFileReader', () => {
   const later = () => Date.now() + 10_000;
   // The reader keeping each file's parsed documents, flattened as loadManifests gives them.
   const createManifestReader = (
-    opts: { now?: () => number; readText?: (file: string) => Promise<string> } = {},
+    opts: { now?: () => number; readText?: (file: string, handle: FileHandle) => Promise<string> } = {},
   ) => {
     const reader = createFileReader({ ...opts, digest: (parsed) => parsed });
     return { load: (paths: string[]) => loadThrough(reader, paths) };
@@ -179,6 +190,20 @@ describe('createFileReader', () => {
           ? [[join(dir, 's.yaml'), 'cannot read: it is under /s']]
           : []),
       ]);
+    });
+
+    it('a file that really lives in /dev/shm (a tmpfs tools render into) is read', async () => {
+      if (!existsSync('/dev/shm')) return expect(existsSync('/dev/shm')).toBe(false);
+      const shm = await mkdtemp('/dev/shm/keybrake-load-');
+      try {
+        await writeFile(join(shm, 'k.yaml'), 'kind: A\n');
+        await symlink(join(shm, 'k.yaml'), join(dir, 'k.yaml'));
+        const r = await readsOf().reader.load([dir]);
+        expect(r.errors).toEqual([]);
+        expect(r.documents.map((d) => d.doc)).toEqual([{ kind: 'A' }]);
+      } finally {
+        await rm(shm, { recursive: true, force: true });
+      }
     });
 
     it('an empty file is empty without a read; one past 64 MiB by its stat is refused', async () => {
@@ -278,5 +303,40 @@ describe('createFileReader', () => {
     const reader = createManifestReader({ now: later });
     expect((await reader.load([dir])).errors).toHaveLength(1);
     expect((await reader.load([dir])).errors).toHaveLength(1);
+  });
+});
+
+describe('createFileReader: a link re-pointed while a file is read', () => {
+  // Eighth round: the reader took a link's stat, then read the path: a release link flipped between
+  // the two had it keep v1's stat with v2's text; flipped back to v1, later loads took the file as
+  // unchanged and served v2's text (a suspension, or its undoing) for as long as v1 stayed unchanged.
+  it('keeps the stat and the text of one file, so a link flipped back is read as what it points to', async () => {
+    await mkdir(join(dir, 'rel'));
+    await mkdir(join(dir, 'm'));
+    for (const v of ['v1', 'v2']) {
+      await writeFile(join(dir, 'rel', `${v}.yaml`), `kind: ${v}\n`);
+      await utimes(join(dir, 'rel', `${v}.yaml`), 1_700_000_000, 1_700_000_000); // out of the racy window
+    }
+    const link = join(dir, 'm', 'key.yaml');
+    const point = async (v: string) => {
+      await symlink(`../rel/${v}.yaml`, `${link}.tmp`);
+      await rename(`${link}.tmp`, link);
+    };
+    await point('v1');
+    let flipDuringRead = true;
+    const reader = createFileReader({
+      digest: (parsed) => parsed,
+      // The flip lands after the file was opened (its stat taken), before its text is read.
+      readText: async (file, handle) => {
+        if (flipDuringRead) await point('v2');
+        return handle ? handle.readFile('utf8') : readFile(file, 'utf8');
+      },
+    });
+    const docs = async () => (await loadThrough(reader, [join(dir, 'm')])).documents.map((d) => d.doc);
+    expect(await docs()).toEqual([{ kind: 'v1' }]); // what was opened, whatever the link says now
+    flipDuringRead = false;
+    expect(await docs()).toEqual([{ kind: 'v2' }]); // the link's new target, read anew
+    await point('v1');
+    expect(await docs()).toEqual([{ kind: 'v1' }]);
   });
 });

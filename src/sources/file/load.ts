@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { walkReads } from './manifest-names.ts';
@@ -74,8 +75,8 @@ export type FileEntry<T> =
  */
 export function createFileReader<T>(opts: {
   now?: () => number;
-  /** Reads a file's text (tests: to see that a file is not read); default readFile. */
-  readText?: (file: string) => Promise<string>;
+  /** Reads a file's text from its opened handle (tests: to see that a file is not read). */
+  readText?: (file: string, handle: FileHandle) => Promise<string>;
   /** `text` and `file` for a caller that reads more than the documents (policy-check's octal warnings). */
   digest: (parsed: ParsedFile, text: string, file: string) => T;
 }): {
@@ -88,7 +89,7 @@ export function createFileReader<T>(opts: {
   settlesAt(): number | undefined;
 } {
   const now = opts.now ?? Date.now;
-  const readText = opts.readText ?? ((file: string) => readFile(file, 'utf8'));
+  const readText = opts.readText ?? ((_file: string, handle: FileHandle) => handle.readFile('utf8'));
   let known = new Map<string, ReadFile<T>>();
   let settlesAt: number | undefined;
   return {
@@ -114,9 +115,16 @@ export function createFileReader<T>(opts: {
       const next = new Map<string, ReadFile<T>>();
       for (const file of [...new Set(files)]) {
         let read: ReadFile<T>;
+        // The stat and the text come from one opened file, never from the path twice: a link
+        // re-pointed between a stat and a read of the path had the cache keep one target's stat with
+        // the other's text, which later loads then took as unchanged (eighth round: a suspension
+        // flipped in by a release link stayed unapplied). O_NONBLOCK: a FIFO put in the file's place
+        // opens at once (and is refused below) instead of blocking the load.
+        let handle: FileHandle | undefined;
         try {
+          handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
           // Taken before the read: a write after it changes the stat, and the next load reads again.
-          const s = await stat(file, { bigint: true });
+          const s = await handle.stat({ bigint: true });
           if (!s.isFile()) {
             entries.push(notAFile(file, s)); // Replaced since it was listed.
             continue;
@@ -127,13 +135,13 @@ export function createFileReader<T>(opts: {
           const last = known.get(file);
           if (seen !== undefined && last?.stat === seen) read = last;
           else {
-            const refusal = refusalOf(await realpath(file), s.size);
+            const refusal = refusalOf(await realPathOf(handle, file), s.size);
             if (refusal !== undefined) {
               entries.push({ error: { source: file, index: 0, path: '', message: refusal }, missing: false });
               continue;
             }
             // Nothing to read, and /proc files say 0 whatever a read would block on.
-            const text = s.size === 0n ? '' : await readText(file);
+            const text = s.size === 0n ? '' : await readText(file, handle);
             const textDigest = hash('sha256', text, 'base64');
             const value =
               last?.textDigest === textDigest
@@ -144,6 +152,8 @@ export function createFileReader<T>(opts: {
         } catch (err) {
           entries.push(unreadable(file, err));
           continue;
+        } finally {
+          await handle?.close();
         }
         next.set(file, read);
         entries.push({ file: read.value });
@@ -153,6 +163,15 @@ export function createFileReader<T>(opts: {
       return entries;
     },
   };
+}
+
+/** Where the opened file really is (Linux: its descriptor's link), else where its path resolves now. */
+async function realPathOf(handle: FileHandle, file: string): Promise<string> {
+  try {
+    return await realpath(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    return realpath(file);
+  }
 }
 
 /** What a reader remembers of a file: its stat (unless racy), its text's SHA-256, what it made of it. */

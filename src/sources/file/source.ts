@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
 import { checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
@@ -41,7 +42,7 @@ export interface FileSourceOptions {
   /** How long a load may take before it counts as failed (LOAD_TIMEOUT_MS); tests shorten it. */
   readonly loadTimeoutMs?: number;
   /** Reads a file's text (tests: a read that never returns); default readFile. */
-  readonly readText?: (file: string) => Promise<string>;
+  readonly readText?: (file: string, handle: FileHandle) => Promise<string>;
 }
 
 const unrefTimer = (delayMs: number, run: () => void) => {
