@@ -76,6 +76,8 @@ describe('a missing Lease namespace', () => {
     expect(await problems('/readyz')).toEqual({ status: 503, problems: [expect.stringContaining(problem)] });
     expect((await get(`${operator.urls['admin']}/healthz`)).status).toBe(200);
 
+    // Readiness may say it before the log line has come through the operator's stderr pipe.
+    await operator.waitForLog((l) => String(l.msg).includes(problem), 5_000);
     const logged = operator
       .output()
       .split('\n')
