@@ -38,6 +38,8 @@ describe('parseManifestFile', () => {
     ['numbers', 'a: [012, 0o17, 0x1F, 1e3, .inf, -.Inf, .nan, +12, 1., .5, -0, 1_000, 0b101, 00, 08]\n'],
     ['nulls and booleans', 'a: [~, Null, NULL, nULL, True, TRUE, yes, on, "", null]\n'],
     ['dates stay strings', 'a: 2001-12-14\nb: 2001-12-14T21:59:43.10-05:00\n'],
+    // The fuzz found the fast path naming a JSON number past a float64 before a mid-file BOM.
+    ['a JSON number past a float64, then a byte order mark', '{1e32001-12-14\ufeff'],
     ['big integers', 'a: 12345678901234567890\nb: 9007199254740993\n'],
     ['prototype keys', '__proto__: {x: 1}\nb: {__proto__: 1, constructor: 2}\n'],
     ['numeric and boolean keys', '1: a\ntrue: b\n1.5: c\n0x10: d\n'],

@@ -24,8 +24,8 @@ export interface ParsedFile {
  *   among them, goes to the reference, whose messages and alias limit are then those reported.
  */
 export function parseManifestFile(text: string, source: string): ParsedFile {
-  const overflow = jsonNumberProblem(text);
-  if (overflow) return refusedWhole(source, overflow);
+  // Refused by the reference, which reports a line kubectl would cut first, as it must be here too.
+  if (jsonNumberProblem(text)) return parseWithReference(text, source);
   const docs = readPlainYaml(text);
   if (docs) return { documents: docs.map((doc, index) => ({ source, index, doc })), errors: [] };
   return parseWithReference(text, source);
