@@ -7,7 +7,10 @@ import {
   policyFromJson,
   SnapshotFormatError,
 } from '../snapshot/serialize.ts';
+import { tokenKindsOfKeys } from '../snapshot/token-kinds.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
+import { tokenPrefixesOf, withoutTokenShapes } from '../tokens/redact.ts';
+import { fingerprint, newToken } from '../tokens/token.ts';
 import { type ChangeSetReader, createChangeSetReader, ResyncNeeded, type StreamTable } from './apply.ts';
 import { deltaLines, fullSnapshotLines, parseStreamMessage, type StreamMessage } from './protocol.ts';
 
@@ -76,6 +79,7 @@ function expectTable(t: StreamTable, s: Snapshot) {
   expect(new Map([...runKeysOf(t.snapshot)].map(([id, k]) => [id, k.name]))).toEqual(
     new Map([...fresh].map(([id, k]) => [id, k.name])),
   );
+  expect(t.tokenKinds.counts).toEqual(tokenKindsOfKeys(s.keys.values()).counts);
 }
 
 describe('reading change sets', () => {
@@ -139,6 +143,66 @@ describe('reading change sets', () => {
     expect(runKeysOf(t2.snapshot).get(runKeyId(digest(1)))?.runSecret).toBe('Z'.repeat(43));
     expect(runKeysOf(t2.snapshot).has(runKeyId(digest(0)))).toBe(false);
     expect(runKeysOf(t2.snapshot).has(runKeyId(digest(4)))).toBe(false);
+  });
+
+  it('counts the token kinds redaction needs delta by delta, and a delta that changes none keeps what it built', () => {
+    const reader = createChangeSetReader();
+    // Keys 0–2 use a custom prefix; keys 3–4 serve tokens their users brought (digest of the token).
+    const brought = ['sk_live_brought_0123456789abcdefWXYZ', 'sk_live_brought_0123456789abcdef_QRST'];
+    const broughtKey = (i: number): [string, CompiledKey] => [
+      createHash('sha256').update(brought[i]!).digest('hex'),
+      key(3 + i, {
+        tokenPrefix: undefined,
+        runSecret: undefined,
+        tokenFingerprint: fingerprint(brought[i]!),
+        broughtTokenLength: brought[i]!.length,
+      }),
+    ];
+    const custom = range(0, 3, () => ({ tokenPrefix: 'acme_' }));
+    const snap = (version: number, entries: [string, CompiledKey][]): Snapshot => ({
+      version,
+      compiledAt: version,
+      keys: new Map(entries),
+    });
+    const plain = range(5, 20).map(([n, k]): [string, CompiledKey] => [digest(n), k]);
+    const withCustom = custom.map(([n, k]): [string, CompiledKey] => [digest(n), k]);
+    const v1 = snap(1, [...plain, ...withCustom, broughtKey(0), broughtKey(1)]);
+    const t1 = feed(reader, fullSnapshotLines(v1, 4));
+    expectTable(t1, v1);
+    const p1 = tokenPrefixesOf(t1.snapshot);
+    const text = `/v1/x?a=${brought[0]}&b=${brought[1]}`;
+    expect(withoutTokenShapes(text, p1)).toBe(
+      `/v1/x?a=${fingerprint(brought[0]!)}&b=${fingerprint(brought[1]!)}`,
+    );
+    const acme = newToken('stripe', { prefix: 'acme_' });
+    expect(withoutTokenShapes(acme, p1)).toBe(fingerprint(acme));
+
+    // Suspending plain keys and one custom-prefix key changes no kind: what was built is kept.
+    const v2 = snap(2, [
+      ...plain.map(([d, k]): [string, CompiledKey] => [d, { ...k, suspended: true }]),
+      ...withCustom.map(([d, k], i): [string, CompiledKey] => [d, i === 0 ? { ...k, suspended: true } : k]),
+      broughtKey(0),
+      broughtKey(1),
+    ]);
+    const t2 = feed(reader, deltaLines(diffSnapshots(v1, v2), 4), t1);
+    expectTable(t2, v2);
+    expect(t2.tokenKinds.present).toBe(t1.tokenKinds.present);
+    const p2 = tokenPrefixesOf(t2.snapshot);
+    expect(p2.pattern).toBe(p1.pattern);
+    expect(p2.brought?.tails).toBe(p1.brought?.tails);
+    expect(p2.brought?.served).toBe(t2.snapshot.keys);
+
+    // The last custom-prefix key and one brought token go: neither is searched for any more.
+    const v3 = snap(3, [...plain, ...withCustom.slice(0, 2), broughtKey(1)]);
+    const v4 = snap(4, [...plain, broughtKey(1)]);
+    const t3 = feed(reader, deltaLines(diffSnapshots(v2, v3)), t2);
+    const t4 = feed(reader, deltaLines(diffSnapshots(v3, v4)), t3);
+    expectTable(t3, v3);
+    expectTable(t4, v4);
+    expect(withoutTokenShapes(acme, tokenPrefixesOf(t3.snapshot))).toBe(fingerprint(acme));
+    const p4 = tokenPrefixesOf(t4.snapshot);
+    expect(withoutTokenShapes(acme, p4)).toBe(acme);
+    expect(withoutTokenShapes(text, p4)).toBe(`/v1/x?a=${brought[0]}&b=${fingerprint(brought[1]!)}`);
   });
 
   it('leaves out both keys of a key-id clash, and keeps the id out after one of them goes', () => {

@@ -1,6 +1,12 @@
 import { type LayeredDraft, LayeredMap } from '../snapshot/layered-map.ts';
 import { runKeyId, setRunKeyIndex } from '../snapshot/run-keys.ts';
 import { readWireKeys, readWirePolicies, readWireRemovals } from '../snapshot/serialize.ts';
+import {
+  draftTokenKinds,
+  setTokenKinds,
+  type TokenKinds,
+  type TokenKindsDraft,
+} from '../snapshot/token-kinds.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
 import type { ChangeEntries, StreamMessage } from './protocol.ts';
 
@@ -22,6 +28,8 @@ export interface StreamTable {
   readonly runIndex: LayeredMap<CompiledKey>;
   /** Key ids left out of `runIndex` for a clash; kept out until the next full table. */
   readonly runClashes: ReadonlySet<string>;
+  /** What redaction finds the table's tokens by (token-kinds.ts), counted delta by delta like the keys. */
+  readonly tokenKinds: TokenKinds;
 }
 
 /**
@@ -45,6 +53,7 @@ interface Building {
   readonly clashes: Set<string>;
   /** Strings and credentials the set's keys share, kept once (readWireKeys). */
   readonly shared: Map<string, unknown>;
+  readonly tokenKinds: TokenKindsDraft;
   /** Full: the keys and run-key index being built. */
   readonly keys?: Map<string, CompiledKey>;
   readonly index?: Map<string, CompiledKey>;
@@ -82,6 +91,7 @@ export function createChangeSetReader(): ChangeSetReader {
         policies: new Map(),
         clashes: new Set(),
         shared: new Map(),
+        tokenKinds: draftTokenKinds(),
         keys: new Map(),
         index: new Map(),
       };
@@ -97,6 +107,7 @@ export function createChangeSetReader(): ChangeSetReader {
       policies: new Map(current.policies),
       clashes: new Set(current.runClashes),
       shared: new Map(),
+      tokenKinds: draftTokenKinds(current.tokenKinds),
       base: current,
       keysDraft: current.keys.draft(),
       indexDraft: current.runIndex.draft(),
@@ -108,7 +119,10 @@ export function createChangeSetReader(): ChangeSetReader {
     const keys = readWireKeys(e.upsert, (ref) => b.policies.get(ref), b.shared);
     if (b.kind === 'full') {
       for (const [digest, key] of keys) {
+        const previous = b.keys!.get(digest);
+        if (previous !== undefined) b.tokenKinds.remove(previous);
         b.keys!.set(digest, key);
+        b.tokenKinds.add(key);
         if (!hasRunKeys(key)) continue;
         const id = runKeyId(digest);
         if (b.index!.has(id)) b.clashes.add(id);
@@ -119,7 +133,10 @@ export function createChangeSetReader(): ChangeSetReader {
       const index = b.indexDraft!;
       for (const [digest, key] of keys) {
         const previous = before.get(digest);
+        const replaced = b.keysDraft!.get(digest);
+        if (replaced !== undefined) b.tokenKinds.remove(replaced);
         b.keysDraft!.set(digest, key);
+        b.tokenKinds.add(key);
         const id = runKeyId(digest);
         if (b.clashes.has(id)) continue;
         const holder = index.get(id);
@@ -134,6 +151,8 @@ export function createChangeSetReader(): ChangeSetReader {
       }
       for (const digest of readWireRemovals(e.remove, 'remove')) {
         const previous = before.get(digest);
+        const removed = b.keysDraft!.get(digest);
+        if (removed !== undefined) b.tokenKinds.remove(removed);
         b.keysDraft!.delete(digest);
         if (previous && hasRunKeys(previous)) {
           const id = runKeyId(digest);
@@ -155,6 +174,7 @@ export function createChangeSetReader(): ChangeSetReader {
         policies: b.policies,
         runIndex: LayeredMap.of<CompiledKey>(b.index!),
         runClashes: b.clashes,
+        tokenKinds: b.tokenKinds.finish(),
       };
     } else {
       const keys = b.keysDraft!.finish();
@@ -164,9 +184,11 @@ export function createChangeSetReader(): ChangeSetReader {
         policies: b.policies,
         runIndex: b.indexDraft!.finish(),
         runClashes: b.clashes,
+        tokenKinds: b.tokenKinds.finish(),
       };
     }
     setRunKeyIndex(table.snapshot, table.runIndex);
+    setTokenKinds(table.snapshot, table.tokenKinds);
     return table;
   };
 

@@ -1,3 +1,4 @@
+import { BROUGHT_TAIL as TAIL, tokenKindsOfKeys } from '../snapshot/token-kinds.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { tokenDigest } from './token.ts';
 
@@ -9,17 +10,18 @@ import { tokenDigest } from './token.ts';
  * those characters, is hashed and looked up in the table like a presented credential; nothing else
  * is hashed, so the work stays linear in the text (plus one digest per place such a tail is found).
  */
-export interface BroughtTokens {
-  /** Token tail (its last 4 characters) → the lengths of the served brought tokens that end so. */
-  readonly byTail: ReadonlyMap<string, readonly number[]>;
-  /** Finds the tails: one native search over the text, which most texts pass without a match. */
-  readonly tails: RegExp;
+export interface BroughtTokens extends BroughtTails {
   /** The table (digest → key) that serves them. */
   readonly served: ReadonlyMap<string, CompiledKey>;
 }
 
-/** Characters of a token its fingerprint shows (`…XYZ1`). */
-const TAIL = 4;
+/** What finds the tails: built once for every table that serves the same (length, tail) pairs. */
+export interface BroughtTails {
+  /** Token tail (its last 4 characters) → the lengths of the served brought tokens that end so. */
+  readonly byTail: ReadonlyMap<string, readonly number[]>;
+  /** Finds the tails: one native search over the text, which most texts pass without a match. */
+  readonly tails: RegExp;
+}
 /**
  * Digests taken in one text before all of it is taken as a token. An agent knows its own token's
  * tail and can fill a 16 KB target with it: one digest per character was 5–10 ms of CPU a request.
@@ -28,24 +30,23 @@ const TAIL = 4;
  */
 const MAX_DIGESTS = 64;
 
-/** The brought tokens among `keys` (the table's), or undefined when there are none: nothing to look for. */
+/** The brought tokens among `served` (a table's keys), or undefined when there are none: nothing to look for. */
 export function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): BroughtTokens | undefined {
-  const byTail = new Map<string, number[]>();
-  for (const key of served.values()) {
-    const length = key.broughtTokenLength;
-    if (length === undefined) continue;
-    // A brought token is 24+ characters, so its fingerprint ends with 4 of them.
-    const tail = key.tokenFingerprint.slice(-TAIL);
-    const lengths = byTail.get(tail);
-    if (lengths === undefined) byTail.set(tail, [length]);
-    else if (!lengths.includes(length)) lengths.push(length);
-  }
+  const tails = broughtTailsOf(tokenKindsOfKeys(served.values()).present.brought);
+  return tails && { ...tails, served };
+}
+
+/**
+ * What finds brought tokens of the given (tail → lengths), as a table's TokenKinds counts them
+ * (snapshot/token-kinds.ts); undefined when there are none.
+ */
+export function broughtTailsOf(byTail: ReadonlyMap<string, readonly number[]>): BroughtTails | undefined {
   if (byTail.size === 0) return undefined;
   const tails = new RegExp(
     [...byTail.keys()].map((t) => t.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join('|'),
     'g',
   );
-  return { byTail, tails, served };
+  return { byTail, tails };
 }
 
 /**

@@ -1,5 +1,6 @@
+import { type PresentKinds, tokenKindsOf } from '../snapshot/token-kinds.ts';
 import { type Snapshot, VENDORS } from '../snapshot/types.ts';
-import { type BroughtTokens, broughtSpans, broughtTokensOf } from './brought.ts';
+import { type BroughtTails, type BroughtTokens, broughtSpans, broughtTailsOf } from './brought.ts';
 import { RUN_TOKEN_MARKER } from './run-token.ts';
 import {
   defaultTokenPrefix,
@@ -89,18 +90,33 @@ export interface TokenPrefixes {
 const DEFAULTS = VENDORS.map(defaultTokenPrefix);
 const byPrefixes = new WeakMap<Snapshot, TokenPrefixes>();
 const defaultsOnly = prefixesFrom(DEFAULTS);
+/** What is built from a table's kinds, shared by every table with the same kinds (token-kinds.ts). */
+const byKinds = new WeakMap<PresentKinds, { shapes: TokenPrefixes; brought?: BroughtTails }>();
 
-/** What finds a snapshot's tokens (built once per snapshot); the default prefixes without one. */
+/**
+ * What finds a snapshot's tokens (built once per snapshot); the default prefixes without one. From
+ * the kinds recorded where the table was built: a table from change sets (a proxy's, `serve`'s
+ * serving thread) costs a call nothing when its kinds are those of the table before, and never a
+ * walk of its keys.
+ */
 export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
   if (!snapshot) return defaultsOnly;
   let prefixes = byPrefixes.get(snapshot);
   if (!prefixes) {
-    const custom = new Set(DEFAULTS);
-    for (const key of snapshot.keys.values()) if (key.tokenPrefix !== undefined) custom.add(key.tokenPrefix);
-    prefixes = custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
+    const { present } = tokenKindsOf(snapshot);
+    let built = byKinds.get(present);
+    if (!built) {
+      const custom = new Set([...DEFAULTS, ...present.prefixes]);
+      const shapes = custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
+      const brought = broughtTailsOf(present.brought);
+      built = brought === undefined ? { shapes } : { shapes, brought };
+      byKinds.set(present, built);
+    }
     // A table without brought tokens keeps an object without the field: its calls pay nothing more.
-    const brought = broughtTokensOf(snapshot.keys);
-    if (brought !== undefined) prefixes = { ...prefixes, brought };
+    prefixes =
+      built.brought === undefined
+        ? built.shapes
+        : { ...built.shapes, brought: { ...built.brought, served: snapshot.keys } };
     byPrefixes.set(snapshot, prefixes);
   }
   return prefixes;
