@@ -12,6 +12,7 @@ import {
   startCompileThread,
 } from './compile-thread.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
+import { absoluteFromShell } from './shell-paths.ts';
 
 export const SERVE_SUMMARY =
   'Runs the Keybrake proxy from SpendPolicy, VaultKey and Secret manifests (the same YAML you would\n' +
@@ -44,9 +45,13 @@ export async function serve(
   log: Log = createLogger(),
 ): Promise<{ close(): Promise<void> }> {
   const { values } = parseFlags(argv, SERVE_FLAGS);
-  const manifests = (values.manifests as string[] | undefined) ?? [];
-  if (manifests.length === 0)
+  const given = (values.manifests as string[] | undefined) ?? [];
+  if (given.length === 0)
     throw new UsageError('--manifests is required (a file or directory of YAML manifests)');
+  // Once, now: a relative path left to the kernel stays on the folder serve started in, and a link
+  // flipped or a folder moved above it is never seen (ninth round).
+  const manifests = absoluteFromShell(given);
+  log.info({ manifests }, 'reading manifests');
   const clock = systemClock;
 
   // The compile thread starts first, and the proxy's modules (fastify, undici, the vendors' catalogs,

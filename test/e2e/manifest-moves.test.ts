@@ -3,10 +3,12 @@
 // current.tmp && mv -T current.tmp current`), a link in the middle of a chain re-pointed, the
 // manifests' parent moved away and written anew. fs.watch stays on the inode it was armed on, so each
 // was forwarded with the real key until a restart. Within the bound the docs state: 401
-// key_suspended, nothing forwarded to the recording upstream.
+// key_suspended, nothing forwarded to the recording upstream. The same with `--manifests` relative,
+// serve started in the release link or the folder later moved (ninth round): the kernel resolved it
+// against the working directory serve started in, whatever the link or the folder became.
 import { mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
@@ -16,7 +18,9 @@ import { keyManifests, mintKeys, UPSTREAM_KEY, UPSTREAM_SECRET } from './fixture
 /** The docs' bound when no watcher sees a change (~1–2 s), with slack for a shared two-core box. */
 const BOUND_MS = 5_000;
 
-const specs = ['flip', 'chain', 'files', 'folder'].map((name) => ({
+/** Keys of the serve started with absolute paths in beforeAll. */
+const absolute = ['flip', 'chain', 'files', 'folder'];
+const specs = [...absolute, 'relflip', 'relfolder'].map((name) => ({
   name,
   limits: { perDayUsd: '10', requestsPerMinute: 1000 },
 }));
@@ -44,8 +48,8 @@ let kb: KeybrakeProcess;
  * Calls with `name`'s key until it is refused (allowed calls are forwarded meanwhile), within
  * BOUND_MS: the refusal must be key_suspended, and neither it nor one more call reaches the upstream.
  */
-async function expectSuspendedWithinBound(name: string): Promise<void> {
-  const base = kb.urls['stripe']!;
+async function expectSuspendedWithinBound(name: string, by: KeybrakeProcess = kb): Promise<void> {
+  const base = by.urls['stripe']!;
   const deadline = Date.now() + BOUND_MS;
   for (;;) {
     const before = emulator.requests.length;
@@ -61,6 +65,29 @@ async function expectSuspendedWithinBound(name: string): Promise<void> {
   const forwarded = emulator.requests.length;
   expect(await call(base, name)).toEqual({ status: 401, reason: 'key_suspended' });
   expect(emulator.requests.length).toBe(forwarded);
+}
+
+/** Writes each file (relative to root) and dates it a minute back, as a release is. */
+async function writeReleased(files: Record<string, string>): Promise<void> {
+  const past = new Date(Date.now() - 60_000);
+  for (const [file, text] of Object.entries(files)) {
+    await mkdir(dirname(join(root, file)), { recursive: true });
+    await writeFile(join(root, file), text);
+    await utimes(join(root, file), past, past);
+  }
+}
+
+/**
+ * `serve --manifests m` started in `dir` as a shell starts it there (`cd dir`: its PWD says `dir`,
+ * the kernel's working directory is where `dir` leads), serving `name`'s key.
+ */
+async function serveIn(dir: string, name: string): Promise<KeybrakeProcess> {
+  const args = [...serveArgs(join(root, 'upstream.yaml'), { stripe: emulator.url }), '--manifests', 'm'];
+  const started = await startKeybrake(args, { cwd: dir, env: { PWD: dir } });
+  const reading = await started.waitForLog((l) => l.msg === 'reading manifests');
+  expect(reading.manifests).toEqual([join(root, 'upstream.yaml'), `${dir}/m`]);
+  expect((await call(started.urls['stripe']!, name)).status).toBe(200);
+  return started;
 }
 
 /** Points `link` at `target` as release tools do: a new link renamed over the old one. */
@@ -126,7 +153,7 @@ beforeAll(async () => {
   ])
     args.push('--manifests', path);
   kb = await startKeybrake(args);
-  for (const s of specs) expect((await call(kb.urls['stripe']!, s.name)).status).toBe(200);
+  for (const name of absolute) expect((await call(kb.urls['stripe']!, name)).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -159,5 +186,35 @@ describe('serve applies a suspension that arrived by a link or a folder moving',
     await mkdir(join(root, 'g5', 'kb', 'm'), { recursive: true });
     await writeFile(join(root, 'g5', 'kb', 'm', 'folder.yaml'), suspended('folder'));
     await expectSuspendedWithinBound('folder');
+  });
+});
+
+describe('serve given a relative --manifests follows what the shell’s working directory names', () => {
+  it('started in a release link, the link then flipped to a release with the key suspended', async () => {
+    await writeReleased({
+      'rcap/releases/v1/m/relflip.yaml': live('relflip'),
+      'rcap/releases/v2/m/relflip.yaml': suspended('relflip'),
+    });
+    await symlink('releases/v1', join(root, 'rcap', 'current'));
+    const started = await serveIn(join(root, 'rcap', 'current'), 'relflip');
+    try {
+      await relink('releases/v2', join(root, 'rcap', 'current'));
+      await expectSuspendedWithinBound('relflip', started);
+    } finally {
+      await started.stop();
+    }
+  });
+
+  it('started in a folder then moved away, and a new one written with the key suspended', async () => {
+    await writeReleased({ 'rsrv/kb/m/relfolder.yaml': live('relfolder') });
+    const started = await serveIn(join(root, 'rsrv', 'kb'), 'relfolder');
+    try {
+      await rename(join(root, 'rsrv', 'kb'), join(root, 'rsrv', 'kb.old'));
+      await mkdir(join(root, 'rsrv', 'kb', 'm'), { recursive: true });
+      await writeFile(join(root, 'rsrv', 'kb', 'm', 'relfolder.yaml'), suspended('relfolder'));
+      await expectSuspendedWithinBound('relfolder', started);
+    } finally {
+      await started.stop();
+    }
   });
 });

@@ -58,12 +58,13 @@ type Waiter = {
  */
 export async function startKeybrake(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  /** `cwd`: where it starts (the repository's root by default); give `env.PWD` as a shell would. */
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<KeybrakeProcess> {
   const canary = await canaryRun();
   const testFile = canary ? await currentTestFile() : '';
   const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...ambientEnv(), KEYBRAKE_LOG_LEVEL: 'info', ...(canary ? otelEnv(canary) : {}), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
