@@ -162,6 +162,21 @@ describe('presented credentials', () => {
     expect(presentedCredentials(undefined)).toEqual([]);
   });
 
+  // Ninth round: on Twilio the user name is never read, so the agent wrote its run id there, and the
+  // run id was recorded as that text's fingerprint.
+  it('leaves a Basic user name the vendor does not read, and still reads the password', () => {
+    const runId = 'run-budget-000042';
+    const authorization = basic(`${runId}:${brought}`);
+    expect(presentedCredentials(authorization, 'name')).toEqual([brought]);
+    expect(withoutPresented(`${runId}/${brought}`, authorization, 'name')).toBe(
+      `${runId}/${fingerprint(brought)}`,
+    );
+    // Not known to be the vendor's name slot (no vendor routed, or Stripe's): still a credential.
+    expect(presentedCredentials(authorization)).toEqual([runId, brought]);
+    // Without a colon there is no user name: the whole is what is presented.
+    expect(presentedCredentials(basic(brought), 'name')).toEqual([brought]);
+  });
+
   it('finds the token percent-encoded up to three times, and gives the text decoded', () => {
     const once = [...brought].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
     for (const text of [once, once.replaceAll('%', '%25'), once.replaceAll('%', '%2525')]) {

@@ -50,13 +50,25 @@ const TWILIO_SID = /^(?:AC|SK)[0-9a-f]{32}$/;
 const BASE64 = /^[A-Za-z0-9+/=_-]+$/;
 
 /**
- * The credentials `Authorization` presents, whatever the vendor reads of it and whatever the scheme
- * (`Bearer`, `Token`, none…): every word after the scheme (the value itself when it is one word),
- * or for Basic the user name and password it encodes, each at least 16 characters. For keeping
- * a token an agent brought (which may have any shape, so no pattern finds it) out of what is recorded
- * and forwarded before, or without, its key being known.
+ * What a Basic user name is: `credential` where it may carry the key (Stripe's `-u <key>:`, and
+ * wherever the vendor is not known yet), `name` where the vendor reads only the password (Twilio).
  */
-export function presentedCredentials(authorization: string | string[] | undefined): string[] {
+export type BasicUser = 'credential' | 'name';
+
+/**
+ * The credentials `Authorization` presents, whatever the scheme (`Bearer`, `Token`, none…): every
+ * word after the scheme (the value itself when it is one word), or for Basic the password and, unless
+ * `basicUser` is `name`, the user name it encodes, each at least 16 characters. For keeping a token an
+ * agent brought (which may have any shape, so no pattern finds it) out of what is recorded and
+ * forwarded before, or without, its key being known. A user name the vendor does not read is the
+ * caller's free text, as a run id is: taken out by value, it would take that text out of the record
+ * (ninth round: a Twilio user name equal to the run id hid the run); a key shaped one is still found
+ * by the shape search (withoutTokenShapes).
+ */
+export function presentedCredentials(
+  authorization: string | string[] | undefined,
+  basicUser: BasicUser = 'credential',
+): string[] {
   if (typeof authorization !== 'string') return [];
   const words = authorization.split(/[ \t]+/).filter((w) => w !== '');
   const [scheme, ...rest] = words;
@@ -66,15 +78,21 @@ export function presentedCredentials(authorization: string | string[] | undefine
     return (rest.length === 0 ? [scheme] : rest).filter((c) => c.length >= MIN_PRESENTED_LENGTH);
   const decoded = Buffer.from(basic, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  const parts = colon === -1 ? [decoded] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+  const password = decoded.slice(colon + 1);
+  const parts =
+    colon === -1 ? [decoded] : basicUser === 'name' ? [password] : [decoded.slice(0, colon), password];
   // A Twilio Account or API key SID as the user name is an identifier the path names all the time.
   return parts.filter((p) => p.length >= MIN_PRESENTED_LENGTH && !TWILIO_SID.test(p));
 }
 
 /** `text` with every credential `Authorization` presents replaced by its fingerprint (see withoutToken). */
-export function withoutPresented(text: string, authorization: string | string[] | undefined): string {
+export function withoutPresented(
+  text: string,
+  authorization: string | string[] | undefined,
+  basicUser: BasicUser = 'credential',
+): string {
   let clean = text;
-  for (const token of presentedCredentials(authorization)) clean = withoutToken(clean, token);
+  for (const token of presentedCredentials(authorization, basicUser)) clean = withoutToken(clean, token);
   return clean;
 }
 

@@ -219,6 +219,12 @@ export interface VendorAdapter {
   honoursIdempotencyKey(op: Operation): boolean;
   /** The vault token the caller presented; undefined when the header is missing or malformed. */
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
+  /**
+   * `name` when `credential` reads only a Basic password and the user name is the caller's free
+   * text (Twilio): it is then no credential to keep out of what is recorded (ADR 0007 §1). Absent:
+   * the user name may be the credential (Stripe's `-u <key>:`).
+   */
+  readonly basicUser?: 'name';
   /** Decodes the body (form or JSON) within limits. */
   parse(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial;
   /**

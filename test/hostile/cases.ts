@@ -96,6 +96,8 @@ const Expect = z.strictObject({
   upstream: Upstream.optional(),
   /** What the agent receives (the body of Keybrake's answer). */
   received: Received.optional(),
+  /** Fields the call's audit record must hold exactly (placeholders expanded). */
+  audit: z.strictObject({ path: z.string().optional(), runId: z.string().optional() }).optional(),
 });
 
 const CaseSchema = z.strictObject({

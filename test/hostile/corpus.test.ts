@@ -284,6 +284,9 @@ describe('hostile corpus', () => {
     });
     if (c.expect.reason === 'ok' && fixtures.keys.has(c.key))
       expect(record!['vaultKey']).toBe(`hostile/${c.key}`);
+    for (const [field, value] of Object.entries(c.expect.audit ?? {})) {
+      expect(record![field], `the audit record's ${field}`).toBe(expand(value, ctx));
+    }
     // Case by case, not only in the scan of all stdout after the last case: the record names the case.
     const written = JSON.stringify(record);
     expect(leaksIn(written, fixtures.vaultTokens), 'vault token in the audit record').toEqual([]);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Reason } from '../../decision/reasons.ts';
 import { AUDIT_PATH_CHARS, memoryAuditSink } from '../../telemetry/audit.ts';
 import { createProxyMetrics } from '../../telemetry/metrics.ts';
-import { fingerprint } from '../../tokens/token.ts';
+import { fingerprint, newToken } from '../../tokens/token.ts';
+import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
 import type { VendorAdapter } from '../../vendors/types.ts';
 import { type CallContext, newContext, type PipelineDeps } from '../context.ts';
 import { audit } from './audit.ts';
@@ -25,7 +26,7 @@ function recordOf(
 ) {
   const sink = memoryAuditSink();
   const deps = {
-    vendors: { stripe: {} as VendorAdapter, twilio: {} as VendorAdapter },
+    vendors: { stripe: {} as VendorAdapter, twilio: createTwilioAdapter() },
     metrics: createProxyMetrics({ snapshotAgeSeconds: () => 0 }),
     audit: sink,
     snapshots: { current: undefined },
@@ -115,6 +116,39 @@ describe('audit: a path routed, then refused by any stage', () => {
       },
     });
     expect(runId).toBe(`run-${fingerprint(BROUGHT)}`);
+  });
+
+  // Ninth round: Twilio reads only the password, so the agent chose a user name equal to its run id
+  // (or to a message SID in the path) and the record held the fingerprint of that text instead.
+  describe('a Twilio user name, which authentication does not read', () => {
+    const runId = 'run-budget-000042';
+    const sms = `SM${'0123456789abcdef'.repeat(2)}`;
+    const messages = `/twilio/2010-04-01/Accounts/AC1/Messages`;
+
+    it('is not taken out of the run id or the path', () => {
+      const record = recordOf(`${messages}/${sms}.json`, basic(runId, BROUGHT), 'ok', {
+        after: (ctx) => {
+          ctx.runId = runId;
+        },
+      });
+      expect(record.runId).toBe(runId);
+      expect(record.path).toBe(`/2010-04-01/Accounts/AC1/Messages/${sms}.json`);
+      const bySid = recordOf(`${messages}/${sms}.json`, basic(sms, BROUGHT), 'ok');
+      expect(bySid.path).toBe(`/2010-04-01/Accounts/AC1/Messages/${sms}.json`);
+    });
+
+    it("is still taken out when it has a key's shape, and the password by value", () => {
+      const vault = newToken('twilio', { random: () => new Uint8Array(24).fill(3) });
+      const record = recordOf(`${messages}/${vault}/${BROUGHT}.json`, basic(vault, BROUGHT), 'path_invalid', {
+        after: (ctx) => {
+          ctx.runId = `run-${vault}`;
+        },
+      });
+      expect(record.path).toBe(
+        `/2010-04-01/Accounts/AC1/Messages/${fingerprint(vault)}/${fingerprint(BROUGHT)}.json`,
+      );
+      expect(record.runId).toBe(`run-${fingerprint(vault)}`);
+    });
   });
 
   it('records a path that holds no credential as it is', () => {

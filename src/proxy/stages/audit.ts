@@ -7,6 +7,7 @@ import type { CompiledKey } from '../../snapshot/types.ts';
 import { type AuditRecord, isoTimestamp, recordedPath } from '../../telemetry/audit.ts';
 import { traceIdOf } from '../../telemetry/tracing.ts';
 import {
+  type BasicUser,
   type TokenPrefixes,
   tokenPrefixesOf,
   withoutPresented,
@@ -37,7 +38,9 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
   const costUsd = usd(ctx.countedMicros);
   const prefixes = tokenPrefixesOf(deps.snapshots.current);
   const authorization = ctx.call.headers.authorization;
-  const runId = ctx.runId === null ? null : recorded(ctx.runId, authorization, prefixes);
+  // What the vendor's authentication reads as a credential: once routed, a Twilio user name is not one.
+  const basicUser = ctx.adapter?.basicUser ?? 'credential';
+  const runId = ctx.runId === null ? null : recorded(ctx.runId, authorization, basicUser, prefixes);
   const vaultKey = key ? keyName(key) : null;
   // A span that records nothing (no SDK, or not sampled) would drop the attributes: not built then.
   if (ctx.span.isRecording()) {
@@ -60,7 +63,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     vendor: ctx.vendor,
     method: KNOWN_METHODS.has(ctx.method) ? ctx.method : UNREAD_METHOD,
     // Credentials out of the whole path first: a cut could leave part of one that no longer matches.
-    path: recordedPath(recorded(ctx.path, authorization, prefixes)),
+    path: recordedPath(recorded(ctx.path, authorization, basicUser, prefixes)),
     operation: ctx.op?.id ?? ctx.operationId,
     runId,
     decision,
@@ -77,15 +80,17 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
 /**
  * The caller's text as a record may hold it (ADR 0007 §1): every credential Authorization presents
  * taken out by value (a token the user brought has no shape to find, and a call may be refused before
- * its key is known), then every Keybrake key shape, each replaced by its fingerprint. Done here,
+ * its key is known; a Basic user name only where it may be one, see presentedCredentials), then every
+ * Keybrake key shape, each replaced by its fingerprint. Done here,
  * where every call ends, rather than by each stage or HTTP-layer refusal that can stop one.
  */
 function recorded(
   text: string,
   authorization: string | string[] | undefined,
+  basicUser: BasicUser,
   prefixes: TokenPrefixes,
 ): string {
-  return withoutTokenShapes(withoutPresented(text, authorization), prefixes);
+  return withoutTokenShapes(withoutPresented(text, authorization, basicUser), prefixes);
 }
 
 /**

@@ -22,6 +22,12 @@ export function twilioCredential(headers: IncomingHttpHeaders): PresentedCredent
   return { token, username };
 }
 
+/**
+ * The user name is never checked nor forwarded (the real one is sent upstream): whatever the caller
+ * writes there, the Account or API key SID twilio-node sends or any text, it is a name, not a credential.
+ */
+export const TWILIO_BASIC_USER = 'name';
+
 /** The Authorization header value sent upstream in place of the caller's. */
 export function twilioUpstreamAuthorization(credential: UpstreamCredential): string {
   if (credential.kind === 'bearer') return `Bearer ${credential.token}`;

@@ -1,7 +1,7 @@
 import type { VendorAdapter } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyTwilio } from './classify.ts';
-import { twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
+import { TWILIO_BASIC_USER, twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
 import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
@@ -29,6 +29,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     requestIdHeader: 'twilio-request-id',
     honoursIdempotencyKey: () => false,
     credential: twilioCredential,
+    basicUser: TWILIO_BASIC_USER,
     parse: parseTwilio,
     forwardsBody: twilioForwardsBody,
     readsBody: twilioReadsBody,
