@@ -68,6 +68,39 @@ describe('generated CRDs', () => {
     }
   });
 
+  // Pruned, a misspelt `perDayUSD` written by helm or `kubectl patch` was dropped before the operator
+  // could refuse it (ninth round): every spec object keeps unknown fields for the strict zod schema.
+  it('keeps unknown fields in every spec object and prunes them in status', () => {
+    const objects = (node: Record<string, unknown>, path: string): [string, Record<string, unknown>][] => [
+      ...(node.type === 'object' ? [[path, node] as [string, Record<string, unknown>]] : []),
+      ...Object.entries((node.properties ?? {}) as Record<string, Record<string, unknown>>).flatMap(
+        ([k, v]) => objects(v, `${path}.${k}`),
+      ),
+      ...(node.items ? objects(node.items as Record<string, unknown>, `${path}[]`) : []),
+    ];
+    for (const crd of Object.values(crds())) {
+      const root = crd.spec.versions[0]!.schema.openAPIV3Schema as {
+        properties: { spec: Record<string, unknown>; status: Record<string, unknown> };
+      };
+      const spec = objects(root.properties.spec, 'spec');
+      expect(spec.length).toBeGreaterThan(2);
+      for (const [path, node] of spec) expect(node['x-kubernetes-preserve-unknown-fields'], path).toBe(true);
+      for (const [path, node] of objects(root.properties.status, 'status'))
+        expect(node, path).not.toHaveProperty('x-kubernetes-preserve-unknown-fields');
+      expect(root).not.toHaveProperty('x-kubernetes-preserve-unknown-fields');
+    }
+  });
+
+  it('turns a closed object into one that keeps unknown fields, and leaves an open one pruned', () => {
+    const properties = { a: { type: 'string' } };
+    expect(toStructural({ type: 'object', properties, additionalProperties: false })).toEqual({
+      type: 'object',
+      properties,
+      'x-kubernetes-preserve-unknown-fields': true,
+    });
+    expect(toStructural({ type: 'object', properties })).toEqual({ type: 'object', properties });
+  });
+
   it('has the short names, status subresource and printer columns kubectl shows', () => {
     const { vaultKeys, spendPolicies } = crds();
     expect(vaultKeys.spec.names.shortNames).toEqual(['vk']);

@@ -15,15 +15,25 @@ const SAFE_INT = Number.MAX_SAFE_INTEGER;
 
 /**
  * Rewrites zod's OpenAPI 3.0 output into a Kubernetes structural schema: every node typed, no
- * `$schema`, no `additionalProperties` beside `properties` (the API server rejects the pair; unknown
- * fields are pruned, and `kubectl` rejects them under its default Strict field validation), no
+ * `$schema`, no `additionalProperties` beside `properties` (the API server rejects the pair), no
  * `const`, no regex Go's RE2 cannot run (the date-time pattern, covered by `format: date-time`).
+ *
+ * A closed object (a zod `strictObject`, `additionalProperties: false`) keeps its unknown fields
+ * (`x-kubernetes-preserve-unknown-fields`): the API server would otherwise prune them, and only
+ * kubectl's Strict field validation refuses them first. Helm, `kubectl patch` and API clients stored
+ * `perDayUSD` removed, a policy without its cap (ninth round). Kept, the field reaches the operator's
+ * strict schema, which refuses the object as `serve` does. CEL cannot refuse it at admission: unknown
+ * fields are invisible to a CRD's validation rules. Open objects (status) are pruned as before.
  */
 export function toStructural(node: JsonSchema, path = '$'): JsonSchema {
   const out: JsonSchema = {};
   for (const [k, v] of Object.entries(node)) {
     if (k === '$schema' || k === 'id' || k === '$id') continue;
-    if (k === 'additionalProperties' && (v === false || 'properties' in node)) continue;
+    if (k === 'additionalProperties' && v === false) {
+      out['x-kubernetes-preserve-unknown-fields'] = true;
+      continue;
+    }
+    if (k === 'additionalProperties' && 'properties' in node) continue;
     if ((k === 'maximum' && v === SAFE_INT) || (k === 'minimum' && v === -SAFE_INT)) continue;
     if (k === 'pattern' && node.format === 'date-time') continue;
     if (k === 'const') {
