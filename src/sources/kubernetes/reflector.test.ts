@@ -224,6 +224,30 @@ describe('reflector', () => {
       expect(r.health()).toMatchObject({ current: false, since: 1_000 });
     });
 
+    // Ninth round: a watch reset (or cut short, "terminated") after its connection had gone silent
+    // was dated to the reset, so the lapse and the informer lag metric lost the silent 14 s.
+    it.each([
+      ['a reset', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
+      ['a body cut short', new TypeError('terminated')],
+    ])(
+      'is known current only up to the last event when %s ends the watch after a silence',
+      async (_n, err) => {
+        let now = 1_000;
+        const { api, r, watchCount } = setup({ now: () => now });
+        r.start();
+        await watchCount(1);
+        now = 4_000;
+        api.watches[0]!.send('BOOKMARK', { kind: 'VaultKey', metadata: { resourceVersion: '7' } });
+        // The API server is away: the restarts and relists after it fail.
+        api.refuseWatches(FORBIDDEN);
+        api.failNextLists(1_000_000);
+        now = 18_000;
+        api.watches[0]!.end(err);
+        await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+        expect(r.health()).toMatchObject({ current: false, since: 4_000 });
+      },
+    );
+
     it('counts a failing first list as never current', async () => {
       const { api, r } = setup({ now: () => 5_000 });
       api.failNextLists(1_000_000);

@@ -192,22 +192,24 @@ export function createReflector(opts: ReflectorOptions): Reflector {
       let dog: NodeJS.Timeout | undefined;
       const timeoutSeconds = watchTimeout + Math.floor(random() * watchTimeout);
       const watchdogMs = opts.watchdogMs ?? timeoutSeconds * 1000 + WATCH_SILENCE_MARGIN_MS;
-      // The watch's last sign of life (established, or an event): a watch that ends in silence was
-      // known current only up to then, not up to when its silence was noticed.
+      // The watch's last sign of life (established, an event, or the server's own end of it): however
+      // it ends, it was known current only up to then, not up to when its end was noticed. A reset or
+      // a "terminated" body after a silence says nothing about the silence (ninth round: dated to the
+      // reset, a lapse 14 s old read as new, and the metric with it).
       let lastSign: number | undefined;
-      const settle = (fn: () => void, silent = false) => {
+      const settle = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(dog);
         endWatch = undefined;
         // What happens from now on is seen only once a watch or a list succeeds again.
-        stoppedBeingCurrent(undefined, silent && lastSign !== undefined ? lastSign : now());
+        stoppedBeingCurrent(undefined, lastSign ?? now());
         fn();
       };
       const pet = () => {
         clearTimeout(dog);
         dog = setTimeout(() => {
-          settle(() => resolve({ kind: 'watchdog', events }), true);
+          settle(() => resolve({ kind: 'watchdog', events }));
           handle?.abort();
         }, watchdogMs);
         dog.unref();
@@ -250,21 +252,21 @@ export function createReflector(opts: ReflectorOptions): Reflector {
         }
         if (rv) resourceVersion = rv;
       };
-      // client-node's own inactivity timeout (30 s without a byte) is silence too: idle or broken,
-      // nothing is known since the last sign of life.
-      const onDone = (err: unknown) =>
-        settle(
-          () => {
-            if (gone || statusCode(err) === 410) resolve({ kind: 'gone', events });
-            else if (failure) reject(failure);
-            else if (!err) resolve({ kind: 'closed', events });
-            // client-node's own inactivity timeout: the watch was idle, not broken.
-            else if ((err as { name?: string }).name === 'TimeoutError') resolve({ kind: 'timeout', events });
-            else if (stop.signal.aborted) resolve({ kind: 'closed', events });
-            else reject(err);
-          },
-          (err as { name?: string } | null)?.name === 'TimeoutError',
-        );
+      const onDone = (err: unknown) => {
+        // A clean end is the API server's (its timeoutSeconds): the body's last chunk came through, so
+        // the connection was alive up to now. An error end (a reset, a body cut short, client-node's
+        // own 30 s inactivity timeout) proves nothing past the last sign of life.
+        if (!err) lastSign = now();
+        settle(() => {
+          if (gone || statusCode(err) === 410) resolve({ kind: 'gone', events });
+          else if (failure) reject(failure);
+          else if (!err) resolve({ kind: 'closed', events });
+          // client-node's own inactivity timeout: the watch was idle, not broken.
+          else if ((err as { name?: string }).name === 'TimeoutError') resolve({ kind: 'timeout', events });
+          else if (stop.signal.aborted) resolve({ kind: 'closed', events });
+          else reject(err);
+        });
+      };
       opts.watch(opts.path, query, onEvent, onDone).then(
         (h) => {
           handle = h;
