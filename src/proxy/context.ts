@@ -125,10 +125,11 @@ export interface CallContext {
   // lease: the objects this call holds, released after settle; the call rate it already counted
   leases: HeldLeases | null;
   /**
-   * Epoch ms (pipeline clock) by which the held leases lapse at the earliest: read before the store
-   * step that took or last renewed them, plus their TTL. 0 while none are held.
+   * Epoch ms (pipeline clock) read before the store step that took or last renewed the held leases:
+   * the store vouched for them no earlier, and they lapse a TTL after it at the earliest. 0 while
+   * none are held.
    */
-  leasesExpireAt: number;
+  leasesConfirmedAt: number;
   rateCounted: boolean;
   // reserve, adjusted by settle
   reservation: Reservation | null;
@@ -173,7 +174,7 @@ export function newContext(call: IncomingCall): CallContext {
     op: null,
     operationId: null,
     leases: null,
-    leasesExpireAt: 0,
+    leasesConfirmedAt: 0,
     rateCounted: false,
     reservation: null,
     countedMicros: 0,

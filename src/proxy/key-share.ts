@@ -1,7 +1,10 @@
 /** A call waiting for its vault key's share of an upstream origin's connections. */
 export interface ShareWaiter {
-  /** Its turn: hand the call to the origin's pool. */
-  start(): void;
+  /**
+   * Its turn: hand the call to the origin's pool. `waited`: it queued behind its key's other calls
+   * first, for as long as they kept their connections (time its caller controls).
+   */
+  start(waited: boolean): void;
 }
 
 interface KeyCalls {
@@ -42,7 +45,7 @@ export class KeyShare {
       return;
     }
     calls.held++;
-    waiter.start();
+    waiter.start(false);
   }
 
   /**
@@ -58,7 +61,7 @@ export class KeyShare {
       else {
         // The slot passes straight to the next call: the count stays.
         calls.queue.delete(next.value);
-        next.value.start();
+        next.value.start(true);
       }
     }
     // A start that failed at once has left already, and may have removed the entry.

@@ -437,7 +437,12 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
   const origins = holdingOrigins('stripe');
   const { seen, arrived, release } = origins;
   let upstreams: ReturnType<typeof createUpstreams>;
-  const call = (path: string, share: string, signal?: AbortSignal) =>
+  const call = (
+    path: string,
+    share: string,
+    signal?: AbortSignal,
+    confirm?: () => Promise<Denial | undefined>,
+  ) =>
     upstreams.forward({
       vendor: 'stripe',
       share,
@@ -445,6 +450,7 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
       pathAndQuery: path,
       headers: {},
       ...(signal ? { signal } : {}),
+      ...(confirm ? { confirm } : {}),
     });
   /** A call of `share` holding a connection at the upstream until released: its answer, once it is there. */
   const holding = (path: string, share: string) => origins.held(path, () => call(path, share));
@@ -518,6 +524,30 @@ describe("createUpstreams: a key's share of the connections, and a client gone b
     await Promise.all(all.map((held) => held.answer));
     expect(await call('/h2', 'agents/h')).toMatchObject({ status: 200 });
     expect(seen).toEqual(['/hold-e1', '/hold-f1', '/hold-g1', '/h2']);
+  });
+
+  // Ninth round: Redis lost a confirm's lease while it waited behind its key's slow reads, another
+  // replica raised the amount, and the confirm was sent once its turn came.
+  it("asks confirm only of a call that waited in its key's queue, when its turn comes, and sends nothing it refuses", async () => {
+    seen.length = 0;
+    const asked: string[] = [];
+    const confirmed = (path: string, refusal?: Denial) => () => {
+      asked.push(path);
+      return Promise.resolve(refusal);
+    };
+    expect(await call('/j0', 'agents/j', undefined, confirmed('/j0'))).toMatchObject({ status: 200 });
+    const { answer: first } = await holding('/hold-j1', 'agents/j');
+    const refused = call('/j2', 'agents/j', undefined, confirmed('/j2', deny('object_busy', 'lost')));
+    const passed = call('/j3', 'agents/j', undefined, confirmed('/j3'));
+    expect(asked).toEqual([]);
+    release('/hold-j1');
+    await first;
+    const dropped = await refused;
+    expect(dropped).toBeInstanceOf(UnsentDenial);
+    expect(dropped).toMatchObject({ reason: 'object_busy', message: 'lost' });
+    expect(await passed).toMatchObject({ status: 200 });
+    expect(asked).toEqual(['/j2', '/j3']);
+    expect(seen).toEqual(['/j0', '/hold-j1', '/j3']);
   });
 
   it('sends nothing for a client gone before the call reaches the pool, and finishes one sent before its client went', async () => {

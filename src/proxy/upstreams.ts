@@ -88,6 +88,13 @@ export interface ForwardRequest {
    * what admitted it (its leases, its key, its run); ADR 0007 §8.
    */
   readonly admit?: (answerMs: number) => Denial | undefined;
+  /**
+   * Asked, when set, as a call that waited for its key's turn (its key's other calls held every
+   * connection of its share) gets it, before it is handed to the pool: what admitted it may have
+   * changed where only a round trip can tell (its leases, which Redis may have lost meanwhile; ADR
+   * 0007 §5, ninth round). Never rejects. A denial drops the call unsent; `admit` is still asked.
+   */
+  readonly confirm?: () => Promise<Denial | undefined>;
 }
 
 /** The forward stage's dependency: swap this for an emulator-free fake only in unit tests. */
@@ -289,6 +296,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
   readonly #vendor: VendorName;
   readonly #opts: { timeoutMs: number; maxResponseBytes: number };
   readonly #admit: ((answerMs: number) => Denial | undefined) | undefined;
+  readonly #confirm: (() => Promise<Denial | undefined>) | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #route: Route;
   /** The wait for a connection, then for the final answer's head, then for the whole body. */
@@ -314,14 +322,31 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
     this.#vendor = req.vendor;
     this.#opts = opts;
     this.#admit = req.admit;
+    this.#confirm = req.confirm;
     this.#signal = req.signal;
     this.#route = route;
     this.#timer = setTimeout(() => this.#settle(this.#busy()), opts.timeoutMs).unref();
     this.#signal?.addEventListener('abort', this.#gone, { once: true });
   }
 
-  /** Its key's turn on the pool (KeyShare). */
-  start(): void {
+  /**
+   * Its key's turn on the pool (KeyShare). After a wait, `confirm` is asked first; the call keeps its
+   * slot meanwhile, and one withdrawn or timed out meanwhile is not handed over.
+   */
+  start(waited: boolean): void {
+    const confirming = waited ? this.#confirm?.() : undefined;
+    if (confirming === undefined) {
+      this.#dispatch();
+      return;
+    }
+    void confirming.then((refused) => {
+      if (this.#done) return;
+      if (refused === undefined) this.#dispatch();
+      else this.#settle(new UnsentDenial(refused.reason, refused.message, refused.operation));
+    });
+  }
+
+  #dispatch(): void {
     this.#dispatched = true;
     this.#route.dispatch(this);
   }

@@ -10,6 +10,7 @@ import {
   upstreamAuthorization,
   upstreamHeaders,
 } from '../upstreams.ts';
+import { renewHeldLeases } from './lease.ts';
 import { sendable } from './sendable.ts';
 import { settleTo } from './settle.ts';
 
@@ -38,6 +39,9 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     share: key.uid,
     ...(ctx.call.signal !== undefined ? { signal: ctx.call.signal } : {}),
     admit: (answerMs) => sendable(ctx, deps, answerMs),
+    // A wait for the key's turn is the caller's to make long, and Redis may lose the leases meanwhile
+    // (a restart, a flush, a failover, an eviction): the store vouches for them again first.
+    ...(ctx.leases !== null ? { confirm: () => renewHeldLeases(ctx, deps) } : {}),
   });
   ctx.upstreamMs = performance.now() - t0;
   span.end();

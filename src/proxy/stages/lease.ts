@@ -19,6 +19,17 @@ export function leaseTtlMsFor(upstreamTimeoutMs: number): number {
 }
 
 /**
+ * How long after the counter store last vouched for a call's leases (the step that took or renewed
+ * them) the forward may still send the call without asking again (ADR 0007 §5, ninth round). A lease
+ * can vanish before its TTL, when Redis loses data (a restart without persistence, a flush, a
+ * failover, an eviction), and nothing tells the holder: another call then takes the object and
+ * changes it. A call that waited for its key's turn on the upstream connections asks again
+ * (`renewHeldLeases`) when the turn comes; past this, one still waiting in the pool is refused unsent.
+ * Below LEASE_MARGIN_MS, so a lease so vouched for also outlasts the call's answer.
+ */
+export const LEASE_UNCONFIRMED_MS = 1_000;
+
+/**
  * The TTL when the pipeline is not told its upstream timeout. Generous on purpose: a lease is
  * normally released when its call settles, and only a call whose upstream timed out leaves it to
  * expire, so too long costs a few retries of `object_busy` while too short would reopen the race.
@@ -98,7 +109,7 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
     });
     if (result.ok) {
       ctx.leases = result.held ?? null;
-      if (leases !== undefined) ctx.leasesExpireAt = now + leases.ttlMs;
+      if (leases !== undefined) ctx.leasesConfirmedAt = now;
       ctx.rateCounted = windows.length > 0;
       return undefined;
     }
@@ -193,8 +204,9 @@ function rateWindows(policy: CompiledPolicy, now: number, requests: number): Win
  * the lookup renews before each further read (price.ts) and this stage once more before the forward:
  * the lease then outlasts the forward by the margin. A lease that expired meanwhile may have let
  * another call change what the lookup read, so the call is refused (409 object_busy, retryable) and
- * nothing is sent. No leases held: nothing to do, no round trip. The instant the leases lapse at the
- * earliest is kept on the call: the forward sends it only while they outlast its answer (sendable.ts).
+ * nothing is sent. No leases held: nothing to do, no round trip. When the store vouched for them is
+ * kept on the call: the forward sends it only shortly after (sendable.ts), and a call that waited for
+ * a connection renews once more when it gets one (forward.ts), since Redis may have lost them meanwhile.
  */
 export async function renewHeldLeases(ctx: CallContext, deps: PipelineDeps): Promise<Denial | undefined> {
   const held = ctx.leases;
@@ -206,12 +218,12 @@ export async function renewHeldLeases(ctx: CallContext, deps: PipelineDeps): Pro
   try {
     const result = await deps.counters.renewLeases(held, ttlMs);
     if (result.ok) {
-      ctx.leasesExpireAt = from + ttlMs;
+      ctx.leasesConfirmedAt = from;
       return undefined;
     }
     return deny(
       'object_busy',
-      `This call's lock on ${result.lost} expired while Keybrake was looking up its price, so it was not sent; retry shortly.`,
+      `This call's lock on ${result.lost} was lost before the call could be sent (it expired while Keybrake looked up the price or waited for a connection, or the counter store lost it), so it was not sent; retry shortly.`,
     );
   } catch (err) {
     return leaseStoreFailed(err, deps);

@@ -8,6 +8,7 @@ import { newToken, tokenDigest } from '../../tokens/token.ts';
 import { createStripeAdapter } from '../../vendors/stripe/index.ts';
 import { newContext, type PipelineDeps } from '../context.ts';
 import { StoppedRuns } from '../runs.ts';
+import { LEASE_MARGIN_MS, LEASE_UNCONFIRMED_MS } from './lease.ts';
 import { sendable } from './sendable.ts';
 
 const NOW = Date.parse('2026-11-26T23:59:50Z');
@@ -44,14 +45,37 @@ describe('sendable: a call is sent only while what admitted it still holds', () 
     expect(sendable(t.ctx, t.deps, ANSWER_MS)).toBeUndefined();
   });
 
-  it('refuses a call whose leases could lapse before its answer (object_busy), and not a moment earlier', () => {
+  // Ninth round: Redis lost a queued confirm's lease 2.5 s after its renewal, another replica raised
+  // the amount, and the confirm, trusting the lease until its TTL, charged it.
+  it('refuses a call whose leases the store vouched for longer ago than it trusts them (object_busy), and not a moment earlier', () => {
     const t = waiting();
     t.ctx.leases = { account: 'stripe:x', objects: ['pi_1'], token: 't' };
-    t.ctx.leasesExpireAt = NOW + ANSWER_MS + 5_000;
-    t.clock.advance(5_000);
+    t.ctx.leasesConfirmedAt = NOW;
+    t.clock.advance(LEASE_UNCONFIRMED_MS);
     expect(sendable(t.ctx, t.deps, ANSWER_MS)).toBeUndefined();
     t.clock.advance(1);
-    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toMatchObject({ reason: 'object_busy' });
+    expect(sendable(t.ctx, t.deps, ANSWER_MS)).toMatchObject({
+      reason: 'object_busy',
+      message: expect.stringContaining('after the counter store last confirmed its lock'),
+    });
+  });
+
+  it('refuses a call whose leases could lapse before its answer (object_busy), and not a moment earlier', () => {
+    const t = waiting();
+    const deps = { ...t.deps, leaseTtlMs: ANSWER_MS + 500 } as PipelineDeps;
+    t.ctx.leases = { account: 'stripe:x', objects: ['pi_1'], token: 't' };
+    t.ctx.leasesConfirmedAt = NOW;
+    t.clock.advance(500);
+    expect(sendable(t.ctx, deps, ANSWER_MS)).toBeUndefined();
+    t.clock.advance(1);
+    expect(sendable(t.ctx, deps, ANSWER_MS)).toMatchObject({
+      reason: 'object_busy',
+      message: expect.stringContaining('could lapse before the vendor answers'),
+    });
+  });
+
+  it('trusts a lock no longer unconfirmed than the lease margin outlasts an answer', () => {
+    expect(LEASE_UNCONFIRMED_MS).toBeLessThan(LEASE_MARGIN_MS);
   });
 
   it.each<[string, (t: Waiting) => void, string]>([
