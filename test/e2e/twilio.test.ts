@@ -35,9 +35,12 @@ const PER_CALL_USD = '0.10';
 /** 1600 characters (Twilio's longest body) of UCS-2: far more segments than the per-call limit buys. */
 const LONG_UCS2 = '✓'.repeat(1600);
 
-/** A Content template send names no body: reserved at Twilio's longest (MAX_SEGMENTS), settled from num_segments. */
+/**
+ * A Content template send names no body: reserved at Twilio's longest (MAX_SEGMENTS), and kept there
+ * (a template may be media, billed as MMS, whatever num_segments says).
+ */
 const TEMPLATE_RESERVED_MICROS = MAX_SEGMENTS * SEGMENT_MICROS;
-/** Room for two template sends only if the first one's reservation was settled down to one segment. */
+/** Room for two template sends only if the first one's reservation were settled down to one segment. */
 const TEMPLATE_CAP_MICROS = TEMPLATE_RESERVED_MICROS + 2 * SEGMENT_MICROS;
 
 const tokens = {
@@ -239,7 +242,9 @@ describe('twilio-node through Keybrake', () => {
     expect(audit).toMatchObject({ decision: 'allow', costUsd: formatUsd(segments * SEGMENT_MICROS) });
   });
 
-  it('settles a Content template send, reserved at the longest body, down to the segments Twilio reports', async () => {
+  // Ninth round: settled to the one segment Twilio reports, template sends passed a daily cap that
+  // as many MMS (a media template) break.
+  it('keeps a Content template send counted at its reservation, not the segments Twilio reports', async () => {
     const client = apiClient(tokens.template);
     const send = () =>
       client.messages.create({
@@ -252,14 +257,12 @@ describe('twilio-node through Keybrake', () => {
     expect(first.numSegments).toBe('1');
     expect(await auditOfLastCall(client)).toMatchObject({
       decision: 'allow',
-      costUsd: formatUsd(SEGMENT_MICROS),
+      costUsd: formatUsd(TEMPLATE_RESERVED_MICROS),
     });
-    // Only fits under the cap because the first reservation was released down to one segment.
-    await send();
-    expect(await auditOfLastCall(client)).toMatchObject({
-      decision: 'allow',
-      costUsd: formatUsd(SEGMENT_MICROS),
-    });
+    const before = emulator.requests.length;
+    const err = await send().catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 403, code: TWILIO_ERROR_CODES.daily_cap_exceeded });
+    expect(emulator.requests.length).toBe(before);
   });
 
   it('sends a Verify code through a RequestClient that rewrites verify.twilio.com to the proxy', async () => {

@@ -56,9 +56,10 @@ import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 import { TWILIO_UPLOAD_HOST, uploadDenial } from './uploads.ts';
 
-/** A classified Twilio call (price stage → settle); `perSegmentMicros` lets settle price a plain SMS from `num_segments`. */
+/** A classified Twilio call (price stage → settle): a message carries the rates settle reads its answer with (`TwilioCost`). */
 export interface TwilioOperation extends Operation {
   readonly perSegmentMicros?: MicroUsd;
+  readonly mmsMicros?: MicroUsd;
 }
 
 const ACCOUNT_PATH = /^\/2010-04-01\/Accounts\/([^/]+?)(?:\.json)?(\/.*)?$/;
@@ -207,9 +208,8 @@ function applyRule(
       const to = strings(params, 'To').map(destination);
       const unreadable = unreadableRecipient(to);
       if (unreadable) return unreadable;
-      const cost = messageCost(prices, params, to);
-      const op = priced(row.id, cost.micros, messagingParties(params, to));
-      return cost.perSegmentMicros === undefined ? op : { ...op, perSegmentMicros: cost.perSegmentMicros };
+      const { micros, ...settling } = messageCost(prices, params, to);
+      return { ...priced(row.id, micros, messagingParties(params, to)), ...settling };
     }
     case 'call': {
       const transcribed = callTranscriptionDenial(params);

@@ -5,11 +5,52 @@ import {
   lookupV1Cost,
   lookupV2Cost,
   MEDIA_LINK_LENGTH,
+  messageCost,
   textSegments,
 } from './costs.ts';
 import { destination } from './destinations.ts';
 import { DEFAULT_TWILIO_PRICES as P } from './prices.ts';
 import { smsSegments } from './segments.ts';
+
+// Ninth round: a Content template send was settled at num_segments × the SMS rate, while a media
+// template is sent and billed as MMS. Only a text Keybrake counted from the request settles by segment.
+describe('messageCost: what settle may read a message’s answer with', () => {
+  const us = destination('+14155550100');
+  const sms = P.countries.US!.smsPerSegment;
+  const mms = P.countries.US!.mmsPerMessage;
+
+  it('gives an SMS whose Body it counted the per-segment rate and the MMS floor', () => {
+    expect(messageCost(P, { To: '+14155550100', Body: 'hi' }, [us])).toEqual({
+      micros: sms,
+      perSegmentMicros: sms,
+      mmsMicros: mms,
+    });
+  });
+
+  it.each([
+    ['a Content template', { ContentSid: 'HX0123456789abcdef0123456789abcdef' }],
+    ['an empty ContentSid', { ContentSid: '' }],
+    ['template variables', { ContentVariables: '{"1":"x"}' }],
+    ['a rich action', { PersistentAction: 'geo:37.78,-122.39' }],
+    ['media', { MediaUrl: 'https://example.com/a.png' }],
+    ['SendAsMms', { SendAsMms: 'true' }],
+  ])('gives a Body sent with %s no per-segment rate, only the MMS floor', (_name, extra) => {
+    const cost = messageCost(P, { To: '+14155550100', Body: 'hi', ...extra }, [us]);
+    expect(cost.perSegmentMicros).toBeUndefined();
+    expect(cost.mmsMicros).toBe(mms);
+  });
+
+  it('gives a message without Body no per-segment rate', () => {
+    expect(messageCost(P, { To: '+14155550100' }, [us]).perSegmentMicros).toBeUndefined();
+  });
+
+  it('gives a WhatsApp message neither: it keeps its per-message reservation', () => {
+    const cost = messageCost(P, { To: 'whatsapp:+14155550100', Body: 'hi' }, [
+      destination('whatsapp:+14155550100'),
+    ]);
+    expect(cost).toEqual({ micros: P.whatsappPerMessage });
+  });
+});
 
 describe('textSegments', () => {
   const link = ` ${'x'.repeat(MEDIA_LINK_LENGTH - 1)}`;

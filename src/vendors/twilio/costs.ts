@@ -10,9 +10,26 @@ import type { TwimlReading } from './twiml.ts';
 /** A priced message or call: the reservation plus what settle needs to correct it from the response. */
 export interface TwilioCost {
   readonly micros: MicroUsd;
-  /** Set for a plain SMS to one destination: settle multiplies Twilio's `num_segments` by it. */
+  /**
+   * Set for an SMS to one number whose text Keybrake counted from its `Body`: settle multiplies
+   * Twilio's `num_segments` by it. Never for content Twilio takes from elsewhere (`CONTENT_ELSEWHERE`).
+   */
   readonly perSegmentMicros?: MicroUsd;
+  /**
+   * Set for a message to one number: the MMS price there, below which settle never counts a message
+   * Twilio answers carries media.
+   */
+  readonly mmsMicros?: MicroUsd;
 }
+
+/**
+ * Messages create parameters (Twilio's definition) by which the content Twilio sends is not the
+ * request's `Body` and `MediaUrl`: a Content template (`ContentSid`, filled by `ContentVariables`) may
+ * be a media template, sent and billed as MMS whatever `num_segments` says (ninth round: 18 template
+ * sends settled at one SMS segment each passed a $0.50 daily cap an MMS each breaks); `PersistentAction`
+ * is rich content (a WhatsApp location). Present at all, even empty, settle keeps the reservation.
+ */
+const CONTENT_ELSEWHERE: readonly string[] = ['ContentSid', 'ContentVariables', 'PersistentAction'];
 
 /**
  * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message or as the
@@ -33,8 +50,15 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
     else micros += segments * rates.smsPerSegment;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
-  const plainSms = only !== undefined && only.channel === 'phone' && !isMms;
-  return plainSms ? { micros, perSegmentMicros: ratesFor(prices, only).smsPerSegment } : { micros };
+  if (only?.channel !== 'phone') return { micros };
+  const rates = ratesFor(prices, only);
+  const counted =
+    !isMms &&
+    (single(params, 'Body') ?? '').length > 0 &&
+    !CONTENT_ELSEWHERE.some((name) => strings(params, name).length > 0);
+  return counted
+    ? { micros, perSegmentMicros: rates.smsPerSegment, mmsMicros: rates.mmsPerMessage }
+    : { micros, mmsMicros: rates.mmsPerMessage };
 }
 
 /**

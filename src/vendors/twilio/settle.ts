@@ -9,8 +9,11 @@ const SETTLED_FROM_RESPONSE: ReadonlySet<string> = new Set(['twilio.messages.cre
 
 /**
  * The actual cost of a successful Twilio call: `price` when Twilio already reports it (a negative
- * decimal in `price_unit`, USD only), else `num_segments` × the per-segment rate for a plain SMS.
- * Undefined keeps the reservation (Twilio prices most resources only once they complete).
+ * decimal in `price_unit`, USD only: the bill itself). Else a message Twilio answers carries media
+ * (`num_media` above 0) is an MMS, billed per message: never below the MMS price, nor what was
+ * reserved; one that carries none is `num_segments` × the per-segment rate when Keybrake counted its
+ * text itself (`TwilioCost.perSegmentMicros`). Undefined keeps the reservation (Twilio prices most
+ * resources only once they complete, and an answer without a readable `num_media` says nothing).
  */
 export function settleTwilio(op: Operation, status: number, body: unknown): MicroUsd | undefined {
   if (status < 200 || status >= 300 || typeof body !== 'object' || body === null) return undefined;
@@ -24,12 +27,20 @@ export function settleTwilio(op: Operation, status: number, body: unknown): Micr
   if (typeof priceText === 'string' && DECIMAL.test(priceText) && (unit === undefined || unit === 'USD')) {
     return usdToMicrosUp(priceText.replace(/^-/, ''));
   }
-  const perSegment = (op as TwilioOperation).perSegmentMicros;
-  const segments = resource['num_segments'];
-  const count =
-    typeof segments === 'number' ? segments : typeof segments === 'string' ? Number(segments) : NaN;
-  if (perSegment !== undefined && Number.isSafeInteger(count) && count > 0) return count * perSegment;
+  const { perSegmentMicros, mmsMicros } = op as TwilioOperation;
+  const media = count(resource['num_media']);
+  if (media === undefined) return undefined;
+  if (media > 0) return mmsMicros === undefined ? undefined : Math.max(op.costMicros, mmsMicros);
+  const segments = count(resource['num_segments']);
+  if (perSegmentMicros !== undefined && segments !== undefined && segments > 0)
+    return segments * perSegmentMicros;
   return undefined;
+}
+
+/** A count Twilio reports (`"3"` or `3`); undefined for anything else. */
+function count(value: unknown): number | undefined {
+  const text = typeof value === 'number' ? String(value) : value;
+  return typeof text === 'string' && /^\d{1,9}$/.test(text) ? Number(text) : undefined;
 }
 
 /** Exact for up to six decimals; beyond that rounds up so a settled cost is never understated. */
