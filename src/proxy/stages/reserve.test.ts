@@ -78,13 +78,23 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
   });
   const params = { amount: '1000', currency: 'usd', metadata: { a: '1', b: '2' }, expand: ['x', 'y'] };
   const priced = { costMicros: 10_000_000, currencies: ['usd', 'eur'] };
-  const base = callFingerprint('agents/k', req(), params, priced);
+  const base = callFingerprint('agents/k', null, req(), params, priced);
 
   it('is sha256 hex, and the same for the same parameters in another order', () => {
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     const reordered = { expand: ['x', 'y'], metadata: { b: '2', a: '1' }, currency: 'usd', amount: '1000' };
     const currencies = ['eur', 'usd'];
-    expect(callFingerprint('agents/k', req(), reordered, { ...priced, currencies })).toBe(base);
+    expect(callFingerprint('agents/k', null, req(), reordered, { ...priced, currencies })).toBe(base);
+  });
+
+  // Ninth round: a replay reserves nothing, so under another run it would pass that run's cap free.
+  it.each<[string, string | null, string | null]>([
+    ['a run where there was none', null, 'run-b'],
+    ['no run where there was one', 'run-a', null],
+    ['another run', 'run-a', 'run-b'],
+  ])('differs for %s', (_name, first, retry) => {
+    const fingerprint = (run: string | null) => callFingerprint('agents/k', run, req(), params, priced);
+    expect(fingerprint(retry)).not.toBe(fingerprint(first));
   });
 
   it.each<[string, string, VendorRequest, Record<string, unknown>, PricedAs?]>([
@@ -103,7 +113,7 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
     ['a lower price too', 'agents/k', req(), params, { ...priced, costMicros: 1 }],
     ['another priced currency', 'agents/k', req(), params, { ...priced, currencies: ['usd'] }],
   ])('differs for %s', (_name, scope, r, p, as = priced) => {
-    expect(callFingerprint(scope, r, p, as)).not.toBe(base);
+    expect(callFingerprint(scope, null, r, p, as)).not.toBe(base);
   });
 
   it('serialises keys such as __proto__ as data', () => {
@@ -131,6 +141,17 @@ describe('replayRecord: which calls may be replays', () => {
       key: 'k1',
       fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
+  });
+
+  it('records the run in the fingerprint: the same request under another run is another call', () => {
+    const inRun = (runId: string | null) => {
+      const c = ctx(stripe, { 'idempotency-key': 'k1' });
+      c.runId = runId;
+      return replayRecord(c)?.fingerprint;
+    };
+    expect(inRun('run-a')).toBe(inRun('run-a'));
+    expect(inRun('run-b')).not.toBe(inRun('run-a'));
+    expect(inRun(null)).not.toBe(inRun('run-a'));
   });
 
   // Resend de-duplicates only POST /emails and POST /emails/batch; a forward, a reply, a draft or a

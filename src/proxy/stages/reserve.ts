@@ -157,7 +157,7 @@ export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
   const key = idempotencyKey(ctx.call.headers);
   if (key === undefined) return undefined;
   const priced = { costMicros: op.costMicros, currencies: op.parties.currencies };
-  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.req!, ctx.params!, priced) };
+  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.runId, ctx.req!, ctx.params!, priced) };
 }
 
 /** The caller's Idempotency-Key, when it is one a store may keep and the vendor will see. */
@@ -177,22 +177,32 @@ export interface PricedAs {
 }
 
 /**
- * What makes two calls "the same call" for a replay: sha256 hex of the vault key, method, sub host,
- * path, query, account headers, the price Keybrake reserved and the currencies it priced in, and the
- * canonical body (parsed parameters, object keys sorted, arrays in order), so a benign re-encoding of
- * the same parameters matches and any other change does not. The price is part of it because a
- * lookup prices a call from what the vendor holds (a confirm, a capture, an invoice's payment): the
- * same request at a raised price is another call, counted in full, since a retry passes free only up
- * to what the first call counted (sixth round: a confirm retried after its amount went from $1 to
- * $90 was charged $90, counted $0).
+ * What makes two calls "the same call" for a replay: sha256 hex of the vault key, the run (its id,
+ * or none), method, sub host, path, query, account headers, the price Keybrake reserved and the
+ * currencies it priced in, and the canonical body (parsed parameters, object keys sorted, arrays in
+ * order), so a benign re-encoding of the same parameters matches and any other change does not. The
+ * price is part of it because a lookup prices a call from what the vendor holds (a confirm, a
+ * capture, an invoice's payment): the same request at a raised price is another call, counted in
+ * full, since a retry passes free only up to what the first call counted (sixth round: a confirm
+ * retried after its amount went from $1 to $90 was charged $90, counted $0). The run is part of it
+ * because a replay reserves nothing: the same request under another run would move money counted
+ * only in the first run's window, past its own run's cap (ninth round: a $9 charge whose first
+ * attempt got a 5xx in a $10 run passed free in a $1 run).
  */
-export function callFingerprint(scope: string, req: VendorRequest, params: Params, priced: PricedAs): string {
+export function callFingerprint(
+  scope: string,
+  run: string | null,
+  req: VendorRequest,
+  params: Params,
+  priced: PricedAs,
+): string {
   const accounts = ACCOUNT_HEADERS.map((h) => {
     const v = req.headers[h];
     return v === undefined ? null : Array.isArray(v) ? v : [v];
   });
   const head = JSON.stringify([
     scope,
+    run,
     req.method,
     req.subHost ?? null,
     req.path,
