@@ -439,6 +439,10 @@ async function operatorMode() {
   });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   server.publish(current);
+  // Serving once its keys' texts are written, as an operator that has held its table for a moment
+  // is when a proxy starts (a scale-up, a restarted pod): what a proxy's start costs, not an
+  // operator's first second.
+  await server.textsWritten();
   const digests = [...current.keys.keys()];
   process.stderr.write(`${JSON.stringify({ msg: 'serving', url, token: tokens[1] })}\n`);
   const byName = new Map([...current.keys].map(([d, k]) => [k.name, d]));
