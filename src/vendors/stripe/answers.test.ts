@@ -135,6 +135,80 @@ describe('withholdFromStripeAnswer', () => {
     });
   });
 
+  // Ninth round: a verification session's client_secret was withheld but its url, the redirect form
+  // of the same secret, reached the agent: with it the agent submits its own documents for the
+  // merchant's user. At any depth, as client secrets are.
+  describe("an Identity verification session's url", () => {
+    const URL = 'https://verify.stripe.com/start/live_YWNjdF8xTWhQ';
+    const session = {
+      id: 'vs_1',
+      object: 'identity.verification_session',
+      status: 'requires_input',
+      client_secret: 'vs_1_secret_live_abc',
+      url: URL,
+    };
+    const withheldSession = { ...session, client_secret: WITHHELD, url: WITHHELD };
+
+    it.each([
+      ['alone', session, withheldSession],
+      [
+        'in a list',
+        { object: 'list', data: [session], has_more: false, url: '/v1/identity/verification_sessions' },
+        {
+          object: 'list',
+          data: [withheldSession],
+          has_more: false,
+          url: '/v1/identity/verification_sessions',
+        },
+      ],
+      [
+        "as an event's object, and in its previous attributes",
+        {
+          id: 'evt_1',
+          object: 'event',
+          type: 'identity.verification_session.requires_input',
+          data: { object: session, previous_attributes: { status: 'processing', url: URL } },
+        },
+        {
+          id: 'evt_1',
+          object: 'event',
+          type: 'identity.verification_session.requires_input',
+          data: { object: withheldSession, previous_attributes: { status: 'processing', url: WITHHELD } },
+        },
+      ],
+      [
+        'expanded inside another object',
+        { id: 'vr_1', object: 'identity.verification_report', verification_session: session },
+        { id: 'vr_1', object: 'identity.verification_report', verification_session: withheldSession },
+      ],
+    ])('is withheld %s, the rest kept', (_where, answer, expected) => {
+      const got = textOf(withheld(JSON.stringify(answer)));
+      expect(got).not.toContain(URL);
+      expect(JSON.parse(got)).toEqual(expected);
+    });
+
+    it("is withheld from a customer portal session's event too", () => {
+      const portal = {
+        id: 'bps_1',
+        object: 'billing_portal.session',
+        url: 'https://billing.stripe.com/p/session/x',
+      };
+      const got = textOf(withheld(JSON.stringify({ object: 'event', data: { object: portal } })));
+      expect(JSON.parse(got)).toEqual({ object: 'event', data: { object: { ...portal, url: WITHHELD } } });
+    });
+
+    it("leaves a Checkout Session's url (priced when created) and an object's API url", () => {
+      const body = Buffer.from(
+        JSON.stringify({
+          object: 'list',
+          url: '/v1/checkout/sessions',
+          data: [{ id: 'cs_1', object: 'checkout.session', url: 'https://checkout.stripe.com/c/pay/cs_1' }],
+        }),
+      );
+      expect(withholdFromStripeAnswer(body)).toBe(body);
+    });
+  });
+
   it('passes an answer that is not JSON and carries no client secret', () => {
     const body = Buffer.from('<html>password reset</html>');
     expect(withholdFromStripeAnswer(body)).toBe(body);

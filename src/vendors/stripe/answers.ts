@@ -16,6 +16,9 @@ import { withholdUrlUserinfo } from '../url-userinfo.ts';
  *     browser). Every field named `secret` or `password` or ending in `_secret` or `_password` in
  *     Stripe's definition is one of these; the other `*_token` fields (`bank_account_token`,
  *     `cvc_token`) are tokens only a call with the secret key consumes, so through Keybrake.
+ *   - The `url` of an Identity verification session and of a customer portal session: the redirect
+ *     form of the session's secret (Stripe: a short-lived URL to expose to no one but the user). With
+ *     a pending verification session's url an agent submits its own documents for the merchant's user.
  *   - The user name and password of a URL (a webhook endpoint's `url`), as for every vendor
  *     (url-userinfo.ts).
  */
@@ -31,8 +34,23 @@ const WITHHELD_NAME = /(^|_)(secret|password)$/;
 /** The shape of a Stripe client secret inside any text: `…_secret_` and a letter or digit. */
 const CLIENT_SECRET = /_secret_[A-Za-z0-9]/;
 
+/**
+ * Objects whose `url` is a one-time capability. A Checkout Session's is not: what it pays is priced
+ * when it is created (ADR 0007 §1, third round). Account and login links are never created through
+ * Keybrake (`sensitive`), and no read or event answers them.
+ */
+const ONE_TIME_URL_OBJECTS: ReadonlySet<unknown> = new Set([
+  'identity.verification_session',
+  'billing_portal.session',
+]);
+
 /** Bytes without which an answer holds nothing to withhold: no parse for most answers. */
-const HINTS = [Buffer.from('secret'), Buffer.from('password'), Buffer.from('client_token')];
+const HINTS = [
+  Buffer.from('secret'),
+  Buffer.from('password'),
+  Buffer.from('client_token'),
+  ...[...ONE_TIME_URL_OBJECTS].map((name) => Buffer.from(name as string)),
+];
 
 const QUOTED_MARKER = JSON.stringify(WITHHELD);
 
@@ -51,8 +69,9 @@ export function withholdFromStripeAnswer(body: Buffer): Buffer | Denial {
 function withholdSecrets(body: Buffer): Buffer | Denial {
   if (!HINTS.some((hint) => body.includes(hint))) return body;
   const text = body.toString('utf8');
+  let parsed: unknown;
   try {
-    JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     if (!CLIENT_SECRET.test(text)) return body;
     return deny(
@@ -60,16 +79,51 @@ function withholdSecrets(body: Buffer): Buffer | Denial {
       "The stripe API's answer carried a client secret that Keybrake could not take out of it, so it withheld the answer. The call may have taken effect.",
     );
   }
-  const rewritten = withheldJson(text);
+  const rewritten = withheldJson(text, oneTimeUrls(parsed));
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
 /**
- * Valid JSON text with the withheld string values replaced. It walks the string literals only: a
+ * The `url` of every object in `root`, at any depth (a list, an expansion, an event's `data.object`),
+ * that is a one-time capability, and the one an event about such an object shows in
+ * `data.previous_attributes` (the same session's, without its `object`). An explicit stack: an
+ * answer nested deeper than the call stack is walked too.
+ */
+function oneTimeUrls(root: unknown): ReadonlySet<string> {
+  const urls = new Set<string>();
+  const stack = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    const fields = node as Record<string, unknown>;
+    if (ONE_TIME_URL_OBJECTS.has(fields['object'])) addUrl(urls, fields['url']);
+    const data = fields['object'] === 'event' ? asRecord(fields['data']) : undefined;
+    if (data && ONE_TIME_URL_OBJECTS.has(asRecord(data['object'])?.['object']))
+      addUrl(urls, asRecord(data['previous_attributes'])?.['url']);
+    for (const name in fields) stack.push(fields[name]);
+  }
+  return urls;
+}
+
+function addUrl(urls: Set<string>, url: unknown): void {
+  if (typeof url === 'string') urls.add(url);
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Valid JSON text with the withheld string values replaced: withheld fields by name, client
+ * secrets by shape, and the `url` fields holding one of `urls`. It walks the string literals only: a
  * literal followed by `:` is a key, one preceded by `:` the value of the last key; numbers and
  * layout are never re-serialised (a re-serialised number may lose digits).
  */
-function withheldJson(text: string): string {
+function withheldJson(text: string, urls: ReadonlySet<string>): string {
   let out = '';
   let copied = 0;
   let key = '';
@@ -79,7 +133,8 @@ function withheldJson(text: string): string {
     if (text[skipSpace(text, end, 1)] === ':') key = value;
     else {
       const ofKey = text[skipSpace(text, start - 1, -1)] === ':';
-      if ((ofKey && isWithheldField(key)) || CLIENT_SECRET.test(value)) {
+      const withheldValue = isWithheldField(key) || (key === 'url' && urls.has(value));
+      if ((ofKey && withheldValue) || CLIENT_SECRET.test(value)) {
         out += text.slice(copied, start) + QUOTED_MARKER;
         copied = end;
       }
