@@ -18,6 +18,7 @@ import type { RevocationEntry, RevocationLedger } from './revocations.ts';
 import { createRevokeOnDelete } from './revoke-on-delete.ts';
 import type { StatusApplier } from './status.ts';
 import { owningVaultKey, type SecretStore } from './tokens.ts';
+import { explainUnseenSecrets } from './unseen-secrets.ts';
 import { createStatusWriter } from './write-status.ts';
 
 /** Wiring of the operator: its source, where snapshots, statuses and Events go, what it reads spend from. */
@@ -236,7 +237,10 @@ export function createOperator(opts: OperatorOptions): Operator {
       ...(metrics && { minted: metrics.minted }),
     });
     const { waiting } = minted;
-    const explained = explainRefusals(statuses, minted.refused);
+    const explained = explainRefusals(
+      explainUnseenSecrets(statuses, inForce.update.set.keys),
+      minted.refused,
+    );
     // Keys by uid only where spend is shown, once per table.
     const byUid = spend.managed ? keysByUid(runner.current?.snapshot ?? inForce.snapshot) : undefined;
     if (byUid) await spend.reportCaps(byUid.values(), recordEvent);
