@@ -39,6 +39,7 @@ import {
 import { createOperatorRunsApi } from '../operator/runs-api.ts';
 import { kubernetesStatusApplier } from '../operator/status.ts';
 import { kubernetesSecretStore } from '../operator/tokens.ts';
+import { vouchedCurrentAt } from '../operator/vouch.ts';
 import { poolConnections } from '../sources/kubernetes/connection-pool.ts';
 import { SECRET_SELECTOR } from '../sources/kubernetes/labels.ts';
 import { createKubernetesSource, kubernetesApi } from '../sources/kubernetes/source.ts';
@@ -251,6 +252,7 @@ export async function operatorCommand(
   const source = createKubernetesSource(kubernetesApi(kc), { log, namespaces });
   let isLeader = () => false;
   let leaderTerm = (): number | undefined => undefined;
+  let sinceRenewalMs = () => Number.POSITIVE_INFINITY;
   // The run API (ADR 0010) shares the snapshot listener; it is wired once the operator exists.
   let handleRuns: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
     res.writeHead(503).end();
@@ -265,8 +267,10 @@ export async function operatorCommand(
     }),
     isLeader: () => isLeader(),
     leaderTerm: () => leaderTerm(),
-    // Proxies age their tables from when every informer last saw every change (ADR 0005, eighth round).
-    sourcesCurrentAt: () => source.currentAt(),
+    // Proxies age their tables from when every informer last saw every change (ADR 0005, eighth
+    // round), and from no later than a retry period past the last Lease renewal (ninth round).
+    sourcesCurrentAt: () =>
+      vouchedCurrentAt(source.currentAt(), clock.now(), sinceRenewalMs(), timings.retryPeriodMs),
     heartbeatMs,
     log,
     registry,
@@ -331,11 +335,16 @@ export async function operatorCommand(
     onStoppedLeading: () => {
       operator.stopLeading();
       leaderLabel?.set(false);
+      // Its renewals went unanswered, or someone else holds the Lease: the watches may sit on the same
+      // dead connections, and would count as current until their watchdogs, past the next term's
+      // start (ninth round). Started again, they lapse from their last sign of life and relist.
+      source.rewatch();
     },
   });
   // A replica that never read the revocation ledger serves nothing, even holding the Lease.
   isLeader = () => elector.isLeader() && operator.ready;
   leaderTerm = () => elector.term();
+  sinceRenewalMs = () => elector.sinceRenewalMs();
   handleRuns = createOperatorRunsApi({
     snapshot: () => operator.snapshot,
     reviewCaller: createCallerReview(kubernetesTokenReview(kc), {

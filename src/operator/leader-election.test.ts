@@ -186,6 +186,40 @@ describe('leadership by the monotonic clock', () => {
     // The next renewal, sent now, makes it leader again for another deadline.
     await vi.waitFor(() => expect(e.isLeader()).toBe(true));
   });
+
+  // Ninth round: what a leader vouches for is bounded by when it last reached the API server.
+  it('says how long ago the last successful renewal was sent, and not a failed one', async () => {
+    const lease = memoryLease();
+    let mono = 1_000;
+    let failing = false;
+    let failed = 0;
+    const store: LeaseStore = {
+      ...lease.store,
+      read: () => {
+        if (!failing) return lease.store.read();
+        failed++;
+        return Promise.reject(new Error('timeout'));
+      },
+    };
+    const e = createLeaderElector({
+      store,
+      identity: 'a',
+      ...TIMINGS,
+      log: silentLogger(),
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+      monotonic: () => mono,
+    });
+    electors.push(e);
+    expect(e.sinceRenewalMs()).toBe(Number.POSITIVE_INFINITY);
+    e.start();
+    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+    expect(e.sinceRenewalMs()).toBe(0);
+    failing = true;
+    mono += 150;
+    await vi.waitFor(() => expect(failed).toBeGreaterThanOrEqual(2));
+    expect(e.sinceRenewalMs()).toBe(150);
+  });
 });
 
 describe('a standby whose wall clock steps', () => {

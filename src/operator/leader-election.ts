@@ -83,6 +83,12 @@ export interface LeaderElector {
    */
   term(): number | undefined;
   /**
+   * Milliseconds since the last successful acquisition or renewal was sent, by the monotonic clock
+   * (+Infinity before the first): the last moment this process demonstrably reached the API server,
+   * which bounds what a leader may vouch for (vouch.ts).
+   */
+  sinceRenewalMs(): number;
+  /**
    * Why this replica cannot take part in the election (e.g. `Lease namespace "x" does not exist`),
    * for /readyz: a permanent refusal at once, other errors after LEASE_FAILURES_BEFORE_PROBLEM
    * attempts in a row; undefined once an attempt gets an answer, and never while leading.
@@ -278,6 +284,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
     },
     isLeader: () => leading && withinDeadline(),
     term: () => (leading && withinDeadline() ? heldTerm : undefined),
+    sinceRenewalMs: () => monotonic() - renewedAt,
     problem,
     async stop() {
       stop.abort();

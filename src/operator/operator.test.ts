@@ -81,6 +81,7 @@ function fakeSource(initial: KubeObject[]) {
       lookups++;
       return cache.get(`${kind}/${ns}/${name}`);
     },
+    rewatch() {},
     async close() {},
   };
   return {

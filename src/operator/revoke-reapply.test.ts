@@ -96,6 +96,7 @@ function fakeSource(initial: KubeObject[]) {
     onDelete: () => () => undefined,
     current: undefined,
     get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
+    rewatch() {},
     async close() {},
   };
   return {

@@ -232,3 +232,67 @@ describe('the connections to the API server going silent', () => {
     expect(await system.leaseHolder()).toBe('a');
   });
 });
+
+// Found by a tester (ninth round): the same silence with a VaultKey deleted 2.4 s into it. The silent
+// watches counted as current, so the leader's heartbeats said lag 0 until it stepped down at its
+// renew deadline, and its proxies aged their tables from then: the deleted key's charges were
+// forwarded for 38 s with the default --max-staleness 30s (11–13 s here with 3s). Now what the leader
+// vouches for goes no later than a retry period past its last Lease renewal (ADR 0005, ninth round).
+describe('a VaultKey deleted while the connections to the API server are silent', () => {
+  /** The chart's (client-go's) retry period, which the operator here runs with. */
+  const RETRY_PERIOD_MS = 2_000;
+  /**
+   * Polls and wake-ups. Kept under MARGIN_MS (no 403 backoff here) so the test tells the bound from
+   * its absence: without it the leader steps down 8–10 s into the silence, the refusal 3 s later.
+   */
+  const SILENT_MARGIN_MS = 3_000;
+  let silentToken = '';
+
+  it('is policy_stale within --max-staleness + the retry period of the silence, and nothing of it reaches Stripe until it is unknown', async () => {
+    await kubectl(['apply', '-f', '-'], stripeVaultKey('silent-bot', 'lapse'));
+    silentToken = await mintedToken('silent-bot');
+    await until(async () => (await readiness()).status === 200, 30_000, 'the operator ready');
+    await until(
+      async () => (await probe(pool, silentToken)).status === 200,
+      20_000,
+      'the proxy to serve the key',
+    );
+
+    const silencedAt = Date.now();
+    relay.silence();
+    // Straight to the API server: the operator's watches, silent, never hear of it.
+    await kubectl(['delete', 'vaultkey', 'silent-bot']);
+
+    let first: Probe | undefined;
+    await until(
+      async () => {
+        first = await charge(pool, silentToken);
+        return first.decision === 'deny';
+      },
+      30_000,
+      'the proxy to refuse the deleted key’s charge',
+    );
+    const staleAfter = Date.now() - silencedAt;
+    console.error(
+      `[informer-lapse] silenced: the deleted key's charge ${first?.reason} after ${staleAfter} ms`,
+    );
+    expect(first).toMatchObject({ decision: 'deny', reason: 'policy_stale' });
+    expect(staleAfter).toBeLessThan(MAX_STALENESS_MS + RETRY_PERIOD_MS + SILENT_MARGIN_MS);
+
+    // Refused from then on, through the step-down and the next term, until the deletion is seen.
+    const before = written();
+    const allowed: Probe[] = [];
+    await until(
+      async () => {
+        const next = await charge(pool, silentToken);
+        if (next.decision !== 'deny') allowed.push(next);
+        return next.reason === 'key_unknown';
+      },
+      60_000,
+      'the deletion to be applied',
+    );
+    expect(allowed).toEqual([]);
+    expect(written()).toBe(before);
+    console.error(`[informer-lapse] silenced: the deleted key unknown after ${Date.now() - silencedAt} ms`);
+  });
+});

@@ -92,7 +92,7 @@ export interface Reflector {
   health(): ReflectorHealth;
   items(): KubeObject[];
   get(namespace: string | undefined, name: string): KubeObject | undefined;
-  /** Restarts the watch now (tests, and the source's own health checks). */
+  /** Ends the watch now and relists (KubernetesSource.rewatch). */
   restart(): void;
   stop(): Promise<void>;
 }
@@ -107,7 +107,10 @@ export class WatchStatusError extends Error {
   }
 }
 
-type Outcome = { readonly kind: 'gone' | 'closed' | 'timeout' | 'watchdog'; readonly events: number };
+type Outcome = {
+  readonly kind: 'gone' | 'closed' | 'timeout' | 'watchdog' | 'restart';
+  readonly events: number;
+};
 
 const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
@@ -307,10 +310,9 @@ export function createReflector(opts: ReflectorOptions): Reflector {
           attempt = 0;
           continue;
         }
-        if (outcome.kind === 'watchdog') {
+        if (outcome.kind === 'watchdog')
           opts.log.warn({ informer: opts.name }, 'watch went silent past its timeout; restarting it');
-          needList = true;
-        }
+        if (outcome.kind === 'watchdog' || outcome.kind === 'restart') needList = true;
         // A watch the server closes at once, again and again, must not become a hot loop.
         attempt = outcome.events > 0 || Date.now() - started >= 1_000 ? 0 : attempt + 1;
         if (attempt > 0) await pause(backoffDelay(attempt, backoff), stop.signal);
@@ -340,7 +342,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
     items: () => [...cache.values()],
     get: (namespace, name) => cache.get(`${namespace ?? ''}/${name}`),
     restart() {
-      endWatch?.('watchdog');
+      endWatch?.('restart');
     },
     async stop() {
       stop.abort();

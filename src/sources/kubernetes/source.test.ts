@@ -116,6 +116,22 @@ describe('kubernetes source', () => {
     await vi.waitFor(() => expect(updates).toHaveLength(2));
   });
 
+  // Ninth round: a leader cut off from the API server steps down; its watches, on the same silent
+  // connections, would count as current until their watchdogs, into the next term.
+  it('rewatch ends every informer’s watch and relists: a deletion its silent watch never delivered is seen', async () => {
+    const { api, source, updates, watchOf } = setup();
+    api.setItems(collectionPath('SpendPolicy', undefined), [policy('p', '3')]);
+    api.setItems(collectionPath('VaultKey', undefined), [key('k1', '4')]);
+    await source.start();
+    const watches = await Promise.all(
+      (['SpendPolicy', 'VaultKey', 'Secret'] as const).map((kind) => watchOf(kind)),
+    );
+    api.setItems(collectionPath('VaultKey', undefined), []);
+    source.rewatch();
+    expect(watches.map((w) => w.aborted)).toEqual([true, true, true]);
+    await vi.waitFor(() => expect(updates.flatMap((u) => u.deleted.map((d) => d.name))).toEqual(['k1']));
+  });
+
   it('does not recompile for a status-only change (the operator writing status)', async () => {
     const { api, source, updates, watchOf } = setup();
     api.setItems(collectionPath('VaultKey', undefined), [key('a', '1')]);

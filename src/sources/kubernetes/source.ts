@@ -65,6 +65,11 @@ export interface KubernetesSource {
   readonly current: KubernetesSourceUpdate | undefined;
   /** The object as last seen (with its status and resourceVersion), for status diffs. */
   get(kind: WatchedKind, namespace: string, name: string): KubeObject | undefined;
+  /**
+   * Ends every informer's watch and relists, each known current only up to its watch's last sign of
+   * life: for when the API server has stopped answering on the connections the watches may share.
+   */
+  rewatch(): void;
   close(): Promise<void>;
 }
 
@@ -270,6 +275,9 @@ export function createKubernetesSource(
       return at;
     },
     informers,
+    rewatch() {
+      for (const r of all()) r.restart();
+    },
     async close() {
       closed = true;
       closing.resolve();
