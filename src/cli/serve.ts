@@ -49,7 +49,8 @@ export async function serve(
   if (given.length === 0)
     throw new UsageError('--manifests is required (a file or directory of YAML manifests)');
   // Once, now: a relative path left to the kernel stays on the folder serve started in, and a link
-  // flipped or a folder moved above it is never seen (ninth round).
+  // flipped or a folder moved above it is never seen; a `..` left in a path is read as text by the
+  // file source and through links by the kernel, two folders (ninth round).
   const manifests = absoluteFromShell(given);
   log.info({ manifests }, 'reading manifests');
   const clock = systemClock;

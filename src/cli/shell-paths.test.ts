@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { absoluteFrom, absoluteFromShell, workingDirectory } from './shell-paths.ts';
+import { UsageError } from './args.ts';
+import { absoluteFrom, absoluteFromShell, withoutDotDot, workingDirectory } from './shell-paths.ts';
 
 // root/releases/v1, root/releases/v2, root/current -> releases/v1: serve started in `current`
 // runs in releases/v1 (the kernel's working directory), with the shell's PWD naming the link.
@@ -13,6 +14,9 @@ const current = join(root, 'current');
 mkdirSync(v1, { recursive: true });
 mkdirSync(v2);
 symlinkSync('releases/v1', current);
+// root/releases/m beside the releases, and root/m where `current/..` would be read lexically.
+mkdirSync(join(root, 'releases', 'm'));
+mkdirSync(join(root, 'm'));
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -55,9 +59,53 @@ describe('absoluteFrom', () => {
   });
 });
 
+describe('withoutDotDot', () => {
+  it('reads .. after a link as the kernel does: the parent of where the link points', () => {
+    expect(withoutDotDot(`${current}/../m`)).toBe(join(root, 'releases', 'm'));
+    expect(withoutDotDot(`${current}/..`)).toBe(join(root, 'releases'));
+  });
+
+  it('resolves .. at the start, and several, up to the last', () => {
+    expect(withoutDotDot('/../..')).toBe('/');
+    expect(withoutDotDot(`/..${root}/m`)).toBe(join(root, 'm'));
+    expect(withoutDotDot(`${current}/../v2/../../m`)).toBe(join(root, 'm'));
+    expect(withoutDotDot(`${current}/../../current/../m/`)).toBe(join(root, 'releases', 'm'));
+  });
+
+  it('keeps the links after the last .. as links, so their flips are still followed', () => {
+    expect(withoutDotDot(`${v1}/../../current/m`)).toBe(`${root}/current/m`);
+  });
+
+  it('leaves a path without .. as written, but for empty and . components', () => {
+    expect(withoutDotDot(`${current}/m`)).toBe(`${current}/m`);
+    expect(withoutDotDot(`${current}/./m//a.yaml`)).toBe(`${current}/m/a.yaml`);
+    expect(withoutDotDot('/srv/gone/m')).toBe('/srv/gone/m');
+  });
+
+  it('refuses a path whose part up to the last .. does not resolve', () => {
+    expect(() => withoutDotDot(`${root}/gone/../m`)).toThrow(UsageError);
+    expect(() => withoutDotDot(`${root}/gone/../m`)).toThrow(`cannot resolve ${root}/gone/..`);
+  });
+});
+
 describe('absoluteFromShell', () => {
   it('resolves every relative path against the shell’s PWD, or the physical directory', () => {
     expect(absoluteFromShell(['m', '/abs/m'], { PWD: current }, v1)).toEqual([`${current}/m`, '/abs/m']);
     expect(absoluteFromShell(['m'], {}, v1)).toEqual([`${v1}/m`]);
+  });
+
+  it('gives no path with .., relative or absolute: the kernel’s meaning at start', () => {
+    const given = ['../m', `${current}/../m`, `${root}/releases/../m`];
+    expect(absoluteFromShell(given, { PWD: current }, v1)).toEqual([
+      join(root, 'releases', 'm'),
+      join(root, 'releases', 'm'),
+      join(root, 'm'),
+    ]);
+  });
+
+  it('refuses, naming the path given, one whose .. does not resolve', () => {
+    expect(() => absoluteFromShell(['gone/../m'], { PWD: current }, v1)).toThrow(
+      `--manifests gone/../m: cannot resolve ${current}/gone/..`,
+    );
   });
 });

@@ -1,5 +1,6 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { UsageError } from './args.ts';
 
 /**
  * The paths serve re-reads (`--manifests`) made absolute once, at start, the way the user who typed
@@ -23,8 +24,8 @@ export function workingDirectory(pwd: string | undefined, physical: string): str
 
 /**
  * `path` against `base`, unless already absolute. Not normalised: `..` keeps the kernel's meaning
- * (the parent of where a link points, not of the link), so a path names at start what it named
- * before; only empty and `.` components, which never change the meaning, are dropped.
+ * (the parent of where a link points, not of the link) for `withoutDotDot` to settle; only empty and
+ * `.` components, which never change the meaning, are dropped.
  */
 export function absoluteFrom(base: string, path: string): string {
   if (isAbsolute(path)) return path;
@@ -33,14 +34,50 @@ export function absoluteFrom(base: string, path: string): string {
   return `${base.endsWith('/') ? base : `${base}/`}${parts.join('/')}`;
 }
 
-/** Every path absolute against the shell's working directory (`workingDirectory`). */
+/**
+ * The absolute `path` with no `.` or `..` component, naming what the kernel names by it now. The
+ * later stages treat paths as text (a folder's entries are `join(dir, name)`, which collapses `..`
+ * lexically) while the kernel reads `current/../m` as the `m` beside where `current` points: serve
+ * listed one folder and read the same names in another (ninth round). So the part up to the last
+ * `..` is replaced by its real path, and the rest is kept as written: a link after the last `..`
+ * stays a link, whose flips the file source follows (ADR 0015). Throws a UsageError when that part
+ * cannot be resolved (gone, not a directory, a loop): what the path means is then unknown.
+ */
+export function withoutDotDot(path: string): string {
+  const parts = path.split('/').filter((s) => s !== '' && s !== '.');
+  const last = parts.lastIndexOf('..');
+  if (last < 0) return `/${parts.join('/')}`;
+  const upTo = `/${parts.slice(0, last + 1).join('/')}`;
+  let prefix: string;
+  try {
+    prefix = realpathSync.native(upTo);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new UsageError(`cannot resolve ${upTo}, the path up to its last "..": ${why}`);
+  }
+  const rest = parts.slice(last + 1);
+  if (rest.length === 0) return prefix;
+  return `${prefix.endsWith('/') ? prefix : `${prefix}/`}${rest.join('/')}`;
+}
+
+/**
+ * Every path absolute against the shell's working directory (`workingDirectory`), then without `..`
+ * (`withoutDotDot`); one whose `..` cannot be resolved is refused, naming the path given.
+ */
 export function absoluteFromShell(
   paths: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
   physical: string = process.cwd(),
 ): string[] {
   const base = workingDirectory(env['PWD'], physical);
-  return paths.map((p) => absoluteFrom(base, p));
+  return paths.map((p) => {
+    try {
+      return withoutDotDot(absoluteFrom(base, p));
+    } catch (err) {
+      if (err instanceof UsageError) throw new UsageError(`--manifests ${p}: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
 function sameDirectory(a: string, b: string): boolean {

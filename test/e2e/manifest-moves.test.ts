@@ -5,8 +5,11 @@
 // was forwarded with the real key until a restart. Within the bound the docs state: 401
 // key_suspended, nothing forwarded to the recording upstream. The same with `--manifests` relative,
 // serve started in the release link or the folder later moved (ninth round): the kernel resolved it
-// against the working directory serve started in, whatever the link or the folder became.
-import { mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+// against the working directory serve started in, whatever the link or the folder became. And a
+// `--manifests ../m` started in a release link (ninth round): the kernel read `current/../m` beside
+// the release, the loader's `join` read it lexically, so serve listed one folder and read the same
+// names in a decoy, whose caps were applied and where a suspension never arrived.
+import { mkdir, mkdtemp, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
@@ -20,7 +23,7 @@ const BOUND_MS = 5_000;
 
 /** Keys of the serve started with absolute paths in beforeAll. */
 const absolute = ['flip', 'chain', 'files', 'folder'];
-const specs = [...absolute, 'relflip', 'relfolder'].map((name) => ({
+const specs = [...absolute, 'relflip', 'relfolder', 'dotdot'].map((name) => ({
   name,
   limits: { perDayUsd: '10', requestsPerMinute: 1000 },
 }));
@@ -78,14 +81,15 @@ async function writeReleased(files: Record<string, string>): Promise<void> {
 }
 
 /**
- * `serve --manifests m` started in `dir` as a shell starts it there (`cd dir`: its PWD says `dir`,
- * the kernel's working directory is where `dir` leads), serving `name`'s key.
+ * `serve --manifests <path>` started in `dir` as a shell starts it there (`cd dir`: its PWD says
+ * `dir`, the kernel's working directory is where `dir` leads), serving `name`'s key; it must log
+ * `reads` as the folder it reads.
  */
-async function serveIn(dir: string, name: string): Promise<KeybrakeProcess> {
-  const args = [...serveArgs(join(root, 'upstream.yaml'), { stripe: emulator.url }), '--manifests', 'm'];
+async function serveIn(dir: string, name: string, path = 'm', reads = `${dir}/m`): Promise<KeybrakeProcess> {
+  const args = [...serveArgs(join(root, 'upstream.yaml'), { stripe: emulator.url }), '--manifests', path];
   const started = await startKeybrake(args, { cwd: dir, env: { PWD: dir } });
   const reading = await started.waitForLog((l) => l.msg === 'reading manifests');
-  expect(reading.manifests).toEqual([join(root, 'upstream.yaml'), `${dir}/m`]);
+  expect(reading.manifests).toEqual([join(root, 'upstream.yaml'), reads]);
   expect((await call(started.urls['stripe']!, name)).status).toBe(200);
   return started;
 }
@@ -213,6 +217,50 @@ describe('serve given a relative --manifests follows what the shell’s working 
       await mkdir(join(root, 'rsrv', 'kb', 'm'), { recursive: true });
       await writeFile(join(root, 'rsrv', 'kb', 'm', 'relfolder.yaml'), suspended('relfolder'));
       await expectSuspendedWithinBound('relfolder', started);
+    } finally {
+      await started.stop();
+    }
+  });
+});
+
+describe('serve given a --manifests with .. reads the folder the kernel names by it', () => {
+  it('started in a release link with ../m: the caps and the suspension of the m beside the release apply', async () => {
+    // dd/app/current -> ../releases/r1: `current/../m` is dd/releases/m for the kernel; dd/app/m is
+    // where it is read lexically, a decoy whose same-named file has a cap 100 000 times higher.
+    const capped = {
+      ...spec('dotdot'),
+      limits: { perCallUsd: '1', perDayUsd: '10', requestsPerMinute: 1000 },
+    };
+    const decoy = { ...capped, limits: { ...capped.limits, perCallUsd: '100000', perDayUsd: '100000' } };
+    await writeReleased({
+      'dd/releases/m/stripe.yaml': keyManifests(capped, tokenOf('dotdot')),
+      'dd/app/m/stripe.yaml': keyManifests(decoy, tokenOf('dotdot')),
+    });
+    await mkdir(join(root, 'dd', 'releases', 'r1'));
+    await symlink('../releases/r1', join(root, 'dd', 'app', 'current'));
+    const dir = join(root, 'dd', 'app', 'current');
+    const beside = join(await realpath(join(root, 'dd', 'releases')), 'm');
+    const started = await serveIn(dir, 'dotdot', '../m', beside);
+    try {
+      const before = emulator.requests.length;
+      const charge = await request(`${started.urls['stripe']!}/v1/charges`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tokenOf('dotdot')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'amount=5000&currency=usd&source=tok_visa',
+      });
+      await charge.body.dump();
+      expect(charge.statusCode).toBe(403);
+      expect(String(charge.headers['keybrake-decision'])).toContain('reason=per_call_limit_exceeded');
+      expect(emulator.requests.slice(before).filter((r) => r.method === 'POST')).toEqual([]);
+
+      await writeFile(
+        join(root, 'dd', 'releases', 'm', 'stripe.yaml'),
+        keyManifests(capped, tokenOf('dotdot')).replace('  policyRef:', '  suspended: true\n  policyRef:'),
+      );
+      await expectSuspendedWithinBound('dotdot', started);
     } finally {
       await started.stop();
     }
