@@ -7,7 +7,8 @@ import type { Socket } from 'node:net';
  * straight to the socket (a parser error, a request timeout, CONNECT) closes the connection, so it
  * must come after them. Written while a call before it was still being handled, it stood as that
  * call's answer and cut the real one off, while the call went on to be forwarded and counted (a
- * fifth-round probe: a charge answered `deny` was carried out).
+ * fifth-round probe: a charge answered `deny` was carried out). A call is handled only once the
+ * responses before it have closed, so a client that stops reading holds at most one (ninth round).
  */
 export class AnswerQueue {
   readonly #open = new WeakMap<Socket, Set<ServerResponse>>();

@@ -153,18 +153,32 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       // An upgrade request without a body has arrived with its head: its connection's end is
       // decided now, before node parses another read (dispatch says why).
       if (req.headers.upgrade !== undefined && !declaresBody(req)) ending.add(socket);
+      calls.track(res);
       serveCall(req, res);
     },
   );
   function serveCall(req: IncomingMessage, res: ServerResponse): void {
-    calls.track(res);
-    if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down')));
-    else if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    // Decided at once, so that the connection's end is too: written after the answers before it.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       send(
         res,
         refuse(callOf(req), deny('request_invalid', 'An HTTP/1.1 request must carry a Host header.')),
       );
-    } else fastifyHandler(req, res);
+      return;
+    }
+    // One call of a connection at a time: the next is handled once every answer before it has
+    // been handed whole to the kernel (or its connection is gone, and it is dropped unsent). A
+    // client that stops reading then holds at most one answer here, and gets no more forwarded:
+    // 8 pipelined reads of 2.5 MB answers on each of 60 connections never read had all been
+    // forwarded, their 1.2 GB of answers held until the idle timeout (ninth round).
+    answers.afterOpen(
+      req.socket,
+      () => {
+        if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down')));
+        else fastifyHandler(req, res);
+      },
+      res,
+    );
   }
   /**
    * A request node parsed behind its connection's last answer, from the bytes it had read with it:
