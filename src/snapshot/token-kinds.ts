@@ -5,11 +5,13 @@ import type { CompiledKey, Snapshot } from './types.ts';
  * prefixes its keys use, and the (length, last 4 characters) of each token a user brought. Built
  * where a table is built, a change set at a time (distribution/apply.ts), so that no request walks
  * 100 000 keys to learn it: until 2026-12-01 the first call after every table change did (on the
- * serving thread, 10 to 20 ms at 100 000 keys), whatever the change.
+ * serving thread, 40 to 50 ms at 100 000 keys), whatever the change.
  */
 export interface TokenKinds {
-  /** Each kind (`kindsOf`) → how many keys of the table have it. */
-  readonly counts: ReadonlyMap<string, number>;
+  /** Each token prefix → how many keys of the table use it. */
+  readonly prefixes: ReadonlyMap<string, number>;
+  /** Each brought token's `<length>:<last 4 characters>` → how many keys of the table serve one so. */
+  readonly brought: ReadonlyMap<string, number>;
   /**
    * The kinds the table has: the same object from one table to the next while no kind comes or
    * goes (a delta that changes other fields, or adds one more key of a prefix already served), so
@@ -27,18 +29,6 @@ export interface PresentKinds {
 /** Characters of a brought token its fingerprint shows (`…XYZ1`): a brought token has 24 or more. */
 export const BROUGHT_TAIL = 4;
 
-const PREFIX = 'p';
-const BROUGHT = 'b';
-
-/** A key's kinds, as counted: its prefix, and its brought token's length and tail. */
-function kindsOf(key: CompiledKey): string[] {
-  const kinds: string[] = [];
-  if (key.tokenPrefix !== undefined) kinds.push(PREFIX + key.tokenPrefix);
-  if (key.broughtTokenLength !== undefined)
-    kinds.push(`${BROUGHT}${key.broughtTokenLength}:${key.tokenFingerprint.slice(-BROUGHT_TAIL)}`);
-  return kinds;
-}
-
 /** A table's kinds being counted: from none (a whole table) or from the previous table's (a delta). */
 export interface TokenKindsDraft {
   add(key: CompiledKey): void;
@@ -46,62 +36,66 @@ export interface TokenKindsDraft {
   finish(): TokenKinds;
 }
 
-const NONE: TokenKinds = { counts: new Map(), present: { prefixes: [], brought: new Map() } };
+const NONE: TokenKinds = {
+  prefixes: new Map(),
+  brought: new Map(),
+  present: { prefixes: [], brought: new Map() },
+};
 
 /**
- * Counts a table's kinds from `base`'s, which is never changed: the counts are copied on the first
+ * Counts a table's kinds from `base`'s, which is never changed: a count map is copied on its first
  * change (as many entries as kinds, not keys), and the kinds present made again only when one came
- * or went.
+ * or went. Most keys have a prefix and no brought token: counting one is a Map update, no allocation.
  */
 export function draftTokenKinds(base: TokenKinds = NONE): TokenKindsDraft {
-  let counts: Map<string, number> | undefined;
+  let prefixes: Map<string, number> | undefined;
+  let brought: Map<string, number> | undefined;
   let cameOrWent = false;
-  const own = () => {
-    counts ??= new Map(base.counts);
-    return counts;
+  const count = (counts: Map<string, number>, kind: string, by: 1 | -1) => {
+    const n = (counts.get(kind) ?? 0) + by;
+    if (n <= 0) {
+      cameOrWent ||= counts.delete(kind);
+    } else {
+      if (n === 1 && by === 1) cameOrWent = true;
+      counts.set(kind, n);
+    }
+  };
+  const change = (key: CompiledKey, by: 1 | -1) => {
+    if (key.tokenPrefix !== undefined) {
+      prefixes ??= new Map(base.prefixes);
+      count(prefixes, key.tokenPrefix, by);
+    }
+    if (key.broughtTokenLength !== undefined) {
+      brought ??= new Map(base.brought);
+      count(brought, `${key.broughtTokenLength}:${key.tokenFingerprint.slice(-BROUGHT_TAIL)}`, by);
+    }
   };
   return {
-    add(key) {
-      for (const kind of kindsOf(key)) {
-        const c = own();
-        const n = c.get(kind) ?? 0;
-        if (n === 0) cameOrWent = true;
-        c.set(kind, n + 1);
-      }
-    },
-    remove(key) {
-      for (const kind of kindsOf(key)) {
-        const c = own();
-        const n = c.get(kind) ?? 0;
-        if (n <= 1) {
-          cameOrWent ||= n === 1;
-          c.delete(kind);
-        } else c.set(kind, n - 1);
-      }
-    },
+    add: (key) => change(key, 1),
+    remove: (key) => change(key, -1),
     finish() {
-      if (counts === undefined) return base;
-      return { counts, present: cameOrWent ? presentOf(counts) : base.present };
+      if (prefixes === undefined && brought === undefined) return base;
+      const p = prefixes ?? base.prefixes;
+      const b = brought ?? base.brought;
+      return { prefixes: p, brought: b, present: cameOrWent ? presentOf(p, b) : base.present };
     },
   };
 }
 
-function presentOf(counts: ReadonlyMap<string, number>): PresentKinds {
-  const prefixes: string[] = [];
+function presentOf(
+  prefixes: ReadonlyMap<string, number>,
+  counted: ReadonlyMap<string, number>,
+): PresentKinds {
   const brought = new Map<string, number[]>();
-  for (const kind of counts.keys()) {
-    if (kind.startsWith(PREFIX)) {
-      prefixes.push(kind.slice(PREFIX.length));
-      continue;
-    }
+  for (const kind of counted.keys()) {
     const colon = kind.indexOf(':');
-    const length = Number(kind.slice(BROUGHT.length, colon));
+    const length = Number(kind.slice(0, colon));
     const tail = kind.slice(colon + 1);
     const lengths = brought.get(tail);
     if (lengths === undefined) brought.set(tail, [length]);
     else lengths.push(length);
   }
-  return { prefixes, brought };
+  return { prefixes: [...prefixes.keys()], brought };
 }
 
 /** The kinds of `keys`, counted in one walk: for a table built whole (a compile, a test). */
