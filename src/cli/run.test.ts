@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UsageError } from './args.ts';
-import { runCommand } from './run.ts';
+import { mintRunToken } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
+import { nameFlagSource, UsageError } from './args.ts';
+import { RUN_FLAGS, runCommand } from './run.ts';
 
 let dir: string;
 let tokenFile: string;
@@ -144,6 +146,54 @@ describe('keybrake run --key', () => {
       expect(api.seen).toEqual([]);
     },
   );
+
+  // Ninth round: each was sent with the parent token, and the API's 400 was an exit 1.
+  it.each([
+    ['--cap', '5.1234567', /^--cap: must be a decimal USD amount .*at most 6 decimals/],
+    ['--cap', '1e2', /^--cap: must be a decimal USD amount/],
+    ['--cap', '$5', /^--cap: must be a decimal USD amount/],
+    ['--ttl', '200h', /^--ttl: must be a duration .*at most 168h/],
+    ['--ttl', 'abc', /^--ttl: must be a duration/],
+    ['--ttl', '0', /^--ttl: must be positive, a duration/],
+  ])('start refuses %s %j by the API rule, before any request', async (flag, value, message) => {
+    const refusal = run('start', '--key', 'agents/bot', flag, value);
+    await expect(refusal).rejects.toThrow(UsageError);
+    await expect(refusal).rejects.toThrow(message);
+    expect(api.seen).toEqual([]);
+  });
+
+  it('names KEYBRAKE_TTL when a bad --ttl came from it, before any request', async () => {
+    vi.stubEnv('KEYBRAKE_TTL', 'abc');
+    try {
+      const argv = ['start', '--key', 'agents/bot'];
+      const refusal = run(...argv);
+      await expect(refusal).rejects.toThrow(UsageError);
+      const message = await refusal.catch((err: Error) => err.message);
+      expect(nameFlagSource(message as string, RUN_FLAGS, argv)).toMatch(
+        /^--ttl \(from KEYBRAKE_TTL\): must be a duration/,
+      );
+      expect(api.seen).toEqual([]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  const parent = newToken('stripe');
+  const runKey = mintRunToken(
+    { tokenPrefix: 'kb_stripe_', runSecret: 'secret', digest: tokenDigest(parent) },
+    { runId: 'run-1', issuedAt: 1_700_000_000_000, expiresAt: 1_700_003_600_000 },
+  );
+  it.each([
+    ['a run key', runKey],
+    ['a vault key', parent],
+  ])('stop refuses %s as its id, before any request, without echoing it', async (_, token) => {
+    const refusal = run('stop', '--key', 'agents/bot', token);
+    await expect(refusal).rejects.toThrow(UsageError);
+    await expect(refusal).rejects.toThrow(/^that is a Keybrake key, not a run id/);
+    const message = await refusal.catch((err: Error) => err.message);
+    expect(message).not.toContain(token.slice(10, 30));
+    expect(api.seen).toEqual([]);
+  });
 
   it.each(['a/b/c', 'Support_Bot', '/bot'])(
     'refuses %j saying the form it takes, before any request',

@@ -5,8 +5,17 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { backoffDelay } from '../backoff.ts';
-import { parseKeyRef, RUN_ID_RULE, RUNS_PATH, type RunStarted, runPath } from '../tokens/run-api.ts';
-import { RUN_ID_PATTERN } from '../tokens/run-token.ts';
+import {
+  parseKeyRef,
+  parseRunCap,
+  parseRunTtl,
+  RUN_ID_RULE,
+  RUNS_PATH,
+  type RunStarted,
+  runPath,
+} from '../tokens/run-api.ts';
+import { looksLikeRunToken, RUN_ID_PATTERN } from '../tokens/run-token.ts';
+import { hasValidChecksum } from '../tokens/token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
 import { commandEnvironment, withheldNotice } from './run-env.ts';
@@ -108,6 +117,23 @@ interface Target {
 /** A run id given on the command line, refused before any request; not quoted: it may be a token. */
 function checkRunId(runId: string): void {
   if (!RUN_ID_PATTERN.test(runId)) throw new UsageError(`the run id must be ${RUN_ID_RULE}`);
+  // A run key fits the run id's alphabet, and a stop puts its id in the URL path, where proxies and
+  // access logs keep it (ninth round: `run stop <run key>` was sent).
+  if (looksLikeRunToken(runId) || hasValidChecksum(runId))
+    throw new UsageError(
+      'that is a Keybrake key, not a run id: give the id run start printed on stderr (or in --json, runId)',
+    );
+}
+
+/**
+ * --cap and --ttl, by the run API's own rules, before any request: the API's 400 was an exit 1 after
+ * the parent token had been sent (ninth round). Not quoted: the value may be a pasted token.
+ */
+function checkRunLimits(values: Record<string, unknown>): void {
+  const cap = typeof values.cap === 'string' ? parseRunCap(values.cap) : 0;
+  if (typeof cap !== 'number') throw new UsageError(`--cap: must be ${cap.mustBe}`);
+  const ttl = typeof values.ttl === 'string' ? parseRunTtl(values.ttl) : 0;
+  if (typeof ttl !== 'number') throw new UsageError(`--ttl: must be ${ttl.mustBe}`);
 }
 
 /** `keybrake run start|stop|exec`: resolves with the exit code. */
@@ -274,6 +300,7 @@ async function call(
 async function start(target: Target, ref: KeyRef, values: Record<string, unknown>): Promise<RunStarted> {
   // Checked here, for start and exec, as stop checks its id: the server's 400 was an exit 1.
   if (typeof values['run-id'] === 'string') checkRunId(values['run-id']);
+  checkRunLimits(values);
   const body = {
     key: `${ref.namespace}/${ref.name}`,
     ...(values.cap !== undefined ? { cap: values.cap } : {}),

@@ -93,6 +93,43 @@ export function parseKeyRef(text: unknown): { namespace: string; name: string } 
   return { namespace, name };
 }
 
+/** The rule a value breaks, in the words that follow "must be": the API quotes it after its field, the CLI after its flag. */
+export interface BrokenRule {
+  readonly mustBe: string;
+}
+
+const RUN_CAP_RULE = `a decimal USD amount such as "5" or "0.50": at most 6 decimals, and at most "${formatUsd(MAX_RUN_CAP_MICROS)}"`;
+
+/**
+ * A run's cap, micro-USD, from its decimal text: the one rule for the API's "cap" and for `run
+ * start --cap`, which checks it before any request (ninth round: the CLI sent the parent token for
+ * a cap the API then refused).
+ */
+export function parseRunCap(text: string): number | BrokenRule {
+  const micros = parseUsd(text);
+  return micros === undefined || micros > MAX_RUN_CAP_MICROS ? { mustBe: RUN_CAP_RULE } : micros;
+}
+
+/**
+ * A run key's lifetime, ms, from a duration or a whole number of milliseconds: the one rule for the
+ * API's "ttl" and for `run start --ttl`, which checks it before any request.
+ */
+export function parseRunTtl(value: unknown): number | BrokenRule {
+  const ms =
+    typeof value === 'number'
+      ? Number.isSafeInteger(value)
+        ? value
+        : undefined
+      : typeof value === 'string'
+        ? parseDuration(value)
+        : undefined;
+  if (ms !== undefined && ms > 0 && ms <= MAX_RUN_TTL_MS) return ms;
+  // 0 is a duration: told only to give one, a caller would not see what is wrong with it.
+  return {
+    mustBe: `${ms === 0 ? 'positive, ' : ''}a duration such as "30m" (<n>ms|s|m|h, or milliseconds), at most ${MAX_RUN_TTL_MS / 3_600_000}h`,
+  };
+}
+
 /** Reads and validates a POST /v1/runs body (already parsed JSON). */
 export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -118,32 +155,15 @@ export function parseRunStart(body: unknown): RunStartRequest | RunApiError {
         'invalid_request',
         `"cap" must be a decimal string in quotes, such as "5" or "0.50", not the JSON number ${b.cap}: money is never a float.`,
       );
-    capMicros = typeof b.cap === 'string' ? parseUsd(b.cap) : undefined;
-    if (capMicros === undefined || capMicros > MAX_RUN_CAP_MICROS)
-      return runApiError(
-        400,
-        'invalid_request',
-        `"cap" must be a decimal USD amount such as "5" or "0.50": at most 6 decimals, and at most "${formatUsd(MAX_RUN_CAP_MICROS)}".`,
-      );
+    const cap = typeof b.cap === 'string' ? parseRunCap(b.cap) : { mustBe: RUN_CAP_RULE };
+    if (typeof cap !== 'number') return runApiError(400, 'invalid_request', `"cap" must be ${cap.mustBe}.`);
+    capMicros = cap;
   }
   let ttlMs = DEFAULT_RUN_TTL_MS;
   if (b.ttl !== undefined && b.ttl !== null) {
-    const parsed =
-      typeof b.ttl === 'number'
-        ? Number.isSafeInteger(b.ttl)
-          ? b.ttl
-          : undefined
-        : typeof b.ttl === 'string'
-          ? parseDuration(b.ttl)
-          : undefined;
-    if (parsed === undefined || parsed <= 0 || parsed > MAX_RUN_TTL_MS)
-      return runApiError(
-        400,
-        'invalid_request',
-        // 0 is a duration: told only to give one, a caller would not see what is wrong with it.
-        `"ttl" must be ${parsed === 0 ? 'positive, ' : ''}a duration such as "30m" (<n>ms|s|m|h, or milliseconds), at most ${MAX_RUN_TTL_MS / 3_600_000}h.`,
-      );
-    ttlMs = parsed;
+    const ttl = parseRunTtl(b.ttl);
+    if (typeof ttl !== 'number') return runApiError(400, 'invalid_request', `"ttl" must be ${ttl.mustBe}.`);
+    ttlMs = ttl;
   }
   let runId: string | undefined;
   if (b.runId !== undefined && b.runId !== null) {
