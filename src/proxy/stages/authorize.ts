@@ -18,6 +18,7 @@ import { UNKNOWN_COUNTRY } from '../../vendors/twilio/parties.ts';
 import { type Operation, type OperationClass, type Parties, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
 import { plusless, pluslessHint } from './plusless-number.ts';
+import { unknownCountryHint } from './unknown-country.ts';
 
 /** What one authorize check sees: the policy, the call and its price (a CallContext past price). */
 export interface AuthorizeInput {
@@ -266,9 +267,8 @@ export const checkCountry: Check = ({ policy, op }) => {
   if (!policy.countries) return undefined;
   const outside = op.parties.countries.find((c) => !policy.countries!.has(c));
   if (outside === undefined) return undefined;
-  // The unknown country of a number without its +: say which and why, not only "ZZ".
-  const number = outside === UNKNOWN_COUNTRY ? plusless(op.parties.recipients) : undefined;
-  const hint = number === undefined ? '' : pluslessHint(number, 'To');
+  // An unknown country: say why, not only "ZZ".
+  const hint = outside === UNKNOWN_COUNTRY ? unknownCountryHint(op.parties.recipients) : '';
   return deny(
     'country_not_allowed',
     `Destination country ${outside} is not allowed by this key's policy.${hint}`,

@@ -12,6 +12,7 @@ import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
 import { createPipeline } from '../pipeline.ts';
 import type { Upstreams } from '../upstreams.ts';
 import { plusless } from './plusless-number.ts';
+import { unknownCountryHint } from './unknown-country.ts';
 
 const TOKEN = 'kb_twilio_plusless_test_token';
 const SID = 'AC00000000000000000000000000000001';
@@ -115,6 +116,36 @@ describe('a phone number whose + a form body turned into a space', () => {
     const res = await proxy.send('To=%2B14155550100&From=%2B14155550199&Body=hi');
     expect(res.body.message).toContain("Destination country US is not allowed by this key's policy.");
     expect(res.body.message).not.toContain('E.164');
+  });
+});
+
+// Ninth round: a number in no country's numbering plan was refused as "Destination country ZZ is not
+// allowed by this key's policy." alone.
+describe('a number valid in no numbering plan', () => {
+  it.each(['%2B15555550100', '%2B447700900123'])(
+    'is refused by a country list, nothing forwarded, saying its country cannot be known (%s)',
+    async (to) => {
+      const proxy = twilioProxy({ countries: new Set(['US']) });
+      const res = await proxy.send(`To=${to}&From=%2B14155550199&Body=hi`);
+      expect(res.status).toBe(403);
+      expect(res.decision).toBe('deny; reason=country_not_allowed');
+      expect(res.body.message).toBe(
+        "Destination country ZZ is not allowed by this key's policy. A destination is not a valid phone number in any country's numbering plan (such as the fictional +1 555-01xx numbers or the UK's drama ranges), so its country cannot be known (ZZ); a countries list admits it only when it names ZZ.",
+      );
+      expect(proxy.sent).toEqual([]);
+    },
+  );
+});
+
+describe('unknownCountryHint', () => {
+  it('says a destination that is not a phone number has no country', () => {
+    expect(unknownCountryHint(['sip:alice@pbx.example.com'])).toMatch(
+      /^ A destination that is not a phone number/,
+    );
+  });
+
+  it('quotes no number of the numbering-plan case', () => {
+    expect(unknownCountryHint(['+15555550100'])).not.toMatch(/5555550100/);
   });
 });
 
