@@ -309,6 +309,20 @@ describe('carriesCredential', () => {
     expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(true);
   });
 
+  // Ninth round: JSON's `\/` is `/` once parsed, so a base64 form holding a `/` came through spelt so.
+  it('finds a base64 form of the secret whose slashes are JSON-escaped', () => {
+    const token = 'rk_Test?Key?For?Escaped?Slashes?0123';
+    const cred: UpstreamCredential = { kind: 'bearer', token };
+    const form = credentialNeedles(cred)
+      .forms.map((n) => n.text)
+      .find((f) => f.includes('/'));
+    expect(form).toBeDefined();
+    const spelt = form!.replaceAll('/', '\\/');
+    expect(carriesCredential(answer(`{"blob":"${spelt}"}`), cred)).toBe(true);
+    expect(carriesCredential(answer('{}', { 'x-debug': `{"blob":"${spelt}"}` }), cred)).toBe(true);
+    expect(carriesCredential(answer(`{"blob":"${spelt.replace('\\/', '\\\\')}"}`), cred)).toBe(false);
+  });
+
   it('ignores secrets too short to tell from chance', () => {
     const weak: UpstreamCredential = { kind: 'basic', username: 'u', password: 'p' };
     expect(credentialNeedles(weak)).toMatchObject({ forms: [], wide: [] });

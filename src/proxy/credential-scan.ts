@@ -1,5 +1,6 @@
 import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
+import { escapedRegions, jsonUnescaped, latin1Narrowed, percentUnescaped } from './escapes.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 import { isZlibStream } from './zlib-stream.ts';
 
@@ -22,13 +23,10 @@ interface Needles {
   readonly alphabet: Uint8Array;
 }
 
-/** What introduces an escape, and how many hex digits follow: JSON `\uXXXX`, URL `%XX`. */
-const ESCAPES: ReadonlyArray<readonly [Buffer, number]> = [
-  [Buffer.from('\\u'), 4],
-  [Buffer.from('%'), 2],
-];
 /** At most this many bytes of an answer spell one character of a form: `\u0025\u0035\u0046` is `_`. */
 const MAX_ESCAPE_BYTES = 18;
+const PERCENT = 0x25;
+const BACKSLASH = 0x5c;
 
 /**
  * Signatures of compressed or archived data Keybrake cannot read through: an answer that starts with
@@ -149,7 +147,10 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
   return needles;
 }
 
-/** The characters of the forms, and `%`: a `\u0025` may start a percent-escape of one of them. */
+/**
+ * The characters of the forms, and `%`: a `\u0025` may start a percent-escape of one of them. The
+ * forms are ASCII (every vendor's secrets and their base64 are), and are matched as Latin-1 bytes.
+ */
 function alphabetOf(texts: Iterable<string>): Uint8Array {
   const alphabet = new Uint8Array(128);
   alphabet[0x25] = 1;
@@ -159,9 +160,9 @@ function alphabetOf(texts: Iterable<string>): Uint8Array {
 
 /**
  * Whether a vendor answer carries the upstream credential, in its head or its body (ADR 0007 §1,
- * defence in depth), in any of the forms `credentialNeedles` lists, also once JSON `\u` escapes and
- * URL percent-escapes are decoded. The common case is one `Buffer.indexOf` per form over the body,
- * no string conversion of it.
+ * defence in depth), in any of the forms `credentialNeedles` lists, also once JSON `\u` and `\/`
+ * escapes and URL percent-escapes are decoded. The common case is one `Buffer.indexOf` per form over
+ * the body, and two for the escapes, no string conversion of it.
  */
 export function carriesCredential(res: UpstreamResponse, cred: UpstreamCredential): boolean {
   const needles = credentialNeedles(cred);
@@ -185,109 +186,77 @@ export function textCarriesCredential(text: string, cred: UpstreamCredential): b
 }
 
 function bodyCarries(body: Buffer, needles: Needles): boolean {
-  for (const n of needles.forms) if (body.indexOf(n.bytes) !== -1) return true;
+  if (hasForm(body, needles)) return true;
   // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares two searches.
   if (needles.wide.length > 0 && body.indexOf(0) !== -1) {
     for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
     if (wideTextCarries(body, needles)) return true;
   }
-  // JSON may spell any character as \uXXXX, which JSON.parse in the client turns back, and a URL or
-  // form any byte as %XX: read again, with those decoded, the parts of the body around each escape
-  // (a form spelt with one lies within MAX_ESCAPE_BYTES of it per character). Vendor answers rarely
-  // hold either, so this is rare work, and bounded by the escapes, not the body.
-  const radius = needles.longest * MAX_ESCAPE_BYTES;
-  for (const [start, end] of escapedRegions(body, needles, radius)) {
-    let text = body.toString('utf8', start, end);
-    if (text.includes('\\u')) {
-      text = text.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => fromHex(hex));
-      if (hasForm(text, needles)) return true;
-    }
-    if (text.includes('%') && hasForm(percentDecoded(text), needles)) return true;
-  }
-  return false;
+  return escapesCarry(body, needles);
 }
 
 /**
  * Whether a body read as UTF-16 text (LE and BE, from its first byte and from its second) spells a
  * form with JSON `\u` or URL `%XX` escapes: the ASCII byte search in `escapedRegions` cannot see an
  * escape whose every character is followed by a NUL (a probe had the key relayed that way). Only for
- * bodies that hold a NUL byte, and linear in the body: four decodings, each escape-decoded once.
+ * bodies that hold a NUL byte, and linear in the body: four decodings, each read as `textCarries` reads.
  */
 function wideTextCarries(body: Buffer, needles: Needles): boolean {
   for (let start = 0; start < 2; start++) {
     const le = body.subarray(start, start + ((body.length - start) & ~1));
     for (const bytes of [le, Buffer.from(le).swap16()]) {
       const text = bytes.toString('utf16le');
-      if ((text.includes('\\u') || text.includes('%')) && textCarries(text, needles)) return true;
+      if ((text.includes('\\') || text.includes('%')) && textCarries(text, needles)) return true;
     }
   }
   return false;
-}
-
-/**
- * The stretches of the body within `radius` bytes of a `\uXXXX` or `%XX` that spells a character of
- * the forms, merged, in order. Escapes of anything else (`%20`, `\u00e9`) cannot make a form appear.
- */
-function escapedRegions(body: Buffer, needles: Needles, radius: number): [number, number][] {
-  const starts: number[] = [];
-  for (const [intro, digits] of ESCAPES) {
-    let at = body.indexOf(intro);
-    while (at !== -1) {
-      const code = hexAt(body, at + intro.length, digits);
-      const relevant = code >= 0 && code < 128 && needles.alphabet[code] === 1;
-      if (relevant) starts.push(at);
-      at = body.indexOf(intro, relevant ? at + radius : at + 1);
-    }
-  }
-  if (starts.length === 0) return [];
-  starts.sort((a, b) => a - b);
-  const regions: [number, number][] = [];
-  for (const at of starts) {
-    const start = Math.max(0, at - radius);
-    const end = Math.min(body.length, at + 2 * radius);
-    const last = regions.at(-1);
-    if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
-    else regions.push([start, end]);
-  }
-  return regions;
-}
-
-/** The number `digits` hex digits at `at` spell, or -1 (read from the bytes: no string per escape). */
-function hexAt(body: Buffer, at: number, digits: number): number {
-  if (at + digits > body.length) return -1;
-  let code = 0;
-  for (let i = at; i < at + digits; i++) {
-    const b = body[i]! | 0x20; // lower-cases A-F; leaves the digits as they are
-    const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : -1;
-    if (digit < 0) return -1;
-    code = code * 16 + digit;
-  }
-  return code;
 }
 
 function textCarries(text: string, needles: Needles): boolean {
   // A form spelt with escapes is longer still: most header names and values are shorter than any form.
   if (text.length < needles.shortest) return false;
-  if (hasForm(text, needles)) return true;
+  if (hasFormText(text, needles)) return true;
   // A header may hold JSON (a debug or error header) as well as a URL: both escapes, as in bodies
   // (a probe had the key relayed \u-escaped in a header while the same body was withheld).
-  let decoded = text;
-  if (decoded.includes('\\u'))
-    decoded = decoded.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => fromHex(hex));
-  if (decoded !== text && hasForm(decoded, needles)) return true;
-  return decoded.includes('%') && hasForm(percentDecoded(decoded), needles);
+  if (!text.includes('\\') && !text.includes('%')) return false;
+  return escapesCarry(latin1Narrowed(text), needles);
 }
 
-function hasForm(text: string, needles: Needles): boolean {
+/**
+ * Whether Latin-1 text spells a form with JSON `\uXXXX` or `\/` escapes, which JSON.parse in the
+ * client turns back, or URL `%XX` ones: read again, with those decoded, the parts of it around each
+ * escape of a character of some form (a form spelt with escapes lies within MAX_ESCAPE_BYTES of each
+ * of them per character). Each byte is in one part at most, and each part is decoded once per kind
+ * of escape, so the work is a few passes over the text however many escapes an agent had it hold
+ * (escapes.ts; ninth round: a regex callback per escape took 100 times a plain answer's scan).
+ */
+function escapesCarry(text: Buffer, needles: Needles): boolean {
+  const radius = needles.longest * MAX_ESCAPE_BYTES;
+  for (const [start, end] of escapedRegions(text, needles.alphabet, radius)) {
+    if (decodedCarries(text.subarray(start, end), needles)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether Latin-1 text spells a form once its JSON escapes are decoded, or its percent-escapes
+ * after them (`\u0025\u0034\u0031` is `%41`, so `A`). The text as it is was searched already.
+ */
+function decodedCarries(text: Buffer, needles: Needles): boolean {
+  let decoded = text;
+  if (text.includes(BACKSLASH)) {
+    decoded = jsonUnescaped(text);
+    if (decoded.length !== text.length && hasForm(decoded, needles)) return true;
+  }
+  return decoded.includes(PERCENT) && hasForm(percentUnescaped(decoded), needles);
+}
+
+function hasFormText(text: string, needles: Needles): boolean {
   for (const n of needles.forms) if (text.includes(n.text)) return true;
   return false;
 }
 
-/** %XX as the byte it names, one character each: vendor secrets are ASCII. */
-function percentDecoded(text: string): string {
-  return text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => fromHex(hex));
-}
-
-function fromHex(hex: string): string {
-  return String.fromCharCode(Number.parseInt(hex, 16));
+function hasForm(bytes: Buffer, needles: Needles): boolean {
+  for (const n of needles.forms) if (bytes.indexOf(n.bytes) !== -1) return true;
+  return false;
 }

@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { UpstreamCredential } from '../snapshot/types.ts';
+import { carriesCredential } from './credential-scan.ts';
+
+// The decoders, counted: how many bytes the scan hands them is the work it does on escapes.
+vi.mock('./escapes.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('./escapes.ts')>();
+  return {
+    ...real,
+    jsonUnescaped: vi.fn(real.jsonUnescaped),
+    percentUnescaped: vi.fn(real.percentUnescaped),
+  };
+});
+const { jsonUnescaped, percentUnescaped } = await import('./escapes.ts');
+
+const STRIPE_KEY = ['sk', 'live', '51HxNotARealKeyForTheScanner0123456789'].join('_');
+const STRIPE: UpstreamCredential = { kind: 'bearer', token: STRIPE_KEY };
+
+/** A list of 100 customers with 50 metadata values each: what a read of an agent's free writes answers. */
+function customerList(value: string): Buffer {
+  const data = Array.from({ length: 100 }, (_, c) => ({
+    id: `cus_${c}`,
+    object: 'customer',
+    metadata: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, value])),
+  }));
+  return Buffer.from(JSON.stringify({ object: 'list', data }));
+}
+
+const decodedBytes = (fn: typeof jsonUnescaped): number =>
+  vi.mocked(fn).mock.calls.reduce((sum, [bytes]) => sum + bytes.length, 0);
+
+afterEach(() => {
+  vi.clearAllMocks();
+  vi.restoreAllMocks();
+});
+
+// Ninth round: an answer of 2.5 MB packed with escapes of the key's characters was decoded with a
+// regex callback per escape (850 000 of them), 720 ms of event loop against 7 ms for plain letters.
+describe('the work of the escaped-text scan', () => {
+  it.each([
+    ['%41', '%41'],
+    ['%25', '%25'],
+    ['\\u0041', '\\u0041'],
+    ['\\u0025 and %41', '\\u0025%41'],
+    ['%3A%2F%2F', '%3A%2F%2F'],
+  ])(
+    'decodes each byte of a 2.5 MB answer of %s once per kind of escape, with no callback',
+    (_name, unit) => {
+      const body = customerList(unit.repeat(Math.floor(498 / unit.length)));
+      expect(body.length).toBeGreaterThan(2_400_000);
+      const replace = vi.spyOn(String.prototype, 'replace');
+      expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
+      expect(replace).not.toHaveBeenCalled();
+      expect(decodedBytes(jsonUnescaped)).toBeLessThanOrEqual(body.length);
+      expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(body.length);
+    },
+  );
+
+  it('decodes the whole answer when its escapes spell the key characters throughout', () => {
+    const body = customerList('%41'.repeat(166));
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
+    // The escapes are everywhere: every stretch of the body is read again, and only once.
+    expect(decodedBytes(percentUnescaped)).toBeGreaterThan(body.length * 0.99);
+    expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(body.length);
+  });
+});
