@@ -53,6 +53,59 @@ describe('validate: duplicates', () => {
   });
 });
 
+// Ninth round: `limits:` and `suspended: true` one indent short of spec were dropped, a policy without
+// its caps and a key left active.
+describe('validate: fields at the root', () => {
+  const check = (text: string) => validate(parseManifestFile(text, 'f.yaml').documents);
+  const misindented = `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: p, namespace: t }
+spec:
+  vendor: stripe
+limits: { perCallUsd: "1", perDayUsd: "1" }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: k, namespace: t }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: tok }
+suspended: true
+`;
+
+  it('refuses a spec field written beside spec, naming it and where it may belong', () => {
+    const { set, errors } = check(misindented);
+    expect(set.policies).toEqual([]);
+    expect(set.keys).toEqual([]);
+    expect(errors.map((e) => `${e.kind} ${e.path}: ${e.message}`)).toEqual([
+      'SpendPolicy limits: unknown field "limits" at the top level, beside spec (indent it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)',
+      'VaultKey suspended: unknown field "suspended" at the top level, beside spec (indent it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)',
+    ]);
+  });
+
+  it('names every unknown root field of one object', () => {
+    const { errors } = check(`${misindented.split('---')[0]}suspended: true\n`);
+    expect(errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+      ': unknown fields "limits", "suspended" at the top level, beside spec (indent them under spec if that is where they belong: unknown fields are errors so a misplaced one cannot weaken a policy)',
+    ]);
+  });
+
+  it('takes what the API server’s objects carry at the root: status, whatever it holds', () => {
+    const exported = misindented
+      .replace(
+        'limits: { perCallUsd: "1", perDayUsd: "1" }',
+        'status: { conditions: [{ type: Ready }], observedGeneration: 1 }',
+      )
+      .replace('suspended: true', 'status: { tokenFingerprint: kb_stripe_…9f2c, spentTodayUsd: "0" }');
+    const { set, errors } = check(exported);
+    expect(errors).toEqual([]);
+    expect(set.policies.map((p) => p.metadata.name)).toEqual(['p']);
+    expect(set.keys.map((k) => k.metadata.name)).toEqual(['k']);
+  });
+});
+
 // From a new-user walkthrough: `countries` on a Resend policy was accepted and passed every mail.
 describe('validate: allowlists a vendor never names a party of', () => {
   const allowing = (vendor: string, allow: object) => ({

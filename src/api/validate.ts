@@ -293,12 +293,16 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
   const path = formatPath(issue.path);
   switch (issue.code) {
     case 'unrecognized_keys': {
+      const several = issue.keys.length > 1;
       const names = issue.keys.map((k) => `"${k}"`).join(', ');
       const where = path ? `${path}.${issue.keys[0]}` : (issue.keys[0] ?? '');
-      return {
-        path: issue.keys.length === 1 ? where : path,
-        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${names} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`,
-      };
+      const fields = `unknown field${several ? 's' : ''} ${names}`;
+      // At the root, a spec field written one indent short is a likelier mistake than a typo.
+      const message =
+        issue.path.length === 0
+          ? `${fields} at the top level, beside spec (indent ${several ? 'them' : 'it'} under spec if that is where ${several ? 'they belong' : 'it belongs'}: unknown fields are errors so a misplaced one cannot weaken a policy)`
+          : `${fields} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`;
+      return { path: several ? path : where, message };
     }
     case 'invalid_type':
     case 'invalid_value': {

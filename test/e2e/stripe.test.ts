@@ -1142,6 +1142,19 @@ describe('hot reload through the manifest files', () => {
     await edit('policy.yaml', goodPolicy, 'policy reloaded');
   });
 
+  // Ninth round: `limits:` one indent short of spec was dropped, and the policy was served without caps.
+  it('keeps the last good policy after a limits line one indent short of spec: its cap still refuses', async () => {
+    const misindented = `${policy({})}limits: { perDayUsd: "1" }\n`;
+    const rejected = await edit('policy.yaml', misindented, 'manifest change rejected');
+    expect((rejected.errors as string[]).join('\n')).toContain(
+      'policy.yaml: document 1 (SpendPolicy agents/hot): limits: unknown field "limits" at the top level, beside spec',
+    );
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1001)))).code).toBe('daily_cap_exceeded');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('policy.yaml', goodPolicy, 'policy reloaded');
+  });
+
   /** serve's reload metrics, as its /metrics reports them. */
   async function reloadMetrics() {
     const text = await (await fetch(`${kb.urls.admin}/metrics`)).text();

@@ -44,6 +44,13 @@ export const ObjectMetaSchema = z.object({
 });
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
+/**
+ * `status` at a resource's root: the operator's to write, read by nothing that compiles a policy, and
+ * carried by manifests copied from `kubectl get -o yaml`, so it is taken whatever it holds. Declared so
+ * that the root can be closed (SpendPolicySchema, VaultKeySchema).
+ */
+export const RootStatus = z.unknown().optional();
+
 /** RFC 3339 timestamp with a zone (`2026-12-31T23:59:59Z`). */
 export const Timestamp = z.iso.datetime({
   offset: true,

@@ -9,7 +9,7 @@ import {
 } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import { VENDORS } from '../../snapshot/types.ts';
-import { API_VERSION, ConditionSchema, ObjectMetaSchema, Timestamp } from './meta.ts';
+import { API_VERSION, ConditionSchema, ObjectMetaSchema, RootStatus, Timestamp } from './meta.ts';
 
 /** The vendor a policy or key is for. */
 export const VendorSchema = z.enum(VENDORS as ['stripe', 'twilio', 'resend'], {
@@ -120,9 +120,10 @@ const Identifier = entry()
   .regex(/^\S+$/, { abort: true, error: 'must not contain whitespace' });
 
 /**
- * A zone's IANA name, as tzdb spells its zones and links (`UTC`, `Europe/Berlin`, `Etc/GMT+12`,
- * `EST5EDT`; letter case aside, as Intl reads them). Intl also takes fixed offsets (`+05:45`,
- * `-0820`), which are not names: a probe found them served though the docs promise IANA zones.
+ * A SpendPolicy as the compiler receives it from a source, defaults applied. Closed at the root
+ * like its spec: a field one indent short of `spec` (`limits:`) was dropped silently, a policy
+ * without its caps (ninth round). The API server prunes unknown root fields, so its objects carry
+ * only these.
  */
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 
@@ -267,11 +268,17 @@ export const SpendPolicyStatusSchema = z.object({
 });
 export type SpendPolicyStatus = z.infer<typeof SpendPolicyStatusSchema>;
 
-/** A SpendPolicy as the compiler receives it from a source, defaults applied. */
-export const SpendPolicySchema = z.object({
+/**
+ * A SpendPolicy as the compiler receives it from a source, defaults applied. Closed at the root like its
+ * spec: a field one indent short of `spec` (`limits:`, `suspended: true`) was dropped silently, a
+ * policy without its caps (ninth round). The API server prunes unknown root fields, so its objects
+ * carry only these.
+ */
+export const SpendPolicySchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('SpendPolicy'),
   metadata: ObjectMetaSchema,
   spec: SpendPolicySpecSchema,
+  status: RootStatus,
 });
 export type SpendPolicy = z.infer<typeof SpendPolicySchema>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TOKEN_PREFIX_PATTERN } from '../../tokens/token.ts';
-import { API_VERSION, ConditionSchema, ObjectMetaSchema, ObjectName, Timestamp } from './meta.ts';
+import { API_VERSION, ConditionSchema, ObjectMetaSchema, ObjectName, RootStatus, Timestamp } from './meta.ts';
 import { UsdAmount, VendorSchema } from './spend-policy.ts';
 
 /** The token Secret field when tokenSecretRef names none: where the operator mints a key's token. */
@@ -75,11 +75,17 @@ export const VaultKeyStatusSchema = z.object({
 });
 export type VaultKeyStatus = z.infer<typeof VaultKeyStatusSchema>;
 
-/** A VaultKey as the compiler receives it from a source, defaults applied. */
-export const VaultKeySchema = z.object({
+/**
+ * A VaultKey as the compiler receives it from a source, defaults applied. Closed at the root like
+ * its spec: a field one indent short of `spec` (`suspended: true`) was dropped silently, the key
+ * left active (ninth round). The API server prunes unknown root fields, so its objects carry only
+ * these.
+ */
+export const VaultKeySchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('VaultKey'),
   metadata: ObjectMetaSchema,
   spec: VaultKeySpecSchema,
+  status: RootStatus,
 });
 export type VaultKey = z.infer<typeof VaultKeySchema>;
