@@ -252,3 +252,27 @@ describe('authenticate: a vendor key presented as the vault key', () => {
     });
   });
 });
+
+// Ninth round: a valid kb_stripe_ token on the Resend listener was "Unknown or malformed Keybrake vault
+// key.", and its holder went looking for a typo.
+describe('authenticate: a vault key of another vendor', () => {
+  it('says whose key it is and where its calls go, records no key, and quotes no token', () => {
+    const ctx = newContext({
+      method: 'GET',
+      url: '/emails/em_1',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      rawHeaders: ['Authorization', `Bearer ${TOKEN}`],
+      body: Buffer.alloc(0),
+    });
+    ctx.adapter = createResendAdapter();
+    ctx.path = '/emails/em_1';
+    const denial = authenticate(ctx, deps({}));
+    expect(denial).toEqual({
+      reason: 'key_unknown',
+      message:
+        "This Keybrake vault key is for stripe, not resend: send its calls to Keybrake's stripe listener (--vendor-port), or under /stripe/ on the prefix router (--listen).",
+    });
+    expect(JSON.stringify(denial)).not.toContain(TOKEN.slice(10));
+    expect(ctx.key).toBeNull();
+  });
+});

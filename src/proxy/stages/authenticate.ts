@@ -34,7 +34,7 @@ function keyOf(
   const digest = hash('sha256', presented.token, 'hex');
   const key = snapshot.keys.get(digest);
   if (!key) return unknownKey(presented.token);
-  if (key.vendor !== adapter.name) return deny('key_unknown');
+  if (key.vendor !== adapter.name) return otherVendorKey(key.vendor, adapter.name);
   if (key.suspended) return { key, refused: deny('key_suspended') };
   if (key.expiresAt !== undefined && now >= key.expiresAt) return { key, refused: deny('key_expired') };
   return { key };
@@ -50,6 +50,19 @@ function unknownKey(token: string): Denial {
   return deny(
     'key_unknown',
     `Unknown or malformed Keybrake vault key. The credential presented has the shape of ${lookalike}: give the agent the Keybrake vault token of its VaultKey (the Secret its tokenSecretRef names), never the vendor's own key.`,
+  );
+}
+
+/**
+ * key_unknown for a vault key served for another vendor, saying which and where its calls go: "Unknown
+ * or malformed" sent a new user looking for a typo in a valid token (ninth round). Only whoever holds
+ * the token gets here, and its vendor is what its default prefix shows; the token is not echoed. Still
+ * key_unknown with no key recorded: on this listener it names no key.
+ */
+function otherVendorKey(vendor: string, listener: string): Denial {
+  return deny(
+    'key_unknown',
+    `This Keybrake vault key is for ${vendor}, not ${listener}: send its calls to Keybrake's ${vendor} listener (--vendor-port), or under /${vendor}/ on the prefix router (--listen).`,
   );
 }
 
