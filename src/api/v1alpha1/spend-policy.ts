@@ -120,10 +120,9 @@ const Identifier = entry()
   .regex(/^\S+$/, { abort: true, error: 'must not contain whitespace' });
 
 /**
- * A SpendPolicy as the compiler receives it from a source, defaults applied. Closed at the root
- * like its spec: a field one indent short of `spec` (`limits:`) was dropped silently, a policy
- * without its caps (ninth round). The API server prunes unknown root fields, so its objects carry
- * only these.
+ * A zone's IANA name, as tzdb spells its zones and links (`UTC`, `Europe/Berlin`, `Etc/GMT+12`,
+ * `EST5EDT`; letter case aside, as Intl reads them). Intl also takes fixed offsets (`+05:45`,
+ * `-0820`), which are not names: a probe found them served though the docs promise IANA zones.
  */
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 
@@ -269,10 +268,10 @@ export const SpendPolicyStatusSchema = z.object({
 export type SpendPolicyStatus = z.infer<typeof SpendPolicyStatusSchema>;
 
 /**
- * A SpendPolicy as the compiler receives it from a source, defaults applied. Closed at the root like its
- * spec: a field one indent short of `spec` (`limits:`, `suspended: true`) was dropped silently, a
- * policy without its caps (ninth round). The API server prunes unknown root fields, so its objects
- * carry only these.
+ * A SpendPolicy as the compiler receives it from a source, defaults applied. Closed at the root
+ * like its spec: a field one indent short of `spec` (`limits:`) was dropped silently, a policy
+ * without its caps (ninth round). The API server prunes unknown root fields, so its objects carry
+ * only these.
  */
 export const SpendPolicySchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
