@@ -81,7 +81,7 @@ export const PROXY_RUNTIME_FLAGS = {
   'client-timeout': {
     type: 'string',
     default: '30s',
-    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout; a connection that sends nothing within 2s (or this) is closed (${DURATION_SYNTAX})`,
+    help: `a request, headers and body, must arrive within this (its headers within 10s, or this if shorter); a slower one is answered 408 request_timeout; a connection that sends nothing within 2s (or this) is closed, and so is one whose client takes no byte of its answer within this (${DURATION_SYNTAX})`,
     placeholder: 'duration',
   },
   'max-connections': {

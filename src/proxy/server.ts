@@ -1,11 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Denial, type DenyReason, deny } from '../decision/reasons.ts';
 import { createBoundedServer } from '../listener/bounded-server.ts';
 import { headersTimeoutMs, type ListenerLimits } from '../listener/limits.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { watchedBody } from './answer-progress.ts';
 import { AnswerQueue } from './answer-queue.ts';
 import { ClientCalls } from './client-calls.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
@@ -306,7 +308,12 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       ending.add(raw.socket);
       clientCalls.endAfter(raw.socket, reply.raw);
     }
-    return reply.code(res.status).headers(res.headers).send(res.body);
+    // A client that takes no byte of its answer for --client-timeout loses its connection.
+    const body = watchedBody(reply.raw, res.body, limits.clientTimeoutMs);
+    reply.code(res.status).headers(res.headers);
+    // Handed over in pieces: fastify would send a stream chunked.
+    if (body instanceof Readable) reply.header('content-length', String(res.body.length));
+    return reply.send(body);
   };
 
   app.all('/*', (req, reply) => dispatch(req, reply));

@@ -2,7 +2,8 @@
 // 8 reads of a 2.5 MB list on each and never read; all 480 were forwarded and their answers held in
 // the proxy until the idle timeout, 215 s, which grew it from 192 MB to 1.35 GB. A connection's next
 // call is now handled only once the answers before it are written out to the kernel, so a client
-// that stops reading holds at most one answer and gets nothing more forwarded. No sleeps: every wait
+// that stops reading holds at most one answer and gets nothing more forwarded; and a connection
+// whose client takes no byte of its answer for --client-timeout is closed. No sleeps: every wait
 // is on an upstream arrival, an audit record or the socket, or polls a condition with a deadline.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -24,6 +25,8 @@ const HONEST_TOKEN = newToken('stripe');
 /** Larger than what the kernel's buffers of a loopback connection take while its reader is paused. */
 const ANSWER_BYTES = 8 * 1024 * 1024;
 const CONNECTIONS = 6;
+/** --client-timeout, and so how long a client may take no byte of its answer. */
+const CLIENT_TIMEOUT_MS = 1_500;
 const CLEAN_ENV = { KEYBRAKE_DRAIN_TIMEOUT: '', KEYBRAKE_CLIENT_TIMEOUT: '', KEYBRAKE_MAX_CONNECTIONS: '' };
 
 /** An ordinary Stripe list, large: one customer with a long description. */
@@ -74,7 +77,10 @@ beforeAll(async () => {
       ...stripeKey({ name: 'honest', token: HONEST_TOKEN, upstreamKey: UPSTREAM_KEY }),
     ),
   });
-  kb = await startKeybrake(serveArgs(dir.dir, { stripe: upstream.url }), { env: CLEAN_ENV });
+  kb = await startKeybrake(
+    [...serveArgs(dir.dir, { stripe: upstream.url }), '--client-timeout', `${CLIENT_TIMEOUT_MS}ms`],
+    { env: CLEAN_ENV },
+  );
 });
 
 afterAll(async () => {
@@ -159,5 +165,56 @@ describe('answers a client never reads', () => {
       expect([record.decision, record.reason]).toEqual(sent ? ['allow', 'ok'] : ['deny', 'request_invalid']);
     }
     expect(new Set(records.map((r) => r.path)).size).toBe(records.length);
+  });
+});
+
+describe('a client that takes no byte of its answer for --client-timeout', () => {
+  it('loses its connection, not the records of its calls', async () => {
+    const prefix = '/v1/customers/bigstall';
+    const from = kb.audit.length;
+    const sockets = await Promise.all(Array.from({ length: 2 }, unreadConnection));
+    const closed = sockets.map(() => false);
+    sockets.forEach((socket, c) => {
+      socket.once('close', () => {
+        closed[c] = true;
+      });
+      socket.write(Array.from({ length: MAX_PIPELINED }, (_, k) => read(`${prefix}_${c}_${k}`)).join(''));
+    });
+    // Every call has its record once the proxy has closed the connections: the calls waiting behind
+    // the unread answer are dropped unsent then. Well before the idle timeout (--client-timeout + 6
+    // upstream timeouts + 5 s: 186.5 s here).
+    await until(() => recordsOf(from, prefix).length === 2 * MAX_PIPELINED, 'a record of every call', 15_000);
+    // A paused socket sees no close: read what the kernel holds, and the end behind it.
+    for (const socket of sockets) socket.resume();
+    await until(() => closed.every(Boolean), 'the closed connections to end');
+    const forwarded = upstream.requests.filter((p) => p.startsWith(prefix));
+    for (const record of recordsOf(from, prefix)) {
+      const sent = forwarded.includes(String(record.path));
+      expect([record.decision, record.reason]).toEqual(sent ? ['allow', 'ok'] : ['deny', 'request_invalid']);
+    }
+  });
+
+  it('a client that reads slowly, with pauses shorter than that, gets its whole answer', async () => {
+    const { hostname, port } = new URL(kb.urls.stripe!);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    let received = 0;
+    let burst = 0;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      burst += d.length;
+      // A megabyte at a time, then a pause of a third of the timeout: the client's own pace, which
+      // takes several times the timeout over the whole answer.
+      if (burst >= 1024 * 1024) {
+        burst = 0;
+        socket.pause();
+        setTimeout(() => socket.resume(), CLIENT_TIMEOUT_MS / 3);
+      }
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(read('/v1/customers/bigslow').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    await closed;
+    expect(received).toBeGreaterThan(BIG.length);
   });
 });
