@@ -5,12 +5,7 @@ import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import type { ReloadTally } from '../telemetry/reload-metrics.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
-import {
-  type CompileSummary,
-  type CompileThread,
-  type NotReady,
-  startCompileThread,
-} from './compile-thread.ts';
+import { type CompileSummary, type CompileThread, startCompileThread } from './compile-thread.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 import { absoluteFromShell } from './shell-paths.ts';
 
@@ -79,7 +74,6 @@ export async function serve(
       else logCompiled(log, o);
       if (!listening || !o.applied) return;
       log.info({ version: o.version, keys: o.served }, 'policy reloaded');
-      reportNotReady(log, o.notReady);
     },
   });
   const proxyModules = Promise.all([
@@ -142,7 +136,6 @@ export async function serve(
   }
   registerReloadMetrics(proxy.metrics.registry, reloads);
   listening = true;
-  reportNotReady(log, first!.notReady);
   const inForce = snapshots.current!;
   log.info(
     { urls: proxy.urls, keys: inForce.keys.size, counters: kind, version: inForce.version },
@@ -165,7 +158,11 @@ export async function serve(
   };
 }
 
-/** Each compile of the manifests: what was loaded and what is not ready, or why a change was refused. */
+/**
+ * Each compile of the manifests: what was loaded and what is not ready (one line per object: a second
+ * report of each, in another shape, once listening and at each reload, went in the ninth round), or
+ * why a change was refused.
+ */
 function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
     if (o.revoked.length === 0)
@@ -191,16 +188,6 @@ function logCompiled(log: Log, o: CompileSummary): void {
         tokenFingerprint: s.tokenFingerprint,
       },
       `${s.kind} ${s.namespace}/${s.name} is not ready: ${s.message}`,
-    );
-  }
-}
-
-/** Once the proxy holds a snapshot: every object it does not serve as Ready, one line each. */
-function reportNotReady(log: Log, notReady: readonly NotReady[]): void {
-  for (const s of notReady) {
-    log.warn(
-      { kind: s.kind, object: `${s.namespace}/${s.name}`, reason: s.reason, message: s.message },
-      'not ready',
     );
   }
 }

@@ -470,9 +470,19 @@ describe('keybrake serve with an upstream key an HTTP header cannot carry', () =
     const stripe = await startStripeEmulator();
     const kb = await startKeybrake(serveArgs(d.dir, { stripe: stripe.url }), { env: CLEAN_ENV });
     try {
-      const warning = await kb.waitForLog((l) => l.msg === 'not ready' && l.object === 'agents/stripe-key');
-      expect(warning).toMatchObject({ reason: 'UpstreamSecretInvalid' });
-      expect(String(warning.message)).toContain('header-unsafe characters');
+      const warning = await kb.waitForLog(
+        (l) => l.kind === 'VaultKey' && l.namespace === 'agents' && l.name === 'stripe-key',
+      );
+      expect(warning).toMatchObject({ level: 40, reason: 'UpstreamSecretInvalid' });
+      expect(String(warning.msg)).toMatch(
+        /^VaultKey agents\/stripe-key is not ready: .*header-unsafe characters/,
+      );
+      // Ninth round: it was logged twice, in two shapes. Every start-up line is in before `listening`.
+      const warnings = kb
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"level":40') && line.includes('stripe-key'));
+      expect(warnings).toHaveLength(1);
       const res = await fetch(`${kb.urls['stripe']}/v1/customers`, {
         headers: { authorization: 'Bearer kb_stripe_0BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ' },
       });
