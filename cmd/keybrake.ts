@@ -2,6 +2,7 @@
 // The keybrake CLI: thin wiring from argv to the commands in src/cli (DESIGN.md §8). Each command's
 // module is imported only when it runs, so `token new` or `--help` do not load the whole proxy.
 import { type Flags, nameFlagSource, UsageError, usage } from '../src/cli/args.ts';
+import { closestFlag } from '../src/cli/closest-flag.ts';
 import { enableModuleCache } from '../src/cli/module-cache.ts';
 
 // Before any command's modules load (they are imported when the command runs).
@@ -111,7 +112,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = COMMANDS[name];
   if (!load) {
-    process.stderr.write(`keybrake: unknown command "${name}"\n\n${HELP}\n`);
+    const meant = closestFlag(name, Object.keys(COMMANDS));
+    const hint = meant === undefined ? '' : ` (did you mean ${meant}?)`;
+    process.stderr.write(`keybrake: unknown command "${name}"${hint}\n\n${HELP}\n`);
     return 2;
   }
   const command = await load();

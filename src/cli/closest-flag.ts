@@ -3,6 +3,7 @@
  * --manifest` said only "Unknown option '--manifest'" (eighth round) where `--manifests` was meant.
  * A flag the typed name starts, or that starts with it, else one at most two edits away (and fewer
  * than half its length, so `--x` suggests nothing); undefined when none is, or when two fit equally.
+ * A mistyped command is matched the same way (`keybrake polcy-check`, ninth round).
  */
 export function closestFlag(typed: string, flags: readonly string[]): string | undefined {
   const name = typed.replace(/^--/, '').split('=')[0]!.toLowerCase();

@@ -235,6 +235,13 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(r.stderr).toContain(`keybrake serve: ${message}`);
   });
 
+  // Ninth round: `keybrake polcy-check` said only unknown command, where the flags name the closest.
+  it('exits 2 on a misspelt command, naming the closest one', async () => {
+    const r = await cli(['polcy-check', 'x.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^keybrake: unknown command "polcy-check" \(did you mean policy-check\?\)\n/);
+  });
+
   it('exits 2 on a misspelt flag rather than ignoring it', async () => {
     const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--lisen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
