@@ -13,7 +13,7 @@ import { authenticate } from './authenticate.ts';
 const TOKEN = 'kb_stripe_0123456789abcdef0123456789abcdef';
 const adapter = createStripeAdapter({ rates: loadExchangeRates() });
 
-function deps(policy: Partial<CompiledPolicy>): PipelineDeps {
+function deps(policy: Partial<CompiledPolicy>, fields: Partial<CompiledKey> = {}): PipelineDeps {
   const key: CompiledKey = {
     uid: 'agents/bot',
     namespace: 'agents',
@@ -23,6 +23,7 @@ function deps(policy: Partial<CompiledPolicy>): PipelineDeps {
     upstream: { kind: 'bearer', token: 'sk_test_real' },
     suspended: false,
     policy: { ref: 'agents/p', limits: {}, timezone: 'UTC', readsWhenStoreDown: false, ...policy },
+    ...fields,
   };
   const snapshot: Snapshot = {
     version: 1,
@@ -274,5 +275,28 @@ describe('authenticate: a vault key of another vendor', () => {
     });
     expect(JSON.stringify(denial)).not.toContain(TOKEN.slice(10));
     expect(ctx.key).toBeNull();
+  });
+});
+
+// Ninth round: "This Keybrake vault key has expired." said neither when nor by which expiresAt.
+describe('authenticate: an expired vault key', () => {
+  it('says when it expired, records the key, and quotes no token', () => {
+    const ctx = newContext({
+      method: 'GET',
+      url: '/v1/customers',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      rawHeaders: ['Authorization', `Bearer ${TOKEN}`],
+      body: Buffer.alloc(0),
+    });
+    ctx.adapter = adapter;
+    ctx.path = '/v1/customers';
+    const denial = authenticate(ctx, deps({}, { expiresAt: -86_400_000 }));
+    expect(denial).toEqual({
+      reason: 'key_expired',
+      message:
+        "This Keybrake vault key expired at 1969-12-31T00:00:00.000Z (the earlier of its VaultKey's and its SpendPolicy's expiresAt).",
+    });
+    expect(JSON.stringify(denial)).not.toContain(TOKEN.slice(10));
+    expect(ctx.key?.name).toBe('bot');
   });
 });

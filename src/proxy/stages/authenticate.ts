@@ -15,6 +15,7 @@ import type { PresentedCredential, VendorAdapter } from '../../vendors/types.ts'
 import type { CallContext, IncomingCall, Stage } from '../context.ts';
 import { runIdOf } from '../run-id.ts';
 import { findRunKey, type StoppedRuns } from '../runs.ts';
+import { expiredKey } from './expired-key.ts';
 
 /**
  * The vault key a call presents, and why it may not be used now (suspended, expired). The table
@@ -36,7 +37,7 @@ function keyOf(
   if (!key) return unknownKey(presented.token);
   if (key.vendor !== adapter.name) return otherVendorKey(key.vendor, adapter.name);
   if (key.suspended) return { key, refused: deny('key_suspended') };
-  if (key.expiresAt !== undefined && now >= key.expiresAt) return { key, refused: deny('key_expired') };
+  if (key.expiresAt !== undefined && now >= key.expiresAt) return { key, refused: expiredKey(key.expiresAt) };
   return { key };
 }
 

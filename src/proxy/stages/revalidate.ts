@@ -2,6 +2,7 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { stopRefusal } from '../runs.ts';
 import { findCaller } from './authenticate.ts';
+import { expiredKey } from './expired-key.ts';
 
 /**
  * The caller's credential, judged again just before anything is counted and forwarded. A call may
@@ -35,7 +36,7 @@ export function revalidate(ctx: CallContext, deps: PipelineDeps): Denial | undef
       );
     return undefined;
   }
-  if (key.expiresAt !== undefined && now >= key.expiresAt) return deny('key_expired');
+  if (key.expiresAt !== undefined && now >= key.expiresAt) return expiredKey(key.expiresAt);
   const run = ctx.runKey;
   if (run) {
     if (now >= run.expiresAt) return deny('key_expired', 'This Keybrake run key has expired.');
