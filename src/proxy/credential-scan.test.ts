@@ -278,6 +278,39 @@ describe('carriesCredential', () => {
     expect(carriesCredential(res, cred)).toBe(expected);
   });
 
+  // Ninth round: only the secrets were sought in UTF-16, so a Twilio echo of its Authorization
+  // header (`Basic ` and the base64 of `AC…:token`) in a UTF-16 answer was relayed.
+  const utf16 = {
+    le: (text: string) => Buffer.from(text, 'utf16le'),
+    be: (text: string) => Buffer.from(text, 'utf16le').swap16(),
+  };
+  it.each(['le', 'be'] as const)('finds a Twilio Basic credential echoed in UTF-16%s', (encoding) => {
+    const echo = JSON.stringify({ error: { message: 'bad header', authorization: `Basic ${TWILIO_BASIC}` } });
+    expect(carriesCredential(bytes(utf16[encoding](echo)), TWILIO)).toBe(true);
+  });
+
+  it.each(
+    [STRIPE, TWILIO].flatMap((cred) =>
+      credentialNeedles(cred).forms.flatMap((form) =>
+        (['le', 'be'] as const).flatMap((encoding) =>
+          [0, 1].map((offset): [string, string, number, UpstreamCredential] => [
+            form.text,
+            encoding,
+            offset,
+            cred,
+          ]),
+        ),
+      ),
+    ),
+  )('finds the form %s in UTF-16%s after %i odd bytes, escaped or not', (form, encoding, offset, cred) => {
+    const wide = (text: string) =>
+      Buffer.concat([Buffer.alloc(offset, 'x'), utf16[encoding as 'le' | 'be'](text)]);
+    expect(carriesCredential(bytes(wide(`{"blob":"xy${form}=="}`)), cred)).toBe(true);
+    expect(carriesCredential(bytes(wide(`{"blob":"${percentAll(form)}"}`)), cred)).toBe(true);
+    expect(carriesCredential(bytes(wide(`{"blob":"${jsonEscaped(form)}"}`)), cred)).toBe(true);
+    expect(carriesCredential(bytes(wide(`{"blob":"${form.slice(1)}"}`)), cred)).toBe(false);
+  });
+
   it('finds the secret at any offset of a large body', () => {
     const body = Buffer.concat([Buffer.alloc(5_000_000, 'x'), Buffer.from(STRIPE_KEY)]);
     expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(true);

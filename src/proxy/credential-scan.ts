@@ -14,7 +14,7 @@ interface Needle {
 interface Needles {
   /** The secrets as they are, and their base64 and base64url at each alignment: in the body, the head, decoded text. */
   readonly forms: readonly Needle[];
-  /** The secrets as UTF-16LE and UTF-16BE: in the body's bytes only (a head is Latin-1 text). */
+  /** Each of `forms` as UTF-16LE and UTF-16BE: in the body's bytes only (a head is Latin-1 text). */
   readonly wide: readonly Buffer[];
   /** The shortest and longest of `forms`: text shorter than the one holds none of them. */
   readonly shortest: number;
@@ -109,11 +109,12 @@ const NEEDLES = new WeakMap<UpstreamCredential, Needles>();
 /**
  * The forms of a key's upstream credential the scan looks for. The secrets: a bearer token (Stripe,
  * Resend); a Basic password (Twilio auth token or API key secret). Never the user part: account and
- * API key SIDs are identifiers that vendor answers carry all the time. Each secret as it is, as
- * UTF-16, and as base64 / base64url at the three alignments it can have inside a longer encoded
- * text: the encoding of its whole 3-byte groups from offset 0, 1 or 2, which appears verbatim in
- * the encoding of anything that contains the secret (the Basic `user:password` of the Authorization
- * header included).
+ * API key SIDs are identifiers that vendor answers carry all the time. Each secret as it is, and as
+ * base64 / base64url at the three alignments it can have inside a longer encoded text: the encoding
+ * of its whole 3-byte groups from offset 0, 1 or 2, which appears verbatim in the encoding of
+ * anything that contains the secret (the Basic `user:password` of the Authorization header
+ * included). Each of those also as UTF-16: a vendor answering in UTF-16 spells a base64 form so as
+ * well as the secret (ninth round: a Twilio echo of the Authorization header in UTF-16 was relayed).
  */
 export function credentialNeedles(cred: UpstreamCredential): Needles {
   let needles = NEEDLES.get(cred);
@@ -134,8 +135,8 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
     const lengths = [...texts].map((t) => t.length);
     needles = {
       forms: [...texts].map((text) => ({ text, bytes: Buffer.from(text, 'latin1') })),
-      wide: secrets.flatMap((s) => {
-        const le = Buffer.from(s, 'utf16le');
+      wide: [...texts].flatMap((text) => {
+        const le = Buffer.from(text, 'utf16le');
         return [le, Buffer.from(le).swap16()];
       }),
       shortest: Math.min(...lengths),
@@ -187,7 +188,7 @@ export function textCarriesCredential(text: string, cred: UpstreamCredential): b
 
 function bodyCarries(body: Buffer, needles: Needles): boolean {
   if (hasForm(body, needles)) return true;
-  // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares two searches.
+  // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares the wide searches.
   if (needles.wide.length > 0 && body.indexOf(0) !== -1) {
     for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
     if (wideTextCarries(body, needles)) return true;

@@ -149,6 +149,18 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
       id,
     )?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
+  // Ninth round: the Authorization header the vendor got echoed in a UTF-16 answer, where Twilio's
+  // Basic credential is the base64 of `AC…:token` spelt in UTF-16.
+  const echoed = /^(?:cus_|SM|)leakauth16(le|be)$/.exec(id)?.[1];
+  if (method === 'GET' && echoed !== undefined) {
+    const echo = { error: { message: 'bad header', authorization: req.headers.authorization } };
+    const le = Buffer.from(JSON.stringify(echo), 'utf16le');
+    return {
+      json: {},
+      bytes: echoed === 'le' ? le : le.swap16(),
+      headers: { 'content-type': `application/json; charset=utf-16${echoed}` },
+    };
+  }
   // Sixth round: plain text that starts like a zlib header (an MMS text attachment, a note) was
   // withheld as compressed data.
   if (method === 'GET' && id === 'MEplaincsv') {
