@@ -19,7 +19,7 @@ import {
   type SnapshotDelta,
   serializeSnapshot,
 } from '../snapshot/serialize.ts';
-import type { Snapshot } from '../snapshot/types.ts';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { sourceWarning } from '../telemetry/source-warnings.ts';
 import {
@@ -192,6 +192,8 @@ const MAX_TRACKED_VERSIONS = 64;
 const MAX_ACK_BYTES = 4096;
 /** The longest a slice of writing key texts holds the operator's event loop (a revocation may wait). */
 const WARM_SLICE_MS = 5;
+/** How long a published table stands unchanged before its keys' texts are written. */
+const WARM_SETTLE_MS = 200;
 
 export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServer {
   const clock = opts.clock ?? systemClock;
@@ -250,27 +252,32 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
    * The whole table's text is still made on a connect (a join of these), not here: made on every
    * change it would cost the operator a walk and 40 MB per change.
    */
-  let warming: { snapshot: Snapshot; done: Promise<void> } | undefined;
+  let warming: { snapshot: Snapshot; done: Promise<void>; resolve: () => void } | undefined;
+  let settling: NodeJS.Timeout | undefined;
   let closed = false;
   const warmTexts = (snapshot: Snapshot): Promise<void> => {
     if (warming?.snapshot === snapshot) return warming.done;
-    const keys = snapshot.keys.values();
-    const done = new Promise<void>((resolve) => {
-      const slice = () => {
-        // A newer table supersedes this one (its unchanged keys keep the texts written here).
-        if (closed || latest?.snapshot !== snapshot) return resolve();
-        const until = performance.now() + WARM_SLICE_MS;
-        for (let n = 1; ; n++) {
-          const next = keys.next();
-          if (next.done) return resolve();
-          keyWireText(next.value);
-          if (n % 256 === 0 && performance.now() > until) break;
-        }
-        setImmediate(slice);
-      };
+    clearTimeout(settling);
+    // Whoever waits on the table this one supersedes is done waiting.
+    warming?.resolve();
+    const { promise: done, resolve } = Promise.withResolvers<void>();
+    let keys: MapIterator<CompiledKey> | undefined;
+    const slice = () => {
+      // A newer table supersedes this one (its unchanged keys keep the texts written here).
+      if (closed || latest?.snapshot !== snapshot) return resolve();
+      keys ??= snapshot.keys.values();
+      const until = performance.now() + WARM_SLICE_MS;
+      for (let n = 1; ; n++) {
+        const next = keys.next();
+        if (next.done) return resolve();
+        keyWireText(next.value);
+        if (n % 256 === 0 && performance.now() > until) break;
+      }
       setImmediate(slice);
-    });
-    warming = { snapshot, done };
+    };
+    // Once the table settles: a burst of changes (10 000 keys created one by one) walks it once.
+    settling = setTimeout(slice, WARM_SETTLE_MS);
+    warming = { snapshot, done, resolve };
     return done;
   };
   /** Highest version any proxy reported holding: versions published from now on must exceed it. */
@@ -764,6 +771,8 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     textsWritten: () => (latest && warming?.snapshot === latest.snapshot ? warming.done : Promise.resolve()),
     async close() {
       closed = true;
+      clearTimeout(settling);
+      warming?.resolve();
       clearInterval(heartbeat);
       disconnectAll();
       await Promise.all(
