@@ -1,7 +1,11 @@
 import { DEFAULT_MEMORY_MAX_ENTRIES } from '../counters/memory-store.ts';
 import { DURATION_SYNTAX } from '../duration.ts';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOURCE } from '../listener/limits.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PARSE_LIMITS } from '../proxy/defaults.ts';
+import {
+  DEFAULT_MAX_HELD_ANSWER_BYTES,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_PARSE_LIMITS,
+} from '../proxy/defaults.ts';
 import { LEASE_BACKOFF_FIRST_MS } from '../proxy/lease-backoff.ts';
 import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
 import { DEFAULT_AUDIT_BATCH_BYTES, DEFAULT_AUDIT_DELAY_MS } from '../telemetry/audit.ts';
@@ -76,6 +80,12 @@ export const PROXY_RUNTIME_FLAGS = {
     type: 'string',
     default: String(DEFAULT_MAX_RESPONSE_BYTES),
     help: 'largest vendor response relayed; a larger one is not read past this and is answered 502 upstream_response_too_large',
+    placeholder: 'bytes',
+  },
+  'max-held-answers': {
+    type: 'string',
+    default: String(DEFAULT_MAX_HELD_ANSWER_BYTES),
+    help: 'vendor answers the proxy may hold for clients that have not taken them yet; past it a call of a key whose answers hold at least an equal share of them is refused 429 rate_limited, unsent (keybrake_answer_held_bytes)',
     placeholder: 'bytes',
   },
   'client-timeout': {

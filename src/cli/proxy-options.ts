@@ -81,6 +81,7 @@ export async function proxyConfigFromFlags(
     log: deps.log,
     parseLimits: { ...DEFAULT_PARSE_LIMITS, maxBytes: positiveInt('max-body', values['max-body'] as string) },
     maxResponseBytes: positiveInt('max-response-body', values['max-response-body'] as string),
+    maxHeldAnswerBytes: positiveInt('max-held-answers', values['max-held-answers'] as string),
     clientTimeoutMs: durationFlag('client-timeout', values['client-timeout'] as string),
     ...connectionLimits(values),
     drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),

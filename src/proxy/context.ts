@@ -12,6 +12,7 @@ import type { ProxyMetrics } from '../telemetry/metrics.ts';
 import { startCallSpan } from '../telemetry/tracing.ts';
 import type { RunGrant } from '../tokens/run-token.ts';
 import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type { HeldAnswers } from './held-answers.ts';
 import type { LeaseBackoff } from './lease-backoff.ts';
 import type { LookupReads } from './lookup-reads.ts';
 import type { ObjectLinks } from './object-links.ts';
@@ -57,6 +58,12 @@ export interface PipelineDeps {
    * reads nothing, knows none.
    */
   readonly objectLinks?: ObjectLinks;
+  /**
+   * The vendor answers this process holds for clients that have not taken them (held-answers.ts):
+   * the listener counts them, a stage refuses the keys holding their share. Absent: createPipeline
+   * gives its pipeline one nobody fills, which admits every call.
+   */
+  readonly heldAnswers?: HeldAnswers;
 }
 
 /** A call as the HTTP layer (server.ts) hands it to the pipeline. */
@@ -87,6 +94,12 @@ export interface CallResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[]>;
   readonly body: Buffer | string;
+  /**
+   * On the vendor's own answer: the vault key whose call it answers, against which the listener
+   * counts its bytes until the client has taken them (held-answers.ts). Keybrake's refusals are small
+   * and carry none.
+   */
+  readonly heldBy?: string;
 }
 
 /**

@@ -10,3 +10,10 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBytes: 256 * 1024, maxDept
 
 /** Largest vendor response relayed (--max-response-body). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Bytes of vendor answers the proxy may hold for clients that have not taken them before a key
+ * holding an equal share of them is refused (--max-held-answers; held-answers.ts). Well under the
+ * chart's 512 Mi memory limit, and four whole answers of --max-response-body.
+ */
+export const DEFAULT_MAX_HELD_ANSWER_BYTES = 64 * 1024 * 1024;

@@ -8,12 +8,14 @@ import {
   type PipelineDeps,
   type Stage,
 } from './context.ts';
+import { DEFAULT_MAX_HELD_ANSWER_BYTES } from './defaults.ts';
 import { errorText } from './error-text.ts';
+import { HeldAnswers } from './held-answers.ts';
 import { LeaseBackoff } from './lease-backoff.ts';
 import { LookupReads } from './lookup-reads.ts';
 import { ObjectLinks } from './object-links.ts';
 import { type Answer, allowed, denied } from './respond.ts';
-import { audit } from './stages/audit.ts';
+import { audit, keyName } from './stages/audit.ts';
 import { auditBacklog } from './stages/audit-backlog.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { authorizeAfterLookup, authorizeBeforeLookup } from './stages/authorize.ts';
@@ -28,6 +30,7 @@ import { revalidate } from './stages/revalidate.ts';
 import { route } from './stages/route.ts';
 import { settle } from './stages/settle.ts';
 import { staleness } from './stages/staleness.ts';
+import { unreadAnswers } from './stages/unread-answers.ts';
 import { withhold } from './stages/withhold.ts';
 import { UnsentDenial } from './upstreams.ts';
 
@@ -44,6 +47,7 @@ export const STAGES: readonly Stage[] = [
   route,
   authenticate,
   auditBacklog,
+  unreadAnswers,
   parse,
   price,
   staleness,
@@ -65,12 +69,13 @@ export const STAGES: readonly Stage[] = [
 /** Returns a function from one call to its response; it never throws. */
 export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Promise<CallResponse> {
   // Never unbounded: a pipeline not handed a lookup bound or a lease backoff has its own (ADR 0003,
-  // fifth round; ADR 0007 §5, sixth round).
+  // fifth round; ADR 0007 §5, sixth round). One not handed the held answers has an empty count.
   const deps: PipelineDeps = {
     ...given,
     lookupReads: given.lookupReads ?? new LookupReads(given.clock),
     leaseBackoff: given.leaseBackoff ?? new LeaseBackoff(),
     objectLinks: given.objectLinks ?? new ObjectLinks(),
+    heldAnswers: given.heldAnswers ?? new HeldAnswers(DEFAULT_MAX_HELD_ANSWER_BYTES),
   };
   return async function handle(call) {
     const ctx = newContext(call);
@@ -81,7 +86,9 @@ export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Pro
     let answer: Answer;
     try {
       const denial = await runStages(ctx, deps);
-      answer = denial ? denied(adapterOf(ctx, deps), withoutKeys(denial, ctx, deps)) : allowed(ctx.upstream!);
+      answer = denial
+        ? denied(adapterOf(ctx, deps), withoutKeys(denial, ctx, deps))
+        : allowed(ctx.upstream!, keyName(ctx.key!));
     } catch (err) {
       deps.log.error({ err: errorText(err) }, 'pipeline failed');
       answer = denied(adapterOf(ctx, deps), deny('internal_error'));

@@ -10,12 +10,12 @@ export type Answer = CallResponse & { readonly reason: Reason };
 const DECISION_HEADER = 'keybrake-decision';
 const ALLOWED = decisionHeader('ok');
 
-/** The upstream's own answer, minus hop-by-hop headers, marked as allowed. */
-export function allowed(res: UpstreamResponse): Answer {
+/** The upstream's own answer to a call of `heldBy`, minus hop-by-hop headers, marked as allowed. */
+export function allowed(res: UpstreamResponse, heldBy: string): Answer {
   const headers = downstreamHeaders(res.headers);
   // The vendor's own keybrake-decision, if it sent one, is replaced in place.
   headers[DECISION_HEADER] = ALLOWED;
-  return { status: res.status, headers, body: res.body, reason: 'ok' };
+  return { status: res.status, headers, body: res.body, reason: 'ok', heldBy };
 }
 
 /** A denial in the vendor's error shape, so the caller's SDK raises its own typed error (DESIGN.md §4). */

@@ -11,7 +11,8 @@ import { createProxyMetrics, type ProxyMetrics } from '../telemetry/metrics.ts';
 import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { DEFAULT_MAX_HELD_ANSWER_BYTES, DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { HeldAnswers } from './held-answers.ts';
 import { InFlight } from './in-flight.ts';
 import { LeaseBackoff } from './lease-backoff.ts';
 import { createPipeline } from './pipeline.ts';
@@ -49,6 +50,8 @@ export interface ProxyConfig {
   readonly maxConnectionsPerSource?: number;
   /** --max-response-body, bytes (default 16 MiB). */
   readonly maxResponseBytes?: number;
+  /** --max-held-answers, bytes (default 64 MiB): see held-answers.ts. */
+  readonly maxHeldAnswerBytes?: number;
   /** --lease-backoff: a key's first wait after a refusal while holding leases; 0 off (default 250 ms). */
   readonly leaseBackoffMs?: number;
   /** --drain-timeout: how long calls in flight may take to finish on shutdown (default 25 s). */
@@ -85,12 +88,15 @@ export interface RunningProxy {
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const snapshots = config.snapshots ?? new SnapshotHolder(config.clock);
+  // One count for the process: every listener holds answers, the pipeline refuses by them.
+  const heldAnswers = new HeldAnswers(config.maxHeldAnswerBytes ?? DEFAULT_MAX_HELD_ANSWER_BYTES);
   const metrics = createProxyMetrics({
     snapshotAgeSeconds: () => {
       const age = snapshots.ageMs();
       return age === undefined ? undefined : age / 1000;
     },
     auditHeldBytes: () => config.audit.heldBytes,
+    answerHeldBytes: () => heldAnswers.bytes,
   });
   if (snapshots.current) metrics.snapshotVersion.set(snapshots.current.version);
   snapshots.onApply((s) => metrics.snapshotVersion.set(s.version));
@@ -116,6 +122,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     parseLimits: config.parseLimits,
     // A lease outlives the longest the vendor may take to act on the call it guards.
     leaseTtlMs: leaseTtlMsFor(config.upstreamTimeoutMs),
+    heldAnswers,
     ...(config.maxStalenessMs !== undefined ? { maxStalenessMs: config.maxStalenessMs } : {}),
     ...(config.leaseBackoffMs !== undefined
       ? { leaseBackoff: new LeaseBackoff({ firstMs: config.leaseBackoffMs }) }
@@ -126,6 +133,7 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     handle: createPipeline(deps),
     refuse: (call, denial) => refuseCall(call, deps, denial),
     calls,
+    heldAnswers,
     log: config.log,
   };
   const limits = listenerLimits(config);

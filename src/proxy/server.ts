@@ -12,6 +12,7 @@ import { AnswerQueue } from './answer-queue.ts';
 import { ClientCalls } from './client-calls.ts';
 import type { CallResponse, IncomingCall } from './context.ts';
 import { EndingConnections } from './ending-connections.ts';
+import type { HeldAnswers } from './held-answers.ts';
 import type { InFlight } from './in-flight.ts';
 import { rawResponse } from './respond.ts';
 
@@ -30,6 +31,8 @@ export interface ListenerDeps {
   /** A vendor-shaped, audited answer to a call stopped before the pipeline (refuse.ts). */
   refuse(call: IncomingCall, denial: Denial): CallResponse;
   readonly calls: InFlight;
+  /** Where the vendor's answers count against their keys until their clients have taken them. */
+  readonly heldAnswers: HeldAnswers;
   readonly log: Log;
 }
 
@@ -61,7 +64,7 @@ export const MAX_PIPELINED = 8;
  * decision header, and audited (ADR 0007 §9).
  */
 export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): ProxyListener {
-  const { handle, refuse, calls, log } = deps;
+  const { handle, refuse, calls, heldAnswers, log } = deps;
   const { limits } = opts;
   const portVendor = opts.vendor !== undefined ? { portVendor: opts.vendor } : {};
   const callOf = (req: IncomingMessage): IncomingCall => ({
@@ -308,6 +311,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       ending.add(raw.socket);
       clientCalls.endAfter(raw.socket, reply.raw);
     }
+    // Held whole until node has handed it to the kernel: counted against its key meanwhile.
+    if (res.heldBy !== undefined) heldAnswers.holdUntilClosed(reply.raw, res.heldBy, res.body.length);
     // A client that takes no byte of its answer for --client-timeout loses its connection.
     const body = watchedBody(reply.raw, res.body, limits.clientTimeoutMs);
     reply.code(res.status).headers(res.headers);

@@ -47,11 +47,14 @@ export function createProxyMetrics(opts: {
   snapshotAgeSeconds: () => number | undefined;
   /** What the audit sink holds unwritten (AuditSink.heldBytes); no series without it. */
   auditHeldBytes?: () => number;
+  /** The vendor answers held for clients that have not taken them (HeldAnswers.bytes); no series without it. */
+  answerHeldBytes?: () => number;
 }): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const { auditHeldBytes } = opts;
   if (auditHeldBytes) auditSinkMetrics(registry, auditHeldBytes);
+  if (opts.answerHeldBytes) heldAnswerMetrics(registry, opts.answerHeldBytes);
   const calls = new CounterCells<'vendor' | 'decision' | 'reason'>();
   const spend = new CounterCells<'namespace' | 'vault_key' | 'vendor'>();
   const upstream = new HistogramCells(UPSTREAM_BUCKETS);
@@ -156,6 +159,21 @@ function auditSinkMetrics(registry: Registry, heldBytes: () => number): void {
   new Gauge({
     name: 'keybrake_audit_held_bytes',
     help: 'Audit records held in memory that stdout has not taken yet, in bytes (characters).',
+    registers: [registry],
+    collect() {
+      this.set(heldBytes());
+    },
+  });
+}
+
+/**
+ * How much of the vendors' answers waits for clients that do not read them: past --max-held-answers
+ * the keys holding their share are refused `rate_limited`; this shows it coming.
+ */
+function heldAnswerMetrics(registry: Registry, heldBytes: () => number): void {
+  new Gauge({
+    name: 'keybrake_answer_held_bytes',
+    help: 'Bytes of vendor answers held in memory that their clients have not taken yet.',
     registers: [registry],
     collect() {
       this.set(heldBytes());
