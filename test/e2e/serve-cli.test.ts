@@ -97,6 +97,7 @@ describe.concurrent('keybrake help', () => {
       'upstream-timeout',
       'max-body',
       'max-response-body',
+      'max-held-answers',
       'client-timeout',
       'max-connections',
       'max-connections-per-source',
