@@ -65,7 +65,10 @@ export function withholdFromStripeAnswer(body: Buffer): Buffer | Denial {
   return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
 }
 
-/** The body with the secrets Stripe names withheld: by field name, and client secrets by shape. */
+/**
+ * The body with the secrets Stripe names withheld: by field name, client secrets by shape, and the
+ * `url` of a one-time capability (`ONE_TIME_URL_OBJECTS`).
+ */
 function withholdSecrets(body: Buffer): Buffer | Denial {
   if (!HINTS.some((hint) => body.includes(hint))) return body;
   const text = body.toString('utf8');
