@@ -8,7 +8,7 @@ import { SECRET_LABEL_KEY, SECRET_LABEL_VALUE } from '../sources/kubernetes/labe
  * not label; the operator never reads an unlabelled Secret to tell the two apart (it holds a real
  * vendor key the label keeps out of its reach), so the message names both and the fix for the second.
  */
-export function unseenUpstreamSecretMessage(namespace: string, name: string): string {
+function unseenUpstreamSecretMessage(namespace: string, name: string): string {
   return (
     `Secret ${namespace}/${name} does not exist or lacks the label ${SECRET_LABEL_KEY}: "${SECRET_LABEL_VALUE}" ` +
     `(the operator sees only Secrets with that label); if it exists, label it: ` +
