@@ -106,6 +106,139 @@ suspended: true
   });
 });
 
+// Ninth round: `limits:` under a `metadata:` written after `spec:` was dropped, a policy without its caps.
+describe('validate: fields in metadata', () => {
+  const check = (text: string) => validate(parseManifestFile(text, 'f.yaml').documents);
+  const misplaced = `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+spec:
+  vendor: stripe
+metadata:
+  name: stripe-caps
+  namespace: p
+  limits: { perCallUsd: "1", perDayUsd: "1" }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+spec:
+  vendor: stripe
+  policyRef: { name: stripe-caps }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: tok }
+metadata:
+  name: k
+  namespace: p
+  suspended: true
+  expiresAt: "2026-01-01T00:00:00Z"
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: up, namespace: p, apiKey: x }
+stringData: { apiKey: sk_test_x }
+`;
+
+  it('refuses a spec field written in a policy’s or key’s metadata, naming it and where it may belong', () => {
+    const { set, errors } = check(misplaced);
+    expect(set.policies).toEqual([]);
+    expect(set.keys).toEqual([]);
+    // A Secret is Kubernetes' own kind, of which only a part is read: a field there removes no cap.
+    expect(set.secrets.map((s) => s.metadata)).toStrictEqual([{ name: 'up', namespace: 'p' }]);
+    expect(errors.map((e) => `${e.kind} ${e.namespace}/${e.name} ${e.path}: ${e.message}`)).toEqual([
+      'SpendPolicy p/stripe-caps metadata.limits: unknown field "limits" in metadata, which holds only Kubernetes\' object metadata (move it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)',
+      'VaultKey p/k metadata: unknown fields "suspended", "expiresAt" in metadata, which holds only Kubernetes\' object metadata (move them under spec if that is where they belong: unknown fields are errors so a misplaced one cannot weaken a policy)',
+    ]);
+  });
+
+  // What `kubectl get sp,vk -o yaml` prints: every ObjectMeta field the API server fills in.
+  const exported = `apiVersion: v1
+kind: List
+metadata: { resourceVersion: "" }
+items:
+- apiVersion: keybrake.dev/v1alpha1
+  kind: SpendPolicy
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"keybrake.dev/v1alpha1","kind":"SpendPolicy","metadata":{"annotations":{},"name":"stripe-caps","namespace":"p"},"spec":{"vendor":"stripe"}}
+    creationTimestamp: "2026-11-30T09:12:44Z"
+    finalizers: [keybrake.dev/revoke]
+    generation: 3
+    labels: { team: billing }
+    managedFields:
+    - apiVersion: keybrake.dev/v1alpha1
+      fieldsType: FieldsV1
+      fieldsV1:
+        f:metadata:
+          f:annotations:
+            .: {}
+            f:kubectl.kubernetes.io/last-applied-configuration: {}
+        f:spec:
+          .: {}
+          f:vendor: {}
+      manager: kubectl-client-side-apply
+      operation: Update
+      time: "2026-11-30T09:12:44Z"
+    - apiVersion: keybrake.dev/v1alpha1
+      fieldsType: FieldsV1
+      fieldsV1:
+        f:status:
+          .: {}
+          f:conditions: {}
+      manager: keybrake-operator
+      operation: Update
+      subresource: status
+      time: "2026-11-30T09:12:45Z"
+    name: stripe-caps
+    namespace: p
+    resourceVersion: "48213"
+    uid: 6f1c2b1e-51d5-4a47-9b8e-0d8f3b1a7c20
+  spec: { vendor: stripe }
+  status: { conditions: [{ type: Ready, status: "True" }] }
+- apiVersion: keybrake.dev/v1alpha1
+  kind: VaultKey
+  metadata:
+    creationTimestamp: "2026-11-30T09:12:44Z"
+    deletionGracePeriodSeconds: 0
+    deletionTimestamp: "2026-12-01T10:00:00Z"
+    generateName: k-
+    generation: 1
+    name: k-x7q2p
+    namespace: p
+    ownerReferences:
+    - { apiVersion: apps/v1, kind: Deployment, name: agent, uid: 0b7c9a2e-1f3d-4c55-8e6a-9d2b4f1e7a31, controller: true }
+    resourceVersion: "48214"
+    selfLink: /apis/keybrake.dev/v1alpha1/namespaces/p/vaultkeys/k-x7q2p
+    clusterName: ""
+    uid: 2d4e6f80-1a3b-4c5d-8e9f-0a1b2c3d4e5f
+  spec:
+    vendor: stripe
+    policyRef: { name: stripe-caps }
+    upstreamSecretRef: { name: up, key: apiKey }
+    tokenSecretRef: { name: tok }
+`;
+
+  it('takes every ObjectMeta field of an exported manifest, and keeps only those it reads', () => {
+    const { set, errors } = check(exported);
+    expect(errors).toEqual([]);
+    expect(set.policies.map((p) => p.metadata)).toStrictEqual([
+      {
+        name: 'stripe-caps',
+        namespace: 'p',
+        uid: '6f1c2b1e-51d5-4a47-9b8e-0d8f3b1a7c20',
+        generation: 3,
+        labels: { team: 'billing' },
+        annotations: {
+          'kubectl.kubernetes.io/last-applied-configuration':
+            '{"apiVersion":"keybrake.dev/v1alpha1","kind":"SpendPolicy","metadata":{"annotations":{},"name":"stripe-caps","namespace":"p"},"spec":{"vendor":"stripe"}}\n',
+        },
+      },
+    ]);
+    expect(set.keys.map((k) => k.metadata)).toStrictEqual([
+      { name: 'k-x7q2p', namespace: 'p', uid: '2d4e6f80-1a3b-4c5d-8e9f-0a1b2c3d4e5f', generation: 1 },
+    ]);
+  });
+});
+
 // From a new-user walkthrough: `countries` on a Resend policy was accepted and passed every mail.
 describe('validate: allowlists a vendor never names a party of', () => {
   const allowing = (vendor: string, allow: object) => ({

@@ -297,11 +297,17 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
       const names = issue.keys.map((k) => `"${k}"`).join(', ');
       const where = path ? `${path}.${issue.keys[0]}` : (issue.keys[0] ?? '');
       const fields = `unknown field${several ? 's' : ''} ${names}`;
-      // At the root, a spec field written one indent short is a likelier mistake than a typo.
+      // At the root, or in metadata (a spec field under a `metadata:` written after `spec:`), a
+      // misplaced spec field is a likelier mistake than a typo.
+      const it = several ? 'them' : 'it';
+      const belongs = several ? 'they belong' : 'it belongs';
+      const misplaced = 'unknown fields are errors so a misplaced one cannot weaken a policy';
       const message =
         issue.path.length === 0
-          ? `${fields} at the top level, beside spec (indent ${several ? 'them' : 'it'} under spec if that is where ${several ? 'they belong' : 'it belongs'}: unknown fields are errors so a misplaced one cannot weaken a policy)`
-          : `${fields} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`;
+          ? `${fields} at the top level, beside spec (indent ${it} under spec if that is where ${belongs}: ${misplaced})`
+          : path === 'metadata'
+            ? `${fields} in metadata, which holds only Kubernetes' object metadata (move ${it} under spec if that is where ${belongs}: ${misplaced})`
+            : `${fields} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`;
       return { path: several ? path : where, message };
     }
     case 'invalid_type':

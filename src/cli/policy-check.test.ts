@@ -54,6 +54,20 @@ describe('policyCheck', () => {
     );
   });
 
+  // Ninth round: `limits:` under a `metadata:` written after `spec:` was dropped, and the policy passed
+  // without caps.
+  it('fails on a spec field written in metadata, naming it', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      'apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nspec:\n  vendor: stripe\nmetadata:\n  name: stripe-caps\n  namespace: p\n  limits: { perCallUsd: "1", perDayUsd: "1" }\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(false);
+    expect(lines[0]).toBe(
+      `error: ${join(dir, 'p.yaml')}: document 1 (SpendPolicy p/stripe-caps): metadata.limits: unknown field "limits" in metadata, which holds only Kubernetes' object metadata (move it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)`,
+    );
+  });
+
   // Seventh round: a requestsPerMinute beyond the safe integers failed two checks with one message,
   // which the policy's error and the VaultKey's PolicyInvalid line each said twice.
   it('says each problem of a field once, in the error and in the key it keeps from being served', async () => {

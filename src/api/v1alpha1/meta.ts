@@ -29,11 +29,8 @@ export const NamespaceName = z
     error: 'must be a DNS-1123 label: lower-case letters, digits and "-"',
   });
 
-/**
- * The part of ObjectMeta the compiler reads. Other metadata fields (resourceVersion, managedFields…)
- * are allowed and dropped: they come from the API server, not from the author.
- */
-export const ObjectMetaSchema = z.object({
+/** The ObjectMeta fields Keybrake reads, checked. */
+const READ_META = {
   name: ObjectName,
   /** Absent in manifest files: the file source applies DEFAULT_NAMESPACE. */
   namespace: NamespaceName.optional(),
@@ -41,8 +38,53 @@ export const ObjectMetaSchema = z.object({
   generation: z.int().nonnegative().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
-});
-export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+};
+
+/**
+ * The rest of Kubernetes' ObjectMeta (@kubernetes/client-node V1ObjectMeta, plus `clusterName`, removed
+ * in Kubernetes 1.25 but in manifests exported before): the API server's and tools' to write, read by
+ * nothing here, so taken whatever they hold.
+ */
+const unread = z.unknown().optional();
+const UNREAD_META = {
+  generateName: unread,
+  selfLink: unread,
+  resourceVersion: unread,
+  creationTimestamp: unread,
+  deletionTimestamp: unread,
+  deletionGracePeriodSeconds: unread,
+  ownerReferences: unread,
+  finalizers: unread,
+  managedFields: unread,
+  clusterName: unread,
+};
+
+/**
+ * The fields read, any other dropped: a Secret's metadata, open as the rest of a Secret is (Kubernetes'
+ * own kind, of which Keybrake reads a part); a misplaced field there removes no cap.
+ */
+export const OpenObjectMetaSchema = z.object(READ_META);
+export type ObjectMeta = z.infer<typeof OpenObjectMetaSchema>;
+
+/**
+ * A SpendPolicy's or VaultKey's metadata: closed over ObjectMeta's fields, as their root and spec
+ * are, so that a spec field written under `metadata:` (`limits:` after a `spec:` written first) is
+ * refused, not dropped leaving a policy without caps (ninth round). The API server drops any other
+ * field from metadata, so its objects are unaffected. The parse keeps only what is read: the unread
+ * fields change with every write of the object (resourceVersion, managedFields), and the compiler
+ * compares keys' metadata to reuse its work.
+ */
+export const ObjectMetaSchema = z.strictObject({ ...READ_META, ...UNREAD_META }).transform(readFields);
+
+function readFields(m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.generation !== undefined) out.generation = m.generation;
+  if (m.labels !== undefined) out.labels = m.labels;
+  if (m.annotations !== undefined) out.annotations = m.annotations;
+  return out;
+}
 
 /**
  * `status` at a resource's root: the operator's to write, read by nothing that compiles a policy, and

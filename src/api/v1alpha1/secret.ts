@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ObjectMetaSchema } from './meta.ts';
+import { OpenObjectMetaSchema } from './meta.ts';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -10,7 +10,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export const SecretSchema = z.object({
   apiVersion: z.literal('v1'),
   kind: z.literal('Secret'),
-  metadata: ObjectMetaSchema,
+  metadata: OpenObjectMetaSchema,
   type: z.string().optional(),
   data: z
     .record(
