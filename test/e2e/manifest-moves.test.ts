@@ -31,7 +31,8 @@ const { keys } = mintKeys(specs);
 const spec = (name: string) => specs.find((s) => s.name === name)!;
 const tokenOf = (name: string) => keys[name as keyof typeof keys]!.token;
 const live = (name: string) => keyManifests(spec(name), tokenOf(name));
-const suspended = (name: string) => live(name).replace('  policyRef:', '  suspended: true\n  policyRef:');
+const suspend = (manifests: string) => manifests.replace('  policyRef:', '  suspended: true\n  policyRef:');
+const suspended = (name: string) => suspend(live(name));
 
 /** One read with `name`'s token on the Stripe listener: its status and Keybrake's reason. */
 async function call(base: string, name: string): Promise<{ status: number; reason: string | undefined }> {
@@ -258,7 +259,7 @@ describe('serve given a --manifests with .. reads the folder the kernel names by
 
       await writeFile(
         join(root, 'dd', 'releases', 'm', 'stripe.yaml'),
-        keyManifests(capped, tokenOf('dotdot')).replace('  policyRef:', '  suspended: true\n  policyRef:'),
+        suspend(keyManifests(capped, tokenOf('dotdot'))),
       );
       await expectSuspendedWithinBound('dotdot', started);
     } finally {
