@@ -104,49 +104,26 @@ async function relink(target: string, link: string): Promise<void> {
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'keybrake-moves-'));
   emulator = await startStripeEmulator({ validKeys: [UPSTREAM_KEY] });
-  await writeFile(join(root, 'upstream.yaml'), UPSTREAM_SECRET);
-  // 1. Releases and a `current` link; serve reads current/m.
-  for (const [v, text] of [
-    ['v1', live('flip')],
-    ['v2', suspended('flip')],
-  ] as const) {
-    await mkdir(join(root, 'cap', 'releases', v, 'm'), { recursive: true });
-    await writeFile(join(root, 'cap', 'releases', v, 'm', 'flip.yaml'), text);
-  }
+  // Written long ago, as a release is: serve then has no file to read again once it settles (a
+  // reload of everything that would read the changes below, whoever saw them).
+  await writeReleased({
+    'upstream.yaml': UPSTREAM_SECRET,
+    // 1. Releases and a `current` link; serve reads current/m.
+    'cap/releases/v1/m/flip.yaml': live('flip'),
+    'cap/releases/v2/m/flip.yaml': suspended('flip'),
+    // 2. d/chain.yaml -> ../hop/chain.yaml -> ../rel/v1/chain.yaml
+    'rel/v1/chain.yaml': live('chain'),
+    'rel/v2/chain.yaml': suspended('chain'),
+    // 3. Files given by name in g6/kb, and a folder g5/kb/m.
+    'g6/kb/files.yaml': live('files'),
+    'g6/kb/other.yaml': '',
+    'g5/kb/m/folder.yaml': live('folder'),
+  });
   await symlink('releases/v1', join(root, 'cap', 'current'));
-  // 2. d/chain.yaml -> ../hop/chain.yaml -> ../rel/v1/chain.yaml
-  for (const [v, text] of [
-    ['v1', live('chain')],
-    ['v2', suspended('chain')],
-  ] as const) {
-    await mkdir(join(root, 'rel', v), { recursive: true });
-    await writeFile(join(root, 'rel', v, 'chain.yaml'), text);
-  }
   await mkdir(join(root, 'hop'));
   await mkdir(join(root, 'd'));
   await symlink('../rel/v1/chain.yaml', join(root, 'hop', 'chain.yaml'));
   await symlink('../hop/chain.yaml', join(root, 'd', 'chain.yaml'));
-  // 3. Files given by name in g6/kb, and a folder g5/kb/m.
-  await mkdir(join(root, 'g6', 'kb'), { recursive: true });
-  await writeFile(join(root, 'g6', 'kb', 'files.yaml'), live('files'));
-  await writeFile(join(root, 'g6', 'kb', 'other.yaml'), '');
-  await mkdir(join(root, 'g5', 'kb', 'm'), { recursive: true });
-  await writeFile(join(root, 'g5', 'kb', 'm', 'folder.yaml'), live('folder'));
-
-  // Written long ago, as a release is: serve then has no file to read again once it settles (a
-  // reload of everything that would read the changes below, whoever saw them).
-  const past = new Date(Date.now() - 60_000);
-  for (const file of [
-    'upstream.yaml',
-    'cap/releases/v1/m/flip.yaml',
-    'cap/releases/v2/m/flip.yaml',
-    'rel/v1/chain.yaml',
-    'rel/v2/chain.yaml',
-    'g6/kb/files.yaml',
-    'g6/kb/other.yaml',
-    'g5/kb/m/folder.yaml',
-  ])
-    await utimes(join(root, file), past, past);
 
   const args = serveArgs(join(root, 'upstream.yaml'), { stripe: emulator.url });
   for (const path of [
