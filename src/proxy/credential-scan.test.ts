@@ -356,6 +356,44 @@ describe('carriesCredential', () => {
     expect(carriesCredential(answer(`{"blob":"${spelt.replace('\\/', '\\\\')}"}`), cred)).toBe(false);
   });
 
+  // Ninth round: a request head dumped in base64 that an encoder wrapped every 76 characters (MIME),
+  // in a JSON string (`\r\n` escapes) or as text (raw CR LF), carried the key in pieces.
+  // (The Host line puts the key's base64 across a line end at 76 and at 64 characters.)
+  const head = `GET /v1/customers/cus_x HTTP/1.1\r\nHost: api.stripe.com\r\nAuthorization: Bearer ${STRIPE_KEY}\r\n\r\n`;
+  const wrapped = (text: string, width: number, lineBreak: string) =>
+    Buffer.from(text)
+      .toString('base64')
+      .match(new RegExp(`.{1,${width}}`, 'g'))!
+      .join(lineBreak);
+  const inJson = [
+    ['CR LF every 76 characters', `{"object":"customer","request_dump":"${wrapped(head, 76, '\\r\\n')}"}`],
+    ['LF every 64 characters', `{"request_dump":"${wrapped(head, 64, '\\n')}"}`],
+    ['CR every 3 characters', `{"request_dump":"${wrapped(head, 3, '\\r')}"}`],
+    ['CR LF, with \\/ for /', `{"d":"${wrapped(`??${head}`, 76, '\\r\\n').replaceAll('/', '\\/')}"}`],
+  ];
+  it.each(inJson)('finds the key in wrapped base64 in JSON, %s, in the body and a header', (_name, json) => {
+    expect(carriesCredential(answer(json), STRIPE)).toBe(true);
+    expect(carriesCredential(bytes(Buffer.from(json, 'utf16le')), STRIPE)).toBe(true);
+    expect(carriesCredential(answer('{}', { 'x-debug': json }), STRIPE)).toBe(true);
+  });
+
+  it.each([
+    ['CR LF every 76 characters', `dump:\r\n${wrapped(head, 76, '\r\n')}\r\n`],
+    ['LF every 4 characters', wrapped(head, 4, '\n')],
+  ])('finds the key in wrapped base64 in text, %s', (_name, text) => {
+    expect(carriesCredential(answer(text), STRIPE)).toBe(true);
+    expect(carriesCredential(bytes(Buffer.from(text, 'utf16le').swap16()), STRIPE)).toBe(true);
+  });
+
+  it('finds nothing in wrapped base64 of something else', () => {
+    const other = head.replace(
+      STRIPE_KEY,
+      'sk_live_somethingElseEntirely0123456789abcdefghijklmnopqrstuvwxyz',
+    );
+    expect(carriesCredential(answer(`{"d":"${wrapped(other, 76, '\\r\\n')}"}`), STRIPE)).toBe(false);
+    expect(carriesCredential(answer(wrapped(other, 4, '\r\n')), STRIPE)).toBe(false);
+  });
+
   it('ignores secrets too short to tell from chance', () => {
     const weak: UpstreamCredential = { kind: 'basic', username: 'u', password: 'p' };
     expect(credentialNeedles(weak)).toMatchObject({ forms: [], wide: [] });

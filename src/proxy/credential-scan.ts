@@ -1,6 +1,7 @@
 import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
 import { escapedRegions, jsonUnescaped, latin1Narrowed, percentUnescaped } from './escapes.ts';
+import { lineBreaksRemoved, wrappedRegions } from './line-breaks.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 import { isZlibStream } from './zlib-stream.ts';
 
@@ -25,6 +26,8 @@ interface Needles {
 
 /** At most this many bytes of an answer spell one character of a form: `\u0025\u0035\u0046` is `_`. */
 const MAX_ESCAPE_BYTES = 18;
+/** At most this many bytes of line breaks sit between two characters of a wrapped form: `\r\n`. */
+const MAX_BREAK_BYTES = 4;
 const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
 
@@ -193,12 +196,12 @@ function bodyCarries(body: Buffer, needles: Needles): boolean {
     for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
     if (wideTextCarries(body, needles)) return true;
   }
-  return escapesCarry(body, needles);
+  return escapesCarry(body, needles) || wrappedCarries(body, needles);
 }
 
 /**
  * Whether a body read as UTF-16 text (LE and BE, from its first byte and from its second) spells a
- * form with JSON `\u` or URL `%XX` escapes: the ASCII byte search in `escapedRegions` cannot see an
+ * form with JSON `\u` or URL `%XX` escapes, or wrapped: the ASCII byte search in `escapedRegions` cannot see an
  * escape whose every character is followed by a NUL (a probe had the key relayed that way). Only for
  * bodies that hold a NUL byte, and linear in the body: four decodings, each read as `textCarries` reads.
  */
@@ -207,20 +210,25 @@ function wideTextCarries(body: Buffer, needles: Needles): boolean {
     const le = body.subarray(start, start + ((body.length - start) & ~1));
     for (const bytes of [le, Buffer.from(le).swap16()]) {
       const text = bytes.toString('utf16le');
-      if ((text.includes('\\') || text.includes('%')) && textCarries(text, needles)) return true;
+      if (LATER_READ.test(text) && textCarries(text, needles)) return true;
     }
   }
   return false;
 }
 
+/** What makes a text worth reading again: an escape (`\` or `%`), or a line break (raw or `\n`). */
+const LATER_READ = /[\\%\r\n]/;
+
 function textCarries(text: string, needles: Needles): boolean {
   // A form spelt with escapes is longer still: most header names and values are shorter than any form.
   if (text.length < needles.shortest) return false;
   if (hasFormText(text, needles)) return true;
-  // A header may hold JSON (a debug or error header) as well as a URL: both escapes, as in bodies
-  // (a probe had the key relayed \u-escaped in a header while the same body was withheld).
-  if (!text.includes('\\') && !text.includes('%')) return false;
-  return escapesCarry(latin1Narrowed(text), needles);
+  // A header may hold JSON (a debug or error header) as well as a URL: both escapes and wrapped
+  // base64, as in bodies (a probe had the key relayed \u-escaped in a header while the same body
+  // was withheld).
+  if (!LATER_READ.test(text)) return false;
+  const bytes = latin1Narrowed(text);
+  return escapesCarry(bytes, needles) || wrappedCarries(bytes, needles);
 }
 
 /**
@@ -235,6 +243,20 @@ function escapesCarry(text: Buffer, needles: Needles): boolean {
   const radius = needles.longest * MAX_ESCAPE_BYTES;
   for (const [start, end] of escapedRegions(text, needles.alphabet, radius)) {
     if (decodedCarries(text.subarray(start, end), needles)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether Latin-1 text spells a form once the line breaks inside its base64-looking runs are taken
+ * out (MIME wraps base64 every 76 characters), escaped or not: read again, without its breaks, the
+ * parts of it around each break between two characters of some form (line-breaks.ts).
+ */
+function wrappedCarries(text: Buffer, needles: Needles): boolean {
+  const radius = needles.longest * (MAX_ESCAPE_BYTES + MAX_BREAK_BYTES);
+  for (const [start, end] of wrappedRegions(text, needles.alphabet, radius)) {
+    const joined = lineBreaksRemoved(text.subarray(start, end));
+    if (hasForm(joined, needles) || escapesCarry(joined, needles)) return true;
   }
   return false;
 }

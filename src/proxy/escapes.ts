@@ -42,14 +42,22 @@ export function escapedRegions(bytes: Uint8Array, relevant: Uint8Array, radius: 
       at += next === U ? 5 : 1;
     } else continue;
     if (code >= 128 || relevant[code] !== 1) continue;
-    const start = Math.max(0, at - radius);
-    const end = Math.min(n, at + 2 * radius);
-    const last = regions.at(-1);
-    if (last !== undefined && start <= last[1]) last[1] = end;
-    else regions.push([start, end]);
+    pushRegion(regions, at, radius, n);
     at += radius - 1;
   }
   return regions;
+}
+
+/**
+ * Adds to `regions` (in order, merged) the stretch from `radius` before `at` to twice `radius` past
+ * it, within `n` bytes: the caller skips the next `radius` bytes, which this stretch already covers.
+ */
+export function pushRegion(regions: [number, number][], at: number, radius: number, n: number): void {
+  const start = Math.max(0, at - radius);
+  const end = Math.min(n, at + 2 * radius);
+  const last = regions.at(-1);
+  if (last !== undefined && start <= last[1]) last[1] = end;
+  else regions.push([start, end]);
 }
 
 /** `bytes` with every JSON `\uXXXX` and `\/` decoded, in a new buffer (never longer). */
