@@ -31,7 +31,7 @@ export function absoluteFrom(base: string, path: string): string {
   if (isAbsolute(path)) return path;
   const parts = path.split('/').filter((s) => s !== '' && s !== '.');
   if (parts.length === 0) return base;
-  return `${base.endsWith('/') ? base : `${base}/`}${parts.join('/')}`;
+  return under(base, parts);
 }
 
 /**
@@ -57,7 +57,7 @@ export function withoutDotDot(path: string): string {
   }
   const rest = parts.slice(last + 1);
   if (rest.length === 0) return prefix;
-  return `${prefix.endsWith('/') ? prefix : `${prefix}/`}${rest.join('/')}`;
+  return under(prefix, rest);
 }
 
 /**
@@ -88,4 +88,9 @@ function sameDirectory(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `parts` below the directory `dir`, whether or not `dir` ends in a slash (`/`, a $PWD written so). */
+function under(dir: string, parts: readonly string[]): string {
+  return `${dir.endsWith('/') ? dir : `${dir}/`}${parts.join('/')}`;
 }
