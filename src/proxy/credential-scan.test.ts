@@ -396,7 +396,7 @@ describe('carriesCredential', () => {
 
   it('ignores secrets too short to tell from chance', () => {
     const weak: UpstreamCredential = { kind: 'basic', username: 'u', password: 'p' };
-    expect(credentialNeedles(weak)).toMatchObject({ forms: [], wide: [] });
+    expect(credentialNeedles(weak)).toMatchObject({ forms: [] });
     expect(carriesCredential(answer('%70 and \\u0070'), weak)).toBe(false);
     expect(carriesCredential(answer('p and dTpw'), weak)).toBe(false);
   });

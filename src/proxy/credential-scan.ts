@@ -1,6 +1,6 @@
 import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
-import { escapedRegions, jsonUnescaped, latin1Narrowed, percentUnescaped } from './escapes.ts';
+import { escapedRegions, jsonUnescaped, latin1Narrowed, nulsRemoved, percentUnescaped } from './escapes.ts';
 import { lineBreaksRemoved, wrappedRegions } from './line-breaks.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 import { isZlibStream } from './zlib-stream.ts';
@@ -15,8 +15,6 @@ interface Needle {
 interface Needles {
   /** The secrets as they are, and their base64 and base64url at each alignment: in the body, the head, decoded text. */
   readonly forms: readonly Needle[];
-  /** Each of `forms` as UTF-16LE and UTF-16BE: in the body's bytes only (a head is Latin-1 text). */
-  readonly wide: readonly Buffer[];
   /** The shortest and longest of `forms`: text shorter than the one holds none of them. */
   readonly shortest: number;
   readonly longest: number;
@@ -116,8 +114,7 @@ const NEEDLES = new WeakMap<UpstreamCredential, Needles>();
  * base64 / base64url at the three alignments it can have inside a longer encoded text: the encoding
  * of its whole 3-byte groups from offset 0, 1 or 2, which appears verbatim in the encoding of
  * anything that contains the secret (the Basic `user:password` of the Authorization header
- * included). Each of those also as UTF-16: a vendor answering in UTF-16 spells a base64 form so as
- * well as the secret (ninth round: a Twilio echo of the Authorization header in UTF-16 was relayed).
+ * included). A body is also searched for them in its UTF-16 text (`bodyCarries`).
  */
 export function credentialNeedles(cred: UpstreamCredential): Needles {
   let needles = NEEDLES.get(cred);
@@ -138,10 +135,6 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
     const lengths = [...texts].map((t) => t.length);
     needles = {
       forms: [...texts].map((text) => ({ text, bytes: Buffer.from(text, 'latin1') })),
-      wide: [...texts].flatMap((text) => {
-        const le = Buffer.from(text, 'utf16le');
-        return [le, Buffer.from(le).swap16()];
-      }),
       shortest: Math.min(...lengths),
       longest: Math.max(0, ...lengths),
       alphabet: alphabetOf(texts),
@@ -165,8 +158,10 @@ function alphabetOf(texts: Iterable<string>): Uint8Array {
 /**
  * Whether a vendor answer carries the upstream credential, in its head or its body (ADR 0007 §1,
  * defence in depth), in any of the forms `credentialNeedles` lists, also once JSON `\u` and `\/`
- * escapes and URL percent-escapes are decoded. The common case is one `Buffer.indexOf` per form over
- * the body, and two for the escapes, no string conversion of it.
+ * escapes and URL percent-escapes are decoded, once wrapped base64's line breaks are taken out, and
+ * in a body's UTF-16 text. The common case is one `Buffer.indexOf` per form over the body, and a few
+ * more for the bytes that could begin an escape or a line break (candidates.ts), no string
+ * conversion of it.
  */
 export function carriesCredential(res: UpstreamResponse, cred: UpstreamCredential): boolean {
   const needles = credentialNeedles(cred);
@@ -190,30 +185,19 @@ export function textCarriesCredential(text: string, cred: UpstreamCredential): b
 }
 
 function bodyCarries(body: Buffer, needles: Needles): boolean {
-  if (hasForm(body, needles)) return true;
-  // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: one fast pass spares the wide searches.
-  if (needles.wide.length > 0 && body.indexOf(0) !== -1) {
-    for (const w of needles.wide) if (body.indexOf(w) !== -1) return true;
-    if (wideTextCarries(body, needles)) return true;
-  }
-  return escapesCarry(body, needles) || wrappedCarries(body, needles);
+  if (hasForm(body, needles) || readingCarries(body, needles)) return true;
+  // Text in UTF-16 holds NUL bytes, which UTF-8 JSON never does: read once more without them, its
+  // characters (LE or BE, from any byte) are ASCII text, where every form, escaped, wrapped or not,
+  // is sought as in any answer (ninth round: only the secret was sought in UTF-16, not its base64,
+  // and a Twilio echo of the Authorization header in UTF-16 was relayed).
+  if (body.indexOf(0) === -1) return false;
+  const narrow = nulsRemoved(body);
+  return hasForm(narrow, needles) || readingCarries(narrow, needles);
 }
 
-/**
- * Whether a body read as UTF-16 text (LE and BE, from its first byte and from its second) spells a
- * form with JSON `\u` or URL `%XX` escapes, or wrapped: the ASCII byte search in `escapedRegions` cannot see an
- * escape whose every character is followed by a NUL (a probe had the key relayed that way). Only for
- * bodies that hold a NUL byte, and linear in the body: four decodings, each read as `textCarries` reads.
- */
-function wideTextCarries(body: Buffer, needles: Needles): boolean {
-  for (let start = 0; start < 2; start++) {
-    const le = body.subarray(start, start + ((body.length - start) & ~1));
-    for (const bytes of [le, Buffer.from(le).swap16()]) {
-      const text = bytes.toString('utf16le');
-      if (LATER_READ.test(text) && textCarries(text, needles)) return true;
-    }
-  }
-  return false;
+/** Whether Latin-1 text spells a form once its escapes are decoded or its wrapped lines joined. */
+function readingCarries(text: Buffer, needles: Needles): boolean {
+  return escapesCarry(text, needles) || wrappedCarries(text, needles);
 }
 
 /** What makes a text worth reading again: an escape (`\` or `%`), or a line break (raw or `\n`). */
@@ -226,9 +210,7 @@ function textCarries(text: string, needles: Needles): boolean {
   // A header may hold JSON (a debug or error header) as well as a URL: both escapes and wrapped
   // base64, as in bodies (a probe had the key relayed \u-escaped in a header while the same body
   // was withheld).
-  if (!LATER_READ.test(text)) return false;
-  const bytes = latin1Narrowed(text);
-  return escapesCarry(bytes, needles) || wrappedCarries(bytes, needles);
+  return LATER_READ.test(text) && readingCarries(latin1Narrowed(text), needles);
 }
 
 /**

@@ -13,6 +13,20 @@ vi.mock('./escapes.ts', async (importOriginal) => {
 });
 const { jsonUnescaped, percentUnescaped } = await import('./escapes.ts');
 
+// The walks' stops, counted: each position a walk is handed is looked at again, in JavaScript.
+let stops = 0;
+vi.mock('./candidates.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('./candidates.ts')>();
+  class Counted extends real.Candidates {
+    override from(from: number): number {
+      const at = super.from(from);
+      if (at !== -1) stops++;
+      return at;
+    }
+  }
+  return { ...real, Candidates: Counted };
+});
+
 const STRIPE_KEY = ['sk', 'live', '51HxNotARealKeyForTheScanner0123456789'].join('_');
 const STRIPE: UpstreamCredential = { kind: 'bearer', token: STRIPE_KEY };
 
@@ -30,6 +44,7 @@ const decodedBytes = (fn: typeof jsonUnescaped): number =>
   vi.mocked(fn).mock.calls.reduce((sum, [bytes]) => sum + bytes.length, 0);
 
 afterEach(() => {
+  stops = 0;
   vi.clearAllMocks();
   vi.restoreAllMocks();
 });
@@ -62,5 +77,35 @@ describe('the work of the escaped-text scan', () => {
     // The escapes are everywhere: every stretch of the body is read again, and only once.
     expect(decodedBytes(percentUnescaped)).toBeGreaterThan(body.length * 0.99);
     expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(body.length);
+  });
+});
+
+// Ninth round: the walks looked at every byte from the first `%` or `\` in JavaScript, valid escape
+// or not (a 2.5 MB answer of JSON-escaped backslashes cost 35 times a plain one's scan), and a body
+// holding a NUL was decoded as UTF-16 four times, into strings.
+describe('the work of the walks over escapes and line breaks', () => {
+  it.each([
+    ['backslashes (\\\\)', '\\'],
+    ['\\/', '\\/'],
+    ['%', '%'],
+    ['%g', '%g'],
+    ['u', 'u'],
+    ['n', 'n'],
+  ])('stops nowhere in a 2.5 MB answer of %s, with a native search per 64 bytes at most', (_name, unit) => {
+    const body = customerList(unit.repeat(Math.floor(498 / unit.length)));
+    const indexOf = vi.spyOn(Buffer.prototype, 'indexOf');
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
+    expect(stops).toBe(0);
+    // Two walks (escapes, line breaks), each a search per 64 bytes and one per value it looks for.
+    expect(indexOf.mock.calls.length).toBeLessThan((2 * body.length) / 64 + 50);
+  });
+
+  it('reads a body holding a NUL once more without its NULs, not as four UTF-16 strings', () => {
+    const body = Buffer.concat([Buffer.from([0]), customerList('%41'.repeat(166))]);
+    const toString = vi.spyOn(Buffer.prototype, 'toString');
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
+    expect(toString).not.toHaveBeenCalled();
+    // Each reading (the body, the body without its NUL) decoded once.
+    expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(2 * body.length);
   });
 });

@@ -8,6 +8,8 @@
  * are: a `\u` escape of a character past U+00FF decodes to NUL, which no form holds.
  */
 
+import { AFTER_BACKSLASH, BEFORE_HEX, Candidates } from './candidates.ts';
+
 const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
@@ -18,32 +20,34 @@ const U = 0x75;
  * below 128), merged, in order: escapes of anything else (`%20`, `\u00e9`) cannot spell a form.
  * Past a relevant escape the next `radius` bytes are not looked at: the stretch around it already
  * covers whatever a form spelt through one of theirs could reach (`radius` bytes either side).
+ *
+ * Only the bytes that can begin a valid escape of a relevant character are looked at: a `%` before
+ * a hex digit, the `u` of `\u` and, when `/` is relevant, the `/` of `\/` (the byte after a
+ * backslash, not the backslash: a run of them, JSON's `\\` for each backslash of a metadata value,
+ * then costs one native search).
  */
-export function escapedRegions(bytes: Uint8Array, relevant: Uint8Array, radius: number): [number, number][] {
+export function escapedRegions(bytes: Buffer, relevant: Uint8Array, radius: number): [number, number][] {
   const regions: [number, number][] = [];
   const n = bytes.length;
-  // The common answer holds no escape at all: two native searches, and no loop over its bytes.
-  const percent = bytes.indexOf(PERCENT);
-  const backslash = bytes.indexOf(BACKSLASH);
-  const first = percent === -1 ? backslash : backslash === -1 ? percent : Math.min(percent, backslash);
-  if (first === -1) return regions;
-  for (let at = first; at < n; at++) {
-    const b = bytes[at]!;
+  const candidates = new Candidates(bytes, [
+    [PERCENT, BEFORE_HEX],
+    [U, AFTER_BACKSLASH],
+    ...(relevant[SLASH] === 1 ? ([[SLASH, AFTER_BACKSLASH]] as const) : []),
+  ]);
+  for (let at = candidates.from(0); at !== -1; at = candidates.from(at + 1)) {
     let code: number;
-    // An escape's digits are neither `%` nor `\`: the scan goes on after them.
-    if (b === PERCENT) {
+    let last: number;
+    if (bytes[at] === PERCENT) {
       code = hex2At(bytes, at + 1);
-      if (code < 0) continue;
-      at += 2;
-    } else if (b === BACKSLASH) {
-      const next = bytes[at + 1];
-      code = next === U ? hex4At(bytes, at + 2) : next === SLASH ? SLASH : -1;
-      if (code < 0) continue;
-      at += next === U ? 5 : 1;
-    } else continue;
-    if (code >= 128 || relevant[code] !== 1) continue;
-    pushRegion(regions, at, radius, n);
-    at += radius - 1;
+      last = at + 2;
+    } else {
+      code = bytes[at] === U ? hex4At(bytes, at + 1) : SLASH;
+      last = bytes[at] === U ? at + 4 : at;
+    }
+    // An escape's digits begin none (no `%`, `u` or `/` among them): the walk need not skip them.
+    if (code < 0 || code >= 128 || relevant[code] !== 1) continue;
+    pushRegion(regions, last, radius, n);
+    at = last + radius - 1;
   }
   return regions;
 }
@@ -130,7 +134,7 @@ function hex4At(bytes: Uint8Array, at: number): number {
 
 /**
  * A text as Latin-1 bytes, a character past U+00FF as NUL (no form holds one): how the scan reads an
- * answer's head and a body's UTF-16 text.
+ * answer's head.
  */
 export function latin1Narrowed(text: string): Buffer {
   const out = Buffer.allocUnsafe(text.length);
@@ -139,4 +143,20 @@ export function latin1Narrowed(text: string): Buffer {
     out[i] = c < 0x100 ? c : 0;
   }
   return out;
+}
+
+/**
+ * `bytes` without their NUL bytes, in a new buffer: how the scan reads a body's UTF-16 text. ASCII
+ * text in UTF-16, LE or BE, from any byte, is its characters with a NUL after or before each; once
+ * the NULs are out it is those characters, so one reading, searched and decoded as any text, serves
+ * all four (a character past U+00FF leaves its two bytes, which spell nothing in an ASCII form).
+ */
+export function nulsRemoved(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  let n = 0;
+  for (let at = 0; at < bytes.length; at++) {
+    const b = bytes[at]!;
+    if (b !== 0) out[n++] = b;
+  }
+  return out.subarray(0, n);
 }

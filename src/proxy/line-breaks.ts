@@ -6,6 +6,7 @@
  * `\n` escape, which JSON.parse turns into one; a run of them counts as one.
  */
 
+import { AFTER_BACKSLASH, ALONE, Candidates } from './candidates.ts';
 import { pushRegion } from './escapes.ts';
 
 const LF = 0x0a;
@@ -34,32 +35,26 @@ function breakAt(bytes: Uint8Array, at: number): number {
 export function wrappedRegions(bytes: Buffer, relevant: Uint8Array, radius: number): [number, number][] {
   const regions: [number, number][] = [];
   const n = bytes.length;
-  for (let at = firstBreak(bytes); at !== -1 && at < n; at++) {
+  const candidates = new Candidates(bytes, [
+    [LF, ALONE],
+    [CR, ALONE],
+    [N, AFTER_BACKSLASH],
+    [R, AFTER_BACKSLASH],
+  ]);
+  for (let at = candidates.from(0); at !== -1; at = candidates.from(at + 1)) {
+    // An escaped break is found by its letter (a run of backslashes then costs no look at each).
+    if (bytes[at] === N || bytes[at] === R) at--;
     const start = at;
-    for (let len = breakAt(bytes, at); len > 0; len = breakAt(bytes, at)) at += len;
-    if (at === start) continue;
+    for (let length = breakAt(bytes, at); length > 0; length = breakAt(bytes, at)) at += length;
     const before = start > 0 ? bytes[start - 1]! : 0x80;
     const after = at < n ? bytes[at]! : 0x80;
     if (before < 128 && after < 128 && relevant[before] === 1 && relevant[after] === 1) {
       pushRegion(regions, at, radius, n);
       at += radius - 1;
-    } else at--;
+    }
+    // Otherwise the walk goes on past the byte after the run (`at`), which begins no break.
   }
   return regions;
-}
-
-/**
- * Where the first line break of `bytes` may be, or -1: native searches, so a text without one costs
- * no loop. One byte each: a search for the two bytes `\n` costs 20 times as much in a text of
- * backslashes (each is a partial match), which an agent can have an answer hold.
- */
-function firstBreak(bytes: Buffer): number {
-  let first = -1;
-  for (const needle of [LF, CR, BACKSLASH]) {
-    const at = bytes.indexOf(needle);
-    if (at !== -1 && (first === -1 || at < first)) first = at;
-  }
-  return first;
 }
 
 /** `bytes` without its line breaks, in a new buffer (never longer). */
@@ -67,9 +62,14 @@ export function lineBreaksRemoved(bytes: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(bytes.length);
   let n = 0;
   for (let at = 0; at < bytes.length; ) {
-    const len = breakAt(bytes, at);
-    if (len > 0) at += len;
-    else out[n++] = bytes[at++]!;
+    const b = bytes[at]!;
+    // Most bytes begin no break: one comparison for them.
+    const length = b > BACKSLASH ? 0 : breakAt(bytes, at);
+    if (length > 0) at += length;
+    else {
+      out[n++] = b;
+      at++;
+    }
   }
   return out.subarray(0, n);
 }
