@@ -102,9 +102,9 @@ describe('the work of the walks over escapes and line breaks', () => {
 
   it('reads a body holding a NUL once more without its NULs, not as four UTF-16 strings', () => {
     const body = Buffer.concat([Buffer.from([0]), customerList('%41'.repeat(166))]);
-    const toString = vi.spyOn(Buffer.prototype, 'toString');
+    const decoded = vi.spyOn(Buffer.prototype, 'toString');
     expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
-    expect(toString).not.toHaveBeenCalled();
+    expect(decoded).not.toHaveBeenCalled();
     // Each reading (the body, the body without its NUL) decoded once.
     expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(2 * body.length);
   });
