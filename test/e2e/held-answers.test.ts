@@ -6,11 +6,11 @@
 // sleeps: every wait polls the proxy's metrics or is on an answer.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
+import { BIG, type BigUpstream, startBigUpstream } from './fixtures/big-upstream.ts';
 import { metricValue, rawHttp } from './fixtures/http.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
@@ -19,51 +19,13 @@ const UPSTREAM_KEY = `sk_test_held${randomBytes(12).toString('hex')}`;
 const TOKEN = newToken('stripe');
 /** Another tenant, whose calls must still be answered meanwhile. */
 const HONEST_TOKEN = newToken('stripe');
-/** Larger than what the kernel's buffers of a loopback connection take while its reader is paused. */
-const ANSWER_BYTES = 8 * 1024 * 1024;
-/** --max-held-answers: one such answer is under it, two are past it. */
+/** --max-held-answers: one BIG answer is under it, two are past it. */
 const MAX_HELD = 12 * 1024 * 1024;
 const CLEAN_ENV = { KEYBRAKE_CLIENT_TIMEOUT: '', KEYBRAKE_MAX_HELD_ANSWERS: '' };
 
-/** An ordinary Stripe list, large: one customer with a long description. */
-const BIG = Buffer.from(
-  JSON.stringify({
-    object: 'list',
-    url: '/v1/customers',
-    has_more: false,
-    data: [{ id: 'cus_big', object: 'customer', description: 'x'.repeat(ANSWER_BYTES) }],
-  }),
-);
-
-let upstream: { url: string; requests: string[]; close(): Promise<void> };
+let upstream: BigUpstream;
 let dir: Awaited<ReturnType<typeof manifestDir>>;
 let kb: KeybrakeProcess;
-
-/** Records every request's path; answers `/v1/customers/big…` with BIG, anything else small. */
-async function startBigUpstream(): Promise<typeof upstream> {
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]!;
-    requests.push(path);
-    req.resume();
-    const body = path.startsWith('/v1/customers/big')
-      ? BIG
-      : Buffer.from(JSON.stringify({ id: path.split('/').pop(), object: 'customer' }));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
-    res.end(body);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 beforeAll(async () => {
   upstream = await startBigUpstream();
