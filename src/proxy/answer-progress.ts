@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
  * connection has drained, so each piece taken shows the client is reading. One write of the whole
  * answer would show nothing until its last byte is in the kernel.
  */
-export const PIECE_BYTES = 64 * 1024;
+const PIECE_BYTES = 64 * 1024;
 
 /**
  * The body to hand node for `res`, watched: the connection is closed when its client has taken no
