@@ -278,7 +278,7 @@ describe('checks across values (the template)', () => {
 
   it.each([
     ['README.md', 2],
-    ['docs/kubernetes.md', 2],
+    ['docs/kubernetes.md', 3],
   ])('renders every `helm install` of %s as written', async (file, count) => {
     const commands = helmInstalls(readFileSync(join(ROOT, file), 'utf8'));
     expect(commands).toHaveLength(count);
