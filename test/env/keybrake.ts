@@ -124,7 +124,12 @@ export async function startKeybrake(
     exited.then(([code]) => {
       throw new Error(`keybrake exited with ${code} before listening:\n${raw}`);
     }),
-  ]);
+  ]).catch((err: unknown) => {
+    // Not listening in time: the caller gets no handle to stop it with, so it is stopped here (a CI
+    // run at load average 12 left three such serves and their Redis running after the suite).
+    child.kill('SIGKILL');
+    throw err;
+  });
   tee?.listening(listening.urls as Record<string, string>);
   return {
     urls: listening.urls as Record<string, string>,
