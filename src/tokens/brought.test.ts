@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { tokenKindsOfKeys } from '../snapshot/token-kinds.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
-import { broughtSpans, broughtTokensOf } from './brought.ts';
+import { type BroughtTokens, broughtSpans, broughtTailsOf } from './brought.ts';
 import { fingerprint, newToken, tokenDigest } from './token.ts';
+
+/** The brought tokens among `served`, found as redact.ts finds them: from the table's token kinds. */
+function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): BroughtTokens | undefined {
+  const tails = broughtTailsOf(tokenKindsOfKeys(served.values()).present.brought);
+  return tails && { ...tails, served };
+}
 
 const brought = 'foreign-agent-token-0123456789abcdefXYZ';
 /** A table as the compiler builds it: digest → key, a brought token's length beside its fingerprint. */

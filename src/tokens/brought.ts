@@ -1,4 +1,4 @@
-import { BROUGHT_TAIL as TAIL, tokenKindsOfKeys } from '../snapshot/token-kinds.ts';
+import { BROUGHT_TAIL as TAIL } from '../snapshot/token-kinds.ts';
 import type { CompiledKey } from '../snapshot/types.ts';
 import { tokenDigest } from './token.ts';
 
@@ -29,12 +29,6 @@ export interface BroughtTails {
  * whole text is withheld (and refused where a token may not be carried), never searched on.
  */
 const MAX_DIGESTS = 64;
-
-/** The brought tokens among `served` (a table's keys), or undefined when there are none: nothing to look for. */
-export function broughtTokensOf(served: ReadonlyMap<string, CompiledKey>): BroughtTokens | undefined {
-  const tails = broughtTailsOf(tokenKindsOfKeys(served.values()).present.brought);
-  return tails && { ...tails, served };
-}
 
 /**
  * What finds brought tokens of the given (tail → lengths), as a table's TokenKinds counts them
