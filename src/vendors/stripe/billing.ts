@@ -165,6 +165,56 @@ function raiseOf(discounted: boolean, taxed: boolean): Raise | undefined {
 }
 
 /**
+ * Whether the parameters of something new (an invoice, an invoice item, a line) put tax on it: a
+ * list of tax rates (`default_tax_rates`, `tax_rates`) other than empty (`=` clears), or
+ * `automatic_tax` other than `[enabled]=false`. Found by an adversarial probe (tenth round): TAX_KEYS
+ * were checked on changes only, so a new auto-advancing invoice with `default_tax_rates` (a 100 %
+ * exclusive rate) had Stripe charge twice what its lines counted.
+ */
+function addsTax(params: Params): boolean {
+  if (['default_tax_rates', 'tax_rates'].some((n) => Object.hasOwn(params, n) && params[n] !== '')) {
+    return true;
+  }
+  const automatic = params['automatic_tax'];
+  return automatic !== undefined && !(isObj(automatic) && automatic['enabled'] === 'false');
+}
+
+/**
+ * Whether an invoice as read taxes an amount added to it that names no tax rates of its own: its
+ * `default_tax_rates` are not empty, or its `automatic_tax` is enabled (which taxes every line).
+ * Undefined when it does not say (Stripe reports both on every invoice): taxed, for the caller.
+ */
+function taxesNewAmounts(o: Obj): boolean | undefined {
+  const rates = o['default_tax_rates'];
+  const automatic = o['automatic_tax'];
+  if (!Array.isArray(rates) || !isObj(automatic)) return undefined;
+  return rates.length > 0 || automatic['enabled'] !== false;
+}
+
+/**
+ * Whether an invoice as read may tax an amount changed on one of its existing lines: as a new
+ * amount (taxesNewAmounts), or because some line carries tax rates of its own, which shows in the
+ * invoice's tax totals (`total_taxes`, `total_tax_amounts` before API version 2025-03-31). Stripe
+ * has no read of one line, so any tax on the invoice counts. Undefined when it does not say.
+ */
+function taxesChangedLines(o: Obj): boolean | undefined {
+  const fresh = taxesNewAmounts(o);
+  const totals = o['total_taxes'] ?? o['total_tax_amounts'];
+  if (fresh === undefined || !Array.isArray(totals)) return undefined;
+  return fresh || totals.length > 0;
+}
+
+/**
+ * The raise of a call that adds or changes amounts on an invoice, when `taxed` says whether the
+ * invoice taxes them: unbounded unless it surely does not (TAX_KEYS: what a tax rate adds is not
+ * bounded), else `then` (discounts that come back), else 0. With ownCharge: refused only where Stripe
+ * charges the invoice on its own; a draft that waits for a finalize or pay is priced then, tax and all.
+ */
+function untaxedOr(taxed: (o: Obj) => boolean | undefined, then: Raise | undefined): Raise {
+  return (o) => (taxed(o) !== false ? undefined : then === undefined ? 0n : then(o));
+}
+
+/**
  * `POST /v1/invoices/{invoice}/remove_lines`: removing a credit line raises what the invoice
  * charges by the credit (its amount and taxes), which Stripe charges on its own (ownCharge). The
  * lines are found in the invoice as read (its first page, `lines.data`): a line not there cannot be
@@ -474,19 +524,30 @@ export function customerBalanceSet(
 
 /**
  * `POST /v1/invoices`: its shipping cost (shippingCost) and, for a revision (`from_invoice`), the
- * invoice it revises (revisionRead). Undefined when the call does neither: a write.
+ * invoice it revises (revisionRead). Undefined when the call does neither: a write. Tax on a new
+ * invoice Stripe may finalise and charge on its own (addsTax, unless it waits: newInvoiceWaits) is
+ * refused, as tax added to such a draft by an update is (TAX_KEYS): every line put on it later,
+ * and every pending item it takes in (`pending_invoice_items_behavior`), counts before tax.
  */
 export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
   const shipping = shippingCost(params, rates);
   if (isDenial(shipping)) return shipping;
   const from = objectParam(params, 'from_invoice');
   if (isDenial(from)) return from;
-  if (from === undefined) return shipping === undefined ? undefined : pricedCost(shipping);
+  const waits = newInvoiceWaits(params);
+  if (isDenial(waits)) return waits;
+  if (from === undefined) {
+    if (!waits && addsTax(params)) {
+      return deny(
+        'price_unknown',
+        'Keybrake cannot price the tax (default_tax_rates, automatic_tax) of a new invoice Stripe may finalise and charge on its own: create it with auto_advance=false (its finalize or pay through Keybrake is then priced, tax included), or without tax.',
+      );
+    }
+    return shipping === undefined ? undefined : pricedCost(shipping);
+  }
   const revised = objectId(from, 'invoice');
   if (isDenial(revised)) return revised;
   if (revised === undefined) return deny('body_invalid', 'Parameter "from_invoice" needs its "invoice".');
-  const waits = revisionWaits(params);
-  if (isDenial(waits)) return waits;
   const read = revisionRead(
     revised,
     waits,
@@ -527,10 +588,11 @@ function revisionRead(invoice: string, waits: boolean, raise: Raise | undefined,
 /**
  * Whether a new invoice waits for a finalize (priced then) whatever it inherits: `auto_advance=false`
  * with no `automatically_finalizes_at`. Only what the call says counts: which settings a revision
- * takes from the invoice it revises is not something Keybrake guesses. How it is collected does not
+ * takes from the invoice it revises is not something Keybrake guesses, nor which default an API
+ * version gives a plain create. How it is collected does not
  * matter: a sent invoice finalised costs as if charged (dueRead).
  */
-function revisionWaits(params: Params): boolean | Denial {
+function newInvoiceWaits(params: Params): boolean | Denial {
   const advance = scalar(params, 'auto_advance');
   if (isDenial(advance)) return advance;
   const at = scalar(params, 'automatically_finalizes_at');
@@ -684,17 +746,27 @@ export function invoiceLines(
   let moves = false;
   let discounted = false;
   let taxed = false;
+  let newAmounts = false;
+  let changedAmounts = false;
   for (const line of lines ?? []) {
     const existing = single || Object.hasOwn(line, 'id');
-    const counted = addLine(line, existing, tally, rates);
+    const counted = addLine(invoice, line, existing, tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
     // An existing line's discounts replaced or turned off: at most the invoice's discounts come back;
-    // tax rates added to it: unbounded (TAX_KEYS).
+    // tax rates added to it, or to a new line: unbounded (TAX_KEYS, addsTax).
     discounted ||= existing && hasAny(line, DISCOUNT_KEYS);
-    taxed ||= existing && hasAny(line, TAX_KEYS);
+    taxed ||= existing ? hasAny(line, TAX_KEYS) : addsTax(line);
+    // An amount put on the invoice is taxed by the invoice's own tax (tenth round: counted before it).
+    const amounts = counted && hasAny(line, LINE_AMOUNT_KEYS);
+    newAmounts ||= amounts && !existing;
+    changedAmounts ||= amounts && existing;
   }
-  const raise = raiseOf(discounted, taxed);
+  const ownTax = changedAmounts ? taxesChangedLines : newAmounts ? taxesNewAmounts : undefined;
+  const raise =
+    ownTax === undefined || taxed
+      ? raiseOf(discounted, taxed)
+      : untaxedOr(ownTax, raiseOf(discounted, false));
   if (!moves && !raise) return FREE;
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
@@ -703,9 +775,13 @@ export function invoiceLines(
     [
       {
         path: `/v1/invoices/${invoice}`,
-        describe: raise
-          ? 'the lines in the currency of the invoice, and its amount_due with what the change adds when Stripe charges it on its own'
-          : 'the lines in the currency of the invoice, priced from the prices they name',
+        describe: taxed
+          ? 'the lines in the currency of the invoice; tax added to an invoice Stripe charges on its own cannot be priced'
+          : ownTax !== undefined
+            ? 'the lines in the currency of the invoice; when Stripe charges it on its own, an invoice that taxes them (default_tax_rates, automatic_tax) cannot be priced'
+            : raise
+              ? 'the lines in the currency of the invoice, and its amount_due with what the change adds when Stripe charges it on its own'
+              : 'the lines in the currency of the invoice, priced from the prices they name',
         part: (o) => {
           const back = raise ? ownCharge(o, raise) : 0n;
           return back === undefined ? undefined : micros(fixed + back, o['currency'], rates);
@@ -717,11 +793,29 @@ export function invoiceLines(
   );
 }
 
+/** Parameters of an invoice line that put an amount on the invoice (besides explicit `tax_amounts`). */
+const LINE_AMOUNT_KEYS = [
+  'amount',
+  'price_data',
+  'pricing',
+  'price',
+  'quantity',
+  'quantity_decimal',
+  'invoice_item',
+];
+
 /**
- * Adds one invoice line to the tally; false when it changes no amount (metadata, description).
- * `existing`: the line is already on the invoice, and keeps its quantity unless the call sets one.
+ * Adds one invoice line of `invoice` to the tally; false when it changes no amount (metadata,
+ * description). `existing`: the line is already on the invoice, and keeps its quantity unless the
+ * call sets one.
  */
-function addLine(line: Params, existing: boolean, tally: Tally, rates: ExchangeRates): boolean | Denial {
+function addLine(
+  invoice: string,
+  line: Params,
+  existing: boolean,
+  tally: Tally,
+  rates: ExchangeRates,
+): boolean | Denial {
   const taxed = addTaxAmounts(line, tally);
   if (isDenial(taxed)) return taxed;
   const a = signedAmount(line, 'amount');
@@ -734,7 +828,10 @@ function addLine(line: Params, existing: boolean, tally: Tally, rates: ExchangeR
   if (isDenial(item)) return item;
   if (item !== undefined) {
     // The item keeps its quantity and price unless the line changes them: read it as updated.
-    const read = hasAny(line, ITEM_MONEY_KEYS) ? itemUpdateRead(item, line, rates) : itemRead(item, rates);
+    // The item comes onto `invoice` with its own tax rates, if any (taxedItemFollow).
+    const read = hasAny(line, ITEM_MONEY_KEYS)
+      ? itemUpdateRead(item, line, rates, invoice)
+      : itemRead(item, invoice, rates);
     if (isDenial(read)) return read;
     tally.items.push(read);
     return true;
@@ -843,8 +940,8 @@ function tallyReads(tally: Tally, rates: ExchangeRates): Read[] | Denial {
   return [...reads, ...tally.items];
 }
 
-/** An invoice item at its current amount (a credit counts 0). */
-function itemRead(item: string, rates: ExchangeRates): Read {
+/** An invoice item at its current amount (a credit counts 0), attached to `invoice` as a new line. */
+function itemRead(item: string, invoice: string, rates: ExchangeRates): Read {
   return {
     path: `/v1/invoiceitems/${item}`,
     describe: `invoice item ${item}`,
@@ -852,7 +949,34 @@ function itemRead(item: string, rates: ExchangeRates): Read {
     locks: [item],
     part: (o) =>
       typeof o['amount'] === 'number' ? micros(Math.max(0, o['amount']), o['currency'], rates) : undefined,
+    follow: (o) => taxedItemFollow(o, invoice),
   };
+}
+
+/**
+ * Whether an invoice item as read carries tax rates of its own (`tax_rates`, which Stripe reports on
+ * every item); one that does not say counts as taxed.
+ */
+function itemTaxed(o: Obj): boolean {
+  const list = o['tax_rates'];
+  return !(Array.isArray(list) && list.length === 0);
+}
+
+/**
+ * The read an item attached to `invoice` (add_lines `invoice_item`) leads to when it carries tax
+ * rates of its own: the invoice once more, refused where Stripe charges it on its own (TAX_KEYS: its
+ * tax is not bounded), 0 where it waits. The invoice's own tax is judged by invoiceLines' first read.
+ */
+function taxedItemFollow(o: Obj, invoice: string): Read[] {
+  if (!itemTaxed(o)) return [];
+  return [
+    {
+      path: `/v1/invoices/${invoice}`,
+      describe:
+        'the invoice an item with tax rates of its own comes onto: its tax cannot be priced when Stripe charges it on its own',
+      part: (inv) => (ownCharge(inv, unboundedTax) === undefined ? undefined : zeroIn(inv)),
+    },
+  ];
 }
 
 /** Parameters of an invoice item that change what it charges. */
@@ -871,9 +995,22 @@ const ITEM_MONEY_KEYS = [
  * `POST /v1/invoiceitems`: money the next finalised invoice collects. `amount`, or a unit amount
  * (`unit_amount_decimal`, legacy `unit_amount`, `price_data`) × quantity, or `pricing[price]` (legacy
  * `price`) read from Stripe × quantity; a negative amount (a credit) counts 0. The currency of an
- * amount is `currency`, else the invoice's (read).
+ * amount is `currency`, else the invoice's (read). An item put on an `invoice` reads it: where Stripe
+ * charges that invoice on its own, tax on the item (its `tax_rates`, or the invoice's own tax) is
+ * refused (TAX_KEYS). A pending item (no `invoice`) with tax rates lands on the customer's next
+ * invoice, perhaps one Stripe charges on its own: refused. Found by an adversarial probe (tenth
+ * round): the tax of a new item was never counted.
  */
 export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced | Denial {
+  const invoice = objectId(params, 'invoice');
+  if (isDenial(invoice)) return invoice;
+  const taxed = addsTax(params);
+  if (taxed && invoice === undefined) {
+    return deny(
+      'price_unknown',
+      'Keybrake cannot price the tax rates of a pending invoice item: it lands on the customer\'s next invoice, which Stripe may finalise and charge on its own. Put it on a draft invoice with auto_advance=false (its "invoice"), or give no tax_rates.',
+    );
+  }
   const quantity = quantityParam(params, ONE);
   if (isDenial(quantity)) return quantity;
   const q = quantity ?? ONE;
@@ -893,6 +1030,8 @@ export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced 
   }
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
+  // What of the item's own amount is left to price in the invoice's currency (read).
+  let inInvoiceCurrency: bigint | undefined;
   if (own) {
     const currency = scalar(params, 'currency');
     if (isDenial(currency)) return currency;
@@ -900,22 +1039,30 @@ export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced 
       const cost = known(tally.fixed, currency, rates);
       if (isDenial(cost)) return cost;
       tally.micros += cost;
+    } else if (invoice === undefined) {
+      return deny(
+        'price_unknown',
+        'An invoice item with an amount needs its "currency" for Keybrake to price it.',
+      );
     } else {
-      const invoice = objectId(params, 'invoice');
-      if (isDenial(invoice)) return invoice;
-      if (invoice === undefined) {
-        return deny(
-          'price_unknown',
-          'An invoice item with an amount needs its "currency" for Keybrake to price it.',
-        );
-      }
-      const fixed = tally.fixed;
-      reads.unshift({
-        path: `/v1/invoices/${invoice}`,
-        describe: 'the amount in the currency of the invoice',
-        part: (o) => micros(fixed, o['currency'], rates),
-      });
+      inInvoiceCurrency = tally.fixed;
     }
+  }
+  if (invoice !== undefined) {
+    // The tax on the item: its own rates, else the invoice's (taxesNewAmounts).
+    const raise = taxed ? unboundedTax : untaxedOr(taxesNewAmounts, undefined);
+    const fixed = inInvoiceCurrency;
+    reads.unshift({
+      path: `/v1/invoices/${invoice}`,
+      describe:
+        fixed === undefined
+          ? 'the invoice the item is put on: its tax cannot be priced when Stripe charges it on its own'
+          : 'the amount in the currency of the invoice; its tax cannot be priced when Stripe charges it on its own',
+      part: (o) => {
+        if (ownCharge(o, raise) === undefined) return undefined;
+        return fixed === undefined ? zeroIn(o) : micros(fixed, o['currency'], rates);
+      },
+    });
   }
   if (!Number.isSafeInteger(tally.micros))
     return deny('price_unknown', 'The amount is too large for Keybrake to price.');
@@ -945,9 +1092,18 @@ export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeR
 
 /**
  * The read of an invoice item as `params` update it: what it charges then, in its currency (the
- * quantity, unit amount or price it keeps are read from it).
+ * quantity, unit amount or price it keeps are read from it). `attachTo`: the invoice an add_lines
+ * call attaches it to (taxedItemFollow); without it, an update of the item where it is: tax on its
+ * new amount (its own rates, or its invoice's) is refused where Stripe charges that invoice on its
+ * own (heldInvoiceRead), and always for a pending item with rates of its own, which lands on the
+ * customer's next invoice (tenth round: counted before tax).
  */
-function itemUpdateRead(item: string, params: Params, rates: ExchangeRates): Read | Denial {
+function itemUpdateRead(
+  item: string,
+  params: Params,
+  rates: ExchangeRates,
+  attachTo?: string,
+): Read | Denial {
   const quantity = quantityParam(params, undefined);
   if (isDenial(quantity)) return quantity;
   const a = signedAmount(params, 'amount');
@@ -988,8 +1144,10 @@ function itemUpdateRead(item: string, params: Params, rates: ExchangeRates): Rea
     follow: (o) => {
       const from = price ?? (onlyQuantity && itemUnit(o) === undefined ? itemPrice(o) : undefined);
       const reads = from === undefined ? [] : [priceRead(from, quantityOf(o), rates)];
+      if (attachTo !== undefined) return [...reads, ...taxedItemFollow(o, attachTo)];
       const invoice = idOf(o['invoice']);
-      return invoice === undefined ? reads : [...reads, heldInvoiceRead(invoice)];
+      if (invoice === undefined) return itemTaxed(o) ? undefined : reads;
+      return [...reads, heldInvoiceRead(invoice, itemTaxed(o))];
     },
   };
 }
@@ -998,14 +1156,18 @@ function itemUpdateRead(item: string, params: Params, rates: ExchangeRates): Rea
  * The invoice an item changed by the call is on, leased (and read under the lease, at no cost): a
  * finalize or pay of that invoice is priced from its amount_due and locks the invoice by its own id,
  * which the item's own lock never met. Found by a security tester (sixth round): an item raised to
- * $9 000 while a finalize priced at $40 was in flight, which then charged $9 040.
+ * $9 000 while a finalize priced at $40 was in flight, which then charged $9 040. Where Stripe
+ * charges the invoice on its own, the tax on the item's new amount (`itemTaxed`: its own rates, else
+ * the invoice's) is not bounded: refused (tenth round).
  */
-function heldInvoiceRead(invoice: string): Read {
+function heldInvoiceRead(invoice: string, itemTaxed: boolean): Read {
+  const raise = itemTaxed ? unboundedTax : untaxedOr(taxesNewAmounts, undefined);
   return {
     path: `/v1/invoices/${invoice}`,
-    describe: 'the invoice the item is on, leased until the call settles',
+    describe:
+      'the invoice the item is on, leased until the call settles; tax on the item cannot be priced when Stripe charges the invoice on its own',
     locks: [invoice],
-    part: zeroIn,
+    part: (o) => (ownCharge(o, raise) === undefined ? undefined : zeroIn(o)),
   };
 }
 

@@ -50,6 +50,8 @@ const invoice = {
   customer: 'cus_1',
   collection_method: 'send_invoice',
   status: 'draft',
+  default_tax_rates: [],
+  automatic_tax: { enabled: false },
 };
 const ANSWERS: Record<string, unknown> = {
   'GET /v1/prices/price_1': {

@@ -107,6 +107,10 @@ const draft = (collection: string, due: number) => ({
   collection_method: collection,
   status: 'draft',
   customer: 'cus_1',
+  // As Stripe reports them on every invoice: untaxed (billing.ts refuses tax it cannot bound).
+  default_tax_rates: [],
+  automatic_tax: { enabled: false },
+  total_taxes: [],
 });
 const price = (id: string, unit: number, currency = 'usd', extra: object = {}) => ({
   object: 'price',
@@ -533,7 +537,7 @@ describe('invoices', () => {
     expect(
       walk(o, {
         'GET /v1/invoices/in_1': draft('charge_automatically', 0),
-        'GET /v1/invoiceitems/ii_1': { object: 'invoiceitem', amount: 2500, currency: 'usd' },
+        'GET /v1/invoiceitems/ii_1': { object: 'invoiceitem', tax_rates: [], amount: 2500, currency: 'usd' },
       }).cost,
     ).toBe(usd(2500));
   });
@@ -586,6 +590,7 @@ describe('invoices', () => {
     );
     const item = {
       object: 'invoiceitem',
+      tax_rates: [],
       id: 'ii_1',
       amount: 5000,
       currency: 'usd',
@@ -606,7 +611,14 @@ describe('invoices', () => {
       '/v1/invoices/in_1/add_lines',
       'lines[0][invoice_item]=ii_1&lines[0][pricing][price]=price_big',
     );
-    const item = { object: 'invoiceitem', id: 'ii_1', amount: 0, currency: 'usd', quantity: 1000 };
+    const item = {
+      object: 'invoiceitem',
+      tax_rates: [],
+      id: 'ii_1',
+      amount: 0,
+      currency: 'usd',
+      quantity: 1000,
+    };
     const { reads, cost } = walk(o, {
       'GET /v1/invoices/in_1': draft('charge_automatically', 0),
       'GET /v1/invoiceitems/ii_1': item,
@@ -664,11 +676,19 @@ describe('invoice items', () => {
   it('prices what @stripe/mcp sends (customer, legacy price, invoice) from the price, and locks the invoice', () => {
     const o = op('POST', '/v1/invoiceitems', 'customer=cus_1&price=price_1&invoice=in_1');
     expect(o).toMatchObject({ id: 'stripe.invoiceitems.create', class: 'money', locks: ['in_1', 'price_1'] });
-    expect(walk(o, { [priceRead('price_1')]: price('price_1', 2000) })).toMatchObject({
-      reads: [{ read: priceRead('price_1') }],
+    // The invoice is read first: tax on the item where Stripe charges it on its own is refused.
+    expect(
+      walk(o, {
+        'GET /v1/invoices/in_1': draft('charge_automatically', 0),
+        [priceRead('price_1')]: price('price_1', 2000),
+      }),
+    ).toMatchObject({
+      reads: [{ read: 'GET /v1/invoices/in_1' }, { read: priceRead('price_1') }],
       cost: usd(2000),
     });
-    expect(settled(o, { object: 'invoiceitem', amount: 2000, currency: 'usd', quantity: 1 })).toBe(usd(2000));
+    expect(
+      settled(o, { object: 'invoiceitem', tax_rates: [], amount: 2000, currency: 'usd', quantity: 1 }),
+    ).toBe(usd(2000));
   });
 
   it.each([
@@ -742,6 +762,7 @@ describe('invoice items', () => {
 
   const item = {
     object: 'invoiceitem',
+    tax_rates: [],
     id: 'ii_1',
     amount: 250,
     currency: 'usd',
@@ -1279,9 +1300,29 @@ describe('subscription items and schedules', () => {
     ).toBeUndefined();
   });
 
-  it('lets item removals that invoice nothing now through free, and previews one that invoices at once', () => {
-    expect(op('DELETE', '/v1/subscription_items/si_1')).toMatchObject({ movesMoney: false, locks: ['si_1'] });
-    expect(op('POST', '/v1/subscription_items/si_1', 'metadata[a]=b')).toMatchObject({ movesMoney: false });
+  // Tenth round: a free removal or metadata update was never read, so it named no customer and
+  // passed `allow.customers` for another customer's subscription.
+  it('reads item removals and metadata updates that invoice nothing for the customer, at $0, and previews one that invoices at once', () => {
+    for (const [method, form] of [
+      ['DELETE', ''],
+      ['DELETE', 'proration_behavior=create_prorations'],
+      ['POST', 'metadata[a]=b'],
+    ] as const) {
+      const free = op(method, '/v1/subscription_items/si_1', form);
+      expect(free.locks).toEqual(['si_1']);
+      expect(
+        walk(free, {
+          'GET /v1/subscription_items/si_1': { subscription: 'sub_9' },
+          'GET /v1/subscriptions/sub_9': { customer: 'cus_9' },
+        }),
+      ).toEqual({
+        reads: [{ read: 'GET /v1/subscription_items/si_1' }, { read: 'GET /v1/subscriptions/sub_9' }],
+        cost: 0,
+        customers: ['cus_9'],
+      });
+      // An item whose answer names no subscription cannot be judged: unpriced.
+      expect(walk(free, { 'GET /v1/subscription_items/si_1': {} }).cost).toBeUndefined();
+    }
     const o = op('DELETE', '/v1/subscription_items/si_1', 'proration_behavior=always_invoice');
     expect(
       walk(
@@ -1370,13 +1411,27 @@ describe('subscription items and schedules', () => {
     ]);
   });
 
-  it('lets a schedule that adopts a subscription, and a metadata update, through free', () => {
-    expect(op('POST', '/v1/subscription_schedules', 'from_subscription=sub_1')).toMatchObject({
-      movesMoney: false,
+  // Tenth round: both were free and unread, so `allow.customers` never saw whose subscription it was.
+  it('reads a schedule that adopts a subscription, and a metadata update, for the customer, at $0', () => {
+    const adopt = op('POST', '/v1/subscription_schedules', 'from_subscription=sub_1');
+    expect(walk(adopt, { 'GET /v1/subscriptions/sub_1': { customer: 'cus_1' } })).toEqual({
+      reads: [{ read: 'GET /v1/subscriptions/sub_1' }],
+      cost: 0,
+      customers: ['cus_1'],
     });
-    expect(op('POST', '/v1/subscription_schedules/sub_sched_1', 'metadata[a]=b')).toMatchObject({
-      movesMoney: false,
-      locks: ['sub_sched_1'],
+    expect(classify('POST', '/v1/subscription_schedules', 'from_subscription=sub%2F..')).toMatchObject({
+      reason: 'body_invalid',
+    });
+    const update = op('POST', '/v1/subscription_schedules/sub_sched_1', 'metadata[a]=b');
+    expect(update.locks).toEqual(['sub_sched_1']);
+    expect(
+      walk(update, {
+        'GET /v1/subscription_schedules/sub_sched_1': { customer: 'cus_1', subscription: null },
+      }),
+    ).toEqual({
+      reads: [{ read: 'GET /v1/subscription_schedules/sub_sched_1' }],
+      cost: 0,
+      customers: ['cus_1'],
     });
   });
 
@@ -1710,20 +1765,142 @@ describe('changes that raise what Stripe charges on its own', () => {
     expect(cost('POST', '/v1/invoices/in_1/add_lines', form, auto())).toBe(usd(500));
   });
 
+  // Found by an adversarial probe (tenth round): tax on a new auto-advancing invoice, a new item or a
+  // new line was never counted (a 100 % exclusive rate charged twice the count). Refused where Stripe
+  // charges the invoice on its own, as tax added by an update is; priced at finalize where it waits.
+  it.each([
+    ['default_tax_rates', 'customer=cus_1&auto_advance=true&default_tax_rates[]=txr_1'],
+    ['automatic tax, auto_advance unsaid', 'customer=cus_1&automatic_tax[enabled]=true'],
+    [
+      'automatic tax on the pending items it takes in',
+      'customer=cus_1&auto_advance=true&pending_invoice_items_behavior=include&automatic_tax[enabled]=true',
+    ],
+    [
+      'a scheduled finalisation',
+      'customer=cus_1&auto_advance=false&automatically_finalizes_at=1900000000&default_tax_rates[]=txr_1',
+    ],
+    ['automatic_tax without enabled', 'customer=cus_1&automatic_tax[liability][type]=self'],
+  ])('refuses a new invoice Stripe may charge on its own with tax (%s)', (_name, form) => {
+    expect(classify('POST', '/v1/invoices', form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it.each([
+    ['that waits for a finalize', 'customer=cus_1&auto_advance=false&default_tax_rates[]=txr_1'],
+    ['with automatic tax off', 'customer=cus_1&auto_advance=true&automatic_tax[enabled]=false'],
+    ['with its tax rates cleared', 'customer=cus_1&auto_advance=true&default_tax_rates='],
+  ])('lets a new invoice %s through as a write', (_name, form) => {
+    expect(op('POST', '/v1/invoices', form)).toMatchObject({ class: 'write', movesMoney: false });
+  });
+
+  const taxedInvoice = { default_tax_rates: [{ id: 'txr_1', percentage: 100, inclusive: false }] };
+  const automaticTax = { automatic_tax: { enabled: true, status: 'complete' } };
+  it.each([
+    ['an amount with tax rates', 'lines[0][amount]=1000&lines[0][tax_rates][]=txr_1', {}],
+    ['an amount under the invoice default_tax_rates', 'lines[0][amount]=1000', taxedInvoice],
+    ['an amount under automatic tax', 'lines[0][amount]=1000', automaticTax],
+    [
+      'price_data under the invoice default_tax_rates',
+      'lines[0][price_data][currency]=usd&lines[0][price_data][product]=prod_1&lines[0][price_data][unit_amount]=1000',
+      taxedInvoice,
+    ],
+  ])('refuses a new line with %s on an invoice Stripe charges on its own', (_name, form, extra) => {
+    const path = '/v1/invoices/in_1/add_lines';
+    expect(cost('POST', path, form, auto(extra))).toBe(undefined);
+    expect(cost('POST', path, form, auto({ ...extra, auto_advance: false }))).toBe(usd(1000));
+  });
+
+  it('refuses an amount changed on an existing line of an invoice that carries tax', () => {
+    const form = 'amount=1000';
+    const path = '/v1/invoices/in_1/lines/il_1';
+    const taxes = { total_taxes: [{ amount: 0, tax_rate_details: { tax_rate: 'txr_1' } }] };
+    expect(cost('POST', path, form, auto(taxes))).toBe(undefined);
+    expect(cost('POST', path, form, auto({ total_taxes: undefined }))).toBe(undefined);
+    expect(cost('POST', path, form, auto({ ...taxes, auto_advance: false }))).toBe(usd(1000));
+    expect(cost('POST', path, form, auto())).toBe(usd(1000));
+  });
+
+  it('refuses a new line whose invoice does not say what it taxes, where Stripe charges it on its own', () => {
+    const { default_tax_rates: _, ...silent } = auto();
+    expect(cost('POST', '/v1/invoices/in_1/add_lines', 'lines[0][amount]=1000', silent)).toBe(undefined);
+  });
+
+  it.each([
+    ['with tax rates of its own', ['txr_1'], {}],
+    ['under the invoice default_tax_rates', [], taxedInvoice],
+  ])('refuses an invoice item %s attached to an invoice Stripe charges on its own', (_n, rates, extra) => {
+    const o = op('POST', '/v1/invoices/in_1/add_lines', 'lines[0][invoice_item]=ii_1');
+    const item = { object: 'invoiceitem', id: 'ii_1', amount: 1000, currency: 'usd', tax_rates: rates };
+    const at = (invoice: object) =>
+      walk(o, { 'GET /v1/invoices/in_1': invoice, 'GET /v1/invoiceitems/ii_1': item }).cost;
+    expect(at(auto(extra))).toBe(undefined);
+    expect(at(auto({ ...extra, auto_advance: false }))).toBe(usd(1000));
+  });
+
+  it.each([
+    ['with tax rates', 'customer=cus_1&invoice=in_1&amount=1000&currency=usd&tax_rates[]=txr_1', {}],
+    [
+      'under the invoice default_tax_rates',
+      'customer=cus_1&invoice=in_1&amount=1000&currency=usd',
+      taxedInvoice,
+    ],
+    ['under automatic tax, in its currency', 'customer=cus_1&invoice=in_1&amount=1000', automaticTax],
+  ])('refuses a new invoice item %s on an invoice Stripe charges on its own', (_name, form, extra) => {
+    expect(cost('POST', '/v1/invoiceitems', form, auto(extra))).toBe(undefined);
+    expect(cost('POST', '/v1/invoiceitems', form, auto({ ...extra, auto_advance: false }))).toBe(usd(1000));
+    expect(cost('POST', '/v1/invoiceitems', form, auto({ collection_method: 'send_invoice' }))).toBe(
+      extra === taxedInvoice || extra === automaticTax ? usd(1000) : undefined,
+    );
+  });
+
+  it('refuses a pending invoice item with tax rates: it lands on a next invoice Stripe may charge on its own', () => {
+    expect(
+      classify('POST', '/v1/invoiceitems', 'customer=cus_1&amount=1000&currency=usd&tax_rates[]=txr_1'),
+    ).toMatchObject({ reason: 'price_unknown' });
+    expect(
+      op('POST', '/v1/invoiceitems', 'customer=cus_1&amount=1000&currency=usd&tax_rates='),
+    ).toMatchObject({ class: 'money', costMicros: usd(1000) });
+  });
+
+  it.each([
+    ['with tax rates, on an invoice Stripe charges on its own', 'in_1', ['txr_1'], auto(), undefined],
+    ['with tax rates, on an invoice that waits', 'in_1', ['txr_1'], auto({ auto_advance: false }), usd(1000)],
+    ['under the invoice default_tax_rates', 'in_1', [], auto(taxedInvoice), undefined],
+    ['untaxed', 'in_1', [], auto(), usd(1000)],
+    ['with tax rates, pending', null, ['txr_1'], auto(), undefined],
+  ])('prices an invoice item raised %s', (_name, invoice, rates, read, expected) => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', 'amount=1000');
+    const item = { object: 'invoiceitem', id: 'ii_1', amount: 1, currency: 'usd', tax_rates: rates, invoice };
+    expect(walk(o, { 'GET /v1/invoiceitems/ii_1': item, 'GET /v1/invoices/in_1': read }).cost).toBe(expected);
+  });
+
   it.each([
     ['a credit on the invoice: its amount_due with the credit', { invoice: 'in_1' }, usd(9000 + 5000)],
     ['a pending credit: the credit', { invoice: null }, usd(5000)],
   ])('prices deleting an invoice item, %s', (_name, extra, expected) => {
     const o = op('DELETE', '/v1/invoiceitems/ii_credit');
     expect(o).toMatchObject({ class: 'money', locks: ['ii_credit'] });
-    const item = { object: 'invoiceitem', id: 'ii_credit', amount: -5000, currency: 'usd', ...extra };
+    const item = {
+      object: 'invoiceitem',
+      tax_rates: [],
+      id: 'ii_credit',
+      amount: -5000,
+      currency: 'usd',
+      ...extra,
+    };
     const seen = walk(o, { 'GET /v1/invoiceitems/ii_credit': item, 'GET /v1/invoices/in_1': auto() });
     expect(seen.cost).toBe(expected);
     if (extra.invoice) expect(seen.reads[1]).toEqual({ read: 'GET /v1/invoices/in_1', locks: ['in_1'] });
   });
 
   it('prices deleting an invoice item that charges at 0, without reading its invoice', () => {
-    const item = { object: 'invoiceitem', id: 'ii_1', amount: 5000, currency: 'usd', invoice: 'in_1' };
+    const item = {
+      object: 'invoiceitem',
+      tax_rates: [],
+      id: 'ii_1',
+      amount: 5000,
+      currency: 'usd',
+      invoice: 'in_1',
+    };
     const seen = walk(op('DELETE', '/v1/invoiceitems/ii_1'), { 'GET /v1/invoiceitems/ii_1': item });
     expect(seen).toMatchObject({ reads: [{ read: 'GET /v1/invoiceitems/ii_1' }], cost: 0 });
   });

@@ -49,9 +49,18 @@ const plan = {
   unit_amount: 1500,
   unit_amount_decimal: '1500',
 };
-const invoice = { object: 'invoice', id: 'in_1Abc', currency: 'usd', customer: 'cus_1Abc' };
+const invoice = {
+  object: 'invoice',
+  id: 'in_1Abc',
+  currency: 'usd',
+  customer: 'cus_1Abc',
+  default_tax_rates: [],
+  automatic_tax: { enabled: false },
+  total_taxes: [],
+};
 const item = {
   object: 'invoiceitem',
+  tax_rates: [],
   id: 'ii_1Abc',
   currency: 'usd',
   quantity: 1,
