@@ -62,6 +62,9 @@ function stripe() {
         customer: 'cus_1',
         collection_method: 'charge_automatically',
         amount_due: 0,
+        // Untaxed, as Stripe reports it: lines on an invoice that taxes them are refused.
+        default_tax_rates: [],
+        automatic_tax: { enabled: false },
       });
     }
     return json(200, { object: 'subscription', id: 'sub_1', status: 'active', latest_invoice: 'in_1' });
