@@ -265,6 +265,8 @@ export interface VendorAdapter {
    * that acts as one outside Keybrake (ADR 0007 §1; Stripe client secrets, the userinfo of URLs). The body as the agent
    * gets it (the same Buffer when nothing is withheld), or a Denial when the answer carries such a
    * value where it cannot be taken out (the answer is then withheld whole). Absent: answers pass whole.
+   * `op`: the call's operation, when classify found one: the answer to a Stripe Checkout Session's
+   * create keeps the url it priced, which every other answer withholds.
    */
-  withholdFromAnswer?(body: Buffer): Buffer | Denial;
+  withholdFromAnswer?(body: Buffer, op?: Operation | null): Buffer | Denial;
 }

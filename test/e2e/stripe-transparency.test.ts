@@ -10,8 +10,8 @@
 //   each answer (its `id`, and where the object repeats it: a file's `filename`, its links' `file`, a
 //   payment intent's `client_secret`) becomes `<created id>`; every other byte is compared as is.
 // - what Keybrake withholds on purpose (docs/vendors/stripe.md, "Answers"): in the direct answer, every
-//   `client_secret` and `password` value and every string shaped like a client secret becomes
-//   `withheld_by_keybrake`, as Keybrake's answer has it.
+//   `client_secret`, `password`, `hosted_invoice_url` and `invoice_pdf` value, every string shaped like
+//   a client secret and a file link's `url` becomes `withheld_by_keybrake`, as Keybrake's answer has it.
 // - response headers that belong to one hop, not to the answer: `Date` (the clock), `Connection` and
 //   `Keep-Alive` (each hop's connection management, RFC 9110 §7.6.1), `Content-Length` and
 //   `Transfer-Encoding` (each hop's message framing, RFC 9112 §6: stripe-mock streams bodies over 4 KiB
@@ -292,15 +292,22 @@ const CALLS: Call[] = [
 
 const HOP_HEADERS = ['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'];
 
-/** A direct answer's body as Keybrake passes it on: its client secrets and passwords withheld. */
+/**
+ * A direct answer's body as Keybrake passes it on: its client secrets and passwords withheld, an
+ * invoice's hosted page and PDF, and the `url` of a file link (tenth round: a public download).
+ */
 function withheld(value: unknown, key = ''): unknown {
   if (typeof value === 'string') {
-    const secret = key === 'client_secret' || key === 'password' || /_secret_[A-Za-z0-9]/.test(value);
+    const secret =
+      ['client_secret', 'password', 'hosted_invoice_url', 'invoice_pdf'].includes(key) ||
+      /_secret_[A-Za-z0-9]/.test(value);
     return secret ? 'withheld_by_keybrake' : value;
   }
   if (Array.isArray(value)) return value.map((v) => withheld(v));
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withheld(v, k)]));
+  const fields = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withheld(v, k)]));
+  const isFileLink = fields['object'] === 'file_link' && typeof fields['url'] === 'string';
+  return isFileLink ? { ...fields, url: 'withheld_by_keybrake' } : fields;
 }
 
 /** The header comment's normalisations. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
-import { WITHHELD } from '../types.ts';
+import { type Operation, WITHHELD } from '../types.ts';
 import { withholdFromStripeAnswer } from './answers.ts';
 
 const PI_SECRET = 'pi_3Qabc123_secret_Zx9yW8vU7';
@@ -197,15 +197,154 @@ describe('withholdFromStripeAnswer', () => {
       expect(JSON.parse(got)).toEqual({ object: 'event', data: { object: { ...portal, url: WITHHELD } } });
     });
 
-    it("leaves a Checkout Session's url (priced when created) and an object's API url", () => {
+    it("leaves a Checkout Session's url without a customer (the payer's own card) and a list's API url", () => {
       const body = Buffer.from(
         JSON.stringify({
           object: 'list',
           url: '/v1/checkout/sessions',
-          data: [{ id: 'cs_1', object: 'checkout.session', url: 'https://checkout.stripe.com/c/pay/cs_1' }],
+          data: [
+            {
+              id: 'cs_1',
+              object: 'checkout.session',
+              customer: null,
+              customer_account: null,
+              url: 'https://checkout.stripe.com/c/pay/cs_1',
+              after_expiration: { recovery: { enabled: true, url: 'https://buy.stripe.com/r/live_1' } },
+            },
+          ],
         }),
       );
       expect(withholdFromStripeAnswer(body)).toBe(body);
+    });
+  });
+
+  // Tenth round: a Checkout Session the merchant's storefront created for a customer (with the real
+  // key, never priced by Keybrake) pays with the customer's saved card whoever opens its url; an
+  // expired one's recovery url makes a copy per click. A read, a list, an event or a free update
+  // handed both to a read-only agent, while the same session's embedded client_secret was withheld.
+  describe("a Checkout Session's urls when it names a customer", () => {
+    const URL = 'https://checkout.stripe.com/c/pay/cs_live_Storefront01';
+    const RECOVERY = 'https://buy.stripe.com/r/live_RecoveryStorefront02';
+    const session = {
+      id: 'cs_live_1',
+      object: 'checkout.session',
+      status: 'expired',
+      customer: 'cus_saved_card',
+      url: URL,
+      after_expiration: { recovery: { enabled: true, allow_promotion_codes: false, url: RECOVERY } },
+    };
+    const withheldSession = {
+      ...session,
+      url: WITHHELD,
+      after_expiration: { recovery: { enabled: true, allow_promotion_codes: false, url: WITHHELD } },
+    };
+
+    it.each([
+      ['alone', session, withheldSession],
+      [
+        'with its customer expanded',
+        { ...session, customer: { id: 'cus_1', object: 'customer' } },
+        { ...withheldSession, customer: { id: 'cus_1', object: 'customer' } },
+      ],
+      [
+        'naming a customer account (v2)',
+        { ...session, customer: null, customer_account: 'acct_1' },
+        { ...withheldSession, customer: null, customer_account: 'acct_1' },
+      ],
+      [
+        'without a customer field at all (fail closed)',
+        { id: 'cs_live_1', object: 'checkout.session', url: URL },
+        { id: 'cs_live_1', object: 'checkout.session', url: WITHHELD },
+      ],
+      [
+        'in a list',
+        { object: 'list', url: '/v1/checkout/sessions', data: [session] },
+        { object: 'list', url: '/v1/checkout/sessions', data: [withheldSession] },
+      ],
+      [
+        "as an event's object, and in its previous attributes",
+        {
+          object: 'event',
+          type: 'checkout.session.expired',
+          data: { object: session, previous_attributes: { status: 'open', url: URL } },
+        },
+        {
+          object: 'event',
+          type: 'checkout.session.expired',
+          data: { object: withheldSession, previous_attributes: { status: 'open', url: WITHHELD } },
+        },
+      ],
+    ])('withholds its url and recovery url %s', (_where, answer, expected) => {
+      const got = textOf(withheld(JSON.stringify(answer)));
+      expect(got).not.toContain('Storefront0');
+      expect(JSON.parse(got)).toEqual(expected);
+    });
+
+    it('keeps the url of the session its own create made, priced when created (checkout.ts)', () => {
+      const create = { id: 'stripe.checkout.sessions.create' } as Operation;
+      const open = { ...session, status: 'open', after_expiration: null };
+      const body = Buffer.from(JSON.stringify(open));
+      expect(withholdFromStripeAnswer(body, create)).toBe(body);
+      const update = { id: 'stripe.checkout.sessions.update' } as Operation;
+      expect(JSON.parse(textOf(withholdFromStripeAnswer(body, update)))).toEqual({ ...open, url: WITHHELD });
+    });
+  });
+
+  // Tenth round: a file link's url is a public download of the merchant's file (a Sigma run's
+  // result, a dispute's evidence, an identity document); creating one is sensitive, reading it was not.
+  it("withholds a file link's url wherever it stands: a file's links, a Sigma run's file", () => {
+    const LINK = 'https://files.stripe.com/links/MDB8YWNjdF8xPublicDownload03';
+    const file = {
+      id: 'file_1',
+      object: 'file',
+      url: 'https://files.stripe.com/v1/files/file_1/contents',
+      links: {
+        object: 'list',
+        url: '/v1/file_links?file=file_1',
+        data: [{ id: 'link_1', object: 'file_link', url: LINK }],
+      },
+    };
+    const got = textOf(withheld(JSON.stringify({ id: 'sqr_1', object: 'scheduled_query_run', file })));
+    expect(got).not.toContain('PublicDownload');
+    expect(JSON.parse(got)).toEqual({
+      id: 'sqr_1',
+      object: 'scheduled_query_run',
+      file: {
+        ...file,
+        links: { ...file.links, data: [{ id: 'link_1', object: 'file_link', url: WITHHELD }] },
+      },
+    });
+  });
+
+  // Tenth round: an invoice's hosted page pays it, with what the page offers (Stripe's definition
+  // speaks of the customer's default payment method on it: not confirmed, so withheld, fail closed);
+  // its PDF may carry the same link in its footer.
+  it("withholds an invoice's hosted_invoice_url and invoice_pdf at any depth, null left null", () => {
+    const invoice = {
+      id: 'in_1',
+      object: 'invoice',
+      hosted_invoice_url: 'https://invoice.stripe.com/i/acct_1/live_HostedInvoice04',
+      invoice_pdf: 'https://pay.stripe.com/invoice/acct_1/live_HostedInvoice04/pdf',
+    };
+    const draft = { id: 'in_2', object: 'invoice', hosted_invoice_url: null, invoice_pdf: null };
+    const answer = {
+      object: 'event',
+      data: {
+        object: { id: 'sub_1', latest_invoice: invoice },
+        previous_attributes: { latest_invoice: draft },
+      },
+    };
+    const got = textOf(withheld(JSON.stringify(answer)));
+    expect(got).not.toContain('HostedInvoice');
+    expect(JSON.parse(got)).toEqual({
+      object: 'event',
+      data: {
+        object: {
+          id: 'sub_1',
+          latest_invoice: { ...invoice, hosted_invoice_url: WITHHELD, invoice_pdf: WITHHELD },
+        },
+        previous_attributes: { latest_invoice: draft },
+      },
     });
   });
 

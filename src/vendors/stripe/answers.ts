@@ -1,5 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import { WITHHELD } from '../types.ts';
+import { type Operation, WITHHELD } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 
 /**
@@ -19,14 +19,28 @@ import { withholdUrlUserinfo } from '../url-userinfo.ts';
  *   - The `url` of an Identity verification session and of a customer portal session: the redirect
  *     form of the session's secret (Stripe: a short-lived URL to expose to no one but the user). With
  *     a pending verification session's url an agent submits its own documents for the merchant's user.
+ *   - The `url` of a file link: a public download of the merchant's file, with no key (creating one
+ *     is `sensitive`; reading one that exists is not).
+ *   - The `url` and `after_expiration.recovery.url` of a Checkout Session that names a customer (or
+ *     may: see `namesCustomer`): whoever opens it pays with the customer's saved card, outside every
+ *     cap. Kept in the answer to its own create alone, which was priced (checkout.ts).
+ *   - An invoice's `hosted_invoice_url` and `invoice_pdf` (whose footer may carry the same link): the
+ *     hosted page pays the invoice, and may offer the customer's default payment method.
  *   - The user name and password of a URL (a webhook endpoint's `url`), as for every vendor
  *     (url-userinfo.ts).
  */
 
 /** Whether a field's string value is withheld wherever it stands: by name, so a new field is covered. */
 function isWithheldField(name: string): boolean {
-  return WITHHELD_NAME.test(name) || name === 'client_token';
+  return WITHHELD_NAME.test(name) || WITHHELD_NAMES.has(name);
 }
+
+/**
+ * Names withheld wherever they stand besides the pattern: a Klarna source's `client_token`, and an
+ * invoice's hosted page and PDF (no other object of Stripe's definition uses these names; by name, so
+ * an event's `previous_attributes` and an expanded `latest_invoice` are covered too).
+ */
+const WITHHELD_NAMES: ReadonlySet<string> = new Set(['client_token', 'hosted_invoice_url', 'invoice_pdf']);
 
 /** `secret`, `password`, and any name ending in `_secret` or `_password`. */
 const WITHHELD_NAME = /(^|_)(secret|password)$/;
@@ -35,20 +49,27 @@ const WITHHELD_NAME = /(^|_)(secret|password)$/;
 const CLIENT_SECRET = /_secret_[A-Za-z0-9]/;
 
 /**
- * Objects whose `url` is a one-time capability. A Checkout Session's is not: what it pays is priced
- * when it is created (ADR 0007 §1, third round). Account and login links are never created through
- * Keybrake (`sensitive`), and no read or event answers them.
+ * Objects whose `url` is a capability whoever holds it uses, wherever the object comes from. A file
+ * link's is a public download (tenth round). Account and login links are never created through
+ * Keybrake (`sensitive`), and no read or event answers them. A Checkout Session's is one when it
+ * names a customer (`namesCustomer`).
  */
 const ONE_TIME_URL_OBJECTS: ReadonlySet<unknown> = new Set([
   'identity.verification_session',
   'billing_portal.session',
+  'file_link',
 ]);
+
+const CHECKOUT_SESSION = 'checkout.session';
 
 /** Bytes without which an answer holds nothing to withhold: no parse for most answers. */
 const HINTS = [
   Buffer.from('secret'),
   Buffer.from('password'),
   Buffer.from('client_token'),
+  Buffer.from('hosted_invoice_url'),
+  Buffer.from('invoice_pdf'),
+  Buffer.from(CHECKOUT_SESSION),
   ...[...ONE_TIME_URL_OBJECTS].map((name) => Buffer.from(name as string)),
 ];
 
@@ -60,16 +81,25 @@ const QUOTED_MARKER = JSON.stringify(WITHHELD);
  * (every other byte as Stripe sent it). An answer that is not JSON but carries a client secret is
  * withheld whole (fail closed, like one Keybrake cannot scan for the credential).
  */
-export function withholdFromStripeAnswer(body: Buffer): Buffer | Denial {
-  const withheld = withholdSecrets(body);
+export function withholdFromStripeAnswer(body: Buffer, op?: Operation | null): Buffer | Denial {
+  const withheld = withholdSecrets(body, op?.id === CHECKOUT_CREATE);
   return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
 }
 
 /**
- * The body with the secrets Stripe names withheld: by field name, client secrets by shape, and the
- * `url` of a one-time capability (`ONE_TIME_URL_OBJECTS`).
+ * The operation whose answer keeps its Checkout Session's url: the session it creates, priced by what
+ * it charges when it names a customer (checkout.ts, ADR 0007 third round), is what the agent asked
+ * for. Any other answer (a read, a list, an event, the update, a free write) may show a session the
+ * merchant's storefront created with the real key, which Keybrake never priced.
  */
-function withholdSecrets(body: Buffer): Buffer | Denial {
+const CHECKOUT_CREATE = 'stripe.checkout.sessions.create';
+
+/**
+ * The body with the secrets Stripe names withheld: by field name, client secrets by shape, and the
+ * `url` of a capability (`capabilityUrls`). `ownCheckout`: the answer is to a Checkout Session's
+ * create, whose root session keeps its url.
+ */
+function withholdSecrets(body: Buffer, ownCheckout: boolean): Buffer | Denial {
   if (!HINTS.some((hint) => body.includes(hint))) return body;
   const text = body.toString('utf8');
   let parsed: unknown;
@@ -82,17 +112,18 @@ function withholdSecrets(body: Buffer): Buffer | Denial {
       "The stripe API's answer carried a client secret that Keybrake could not take out of it, so it withheld the answer. The call may have taken effect.",
     );
   }
-  const rewritten = withheldJson(text, oneTimeUrls(parsed));
+  const rewritten = withheldJson(text, oneTimeUrls(parsed, ownCheckout));
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
 /**
- * The `url` of every object in `root`, at any depth (a list, an expansion, an event's `data.object`),
- * that is a one-time capability, and the one an event about such an object shows in
- * `data.previous_attributes` (the same session's, without its `object`). An explicit stack: an
- * answer nested deeper than the call stack is walked too.
+ * The capability urls of every object in `root`, at any depth (a list, an expansion, an event's
+ * `data.object`), and the ones an event about such an object shows in `data.previous_attributes`
+ * (the same object's, without its `object`). `ownCheckout`: a Checkout Session at the root keeps its
+ * urls (the answer to its create). An explicit stack: an answer nested deeper than the call stack is
+ * walked too.
  */
-function oneTimeUrls(root: unknown): ReadonlySet<string> {
+function oneTimeUrls(root: unknown, ownCheckout: boolean): ReadonlySet<string> {
   const urls = new Set<string>();
   const stack = [root];
   while (stack.length > 0) {
@@ -103,13 +134,40 @@ function oneTimeUrls(root: unknown): ReadonlySet<string> {
       continue;
     }
     const fields = node as Record<string, unknown>;
-    if (ONE_TIME_URL_OBJECTS.has(fields['object'])) addUrl(urls, fields['url']);
+    const kept = ownCheckout && node === root && fields['object'] === CHECKOUT_SESSION;
+    if (!kept && isCapability(fields)) addUrls(urls, fields);
     const data = fields['object'] === 'event' ? asRecord(fields['data']) : undefined;
-    if (data && ONE_TIME_URL_OBJECTS.has(asRecord(data['object'])?.['object']))
-      addUrl(urls, asRecord(data['previous_attributes'])?.['url']);
+    const about = asRecord(data?.['object']);
+    const previous = asRecord(data?.['previous_attributes']);
+    if (about && previous && isCapability(about)) addUrls(urls, previous);
     for (const name in fields) stack.push(fields[name]);
   }
   return urls;
+}
+
+/** Whether an object's urls (`url`, a Checkout Session's recovery url) are capabilities. */
+function isCapability(fields: Record<string, unknown>): boolean {
+  const kind = fields['object'];
+  return ONE_TIME_URL_OBJECTS.has(kind) || (kind === CHECKOUT_SESSION && namesCustomer(fields));
+}
+
+/**
+ * Whether a Checkout Session shows a customer's saved payment methods: it names a `customer` (an id
+ * or an expanded object) or a `customer_account`. Fail closed: only a session that says it has none
+ * (`customer` present and null, `customer_account` null or absent, as before v2 accounts) does not;
+ * its payer pays with a card of their own, as through a Payment Link.
+ */
+function namesCustomer(session: Record<string, unknown>): boolean {
+  const account = session['customer_account'];
+  return (
+    !('customer' in session) || session['customer'] !== null || (account !== undefined && account !== null)
+  );
+}
+
+/** `url`, and `after_expiration.recovery.url` (a Checkout Session's: a copy of it per click). */
+function addUrls(urls: Set<string>, fields: Record<string, unknown>): void {
+  addUrl(urls, fields['url']);
+  addUrl(urls, asRecord(asRecord(fields['after_expiration'])?.['recovery'])?.['url']);
 }
 
 function addUrl(urls: Set<string>, url: unknown): void {
