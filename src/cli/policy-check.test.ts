@@ -552,6 +552,26 @@ spec:
 
   // A new-user walkthrough (sixth round): the Verify path as twilio-node sends it, without its host,
   // was a `deny (route_unknown)` about "this listener", exit 1, as if the policy had refused it.
+  // Tenth round: the quick start's Resend key ("mail ... to customers at example.com only") allowed
+  // `GET /emails/**`, which admits inbound mail (`/emails/receiving/**`: password-reset links, codes,
+  // attachments' download URLs). It names the sent-mail reads alone.
+  it.each([
+    ['GET /emails', 'allow'],
+    ['GET /emails/4ef9a417-02e9-4d39-ad75-9611e0fcc33c', 'allow'],
+    ['GET /emails/receiving', 'deny'],
+    ['GET /emails/receiving/rcv_1', 'deny'],
+    ['GET /emails/receiving/rcv_1/attachments/att_1', 'deny'],
+    ['GET /inboxes', 'deny'],
+  ])("the quick start's Resend key: %s is %s", async (request, decision) => {
+    const { explanation } = await explainPolicy(['examples/quickstart'], {
+      key: 'agents/support-bot-resend',
+      request,
+      clock,
+    });
+    expect(explanation.decision).toBe(decision);
+    if (decision === 'deny') expect(explanation.reason).toBe('endpoint_not_allowed');
+  });
+
   it('refuses a Twilio path without its host as a usage error that says how to write it', async () => {
     const opts = {
       key: 'agents/support-bot-twilio',
