@@ -411,6 +411,10 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     currency: 'usd',
     customer: 'cus_allowed',
     confirmation_secret: { client_secret: STRIPE_CLIENT_SECRETS.invoice, type: 'payment_intent' },
+    // Untaxed, as Stripe reports it (a line put on an invoice that does not say is refused).
+    default_tax_rates: [],
+    automatic_tax: { enabled: false },
+    total_taxes: [],
   },
   '/v1/customers/cus_allowed': {
     id: 'cus_allowed',
@@ -508,6 +512,34 @@ const STRIPE_OBJECTS: Record<string, Json> = {
       ],
     },
   },
+  // Tenth round (stripe-tax.yaml): a $10 draft Stripe finalises and charges on its own, whose
+  // default tax rate (100 %, exclusive) taxes every line put on it; and one that waits for a finalize.
+  '/v1/invoices/in_taxed': {
+    id: 'in_taxed',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    auto_advance: true,
+    amount_due: 2000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    default_tax_rates: [{ id: 'txr_1', object: 'tax_rate', percentage: 100, inclusive: false }],
+    automatic_tax: { enabled: false },
+    total_taxes: [{ amount: 1000, tax_rate_details: { tax_rate: 'txr_1' } }],
+  },
+  '/v1/invoices/in_waits': {
+    id: 'in_waits',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    auto_advance: false,
+    amount_due: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    default_tax_rates: [{ id: 'txr_1', object: 'tax_rate', percentage: 100, inclusive: false }],
+    automatic_tax: { enabled: false },
+    total_taxes: [],
+  },
   '/v1/invoiceitems/ii_credit': {
     id: 'ii_credit',
     object: 'invoiceitem',
@@ -566,6 +598,7 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     customer: 'cus_allowed',
     quantity: 1,
     pricing: { type: 'price_details', unit_amount_decimal: '5000' },
+    tax_rates: [],
   },
 };
 
