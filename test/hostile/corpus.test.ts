@@ -30,9 +30,13 @@ const MAX_BODY = 65_536;
 /** ADR 0007 `--max-response-body` of the trust instance, and the size of the upstream's huge answers. */
 const MAX_RESPONSE_BODY = 1_048_576;
 const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
-/** Keybrake's own price lookups: Stripe GETs of the object a call's amount lives on (a customer: its balance; a quote: its totals). */
+/**
+ * Keybrake's own price lookups: Stripe GETs of the object a call's amount lives on (a customer: its
+ * balance; a quote: its totals), or of the customer a free call's object belongs to (a subscription
+ * item, a schedule, an intent: tenth round).
+ */
 const LOOKUP =
-  /^\/v1\/(?:(?:payment_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|climate\/products|issuing\/authorizations)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
+  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|climate\/products|issuing\/authorizations)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
 /**
  * Twilio's: the participants a Conversations message is delivered to, and the live call whose
  * TimeLimit an update changes (the recording upstream sees the sub host as the first segment).

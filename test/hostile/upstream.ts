@@ -425,6 +425,40 @@ const STRIPE_OBJECTS: Record<string, Json> = {
   // Subscriptions a cancellation reads for their customer (a customer allowlist governs it).
   '/v1/subscriptions/sub_allowed': { id: 'sub_allowed', object: 'subscription', customer: 'cus_allowed' },
   '/v1/subscriptions/sub_other': { id: 'sub_other', object: 'subscription', customer: 'cus_other' },
+  // Tenth round: objects of a customer's subscription and intents that name their customer only
+  // through a read (an item names its subscription; a schedule and an intent name the customer).
+  '/v1/subscription_items/si_allowed': {
+    id: 'si_allowed',
+    object: 'subscription_item',
+    subscription: 'sub_allowed',
+  },
+  '/v1/subscription_items/si_other': {
+    id: 'si_other',
+    object: 'subscription_item',
+    subscription: 'sub_other',
+  },
+  '/v1/subscription_schedules/sub_sched_other': {
+    id: 'sub_sched_other',
+    object: 'subscription_schedule',
+    customer: 'cus_other',
+    subscription: 'sub_other',
+  },
+  '/v1/payment_intents/pi_ach_guest': {
+    id: 'pi_ach_guest',
+    object: 'payment_intent',
+    amount: 4000,
+    currency: 'usd',
+    customer: null,
+    status: 'requires_action',
+    next_action: { type: 'verify_with_microdeposits' },
+  },
+  '/v1/setup_intents/seti_other': {
+    id: 'seti_other',
+    object: 'setup_intent',
+    customer: 'cus_other',
+    status: 'requires_action',
+    next_action: { type: 'verify_with_microdeposits' },
+  },
   // A quote whose subscription starts with a 30-day trial: nothing up front, $9 000 a month after.
   '/v1/quotes/qt_trial': {
     id: 'qt_trial',

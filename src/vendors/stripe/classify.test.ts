@@ -849,3 +849,25 @@ describe('the accounts a call names', () => {
     expect(op(method, path, body, headers).parties.accounts).toEqual(accounts);
   });
 });
+
+// Tenth round: verifying micro-deposits of another customer's intent was forwarded unread (its
+// confirm was refused). It stays a free write, read for the intent's customer.
+describe('micro-deposit verification', () => {
+  it.each([
+    ['payment', '/v1/payment_intents/pi_1/verify_microdeposits', '/v1/payment_intents/pi_1', true],
+    ['setup', '/v1/setup_intents/seti_1/verify_microdeposits', '/v1/setup_intents/seti_1', false],
+  ])('reads the %s intent for its customer, at $0', (_kind, path, read, bills) => {
+    const o = op('POST', path, 'amounts[]=32&amounts[]=45');
+    expect(o).toMatchObject({ class: 'write', movesMoney: false, costMicros: 0 });
+    expect(o.billsCustomer === true).toBe(bills);
+    expect(o.lookup?.path).toBe(read);
+    expect(o.lookup?.parties?.({ customer: 'cus_other' })).toMatchObject({ customers: ['cus_other'] });
+    expect(o.lookup?.price({ customer: 'cus_other' })).toBe(0);
+  });
+
+  it('refuses an intent id that is no Stripe id before any read', () => {
+    expect(classify('POST', '/v1/payment_intents/pi%2E1/verify_microdeposits')).toMatchObject({
+      reason: 'path_invalid',
+    });
+  });
+});

@@ -50,6 +50,7 @@ import { amount, isId, isObj, objectId, scalar } from './fields.ts';
 import { chargeCapture, invoicePay } from './intent-reads.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
+import { ownerLookup } from './owners.ts';
 import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
 import {
   scheduleCancel,
@@ -158,10 +159,13 @@ function classifyRow(
     }
   }
   const found = LOCKS_FOUND_BY_READ.get(row.id);
-  if (found) {
+  const owner = CUSTOMER_FOUND_BY_READ.get(row.id);
+  if (found || owner) {
     const object = segments[0]!;
     if (!isId(object)) return deny('path_invalid', 'The path does not name a valid Stripe object id.');
-    return { ...uncountedOperation(row.id, row.class, parties), ...locks, lookup: found(object) };
+    const lookup = found ? found(object) : owner!.lookup(object);
+    const bills = owner?.bills ? { billsCustomer: true } : {};
+    return { ...uncountedOperation(row.id, row.class, parties), ...bills, ...locks, lookup };
   }
   if (row.class !== 'money') {
     // Usage Stripe bills later to the customer the meter maps: a customer allowlist must see one
@@ -288,6 +292,29 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
  */
 const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> = new Map([
   ['stripe.tax_ids.delete', taxIdDelete],
+]);
+
+/**
+ * Writes on an intent of one customer that its confirm would be judged for: the path's intent is read
+ * for its customer (priced 0; the call keeps its class), so a customer allowlist governs them as it
+ * does confirm. Verifying micro-deposits starts the debit of the customer's bank account (the payment
+ * intent moves to `processing`), and completes the bank account a setup intent saves for later
+ * debits. Found by an adversarial probe (tenth round): another customer's verify was forwarded unread
+ * while its confirm was refused. A payment intent's verify bills its customer (the debit follows):
+ * under a customer allowlist an intent naming none is refused, as its confirm is.
+ */
+const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
+  string,
+  { lookup: (object: string) => CostLookup; bills: boolean }
+> = new Map([
+  [
+    'stripe.payment_intents.verify_microdeposits',
+    { lookup: (intent) => ownerLookup(`/v1/payment_intents/${intent}`, 'payment intent'), bills: true },
+  ],
+  [
+    'stripe.setup_intents.verify_microdeposits',
+    { lookup: (intent) => ownerLookup(`/v1/setup_intents/${intent}`, 'setup intent'), bills: false },
+  ],
 ]);
 
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */

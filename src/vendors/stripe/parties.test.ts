@@ -82,6 +82,15 @@ describe('stripeParties', () => {
     expect(stripeParties(search, { query })).toMatchObject({ customers });
   });
 
+  // Tenth round: the search reading ignored the method, so a POST to customers/search (an update of
+  // the customer "search") named no customer and passed allow.customers.
+  it('reads a POST to customers/search as an update of the customer "search", not as a search', () => {
+    const post = { method: 'POST', path: '/v1/customers/search', query: '', headers: {} };
+    expect(stripeParties(post, { name: 'x', query: "customer:'cus_2'" })).toMatchObject({
+      customers: ['search'],
+    });
+  });
+
   it('refuses a malformed destination with a real denial', () => {
     const parties = stripeParties(req(), { destination: ['acct_1'] });
     expect(isDenial(parties)).toBe(true);

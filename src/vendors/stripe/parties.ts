@@ -25,7 +25,7 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  * set applies to every party a call names, wherever it names it.
  *   - customers: every `customer` and `customer_account` parameter (body, or query of a read: a
  *     customer named by its account id, `acct_…`, is a customer party too), the id in
- *     `/v1/customers/:id…` (not `/v1/customers/search`), every customer a search's `query` names
+ *     `/v1/customers/:id…` (not `GET /v1/customers/search`), every customer a search's `query` names
  *     (searchCustomers), and every customer id in a meter event's `payload` (meterCustomers);
  *   - accounts: every connected account the call acts on, from `Stripe-Account` and `Stripe-Context`
  *     (`accountsOf`); none means the platform account (authorize admits that only when
@@ -56,7 +56,9 @@ export function stripeParties(req: VendorRequest, params: Params): Parties | Den
   const found: Found = { customers: [], accounts: [], recipients: [], currencies: [] };
   const invalid = collect(params, found);
   if (invalid) return invalid;
-  const search = SEARCH_PATH.test(req.path);
+  // A search is a GET: `POST /v1/customers/search` is an update of the customer `search` (tenth
+  // round: read as a search, its path customer was never judged), whatever Stripe makes of the id.
+  const search = req.method === 'GET' && SEARCH_PATH.test(req.path);
   if (search) found.customers.push(...searchCustomers(params['query']));
   const inPath = search ? undefined : CUSTOMER_PATH.exec(req.path)?.[1];
   if (inPath) {

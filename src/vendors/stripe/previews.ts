@@ -3,8 +3,9 @@ import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import { type KnownLinks, NO_LINKS, type Params } from '../types.ts';
 import { objectList, objectParam } from './amounts.ts';
-import { chain, FREE, idOf, micros, type Priced, pricePath, type Read } from './costs.ts';
+import { chain, idOf, micros, type Priced, pricePath, type Read } from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
+import { customerOf, subscriptionItemCustomer } from './owners.ts';
 import {
   billsUnleased,
   type Found,
@@ -315,7 +316,8 @@ export function subscriptionItemCreate(
 
 /**
  * `POST /v1/subscription_items/{item}`: the item's subscription is read first, then previewed with
- * the item changed. Metadata-only updates are free.
+ * the item changed. Metadata-only updates are free, once read for the subscription's customer
+ * (subscriptionItemCustomer), as a subscription update that invoices nothing is.
  */
 export function subscriptionItemUpdate(
   item: string,
@@ -323,7 +325,7 @@ export function subscriptionItemUpdate(
   rates: ExchangeRates,
   known: KnownLinks,
 ): Priced | Denial {
-  if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return FREE;
+  if (Object.keys(params).every((k) => ITEM_FREE_KEYS.has(k))) return subscriptionItemCustomer(item);
   const old = legacy(params, LEGACY_ITEM_CALL, '');
   if (old) return old;
   const changed = pick(params, ITEM_KEYS);
@@ -333,12 +335,14 @@ export function subscriptionItemUpdate(
 
 /**
  * `DELETE /v1/subscription_items/{item}`: a removal credits unused time and invoices nothing now,
- * unless `proration_behavior=always_invoice` invoices at once; then the preview of the removal.
+ * unless `proration_behavior=always_invoice` invoices at once; then the preview of the removal. A
+ * free removal is still read for the subscription's customer (subscriptionItemCustomer): it is a
+ * partial cancellation of that customer's plan (tenth round).
  */
 export function subscriptionItemDelete(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
   const behavior = scalar(params, 'proration_behavior');
   if (isDenial(behavior)) return behavior;
-  if (behavior !== 'always_invoice') return FREE;
+  if (behavior !== 'always_invoice') return subscriptionItemCustomer(item);
   const clear = pick(params, ['clear_usage'] as const);
   const rest = pick(params, ['proration_behavior', 'proration_date'] as const);
   return viaItem(item, { id: item, deleted: 'true', ...clear }, rest, rates, NO_LINKS);
@@ -349,8 +353,17 @@ export function subscriptionItemDelete(item: string, params: Params, rates: Exch
  * charged automatically and without a trial (scheduleDetails), as a subscription create is.
  */
 export function scheduleCreate(params: Params, rates: ExchangeRates, known: KnownLinks): Priced | Denial {
-  // Adopting an existing subscription changes nothing it bills.
-  if (Object.hasOwn(params, 'from_subscription')) return FREE;
+  // Adopting an existing subscription changes nothing it bills, but puts that customer's
+  // subscription under the schedule: read for its customer, as an update is (tenth round: another
+  // customer's subscription was adopted unread under `allow.customers`).
+  if (Object.hasOwn(params, 'from_subscription')) {
+    const adopted = objectId(params, 'from_subscription');
+    if (isDenial(adopted)) return adopted;
+    if (adopted === undefined) {
+      return deny('body_invalid', 'Parameter "from_subscription" must be one subscription id.');
+    }
+    return customerOf(`/v1/subscriptions/${adopted}`, 'subscription');
+  }
   const customer = objectId(params, 'customer');
   if (isDenial(customer)) return customer;
   const top = pick(params, ['customer_account'] as const);
@@ -384,7 +397,11 @@ export function scheduleUpdate(
   rates: ExchangeRates,
   known: KnownLinks,
 ): Priced | Denial {
-  if (Object.keys(params).every((k) => SCHEDULE_FREE_KEYS.has(k))) return FREE;
+  // Free, once read for the schedule's customer: every change of a customer's schedule is governed
+  // by a customer allowlist, as one of its subscription is (tenth round).
+  if (Object.keys(params).every((k) => SCHEDULE_FREE_KEYS.has(k))) {
+    return customerOf(`/v1/subscription_schedules/${schedule}`, 'schedule');
+  }
   const details = scheduleDetails(params, false);
   if (isDenial(details)) return details;
   const body = { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) };
@@ -423,16 +440,6 @@ export function scheduleCancel(schedule: string, params: Params, rates: Exchange
     (subscription) => cancelPreview(subscription, prorate),
     rates,
   );
-}
-
-/**
- * A cancellation that bills nothing still acts on one customer's subscription: read for that
- * customer (a party of the read), so a customer allowlist governs it. An MCP probe cancelled another
- * customer's subscription by its id alone under `allow.customers` (the path-with-customer form was
- * refused).
- */
-function customerOf(path: string, what: string): Priced {
-  return chain([{ path, describe: `the ${what}'s customer`, part: () => 0 }]);
 }
 
 /**

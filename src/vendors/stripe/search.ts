@@ -4,7 +4,10 @@
  * per resource, `/v1/<resource>/search`, its filter a query string in Stripe's own language.
  */
 
-/** A search endpoint of Stripe's API (`customers/search` among them: a search, not a customer id). */
+/**
+ * A search endpoint of Stripe's API (`customers/search` among them: a search, not a customer id), for
+ * a GET only: a POST there is a write of the object the segment names (parties.ts).
+ */
 export const SEARCH_PATH = /^\/v1\/[a-z_]+\/search\/?$/;
 
 /**

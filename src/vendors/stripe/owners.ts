@@ -1,0 +1,55 @@
+import type { CostLookup } from '../types.ts';
+import { chain, idOf, type Priced } from './costs.ts';
+
+/**
+ * Reads of the customer an existing object belongs to (price stage), for calls that cost nothing yet
+ * act on that one customer's object: the read's answer names its customer (lookedUpParties), so a
+ * customer allowlist governs the free form of a call as it governs the priced one. Without the read
+ * the call names no customer at all, and an allowlist cannot see whose object it changes.
+ */
+
+/**
+ * A cancellation that bills nothing still acts on one customer's subscription: read for that
+ * customer (a party of the read), so a customer allowlist governs it. An MCP probe cancelled another
+ * customer's subscription by its id alone under `allow.customers` (the path-with-customer form was
+ * refused).
+ */
+export function customerOf(path: string, what: string): Priced {
+  return chain([{ path, describe: `the ${what}'s customer`, part: () => 0 }]);
+}
+
+/**
+ * A subscription item names its subscription, not its customer: the item is read for its
+ * subscription, and that for its customer. Found by an adversarial probe (tenth round): removing
+ * another customer's item (a partial cancellation that credits that customer a proration) was free
+ * and never read, so `allow.customers` never saw whose subscription it changed, while cancelling or
+ * updating that subscription was refused. An answer naming no subscription leaves the call unpriced.
+ */
+export function subscriptionItemCustomer(item: string): Priced {
+  return chain([
+    {
+      path: `/v1/subscription_items/${item}`,
+      describe: "the item's subscription, then its customer",
+      part: () => 0,
+      follow: (o) => {
+        const subscription = idOf(o['subscription']);
+        if (subscription === undefined) return undefined;
+        return [
+          {
+            path: `/v1/subscriptions/${subscription}`,
+            describe: "the subscription's customer",
+            part: () => 0,
+          },
+        ];
+      },
+    },
+  ]);
+}
+
+/**
+ * The read of a write on one customer's object that keeps its catalog class (classify.ts: the call is
+ * still a free write, now with the customer its object names as a party).
+ */
+export function ownerLookup(path: string, what: string): CostLookup {
+  return customerOf(path, what).lookup!;
+}
