@@ -26,12 +26,18 @@ Commands:
 
 Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>, unless its help says otherwise.`;
 
+/** A long-running command: closed on a signal; a proxy may also stop by itself (`failed`). */
+interface Running {
+  close(): Promise<void>;
+  readonly failed?: Promise<Error>;
+}
+
 /** What a command module provides: its help, and how to run it (a service resolves to its closer). */
 interface Command {
   readonly summary: string;
   readonly flags: Flags;
   readonly positional: string;
-  run(argv: string[]): Promise<number | { close(): Promise<void> }>;
+  run(argv: string[]): Promise<number | Running>;
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -127,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const result = await command.run(rest);
-    return typeof result === 'number' ? result : await untilSignal(result);
+    return typeof result === 'number' ? result : await untilSignal(name, result);
   } catch (err) {
     if (err instanceof UsageError) {
       const message = nameFlagSource(err.message, command.flags, own);
@@ -147,28 +153,41 @@ async function main(argv: string[]): Promise<number> {
  * to die at once, leaving calls already forwarded unaudited and their agents with a hung-up socket
  * (serve reloads its manifests by watching them, so there is nothing else for SIGHUP to mean). A
  * later SIGHUP is ignored: a closing terminal may deliver it twice (the kernel, then the shell).
+ * A proxy whose audit stream fails (stdout: EPIPE, ENOSPC) stops by itself, drained, and the process
+ * exits 1 with a line on stderr saying why: a supervisor restarts it, and nobody takes it for a
+ * clean stop.
  */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-async function untilSignal(running: { close(): Promise<void> }): Promise<number> {
-  await new Promise<void>((resolve) => {
-    const first = (signal: NodeJS.Signals) => {
+async function untilSignal(name: string, running: Running): Promise<number> {
+  const failure = await new Promise<Error | undefined>((resolve) => {
+    let stopped = false;
+    const stop = (why: string, failure?: Error) => {
+      if (stopped) return;
+      stopped = true;
       for (const s of STOP_SIGNALS) process.off(s, first);
       const again = (second: NodeJS.Signals) => {
         process.stderr.write(
-          `keybrake: ${second} after ${signal}, exiting without waiting for calls in flight\n`,
+          `keybrake: ${second} after ${why}, exiting without waiting for calls in flight\n`,
         );
         process.exit(1);
       };
       process.once('SIGINT', again);
       process.once('SIGTERM', again);
       process.on('SIGHUP', () => undefined);
-      resolve();
+      resolve(failure);
     };
+    const first = (signal: NodeJS.Signals) => stop(signal);
     for (const s of STOP_SIGNALS) process.on(s, first);
+    running.failed?.then((err) => stop('the audit stream failed', err));
   });
   await running.close();
-  return 0;
+  if (failure === undefined) return 0;
+  process.stderr.write(
+    `keybrake ${name}: exiting 1: the audit stream (stdout) failed (${failure.message}); ` +
+      'no call was admitted after it, and the records it had not written, and those of the calls in flight, are on stderr\n',
+  );
+  return 1;
 }
 
 process.exitCode = await main(process.argv.slice(2));

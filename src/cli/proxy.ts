@@ -55,7 +55,7 @@ export const PROXY_FLAGS = {
 export async function proxyCommand(
   argv: readonly string[],
   log: Log = createLogger(),
-): Promise<{ close(): Promise<void> }> {
+): Promise<{ close(): Promise<void>; readonly failed: Promise<Error> }> {
   const { values } = parseFlags(argv, PROXY_FLAGS);
   const operator = parseOperatorUrl(values.operator as string | undefined, values['insecure-http'] === true);
   const maxStalenessMs = durationFlag('max-staleness', values['max-staleness'] as string);
@@ -158,6 +158,7 @@ export async function proxyCommand(
     'listening',
   );
   return {
+    failed: proxy.failed,
     async close() {
       await follower.close();
       await proxy.close();

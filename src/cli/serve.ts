@@ -38,7 +38,7 @@ export const SERVE_FLAGS = {
 export async function serve(
   argv: readonly string[],
   log: Log = createLogger(),
-): Promise<{ close(): Promise<void> }> {
+): Promise<{ close(): Promise<void>; readonly failed: Promise<Error> }> {
   const { values } = parseFlags(argv, SERVE_FLAGS);
   const given = (values.manifests as string[] | undefined) ?? [];
   if (given.length === 0)
@@ -149,6 +149,7 @@ export async function serve(
     );
   }
   return {
+    failed: proxy.failed,
     async close() {
       await thread.close();
       await proxy.close();

@@ -8,6 +8,8 @@ import type { ServerResponse } from 'node:http';
 export class InFlight {
   /** Set once a shutdown has begun: new requests are answered 503 shutting_down. */
   draining = false;
+  /** That answer's message, when the shutdown has a reason the caller should hear (the audit failed). */
+  drainMessage: string | undefined;
   #count = 0;
   #onIdle: (() => void) | undefined;
   readonly #leave = () => {

@@ -241,6 +241,35 @@ describe('pipeline: a call goes ahead only while the audit stream keeps up', () 
     expect((await answer).headers['keybrake-decision']).toBe(decisionHeader('ok'));
     expect(sent).toEqual(['GET /v1/charges/ch_1', 'POST /v1/refunds']);
   });
+
+  // Tenth round: an audit stream that fails (EPIPE, ENOSPC) took the process down with the records it
+  // held. Now the proxy drains and exits; a call that reaches the pipeline meanwhile (one waiting for
+  // room, say) is refused, not forwarded, and its record goes to the fallback.
+  it('once the stream has failed, refuses a call 503 shutting_down with nothing read or forwarded, its record on the fallback', async () => {
+    const stream = new StuckStream();
+    const fallback = new StuckStream();
+    fallback.release();
+    const failing = stdoutAuditSink({
+      stream,
+      fallback,
+      maxBatchBytes: 1,
+      maxDelayMs: 60_000,
+      maxHeldBytes: BOUND,
+    });
+    failing.write(filler(2 * BOUND, 'agents/k'));
+    const { refund, sent } = proxyWith(allowRefunds, failing);
+    // Waits for room at twice the bound; the stream's reader goes away meanwhile.
+    const answer = refund();
+    await new Promise((resolve) => setImmediate(resolve));
+    stream.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    const refused = await answer;
+    expect(refused.status).toBe(503);
+    expect(refused.headers['keybrake-decision']).toBe(decisionHeader('shutting_down'));
+    expect(JSON.parse(String(refused.body)).message).toMatch(/cannot write its audit log/);
+    expect(sent).toEqual([]);
+    await failing.flush();
+    expect(fallback.reasons()).toEqual(['ok', 'shutting_down']);
+  });
 });
 
 // ── ADR 0007 §4, §5, §8 at the pipeline: replays, leases, lookups counted and ordered ──────────────

@@ -12,6 +12,7 @@ import type { ParseLimits, VendorAdapter } from '../vendors/types.ts';
 import { createAdminListener } from './admin.ts';
 import type { PipelineDeps } from './context.ts';
 import { DEFAULT_MAX_HELD_ANSWER_BYTES, DEFAULT_MAX_RESPONSE_BYTES } from './defaults.ts';
+import { errorText } from './error-text.ts';
 import { HeldAnswers } from './held-answers.ts';
 import { InFlight } from './in-flight.ts';
 import { LeaseBackoff } from './lease-backoff.ts';
@@ -24,6 +25,7 @@ import {
   type ListenerOptions,
   type ProxyListener,
 } from './server.ts';
+import { AUDIT_FAILED_MESSAGE } from './stages/audit-backlog.ts';
 import { leaseTtlMsFor } from './stages/lease.ts';
 import { startStoppedRuns } from './stopped-runs-feed.ts';
 import { createUpstreams, type UpstreamConfig } from './upstreams.ts';
@@ -84,6 +86,13 @@ export interface RunningProxy {
    * every connection is closed, and the audit sink flushed once the last call has written its record.
    */
   close(): Promise<void>;
+  /**
+   * Resolves, with the stream's error, once the proxy has stopped by itself because its audit stream
+   * failed (EPIPE, ENOSPC): it admitted no call after the failure, wrote the records it held and
+   * those of the calls in flight to stderr, and drained as close() does. Never resolves otherwise.
+   * The command exits non-zero then (cmd/keybrake.ts).
+   */
+  readonly failed: Promise<Error>;
 }
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
@@ -218,6 +227,21 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     config.log.info({ drained }, 'stopped');
   };
 
+  // An audit stream that fails cannot be trusted again (a pipe whose reader left, a full disk): a
+  // proxy that went on would forward calls recorded only on stderr, or nowhere once that fails too.
+  // It stops as on SIGTERM, refusing every call meanwhile with the reason, and the process exits 1.
+  const failed = new Promise<Error>((resolve) => {
+    config.audit.onFailure((err) => {
+      calls.drainMessage = AUDIT_FAILED_MESSAGE;
+      config.log.error(
+        { err: errorText(err), inFlight: calls.count },
+        'audit stream failed: no new call is admitted; the records not yet written and those of calls in flight go to stderr; draining, then exiting 1',
+      );
+      closing ??= close();
+      closing.then(() => resolve(err));
+    });
+  });
+
   return {
     snapshots,
     stoppedRuns,
@@ -227,5 +251,6 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       closing ??= close();
       return closing;
     },
+    failed,
   };
 }

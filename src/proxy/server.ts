@@ -179,7 +179,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     answers.afterOpen(
       req.socket,
       () => {
-        if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down')));
+        if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down', calls.drainMessage)));
         else fastifyHandler(req, res);
       },
       res,

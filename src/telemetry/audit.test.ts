@@ -129,7 +129,7 @@ describe('isoTimestamp', () => {
 /** A stream that keeps what it is given and when, and can be told to hold writes back. */
 class RecordingStream extends Writable {
   readonly writes: string[] = [];
-  #held: (() => void)[] = [];
+  #held: ((err?: Error) => void)[] = [];
   hold = false;
   #waiters: (() => void)[] = [];
 
@@ -140,8 +140,13 @@ class RecordingStream extends Writable {
   override _write(chunk: string, _encoding: string, done: (err?: Error | null) => void): void {
     this.writes.push(chunk);
     for (const w of this.#waiters.splice(0)) w();
-    if (this.hold) this.#held.push(() => done());
+    if (this.hold) this.#held.push((err) => done(err));
     else done();
+  }
+
+  /** Fails the oldest held write with `err`, as a pipe whose reader went away fails (EPIPE). */
+  failHeld(err: Error): void {
+    this.#held.shift()!(err);
   }
 
   /** Lets every held write complete. */
@@ -221,15 +226,72 @@ describe('stdoutAuditSink: batches', () => {
     expect(paths(stream.lines())).toEqual(['/seq/0', '/seq/1', '/seq/2', '/seq/3', '/seq/4']);
   });
 
-  it('flush() does not wait for a stream that is gone', async () => {
+  it('flush() does not wait for a stream that is gone: what it held is written to the fallback', async () => {
     const stream = new RecordingStream(1);
     stream.hold = true;
-    const sink = stdoutAuditSink({ stream: stream as AuditStream, maxBatchBytes: 1, maxDelayMs: 60_000 });
+    const fallback = new RecordingStream();
+    const sink = stdoutAuditSink({
+      stream: stream as AuditStream,
+      fallback,
+      maxBatchBytes: 1,
+      maxDelayMs: 60_000,
+    });
     sink.write(seq(0));
     sink.write(seq(1));
     const flushing = sink.flush();
     stream.destroy();
     await flushing;
+    expect(paths(fallback.lines())).toEqual(['/seq/0', '/seq/1']);
+  });
+});
+
+// Tenth round (MEDIUM): nothing listened for the stream's 'error' (EPIPE when `serve | shipper`'s
+// shipper restarts, ENOSPC on a full disk); the process died on it, and the records it held and those
+// of the calls at the vendor were written nowhere.
+describe('stdoutAuditSink: a stream that fails', () => {
+  const epipe = () => Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+
+  it('hands every record it had not confirmed, and every later one, to the fallback in order, and tells its listeners', async () => {
+    const stream = new RecordingStream();
+    const fallback = new RecordingStream();
+    const sink = stdoutAuditSink({ stream, fallback, maxBatchBytes: 1, maxDelayMs: 60_000 });
+    const told: Error[] = [];
+    sink.onFailure((err) => told.push(err));
+    sink.write(seq(0)); // taken by the stream
+    stream.hold = true;
+    sink.write(seq(1)); // being written when the reader goes away
+    sink.write(seq(2)); // queued behind it
+    expect(sink.failure).toBeUndefined();
+    stream.failHeld(epipe());
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toEqual([expect.objectContaining({ code: 'EPIPE' })]);
+    expect(sink.failure).toBe(told[0]);
+    sink.write(seq(3)); // the record of a call still in flight
+    await sink.flush();
+    // What the stream was given and did not confirm (seq 1 failed, seq 2 never left its buffer).
+    expect(paths(stream.lines())).toEqual(['/seq/0', '/seq/1']);
+    expect(paths(fallback.lines())).toEqual(['/seq/1', '/seq/2', '/seq/3']);
+    // No new call is admitted, and none waits: the proxy refuses them and drains.
+    expect(sink.admits('agents/k')).toBe(false);
+    expect(sink.admits(null)).toBe(false);
+    expect(sink.room()).toBeUndefined();
+    expect(sink.heldBytes).toBe(0);
+    // A listener that comes late is told too.
+    const late = new Promise<Error>((resolve) => sink.onFailure(resolve));
+    expect(await late).toBe(told[0]);
+  });
+
+  it("fails on the stream's 'error' alone (ENOSPC with nothing being written), without an unhandled error", async () => {
+    const stream = new RecordingStream();
+    const fallback = new RecordingStream();
+    const sink = stdoutAuditSink({ stream, fallback, maxDelayMs: 60_000 });
+    const failed = new Promise<Error>((resolve) => sink.onFailure(resolve));
+    sink.write(seq(0)); // gathering in the batch
+    stream.destroy(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    expect(await failed).toMatchObject({ code: 'ENOSPC' });
+    await sink.flush();
+    expect(stream.writes).toEqual([]);
+    expect(paths(fallback.lines())).toEqual(['/seq/0']);
   });
 });
 
@@ -278,14 +340,23 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     expect(paths(stream.lines())).toHaveLength(8);
   });
 
-  it('room() does not wait for a stream that is gone', async () => {
+  it('room() does not wait for a stream that is gone: what it held is written to the fallback', async () => {
     const stream = stuck();
-    const sink = stdoutAuditSink({ stream, maxBatchBytes: line, maxDelayMs: 60_000, maxHeldBytes: 1 });
+    const fallback = new RecordingStream();
+    const sink = stdoutAuditSink({
+      stream,
+      fallback,
+      maxBatchBytes: line,
+      maxDelayMs: 60_000,
+      maxHeldBytes: 1,
+    });
     for (let i = 0; i < 8; i++) sink.write(seq(i));
     const room = sink.room();
     stream.destroy();
     await room;
     expect(sink.room()).toBeUndefined();
+    await sink.flush();
+    expect(paths(fallback.lines())).toEqual(Array.from({ length: 8 }, (_, i) => `/seq/${i}`));
   });
 
   // Fifth probe round: the backlog was one pool, so one key's calls with 16 KB records (refused

@@ -45,6 +45,14 @@ export interface AuditSink {
    * since even a refusal's record would grow what it holds.
    */
   room(): Promise<void> | undefined;
+  /**
+   * Set once the stream has failed (EPIPE: its reader went away; ENOSPC: a full disk; or it closed):
+   * from then on every record, those it held and those still to come, goes to the fallback (stderr),
+   * and no new call should be admitted (the proxy drains and exits: see runtime.ts).
+   */
+  readonly failure: Error | undefined;
+  /** Calls `listener` once the stream fails (at once, in a microtask, if it has). */
+  onFailure(listener: (err: Error) => void): void;
 }
 
 /**
@@ -121,14 +129,21 @@ export function serializeAuditRecord(r: AuditRecord): string {
 /** Where the stdout sink writes: process.stdout, or any writable byte stream (tests). */
 export interface AuditStream {
   write(chunk: string, callback: (err?: Error | null) => void): boolean;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
-  removeListener(event: 'close', listener: () => void): unknown;
-  readonly destroyed: boolean;
+  once(event: 'drain', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+}
+
+/** Where records go once the audit stream has failed: process.stderr, or any writable stream (tests). */
+export interface FallbackStream {
+  write(chunk: string, callback: (err?: Error | null) => void): boolean;
 }
 
 export interface StdoutAuditSinkOptions {
   /** Default process.stdout: file, pipe, terminal or /dev/null, as Node opened fd 1. */
   readonly stream?: AuditStream;
+  /** Default process.stderr: where records go once `stream` has failed (the logs' stream). */
+  readonly fallback?: FallbackStream;
   /** A batch is written as soon as it holds this many characters (default 64 KiB). */
   readonly maxBatchBytes?: number;
   /** …and at the latest this long after its first record (default 10 ms). */
@@ -149,6 +164,12 @@ export const DEFAULT_AUDIT_DELAY_MS = 10;
  * add, stays far below the chart's 512 MiB beside a proxy's own 200 MiB or so.
  */
 export const DEFAULT_AUDIT_MAX_HELD_BYTES = 16 * 1024 * 1024;
+
+/** One write handed to the stream: its text (for the fallback, should the stream fail) and keys. */
+interface PendingWrite {
+  readonly text: string;
+  readonly keys: KeyTally;
+}
 
 /** Sinks holding records not yet handed to their stream: written out when the process exits. */
 const gathering = new Set<BatchedAuditSink>();
@@ -174,6 +195,15 @@ let exitHook = false;
  * (its path, up to AUDIT_PATH_CHARS), and a log collector that stops reading would otherwise grow
  * the proxy until it is killed, losing every record it held; one pool for every key let one key's
  * calls have every other key refused.
+ *
+ * A stream that fails (its 'error': EPIPE when the reader of a pipe went away, ENOSPC on a full disk;
+ * or its 'close') is not retried: every record it had not confirmed, the batch gathering and every
+ * record still to come are written to the fallback (stderr), and the failure listeners are told, so
+ * the proxy admits no new call, drains and exits (runtime.ts). Before the tenth round nothing
+ * listened for 'error': the process died on it at once, and the records it held and those of the
+ * calls at the vendor then were written nowhere. A write the stream had begun when it failed may
+ * have reached its reader in part: it is written to the fallback whole, so a record may be in both
+ * places, never in neither.
  */
 class BatchedAuditSink implements AuditSink {
   readonly #stream: AuditStream;
@@ -189,44 +219,76 @@ class BatchedAuditSink implements AuditSink {
   #timerArmed = false;
   /** The stream is past its high-water mark: batches gather here until it drains. */
   #awaitingDrain = false;
-  /** Each write handed to the stream whose callback has not run yet, oldest first: its length and keys. */
-  readonly #inFlight: { chars: number; keys: KeyTally }[] = [];
+  /**
+   * Each write handed to the stream whose callback has not run yet, oldest first: its text (for the
+   * fallback, should the stream fail before confirming it), length and keys.
+   */
+  readonly #inFlight: PendingWrite[] = [];
   #inFlightChars = 0;
   #idle: (() => void)[] = [];
   /** Calls waiting for room (see room()). */
   #waitingRoom: (() => void)[] = [];
+  readonly #fallback: FallbackStream;
+  #failure: Error | undefined;
+  #failureListeners: ((err: Error) => void)[] = [];
+  /** Characters handed to the fallback that it has not confirmed yet. */
+  #fallbackChars = 0;
 
-  constructor(stream: AuditStream, maxBatch: number, delayMs: number, maxHeld: number) {
+  constructor(
+    stream: AuditStream,
+    fallback: FallbackStream,
+    maxBatch: number,
+    delayMs: number,
+    maxHeld: number,
+  ) {
     this.#stream = stream;
+    this.#fallback = fallback;
     this.#maxBatch = maxBatch;
     this.#delayMs = delayMs;
     this.#maxHeld = maxHeld;
+    // For as long as the sink lives: a second error must not be unhandled either.
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
   }
 
   get heldBytes(): number {
-    return this.#batch.length + this.#inFlightChars;
+    return this.#batch.length + this.#inFlightChars + this.#fallbackChars;
+  }
+
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  onFailure(listener: (err: Error) => void): void {
+    const failure = this.#failure;
+    if (failure) queueMicrotask(() => listener(failure));
+    else this.#failureListeners.push(listener);
   }
 
   admits(vaultKey: string | null): boolean {
-    return this.#shares.admits(vaultKey, this.heldBytes, this.#maxHeld);
+    return this.#failure === undefined && this.#shares.admits(vaultKey, this.heldBytes, this.#maxHeld);
   }
 
   room(): Promise<void> | undefined {
     if (this.#hasRoom()) return undefined;
-    return new Promise((resolve) => {
-      if (this.#waitingRoom.length === 0) this.#stream.once('close', this.#wakeRoom);
-      this.#waitingRoom.push(resolve);
-    });
+    return new Promise((resolve) => this.#waitingRoom.push(resolve));
   }
 
-  /** Refusals' records may take the sink to twice its bound; a stream that is gone takes nothing more. */
+  /**
+   * Refusals' records may take the sink to twice its bound. Once the stream failed nothing waits:
+   * calls are refused (admits()), and their records go to the fallback.
+   */
   #hasRoom(): boolean {
-    return this.heldBytes < 2 * this.#maxHeld || this.#stream.destroyed;
+    return this.#failure !== undefined || this.heldBytes < 2 * this.#maxHeld;
   }
 
   write(record: AuditRecord): void {
-    if (this.#batch.length === 0) gathering.add(this);
     const line = serializeAuditRecord(record);
+    if (this.#failure) {
+      this.#toFallback(line);
+      return;
+    }
+    if (this.#batch.length === 0) gathering.add(this);
     this.#batch += line;
     this.#shares.add(this.#batchKeys, record.vaultKey, line.length);
     if (this.#batch.length >= this.#maxBatch) {
@@ -240,58 +302,112 @@ class BatchedAuditSink implements AuditSink {
     }
   }
 
+  /** Resolves once every record is with the OS: through the stream, or, once it failed, the fallback. */
   flush(): Promise<void> {
     this.#send();
     if (this.#settled()) return Promise.resolve();
-    return new Promise((resolve) => {
-      if (this.#idle.length === 0) this.#stream.once('close', this.#wakeIdle);
-      this.#idle.push(resolve);
-    });
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /** Everything handed over and written, or nothing more can be (the stream is gone). */
+  /** Everything handed over and written (to the fallback, once the stream failed). */
   #settled(): boolean {
-    return (this.#inFlight.length === 0 && this.#batch.length === 0) || this.#stream.destroyed;
+    return this.#inFlight.length === 0 && this.#batch.length === 0 && this.#fallbackChars === 0;
   }
 
   /** Hands the batch to the stream, unless the stream asked to wait for 'drain'. Synchronous. */
   #send(): void {
-    if (this.#awaitingDrain || this.#batch.length === 0) return;
-    const text = this.#batch;
+    if (this.#failure || this.#awaitingDrain || this.#batch.length === 0) return;
+    const write: PendingWrite = { text: this.#batch, keys: this.#batchKeys };
     this.#batch = '';
-    gathering.delete(this);
-    this.#inFlight.push({ chars: text.length, keys: this.#batchKeys });
     this.#batchKeys = new Map();
-    this.#inFlightChars += text.length;
-    if (!this.#stream.write(text, this.#written)) {
+    gathering.delete(this);
+    this.#inFlight.push(write);
+    this.#inFlightChars += write.text.length;
+    // A callback per write (one per batch, not per record): an error names the write that failed.
+    if (!this.#stream.write(write.text, (err) => this.#written(write, err))) {
       this.#awaitingDrain = true;
       this.#stream.once('drain', this.#onDrain);
     }
   }
 
-  /** Called once per write, with an error too (a closed pipe): either way it is no longer pending. */
-  readonly #written = (): void => {
-    // A stream completes its writes in the order it was given them.
-    const { chars, keys } = this.#inFlight.shift()!;
-    this.#inFlightChars -= chars;
-    this.#shares.taken(keys);
-    if (this.#idle.length > 0 && this.#settled()) this.#wakeIdle();
-    if (this.#waitingRoom.length > 0 && this.#hasRoom()) this.#wakeRoom();
-  };
+  /**
+   * Called once per write. A stream completes its writes in order, but an error's callback may come
+   * before the (deferred) callbacks of the writes it completed just before: those are confirmed when
+   * theirs come; the failed write and every one after it go to the fallback now.
+   */
+  #written(write: PendingWrite, err?: Error | null): void {
+    const at = this.#inFlight.indexOf(write);
+    // Already handed to the fallback (the stream failed or closed before this callback came).
+    if (at === -1) return;
+    if (err) {
+      this.#fail(err, at);
+      return;
+    }
+    this.#inFlight.splice(at, 1);
+    this.#inFlightChars -= write.text.length;
+    this.#shares.taken(write.keys);
+    this.#wakeWaiters();
+  }
 
-  readonly #wakeRoom = (): void => {
-    this.#stream.removeListener('close', this.#wakeRoom);
-    const waiting = this.#waitingRoom;
-    this.#waitingRoom = [];
-    for (const resolve of waiting) resolve();
-  };
+  /**
+   * The stream's 'error': after a write's own error (which came first) it adds nothing; as the first
+   * sign, no write is named, so every one not confirmed goes to the fallback.
+   */
+  readonly #onError = (err: Error): void => this.#fail(err, this.#failure ? this.#inFlight.length : 0);
 
-  readonly #wakeIdle = (): void => {
-    this.#stream.removeListener('close', this.#wakeIdle);
-    const idle = this.#idle;
-    this.#idle = [];
-    for (const resolve of idle) resolve();
-  };
+  /** A stream that closed takes no more, and completes nothing it was given. */
+  readonly #onClose = (): void => this.#fail(new Error('the audit stream closed'), 0);
+
+  /**
+   * The stream cannot be written any more: the writes from `from` on that it has not confirmed (in
+   * the order it was given them; from 0 when the error names no write, so one it did take may be
+   * written twice) and the batch gathering go to the fallback, and so does every later record
+   * (write()). Writes before `from` are confirmed or sent to the fallback when their callbacks come.
+   */
+  #fail(err: Error, from: number): void {
+    if (!this.#failure) {
+      this.#failure = err;
+      gathering.delete(this);
+    }
+    const unconfirmed = this.#inFlight.splice(from);
+    let text = '';
+    for (const write of unconfirmed) {
+      text += write.text;
+      this.#inFlightChars -= write.text.length;
+      this.#shares.taken(write.keys);
+    }
+    text += this.#batch;
+    this.#shares.taken(this.#batchKeys);
+    this.#batch = '';
+    this.#batchKeys = new Map();
+    if (text.length > 0) this.#toFallback(text);
+    const listeners = this.#failureListeners;
+    this.#failureListeners = [];
+    for (const listener of listeners) listener(err);
+    this.#wakeWaiters();
+  }
+
+  #toFallback(text: string): void {
+    this.#fallbackChars += text.length;
+    // An error here too (stderr gone as well) leaves nowhere to write: it is no longer pending.
+    this.#fallback.write(text, () => {
+      this.#fallbackChars -= text.length;
+      this.#wakeWaiters();
+    });
+  }
+
+  #wakeWaiters(): void {
+    if (this.#idle.length > 0 && this.#settled()) {
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
+    if (this.#waitingRoom.length > 0 && this.#hasRoom()) {
+      const waiting = this.#waitingRoom;
+      this.#waitingRoom = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
 
   readonly #onDrain = (): void => {
     this.#awaitingDrain = false;
@@ -327,7 +443,13 @@ export function stdoutAuditSink(opts: StdoutAuditSinkOptions = {}): AuditSink {
       for (const sink of gathering) sink.exiting();
     });
   }
-  return new BatchedAuditSink(opts.stream ?? process.stdout, maxBatch, delayMs, maxHeld);
+  return new BatchedAuditSink(
+    opts.stream ?? process.stdout,
+    opts.fallback ?? process.stderr,
+    maxBatch,
+    delayMs,
+    maxHeld,
+  );
 }
 
 /** Keeps records in memory (tests, the demo). */
@@ -340,5 +462,7 @@ export function memoryAuditSink(): AuditSink & { records: AuditRecord[] } {
     heldBytes: 0,
     admits: () => true,
     room: () => undefined,
+    failure: undefined,
+    onFailure: () => {},
   };
 }

@@ -58,15 +58,18 @@ type Waiter = {
  */
 export async function startKeybrake(
   args: string[],
-  /** `cwd`: where it starts (the repository's root by default); give `env.PWD` as a shell would. */
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+  /**
+   * `cwd`: where it starts (the repository's root by default); give `env.PWD` as a shell would.
+   * `stdout`: a file descriptor to give it as its stdout (`/dev/full`, say) instead of a pipe read here.
+   */
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; stdout?: number } = {},
 ): Promise<KeybrakeProcess> {
   const canary = await canaryRun();
   const testFile = canary ? await currentTestFile() : '';
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...ambientEnv(), KEYBRAKE_LOG_LEVEL: 'info', ...(canary ? otelEnv(canary) : {}), ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
   });
   const tee = canary ? teeOutputs(canary, testFile, child, args, opts.env) : undefined;
   let raw = '';
@@ -90,7 +93,7 @@ export async function startKeybrake(
       }
     }
   };
-  createInterface({ input: child.stdout! }).on('line', (l) => feed(l, audit, auditWaiters));
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', (l) => feed(l, audit, auditWaiters));
   createInterface({ input: child.stderr! }).on('line', (l) => feed(l, logs, logWaiters));
 
   const waitFor =
