@@ -141,7 +141,7 @@ export function createOperator(opts: OperatorOptions): Operator {
   const reportChange = createChangeReport({
     log,
     recordEvent,
-    heldToken: (uid) => revocations.tokenOf(uid) !== undefined,
+    heldToken: (uid) => revocations.holdsAny(uid),
   });
   const spend = createSpendTracker({ ...(opts.counters && { counters: opts.counters }), clock, log });
   const status = createStatusWriter({
@@ -336,6 +336,15 @@ export function createOperator(opts: OperatorOptions): Operator {
         const at = clock.now();
         record([{ ...entry, at }]);
         runner.removeKeys(new Set([entry.digest]), at);
+      });
+      // Every table put in force (an update's, a recompile's after the ledger or the claims changed,
+      // the fast path's): a token it no longer serves for a live key is kept for that key's deletion.
+      runner.publishTo((o) => {
+        const overflow = revocations.served(o.update.set, o.snapshot.keys);
+        if (overflow.length > 0) {
+          const at = clock.now();
+          record(overflow.map((e) => ({ ...e, at })));
+        }
       });
       source.onUpdate((u) => {
         record(revocations.revokedBy(u, clock.now()));

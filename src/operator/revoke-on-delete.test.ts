@@ -3,7 +3,7 @@ import type { ResourceSet } from '../api/resource-set.ts';
 import type { Secret, VaultKey } from '../api/v1alpha1/index.ts';
 import type { KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
-import { createRevokeOnDelete } from './revoke-on-delete.ts';
+import { createRevokeOnDelete, MAX_SUPERSEDED, type ServedKey } from './revoke-on-delete.ts';
 import type { OwnerReference } from './tokens.ts';
 
 const A = newToken('stripe');
@@ -49,7 +49,11 @@ const tracked = (
     ownerReferencesOf: (_ns, name) => owners.get(name),
     createdAt: (k) => created.get(k.metadata.name),
   });
-const NOTHING_SERVED = new Map<string, { uid: string }>();
+const NOTHING_SERVED = new Map<string, ServedKey>();
+/** The table a proxy serves: each token's digest → the key (of namespace agents) it is served for. */
+const serving = (...served: [token: string, name: string, uid: string][]): Map<string, ServedKey> =>
+  new Map(served.map(([token, name, uid]) => [tokenDigest(token), { uid, namespace: 'agents', name }]));
+const toEntry = (token: string) => ({ digest: tokenDigest(token) });
 const owner = (uid: string, name: string): OwnerReference => ({
   apiVersion: 'keybrake.dev/v1alpha1',
   kind: 'VaultKey',
@@ -112,6 +116,95 @@ describe('revoke on delete', () => {
     expect(tracker.tokenOf('uid-a')).toEqual({ digest: tokenDigest(A), vaultKey: 'agents/a', at: 0 });
     tracker.remember(set([], [first]), NOTHING_SERVED);
     expect(tracker.tokenOf('uid-a')).toBeUndefined();
+  });
+
+  // Tenth round (HIGH): a key whose token Secret the operator could not see at the delete (label
+  // removed, or deleted and re-minted) revoked nothing, or only the fresh token nobody held, and the
+  // same manifest applied again served the user's token.
+  describe('a deleted key revokes every token it was served under (tenth round)', () => {
+    const del = (name: string, uid: string) =>
+      update(set([], []), [{ kind: 'VaultKey', namespace: 'agents', name, uid }]);
+    /** What the operator does with an update: compiles it, puts its table in force, remembers it. */
+    const step = (tracker: ReturnType<typeof tracked>, s: ResourceSet, served: Map<string, ServedKey>) => {
+      const overflow = tracker.served(s, served);
+      tracker.remember(s, served);
+      return overflow;
+    };
+    const digests = (entries: readonly { digest: string }[]) => entries.map((e) => e.digest).sort();
+
+    it('the token of a Secret that lost its label (no longer seen) before the delete', () => {
+      const tracker = tracked();
+      const a = key('a', 'uid-a');
+      step(tracker, set([a], [secret('a-token', A)]), serving([A, 'a', 'uid-a']));
+      // Unlabelled: the informer no longer has the Secret, the key is TokenSecretMissing, not served.
+      expect(step(tracker, set([a], []), NOTHING_SERVED)).toEqual([]);
+      expect(tracker.tokenOf('uid-a')).toBeUndefined();
+      expect(tracker.holdsAny('uid-a')).toBe(true);
+      expect(tracker.revokedBy(del('a', 'uid-a'), 9)).toEqual([
+        { digest: tokenDigest(A), vaultKey: 'agents/a', at: 9 },
+      ]);
+    });
+
+    it('the brought token and the fresh one the operator minted after its Secret was deleted', () => {
+      const tracker = tracked();
+      const a = key('a', 'uid-a');
+      step(tracker, set([a], [secret('a-token', A)]), serving([A, 'a', 'uid-a']));
+      step(tracker, set([a], []), NOTHING_SERVED);
+      step(tracker, set([a], [secret('a-token', B)]), serving([B, 'a', 'uid-a']));
+      expect(digests(tracker.revokedBy(del('a', 'uid-a'), 1))).toEqual(digests([A, B].map(toEntry)));
+    });
+
+    it('the token of the Secret a moved tokenSecretRef named before', () => {
+      const tracker = tracked();
+      step(tracker, set([key('a', 'uid-a')], [secret('a-token', A)]), serving([A, 'a', 'uid-a']));
+      const moved = key('a', 'uid-a', { name: 'a-token-2', key: 'token' });
+      step(tracker, set([moved], [secret('a-token', A), secret('a-token-2', B)]), serving([B, 'a', 'uid-a']));
+      expect(digests(tracker.revokedBy(del('a', 'uid-a'), 1))).toEqual(digests([A, B].map(toEntry)));
+    });
+
+    it('not a token served for another key, nor one of a key that stayed served', () => {
+      const tracker = tracked();
+      const secrets = [secret('a-token', A), secret('b-token', B)];
+      const both = set([key('a', 'uid-a'), key('b', 'uid-b')], secrets);
+      step(tracker, both, serving([A, 'a', 'uid-a'], [B, 'b', 'uid-b']));
+      step(tracker, both, serving([A, 'a', 'uid-a'], [B, 'b', 'uid-b']));
+      expect(tracker.revokedBy(del('a', 'uid-a'), 1).map((e) => e.digest)).toEqual([tokenDigest(A)]);
+    });
+
+    it('forgets what a key was served under once the key is gone', () => {
+      const tracker = tracked();
+      const a = key('a', 'uid-a');
+      step(tracker, set([a], [secret('a-token', A)]), serving([A, 'a', 'uid-a']));
+      step(tracker, set([a], []), NOTHING_SERVED);
+      step(tracker, set([], []), NOTHING_SERVED);
+      step(tracker, set([], [secret('x', B)]), NOTHING_SERVED);
+      expect(tracker.holdsAny('uid-a')).toBe(false);
+    });
+
+    it(`keeps ${MAX_SUPERSEDED} a key and hands the oldest back to be recorded, never one served again`, () => {
+      const tracker = tracked();
+      const a = key('a', 'uid-a');
+      const tokens = Array.from({ length: MAX_SUPERSEDED + 3 }, () => newToken('stripe'));
+      const overflow: string[] = [];
+      // The first token comes back between the others: served again, it is not pushed out.
+      for (const t of [A, ...tokens.flatMap((t) => [t, A])])
+        overflow.push(
+          ...step(tracker, set([a], [secret('a-token', t)]), serving([t, 'a', 'uid-a'])).map((e) => e.digest),
+        );
+      expect(overflow).not.toContain(tokenDigest(A));
+      const rotated: string[] = [];
+      for (const t of tokens)
+        rotated.push(
+          ...step(tracker, set([a], [secret('a-token', t)]), serving([t, 'a', 'uid-a'])).map((e) => e.digest),
+        );
+      expect(rotated.length).toBeGreaterThan(0);
+      const onDelete = tracker.revokedBy(del('a', 'uid-a'), 1).map((e) => e.digest);
+      expect(onDelete.length).toBeLessThanOrEqual(MAX_SUPERSEDED + 1);
+      // Every token it was served under is recorded now or at the delete.
+      expect(new Set([...overflow, ...rotated, ...onDelete])).toEqual(
+        new Set([A, ...tokens].map(tokenDigest)),
+      );
+    });
   });
 
   describe('a deleted key revokes only a token it held (ADR 0009, 2026-11-30)', () => {
@@ -185,7 +278,7 @@ describe('revoke on delete', () => {
 
     it('the key served under the token, whenever it was created', () => {
       const tracker = tracked(new Map(), created);
-      tracker.remember(set([bot, evil], brought), new Map([[tokenDigest(A), { uid: 'uid-evil' }]]));
+      tracker.remember(set([bot, evil], brought), serving([A, 'evil', 'uid-evil']));
       expect(tracker.tokenOf('uid-bot')).toBeUndefined();
       expect(tracker.tokenOf('uid-evil')?.digest).toBe(tokenDigest(A));
     });

@@ -24,6 +24,14 @@ import { type OwnerReference, owningVaultKey } from './tokens.ts';
  * knowledge of what is in it. Two keys whose Secrets are separate objects holding the same value both
  * hold it: deleting either revokes it (fail closed; only someone who knows the token can set that up).
  *
+ * A key also holds every token a proxy was served it under before and no longer is (tenth round): its
+ * Secret lost the label or was deleted (and the operator minted a fresh one), its tokenSecretRef
+ * was moved, the token was replaced by hand. Deleting the key revokes those too, so the same manifest
+ * applied again (its Secret relabelled, or re-created from git) never serves them. Only tokens served
+ * under the key's own uid count, so no key gains a token it never held (the rules above stand).
+ * These are kept in memory until the key is deleted, at most MAX_SUPERSEDED a key: past that the
+ * oldest is handed back to be recorded at once (fail closed: it is not served, and now never will be).
+ *
  * A Secret whose owner is gone is read only where the owner's token can be: the field the owner
  * named when the operator last saw it, and the field the operator mints into by default, and only a
  * value shaped like a token the compiler would serve. A Secret anyone may create (any owner uid, any
@@ -36,10 +44,31 @@ export interface RevokeOnDelete {
    * Remembers the token of every key of the set now in force (call after compiling it); `served`:
    * the keys of the snapshot in force by token digest.
    */
-  remember(set: ResourceSet, served: ReadonlyMap<string, { readonly uid: string }>): void;
-  /** The token the VaultKey `uid` held at the last update (what deleting it revokes), if any. */
+  remember(set: ResourceSet, served: ReadonlyMap<string, ServedKey>): void;
+  /**
+   * Follows the tables put in force (`served`, for the set `set`): a token the previous one served
+   * for a live key and this one does not is kept for that key's deletion. Answers the tokens past
+   * MAX_SUPERSEDED, to record now.
+   */
+  served(set: ResourceSet, served: ReadonlyMap<string, ServedKey>): RevocationEntry[];
+  /** The token the VaultKey `uid` held at the last update (what the fast path revokes), if any. */
   tokenOf(uid: string): RevocationEntry | undefined;
+  /** Whether deleting the VaultKey `uid` revokes anything: a token it holds, or one it was served under. */
+  holdsAny(uid: string): boolean;
 }
+
+/** A key of the snapshot in force, as remember reads it (a CompiledKey is one). */
+export interface ServedKey {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * How many superseded tokens a key keeps in memory for its deletion. A key is re-minted or rotated a
+ * handful of times in its life; a tenant rotating one in a loop gets its old tokens recorded at once.
+ */
+export const MAX_SUPERSEDED = 16;
 
 /** The token a key held at the last update, and the Secret field it named. */
 interface Held {
@@ -69,6 +98,13 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
   const ownerOf = (namespace: string, name: string) => owningVaultKey(ownerReferencesOf(namespace, name));
   /** uid → the token it held, as of the last update. */
   let held = new Map<string, Held>();
+  /**
+   * uid → the tokens a proxy was served that live key under and no longer is, oldest first: what its
+   * Secret held before it turned invisible (label removed), was deleted and re-minted, or replaced.
+   */
+  const superseded = new Map<string, RevocationEntry[]>();
+  /** The table remember last saw: a token it served for a uid that the next one does not is superseded. */
+  let lastServed: ReadonlyMap<string, ServedKey> | undefined;
   // Digests by Secret object and field: an unchanged Secret stays the same object (ValidationCache).
   const digests = new ObjectMemo<Secret, Map<string, string | null>>('token digests');
   // Per VaultKey object: its token Secret when last remembered, and what it held of it.
@@ -153,6 +189,36 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
     });
   };
 
+  /**
+   * Moves each token the last table served for a live key, and `served` does not serve for it, to
+   * that key's superseded tokens; forgets those of keys that are gone (their deletion was recorded
+   * by revokedBy, before this set was compiled). Answers the tokens past MAX_SUPERSEDED, to record now.
+   */
+  const supersede = (live: ReadonlyMap<string, string>, served: ReadonlyMap<string, ServedKey>) => {
+    const overflow: RevocationEntry[] = [];
+    const before = lastServed;
+    lastServed = served;
+    // A token served for its key again (its Secret relabelled) is no longer superseded: never
+    // pushed out below and recorded while it is served.
+    for (const [uid, list] of superseded) {
+      const kept = live.has(uid) ? list.filter((e) => served.get(e.digest)?.uid !== uid) : [];
+      if (kept.length === 0) superseded.delete(uid);
+      else if (kept.length !== list.length) superseded.set(uid, kept);
+    }
+    if (before === undefined || before === served) return overflow;
+    for (const [digest, k] of before) {
+      if (served.get(digest)?.uid === k.uid || !live.has(k.uid)) continue;
+      const list = superseded.get(k.uid);
+      const entry = { digest, vaultKey: `${k.namespace}/${k.name}`, at: 0 };
+      if (!list) superseded.set(k.uid, [entry]);
+      else if (!list.some((e) => e.digest === digest)) {
+        list.push(entry);
+        if (list.length > MAX_SUPERSEDED) overflow.push(list.shift()!);
+      }
+    }
+    return overflow;
+  };
+
   return {
     revokedBy(update, at) {
       // By digest: a deleted key's Secret is orphaned by the same update.
@@ -161,8 +227,10 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
         if (!out.has(e.digest)) out.set(e.digest, { ...e, at });
       };
       for (const d of update.deleted) {
-        const t = d.kind === 'VaultKey' && d.uid !== undefined ? held.get(d.uid) : undefined;
+        if (d.kind !== 'VaultKey' || d.uid === undefined) continue;
+        const t = held.get(d.uid);
         if (t) add(t.entry);
+        for (const e of superseded.get(d.uid) ?? []) add(e);
       }
       const live = liveOf(update.set);
       for (const secret of update.set.secrets) {
@@ -212,8 +280,14 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
         }
       held = next;
     },
+    served(set, served) {
+      return supersede(liveOf(set), served);
+    },
     tokenOf(uid) {
       return held.get(uid)?.entry;
+    },
+    holdsAny(uid) {
+      return held.has(uid) || superseded.has(uid);
     },
   };
 }
