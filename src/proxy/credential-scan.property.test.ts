@@ -41,6 +41,8 @@ function spelling(c: string): fc.Arbitrary<string> {
         [...`%${hex(code, 2, upper)}`].map((d) => `\\u${hex(d.charCodeAt(0), 4, upper)}`).join(''),
       ),
   ];
+  // Tenth round: a JSON escape percent-encoded (`%5Cu0073`, JSON in a URL's query).
+  ways.push(fc.boolean().map((upper) => `%5${upper ? 'C' : 'c'}u${hex(code, 4, upper)}`));
   if (c === '/') ways.push(fc.constant('\\/'));
   return fc.oneof(...ways);
 }
@@ -74,7 +76,50 @@ const case_ = fc.constantFrom(...CREDENTIALS).chain((cred) =>
   }),
 );
 
+/**
+ * A form spelt with escapes as above and cut by runs of line breaks (raw, or JSON's escapes) of any
+ * length at any places, as a MIME encoder wraps base64: a decoder skips every break (tenth round: a
+ * \u-escaped wrapped form, and a run of 1000 breaks, were relayed).
+ */
+const BREAKS = ['\\r\\n', '\\n', '\n', '\r\n'];
+const wrapped = (text: string): fc.Arbitrary<string> =>
+  fc
+    .tuple(
+      fc.tuple(...[...text].map(spelling)),
+      fc.array(
+        fc.tuple(
+          fc.nat({ max: text.length - 1 }),
+          fc.constantFrom(...BREAKS),
+          fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 500, max: 3000 })),
+        ),
+        { minLength: 1, maxLength: 4 },
+      ),
+    )
+    .map(([parts, cuts]) => {
+      for (const [at, br, times] of cuts) parts[at] = `${parts[at]}${br.repeat(times)}`;
+      return parts.join('');
+    });
+
+const wrappedCase = fc.constantFrom(...CREDENTIALS).chain((cred) =>
+  fc.record({
+    cred: fc.constant(cred),
+    spelt: fc.constantFrom(...credentialNeedles(cred).forms.map((n) => n.text)).chain(wrapped),
+    before: filler,
+    after: filler,
+  }),
+);
+
 describe('carriesCredential with escapes in any mix', () => {
+  it('finds a form spelt with any escapes and cut by runs of line breaks of any length', () => {
+    fc.assert(
+      fc.property(wrappedCase, ({ cred, spelt, before, after }) => {
+        const body = Buffer.from(`{"a":"${before}","k":"${spelt}","b":"${after}"}`);
+        expect(carriesCredential({ status: 200, headers: {}, body }, cred)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
   it('finds a form spelt with any escapes anywhere in a large answer', () => {
     fc.assert(
       fc.property(case_, ({ cred, spelt, before, after }) => {

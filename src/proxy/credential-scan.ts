@@ -1,6 +1,13 @@
 import { trimOws } from '../http-whitespace.ts';
 import type { UpstreamCredential } from '../snapshot/types.ts';
-import { escapedRegions, jsonUnescaped, latin1Narrowed, nulsRemoved, percentUnescaped } from './escapes.ts';
+import {
+  escapedRegions,
+  jsonUnescaped,
+  latin1Narrowed,
+  mergedRegions,
+  nulsRemoved,
+  percentUnescaped,
+} from './escapes.ts';
 import { lineBreaksRemoved, wrappedRegions } from './line-breaks.ts';
 import type { UpstreamResponse } from './upstreams.ts';
 import { isZlibStream } from './zlib-stream.ts';
@@ -18,16 +25,37 @@ interface Needles {
   /** The shortest and longest of `forms`: text shorter than the one holds none of them. */
   readonly shortest: number;
   readonly longest: number;
-  /** By character code: whether any form holds that character (an escape of any other spells none). */
+  /**
+   * By character code: whether an escape of that character may spell part of a form: a character of
+   * one, or one that begins an escape or a line break once decoded (escapes of anything else spell
+   * none).
+   */
   readonly alphabet: Uint8Array;
+  /**
+   * By character code: whether a line break after, or before, that character may split a form as the
+   * answer spells it (line-breaks.ts).
+   */
+  readonly ends: Uint8Array;
+  readonly begins: Uint8Array;
 }
 
-/** At most this many bytes of an answer spell one character of a form: `\u0025\u0035\u0046` is `_`. */
-const MAX_ESCAPE_BYTES = 18;
-/** At most this many bytes of line breaks sit between two characters of a wrapped form: `\r\n`. */
+/**
+ * How many layers of escapes are read through, JSON's `\u` and `\/`, URL's `%XX` and line breaks, in
+ * any order: `%5Cu0073` is `\u0073` in a URL query (a `state` holding JSON), so `s` once both are
+ * decoded (tenth round: that was relayed, read JSON's first only).
+ */
+const MAX_LAYERS = 3;
+/**
+ * At most this many bytes of an answer spell one character of a form through MAX_LAYERS layers: a
+ * JSON `\uXXXX`, the longest escape, is six bytes a byte.
+ */
+const MAX_ESCAPE_BYTES = 6 ** MAX_LAYERS;
+/** At most this many bytes of line breaks sit between two characters of a wrapped form (`\r\n`), but in a run found whole. */
 const MAX_BREAK_BYTES = 4;
 const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
+const LF = 0x0a;
+const CR = 0x0d;
 
 /**
  * Signatures of compressed or archived data Keybrake cannot read through: an answer that starts with
@@ -133,11 +161,13 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
       }
     }
     const lengths = [...texts].map((t) => t.length);
+    const alphabet = alphabetOf(texts);
     needles = {
       forms: [...texts].map((text) => ({ text, bytes: Buffer.from(text, 'latin1') })),
       shortest: Math.min(...lengths),
       longest: Math.max(0, ...lengths),
-      alphabet: alphabetOf(texts),
+      alphabet,
+      ...neighboursOf(texts),
     };
     NEEDLES.set(cred, needles);
   }
@@ -145,14 +175,34 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
 }
 
 /**
- * The characters of the forms, and `%`: a `\u0025` may start a percent-escape of one of them. The
- * forms are ASCII (every vendor's secrets and their base64 are), and are matched as Latin-1 bytes.
+ * The characters of the forms, and those an escape of which may begin another escape or a line break
+ * once decoded: `%` (`\u0025` may start a percent-escape of a form's character), `\` (`%5C` a JSON
+ * escape, tenth round), CR and LF (`%0D%0A`, `\u000a`: a line break once decoded, which a MIME
+ * decoder skips). The forms are ASCII (every vendor's secrets and their base64 are), and are matched
+ * as Latin-1 bytes.
  */
 function alphabetOf(texts: Iterable<string>): Uint8Array {
   const alphabet = new Uint8Array(128);
-  alphabet[0x25] = 1;
+  for (const c of [PERCENT, BACKSLASH, LF, CR]) alphabet[c] = 1;
   for (const text of texts) for (let i = 0; i < text.length; i++) alphabet[text.charCodeAt(i) & 0x7f] = 1;
   return alphabet;
+}
+
+/**
+ * What may sit either side of a line break inside a form as the answer spells it: before it, a
+ * character of a form or the end of an escape of one (a hex digit, the `/` of `\/`); after it, a
+ * character of a form or the start of an escape (`%`, `\`). Tenth round: in `\u0041\r\n\u0042` the
+ * break sits between a `1` and a `\`, and a wrapped form \u-escaped throughout was relayed. A `\`
+ * before a break begins none (`\\n` is JSON's backslash and an `n`), nor does a `%`.
+ */
+function neighboursOf(texts: Iterable<string>): { ends: Uint8Array; begins: Uint8Array } {
+  const ends = new Uint8Array(128);
+  for (const text of texts) for (let i = 0; i < text.length; i++) ends[text.charCodeAt(i) & 0x7f] = 1;
+  const begins = ends.slice();
+  for (const c of '0123456789abcdefABCDEF') ends[c.charCodeAt(0)] = 1;
+  begins[PERCENT] = 1;
+  begins[BACKSLASH] = 1;
+  return { ends, begins };
 }
 
 /**
@@ -195,9 +245,26 @@ function bodyCarries(body: Buffer, needles: Needles): boolean {
   return hasForm(narrow, needles) || readingCarries(narrow, needles);
 }
 
-/** Whether Latin-1 text spells a form once its escapes are decoded or its wrapped lines joined. */
-function readingCarries(text: Buffer, needles: Needles): boolean {
-  return escapesCarry(text, needles) || wrappedCarries(text, needles);
+/**
+ * Whether Latin-1 text spells a form once its escapes are decoded or its wrapped lines joined, through
+ * up to MAX_LAYERS layers (`layer` is the one this text is). Read again, decoded, are the parts of it
+ * around each escape of a character of the alphabet (escapes.ts) and each run of line breaks between
+ * two of its neighbours (line-breaks.ts): a form spelt with escapes and breaks lies within `radius`
+ * of each of them. Each byte is in one part at most and each part is decoded once per kind, so a
+ * layer is a few passes over its text however many escapes or breaks an agent had it hold (ninth
+ * round: a regex callback per escape took 100 times a plain answer's scan); a layer's text is the
+ * decoded parts of the one before, never longer, so the whole is at most MAX_LAYERS times that.
+ */
+function readingCarries(text: Buffer, needles: Needles, layer = 1): boolean {
+  const radius = needles.longest * (MAX_ESCAPE_BYTES + MAX_BREAK_BYTES);
+  const escaped = escapedRegions(text, needles.alphabet, radius);
+  const wrapped = wrappedRegions(text, needles.ends, needles.begins, radius);
+  const regions = mergedRegions(escaped, wrapped);
+  const joins = wrapped.length > 0;
+  for (const [start, end] of regions) {
+    if (decodedCarries(text.subarray(start, end), needles, layer, joins)) return true;
+  }
+  return false;
 }
 
 /** What makes a text worth reading again: an escape (`\` or `%`), or a line break (raw or `\n`). */
@@ -214,46 +281,39 @@ function textCarries(text: string, needles: Needles): boolean {
 }
 
 /**
- * Whether Latin-1 text spells a form with JSON `\uXXXX` or `\/` escapes, which JSON.parse in the
- * client turns back, or URL `%XX` ones: read again, with those decoded, the parts of it around each
- * escape of a character of some form (a form spelt with escapes lies within MAX_ESCAPE_BYTES of each
- * of them per character). Each byte is in one part at most, and each part is decoded once per kind
- * of escape, so the work is a few passes over the text however many escapes an agent had it hold
- * (escapes.ts; ninth round: a regex callback per escape took 100 times a plain answer's scan).
+ * Whether Latin-1 text spells a form once one layer of its escapes and breaks is decoded: JSON's
+ * `\u` and `\/`, then URL's `%XX` (`\u0025\u0034\u0031` is `%41`, so `A`), then line breaks,
+ * searched after each that changed it; then, what that left, as the next layer (`%5Cu0041` is
+ * `\u0041` after the first, `A` after the second). Breaks are taken out where the layer's text had a
+ * run of them inside a form (`joins`) or a raw CR or LF (`%0A` is one once decoded); a `\n` that
+ * decoding formed (`\u005cn`) the next layer finds. The text as it is was searched already.
  */
-function escapesCarry(text: Buffer, needles: Needles): boolean {
-  const radius = needles.longest * MAX_ESCAPE_BYTES;
-  for (const [start, end] of escapedRegions(text, needles.alphabet, radius)) {
-    if (decodedCarries(text.subarray(start, end), needles)) return true;
-  }
-  return false;
-}
-
-/**
- * Whether Latin-1 text spells a form once the line breaks inside its base64-looking runs are taken
- * out (MIME wraps base64 every 76 characters), escaped or not: read again, without its breaks, the
- * parts of it around each break between two characters of some form (line-breaks.ts).
- */
-function wrappedCarries(text: Buffer, needles: Needles): boolean {
-  const radius = needles.longest * (MAX_ESCAPE_BYTES + MAX_BREAK_BYTES);
-  for (const [start, end] of wrappedRegions(text, needles.alphabet, radius)) {
-    const joined = lineBreaksRemoved(text.subarray(start, end));
-    if (hasForm(joined, needles) || escapesCarry(joined, needles)) return true;
-  }
-  return false;
-}
-
-/**
- * Whether Latin-1 text spells a form once its JSON escapes are decoded, or its percent-escapes
- * after them (`\u0025\u0034\u0031` is `%41`, so `A`). The text as it is was searched already.
- */
-function decodedCarries(text: Buffer, needles: Needles): boolean {
+function decodedCarries(text: Buffer, needles: Needles, layer: number, joins: boolean): boolean {
   let decoded = text;
-  if (text.includes(BACKSLASH)) {
-    decoded = jsonUnescaped(text);
-    if (decoded.length !== text.length && hasForm(decoded, needles)) return true;
+  // Each decoder runs only where the byte its escapes begin with is: one native search for one byte
+  // (a search for two, `\u`, costs a look at every backslash of an answer full of them).
+  if (decoded.includes(BACKSLASH)) {
+    const next = jsonUnescaped(decoded);
+    if (next.length !== decoded.length) {
+      if (hasForm(next, needles)) return true;
+      decoded = next;
+    }
   }
-  return decoded.includes(PERCENT) && hasForm(percentUnescaped(decoded), needles);
+  if (decoded.includes(PERCENT)) {
+    const next = percentUnescaped(decoded);
+    if (next.length !== decoded.length) {
+      if (hasForm(next, needles)) return true;
+      decoded = next;
+    }
+  }
+  if (joins || decoded.includes(LF) || decoded.includes(CR)) {
+    const next = lineBreaksRemoved(decoded);
+    if (next.length !== decoded.length) {
+      if (hasForm(next, needles)) return true;
+      decoded = next;
+    }
+  }
+  return decoded !== text && layer < MAX_LAYERS && readingCarries(decoded, needles, layer + 1);
 }
 
 function hasFormText(text: string, needles: Needles): boolean {

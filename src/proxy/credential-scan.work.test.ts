@@ -80,6 +80,22 @@ describe('the work of the escaped-text scan', () => {
   });
 });
 
+// Tenth round: escapes are read through up to three layers in any order (`%5Cu0041` is `A` once URL's
+// and then JSON's are decoded), each layer only around what is left of the one before.
+describe('the work of reading escapes in layers', () => {
+  it.each([
+    ['%252525…41', '%252525252541'],
+    ['%5Cu005c…', '%5Cu005c%5Cu0041'],
+    ['\\u0025\\u0035\\u0043…', '\\u0025\\u0035\\u0043u0041'],
+    ['%4%41\\u00%25', '%4%41\\u00%25'],
+  ])('decodes a 2.5 MB answer of %s at most once per kind of escape and layer', (_name, unit) => {
+    const body = customerList(unit.repeat(Math.floor(498 / unit.length)));
+    expect(carriesCredential({ status: 200, headers: {}, body }, STRIPE)).toBe(false);
+    expect(decodedBytes(jsonUnescaped)).toBeLessThanOrEqual(3 * body.length);
+    expect(decodedBytes(percentUnescaped)).toBeLessThanOrEqual(3 * body.length);
+  });
+});
+
 // Ninth round: the walks looked at every byte from the first `%` or `\` in JavaScript, valid escape
 // or not (a 2.5 MB answer of JSON-escaped backslashes cost 35 times a plain one's scan), and a body
 // holding a NUL was decoded as UTF-16 four times, into strings.

@@ -46,22 +46,44 @@ export function escapedRegions(bytes: Buffer, relevant: Uint8Array, radius: numb
     }
     // An escape's digits begin none (no `%`, `u` or `/` among them): the walk need not skip them.
     if (code < 0 || code >= 128 || relevant[code] !== 1) continue;
-    pushRegion(regions, last, radius, n);
+    pushRegion(regions, last, last, radius, n);
     at = last + radius - 1;
   }
   return regions;
 }
 
 /**
- * Adds to `regions` (in order, merged) the stretch from `radius` before `at` to twice `radius` past
- * it, within `n` bytes: the caller skips the next `radius` bytes, which this stretch already covers.
+ * Adds to `regions` (in order, merged) the stretch from `radius` before `from` to twice `radius` past
+ * `at`, within `n` bytes: the caller skips the next `radius` bytes past `at`, which this stretch
+ * already covers. `from` is where what was found begins (a run of line breaks of any length), `at`
+ * where it ends.
  */
-export function pushRegion(regions: [number, number][], at: number, radius: number, n: number): void {
-  const start = Math.max(0, at - radius);
+export function pushRegion(
+  regions: [number, number][],
+  from: number,
+  at: number,
+  radius: number,
+  n: number,
+): void {
+  const start = Math.max(0, from - radius);
   const end = Math.min(n, at + 2 * radius);
   const last = regions.at(-1);
-  if (last !== undefined && start <= last[1]) last[1] = end;
+  if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
   else regions.push([start, end]);
+}
+
+/** Two lists of regions (each in order, merged) as one, in order, merged: each byte in one region at most. */
+export function mergedRegions(a: [number, number][], b: [number, number][]): [number, number][] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: [number, number][] = [];
+  for (let i = 0, j = 0; i < a.length || j < b.length; ) {
+    const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
+    const last = out.at(-1);
+    if (last !== undefined && next[0] <= last[1]) last[1] = Math.max(last[1], next[1]);
+    else out.push([next[0], next[1]]);
+  }
+  return out;
 }
 
 /** `bytes` with every JSON `\uXXXX` and `\/` decoded, in a new buffer (never longer). */

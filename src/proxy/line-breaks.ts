@@ -27,12 +27,20 @@ function breakAt(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * The stretches of `bytes` within `radius` of a run of line breaks between two characters
- * `relevant` marks (by code, below 128), merged, in order: a break next to anything else (`,\n `
- * in pretty-printed JSON, `.\n` in prose) splits no form. As escapedRegions, the `radius` bytes past
- * a relevant run are not looked at.
+ * The stretches of `bytes` within `radius` of a run of line breaks after a character `ends` marks
+ * and before one `begins` marks (by code, below 128), merged, in order: a break next to anything
+ * else (`,\n ` in pretty-printed JSON, `.\n` in prose) splits no form. A stretch reaches `radius` before the
+ * run's first break and past its last, however long the run: a MIME decoder skips any number of
+ * breaks (tenth round: a run of 1000 `\n` escapes put the part of a form before it out of reach).
+ * As escapedRegions, the `radius` bytes past a relevant run are not looked at, but a run that goes
+ * on past them is followed to its end, where the stretch then reaches.
  */
-export function wrappedRegions(bytes: Buffer, relevant: Uint8Array, radius: number): [number, number][] {
+export function wrappedRegions(
+  bytes: Buffer,
+  ends: Uint8Array,
+  begins: Uint8Array,
+  radius: number,
+): [number, number][] {
   const regions: [number, number][] = [];
   const n = bytes.length;
   const candidates = new Candidates(bytes, [
@@ -45,16 +53,40 @@ export function wrappedRegions(bytes: Buffer, relevant: Uint8Array, radius: numb
     // An escaped break is found by its letter (a run of backslashes then costs no look at each).
     if (bytes[at] === N || bytes[at] === R) at--;
     const start = at;
-    for (let length = breakAt(bytes, at); length > 0; length = breakAt(bytes, at)) at += length;
+    at = runEnd(bytes, at);
     const before = start > 0 ? bytes[start - 1]! : 0x80;
     const after = at < n ? bytes[at]! : 0x80;
-    if (before < 128 && after < 128 && relevant[before] === 1 && relevant[after] === 1) {
-      pushRegion(regions, at, radius, n);
-      at += radius - 1;
+    if (before < 128 && after < 128 && ends[before] === 1 && begins[after] === 1) {
+      pushRegion(regions, start, at, radius, n);
+      // Past the skipped bytes: inside a run that began among them, its end is where a form goes on.
+      let next = at + radius;
+      for (let from = runAround(bytes, next); from !== -1; from = runAround(bytes, next)) {
+        const end = runEnd(bytes, from);
+        pushRegion(regions, from, end, radius, n);
+        next = end + radius;
+      }
+      at = next - 1;
     }
     // Otherwise the walk goes on past the byte after the run (`at`), which begins no break.
   }
   return regions;
+}
+
+/** Where the run of breaks starting at `at` ends (the first byte past it). */
+function runEnd(bytes: Uint8Array, at: number): number {
+  for (let length = breakAt(bytes, at); length > 0; length = breakAt(bytes, at)) at += length;
+  return at;
+}
+
+/**
+ * Where a break that holds byte `at` begins, or -1: `at` itself, or the backslash before the `n` or
+ * `r` of an escaped break.
+ */
+function runAround(bytes: Uint8Array, at: number): number {
+  if (at >= bytes.length) return -1;
+  if (breakAt(bytes, at) > 0) return at;
+  const b = bytes[at];
+  return (b === N || b === R) && at > 0 && bytes[at - 1] === BACKSLASH ? at - 1 : -1;
 }
 
 /** `bytes` without its line breaks, in a new buffer (never longer). */

@@ -145,7 +145,7 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   // Found by an adversarial probe: the key percent-encoded, in base64, compressed without saying so,
   // or in UTF-16.
   const leak =
-    /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|zlib5|zlibwin|tedeflate|utf16|utf16esc|utf16pct)$/.exec(
+    /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|zlib5|zlibwin|tedeflate|utf16|utf16esc|utf16pct|wrapu|state|wraprun)$/.exec(
       id,
     )?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
@@ -246,10 +246,42 @@ function encodedLeak(id: string, how: string, credential: string): Answer {
         json: {},
         bytes: Buffer.from(`{"note":"${[...credential].map(percent).join('')}"}`, 'utf16le').swap16(),
       };
+    // Tenth round: a debugging vendor's dump of the request head it got, base64 wrapped every 76
+    // characters with `\r\n` (as MIME writes it) by an encoder that \u-escapes every character; the
+    // pad puts a line break in the middle of the key's base64.
+    case 'wrapu': {
+      const auth = `Authorization: Bearer ${credential}\r\n`;
+      const pad = Math.max(
+        0,
+        57 - Math.floor(credential.length / 2) - 'X-Pad: \r\nAuthorization: Bearer '.length,
+      );
+      const head = `X-Pad: ${'a'.repeat(pad)}\r\n${auth}\r\n`;
+      const lines =
+        Buffer.from(head)
+          .toString('base64')
+          .match(/.{1,76}/g) ?? [];
+      return {
+        json: {},
+        text: `{"id":"${id}","object":"leak","request_dump":"${lines.map(jsonEscaped).join('\\r\\n')}"}`,
+      };
+    }
+    // Tenth round: the key \u-escaped in JSON in a URL's query, percent-encoded (`%5Cu0073…`).
+    case 'state':
+      return note(`https://example.com/cb?state=${encodeURIComponent(`{"k":"${jsonEscaped(credential)}"}`)}`);
+    // Tenth round: base64 split by a run of 1000 line breaks (JSON `\n` escapes), which a MIME decoder skips.
+    case 'wraprun': {
+      const b64 = Buffer.from(`x${credential}`).toString('base64');
+      const half = Math.floor(b64.length / 2);
+      return note(`${b64.slice(0, half)}${'\n'.repeat(1000)}${b64.slice(half)}`);
+    }
     default:
       return { json: {}, bytes: Buffer.from(text, 'utf16le') };
   }
 }
+
+/** Every character as a JSON `\uXXXX` escape. */
+const jsonEscaped = (s: string): string =>
+  [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
 
 /**
  * Capabilities Stripe hands out in its answers (a browser confirms a payment with a client secret and
