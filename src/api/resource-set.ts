@@ -60,6 +60,13 @@ export interface ResourceSetUpdate {
   readonly origin?: ManifestOrigin;
 }
 
+/** The resource type of each kind. */
+export interface Defined {
+  readonly VaultKey: VaultKey;
+  readonly SpendPolicy: SpendPolicy;
+  readonly Secret: Secret;
+}
+
 /**
  * Where the resources of a file source's update were read from, and which files it read with an
  * error. With it, a change the runner refuses for an error still applies what it revokes, except
@@ -68,6 +75,13 @@ export interface ResourceSetUpdate {
 export interface ManifestOrigin {
   /** The file a resource of the update's set was read from (the first, for a name defined twice). */
   fileOf(kind: 'VaultKey' | 'SpendPolicy' | 'Secret', namespace: string, name: string): string | undefined;
+  /**
+   * The other definitions of a name the update defines more than once (a `duplicate` error; the
+   * set holds the first only), in file order; empty for a name defined once. A refused change
+   * revokes what any of them says (revocationsOf): which copy of a file comes first is only the
+   * order of its name, and a backup copy sorting first kept a later suspension from applying.
+   */
+  duplicatesOf<K extends keyof Defined>(kind: K, namespace: string, name: string): readonly Defined[K][];
   /**
    * Whether this update read `file` with an error (or could not read it, or a directory above it).
    * A file that is gone was not read with an error: it defines nothing.

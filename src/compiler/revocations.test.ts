@@ -311,3 +311,70 @@ describe('a change refused for an error keeps', () => {
     expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
   });
 });
+
+// Tenth round (HIGH): an operator kept a copy of a key's file to revert to, then suspended the key.
+// The name defined twice is an error, and the set holds the definition of the file whose name sorts
+// first: with the copy first, the suspension (or an earlier expiry) was compared with the copy and
+// never applied, and the key kept forwarding. Whatever the names' order, what any definition
+// revokes applies.
+describe('a name defined twice (a backup copy of its file) revokes what either definition says', () => {
+  const copies = [
+    ['sorting before the original', 'a-key-backup.yaml'],
+    ['sorting after the original', 'zz-key-backup.yaml'],
+  ];
+  /** Copies tenant-a's `file` to `copy` as it is, then writes `file` anew: a refused change. */
+  const copyThenEdit = async (copy: string, file: string, edited: string) => {
+    const was = key('tenant-a');
+    const original =
+      file === 'key.yaml' ? was : file === 'policy.yaml' ? policy('tenant-a') : token('tenant-a', A);
+    await put('tenant-a', copy, original);
+    await put('tenant-a', file, edited);
+  };
+
+  it.each(copies)('a VaultKey suspended, its copy %s', async (_, copy) => {
+    const { reload } = await serving();
+    await copyThenEdit(copy, 'key.yaml', key('tenant-a', 'bot', '  suspended: true\n'));
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.errors).toMatchObject([
+      { path: 'metadata.name', message: expect.stringMatching(/^duplicate VaultKey/) },
+    ]);
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot suspended']);
+    expect(o.snapshot.keys.get(tokenDigest(A))?.suspended).toBe(true);
+  });
+
+  it.each(copies)('a VaultKey given an expiry in the past, its copy %s', async (_, copy) => {
+    const { reload } = await serving();
+    await copyThenEdit(copy, 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${PAST}"\n`));
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot expires earlier']);
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+  });
+
+  it.each(copies)('a SpendPolicy given an expiry in the past, its copy %s', async (_, copy) => {
+    const { reload } = await serving();
+    await copyThenEdit(copy, 'policy.yaml', `${policy('tenant-a')}  expiresAt: "${PAST}"\n`);
+    const o = await reload();
+    expect(o.revoked).toEqual(['SpendPolicy tenant-a/bot expires earlier']);
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+  });
+
+  it.each(copies)('a token rotated, the copy of its Secret %s', async (_, copy) => {
+    const { reload } = await serving();
+    await copyThenEdit(copy, 'token.yaml', token('tenant-a', C));
+    const o = await reload();
+    expectTokenOut(o);
+  });
+
+  it('the earliest of two expiries, and the key stays as it was otherwise', async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'a-key-backup.yaml', key('tenant-a', 'bot', `  expiresAt: "${LATEST}"\n`));
+    await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${LATER}"\n`));
+    const o = await reload();
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot expires earlier']);
+    expect(o.snapshot.keys.get(tokenDigest(A))).toMatchObject({
+      expiresAt: Date.parse(LATER),
+      suspended: false,
+    });
+  });
+});

@@ -55,9 +55,10 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const policies = kept('SpendPolicy', inForce.set.policies, next.set.policies).map((p) => {
     const { namespace, name } = p.metadata;
     const n = nextPolicies.get(namespace!, name);
-    if (n?.spec.expiresAt === undefined || Date.parse(n.spec.expiresAt) >= expiry(p.spec.expiresAt)) return p;
+    const earliest = earliestExpiry(n && [n, ...now.duplicatesOf('SpendPolicy', namespace!, name)]);
+    if (earliest === undefined || Date.parse(earliest) >= expiry(p.spec.expiresAt)) return p;
     revoked.push(`SpendPolicy ${namespace}/${name} expires earlier`);
-    return { ...p, spec: { ...p.spec, expiresAt: n.spec.expiresAt } };
+    return { ...p, spec: { ...p.spec, expiresAt: earliest } };
   });
   const secrets = kept('Secret', inForce.set.secrets, next.set.secrets);
   const changed = new ByNamespace<VaultKey>();
@@ -68,10 +69,17 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     const { namespace, name } = k.metadata;
     const id = `VaultKey ${namespace}/${name}`;
     const n = changed.get(namespace!, name);
+    // A name defined twice (a backup copy of its file) is an error, and what either definition
+    // revokes applies: which one the set holds is only the order of the files' names (a copy
+    // sorting first kept the original's suspension from applying, and forwarded with the key).
+    const others = n ? now.duplicatesOf('VaultKey', namespace!, name) : [];
     // Its old token or upstream key is what a rotation means to stop, and the new one is a grant
     // a refused change never makes: the key is taken out until the change is accepted. That holds
     // when the key's own file has an error too (its Secret may be in a file that read well).
     const replaced = credentials.replaced(k, n ?? k);
+    for (const other of others)
+      for (const what of credentials.replaced(k, other, true))
+        if (!replaced.includes(what)) replaced.push(what);
     if (replaced.length > 0) {
       for (const what of replaced) revoked.push(`${what} of ${id} replaced`);
       continue;
@@ -81,12 +89,13 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
       continue;
     }
     let spec = k.spec;
-    if (n.spec.suspended && !spec.suspended) {
+    if (!spec.suspended && (n.spec.suspended || others.some((o) => o.spec.suspended))) {
       spec = { ...spec, suspended: true };
       revoked.push(`${id} suspended`);
     }
-    if (n.spec.expiresAt !== undefined && Date.parse(n.spec.expiresAt) < expiry(spec.expiresAt)) {
-      spec = { ...spec, expiresAt: n.spec.expiresAt };
+    const earliest = earliestExpiry([n, ...others]);
+    if (earliest !== undefined && Date.parse(earliest) < expiry(spec.expiresAt)) {
+      spec = { ...spec, expiresAt: earliest };
       revoked.push(`${id} expires earlier`);
     }
     keys.push(spec === k.spec ? k : { ...k, spec });
@@ -97,6 +106,15 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
 
 /** A VaultKey's or SpendPolicy's expiry in ms; none is never. */
 const expiry = (at: string | undefined) => (at === undefined ? Number.POSITIVE_INFINITY : Date.parse(at));
+
+/** The earliest `expiresAt` of a resource's definitions (a name defined twice has several); none: undefined. */
+function earliestExpiry(defs: readonly { spec: { expiresAt?: string } }[] | undefined): string | undefined {
+  let earliest: string | undefined;
+  for (const { spec } of defs ?? [])
+    if (spec.expiresAt !== undefined && Date.parse(spec.expiresAt) < expiry(earliest))
+      earliest = spec.expiresAt;
+  return earliest;
+}
 
 /**
  * Which credentials of a key in force a refused change replaces: `token` when the token it names
@@ -120,6 +138,14 @@ function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOri
     const s = after.get(namespace, name);
     return s === undefined || s === was || !readWell('Secret', namespace, name) ? was : s;
   };
+  /**
+   * Every version of a Secret the change holds: secretAfter's, and each further definition of a
+   * name defined twice (its file has the duplicate error, so it counts whatever readWell says).
+   */
+  const secretsAfter = (namespace: string, name: string) => [
+    secretAfter(namespace, name),
+    ...now.duplicatesOf('Secret', namespace, name),
+  ];
   const token = (s: Secret | undefined, ref: VaultKey['spec']['tokenSecretRef']) =>
     s && secretValue(s, ref.key)?.trim();
   const upstream = (vendor: VaultKey['spec']['vendor'], s: Secret | undefined, key: string | undefined) => {
@@ -127,23 +153,30 @@ function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOri
     return read?.ok ? JSON.stringify(read.credential) : undefined;
   };
   return {
-    replaced(k: VaultKey, n: VaultKey): string[] {
+    /**
+     * `n`: the key's definition in the change; `duplicate`: it is a further definition of a name
+     * defined twice, whose file has the duplicate error: it counts all the same (fail closed).
+     */
+    replaced(k: VaultKey, n: VaultKey, duplicate = false): string[] {
       const ns = k.metadata.namespace!;
-      const refs = n === k || !readWell('VaultKey', ns, k.metadata.name) ? k.spec : n.spec;
+      const refs = n === k || (!duplicate && !readWell('VaultKey', ns, k.metadata.name)) ? k.spec : n.spec;
       const out: string[] = [];
       const { tokenSecretRef: t, upstreamSecretRef: u, vendor } = k.spec;
       // The same reference to the same Secret object (most keys of a large table): nothing to read.
       const tokenWas = before.get(ns, t.name);
-      const tokenNow = secretAfter(ns, refs.tokenSecretRef.name);
-      if (refs.tokenSecretRef !== t || tokenNow !== tokenWas) {
+      const tokensNow = secretsAfter(ns, refs.tokenSecretRef.name);
+      if (refs.tokenSecretRef !== t || tokensNow.some((s) => s !== tokenWas)) {
         const served = token(tokenWas, t);
-        if (served && served !== token(tokenNow, refs.tokenSecretRef)) out.push('token');
+        if (served && tokensNow.some((s) => served !== token(s, refs.tokenSecretRef))) out.push('token');
       }
       const upstreamWas = before.get(ns, u.name);
-      const upstreamNow = secretAfter(ns, refs.upstreamSecretRef.name);
-      if (refs.upstreamSecretRef !== u || upstreamNow !== upstreamWas) {
+      const upstreamsNow = secretsAfter(ns, refs.upstreamSecretRef.name);
+      if (refs.upstreamSecretRef !== u || upstreamsNow.some((s) => s !== upstreamWas)) {
         const real = upstream(vendor, upstreamWas, u.key);
-        if (real !== undefined && real !== upstream(vendor, upstreamNow, refs.upstreamSecretRef.key))
+        if (
+          real !== undefined &&
+          upstreamsNow.some((s) => real !== upstream(vendor, s, refs.upstreamSecretRef.key))
+        )
           out.push('upstream key');
       }
       return out;

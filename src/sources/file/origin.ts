@@ -1,9 +1,10 @@
 import { normalize, sep } from 'node:path';
 import { ByNamespace } from '../../api/by-namespace.ts';
-import type { DocumentError, ManifestOrigin } from '../../api/resource-set.ts';
+import type { Defined, DocumentError, ManifestOrigin } from '../../api/resource-set.ts';
 import type { Verdict } from '../../api/validate.ts';
 
 type Kind = 'VaultKey' | 'SpendPolicy' | 'Secret';
+type Resource = Defined[Kind];
 
 /**
  * The ManifestOrigin of one file source update: its files' verdicts, its errors, and the paths it
@@ -16,22 +17,36 @@ export function manifestOrigin(
   missing: ReadonlySet<string>,
 ): ManifestOrigin {
   let where: Record<Kind, ByNamespace<string>> | undefined;
+  /** The second and later definitions of each name defined more than once. */
+  let duplicates: { [K in Kind]: ByNamespace<Defined[K][]> } | undefined;
   let failed: Set<string> | undefined;
+  /** One pass over the verdicts, when a refusal first asks. */
+  const locate = () => {
+    where = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
+    duplicates = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
+    for (const file of files)
+      for (const v of file) {
+        if (v.type !== 'resource') continue;
+        const { metadata } = v.value;
+        const namespace = metadata.namespace!;
+        // The first definition is the one the set holds (assemble); the others are kept aside.
+        if (where[v.kind].get(namespace, metadata.name) === undefined)
+          where[v.kind].set(namespace, metadata.name, v.source);
+        else {
+          const names: ByNamespace<Resource[]> = duplicates[v.kind];
+          const others = names.get(namespace, metadata.name);
+          if (others) others.push(v.value);
+          else names.set(namespace, metadata.name, [v.value]);
+        }
+      }
+    return { where, duplicates };
+  };
   return {
     fileOf(kind, namespace, name) {
-      if (!where) {
-        where = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
-        for (const file of files)
-          for (const v of file) {
-            if (v.type !== 'resource') continue;
-            const { metadata } = v.value;
-            const names = where[v.kind];
-            // The first definition is the one the set holds (assemble).
-            if (names.get(metadata.namespace!, metadata.name) === undefined)
-              names.set(metadata.namespace!, metadata.name, v.source);
-          }
-      }
-      return where[kind].get(namespace, name);
+      return (where ?? locate().where)[kind].get(namespace, name);
+    },
+    duplicatesOf<K extends keyof Defined>(kind: K, namespace: string, name: string) {
+      return (duplicates ?? locate().duplicates)[kind].get(namespace, name) ?? [];
     },
     failed(file) {
       failed ??= new Set(errors.filter((e) => !missing.has(e.source)).map((e) => normalize(e.source)));
