@@ -38,6 +38,11 @@ const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
 const LOOKUP =
   /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|climate\/products|issuing\/authorizations)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
 /**
+ * Stripe's invoice preview, which creates nothing: Keybrake's own lookup of what a subscription or
+ * schedule charges (tenth round, stripe-schedules.yaml), unless the case itself calls it.
+ */
+const PREVIEW = '/v1/invoices/create_preview';
+/**
  * Twilio's: the participants a Conversations message is delivered to, and the live call whose
  * TimeLimit an update changes (the recording upstream sees the sub host as the first segment).
  */
@@ -219,10 +224,14 @@ describe('hostile corpus', () => {
     const during = recorded.slice(mark);
     const record = await nextAudit(which, kb);
     const isLookup = (r: Recorded) =>
-      r.method === 'GET' &&
-      ((r.vendor === 'stripe' && LOOKUP.test(r.path)) ||
-        (r.vendor === 'twilio' && TWILIO_LOOKUP.test(r.path))) &&
-      !(line.method === 'GET' && r.path === upstreamPath);
+      (r.method === 'GET' &&
+        ((r.vendor === 'stripe' && LOOKUP.test(r.path)) ||
+          (r.vendor === 'twilio' && TWILIO_LOOKUP.test(r.path))) &&
+        !(line.method === 'GET' && r.path === upstreamPath)) ||
+      (r.method === 'POST' &&
+        r.vendor === 'stripe' &&
+        r.path === PREVIEW &&
+        !(line.method === 'POST' && upstreamPath === PREVIEW));
     const forwardedRequests = during.filter((r) => !isLookup(r));
 
     // One comparison first, so a failure shows status, decision and "did it reach the vendor" together.

@@ -614,6 +614,37 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     customer: 'cus_allowed',
     invoice: 'in_credit',
   },
+  // Tenth round (stripe-schedules.yaml): a $50 Price a later phase names, and schedules of
+  // cus_allowed, one not started with one phase, one running with a second phase to come.
+  '/v1/prices/price_sched_dear': {
+    id: 'price_sched_dear',
+    object: 'price',
+    billing_scheme: 'per_unit',
+    currency: 'usd',
+    unit_amount: 5000,
+    unit_amount_decimal: '5000',
+    currency_options: {},
+    product: 'prod_sched',
+  },
+  '/v1/subscription_schedules/sub_sched_one': {
+    id: 'sub_sched_one',
+    object: 'subscription_schedule',
+    customer: 'cus_allowed',
+    subscription: null,
+    current_phase: null,
+    phases: [{ start_date: 1_900_000_000, end_date: 1_900_086_400 }],
+  },
+  '/v1/subscription_schedules/sub_sched_two': {
+    id: 'sub_sched_two',
+    object: 'subscription_schedule',
+    customer: 'cus_allowed',
+    subscription: 'sub_allowed',
+    current_phase: { start_date: 1_800_000_000, end_date: 1_800_086_400 },
+    phases: [
+      { start_date: 1_800_000_000, end_date: 1_800_086_400 },
+      { start_date: 1_800_086_400, end_date: null },
+    ],
+  },
   // A price of $50 a unit (stripe-prices.yaml: set on a line that keeps a larger quantity).
   '/v1/prices/price_big': {
     id: 'price_big',
@@ -671,6 +702,7 @@ const STRIPE_OBJECTS: Record<string, Json> = {
 function stripeAnswer(method: string, path: string, body: Buffer): Json {
   if (method === 'GET' && STRIPE_OBJECTS[path]) return STRIPE_OBJECTS[path]!;
   const form = new URLSearchParams(body.toString('utf8'));
+  if (method === 'POST' && path === '/v1/invoices/create_preview') return schedulePreview(form);
   const resource = path.split('/')[2] ?? 'object';
   if (method === 'POST' && (path === '/v1/charges' || path === '/v1/payouts' || path === '/v1/transfers')) {
     return {
@@ -710,6 +742,40 @@ function stripeAnswer(method: string, path: string, body: Buffer): Json {
   if (method === 'GET' && !path.split('/')[3])
     return { object: 'list', data: [], has_more: false, url: path };
   return { id: `${resource}_hostile`, object: resource.replace(/s$/, ''), deleted: method === 'DELETE' };
+}
+
+/** Unit amounts of the Prices a schedule preview bills by id (stripe-schedules.yaml). */
+const PREVIEW_PRICES: Record<string, number> = { price_sched_dear: 5000 };
+
+/**
+ * Stripe's invoice preview of a schedule (`schedule_details`), as Stripe documents it: the schedule's
+ * next invoice, which is its FIRST phase's, a period of its items (unit amount of `price_data` or of
+ * the Price × `quantity`) and its `add_invoice_items`, billed at its start; later phases are not on
+ * it (tenth round, stripe-schedules.yaml). Anything else previewed is a $0 invoice.
+ */
+function schedulePreview(form: URLSearchParams): Json {
+  const phase = 'schedule_details[phases][0]';
+  let due = 0;
+  for (const list of ['items', 'add_invoice_items']) {
+    for (let i = 0; ; i++) {
+      const at = `${phase}[${list}][${i}]`;
+      const price = form.get(`${at}[price]`);
+      const inline = form.get(`${at}[price_data][unit_amount]`);
+      if (price === null && inline === null) break;
+      const unit = inline !== null ? Number(inline) : (PREVIEW_PRICES[price!] ?? Number.NaN);
+      due += unit * Number(form.get(`${at}[quantity]`) ?? 1);
+    }
+  }
+  return {
+    id: 'upcoming_in',
+    object: 'invoice',
+    status: 'draft',
+    amount_due: due,
+    total: due,
+    currency: form.get('currency') ?? 'usd',
+    customer: form.get('customer'),
+    collection_method: 'charge_automatically',
+  };
 }
 
 /**

@@ -1383,6 +1383,16 @@ describe('subscription items and schedules', () => {
             'schedule_details[phases][1][items][0][price]=price_1',
           ],
         },
+        // Tenth round: the later phase alone, as it is charged when it begins (no trial, charged).
+        {
+          read: PREVIEW,
+          body: [
+            'customer=cus_1',
+            'currency=usd',
+            'schedule_details[phases][0][items][0][price]=price_1',
+            'schedule_details[phases][0][start_date]=now',
+          ],
+        },
       ],
       cost: usd(9000),
     });
@@ -1391,9 +1401,32 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_schedules/sub_sched_1',
       'default_settings[collection_method]=charge_automatically',
     );
+    const schedule = { subscription: null, customer: 'cus_1', current_phase: null, phases: [{}] };
     expect(
       walk(updated, {
-        'GET /v1/subscription_schedules/sub_sched_1': { subscription: null, customer: 'cus_1' },
+        'GET /v1/subscription_schedules/sub_sched_1': schedule,
+        [PREVIEW]: previewInvoice(9000, 'send_invoice'),
+      }).cost,
+    ).toBe(usd(9000));
+    // Tenth round: one that keeps two phases to come changes what the later one charges, which no
+    // preview of the schedule shows: unpriced, as is an answer that does not list its phases.
+    for (const read of [
+      { ...schedule, phases: [{}, {}] },
+      { subscription: null, customer: 'cus_1' },
+      { ...schedule, current_phase: { start_date: 100 }, phases: [{ start_date: 100 }, { start_date: 200 }] },
+    ]) {
+      expect(
+        walk(updated, {
+          'GET /v1/subscription_schedules/sub_sched_1': read,
+          [PREVIEW]: previewInvoice(9000, 'send_invoice'),
+        }).cost,
+      ).toBeUndefined();
+    }
+    const past = { start_date: 50 };
+    const current = { ...schedule, current_phase: { start_date: 100 }, phases: [past, { start_date: 100 }] };
+    expect(
+      walk(updated, {
+        'GET /v1/subscription_schedules/sub_sched_1': current,
         [PREVIEW]: previewInvoice(9000, 'send_invoice'),
       }).cost,
     ).toBe(usd(9000));

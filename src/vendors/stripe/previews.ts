@@ -350,7 +350,8 @@ export function subscriptionItemDelete(item: string, params: Params, rates: Exch
 
 /**
  * `POST /v1/subscription_schedules`: the first invoice of the subscription the schedule starts,
- * charged automatically and without a trial (scheduleDetails), as a subscription create is.
+ * charged automatically and without a trial (scheduleDetails), as a subscription create is, or the
+ * first invoice of a later phase, whichever is dearer (schedulePreviews).
  */
 export function scheduleCreate(params: Params, rates: ExchangeRates, known: KnownLinks): Priced | Denial {
   // Adopting an existing subscription changes nothing it bills, but puts that customer's
@@ -369,18 +370,22 @@ export function scheduleCreate(params: Params, rates: ExchangeRates, known: Know
   const top = pick(params, ['customer_account'] as const);
   const details = scheduleDetails(params, true);
   if (isDenial(details)) return details;
-  const first = (details['phases'] as Obj[] | undefined)?.[0];
+  const phases = (details['phases'] as Obj[] | undefined) ?? [];
+  // Each later phase alone, before the first is changed below (its currency lifted).
+  const later = phases.slice(1).map((phase) => ({ ...phase }));
+  const first = phases[0];
   const currency = first?.['currency'];
   if (first !== undefined) delete first['currency'];
-  return preview(
-    {
-      ...(customer !== undefined ? { customer } : {}),
-      ...top,
-      ...(typeof currency === 'string' ? { currency } : {}),
-      schedule_details: details,
-    },
-    rates,
-    known,
+  const base: Obj = { ...(customer !== undefined ? { customer } : {}), ...top };
+  return chain(
+    schedulePreviews(
+      { ...base, ...(typeof currency === 'string' ? { currency } : {}), schedule_details: details },
+      later,
+      base,
+      rates,
+      known,
+      NOTHING_FOUND,
+    ),
   );
 }
 
@@ -405,22 +410,125 @@ export function scheduleUpdate(
   const details = scheduleDetails(params, false);
   if (isDenial(details)) return details;
   const body = { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) };
+  const phases = details['phases'] as Obj[] | undefined;
+  const later = phases?.slice(1) ?? [];
   return chain([
     {
       path: `/v1/subscription_schedules/${schedule}`,
-      describe: "the schedule's subscription, then Stripe's invoice preview of the new phases",
+      describe:
+        "the schedule's subscription and phases, then Stripe's invoice preview of the new phases and of each later phase",
       part: (o) => (o['subscription'] === null || idOf(o['subscription']) !== undefined ? 0 : undefined),
       // The schedule is the call's own lease: its phases and customer hold until the call settles.
       follow: (o) => {
         const found = scheduleFound(o);
-        if (found === undefined) return undefined;
-        if (o['subscription'] === null) return previewReads(body, rates, known, found);
+        const customer = idOf(o['customer']);
+        if (found === undefined || customer === undefined) return undefined;
+        // An update that keeps the phases (a new end_behavior or default_settings) changes what the
+        // schedule's later phases charge, which only their own previews would show, and the
+        // schedule's answer gives them as objects, not parameters: unpriced while more than one is
+        // current or to come (send the phases with the update). Tenth round.
+        if (phases === undefined && !(phasesToCome(o) <= 1)) return undefined;
+        const base = { customer };
+        if (o['subscription'] === null) return schedulePreviews(body, later, base, rates, known, found);
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
-        return previewReads(body, rates, known, { ...found, locks: [subscription, ...found.locks] });
+        const leased = { ...found, locks: [subscription, ...found.locks] };
+        return schedulePreviews(body, later, base, rates, known, leased);
       },
     },
   ]);
+}
+
+/**
+ * How many of schedule `o`'s phases are current or still to come: those starting no earlier than its
+ * `current_phase` (all of them before it starts). NaN when the answer does not say (no phase list, a
+ * phase without a numeric start while one is current).
+ */
+function phasesToCome(o: Obj): number {
+  const phases = o['phases'];
+  if (!Array.isArray(phases)) return Number.NaN;
+  const current = o['current_phase'];
+  if (current === null || current === undefined) return phases.length;
+  const from = isObj(current) ? current['start_date'] : undefined;
+  if (typeof from !== 'number') return Number.NaN;
+  let count = 0;
+  for (const phase of phases) {
+    const start = isObj(phase) ? phase['start_date'] : undefined;
+    if (typeof start !== 'number') return Number.NaN;
+    if (start >= from) count++;
+  }
+  return count;
+}
+
+/**
+ * The previews a schedule is priced from (tenth round, HIGH). Stripe's preview of a schedule is its
+ * next invoice, the first phase's: the later phases, whose items, quantities and added invoice items
+ * the same call sets, Stripe then charges on its own, with no call through Keybrake (found by an
+ * adversarial probe: a one-day $1 phase before a 9 000 × $1 phase was counted $1). So each later
+ * phase is previewed too, alone, as a schedule for the same customer that starts with it now
+ * (phaseAlone: its first invoice, a whole period of its items and its added items), and the call
+ * counts the dearest of these invoices: what the schedule charges at most at once, as a
+ * subscription's first period counts once though it renews (renewals are not counted, see
+ * docs/pricing.md). `first` is the preview of the call as it is; `base` the customer of the rest.
+ */
+function schedulePreviews(
+  first: Obj,
+  later: readonly Obj[],
+  base: Obj,
+  rates: ExchangeRates,
+  known: KnownLinks,
+  found: Found,
+): [Read, ...Read[]] {
+  if (later.length === 0) return previewReads(first, rates, known, found);
+  return previewReads(first, rates, known, found, {
+    floor: 0,
+    // A phase that names no currency is billed in the schedule's, which the first preview shows.
+    after: (floor, answer) =>
+      dearerPreviews(
+        later.map((phase) => phaseAlone(base, phase, answer['currency'])),
+        floor,
+        rates,
+        known,
+        found,
+      ),
+  });
+}
+
+/** The previews of `bodies` in turn, each counting only what it bills above the dearest before it. */
+function dearerPreviews(
+  bodies: readonly Obj[],
+  floor: MicroUsd,
+  rates: ExchangeRates,
+  known: KnownLinks,
+  found: Found,
+): Read[] {
+  const [body, ...rest] = bodies;
+  if (body === undefined) return [];
+  return previewReads(body, rates, known, found, {
+    floor,
+    after: (dearest) => dearerPreviews(rest, dearest, rates, known, found),
+  });
+}
+
+/** When a phase starts and how long it lasts: left out of its preview alone, which starts it now. */
+const PHASE_TIMING = ['start_date', 'end_date', 'duration', 'iterations'] as const;
+
+/**
+ * A preview body of `phase` (mapped by scheduleDetails: no trial, no discount, no sent invoices) as
+ * a new schedule for `base`'s customer that starts with it now and runs on: the first invoice Stripe
+ * issues when the phase begins. Its currency is its own, or the schedule's (`currency`).
+ */
+function phaseAlone(base: Obj, phase: Obj, currency: unknown): Obj {
+  const alone: Obj = { ...phase };
+  for (const k of PHASE_TIMING) delete alone[k];
+  const own = alone['currency'];
+  delete alone['currency'];
+  const billed = typeof own === 'string' ? own : typeof currency === 'string' ? currency : undefined;
+  return {
+    ...base,
+    ...(billed !== undefined ? { currency: billed } : {}),
+    schedule_details: { phases: [{ ...alone, start_date: 'now' }] },
+  };
 }
 
 /**
@@ -557,9 +665,21 @@ function previewReads(
   rates: ExchangeRates,
   known: KnownLinks,
   found: Found = NOTHING_FOUND,
+  dearest?: Dearest,
 ): [Read, ...Read[]] {
   const { own, unknown } = previewLeases(body, known, found);
-  return productsFirst(unknown, own, (products) => previewRead(body, rates, [...own, ...products]));
+  return productsFirst(unknown, own, (products) => previewRead(body, rates, [...own, ...products], dearest));
+}
+
+/**
+ * A preview that is one of several a call is priced from at the dearest (a schedule's phases,
+ * schedulePreviews): it counts only what it bills above `floor`, the dearest before it, so the parts
+ * of the chain add up to the dearest of all; `after` names the previews after it from the new floor
+ * and this preview's answer.
+ */
+interface Dearest {
+  readonly floor: MicroUsd;
+  readonly after: (floor: MicroUsd, answer: Obj) => readonly Read[] | undefined;
 }
 
 /**
@@ -596,12 +716,13 @@ function productsFirst(
  * link was learnt, whatever a read before it missed) leaves the call unpriced, for every preview; the
  * proxy keeps the links the answer shows, so a retry leases what was missing.
  */
-function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[]): Read {
+function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[], dearest?: Dearest): Read {
   const inline = namedIn(body, 'product');
   const account = idOf(body['customer_account']);
   // The customer a create names is the call's own lock (its operation row's), taken before any read.
   const customer = idOf(body['customer']);
   const held = customer === undefined ? leased : [...leased, customer];
+  const priced = (o: Obj) => (billsUnleased(o, held, inline) ? undefined : previewPrice(o, rates));
   return {
     path: PREVIEW,
     method: 'POST',
@@ -609,7 +730,18 @@ function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[])
     describe: "Stripe's invoice preview of this change (amount_due)",
     ...(leased.length > 0 ? { locks: leased } : {}),
     links: (o) => [...lineLinks(o), ...(account === undefined ? [] : accountLinks(account, o))],
-    part: (o) => (billsUnleased(o, held, inline) ? undefined : previewPrice(o, rates)),
+    part: (o) => {
+      const due = priced(o);
+      return due === undefined || dearest === undefined ? due : Math.max(0, due - dearest.floor);
+    },
+    ...(dearest !== undefined
+      ? {
+          follow: (o: Obj) => {
+            const due = priced(o);
+            return due === undefined ? undefined : dearest.after(Math.max(dearest.floor, due), o);
+          },
+        }
+      : {}),
   };
 }
 
