@@ -7,7 +7,8 @@
  * hosts to Keybrake, so the vault token they hold is exchanged for the real key by the proxy. It patches
  * `https.request`, `https.get` and `globalThis.fetch`; every other host is left untouched.
  *
- * Configuration, environment only (a vendor whose variable is unset is not redirected):
+ * Configuration, environment only (a vendor whose variable is unset is not redirected; one set to an
+ * empty value is an error, like a malformed one):
  *   KEYBRAKE_STRIPE_URL  api.stripe.com/p, files.stripe.com/p → <url>/p   e.g. http://keybrake-stripe.keybrake-system.svc:8081
  *   KEYBRAKE_TWILIO_URL  <sub>.twilio.com/p      → <url>/<sub>/p e.g. http://keybrake-proxy.keybrake-system.svc:8080/twilio
  *   KEYBRAKE_RESEND_URL  api.resend.com/p        → <url>/p       e.g. http://keybrake-proxy.keybrake-system.svc:8080/resend
@@ -22,18 +23,33 @@ const http = require('node:http');
 const https = require('node:https');
 const { syncBuiltinESMExports } = require('node:module');
 
-/** Parses one `KEYBRAKE_*_URL`; a malformed value stops the process rather than silently not governing it. */
+/**
+ * Stops the process with one line on stderr, naming the variable and never its value. A throw here
+ * is Node's uncaught-exception dump (source line, caret, stack) under whatever server loaded us.
+ */
+function stop(message) {
+  process.stderr.write(`keybrake preload: ${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * Parses one `KEYBRAKE_*_URL`; a malformed value stops the process rather than silently not governing
+ * it. So does an empty one: a Kubernetes `env` whose value came out empty (a missing Helm value, an
+ * unset shell variable) meant the variable was unset, and the server sent its vault token straight to
+ * the vendor, bypassing Keybrake (tenth round). Only a variable absent from the environment is unset.
+ */
 function base(name) {
   const raw = process.env[name];
-  if (raw === undefined || raw === '') return undefined;
+  if (raw === undefined) return undefined;
+  if (raw.trim() === '') return stop(`${name} is set but empty (unset it to leave that vendor alone)`);
   let url;
   try {
     url = new URL(raw);
   } catch {
-    throw new Error(`keybrake preload: ${name} is not a valid URL`);
+    return stop(`${name} is not a valid URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`keybrake preload: ${name} must be an http or https URL`);
+    return stop(`${name} must be an http or https URL`);
   }
   return {
     protocol: url.protocol,
@@ -59,8 +75,8 @@ function runIdFromEnv() {
   const raw = process.env.KEYBRAKE_RUN_ID;
   if (raw === undefined || raw === '') return undefined;
   if (!/^(?!(?:[^/]*\/)*\.\.?(?:\/|$))[A-Za-z0-9._:@/-]{1,128}$/.test(raw)) {
-    throw new Error(
-      'keybrake preload: KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -, with no "." or ".." segment between slashes',
+    stop(
+      'KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -, with no "." or ".." segment between slashes',
     );
   }
   return raw;

@@ -192,10 +192,37 @@ describe('the redirect preload', () => {
   it('stops the process on a malformed URL, naming the variable but not echoing its value', async () => {
     const run = await runPreloaded('', { KEYBRAKE_STRIPE_URL: 'not a url sk_live_secretish' });
 
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain('KEYBRAKE_STRIPE_URL is not a valid URL');
+    expect(run.code).toBe(1);
+    // One line, not Node's uncaught-exception dump (tenth round: source line, caret, ten frames).
+    expect(run.stderr).toBe('keybrake preload: KEYBRAKE_STRIPE_URL is not a valid URL\n');
     expect(run.stderr).not.toContain('sk_live_secretish');
   });
+
+  it('stops the process on a URL that is not http or https, in one line', async () => {
+    const run = await runPreloaded('', { KEYBRAKE_RESEND_URL: 'ftp://keybrake.invalid/' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('keybrake preload: KEYBRAKE_RESEND_URL must be an http or https URL\n');
+  });
+
+  // Tenth round: an empty value (a Kubernetes env whose value came out empty) counted as unset, and
+  // the MCP server sent its vault token straight to the vendor. The process must not start its
+  // script at all: a vendor call from it would leave the machine.
+  it.each(['KEYBRAKE_STRIPE_URL', 'KEYBRAKE_TWILIO_URL', 'KEYBRAKE_RESEND_URL'])(
+    'stops the process when %s is set but empty, before any call',
+    async (name) => {
+      for (const value of ['', '  ']) {
+        const run = await runPreloaded(`process.stdout.write('script ran')`, {
+          KEYBRAKE_STRIPE_URL: base,
+          [name]: value,
+        });
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe('');
+        expect(run.stderr).toBe(
+          `keybrake preload: ${name} is set but empty (unset it to leave that vendor alone)\n`,
+        );
+      }
+    },
+  );
 });
 
 describe('the redirect preload with KEYBRAKE_RUN_ID (DESIGN.md §5)', () => {
