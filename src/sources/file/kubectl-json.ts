@@ -86,12 +86,21 @@ class Converter {
     throw refusal('a YAML node kubectl does not read', path, node);
   }
 
-  /** Converts what an alias names (`use`), refusing an alias to no anchor or to a node it is inside. */
+  /**
+   * Converts what an alias names (`use`), refusing an alias to no anchor or to a node it is inside.
+   * The messages never quote the alias's name: an unquoted Secret value that starts with `*` (a
+   * hand-written vault token may) is read as an alias, and its name is then the secret itself,
+   * which serve's log and policy-check printed whole (tenth round). The field and line say where.
+   */
   private through<T>(alias: Alias, path: string, use: (target: Node) => T): T {
     const target = alias.resolve(this.doc);
-    if (!target) throw refusal(`the alias *${alias.source} names no anchor before it`, path, alias);
-    if (this.open.has(target))
-      throw refusal(`the alias *${alias.source} is inside the node it names`, path, alias);
+    if (!target)
+      throw refusal(
+        'an alias (a value starting with *) names no anchor before it: quote a value that starts with *',
+        path,
+        alias,
+      );
+    if (this.open.has(target)) throw refusal('an alias (*) is inside the node it names', path, alias);
     this.open.add(target);
     this.inAlias++;
     try {
@@ -178,11 +187,11 @@ function scalarValue(node: Scalar, path: string): unknown {
   if (tag === undefined) return jsonValue(typed, text, path, node);
   const want = tag.slice(YAML_TAG.length);
   if (!SCALAR_TAGS.has(want))
-    throw refusal(`the tag !!${want} is not read here: write the value without it`, path, node);
+    throw refusal(`${tagName(tag)} is not read here: write the value without it`, path, node);
   const got = typeName(typed);
   // go-yaml v2 reads an explicitly tagged scalar as a plain one, and an integer as !!float too.
   if (got !== want && !(want === 'float' && got === 'int'))
-    throw refusal(`cannot read ${text} as !!${want} (it is !!${got})`, path, node);
+    throw refusal(`cannot read the value as !!${want} (it is !!${got})`, path, node);
   return jsonValue(typed, text, path, node);
 }
 
@@ -214,8 +223,23 @@ function isMergeKey(key: unknown): boolean {
 
 function expectUntagged(node: Node, kind: 'map' | 'seq', path: string): void {
   if (node.tag !== undefined && node.tag !== `${YAML_TAG}${kind}`)
-    throw refusal(`the tag ${node.tag} is not read here: write the value without it`, path, node);
+    throw refusal(`${tagName(node.tag)} is not read here: write the value without it`, path, node);
 }
+
+/**
+ * A tag, as a message names it: only YAML's own types by name. Another is the file's text after
+ * `!`, and an unquoted Secret value that starts with `!` is such a tag: never quoted (the value
+ * would be printed in serve's log and policy-check's output).
+ */
+function tagName(tag: string): string {
+  const type = tag.startsWith(YAML_TAG) ? tag.slice(YAML_TAG.length) : undefined;
+  return type !== undefined && YAML_TYPES.has(type) ? `the tag !!${type}` : 'a tag (a value starting with !)';
+}
+
+const YAML_TYPES = new Set([
+  ...['str', 'int', 'float', 'bool', 'null', 'binary', 'timestamp', 'merge', 'value', 'yaml'],
+  ...['map', 'seq', 'set', 'omap', 'pairs'],
+]);
 
 /** A JSON object's field; `__proto__` too is an ordinary field, as JSON.parse makes it. */
 function setField(out: Record<string, unknown>, name: string, value: unknown): void {
