@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { formatDocumentError } from '../api/resource-set.ts';
 import { secretValue } from '../api/v1alpha1/secret.ts';
@@ -17,6 +16,7 @@ import { redactedExplanation } from './explain-redaction.ts';
 import { octalWarnings } from './octal-warnings.ts';
 import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
+import { readRegularFile } from './regular-file.ts';
 import { unreadReference } from './unread-references.ts';
 import { upstreamShapeWarnings } from './upstream-shape-warnings.ts';
 
@@ -104,7 +104,7 @@ export async function policyCheckCommand(argv: readonly string[]): Promise<numbe
   }
   const body =
     values['body-file'] !== undefined
-      ? await readFile(values['body-file'] as string).catch((err: Error) => {
+      ? await readRegularFile(values['body-file'] as string).catch((err: Error) => {
           throw new UsageError(`--body-file: ${err.message}`);
         })
       : values.body !== undefined

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
+import { readRegularFile } from './regular-file.ts';
 
 /** The fields a --pricing file may hold (docs/pricing.md): a misspelt one would leave a price unchanged. */
 const FIELDS = new Set(['exchangeRates', 'twilio', 'resend']);
@@ -16,9 +16,13 @@ const FIELDS = new Set(['exchangeRates', 'twilio', 'resend']);
  */
 export async function loadPricingFile(file: string | undefined): Promise<PricingOverrides> {
   if (!file) return {};
-  const text = await readFile(file, 'utf8').catch((err: Error) => {
-    throw new UsageError(`--pricing ${file}: ${err.message}`);
-  });
+  // A regular file only: a FIFO or a device never finished the read (readRegularFile).
+  const text = await readRegularFile(file).then(
+    (bytes) => bytes.toString('utf8'),
+    (err: Error) => {
+      throw new UsageError(`--pricing ${file}: ${err.message}`);
+    },
+  );
   let parsed: unknown;
   try {
     parsed = parseYaml(text);

@@ -67,6 +67,20 @@ describe.concurrent('keybrake policy-check --explain (the CLI)', () => {
     ],
     ['--key without --explain', ['--key', 'agents/support-bot-stripe'], /--key needs --explain/],
     ['--body with --body-file', [...charge(1), '--body-file', 'x'], /not both/],
+    // Tenth round: read to its end, /dev/zero grew without bound; a device is refused like a FIFO.
+    [
+      '--body-file on a device',
+      [
+        '--explain',
+        '--key',
+        'agents/support-bot-stripe',
+        '--request',
+        'POST /v1/charges',
+        '--body-file',
+        '/dev/null',
+      ],
+      /^keybrake policy-check: --body-file: not a regular file \(a character device\); give a file$/m,
+    ],
     [
       'an unknown key',
       ['--explain', '--key', 'agents/nobody', '--request', 'GET /v1/balance'],
