@@ -687,6 +687,16 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     },
   },
   // An invoice item of one unit at $50 (stripe-prices.yaml: attached at another quantity).
+  // Tenth round (parties.yaml): another customer's invoice item, whose metadata or description an
+  // update changes.
+  '/v1/invoiceitems/ii_other': {
+    id: 'ii_other',
+    object: 'invoiceitem',
+    amount: 5000,
+    currency: 'usd',
+    customer: 'cus_other',
+    quantity: 1,
+  },
   '/v1/invoiceitems/ii_1': {
     id: 'ii_1',
     object: 'invoiceitem',

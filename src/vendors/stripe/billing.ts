@@ -18,7 +18,6 @@ import {
 import { collectionOf } from './collection.ts';
 import {
   chain,
-  FREE,
   idOf,
   known,
   micros,
@@ -31,6 +30,7 @@ import {
   type Unpriced,
 } from './costs.ts';
 import { amount, isObj, isPriceId, objectId, priceId, scalar } from './fields.ts';
+import { customerOf } from './owners.ts';
 import { encodeForm } from './previews.ts';
 import { priceLinks } from './price-products.ts';
 import { quoteTotal } from './quote-total.ts';
@@ -767,7 +767,10 @@ export function invoiceLines(
     ownTax === undefined || taxed
       ? raiseOf(discounted, taxed)
       : untaxedOr(ownTax, raiseOf(discounted, false));
-  if (!moves && !raise) return FREE;
+  // Nothing charged (a line's metadata, description or period): free, once the invoice is read for
+  // its customer, so a customer allowlist governs every change of that customer's invoice lines as it
+  // governs a priced one (tenth round: a metadata update of another customer's line was unread).
+  if (!moves && !raise) return customerOf(`/v1/invoices/${invoice}`, 'invoice');
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
   const fixed = tally.fixed;
@@ -1085,7 +1088,11 @@ export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeR
       "Keybrake cannot price a change of an invoice item's tax rates or discounts: make it on a draft invoice that is sent, not charged automatically.",
     );
   }
-  if (!hasAny(params, ITEM_MONEY_KEYS)) return FREE;
+  // Free (metadata, description, period), once the item is read for its customer: a customer
+  // allowlist governs every change of that customer's item, as it does a priced one (tenth round: a
+  // metadata update of another customer's item was forwarded unread, as c2ef3ef found for a
+  // subscription item's).
+  if (!hasAny(params, ITEM_MONEY_KEYS)) return customerOf(`/v1/invoiceitems/${item}`, 'invoice item');
   const read = itemUpdateRead(item, params, rates);
   return isDenial(read) ? read : chain([read]);
 }

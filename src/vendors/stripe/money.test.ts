@@ -632,13 +632,19 @@ describe('invoices', () => {
     expect(cost).toBe(usd(5000 * 1000));
   });
 
-  it('lets line changes that move no money through free, and denies a quantity change without a price', () => {
-    expect(
-      op('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][description]=x'),
-    ).toMatchObject({
-      movesMoney: false,
-      costMicros: 0,
-    });
+  // Tenth round: a line change that charges nothing still reads the invoice for its customer, so a
+  // customer allowlist governs it (another customer's line was free and unread).
+  it('lets line changes that move no money through at $0 once the invoice is read for its customer, and denies a quantity change without a price', () => {
+    for (const [path, form] of [
+      ['/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][description]=x'],
+      ['/v1/invoices/in_1/lines/il_1', 'metadata[a]=b'],
+    ] as const) {
+      expect(walk(op('POST', path, form), { 'GET /v1/invoices/in_1': { customer: 'cus_9' } })).toEqual({
+        reads: [{ read: 'GET /v1/invoices/in_1' }],
+        cost: 0,
+        customers: ['cus_9'],
+      });
+    }
     expect(
       classify('POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_1&lines[0][quantity]=9'),
     ).toMatchObject({
@@ -753,11 +759,17 @@ describe('invoice items', () => {
     expect(classify('POST', '/v1/invoiceitems', form)).toMatchObject({ reason });
   });
 
-  it('lets an update that changes no amount through free', () => {
-    expect(op('POST', '/v1/invoiceitems/ii_1', 'description=x&metadata[a]=b')).toMatchObject({
-      movesMoney: false,
-      locks: ['ii_1'],
+  // Tenth round: read for its customer, so a customer allowlist governs it (it was free and unread).
+  it('lets an update that changes no amount through at $0 once the item is read for its customer', () => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', 'description=x&metadata[a]=b');
+    expect(o).toMatchObject({ locks: ['ii_1'] });
+    expect(walk(o, { 'GET /v1/invoiceitems/ii_1': { customer: 'cus_9' } })).toEqual({
+      reads: [{ read: 'GET /v1/invoiceitems/ii_1' }],
+      cost: 0,
+      customers: ['cus_9'],
     });
+    // An item Stripe answers without a customer names none: nothing for an allowlist to admit.
+    expect(walk(o, { 'GET /v1/invoiceitems/ii_1': {} }).customers).toEqual([]);
   });
 
   const item = {
