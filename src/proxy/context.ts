@@ -11,7 +11,14 @@ import type { Log } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
 import { startCallSpan } from '../telemetry/tracing.ts';
 import type { RunGrant } from '../tokens/run-token.ts';
-import type { Operation, Params, ParseLimits, VendorAdapter, VendorRequest } from '../vendors/types.ts';
+import type {
+  Operation,
+  Params,
+  ParseLimits,
+  Parties,
+  VendorAdapter,
+  VendorRequest,
+} from '../vendors/types.ts';
 import type { HeldAnswers } from './held-answers.ts';
 import type { LeaseBackoff } from './lease-backoff.ts';
 import type { LookupReads } from './lookup-reads.ts';
@@ -135,6 +142,14 @@ export interface CallContext {
   op: Operation | null;
   /** The operation a price-stage denial named (a credential operation), when there is no `op`. */
   operationId: string | null;
+  /**
+   * The parties the request itself named, once Keybrake's own cost lookup has read the object it
+   * names (null without one). What the lookup added to `op.parties`, and the amount it priced, are
+   * the vendor's answer to Keybrake's read with the real key, which the key itself may not be allowed
+   * to make: refusals never quote them (tenth round: the denials named the customer and amount of
+   * any object a key named, a lookup oracle).
+   */
+  partiesBeforeLookup: Parties | null;
   // lease: the objects this call holds, released after settle; the call rate it already counted
   leases: HeldLeases | null;
   /**
@@ -151,6 +166,12 @@ export interface CallContext {
   /** The call was handed to the upstream: from here on the vendor may act even without an answer. */
   sent: boolean;
   upstream: UpstreamResponse | null;
+  /**
+   * The status of a vendor answer whose head arrived but not the whole of it (the connection dropped,
+   * the body timed out): for the audit record. `upstream` stays null, as nothing was answered whole:
+   * nothing is settled, passed on or withheld from it, and the leases are kept (release.ts).
+   */
+  cutStatus: number | null;
   /**
    * The vendor's request id for the audit record, set by forward only from an answer whose head it
    * scanned and did not withhold for what it carried (request-id.ts); null otherwise.
@@ -186,6 +207,7 @@ export function newContext(call: IncomingCall): CallContext {
     forwardsBody: true,
     op: null,
     operationId: null,
+    partiesBeforeLookup: null,
     leases: null,
     leasesConfirmedAt: 0,
     rateCounted: false,
@@ -193,6 +215,7 @@ export function newContext(call: IncomingCall): CallContext {
     countedMicros: 0,
     sent: false,
     upstream: null,
+    cutStatus: null,
     upstreamRequestId: null,
     upstreamMs: 0,
   };

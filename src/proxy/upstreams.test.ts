@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Denial, deny } from '../decision/reasons.ts';
 import {
+  CutAnswer,
   createUpstreams,
   DEFAULT_UPSTREAMS,
   downstreamHeaders,
@@ -179,6 +180,12 @@ describe('createUpstreams: forwarding', () => {
         release = () => res.end('{}');
         return;
       }
+      if (req.url === '/half') {
+        // The head and part of the body, then the connection drops (once those bytes are sent).
+        res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_half' });
+        res.write('{"a":', () => res.socket?.destroy());
+        return;
+      }
       if (req.url === '/early-hints') res.writeEarlyHints({ link: '</a.css>; rel=preload' });
       res.writeHead(201, { 'content-type': 'application/json', 'request-id': 'req_fwd' });
       // Three writes: the body arrives in several chunks.
@@ -274,6 +281,29 @@ describe('createUpstreams: forwarding', () => {
     } finally {
       await elsewhere.close(true);
     }
+  });
+
+  // Tenth round: the head was dropped with the rest, and the record lost the vendor's status and
+  // request id; the message said the API "could not be reached".
+  it('keeps the head of an answer whose connection drops mid-body, and says the call may have taken effect', async () => {
+    const cut = await upstreams.forward({
+      vendor: 'stripe',
+      share: KEY,
+      method: 'POST',
+      pathAndQuery: '/half',
+      headers: {},
+    });
+    expect(cut).toBeInstanceOf(CutAnswer);
+    expect(cut).not.toBeInstanceOf(UnsentDenial);
+    const { head } = cut as CutAnswer;
+    expect(head.status).toBe(200);
+    expect(head.headers['request-id']).toBe('req_half');
+    expect(head.body.toString()).toBe('{"a":');
+    expect(cut).toMatchObject({
+      reason: 'upstream_unavailable',
+      message:
+        'The stripe API answered HTTP 200, then its connection dropped before the whole answer arrived, so Keybrake withheld it. The call may have taken effect.',
+    });
   });
 
   // A connection that drops after the request was written is not unsent: the vendor may have acted.
@@ -415,8 +445,11 @@ describe('createUpstreams: time on the way to a connection and on the answer', (
 
   it('bounds a trickled answer as a whole by the upstream timeout: upstream_timeout, kept as sent', async () => {
     const res = await call('/trickle');
-    expect(res).toMatchObject({ reason: 'upstream_timeout' });
+    expect(res).toMatchObject({ reason: 'upstream_timeout', message: expect.stringMatching(/HTTP 200/) });
     expect(res).not.toBeInstanceOf(UnsentDenial);
+    // Its head came: the record names the vendor's status (tenth round).
+    expect(res).toBeInstanceOf(CutAnswer);
+    expect((res as CutAnswer).head.status).toBe(200);
   });
 
   // Sixth round: `102 Processing` once a second held a call 46 s against --upstream-timeout 3000.

@@ -416,12 +416,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
       return;
     }
     this.#timer = setTimeout(() => {
-      this.#settle(
-        deny(
-          'upstream_timeout',
-          `The ${this.#vendor} API did not finish its answer within ${this.#opts.timeoutMs} ms.`,
-        ),
-      );
+      this.#settle(this.#cut(new undiciErrors.BodyTimeoutError()));
       controller.abort(new undiciErrors.BodyTimeoutError());
     }, this.#opts.timeoutMs).unref();
   }
@@ -449,7 +444,20 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
       this.#tooLarge();
       return;
     }
-    this.#settle(this.#started ? failure(err, this.#vendor, this.#opts) : unsent(err, this.#vendor));
+    if (!this.#started) this.#settle(unsent(err, this.#vendor));
+    else if (this.#status !== 0) this.#settle(this.#cut(err));
+    else this.#settle(failure(err, this.#vendor, this.#opts));
+  }
+
+  /** A failure once the final answer's head is in: the head (and what arrived of the body) kept. */
+  #cut(err: Error): CutAnswer {
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    return new CutAnswer(cutFailure(err, this.#vendor, this.#status, this.#opts), {
+      status: this.#status,
+      headers: this.#headers,
+      body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length),
+    });
   }
 
   #tooLarge(): void {
@@ -486,6 +494,22 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
  * stage gives its reservation back; every other failure keeps it.
  */
 export class UnsentDenial extends Denial {}
+
+/**
+ * A failure after the vendor's answer had begun (its head arrived, then the connection dropped, the
+ * body did not finish in time, or the proxy shut down): the vendor acted, and said so with a status
+ * and a request id, the only way to reconcile a call it kept with the vendor's own records. The
+ * denial carries the head and what arrived of the body, so the forward stage can record the status
+ * and (once scanned) the request id; the answer itself is withheld, never passed on whole or in part.
+ */
+export class CutAnswer extends Denial {
+  readonly head: UpstreamResponse;
+
+  constructor(denial: Denial, head: UpstreamResponse) {
+    super(denial.reason, denial.message, denial.operation);
+    this.head = head;
+  }
+}
 
 /**
  * The call would take its key's calls at the upstreams, or everyone's bodies there, past what they
@@ -539,6 +563,29 @@ function failure(
     return deny('upstream_response_too_large', responseTooLargeMessage(vendor, opts.maxResponseBytes));
   }
   return deny('upstream_unavailable', `The ${vendor} API could not be reached.`);
+}
+
+/**
+ * A failure once the vendor's answer had begun: it acted (its status says how), so the message says
+ * the call may have taken effect, never that the API "could not be reached" (tenth round).
+ */
+function cutFailure(err: unknown, vendor: VendorName, status: number, opts: { timeoutMs: number }): Denial {
+  if (err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.HeadersTimeoutError) {
+    return deny(
+      'upstream_timeout',
+      `The ${vendor} API answered HTTP ${status} but did not finish its answer within ${opts.timeoutMs} ms, so Keybrake withheld it. The call may have taken effect.`,
+    );
+  }
+  if (err instanceof undiciErrors.ClientDestroyedError) {
+    return deny(
+      'upstream_unavailable',
+      `This proxy shut down before the ${vendor} API finished its answer (HTTP ${status}); the call may have taken effect.`,
+    );
+  }
+  return deny(
+    'upstream_unavailable',
+    `The ${vendor} API answered HTTP ${status}, then its connection dropped before the whole answer arrived, so Keybrake withheld it. The call may have taken effect.`,
+  );
 }
 
 /** Names the limit, and that the vendor may have acted on the call all the same. */

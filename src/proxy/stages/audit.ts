@@ -24,6 +24,8 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
   const decision = reason === 'ok' ? 'allow' : 'deny';
   const vendor = ctx.vendor ?? 'none';
   const upstream = ctx.upstream;
+  // An answer cut off after its head still has the vendor's status on record.
+  const upstreamStatus = upstream?.status ?? ctx.cutStatus;
   const record = deps.metrics.record;
   record.call(
     vendor,
@@ -52,7 +54,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
       'keybrake.vault_key': vaultKey ?? '',
       'keybrake.cost_usd': costUsd,
       ...(runId ? { 'keybrake.run_id': runId } : {}),
-      ...(upstream !== null ? { 'http.response.status_code': upstream.status } : {}),
+      ...(upstreamStatus !== null ? { 'http.response.status_code': upstreamStatus } : {}),
     });
   }
   ctx.span.end();
@@ -69,7 +71,7 @@ export function audit(ctx: CallContext, deps: PipelineDeps, reason: Reason): voi
     decision,
     reason,
     costUsd,
-    upstreamStatus: upstream?.status ?? null,
+    upstreamStatus,
     upstreamRequestId: ctx.upstreamRequestId,
     durationMs: Math.round(durationMs * 1000) / 1000,
     traceId: traceIdOf(ctx.span),

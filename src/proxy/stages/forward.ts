@@ -5,6 +5,7 @@ import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
 import { recordableRequestId } from '../request-id.ts';
 import {
+  CutAnswer,
   responseTooLargeMessage,
   UnsentDenial,
   upstreamAuthorization,
@@ -49,6 +50,14 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     // Nothing left this proxy (the pipeline marks it unsent): its reservation is given back.
     if (ctx.reservation) await settleTo(ctx, deps, ctx.reservation, 0);
     else ctx.countedMicros = 0;
+    return res;
+  }
+  if (res instanceof CutAnswer) {
+    // The vendor's status and request id name the call it may have kept (tenth round: both were
+    // dropped); the id as from a whole answer, only when what arrived of this one carries no credential.
+    ctx.cutStatus = res.head.status;
+    if (!carriesCredential(res.head, key.upstream))
+      ctx.upstreamRequestId = recordableRequestId(res.head, ctx.adapter!.requestIdHeader, key.upstream);
     return res;
   }
   if (isDenial(res)) return res;
