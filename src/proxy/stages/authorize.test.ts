@@ -669,3 +669,85 @@ describe('authorize: recipients and senders too long, too many or already judged
     });
   });
 });
+
+// Tenth round (LOW): a confirm, capture or refund naming any object made Keybrake read it with the
+// real key, and the refusal quoted the customer and amount it found: a key that may read nothing
+// mapped ids of the account to customers and amounts. What the request named is still quoted.
+describe("authorize: a refusal quotes no value Keybrake's own lookup found", () => {
+  const named = { ...NO_PARTIES, recipients: ['+14155550100'], senders: ['a@example.com'] };
+  const policy: CompiledPolicy = {
+    ...base,
+    customers: new Set(['cus_allowed']),
+    currencies: new Set(['usd']),
+    countries: new Set(['US']),
+    recipients: [pattern('+1415555*')],
+    senders: [pattern('*@example.com')],
+    limits: { perCallMicros: 50_000_000 },
+  };
+  it.each<[string, Partial<Operation['parties']>, number, string, RegExp]>([
+    [
+      'the customer',
+      { customers: ['cus_SECRETOTHER'] },
+      1,
+      'customer_not_allowed',
+      /^The customer of the object/,
+    ],
+    ['the currency', { currencies: ['xof'] }, 1, 'currency_not_allowed', /^The currency of the object/],
+    [
+      'a recipient',
+      { recipients: ['+14155550100', '+33612345678'] },
+      1,
+      'recipient_not_allowed',
+      /^A recipient of the object/,
+    ],
+    [
+      'a recipient too long to be real',
+      { recipients: ['+14155550100', `+1${'9'.repeat(600)}`] },
+      1,
+      'recipient_not_allowed',
+      /^A recipient of the object/,
+    ],
+    [
+      'the sender',
+      { senders: ['a@example.com', 'ceo@victim.example'] },
+      1,
+      'sender_not_allowed',
+      /^The sender of the object/,
+    ],
+    ['a country', { countries: ['FR'] }, 1, 'country_not_allowed', /^A destination of the object .* country/],
+    [
+      'the amount',
+      {},
+      987_650_000,
+      'per_call_limit_exceeded',
+      /^The amount of the object .* per-call limit of \$50\.00\.$/,
+    ],
+  ])('%s', (_what, found, costMicros, reason, message) => {
+    const op = charge({ costMicros }, { ...named, customers: ['cus_allowed'], ...found });
+    const denial = authorize({
+      policy,
+      method: 'POST',
+      path: '/v1/refunds',
+      op,
+      named: { ...named, customers: [] },
+    });
+    expect(denial).toEqual({ reason, message: expect.stringMatching(message) });
+    for (const text of ['SECRETOTHER', 'xof', '33612345678', '999', 'victim', 'FR', '987']) {
+      expect(denial!.message).not.toContain(text);
+    }
+  });
+
+  it('still quotes what the request itself named, and the cost the request gave', () => {
+    const op = charge({ costMicros: 60_000_000 }, { customers: ['cus_other'] });
+    const input = { policy, method: 'POST', path: '/v1/charges', op, named: op.parties };
+    expect(authorize(input)?.message).toBe("Customer cus_other is not in this key's customer allowlist.");
+    expect(
+      authorize({
+        policy,
+        method: 'POST',
+        path: '/v1/charges',
+        op: charge({ costMicros: 60_000_000 }, { customers: ['cus_allowed'] }),
+      })?.message,
+    ).toBe('This call costs $60.00, over the per-call limit of $50.00.');
+  });
+});

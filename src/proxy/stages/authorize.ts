@@ -31,7 +31,26 @@ export interface AuthorizeInput {
    * checks after it judge only what the lookup added, where they judged the whole list again.
    */
   readonly judged?: Pick<Parties, 'recipients' | 'senders'>;
+  /**
+   * The parties the request itself named, when a cost lookup read the object it names
+   * (CallContext.partiesBeforeLookup): a party not among them, and the cost, came from that read, and
+   * a refusal does not quote them. Undefined: every party and the cost are the request's own.
+   */
+  readonly named?: Parties;
 }
+
+/**
+ * How a refusal speaks of a value Keybrake's own lookup found: not by its value. The read was made
+ * with the real key, for the price; the key may not be allowed to read that object at all, and a
+ * refusal quoting what it found (`Customer cus_… is not …`, `This call costs $987.65`) answered any
+ * id of the account with its customer and amount (tenth round). The audit record has no field for
+ * either; its path names the object, which the operator can look up.
+ */
+const FOUND = 'the object this call acts on (which Keybrake read to price it)';
+
+/** Whether `value` of a party list came from a lookup rather than from the request. */
+const foundByLookup = (value: string, named: readonly string[] | undefined) =>
+  named !== undefined && !named.includes(value);
 
 /** A pure check: undefined passes, a Denial stops the chain. */
 export type Check = (input: AuthorizeInput) => Denial | undefined;
@@ -219,12 +238,16 @@ export const checkInstructions: Check = ({ policy, op }) => {
 };
 
 /** Customers the call names outside the allowlist: no party a lookup adds can change this refusal. */
-const checkNamedCustomers: Check = ({ policy, op }) => {
+const checkNamedCustomers: Check = ({ policy, op, named }) => {
   if (!policy.customers) return undefined;
   const outside = op.parties.customers.find((c) => !policy.customers!.has(c));
-  return outside
-    ? deny('customer_not_allowed', `Customer ${outside} is not in this key's customer allowlist.`)
-    : undefined;
+  if (outside === undefined) return undefined;
+  return deny(
+    'customer_not_allowed',
+    foundByLookup(outside, named?.customers)
+      ? `The customer of ${FOUND} is not in this key's customer allowlist.`
+      : `Customer ${outside} is not in this key's customer allowlist.`,
+  );
 };
 
 /** A money-moving or billing call must name an allowlisted customer (DESIGN.md §2). */
@@ -258,15 +281,21 @@ export const checkAccount: Check = ({ policy, op }) => {
   return undefined;
 };
 
-export const checkRecipient: Check = ({ policy, op, judged }) =>
+export const checkRecipient: Check = ({ policy, op, judged, named }) =>
   policy.recipients
-    ? outsideList(policy.recipients, op.parties.recipients, judged?.recipients, RECIPIENT)
+    ? outsideList(policy.recipients, op.parties.recipients, judged?.recipients, RECIPIENT, named?.recipients)
     : undefined;
 
-export const checkCountry: Check = ({ policy, op }) => {
+export const checkCountry: Check = ({ policy, op, named }) => {
   if (!policy.countries) return undefined;
   const outside = op.parties.countries.find((c) => !policy.countries!.has(c));
   if (outside === undefined) return undefined;
+  if (foundByLookup(outside, named?.countries)) {
+    return deny(
+      'country_not_allowed',
+      `A destination of ${FOUND} is in a country this key's policy does not allow.`,
+    );
+  }
   // An unknown country: say why, not only "ZZ".
   const hint = outside === UNKNOWN_COUNTRY ? unknownCountryHint(op.parties.recipients) : '';
   return deny(
@@ -275,16 +304,22 @@ export const checkCountry: Check = ({ policy, op }) => {
   );
 };
 
-export const checkCurrency: Check = ({ policy, op }) => {
+export const checkCurrency: Check = ({ policy, op, named }) => {
   if (!policy.currencies) return undefined;
   const outside = op.parties.currencies.find((c) => !policy.currencies!.has(c));
-  return outside
-    ? deny('currency_not_allowed', `Currency ${outside} is not allowed by this key's policy.`)
-    : undefined;
+  if (outside === undefined) return undefined;
+  return deny(
+    'currency_not_allowed',
+    foundByLookup(outside, named?.currencies)
+      ? `The currency of ${FOUND} is not allowed by this key's policy.`
+      : `Currency ${outside} is not allowed by this key's policy.`,
+  );
 };
 
-export const checkSender: Check = ({ policy, op, judged }) =>
-  policy.senders ? outsideList(policy.senders, op.parties.senders, judged?.senders, SENDER) : undefined;
+export const checkSender: Check = ({ policy, op, judged, named }) =>
+  policy.senders
+    ? outsideList(policy.senders, op.parties.senders, judged?.senders, SENDER, named?.senders)
+    : undefined;
 
 /**
  * The longest recipient or sender judged against a list: longer than any real one (an address is at
@@ -301,6 +336,8 @@ interface PartyKind {
   readonly name: 'Recipient' | 'Sender';
   readonly reason: 'recipient_not_allowed' | 'sender_not_allowed';
   readonly list: string;
+  /** How a refusal names one that a lookup found, without its value. */
+  readonly found: string;
   /** The form field that usually carries it, for the hint on a phone number without its +. */
   readonly field: 'To' | 'From';
 }
@@ -309,12 +346,14 @@ const RECIPIENT: PartyKind = {
   name: 'Recipient',
   reason: 'recipient_not_allowed',
   list: "this key's recipient allowlist",
+  found: `A recipient of ${FOUND}`,
   field: 'To',
 };
 const SENDER: PartyKind = {
   name: 'Sender',
   reason: 'sender_not_allowed',
   list: "this key's sender allowlist",
+  found: `The sender of ${FOUND}`,
   field: 'From',
 };
 
@@ -327,12 +366,15 @@ function outsideList(
   values: readonly string[],
   judged: readonly string[] | undefined,
   kind: PartyKind,
+  named: readonly string[] | undefined,
 ): Denial | undefined {
   if (values === judged) return undefined;
   const passed = judged && new Set(judged);
   const fresh = passed ? values.filter((v) => !passed.has(v)) : values;
   const long = fresh.find((v) => v.length > MAX_PARTY_LENGTH);
   if (long !== undefined) {
+    // A value the lookup found is named by nothing, not even its length.
+    if (foundByLookup(long, named)) return deny(kind.reason, `${kind.found} is not in ${kind.list}.`);
     // Named by its length alone: a cut start (normalised, so lower-cased) could hold part of a token
     // the agent brought, which neither redaction by value nor by shape would then recognise.
     return deny(
@@ -342,6 +384,8 @@ function outsideList(
   }
   const verdict = matchAll(patterns, fresh);
   if (verdict.kind === 'unmatched') {
+    if (foundByLookup(verdict.value, named))
+      return deny(kind.reason, `${kind.found} is not in ${kind.list}.`);
     const number = plusless([verdict.value]);
     const hint = number === undefined ? '' : pluslessHint(number, kind.field);
     return deny(kind.reason, `${kind.name} ${verdict.value} is not in ${kind.list}.${hint}`);
@@ -355,12 +399,14 @@ function outsideList(
   return undefined;
 }
 
-export const checkPerCall: Check = ({ policy, op }) => {
+export const checkPerCall: Check = ({ policy, op, named }) => {
   const limit = policy.limits.perCallMicros;
   if (limit === undefined || op.costMicros <= limit) return undefined;
   return deny(
     'per_call_limit_exceeded',
-    `This call costs $${formatUsd(op.costMicros)}, over the per-call limit of $${formatUsd(limit)}.`,
+    named !== undefined
+      ? `The amount of ${FOUND} is over the per-call limit of $${formatUsd(limit)}.`
+      : `This call costs $${formatUsd(op.costMicros)}, over the per-call limit of $${formatUsd(limit)}.`,
   );
 };
 
@@ -436,6 +482,10 @@ export const authorizeBeforeLookup: Stage = (ctx) => {
 /** The authorize stage, second half: the checks on what a cost lookup may have filled in. */
 export const authorizeAfterLookup: Stage = (ctx) => {
   const judged = judgedBeforeLookup.get(ctx);
+  const named = ctx.partiesBeforeLookup ?? undefined;
   const { policy, method, path, op } = ctx as AuthorizeInput;
-  return authorize({ policy, method, path, op, ...(judged && { judged }) }, AFTER_LOOKUP);
+  return authorize(
+    { policy, method, path, op, ...(judged && { judged }), ...(named && { named }) },
+    AFTER_LOOKUP,
+  );
 };

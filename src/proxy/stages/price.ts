@@ -63,8 +63,13 @@ const FORM = 'application/x-www-form-urlencoded';
  * read with the real key, so the pipeline runs it only after the checks that need no lookup, and
  * before those that need the amount and parties it finds.
  */
-export const lookUpCost: Stage = (ctx, deps) =>
-  ctx.op!.lookup ? priceUpstream(ctx, deps, ctx.op!.lookup) : undefined;
+export const lookUpCost: Stage = (ctx, deps) => {
+  const op = ctx.op!;
+  if (!op.lookup) return undefined;
+  // What the request named, apart from what the read will add: refusals quote only these.
+  ctx.partiesBeforeLookup = op.parties;
+  return priceUpstream(ctx, deps, op.lookup);
+};
 
 /**
  * GETs with the real key and the caller's account headers (Stripe-Account), failing closed: one, or

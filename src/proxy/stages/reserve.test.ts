@@ -10,7 +10,14 @@ import { createStripeAdapter } from '../../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../../vendors/twilio/index.ts';
 import type { VendorAdapter, VendorRequest } from '../../vendors/types.ts';
 import type { CallContext } from '../context.ts';
-import { callFingerprint, canonicalJson, type PricedAs, replayRecord, reserveWindows } from './reserve.ts';
+import {
+  callFingerprint,
+  canonicalJson,
+  type PricedAs,
+  refusal,
+  replayRecord,
+  reserveWindows,
+} from './reserve.ts';
 
 const clock = fixedClock('2026-11-26T12:00:00Z');
 const key = (policy: Partial<CompiledPolicy>): CompiledKey => ({
@@ -192,5 +199,19 @@ describe('replayRecord: which calls may be replays', () => {
   it('records a key that Connection names only with a no-break space after it', () => {
     const headers = { 'idempotency-key': 'k1', connection: 'close, Idempotency-Key\u00a0' };
     expect(replayRecord(ctx(stripe, headers))?.key).toBe('k1');
+  });
+});
+
+// Tenth round: a cap's refusal quoted "this call $987.65" from the amount Keybrake's own lookup read.
+describe('refusal: a cost Keybrake looked up is not quoted', () => {
+  it('names the window, its limit and what was used, and the amount only when the request gave it', () => {
+    expect(refusal('day', 150_000_000, 200_000_000, 987_650_000, true)).toEqual({
+      reason: 'daily_cap_exceeded',
+      message:
+        "Keybrake: daily spend cap of $200.00 would be exceeded ($150.00 used, this call's amount, which Keybrake read from the object it acts on).",
+    });
+    expect(refusal('day', 150_000_000, 200_000_000, 60_000_000).message).toBe(
+      'Keybrake: daily spend cap of $200.00 would be exceeded ($150.00 used, this call $60.00).',
+    );
   });
 });

@@ -38,13 +38,26 @@ const WINDOW_NAME: Record<WindowKind, string> = {
 /** Idempotency records live as long as Stripe keeps its own (24 h). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
-/** How the reserve stage words a refusal, by the window that refused (the lease stage words its own the same way). */
-export function refusal(kind: WindowKind, used: number, limit: number, costMicros: number): Denial {
+/**
+ * How the reserve stage words a refusal, by the window that refused (the lease stage words its own the
+ * same way). A cost Keybrake looked up (`costLookedUp`) is not quoted: it is what the vendor answered
+ * Keybrake's read of an object the key may not be allowed to read (authorize.ts, tenth round).
+ */
+export function refusal(
+  kind: WindowKind,
+  used: number,
+  limit: number,
+  costMicros: number,
+  costLookedUp = false,
+): Denial {
   const what = WINDOW_NAME[kind];
+  const cost = costLookedUp
+    ? "this call's amount, which Keybrake read from the object it acts on"
+    : `this call $${formatUsd(costMicros)}`;
   const detail =
     kind === 'minute'
       ? `${what} of ${limit} reached`
-      : `${what} of $${formatUsd(limit)} would be exceeded ($${formatUsd(used)} used, this call $${formatUsd(costMicros)})`;
+      : `${what} of $${formatUsd(limit)} would be exceeded ($${formatUsd(used)} used, ${cost})`;
   return deny(REFUSAL[kind], `Keybrake: ${detail}.`);
 }
 
@@ -74,6 +87,7 @@ export async function reserveWindows(
   rateCounted = false,
   runKey?: RunGrant,
   passesStoreDown = false,
+  costLookedUp = false,
 ): Promise<Extract<ReserveResult, { ok: true }> | Denial> {
   const now = clock.now();
   const all = windowsFor(key.policy, costMicros, now, runId, runKey && { capMicros: runKey.capMicros });
@@ -97,7 +111,7 @@ export async function reserveWindows(
   if (result.ok) return result;
   // Stopped on another replica, and this one has not heard yet: the script saw it (ADR 0010).
   if ('stopped' in result) return runStopped();
-  return refusal(result.refused, result.used, result.limit, costMicros);
+  return refusal(result.refused, result.used, result.limit, costMicros, costLookedUp);
 }
 
 /**
@@ -128,6 +142,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
       ctx.rateCounted,
       ctx.runKey ?? undefined,
       passesStoreDown(op, key.policy),
+      ctx.partiesBeforeLookup !== null,
     );
     if (isDenial(reserved)) return reserved;
     // A replay was counted the first time: nothing to count now, nothing to settle later.
