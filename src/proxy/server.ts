@@ -273,16 +273,19 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     },
     // Bad percent-encoding or an unroutable target still gets a vendor-shaped answer.
     frameworkErrors: (error, req, reply) => {
-      void dispatch(req, reply, error.code === 'FST_ERR_CTP_BODY_TOO_LARGE');
+      serve(req, reply, error.code === 'FST_ERR_CTP_BODY_TOO_LARGE');
     },
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false) => {
+  const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false): Promise<void> => {
     const raw = req.raw;
     // Answered already: a client error cut it off, and its body arrived after all (a timeout).
-    if (refused.has(raw)) return reply.hijack();
+    if (refused.has(raw)) {
+      reply.hijack();
+      return;
+    }
     if (!raw.complete) answeredEarly.add(raw);
     const signal = clientCalls.signal(raw.socket, reply.raw);
     // An upgrade request (Keybrake never switches protocols) is its connection's last: node's parser
@@ -318,13 +321,27 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     reply.code(res.status).headers(res.headers);
     // Handed over in pieces: fastify would send a stream chunked.
     if (body instanceof Readable) reply.header('content-length', String(res.body.length));
-    return reply.send(body);
+    reply.send(body);
   };
 
-  app.all('/*', (req, reply) => dispatch(req, reply));
-  app.setNotFoundHandler((req, reply) => dispatch(req, reply));
+  /**
+   * A call's dispatch, started and not returned to fastify: a handler's promise that resolves to the
+   * reply has fastify wait on the reply (reply.then) until the response ends, with two more 'close'
+   * listeners on it. With those of a stream answer's pipe and Keybrake's own, an answer over 64 KiB
+   * (answer-progress.ts) held 11, past node's 10, and serve wrote a MaxListenersExceededWarning, not
+   * JSON, to its log for each such read (tenth round). A failure goes to the error handler, as a
+   * rejected handler's does.
+   */
+  const serve = (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false): void => {
+    dispatch(req, reply, bodyTooLarge).catch((error: unknown) => {
+      reply.send(error instanceof Error ? error : new Error(String(error)));
+    });
+  };
+
+  app.all('/*', (req, reply) => serve(req, reply));
+  app.setNotFoundHandler((req, reply) => serve(req, reply));
   app.setErrorHandler((error: { code?: string }, req, reply) => {
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return dispatch(req, reply, true);
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return serve(req, reply, true);
     // Answered and audited already: a body that did not arrive within --client-timeout.
     if (refused.has(req.raw)) return reply.hijack();
     // Any other failure to read the body (the client went away halfway): refused, never forwarded.
