@@ -19,6 +19,11 @@ export class ByNamespace<T> {
     names.set(name, value);
   }
 
+  /** The objects of one namespace, in the order they were first set. */
+  in(namespace: string): Iterable<T> {
+    return this.#byNamespace.get(namespace)?.values() ?? [];
+  }
+
   delete(namespace: string, name: string): void {
     const names = this.#byNamespace.get(namespace);
     if (!names) return;

@@ -158,7 +158,8 @@ function variant(slot: Slot, v: number): Doc {
         // Two fields, for keys that read the same Secret in different ways.
         data: {
           apiKey: b64(['sk_test_one', 'sk_test_two', '', 'sk test'][v % 4]!),
-          altKey: b64(['sk_test_alt', 'sk_test_two'][v % 2]!),
+          // Now and then a brought token's value (tenth round: such a token is refused).
+          altKey: b64(['sk_test_alt', 'sk_test_two', 'x'.repeat(30)][v % 3]!),
         },
       };
     case 'k':

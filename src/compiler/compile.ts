@@ -470,6 +470,18 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
       `Secret ${tokenRef()} is also this key's upstreamSecretRef: a vault token never shares a Secret with the real key, which the agent mounting it would hold.`,
       cap,
     );
+  // Tenth round: nor with another key's real key (the same reason; the Secret is all an agent
+  // mounting it, or given `envFrom` or `get` on it, needs to skip Keybrake).
+  if (
+    tokenSecret !== undefined &&
+    inputs.upstreamUse.isUpstream(ns, spec.tokenSecretRef.name) &&
+    holdsMoreThan(tokenSecret, spec.tokenSecretRef.key)
+  )
+    return fail(
+      'TokenInvalid',
+      `Secret ${tokenRef()} is the upstreamSecretRef of another VaultKey and holds fields besides "${spec.tokenSecretRef.key}": a vault token never shares a Secret with a real key, which the agent mounting it would hold. Name a Secret of its own in tokenSecretRef (the operator mints into a new one).`,
+      cap,
+    );
   const notUpstream = tokenSecretProblem(key, inputs);
   if (notUpstream !== undefined) return fail('UpstreamSecretInvalid', notUpstream, cap);
   if (!tokenSecret) return fail('TokenSecretMissing', `Secret ${tokenRef()} does not exist.`, cap);
@@ -502,6 +514,14 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
     return fail(
       'TokenInvalid',
       `The token in Secret ${tokenRef()} is this key's upstream credential: a vault token is never the real key.`,
+      cap,
+    );
+  // A token you brought equal to a value of another key's upstream Secret (tenth round): a Twilio
+  // authToken passes for a brought token by its shape. A minted token is never a vendor's credential.
+  if (!hasValidChecksum(read.token) && inputs.upstreamUse.holdsValue(ns, read.token, inputs.secrets))
+    return fail(
+      'TokenInvalid',
+      `The token in Secret ${tokenRef()} is a value of an upstream Secret of this namespace: a vault token is never a real key. Put a token from keybrake token new in the Secret.`,
       cap,
     );
   const digest = read.digest;
@@ -742,6 +762,18 @@ export function isAcceptableToken(token: string, prefix?: string): boolean {
 }
 
 /** Whether a token is the upstream credential's secret part (a bearer token, a Basic password). */
+/**
+ * Whether `secret` holds a non-empty field besides `field`. A Secret that another key names as its
+ * upstream holds a real key only then: one holding nothing but this key's token is refused to that
+ * other key instead (its upstream credential would be the token: tokenSecretProblem), so a neighbour
+ * naming a token Secret as its upstream takes no key down.
+ */
+function holdsMoreThan(secret: Secret, field: string): boolean {
+  for (const f of Object.keys({ ...secret.data, ...secret.stringData }))
+    if (f !== field && secretValue(secret, f)?.trim()) return true;
+  return false;
+}
+
 function isUpstreamSecret(token: string, credential: UpstreamCredential): boolean {
   return token === (credential.kind === 'bearer' ? credential.token : credential.password);
 }

@@ -5,6 +5,7 @@ import { sameItems, sameJson } from '../equality.ts';
 import { LayeredMap } from '../snapshot/layered-map.ts';
 import { keyWireText, rememberDelta } from '../snapshot/serialize.ts';
 import type { CompiledKey, CompiledPolicy, Snapshot } from '../snapshot/types.ts';
+import { hasValidChecksum } from '../tokens/token.ts';
 import {
   type CompileOptions,
   type CompileResult,
@@ -109,13 +110,29 @@ export function patchCompile(
       cache.keys.set(k, memo);
   }
   // A changed key naming an upstream Secret as its token Secret changes the keys naming that upstream.
-  if (!inputs.upstreamUse.patch(keys.removed, keys.added, set.keys)) return undefined;
+  // Namespaces whose upstream Secrets, or what they hold, changed: a token brought there may now be
+  // (or no longer be) a value of one (compileKey's holdsValue), so those keys are compiled again.
+  const upstreamsChanged = new Set<string>();
+  if (!inputs.upstreamUse.patch(keys.removed, keys.added, set.keys, upstreamsChanged)) return undefined;
+  for (const s of [...secrets.removed, ...secrets.added]) {
+    const { namespace, name } = s.metadata;
+    if (unchanged.has(s) || !inputs.upstreamUse.isUpstream(namespace!, name)) continue;
+    inputs.upstreamUse.forgetValues(namespace!);
+    upstreamsChanged.add(namespace!);
+  }
+  const brought = (k: VaultKey) => {
+    if (!upstreamsChanged.has(k.metadata.namespace!)) return false;
+    if (failures.get(k)?.reason === 'TokenInvalid') return true;
+    const token = cache.keys.get(k)?.token;
+    return token?.ok === true && !hasValidChecksum(token.token);
+  };
   // Keys outside the changed run whose Secret is one of the changed ones.
   const affected: VaultKey[] = [];
-  if (secretsChanged > 0) {
+  if (secretsChanged > 0 || upstreamsChanged.size > 0) {
     const names = (k: VaultKey) =>
       changedSecrets.get(k.metadata.namespace!, k.spec.upstreamSecretRef.name) ??
-      changedSecrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name);
+      changedSecrets.get(k.metadata.namespace!, k.spec.tokenSecretRef.name) ??
+      brought(k);
     for (let i = 0; i < keys.start; i++) if (names(set.keys[i]!)) affected.push(set.keys[i]!);
     for (let i = keys.stop; i < set.keys.length; i++) if (names(set.keys[i]!)) affected.push(set.keys[i]!);
     // A Secret most keys name (the upstream credential, rotated): a whole compile, not a patch of all.

@@ -22,7 +22,8 @@ describe('UpstreamSecretUse: which token Secrets keys read as their upstream', (
 
     const thief = key('thief', 'b-token', 'thief-token');
     const other = key('other', 'c-real', 'other-token');
-    expect(use.patch([], [thief, other], [a, b, thief, other])).toBe(true);
+    // False: b keeps its token in what is now an upstream Secret, so b is compiled again (tenth round).
+    expect(use.patch([], [thief, other], [a, b, thief, other], new Set())).toBe(false);
     expect(use.tokenKeptBy('agents', 'b-token', 'token')).toBe('b');
     expect(use.tokenKeptBy('agents', 'b-token', undefined)).toBe('b');
     expect(use.tokenKeptBy('agents', 'b-token', 'other')).toBeUndefined();
@@ -34,7 +35,7 @@ describe('UpstreamSecretUse: which token Secrets keys read as their upstream', (
     const second = key('second', 'real', 'shared-token');
     const reader = key('reader', 'shared-token', 'reader-token');
     const use = UpstreamSecretUse.of([first, second]);
-    use.patch([], [reader], [first, second, reader]);
+    use.patch([], [reader], [first, second, reader], new Set());
     expect(use.tokenKeptBy('agents', 'shared-token', 'token')).toBe('first');
   });
 
@@ -42,7 +43,7 @@ describe('UpstreamSecretUse: which token Secrets keys read as their upstream', (
     const own = key('own', 'mixed', 'mixed');
     const reader = key('reader', 'mixed', 'reader-token');
     const use = UpstreamSecretUse.of([own]);
-    use.patch([], [reader], [own, reader]);
+    use.patch([], [reader], [own, reader], new Set());
     expect(use.tokenKeptBy('agents', 'mixed', 'token')).toBeUndefined();
   });
 });

@@ -1,8 +1,9 @@
 import { ByNamespace } from '../api/by-namespace.ts';
-import type { VaultKey } from '../api/v1alpha1/index.ts';
+import { type Secret, secretValue, type VaultKey } from '../api/v1alpha1/index.ts';
 
 /** One Secret some key names as its upstreamSecretRef. */
 interface Use {
+  readonly name: string;
   /** How many keys of the set name it as their upstream. */
   keys: number;
   /** Token field → the first key of the set keeping its token there. */
@@ -20,6 +21,8 @@ interface Use {
  */
 export class UpstreamSecretUse {
   readonly #uses = new ByNamespace<Use>();
+  /** Namespace → every value of its upstream Secrets, made when a brought token is first checked. */
+  readonly #values = new Map<string, Set<string>>();
 
   static of(keys: readonly VaultKey[]): UpstreamSecretUse {
     const use = new UpstreamSecretUse();
@@ -44,11 +47,57 @@ export class UpstreamSecretUse {
   }
 
   /**
+   * Whether a key of the set names Secret ns/name as its upstream (tenth round): a key keeping its
+   * token there hands the agent mounting that Secret a real key, whichever key reads it.
+   */
+  isUpstream(namespace: string, name: string): boolean {
+    return this.#uses.get(namespace, name) !== undefined;
+  }
+
+  /**
+   * Whether `value` is a value of any field of an upstream Secret of `namespace` (`secrets`: the set's,
+   * by namespace): a brought token equal to one is a real credential (a Twilio authToken is 32 hex
+   * characters, a shape a token may have). Every field, not only the one a key reads (whatever sits
+   * beside a real key is not handed to an agent either), but a field a key keeps its token in: a
+   * neighbour naming a token Secret as its upstream must not take that key down.
+   */
+  holdsValue(namespace: string, value: string, secrets: ByNamespace<Secret>): boolean {
+    let values = this.#values.get(namespace);
+    if (values === undefined) {
+      values = new Set();
+      for (const use of this.#uses.in(namespace)) {
+        const secret = secrets.get(namespace, use.name);
+        for (const field of Object.keys({ ...secret?.data, ...secret?.stringData })) {
+          // A field a key keeps its token in holds a token, no real key (and that key's own).
+          if (use.tokens.has(field)) continue;
+          const v = secret && secretValue(secret, field)?.trim();
+          if (v) values.add(v);
+        }
+      }
+      this.#values.set(namespace, values);
+    }
+    return values.has(value);
+  }
+
+  /** Forgets what holdsValue made for `namespace`: one of its upstream Secrets changed. */
+  forgetValues(namespace: string): void {
+    this.#values.delete(namespace);
+  }
+
+  /**
    * Follows a set whose keys `removed` were replaced by `added` (`keys`: the whole new set). False
    * when a changed key names an upstream Secret as its token Secret, or did: the keys reading that
-   * upstream may change too, which only a whole compile finds (the use is then half followed).
+   * upstream may change too, which only a whole compile finds (the use is then half followed); and
+   * when a Secret some key keeps its token in becomes an upstream Secret or stops being one (that
+   * key is refused for it, or no longer). `changed` gets the namespaces whose upstream Secrets
+   * changed (holdsValue answers differently there).
    */
-  patch(removed: readonly VaultKey[], added: readonly VaultKey[], keys: readonly VaultKey[]): boolean {
+  patch(
+    removed: readonly VaultKey[],
+    added: readonly VaultKey[],
+    keys: readonly VaultKey[],
+    changed: Set<string>,
+  ): boolean {
     // A Secret no key named as its upstream before: which keys keep a token in it is not known yet.
     // The set's keys are indexed by token Secret once, on the first such Secret, not scanned for each
     // (a patch may add thousands of keys, each with an upstream Secret of its own).
@@ -62,24 +111,40 @@ export class UpstreamSecretUse {
       }
       return tokens;
     };
-    for (const k of added) this.#add(k, tokensIn);
+    for (const k of added) {
+      const made = this.#add(k, tokensIn);
+      if (made === undefined) continue;
+      this.forgetValues(k.metadata.namespace!);
+      changed.add(k.metadata.namespace!);
+      if (made.tokens.size > 0) return false;
+    }
     for (const k of [...removed, ...added])
       if (this.#uses.get(k.metadata.namespace!, k.spec.tokenSecretRef.name) !== undefined) return false;
     for (const k of removed) {
       const ns = k.metadata.namespace!;
       const name = k.spec.upstreamSecretRef.name;
       const u = this.#uses.get(ns, name)!;
-      if (--u.keys === 0) this.#uses.delete(ns, name);
+      if (--u.keys > 0) continue;
+      this.#uses.delete(ns, name);
+      this.forgetValues(ns);
+      changed.add(ns);
+      if (u.tokens.size > 0) return false;
     }
     return true;
   }
 
-  #add(k: VaultKey, tokensIn: (ns: string, name: string) => Map<string, string>): void {
+  /** Counts `k` as a user of its upstream Secret; answers the use when `k` is its first. */
+  #add(k: VaultKey, tokensIn: (ns: string, name: string) => Map<string, string>): Use | undefined {
     const ns = k.metadata.namespace!;
     const name = k.spec.upstreamSecretRef.name;
     const u = this.#uses.get(ns, name);
-    if (u !== undefined) u.keys++;
-    else this.#uses.set(ns, name, { keys: 1, tokens: tokensIn(ns, name) });
+    if (u !== undefined) {
+      u.keys++;
+      return undefined;
+    }
+    const made = { name, keys: 1, tokens: tokensIn(ns, name) };
+    this.#uses.set(ns, name, made);
+    return made;
   }
 }
 

@@ -149,7 +149,7 @@ function refusal(key: VaultKey, unlabelled: boolean): Refusal {
   const secret = `${key.metadata.namespace}/${name}`;
   const message = unlabelled
     ? `Secret ${secret} exists but lacks the label ${SECRET_LABEL_KEY}: "${SECRET_LABEL_VALUE}", and the operator neither labels nor writes into a Secret it did not create for this key: if it holds this key's vault token, label it yourself; otherwise name a new Secret in tokenSecretRef and the operator mints one.`
-    : `Secret ${secret} exists but was not created by Keybrake for this key and has no non-empty field "${field}": add the token field yourself (keybrake token new), or name a new Secret in tokenSecretRef and the operator mints one.`;
+    : `Secret ${secret} exists but was not created by Keybrake for this key and has no non-empty field "${field}": name a new Secret in tokenSecretRef and the operator mints one, or, if this Secret is a token Secret of your own, put a token from keybrake token new in it (never into a Secret holding a vendor key, which an agent mounting it would hold).`;
   return { message };
 }
 
