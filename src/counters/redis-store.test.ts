@@ -180,6 +180,7 @@ class SubscribingRedis extends EventEmitter {
   status = 'ready';
   readonly sub = Object.assign(new EventEmitter(), {
     subscribe: () => Promise.resolve(1),
+    ping: () => Promise.resolve('PONG'),
     disconnect: () => undefined,
   });
   readonly #scans: ((held: Held<[string, string[]]>) => void)[] = [];
@@ -262,5 +263,137 @@ describe('RedisCounterStore.watchStoppedRuns() across its subscriber reconnectin
       await watch.close();
       await store.close();
     }
+  });
+});
+
+/**
+ * A connected client and its subscriber, each of which can go silent (a partition or a hung Redis
+ * that resets nothing: the sockets stay up, nothing is answered) and answer again, every held
+ * command in order. The index of stops is what the test puts in it; no message is ever published,
+ * as if the one sent during the silence were lost.
+ */
+class SilentRedis extends EventEmitter {
+  status = 'ready';
+  index: string[] = [];
+  silent = false;
+  readonly #held: (() => void)[] = [];
+  readonly #subHeld: (() => void)[] = [];
+  subSilent = false;
+  readonly sub = Object.assign(new EventEmitter(), {
+    subscribe: () => this.#reply(1, true),
+    ping: () => this.#reply('PONG', true),
+    disconnect: () => undefined,
+  });
+
+  duplicate() {
+    return this.sub;
+  }
+
+  ping() {
+    return this.#reply('PONG');
+  }
+
+  zscan(): Promise<[string, string[]]> {
+    return this.#reply(['0', [...this.index]]);
+  }
+
+  quit() {
+    return Promise.resolve('OK');
+  }
+
+  disconnect() {}
+
+  answer(sub = false) {
+    if (sub) this.subSilent = false;
+    else this.silent = false;
+    for (const held of (sub ? this.#subHeld : this.#held).splice(0)) held();
+  }
+
+  #reply<T>(value: T, sub = false): Promise<T> {
+    if (!(sub ? this.subSilent : this.silent)) return Promise.resolve(value);
+    return new Promise((resolve) => (sub ? this.#subHeld : this.#held).push(() => resolve(value)));
+  }
+}
+
+// Tenth round: the set stayed complete while the link to Redis was silent, since only the
+// subscriber's `close` made it incomplete, and a silence never closes it.
+describe('RedisCounterStore.watchStoppedRuns() on a link that goes silent without closing', () => {
+  const timeoutMs = 50;
+  let redis: SilentRedis;
+  let store: RedisCounterStore;
+  let events: string[];
+  let watch: { close(): Promise<void> };
+
+  beforeEach(async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'],
+    });
+    redis = new SilentRedis();
+    store = new RedisCounterStore(redis as unknown as ScriptedClient, {
+      timeoutMs,
+      monotonic: () => Date.now(),
+    });
+    events = [];
+    watch = store.watchStoppedRuns(
+      (run) => events.push(`stop ${run.runId}`),
+      (complete) => events.push(complete ? 'complete' : 'incomplete'),
+    );
+    redis.sub.emit('ready');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events).toEqual(['complete']);
+  });
+
+  afterEach(async () => {
+    await watch.close();
+    await store.close();
+    vi.useRealTimers();
+  });
+
+  const stopInIndex = (runId: string) => {
+    redis.index.push(JSON.stringify({ scope: 'agents/bot', runId }), String(Date.now() + 60_000));
+  };
+
+  it('is incomplete once the store stops answering, and reads the stops again before it is complete', async () => {
+    redis.silent = true;
+    await vi.advanceTimersByTimeAsync(3 * timeoutMs);
+    expect(store.available()).toBe(false);
+    expect(events.at(-1)).toBe('incomplete');
+    // Stopped elsewhere meanwhile; its message never arrives.
+    stopInIndex('during-silence');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events.at(-1)).toBe('incomplete');
+    redis.answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(store.available()).toBe(true);
+    expect(events.slice(events.lastIndexOf('incomplete') + 1)).toEqual(['stop during-silence', 'complete']);
+  });
+
+  it('is incomplete once its own subscription stops answering, the store answering, and reads the stops again', async () => {
+    redis.subSilent = true;
+    await vi.advanceTimersByTimeAsync(3 * timeoutMs);
+    expect(store.available()).toBe(true);
+    expect(events.at(-1)).toBe('incomplete');
+    stopInIndex('during-silence');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events.at(-1)).toBe('incomplete');
+    redis.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events.slice(events.lastIndexOf('incomplete') + 1)).toEqual(['stop during-silence', 'complete']);
+  });
+
+  it('is incomplete while its store connection is not ready, and reads the stops again when it is', async () => {
+    redis.status = 'reconnecting';
+    redis.emit('reconnecting');
+    expect(events.at(-1)).toBe('incomplete');
+    stopInIndex('while-away');
+    redis.status = 'ready';
+    redis.emit('ready');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events.slice(events.lastIndexOf('incomplete') + 1)).toEqual(['stop while-away', 'complete']);
+  });
+
+  it('stays complete while both answer', async () => {
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events).toEqual(['complete']);
   });
 });

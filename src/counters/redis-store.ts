@@ -119,8 +119,13 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   readonly #log: Log | undefined;
   readonly #liveness: Liveness;
   readonly #prober: ReturnType<typeof setInterval>;
+  readonly #probeEveryMs: number;
+  readonly #monotonic: () => number;
   #down = false;
   #answering = true;
+  /** What `available()` last said to #availability's listeners (the stop watchers). */
+  #wasAvailable: boolean;
+  readonly #availability = new Set<(available: boolean) => void>();
 
   constructor(
     client: ScriptedClient,
@@ -138,10 +143,9 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     // A hung server keeps its connection `ready`; the commands sent anyway tell whether it answers,
     // and when none was answered lately a ping does (docs/counters.md, "A hung Redis is down too").
     const probeEveryMs = Math.max(MIN_PROBE_INTERVAL_MS, opts.timeoutMs / 2);
-    this.#liveness = new Liveness({
-      idleMs: probeEveryMs,
-      now: opts.monotonic ?? (() => performance.now()),
-    });
+    this.#probeEveryMs = probeEveryMs;
+    this.#monotonic = opts.monotonic ?? (() => performance.now());
+    this.#liveness = new Liveness({ idleMs: probeEveryMs, now: this.#monotonic });
     this.#prober = setInterval(() => {
       if (this.#liveness.wantsProbe()) void this.#probe();
     }, probeEveryMs);
@@ -161,6 +165,10 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       this.#down = false;
       this.#log?.info({ redis: this.description }, 'counter store connection restored');
     });
+    // The connection's state is half of `available()`: the stop watchers hear when it leaves `ready`.
+    this.#wasAvailable = this.available();
+    for (const status of ['close', 'end', 'reconnecting', 'connecting', 'connect'])
+      client.on(status, () => this.#noteAvailability());
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
@@ -327,10 +335,19 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
 
   /**
    * Subscribes (on a connection of its own, which queues the subscription until it is up and
-   * resubscribes after every reconnect) to stopped runs; each time it (re)connects, the index is read
-   * too, so a stop published while this replica was away still arrives. `onComplete(true)` once
-   * subscribed and read through, `onComplete(false)` when the subscription's connection closes: in
-   * between, a stop may be published that this replica will not hear (ADR 0010).
+   * resubscribes after every reconnect) to stopped runs, and reads the index: `onComplete(true)` once
+   * subscribed and read through while everything below holds, `onComplete(false)` as soon as one
+   * stops holding, since a stop may then be published that this replica will not hear (ADR 0010):
+   *
+   * - the subscription's connection is up (its `close` ends it);
+   * - that connection answers: it is pinged as an idle store connection is (Liveness), since a
+   *   partition or a hung Redis that resets nothing keeps it open and silent for as long as it lasts;
+   * - the store itself is `available()`: the liveness that fails money calls closed says the stops
+   *   are unknown too (tenth round: a replica that refused money 503 still forwarded a stopped run's
+   *   reads for as long as its link to Redis was silent).
+   *
+   * Whenever all hold again, the index is read again before `onComplete(true)`: a subscription that
+   * merely carries on (or resubscribes) does not deliver what was published while it was silent.
    */
   watchStoppedRuns(
     onStopped: (run: StoppedRun) => void,
@@ -342,9 +359,14 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
         ? client.duplicate(undefined, { enableOfflineQueue: true })
         : client.duplicate({ enableOfflineQueue: true, connectionName: 'keybrake-runs' });
     let closed = false;
-    // One per connection of the subscriber: a read begun before a reconnect must not vouch for after it.
-    let connection = 0;
-    const current = (c: number) => !closed && c === connection;
+    let subUp = false;
+    // Bumped by every loss and every new read: only the latest read, with nothing lost since it
+    // began, may vouch for the set (a read begun before a loss vouches for nothing).
+    let epoch = 0;
+    const current = (e: number) => !closed && e === epoch;
+    const subLiveness = new Liveness({ idleMs: this.#probeEveryMs, now: this.#monotonic });
+    let subAnswering = true;
+    const trusted = () => subUp && subAnswering && this.available();
     const deliver = (run: StoppedRun | undefined) => {
       if (run && !closed) onStopped(run);
     };
@@ -352,7 +374,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     // Reconnect errors are the counter store's to report (same server); stay quiet here.
     sub.on('error', () => undefined);
     sub.on('node error', () => undefined);
-    const readIndex = async (c: number): Promise<void> => {
+    const readIndex = async (e: number): Promise<void> => {
       // In pages (ZSCAN), never one command for the whole index: Redis runs one command at a time,
       // and a probe's 120 000 stops made one ZRANGEBYSCORE hold it 137 to 228 ms, failing other
       // replicas' money calls closed, and outlast the client's command timeout, so a restarted
@@ -369,37 +391,103 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
           if (until >= now) deliver(parseStoppedRun(entries[i]!, until));
         }
         cursor = next;
-      } while (cursor !== '0' && current(c));
+      } while (cursor !== '0' && current(e));
     };
     // Subscribed first, then the index: a stop published between the two is in one or the other
     // (read the other way round, a stop published after the read but before the subscription took
-    // effect was missed). Again on every reconnect; subscribing twice to a channel is harmless. Until
-    // both have succeeded on this connection, they are tried again.
-    const subscribeThenRead = async (c: number, attempt = 1): Promise<void> => {
-      if (!current(c)) return;
+    // effect was missed). Again whenever the set was lost; subscribing twice to a channel is
+    // harmless. Until both have succeeded with nothing lost meanwhile, they are tried again.
+    const subscribeThenRead = async (e: number, attempt = 1): Promise<void> => {
+      if (!current(e)) return;
       try {
         await this.#bounded(() => sub.subscribe(STOPPED_RUNS_CHANNEL), INDEX_READ_TIMEOUT_MS);
-        await readIndex(c);
-        if (current(c)) onComplete?.(true);
+        await readIndex(e);
+        if (current(e) && trusted()) onComplete?.(true);
       } catch (err) {
-        if (!current(c)) return;
+        if (!current(e)) return;
         if (attempt === 1)
           this.#log?.warn(
             { redis: this.description, error: (err as Error).message },
             'cannot read stopped runs; run keys are refused until it can; retrying',
           );
         await delay(Math.min(2_000, 100 * attempt));
-        return subscribeThenRead(c, attempt + 1);
+        return subscribeThenRead(e, attempt + 1);
       }
     };
-    sub.on('ready', () => void subscribeThenRead(++connection));
-    sub.on('close', () => {
-      connection++;
+    const lose = () => {
+      epoch++;
       if (!closed) onComplete?.(false);
+    };
+    const regain = () => {
+      if (trusted()) void subscribeThenRead(++epoch);
+    };
+    const noteSub = () => {
+      const answering = subLiveness.answering();
+      if (answering === subAnswering || closed) return;
+      subAnswering = answering;
+      if (answering) {
+        this.#log?.info(
+          { redis: this.description },
+          'stopped-runs subscription answering again; reading the stops',
+        );
+        regain();
+      } else {
+        this.#log?.warn(
+          { redis: this.description, timeoutMs: this.#timeoutMs },
+          'stopped-runs subscription connected but not answering; run keys are refused until it answers and the stops are read again',
+        );
+        lose();
+      }
+    };
+    // A ping on the subscription itself (allowed in subscriber mode), bounded like a store probe.
+    const probeSub = () => {
+      const id = subLiveness.sent(true);
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            subLiveness.overdue(id);
+            noteSub();
+          }),
+        this.#timeoutMs,
+      );
+      let pong: Promise<unknown>;
+      try {
+        pong = sub.ping();
+      } catch (err) {
+        pong = Promise.reject(err);
+      }
+      const settled = (answered: boolean) => {
+        clearTimeout(timer);
+        if (answered) subLiveness.answered(id, true);
+        else subLiveness.unanswered(id, true);
+        noteSub();
+      };
+      pong.then(
+        () => settled(true),
+        (err: unknown) => settled(isAnswer(err)),
+      );
+    };
+    const pinger = setInterval(() => {
+      if (subUp && subLiveness.wantsProbe()) probeSub();
+    }, this.#probeEveryMs);
+    pinger.unref();
+    const availability = (available: boolean) => (available ? regain() : lose());
+    this.#availability.add(availability);
+    sub.on('ready', () => {
+      subUp = true;
+      subLiveness.reset();
+      subAnswering = true;
+      regain();
+    });
+    sub.on('close', () => {
+      subUp = false;
+      lose();
     });
     return {
-      async close() {
+      close: async () => {
         closed = true;
+        clearInterval(pinger);
+        this.#availability.delete(availability);
         sub.disconnect();
       },
     };
@@ -521,8 +609,17 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     }
   }
 
+  /** Tells the stop watchers when `available()` changes (they refuse run keys while it is false). */
+  #noteAvailability(): void {
+    const available = this.available();
+    if (available === this.#wasAvailable) return;
+    this.#wasAvailable = available;
+    for (const listener of this.#availability) listener(available);
+  }
+
   /** Logs when a connected server stops answering, and when it answers again (not per command). */
   #noteLiveness(): void {
+    this.#noteAvailability();
     const answering = this.#liveness.answering();
     if (answering === this.#answering) return;
     // Not connected: 'counter store connection lost' said so already.

@@ -223,7 +223,8 @@ export interface RunStopStore {
    * Calls `onStopped` for every stop published from now on, and for every stop recorded in the index
    * each time the subscription (re)connects (a message missed while disconnected is not lost);
    * `onComplete(true)` each time every stop recorded so far has been delivered and later ones will
-   * be, `onComplete(false)` when that no longer holds (the subscription lost).
+   * be, `onComplete(false)` when that no longer holds (the subscription lost or not answering, the
+   * store not answering).
    */
   watchStoppedRuns(
     onStopped: (run: StoppedRun) => void,

@@ -22,14 +22,15 @@ export function runStopped(): Denial {
 }
 
 /**
- * Why a run key is refused while this replica may not know every stop yet (its subscription to the
- * shared stops is not up, or the index of earlier ones not read since it came up): any run key might
- * be a stopped one, so none is admitted. Retryable; vault keys are not concerned.
+ * Why a run key is refused while this replica may not know every stop (its subscription to the
+ * shared stops is not up or not answering, the counter store is not answering, or the index of
+ * earlier stops not read again since): any run key might be a stopped one, so none is admitted.
+ * Retryable; vault keys are not concerned.
  */
 function stopsNotKnown(): Denial {
   return deny(
     'counter_store_unavailable',
-    'This proxy has not yet read the stopped runs from the counter store, so run keys are refused for now; retry shortly.',
+    'This proxy cannot read the stopped runs from the counter store now, so run keys are refused for now; retry shortly.',
   );
 }
 

@@ -21,8 +21,9 @@ export interface StoppedRunsFeed {
 
 /**
  * Starts following the stops shared through `counters`. Until the store has delivered every stop
- * recorded so far, and again from the loss of its subscription until it has read them again, the set
- * is not `complete`, and run keys are refused (stopRefusal): one of them may be a stopped run's.
+ * recorded so far, and again from the loss of its subscription, or the moment it or the store stops
+ * answering, until it has read them again, the set is not `complete`, and run keys are refused
+ * (stopRefusal): one of them may be a stopped run's.
  */
 export function startStoppedRuns(
   counters: CounterStore,

@@ -2,7 +2,9 @@
 // the connections in between the ways networks do: `cut()` resets them (a restarted API server, a
 // load balancer that drops them), `silence()` leaves them open but carrying nothing, no RST (a dead
 // API server node, a dropped conntrack entry): the client's kernel still has the socket, so only its
-// own timeouts can tell. New connections always pass. Deliberately independent of Keybrake's code.
+// own timeouts can tell; `hold()` keeps them open and carrying nothing until `release()` delivers
+// every byte held, in order (a partition that heals before TCP gives up, a Redis paused and resumed).
+// New connections always pass. Deliberately independent of Keybrake's code.
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 
 export interface TcpRelay {
@@ -17,25 +19,31 @@ export interface TcpRelay {
   cut(): void;
   /** Every open connection from now on drops what it receives, both ways; new ones pass. */
   silence(): void;
+  /** Every open connection from now on holds what it receives, both ways; new ones pass. */
+  hold(): void;
+  /** Delivers what every held connection holds, in order, and lets them carry bytes again. */
+  release(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
-  const pairs = new Set<{ client: Socket; server: Socket; silent: boolean }>();
+  type Pair = { client: Socket; server: Socket; silent: boolean; held?: (() => void)[] };
+  const pairs = new Set<Pair>();
   let accepted = 0;
   const server = createServer((client) => {
     accepted++;
     const upstream = tcpConnect(target.port, target.host);
-    const pair = { client, server: upstream, silent: false };
+    const pair: Pair = { client, server: upstream, silent: false };
     pairs.add(pair);
     // Forwarding by hand (not pipe) so a silenced pair can keep reading and drop what it reads: the
     // sender's writes succeed, as they would into a network that loses them.
-    client.on('data', (b: Buffer) => {
-      if (!pair.silent) upstream.write(b);
-    });
-    upstream.on('data', (b: Buffer) => {
-      if (!pair.silent) client.write(b);
-    });
+    const relay = (to: Socket) => (b: Buffer) => {
+      if (pair.silent) return;
+      if (pair.held) pair.held.push(() => to.write(b));
+      else to.write(b);
+    };
+    client.on('data', relay(upstream));
+    upstream.on('data', relay(client));
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -44,8 +52,8 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     for (const s of [client, upstream]) {
       s.on('error', end);
       s.on('close', () => {
-        // A silenced connection does not pass its peer's close on either: that is the point.
-        if (!pair.silent) end();
+        // A silenced or held connection does not pass its peer's close on either: that is the point.
+        if (!pair.silent && !pair.held) end();
       });
     }
   });
@@ -59,7 +67,7 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     address: `127.0.0.1:${address.port}`,
     port: address.port,
     connections: () => accepted,
-    live: () => [...pairs].filter((p) => !p.silent).length,
+    live: () => [...pairs].filter((p) => !p.silent && !p.held).length,
     cut() {
       for (const p of pairs) {
         p.client.resetAndDestroy();
@@ -69,6 +77,16 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     },
     silence() {
       for (const p of pairs) p.silent = true;
+    },
+    hold() {
+      for (const p of pairs) p.held ??= [];
+    },
+    release() {
+      for (const p of pairs) {
+        const held = p.held ?? [];
+        p.held = undefined;
+        for (const write of held) write();
+      }
     },
     async close() {
       for (const p of pairs) {
