@@ -700,10 +700,11 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
       ['acquireLeases', 'renewLeases', 'reserve', 'releaseLeases'],
     ],
     [
-      'a locked free write',
+      // An intent's update is read for its customer (tenth round): leased, renewed for the forward.
+      'a locked free write read for its customer',
       { limits: { perDayMicros: 100 * USD, requestsPerMinute: 9 } },
       update(TOKEN),
-      ['acquireLeases', 'releaseLeases'],
+      ['acquireLeases', 'renewLeases', 'releaseLeases'],
     ],
   ])('costs %s exactly these store round trips', async (_name, policy, c, expected) => {
     const p = stripeProxy(policy, stripeLike);
@@ -739,7 +740,9 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     releaseConfirm();
     expect(decision(await inFlight)).toBe(decisionHeader('ok'));
     expect(decision(await p.call(update()))).toBe(decisionHeader('ok'));
-    expect(p.sent.filter((s) => s.startsWith('GET'))).toHaveLength(1);
+    // The confirm's read, and the read of each update that passed for its customer (tenth round);
+    // the busy ones read nothing.
+    expect(p.sent.filter((s) => s.startsWith('GET'))).toHaveLength(3);
   });
 
   // Fourth round: a lease counted from when it was taken expired while the price was looked up; an
@@ -753,8 +756,12 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     const answered = new Promise<void>((resolve) => {
       answerLookup = resolve;
     });
+    let held = false;
     const p = stripeProxy({ limits: { perDayMicros: 100_000 * USD } }, async (req) => {
-      if (req.method === 'GET') {
+      // Only the confirm's read is held: the update's own read of the intent (for its customer,
+      // tenth round) is answered at once.
+      if (req.method === 'GET' && !held) {
+        held = true;
         lookupArrived();
         await answered;
       }
@@ -770,7 +777,11 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     const res = await inFlight;
     expect(res.status).toBe(409);
     expect(decision(res)).toBe(decisionHeader('object_busy'));
-    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'POST /v1/payment_intents/pi_1']);
+    expect(p.sent).toEqual([
+      'GET /v1/payment_intents/pi_1',
+      'GET /v1/payment_intents/pi_1',
+      'POST /v1/payment_intents/pi_1',
+    ]);
     expect(await p.spentToday()).toBe(0);
   });
 
@@ -881,7 +892,12 @@ describe('pipeline: a key refused after its lookup is held off the objects it le
 
     // Another key of the same account is not held off, and its lease is free.
     expect(decision(await p.call(update(STRIPE_TOKEN_B)))).toBe(decisionHeader('ok'));
-    expect(p.sent).toEqual(['GET /v1/payment_intents/pi_1', 'POST /v1/payment_intents/pi_1']);
+    // Its update reads the intent for its customer first (tenth round).
+    expect(p.sent).toEqual([
+      'GET /v1/payment_intents/pi_1',
+      'GET /v1/payment_intents/pi_1',
+      'POST /v1/payment_intents/pi_1',
+    ]);
   });
 
   it('doubles the wait with each further refusal after a lookup, and starts over after a call that passed', async () => {

@@ -489,7 +489,37 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     object: 'setup_intent',
     customer: 'cus_other',
     status: 'requires_action',
-    next_action: { type: 'verify_with_microdeposits' },
+    // Stripe's hosted page where the amounts complete the verification (withheld: stripe-capabilities.yaml).
+    next_action: {
+      type: 'verify_with_microdeposits',
+      verify_with_microdeposits: {
+        arrival_date: 1_900_000_000,
+        hosted_verification_url: 'https://payments.stripe.com/microdeposit/sacs_test_HostileVerify01',
+        microdeposit_type: 'descriptor_code',
+      },
+    },
+  },
+  // Tenth round (fixes10a, parties.yaml): objects a free write acts on, read for their customer.
+  '/v1/setup_intents/seti_allowed': {
+    id: 'seti_allowed',
+    object: 'setup_intent',
+    customer: 'cus_allowed',
+    status: 'requires_confirmation',
+  },
+  '/v1/payment_methods/pm_other': {
+    id: 'pm_other',
+    object: 'payment_method',
+    type: 'card',
+    customer: 'cus_other',
+  },
+  '/v1/quotes/qt_other': { id: 'qt_other', object: 'quote', status: 'open', customer: 'cus_other' },
+  '/v1/credit_notes/cn_other': { id: 'cn_other', object: 'credit_note', customer: 'cus_other' },
+  '/v1/sources/src_other': { id: 'src_other', object: 'source', customer: 'cus_other' },
+  '/v1/checkout/sessions/cs_other': {
+    id: 'cs_other',
+    object: 'checkout.session',
+    status: 'open',
+    customer: 'cus_other',
   },
   // A quote whose subscription starts with a 30-day trial: nothing up front, $9 000 a month after.
   '/v1/quotes/qt_trial': {

@@ -26,6 +26,11 @@ import { withholdUrlUserinfo } from '../url-userinfo.ts';
  *     cap. Kept in the answer to its own create alone, which was priced (checkout.ts).
  *   - An invoice's `hosted_invoice_url` and `invoice_pdf` (whose footer may carry the same link): the
  *     hosted page pays the invoice, and may offer the customer's default payment method.
+ *   - A payment or setup intent's `next_action.verify_with_microdeposits.hosted_verification_url`:
+ *     Stripe's hosted page where the micro-deposit amounts or descriptor code complete the
+ *     verification (for a payment intent it starts the debit) outside Keybrake, which reads and may
+ *     refuse that verification made through the API (classify.ts, tenth round). Found by an
+ *     adversarial probe (tenth round): a plain read of another customer's intent handed it out.
  *   - The user name and password of a URL (a webhook endpoint's `url`), as for every vendor
  *     (url-userinfo.ts).
  */
@@ -36,11 +41,17 @@ function isWithheldField(name: string): boolean {
 }
 
 /**
- * Names withheld wherever they stand besides the pattern: a Klarna source's `client_token`, and an
- * invoice's hosted page and PDF (no other object of Stripe's definition uses these names; by name, so
- * an event's `previous_attributes` and an expanded `latest_invoice` are covered too).
+ * Names withheld wherever they stand besides the pattern: a Klarna source's `client_token`, an
+ * invoice's hosted page and PDF, and an intent's hosted micro-deposit verification page (no other
+ * object of Stripe's definition uses these names; by name, so an event's `previous_attributes`, an
+ * expanded `latest_invoice` or `payment_intent` are covered too).
  */
-const WITHHELD_NAMES: ReadonlySet<string> = new Set(['client_token', 'hosted_invoice_url', 'invoice_pdf']);
+const WITHHELD_NAMES: ReadonlySet<string> = new Set([
+  'client_token',
+  'hosted_invoice_url',
+  'invoice_pdf',
+  'hosted_verification_url',
+]);
 
 /** `secret`, `password`, and any name ending in `_secret` or `_password`. */
 const WITHHELD_NAME = /(^|_)(secret|password)$/;
@@ -69,6 +80,7 @@ const HINTS = [
   Buffer.from('client_token'),
   Buffer.from('hosted_invoice_url'),
   Buffer.from('invoice_pdf'),
+  Buffer.from('hosted_verification_url'),
   Buffer.from(CHECKOUT_SESSION),
   ...[...ONE_TIME_URL_OBJECTS].map((name) => Buffer.from(name as string)),
 ];

@@ -165,11 +165,13 @@ function raiseOf(discounted: boolean, taxed: boolean): Raise | undefined {
 }
 
 /**
- * Whether the parameters of something new (an invoice, an invoice item, a line) put tax on it: a
- * list of tax rates (`default_tax_rates`, `tax_rates`) other than empty (`=` clears), or
- * `automatic_tax` other than `[enabled]=false`. Found by an adversarial probe (tenth round): TAX_KEYS
- * were checked on changes only, so a new auto-advancing invoice with `default_tax_rates` (a 100 %
- * exclusive rate) had Stripe charge twice what its lines counted.
+ * Whether the parameters of something new (an invoice, an invoice item, a line), or of an invoice's
+ * update, put tax on it: a list of tax rates (`default_tax_rates`, `tax_rates`) other than empty (`=`
+ * clears), or `automatic_tax` other than `[enabled]=false`. Found by an adversarial probe (tenth
+ * round): TAX_KEYS were checked on changes only, so a new auto-advancing invoice with
+ * `default_tax_rates` (a 100 % exclusive rate) had Stripe charge twice what its lines counted. An
+ * existing line's cleared `tax_rates` is not this: the invoice's own tax applies to it then
+ * (invoiceLines).
  */
 function addsTax(params: Params): boolean {
   if (['default_tax_rates', 'tax_rates'].some((n) => Object.hasOwn(params, n) && params[n] !== '')) {
@@ -304,8 +306,12 @@ export function invoiceUpdate(
   if (isDenial(shipping)) return shipping;
   const collects = autoCollects(params);
   if (isDenial(collects)) return collects;
-  // New discounts replace the invoice's: at most what it gives now comes back. Taxes: unbounded.
-  const raise = raiseOf(hasAny(params, DISCOUNT_KEYS), hasAny(params, TAX_KEYS));
+  // New discounts replace the invoice's: at most what it gives now comes back. Taxes added:
+  // unbounded. Taxes taken off (`default_tax_rates=` cleared, `automatic_tax[enabled]=false`) only
+  // lower what it charges: the lines' own rates stay theirs, and Stripe takes no tax rates on an
+  // invoice with automatic tax, so none wakes when it is turned off (addsTax; tenth round, a billing
+  // agent could not take a wrong rate off an auto-charging renewal draft).
+  const raise = raiseOf(hasAny(params, DISCOUNT_KEYS), addsTax(params));
   if (!collects && !raise) return shipping === undefined ? undefined : pricedCost(shipping);
   const due = collects ? dueRead(invoice, rates, raise) : ownChargeRead(invoice, raise!, rates);
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
@@ -748,21 +754,30 @@ export function invoiceLines(
   let taxed = false;
   let newAmounts = false;
   let changedAmounts = false;
+  let untaxedLines = false;
   for (const line of lines ?? []) {
     const existing = single || Object.hasOwn(line, 'id');
     const counted = addLine(invoice, line, existing, tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
     // An existing line's discounts replaced or turned off: at most the invoice's discounts come back;
-    // tax rates added to it, or to a new line: unbounded (TAX_KEYS, addsTax).
+    // tax rates added to it, or to a new line: unbounded (addsTax). An existing line's rates cleared
+    // (`tax_rates=`) lower it, unless the invoice's own tax then applies to it (Stripe: a line's
+    // rates override the invoice's `default_tax_rates`): judged as an amount put on the invoice.
     discounted ||= existing && hasAny(line, DISCOUNT_KEYS);
-    taxed ||= existing ? hasAny(line, TAX_KEYS) : addsTax(line);
+    const adds = addsTax(line);
+    taxed ||= adds;
+    untaxedLines ||= existing && !adds && hasAny(line, TAX_KEYS);
     // An amount put on the invoice is taxed by the invoice's own tax (tenth round: counted before it).
     const amounts = counted && hasAny(line, LINE_AMOUNT_KEYS);
     newAmounts ||= amounts && !existing;
     changedAmounts ||= amounts && existing;
   }
-  const ownTax = changedAmounts ? taxesChangedLines : newAmounts ? taxesNewAmounts : undefined;
+  const ownTax = changedAmounts
+    ? taxesChangedLines
+    : newAmounts || untaxedLines
+      ? taxesNewAmounts
+      : undefined;
   const raise =
     ownTax === undefined || taxed
       ? raiseOf(discounted, taxed)

@@ -85,7 +85,6 @@ describe('the Stripe operations table', () => {
     ['POST', '/v1/prices', 'unit_amount=99999999&currency=usd', 'stripe.prices.create', false, 0],
     ['POST', '/v1/payment_methods/pm_1/attach', 'customer=cus_1', 'stripe.payment_methods.attach', false, 0],
     ['POST', '/v1/setup_intents', 'customer=cus_1', 'stripe.setup_intents.create', false, 0],
-    ['POST', '/v1/payment_intents/pi_1/cancel', '', 'stripe.payment_intents.cancel', false, 0],
     ['GET', '/v1/customers', '', 'stripe.customers.list', false, 0],
     ['GET', '/v1/customers/cus_1', '', 'stripe.customers.retrieve', false, 0],
     // Every GET of the definition is a catalogued read with its own id (was `stripe.read`).
@@ -869,5 +868,44 @@ describe('micro-deposit verification', () => {
     expect(classify('POST', '/v1/payment_intents/pi%2E1/verify_microdeposits')).toMatchObject({
       reason: 'path_invalid',
     });
+  });
+});
+
+// Tenth round (fixes10a): the other free writes on one customer's existing object were forwarded
+// unread, so `allow.customers` never saw whose object they changed. Each is read for its customer
+// at $0, keeps its class, and (but a payment intent's verify) does not bill that customer.
+describe('free writes read for the customer of their object', () => {
+  it.each([
+    ['POST', '/v1/setup_intents/seti_1/confirm', 'payment_method=pm_card_visa', '/v1/setup_intents/seti_1'],
+    ['POST', '/v1/setup_intents/seti_1', 'payment_method=pm_card_visa', '/v1/setup_intents/seti_1'],
+    ['POST', '/v1/setup_intents/seti_1/cancel', '', '/v1/setup_intents/seti_1'],
+    ['POST', '/v1/payment_intents/pi_1', 'receipt_email=a%40example.com', '/v1/payment_intents/pi_1'],
+    ['POST', '/v1/payment_intents/pi_1/cancel', '', '/v1/payment_intents/pi_1'],
+    ['POST', '/v1/subscriptions/sub_1/migrate', 'billing_mode[type]=flexible', '/v1/subscriptions/sub_1'],
+    ['POST', '/v1/quotes/qt_1', 'description=x', '/v1/quotes/qt_1'],
+    ['POST', '/v1/quotes/qt_1/cancel', '', '/v1/quotes/qt_1'],
+    ['POST', '/v1/quotes/qt_1/finalize', '', '/v1/quotes/qt_1'],
+    ['POST', '/v1/invoices/in_1', 'metadata[a]=b', '/v1/invoices/in_1'],
+    ['DELETE', '/v1/invoices/in_1', '', '/v1/invoices/in_1'],
+    ['POST', '/v1/invoices/in_1/void', '', '/v1/invoices/in_1'],
+    ['POST', '/v1/invoices/in_1/mark_uncollectible', '', '/v1/invoices/in_1'],
+    ['POST', '/v1/invoices/in_1/attach_payment', 'payment_intent=pi_1', '/v1/invoices/in_1'],
+    ['POST', '/v1/charges/ch_1', 'receipt_email=a%40example.com', '/v1/charges/ch_1'],
+    ['POST', '/v1/charges/ch_1/dispute', 'submit=true', '/v1/charges/ch_1'],
+    ['POST', '/v1/charges/ch_1/dispute/close', '', '/v1/charges/ch_1'],
+    ['POST', '/v1/credit_notes/cn_1', 'memo=x', '/v1/credit_notes/cn_1'],
+    ['POST', '/v1/payment_methods/pm_1', 'billing_details[name]=x', '/v1/payment_methods/pm_1'],
+    ['POST', '/v1/payment_methods/pm_1/detach', '', '/v1/payment_methods/pm_1'],
+    ['POST', '/v1/sources/src_1', 'metadata[a]=b', '/v1/sources/src_1'],
+    ['POST', '/v1/sources/src_1/verify', 'values[]=32', '/v1/sources/src_1'],
+    ['POST', '/v1/checkout/sessions/cs_1', 'metadata[a]=b', '/v1/checkout/sessions/cs_1'],
+    ['POST', '/v1/checkout/sessions/cs_1/expire', '', '/v1/checkout/sessions/cs_1'],
+  ])('%s %s reads %4$s for its customer, at $0', (method, path, body, read) => {
+    const o = op(method, path, body);
+    expect(o).toMatchObject({ movesMoney: false, costMicros: 0 });
+    expect(o.billsCustomer).toBeUndefined();
+    expect(o.lookup?.path).toBe(read);
+    expect(o.lookup?.parties?.({ customer: 'cus_other' })).toMatchObject({ customers: ['cus_other'] });
+    expect(o.lookup?.price({ customer: 'cus_other' })).toBe(0);
   });
 });

@@ -295,27 +295,73 @@ const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> =
 ]);
 
 /**
- * Writes on an intent of one customer that its confirm would be judged for: the path's intent is read
- * for its customer (priced 0; the call keeps its class), so a customer allowlist governs them as it
- * does confirm. Verifying micro-deposits starts the debit of the customer's bank account (the payment
- * intent moves to `processing`), and completes the bank account a setup intent saves for later
- * debits. Found by an adversarial probe (tenth round): another customer's verify was forwarded unread
- * while its confirm was refused. A payment intent's verify bills its customer (the debit follows):
- * under a customer allowlist an intent naming none is refused, as its confirm is.
+ * Writes on an existing object of one customer that name no customer: the path's object is read for
+ * its customer (priced 0; the call keeps its class), so a customer allowlist governs them as it does
+ * the calls on that object that name or are priced from its customer (DESIGN §2: an allowlist applies
+ * to every call that names such a party). An answer naming no customer leaves the call naming none,
+ * unless the row `bills` that customer: then, under a customer allowlist, it is refused.
+ *
+ * Verifying micro-deposits starts the debit of the customer's bank account (the payment intent moves
+ * to `processing`), and completes the bank account a setup intent saves for later debits. Found by an
+ * adversarial probe (tenth round): another customer's verify was forwarded unread while its confirm
+ * was refused. A payment intent's verify bills its customer (the debit follows): under a customer
+ * allowlist an intent naming none is refused, as its confirm is.
+ *
+ * Found by the next probe (tenth round, fixes10a): a setup intent's confirm (it saves the payment
+ * method the agent picks on the intent's customer and creates its mandate for off-session debits),
+ * its update with a `payment_method` and its cancel, a payment intent's update (`receipt_email` sends
+ * that customer's receipts to the agent; `payment_method` swaps what the merchant's later confirm
+ * charges) and cancel, and a subscription's `migrate` (its billing mode, and so how every later change
+ * is prorated) were forwarded unread. The sweep that followed reads the customer of every other free
+ * write on an object Stripe keeps a `customer` on: a quote's update, cancel and finalize; an invoice's
+ * delete, void, mark_uncollectible, attach_payment and free update; a charge's update (its
+ * `receipt_email` too) and its dispute's update and close; a credit note's update; a payment method's
+ * update and detach; a source's update and verify; a Checkout Session's free update and expire. None
+ * bills the customer by itself. Left unread, and why (docs/vendors/stripe.md, "Parties"): a refund and
+ * a payment record name no customer of their own; calls under `/v1/customers/{customer}` name theirs
+ * in the path; a tax id's delete is read for its owner (tax-ids.ts); invoice items and lines are read
+ * by their own rules (billing.ts); a mandate has no write.
  */
 const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
   string,
   { lookup: (object: string) => CostLookup; bills: boolean }
 > = new Map([
-  [
-    'stripe.payment_intents.verify_microdeposits',
-    { lookup: (intent) => ownerLookup(`/v1/payment_intents/${intent}`, 'payment intent'), bills: true },
-  ],
-  [
-    'stripe.setup_intents.verify_microdeposits',
-    { lookup: (intent) => ownerLookup(`/v1/setup_intents/${intent}`, 'setup intent'), bills: false },
-  ],
+  ['stripe.payment_intents.verify_microdeposits', readOwner('payment_intents', 'payment intent', true)],
+  ['stripe.payment_intents.update', readOwner('payment_intents', 'payment intent')],
+  ['stripe.payment_intents.cancel', readOwner('payment_intents', 'payment intent')],
+  ['stripe.setup_intents.verify_microdeposits', readOwner('setup_intents', 'setup intent')],
+  ['stripe.setup_intents.confirm', readOwner('setup_intents', 'setup intent')],
+  ['stripe.setup_intents.update', readOwner('setup_intents', 'setup intent')],
+  ['stripe.setup_intents.cancel', readOwner('setup_intents', 'setup intent')],
+  ['stripe.subscriptions.migrate', readOwner('subscriptions', 'subscription')],
+  ['stripe.quotes.update', readOwner('quotes', 'quote')],
+  ['stripe.quotes.cancel', readOwner('quotes', 'quote')],
+  ['stripe.quotes.finalize_quote', readOwner('quotes', 'quote')],
+  ['stripe.invoices.update', readOwner('invoices', 'invoice')],
+  ['stripe.invoices.delete', readOwner('invoices', 'invoice')],
+  ['stripe.invoices.void_invoice', readOwner('invoices', 'invoice')],
+  ['stripe.invoices.mark_uncollectible', readOwner('invoices', 'invoice')],
+  ['stripe.invoices.attach_payment', readOwner('invoices', 'invoice')],
+  ['stripe.charges.update', readOwner('charges', 'charge')],
+  ['stripe.charges.update_dispute', readOwner('charges', 'charge')],
+  ['stripe.charges.close_dispute', readOwner('charges', 'charge')],
+  ['stripe.credit_notes.update', readOwner('credit_notes', 'credit note')],
+  ['stripe.payment_methods.update', readOwner('payment_methods', 'payment method')],
+  ['stripe.payment_methods.detach', readOwner('payment_methods', 'payment method')],
+  ['stripe.sources.update', readOwner('sources', 'source')],
+  ['stripe.sources.verify', readOwner('sources', 'source')],
+  ['stripe.checkout.sessions.update', readOwner('checkout/sessions', 'Checkout Session')],
+  ['stripe.checkout.sessions.expire', readOwner('checkout/sessions', 'Checkout Session')],
 ]);
+
+/** The read of `/v1/{collection}/{object}` for its customer (CUSTOMER_FOUND_BY_READ). */
+function readOwner(
+  collection: string,
+  what: string,
+  bills = false,
+): { lookup: (object: string) => CostLookup; bills: boolean } {
+  return { lookup: (object) => ownerLookup(`/v1/${collection}/${object}`, what), bills };
+}
 
 /** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
 function hostOf(id: string): { upstreamHost?: string } {
