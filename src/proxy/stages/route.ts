@@ -27,6 +27,16 @@ const TWILIO_API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 /** A percent-escape of an unreserved character (ALPHA, DIGIT, `-`, `.`, `_`, `~`). */
 const ESCAPED_UNRESERVED = /%(?:3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|2[Dd]|5[Ff]|7[Ee])/;
 
+/** Whether every `%` of the text begins an escape and the escapes together spell UTF-8. */
+function decodesAsUtf8(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Splits and checks a request target. Anything that is not origin-form, or that a server further
  * along could read differently from us (dot segments, encoded slashes or backslashes), is refused:
@@ -51,6 +61,17 @@ export function canonicalTarget(rawUrl: string): { path: string; query: string }
   // endpoint entry: an escaped letter, digit, `-`, `.`, `_` or `~` has one canonical form, unescaped.
   if (ESCAPED_UNRESERVED.test(path)) {
     return deny('path_invalid', 'Percent-escaped letters, digits or - . _ ~ are not allowed in the path.');
+  }
+  // A `%` that does not begin two hex digits, or escapes that do not spell UTF-8 (`%FF`, a cut
+  // `%E0%A4`, the overlong slash `%C0%AF`), has no one reading: the vendor, or a server in front of
+  // it, may take it literally, refuse it or decode it to something else, while the operation table
+  // and the allowlists would have judged the text as sent. Refused here, for every vendor and every
+  // operation, not only where an adapter happens to decode a party id from the path (tenth round).
+  if (path.includes('%') && !decodesAsUtf8(path)) {
+    return deny(
+      'path_invalid',
+      'The path holds a % that is not a valid percent-escape (% and two hex digits, together spelling UTF-8).',
+    );
   }
   return { path, query };
 }
