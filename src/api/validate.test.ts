@@ -239,6 +239,91 @@ items:
   });
 });
 
+// Tenth round: `kubectl get -o yaml` prints status last, and a cap or suspension appended at the end
+// of an exported manifest, two spaces in, landed under status and was dropped: policy-check said ok,
+// serve forwarded a $50 charge past a $1 cap and served a key meant suspended.
+describe("validate: fields in a manifest file's status", () => {
+  const files = (text: string) =>
+    validate(parseManifestFile(text, 'f.yaml').documents, { ignoreUid: true, closedStatus: true });
+  const appended = `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: support-bot, namespace: agents, resourceVersion: "4711" }
+spec:
+  vendor: stripe
+  allow: { endpoints: ["POST /v1/charges"], currencies: [usd] }
+status:
+  conditions: [{ type: Ready, status: "True", reason: Valid }]
+  limits:
+    perCallUsd: "1"
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: support-bot-stripe, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: support-bot }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: tok }
+status:
+  conditions: [{ type: Ready, status: "True", reason: Active }]
+  suspended: true
+  expiresAt: "2026-01-01T00:00:00Z"
+`;
+
+  it("refuses a spec field appended under a policy's or key's status, naming it and where it may belong", () => {
+    const { set, errors } = files(appended);
+    expect(set.policies).toEqual([]);
+    expect(set.keys).toEqual([]);
+    expect(errors.map((e) => `${e.kind} ${e.namespace}/${e.name} ${e.path}: ${e.message}`)).toEqual([
+      'SpendPolicy agents/support-bot status.limits: unknown field "limits" in status, which holds only what the operator reports and is never read (move it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)',
+      'VaultKey agents/support-bot-stripe status: unknown fields "suspended", "expiresAt" in status, which holds only what the operator reports and is never read (move them under spec if that is where they belong: unknown fields are errors so a misplaced one cannot weaken a policy)',
+    ]);
+  });
+
+  it('takes every field the operator writes in status, whatever it holds, and an empty status', () => {
+    const { set, errors } = files(`apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: p, namespace: agents }
+spec: { vendor: stripe }
+status: { observedGeneration: 2, conditions: [{ type: Ready, status: "True" }] }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: k, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: tok }
+status:
+  conditions: [{ type: Ready, status: "True", reason: Active, message: ok, lastTransitionTime: "2026-11-30T09:12:45Z" }]
+  tokenFingerprint: kb_stripe_…9f2c
+  spentTodayUsd: "0.00"
+  capPerDayUsd: "20.00"
+  lastUsedAt: "2026-11-30T10:00:00Z"
+  observedGeneration: 1
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: k2, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: p }
+  upstreamSecretRef: { name: up, key: apiKey }
+  tokenSecretRef: { name: tok2 }
+status:
+`);
+    expect(errors).toEqual([]);
+    expect(set.policies.map((p) => p.metadata.name)).toEqual(['p']);
+    expect(set.keys.map((k) => k.metadata.name)).toEqual(['k', 'k2']);
+  });
+
+  it("leaves a cluster object's status open: the API server keeps what its CRD declares", () => {
+    const { errors } = validate(parseManifestFile(appended, 'f.yaml').documents);
+    expect(errors).toEqual([]);
+  });
+});
+
 // From a new-user walkthrough: `countries` on a Resend policy was accepted and passed every mail.
 describe('validate: allowlists a vendor never names a party of', () => {
   const allowing = (vendor: string, allow: object) => ({

@@ -10,8 +10,10 @@ import {
   type Secret,
   SecretSchema,
   type SpendPolicy,
+  SpendPolicyFileSchema,
   SpendPolicySchema,
   type VaultKey,
+  VaultKeyFileSchema,
   VaultKeySchema,
 } from './v1alpha1/index.ts';
 
@@ -81,6 +83,12 @@ export interface CheckOptions {
    * assigns the cluster's own.
    */
   readonly ignoreUid?: boolean;
+  /**
+   * true for manifest files: a SpendPolicy's or VaultKey's `status` holds only the fields the operator
+   * writes, so a spec field appended under the `status:` that `kubectl get -o yaml` prints last is
+   * refused, not dropped (meta.ts `fileStatus`). The API server keeps only what the CRD declares.
+   */
+  readonly closedStatus?: boolean;
 }
 
 /** Each document's verdict on its own (`validate` without the duplicate check). */
@@ -133,8 +141,17 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
       invalid([{ ...ident, path: 'kind', message }]);
       return;
     }
+    const closed = opts.closedStatus === true;
     const schema =
-      ours === 'VaultKey' ? VaultKeySchema : ours === 'SpendPolicy' ? SpendPolicySchema : SecretSchema;
+      ours === 'VaultKey'
+        ? closed
+          ? VaultKeyFileSchema
+          : VaultKeySchema
+        : ours === 'SpendPolicy'
+          ? closed
+            ? SpendPolicyFileSchema
+            : SpendPolicySchema
+          : SecretSchema;
     const parsed = schema.safeParse(doc);
     if (!parsed.success) {
       const { meta, ident } = identify(raw, kind, o.metadata, defaultNamespace, opts.ignoreUid === true);
@@ -297,8 +314,9 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
       const names = issue.keys.map((k) => `"${k}"`).join(', ');
       const where = path ? `${path}.${issue.keys[0]}` : (issue.keys[0] ?? '');
       const fields = `unknown field${several ? 's' : ''} ${names}`;
-      // At the root, or in metadata (a spec field under a `metadata:` written after `spec:`), a
-      // misplaced spec field is a likelier mistake than a typo.
+      // At the root, in metadata (a spec field under a `metadata:` written after `spec:`) or in status
+      // (one appended to an exported manifest, whose status comes last), a misplaced spec field is a
+      // likelier mistake than a typo.
       const it = several ? 'them' : 'it';
       const belongs = several ? 'they belong' : 'it belongs';
       const misplaced = 'unknown fields are errors so a misplaced one cannot weaken a policy';
@@ -307,7 +325,9 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
           ? `${fields} at the top level, beside spec (indent ${it} under spec if that is where ${belongs}: ${misplaced})`
           : path === 'metadata'
             ? `${fields} in metadata, which holds only Kubernetes' object metadata (move ${it} under spec if that is where ${belongs}: ${misplaced})`
-            : `${fields} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`;
+            : path === 'status'
+              ? `${fields} in status, which holds only what the operator reports and is never read (move ${it} under spec if that is where ${belongs}: ${misplaced})`
+              : `${fields} (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`;
       return { path: several ? path : where, message };
     }
     case 'invalid_type':

@@ -68,6 +68,20 @@ describe('policyCheck', () => {
     );
   });
 
+  // Tenth round: kubectl get -o yaml prints status last; `limits:` appended at the end of an exported
+  // policy landed under status and was dropped, and the policy passed without caps.
+  it('fails on a spec field appended under status, naming it', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      'apiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: stripe-caps, namespace: p }\nspec:\n  vendor: stripe\nstatus:\n  conditions: []\n  limits: { perCallUsd: "1", perDayUsd: "1" }\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(false);
+    expect(lines[0]).toBe(
+      `error: ${join(dir, 'p.yaml')}: document 1 (SpendPolicy p/stripe-caps): status.limits: unknown field "limits" in status, which holds only what the operator reports and is never read (move it under spec if that is where it belongs: unknown fields are errors so a misplaced one cannot weaken a policy)`,
+    );
+  });
+
   // Seventh round: a requestsPerMinute beyond the safe integers failed two checks with one message,
   // which the policy's error and the VaultKey's PolicyInvalid line each said twice.
   it('says each problem of a field once, in the error and in the key it keeps from being served', async () => {

@@ -159,9 +159,11 @@ export async function policyCheck(
   paths: readonly string[],
   opts: { clock?: Clock; defaultNamespace?: string } = {},
 ): Promise<{ ok: boolean; lines: string[] }> {
-  // Files are read as serve reads them: a uid in a file (copied from the cluster) is ignored.
+  // Files are read as serve reads them: a uid in a file (copied from the cluster) is ignored, and its
+  // status holds only the operator's fields.
   const loaded = await loadVerdicts(paths, {
     ignoreUid: true,
+    closedStatus: true,
     ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
   });
   const { set, errors } = assemble(loaded.verdicts);
@@ -303,7 +305,7 @@ async function explainUnredacted(
   const ref = `${namespace}/${name}`;
 
   const loaded = await loadManifests(paths);
-  const first = validate(loaded.documents, { ignoreUid: true });
+  const first = validate(loaded.documents, { ignoreUid: true, closedStatus: true });
   const declared = first.set.keys.find((k) => k.metadata.namespace === namespace && k.metadata.name === name);
   const rejected = first.set.rejected.find(
     (r) => r.kind === 'VaultKey' && r.namespace === namespace && r.name === name,
@@ -324,7 +326,10 @@ async function explainUnredacted(
   const placeholders = placeholderSecrets(first.set, declared.spec, namespace!, target);
   const set =
     placeholders.length > 0
-      ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)], { ignoreUid: true }).set
+      ? validate([...loaded.documents, ...placeholders.map((p) => p.doc)], {
+          ignoreUid: true,
+          closedStatus: true,
+        }).set
       : first.set;
   notes.push(...placeholders.map((p) => p.note));
   // The key's token (the manifests' or the placeholder's): a call carrying it is refused, as the proxy

@@ -89,9 +89,25 @@ function readFields(m: ObjectMeta): ObjectMeta {
 /**
  * `status` at a resource's root: the operator's to write, read by nothing that compiles a policy, and
  * carried by manifests copied from `kubectl get -o yaml`, so it is taken whatever it holds. Declared so
- * that the root can be closed (SpendPolicySchema, VaultKeySchema).
+ * that the root can be closed (SpendPolicySchema, VaultKeySchema). In the cluster the API server keeps
+ * only the status fields the installed CRD declares; see `fileStatus` for manifest files.
  */
 export const RootStatus = z.unknown().optional();
+
+/**
+ * `status` in a manifest file: closed over the fields the operator writes (`fields`, its status
+ * schema's), each taken whatever it holds. `kubectl get -o yaml` prints `status` last, so a field
+ * appended at the end of an exported manifest, two spaces in, lands under it: `limits:` or
+ * `suspended: true` meant for spec was dropped, the policy served without caps and the key active
+ * (tenth round), as under a `metadata:` written after `spec:` before (ObjectMetaSchema). Files only:
+ * a cluster's objects hold what their CRD declares, which a newer operator's may add to.
+ */
+export function fileStatus(fields: z.ZodObject): z.ZodType {
+  return z
+    .strictObject(Object.fromEntries(Object.keys(fields.shape).map((name) => [name, unread])))
+    .nullable()
+    .optional();
+}
 
 /** RFC 3339 timestamp with a zone (`2026-12-31T23:59:59Z`). */
 export const Timestamp = z.iso.datetime({

@@ -9,7 +9,7 @@ import {
 } from '../../patterns/glob.ts';
 import { compileHostPattern } from '../../patterns/hosts.ts';
 import { VENDORS } from '../../snapshot/types.ts';
-import { API_VERSION, ConditionSchema, ObjectMetaSchema, RootStatus, Timestamp } from './meta.ts';
+import { API_VERSION, ConditionSchema, fileStatus, ObjectMetaSchema, RootStatus, Timestamp } from './meta.ts';
 
 /** The vendor a policy or key is for. */
 export const VendorSchema = z.enum(VENDORS as ['stripe', 'twilio', 'resend'], {
@@ -281,3 +281,8 @@ export const SpendPolicySchema = z.strictObject({
   status: RootStatus,
 });
 export type SpendPolicy = z.infer<typeof SpendPolicySchema>;
+
+/** A SpendPolicy in a manifest file: its `status` closed too (meta.ts `fileStatus`). */
+export const SpendPolicyFileSchema = SpendPolicySchema.extend({
+  status: fileStatus(SpendPolicyStatusSchema),
+});

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { TOKEN_PREFIX_PATTERN } from '../../tokens/token.ts';
-import { API_VERSION, ConditionSchema, ObjectMetaSchema, ObjectName, RootStatus, Timestamp } from './meta.ts';
+import {
+  API_VERSION,
+  ConditionSchema,
+  fileStatus,
+  ObjectMetaSchema,
+  ObjectName,
+  RootStatus,
+  Timestamp,
+} from './meta.ts';
 import { UsdAmount, VendorSchema } from './spend-policy.ts';
 
 /** The token Secret field when tokenSecretRef names none: where the operator mints a key's token. */
@@ -89,3 +97,6 @@ export const VaultKeySchema = z.strictObject({
   status: RootStatus,
 });
 export type VaultKey = z.infer<typeof VaultKeySchema>;
+
+/** A VaultKey in a manifest file: its `status` closed too (meta.ts `fileStatus`). */
+export const VaultKeyFileSchema = VaultKeySchema.extend({ status: fileStatus(VaultKeyStatusSchema) });

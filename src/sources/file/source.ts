@@ -97,6 +97,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
       // A file's uid is never used: a key's counter scope is its namespace/name (CheckOptions.ignoreUid).
       verdicts: checkDocuments(parsed.documents, {
         ignoreUid: true,
+        closedStatus: true,
         ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
       }),
     }),
