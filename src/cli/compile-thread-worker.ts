@@ -135,6 +135,7 @@ function summary(o: CompileOutcome): CompileSummary {
   return {
     applied: o.applied,
     revoked: o.revoked ?? [],
+    held: o.held ?? [],
     version: o.snapshot.version,
     keys,
     served: o.snapshot.keys.size,

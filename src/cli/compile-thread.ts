@@ -33,6 +33,8 @@ export interface CompileSummary {
   readonly applied: boolean;
   /** A refused change's revocations, applied all the same (CompileOutcome.revoked). */
   readonly revoked: readonly string[];
+  /** What files read with an error hold back of a refused change's revocations (CompileOutcome.held). */
+  readonly held: readonly string[];
   readonly version: number;
   /** VaultKeys in the manifests. */
   readonly keys: number;

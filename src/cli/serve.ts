@@ -164,18 +164,29 @@ export async function serve(
  * report of each, in another shape, once listening and at each reload, went in the ninth round), or
  * why a change was refused.
  */
+/** How many held-back resources a rejection line names (a directory that cannot be listed holds them all). */
+const HELD_SHOWN = 20;
+
 function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
-    if (o.revoked.length === 0)
-      log.error(
-        { errors: o.errors, version: o.version },
-        'manifest change rejected: keeping the last good policy',
-      );
-    else
-      log.error(
-        { errors: o.errors, version: o.version, revoked: o.revoked },
-        `manifest change rejected: keeping the last good policy, except what it revokes: ${o.revoked.join(', ')}`,
-      );
+    const revokes = o.revoked.length === 0 ? '' : `, except what it revokes: ${o.revoked.join(', ')}`;
+    // What the change would revoke but a file with an error holds at its version in force: without
+    // this, a deletion or rotation not applied looked like one applied (tenth round).
+    const shown = o.held.slice(0, HELD_SHOWN);
+    const more = o.held.length > shown.length ? ` and ${o.held.length - shown.length} more` : '';
+    const holds =
+      o.held.length === 0
+        ? ''
+        : `; held back until the files with errors are fixed (deleted, unreadable or credentials replaced there): ${shown.join(', ')}${more}`;
+    log.error(
+      {
+        errors: o.errors,
+        version: o.version,
+        ...(o.revoked.length > 0 && { revoked: o.revoked }),
+        ...(o.held.length > 0 && { held: shown }),
+      },
+      `manifest change rejected: keeping the last good policy${revokes}${holds}`,
+    );
     return;
   }
   log.info({ version: o.version, keys: o.keys, served: o.served }, 'manifests loaded');

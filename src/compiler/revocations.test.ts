@@ -378,3 +378,69 @@ describe('a name defined twice (a backup copy of its file) revokes what either d
     });
   });
 });
+
+// Tenth round: a name another file reuses (a duplicate, filed under the later file) held that file
+// at its last good version like a YAML error, so a key deleted from it stayed served; and what a
+// file read with an error does hold back was not said anywhere.
+describe('a name defined in two files', () => {
+  it.each([
+    ['sorts first', 'a-copied-policy.yaml'],
+    ['sorts last', 'zz-copied-policy.yaml'],
+  ])(
+    'another file whose name %s reuses the policy: what an edit beside it revokes applies',
+    async (_, copy) => {
+      // Each tenant's policy, key and token in one file, as a team keeps them.
+      for (const ns of ['tenant-a', 'tenant-b']) {
+        await put(
+          ns,
+          'policy.yaml',
+          `${policy(ns)}---\n${key(ns)}---\n${token(ns, ns === 'tenant-a' ? A : B)}`,
+        );
+        await unlink(join(dir, ns, 'key.yaml'));
+        await unlink(join(dir, ns, 'token.yaml'));
+      }
+      const { reload } = await serving();
+      for (const ns of ['tenant-a', 'tenant-b']) await put(ns, copy, policy(ns, '"5"'));
+      expect((await reload()).revoked).toBeUndefined();
+      // tenant-a replaces its token, tenant-b deletes its key, each in the file another reuses a name of.
+      await put(
+        'tenant-a',
+        'policy.yaml',
+        `${policy('tenant-a')}---\n${key('tenant-a')}---\n${token('tenant-a', C)}`,
+      );
+      await put('tenant-b', 'policy.yaml', `${policy('tenant-b')}---\n${token('tenant-b', B)}`);
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toEqual(['VaultKey tenant-b/bot deleted', 'token of VaultKey tenant-a/bot replaced']);
+      expect(o.snapshot.keys.size).toBe(0);
+      expect(o.held).toBeUndefined();
+    },
+  );
+});
+
+describe('what a file read with an error holds back is named', () => {
+  it('a key gone from it', async () => {
+    const { first, reload } = await serving();
+    await put('tenant-a', 'key.yaml', 'a: [\n');
+    const o = await reload();
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
+    expect(o.held).toEqual([`VaultKey tenant-a/bot (${join(dir, 'tenant-a', 'key.yaml')})`]);
+  });
+
+  it('a token replaced in it', async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'token.yaml', `${token('tenant-a', C)}---\n${policy('tenant-a', '5')}`);
+    const o = await reload();
+    expect(o.revoked).toBeUndefined();
+    expect(o.held).toEqual(['token of VaultKey tenant-a/bot']);
+  });
+
+  it('nothing, when the error is elsewhere', async () => {
+    const { reload } = await serving();
+    await put('tenant-b', 'policy.yaml', `${policy('tenant-b')}---\n: [\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.held).toBeUndefined();
+  });
+});

@@ -8,6 +8,12 @@ export interface Revocations {
   readonly set: ResourceSet;
   /** One line per change, e.g. `VaultKey agents/bot deleted`, `token of VaultKey agents/bot replaced`. */
   readonly revoked: readonly string[];
+  /**
+   * What the change would revoke but a file read with an error holds back at its version in force,
+   * one line each, e.g. `VaultKey agents/bot (team-b.yaml)`, `token of VaultKey agents/bot`: the log
+   * says so, or an operator sees a deletion or rotation silently not applied (tenth round).
+   */
+  readonly held: readonly string[];
 }
 
 /**
@@ -28,22 +34,25 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const now = next.origin;
   if (!was || !now) return undefined;
   const revoked: string[] = [];
+  const held: string[] = [];
   /** The resources in force the change no longer holds, except those of files it read with an error. */
   const kept = <T extends { metadata: { namespace?: string; name: string } }>(
     kind: 'VaultKey' | 'SpendPolicy' | 'Secret',
     before: readonly T[],
     after: readonly T[],
   ): T[] => {
-    const held = new ByNamespace<T>();
-    for (const r of after) held.set(r.metadata.namespace!, r.metadata.name, r);
+    const still = new ByNamespace<T>();
+    for (const r of after) still.set(r.metadata.namespace!, r.metadata.name, r);
     const out: T[] = [];
     for (const r of before) {
       const { namespace, name } = r.metadata;
-      if (held.get(namespace!, name) !== undefined) out.push(r);
+      if (still.get(namespace!, name) !== undefined) out.push(r);
       else {
         const file = was.fileOf(kind, namespace!, name);
-        if (file !== undefined && now.failed(file)) out.push(r);
-        else revoked.push(`${kind} ${namespace}/${name} deleted`);
+        if (file !== undefined && now.failed(file)) {
+          out.push(r);
+          held.push(`${kind} ${namespace}/${name} (${file})`);
+        } else revoked.push(`${kind} ${namespace}/${name} deleted`);
       }
     }
     return out;
@@ -64,6 +73,8 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const changed = new ByNamespace<VaultKey>();
   for (const k of next.set.keys) changed.set(k.metadata.namespace!, k.metadata.name, k);
   const credentials = credentialsOf(inForce.set, next.set, now);
+  /** The same, counting what files read with an error say: only to tell what they hold back. */
+  const unheld = credentialsOf(inForce.set, next.set, now, false);
   const keys: VaultKey[] = [];
   for (const k of kept('VaultKey', inForce.set.keys, next.set.keys)) {
     const { namespace, name } = k.metadata;
@@ -84,6 +95,7 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
       for (const what of replaced) revoked.push(`${what} of ${id} replaced`);
       continue;
     }
+    for (const what of unheld.replaced(k, n ?? k)) held.push(`${what} of ${id}`);
     if (n === undefined) {
       keys.push(k);
       continue;
@@ -100,8 +112,8 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     }
     keys.push(spec === k.spec ? k : { ...k, spec });
   }
-  if (revoked.length === 0) return undefined;
-  return { set: { policies, keys, secrets, rejected: inForce.set.rejected }, revoked };
+  if (revoked.length === 0 && held.length === 0) return undefined;
+  return { set: { policies, keys, secrets, rejected: inForce.set.rejected }, revoked, held };
 }
 
 /** A VaultKey's or SpendPolicy's expiry in ms; none is never. */
@@ -121,16 +133,17 @@ function earliestExpiry(defs: readonly { spec: { expiresAt?: string } }[] | unde
  * differs from the one in force (a new value in its Secret, or a tokenSecretRef to another Secret
  * or field), `upstream key` likewise for the real credential. Only what a file read without error
  * says counts: a VaultKey or Secret of a file with an error keeps its version in force, as for
- * deletions (and a deleted Secret is a deletion, not a replacement).
+ * deletions (and a deleted Secret is a deletion, not a replacement). `heldByErrors` false: what
+ * they say counts too, to tell what those files hold back (Revocations.held), never to revoke.
  */
-function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOrigin) {
+function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOrigin, heldByErrors = true) {
   const before = new ByNamespace<Secret>();
   for (const s of inForce.secrets) before.set(s.metadata.namespace!, s.metadata.name, s);
   const after = new ByNamespace<Secret>();
   for (const s of next.secrets) after.set(s.metadata.namespace!, s.metadata.name, s);
   const readWell = (kind: 'VaultKey' | 'Secret', namespace: string, name: string) => {
     const file = now.fileOf(kind, namespace, name);
-    return file !== undefined && !now.failed(file);
+    return file !== undefined && !(heldByErrors && now.failed(file));
   };
   /** A Secret as the change would have it, where a file read without error says so. */
   const secretAfter = (namespace: string, name: string) => {

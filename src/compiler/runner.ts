@@ -28,6 +28,11 @@ export interface CompileOutcome<U extends ResourceSetUpdate = ResourceSetUpdate>
    * one line each; absent when none were.
    */
   readonly revoked?: readonly string[];
+  /**
+   * What a refused update would revoke but files it read with an error hold back at their version
+   * in force (Revocations.held), one line each; absent when nothing is.
+   */
+  readonly held?: readonly string[];
 }
 
 /** A refused first update: there is no last good snapshot to keep serving, so `serve` must not start. */
@@ -148,6 +153,8 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
       const refused = { applied: false, snapshot: last, statuses, errors: update.errors, update };
       const revocations = revocationsOf(current.update, update);
       if (!revocations) return { outcome: refused };
+      const held = revocations.held.length > 0 ? { held: revocations.held } : {};
+      if (revocations.revoked.length === 0) return { outcome: { ...refused, ...held } };
       const compiled = compileSet(revocations.set);
       // Removals can still serve a key the table does not: one of two keys sharing a token (neither
       // served) loses the other. A refused change serves nothing new.
@@ -156,7 +163,13 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
         if (!current.snapshot.keys.has(digest)) unserved.add(digest);
       const snapshot = withoutKeys(compiled.snapshot, unserved, compiled.snapshot) ?? compiled.snapshot;
       set = revocations.set;
-      const outcome = { ...refused, snapshot, statuses: compiled.statuses, revoked: revocations.revoked };
+      const outcome = {
+        ...refused,
+        snapshot,
+        statuses: compiled.statuses,
+        revoked: revocations.revoked,
+        ...held,
+      };
       // In force: the set in force as revoked, still known by where it was read from.
       const asRevoked = { ...current.update, set: revocations.set, changedAt: update.changedAt };
       return { outcome, inForce: { ...outcome, update: asRevoked } };

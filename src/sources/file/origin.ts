@@ -49,7 +49,7 @@ export function manifestOrigin(
       return (duplicates ?? locate().duplicates)[kind].get(namespace, name) ?? [];
     },
     failed(file) {
-      failed ??= new Set(errors.filter((e) => !missing.has(e.source)).map((e) => normalize(e.source)));
+      failed ??= filesWithErrors(files, errors, missing);
       const path = normalize(file);
       if (failed.has(path)) return true;
       // A directory that could not be listed: every file under it.
@@ -58,4 +58,51 @@ export function manifestOrigin(
       return false;
     },
   };
+}
+
+/**
+ * The files (or directories) read with an error of their own: one that could not be read, a YAML
+ * error, a document the schema refuses. Not the `duplicate` error `assemble` files under the later
+ * of two definitions of a name: that file read well, and holding it at its last good version let
+ * anyone who added an earlier-sorting file reusing a name of it (a copied SpendPolicy `caps`) keep
+ * a key deleted from it served, and its replaced token or upstream key working (tenth round). The
+ * duplicated name itself fails closed in revocationsOf: the set holds the first definition, and
+ * what any other one revokes applies (duplicatesOf).
+ *
+ * A duplicate error is the one at a document read as a valid resource of the same kind, namespace
+ * and name, on `metadata.name`: a document is either valid or not, so no error of its own is there.
+ */
+function filesWithErrors(
+  files: readonly (readonly Verdict[])[],
+  errors: readonly DocumentError[],
+  missing: ReadonlySet<string>,
+): Set<string> {
+  const own = errors.filter((e) => !missing.has(e.source));
+  const named = own.filter((e) => e.path === 'metadata.name' && e.name !== undefined);
+  const duplicates = new Set<DocumentError>();
+  if (named.length > 0) {
+    const at = new Map<string, DocumentError[]>();
+    for (const e of named) {
+      const where = `${e.index} ${e.source}`;
+      const list = at.get(where);
+      if (list) list.push(e);
+      else at.set(where, [e]);
+    }
+    for (const file of files)
+      for (const v of file) {
+        if (v.type !== 'resource') continue;
+        const candidates = at.get(`${v.index} ${v.source}`);
+        if (!candidates) continue;
+        const { namespace, name } = v.value.metadata;
+        for (const e of candidates)
+          if (
+            e.kind === v.kind &&
+            e.namespace === namespace &&
+            e.name === name &&
+            e.message.startsWith('duplicate ')
+          )
+            duplicates.add(e);
+      }
+  }
+  return new Set(own.filter((e) => !duplicates.has(e)).map((e) => normalize(e.source)));
 }
