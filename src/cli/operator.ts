@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
 import { systemClock } from '../clock.ts';
 import { createRedisCounterStore } from '../counters/redis-store.ts';
@@ -47,6 +47,8 @@ import { createLogger, type Log } from '../telemetry/logger.ts';
 import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { durationFlag, listenFlag, proxyServiceAccounts } from './flag-values.ts';
+import { refuseSharedPorts } from './listener-ports.ts';
+import { readPemFlag } from './pem-file.ts';
 
 export const OPERATOR_SUMMARY =
   'Reconciles VaultKey and SpendPolicy resources into policy snapshots and streams them to `keybrake\n' +
@@ -203,6 +205,22 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
 }
 
 /**
+ * --tls-cert and --tls-key, each a PEM file of its kind (pem-file.ts) and the two a pair, checked
+ * before anything starts: a missing file was a bare ENOENT, exit 1 (tenth round), and a key of
+ * another certificate failed only when the listener was built.
+ */
+async function servingFiles(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const cert = await readPemFlag('tls-cert', certFile, 'certificates');
+  const key = await readPemFlag('tls-key', keyFile, 'private key');
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new UsageError(`--tls-key ${keyFile}: not the private key of --tls-cert ${certFile}`);
+  }
+  return { cert, key };
+}
+
+/**
  * `keybrake operator`: informers → compile → snapshot stream, plus tokens, status and Events on
  * the leader. Returns once both listeners are up (logged as `listening`); the informers and the
  * election start in the background and never crash the process on bad resources or API errors.
@@ -214,6 +232,10 @@ export async function operatorCommand(
   const { values } = parseFlags(argv, OPERATOR_FLAGS);
   const listen = listenFlag('listen', values.listen as string);
   const adminListen = listenFlag('admin-listen', values['admin-listen'] as string);
+  refuseSharedPorts([
+    { flag: `--listen ${values.listen as string}`, address: listen },
+    { flag: `--admin-listen ${values['admin-listen'] as string}`, address: adminListen },
+  ]);
   const insecure = values['insecure-http'] === true;
   const certFile = values['tls-cert'] as string | undefined;
   const keyFile = values['tls-key'] as string | undefined;
@@ -240,7 +262,7 @@ export async function operatorCommand(
   const identity = (values.identity as string | undefined) ?? `${hostname()}-${process.pid}`;
   const leaseNamespace = (values['lease-namespace'] as string | undefined) ?? defaultLeaseNamespace();
   const leaseName = values['lease-name'] as string;
-  const tls = insecure ? undefined : { cert: await readFile(certFile!), key: await readFile(keyFile!) };
+  const tls = insecure ? undefined : await servingFiles(certFile!, keyFile!);
   const kc = loadKubeConfig(values.kubeconfig as string | undefined);
   const clock = systemClock;
   const registry = createOperatorRegistry();

@@ -67,6 +67,28 @@ describe('proxyConfigFromFlags', () => {
       ['--upstream', 'resend=http://127.0.0.1:1', '--upstream', 'resend=http://127.0.0.1:2'],
       /^--upstream resend=http:\/\/127\.0\.0\.1:2: resend is also given as resend=http:\/\/127\.0\.0\.1:1; give each vendor once$/,
     ],
+    // Tenth round: the second bind failed with EADDRINUSE, "address already in use", as if another
+    // process held the port.
+    [
+      '--listen and --vendor-port on one port',
+      ['--listen', '127.0.0.1:53190', '--vendor-port', 'stripe=53190'],
+      /^--vendor-port stripe=53190: the same port as --listen 127\.0\.0\.1:53190; give each listener a port of its own$/,
+    ],
+    [
+      'two vendors on one port',
+      ['--vendor-port', 'stripe=127.0.0.1:53191', '--vendor-port', 'resend=127.0.0.1:53191'],
+      /^--vendor-port resend=127\.0\.0\.1:53191: the same port as --vendor-port stripe=127\.0\.0\.1:53191;/,
+    ],
+    [
+      '--admin-listen on the --listen port of every interface',
+      ['--listen', '0.0.0.0:53192', '--admin-listen', '127.0.0.1:53192'],
+      /^--admin-listen 127\.0\.0\.1:53192: the same port as --listen 0\.0\.0\.0:53192;/,
+    ],
+    [
+      '--admin-listen by name on a vendor port',
+      ['--vendor-port', 'twilio=127.0.0.1:53193', '--admin-listen', 'localhost:53193'],
+      /^--admin-listen localhost:53193: the same port as --vendor-port twilio=127\.0\.0\.1:53193;/,
+    ],
   ])('refuses %s as a usage error', async (_name, argv, message) => {
     const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
     const built = proxyConfigFromFlags(values, deps);
@@ -79,6 +101,14 @@ describe('proxyConfigFromFlags', () => {
       KEYBRAKE_VENDOR_PORT: 'twilio=1,twilio=2',
     });
     await expect(proxyConfigFromFlags(values, deps)).rejects.toThrow(/twilio is also given as twilio=1/);
+  });
+
+  it.each([
+    ['port 0 for every listener', ['--listen', ':0', '--vendor-port', 'stripe=0', '--admin-listen', ':0']],
+    ['one port on two addresses', ['--listen', '127.0.0.1:53194', '--admin-listen', '127.0.0.2:53194']],
+  ])('takes %s', async (_name, argv) => {
+    const { values } = parseFlags(['--manifests', 'm', ...argv], SERVE_FLAGS, {});
+    await expect(proxyConfigFromFlags(values, deps)).resolves.toBeDefined();
   });
 
   it('reads --max-body in decimal digits', async () => {

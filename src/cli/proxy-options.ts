@@ -13,6 +13,7 @@ import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
 import { UsageError } from './args.ts';
 import { durationFlag, listenFlag, onePerVendor, positiveInt } from './flag-values.ts';
+import { refuseSharedPorts } from './listener-ports.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -52,6 +53,15 @@ export async function proxyConfigFromFlags(
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const admin = listenFlag('admin-listen', values['admin-listen'] as string);
+  refuseSharedPorts([
+    { flag: `--listen ${values.listen as string}`, address: listen },
+    ...((values['vendor-port'] as string[] | undefined) ?? []).map((pair) => ({
+      flag: `--vendor-port ${pair}`,
+      address: vendorPorts[pair.split('=', 1)[0] as VendorName]!,
+    })),
+    { flag: `--admin-listen ${values['admin-listen'] as string}`, address: admin },
+  ]);
   const pricing = await loadPricingFile(values.pricing as string | undefined);
   let vendors: ProxyConfig['vendors'];
   try {
@@ -62,7 +72,7 @@ export async function proxyConfigFromFlags(
   return {
     listen,
     vendorPorts,
-    admin: listenFlag('admin-listen', values['admin-listen'] as string),
+    admin,
     upstreams,
     upstreamTimeoutMs: durationFlag('upstream-timeout', values['upstream-timeout'] as string),
     // 0, unlike other durations, turns the backoff off.

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { systemClock } from '../clock.ts';
 import { followSnapshots } from '../distribution/follower.ts';
@@ -9,6 +8,7 @@ import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { durationFlag } from './flag-values.ts';
+import { readPemFlag } from './pem-file.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 
@@ -63,11 +63,7 @@ export async function proxyCommand(
     (values['token-file'] as string | undefined) ??
     (existsSync(PROJECTED_TOKEN_PATH) ? PROJECTED_TOKEN_PATH : SERVICE_ACCOUNT_TOKEN_PATH);
   const caFile = values['operator-ca'] as string | undefined;
-  const ca = caFile
-    ? await readFile(caFile).catch(() => {
-        throw new UsageError(`--operator-ca ${caFile}: cannot read the file`);
-      })
-    : undefined;
+  const ca = caFile ? await readPemFlag('operator-ca', caFile, 'certificates') : undefined;
   const proxyId = (values['proxy-id'] as string | undefined) || process.env.HOSTNAME || hostname();
   const clock = systemClock;
 

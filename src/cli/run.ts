@@ -18,10 +18,12 @@ import { looksLikeRunToken, RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { hasValidChecksum } from '../tokens/token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
+import { readPemFlag } from './pem-file.ts';
 import { commandEnvironment, withheldNotice } from './run-env.ts';
 import { refusalLine } from './run-refusal.ts';
 import { credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
+import { untrustedOperatorLine } from './tls-trust.ts';
 
 export const RUN_SUMMARY =
   'Run keys (ADR 0010): a child credential per agent run, with its own cap and lifetime.\n' +
@@ -112,6 +114,8 @@ interface Target {
   readonly tokenFile: string;
   /** What `base` should be, in words, for an answer that is not the run API's. */
   readonly listener: string;
+  /** `--operator`: the bearer is a ServiceAccount's, and RBAC decides; absent for `--admin`. */
+  readonly operator?: { readonly caFile: string | undefined };
 }
 
 /** A run id given on the command line, refused before any request; not quoted: it may be a token. */
@@ -199,12 +203,18 @@ interface KeyRef {
   readonly bare: boolean;
 }
 
-/** What a 403 forbidden of the run API adds: the key tried, and where a bare name looks. */
-function forbiddenHint(ref: KeyRef): string {
+/**
+ * What a 403 forbidden of the run API adds: the key tried, and where a bare name looks. Through the
+ * operator the bearer is a ServiceAccount token and RBAC refused it, so the standalone question
+ * "is --token-file that key's token?" sent the user the wrong way there (tenth round).
+ */
+function forbiddenHint(ref: KeyRef, target: Target): string {
   const named = `--key named VaultKey ${ref.namespace}/${ref.name}`;
-  return ref.bare
-    ? `${named}: a bare name is in namespace default; give --key <namespace>/<name> for a key of another namespace`
-    : `${named}: is --token-file that key's token?`;
+  if (ref.bare)
+    return `${named}: a bare name is in namespace default; give --key <namespace>/<name> for a key of another namespace`;
+  return target.operator === undefined
+    ? `${named}: is --token-file that key's token?`
+    : `${named}: RBAC must let the ServiceAccount of --token-file create and delete vaultkeys/runs in namespace ${ref.namespace}, as the chart's <fullname>-run-minter ClusterRole does when bound there`;
 }
 
 async function targetFrom(values: Record<string, unknown>): Promise<Target> {
@@ -231,11 +241,7 @@ async function targetFrom(values: Record<string, unknown>): Promise<Target> {
   ).trim();
   if (!bearer) throw new UsageError(`--token-file ${tokenFile} is empty`);
   const caFile = values['operator-ca'] as string | undefined;
-  const ca = caFile
-    ? await readFile(caFile).catch(() => {
-        throw new UsageError(`--operator-ca ${caFile}: cannot read the file`);
-      })
-    : undefined;
+  const ca = caFile ? await readPemFlag('operator-ca', caFile, 'certificates') : undefined;
   const dispatcher = new Agent({
     ...(ca !== undefined ? { connect: { ca } } : {}),
     headersTimeout: TIMEOUT_MS,
@@ -244,7 +250,14 @@ async function targetFrom(values: Record<string, unknown>): Promise<Target> {
   const listener = admin
     ? `--admin, serve's admin listener (default ${DEFAULT_ADMIN})`
     : "--operator, the operator's run API (its HTTPS listener, :8443 in the chart)";
-  return { base: url.href.replace(/\/+$/, ''), dispatcher, bearer, tokenFile, listener };
+  return {
+    base: url.href.replace(/\/+$/, ''),
+    dispatcher,
+    bearer,
+    tokenFile,
+    listener,
+    ...(operator !== undefined && { operator: { caFile } }),
+  };
 }
 
 function parseUrl(text: string, flag: string): URL {
@@ -277,6 +290,9 @@ async function call(
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(TIMEOUT_MS),
+  }).catch((err: unknown) => {
+    const untrusted = target.operator && untrustedOperatorLine(err, target.operator.caFile);
+    throw untrusted ? new Error(untrusted) : err;
   });
   const text = await res.body.text();
   let parsed: unknown;
@@ -292,7 +308,7 @@ async function call(
       res.statusCode,
       parsed,
       target.listener,
-      forbiddenHint(ref),
+      forbiddenHint(ref, target),
     ),
   );
 }
