@@ -24,7 +24,7 @@ Commands:
   catalog        print every operation Keybrake knows for a vendor, with its class
   demo           run a runaway agent against a local Stripe emulator and watch the cap stop it
 
-Run 'keybrake <command> --help' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>, unless its help says otherwise.`;
+Run 'keybrake <command> --help' or 'keybrake help <command>' for a command's flags. Every flag can also be set as KEYBRAKE_<FLAG>, unless its help says otherwise.`;
 
 /** A long-running command: closed on a signal; a proxy may also stop by itself (`failed`). */
 interface Running {
@@ -105,8 +105,29 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
 };
 
+/** The command `name` names, or undefined after saying on stderr that there is none. */
+async function loadCommand(name: string): Promise<Command | undefined> {
+  const load = COMMANDS[name];
+  if (load) return await load();
+  const meant = closestFlag(name, Object.keys(COMMANDS));
+  const hint = meant === undefined ? '' : ` (did you mean ${meant}?)`;
+  process.stderr.write(`keybrake: unknown command "${name}"${hint}\n\n${HELP}\n`);
+  return undefined;
+}
+
+function printUsage(name: string, command: Command): number {
+  process.stdout.write(`${usage(name, command.summary, command.flags, command.positional)}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `keybrake help serve` is how git, go and kubectl users ask for serve's help: the command's own
+  // usage, as `serve --help` prints it, not the command list (tenth round).
+  if (name === 'help' && rest[0] !== undefined) {
+    const command = await loadCommand(rest[0]);
+    return command === undefined ? 2 : printUsage(rest[0], command);
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
@@ -116,21 +137,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
-  const load = COMMANDS[name];
-  if (!load) {
-    const meant = closestFlag(name, Object.keys(COMMANDS));
-    const hint = meant === undefined ? '' : ` (did you mean ${meant}?)`;
-    process.stderr.write(`keybrake: unknown command "${name}"${hint}\n\n${HELP}\n`);
-    return 2;
-  }
-  const command = await load();
+  const command = await loadCommand(name);
+  if (command === undefined) return 2;
   // Only keybrake's own arguments: what follows `--` belongs to the command `run exec` runs.
   const end = rest.indexOf('--');
   const own = end === -1 ? rest : rest.slice(0, end);
-  if (own.includes('--help') || own.includes('-h')) {
-    process.stdout.write(`${usage(name, command.summary, command.flags, command.positional)}\n`);
-    return 0;
-  }
+  if (own.includes('--help') || own.includes('-h')) return printUsage(name, command);
   try {
     const result = await command.run(rest);
     return typeof result === 'number' ? result : await untilSignal(name, result);
