@@ -207,6 +207,20 @@ describe('keybrake run --key', () => {
     },
   );
 
+  // Tenth round: a run minted without --cap under a policy without perRunUsd said only "cap none";
+  // run --help did not say what --cap defaults to.
+  it('says a run started without any cap has none of its own, and run --help says when', async () => {
+    vi.spyOn(process.stdout, 'write').mockReturnValue(true);
+    const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    await expect(run('start', '--key', 'agents/bot')).resolves.toBe(0);
+    expect(stderr).toHaveBeenCalledWith(
+      "keybrake run: started run run-1 of agents/bot (no run cap: no --cap, and the policy has no perRunUsd; the key's other limits apply, expires 2026-12-01T01:00:00Z)\n",
+    );
+    expect(RUN_FLAGS.cap.help).toContain(
+      'Without it the run is capped by perRunUsd; on a policy without perRunUsd the run has no cap of its own',
+    );
+  });
+
   // A new-user walkthrough (sixth round): a stop of an id that never existed said "stopped run X",
   // as if there had been one (stops are stateless, ADR 0010).
   it('says a stop is recorded whether or not such a run was started', async () => {

@@ -54,7 +54,11 @@ export const RUN_FLAGS = {
   },
   cap: {
     type: 'string',
-    help: "the run's own cap in USD (at most the policy's perRunUsd)",
+    // Tenth round: without it, on a policy with no perRunUsd, a run had no cap of its own and
+    // nothing had said so beyond "cap none".
+    help:
+      "the run's own cap in USD, at most the policy's perRunUsd. Without it the run is capped by perRunUsd; " +
+      "on a policy without perRunUsd the run has no cap of its own (the key's per-call, day, month and rate limits still apply)",
     placeholder: 'usd',
   },
   ttl: { type: 'string', help: "the run key's lifetime (default 1h, at most 168h)", placeholder: 'duration' },
@@ -327,7 +331,7 @@ async function start(target: Target, ref: KeyRef, values: Record<string, unknown
   if (typeof started?.token !== 'string' || typeof started.runId !== 'string')
     throw new Error('the run API answered without a run key');
   process.stderr.write(
-    `keybrake run: started run ${started.runId} of ${started.vaultKey} (cap ${started.capUsd === null ? 'none' : `$${started.capUsd}`}, expires ${started.expiresAt})\n`,
+    `keybrake run: started run ${started.runId} of ${started.vaultKey} (${started.capUsd === null ? "no run cap: no --cap, and the policy has no perRunUsd; the key's other limits apply" : `cap $${started.capUsd}`}, expires ${started.expiresAt})\n`,
   );
   return started;
 }
