@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
 import { DEFAULT_UPSTREAMS } from '../proxy/upstreams.ts';
@@ -133,5 +134,16 @@ describe('serve --help', () => {
       .find((l) => l.startsWith('  --upstream '))!;
     for (const [vendor, url] of Object.entries(DEFAULT_UPSTREAMS)) expect(line).toContain(`${vendor}=${url}`);
     expect(line).toContain("its own vendor's default only");
+  });
+
+  // Tenth round: README said idempotency and last-use records went first, serve --help (and the
+  // store, memory-store.ts #makeRoom) expired entries, then last-use records, then idempotency records.
+  it("states the --max-counter-entries eviction order the README states, the store's", async () => {
+    const order =
+      'expired entries go first, then last-use records, then idempotency records (each oldest first';
+    expect(SERVE_FLAGS['max-counter-entries'].help).toContain(order);
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `--max-counter-entries` |'));
+    expect(row).toContain(order);
   });
 });
