@@ -71,17 +71,15 @@ const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
 
 /**
  * The Secret manifest must be one Kubernetes (and `serve`) accepts. Each flag can come from a
- * KEYBRAKE_* variable another command uses too (KEYBRAKE_KEY is `run`'s VaultKey), so say so.
+ * KEYBRAKE_* variable another command uses too (KEYBRAKE_KEY is `run`'s VaultKey): the CLI names
+ * the variable when it was the value's source (nameFlagSource), and only then (tenth round: a
+ * `--key a/b` typed on the command line was blamed on KEYBRAKE_KEY).
  */
 function checkSecretNames(name: string, namespace: string, key: string): void {
   if (!DNS_SUBDOMAIN.test(name))
     throw new UsageError(`--secret ${name}: a Secret name is lower-case letters, digits, '-' and '.'`);
   if (!DNS_LABEL.test(namespace))
-    throw new UsageError(
-      `--namespace ${namespace}: a namespace is lower-case letters, digits and '-' (set by KEYBRAKE_NAMESPACE?)`,
-    );
+    throw new UsageError(`--namespace ${namespace}: a namespace is lower-case letters, digits and '-'`);
   if (!DATA_KEY.test(key) || key === '.' || key === '..')
-    throw new UsageError(
-      `--key ${key}: a Secret data key is letters, digits, '-', '_' and '.' (set by KEYBRAKE_KEY?)`,
-    );
+    throw new UsageError(`--key ${key}: a Secret data key is letters, digits, '-', '_' and '.'`);
 }

@@ -288,6 +288,33 @@ describe.concurrent('keybrake demo', () => {
 });
 
 describe.concurrent('keybrake token new', () => {
+  // Tenth round: `--key a/b` typed on the command line ended "(set by KEYBRAKE_KEY?)". The variable
+  // is named when it was the value's source, and only then.
+  it.each([
+    [
+      '--key on the command line',
+      ['--key', 'a/b'],
+      {},
+      "--key a/b: a Secret data key is letters, digits, '-', '_' and '.'",
+    ],
+    [
+      '--key from KEYBRAKE_KEY',
+      [],
+      { KEYBRAKE_KEY: 'a/b' },
+      "--key a/b (from KEYBRAKE_KEY): a Secret data key is letters, digits, '-', '_' and '.'",
+    ],
+    [
+      '--namespace on the command line',
+      ['--namespace', 'a.b'],
+      {},
+      "--namespace a.b: a namespace is lower-case letters, digits and '-'",
+    ],
+  ])('names the variable only when the bad value came from it: %s', async (_, flags, env, message) => {
+    const r = await cli(['token', 'new', '--vendor', 'stripe', '--secret', 's', ...flags], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(`keybrake token: ${message}`);
+  });
+
   it('prints a fresh kb_stripe_ token with a valid checksum', async () => {
     const [a, b] = await Promise.all([
       cli(['token', 'new', '--vendor', 'stripe']),
