@@ -1,7 +1,6 @@
 // The keybrake CLI as a user runs it: help texts, exit codes and messages of `serve`, `token new` and
 // `policy-check`, and KEYBRAKE_* environment variables in place of flags. Every test spawns the real
 // `node cmd/keybrake.ts`.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -168,22 +167,17 @@ describe.concurrent('keybrake serve start-up errors', () => {
   });
 
   it('logs nothing the manifests say when a flag checked after they were read is bad', async () => {
-    // --pricing names a FIFO, so the flags' check waits until this test writes it: after the compile
-    // thread has read the manifests and said so (its debug line follows the table it sent).
+    // The compile thread reads the manifests while the main thread checks --pricing; whichever ends
+    // first, a bad pricing file stops serve without a line of what the manifests hold. (A FIFO once held
+    // the check back until the manifests were read; --pricing now refuses anything but a regular file.)
     const d = await tempManifests({});
-    const fifo = path.join(d.dir, 'pricing.yaml');
-    execFileSync('mkfifo', [fifo]);
-    let written: Promise<void> | undefined;
-    const r = await runKeybrake(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', fifo], {
+    const file = path.join(d.dir, 'pricing.yaml');
+    await writeFile(file, '- not a mapping\n');
+    const r = await runKeybrake(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', file], {
       env: { ...CLEAN_ENV, KEYBRAKE_LOG_LEVEL: 'debug' },
-      onStderr(stderr) {
-        if (!written && stderr.includes('compile thread collected its start-up garbage'))
-          written = writeFile(fifo, '- not a mapping\n');
-      },
     });
-    await written;
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`--pricing ${fifo}: expected a mapping`);
+    expect(r.stderr).toContain(`--pricing ${file}: expected a mapping`);
     expect(r.stderr).not.toContain('manifests loaded');
   });
 
