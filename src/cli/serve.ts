@@ -159,14 +159,14 @@ export async function serve(
   };
 }
 
+/** How many held-back resources a rejection line names (a directory that cannot be listed holds them all). */
+const HELD_SHOWN = 20;
+
 /**
  * Each compile of the manifests: what was loaded and what is not ready (one line per object: a second
  * report of each, in another shape, once listening and at each reload, went in the ninth round), or
  * why a change was refused.
  */
-/** How many held-back resources a rejection line names (a directory that cannot be listed holds them all). */
-const HELD_SHOWN = 20;
-
 function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
     const revokes = o.revoked.length === 0 ? '' : `, except what it revokes: ${o.revoked.join(', ')}`;
