@@ -15,6 +15,7 @@
  *   KEYBRAKE_RUN_ID      adds `Keybrake-Run-Id: <id>` to every redirected request that has none (DESIGN.md §5):
  *                        per-run caps and audit for a client that cannot send the header. `keybrake run exec`
  *                        sets it; with a run key it agrees with the key's run (a disagreement is run_id_invalid).
+ *                        Empty or malformed stops the process, like a URL variable.
  *
  * Plain CommonJS without dependencies so that `--require` loads it in any Node process. It never logs
  * headers or bodies: they carry the token.
@@ -69,11 +70,15 @@ const targets = {
 /**
  * KEYBRAKE_RUN_ID, checked like Keybrake checks the header (RUN_ID_PATTERN, src/snapshot/run-id.ts,
  * copied: this file imports nothing): a malformed one stops the process rather than have every call
- * refused later.
+ * refused later. So does an empty (or blank) one, for the reason base() gives: a value that came out
+ * empty meant unset, and a server holding its parent key made calls under no run at all, neither
+ * capped by nor audited under the run the operator meant (DESIGN.md §5), and nothing said so (tenth
+ * round). Only a variable absent from the environment means no run id.
  */
 function runIdFromEnv() {
   const raw = process.env.KEYBRAKE_RUN_ID;
-  if (raw === undefined || raw === '') return undefined;
+  if (raw === undefined) return undefined;
+  if (raw.trim() === '') return stop('KEYBRAKE_RUN_ID is set but empty (unset it to send no run id)');
   if (!/^(?!(?:[^/]*\/)*\.\.?(?:\/|$))[A-Za-z0-9._:@/-]{1,128}$/.test(raw)) {
     stop(
       'KEYBRAKE_RUN_ID must be 1 to 128 of A-Z a-z 0-9 . _ : @ / -, with no "." or ".." segment between slashes',

@@ -270,6 +270,23 @@ describe('the redirect preload with KEYBRAKE_RUN_ID (DESIGN.md §5)', () => {
     expect(JSON.parse(run.stdout)).toEqual(['error:ENOTFOUND']);
   });
 
+  // Tenth round: an empty value was taken as unset, so the server's calls carried no run, neither
+  // capped by nor audited under the run meant, and nothing said so. Like an empty URL variable it
+  // stops the process before its script runs; nothing reaches the stand-in for Keybrake.
+  it.each(['', ' ', '\t'])('stops the process when KEYBRAKE_RUN_ID is %j, before any call', async (runId) => {
+    seen.length = 0;
+    const run = await runPreloaded(
+      `process.stdout.write('script ran'); ${HELPERS} viaFetch('https://api.stripe.com/v1/x').then((r) => print([r]));`,
+      { KEYBRAKE_STRIPE_URL: base, KEYBRAKE_RUN_ID: runId },
+    );
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      'keybrake preload: KEYBRAKE_RUN_ID is set but empty (unset it to send no run id)\n',
+    );
+    expect(seen).toHaveLength(0);
+  });
+
   it('stops the process on a malformed run id', async () => {
     const run = await runPreloaded('', { KEYBRAKE_STRIPE_URL: base, KEYBRAKE_RUN_ID: 'has space' });
     expect(run.code).not.toBe(0);
