@@ -1,7 +1,7 @@
 import type { CostLookup } from '../types.ts';
 import { chain, idOf, type Priced } from './costs.ts';
 
-/**
+/*
  * Reads of the customer an existing object belongs to (price stage), for calls that cost nothing yet
  * act on that one customer's object: the read's answer names its customer (lookedUpParties), so a
  * customer allowlist governs the free form of a call as it governs the priced one. Without the read
@@ -9,10 +9,10 @@ import { chain, idOf, type Priced } from './costs.ts';
  */
 
 /**
- * A cancellation that bills nothing still acts on one customer's subscription: read for that
- * customer (a party of the read), so a customer allowlist governs it. An MCP probe cancelled another
- * customer's subscription by its id alone under `allow.customers` (the path-with-customer form was
- * refused).
+ * The read of `path`, priced 0, for the customer its answer names (`what` says whose: "the
+ * subscription's customer"). First for a cancellation that bills nothing: an MCP probe cancelled
+ * another customer's subscription by its id alone under `allow.customers` (the path-with-customer
+ * form was refused); now every free write on one customer's object that names none.
  */
 export function customerOf(path: string, what: string): Priced {
   return chain([{ path, describe: `the ${what}'s customer`, part: () => 0 }]);
