@@ -197,15 +197,22 @@ async function untilSignal(name: string, running: Running): Promise<number> {
     for (const s of STOP_SIGNALS) process.on(s, first);
     running.failed?.then((err) => stop('the audit stream failed', err));
   });
-  await running.close();
+  // Once the audit stream failed, `failed` resolves when the close is done or its deadline passed
+  // (runtime.ts): a close waiting on a write that cannot finish no longer holds the process.
+  await Promise.race([running.close(), ...(running.failed ? [running.failed] : [])]);
   // The stream may also fail during a drain a signal began: the exit says so all the same.
   const failed = failure ?? failedMeanwhile;
   if (failed === undefined) return 0;
-  process.stderr.write(
-    `keybrake ${name}: exiting 1: the audit stream (stdout) failed (${failed.message}); ` +
-      'no call was admitted after it, and the records it had not written, and those of the calls in flight, are on stderr\n',
-  );
-  return 1;
+  const { stderrFailed } = await import('../src/telemetry/logger.ts');
+  if (stderrFailed() === undefined) {
+    process.stderr.write(
+      `keybrake ${name}: exiting 1: the audit stream (stdout) failed (${failed.message}); ` +
+        'no call was admitted after it, and the records it had not written, and those of the calls in flight, are on stderr\n',
+    );
+  }
+  // At once: whatever the close still waits on (a write to a stderr nobody reads, a full disk)
+  // would otherwise keep the process, which admits nothing, alive (tenth round).
+  process.exit(1);
 }
 
 process.exitCode = await main(process.argv.slice(2));

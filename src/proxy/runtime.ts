@@ -72,6 +72,13 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
 /** After the drain deadline, how long the calls cut off then may take to write their audit records. */
 const CUT_OFF_GRACE_MS = 2_000;
 
+/**
+ * After an audit failure, how long past the drain deadline and its grace the rest of close() (the
+ * listeners, the store, the audit's last records on stderr) may take before the proxy is taken as
+ * stopped anyway and the process exits 1.
+ */
+const CLOSE_SLACK_MS = 5_000;
+
 /** A running proxy: its snapshot holder (fed by a source), addresses, metrics and shutdown. */
 export interface RunningProxy {
   readonly snapshots: SnapshotHolder;
@@ -89,8 +96,9 @@ export interface RunningProxy {
   /**
    * Resolves, with the stream's error, once the proxy has stopped by itself because its audit stream
    * failed (EPIPE, ENOSPC): it admitted no call after the failure, wrote the records it held and
-   * those of the calls in flight to stderr, and drained as close() does. Never resolves otherwise.
-   * The command exits non-zero then (cmd/keybrake.ts).
+   * those of the calls in flight to stderr, and drained as close() does; or, should that close not
+   * finish, at the latest the drain timeout plus 7 s after the failure. Never resolves otherwise.
+   * The command exits 1 then (cmd/keybrake.ts), whatever close() still waits on.
    */
   readonly failed: Promise<Error>;
 }
@@ -238,7 +246,14 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
         'audit stream failed: no new call is admitted; the records not yet written and those of calls in flight go to stderr; draining, then exiting 1',
       );
       closing ??= close();
-      closing.then(() => resolve(err));
+      // Bounded: a drain that cannot finish (a stderr fallback whose reader stopped, a call that
+      // never settles) must not keep a proxy that admits nothing alive; the command exits 1 at the
+      // deadline all the same (tenth round).
+      const deadline = setTimeout(() => resolve(err), drainTimeoutMs + CUT_OFF_GRACE_MS + CLOSE_SLACK_MS);
+      closing.then(() => {
+        clearTimeout(deadline);
+        resolve(err);
+      });
     });
   });
 

@@ -1,5 +1,6 @@
 import type { Reason } from '../decision/reasons.ts';
 import { AuditShares, type KeyTally } from './audit-shares.ts';
+import { fdStream, isFileLike } from './fd-stream.ts';
 
 /**
  * One record per call, the last stage of the pipeline (DESIGN.md §7). Field names are a contract.
@@ -140,9 +141,12 @@ export interface FallbackStream {
 }
 
 export interface StdoutAuditSinkOptions {
-  /** Default process.stdout: file, pipe, terminal or /dev/null, as Node opened fd 1. */
+  /**
+   * Default fd 1: process.stdout for a pipe or terminal; for a file or device (/dev/null, /dev/full)
+   * a stream that writes each batch whole or fails it (fd-stream.ts).
+   */
   readonly stream?: AuditStream;
-  /** Default process.stderr: where records go once `stream` has failed (the logs' stream). */
+  /** Default fd 2, as for `stream`: where records go once `stream` has failed (the logs' stream). */
   readonly fallback?: FallbackStream;
   /** A batch is written as soon as it holds this many characters (default 64 KiB). */
   readonly maxBatchBytes?: number;
@@ -444,12 +448,22 @@ export function stdoutAuditSink(opts: StdoutAuditSinkOptions = {}): AuditSink {
     });
   }
   return new BatchedAuditSink(
-    opts.stream ?? process.stdout,
-    opts.fallback ?? process.stderr,
+    opts.stream ?? standardStream(1),
+    opts.fallback ?? standardStream(2),
     maxBatch,
     delayMs,
     maxHeld,
   );
+}
+
+/**
+ * process.stdout / process.stderr, except for a file or a device: there Node's SyncWriteStream takes
+ * a short write (a disk filling) as done, and the records cut in it would be whole nowhere; fdStream
+ * writes every byte or fails the write, which then goes to the fallback whole (tenth round).
+ */
+function standardStream(fd: 1 | 2): AuditStream & FallbackStream {
+  if (isFileLike(fd)) return fdStream(fd);
+  return fd === 1 ? process.stdout : process.stderr;
 }
 
 /** Keeps records in memory (tests, the demo). */

@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { isFileLike, writeWhole } from './fd-stream.ts';
 
 /**
  * Operational log (start-up, reloads, invalid manifests, store faults) on stderr, so stdout stays a
@@ -25,8 +26,47 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
       base: { component: 'keybrake' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
-    opts.destination ?? pino.destination({ fd: 2, sync: false }),
+    opts.destination ?? stderrDestination(),
   );
+}
+
+/** Set once stderr could not be written: the operational log goes nowhere from then on. */
+let stderrFailure: Error | undefined;
+
+/** The error that stopped stderr, if it was stopped (the exit line then is not attempted). */
+export function stderrFailed(): Error | undefined {
+  return stderrFailure;
+}
+
+/**
+ * Where the log goes: fd 2, each line whole or dropped, never waited on (tenth round, MEDIUM).
+ *
+ * It was `pino.destination({ fd: 2, sync: false })`, a sonic-boom. A write to a full disk (ENOSPC,
+ * EFBIG) made it emit 'error', which pino re-emits with no listener: an uncaught exception, whose
+ * exit hook (pino's flush on exit) called sonic-boom's flushSync, and that retries every error but
+ * EAGAIN forever, 100 ms apart, on the main thread. The proxy hung, answering nothing, deaf to
+ * SIGTERM: after an audit failure it never exited; with stderr full at start /readyz never answered.
+ * Now a file or device is written synchronously, looping over short writes (fd-stream.ts); a pipe or
+ * terminal through process.stderr (libuv queues what the reader has not taken). The first error stops
+ * the log, nothing is retried, and nothing waits on it: the audit (stdout) is what records calls.
+ */
+export function stderrDestination(): { write(line: string): boolean } {
+  const fileLike = isFileLike(2);
+  // A failed write on process.stderr is an 'error' event: with no listener, a crash mid-drain.
+  process.stderr.on('error', (err) => {
+    stderrFailure ??= err;
+  });
+  return {
+    write(line) {
+      if (stderrFailure) return true;
+      if (fileLike) {
+        const err = writeWhole(2, line);
+        if (err) stderrFailure = err;
+        return true;
+      }
+      return process.stderr.write(line);
+    },
+  };
 }
 
 /** A logger that drops everything (tests, benchmarks). */
