@@ -475,7 +475,13 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
   if (
     tokenSecret !== undefined &&
     inputs.upstreamUse.isUpstream(ns, spec.tokenSecretRef.name) &&
-    holdsMoreThan(tokenSecret, spec.tokenSecretRef.key)
+    holdsMoreThan(
+      tokenSecret,
+      (f, value) =>
+        f === spec.tokenSecretRef.key ||
+        (inputs.upstreamUse.tokenKeptBy(ns, spec.tokenSecretRef.name, f) !== undefined &&
+          isAcceptableToken(value)),
+    )
   )
     return fail(
       'TokenInvalid',
@@ -763,14 +769,20 @@ export function isAcceptableToken(token: string, prefix?: string): boolean {
 
 /** Whether a token is the upstream credential's secret part (a bearer token, a Basic password). */
 /**
- * Whether `secret` holds a non-empty field besides `field`. A Secret that another key names as its
- * upstream holds a real key only then: one holding nothing but this key's token is refused to that
- * other key instead (its upstream credential would be the token: tokenSecretProblem), so a neighbour
- * naming a token Secret as its upstream takes no key down.
+ * Whether `secret` holds a non-empty field that is not a token (`isToken`: this key's field, or one
+ * another key keeps its token in). A Secret that another key names as its upstream holds a real key
+ * only then: one holding nothing but tokens is refused to that other key instead (its upstream
+ * credential would be a token: tokenSecretProblem), so a neighbour naming a token Secret as its
+ * upstream takes no key down. Every key's token field, not only this key's (tenth round, probe: two
+ * keys keeping their tokens in one Secret were both refused once a neighbour named it), as
+ * UpstreamSecretUse.holdsValue leaves out; but another key's only while its value could be a token,
+ * so a key pointing its tokenSecretRef at a real key's field (`sk_…`) does not make it one.
  */
-function holdsMoreThan(secret: Secret, field: string): boolean {
-  for (const f of Object.keys({ ...secret.data, ...secret.stringData }))
-    if (f !== field && secretValue(secret, f)?.trim()) return true;
+function holdsMoreThan(secret: Secret, isToken: (field: string, value: string) => boolean): boolean {
+  for (const f of Object.keys({ ...secret.data, ...secret.stringData })) {
+    const value = secretValue(secret, f)?.trim();
+    if (value && !isToken(f, value)) return true;
+  }
   return false;
 }
 
