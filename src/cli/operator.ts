@@ -30,6 +30,7 @@ import {
 } from '../operator/leader-label.ts';
 import { createOperatorRegistry } from '../operator/metrics.ts';
 import { CLAIM_LEASE_NAME, createNamespaceClaims } from '../operator/namespace-claims.ts';
+import { createNamespaceLedgers, NAMESPACE_LEDGER_NAME } from '../operator/namespace-ledger.ts';
 import { createOperator } from '../operator/operator.ts';
 import {
   configMapRevocationStore,
@@ -333,6 +334,16 @@ export async function operatorCommand(
       }),
       intervalMs: timings.retryPeriodMs,
     },
+    // A namespace's revocations go with it to whichever release claims it next (tenth round).
+    namespaceLedgers: createNamespaceLedgers({
+      storeFor: (namespace) =>
+        configMapRevocationStore(kubernetesConfigMapApi(kc, namespace), {
+          namespace,
+          name: NAMESPACE_LEDGER_NAME,
+        }),
+      isGone: (err) => (err as { code?: number }).code === 404,
+      log,
+    }),
   });
   const pod = resolvePodRef(
     {

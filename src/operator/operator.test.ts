@@ -11,9 +11,12 @@ import type {
   KubernetesSourceUpdate,
 } from '../sources/kubernetes/source.ts';
 import { silentLogger } from '../telemetry/logger.ts';
+import { tokenDigest } from '../tokens/token.ts';
 import type { OperatorEvent } from './events.ts';
 import type { NamespaceClaims } from './namespace-claims.ts';
+import { createNamespaceLedgers, type NamespaceLedgers } from './namespace-ledger.ts';
 import { createOperator } from './operator.ts';
+import { createRevocationLedger, type RevocationEntry, type RevocationLedger } from './revocations.ts';
 import { SecretApiError, type SecretStore } from './tokens.ts';
 
 const NOW = '2026-06-01T12:00:00Z';
@@ -112,6 +115,8 @@ function setup(
     extra?: KubeObject[];
     secrets?: SecretStore;
     claims?: NamespaceClaims;
+    revocations?: RevocationLedger;
+    namespaceLedgers?: NamespaceLedgers;
   } = {},
 ) {
   const clock = fixedClock(NOW);
@@ -142,6 +147,8 @@ function setup(
     statusIntervalMs: 3_600_000,
     statusResyncMs: 300_000,
     ...(opts.claims && { claims: { claims: opts.claims, intervalMs: 3_600_000 } }),
+    ...(opts.revocations && { revocations: opts.revocations }),
+    ...(opts.namespaceLedgers && { namespaceLedgers: opts.namespaceLedgers }),
   });
   return { operator, fake, published, patches, events, clock };
 }
@@ -200,6 +207,85 @@ describe('operator', () => {
     await operator.reconcile();
     expect(patches.map((p) => p.name).sort()).toEqual(['SpendPolicy/p', 'VaultKey/bot']);
     await operator.close();
+  });
+
+  // Found by a tester (tenth round, HIGH): a namespace moving between releases left its revocations
+  // in the ledger of the release it left, and the next release served a deleted key's token again.
+  describe("a namespace's own revocation ledger", () => {
+    const memoryStore = (entries: RevocationEntry[], fail?: { now: boolean }) => ({
+      description: 'memory',
+      load: async () => {
+        if (fail?.now) throw new Error('forbidden');
+        return [...entries];
+      },
+      append: async (more: readonly RevocationEntry[]) => {
+        for (const e of more) if (!entries.some((x) => x.digest === e.digest)) entries.push(e);
+      },
+    });
+    const revoked: RevocationEntry = { digest: tokenDigest(TOKEN), at: 1, vaultKey: 'agents/bot' };
+
+    it("is read before a claimed namespace's keys are served: a token revoked there stays revoked", async () => {
+      const ledger = createRevocationLedger(memoryStore([]));
+      const namespaceLedgers = createNamespaceLedgers({
+        storeFor: () => memoryStore([revoked]),
+        log: silentLogger(),
+      });
+      const { operator, published } = setup({
+        claims: claimsOf(['agents']),
+        revocations: ledger,
+        namespaceLedgers,
+      });
+      await operator.start();
+      for (const snapshot of published) expect(snapshot.keys.size).toBe(0);
+      expect(ledger.revoked(revoked.digest)).toMatchObject({ vaultKey: 'agents/bot' });
+      await operator.close();
+    });
+
+    it('serves nothing of a claimed namespace while its ledger cannot be read, then serves it', async () => {
+      const fail = { now: true };
+      const { operator, published } = setup({
+        claims: claimsOf(['agents']),
+        revocations: createRevocationLedger(memoryStore([])),
+        namespaceLedgers: createNamespaceLedgers({
+          storeFor: () => memoryStore([], fail),
+          log: silentLogger(),
+        }),
+      });
+      await operator.start();
+      for (const snapshot of published) expect(snapshot.keys.size).toBe(0);
+      fail.now = false;
+      // The next claim round reads it (the timer's interval is an hour here: the leader's first round).
+      operator.startLeading();
+      const served = () => (published.at(-1)?.keys.size ?? 0) > 0;
+      // Event-loop turns, not time: the round is a few awaits on in-memory fakes.
+      for (let turn = 0; turn < 1_000 && !served(); turn++)
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      expect([...published.at(-1)!.keys.values()].map((k) => k.name)).toEqual(['bot']);
+      await operator.close();
+    });
+
+    it("writes a revocation into its key's namespace as leader", async () => {
+      const stored: RevocationEntry[] = [];
+      const namespaces: string[] = [];
+      const ledger = createRevocationLedger(memoryStore([revoked]));
+      const { operator } = setup({
+        claims: claimsOf(['agents']),
+        revocations: ledger,
+        namespaceLedgers: createNamespaceLedgers({
+          storeFor: (ns) => {
+            namespaces.push(ns);
+            return memoryStore(stored);
+          },
+          log: silentLogger(),
+        }),
+      });
+      await operator.start();
+      operator.startLeading();
+      await operator.reconcile();
+      expect(stored.map((e) => e.digest)).toEqual([revoked.digest]);
+      expect(new Set(namespaces)).toEqual(new Set(['agents']));
+      await operator.close();
+    });
   });
 
   it('writes each status once as leader, and not again while nothing changes', async () => {

@@ -12,6 +12,7 @@ import { type EventSink, leaderOnly } from './events.ts';
 import { type KeySpend, operatorMetrics, renderKeySpend } from './metrics.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import type { NamespaceClaims } from './namespace-claims.ts';
+import type { NamespaceLedgers } from './namespace-ledger.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
 import type { RevocationEntry, RevocationLedger } from './revocations.ts';
@@ -59,6 +60,12 @@ export interface OperatorOptions {
    * Absent: every namespace the source sees (unit tests, a single release).
    */
   readonly claims?: { readonly claims: NamespaceClaims; readonly intervalMs: number };
+  /**
+   * Each namespace's own copy of its revocations (tenth round): written with the ledger, and read
+   * into it before a claimed namespace's keys are served, so a namespace moving between releases
+   * takes its revoked tokens along. Absent: none (unit tests, a release without claims).
+   */
+  readonly namespaceLedgers?: NamespaceLedgers;
 }
 
 /** The reconciler: source → compile → publish, and (leader only) tokens, status and Events. */
@@ -115,12 +122,20 @@ export function createOperator(opts: OperatorOptions): Operator {
     revoked: (digest) => ledger?.revoked(digest),
   };
   const claims = opts.claims?.claims;
+  const nsLedgers = ledger ? opts.namespaceLedgers : undefined;
+  /**
+   * Claimed namespaces whose own ledger has been read into this release's since the claim was last
+   * served: a claimed namespace is served only once in here (fail closed while it cannot be read).
+   */
+  const nsLedgerRead = new Set<string>();
+  const serves = (namespace: string) =>
+    claims!.serves(namespace) && (!nsLedgers || nsLedgerRead.has(namespace));
   const runner = createCompileRunner<KubernetesSourceUpdate>({
     clock,
     refuseChangesWithErrors: false,
     nextVersion: stampAbove(opts.publishedVersion ?? (() => 0), clock),
     tokens,
-    ...(claims && { inScope: (namespace: string) => claims.serves(namespace) }),
+    ...(claims && { inScope: serves }),
   });
   publishSnapshots(runner, {
     publish: opts.publish,
@@ -171,21 +186,32 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   const record = (entries: readonly RevocationEntry[]): boolean => {
     if (!ledger || entries.length === 0 || !ledger.record(entries)) return false;
+    nsLedgers?.note(entries);
     log.info({ revoked: entries.length, ledger: ledger.description }, 'revoked tokens recorded');
     metrics?.revocations.set(ledger.size);
     return true;
   };
 
   const flush = async () => {
-    if (!ledger || ledger.unsaved === 0 || !proceed()) return;
-    try {
-      await ledger.flush();
-    } catch (err) {
-      log.warn(
-        { ledger: ledger.description, unsaved: ledger.unsaved, error: (err as Error).message },
-        'could not store revoked tokens; retrying on the next pass',
-      );
-    }
+    if (!ledger || !proceed()) return;
+    if (ledger.unsaved > 0)
+      try {
+        await ledger.flush();
+      } catch (err) {
+        log.warn(
+          { ledger: ledger.description, unsaved: ledger.unsaved, error: (err as Error).message },
+          'could not store revoked tokens; retrying on the next pass',
+        );
+      }
+    if (nsLedgers && nsLedgers.unsaved > 0)
+      try {
+        await nsLedgers.flush();
+      } catch (err) {
+        log.warn(
+          { unsaved: nsLedgers.unsaved, error: (err as Error).message },
+          "could not store revoked tokens in their namespaces' ledgers; retrying on the next pass",
+        );
+      }
   };
 
   /** Reads the stored ledger, retrying with backoff until it succeeds; recompiles when it knew more. */
@@ -194,6 +220,9 @@ export function createOperator(opts: OperatorOptions): Operator {
     for (let attempt = 1; !closed; attempt++) {
       try {
         const added = await ledger.load();
+        // Entries stored before namespaces kept their own (or whose namespace write was lost) are
+        // written there too: the writes skip what a namespace already holds.
+        nsLedgers?.note(ledger.all());
         ledgerLoaded = true;
         ledgerProblem = undefined;
         metrics?.revocations.set(ledger.size);
@@ -260,7 +289,8 @@ export function createOperator(opts: OperatorOptions): Operator {
       waiting.size > 0 ||
       written.failed > 0 ||
       !written.complete ||
-      (ledger?.unsaved ?? 0) > 0;
+      (ledger?.unsaved ?? 0) > 0 ||
+      (nsLedgers?.unsaved ?? 0) > 0;
     if (unfinished) due = true;
   };
 
@@ -293,14 +323,47 @@ export function createOperator(opts: OperatorOptions): Operator {
     void requestPass();
   });
 
+  /**
+   * Reads the own ledger of each namespace claimed and not read since it was last served; a
+   * namespace not claimed any more is read again when it is. True when what is served may change.
+   */
+  const readNamespaceLedgers = async (namespaces: readonly string[]): Promise<boolean> => {
+    if (!nsLedgers || !claims) return false;
+    let changed = false;
+    for (const ns of [...nsLedgerRead])
+      if (!claims.serves(ns)) {
+        nsLedgerRead.delete(ns);
+        changed = true;
+      }
+    const due = [...new Set(namespaces)].filter((ns) => claims.serves(ns) && !nsLedgerRead.has(ns));
+    await Promise.all(
+      due.map(async (ns) => {
+        try {
+          const entries = await nsLedgers.load(ns);
+          record(entries);
+          nsLedgerRead.add(ns);
+          changed = true;
+        } catch (err) {
+          log.error(
+            { namespace: ns, error: (err as Error).message },
+            `cannot read the revocation ledger of namespace ${ns}: its VaultKeys are not served until it can be read`,
+          );
+        }
+      }),
+    );
+    return changed;
+  };
+
   /** One round of claims over the namespaces holding keys; a change of what is served recompiles. */
   let claiming: Promise<void> | undefined;
   const claimRound = (): Promise<void> =>
     (claiming ??= (async () => {
       const set = runner.current?.update.set;
       if (!claims || !set || closed) return;
-      const changed = await claims.sync(new Set(set.keys.map((k) => k.metadata.namespace ?? '')), leading);
+      let changed = await claims.sync(new Set(set.keys.map((k) => k.metadata.namespace ?? '')), leading);
       metrics?.claimedElsewhere.set(claims.elsewhere().size);
+      if (nsLedgers && (await readNamespaceLedgers(set.keys.map((k) => k.metadata.namespace ?? ''))))
+        changed = true;
       if (changed && runner.recompile()) {
         due = true;
         void requestPass();

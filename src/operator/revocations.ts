@@ -39,6 +39,8 @@ export interface RevocationLedger {
   readonly size: number;
   readonly unsaved: number;
   readonly description: string;
+  /** Every entry known (stored or not). */
+  all(): Iterable<RevocationEntry>;
 }
 
 export function createRevocationLedger(store: RevocationStore): RevocationLedger {
@@ -93,6 +95,7 @@ export function createRevocationLedger(store: RevocationStore): RevocationLedger
       return unsaved.size;
     },
     description: store.description,
+    all: () => known.values(),
   };
 }
 
@@ -198,7 +201,10 @@ export function kubernetesConfigMapApi(kc: KubeConfig, namespace: string): Confi
         : status === 403
           ? ` (the operator's Role in "${namespace}" must allow configmaps get, create, update)`
           : '';
-    throw new Error(`${what} failed with status ${status ?? 'unknown'}${hint}`);
+    // The status stays on the error: a namespace's own ledger in a deleted namespace is let go (404).
+    throw Object.assign(new Error(`${what} failed with status ${status ?? 'unknown'}${hint}`), {
+      code: status,
+    });
   };
   const body = (name: string, text: string, resourceVersion?: string) => ({
     apiVersion: 'v1',

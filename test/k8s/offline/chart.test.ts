@@ -758,7 +758,7 @@ describe('rendering', () => {
     );
   });
 
-  it('lets the operator keep its revocation ledger (ConfigMaps) in the release namespace only', async () => {
+  it("lets the operator keep its revocation ledger in the release namespace, and elsewhere only each namespace's own", async () => {
     const objects = await render([REDIS]);
     const role = find(objects, 'Role', 'keybrake-operator-leader-election');
     expect(role.metadata.namespace).toBe(NAMESPACE);
@@ -767,10 +767,24 @@ describe('rendering', () => {
       resources: ['configmaps'],
       verbs: ['get', 'create', 'update'],
     });
+    // Tenant namespaces (tenth round): create, and get/update of the namespace's own ledger by name;
+    // no list, watch or delete, and no other ConfigMap.
     const clusterRole = find(objects, 'ClusterRole', 'keybrake-operator');
-    expect(clusterRole.rules.flatMap((r: { resources: string[] }) => r.resources)).not.toContain(
-      'configmaps',
+    const configMapRules = clusterRole.rules.filter((r: { resources: string[] }) =>
+      r.resources.includes('configmaps'),
     );
+    expect(configMapRules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: [
+          'keybrake-revocations',
+          ...Array.from({ length: 15 }, (_, i) => `keybrake-revocations-${i + 2}`),
+        ],
+        verbs: ['get', 'update'],
+      },
+    ]);
   });
 
   it.each([
