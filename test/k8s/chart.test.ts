@@ -221,6 +221,26 @@ describe('helm install against the real API server, as the README says it', () =
       'yes',
     ],
     ['not touch ConfigMaps elsewhere', ['update', 'configmaps', '-n', 'default'], 'operator', 'no'],
+    // Each namespace's own revocation ledger, by name only (tenth round, ADR 0009).
+    [
+      "read and write a namespace's own revocation ledger",
+      ['update', 'configmaps/keybrake-revocations', '-n', 'default'],
+      'operator',
+      'yes',
+    ],
+    [
+      "read a namespace's ledger shard",
+      ['get', 'configmaps/keybrake-revocations-16', '-n', 'default'],
+      'operator',
+      'yes',
+    ],
+    ['not read other ConfigMaps', ['get', 'configmaps/app-config', '-n', 'default'], 'operator', 'no'],
+    [
+      "not delete a namespace's ledger",
+      ['delete', 'configmaps/keybrake-revocations', '-n', 'default'],
+      'operator',
+      'no',
+    ],
     ['(proxy) not read secrets', ['get', 'secrets', '-n', NAMESPACE], 'proxy', 'no'],
     ['(proxy) not read vaultkeys', ['list', 'vaultkeys.keybrake.dev', '-A'], 'proxy', 'no'],
   ])('RBAC lets the %s', async (_name, args, who, answer) => {
