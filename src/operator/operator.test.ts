@@ -288,6 +288,34 @@ describe('operator', () => {
     });
   });
 
+  // Found by a tester (tenth round, second probe, MEDIUM): a replica's table leaves out a namespace
+  // its release has not claimed yet. The old leader served a new namespace's key, its token Secret
+  // lost the label, the leader died before the standby's first claim round there: the new leader had
+  // never served the key, recorded nothing at the delete, and the same manifest was served again.
+  it("records at a key's delete the token it held while this replica's table left its namespace out", async () => {
+    const ledger = createRevocationLedger({
+      description: 'memory',
+      load: async () => [],
+      append: async () => {},
+    });
+    let claimed = false;
+    const claims: NamespaceClaims = {
+      sync: async () => false,
+      serves: (namespace) => claimed && namespace === 'agents',
+      elsewhere: () => new Map(),
+    };
+    const { operator, fake, published } = setup({ claims, revocations: ledger });
+    await operator.start();
+    for (const snapshot of published) expect(snapshot.keys.size).toBe(0);
+    // The Secret loses its label: the informer no longer has it.
+    fake.remove('Secret', 'agents', 'bot-token');
+    // The claim comes to this replica (the key is not served: its token Secret is gone), then the delete.
+    claimed = true;
+    fake.remove('VaultKey', 'agents', 'bot');
+    expect(ledger.revoked(tokenDigest(TOKEN))).toMatchObject({ vaultKey: 'agents/bot' });
+    await operator.close();
+  });
+
   it('writes each status once as leader, and not again while nothing changes', async () => {
     const { operator, patches } = setup();
     await operator.start();

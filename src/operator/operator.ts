@@ -412,7 +412,12 @@ export function createOperator(opts: OperatorOptions): Operator {
       source.onUpdate((u) => {
         record(revocations.revokedBy(u, clock.now()));
         const { snapshot } = runner.run(u);
-        revocations.remember(u.set, snapshot.keys);
+        // Past MAX_SUPERSEDED a key: recorded now (fail closed).
+        const overflow = revocations.remember(u.set, snapshot.keys);
+        if (overflow.length > 0) {
+          const at = clock.now();
+          record(overflow.map((e) => ({ ...e, at })));
+        }
       });
       await source.start();
       timer = setInterval(() => void tick(), opts.statusIntervalMs ?? 10_000);

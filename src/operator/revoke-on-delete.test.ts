@@ -97,7 +97,9 @@ describe('revoke on delete', () => {
       update(set([], []), [{ kind: 'VaultKey', namespace: 'agents', name: 'a', uid: 'uid-a' }]),
       1,
     );
-    expect(revoked.map((r) => r.digest)).toEqual([tokenDigest(B)]);
+    expect(tracker.tokenOf('uid-a')?.digest).toBe(tokenDigest(B));
+    // And keeps the token it held before, served or not (tenth round, second probe).
+    expect(revoked.map((r) => r.digest).sort()).toEqual([tokenDigest(A), tokenDigest(B)].sort());
   });
 
   it('follows a new token Secret of an unchanged VaultKey object (what the informer keeps)', () => {
@@ -179,6 +181,46 @@ describe('revoke on delete', () => {
       step(tracker, set([], []), NOTHING_SERVED);
       step(tracker, set([], [secret('x', B)]), NOTHING_SERVED);
       expect(tracker.holdsAny('uid-a')).toBe(false);
+    });
+
+    // Tenth round, second probe (MEDIUM): a standby's table leaves out a namespace its release has
+    // not claimed yet. The leader served the key, its Secret lost the label, the leader died: the
+    // new leader had never served the key, so the delete revoked nothing and the same manifest
+    // applied again was served (3 requests forwarded in the probe).
+    it('a token the key held while this replica served none of it (a standby, the namespace not yet in its table)', () => {
+      const tracker = tracked();
+      const a = key('a', 'uid-a');
+      step(tracker, set([a], [secret('a-token', A)]), NOTHING_SERVED);
+      expect(step(tracker, set([a], []), NOTHING_SERVED)).toEqual([]);
+      expect(tracker.holdsAny('uid-a')).toBe(true);
+      expect(tracker.revokedBy(del('a', 'uid-a'), 9)).toEqual([
+        { digest: tokenDigest(A), vaultKey: 'agents/a', at: 9 },
+      ]);
+    });
+
+    it('not a token still held (by the key or another), nor one it held of a Secret other keys read too', () => {
+      const tracker = tracked(
+        new Map(),
+        new Map([
+          ['aaa-evil', '2026-11-30T10:00:00Z'],
+          ['bot', '2026-11-30T10:05:00Z'],
+        ]),
+      );
+      const a = key('a', 'uid-a');
+      // A brought Secret both read; the earlier created holds it while no table serves either.
+      const evil = key('aaa-evil', 'uid-evil', { name: 'bot-token', key: 'token' });
+      const bot = key('bot', 'uid-bot');
+      step(tracker, set([a, evil, bot], [secret('a-token', A), secret('bot-token', B)]), NOTHING_SERVED);
+      expect(tracker.tokenOf('uid-evil')?.digest).toBe(tokenDigest(B));
+      // a's token moves to another Secret it names; bot-token loses its label.
+      const moved = key('a', 'uid-a', { name: 'a-token-2', key: 'token' });
+      step(tracker, set([moved, evil, bot], [secret('a-token-2', A)]), NOTHING_SERVED);
+      expect(tracker.holdsAny('uid-a')).toBe(true);
+      expect(tracker.holdsAny('uid-evil')).toBe(false);
+      expect(tracker.revokedBy(del('aaa-evil', 'uid-evil'), 1)).toEqual([]);
+      // Its Secret gone, a's token is kept for a's deletion (it held it, no other key does).
+      step(tracker, set([moved, evil, bot], []), NOTHING_SERVED);
+      expect(tracker.revokedBy(del('a', 'uid-a'), 2).map((e) => e.digest)).toEqual([tokenDigest(A)]);
     });
 
     it(`keeps ${MAX_SUPERSEDED} a key and hands the oldest back to be recorded, never one served again`, () => {

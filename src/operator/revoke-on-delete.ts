@@ -29,6 +29,10 @@ import { type OwnerReference, owningVaultKey } from './tokens.ts';
  * was moved, the token was replaced by hand. Deleting the key revokes those too, so the same manifest
  * applied again (its Secret relabelled, or re-created from git) never serves them. Only tokens served
  * under the key's own uid count, so no key gains a token it never held (the rules above stand).
+ * So do tokens a key held (by the rules above, read from the whole set, not one replica's table) and
+ * no key holds any more, unless other keys read the same token from the same Secret: a standby's
+ * table leaves out a namespace its release has not claimed yet, and after a leader change it must
+ * still know what the old leader served there.
  * These are kept in memory until the key is deleted, at most MAX_SUPERSEDED a key: past that the
  * oldest is handed back to be recorded at once (fail closed: it is not served, and now never will be).
  *
@@ -42,9 +46,11 @@ export interface RevokeOnDelete {
   revokedBy(update: KubernetesSourceUpdate, at: number): RevocationEntry[];
   /**
    * Remembers the token of every key of the set now in force (call after compiling it); `served`:
-   * the keys of the snapshot in force by token digest.
+   * the keys of the snapshot in force by token digest. A token a live key held at the last update
+   * and no key holds now is kept for that key's deletion too (whatever this replica's table served).
+   * Answers the tokens past MAX_SUPERSEDED, to record now.
    */
-  remember(set: ResourceSet, served: ReadonlyMap<string, ServedKey>): void;
+  remember(set: ResourceSet, served: ReadonlyMap<string, ServedKey>): RevocationEntry[];
   /**
    * Follows the tables put in force (`served`, for the set `set`): a token the previous one served
    * for a live key and this one does not is kept for that key's deletion. Answers the tokens past
@@ -98,6 +104,8 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
   const ownerOf = (namespace: string, name: string) => owningVaultKey(ownerReferencesOf(namespace, name));
   /** uid → the token it held, as of the last update. */
   let held = new Map<string, Held>();
+  /** Keys of `held` that hold a token other keys read from the same Secret too (holderOf chose). */
+  let contestedHolders = new Set<string>();
   /**
    * uid → the tokens a proxy was served that live key under and no longer is, oldest first: what its
    * Secret held before it turned invisible (label removed), was deleted and re-minted, or replaced.
@@ -189,6 +197,17 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
     });
   };
 
+  /** Adds `entry` to the superseded tokens of `uid`; answers the oldest when past MAX_SUPERSEDED. */
+  const keep = (uid: string, entry: RevocationEntry): RevocationEntry | undefined => {
+    const list = superseded.get(uid);
+    if (!list) superseded.set(uid, [entry]);
+    else if (!list.some((e) => e.digest === entry.digest)) {
+      list.push(entry);
+      if (list.length > MAX_SUPERSEDED) return list.shift();
+    }
+    return undefined;
+  };
+
   /**
    * Moves each token the last table served for a live key, and `served` does not serve for it, to
    * that key's superseded tokens; forgets those of keys that are gone (their deletion was recorded
@@ -208,13 +227,38 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
     if (before === undefined || before === served) return overflow;
     for (const [digest, k] of before) {
       if (served.get(digest)?.uid === k.uid || !live.has(k.uid)) continue;
-      const list = superseded.get(k.uid);
-      const entry = { digest, vaultKey: `${k.namespace}/${k.name}`, at: 0 };
-      if (!list) superseded.set(k.uid, [entry]);
-      else if (!list.some((e) => e.digest === digest)) {
-        list.push(entry);
-        if (list.length > MAX_SUPERSEDED) overflow.push(list.shift()!);
-      }
+      const out = keep(k.uid, { digest, vaultKey: `${k.namespace}/${k.name}`, at: 0 });
+      if (out) overflow.push(out);
+    }
+    return overflow;
+  };
+
+  /**
+   * Tenth round (second probe): the tokens a live key held at the last update and no key holds in
+   * `next` (its Secret lost the label, was deleted, was rewritten) are kept for its deletion, as a
+   * served token is. A replica's table leaves out the namespaces its release has not claimed yet:
+   * a standby that joins a namespace's first claim round late never served the key there, and after
+   * a failover the leader's delete revoked nothing of what the old leader served. The set read here
+   * is the whole one, so every replica follows every token it could come to serve. Not a token
+   * holderOf gave one of several keys reading it (it chose by the table, which leaves that
+   * namespace out): the key served under it may be another. A token held again is not superseded
+   * (the delete revokes what a key holds). Answers the tokens past MAX_SUPERSEDED.
+   */
+  const supersedeHeld = (live: ReadonlyMap<string, string>, next: ReadonlyMap<string, Held>) => {
+    const overflow: RevocationEntry[] = [];
+    const stillHeld = new Set<string>();
+    for (const h of next.values()) stillHeld.add(h.entry.digest);
+    for (const [uid, h] of held) {
+      if (!live.has(uid) || stillHeld.has(h.entry.digest) || contestedHolders.has(uid)) continue;
+      const out = keep(uid, h.entry);
+      if (out) overflow.push(out);
+    }
+    for (const [uid, list] of superseded) {
+      const now = next.get(uid)?.entry.digest;
+      if (now === undefined) continue;
+      const kept = list.filter((e) => e.digest !== now);
+      if (kept.length === 0) superseded.delete(uid);
+      else if (kept.length !== list.length) superseded.set(uid, kept);
     }
     return overflow;
   };
@@ -272,13 +316,18 @@ export function createRevokeOnDelete({ ownerReferencesOf, createdAt }: ClusterMe
         else if (others) others.push(k);
         else contested.set(secret, [earlier, k]);
       }
+      const holders = new Set<string>();
       for (const keys of contested.values())
         for (const [digest, sharing] of byDigest(keys, next)) {
           if (sharing.length < 2) continue;
           const holder = holderOf(sharing, served.get(digest)?.uid);
+          holders.add(holder.metadata.uid!);
           for (const k of sharing) if (k !== holder) next.delete(k.metadata.uid!);
         }
+      const overflow = supersedeHeld(live, next);
       held = next;
+      contestedHolders = holders;
+      return overflow;
     },
     served(set, served) {
       return supersede(liveOf(set), served);
