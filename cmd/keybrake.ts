@@ -143,9 +143,10 @@ async function main(argv: string[]): Promise<number> {
   const end = rest.indexOf('--');
   const own = end === -1 ? rest : rest.slice(0, end);
   if (own.includes('--help') || own.includes('-h')) return printUsage(name, command);
+  const early = LONG_RUNNING.has(name) ? catchEarlySignals(name) : undefined;
   try {
     const result = await command.run(rest);
-    return typeof result === 'number' ? result : await untilSignal(name, result);
+    return typeof result === 'number' ? result : await untilSignal(name, result, early);
   } catch (err) {
     if (err instanceof UsageError) {
       const message = nameFlagSource(err.message, command.flags, own);
@@ -154,6 +155,8 @@ async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`keybrake ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
+  } finally {
+    early?.release();
   }
 }
 
@@ -171,7 +174,46 @@ async function main(argv: string[]): Promise<number> {
  */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-async function untilSignal(name: string, running: Running): Promise<number> {
+/** The commands that run until a signal (their `run` resolves to a Running). */
+const LONG_RUNNING: ReadonlySet<string> = new Set(['serve', 'proxy', 'operator']);
+
+/**
+ * Stop signals caught while a long-running command starts. Its `listening` line is written before
+ * `run` resolves, and a signal sent on reading it (a supervisor, a test) found no handler yet: the
+ * default action killed the process, undrained (seen once log lines became synchronous in the tenth
+ * round). A first signal now waits for the start to end, then stops as any other; a second exits at
+ * once, so a start that hangs still yields to Ctrl-C twice.
+ */
+function catchEarlySignals(name: string): { take(): NodeJS.Signals | undefined; release(): void } {
+  let caught: NodeJS.Signals | undefined;
+  const early = (signal: NodeJS.Signals) => {
+    if (caught === undefined) {
+      caught = signal;
+      process.stderr.write(
+        `keybrake ${name}: ${signal} while starting: stopping once started (again: at once)\n`,
+      );
+      return;
+    }
+    process.exit(1);
+  };
+  for (const s of STOP_SIGNALS) process.on(s, early);
+  const release = () => {
+    for (const s of STOP_SIGNALS) process.off(s, early);
+  };
+  return {
+    take() {
+      release();
+      return caught;
+    },
+    release,
+  };
+}
+
+async function untilSignal(
+  name: string,
+  running: Running,
+  early?: { take(): NodeJS.Signals | undefined },
+): Promise<number> {
   let failedMeanwhile: Error | undefined;
   running.failed?.then((err) => {
     failedMeanwhile = err;
@@ -195,6 +237,9 @@ async function untilSignal(name: string, running: Running): Promise<number> {
     };
     const first = (signal: NodeJS.Signals) => stop(signal);
     for (const s of STOP_SIGNALS) process.on(s, first);
+    // Only now the early handlers go: in between, a signal would meet the default action.
+    const caught = early?.take();
+    if (caught !== undefined) stop(caught);
     running.failed?.then((err) => stop('the audit stream failed', err));
   });
   // Once the audit stream failed, `failed` resolves when the close is done or its deadline passed
