@@ -6,6 +6,7 @@ import type { MicroUsd } from '../money/micro-usd.ts';
 import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
 import type { Log } from '../telemetry/logger.ts';
+import { answerWithin, Overdue } from './answer-within.ts';
 import {
   counterKey,
   DEFAULT_IDEMPOTENCY_TTL_SECONDS,
@@ -440,33 +441,12 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       }
     };
     // A ping on the subscription itself (allowed in subscriber mode), bounded like a store probe.
-    const probeSub = () => {
-      const id = subLiveness.sent(true);
-      const timer = setTimeout(
-        () =>
-          setImmediate(() => {
-            subLiveness.overdue(id);
-            noteSub();
-          }),
-        this.#timeoutMs,
-      );
-      let pong: Promise<unknown>;
-      try {
-        pong = sub.ping();
-      } catch (err) {
-        pong = Promise.reject(err);
-      }
-      const settled = (answered: boolean) => {
-        clearTimeout(timer);
-        if (answered) subLiveness.answered(id, true);
-        else subLiveness.unanswered(id, true);
-        noteSub();
-      };
-      pong.then(
-        () => settled(true),
-        (err: unknown) => settled(isAnswer(err)),
-      );
-    };
+    const probeSub = () =>
+      answerWithin(() => sub.ping(), this.#timeoutMs, {
+        liveness: subLiveness,
+        probe: true,
+        onVerdict: noteSub,
+      }).catch(() => {}); // Its verdict is all it is for: noteSub has it.
     const pinger = setInterval(() => {
       if (subUp && subLiveness.wantsProbe()) probeSub();
     }, this.#probeEveryMs);
@@ -648,72 +628,34 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     }
   }
 
-  // Every command gets its own deadline, so that no mode (cluster redirections, sentinel failover)
-  // can hold a request longer than timeoutMs. The deadline fires only after one more pass over I/O
-  // (setImmediate runs after the poll phase): when our own event loop stalled under a burst, timers
-  // run before the socket is read, and a reply already waiting would otherwise be discarded: a
-  // spurious 503 for a reservation that Redis did apply (counted, never spent). A `tracked` command
-  // (one on the store's own connection) also tells Liveness whether and when it was answered.
+  // Every command gets its own deadline (answer-within.ts), so that no mode (cluster redirections,
+  // sentinel failover) can hold a request longer than timeoutMs. A `tracked` command (one on the
+  // store's own connection) also tells Liveness whether and when it was answered.
   async #bounded<T>(
     fn: () => Promise<T>,
     timeoutMs = this.#timeoutMs,
     tracked?: 'command' | 'probe',
   ): Promise<T> {
-    const probe = tracked === 'probe';
-    const id = tracked === undefined ? undefined : this.#liveness.sent(probe);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          setImmediate(() => {
-            if (id !== undefined) {
-              this.#liveness.overdue(id);
-              this.#noteLiveness();
-            }
-            reject(
-              new CounterStoreUnavailableError(`Redis counter store did not answer within ${timeoutMs} ms`),
-            );
-          }),
+    try {
+      return await answerWithin(
+        fn,
         timeoutMs,
+        tracked && { liveness: this.#liveness, probe: tracked === 'probe', onVerdict: this.#onVerdict },
       );
-    });
-    let sent: Promise<T>;
-    try {
-      sent = fn();
-    } catch (err) {
-      sent = Promise.reject(err);
-    }
-    if (id !== undefined) {
-      sent.then(
-        () => this.#settled(id, probe, true),
-        (err: unknown) => this.#settled(id, probe, isAnswer(err)),
-      );
-    }
-    try {
-      return await Promise.race([sent, deadline]);
     } catch (err) {
       if (err instanceof CounterStoreUnavailableError) throw err;
+      if (err instanceof Overdue)
+        throw new CounterStoreUnavailableError(`Redis counter store did not answer within ${timeoutMs} ms`);
       const reason = err instanceof Error ? err.message : String(err);
       throw new CounterStoreUnavailableError(`Redis counter store is unavailable: ${reason}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
-  #settled(id: number, probe: boolean, answered: boolean): void {
-    if (answered) this.#liveness.answered(id, probe);
-    else this.#liveness.unanswered(id, probe);
-    this.#noteLiveness();
-  }
+  readonly #onVerdict = () => this.#noteLiveness();
 }
 
 /** Below this, probing an idle connection would cost more than it tells. */
 const MIN_PROBE_INTERVAL_MS = 10;
-
-/** An error reply (a script error, OOM, CLUSTERDOWN) is an answer: the server is alive. */
-function isAnswer(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
-}
 
 /**
  * A cluster is healthy when every master answers: any vault key may live on any of them. Pinging each
