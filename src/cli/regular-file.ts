@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { kindOfFile } from '../sources/file/file-kind.ts';
 
 /** The most a file named by a CLI flag (`--pricing`, `--body-file`) may hold: both are small. */
 export const MAX_FLAG_FILE_BYTES = 16 * 2 ** 20;
@@ -17,7 +18,7 @@ export async function readRegularFile(path: string, maxBytes = MAX_FLAG_FILE_BYT
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const s = await handle.stat();
-    if (!s.isFile()) throw new Error(`not a regular file (${kindOf(s)}); give a file`);
+    if (!s.isFile()) throw new Error(`not a regular file (${kindOfFile(s)}); give a file`);
     if (s.size === 0) return Buffer.alloc(0);
     if (s.size > maxBytes)
       throw new Error(`${s.size} bytes, more than the ${maxBytes / 2 ** 20} MiB such a file may hold`);
@@ -25,19 +26,4 @@ export async function readRegularFile(path: string, maxBytes = MAX_FLAG_FILE_BYT
   } finally {
     await handle?.close();
   }
-}
-
-function kindOf(s: {
-  isDirectory(): boolean;
-  isFIFO(): boolean;
-  isCharacterDevice(): boolean;
-  isBlockDevice(): boolean;
-  isSocket(): boolean;
-}): string {
-  if (s.isDirectory()) return 'a directory';
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  if (s.isSocket()) return 'a socket';
-  return 'not a file';
 }

@@ -129,7 +129,7 @@ describe('loadManifests', () => {
     expect(documents.map((d) => d.doc)).toEqual([{ kind: 'A' }]);
     expect(errors.map((e) => [e.source, e.message])).toEqual([
       [fifo, expect.stringMatching(/^cannot read: a FIFO, not a regular file or directory/)],
-      ['/dev/null', expect.stringMatching(/^cannot read: a device, not a regular file or directory/)],
+      ['/dev/null', expect.stringMatching(/^cannot read: a character device, not a regular file or directory/)],
     ]);
   });
 

@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
+import { type KindOfFile, kindOfFile } from './file-kind.ts';
 import { walkReads } from './manifest-names.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
 import { refusalOf } from './read-guard.ts';
@@ -238,18 +239,8 @@ async function walkFolder(
  * A FIFO, a socket or a device given as a manifest: refused, never read. Reading a FIFO blocks until
  * something writes to it, and every later reload, revocations included, would queue behind it.
  */
-function notAFile(
-  source: string,
-  s: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean },
-): { error: DocumentError; missing: boolean } {
-  const kind = s.isFIFO()
-    ? 'a FIFO'
-    : s.isSocket()
-      ? 'a socket'
-      : s.isCharacterDevice() || s.isBlockDevice()
-        ? 'a device'
-        : 'not a regular file';
-  const message = `cannot read: ${kind}, not a regular file or directory (manifests are files or directories of files)`;
+function notAFile(source: string, s: KindOfFile): { error: DocumentError; missing: boolean } {
+  const message = `cannot read: ${kindOfFile(s)}, not a regular file or directory (manifests are files or directories of files)`;
   return { error: { source, index: 0, path: '', message }, missing: false };
 }
 
