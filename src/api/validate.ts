@@ -25,6 +25,19 @@ export interface ValidationResult {
 
 type OurKind = 'VaultKey' | 'SpendPolicy' | 'Secret';
 
+/** Each kind's schema as the API server keeps it (a status the CRD does not declare is dropped). */
+const CLUSTER_SCHEMAS: Readonly<Record<OurKind, z.ZodType>> = {
+  VaultKey: VaultKeySchema,
+  SpendPolicy: SpendPolicySchema,
+  Secret: SecretSchema,
+};
+/** In manifest files (`closedStatus`): a status field the operator does not write is refused. */
+const FILE_SCHEMAS: Readonly<Record<OurKind, z.ZodType>> = {
+  VaultKey: VaultKeyFileSchema,
+  SpendPolicy: SpendPolicyFileSchema,
+  Secret: SecretSchema,
+};
+
 /**
  * The schemas' verdicts on documents already found valid, keyed by the document object itself. A source
  * whose unchanged objects keep their identity from one update to the next (the Kubernetes source's
@@ -141,17 +154,7 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
       invalid([{ ...ident, path: 'kind', message }]);
       return;
     }
-    const closed = opts.closedStatus === true;
-    const schema =
-      ours === 'VaultKey'
-        ? closed
-          ? VaultKeyFileSchema
-          : VaultKeySchema
-        : ours === 'SpendPolicy'
-          ? closed
-            ? SpendPolicyFileSchema
-            : SpendPolicySchema
-          : SecretSchema;
+    const schema = (opts.closedStatus === true ? FILE_SCHEMAS : CLUSTER_SCHEMAS)[ours];
     const parsed = schema.safeParse(doc);
     if (!parsed.success) {
       const { meta, ident } = identify(raw, kind, o.metadata, defaultNamespace, opts.ignoreUid === true);
