@@ -273,6 +273,8 @@ export function canonicalObject(id: string): string | undefined {
     try {
       decoded = decodeURIComponent(id);
     } catch {
+      // Not reached behind the route stage, which refuses a malformed escape first (tenth round);
+      // kept so that this function, judged on its own, fails closed too.
       return undefined;
     }
   }

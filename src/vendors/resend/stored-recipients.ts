@@ -68,6 +68,8 @@ function segmentContact(_params: Params, ids: readonly string[]): readonly strin
   try {
     contact = decodeURIComponent(ids[0] ?? '');
   } catch {
+    // The route stage refuses a malformed escape before this runs (tenth round); kept so that this
+    // function, judged on its own, fails closed too.
     return deny('path_invalid', 'The path does not name a contact Keybrake can read.');
   }
   if (!contact.includes('@')) return [UNSEEN_RECIPIENT];

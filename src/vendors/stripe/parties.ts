@@ -122,6 +122,8 @@ function pathId(segment: string): string | Denial {
   try {
     decoded = decodeURIComponent(segment);
   } catch {
+    // The route stage refuses a malformed escape before this runs (path_invalid, tenth round); kept
+    // so that this function, judged on its own, fails closed too.
     return deny('path_invalid', 'The path holds an id that is not valid percent-encoding.');
   }
   return (
