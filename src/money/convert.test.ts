@@ -83,8 +83,17 @@ describe('loadExchangeRates', () => {
     ['infinity', { jpy: Number.POSITIVE_INFINITY }],
     ['an unknown currency', { xyz: '1' }],
     ['a USD rate', { usd: '2' }],
+    ['one currency in two letter cases', { JPY: '0.0066', jpy: '0.000001' }],
+    ['one currency in two letter cases, the other order', { jpy: '0.000001', JPY: '0.0066' }],
+    ['one currency in two mixed cases', { Jpy: '0.0066', jPY: '0.0066' }],
   ])('rejects %s', (_name, overrides) => {
     expect(() => loadExchangeRates(overrides)).toThrow(/exchange-rate override/);
+  });
+
+  it('names both spellings of a currency given twice', () => {
+    expect(() => loadExchangeRates({ JPY: '0.0066', jpy: '0.000001' })).toThrow(
+      /currency jpy is given twice \("JPY" and "jpy"\)/,
+    );
   });
 
   it.each([

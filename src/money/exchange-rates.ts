@@ -127,16 +127,27 @@ function builtInRates(): Map<string, UsdRate> {
 /**
  * The static table merged with overrides from configuration: `{ "jpy": "0.0065", "TWD": 0.031 }`, each
  * value the USD price of one major unit. Throws on an override that is not a positive decimal, names a
- * currency Keybrake has no minor-unit exponent for, or tries to change USD (a zero or garbled rate would
- * make spending free, so configuration errors stop startup instead of being ignored).
+ * currency Keybrake has no minor-unit exponent for, names one currency twice (in any letter case), or
+ * tries to change USD (a zero or garbled rate would make spending free, so configuration errors stop
+ * startup instead of being ignored).
  */
 export function loadExchangeRates(overrides: Readonly<Record<string, string | number>> = {}): ExchangeRates {
   const rates = builtInRates();
   const changed: string[] = [];
+  // The spelling each currency was given in. `JPY` and `jpy` are one currency: taken both, the later
+  // silently replaced the earlier, so which rate priced a charge hung on the order of two keys
+  // (eleventh round: ¥10 000 000 priced at $10 instead of $66 000). Refused, as a duplicate key is.
+  const spelt = new Map<string, string>();
   for (const [rawCode, value] of Object.entries(overrides)) {
     const code = rawCode.toLowerCase();
     if (minorUnitExponent(code) === undefined)
       throw new Error(`exchange-rate override: unknown currency "${rawCode}"`);
+    const earlier = spelt.get(code);
+    if (earlier !== undefined)
+      throw new Error(
+        `exchange-rate override: currency ${code} is given twice ("${earlier}" and "${rawCode}"); currency codes are case-insensitive, keep one`,
+      );
+    spelt.set(code, rawCode);
     if (code === 'usd') throw new Error('exchange-rate override: the USD rate is fixed at 1');
     const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value;
     const rate = parseDecimalFraction(text);
