@@ -25,6 +25,8 @@ metadata: { name: ${name}, namespace: agents }
 spec:
   vendor: twilio
   limits: { perCallUsd: "0.10", perDayUsd: "10" }
+  # Adding an SMS participant is destructive (eleventh round): it needs an exact entry.
+  allow: { endpoints: ["* /v1/**", "POST /v1/Conversations/{ConversationSid}/Participants"] }
 ---
 apiVersion: keybrake.dev/v1alpha1
 kind: VaultKey

@@ -122,6 +122,8 @@ spec:
       - "* /v2/**"
       - "POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"
       - "POST /v1/a2p/BrandRegistrations/{Sid}"
+      # Destructive since the eleventh round: an SMS participant receives every later message.
+      - "POST /v1/Conversations/{ConversationSid}/Participants"
 ---
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy

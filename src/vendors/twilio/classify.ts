@@ -160,7 +160,10 @@ function classifyRow(
   // Inline call instructions are read before anything is priced: they are destinations (ADR 0007 §7).
   const twiml = isRead ? undefined : inlineTwiml(row.id, params);
   if (isDenial(twiml)) return twiml;
-  const contacts = isRead || row.class === 'money' ? NO_PARTIES : contactParties(row.id, params);
+  const contacts =
+    isRead || row.class === 'money'
+      ? NO_PARTIES
+      : contactParties(row.id, params, { template: row.path, segments });
   if (isDenial(contacts)) return contacts;
   // An update that only stops or pauses what Twilio bills is a free write; any other is unpriced money.
   const cls = row.class === 'money_unpriced' && onlyStops(row.id, params) ? 'write' : row.class;

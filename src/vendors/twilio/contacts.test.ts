@@ -22,6 +22,30 @@ describe('contactParties', () => {
     if (fields.json) read.push(fields.json.field);
     if (fields.byKind) read.push(fields.byKind.field, fields.byKind.kind);
     for (const name of read) expect(names).toContain(name);
+    // A sender named by the path must be a placeholder of the row's path (else the call throws).
+    for (const placeholder of fields.pathFrom ?? []) {
+      expect(TWILIO_OPERATIONS.find((row) => row.id === id)?.path).toContain(`/${placeholder}/`);
+    }
+  });
+
+  it("names a sender added to a Messaging Service's pool, and the service of the path", () => {
+    const path = { template: '/v1/Services/{ServiceSid}/AlphaSenders', segments: ['MG01'] };
+    expect(contactParties('twilio.messaging.v1.create_alpha_sender', { AlphaSender: 'HSBC' }, path)).toEqual({
+      ...NO_PARTIES,
+      senders: ['HSBC', 'MG01'],
+    });
+    // Judged without its path, the service would go unjudged: a table or wiring bug, never a pass.
+    expect(() => contactParties('twilio.messaging.v1.create_alpha_sender', { AlphaSender: 'HSBC' })).toThrow(
+      /not a placeholder/,
+    );
+  });
+
+  it("reads each consent item's contact_id as a recipient, and an item without one as unseen", () => {
+    expect(
+      reached('twilio.accounts.v1.create_bulk_consents', {
+        Items: ['{"contact_id":"+14155550100","status":"opt-in"}', '{"status":"opt-in"}'],
+      }),
+    ).toMatchObject({ recipients: ['+14155550100', UNSEEN_RECIPIENT], countries: ['US', 'ZZ'] });
   });
 
   it('names a Studio execution recipient with its country, and its sender', () => {

@@ -18,8 +18,13 @@ export const UNSEEN_RECIPIENT = '(unseen recipient)';
 export interface ContactFields {
   /** Parameters holding one address each (`To`, `PhoneNumber`). */
   readonly to?: readonly string[];
-  /** Parameters naming the sender (a Twilio number). */
+  /** Parameters naming the sender (a Twilio number, an alpha sender ID, a sender's SID). */
   readonly from?: readonly string[];
+  /**
+   * Path placeholders naming a sender too: the Messaging Service whose pool a write adds to, which
+   * a send through the service names as its sender (parties.ts).
+   */
+  readonly pathFrom?: readonly string[];
   /**
    * A parameter whose values are JSON objects with the address at `path` (`ToBinding`); when
    * `optional`, an object that leaves the address out names nobody (a worker without `contact_uri`).
@@ -56,6 +61,17 @@ const PARTICIPANT = { to: ['MessagingBinding.Address'], from: ['MessagingBinding
 const WITH_PARTICIPANTS = { json: { field: 'Participant', path: ['messaging_binding', 'address'] } } as const;
 const STUDIO = { to: ['To'], from: ['From'] } as const;
 /**
+ * Eleventh probe round: each item of a consent or contact write (a JSON object) is about the person
+ * its `contact_id` names; an opt-in there undoes their STOP.
+ */
+const BULK_CONTACTS = { json: { field: 'Items', path: ['contact_id'] } } as const;
+/**
+ * Eleventh probe round: a sender added to a Messaging Service's pool is what a send through the
+ * service may leave from, so it is judged as that send's sender would be, with the service. A number
+ * or short code is named by its SID, which only an allowlist entry of that SID (or `*`) admits.
+ */
+const POOL = (field: string) => ({ from: [field], pathFrom: ['{ServiceSid}'] }) as const;
+/**
  * Fourth probe round: every voice task routed to a worker dials its `contact_uri`, through
  * reservations Flex accepts with its own token, which Keybrake never sees.
  */
@@ -83,6 +99,13 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.taskrouter.v1.update_worker_reservation': RESERVATION,
   'twilio.taskrouter.v1.create_worker': WORKER,
   'twilio.taskrouter.v1.update_worker': WORKER,
+  'twilio.accounts.v1.create_bulk_consents': BULK_CONTACTS,
+  'twilio.accounts.v1.create_bulk_contacts': BULK_CONTACTS,
+  'twilio.messaging.v1.create_alpha_sender': POOL('AlphaSender'),
+  'twilio.messaging.v1.create_destination_alpha_sender': POOL('AlphaSender'),
+  'twilio.messaging.v1.create_phone_number': POOL('PhoneNumberSid'),
+  'twilio.messaging.v1.create_short_code': POOL('ShortCodeSid'),
+  'twilio.messaging.v1.create_channel_sender': { from: ['Sid'], pathFrom: ['{MessagingServiceSid}'] },
   'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_service_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_conversation_with_participants': WITH_PARTICIPANTS,
@@ -119,11 +142,17 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.messaging.v1.create_brand_registration_otp': { alwaysUnseen: true },
 };
 
+/** Where a call's path placeholders sit: the catalog row's template and the values the call gave. */
+export interface CallPath {
+  readonly template: string;
+  readonly segments: readonly string[];
+}
+
 /**
  * Who a call of operation `id` outside the priced rules reaches; NO_PARTIES for one that reaches
  * nobody; a denial when a recipient is not one address (`unreadableRecipient`).
  */
-export function contactParties(id: string, params: Params): Parties | Denial {
+export function contactParties(id: string, params: Params, path?: CallPath): Parties | Denial {
   const fields = Object.hasOwn(CONTACTS, id) ? CONTACTS[id] : undefined;
   if (!fields) return NO_PARTIES;
   const to: Destination[] = (fields.to ?? []).flatMap((name) => strings(params, name).map(destination));
@@ -146,10 +175,26 @@ export function contactParties(id: string, params: Params): Parties | Denial {
   const senders = (fields.from ?? []).flatMap((name) =>
     strings(params, name).map((f) => destination(f).address),
   );
+  senders.push(...pathSenders(fields.pathFrom ?? [], path));
   return to.length === 0 && senders.length === 0 ? NO_PARTIES : destinationParties(to, senders);
 }
 
 const UNSEEN: Destination = { channel: 'other', address: UNSEEN_RECIPIENT };
+
+/**
+ * The values the call gave for `placeholders` of its path. A table row naming a placeholder its path
+ * lacks, or a call judged without its path, is a bug: it would let the sender go unjudged.
+ */
+function pathSenders(placeholders: readonly string[], path: CallPath | undefined): string[] {
+  if (placeholders.length === 0) return [];
+  const names = path ? [...path.template.matchAll(/\{[^{}/]+\}/g)].map((m) => m[0]) : [];
+  return placeholders.map((placeholder) => {
+    const at = names.indexOf(placeholder);
+    const value = at === -1 ? undefined : path?.segments[at];
+    if (value === undefined) throw new Error(`sender ${placeholder} is not a placeholder of the call's path`);
+    return value;
+  });
+}
 
 /** The addresses of a `byKind` parameter: read when its kind is addressed, the unseen recipient otherwise. */
 function kindDestinations(byKind: NonNullable<ContactFields['byKind']>, params: Params): Destination[] {

@@ -80,14 +80,14 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Consents/Bulk',
     id: 'twilio.accounts.v1.create_bulk_consents',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'accounts',
     method: 'POST',
     path: '/v1/Contacts/Bulk',
     id: 'twilio.accounts.v1.create_bulk_contacts',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'accounts',
@@ -2619,7 +2619,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/ConversationWithParticipants',
     id: 'twilio.conversations.v1.create_conversation_with_participants',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -2698,7 +2698,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Conversations/{ConversationSid}/Participants',
     id: 'twilio.conversations.v1.create_conversation_participant',
-    class: 'write',
+    class: 'destructive',
     locks: ['{ConversationSid}'],
   },
   {
@@ -2938,7 +2938,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ChatServiceSid}/ConversationWithParticipants',
     id: 'twilio.conversations.v1.create_service_conversation_with_participants',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'conversations',
@@ -3017,7 +3017,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants',
     id: 'twilio.conversations.v1.create_service_conversation_participant',
-    class: 'write',
+    class: 'destructive',
     locks: ['{ConversationSid}'],
   },
   {
@@ -5268,7 +5268,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{MessagingServiceSid}/ChannelSenders',
     id: 'twilio.messaging.v1.create_channel_sender',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5338,7 +5338,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/AlphaSenders',
     id: 'twilio.messaging.v1.create_alpha_sender',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5366,7 +5366,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/DestinationAlphaSenders',
     id: 'twilio.messaging.v1.create_destination_alpha_sender',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5394,7 +5394,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/PhoneNumbers',
     id: 'twilio.messaging.v1.create_phone_number',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5422,7 +5422,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/ShortCodes',
     id: 'twilio.messaging.v1.create_short_code',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'messaging',
@@ -5943,7 +5943,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/RegulatoryCompliance/Bundles/{BundleSid}/Clones',
     id: 'twilio.numbers.v2.create_bundle_clone',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'numbers',

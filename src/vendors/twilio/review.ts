@@ -1094,6 +1094,97 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: 'Address: every later notification to its identity or tags reaches it, outside Keybrake',
   },
+  // Eleventh probe round: the same standing fan-out as a Notify binding. An SMS or WhatsApp participant
+  // (MessagingBinding.Address, or a Participant's messaging_binding.address) then receives every later
+  // message of the conversation as a billed outbound message, also those its other participants, chat
+  // and SDK users and Flex agents send, which never pass through Keybrake. The recipient is still
+  // checked (contacts.ts), and the conversation still leased (ADR 0007 §5); an update cannot change
+  // the address and stays a write.
+  {
+    host: 'conversations',
+    match: 'POST /v1/Conversations/{ConversationSid}/Participants',
+    class: 'destructive',
+    locks: ['{ConversationSid}'],
+    note: 'MessagingBinding.Address: every later message of the conversation, by anyone, reaches it, outside Keybrake',
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants',
+    class: 'destructive',
+    locks: ['{ConversationSid}'],
+    note: 'MessagingBinding.Address: every later message of the conversation, by anyone, reaches it, outside Keybrake',
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/ConversationWithParticipants',
+    class: 'destructive',
+    note: "Participant's messaging_binding.address: every later message of the new conversation, by anyone, reaches it, outside Keybrake",
+  },
+  {
+    host: 'conversations',
+    match: 'POST /v1/Services/{ChatServiceSid}/ConversationWithParticipants',
+    class: 'destructive',
+    note: "Participant's messaging_binding.address: every later message of the new conversation, by anyone, reaches it, outside Keybrake",
+  },
+  // Eleventh probe round: Twilio sends a Messaging Service's messages from whatever its sender pool
+  // holds, and Keybrake reads such a send's sender as the service (parties.ts). A sender added to the
+  // pool (an alpha ID, a number, a short code, a WhatsApp or RCS sender) is what a send through an
+  // allowed service then leaves from, for the merchant's own sends too. The sender stored and the
+  // service are also checked against allow.senders (contacts.ts).
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{ServiceSid}/AlphaSenders',
+    class: 'destructive',
+    note: "adds an alpha sender ID to the service's sender pool: every later send through the service may leave from it",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{ServiceSid}/DestinationAlphaSenders',
+    class: 'destructive',
+    note: "adds an alpha sender ID for one country to the service's sender pool: every later send through the service may leave from it",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{ServiceSid}/PhoneNumbers',
+    class: 'destructive',
+    note: "adds a number to the service's sender pool: every later send through the service may leave from it",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{ServiceSid}/ShortCodes',
+    class: 'destructive',
+    note: "adds a short code to the service's sender pool: every later send through the service may leave from it",
+  },
+  {
+    host: 'messaging',
+    match: 'POST /v1/Services/{MessagingServiceSid}/ChannelSenders',
+    class: 'destructive',
+    note: "adds a WhatsApp, RCS or Messenger sender to the service's pool: every later send through the service may leave from it",
+  },
+  // Eleventh probe round: a consent opt-in overrides the recipient's STOP, for the merchant's own sends
+  // as well (Twilio refuses those with 21610 until then): like re-subscribing a Resend contact. A
+  // contact record's zip code and country decide when quiet hours hold the account's messages back.
+  // Each item's contact_id is a recipient (contacts.ts).
+  {
+    host: 'accounts',
+    match: 'POST /v1/Consents/Bulk',
+    class: 'destructive',
+    note: "an opt-in overrides the recipient's STOP: every later message of the account reaches them, outside Keybrake",
+  },
+  {
+    host: 'accounts',
+    match: 'POST /v1/Contacts/Bulk',
+    class: 'destructive',
+    note: "a contact's zip code and country decide when quiet hours hold the account's messages to it back",
+  },
+  // Eleventh probe round: the other write naming an account in its body (an IncomingPhoneNumber's
+  // AccountSid) is destructive too; a Twilio key acts on its own account only.
+  {
+    host: 'numbers',
+    match: 'POST /v2/RegulatoryCompliance/Bundles/{BundleSid}/Clones',
+    class: 'destructive',
+    note: 'TargetAccountSid: copies an approved bundle, its identities and documents, into another account, which can buy numbers with it at once',
+  },
   // Found by a probe of the standing-webhook rule: more places Twilio keeps sending content to.
   {
     host: 'numbers',
@@ -1202,7 +1293,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'write',
     note: 'configuration and updates of calls, conferences, queues, numbers',
   },
-  { host: 'accounts', match: 'POST /v1/*/Bulk', class: 'write', note: 'messaging consents and contacts' },
   {
     host: 'assistants',
     match: 'POST|PUT /**',
@@ -1219,21 +1309,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
   { host: 'content', match: 'POST /**', class: 'write', note: 'message templates and their approval' },
   {
     host: 'conversations',
-    match: 'POST /v1/Conversations/{ConversationSid}/Participants',
-    class: 'write',
-    locks: ['{ConversationSid}'],
-    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
-  },
-  {
-    host: 'conversations',
     match: 'POST /v1/Conversations/{ConversationSid}/Participants/{Sid}',
-    class: 'write',
-    locks: ['{ConversationSid}'],
-    note: 'changes who a conversation message is priced for (ADR 0007 §5)',
-  },
-  {
-    host: 'conversations',
-    match: 'POST /v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants',
     class: 'write',
     locks: ['{ConversationSid}'],
     note: 'changes who a conversation message is priced for (ADR 0007 §5)',
@@ -1265,7 +1341,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     host: 'messaging',
     match: 'POST /**',
     class: 'write',
-    note: 'Messaging Services, senders, toll-free verification: sends go through Messages.json',
+    note: 'Messaging Services, senders, toll-free verification: sends go through Messages.json, pool additions are above',
   },
   { host: 'monitor', match: 'POST|PUT /**', class: 'write', note: 'alarms' },
   { host: 'notify', match: 'POST /**', class: 'write', note: 'services and bindings' },
