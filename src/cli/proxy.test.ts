@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServingTls, servingTls } from '../../test/env/tls.ts';
+import { waitFor } from '../../test/env/wait-for.ts';
 import { createSnapshotServer } from '../distribution/server.ts';
 import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { UsageError } from './args.ts';
@@ -59,11 +60,11 @@ describe('keybrake proxy', () => {
       expect((await request(`${urls.admin}/readyz`)).statusCode).toBe(503);
 
       server.publish({ version: 42, compiledAt: Date.now(), keys: new Map() });
-      await vi.waitFor(() =>
+      await waitFor(() =>
         expect(lines.find((l) => l.msg === 'snapshot applied')).toMatchObject({ version: 42 }),
       );
       expect((await request(`${urls.admin}/readyz`)).statusCode).toBe(200);
-      await vi.waitFor(() =>
+      await waitFor(() =>
         expect(server.connected()).toEqual([{ proxyId: 'p-1', user: 'ns/proxy', ackedVersion: 42 }]),
       );
       expect(JSON.stringify(lines)).not.toContain('proxy-token');

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ServingTls, servingTls } from '../../test/env/tls.ts';
+import { waitFor } from '../../test/env/wait-for.ts';
 import { fixedClock, systemClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { startStripeEmulator } from '../emulators/stripe.ts';
@@ -158,12 +159,12 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(systemClock);
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     expect(holder.current?.keys.get(tokenDigest(stripeToken))?.upstream).toEqual({
       kind: 'bearer',
       token: 'sk_test_upstream',
     });
-    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+    await waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
   });
 
   it('applies every change and observes its propagation once the proxy acks', async () => {
@@ -171,12 +172,12 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(systemClock);
     follow(url, holder);
-    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+    await waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
     expect(await propagationCount(server)).toBe(0);
 
     server.publish(snapshot(101));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
-    await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
+    await waitFor(() => expect(holder.current?.version).toBe(101));
+    await waitFor(async () => expect(await propagationCount(server)).toBe(1));
   });
 
   it('re-stamps above a proxy that holds a higher version, so a leader with a slow clock is not ignored', async () => {
@@ -186,12 +187,12 @@ describe('snapshot distribution', () => {
     holder.apply(snapshot(ahead));
     server.publish(snapshot(300));
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBeGreaterThan(ahead));
+    await waitFor(() => expect(holder.current?.version).toBeGreaterThan(ahead));
     expect(server.version).toBe(holder.current?.version);
     // The operator stamps its next change above server.version; the proxy applies it.
     const next = nextSnapshotVersion(server.version, Date.now());
     server.publish(snapshot(next));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(next));
+    await waitFor(() => expect(holder.current?.version).toBe(next));
   });
 
   // Seventh round: after an apiserver outage every proxy reconnected holding the version in force,
@@ -212,7 +213,7 @@ describe('snapshot distribution', () => {
     const holder = new SnapshotHolder(systemClock);
     holder.apply(snapshot(held));
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBeGreaterThan(held));
+    await waitFor(() => expect(holder.current?.version).toBeGreaterThan(held));
     const restamps = lines.filter((l) => l.msg === 're-stamping the snapshot above a proxy');
     expect(restamps.map((l) => l.level)).toEqual([level === 'info' ? 30 : 40]);
   });
@@ -225,16 +226,16 @@ describe('snapshot distribution', () => {
     const liar = new SnapshotHolder(systemClock);
     liar.apply(snapshot(Number.MAX_SAFE_INTEGER - 1));
     const lying = follow(url, liar);
-    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    await waitFor(() => expect(server.connected()).toHaveLength(1));
     expect(server.version).toBe(300);
     await lying.close();
     // An honest proxy still gets every change, and the next version is an ordinary one.
     const honest = new SnapshotHolder(systemClock);
     follow(url, honest);
-    await vi.waitFor(() => expect(honest.current?.version).toBe(300));
+    await waitFor(() => expect(honest.current?.version).toBe(300));
     const next = nextSnapshotVersion(server.version, Date.now());
     server.publish(snapshot(next));
-    await vi.waitFor(() => expect(honest.current?.version).toBe(next));
+    await waitFor(() => expect(honest.current?.version).toBe(next));
     expect(next).toBeLessThan(Date.now() + 60_000);
   });
 
@@ -242,12 +243,12 @@ describe('snapshot distribution', () => {
     const { server, url } = await startServer();
     const holder = new SnapshotHolder(systemClock);
     follow(url, holder);
-    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    await waitFor(() => expect(server.connected()).toHaveLength(1));
     server.publish(snapshot(600));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(600));
+    await waitFor(() => expect(holder.current?.version).toBe(600));
     server.publish(snapshot(500));
     server.publish(snapshot(700));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(700));
+    await waitFor(() => expect(holder.current?.version).toBe(700));
     expect(server.version).toBe(700);
   });
 
@@ -257,10 +258,10 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(clock);
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     clock.advance(25_000);
     expect(holder.ageMs()).toBe(25_000);
-    await vi.waitFor(() => expect(holder.ageMs()).toBe(0));
+    await waitFor(() => expect(holder.ageMs()).toBe(0));
   });
 
   // Eighth round: an operator whose VaultKey watch was refused (403) for good kept every proxy's
@@ -272,11 +273,11 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(clock);
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     // The table came 40 s old, and each heartbeat after it says older still: none makes it fresh.
     expect(holder.ageMs()).toBeGreaterThanOrEqual(40_000);
     const first = holder.ageMs()!;
-    await vi.waitFor(() => expect(holder.ageMs()).toBeGreaterThan(first + 40));
+    await waitFor(() => expect(holder.ageMs()).toBeGreaterThan(first + 40));
   });
 
   it('vouches for nothing while the informers were never current: the table applied is stale at once', async () => {
@@ -285,7 +286,7 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(clock);
     follow(url, holder);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     // Infinitely old, not "since 1970" (what keybrake_snapshot_age_seconds read).
     expect(holder.ageMs()).toBe(Number.POSITIVE_INFINITY);
   });
@@ -300,16 +301,16 @@ describe('snapshot distribution', () => {
     // Deadlines as the reconnect's below, not vi.waitFor's 1 s: a TLS handshake and a table, then a
     // close, on two cores a whole CI run may be using (the test failed once that way; which wait
     // was not recorded).
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100), { timeout: 5_000 });
+    await waitFor(() => expect(holder.current?.version).toBe(100), { timeout: 5_000 });
     expect(f.connected).toBe(true);
 
     await first.server.close();
-    await vi.waitFor(() => expect(f.connected).toBe(false), { timeout: 5_000 });
+    await waitFor(() => expect(f.connected).toBe(false), { timeout: 5_000 });
     expect(holder.current?.version).toBe(100);
 
     const second = await startServer({ port });
     second.server.publish(snapshot(200));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(200), { timeout: 5_000 });
+    await waitFor(() => expect(holder.current?.version).toBe(200), { timeout: 5_000 });
     expect(states.filter((s) => s === 'connected').length).toBeGreaterThanOrEqual(2);
   });
 
@@ -319,10 +320,10 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(systemClock);
     const f = follow(url, holder);
-    await vi.waitFor(() => expect(f.connected).toBe(true));
+    await waitFor(() => expect(f.connected).toBe(true));
     leader.value = false;
-    await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
-    await vi.waitFor(() => expect(f.connected).toBe(false));
+    await waitFor(() => expect(server.connected()).toHaveLength(0));
+    await waitFor(() => expect(f.connected).toBe(false));
   });
 
   // Sixth round: a leader resumed after SIGSTOP counted itself leader until its next renew failed, and
@@ -343,8 +344,8 @@ describe('snapshot distribution', () => {
     const ahead = Date.now() + 60_000; // what the new leader published
     holder.apply(snapshot(ahead));
     follow(url, holder);
-    await vi.waitFor(() => expect(reviews).toBeGreaterThanOrEqual(1));
-    await vi.waitFor(() => expect(server.connected()).toHaveLength(0));
+    await waitFor(() => expect(reviews).toBeGreaterThanOrEqual(1));
+    await waitFor(() => expect(server.connected()).toHaveLength(0));
     expect(server.version).toBe(300);
     expect(holder.current?.version).toBe(ahead);
   });
@@ -369,12 +370,12 @@ describe('snapshot distribution', () => {
     server.publish(snapshot(100));
     const holder = new SnapshotHolder(systemClock);
     follow(url, holder);
-    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
+    await waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(100));
     leader.value = false;
     server.publish(snapshot(101));
     expect(server.connected()).toHaveLength(0);
     expect(server.version).toBe(101); // kept for the moment it leads again
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
   });
 
   it('sends a slow proxy the newest snapshot instead of queueing every one', async () => {
@@ -388,7 +389,7 @@ describe('snapshot distribution', () => {
     cleanups.push(async () => req.destroy());
     const res = await response;
     res.pause();
-    await vi.waitFor(() => expect(server.connected()).toHaveLength(1));
+    await waitFor(() => expect(server.connected()).toHaveLength(1));
     const big = (v: number) => snapshot(v, 2_000); // ~0.5 MB each: more than the socket buffers hold
     for (let v = 1; v <= 30; v++) server.publish(big(v));
     let buffered = '';
@@ -403,7 +404,7 @@ describe('snapshot distribution', () => {
       }
     });
     res.resume();
-    await vi.waitFor(() => expect(JSON.parse(lines.at(-1) ?? '{}').version).toBe(30), { timeout: 10_000 });
+    await waitFor(() => expect(JSON.parse(lines.at(-1) ?? '{}').version).toBe(30), { timeout: 10_000 });
     expect(lines.length).toBeLessThan(30);
   });
 });
@@ -481,19 +482,19 @@ describe('change sets (ADR 0013)', () => {
     const { server, url } = await startServer({ plain: true });
     server.publish(table(100, 1_000));
     const raw = await rawStream(url);
-    await vi.waitFor(() => expect(raw.lines.length).toBeGreaterThan(1));
+    await waitFor(() => expect(raw.lines.length).toBeGreaterThan(1));
     const holder = new SnapshotHolder(systemClock);
     const applied: AppliedTable[] = [];
     followWith(url, holder, applied);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     const before = raw.lines.length;
     // 1 policy + 1000 keys in lines of ENTRIES_PER_LINE.
     expect(before).toBe(Math.ceil(1_001 / ENTRIES_PER_LINE));
 
     const next = table(101, 1_000, (i) => i === 7);
     server.publish(next);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
-    await vi.waitFor(() => expect(raw.lines.length).toBe(before + 1));
+    await waitFor(() => expect(holder.current?.version).toBe(101));
+    await waitFor(() => expect(raw.lines.length).toBe(before + 1));
     const delta = JSON.parse(raw.lines.at(-1)!);
     expect(delta).toMatchObject({ type: 'delta', from: 100, to: 101, parts: 0 });
     expect(delta.upsert).toHaveLength(1);
@@ -504,11 +505,11 @@ describe('change sets (ADR 0013)', () => {
       ['delta', 101],
     ]);
     expect(describeSnapshot(holder.current!)).toEqual(describeSnapshot(next));
-    await vi.waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(101));
+    await waitFor(() => expect(ackedBy(server, 'proxy-a')).toBe(101));
     // A delta's acknowledgement measures its propagation like a whole snapshot's (once the raw
     // stream, which never acknowledges, has gone).
     raw.req.destroy();
-    await vi.waitFor(async () => expect(await propagationCount(server)).toBe(1));
+    await waitFor(async () => expect(await propagationCount(server)).toBe(1));
   });
 
   it('reads its first table without turns for calls (nothing to serve yet), and a later one with them', async () => {
@@ -519,14 +520,14 @@ describe('change sets (ADR 0013)', () => {
     followWith(url, holder, [], undefined, async (busyMs) => {
       turns.push(busyMs);
     });
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     // At most the turn after the line that completed it, when calls can be served.
     expect(turns.length).toBeLessThanOrEqual(1);
     const before = turns.length;
     // A reconnect: the whole table again, read while this one serves calls.
     server.disconnectAll();
     server.publish(table(101, 1_000, (i) => i < 3));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    await waitFor(() => expect(holder.current?.version).toBe(101));
     expect(turns.length - before).toBeGreaterThanOrEqual(Math.ceil(1_001 / ENTRIES_PER_LINE));
   });
 
@@ -536,12 +537,12 @@ describe('change sets (ADR 0013)', () => {
     const holder = new SnapshotHolder(systemClock);
     const applied: AppliedTable[] = [];
     followWith(url, holder, applied);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
     server.publish(table(101, 300, (i) => i < 2));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(101));
+    await waitFor(() => expect(holder.current?.version).toBe(101));
     server.disconnectAll();
     server.publish(table(102, 300, (i) => i < 3));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(102));
+    await waitFor(() => expect(holder.current?.version).toBe(102));
     expect(applied.map((a) => [a.kind, a.version])).toEqual([
       ['full', 100],
       ['delta', 101],
@@ -569,12 +570,9 @@ describe('change sets (ADR 0013)', () => {
     const holder = new SnapshotHolder(systemClock);
     const states: FollowerState[] = [];
     followWith(url, holder, [], states);
-    await vi.waitFor(
-      () => expect(holder.current !== undefined || states.includes('disconnected')).toBe(true),
-      {
-        timeout: 60_000,
-      },
-    );
+    await waitFor(() => expect(holder.current !== undefined || states.includes('disconnected')).toBe(true), {
+      timeout: 60_000,
+    });
     expect(states).not.toContain('disconnected');
     expect(holder.current?.keys.size).toBe(28);
     expect([...holder.current!.keys.values()].map((k) => k.policy.customers?.size)).toEqual(
@@ -615,7 +613,7 @@ describe('change sets (ADR 0013)', () => {
     const applied: AppliedTable[] = [];
     const states: FollowerState[] = [];
     followWith(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, holder, applied, states);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(7));
+    await waitFor(() => expect(holder.current?.version).toBe(7));
     expect(connects).toEqual(['0', '1']);
     expect(applied.map((a) => [a.kind, a.version])).toEqual([
       ['full', 1],
@@ -628,7 +626,7 @@ describe('change sets (ADR 0013)', () => {
     const { server, url } = await startServer({ plain: true });
     server.publish(table(1, 6_000));
     const raw = await rawStream(url);
-    await vi.waitFor(() => expect(raw.lines.length).toBe(Math.ceil(6_001 / ENTRIES_PER_LINE)));
+    await waitFor(() => expect(raw.lines.length).toBe(Math.ceil(6_001 / ENTRIES_PER_LINE)));
     raw.res.pause();
     // Each version suspends one more key and moves a window of 400 suspended keys by 100: deltas of
     // ~200 keys (~70 KB), 40 of them, more than the socket buffers hold.
@@ -637,7 +635,7 @@ describe('change sets (ADR 0013)', () => {
     );
     for (const t of versions) server.publish(t);
     raw.res.resume();
-    await vi.waitFor(() => {
+    await waitFor(() => {
       const last = JSON.parse(raw.lines.at(-1) ?? '{}');
       expect(last.to ?? last.version).toBe(41);
     });
@@ -670,7 +668,7 @@ describe('change sets (ADR 0013)', () => {
     const holder = new SnapshotHolder(systemClock);
     const applied: AppliedTable[] = [];
     followWith(url, holder, applied);
-    await vi.waitFor(() => expect(holder.current?.version).toBe(100));
+    await waitFor(() => expect(holder.current?.version).toBe(100));
 
     // A reader on every turn of the event loop, as calls would be: it must only ever see a whole table.
     const seen = new Set<string>();
@@ -687,7 +685,7 @@ describe('change sets (ADR 0013)', () => {
     })();
     server.disconnectAll();
     server.publish(table(101, 5_000, (i) => i === 7));
-    await vi.waitFor(() => expect(holder.current?.version).toBe(101), { timeout: 10_000 });
+    await waitFor(() => expect(holder.current?.version).toBe(101), { timeout: 10_000 });
     reading = false;
     await watch;
     expect([...seen].sort()).toEqual(['100:200:200:false', '101:5000:5000:true']);
@@ -830,9 +828,7 @@ describe('the snapshot server refuses', () => {
     });
     const capture = createLogger({ level: 'debug', destination });
     follow(url, holder, { tokenFile: join(dir, 'bad-token'), states, log: capture });
-    await vi.waitFor(() =>
-      expect(states.filter((s) => s === 'disconnected').length).toBeGreaterThanOrEqual(2),
-    );
+    await waitFor(() => expect(states.filter((s) => s === 'disconnected').length).toBeGreaterThanOrEqual(2));
     expect(states).not.toContain('connected');
     expect(holder.current).toBeUndefined();
     expect(output).toContain('operator refused the snapshot stream');
@@ -884,7 +880,7 @@ describe('a proxy fed by the stream', () => {
 
     server.publish(snapshot(100));
     follow(url, proxy.snapshots);
-    await vi.waitFor(() => expect(proxy.snapshots.current?.version).toBe(100));
+    await waitFor(() => expect(proxy.snapshots.current?.version).toBe(100));
     expect(await ready()).toBe(200);
     expect(await pay()).toMatchObject({ status: 200, decision: expect.stringMatching(/^allow/) });
 

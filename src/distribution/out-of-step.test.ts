@@ -4,7 +4,8 @@
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/env/wait-for.ts';
 import { fixedClock } from '../clock.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Snapshot } from '../snapshot/types.ts';
@@ -87,7 +88,7 @@ async function scriptedOperator() {
     async barrier() {
       const s = ++seq;
       stream!.write(`${JSON.stringify({ type: 'stopped-runs', version: s, runs: [] })}\n`);
-      await vi.waitFor(() => expect(stopAcks).toContain(s));
+      await waitFor(() => expect(stopAcks).toContain(s));
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => {}),
     closeAll: () => server.closeAllConnections(),
@@ -122,14 +123,14 @@ async function setUp() {
     op.write(`${JSON.stringify({ type: 'heartbeat', version, lagMs: 0 })}\n`);
   /** The fast leader (term 1) hands the proxy AHEAD; then a new leader of `term` serves LEADER. */
   const handOver = async (term: number) => {
-    await vi.waitFor(() => expect(op.streams).toBe(1));
+    await waitFor(() => expect(op.streams).toBe(1));
     op.write(withLag(fullSnapshotLines(snapshot(AHEAD)), 0));
     heartbeat(AHEAD);
     await op.barrier();
     expect(holder.current?.version).toBe(AHEAD);
     op.term = term;
     op.endStream();
-    await vi.waitFor(() => expect(op.streams).toBe(2));
+    await waitFor(() => expect(op.streams).toBe(2));
     op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);
     await op.barrier();
@@ -159,7 +160,7 @@ describe('a follower holding a version above what its leader serves', () => {
     clock.advance(MAX_STALENESS_MS + 1);
     heartbeat(LEADER);
     // It resyncs: the new stream's whole table is taken, lower version and all.
-    await vi.waitFor(() => expect(op.streams).toBe(3));
+    await waitFor(() => expect(op.streams).toBe(3));
     op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);
     await op.barrier();
@@ -170,15 +171,15 @@ describe('a follower holding a version above what its leader serves', () => {
 
   it('does not take an older term’s table, however stale its own (a former leader cannot roll it back)', async () => {
     const { clock, op, holder, heartbeat } = await setUp();
-    await vi.waitFor(() => expect(op.streams).toBe(1));
+    await waitFor(() => expect(op.streams).toBe(1));
     op.term = 5;
     op.endStream();
-    await vi.waitFor(() => expect(op.streams).toBe(2));
+    await waitFor(() => expect(op.streams).toBe(2));
     op.write(withLag(fullSnapshotLines(snapshot(AHEAD)), 0));
     await op.barrier();
     op.term = 4;
     op.endStream();
-    await vi.waitFor(() => expect(op.streams).toBe(3));
+    await waitFor(() => expect(op.streams).toBe(3));
     clock.advance(MAX_STALENESS_MS + 1);
     op.write(withLag(fullSnapshotLines(snapshot(LEADER)), 0));
     heartbeat(LEADER);

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/env/wait-for.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import {
   checkLeaseTimings,
@@ -76,10 +77,10 @@ describe('leader election', () => {
     };
     const b = elector(counting, 'b');
     a.e.start();
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     b.e.start();
     // b has tried several times by now, and must still be waiting.
-    await vi.waitFor(() => expect(bReads).toBeGreaterThanOrEqual(5));
+    await waitFor(() => expect(bReads).toBeGreaterThanOrEqual(5));
     expect(lease.holder()).toBe('a');
     expect(b.e.isLeader()).toBe(false);
     expect(b.events).toEqual([]);
@@ -90,12 +91,12 @@ describe('leader election', () => {
     const a = elector(lease.store, 'a');
     const b = elector(lease.store, 'b');
     a.e.start();
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     b.e.start();
     const stoppedAt = Date.now();
     await a.e.stop();
     expect(a.events).toEqual(['started', 'stopped']);
-    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true));
+    await waitFor(() => expect(b.e.isLeader()).toBe(true));
     expect(Date.now() - stoppedAt).toBeLessThan(TIMINGS.leaseDurationMs);
     expect(lease.holder()).toBe('b');
   });
@@ -111,7 +112,7 @@ describe('leader election', () => {
     const b = elector(lease.store, 'b');
     const started = Date.now();
     b.e.start();
-    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
+    await waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });
 
@@ -119,9 +120,9 @@ describe('leader election', () => {
     const lease = memoryLease();
     const a = elector(lease.store, 'a');
     a.e.start();
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     lease.steal('intruder');
-    await vi.waitFor(() => expect(a.events).toEqual(['started', 'stopped']));
+    await waitFor(() => expect(a.events).toEqual(['started', 'stopped']));
     expect(a.e.isLeader()).toBe(false);
   });
 
@@ -137,7 +138,7 @@ describe('leader election', () => {
     const b = elector(stuckOnce, 'b');
     const started = Date.now();
     b.e.start();
-    await vi.waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
+    await waitFor(() => expect(b.e.isLeader()).toBe(true), { timeout: 3_000 });
     // The renew deadline (300 ms) bounds the stuck attempt; then a retry period.
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(reads).toBeGreaterThanOrEqual(2);
@@ -153,11 +154,11 @@ describe('leader election', () => {
     };
     const a = elector(flaky, 'a');
     a.e.start();
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     down = true;
     // isLeader() turns false by the monotonic deadline, possibly a tick before the renew loop
     // notices and says 'stopped': wait for the event, then check both agree.
-    await vi.waitFor(() => expect(a.events).toEqual(['started', 'stopped']));
+    await waitFor(() => expect(a.events).toEqual(['started', 'stopped']));
     expect(a.e.isLeader()).toBe(false);
   });
 });
@@ -178,13 +179,13 @@ describe('leadership by the monotonic clock', () => {
     });
     electors.push(e);
     e.start();
-    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+    await waitFor(() => expect(e.isLeader()).toBe(true));
     mono += TIMINGS.renewDeadlineMs - 1;
     expect(e.isLeader()).toBe(true);
     mono += 1; // as a process resumed after a pause sees it: no renewal ran meanwhile
     expect(e.isLeader()).toBe(false);
     // The next renewal, sent now, makes it leader again for another deadline.
-    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+    await waitFor(() => expect(e.isLeader()).toBe(true));
   });
 
   // Ninth round: what a leader vouches for is bounded by when it last reached the API server.
@@ -213,11 +214,11 @@ describe('leadership by the monotonic clock', () => {
     electors.push(e);
     expect(e.sinceRenewalMs()).toBe(Number.POSITIVE_INFINITY);
     e.start();
-    await vi.waitFor(() => expect(e.isLeader()).toBe(true));
+    await waitFor(() => expect(e.isLeader()).toBe(true));
     expect(e.sinceRenewalMs()).toBe(0);
     failing = true;
     mono += 150;
-    await vi.waitFor(() => expect(failed).toBeGreaterThanOrEqual(2));
+    await waitFor(() => expect(failed).toBeGreaterThanOrEqual(2));
     expect(e.sinceRenewalMs()).toBe(150);
   });
 });
@@ -258,14 +259,14 @@ describe('a standby whose wall clock steps', () => {
     // Stepped back after its second look at ghost's record, which has not changed since the first.
     const b = standby(stepping, () => (reads >= 2 ? -600_000 : 0));
     b.start();
-    await vi.waitFor(() => expect(b.isLeader()).toBe(true), { timeout: 3_000 });
+    await waitFor(() => expect(b.isLeader()).toBe(true), { timeout: 3_000 });
   });
 
   it("does not take a renewing leader's Lease though its clock stepped forward", async () => {
     const lease = memoryLease();
     const a = elector(lease.store, 'a');
     a.e.start();
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     let reads = 0;
     const counting: LeaseStore = {
       ...lease.store,
@@ -278,7 +279,7 @@ describe('a standby whose wall clock steps', () => {
     const b = standby(counting, () => (reads >= 1 ? 600_000 : 0));
     b.start();
     // Three lease durations of attempts (a retry period apart), every one of them 'held'.
-    await vi.waitFor(() => expect(reads).toBeGreaterThanOrEqual(150), { timeout: 10_000 });
+    await waitFor(() => expect(reads).toBeGreaterThanOrEqual(150), { timeout: 10_000 });
     expect(b.isLeader()).toBe(false);
     expect(lease.holder()).toBe('a');
   });
@@ -291,9 +292,9 @@ describe('the leader term', () => {
     const first = elector(lease.store, 'a');
     expect(first.e.term()).toBeUndefined();
     first.e.start();
-    await vi.waitFor(() => expect(first.e.term()).toBe(0));
+    await waitFor(() => expect(first.e.term()).toBe(0));
     const renewals = lease.store.read();
-    await vi.waitFor(async () =>
+    await waitFor(async () =>
       expect((await lease.store.read())?.renewTime).not.toBe((await renewals)?.renewTime),
     );
     expect(first.e.term()).toBe(0);
@@ -301,7 +302,7 @@ describe('the leader term', () => {
     expect(first.e.term()).toBeUndefined();
     const restarted = elector(lease.store, 'a');
     restarted.e.start();
-    await vi.waitFor(() => expect(restarted.e.term()).toBe(1));
+    await waitFor(() => expect(restarted.e.term()).toBe(1));
   });
 });
 
@@ -344,9 +345,7 @@ describe('leader election problems, for /readyz', () => {
     );
     expect(a.e.problem()).toBeUndefined();
     a.e.start();
-    await vi.waitFor(() =>
-      expect(a.e.problem()).toContain('Lease namespace "keybrake-system" does not exist'),
-    );
+    await waitFor(() => expect(a.e.problem()).toContain('Lease namespace "keybrake-system" does not exist'));
     expect(a.e.isLeader()).toBe(false);
   });
 
@@ -366,14 +365,14 @@ describe('leader election problems, for /readyz', () => {
     };
     const a = elector(flaky, 'a');
     a.e.start();
-    await vi.waitFor(() => {
+    await waitFor(() => {
       seen.push(a.e.problem());
       expect(attempts).toBeGreaterThanOrEqual(LEASE_FAILURES_BEFORE_PROBLEM + 1);
     });
     expect(a.e.problem()).toBe('cannot read Lease ns/x: status 500');
     expect(seen[0]).toBeUndefined();
     down = false;
-    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true));
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
     expect(a.e.problem()).toBeUndefined();
   });
 });

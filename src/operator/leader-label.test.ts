@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../../test/env/wait-for.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { createLeaderLabel, type PodLabelPatcher, resolvePodRef } from './leader-label.ts';
 
@@ -134,7 +135,7 @@ describe('createLeaderLabel', () => {
       requestTimeoutMs: 10,
       backoff: { initialMs: 1, maxMs: 10_000 },
     });
-    await vi.waitFor(() => expect(pod.calls.length).toBeGreaterThanOrEqual(2));
+    await waitFor(() => expect(pod.calls.length).toBeGreaterThanOrEqual(2));
     pod.release();
     await label.settled();
     expect(pod.label()).toBe('false');

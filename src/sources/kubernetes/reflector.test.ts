@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/env/wait-for.ts';
 import { fakeCollections, obj } from '../../../test/fixtures/kubernetes-api.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import {
@@ -35,7 +36,7 @@ function setup(opts: { watchdogMs?: number; now?: () => number } = {}) {
       .items()
       .map((o) => o.metadata?.name)
       .sort();
-  const watchCount = (n: number) => vi.waitFor(() => expect(api.watches.length).toBeGreaterThanOrEqual(n));
+  const watchCount = (n: number) => waitFor(() => expect(api.watches.length).toBeGreaterThanOrEqual(n));
   return { api, r, changes, names, watchCount };
 }
 
@@ -178,7 +179,7 @@ describe('reflector', () => {
       now = 9_000;
       const lists = api.lists.length;
       api.refuseWatches(undefined);
-      await vi.waitFor(() => expect(r.health()).toEqual({ current: true }));
+      await waitFor(() => expect(r.health()).toEqual({ current: true }));
       expect(api.lists.length).toBeGreaterThan(lists);
     });
 
@@ -205,8 +206,8 @@ describe('reflector', () => {
       // Nothing more arrives; the relist after the teardown fails too (the API server is away).
       now = 60_000;
       api.failNextLists(1_000_000);
-      await vi.waitFor(() => expect(api.watches[0]!.aborted).toBe(true));
-      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+      await waitFor(() => expect(api.watches[0]!.aborted).toBe(true));
+      await waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
       expect(r.health()).toMatchObject({ current: false, since: 5_000 });
     });
 
@@ -220,7 +221,7 @@ describe('reflector', () => {
       api.failNextLists(1_000_000);
       now = 31_000;
       api.watches[0]!.end(Object.assign(new Error('timeout'), { name: 'TimeoutError' }));
-      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+      await waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
       expect(r.health()).toMatchObject({ current: false, since: 1_000 });
     });
 
@@ -243,7 +244,7 @@ describe('reflector', () => {
         api.failNextLists(1_000_000);
         now = 18_000;
         api.watches[0]!.end(err);
-        await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
+        await waitFor(() => expect(api.lists.length).toBeGreaterThan(1));
         expect(r.health()).toMatchObject({ current: false, since: 4_000 });
       },
     );
@@ -252,7 +253,7 @@ describe('reflector', () => {
       const { api, r } = setup({ now: () => 5_000 });
       api.failNextLists(1_000_000);
       r.start();
-      await vi.waitFor(() => expect(api.lists.length).toBeGreaterThan(2));
+      await waitFor(() => expect(api.lists.length).toBeGreaterThan(2));
       expect(r.health()).toMatchObject({
         current: false,
         since: undefined,

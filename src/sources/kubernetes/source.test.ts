@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../../../test/env/wait-for.ts';
 import { fakeCollections, obj } from '../../../test/fixtures/kubernetes-api.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import type { WatchedKind } from './documents.ts';
@@ -43,7 +44,7 @@ function setup(namespaces?: string[]) {
   sources.push(source);
   source.onUpdate((u) => updates.push(u));
   const watchOf = (kind: WatchedKind, ns?: string) =>
-    vi.waitFor(() => {
+    waitFor(() => {
       const w = api.latest(collectionPath(kind, ns));
       if (!w) throw new Error('not watching yet');
       return w;
@@ -81,7 +82,7 @@ describe('kubernetes source', () => {
       '/apis/keybrake.dev/v1alpha1/namespaces/billing/spendpolicies',
       '/apis/keybrake.dev/v1alpha1/namespaces/billing/vaultkeys',
     ]);
-    await vi.waitFor(() => expect(api.watches).toHaveLength(6));
+    await waitFor(() => expect(api.watches).toHaveLength(6));
     const secretWatch = api.watches.find((w) => w.path.endsWith('/secrets'))!;
     expect(secretWatch.query.labelSelector).toBe('keybrake.dev/secret=true');
   });
@@ -93,7 +94,7 @@ describe('kubernetes source', () => {
     const w = await watchOf('VaultKey');
     w.send('DELETED', key('a', '2'));
     w.send('DELETED', key('b', '3'));
-    await vi.waitFor(() => expect(updates).toHaveLength(2));
+    await waitFor(() => expect(updates).toHaveLength(2));
     expect(updates[1]!.set.keys).toEqual([]);
     expect(updates[1]!.deleted.map((d) => d.name)).toEqual(['a', 'b']);
     expect(updates[1]!.deleted[0]).toEqual({
@@ -113,7 +114,7 @@ describe('kubernetes source', () => {
     const w = await watchOf('VaultKey');
     w.send('DELETED', key('a', '2'));
     expect(heard).toEqual([{ name: 'a', updatesSoFar: 1 }]);
-    await vi.waitFor(() => expect(updates).toHaveLength(2));
+    await waitFor(() => expect(updates).toHaveLength(2));
   });
 
   // Ninth round: a leader cut off from the API server steps down; its watches, on the same silent
@@ -129,7 +130,7 @@ describe('kubernetes source', () => {
     api.setItems(collectionPath('VaultKey', undefined), []);
     source.rewatch();
     expect(watches.map((w) => w.aborted)).toEqual([true, true, true]);
-    await vi.waitFor(() => expect(updates.flatMap((u) => u.deleted.map((d) => d.name))).toEqual(['k1']));
+    await waitFor(() => expect(updates.flatMap((u) => u.deleted.map((d) => d.name))).toEqual(['k1']));
   });
 
   it('does not recompile for a status-only change (the operator writing status)', async () => {
