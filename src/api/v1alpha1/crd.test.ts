@@ -91,11 +91,40 @@ describe('generated CRDs', () => {
     }
   });
 
+  // Pruned, a field left empty (`perDayUsd:`, every `endpoints:` entry commented out) written by
+  // server-side apply, `kubectl create`, helm or an API client was dropped before the operator could
+  // refuse it: the policy lost its cap or its allowlist and was Ready (eleventh round).
+  it('marks every optional spec field nullable, and no required one nor any status field', () => {
+    const fields = (
+      node: Record<string, unknown>,
+      path: string,
+    ): [string, Record<string, unknown>, boolean][] =>
+      Object.entries((node.properties ?? {}) as Record<string, Record<string, unknown>>).flatMap(([k, v]) => [
+        [`${path}.${k}`, v, ((node.required ?? []) as string[]).includes(k)] as [
+          string,
+          Record<string, unknown>,
+          boolean,
+        ],
+        ...fields(v, `${path}.${k}`),
+        ...(v.items ? fields(v.items as Record<string, unknown>, `${path}.${k}[]`) : []),
+      ]);
+    for (const crd of Object.values(crds())) {
+      const root = crd.spec.versions[0]!.schema.openAPIV3Schema as {
+        properties: { spec: Record<string, unknown>; status: Record<string, unknown> };
+      };
+      const spec = fields(root.properties.spec, 'spec');
+      expect(spec.filter(([, , required]) => !required).length).toBeGreaterThan(3);
+      for (const [path, node, required] of spec) expect(node.nullable === true, path).toBe(!required);
+      for (const [path, node] of fields(root.properties.status, 'status'))
+        expect(node, path).not.toHaveProperty('nullable');
+    }
+  });
+
   it('turns a closed object into one that keeps unknown fields, and leaves an open one pruned', () => {
     const properties = { a: { type: 'string' } };
     expect(toStructural({ type: 'object', properties, additionalProperties: false })).toEqual({
       type: 'object',
-      properties,
+      properties: { a: { type: 'string', nullable: true } },
       'x-kubernetes-preserve-unknown-fields': true,
     });
     expect(toStructural({ type: 'object', properties })).toEqual({ type: 'object', properties });

@@ -24,6 +24,14 @@ const SAFE_INT = Number.MAX_SAFE_INTEGER;
  * `perDayUSD` removed, a policy without its cap (ninth round). Kept, the field reaches the operator's
  * strict schema, which refuses the object as `serve` does. CEL cannot refuse it at admission: unknown
  * fields are invisible to a CRD's validation rules. Open objects (status) are pruned as before.
+ *
+ * A closed object's optional fields are `nullable`. A field left empty in a manifest (`perDayUsd:`,
+ * an `endpoints:` whose entries are all commented out, `expiresAt:`) is a YAML null, and the API
+ * server prunes a null of a field not marked nullable before it stores the object, without a word to
+ * the client: a policy applied with kubectl lost its cap or its endpoint allowlist and was Ready
+ * (eleventh round), while `serve` refuses the same file. Nullable, the null is stored and reaches the
+ * operator's zod schema, which refuses it as `serve` does. Required fields stay non-nullable: their
+ * null is pruned, and the API server's own `required` then refuses the object at `kubectl apply`.
  */
 export function toStructural(node: JsonSchema, path = '$'): JsonSchema {
   const out: JsonSchema = {};
@@ -41,11 +49,13 @@ export function toStructural(node: JsonSchema, path = '$'): JsonSchema {
       continue;
     }
     if (k === 'properties') {
+      const closed = node.additionalProperties === false;
+      const required = new Set((node.required as string[] | undefined) ?? []);
       out.properties = Object.fromEntries(
-        Object.entries(v as Record<string, JsonSchema>).map(([name, s]) => [
-          name,
-          toStructural(s, `${path}.${name}`),
-        ]),
+        Object.entries(v as Record<string, JsonSchema>).map(([name, s]) => {
+          const field = toStructural(s, `${path}.${name}`);
+          return [name, closed && !required.has(name) ? { ...field, nullable: true } : field];
+        }),
       );
       continue;
     }

@@ -1,5 +1,6 @@
 import type { RawDocument } from '../../api/resource-set.ts';
 import { ObjectMemo } from '../../memo.ts';
+import { LAST_APPLIED, withAppliedNulls } from './applied-nulls.ts';
 import type { KubeObject } from './reflector.ts';
 
 /** Which of our three informers an object came from. */
@@ -61,7 +62,8 @@ export function slim(kind: WatchedKind, object: KubeObject): KubeObject {
     apiVersion: object.apiVersion ?? 'keybrake.dev/v1alpha1',
     kind,
     metadata,
-    spec: object.spec,
+    // With the fields the applied manifest left empty: kubectl dropped them (applied-nulls.ts).
+    spec: withAppliedNulls(object.spec, m.annotations),
     ...(object.status !== undefined && { status: object.status }),
   };
 }
@@ -90,7 +92,7 @@ export function compileSignature(object: KubeObject): string {
 function withoutLastApplied(annotations: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries((annotations ?? {}) as Record<string, string>)) {
-    if (k !== 'kubectl.kubernetes.io/last-applied-configuration') out[k] = v;
+    if (k !== LAST_APPLIED) out[k] = v;
   }
   return out;
 }
