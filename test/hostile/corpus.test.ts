@@ -34,10 +34,11 @@ const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
  * Keybrake's own price lookups: Stripe GETs of the object a call's amount lives on (a customer: its
  * balance; a quote: its totals), or of the customer a free call's object belongs to (a subscription
  * item, a schedule, an intent, a payment method, a credit note, a source, a Checkout Session: tenth
- * round).
+ * round; a dispute, a refund and a review, then their charge or intent, a credit grant, a promotion
+ * code, a Treasury outbound payment: eleventh round).
  */
 const LOOKUP =
-  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
+  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations|disputes|refunds|reviews|billing\/credit_grants|promotion_codes|treasury\/outbound_payments)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options)$/;
 /**
  * Stripe's invoice preview, which creates nothing: Keybrake's own lookup of what a subscription or
  * schedule charges (tenth round, stripe-schedules.yaml), unless the case itself calls it.

@@ -514,6 +514,57 @@ const STRIPE_OBJECTS: Record<string, Json> = {
   },
   '/v1/quotes/qt_other': { id: 'qt_other', object: 'quote', status: 'open', customer: 'cus_other' },
   '/v1/credit_notes/cn_other': { id: 'cn_other', object: 'credit_note', customer: 'cus_other' },
+  '/v1/credit_notes/cn_allowed': { id: 'cn_allowed', object: 'credit_note', customer: 'cus_allowed' },
+  // Eleventh round (MCP probe and its sweep): objects of a payment that name the payment, not (always)
+  // its customer, read through their charge or payment intent; and objects that name one customer.
+  '/v1/disputes/dp_other': {
+    id: 'dp_other',
+    object: 'dispute',
+    amount: 1000,
+    currency: 'usd',
+    charge: 'ch_other',
+    payment_intent: null,
+    status: 'needs_response',
+  },
+  '/v1/disputes/dp_allowed': {
+    id: 'dp_allowed',
+    object: 'dispute',
+    amount: 1000,
+    currency: 'usd',
+    charge: 'ch_1',
+    payment_intent: null,
+    status: 'needs_response',
+  },
+  // A dispute whose answer names no payment (not one Stripe gives): whose it is cannot be said.
+  '/v1/disputes/dp_unlinked': { id: 'dp_unlinked', object: 'dispute', amount: 1000, currency: 'usd' },
+  // A refund read as an API version without its own `customer` shows it: its charge says.
+  '/v1/refunds/re_other': {
+    id: 're_other',
+    object: 'refund',
+    amount: 500,
+    currency: 'usd',
+    charge: 'ch_other',
+    status: 'requires_action',
+  },
+  '/v1/reviews/prv_other': {
+    id: 'prv_other',
+    object: 'review',
+    charge: null,
+    payment_intent: 'pi_other',
+    open: true,
+  },
+  '/v1/billing/credit_grants/credgr_other': {
+    id: 'credgr_other',
+    object: 'billing.credit_grant',
+    customer: 'cus_other',
+  },
+  '/v1/promotion_codes/promo_other': { id: 'promo_other', object: 'promotion_code', customer: 'cus_other' },
+  '/v1/treasury/outbound_payments/obp_other': {
+    id: 'obp_other',
+    object: 'treasury.outbound_payment',
+    customer: 'cus_other',
+    status: 'processing',
+  },
   '/v1/sources/src_other': { id: 'src_other', object: 'source', customer: 'cus_other' },
   '/v1/checkout/sessions/cs_other': {
     id: 'cs_other',

@@ -75,6 +75,15 @@ const ANSWERS: Record<string, unknown> = {
     currency: 'usd',
     customer: 'cus_1',
   },
+  // A dispute names its charge, never a customer: the charge is read for that (eleventh round).
+  'GET /v1/disputes/dp_1': {
+    object: 'dispute',
+    id: 'dp_1',
+    charge: 'ch_1',
+    payment_intent: null,
+    currency: 'usd',
+  },
+  'GET /v1/charges/ch_1': { object: 'charge', id: 'ch_1', customer: 'cus_1', currency: 'usd' },
   'POST /v1/invoices/create_preview': {
     object: 'invoice',
     amount_due: 1000,
@@ -237,13 +246,6 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
     ['list_coupons', { limit: 3 }, 'GET /v1/coupons', 'stripe.coupons.list', 'read'],
     ['create_coupon', { name: 'TEN', percent_off: 10 }, 'POST /v1/coupons', 'stripe.coupons.create', 'write'],
     ['list_disputes', { limit: 3 }, 'GET /v1/disputes', 'stripe.disputes.list', 'read'],
-    [
-      'update_dispute',
-      { dispute: 'dp_1', evidence: { uncategorized_text: 'x' }, submit: false },
-      'POST /v1/disputes/dp_1',
-      'stripe.disputes.update',
-      'write',
-    ],
   ])('%s sends %s (%s, %s): free and allowed', async (tool, arg, request, id, cls) => {
     await run(tool, arg);
     const { sent: s, op } = priced();
@@ -324,6 +326,24 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       locks: ['sub_1'],
     });
     expect(op.lookup?.path).toBe('/v1/subscriptions/sub_1');
+    expect(settleLookups(s, op)).toEqual({ cost: 0, verdict: 'allow' });
+  });
+
+  // Eleventh round (MCP probe): the dispute was forwarded unread, so allow.customers never saw whose it was.
+  it("update_dispute is a free write read for its charge, then for that charge's customer", async () => {
+    await run('update_dispute', { dispute: 'dp_1', evidence: { uncategorized_text: 'x' }, submit: true });
+    const { sent: s, op } = priced();
+    expect(`${s.method} ${s.path}`).toBe('POST /v1/disputes/dp_1');
+    expect(op).toMatchObject({
+      id: 'stripe.disputes.update',
+      class: 'write',
+      movesMoney: false,
+      costMicros: 0,
+    });
+    expect(op.lookup?.path).toBe('/v1/disputes/dp_1');
+    const charge = op.lookup!.next!(answerFor('GET', '/v1/disputes/dp_1'));
+    expect(charge?.path).toBe('/v1/charges/ch_1');
+    expect(charge!.parties!(answerFor('GET', '/v1/charges/ch_1'))).toMatchObject({ customers: ['cus_1'] });
     expect(settleLookups(s, op)).toEqual({ cost: 0, verdict: 'allow' });
   });
 

@@ -47,6 +47,41 @@ export function subscriptionItemCustomer(item: string): Priced {
 }
 
 /**
+ * Objects of one payment that name the payment rather than its customer: a dispute (Stripe keeps no
+ * `customer` on it), a Radar review, a refund (its own `customer` is not in every API version, and the
+ * caller picks the version the read is made with). The object is read, then its charge, or without one
+ * its payment intent, for that payment's customer; what the first read names is kept too. Found by an
+ * MCP probe (eleventh round): `update_dispute` of the official Stripe MCP server submitted evidence on,
+ * and a close conceded, another customer's dispute under `allow.customers`, while the same change
+ * through the charge (`/v1/charges/{charge}/dispute`) was read and refused. An answer naming neither a
+ * charge nor a payment intent leaves the call unpriced (refused): whose payment it is cannot be said.
+ */
+export function paymentCustomer(path: string, what: string): CostLookup {
+  return chain([
+    {
+      path,
+      describe: `the ${what}'s charge or payment intent, then its customer`,
+      part: () => 0,
+      follow: (o) => {
+        // A link that is there but is no id is not skipped for the other: the answer is not understood.
+        const [charge, intent] = [o['charge'], o['payment_intent']];
+        if (charge !== undefined && charge !== null) {
+          const id = idOf(charge);
+          return id === undefined
+            ? undefined
+            : [{ path: `/v1/charges/${id}`, describe: "the charge's customer", part: () => 0 }];
+        }
+        if (intent === undefined || intent === null) return undefined;
+        const id = idOf(intent);
+        return id === undefined
+          ? undefined
+          : [{ path: `/v1/payment_intents/${id}`, describe: "the payment intent's customer", part: () => 0 }];
+      },
+    },
+  ]).lookup!;
+}
+
+/**
  * The read of a write on one customer's object that keeps its catalog class (classify.ts: the call is
  * still a free write, now with the customer its object names as a party).
  */
