@@ -14,7 +14,7 @@ export function unknownCountryHint(recipients: readonly string[]): string {
   const unplanned = recipients.some((r) => E164.test(r) && destination(r).country === undefined);
   return unplanned
     ? " A destination is not a valid phone number in any country's numbering plan (such as the fictional +1 555-01xx numbers or the UK's drama ranges), so its country cannot be known (ZZ); a countries list admits it only when it names ZZ."
-    : ' A destination that is not a phone number (such as a sip: address or a <Sim>) has no country (ZZ); a countries list admits it only when it names ZZ.';
+    : ' A destination that is not a phone number (such as an e-mail address, a sip: address or a <Sim>) has no country (ZZ); a countries list admits it only when it names ZZ.';
 }
 
 /** A phone party in E.164 form, as the Twilio parser gives every number with its `+`. */

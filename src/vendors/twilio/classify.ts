@@ -47,7 +47,7 @@ import { instructionParams } from './instructions.ts';
 import { resolveLocks } from './locks.ts';
 import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
-import { destinationParties, messagingParties, unreadableRecipient } from './parties.ts';
+import { destinationParties, messagingParties, UNKNOWN_COUNTRY, unreadableRecipient } from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
 import { MAX_BODY_LENGTH } from './segments.ts';
@@ -442,7 +442,10 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
         'To must be one email address alone (no display name, list, group or separator), without blank or invisible characters around it.',
       );
     }
-    const parties = email ? { ...NO_PARTIES, recipients: [email] } : NO_PARTIES;
+    // An address has no country: ZZ, as every destination that is not a phone number. With none, a
+    // `countries` list meant to keep a key on US numbers passed a Twilio-billed code to any address
+    // (eleventh round: the quick start's own Twilio key).
+    const parties = email ? { ...NO_PARTIES, recipients: [email], countries: [UNKNOWN_COUNTRY] } : NO_PARTIES;
     return priced(id, verificationCost(prices, channel, undefined), parties);
   }
   const to = rawTo === undefined ? undefined : destination(rawTo);
