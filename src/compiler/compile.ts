@@ -17,7 +17,7 @@ import {
 import { hasVendorKeyPrefix } from '../tokens/vendor-key-shapes.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { type Condition, type KeyReason, type PolicyReason, readyCondition } from './conditions.ts';
-import { readUpstreamCredential, type UpstreamResult } from './upstream.ts';
+import { readUpstreamCredential, TWILIO_CREDENTIAL_FIELDS, type UpstreamResult } from './upstream.ts';
 import { UpstreamSecretUse } from './upstream-secret-use.ts';
 
 /** The Ready state of one VaultKey or SpendPolicy: written to `.status` by the operator, logged by `serve`. */
@@ -603,10 +603,34 @@ function tokenSecretProblem(key: VaultKey, inputs: KeyInputs): string | undefine
     return `Secret ${ns}/${name} is the token Secret of ${by} (its ownerReference): ${never}`;
   }
   const field = key.spec.upstreamSecretRef.key;
-  const keptBy = inputs.upstreamUse.tokenKeptBy(ns, name, field);
+  const keptBy = inputs.upstreamUse.tokenKeptBy(ns, name, field, (f) =>
+    keepsAToken(inputs, ns, name, f, field === undefined ? TWILIO_CREDENTIAL_FIELDS.has(f) : f === field),
+  );
   if (keptBy !== undefined)
     return `Secret ${ns}/${name}${field === undefined ? '' : `, field "${field}",`} is the tokenSecretRef of VaultKey ${ns}/${keptBy}: ${never}`;
   return undefined;
+}
+
+/**
+ * Whether field `f` of the upstream Secret ns/name, which some key names as its token field, keeps a
+ * token the key reading that Secret as its upstream must not send (`read`: this key reads `f`).
+ * Eleventh round (LOW): a neighbour naming a Twilio key's upstream Secret, field "nothere", as its
+ * tokenSecretRef took that key down (any field counts for Twilio), though the neighbour itself is
+ * refused TokenInvalid and nothing is ever minted into that field nor served from it. So a field
+ * whose keepers are all refused for what the Secret holds (the same rules as compileKey: a field
+ * besides the tokens, or a value no token can be) keeps nothing, unless this key would read from it
+ * a value a token may be: a dormant token (its key refused today) is still never sent upstream.
+ */
+function keepsAToken(inputs: KeyInputs, ns: string, name: string, f: string, read: boolean): boolean {
+  const secret = inputs.secrets.get(ns, name);
+  if (secret === undefined) return true;
+  const value = secretValue(secret, f)?.trim();
+  const keptHere = (g: string) => inputs.upstreamUse.tokenKeptBy(ns, name, g) !== undefined;
+  const refused =
+    (value !== undefined && value !== '' && !isAcceptableToken(value)) ||
+    holdsMoreThan(secret, (g, v) => g === f || (keptHere(g) && isAcceptableToken(v)));
+  if (!refused) return true;
+  return read && value !== undefined && value !== '' && isAcceptableToken(value);
 }
 
 /** A VaultKey's status with its Ready condition as of `now`. */

@@ -38,12 +38,24 @@ export class UpstreamSecretUse {
 
   /**
    * The key (of the same namespace) keeping its token in the upstream Secret ns/name, in `field`, or
-   * in any field when the upstream is read from several (Twilio's: `field` undefined).
+   * in any field when the upstream is read from several (Twilio's: `field` undefined). `counts`
+   * leaves out token fields that keep nothing (eleventh round: a key refused for keeping its token
+   * there, whose token is never minted nor served).
    */
-  tokenKeptBy(namespace: string, name: string, field: string | undefined): string | undefined {
+  tokenKeptBy(
+    namespace: string,
+    name: string,
+    field: string | undefined,
+    counts: (field: string) => boolean = () => true,
+  ): string | undefined {
     const tokens = this.#uses.get(namespace, name)?.tokens;
     if (tokens === undefined) return undefined;
-    return field === undefined ? tokens.values().next().value : tokens.get(field);
+    if (field !== undefined) {
+      const keeper = tokens.get(field);
+      return keeper !== undefined && counts(field) ? keeper : undefined;
+    }
+    for (const [f, keeper] of tokens) if (counts(f)) return keeper;
+    return undefined;
   }
 
   /**

@@ -5,6 +5,14 @@ import { hasValidChecksum } from '../tokens/token.ts';
 /** The real credential read from a Secret, or why it cannot be (never quoting a value). */
 export type UpstreamResult = { ok: true; credential: UpstreamCredential } | { ok: false; message: string };
 
+/** The fields a Twilio key's upstream credential is read from (no upstreamSecretRef.key). */
+export const TWILIO_CREDENTIAL_FIELDS: ReadonlySet<string> = new Set([
+  'accountSid',
+  'authToken',
+  'apiKeySid',
+  'apiKeySecret',
+]);
+
 /**
  * Secret → the credential the proxy swaps in. Surrounding whitespace is trimmed (a Secret made with
  * `echo` ends in a newline, which would break the Authorization header).
