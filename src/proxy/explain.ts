@@ -254,7 +254,7 @@ function walk(ctx: CallContext, key: CompiledKey, token: string | undefined, dep
     ctx.runId = runId;
     steps.push(step('authenticate', 'run-id', 'pass', `run id ${runId}`));
   }
-  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes);
+  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes, ctx.call.rawHeaders);
   if (inHeader) steps.push(failed('authenticate', 'headers', inHeader));
 
   // parse

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import {
   carriesToken,
+  carriesTokenAnyCase,
   holdsTokenShape,
+  holdsTokenShapeAnyCase,
   presentedCredentials,
   tokenPrefixesOf,
   withoutPresented,
@@ -185,5 +187,32 @@ describe('presented credentials', () => {
     }
     expect(carriesToken('/v1/x/%41', brought)).toBe(false);
     expect(withoutPresented('/v1/x/%41', `Bearer ${brought}`)).toBe('/v1/x/%41');
+  });
+});
+
+describe('in any letter case (header names, which are forwarded lower-cased)', () => {
+  const run = mintRunToken(
+    { tokenPrefix: 'kb_stripe_', digest: tokenDigest(token), runSecret: runSecretFor(token, 'a/b') },
+    { runId: 'run-1', issuedAt: 1_900_000_000_000, expiresAt: 2_000_000_000_000 },
+  );
+  it.each([
+    ['a vault token lower-cased', token.toLowerCase(), true],
+    ['a vault token upper-cased', token.toUpperCase(), true],
+    ['a custom-prefixed token lower-cased', custom.toLowerCase(), true],
+    ['a run key upper-cased', run.toUpperCase(), true],
+    ['a vault token percent-encoded in part', `%6B%62${token.slice(2).toLowerCase()}`, true],
+    ['a prefix with too short a body', `${token.slice(0, 30)}`, false],
+    ['a prefix alone', 'KB_Stripe_Note', false],
+    ['an ordinary header name', 'x-request-id', false],
+  ])('%s: %s', (_what, text, held) => {
+    expect(holdsTokenShapeAnyCase(text, prefixes)).toBe(held);
+  });
+
+  it('finds the presented token whatever its case, percent-encoded too', () => {
+    const brought = 'MyBroughtToken-ABCdefGHIjklMNOpqr';
+    expect(carriesTokenAnyCase(brought.toLowerCase(), brought)).toBe(true);
+    expect(carriesTokenAnyCase(`x-${brought.toUpperCase()}`, brought)).toBe(true);
+    expect(carriesTokenAnyCase(`%4d${brought.slice(1).toLowerCase()}`, brought)).toBe(true);
+    expect(carriesTokenAnyCase('x-request-id', brought)).toBe(false);
   });
 });

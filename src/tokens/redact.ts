@@ -250,3 +250,57 @@ export function withoutTokenShapes(text: string, prefixes: TokenPrefixes): strin
 export function holdsTokenShape(text: string, prefixes: TokenPrefixes): boolean {
   return scan(text, prefixes).held;
 }
+
+/**
+ * Whether `text` carries `token` in any letter case, as it is or percent-encoded (see carriesToken).
+ * For text whose case is not kept on the way to the vendor: a header name, which node and undici
+ * lower-case (eleventh round: the presented token sent as a header name reached the vendor as
+ * `kb_stripe_0xwv…`, and its checksum gives the case back offline).
+ */
+export function carriesTokenAnyCase(text: string, token: string): boolean {
+  const lower = token.toLowerCase();
+  if (text.toLowerCase().includes(lower)) return true;
+  if (!text.includes('%')) return false;
+  const bytes = unescaped(text);
+  return (
+    bytes.toLowerCase().includes(lower) ||
+    Buffer.from(bytes, 'latin1').toString('utf8').toLowerCase().includes(lower)
+  );
+}
+
+/** Each table's prefixes found in any letter case, built once per TokenPrefixes. */
+const anyCasePatterns = new WeakMap<TokenPrefixes, RegExp>();
+const BODY_ANY_CASE = new RegExp(`^[A-Za-z0-9]{${AFTER_PREFIX}}`);
+
+/**
+ * Whether `text` holds a Keybrake key in any letter case, percent-encoded ones too: a known prefix
+ * (any case) followed by a run key's `r1_` and payload, or by as many letters and digits as a vault
+ * token's body and checksum. The checksum is not asked: the case it was computed over is what was
+ * lost, and it can be solved for offline (a lower-cased token leaves 4 candidates), so the shape
+ * alone decides. Wider than holdsTokenShape by design, for text no honest caller fills with such a
+ * shape (a header name). Served brought tokens are not found here (only their digest is known, which
+ * needs the exact case): holdsTokenShape finds them as sent.
+ */
+export function holdsTokenShapeAnyCase(text: string, prefixes: TokenPrefixes): boolean {
+  let pattern = anyCasePatterns.get(prefixes);
+  if (pattern === undefined) {
+    pattern = new RegExp(prefixes.pattern.source, 'gi');
+    anyCasePatterns.set(prefixes, pattern);
+  }
+  if (anyCaseShape(text, pattern)) return true;
+  return text.includes('%') && anyCaseShape(unescaped(text), pattern);
+}
+
+function anyCaseShape(text: string, pattern: RegExp): boolean {
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    const after = text.slice(m.index + m[0].length, m.index + m[0].length + 600);
+    if (after.slice(0, RUN_TOKEN_MARKER.length).toLowerCase() === RUN_TOKEN_MARKER) {
+      if (RUN_KEY_TAIL.test(after.slice(RUN_TOKEN_MARKER.length))) return true;
+    }
+    if (BODY_ANY_CASE.test(after)) return true;
+    // A prefix inside another's match (see redactShapes): the search resumes one character on.
+    pattern.lastIndex = m.index + 1;
+  }
+  return false;
+}

@@ -153,8 +153,8 @@ export interface ExpandContext {
 
 /**
  * Placeholders: `{{token}}` (the case's key), `{{token:<key name>}}`, `{{sid}}` (the fixture's Twilio
- * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, and last `{{basic:<user>:<password>}}` (a Basic
- * credential, after the others have been expanded inside it).
+ * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, then `{{lower:<text>}}` / `{{upper:<text>}}`, and
+ * last `{{basic:<user>:<password>}}` (a Basic credential, after the others have been expanded inside it).
  */
 export function expand(text: string, ctx: ExpandContext): string {
   const first = text
@@ -167,7 +167,11 @@ export function expand(text: string, ctx: ExpandContext): string {
     .replaceAll('{{token}}', ctx.token)
     .replaceAll('{{sid}}', ctx.fixtures.twilioAccountSid)
     .replaceAll('{{host}}', ctx.host);
-  return first.replace(/\{\{basic:([^:}]*):([^}]*)\}\}/g, (_m, user: string, pass: string) =>
+  // A token in another letter case (a header name's case is not kept on the way to the vendor).
+  const cased = first
+    .replace(/\{\{lower:([^}]*)\}\}/g, (_m, s: string) => s.toLowerCase())
+    .replace(/\{\{upper:([^}]*)\}\}/g, (_m, s: string) => s.toUpperCase());
+  return cased.replace(/\{\{basic:([^:}]*):([^}]*)\}\}/g, (_m, user: string, pass: string) =>
     Buffer.from(`${user}:${pass}`, 'utf8').toString('base64'),
   );
 }

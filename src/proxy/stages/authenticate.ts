@@ -4,7 +4,9 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, Snapshot } from '../../snapshot/types.ts';
 import {
   carriesToken,
+  carriesTokenAnyCase,
   holdsTokenShape,
+  holdsTokenShapeAnyCase,
   type TokenPrefixes,
   tokenPrefixesOf,
   withoutToken,
@@ -146,7 +148,7 @@ export const authenticate: Stage = (ctx, deps) => {
   if (inRunId) return inRunId;
   // Well-formed and free of keys: a denial below is recorded in the run the call names.
   if (!run) ctx.runId = runId ?? null;
-  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes);
+  const inHeader = keyInHeaders(ctx.call.headers, token, prefixes, ctx.call.rawHeaders);
   if (inHeader) return inHeader;
   if (run) {
     if (runId !== undefined && runId !== run.runId)
@@ -220,24 +222,58 @@ function carriesKey(text: string, token: string | undefined, prefixes: TokenPref
  * a custom header, baggage, tracestate, an Idempotency-Key (a probe had each forwarded). The token
  * presented is found as it is or percent-encoded, as in the target (a fourth-round probe had a brought
  * token forwarded percent-encoded in `baggage`, whose values W3C percent-encodes); one substring
- * search, a decode only of a value holding `%`, and one shape search per header value.
+ * search, a decode only of a value holding `%`, and one shape search per header value. Header names
+ * are checked as the caller spelt them (`rawHeaders`) and in any letter case (namesCarryKey).
  */
 export function keyInHeaders(
   headers: IncomingHttpHeaders,
   token: string | undefined,
   prefixes: TokenPrefixes,
+  rawHeaders?: readonly string[],
 ): Denial | undefined {
   const carries = (text: string) => carriesKey(text, token, prefixes);
+  let found = namesCarryKey(rawHeaders ?? Object.keys(headers), rawHeaders !== undefined, token, prefixes);
   for (const name in headers) {
+    if (found) break;
     if (name === 'authorization') continue;
     const value = headers[name];
     if (value === undefined) continue;
-    // The name is the caller's text too; it is not echoed.
-    if (carries(name) || (typeof value === 'string' ? carries(value) : value.some(carries)))
-      return deny(
-        'header_invalid',
-        'A header carries a Keybrake key; send it only as the credential (Authorization).',
-      );
+    found = typeof value === 'string' ? carries(value) : value.some(carries);
   }
+  // The name or value is the caller's text; it is not echoed.
+  if (found)
+    return deny(
+      'header_invalid',
+      'A header carries a Keybrake key; send it only as the credential (Authorization).',
+    );
   return undefined;
+}
+
+/**
+ * Whether a header name carries a Keybrake key. Node and undici lower-case names, so the vendor gets
+ * a token sent as a name lower-cased, which is still the token: a minted one's checksum gives its
+ * case back offline (eleventh round: `kb_stripe_…: 1` was forwarded as `kb_stripe_0xwv…: 1`). So each
+ * name is searched as it was sent (the presented token, key shapes with their checksum, served
+ * brought tokens), then in any letter case (the presented token, and a key shape whose checksum the
+ * lost case keeps from being checked: holdsTokenShapeAnyCase), then lower-cased as forwarded (a served
+ * brought token that is in lower case). `lines`: the raw header lines, name then value, when
+ * `paired`; else the names alone.
+ */
+function namesCarryKey(
+  lines: readonly string[],
+  paired: boolean,
+  token: string | undefined,
+  prefixes: TokenPrefixes,
+): boolean {
+  const step = paired ? 2 : 1;
+  for (let i = 0; i < lines.length; i += step) {
+    const name = lines[i]!;
+    if (carriesKey(name, token, prefixes)) return true;
+    if (token !== undefined && carriesTokenAnyCase(name, token)) return true;
+    if (holdsTokenShapeAnyCase(name, prefixes)) return true;
+    // A brought token in lower case sent in another case is forwarded as itself.
+    const lower = name.toLowerCase();
+    if (lower !== name && holdsTokenShape(lower, prefixes)) return true;
+  }
+  return false;
 }
