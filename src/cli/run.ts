@@ -284,6 +284,7 @@ async function call(
   method: 'POST' | 'DELETE',
   path: string,
   body?: unknown,
+  abort?: AbortSignal,
 ): Promise<unknown> {
   const res = await request(`${target.base}${path}`, {
     method,
@@ -293,7 +294,9 @@ async function call(
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+    signal: abort
+      ? AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), abort])
+      : AbortSignal.timeout(TIMEOUT_MS),
   }).catch((err: unknown) => {
     const untrusted = target.operator && untrustedOperatorLine(err, target.operator.caFile);
     throw untrusted ? new Error(untrusted) : err;
@@ -336,8 +339,12 @@ async function start(target: Target, ref: KeyRef, values: Record<string, unknown
   return started;
 }
 
-async function stop(target: Target, ref: KeyRef & { readonly runId: string }): Promise<void> {
-  await call(target, ref, 'DELETE', runPath(ref));
+async function stop(
+  target: Target,
+  ref: KeyRef & { readonly runId: string },
+  abort?: AbortSignal,
+): Promise<void> {
+  await call(target, ref, 'DELETE', runPath(ref), undefined, abort);
   // Stops are stateless (ADR 0010): the proxy records one for any id, so a mistyped id "succeeds".
   process.stderr.write(
     `keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name} (a stop is recorded whether or not such a run was started)\n`,
@@ -420,7 +427,17 @@ async function exec(
   } finally {
     for (const s of signals) process.off(s, forward);
   }
-  const failure = await stopWithRetries(target, ref);
+  // Until the stop has finished, a stop signal is ours to answer: its default action would end the
+  // runner in the middle of the retries, silently, the run key still valid (eleventh round: a second
+  // Ctrl-C, or a closing terminal's second SIGHUP).
+  const interrupts = stopInterrupts(ref.runId, started.expiresAt);
+  for (const s of signals) process.on(s, interrupts.on);
+  let failure: Error | undefined;
+  try {
+    failure = await stopWithRetries(target, ref, interrupts);
+  } finally {
+    for (const s of signals) process.off(s, interrupts.on);
+  }
   if (failure === undefined) return code;
   // The run key stays valid until it expires: say so loudly, and never exit 0 while it does (a
   // caller that reads only the exit code would think the run ended).
@@ -438,20 +455,58 @@ async function exec(
 const STOP_ATTEMPTS = 6;
 const STOP_BACKOFF = { initialMs: 250, maxMs: 4_000 } as const;
 
-/** Stops the run, retrying; the last error when every attempt failed. */
+/**
+ * What a stop signal does once the command has exited and the run is being stopped. The first cuts
+ * the retries short: one last attempt now, not after a backoff (whoever presses Ctrl-C again wants
+ * out, but not with the run key still valid unsaid). The next gives up the attempt in flight. Either
+ * way `run exec` then says whether the run was stopped, and exits as README says: never silently.
+ */
+interface StopInterrupts {
+  readonly on: (signal: NodeJS.Signals) => void;
+  /** Aborted by the first signal: no more waiting between attempts, and no attempt after the next. */
+  readonly hurry: AbortSignal;
+  /** Aborted by a second signal: the attempt in flight is given up. */
+  readonly abandon: AbortSignal;
+}
+
+function stopInterrupts(runId: string, expiresAt: string): StopInterrupts {
+  const hurry = new AbortController();
+  const abandon = new AbortController();
+  return {
+    hurry: hurry.signal,
+    abandon: abandon.signal,
+    on: (signal) => {
+      if (!hurry.signal.aborted) {
+        process.stderr.write(
+          `keybrake run exec: ${signal} while stopping run ${runId}: one last attempt now (${signal} again gives it up; the run key would stay valid until ${expiresAt})\n`,
+        );
+        hurry.abort(new Error(`interrupted by ${signal}`));
+      } else if (!abandon.signal.aborted) abandon.abort(new Error(`given up on a second ${signal}`));
+    },
+  };
+}
+
+/**
+ * Stops the run, retrying; the last error when every attempt failed. After a signal (`interrupts`),
+ * one more attempt at most, started at once; after a second, none, and the one in flight given up.
+ */
 async function stopWithRetries(
   target: Target,
   ref: KeyRef & { readonly runId: string },
+  interrupts: Pick<StopInterrupts, 'hurry' | 'abandon'>,
 ): Promise<Error | undefined> {
   let last: Error | undefined;
-  for (let attempt = 1; attempt <= STOP_ATTEMPTS; attempt++) {
-    if (attempt > 1) await delay(backoffDelay(attempt - 1, STOP_BACKOFF));
+  for (let attempt = 1; ; attempt++) {
+    // An attempt started after the first signal is the last one, whatever comes of it.
+    const final = interrupts.hurry.aborted;
     try {
-      await stop(target, ref);
+      await stop(target, ref, interrupts.abandon);
       return undefined;
     } catch (err) {
-      last = err as Error;
+      last = interrupts.abandon.aborted ? (interrupts.abandon.reason as Error) : (err as Error);
     }
+    if (final || interrupts.abandon.aborted || attempt >= STOP_ATTEMPTS) return last;
+    // A signal ends the wait at once (the rejection is the signal's, not a failure).
+    await delay(backoffDelay(attempt, STOP_BACKOFF), undefined, { signal: interrupts.hurry }).catch(() => {});
   }
-  return last;
 }
