@@ -385,6 +385,8 @@ export async function operatorCommand(
       budget: reviews,
     }),
     reviewAccess: cachedAccessReview(kubernetesAccessReview(kc)),
+    isLeader: () => isLeader(),
+    pendingKey: (namespace, name) => operator.pendingKey(namespace, name),
     server,
     ...(counters && isRunStopStore(counters) ? { stopStore: counters } : {}),
     clock,

@@ -96,6 +96,7 @@ async function runApiListener() {
     snapshot: () => undefined,
     reviewCaller: createCallerReview(review),
     reviewAccess: async () => false,
+    isLeader: () => true,
     server: {
       stopRuns: async () => ({ proxies: 0, acknowledged: 0 }),
       isStopped: () => false,

@@ -209,6 +209,37 @@ describe('operator', () => {
     await operator.close();
   });
 
+  // Eleventh round: right after a failover the new leader's table left a namespace out until its claim
+  // was confirmed, and its run API answered 404 "No such vault key is served" meanwhile.
+  it('says a key is pending while its namespace is left out for a claim not yet confirmed, and not once served or held elsewhere', async () => {
+    let claimed = false;
+    let elsewhere = new Map<string, string>();
+    const claims: NamespaceClaims = {
+      sync: async () => claimed,
+      serves: (namespace) => claimed && namespace === 'agents',
+      elsewhere: () => elsewhere,
+    };
+    const { operator, published } = setup({ claims });
+    await operator.start();
+    expect(published.at(-1)!.keys.size).toBe(0);
+    expect(operator.pendingKey('agents', 'bot')).toBe(true);
+    // No such VaultKey, or a namespace without one: unknown, not pending.
+    expect(operator.pendingKey('agents', 'ghost')).toBe(false);
+    expect(operator.pendingKey('elsewhere', 'bot')).toBe(false);
+    // Held by another release: its keys are that release's to serve.
+    elsewhere = new Map([['agents', 'other/keybrake']]);
+    expect(operator.pendingKey('agents', 'bot')).toBe(false);
+    elsewhere = new Map();
+    // Claimed, but the table not compiled with it yet (until the claim round recompiles): pending.
+    claimed = true;
+    expect(operator.pendingKey('agents', 'bot')).toBe(true);
+    operator.startLeading();
+    await operator.reconcile();
+    expect([...published.at(-1)!.keys.values()].map((k) => k.name)).toEqual(['bot']);
+    expect(operator.pendingKey('agents', 'bot')).toBe(false);
+    await operator.close();
+  });
+
   // Found by a tester (tenth round, HIGH): a namespace moving between releases left its revocations
   // in the ledger of the release it left, and the next release served a deleted key's token again.
   describe("a namespace's own revocation ledger", () => {

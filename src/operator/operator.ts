@@ -81,6 +81,13 @@ export interface Operator {
    * at least once (a replica that never read it could hand out a revoked token).
    */
   readonly ready: boolean;
+  /**
+   * Whether the VaultKey `namespace/name` exists and this release is to serve it but its table left
+   * it out for now: its namespace's claim is not confirmed yet (a new leader whose claim was
+   * rewritten meanwhile waits the claim duration, ADR 0009) or its ledger not read. The run API
+   * answers 503 not_ready for it then, not 404 key_unknown (eleventh round).
+   */
+  pendingKey(namespace: string, name: string): boolean;
   /** Why this replica is not ready, for /readyz; undefined when it is. */
   problem(): string | undefined;
   /** Runs a status pass now (and waits for it); for tests and the leader's first pass. */
@@ -130,12 +137,22 @@ export function createOperator(opts: OperatorOptions): Operator {
   const nsLedgerRead = new Set<string>();
   const serves = (namespace: string) =>
     claims!.serves(namespace) && (!nsLedgers || nsLedgerRead.has(namespace));
+  /**
+   * Whether the current table was compiled with each namespace in scope (the compiler's last
+   * answer): `pendingKey` tells a key left out until a claim round from one that is not served.
+   */
+  const compiledScope = new Map<string, boolean>();
+  const inScope = (namespace: string) => {
+    const admitted = serves(namespace);
+    compiledScope.set(namespace, admitted);
+    return admitted;
+  };
   const runner = createCompileRunner<KubernetesSourceUpdate>({
     clock,
     refuseChangesWithErrors: false,
     nextVersion: stampAbove(opts.publishedVersion ?? (() => 0), clock),
     tokens,
-    ...(claims && { inScope: serves }),
+    ...(claims && { inScope }),
   });
   publishSnapshots(runner, {
     publish: opts.publish,
@@ -446,6 +463,11 @@ export function createOperator(opts: OperatorOptions): Operator {
     get ready() {
       return ledgerLoaded;
     },
+    pendingKey: (namespace, name) =>
+      claims !== undefined &&
+      source.get('VaultKey', namespace, name) !== undefined &&
+      compiledScope.get(namespace) !== true &&
+      !claims.elsewhere().has(namespace),
     problem: () => (ledgerLoaded ? undefined : (ledgerProblem ?? 'the revocation ledger is not loaded yet')),
     async reconcile() {
       await spend.refresh(served());

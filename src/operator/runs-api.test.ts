@@ -31,6 +31,16 @@ async function start(
     allowed?: (c: Caller, a: RunAccess) => boolean;
     bound?: (action: 'stop' | 'start') => StopBound | undefined;
     stopStore?: RunStopStore;
+    /** Asked after the reviews and after the stop's acks (default: leads throughout). */
+    isLeader?: () => boolean;
+    /** Called as the access review runs, before it answers (a leadership change meanwhile). */
+    duringReview?: () => void;
+    /** Called as the stop is sent to the streams, before they acknowledge. */
+    duringStop?: () => void;
+    /** The stream's answer to a stop (default: 3 proxies, all acknowledged). */
+    streamed?: { proxies: number; acknowledged: number };
+    /** Whether a key missing from the table is still to be served after a failover (default: never). */
+    pendingKey?: (namespace: string, name: string) => boolean;
   } = {},
 ) {
   const reviews: RunAccess[] = [];
@@ -46,17 +56,21 @@ async function start(
         : { ok: false, status: 401, message: 'token not authenticated' },
     reviewAccess: async (caller, access) => {
       reviews.push(access);
+      opts.duringReview?.();
       return opts.allowed ? opts.allowed(caller, access) : caller.username.endsWith(':runner');
     },
     server: {
       stopRuns: async (runs) => {
         stops.push(...runs);
-        return { proxies: 3, acknowledged: 3 };
+        opts.duringStop?.();
+        return opts.streamed ?? { proxies: 3, acknowledged: 3 };
       },
       isStopped: (scope, runId) => stops.some((s) => s.scope === scope && s.runId === runId),
       stopBoundReached: (_scope, action) => opts.bound?.(action),
     },
     ...(opts.stopStore ? { stopStore: opts.stopStore } : {}),
+    isLeader: opts.isLeader ?? (() => true),
+    ...(opts.pendingKey ? { pendingKey: opts.pendingKey } : {}),
     clock: fixedClock(NOW),
     log: silentLogger(),
   });
@@ -243,6 +257,79 @@ describe("the operator's run API", () => {
     const { call } = await start({ allowed: (_c, a) => a.verb === 'create' });
     expect((await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot' })).status).toBe(201);
     expect((await call('DELETE', '/v1/runs/agents/bot/r1', 'runner-token')).status).toBe(403);
+  });
+});
+
+// Eleventh round: the listener asks whether this replica leads before the handler runs, but the
+// reviews are round trips to the apiserver. An operator that lost the Lease during one took the stop
+// into its own memory (no streams: `proxies: 0`) and answered 200; no proxy and no later leader knew it.
+describe("the operator's run API when the Lease passes to another replica meanwhile", () => {
+  const losing = () => {
+    let leads = true;
+    return {
+      isLeader: () => leads,
+      lose: () => {
+        leads = false;
+      },
+    };
+  };
+
+  it('answers a stop 503 not leader, handing nothing to the streams, when the lead is lost during the reviews', async () => {
+    const l = losing();
+    const { call, stops } = await start({ isLeader: l.isLeader, duringReview: l.lose });
+    const res = await call('DELETE', '/v1/runs/agents/bot/agent-7', 'runner-token');
+    expect(res).toMatchObject({ status: 503, body: { error: 'not leader' } });
+    expect(stops).toEqual([]);
+  });
+
+  it('answers a start 503 not leader when the lead is lost during the reviews', async () => {
+    const l = losing();
+    const { call } = await start({ isLeader: l.isLeader, duringReview: l.lose });
+    const res = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/bot', runId: 'agent-8' });
+    expect(res).toMatchObject({ status: 503, body: { error: 'not leader' } });
+    expect(res.body).not.toHaveProperty('token');
+  });
+
+  it('answers 503 when the lead is lost while the proxies acknowledge and Redis holds no record', async () => {
+    const l = losing();
+    const { call } = await start({
+      isLeader: l.isLeader,
+      duringStop: l.lose,
+      streamed: { proxies: 1, acknowledged: 0 },
+    });
+    const res = await call('DELETE', '/v1/runs/agents/bot/agent-9', 'runner-token');
+    expect(res).toMatchObject({ status: 503, body: { error: 'not leader' } });
+  });
+
+  it('answers 200 when the lead is lost while the proxies acknowledge but Redis recorded the stop (the next leader reads it)', async () => {
+    const l = losing();
+    const { call } = await start({
+      isLeader: l.isLeader,
+      duringStop: l.lose,
+      streamed: { proxies: 1, acknowledged: 0 },
+      stopStore: { stopRun: async () => 'stopped', watchStoppedRuns: () => ({ close: async () => {} }) },
+    });
+    const res = await call('DELETE', '/v1/runs/agents/bot/agent-10', 'runner-token');
+    expect(res).toMatchObject({ status: 200, body: { redis: 'recorded' } });
+  });
+});
+
+// Eleventh round: right after a failover the new leader's table may leave out a namespace until its
+// claim is confirmed; its run API said 404 "No such vault key is served" for keys every proxy served.
+describe("the operator's run API before its table serves a key's namespace", () => {
+  it('answers 503 not_ready (retryable) for a key it is about to serve, to start and to stop', async () => {
+    const { call, stops } = await start({ pendingKey: (ns, name) => ns === 'agents' && name === 'ghost' });
+    const post = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/ghost' });
+    const del = await call('DELETE', '/v1/runs/agents/ghost/r1', 'runner-token');
+    for (const res of [post, del])
+      expect(res).toMatchObject({
+        status: 503,
+        body: { error: 'not_ready', message: expect.stringContaining('namespace agents') },
+      });
+    expect(stops).toEqual([]);
+    // A key it is not about to serve is still unknown.
+    const other = await call('POST', '/v1/runs', 'runner-token', { key: 'agents/other' });
+    expect(other).toMatchObject({ status: 404, body: { error: 'key_unknown' } });
   });
 });
 

@@ -23,6 +23,15 @@ import {
 } from '../tokens/run-api.ts';
 
 const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
+/**
+ * The listener's gate (server.ts) answers a standby with the same error: the runner retries it
+ * through the Service, which routes to the leader (eleventh round).
+ */
+const NOT_LEADER = runApiError(
+  503,
+  'not leader',
+  'This operator stopped leading while it handled the request; retry: the Service routes to the new leader.',
+);
 
 /** What the operator's run API needs: its snapshot, who the caller is and may do, where stops go. */
 export interface OperatorRunsApiOptions {
@@ -30,6 +39,18 @@ export interface OperatorRunsApiOptions {
   readonly snapshot: () => Snapshot | undefined;
   readonly reviewCaller: ReviewCaller;
   readonly reviewAccess: ReviewAccess;
+  /**
+   * Whether this replica leads now. The listener asks before the handler runs, but the reviews are
+   * round trips to the apiserver, during which the Lease may pass to another replica: asked again
+   * after every await (eleventh round: a stop taken by an ex-leader reached no proxy and answered 200).
+   */
+  readonly isLeader: () => boolean;
+  /**
+   * Whether a key missing from the table is one this replica is about to serve (Operator.pendingKey:
+   * right after a failover, until its namespace's claim is confirmed): answered 503 not_ready, which
+   * the runner retries, rather than 404 key_unknown. Absent: never.
+   */
+  readonly pendingKey?: (namespace: string, name: string) => boolean;
   /** The snapshot stream: stops go to every proxy, acknowledged. */
   readonly server: Pick<SnapshotServer, 'stopRuns' | 'isStopped' | 'stopBoundReached'>;
   /** With --redis: the record the reserve script checks, and the index a new leader reads. */
@@ -90,10 +111,15 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
   const keyOf = (namespace: string, name: string) => {
     const snapshot = opts.snapshot();
     if (!snapshot) return runApiError(503, 'not_ready', 'The operator has not compiled a snapshot yet.');
-    return (
-      keysByName(snapshot).get(`${namespace}/${name}`) ??
-      runApiError(404, 'key_unknown', 'No such vault key is served.')
-    );
+    const key = keysByName(snapshot).get(`${namespace}/${name}`);
+    if (key) return key;
+    if (opts.pendingKey?.(namespace, name))
+      return runApiError(
+        503,
+        'not_ready',
+        `The operator does not serve namespace ${namespace} yet (its claim is confirmed after a change of leader); retry.`,
+      );
+    return runApiError(404, 'key_unknown', 'No such vault key is served.');
   };
 
   // A run id goes into every record and span of the run: never a Keybrake key (ADR 0007 §1).
@@ -124,6 +150,8 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
       name: parsed.name,
     });
     if (denied) return send(res, denied);
+    // An ex-leader's table and stops may be behind the new leader's (a run id it stopped meanwhile).
+    if (!opts.isLeader()) return send(res, NOT_LEADER);
     const parent = keyOf(parsed.namespace, parsed.name);
     if (isRunApiError(parent)) return send(res, parent);
     // A run that could not be stopped is not started, nor one of a key holding its share of the stops.
@@ -159,6 +187,9 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     if (carriesKey(ref.runId, req)) return send(res, KEY_IN_RUN_ID);
     const denied = await authorize(caller, { verb: 'delete', namespace: ref.namespace, name: ref.name });
     if (denied) return send(res, denied);
+    // A standby has no streams and the next leader never hears of its stops: the stop would answer
+    // 200 with `proxies: 0` and reach nobody (eleventh round). Retried, it reaches the leader.
+    if (!opts.isLeader()) return send(res, NOT_LEADER);
     const parent = keyOf(ref.namespace, ref.name);
     if (isRunApiError(parent)) return send(res, parent);
     const run = stoppedRun(parent.key, ref.runId, clock.now());
@@ -184,12 +215,26 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     ]);
     const reviewMs = Math.round((reviewed - received) * 10) / 10;
     const propagationMs = Math.round((performance.now() - reviewed) * 10) / 10;
-    log.info(
-      { user: caller.username, vaultKey, runId: ref.runId, ...stream, redis, reviewMs, propagationMs },
-      'run stopped',
-    );
+    // The Lease ran out while the stop waited for acks: the streams were closed, maybe before every
+    // proxy had it, and the next leader knows it only from Redis. Without that record, 200 would
+    // promise a stop that may have reached nobody: the runner retries it on the new leader instead
+    // (a stop taken twice costs nothing).
+    const lost = !opts.isLeader() && redis !== 'recorded';
+    const fields = {
+      user: caller.username,
+      vaultKey,
+      runId: ref.runId,
+      ...stream,
+      redis,
+      reviewMs,
+      propagationMs,
+    };
+    if (lost)
+      log.warn(fields, 'run stop not confirmed: this operator stopped leading meanwhile (503, retried)');
+    else log.info(fields, 'run stopped');
     // Stops by an earlier leader, or relayed from Redis, may have reached the key's bound there first.
     if (redis === 'too_many') return send(res, tooManyStoppedRuns('key', 'the proxies connected now'));
+    if (lost) return send(res, NOT_LEADER);
     return reply(res, 200, {
       runId: ref.runId,
       vaultKey,

@@ -34,6 +34,8 @@ export interface K8sSystemOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** The API server URL in the operators' kubeconfig (default the control plane's): e.g. a relay's. */
   readonly operatorApiServer?: string;
+  /** By identity: the API server URL of that operator alone (a relay cutting one replica off). */
+  readonly operatorApiServers?: Readonly<Record<string, string>>;
 }
 
 /** A running operator + proxies; `stop()` ends every process this helper started. */
@@ -148,11 +150,20 @@ export async function startK8sSystem(opts: K8sSystemOptions): Promise<K8sSystem>
     started.push(balancer);
 
     const startOperator = async (identity: string, env: NodeJS.ProcessEnv = {}): Promise<OperatorHandle> => {
+      const own = opts.operatorApiServers?.[identity];
+      const kubeconfig =
+        own === undefined ? operatorKubeconfig : join(dir, `operator-${identity}.kubeconfig`);
+      if (own !== undefined)
+        await writeFile(
+          kubeconfig,
+          await serviceAccountKubeconfig(cp, namespace, serviceAccounts.operator, kubectl, own),
+          { mode: 0o600 },
+        );
       const process = await startKeybrake(
         [
           'operator',
           '--kubeconfig',
-          operatorKubeconfig,
+          kubeconfig,
           '--tls-cert',
           certs.servingCert,
           '--tls-key',
