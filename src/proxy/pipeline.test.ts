@@ -12,6 +12,7 @@ import type { CompiledPolicy } from '../snapshot/types.ts';
 import { type AuditSink, memoryAuditSink, stdoutAuditSink } from '../telemetry/audit.ts';
 import { silentLogger } from '../telemetry/logger.ts';
 import { createProxyMetrics } from '../telemetry/metrics.ts';
+import { newToken } from '../tokens/token.ts';
 import { createStripeAdapter } from '../vendors/stripe/index.ts';
 import { createTwilioAdapter } from '../vendors/twilio/index.ts';
 import { NO_PARTIES, type VendorAdapter } from '../vendors/types.ts';
@@ -1061,5 +1062,40 @@ describe('pipeline: a Stripe client secret never reaches the agent', () => {
       reason: 'credential_in_response',
       upstreamRequestId: null,
     });
+  });
+});
+
+// Eleventh round (headers probe): a vendor that takes the caller's X-Request-Id as its own, keeping
+// only the characters Rails' ActionDispatch::RequestId keeps, rebuilds a token the caller split.
+describe('pipeline: a vendor request id holding a Keybrake key is not recorded', () => {
+  const reflecting: Upstream = async (req) => {
+    const asked = req.headers['x-request-id'];
+    const id = String(Array.isArray(asked) ? asked[0] : (asked ?? 'req_1')).replace(/[^\w@-]/g, '');
+    return { ...json(200, { id: 'cus_1', object: 'customer' }), headers: { 'request-id': id } };
+  };
+  const split = (token: string) => `${token.slice(0, 20)}.${token.slice(20)}`;
+  const minted = newToken('stripe', { random: () => new Uint8Array(24).fill(11) });
+
+  it.each([
+    ['the credential presented', TOKEN],
+    ["another key's vault token", minted],
+  ])('%s rebuilt by the vendor from a split one', async (_what, token) => {
+    const p = stripeProxy({}, reflecting);
+    const answer = await p.call({
+      method: 'GET',
+      path: '/v1/customers/cus_1',
+      headers: { 'x-request-id': split(token) },
+    });
+    expect(decision(answer)).toBe(decisionHeader('ok'));
+    expect(p.sent).toEqual(['GET /v1/customers/cus_1']);
+    const record = p.audit.records.at(-1);
+    expect(record).toMatchObject({ reason: 'ok', upstreamRequestId: null });
+    expect(JSON.stringify(record)).not.toContain(token);
+  });
+
+  it('an ordinary request id is still recorded', async () => {
+    const p = stripeProxy({}, reflecting);
+    await p.call({ method: 'GET', path: '/v1/customers/cus_1', headers: { 'x-request-id': 'req_abc' } });
+    expect(p.audit.records.at(-1)).toMatchObject({ reason: 'ok', upstreamRequestId: 'req_abc' });
   });
 });

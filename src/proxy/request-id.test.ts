@@ -1,15 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { UpstreamCredential } from '../snapshot/types.ts';
+import { tokenPrefixesOf } from '../tokens/redact.ts';
+import { newToken } from '../tokens/token.ts';
 import { recordableRequestId } from './request-id.ts';
 
 const KEY = ['sk', 'test', 'requestIdScannerNotARealKey0123'].join('_');
 const STRIPE: UpstreamCredential = { kind: 'bearer', token: KEY };
+/** A vault token the table knows only by shape, and a credential presented that has none. */
+const VAULT = newToken('stripe', { random: () => new Uint8Array(24).fill(3) });
+const BROUGHT = 'MyBroughtToken-ABCdefGHIjklMNOpqr';
 
 const idOf = (value: string | string[] | undefined) =>
   recordableRequestId(
     { status: 200, headers: { 'request-id': value }, body: Buffer.alloc(0) },
     'request-id',
     STRIPE,
+    { prefixes: tokenPrefixesOf(undefined), presented: BROUGHT },
   );
 
 describe('recordableRequestId', () => {
@@ -28,6 +34,12 @@ describe('recordableRequestId', () => {
     ['an empty value', '', null],
     ['a value with spaces', 'req_1 and more', null],
     ['a value longer than any id', `req_${'a'.repeat(200)}`, null],
+    // Eleventh round: a vendor that takes the caller's X-Request-Id as its own.
+    ['a vault token (the caller reflected)', VAULT, null],
+    ['a vault token inside an id', `req-${VAULT}-1`, null],
+    ['a vault token lower-cased', VAULT.toLowerCase(), null],
+    ['the credential presented (no shape to find)', BROUGHT, null],
+    ['the credential presented, lower-cased', `req-${BROUGHT.toLowerCase()}`, null],
   ])('%s', (_name, value, expected) => {
     expect(idOf(value)).toBe(expected);
   });

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
+import { tokenPrefixesOf } from '../../tokens/redact.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
-import { recordableRequestId } from '../request-id.ts';
+import { type KeysToKeepOut, recordableRequestId } from '../request-id.ts';
 import {
   CutAnswer,
   responseTooLargeMessage,
@@ -57,14 +58,19 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
     // dropped); the id as from a whole answer, only when what arrived of this one carries no credential.
     ctx.cutStatus = res.head.status;
     if (!carriesCredential(res.head, key.upstream))
-      ctx.upstreamRequestId = recordableRequestId(res.head, ctx.adapter!.requestIdHeader, key.upstream);
+      ctx.upstreamRequestId = recordableRequestId(
+        res.head,
+        ctx.adapter!.requestIdHeader,
+        key.upstream,
+        keysToKeepOut(ctx),
+      );
     return res;
   }
   if (isDenial(res)) return res;
   // Kept on the context either way: the audit record names the vendor's status. Its request id is
   // taken only from an answer not withheld for what it carries, and only once scanned itself.
   ctx.upstream = res;
-  const requestId = recordableRequestId(res, ctx.adapter!.requestIdHeader, key.upstream);
+  const requestId = recordableRequestId(res, ctx.adapter!.requestIdHeader, key.upstream, keysToKeepOut(ctx));
   if (res.overLimit !== undefined) {
     ctx.upstreamRequestId = requestId;
     return deny('upstream_response_too_large', responseTooLargeMessage(ctx.vendor!, res.overLimit));
@@ -94,6 +100,13 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
 }
 
 const NO_BODY = Buffer.alloc(0);
+
+/** The keys the vendor's request id may reflect from the call: the table's shapes, the credential. */
+function keysToKeepOut(ctx: CallContext): KeysToKeepOut {
+  const prefixes = tokenPrefixesOf(ctx.table ?? undefined);
+  const presented = ctx.adapter!.credential(ctx.call.headers)?.token;
+  return presented === undefined ? { prefixes } : { prefixes, presented };
+}
 
 /** The headers of a call sent without the body it came with: none describes a body any more. */
 function withoutContentType(headers: Record<string, string | string[]>): Record<string, string | string[]> {
