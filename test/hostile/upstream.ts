@@ -726,6 +726,26 @@ const STRIPE_OBJECTS: Record<string, Json> = {
       { start_date: 1_800_086_400, end_date: null },
     ],
   },
+  // Eleventh round (stripe-schedules.yaml): a schedule of cus_allowed not started, one phase of $90
+  // without tax (its preview: PREVIEW_SCHEDULES), and one whose phases start new billing cycles.
+  '/v1/subscription_schedules/sub_sched_taxed': {
+    id: 'sub_sched_taxed',
+    object: 'subscription_schedule',
+    customer: 'cus_allowed',
+    subscription: null,
+    current_phase: null,
+    default_settings: { automatic_tax: { enabled: false }, billing_cycle_anchor: 'automatic' },
+    phases: [{ start_date: 1_900_000_000, end_date: 1_900_086_400 }],
+  },
+  '/v1/subscription_schedules/sub_sched_anchored': {
+    id: 'sub_sched_anchored',
+    object: 'subscription_schedule',
+    customer: 'cus_allowed',
+    subscription: null,
+    current_phase: null,
+    default_settings: { automatic_tax: { enabled: false }, billing_cycle_anchor: 'phase_start' },
+    phases: [{ start_date: 1_900_000_000, end_date: 1_900_086_400 }],
+  },
   // A price of $50 a unit (stripe-prices.yaml: set on a line that keeps a larger quantity).
   '/v1/prices/price_big': {
     id: 'price_big',
@@ -838,15 +858,24 @@ function stripeAnswer(method: string, path: string, body: Buffer): Json {
 /** Unit amounts of the Prices a schedule preview bills by id (stripe-schedules.yaml). */
 const PREVIEW_PRICES: Record<string, number> = { price_sched_dear: 5000 };
 
+/** What the preview of a stored schedule kept as it is (`schedule` without phases) bills before tax. */
+const PREVIEW_SCHEDULES: Record<string, number> = { sub_sched_taxed: 9000 };
+
+/** The tax automatic tax adds to a preview (eleventh round, stripe-schedules.yaml): 25 %. */
+const AUTOMATIC_TAX = 0.25;
+
 /**
  * Stripe's invoice preview of a schedule (`schedule_details`), as Stripe documents it: the schedule's
  * next invoice, which is its FIRST phase's, a period of its items (unit amount of `price_data` or of
  * the Price × `quantity`) and its `add_invoice_items`, billed at its start; later phases are not on
- * it (tenth round, stripe-schedules.yaml). Anything else previewed is a $0 invoice.
+ * it (tenth round, stripe-schedules.yaml). A stored schedule previewed without phases bills its
+ * PREVIEW_SCHEDULES amount; automatic tax switched on (on the preview or its first phase) adds
+ * AUTOMATIC_TAX (eleventh round). Anything else previewed is a $0 invoice.
  */
 function schedulePreview(form: URLSearchParams): Json {
   const phase = 'schedule_details[phases][0]';
-  let due = 0;
+  const phased = [...form.keys()].some((name) => name.startsWith('schedule_details[phases]'));
+  let due = phased ? 0 : (PREVIEW_SCHEDULES[form.get('schedule') ?? ''] ?? 0);
   for (const list of ['items', 'add_invoice_items']) {
     for (let i = 0; ; i++) {
       const at = `${phase}[${list}][${i}]`;
@@ -857,6 +886,8 @@ function schedulePreview(form: URLSearchParams): Json {
       due += unit * Number(form.get(`${at}[quantity]`) ?? 1);
     }
   }
+  const taxed = [`automatic_tax[enabled]`, `${phase}[automatic_tax][enabled]`];
+  if (taxed.some((name) => form.get(name) === 'true')) due += Math.round(due * AUTOMATIC_TAX);
   return {
     id: 'upcoming_in',
     object: 'invoice',

@@ -371,6 +371,8 @@ export function scheduleCreate(params: Params, rates: ExchangeRates, known: Know
   const details = scheduleDetails(params, true);
   if (isDenial(details)) return details;
   const phases = (details['phases'] as Obj[] | undefined) ?? [];
+  // A phase that sets no anchor takes Stripe's default, `automatic`, unless default_settings says.
+  const whole = wholePhases(params, phases, 'automatic');
   // Each later phase alone, before the first is changed below (its currency lifted).
   const later = phases.slice(1).map((phase) => ({ ...phase }));
   const first = phases[0];
@@ -381,6 +383,7 @@ export function scheduleCreate(params: Params, rates: ExchangeRates, known: Know
     schedulePreviews(
       { ...base, ...(typeof currency === 'string' ? { currency } : {}), schedule_details: details },
       later,
+      whole,
       base,
       rates,
       known,
@@ -409,8 +412,14 @@ export function scheduleUpdate(
   }
   const details = scheduleDetails(params, false);
   if (isDenial(details)) return details;
-  const body = { schedule, ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}) };
   const phases = details['phases'] as Obj[] | undefined;
+  const kept = phases === undefined ? keptPhasesDefaults(params) : {};
+  if (isDenial(kept)) return kept;
+  const body = {
+    schedule,
+    ...kept,
+    ...(Object.keys(details).length > 0 ? { schedule_details: details } : {}),
+  };
   const later = phases?.slice(1) ?? [];
   return chain([
     {
@@ -428,15 +437,64 @@ export function scheduleUpdate(
         // schedule's answer gives them as objects, not parameters: unpriced while more than one is
         // current or to come (send the phases with the update). Tenth round.
         if (phases === undefined && !(phasesToCome(o) <= 1)) return undefined;
+        // A phase the call gives no anchor keeps the schedule's default one (eleventh round).
+        const whole = wholePhases(params, phases ?? [], defaultAnchor(o));
         const base = { customer };
-        if (o['subscription'] === null) return schedulePreviews(body, later, base, rates, known, found);
+        if (o['subscription'] === null)
+          return schedulePreviews(body, later, whole, base, rates, known, found);
         const subscription = idOf(o['subscription']);
         if (subscription === undefined) return undefined;
         const leased = { ...found, locks: [subscription, ...found.locks] };
-        return schedulePreviews(body, later, base, rates, known, leased);
+        return schedulePreviews(body, later, whole, base, rates, known, leased);
       },
     },
   ]);
+}
+
+/**
+ * `default_settings` keys that change nothing an update without `phases` makes the one phase current
+ * or to come invoice: texts, the payment method, the platform's fee and transfer, the collection
+ * method (a schedule is counted as charged automatically whatever it says), and the billing cycle
+ * anchor (it acts when a phase starts after another, and no phase follows).
+ */
+const KEPT_PHASE_FREE_DEFAULTS = new Set([
+  'description',
+  'invoice_settings',
+  'default_payment_method',
+  'collection_method',
+  'application_fee_percent',
+  'transfer_data',
+  'billing_cycle_anchor',
+]);
+
+/**
+ * What an update without `phases` adds to the preview of its schedule for its `default_settings`
+ * (eleventh round, MEDIUM). Stripe's preview takes no `schedule_details[default_settings]`, and
+ * scheduleDetails puts the defaults into the phases the call gives, so without phases they were left
+ * out: tax the update switched on was not counted. Automatic tax switched on is put on the preview,
+ * as a subscription update's `automatic_tax` is (switched off, it is left out: the preview counts the
+ * schedule's tax as it is, no lower than the update makes it). Any other default that changes an
+ * amount (`billing_thresholds`, `on_behalf_of`, one Keybrake does not know) is `price_unknown`:
+ * send the phases with it, which carry it into the preview.
+ */
+function keptPhasesDefaults(params: Params): Obj | Denial {
+  const defaults = objectParam(params, 'default_settings');
+  if (isDenial(defaults)) return defaults;
+  if (defaults === undefined) return {};
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(defaults)) {
+    if (KEPT_PHASE_FREE_DEFAULTS.has(k)) continue;
+    if (k === 'automatic_tax') {
+      // Anything but a plain switch-off goes to the preview as sent (one Stripe refuses, unpriced).
+      if (!(isObj(v) && v['enabled'] === 'false')) out['automatic_tax'] = v;
+      continue;
+    }
+    return deny(
+      'price_unknown',
+      `Keybrake cannot price "default_settings[${k}]" on a schedule update without "phases": send the phases with it.`,
+    );
+  }
+  return out;
 }
 
 /**
@@ -466,14 +524,18 @@ function phasesToCome(o: Obj): number {
  * the same call sets, Stripe then charges on its own, with no call through Keybrake (found by an
  * adversarial probe: a one-day $1 phase before a 9 000 × $1 phase was counted $1). So each later
  * phase is previewed too, alone, as a schedule for the same customer that starts with it now
- * (phaseAlone: its first invoice, a whole period of its items and its added items), and the call
- * counts the dearest of these invoices: what the schedule charges at most at once, as a
+ * (phaseAlone: its first invoice, a whole period of its items and its added items). A phase whose
+ * start only moves the subscription to new items at its next renewal counts at the dearest, as a
  * subscription's first period counts once though it renews (renewals are not counted, see
- * docs/pricing.md). `first` is the preview of the call as it is; `base` the customer of the rest.
+ * docs/pricing.md). A phase that is a charge of its own counts whole, added to the rest (`whole`,
+ * by phase: wholePhases): the phases may each last an hour, so ten such phases are ten charges on
+ * one day (eleventh round, HIGH: ten phases each adding a $45 invoice item were counted $45).
+ * `first` is the preview of the call as it is; `base` the customer of the rest.
  */
 function schedulePreviews(
   first: Obj,
   later: readonly Obj[],
+  whole: readonly boolean[],
   base: Obj,
   rates: ExchangeRates,
   known: KnownLinks,
@@ -482,10 +544,16 @@ function schedulePreviews(
   if (later.length === 0) return previewReads(first, rates, known, found);
   return previewReads(first, rates, known, found, {
     floor: 0,
+    // The first phase's added items are a charge of their own too: they must not raise the floor
+    // the later phases' renewals are counted above.
+    whole: whole[0] === true,
     // A phase that names no currency is billed in the schedule's, which the first preview shows.
     after: (floor, answer) =>
       dearerPreviews(
-        later.map((phase) => phaseAlone(base, phase, answer['currency'])),
+        later.map((phase, i) => ({
+          body: phaseAlone(base, phase, answer['currency']),
+          whole: whole[i + 1] !== false,
+        })),
         floor,
         rates,
         known,
@@ -494,20 +562,105 @@ function schedulePreviews(
   });
 }
 
-/** The previews of `bodies` in turn, each counting only what it bills above the dearest before it. */
+/**
+ * The previews of `bodies` in turn: a whole one counts all it bills, any other only what it bills
+ * above the dearest of the others before it.
+ */
 function dearerPreviews(
-  bodies: readonly Obj[],
+  bodies: readonly { readonly body: Obj; readonly whole: boolean }[],
   floor: MicroUsd,
   rates: ExchangeRates,
   known: KnownLinks,
   found: Found,
 ): Read[] {
-  const [body, ...rest] = bodies;
-  if (body === undefined) return [];
-  return previewReads(body, rates, known, found, {
+  const [next, ...rest] = bodies;
+  if (next === undefined) return [];
+  return previewReads(next.body, rates, known, found, {
     floor,
+    whole: next.whole,
     after: (dearest) => dearerPreviews(rest, dearest, rates, known, found),
   });
+}
+
+/**
+ * Which of a schedule's phases (`mapped` by scheduleDetails, the call's `default_settings` in them)
+ * is a charge of its own, counted whole, rather than new items for the subscription's next renewal
+ * (eleventh round, HIGH). Stripe invoices a phase when it starts if its billing cycle anchor is
+ * `phase_start` (its own, or the default: `inherited` when the call sets none, undefined when
+ * unknown), if it changes the billing interval (an anchor `automatic` then resets, which only a
+ * phase whose items are all Prices or intervals of the phase before it is known not to do), if it
+ * invoices its prorations at once (`always_invoice`), and when a trial ends: its own `trial_end`, or
+ * a trial phase before it (not the first: the first phase is counted as charged when it starts, the
+ * charge its trial defers). A phase's `add_invoice_items` are a charge of their own wherever they are,
+ * the first phase's too: each is billed once, on the phase's next invoice. Phases outside every cap
+ * window are counted too (a later phase may start in an hour or in a year: Keybrake does not tell
+ * them apart). `params` is the call's, already checked by scheduleDetails (its trials, which the
+ * mapped phases leave out).
+ */
+function wholePhases(params: Params, mapped: readonly Obj[], inherited: unknown): boolean[] {
+  const listed = objectList(params, 'phases');
+  const given = isDenial(listed) || listed === undefined ? [] : listed;
+  return mapped.map((phase, i) => {
+    const added = phase['add_invoice_items'];
+    if (Array.isArray(added) && added.length > 0) return true;
+    if (i === 0) return false;
+    const anchor = Object.hasOwn(phase, 'billing_cycle_anchor') ? phase['billing_cycle_anchor'] : inherited;
+    if (anchor !== 'automatic') return true;
+    if (phase['proration_behavior'] === 'always_invoice') return true;
+    if (!keepsInterval(mapped[i - 1]!, phase)) return true;
+    if (Object.hasOwn(given[i] ?? {}, 'trial_end')) return true;
+    return i >= 2 && onTrial(given[i - 1] ?? {});
+  });
+}
+
+/** The default billing cycle anchor a schedule's answer shows its phases (undefined when it shows none). */
+function defaultAnchor(o: Obj): unknown {
+  const defaults = o['default_settings'];
+  return isObj(defaults) ? defaults['billing_cycle_anchor'] : undefined;
+}
+
+/** Whether a phase as the call gives it is a trial, or continues the trial of the phase before it. */
+function onTrial(phase: Obj): boolean {
+  return (
+    (Object.hasOwn(phase, 'trial') && phase['trial'] !== 'false') ||
+    Object.hasOwn(phase, 'trial_end') ||
+    phase['trial_continuation'] === 'continue'
+  );
+}
+
+/**
+ * Whether phase `next` is known to bill at the interval of phase `before`: each of its items is a
+ * Price `before` bills too (a Price's interval never changes) or an inline interval `before` has.
+ */
+function keepsInterval(before: Obj, next: Obj): boolean {
+  const had = intervals(before);
+  const has = intervals(next);
+  return had !== undefined && has !== undefined && [...has].every((sign) => had.has(sign));
+}
+
+/** What sets each item's billing interval (its Price, or its inline interval); undefined when unknown. */
+function intervals(phase: Obj): Set<string> | undefined {
+  const items = phase['items'];
+  if (!Array.isArray(items) || items.length === 0) return undefined;
+  const signs = new Set<string>();
+  for (const item of items) {
+    const sign = isObj(item) ? intervalOf(item) : undefined;
+    if (sign === undefined) return undefined;
+    signs.add(sign);
+  }
+  return signs;
+}
+
+function intervalOf(item: Obj): string | undefined {
+  const data = item['price_data'];
+  if (isObj(data)) {
+    const recurring = data['recurring'];
+    if (!isObj(recurring) || typeof recurring['interval'] !== 'string') return undefined;
+    const count = recurring['interval_count'] ?? '1';
+    return typeof count === 'string' ? `every ${count} ${recurring['interval']}` : undefined;
+  }
+  const price = item['price'];
+  return typeof price === 'string' && price !== '' ? `price ${price}` : undefined;
 }
 
 /** When a phase starts and how long it lasts: left out of its preview alone, which starts it now. */
@@ -672,13 +825,14 @@ function previewReads(
 }
 
 /**
- * A preview that is one of several a call is priced from at the dearest (a schedule's phases,
- * schedulePreviews): it counts only what it bills above `floor`, the dearest before it, so the parts
- * of the chain add up to the dearest of all; `after` names the previews after it from the new floor
- * and this preview's answer.
+ * A preview that is one of several a call is priced from (a schedule's phases, schedulePreviews).
+ * Unless `whole`, it counts only what it bills above `floor`, the dearest before it, so those parts of
+ * the chain add up to the dearest of them; a `whole` one counts all it bills and leaves the floor as
+ * it is. `after` names the previews after it from the new floor and this preview's answer.
  */
 interface Dearest {
   readonly floor: MicroUsd;
+  readonly whole: boolean;
   readonly after: (floor: MicroUsd, answer: Obj) => readonly Read[] | undefined;
 }
 
@@ -732,13 +886,15 @@ function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[],
     links: (o) => [...lineLinks(o), ...(account === undefined ? [] : accountLinks(account, o))],
     part: (o) => {
       const due = priced(o);
-      return due === undefined || dearest === undefined ? due : Math.max(0, due - dearest.floor);
+      if (due === undefined || dearest === undefined || dearest.whole) return due;
+      return Math.max(0, due - dearest.floor);
     },
     ...(dearest !== undefined
       ? {
           follow: (o: Obj) => {
             const due = priced(o);
-            return due === undefined ? undefined : dearest.after(Math.max(dearest.floor, due), o);
+            if (due === undefined) return undefined;
+            return dearest.after(dearest.whole ? dearest.floor : Math.max(dearest.floor, due), o);
           },
         }
       : {}),
