@@ -1,6 +1,6 @@
 import { type Dirent, readdirSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { walkReads } from './manifest-names.ts';
+import { MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
 
 /**
  * A cheap summary of what a load of `paths` would read, for the watcher's safety net: equal
@@ -39,6 +39,7 @@ function walk(path: string, parts: string[], ancestors: readonly string[], named
   if (!named && !walkReads(basename(path), s.isDirectory())) return;
   parts.push(`${path} ${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`);
   if (!s.isDirectory()) return;
+  if (ancestors.length > MAX_FOLDER_DEPTH) return; // Not read (listManifests): no change of it counts.
   let real: string;
   let entries: Dirent[];
   try {

@@ -5,7 +5,7 @@ import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { type KindOfFile, kindOfFile } from './file-kind.ts';
-import { walkReads } from './manifest-names.ts';
+import { MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
 import { refusalOf } from './read-guard.ts';
 
@@ -107,6 +107,7 @@ export function createFileReader<T>(opts: {
             files.push(...listed.files);
             // Only what is under a folder that cannot be listed fails: a deletion elsewhere applies.
             for (const u of listed.unlistable) entries.push(unreadable(u.dir, u.err));
+            for (const dir of listed.tooDeep) entries.push(tooDeep(dir, path));
           } else if (s.isFile()) files.push(path);
           else entries.push(notAFile(path, s));
         } catch (err) {
@@ -188,27 +189,35 @@ const RACY_MS = 2_000;
 /**
  * The manifest files under a directory, sorted, skipping dot entries, following symlinks, and every
  * folder met that could not be listed (`dir` itself included) with why: one unlistable subfolder
- * does not hide the files of the others.
+ * does not hide the files of the others. `tooDeep`: the folders more than MAX_FOLDER_DEPTH below
+ * `dir`, not listed.
  */
 export async function listManifests(
   dir: string,
-): Promise<{ files: string[]; unlistable: { dir: string; err: unknown }[] }> {
-  const files: string[] = [];
-  const unlistable: { dir: string; err: unknown }[] = [];
-  await walkFolder(dir, [], files, unlistable);
-  return { files, unlistable };
+): Promise<{ files: string[]; unlistable: { dir: string; err: unknown }[]; tooDeep: string[] }> {
+  const found = {
+    files: [] as string[],
+    unlistable: [] as { dir: string; err: unknown }[],
+    tooDeep: [] as string[],
+  };
+  await walkFolder(dir, [], found);
+  return found;
 }
 
 /**
  * `ancestors`: the real directories above, so that a link to one of them ends the walk (two such
- * links in a directory would double it at every level).
+ * links in a directory would double it at every level); as many as the folder is deep.
  */
 async function walkFolder(
   dir: string,
   ancestors: readonly string[],
-  files: string[],
-  unlistable: { dir: string; err: unknown }[],
+  found: { files: string[]; unlistable: { dir: string; err: unknown }[]; tooDeep: string[] },
 ): Promise<void> {
+  const { files, unlistable } = found;
+  if (ancestors.length > MAX_FOLDER_DEPTH) {
+    found.tooDeep.push(dir);
+    return;
+  }
   let real: string;
   let entries: Dirent[];
   try {
@@ -230,7 +239,7 @@ async function walkFolder(
       isFile = s?.isFile() ?? false;
     }
     if (!walkReads(e.name, isDir)) continue;
-    if (isDir) await walkFolder(full, within, files, unlistable);
+    if (isDir) await walkFolder(full, within, found);
     else if (isFile) files.push(full);
   }
 }
@@ -242,6 +251,12 @@ async function walkFolder(
 function notAFile(source: string, s: KindOfFile): { error: DocumentError; missing: boolean } {
   const message = `cannot read: ${kindOfFile(s)}, not a regular file or directory (manifests are files or directories of files)`;
   return { error: { source, index: 0, path: '', message }, missing: false };
+}
+
+/** A folder below the walk's bound: an error, so what it holds is not taken as deleted. */
+function tooDeep(dir: string, root: string): { error: DocumentError; missing: boolean } {
+  const message = `cannot read: more than ${MAX_FOLDER_DEPTH} folders below ${root} (a manifests folder nests at most ${MAX_FOLDER_DEPTH} deep; move its files up)`;
+  return { error: { source: dir, index: 0, path: '', message }, missing: false };
 }
 
 function unreadable(source: string, err: unknown): { error: DocumentError; missing: boolean } {

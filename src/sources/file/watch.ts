@@ -11,7 +11,7 @@ import {
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { createDebounce } from './debounce.ts';
 import { manifestFingerprint } from './fingerprint.ts';
-import { walkReads } from './manifest-names.ts';
+import { MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
 
 /** A running watch; `close` stops every watcher and timer. */
 export interface ManifestWatch {
@@ -171,6 +171,8 @@ export function watchManifests(
    * `ancestors`: the real directories above, so that a link to one of them ends the walk.
    */
   const armTree = (root: string, retry = false, ancestors: readonly string[] = []) => {
+    // A folder the loader does not read (MAX_FOLDER_DEPTH) needs no watcher: its parent's sees it go.
+    if (ancestors.length > MAX_FOLDER_DEPTH) return;
     const real = realOrSelf(root);
     if (ancestors.includes(real)) return;
     arm(`dir:${root}`, root, undefined, retry);
