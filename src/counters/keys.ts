@@ -106,3 +106,13 @@ export const STOPPED_RUNS_INDEX = '{keybrake:runs}:revoked';
 
 /** Pub/sub channel every replica subscribes to: one JSON StoppedRun per message. */
 export const STOPPED_RUNS_CHANNEL = 'keybrake:revoked-runs';
+
+/**
+ * `keybrake:revoked-runs:echo:<nonce>`: one subscription's own channel, on which its replica publishes
+ * probes and expects them back (docs/counters.md, "A silent Redis hides stops too"). A channel of its
+ * own, so the probes of N replicas cost N deliveries, not N² as on the shared channel; the same
+ * prefix, so a Redis ACL that grants `&keybrake:revoked-runs*` grants both.
+ */
+export function stoppedRunsEchoChannel(nonce: string): string {
+  return `${STOPPED_RUNS_CHANNEL}:echo:${nonce}`;
+}

@@ -178,12 +178,23 @@ interface Held<T> {
 /** A client whose subscriber connection (its duplicate) the test opens and closes at will. */
 class SubscribingRedis extends EventEmitter {
   status = 'ready';
+  readonly #channels = new Set<string>();
   readonly sub = Object.assign(new EventEmitter(), {
-    subscribe: () => Promise.resolve(1),
+    subscribe: (...channels: string[]) => {
+      for (const c of channels) this.#channels.add(c);
+      return Promise.resolve(channels.length);
+    },
     ping: () => Promise.resolve('PONG'),
     disconnect: () => undefined,
   });
   readonly #scans: ((held: Held<[string, string[]]>) => void)[] = [];
+
+  /** The subscription's probes come back on it at once. */
+  publish(channel: string, text: string) {
+    if (!this.#channels.has(channel)) return Promise.resolve(0);
+    queueMicrotask(() => this.sub.emit('message', channel, text));
+    return Promise.resolve(1);
+  }
   readonly #sent: Held<[string, string[]]>[] = [];
 
   duplicate() {
@@ -269,8 +280,10 @@ describe('RedisCounterStore.watchStoppedRuns() across its subscriber reconnectin
 /**
  * A connected client and its subscriber, each of which can go silent (a partition or a hung Redis
  * that resets nothing: the sockets stay up, nothing is answered) and answer again, every held
- * command in order. The index of stops is what the test puts in it; no message is ever published,
- * as if the one sent during the silence were lost.
+ * command in order; or the subscriber can go deaf (eleventh round: it answers every command, PING
+ * included, and delivers no message). The index of stops is what the test puts in it; a stop's
+ * message is never published, as if the one sent during the silence were lost. What the store
+ * publishes on a channel its subscriber is subscribed to is delivered there, as Redis does.
  */
 class SilentRedis extends EventEmitter {
   status = 'ready';
@@ -279,11 +292,26 @@ class SilentRedis extends EventEmitter {
   readonly #held: (() => void)[] = [];
   readonly #subHeld: (() => void)[] = [];
   subSilent = false;
+  subDeaf = false;
+  readonly #channels = new Set<string>();
   readonly sub = Object.assign(new EventEmitter(), {
-    subscribe: () => this.#reply(1, true),
+    subscribe: (...channels: string[]) => {
+      for (const c of channels) this.#channels.add(c);
+      return this.#reply(channels.length, true);
+    },
     ping: () => this.#reply('PONG', true),
     disconnect: () => undefined,
   });
+
+  publish(channel: string, text: string): Promise<number> {
+    const subscribed = this.#channels.has(channel);
+    if (subscribed && !this.subDeaf) {
+      const push = () => this.sub.emit('message', channel, text);
+      if (this.subSilent) this.#subHeld.push(push);
+      else queueMicrotask(push);
+    }
+    return this.#reply(subscribed ? 1 : 0);
+  }
 
   duplicate() {
     return this.sub;
@@ -390,6 +418,21 @@ describe('RedisCounterStore.watchStoppedRuns() on a link that goes silent withou
     redis.emit('ready');
     await vi.advanceTimersByTimeAsync(0);
     expect(events.slice(events.lastIndexOf('incomplete') + 1)).toEqual(['stop while-away', 'complete']);
+  });
+
+  // Eleventh round: a subscription that answered PING but delivered nothing stayed complete, and a
+  // stop published elsewhere never reached the replica: its run key kept reading.
+  it('is incomplete once its subscription delivers nothing, though it answers, and reads the stops again', async () => {
+    redis.subDeaf = true;
+    await vi.advanceTimersByTimeAsync(3 * timeoutMs);
+    expect(store.available()).toBe(true);
+    expect(events.at(-1)).toBe('incomplete');
+    stopInIndex('while-deaf');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(events.at(-1)).toBe('incomplete');
+    redis.subDeaf = false;
+    await vi.advanceTimersByTimeAsync(3 * timeoutMs);
+    expect(events.slice(events.lastIndexOf('incomplete') + 1)).toEqual(['stop while-deaf', 'complete']);
   });
 
   it('stays complete while both answer', async () => {

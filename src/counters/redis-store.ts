@@ -19,6 +19,7 @@ import {
   STOPPED_RUNS_INDEX,
   scopePrefix,
   stoppedRunKey,
+  stoppedRunsEchoChannel,
   stoppedRunsOfKey,
 } from './keys.ts';
 import { Liveness } from './liveness.ts';
@@ -335,14 +336,20 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   }
 
   /**
-   * Subscribes (on a connection of its own, which queues the subscription until it is up and
-   * resubscribes after every reconnect) to stopped runs, and reads the index: `onComplete(true)` once
-   * subscribed and read through while everything below holds, `onComplete(false)` as soon as one
-   * stops holding, since a stop may then be published that this replica will not hear (ADR 0010):
+   * Subscribes (on a connection of its own, which queues the subscription until it is up, and is
+   * subscribed again by this code after every reconnect) to stopped runs, and reads the index:
+   * `onComplete(true)` once subscribed and read through while everything below holds,
+   * `onComplete(false)` as soon as one stops holding, since a stop may then be published that this
+   * replica will not hear (ADR 0010):
    *
    * - the subscription's connection is up (its `close` ends it);
-   * - that connection answers: it is pinged as an idle store connection is (Liveness), since a
-   *   partition or a hung Redis that resets nothing keeps it open and silent for as long as it lasts;
+   * - that connection delivers: when it has been idle, a probe is published through the store's
+   *   connection on a channel of this subscription's own and must come back on it within the
+   *   timeout (Liveness, as an idle store connection's pings are). A partition or a hung Redis that
+   *   resets nothing keeps the connection open and silent; a subscription can also answer PING and
+   *   deliver nothing (eleventh round: a relay that dropped pushes, a Sentinel split brain leaving it
+   *   on a deposed master, a Cluster bus partition), so an answer is not enough: the probe takes
+   *   the path a stop published elsewhere takes, Redis to this subscription;
    * - the store itself is `available()`: the liveness that fails money calls closed says the stops
    *   are unknown too (tenth round: a replica that refused money 503 still forwarded a stopped run's
    *   reads for as long as its link to Redis was silent).
@@ -355,12 +362,24 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     onComplete?: (complete: boolean) => void,
   ): { close(): Promise<void> } {
     const client = this.#client;
+    // No autoResubscribe: `regain` subscribes again on every new connection, bounded and caught.
+    // ioredis' own resubscribe is sent uncaught, and with maxRetriesPerRequest 0 a second drop while
+    // it was unanswered rejected it unhandled: the process died, with a charge at the vendor
+    // recorded nowhere (eleventh round: a Redis restarting in a loop, CLIENT KILL in a loop). A
+    // Cluster's subscriber is ioredis' own ClusterSubscriber, which catches its resubscribes.
     const sub =
       client instanceof Cluster
         ? client.duplicate(undefined, { enableOfflineQueue: true })
-        : client.duplicate({ enableOfflineQueue: true, connectionName: 'keybrake-runs' });
+        : client.duplicate({
+            enableOfflineQueue: true,
+            autoResubscribe: false,
+            connectionName: 'keybrake-runs',
+          });
+    const echoChannel = stoppedRunsEchoChannel(randomBytes(8).toString('hex'));
     let closed = false;
     let subUp = false;
+    // Subscribed on the connection up now: only then can a probe come back on it.
+    let subscribed = false;
     // Bumped by every loss and every new read: only the latest read, with nothing lost since it
     // began, may vouch for the set (a read begun before a loss vouches for nothing).
     let epoch = 0;
@@ -371,7 +390,13 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     const deliver = (run: StoppedRun | undefined) => {
       if (run && !closed) onStopped(run);
     };
-    sub.on('message', (_channel: string, text: string) => deliver(parseStoppedRun(text)));
+    // The probes on their way, by nonce: each is answered when its echo comes back.
+    const echoes = new Map<string, { heard(): void; missed(err: Error): void }>();
+    let probeSeq = 0;
+    sub.on('message', (channel: string, text: string) => {
+      if (channel === echoChannel) echoes.get(text)?.heard();
+      else deliver(parseStoppedRun(text));
+    });
     // Reconnect errors are the counter store's to report (same server); stay quiet here.
     sub.on('error', () => undefined);
     sub.on('node error', () => undefined);
@@ -401,7 +426,8 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     const subscribeThenRead = async (e: number, attempt = 1): Promise<void> => {
       if (!current(e)) return;
       try {
-        await this.#bounded(() => sub.subscribe(STOPPED_RUNS_CHANNEL), INDEX_READ_TIMEOUT_MS);
+        await this.#bounded(() => sub.subscribe(STOPPED_RUNS_CHANNEL, echoChannel), INDEX_READ_TIMEOUT_MS);
+        subscribed = true;
         await readIndex(e);
         if (current(e) && trusted()) onComplete?.(true);
       } catch (err) {
@@ -429,38 +455,55 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
       if (answering) {
         this.#log?.info(
           { redis: this.description },
-          'stopped-runs subscription answering again; reading the stops',
+          'stopped-runs subscription delivering again; reading the stops',
         );
         regain();
       } else {
         this.#log?.warn(
           { redis: this.description, timeoutMs: this.#timeoutMs },
-          'stopped-runs subscription connected but not answering; run keys are refused until it answers and the stops are read again',
+          'stopped-runs subscription connected but not delivering; run keys are refused until it delivers and the stops are read again',
         );
         lose();
       }
     };
-    // A ping on the subscription itself (allowed in subscriber mode), bounded like a store probe.
-    const probeSub = () =>
-      answerWithin(() => sub.ping(), this.#timeoutMs, {
-        liveness: subLiveness,
-        probe: true,
-        onVerdict: noteSub,
-      }).catch(() => {}); // Its verdict is all it is for: noteSub has it.
+    // A probe published on this subscription's echo channel, answered when it comes back on the
+    // subscription, bounded like a store probe. A publish that fails, even with an error reply (an
+    // ACL refusing it), proves no delivery: it counts as no answer.
+    const probeSub = () => {
+      const nonce = String(++probeSeq);
+      const echoed = () =>
+        new Promise<void>((heard, missed) => {
+          echoes.set(nonce, { heard, missed });
+          client.publish(echoChannel, nonce).then(
+            () => undefined,
+            (err: unknown) => missed(new Error(`probe not published: ${(err as Error).message}`)),
+          );
+        });
+      answerWithin(echoed, this.#timeoutMs, { liveness: subLiveness, probe: true, onVerdict: noteSub })
+        .catch(() => {}) // Its verdict is all it is for: noteSub has it.
+        .finally(() => {
+          // Past its deadline an echo is given up on (Liveness: a failed probe, so the next one is
+          // sent; only an echo heard makes the subscription delivering again).
+          echoes.get(nonce)?.missed(new Error('probe not delivered'));
+          echoes.delete(nonce);
+        });
+    };
     const pinger = setInterval(() => {
-      if (subUp && subLiveness.wantsProbe()) probeSub();
+      if (subUp && subscribed && subLiveness.wantsProbe()) probeSub();
     }, this.#probeEveryMs);
     pinger.unref();
     const availability = (available: boolean) => (available ? regain() : lose());
     this.#availability.add(availability);
     sub.on('ready', () => {
       subUp = true;
+      subscribed = false;
       subLiveness.reset();
       subAnswering = true;
       regain();
     });
     sub.on('close', () => {
       subUp = false;
+      subscribed = false;
       lose();
     });
     return {

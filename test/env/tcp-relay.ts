@@ -4,7 +4,10 @@
 // API server node, a dropped conntrack entry): the client's kernel still has the socket, so only its
 // own timeouts can tell; `hold()` keeps them open and carrying nothing until `release()` delivers
 // every byte held, in order (a partition that heals before TCP gives up, a Redis paused and resumed).
-// New connections always pass. Deliberately independent of Keybrake's code.
+// `resetWhoSent()` resets, again and again, every connection whose client sent a given command (a
+// Redis restarting in a loop, CLIENT KILL in a loop, a proxy in front of Redis failing over), new
+// ones included; `toClient` rewrites what the server sends (a middlebox that mangles a protocol).
+// New connections otherwise always pass. Deliberately independent of Keybrake's code.
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 
 export interface TcpRelay {
@@ -23,24 +26,69 @@ export interface TcpRelay {
   hold(): void;
   /** Delivers what every held connection holds, in order, and lets them carry bytes again. */
   release(): void;
+  /**
+   * From now on every connection whose client has sent bytes matching `pattern` (the `watch` of
+   * startTcpRelay), before or after this call, is reset, both sides, at its next byte either way
+   * (the matching bytes themselves included: they are never passed on), until `stopResetting()`.
+   */
+  resetWhoSent(): void;
+  stopResetting(): void;
+  /** Resolves once `n` connections in all have been reset by resetWhoSent. */
+  resets(n: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
-  type Pair = { client: Socket; server: Socket; silent: boolean; held?: (() => void)[] };
+export interface TcpRelayOptions {
+  /** What `resetWhoSent()` looks for in what a client sends (each chunk on its own). */
+  readonly watch?: RegExp;
+  /** Per connection: what to pass on to the client of each chunk the server sends. */
+  readonly toClient?: () => (chunk: Buffer) => Buffer;
+}
+
+export async function startTcpRelay(
+  target: { host: string; port: number },
+  opts: TcpRelayOptions = {},
+): Promise<TcpRelay> {
+  type Pair = {
+    client: Socket;
+    server: Socket;
+    silent: boolean;
+    held?: (() => void)[];
+    /** The client sent bytes matching `opts.watch`. */
+    marked: boolean;
+  };
   const pairs = new Set<Pair>();
   let accepted = 0;
+  let resetting = false;
+  let resetCount = 0;
+  const resetWaiters: { n: number; resolve: () => void }[] = [];
+  const reset = (pair: Pair) => {
+    pairs.delete(pair);
+    pair.client.resetAndDestroy();
+    pair.server.destroy();
+    resetCount++;
+    for (const w of [...resetWaiters])
+      if (resetCount >= w.n) {
+        resetWaiters.splice(resetWaiters.indexOf(w), 1);
+        w.resolve();
+      }
+  };
   const server = createServer((client) => {
     accepted++;
     const upstream = tcpConnect(target.port, target.host);
-    const pair: Pair = { client, server: upstream, silent: false };
+    const pair: Pair = { client, server: upstream, silent: false, marked: false };
     pairs.add(pair);
+    const toClient = opts.toClient?.();
     // Forwarding by hand (not pipe) so a silenced pair can keep reading and drop what it reads: the
     // sender's writes succeed, as they would into a network that loses them.
     const relay = (to: Socket) => (b: Buffer) => {
+      if (to === upstream && opts.watch?.test(b.toString('latin1'))) pair.marked = true;
+      if (resetting && pair.marked) return reset(pair);
       if (pair.silent) return;
-      if (pair.held) pair.held.push(() => to.write(b));
-      else to.write(b);
+      const out = to === client && toClient ? toClient(b) : b;
+      if (out.length === 0) return;
+      if (pair.held) pair.held.push(() => to.write(out));
+      else to.write(out);
     };
     client.on('data', relay(upstream));
     upstream.on('data', relay(client));
@@ -87,6 +135,16 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
         p.held = undefined;
         for (const write of held) write();
       }
+    },
+    resetWhoSent() {
+      resetting = true;
+    },
+    stopResetting() {
+      resetting = false;
+    },
+    resets(n) {
+      if (resetCount >= n) return Promise.resolve();
+      return new Promise((resolve) => resetWaiters.push({ n, resolve }));
     },
     async close() {
       for (const p of pairs) {
