@@ -174,6 +174,9 @@ async function main(argv: string[]): Promise<number> {
  */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+/** How long a stopped command waits for its log lines to be written before it exits without them. */
+const LOG_EXIT_WAIT_MS = 2_000;
+
 /** The commands that run until a signal (their `run` resolves to a Running). */
 const LONG_RUNNING: ReadonlySet<string> = new Set(['serve', 'proxy', 'operator']);
 
@@ -247,8 +250,14 @@ async function untilSignal(
   await Promise.race([running.close(), ...(running.failed ? [running.failed] : [])]);
   // The stream may also fail during a drain a signal began: the exit says so all the same.
   const failed = failure ?? failedMeanwhile;
-  if (failed === undefined) return 0;
-  const { stderrFailed } = await import('../src/telemetry/logger.ts');
+  const { stderrFailed, stderrSettled } = await import('../src/telemetry/logger.ts');
+  if (failed === undefined) {
+    // Drained and closed, the audit flushed: exit now, giving the log a bounded moment, rather than
+    // when the event loop empties. Lines a stderr pipe's reader has not taken keep it from emptying,
+    // and a reader that never reads kept a drained serve alive until SIGKILL (eleventh round).
+    await stderrSettled(LOG_EXIT_WAIT_MS);
+    process.exit(0);
+  }
   if (stderrFailed() === undefined) {
     process.stderr.write(
       `keybrake ${name}: exiting 1: the audit stream (stdout) failed (${failed.message}); ` +

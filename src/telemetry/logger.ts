@@ -69,6 +69,26 @@ export function stderrDestination(): { write(line: string): boolean } {
   };
 }
 
+/**
+ * Resolves once every line handed to stderr so far is written (true), or at `timeoutMs` (false):
+ * what a command waits on the log before it exits. A pipe whose reader stopped reading (a log driver
+ * in blocking mode whose backend is down, a stuck shipper) holds the lines past its 64 KiB in libuv,
+ * and those kept the event loop, so the process, alive after a drained stop until a SIGKILL
+ * (eleventh round, LOW). The lines still waiting at the deadline are lost with the process; the
+ * audit (stdout) is flushed before this is asked.
+ */
+export function stderrSettled(timeoutMs: number): Promise<boolean> {
+  if (stderrFailure || process.stderr.writableLength === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    // Writes complete in order: an empty one's callback runs once every line before it is written.
+    process.stderr.write('', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** A logger that drops everything (tests, benchmarks). */
 export function silentLogger(): Log {
   return pino({ level: 'silent' });
