@@ -30,7 +30,11 @@ import {
 } from '../operator/leader-label.ts';
 import { createOperatorRegistry } from '../operator/metrics.ts';
 import { CLAIM_LEASE_NAME, createNamespaceClaims } from '../operator/namespace-claims.ts';
-import { createNamespaceLedgers, NAMESPACE_LEDGER_NAME } from '../operator/namespace-ledger.ts';
+import {
+  createNamespaceLedgers,
+  NAMESPACE_LEDGER_MAX_SHARDS,
+  NAMESPACE_LEDGER_NAME,
+} from '../operator/namespace-ledger.ts';
 import { createOperator } from '../operator/operator.ts';
 import {
   configMapRevocationStore,
@@ -340,6 +344,7 @@ export async function operatorCommand(
         configMapRevocationStore(kubernetesConfigMapApi(kc, namespace), {
           namespace,
           name: NAMESPACE_LEDGER_NAME,
+          maxShards: NAMESPACE_LEDGER_MAX_SHARDS,
         }),
       isGone: (err) => (err as { code?: number }).code === 404,
       log,

@@ -11,7 +11,7 @@ export interface InvolvedObject {
 }
 
 /** Reasons the operator reports, one per thing a user would want to see in `kubectl describe`. */
-export type EventReason = 'TokenMinted' | 'Invalid' | 'Revoked' | 'CapReached';
+export type EventReason = 'TokenMinted' | 'Invalid' | 'Revoked' | 'CapReached' | 'NotServed';
 
 /** One Event to record. Messages never carry a token or an upstream credential. */
 export interface OperatorEvent {
@@ -73,6 +73,20 @@ export function capReachedEvent(
     type: 'Warning',
     reason: 'CapReached',
     message: `Spent ${spent.usedUsd} USD today, the daily cap of ${spent.capUsd} USD: money-moving calls are refused until the day ends (${spent.timezone}).`,
+  };
+}
+
+/**
+ * The key's namespace is left out of this release's table (its proxies answer `key_unknown`) for a
+ * reason its status does not show: the namespace's revocation ledger cannot be trusted or written
+ * (eleventh round). `problem` names ConfigMaps and namespaces, never a token.
+ */
+export function notServedEvent(object: InvolvedObject, problem: string): OperatorEvent {
+  return {
+    object,
+    type: 'Warning',
+    reason: 'NotServed',
+    message: `Not served by this release (key_unknown): ${problem}`,
   };
 }
 

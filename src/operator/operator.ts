@@ -9,6 +9,7 @@ import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubern
 import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
 import { type EventSink, leaderOnly } from './events.ts';
+import { createNamespaceLedgerGuard, type NamespaceLedgerGuard } from './guard-namespace-ledgers.ts';
 import { type KeySpend, operatorMetrics, renderKeySpend } from './metrics.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
 import type { NamespaceClaims } from './namespace-claims.ts';
@@ -135,8 +136,9 @@ export function createOperator(opts: OperatorOptions): Operator {
    * served: a claimed namespace is served only once in here (fail closed while it cannot be read).
    */
   const nsLedgerRead = new Set<string>();
-  const serves = (namespace: string) =>
-    claims!.serves(namespace) && (!nsLedgers || nsLedgerRead.has(namespace));
+  const serves = (namespace: string): boolean =>
+    claims!.serves(namespace) &&
+    (!nsLedgers || (nsLedgerRead.has(namespace) && nsGuard?.refused(namespace) === undefined));
   /**
    * Whether the current table was compiled with each namespace in scope (the compiler's last
    * answer): `pendingKey` tells a key left out until a claim round from one that is not served.
@@ -208,6 +210,29 @@ export function createOperator(opts: OperatorOptions): Operator {
     metrics?.revocations.set(ledger.size);
     return true;
   };
+
+  /** The namespaces' own ledgers kept and trusted (eleventh round): a namespace whose copy is not is unserved. */
+  const nsGuard: NamespaceLedgerGuard | undefined =
+    ledger && nsLedgers && claims
+      ? createNamespaceLedgerGuard({
+          ledgers: nsLedgers,
+          ledger,
+          record,
+          keysIn: (namespace) =>
+            claims.serves(namespace)
+              ? (runner.current?.update.set.keys ?? [])
+                  .filter((k) => k.metadata.namespace === namespace)
+                  .map((k) => ({
+                    kind: 'VaultKey' as const,
+                    namespace,
+                    name: k.metadata.name,
+                    ...(k.metadata.uid !== undefined && { uid: k.metadata.uid }),
+                  }))
+              : [],
+          recordEvent,
+          log,
+        })
+      : undefined;
 
   const flush = async () => {
     if (!ledger || !proceed()) return;
@@ -355,19 +380,14 @@ export function createOperator(opts: OperatorOptions): Operator {
     const due = [...new Set(namespaces)].filter((ns) => claims.serves(ns) && !nsLedgerRead.has(ns));
     await Promise.all(
       due.map(async (ns) => {
-        try {
-          const entries = await nsLedgers.load(ns);
-          record(entries);
-          nsLedgerRead.add(ns);
-          changed = true;
-        } catch (err) {
-          log.error(
-            { namespace: ns, error: (err as Error).message },
-            `cannot read the revocation ledger of namespace ${ns}: its VaultKeys are not served until it can be read`,
-          );
-        }
+        if (!(await nsGuard!.take(ns))) return;
+        nsLedgerRead.add(ns);
+        changed = true;
       }),
     );
+    // The leader keeps every namespace's copy whole, each round (eleventh round), and stops serving
+    // one it cannot trust or write.
+    if (leading && (await nsGuard!.round(namespaces, serves))) changed = true;
     return changed;
   };
 

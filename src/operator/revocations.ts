@@ -41,11 +41,25 @@ export interface RevocationLedger {
   readonly description: string;
   /** Every entry known (stored or not). */
   all(): Iterable<RevocationEntry>;
+  /** The entries known of VaultKeys of `namespace` (the namespace part of `vaultKey`). */
+  inNamespace(namespace: string): readonly RevocationEntry[];
+  /** Every namespace some known entry names. */
+  namespaces(): Iterable<string>;
 }
 
 export function createRevocationLedger(store: RevocationStore): RevocationLedger {
   const known = new Map<string, RevocationEntry>();
   const unsaved = new Map<string, RevocationEntry>();
+  /** Namespace → its entries: what the leader keeps in each namespace's own copy (namespace-ledger.ts). */
+  const byNamespace = new Map<string, RevocationEntry[]>();
+  const add = (e: RevocationEntry) => {
+    known.set(e.digest, e);
+    const ns = namespaceOf(e.vaultKey);
+    if (ns === undefined) return;
+    const list = byNamespace.get(ns);
+    if (list) list.push(e);
+    else byNamespace.set(ns, [e]);
+  };
   let flushing: Promise<void> | undefined;
 
   const flushOnce = async () => {
@@ -63,7 +77,7 @@ export function createRevocationLedger(store: RevocationStore): RevocationLedger
       let added = false;
       for (const e of entries) {
         if (known.has(e.digest)) continue;
-        known.set(e.digest, e);
+        add(e);
         unsaved.set(e.digest, e);
         added = true;
       }
@@ -73,7 +87,7 @@ export function createRevocationLedger(store: RevocationStore): RevocationLedger
       let added = false;
       for (const e of await store.load()) {
         if (known.has(e.digest)) continue;
-        known.set(e.digest, e);
+        add(e);
         added = true;
       }
       return added;
@@ -96,6 +110,8 @@ export function createRevocationLedger(store: RevocationStore): RevocationLedger
     },
     description: store.description,
     all: () => known.values(),
+    inNamespace: (namespace) => byNamespace.get(namespace) ?? [],
+    namespaces: () => byNamespace.keys(),
   };
 }
 
@@ -110,6 +126,27 @@ export const LEDGER_LABEL = 'keybrake.dev/revocations';
 export const LEDGER_SHARD_BYTES = 512 * 1024;
 
 const DIGEST = /^[0-9a-f]{64}$/;
+/** A namespace (DNS label) and a VaultKey name (DNS subdomain, 253 characters at most). */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** The namespace part of a ledger entry's `<namespace>/<name>`, or undefined when it has none. */
+export function namespaceOf(vaultKey: string): string | undefined {
+  const slash = vaultKey.indexOf('/');
+  return slash > 0 ? vaultKey.slice(0, slash) : undefined;
+}
+
+/**
+ * Whether `vaultKey` is `<namespace>/<name>` as Kubernetes names them. The operator writes nothing
+ * else; a line naming anything else was written by hand (eleventh round: a tenant's 300 KB names
+ * filled another namespace's ledger a whole ConfigMap a line), and is skipped.
+ */
+function isVaultKeyName(vaultKey: string): boolean {
+  const ns = namespaceOf(vaultKey);
+  if (ns === undefined) return false;
+  const name = vaultKey.slice(ns.length + 1);
+  return NAMESPACE.test(ns) && name.length <= 253 && NAME.test(name);
+}
 
 export function formatEntry(e: RevocationEntry): string {
   return `${e.digest} ${e.at} ${e.vaultKey}`;
@@ -119,17 +156,28 @@ export function formatEntry(e: RevocationEntry): string {
 export function parseEntries(text: string | undefined): RevocationEntry[] {
   const out: RevocationEntry[] = [];
   for (const line of (text ?? '').split('\n')) {
-    const [digest, at, vaultKey] = line.trim().split(/\s+/);
+    const [digest, at, vaultKey, extra] = line.trim().split(/\s+/);
     if (!digest || !DIGEST.test(digest) || !vaultKey || !Number.isSafeInteger(Number(at))) continue;
+    if (extra !== undefined || !isVaultKeyName(vaultKey)) continue;
     out.push({ digest, at: Number(at), vaultKey });
   }
   return out;
 }
 
+/**
+ * A ledger this operator must not rely on, or cannot add to: a ConfigMap of the series made
+ * `immutable` (the operator never makes one; a tenant with only `create` on ConfigMaps can, before
+ * the operator writes there: eleventh round), or a series at its last allowed ConfigMap. Unlike an
+ * API error it does not pass by retrying (namespace-ledger.ts: the namespace is not served).
+ */
+export class LedgerRefused extends Error {
+  override readonly name = 'LedgerRefused';
+}
+
 /** The part of the ConfigMap API the store uses (CoreV1Api, or a fake in unit tests). */
 export interface ConfigMapApi {
-  /** undefined on 404. */
-  read(name: string): Promise<{ resourceVersion: string; text: string } | undefined>;
+  /** undefined on 404. `immutable`: the ConfigMap's `immutable` is true. */
+  read(name: string): Promise<{ resourceVersion: string; text: string; immutable?: boolean } | undefined>;
   /** false on 409 (exists). */
   create(name: string, text: string): Promise<boolean>;
   /** false on 409 (resourceVersion changed). */
@@ -143,20 +191,36 @@ export interface ConfigMapApi {
  */
 export function configMapRevocationStore(
   api: ConfigMapApi,
-  opts: { namespace: string; name: string; shardBytes?: number },
+  opts: {
+    namespace: string;
+    name: string;
+    shardBytes?: number;
+    /**
+     * The ConfigMaps the series may have (a namespace's: the names the chart's RBAC grants): the
+     * last is read without asking for the one after, and a series needing one more is refused
+     * (LedgerRefused). Absent: no end (the release ledger).
+     */
+    maxShards?: number;
+  },
 ): RevocationStore {
   const shardBytes = opts.shardBytes ?? LEDGER_SHARD_BYTES;
+  const maxShards = opts.maxShards ?? Number.POSITIVE_INFINITY;
   const shardName = (i: number) => (i === 1 ? opts.name : `${opts.name}-${i}`);
 
-  /** Every shard that exists, in order, read now. */
+  /** Every shard that exists, in order, read now; refused when one is immutable (not the operator's). */
   const readAll = async () => {
     const shards: { name: string; resourceVersion: string; text: string }[] = [];
-    for (let i = 1; ; i++) {
+    for (let i = 1; i <= maxShards; i++) {
       const name = shardName(i);
       const shard = await api.read(name);
       if (!shard) return shards;
-      shards.push({ name, ...shard });
+      if (shard.immutable)
+        throw new LedgerRefused(
+          `ConfigMap ${opts.namespace}/${name} is immutable: the operator never makes its ledger so, and cannot add to it`,
+        );
+      shards.push({ name, resourceVersion: shard.resourceVersion, text: shard.text });
     }
+    return shards;
   };
 
   return {
@@ -183,7 +247,11 @@ export function configMapRevocationStore(
         };
         if (last && last.text.length + lines[0]!.length <= shardBytes)
           await api.replace(last.name, last.resourceVersion, fill(last.text));
-        else await api.create(shardName(shards.length + 1), fill(''));
+        else if (shards.length < maxShards) await api.create(shardName(shards.length + 1), fill(''));
+        else
+          throw new LedgerRefused(
+            `${opts.namespace}/${opts.name}: full (${maxShards} ConfigMaps): ${lines.length} revocations cannot be stored there`,
+          );
       }
     },
   };
@@ -228,6 +296,7 @@ export function kubernetesConfigMapApi(kc: KubeConfig, namespace: string): Confi
         return {
           resourceVersion: cm.metadata?.resourceVersion ?? '',
           text: cm.data?.[LEDGER_DATA_KEY] ?? '',
+          ...(cm.immutable === true && { immutable: true }),
         };
       } catch (err) {
         if (code(err) === 404) return undefined;
