@@ -33,8 +33,9 @@ export const RUN_SUMMARY =
   '  run exec -- <command…>   mints a run key, runs the command with it in the vendor variable\n' +
   '              (STRIPE_SECRET_KEY and STRIPE_API_KEY, TWILIO_AUTH_TOKEN, RESEND_API_KEY; also\n' +
   '              KEYBRAKE_RUN_ID), passes stdio through, stops the run when the command exits\n' +
-  '              (also on SIGINT/SIGTERM, which it forwards) and exits with its code (1 for a 0\n' +
-  '              when the stop failed after retries: the run key then stays valid until it expires).\n' +
+  '              (also on SIGINT/SIGTERM/SIGHUP, which it forwards) and exits with its code (1 for a 0\n' +
+  '              when the stop failed after retries: the run key then stays valid until it expires;\n' +
+  '              a signal during the stop makes one last attempt at once, a second gives it up).\n' +
   '              It leaves out every variable holding the --token-file credential in its value\n' +
   '              (named on stderr) or its name (counted, not named) and sets nothing else: point\n' +
   '              the command at Keybrake yourself, e.g.\n' +

@@ -463,6 +463,16 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     res.end(text);
   };
 
+  /**
+   * A standby's answer, the connection closed after it: a client retrying on a kept-alive connection
+   * reached this standby again and again, never the leader a Service routes new connections to (a
+   * proxy kept asking an ex-leader that stayed up, and missed the new leader's stops, eleventh round).
+   */
+  const notLeader = (res: ServerResponse) => {
+    res.setHeader('connection', 'close');
+    json(res, 503, { error: 'not leader' });
+  };
+
   // Junk bearers come at the rate a client sends them: a line per refusal would be a log flood.
   const unavailable = sourceWarning(log, 'cannot authenticate a proxy');
   const refused = sourceWarning(log, 'proxy refused');
@@ -470,7 +480,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
   /** Leader check, then TokenReview; answers the error itself and resolves undefined on refusal. */
   const admit = async (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> => {
     if (!opts.isLeader()) {
-      json(res, 503, { error: 'not leader' });
+      notLeader(res);
       return undefined;
     }
     const header = req.headers.authorization ?? '';
@@ -495,7 +505,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
     }
     // The review took a round trip to the apiserver: leadership may have run out meanwhile.
     if (!opts.isLeader()) {
-      json(res, 503, { error: 'not leader' });
+      notLeader(res);
       return undefined;
     }
     return verdict.user;
@@ -626,7 +636,7 @@ export function createSnapshotServer(opts: SnapshotServerOptions): SnapshotServe
           ? ack
           : extra && (path === extra.prefix || path?.startsWith(`${extra.prefix}/`))
             ? async (rq: IncomingMessage, rs: ServerResponse) => {
-                if (!opts.isLeader()) return json(rs, 503, { error: 'not leader' });
+                if (!opts.isLeader()) return notLeader(rs);
                 await extra.handle(rq, rs);
               }
             : undefined;

@@ -85,7 +85,11 @@ async function start(
       headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
-    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+    return {
+      status: res.statusCode,
+      body: (await res.body.json()) as Record<string, unknown>,
+      connection: res.headers['connection'],
+    };
   };
   return { call, reviews, stops };
 }
@@ -278,7 +282,8 @@ describe("the operator's run API when the Lease passes to another replica meanwh
     const l = losing();
     const { call, stops } = await start({ isLeader: l.isLeader, duringReview: l.lose });
     const res = await call('DELETE', '/v1/runs/agents/bot/agent-7', 'runner-token');
-    expect(res).toMatchObject({ status: 503, body: { error: 'not leader' } });
+    // Closed after the answer: the retry must open a connection the Service routes to the leader.
+    expect(res).toMatchObject({ status: 503, body: { error: 'not leader' }, connection: 'close' });
     expect(stops).toEqual([]);
   });
 

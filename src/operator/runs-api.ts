@@ -256,18 +256,21 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
   };
 }
 
-function reply(res: ServerResponse, status: number, body: unknown): void {
+function reply(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    ...(close && { connection: 'close' }),
   });
   res.end(text);
 }
 
 function send(res: ServerResponse, e: RunApiError): void {
-  reply(res, e.status, { error: e.error, message: e.message });
+  // A kept-alive connection goes on reaching this replica: the client's retry of a `not leader`
+  // must open a new one, which the Service routes to the leader (eleventh round).
+  reply(res, e.status, { error: e.error, message: e.message }, e === NOT_LEADER);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
