@@ -15,7 +15,7 @@ const idOf = (value: string | string[] | undefined) =>
     { status: 200, headers: { 'request-id': value }, body: Buffer.alloc(0) },
     'request-id',
     STRIPE,
-    { prefixes: tokenPrefixesOf(undefined), presented: BROUGHT },
+    { prefixes: tokenPrefixesOf(undefined), presented: [BROUGHT] },
   );
 
 describe('recordableRequestId', () => {

@@ -11,11 +11,11 @@ import type { UpstreamResponse } from './upstreams.ts';
 /** What vendors' request ids look like (Stripe `req_…`, Twilio `RQ…`, Resend UUIDs), with room to spare. */
 const REQUEST_ID = /^[A-Za-z0-9._:+/=-]{1,128}$/;
 
-/** The Keybrake keys a request id must not hold: the table's shapes and the credential presented. */
+/** The Keybrake keys a request id must not hold: the table's shapes and the credentials presented. */
 export interface KeysToKeepOut {
   readonly prefixes: TokenPrefixes;
-  /** The credential the call presented (a token the user brought has no shape to find). */
-  readonly presented?: string;
+  /** What the call's Authorization presents (presentedCredentials: a brought token has no shape). */
+  readonly presented: readonly string[];
 }
 
 /**
@@ -39,5 +39,5 @@ export function recordableRequestId(
   if (textCarriesCredential(id, cred)) return null;
   const { prefixes, presented } = keys;
   if (holdsTokenShape(id, prefixes) || holdsTokenShapeAnyCase(id, prefixes)) return null;
-  return presented !== undefined && carriesTokenAnyCase(id, presented) ? null : id;
+  return presented.some((token) => carriesTokenAnyCase(id, token)) ? null : id;
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { startChildSpan } from '../../telemetry/tracing.ts';
-import { tokenPrefixesOf } from '../../tokens/redact.ts';
+import { presentedCredentials, tokenPrefixesOf } from '../../tokens/redact.ts';
 import type { CallContext, PipelineDeps } from '../context.ts';
 import { carriesCredential, unscannableBody } from '../credential-scan.ts';
 import { type KeysToKeepOut, recordableRequestId } from '../request-id.ts';
@@ -101,11 +101,15 @@ export async function forward(ctx: CallContext, deps: PipelineDeps): Promise<Den
 
 const NO_BODY = Buffer.alloc(0);
 
-/** The keys the vendor's request id may reflect from the call: the table's shapes, the credential. */
+/**
+ * The keys the vendor's request id may reflect from the call: the table's shapes, and what
+ * Authorization presents, read as the audit stage reads it for the path (audit.ts `recorded`).
+ */
 function keysToKeepOut(ctx: CallContext): KeysToKeepOut {
-  const prefixes = tokenPrefixesOf(ctx.table ?? undefined);
-  const presented = ctx.adapter!.credential(ctx.call.headers)?.token;
-  return presented === undefined ? { prefixes } : { prefixes, presented };
+  return {
+    prefixes: tokenPrefixesOf(ctx.table ?? undefined),
+    presented: presentedCredentials(ctx.call.headers.authorization, ctx.adapter?.basicUser ?? 'credential'),
+  };
 }
 
 /** The headers of a call sent without the body it came with: none describes a body any more. */
