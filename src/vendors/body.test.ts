@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../decision/reasons.ts';
-import { bodyText, contentEncodingDenial, isContentType } from './body.ts';
+import { bodyText, codingDenial, isContentType } from './body.ts';
 
 describe('isContentType', () => {
   it.each([
@@ -63,7 +63,7 @@ describe('isContentType', () => {
   });
 });
 
-describe('contentEncodingDenial', () => {
+describe('codingDenial', () => {
   it.each([
     [{}, false],
     [{ 'content-encoding': 'identity' }, false],
@@ -76,8 +76,18 @@ describe('contentEncodingDenial', () => {
     [{ 'content-encoding': '\tidentity ' }, false],
     [{ 'content-encoding': 'identity\u00a0' }, true],
     [{ 'content-encoding': '\ufeffidentity' }, true],
+    // Eleventh round: node undoes only chunked; any other transfer coding reached the vendor's side.
+    [{ 'transfer-encoding': 'chunked' }, false],
+    [{ 'transfer-encoding': 'Chunked ' }, false],
+    [{ 'transfer-encoding': 'gzip, chunked' }, true],
+    [{ 'transfer-encoding': 'x-anything, chunked' }, true],
+    [{ 'transfer-encoding': 'chunked, chunked' }, true],
+    [{ 'transfer-encoding': 'identity, chunked' }, true],
+    [{ 'transfer-encoding': ', chunked' }, true],
+    [{ 'transfer-encoding': 'gzip' }, true],
+    [{ 'content-encoding': 'identity', 'transfer-encoding': 'deflate, chunked' }, true],
   ])('%j refused: %s', (headers, refused) => {
-    const r = contentEncodingDenial(headers);
+    const r = codingDenial(headers);
     expect(r !== undefined).toBe(refused);
     if (r) expect(r.reason).toBe('body_invalid');
   });

@@ -4,8 +4,8 @@ import { trimOws } from '../http-whitespace.ts';
 
 /**
  * The framing of a request body as the parse stage accepts it (ADR 0007 §2): the vendor's own
- * content type, `charset=utf-8` or none, no content coding other than `identity`, valid UTF-8
- * without a byte-order mark. Anything else could be read by the vendor in a way Keybrake did not
+ * content type, `charset=utf-8` or none, no content coding other than `identity` and no transfer
+ * coding other than `chunked`, valid UTF-8 without a byte-order mark. Anything else could be read by the vendor in a way Keybrake did not
  * (a gzip body is opaque to us; a latin-1 body decodes differently; a BOM may or may not be part of
  * the first name), so it is refused rather than forwarded at a guessed price. Values are trimmed of
  * HTTP whitespace only (trimOws): `application/x-www-form-urlencoded\xA0` is not the vendor's type.
@@ -21,14 +21,24 @@ const MEDIA_TYPES: Record<BodyType, string> = {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** A `Content-Encoding` other than `identity` (on any request, with or without a body). */
-export function contentEncodingDenial(headers: IncomingHttpHeaders): Denial | undefined {
+/**
+ * A coding Keybrake would not undo (on any request, with or without a body): a `Content-Encoding`
+ * other than `identity`, or a `Transfer-Encoding` other than a single `chunked`. Node undoes only
+ * `chunked` and hands the rest on as it arrived, so `gzip, chunked` was judged as plain text while a
+ * vendor or an intermediary may decode it (eleventh round: judged and forwarded as plain). RFC 9112
+ * lets a server refuse a transfer coding it does not understand; it is refused like a content coding.
+ */
+export function codingDenial(headers: IncomingHttpHeaders): Denial | undefined {
   const coding = headers['content-encoding'];
-  if (coding === undefined || trimOws(coding).toLowerCase() === 'identity') return undefined;
-  return deny(
-    'body_invalid',
-    'Request bodies must not be compressed or encoded: no Content-Encoding but identity.',
-  );
+  if (coding !== undefined && trimOws(coding).toLowerCase() !== 'identity')
+    return deny(
+      'body_invalid',
+      'Request bodies must not be compressed or encoded: no Content-Encoding but identity.',
+    );
+  const transfer = headers['transfer-encoding'];
+  if (transfer !== undefined && trimOws(transfer).toLowerCase() !== 'chunked')
+    return deny('body_invalid', 'Request bodies must not be encoded: no Transfer-Encoding but chunked.');
+  return undefined;
 }
 
 /** Whether the Content-Type is `type` with at most a `charset=utf-8` parameter. */
@@ -54,7 +64,7 @@ export function isContentType(header: string | undefined, type: BodyType): boole
 
 /**
  * The text of a non-empty body of the given type, or why it is refused. The content coding is
- * checked separately (`contentEncodingDenial`), for every request.
+ * checked separately (`codingDenial`), for every request.
  */
 export function bodyText(headers: IncomingHttpHeaders, body: Buffer, type: BodyType): string | Denial {
   const header = headers['content-type'];

@@ -1,5 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
+import { bodyText, codingDenial, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { type MultipartSpec, parseMultipart } from '../multipart.ts';
@@ -28,7 +28,7 @@ const MULTIPART: ReadonlyMap<string, MultipartSpec> = new Map([
  */
 export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
   if (body.length > limits.maxBytes) return deny('body_too_large');
-  const encoding = contentEncodingDenial(req.headers);
+  const encoding = codingDenial(req.headers);
   if (encoding) return encoding;
   if (isQueryMethod(req.method.toUpperCase())) {
     const query = parseFlatForm(req.query, limits);

@@ -1,5 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import { bodyText, contentEncodingDenial, isQueryMethod } from '../body.ts';
+import { bodyText, codingDenial, isQueryMethod } from '../body.ts';
 import { parseForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { type MultipartSpec, parseMultipart } from '../multipart.ts';
@@ -27,7 +27,7 @@ export function parseStripe(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (body.length > limits.maxBytes) {
     return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
   }
-  const encoding = contentEncodingDenial(req.headers);
+  const encoding = codingDenial(req.headers);
   if (encoding) return encoding;
   const query = parseForm(req.query, limits);
   if (isDenial(query)) return query;

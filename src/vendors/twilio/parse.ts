@@ -1,5 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
-import { bodyText, contentEncodingDenial, isContentType, isQueryMethod } from '../body.ts';
+import { bodyText, codingDenial, isContentType, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { foldName, printableName } from '../names.ts';
@@ -25,7 +25,7 @@ export function parseTwilio(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (body.length > limits.maxBytes) {
     return deny('body_too_large', `The request body exceeds ${limits.maxBytes} bytes.`);
   }
-  const encoding = contentEncodingDenial(req.headers);
+  const encoding = codingDenial(req.headers);
   if (encoding) return encoding;
   if (isQueryMethod(req.method.toUpperCase())) {
     const query = parseFlatForm(req.query, limits, QUERY_NAMES);
