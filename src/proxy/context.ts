@@ -89,6 +89,11 @@ export interface IncomingCall {
   /** The HTTP layer stopped reading a body over the size limit. */
   readonly bodyTooLarge?: boolean;
   /**
+   * The HTTP layer read no body because its Content-Type is no media type at all (empty, `;`, `/`):
+   * fastify refuses such a type before any route, and the body is not the vendor's either.
+   */
+  readonly contentTypeUnreadable?: boolean;
+  /**
    * Aborted once the client can no longer take the call's answer: its connection closed, or ends
    * with the answer of a request before it. A call not yet on an upstream connection is then dropped
    * unsent (upstreams.ts); one already sent runs its course. Absent: the client is never gone.

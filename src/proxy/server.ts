@@ -273,13 +273,13 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     },
     // Bad percent-encoding or an unroutable target still gets a vendor-shaped answer.
     frameworkErrors: (error, req, reply) => {
-      serve(req, reply, error.code === 'FST_ERR_CTP_BODY_TOO_LARGE');
+      serve(req, reply, unreadBody(error.code));
     },
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const dispatch = async (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false): Promise<void> => {
+  const dispatch = async (req: FastifyRequest, reply: FastifyReply, unread?: UnreadBody): Promise<void> => {
     const raw = req.raw;
     // Answered already: a client error cut it off, and its body arrived after all (a timeout).
     if (refused.has(raw)) {
@@ -303,7 +303,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       headers: req.headers,
       rawHeaders: raw.rawHeaders,
       body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
-      bodyTooLarge,
+      bodyTooLarge: unread === 'too_large',
+      contentTypeUnreadable: unread === 'content_type',
       signal,
     });
     // A call that began before a shutdown takes its connection with it: no call follows on it, and
@@ -332,8 +333,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
    * JSON, to its log for each such read (tenth round). A failure goes to the error handler, as a
    * rejected handler's does.
    */
-  const serve = (req: FastifyRequest, reply: FastifyReply, bodyTooLarge = false): void => {
-    dispatch(req, reply, bodyTooLarge).catch((error: unknown) => {
+  const serve = (req: FastifyRequest, reply: FastifyReply, unread?: UnreadBody): void => {
+    dispatch(req, reply, unread).catch((error: unknown) => {
       reply.send(error instanceof Error ? error : new Error(String(error)));
     });
   };
@@ -341,7 +342,8 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   app.all('/*', (req, reply) => serve(req, reply));
   app.setNotFoundHandler((req, reply) => serve(req, reply));
   app.setErrorHandler((error: { code?: string }, req, reply) => {
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return serve(req, reply, true);
+    const unread = unreadBody(error.code);
+    if (unread !== undefined) return serve(req, reply, unread);
     // Answered and audited already: a body that did not arrive within --client-timeout.
     if (refused.has(req.raw)) return reply.hijack();
     // Any other failure to read the body (the client went away halfway): refused, never forwarded.
@@ -379,6 +381,23 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       await app.close();
     },
   };
+}
+
+/** Why fastify read no body (or not all of it) for a call the pipeline still answers. */
+type UnreadBody = 'too_large' | 'content_type';
+
+/**
+ * The fastify errors the pipeline answers, as the parse stage would, rather than the error handler's
+ * "did not arrive whole": a body over the limit (body_too_large), and a Content-Type that is no
+ * media type at all (empty, `;`, `/`, `a b`), which fastify refuses before any route (eleventh
+ * round: answered request_invalid, connection closed, though the body had arrived). No body was
+ * read for the latter; node discards it by its framing once the answer is sent, so the connection
+ * stays usable.
+ */
+function unreadBody(code: string | undefined): UnreadBody | undefined {
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'too_large';
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_EMPTY_TYPE') return 'content_type';
+  return undefined;
 }
 
 /** Whether a request's head announces a body (node has refused a malformed length already). */

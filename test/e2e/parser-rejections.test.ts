@@ -9,6 +9,7 @@ import { newToken } from '../../src/tokens/token.ts';
 import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { type RawAnswer, sendRaw } from '../hostile/raw-http.ts';
 import { metricValue } from './fixtures/http.ts';
+import { openConnection } from './fixtures/raw-connection.ts';
 import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
 import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
 
@@ -209,4 +210,34 @@ describe('requests node refuses to parse', () => {
     expect(res.status).toBe(200);
     expect(res.headers['keybrake-decision']).toBe('allow; reason=ok');
   });
+});
+
+// Eleventh round (headers probe): fastify refuses a Content-Type that is no media type before any
+// route, and the error handler answered it request_invalid "did not arrive whole", closing the
+// connection, though the body had arrived whole.
+describe('a Content-Type that is no media type at all', () => {
+  it.each(['', ';', '/', 'a b'])(
+    'Content-Type %j is body_invalid in the vendor shape; its body, a request to the letter, is discarded by its length and never forwarded; the connection serves the next call',
+    async (type) => {
+      const tag = randomBytes(4).toString('hex');
+      const inner = `GET /v1/customers/cus_inner_${tag} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+      const conn = await openConnection(kb.urls.stripe!);
+      const first = await conn.request(
+        `POST /v1/customers HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: ${type}\r\nContent-Length: ${inner.length}\r\n\r\n${inner}`,
+      );
+      expect(first.status).toBe(400);
+      expect(first.headers['keybrake-decision']).toBe('deny; reason=body_invalid');
+      expect(first.headers.connection).not.toBe('close');
+      expect(JSON.parse(first.body)).toMatchObject({
+        error: { type: 'invalid_request_error', code: 'body_invalid' },
+      });
+      const second = await conn.request(
+        `GET /v1/customers/cus_next_${tag} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(second.status).toBe(200);
+      await conn.closed;
+      const seen = upstream.requests.filter((r) => r.includes(tag) || r.startsWith('POST /v1/customers'));
+      expect(seen).toEqual([`GET /v1/customers/cus_next_${tag}`]);
+    },
+  );
 });
