@@ -597,7 +597,8 @@ describe('pipeline: Twilio retries are never free', () => {
       costMicros: USD,
       parties: NO_PARTIES,
     } as const;
-    expect(twilio.honoursIdempotencyKey(message)).toBe(false);
+    const post = { method: 'POST', path: '/2010-04-01/Accounts/AC1/Messages.json', query: '', headers: {} };
+    expect(twilio.honoursIdempotencyKey(message, post)).toBe(false);
     // The real answer on the fixture adapter: a $1 money call priced in the request.
     const fake: VendorAdapter = {
       ...adapter,

@@ -213,10 +213,11 @@ export interface VendorAdapter {
   /**
    * Whether the vendor de-duplicates this very operation by its `Idempotency-Key`: only then may an
    * identical retry with the same key pass without reserving money again (ADR 0007 §4). Stripe: every
-   * operation; Resend: only `POST /emails` and `POST /emails/batch`, the endpoints its documentation
+   * POST (its documentation: the key has no effect on GET and DELETE, so a DELETE sent twice runs
+   * twice); Resend: only `POST /emails` and `POST /emails/batch`, the endpoints its documentation
    * names (a forward, a reply or a broadcast sent twice goes out twice); Twilio: none.
    */
-  honoursIdempotencyKey(op: Operation): boolean;
+  honoursIdempotencyKey(op: Operation, req: VendorRequest): boolean;
   /** The vault token the caller presented; undefined when the header is missing or malformed. */
   credential(headers: IncomingHttpHeaders): PresentedCredential | undefined;
   /**

@@ -85,13 +85,14 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
   });
   const params = { amount: '1000', currency: 'usd', metadata: { a: '1', b: '2' }, expand: ['x', 'y'] };
   const priced = { costMicros: 10_000_000, currencies: ['usd', 'eur'] };
-  const base = callFingerprint('agents/k', null, req(), params, priced);
+  const DAY = ['day:2026-11-26', 'month:2026-11'];
+  const base = callFingerprint('agents/k', null, req(), params, priced, DAY);
 
   it('is sha256 hex, and the same for the same parameters in another order', () => {
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     const reordered = { expand: ['x', 'y'], metadata: { b: '2', a: '1' }, currency: 'usd', amount: '1000' };
     const currencies = ['eur', 'usd'];
-    expect(callFingerprint('agents/k', null, req(), reordered, { ...priced, currencies })).toBe(base);
+    expect(callFingerprint('agents/k', null, req(), reordered, { ...priced, currencies }, DAY)).toBe(base);
   });
 
   // Ninth round: a replay reserves nothing, so under another run it would pass that run's cap free.
@@ -100,8 +101,18 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
     ['no run where there was one', 'run-a', null],
     ['another run', 'run-a', 'run-b'],
   ])('differs for %s', (_name, first, retry) => {
-    const fingerprint = (run: string | null) => callFingerprint('agents/k', run, req(), params, priced);
+    const fingerprint = (run: string | null) => callFingerprint('agents/k', run, req(), params, priced, DAY);
     expect(fingerprint(retry)).not.toBe(fingerprint(first));
+  });
+
+  // Eleventh round: a replay reserves nothing, so one in a later day would move money counted only
+  // in the day that ended.
+  it.each<[string, string[]]>([
+    ['another day', ['day:2026-11-27', 'month:2026-11']],
+    ['another month', ['day:2026-11-26', 'month:2026-12']],
+    ['no calendar window where there was one', []],
+  ])('differs for %s', (_name, periods) => {
+    expect(callFingerprint('agents/k', null, req(), params, priced, periods)).not.toBe(base);
   });
 
   it.each<[string, string, VendorRequest, Record<string, unknown>, PricedAs?]>([
@@ -120,7 +131,7 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
     ['a lower price too', 'agents/k', req(), params, { ...priced, costMicros: 1 }],
     ['another priced currency', 'agents/k', req(), params, { ...priced, currencies: ['usd'] }],
   ])('differs for %s', (_name, scope, r, p, as = priced) => {
-    expect(callFingerprint(scope, null, r, p, as)).not.toBe(base);
+    expect(callFingerprint(scope, null, r, p, as, DAY)).not.toBe(base);
   });
 
   it('serialises keys such as __proto__ as data', () => {
@@ -131,20 +142,26 @@ describe('callFingerprint: what makes two calls the same call (ADR 0007 §4)', (
 });
 
 describe('replayRecord: which calls may be replays', () => {
-  const ctx = (adapter: VendorAdapter, headers: Record<string, string>, op = 'stripe.charges.create') =>
+  const ctx = (
+    adapter: VendorAdapter,
+    headers: Record<string, string>,
+    op = 'stripe.charges.create',
+    method = 'POST',
+    policy: Partial<CompiledPolicy> = {},
+  ) =>
     ({
       adapter,
-      key: key({}),
+      key: key(policy),
       op: { id: op, costMicros: 1_000_000, parties: { currencies: ['usd'] } },
       call: { headers },
-      req: { method: 'POST', path: '/v1/charges', query: '', headers },
+      req: { method, path: '/v1/charges', query: '', headers },
       params: { amount: '1' },
     }) as unknown as CallContext;
   const stripe = createStripeAdapter({ rates: loadExchangeRates() });
   const resend = createResendAdapter();
 
   it('records the key and the fingerprint for a vendor that honours Idempotency-Key', () => {
-    expect(replayRecord(ctx(stripe, { 'idempotency-key': 'k1' }))).toEqual({
+    expect(replayRecord(ctx(stripe, { 'idempotency-key': 'k1' }), clock.now())).toEqual({
       key: 'k1',
       fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
@@ -154,11 +171,72 @@ describe('replayRecord: which calls may be replays', () => {
     const inRun = (runId: string | null) => {
       const c = ctx(stripe, { 'idempotency-key': 'k1' });
       c.runId = runId;
-      return replayRecord(c)?.fingerprint;
+      return replayRecord(c, clock.now())?.fingerprint;
     };
     expect(inRun('run-a')).toBe(inRun('run-a'));
     expect(inRun('run-b')).not.toBe(inRun('run-a'));
     expect(inRun(null)).not.toBe(inRun('run-a'));
+  });
+
+  // Eleventh round: the first attempt, counted in day D, waited for a connection past D's end; its
+  // replay went out free in D+1; the first was then refused unsent but kept in D. The vendor moved
+  // it in D+1 beside D+1's whole cap. A retry in a later day or month is another call.
+  it.each<[string, CompiledPolicy['limits'], string, string, boolean]>([
+    [
+      'one second into the next day',
+      { perDayMicros: 10_000_000 },
+      '2026-11-26T23:59:59',
+      '2026-11-27T00:00:00',
+      false,
+    ],
+    ['later the same day', { perDayMicros: 10_000_000 }, '2026-11-26T00:00:00', '2026-11-26T23:59:59', true],
+    [
+      'into the next month',
+      { perMonthMicros: 10_000_000 },
+      '2026-11-30T23:59:59',
+      '2026-12-01T00:00:00',
+      false,
+    ],
+    [
+      'the next day of the same month, with a monthly cap only',
+      { perMonthMicros: 10_000_000 },
+      '2026-11-26T23:59:59',
+      '2026-11-27T00:00:00',
+      true,
+    ],
+  ])(
+    "a retry %s, in the policy's time zone, is the same call only while its capped windows are",
+    (_name, limits, first, retry, same) => {
+      const policy = { limits, timezone: 'America/New_York' };
+      const at = (local: string) => Date.parse(`${local}-05:00`);
+      const fingerprint = (local: string) =>
+        replayRecord(ctx(stripe, { 'idempotency-key': 'k1' }, undefined, 'POST', policy), at(local))
+          ?.fingerprint;
+      expect(fingerprint(retry) === fingerprint(first)).toBe(same);
+    },
+  );
+
+  it('counts a retry after the day ended in the new day, in full, with the injected clock', async () => {
+    const callClock = fixedClock('2026-11-26T23:59:58Z');
+    const store = new MemoryCounterStore({ clock: callClock, sweepIntervalMs: 0 });
+    const c = ctx(stripe, { 'idempotency-key': 'k1' }, undefined, 'POST', {
+      limits: { perDayMicros: 1_500_000 },
+    });
+    const reserveOnce = () =>
+      reserveWindows(store, c.key!, 1_000_000, undefined, replayRecord(c, callClock.now()), callClock);
+    expect(await reserveOnce()).toMatchObject({ ok: true, replay: false });
+    callClock.advance(1_000);
+    expect(await reserveOnce()).toMatchObject({ ok: true, replay: true });
+    callClock.advance(1_000);
+    expect(await reserveOnce()).toMatchObject({ ok: true, replay: false });
+    expect(await store.used('agents/k', 'day:2026-11-27')).toBe(1_000_000);
+  });
+
+  // Stripe: "Don't send idempotency keys in GET and DELETE requests because it has no effect": a
+  // DELETE that moves money (a cancel with invoice_now, a discount removed) runs again.
+  it.each(['DELETE', 'GET'])('records nothing for a Stripe %s: Stripe ignores the key there', (method) => {
+    const c = ctx(stripe, { 'idempotency-key': 'k1' }, 'stripe.subscriptions.cancel', method);
+    expect(replayRecord(c, clock.now())).toBeUndefined();
   });
 
   // Resend de-duplicates only POST /emails and POST /emails/batch; a forward, a reply, a draft or a
@@ -166,7 +244,9 @@ describe('replayRecord: which calls may be replays', () => {
   const resendMoney = RESEND_OPERATIONS.filter((row) => row.class === 'money').map((row) => row.id);
   it.each(resendMoney)('Resend %s: a replay only for the two endpoints Resend de-duplicates', (op) => {
     const free = op === 'resend.emails.send' || op === 'resend.emails.batch';
-    expect(replayRecord(ctx(resend, { 'idempotency-key': 'k1' }, op))?.key).toBe(free ? 'k1' : undefined);
+    expect(replayRecord(ctx(resend, { 'idempotency-key': 'k1' }, op), clock.now())?.key).toBe(
+      free ? 'k1' : undefined,
+    );
   });
 
   it('covers every kind of Resend send', () => {
@@ -191,14 +271,14 @@ describe('replayRecord: which calls may be replays', () => {
       { 'idempotency-key': 'k1', connection: 'Idempotency-Key' },
     ],
   ])('records nothing for %s', (_name, adapter, headers, op) => {
-    expect(replayRecord(ctx(adapter, headers, op))).toBeUndefined();
+    expect(replayRecord(ctx(adapter, headers, op), clock.now())).toBeUndefined();
   });
 
   // The forwarder keeps a header `Connection` names with a no-break space around it (one reading of
   // the list, connection-list.ts): the vendor sees this key, so a retry with it is a replay.
   it('records a key that Connection names only with a no-break space after it', () => {
     const headers = { 'idempotency-key': 'k1', connection: 'close, Idempotency-Key\u00a0' };
-    expect(replayRecord(ctx(stripe, headers))?.key).toBe('k1');
+    expect(replayRecord(ctx(stripe, headers), clock.now())?.key).toBe('k1');
   });
 });
 

@@ -131,14 +131,16 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
   const key = ctx.key!;
   const op = ctx.op!;
   const span = startChildSpan(ctx.span, 'keybrake.reserve');
+  // One instant for the windows the call is counted in and for its fingerprint, which names them.
+  const now = deps.clock.now();
   try {
     const reserved = await reserveWindows(
       deps.counters,
       key,
       op.costMicros,
       ctx.runId ?? undefined,
-      op.costMicros > 0 ? replayRecord(ctx) : undefined,
-      deps.clock,
+      op.costMicros > 0 ? replayRecord(ctx, now) : undefined,
+      { now: () => now },
       ctx.rateCounted,
       ctx.runKey ?? undefined,
       passesStoreDown(op, key.policy),
@@ -166,13 +168,28 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<Den
  * operation the vendor de-duplicates by `Idempotency-Key`, and only for a key that reaches the vendor
  * (one header, not nominated by `Connection`, which would drop it on the way).
  */
-export function replayRecord(ctx: CallContext): IdempotencyRecord | undefined {
+export function replayRecord(ctx: CallContext, now: number): IdempotencyRecord | undefined {
   const op = ctx.op;
-  if (!ctx.adapter || !op || !ctx.adapter.honoursIdempotencyKey(op)) return undefined;
+  if (!ctx.adapter || !op || !ctx.adapter.honoursIdempotencyKey(op, ctx.req!)) return undefined;
   const key = idempotencyKey(ctx.call.headers);
   if (key === undefined) return undefined;
   const priced = { costMicros: op.costMicros, currencies: op.parties.currencies };
-  return { key, fingerprint: callFingerprint(ctx.key!.uid, ctx.runId, ctx.req!, ctx.params!, priced) };
+  const periods = calendarPeriods(ctx.key!.policy, op.costMicros, now);
+  return {
+    key,
+    fingerprint: callFingerprint(ctx.key!.uid, ctx.runId, ctx.req!, ctx.params!, priced, periods),
+  };
+}
+
+/**
+ * The calendar windows a call made at `now` is counted in (`day:2026-12-01`, `month:2026-12`, those
+ * its policy caps), as `windowsFor` names them for the reserve: part of "the same call" (eleventh
+ * round, see callFingerprint).
+ */
+export function calendarPeriods(policy: CompiledPolicy, costMicros: number, now: number): string[] {
+  return windowsFor(policy, costMicros, now, undefined)
+    .filter((w) => w.kind === 'day' || w.kind === 'month')
+    .map((w) => w.bucket);
 }
 
 /** The caller's Idempotency-Key, when it is one a store may keep and the vendor will see. */
@@ -194,7 +211,7 @@ export interface PricedAs {
 /**
  * What makes two calls "the same call" for a replay: sha256 hex of the vault key, the run (its id,
  * or none), method, sub host, path, query, account headers, the price Keybrake reserved and the
- * currencies it priced in, and the canonical body (parsed parameters, object keys sorted, arrays in
+ * currencies it priced in, the calendar windows it is counted in, and the canonical body (parsed parameters, object keys sorted, arrays in
  * order), so a benign re-encoding of the same parameters matches and any other change does not. The
  * price is part of it because a lookup prices a call from what the vendor holds (a confirm, a
  * capture, an invoice's payment): the same request at a raised price is another call, counted in
@@ -202,7 +219,13 @@ export interface PricedAs {
  * retried after its amount went from $1 to $90 was charged $90, counted $0). The run is part of it
  * because a replay reserves nothing: the same request under another run would move money counted
  * only in the first run's window, past its own run's cap (ninth round: a $9 charge whose first
- * attempt got a 5xx in a $10 run passed free in a $1 run).
+ * attempt got a 5xx in a $10 run passed free in a $1 run). The calendar day and month the call is
+ * counted in (`periods`, calendarPeriods) are part of it for the same reason: a replay in a later
+ * day would move money counted only in the day that ended, and the first attempt, held for a
+ * connection past that day's end, is then refused unsent but kept (its replay was admitted), so
+ * the vendor first acts on it in the new day beside that day's whole cap (eleventh round: $15 in a
+ * day under a $10 cap). A retry after the day or month ends is therefore a new call, counted there;
+ * a true replay across midnight is over-counted, the safe side.
  */
 export function callFingerprint(
   scope: string,
@@ -210,6 +233,7 @@ export function callFingerprint(
   req: VendorRequest,
   params: Params,
   priced: PricedAs,
+  periods: readonly string[],
 ): string {
   const accounts = ACCOUNT_HEADERS.map((h) => {
     const v = req.headers[h];
@@ -225,6 +249,7 @@ export function callFingerprint(
     ...accounts,
     priced.costMicros,
     [...priced.currencies].sort(),
+    [...periods].sort(),
   ]);
   return createHash('sha256').update(head).update('\n').update(canonicalJson(params)).digest('hex');
 }

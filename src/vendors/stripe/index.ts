@@ -19,8 +19,11 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
   return {
     name: 'stripe',
     requestIdHeader: 'request-id',
-    // Stripe: "All POST requests accept idempotency keys" (GET and DELETE are idempotent anyway).
-    honoursIdempotencyKey: () => true,
+    // Stripe: "All POST requests accept idempotency keys. Don't send idempotency keys in GET and
+    // DELETE requests because it has no effect" (docs.stripe.com/api/idempotent_requests). A DELETE
+    // that moves money (a subscription cancelled with invoice_now, a discount removed) sent again
+    // with the same key is carried out again, so it is counted again (eleventh round).
+    honoursIdempotencyKey: (_op, req) => req.method === 'POST',
     credential: stripeCredential,
     parse: parseStripe,
     price: (req, params, _key, known) => classifyStripe(req, params, rates, known),
