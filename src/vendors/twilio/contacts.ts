@@ -57,7 +57,15 @@ const RESERVATION = {
   from: ['From', 'CallFrom', 'DequeueFrom'],
   dials: { call: ['CallTo'], dequeue: ['DequeueTo'], conference: ['To'] },
 } as const;
-const PARTICIPANT = { to: ['MessagingBinding.Address'], from: ['MessagingBinding.ProxyAddress'] } as const;
+/**
+ * A conversation participant's `ProxyAddress` (and, for group MMS, `ProjectedAddress`) is the number
+ * every later message of the conversation to it leaves from, whoever sends it. An update can move
+ * both, though not the participant's own address (eleventh probe round, fixes probe: an update
+ * moved a participant created from an allowed number to any other).
+ */
+const PARTICIPANT_SENDERS = ['MessagingBinding.ProxyAddress', 'MessagingBinding.ProjectedAddress'] as const;
+const PARTICIPANT = { to: ['MessagingBinding.Address'], from: PARTICIPANT_SENDERS } as const;
+const PARTICIPANT_UPDATE = { from: PARTICIPANT_SENDERS } as const;
 const WITH_PARTICIPANTS = { json: { field: 'Participant', path: ['messaging_binding', 'address'] } } as const;
 const STUDIO = { to: ['To'], from: ['From'] } as const;
 /**
@@ -106,8 +114,13 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.messaging.v1.create_phone_number': POOL('PhoneNumberSid'),
   'twilio.messaging.v1.create_short_code': POOL('ShortCodeSid'),
   'twilio.messaging.v1.create_channel_sender': { from: ['Sid'], pathFrom: ['{MessagingServiceSid}'] },
+  // A Proxy service's pool, by a number's SID or the number itself: every later session's proxy
+  // number is taken from it (eleventh probe round, fixes probe).
+  'twilio.proxy.v1.create_phone_number': { from: ['Sid', 'PhoneNumber'], pathFrom: ['{ServiceSid}'] },
   'twilio.conversations.v1.create_conversation_participant': PARTICIPANT,
   'twilio.conversations.v1.create_service_conversation_participant': PARTICIPANT,
+  'twilio.conversations.v1.update_conversation_participant': PARTICIPANT_UPDATE,
+  'twilio.conversations.v1.update_service_conversation_participant': PARTICIPANT_UPDATE,
   'twilio.conversations.v1.create_conversation_with_participants': WITH_PARTICIPANTS,
   'twilio.conversations.v1.create_service_conversation_with_participants': WITH_PARTICIPANTS,
   // Fourth probe round: a binding's address receives every later notification to its identity or

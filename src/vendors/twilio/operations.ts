@@ -6595,7 +6595,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Services/{ServiceSid}/PhoneNumbers',
     id: 'twilio.proxy.v1.create_phone_number',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'proxy',

@@ -1161,6 +1161,16 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "adds a WhatsApp, RCS or Messenger sender to the service's pool: every later send through the service may leave from it",
   },
+  // Eleventh probe round (fixes probe): a Proxy service's pool is the same kind of standing sender.
+  // Every later session's proxy number is taken from it, for the merchant's own sessions too, and
+  // the messages and calls relayed through them never pass through Keybrake. The number stored
+  // (`Sid` or `PhoneNumber`) and the service are checked against allow.senders (contacts.ts).
+  {
+    host: 'proxy',
+    match: 'POST /v1/Services/{ServiceSid}/PhoneNumbers',
+    class: 'destructive',
+    note: "adds a number to the Proxy service's pool: every later session of the service may relay calls and messages through it",
+  },
   // Eleventh probe round: a consent opt-in overrides the recipient's STOP, for the merchant's own sends
   // as well (Twilio refuses those with 21610 until then): like re-subscribing a Resend contact. A
   // contact record's zip code and country decide when quiet hours hold the account's messages back.
@@ -1352,7 +1362,7 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     note: 'regulatory bundles, documents, eligibility checks',
   },
   { host: 'preview', match: 'POST /**', class: 'write' },
-  { host: 'proxy', match: 'POST /**', class: 'write', note: 'services, number pools, session updates' },
+  { host: 'proxy', match: 'POST /**', class: 'write', note: 'services, session updates; pool adds above' },
   { host: 'routes', match: 'POST /**', class: 'write', note: 'the region inbound traffic is processed in' },
   {
     host: 'serverless',
