@@ -105,7 +105,13 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
 
   /** The last update emitted, and the files it was made of. */
   let last:
-    | { files: readonly (readonly Verdict[])[]; update: ResourceSetUpdate; timedOut?: boolean }
+    | {
+        files: readonly (readonly Verdict[])[];
+        update: ResourceSetUpdate;
+        timedOut?: boolean;
+        /** The update was made with file errors: refused, so the next load is never quiet. */
+        fileErrors?: boolean;
+      }
     | undefined;
   let settling: { cancel(): void } | undefined;
 
@@ -117,7 +123,18 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     if (entries === undefined) return timedOut(changedAt);
     const { items: files, errors: fileErrors } = flattenEntries(entries, (f) => [f.verdicts]);
     scheduleSettle();
-    if (quiet && last && !last.timedOut && fileErrors.length === 0 && sameItems(files, last.files))
+    // Quiet only after an update without file errors: one with them was refused (revocations
+    // aside), and the same files read cleanly now are a change to apply (eleventh round: a file
+    // listed and deleted before its read refused a load, and the reload its deletion queued, finding
+    // the same files, gave no update; an edit made with the deletion stayed unapplied).
+    if (
+      quiet &&
+      last &&
+      !last.timedOut &&
+      !last.fileErrors &&
+      fileErrors.length === 0 &&
+      sameItems(files, last.files)
+    )
       return last.update;
     const { set, errors: setErrors } = assembler.assemble(files);
     const errors = [...fileErrors, ...setErrors];
@@ -125,7 +142,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     for (const e of entries) if ('error' in e && e.missing) missing.add(e.error.source);
     const origin = manifestOrigin(files, errors, missing);
     const update: ResourceSetUpdate = { set, errors, changedAt, origin };
-    last = { files, update };
+    last = { files, update, fileErrors: fileErrors.length > 0 };
     emit(update);
     return update;
   };
