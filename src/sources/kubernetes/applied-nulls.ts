@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { SpendPolicySpecSchema, VaultKeySpecSchema } from '../../api/v1alpha1/index.ts';
+
 /** kubectl's copy of the manifest it last applied, in client-side `kubectl apply`. */
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -14,8 +17,16 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * (Nullable CRD fields keep the null for server-side apply, `kubectl create`/`replace` and API clients:
  * crd.ts.) A field the stored object has a value for is left alone: a later `kubectl patch` that
  * filled it in is what is in force. Returns `spec` itself when there is nothing to put back.
+ *
+ * The annotation is the tenant's to write (any `kubectl patch`), so it is read only where the spec's
+ * schema has a field: a null is put back at a field the schema knows, and only an object field of the
+ * schema is gone into (eleventh round, fixes probe: an annotation nested 8 000 levels deep made the
+ * walk overflow the stack inside the watch callback, which client-node swallows, so the key's delete
+ * was never seen). Nothing else of it is looked at: not `__proto__` (which, assigned, set the restored
+ * spec's prototype), not a field the schema lacks. The walk is as deep as the schema, two levels.
  */
 export function withAppliedNulls(
+  kind: 'VaultKey' | 'SpendPolicy',
   spec: unknown,
   annotations: Readonly<Record<string, string>> | undefined,
 ): unknown {
@@ -31,26 +42,64 @@ export function withAppliedNulls(
   const given = isObject(parsed) ? parsed.spec : undefined;
   if (!isObject(given)) return spec;
   if (spec !== undefined && !isObject(spec)) return spec;
-  return restore(given, spec ?? {});
+  return restore(given, spec ?? {}, SHAPES[kind]);
 }
 
-/** `stored` with `given`'s nulls where it has nothing; the same object when none is put back. */
-function restore(given: Record<string, unknown>, stored: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The fields of a spec, and for each object field its own fields: what `restore` may follow. Made
+ * from the zod schema the compiler validates with (DESIGN.md §2), so it cannot drift from it.
+ */
+interface Shape {
+  readonly fields: ReadonlyMap<string, Shape | undefined>;
+}
+
+function shapeOf(schema: z.ZodType): Shape {
+  const walk = (node: Record<string, unknown>): Shape => {
+    const fields = new Map<string, Shape | undefined>();
+    for (const [name, field] of Object.entries(
+      (node.properties ?? {}) as Record<string, Record<string, unknown>>,
+    )) {
+      // An object field with named fields is gone into; a list, a scalar or a map is not.
+      fields.set(name, field.type === 'object' && field.properties !== undefined ? walk(field) : undefined);
+    }
+    return { fields };
+  };
+  return walk(z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>);
+}
+
+const SHAPES: Readonly<Record<'VaultKey' | 'SpendPolicy', Shape>> = {
+  VaultKey: shapeOf(VaultKeySpecSchema),
+  SpendPolicy: shapeOf(SpendPolicySpecSchema),
+};
+
+/**
+ * `stored` with `given`'s nulls where it has nothing, at `shape`'s fields only; the same object when
+ * none is put back. Recurses once per object level of the schema (not of `given`), so its depth is
+ * the schema's whatever the annotation holds.
+ */
+function restore(
+  given: Record<string, unknown>,
+  stored: Record<string, unknown>,
+  shape: Shape,
+): Record<string, unknown> {
   let out = stored;
-  for (const [name, value] of Object.entries(given)) {
+  for (const [name, inner] of shape.fields) {
+    if (!Object.hasOwn(given, name)) continue;
+    const value = given[name];
     const has = Object.hasOwn(stored, name);
     let next: unknown;
     if (value === null) {
       if (has) continue;
       next = null;
-    } else if (isObject(value)) {
-      const inner = has ? stored[name] : {};
-      if (!isObject(inner)) continue;
-      next = restore(value, inner);
-      if (next === inner) continue;
+    } else if (isObject(value) && inner !== undefined) {
+      const held = has ? stored[name] : {};
+      if (!isObject(held)) continue;
+      next = restore(value, held, inner);
+      if (next === held) continue;
     } else continue;
     if (out === stored) out = { ...stored };
-    out[name] = next;
+    // Only the schema's field names reach here; defineProperty all the same, never a prototype.
+    Object.defineProperty(out, name, { value: next, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

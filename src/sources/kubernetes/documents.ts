@@ -58,14 +58,67 @@ export function slim(kind: WatchedKind, object: KubeObject): KubeObject {
       ...(object.data !== undefined && object.data !== null && { data: object.data }),
     };
   }
-  return {
+  const slimmed = {
     apiVersion: object.apiVersion ?? 'keybrake.dev/v1alpha1',
     kind,
     metadata,
     // With the fields the applied manifest left empty: kubectl dropped them (applied-nulls.ts).
-    spec: withAppliedNulls(object.spec, m.annotations),
+    spec: withAppliedNulls(kind, object.spec, m.annotations),
     ...(object.status !== undefined && { status: object.status }),
   };
+  // A closed spec object keeps unknown fields (crd.ts), so a tenant can store one nested up to the
+  // API server's 10 000 levels, and what reads the object next (compileSignature's JSON.stringify,
+  // the schema, a status message) recurses; JSON.stringify overflows the stack at about 4 500 levels, and
+  // a throw here was the whole list's or, in the watch, lost the event (eleventh round, fixes probe).
+  if (!nestedWithin(slimmed.spec, MAX_SPEC_DEPTH))
+    throw new UnreadableObjectError(`spec is nested deeper than ${MAX_SPEC_DEPTH} levels`);
+  return slimmed;
+}
+
+/** Far deeper than any spec the schemas accept (two object levels); far below any stack limit. */
+export const MAX_SPEC_DEPTH = 32;
+
+/** An object the source cannot read safely: it is rejected alone (source.ts `read`). */
+export class UnreadableObjectError extends Error {
+  override readonly name = 'UnreadableObjectError';
+}
+
+/** Whether `value` nests at most `max` objects or lists deep; iterative, so any depth is safe to ask. */
+export function nestedWithin(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return false;
+    for (const child of Object.values(v))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/**
+ * What the cache keeps of an object `slim` could not read: its identity only, no spec, so it is never
+ * served (the source makes it a rejected entry) and a later change or delete of it is still applied.
+ * Only string metadata is taken, and nothing else of the object is touched.
+ */
+export function unreadable(kind: WatchedKind, object: KubeObject): KubeObject {
+  const m = (isRecord(object) && isRecord(object.metadata) ? object.metadata : {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const metadata: Record<string, unknown> = {};
+  for (const f of ['name', 'namespace', 'uid', 'resourceVersion', 'deletionTimestamp', 'creationTimestamp']) {
+    const v = text(m[f]);
+    if (v !== undefined) metadata[f] = v;
+  }
+  if (typeof m.generation === 'number') metadata.generation = m.generation;
+  return {
+    apiVersion: kind === 'Secret' ? 'v1' : 'keybrake.dev/v1alpha1',
+    kind,
+    metadata: metadata as KubeObject['metadata'],
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
 }
 
 /**

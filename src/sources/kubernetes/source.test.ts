@@ -175,3 +175,120 @@ describe('kubernetes source', () => {
     expect(source.get('Secret', 'agents', 'up')?.metadata?.annotations).toEqual({ keep: 'me' });
   });
 });
+
+// One tenant's object that cannot be read must stay that object's problem (eleventh round, fixes probe):
+// a throw out of the list kept the cluster-wide informer from ever syncing, and a throw in the watch
+// callback is swallowed by client-node 2.0.1 (dist/watch.js: `try { callback(...) } catch {}`), so the
+// event, a delete too, was lost and the revoked key kept.
+describe('kubernetes source, an object that cannot be read', () => {
+  const nested = (depth: number) => JSON.parse(`${'{"a":'.repeat(depth)}null${'}'.repeat(depth)}`) as unknown;
+  const deepAnnotation = {
+    'kubectl.kubernetes.io/last-applied-configuration': `{"spec":${'{"a":'.repeat(20_000)}null${'}'.repeat(20_000)}}`,
+  };
+  const annotated = (name: string, rv: string) => {
+    const o = key(name, rv);
+    o.metadata!.annotations = deepAnnotation;
+    return o;
+  };
+  // A closed spec object keeps unknown fields (crd.ts): the API server stores one up to 10 000 deep.
+  const deepSpec = (name: string, rv: string) => {
+    const o = key(name, rv);
+    (o.spec as Record<string, unknown>).zz = nested(10_000);
+    return o;
+  };
+
+  function swallowing() {
+    const api = fakeCollections();
+    const updates: KubernetesSourceUpdate[] = [];
+    const deleted: string[] = [];
+    const source = createKubernetesSource(
+      {
+        list: (kind: WatchedKind, ns: string | undefined) => api.list(collectionPath(kind, ns)),
+        // As client-node wraps the callback: whatever it throws is dropped without a word.
+        watch: (path, query, onEvent, onDone) =>
+          api.watch(
+            path,
+            query,
+            (type, o) => {
+              try {
+                onEvent(type, o);
+              } catch {
+                /* client-node: ignore */
+              }
+            },
+            onDone,
+          ),
+      },
+      { log: silentLogger(), backoff: { initialMs: 1, maxMs: 2 } },
+    );
+    sources.push(source);
+    source.onUpdate((u) => updates.push(u));
+    source.onDelete((d) => deleted.push(d.name));
+    return { api, source, updates, deleted };
+  }
+  const served = (u: KubernetesSourceUpdate | undefined) =>
+    (u?.set.keys ?? []).map((k) => k.metadata.name).sort();
+  const rejected = (u: KubernetesSourceUpdate | undefined) =>
+    (u?.set.rejected ?? []).map((r) => r.name).sort();
+
+  it('in the first list is rejected alone, and every other object is served', async () => {
+    const { api, source } = swallowing();
+    api.setItems(collectionPath('SpendPolicy', undefined), [policy('p', '2')]);
+    api.setItems(collectionPath('VaultKey', undefined), [
+      key('good', '3'),
+      annotated('annotated', '4'),
+      deepSpec('deep', '5'),
+    ]);
+    const first = await source.start();
+    // The annotation is read only along the schema's fields: nothing to put back, served as stored.
+    expect(served(first)).toEqual(['annotated', 'good']);
+    expect(rejected(first)).toEqual(['deep']);
+    expect(first.set.rejected[0]).toMatchObject({ kind: 'VaultKey', namespace: 'agents', uid: 'uid-deep' });
+    expect(first.errors.map((e) => e.message)).toEqual([
+      'cannot be read (spec is nested deeper than 32 levels); not served',
+    ]);
+    expect(source.get('VaultKey', 'agents', 'deep')?.spec).toBeUndefined();
+  });
+
+  it('in a watch event does not stop that object’s delete, nor the events of others', async () => {
+    const { api, source, updates, deleted } = swallowing();
+    api.setItems(collectionPath('SpendPolicy', undefined), [policy('p', '2')]);
+    api.setItems(collectionPath('VaultKey', undefined), [key('a', '3'), key('b', '4'), key('good', '5')]);
+    await source.start();
+    const w = await waitFor(() => {
+      const found = api.latest(collectionPath('VaultKey', undefined));
+      if (!found) throw new Error('not watching yet');
+      return found;
+    });
+    w.send('MODIFIED', annotated('a', '6'));
+    w.send('MODIFIED', deepSpec('b', '7'));
+    await waitFor(() => expect(rejected(updates.at(-1))).toEqual(['b']));
+    expect(served(updates.at(-1))).toEqual(['a', 'good']);
+    w.send('DELETED', annotated('a', '8'));
+    w.send('DELETED', deepSpec('b', '9'));
+    await waitFor(() => expect(deleted).toEqual(['a', 'b']));
+    expect(source.get('VaultKey', 'agents', 'a')).toBeUndefined();
+    expect(source.get('VaultKey', 'agents', 'b')).toBeUndefined();
+    await waitFor(() => expect(served(updates.at(-1))).toEqual(['good']));
+    expect(rejected(updates.at(-1))).toEqual([]);
+  });
+
+  it('in a relist does not keep the informer from being current again', async () => {
+    const { api, source } = swallowing();
+    api.setItems(collectionPath('VaultKey', undefined), [key('good', '3')]);
+    await source.start();
+    api.setItems(collectionPath('VaultKey', undefined), [
+      key('good', '3'),
+      annotated('a', '4'),
+      deepSpec('b', '5'),
+    ]);
+    const lists = api.lists.length;
+    api.latest(collectionPath('VaultKey', undefined))!.end(Object.assign(new Error('Gone'), { code: 410 }));
+    await waitFor(() => {
+      expect(api.lists.length).toBeGreaterThan(lists);
+      expect(source.informers().every((i) => i.current)).toBe(true);
+      expect(source.get('VaultKey', 'agents', 'a')).toBeDefined();
+      expect(source.get('VaultKey', 'agents', 'b')).toBeDefined();
+    });
+  });
+});

@@ -1,10 +1,15 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
-import type { ResourceSetUpdate } from '../../api/resource-set.ts';
+import type {
+  DocumentError,
+  RawDocument,
+  RejectedObject,
+  ResourceSetUpdate,
+} from '../../api/resource-set.ts';
 import { GROUP, VERSION } from '../../api/v1alpha1/index.ts';
 import { createValidationCache, validate } from '../../api/validate.ts';
 import type { BackoffOptions } from '../../backoff.ts';
 import type { Log } from '../../telemetry/logger.ts';
-import { compileSignature, slim, toRawDocument, type WatchedKind } from './documents.ts';
+import { compileSignature, slim, toRawDocument, unreadable, type WatchedKind } from './documents.ts';
 import { PLURALS, SECRET_SELECTOR } from './labels.ts';
 import {
   createReflector,
@@ -151,6 +156,32 @@ export function createKubernetesSource(
   // The informers keep an unchanged object as the same object: a change re-validates only itself.
   const validation = createValidationCache();
 
+  // Objects `slim` could not read, as their stand-ins in the informers' caches (documents.ts `unreadable`).
+  const unread = new WeakMap<KubeObject, string>();
+  /**
+   * One object as the cache keeps it. Whatever `slim` throws for it is this object's alone: it is
+   * kept as a stand-in that carries its identity and is never served (a rejected entry, emit), so
+   * the list, the watch and every other object go on, and its later change or delete still applies.
+   * Thrown out of the list, one tenant's object kept every namespace's informer from syncing; thrown
+   * in the watch callback, client-node swallows it and the event, a delete too, is lost (eleventh
+   * round, fixes probe).
+   */
+  const read = (kind: WatchedKind, object: KubeObject): KubeObject => {
+    try {
+      return slim(kind, object);
+    } catch (err) {
+      const standIn = unreadable(kind, object);
+      const why = err instanceof Error ? err.message : 'unknown error';
+      unread.set(standIn, why);
+      const m = standIn.metadata ?? {};
+      opts.log.warn(
+        { kind, namespace: m.namespace, name: m.name, error: why },
+        'kubernetes object cannot be read; not served',
+      );
+      return standIn;
+    }
+  };
+
   const schedule = () => {
     firstChangeAt ??= now();
     if (!allSynced || timer || closed) return;
@@ -160,10 +191,18 @@ export function createKubernetesSource(
   const emit = () => {
     timer = undefined;
     if (closed) return;
-    const docs = KINDS.flatMap((kind) =>
-      (reflectors.get(kind) ?? []).flatMap((r) => r.items().map((o) => toRawDocument(kind, o))),
-    ).sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-    const { set, errors } = validate(docs, { cache: validation });
+    const docs: RawDocument[] = [];
+    const unreadObjects: { kind: WatchedKind; object: KubeObject; why: string }[] = [];
+    for (const kind of KINDS)
+      for (const r of reflectors.get(kind) ?? [])
+        for (const o of r.items()) {
+          const why = unread.get(o);
+          if (why === undefined) docs.push(toRawDocument(kind, o));
+          else unreadObjects.push({ kind, object: o, why });
+        }
+    docs.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+    const validated = validate(docs, { cache: validation });
+    const { set, errors } = unreadObjects.length === 0 ? validated : withUnreadable(validated, unreadObjects);
     const update: KubernetesSourceUpdate = {
       set,
       errors,
@@ -195,10 +234,10 @@ export function createKubernetesSource(
           ...(kind === 'Secret' && { labelSelector: SECRET_SELECTOR }),
           list: async () => {
             const listed = await api.list(kind, namespace);
-            return { ...listed, items: listed.items.map((o) => slim(kind, o)) };
+            return { ...listed, items: listed.items.map((o) => read(kind, o)) };
           },
           watch: (path, query, onEvent, onDone) =>
-            api.watch(path, query, (type, o) => onEvent(type, type === 'ERROR' ? o : slim(kind, o)), onDone),
+            api.watch(path, query, (type, o) => onEvent(type, type === 'ERROR' ? o : read(kind, o)), onDone),
           onChange: (change) => {
             if (change.type === 'delete') {
               const m = change.object.metadata ?? {};
@@ -285,4 +324,41 @@ export function createKubernetesSource(
       await Promise.all(all().map((r) => r.stop()));
     },
   };
+}
+
+/**
+ * The objects the source could not read, added to a validation's result as `validate` adds an invalid
+ * one: an error, and for a VaultKey or SpendPolicy a rejected entry, so it is not served, its keys say
+ * why (Ready=False Invalid) and a Secret it owns stays its own. An unreadable Secret is left out: the
+ * keys naming it are not served either.
+ */
+function withUnreadable(
+  validated: { set: KubernetesSourceUpdate['set']; errors: readonly DocumentError[] },
+  objects: readonly { kind: WatchedKind; object: KubeObject; why: string }[],
+): { set: KubernetesSourceUpdate['set']; errors: DocumentError[] } {
+  const errors = [...validated.errors];
+  const rejected = [...validated.set.rejected];
+  for (const { kind, object, why } of objects) {
+    const m = object.metadata ?? {};
+    const error: DocumentError = {
+      source: `kubernetes:${kind}/${m.namespace ?? ''}/${m.name ?? ''}`,
+      index: 0,
+      kind,
+      ...(m.namespace !== undefined && { namespace: m.namespace }),
+      ...(m.name !== undefined && { name: m.name }),
+      path: '',
+      message: `cannot be read (${why}); not served`,
+    };
+    errors.push(error);
+    if (kind !== 'Secret' && m.namespace !== undefined && m.name !== undefined)
+      rejected.push({
+        kind,
+        namespace: m.namespace,
+        name: m.name,
+        ...(m.uid !== undefined && { uid: m.uid }),
+        ...(m.generation !== undefined && { generation: m.generation }),
+        errors: [error],
+      } satisfies RejectedObject);
+  }
+  return { set: { ...validated.set, rejected }, errors };
 }
