@@ -2,6 +2,7 @@ import { appendFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { symlinkDiamond } from '../../../test/env/symlink-diamond.ts';
 import { manifestFingerprint } from './fingerprint.ts';
 
 let dir: string;
@@ -79,5 +80,16 @@ describe('manifestFingerprint', () => {
     expect(empty).not.toBe(gone);
     await writeFile(join(m, 'key.yaml'), 'a: 1');
     expect(manifestFingerprint([m])).not.toBe(empty);
+  });
+
+  // Eleventh round: the walk listed a folder once per path to it (2^levels through a diamond).
+  it('lists a folder reached by many links once, as the loader reads it, and still sees it change', async () => {
+    await symlinkDiamond(dir, 12);
+    const k = join(dir, 'tree', 'd12', 'k.yaml');
+    await writeFile(k, 'a: 1');
+    const before = manifestFingerprint([dir]);
+    expect(before.split('\n').filter((line) => line.includes('k.yaml'))).toHaveLength(1);
+    await appendFile(k, 'b: 2\n');
+    expect(manifestFingerprint([dir])).not.toBe(before);
   });
 });

@@ -15,8 +15,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { symlinkDiamond } from '../../../test/env/symlink-diamond.ts';
 import { makeUnlistableDir } from '../../../test/env/unlistable-dir.ts';
-import { createFileReader, loadManifests, loadThrough } from './load.ts';
+import { createFileReader, listManifests, loadManifests, loadThrough } from './load.ts';
+import { MAX_FOLDERS } from './manifest-names.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -96,6 +98,49 @@ describe('loadManifests', () => {
       },
     ]);
   });
+
+  // Eleventh round: the walk listed a folder once per PATH to it, so fifteen folders each holding two
+  // links to the next made 2^15 listings a load (serve 38 s to listen, a suspension 24 s to apply).
+  it('lists a folder reached by many links once: a symlink diamond', async () => {
+    await symlinkDiamond(dir, 12);
+    await writeFile(join(dir, 'tree', 'd12', 'k.yaml'), 'kind: K');
+    const listed = await listManifests(dir);
+    expect(listed.files).toEqual([
+      join(dir, 'tree', 'd0', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'k.yaml'),
+    ]);
+    const { documents, errors } = await loadManifests([dir]);
+    expect(errors).toEqual([]);
+    expect(documents.map((d) => (d.doc as { kind: string }).kind)).toEqual(['K']);
+  });
+
+  it('lists at most MAX_FOLDERS folders a walk; each folder past them is an error, nothing in it read', async () => {
+    for (const f of ['a', 'b', 'c', 'd']) {
+      await mkdir(join(dir, f));
+      await writeFile(join(dir, f, `${f}.yaml`), `kind: ${f}`);
+    }
+    const listed = await listManifests(dir, 3); // dir, a and b
+    expect(listed.files).toEqual([join(dir, 'a', 'a.yaml'), join(dir, 'b', 'b.yaml')]);
+    expect(listed.tooMany).toEqual([join(dir, 'c'), join(dir, 'd')]);
+  });
+
+  it('refuses a folder past MAX_FOLDERS as an error of its own, not as deleted', async () => {
+    await Promise.all(
+      Array.from({ length: MAX_FOLDERS - 1 }, (_, i) => mkdir(join(dir, `f${String(i).padStart(5, '0')}`))),
+    );
+    await mkdir(join(dir, 'zz')); // The folder given counts: zz is the one past the bound.
+    await writeFile(join(dir, 'zz', 'late.yaml'), 'kind: Late');
+    await writeFile(join(dir, 'top.yaml'), 'kind: Top');
+    const { documents, errors } = await loadManifests([dir]);
+    expect(documents.map((d) => (d.doc as { kind: string }).kind)).toEqual(['Top']);
+    expect(errors).toEqual([
+      {
+        source: join(dir, 'zz'),
+        index: 0,
+        path: '',
+        message: `cannot read: more than ${MAX_FOLDERS} folders under ${dir} (a manifests folder holds at most ${MAX_FOLDERS} folders; merge files into fewer folders)`,
+      },
+    ]);
+  }, 60_000);
 
   it('reports a YAML syntax error with file and line, and still loads the other files', async () => {
     await writeFile(join(dir, 'bad.yaml'), 'kind: A\n---\nspec:\n  endpoints: [1, 2\n  other: x\n');

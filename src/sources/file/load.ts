@@ -5,7 +5,13 @@ import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import { type KindOfFile, kindOfFile } from './file-kind.ts';
-import { MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
+import {
+  createFolderWalk,
+  type FolderWalk,
+  MAX_FOLDER_DEPTH,
+  MAX_FOLDERS,
+  walkReads,
+} from './manifest-names.ts';
 import { type ParsedFile, parseManifestFile } from './parse-yaml.ts';
 import { refusalOf } from './read-guard.ts';
 
@@ -108,6 +114,7 @@ export function createFileReader<T>(opts: {
             // Only what is under a folder that cannot be listed fails: a deletion elsewhere applies.
             for (const u of listed.unlistable) entries.push(unreadable(u.dir, u.err));
             for (const dir of listed.tooDeep) entries.push(tooDeep(dir, path));
+            for (const dir of listed.tooMany) entries.push(tooMany(dir, path));
           } else if (s.isFile()) files.push(path);
           else entries.push(notAFile(path, s));
         } catch (err) {
@@ -189,46 +196,44 @@ const RACY_MS = 2_000;
 /**
  * The manifest files under a directory, sorted, skipping dot entries, following symlinks, and every
  * folder met that could not be listed (`dir` itself included) with why: one unlistable subfolder
- * does not hide the files of the others. `tooDeep`: the folders more than MAX_FOLDER_DEPTH below
- * `dir`, not listed.
+ * does not hide the files of the others. Each real folder is listed once (FolderWalk: a second link
+ * to it is skipped, its files were found through the first). `tooDeep`: the folders more than
+ * MAX_FOLDER_DEPTH below `dir`; `tooMany`: the folders met once MAX_FOLDERS were listed; neither
+ * listed.
  */
-export async function listManifests(
-  dir: string,
-): Promise<{ files: string[]; unlistable: { dir: string; err: unknown }[]; tooDeep: string[] }> {
-  const found = {
-    files: [] as string[],
-    unlistable: [] as { dir: string; err: unknown }[],
-    tooDeep: [] as string[],
-  };
-  await walkFolder(dir, [], found);
+export async function listManifests(dir: string, maxFolders = MAX_FOLDERS): Promise<Listing> {
+  const found: Listing = { files: [], unlistable: [], tooDeep: [], tooMany: [] };
+  await walkFolder(dir, 0, createFolderWalk(maxFolders), found);
   return found;
 }
 
-/**
- * `ancestors`: the real directories above, so that a link to one of them ends the walk (two such
- * links in a directory would double it at every level); as many as the folder is deep.
- */
-async function walkFolder(
-  dir: string,
-  ancestors: readonly string[],
-  found: { files: string[]; unlistable: { dir: string; err: unknown }[]; tooDeep: string[] },
-): Promise<void> {
+interface Listing {
+  files: string[];
+  unlistable: { dir: string; err: unknown }[];
+  tooDeep: string[];
+  tooMany: string[];
+}
+
+/** `depth`: folders below the path given. */
+async function walkFolder(dir: string, depth: number, walk: FolderWalk, found: Listing): Promise<void> {
   const { files, unlistable } = found;
-  if (ancestors.length > MAX_FOLDER_DEPTH) {
+  if (depth > MAX_FOLDER_DEPTH) {
     found.tooDeep.push(dir);
     return;
   }
-  let real: string;
   let entries: Dirent[];
   try {
-    real = await realpath(dir);
-    if (ancestors.includes(real)) return;
+    const seen = walk.enter(await realpath(dir));
+    if (seen === 'seen') return;
+    if (seen === 'over') {
+      found.tooMany.push(dir);
+      return;
+    }
     entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   } catch (err) {
     unlistable.push({ dir, err });
     return;
   }
-  const within = [...ancestors, real];
   for (const e of entries) {
     const full = join(dir, e.name);
     let isDir = e.isDirectory();
@@ -239,7 +244,7 @@ async function walkFolder(
       isFile = s?.isFile() ?? false;
     }
     if (!walkReads(e.name, isDir)) continue;
-    if (isDir) await walkFolder(full, within, found);
+    if (isDir) await walkFolder(full, depth + 1, walk, found);
     else if (isFile) files.push(full);
   }
 }
@@ -256,6 +261,12 @@ function notAFile(source: string, s: KindOfFile): { error: DocumentError; missin
 /** A folder below the walk's bound: an error, so what it holds is not taken as deleted. */
 function tooDeep(dir: string, root: string): { error: DocumentError; missing: boolean } {
   const message = `cannot read: more than ${MAX_FOLDER_DEPTH} folders below ${root} (a manifests folder nests at most ${MAX_FOLDER_DEPTH} deep; move its files up)`;
+  return { error: { source: dir, index: 0, path: '', message }, missing: false };
+}
+
+/** A folder met once the walk listed MAX_FOLDERS: an error, so what it holds is not taken as deleted. */
+function tooMany(dir: string, root: string): { error: DocumentError; missing: boolean } {
+  const message = `cannot read: more than ${MAX_FOLDERS} folders under ${root} (a manifests folder holds at most ${MAX_FOLDERS} folders; merge files into fewer folders)`;
   return { error: { source: dir, index: 0, path: '', message }, missing: false };
 }
 

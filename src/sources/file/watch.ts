@@ -11,7 +11,7 @@ import {
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { createDebounce } from './debounce.ts';
 import { manifestFingerprint } from './fingerprint.ts';
-import { MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
+import { createFolderWalk, type FolderWalk, MAX_FOLDER_DEPTH, walkReads } from './manifest-names.ts';
 
 /** A running watch; `close` stops every watcher and timer. */
 export interface ManifestWatch {
@@ -168,13 +168,15 @@ export function watchManifests(
    * Symlinks are followed as the loader follows them (listManifests), or what it loads through one
    * would never be seen to change: a linked directory is watched through its link (the kernel
    * watches what a path points to), a linked file through its target's directory (armLink).
-   * `ancestors`: the real directories above, so that a link to one of them ends the walk.
+   * `depth`: folders below the path given; `folders`: the real folders this walk armed, so that,
+   * as the loader lists it, a folder is armed once however many links lead to it (a link to a
+   * folder above included), and at most MAX_FOLDERS (the loader refuses past them; each one's
+   * parent watcher sees it change).
    */
-  const armTree = (root: string, retry = false, ancestors: readonly string[] = []) => {
+  const armTree = (root: string, retry = false, depth = 0, folders: FolderWalk = createFolderWalk()) => {
     // A folder the loader does not read (MAX_FOLDER_DEPTH) needs no watcher: its parent's sees it go.
-    if (ancestors.length > MAX_FOLDER_DEPTH) return;
-    const real = realOrSelf(root);
-    if (ancestors.includes(real)) return;
+    if (depth > MAX_FOLDER_DEPTH) return;
+    if (folders.enter(realOrSelf(root)) !== 'list') return;
     arm(`dir:${root}`, root, undefined, retry);
     let entries: Dirent[];
     try {
@@ -182,10 +184,10 @@ export function watchManifests(
     } catch {
       return;
     }
-    const within = [...ancestors, real];
-    for (const e of entries) {
-      if (e.isDirectory()) armTree(join(root, e.name), false, within);
-      else if (e.isSymbolicLink()) armEntry(join(root, e.name), false, within);
+    // Sorted as the loader walks, so that a folder reached twice is armed under the path it is read by.
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.isDirectory()) armTree(join(root, e.name), false, depth + 1, folders);
+      else if (e.isSymbolicLink()) armEntry(join(root, e.name), false, depth + 1, folders);
     }
   };
   /**
@@ -208,7 +210,7 @@ export function watchManifests(
     arm(`link:${link}`, dirname(target), basename(target), false, () => rearm(link, false));
   };
   // Synchronous so that a change made right after watchManifests returns is already seen.
-  const armEntry = (path: string, retry: boolean, ancestors: readonly string[] = []) => {
+  const armEntry = (path: string, retry: boolean, depth = 0, folders?: FolderWalk) => {
     let link: boolean;
     try {
       link = lstatSync(path).isSymbolicLink();
@@ -221,7 +223,7 @@ export function watchManifests(
     } catch {
       // A dangling link: armLink watches for its target.
     }
-    if (isDir) armTree(path, retry, ancestors);
+    if (isDir) armTree(path, retry, depth, folders);
     else if (link) armLink(path);
   };
 
