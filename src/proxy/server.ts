@@ -103,9 +103,12 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
    * failing one's: what it starts with is not the failing request's method and target.
    */
   const readAtRequest = new WeakMap<Socket, number>();
+  /** The request node handed over last on each connection: the one whose body it may still be reading. */
+  const lastRequest = new WeakMap<Socket, IncomingMessage>();
   const surfaced = (socket: Socket, res: ServerResponse) => {
     answers.add(socket, res);
     readAtRequest.set(socket, socket.bytesRead);
+    lastRequest.set(socket, res.req);
   };
 
   /** Writes a refusal through node's response object; the connection ends with it. */
@@ -232,6 +235,15 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     const cut = newest !== undefined && !newest.req.complete ? newest : undefined;
     if (cut !== undefined && (cut.writableEnded || answeredEarly.has(cut.req))) {
       // That call has its answer already (refused, or its body too large): the connection ends after it.
+      answers.afterOpen(socket, () => socket.destroy());
+      return;
+    }
+    // The same once that answer is written and gone from the queue: a request answered before its
+    // body arrived (a Content-Type that is no media type, whose body node goes on reading by its
+    // framing) whose body then times out or breaks its framing. Answered again, it got a 408 or a
+    // request_invalid and a record of no call (eleventh round): one request, one answer, one record.
+    const last = lastRequest.get(socket);
+    if (cut === undefined && last !== undefined && !last.complete && answeredEarly.has(last)) {
       answers.afterOpen(socket, () => socket.destroy());
       return;
     }
@@ -392,7 +404,8 @@ type UnreadBody = 'too_large' | 'content_type';
  * media type at all (empty, `;`, `/`, `a b`), which fastify refuses before any route (eleventh
  * round: answered request_invalid, connection closed, though the body had arrived). No body was
  * read for the latter; node discards it by its framing once the answer is sent, so the connection
- * stays usable.
+ * stays usable; should that body then time out or break its framing, the connection is closed
+ * without a second answer (the clientError handler).
  */
 function unreadBody(code: string | undefined): UnreadBody | undefined {
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'too_large';

@@ -241,3 +241,42 @@ describe('a Content-Type that is no media type at all', () => {
     },
   );
 });
+
+// Eleventh round (fixes probe): answered early with its body still arriving, the connection stayed
+// open while node read that body by its framing, and a broken chunk (or the body's timeout) then
+// answered the same request again, request_invalid (or 408), with a record of no call.
+describe('a Content-Type that is no media type, its body still arriving', () => {
+  it.each([['chunked, broken after the answer', 'Transfer-Encoding: chunked', 'zz\r\nnot a chunk\r\n']])(
+    '%s: one answer, body_invalid; the connection closed without another; one record; nothing forwarded',
+    async (_case, framing, rest) => {
+      const tag = randomBytes(4).toString('hex');
+      const conn = await openConnection(kb.urls.stripe!);
+      const first = await conn.request(
+        `POST /v1/customers/cus_early_${tag} HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: ;\r\n${framing}\r\n\r\n`,
+      );
+      expect(first.status).toBe(400);
+      expect(first.headers['keybrake-decision']).toBe('deny; reason=body_invalid');
+      conn.socket.write(rest);
+      // No second answer: the server closes the connection.
+      expect(await conn.response()).toBeUndefined();
+      await conn.closed;
+      // A call after it, recorded after any record the refused one could still have caused.
+      const marker = await send(
+        'stripe',
+        `GET /v1/customers/cus_marker_${tag} HTTP/1.1\nHost: keybrake\nAuthorization: Bearer ${TOKEN}\nConnection: close`,
+      );
+      expect(marker.status).toBe(200);
+      await kb.waitForAudit((r) => JSON.stringify(r).includes(`cus_marker_${tag}`));
+      // From the refused call's record to the marker's: nothing between (a second answer's record).
+      const start = kb.audit.findIndex((r) => JSON.stringify(r).includes(`cus_early_${tag}`));
+      const end = kb.audit.findIndex((r) => JSON.stringify(r).includes(`cus_marker_${tag}`));
+      const records = kb.audit.slice(start, end + 1) as { reason?: string; method?: string }[];
+      expect(records.map((r) => [r.method, r.reason])).toEqual([
+        ['POST', 'body_invalid'],
+        ['GET', 'ok'],
+      ]);
+      const seen = upstream.requests.filter((r) => r.includes(tag));
+      expect(seen).toEqual([`GET /v1/customers/cus_marker_${tag}`]);
+    },
+  );
+});
