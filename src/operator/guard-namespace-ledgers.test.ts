@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../telemetry/logger.ts';
 import { tokenDigest } from '../tokens/token.ts';
 import type { OperatorEvent } from './events.ts';
-import { createNamespaceLedgerGuard, NAMESPACE_LEDGER_MAX_ENTRIES } from './guard-namespace-ledgers.ts';
+import {
+  createNamespaceLedgerGuard,
+  NAMESPACE_LEDGER_MAX_ENTRIES,
+  NAMESPACE_LEDGER_READS_PER_ROUND,
+} from './guard-namespace-ledgers.ts';
 import { createNamespaceLedgers } from './namespace-ledger.ts';
 import {
   type ConfigMapApi,
@@ -181,5 +185,38 @@ describe("a namespace's own revocation ledger, kept by the leader", () => {
     expect(await guard.take('big')).toBe(false);
     expect(ledger.size).toBe(0);
     expect(guard.refused('big')).toMatch(/more than the 65536/);
+  });
+
+  // A round read every namespace's copy at once: 1 000 tenant namespaces, about 500 reads a second of
+  // the API server at the default retry period.
+  it('reads at most NAMESPACE_LEDGER_READS_PER_ROUND copies a round, and every copy in turn', async () => {
+    const names = Array.from({ length: 100 }, (_, i) => `t${String(i).padStart(3, '0')}`);
+    const { c, ledger, guard } = setup(names);
+    const reads: string[] = [];
+    const read = c.api;
+    c.api = (ns) => {
+      const api = read(ns);
+      return {
+        ...api,
+        read: (name) => {
+          reads.push(ns);
+          return api.read(name);
+        },
+      };
+    };
+    const revoked = entry('t099', 1);
+    ledger.record([revoked]);
+    const perRound: number[] = [];
+    const seen = new Set<string>();
+    for (let round = 0; round < 4; round++) {
+      reads.length = 0;
+      await guard.round(names, () => true);
+      perRound.push(new Set(reads).size);
+      for (const ns of reads) seen.add(ns);
+    }
+    expect(perRound.every((n) => n > 0 && n <= NAMESPACE_LEDGER_READS_PER_ROUND)).toBe(true);
+    expect(seen.size).toBe(names.length);
+    // Four rounds of 32 cover the hundred, the last namespace's write-back included.
+    expect(c.text('t099')).toContain(revoked.digest);
   });
 });
