@@ -1,34 +1,19 @@
-// A `serve --redis` replica whose link to Redis goes silent without a reset (ADR 0010, tenth round):
-// a tester held every byte between replica B and Redis (a partition, or a Redis hung as B sees it),
-// stopped a run on replica A (200, "every process sharing the counter store"), and B, which had
-// already seen its store not answering and refused money calls 503, went on forwarding the stopped
-// run's reads for as long as the silence lasted: its set of stops only turned incomplete when the
-// subscription's socket closed, which a silence never does. Here nothing of that run reaches the
-// recording upstream through B while the link is silent, nor once it carries bytes again.
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/stripe.ts';
 import { type KeybrakeProcess, manifestDir } from '../env/keybrake.ts';
-import { type RedisServer, startRedis, waitFor } from '../env/redis.ts';
+import { type RedisServer, startRedis } from '../env/redis.ts';
 import { startTcpRelay, type TcpRelay } from '../env/tcp-relay.ts';
 import { mintKeys, startReplicas, UPSTREAM_KEY } from './fixtures/replicas.ts';
+import {
+  answersUntilUnknown,
+  decision,
+  startRun,
+  stopRun,
+  untilReady,
+} from './fixtures/run-stop-replicas.ts';
 
-/** One call with `token` on a Stripe listener: `<status> <reason>`. */
-async function call(base: string, token: string, method: 'GET' | 'POST' = 'GET'): Promise<string> {
-  const res = await request(`${base}/v1/customers${method === 'GET' ? '?limit=1' : ''}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-    },
-    ...(method === 'POST' ? { body: 'name=silent' } : {}),
-    // A replica refuses at once while its store is silent; a hang here would be the bug.
-    headersTimeout: 20_000,
-  });
-  await res.body.dump();
-  const reason = /reason=([a-z_]+)/.exec(String(res.headers['keybrake-decision'] ?? ''))?.[1];
-  return `${res.statusCode} ${reason}`;
-}
+const call = (base: string, token: string, method: 'GET' | 'POST' = 'GET') =>
+  decision(base, token, method, 'silent');
 
 const NOT_ANSWERING = /^counter store connected but not answering/;
 
@@ -55,12 +40,7 @@ describe('a serve --redis replica whose link to Redis goes silent', () => {
       startReplicas(1, { ...common, redis: `redis://${relay.address}` }),
     ]);
     // Ready once each has read the stops (ADR 0011).
-    for (const p of [a!, b!])
-      await waitFor('a replica to be ready', async () => {
-        const res = await request(`${p.urls['admin']}/readyz`);
-        await res.body.dump();
-        return res.statusCode === 200;
-      });
+    await untilReady([a!, b!]);
   });
 
   afterAll(async () => {
@@ -71,13 +51,9 @@ describe('a serve --redis replica whose link to Redis goes silent', () => {
 
   it('forwards nothing of a run stopped elsewhere, while its Redis link is silent and once it carries bytes again', async () => {
     const admin = a!.urls['admin']!;
-    const started = await request(`${admin}/v1/runs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${keys.bot.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key: 'agents/bot', runId: 'silent-1' }),
-    });
-    expect(started.statusCode).toBe(201);
-    const { token } = (await started.body.json()) as { token: string };
+    const started = await startRun(admin, keys.bot.token, 'agents/bot', 'silent-1');
+    expect(started.status).toBe(201);
+    const { token } = started;
     const viaA = a!.urls['stripe']!;
     const viaB = b!.urls['stripe']!;
     expect(await call(viaB, token)).toBe('200 ok');
@@ -87,13 +63,9 @@ describe('a serve --redis replica whose link to Redis goes silent', () => {
     const noticed = b!.waitForNextLog((l) => NOT_ANSWERING.test(String(l.msg)), 20_000);
     relay.hold();
     await noticed;
-    const stopped = await request(`${admin}/v1/runs/agents/bot/silent-1`, {
-      method: 'DELETE',
-      headers: { authorization: `Bearer ${keys.bot.token}` },
-    });
-    const stop = (await stopped.body.json()) as { scope?: string };
-    expect(stopped.statusCode).toBe(200);
-    expect(stop.scope).toBe('every process sharing the counter store');
+    const stopped = await stopRun(admin, keys.bot.token, 'agents/bot', 'silent-1');
+    expect(stopped.status).toBe(200);
+    expect(stopped.scope).toBe('every process sharing the counter store');
     const before = emulator.requests.length;
 
     expect(await call(viaA, token)).toBe('401 key_unknown');
@@ -110,15 +82,7 @@ describe('a serve --redis replica whose link to Redis goes silent', () => {
     const answering = b!.waitForNextLog((l) => l.msg === 'counter store answering again', 20_000);
     relay.release();
     await answering;
-    const answers: string[] = [];
-    await waitFor(
-      'B to know the stop',
-      async () => {
-        answers.push(await call(viaB, token));
-        return answers.at(-1) === '401 key_unknown';
-      },
-      20_000,
-    );
+    const answers = await answersUntilUnknown(viaB, token);
     expect(answers.filter((s) => s !== '503 counter_store_unavailable' && s !== '401 key_unknown')).toEqual(
       [],
     );
