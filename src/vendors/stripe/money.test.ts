@@ -1456,6 +1456,42 @@ describe('subscription items and schedules', () => {
     ]);
   });
 
+  // Twelfth round (HIGH): a later phase whose start Stripe may prorate leaves a proration pending,
+  // and pending prorations pile up until one invoice bills them all; a later phase on trial is a
+  // charge when the trial ends, even as the last phase. Each preview here answers $90.
+  it('counts whole a later phase that may prorate or is on trial, at the dearest one that bills as before', () => {
+    const cost = (phases: string) =>
+      walk(op('POST', '/v1/subscription_schedules', `customer=cus_1&${phases}`), {
+        [PREVIEW]: previewInvoice(9000),
+      }).cost;
+    const first =
+      'phases[0][items][0][price]=price_1&phases[0][items][0][quantity]=1&phases[0][duration][interval]=day';
+    // The same billing, its keys in another order, its texts and dates aside: nothing to prorate.
+    const same =
+      'phases[1][metadata][a]=b&phases[1][items][0][quantity]=1&phases[1][items][0][metadata][c]=d&phases[1][items][0][price]=price_1&phases[1][end_date]=1900000000&phases[1][description]=x';
+    expect(cost(`${first}&${same}`)).toBe(usd(9000));
+    // A changed quantity or discount with Stripe's default prorations, or any that is not `none`.
+    for (const later of [
+      'phases[1][items][0][price]=price_1&phases[1][items][0][quantity]=2',
+      'phases[1][items][0][price]=price_1&phases[1][items][0][quantity]=1&phases[1][discounts][0][coupon]=c',
+      'phases[1][items][0][price]=price_1&phases[1][items][0][quantity]=2&phases[1][proration_behavior]=create_prorations',
+      'phases[1][items][0][price]=price_1&phases[1][items][0][quantity]=2&phases[1][proration_behavior]=NONE',
+    ]) {
+      expect(cost(`${first}&${later}`), later).toBe(usd(18000));
+    }
+    expect(
+      cost(
+        `${first}&phases[1][items][0][price]=price_1&phases[1][items][0][quantity]=2&phases[1][proration_behavior]=none`,
+      ),
+    ).toBe(usd(9000));
+    // The last phase on trial, with nothing to prorate: its trial's end is a second charge.
+    expect(cost(`${first}&${same}&phases[1][trial]=true&phases[1][proration_behavior]=none`)).toBe(
+      usd(18000),
+    );
+    // The first phase on trial defers the one charge it is counted at.
+    expect(cost(`${first}&phases[0][trial]=true&${same}`)).toBe(usd(9000));
+  });
+
   // Tenth round: both were free and unread, so `allow.customers` never saw whose subscription it was.
   it('reads a schedule that adopts a subscription, and a metadata update, for the customer, at $0', () => {
     const adopt = op('POST', '/v1/subscription_schedules', 'from_subscription=sub_1');

@@ -582,6 +582,9 @@ function dearerPreviews(
   });
 }
 
+/** When a phase starts and how long it lasts: left out of its preview alone, which starts it now. */
+const PHASE_TIMING = ['start_date', 'end_date', 'duration', 'iterations'] as const;
+
 /**
  * Which of a schedule's phases (`mapped` by scheduleDetails, the call's `default_settings` in them)
  * is a charge of its own, counted whole, rather than new items for the subscription's next renewal
@@ -591,7 +594,10 @@ function dearerPreviews(
  * phase whose items are all Prices or intervals of the phase before it is known not to do), if it
  * invoices its prorations at once (`always_invoice`), and when a trial ends: its own `trial_end`, or
  * a trial phase before it (not the first: the first phase is counted as charged when it starts, the
- * charge its trial defers). A phase's `add_invoice_items` are a charge of their own wherever they are,
+ * charge its trial defers). Since the twelfth round also a phase that is itself on trial (not the
+ * first: its trial's end is a charge even when no phase follows and the release lets the
+ * subscription run on), and one whose start may leave a proration pending (prorates): pending
+ * prorations pile up across phases and a later invoice bills them together. A phase's `add_invoice_items` are a charge of their own wherever they are,
  * the first phase's too: each is billed once, on the phase's next invoice. Phases outside every cap
  * window are counted too (a later phase may start in an hour or in a year: Keybrake does not tell
  * them apart). `params` is the call's, already checked by scheduleDetails (its trials, which the
@@ -609,8 +615,60 @@ function wholePhases(params: Params, mapped: readonly Obj[], inherited: unknown)
     if (phase['proration_behavior'] === 'always_invoice') return true;
     if (!keepsInterval(mapped[i - 1]!, phase)) return true;
     if (Object.hasOwn(given[i] ?? {}, 'trial_end')) return true;
+    // A later phase on trial: the charge when its trial ends starts a new billing cycle, whether the
+    // next phase or the schedule's release (the subscription runs on) follows it (twelfth round).
+    if (onTrial(given[i] ?? {})) return true;
+    if (prorates(given[i - 1] ?? {}, given[i] ?? {})) return true;
     return i >= 2 && onTrial(given[i - 1] ?? {});
   });
+}
+
+/**
+ * Whether moving from phase `before` to phase `next` (as the call gives them) may leave a proration
+ * to be invoiced (twelfth round, HIGH). Stripe prorates a phase change unless the phase says
+ * `proration_behavior=none`, and keeps the proration pending for the next invoice: a later
+ * `always_invoice` phase, a phase that starts a billing cycle, or the next renewal bills every one
+ * pending at once, so an agent stepping up and down (`none` on the steps down, so nothing nets out)
+ * piles up a charge no single phase's preview shows. What one change adds is at most a whole period
+ * of the new phase's items (its unused-time credit only lowers it), which is what its preview alone
+ * bills: such a phase counts whole. Only a phase whose billing is the same as the one before it,
+ * apart from its dates, its added items (counted on their own), texts, trials and collection method,
+ * is known to prorate nothing; anything else differing (items, quantities, discounts, tax) counts.
+ */
+function prorates(before: Obj, next: Obj): boolean {
+  if (next['proration_behavior'] === 'none') return false;
+  return billingOf(before) !== billingOf(next);
+}
+
+/** Phase keys that change nothing Stripe prorates when the phase starts (see prorates). */
+const NOT_PRORATED: ReadonlySet<string> = new Set([
+  ...PHASE_TIMING,
+  'proration_behavior',
+  'add_invoice_items',
+  'metadata',
+  'description',
+  'invoice_settings',
+  'default_payment_method',
+  'collection_method',
+  'trial',
+  'trial_end',
+  'trial_continuation',
+  'trial_settings',
+]);
+
+/** A phase's billing as one comparable text: its keys sorted, NOT_PRORATED and any `metadata` left out. */
+function billingOf(phase: Obj): string {
+  const canonical = (v: unknown, top: boolean): unknown => {
+    if (Array.isArray(v)) return v.map((x) => canonical(x, false));
+    if (!isObj(v)) return v;
+    const out: Obj = {};
+    for (const k of Object.keys(v).sort()) {
+      if (k === 'metadata' || (top && NOT_PRORATED.has(k))) continue;
+      out[k] = canonical(v[k], false);
+    }
+    return out;
+  };
+  return JSON.stringify(canonical(phase, true));
 }
 
 /** The default billing cycle anchor a schedule's answer shows its phases (undefined when it shows none). */
@@ -662,9 +720,6 @@ function intervalOf(item: Obj): string | undefined {
   const price = item['price'];
   return typeof price === 'string' && price !== '' ? `price ${price}` : undefined;
 }
-
-/** When a phase starts and how long it lasts: left out of its preview alone, which starts it now. */
-const PHASE_TIMING = ['start_date', 'end_date', 'duration', 'iterations'] as const;
 
 /**
  * A preview body of `phase` (mapped by scheduleDetails: no trial, no discount, no sent invoices) as
