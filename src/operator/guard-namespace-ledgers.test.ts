@@ -219,4 +219,37 @@ describe("a namespace's own revocation ledger, kept by the leader", () => {
     // Four rounds of 32 cover the hundred, the last namespace's write-back included.
     expect(c.text('t099')).toContain(revoked.digest);
   });
+  // Twelfth round: the refused ones were the first 16 in input order every round and left out of the
+  // turn, so past 16 refused (a hostile tenant's immutable copies) any other refused once was never
+  // read again and stayed unserved after its copy was mended.
+  it('reads the refused namespaces in turn too: one mended behind 16 refused is served again', async () => {
+    const hostile = Array.from({ length: 16 }, (_, i) => `a-${String(i).padStart(2, '0')}`);
+    const others = Array.from({ length: 23 }, (_, i) => `m-${String(i).padStart(2, '0')}`);
+    const names = [...hostile, ...others, 'z-victim'];
+    const { c, guard } = setup(names);
+    const forbidden = new Set([...hostile, 'z-victim']);
+    const api = c.api;
+    c.api = (ns) => {
+      const inner = api(ns);
+      return {
+        ...inner,
+        read: (name) =>
+          forbidden.has(ns)
+            ? Promise.reject(Object.assign(new Error('forbidden'), { code: 403 }))
+            : inner.read(name),
+      };
+    };
+    const refused = () => names.filter((ns) => guard.refused(ns) !== undefined);
+    for (let round = 0; round < 50 && refused().length < 17; round++) await guard.round(names, () => true);
+    expect(refused()).toEqual([...hostile, 'z-victim']);
+    forbidden.delete('z-victim'); // RBAC mended
+    let servedAfter: number | undefined;
+    for (let round = 1; round <= 50 && servedAfter === undefined; round++) {
+      await guard.round(names, () => true);
+      if (guard.refused('z-victim') === undefined) servedAfter = round;
+    }
+    // 17 refused, 16 of them read a round: the victim is read again within two rounds.
+    expect(servedAfter).toBeLessThanOrEqual(2);
+    expect(refused()).toEqual(hostile);
+  });
 });

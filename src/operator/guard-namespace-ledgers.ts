@@ -102,24 +102,33 @@ export function createNamespaceLedgerGuard(opts: NamespaceLedgerGuardOptions): N
     return true;
   };
 
-  /** The last namespace a round read in turn: the next round goes on after it (names sorted). */
+  /**
+   * The last namespace a round read in turn, of the others and of the refused ones: the next round
+   * goes on after it (names sorted).
+   */
   let turn = '';
+  let refusedTurn = '';
   /**
    * Refused namespaces first (so a mended copy is served again soon), at most half the round, so
-   * that many refused ones never starve the others; then the others in turn.
+   * that many refused ones never starve the others; then the others in turn. The refused ones are
+   * taken in turn as well: taking the first 16 every round, a tenant keeping 16 namespaces' copies
+   * refused (immutable, say) kept every other refused namespace from ever being read again, so one
+   * refused once for a 403 later mended stayed unserved until a restart (twelfth round). Slots the
+   * others leave free go to more refused ones.
    */
   const dueThisRound = (namespaces: string[]): string[] => {
     if (namespaces.length <= NAMESPACE_LEDGER_READS_PER_ROUND) return namespaces;
-    const due = namespaces.filter((ns) => refusals.has(ns)).slice(0, NAMESPACE_LEDGER_READS_PER_ROUND / 2);
+    const refused = namespaces.filter((ns) => refusals.has(ns)).sort();
     const others = namespaces.filter((ns) => !refusals.has(ns)).sort();
-    const from = others.findIndex((ns) => ns > turn);
-    const start = from === -1 ? 0 : from;
-    for (let i = 0; i < others.length && due.length < NAMESPACE_LEDGER_READS_PER_ROUND; i++) {
-      const ns = others[(start + i) % others.length]!;
-      due.push(ns);
-      turn = ns;
-    }
-    return due;
+    const refusedSlots = Math.max(
+      NAMESPACE_LEDGER_READS_PER_ROUND / 2,
+      NAMESPACE_LEDGER_READS_PER_ROUND - others.length,
+    );
+    const due = inTurn(refused, refusedTurn, refusedSlots);
+    if (due.length > 0) refusedTurn = due[due.length - 1]!;
+    const rest = inTurn(others, turn, NAMESPACE_LEDGER_READS_PER_ROUND - due.length);
+    if (rest.length > 0) turn = rest[rest.length - 1]!;
+    return [...due, ...rest];
   };
 
   const failed = (namespace: string, err: unknown, what: string) => {
@@ -174,4 +183,14 @@ export function createNamespaceLedgerGuard(opts: NamespaceLedgerGuardOptions): N
     },
     refused: (namespace) => refusals.get(namespace),
   };
+}
+
+/** At most `count` of `sorted`, starting after `after` and wrapping round: one turn's share. */
+function inTurn(sorted: readonly string[], after: string, count: number): string[] {
+  const from = sorted.findIndex((ns) => ns > after);
+  const start = from === -1 ? 0 : from;
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length && out.length < count; i++)
+    out.push(sorted[(start + i) % sorted.length]!);
+  return out;
 }
