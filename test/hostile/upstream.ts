@@ -322,6 +322,8 @@ const VERIFICATION_SESSION: Json = {
   status: 'requires_input',
   client_secret: 'vs_1_secret_live_HostileVerify10',
   url: STRIPE_VERIFICATION_URL,
+  // Stripe writes the field as null on a session tied to no customer (read for it: parties.yaml).
+  related_customer: null,
 };
 
 /** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */
@@ -566,6 +568,46 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     status: 'processing',
   },
   '/v1/sources/src_other': { id: 'src_other', object: 'source', customer: 'cus_other' },
+  // Twelfth round (probe fixesr): objects that keep their customer one level down.
+  '/v1/financial_connections/accounts/fca_other': {
+    id: 'fca_other',
+    object: 'financial_connections.account',
+    account_holder: { type: 'customer', customer: 'cus_other' },
+  },
+  '/v1/financial_connections/accounts/fca_allowed': {
+    id: 'fca_allowed',
+    object: 'financial_connections.account',
+    account_holder: { type: 'customer', customer: 'cus_allowed' },
+  },
+  // A customer holder naming no customer (not one Stripe gives): whose it is cannot be said.
+  '/v1/financial_connections/accounts/fca_unheld': {
+    id: 'fca_unheld',
+    object: 'financial_connections.account',
+    account_holder: { type: 'customer', customer: null },
+  },
+  '/v1/linked_accounts/fca_other': {
+    id: 'fca_other',
+    object: 'linked_account',
+    account_holder: { type: 'customer', customer: 'cus_other' },
+  },
+  '/v1/identity/verification_sessions/vs_other': {
+    id: 'vs_other',
+    object: 'identity.verification_session',
+    status: 'requires_input',
+    related_customer: 'cus_other',
+  },
+  '/v1/identity/verification_sessions/vs_allowed': {
+    id: 'vs_allowed',
+    object: 'identity.verification_session',
+    status: 'verified',
+    related_customer: 'cus_allowed',
+  },
+  // An answer without the field (an API version that lacks it would show it so): cannot be said.
+  '/v1/identity/verification_sessions/vs_unsaid': {
+    id: 'vs_unsaid',
+    object: 'identity.verification_session',
+    status: 'requires_input',
+  },
   '/v1/checkout/sessions/cs_other': {
     id: 'cs_other',
     object: 'checkout.session',

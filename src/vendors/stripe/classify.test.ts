@@ -909,3 +909,106 @@ describe('free writes read for the customer of their object', () => {
     expect(o.lookup?.price({ customer: 'cus_other' })).toBe(0);
   });
 });
+
+// Twelfth round (probe fixesr): objects that keep their customer one level down were forwarded
+// unread. Each is read at $0 for it; an answer that cannot say whose the object is leaves the call
+// unpriced (price undefined: price_unknown), whatever the key's allowlists.
+describe('free writes read for a customer their object keeps one level down', () => {
+  const holder = (h: unknown) => ({
+    id: 'fca_1',
+    object: 'financial_connections.account',
+    account_holder: h,
+  });
+  const session = (o: Record<string, unknown>) => ({
+    id: 'vs_1',
+    object: 'identity.verification_session',
+    ...o,
+  });
+
+  it.each([
+    ['/v1/financial_connections/accounts/fca_1/disconnect', '', 'write'],
+    ['/v1/financial_connections/accounts/fca_1/unsubscribe', 'features[]=transactions', 'write'],
+    ['/v1/financial_connections/accounts/fca_1/refresh', 'features[]=balance', 'money_unpriced'],
+    ['/v1/financial_connections/accounts/fca_1/subscribe', 'features[]=transactions', 'money_unpriced'],
+    ['/v1/linked_accounts/fca_1/disconnect', '', 'write'],
+    ['/v1/linked_accounts/fca_1/refresh', 'features[]=balance', 'money_unpriced'],
+  ])('POST %s reads the account for its holder, keeping its class', (path, body, cls) => {
+    const o = op('POST', path, body);
+    expect(o).toMatchObject({ class: cls, movesMoney: cls !== 'write', costMicros: 0 });
+    expect(o.billsCustomer).toBeUndefined();
+    expect(o.lookup?.path).toBe(path.replace(/\/[a-z]+$/, ''));
+    const lookup = o.lookup!;
+    const other = holder({ type: 'customer', customer: 'cus_other', account: null });
+    expect(lookup.parties?.(other)).toMatchObject({ customers: ['cus_other'] });
+    expect(lookup.price(other)).toBe(0);
+    // By its account, and expanded.
+    expect(lookup.parties?.(holder({ type: 'customer', customer_account: 'acct_c1' }))).toMatchObject({
+      customers: ['acct_c1'],
+    });
+    expect(
+      lookup.parties?.(holder({ type: 'customer', customer: { id: 'cus_x', object: 'customer' } })),
+    ).toMatchObject({ customers: ['cus_x'] });
+    // A connected account's own bank account is no customer's: it names none, and is priced.
+    const platform = holder({ type: 'account', account: 'acct_1', customer: null });
+    expect(lookup.parties?.(platform)?.customers).toBeUndefined();
+    expect(lookup.price(platform)).toBe(0);
+  });
+
+  it.each([
+    ['no holder', { id: 'fca_1', object: 'financial_connections.account' }],
+    ['a null holder', holder(null)],
+    ['a customer holder naming no customer', holder({ type: 'customer', customer: null })],
+    ['a holder of an unknown type', holder({ type: 'application', customer: null })],
+    ['a customer that is no id', holder({ type: 'customer', customer: 'cus 1' })],
+    ['a customer that is a number', holder({ type: 'customer', customer: 7 })],
+    [
+      'an account holder that also names a malformed customer',
+      holder({ type: 'account', customer: ['cus_1'] }),
+    ],
+  ])('cannot price an account answer with %s', (_what, answer) => {
+    const lookup = op('POST', '/v1/financial_connections/accounts/fca_1/disconnect').lookup;
+    expect(lookup?.path).toBe('/v1/financial_connections/accounts/fca_1');
+    expect(lookup!.price(answer)).toBeUndefined();
+  });
+
+  it.each([
+    ['/v1/identity/verification_sessions/vs_1', 'type=document', 'write'],
+    ['/v1/identity/verification_sessions/vs_1/cancel', '', 'write'],
+    ['/v1/identity/verification_sessions/vs_1/redact', '', 'destructive'],
+  ])('POST %s reads the session for its related customer', (path, body, cls) => {
+    const o = op('POST', path, body);
+    expect(o).toMatchObject({ class: cls, movesMoney: false, costMicros: 0 });
+    expect(o.lookup?.path).toBe('/v1/identity/verification_sessions/vs_1');
+    const lookup = o.lookup!;
+    expect(lookup.parties?.(session({ related_customer: 'cus_other' }))).toMatchObject({
+      customers: ['cus_other'],
+    });
+    expect(
+      lookup.parties?.(session({ related_customer: null, related_customer_account: 'acct_c1' })),
+    ).toMatchObject({ customers: ['acct_c1'] });
+    expect(lookup.price(session({ related_customer: 'cus_other' }))).toBe(0);
+    // Tied to no customer: names none, priced.
+    expect(lookup.parties?.(session({ related_customer: null }))?.customers).toBeUndefined();
+    expect(lookup.price(session({ related_customer: null }))).toBe(0);
+    // The field missing (an answer that does not say) or malformed: unpriced.
+    expect(lookup.price(session({}))).toBeUndefined();
+    expect(lookup.price(session({ related_customer: 5 }))).toBeUndefined();
+    expect(lookup.price(session({ related_customer: null, related_customer_account: {} }))).toBeUndefined();
+  });
+
+  it('refuses a path id that is no Stripe id before any read', () => {
+    expect(classify('POST', '/v1/identity/verification_sessions/vs%2E1/redact')).toMatchObject({
+      reason: 'path_invalid',
+    });
+  });
+
+  it("names a new verification session's related customer, by id or account", () => {
+    expect(
+      op('POST', '/v1/identity/verification_sessions', 'type=document&related_customer=cus_9').parties,
+    ).toMatchObject({ customers: ['cus_9'] });
+    expect(
+      op('POST', '/v1/identity/verification_sessions', 'type=document&related_customer_account=acct_9')
+        .parties,
+    ).toMatchObject({ customers: ['acct_9'] });
+  });
+});

@@ -50,7 +50,14 @@ import { amount, isId, isObj, objectId, scalar } from './fields.ts';
 import { chargeCapture, invoicePay } from './intent-reads.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
-import { ownerLookup, paymentCustomer } from './owners.ts';
+import {
+  accountHolderCustomers,
+  type NestedCustomers,
+  nestedOwnerLookup,
+  ownerLookup,
+  paymentCustomer,
+  relatedCustomers,
+} from './owners.ts';
 import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
 import {
   scheduleCancel,
@@ -347,7 +354,18 @@ const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> =
  * helper under `/v1/test_helpers/customers/{customer}`) name theirs in the path; a tax id's delete is
  * read for its owner (tax-ids.ts); invoice items and lines are read by their own rules (billing.ts); a
  * mandate has no write; Terminal reader calls name their intent in the body (CUSTOMER_NAMED_IN_BODY).
+ *
+ * Twelfth round (probe fixesr): objects that keep their customer one level down, which that sweep
+ * (top-level `customer` only) missed, were forwarded unread: a Financial Connections account's
+ * disconnect, unsubscribe, refresh and subscribe (`account_holder.customer`; by either path, the
+ * legacy `/v1/linked_accounts/…` too) and an Identity verification session's update, cancel and
+ * redact (`related_customer`). They are read for it now (owners.ts nestedOwnerLookup); an answer that
+ * cannot say whose the object is leaves the call unpriced. A sweep of every POST/DELETE's answer in
+ * Stripe's definition for a customer at any depth found no other object of one customer: the rest
+ * keep one inside an error, an action or a linked flow of other objects (a Terminal reader's, a
+ * top-up's source), or are payment records (above).
  */
+const FC_ACCOUNT = 'Financial Connections account';
 const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
   string,
   { lookup: (object: string) => CostLookup; bills: boolean }
@@ -397,6 +415,25 @@ const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
   ['stripe.sources.verify', readOwner('sources', 'source')],
   ['stripe.checkout.sessions.update', readOwner('checkout/sessions', 'Checkout Session')],
   ['stripe.checkout.sessions.expire', readOwner('checkout/sessions', 'Checkout Session')],
+  ...[
+    'stripe.financial_connections.accounts.disconnect',
+    'stripe.financial_connections.accounts.unsubscribe',
+    'stripe.financial_connections.accounts.refresh',
+    'stripe.financial_connections.accounts.subscribe',
+  ].map(
+    (id) => [id, readNested('financial_connections/accounts', FC_ACCOUNT, accountHolderCustomers)] as const,
+  ),
+  ...['stripe.linked_accounts.disconnect', 'stripe.linked_accounts.refresh'].map(
+    (id) => [id, readNested('linked_accounts', FC_ACCOUNT, accountHolderCustomers)] as const,
+  ),
+  ...[
+    'stripe.identity.verification_sessions.update',
+    'stripe.identity.verification_sessions.cancel',
+    'stripe.identity.verification_sessions.redact',
+  ].map(
+    (id) =>
+      [id, readNested('identity/verification_sessions', 'verification session', relatedCustomers)] as const,
+  ),
 ]);
 
 /**
@@ -430,6 +467,21 @@ function readPayment(
   what: string,
 ): { lookup: (object: string) => CostLookup; bills: boolean } {
   return { lookup: (object) => paymentCustomer(`/v1/${collection}/${object}`, what), bills: false };
+}
+
+/**
+ * The read of `/v1/{collection}/{object}` for the customer it keeps one level down (a Financial
+ * Connections account's holder, an Identity verification session's related customer).
+ */
+function readNested(
+  collection: string,
+  what: string,
+  customers: NestedCustomers,
+): { lookup: (object: string) => CostLookup; bills: boolean } {
+  return {
+    lookup: (object) => nestedOwnerLookup(`/v1/${collection}/${object}`, what, customers),
+    bills: false,
+  };
 }
 
 /** The read of `/v1/{collection}/{object}` for its customer (CUSTOMER_FOUND_BY_READ). */

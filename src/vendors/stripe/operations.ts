@@ -1035,7 +1035,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     method: 'POST',
     path: '/v1/identity/verification_sessions/{session}/redact',
     id: 'stripe.identity.verification_sessions.redact',
-    class: 'write',
+    class: 'destructive',
   },
   { method: 'GET', path: '/v1/invoice_payments', id: 'stripe.invoice_payments.list', class: 'read' },
   {

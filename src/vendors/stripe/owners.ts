@@ -1,5 +1,6 @@
-import type { CostLookup } from '../types.ts';
-import { chain, idOf, type Priced } from './costs.ts';
+import type { CostLookup, Parties } from '../types.ts';
+import { chain, idOf, lookedUpParties, type Priced } from './costs.ts';
+import { isObj } from './fields.ts';
 
 /*
  * Reads of the customer an existing object belongs to (price stage), for calls that cost nothing yet
@@ -87,4 +88,74 @@ export function paymentCustomer(path: string, what: string): CostLookup {
  */
 export function ownerLookup(path: string, what: string): CostLookup {
   return customerOf(path, what).lookup!;
+}
+
+/**
+ * Objects that keep their customer one level down, under a name of their own, which lookedUpParties
+ * (top-level `customer`, `customer_account`) does not see. Found by an adversarial probe (twelfth
+ * round, fixesr): under `allow.customers` another customer's Financial Connections account was
+ * disconnected or unsubscribed, and another customer's Identity verification session updated,
+ * cancelled or redacted (its identity documents deleted for good), all forwarded unread, since the
+ * eleventh round's sweep looked for objects with a top-level `customer`.
+ *
+ * Each reader returns the customers the answer names, [] when it says the object is no customer's,
+ * and undefined when it cannot say: the field is missing (the read is made with the caller's
+ * `Stripe-Version`, and Stripe writes a field it has as null, never leaves it out), or holds neither
+ * null nor an id. Undefined leaves the call unpriced (price_unknown), with or without a customer
+ * allowlist, as an answer naming no payment does for paymentCustomer.
+ */
+export type NestedCustomers = (o: Record<string, unknown>) => readonly string[] | undefined;
+
+/**
+ * A Financial Connections account's `account_holder`: `{type: 'customer', customer | customer_account}`
+ * or `{type: 'account', account}` (a connected account's own bank account, no customer's). Any other
+ * holder, or a customer holder naming no customer, cannot be told.
+ */
+export const accountHolderCustomers: NestedCustomers = (o) => {
+  const holder = o['account_holder'];
+  if (!isObj(holder)) return undefined;
+  const customers = idsOrNull(holder, ['customer', 'customer_account']);
+  if (customers === undefined) return undefined;
+  if (holder['type'] === 'customer') return customers.length > 0 ? customers : undefined;
+  return holder['type'] === 'account' ? customers : undefined;
+};
+
+/**
+ * An Identity verification session's `related_customer` (null: the session is tied to no customer)
+ * and `related_customer_account` (newer: may be absent in an older API version's answer).
+ */
+export const relatedCustomers: NestedCustomers = (o) => {
+  if (!Object.hasOwn(o, 'related_customer')) return undefined;
+  return idsOrNull(o, ['related_customer', 'related_customer_account']);
+};
+
+/** The ids of `fields` in `o`: each absent, null, or an id (or expanded object); undefined otherwise. */
+function idsOrNull(o: Record<string, unknown>, fields: readonly string[]): string[] | undefined {
+  const ids: string[] = [];
+  for (const field of fields) {
+    const v = Object.hasOwn(o, field) ? o[field] : null;
+    if (v === null) continue;
+    const id = idOf(v);
+    if (id === undefined) return undefined;
+    ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * The read of `path`, priced 0, for the customers `customers` finds one level down in its answer
+ * (beside any top-level `customer` lookedUpParties finds); unpriced when `customers` cannot say.
+ */
+export function nestedOwnerLookup(path: string, what: string, customers: NestedCustomers): CostLookup {
+  const found = (body: unknown) => (isObj(body) ? customers(body) : undefined);
+  return {
+    path,
+    describe: `the ${what}'s customer`,
+    parties: (body): Partial<Parties> => {
+      const top = lookedUpParties(body);
+      const all = [...new Set([...(top.customers ?? []), ...(found(body) ?? [])])];
+      return all.length > 0 ? { ...top, customers: all } : top;
+    },
+    price: (body) => (found(body) === undefined ? undefined : 0),
+  };
 }

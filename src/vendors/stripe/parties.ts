@@ -27,7 +27,8 @@ const ACCOUNT_ID = /^acct_[A-Za-z0-9]{1,255}$/;
  * depth, since Stripe takes the same parties nested (`phases[0][transfer_data][destination]`,
  * `price_data[currency]`, `payment_intent_data[transfer_data][destination]`): an allowlist that is
  * set applies to every party a call names, wherever it names it.
- *   - customers: every `customer` and `customer_account` parameter (body, or query of a read: a
+ *   - customers: every `customer` and `customer_account` parameter, and every `related_customer`
+ *     and `related_customer_account` (an Identity verification session's) (body, or query of a read: a
  *     customer named by its account id, `acct_…`, is a customer party too), the id in
  *     `/v1/customers/:id…` and `/v1/test_helpers/customers/:id…` (not `GET /v1/customers/search`), every customer a search's `query` names
  *     (searchCustomers), and every customer id in a meter event's `payload` (meterCustomers);
@@ -175,6 +176,10 @@ function party(name: string, v: unknown, found: Found): Denial | undefined {
   switch (name) {
     case 'customer':
     case 'customer_account':
+    // An Identity verification session's customer (its create): found by an adversarial probe
+    // (twelfth round, fixesr), named nowhere a customer allowlist looked.
+    case 'related_customer':
+    case 'related_customer_account':
       return push(found.customers, name, v);
     case 'currency': {
       const currency = partyValue(name, v);

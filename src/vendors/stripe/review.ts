@@ -766,6 +766,12 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: 'Stripe charges per completed verification',
   },
+  {
+    // Twelfth round (probe fixesr): a glob admitted it as a plain write.
+    match: 'POST /v1/identity/verification_sessions/{session}/redact',
+    class: 'destructive',
+    note: "deletes the session's identity documents and collected data for good",
+  },
   { match: 'POST /v1/identity/verification_sessions/**', class: 'write' },
   {
     match: 'POST /v1/financial_connections/accounts/{account}/refresh',
