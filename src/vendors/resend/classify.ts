@@ -2,14 +2,22 @@ import { type Denial, deny, isDenial, refusing } from '../../decision/reasons.ts
 import type { MicroUsd } from '../../money/micro-usd.ts';
 import { sensitiveDenial, uncountedOperation, unknownOperation } from '../operation-class.ts';
 import { compileOperations, resolveLocks } from '../operation-table.ts';
-import { NO_PARTIES, type Operation, type Params, type Parties, type VendorRequest } from '../types.ts';
+import {
+  type CostLookup,
+  NO_PARTIES,
+  type Operation,
+  type Params,
+  type Parties,
+  type VendorRequest,
+} from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { undeclaredFieldDenial } from './declared-fields.ts';
+import { draftSendLookup, repliedEmailLookup } from './inbox-sends.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { optIn } from './opt-ins.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
-import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
+import { addressList, UNSEEN_SENDER } from './recipients.ts';
 import { storedRecipients } from './stored-recipients.ts';
 import { storedSenders } from './stored-senders.ts';
 
@@ -103,7 +111,7 @@ function applyRule(
   switch (row.rule) {
     case 'email': {
       if (ITEMS in params) return deny('body_invalid', 'POST /emails takes one email object.');
-      const email = emailShape(params, 0);
+      const email = emailShape(params);
       return isDenial(email) ? email : priced(row.id, prices, [email]);
     }
     case 'batch': {
@@ -114,14 +122,14 @@ function applyRule(
         if (typeof item !== 'object' || item === null || Array.isArray(item)) {
           return deny('body_invalid', 'Every element of a batch must be an email object.');
         }
-        const email = emailShape(item as Params, 0);
+        const email = emailShape(item as Params);
         if (isDenial(email)) return email;
         emails.push(email);
       }
       return priced(row.id, prices, emails);
     }
     case 'forward': {
-      const email = emailShape(params, 0);
+      const email = emailShape(params);
       return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
     }
     case 'reply': {
@@ -130,19 +138,31 @@ function applyRule(
         // Priced by one reading only: were Resend to take "true" or 1 as reply-all, it reaches everyone.
         return deny('body_invalid', '`reply_all` must be true or false.');
       }
-      // The reply goes to the original sender, whom the request does not name; reply-all to everyone on
-      // the thread. Its body names no other recipient (declared-fields.ts refuses a `to`).
-      const unseen = replyAll === true ? prices.unseenRecipients : 1;
-      const email = emailShape({ cc: params['cc'], bcc: params['bcc'] }, unseen, [UNSEEN_RECIPIENT]);
-      return isDenial(email) ? email : priced(row.id, prices, [fromInbox(email)]);
+      const [inbox, thread, emailId] = ids;
+      if (!isResendId(inbox) || !isResendId(thread) || !isResendId(emailId)) {
+        return deny('path_invalid', 'The path does not name a valid Resend inbox, thread and email.');
+      }
+      // The reply goes to the people of the email it answers (reply-all: everyone on it), whom the
+      // request does not name: read from it (inbox-sends.ts). Its body names no other recipient
+      // (declared-fields.ts refuses a `to`).
+      const email = emailShape({ cc: params['cc'], bcc: params['bcc'] });
+      if (isDenial(email)) return email;
+      const own = email.recipients;
+      const lookup = repliedEmailLookup(prices, inbox, thread, emailId, replyAll === true, {
+        deliveries: own.length,
+        recipients: own,
+      });
+      return inboxSend(row.id, lookup, {});
     }
     case 'draft_send': {
-      const email: EmailShape = {
-        deliveries: prices.unseenRecipients,
-        recipients: [UNSEEN_RECIPIENT],
-        senders: [],
-      };
-      return priced(row.id, prices, [fromInbox(email)]);
+      const [inbox, draft] = ids;
+      if (!isResendId(inbox) || !isResendId(draft)) {
+        return deny('path_invalid', 'The path does not name a valid Resend inbox and draft.');
+      }
+      // The draft holds its recipients, any number of them: read (and leased) before the send.
+      const locks = resolveLocks(row, ids, params, resendLockField);
+      if (isDenial(locks)) return locks;
+      return inboxSend(row.id, draftSendLookup(prices, inbox, draft), locks);
     }
     case 'broadcast_create': {
       // A draft moves nothing; with `send` (anything but absent, null or false) it goes out at once.
@@ -241,11 +261,7 @@ function broadcast(
   };
 }
 
-function emailShape(
-  email: Params,
-  unseen: number,
-  unseenParties: readonly string[] = [],
-): EmailShape | Denial {
+function emailShape(email: Params): EmailShape | Denial {
   const recipients: string[] = [];
   for (const field of ['to', 'cc', 'bcc']) {
     const list = addressList(email[field]);
@@ -261,10 +277,26 @@ function emailShape(
   if (!from) return deny('body_invalid', '`from` must be a string: a@example.com or Name <a@example.com>.');
   // An email that names no recipient is rejected by Resend, but is still priced as one delivery.
   return {
-    deliveries: Math.max(1, recipients.length + unseen),
-    recipients: [...recipients, ...unseenParties],
+    deliveries: Math.max(1, recipients.length),
+    recipients,
     // Without `from` Resend sends from the template the email names (or refuses it): not in the request.
     senders: from.length > 0 ? from : [UNSEEN_SENDER],
+  };
+}
+
+/**
+ * An inbox send priced by its lookup (inbox-sends.ts), from the inbox's own address, which the
+ * request does not name: the recipients are what the reads find.
+ */
+function inboxSend(id: string, lookup: CostLookup, locks: { locks?: readonly string[] }): Operation {
+  return {
+    id,
+    class: 'money',
+    movesMoney: true,
+    costMicros: 0,
+    lookup,
+    ...locks,
+    parties: { ...NO_PARTIES, senders: [UNSEEN_SENDER] },
   };
 }
 

@@ -41,6 +41,13 @@ describe('the declared fields are what resend-node sends', () => {
     expect(fields).toEqual(declared('resend.emails.update'));
   });
 
+  it("for an inbox draft's send", async () => {
+    const fields = await sent(() =>
+      client.inboxes.drafts.send({ inboxId: 'in_1', draftId: 'dr_1', headers: { 'X-Entity-Ref-ID': '1' } }),
+    );
+    expect(fields).toEqual(declared('resend.inboxes.drafts.send'));
+  });
+
   it('for an inbox reply', async () => {
     const fields = await sent(() =>
       client.inboxes.threads.emails.reply({

@@ -6,13 +6,16 @@ import { ITEMS } from './parse.ts';
 /**
  * The body fields Resend's definition declares (resend-node 6.38's requests, as it sends them) for
  * the operations Keybrake judges by part of their body only: a broadcast send, judged from the
- * stored broadcast; a scheduled email's reschedule, a free write; an inbox reply, priced from `cc`,
+ * stored broadcast; a scheduled email's reschedule, a free write; an inbox draft's send, judged from the stored
+ * draft; an inbox reply, priced from `cc`,
  * `bcc` and `reply_all`. Any other field, `segment_id`, `audience_id` or `to` above all, is read by
  * no allowlist and no price, while Resend's server might read it whatever the definition says.
  */
 export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['resend.broadcasts.send', new Set(['scheduled_at'])],
   ['resend.emails.update', new Set(['scheduled_at'])],
+  // Priced from the stored draft: a `to` in the send's body would be read by no allowlist.
+  ['resend.inboxes.drafts.send', new Set(['headers'])],
   [
     'resend.inboxes.threads.reply',
     new Set(['cc', 'bcc', 'html', 'text', 'subject', 'reply_all', 'attachments', 'headers']),

@@ -269,6 +269,7 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     path: '/inboxes/{inbox_id}/drafts/{draft_id}',
     id: 'resend.inboxes.drafts.update',
     class: 'write',
+    locks: ['{draft_id}'],
   },
   {
     method: 'DELETE',
@@ -282,6 +283,7 @@ export const RESEND_OPERATIONS: readonly ResendOperationRow[] = [
     id: 'resend.inboxes.drafts.send',
     class: 'money',
     rule: 'draft_send',
+    locks: ['{draft_id}'],
   },
   { method: 'GET', path: '/inboxes/{inbox_id}/labels', id: 'resend.inboxes.labels.list', class: 'read' },
   { method: 'POST', path: '/inboxes/{inbox_id}/labels', id: 'resend.inboxes.labels.create', class: 'write' },

@@ -5,8 +5,10 @@ export interface ResendPrices {
   /** Per email delivered to one recipient (to, cc and bcc each count). */
   readonly perEmail: MicroUsd;
   /**
-   * Recipients assumed when a send names none Keybrake can see (a stored draft, reply-all): Resend's
-   * limit of 50 recipients per email.
+   * No longer read (twelfth round): a stored draft and a reply were priced at this many recipients
+   * (Resend's 50 per email), but nothing bounds a draft's, so they are now priced by reading the
+   * draft and the email replied to (inbox-sends.ts). Still accepted and checked, so that an existing
+   * `--pricing` file loads.
    */
   readonly unseenRecipients: number;
   /**

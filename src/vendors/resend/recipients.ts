@@ -2,8 +2,8 @@ import { holdsControl, normaliseAddress } from '../mailbox.ts';
 import { isBlank } from '../parameter-spaces.ts';
 
 /**
- * Named as a recipient when a send reaches people the request does not list (a stored draft, the
- * original sender of a reply, a contact without an address): no allowlist pattern but `*` matches
+ * Named as a recipient when a send reaches people the request does not list (a contact import, an
+ * event's contact named by id, a contact without an address): no allowlist pattern but `*` matches
  * it, so a recipient allowlist denies such a send instead of seeing no recipient at all.
  */
 export const UNSEEN_RECIPIENT = '(unseen recipient)';

@@ -50,7 +50,14 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
     class: 'money',
     rule: 'reply',
   },
-  { match: 'POST /inboxes/{inbox_id}/drafts/{draft_id}/send', class: 'money', rule: 'draft_send' },
+  {
+    match: 'POST /inboxes/{inbox_id}/drafts/{draft_id}/send',
+    class: 'money',
+    rule: 'draft_send',
+    // Priced by reading the draft (inbox-sends.ts): leased, as its update is, so it cannot grow meanwhile.
+    locks: ['{draft_id}'],
+    note: 'to every address of the stored draft (and, for a reply draft, of the email it answers)',
+  },
   {
     match: 'POST /broadcasts',
     class: 'money',
@@ -108,6 +115,13 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
     note: 'Resend deletes only unsent broadcasts',
   },
   { match: 'DELETE /inboxes/{inbox_id}/drafts/{draft_id}', class: 'write', note: 'an unsent draft' },
+  {
+    match: 'PATCH /inboxes/{inbox_id}/drafts/{draft_id}',
+    class: 'write',
+    // A draft send is priced by reading the draft under this lease: no recipient joins in between.
+    locks: ['{draft_id}'],
+    note: "a draft's recipients and content",
+  },
   {
     match: 'DELETE /inboxes/{inbox_id}/threads/{thread_id}/labels/{label_id}',
     class: 'write',

@@ -9,9 +9,12 @@ export type ResendPricingRule =
   | 'batch'
   /** An inbox email forwarded to the recipients in the body. */
   | 'forward'
-  /** A reply: `cc`/`bcc` plus the original sender the request does not name (reply-all: everyone). */
+  /**
+   * A reply: `cc`/`bcc` plus the people of the email it answers, looked up (its `from` and
+   * `reply_to`; reply-all: its `to`, `cc` and `bcc` too).
+   */
   | 'reply'
-  /** A stored draft sent as is: its recipients are not in the request. */
+  /** A stored draft sent as is: looked up (the draft's to/cc/bcc; a reply draft's email as for `reply`). */
   | 'draft_send'
   /**
    * A stored broadcast sent to its segment: looked up (the broadcast, then its segment's contacts,
@@ -29,6 +32,8 @@ export type ResendPricingRule =
 
 /** The rules that may read a call's price from Resend first (STRIPE_LOOKUP_RULES says why it matters). */
 export const RESEND_LOOKUP_RULES: ReadonlySet<ResendPricingRule> = new Set<ResendPricingRule>([
+  'reply',
+  'draft_send',
   'broadcast_send',
   'broadcast_create',
   'broadcast_update',
