@@ -1,10 +1,12 @@
-import type { VendorAdapter } from '../types.ts';
+import { isDenial } from '../../decision/reasons.ts';
+import type { Operation, VendorAdapter } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyResend } from './classify.ts';
 import { resendCredential, resendUpstreamAuthorization } from './credentials.ts';
 import { resendError } from './errors.ts';
 import { parseResend } from './parse.ts';
 import { type ResendPriceOverrides, resolveResendPrices } from './prices.ts';
+import { withholdSentMail } from './sent-mail.ts';
 
 export { RESEND_ERROR_NAMES, type ResendErrorName } from './errors.ts';
 export type { ResendPriceOverrides, ResendPrices } from './prices.ts';
@@ -28,7 +30,8 @@ export interface ResendAdapterOptions {
 /**
  * The Resend adapter: Bearer tokens, JSON bodies, a per-delivery price, Resend's
  * `{statusCode,name,message}` errors, and answers whose URLs keep no user name or password (a
- * webhook's `endpoint`). Prices are known up front, so nothing is settled.
+ * webhook's `endpoint`) and whose sent mail keeps no content (sent-mail.ts). Prices are known up
+ * front, so nothing is settled.
  */
 export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdapter {
   const prices = resolveResendPrices(opts.prices);
@@ -43,6 +46,12 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     upstreamAuthorization: resendUpstreamAuthorization,
     settle: () => undefined,
     error: resendError,
-    withholdFromAnswer: withholdUrlUserinfo,
+    withholdFromAnswer: withholdFromResendAnswer,
   };
+}
+
+/** A Resend answer as the agent gets it: sent mail without its content, every URL without its userinfo. */
+function withholdFromResendAnswer(body: Buffer, op?: Operation | null) {
+  const withheld = withholdSentMail(body, op);
+  return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
 }

@@ -1,0 +1,86 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Operation, WITHHELD } from '../types.ts';
+
+/**
+ * What of an answer to a sent-mail read the agent does not receive (the withhold stage, ADR 0007 §1):
+ * the content of the mail. `GET /emails` and `GET /emails/{email_id}` answer every email the Resend
+ * team sent, by any key and by the merchant's own app, to anyone, whatever `allow.recipients` says:
+ * password resets, magic links and one-time codes the app mails its customers. A probe (twelfth
+ * round) read a customer's magic link through the quick start's own "sent mail only" policy. So the
+ * body (`html`, `text`), the `subject` (where one-time codes often stand) and a sent attachment's
+ * `download_url` (a public download of its content) are replaced by `withheld_by_keybrake`; who a
+ * mail went to, when, and what became of it (`last_event`) stay. By name at any depth of these
+ * answers alone: a list's `data`, one email.
+ */
+
+/** The reads of sent mail (the operations of resend-node 6.38's `emails.get`, `list` and `attachments`). */
+const SENT_MAIL_READS: ReadonlySet<string> = new Set([
+  'resend.emails.list',
+  'resend.emails.get',
+  'resend.emails.attachments.list',
+  'resend.emails.attachments.get',
+]);
+
+/** The fields whose string values carry a mail's content. */
+const CONTENT_FIELDS: ReadonlySet<string> = new Set(['html', 'text', 'subject', 'download_url']);
+
+const QUOTED_MARKER = JSON.stringify(WITHHELD);
+
+/**
+ * The body of an answer as the agent gets it: the same Buffer for any other operation or an empty
+ * answer, else a copy with each content field's string value withheld (every other byte as Resend
+ * sent it). An answer to a sent-mail read that is not JSON is withheld whole: Keybrake cannot tell
+ * where its content stands.
+ */
+export function withholdSentMail(body: Buffer, op?: Operation | null): Buffer | Denial {
+  if (op == null || !SENT_MAIL_READS.has(op.id) || body.length === 0) return body;
+  const text = body.toString('utf8');
+  try {
+    JSON.parse(text);
+  } catch {
+    return deny(
+      'credential_in_response',
+      "The resend API's answer to a sent-mail read was not JSON, so Keybrake could not take the mail's content out of it and withheld the answer.",
+    );
+  }
+  const rewritten = withheldJson(text);
+  return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
+}
+
+/**
+ * Valid JSON text with the string value of every content field replaced. It walks the string
+ * literals only (a literal followed by `:` is a key, one preceded by `:` the value of the last key),
+ * so nothing else is re-serialised.
+ */
+function withheldJson(text: string): string {
+  let out = '';
+  let copied = 0;
+  let key = '';
+  for (let start = text.indexOf('"'); start !== -1; ) {
+    const end = endOfLiteral(text, start);
+    if (text[skipSpace(text, end, 1)] === ':') {
+      key = JSON.parse(text.slice(start, end)) as string;
+    } else if (CONTENT_FIELDS.has(key) && text[skipSpace(text, start - 1, -1)] === ':') {
+      out += text.slice(copied, start) + QUOTED_MARKER;
+      copied = end;
+    }
+    start = text.indexOf('"', end);
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** The index of the first character from `at` (walking by `step`) that is not JSON whitespace. */
+function skipSpace(text: string, at: number, step: 1 | -1): number {
+  let i = at;
+  while (i >= 0 && i < text.length && JSON_SPACE.has(text[i]!)) i += step;
+  return i;
+}
+
+const JSON_SPACE: ReadonlySet<string> = new Set([' ', '\t', '\n', '\r']);
+
+/** The index just past the closing quote of the string literal that opens at `start`. */
+function endOfLiteral(text: string, start: number): number {
+  let i = start + 1;
+  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+  return i + 1;
+}
