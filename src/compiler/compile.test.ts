@@ -1,14 +1,20 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import type { RawDocument } from '../api/resource-set.ts';
+import type { RawDocument, ResourceSet } from '../api/resource-set.ts';
 import { validate } from '../api/validate.ts';
 import { fixedClock } from '../clock.ts';
 import { runKeyId, runKeysOf } from '../snapshot/run-keys.ts';
 import { describeSnapshot } from '../snapshot/serialize.ts';
 import { runSecretFor } from '../tokens/run-token.ts';
 import { tokenDigest } from '../tokens/token.ts';
-import { type CompileOptions, compile, type Revocation, type TokenGuard } from './compile.ts';
+import {
+  type CompileOptions,
+  compile,
+  createCompileCache,
+  type Revocation,
+  type TokenGuard,
+} from './compile.ts';
 import { mergeConditions } from './conditions.ts';
 
 const DIR = new URL('../../test/fixtures/compiler/', import.meta.url);
@@ -329,7 +335,7 @@ spec:
 
 describe('run secrets (ADR 0010)', () => {
   const TOKEN = 'kb_stripe_0BUs5pqkyKNT2bl3bYkz562TKID8XB1SM01oLbJ';
-  const compileWith = (token: string, uid: string, prefix = '') => {
+  const compileWith = (token: string, uid: string, prefix = '', extra: Partial<CompileOptions> = {}) => {
     const yaml = `
 apiVersion: keybrake.dev/v1alpha1
 kind: SpendPolicy
@@ -360,9 +366,38 @@ stringData: { token: ${token} }
       index,
       doc: d.toJS(),
     }));
-    const { snapshot, statuses } = compile(validate(docs).set, { version: 1, clock: fixedClock(NOW) });
+    const { set } = validate(docs);
+    return { ...compileSet(set, token, extra), set };
+  };
+  const compileSet = (set: ResourceSet, token: string, extra: Partial<CompileOptions> = {}) => {
+    const { snapshot, statuses } = compile(set, { version: 1, clock: fixedClock(NOW), ...extra });
     return { snapshot, key: snapshot.keys.get(tokenDigest(token))!, statuses };
   };
+
+  it("mixes the namespace's claim into the run secret (twelfth round: a release that takes a namespace refuses the runs minted under the one before)", () => {
+    const claim = (epoch: string | undefined) => ({
+      runClaim: (ns: string) => (ns === 'agents' ? epoch : 'x'),
+    });
+    const first = compileWith(TOKEN, 'uid-1', '', claim('keybrake/keybrake-operator\n1800000000000')).key;
+    const moved = compileWith(TOKEN, 'uid-1', '', claim('team/team-keybrake-operator\n1800000045000')).key;
+    expect(first.runSecret).toBe(runSecretFor(TOKEN, 'uid-1', 'keybrake/keybrake-operator\n1800000000000'));
+    expect(moved.runSecret).toBeDefined();
+    expect(moved.runSecret).not.toBe(first.runSecret);
+    expect(first.runSecret).not.toBe(compileWith(TOKEN, 'uid-1').key.runSecret);
+    // A namespace whose claim is not known: no run secret, so no run key of it passes (fail closed).
+    expect(compileWith(TOKEN, 'uid-1', '', claim(undefined)).key.runSecret).toBeUndefined();
+  });
+
+  it('compiles a key again when only its claim changed (the cache keeps no secret of an earlier claim)', () => {
+    const cache = createCompileCache();
+    let epoch = 'keybrake/keybrake-operator\n1';
+    const opts = { cache, runClaim: () => epoch };
+    const { set } = compileWith(TOKEN, 'uid-1', '', opts);
+    const again = compileSet(set, TOKEN, opts).key;
+    expect(again).toBe(compileSet(set, TOKEN, opts).key);
+    epoch = 'team/team-keybrake-operator\n2';
+    expect(compileSet(set, TOKEN, opts).key.runSecret).toBe(runSecretFor(TOKEN, 'uid-1', epoch));
+  });
 
   it('derives the run secret from the token and the uid, and indexes the key by its key id', () => {
     const { snapshot, key } = compileWith(TOKEN, 'uid-1');

@@ -70,6 +70,13 @@ export interface CompileOptions {
    */
   readonly runSecrets?: boolean;
   /**
+   * Cluster: the claim under which this release serves a namespace (NamespaceClaims.epoch), mixed
+   * into the run secrets of its keys (runSecretFor), so that run keys minted under another claim, by
+   * the release the namespace moved from, are refused (twelfth round). undefined for a namespace: its
+   * keys get no run secret (fail closed). Absent: `serve`'s derivation, without a claim.
+   */
+  readonly runClaim?: (namespace: string) => string | undefined;
+  /**
    * true: leave with the snapshot what `patchCompile` (patch.ts) needs to compile the next set as
    * changes to this one (PatchState), when this compile is one it can patch. Needs a `cache`.
    */
@@ -122,6 +129,7 @@ export function patchable(set: ResourceSet, opts: CompileOptions): boolean {
     opts.tokens === undefined &&
     opts.readyStatuses === false &&
     opts.runKeyIndex === false &&
+    opts.runClaim === undefined &&
     set.rejected.length === 0
   );
 }
@@ -177,6 +185,8 @@ interface KeyMemo {
   readonly tokenSecret: Secret;
   readonly token: TokenRead;
   readonly compiled: CompiledKey;
+  /** The namespace's claim its run secret was derived under (CompileOptions.runClaim). */
+  readonly runClaim?: string | undefined;
 }
 
 /**
@@ -309,6 +319,7 @@ export function compile(set: ResourceSet, opts: CompileOptions): CompileResult {
     ...(cache && { cache }),
     ...(opts.tokens && { tokens: opts.tokens }),
     withRunSecret: opts.runSecrets !== false,
+    ...(opts.runClaim && { runClaim: opts.runClaim }),
   };
   // Kept for patchCompile (patch.ts) only when it may patch this result (PatchState).
   const keep = patchable(set, opts);
@@ -388,6 +399,8 @@ export interface KeyInputs {
   readonly cache?: CompileCache;
   readonly tokens?: TokenGuard;
   readonly withRunSecret: boolean;
+  /** CompileOptions.runClaim. */
+  readonly runClaim?: (namespace: string) => string | undefined;
 }
 
 /**
@@ -545,12 +558,15 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
       cap,
     );
   }
-  const withRunSecret = inputs.withRunSecret;
+  // Cluster: no run secret for a namespace whose claim is not known (fail closed: no run key passes).
+  const runClaim = inputs.runClaim?.(ns);
+  const withRunSecret = inputs.withRunSecret && (inputs.runClaim === undefined || runClaim !== undefined);
   if (
     memo &&
     memo.policy === entry.outcome &&
     memo.upstream === upstream &&
     memo.token === read &&
+    memo.runClaim === runClaim &&
     (memo.compiled.runSecret !== undefined) === withRunSecret
   )
     return { ok: true, key, digest, compiled: memo.compiled };
@@ -569,7 +585,7 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
     suspended: spec.suspended,
     policy,
     // ADR 0010: run tokens are verified with a secret derived from this token (never the token).
-    ...(withRunSecret && { runSecret: runSecretFor(read.token, uidOf(key)) }),
+    ...(withRunSecret && { runSecret: runSecretFor(read.token, uidOf(key), runClaim) }),
     tokenPrefix: prefix,
     // A length alone: the proxy finds a brought token in what it records by digest (tokens/brought.ts).
     ...(!hasValidChecksum(read.token) && { broughtTokenLength: read.token.length }),
@@ -581,6 +597,7 @@ export function compileKey(key: VaultKey, inputs: KeyInputs): Candidate | KeyFai
     tokenSecret,
     token: read,
     compiled,
+    runClaim,
   });
   return { ok: true, key, digest, compiled };
 }

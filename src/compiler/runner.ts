@@ -80,6 +80,8 @@ export interface CompileRunnerOptions {
    * release serves the rest, and writes their status). Absent: every namespace.
    */
   readonly inScope?: (namespace: string) => boolean;
+  /** The claim each namespace in scope is served under, for its keys' run secrets (CompileOptions.runClaim). */
+  readonly runClaim?: (namespace: string) => string | undefined;
 }
 
 /** Sources → compile → publishers and status sinks (DESIGN.md §3), the same for `serve` and the operator. */
@@ -133,6 +135,7 @@ export function createCompileRunner<U extends ResourceSetUpdate = ResourceSetUpd
     ...(opts.readyStatuses === false && { readyStatuses: false }),
     ...(opts.runKeyIndex === false && { runKeyIndex: false }),
     ...(opts.patch && { patchable: true }),
+    ...(opts.runClaim && { runClaim: opts.runClaim }),
   };
 
   const scoped = (all: ResourceSet) => (opts.inScope ? withinNamespaces(all, opts.inScope) : all);

@@ -374,3 +374,82 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     expect(team.serves('tenant')).toBe(false);
   });
 });
+
+describe("a claim's epoch, mixed into its namespace's run secrets (twelfth round)", () => {
+  it('stays while the release renews it, across a change of leader, and is the same on its standby', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const leader = release('keybrake/keybrake-operator', leases, clock);
+    const standby = release('keybrake/keybrake-operator', leases, clock);
+    await leader.sync(['tenant-a'], true);
+    const epoch = leader.epoch('tenant-a');
+    expect(epoch).toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      clock.t += 2_000;
+      await leader.sync(['tenant-a'], true);
+      await standby.sync(['tenant-a'], false);
+    }
+    expect(leader.epoch('tenant-a')).toBe(epoch);
+    expect(standby.epoch('tenant-a')).toBe(epoch);
+    // The standby leads now: it renews the claim, keeping the epoch (runs survive a failover).
+    clock.t += 2_000;
+    await standby.sync(['tenant-a'], true);
+    clock.t += 2_000;
+    await standby.sync(['tenant-a'], true);
+    expect(standby.serves('tenant-a')).toBe(true);
+    expect(standby.epoch('tenant-a')).toBe(epoch);
+  });
+
+  it('is new when another release takes the namespace: the runs minted under the first are not its', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const first = release('keybrake/keybrake-operator', leases, clock);
+    const team = release('team/team-keybrake-operator', leases, clock);
+    await first.sync(['tenant-a'], true);
+    const before = first.epoch('tenant-a');
+    await team.sync(['tenant-a'], true);
+    expect(team.epoch('tenant-a')).toBeUndefined();
+    clock.t += CLAIM_MS + 1;
+    await team.sync(['tenant-a'], true);
+    expect(team.serves('tenant-a')).toBe(true);
+    expect(team.epoch('tenant-a')).toBeDefined();
+    expect(team.epoch('tenant-a')).not.toBe(before);
+    expect(first.epoch('tenant-a')).toBe(before);
+    await first.sync(['tenant-a'], true);
+    expect(first.epoch('tenant-a')).toBeUndefined();
+  });
+
+  it('is new when the claim was rewritten by hand, never the acquireTime someone else wrote', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const cluster = release('keybrake/keybrake-operator', leases, clock);
+    await cluster.sync(['tenant-a'], true);
+    const epoch = cluster.epoch('tenant-a');
+    clock.t += 2_000;
+    // A tenant sets an earlier acquireTime on the claim its release holds (an earlier hold's).
+    leases.edit('tenant-a', { acquireTime: '2020-01-01T00:00:00.000000Z' });
+    await cluster.sync(['tenant-a'], true);
+    expect(cluster.serves('tenant-a')).toBe(false);
+    expect(leases.spec('tenant-a').acquireTime).not.toBe('2020-01-01T00:00:00.000000Z');
+    clock.t += CLAIM_MS;
+    expect(await cluster.sync(['tenant-a'], true)).toBe(true);
+    expect(cluster.serves('tenant-a')).toBe(true);
+    expect(cluster.epoch('tenant-a')).not.toBe(epoch);
+    expect(cluster.epoch('tenant-a')).not.toContain(String(Date.parse('2020-01-01T00:00:00Z')));
+  });
+
+  it('is new when the claim was deleted and recreated', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const cluster = release('keybrake/keybrake-operator', leases, clock);
+    await cluster.sync(['tenant-a'], true);
+    const epoch = cluster.epoch('tenant-a');
+    clock.t += 2_000;
+    leases.remove('tenant-a');
+    await cluster.sync(['tenant-a'], true);
+    clock.t += CLAIM_MS;
+    await cluster.sync(['tenant-a'], true);
+    expect(cluster.serves('tenant-a')).toBe(true);
+    expect(cluster.epoch('tenant-a')).not.toBe(epoch);
+  });
+});

@@ -42,6 +42,14 @@ export interface NamespaceClaims {
   serves(namespace: string): boolean;
   /** Namespaces holding keys that another release holds: namespace → that release. */
   elsewhere(): ReadonlyMap<string, string>;
+  /**
+   * The claim under which this release holds the namespace: its holder and acquireTime, which a
+   * release writes anew whenever it takes the claim (from another release, missing, or rewritten by
+   * hand) and keeps while it renews. Mixed into the run secrets of the namespace's keys (CompileOptions
+   * .runClaim): run keys minted under an earlier claim, whose stops stayed with the release that
+   * took them, are refused (twelfth round). undefined when this release does not hold it.
+   */
+  epoch(namespace: string): string | undefined;
 }
 
 interface ClaimState {
@@ -140,12 +148,17 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     leaseTransitions: 0,
   });
 
-  /** Renews this release's claim, or takes another's: the next record to write over `record`. */
-  const next = (record: LeaseRecord, mine: boolean, stamp: string): LeaseRecord => ({
+  /**
+   * Renews this release's claim, or takes another's: the next record to write over `record`. The
+   * acquireTime (the claim's epoch, and so its run secrets) is kept only over this release's own
+   * unbroken hold: a claim taken, or rewritten by someone else, gets this moment's (twelfth round:
+   * never an acquireTime somebody else chose).
+   */
+  const next = (record: LeaseRecord, mine: boolean, stamp: string, keepAcquired = mine): LeaseRecord => ({
     ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
     holderIdentity: opts.release,
     leaseDurationSeconds: durationSeconds,
-    acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
+    acquireTime: keepAcquired && record.acquireTime ? record.acquireTime : stamp,
     renewTime: stamp,
     leaseTransitions: (record.leaseTransitions ?? 0) + (mine ? 0 : 1),
   });
@@ -205,7 +218,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             // A standby trusts its release's claim as long as the leader is seen renewing it.
             s.confirmedAt = s.observed!.at;
           } else {
-            const stored = await store.replace(next(record, true, stamp));
+            const stored = await store.replace(next(record, true, stamp, kept !== undefined));
             if (stored) wrote(s, stored, s.heldSince, sentAt);
           }
         }
@@ -218,7 +231,15 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     if (held(s)) report(namespace, s, undefined);
   };
 
-  let served = new Set<string>();
+  const epochOf = (s: ClaimState | undefined) => {
+    const record = s?.observed?.record;
+    if (record?.holderIdentity !== opts.release || !record.acquireTime) return undefined;
+    // As ms: the leader knows the text it wrote (microseconds), another replica the API's as read.
+    const at = Date.parse(record.acquireTime);
+    return Number.isFinite(at) ? `${record.holderIdentity}\n${at}` : undefined;
+  };
+  /** Each namespace served after the last round, and the epoch it was served under. */
+  let served = new Map<string, string | undefined>();
   return {
     async sync(namespaces, leading) {
       const wanted = new Set(namespaces);
@@ -230,11 +251,19 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
           state.confirmedAt = Number.NEGATIVE_INFINITY;
         }
       await Promise.all([...wanted].map((ns) => syncOne(ns, leading)));
-      const now = new Set([...wanted].filter((ns) => held(states.get(ns))));
-      const changed = now.size !== served.size || [...now].some((ns) => !served.has(ns));
+      const now = new Map<string, string | undefined>();
+      for (const ns of wanted) {
+        const s = states.get(ns);
+        if (held(s)) now.set(ns, epochOf(s));
+      }
+      // A namespace served under a new epoch changes its keys' run secrets: compiled again.
+      const changed =
+        now.size !== served.size ||
+        [...now].some(([ns, epoch]) => !served.has(ns) || served.get(ns) !== epoch);
       served = now;
       return changed;
     },
+    epoch: (namespace) => epochOf(states.get(namespace)),
     serves: (namespace) => held(states.get(namespace)),
     elsewhere() {
       const out = new Map<string, string>();

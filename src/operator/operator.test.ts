@@ -167,6 +167,7 @@ function claimsOf(served: readonly string[]): NamespaceClaims & { rounds: string
     },
     serves: (namespace) => held && served.includes(namespace),
     elsewhere: () => new Map(),
+    epoch: (namespace) => (held && served.includes(namespace) ? 'test/keybrake\nepoch-1' : undefined),
   };
 }
 
@@ -218,6 +219,7 @@ describe('operator', () => {
       sync: async () => claimed,
       serves: (namespace) => claimed && namespace === 'agents',
       elsewhere: () => elsewhere,
+      epoch: () => 'test/keybrake\nepoch-1',
     };
     const { operator, published } = setup({ claims });
     await operator.start();
@@ -334,6 +336,7 @@ describe('operator', () => {
       sync: async () => false,
       serves: (namespace) => claimed && namespace === 'agents',
       elsewhere: () => new Map(),
+      epoch: () => 'test/keybrake\nepoch-1',
     };
     const { operator, fake, published } = setup({ claims, revocations: ledger });
     await operator.start();

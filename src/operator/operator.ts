@@ -154,7 +154,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     refuseChangesWithErrors: false,
     nextVersion: stampAbove(opts.publishedVersion ?? (() => 0), clock),
     tokens,
-    ...(claims && { inScope }),
+    ...(claims && { inScope, runClaim: (namespace: string) => claims.epoch(namespace) }),
   });
   publishSnapshots(runner, {
     publish: opts.publish,

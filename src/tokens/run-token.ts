@@ -65,9 +65,17 @@ export interface RunParent {
  * The run secret of a vault key: HMAC-SHA256 keyed by its plaintext token over a fixed label and the
  * key's uid, base64url. It is never the token, and it changes with the token (a re-minted token kills
  * every run of the old one, ADR 0009) and with the key's identity.
+ *
+ * `claim` (cluster): the namespace's claim as the serving release holds it (its holder and when it
+ * took the claim, namespace-claims.ts `epoch`). A release that takes a namespace derives other
+ * secrets than the release before it, so every run key minted under another claim is key_unknown:
+ * the stops of those runs stayed with the release that took them (twelfth round). Absent (`serve`):
+ * the derivation without it, as before.
  */
-export function runSecretFor(token: string, uid: string): string {
-  return createHmac('sha256', token).update(RUN_SECRET_LABEL).update('\0').update(uid).digest('base64url');
+export function runSecretFor(token: string, uid: string, claim?: string): string {
+  const mac = createHmac('sha256', token).update(RUN_SECRET_LABEL).update('\0').update(uid);
+  if (claim !== undefined) mac.update('\0').update(claim);
+  return mac.digest('base64url');
 }
 
 /** Mints a run token for `parent` (digest: SHA-256 hex of the parent's vault token). */
