@@ -56,6 +56,19 @@ metadata: { name: ${key}-token, labels: { keybrake.dev/secret: "true" } }
 stringData: { token: ${token} }
 `;
 
+/** A key of the `plain` policy with one more line of spec, as written in a file (`suspended:` …). */
+const vaultKey = (name: string, line: string) => `
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name} }
+spec:
+  vendor: stripe
+  policyRef: { name: plain }
+  upstreamSecretRef: { name: stripe-live, key: apiKey }
+  tokenSecretRef: { name: ${name}-token, key: token }
+  ${line}
+`;
+
 let stripe: StripeEmulator;
 let system: K8sSystem;
 let pool: Pool;
@@ -165,6 +178,84 @@ spec:
     expect(await kubectl(['get', 'vk', 'ssa-bot', '-o', 'jsonpath={.spec}'])).toMatch(/"suspended":null/);
     await until(async () => (await ready('vk', 'ssa-bot')).reason === 'Invalid', 20_000, 'key Invalid');
     expect((await ready('vk', 'ssa-bot')).message).toMatch(/spec\.suspended/);
+    await notServed(token);
+  });
+  // Twelfth round: the CRDs copied the zod defaults (`suspended` false, `requireRunId` false,
+  // `readsWhenCountersDown` allow, `timezone` UTC), so the API server filled in the field client-side
+  // kubectl had left out or deleted, applied-nulls.ts saw a value and put no null back, and the key was
+  // served: a suspended key edited to `suspended:` spent again (4 payouts at Stripe in the probe).
+  it('a suspended key re-applied (client-side) with `suspended:` left empty is Invalid, not served again', async () => {
+    const token = newToken('stripe');
+    await kubectl(
+      ['apply', '-f', '-'],
+      [ownToken('paused-bot', token), vaultKey('paused-bot', 'suspended: true')].join('---\n'),
+    );
+    await until(
+      async () => (await probe(pool, token)).reason === 'key_suspended',
+      20_000,
+      'paused-bot suspended',
+    );
+    await kubectl(['apply', '-f', '-'], vaultKey('paused-bot', 'suspended:            # to decide later'));
+    // The merge patch deleted the field; no CRD default fills it in, so the null is put back.
+    expect(await kubectl(['get', 'vk', 'paused-bot', '-o', 'jsonpath={.spec}'])).not.toMatch(/suspended/);
+    await until(async () => (await ready('vk', 'paused-bot')).reason === 'Invalid', 20_000, 'key Invalid');
+    expect((await ready('vk', 'paused-bot')).message).toMatch(/spec\.suspended: must be true or false/);
+    await notServed(token);
+  });
+
+  it('a key created (client-side) with `suspended:` left empty is Invalid, and nothing forwarded', async () => {
+    const token = newToken('stripe');
+    await kubectl(
+      ['apply', '-f', '-'],
+      [ownToken('unsure-bot', token), vaultKey('unsure-bot', 'suspended:')].join('---\n'),
+    );
+    expect(await kubectl(['get', 'vk', 'unsure-bot', '-o', 'jsonpath={.spec}'])).not.toMatch(/suspended/);
+    await until(async () => (await ready('vk', 'unsure-bot')).reason === 'Invalid', 20_000, 'key Invalid');
+    expect((await ready('vk', 'unsure-bot')).message).toMatch(/spec\.suspended: must be true or false/);
+    await notServed(token);
+  });
+
+  it('a policy re-applied (client-side) with `requireRunId:`, `readsWhenCountersDown:` and `timezone:` left empty is Invalid', async () => {
+    const token = newToken('stripe');
+    const runs = (requireRunId: string, reads: string, timezone: string) => `
+apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: runs }
+spec:
+  vendor: stripe
+  limits: { perCallUsd: "50", perRunUsd: "1" }
+  requireRunId: ${requireRunId}
+  readsWhenCountersDown: ${reads}
+  timezone: ${timezone}
+  allow: { endpoints: ["POST /v1/charges", "GET /v1/**"] }
+`;
+    await kubectl(
+      ['apply', '-f', '-'],
+      [
+        runs('true', 'deny', 'Europe/Paris'),
+        ownToken('run-bot', token),
+        stripeVaultKey('run-bot', 'runs'),
+      ].join('---\n'),
+    );
+    await until(
+      async () => (await probe(pool, token)).reason === 'run_id_required',
+      20_000,
+      'run-bot served, requiring a run id',
+    );
+    await kubectl(['apply', '-f', '-'], runs('', '', '          # to decide later'));
+    expect(await kubectl(['get', 'sp', 'runs', '-o', 'jsonpath={.spec}'])).not.toMatch(
+      /requireRunId|readsWhenCountersDown|timezone/,
+    );
+    await until(async () => (await ready('sp', 'runs')).reason === 'Invalid', 20_000, 'policy Invalid');
+    const message = (await ready('sp', 'runs')).message;
+    expect(message).toMatch(/spec\.requireRunId: must be true or false/);
+    expect(message).toMatch(/spec\.readsWhenCountersDown/);
+    expect(message).toMatch(/spec\.timezone/);
+    await until(
+      async () => (await ready('vk', 'run-bot')).reason === 'PolicyInvalid',
+      20_000,
+      'key PolicyInvalid',
+    );
     await notServed(token);
   });
 });

@@ -32,11 +32,20 @@ const SAFE_INT = Number.MAX_SAFE_INTEGER;
  * (eleventh round), while `serve` refuses the same file. Nullable, the null is stored and reaches the
  * operator's zod schema, which refuses it as `serve` does. Required fields stay non-nullable: their
  * null is pruned, and the API server's own `required` then refuses the object at `kubectl apply`.
+ *
+ * No zod `.default()` is copied into the CRD (`default:`). The operator's zod schema applies it to an
+ * absent field anyway; a CRD default made the API server fill in the field that client-side `kubectl
+ * apply` had left out (a create) or deleted (its merge patch of an edit to empty), so the stored
+ * object had a value, applied-nulls.ts (which puts a null back only where the object has none) never
+ * did, and `suspended:` left empty turned a suspended key back on, `requireRunId:` left empty dropped
+ * the run-id requirement (twelfth round). Without it the field stays absent and the null is put back.
  */
 export function toStructural(node: JsonSchema, path = '$'): JsonSchema {
   const out: JsonSchema = {};
   for (const [k, v] of Object.entries(node)) {
     if (k === '$schema' || k === 'id' || k === '$id') continue;
+    // Applied by the operator's schema, never by the API server (above).
+    if (k === 'default') continue;
     if (k === 'additionalProperties' && v === false) {
       out['x-kubernetes-preserve-unknown-fields'] = true;
       continue;

@@ -55,6 +55,44 @@ describe('withAppliedNulls', () => {
     ).toBe(stored);
   });
 
+  // Twelfth round: CRDs declaring the zod defaults made the API server fill in the field kubectl had
+  // dropped or deleted, so a suspended key edited to `suspended:` was served again. Objects stored
+  // under those CRDs (Helm never upgrades them) hold the default where the file left the field empty.
+  it('puts back a null where the stored spec holds the schema default the API server filled in', () => {
+    const vaultKey = {
+      vendor: 'stripe',
+      policyRef: { name: 'p' },
+      upstreamSecretRef: { name: 'up', key: 'apiKey' },
+      tokenSecretRef: { name: 't', key: 'token' },
+    };
+    const key = (spec: unknown) => ({
+      [LAST_APPLIED]: JSON.stringify({ apiVersion: 'keybrake.dev/v1alpha1', kind: 'VaultKey', spec }),
+    });
+    expect(
+      withAppliedNulls(
+        'VaultKey',
+        { ...vaultKey, suspended: false },
+        key({ ...vaultKey, tokenSecretRef: { name: 't', key: null }, suspended: null }),
+      ),
+    ).toEqual({ ...vaultKey, tokenSecretRef: { name: 't', key: null }, suspended: null });
+    const policy = {
+      vendor: 'stripe',
+      requireRunId: false,
+      readsWhenCountersDown: 'allow',
+      timezone: 'UTC',
+    };
+    const emptied = { vendor: 'stripe', requireRunId: null, readsWhenCountersDown: null, timezone: null };
+    expect(withAppliedNulls('SpendPolicy', policy, applied(emptied))).toEqual(emptied);
+    // A value other than the default was set after the file: it is in force.
+    const patched = {
+      vendor: 'stripe',
+      requireRunId: true,
+      readsWhenCountersDown: 'deny',
+      timezone: 'Asia/Tokyo',
+    };
+    expect(withAppliedNulls('SpendPolicy', patched, applied(emptied))).toBe(patched);
+  });
+
   it.each([
     ['no annotations', undefined],
     ['no last-applied annotation', { other: 'null' }],

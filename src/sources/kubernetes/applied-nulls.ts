@@ -18,6 +18,15 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * crd.ts.) A field the stored object has a value for is left alone: a later `kubectl patch` that
  * filled it in is what is in force. Returns `spec` itself when there is nothing to put back.
  *
+ * Except a field holding its schema default (`suspended` false, `requireRunId` false,
+ * `readsWhenCountersDown` allow, `timezone` UTC, `tokenSecretRef.key` token): CRDs before the twelfth
+ * round declared those defaults, so the API server filled in the very field kubectl had dropped or
+ * deleted, and a key edited from `suspended: true` to `suspended:` was served again (4 payouts at
+ * Stripe in the probe). The CRDs no longer declare them (crd.ts), but Helm never upgrades a chart's
+ * CRDs, and objects stored under the old ones keep the filled-in value. The default next to an empty
+ * field in the applied file is taken for the server's, and the null is put back: a value patched in
+ * afterwards that equals the default is refused too, the safe side (the object is Invalid, named).
+ *
  * The annotation is the tenant's to write (any `kubectl patch`), so it is read only where the spec's
  * schema has a field: a null is put back at a field the schema knows, and only an object field of the
  * schema is gone into (eleventh round, fixes probe: an annotation nested 8 000 levels deep made the
@@ -51,18 +60,22 @@ export function withAppliedNulls(
  */
 interface Shape {
   readonly fields: ReadonlyMap<string, Shape | undefined>;
+  /** The schema's `.default()` of a field, where it has one (all scalars). */
+  readonly defaults: ReadonlyMap<string, unknown>;
 }
 
 function shapeOf(schema: z.ZodType): Shape {
   const walk = (node: Record<string, unknown>): Shape => {
     const fields = new Map<string, Shape | undefined>();
+    const defaults = new Map<string, unknown>();
     for (const [name, field] of Object.entries(
       (node.properties ?? {}) as Record<string, Record<string, unknown>>,
     )) {
       // An object field with named fields is gone into; a list, a scalar or a map is not.
       fields.set(name, field.type === 'object' && field.properties !== undefined ? walk(field) : undefined);
+      if ('default' in field) defaults.set(name, field.default);
     }
-    return { fields };
+    return { fields, defaults };
   };
   return walk(z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>);
 }
@@ -89,7 +102,7 @@ function restore(
     const has = Object.hasOwn(stored, name);
     let next: unknown;
     if (value === null) {
-      if (has) continue;
+      if (has && !(shape.defaults.has(name) && stored[name] === shape.defaults.get(name))) continue;
       next = null;
     } else if (isObject(value) && inner !== undefined) {
       const held = has ? stored[name] : {};
