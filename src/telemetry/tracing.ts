@@ -71,6 +71,18 @@ export function traceIdOf(span: Span): string | null {
   return id === INVALID_TRACE ? null : id;
 }
 
+/**
+ * Why a trace exporter the environment names cannot be used, or null. The SDK's `console` exporter
+ * prints spans on stdout, which is the audit stream (DESIGN.md §7: one JSON line per call): every
+ * call would add a hundred lines of other text to it, which a log shipper reading JSON lines drops
+ * or stalls on (twelfth round, observe probe).
+ */
+export function unusableTraceExporter(env: NodeJS.ProcessEnv): string | null {
+  const names = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((n) => n.trim().toLowerCase());
+  if (!names.includes('console')) return null;
+  return 'OTEL_TRACES_EXPORTER=console would print spans on stdout, which is the audit stream; use otlp (or zipkin) and a collector, or none';
+}
+
 /** Whether the environment asks for a trace exporter (standard OTEL_* variables). */
 export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED === 'true') return false;
@@ -102,9 +114,12 @@ const processDetector = {
  * are chosen here, so OTEL_NODE_RESOURCE_DETECTORS cannot bring the command line back: the
  * environment's own attributes (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), the host, the process.
  * So is the sampler, so the caller's `traceparent` flag cannot decide whether a call is traced.
+ * Refuses a `console` trace exporter (unusableTraceExporter).
  */
 export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
   if (!tracingRequested(env)) return async () => {};
+  const unusable = unusableTraceExporter(env);
+  if (unusable !== null) throw new Error(unusable);
   const [{ NodeSDK, resources }, { keybrakeSampler }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('./sampler.ts'),
@@ -114,6 +129,12 @@ export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promis
     sampler: keybrakeSampler(env),
     instrumentations: [],
     resourceDetectors: [resources.envDetector, resources.hostDetector, processDetector],
+    // Traces only. Left to the environment, the SDK would also start the metric and log exporters
+    // OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER name (OTLP by default): `prometheus` opens a
+    // listener on every address beside the loopback admin listener, `console` prints on stdout
+    // (the audit stream). Keybrake's metrics are the admin listener's /metrics, its logs pino's.
+    metricReaders: [],
+    logRecordProcessors: [],
   });
   sdk.start();
   return () => sdk.shutdown();
