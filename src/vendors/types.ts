@@ -177,6 +177,12 @@ export interface Operation {
    * chose. Absent: the row's class.
    */
   readonly raisedBy?: string;
+  /**
+   * The vendor's answer shows only part of what this call moves (a Stripe refund that also returns
+   * its application fee or reverses its transfer: the refund object shows the refund alone), so
+   * settling from the answer never counts less than was reserved. Absent: settle as the answer says.
+   */
+  readonly reservationIsFloor?: boolean;
 }
 
 /**

@@ -197,6 +197,8 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
+  const rate = vendor === 'stripe' && method === 'GET' ? shippingRate(path, req.url ?? '') : undefined;
+  if (rate !== undefined) return { json: rate };
   if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
   if (vendor === 'twilio') return twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body) };
   return { json: resendAnswer(method, path) };
@@ -819,6 +821,40 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     unit_amount_decimal: '1000',
     currency_options: { gbp: { unit_amount: 900, unit_amount_decimal: '900' } },
   },
+  // Twelfth round (stripe-side-effects.yaml): a $60 destination charge of cus_allowed with a $50
+  // application fee, the whole charge transferred (`transfer_data[amount]` null), and the transfer
+  // it funded; a transfer funded from the balance. Every field named, as Stripe answers.
+  '/v1/charges/ch_connect': {
+    id: 'ch_connect',
+    object: 'charge',
+    amount: 6000,
+    amount_refunded: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    status: 'succeeded',
+    payment_intent: null,
+    application_fee: 'fee_connect',
+    application_fee_amount: 5000,
+    transfer_data: { amount: null, destination: 'acct_good1' },
+  },
+  '/v1/transfers/tr_connect': {
+    id: 'tr_connect',
+    object: 'transfer',
+    amount: 6000,
+    amount_reversed: 0,
+    currency: 'usd',
+    destination: 'acct_good1',
+    source_transaction: 'ch_connect',
+  },
+  '/v1/transfers/tr_balance': {
+    id: 'tr_balance',
+    object: 'transfer',
+    amount: 6000,
+    amount_reversed: 0,
+    currency: 'usd',
+    destination: 'acct_good1',
+    source_transaction: null,
+  },
   // Carbon removal sold at $5.50 or £4.50 a ton, fees included (stripe-prices.yaml: an order that
   // names no currency is placed in the account's default one).
   '/v1/climate/products/climsku_multi': {
@@ -851,6 +887,36 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     tax_rates: [],
   },
 };
+
+/**
+ * Shipping rates (twelfth round, stripe-shipping-rates): `fixed_amount.currency_options` is
+ * includable, so Stripe answers it only to a read that expands it (stripe-mock, from Stripe's
+ * definition, does the same). shr_eur is $0.01, or EUR 90 000 on an invoice in euros; shr_gbp $5 or
+ * £4; shr_flat $5 only.
+ */
+const SHIPPING_RATES: Record<string, { amount: number; options: Record<string, { amount: number }> }> = {
+  '/v1/shipping_rates/shr_eur': { amount: 1, options: { eur: { amount: 9_000_000 } } },
+  '/v1/shipping_rates/shr_gbp': { amount: 500, options: { gbp: { amount: 400 } } },
+  '/v1/shipping_rates/shr_flat': { amount: 500, options: {} },
+};
+
+function shippingRate(path: string, url: string): Json | undefined {
+  const rate = SHIPPING_RATES[path];
+  if (rate === undefined) return undefined;
+  const expanded = new URLSearchParams(url.split('?')[1] ?? '')
+    .getAll('expand[]')
+    .includes('fixed_amount.currency_options');
+  return {
+    id: path.split('/').pop()!,
+    object: 'shipping_rate',
+    type: 'fixed_amount',
+    fixed_amount: {
+      amount: rate.amount,
+      currency: 'usd',
+      ...(expanded ? { currency_options: rate.options } : {}),
+    },
+  };
+}
 
 function stripeAnswer(method: string, path: string, body: Buffer): Json {
   if (method === 'GET' && STRIPE_OBJECTS[path]) return STRIPE_OBJECTS[path]!;

@@ -626,7 +626,11 @@ function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | und
     if (data !== undefined)
       return deny('body_invalid', 'Give shipping_cost[shipping_rate] or [shipping_rate_data], not both.');
     const read: Read = {
-      path: `/v1/shipping_rates/${rate}`,
+      // `fixed_amount.currency_options` is includable: Stripe answers it only when expanded, as a
+      // Price's `currency_options` (pricePath). Unexpanded, the rate's other currencies went unseen
+      // (twelfth round, probe money, HIGH: $0.01 counted for a rate Stripe charges EUR 900 000 on an
+      // EUR invoice), and so did the currency allowlist's view of them.
+      path: `/v1/shipping_rates/${rate}?expand%5B%5D=fixed_amount.currency_options`,
       describe: "the shipping rate's fixed amount",
       // Leased: an update of its fixed amount could otherwise land between this read and the forward.
       locks: [rate],
@@ -671,17 +675,20 @@ function shippingCost(params: Params, rates: ExchangeRates): Cost | Denial | und
   return { base: cost, reads: [] };
 }
 
-/** The dearest of a looked-up fixed amount's currencies (its own and every `currency_options` one). */
+/**
+ * The dearest of a looked-up fixed amount's currencies (its own and every `currency_options` one).
+ * The read expands `currency_options`, so Stripe answers it (`{}` without options): an answer
+ * without it cannot say what the rate costs in another currency, and is undefined (refused).
+ */
 function dearestFixedAmount(fixed: Obj, rates: ExchangeRates): MicroUsd | undefined {
   let best = micros(fixed['amount'], fixed['currency'], rates);
   if (best === undefined) return undefined;
   const options = fixed['currency_options'];
-  if (isObj(options)) {
-    for (const [currency, option] of Object.entries(options)) {
-      const m = isObj(option) ? micros(option['amount'], currency, rates) : undefined;
-      if (m === undefined) return undefined;
-      best = Math.max(best, m);
-    }
+  if (!isObj(options)) return undefined;
+  for (const [currency, option] of Object.entries(options)) {
+    const m = isObj(option) ? micros(option['amount'], currency, rates) : undefined;
+    if (m === undefined) return undefined;
+    best = Math.max(best, m);
   }
   return best;
 }

@@ -551,11 +551,22 @@ describe('Stripe lookups', () => {
     expect(o).toMatchObject({ class: 'money', costMicros: 1_000_000, locks: ['in_1'] });
   });
 
-  it('prices an invoice shipping rate by reading it', () => {
+  // Twelfth round (probe money): `fixed_amount.currency_options` is includable. stripe-mock, from
+  // Stripe's definition, answers it only when expanded (`{}` for a rate with no other currency);
+  // read unexpanded, a rate's EUR option was never seen.
+  it('prices an invoice shipping rate by reading it with its currency options expanded', () => {
     const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
-    expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1');
-    expect(o.lookup?.price({ fixed_amount: { amount: 2500, currency: 'usd' } })).toBe(25_000_000);
+    expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1?expand%5B%5D=fixed_amount.currency_options');
+    // What stripe-mock answers to that read.
+    const expanded = { fixed_amount: { amount: 500, currency: 'usd', currency_options: {} } };
+    expect(o.lookup?.price(expanded)).toBe(5_000_000);
+    const eur = {
+      fixed_amount: { amount: 1, currency: 'usd', currency_options: { eur: { amount: 90_000 } } },
+    };
+    expect(o.lookup?.price(eur)).toBeGreaterThan(900_000_000);
     expect(o.lookup?.price({ fixed_amount: null })).toBeUndefined();
+    // What stripe-mock answers unexpanded: it cannot say what the other currencies cost.
+    expect(o.lookup?.price({ fixed_amount: { amount: 500, currency: 'usd' } })).toBeUndefined();
   });
 
   // The invoice's currency (the customer's, when the call names none) is one of the rate's: a

@@ -73,7 +73,7 @@ import {
   subscriptionResume,
   subscriptionUpdate,
 } from './previews.ts';
-import { refundCost } from './refunds.ts';
+import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
 
@@ -579,7 +579,8 @@ function applyRule(
     case 'application_fee_refund':
       return returned(`/v1/application_fees/${ids[0]}`, 'amount_refunded', params, rates);
     case 'transfer_reversal':
-      return returned(`/v1/transfers/${ids[0]}`, 'amount_reversed', params, rates);
+      // With `refund_application_fee`, the fee it returns too (refunds.ts, twelfth round).
+      return transferReversal(ids[0]!, params, rates);
     case 'payout_reversal':
       return lookupCost(`/v1/payouts/${ids[0]}`, undefined, (o) => o['amount'], rates, "the payout's amount");
     case 'increment_authorization': {

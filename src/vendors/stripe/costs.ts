@@ -24,6 +24,8 @@ export interface Priced {
    * in the step the call makes anyway (ADR 0007 §5, sixth round).
    */
   readonly locks?: readonly string[];
+  /** The answer shows only part of what the call moves: settle never counts less (Operation). */
+  readonly reservationIsFloor?: boolean;
 }
 
 /** A call that moves no money (an intent created without `confirm`, a subscription collected by invoice). */

@@ -47,8 +47,15 @@ export function chargeCapture(charge: string, requested: number | undefined, rat
  * held, another key incremented and captured the intent to $9 000, and the refund, priced at $40
  * under a $50 cap, refunded $9 000.
  */
-export function chargeRefund(charge: string, requested: number | undefined, rates: ExchangeRates): Priced {
+export function chargeRefund(
+  charge: string,
+  requested: number | undefined,
+  rates: ExchangeRates,
+  alsoMoved?: AlsoMoved,
+): Priced {
   const left = (ch: Obj) => remaining(ch['amount'], ch['amount_refunded']);
+  const refunded = (ch: Obj, pi?: Obj) =>
+    requested ?? (pi === undefined ? left(ch) : larger(left(ch), pi['amount_received'] ?? pi['amount']));
   return throughCharge(
     charge,
     requested === undefined
@@ -57,10 +64,25 @@ export function chargeRefund(charge: string, requested: number | undefined, rate
           intent: "the larger of what is left of the charge and its intent's amount_received",
         }
       : { charge: 'the requested amount in the currency of the charge', intent: 'the requested amount' },
-    (ch, pi) =>
-      requested ?? (pi === undefined ? left(ch) : larger(left(ch), pi['amount_received'] ?? pi['amount'])),
+    // The charge keeps the application fee and the transfer a refund's flags return (refunds.ts).
+    (ch, pi) => withAlsoMoved(refunded(ch, pi), ch, alsoMoved),
     rates,
   );
+}
+
+/**
+ * What a refund moves besides itself, in minor units of the payment read (its application fee
+ * refunded, its transfer reversed: refunds.ts), given the payment and the refund's amount;
+ * undefined when the payment does not say (the call is refused).
+ */
+export type AlsoMoved = (payment: Obj, refund: number) => number | undefined;
+
+/** `refund` plus what `alsoMoved` finds it moves besides; undefined when either cannot be said. */
+export function withAlsoMoved(refund: unknown, payment: Obj, alsoMoved: AlsoMoved | undefined): unknown {
+  if (alsoMoved === undefined) return refund;
+  if (typeof refund !== 'number') return undefined;
+  const more = alsoMoved(payment, refund);
+  return more === undefined ? undefined : refund + more;
 }
 
 /**

@@ -225,6 +225,139 @@ describe('refunds and reversals priced from the object they return money from', 
   });
 });
 
+// Twelfth round (probe money, HIGH): a refund's `refund_application_fee` and `reverse_transfer`, and
+// a transfer reversal's `refund_application_fee`, move a fee refund and a reversal that Keybrake
+// counts when asked for directly; they were forwarded uncounted. The objects are shaped as
+// stripe-mock (Stripe's definition) answers them: every field named, null when there is none.
+describe("what a refund's flags move besides the refund", () => {
+  const connect = {
+    ...charge,
+    amount: 6000,
+    amount_refunded: 0,
+    application_fee: 'fee_1',
+    application_fee_amount: 1500,
+    transfer_data: { amount: null, destination: 'acct_1' },
+    payment_intent: null,
+  };
+  const plain = { ...connect, application_fee: null, application_fee_amount: null, transfer_data: null };
+  it.each([
+    ['no flag: the refund', 'amount=1000', usd(1000)],
+    ['refund_application_fee=false: the refund', 'amount=1000&refund_application_fee=false', usd(1000)],
+    ['the fee in proportion (1500 × 1000/6000)', 'amount=1000&refund_application_fee=true', usd(1250)],
+    ['the whole transfer in proportion (6000 × 1000/6000)', 'amount=1000&reverse_transfer=true', usd(2000)],
+    ['both', 'amount=1000&refund_application_fee=true&reverse_transfer=true', usd(2250)],
+    ['a full refund, both', 'refund_application_fee=true&reverse_transfer=true', usd(13_500)],
+    ['a flag that is not false', 'amount=1000&refund_application_fee=yes', usd(1250)],
+  ])('prices a refund with %s', (_name, form, cost) => {
+    for (const [path, body] of [
+      ['/v1/refunds', `charge=ch_1&${form}`],
+      ['/v1/charges/ch_1/refunds', form],
+      ['/v1/charges/ch_1/refund', form],
+      ['/v1/terminal/readers/tmr_1/refund_payment', `charge=ch_1&${form}`],
+    ] as const) {
+      expect(walk(op('POST', path, body), { 'GET /v1/charges/ch_1': connect }).cost, path).toBe(cost);
+    }
+  });
+
+  it('counts a transfer of part of the charge in proportion, rounding up', () => {
+    const part = { ...connect, transfer_data: { amount: 1001, destination: 'acct_1' } };
+    const o = op('POST', '/v1/refunds', 'charge=ch_1&amount=3000&reverse_transfer=true');
+    expect(walk(o, { 'GET /v1/charges/ch_1': part }).cost).toBe(usd(3000 + 501));
+  });
+
+  it('counts nothing more for a charge with no fee and no transfer, and refuses one whose answer does not say', () => {
+    const flagged = op(
+      'POST',
+      '/v1/refunds',
+      'charge=ch_1&amount=1000&refund_application_fee=true&reverse_transfer=true',
+    );
+    expect(walk(flagged, { 'GET /v1/charges/ch_1': plain }).cost).toBe(usd(1000));
+    // The fixture of other tests names neither field: it cannot be priced.
+    expect(walk(flagged, { 'GET /v1/charges/ch_1': charge }).cost).toBeUndefined();
+    const { transfer_data: _gone, ...unsaid } = connect;
+    const reversing = op('POST', '/v1/refunds', 'charge=ch_1&amount=1000&reverse_transfer=true');
+    expect(walk(reversing, { 'GET /v1/charges/ch_1': unsaid }).cost).toBeUndefined();
+  });
+
+  it('prices a refund by payment intent from the intent, and one through the charge from the charge', () => {
+    const pi = {
+      ...intent,
+      currency: 'usd',
+      amount: 6000,
+      amount_received: 6000,
+      application_fee_amount: 600,
+      transfer_data: { destination: 'acct_1' },
+    };
+    const o = op(
+      'POST',
+      '/v1/refunds',
+      'payment_intent=pi_1&amount=1000&refund_application_fee=true&reverse_transfer=true',
+    );
+    expect(walk(o, { 'GET /v1/payment_intents/pi_1': pi }).cost).toBe(usd(1000 + 100 + 1000));
+    const through = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000&refund_application_fee=true');
+    const objects = {
+      'GET /v1/charges/ch_1': { ...connect, payment_intent: 'pi_1' },
+      'GET /v1/payment_intents/pi_1': pi,
+    };
+    expect(walk(through, objects)).toMatchObject({ cost: usd(1250) });
+  });
+
+  it('never settles a flagged refund below what was reserved (the answer shows the refund alone)', () => {
+    const o = op('POST', '/v1/refunds', 'charge=ch_1&amount=1000&refund_application_fee=true');
+    const reserved = { ...o, costMicros: usd(1250) };
+    expect(settled(reserved, { object: 'refund', amount: 1000, currency: 'usd', status: 'succeeded' })).toBe(
+      usd(1250),
+    );
+    const plainRefund = { ...op('POST', '/v1/refunds', 'charge=ch_1&amount=1000'), costMicros: usd(1000) };
+    expect(
+      settled(plainRefund, { object: 'refund', amount: 900, currency: 'usd', status: 'succeeded' }),
+    ).toBe(usd(900));
+  });
+
+  it('refuses a flag given twice or as an object', () => {
+    for (const form of [
+      'refund_application_fee=true&refund_application_fee=false',
+      'reverse_transfer[x]=true',
+    ]) {
+      expect(classify('POST', '/v1/refunds', `charge=ch_1&${form}`)).toMatchObject({
+        reason: 'body_invalid',
+      });
+    }
+  });
+
+  const funded = { ...transfer, amount: 4500, amount_reversed: 0, source_transaction: 'ch_1' };
+  it.each([
+    [
+      'a part: the fee in proportion (1500 × 1500/4500)',
+      'amount=1500&refund_application_fee=true',
+      usd(1500 + 500),
+    ],
+    ['in full: the whole fee', 'refund_application_fee=true', usd(4500 + 1500)],
+  ])(
+    'prices a transfer reversal with refund_application_fee, %s, from the charge that funded it',
+    (_n, form, cost) => {
+      const o = op('POST', '/v1/transfers/tr_1/reversals', form);
+      expect(walk(o, { 'GET /v1/transfers/tr_1': funded, 'GET /v1/charges/ch_1': connect })).toMatchObject({
+        reads: [{ read: 'GET /v1/transfers/tr_1' }, { read: 'GET /v1/charges/ch_1' }],
+        cost,
+      });
+      expect(
+        settled({ ...o, costMicros: cost }, { object: 'transfer_reversal', amount: 1500, currency: 'usd' }),
+      ).toBe(cost);
+    },
+  );
+
+  it('refuses a transfer reversal with refund_application_fee when the transfer names no charge', () => {
+    const o = op('POST', '/v1/transfers/tr_1/reversals', 'amount=100&refund_application_fee=true');
+    // stripe-mock's tr_1: funded from the balance.
+    expect(
+      walk(o, { 'GET /v1/transfers/tr_1': { ...transfer, source_transaction: null } }).cost,
+    ).toBeUndefined();
+    const unflagged = op('POST', '/v1/transfers/tr_1/reversals', 'amount=100&refund_application_fee=false');
+    expect(walk(unflagged, { 'GET /v1/transfers/tr_1': transfer }).cost).toBe(usd(100));
+  });
+});
+
 describe('payment intents', () => {
   it('prices an incremental authorisation at the new total, in the intent currency', () => {
     const o = op('POST', '/v1/payment_intents/pi_1/increment_authorization', 'amount=1500');
@@ -466,7 +599,10 @@ describe('invoices', () => {
     expect(
       walk(o, {
         'GET /v1/invoices/in_1': revised,
-        'GET /v1/shipping_rates/shr_1': { fixed_amount: { amount: 500, currency: 'usd' } },
+        // stripe-mock's answer to the expanded read (twelfth round).
+        'GET /v1/shipping_rates/shr_1?expand%5B%5D=fixed_amount.currency_options': {
+          fixed_amount: { amount: 500, currency: 'usd', currency_options: {} },
+        },
       }),
     ).toMatchObject({ cost: usd(1500), customers: ['cus_1'] });
   });

@@ -31,7 +31,8 @@ export function settleStripe(
       ? minorToMicroUsd(minor, currency, rates)
       : undefined;
   if (micros === undefined) return undefined;
-  return RESERVATION_IS_FLOOR.has(op.id) ? Math.max(micros, op.costMicros) : micros;
+  const floor = RESERVATION_IS_FLOOR.has(op.id) || op.reservationIsFloor === true;
+  return floor ? Math.max(micros, op.costMicros) : micros;
 }
 
 /**
