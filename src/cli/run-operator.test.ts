@@ -38,6 +38,21 @@ beforeAll(async () => {
     requests++;
     req.resume();
     req.on('end', () => {
+      // An operator before the twelfth round: 200 to a stop Redis did not record.
+      if (req.method === 'DELETE') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            runId: 'agent-9',
+            vaultKey: 'agents/support-bot',
+            stoppedUntil: '2026-12-09T00:00:00.000Z',
+            proxies: 1,
+            acknowledged: 1,
+            redis: 'failed',
+          }),
+        );
+        return;
+      }
       res.writeHead(403, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
@@ -95,5 +110,22 @@ describe('keybrake run --operator', () => {
       /RBAC must let the ServiceAccount of --token-file create and delete vaultkeys\/runs in namespace agents/,
     );
     await expect(refusal).rejects.not.toThrow(/that key's token/);
+  });
+
+  // Twelfth round: `run stop` exited 0 on such an answer; the new leader then admitted the key.
+  it('does not take a 200 with "redis":"failed" for a stop: run stop fails loudly', async () => {
+    const stop = runCommand([
+      'stop',
+      '--key',
+      'agents/support-bot',
+      '--operator',
+      url,
+      '--token-file',
+      tokenFile,
+      '--operator-ca',
+      tls.caFile,
+      'agent-9',
+    ]);
+    await expect(stop).rejects.toThrow(/"redis":"failed": the run is stopped on the proxies connected now/);
   });
 });

@@ -345,7 +345,13 @@ async function stop(
   ref: KeyRef & { readonly runId: string },
   abort?: AbortSignal,
 ): Promise<void> {
-  await call(target, ref, 'DELETE', runPath(ref), undefined, abort);
+  const answer = await call(target, ref, 'DELETE', runPath(ref), undefined, abort);
+  // An operator before the twelfth round answered 200 to a stop Redis did not record: the next
+  // leader, and every proxy that connects later, would admit the run key. Not a stop: retried.
+  if ((answer as { redis?: unknown } | undefined)?.redis === 'failed')
+    throw new Error(
+      `DELETE ${RUNS_PATH} answered 200 with "redis":"failed": the run is stopped on the proxies connected now, but Redis did not record it for the next leader and the proxies that connect later`,
+    );
   // Stops are stateless (ADR 0010): the proxy records one for any id, so a mistyped id "succeeds".
   process.stderr.write(
     `keybrake run: stopped run ${ref.runId} of ${ref.namespace}/${ref.name} (a stop is recorded whether or not such a run was started)\n`,

@@ -317,6 +317,31 @@ describe("the operator's run API when the Lease passes to another replica meanwh
     const res = await call('DELETE', '/v1/runs/agents/bot/agent-10', 'runner-token');
     expect(res).toMatchObject({ status: 200, body: { redis: 'recorded' } });
   });
+
+  // Twelfth round: a stop Redis did not record answered 200 `"redis":"failed"`, which the CLI never
+  // read; after a failover the new leader and every proxy started later admitted the stopped key.
+  it('answers a stop Redis did not record 503 counter_store_unavailable (retryable), the streams still told', async () => {
+    let redisUp = false;
+    const { call, stops } = await start({
+      stopStore: {
+        stopRun: async () => {
+          if (!redisUp) throw new Error('Connection is closed.');
+          return 'stopped';
+        },
+        watchStoppedRuns: () => ({ close: async () => {} }),
+      },
+    });
+    const res = await call('DELETE', '/v1/runs/agents/bot/agent-11', 'runner-token');
+    expect(res).toMatchObject({
+      status: 503,
+      body: { error: 'counter_store_unavailable', message: expect.stringContaining('retry') },
+    });
+    expect(stops.map((s) => s.runId)).toEqual(['agent-11']);
+    // Retried once Redis answers: recorded, 200.
+    redisUp = true;
+    const retried = await call('DELETE', '/v1/runs/agents/bot/agent-11', 'runner-token');
+    expect(retried).toMatchObject({ status: 200, body: { redis: 'recorded' } });
+  });
 });
 
 // Eleventh round: right after a failover the new leader's table may leave out a namespace until its

@@ -24,6 +24,17 @@ import {
 
 const KEY_IN_RUN_ID = runApiError(400, 'invalid_request', 'A run id must not carry a Keybrake key.');
 /**
+ * A stop Redis did not record (twelfth round): in force on the proxies connected now, but unknown
+ * to the next leader's index, the reserve script's record and every proxy that connects later, so
+ * not a 200 (`serve` answers its own store's failure so too). Retryable: a stop taken twice costs
+ * nothing, and the runner's retry records it once Redis answers.
+ */
+const STOP_NOT_RECORDED = runApiError(
+  503,
+  'counter_store_unavailable',
+  'The run is stopped on the proxies connected now, but Redis could not record the stop for the next leader and the proxies that connect later: retry.',
+);
+/**
  * The listener's gate (server.ts) answers a standby with the same error: the runner retries it
  * through the Service, which routes to the leader (eleventh round).
  */
@@ -220,6 +231,7 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     // promise a stop that may have reached nobody: the runner retries it on the new leader instead
     // (a stop taken twice costs nothing).
     const lost = !opts.isLeader() && redis !== 'recorded';
+    const unrecorded = redis === 'failed';
     const fields = {
       user: caller.username,
       vaultKey,
@@ -231,10 +243,12 @@ export function createOperatorRunsApi(opts: OperatorRunsApiOptions) {
     };
     if (lost)
       log.warn(fields, 'run stop not confirmed: this operator stopped leading meanwhile (503, retried)');
+    else if (unrecorded) log.warn(fields, 'run stop not confirmed: Redis did not record it (503, retried)');
     else log.info(fields, 'run stopped');
     // Stops by an earlier leader, or relayed from Redis, may have reached the key's bound there first.
     if (redis === 'too_many') return send(res, tooManyStoppedRuns('key', 'the proxies connected now'));
     if (lost) return send(res, NOT_LEADER);
+    if (unrecorded) return send(res, STOP_NOT_RECORDED);
     return reply(res, 200, {
       runId: ref.runId,
       vaultKey,
