@@ -383,8 +383,8 @@ async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
 /**
  * Mints a run key, runs `command` with it in the vendor's variables, and stops the run when the
  * command exits, whichever way: its exit code becomes ours (128 + n for a signal), but 1 for a 0
- * when the run could not be stopped. SIGINT, SIGTERM
- * and SIGHUP are passed on to the command, which decides when to exit; the stop comes after.
+ * when the run could not be stopped. SIGINT, SIGTERM,
+ * SIGHUP and SIGQUIT are passed on to the command, which decides when to exit; the stop comes after.
  */
 async function exec(
   target: Target,
@@ -414,7 +414,10 @@ async function exec(
 
   const ref = { ...parseKeyRef(started.vaultKey)!, bare: key.bare, runId: started.runId };
   let child: ChildProcess;
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  // The stop signals a terminal, a supervisor or a closing session sends. SIGQUIT (Ctrl-\) too
+  // (twelfth round): its default action ended the runner silently, no stop attempted, while a
+  // command that ignores it (a JVM prints a thread dump and goes on) kept spending with the run key.
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   const forward = (signal: NodeJS.Signals) => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };

@@ -91,13 +91,13 @@ async function front(
 }
 
 /**
- * `run exec` of a command that writes its run key to OUT, says "ready" once its SIGINT trap is set,
- * and exits 0 on SIGINT. Resolves once it is ready; `exited` with the runner's code and signal.
+ * `run exec` of a command that writes its run key to OUT (and its pid to OUT.pid), says "ready" once
+ * its `trap` handler is set, and exits 0 on that signal. Resolves once it is ready; `exited` with the
+ * runner's code and signal.
  */
-async function execRunner(admin: string, runId: string) {
+async function execRunner(admin: string, runId: string, trap: NodeJS.Signals = 'SIGINT') {
   const out = path.join(work, `${runId}.key`);
-  const command =
-    "process.on('SIGINT', () => process.exit(0)); require('node:fs').writeFileSync(process.env.OUT, process.env.STRIPE_SECRET_KEY); process.stdout.write('ready\\n'); setInterval(() => {}, 1 << 30);";
+  const command = `process.on('${trap}', () => process.exit(0)); const fs = require('node:fs'); fs.writeFileSync(process.env.OUT + '.pid', String(process.pid)); fs.writeFileSync(process.env.OUT, process.env.STRIPE_SECRET_KEY); process.stdout.write('ready\\n'); setInterval(() => {}, 1 << 30);`;
   const runner: ChildProcess = spawn(
     process.execPath,
     [
@@ -130,7 +130,13 @@ async function execRunner(admin: string, runId: string) {
     });
     void exited.then(() => reject(new Error(`run exec ended before its command was ready: ${stderr}`)));
   });
-  return { runner, exited, stderr: () => stderr, runKey: () => readFile(out, 'utf8') };
+  return {
+    runner,
+    exited,
+    stderr: () => stderr,
+    runKey: () => readFile(out, 'utf8'),
+    commandPid: async () => Number(await readFile(`${out}.pid`, 'utf8')),
+  };
 }
 
 it('a stop signal after the command exited makes one last stop attempt at once, and the run is stopped', async () => {
@@ -188,4 +194,41 @@ it('a second one gives the stop up, says the run key stays valid and exits 1, no
   });
   await stopped.body.dump();
   expect(stopped.statusCode).toBe(200);
+});
+
+// Twelfth round (MEDIUM): Ctrl-\ (SIGQUIT) met its default action. The runner died silently, without
+// a stop attempt, and its command, which ignored SIGQUIT (a JVM prints a thread dump and goes on), kept
+// spending with the run key until --ttl (1 charge forwarded after the runner died, in the probe).
+it('SIGQUIT (Ctrl-\\) is forwarded to the command and answered like SIGINT: the run is stopped, never a silent death', async () => {
+  let runner: ChildProcess | undefined;
+  // While the first stop meets a reset, Ctrl-\ is pressed again: one last attempt now.
+  const admin = await front((n, req, _res, forward) => {
+    if (n === 1) {
+      runner!.kill('SIGQUIT');
+      req.socket.destroy();
+    } else forward();
+  });
+  let pid: number | undefined;
+  try {
+    const r = await execRunner(admin.url, 'exec-signal-quit', 'SIGQUIT');
+    runner = r.runner;
+    pid = await r.commandPid();
+    const runKey = await r.runKey();
+    expect(await chargeWith(runKey)).toBe('ok');
+    runner.kill('SIGQUIT'); // forwarded: the command exits 0
+    const [code, signal] = await r.exited;
+    expect({ code, signal }, r.stderr()).toEqual({ code: 0, signal: null });
+    expect(r.stderr()).toContain('SIGQUIT while stopping run exec-signal-quit: one last attempt now');
+    expect(r.stderr()).toContain('stopped run exec-signal-quit');
+    const before = emulator.requests.length;
+    expect(await chargeWith(runKey)).toBe('key_unknown');
+    expect(emulator.requests.length, 'requests at the upstream with the stopped run key').toBe(before);
+  } finally {
+    await admin.close();
+    // Without the fix the runner died and left its command running: end it here.
+    if (pid !== undefined)
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+  }
 });
