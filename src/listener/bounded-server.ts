@@ -61,6 +61,15 @@ export function createBoundedServer(
     ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key }, serve)
     : createServer(options, serve);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // A client that half-closes (shuts down its sending side once its request is whole) is still
+  // reading: HTTP allows it. With node's default, the server ends the connection as it reads that
+  // FIN, so the answer could never be written, yet the call went on to the vendor and was counted
+  // (twelfth round). Now node writes the answers under way and ends the connection after the last;
+  // a FIN with no call under way still ends it at once. A FIN cannot be told from a close, so the
+  // proxy still drops every call of that connection not yet sent to a vendor (client-calls.ts).
+  // `httpAllowHalfOpen` is node's own switch (lib/_http_server.js socketOnEnd), untyped in @types/node;
+  // wire-endings.test.ts and client-calls.test.ts hold its effect.
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeoutMs);
 

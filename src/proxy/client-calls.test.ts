@@ -19,6 +19,8 @@ describe("ClientCalls: a call's signal aborts once its answer can no longer reac
     arrived.push(call);
     waiting.shift()?.(call);
   });
+  // As every Keybrake listener (bounded-server.ts): a half-closed client still gets its answers.
+  (server as typeof server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   let port = 0;
   /** Resolves with the next `count` calls the server is handed. */
   const next = (count: number) =>
@@ -86,5 +88,54 @@ describe("ClientCalls: a call's signal aborts once its answer can no longer reac
     await once(h!.req.socket, 'close');
     expect(calls.signal(h!.req.socket, h!.res).aborted).toBe(true);
     socket.destroy();
+  });
+
+  // Twelfth round: a half-close (a FIN, which a close also sends) left the call under way; the
+  // listeners then ended the connection, so its answer could never be written.
+  it('aborts the calls of a client that half-closes, whose answers are still written', async () => {
+    const socket = await client();
+    const both = next(2);
+    socket.write(get('/i') + get('/j'));
+    const [i, j] = await both;
+    const read: Buffer[] = [];
+    socket.on('data', (d: Buffer) => read.push(d));
+    const ended = once(socket, 'end');
+    socket.end();
+    await Promise.all([once(i!.signal, 'abort'), once(j!.signal, 'abort')]);
+    i!.res.end('answer i');
+    j!.res.end('answer j');
+    await ended;
+    const text = Buffer.concat(read).toString('latin1');
+    expect(text).toContain('answer i');
+    expect(text).toContain('answer j');
+  });
+
+  it('hands an aborted signal for a call read after its client half-closed', async () => {
+    const socket = await client();
+    const one = next(1);
+    socket.write(get('/k'));
+    const [k] = await one;
+    socket.end();
+    await once(k!.signal, 'abort');
+    expect(k!.req.socket.readableEnded).toBe(true);
+    expect(calls.signal(k!.req.socket, k!.res).aborted).toBe(true);
+    k!.res.end();
+  });
+
+  it("aborts the calls of a client that resets at the reset's error, before the connection closes", async () => {
+    const socket = await client();
+    const one = next(1);
+    socket.write(get('/l'));
+    const [l] = await one;
+    const server = l!.req.socket;
+    let answerClosed = false;
+    l!.res.once('close', () => (answerClosed = true));
+    // Registered after ClientCalls' own listener: what the signal says as the reset is read, before
+    // node closes the answer (the signal's only trigger before).
+    const atError = new Promise((resolve) =>
+      server.once('error', () => resolve({ aborted: l!.signal.aborted, answerClosed })),
+    );
+    socket.resetAndDestroy();
+    expect(await atError).toEqual({ aborted: true, answerClosed: false });
   });
 });

@@ -527,11 +527,14 @@ function noRoom(overdrawn: Overdrawn, vendor: VendorName, limits: BudgetLimits):
   );
 }
 
-/** The caller's client went away before the call was on a connection: it was never written. */
+/**
+ * The caller's client went away before the call was on a connection: it was never written. A
+ * half-close looks the same as a close (client-calls.ts), and that client reads this answer.
+ */
 function clientGone(vendor: VendorName): UnsentDenial {
   return new UnsentDenial(
     'request_invalid',
-    `The client closed its connection before the call could be sent to the ${vendor} API, so it was not sent.`,
+    `The client closed its connection (or shut down its sending side) before the call could be sent to the ${vendor} API, so it was not sent.`,
   );
 }
 
@@ -562,7 +565,16 @@ function failure(
   if (err instanceof undiciErrors.ResponseExceededMaxSizeError) {
     return deny('upstream_response_too_large', responseTooLargeMessage(vendor, opts.maxResponseBytes));
   }
-  return deny('upstream_unavailable', `The ${vendor} API could not be reached.`);
+  // The call was on a connection, so it may have been read whole and acted on: the connection then
+  // dropped, or the vendor sent what undici refuses as an answer (an unsolicited `100 Continue`).
+  // "Could not be reached", the unsent call's words, told agents a retry was harmless; on Twilio (no
+  // idempotency) that sends a second SMS (twelfth round). The code says which failure it was.
+  const code = (err as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? ` (${code})` : '';
+  return deny(
+    'upstream_unavailable',
+    `The call was sent to the ${vendor} API, but the connection dropped before a readable answer came${why}. The call may have taken effect.`,
+  );
 }
 
 /**
