@@ -23,7 +23,7 @@ const MULTIPART: ReadonlyMap<string, MultipartSpec> = new Map([
  * Decodes a Resend call (parse stage), read once and one way (ADR 0007 §2): an application/json body
  * (charset utf-8 or none) whose objects repeat no key, exactly or ignoring case, within the depth
  * and size limits. An empty body is `{}` (reads, deletes). A top-level array is wrapped as
- * `{ $items: [...] }`; scalars are refused. A write carries nothing in its query string; the query
+ * `{ $items: [...] }`, and an object holding `$items` itself is refused; scalars are refused. A write carries nothing in its query string; the query
  * of a GET, HEAD or DELETE repeats no name.
  */
 export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimits): Params | Denial {
@@ -55,7 +55,18 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
     if (problem) return problem;
   }
   if (Array.isArray(value)) return { [ITEMS]: value };
-  if (typeof value === 'object' && value !== null) return value as Params;
+  if (typeof value === 'object' && value !== null) {
+    // The wrapper's own name, sent on the wire: an object holding it would read as a batch (its
+    // `$items` priced and checked, its other fields unread), and as a body classify refuses as an
+    // array. Resend's definition names no such field (twelfth round).
+    if (Object.hasOwn(value, ITEMS)) {
+      return deny(
+        'body_invalid',
+        `The request body must not hold a field named ${ITEMS}: send a batch as a JSON array.`,
+      );
+    }
+    return value as Params;
+  }
   return deny('body_invalid', 'The request body must be a JSON object or array.');
 }
 
