@@ -46,11 +46,11 @@ describe('an operations table matches', () => {
     ['placeholders in path order', 'POST', '/v1/charges/ch_1/capture', 'x.capture', ['ch_1']],
     ['a literal segment over a placeholder', 'POST', '/v1/invoices/create_preview', 'x.preview', []],
     [
-      'a placeholder when the literal branch leads nowhere',
+      'a placeholder whose value only starts like a literal',
       'POST',
-      '/v1/invoices/create_preview/lines',
-      'x.invoice_lines',
-      ['create_preview'],
+      '/emails/batches',
+      'x.update',
+      ['batches'],
     ],
     ['the template after the literal', 'POST', '/v1/invoices/in_1', 'x.invoice', ['in_1']],
     [
@@ -97,6 +97,19 @@ describe('an operations table does not match', () => {
     ['a suffix with nothing before it', 'POST', '/2010-04-01/Accounts/AC1/Messages/.json'],
     ['a prefix of a /** template', 'PUT', '/domainsX'],
     ['an unknown path', 'POST', '/v2/core/events'],
+    // Twelfth round (probe12-resend finding 7): a literal read by a lenient router is no id.
+    [
+      'a literal as a placeholder value when its own branch leads nowhere',
+      'POST',
+      '/v1/invoices/create_preview/lines',
+    ],
+    ['a literal in upper case as a placeholder value', 'POST', '/emails/BATCH'],
+    ['a literal in mixed case', 'POST', '/emails/Batch'],
+    ['a literal with a trailing dot', 'POST', '/emails/batch.'],
+    ['a literal with a matrix parameter', 'POST', '/emails/batch;x=1'],
+    ['a literal with an escaped trailing blank', 'POST', '/emails/batch%20'],
+    ['a literal with an escaped dot', 'POST', '/emails/batch%2E'],
+    ['a literal spelt full-width', 'POST', `/emails/${encodeURIComponent('ｂａｔｃｈ')}`],
   ])('%s', (_name, method, path) => {
     expect(match(method, path)).toBeUndefined();
   });

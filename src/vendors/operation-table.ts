@@ -1,4 +1,5 @@
 import { type Denial, isDenial } from '../decision/reasons.ts';
+import { foldName } from './names.ts';
 import type { CatalogClass, Params } from './types.ts';
 
 /**
@@ -85,6 +86,8 @@ export function resolveLocks(
 
 interface TrieNode<Row> {
   readonly literals: Map<string, TrieNode<Row>>;
+  /** The literals' `literalForm`s: a segment of one of these forms is never a placeholder's value here. */
+  readonly literalForms: Set<string>;
   /** Placeholder segments, the ones with the most literal text first. */
   readonly placeholders: Placeholder<Row>[];
   /** The row whose template ends here. */
@@ -129,7 +132,29 @@ export function compileOperations<Row extends OperationRow<string>>(
 }
 
 function newNode<Row>(): TrieNode<Row> {
-  return { literals: new Map(), placeholders: [] };
+  return { literals: new Map(), literalForms: new Set(), placeholders: [] };
+}
+
+/** What a lenient reader may drop from the end of a segment: blanks, dots, control and format characters. */
+const TRAILING = /[\s.\p{Cc}\p{Cf}]+$/u;
+const LEADING = /^[\s\p{Cc}\p{Cf}]+/u;
+
+/**
+ * A segment as a lenient router might read it, to compare with a literal: percent-decoded, cut at a
+ * `;` (a matrix parameter), without trailing dots and blanks or leading blanks, compatibility-folded
+ * (NFKC) and case-folded. `RECEIVING`, `receiving.`, `receiving;x`, `receiving%20` and `ｒｅｃｅｉｖｉｎｇ`
+ * are all `receiving`.
+ */
+function literalForm(segment: string): string {
+  let text = segment;
+  try {
+    text = decodeURIComponent(segment);
+  } catch {
+    // The route stage refuses a malformed escape before any lookup; compared as written otherwise.
+  }
+  const semicolon = text.indexOf(';');
+  if (semicolon !== -1) text = text.slice(0, semicolon);
+  return foldName(text.replace(TRAILING, '').replace(LEADING, '').normalize('NFKC'));
 }
 
 function insert<Row extends OperationRow<string>>(root: TrieNode<Row>, row: Row): void {
@@ -159,6 +184,7 @@ function child<Row extends OperationRow<string>>(
     if (!next) {
       next = newNode();
       node.literals.set(segment, next);
+      node.literalForms.add(literalForm(segment));
     }
     return next;
   }
@@ -185,6 +211,16 @@ function find<Row>(
   if (literal) {
     const row = find(literal, segments, i + 1, captured);
     if (row) return row;
+  }
+  // A segment that reads as a literal of this node to a lenient router (Express ignores case by
+  // default) is not an id: `GET /emails/RECEIVING` was judged `GET /emails/{email_id}` and forwarded,
+  // while the vendor might list inbound mail (twelfth round). Then no placeholder takes it.
+  if (
+    node.placeholders.length > 0 &&
+    node.literalForms.size > 0 &&
+    node.literalForms.has(literalForm(segment))
+  ) {
+    return node.below;
   }
   for (const p of node.placeholders) {
     const fixed = p.prefix.length + p.suffix.length;
