@@ -76,6 +76,7 @@ import {
 import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
+import { v2RevealDenial } from './v2-reveals.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
@@ -108,6 +109,9 @@ export function classifyStripe(
   rates: ExchangeRates,
   known: KnownLinks = NO_LINKS,
 ): Operation | Denial {
+  // Before the catalog: no v2 operation is in it, and what a v2 `include` reveals is judged here.
+  const revealed = v2RevealDenial(req.path, params);
+  if (revealed) return revealed;
   const match = matchStripeOperation(req.method, req.path);
   const named = stripeParties(req, params);
   if (!match) return isDenial(named) ? named : withPlatformAccount(unknownOperation('stripe', named), req);
