@@ -126,7 +126,7 @@ export async function proxyCommand(
   let stopTracing: Awaited<ReturnType<typeof startTracing>>;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
-    stopTracing = await startTracing(process.env);
+    stopTracing = await startTracing(process.env, log);
   } catch (err) {
     await follower.close();
     await counters.close();

@@ -118,7 +118,7 @@ export async function serve(
   const { counters, kind } = store;
   let stopTracing: Awaited<ReturnType<typeof startTracing>>;
   try {
-    stopTracing = await startTracing(process.env);
+    stopTracing = await startTracing(process.env, log);
   } catch (err) {
     await thread.close();
     await counters.close();

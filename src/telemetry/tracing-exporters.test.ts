@@ -1,7 +1,9 @@
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { afterAll, describe, expect, it } from 'vitest';
-import { startTracing, unusableTraceExporter } from './tracing.ts';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createLogger } from './logger.ts';
+import { startCallSpan, startTracing, unusableTraceExporter } from './tracing.ts';
 
 // Its own file: startTracing registers the SDK globally for the rest of the process (the worker).
 // Twelfth round, observe probe: the SDK acted on every standard variable, not only the traces'.
@@ -59,6 +61,34 @@ describe('the trace exporters Keybrake starts', () => {
       expect(trace.getTracerProvider()).toBeDefined();
     } finally {
       await shutdown();
+    }
+  });
+
+  it("puts OTEL_LOG_LEVEL's diagnostics in the operational log, never on stdout (the audit stream)", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    Object.assign(process.env, {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:9/v1/traces',
+      OTEL_LOG_LEVEL: 'debug',
+    });
+    const stdout = vi.spyOn(process.stdout, 'write');
+    const consoleOut = [vi.spyOn(console, 'debug'), vi.spyOn(console, 'info'), vi.spyOn(console, 'log')];
+    try {
+      const shutdown = await startTracing(process.env, createLogger({ level: 'trace', destination }));
+      startCallSpan({}).end();
+      await shutdown();
+      expect(stdout).not.toHaveBeenCalled();
+      for (const spy of consoleOut) expect(spy).not.toHaveBeenCalled();
+      expect(lines.some((l) => l.includes('"component":"opentelemetry"'))).toBe(true);
+    } finally {
+      stdout.mockRestore();
+      for (const spy of consoleOut) spy.mockRestore();
     }
   });
 });

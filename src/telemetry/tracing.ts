@@ -1,6 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { format } from 'node:util';
 import {
   context,
+  type DiagLogger,
+  diag,
   INVALID_SPAN_CONTEXT,
   ProxyTracerProvider,
   type Span,
@@ -8,7 +11,8 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { diagLogLevelFromString, W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { Log } from './logger.ts';
 
 /**
  * Tracing through the OpenTelemetry API. The SDK is started only when the standard OTEL_* variables
@@ -116,7 +120,7 @@ const processDetector = {
  * So is the sampler, so the caller's `traceparent` flag cannot decide whether a call is traced.
  * Refuses a `console` trace exporter (unusableTraceExporter).
  */
-export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
+export async function startTracing(env: NodeJS.ProcessEnv, log?: Log): Promise<() => Promise<void>> {
   if (!tracingRequested(env)) return async () => {};
   const unusable = unusableTraceExporter(env);
   if (unusable !== null) throw new Error(unusable);
@@ -136,6 +140,29 @@ export async function startTracing(env: NodeJS.ProcessEnv): Promise<() => Promis
     metricReaders: [],
     logRecordProcessors: [],
   });
+  // The SDK's constructor gave OTEL_LOG_LEVEL a console logger, whose info and debug lines go to
+  // stdout, the audit stream (twelfth round, a hundred lines per call): its own log goes to ours.
+  const level = env.OTEL_LOG_LEVEL;
+  if (level !== undefined) {
+    diag.disable(); // else replacing it warns, with a stack, through the console logger
+    diag.setLogger(diagToLog(log), { logLevel: diagLogLevelFromString(level) });
+  }
   sdk.start();
   return () => sdk.shutdown();
+}
+
+/** OpenTelemetry's diagnostic messages as lines of the operational log (stderr), or nowhere without one. */
+function diagToLog(log: Log | undefined): DiagLogger {
+  const otel = log?.child({ component: 'opentelemetry' });
+  const to =
+    (write: ((msg: string) => void) | undefined) =>
+    (message: string, ...args: unknown[]) =>
+      write?.(format(message, ...args));
+  return {
+    error: to(otel && ((m) => otel.error(m))),
+    warn: to(otel && ((m) => otel.warn(m))),
+    info: to(otel && ((m) => otel.info(m))),
+    debug: to(otel && ((m) => otel.debug(m))),
+    verbose: to(otel && ((m) => otel.trace(m))),
+  };
 }
