@@ -34,6 +34,13 @@ export interface BoundedServerOptions {
   readonly refuseRebinding?: boolean;
   /** Serve HTTPS with this certificate and key (the operator's snapshot listener). */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
+  /**
+   * Keep a half-closed connection open until the answers under way are written (the proxy's
+   * listeners, where an agent's client may half-close once its request is whole). Never where an
+   * answer is a stream that does not end (the snapshot listener): node would then keep a client
+   * gone with a FIN, a proxy's process that exited, as connected, its request never 'close'.
+   */
+  readonly allowHalfOpen?: boolean;
 }
 
 /**
@@ -69,7 +76,7 @@ export function createBoundedServer(
   // proxy still drops every call of that connection not yet sent to a vendor (client-calls.ts).
   // `httpAllowHalfOpen` is node's own switch (lib/_http_server.js socketOnEnd), untyped in @types/node;
   // wire-endings.test.ts and client-calls.test.ts hold its effect.
-  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  if (opts.allowHalfOpen) (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeoutMs);
 

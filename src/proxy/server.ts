@@ -136,7 +136,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   const server = createBoundedServer(
     limits,
     // A missing Host is refused below, in the vendor's shape, instead of by node's bare 400.
-    { listener: opts.vendor ?? 'main', log, requireHostHeader: false },
+    { listener: opts.vendor ?? 'main', log, requireHostHeader: false, allowHalfOpen: true },
     (req, res) => {
       const socket = req.socket;
       if (ending.has(socket)) return dropBehindEnd(req);
