@@ -1,5 +1,7 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
+import { customHeadersDenial } from './custom-headers.ts';
+import { fieldSpellingDenial } from './field-spellings.ts';
 import { addressList, UNSEEN_SENDER } from './recipients.ts';
 
 /** The step types of Resend's definition (AutomationStep) that send no email. */
@@ -38,6 +40,10 @@ function sendSteps(value: unknown, found: Params[] = []): Params[] | Denial {
     if (typeof config !== 'object' || Array.isArray(config)) {
       return deny('body_invalid', 'A send_email step must have a config object.');
     }
+    // A step is an email stored for later: the spelling and header rules of an email apply to it,
+    // or its `BCC`, `ｂｃｃ` or custom `Bcc:` header would be stored unread (twelfth round).
+    const problem = fieldSpellingDenial(config) ?? customHeadersDenial(config as Params);
+    if (problem) return problem;
     found.push(config as Params);
   } else if (typeof type === 'string' && 'config' in node && !SILENT_STEPS.has(type)) {
     return deny('body_invalid', `Keybrake does not know the automation step type ${JSON.stringify(type)}.`);

@@ -3,9 +3,9 @@ import { bodyText, codingDenial, isQueryMethod } from '../body.ts';
 import { parseFlatForm } from '../form.ts';
 import { parseJson } from '../json.ts';
 import { type MultipartSpec, parseMultipart } from '../multipart.ts';
-import { foldName, printableName } from '../names.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 import { customHeadersDenial } from './custom-headers.ts';
+import { fieldSpellingDenial } from './field-spellings.ts';
 
 /** Where a top-level JSON array lands in Params (Params is an object; `/emails/batch` posts an array). */
 export const ITEMS = '$items';
@@ -51,7 +51,7 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (isDenial(value)) return value;
   const objects = Array.isArray(value) ? value : [value];
   for (const object of objects) {
-    const problem = partyCaseVariant(object) ?? customHeaders(object);
+    const problem = fieldSpellingDenial(object) ?? customHeaders(object);
     if (problem) return problem;
   }
   if (Array.isArray(value)) return { [ITEMS]: value };
@@ -70,43 +70,8 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   return deny('body_invalid', 'The request body must be a JSON object or array.');
 }
 
-/** The address fields the allowlists read, and `headers` (custom-headers.ts), in the only spelling Resend declares. */
-const PARTY_FIELDS: ReadonlySet<string> = new Set(['to', 'cc', 'bcc', 'from', 'reply_to', 'headers']);
-
 /** An email object's custom `headers` (custom-headers.ts); other values are not email objects. */
 function customHeaders(object: unknown): Denial | undefined {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
   return customHeadersDenial(object as Record<string, unknown>);
-}
-
-/** What a lenient reader drops from a name: blanks, control and format characters, default-ignorables. */
-const UNSEEN = /[\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
-
-/**
- * A field name as a lenient reader might match it: compatibility-folded (NFKC: `ｂｃｃ` is `bcc`),
- * without what it cannot see (`bcc\u0000`, `bcc\ufeff`), ignoring case.
- */
-function foldedField(name: string): string {
-  return foldName(name.normalize('NFKC').replace(UNSEEN, ''));
-}
-
-/**
- * `{"To": …}`, `{"BCC": […]}`, `{"ｂｃｃ": …}` or `{"bcc\u0000": …}`: Keybrake reads only `to` and
- * `bcc`, so another spelling would name a recipient no allowlist sees, if Resend (or a layer before
- * it) read names regardless of case, width or invisible characters. One reading (ADR 0007 §2):
- * refused, wherever an email object stands (the body, or an element of a batch).
- */
-function partyCaseVariant(object: unknown): Denial | undefined {
-  if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
-  for (const name of Object.keys(object)) {
-    if (PARTY_FIELDS.has(name)) continue;
-    const folded = foldedField(name);
-    if (PARTY_FIELDS.has(folded)) {
-      return deny(
-        'body_invalid',
-        `Resend field names are plain lower-case ASCII: send \`${folded}\`, not ${printableName(name)}.`,
-      );
-    }
-  }
-  return undefined;
 }
