@@ -334,9 +334,47 @@ describe('Resend senders the request does not show', () => {
     expect(classify('POST', path, {})).toMatchObject({ reason: 'path_invalid' });
   });
 
-  it('names no recipient for a contact update that leaves the address alone', () => {
-    const op = classify('PATCH', '/contacts/c_1', { first_name: 'Ann', unsubscribed: false }) as Operation;
-    expect(op.parties.recipients).toEqual([]);
+  // Twelfth round: whatever else an update changes may move the contact into a filter segment.
+  it.each([
+    ['by address', '/contacts/Evil%40Attacker.test', { properties: { plan: 'vip' } }, ['evil@attacker.test']],
+    ['by id', '/contacts/c_1', { first_name: 'Ann', unsubscribed: false }, [UNSEEN_RECIPIENT]],
+    ['in a legacy audience, by id', '/audiences/a_1/contacts/c_1', { properties: {} }, [UNSEEN_RECIPIENT]],
+    [
+      'besides a new address',
+      '/contacts/c_1',
+      { email: 'ann@example.com', last_name: 'L' },
+      ['ann@example.com', UNSEEN_RECIPIENT],
+    ],
+    ['never for a new address alone', '/contacts/c_1', { email: 'ann@example.com' }, ['ann@example.com']],
+    ['never for an empty update', '/contacts/c_1', {}, []],
+  ])('names the contact a contact update changes, %s', (_name, path, body, recipients) => {
+    const op = classify('PATCH', path, body) as Operation;
+    expect(op.parties.recipients).toEqual(recipients);
+  });
+
+  it.each([
+    ['a segment with a filter', 'POST', '/segments', { name: 'v', filter: { and: [] } }, [UNSEEN_RECIPIENT]],
+    ['a segment without one', 'POST', '/segments', { name: 'v', filter: null }, []],
+    ['a segment filter changed', 'PATCH', '/segments/s_1', { filter: {} }, [UNSEEN_RECIPIENT]],
+    [
+      'a fallback value changed',
+      'PATCH',
+      '/contact-properties/p_1',
+      { fallback_value: 'vip' },
+      [UNSEEN_RECIPIENT],
+    ],
+    [
+      'a property created with a fallback',
+      'POST',
+      '/contact-properties',
+      { key: 'k', type: 'string', fallback_value: null },
+      [UNSEEN_RECIPIENT],
+    ],
+    ['a property created without one', 'POST', '/contact-properties', { key: 'k', type: 'string' }, []],
+    ['a property removed', 'DELETE', '/contact-properties/p_1', {}, [UNSEEN_RECIPIENT]],
+  ])('names whom a filter segment may reach for %s', (_name, method, path, body, recipients) => {
+    const op = classify(method, path, body) as Operation;
+    expect(op.parties.recipients).toEqual(recipients);
   });
 
   it('names an unseen recipient for a contact import, whose file it does not read', () => {

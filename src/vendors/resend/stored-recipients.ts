@@ -25,18 +25,26 @@ function contactEmail(params: Params): readonly string[] | Denial {
  * a file Keybrake does not read: unseen. An event's contact is who the automations the event starts
  * email (`eventContact`); an automation's steps name none in Resend's definition, but any they
  * name are read (`automationRecipients`). A contact added to a segment is a recipient of the
- * broadcasts to it (`segmentContact`).
+ * broadcasts to it (`pathContact`). A segment may also be a `filter` over its contacts' fields and
+ * properties (Resend's CreateSegmentOptions), whose members no request lists and whose membership
+ * every contact update and every property's fallback value can change (`segmentFilter`,
+ * `contactUpdate`, `propertyFallback`).
  */
-const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map([
+const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map<string, RecipientReader>([
   ['resend.contacts.create', contactEmail],
-  ['resend.contacts.update', contactEmail],
+  ['resend.contacts.update', (params, ids) => contactUpdate(params, ids[0])],
   ['resend.audiences.contacts.create', contactEmail],
-  ['resend.audiences.contacts.update', contactEmail],
+  ['resend.audiences.contacts.update', (params, ids) => contactUpdate(params, ids[1])],
   ['resend.contacts.imports.create', () => [UNSEEN_RECIPIENT]],
   ['resend.events.send', eventContact],
   ['resend.automations.create', automationRecipients],
   ['resend.automations.update', automationRecipients],
-  ['resend.contacts.segments.add', segmentContact],
+  ['resend.contacts.segments.add', (_params, ids) => pathContact(ids[0])],
+  ['resend.segments.create', segmentFilter],
+  ['resend.segments.update', segmentFilter],
+  ['resend.contact_properties.create', propertyFallback],
+  ['resend.contact_properties.update', () => [UNSEEN_RECIPIENT]],
+  ['resend.contact_properties.remove', () => [UNSEEN_RECIPIENT]],
 ]);
 
 /** The fields of an event that name no contact (Resend's SendEventRequest). */
@@ -58,15 +66,15 @@ function eventContact(params: Params): readonly string[] | Denial {
 }
 
 /**
- * `POST /contacts/{contact_id}/segments/{segment_id}` adds an existing contact, named by id or by
- * address, to a segment: a probe added one outside `allow.recipients` to the segment of a scheduled
- * broadcast, which reaches the segment as it is at the scheduled time. The contact is the address
- * its path gives (Resend reads a percent-escaped one too), or unseen when named by id.
+ * The contact a path names, by id or by address. `POST /contacts/{contact_id}/segments/{segment_id}`
+ * adds an existing contact to a segment: a probe added one outside `allow.recipients` to the segment
+ * of a scheduled broadcast, which reaches the segment as it is at the scheduled time. The contact is
+ * the address its path gives (Resend reads a percent-escaped one too), or unseen when named by id.
  */
-function segmentContact(_params: Params, ids: readonly string[]): readonly string[] | Denial {
+function pathContact(segment: string | undefined): readonly string[] | Denial {
   let contact: string;
   try {
-    contact = decodeURIComponent(ids[0] ?? '');
+    contact = decodeURIComponent(segment ?? '');
   } catch {
     // The route stage refuses a malformed escape before this runs (tenth round); kept so that this
     // function, judged on its own, fails closed too.
@@ -80,6 +88,45 @@ function segmentContact(_params: Params, ids: readonly string[]): readonly strin
         'The path names a contact by an address that is not one mailbox such as a@example.com.',
       )
     : [address];
+}
+
+/**
+ * A contact update (`PATCH /contacts/{id}`, `PATCH /audiences/{a}/contacts/{id}`) stores its new
+ * `email`, and, when it changes anything else (`properties`, a name, `unsubscribed`), may move the
+ * contact into a filter segment: a probe set `properties.plan` on `evil@attacker.test` (named in the
+ * path, which nothing read) into a `plan = vip` segment while a recipient-checked send to it was in
+ * flight, and after a scheduled one was admitted. Resend evaluates such a filter when it sends, after
+ * any check Keybrake made, and which fields a filter may read is Resend's to say: so the contact the
+ * path names is a recipient too, whatever else the body changes (unseen when named by id). An update
+ * of the address alone makes the contact the new address, which is read.
+ */
+function contactUpdate(params: Params, contact: string | undefined): readonly string[] | Denial {
+  const email = contactEmail(params);
+  if (isDenial(email)) return email;
+  if (!Object.keys(params).some((field) => field !== 'email')) return email;
+  const named = pathContact(contact);
+  return isDenial(named) ? named : [...email, ...named];
+}
+
+/**
+ * A segment with a `filter` (`POST /segments`, `PATCH /segments/{id}`; anything but absent or null)
+ * holds whoever matches it, now and whenever a broadcast to it goes out, and no request lists them:
+ * unseen, so a recipient allowlist refuses it. A segment without one holds only the contacts added
+ * to it, each a recipient of that write.
+ */
+function segmentFilter(params: Params): readonly string[] {
+  const filter = params['filter'];
+  return filter === undefined || filter === null ? [] : [UNSEEN_RECIPIENT];
+}
+
+/**
+ * A contact property's `fallback_value` is what every contact without the property holds, so setting
+ * or changing it (`PATCH /contact-properties/{id}` names nothing else; a removal takes the values of
+ * every contact away) moves every such contact in or out of a filter on the property at once:
+ * unseen. A new property without one gives no contact a value.
+ */
+function propertyFallback(params: Params): readonly string[] {
+  return params['fallback_value'] === undefined ? [] : [UNSEEN_RECIPIENT];
 }
 
 /** The recipients a write names (checked against `allow.recipients`); none for other writes. */
