@@ -328,6 +328,19 @@ const VERIFICATION_SESSION: Json = {
   related_customer: null,
 };
 
+/** A billing alert in Stripe's shape (spec3 `billing.alert`), with its usage threshold's filters. */
+function billingAlert(id: string, filters: Json[] | null): Json {
+  return {
+    id,
+    object: 'billing.alert',
+    alert_type: 'usage_threshold',
+    livemode: false,
+    status: 'active',
+    title: 'Usage alert',
+    usage_threshold: { filters, gte: 1000, meter: 'mtr_1', recurrence: 'one_time' },
+  };
+}
+
 /** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */
 const STRIPE_OBJECTS: Record<string, Json> = {
   '/v1/identity/verification_sessions/vs_1': VERIFICATION_SESSION,
@@ -609,6 +622,26 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     id: 'vs_unsaid',
     object: 'identity.verification_session',
     status: 'requires_input',
+  },
+  // Twelfth round (probe fixes12a): a billing alert keeps its customer two levels down.
+  '/v1/billing/alerts/alrt_other': billingAlert('alrt_other', [{ type: 'customer', customer: 'cus_other' }]),
+  '/v1/billing/alerts/alrt_allowed': billingAlert('alrt_allowed', [
+    { type: 'customer', customer: 'cus_allowed' },
+  ]),
+  // Filters are a list: one allowed customer does not admit another beside it.
+  '/v1/billing/alerts/alrt_mixed': billingAlert('alrt_mixed', [
+    { type: 'customer', customer: 'cus_allowed' },
+    { type: 'customer', customer: 'cus_other' },
+  ]),
+  // On the meter's whole usage: no customer's.
+  '/v1/billing/alerts/alrt_meter': billingAlert('alrt_meter', null),
+  // An answer without the filters (not one Stripe gives): whose it is cannot be said.
+  '/v1/billing/alerts/alrt_unsaid': {
+    id: 'alrt_unsaid',
+    object: 'billing.alert',
+    alert_type: 'usage_threshold',
+    status: 'active',
+    usage_threshold: { gte: 1000, meter: 'mtr_1', recurrence: 'one_time' },
   },
   '/v1/checkout/sessions/cs_other': {
     id: 'cs_other',

@@ -1023,3 +1023,64 @@ describe('free writes read for a customer their object keeps one level down', ()
     ).toMatchObject({ customers: ['acct_9'] });
   });
 });
+
+// Twelfth round (probe fixes12a): a billing alert keeps its customer two levels down
+// (`usage_threshold.filters[].customer`), and its three writes were forwarded unread. Each reads the
+// alert at $0 now; every filter's customer is a party; an answer that cannot say is unpriced.
+describe("a billing alert's writes read it for the customers its filters name", () => {
+  const alert = (usageThreshold: unknown, o: Record<string, unknown> = {}) => ({
+    id: 'alrt_1',
+    object: 'billing.alert',
+    alert_type: 'usage_threshold',
+    status: 'active',
+    title: 't',
+    usage_threshold: usageThreshold,
+    ...o,
+  });
+  const threshold = (filters: unknown) => ({ filters, gte: 10, meter: 'mtr_1', recurrence: 'one_time' });
+
+  it.each(['activate', 'archive', 'deactivate'])('POST /v1/billing/alerts/alrt_1/%s', (action) => {
+    const o = op('POST', `/v1/billing/alerts/alrt_1/${action}`);
+    expect(o).toMatchObject({ class: 'write', movesMoney: false, costMicros: 0 });
+    expect(o.billsCustomer).toBeUndefined();
+    const lookup = o.lookup!;
+    expect(lookup.path).toBe('/v1/billing/alerts/alrt_1');
+    const other = alert(threshold([{ type: 'customer', customer: 'cus_other' }]));
+    expect(lookup.parties?.(other)).toMatchObject({ customers: ['cus_other'] });
+    expect(lookup.price(other)).toBe(0);
+    // Every filter counts, expanded too.
+    const two = alert(
+      threshold([
+        { type: 'customer', customer: 'cus_a' },
+        { type: 'customer', customer: { id: 'cus_b', object: 'customer' } },
+      ]),
+    );
+    expect(lookup.parties?.(two)).toMatchObject({ customers: ['cus_a', 'cus_b'] });
+    // On the meter's whole usage: no customer's, priced.
+    const meter = alert(threshold(null));
+    expect(lookup.parties?.(meter)?.customers).toBeUndefined();
+    expect(lookup.price(meter)).toBe(0);
+  });
+
+  it.each([
+    ['no usage_threshold', { id: 'alrt_1', object: 'billing.alert', alert_type: 'usage_threshold' }],
+    ['a null usage_threshold', alert(null)],
+    ['another alert type', alert(threshold(null), { alert_type: 'spend_threshold' })],
+    ['no filters field', alert({ gte: 10, meter: 'mtr_1', recurrence: 'one_time' })],
+    ['filters that are no list', alert(threshold({ type: 'customer', customer: 'cus_1' }))],
+    ['a filter of another type', alert(threshold([{ type: 'tenant', tenant: 't_1' }]))],
+    ['a customer filter naming none', alert(threshold([{ type: 'customer', customer: null }]))],
+    ['a customer that is no id', alert(threshold([{ type: 'customer', customer: 'cus 1' }]))],
+    [
+      'a malformed filter after a good one',
+      alert(threshold([{ type: 'customer', customer: 'cus_1' }, 'cus_2'])),
+    ],
+  ])('cannot price an alert answer with %s', (_what, answer) => {
+    const lookup = op('POST', '/v1/billing/alerts/alrt_1/archive').lookup!;
+    expect(lookup.price(answer)).toBeUndefined();
+  });
+
+  it('refuses a path id that is no Stripe id before any read', () => {
+    expect(classify('POST', '/v1/billing/alerts/alrt%2E1/archive')).toMatchObject({ reason: 'path_invalid' });
+  });
+});

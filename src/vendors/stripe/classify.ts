@@ -52,6 +52,7 @@ import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import {
   accountHolderCustomers,
+  alertCustomers,
   type NestedCustomers,
   nestedOwnerLookup,
   ownerLookup,
@@ -364,10 +365,18 @@ const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> =
  * disconnect, unsubscribe, refresh and subscribe (`account_holder.customer`; by either path, the
  * legacy `/v1/linked_accounts/…` too) and an Identity verification session's update, cancel and
  * redact (`related_customer`). They are read for it now (owners.ts nestedOwnerLookup); an answer that
- * cannot say whose the object is leaves the call unpriced. A sweep of every POST/DELETE's answer in
- * Stripe's definition for a customer at any depth found no other object of one customer: the rest
- * keep one inside an error, an action or a linked flow of other objects (a Terminal reader's, a
- * top-up's source), or are payment records (above).
+ * cannot say whose the object is leaves the call unpriced.
+ *
+ * Twelfth round (probe fixes12a): that sweep missed a billing alert, which keeps its customer two
+ * levels down (`usage_threshold.filters[].customer`): another customer's alert was archived,
+ * deactivated or activated unread. Its three writes read it now (owners.ts alertCustomers: every
+ * filter's customer is a party). A sweep of every POST/DELETE answer in Stripe's definition
+ * (stripe-mock 0.203, spec3.json) for a field naming a customer at any depth inside the object
+ * answered, other objects not followed, found no other write on an existing object that keeps one
+ * only below the top level: the rest are creates that name theirs in the body (a Financial
+ * Connections session, a Radar payment evaluation, an alert), payment records (above), a test
+ * helper's confirmation token (a new test-mode object), or keep a flag or evidence text (a Terminal
+ * reader's action, a dispute's evidence), and every object with a top-level customer is read for it.
  */
 const FC_ACCOUNT = 'Financial Connections account';
 const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
@@ -438,6 +447,11 @@ const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
     (id) =>
       [id, readNested('identity/verification_sessions', 'verification session', relatedCustomers)] as const,
   ),
+  ...[
+    'stripe.billing.alerts.activate',
+    'stripe.billing.alerts.archive',
+    'stripe.billing.alerts.deactivate',
+  ].map((id) => [id, readNested('billing/alerts', 'billing alert', alertCustomers)] as const),
 ]);
 
 /**

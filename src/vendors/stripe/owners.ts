@@ -91,8 +91,8 @@ export function ownerLookup(path: string, what: string): CostLookup {
 }
 
 /**
- * Objects that keep their customer one level down, under a name of their own, which lookedUpParties
- * (top-level `customer`, `customer_account`) does not see. Found by an adversarial probe (twelfth
+ * Objects that keep their customer below the top level, under a name of their own, which
+ * lookedUpParties (top-level `customer`, `customer_account`) does not see. Found by an adversarial probe (twelfth
  * round, fixesr): under `allow.customers` another customer's Financial Connections account was
  * disconnected or unsubscribed, and another customer's Identity verification session updated,
  * cancelled or redacted (its identity documents deleted for good), all forwarded unread, since the
@@ -129,6 +129,37 @@ export const relatedCustomers: NestedCustomers = (o) => {
   return idsOrNull(o, ['related_customer', 'related_customer_account']);
 };
 
+/**
+ * A billing alert's customers, two levels down: `usage_threshold.filters[].customer` (Stripe allows
+ * one filter today, of type `customer`; the list may grow, so every filter counts, and each customer
+ * it names must be allowed). Found by an adversarial probe (twelfth round, fixes12a): archiving,
+ * deactivating or activating another customer's usage alert (the alert a merchant set on that
+ * customer's metered usage) was forwarded unread under `allow.customers`, while creating one for that
+ * customer was refused; the fixesr sweep, which reads one level down, missed it.
+ *
+ * `filters` null (an alert on the meter's whole usage) names no customer. Anything else that cannot
+ * be told is undefined: another `alert_type` (its customer could be kept elsewhere), no
+ * `usage_threshold` or no `filters` (Stripe writes a field it has as null), a filter of another type,
+ * a customer filter naming no customer or a value that is no id.
+ */
+export const alertCustomers: NestedCustomers = (o) => {
+  if (o['alert_type'] !== 'usage_threshold' || !Object.hasOwn(o, 'usage_threshold')) return undefined;
+  const threshold = o['usage_threshold'];
+  // An alert of the one type without its configuration is not an answer understood.
+  if (!isObj(threshold) || !Object.hasOwn(threshold, 'filters')) return undefined;
+  const filters = threshold['filters'];
+  if (filters === null) return [];
+  if (!Array.isArray(filters)) return undefined;
+  const customers: string[] = [];
+  for (const filter of filters) {
+    if (!isObj(filter) || filter['type'] !== 'customer') return undefined;
+    const ids = idsOrNull(filter, ['customer', 'customer_account']);
+    if (ids === undefined || ids.length === 0) return undefined;
+    customers.push(...ids);
+  }
+  return customers;
+};
+
 /** The ids of `fields` in `o`: each absent, null, or an id (or expanded object); undefined otherwise. */
 function idsOrNull(o: Record<string, unknown>, fields: readonly string[]): string[] | undefined {
   const ids: string[] = [];
@@ -143,7 +174,7 @@ function idsOrNull(o: Record<string, unknown>, fields: readonly string[]): strin
 }
 
 /**
- * The read of `path`, priced 0, for the customers `customers` finds one level down in its answer
+ * The read of `path`, priced 0, for the customers `customers` finds below the top level of its answer
  * (beside any top-level `customer` lookedUpParties finds); unpriced when `customers` cannot say.
  */
 export function nestedOwnerLookup(path: string, what: string, customers: NestedCustomers): CostLookup {
