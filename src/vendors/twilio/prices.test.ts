@@ -33,6 +33,25 @@ describe('resolveTwilioPrices', () => {
     ],
     ['a field at the wrong level', { smsPerSegment: 1 }, /unknown field "smsPerSegment"/],
     ['a country that is no code', { countries: { USA: { smsPerSegment: 1 } } }, /alpha-2/],
+    // Twelfth round (probe12-newuser finding 1): each of these was accepted. A code no number resolves
+    // to never applied (GB numbers kept the table's rate), and of two spellings of one country the
+    // later silently won, so the order of two lines chose between rates 900 000x apart.
+    [
+      'UK, which is no ISO code (GB is)',
+      { countries: { UK: { smsPerSegment: 900_000 } } },
+      /"UK" is no country a phone number resolves to .*would never apply; the code for that country is GB/,
+    ],
+    ['a code that is no country', { countries: { XX: { smsPerSegment: 1 } } }, /"XX" is no country/],
+    [
+      'a country given twice in different letter case',
+      { countries: { US: { smsPerSegment: 900_000 }, us: { smsPerSegment: 1 } } },
+      /country US is given twice \("US" and "us"\); country codes are case-insensitive, keep one/,
+    ],
+    [
+      'a country given twice, lower case first',
+      { countries: { gb: { smsPerSegment: 1 }, Gb: { voicePerMinute: 1 } } },
+      /country GB is given twice \("gb" and "Gb"\)/,
+    ],
     ['calls longer than Twilio allows', { defaultCallMinutes: 10_000 }, /at most 1440/],
   ])('refuses %s', (_name, overrides, message) => {
     expect(() => resolveTwilioPrices(overrides as TwilioPriceOverrides)).toThrow(message);

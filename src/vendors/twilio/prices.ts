@@ -1,5 +1,5 @@
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import type { Destination } from './destinations.ts';
+import { type Destination, resolvableCountries } from './destinations.ts';
 
 /** Per-destination-country rates, micro-USD. */
 export interface CountryRates {
@@ -156,9 +156,8 @@ function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices
       throw new Error(`twilio price ${where}: unknown field ${JSON.stringify(unknown.slice(0, 64))}`);
   };
   fields('', overrides, new Set(Object.keys(DEFAULT_TWILIO_PRICES)));
+  checkCountryCodes(Object.keys(overrides.countries ?? {}));
   for (const [code, rates] of Object.entries(overrides.countries ?? {})) {
-    if (!/^[A-Za-z]{2}$/.test(code))
-      throw new Error(`twilio price countries.${code.slice(0, 8)}: expected an ISO 3166 alpha-2 code`);
     fields(`countries.${code}`, rates, RATE_FIELDS);
   }
   fields('unknownCountry', overrides.unknownCountry ?? {}, RATE_FIELDS);
@@ -184,6 +183,44 @@ function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices
   price('defaultCallMinutes', prices.defaultCallMinutes);
   if (prices.defaultCallMinutes > MAX_CALL_MINUTES)
     throw new Error(`twilio price defaultCallMinutes: at most ${MAX_CALL_MINUTES} (Twilio's longest call)`);
+}
+
+/** Codes people write for a country whose ISO 3166 code is another: named in the refusal. */
+const ISO_CODE_FOR: Readonly<Record<string, string>> = { UK: 'GB', EL: 'GR' };
+
+/**
+ * Refuses a country rate that could never apply, or whose value hangs on line order (twelfth round):
+ * - a code no number resolves to (`UK`, `XX`): ratesFor looks a destination up by the territory
+ *   libphonenumber gives (`GB` for a UK number), so such an entry was accepted and GB numbers kept the
+ *   table's rate, the operator's price never used;
+ * - one country in two letter cases (`US` and `us`): resolveTwilioPrices upper-cases the codes, so the
+ *   later silently replaced the earlier and two rates 900 000× apart priced a message by the order of
+ *   two lines. Refused naming both spellings, as an `exchangeRates` currency given twice is.
+ */
+function checkCountryCodes(codes: readonly string[]): void {
+  let territories: ReadonlySet<string> | undefined;
+  const spelt = new Map<string, string>();
+  for (const raw of codes) {
+    const shown = JSON.stringify(raw.slice(0, 8));
+    if (!/^[A-Za-z]{2}$/.test(raw))
+      throw new Error(
+        `twilio price countries: ${shown} is not an ISO 3166 alpha-2 code (two letters, such as "GB")`,
+      );
+    const code = raw.toUpperCase();
+    territories ??= resolvableCountries();
+    if (!territories.has(code)) {
+      const meant = ISO_CODE_FOR[code];
+      throw new Error(
+        `twilio price countries: ${shown} is no country a phone number resolves to (ISO 3166 alpha-2), so its rates would never apply${meant ? `; the code for that country is ${meant}` : ''}`,
+      );
+    }
+    const earlier = spelt.get(code);
+    if (earlier !== undefined)
+      throw new Error(
+        `twilio price countries: country ${code} is given twice (${JSON.stringify(earlier)} and ${JSON.stringify(raw)}); country codes are case-insensitive, keep one`,
+      );
+    spelt.set(code, raw);
+  }
 }
 
 /**
