@@ -35,7 +35,9 @@ const READ: Readonly<Record<VendorName, ReadonlyMap<string, string>>> = {
     ['stripe-account', 'Stripe-Account'],
     ['stripe-context', 'Stripe-Context'],
   ]),
-  twilio: new Map(READ_BY_EVERY_VENDOR),
+  // Twelfth round: read by the Twilio adapter (webhook-header.ts): it has Twilio run webhooks and
+  // Studio flows Keybrake cannot see, so a second copy Twilio might read instead is refused.
+  twilio: new Map([...READ_BY_EVERY_VENDOR, ['x-twilio-webhook-enabled', 'X-Twilio-Webhook-Enabled']]),
   resend: new Map(READ_BY_EVERY_VENDOR),
 };
 

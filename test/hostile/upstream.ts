@@ -1107,6 +1107,19 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
   return undefined;
 }
 
+/**
+ * Live calls by SID (twilio-implicit-parties.yaml): an inbound one from a number outside +1415555*, an
+ * outbound one to it, one whose answer gives no direction (an older shape), an inbound one from an
+ * allowed number, and an inbound one to a number the key may not send from.
+ */
+const LIVE_CALLS: Readonly<Record<string, Json>> = {
+  CA00000000000000000000000000000b01: { direction: 'inbound', from: '+19005550100', to: '+14155550000' },
+  CA00000000000000000000000000000b02: { direction: 'outbound-api', from: '+14155550000', to: '+19005550100' },
+  CA00000000000000000000000000000b03: { to: '+14155550100' },
+  CA00000000000000000000000000000b04: { direction: 'inbound', from: '+14155550123', to: '+14155550000' },
+  CA00000000000000000000000000000b05: { direction: 'inbound', from: '+14155550123', to: '+14155559999' },
+};
+
 function twilioAnswer(method: string, path: string, body: Buffer): Json {
   const form = new URLSearchParams(body.toString('utf8'));
   if (method === 'POST' && path.endsWith('/Messages.json')) {
@@ -1121,9 +1134,12 @@ function twilioAnswer(method: string, path: string, body: Buffer): Json {
   if (method === 'POST' && path.endsWith('/Calls.json')) {
     return { sid: 'CAhostile00000000000000000000000', status: 'queued', to: form.get('To'), price: null };
   }
-  // A live call to a US number (what a call update is priced from).
+  // A live call to a US number (what a call update is priced from), outbound from the account's
+  // +14155550000 unless LIVE_CALLS names it (twelfth round: whom an <Sms> without to texts).
   if (method === 'GET' && /\/Calls\/CA[0-9a-f]{32}\.json$/.test(path)) {
-    return { sid: path.slice(-39, -5), status: 'in-progress', to: '+14155550100', price: null };
+    const sid = path.slice(-39, -5);
+    const call = LIVE_CALLS[sid] ?? { direction: 'outbound-api', from: '+14155550000', to: '+14155550100' };
+    return { sid, status: 'in-progress', ...call, price: null };
   }
   return { sid: 'XXhostile00000000000000000000000', status: 'ok', path };
 }

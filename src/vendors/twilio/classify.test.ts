@@ -1390,3 +1390,39 @@ describe('buying a phone number reads its price from pricing.twilio.com', () => 
     expect(op.lookup).toBeUndefined();
   });
 });
+
+// Twelfth round: an <Sms> without `to` in a live call's update texts the call's other party, and one
+// without `from` leaves from the call's own number; the call is read for both, by its direction.
+describe("a live call's update with an implicit party", () => {
+  const update = `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`;
+  const sms = { Twiml: '<Response><Sms>Reply STOP</Sms></Response>' };
+  const lookup = () => {
+    const found = op(classify(req('POST', update), sms)).lookup;
+    if (!found) throw new Error('no lookup');
+    return found;
+  };
+  it.each([
+    ['inbound', '+19005550100', '+14155550001', '+19005550100', '+14155550001'],
+    ['outbound-api', '+14155550001', '+19005550100', '+19005550100', '+14155550001'],
+    ['outbound-dial', '+14155550001', '+19005550100', '+19005550100', '+14155550001'],
+  ])(
+    'on an %s call texts %s→%s: the other party is the recipient, the own number the sender',
+    (direction, from, to, recipient, sender) => {
+      const body = { direction, from, to };
+      expect(lookup().parties?.(body)).toMatchObject({ recipients: [recipient], senders: [sender] });
+      expect(lookup().price(body)).toBeGreaterThan(0);
+    },
+  );
+  it.each([
+    ['no direction', { from: '+14155550001', to: '+14155550100' }],
+    ['an undocumented direction', { direction: 'sideways', from: '+14155550001', to: '+14155550100' }],
+    ['no from on an inbound call', { direction: 'inbound', to: '+14155550100' }],
+    ['an unreadable caller', { direction: 'inbound', from: '+1415555,+1900', to: '+14155550100' }],
+  ])('is not priced (denied) when the answer gives %s', (_name, body) => {
+    expect(lookup().price(body)).toBeUndefined();
+  });
+  it('reads no call for an <Sms> that names both ends', () => {
+    const named = { Twiml: '<Response><Sms to="+14155550100" from="+14155550001">hi</Sms></Response>' };
+    expect(op(classify(req('POST', update), named)).lookup).toBeUndefined();
+  });
+});

@@ -47,14 +47,22 @@ import { instructionParams } from './instructions.ts';
 import { resolveLocks } from './locks.ts';
 import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
-import { destinationParties, messagingParties, UNKNOWN_COUNTRY, unreadableRecipient } from './parties.ts';
+import {
+  destinationParties,
+  messagingParties,
+  senderAddresses,
+  UNKNOWN_COUNTRY,
+  unreadableRecipient,
+} from './parties.ts';
 import type { TwilioPrices } from './prices.ts';
 import type { TwilioPricingRule } from './rules.ts';
 import { MAX_BODY_LENGTH } from './segments.ts';
+import { senderChoice } from './sender-choices.ts';
 import { onlyStops } from './stops.ts';
 import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 import { TWILIO_UPLOAD_HOST, uploadDenial } from './uploads.ts';
+import { webhookInstruction } from './webhook-header.ts';
 
 /** A classified Twilio call (price stage → settle): a message carries the rates settle reads its answer with (`TwilioCost`). */
 export interface TwilioOperation extends Operation {
@@ -142,7 +150,10 @@ export function classifyTwilio(
   const match = matchTwilioOperation(host, isRead ? 'GET' : method, path);
   if (!match) return unknownOperation(unknownScope(host), NO_PARTIES);
   const op = classifyRow(prices, match.row, match.segments, params, req.query, isRead);
-  return isDenial(op) ? refusing(match.row.id, op) : op;
+  if (isDenial(op)) return refusing(match.row.id, op);
+  // A write that has Twilio run the conversation's webhooks runs what Keybrake cannot see.
+  const webhooks = isRead ? undefined : webhookInstruction(req.headers);
+  return webhooks ? { ...op, instructions: [...(op.instructions ?? []), webhooks] } : op;
 }
 
 /** The operation of a call the catalog recognised as `row`, or why it is refused. */
@@ -166,11 +177,18 @@ function classifyRow(
       : contactParties(row.id, params, { template: row.path, segments });
   if (isDenial(contacts)) return contacts;
   // An update that only stops or pauses what Twilio bills is a free write; any other is unpriced money.
-  const cls = row.class === 'money_unpriced' && onlyStops(row.id, params) ? 'write' : row.class;
+  // A write that chooses what later sends leave from needs an exact entry (sender-choices.ts).
+  const raisedBy = isRead || row.class !== 'write' ? undefined : senderChoice(row.id, params);
+  const cls =
+    raisedBy !== undefined
+      ? 'destructive'
+      : row.class === 'money_unpriced' && onlyStops(row.id, params)
+        ? 'write'
+        : row.class;
   const op =
     row.class === 'money'
       ? applyRule(prices, row, segments, params, query, twiml)
-      : uncountedOperation(row.id, cls, contacts);
+      : { ...uncountedOperation(row.id, cls, contacts), ...(raisedBy !== undefined && { raisedBy }) };
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
   if (twiml) instructions.push(...twiml.remote);
@@ -220,13 +238,20 @@ function applyRule(
       const to = strings(params, 'To').map(destination);
       const unreadable = unreadableRecipient([...to, ...twimlDestinations(twiml)]);
       if (unreadable) return unreadable;
+      // Twelfth round: the caller ID a call or participant shows (`CallerId`, `<Dial callerId>`) and
+      // what its texts leave from (`<Sms from>`) are senders as its `From` is.
+      const senders = senderAddresses([
+        ...strings(params, 'CallerId').map(destination),
+        ...(twiml?.senders ?? []),
+      ]);
+      if (isDenial(senders)) return senders;
       const minutes = callMinutes(prices, params);
       // Each call runs the same instructions: their legs and messages once per callee.
       const micros = (to.length > 0 ? to : [undefined]).reduce(
         (sum, d) => sum + callCost(prices, params, d) + (twiml ? twimlCost(prices, twiml, minutes, d) : 0),
         0,
       );
-      return priced(row.id, micros, messagingParties(params, [...to, ...twimlDestinations(twiml)]));
+      return priced(row.id, micros, messagingParties(params, [...to, ...twimlDestinations(twiml)], senders));
     }
     case 'call_update':
       return callUpdate(prices, row.id, ids, params, twiml);
@@ -273,6 +298,13 @@ function applyRule(
  * legs for the call's minutes), and a new `TimeLimit` can lengthen the call, so the call is looked up
  * and the new limit priced at its destination's rate. Hanging up, or a redirect to remote
  * instructions (judged by the authorize stage), moves nothing.
+ *
+ * Twelfth round: an `<Sms>` (or `<Message>`) without `to` texts the call's other party, and one
+ * without `from` leaves from the call's own number; neither is in the request. Twilio: on an incoming
+ * call `to` defaults to the caller, on an outgoing one to the called party. So the call is looked up
+ * for them too, and they are judged as a recipient (and country) and as a sender; a call whose
+ * direction or party the answer does not give is not priced (denied). Before, such a text went to
+ * whoever was on the call, outside `recipients` and `countries`.
  */
 function callUpdate(
   prices: TwilioPrices,
@@ -286,9 +318,14 @@ function callUpdate(
   const minutes = callMinutes(prices, params);
   const unreadable = unreadableRecipient(twimlDestinations(twiml));
   if (unreadable) return unreadable;
-  const parties = destinationParties(twimlDestinations(twiml), []);
-  const micros = (callee: Destination | undefined) => (twiml ? twimlCost(prices, twiml, minutes, callee) : 0);
-  if (single(params, 'TimeLimit') === undefined) {
+  const senders = senderAddresses(twiml?.senders ?? []);
+  if (isDenial(senders)) return senders;
+  const parties = destinationParties(twimlDestinations(twiml), senders);
+  const micros = (other: Destination | undefined) => (twiml ? twimlCost(prices, twiml, minutes, other) : 0);
+  const lengthens = single(params, 'TimeLimit') !== undefined;
+  const textsOther = twiml?.sms.some((m) => m.to === undefined) ?? false;
+  const textsFromOwn = twiml?.sms.some((m) => m.from === undefined) ?? false;
+  if (!lengthens && !textsOther && !textsFromOwn) {
     const cost = micros(undefined);
     return cost > 0 ? priced(id, cost, parties) : { ...priced(id, 0, parties), movesMoney: false };
   }
@@ -296,27 +333,66 @@ function callUpdate(
   if (!SAFE_ID.test(account ?? '') || !SAFE_ID.test(call ?? '')) {
     return deny('path_invalid', 'The path does not name a valid Twilio call.');
   }
-  const callee = (body: unknown): Destination | undefined => {
-    const to =
-      typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['to'] : undefined;
-    return typeof to === 'string' && !isBlank(to) ? destination(to) : undefined;
-  };
   return {
     ...priced(id, 0, parties),
     lookup: {
       path: `/2010-04-01/Accounts/${account}/Calls/${call}.json`,
-      // A call whose destination cannot be read is priced at the unknown-country rate. Without new
-      // instructions, a longer call also lengthens whatever its running instructions started (a
-      // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
-      // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
-      // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
+      describe: textsOther || textsFromOwn ? "the live call's direction and parties" : 'the live call',
+      parties: (body) => {
+        const { other, own } = callEnds(body);
+        return destinationParties(
+          textsOther && other ? [other] : [],
+          textsFromOwn && own ? [own.address] : [],
+        );
+      },
       price: (body) => {
+        const { other, own } = callEnds(body);
+        // Whom the text goes to, or leaves from, cannot be told: not priced, so denied (fail closed).
+        if ((textsOther && !other) || (textsFromOwn && !own)) return undefined;
+        if (!lengthens) return micros(other);
         const to = callee(body);
+        // A call whose destination cannot be read is priced at the unknown-country rate. Without new
+        // instructions, a longer call also lengthens whatever its running instructions started (a
+        // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
+        // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
+        // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
         const unread = twiml ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
-        return minutes * (voicePerMinute(prices, to) + unread) + micros(to);
+        return minutes * (voicePerMinute(prices, to) + unread) + micros(other);
       },
     },
   };
+}
+
+/** A looked-up call's `to`, what its minutes are priced at; undefined when it gives none. */
+function callee(body: unknown): Destination | undefined {
+  const to = field(body, 'to');
+  return to !== undefined ? destination(to) : undefined;
+}
+
+/**
+ * The two ends of a looked-up call by its `direction`: `other`, whom an `<Sms>` without `to` texts
+ * (`from` of an inbound call, `to` of an outbound one), and `own`, the call's number an `<Sms>`
+ * without `from` leaves from. An end the answer does not give, cannot be read, or of a direction
+ * Twilio does not document is undefined.
+ */
+function callEnds(body: unknown): { other?: Destination; own?: Destination } {
+  const direction = field(body, 'direction');
+  const inbound = direction === 'inbound';
+  if (!inbound && direction !== 'outbound-api' && direction !== 'outbound-dial') return {};
+  const end = (name: string): Destination | undefined => {
+    const value = field(body, name);
+    const d = value === undefined ? undefined : destination(value);
+    return d === undefined || d.unreadable ? undefined : d;
+  };
+  const [other, own] = inbound ? [end('from'), end('to')] : [end('to'), end('from')];
+  return { ...(other ? { other } : {}), ...(own ? { own } : {}) };
+}
+
+/** A non-blank string property of a JSON answer. */
+function field(body: unknown, name: string): string | undefined {
+  const value =
+    typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' && !isBlank(value) ? value : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { destinationParties, unreadableRecipient } from './parties.ts';
+import { SENDER_CHOICES } from './sender-choices.ts';
 
 /**
  * Named as the recipient when an operation reaches people Keybrake cannot read from the request (a
@@ -90,7 +91,7 @@ const WORKER = { json: { field: 'Attributes', path: ['contact_uri'], optional: t
  * definitions by their parameters; ADR 0007 §7): an allowlist that is set applies to them as to a
  * message, whatever class their row has. A party allowlist never sees a call that names nobody.
  */
-export const CONTACTS: Readonly<Record<string, ContactFields>> = {
+const NAMED: Readonly<Record<string, ContactFields>> = {
   'twilio.api.create_validation_request': { to: ['PhoneNumber'] },
   'twilio.studio.v1.create_engagement': STUDIO,
   'twilio.studio.v1.create_execution': STUDIO,
@@ -153,6 +154,20 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   'twilio.messaging.v2.update_channels_sender': { alwaysUnseen: true },
   // Fourth probe round: texts a code to the brand contact's mobile, which the brand holds, not the request.
   'twilio.messaging.v1.create_brand_registration_otp': { alwaysUnseen: true },
+};
+
+/**
+ * Every operation that names parties: those above, and the writes that choose what later sends
+ * leave from (sender-choices.ts), whose fields are senders as a send's `From` is (twelfth round).
+ */
+export const CONTACTS: Readonly<Record<string, ContactFields>> = {
+  ...NAMED,
+  ...Object.fromEntries(
+    Object.entries(SENDER_CHOICES).map(([id, fields]) => {
+      const named = Object.hasOwn(NAMED, id) ? NAMED[id] : undefined;
+      return [id, { ...named, from: [...(named?.from ?? []), ...fields] }];
+    }),
+  ),
 };
 
 /** Where a call's path placeholders sit: the catalog row's template and the values the call gave. */

@@ -8990,7 +8990,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/MessagingConfigurations',
     id: 'twilio.verify.v2.create_messaging_configuration',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'verify',
@@ -9004,7 +9004,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}',
     id: 'twilio.verify.v2.update_messaging_configuration',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'verify',

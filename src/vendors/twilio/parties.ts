@@ -15,14 +15,38 @@ const INTERNAL: ReadonlySet<TwilioChannel> = new Set<TwilioChannel>(['client', '
 
 /**
  * Who a message or call names, for the allowlists of the authorize stage: its destinations and
- * countries, and as sender the `From` numbers, else the Messaging Service that picks one.
+ * countries, and as sender the `From` numbers, else the Messaging Service that picks one, plus
+ * `more` (a call's caller IDs: senderAddresses).
  */
-export function messagingParties(params: Params, to: readonly Destination[]): Parties {
+export function messagingParties(
+  params: Params,
+  to: readonly Destination[],
+  more: readonly string[] = [],
+): Parties {
   const senders = strings(params, 'From').map((f) => destination(f).address);
   // A service id with anything but ASCII spaces around it is judged as the raw text Twilio receives.
   if (senders.length === 0)
     senders.push(...strings(params, 'MessagingServiceSid').map((s) => spaceTrimmed(s) ?? s));
-  return destinationParties(to, senders);
+  return destinationParties(to, [...senders, ...more]);
+}
+
+/** An alpha sender ID once spaces are dropped (Twilio: up to 11 letters, digits and spaces, one letter at least). */
+const ALPHA_SENDER = /^(?=[0-9]*[A-Za-z])[A-Za-z0-9]{1,11}$/;
+
+/**
+ * The addresses of caller IDs and senders other than `From` (a call's `CallerId`, TwiML `<Dial
+ * callerId>`, `<Sms from>`, `<Message from>`), as `senders` judges them, or `body_invalid` for one
+ * that is not one number, address or alpha sender ID: its raw text could match a pattern such as
+ * `+1415555*` while Twilio reads another number (twelfth round).
+ */
+export function senderAddresses(from: readonly Destination[]): string[] | Denial {
+  if (from.some((d) => d.unreadable && !ALPHA_SENDER.test(d.address))) {
+    return deny(
+      'body_invalid',
+      'A caller ID or sender must be one phone number (E.164), one whatsapp:, client: or sip: address, or an alpha sender ID.',
+    );
+  }
+  return [...new Set(from.map((d) => d.address))];
 }
 
 /**

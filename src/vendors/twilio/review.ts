@@ -1171,6 +1171,23 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "adds a number to the Proxy service's pool: every later session of the service may relay calls and messages through it",
   },
+  // Twelfth probe round: a Verify service's Messaging Service for a country is what every later Verify
+  // SMS to that country leaves from, the merchant's own verifications included, while a verification
+  // names only the Verify service. The same standing sender as a pool; MessagingServiceSid is a
+  // sender (contacts.ts, sender-choices.ts). The service's and a conversation's own sender fields
+  // raise their writes to destructive only when set (sender-choices.ts).
+  {
+    host: 'verify',
+    match: 'POST /v2/Services/{ServiceSid}/MessagingConfigurations',
+    class: 'destructive',
+    note: "MessagingServiceSid: every later Verify SMS of the service to the country leaves from that service's senders",
+  },
+  {
+    host: 'verify',
+    match: 'POST /v2/Services/{ServiceSid}/MessagingConfigurations/{Country}',
+    class: 'destructive',
+    note: "MessagingServiceSid: every later Verify SMS of the service to the country leaves from that service's senders",
+  },
   // Eleventh probe round: a consent opt-in overrides the recipient's STOP, for the merchant's own sends
   // as well (Twilio refuses those with 21610 until then): like re-subscribing a Resend contact. A
   // contact record's zip code and country decide when quiet hours hold the account's messages back.

@@ -1,4 +1,4 @@
-import { type Denial, deny } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { RemoteInstruction } from '../types.ts';
 import { type Destination, destination, SIP_SCHEME, sipDestination } from './destinations.ts';
@@ -28,9 +28,14 @@ export interface TwimlDial {
   readonly recorded: boolean;
 }
 
-/** One message an `<Sms>` (or `<Message>`) sends; `to` absent: the other party of the call. */
+/**
+ * One message an `<Sms>` (or `<Message>`) sends. `to` absent: the other party of the call (Twilio:
+ * the caller on an inbound call, the called party on an outbound one); `from` absent: the call's own
+ * Twilio number.
+ */
 export interface TwimlSms {
   readonly to?: Destination;
+  readonly from?: Destination;
   readonly body: string;
 }
 
@@ -38,6 +43,11 @@ export interface TwimlSms {
 export interface TwimlReading {
   readonly dials: readonly TwimlDial[];
   readonly sms: readonly TwimlSms[];
+  /**
+   * The caller IDs and senders it names (`<Dial callerId>`, `<Sms from>`, `<Message from>`): what the
+   * dialled legs show and the texts leave from, judged as a call's `From` is (twelfth round).
+   */
+  readonly senders: readonly Destination[];
   /** URLs Twilio would fetch instructions from, audio targets, and instructions Keybrake cannot see. */
   readonly remote: readonly RemoteInstruction[];
   /** `<Record>`, `<Start><Recording>` or a recorded `<Conference>`: the call is recorded. */
@@ -178,6 +188,7 @@ interface Frame {
 function walk(root: XmlElement): TwimlReading | Denial {
   const dials: TwimlDial[] = [];
   const sms: TwimlSms[] = [];
+  const senders: Destination[] = [];
   const remote: RemoteInstruction[] = [];
   let recorded = false;
   let streamed = false;
@@ -229,6 +240,9 @@ function walk(root: XmlElement): TwimlReading | Denial {
 
     switch (name) {
       case 'Dial': {
+        const callerId = party(element, 'callerId');
+        if (isDenial(callerId)) return callerId;
+        if (callerId) senders.push(callerId);
         const options = dialOptions(element);
         const bare = textOf(element);
         if (bare !== '') dials.push({ ...options, to: destination(bare) });
@@ -281,11 +295,13 @@ function walk(root: XmlElement): TwimlReading | Denial {
         break;
       case 'Sms':
       case 'Message': {
-        const to = attribute(element, 'to');
-        if (to !== undefined && xmlTrimmed(to) === '')
-          return deny('body_invalid', `Twiml <${name} to> is empty.`);
+        const to = party(element, 'to');
+        if (isDenial(to)) return to;
+        const from = party(element, 'from');
+        if (isDenial(from)) return from;
+        if (from) senders.push(from);
         const body = name === 'Message' ? messageBody(element) : textOf(element);
-        sms.push(to === undefined ? { body } : { body, to: destination(xmlTrimmed(to)) });
+        sms.push({ body, ...(to ? { to } : {}), ...(from ? { from } : {}) });
         break;
       }
       case 'Refer':
@@ -298,7 +314,19 @@ function walk(root: XmlElement): TwimlReading | Denial {
         break;
     }
   }
-  return { dials, sms, remote, recorded, streamed };
+  return { dials, sms, senders, remote, recorded, streamed };
+}
+
+/**
+ * The party an attribute names (`to`, `from`, `callerId`); undefined when absent. Empty is refused:
+ * Twilio would fall back to the call's party, which the reading would then not have judged.
+ */
+function party(element: XmlElement, name: string): Destination | Denial | undefined {
+  const value = attribute(element, name);
+  if (value === undefined) return undefined;
+  const trimmed = xmlTrimmed(value);
+  if (trimmed === '') return deny('body_invalid', `Twiml <${element.name} ${name}> is empty.`);
+  return destination(trimmed);
 }
 
 /** The destination a `<Dial>` noun calls; undefined when it names none. */
