@@ -27,7 +27,12 @@ export const DEMO_FLAGS = {
     help: 'how many times the agent tries to charge',
     placeholder: 'n',
   },
-  amount: { type: 'string', default: '9.99', help: 'USD per charge', placeholder: 'usd' },
+  amount: {
+    type: 'string',
+    default: '9.99',
+    help: 'USD per charge, 0.50 to 999999.99 in whole cents',
+    placeholder: 'usd',
+  },
   cap: { type: 'string', default: '100', help: 'the daily cap in USD', placeholder: 'usd' },
   json: { type: 'boolean', help: 'print the raw audit records (JSON lines) instead of a table' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -67,6 +72,37 @@ stringData: { token: ${token} }
 `;
 }
 
+/** Stripe's bounds on a USD charge, in cents ($0.50 and $999,999.99: eight digits). */
+const MIN_CHARGE_CENTS = 50;
+const MAX_CHARGE_CENTS = 99_999_999;
+const CENTS_AMOUNT = /^(\d+)(?:\.(\d+))?$/;
+
+/**
+ * `--amount` in cents, each way it can be wrong named on its own (twelfth round): one message ("at
+ * least 0.50") covered `1e3` and `99999999999` as well, and `10.123` was rounded to $10.12 without a
+ * word. A charge is whole cents, so a third decimal is refused, not rounded.
+ */
+function amountCents(text: string): number {
+  const m = CENTS_AMOUNT.exec(text);
+  if (!m)
+    throw new UsageError(
+      `--amount must be a decimal USD amount such as 9.99 (digits and a point): ${JSON.stringify(text.slice(0, 32))}`,
+    );
+  const [, whole = '', fraction = ''] = m;
+  if (fraction.length > 2)
+    throw new UsageError(
+      `--amount has more than two decimals (${text.slice(0, 32)}): a charge is whole cents, such as 10.12`,
+    );
+  const digits = whole.replace(/^0+(?=\d)/, '');
+  const cents =
+    digits.length > 6 ? Number.POSITIVE_INFINITY : Number(digits) * 100 + Number(fraction.padEnd(2, '0'));
+  if (cents > MAX_CHARGE_CENTS)
+    throw new UsageError("--amount must be at most 999999.99 (Stripe's largest USD charge)");
+  if (cents < MIN_CHARGE_CENTS)
+    throw new UsageError("--amount must be at least 0.50 (Stripe's smallest USD charge)");
+  return cents;
+}
+
 /** A USD flag as written, without the surrounding whitespace parseUsd forgives. */
 function usdFlag(text: string): number | undefined {
   return text === text.trim() ? parseUsd(text) : undefined;
@@ -82,10 +118,7 @@ export async function demo(
   // `--amount 1e1` $10 (seventh round).
   const charges = /^\d{1,5}$/.test(String(values.charges)) ? Number(values.charges) : 0;
   if (charges < 1 || charges > 10_000) throw new UsageError('--charges must be 1..10000');
-  const amountMicros = usdFlag(String(values.amount));
-  if (amountMicros === undefined || amountMicros < 500_000)
-    throw new UsageError('--amount must be a USD amount of at least 0.50');
-  const amountCents = Math.round(amountMicros / 10_000);
+  const cents = amountCents(String(values.amount));
   const cap = String(values.cap);
   if (usdFlag(cap) === undefined)
     throw new UsageError(`--cap must be a decimal USD amount such as 100 or 99.90: ${USD_AMOUNT_RULE}`);
@@ -127,14 +160,14 @@ export async function demo(
     const stripe = new Stripe(token, { host: '127.0.0.1', port, protocol: 'http', maxNetworkRetries: 0 });
 
     say(`Keybrake demo: an agent holding vault key ${token.slice(0, 10)}… (not the real Stripe key)`);
-    say(`tries to charge $${(amountCents / 100).toFixed(2)} ${charges} times. Daily cap: $${cap}.`);
+    say(`tries to charge $${(cents / 100).toFixed(2)} ${charges} times. Daily cap: $${cap}.`);
     say('');
     let allowed = 0;
     let firstDenial: string | undefined;
     for (let i = 1; i <= charges; i++) {
       try {
         const charge = await stripe.charges.create(
-          { amount: amountCents, currency: 'usd', source: 'tok_visa', description: `runaway loop #${i}` },
+          { amount: cents, currency: 'usd', source: 'tok_visa', description: `runaway loop #${i}` },
           { headers: { 'Keybrake-Run-Id': 'demo-run-1' } },
         );
         allowed++;
@@ -151,7 +184,7 @@ export async function demo(
     }
     say('');
     say(
-      `Reached Stripe: ${emulator.requests.filter((r) => r.method === 'POST').length} charges, $${((allowed * amountCents) / 100).toFixed(2)}.`,
+      `Reached Stripe: ${emulator.requests.filter((r) => r.method === 'POST').length} charges, $${((allowed * cents) / 100).toFixed(2)}.`,
     );
     say(`Stopped by Keybrake: ${charges - allowed} charges, before they reached Stripe.`);
     const leaked = emulator.requests.some((r) => JSON.stringify(r).includes(token));
