@@ -53,3 +53,86 @@ describe('withholdSentMail', () => {
     });
   });
 });
+
+// Twelfth round (probe fixes12a): a webhook event's payload is Resend's record of the sent mail (its
+// subject; on email.clicked the link clicked, a reset link with its token), handed out whole by
+// GET /webhooks/{id}/events/{event} while GET /emails/{id} withheld it.
+describe('withholdSentMail on webhook event reads', () => {
+  const event = (type: string, data: Record<string, unknown>) => ({
+    object: 'webhook_event',
+    id: 'ev_1',
+    type,
+    status: 'success',
+    next_attempt_at: null,
+    payload: { type, created_at: '2026-12-02', data: { email_id: 'e1', to: ['a@x.com'], ...data } },
+  });
+
+  it.each([
+    ['email.sent', event('email.sent', { subject: 'code 1 is yours' })],
+    [
+      'email.clicked',
+      event('email.clicked', {
+        subject: 'Reset',
+        click: { ipAddress: '192.0.2.1', link: 'https://app/reset?token=tok1', timestamp: 'ts1' },
+      }),
+    ],
+    [
+      'email.bounced',
+      event('email.bounced', {
+        subject: 'code 1 is yours',
+        bounce: { message: 'mailbox full', type: 'Permanent' },
+      }),
+    ],
+    ['email.received', event('email.received', { subject: 'code 1 is yours', received_for: ['in@x.com'] })],
+    [
+      'inbox.email.received',
+      event('inbox.email.received', {
+        email: { id: 'm1', subject: 'code 1 is yours' },
+        thread: { id: 't1', subject: 'code 1 is yours' },
+      }),
+    ],
+    [
+      'inbox.draft.created',
+      event('inbox.draft.created', { draft: { id: 'd1', subject: 'code 1 is yours' } }),
+    ],
+  ])('withholds the mail content of an %s event, keeping the rest', (_type, body) => {
+    const out = withholdSentMail(answer(body), op('resend.webhooks.events.get'));
+    expect(isDenial(out)).toBe(false);
+    const text = (out as Buffer).toString('utf8');
+    expect(text).not.toMatch(/code 1|tok1|"Reset"/);
+    expect(text).toContain(WITHHELD);
+    expect(text).toContain('a@x.com');
+    expect(JSON.parse(text).payload.type).toBe(body.type);
+    // Delivery diagnostics and the click's time stay.
+    if (body.type === 'email.bounced') expect(text).toContain('mailbox full');
+    if (body.type === 'email.clicked') expect(text).toContain('ts1');
+  });
+
+  it('withholds the same in the list of events, and an attempt answer that quotes the payload', () => {
+    const list = answer({ object: 'list', data: [event('email.sent', { subject: 'code 1' })] });
+    expect(withholdSentMail(list, op('resend.webhooks.events.list')).toString()).not.toContain('code 1');
+    const attempts = answer({
+      object: 'list',
+      data: [
+        { id: 'at1', http_status_code: 422, response: '{"input":{"link":"https://app/reset?token=tok1"}}' },
+      ],
+    });
+    const out = withholdSentMail(attempts, op('resend.webhooks.events.attempts.list')).toString();
+    expect(out).not.toContain('tok1');
+    expect(out).toContain('422');
+  });
+
+  it('withholds a webhook event answer that is not JSON whole', () => {
+    expect(withholdSentMail(Buffer.from('subject: code 1'), op('resend.webhooks.events.get'))).toMatchObject({
+      reason: 'credential_in_response',
+    });
+  });
+
+  it('leaves the answers of other webhook operations as they are', () => {
+    const replay = answer({ object: 'webhook_event', id: 'ev_1', link: 'l' });
+    expect(withholdSentMail(replay, op('resend.webhooks.events.replay'))).toBe(replay);
+    // The mail reads keep a field named link (none of Resend's) as it is.
+    const email = answer({ object: 'email', link: 'l' });
+    expect(withholdSentMail(email, op('resend.emails.get'))).toBe(email);
+  });
+});

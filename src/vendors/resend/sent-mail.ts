@@ -11,48 +11,69 @@ import { type Operation, WITHHELD } from '../types.ts';
  * `download_url` (a public download of its content) are replaced by `withheld_by_keybrake`; who a
  * mail went to, when, and what became of it (`last_event`) stay. By name at any depth of these
  * answers alone: a list's `data`, one email.
+ *
+ * Webhook events (twelfth round, probe fixes12a): `GET /webhooks/{webhook_id}/events/{event_id}`
+ * (resend-mcp's `get-webhook-event`) answers Resend's record of the event it posted, whose `payload`
+ * is the sent mail's `subject` on every `email.*` event and, on `email.clicked`, `click.link`: the
+ * whole URL the customer clicked, a reset or magic link with its token. The probe read both through
+ * a policy that withheld them from `GET /emails/{email_id}`. So event answers withhold the mail
+ * fields and `link` too, at any depth (the `inbox.*` events' email, draft and thread subjects, an
+ * `email.received` subject), and so do the event list (today only ids, types and statuses) and an
+ * event's delivery attempts, whose `response` is the merchant's endpoint's answer to the post (a
+ * framework's validation error quotes the payload it got). Delivery diagnostics (`bounce`,
+ * `failed`, `suppressed`), `tags` (the sender's choice) and the click's time, address and agent
+ * stay.
  */
 
-/** The reads of sent mail (the operations of resend-node 6.38's `emails.get`, `list` and `attachments`). */
-const SENT_MAIL_READS: ReadonlySet<string> = new Set([
-  'resend.emails.list',
-  'resend.emails.get',
-  'resend.emails.attachments.list',
-  'resend.emails.attachments.get',
-]);
-
 /** The fields whose string values carry a mail's content. */
-const CONTENT_FIELDS: ReadonlySet<string> = new Set(['html', 'text', 'subject', 'download_url']);
+const MAIL_CONTENT: readonly string[] = ['html', 'text', 'subject', 'download_url'];
+/** In a webhook event's payload the link a recipient clicked as well (`email.clicked`). */
+const EVENT_CONTENT: readonly string[] = [...MAIL_CONTENT, 'link'];
+
+/**
+ * The reads whose answers hold sent mail's content, and the fields withheld in each (the operations
+ * of resend-node 6.38's `emails.get`, `list`, `attachments` and `webhooks.events`).
+ */
+const WITHHELD_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['resend.emails.list', new Set(MAIL_CONTENT)],
+  ['resend.emails.get', new Set(MAIL_CONTENT)],
+  ['resend.emails.attachments.list', new Set(MAIL_CONTENT)],
+  ['resend.emails.attachments.get', new Set(MAIL_CONTENT)],
+  ['resend.webhooks.events.list', new Set(EVENT_CONTENT)],
+  ['resend.webhooks.events.get', new Set(EVENT_CONTENT)],
+  ['resend.webhooks.events.attempts.list', new Set([...EVENT_CONTENT, 'response'])],
+]);
 
 const QUOTED_MARKER = JSON.stringify(WITHHELD);
 
 /**
  * The body of an answer as the agent gets it: the same Buffer for any other operation or an empty
  * answer, else a copy with each content field's string value withheld (every other byte as Resend
- * sent it). An answer to a sent-mail read that is not JSON is withheld whole: Keybrake cannot tell
- * where its content stands.
+ * sent it). Such an answer that is not JSON is withheld whole: Keybrake cannot tell where its
+ * content stands.
  */
 export function withholdSentMail(body: Buffer, op?: Operation | null): Buffer | Denial {
-  if (op == null || !SENT_MAIL_READS.has(op.id) || body.length === 0) return body;
+  const fields = op == null ? undefined : WITHHELD_FIELDS.get(op.id);
+  if (fields === undefined || body.length === 0) return body;
   const text = body.toString('utf8');
   try {
     JSON.parse(text);
   } catch {
     return deny(
       'credential_in_response',
-      "The resend API's answer to a sent-mail read was not JSON, so Keybrake could not take the mail's content out of it and withheld the answer.",
+      "The resend API's answer to a read of sent mail or of its webhook events was not JSON, so Keybrake could not take the mail's content out of it and withheld the answer.",
     );
   }
-  const rewritten = withheldJson(text);
+  const rewritten = withheldJson(text, fields);
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
 /**
- * Valid JSON text with the string value of every content field replaced. It walks the string
+ * Valid JSON text with the string value of every field of `fields` replaced. It walks the string
  * literals only (a literal followed by `:` is a key, one preceded by `:` the value of the last key),
  * so nothing else is re-serialised.
  */
-function withheldJson(text: string): string {
+function withheldJson(text: string, fields: ReadonlySet<string>): string {
   let out = '';
   let copied = 0;
   let key = '';
@@ -60,7 +81,7 @@ function withheldJson(text: string): string {
     const end = endOfLiteral(text, start);
     if (text[skipSpace(text, end, 1)] === ':') {
       key = JSON.parse(text.slice(start, end)) as string;
-    } else if (CONTENT_FIELDS.has(key) && text[skipSpace(text, start - 1, -1)] === ':') {
+    } else if (fields.has(key) && text[skipSpace(text, start - 1, -1)] === ':') {
       out += text.slice(copied, start) + QUOTED_MARKER;
       copied = end;
     }
