@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -14,11 +14,15 @@ import { proxyCommand } from './proxy.ts';
 
 let dir: string;
 let tls: ServingTls;
+let otherCa: ServingTls;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keybrake-proxy-cli-'));
   tls = await servingTls(dir);
+  const otherDir = join(dir, 'other');
+  mkdirSync(otherDir);
+  otherCa = await servingTls(otherDir);
   writeFileSync(join(dir, 'token'), 'proxy-token\n');
-});
+}, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const LISTENERS = ['--listen', '127.0.0.1:0', '--vendor-port', 'stripe=0', '--admin-listen', '127.0.0.1:0'];
@@ -68,6 +72,46 @@ describe('keybrake proxy', () => {
         expect(server.connected()).toEqual([{ proxyId: 'p-1', user: 'ns/proxy', ackedVersion: 42 }]),
       );
       expect(JSON.stringify(lines)).not.toContain('proxy-token');
+    } finally {
+      await running.close();
+      await server.close();
+    }
+  });
+
+  // Twelfth round (probe12-newuser finding 4): the proxy logged Node's message, which ends "try
+  // running Node.js with --use-system-ca", and never named --operator-ca, as `keybrake run` does.
+  it.each([
+    ['without --operator-ca', () => [], /give the CA that signed it with --operator-ca <PEM file>$/],
+    [
+      'with an --operator-ca of another CA',
+      () => ['--operator-ca', otherCa.caFile],
+      /: --operator-ca \S+ does not hold the CA that signed it$/,
+    ],
+  ])('names --operator-ca when the certificate is not trusted, %s', async (_name, more, hint) => {
+    const server = createSnapshotServer({
+      authenticate: async () => ({ ok: true, user: 'ns/proxy' }),
+      isLeader: () => true,
+      log: silentLogger(),
+    });
+    const url = await server.listen({ host: '127.0.0.1', port: 0, tls });
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    const args = ['--operator', url, '--token-file', join(dir, 'token'), ...more(), ...LISTENERS];
+    const running = await proxyCommand(args, createLogger({ destination }));
+    try {
+      const failed = await waitFor(() => {
+        const line = lines.find((l) => l.msg === 'snapshot stream failed');
+        expect(line).toBeDefined();
+        return line!;
+      });
+      expect(failed.error).toMatch(/^the operator's certificate is not trusted \(.+\)/);
+      expect(failed.error).toMatch(hint);
+      expect(JSON.stringify(lines)).not.toMatch(/use-system-ca|Node\.js/);
     } finally {
       await running.close();
       await server.close();

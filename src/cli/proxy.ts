@@ -11,6 +11,7 @@ import { durationFlag } from './flag-values.ts';
 import { readPemFlag } from './pem-file.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
+import { untrustedOperatorLine } from './tls-trust.ts';
 
 export const PROXY_SUMMARY =
   'Runs a proxy replica that follows the operator snapshot stream (Kubernetes). It is not ready, and\n' +
@@ -90,6 +91,9 @@ export async function proxyCommand(
     proxyId,
     log,
     maxStalenessMs,
+    // Node's words for an untrusted certificate end "try running Node.js with --use-system-ca": a
+    // user read them and never found --operator-ca (twelfth round). Named as `keybrake run` does.
+    describeFailure: (err) => untrustedOperatorLine(err, caFile),
     // Runs the operator stopped (ADR 0010): refused here even without Redis pub/sub.
     onStoppedRuns: (runs) => {
       for (const run of runs) stoppedRuns.add(run);

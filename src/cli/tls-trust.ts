@@ -16,10 +16,11 @@ const UNTRUSTED: ReadonlySet<string> = new Set([
 const NODE_HINT = /; if the root CA is installed locally.*$/s;
 
 /**
- * The line `keybrake run` prints when the operator's certificate is not trusted, or undefined for any
- * other failure. Node's own message ends "try running Node.js with --use-system-ca", which sent a
- * user the wrong way (tenth round): the operator's certificate is signed by the cluster's or the
- * chart's CA, which `--operator-ca` gives.
+ * The line `keybrake run` prints, and `keybrake proxy` logs as its snapshot stream's failure, when the
+ * operator's certificate is not trusted, or undefined for any other failure. Node's own message ends
+ * "try running Node.js with --use-system-ca", which sent a user the wrong way (tenth round for run,
+ * twelfth for proxy): the operator's certificate is signed by the cluster's or the chart's CA, which
+ * `--operator-ca` gives.
  */
 export function untrustedOperatorLine(err: unknown, caFile: string | undefined): string | undefined {
   const cause = chainError(err);

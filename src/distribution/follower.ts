@@ -57,6 +57,12 @@ export interface FollowOptions {
    * newer leader term's lower version. Absent: it never does (only a restart brings the proxy back).
    */
   readonly maxStalenessMs?: number;
+  /**
+   * The words the `snapshot stream failed` line gives a failure, when the caller has better ones
+   * than the error's own (undefined: the error's message). The proxy command's: an untrusted
+   * certificate names its --operator-ca flag, where Node's message sends the user to a Node flag.
+   */
+  readonly describeFailure?: (err: unknown) => string | undefined;
 }
 
 /** A running follower. */
@@ -321,7 +327,8 @@ export function followSnapshots(opts: FollowOptions): Follower {
           continue;
         }
         // undici errors name the failure (ECONNREFUSED, body timeout), never the request headers.
-        log.warn({ operator: base, error: (err as Error).message }, 'snapshot stream failed');
+        const error = opts.describeFailure?.(err) ?? (err as Error).message;
+        log.warn({ operator: base, error }, 'snapshot stream failed');
       }
       setState('disconnected');
       failures = reached ? 1 : failures + 1;
