@@ -11,6 +11,7 @@ import {
   ONE,
   objectList,
   objectParam,
+  parseDecimal,
   quantityParam,
   signedAmount,
   unitParam,
@@ -237,19 +238,43 @@ export function invoiceRemoveLines(invoice: string, params: Params, rates: Excha
 
 /** The credit (negative amount and taxes) of the named lines of an invoice as read; undefined when one is not in it. */
 function creditsOf(o: Obj, ids: readonly string[]): bigint | undefined {
-  const list = isObj(o['lines']) ? o['lines']['data'] : undefined;
-  if (!Array.isArray(list)) return undefined;
   let sum = 0n;
   for (const id of ids) {
-    const line = list.find((l) => isObj(l) && l['id'] === id);
-    if (!isObj(line) || !isMinor(line['amount'])) return undefined;
-    let net = BigInt(line['amount']);
-    for (const tax of Array.isArray(line['taxes']) ? line['taxes'] : []) {
-      if (isObj(tax) && isMinor(tax['amount'])) net += BigInt(tax['amount']);
-    }
-    sum += net < 0n ? -net : 0n;
+    const credit = lineCredit(lineOf(o, id));
+    if (credit === undefined) return undefined;
+    sum += credit;
   }
   return sum;
+}
+
+/** The line of an invoice as read (its first page, `lines.data`) whose `id` is `id`, or undefined. */
+function lineOf(o: Obj, id: string): Obj | undefined {
+  const list = isObj(o['lines']) ? o['lines']['data'] : undefined;
+  const line = Array.isArray(list) ? list.find((l) => isObj(l) && l['id'] === id) : undefined;
+  return isObj(line) ? line : undefined;
+}
+
+/**
+ * The credit a line as read gives, tax included (0 for a line that charges): minus its `amount` and
+ * the amounts of its taxes, `taxes` from API version 2025-03-31, `tax_amounts` before it. The read
+ * is made with the caller's `Stripe-Version`, which the agent chooses: found by an adversarial probe
+ * (twelfth round), `taxes` alone read a 2024-pinned line's tax as none ($80 counted for a credit of
+ * $100 with its VAT). A line that charges (`amount` ≥ 0) gives none whatever its tax (a tax has
+ * the sign of the amount it taxes); a credit line with neither list (Stripe's definition makes
+ * `taxes` nullable), or an amount that is no integer, is undefined.
+ */
+function lineCredit(line: Obj | undefined): bigint | undefined {
+  if (line === undefined || !isMinor(line['amount'])) return undefined;
+  if (line['amount'] >= 0) return 0n;
+  const taxes = line['taxes'] ?? line['tax_amounts'];
+  if (!Array.isArray(taxes)) return undefined;
+  let net = BigInt(line['amount']);
+  for (const tax of taxes) {
+    const a = isObj(tax) ? tax['amount'] : undefined;
+    if (!isMinor(a)) return undefined;
+    net += BigInt(a);
+  }
+  return net < 0n ? -net : 0n;
 }
 
 /** An amount in minor units as Stripe reports one: an integer BigInt takes whole. */
@@ -259,9 +284,11 @@ function isMinor(v: unknown): v is number {
 
 /**
  * `DELETE /v1/invoiceitems/{invoiceitem}`: deleting a credit item (a negative `amount`) raises the
- * invoice it is on by the credit, which Stripe charges on its own (ownCharge); a pending credit
- * raises the customer's next invoice, perhaps a renewal Stripe charges on its own: |amount|. An
- * item that charges (amount ≥ 0) only lowers: 0.
+ * invoice it is on by the credit and the credit's tax, which Stripe charges on its own (ownCharge);
+ * a pending credit raises the customer's next invoice, perhaps a renewal Stripe charges on its own:
+ * the credit with its tax. An item that charges (amount ≥ 0) only lowers: 0. Found by an adversarial
+ * probe (twelfth round): the credit was counted without its tax ($80 counted for a -$80 item with a
+ * 25 % exclusive rate, and Stripe charged $100), though remove_lines of its line counts the tax.
  */
 export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
   const creditOf = (o: Obj): bigint | undefined =>
@@ -269,13 +296,12 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
   return chain([
     {
       path: `/v1/invoiceitems/${item}`,
-      describe: 'the credit the invoice item gives',
+      describe: 'the credit the invoice item gives, with its tax',
       part: (o) => {
         const credit = creditOf(o);
         if (credit === undefined) return undefined;
-        return credit === 0n || idOf(o['invoice']) !== undefined
-          ? zeroIn(o)
-          : micros(credit, o['currency'], rates);
+        if (credit === 0n || idOf(o['invoice']) !== undefined) return zeroIn(o);
+        return micros(withOwnTax(o, credit), o['currency'], rates);
       },
       follow: (o) => {
         const credit = creditOf(o);
@@ -283,10 +309,66 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
         if (credit === undefined) return undefined;
         if (credit === 0n || invoice === undefined) return [];
         // The invoice only this read names is leased too, until settled.
-        return [{ ...ownChargeRead(invoice, () => credit, rates), locks: [invoice] }];
+        const raise: Raise = (inv) => itemLineCredit(inv, item, o, credit);
+        return [{ ...ownChargeRead(invoice, raise, rates), locks: [invoice] }];
       },
     },
   ]);
+}
+
+/**
+ * The credit an item of `credit` (minor units) gives on the invoice `inv` as read, tax included:
+ * the item's line, when the first page of the invoice's lines holds it (lineCredit: its amount and
+ * taxes as Stripe computed them), else the item's credit with its own exclusive tax rates where the
+ * invoice adds no tax of its own (taxesNewAmounts). Undefined otherwise: the invoice's
+ * `default_tax_rates` or automatic tax would tax the credit at a rate no read here gives.
+ */
+function itemLineCredit(inv: Obj, item: string, o: Obj, credit: bigint): bigint | undefined {
+  const list = isObj(inv['lines']) ? inv['lines']['data'] : undefined;
+  const line = Array.isArray(list) ? list.find((l) => isObj(l) && lineItem(l) === item) : undefined;
+  if (isObj(line)) {
+    const fromLine = lineCredit(line);
+    return fromLine === undefined ? undefined : fromLine > credit ? fromLine : credit;
+  }
+  return taxesNewAmounts(inv) === false ? withOwnTax(o, credit) : undefined;
+}
+
+/**
+ * The invoice item a line as read comes from: `parent.invoice_item_details.invoice_item` (API
+ * version 2025-03-31 on), `invoice_item` before it, or, in versions before 2019-12-03, the line's
+ * own id (an item's line bore the item's id).
+ */
+function lineItem(line: Obj): string | undefined {
+  const parent = line['parent'];
+  const details = isObj(parent) ? parent['invoice_item_details'] : undefined;
+  const id = (isObj(details) ? details['invoice_item'] : undefined) ?? line['invoice_item'] ?? line['id'];
+  return idOf(id);
+}
+
+/**
+ * `credit` with the exclusive tax the item's own `tax_rates` (full tax rate objects, as Stripe
+ * answers an item) add to it, each `percentage` rounded up; an inclusive rate is in the amount.
+ * Undefined when a rate does not say both (`percentage`, `inclusive`), or is not a percentage
+ * (`rate_type` other than `percentage`): the credit's tax cannot be known.
+ */
+function withOwnTax(o: Obj, credit: bigint): bigint | undefined {
+  const list = o['tax_rates'];
+  if (!Array.isArray(list)) return undefined;
+  let total = credit;
+  for (const rate of list) {
+    if (!isObj(rate) || typeof rate['inclusive'] !== 'boolean') return undefined;
+    const type = rate['rate_type'];
+    if (type !== undefined && type !== null && type !== 'percentage') return undefined;
+    const pct = percentOf(rate['percentage']);
+    if (pct === undefined || pct.units < 0n) return undefined;
+    if (!rate['inclusive']) total += ceilProduct(pct, { units: credit, scale: 2 });
+  }
+  return total;
+}
+
+/** A tax rate's `percentage`, a JSON number Stripe gives with decimals (8.875), exactly as written. */
+function percentOf(v: unknown): Decimal | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? parseDecimal(String(v)) : undefined;
 }
 
 /**
@@ -746,13 +828,17 @@ const newTally = (): Tally => ({ fixed: 0n, micros: 0, prices: new Map(), items:
  * line's parameters (read for its quantity and unit amount). An existing line (`/lines/{line}`, or
  * `lines[][id]` of update_lines) keeps its quantity when a new price or unit amount comes without
  * one, and Stripe has no read of one line: such a change must state its quantity, or it is denied.
+ * An existing line whose amount changes gives back the credit it loses (creditReturned), counted as
+ * remove_lines counts a removed credit. `line`: the line of `/lines/{line}`; undefined for
+ * add_lines and update_lines.
  */
 export function invoiceLines(
   invoice: string,
   params: Params,
-  single: boolean,
+  line: string | undefined,
   rates: ExchangeRates,
 ): Priced | Denial {
+  const single = line !== undefined;
   const lines = single ? [params] : objectList(params, 'lines');
   if (isDenial(lines)) return lines;
   const tally = newTally();
@@ -762,23 +848,33 @@ export function invoiceLines(
   let newAmounts = false;
   let changedAmounts = false;
   let untaxedLines = false;
-  for (const line of lines ?? []) {
-    const existing = single || Object.hasOwn(line, 'id');
-    const counted = addLine(invoice, line, existing, tally, rates);
+  const changed: ChangedLine[] = [];
+  for (const one of lines ?? []) {
+    const existing = single || Object.hasOwn(one, 'id');
+    const counted = addLine(invoice, one, existing, tally, rates);
     if (isDenial(counted)) return counted;
     moves ||= counted;
     // An existing line's discounts replaced or turned off: at most the invoice's discounts come back;
     // tax rates added to it, or to a new line: unbounded (addsTax). An existing line's rates cleared
     // (`tax_rates=`) lower it, unless the invoice's own tax then applies to it (Stripe: a line's
     // rates override the invoice's `default_tax_rates`): judged as an amount put on the invoice.
-    discounted ||= existing && hasAny(line, DISCOUNT_KEYS);
-    const adds = addsTax(line);
+    discounted ||= existing && hasAny(one, DISCOUNT_KEYS);
+    const adds = addsTax(one);
     taxed ||= adds;
-    untaxedLines ||= existing && !adds && hasAny(line, TAX_KEYS);
+    untaxedLines ||= existing && !adds && hasAny(one, TAX_KEYS);
     // An amount put on the invoice is taxed by the invoice's own tax (tenth round: counted before it).
-    const amounts = counted && hasAny(line, LINE_AMOUNT_KEYS);
+    const amounts = counted && hasAny(one, LINE_AMOUNT_KEYS);
     newAmounts ||= amounts && !existing;
     changedAmounts ||= amounts && existing;
+    if (amounts && existing) {
+      const id = single ? line : scalar(one, 'id');
+      if (isDenial(id)) return id;
+      if (id === undefined || id === '') return deny('body_invalid', 'Each line to update needs its "id".');
+      const a = signedAmount(one, 'amount');
+      if (isDenial(a)) return a;
+      // The credit the line keeps: what a new negative amount gives. A price or an item gives none.
+      changed.push({ id, keeps: a !== undefined && a < 0 ? BigInt(-a) : 0n });
+    }
   }
   const ownTax = changedAmounts
     ? taxesChangedLines
@@ -808,14 +904,47 @@ export function invoiceLines(
               ? 'the lines in the currency of the invoice, and its amount_due with what the change adds when Stripe charges it on its own'
               : 'the lines in the currency of the invoice, priced from the prices they name',
         part: (o) => {
-          const back = raise ? ownCharge(o, raise) : 0n;
-          return back === undefined ? undefined : micros(fixed + back, o['currency'], rates);
+          const returned = creditReturned(o, changed);
+          if (returned === undefined) return undefined;
+          const more: Raise = (inv) => {
+            const r = raise ? raise(inv) : 0n;
+            return r === undefined ? undefined : r + returned;
+          };
+          const back = raise || returned > 0n ? ownCharge(o, more) : 0n;
+          if (back === undefined) return undefined;
+          // The credit given back is an amount put on the invoice (counted as one, even where the
+          // invoice waits for a finalize), and where Stripe charges the invoice on its own, what
+          // it then charges with it, as a removed credit line is (remove_lines).
+          return micros(fixed + (back > returned ? back : returned), o['currency'], rates);
         },
       },
       ...reads,
     ],
     tally.micros,
   );
+}
+
+/** An existing line whose amount a call changes: its id, and the credit (minor units) it keeps. */
+interface ChangedLine {
+  readonly id: string;
+  readonly keeps: bigint;
+}
+
+/**
+ * The credit the changed lines of an invoice as read give back: each line's credit, tax included
+ * (lineCredit), less what it keeps; undefined when a line is not on the invoice's first page of
+ * lines. Found by an adversarial probe (twelfth round): an existing line was counted by its new
+ * amount alone, so a -$80.00 credit line changed to -$0.01 (by `/lines/{line}`, update_lines, or
+ * the invoice item behind it) was counted $0, and Stripe charged $79.99 more on its own.
+ */
+function creditReturned(o: Obj, changed: readonly ChangedLine[]): bigint | undefined {
+  let sum = 0n;
+  for (const { id, keeps } of changed) {
+    const credit = lineCredit(lineOf(o, id));
+    if (credit === undefined) return undefined;
+    if (credit > keeps) sum += credit - keeps;
+  }
+  return sum;
 }
 
 /** Parameters of an invoice line that put an amount on the invoice (besides explicit `tax_amounts`). */
@@ -1150,6 +1279,22 @@ function itemUpdateRead(
   const onlyQuantity = a === undefined && unit === undefined && data === undefined && price === undefined;
   const quantityOf = (o: Obj): Decimal =>
     quantity ?? decimalField(o['quantity_decimal'] ?? o['quantity']) ?? ONE;
+  // The credit the item keeps (minor units): what a new negative amount, or a negative unit amount
+  // (new, or its own under a new quantity) × the quantity gives; a price gives none.
+  const keeps = (o: Obj): bigint => {
+    if (a !== undefined) return a < 0 ? BigInt(-a) : 0n;
+    const perUnit = unit ?? (onlyQuantity ? itemUnit(o) : undefined);
+    return perUnit === undefined ? 0n : floorCredit(perUnit, quantityOf(o));
+  };
+  // The credit the item gives back: what it gives now (its `amount`, read) less what it keeps. Found
+  // by an adversarial probe (twelfth round): a -$80.00 credit item set to -$0.01 (or to quantity 0)
+  // was counted $0, and Stripe charged $79.99 more on its own.
+  const returned = (o: Obj): bigint | undefined => {
+    if (!isMinor(o['amount'])) return undefined;
+    const credit = o['amount'] < 0 ? BigInt(-o['amount']) : 0n;
+    const kept = keeps(o);
+    return credit > kept ? credit - kept : 0n;
+  };
   return {
     path: `/v1/invoiceitems/${item}`,
     describe: 'the invoice item as updated, in its currency',
@@ -1167,7 +1312,13 @@ function itemUpdateRead(
       }
       const tally = newTally();
       if (data !== undefined && isDenial(addPriceData(params, q, tally, rates))) return undefined;
-      const cost = micros(minor, o['currency'], rates);
+      // The credit given back is counted here unless the invoice the item stays on is read next
+      // (heldInvoiceRead counts it, and what Stripe then charges on its own): a pending item's
+      // raises the customer's next invoice; an item attached by add_lines comes with less credit.
+      const back = returned(o);
+      if (back === undefined) return undefined;
+      const here = attachTo !== undefined || idOf(o['invoice']) === undefined ? back : 0n;
+      const cost = micros(minor + here, o['currency'], rates);
       return cost === undefined ? undefined : cost + tally.micros;
     },
     follow: (o) => {
@@ -1176,9 +1327,17 @@ function itemUpdateRead(
       if (attachTo !== undefined) return [...reads, ...taxedItemFollow(o, attachTo)];
       const invoice = idOf(o['invoice']);
       if (invoice === undefined) return itemTaxed(o) ? undefined : reads;
-      return [...reads, heldInvoiceRead(invoice, itemTaxed(o))];
+      const back = returned(o);
+      if (back === undefined) return undefined;
+      return [...reads, heldInvoiceRead(invoice, itemTaxed(o), back, rates)];
     },
   };
+}
+
+/** The credit ⌊−unit × quantity⌋ a negative unit amount gives (minor units); 0 for one that charges. */
+function floorCredit(unit: Decimal, quantity: Decimal): bigint {
+  const units = unit.units * quantity.units;
+  return units >= 0n ? 0n : -units / 10n ** BigInt(unit.scale + quantity.scale);
 }
 
 /**
@@ -1189,14 +1348,25 @@ function itemUpdateRead(
  * charges the invoice on its own, the tax on the item's new amount (`itemTaxed`: its own rates, else
  * the invoice's) is not bounded: refused (tenth round).
  */
-function heldInvoiceRead(invoice: string, itemTaxed: boolean): Read {
-  const raise = itemTaxed ? unboundedTax : untaxedOr(taxesNewAmounts, undefined);
+function heldInvoiceRead(invoice: string, itemTaxed: boolean, returned: bigint, rates: ExchangeRates): Read {
+  const tax = itemTaxed ? unboundedTax : untaxedOr(taxesNewAmounts, undefined);
+  // The credit the item gives back (`returned`) raises the invoice as a removed credit line does.
+  const raise: Raise = (o) => {
+    const t = tax(o);
+    return t === undefined ? undefined : t + returned;
+  };
   return {
     path: `/v1/invoices/${invoice}`,
     describe:
-      'the invoice the item is on, leased until the call settles; tax on the item cannot be priced when Stripe charges the invoice on its own',
+      returned > 0n
+        ? "the invoice the item is on, leased until the call settles: the credit the item gives back, or the invoice's amount_due with it when Stripe charges it on its own; tax on the item cannot be priced then"
+        : 'the invoice the item is on, leased until the call settles; tax on the item cannot be priced when Stripe charges the invoice on its own',
     locks: [invoice],
-    part: (o) => (ownCharge(o, raise) === undefined ? undefined : zeroIn(o)),
+    part: (o) => {
+      const charged = ownCharge(o, raise);
+      if (charged === undefined) return undefined;
+      return micros(charged > returned ? charged : returned, o['currency'], rates);
+    },
   };
 }
 

@@ -632,7 +632,7 @@ function applyRule(
     case 'invoice_lines':
       return row.path.endsWith('/remove_lines')
         ? invoiceRemoveLines(ids[0]!, params, rates)
-        : invoiceLines(ids[0]!, params, ids.length > 1, rates);
+        : invoiceLines(ids[0]!, params, ids[1], rates);
     case 'invoice_item':
       if (ids.length === 0) return invoiceItemCreate(params, rates);
       return row.method === 'DELETE'

@@ -111,6 +111,8 @@ const draft = (collection: string, due: number) => ({
   default_tax_rates: [],
   automatic_tax: { enabled: false },
   total_taxes: [],
+  // Its first page of lines, as Stripe answers every invoice: a line a call changes is read here.
+  lines: { object: 'list', has_more: false, data: [{ id: 'il_1', amount: due, taxes: [] }] },
 });
 const price = (id: string, unit: number, currency = 'usd', extra: object = {}) => ({
   object: 'price',
@@ -2120,6 +2122,179 @@ describe('changes that raise what Stripe charges on its own', () => {
     };
     const seen = walk(op('DELETE', '/v1/invoiceitems/ii_1'), { 'GET /v1/invoiceitems/ii_1': item });
     expect(seen).toMatchObject({ reads: [{ read: 'GET /v1/invoiceitems/ii_1' }], cost: 0 });
+  });
+
+  // Found by an adversarial probe (twelfth round, lookups, finding 3): under a Stripe-Version before
+  // 2025-03-31 a line's tax is `tax_amounts`, and remove_lines read only `taxes` (the credit's tax
+  // counted 0). Both names are read now, and a line that gives neither cannot be priced.
+  it.each([
+    ['taxes (2025-03-31 on)', { taxes: [{ amount: -500 }] }, usd(9000 + 5500)],
+    [
+      'tax_amounts (before 2025-03-31)',
+      { tax_amounts: [{ amount: -500, inclusive: false }] },
+      usd(9000 + 5500),
+    ],
+    ['neither', {}, undefined],
+  ])('prices remove_lines of a credit line whose tax is %s', (_name, tax, expected) => {
+    const invoice = auto({
+      lines: { object: 'list', has_more: false, data: [{ id: 'il_credit', amount: -5000, ...tax }] },
+    });
+    const form = 'lines[0][id]=il_credit&lines[0][behavior]=delete';
+    expect(cost('POST', '/v1/invoices/in_1/remove_lines', form, invoice)).toBe(expected);
+  });
+
+  // Found by an adversarial probe (twelfth round, lookups, finding 1): an existing line or item was
+  // counted by the positive part of its new amount alone, so a credit shrunk (-$50.00 to -$0.01)
+  // was counted $0 while Stripe then charged $49.99 more on its own. The credit given back counts
+  // now, as a removed credit does: amount_due with it where Stripe charges the invoice on its own.
+  const plain = (extra: object = {}) =>
+    auto({
+      lines: {
+        object: 'list',
+        has_more: false,
+        data: [
+          { id: 'il_credit', amount: -5000, taxes: [] },
+          { id: 'il_1', amount: 16000, taxes: [] },
+        ],
+      },
+      ...extra,
+    });
+  it.each([
+    ['one line shrunk', '/v1/invoices/in_1/lines/il_credit', 'amount=-1', usd(9000 + 4999)],
+    [
+      'a line shrunk by update_lines',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_credit&lines[0][amount]=-1',
+      usd(9000 + 4999),
+    ],
+    [
+      'one line turned into a charge',
+      '/v1/invoices/in_1/lines/il_credit',
+      'amount=9000',
+      usd(9000 + 9000 + 5000),
+    ],
+    [
+      'one line given a price',
+      '/v1/invoices/in_1/lines/il_credit',
+      'pricing[price]=price_1&quantity=1',
+      usd(100 + 9000 + 5000),
+    ],
+    ['one line grown', '/v1/invoices/in_1/lines/il_credit', 'amount=-6000', 0],
+    ['a charging line changed', '/v1/invoices/in_1/lines/il_1', 'amount=1000', usd(1000)],
+    ['a line not on the first page', '/v1/invoices/in_1/lines/il_gone', 'amount=-1', undefined],
+  ])('prices a credit line changed: %s', (_name, path, form, expected) => {
+    const at = (invoice: object) =>
+      walk(op('POST', path, form), {
+        'GET /v1/invoices/in_1': invoice,
+        [priceRead('price_1')]: price('price_1', 100),
+      }).cost;
+    expect(at(plain())).toBe(expected);
+    if (path.endsWith('il_credit') && expected !== undefined && expected > 0) {
+      // Where the invoice waits for a finalize, the credit given back still counts, as an amount put on it.
+      expect(at(plain({ auto_advance: false }))).toBe(expected - usd(9000));
+    }
+  });
+
+  it.each([
+    ['a new amount', 'amount=-1', { invoice: 'in_1' }, usd(9000 + 4999)],
+    ['quantity 0', 'quantity=0', { invoice: 'in_1' }, usd(9000 + 5000)],
+    [
+      'a new negative unit amount',
+      'unit_amount_decimal=-2000.5&quantity=2',
+      { invoice: 'in_1' },
+      usd(9000 + 999),
+    ],
+    ['a new amount, on an invoice that waits', 'amount=-1', { invoice: 'in_waits' }, usd(4999)],
+    ['a new amount, pending', 'amount=-1', { invoice: null }, usd(4999)],
+    ['a larger credit', 'amount=-6000', { invoice: 'in_1' }, 0],
+  ])('prices a credit invoice item shrunk by %s', (_name, form, extra, expected) => {
+    const item = {
+      object: 'invoiceitem',
+      id: 'ii_1',
+      amount: -5000,
+      currency: 'usd',
+      quantity: 1,
+      tax_rates: [],
+      pricing: { type: null, price_details: null, unit_amount_decimal: '-5000' },
+      ...extra,
+    };
+    const seen = walk(op('POST', '/v1/invoiceitems/ii_1', form), {
+      'GET /v1/invoiceitems/ii_1': item,
+      'GET /v1/invoices/in_1': plain(),
+      'GET /v1/invoices/in_waits': plain({ id: 'in_waits', auto_advance: false }),
+    });
+    expect(seen.cost).toBe(expected);
+  });
+
+  // Found by an adversarial probe (twelfth round, lookups, finding 2): deleting a credit item counted
+  // its amount without its tax (the item's own rates, or the invoice's).
+  const vat = { id: 'txr_1', object: 'tax_rate', percentage: 25, inclusive: false, rate_type: 'percentage' };
+  const itemLine = (link: object) =>
+    plain({
+      lines: {
+        object: 'list',
+        has_more: false,
+        data: [
+          { id: 'il_x', amount: -5000, ...link },
+          { id: 'il_1', amount: 16000, taxes: [] },
+        ],
+      },
+    });
+  it.each([
+    ['with its own 25 % rate, its line not on the first page', [vat], plain(), usd(9000 + 6250)],
+    ['with its own 8.875 % rate', [{ ...vat, percentage: 8.875 }], plain(), usd(9000 + 5444)],
+    ['with an inclusive rate', [{ ...vat, inclusive: true }], plain(), usd(9000 + 5000)],
+    ['with a flat-amount rate', [{ ...vat, rate_type: 'flat_amount' }], plain(), undefined],
+    [
+      'whose line gives its taxes',
+      [vat],
+      itemLine({
+        taxes: [{ amount: -1250 }],
+        parent: { invoice_item_details: { invoice_item: 'ii_credit' } },
+      }),
+      usd(9000 + 6250),
+    ],
+    [
+      'whose line gives its tax_amounts (before 2025-03-31)',
+      [],
+      itemLine({ tax_amounts: [{ amount: -1250, inclusive: false }], invoice_item: 'ii_credit' }),
+      usd(9000 + 6250),
+    ],
+    ['untaxed, under the invoice default_tax_rates', [], plain(taxedInvoice), undefined],
+    ['untaxed, under automatic tax', [], plain(automaticTax), undefined],
+    ['untaxed, on an untaxed invoice', [], plain(), usd(9000 + 5000)],
+  ])('prices deleting a credit invoice item %s', (_name, taxRates, invoice, expected) => {
+    const item = {
+      object: 'invoiceitem',
+      id: 'ii_credit',
+      amount: -5000,
+      currency: 'usd',
+      invoice: 'in_1',
+      tax_rates: taxRates,
+    };
+    const seen = walk(op('DELETE', '/v1/invoiceitems/ii_credit'), {
+      'GET /v1/invoiceitems/ii_credit': item,
+      'GET /v1/invoices/in_1': invoice,
+    });
+    expect(seen.cost).toBe(expected);
+  });
+
+  it.each([
+    ['its own 25 % rate', [vat], usd(6250)],
+    ['a rate that does not say whether it is inclusive', [{ id: 'txr_1', percentage: 25 }], undefined],
+    ['a rate given by id only', ['txr_1'], undefined],
+  ])('prices deleting a pending credit invoice item with %s', (_name, taxRates, expected) => {
+    const item = {
+      object: 'invoiceitem',
+      id: 'ii_credit',
+      amount: -5000,
+      currency: 'usd',
+      invoice: null,
+      tax_rates: taxRates,
+    };
+    expect(
+      walk(op('DELETE', '/v1/invoiceitems/ii_credit'), { 'GET /v1/invoiceitems/ii_credit': item }).cost,
+    ).toBe(expected);
   });
 
   it.each([

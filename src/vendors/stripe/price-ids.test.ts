@@ -57,11 +57,13 @@ const invoice = {
   default_tax_rates: [],
   automatic_tax: { enabled: false },
   total_taxes: [],
+  lines: { object: 'list', has_more: false, data: [{ id: 'il_1Abc', amount: 1500, taxes: [] }] },
 };
 const item = {
   object: 'invoiceitem',
   tax_rates: [],
   id: 'ii_1Abc',
+  amount: 1500,
   currency: 'usd',
   quantity: 1,
   pricing: { type: 'price_details', price_details: { price: 'gold-monthly' }, unit_amount_decimal: null },
