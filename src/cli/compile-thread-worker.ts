@@ -21,6 +21,7 @@ import type {
   NotReady,
   ToCompileThread,
 } from './compile-thread.ts';
+import { secretClashes, secretClashMessage } from './secret-clash-warnings.ts';
 
 const port = parentPort;
 if (!port) throw new Error('compile-thread-worker.ts runs as a worker thread of keybrake serve');
@@ -141,6 +142,10 @@ function summary(o: CompileOutcome): CompileSummary {
     served: o.snapshot.keys.size,
     errors: o.errors.map(formatDocumentError),
     notReady,
+    // Only an applied change's: a refused one's Secrets are not the ones in force.
+    secretClashes: o.applied
+      ? secretClashes(set.secrets).map((c) => ({ ...c, message: secretClashMessage(c) }))
+      : [],
   };
 }
 

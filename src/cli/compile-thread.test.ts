@@ -138,6 +138,34 @@ describe('startCompileThread', () => {
     expect(key()).toBeDefined();
   });
 
+  // Twelfth round (probe12-newuser finding 2): serve said nothing of a token Secret whose data and
+  // stringData disagree, and served stringData's token (as a cluster does) while the user meant data's.
+  it('reports a Secret field in both data and stringData with different values, for serve to warn of', async () => {
+    const rotated = Buffer.from(newToken('stripe')).toString('base64');
+    await put(
+      'secrets.yaml',
+      supportBotSecrets(TOKEN, 'sk_test_compile_thread').replace(
+        'stringData: { token:',
+        `data: { token: ${rotated} }\nstringData: { token:`,
+      ),
+    );
+    thread = await start();
+    expect(key()).toBeDefined(); // stringData's token is the one served, as in a cluster
+    expect(outcomes.map((x) => x.o.secretClashes)).toEqual([
+      [
+        {
+          namespace: 'agents',
+          name: 'support-bot-stripe-token',
+          field: 'token',
+          message: expect.stringMatching(
+            /^Secret agents\/support-bot-stripe-token: field "token" is in both data and stringData with different values; stringData's is used/,
+          ),
+        },
+      ],
+    ]);
+    expect(JSON.stringify(outcomes)).not.toContain(TOKEN);
+  });
+
   it('rejects a start whose manifests are invalid, with every problem', async () => {
     await put(
       'key.yaml',

@@ -9,6 +9,7 @@ import { createTableFeed } from '../distribution/table-feed.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { moduleCacheDir } from './module-cache.ts';
+import type { SecretClash } from './secret-clash-warnings.ts';
 
 /** What the compile thread is started with (its workerData). */
 export interface CompileThreadOptions {
@@ -43,6 +44,8 @@ export interface CompileSummary {
   /** The change's document errors, formatted (formatDocumentError). */
   readonly errors: readonly string[];
   readonly notReady: readonly NotReady[];
+  /** Secret fields in both data and stringData with different values: serve warns of each. */
+  readonly secretClashes: readonly (SecretClash & { readonly message: string })[];
 }
 
 /** Messages from the compile thread, in the order it sent them. */

@@ -293,6 +293,54 @@ describe('policyCheck: allowlist entries that never match', () => {
   });
 });
 
+// Twelfth round (probe12-newuser finding 2): a token rotated by adding `data:` beside the old
+// `stringData:` kept the old token served (stringData wins, as in a cluster), without a word.
+describe('policyCheck: a Secret field in both data and stringData', () => {
+  it('warns of one whose values differ, never showing them, and passes; not of one whose values agree', async () => {
+    const old = newToken('stripe');
+    const fresh = newToken('stripe');
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const apiKey = ['sk_test_', 'clashCheck1234567890'].join('');
+    await writeFile(
+      join(dir, 'm.yaml'),
+      `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: bot, namespace: agents }
+spec: { vendor: stripe, limits: { perDayUsd: "10" } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: bot-stripe, namespace: agents }
+spec:
+  vendor: stripe
+  policyRef: { name: bot }
+  upstreamSecretRef: { name: stripe-up, key: apiKey }
+  tokenSecretRef: { name: bot-token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: stripe-up, namespace: agents }
+data: { apiKey: ${b64(`${apiKey}\n`)} }
+stringData: { apiKey: ${apiKey} }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bot-token, namespace: agents }
+data: { token: ${b64(fresh)}, note: ${b64('only in data')} }
+stringData: { token: ${old} }
+`,
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(lines).toEqual([
+      'warning: Secret agents/bot-token: field "token" is in both data and stringData with different values; stringData\'s is used (as in a cluster, where it is written over data): keep the one you mean and remove the other',
+      'ok: 1 SpendPolicy, 1 VaultKey, 1 served, 0 error(s)',
+    ]);
+    expect(ok).toBe(true);
+    expect(lines.join('\n')).not.toContain(fresh.slice(10));
+    expect(lines.join('\n')).not.toContain(old.slice(10));
+  });
+});
+
 // The first explanation loads every vendor's catalog and the proxy's modules: give it time.
 // Sixth round: under requestsPerMinute 1 a lookup-priced call (a refund by charge) counts 2 and can
 // never pass; the check said nothing.

@@ -17,6 +17,7 @@ import { octalWarnings } from './octal-warnings.ts';
 import { policyWarnings } from './policy-warnings.ts';
 import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 import { readRegularFile } from './regular-file.ts';
+import { secretClashes, secretClashMessage } from './secret-clash-warnings.ts';
 import { unreadReference } from './unread-references.ts';
 import { upstreamShapeWarnings } from './upstream-shape-warnings.ts';
 
@@ -152,7 +153,8 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * manifests alone keep from being served (ok=false), then other compile-time problems (a missing
  * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
  * allowlist entry that never matches or repeats, a limit above a cap that bounds it, a zero-padded
- * number read as octal, an upstream key not shaped like the vendor's) as warnings, then a summary.
+ * number read as octal, an upstream key not shaped like the vendor's, a Secret field in both data and
+ * stringData with different values) as warnings, then a summary.
  * Safe for CI logs: no secrets.
  */
 export async function policyCheck(
@@ -205,6 +207,7 @@ export async function policyCheck(
   }
   lines.push(...(await allowlistWarnings(set.policies)));
   lines.push(...upstreamShapeWarnings(set.keys, set.secrets));
+  lines.push(...secretClashes(set.secrets).map((c) => `warning: ${secretClashMessage(c)}`));
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;
   lines.push(

@@ -202,4 +202,7 @@ function logCompiled(log: Log, o: CompileSummary): void {
       `${s.kind} ${s.namespace}/${s.name} is not ready: ${s.message}`,
     );
   }
+  // policy-check's warning too: the value in force is stringData's, which a user who rotated the
+  // token through data: does not expect (twelfth round). Never the values.
+  for (const { message, ...c } of o.secretClashes) log.warn({ kind: 'Secret', ...c }, message);
 }
