@@ -113,7 +113,7 @@ export const PROXY_RUNTIME_FLAGS = {
   },
   pricing: {
     type: 'string',
-    help: 'YAML/JSON overrides: exchangeRates, twilio, resend prices',
+    help: 'YAML/JSON overrides: exchangeRates, twilio, resend prices; read once, at start: restart to apply an edit',
     placeholder: 'file',
   },
   'audit-batch-bytes': {
