@@ -167,6 +167,52 @@ describe('readTwiml: <Sms> and <Message> are messages', () => {
   });
 });
 
+// Twelfth round (probe fixes12b, findings 1 and 2): attribute names were compared ignoring case, so
+// <Sms To=…> counted as a `to` (the live call's other party, whom Twilio texts, went unread) and
+// <Dial TimeLimit="60"> priced a leg Twilio (case-sensitive; an unknown attribute is only warning
+// 12200) lets run for the whole call. Another spelling of a name Keybrake reads is refused.
+describe('readTwiml: the attributes Keybrake reads are spelt exactly', () => {
+  it.each([
+    ['<Sms To>', '<Sms To="+14155550100">hi</Sms>'],
+    ['<Message TO>', '<Message TO="+14155550100">hi</Message>'],
+    ['<Sms From>', '<Sms to="+14155550100" From="+14155550001">hi</Sms>'],
+    ['<Message FROM>', '<Message FROM="+14155550001">hi</Message>'],
+    ['<Dial TimeLimit>', '<Dial TimeLimit="60"><Number>+14155550100</Number></Dial>'],
+    ['<Dial TIMELIMIT>', '<Dial TIMELIMIT="60">+14155550100</Dial>'],
+    ['<Dial time-limit>', '<Dial time-limit="60">+14155550100</Dial>'],
+    ['<Dial time_limit>', '<Dial time_limit="60">+14155550100</Dial>'],
+    ['<Dial CallerId>', '<Dial CallerId="+14155550001">+14155550100</Dial>'],
+    ['<Dial callerID>', '<Dial callerID="+14155550001">+14155550100</Dial>'],
+    ['<Dial Record>', '<Dial Record="record-from-answer">+14155550100</Dial>'],
+    ['<Conference RECORD>', '<Dial><Conference RECORD="record-from-start">r</Conference></Dial>'],
+    ['<Gather Input>', '<Gather Input="speech"/>'],
+    ['<Enqueue WorkflowSid>', '<Enqueue WorkflowSid="WW1">q</Enqueue>'],
+    ['a namespace prefix, <Sms x:to>', '<Sms xmlns:x="urn:x" x:to="+14155550100">hi</Sms>'],
+  ])('refuses %s as body_invalid', (_name, inner) => {
+    expect(denial(R(inner))).toMatchObject({ reason: 'body_invalid', message: /spell it exactly/ });
+  });
+
+  it('reads the exact names as before', () => {
+    const r = read(
+      R(
+        '<Dial callerId="+14155550001" timeLimit="60" record="record-from-answer"><Number>+14155550100</Number></Dial><Sms to="+14155550100" from="+14155550001">hi</Sms>',
+      ),
+    );
+    expect(r.dials).toEqual([expect.objectContaining({ timeLimitSeconds: 60, recorded: true })]);
+    expect(r.sms).toEqual([
+      expect.objectContaining({ to: expect.objectContaining({ address: '+14155550100' }) }),
+    ]);
+    expect(r.senders).toHaveLength(2);
+  });
+
+  it('leaves attributes it does not read alone, whatever their case', () => {
+    expect(
+      read(R('<Say Voice="alice" LOOP="2">hi</Say><Dial Timeout="20" ringTone="us">+14155550100</Dial>'))
+        .dials,
+    ).toHaveLength(1);
+  });
+});
+
 describe('readTwiml: remote instructions', () => {
   it.each([
     ['<Redirect>', '<Redirect>https://twiml.evil.example/next</Redirect>', 'Twiml <Redirect>'],

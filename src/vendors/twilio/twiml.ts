@@ -148,6 +148,37 @@ const SSML = new Set([
 ]);
 
 /**
+ * The attributes Keybrake reads a party, a limit or a charge from, spelt as TwiML spells them.
+ * TwiML is case-sensitive: Twilio's warning 12200 lists "Incorrect case for verbs" and "Misspelled
+ * or unknown attributes" among its causes, and as a warning it runs the document with the attribute
+ * ignored. Read ignoring case, `<Sms To=…>` counted as a `to` (so the live call's other party, whom
+ * Twilio texts, was never read) and `<Dial TimeLimit="60">` priced a leg Twilio lets run for the
+ * whole call (twelfth round). Read exactly, the same spelling would be a gap the other way should
+ * Twilio ever take the variant. So a name that is one of these in another spelling (letter case,
+ * separators, a namespace prefix) is refused, as a form parameter's case variant is, and the rest
+ * are read by their exact name.
+ */
+const READ_ATTRIBUTES = ['to', 'from', 'callerId', 'timeLimit', 'record', 'input', 'workflowSid'] as const;
+type ReadAttribute = (typeof READ_ATTRIBUTES)[number];
+
+/** A name folded for comparison: its local part (after a prefix), lower case, letters and digits only. */
+function foldAttribute(name: string): string {
+  return name
+    .slice(name.lastIndexOf(':') + 1)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
+}
+const READ_BY_FOLD: ReadonlyMap<string, ReadAttribute> = new Map(
+  READ_ATTRIBUTES.map((name) => [foldAttribute(name), name]),
+);
+
+/** The read attribute `name` is another spelling of, if it is one; undefined for the exact name. */
+function misspeltReadAttribute(name: string): ReadAttribute | undefined {
+  const meant = READ_BY_FOLD.get(foldAttribute(name));
+  return meant !== undefined && meant !== name ? meant : undefined;
+}
+
+/**
  * An attribute Twilio fetches instructions from: `action`, `url`, and every `…Url` that is not a
  * status callback (`waitUrl`, `referUrl`, `holdUrl`); names are compared ignoring case, since
  * TwiML's own reading of a case variant is not documented. Callbacks only report (their answers are
@@ -227,6 +258,13 @@ function walk(root: XmlElement): TwimlReading | Denial {
     }
 
     for (const [attribute, value] of element.attributes) {
+      const meant = misspeltReadAttribute(attribute);
+      if (meant !== undefined) {
+        return deny(
+          'body_invalid',
+          `Twiml <${name} ${printable(attribute)}> differs only in spelling from "${meant}": TwiML is case-sensitive and Twilio ignores an attribute it does not know, so spell it exactly.`,
+        );
+      }
       if (turnsOnTranscription(attribute, value)) {
         return deny(
           'price_unknown',
@@ -321,7 +359,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
  * The party an attribute names (`to`, `from`, `callerId`); undefined when absent. Empty is refused:
  * Twilio would fall back to the call's party, which the reading would then not have judged.
  */
-function party(element: XmlElement, name: string): Destination | Denial | undefined {
+function party(element: XmlElement, name: ReadAttribute): Destination | Denial | undefined {
   const value = attribute(element, name);
   if (value === undefined) return undefined;
   const trimmed = xmlTrimmed(value);
@@ -386,10 +424,12 @@ function textOf(element: XmlElement): string {
   return xmlTrimmed(element.children.filter((c): c is string => typeof c === 'string').join(''));
 }
 
-/** An attribute's value, its name compared ignoring case (the parser refuses case variants). */
-function attribute(element: XmlElement, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  return element.attributes.find(([n]) => n.toLowerCase() === lower)?.[1];
+/**
+ * An attribute's value by its exact name, as Twilio reads it; another spelling of a name Keybrake
+ * reads was refused by the walk before this is asked.
+ */
+function attribute(element: XmlElement, name: ReadAttribute): string | undefined {
+  return element.attributes.find(([n]) => n === name)?.[1];
 }
 
 /** SSML inside `<Say>`: only the known speech elements, at any depth, with any attributes. */
