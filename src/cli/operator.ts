@@ -111,6 +111,11 @@ export const OPERATOR_FLAGS = {
     help: "the Lease's namespace (default: the pod's namespace, else keybrake-system)",
     placeholder: 'ns',
   },
+  'claim-holder': {
+    type: 'string',
+    help: "this release's name in the namespace claims it holds, <namespace>/<name> (default: <lease-namespace>/<lease-name>; the chart passes the operator's name, so a new operator.leaseName keeps them)",
+    placeholder: 'ns/name',
+  },
   'revocations-configmap': {
     type: 'string',
     help: "ConfigMap (in the Lease's namespace) recording revoked tokens, never served again (default: <lease-name>-revocations)",
@@ -267,6 +272,13 @@ export async function operatorCommand(
   const identity = (values.identity as string | undefined) ?? `${hostname()}-${process.pid}`;
   const leaseNamespace = (values['lease-namespace'] as string | undefined) ?? defaultLeaseNamespace();
   const leaseName = values['lease-name'] as string;
+  // The release's name in its namespace claims: stable across a change of the leader Lease's name
+  // (twelfth round: claims named after the Lease made a `helm upgrade` of operator.leaseName take the
+  // release's own claims for another release's, every key key_unknown for a claim duration).
+  const leaseRelease = `${leaseNamespace}/${leaseName}`;
+  const claimHolder = (values['claim-holder'] as string | undefined) ?? leaseRelease;
+  if (!/^[^/\s]+\/[^/\s]+$/.test(claimHolder))
+    throw new UsageError(`--claim-holder: expected <namespace>/<name>, got ${JSON.stringify(claimHolder)}`);
   const tls = insecure ? undefined : await servingFiles(certFile!, keyFile!);
   const kc = loadKubeConfig(values.kubeconfig as string | undefined);
   const clock = systemClock;
@@ -325,11 +337,13 @@ export async function operatorCommand(
     log,
     registry,
     statusIntervalMs,
-    // Each namespace is served by one release (ADR 0005, seventh round): this one, named by its Lease.
+    // Each namespace is served by one release (ADR 0005, seventh round): this one, named --claim-holder.
     claims: {
       claims: createNamespaceClaims({
         storeFor: (namespace) => kubernetesLeaseStore(kc, namespace, CLAIM_LEASE_NAME),
-        release: `${leaseNamespace}/${leaseName}`,
+        release: claimHolder,
+        // Claims written before --claim-holder was set (the chart's upgrade to it) are this release's.
+        formerNames: [leaseRelease],
         claimDurationMs: timings.leaseDurationMs + proxyMaxStalenessMs,
         renewDeadlineMs: timings.renewDeadlineMs,
         clock: () => clock.now(),
@@ -432,6 +446,7 @@ export async function operatorCommand(
       urls: { main: url, admin: listenUrl(admin.server.address(), adminListen) },
       identity,
       lease: `${leaseNamespace}/${leaseName}`,
+      claimHolder,
       revocations: `${leaseNamespace}/${revocationsName}`,
       namespaces: namespaces.length > 0 ? namespaces : 'all',
       tls: !insecure,

@@ -210,66 +210,128 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     return { leases, clock, wide, team, run, timeline, servedFrom };
   }
 
+  /** The wide leader's first look (even seconds) after `t`. */
+  const wideLookAfter = (t: number) => t + (Math.round(t / 1_000) % 2 === 0 ? 2_000 : 1_000);
+
   it.each([
-    ['moved to the other release', { holderIdentity: TEAM }],
-    ['released (holder emptied)', { holderIdentity: '' }],
-  ])(
-    '%s: the holder stops at its next look, the other serves only a claim duration after its own',
-    async (_n, patch) => {
+    ['moved to the other release', 'wide', { holderIdentity: TEAM }],
+    ['moved to the other release', 'team', { holderIdentity: TEAM }],
+    ['released (holder emptied)', 'wide', { holderIdentity: '' }],
+    ['released (holder emptied)', 'team', { holderIdentity: '' }],
+  ] as const)(
+    '%s, %s looking first: the holder takes it back at its next look, the other never serves (twelfth round)',
+    async (_n, first, patch) => {
       const { leases, clock, wide, team, run, timeline, servedFrom } = await twoReleases();
-      await run(4);
+      // Held a claim duration already: wide on even seconds, team on odd ones.
+      await run(CLAIM_MS / 1_000);
+      if ((Math.round(clock.t / 1_000) % 2 === 0) !== (first === 'team')) await run(1);
       const patchedAt = clock.t;
       leases.edit('tenant', patch);
-      await run(1);
-      // The team's leader looked first (an odd second): it holds the claim now, but does not serve it.
-      expect(leases.holder('tenant')).toBe(TEAM);
+      await run(2);
+      // The team's leader adopted nothing handed to it; the wide one took its claim back.
+      expect(leases.holder('tenant')).toBe(WIDE);
+      expect(wide.elsewhere()).toEqual(new Map());
+      await run(3 * (CLAIM_MS / 1_000));
+      expect(timeline.filter((s) => s.t > patchedAt && s.team)).toEqual([]);
       expect(team.serves('tenant')).toBe(false);
-      const teamSawAt = clock.t;
-      await run(1);
-      // The wide leader's look: not its claim any more, not served from this moment.
-      expect(wide.serves('tenant')).toBe(false);
-      expect(wide.elsewhere()).toEqual(new Map([['tenant', TEAM]]));
-      await run(CLAIM_MS / 1_000 + 4);
-      // From the wide leader's look on, nobody serves until the team has held it a claim duration.
-      const idle = timeline.filter((s) => s.t >= teamSawAt + 1_000 && s.t < teamSawAt + CLAIM_MS);
-      expect(idle.filter((s) => s.wide || s.team)).toEqual([]);
-      expect(servedFrom('team', patchedAt)).toBe(teamSawAt + CLAIM_MS);
-      expect(servedFrom('wide', teamSawAt + 1_000)).toBeUndefined();
+      expect(team.elsewhere()).toEqual(new Map([['tenant', WIDE]]));
+      // Served again by the wide release a claim duration after the look that found the change.
+      expect(servedFrom('wide', wideLookAfter(patchedAt))).toBe(wideLookAfter(patchedAt) + CLAIM_MS);
     },
   );
 
-  it('moved back by hand: the team stops at once, the wide release waits a claim duration again', async () => {
-    const { leases, clock, wide, team, run, servedFrom } = await twoReleases();
-    leases.edit('tenant', { holderIdentity: TEAM });
-    await run(CLAIM_MS / 1_000 + 4);
-    expect(team.serves('tenant')).toBe(true);
-    const backAt = clock.t;
-    leases.edit('tenant', { holderIdentity: WIDE });
-    await run(CLAIM_MS / 1_000 + 4);
-    expect(wide.serves('tenant')).toBe(true);
-    expect(team.serves('tenant')).toBe(false);
-    // The wide leader looks on even seconds: the first after the move back, plus a claim duration.
-    const wideSawAt = backAt + (Math.round(backAt / 1_000) % 2 === 0 ? 2_000 : 1_000);
-    expect(servedFrom('wide', backAt)).toBe(wideSawAt + CLAIM_MS);
+  it('deleted by hand, whichever leader looks first: the holder recreates it, the other never serves (twelfth round)', async () => {
+    for (const first of ['team', 'wide'] as const) {
+      const { leases, clock, wide, run, timeline, servedFrom } = await twoReleases();
+      await run(CLAIM_MS / 1_000);
+      if ((Math.round(clock.t / 1_000) % 2 === 0) !== (first === 'team')) await run(1);
+      const deletedAt = clock.t;
+      leases.remove('tenant');
+      await run(1);
+      // The team's leader, first or not, leaves it to the release it saw hold it.
+      expect(leases.holder('tenant')).toBe(first === 'team' ? undefined : WIDE);
+      await run(1);
+      expect(leases.holder('tenant')).toBe(WIDE);
+      expect(wide.serves('tenant')).toBe(false);
+      await run(3 * (CLAIM_MS / 1_000));
+      expect(timeline.filter((s) => s.t > deletedAt && s.team)).toEqual([]);
+      // Served again a claim duration after the wide leader saw it gone.
+      expect(servedFrom('wide', wideLookAfter(deletedAt))).toBe(wideLookAfter(deletedAt) + CLAIM_MS);
+    }
   });
 
-  it('deleted by hand: whoever recreates it serves a claim duration after it saw it gone; the holder stops at once', async () => {
-    for (const first of ['team', 'wide'] as const) {
-      const { leases, clock, wide, team, run, servedFrom } = await twoReleases();
-      // Each release's leader syncs on its own seconds: the deletion lands just before `first` looks.
-      if (first === 'wide') await run(1);
-      leases.remove('tenant');
-      const deletedAt = clock.t;
-      await run(1);
-      expect(leases.holder('tenant')).toBe(first === 'team' ? TEAM : WIDE);
-      expect(team.serves('tenant')).toBe(false);
-      // By the wide leader's look, whoever recreated it, the wide release serves no more.
-      if (first === 'team') await run(1);
-      expect(wide.serves('tenant')).toBe(false);
-      await run(CLAIM_MS / 1_000 + 4);
-      expect(servedFrom(first, deletedAt + 1_000)).toBe(deletedAt + 1_000 + CLAIM_MS);
-      expect(servedFrom(first === 'team' ? 'wide' : 'team', deletedAt + 2_000)).toBeUndefined();
+  it('deleted at once each time its holder recreates it: the other release recreating it never serves', async () => {
+    const { leases, clock, wide, team, timeline } = await twoReleases();
+    for (let i = 0; i < CLAIM_MS / 1_000; i++) {
+      clock.t += 1_000;
+      await (i % 2 === 0 ? wide : team).sync(['tenant'], true);
     }
+    // A tenant watching the Lease deletes every claim the wide leader writes; the team's leader,
+    // waiting the wide one's claim out, recreates it then: taken back by the wide leader's next look.
+    for (let i = 0; i < 6 * (CLAIM_MS / 1_000); i++) {
+      clock.t += 1_000;
+      if (i % 2 === 0) {
+        await wide.sync(['tenant'], true);
+        leases.remove('tenant');
+      } else await team.sync(['tenant'], true);
+      timeline.push({ t: clock.t, wide: wide.serves('tenant'), team: team.serves('tenant') });
+      expect(team.serves('tenant')).toBe(false);
+    }
+    expect(timeline.filter((s) => s.wide && s.team)).toEqual([]);
+  });
+
+  it('a dead holder still fails over: a claim deleted or handed over by hand passes after its duration, served a claim duration later', async () => {
+    for (const change of ['deleted', 'handed over'] as const) {
+      const { leases, clock, wide, team } = await twoReleases();
+      // The wide release's operators are gone (its last renewal at t=0, seen by the team at once).
+      clock.t += 2_000;
+      if (change === 'deleted') leases.remove('tenant');
+      else leases.edit('tenant', { holderIdentity: TEAM });
+      for (; clock.t < CLAIM_MS; clock.t += 1_000) {
+        await team.sync(['tenant'], true);
+        expect(leases.holder('tenant')).toBe(change === 'deleted' ? undefined : TEAM);
+        expect(team.serves('tenant')).toBe(false);
+      }
+      clock.t = CLAIM_MS;
+      await team.sync(['tenant'], true);
+      const tookAt = clock.t;
+      expect(leases.holder('tenant')).toBe(TEAM);
+      clock.t = tookAt + CLAIM_MS - 1;
+      expect(await team.sync(['tenant'], true)).toBe(false);
+      clock.t = tookAt + CLAIM_MS;
+      expect(await team.sync(['tenant'], true)).toBe(true);
+      expect(team.serves('tenant')).toBe(true);
+      // The wide release, back, finds its claim taken over: it does not take it back.
+      await wide.sync(['tenant'], true);
+      expect(wide.serves('tenant')).toBe(false);
+      expect(leases.holder('tenant')).toBe(TEAM);
+    }
+  });
+
+  it('a release started while the claim is gone creates it and serves at once, until the holder takes it back at its next look; they never trade it back and forth', async () => {
+    const { leases, clock, wide, run, timeline } = await twoReleases();
+    await run(CLAIM_MS / 1_000 + 1);
+    // A third release, started just now, looks first at a claim a tenant has just deleted.
+    leases.remove('tenant');
+    const late = release('late/keybrake-operator', leases, clock);
+    clock.t += 500;
+    await late.sync(['tenant'], true);
+    expect(late.serves('tenant')).toBe(true);
+    expect(wide.serves('tenant')).toBe(true);
+    clock.t += 500;
+    await wide.sync(['tenant'], true);
+    expect(leases.holder('tenant')).toBe(WIDE);
+    expect(wide.serves('tenant')).toBe(false);
+    const tookBackAt = clock.t;
+    for (let i = 0; i < 3 * (CLAIM_MS / 1_000); i++) {
+      clock.t += 1_000;
+      await late.sync(['tenant'], true);
+      await wide.sync(['tenant'], true);
+      expect(late.serves('tenant')).toBe(false);
+      expect(leases.holder('tenant')).toBe(WIDE);
+      timeline.push({ t: clock.t, wide: wide.serves('tenant'), team: false });
+    }
+    expect(timeline.find((s) => s.t > tookBackAt && s.wide)?.t).toBe(tookBackAt + CLAIM_MS);
   });
 
   it('deleted by hand while both leaders sync at once: one recreates it, and nobody serves for a claim duration', async () => {
@@ -368,7 +430,12 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     clock.t += 2_000;
     await teamStandby.sync(['tenant'], true);
     expect(teamStandby.serves('tenant')).toBe(false);
-    clock.t = sawAt + CLAIM_MS;
+    // Handed over while it last saw the wide release hold it (whose operators are gone here): adopted
+    // only once the wide release's last renewal is a claim duration old, and served a claim duration on.
+    clock.t = CLAIM_MS;
+    await teamStandby.sync(['tenant'], true);
+    expect(teamStandby.serves('tenant')).toBe(false);
+    clock.t = Math.max(sawAt, CLAIM_MS) + CLAIM_MS;
     await teamStandby.sync(['tenant'], true);
     expect(teamStandby.serves('tenant')).toBe(true);
     expect(team.serves('tenant')).toBe(false);
@@ -451,5 +518,45 @@ describe("a claim's epoch, mixed into its namespace's run secrets (twelfth round
     await cluster.sync(['tenant-a'], true);
     expect(cluster.serves('tenant-a')).toBe(true);
     expect(cluster.epoch('tenant-a')).not.toBe(epoch);
+  });
+});
+
+describe('a release renamed in its claims (twelfth round: operator.leaseName named them)', () => {
+  it('takes a claim under its former name for its own: served at once, rewritten under its name', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const before = release('keybrake-system/custom-lease', leases, clock);
+    await before.sync(['tenant-a'], true);
+    const epoch = before.epoch('tenant-a');
+    clock.t += 2_000;
+    // Restarted as the chart renders it now: --claim-holder the operator's name, the Lease unchanged.
+    const after = createNamespaceClaims({
+      storeFor: leases.storeFor,
+      release: 'keybrake-system/keybrake-operator',
+      formerNames: ['keybrake-system/custom-lease'],
+      claimDurationMs: CLAIM_MS,
+      renewDeadlineMs: DEADLINE_MS,
+      clock: () => 1_800_000_000_000 + clock.t,
+      monotonic: () => clock.t,
+      log: silentLogger(),
+    });
+    const other = release('team/team-keybrake-operator', leases, clock);
+    await other.sync(['tenant-a'], true);
+    expect(await after.sync(['tenant-a'], true)).toBe(true);
+    expect(after.serves('tenant-a')).toBe(true);
+    expect(after.elsewhere()).toEqual(new Map());
+    expect(leases.holder('tenant-a')).toBe('keybrake-system/keybrake-operator');
+    // Its acquireTime kept; the epoch names the release, so run keys minted under the former name
+    // (before --claim-holder, once) end, and none minted from here on does at a later rename.
+    const renamed = after.epoch('tenant-a');
+    expect(renamed?.split('\n')[1]).toBe(epoch?.split('\n')[1]);
+    for (let i = 0; i < 3 * (CLAIM_MS / 2_000); i++) {
+      clock.t += 1_000;
+      await other.sync(['tenant-a'], true);
+      clock.t += 1_000;
+      await after.sync(['tenant-a'], true);
+      expect([after.serves('tenant-a'), other.serves('tenant-a')]).toEqual([true, false]);
+    }
+    expect(after.epoch('tenant-a')).toBe(renamed);
   });
 });

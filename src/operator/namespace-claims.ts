@@ -13,8 +13,18 @@ export const CLAIM_LEASE_NAME = 'keybrake-claim';
 export interface NamespaceClaimsOptions {
   /** The claim Lease of one namespace (real API or an in-memory fake in tests). */
   readonly storeFor: (namespace: string) => LeaseStore;
-  /** This release, written as holderIdentity: `<release namespace>/<leader Lease name>`. */
+  /**
+   * This release, written as holderIdentity: `<release namespace>/<name>` (--claim-holder, by default
+   * `<lease namespace>/<lease name>`; the chart passes the operator's name, which a change of
+   * operator.leaseName leaves alone: twelfth round).
+   */
   readonly release: string;
+  /**
+   * Names this release held claims under before (its former default, `<lease namespace>/<lease name>`,
+   * when --claim-holder now says otherwise): a claim naming one is this release's own, rewritten
+   * under `release` at its leader's next renewal, never taken for another release's.
+   */
+  readonly formerNames?: readonly string[];
   /**
    * How long another release waits, from when it saw a claim last change, before taking it: the
    * leader Lease's duration (a failover of the holding release renews in time) plus the proxies'
@@ -71,6 +81,21 @@ interface ClaimState {
   confirmedAt: number;
   /** The problem last logged for this namespace, logged again only when it changes. */
   reported?: string;
+  /**
+   * The last claim this process saw held by another release (or by nobody), as a lapse is judged:
+   * when it first saw it so (monotonic) and how long its holder may leave it unrenewed. Until that
+   * has passed, this release neither recreates the claim found deleted nor adopts one found handed
+   * to it by hand: the holder, alive, renews or recreates it within its own round (twelfth round).
+   */
+  foreign?: { at: number; durationMs: number };
+  /**
+   * When this release's hold began as this process counts it for taking it back (monotonic): kept
+   * while its leader recreates a claim deleted under it or takes back one rewritten under it, so a
+   * tenant cannot make an old hold young. undefined once this process accepts another's claim.
+   */
+  establishedAt?: number;
+  /** Monotonic time this process (leading) last stored a write of the claim: sent by then. */
+  wroteAt?: number;
 }
 
 /**
@@ -86,6 +111,13 @@ interface ClaimState {
  * missing, another's, or written by someone else (its leader tells its own writes by their
  * resourceVersion); a holder that sees any of these stops serving at once. A claim moved or
  * recreated by hand is so served by no release for that long, never by two.
+ *
+ * Nor does it move the namespace (twelfth round: a tenant deleting the claim until the other
+ * release's leader recreated it first got every cap counted afresh in that release's Redis). A
+ * release that last saw another hold the claim neither recreates it deleted nor adopts it handed
+ * over by hand until that holder has left it unrenewed for the claim's duration, as a lapse; and a
+ * holder that finds its claim, renewed within that duration, rewritten to name another release or
+ * none takes it back at once. Only a lapse (the holder uninstalled, out of scope, or down) moves it.
  */
 export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceClaims {
   /**
@@ -95,6 +127,25 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
   const states = new Map<string, ClaimState>();
   const stores = new Map<string, LeaseStore>();
   const durationSeconds = Math.ceil(opts.claimDurationMs / 1000);
+  const durationMs = durationSeconds * 1000;
+  const former = new Set((opts.formerNames ?? []).filter((n) => n !== '' && n !== opts.release));
+  /** A holderIdentity naming this release, under its name or a former one. */
+  const ours = (holder: string | undefined) =>
+    holder === opts.release || (holder !== undefined && former.has(holder));
+  /**
+   * This process, leading, may take back a claim it finds another's name on (or nobody's): its
+   * release has held it for a claim duration (so a release that just created or took it, e.g. one
+   * started while a tenant deleted the claim, never does) and this process wrote it less than a claim
+   * duration ago. No release takes a claim renewed that recently (a lapse waits the claim's duration
+   * from when it saw the last renewal, sent no earlier than wroteAt), so the name was written by hand.
+   * Only one of two releases can meet both at once: they cannot take the claim back from each other.
+   */
+  const defends = (s: ClaimState, now: number) =>
+    s.written !== undefined &&
+    s.establishedAt !== undefined &&
+    s.wroteAt !== undefined &&
+    now - s.establishedAt >= durationMs &&
+    now - s.wroteAt < durationMs;
   const held = (s: ClaimState | undefined) => {
     const now = opts.monotonic();
     return (
@@ -110,13 +161,19 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     else s.observed.record = record;
   };
 
-  /** This process's own write stored: it holds the claim from `since`, confirmed as of `sentAt`. */
-  const wrote = (s: ClaimState, stored: LeaseRecord, since: number, sentAt: number) => {
+  /**
+   * This process's own write stored: it holds the claim from `since`, confirmed as of `sentAt`.
+   * `continued`: the write renews, recreates or takes back this release's own hold (its age kept).
+   */
+  const wrote = (s: ClaimState, stored: LeaseRecord, since: number, sentAt: number, continued: boolean) => {
     s.seen = true;
     s.missingSince = undefined;
     s.heldSince = since;
     s.written = stored.resourceVersion;
     s.confirmedAt = sentAt;
+    s.foreign = undefined;
+    if (!continued || s.establishedAt === undefined) s.establishedAt = sentAt;
+    s.wroteAt = sentAt;
     observe(s, stored, sentAt);
   };
 
@@ -179,12 +236,26 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
         s.observed = undefined;
         lost(namespace, s, 'deleted');
         if (!leading) return;
+        // Deleted while another release held it, as this process last saw (a tenant's kubectl delete):
+        // left to that release, which recreates it within its round; taken only once its holder has
+        // left it unrenewed for the claim's duration, as a lapse (twelfth round: whichever leader came
+        // first took it, and served the namespace from its own Redis, every cap counted afresh).
+        const foreign = s.foreign;
+        if (foreign && opts.monotonic() - foreign.at < foreign.durationMs) {
+          report(namespace, s, leftToHolder(namespace, 'deleted', foreign.durationMs));
+          return;
+        }
+        // Recreating its own claim: the hold goes on if this process wrote it within a claim duration.
+        const continued = s.wroteAt !== undefined && sentAt - s.wroteAt < durationMs;
         const stored = await store.create(fresh(stamp));
         // Another release may create it first: then it is theirs, as the next read will show.
         if (!stored) return;
-        // A claim seen deleted may still be served by its holder until it looks: counted from the deletion.
+        // A claim seen deleted may still be served by its holder until it looks: counted from the
+        // deletion. Recreated over another release's, from now: that release, alive but its every
+        // recreation deleted at once, takes this one back well within it, so it is never served.
         if (s.seen) report(namespace, s, changedByHand(namespace, opts.claimDurationMs));
-        wrote(s, stored, s.seen ? s.missingSince : Number.NEGATIVE_INFINITY, sentAt);
+        const since = foreign ? sentAt : s.seen ? s.missingSince : Number.NEGATIVE_INFINITY;
+        wrote(s, stored, since, sentAt, continued);
       } else {
         const firstLook = !s.seen;
         s.seen = true;
@@ -192,34 +263,71 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
         const before = s.observed?.record.holderIdentity;
         observe(s, record, sentAt);
         const holder = record.holderIdentity ?? '';
-        if (holder !== opts.release) {
+        // The longer of the holder's duration and ours: a duration shortened by hand takes nothing early.
+        const duration = Math.max(record.leaseDurationSeconds ?? 0, durationSeconds) * 1000;
+        if (!ours(holder)) {
           lost(namespace, s, holder === '' ? 'released' : `now held by ${holder}`);
-          if (holder !== '') report(namespace, s, claimedElsewhere(namespace, holder));
-          if (!leading) return;
-          // The longer of the holder's duration and ours: a duration shortened by hand takes nothing early.
-          const duration = Math.max(record.leaseDurationSeconds ?? 0, durationSeconds) * 1000;
           const since = s.observed!.at;
-          if (holder !== '' && opts.monotonic() - since < duration) return;
+          if (leading && defends(s, opts.monotonic())) {
+            // Rewritten by hand while this release renewed it (kubectl patch of the holder, or a
+            // delete and a create naming another release): taken back at once, and served again a
+            // claim duration after this look, as any claim changed by hand (twelfth round).
+            report(namespace, s, changedByHand(namespace, opts.claimDurationMs));
+            const stored = await store.replace(next(record, false, stamp));
+            if (stored) {
+              wrote(s, stored, since, sentAt, true);
+              opts.log.warn(
+                { namespace, from: holder },
+                'took back the claim of a namespace rewritten by hand while this release renewed it',
+              );
+            }
+            return;
+          }
+          s.establishedAt = undefined;
+          s.foreign = { at: since, durationMs: duration };
+          report(
+            namespace,
+            s,
+            holder === ''
+              ? leftToHolder(namespace, 'released', duration)
+              : claimedElsewhere(namespace, holder),
+          );
+          if (!leading) return;
+          // A claim released by hand (no holder) is waited out as any other: only a lapse moves it.
+          if (opts.monotonic() - since < duration) return;
           const stored = await store.replace(next(record, false, stamp));
           if (stored) {
             // Unchanged since `since`: its holder stopped serving by then, or this release waits.
-            wrote(s, stored, since, sentAt);
+            wrote(s, stored, since, sentAt, false);
             opts.log.warn({ namespace, from: holder }, 'took over the lapsed claim of a namespace');
           }
         } else {
           // This release's own, as this process last left it? A leader knows its last write; a
           // standby (or a leader before its first write) trusts its release's unbroken hold.
-          const unbroken =
-            s.written !== undefined ? record.resourceVersion === s.written : before === opts.release;
+          const unbroken = s.written !== undefined ? record.resourceVersion === s.written : ours(before);
           const kept = firstLook ? Number.NEGATIVE_INFINITY : unbroken ? s.heldSince : undefined;
+          const foreign = s.foreign;
+          if (kept === undefined && foreign) {
+            // Handed to this release by hand while another held it, as this process last saw: not
+            // adopted until that release has left it unrenewed for its duration, as a lapse. The
+            // holder, alive, takes it back meanwhile (twelfth round).
+            if (opts.monotonic() - foreign.at < foreign.durationMs) {
+              s.heldSince = undefined;
+              s.confirmedAt = Number.NEGATIVE_INFINITY;
+              report(namespace, s, leftToHolder(namespace, 'handed to this release', foreign.durationMs));
+              return;
+            }
+          }
           if (kept === undefined) report(namespace, s, changedByHand(namespace, opts.claimDurationMs));
           s.heldSince = kept ?? sentAt;
+          s.foreign = undefined;
           if (!leading) {
             // A standby trusts its release's claim as long as the leader is seen renewing it.
             s.confirmedAt = s.observed!.at;
           } else {
             const stored = await store.replace(next(record, true, stamp, kept !== undefined));
-            if (stored) wrote(s, stored, s.heldSince, sentAt);
+            // Its hold goes on, even over a rewrite by hand: a tenant cannot make an old hold young.
+            if (stored) wrote(s, stored, s.heldSince, sentAt, true);
           }
         }
       }
@@ -233,10 +341,11 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
 
   const epochOf = (s: ClaimState | undefined) => {
     const record = s?.observed?.record;
-    if (record?.holderIdentity !== opts.release || !record.acquireTime) return undefined;
+    if (!ours(record?.holderIdentity) || !record?.acquireTime) return undefined;
     // As ms: the leader knows the text it wrote (microseconds), another replica the API's as read.
+    // Under the release's current name: a claim held under a former one keeps its runs when renamed.
     const at = Date.parse(record.acquireTime);
-    return Number.isFinite(at) ? `${record.holderIdentity}\n${at}` : undefined;
+    return Number.isFinite(at) ? `${opts.release}\n${at}` : undefined;
   };
   /** Each namespace served after the last round, and the epoch it was served under. */
   let served = new Map<string, string | undefined>();
@@ -269,7 +378,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       const out = new Map<string, string>();
       for (const [ns, s] of states) {
         const holder = s.observed?.record.holderIdentity ?? '';
-        if (holder !== '' && holder !== opts.release) out.set(ns, holder);
+        if (holder !== '' && !ours(holder)) out.set(ns, holder);
       }
       return out;
     },
@@ -278,6 +387,10 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
 
 function claimedElsewhere(namespace: string, holder: string): string {
   return `namespace ${namespace} is claimed by the Keybrake release ${holder}: its VaultKeys are served by that release and left out of this one's table (key_unknown on its proxies) until that claim lapses (Lease ${namespace}/${CLAIM_LEASE_NAME})`;
+}
+
+function leftToHolder(namespace: string, what: string, durationMs: number): string {
+  return `the claim of namespace ${namespace} was ${what} (Lease ${namespace}/${CLAIM_LEASE_NAME}) while this operator last saw another Keybrake release hold it: left to that release, which renews or takes it back within its round; this release takes it only if it stays unrenewed for ${Math.ceil(durationMs / 1000)}s, as a lapse`;
 }
 
 function changedByHand(namespace: string, claimDurationMs: number): string {

@@ -52,8 +52,11 @@ export interface K8sSystem {
   createToken(opts?: { audience?: string; serviceAccount?: string }): Promise<string>;
   /** The name of the chart's proxy and operator ServiceAccounts. */
   readonly serviceAccounts: { readonly proxy: string; readonly operator: string };
-  /** Starts (or restarts) an operator; `env` is added to its environment. */
-  startOperator(identity: string, env?: NodeJS.ProcessEnv): Promise<OperatorHandle>;
+  /**
+   * Starts (or restarts) an operator; `env` is added to its environment, `args` after every other
+   * flag (a flag given again there wins, e.g. --lease-name as a `helm upgrade` renders it anew).
+   */
+  startOperator(identity: string, env?: NodeJS.ProcessEnv, args?: readonly string[]): Promise<OperatorHandle>;
   startProxy(): Promise<ProxyHandle>;
   /** Identity in the Lease's holderIdentity, or undefined. */
   leaseHolder(): Promise<string | undefined>;
@@ -149,7 +152,11 @@ export async function startK8sSystem(opts: K8sSystemOptions): Promise<K8sSystem>
     );
     started.push(balancer);
 
-    const startOperator = async (identity: string, env: NodeJS.ProcessEnv = {}): Promise<OperatorHandle> => {
+    const startOperator = async (
+      identity: string,
+      env: NodeJS.ProcessEnv = {},
+      args: readonly string[] = [],
+    ): Promise<OperatorHandle> => {
       const own = opts.operatorApiServers?.[identity];
       const kubeconfig =
         own === undefined ? operatorKubeconfig : join(dir, `operator-${identity}.kubeconfig`);
@@ -181,6 +188,7 @@ export async function startK8sSystem(opts: K8sSystemOptions): Promise<K8sSystem>
           '--proxy-service-account',
           `${namespace}/${serviceAccounts.proxy}`,
           ...(opts.operatorArgs ?? []),
+          ...args,
         ],
         { env: { ...opts.env, ...env }, timeoutMs: 30_000 },
       );

@@ -384,6 +384,16 @@ describe('rendering', () => {
     expect(await refused([REDIS, 'proxy.nodeOptions=max-semi-space-size=16'])).toContain('nodeOptions');
   });
 
+  it("names the release in its namespace claims by the operator's name, whatever operator.leaseName says", async () => {
+    // Twelfth round: the claims' holder was <namespace>/<leaseName>, so a helm upgrade of leaseName
+    // made the release take its own claims for another release's (every key key_unknown ~45 s).
+    for (const sets of [[REDIS], [REDIS, 'operator.leaseName=keybrake-renamed']]) {
+      const args = container(find(await render(sets), 'Deployment', 'keybrake-operator')).args;
+      expect(args).toContain('--claim-holder=$(POD_NAMESPACE)/keybrake-operator');
+      expect(args).toContain(`--lease-name=${sets.length > 1 ? 'keybrake-renamed' : 'keybrake-operator'}`);
+    }
+  });
+
   it('renders the operator with TLS, leader election in the release namespace and probes on the admin port', async () => {
     const objects = await render([REDIS]);
     const operator = find(objects, 'Deployment', 'keybrake-operator');
