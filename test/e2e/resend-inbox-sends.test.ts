@@ -5,6 +5,7 @@
 // is checked where it counts, at the upstream.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Resend } from 'resend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatUsd } from '../../src/money/micro-usd.ts';
 import { newToken } from '../../src/tokens/token.ts';
@@ -105,10 +106,11 @@ const upstream = createServer(async (req: IncomingMessage, res: ServerResponse) 
     held.arrived();
     await held.release;
   }
-  let m = /^\/inboxes\/in_1\/drafts\/([^/]+)$/.exec(path);
+  // The inbox by its id, or by its address as resend-node escapes it (`{ emailAddress }`).
+  let m = /^\/inboxes\/(?:in_1|support%40inbox\.acme\.test)\/drafts\/([^/]+)$/.exec(path);
   if (m && req.method === 'GET' && DRAFTS[m[1]!]) return json(200, DRAFTS[m[1]!]);
   if (m && req.method === 'PATCH') return json(200, { object: 'inbox_draft', id: m[1] });
-  m = /^\/inboxes\/in_1\/threads\/th_1\/emails\/([^/]+)$/.exec(path);
+  m = /^\/inboxes\/(?:in_1|support%40inbox\.acme\.test)\/threads\/th_1\/emails\/([^/]+)$/.exec(path);
   if (m && req.method === 'GET' && EMAILS[m[1]!]) return json(200, EMAILS[m[1]!]);
   if (req.method === 'POST' && /\/(send|reply)$/.test(path)) return json(200, { id: 'sent_1' });
   json(404, { statusCode: 404, name: 'not_found', message: 'no such object' });
@@ -289,5 +291,94 @@ describe('an inbox reply is priced by the email it answers', () => {
     // A plain reply reaches the sender alone, inside the allowlist.
     const plain = await call(tokens.listed, 'POST', path, { text: 'hi' });
     expect(plain.decision).toBe('allow; reason=ok');
+  });
+});
+
+// resend-node 6.38 names an inbox by id or by address (`{ emailAddress }`, sent as
+// `/inboxes/support%40inbox.acme.test/…`). Only an id was read, so a draft send and a reply by address
+// were refused path_invalid while the draft's create and update went through (twelfth round, probe
+// legit finding 1). The reads must go to the inbox the send goes to, escaped the same way.
+describe('an inbox named by its address, as resend-node sends it', () => {
+  const INBOX = 'support%40inbox.acme.test';
+  const sdk = (token: string) => new Resend(token, { baseUrl: kb.urls['resend']! });
+  const emailAddress = 'support@inbox.acme.test';
+
+  it('sends a draft, read at the same inbox, at three deliveries', async () => {
+    const mark = kb.audit.length;
+    const { data, error } = await sdk(tokens.capped).inboxes.drafts.send({
+      emailAddress,
+      draftId: 'dr_three',
+    });
+    expect(error).toBeNull();
+    expect(data).toMatchObject({ id: 'sent_1' });
+    expect(requests).toContain(`GET /inboxes/${INBOX}/drafts/dr_three`);
+    expect(requests).toContain(`POST /inboxes/${INBOX}/drafts/dr_three/send`);
+    expect((await auditAfter(mark, `/inboxes/${INBOX}/drafts/dr_three/send`))['costUsd']).toBe(
+      formatUsd(3 * PER_EMAIL),
+    );
+  });
+
+  it('refuses a draft of 150 recipients under a cap of 55 deliveries, nothing sent', async () => {
+    const mark = kb.audit.length;
+    const { error } = await sdk(tokens.capped).inboxes.drafts.send({ emailAddress, draftId: 'dr_wide' });
+    expect(error).not.toBeNull();
+    const audit = await auditAfter(mark, `/inboxes/${INBOX}/drafts/dr_wide/send`);
+    expect(audit['reason']).toBe('per_call_limit_exceeded');
+    expect(requests).toContain(`GET /inboxes/${INBOX}/drafts/dr_wide`);
+    expect(requests).not.toContain(`POST /inboxes/${INBOX}/drafts/dr_wide/send`);
+  });
+
+  it("checks the draft's addresses against allow.recipients, nothing sent", async () => {
+    const mark = kb.audit.length;
+    const { error } = await sdk(tokens.listed).inboxes.drafts.send({ emailAddress, draftId: 'dr_outside' });
+    expect(error).not.toBeNull();
+    const audit = await auditAfter(mark, `/inboxes/${INBOX}/drafts/dr_outside/send`);
+    expect(audit['reason']).toBe('recipient_not_allowed');
+    expect(requests).not.toContain(`POST /inboxes/${INBOX}/drafts/dr_outside/send`);
+  });
+
+  it('sends a reply-all, read at the same inbox, at everyone on the email', async () => {
+    const mark = kb.audit.length;
+    const path = `/inboxes/${INBOX}/threads/th_1/emails/em_small/reply`;
+    const { error } = await sdk(tokens.capped).inboxes.threads.emails.reply({
+      emailAddress,
+      threadId: 'th_1',
+      emailId: 'em_small',
+      text: 'hi',
+      replyAll: true,
+    });
+    expect(error).toBeNull();
+    expect(requests).toContain(`GET /inboxes/${INBOX}/threads/th_1/emails/em_small`);
+    expect(requests).toContain(`POST ${path}`);
+    // from ann + to (the inbox itself, bob) + cc cy.
+    expect((await auditAfter(mark, path))['costUsd']).toBe(formatUsd(4 * PER_EMAIL));
+  });
+
+  it('refuses a reply-all reaching one outside allow.recipients, nothing sent', async () => {
+    const mark = kb.audit.length;
+    const { error } = await sdk(tokens.listed).inboxes.threads.emails.reply({
+      emailAddress,
+      threadId: 'th_1',
+      emailId: 'em_outside',
+      text: 'hi',
+      replyAll: true,
+    });
+    expect(error).not.toBeNull();
+    const path = `/inboxes/${INBOX}/threads/th_1/emails/em_outside/reply`;
+    expect((await auditAfter(mark, path))['reason']).toBe('recipient_not_allowed');
+    expect(requests).toContain(`GET /inboxes/${INBOX}/threads/th_1/emails/em_outside`);
+    expect(requests).not.toContain(`POST ${path}`);
+  });
+
+  it('refuses two addresses or an escaped slash in the inbox segment before any read', async () => {
+    for (const inbox of [
+      'a%40inbox.acme.test%2Cb%40inbox.acme.test',
+      'support%40inbox.acme.test%2F..%2Fin_1',
+    ]) {
+      const before = requests.length;
+      const res = await call(tokens.capped, 'POST', `/inboxes/${inbox}/drafts/dr_three/send`);
+      expect(res.decision).toBe('deny; reason=path_invalid');
+      expect(requests.slice(before)).toEqual([]);
+    }
   });
 });

@@ -190,8 +190,43 @@ describe('Resend inbox sends, priced by what they reach', () => {
   it.each([
     ['a draft send', '/inboxes/in_1/drafts/dr.1/send', {}],
     ['a reply', '/inboxes/in_1/threads/th%2F1/emails/em_1/reply', { text: 'hi' }],
+    ['a draft send naming two inboxes', '/inboxes/a%40x.test%2Cb%40x.test/drafts/dr_1/send', {}],
+    ['a reply naming an inbox with a query', '/inboxes/a%40x.test%3Fq/threads/th_1/emails/em_1/reply', {}],
   ])('refuses %s whose path holds an id Keybrake cannot put in a lookup', (_name, path, params) => {
     expect(classify('POST', path, params)).toMatchObject({ reason: 'path_invalid' });
+  });
+
+  // resend-node 6.38 names an inbox by id or by address (`{ emailAddress }`), escaped (twelfth round).
+  it.each([
+    ['as resend-node escapes it', 'support%40inbox.acme.test'],
+    ['with its at sign unescaped', 'support@inbox.acme.test'],
+  ])('reads a draft and the email it answers at the inbox its address names, %s', (_name, inbox) => {
+    const at = '/inboxes/support%40inbox.acme.test';
+    const { op, reads, cost } = lookedUp(
+      `/inboxes/${inbox}/drafts/dr_1/send`,
+      {},
+      {
+        [`${at}/drafts/dr_1`]: draft({
+          type: 'reply',
+          to: ['c@x.com'],
+          thread_id: 'th_1',
+          reply_to_email_id: 'em_1',
+        }),
+        [`${at}/threads/th_1/emails/em_1`]: message({}),
+      },
+    );
+    expect(reads).toEqual([`${at}/drafts/dr_1`, `${at}/threads/th_1/emails/em_1`]);
+    expect(cost).toBe(2 * P.perEmail);
+    expect(op).toMatchObject({ id: 'resend.inboxes.drafts.send', locks: ['dr_1'] });
+    const reply = lookedUp(
+      `/inboxes/${inbox}/threads/th_1/emails/em_1/reply`,
+      { text: 'hi' },
+      {
+        [`${at}/threads/th_1/emails/em_1`]: message({}),
+      },
+    );
+    expect(reply.reads).toEqual([`${at}/threads/th_1/emails/em_1`]);
+    expect(reply.cost).toBe(1 * P.perEmail);
   });
 });
 

@@ -12,6 +12,7 @@ import {
 } from '../types.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { undeclaredFieldDenial } from './declared-fields.ts';
+import { inboxSegment } from './inbox-path.ts';
 import { draftSendLookup, repliedEmailLookup } from './inbox-sends.ts';
 import { RESEND_OPERATIONS, type ResendOperationRow } from './operations.ts';
 import { optIn } from './opt-ins.ts';
@@ -138,9 +139,13 @@ function applyRule(
         // Priced by one reading only: were Resend to take "true" or 1 as reply-all, it reaches everyone.
         return deny('body_invalid', '`reply_all` must be true or false.');
       }
-      const [inbox, thread, emailId] = ids;
-      if (!isResendId(inbox) || !isResendId(thread) || !isResendId(emailId)) {
-        return deny('path_invalid', 'The path does not name a valid Resend inbox, thread and email.');
+      // The inbox by id or by its address, as resend-node names it (inbox-path.ts).
+      const [inbox, thread, emailId] = [inboxSegment(ids[0]), ids[1], ids[2]];
+      if (inbox === undefined || !isResendId(thread) || !isResendId(emailId)) {
+        return deny(
+          'path_invalid',
+          'The path does not name a valid Resend inbox (an id or one address), thread and email.',
+        );
       }
       // The reply goes to the people of the email it answers (reply-all: everyone on it), whom the
       // request does not name: read from it (inbox-sends.ts). Its body names no other recipient
@@ -155,9 +160,12 @@ function applyRule(
       return inboxSend(row.id, lookup, {});
     }
     case 'draft_send': {
-      const [inbox, draft] = ids;
-      if (!isResendId(inbox) || !isResendId(draft)) {
-        return deny('path_invalid', 'The path does not name a valid Resend inbox and draft.');
+      const [inbox, draft] = [inboxSegment(ids[0]), ids[1]];
+      if (inbox === undefined || !isResendId(draft)) {
+        return deny(
+          'path_invalid',
+          'The path does not name a valid Resend inbox (an id or one address) and draft.',
+        );
       }
       // The draft holds its recipients, any number of them: read (and leased) before the send.
       const locks = resolveLocks(row, ids, params, resendLockField);

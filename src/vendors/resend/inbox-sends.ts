@@ -13,7 +13,9 @@ import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
  * what resend-node 6.38 `inboxes.drafts.get` calls), and the email replied to
  * (`GET /inboxes/{i}/threads/{t}/emails/{e}`), counting one delivery per address each names, every
  * address a recipient the allowlists see. An address Keybrake cannot read, or an answer of another
- * shape, leaves the call unpriced: denied, never guessed.
+ * shape, leaves the call unpriced: denied, never guessed. `inbox` is the path's inbox as
+ * inbox-path.ts spells it (an id, or an address escaped as resend-node escapes it), so each read goes
+ * to the inbox the send goes to.
  */
 
 /** The address fields of the email a reply answers that a reply reaches: its sender, and where it asks replies to go. */
