@@ -235,6 +235,7 @@ describe("what a refund's flags move besides the refund", () => {
   const connect = {
     ...charge,
     amount: 6000,
+    amount_captured: 6000,
     amount_refunded: 0,
     application_fee: 'fee_1',
     application_fee_amount: 1500,
@@ -281,13 +282,14 @@ describe("what a refund's flags move besides the refund", () => {
     expect(walk(reversing, { 'GET /v1/charges/ch_1': unsaid }).cost).toBeUndefined();
   });
 
-  it('prices a refund by payment intent from the intent, and one through the charge from the charge', () => {
+  it('prices a refund by payment intent from the charge it refunds, and one through the charge from the charge', () => {
     const pi = {
       ...intent,
       currency: 'usd',
       amount: 6000,
       amount_received: 6000,
-      application_fee_amount: 600,
+      latest_charge: 'ch_1',
+      application_fee_amount: 1500,
       transfer_data: { destination: 'acct_1' },
     };
     const o = op(
@@ -295,13 +297,122 @@ describe("what a refund's flags move besides the refund", () => {
       '/v1/refunds',
       'payment_intent=pi_1&amount=1000&refund_application_fee=true&reverse_transfer=true',
     );
-    expect(walk(o, { 'GET /v1/payment_intents/pi_1': pi }).cost).toBe(usd(1000 + 100 + 1000));
-    const through = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000&refund_application_fee=true');
     const objects = {
       'GET /v1/charges/ch_1': { ...connect, payment_intent: 'pi_1' },
       'GET /v1/payment_intents/pi_1': pi,
     };
+    expect(walk(o, objects)).toMatchObject({
+      reads: [{ read: 'GET /v1/payment_intents/pi_1' }, { read: 'GET /v1/charges/ch_1' }],
+      cost: usd(1000 + 250 + 1000),
+    });
+    const through = op('POST', '/v1/charges/ch_1/refunds', 'amount=1000&refund_application_fee=true');
     expect(walk(through, objects)).toMatchObject({ cost: usd(1250) });
+    // An older API version lists the intent's charges instead of naming the latest one.
+    const { latest_charge: _l, ...older } = pi;
+    const listed = { ...older, charges: { object: 'list', data: [{ id: 'ch_1', object: 'charge' }] } };
+    expect(walk(o, { ...objects, 'GET /v1/payment_intents/pi_1': listed }).cost).toBe(usd(2250));
+    // An intent that names no charge cannot say what is still refundable: refused.
+    expect(walk(o, { ...objects, 'GET /v1/payment_intents/pi_1': older }).cost).toBeUndefined();
+  });
+
+  // Fixes12b (finding 3, HIGH): the shares were of the authorised `amount`. $100 authorised, $20
+  // captured with a $15 fee (set at capture): refunding the $20 counted $3 of the fee while Stripe,
+  // for a full charge refund, refunds all $15. Stripe reports the released $80 in amount_refunded; an
+  // answer that does not (as Keybrake's emulator) is read as well.
+  describe('a partially captured charge', () => {
+    const partial = {
+      ...connect,
+      amount: 10_000,
+      amount_captured: 2000,
+      amount_refunded: 8000,
+      application_fee_amount: 1500,
+      transfer_data: null,
+    };
+    const unreleased = { ...partial, amount_refunded: 0 };
+    it.each([
+      ['a full refund (no amount): the whole fee', 'refund_application_fee=true', partial, usd(2000 + 1500)],
+      [
+        'a full refund (amount=2000): the whole fee',
+        'amount=2000&refund_application_fee=true',
+        partial,
+        usd(3500),
+      ],
+      [
+        'a part: the fee × 1000 / 2000 captured',
+        'amount=1000&refund_application_fee=true',
+        partial,
+        usd(1750),
+      ],
+      [
+        'the release not in amount_refunded, a full refund',
+        'amount=2000&refund_application_fee=true',
+        unreleased,
+        usd(3500),
+      ],
+      [
+        'the release not in amount_refunded, a part',
+        'amount=500&refund_application_fee=true',
+        unreleased,
+        usd(500 + 375),
+      ],
+      [
+        'the rest after a refund made without the flag: the whole fee',
+        'amount=1200&refund_application_fee=true',
+        { ...partial, amount_refunded: 8800 },
+        usd(1200 + 1500),
+      ],
+      [
+        'the whole transfer (transfer_data[amount] null) is what was captured',
+        'amount=2000&reverse_transfer=true',
+        { ...partial, transfer_data: { amount: null, destination: 'acct_1' } },
+        usd(2000 + 2000),
+      ],
+      [
+        'a part of the transfer, in proportion to what was captured',
+        'amount=500&reverse_transfer=true',
+        { ...partial, transfer_data: { amount: null, destination: 'acct_1' } },
+        usd(500 + 500),
+      ],
+    ])('prices %s', (_name, form, ch, cost) => {
+      expect(
+        walk(op('POST', '/v1/refunds', `charge=ch_1&${form}`), { 'GET /v1/charges/ch_1': ch }).cost,
+      ).toBe(cost);
+    });
+
+    it('counts an uncaptured charge by the amount a capture would take (stripe-mock answers one)', () => {
+      const uncaptured = {
+        ...partial,
+        captured: false,
+        amount: 6000,
+        amount_captured: 0,
+        amount_refunded: 0,
+        transfer_data: { amount: null, destination: 'acct_1' },
+      };
+      const o = op(
+        'POST',
+        '/v1/refunds',
+        'charge=ch_1&amount=3000&refund_application_fee=true&reverse_transfer=true',
+      );
+      expect(walk(o, { 'GET /v1/charges/ch_1': uncaptured }).cost).toBe(usd(3000 + 750 + 3000));
+    });
+
+    it('prices a refund by payment intent from its charge: the whole fee for all that was captured', () => {
+      const pi = { ...intent, currency: 'usd', amount: 10_000, amount_received: 2000, latest_charge: 'ch_1' };
+      const o = op('POST', '/v1/refunds', 'payment_intent=pi_1&refund_application_fee=true');
+      expect(walk(o, { 'GET /v1/payment_intents/pi_1': pi, 'GET /v1/charges/ch_1': partial }).cost).toBe(
+        usd(3500),
+      );
+    });
+
+    it.each([
+      ['amount_captured', { amount_captured: undefined }],
+      ['amount_refunded', { amount_refunded: undefined }],
+      ['figures that fit no reading', { amount_captured: 2000, amount_refunded: 10_001 }],
+      ['more captured than authorised', { amount_captured: 20_000 }],
+    ])('refuses a charge whose answer lacks or garbles %s (price_unknown)', (_name, change) => {
+      const o = op('POST', '/v1/refunds', 'charge=ch_1&amount=100&refund_application_fee=true');
+      expect(walk(o, { 'GET /v1/charges/ch_1': { ...partial, ...change } }).cost).toBeUndefined();
+    });
   });
 
   it('never settles a flagged refund below what was reserved (the answer shows the refund alone)', () => {

@@ -1,9 +1,9 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { Params } from '../types.ts';
-import { chain, lookupCost, micros, type Priced, remaining } from './costs.ts';
+import { chain, idOf, lookupCost, micros, type Priced, remaining } from './costs.ts';
 import { amount, isId, isObj, objectId, scalar } from './fields.ts';
-import { type AlsoMoved, chargeRefund, withAlsoMoved } from './intent-reads.ts';
+import { type AlsoMoved, chargeRefund } from './intent-reads.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -45,7 +45,12 @@ export function refundCost(params: Params, rates: ExchangeRates, chargeInPath?: 
   );
 }
 
-/** A refund by payment intent: the requested amount, else the intent's `amount_received`. */
+/**
+ * A refund by payment intent: the requested amount, else the intent's `amount_received`. With a
+ * flag, what the flag moves is read from the charge the intent refunds (its `latest_charge`): only a
+ * charge says how much of what was captured is still refundable, which decides whether Stripe
+ * returns the whole fee (fixes12b finding 3; refundAlsoMoves).
+ */
 function intentRefund(
   intent: string,
   requested: number | undefined,
@@ -64,10 +69,38 @@ function intentRefund(
   return chain([
     {
       path: `/v1/payment_intents/${intent}`,
-      describe: "the refund, and the intent's application fee and transfer in proportion",
-      part: (pi) => micros(withAlsoMoved(refunded(pi), pi, also), pi['currency'], rates),
+      describe: 'the refund, then the charge it refunds',
+      part: (pi) => micros(refunded(pi), pi['currency'], rates),
+      follow: (pi) => {
+        const charge = refundedCharge(pi);
+        const refund = refunded(pi);
+        if (charge === undefined || !isMinor(refund)) return undefined;
+        return [
+          {
+            path: `/v1/charges/${charge}`,
+            describe: "the charge's application fee and transfer, in proportion to what was captured",
+            part: (ch) => {
+              const more = also(ch, refund);
+              return more === undefined ? undefined : micros(more, ch['currency'], rates);
+            },
+          },
+        ];
+      },
     },
   ]);
+}
+
+/**
+ * The charge a refund by payment intent refunds: `latest_charge` (API versions from 2022-11-15), else
+ * the one charge an older version lists under `charges`; undefined (refused) when it cannot be told.
+ */
+function refundedCharge(pi: Obj): string | undefined {
+  const latest = idOf(pi['latest_charge']);
+  if (latest !== undefined) return latest;
+  const listed = isObj(pi['charges']) ? pi['charges']['data'] : undefined;
+  if (!Array.isArray(listed) || listed.length !== 1) return undefined;
+  const [only] = listed;
+  return isObj(only) ? idOf(only['id']) : undefined;
 }
 
 /**
@@ -99,44 +132,90 @@ function asked(params: Params, name: string): boolean | Denial {
 }
 
 /**
- * What a flagged refund moves besides itself, from the payment read (a charge, else the payment
- * intent refunded; both keep `application_fee_amount`, `transfer_data` and `amount`): the fee's and
- * the transfer's share of the refund, rounded up and never more than the whole fee or transfer.
- * A payment that keeps neither moves nothing more; one whose answer does not say (a field absent)
- * is refused price_unknown.
+ * What a flagged refund moves besides itself, read from the charge refunded (the charge keeps
+ * `application_fee_amount`, `transfer_data`, `amount_captured` and `amount_refunded`; a refund by
+ * payment intent reads the intent's charge): the fee's and the transfer's share of the refund,
+ * rounded up and never more than the whole fee or transfer. A charge that keeps neither moves
+ * nothing more; one whose answer does not say (a field absent) is refused price_unknown.
+ *
+ * Since fixes12b (finding 3, HIGH) the share is of what was captured, not of the authorised
+ * `amount`: $100 authorised, $20 captured with a $15 fee, a $20 refund counted 300 of the fee (1500
+ * × 2000 / 10000) while Stripe refunds all of it ("If a full charge refund is given, the full
+ * application fee will be refunded"). A refund that takes everything still refundable counts the
+ * whole fee and the whole transfer, which also covers earlier refunds made without the flag.
  */
 function refundAlsoMoves(flags: RefundFlags): AlsoMoved {
-  return (payment, refund) => {
-    const fee = flags.fee ? feeShare(payment, refund) : 0;
-    const transfer = flags.transfer ? transferShare(payment, refund) : 0;
+  return (charge, refund) => {
+    const captured = chargedAmount(charge);
+    const left = stillRefundable(charge);
+    if (captured === undefined || left === undefined) return undefined;
+    const full = refund >= left;
+    const fee = flags.fee ? feeShare(charge, refund, captured, full) : 0;
+    const transfer = flags.transfer ? transferShare(charge, refund, captured, full) : 0;
     return fee === undefined || transfer === undefined ? undefined : fee + transfer;
   };
 }
 
-/** The share of the payment's application fee a refund of `refund` returns. */
-function feeShare(payment: Obj, refund: number): number | undefined {
-  const fee = payment['application_fee_amount'];
-  // A charge names its fee object too (`application_fee`); an intent has none to name.
-  if (fee === null) return (payment['application_fee'] ?? null) === null ? 0 : undefined;
-  return isMinor(fee) ? share(fee, refund, payment['amount']) : undefined;
+/**
+ * What of a charge's captured amount a refund can still take; undefined when the answer does not
+ * say. Stripe reports the part a partial capture released in `amount_refunded` too (a refund without
+ * `amount` takes `amount − amount_refunded`, intent-reads.ts), but an answer that does not is read
+ * too: each reading the figures allow is taken, and the smaller wins (the whole fee counted sooner).
+ */
+function stillRefundable(charge: Obj): number | undefined {
+  const amount = charge['amount'];
+  const captured = chargedAmount(charge);
+  const refunded = charge['amount_refunded'];
+  if (!isMinor(amount) || captured === undefined || !isMinor(refunded) || captured > amount) return undefined;
+  const released = amount - captured;
+  const readings: number[] = [];
+  // amount_refunded counts refunds of the captured part only.
+  if (refunded <= captured) readings.push(captured - refunded);
+  // amount_refunded counts the released part too.
+  if (refunded >= released && refunded - released <= captured)
+    readings.push(captured - (refunded - released));
+  return readings.length === 0 ? undefined : Math.min(...readings);
 }
 
 /**
- * The share of the payment's transfer a refund of `refund` reverses. `transfer_data[amount]`, else
- * the whole payment ("by default, the entire charge amount is transferred"); a charge of the legacy
- * `destination` form may name only its `transfer`, priced as the whole payment too.
+ * What a charge's fee and transfer are shares of: its `amount_captured`; for a charge not captured
+ * (`captured: false`), the `amount` a capture would take, as the refund itself is counted there (a
+ * capture made outside Keybrake after the read would otherwise go uncounted). Undefined when the
+ * answer does not say.
  */
-function transferShare(payment: Obj, refund: number): number | undefined {
-  const data = payment['transfer_data'];
-  if (data === null) return (payment['transfer'] ?? null) === null ? 0 : wholeShare(payment, refund);
-  if (!isObj(data)) return undefined;
-  const moved = data['amount'] ?? payment['amount'];
-  return isMinor(moved) ? share(moved, refund, payment['amount']) : undefined;
+function chargedAmount(charge: Obj): number | undefined {
+  const charged = charge['captured'] === false ? charge['amount'] : charge['amount_captured'];
+  return isMinor(charged) ? charged : undefined;
 }
 
-function wholeShare(payment: Obj, refund: number): number | undefined {
-  const whole = payment['amount'];
-  return isMinor(whole) ? share(whole, refund, whole) : undefined;
+/** The share of the charge's application fee a refund of `refund` returns (all of it when `full`). */
+function feeShare(charge: Obj, refund: number, captured: number, full: boolean): number | undefined {
+  const fee = charge['application_fee_amount'];
+  // A charge names its fee object too (`application_fee`).
+  if (fee === null) return (charge['application_fee'] ?? null) === null ? 0 : undefined;
+  if (!isMinor(fee)) return undefined;
+  return full ? fee : share(fee, refund, captured);
+}
+
+/**
+ * The share of the charge's transfer a refund of `refund` reverses (all of it when `full`).
+ * `transfer_data[amount]`, else what was captured ("by default, the entire charge amount is
+ * transferred", and only the captured amount is charged); a charge of the legacy `destination` form
+ * may name only its `transfer`, priced as the whole captured amount too.
+ */
+function transferShare(charge: Obj, refund: number, captured: number, full: boolean): number | undefined {
+  const data = charge['transfer_data'];
+  let moved: unknown;
+  if (data === null) {
+    if ((charge['transfer'] ?? null) === null) return 0;
+    moved = captured;
+  } else if (isObj(data)) {
+    moved = data['amount'] ?? captured;
+  } else {
+    return undefined;
+  }
+  if (!isMinor(moved)) return undefined;
+  return full ? moved : share(moved, refund, captured);
 }
 
 /**
