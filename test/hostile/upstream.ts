@@ -342,7 +342,45 @@ function billingAlert(id: string, filters: Json[] | null): Json {
 }
 
 /** Objects the price stage looks up: amounts in USD cents, customers inside or outside the allowlist. */
+/**
+ * A merchant's portal configuration with its login page on (twelfth round, reveals probe): its url,
+ * a shareable page where whoever controls a customer's email logs in to that customer's portal, is
+ * withheld from every answer.
+ */
+export const STRIPE_PORTAL_LOGIN = 'https://billing.stripe.com/p/login/hostilePortalLogin11';
+
+const PORTAL_CONFIGURATION: Json = {
+  id: 'bpc_login',
+  object: 'billing_portal.configuration',
+  active: true,
+  is_default: true,
+  default_return_url: 'https://shop.example/account',
+  login_page: { enabled: true, url: STRIPE_PORTAL_LOGIN },
+  features: { invoice_history: { enabled: true } },
+};
+
+/** A v2 meter event session's token (stripe-node 23.1.0's V2.Billing.MeterEventSession shape). */
+export const STRIPE_METER_TOKEN = 'ek_live_hostileMeterEventSessionToken12';
+
 const STRIPE_OBJECTS: Record<string, Json> = {
+  '/v1/billing_portal/configurations/bpc_login': PORTAL_CONFIGURATION,
+  '/v1/billing_portal/configurations': {
+    object: 'list',
+    data: [PORTAL_CONFIGURATION],
+    has_more: false,
+    url: '/v1/billing_portal/configurations',
+  },
+  // An answer holding a meter event session's token (a v2 read an operator listed exactly).
+  '/v2/core/events/evt_session': {
+    id: 'evt_session',
+    object: 'v2.core.event',
+    related: {
+      id: 'mes_1',
+      object: 'v2.billing.meter_event_session',
+      authentication_token: STRIPE_METER_TOKEN,
+      expires_at: '2026-12-02T00:15:00.000Z',
+    },
+  },
   '/v1/identity/verification_sessions/vs_1': VERIFICATION_SESSION,
   '/v1/identity/verification_sessions': {
     object: 'list',

@@ -39,7 +39,7 @@ function proxyAged(ageMs: number) {
 
 const CALLS: readonly [string, string, string, string][] = [
   ['a customer delete (destructive)', 'DELETE', '/v1/customers/cus_A', ''],
-  ['a customer rewrite (write)', 'POST', '/v1/customers/cus_A', 'email=attacker%40evil.test'],
+  ['a customer rewrite (write)', 'POST', '/v1/customers/cus_A', 'name=attacker&description=x'],
   ['a customer create (write)', 'POST', '/v1/customers', 'email=a%40b.test'],
   ['a charge (money)', 'POST', '/v1/charges', 'amount=100&currency=usd&customer=cus_A'],
   ['an operation the catalog does not know', 'POST', '/v1/not_a_stripe_thing', 'x=1'],

@@ -348,6 +348,50 @@ describe('withholdFromStripeAnswer', () => {
     });
   });
 
+  // Twelfth round (reveals probe): a portal configuration's login page is a shareable URL where
+  // whoever controls a customer's email logs in to the customer's portal; a configuration read, list,
+  // write answer or event handed it over.
+  it("withholds a portal configuration's login_page.url wherever it stands, an event's earlier one too", () => {
+    const LOGIN = 'https://billing.stripe.com/p/login/aEU5kC8Zp3xYLoginPage05';
+    const OLD = 'https://billing.stripe.com/p/login/oldLoginPage06';
+    const configuration = {
+      id: 'bpc_1',
+      object: 'billing_portal.configuration',
+      default_return_url: 'https://shop.example/account',
+      login_page: { enabled: true, url: LOGIN },
+    };
+    const list = { object: 'list', url: '/v1/billing_portal/configurations', data: [configuration] };
+    const got = textOf(withheld(JSON.stringify(list)));
+    expect(got).not.toContain('LoginPage05');
+    const kept = { ...configuration, login_page: { enabled: true, url: WITHHELD } };
+    expect(JSON.parse(got)).toEqual({ ...list, data: [kept] });
+    const event = {
+      object: 'event',
+      data: { object: configuration, previous_attributes: { login_page: { url: OLD } } },
+    };
+    const fromEvent = textOf(withheld(JSON.stringify(event)));
+    expect(fromEvent).not.toContain('LoginPage05');
+    expect(fromEvent).not.toContain('oldLoginPage06');
+    expect(JSON.parse(fromEvent)).toEqual({
+      object: 'event',
+      data: { object: kept, previous_attributes: { login_page: { url: WITHHELD } } },
+    });
+  });
+
+  // Twelfth round (reveals probe): a v2 meter event session's token sends usage on Stripe's meter
+  // event stream without the secret key; its name matched neither `secret` nor `password`.
+  it('withholds an authentication_token wherever it stands', () => {
+    const session = {
+      id: 'mes_1',
+      object: 'v2.billing.meter_event_session',
+      authentication_token: 'ek_live_YWNjdF8xMjM0NTY3ODkwX3Nlc3Npb25fdG9rZW4',
+      expires_at: '2026-12-02T00:15:00.000Z',
+    };
+    const got = textOf(withheld(JSON.stringify({ data: [session] })));
+    expect(got).not.toContain('ek_live_');
+    expect(JSON.parse(got)).toEqual({ data: [{ ...session, authentication_token: WITHHELD }] });
+  });
+
   it('passes an answer that is not JSON and carries no client secret', () => {
     const body = Buffer.from('<html>password reset</html>');
     expect(withholdFromStripeAnswer(body)).toBe(body);

@@ -19,6 +19,10 @@ import { withholdUrlUserinfo } from '../url-userinfo.ts';
  *   - The `url` of an Identity verification session and of a customer portal session: the redirect
  *     form of the session's secret (Stripe: a short-lived URL to expose to no one but the user). With
  *     a pending verification session's url an agent submits its own documents for the merchant's user.
+ *   - A customer portal configuration's `login_page.url` (twelfth round): a shareable page where
+ *     whoever controls a customer's email logs in to that customer's portal.
+ *   - A v2 meter event session's `authentication_token` (by name, twelfth round): it sends usage for
+ *     any customer on Stripe's meter event stream without the secret key.
  *   - The `url` of a file link: a public download of the merchant's file, with no key (creating one
  *     is `sensitive`; reading one that exists is not).
  *   - The `url` and `after_expiration.recovery.url` of a Checkout Session that names a customer (or
@@ -53,8 +57,15 @@ const WITHHELD_NAMES: ReadonlySet<string> = new Set([
   'hosted_verification_url',
 ]);
 
-/** `secret`, `password`, and any name ending in `_secret` or `_password`. */
-const WITHHELD_NAME = /(^|_)(secret|password)$/;
+/**
+ * `secret`, `password`, `authentication_token`, and any name ending in `_secret`, `_password` or
+ * `_authentication_token`. An authentication token is a credential of its own (twelfth round, reveals
+ * probe): a v2 meter event session's `authentication_token` sends usage on Stripe's meter event
+ * stream for any customer, without the secret key, so outside Keybrake (creating one is refused,
+ * v2-sensitive.ts; withheld wherever it stands besides). Not every `*_token`: `bank_account_token`
+ * and `cvc_token` are consumed only by a call made with the secret key, so through Keybrake.
+ */
+const WITHHELD_NAME = /(^|_)(secret|password|authentication_token)$/;
 
 /** The shape of a Stripe client secret inside any text: `…_secret_` and a letter or digit. */
 const CLIENT_SECRET = /_secret_[A-Za-z0-9]/;
@@ -73,15 +84,25 @@ const ONE_TIME_URL_OBJECTS: ReadonlySet<unknown> = new Set([
 
 const CHECKOUT_SESSION = 'checkout.session';
 
+/**
+ * A customer portal configuration's `login_page.url` (twelfth round, reveals probe): "a shareable URL
+ * to the hosted portal login page", where whoever controls a customer's email logs in to that
+ * customer's portal, as with a portal session's url. The page is turned on only outside Keybrake
+ * (portal-access.ts refuses it), but a merchant's configuration read or listed handed it over.
+ */
+const PORTAL_CONFIGURATION = 'billing_portal.configuration';
+
 /** Bytes without which an answer holds nothing to withhold: no parse for most answers. */
 const HINTS = [
   Buffer.from('secret'),
   Buffer.from('password'),
+  Buffer.from('authentication_token'),
   Buffer.from('client_token'),
   Buffer.from('hosted_invoice_url'),
   Buffer.from('invoice_pdf'),
   Buffer.from('hosted_verification_url'),
   Buffer.from(CHECKOUT_SESSION),
+  Buffer.from(PORTAL_CONFIGURATION),
   ...[...ONE_TIME_URL_OBJECTS].map((name) => Buffer.from(name as string)),
 ];
 
@@ -148,10 +169,12 @@ function oneTimeUrls(root: unknown, ownCheckout: boolean): ReadonlySet<string> {
     const fields = node as Record<string, unknown>;
     const kept = ownCheckout && node === root && fields['object'] === CHECKOUT_SESSION;
     if (!kept && isCapability(fields)) addUrls(urls, fields);
+    if (fields['object'] === PORTAL_CONFIGURATION) addLoginUrl(urls, fields);
     const data = fields['object'] === 'event' ? asRecord(fields['data']) : undefined;
     const about = asRecord(data?.['object']);
     const previous = asRecord(data?.['previous_attributes']);
     if (about && previous && isCapability(about)) addUrls(urls, previous);
+    if (previous && about?.['object'] === PORTAL_CONFIGURATION) addLoginUrl(urls, previous);
     for (const name in fields) stack.push(fields[name]);
   }
   return urls;
@@ -180,6 +203,11 @@ function namesCustomer(session: Record<string, unknown>): boolean {
 function addUrls(urls: Set<string>, fields: Record<string, unknown>): void {
   addUrl(urls, fields['url']);
   addUrl(urls, asRecord(asRecord(fields['after_expiration'])?.['recovery'])?.['url']);
+}
+
+/** A portal configuration's `login_page.url` (or its earlier value in `previous_attributes`). */
+function addLoginUrl(urls: Set<string>, fields: Record<string, unknown>): void {
+  addUrl(urls, asRecord(fields['login_page'])?.['url']);
 }
 
 function addUrl(urls: Set<string>, url: unknown): void {

@@ -152,7 +152,9 @@ describe('the Stripe operations table', () => {
   });
 
   it.each([
-    ['POST', '/v2/core/event_destinations'],
+    ['POST', '/v2/core/accounts'],
+    ['POST', '/v2/core/event_destinations/ed_1/disable'],
+    ['GET', '/v2/core/event_destinations/ed_1'],
     ['GET', '/v2/core/events'],
     ['GET', '/v1/not_in_the_definition'],
     ['HEAD', '/v1/charges'],
@@ -456,6 +458,34 @@ describe('Stripe lookups', () => {
     ['GET', '/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.id_number'],
   ])('refuses %s %s with an expand that reveals a number (%s)', (method, path, body) => {
     expect(classify(method, path, body)).toMatchObject({ reason: 'credential_operation' });
+  });
+
+  // Found by an adversarial probe (twelfth round, reveals): what an Identity verification answers only
+  // when expanded, a person's date and place of birth, sex and document expiry, was forwarded, and
+  // `id_number.dob` was refused as "a bank account or card number".
+  it.each([
+    ['/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.dob'],
+    ['/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.sex'],
+    ['/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.unparsed_sex'],
+    ['/v1/identity/verification_sessions/vs_1', 'expand[]=verified_outputs.unparsed_place_of_birth'],
+    ['/v1/identity/verification_sessions', 'expand[]=data.verified_outputs.DOB.'],
+    ['/v1/identity/verification_reports/vr_1', 'expand[]=document.dob'],
+    ['/v1/identity/verification_reports/vr_1', 'expand[]=document.expiration_date'],
+    ['/v1/identity/verification_reports/vr_1', 'expand[]=document.number'],
+    ['/v1/identity/verification_reports/vr_1', 'expand[]=id_number.dob'],
+    ['/v1/identity/verification_reports/vr_1', 'expand[]=id_number.id_number'],
+  ])("refuses GET %s with %s as a person's identity data", (path, body) => {
+    const refused = classify('GET', path, body);
+    expect(refused).toMatchObject({ reason: 'credential_operation' });
+    expect((refused as { message: string }).message).toContain('identity');
+    expect((refused as { message: string }).message).not.toContain('bank account');
+  });
+
+  it('admits the same names expanded outside Identity, and ordinary Identity expansions', () => {
+    expect(op('GET', '/v1/customers/cus_1', 'expand[]=sex.dob')).toMatchObject({ class: 'read' });
+    expect(
+      op('GET', '/v1/identity/verification_sessions/vs_1', 'expand[]=last_verification_report'),
+    ).toMatchObject({ class: 'read' });
   });
 
   it('admits an expand of ordinary objects', () => {
@@ -813,6 +843,86 @@ describe('the host that serves an operation', () => {
     expect(classify('POST', '/v1/files')).toMatchObject({ id: 'stripe.files.create', upstreamHost: 'files' });
     expect(classify('GET', '/v1/files/file_1')).not.toHaveProperty('upstreamHost');
     expect(classify('POST', '/v1/customers')).not.toHaveProperty('upstreamHost');
+  });
+
+  // Found by an adversarial probe (twelfth round, reveals): Stripe's definition gives the quote PDF
+  // files.stripe.com as its server; sent to api.stripe.com it got Stripe's 404.
+  it('sends a quote PDF to the files host, the quote itself to the call’s own', () => {
+    expect(classify('GET', '/v1/quotes/qt_1/pdf')).toMatchObject({
+      id: 'stripe.quotes.pdf',
+      upstreamHost: 'files',
+    });
+    expect(classify('GET', '/v1/quotes/qt_1')).not.toHaveProperty('upstreamHost');
+  });
+});
+
+// Found by an adversarial probe (twelfth round, reveals): the customer portal reached with two free
+// writes, a portal configuration turning on its login page (and letting the portal move a
+// subscription to any price) and a customer update setting the customer's email to the agent's.
+describe('writes that open the customer portal', () => {
+  it.each([
+    ['/v1/billing_portal/configurations', 'login_page[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=True'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=false&login_page[x]=1'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page=on'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled][]=true'],
+  ])('refuses POST %s with %s whatever the policy says', (path, body) => {
+    expect(classify('POST', path, body)).toMatchObject({ reason: 'credential_operation' });
+  });
+
+  it.each([
+    ['/v1/billing_portal/configurations', 'features[subscription_update][enabled]=true'],
+    [
+      '/v1/billing_portal/configurations/bpc_1',
+      'features[subscription_update][products][0][product]=prod_1&features[subscription_update][products][0][prices][]=price_1',
+    ],
+    ['/v1/billing_portal/configurations/bpc_1', 'features[subscription_cancel][enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'features[subscription_pause][enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'features=x'],
+  ])('makes POST %s with %s need an exact entry (destructive)', (path, body) => {
+    const o = op('POST', path, body);
+    expect(o).toMatchObject({ class: 'destructive', movesMoney: false });
+    expect(o.raisedBy).toContain('portal features');
+  });
+
+  it("makes a customer update that changes the customer's email need an exact entry", () => {
+    const o = op('POST', '/v1/customers/cus_1', 'email=agent@attacker.example');
+    expect(o).toMatchObject({ id: 'stripe.customers.update', class: 'destructive', locks: ['cus_1'] });
+    expect(o.raisedBy).toContain('email');
+  });
+
+  it.each([
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=false'],
+    ['/v1/billing_portal/configurations/bpc_1', 'features[invoice_history][enabled]=true'],
+    [
+      '/v1/billing_portal/configurations',
+      'features[payment_method_update][enabled]=true&features[customer_update][enabled]=true&default_return_url=https://x.example',
+    ],
+    ['/v1/customers/cus_1', 'name=Ada&metadata[a]=b'],
+    ['/v1/customers', 'email=new@example.com'],
+  ])('leaves POST %s with %s a free write', (path, body) => {
+    expect(op('POST', path, body)).toMatchObject({ class: 'write' });
+  });
+});
+
+// Found by an adversarial probe (twelfth round, reveals): v2 counterparts of v1 operations that are
+// refused whatever the policy says were stripe.unknown, forwarded under an exact entry.
+describe('v2 operations that mint a credential or change account access', () => {
+  it.each([
+    ['POST', '/v2/core/account_links'],
+    ['POST', '/v2/core/account_links/'],
+    ['POST', '/v2/core/Account_Links'],
+    ['POST', '/v2/core/account_links.'],
+    ['POST', '/v2/core/account%5Flinks'],
+    ['post', '/v2/core/account_links'],
+    ['POST', '/v2/core/event_destinations'],
+    ['POST', '/v2/core/event_destinations/ed_1'],
+    ['POST', '/v2/core/event_destinations/ed_1/enable'],
+    ['POST', '/v2/billing/meter_event_session'],
+    ['POST', '/v2/billing/meter_event_session;x'],
+  ])('refuses %s %s whatever the policy says', (method, path) => {
+    expect(classify(method, path)).toMatchObject({ reason: 'credential_operation' });
   });
 });
 

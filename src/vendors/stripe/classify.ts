@@ -60,6 +60,7 @@ import {
   relatedCustomers,
 } from './owners.ts';
 import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
+import { portalAccessRaise, portalLoginDenial } from './portal-access.ts';
 import {
   scheduleCancel,
   scheduleCreate,
@@ -78,6 +79,7 @@ import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
+import { v2SensitiveDenial } from './v2-sensitive.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
@@ -111,13 +113,27 @@ export function classifyStripe(
   known: KnownLinks = NO_LINKS,
 ): Operation | Denial {
   // Before the catalog: no v2 operation is in it, and what a v2 `include` reveals is judged here.
-  const revealed = v2RevealDenial(req.path, params);
+  const revealed = v2SensitiveDenial(req.method, req.path) ?? v2RevealDenial(req.path, params);
   if (revealed) return revealed;
   const match = matchStripeOperation(req.method, req.path);
   const named = stripeParties(req, params);
   if (!match) return isDenial(named) ? named : withPlatformAccount(unknownOperation('stripe', named), req);
-  const op = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates, known);
+  const op = isDenial(named)
+    ? named
+    : raiseClass(
+        classifyRow(match.row, match.segments, named, params, rates, known),
+        portalAccessRaise(match.row.id, params),
+      );
   return isDenial(op) ? refusing(match.row.id, op) : withPlatformAccount(op, req);
+}
+
+/**
+ * A write (or priced money call) whose body makes it need an exact entry (portal-access.ts): raised to
+ * `destructive`, its price kept. A call already needing one (unpriced) keeps its own class and words.
+ */
+function raiseClass(op: Operation | Denial, by: string | undefined): Operation | Denial {
+  if (by === undefined || isDenial(op) || (op.class !== 'write' && op.class !== 'money')) return op;
+  return { ...op, class: 'destructive', raisedBy: by };
 }
 
 /** The operation of a call the catalog recognised as `row`, or why it is refused. */
@@ -130,17 +146,22 @@ function classifyRow(
   known: KnownLinks,
 ): Operation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
+  const login = portalLoginDenial(row.id, params);
+  if (login) return login;
   const clone = cloneDenial(row.id, params);
   if (clone) return clone;
   const legacy = legacyInvoiceDenial(row.method, row.path, params);
   if (legacy) return legacy;
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
   if (isDenial(parties)) return parties;
-  const revealed = secretExpansion(params);
+  const revealed = secretExpansion(params, row.id.startsWith(IDENTITY));
   if (revealed !== undefined) {
+    const what = revealed.identity
+      ? "an identity number or a verified person's personal data (an id or document number, a date or place of birth, a sex, a document's expiry)"
+      : 'a bank account or card number, a credential for moving money';
     return deny(
       'credential_operation',
-      `expand ${revealed} reveals a bank account or card number, a credential for moving money: Keybrake never forwards it.`,
+      `expand ${revealed.path} reveals ${what}: Keybrake never forwards it.`,
     );
   }
   const locks = resolveLocks(row, segments, params, stripeLockField);
@@ -220,17 +241,48 @@ function heldLocks(...lists: ReadonlyArray<readonly string[] | undefined>): stri
 // sensitive anyway), an Identity verification's `id_number` (a national id such as an SSN).
 const SECRET_EXPANSIONS = new Set(['account_number', 'number', 'cvc', 'id_number']);
 
+/** Identity operations (verification sessions and reports), whose expansions are a person's data. */
+const IDENTITY = 'stripe.identity.';
+
 /**
- * The first `expand` path that names a secret field; undefined when there is none. Every value counts,
- * however `expand` is given (`expand[]`, `expand[0]`, `expand[a]`: Stripe reads a list from each), and
- * every segment of a path, read with every character but letters, digits and `_` dropped
- * (`….account_number.`, `… account_number ` and `…account_number%00` were forwarded; Ruby's `strip`
- * also drops a NUL): Keybrake does not guess which characters Stripe ignores.
+ * What an Identity verification answers only when expanded besides its id and document numbers
+ * (Stripe's definition: `gelato_verified_outputs`, `gelato_document_report`, `gelato_id_number_report`):
+ * the verified person's date of birth, sex and place of birth, and the document's expiry. Beside the
+ * name and address a read answers anyway, they are what the `id_number` refusal keeps from the agent
+ * (twelfth round, reveals probe: `verified_outputs.dob`, `document.dob`, `document.expiration_date`
+ * were forwarded).
  */
-export function secretExpansion(params: Params): string | undefined {
+const IDENTITY_EXPANSIONS = new Set([
+  'dob',
+  'sex',
+  'unparsed_sex',
+  'unparsed_place_of_birth',
+  'expiration_date',
+]);
+
+/**
+ * The first `expand` path that names a secret field, and whether it is a person's identity data (an
+ * `id_number` anywhere, and anything on an Identity operation: its `number` is a document's, not a
+ * card's); undefined when there is none. Every value counts, however `expand` is given (`expand[]`,
+ * `expand[0]`, `expand[a]`: Stripe reads a list from each), and every segment of a path, read with
+ * every character but letters, digits and `_` dropped (`….account_number.`, `… account_number ` and
+ * `…account_number%00` were forwarded; Ruby's `strip` also drops a NUL): Keybrake does not guess which
+ * characters Stripe ignores. `identity`: the call is an Identity operation, where IDENTITY_EXPANSIONS
+ * are refused too.
+ */
+export function secretExpansion(
+  params: Params,
+  identity = false,
+): { path: string; identity: boolean } | undefined {
   const expand = Object.hasOwn(params, 'expand') ? params['expand'] : undefined;
   for (const path of stringsIn(expand)) {
-    if (path.split('.').some((segment) => SECRET_EXPANSIONS.has(fieldNameOf(segment)))) return path;
+    const names = path.split('.').map(fieldNameOf);
+    const personal = names.some(
+      (name) => name === 'id_number' || (identity && IDENTITY_EXPANSIONS.has(name)),
+    );
+    if (personal || names.some((name) => SECRET_EXPANSIONS.has(name))) {
+      return { path, identity: identity || personal };
+    }
   }
   return undefined;
 }
@@ -511,9 +563,15 @@ function readOwner(
   return { lookup: (object) => ownerLookup(`/v1/${collection}/${object}`, what), bills };
 }
 
-/** Stripe serves uploads on its files host (https://docs.stripe.com/api/files/create). */
+/**
+ * Operations Stripe serves on its files host, files.stripe.com (each has that server of its own in
+ * Stripe's definition): uploads (https://docs.stripe.com/api/files/create) and a quote's PDF (twelfth
+ * round, reveals probe: sent to api.stripe.com, it got Stripe's 404).
+ */
+const FILES_HOST: ReadonlySet<string> = new Set(['stripe.files.create', 'stripe.quotes.pdf']);
+
 function hostOf(id: string): { upstreamHost?: string } {
-  return id === 'stripe.files.create' ? { upstreamHost: 'files' } : {};
+  return FILES_HOST.has(id) ? { upstreamHost: 'files' } : {};
 }
 
 /**
