@@ -21,6 +21,7 @@ import type {
   NotReady,
   ToCompileThread,
 } from './compile-thread.ts';
+import { credentialInSidMessage, credentialsInSids } from './credential-in-sid-warnings.ts';
 import { secretClashes, secretClashMessage } from './secret-clash-warnings.ts';
 
 const port = parentPort;
@@ -145,6 +146,9 @@ function summary(o: CompileOutcome): CompileSummary {
     // Only an applied change's: a refused one's Secrets are not the ones in force.
     secretClashes: o.applied
       ? secretClashes(set.secrets).map((c) => ({ ...c, message: secretClashMessage(c) }))
+      : [],
+    credentialsInSids: o.applied
+      ? credentialsInSids(set.keys, set.secrets).map((c) => ({ ...c, message: credentialInSidMessage(c) }))
       : [],
   };
 }

@@ -166,6 +166,53 @@ describe('startCompileThread', () => {
     expect(JSON.stringify(outcomes)).not.toContain(TOKEN);
   });
 
+  // Twelfth round (probe legit finding 2): the quick start's placeholder auth token sat inside its
+  // Account SID, and every allowed Twilio call was answered 502 after Twilio acted, serve silent.
+  it('reports a Twilio auth token inside its own Account SID, for serve to warn of, never the value', async () => {
+    const zeros = '0'.repeat(32);
+    await put(
+      'twilio.yaml',
+      `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: sms, namespace: agents }
+spec: { vendor: twilio, limits: { perDayUsd: "5" } }
+---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: sms-bot, namespace: agents }
+spec:
+  vendor: twilio
+  policyRef: { name: sms }
+  upstreamSecretRef: { name: twilio-up }
+  tokenSecretRef: { name: sms-bot-token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: twilio-up, namespace: agents }
+stringData: { accountSid: AC${zeros}, authToken: "${zeros}" }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: sms-bot-token, namespace: agents }
+stringData: { token: ${newToken('twilio')} }
+`,
+    );
+    thread = await start();
+    expect(outcomes.map((x) => x.o.credentialsInSids)).toEqual([
+      [
+        {
+          secret: 'agents/twilio-up',
+          key: 'agents/sms-bot',
+          field: 'authToken',
+          message: expect.stringMatching(
+            /^Secret agents\/twilio-up: field "authToken" \(the upstream credential of VaultKey agents\/sms-bot\) appears inside its accountSid/,
+          ),
+        },
+      ],
+    ]);
+    expect(JSON.stringify(outcomes.map((x) => x.o.credentialsInSids))).not.toContain(`"${zeros}"`);
+  });
+
   it('rejects a start whose manifests are invalid, with every problem', async () => {
     await put(
       'key.yaml',

@@ -8,6 +8,7 @@ import { parseStreamMessage } from '../distribution/protocol.ts';
 import { createTableFeed } from '../distribution/table-feed.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Log } from '../telemetry/logger.ts';
+import type { CredentialInSid } from './credential-in-sid-warnings.ts';
 import { moduleCacheDir } from './module-cache.ts';
 import type { SecretClash } from './secret-clash-warnings.ts';
 
@@ -46,6 +47,8 @@ export interface CompileSummary {
   readonly notReady: readonly NotReady[];
   /** Secret fields in both data and stringData with different values: serve warns of each. */
   readonly secretClashes: readonly (SecretClash & { readonly message: string })[];
+  /** Twilio secrets inside their own SIDs, whose every answer would be withheld: serve warns of each. */
+  readonly credentialsInSids: readonly (CredentialInSid & { readonly message: string })[];
 }
 
 /** Messages from the compile thread, in the order it sent them. */

@@ -344,6 +344,56 @@ stringData: { token: ${old} }
 // The first explanation loads every vendor's catalog and the proxy's modules: give it time.
 // Sixth round: under requestsPerMinute 1 a lookup-priced call (a refund by charge) counts 2 and can
 // never pass; the check said nothing.
+// Twelfth round (probe legit finding 2): the quick start's placeholder auth token (32 zeros) sat inside
+// its placeholder Account SID, which every Twilio answer carries, so every allowed call was answered
+// 502 credential_in_response after Twilio acted, without a word before.
+describe('policyCheck: a Twilio secret inside its own SID', () => {
+  const twilioKey = (name: string, secret: string) => `---
+apiVersion: keybrake.dev/v1alpha1
+kind: VaultKey
+metadata: { name: ${name}, namespace: agents }
+spec:
+  vendor: twilio
+  policyRef: { name: sms }
+  upstreamSecretRef: { name: ${secret} }
+  tokenSecretRef: { name: ${name}-token }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-token, namespace: agents }
+stringData: { token: ${newToken('twilio')} }
+`;
+  const upstream = (name: string, fields: string) => `---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}, namespace: agents }
+stringData: { ${fields} }
+`;
+  it('warns of an auth token or API key secret the scan finds in the Account SID, never showing it, and passes', async () => {
+    const zeros = '0'.repeat(32);
+    const hex = '0123456789abcdef'.repeat(2);
+    await writeFile(
+      join(dir, 'm.yaml'),
+      `apiVersion: keybrake.dev/v1alpha1
+kind: SpendPolicy
+metadata: { name: sms, namespace: agents }
+spec: { vendor: twilio, limits: { perDayUsd: "5" } }
+${twilioKey('zeros', 'up-zeros')}${upstream('up-zeros', `accountSid: AC${zeros}, authToken: "${zeros}"`)}${twilioKey('sk', 'up-sk')}${upstream('up-sk', `accountSid: AC${hex}, apiKeySid: SK${hex}, apiKeySecret: ${hex}`)}${twilioKey('apart', 'up-apart')}${upstream('up-apart', `accountSid: AC${zeros}, authToken: "${hex}"`)}`,
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    const warning = (secret: string, field: string, key: string) =>
+      `warning: Secret agents/${secret}: field "${field}" (the upstream credential of VaultKey agents/${key}) appears inside its accountSid, which every Twilio answer carries: every answer would be withheld as carrying the credential (502 credential_in_response) after Twilio acted on the call; use the account's real ${field}, or a placeholder that is no part of the SID`;
+    expect(lines).toEqual([
+      warning('up-zeros', 'authToken', 'zeros'),
+      warning('up-sk', 'apiKeySecret', 'sk'),
+      'ok: 1 SpendPolicy, 3 VaultKey, 3 served, 0 error(s)',
+    ]);
+    expect(ok).toBe(true);
+    expect(lines.join('\n')).not.toContain(`"${zeros}"`);
+    expect(lines.join('\n')).not.toContain(hex);
+  });
+});
+
 describe('policyCheck: a request rate too low for the lookups a policy admits', () => {
   const policyYaml = (name: string, vendor: string, rpm: number, endpoints?: string[]) =>
     `---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: ${name}, namespace: a }\nspec:\n  vendor: ${vendor}\n  limits: { perCallUsd: "100", perDayUsd: "1000", requestsPerMinute: ${rpm} }\n${endpoints ? `  allow: { endpoints: ${JSON.stringify(endpoints)} }\n` : ''}`;

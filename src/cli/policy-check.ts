@@ -12,6 +12,7 @@ import { createFileReader, flattenEntries, loadManifests } from '../sources/file
 import { tokenPrefixesOf } from '../tokens/redact.ts';
 import type { PricingOverrides } from '../vendors/registry.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
+import { credentialInSidMessage, credentialsInSids } from './credential-in-sid-warnings.ts';
 import { redactedExplanation } from './explain-redaction.ts';
 import { octalWarnings } from './octal-warnings.ts';
 import { policyWarnings } from './policy-warnings.ts';
@@ -154,7 +155,7 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * Secret, an expired or suspended key, a request rate too low for the lookups a policy admits, an
  * allowlist entry that never matches or repeats, a limit above a cap that bounds it, a zero-padded
  * number read as octal, an upstream key not shaped like the vendor's, a Secret field in both data and
- * stringData with different values) as warnings, then a summary.
+ * stringData with different values, a Twilio secret inside its own SID) as warnings, then a summary.
  * Safe for CI logs: no secrets.
  */
 export async function policyCheck(
@@ -208,6 +209,7 @@ export async function policyCheck(
   lines.push(...(await allowlistWarnings(set.policies)));
   lines.push(...upstreamShapeWarnings(set.keys, set.secrets));
   lines.push(...secretClashes(set.secrets).map((c) => `warning: ${secretClashMessage(c)}`));
+  lines.push(...credentialsInSids(set.keys, set.secrets).map((c) => `warning: ${credentialInSidMessage(c)}`));
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;
   lines.push(

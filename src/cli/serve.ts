@@ -205,4 +205,7 @@ function logCompiled(log: Log, o: CompileSummary): void {
   // policy-check's warning too: the value in force is stringData's, which a user who rotated the
   // token through data: does not expect (twelfth round). Never the values.
   for (const { message, ...c } of o.secretClashes) log.warn({ kind: 'Secret', ...c }, message);
+  // policy-check's warning too: every answer of such a key is withheld after Twilio acted (twelfth
+  // round). Names and field names only.
+  for (const { message, ...c } of o.credentialsInSids) log.warn({ kind: 'Secret', ...c }, message);
 }

@@ -42,7 +42,9 @@ stringData: ${upstream}
 }
 
 const HEX = '0123456789abcdef0123456789abcdef';
-const SID = `AC${HEX}`;
+// Another run of hex digits than the token's: a token inside its SID is warned of on its own
+// (credential-in-sid-warnings.ts, twelfth round).
+const SID = `AC${'fedcba9876543210'.repeat(2)}`;
 
 // Eighth round: an upstream Secret holding `sk_tset_…` (a typo) passed policy-check silently, and
 // every call would have been refused by Stripe.
