@@ -277,7 +277,9 @@ describe.concurrent('keybrake demo', () => {
   it('refuses an amount that is not one', async () => {
     const r = await cli(['demo', '--amount', 'abc']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--amount must be a decimal USD amount such as 9.99 (digits and a point): "abc"');
+    expect(r.stderr).toContain(
+      '--amount must be a decimal USD amount such as 9.99 (digits and a point): "abc"',
+    );
   });
 });
 
