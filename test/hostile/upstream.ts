@@ -502,6 +502,13 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     default_tax_rates: [],
     automatic_tax: { enabled: false },
     total_taxes: [],
+    // Its lines, as Stripe answers every invoice (twelfth round: a line whose tax a call replaces is
+    // read here for the tax credit it gives back): one $10.00 charge.
+    lines: {
+      object: 'list',
+      has_more: false,
+      data: [{ id: 'il_1', object: 'line_item', amount: 1000, currency: 'usd', taxes: [] }],
+    },
   },
   '/v1/customers/cus_allowed': {
     id: 'cus_allowed',
@@ -937,6 +944,12 @@ const STRIPE_OBJECTS: Record<string, Json> = {
       },
     ],
   },
+  // Twelfth round, probe fixes12c (stripe-credits.yaml): drafts Stripe charges on its own, $0.00 due,
+  // +$600.00 and a -$480.00 credit taxed -$120.00 (25 % exclusive): in_vat_big by the credit's own
+  // rate, in_vat_default by the invoice's default_tax_rates (the charge exempt: no tax on it).
+  // Taking the credit's tax off has Stripe charge $120.00: over stripe-caps' $100 a call.
+  '/v1/invoices/in_vat_big': creditTaxedDraft('in_vat_big', false),
+  '/v1/invoices/in_vat_default': creditTaxedDraft('in_vat_default', true),
   // Tenth round (stripe-tax.yaml): a $10 draft Stripe finalises and charges on its own, whose
   // default tax rate (100 %, exclusive) taxes every line put on it; and one that waits for a finalize.
   '/v1/invoices/in_taxed': {
@@ -951,6 +964,23 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     default_tax_rates: [{ id: 'txr_1', object: 'tax_rate', percentage: 100, inclusive: false }],
     automatic_tax: { enabled: false },
     total_taxes: [{ amount: 1000, tax_rate_details: { tax_rate: 'txr_1' } }],
+    // Its lines, as Stripe answers every invoice (twelfth round: taking its tax off reads what tax
+    // credit they give): a $10.00 charge taxed $10.00 by the default rate.
+    lines: {
+      object: 'list',
+      has_more: false,
+      data: [
+        {
+          id: 'il_t',
+          object: 'line_item',
+          amount: 1000,
+          currency: 'usd',
+          taxes: [
+            { amount: 1000, tax_behavior: 'exclusive', taxable_amount: 1000, type: 'tax_rate_details' },
+          ],
+        },
+      ],
+    },
   },
   '/v1/invoices/in_waits': {
     id: 'in_waits',
@@ -1225,11 +1255,68 @@ function stripeAnswer(method: string, path: string, body: Buffer): Json {
   }
   if (method === 'POST' && path === '/v1/identity/verification_sessions/vs_1')
     return { ...VERIFICATION_SESSION, metadata: { a: form.get('metadata[a]') } };
+  // An invoice item updated is answered as Stripe does: the item at its new amount, which never
+  // shows the credit it gave back (stripe-credits.yaml: such an update settles at its reservation).
+  const item = method === 'POST' && path.startsWith('/v1/invoiceitems/') ? STRIPE_OBJECTS[path] : undefined;
+  if (item !== undefined) return updatedItem(item, form);
   if (method === 'GET' && path === '/v1/terminal/configurations')
     return { object: 'list', data: [TERMINAL_CONFIGURATION], has_more: false, url: path };
   if (method === 'GET' && !path.split('/')[3])
     return { object: 'list', data: [], has_more: false, url: path };
   return { id: `${resource}_hostile`, object: resource.replace(/s$/, ''), deleted: method === 'DELETE' };
+}
+
+/** An invoice item with the `amount` (or `quantity` × its unit amount) an update gives it. */
+function updatedItem(item: Json, form: URLSearchParams): Json {
+  const amount = form.get('amount');
+  const quantity = form.get('quantity');
+  const was = typeof item['amount'] === 'number' ? item['amount'] : 0;
+  const perUnit =
+    was / (typeof item['quantity'] === 'number' && item['quantity'] !== 0 ? item['quantity'] : 1);
+  if (amount !== null) return { ...item, amount: Number(amount) };
+  if (quantity !== null) return { ...item, quantity: Number(quantity), amount: perUnit * Number(quantity) };
+  return item;
+}
+
+/**
+ * A draft Stripe charges on its own with $0.00 due: +$600.00 and a -$480.00 credit line taxed
+ * -$120.00 (25 % exclusive), rendered as Stripe's definition renders it (`taxes` on each line),
+ * the lines `il_…_charge` and `il_…_credit`; `byDefault`: the rate is the invoice's `default_tax_rates`, else the credit's own.
+ */
+function creditTaxedDraft(id: string, byDefault: boolean): Json {
+  const rate = {
+    id: 'txr_vat25',
+    object: 'tax_rate',
+    inclusive: false,
+    percentage: 25,
+    rate_type: 'percentage',
+  };
+  const vat = { amount: -12000, tax_behavior: 'exclusive', taxable_amount: -48000, type: 'tax_rate_details' };
+  const line = id.replace(/^in_/, 'il_');
+  return {
+    id,
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    auto_advance: true,
+    amount_due: 0,
+    amount_remaining: 0,
+    total: 0,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    default_tax_rates: byDefault ? [rate] : [],
+    automatic_tax: { enabled: false, status: null },
+    total_discount_amounts: [],
+    total_taxes: [vat],
+    lines: {
+      object: 'list',
+      has_more: false,
+      data: [
+        { id: `${line}_charge`, object: 'line_item', amount: 60000, currency: 'usd', taxes: [] },
+        { id: `${line}_credit`, object: 'line_item', amount: -48000, currency: 'usd', taxes: [vat] },
+      ],
+    },
+  };
 }
 
 /** Unit amounts of the Prices a schedule preview bills by id (stripe-schedules.yaml). */

@@ -233,7 +233,7 @@ export function invoiceRemoveLines(invoice: string, params: Params, rates: Excha
     if (id === undefined) return deny('body_invalid', 'Each line to remove needs its "id".');
     ids.push(id);
   }
-  return chain([ownChargeRead(invoice, (o) => creditsOf(o, ids), rates)]);
+  return givesBack(chain([ownChargeRead(invoice, (o) => creditsOf(o, ids), rates)]));
 }
 
 /** The credit (negative amount and taxes) of the named lines of an invoice as read; undefined when one is not in it. */
@@ -277,6 +277,48 @@ function lineCredit(line: Obj | undefined): bigint | undefined {
   return net < 0n ? -net : 0n;
 }
 
+/**
+ * The credit a line as read gives by its tax alone (minor units): its credit with its tax
+ * (lineCredit) less its own amount's; 0 for a line that charges. Undefined where lineCredit is.
+ */
+function lineTaxCredit(line: Obj | undefined): bigint | undefined {
+  const credit = lineCredit(line);
+  if (line === undefined || credit === undefined) return undefined;
+  const own = BigInt(Math.max(0, -(line['amount'] as number)));
+  return credit > own ? credit - own : 0n;
+}
+
+/**
+ * The tax credit every line of an invoice as read gives (lineTaxCredit): what taking the invoice's
+ * own tax off (`default_tax_rates=` cleared, `automatic_tax[enabled]=false`) may give back at most,
+ * since a credit's exclusive tax is negative. Every line counts, those taxed by rates of their own
+ * too (which keep them): the answer does not say which tax comes from where. Undefined when a line
+ * cannot be read, or the invoice has lines beyond the first page (`has_more` other than false).
+ */
+const lineTaxCredits: Raise = (o) => {
+  const lines = o['lines'];
+  if (!isObj(lines) || lines['has_more'] !== false || !Array.isArray(lines['data'])) return undefined;
+  let sum = 0n;
+  for (const line of lines['data']) {
+    const credit = lineTaxCredit(isObj(line) ? line : undefined);
+    if (credit === undefined) return undefined;
+    sum += credit;
+  }
+  return sum;
+};
+
+/**
+ * A call priced by the credit it gives back (a credit line or item shrunk, removed, or its tax
+ * taken off): the answer (the item or line as changed, with its new, smaller credit) never shows
+ * that credit, nor what Stripe then charges on its own, so settling from it never counts less than
+ * was reserved (Operation.reservationIsFloor). Found by an adversarial probe (twelfth round): a
+ * shrunk credit item, priced at the credit it gives back, settled at its new amount's positive part,
+ * $0.00, so no day or month cap ever filled.
+ */
+function givesBack(priced: Priced): Priced {
+  return { ...priced, reservationIsFloor: true };
+}
+
 /** An amount in minor units as Stripe reports one: an integer BigInt takes whole. */
 function isMinor(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
@@ -293,7 +335,8 @@ function isMinor(v: unknown): v is number {
 export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
   const creditOf = (o: Obj): bigint | undefined =>
     isMinor(o['amount']) ? BigInt(Math.max(0, -o['amount'])) : undefined;
-  return chain([
+  // The answer (the deleted item) shows none of the credit it gave (givesBack).
+  const priced = chain([
     {
       path: `/v1/invoiceitems/${item}`,
       describe: 'the credit the invoice item gives, with its tax',
@@ -314,6 +357,7 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
       },
     },
   ]);
+  return givesBack(priced);
 }
 
 /**
@@ -389,14 +433,29 @@ export function invoiceUpdate(
   const collects = autoCollects(params);
   if (isDenial(collects)) return collects;
   // New discounts replace the invoice's: at most what it gives now comes back. Taxes added:
-  // unbounded. Taxes taken off (`default_tax_rates=` cleared, `automatic_tax[enabled]=false`) only
-  // lower what it charges: the lines' own rates stay theirs, and Stripe takes no tax rates on an
-  // invoice with automatic tax, so none wakes when it is turned off (addsTax; tenth round, a billing
-  // agent could not take a wrong rate off an auto-charging renewal draft).
-  const raise = raiseOf(hasAny(params, DISCOUNT_KEYS), addsTax(params));
+  // unbounded. Taxes taken off (`default_tax_rates=` cleared, `automatic_tax[enabled]=false`) lower
+  // what a charge costs but raise a credit (its exclusive tax is negative): the lines' tax credit
+  // comes back (lineTaxCredits). The lines' own rates stay theirs, and Stripe takes no tax rates on
+  // an invoice with automatic tax, so none wakes when it is turned off (addsTax; tenth round, a
+  // billing agent could not take a wrong rate off an auto-charging renewal draft). Found by an
+  // adversarial probe (twelfth round): clearing the default rates that taxed only a -$400.00 credit
+  // was free, and Stripe charged its $100.00 VAT back on its own.
+  const taxed = addsTax(params);
+  const untaxed = !taxed && hasAny(params, ['default_tax_rates', 'automatic_tax']);
+  const raise = plus(raiseOf(hasAny(params, DISCOUNT_KEYS), taxed), untaxed ? lineTaxCredits : undefined);
   if (!collects && !raise) return shipping === undefined ? undefined : pricedCost(shipping);
   const due = collects ? dueRead(invoice, rates, raise) : ownChargeRead(invoice, raise!, rates);
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
+}
+
+/** Both raises summed (undefined when either cannot say); either alone when the other is none. */
+function plus(a: Raise | undefined, b: Raise | undefined): Raise | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return (o) => {
+    const x = a(o);
+    const y = b(o);
+    return x === undefined || y === undefined ? undefined : x + y;
+  };
 }
 
 /** Whether an invoice update has Stripe finalise (or retry) and charge the invoice on its own. */
@@ -866,14 +925,26 @@ export function invoiceLines(
     const amounts = counted && hasAny(one, LINE_AMOUNT_KEYS);
     newAmounts ||= amounts && !existing;
     changedAmounts ||= amounts && existing;
-    if (amounts && existing) {
+    // An existing line's own tax replaced (`tax_rates`, `tax_amounts`, cleared or not): a credit's
+    // exclusive tax is negative, so the credit it gave comes back (twelfth round: `tax_rates=` on
+    // a -$400.00 credit with -$100.00 VAT was free, and Stripe charged the $100.00 back on its own).
+    const retaxed = existing && hasAny(one, LINE_TAX_KEYS);
+    if (existing && (amounts || retaxed)) {
       const id = single ? line : scalar(one, 'id');
       if (isDenial(id)) return id;
       if (id === undefined || id === '') return deny('body_invalid', 'Each line to update needs its "id".');
       const a = signedAmount(one, 'amount');
       if (isDenial(a)) return a;
-      // The credit the line keeps: what a new negative amount gives. A price or an item gives none.
-      changed.push({ id, keeps: a !== undefined && a < 0 ? BigInt(-a) : 0n });
+      const taxKept = negativeTaxAmounts(one);
+      if (isDenial(taxKept)) return taxKept;
+      // The credit the line keeps: what a new negative amount gives (a price or an item gives none),
+      // its tax not counted; with its amount unchanged, that amount's and what new negative
+      // `tax_amounts` give.
+      changed.push(
+        amounts
+          ? { id, keeps: () => (a !== undefined && a < 0 ? BigInt(-a) : 0n) }
+          : { id, keeps: (l) => BigInt(Math.max(0, -(l['amount'] as number))) + taxKept },
+      );
     }
   }
   const ownTax = changedAmounts
@@ -888,11 +959,13 @@ export function invoiceLines(
   // Nothing charged (a line's metadata, description or period): free, once the invoice is read for
   // its customer, so a customer allowlist governs every change of that customer's invoice lines as it
   // governs a priced one (tenth round: a metadata update of another customer's line was unread).
-  if (!moves && !raise) return customerOf(`/v1/invoices/${invoice}`, 'invoice');
+  if (!moves && !raise && changed.length === 0) return customerOf(`/v1/invoices/${invoice}`, 'invoice');
   const reads = tallyReads(tally, rates);
   if (isDenial(reads)) return reads;
   const fixed = tally.fixed;
-  return chain(
+  // A changed line, or an item attached (priced with the credit it gives back: itemUpdateRead),
+  // gives back credit that Stripe's answer never shows: never settled below the reservation.
+  const priced = chain(
     [
       {
         path: `/v1/invoices/${invoice}`,
@@ -922,12 +995,33 @@ export function invoiceLines(
     ],
     tally.micros,
   );
+  return changed.length > 0 || tally.items.length > 0 ? givesBack(priced) : priced;
 }
 
-/** An existing line whose amount a call changes: its id, and the credit (minor units) it keeps. */
+/**
+ * An existing line whose amount or own tax a call changes: its id, and the credit (minor units) it
+ * keeps, given the line as read.
+ */
 interface ChangedLine {
   readonly id: string;
-  readonly keeps: bigint;
+  readonly keeps: (line: Obj) => bigint;
+}
+
+/** Parameters by which a call replaces an existing line's own tax (explicit amounts, or its rates). */
+const LINE_TAX_KEYS = ['tax_rates', 'tax_amounts'];
+
+/** What a line's new negative `tax_amounts[][amount]` give (minor units); 0 without any. */
+function negativeTaxAmounts(line: Params): bigint | Denial {
+  if (!Object.hasOwn(line, 'tax_amounts') || line['tax_amounts'] === '') return 0n;
+  const taxes = objectList(line, 'tax_amounts');
+  if (isDenial(taxes)) return taxes;
+  let sum = 0n;
+  for (const tax of taxes ?? []) {
+    const a = signedAmount(tax, 'amount');
+    if (isDenial(a)) return a;
+    if (a !== undefined && a < 0) sum += BigInt(-a);
+  }
+  return sum;
 }
 
 /**
@@ -940,9 +1034,11 @@ interface ChangedLine {
 function creditReturned(o: Obj, changed: readonly ChangedLine[]): bigint | undefined {
   let sum = 0n;
   for (const { id, keeps } of changed) {
-    const credit = lineCredit(lineOf(o, id));
-    if (credit === undefined) return undefined;
-    if (credit > keeps) sum += credit - keeps;
+    const line = lineOf(o, id);
+    const credit = lineCredit(line);
+    if (line === undefined || credit === undefined) return undefined;
+    const kept = keeps(line);
+    if (credit > kept) sum += credit - kept;
   }
   return sum;
 }
@@ -1245,7 +1341,9 @@ export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeR
   // subscription item's).
   if (!hasAny(params, ITEM_MONEY_KEYS)) return customerOf(`/v1/invoiceitems/${item}`, 'invoice item');
   const read = itemUpdateRead(item, params, rates);
-  return isDenial(read) ? read : chain([read]);
+  // Priced with the credit it gives back and, where Stripe charges the invoice on its own, the
+  // invoice's amount_due: the answer (the item, at its new amount) shows neither (givesBack).
+  return isDenial(read) ? read : givesBack(chain([read]));
 }
 
 /**

@@ -2408,6 +2408,162 @@ describe('changes that raise what Stripe charges on its own', () => {
     ).toBe(expected);
   });
 
+  // Found by an adversarial probe (twelfth round, fixes12c finding 1): a shrunk credit item was
+  // priced at the credit it gives back (and amount_due where Stripe charges the invoice on its own),
+  // then settled at its new amount's positive part, $0.00, so no day or month cap ever filled. The
+  // answer never shows the credit given back: such calls settle never below their reservation.
+  const creditItem = (extra: object = {}) => ({
+    object: 'invoiceitem',
+    id: 'ii_1',
+    amount: -5000,
+    currency: 'usd',
+    quantity: 1,
+    tax_rates: [],
+    pricing: { type: null, price_details: null, unit_amount_decimal: '-5000' },
+    invoice: 'in_1',
+    ...extra,
+  });
+  it.each([
+    ['shrunk on an invoice Stripe charges on its own', 'amount=-1', {}, { amount: -1 }, usd(9000 + 4999)],
+    ['set to quantity 0', 'quantity=0', {}, { amount: 0, quantity: 0 }, usd(9000 + 5000)],
+    ['shrunk, pending', 'amount=-1', { invoice: null }, { amount: -1 }, usd(4999)],
+    ['set to quantity 0, pending', 'quantity=0', { invoice: null }, { amount: 0, quantity: 0 }, usd(5000)],
+    ['turned into a charge', 'amount=700', {}, { amount: 700 }, usd(700 + 9000 + 5000)],
+  ])('settles a credit invoice item %s never below its reservation', (_name, form, was, now, expected) => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', form);
+    const seen = walk(o, { 'GET /v1/invoiceitems/ii_1': creditItem(was), 'GET /v1/invoices/in_1': plain() });
+    expect(seen.cost).toBe(expected);
+    // Stripe answers the item as updated: its new amount, never the credit it gave back.
+    expect(settled({ ...o, costMicros: seen.cost! }, creditItem({ ...was, ...now }))).toBe(expected);
+  });
+
+  it('still settles an invoice item raised at what Stripe reports when that is more', () => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', 'amount=1000');
+    const item = creditItem({ amount: 1 });
+    const seen = walk(o, { 'GET /v1/invoiceitems/ii_1': item, 'GET /v1/invoices/in_1': plain() });
+    expect(seen.cost).toBe(usd(1000));
+    expect(settled({ ...o, costMicros: seen.cost! }, { ...item, amount: 1200 })).toBe(usd(1200));
+  });
+
+  it.each([
+    ['POST', '/v1/invoices/in_1/lines/il_credit', 'amount=-1'],
+    ['POST', '/v1/invoices/in_1/update_lines', 'lines[0][id]=il_credit&lines[0][amount]=-1'],
+    ['POST', '/v1/invoices/in_1/lines/il_credit', 'tax_rates='],
+    ['POST', '/v1/invoices/in_1/add_lines', 'lines[0][invoice_item]=ii_1&lines[0][quantity]=0'],
+    ['POST', '/v1/invoices/in_1/remove_lines', 'lines[0][id]=il_credit&lines[0][behavior]=delete'],
+    ['DELETE', '/v1/invoiceitems/ii_1', ''],
+    ['POST', '/v1/invoiceitems/ii_1', 'amount=-1'],
+  ])('never settles %s %s (%s) below its reservation: the credit it gives back', (method, path, form) => {
+    const o = op(method, path, form);
+    expect(o.reservationIsFloor).toBe(true);
+    expect(settled({ ...o, costMicros: usd(5000) }, creditItem({ amount: -1 })) ?? usd(5000)).toBe(usd(5000));
+  });
+
+  // Found by an adversarial probe (twelfth round, fixes12c finding 2): taking a credit line's own tax
+  // off (`tax_rates=`, its `tax_amounts` replaced) was free on the premise that taking tax off adds
+  // nothing; a credit's exclusive tax is negative, and Stripe charged it back on its own ($100.00 for
+  // a -$400.00 credit with 25 % VAT, on a draft whose amount_due was $0.00). It counts as the credit
+  // the line gives back now, read as a changed line's credit is.
+  const vatLine = {
+    id: 'il_credit',
+    object: 'line_item',
+    amount: -40000,
+    currency: 'usd',
+    taxes: [{ amount: -10000, tax_behavior: 'exclusive', taxable_amount: -40000, type: 'tax_rate_details' }],
+  };
+  const vatCredit = (extra: object = {}, line: object = vatLine) =>
+    auto({
+      amount_due: 0,
+      total: 0,
+      total_discount_amounts: [],
+      lines: {
+        object: 'list',
+        has_more: false,
+        data: [{ id: 'il_1', object: 'line_item', amount: 50000, currency: 'usd', taxes: [] }, line],
+      },
+      ...extra,
+    });
+  const { taxes: _vat, ...untaxedLine } = vatLine;
+  it.each([
+    ['its tax rates cleared', '/v1/invoices/in_1/lines/il_credit', 'tax_rates=', vatCredit(), usd(10000)],
+    [
+      'its tax rates cleared by update_lines',
+      '/v1/invoices/in_1/update_lines',
+      'lines[0][id]=il_credit&lines[0][tax_rates]=',
+      vatCredit(),
+      usd(10000),
+    ],
+    [
+      'its tax_amounts replaced by 0',
+      '/v1/invoices/in_1/lines/il_credit',
+      'tax_amounts[0][amount]=0&tax_amounts[0][taxable_amount]=-40000&tax_amounts[0][tax_rate_data][display_name]=VAT&tax_amounts[0][tax_rate_data][inclusive]=false&tax_amounts[0][tax_rate_data][percentage]=0',
+      vatCredit(),
+      usd(10000),
+    ],
+    [
+      'its tax_amounts replaced by a smaller credit',
+      '/v1/invoices/in_1/lines/il_credit',
+      'tax_amounts[0][amount]=-4000&tax_amounts[0][taxable_amount]=-40000&tax_amounts[0][tax_rate_data][display_name]=VAT&tax_amounts[0][tax_rate_data][inclusive]=false&tax_amounts[0][tax_rate_data][percentage]=10',
+      vatCredit(),
+      usd(6000),
+    ],
+    ['its tax_amounts cleared', '/v1/invoices/in_1/lines/il_credit', 'tax_amounts=', vatCredit(), usd(10000)],
+    [
+      'its tax rates cleared, read under a 2024 version (tax_amounts)',
+      '/v1/invoices/in_1/lines/il_credit',
+      'tax_rates=',
+      vatCredit(
+        {},
+        { ...untaxedLine, tax_amounts: [{ amount: -10000, inclusive: false, tax_rate: 'txr_1' }] },
+      ),
+      usd(10000),
+    ],
+    [
+      'its tax rates cleared, its line saying no tax',
+      '/v1/invoices/in_1/lines/il_credit',
+      'tax_rates=',
+      vatCredit({}, untaxedLine),
+      undefined,
+    ],
+    [
+      'its tax rates cleared, not on the first page',
+      '/v1/invoices/in_1/lines/il_gone',
+      'tax_rates=',
+      vatCredit(),
+      undefined,
+    ],
+    ['a charging line, its tax rates cleared', '/v1/invoices/in_1/lines/il_1', 'tax_rates=', vatCredit(), 0],
+  ])(
+    'prices a credit line with %s at the tax credit it gives back',
+    (_name, path, form, invoice, expected) => {
+      expect(cost('POST', path, form, invoice)).toBe(expected);
+      if (expected !== undefined && expected > 0) {
+        // Where the invoice waits for a finalize, the credit given back still counts, as an amount put on it.
+        expect(cost('POST', path, form, { ...invoice, auto_advance: false })).toBe(expected);
+      }
+    },
+  );
+
+  it.each([
+    ['default_tax_rates=', 'the default tax rates cleared'],
+    ['automatic_tax[enabled]=false', 'automatic tax turned off'],
+  ])('prices an invoice update %s (%s) by the tax credit its lines give', (form) => {
+    const taxed = { default_tax_rates: [vat] };
+    expect(op('POST', '/v1/invoices/in_1', form)).toMatchObject({ class: 'money' });
+    expect(cost('POST', '/v1/invoices/in_1', form, vatCredit(taxed))).toBe(usd(10000));
+    // Waiting for a finalize: priced then, from the invoice as changed.
+    expect(cost('POST', '/v1/invoices/in_1', form, vatCredit({ ...taxed, auto_advance: false }))).toBe(0);
+    // No credit line taxed: nothing given back.
+    expect(cost('POST', '/v1/invoices/in_1', form, auto())).toBe(usd(9000 + 500));
+    expect(cost('POST', '/v1/invoices/in_1', form, plain())).toBe(0);
+    // A line beyond the first page may be a taxed credit; a credit line that does not say its tax.
+    const more = vatCredit(taxed);
+    expect(
+      cost('POST', '/v1/invoices/in_1', form, { ...more, lines: { ...more.lines, has_more: true } }),
+    ).toBe(undefined);
+    expect(cost('POST', '/v1/invoices/in_1', form, vatCredit(taxed, untaxedLine))).toBe(undefined);
+  });
+
   it.each([
     ['DELETE', '/v1/customers/cus_1/discount', ''],
     ['POST', '/v1/customers/cus_1', 'coupon='],
