@@ -140,12 +140,11 @@ const TRAILING = /[\s.\p{Cc}\p{Cf}]+$/u;
 const LEADING = /^[\s\p{Cc}\p{Cf}]+/u;
 
 /**
- * A segment as a lenient router might read it, to compare with a literal: percent-decoded, cut at a
- * `;` (a matrix parameter), without trailing dots and blanks or leading blanks, compatibility-folded
- * (NFKC) and case-folded. `RECEIVING`, `receiving.`, `receiving;x`, `receiving%20` and `ｒｅｃｅｉｖｉｎｇ`
- * are all `receiving`.
+ * A path segment as a lenient router might read it: percent-decoded, cut at a `;` (a matrix
+ * parameter), without trailing dots and blanks or leading blanks, compatibility-folded (NFKC). Letter
+ * case is the caller's to fold (literalForm folds names, Stripe's v2 check lower-cases).
  */
-function literalForm(segment: string): string {
+export function lenientSegment(segment: string): string {
   let text = segment;
   try {
     text = decodeURIComponent(segment);
@@ -154,7 +153,15 @@ function literalForm(segment: string): string {
   }
   const semicolon = text.indexOf(';');
   if (semicolon !== -1) text = text.slice(0, semicolon);
-  return foldName(text.replace(TRAILING, '').replace(LEADING, '').normalize('NFKC'));
+  return text.replace(TRAILING, '').replace(LEADING, '').normalize('NFKC');
+}
+
+/**
+ * A segment as a lenient router might read it, to compare with a literal: lenientSegment, case-folded.
+ * `RECEIVING`, `receiving.`, `receiving;x`, `receiving%20` and `ｒｅｃｅｉｖｉｎｇ` are all `receiving`.
+ */
+function literalForm(segment: string): string {
+  return foldName(lenientSegment(segment));
 }
 
 function insert<Row extends OperationRow<string>>(root: TrieNode<Row>, row: Row): void {

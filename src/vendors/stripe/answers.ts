@@ -1,4 +1,5 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { endOfLiteral, skipSpace } from '../json-text.ts';
 import { type Operation, WITHHELD } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 
@@ -243,20 +244,4 @@ function withheldJson(text: string, urls: ReadonlySet<string>): string {
     start = text.indexOf('"', end);
   }
   return copied === 0 ? text : out + text.slice(copied);
-}
-
-/** The index of the first character from `at` (walking by `step`) that is not JSON whitespace. */
-function skipSpace(text: string, at: number, step: 1 | -1): number {
-  let i = at;
-  while (i >= 0 && i < text.length && JSON_SPACE.has(text[i]!)) i += step;
-  return i;
-}
-
-const JSON_SPACE: ReadonlySet<string> = new Set([' ', '\t', '\n', '\r']);
-
-/** The index just past the closing quote of the string literal that opens at `start`. */
-function endOfLiteral(text: string, start: number): number {
-  let i = start + 1;
-  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-  return i + 1;
 }

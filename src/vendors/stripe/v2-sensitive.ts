@@ -1,4 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
+import { lenientSegment } from '../operation-table.ts';
 
 /**
  * Stripe v2 operations that mint a credential or change who can act on the account: refused whatever
@@ -51,24 +52,11 @@ export function v2SensitiveDenial(method: string, path: string): Denial | undefi
   return undefined;
 }
 
-const TRAILING = /[\s.\p{Cc}\p{Cf}]+$/u;
-const LEADING = /^[\s\p{Cc}\p{Cf}]+/u;
-
-/** The path's segments as a lenient router might read them, one trailing slash dropped. */
+/** The path's segments as a lenient router might read them (lenientSegment, lower-cased), one trailing slash dropped. */
 function lenientSegments(path: string): string[] {
   const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   return trimmed
     .slice(1)
     .split('/')
-    .map((segment) => {
-      let text = segment;
-      try {
-        text = decodeURIComponent(segment);
-      } catch {
-        // The route stage refuses a malformed escape first; compared as written otherwise.
-      }
-      const semicolon = text.indexOf(';');
-      if (semicolon !== -1) text = text.slice(0, semicolon);
-      return text.replace(TRAILING, '').replace(LEADING, '').normalize('NFKC').toLowerCase();
-    });
+    .map((segment) => lenientSegment(segment).toLowerCase());
 }
