@@ -1145,6 +1145,25 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     destination: 'acct_good1',
     source_transaction: 'ch_connect',
   },
+  // Fixes12d (finding 1): a $6,000.00 transfer funded by ch_connect ($50 fee) with all but $60.00
+  // reversed already; and one whose answer does not say what was reversed.
+  '/v1/transfers/tr_nearly': {
+    id: 'tr_nearly',
+    object: 'transfer',
+    amount: 600_000,
+    amount_reversed: 594_000,
+    currency: 'usd',
+    destination: 'acct_good1',
+    source_transaction: 'ch_connect',
+  },
+  '/v1/transfers/tr_unsaid': {
+    id: 'tr_unsaid',
+    object: 'transfer',
+    amount: 600_000,
+    currency: 'usd',
+    destination: 'acct_good1',
+    source_transaction: 'ch_connect',
+  },
   '/v1/transfers/tr_balance': {
     id: 'tr_balance',
     object: 'transfer',

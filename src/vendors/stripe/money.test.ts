@@ -460,6 +460,26 @@ describe("what a refund's flags move besides the refund", () => {
     },
   );
 
+  // Twelfth round (probe fixes12d): an amount that takes everything left of the transfer is a full
+  // reversal, so Stripe refunds the whole fee (it counted 1500 × 1500/4500 before).
+  const nearly = { ...funded, amount_reversed: 3000 };
+  it.each([
+    ['the amount left: the whole fee', 'amount=1500&refund_application_fee=true', usd(1500 + 1500)],
+    ['more than is left: the whole fee', 'amount=2000&refund_application_fee=true', usd(2000 + 1500)],
+    ['less than is left: in proportion', 'amount=1499&refund_application_fee=true', usd(1499 + 500)],
+  ])('prices a reversal of a transfer with 1500 left, %s', (_n, form, cost) => {
+    const o = op('POST', '/v1/transfers/tr_1/reversals', form);
+    expect(walk(o, { 'GET /v1/transfers/tr_1': nearly, 'GET /v1/charges/ch_1': connect }).cost).toBe(cost);
+  });
+
+  it('refuses a reversal by amount with refund_application_fee when the transfer does not say what is left', () => {
+    const o = op('POST', '/v1/transfers/tr_1/reversals', 'amount=100&refund_application_fee=true');
+    const { amount_reversed: _, ...unsaid } = funded;
+    expect(
+      walk(o, { 'GET /v1/transfers/tr_1': unsaid, 'GET /v1/charges/ch_1': connect }).cost,
+    ).toBeUndefined();
+  });
+
   it('refuses a transfer reversal with refund_application_fee when the transfer names no charge', () => {
     const o = op('POST', '/v1/transfers/tr_1/reversals', 'amount=100&refund_application_fee=true');
     // stripe-mock's tr_1: funded from the balance.

@@ -230,6 +230,21 @@ function share(part: number, refund: number, whole: unknown): number {
   return up > BigInt(part) ? part : Number(up);
 }
 
+/**
+ * Whether a reversal takes everything left of the transfer, so Stripe refunds the whole fee: one
+ * without `amount`, and one whose `amount` reaches `amount − amount_reversed` (twelfth round, probe
+ * fixes12d: `amount=` the last $1.00 of a $100.00 transfer counted 1% of the fee while the same
+ * reversal without `amount` counted all of it, as 87027a7 reads a refund of everything still
+ * refundable). Undefined (price_unknown) when the transfer's answer does not say what is left.
+ */
+function fullReversal(transfer: Obj, requested: number | undefined): boolean | undefined {
+  if (requested === undefined) return true;
+  const total = transfer['amount'];
+  const done = transfer['amount_reversed'];
+  if (!isMinor(total) || !isMinor(done) || done > total) return undefined;
+  return requested >= total - done;
+}
+
 function isMinor(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
@@ -268,8 +283,10 @@ export function transferReversal(transfer: string, params: Params, rates: Exchan
                 const whole = ch['application_fee_amount'];
                 if (whole === null) return (ch['application_fee'] ?? null) === null ? 0 : undefined;
                 if (!isMinor(whole)) return undefined;
+                const full = fullReversal(t, requested);
+                if (full === undefined) return undefined;
                 // A full reversal refunds the full fee, whatever was reversed before.
-                const part = requested === undefined ? whole : share(whole, amountReversed, t['amount']);
+                const part = full ? whole : share(whole, amountReversed, t['amount']);
                 return micros(part, ch['currency'], rates);
               },
             },
