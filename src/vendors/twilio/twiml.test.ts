@@ -141,6 +141,17 @@ describe('readTwiml: <Dial> legs are destinations', () => {
     ).not.toHaveProperty('timeLimitSeconds');
   });
 
+  // Twelfth round (probe fixes12d): the value was trimmed before its digits were read, so " 60" cut
+  // the leg at a minute in Keybrake's price while a strict integer read at Twilio lets it run.
+  it.each([' 60', '60 ', '&#10;60', '&#9;60', '60&#13;'])(
+    'reads no time limit from timeLimit="%s" (the longest call is priced)',
+    (value) => {
+      expect(
+        read(R(`<Dial timeLimit="${value}"><Number>+14155550100</Number></Dial>`)).dials[0],
+      ).not.toHaveProperty('timeLimitSeconds');
+    },
+  );
+
   it('refuses a no-break space where an element takes no text', () => {
     expect(denial(R('\u00a0<Hangup/>')).reason).toBe('body_invalid');
   });

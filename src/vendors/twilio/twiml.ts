@@ -400,7 +400,11 @@ function nounDestination(noun: Noun, element: XmlElement): Destination | undefin
 }
 
 function dialOptions(dial: XmlElement): Omit<TwimlDial, 'to'> {
-  const limit = xmlTrimmed(attribute(dial, 'timeLimit') ?? '');
+  // Untrimmed: after the XML parse this is exactly what Twilio's reader gets (attribute
+  // normalisation turns white space into spaces, `&#10;` stays a line feed, neither is trimmed), and
+  // a strict integer read refuses " 60", leaving the leg to run the whole call (twelfth round, probe
+  // fixes12d). Anything but plain digits is no limit, as "60s" is: the leg is priced at the call's.
+  const limit = attribute(dial, 'timeLimit') ?? '';
   const seconds = /^\d{1,9}$/.test(limit) ? Number(limit) : undefined;
   const record = (attribute(dial, 'record') ?? 'do-not-record').toLowerCase();
   const recorded = record !== 'do-not-record' && record !== 'false';
