@@ -867,6 +867,12 @@ describe('writes that open the customer portal', () => {
     ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=false&login_page[x]=1'],
     ['/v1/billing_portal/configurations/bpc_1', 'login_page=on'],
     ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled][]=true'],
+    // Twelfth round (probe fixes12d): other spellings of the name are judged as the name.
+    ['/v1/billing_portal/configurations/bpc_1', 'Login_page[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'LOGIN_PAGE[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page%20[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page%00[enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'login_page[enabled]=false&Login_page[enabled]=true'],
   ])('refuses POST %s with %s whatever the policy says', (path, body) => {
     expect(classify('POST', path, body)).toMatchObject({ reason: 'credential_operation' });
   });
@@ -880,14 +886,26 @@ describe('writes that open the customer portal', () => {
     ['/v1/billing_portal/configurations/bpc_1', 'features[subscription_cancel][enabled]=true'],
     ['/v1/billing_portal/configurations/bpc_1', 'features[subscription_pause][enabled]=true'],
     ['/v1/billing_portal/configurations/bpc_1', 'features=x'],
+    ['/v1/billing_portal/configurations/bpc_1', 'Features[subscription_update][enabled]=true'],
+    ['/v1/billing_portal/configurations/bpc_1', 'features%20[subscription_cancel][enabled]=true'],
+    [
+      '/v1/billing_portal/configurations/bpc_1',
+      'features[invoice_history][enabled]=true&fea_tures[subscription_update][enabled]=true',
+    ],
   ])('makes POST %s with %s need an exact entry (destructive)', (path, body) => {
     const o = op('POST', path, body);
     expect(o).toMatchObject({ class: 'destructive', movesMoney: false });
     expect(o.raisedBy).toContain('portal features');
   });
 
-  it("makes a customer update that changes the customer's email need an exact entry", () => {
-    const o = op('POST', '/v1/customers/cus_1', 'email=agent@attacker.example');
+  it.each([
+    'email=agent@attacker.example',
+    'Email=agent@attacker.example',
+    'email%20=agent@attacker.example',
+    '%20email=agent@attacker.example',
+    'email%00=agent@attacker.example',
+  ])("makes a customer update that changes the customer's email (%s) need an exact entry", (body) => {
+    const o = op('POST', '/v1/customers/cus_1', body);
     expect(o).toMatchObject({ id: 'stripe.customers.update', class: 'destructive', locks: ['cus_1'] });
     expect(o.raisedBy).toContain('email');
   });
@@ -901,6 +919,8 @@ describe('writes that open the customer portal', () => {
     ],
     ['/v1/customers/cus_1', 'name=Ada&metadata[a]=b'],
     ['/v1/customers', 'email=new@example.com'],
+    ['/v1/billing_portal/configurations/bpc_1', 'Login_page[enabled]=false'],
+    ['/v1/billing_portal/configurations/bpc_1', 'Features[invoice_history][enabled]=true'],
   ])('leaves POST %s with %s a free write', (path, body) => {
     expect(op('POST', path, body)).toMatchObject({ class: 'write' });
   });
