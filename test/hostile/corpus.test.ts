@@ -37,10 +37,11 @@ const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
  * round; a dispute, a refund and a review, then their charge or intent, a credit grant, a promotion
  * code, a Treasury outbound payment: eleventh round; a Financial Connections account by either path, an
  * Identity verification session, a billing alert: twelfth round; a transfer, and a shipping rate
- * with its currency options expanded: twelfth round, stripe-side-effects.yaml).
+ * with its currency options expanded: twelfth round, stripe-side-effects.yaml; a customer's pending
+ * invoice items a new invoice takes in: twelfth round, stripe-credits.yaml).
  */
 const LOOKUP =
-  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations|disputes|refunds|reviews|billing\/credit_grants|promotion_codes|treasury\/outbound_payments|transfers|financial_connections\/accounts|linked_accounts|identity\/verification_sessions|billing\/alerts)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options|shipping_rates\/[^/?]+\?expand%5B%5D=fixed_amount\.currency_options)$/;
+  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations|disputes|refunds|reviews|billing\/credit_grants|promotion_codes|treasury\/outbound_payments|transfers|financial_connections\/accounts|linked_accounts|identity\/verification_sessions|billing\/alerts)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options|shipping_rates\/[^/?]+\?expand%5B%5D=fixed_amount\.currency_options|invoiceitems\?customer=[^/?&]+&pending=true&limit=100)$/;
 /**
  * Stripe's invoice preview, which creates nothing: Keybrake's own lookup of what a subscription or
  * schedule charges (tenth round, stripe-schedules.yaml), unless the case itself calls it.

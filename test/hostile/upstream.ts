@@ -197,6 +197,8 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
+  const pending = vendor === 'stripe' && method === 'GET' ? pendingItems(path, req.url ?? '') : undefined;
+  if (pending !== undefined) return { json: pending };
   const rate = vendor === 'stripe' && method === 'GET' ? shippingRate(path, req.url ?? '') : undefined;
   if (rate !== undefined) return { json: rate };
   if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
@@ -1194,6 +1196,19 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     customer: 'cus_other',
     quantity: 1,
   },
+  // Twelfth round, probe fixes12e (stripe-credits.yaml): a pending credit of -$150.00 (no invoice
+  // yet), untaxed: it lowers the customer's next invoice by $150.00.
+  '/v1/invoiceitems/ii_pend': {
+    id: 'ii_pend',
+    object: 'invoiceitem',
+    amount: -15000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    invoice: null,
+    quantity: 1,
+    pricing: { type: null, price_details: null, unit_amount_decimal: '-15000' },
+    tax_rates: [],
+  },
   '/v1/invoiceitems/ii_1': {
     id: 'ii_1',
     object: 'invoiceitem',
@@ -1217,6 +1232,29 @@ const SHIPPING_RATES: Record<string, { amount: number; options: Record<string, {
   '/v1/shipping_rates/shr_gbp': { amount: 500, options: { gbp: { amount: 400 } } },
   '/v1/shipping_rates/shr_flat': { amount: 500, options: {} },
 };
+
+/**
+ * Twelfth round, probe fixes12e (stripe-credits.yaml): cus_credits's pending invoice items, as
+ * `GET /v1/invoiceitems?customer=…&pending=true` answers them: a -$150.00 credit, a -$85.00 credit
+ * with its own 25 % exclusive rate, and a $50.00 charge. Every other customer has none (the list
+ * answer below): a new invoice for cus_allowed takes in nothing.
+ */
+function pendingItems(path: string, url: string): Json | undefined {
+  if (path !== '/v1/invoiceitems') return undefined;
+  const query = new URLSearchParams(url.split('?')[1] ?? '');
+  if (query.get('customer') !== 'cus_credits' || query.get('pending') !== 'true') return undefined;
+  const of = (p: string) => ({ ...STRIPE_OBJECTS[p]!, customer: 'cus_credits', invoice: null });
+  return {
+    object: 'list',
+    url: path,
+    has_more: false,
+    data: [
+      of('/v1/invoiceitems/ii_pend'),
+      of('/v1/invoiceitems/ii_vat_pending'),
+      of('/v1/invoiceitems/ii_1'),
+    ],
+  };
+}
 
 function shippingRate(path: string, url: string): Json | undefined {
   const rate = SHIPPING_RATES[path];

@@ -361,6 +361,20 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
 }
 
 /**
+ * What a pending invoice item as read (no `invoice`) gives the customer's next invoice, perhaps a
+ * renewal Stripe charges on its own: its credit with the tax its own rates add (withOwnTax), as
+ * deleting it counts (invoiceItemDelete); 0 for an item that charges or is on an invoice. Undefined
+ * when it cannot say. Found by an adversarial probe (twelfth round): attaching a -$150.00 pending
+ * credit to a draft that waits (add_lines `invoice_item`) was counted $0.00, and a remove_lines of
+ * that line on the waiting draft is free: the credit was gone from the renewal.
+ */
+function pendingCredit(o: Obj): bigint | undefined {
+  if (!isMinor(o['amount'])) return undefined;
+  if (o['amount'] >= 0 || idOf(o['invoice']) !== undefined) return 0n;
+  return withOwnTax(o, BigInt(-o['amount']));
+}
+
+/**
  * The credit an item of `credit` (minor units) gives on the invoice `inv` as read, tax included:
  * the item's line, when the first page of the invoice's lines holds it (lineCredit: its amount and
  * taxes as Stripe computed them), else the item's credit with its own exclusive tax rates where the
@@ -690,7 +704,12 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
         'Keybrake cannot price the tax (default_tax_rates, automatic_tax) of a new invoice Stripe may finalise and charge on its own: create it with auto_advance=false (its finalize or pay through Keybrake is then priced, tax included), or without tax.',
       );
     }
-    return shipping === undefined ? undefined : pricedCost(shipping);
+    const sweep = pendingSweep(params, rates);
+    if (isDenial(sweep)) return sweep;
+    if (sweep === undefined) return shipping === undefined ? undefined : pricedCost(shipping);
+    // The answer (the new invoice) shows the credits it took in, not that the next invoice lost
+    // them: never settled below the reservation (givesBack).
+    return givesBack(chain([sweep, ...(shipping?.reads ?? [])], shipping?.base ?? 0));
   }
   const revised = objectId(from, 'invoice');
   if (isDenial(revised)) return revised;
@@ -702,6 +721,52 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
     rates,
   );
   return chain([read, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
+}
+
+/**
+ * The read of the customer's pending invoice items a new invoice takes in
+ * (`pending_invoice_items_behavior` other than `exclude`): each pending credit, with the tax its own
+ * rates add, leaves the customer's next invoice, perhaps a renewal Stripe charges on its own, and is
+ * counted as deleting it is (invoiceItemDelete). Whether the new invoice waits does not matter: an
+ * update turning its auto_advance off is free. Unsaid counts as `include`: before API version
+ * 2022-08-01 the default is `include_and_require`, and the caller picks its `Stripe-Version`. The
+ * first page (100 items) only: more is price_unknown. Undefined with `exclude`, or without a
+ * customer (Stripe then refuses the call). Found by an adversarial probe (twelfth round):
+ * `auto_advance=false&pending_invoice_items_behavior=include` took a -$150.00 pending credit off the
+ * next invoice as a free write, while deleting it counted $150.00.
+ */
+function pendingSweep(params: Params, rates: ExchangeRates): Read | Denial | undefined {
+  const behavior = scalar(params, 'pending_invoice_items_behavior');
+  if (isDenial(behavior)) return behavior;
+  if (behavior === 'exclude') return undefined;
+  const customer = objectId(params, 'customer');
+  if (isDenial(customer) || customer === undefined) return customer;
+  return {
+    path: `/v1/invoiceitems?customer=${customer}&pending=true&limit=100`,
+    describe:
+      "the customer's pending invoice items the new invoice takes in: the credits they give, with their own tax",
+    currencies: (o) =>
+      (Array.isArray(o['data']) ? o['data'] : []).flatMap((item) =>
+        isObj(item) && typeof item['currency'] === 'string' ? [item['currency']] : [],
+      ),
+    part: (o) => pendingCredits(o, rates),
+  };
+}
+
+/** Every pending credit of a list of invoice items, tax included (pendingCredit); undefined when it cannot say. */
+function pendingCredits(o: Obj, rates: ExchangeRates): MicroUsd | undefined {
+  if (o['has_more'] !== false || !Array.isArray(o['data'])) return undefined;
+  let sum = 0;
+  for (const item of o['data']) {
+    if (!isObj(item)) return undefined;
+    const credit = pendingCredit(item);
+    if (credit === undefined) return undefined;
+    if (credit === 0n) continue;
+    const cost = micros(credit, item['currency'], rates);
+    if (cost === undefined) return undefined;
+    sum += cost;
+  }
+  return Number.isSafeInteger(sum) ? sum : undefined;
 }
 
 /**
@@ -1068,12 +1133,8 @@ function addLine(
 ): boolean | Denial {
   const taxed = addTaxAmounts(line, tally);
   if (isDenial(taxed)) return taxed;
-  const a = signedAmount(line, 'amount');
-  if (isDenial(a)) return a;
-  if (a !== undefined) {
-    tally.fixed += a > 0 ? BigInt(a) : 0n;
-    return true;
-  }
+  // The item first, with the line's amount as its new one: priced by the amount alone, a pending
+  // credit attached with `amount=-1` was never read (twelfth round, fixes12e).
   const item = objectId(line, 'invoice_item');
   if (isDenial(item)) return item;
   if (item !== undefined) {
@@ -1084,6 +1145,12 @@ function addLine(
       : itemRead(item, invoice, rates);
     if (isDenial(read)) return read;
     tally.items.push(read);
+    return true;
+  }
+  const a = signedAmount(line, 'amount');
+  if (isDenial(a)) return a;
+  if (a !== undefined) {
+    tally.fixed += a > 0 ? BigInt(a) : 0n;
     return true;
   }
   const q = quantityParam(line, undefined);
@@ -1190,15 +1257,22 @@ function tallyReads(tally: Tally, rates: ExchangeRates): Read[] | Denial {
   return [...reads, ...tally.items];
 }
 
-/** An invoice item at its current amount (a credit counts 0), attached to `invoice` as a new line. */
+/**
+ * An invoice item at its current amount, attached to `invoice` as a new line: a credit adds nothing
+ * there, but a pending one leaves the customer's next invoice (pendingCredit), whatever invoice it
+ * goes to.
+ */
 function itemRead(item: string, invoice: string, rates: ExchangeRates): Read {
   return {
     path: `/v1/invoiceitems/${item}`,
     describe: `invoice item ${item}`,
     // Leased: an update of the item (which locks it) would otherwise change the line priced from it.
     locks: [item],
-    part: (o) =>
-      typeof o['amount'] === 'number' ? micros(Math.max(0, o['amount']), o['currency'], rates) : undefined,
+    part: (o) => {
+      const moved = pendingCredit(o);
+      if (!isMinor(o['amount']) || moved === undefined) return undefined;
+      return micros(BigInt(Math.max(0, o['amount'])) + moved, o['currency'], rates);
+    },
     follow: (o) => taxedItemFollow(o, invoice),
   };
 }
@@ -1414,8 +1488,11 @@ function itemUpdateRead(
       // (heldInvoiceRead counts it, and what Stripe then charges on its own): a pending item's
       // raises the customer's next invoice; an item attached by add_lines comes with less credit.
       const back = returned(o);
-      if (back === undefined) return undefined;
-      const here = attachTo !== undefined || idOf(o['invoice']) === undefined ? back : 0n;
+      const moved = attachTo === undefined ? 0n : pendingCredit(o);
+      if (back === undefined || moved === undefined) return undefined;
+      // Attached, a pending credit leaves the customer's next invoice whole, whatever it keeps.
+      const given = attachTo !== undefined || idOf(o['invoice']) === undefined ? back : 0n;
+      const here = moved > given ? moved : given;
       const cost = micros(minor + here, o['currency'], rates);
       return cost === undefined ? undefined : cost + tally.micros;
     },

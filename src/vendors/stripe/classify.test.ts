@@ -559,7 +559,7 @@ describe('Stripe lookups', () => {
     [
       'a fixed amount',
       '/v1/invoices',
-      'customer=cus_1&auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=1000000&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=1000000&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
       10_000_000_000,
     ],
     [
@@ -585,7 +585,11 @@ describe('Stripe lookups', () => {
   // Stripe's definition, answers it only when expanded (`{}` for a rate with no other currency);
   // read unexpanded, a rate's EUR option was never seen.
   it('prices an invoice shipping rate by reading it with its currency options expanded', () => {
-    const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
+    const o = op(
+      'POST',
+      '/v1/invoices',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&shipping_cost[shipping_rate]=shr_1',
+    );
     expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1?expand%5B%5D=fixed_amount.currency_options');
     // What stripe-mock answers to that read.
     const expanded = { fixed_amount: { amount: 500, currency: 'usd', currency_options: {} } };
@@ -602,7 +606,11 @@ describe('Stripe lookups', () => {
   // The invoice's currency (the customer's, when the call names none) is one of the rate's: a
   // currency allowlist must admit each, as it does every currency of a looked-up Price.
   it("names every currency of a looked-up shipping rate's fixed amount as a party", () => {
-    const o = op('POST', '/v1/invoices', 'customer=cus_1&shipping_cost[shipping_rate]=shr_1');
+    const o = op(
+      'POST',
+      '/v1/invoices',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&shipping_cost[shipping_rate]=shr_1',
+    );
     const rate = {
       fixed_amount: { amount: 500, currency: 'usd', currency_options: { GBP: { amount: 400 } } },
     };

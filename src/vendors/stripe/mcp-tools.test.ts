@@ -220,13 +220,6 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
       'stripe.payment_links.create',
       'write',
     ],
-    [
-      'create_invoice',
-      { customer: 'cus_1', days_until_due: 30 },
-      'POST /v1/invoices',
-      'stripe.invoices.create',
-      'write',
-    ],
     ['list_invoices', { customer: 'cus_1' }, 'GET /v1/invoices', 'stripe.invoices.list', 'read'],
     ['retrieve_balance', {}, 'GET /v1/balance', 'stripe.balance.retrieve', 'read'],
     [
@@ -313,6 +306,18 @@ describe('@stripe/mcp 0.2.5 tools through the Stripe adapter, under a caps-only 
     expect(op).toMatchObject({ id, class: 'money', movesMoney: true, locks });
     expect(op.lookup).toBeDefined();
     expect(settleLookups(s, op)).toEqual({ cost, verdict: 'allow' });
+  });
+
+  // Twelfth round (fixes12e): the toolkit sends no pending_invoice_items_behavior, which under an API
+  // version before 2022-08-01 takes in the customer's pending items: their credits are read and
+  // counted (none here), the call stays allowed.
+  it('create_invoice sends no pending_invoice_items_behavior: the pending items are read, free when none is a credit', async () => {
+    await run('create_invoice', { customer: 'cus_1', days_until_due: 30 });
+    const { sent: s, op } = priced();
+    expect(`${s.method} ${s.path}`).toBe('POST /v1/invoices');
+    expect(op).toMatchObject({ id: 'stripe.invoices.create', class: 'money', costMicros: 0 });
+    expect(op.lookup?.path).toBe('/v1/invoiceitems?customer=cus_1&pending=true&limit=100');
+    expect(settleLookups(s, op)).toEqual({ cost: 0, verdict: 'allow' });
   });
 
   it('cancel_subscription sends a plain DELETE: a cancellation without invoice_now, read for its customer, free, locked', async () => {

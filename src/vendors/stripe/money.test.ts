@@ -757,7 +757,8 @@ describe('invoices', () => {
   });
 
   it('leaves a new invoice that revises nothing a write', () => {
-    expect(op('POST', '/v1/invoices', 'customer=cus_1&auto_advance=true')).toMatchObject({
+    const form = 'customer=cus_1&auto_advance=true&pending_invoice_items_behavior=exclude';
+    expect(op('POST', '/v1/invoices', form)).toMatchObject({
       class: 'write',
       movesMoney: false,
     });
@@ -2135,9 +2136,18 @@ describe('changes that raise what Stripe charges on its own', () => {
   });
 
   it.each([
-    ['that waits for a finalize', 'customer=cus_1&auto_advance=false&default_tax_rates[]=txr_1'],
-    ['with automatic tax off', 'customer=cus_1&auto_advance=true&automatic_tax[enabled]=false'],
-    ['with its tax rates cleared', 'customer=cus_1&auto_advance=true&default_tax_rates='],
+    [
+      'that waits for a finalize',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=false&default_tax_rates[]=txr_1',
+    ],
+    [
+      'with automatic tax off',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&automatic_tax[enabled]=false',
+    ],
+    [
+      'with its tax rates cleared',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&default_tax_rates=',
+    ],
   ])('lets a new invoice %s through as a write', (_name, form) => {
     expect(op('POST', '/v1/invoices', form)).toMatchObject({ class: 'write', movesMoney: false });
   });
@@ -2477,6 +2487,68 @@ describe('changes that raise what Stripe charges on its own', () => {
     const o = op(method, path, form);
     expect(o.reservationIsFloor).toBe(true);
     expect(settled({ ...o, costMicros: usd(5000) }, creditItem({ amount: -1 })) ?? usd(5000)).toBe(usd(5000));
+  });
+
+  // Found by an adversarial probe (twelfth round, fixes12e finding 1): a pending credit moved onto a
+  // draft (add_lines `invoice_item`, or a new invoice taking in the customer's pending items) leaves
+  // the customer's next invoice, perhaps a renewal Stripe charges on its own, as deleting it does;
+  // both were counted $0.00 (a credit line adds nothing to the draft), and a draft that waits is never
+  // charged on its own. Now counted as deleting the pending credit is: the credit with its own tax.
+  const waiting = () =>
+    plain({ auto_advance: false, default_tax_rates: [], automatic_tax: { enabled: false } });
+  it.each([
+    ['untaxed', 'lines[0][invoice_item]=ii_1', [], usd(5000)],
+    ['with its own 25 % rate', 'lines[0][invoice_item]=ii_1', [vat], usd(6250)],
+    ['with a rate given by id only', 'lines[0][invoice_item]=ii_1', ['txr_1'], undefined],
+    ['shrunk as it comes', 'lines[0][invoice_item]=ii_1&lines[0][amount]=-1', [], usd(5000)],
+    ['at quantity 0', 'lines[0][invoice_item]=ii_1&lines[0][quantity]=0', [], usd(5000)],
+  ])(
+    'prices a pending credit item attached to a draft that waits (%s) as deleting it',
+    (_n, form, taxRates, expected) => {
+      const o = op('POST', '/v1/invoices/in_1/add_lines', form);
+      expect(o.reservationIsFloor).toBe(true);
+      const item = creditItem({ invoice: null, tax_rates: taxRates });
+      expect(walk(o, { 'GET /v1/invoices/in_1': waiting(), 'GET /v1/invoiceitems/ii_1': item }).cost).toBe(
+        expected,
+      );
+    },
+  );
+
+  it('still prices a credit item already on an invoice, attached, at nothing (control)', () => {
+    const o = op('POST', '/v1/invoices/in_1/add_lines', 'lines[0][invoice_item]=ii_1');
+    const item = creditItem({ invoice: 'in_2' });
+    expect(walk(o, { 'GET /v1/invoices/in_1': waiting(), 'GET /v1/invoiceitems/ii_1': item }).cost).toBe(0);
+  });
+
+  const PENDING = 'GET /v1/invoiceitems?customer=cus_1&pending=true&limit=100';
+  const pendingList = (data: object[], has_more = false) => ({ object: 'list', data, has_more });
+  it.each([
+    ['include, waiting', 'auto_advance=false&pending_invoice_items_behavior=include'],
+    [
+      'include, auto-advancing (an update turning auto_advance off is free)',
+      'pending_invoice_items_behavior=include',
+    ],
+    ['include_and_require', 'auto_advance=false&pending_invoice_items_behavior=include_and_require'],
+    ['unsaid (include_and_require before API version 2022-08-01)', 'auto_advance=false'],
+  ])("prices a new invoice taking in the customer's pending items (%s) at their credits", (_n, form) => {
+    const o = op('POST', '/v1/invoices', `customer=cus_1&${form}`);
+    expect(o.reservationIsFloor).toBe(true);
+    const items = [
+      creditItem({ invoice: null }),
+      creditItem({ id: 'ii_2', invoice: null, amount: -8000, tax_rates: [vat] }),
+      creditItem({ id: 'ii_3', invoice: null, amount: 9000 }),
+    ];
+    expect(walk(o, { [PENDING]: pendingList(items) }).cost).toBe(usd(5000 + 10000));
+    expect(walk(o, { [PENDING]: pendingList([]) }).cost).toBe(0);
+    expect(walk(o, { [PENDING]: pendingList(items, true) }).cost).toBe(undefined);
+    expect(
+      walk(o, { [PENDING]: pendingList([creditItem({ invoice: null, tax_rates: ['txr_1'] })]) }).cost,
+    ).toBe(undefined);
+  });
+
+  it('leaves a new invoice that excludes the pending items a write (control)', () => {
+    const form = 'customer=cus_1&auto_advance=false&pending_invoice_items_behavior=exclude';
+    expect(op('POST', '/v1/invoices', form)).toMatchObject({ class: 'write', movesMoney: false });
   });
 
   // Found by an adversarial probe (twelfth round, fixes12c finding 2): taking a credit line's own tax
