@@ -290,6 +290,8 @@ export async function operatorCommand(
 
   const source = createKubernetesSource(kubernetesApi(kc), { log, namespaces });
   let isLeader = () => false;
+  // The elector's own view (within its renew deadline), for the claims' writes; wired once it exists.
+  let electorLeads = () => false;
   let leaderTerm = (): number | undefined => undefined;
   let sinceRenewalMs = () => Number.POSITIVE_INFINITY;
   // The run API (ADR 0010) shares the snapshot listener; it is wired once the operator exists.
@@ -351,6 +353,7 @@ export async function operatorCommand(
         log,
       }),
       intervalMs: timings.retryPeriodMs,
+      leads: () => electorLeads(),
     },
     // A namespace's revocations go with it to whichever release claims it next (tenth round).
     namespaceLedgers: createNamespaceLedgers({
@@ -395,6 +398,7 @@ export async function operatorCommand(
   });
   // A replica that never read the revocation ledger serves nothing, even holding the Lease.
   isLeader = () => elector.isLeader() && operator.ready;
+  electorLeads = () => elector.isLeader();
   leaderTerm = () => elector.term();
   sinceRenewalMs = () => elector.sinceRenewalMs();
   handleRuns = createOperatorRunsApi({

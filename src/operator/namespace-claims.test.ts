@@ -55,6 +55,12 @@ function memoryLeases() {
 
 const CLAIM_MS = 45_000;
 const DEADLINE_MS = 10_000;
+/**
+ * Seconds after which a leader that created a claim at 0 and renews it every 2 s (even seconds) has
+ * read its own renewals unbroken for a claim duration and its renew deadline: it takes the claim
+ * back from then on (twelfth round, probe fixes12k).
+ */
+const ESTABLISHED_S = (CLAIM_MS + DEADLINE_MS) / 1_000 + 2;
 
 /** One release's claims over shared Leases, on a clock the test moves. */
 function release(name: string, leases: ReturnType<typeof memoryLeases>, clock: { t: number }) {
@@ -222,8 +228,8 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     '%s, %s looking first: the holder takes it back at its next look, the other never serves (twelfth round)',
     async (_n, first, patch) => {
       const { leases, clock, wide, team, run, timeline, servedFrom } = await twoReleases();
-      // Held a claim duration already: wide on even seconds, team on odd ones.
-      await run(CLAIM_MS / 1_000);
+      // Held and renewed unbroken long enough to take it back: wide on even seconds, team on odd ones.
+      await run(ESTABLISHED_S);
       if ((Math.round(clock.t / 1_000) % 2 === 0) !== (first === 'team')) await run(1);
       const patchedAt = clock.t;
       leases.edit('tenant', patch);
@@ -310,7 +316,7 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
 
   it('a release started while the claim is gone creates it and serves at once, until the holder takes it back at its next look; they never trade it back and forth', async () => {
     const { leases, clock, wide, run, timeline } = await twoReleases();
-    await run(CLAIM_MS / 1_000 + 1);
+    await run(ESTABLISHED_S + 1);
     // A third release, started just now, looks first at a claim a tenant has just deleted.
     leases.remove('tenant');
     const late = release('late/keybrake-operator', leases, clock);
@@ -417,6 +423,39 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     expect(await wide.sync(['tenant'], true)).toBe(true);
   });
 
+  it('handed to the other release and re-written there for 110 s, it stays with its holder once the tenant stops: no taking back and forth, and a new leader of the holder keeps it (twelfth round, probe fixes12k)', async () => {
+    const { leases, clock, team, run, timeline } = await twoReleases();
+    await run(ESTABLISHED_S);
+    // A tenant re-writes the holder to the team release right after every write (~15 ms later in
+    // the probe), so the team's leader never sees the wide one's take-backs: it adopts the claim a
+    // claim duration on, and its own writes are re-written too.
+    const raceFrom = clock.t;
+    leases.edit('tenant', { holderIdentity: TEAM });
+    await run(0);
+    for (let i = 0; i < 110; i++) {
+      await run(1);
+      leases.edit('tenant', { holderIdentity: TEAM });
+    }
+    expect(timeline.filter((s) => s.t > raceFrom && s.team)).toEqual([]);
+    // The tenant stops. Nobody else writes: the claim settles with the wide release and stays.
+    const holders: (string | undefined)[] = [];
+    for (let i = 0; i < 3 * (CLAIM_MS / 1_000); i++) {
+      await run(1);
+      holders.push(leases.holder('tenant'));
+    }
+    expect(holders.slice(2)).toEqual(Array(holders.length - 2).fill(WIDE));
+    // The wide release's leader restarts (a rolling update): its new leader holds and serves it, the
+    // team release never does.
+    const restarted = release(WIDE, leases, clock);
+    for (let i = 0; i < 3 * (CLAIM_MS / 1_000); i++) {
+      clock.t += 1_000;
+      await (Math.round(clock.t / 1_000) % 2 === 0 ? restarted : team).sync(['tenant'], true);
+      expect(team.serves('tenant')).toBe(false);
+    }
+    expect(leases.holder('tenant')).toBe(WIDE);
+    expect(restarted.serves('tenant')).toBe(true);
+  });
+
   it("a standby does not trust a claim handed to its release by hand, nor does it as the release's new leader", async () => {
     const { leases, clock, team } = await twoReleases();
     const teamStandby = release(TEAM, leases, clock);
@@ -465,6 +504,92 @@ describe("a claim's epoch, mixed into its namespace's run secrets (twelfth round
     await standby.sync(['tenant-a'], true);
     expect(standby.serves('tenant-a')).toBe(true);
     expect(standby.epoch('tenant-a')).toBe(epoch);
+  });
+
+  it('stays across a failover whose old leader was paused mid-round: it writes nothing once it resumes past its deadline (twelfth round, probe fixes12k)', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    // The old leader's reads: the one in flight as it is paused returns after its successor took over.
+    let oldLeads = true;
+    let pauseOnRead = false;
+    let renewedBySuccessor: string | undefined;
+    const old = createNamespaceClaims({
+      storeFor: (ns) => {
+        const inner = leases.storeFor(ns);
+        return {
+          ...inner,
+          async read() {
+            const r = await inner.read();
+            if (!pauseOnRead) return r;
+            // SIGSTOP here; the standby leads and renews; SIGCONT: its read answers the renewal.
+            oldLeads = false;
+            clock.t += 15_000;
+            await standby.sync([ns], true);
+            renewedBySuccessor = leases.spec(ns).renewTime;
+            return inner.read();
+          },
+        };
+      },
+      release: 'keybrake/keybrake-operator',
+      claimDurationMs: CLAIM_MS,
+      renewDeadlineMs: DEADLINE_MS,
+      clock: () => 1_800_000_000_000 + clock.t,
+      monotonic: () => clock.t,
+      log: silentLogger(),
+    });
+    const standby = release('keybrake/keybrake-operator', leases, clock);
+    await old.sync(['tenant-a'], () => oldLeads);
+    for (let i = 0; i < 5; i++) {
+      clock.t += 2_000;
+      await old.sync(['tenant-a'], () => oldLeads);
+      await standby.sync(['tenant-a'], false);
+    }
+    const epoch = old.epoch('tenant-a');
+    const renewed = leases.spec('tenant-a').renewTime;
+    // Its round begins as leader (its elector's view then); the read is in flight as it is paused.
+    clock.t += 2_000;
+    pauseOnRead = true;
+    await old.sync(['tenant-a'], () => oldLeads);
+    pauseOnRead = false;
+    // It wrote nothing over its successor's renewal: the claim is as the new leader left it.
+    expect(leases.spec('tenant-a').renewTime).not.toBe(renewed);
+    expect(leases.spec('tenant-a').renewTime).toBe(renewedBySuccessor);
+    const afterTakeover = leases.spec('tenant-a');
+    expect(Date.parse(afterTakeover.acquireTime!)).toBe(Number(epoch!.split('\n')[1]));
+    // The new leader goes on serving the namespace under the same epoch: its runs survive.
+    for (let i = 0; i < 3; i++) {
+      clock.t += 2_000;
+      await standby.sync(['tenant-a'], true);
+      await old.sync(['tenant-a'], () => oldLeads);
+      expect(standby.serves('tenant-a')).toBe(true);
+      expect(standby.epoch('tenant-a')).toBe(epoch);
+      expect(old.epoch('tenant-a')).toBe(epoch);
+    }
+  });
+
+  it("keeps the acquireTime its leader last saw when a sibling's write lands over its own: the runs go on (twelfth round, probe fixes12k)", async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const a = release('keybrake/keybrake-operator', leases, clock);
+    const b = release('keybrake/keybrake-operator', leases, clock);
+    await a.sync(['tenant-a'], true);
+    await b.sync(['tenant-a'], false);
+    const epoch = a.epoch('tenant-a');
+    // b leads now; a, whose round began as leader with no newer view of its elector, writes once more.
+    clock.t += 15_000;
+    await b.sync(['tenant-a'], true);
+    clock.t += 1;
+    await a.sync(['tenant-a'], true);
+    clock.t += 2_000;
+    await b.sync(['tenant-a'], true);
+    await a.sync(['tenant-a'], false);
+    // Neither write chose a new acquireTime: the epoch, and so every run key, stays.
+    expect(b.epoch('tenant-a')).toBe(epoch);
+    expect(a.epoch('tenant-a')).toBe(epoch);
+    clock.t += CLAIM_MS;
+    await b.sync(['tenant-a'], true);
+    expect(b.serves('tenant-a')).toBe(true);
+    expect(b.epoch('tenant-a')).toBe(epoch);
   });
 
   it('is new when another release takes the namespace: the runs minted under the first are not its', async () => {

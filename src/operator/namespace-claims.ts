@@ -45,9 +45,12 @@ export interface NamespaceClaims {
   /**
    * One round over the namespaces holding VaultKeys: a leader creates, renews and takes over lapsed
    * claims; a standby only reads (its release's claims, renewed by its leader, are its to serve on
-   * a failover). Resolves to true when the namespaces served changed.
+   * a failover). Resolves to true when the namespaces served changed. `leading` as a function is
+   * asked again after each read, right before this process writes: a leader paused mid-round
+   * (SIGSTOP, a VM pause, a long GC) past its renew deadline resumes as no leader, and must not write
+   * over its successor's renewal (twelfth round).
    */
-  sync(namespaces: Iterable<string>, leading: boolean): Promise<boolean>;
+  sync(namespaces: Iterable<string>, leading: boolean | (() => boolean)): Promise<boolean>;
   /** True while this release holds the namespace's claim, confirmed within the renew deadline. */
   serves(namespace: string): boolean;
   /** Namespaces holding keys that another release holds: namespace → that release. */
@@ -89,11 +92,21 @@ interface ClaimState {
    */
   foreign?: { at: number; durationMs: number };
   /**
-   * When this release's hold began as this process counts it for taking it back (monotonic): kept
-   * while its leader recreates a claim deleted under it or takes back one rewritten under it, so a
-   * tenant cannot make an old hold young. undefined once this process accepts another's claim.
+   * When (monotonic, once stored) this process's current run of its own unbroken renewals began: a
+   * write over anyone else's (a take-back, a claim recreated, adopted, or rewritten by someone else)
+   * starts a new one. undefined while this process does not write the claim.
    */
-  establishedAt?: number;
+  runSince?: number;
+  /**
+   * This process has read its own renewals unbroken (the Lease at the resourceVersion it last wrote)
+   * for a claim duration and its renew deadline, as a run: only then may it take the claim back
+   * (`defends`). Kept while its leader recreates a claim deleted under it or takes back one rewritten
+   * under it, so a tenant cannot make an old hold young; lost once this process accepts another's
+   * claim, stops leading, or leaves a claim duration between two writes (twelfth round: a hold adopted
+   * from a tenant's hand-over aged through the tenant's re-writes, and two releases each took the
+   * claim back from the other every round).
+   */
+  established?: true;
   /** Monotonic time this process (leading) last stored a write of the claim: sent by then. */
   wroteAt?: number;
 }
@@ -133,19 +146,24 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
   const ours = (holder: string | undefined) =>
     holder === opts.release || (holder !== undefined && former.has(holder));
   /**
-   * This process, leading, may take back a claim it finds another's name on (or nobody's): its
-   * release has held it for a claim duration (so a release that just created or took it, e.g. one
-   * started while a tenant deleted the claim, never does) and this process wrote it less than a claim
-   * duration ago. No release takes a claim renewed that recently (a lapse waits the claim's duration
-   * from when it saw the last renewal, sent no earlier than wroteAt), so the name was written by hand.
-   * Only one of two releases can meet both at once: they cannot take the claim back from each other.
+   * This process, leading, may take back a claim it finds another's name on (or nobody's): it is
+   * established (it has read its own renewals unbroken for a claim duration, so a release that just
+   * created, took or adopted it, e.g. one started while a tenant deleted the claim or one handed it
+   * by a tenant who re-writes it, never does) and it wrote it less than a claim duration ago. No
+   * release takes a claim renewed that recently (a lapse waits the claim's duration from when it saw
+   * the last renewal, sent no earlier than wroteAt), so the name was written by hand.
+   * Only one of two releases can meet both at once: a run of one's unbroken renewals that long is one
+   * the other did not write in, so the other either took it back before it grew established or,
+   * looking at it without taking it back, lost its own standing; a run begun after the other's last
+   * write leaves that write more than a claim duration old by the time it is established.
    */
   const defends = (s: ClaimState, now: number) =>
     s.written !== undefined &&
-    s.establishedAt !== undefined &&
+    s.established === true &&
     s.wroteAt !== undefined &&
-    now - s.establishedAt >= durationMs &&
     now - s.wroteAt < durationMs;
+  /** A run of own renewals read unbroken this long establishes the hold (the deadline: a margin). */
+  const establishMs = durationMs + opts.renewDeadlineMs;
   const held = (s: ClaimState | undefined) => {
     const now = opts.monotonic();
     return (
@@ -163,16 +181,28 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
 
   /**
    * This process's own write stored: it holds the claim from `since`, confirmed as of `sentAt`.
-   * `continued`: the write renews, recreates or takes back this release's own hold (its age kept).
+   * `continued`: the write recreates, takes back or renews this release's own hold (an established
+   * hold stays so, if this process wrote it within a claim duration). `renewal`: it was written over
+   * this process's own last write, read unbroken, so the run of own renewals goes on; any other
+   * write starts a new run.
    */
-  const wrote = (s: ClaimState, stored: LeaseRecord, since: number, sentAt: number, continued: boolean) => {
+  const wrote = (
+    s: ClaimState,
+    stored: LeaseRecord,
+    since: number,
+    sentAt: number,
+    continued: boolean,
+    renewal = false,
+  ) => {
     s.seen = true;
     s.missingSince = undefined;
     s.heldSince = since;
     s.written = stored.resourceVersion;
     s.confirmedAt = sentAt;
     s.foreign = undefined;
-    if (!continued || s.establishedAt === undefined) s.establishedAt = sentAt;
+    if (!continued || s.wroteAt === undefined || sentAt - s.wroteAt >= durationMs) s.established = undefined;
+    // From once it is stored (now): a write by another landed before this one, so before its run.
+    if (!renewal || s.runSince === undefined) s.runSince = opts.monotonic();
     s.wroteAt = sentAt;
     observe(s, stored, sentAt);
   };
@@ -220,17 +250,26 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     leaseTransitions: (record.leaseTransitions ?? 0) + (mine ? 0 : 1),
   });
 
-  const syncOne = async (namespace: string, leading: boolean) => {
+  const syncOne = async (namespace: string, leads: () => boolean) => {
     const s = states.get(namespace) ?? { confirmedAt: Number.NEGATIVE_INFINITY };
     states.set(namespace, s);
     const store = stores.get(namespace) ?? opts.storeFor(namespace);
     stores.set(namespace, store);
     const sentAt = opts.monotonic();
     const stamp = new V1MicroTime(opts.clock()).toISOString();
-    // Only a leader writes: a standby cannot tell its leader's writes from anyone else's.
-    if (!leading) s.written = undefined;
+    if (!leads()) s.written = undefined;
     try {
       const record = await store.read();
+      // Asked after the read, with nothing awaited between here and any write below: a leader paused
+      // with its read in flight past its renew deadline resumes as no leader and writes nothing over
+      // its successor's renewal (twelfth round: it wrote a new acquireTime, ending every run key).
+      const leading = leads();
+      // Only a leader writes: a standby cannot tell its leader's writes from anyone else's.
+      if (!leading) {
+        s.written = undefined;
+        s.established = undefined;
+        s.runSince = undefined;
+      }
       if (!record) {
         s.missingSince ??= sentAt;
         s.observed = undefined;
@@ -260,7 +299,10 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
         const firstLook = !s.seen;
         s.seen = true;
         s.missingSince = undefined;
-        const before = s.observed?.record.holderIdentity;
+        // The claim as this process last saw it, and whether it then held it as its release's.
+        const prior = s.observed?.record;
+        const heldBefore = s.heldSince !== undefined;
+        const before = prior?.holderIdentity;
         observe(s, record, sentAt);
         const holder = record.holderIdentity ?? '';
         // The longer of the holder's duration and ours: a duration shortened by hand takes nothing early.
@@ -283,7 +325,8 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             }
             return;
           }
-          s.establishedAt = undefined;
+          s.established = undefined;
+          s.runSince = undefined;
           s.foreign = { at: since, durationMs: duration };
           report(
             namespace,
@@ -305,6 +348,15 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
           // This release's own, as this process last left it? A leader knows its last write; a
           // standby (or a leader before its first write) trusts its release's unbroken hold.
           const unbroken = s.written !== undefined ? record.resourceVersion === s.written : ours(before);
+          // Its own last write, read unbroken: a run of its own renewals this long establishes it.
+          const renewal = s.written !== undefined && unbroken;
+          if (renewal && !s.established && s.runSince !== undefined && sentAt - s.runSince >= establishMs) {
+            s.established = true;
+            opts.log.info(
+              { namespace },
+              'the claim of this namespace is established: this leader takes it back if it is rewritten by hand',
+            );
+          }
           const kept = firstLook ? Number.NEGATIVE_INFINITY : unbroken ? s.heldSince : undefined;
           const foreign = s.foreign;
           if (kept === undefined && foreign) {
@@ -325,9 +377,16 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             // A standby trusts its release's claim as long as the leader is seen renewing it.
             s.confirmedAt = s.observed!.at;
           } else {
-            const stored = await store.replace(next(record, true, stamp, kept !== undefined));
+            // The acquireTime is kept over this release's unbroken hold, and over a write naming this
+            // release with the acquireTime this process last saw on the claim it held: a value
+            // nobody else chose (a sibling replica's renewal as a failover overlaps, or a tenant's
+            // edit of something else), so its runs go on (twelfth round). Not one on a claim handed
+            // to it by hand, which it did not hold as it last looked.
+            const sameAcquired =
+              heldBefore && ours(before) && sameInstant(prior?.acquireTime, record.acquireTime);
+            const stored = await store.replace(next(record, true, stamp, kept !== undefined || sameAcquired));
             // Its hold goes on, even over a rewrite by hand: a tenant cannot make an old hold young.
-            if (stored) wrote(s, stored, s.heldSince, sentAt, true);
+            if (stored) wrote(s, stored, s.heldSince, sentAt, true, renewal);
           }
         }
       }
@@ -359,7 +418,8 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
           state.observed = undefined;
           state.confirmedAt = Number.NEGATIVE_INFINITY;
         }
-      await Promise.all([...wanted].map((ns) => syncOne(ns, leading)));
+      const leads = typeof leading === 'function' ? leading : () => leading;
+      await Promise.all([...wanted].map((ns) => syncOne(ns, leads)));
       const now = new Map<string, string | undefined>();
       for (const ns of wanted) {
         const s = states.get(ns);
@@ -383,6 +443,13 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       return out;
     },
   };
+}
+
+/** Two acquireTimes naming the same instant (ms): the text a leader wrote and the API's as read agree. */
+function sameInstant(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false;
+  const x = Date.parse(a);
+  return Number.isFinite(x) && x === Date.parse(b);
 }
 
 function claimedElsewhere(namespace: string, holder: string): string {

@@ -115,6 +115,8 @@ function setup(
     extra?: KubeObject[];
     secrets?: SecretStore;
     claims?: NamespaceClaims;
+    /** The elector's own view, asked before each claim write. */
+    claimsLead?: () => boolean;
     revocations?: RevocationLedger;
     namespaceLedgers?: NamespaceLedgers;
   } = {},
@@ -146,7 +148,13 @@ function setup(
     log: silentLogger(),
     statusIntervalMs: 3_600_000,
     statusResyncMs: 300_000,
-    ...(opts.claims && { claims: { claims: opts.claims, intervalMs: 3_600_000 } }),
+    ...(opts.claims && {
+      claims: {
+        claims: opts.claims,
+        intervalMs: 3_600_000,
+        ...(opts.claimsLead && { leads: opts.claimsLead }),
+      },
+    }),
     ...(opts.revocations && { revocations: opts.revocations }),
     ...(opts.namespaceLedgers && { namespaceLedgers: opts.namespaceLedgers }),
   });
@@ -154,13 +162,18 @@ function setup(
 }
 
 /** Claims that hold `served` from their first round on, and name `elsewhere` for the rest. */
-function claimsOf(served: readonly string[]): NamespaceClaims & { rounds: string[][] } {
+function claimsOf(served: readonly string[]): NamespaceClaims & { rounds: string[][]; leads: () => boolean } {
   let held = false;
   const rounds: string[][] = [];
+  let lastLeading: boolean | (() => boolean) = false;
   return {
     rounds,
+    /** Whether the last round's writes would go ahead, asked now (as before each claim write). */
+    leads: () => (typeof lastLeading === 'function' ? lastLeading() : lastLeading),
     async sync(namespaces, leading) {
-      rounds.push([...namespaces, leading ? 'leading' : 'standby']);
+      lastLeading = leading;
+      const now = typeof leading === 'function' ? leading() : leading;
+      rounds.push([...namespaces, now ? 'leading' : 'standby']);
       const changed = !held && served.length > 0;
       held = true;
       return changed;
@@ -197,6 +210,26 @@ describe('operator', () => {
     for (const snapshot of published) expect(snapshot.keys.size).toBe(0);
     expect(patches).toEqual([]);
     expect(events).toEqual([]);
+    await operator.close();
+  });
+
+  // Twelfth round (probe fixes12k): a leader paused mid-round (SIGSTOP) past its renew deadline
+  // resumed with its round's `leading` still true, and wrote over its successor's claim renewal.
+  it("asks the elector before each claim write, not only the round's start", async () => {
+    const claims = claimsOf(['agents']);
+    let electorLeads = true;
+    const { operator } = setup({ claims, claimsLead: () => electorLeads });
+    await operator.start();
+    operator.startLeading();
+    await operator.reconcile();
+    expect(claims.rounds.at(-1)).toEqual(['agents', 'leading']);
+    expect(claims.leads()).toBe(true);
+    // Paused past its deadline: the elector says so at once, before its loop calls stopLeading.
+    electorLeads = false;
+    expect(claims.leads()).toBe(false);
+    electorLeads = true;
+    operator.stopLeading();
+    expect(claims.leads()).toBe(false);
     await operator.close();
   });
 

@@ -60,7 +60,17 @@ export interface OperatorOptions {
    * (ADR 0005, seventh round): keys elsewhere are left out of the table, get no token and no status.
    * Absent: every namespace the source sees (unit tests, a single release).
    */
-  readonly claims?: { readonly claims: NamespaceClaims; readonly intervalMs: number };
+  readonly claims?: {
+    readonly claims: NamespaceClaims;
+    readonly intervalMs: number;
+    /**
+     * The elector's view at this instant (leading, and within its renew deadline by the monotonic
+     * clock), asked before each claim write: `startLeading`/`stopLeading` come from its renew loop,
+     * which a process paused past its deadline runs only after it resumes (twelfth round). Absent:
+     * those callbacks alone (unit tests).
+     */
+    readonly leads?: () => boolean;
+  };
   /**
    * Each namespace's own copy of its revocations (tenth round): written with the ledger, and read
    * into it before a claimed namespace's keys are served, so a namespace moving between releases
@@ -397,7 +407,13 @@ export function createOperator(opts: OperatorOptions): Operator {
     (claiming ??= (async () => {
       const set = runner.current?.update.set;
       if (!claims || !set || closed) return;
-      let changed = await claims.sync(new Set(set.keys.map((k) => k.metadata.namespace ?? '')), leading);
+      // Leadership is asked again before each write: a round begun as leader may resume, after a
+      // pause, with a successor leading (its claim write ended every run key: twelfth round).
+      const leads = opts.claims?.leads;
+      let changed = await claims.sync(
+        new Set(set.keys.map((k) => k.metadata.namespace ?? '')),
+        () => leading && !closed && (leads?.() ?? true),
+      );
       metrics?.claimedElsewhere.set(claims.elsewhere().size);
       if (nsLedgers && (await readNamespaceLedgers(set.keys.map((k) => k.metadata.namespace ?? ''))))
         changed = true;

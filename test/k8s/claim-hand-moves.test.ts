@@ -141,6 +141,15 @@ describe('a claim deleted or handed over by hand (a tenant allowed to write Leas
       await call(widePool, 'POST'),
       await call(widePool, 'POST'),
     ]).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
+    // The wide leader takes its claim back only once it has read its own renewals unbroken for a
+    // claim duration and its renew deadline (twelfth round, probe fixes12k: a hold aged through a
+    // tenant's writes let two releases take it back from each other every round).
+    await wide.operators
+      .get('a')!
+      .process.waitForLog(
+        (l) => l['namespace'] === TENANT && /claim of this namespace is established/.test(String(l['msg'])),
+        30_000,
+      );
     // The tester's loop: delete the claim, see who recreated it, again (it moved within 2 to 10).
     const holders: string[] = [];
     for (let i = 0; i < 12; i++) {
