@@ -11,7 +11,8 @@ import { isResendId } from './broadcast.ts';
  *
  * An address is taken only when the segment decodes to exactly one mailbox as every other Resend
  * address is read (mailbox.ts, without a display name: a path holds none), and in a narrow spelling
- * a path segment reads one way only: ASCII letters, digits, `.`, `_`, `+` and `-` around one `@`,
+ * a path segment reads one way only: ASCII letters, digits, `.`, `_`, `+` (escaped: `%2B`, as
+ * resend-node sends it; a raw `+` is a blank to a form decoder) and `-` around one `@`,
  * dot-separated labels, no trailing dot. So two addresses (`a@x.com,b@y.com`), an encoded slash,
  * `?`, `#` or `%` (a second decoding), blanks, quotes, a display name, a non-ASCII or
  * trailing-dot domain are refused rather than guessed. The lookup spells it as resend-node does
@@ -28,6 +29,10 @@ const MAX_ADDRESS = 254;
 export function inboxSegment(segment: unknown): string | undefined {
   if (typeof segment !== 'string') return undefined;
   if (isResendId(segment)) return segment;
+  // A raw `+` reads as a blank to a form decoder: the lookup spells it `%2B`, and the send, forwarded
+  // as the agent spelt it, might name another inbox (twelfth round, probe fixes12e). resend-node
+  // escapes it; only `%2B` is taken.
+  if (segment.includes('+')) return undefined;
   let decoded: string;
   try {
     decoded = decodeURIComponent(segment);
