@@ -28,11 +28,11 @@ const MAX_ADDRESS = 254;
 /** The inbox segment as Keybrake's lookups spell it; undefined when it names no id or single mailbox. */
 export function inboxSegment(segment: unknown): string | undefined {
   if (typeof segment !== 'string') return undefined;
-  if (isResendId(segment)) return segment;
   // A raw `+` reads as a blank to a form decoder: the lookup spells it `%2B`, and the send, forwarded
   // as the agent spelt it, might name another inbox (twelfth round, probe fixes12e). resend-node
-  // escapes it; only `%2B` is taken.
+  // escapes it; only `%2B` is taken. (No id holds one.)
   if (segment.includes('+')) return undefined;
+  if (isResendId(segment)) return segment;
   let decoded: string;
   try {
     decoded = decodeURIComponent(segment);
