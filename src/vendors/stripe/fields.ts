@@ -18,6 +18,25 @@ export function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Every value of every top-level parameter that may be `name`: any name that folds to it once
+ * lower-cased with everything but letters dropped (`Login_page`, `login_page%20`, `email%00`,
+ * `INCLUDE`, `in_clude`). For the checks that refuse or raise a call by one parameter (the portal's
+ * login page, features and email; v2's include): read by the exact name only, `Email=` and
+ * `Include=` were forwarded unjudged (twelfth round, probes fixes12b and fixes12d). Stripe is believed
+ * to refuse such names as unknown, but judging them costs nothing.
+ */
+export function valuesNamed(params: Params, name: string): unknown[] {
+  const folded = lettersOf(name);
+  return Object.entries(params)
+    .filter(([n]) => lettersOf(n) === folded)
+    .map(([, value]) => value);
+}
+
+function lettersOf(name: string): string {
+  return name.toLowerCase().replace(/[^a-z]/g, '');
+}
+
 /** A single string parameter; undefined when absent. */
 export function scalar(params: Params, name: string): string | undefined | Denial {
   const v = Object.hasOwn(params, name) ? params[name] : undefined;

@@ -1,6 +1,6 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
-import { isObj } from './fields.ts';
+import { isObj, valuesNamed } from './fields.ts';
 
 /**
  * Writes that open the customer portal to whoever the agent is, judged by their body (price stage).
@@ -38,24 +38,6 @@ const HARMLESS_FEATURES: ReadonlySet<string> = new Set([
   'payment_method_update',
   'customer_update',
 ]);
-
-/**
- * Every value of every top-level parameter that may be `name`: any name that folds to it once
- * lower-cased with everything but letters dropped (`Login_page`, `login_page%20`, `email%00`), as the
- * v2 include check reads its name (v2-reveals.ts includeValues). The checks read the exact name only,
- * so `Email=` and `Login_page[enabled]=true` were forwarded unjudged (twelfth round, probe fixes12d);
- * Stripe is believed to refuse such names as unknown, but judging them costs nothing.
- */
-function valuesNamed(params: Params, name: string): unknown[] {
-  const folded = fold(name);
-  return Object.entries(params)
-    .filter(([n]) => fold(n) === folded)
-    .map(([, value]) => value);
-}
-
-function fold(name: string): string {
-  return name.toLowerCase().replace(/[^a-z]/g, '');
-}
 
 /** The refusal of a portal configuration write that turns its login page on; undefined otherwise. */
 export function portalLoginDenial(id: string, params: Params): Denial | undefined {

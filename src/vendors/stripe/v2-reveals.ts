@@ -1,5 +1,6 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
+import { valuesNamed } from './fields.ts';
 
 /**
  * Stripe v2 reads: what their `include` parameter, v2's `expand`, makes Stripe return, and the one
@@ -75,9 +76,7 @@ export function v2RevealDenial(path: string, params: Params): Denial | undefined
  * unknown, and judging it as the include costs nothing where it reveals nothing.
  */
 function includeValues(params: Params): string[] {
-  return Object.entries(params)
-    .filter(([name]) => name.toLowerCase().replace(/[^a-z]/g, '') === 'include')
-    .flatMap(([, value]) => stringsIn(value));
+  return valuesNamed(params, 'include').flatMap(stringsIn);
 }
 
 /** A segment as a field name: lower case, with anything a field name cannot hold dropped. */
