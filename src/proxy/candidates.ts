@@ -21,17 +21,40 @@ const WINDOW = 64;
 /** Not searched for yet; a position found natively is kept until the walk passes it (-1: none left). */
 const UNSEARCHED = -2;
 
+type Values = ReadonlyArray<readonly [byte: number, kind: Kind]>;
+
+/** A value list's table, built once per list: the scan runs on every answer, the lists are constants. */
+interface Table {
+  readonly values: readonly number[];
+  /** By byte: its Kind, or 0. */
+  readonly kinds: Uint8Array;
+}
+
+const tables = new WeakMap<Values, Table>();
+
+function tableOf(values: Values): Table {
+  let table = tables.get(values);
+  if (!table) {
+    const kinds = new Uint8Array(256);
+    for (const [byte, kind] of values) kinds[byte] = kind;
+    table = { values: values.map(([byte]) => byte), kinds };
+    tables.set(values, table);
+  }
+  return table;
+}
+
 export class Candidates {
   private readonly bytes: Buffer;
   private readonly values: readonly number[];
-  /** By byte: its Kind, or 0. */
-  private readonly kinds = new Uint8Array(256);
+  private readonly kinds: Uint8Array;
   private readonly found: number[];
 
-  constructor(bytes: Buffer, values: ReadonlyArray<readonly [byte: number, kind: Kind]>) {
+  /** `values`: a constant list (its table is kept with it, keyed by the list itself). */
+  constructor(bytes: Buffer, values: Values) {
     this.bytes = bytes;
-    this.values = values.map(([byte]) => byte);
-    for (const [byte, kind] of values) this.kinds[byte] = kind;
+    const table = tableOf(values);
+    this.values = table.values;
+    this.kinds = table.kinds;
     this.found = values.map(() => UNSEARCHED);
   }
 

@@ -15,6 +15,13 @@ const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
 const U = 0x75;
 
+/** What may begin an escape: `%` before a hex digit, the `u` of `\u`, and the `/` of `\/` where `/` is relevant. */
+const WITHOUT_SLASH = [
+  [PERCENT, BEFORE_HEX],
+  [U, AFTER_BACKSLASH],
+] as const;
+const WITH_SLASH = [...WITHOUT_SLASH, [SLASH, AFTER_BACKSLASH]] as const;
+
 /**
  * The stretches of `bytes` within `radius` of an escape of a character `relevant` marks (by code,
  * below 128), merged, in order: escapes of anything else (`%20`, `\u00e9`) cannot spell a form.
@@ -29,11 +36,7 @@ const U = 0x75;
 export function escapedRegions(bytes: Buffer, relevant: Uint8Array, radius: number): [number, number][] {
   const regions: [number, number][] = [];
   const n = bytes.length;
-  const candidates = new Candidates(bytes, [
-    [PERCENT, BEFORE_HEX],
-    [U, AFTER_BACKSLASH],
-    ...(relevant[SLASH] === 1 ? ([[SLASH, AFTER_BACKSLASH]] as const) : []),
-  ]);
+  const candidates = new Candidates(bytes, relevant[SLASH] === 1 ? WITH_SLASH : WITHOUT_SLASH);
   for (let at = candidates.from(0); at !== -1; at = candidates.from(at + 1)) {
     let code: number;
     let last: number;

@@ -26,6 +26,14 @@ function breakAt(bytes: Uint8Array, at: number): number {
   return 0;
 }
 
+/** What may begin a line break: LF and CR themselves, the `n` of `\n` and the `r` of `\r`. */
+const BREAKS = [
+  [LF, ALONE],
+  [CR, ALONE],
+  [N, AFTER_BACKSLASH],
+  [R, AFTER_BACKSLASH],
+] as const;
+
 /**
  * The stretches of `bytes` within `radius` of a run of line breaks after a character `ends` marks
  * and before one `begins` marks (by code, below 128), merged, in order: a break next to anything
@@ -43,12 +51,7 @@ export function wrappedRegions(
 ): [number, number][] {
   const regions: [number, number][] = [];
   const n = bytes.length;
-  const candidates = new Candidates(bytes, [
-    [LF, ALONE],
-    [CR, ALONE],
-    [N, AFTER_BACKSLASH],
-    [R, AFTER_BACKSLASH],
-  ]);
+  const candidates = new Candidates(bytes, BREAKS);
   for (let at = candidates.from(0); at !== -1; at = candidates.from(at + 1)) {
     // An escaped break is found by its letter (a run of backslashes then costs no look at each).
     if (bytes[at] === N || bytes[at] === R) at--;

@@ -138,6 +138,7 @@ function newNode<Row>(): TrieNode<Row> {
 /** What a lenient reader may drop from the end of a segment: blanks, dots, control and format characters. */
 const TRAILING = /[\s.\p{Cc}\p{Cf}]+$/u;
 const LEADING = /^[\s\p{Cc}\p{Cf}]+/u;
+const PLAIN_SEGMENT = /^[A-Za-z0-9_-]*$/;
 
 /**
  * A path segment as a lenient router might read it: percent-decoded, cut at a `;` (a matrix
@@ -145,6 +146,9 @@ const LEADING = /^[\s\p{Cc}\p{Cf}]+/u;
  * case is the caller's to fold (literalForm folds names, Stripe's v2 check lower-cases).
  */
 export function lenientSegment(segment: string): string {
+  // Letters, digits, `_` and `-` only (every id and literal an SDK sends): nothing to decode, cut,
+  // trim or fold, so the segment is its own reading. Runs for every segment of every call.
+  if (PLAIN_SEGMENT.test(segment)) return segment;
   let text = segment;
   try {
     text = decodeURIComponent(segment);

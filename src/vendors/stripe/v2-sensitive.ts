@@ -36,8 +36,12 @@ const SENSITIVE_V2: ReadonlyArray<readonly [method: string, template: string, wh
  * reaches Stripe must be the refused operation's.
  */
 export function v2SensitiveDenial(method: string, path: string): Denial | undefined {
+  // Every Stripe call passes here: its first segment is read alone first, so a v1 call (nearly every
+  // call) costs one segment's reading, not its whole path's.
+  const slash = path.indexOf('/', 1);
+  if (lenientSegment(slash === -1 ? path.slice(1) : path.slice(1, slash)).toLowerCase() !== 'v2')
+    return undefined;
   const segments = lenientSegments(path);
-  if (segments[0] !== 'v2') return undefined;
   for (const [m, template, why] of SENSITIVE_V2) {
     if (m !== method.toUpperCase()) continue;
     const parts = template.slice(1).split('/');
