@@ -339,6 +339,7 @@ async function main(): Promise<void> {
         upstream: upstream.url,
         rate: RATE,
         seconds: SECONDS,
+        rounds: ROUNDS,
         reloadFrom: 1000,
         profile: PROFILE,
         notes,

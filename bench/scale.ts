@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI } from '../test/env/keybrake.ts';
-import { type PhaseResult, percentile, runPaced, type Target } from './measure.ts';
+import { combinePhases, type PhaseResult, percentile, runPaced, type Target } from './measure.ts';
 import { type Child, ROOT, startFollowingProxy, startKeybrake, startSnapshotOperator } from './processes.ts';
 import { statusMiB } from './procfs.ts';
 import { type ProfileSummary, summarizeProfileDir } from './profile.ts';
@@ -75,6 +75,11 @@ export interface ScaleRow {
   readonly proxyStart: { readyMs: number; rssMiB: number | null; peakRssMiB: number | null } | null;
   /** Paced GETs, each with a random key of the table (the 1-key row: always the same key). */
   readonly lookup: PhaseResult;
+  /**
+   * Sizes past 1: the 1-key table's paced GETs measured in the same rounds as `lookup`, interleaved
+   * with them (the lookup target's reference). Null on the 1-key row.
+   */
+  readonly lookupReference: PhaseResult | null;
   /** One-key edits while the paced load runs: calls sent between each edit and its reload's log line, pooled. */
   readonly reload: {
     /** The median reload. */
@@ -97,6 +102,8 @@ export interface ScaleOptions {
   readonly upstream: string;
   readonly rate: number;
   readonly seconds: number;
+  /** Rounds the lookup phase is split into, alternating with the 1-key reference (BENCH_ROUNDS). */
+  readonly rounds: number;
   /** Sizes from which a reload is measured. */
   readonly reloadFrom: number;
   /** Profile serve's start-up at the largest size (a start of its own: the profiler slows it). */
@@ -167,14 +174,43 @@ function getTarget(base: string): Target {
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+type Serving = { kb: Child & { stripeUrl: string }; m: ScaleManifests };
+
 /** Paced GETs over random keys of the table, after a second of warm-up of the same shape. */
-async function lookups(kb: Child & { stripeUrl: string }, m: ScaleManifests, opts: ScaleOptions) {
+async function lookups({ kb, m }: Serving, opts: ScaleOptions, seconds = opts.seconds, warm = true) {
   const from = m.keys > 1 ? 1 : 0; // key 0 is the one the reload suspends
   const pick = randomIndexes(m.keys, m.keys, from);
   const headersFor = () => bearer(m.tokens[pick(0)]!);
   const load = { connections: 10, overallRate: opts.rate };
-  await runPaced(getTarget(kb.stripeUrl), { ...load, seconds: 1 }, { headersFor });
-  return runPaced(getTarget(kb.stripeUrl), { ...load, seconds: opts.seconds }, { headersFor });
+  if (warm) await runPaced(getTarget(kb.stripeUrl), { ...load, seconds: 1 }, { headersFor });
+  const samples = { sentAt: [] as number[], ms: [] as number[] };
+  const phase = await runPaced(getTarget(kb.stripeUrl), { ...load, seconds }, { headersFor, samples });
+  return { phase, ms: samples.ms };
+}
+
+/**
+ * The lookup phase of a big table and of the 1-key reference, in `opts.rounds` rounds of
+ * `seconds / rounds` each, alternating (the order turns every round), after a warm-up of each: a
+ * burst of other work on the machine falls on both alike. Until 2026-12-02 the reference was the
+ * 1-key row's own phase, measured minutes before the big table's: the box's drift between the two
+ * (±20 % in p50 on this machine) read as lookup cost.
+ */
+async function interleavedLookups(big: Serving, reference: Serving, opts: ScaleOptions) {
+  const rounds = Math.max(1, opts.rounds);
+  const sides = [big, reference];
+  const parts: { phase: PhaseResult; ms: number[] }[][] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < sides.length; k++) {
+      const i = (k + round) % sides.length;
+      parts[i]!.push(await lookups(sides[i]!, opts, opts.seconds / rounds, round === 0));
+    }
+  }
+  const whole = (p: { phase: PhaseResult; ms: number[] }[]) =>
+    combinePhases(
+      p.map((x) => x.phase),
+      p.flatMap((x) => x.ms),
+    );
+  return { lookup: whole(parts[0]!), lookupReference: whole(parts[1]!) };
 }
 
 /** One reload under load: how long it took, and the latencies (ms) of the calls sent meanwhile. */
@@ -323,6 +359,9 @@ export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
   const parent = await mkdtemp(path.join(tmpdir(), 'keybrake-bench-scale-'));
   const rows: ScaleRow[] = [];
   if (!existsSync(GNU_TIME)) opts.notes.push(TIME_MISSING);
+  // The 1-key table's serve stays up through the series: every bigger table's lookup phase is
+  // interleaved with its own (interleavedLookups).
+  let reference: Serving | undefined;
   try {
     const sizes = [...new Set([1, ...opts.sizes])].sort((a, b) => a - b);
     const tokens = mintTokens(sizes.at(-1)!);
@@ -349,9 +388,14 @@ export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
           peakRssMiB: statusMiB(kb.pid, 'VmHWM') ?? null,
           heapUsedMiB: await heapUsedMiB(kb.adminUrl),
         };
-        const lookup = await lookups(kb, m, opts);
+        const { lookup, lookupReference } = reference
+          ? await interleavedLookups({ kb, m }, reference, opts)
+          : { lookup: (await lookups({ kb, m }, opts)).phase, lookupReference: null };
         const reload = keys >= opts.reloadFrom ? await reloadsWhileServing(kb, m, opts) : null;
-        await kb.stop();
+        if (!reference) {
+          reference = { kb, m };
+          opts.log('scale: the 1-key serve stays up as the lookup reference');
+        } else await kb.stop();
         opts.log(`scale: ${keys} keys, a proxy's start from the operator's snapshot`);
         const fromSnapshot = await proxyStart(keys, parent, opts);
         const startProfile = opts.profile && keys === sizes.at(-1) ? await profileStart(m, opts) : undefined;
@@ -364,15 +408,19 @@ export async function runScaleSeries(opts: ScaleOptions): Promise<ScaleRow[]> {
           serve,
           proxyStart: fromSnapshot,
           lookup,
+          lookupReference,
           reload,
           ...(startProfile !== undefined ? { startProfile } : {}),
         });
       } finally {
-        await kb.stop();
-        await m.remove();
+        if (reference?.kb !== kb) {
+          await kb.stop();
+          await m.remove();
+        }
       }
     }
   } finally {
+    await reference?.kb.stop();
     await rm(parent, { recursive: true, force: true });
   }
   return rows;
