@@ -264,6 +264,55 @@ describe('Twilio messages', () => {
     }
   });
 
+  // Thirteenth round (probe fixother, finding 1): ChannelConfiguration's `from` picks the address a
+  // Verify email leaves from, per call; nothing read it, so a key held to one sender sent the
+  // merchant's verification email from any address.
+  describe('a verification sender chosen in ChannelConfiguration', () => {
+    const verify = req('POST', '/v2/Services/VA1/Verifications', 'verify');
+    const email = (ChannelConfiguration: string) => ({
+      To: 'ann@ok.example',
+      Channel: 'email',
+      ChannelConfiguration,
+    });
+
+    it('is a sender, read as one address, on the email channel and any other', () => {
+      const config =
+        '{"from":"Security@Bank-Alerts.example","from_name":"Bank","substitutions":{"from":"x"}}';
+      expect(op(classify(verify, email(config))).parties).toMatchObject({
+        recipients: ['ann@ok.example'],
+        senders: ['security@bank-alerts.example'],
+      });
+      expect(
+        op(classify(verify, { To: '+14155550100', Channel: 'sms', ChannelConfiguration: config })).parties,
+      ).toMatchObject({ recipients: ['+14155550100'], senders: ['security@bank-alerts.example'] });
+    });
+
+    it('names no sender without from, or without ChannelConfiguration (the service sender)', () => {
+      expect(op(classify(verify, email('{"from_name":"Shop"}'))).parties.senders).toEqual([]);
+      expect(op(classify(verify, email('{}'))).parties.senders).toEqual([]);
+      expect(op(classify(verify, { To: 'ann@ok.example', Channel: 'email' })).parties.senders).toEqual([]);
+    });
+
+    it.each([
+      ['not JSON', 'from=evil@x.example'],
+      ['a JSON array', '[{"from":"evil@x.example"}]'],
+      ['a JSON string', '"evil@x.example"'],
+      ['null', 'null'],
+      ['from twice, the allowed one last', '{"from":"evil@x.example","from":"otp@ok.example"}'],
+      ['from escaped and plain', '{"\\u0066rom":"evil@x.example","from":"otp@ok.example"}'],
+      ['From', '{"From":"evil@x.example"}'],
+      ['FROM beside from', '{"from":"otp@ok.example","FROM":"evil@x.example"}'],
+      ['from_ (a separator)', '{"from_":"evil@x.example"}'],
+      ['from that is not text', '{"from":["evil@x.example"]}'],
+      ['an empty from', '{"from":""}'],
+      ['from with a display name', '{"from":"Bank <otp@ok.example>"}'],
+      ['from naming two addresses', '{"from":"evil@x.example,otp@ok.example"}'],
+      ['from with a no-break space', '{"from":"otp@ok.example\u00a0"}'],
+    ])('refuses %s as body_invalid', (_name, config) => {
+      expect(classify(verify, email(config))).toMatchObject({ reason: 'body_invalid' });
+    });
+  });
+
   it('keeps a national number, a client and a SIP address as they are', () => {
     for (const To of ['4155550100', 'client:alice', 'sip:bob@example.com', '+9991234567']) {
       expect(classify(req('POST', calls), { To, TimeLimit: '60' })).not.toHaveProperty('reason');
@@ -852,6 +901,28 @@ describe('Twilio calls with inline TwiML (ADR 0007 §7)', () => {
       10 * us + 2 * P.countries.FR!.smsPerSegment,
     ],
     ['an <Sms> without to at the callee rate', '<Sms>hi</Sms>', 10 * us + P.countries.US!.smsPerSegment],
+    // Thirteenth round (probe fixother, finding 2): priced as SMS segments of its body before.
+    [
+      'a <Message> with <Media> as an MMS at its destination',
+      '<Message to="+14155550123"><Body>x</Body><Media>https://example.com/a.png</Media></Message>',
+      10 * us + P.countries.US!.mmsPerMessage!,
+    ],
+    [
+      'a <Message> with <Media> where there is no MMS rate at the unknown-country MMS rate',
+      '<Message to="+4915112345678"><Media>https://example.com/a.png</Media></Message>',
+      10 * us + P.unknownCountry.mmsPerMessage,
+    ],
+    [
+      'a <Message> with <Media> and a long text as the dearer SMS it may become',
+      `<Message to="+4915112345678"><Body>${'x'.repeat(1600)}</Body><Media>https://example.com/a.png</Media></Message>`,
+      // 1600 characters and a 64-character link: 1664 GSM-7 characters, 11 segments of 153.
+      10 * us + 11 * P.countries.DE!.smsPerSegment,
+    ],
+    [
+      'a <Message> with <Media> to WhatsApp per WhatsApp message',
+      '<Message to="whatsapp:+14155550123"><Media>https://example.com/a.png</Media></Message>',
+      10 * us + P.whatsappPerMessage,
+    ],
     ['a recorded call', '<Record/>', 10 * us + 10 * P.recordingPerMinute],
     [
       'a streamed call',
@@ -960,6 +1031,14 @@ describe('Twilio live-call updates (ADR 0007 §7)', () => {
     expect(result.lookup?.price({ to: '+33612345678' })).toBe(60 * (P.countries.FR!.voicePerMinute + unread));
     expect(result.lookup?.price({ to: 'client:alice' })).toBe(60 * (P.clientOrSipPerMinute + unread));
     expect(result.lookup?.price({})).toBe(60 * (P.unknownCountry.voicePerMinute + unread));
+  });
+
+  it("prices a <Message> with <Media> to the call's other party as an MMS at the looked-up party's rate", () => {
+    const twiml = `<Response>${'<Message><Body>x</Body><Media>https://example.com/a.png</Media></Message>'.repeat(8)}</Response>`;
+    const result = op(classify(req('POST', update), { Twiml: twiml }));
+    expect(result.lookup?.price({ direction: 'inbound', from: '+14155550123', to: '+14155550000' })).toBe(
+      8 * P.countries.US!.mmsPerMessage!,
+    );
   });
 
   it('prices a new TimeLimit with new instructions by those instructions, not an unread leg', () => {

@@ -62,6 +62,7 @@ import { onlyStops } from './stops.ts';
 import { callTranscriptionDenial } from './transcription.ts';
 import { readTwiml, type TwimlReading } from './twiml.ts';
 import { TWILIO_UPLOAD_HOST, uploadDenial } from './uploads.ts';
+import { verificationSender } from './verify-email.ts';
 import { webhookInstruction } from './webhook-header.ts';
 
 /** A classified Twilio call (price stage → settle): a message carries the rates settle reads its answer with (`TwilioCost`). */
@@ -503,10 +504,17 @@ export function monthlyNumberPrice(body: unknown, type: string | undefined): Mic
   return dearest;
 }
 
-/** A Verify verification: an email address, or a phone destination reached over `Channel`. */
+/**
+ * A Verify verification: an email address, or a phone destination reached over `Channel`; and as
+ * sender the address its `ChannelConfiguration` sends the email from, when it names one (thirteenth
+ * round: verify-email.ts). Without one the service's own sender is used, judged when it was set.
+ */
 function verification(prices: TwilioPrices, id: string, params: Params): TwilioOperation | Denial {
   const channel = single(params, 'Channel') ?? 'sms';
   const rawTo = single(params, 'To');
+  const from = verificationSender(params);
+  if (isDenial(from)) return from;
+  const senders = from === undefined ? [] : [from];
   if (channel.toLowerCase() === 'email') {
     // Read as Resend reads an address: `evil@x.com,alice@ok.com` was judged whole against
     // `*@ok.com` while the email went to evil@x.com too (sixth round); and with no display name,
@@ -521,13 +529,14 @@ function verification(prices: TwilioPrices, id: string, params: Params): TwilioO
     // An address has no country: ZZ, as every destination that is not a phone number. With none, a
     // `countries` list meant to keep a key on US numbers passed a Twilio-billed code to any address
     // (eleventh round: the quick start's own Twilio key).
-    const parties = email ? { ...NO_PARTIES, recipients: [email], countries: [UNKNOWN_COUNTRY] } : NO_PARTIES;
+    const recipients = email ? { recipients: [email], countries: [UNKNOWN_COUNTRY] } : {};
+    const parties = { ...NO_PARTIES, ...recipients, senders };
     return priced(id, verificationCost(prices, channel, undefined), parties);
   }
   const to = rawTo === undefined ? undefined : destination(rawTo);
   const unreadable = unreadableRecipient([to]);
   if (unreadable) return unreadable;
-  const parties = to ? destinationParties([to], []) : NO_PARTIES;
+  const parties = destinationParties(to ? [to] : [], senders);
   return priced(id, verificationCost(prices, channel, to), parties);
 }
 

@@ -158,8 +158,9 @@ export function callCost(prices: TwilioPrices, params: Params, to: Destination |
 /**
  * What inline TwiML adds to one call of `minutes` (ADR 0007 §7): every `<Dial>` leg for the call's
  * minutes (or its Dial's `timeLimit`, when shorter) at its destination's rate, recorded legs and a
- * recorded or streamed call per minute, and every `<Sms>` at its destination's rate per segment. An
- * `<Sms>` without `to` goes to the other party of the call: `callee`, or the unknown-country rate.
+ * recorded or streamed call per minute, and every `<Sms>` at its destination's rate per segment (a
+ * `<Message>` with `<Media>` as an MMS there). An `<Sms>` without `to` goes to the other party of the
+ * call: `callee`, or the unknown-country rate.
  */
 export function twimlCost(
   prices: TwilioPrices,
@@ -180,9 +181,13 @@ export function twimlCost(
   if (twiml.streamed) micros += minutes * prices.mediaStreamPerMinute;
   for (const sms of twiml.sms) {
     const to = sms.to ?? callee;
-    const segments = smsSegments(sms.body).segments;
-    micros +=
-      to?.channel === 'whatsapp' ? prices.whatsappPerMessage : segments * ratesFor(prices, to).smsPerSegment;
+    const media = sms.media ?? 0;
+    if (to?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
+    // A `<Message>` with `<Media>` is an MMS, priced as Messages create prices `MediaUrl`: the MMS
+    // rate or the dearer SMS it may become (thirteenth round: it was priced as SMS segments).
+    else if (media > 0)
+      micros += mmsCost(ratesFor(prices, to), textSegments(sms.body, false, media).converted);
+    else micros += smsSegments(sms.body).segments * ratesFor(prices, to).smsPerSegment;
   }
   return micros;
 }

@@ -172,6 +172,17 @@ describe('readTwiml: <Sms> and <Message> are messages', () => {
     ]);
   });
 
+  // Thirteenth round (probe fixother, finding 2): <Media> was dropped, so the message was an SMS.
+  it('counts the <Media> of a <Message>, empty ones included, and refuses more than ten', () => {
+    const media = (n: number, url = 'https://example.com/a.png') =>
+      `<Message to="+14155550100"><Body>x</Body>${`<Media>${url}</Media>`.repeat(n)}</Message>`;
+    expect(read(R(media(1))).sms).toEqual([expect.objectContaining({ body: 'x', media: 1 })]);
+    expect(read(R(media(10))).sms[0]?.media).toBe(10);
+    expect(read(R(media(2, ''))).sms[0]?.media).toBe(2);
+    expect(read(R('<Message to="+14155550100"><Body>x</Body></Message>')).sms[0]).not.toHaveProperty('media');
+    expect(denial(R(media(11))).reason).toBe('body_invalid');
+  });
+
   it('reads an <Sms> without to as one to the other party, and refuses an empty to', () => {
     expect(read(R('<Sms>hi</Sms>')).sms).toEqual([{ body: 'hi' }]);
     expect(denial(R('<Sms to=" ">hi</Sms>')).reason).toBe('body_invalid');

@@ -1,6 +1,7 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 import type { RemoteInstruction } from '../types.ts';
+import { MAX_MEDIA_URLS } from './costs.ts';
 import { type Destination, destination, SIP_SCHEME, sipDestination } from './destinations.ts';
 import { turnsOnTranscription } from './transcription.ts';
 import { parseXml, type XmlElement, XmlError, xmlTrimmed } from './twiml-xml.ts';
@@ -37,6 +38,11 @@ export interface TwimlSms {
   readonly to?: Destination;
   readonly from?: Destination;
   readonly body: string;
+  /**
+   * The `<Media>` a `<Message>` carries, when any: an MMS, priced as Messages create prices one with
+   * `MediaUrl` (thirteenth round).
+   */
+  readonly media?: number;
 }
 
 /** What a TwiML document makes Twilio do that costs money or leaves Keybrake's sight. */
@@ -339,7 +345,14 @@ function walk(root: XmlElement): TwimlReading | Denial {
         if (isDenial(from)) return from;
         if (from) senders.push(from);
         const body = name === 'Message' ? messageBody(element) : textOf(element);
-        sms.push({ body, ...(to ? { to } : {}), ...(from ? { from } : {}) });
+        const media = name === 'Message' ? mediaCount(element) : 0;
+        if (media > MAX_MEDIA_URLS) {
+          return deny(
+            'body_invalid',
+            `Twiml <Message> takes at most ${MAX_MEDIA_URLS} <Media> (Twilio's limit).`,
+          );
+        }
+        sms.push({ body, ...(to ? { to } : {}), ...(from ? { from } : {}), ...(media > 0 ? { media } : {}) });
         break;
       }
       case 'Refer':
@@ -414,6 +427,17 @@ function dialOptions(dial: XmlElement): Omit<TwimlDial, 'to'> {
 /** A `<Message>` body: its own text, or the text of its `<Body>`. */
 function messageBody(message: XmlElement): string {
   return `${textOf(message)}${childText(message, 'Body')}`;
+}
+
+/**
+ * How many `<Media>` a `<Message>` carries, empty ones included: Messaging TwiML sends each as the
+ * message's media, which makes it an MMS (thirteenth round, probe fixother, finding 2: they were
+ * dropped and the message priced as SMS segments of its body, $0.0118 where Keybrake's own US MMS
+ * rate is $0.032). Twilio's voice TwiML documents no `<Message>`, but how it runs one is not
+ * documented either, so one is priced as the dearer thing it may send.
+ */
+function mediaCount(message: XmlElement): number {
+  return message.children.filter((c) => typeof c !== 'string' && c.name === 'Media').length;
 }
 
 function childText(element: XmlElement, name: string): string {

@@ -1,0 +1,69 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { scanJson } from '../json.ts';
+import { normaliseBareAddress } from '../mailbox.ts';
+import type { Params } from '../types.ts';
+import { single } from './fields.ts';
+
+/**
+ * The sender a Verify verification chooses per call (price stage; thirteenth round, probe fixother,
+ * finding 1). `ChannelConfiguration` is a JSON object whose `from` and `from_name` override what the
+ * verification email leaves from (Twilio's definition: "The fields 'from' and 'from_name' are
+ * optional but if included the 'from' field must have a valid email address"). Nothing read it, so a
+ * key held to one sender sent the merchant's verification email from any address the agent picked.
+ * Its `from` is now a sender, read as Resend reads one (one bare address, `normaliseBareAddress`).
+ *
+ * Read whatever the `Channel`: the definition calls it the email channel's, and reading it on every
+ * channel costs a legitimate call nothing, while a `Channel` Keybrake reads otherwise than Twilio
+ * would then leave no gap. Without `from`, the service's own sender is used, as before.
+ *
+ * Refused (`body_invalid`): text that is not one JSON object, a key given twice (exactly or ignoring
+ * case: `JSON.parse` keeps the last, Twilio's reader may keep the first), a key that is `from` in
+ * another spelling (`From`, `FROM`, `fro_m`: how Twilio reads key names is not documented, so the
+ * reading that names no sender is not trusted), and a `from` that is not one address.
+ */
+export function verificationSender(params: Params): string | undefined | Denial {
+  const text = single(params, 'ChannelConfiguration');
+  if (text === undefined) return undefined;
+  // The text is bounded by the body's size: only repeated keys are of interest here.
+  const repeated = scanJson(text, {
+    maxDepth: Number.POSITIVE_INFINITY,
+    maxParams: Number.POSITIVE_INFINITY,
+  });
+  if (repeated) return repeated;
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    return notAnObject();
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return notAnObject();
+  for (const name of Object.keys(config)) {
+    if (name !== FROM && foldKey(name) === FROM) {
+      return deny(
+        'body_invalid',
+        'ChannelConfiguration names its sender as "from", spelt exactly: another spelling may be read as the sender too.',
+      );
+    }
+  }
+  if (!Object.hasOwn(config, FROM)) return undefined;
+  const from = (config as Record<string, unknown>)[FROM];
+  const address = typeof from === 'string' ? normaliseBareAddress(from) : undefined;
+  if (address === undefined) {
+    return deny(
+      'body_invalid',
+      'ChannelConfiguration "from" must be one email address alone (no display name, list or separator), without blank or invisible characters around it.',
+    );
+  }
+  return address;
+}
+
+const FROM = 'from';
+
+/** A key as a lenient reader might match it: lower case, letters only. */
+function foldKey(name: string): string {
+  return name.toLowerCase().replace(/[^a-z]/g, '');
+}
+
+function notAnObject(): Denial {
+  return deny('body_invalid', 'ChannelConfiguration must be one JSON object.');
+}
