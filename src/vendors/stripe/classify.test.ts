@@ -309,6 +309,35 @@ describe('what in the body raises a Stripe write', () => {
   it('says nothing of a write the body leaves a write', () => {
     expect(op('POST', '/v1/customers/cus_1', 'name=x')).not.toHaveProperty('raisedBy');
   });
+
+  // Found by an adversarial probe (thirteenth round, catalog13, MEDIUM): `expires_at` a minute ahead
+  // withdraws a grant's billing credits as `/expire` does (money_unpriced), and was a free write.
+  it.each([
+    ['a minute ahead', 'expires_at=1796195164'],
+    ['now, in another spelling of the name', 'Expires_At=1796195164'],
+    ['with metadata', 'metadata[a]=b&expires_at=1796195164'],
+    ['given as an object', 'expires_at[a]=1'],
+  ])("raises a billing credit grant's expiry set %s to money_unpriced", (_n, body) => {
+    const o = op('POST', '/v1/billing/credit_grants/credgr_1', body);
+    expect(o).toMatchObject({
+      id: 'stripe.billing.credit_grants.update',
+      class: 'money_unpriced',
+      movesMoney: true,
+      raisedBy: expect.stringContaining('expires_at'),
+    });
+    // Still read for the grant's customer, so a customer allowlist governs it.
+    expect(o.lookup?.path).toBe('/v1/billing/credit_grants/credgr_1');
+  });
+
+  it.each([
+    ['metadata only', 'metadata[a]=b'],
+    ['expires_at= (the credits never expire)', 'expires_at='],
+  ])("leaves a billing credit grant's update with %s a write (control)", (_n, body) => {
+    expect(op('POST', '/v1/billing/credit_grants/credgr_1', body)).toMatchObject({
+      class: 'write',
+      movesMoney: false,
+    });
+  });
 });
 
 describe('Stripe pricing', () => {

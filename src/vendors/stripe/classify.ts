@@ -80,6 +80,7 @@ import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from '
 import { taxIdDelete } from './tax-ids.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
 import { v2SensitiveDenial } from './v2-sensitive.ts';
+import { withdrawalRaise } from './withdrawals.ts';
 
 const METER_EVENT = 'stripe.billing.meter_events.create';
 
@@ -121,7 +122,10 @@ export function classifyStripe(
   const op = isDenial(named)
     ? named
     : raiseClass(
-        classifyRow(match.row, match.segments, named, params, rates, known),
+        raiseToUnpriced(
+          classifyRow(match.row, match.segments, named, params, rates, known),
+          withdrawalRaise(match.row.id, params),
+        ),
         portalAccessRaise(match.row.id, params),
       );
   return isDenial(op) ? refusing(match.row.id, op) : withPlatformAccount(op, req);
@@ -134,6 +138,16 @@ export function classifyStripe(
 function raiseClass(op: Operation | Denial, by: string | undefined): Operation | Denial {
   if (by === undefined || isDenial(op) || (op.class !== 'write' && op.class !== 'money')) return op;
   return { ...op, class: 'destructive', raisedBy: by };
+}
+
+/**
+ * A free write whose body withdraws a credit (withdrawals.ts): raised to `money_unpriced`, so only an
+ * exact entry admits it; the read of its object's customer (CUSTOMER_FOUND_BY_READ) is kept, so a
+ * customer allowlist still governs it.
+ */
+function raiseToUnpriced(op: Operation | Denial, by: string | undefined): Operation | Denial {
+  if (by === undefined || isDenial(op) || op.class !== 'write') return op;
+  return { ...op, class: 'money_unpriced', movesMoney: true, raisedBy: by };
 }
 
 /** The operation of a call the catalog recognised as `row`, or why it is refused. */

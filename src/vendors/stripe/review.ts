@@ -406,7 +406,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: 'withdraws billing credits: Stripe bills the usage they would have paid on its own',
   },
-  { match: 'POST /v1/billing/credit_grants/**', class: 'write', note: 'metadata, expiry date' },
+  {
+    match: 'POST /v1/billing/credit_grants/**',
+    class: 'write',
+    note: 'metadata; an expires_at other than empty withdraws the credits: money_unpriced by its body (withdrawals.ts)',
+  },
   {
     match: 'POST /v1/billing/**',
     class: 'write',
