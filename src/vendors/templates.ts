@@ -59,3 +59,56 @@ export function templateIsShared(method: string, template: string): boolean {
   templates ??= build();
   return templates.shared.has(`${method} ${template}`);
 }
+
+/**
+ * A Twilio object SID: two capital letters for its kind and 32 hexadecimal digits. It names the one
+ * object the operator chose; a product that does not hold it answers 404 (ADR 0007, third round).
+ */
+const TWILIO_SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
+
+/** The templates several Twilio hosts share, by method, split into segments (sharedLiteralNamesOneHost). */
+let sharedByMethod: Map<string, string[][]> | undefined;
+
+function sharedSplit(): Map<string, string[][]> {
+  const hosts = new Map<string, Set<string>>();
+  for (const row of TWILIO_OPERATIONS) {
+    const key = `${row.method} ${templateKey(row.path)}`;
+    hosts.set(key, (hosts.get(key) ?? new Set()).add(row.host));
+  }
+  const byMethod = new Map<string, string[][]>();
+  for (const [key, on] of hosts) {
+    if (on.size < 2) continue;
+    const space = key.indexOf(' ');
+    const method = key.slice(0, space);
+    byMethod.set(method, [...(byMethod.get(method) ?? []), key.slice(space + 2).split('/')]);
+  }
+  return byMethod;
+}
+
+/** Whether one segment of a template (`{}`, `{}.json`, `Services`) fits a path segment. */
+function segmentFits(part: string, segment: string): boolean {
+  if (!part.includes('{}')) return part === segment;
+  const pieces = part.split('{}');
+  return segment.startsWith(pieces[0]!) && segment.endsWith(pieces[pieces.length - 1]!);
+}
+
+/**
+ * Whether a literal path (the method and the request's segments, which the literal entry equals)
+ * names one Twilio host's operation. An entry names no host, and a path that fits a template several
+ * hosts share names one only when every placeholder of it is filled by an object SID (per product:
+ * the other hosts answer 404). A path with no placeholder (`POST /v1/Services`: Messaging, Sync,
+ * Proxy… each create a service there) names none, and neither does a segment holding a name:
+ * Conversations and Frontline both take a user's identity for `/v1/Users/{Sid}`, so
+ * `POST /v1/Users/alice` updates alice on either (thirteenth round: an entry written for Verify's
+ * `POST /v2/Services` admitted Intelligence's, unpriced). Decided by the path, not by the operation's
+ * id, so an operation classified outside the catalog's rows is judged the same.
+ */
+export function sharedLiteralNamesOneHost(method: string, segments: readonly string[]): boolean {
+  sharedByMethod ??= sharedSplit();
+  for (const parts of sharedByMethod.get(method.toUpperCase()) ?? []) {
+    if (parts.length !== segments.length || !parts.every((p, i) => segmentFits(p, segments[i]!))) continue;
+    const pinned = parts.every((p, i) => !p.includes('{}') || (p === '{}' && TWILIO_SID.test(segments[i]!)));
+    if (!pinned || !parts.includes('{}')) return false;
+  }
+  return true;
+}

@@ -751,3 +751,83 @@ describe("authorize: a refusal quotes no value Keybrake's own lookup found", () 
     ).toBe('This call costs $60.00, over the per-call limit of $50.00.');
   });
 });
+
+// Found by a probe (thirteenth round): an entry names no Twilio host, and a literal path several hosts
+// share admitted every host's operation on it: `POST /v2/Services` written for Verify created an
+// Intelligence service (unpriced), `POST /v1/Services` for Messaging a Sync or Proxy one (destructive),
+// `POST /v1/Users/alice` for Conversations updated her on Frontline (unpriced).
+describe('authorize: a literal path several Twilio hosts share', () => {
+  const sid = (prefix: string) => `${prefix}${'0'.repeat(31)}1`;
+  const verdict = (entry: string, method: string, path: string, op: Operation) =>
+    authorize({ policy: { ...base, endpoints: [compileEndpointPattern(entry)] }, method, path, op })?.reason;
+  const row = (id: string) => TWILIO_OPERATIONS.find((r) => r.id === id)!;
+  const opOf = (id: string) => charge({ id, class: row(id).class as OperationClass, costMicros: 0 });
+
+  it.each<[string, string, string, string | undefined]>([
+    ['POST /v2/Services', '/v2/Services', 'twilio.intelligence.v2.create_service', 'price_unknown'],
+    ['POST /v1/Services', '/v1/Services', 'twilio.sync.v1.create_service', 'endpoint_not_allowed'],
+    ['POST /v1/Services', '/v1/Services', 'twilio.proxy.v1.create_service', 'endpoint_not_allowed'],
+    ['POST /v1/Users/alice', '/v1/Users/alice', 'twilio.frontline_api.v1.update_user', 'price_unknown'],
+    [
+      'DELETE /v1/Services/my-name',
+      '/v1/Services/my-name',
+      'twilio.sync.v1.delete_service',
+      'endpoint_not_allowed',
+    ],
+    // What such entries are written for: a write a glob admits passes as before, and a SID pins the
+    // object of a destructive one (another product answers 404 for it).
+    ['POST /v2/Services', '/v2/Services', 'twilio.chat.v2.create_service', undefined],
+    ['POST /v1/Services', '/v1/Services', 'twilio.messaging.v1.create_service', undefined],
+    ['POST /v1/Users/alice', '/v1/Users/alice', 'twilio.conversations.v1.update_user', undefined],
+    [
+      `DELETE /v1/Services/${sid('IS')}`,
+      `/v1/Services/${sid('IS')}`,
+      'twilio.sync.v1.delete_service',
+      undefined,
+    ],
+    [
+      `POST /v1/Services/${sid('KS')}/PhoneNumbers`,
+      `/v1/Services/${sid('KS')}/PhoneNumbers`,
+      'twilio.proxy.v1.create_phone_number',
+      undefined,
+    ],
+  ])('the entry "%s" on %s as %s: %s', (entry, path, id, reason) => {
+    expect(verdict(entry, entry.split(' ')[0]!, path, opOf(id))).toBe(reason);
+  });
+
+  it('says no entry can name a shared path without SIDs, and suggests none', () => {
+    const op = opOf('twilio.intelligence.v2.create_service');
+    const message = authorize({ policy: base, method: 'POST', path: '/v2/Services', op })?.message;
+    expect(message).toContain('several Twilio hosts share this path');
+    expect(message).not.toMatch(/"POST \//);
+  });
+
+  // Every destructive or unpriced operation on a template several hosts share, by its own literal path.
+  const shared = (() => {
+    const hosts = new Map<string, Set<string>>();
+    for (const r of TWILIO_OPERATIONS) {
+      const key = `${r.method} ${r.path.replace(/\{[^{}/]+\}/g, '{}')}`;
+      hosts.set(key, (hosts.get(key) ?? new Set()).add(r.host));
+    }
+    return TWILIO_OPERATIONS.filter(
+      (r) =>
+        ['destructive', 'money_unpriced'].includes(r.class) &&
+        hosts.get(`${r.method} ${r.path.replace(/\{[^{}/]+\}/g, '{}')}`)!.size > 1,
+    );
+  })();
+
+  it('names such an operation only by a path whose every id is a SID', () => {
+    expect(shared.length).toBeGreaterThan(20);
+    for (const r of shared) {
+      const op = opOf(r.id);
+      const bySid = r.path.replace(/\{[^{}/]+\}/g, sid('XX'));
+      const byName = r.path.replace(/\{[^{}/]+\}/g, 'alice');
+      const expected = r.path.includes('{') ? undefined : 'admitted by no literal';
+      const got = verdict(`${r.method} ${bySid}`, r.method, bySid, op);
+      expect(got === undefined ? undefined : 'admitted by no literal', `${r.method} ${bySid} (${r.id})`).toBe(
+        expected,
+      );
+      expect(verdict(`${r.method} ${byName}`, r.method, byName, op), `${r.method} ${byName}`).toBeDefined();
+    }
+  });
+});

@@ -13,7 +13,12 @@ import {
 } from '../../patterns/glob.ts';
 import { matchesHost, urlHost } from '../../patterns/hosts.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
-import { operationPath, operationTemplate, templateIsShared } from '../../vendors/templates.ts';
+import {
+  operationPath,
+  operationTemplate,
+  sharedLiteralNamesOneHost,
+  templateIsShared,
+} from '../../vendors/templates.ts';
 import { UNKNOWN_COUNTRY } from '../../vendors/twilio/parties.ts';
 import { type Operation, type OperationClass, type Parties, PLATFORM_ACCOUNT } from '../../vendors/types.ts';
 import type { Stage } from '../context.ts';
@@ -105,6 +110,11 @@ function endpointVerdict(
         matched = true;
         continue;
       }
+    } else if (!admittedByAny && entry.exact && !sharedLiteralNamesOneHost(method, target.segments!)) {
+      // Nor does a literal path of such a template unless SIDs pin its object: an entry written for
+      // Verify's `POST /v2/Services` admitted Intelligence's, unpriced (thirteenth round).
+      matched = true;
+      continue;
     }
     if (admittedByAny || entry.exact) return 'admitted';
     matched = true;
@@ -155,6 +165,11 @@ function notListed(op: Operation, method: string, path: string): Denial {
 function howToName(op: Operation, method: string, path: string): string {
   if (!nameable(method)) return `${unnameableMethod(method)}, so Keybrake never lets it through.`;
   const entries = exactEntries(op, method, path);
+  const segments = requestPath(path).segments;
+  if (entries === undefined && segments !== undefined && !sharedLiteralNamesOneHost(method, segments)) {
+    // Not "too long or has braces": the path is fine, but no entry can say which host it means.
+    return 'several Twilio hosts share this path and an entry names no host, so no allow.endpoints entry can name it exactly (a path does only when each of its ids is an object SID), and Keybrake cannot let it through.';
+  }
   if (entries === undefined) {
     return `no allow.endpoints entry can name this path exactly (at most ${MAX_ENTRY_LENGTH} characters and ${MAX_PATH_SEGMENTS} segments, no empty segment, no * or braces), so Keybrake cannot let it through.`;
   }
