@@ -202,7 +202,12 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   const rate = vendor === 'stripe' && method === 'GET' ? shippingRate(path, req.url ?? '') : undefined;
   if (rate !== undefined) return { json: rate };
   if (vendor === 'stripe') return { json: stripeAnswer(method, path, body) };
-  if (vendor === 'twilio') return twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body) };
+  if (vendor === 'twilio') {
+    return (
+      twilioMessages(method, path) ??
+      twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body) }
+    );
+  }
   return { json: resendAnswer(method, path) };
 }
 
@@ -1483,6 +1488,91 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
     const encoded = encodeURIComponent(`${url}/sms`);
     const alert = { sid: 'NOuserinfo', request_url: `${url}/sms`, alert_text: `Msg=timeout&url=${encoded}` };
     return { json: { alerts: [alert], meta: { page: 0 } } };
+  }
+  return undefined;
+}
+
+/**
+ * What the account's sign-in service texted a customer (thirteenth round, twilio-message-bodies.yaml):
+ * a code and a magic link, which Keybrake withholds from every message read; and a customer's reply
+ * texted to the account, which it keeps.
+ */
+export const TWILIO_SENT_CODE =
+  'Your Acme sign-in code is 982451. Or tap https://acme.example.com/magic?token=mlt_7Hq2LkP9';
+export const TWILIO_CUSTOMER_REPLY = 'Yes please, move my delivery to Friday';
+
+/**
+ * Message reads as Twilio answers them (thirteenth round): the 2010 API's list, one sent and one
+ * received message (JSON, and XML for a path without `.json`), an update's answer (the whole
+ * message), a Conversations list (a message the backend posted as `system`, one a participant
+ * wrote) and a Chat channel's.
+ */
+function twilioMessages(method: string, path: string): Answer | undefined {
+  const sent = {
+    sid: 'SM0123456789abcdef0123456789abcdef',
+    direction: 'outbound-api',
+    from: '+14155550199',
+    to: '+14155550100',
+    status: 'delivered',
+    num_segments: '1',
+    body: TWILIO_SENT_CODE,
+  };
+  const received = {
+    sid: 'SM89abcdef0123456789abcdef01234567',
+    direction: 'inbound',
+    from: '+14155550100',
+    to: '+14155550199',
+    status: 'received',
+    num_segments: '1',
+    body: TWILIO_CUSTOMER_REPLY,
+  };
+  const one = /\/Messages\/(SM[0-9a-f]{32})(\.json)?$/.exec(path);
+  if (/\/Accounts\/AC\w+\/Messages(\.json)?$/.test(path) || one) {
+    if (method !== 'GET' && !(method === 'POST' && one)) return undefined;
+    const found = one ? [sent, received].find((m) => m.sid === one[1]) : undefined;
+    if (one && !found) return undefined;
+    if (one ? one[2] === undefined : !path.endsWith('.json')) {
+      const xml = (m: typeof sent) =>
+        `<Message><Sid>${m.sid}</Sid><Direction>${m.direction}</Direction><Body>${m.body.replaceAll('&', '&amp;')}</Body></Message>`;
+      const inner = found ? xml(found) : `<Messages page="0">${xml(sent)}${xml(received)}</Messages>`;
+      return {
+        json: {},
+        text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse>${inner}</TwilioResponse>`,
+        headers: { 'content-type': 'application/xml' },
+      };
+    }
+    return { json: found ?? { messages: [sent, received], page: 0 } };
+  }
+  if (method === 'GET' && path.endsWith('/Conversations/CH00000000000000000000000000000001/Messages')) {
+    return {
+      json: {
+        messages: [
+          {
+            sid: 'IM00000000000000000000000000000001',
+            author: 'system',
+            participant_sid: null,
+            body: TWILIO_SENT_CODE,
+          },
+          {
+            sid: 'IM00000000000000000000000000000002',
+            author: '+14155550100',
+            participant_sid: 'MB00000000000000000000000000000001',
+            body: TWILIO_CUSTOMER_REPLY,
+          },
+        ],
+        meta: { page: 0 },
+      },
+    };
+  }
+  if (method === 'GET' && path.endsWith('/Channels/CH00000000000000000000000000000001/Messages')) {
+    return {
+      json: {
+        messages: [
+          { sid: 'IM00000000000000000000000000000003', from: 'system', body: TWILIO_SENT_CODE },
+          { sid: 'IM00000000000000000000000000000004', from: 'customer-42', body: TWILIO_CUSTOMER_REPLY },
+        ],
+      },
+    };
   }
   return undefined;
 }

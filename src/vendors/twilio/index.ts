@@ -1,8 +1,10 @@
-import type { VendorAdapter } from '../types.ts';
+import { isDenial } from '../../decision/reasons.ts';
+import type { Operation, VendorAdapter } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyTwilio } from './classify.ts';
 import { TWILIO_BASIC_USER, twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
 import { twilioError } from './errors.ts';
+import { withholdMessageBodies } from './message-bodies.ts';
 import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
@@ -20,7 +22,8 @@ export interface TwilioAdapterOptions {
 /**
  * The Twilio adapter: Basic auth with the vault token as password, sub hosts (`/twilio/<sub>/…`),
  * form bodies, a per-country price table, Twilio's `{code,message,more_info,status}` errors, and
- * answers whose URLs keep no user name or password.
+ * answers whose URLs keep no user name or password and whose messages the account sent keep no text
+ * (message-bodies.ts).
  */
 export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdapter {
   const prices = resolveTwilioPrices(opts.prices);
@@ -37,6 +40,12 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     upstreamAuthorization: twilioUpstreamAuthorization,
     settle: settleTwilio,
     error: twilioError,
-    withholdFromAnswer: withholdUrlUserinfo,
+    withholdFromAnswer: withholdFromTwilioAnswer,
   };
+}
+
+/** A Twilio answer as the agent gets it: the account's own messages without their text, every URL without its userinfo. */
+function withholdFromTwilioAnswer(body: Buffer, op?: Operation | null) {
+  const withheld = withholdMessageBodies(body, op);
+  return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
 }
