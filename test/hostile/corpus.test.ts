@@ -41,7 +41,7 @@ const HUGE_RESPONSE = 4 * MAX_RESPONSE_BODY;
  * invoice items a new invoice takes in: twelfth round, stripe-credits.yaml).
  */
 const LOOKUP =
-  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations|disputes|refunds|reviews|billing\/credit_grants|promotion_codes|treasury\/outbound_payments|transfers|financial_connections\/accounts|linked_accounts|identity\/verification_sessions|billing\/alerts)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options|shipping_rates\/[^/?]+\?expand%5B%5D=fixed_amount\.currency_options|invoiceitems\?customer=[^/?&]+&pending=true&limit=100)$/;
+  /^\/v1\/(?:(?:payment_intents|setup_intents|charges|invoices|customers|quotes|invoiceitems|subscriptions|subscription_items|subscription_schedules|payment_methods|credit_notes|sources|checkout\/sessions|climate\/products|issuing\/authorizations|disputes|refunds|reviews|billing\/credit_grants|promotion_codes|treasury\/outbound_payments|transfers|financial_connections\/accounts|linked_accounts|identity\/verification_sessions|billing\/alerts)\/[^/?]+|prices\/[^/?]+\?expand%5B%5D=currency_options|shipping_rates\/[^/?]+\?expand%5B%5D=fixed_amount\.currency_options|invoiceitems\?customer(?:_account)?=[^/?&]+&pending=true&limit=100)$/;
 /**
  * Stripe's invoice preview, which creates nothing: Keybrake's own lookup of what a subscription or
  * schedule charges (tenth round, stripe-schedules.yaml), unless the case itself calls it.

@@ -526,6 +526,9 @@ const STRIPE_OBJECTS: Record<string, Json> = {
   // Subscriptions a cancellation reads for their customer (a customer allowlist governs it).
   '/v1/subscriptions/sub_allowed': { id: 'sub_allowed', object: 'subscription', customer: 'cus_allowed' },
   '/v1/subscriptions/sub_other': { id: 'sub_other', object: 'subscription', customer: 'cus_other' },
+  // Thirteenth round (probe catalog13): a subscription of cus_credits, whose pending credits a new
+  // invoice naming only the subscription takes in (stripe-credits.yaml).
+  '/v1/subscriptions/sub_credits': { id: 'sub_credits', object: 'subscription', customer: 'cus_credits' },
   // Tenth round: objects of a customer's subscription and intents that name their customer only
   // through a read (an item names its subscription; a schedule and an intent name the customer).
   '/v1/subscription_items/si_allowed': {
@@ -1247,7 +1250,9 @@ const SHIPPING_RATES: Record<string, { amount: number; options: Record<string, {
 function pendingItems(path: string, url: string): Json | undefined {
   if (path !== '/v1/invoiceitems') return undefined;
   const query = new URLSearchParams(url.split('?')[1] ?? '');
-  if (query.get('customer') !== 'cus_credits' || query.get('pending') !== 'true') return undefined;
+  // Thirteenth round (probe catalog13): the same customer named by its account, acct_credits.
+  const known = query.get('customer') === 'cus_credits' || query.get('customer_account') === 'acct_credits';
+  if (!known || query.get('pending') !== 'true') return undefined;
   const of = (p: string) => ({ ...STRIPE_OBJECTS[p]!, customer: 'cus_credits', invoice: null });
   return {
     object: 'list',

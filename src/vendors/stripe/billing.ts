@@ -709,7 +709,7 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
     if (sweep === undefined) return shipping === undefined ? undefined : pricedCost(shipping);
     // The answer (the new invoice) shows the credits it took in, not that the next invoice lost
     // them: never settled below the reservation (givesBack).
-    return givesBack(chain([sweep, ...(shipping?.reads ?? [])], shipping?.base ?? 0));
+    return givesBack(chain([...sweep, ...(shipping?.reads ?? [])], shipping?.base ?? 0));
   }
   const revised = objectId(from, 'invoice');
   if (isDenial(revised)) return revised;
@@ -730,19 +730,62 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
  * counted as deleting it is (invoiceItemDelete). Whether the new invoice waits does not matter: an
  * update turning its auto_advance off is free. Unsaid counts as `include`: before API version
  * 2022-08-01 the default is `include_and_require`, and the caller picks its `Stripe-Version`. The
- * first page (100 items) only: more is price_unknown. Undefined with `exclude`, or without a
- * customer (Stripe then refuses the call). Found by an adversarial probe (twelfth round):
- * `auto_advance=false&pending_invoice_items_behavior=include` took a -$150.00 pending credit off the
- * next invoice as a free write, while deleting it counted $150.00.
+ * first page (100 items) only: more is price_unknown. Undefined with `exclude`. Found by an
+ * adversarial probe (twelfth round): `auto_advance=false&pending_invoice_items_behavior=include`
+ * took a -$150.00 pending credit off the next invoice as a free write, while deleting it counted
+ * $150.00.
+ *
+ * The billed party is read however the call names it (thirteenth round, probe catalog13, HIGH: only
+ * `customer` was, so `customer_account=acct_…`, Stripe's "ID of the account to bill", swept the
+ * same credit in unread as a $0 write): each of `customer` and `customer_account` the call names has
+ * its own pending items read (both named: both read, an over-count at worst), and a call naming only
+ * a `subscription` ("the created invoice will only include pending invoice items for that
+ * subscription") has the subscription read for its customer, whose pending items (all of them, a
+ * superset) are then read; that customer is the call's party, so a customer allowlist sees it. A
+ * call naming none of the three is price_unknown: whose items it would take in cannot be said.
  */
-function pendingSweep(params: Params, rates: ExchangeRates): Read | Denial | undefined {
+function pendingSweep(params: Params, rates: ExchangeRates): [Read, ...Read[]] | Denial | undefined {
   const behavior = scalar(params, 'pending_invoice_items_behavior');
   if (isDenial(behavior)) return behavior;
   if (behavior === 'exclude') return undefined;
   const customer = objectId(params, 'customer');
-  if (isDenial(customer) || customer === undefined) return customer;
+  if (isDenial(customer)) return customer;
+  const account = objectId(params, 'customer_account');
+  if (isDenial(account)) return account;
+  const reads: Read[] = [
+    ...(customer === undefined ? [] : [pendingItems('customer', customer, rates)]),
+    ...(account === undefined ? [] : [pendingItems('customer_account', account, rates)]),
+  ];
+  const [first, ...rest] = reads;
+  if (first !== undefined) return [first, ...rest];
+  const subscription = objectId(params, 'subscription');
+  if (isDenial(subscription)) return subscription;
+  if (subscription === undefined) {
+    return deny(
+      'price_unknown',
+      'A new invoice that takes in pending invoice items must name whose (customer or customer_account) for Keybrake to read the credits it takes in; or give pending_invoice_items_behavior=exclude.',
+    );
+  }
+  return [
+    {
+      path: `/v1/subscriptions/${subscription}`,
+      describe: "the subscription's customer, whose pending invoice items the new invoice takes in",
+      part: () => 0,
+      // A subscription's customer never changes: nothing to lease.
+      follow: (o) => {
+        const billed = idOf(o['customer']);
+        if (billed !== undefined) return [pendingItems('customer', billed, rates)];
+        const by = idOf(o['customer_account']);
+        return by === undefined ? undefined : [pendingItems('customer_account', by, rates)];
+      },
+    },
+  ];
+}
+
+/** The read of the pending invoice items of the party `value` names as `filter` (`customer`, `customer_account`). */
+function pendingItems(filter: 'customer' | 'customer_account', value: string, rates: ExchangeRates): Read {
   return {
-    path: `/v1/invoiceitems?customer=${customer}&pending=true&limit=100`,
+    path: `/v1/invoiceitems?${filter}=${value}&pending=true&limit=100`,
     describe:
       "the customer's pending invoice items the new invoice takes in: the credits they give, with their own tax",
     currencies: (o) =>

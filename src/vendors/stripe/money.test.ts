@@ -2546,6 +2546,71 @@ describe('changes that raise what Stripe charges on its own', () => {
     ).toBe(undefined);
   });
 
+  // Found by an adversarial probe (thirteenth round, catalog13, HIGH): only `customer` was read, so a
+  // new invoice naming its billed party by `customer_account` (or by its `subscription` alone) swept
+  // the same pending credit in as a free write.
+  const BY_ACCOUNT = 'GET /v1/invoiceitems?customer_account=acct_1Abc&pending=true&limit=100';
+  const credits = () => [
+    creditItem({ invoice: null }),
+    creditItem({ id: 'ii_2', invoice: null, amount: -8000, tax_rates: [vat] }),
+  ];
+  it.each([
+    ['include', 'auto_advance=false&pending_invoice_items_behavior=include'],
+    ['unsaid', 'auto_advance=false'],
+  ])('prices a new invoice taking in pending items by customer_account (%s) at their credits', (_n, form) => {
+    const o = op('POST', '/v1/invoices', `customer_account=acct_1Abc&${form}`);
+    expect(o).toMatchObject({ class: 'money', reservationIsFloor: true });
+    const seen = walk(o, { [BY_ACCOUNT]: pendingList(credits()) });
+    expect(seen.reads.map((r) => r.read)).toEqual([BY_ACCOUNT]);
+    expect(seen.cost).toBe(usd(5000 + 10000));
+    expect(walk(o, { [BY_ACCOUNT]: pendingList(credits(), true) }).cost).toBe(undefined);
+  });
+
+  it('reads the pending items of both customer and customer_account when a new invoice names both', () => {
+    const o = op('POST', '/v1/invoices', 'customer=cus_1&customer_account=acct_1Abc&auto_advance=false');
+    const seen = walk(o, {
+      [PENDING]: pendingList([creditItem({ invoice: null })]),
+      [BY_ACCOUNT]: pendingList([creditItem({ id: 'ii_2', invoice: null, amount: -8000 })]),
+    });
+    expect(seen.reads.map((r) => r.read)).toEqual([PENDING, BY_ACCOUNT]);
+    expect(seen.cost).toBe(usd(5000 + 8000));
+  });
+
+  const SUB = 'GET /v1/subscriptions/sub_1';
+  it.each([
+    ['its customer', { id: 'sub_1', object: 'subscription', customer: 'cus_1' }, PENDING],
+    ['its customer, expanded', { id: 'sub_1', object: 'subscription', customer: { id: 'cus_1' } }, PENDING],
+    [
+      'its customer_account',
+      { id: 'sub_1', object: 'subscription', customer: null, customer_account: 'acct_1Abc' },
+      BY_ACCOUNT,
+    ],
+  ])("prices a new invoice naming only a subscription from %s's pending items", (_n, subscription, list) => {
+    const o = op('POST', '/v1/invoices', 'subscription=sub_1&pending_invoice_items_behavior=include');
+    const seen = walk(o, { [SUB]: subscription, [list]: pendingList(credits()) });
+    expect(seen.reads.map((r) => r.read)).toEqual([SUB, list]);
+    expect(seen.cost).toBe(usd(5000 + 10000));
+    // The subscription's customer is the call's party: a customer allowlist sees it.
+    if (typeof subscription.customer === 'string') expect(seen.customers).toContain('cus_1');
+  });
+
+  it('leaves a new invoice naming only a subscription whose answer names no customer unpriced', () => {
+    const o = op('POST', '/v1/invoices', 'subscription=sub_1&auto_advance=false');
+    expect(walk(o, { [SUB]: { id: 'sub_1', object: 'subscription', customer: null } }).cost).toBe(undefined);
+  });
+
+  it('refuses a new invoice taking in pending items that names no billed party', () => {
+    const r = classify('POST', '/v1/invoices', 'auto_advance=false&pending_invoice_items_behavior=include');
+    expect(isDenial(r) && r.reason).toBe('price_unknown');
+  });
+
+  it('leaves a new invoice by customer_account or subscription that excludes the pending items a write (control)', () => {
+    for (const who of ['customer_account=acct_1Abc', 'subscription=sub_1', '']) {
+      const form = `${who}&auto_advance=false&pending_invoice_items_behavior=exclude`;
+      expect(op('POST', '/v1/invoices', form)).toMatchObject({ class: 'write', movesMoney: false });
+    }
+  });
+
   it('leaves a new invoice that excludes the pending items a write (control)', () => {
     const form = 'customer=cus_1&auto_advance=false&pending_invoice_items_behavior=exclude';
     expect(op('POST', '/v1/invoices', form)).toMatchObject({ class: 'write', movesMoney: false });
