@@ -2,6 +2,7 @@ import { templateKey } from '../patterns/glob.ts';
 import { RESEND_OPERATIONS } from './resend/operations.ts';
 import { STRIPE_OPERATIONS } from './stripe/operations.ts';
 import { TWILIO_OPERATIONS } from './twilio/operations.ts';
+import { TWILIO_SAME_OBJECT_HOSTS } from './twilio/same-objects.ts';
 
 interface Templates {
   /** Operation id → its path template, placeholders written `{}`. */
@@ -66,21 +67,35 @@ export function templateIsShared(method: string, template: string): boolean {
  */
 const TWILIO_SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
 
-/** The templates several Twilio hosts share, by method, split into segments (sharedLiteralNamesOneHost). */
-let sharedByMethod: Map<string, string[][]> | undefined;
+/** A template several Twilio hosts share, split into segments (sharedLiteralNamesOneHost). */
+interface SharedTemplate {
+  readonly parts: readonly string[];
+  /**
+   * Whether object SIDs in its ids name one operation: not when hosts that hold the same objects
+   * (TWILIO_SAME_OBJECT_HOSTS) have operations of different classes on it.
+   */
+  readonly sidsPin: boolean;
+}
 
-function sharedSplit(): Map<string, string[][]> {
-  const hosts = new Map<string, Set<string>>();
+/** The templates several Twilio hosts share, by method (sharedLiteralNamesOneHost). */
+let sharedByMethod: Map<string, SharedTemplate[]> | undefined;
+
+function sharedSplit(): Map<string, SharedTemplate[]> {
+  const rows = new Map<string, Map<string, string>>();
   for (const row of TWILIO_OPERATIONS) {
     const key = `${row.method} ${templateKey(row.path)}`;
-    hosts.set(key, (hosts.get(key) ?? new Set()).add(row.host));
+    rows.set(key, (rows.get(key) ?? new Map()).set(row.host, row.class));
   }
-  const byMethod = new Map<string, string[][]>();
-  for (const [key, on] of hosts) {
-    if (on.size < 2) continue;
+  const byMethod = new Map<string, SharedTemplate[]>();
+  for (const [key, classOn] of rows) {
+    if (classOn.size < 2) continue;
+    const sidsPin = TWILIO_SAME_OBJECT_HOSTS.every(
+      (group) => new Set(group.filter((h) => classOn.has(h)).map((h) => classOn.get(h))).size <= 1,
+    );
     const space = key.indexOf(' ');
     const method = key.slice(0, space);
-    byMethod.set(method, [...(byMethod.get(method) ?? []), key.slice(space + 2).split('/')]);
+    const shared = { parts: key.slice(space + 2).split('/'), sidsPin };
+    byMethod.set(method, [...(byMethod.get(method) ?? []), shared]);
   }
   return byMethod;
 }
@@ -100,15 +115,17 @@ function segmentFits(part: string, segment: string): boolean {
  * Proxy… each create a service there) names none, and neither does a segment holding a name:
  * Conversations and Frontline both take a user's identity for `/v1/Users/{Sid}`, so
  * `POST /v1/Users/alice` updates alice on either (thirteenth round: an entry written for Verify's
- * `POST /v2/Services` admitted Intelligence's, unpriced). Decided by the path, not by the operation's
- * id, so an operation classified outside the catalog's rows is judged the same.
+ * `POST /v2/Services` admitted Intelligence's, unpriced). Nor do SIDs where hosts that hold the same
+ * objects differ in class (`POST /v1/Users/{Sid}`: a Conversations user is Frontline's). Decided by
+ * the path, not by the operation's id, so an operation classified outside the catalog's rows, or
+ * raised by its body, is judged the same.
  */
 export function sharedLiteralNamesOneHost(method: string, segments: readonly string[]): boolean {
   sharedByMethod ??= sharedSplit();
-  for (const parts of sharedByMethod.get(method.toUpperCase()) ?? []) {
+  for (const { parts, sidsPin } of sharedByMethod.get(method.toUpperCase()) ?? []) {
     if (parts.length !== segments.length || !parts.every((p, i) => segmentFits(p, segments[i]!))) continue;
     const pinned = parts.every((p, i) => !p.includes('{}') || (p === '{}' && TWILIO_SID.test(segments[i]!)));
-    if (!pinned || !parts.includes('{}')) return false;
+    if (!sidsPin || !pinned || !parts.includes('{}')) return false;
   }
   return true;
 }
