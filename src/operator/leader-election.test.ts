@@ -9,6 +9,8 @@ import {
   LeaseError,
   type LeaseRecord,
   type LeaseStore,
+  MAX_LEASE_TRANSITIONS,
+  nextLeaseTransitions,
 } from './leader-election.ts';
 
 /** A Lease in memory with resourceVersion compare-and-swap, like the API server's. */
@@ -303,6 +305,43 @@ describe('the leader term', () => {
     const restarted = elector(lease.store, 'a');
     restarted.e.start();
     await waitFor(() => expect(restarted.e.term()).toBe(1));
+  });
+
+  it('stops rising at the int32 ceiling the API server stores, so the Lease can still be taken (thirteenth round)', async () => {
+    // As the API server: leaseTransitions past int32 is refused (400). Someone who may write the
+    // Lease set it to the ceiling: +1 would leave the release without a leader for good.
+    const lease = memoryLease();
+    const strict: LeaseStore = {
+      ...lease.store,
+      replace: async (r) => {
+        if ((r.leaseTransitions ?? 0) > MAX_LEASE_TRANSITIONS)
+          throw new LeaseError('cannot update Lease keybrake/keybrake-operator: status 400', false);
+        return lease.store.replace(r);
+      },
+    };
+    await lease.store.create({
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      leaseTransitions: MAX_LEASE_TRANSITIONS,
+    });
+    const a = elector(strict, 'a');
+    a.e.start();
+    await waitFor(() => expect(a.e.term()).toBe(MAX_LEASE_TRANSITIONS));
+  });
+
+  it.each([
+    [undefined, true, 1],
+    [0, false, 0],
+    [41, true, 42],
+    [MAX_LEASE_TRANSITIONS - 1, true, MAX_LEASE_TRANSITIONS],
+    [MAX_LEASE_TRANSITIONS, true, MAX_LEASE_TRANSITIONS],
+    [MAX_LEASE_TRANSITIONS, false, MAX_LEASE_TRANSITIONS],
+    [2 ** 40, false, MAX_LEASE_TRANSITIONS],
+    [-5, true, 1],
+    [1.5, false, 0],
+    [Number.NaN, true, 1],
+  ])('nextLeaseTransitions(%s, taken %s) is %s', (current, taken, expected) => {
+    expect(nextLeaseTransitions(current, taken)).toBe(expected);
   });
 });
 

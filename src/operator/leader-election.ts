@@ -26,6 +26,25 @@ export interface LeaseStore {
   replace(record: LeaseRecord): Promise<LeaseRecord | undefined>;
 }
 
+/** The largest `leaseTransitions` the API server stores: the field is an int32. */
+export const MAX_LEASE_TRANSITIONS = 2_147_483_647;
+
+/**
+ * The `leaseTransitions` to write over a Lease read with `current`: one more when this write takes
+ * the Lease, the same when it renews, and never past the int32 the API server stores. Anyone allowed
+ * to write the Lease sets the value it counts from (thirteenth round: a tenant patched a namespace
+ * claim's to 2^31-1, so the holder's take-back wrote 2^31, refused with 400 at every round, and its
+ * hold lapsed to the other release, which served the namespace from its own counters). A value no
+ * API server stores (negative, fractional) counts from 0.
+ */
+export function nextLeaseTransitions(current: number | undefined, taken: boolean): number {
+  const from =
+    current !== undefined && Number.isSafeInteger(current) && current >= 0
+      ? Math.min(current, MAX_LEASE_TRANSITIONS)
+      : 0;
+  return Math.min(from + (taken ? 1 : 0), MAX_LEASE_TRANSITIONS);
+}
+
 /** client-go's defaults: a standby takes over at most leaseDuration after the leader stops renewing. */
 export const DEFAULT_LEASE_TIMINGS = {
   leaseDurationMs: 15_000,
@@ -194,7 +213,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         renewTime: stamp,
         // A renewal keeps the term; any acquisition starts one, even this identity's after a restart
         // (client-go counts holder changes only): a proxy compares terms to take a newer leader's table.
-        leaseTransitions: (record.leaseTransitions ?? 0) + (mine && leading ? 0 : 1),
+        // At the int32 ceiling a new term equals the last: a proxy then takes no lower table from it
+        // (out-of-step.ts: only a newer term's), which fails closed, where 2^31 would be refused
+        // (400) and leave the release without a leader.
+        leaseTransitions: nextLeaseTransitions(record.leaseTransitions, !(mine && leading)),
       };
       if (!(await opts.store.replace(next))) return 'conflict';
       observe(next);

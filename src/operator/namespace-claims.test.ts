@@ -1,17 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../telemetry/logger.ts';
 import { LeaseError, type LeaseRecord, type LeaseStore } from './leader-election.ts';
-import { createNamespaceClaims } from './namespace-claims.ts';
+import { createNamespaceClaims, LONGEST_CLAIM_FACTOR } from './namespace-claims.ts';
+
+const INT32_MAX = 2_147_483_647;
 
 /**
  * Claim Leases in memory, one per namespace, with resourceVersion compare-and-swap like the API
  * server's: one counter for all, as etcd's revision, so a Lease recreated never repeats a version.
+ * A spec the API server would refuse (its int32 fields out of range) is refused with a 400, as
+ * kubernetesLeaseStore reports it (thirteenth round: a take-back writing 2^31).
  */
 function memoryLeases() {
   const leases = new Map<string, { record: LeaseRecord; rv: number }>();
   let revision = 0;
   let failing = false;
+  const int32 = (v: number | undefined, min: number) =>
+    v === undefined || (Number.isInteger(v) && v >= min && v <= INT32_MAX);
   const put = (namespace: string, r: LeaseRecord): LeaseRecord => {
+    if (!int32(r.leaseTransitions, 0) || !int32(r.leaseDurationSeconds, 1))
+      throw new LeaseError(`cannot update Lease ${namespace}/keybrake-claim: status 400`, false);
     const { resourceVersion: _sent, ...record } = r;
     leases.set(namespace, { record, rv: ++revision });
     return { ...record, resourceVersion: String(revision) };
@@ -389,6 +397,87 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
       expect(leases.holder('tenant')).toBe(WIDE);
       clock.t += 500;
       await wide.sync(['tenant'], true);
+    }
+  });
+
+  it.each([
+    ['the other release', TEAM],
+    ['nobody', 'nobody/else'],
+  ] as const)(
+    'moved to %s with leaseTransitions at the int32 ceiling: the holder takes it back all the same, the other never serves (thirteenth round)',
+    async (_n, to) => {
+      // The take-back wrote leaseTransitions + 1 = 2^31, which the API server refuses (400) at every
+      // round: the hold lapsed, and the other release adopted the claim and served from its counters.
+      const { leases, clock, wide, run, timeline, servedFrom } = await twoReleases();
+      await run(ESTABLISHED_S);
+      const patchedAt = clock.t;
+      leases.edit('tenant', { holderIdentity: to, leaseTransitions: INT32_MAX });
+      await run(3 * (CLAIM_MS / 1_000));
+      expect(leases.holder('tenant')).toBe(WIDE);
+      expect(leases.spec('tenant').leaseTransitions).toBe(INT32_MAX);
+      expect(timeline.filter((s) => s.t > patchedAt && s.team)).toEqual([]);
+      expect(servedFrom('wide', wideLookAfter(patchedAt))).toBe(wideLookAfter(patchedAt) + CLAIM_MS);
+      expect(wide.serves('tenant')).toBe(true);
+    },
+  );
+
+  it('named nobody with leaseTransitions at the int32 ceiling, it is taken after a lapse by a holder restarted meanwhile (thirteenth round)', async () => {
+    const { leases, clock } = await twoReleases();
+    clock.t += 2_000;
+    leases.edit('tenant', { holderIdentity: 'nobody/else', leaseTransitions: INT32_MAX });
+    // The operator restarts: its first look finds another's claim, waited out as a lapse, then taken.
+    const restarted = release(WIDE, leases, clock);
+    for (const end = clock.t + 3 * CLAIM_MS; clock.t < end; clock.t += 2_000)
+      await restarted.sync(['tenant'], true);
+    expect(leases.holder('tenant')).toBe(WIDE);
+    expect(restarted.serves('tenant')).toBe(true);
+  });
+
+  it('given leaseDurationSeconds 2^31-1 by hand before its hold is established, the holder waits at most LONGEST_CLAIM_FACTOR claim durations, the Lease left or deleted by an admin (thirteenth round)', async () => {
+    for (const admin of ['leaves it', 'deletes it'] as const) {
+      // One release, renewing every 2 s since t=0: 20 s in, not yet established (57 s).
+      const leases = memoryLeases();
+      const clock = { t: 0 };
+      const wide = release(WIDE, leases, clock);
+      for (; clock.t <= 20_000; clock.t += 2_000) await wide.sync(['tenant'], true);
+      expect(wide.serves('tenant')).toBe(true);
+      const patchedAt = clock.t;
+      leases.edit('tenant', { holderIdentity: 'nobody/else', leaseDurationSeconds: INT32_MAX });
+      // Seen at the next round, waited out at most LONGEST_CLAIM_FACTOR claim durations, taken (or
+      // recreated) and served a claim duration after (recreated) or at once (taken over a lapse).
+      const bound = patchedAt + (LONGEST_CLAIM_FACTOR + 1) * CLAIM_MS + 4_000;
+      for (; clock.t <= bound; clock.t += 2_000) {
+        await wide.sync(['tenant'], true);
+        if (admin === 'deletes it' && clock.t === patchedAt + 10_000) leases.remove('tenant');
+      }
+      expect([admin, leases.holder('tenant')]).toEqual([admin, WIDE]);
+      expect(wide.serves('tenant')).toBe(true);
+    }
+  });
+
+  it("waits another release's longer claim duration out in full, up to LONGEST_CLAIM_FACTOR times its own (thirteenth round)", async () => {
+    for (const factor of [3, 10]) {
+      const leases = memoryLeases();
+      const clock = { t: 0 };
+      // A release configured with a longer lease or proxy staleness renews once, then is gone.
+      const slow = createNamespaceClaims({
+        storeFor: leases.storeFor,
+        release: 'slow/keybrake-operator',
+        claimDurationMs: factor * CLAIM_MS,
+        renewDeadlineMs: DEADLINE_MS,
+        clock: () => 1_800_000_000_000 + clock.t,
+        monotonic: () => clock.t,
+        log: silentLogger(),
+      });
+      await slow.sync(['tenant'], true);
+      const team = release(TEAM, leases, clock);
+      const waited = Math.min(factor, LONGEST_CLAIM_FACTOR) * CLAIM_MS;
+      for (; clock.t < waited; clock.t += 1_000) {
+        await team.sync(['tenant'], true);
+        expect([factor, leases.holder('tenant')]).toEqual([factor, 'slow/keybrake-operator']);
+      }
+      await team.sync(['tenant'], true);
+      expect([factor, leases.holder('tenant')]).toEqual([factor, TEAM]);
     }
   });
 

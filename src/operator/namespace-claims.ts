@@ -1,6 +1,6 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { Log } from '../telemetry/logger.ts';
-import type { LeaseRecord, LeaseStore } from './leader-election.ts';
+import { type LeaseRecord, type LeaseStore, nextLeaseTransitions } from './leader-election.ts';
 
 /**
  * The Lease by which one release claims a namespace, in that namespace. Two releases whose scopes
@@ -9,6 +9,17 @@ import type { LeaseRecord, LeaseStore } from './leader-election.ts';
  * release whose claim it holds, and by no other (ADR 0005, seventh round).
  */
 export const CLAIM_LEASE_NAME = 'keybrake-claim';
+
+/**
+ * How many times this release's own claim duration another's claim may ask it to wait, at most. A
+ * claim's `leaseDurationSeconds` longer than its own is waited (a release configured with a longer
+ * lease or proxy staleness needs that long before its cut-off proxies stop serving), but anyone
+ * allowed to write Leases in the namespace writes that field too: unbounded, one patch to 2^31-1 s
+ * kept the namespace unserved for 68 years, through admin deletes of the Lease, until an operator
+ * restart (thirteenth round). Releases sharing namespaces keep their claim durations within this
+ * factor of each other (docs/kubernetes.md).
+ */
+export const LONGEST_CLAIM_FACTOR = 4;
 
 export interface NamespaceClaimsOptions {
   /** The claim Lease of one namespace (real API or an in-memory fake in tests). */
@@ -141,6 +152,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
   const stores = new Map<string, LeaseStore>();
   const durationSeconds = Math.ceil(opts.claimDurationMs / 1000);
   const durationMs = durationSeconds * 1000;
+  const longestSeconds = durationSeconds * LONGEST_CLAIM_FACTOR;
   const former = new Set((opts.formerNames ?? []).filter((n) => n !== '' && n !== opts.release));
   /** A holderIdentity naming this release, under its name or a former one. */
   const ours = (holder: string | undefined) =>
@@ -247,7 +259,9 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
     leaseDurationSeconds: durationSeconds,
     acquireTime: keepAcquired && record.acquireTime ? record.acquireTime : stamp,
     renewTime: stamp,
-    leaseTransitions: (record.leaseTransitions ?? 0) + (mine ? 0 : 1),
+    // Counted from a value anyone writing Leases sets: never past the int32 the API stores
+    // (thirteenth round: a tenant's 2^31-1 made every take-back a 400, and the hold lapsed).
+    leaseTransitions: nextLeaseTransitions(record.leaseTransitions, !mine),
   });
 
   const syncOne = async (namespace: string, leads: () => boolean) => {
@@ -305,8 +319,10 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
         const before = prior?.holderIdentity;
         observe(s, record, sentAt);
         const holder = record.holderIdentity ?? '';
-        // The longer of the holder's duration and ours: a duration shortened by hand takes nothing early.
-        const duration = Math.max(record.leaseDurationSeconds ?? 0, durationSeconds) * 1000;
+        // The longer of the holder's duration and ours: a duration shortened by hand takes nothing
+        // early. One lengthened by hand holds the namespace unserved no longer than
+        // LONGEST_CLAIM_FACTOR × ours (thirteenth round: 2^31-1 s kept it so for good).
+        const duration = Math.min(Math.max(writtenSeconds(record), durationSeconds), longestSeconds) * 1000;
         if (!ours(holder)) {
           lost(namespace, s, holder === '' ? 'released' : `now held by ${holder}`);
           const since = s.observed!.at;
@@ -443,6 +459,12 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       return out;
     },
   };
+}
+
+/** The claim's leaseDurationSeconds, 0 when it is not a count of seconds (none is then waited beyond ours). */
+function writtenSeconds(record: LeaseRecord): number {
+  const v = record.leaseDurationSeconds;
+  return v !== undefined && Number.isFinite(v) ? v : 0;
 }
 
 /** Two acquireTimes naming the same instant (ms): the text a leader wrote and the API's as read agree. */
