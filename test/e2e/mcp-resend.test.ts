@@ -47,6 +47,8 @@ const EXACT_ENTRIES = [
   'DELETE /suppressions/{suppression_id}',
   'POST /suppressions/batch/remove',
   'DELETE /templates/{template_id}',
+  'PATCH /templates/{template_id}',
+  'POST /templates/{template_id}/publish',
   'DELETE /topics/{topic_id}',
   'DELETE /webhooks/{webhook_id}',
   'POST /editor/connections',
@@ -754,14 +756,20 @@ const CAPS_ONLY: readonly ToolCase[] = [
   {
     tool: 'update-template',
     args: (f) => ({ id: f.template, subject: 'Welcome aboard' }),
-    calls: allow('resend.templates.update'),
+    // Destructive since the thirteenth round: it rewrites mail the app sends from the template.
+    calls: [['resend.templates.update', 'endpoint_not_allowed']],
+  },
+  // Before remove-template: named exactly, it is published (and then removed) for real.
+  {
+    tool: 'publish-template',
+    args: (f) => ({ id: f.template }),
+    calls: [['resend.templates.publish', 'endpoint_not_allowed']],
   },
   {
     tool: 'remove-template',
     args: (f) => ({ id: f.template }),
     calls: [['resend.templates.remove', 'endpoint_not_allowed']],
   },
-  { tool: 'publish-template', args: (f) => ({ id: f.template }), calls: allow('resend.templates.publish') },
   {
     tool: 'duplicate-template',
     args: (f) => ({ id: f.template }),

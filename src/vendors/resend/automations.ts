@@ -2,7 +2,8 @@ import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
 import { customHeadersDenial } from './custom-headers.ts';
 import { fieldSpellingDenial } from './field-spellings.ts';
-import { addressList, UNSEEN_SENDER } from './recipients.ts';
+import { headerFieldsDenial } from './header-fields.ts';
+import { addressList, UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
 
 /** The step types of Resend's definition (AutomationStep) that send no email. */
 const SILENT_STEPS: ReadonlySet<string> = new Set([
@@ -16,12 +17,38 @@ const SILENT_STEPS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Every other `type` an automation definition holds in resend-node 6.38: a connection's
+ * (AutomationConnectionType) and a condition rule's (ConditionRule). Any `type` outside these and
+ * the step types is refused, whatever the object around it holds: a step spelt `SEND_EMAIL` with a
+ * `Config` key, or `sendEmail` with a `configuration`, was stored unread (thirteenth round), since
+ * only an object holding a key spelt exactly `config` counted as a step.
+ */
+const OTHER_TYPES: ReadonlySet<string> = new Set([
+  'default',
+  'condition_met',
+  'condition_not_met',
+  'timeout',
+  'event_received',
+  'rule',
+  'and',
+  'or',
+]);
+
+/**
+ * The two names that make an object a step, read only as Resend spells them: `Config`, `CONFIG`,
+ * `ｔｙｐｅ` or `type\u200b` beside them would be a step (or a step's settings) no rule read, were
+ * Resend to match names loosely.
+ */
+const STEP_FIELDS: ReadonlySet<string> = new Set(['type', 'config']);
+
+/**
  * The `config` of every step of an automation definition that sends email, at whatever depth:
  * Resend's definition puts steps in `steps`, but one nested elsewhere (resend-mcp's tool input wraps
  * them in `workflow`) would send unchecked were Resend to read it there. A step is any object whose
- * `type` is `send_email`, or that holds a string `type` and a `config` (condition rules and
- * connections have a `type` but no `config`); one of a type Keybrake does not know is refused, since
- * it cannot tell whether it sends.
+ * `type` is `send_email`. Every object's `type` must be one Keybrake knows (a step's, a
+ * connection's, a condition rule's), or it is refused, since Keybrake cannot tell whether it sends;
+ * that includes a contact property or template variable named `type` (a rare false refusal, on the
+ * safe side).
  */
 function sendSteps(value: unknown, found: Params[] = []): Params[] | Denial {
   if (Array.isArray(value)) {
@@ -33,20 +60,32 @@ function sendSteps(value: unknown, found: Params[] = []): Params[] | Denial {
   }
   if (typeof value !== 'object' || value === null) return found;
   const node = value as Params;
+  const spelling = fieldSpellingDenial(node, STEP_FIELDS);
+  if (spelling) return spelling;
   const type = node['type'];
-  const config = node['config'] ?? {};
   if (type === 'send_email') {
+    const config = node['config'] ?? {};
     // Without a config it sends as one without `from` would: from its template.
     if (typeof config !== 'object' || Array.isArray(config)) {
       return deny('body_invalid', 'A send_email step must have a config object.');
     }
     // A step is an email stored for later: the spelling and header rules of an email apply to it,
     // or its `BCC`, `ｂｃｃ` or custom `Bcc:` header would be stored unread (twelfth round).
-    const problem = fieldSpellingDenial(config) ?? customHeadersDenial(config as Params);
+    const problem =
+      fieldSpellingDenial(config) ??
+      customHeadersDenial(config as Params) ??
+      headerFieldsDenial(config as Params);
     if (problem) return problem;
     found.push(config as Params);
-  } else if (typeof type === 'string' && 'config' in node && !SILENT_STEPS.has(type)) {
-    return deny('body_invalid', `Keybrake does not know the automation step type ${JSON.stringify(type)}.`);
+  } else if (
+    type !== undefined &&
+    type !== null &&
+    !(typeof type === 'string' && (SILENT_STEPS.has(type) || OTHER_TYPES.has(type)))
+  ) {
+    return deny(
+      'body_invalid',
+      "An automation holds a `type` Keybrake does not know, so it cannot tell whether that step sends: Resend's step types are lower-case, such as send_email.",
+    );
   }
   return sendSteps(Object.values(node), found);
 }
@@ -75,15 +114,40 @@ export function automationSenders(params: Params): readonly string[] | Denial {
 }
 
 /**
- * The recipients an automation definition names. Resend's send_email step has none (it emails the
- * contact of the event that runs it, checked when the event is sent), but one that names `to`, `cc`
- * or `bcc` is read, never passed unchecked: Resend may come to honour them.
+ * An automation update (`PATCH /automations/{id}`) without `steps` leaves the stored steps in force,
+ * which the request does not show: a probe enabled the merchant's disabled win-back automation with
+ * `{"status": "enabled"}`. Only a rename or a `status: "disabled"` cannot make stored steps send
+ * (or send otherwise); anything else (`status`, `connections`, a field Keybrake does not know) may.
+ */
+function keepsStoredSteps(params: Params): boolean {
+  if (params['steps'] !== undefined && params['steps'] !== null) return false;
+  return Object.entries(params).some(
+    ([key, value]) => key !== 'name' && !(key === 'status' && value === 'disabled') && value !== undefined,
+  );
+}
+
+/** The senders of an automation update: its steps', or unseen when the stored steps stay in force. */
+export function automationUpdateSenders(params: Params): readonly string[] | Denial {
+  const senders = automationSenders(params);
+  if (isDenial(senders) || !keepsStoredSteps(params)) return senders;
+  return [...new Set([...senders, UNSEEN_SENDER])];
+}
+
+/**
+ * The recipients an automation definition names. Resend's send_email step has no recipient field:
+ * "every active Automation with a matching trigger will execute its workflow for that contact"
+ * (Resend's automation docs), the contact of each event, and the merchant's own app sends those
+ * events for every customer, outside any call Keybrake sees. So every send_email step names
+ * `(unseen recipient)` (thirteenth round: such a step passed `allow.recipients` naming nobody, and
+ * mailed whoever the app sent the trigger for); a `to`, `cc` or `bcc` a step names is read too, never
+ * passed unchecked, should Resend come to honour them.
  */
 export function automationRecipients(params: Params): readonly string[] | Denial {
   const steps = sendSteps(params);
   if (isDenial(steps)) return steps;
   const recipients: string[] = [];
   for (const config of steps) {
+    recipients.push(UNSEEN_RECIPIENT);
     for (const field of ['to', 'cc', 'bcc']) {
       const list = addressList(config[field]);
       if (!list)
@@ -95,4 +159,11 @@ export function automationRecipients(params: Params): readonly string[] | Denial
     }
   }
   return [...new Set(recipients)];
+}
+
+/** The recipients of an automation update: its steps', or unseen when the stored steps stay in force. */
+export function automationUpdateRecipients(params: Params): readonly string[] | Denial {
+  const recipients = automationRecipients(params);
+  if (isDenial(recipients) || !keepsStoredSteps(params)) return recipients;
+  return [...new Set([...recipients, UNSEEN_RECIPIENT])];
 }

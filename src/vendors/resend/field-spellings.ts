@@ -4,7 +4,8 @@ import type { Params } from '../types.ts';
 
 /**
  * The fields Keybrake reads to judge a call, in the only spelling Resend declares: the address
- * fields the allowlists read, custom `headers` (custom-headers.ts), the segment a broadcast goes to
+ * fields the allowlists read, custom `headers` (custom-headers.ts), the other fields written into a
+ * header line (`subject`, `from_name`, `attachments`: header-fields.ts), the segment a broadcast goes to
  * (`segment_id`, legacy `audience_id`: a new one retargets a send that may be scheduled), a
  * segment's `filter` and a contact property's `fallback_value` (both decide which contacts a filter
  * segment reaches: stored-recipients.ts).
@@ -16,6 +17,9 @@ const READ_FIELDS: ReadonlySet<string> = new Set([
   'from',
   'reply_to',
   'headers',
+  'subject',
+  'from_name',
+  'attachments',
   'segment_id',
   'audience_id',
   'filter',
@@ -35,23 +39,35 @@ function foldedField(name: string): string {
   return foldName(name.normalize('NFKC').replace(UNSEEN, ''));
 }
 
-/** Each read field by its folded form, so that a variant's refusal names the spelling to send. */
-const BY_FOLDED: ReadonlyMap<string, string> = new Map(
-  [...READ_FIELDS].map((name) => [foldedField(name), name]),
-);
+/** Each field of a set by its folded form, so that a variant's refusal names the spelling to send. */
+const BY_FOLDED = new WeakMap<ReadonlySet<string>, ReadonlyMap<string, string>>();
+
+function byFolded(fields: ReadonlySet<string>): ReadonlyMap<string, string> {
+  let map = BY_FOLDED.get(fields);
+  if (map === undefined) {
+    map = new Map([...fields].map((name) => [foldedField(name), name]));
+    BY_FOLDED.set(fields, map);
+  }
+  return map;
+}
 
 /**
  * `{"To": …}`, `{"BCC": […]}`, `{"ｂｃｃ": …}`, `{"bcc\u0000": …}`, `{"segmentId": …}`: Keybrake reads
  * only `to`, `bcc`, `segment_id`, so another spelling would name a recipient or a segment no
  * allowlist and no price sees, if Resend (or a layer before it) read names regardless of case, width,
  * separators or invisible characters. One reading (ADR 0007 §2): refused, wherever such an object
- * stands (the body, an element of a batch, an automation's send_email step).
+ * stands (the body, an element of a batch, an automation's send_email step). `fields` is another
+ * set read the same way (an automation step's `type` and `config`: automations.ts).
  */
-export function fieldSpellingDenial(object: unknown): Denial | undefined {
+export function fieldSpellingDenial(
+  object: unknown,
+  fields: ReadonlySet<string> = READ_FIELDS,
+): Denial | undefined {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
+  const folded = byFolded(fields);
   for (const name of Object.keys(object as Params)) {
-    if (READ_FIELDS.has(name)) continue;
-    const field = BY_FOLDED.get(foldedField(name));
+    if (fields.has(name)) continue;
+    const field = folded.get(foldedField(name));
     if (field !== undefined) {
       return deny(
         'body_invalid',

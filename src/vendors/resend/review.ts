@@ -154,6 +154,12 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   { match: 'PATCH|POST /broadcasts/**', class: 'write', note: 'edits, cancels or duplicates a broadcast' },
   { match: 'POST /automations/{automation_id}/stop', class: 'write' },
   { match: 'POST|PATCH /events/**', class: 'write', note: 'event definitions' },
+  {
+    // Thirteenth round: a free write, and a caps-only key created 25 under a $0.01 day cap.
+    match: 'POST /inboxes',
+    class: 'money_unpriced',
+    note: 'Resend bills inboxes apart from the plan, at a price it does not publish per call',
+  },
   { match: 'POST|PATCH|PUT /inboxes/**', class: 'write', note: 'inboxes, labels, threads and drafts' },
   { match: 'POST|PATCH /domains/**', class: 'write', note: 'sending domains and their verification' },
   // Adding contacts to a segment changes what a broadcast to it costs: they lease the segment.
@@ -190,6 +196,19 @@ export const RESEND_REVIEW: readonly ReviewRule<ResendPricingRule>[] = [
   { match: 'POST|PATCH /segments/**', class: 'write' },
   { match: 'POST|PATCH /contact-properties/**', class: 'write' },
   { match: 'POST|PATCH /topics/**', class: 'write' },
+  // The app's own mail renders the stored template (its reset links and codes included) and takes
+  // its `reply_to`: a free edit made every later reset mail carry the link to the agent's server
+  // (thirteenth round). A new template or a copy is used by nobody until someone names it.
+  {
+    match: 'PATCH /templates/{template_id}',
+    class: 'destructive',
+    note: 'rewrites the content and reply address of mail the app sends (reset links, codes)',
+  },
+  {
+    match: 'POST /templates/{template_id}/publish',
+    class: 'destructive',
+    note: 'puts an edited template live in every later send of the app',
+  },
   { match: 'POST|PATCH /templates/**', class: 'write' },
   { match: 'POST /suppressions/**', class: 'write', note: 'stops delivery to addresses' },
   { match: 'POST /webhooks/{webhook_id}/events/{event_id}/replay', class: 'write' },

@@ -1,6 +1,6 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
-import { automationSenders } from './automations.ts';
+import { automationSenders, automationUpdateSenders } from './automations.ts';
 import { addressList, UNSEEN_SENDER } from './recipients.ts';
 
 /** Reads the senders one write stores from its body. */
@@ -19,7 +19,8 @@ const field =
  * forwards go from it), a broadcast draft's `from`, an automation's send_email steps
  * (`automationSenders`). The sends themselves cannot show that address, so they name an unseen
  * sender; checking the stored one here keeps a write from parking a disallowed sender where a later
- * send picks it up. A duplicated automation copies steps the request does not show: unseen.
+ * send picks it up. A duplicated automation copies steps the request does not show: unseen; so
+ * does an update that leaves the stored steps in force (`{"status": "enabled"}`, thirteenth round).
  */
 const STORED_SENDER: ReadonlyMap<string, SenderReader> = new Map([
   ['resend.templates.create', field('from')],
@@ -29,7 +30,7 @@ const STORED_SENDER: ReadonlyMap<string, SenderReader> = new Map([
   ['resend.broadcasts.create', field('from')],
   ['resend.broadcasts.update', field('from')],
   ['resend.automations.create', automationSenders],
-  ['resend.automations.update', automationSenders],
+  ['resend.automations.update', automationUpdateSenders],
   ['resend.automations.duplicate', () => [UNSEEN_SENDER]],
 ]);
 
