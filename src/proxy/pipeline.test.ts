@@ -1074,7 +1074,9 @@ describe('pipeline: a vendor request id holding a Keybrake key is not recorded',
     const id = String(Array.isArray(asked) ? asked[0] : (asked ?? 'req_1')).replace(/[^\w@-]/g, '');
     return { ...json(200, { id: 'cus_1', object: 'customer' }), headers: { 'request-id': id } };
   };
-  const split = (token: string) => `${token.slice(0, 20)}.${token.slice(20)}`;
+  // Split twice: a token with one character added is a near miss of it, refused as a header
+  // (thirteenth round, below).
+  const split = (token: string) => `${token.slice(0, 10)}.${token.slice(10, 20)}.${token.slice(20)}`;
   const minted = newToken('stripe', { random: () => new Uint8Array(24).fill(11) });
 
   it.each([
@@ -1092,6 +1094,19 @@ describe('pipeline: a vendor request id holding a Keybrake key is not recorded',
     const record = p.audit.records.at(-1);
     expect(record).toMatchObject({ reason: 'ok', upstreamRequestId: null });
     expect(JSON.stringify(record)).not.toContain(token);
+  });
+
+  // Thirteenth round: the presented token with one character added is as good as the token (its
+  // checksum finds which one), so it is a key in a header: refused before anything is sent.
+  it('refuses the credential presented with one character added, before anything is sent', async () => {
+    const p = stripeProxy({}, reflecting);
+    const answer = await p.call({
+      method: 'GET',
+      path: '/v1/customers/cus_1',
+      headers: { 'x-request-id': `${TOKEN.slice(0, 20)}.${TOKEN.slice(20)}` },
+    });
+    expect(decision(answer)).toBe(decisionHeader('header_invalid'));
+    expect(p.sent).toEqual([]);
   });
 
   it('an ordinary request id is still recorded', async () => {

@@ -350,6 +350,19 @@ describe('the run API keeps the presented token out of run ids and answers', () 
     }
   });
 
+  // Thirteenth round: `kb_stripe_<body>` (the checksum left off) was accepted as a run id; the
+  // checksum is crc32 of the rest, so every record, span and the run key then carried the token.
+  it('refuses a run id that carries a near miss of a token (its checksum left off, a character mistyped)', async () => {
+    const { start } = await api();
+    const typo = `${BOT.slice(0, 20)}${BOT[20] === 'Q' ? 'R' : 'Q'}${BOT.slice(21)}`;
+    for (const runId of [BOT.slice(0, -6), typo]) {
+      const res = await start({ key: 'agents/bot', runId }, BOT);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid_request' });
+      expect(res.body).not.toContain(BOT.slice(0, -6));
+    }
+  });
+
   it('does not echo it as an unknown field', async () => {
     const { start } = await api();
     const res = await start({ key: 'agents/bot', [BOT]: 1 });

@@ -88,11 +88,11 @@ describe('withoutTokenShapes', () => {
     expect(holdsTokenShape(`/x/${custom}`, prefixes)).toBe(true);
   });
 
-  it('leaves ids, digests, cursors and near misses alone', () => {
-    const nearMiss = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+  it('leaves ids, digests, cursors and a prefix with less than a body alone', () => {
     for (const text of [
       `/v1/customers/${'a'.repeat(40)}`,
-      `/v1/customers/${nearMiss}`,
+      `/v1/customers/${token.slice(0, 10 + 32)}`,
+      `/v1/customers/kb_stripe_${'a'.repeat(20)}_${'b'.repeat(20)}`,
       '/v1/customers/cus_NffrFeUfNV2Hib',
       `/2010-04-01/Accounts/AC${'0'.repeat(32)}/Messages/SM${'f'.repeat(32)}.json`,
       `/v1/customers?starting_after=${'x'.repeat(2000)}`,
@@ -100,6 +100,55 @@ describe('withoutTokenShapes', () => {
       expect(withoutTokenShapes(text, prefixes)).toBe(text);
       expect(holdsTokenShape(text, prefixes)).toBe(false);
     }
+  });
+});
+
+// Thirteenth round: a token with its checksum left off or one character mistyped was written in
+// plain; the checksum (crc32 of prefix and body) gives the token back offline.
+describe('near misses of a vault token', () => {
+  const body = token.slice(0, -6);
+  const other = token[20] === 'X' ? 'Y' : 'X';
+  const typo = `${token.slice(0, 20)}${other}${token.slice(21)}`;
+  const checksumTypo = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+  it.each([
+    ['prefix and body, no checksum', `/v1/customers/${body}`, '/v1/customers/kb_stripe_…'],
+    ['a body character mistyped', `/v1/customers/${typo}/x`, '/v1/customers/kb_stripe_…/x'],
+    ['a checksum character mistyped', `/v1/customers/${checksumTypo}`, '/v1/customers/kb_stripe_…'],
+    ['the checksum half written', `/v1/x/${token.slice(0, -3)}`, '/v1/x/kb_stripe_…'],
+    ['a character more', `/v1/x/${token}Z`, `/v1/x/${fingerprint(token)}Z`],
+    ['percent-encoded', `/v1/x/${body.replaceAll('_', '%5F')}`, '/v1/x/kb_stripe_…'],
+  ])('by shape: %s', (_what, text, clean) => {
+    expect(holdsTokenShape(text, defaults)).toBe(true);
+    expect(withoutTokenShapes(text, defaults)).toBe(clean);
+    expect(withoutTokenShapes(text, defaults)).not.toContain(body.slice(10, 30));
+  });
+
+  it.each([
+    ['its prefix and body', body],
+    ['a character changed', typo],
+    ['a character left out', `${token.slice(0, 15)}${token.slice(16)}`],
+    ['a character added', `${token.slice(0, 25)}q${token.slice(25)}`],
+    ['two characters swapped', `${token.slice(0, 19)}${token[20]}${token[19]}${token.slice(21)}`],
+    ['the prefix mistyped', `kb_strioe_${token.slice(10)}`],
+    ['the prefix mistyped, percent-encoded', `kb_strioe%5F${token.slice(10)}`],
+  ])('by value, the token presented: %s', (_what, variant) => {
+    const text = `/v1/customers/${variant}/x`;
+    expect(carriesToken(text, token)).toBe(true);
+    expect(withoutToken(text, token)).not.toContain(token.slice(12, 36));
+    expect(withoutToken(text, token)).toContain(fingerprint(token));
+    // Without its checksum nothing gives the case back: upper-cased, the body is no longer the token's
+    // (holdsTokenShapeAnyCase still refuses it in a header name by its shape).
+    if (variant !== body) expect(carriesTokenAnyCase(text.toUpperCase(), token)).toBe(true);
+    expect(holdsTokenShapeAnyCase(body.toUpperCase(), defaults)).toBe(true);
+  });
+
+  it('finds a near miss of a brought token by value, and no text two changes away', () => {
+    const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+    const typoed = brought.replace('0123', '0x23');
+    expect(withoutToken(`/v1/x/${typoed}`, brought)).toBe(`/v1/x/${fingerprint(brought)}`);
+    const twice = brought.replace('0123', '0xy3');
+    expect(carriesToken(`/v1/x/${twice}`, brought)).toBe(false);
+    expect(carriesToken(`/v1/x/${twice.slice(0, 20)}`, brought)).toBe(false);
   });
 });
 

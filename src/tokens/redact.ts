@@ -17,31 +17,143 @@ import {
  */
 
 /**
- * `text` with every occurrence of `token` replaced by its fingerprint; percent-encoded ones too (up
- * to three times over, as `carriesToken` finds them: the text is then given decoded).
+ * `text` with every occurrence of `token`, and of a near miss of it (tokenSpans), replaced by the
+ * token's fingerprint; percent-encoded ones too (up to three times over, as `carriesToken` finds
+ * them: the text is then given decoded).
  */
 export function withoutToken(text: string, token: string): string {
-  if (text.includes(token)) return text.replaceAll(token, fingerprint(token));
+  const spans = tokenSpans(text, token);
+  if (spans.length > 0) return replaced(text, spans, fingerprint(token));
   const decoded = decodedCarrying(text, token);
-  return decoded === undefined ? text : decoded.replaceAll(token, fingerprint(token));
+  return decoded === undefined ? text : replaced(decoded, tokenSpans(decoded, token), fingerprint(token));
 }
 
 /**
- * Whether `text` (a request target, a run id) carries `token`, as it is or percent-encoded up to
- * three times over: a server further along may decode as often as it likes (a probe had the token
- * sent encoded twice, forwarded, and recorded).
+ * Whether `text` (a request target, a run id) carries `token` or a near miss of it (tokenSpans), as
+ * it is or percent-encoded up to three times over: a server further along may decode as often as it
+ * likes (a probe had the token sent encoded twice, forwarded, and recorded).
  */
 export function carriesToken(text: string, token: string): boolean {
-  return text.includes(token) || decodedCarrying(text, token) !== undefined;
+  return tokenSpans(text, token).length > 0 || decodedCarrying(text, token) !== undefined;
 }
 
 /** `text` decoded (bytes as Latin-1, or as UTF-8 for a token that is not ASCII) if it then holds `token`. */
 function decodedCarrying(text: string, token: string): string | undefined {
   if (!text.includes('%')) return undefined;
   const bytes = unescaped(text);
-  if (bytes.includes(token)) return bytes;
+  if (tokenSpans(bytes, token).length > 0) return bytes;
   const utf8 = Buffer.from(bytes, 'latin1').toString('utf8');
-  return utf8.includes(token) ? utf8 : undefined;
+  return tokenSpans(utf8, token).length > 0 ? utf8 : undefined;
+}
+
+/**
+ * Where `text` holds `token` or a near miss of it, as [start, end) spans in order, none overlapping.
+ * A near miss is the token with one character changed, left out, added or swapped with the next, and
+ * for a minted token its prefix and body without the checksum (thirteenth round: both were written
+ * to the audit record and spans in plain, and the checksum, crc32 of prefix and body, gives the
+ * token back offline: one crc32 for the body alone, at most 33 × 62 checks for a mistyped
+ * character). Any such variant keeps the token's first half or its second half whole (the halves
+ * leave the middle character out, so a swap across them keeps one), so only windows around those
+ * are compared: a few substring searches and a comparison per place a half is found.
+ */
+function tokenSpans(text: string, token: string): Array<[number, number]> {
+  // A short one (no key is: key_unknown) as it is only: its halves would be found anywhere.
+  if (token.length < MIN_PRESENTED_LENGTH) return exactSpans(text, token);
+  const { head, tail, stem } = partsOf(token);
+  let atHead = text.indexOf(head);
+  let atTail = text.indexOf(tail);
+  // The common case, every header value of every call: neither half, so no near miss (and no stem,
+  // which holds the first half).
+  if (atHead === -1 && atTail === -1) return NO_SPANS;
+  const n = token.length;
+  const spans: Array<[number, number]> = [];
+  const near = (start: number, end: number) => {
+    if (start >= 0 && end <= text.length && withinOneEdit(text.slice(start, end), token)) {
+      spans.push([start, end]);
+      return true;
+    }
+    return false;
+  };
+  for (; atHead !== -1; atHead = text.indexOf(head, atHead + 1))
+    near(atHead, atHead + n) || near(atHead, atHead + n - 1) || near(atHead, atHead + n + 1);
+  for (; atTail !== -1; atTail = text.indexOf(tail, atTail + 1)) {
+    const end = atTail + tail.length;
+    near(end - n, end) || near(end - n + 1, end) || near(end - n - 1, end);
+  }
+  if (stem !== undefined)
+    for (let at = text.indexOf(stem); at !== -1; at = text.indexOf(stem, at + 1))
+      spans.push([at, at + stem.length]);
+  return merged(spans);
+}
+
+const NO_SPANS: Array<[number, number]> = [];
+
+function exactSpans(text: string, token: string): Array<[number, number]> {
+  if (token === '') return NO_SPANS;
+  const spans: Array<[number, number]> = [];
+  for (let at = text.indexOf(token); at !== -1; at = text.indexOf(token, at + token.length))
+    spans.push([at, at + token.length]);
+  return spans;
+}
+
+/**
+ * A token's halves (without its middle character) and, for a minted one, its prefix and body: of the
+ * last token asked about, as a call asks about the one it presents once per header.
+ */
+function partsOf(token: string): { head: string; tail: string; stem: string | undefined } {
+  if (token !== lastParts.token) {
+    const half = token.length >> 1;
+    lastParts = {
+      token,
+      head: token.slice(0, half),
+      tail: token.slice(half + 1),
+      stem: hasValidChecksum(token) ? token.slice(0, -TOKEN_CHECKSUM_CHARS) : undefined,
+    };
+  }
+  return lastParts;
+}
+
+let lastParts: { token: string; head: string; tail: string; stem: string | undefined } = {
+  token: '',
+  head: '',
+  tail: '',
+  stem: undefined,
+};
+
+/** Whether `a` is `b` with at most one character changed, left out, added or swapped with the next. */
+function withinOneEdit(a: string, b: string): boolean {
+  const [long, short] = a.length >= b.length ? [a, b] : [b, a];
+  if (long.length - short.length > 1) return false;
+  let i = 0;
+  while (i < short.length && long.charCodeAt(i) === short.charCodeAt(i)) i++;
+  if (i === short.length) return true;
+  if (long.length !== short.length) return long.slice(i + 1) === short.slice(i);
+  if (long.slice(i + 1) === short.slice(i + 1)) return true;
+  return long[i] === short[i + 1] && long[i + 1] === short[i] && long.slice(i + 2) === short.slice(i + 2);
+}
+
+/** Spans sorted, overlapping ones joined (touching ones stay two: the token twice is two fingerprints). */
+function merged(spans: Array<[number, number]>): Array<[number, number]> {
+  if (spans.length < 2) return spans;
+  spans.sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [spans[0]!];
+  for (const span of spans.slice(1)) {
+    const last = out[out.length - 1]!;
+    if (span[0] < last[1]) last[1] = Math.max(last[1], span[1]);
+    else out.push(span);
+  }
+  return out;
+}
+
+/** `text` with each span replaced by `by`. */
+function replaced(text: string, spans: ReadonlyArray<readonly [number, number]>, by: string): string {
+  let out = '';
+  let at = 0;
+  for (const [start, end] of spans) {
+    out += text.slice(at, start) + by;
+    at = end;
+  }
+  return out + text.slice(at);
 }
 
 /** Shorter credentials are no key (key_unknown), and would match ordinary text by chance. */
@@ -140,6 +252,15 @@ export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
   return prefixes;
 }
 
+/**
+ * What finds the vendors' default prefixes and `extra` ones, without a table: for a client that knows
+ * the prefixes it cares about (`run exec`: its own credential's).
+ */
+export function tokenPrefixesFor(extra: readonly string[]): TokenPrefixes {
+  const custom = new Set([...DEFAULTS, ...extra.filter((p) => p !== '')]);
+  return custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
+}
+
 function prefixesFrom(prefixes: readonly string[]): TokenPrefixes {
   // Longest first, so a prefix that holds another is tried whole.
   const sorted = [...prefixes].sort((a, b) => b.length - a.length);
@@ -147,7 +268,6 @@ function prefixesFrom(prefixes: readonly string[]): TokenPrefixes {
 }
 
 const AFTER_PREFIX = TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
-const TOKEN_CHARS = /^[A-Za-z0-9_]+$/;
 const RUN_KEY_TAIL = /^[A-Za-z0-9_-]{16,512}/;
 
 /**
@@ -176,9 +296,14 @@ function withoutBrought(text: string, brought: BroughtTokens): string | undefine
 
 /**
  * Every vault token (a known prefix, then a body whose checksum holds) and run key (a known prefix,
- * `r1_`, then its payload) in `text`, each replaced by its fingerprint. One pass over the text and
- * one checksum per position a prefix is found at: the work stays linear in the text (times the
- * checked length of a key) whatever a caller sends.
+ * `r1_`, then its payload) in `text`, each replaced by its fingerprint; and every near miss of a
+ * vault token: a known prefix followed by at least a body's length of letters and digits, whatever
+ * follows (thirteenth round: the token with its checksum left off, or one character of it mistyped,
+ * was written in plain, and the checksum, crc32 of prefix and body, gives the token back offline).
+ * A near miss is replaced whole (every letter and digit after the prefix) by the prefix and `…`,
+ * with no tail: its last characters may be the body's. One pass over the text and at most one
+ * checksum per position a prefix is found at: the work stays linear in the text (times the checked
+ * length of a key) whatever a caller sends.
  */
 function redactShapes(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
   const { pattern } = prefixes;
@@ -189,18 +314,26 @@ function redactShapes(text: string, prefixes: TokenPrefixes): { text: string; he
     const start = m.index;
     const after = start + m[0].length;
     let end = -1;
+    let shown: string | undefined;
     if (text.startsWith(RUN_TOKEN_MARKER, after)) {
       const tail = RUN_KEY_TAIL.exec(text.slice(after + RUN_TOKEN_MARKER.length, after + 600));
       if (tail) end = after + RUN_TOKEN_MARKER.length + tail[0].length;
     }
-    if (end < 0) {
-      const candidate = text.slice(start, after + AFTER_PREFIX);
-      if (
-        candidate.length === after + AFTER_PREFIX - start &&
-        TOKEN_CHARS.test(candidate) &&
-        hasValidChecksum(candidate)
-      )
-        end = after + AFTER_PREFIX;
+    if (end < 0 && isVaultToken(text, start, after)) end = after + AFTER_PREFIX;
+    if (end < 0 && alphanumericRun(text, after, TOKEN_BODY_CHARS) >= TOKEN_BODY_CHARS) {
+      // A near miss, unless a whole token starts inside it (`kb_` before a token whose prefix is
+      // `stripe_`): that one is found next and shows its fingerprint, and what stands before it is a
+      // near miss only if it is one by itself.
+      const runEnd = after + alphanumericRun(text, after, Number.POSITIVE_INFINITY);
+      const inner = tokenStartInside(text, pattern, start + 1, runEnd);
+      const nearEnd = inner < 0 ? runEnd : inner;
+      if (nearEnd - after >= TOKEN_BODY_CHARS) {
+        end = nearEnd;
+        shown = `${m[0].slice(0, m[0].lastIndexOf('_') + 1)}…`;
+      } else {
+        pattern.lastIndex = inner;
+        continue;
+      }
     }
     // Not a key: another may start inside it (`kb_stripe_<x>` holds `stripe_<x>` when a served key
     // uses the prefix `stripe_`), so the search resumes one character on, not after the match.
@@ -208,12 +341,45 @@ function redactShapes(text: string, prefixes: TokenPrefixes): { text: string; he
       pattern.lastIndex = start + 1;
       continue;
     }
-    out += text.slice(at, start) + fingerprint(text.slice(start, end));
+    out += text.slice(at, start) + (shown ?? fingerprint(text.slice(start, end)));
     at = end;
     pattern.lastIndex = end;
   }
   return at === 0 ? { text, held: false } : { text: out + text.slice(at), held: true };
 }
+
+/** Whether a vault token whose checksum holds stands at `start` (its prefix ends at `after`). */
+function isVaultToken(text: string, start: number, after: number): boolean {
+  return (
+    alphanumericRun(text, after, AFTER_PREFIX) >= AFTER_PREFIX &&
+    hasValidChecksum(text.slice(start, after + AFTER_PREFIX))
+  );
+}
+
+/**
+ * Where the first vault token whose checksum holds starts in text[from, to), or -1. The caller goes
+ * on from there or after `to`, so no part of the text is searched twice.
+ */
+function tokenStartInside(text: string, pattern: RegExp, from: number, to: number): number {
+  pattern.lastIndex = from;
+  for (let m = pattern.exec(text); m !== null && m.index < to; m = pattern.exec(text)) {
+    if (isVaultToken(text, m.index, m.index + m[0].length)) return m.index;
+    pattern.lastIndex = m.index + 1;
+  }
+  return -1;
+}
+
+/** How many letters and digits (a token body is base62) stand in `text` from `from` on, up to `limit`. */
+function alphanumericRun(text: string, from: number, limit: number): number {
+  let i = from;
+  const stop = Math.min(text.length, from + limit);
+  while (i < stop && ALPHANUMERIC[text.charCodeAt(i)] === 1) i++;
+  return i - from;
+}
+
+const ALPHANUMERIC = new Uint8Array(128);
+for (const c of '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz')
+  ALPHANUMERIC[c.charCodeAt(0)] = 1;
 
 /** `%XX` escapes decoded byte by byte (Keybrake's keys are ASCII), three times over at most; never throws. */
 function unescaped(text: string): string {
@@ -258,26 +424,28 @@ export function holdsTokenShape(text: string, prefixes: TokenPrefixes): boolean 
  * `kb_stripe_0xwv…`, and its checksum gives the case back offline).
  */
 export function carriesTokenAnyCase(text: string, token: string): boolean {
+  // Near misses too (tokenSpans): the case and a character both lost still leave few candidates.
   const lower = token.toLowerCase();
-  if (text.toLowerCase().includes(lower)) return true;
+  if (tokenSpans(text.toLowerCase(), lower).length > 0) return true;
   if (!text.includes('%')) return false;
   const bytes = unescaped(text);
   return (
-    bytes.toLowerCase().includes(lower) ||
-    Buffer.from(bytes, 'latin1').toString('utf8').toLowerCase().includes(lower)
+    tokenSpans(bytes.toLowerCase(), lower).length > 0 ||
+    tokenSpans(Buffer.from(bytes, 'latin1').toString('utf8').toLowerCase(), lower).length > 0
   );
 }
 
 /** Each table's prefixes found in any letter case, built once per TokenPrefixes. */
 const anyCasePatterns = new WeakMap<TokenPrefixes, RegExp>();
-const BODY_ANY_CASE = new RegExp(`^[A-Za-z0-9]{${AFTER_PREFIX}}`);
+/** A body's length, as redactShapes asks: a checksum left off is a near miss in any case too. */
+const BODY_ANY_CASE = new RegExp(`^[A-Za-z0-9]{${TOKEN_BODY_CHARS}}`);
 
 /**
  * Whether `text` holds a Keybrake key in any letter case, percent-encoded ones too: a known prefix
- * (any case) followed by a run key's `r1_` and payload, or by as many letters and digits as a vault
- * token's body and checksum. The checksum is not asked: the case it was computed over is what was
- * lost, and it can be solved for offline (a lower-cased token leaves 4 candidates), so the shape
- * alone decides. Wider than holdsTokenShape by design, for text no honest caller fills with such a
+ * (any case) followed by a run key's `r1_` and payload, or by at least as many letters and digits as
+ * a vault token's body (its checksum left off is a near miss, as holdsTokenShape finds it). The
+ * checksum is not asked: the case it was computed over is what was lost, and it can be solved for
+ * offline (a lower-cased token leaves 4 candidates), so the shape alone decides. Wider than holdsTokenShape by design, for text no honest caller fills with such a
  * shape (a header name). Served brought tokens are not found here (only their digest is known, which
  * needs the exact case): holdsTokenShape finds them as sent.
  */

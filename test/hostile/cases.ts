@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { REASONS } from '../../src/decision/reasons.ts';
+import { fingerprint } from '../../src/tokens/token.ts';
 import type { Fixtures } from './fixtures.ts';
 import type { Vendor } from './upstream.ts';
 
@@ -153,8 +154,9 @@ export interface ExpandContext {
 
 /**
  * Placeholders: `{{token}}` (the case's key), `{{token:<key name>}}`, `{{sid}}` (the fixture's Twilio
- * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, then `{{lower:<text>}}` / `{{upper:<text>}}`, and
- * last `{{basic:<user>:<password>}}` (a Basic credential, after the others have been expanded inside it).
+ * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, then `{{lower:<text>}}` / `{{upper:<text>}}`,
+ * `{{nochecksum:<text>}}`, `{{typo:<text>}}`, `{{fingerprint:<text>}}`, and last
+ * `{{basic:<user>:<password>}}` (a Basic credential, after the others have been expanded inside it).
  */
 export function expand(text: string, ctx: ExpandContext): string {
   const first = text
@@ -167,10 +169,18 @@ export function expand(text: string, ctx: ExpandContext): string {
     .replaceAll('{{token}}', ctx.token)
     .replaceAll('{{sid}}', ctx.fixtures.twilioAccountSid)
     .replaceAll('{{host}}', ctx.host);
-  // A token in another letter case (a header name's case is not kept on the way to the vendor).
+  // A token in another letter case (a header name's case is not kept on the way to the vendor), and
+  // near misses of it (thirteenth round): without its checksum (the last 6 characters), one
+  // character mistyped (the 21st), and the fingerprint Keybrake writes of it.
   const cased = first
     .replace(/\{\{lower:([^}]*)\}\}/g, (_m, s: string) => s.toLowerCase())
-    .replace(/\{\{upper:([^}]*)\}\}/g, (_m, s: string) => s.toUpperCase());
+    .replace(/\{\{upper:([^}]*)\}\}/g, (_m, s: string) => s.toUpperCase())
+    .replace(/\{\{nochecksum:([^}]*)\}\}/g, (_m, s: string) => s.slice(0, -6))
+    .replace(
+      /\{\{typo:([^}]*)\}\}/g,
+      (_m, s: string) => `${s.slice(0, 20)}${s[20] === 'x' ? 'y' : 'x'}${s.slice(21)}`,
+    )
+    .replace(/\{\{fingerprint:([^}]*)\}\}/g, (_m, s: string) => fingerprint(s));
   return cased.replace(/\{\{basic:([^:}]*):([^}]*)\}\}/g, (_m, user: string, pass: string) =>
     Buffer.from(`${user}:${pass}`, 'utf8').toString('base64'),
   );

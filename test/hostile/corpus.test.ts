@@ -308,6 +308,7 @@ describe('hostile corpus', () => {
     // Case by case, not only in the scan of all stdout after the last case: the record names the case.
     const written = JSON.stringify(record);
     expect(leaksIn(written, fixtures.vaultTokens), 'vault token in the audit record').toEqual([]);
+    expect(leaksIn(written, fixtures.vaultTokenStems), 'vault token stem in the audit record').toEqual([]);
     expect(leaksIn(written, fixtures.canaries), 'upstream credential in the audit record').toEqual([]);
   });
 
@@ -315,6 +316,7 @@ describe('hostile corpus', () => {
     for (const kb of Object.values(instances)) {
       expect(leaksIn(kb.output(), fixtures.canaries)).toEqual([]);
       expect(leaksIn(kb.output(), fixtures.vaultTokens)).toEqual([]);
+      expect(leaksIn(kb.output(), fixtures.vaultTokenStems)).toEqual([]);
     }
   });
 });
