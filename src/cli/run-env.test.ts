@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mintRunToken, runSecretFor } from '../tokens/run-token.ts';
+import { newToken, tokenDigest } from '../tokens/token.ts';
 import { commandEnvironment, withheldNotice } from './run-env.ts';
 
 const PARENT = 'kb_stripe_parentTokenBody0123456789abcdef';
@@ -43,10 +45,10 @@ describe('commandEnvironment', () => {
 
   it('keeps a value that holds only part of the credential, and always withholds KEYBRAKE_TOKEN_FILE', () => {
     const { env, withheld } = commandEnvironment(
-      { PARTIAL: PARENT.slice(0, -1), KEYBRAKE_TOKEN_FILE: '/etc/keybrake/parent.token' },
+      { PARTIAL: PARENT.slice(0, 24), KEYBRAKE_TOKEN_FILE: '/etc/keybrake/parent.token' },
       run,
     );
-    expect(env['PARTIAL']).toBe(PARENT.slice(0, -1));
+    expect(env['PARTIAL']).toBe(PARENT.slice(0, 24));
     expect(env).not.toHaveProperty('KEYBRAKE_TOKEN_FILE');
     expect(withheld).toEqual([]);
   });
@@ -72,8 +74,8 @@ describe('commandEnvironment', () => {
     const notice = withheldNotice(result);
     expect(notice).not.toContain(PARENT);
     expect(notice).toBe(
-      'keybrake run exec: not passing STRIPE_SECRET_KEY to the command: the value holds the credential of --token-file, which mints runs; ' +
-        'not passing 2 variables to the command: the name holds the credential of --token-file, which mints runs (not printed)\n',
+      'keybrake run exec: not passing STRIPE_SECRET_KEY to the command: the value holds the credential of --token-file, which mints runs, or another Keybrake key; ' +
+        'not passing 2 variables to the command: the name holds the credential of --token-file, which mints runs, or another Keybrake key (not printed)\n',
     );
   });
 
@@ -87,7 +89,68 @@ describe('commandEnvironment', () => {
     const forged = 'X\u001b[31m\nkeybrake run exec: all good';
     const notice = withheldNotice(commandEnvironment({ [forged]: PARENT }, run));
     expect(notice).toBe(
-      'keybrake run exec: not passing X\\x1b[31m\\nkeybrake run exec: all good to the command: the value holds the credential of --token-file, which mints runs\n',
+      'keybrake run exec: not passing X\\x1b[31m\\nkeybrake run exec: all good to the command: the value holds the credential of --token-file, which mints runs, or another Keybrake key\n',
     );
+  });
+
+  // Thirteenth round: with `--user`, the command could not read the token file, but got the parent
+  // token from STRIPE_BASIC (base64), KB_URL (percent-encoded) or KB_JSON (JSON-escaped), and another
+  // key's vault token as it was; it decoded the parent and minted runs of its own.
+  describe('encoded copies of the credential, and other Keybrake keys', () => {
+    const parent = newToken('stripe', { random: () => new Uint8Array(24).fill(3) });
+    const other = newToken('twilio', { random: () => new Uint8Array(24).fill(4) });
+    const custom = newToken('stripe', { random: () => new Uint8Array(24).fill(6), prefix: 'acme_' });
+    const ownPrefix = newToken('stripe', { random: () => new Uint8Array(24).fill(8), prefix: 'acme_' });
+    const outerRun = mintRunToken(
+      { tokenPrefix: 'kb_twilio_', digest: tokenDigest(other), runSecret: runSecretFor(other, 'u') },
+      { runId: 'outer', issuedAt: 1_900_000_000_000, expiresAt: 2_000_000_000_000 },
+    );
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const u = (text: string) => text.replaceAll('_', '\\u005f');
+    const exec = { ...run, credential: parent };
+    it.each([
+      ['in a Basic credential', `Basic ${b64(`${parent}:`)}`],
+      ['in base64 after one byte', b64(`x${parent}`)],
+      ['in base64url after two bytes', Buffer.from(`xy${parent}`).toString('base64url')],
+      ['percent-encoded in a URL', `https://x/?k=${parent.replaceAll('_', '%5F')}`],
+      ['JSON-escaped', `{"k":"${u(parent)}"}`],
+      ['with its checksum left off', parent.slice(0, -6)],
+      [
+        'with a character mistyped',
+        `${parent.slice(0, 20)}${parent[20] === 'Q' ? 'R' : 'Q'}${parent.slice(21)}`,
+      ],
+      ["another key's vault token", other],
+      ["another key's vault token in a Basic credential", `Basic ${b64(`AC0:${other}`)}`],
+      ["another key's vault token, JSON-escaped", `{"k":"${u(other)}"}`],
+      ["another key's vault token, percent-encoded", encodeURIComponent(other).replaceAll('_', '%5F')],
+      ['a run key', outerRun],
+    ])('withholds the parent token %s', (_what, value) => {
+      const { env, withheld } = commandEnvironment({ VALUE: value, PATH: '/usr/bin' }, exec);
+      expect(env).toEqual({
+        PATH: '/usr/bin',
+        KEYBRAKE_RUN_ID: 'run-1',
+        MY_STRIPE_KEY: 'kb_stripe_r1_runkey',
+      });
+      expect(withheld).toEqual(['VALUE']);
+    });
+
+    it('finds a token of the prefix its own credential has, and the credential in a name', () => {
+      const mine = { ...run, credential: custom };
+      expect(commandEnvironment({ VALUE: ownPrefix }, mine).withheld).toEqual(['VALUE']);
+      expect(commandEnvironment({ VALUE: ownPrefix }, exec).withheld).toEqual([]);
+      const named = commandEnvironment({ [`K_${b64(parent)}`]: '1' }, exec);
+      expect(named.withheldUnnamed).toBe(1);
+      expect(withheldNotice(named)).not.toContain(b64(parent).slice(0, 20));
+    });
+
+    it('keeps ordinary values: ids, hashes, base64 of other text', () => {
+      const env = {
+        A: 'cus_NffrFeUfNV2Hib',
+        B: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        C: b64('a long enough sentence that is nothing like a Keybrake key at all, really'),
+        D: 'kb_stripe_ is the prefix Keybrake uses',
+      };
+      expect(commandEnvironment(env, exec).withheld).toEqual([]);
+    });
   });
 });
