@@ -140,6 +140,23 @@ describe('carriesCredential with escapes in any mix', () => {
     );
   });
 
+  // Thirteenth round: a secret of one letter case (a Twilio auth token, lowercase hex) is the secret
+  // in any case; an echo of it upper-cased was relayed.
+  it('finds a one-case secret in any mix of case, spelt with escapes and line breaks', () => {
+    const twilio = CREDENTIALS[1]!;
+    const secret = twilio.kind === 'basic' ? twilio.password : '';
+    const anyCase = fc
+      .tuple(...[...secret].map((c) => fc.constantFrom(c.toLowerCase(), c.toUpperCase())))
+      .map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(anyCase.chain(wrapped), filler, (spelt, before) => {
+        const body = Buffer.from(`{"a":"${before}","k":"${spelt}"}`);
+        expect(carriesCredential({ status: 200, headers: {}, body }, twilio)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
   it('finds nothing in the filler alone', () => {
     fc.assert(
       fc.property(fc.constantFrom(...CREDENTIALS), filler, (cred, text) => {

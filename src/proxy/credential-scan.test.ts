@@ -411,3 +411,30 @@ describe('carriesCredential', () => {
     expect(forms.every((f) => f.length >= 8)).toBe(true);
   });
 });
+
+// Thirteenth round: a Twilio auth token is 32 lowercase hex digits, so in any other case it is still
+// the token (lower-casing it gives it back); the scan sought it as it is only, and an echo of it
+// upper-cased reached the agent. A mixed-case secret loses information with its case.
+describe('a secret of one letter case, in any case', () => {
+  const upper = TWILIO_TOKEN.toUpperCase();
+  const mixed = [...TWILIO_TOKEN].map((c, i) => (i % 3 === 0 ? c.toUpperCase() : c)).join('');
+  it.each([
+    ['upper-cased in the body', answer(`{"message":"Authenticate: token ${upper} rejected"}`)],
+    ['in mixed case in the body', answer(`{"m":"${mixed}"}`)],
+    ['upper-cased and percent-encoded', answer(`{"u":"https://x/?t=${percentAll(upper)}"}`)],
+    ['upper-cased and \\u-escaped', answer(`{"m":"${jsonEscaped(upper)}"}`)],
+    ['upper-cased in UTF-16', bytes(Buffer.from(`token ${upper}`, 'utf16le'))],
+    ['upper-cased, wrapped', answer(`${upper.slice(0, 16)}\r\n${upper.slice(16)}`)],
+    ['upper-cased in a header value', answer('{}', { 'x-debug': `token=${upper}` })],
+  ])('finds a Twilio auth token %s', (_name, res) => {
+    expect(carriesCredential(res, TWILIO)).toBe(true);
+  });
+
+  it('seeks a mixed-case secret, and base64 forms, only as they are', () => {
+    expect(carriesCredential(answer(`{"m":"${STRIPE_KEY.toUpperCase()}"}`), STRIPE)).toBe(false);
+    expect(carriesCredential(answer(`{"m":"${STRIPE_KEY.toLowerCase()}"}`), STRIPE)).toBe(false);
+    expect(carriesCredential(answer(`{"m":"${TWILIO_BASIC.toLowerCase()}"}`), TWILIO)).toBe(false);
+    expect(credentialNeedles(STRIPE).folded).toEqual([]);
+    expect(credentialNeedles(TWILIO).folded).toEqual([TWILIO_TOKEN]);
+  });
+});

@@ -22,6 +22,16 @@ interface Needle {
 interface Needles {
   /** The secrets as they are, and their base64 and base64url at each alignment: in the body, the head, decoded text. */
   readonly forms: readonly Needle[];
+  /**
+   * The secrets whose letters are all of one case (a Twilio auth token: 32 lowercase hex digits),
+   * lower-cased: such a secret in any other case is still the secret (lower-casing it gives it back,
+   * losing nothing), so it is sought in any case. Their base64 forms are not: a change of case there
+   * changes the bytes they encode. A mixed-case secret (Stripe, Resend, a Twilio API key secret)
+   * loses information with its case, and is sought as it is.
+   */
+  readonly folded: readonly string[];
+  /** `folded` as one case-insensitive search (V8's is some 5 times faster than a lower-cased copy). */
+  readonly anyCase: RegExp | undefined;
   /** The shortest and longest of `forms`: text shorter than the one holds none of them. */
   readonly shortest: number;
   readonly longest: number;
@@ -161,17 +171,35 @@ export function credentialNeedles(cred: UpstreamCredential): Needles {
       }
     }
     const lengths = [...texts].map((t) => t.length);
-    const alphabet = alphabetOf(texts);
+    const folded = secrets.filter(isSingleCase).map((s) => s.toLowerCase());
+    // The characters a folded secret may be spelt with in any case: escapes of them, and line breaks
+    // beside them, are read through as for the forms' own.
+    const spellings = [...texts, ...folded, ...folded.map((s) => s.toUpperCase())];
     needles = {
       forms: [...texts].map((text) => ({ text, bytes: Buffer.from(text, 'latin1') })),
+      folded,
+      anyCase:
+        folded.length === 0
+          ? undefined
+          : new RegExp(folded.map((f) => f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'i'),
       shortest: Math.min(...lengths),
       longest: Math.max(0, ...lengths),
-      alphabet,
-      ...neighboursOf(texts),
+      alphabet: alphabetOf(spellings),
+      ...neighboursOf(spellings),
     };
     NEEDLES.set(cred, needles);
   }
   return needles;
+}
+
+/**
+ * Whether a secret has letters and all of them are of one case (thirteenth round: a Twilio auth token
+ * echoed upper-cased reached the agent, and lower-casing it again gave the token back).
+ */
+function isSingleCase(secret: string): boolean {
+  const lower = secret.toLowerCase();
+  const upper = secret.toUpperCase();
+  return lower !== upper && (secret === lower || secret === upper);
 }
 
 /**
@@ -348,10 +376,11 @@ function mayHoldMore(text: Buffer): boolean {
 
 function hasFormText(text: string, needles: Needles): boolean {
   for (const n of needles.forms) if (text.includes(n.text)) return true;
-  return false;
+  return needles.anyCase?.test(text) === true;
 }
 
 function hasForm(bytes: Buffer, needles: Needles): boolean {
   for (const n of needles.forms) if (bytes.indexOf(n.bytes) !== -1) return true;
-  return false;
+  // Only a credential with a folded secret (a Twilio auth token's key) pays for the text of the bytes.
+  return needles.anyCase?.test(bytes.toString('latin1')) === true;
 }
