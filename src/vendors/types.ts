@@ -183,6 +183,12 @@ export interface Operation {
    * settling from the answer never counts less than was reserved. Absent: settle as the answer says.
    */
   readonly reservationIsFloor?: boolean;
+  /**
+   * The vendor's answer to this call is an object whose amount this call did not move (a Stripe
+   * invoice item renamed answers with the item, its whole amount and all), so settling keeps the
+   * reservation as it is. Absent: settle as the answer says.
+   */
+  readonly settlesAtReservation?: boolean;
 }
 
 /**

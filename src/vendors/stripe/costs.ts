@@ -26,6 +26,8 @@ export interface Priced {
   readonly locks?: readonly string[];
   /** The answer shows only part of what the call moves: settle never counts less (Operation). */
   readonly reservationIsFloor?: boolean;
+  /** The answer is not what the call moved: settle keeps the reservation (Operation). */
+  readonly settlesAtReservation?: boolean;
 }
 
 /** A call that moves no money (an intent created without `confirm`, a subscription collected by invoice). */

@@ -2775,3 +2775,91 @@ describe('changes that raise what Stripe charges on its own', () => {
     expect(op('POST', path, form)).toMatchObject({ class: 'write', movesMoney: false });
   });
 });
+
+// Thirteenth round, probe fixmoney: tax Stripe puts on an invoice it charges on its own by other ways
+// than tax rates, and a free item update that settled at the item's whole amount.
+describe('tax by shipping and tax codes, and a free item update settled', () => {
+  /** in_auto: a draft Stripe charges on its own, $0.00 due, taxing new amounts as `tax` says. */
+  const autoDraft = (tax: 'automatic' | 'rates' | 'none', extra: object = {}) => ({
+    ...draft('charge_automatically', 0),
+    auto_advance: true,
+    default_tax_rates: tax === 'rates' ? [{ id: 'txr_1', percentage: 27, inclusive: false }] : [],
+    automatic_tax: { enabled: tax === 'automatic', status: tax === 'automatic' ? 'complete' : null },
+    ...extra,
+  });
+  const SHIP_DATA =
+    'shipping_cost[shipping_rate_data][display_name]=Freight&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=2900&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd&shipping_cost[shipping_rate_data][tax_behavior]=exclusive';
+  const SHIP_RATE = 'shipping_cost[shipping_rate]=shr_excl';
+  const RATE_READ = 'GET /v1/shipping_rates/shr_excl?expand%5B%5D=fixed_amount.currency_options';
+  const rate = {
+    id: 'shr_excl',
+    tax_behavior: 'exclusive',
+    fixed_amount: { amount: 2900, currency: 'usd', currency_options: {} },
+  };
+
+  // Finding 2: $29.00 of shipping counted under a $30 cap, unread; Stripe charges it with its tax.
+  it.each([
+    ['inline, automatic tax', SHIP_DATA, 'automatic'],
+    ['inline, default tax rates', SHIP_DATA, 'rates'],
+    ['by rate id, automatic tax', SHIP_RATE, 'automatic'],
+    ['inline with automatic collection switched on', `auto_advance=true&${SHIP_DATA}`, 'automatic'],
+  ] as const)(
+    'cannot price a shipping cost (%s) on a draft Stripe charges on its own that taxes it',
+    (_n, form, tax) => {
+      const o = op('POST', '/v1/invoices/in_1', form);
+      const seen = walk(o, { 'GET /v1/invoices/in_1': autoDraft(tax), [RATE_READ]: rate });
+      expect(seen.reads[0]!.read).toBe('GET /v1/invoices/in_1');
+      expect(seen.cost).toBeUndefined();
+    },
+  );
+
+  it('cannot price a shipping cost on an auto-advancing revision of an invoice that taxes it', () => {
+    const form = 'from_invoice[action]=revision&from_invoice[invoice]=in_1&auto_advance=true&' + SHIP_RATE;
+    const seen = walk(op('POST', '/v1/invoices', form), {
+      'GET /v1/invoices/in_1': autoDraft('automatic'),
+      [RATE_READ]: rate,
+    });
+    expect(seen.cost).toBeUndefined();
+  });
+
+  it.each([
+    ['an untaxed draft Stripe charges on its own', SHIP_DATA, autoDraft('none')],
+    ['a taxed draft that waits for a finalize', SHIP_DATA, autoDraft('automatic', { auto_advance: false })],
+    ['by rate id, on an untaxed draft', SHIP_RATE, autoDraft('none')],
+  ])('prices a shipping cost on %s at its amount', (_n, form, invoice) => {
+    const seen = walk(op('POST', '/v1/invoices/in_1', form), {
+      'GET /v1/invoices/in_1': invoice,
+      [RATE_READ]: rate,
+    });
+    expect(seen.cost).toBe(usd(2900));
+  });
+
+  // Finding 3: a line's tax follows its item's tax code (and tax behaviour) under automatic tax.
+  it.each([
+    ['a nontaxable tax code', 'tax_code=txcd_00000000'],
+    ['a taxable tax code', 'tax_code=txcd_10000000'],
+    ["the account's default tax code", 'tax_code='],
+    ['a tax behaviour', 'tax_behavior=exclusive'],
+    ['a tax code with a description', 'description=x&tax_code=txcd_10000000'],
+  ])("refuses %s set on an invoice item: it changes the item's tax", (_n, form) => {
+    expect(classify('POST', '/v1/invoiceitems/ii_1', form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  // Finding 4: a free update reserved $0 settled at the item's whole amount ($500.00 per rename).
+  it.each([['description=renamed'], ['metadata[note]=x']])(
+    'settles a free invoice item update (%s) at its reservation, not at the item it answers with',
+    (form) => {
+      const o = op('POST', '/v1/invoiceitems/ii_1', form);
+      expect(o).toMatchObject({ movesMoney: true, settlesAtReservation: true });
+      expect(
+        settled(o, { id: 'ii_1', object: 'invoiceitem', amount: 50000, currency: 'usd' }),
+      ).toBeUndefined();
+    },
+  );
+
+  it('still settles a priced invoice item update from the item it answers with', () => {
+    const o = op('POST', '/v1/invoiceitems/ii_1', 'amount=1000');
+    expect(o.settlesAtReservation).toBeUndefined();
+    expect(settled(o, { id: 'ii_1', object: 'invoiceitem', amount: 1000, currency: 'usd' })).toBe(usd(1000));
+  });
+});

@@ -23,6 +23,7 @@ export function settleStripe(
   rates: ExchangeRates,
 ): MicroUsd | undefined {
   if (!op.movesMoney || status < 200 || status >= 300 || !isObj(body)) return undefined;
+  if (op.settlesAtReservation === true) return undefined;
   const moved = actual(op.id, body);
   if (moved === undefined) return undefined;
   const [minor, currency] = moved;
