@@ -50,6 +50,19 @@ export function holdsControl(text: string): boolean {
 }
 
 /**
+ * Whether `name` is a display name a mailbox may carry before `<…>`, read as normaliseAddress reads
+ * one: no control character, no lookalike of mailbox syntax, nothing blank or invisible at its
+ * edges, and DISPLAY_NAME. For a name stored apart from its address (a Resend inbox's `from_name`,
+ * written before the inbox's address in every From it sends): `CEO <ceo@evil.test>` or
+ * `ceo＠bank.com` there is the sender a reader sees, refused as in a `from`.
+ */
+export function isDisplayName(name: string): boolean {
+  if (CONTROL.test(name) || holdsSpecialLookalike(name)) return false;
+  const text = spaceTrimmed(name);
+  return text !== undefined && DISPLAY_NAME.test(text);
+}
+
+/**
  * Normalises one mailbox (`Name <Local@Domain>` → `local@domain`, punycode domain). Undefined when
  * the text is not exactly one mailbox: `Name <a@x> b@y`, `<a@x> <b@y>`, `a@x;b@y`, `a@x,b@y`,
  * `a@x@y` or a group `G: a@x; <b@y>` could each be read by the vendor as another address than the

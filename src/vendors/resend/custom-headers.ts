@@ -58,6 +58,14 @@ const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/u;
 
 /**
+ * Whether a value written into a header line could end it and start another (CONTROL): for a custom
+ * header's value here, and for the other strings Resend writes into a header (header-fields.ts).
+ */
+export function breaksHeaderLine(value: string): boolean {
+  return CONTROL.test(value);
+}
+
+/**
  * The custom `headers` of one email object: absent, null, or an object of header names and string
  * values, none naming a sender or recipient (by its name, or by an `@` in its value) and none able to
  * start another header. Anything else is
@@ -83,7 +91,7 @@ export function customHeadersDenial(email: Record<string, unknown>): Denial | un
         `The custom header ${printableName(name)} names a sender or recipient; use the to, cc, bcc, from and reply_to fields.`,
       );
     }
-    if (typeof value !== 'string' || CONTROL.test(value)) {
+    if (typeof value !== 'string' || breaksHeaderLine(value)) {
       return deny(
         'body_invalid',
         `The custom header ${printableName(name)} must be a string without line breaks or control characters.`,

@@ -6,6 +6,7 @@ import { type MultipartSpec, parseMultipart } from '../multipart.ts';
 import type { Params, ParseLimits, VendorRequest } from '../types.ts';
 import { customHeadersDenial } from './custom-headers.ts';
 import { fieldSpellingDenial } from './field-spellings.ts';
+import { headerFieldsDenial } from './header-fields.ts';
 
 /** Where a top-level JSON array lands in Params (Params is an object; `/emails/batch` posts an array). */
 export const ITEMS = '$items';
@@ -51,7 +52,7 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   if (isDenial(value)) return value;
   const objects = Array.isArray(value) ? value : [value];
   for (const object of objects) {
-    const problem = fieldSpellingDenial(object) ?? customHeaders(object);
+    const problem = fieldSpellingDenial(object) ?? headerLines(object);
     if (problem) return problem;
   }
   if (Array.isArray(value)) return { [ITEMS]: value };
@@ -70,8 +71,13 @@ export function parseResend(req: VendorRequest, body: Buffer, limits: ParseLimit
   return deny('body_invalid', 'The request body must be a JSON object or array.');
 }
 
-/** An email object's custom `headers` (custom-headers.ts); other values are not email objects. */
-function customHeaders(object: unknown): Denial | undefined {
+/**
+ * What an email object writes into its mail's header lines: its custom `headers`
+ * (custom-headers.ts), `reply_to`, `subject`, `from_name` and attachment names (header-fields.ts).
+ * Other values are not email objects.
+ */
+function headerLines(object: unknown): Denial | undefined {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
-  return customHeadersDenial(object as Record<string, unknown>);
+  const email = object as Record<string, unknown>;
+  return customHeadersDenial(email) ?? headerFieldsDenial(email);
 }

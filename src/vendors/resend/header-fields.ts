@@ -1,0 +1,78 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { isDisplayName } from '../mailbox.ts';
+import { breaksHeaderLine } from './custom-headers.ts';
+import { addressList } from './recipients.ts';
+
+/**
+ * The fields of an email object, other than its recipients, sender and custom `headers`, whose
+ * strings Resend writes into a header line of the mail it sends: `reply_to` (Reply-To), `subject`
+ * (Subject), an inbox's `from_name` (the name before the inbox's address in every From it sends),
+ * and an attachment's `filename`, `content_type` and `content_id` (the headers of its MIME part).
+ * A custom header's value with a line break was refused (custom-headers.ts), but these were
+ * forwarded as written (thirteenth round: `reply_to: "help@example.com\r\nBcc: evil@attacker.test"`,
+ * a CRLF subject, a CRLF or `CEO <ceo@evil.test>` from_name): were any layer between Resend's API and
+ * the wire to write one raw, the mail gains a header of the agent's, a `Bcc:` that delivers to
+ * someone no allowlist saw. Whether Resend's MIME writer encodes them is not Keybrake's to know:
+ * refused, as the same value is in a custom header.
+ *
+ * Checked on every object the parse stage reads as an email (the body, each batch element) and on
+ * an automation's send_email steps (automations.ts); `null` or absent is no value. A template's
+ * variables and an event's payload, which Resend may render into a subject, are not read:
+ * Keybrake does not render templates.
+ */
+const TEXT_FIELDS: readonly string[] = ['subject'];
+const ATTACHMENT_FIELDS: readonly string[] = ['filename', 'content_type', 'content_id'];
+
+/** Why one email object's header-bound fields cannot be forwarded, or undefined. */
+export function headerFieldsDenial(email: Record<string, unknown>): Denial | undefined {
+  // The address rules of `to`/`cc`/`bcc` (one mailbox each, no control character anywhere): a
+  // Reply-To is a header of addresses as theirs are.
+  if (addressList(email['reply_to']) === undefined) {
+    return deny(
+      'body_invalid',
+      '`reply_to` must be a string or an array of strings, of mailboxes such as a@example.com or Name <a@example.com>, without line breaks or control characters.',
+    );
+  }
+  for (const field of TEXT_FIELDS) {
+    if (!isHeaderText(email[field])) {
+      return deny('body_invalid', `\`${field}\` must be a string without line breaks or control characters.`);
+    }
+  }
+  const fromName = email['from_name'];
+  if (
+    fromName !== undefined &&
+    fromName !== null &&
+    (typeof fromName !== 'string' || !isDisplayName(fromName))
+  ) {
+    // The name a From shows: a sender allowlist refuses `CEO <ceo@evil.test>` or `ceo＠bank.com`
+    // before an allowed address in a `from`, and an inbox's name stands in that place.
+    return deny(
+      'body_invalid',
+      '`from_name` must be a plain display name: no line break, control character, `<`, `>`, `@`, `,`, `:`, `;` or a lookalike of one.',
+    );
+  }
+  return attachmentsDenial(email['attachments']);
+}
+
+/** Absent, null, or a string that cannot end its header line. */
+function isHeaderText(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && !breaksHeaderLine(value));
+}
+
+/** An email's `attachments`: each an object whose header-bound fields are header text. */
+function attachmentsDenial(attachments: unknown): Denial | undefined {
+  if (attachments === undefined || attachments === null) return undefined;
+  const items = Array.isArray(attachments) ? attachments : [attachments];
+  for (const item of items) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
+    for (const field of ATTACHMENT_FIELDS) {
+      if (!isHeaderText((item as Record<string, unknown>)[field])) {
+        return deny(
+          'body_invalid',
+          `An attachment's \`${field}\` must be a string without line breaks or control characters.`,
+        );
+      }
+    }
+  }
+  return undefined;
+}
