@@ -19,3 +19,34 @@ export function endOfLiteral(text: string, start: number): number {
   while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
   return i + 1;
 }
+
+/**
+ * The index just past the JSON value that opens at `start` in valid JSON text: a string, an object
+ * or array (its brackets matched, the string literals inside skipped), or a number, `true`, `false`
+ * or `null` (up to the `,`, `}`, `]` or whitespace that ends it). For withholding a value whole
+ * (sent-mail.ts: an automation run step's `output`).
+ */
+export function endOfValue(text: string, start: number): number {
+  const first = text[start];
+  if (first === '"') return endOfLiteral(text, start);
+  if (first !== '{' && first !== '[') {
+    let i = start;
+    while (i < text.length && !SCALAR_END.has(text[i]!)) i++;
+    return i;
+  }
+  let depth = 0;
+  let i = start;
+  do {
+    const ch = text[i]!;
+    if (ch === '"') {
+      i = endOfLiteral(text, i);
+      continue;
+    }
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    i++;
+  } while (depth > 0 && i < text.length);
+  return i;
+}
+
+const SCALAR_END: ReadonlySet<string> = new Set([',', '}', ']', ...JSON_SPACE]);

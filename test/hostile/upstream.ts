@@ -1619,13 +1619,62 @@ function twilioAnswer(method: string, path: string, body: Buffer): Json {
   return { sid: 'XXhostile00000000000000000000000', status: 'ok', path };
 }
 
+/**
+ * A run of the merchant's password-reset automation as Resend may hold it after the app's
+ * `password.reset` event (thirteenth round, resend-automation-runs.yaml): the trigger's output is
+ * the event with the reset link, the send's the mail with a code, a failed condition's error quotes
+ * the payload. Resend's definition says only "the output produced by the step, if any".
+ */
+const RESEND_RUN_SECRET = 'https://app.shop.example.com/reset?token=RunResetToken-8841';
+const RESEND_RUN = {
+  object: 'automation_run',
+  id: 'run_1',
+  status: 'completed',
+  steps: [
+    {
+      key: 'trigger',
+      type: 'trigger',
+      status: 'completed',
+      output: {
+        event: 'password.reset',
+        email: 'victim@customer.test',
+        payload: { reset_url: RESEND_RUN_SECRET },
+      },
+      error: null,
+    },
+    {
+      key: 'send',
+      type: 'send_email',
+      status: 'completed',
+      output: { subject: 'Your code is 771903' },
+      error: null,
+    },
+    {
+      key: 'cond',
+      type: 'condition',
+      status: 'failed',
+      output: null,
+      error: { message: `field event.plan missing in {"reset_url":"${RESEND_RUN_SECRET}"}` },
+    },
+  ],
+};
+
 function resendAnswer(method: string, path: string): Json {
-  // Sixth round: a webhook whose endpoint carries a user name and password.
+  // Sixth round: a webhook whose endpoint carries a user name and password; thirteenth round: one
+  // whose query carries its token, and a catch hook whose path does.
   if (method === 'GET' && path === '/webhooks')
     return {
       object: 'list',
-      data: [{ id: 'wh_1', endpoint: 'https://resendhook:Rs3ndPass-456@shop.example.com/resend/webhook' }],
+      data: [
+        { id: 'wh_1', endpoint: 'https://resendhook:Rs3ndPass-456@shop.example.com/resend/webhook' },
+        { id: 'wh_2', endpoint: 'https://hooks.shop.example.com/resend?token=QueryHookToken-5521' },
+        { id: 'wh_3', endpoint: 'https://hooks.zapier.com/hooks/catch/123456/PathHookToken-9930/' },
+        { id: 'wh_4', endpoint: 'https://bare.shop.example.com/' },
+      ],
     };
+  if (method === 'GET' && /^\/automations\/[^/]+\/runs\/[^/]+$/.test(path)) return RESEND_RUN;
+  if (method === 'GET' && /^\/automations\/[^/]+\/runs$/.test(path))
+    return { object: 'list', has_more: false, data: [RESEND_RUN] };
   if (method === 'POST' && path === '/emails') return { id: 'email-hostile' };
   if (method === 'POST' && path === '/emails/batch') return { data: [{ id: 'email-hostile-1' }] };
   return { object: path.split('/')[1] ?? 'object', id: 'hostile' };

@@ -7,6 +7,7 @@ import { resendError } from './errors.ts';
 import { parseResend } from './parse.ts';
 import { type ResendPriceOverrides, resolveResendPrices } from './prices.ts';
 import { withholdSentMail } from './sent-mail.ts';
+import { withholdWebhookEndpoints } from './webhook-endpoints.ts';
 
 export { RESEND_ERROR_NAMES, type ResendErrorName } from './errors.ts';
 export type { ResendPriceOverrides, ResendPrices } from './prices.ts';
@@ -29,8 +30,9 @@ export interface ResendAdapterOptions {
 
 /**
  * The Resend adapter: Bearer tokens, JSON bodies, a per-delivery price, Resend's
- * `{statusCode,name,message}` errors, and answers whose URLs keep no user name or password (a
- * webhook's `endpoint`) and whose sent mail keeps no content (sent-mail.ts). Prices are known up
+ * `{statusCode,name,message}` errors, and answers whose URLs keep no user name or password, whose
+ * webhook endpoints keep only their origin (webhook-endpoints.ts) and whose sent mail and automation
+ * runs keep no content (sent-mail.ts). Prices are known up
  * front, so nothing is settled.
  */
 export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdapter {
@@ -50,8 +52,13 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
   };
 }
 
-/** A Resend answer as the agent gets it: sent mail without its content, every URL without its userinfo. */
+/**
+ * A Resend answer as the agent gets it: sent mail (and automation run output) without its content,
+ * webhook endpoints without their path and query, every URL without its userinfo.
+ */
 function withholdFromResendAnswer(body: Buffer, op?: Operation | null) {
-  const withheld = withholdSentMail(body, op);
-  return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
+  const mail = withholdSentMail(body, op);
+  if (isDenial(mail)) return mail;
+  const endpoints = withholdWebhookEndpoints(mail, op);
+  return isDenial(endpoints) ? endpoints : withholdUrlUserinfo(endpoints);
 }

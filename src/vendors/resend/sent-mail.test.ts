@@ -136,3 +136,69 @@ describe('withholdSentMail on webhook event reads', () => {
     expect(withholdSentMail(email, op('resend.emails.get'))).toBe(email);
   });
 });
+
+// Thirteenth round (probe resend13, finding 5): an automation run read answered each step's output
+// and error whole, the app's event (a reset link) and the mail it sent (a code) included.
+describe('withholdSentMail on automation run reads', () => {
+  const SECRET = 'https://app.example.com/reset?token=RESET_42';
+  const run = {
+    object: 'automation_run',
+    id: 'run_1',
+    status: 'completed',
+    steps: [
+      {
+        key: 'trigger',
+        type: 'trigger',
+        status: 'completed',
+        output: { event: 'password.reset', payload: { reset_url: SECRET, nested: [{ a: '"}]' }] } },
+        error: null,
+      },
+      { key: 'send', type: 'send_email', status: 'completed', output: 'Your code is 913377', error: null },
+      { key: 'n', type: 'delay', status: 'completed', output: 42, error: [true, null] },
+      {
+        key: 'cond',
+        type: 'condition',
+        status: 'failed',
+        output: null,
+        error: { message: `missing in ${SECRET}` },
+      },
+    ],
+  };
+
+  it.each([
+    ['one run', 'resend.automations.runs.get', run, 1],
+    ['the run list', 'resend.automations.runs.list', { object: 'list', data: [run, run] }, 0],
+    ['one run, compact', 'resend.automations.runs.get', run, 0],
+  ])('withholds every step output and error of %s whole, keeping the rest', (_name, id, body, indent) => {
+    const out = withholdSentMail(Buffer.from(JSON.stringify(body, null, indent)), op(id));
+    if (isDenial(out)) throw new Error('denied');
+    const text = out.toString('utf8');
+    expect(text).not.toMatch(/RESET_42|913377|password\.reset|"42"|: ?42/);
+    const parsed = JSON.parse(text) as { data?: (typeof run)[] } & typeof run;
+    for (const r of parsed.data ?? [parsed]) {
+      expect(r.steps.map((s) => [s.key, s.status, s.output, s.error])).toEqual([
+        ['trigger', 'completed', WITHHELD, null],
+        ['send', 'completed', WITHHELD, null],
+        ['n', 'completed', WITHHELD, WITHHELD],
+        ['cond', 'failed', null, WITHHELD],
+      ]);
+      expect(r.id).toBe('run_1');
+    }
+  });
+
+  it('withholds a run answer that is not JSON whole', () => {
+    expect(
+      withholdSentMail(Buffer.from('<run>RESET_42</run>'), op('resend.automations.runs.get')),
+    ).toMatchObject({
+      reason: 'credential_in_response',
+    });
+  });
+
+  it("leaves an automation's own definition as it is", () => {
+    const body = answer({
+      object: 'automation',
+      steps: [{ key: 'k', type: 'delay', config: { duration: '1h' } }],
+    });
+    expect(withholdSentMail(body, op('resend.automations.get'))).toBe(body);
+  });
+});

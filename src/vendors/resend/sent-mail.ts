@@ -1,5 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
-import { endOfLiteral, skipSpace } from '../json-text.ts';
+import { endOfLiteral, endOfValue, skipSpace } from '../json-text.ts';
 import { type Operation, WITHHELD } from '../types.ts';
 
 /**
@@ -24,6 +24,17 @@ import { type Operation, WITHHELD } from '../types.ts';
  * framework's validation error quotes the payload it got). Delivery diagnostics (`bounce`,
  * `failed`, `suppressed`), `tags` (the sender's choice) and the click's time, address and agent
  * stay.
+ *
+ * Automation runs (thirteenth round, probe resend13): `GET /automations/{id}/runs/{run_id}`
+ * (resend-mcp's `get-automation-runs`, which prints every step's `output` and `error` to the agent)
+ * answers what each step of a run produced, for runs of the merchant's own automations on the
+ * events its app sends (`password.reset` with the link in its payload). Resend's definition says
+ * only "the output produced by the step, if any" and "the error produced by the step, if any": a
+ * trigger's output may be its event, payload and all, a send's the mail it sent, an error a quote
+ * of the data it failed on. Keybrake cannot tell which keys of such an object are content, so each
+ * step's `output` and `error` are withheld whole (any value but `null` becomes
+ * `withheld_by_keybrake`); the step's key, type, status and times stay, as do the run's. The run
+ * list (today ids, statuses and times) is read the same way.
  */
 
 /** The fields whose string values carry a mail's content. */
@@ -45,6 +56,18 @@ const WITHHELD_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['resend.webhooks.events.attempts.list', new Set([...EVENT_CONTENT, 'response'])],
 ]);
 
+/**
+ * The reads whose answers hold fields withheld whole, whatever their value (an object included):
+ * an automation run step's `output` and `error`, resend-node 6.38's `automations.runs.get` and
+ * `list`.
+ */
+const WITHHELD_VALUES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['resend.automations.runs.get', new Set(['output', 'error'])],
+  ['resend.automations.runs.list', new Set(['output', 'error'])],
+]);
+
+const NONE: ReadonlySet<string> = new Set();
+
 const QUOTED_MARKER = JSON.stringify(WITHHELD);
 
 /**
@@ -55,33 +78,44 @@ const QUOTED_MARKER = JSON.stringify(WITHHELD);
  */
 export function withholdSentMail(body: Buffer, op?: Operation | null): Buffer | Denial {
   const fields = op == null ? undefined : WITHHELD_FIELDS.get(op.id);
-  if (fields === undefined || body.length === 0) return body;
+  const whole = op == null ? undefined : WITHHELD_VALUES.get(op.id);
+  if ((fields === undefined && whole === undefined) || body.length === 0) return body;
   const text = body.toString('utf8');
   try {
     JSON.parse(text);
   } catch {
     return deny(
       'credential_in_response',
-      "The resend API's answer to a read of sent mail or of its webhook events was not JSON, so Keybrake could not take the mail's content out of it and withheld the answer.",
+      "The resend API's answer to a read of sent mail, of its webhook events or of an automation's runs was not JSON, so Keybrake could not take the mail's content out of it and withheld the answer.",
     );
   }
-  const rewritten = withheldJson(text, fields);
+  const rewritten = withheldJson(text, fields ?? NONE, whole ?? NONE);
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
 /**
- * Valid JSON text with the string value of every field of `fields` replaced. It walks the string
- * literals only (a literal followed by `:` is a key, one preceded by `:` the value of the last key),
- * so nothing else is re-serialised.
+ * Valid JSON text with the string value of every field of `fields`, and any value but `null` of
+ * every field of `whole`, replaced. It walks the string literals only (a literal followed by `:` is
+ * a key, one preceded by `:` the value of the last key), and skips a value withheld whole, so
+ * nothing else is re-serialised.
  */
-function withheldJson(text: string, fields: ReadonlySet<string>): string {
+function withheldJson(text: string, fields: ReadonlySet<string>, whole: ReadonlySet<string>): string {
   let out = '';
   let copied = 0;
   let key = '';
   for (let start = text.indexOf('"'); start !== -1; ) {
-    const end = endOfLiteral(text, start);
-    if (text[skipSpace(text, end, 1)] === ':') {
+    let end = endOfLiteral(text, start);
+    const colon = skipSpace(text, end, 1);
+    if (text[colon] === ':') {
       key = JSON.parse(text.slice(start, end)) as string;
+      if (whole.has(key)) {
+        const valueStart = skipSpace(text, colon + 1, 1);
+        end = endOfValue(text, valueStart);
+        if (text.slice(valueStart, end) !== 'null') {
+          out += text.slice(copied, valueStart) + QUOTED_MARKER;
+          copied = end;
+        }
+      }
     } else if (fields.has(key) && text[skipSpace(text, start - 1, -1)] === ':') {
       out += text.slice(copied, start) + QUOTED_MARKER;
       copied = end;
