@@ -220,4 +220,103 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
       expect(RACING.map(([path], i) => forwarded('POST', path) - before[i]!)).toEqual([1, 1, 2, 2]);
     },
   );
+  // Thirteenth round (probe catalog13, HIGH): automatic tax also reads the account's tax settings
+  // (defaults[tax_behavior] for a Price without one, defaults[tax_code], head_office) and its
+  // registrations, which a glob admitted as free writes while such a preview was held: the
+  // subscription was counted at the preview's untaxed figure. Each now meets the lease a preview
+  // with automatic tax takes on them, and reaches no Stripe.
+  const TAX_SETTINGS_WRITES: readonly [string, string, (s: Stripe) => Promise<unknown>][] = [
+    [
+      'the tax defaults',
+      '/v1/tax/settings',
+      (s) => s.tax.settings.update({ defaults: { tax_behavior: 'exclusive', tax_code: 'txcd_10000000' } }),
+    ],
+    [
+      'a new tax registration',
+      '/v1/tax/registrations',
+      (s) =>
+        s.tax.registrations.create({
+          country: 'DE',
+          active_from: 'now',
+          country_options: { de: { type: 'standard' } },
+        }),
+    ],
+    [
+      "a tax registration's update",
+      '/v1/tax/registrations/taxreg_1',
+      (s) => s.tax.registrations.update('taxreg_1', { expires_at: 'now' }),
+    ],
+  ];
+
+  it.each(TAX_SETTINGS_WRITES)(
+    'refuses %s while a preview with automatic tax is held, and sends it once the subscription settled',
+    async (_name, path, write) => {
+      const before = forwarded('POST', path);
+      const created = await duringPreview({ price: 'price_1' }, async () => {
+        expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
+          ok: false,
+          error: { statusCode: 409, code: 'object_busy' },
+        });
+        expect(forwarded('POST', path)).toBe(before);
+      });
+      expect(created).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+      expect(await outcome(write(client(1, 'taxer')))).toMatchObject({ ok: true });
+      expect(forwarded('POST', path)).toBe(before + 1);
+    },
+  );
+
+  it('refuses a tax settings update while a preview of a subscription with automatic tax on is held', async () => {
+    const [, path, write] = TAX_SETTINGS_WRITES[0]!;
+    const before = forwarded('POST', path);
+    replicas().stripe.previews.subscriptionTax = true;
+    try {
+      const answer = await duringHeld(
+        (s) =>
+          s.subscriptions.update('sub_1', {
+            items: [{ id: 'si_1', quantity: 5 }],
+            proration_behavior: 'always_invoice',
+          }),
+        async () => {
+          expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
+            ok: false,
+            error: { statusCode: 409, code: 'object_busy' },
+          });
+          expect(forwarded('POST', path)).toBe(before);
+        },
+      );
+      expect(answer).toMatchObject({ ok: true });
+    } finally {
+      replicas().stripe.previews.subscriptionTax = false;
+    }
+  });
+
+  it('lets the tax settings change while a preview without automatic tax is held (control)', async () => {
+    const [, path, write] = TAX_SETTINGS_WRITES[0]!;
+    const before = forwarded('POST', path);
+    const answer = await duringHeld(
+      (s) => s.subscriptions.create({ customer: 'cus_1', items: [{ price: 'price_1' }] }),
+      async () => {
+        expect(await outcome(write(client(0, 'taxer')))).toMatchObject({ ok: true });
+        expect(forwarded('POST', path)).toBe(before + 1);
+      },
+      1,
+    );
+    expect(answer).toMatchObject({ ok: true });
+  });
+
+  // Last: its refusal after the lookup backs the subscriber off cus_1 on replica 0 (lease backoff).
+  it('refuses, unsent, a subscription whose preview computed automatic tax the call did not lease for', async () => {
+    const subscriptions = forwarded('POST', '/v1/subscriptions');
+    replicas().stripe.previews.previewTax = true;
+    try {
+      const answer = await duringHeld(
+        (s) => s.subscriptions.create({ customer: 'cus_1', items: [{ price: 'price_1' }] }),
+        async () => {},
+      );
+      expect(answer).toMatchObject({ ok: false, error: { code: 'price_unknown' } });
+      expect(forwarded('POST', '/v1/subscriptions')).toBe(subscriptions);
+    } finally {
+      replicas().stripe.previews.previewTax = false;
+    }
+  });
 });

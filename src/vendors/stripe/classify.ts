@@ -78,6 +78,7 @@ import {
 import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
+import { TAX_SETTINGS, TAX_SETTINGS_WRITES } from './tax-settings.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
 import { v2SensitiveDenial } from './v2-sensitive.ts';
 import { withdrawalRaise } from './withdrawals.ts';
@@ -178,8 +179,12 @@ function classifyRow(
       `expand ${revealed.path} reveals ${what}: Keybrake never forwards it.`,
     );
   }
-  const locks = resolveLocks(row, segments, params, stripeLockField);
-  if (isDenial(locks)) return locks;
+  const resolved = resolveLocks(row, segments, params, stripeLockField);
+  if (isDenial(resolved)) return resolved;
+  // The account's tax settings, which a preview with automatic tax leases (tax-settings.ts).
+  const locks = TAX_SETTINGS_WRITES.has(row.id)
+    ? { locks: heldLocks(resolved.locks, [TAX_SETTINGS]) }
+    : resolved;
   const moneyWrite = MONEY_WHEN_NAMED.get(row.id);
   if (moneyWrite) {
     // A write, unless it names money (a balance set outright, a shipping charge): then it is priced.

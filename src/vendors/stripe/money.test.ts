@@ -1149,6 +1149,77 @@ describe('credit notes, balances and grants', () => {
   });
 });
 
+// Found by an adversarial probe (thirteenth round, catalog13, HIGH): automatic tax reads the
+// account's tax settings and registrations too, which changed while a preview was held; a preview
+// that may compute it leases them under one name, which their writes lock (tax-settings.ts).
+describe("the account's tax settings, leased by a preview with automatic tax", () => {
+  it.each([
+    ['/v1/tax/settings', 'defaults[tax_behavior]=exclusive&defaults[tax_code]=txcd_10000000'],
+    ['/v1/tax/settings', 'head_office[address][country]=DE'],
+    ['/v1/tax/registrations', 'country=DE&active_from=now&country_options[de][type]=standard'],
+    ['/v1/tax/registrations/taxreg_1', 'expires_at=now'],
+  ])('locks them on POST %s (%s)', (path, form) => {
+    expect(op('POST', path, form)).toMatchObject({ class: 'write', locks: ['tax settings'] });
+  });
+
+  it('leaves the tax calculations and transactions unlocked (control)', () => {
+    expect(op('POST', '/v1/tax/calculations', 'currency=usd')).not.toHaveProperty('locks');
+  });
+
+  it.each([
+    [
+      'a create that switches it on',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true',
+      true,
+    ],
+    ['a create that leaves it off', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1', false],
+    [
+      'a create that switches it off',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=false',
+      false,
+    ],
+    [
+      'a schedule whose phase switches it on',
+      '/v1/subscription_schedules',
+      'customer=cus_1&start_date=now&phases[0][items][0][price]=price_1&phases[0][automatic_tax][enabled]=true',
+      true,
+    ],
+  ])('leases them in the first step for %s: %s', (_n, path, form, leased) => {
+    expect(op('POST', path, form).locks?.includes('tax settings')).toBe(leased);
+  });
+
+  const taxed = { ...subscriptionAnswer('sub_1'), automatic_tax: { enabled: true, liability: null } };
+  it.each([
+    ['has automatic tax on', taxed, [...FOUND, 'tax settings']],
+    ['has it off (control)', { ...taxed, automatic_tax: { enabled: false } }, FOUND],
+  ])('leases them before the preview of a subscription update whose subscription %s', (_n, answer, locks) => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'items[0][id]=si_1&items[0][quantity]=3&proration_behavior=always_invoice',
+    );
+    const seen = walk(o, { [subscriptionRead('sub_1')]: answer, [PREVIEW]: previewInvoice(1000) });
+    expect(seen.reads[1]).toMatchObject({ read: PREVIEW });
+    expect([...(seen.reads[1]!.locks ?? [])].sort()).toEqual([...locks].sort());
+    expect(seen.cost).toBe(usd(1000));
+  });
+
+  it('leaves unpriced a preview whose answer computed automatic tax the call did not lease them for', () => {
+    const o = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
+    const answer = { ...previewInvoice(1000), automatic_tax: { enabled: true, status: 'complete' } };
+    expect(walk(o, { [PREVIEW]: answer }).cost).toBe(undefined);
+    expect(walk(o, { [PREVIEW]: { ...answer, automatic_tax: { enabled: false } } }).cost).toBe(usd(1000));
+    const asked = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true',
+    );
+    expect(walk(asked, { [PREVIEW]: answer }).cost).toBe(usd(1000));
+  });
+});
+
 describe('subscriptions, priced by the invoice preview', () => {
   it('previews a new subscription with its items as subscription_details, locking the customer', () => {
     const o = op(
@@ -1156,8 +1227,9 @@ describe('subscriptions, priced by the invoice preview', () => {
       '/v1/subscriptions',
       'customer=cus_1&items[0][price]=price_1&items[0][quantity]=2&items[0][metadata][a]=b&automatic_tax[enabled]=true',
     );
-    // The Price's product too: automatic tax reads its tax_code.
-    expect(o.locks).toEqual(['cus_1', 'price_1', 'prod_1']);
+    // The Price's product too: automatic tax reads its tax_code; and the account's tax settings
+    // (thirteenth round).
+    expect(o.locks).toEqual(['cus_1', 'tax settings', 'price_1', 'prod_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(4000) })).toEqual({
       reads: [
         {
@@ -1168,7 +1240,7 @@ describe('subscriptions, priced by the invoice preview', () => {
             'subscription_details[items][0][price]=price_1',
             'subscription_details[items][0][quantity]=2',
           ],
-          locks: ['price_1', 'prod_1'],
+          locks: ['tax settings', 'price_1', 'prod_1'],
         },
       ],
       cost: usd(4000),
@@ -1628,7 +1700,7 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_schedules',
       'customer=cus_1&start_date=now&end_behavior=release&default_settings[automatic_tax][enabled]=true&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
     );
-    expect(o.locks).toEqual(['cus_1', 'price_1', 'prod_1']);
+    expect(o.locks).toEqual(['cus_1', 'tax settings', 'price_1', 'prod_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(1200) })).toMatchObject({
       reads: [
         {

@@ -1,6 +1,7 @@
 import { idOf } from './costs.ts';
 import { isObj } from './fields.ts';
 import { lineLinks, nameOf, priceLinks, productOf } from './price-products.ts';
+import { automaticTaxOn, hasAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
 
 /**
  * What a Stripe invoice preview bills beyond what the call's body names (ADR 0007 §5, seventh round),
@@ -47,7 +48,15 @@ export function subscriptionFound(o: Obj): Found | undefined {
     const product = productOf(price);
     if (product !== undefined) products.set(id, product);
   }
-  return { locks: [customer], prices, products };
+  return { locks: [customer, ...taxSettingsOf(o)], prices, products };
+}
+
+/**
+ * The account's tax settings, when the subscription or schedule read has automatic tax on: its
+ * preview computes tax from them though neither the body nor the answer names them (tax-settings.ts).
+ */
+function taxSettingsOf(o: Obj): string[] {
+  return hasAutomaticTax(o) ? [TAX_SETTINGS] : [];
 }
 
 /**
@@ -58,7 +67,7 @@ export function scheduleFound(o: Obj): Found | undefined {
   const customer = idOf(o['customer']);
   if (customer === undefined) return undefined;
   const prices = [...new Set(pricesIn(o['phases']))];
-  return { locks: [customer], prices, products: new Map() };
+  return { locks: [customer, ...taxSettingsOf(o)], prices, products: new Map() };
 }
 
 /** The Price → Product links a subscription answer shows, one per item (for the proxy to keep). */
@@ -73,11 +82,13 @@ export function itemLinks(o: unknown): (readonly [string, string])[] {
  * the backstop, for every preview): its customer, a line's Product, or a line's Price. A Price the
  * call could not name is let through when its Product is one the body names in `price_data` (`inline`):
  * Stripe makes that Price for the call, under an id nobody knows before it. Only the lines of the
- * answer's first page are seen.
+ * answer's first page are seen. Since the thirteenth round also automatic tax computed without the
+ * account's tax settings leased (an automatic tax the call did not foresee: tax-settings.ts).
  */
 export function billsUnleased(o: Obj, leased: readonly string[], inline: readonly string[]): boolean {
   const customer = idOf(o['customer']);
   if (customer !== undefined && !leased.includes(customer)) return true;
+  if (automaticTaxOn(o['automatic_tax']) && !leased.includes(TAX_SETTINGS)) return true;
   return lineLinks(o).some(
     ([price, product]) => !leased.includes(product) || (!leased.includes(price) && !inline.includes(product)),
   );

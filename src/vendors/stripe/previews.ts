@@ -15,6 +15,7 @@ import {
   subscriptionFound,
 } from './preview-leases.ts';
 import { lineLinks, priceLinks, productOf } from './price-products.ts';
+import { asksAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
 
 /**
  * Subscriptions priced by Stripe's own invoice preview (price stage): `POST /v1/invoices/create_preview`
@@ -851,6 +852,9 @@ function previewLeases(body: Obj, known: KnownLinks, found: Found): { own: strin
   const account = idOf(body['customer_account']);
   const named = [
     ...found.locks,
+    // Automatic tax the body switches on reads the account's tax settings (tax-settings.ts); one
+    // a subscription or schedule read has on is among found.locks.
+    asksAutomaticTax(body) ? TAX_SETTINGS : undefined,
     account === undefined ? undefined : known(customerOfAccount(account)),
     ...prices,
     ...namedIn(body, 'product'),

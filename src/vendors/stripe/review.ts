@@ -823,7 +823,11 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     class: 'money_unpriced',
     note: 'Stripe Tax bills every Transactions API call, a reversal included',
   },
-  { match: 'POST /v1/tax/**', class: 'write', note: 'tax registrations and settings' },
+  {
+    match: 'POST /v1/tax/**',
+    class: 'write',
+    note: "tax registrations and settings: the settings and registrations lock the account's tax settings, which a preview with automatic tax leases (tax-settings.ts)",
+  },
   {
     match: 'DELETE /**',
     class: 'destructive',

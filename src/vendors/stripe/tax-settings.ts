@@ -1,0 +1,56 @@
+import { isObj } from './fields.ts';
+
+/**
+ * The account's Stripe Tax settings as one lease name (ADR 0007 §5, thirteenth round), for the price
+ * stage. Automatic tax computes from each Price's `tax_behavior` and each Product's `tax_code`, leased
+ * where a preview bills them, and from what the account keeps for every calculation: its defaults
+ * (`POST /v1/tax/settings` `defaults[tax_behavior]`, used for a Price without one, so inclusive
+ * becomes exclusive and the tax is added on top; `defaults[tax_code]`, for a Product without one),
+ * its `head_office`, and its registrations (`POST /v1/tax/registrations`: Stripe starts collecting in
+ * that country). Found by an adversarial probe (thirteenth round, catalog13, HIGH): those writes,
+ * admitted by `POST /v1/tax/**`, went through while a subscription create's preview with automatic
+ * tax was held, and the subscription was counted at the preview's untaxed figure.
+ *
+ * So a preview that may compute automatic tax leases this name, and the writes that change these
+ * inputs lock it: one name per upstream credential (the lease account), whatever `Stripe-Account`
+ * or `Stripe-Context` the call names and whichever account `automatic_tax[liability]` makes liable.
+ * That over-locks (previews with automatic tax of different connected accounts of one platform key
+ * meet), never leaves a gap between two spellings of an account. The name holds a blank, which no
+ * Stripe id or Plan id can (fields.ts), so it never meets an object's lease.
+ */
+export const TAX_SETTINGS = 'tax settings';
+
+/** The writes that change what every automatic tax calculation of the account reads. */
+export const TAX_SETTINGS_WRITES: ReadonlySet<string> = new Set([
+  'stripe.tax.settings.update',
+  'stripe.tax.registrations.create',
+  'stripe.tax.registrations.update',
+]);
+
+/**
+ * Whether a preview body (form values, strings) switches automatic tax on anywhere: an
+ * `automatic_tax` at any depth (top level, a schedule's phases) with anything but `enabled=false`.
+ */
+export function asksAutomaticTax(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(asksAutomaticTax);
+  if (!isObj(v)) return false;
+  return Object.entries(v).some(([k, x]) =>
+    k === 'automatic_tax' ? !(isObj(x) && x['enabled'] === 'false') : asksAutomaticTax(x),
+  );
+}
+
+/**
+ * Whether a Stripe answer (a subscription, a schedule, an invoice preview) has automatic tax on
+ * anywhere: an `automatic_tax` object at any depth whose `enabled` is anything but `false`. An answer
+ * without one says nothing of it (every API version that has automatic tax answers the field).
+ */
+export function hasAutomaticTax(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasAutomaticTax);
+  if (!isObj(v)) return false;
+  return Object.entries(v).some(([k, x]) => (k === 'automatic_tax' ? automaticTaxOn(x) : hasAutomaticTax(x)));
+}
+
+/** Whether one answered `automatic_tax` field is on: anything but absent, null or `enabled: false`. */
+export function automaticTaxOn(x: unknown): boolean {
+  return x !== undefined && x !== null && !(isObj(x) && x['enabled'] === false);
+}
