@@ -145,7 +145,7 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   // Found by an adversarial probe: the key percent-encoded, in base64, compressed without saying so,
   // or in UTF-16.
   const leak =
-    /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|zlib5|zlibwin|tedeflate|utf16|utf16esc|utf16pct|wrapu|state|wraprun)$/.exec(
+    /^(?:cus_|SM|)leak(pct|loc|b64|b64url|gzipraw|zlib5|zlibwin|tedeflate|utf16|utf16esc|utf16pct|wrapu|state|wraprun|upper)$/.exec(
       id,
     )?.[1];
   if (method === 'GET' && leak !== undefined) return encodedLeak(id, leak, secrets.credential);
@@ -219,6 +219,9 @@ function encodedLeak(id: string, how: string, credential: string): Answer {
   switch (how) {
     case 'pct':
       return note([...credential].map(percent).join(''));
+    case 'upper':
+      // Thirteenth round: a Twilio auth token (lowercase hex) upper-cased is still the token.
+      return { json: { code: 20003, message: `Authenticate: token ${credential.toUpperCase()} rejected` } };
     case 'loc':
       // The first character and every one a URL might escape (`_` as %5F), in a redirect.
       return {
