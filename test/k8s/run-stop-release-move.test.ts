@@ -14,23 +14,13 @@ import { type StripeEmulator, startStripeEmulator } from '../../src/emulators/st
 import { injectedControlPlane } from '../env/control-plane/inject.ts';
 import { type K8sSystem, startK8sSystem, tenantKubectl, until } from '../env/k8s-system.ts';
 import { stripeUpstreamSecret, stripeVaultKey } from './fixtures.ts';
+import { SHORT_CLAIM_ARGS } from './two-releases.ts';
 
 const cp = injectedControlPlane();
 const FIRST_NS = 'runmove-first';
 const SECOND_NS = 'runmove-second';
 const TENANT = 'runmove-agents';
 const REAL_KEY = 'sk_test_runmove_upstream_00000000000000';
-// Short timings: a claim left unrenewed passes on after 3 s + 2 s.
-const OPERATOR_ARGS = [
-  '--lease-duration',
-  '3s',
-  '--renew-deadline',
-  '2s',
-  '--retry-period',
-  '250ms',
-  '--proxy-max-staleness',
-  '2s',
-];
 
 let stripe: StripeEmulator;
 let first: K8sSystem | undefined;
@@ -107,7 +97,7 @@ beforeAll(async () => {
     namespace: FIRST_NS,
     proxies: 1,
     upstreams: { stripe: stripe.url },
-    operatorArgs: OPERATOR_ARGS,
+    operatorArgs: SHORT_CLAIM_ARGS,
     proxyArgs: ['--max-staleness', '2s'],
   });
   await first.proxies[0]!.waitReady(30_000);
@@ -190,7 +180,7 @@ it("refuses the runs of the release a namespace moved from, a stopped one above 
     operators: ['a', 'b'],
     proxies: 1,
     upstreams: { stripe: stripe.url },
-    operatorArgs: [...OPERATOR_ARGS, '--namespace', TENANT],
+    operatorArgs: [...SHORT_CLAIM_ARGS, '--namespace', TENANT],
     proxyArgs: ['--max-staleness', '2s'],
   });
   await until(async () => (await second!.leaseHolder()) === 'a', 30_000, 'a leads the second release');
