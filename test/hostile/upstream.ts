@@ -1582,8 +1582,48 @@ function twilioMessages(method: string, path: string): Answer | undefined {
       },
     };
   }
+  // Probe fixes13t finding 1: a message the backend posted into a conversation under a bot name (no
+  // participant), read on the Chat and IP Messaging hosts, where the same object answers as Chat's.
+  if (method === 'GET' && /\/Channels\/CH00000000000000000000000000000002\/Messages(\/IM\w+)?$/.test(path)) {
+    const message = {
+      sid: 'IM00000000000000000000000000000005',
+      channel_sid: 'CH00000000000000000000000000000002',
+      from: 'acme-notify-bot',
+      body: TWILIO_SENT_CODE,
+      attributes: '{}',
+    };
+    return { json: path.endsWith('/Messages') ? { messages: [message], meta: {} } : message };
+  }
+  // Probe fixes13t finding 3: SMS and IP commands the account sent its SIMs, and one a SIM sent it.
+  const simCommands = /^\/(?:wireless\/v1|preview\/wireless)\/Commands$/.test(path)
+    ? { key: 'commands', field: 'command' }
+    : /^\/supersim\/v1\/(?:Sms|Ip)Commands$/.test(path)
+      ? { key: path.endsWith('/SmsCommands') ? 'sms_commands' : 'ip_commands', field: 'payload' }
+      : undefined;
+  if (method === 'GET' && simCommands) {
+    const command = (sid: string, direction: string, text: string) => ({
+      sid,
+      sim_sid: 'DE00000000000000000000000000000001',
+      [simCommands.field]: text,
+      direction,
+      status: direction === 'to_sim' ? 'delivered' : 'received',
+    });
+    const commands = [
+      command('DC00000000000000000000000000000001', 'to_sim', TWILIO_SIM_COMMAND),
+      command('DC00000000000000000000000000000002', 'from_sim', TWILIO_SIM_REPLY),
+    ];
+    return { json: { [simCommands.key]: commands, meta: { page: 0 } } };
+  }
+  if (method === 'GET' && /^\/(?:wireless\/v1\/Commands\/DC|supersim\/v1\/SmsCommands\/HC)\w+$/.test(path)) {
+    const field = path.startsWith('/wireless') ? 'command' : 'payload';
+    return { json: { sid: path.slice(-34), [field]: TWILIO_SIM_COMMAND, direction: 'to_sim' } };
+  }
   return undefined;
 }
+
+/** What the account texted a SIM (a device's provisioning) and what a SIM texted it (probe fixes13t). */
+export const TWILIO_SIM_COMMAND = 'PROVISION wifi=AcmeHQ psk=Xk9-2f7Q-secret; otp=551904';
+export const TWILIO_SIM_REPLY = 'STATUS ok battery=81';
 
 /**
  * Live calls by SID (twilio-implicit-parties.yaml): an inbound one from a number outside +1415555*, an

@@ -19,6 +19,7 @@ import {
   type RemoteInstruction,
   type VendorRequest,
 } from '../types.ts';
+import { authorRewrite } from './author-rewrites.ts';
 import { TWILIO_REQUEST_BODIES } from './bodies.ts';
 import { contactParties } from './contacts.ts';
 import {
@@ -178,8 +179,12 @@ function classifyRow(
       : contactParties(row.id, params, { template: row.path, segments });
   if (isDenial(contacts)) return contacts;
   // An update that only stops or pauses what Twilio bills is a free write; any other is unpriced money.
-  // A write that chooses what later sends leave from needs an exact entry (sender-choices.ts).
-  const raisedBy = isRead || row.class !== 'write' ? undefined : senderChoice(row.id, params);
+  // A write that chooses what later sends leave from needs an exact entry (sender-choices.ts), and so
+  // does one that rewrites who a message says wrote it (author-rewrites.ts).
+  const raisedBy =
+    isRead || row.class !== 'write'
+      ? undefined
+      : (senderChoice(row.id, params) ?? authorRewrite(row.id, params));
   const cls =
     raisedBy !== undefined
       ? 'destructive'

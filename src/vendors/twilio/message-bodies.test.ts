@@ -117,20 +117,69 @@ describe('withholdMessageBodies', () => {
     expect(out.messages.map((m: { body: string }) => m.body)).toEqual([WITHHELD, REPLY, WITHHELD, WITHHELD]);
   });
 
-  it.each(['twilio.chat.v2.list_message', 'twilio.ip_messaging.v1.fetch_message'])(
-    '%s: withholds what the backend posted as system or with no author',
-    (id) => {
-      const list = {
-        messages: [
-          { sid: 'IM1', from: 'system', body: CODE },
-          { sid: 'IM2', from: 'customer-42', body: REPLY },
-          { sid: 'IM3', body: CODE },
-        ],
-      };
-      const out = JSON.parse(text(withholdMessageBodies(answer(list), op(id))));
-      expect(out.messages.map((m: { body: string }) => m.body)).toEqual([WITHHELD, REPLY, WITHHELD]);
-    },
-  );
+  // Probe fixes13t finding 1: `from` is no proof of who wrote a Chat message (a conversation's bot
+  // author reads as one, and Chat's update_message rewrites it), so no Chat body is kept.
+  it.each([
+    'twilio.chat.v2.list_message',
+    'twilio.chat.v2.update_message',
+    'twilio.ip_messaging.v1.fetch_message',
+    'twilio.ip_messaging.v2.list_message',
+  ])('%s: withholds every message, whatever its from says', (id) => {
+    const list = {
+      messages: [
+        { sid: 'IM1', from: 'system', body: CODE },
+        { sid: 'IM2', from: 'customer-42', body: REPLY },
+        { sid: 'IM3', body: CODE },
+        { sid: 'IM4', from: 'acme-notify-bot', body: CODE, attributes: '{}' },
+      ],
+    };
+    const out = JSON.parse(text(withholdMessageBodies(answer(list), op(id))));
+    expect(out.messages.map((m: { body: string }) => m.body)).toEqual([
+      WITHHELD,
+      WITHHELD,
+      WITHHELD,
+      WITHHELD,
+    ]);
+    expect(out.messages.map((m: { from?: string }) => m.from)).toEqual([
+      'system',
+      'customer-42',
+      undefined,
+      'acme-notify-bot',
+    ]);
+  });
+
+  // Probe fixes13t finding 3: what the account texts its SIMs ("the message body of the Command").
+  it.each([
+    ['twilio.wireless.v1.list_command', 'command'],
+    ['twilio.wireless.v1.fetch_command', 'command'],
+    ['twilio.preview.list_wireless_command', 'command'],
+    ['twilio.preview.fetch_wireless_command', 'command'],
+    ['twilio.supersim.v1.list_sms_command', 'payload'],
+    ['twilio.supersim.v1.fetch_sms_command', 'payload'],
+    ['twilio.supersim.v1.list_ip_command', 'payload'],
+    ['twilio.supersim.v1.fetch_ip_command', 'payload'],
+  ])('%s: withholds the %s the account sent a SIM, keeps what a SIM sent', (id, field) => {
+    const secret = 'PROVISION wifi=AcmeHQ psk=Xk9-2f7Q-secret; otp=551904';
+    const list = {
+      commands: [
+        { sid: 'DC1', [field]: secret, direction: 'to_sim', status: 'delivered' },
+        { sid: 'DC2', [field]: 'STATUS ok', direction: 'from_sim' },
+        { sid: 'DC3', [field]: secret },
+        { sid: 'DC4', [field]: secret, direction: 'FROM_SIM' },
+        { sid: 'DC5', [field]: secret, direction: 'from_sim', body: 'not this API’s text field' },
+      ],
+    };
+    const out = JSON.parse(text(withholdMessageBodies(answer(list), op(id))));
+    expect(out.commands.map((c: Record<string, string>) => c[field])).toEqual([
+      WITHHELD,
+      'STATUS ok',
+      WITHHELD,
+      WITHHELD,
+      secret,
+    ]);
+    expect(out.commands[0]).toEqual({ ...list.commands[0], [field]: WITHHELD });
+    expect(out.commands[4].body).toBe('not this API’s text field');
+  });
 
   it('leaves every other answer alone: a send (the agent wrote it), a call, an empty answer', () => {
     const sent = answer({ sid: 'SM1', direction: 'outbound-api', body: CODE });

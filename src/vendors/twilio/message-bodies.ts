@@ -22,8 +22,21 @@ import { type Operation, WITHHELD } from '../types.ts';
  *     with a participant (`MB…`, a customer over SMS or chat, or the merchant's staff) keeps its body
  *     and one the account's backend posted as `system` (where a notification or code would stand)
  *     does not.
- *   - Programmable Chat / IP Messaging: `from` is the author's identity, `system` (the default) when
- *     the backend posted it without one: that, an empty or missing `from`, withholds the body.
+ *   - Programmable Chat / IP Messaging: every message's body is withheld, whoever wrote it
+ *     (thirteenth round, probe fixes13t finding 1). `from` was trusted as the author (`system` the
+ *     account's), but it says nothing of who wrote a message: a Conversations conversation IS a Chat
+ *     channel (same-objects.ts), so a message the backend posted in a conversation under a bot name
+ *     (`author: acme-notify-bot`, no participant, withheld on the Conversations host) was read whole
+ *     on the Chat host as `from: acme-notify-bot`; and `From` is a plain field of Chat's
+ *     `update_message`, so one free write turned any `system` message readable. Chat answers have no
+ *     field the account cannot rewrite that says a customer wrote a message, so none is kept (fail
+ *     closed). A support agent reads customers' messages on the Conversations host, where
+ *     `participant_sid` says who wrote them; Chat is end-of-life.
+ *   - Programmable Wireless Commands and Super SIM SMS / IP Commands (probe fixes13t finding 3): the
+ *     text is `command` (Wireless) or `payload` (Super SIM), "the message body of the Command";
+ *     `direction` exactly `from_sim` is a message a device sent the account and keeps it, `to_sim`
+ *     (what the account sent its SIMs: provisioning, device credentials, codes), anything else or
+ *     none does not.
  *
  * The answers of these reads, and of the updates (an update answers the whole message, so a free
  * write to any message would read it); a create answers the agent's own message, which it wrote.
@@ -34,8 +47,8 @@ import { type Operation, WITHHELD } from '../types.ts';
 
 /** How a message says it was written by someone other than the account: a field and its values. */
 interface Author {
-  /** The field of the message object that says who wrote it. */
-  readonly field: string;
+  /** The field of the message object that says who wrote it; none when no field can say so. */
+  readonly field?: string;
   /** Whether that field's value (a string, else `undefined`) says the account did not write it. */
   readonly notTheAccount: (value: string | undefined) => boolean;
 }
@@ -45,19 +58,24 @@ const BY_PARTICIPANT: Author = {
   field: 'participant_sid',
   notTheAccount: (value) => value !== undefined && /^MB[0-9a-fA-F]{32}$/.test(value),
 };
-const BY_IDENTITY: Author = {
-  field: 'from',
-  notTheAccount: (value) => value !== undefined && value !== '' && value !== 'system',
-};
+/** Chat and IP Messaging: no field of a message says, beyond the account's rewriting, who wrote it. */
+const NO_ONE_ELSE: Author = { notTheAccount: () => false };
+const BY_SIM_DIRECTION: Author = { field: 'direction', notTheAccount: (value) => value === 'from_sim' };
 
-/** The field holding a message's text, in every one of these APIs. */
-const BODY = 'body';
+/** Where an API keeps a message's text, and how it says who wrote one. */
+interface Messages {
+  /** The field holding a message's text. */
+  readonly body: string;
+  readonly author: Author;
+}
+
+const by = (author: Author, body = 'body'): Messages => ({ body, author });
 
 /** The operations whose answers hold messages, and how each API says who wrote one. */
-const MESSAGE_ANSWERS: ReadonlyMap<string, Author> = new Map([
-  ['twilio.api.list_message', BY_DIRECTION],
-  ['twilio.api.fetch_message', BY_DIRECTION],
-  ['twilio.messages.update', BY_DIRECTION],
+const MESSAGE_ANSWERS: ReadonlyMap<string, Messages> = new Map([
+  ['twilio.api.list_message', by(BY_DIRECTION)],
+  ['twilio.api.fetch_message', by(BY_DIRECTION)],
+  ['twilio.messages.update', by(BY_DIRECTION)],
   ...[
     'list_conversation_message',
     'fetch_conversation_message',
@@ -65,12 +83,24 @@ const MESSAGE_ANSWERS: ReadonlyMap<string, Author> = new Map([
     'list_service_conversation_message',
     'fetch_service_conversation_message',
     'update_service_conversation_message',
-  ].map((name) => [`twilio.conversations.v1.${name}`, BY_PARTICIPANT] as const),
+  ].map((name) => [`twilio.conversations.v1.${name}`, by(BY_PARTICIPANT)] as const),
   ...['chat.v1', 'chat.v2', 'ip_messaging.v1', 'ip_messaging.v2'].flatMap((api) =>
     ['list_message', 'fetch_message', 'update_message'].map(
-      (name) => [`twilio.${api}.${name}`, BY_IDENTITY] as const,
+      (name) => [`twilio.${api}.${name}`, by(NO_ONE_ELSE)] as const,
     ),
   ),
+  ...[
+    'twilio.wireless.v1.list_command',
+    'twilio.wireless.v1.fetch_command',
+    'twilio.preview.list_wireless_command',
+    'twilio.preview.fetch_wireless_command',
+  ].map((id) => [id, by(BY_SIM_DIRECTION, 'command')] as const),
+  ...[
+    'twilio.supersim.v1.list_sms_command',
+    'twilio.supersim.v1.fetch_sms_command',
+    'twilio.supersim.v1.list_ip_command',
+    'twilio.supersim.v1.fetch_ip_command',
+  ].map((id) => [id, by(BY_SIM_DIRECTION, 'payload')] as const),
 ]);
 
 const QUOTED_MARKER = JSON.stringify(WITHHELD);
@@ -81,15 +111,15 @@ const QUOTED_MARKER = JSON.stringify(WITHHELD);
  * sent withheld (every other byte as Twilio sent it); a Denial when it cannot be taken out.
  */
 export function withholdMessageBodies(body: Buffer, op?: Operation | null): Buffer | Denial {
-  const author = op == null ? undefined : MESSAGE_ANSWERS.get(op.id);
-  if (author === undefined || body.length === 0) return body;
+  const messages = op == null ? undefined : MESSAGE_ANSWERS.get(op.id);
+  if (messages === undefined || body.length === 0) return body;
   const text = body.toString('utf8');
   try {
     JSON.parse(text);
   } catch {
     return unreadable('was not JSON');
   }
-  const rewritten = withheldBodies(text, author);
+  const rewritten = withheldBodies(text, messages);
   if (rewritten === undefined) return unreadable('held a message text that was no string');
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
@@ -110,13 +140,13 @@ interface Frame {
 }
 
 /**
- * Valid JSON text with the `body` string of every object the account wrote replaced, or undefined
- * when a `body` holds something other than a string or null (it could not be withheld in place). It
+ * Valid JSON text with the text (`body`, or the API's own field) string of every object the account
+ * wrote replaced, or undefined when such a field holds something other than a string or null (it could not be withheld in place). It
  * walks braces and string literals only: a literal followed by `:` is a key of the innermost open
  * object, and its value is read after the `:`. A key given twice is judged by every copy (a reader
  * may take either), so an object is another writer's only when each copy of its author field says so.
  */
-function withheldBodies(text: string, author: Author): string | undefined {
+function withheldBodies(text: string, { body: bodyField, author }: Messages): string | undefined {
   const open: Frame[] = [];
   const withheld: [number, number][] = [];
   const token = /["{}]/g;
@@ -140,7 +170,7 @@ function withheldBodies(text: string, author: Author): string | undefined {
         frame.authorSeen = true;
         const written = value && (JSON.parse(text.slice(value[0], value[1])) as string);
         frame.notTheAccount &&= author.notTheAccount(written);
-      } else if (name === BODY) {
+      } else if (name === bodyField) {
         if (value) frame.bodies.push(value as [number, number]);
         else if (!text.startsWith('null', valueAt)) return undefined;
       }
