@@ -3,6 +3,7 @@ import { isDenial } from '../../decision/reasons.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { TWILIO_REQUEST_BODIES } from './bodies.ts';
 import { CONTACTS, contactParties, UNSEEN_RECIPIENT } from './contacts.ts';
+import { TWILIO_EXTRA_BODY_NAMES } from './extra-names.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
 
 /** The parties of a call that is not refused. */
@@ -16,8 +17,13 @@ describe('contactParties', () => {
   // The table names operations and parameters by hand: a regenerated catalog must still have them.
   it.each(Object.entries(CONTACTS))('%s is an operation that declares the fields read', (id, fields) => {
     expect(TWILIO_OPERATIONS.some((row) => row.id === id)).toBe(true);
-    const names = TWILIO_REQUEST_BODIES[id]?.names ?? [];
-    const read = [...(fields.to ?? []), ...(fields.from ?? []), ...(fields.unseen ?? [])];
+    const names = [...(TWILIO_REQUEST_BODIES[id]?.names ?? []), ...(TWILIO_EXTRA_BODY_NAMES[id] ?? [])];
+    const read = [
+      ...(fields.to ?? []),
+      ...(fields.from ?? []),
+      ...(fields.fromEmail ?? []),
+      ...(fields.unseen ?? []),
+    ];
     if (fields.dials) read.push('Instruction', ...Object.values(fields.dials).flat());
     if (fields.json) read.push(fields.json.field);
     if (fields.byKind) read.push(fields.byKind.field, fields.byKind.kind);
@@ -268,6 +274,30 @@ describe('contactParties', () => {
       reason: 'body_invalid',
     });
   });
+
+  // Probe fixes13t finding 2: a Verify service's Email.From is what every later verification email
+  // leaves from, read as one bare address (a display name or a list has no one reading).
+  it.each(['twilio.verify.v2.update_service', 'twilio.verify.services.create'])(
+    "%s names a Verify service's Email.From as a sender, read as one bare address",
+    (id) => {
+      expect(reached(id, { 'Email.From': 'Security@Bank-Alerts.example', 'Email.FromName': 'Bank' })).toEqual(
+        {
+          ...NO_PARTIES,
+          senders: ['security@bank-alerts.example'],
+        },
+      );
+      for (const from of [
+        '"Bank" <otp@ok.example>',
+        'otp@ok.example,evil@x.example',
+        '',
+        'otp@ok.example\u2028',
+      ]) {
+        const refused = contactParties(id, { 'Email.From': from });
+        expect(isDenial(refused) && refused.reason).toBe('body_invalid');
+      }
+      expect(reached(id, { 'Email.FromName': 'Bank', 'Email.ContentTemplateId': 'd-1' })).toBe(NO_PARTIES);
+    },
+  );
 
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {
     expect(reached('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);

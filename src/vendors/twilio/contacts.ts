@@ -1,11 +1,12 @@
-import { type Denial, isDenial } from '../../decision/reasons.ts';
+import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { scanJson } from '../json.ts';
+import { normaliseBareAddress } from '../mailbox.ts';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { destinationParties, unreadableRecipient } from './parties.ts';
-import { SENDER_CHOICES } from './sender-choices.ts';
+import { EMAIL_SENDERS, SENDER_CHOICES } from './sender-choices.ts';
 
 /**
  * Named as the recipient when an operation reaches people Keybrake cannot read from the request (a
@@ -21,6 +22,11 @@ export interface ContactFields {
   readonly to?: readonly string[];
   /** Parameters naming the sender (a Twilio number, an alpha sender ID, a sender's SID). */
   readonly from?: readonly string[];
+  /**
+   * Parameters naming the sender by one email address (a Verify service's `Email.From`), read as one
+   * bare address; one that is not (a display name, a list) is `body_invalid`.
+   */
+  readonly fromEmail?: readonly string[];
   /**
    * Path placeholders naming a sender too: the Messaging Service whose pool a write adds to, which
    * a send through the service names as its sender (parties.ts).
@@ -165,7 +171,16 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
   ...Object.fromEntries(
     Object.entries(SENDER_CHOICES).map(([id, fields]) => {
       const named = Object.hasOwn(NAMED, id) ? NAMED[id] : undefined;
-      return [id, { ...named, from: [...(named?.from ?? []), ...fields] }];
+      const email = fields.filter((field) => EMAIL_SENDERS.has(field));
+      const other = fields.filter((field) => !EMAIL_SENDERS.has(field));
+      return [
+        id,
+        {
+          ...named,
+          from: [...(named?.from ?? []), ...other],
+          fromEmail: [...(named?.fromEmail ?? []), ...email],
+        },
+      ];
     }),
   ),
 };
@@ -204,6 +219,18 @@ export function contactParties(id: string, params: Params, path?: CallPath): Par
     strings(params, name).map((f) => destination(f).address),
   );
   senders.push(...pathSenders(fields.pathFrom ?? [], path));
+  for (const name of fields.fromEmail ?? []) {
+    for (const raw of strings(params, name)) {
+      const address = normaliseBareAddress(raw);
+      if (address === undefined) {
+        return deny(
+          'body_invalid',
+          `${name} must be one email address alone (no display name, list or separator), without blank or invisible characters around it.`,
+        );
+      }
+      senders.push(address);
+    }
+  }
   return to.length === 0 && senders.length === 0 ? NO_PARTIES : destinationParties(to, senders);
 }
 

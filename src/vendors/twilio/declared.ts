@@ -3,10 +3,12 @@ import { foldName } from '../names.ts';
 import type { VendorRequest } from '../types.ts';
 import { TWILIO_REQUEST_BODIES, type TwilioRequestBody } from './bodies.ts';
 import { matchTwilioOperation } from './classify.ts';
+import { TWILIO_EXTRA_BODY_NAMES } from './extra-names.ts';
 
 /**
  * What Twilio's definition declares about a request, for the parse stage: the body of the operation a
- * call resolves to (its encoding, parameter names and list names, `bodies.ts`), and the query
+ * call resolves to (its encoding, parameter names and list names, `bodies.ts`, with the names Twilio
+ * documents that the definition leaves out, `extra-names.ts`), and the query
  * parameters Twilio reads as lists. Parsing needs them before the price stage runs, so the call is
  * resolved here against the same table classify matches.
  */
@@ -75,7 +77,10 @@ export function twilioDeclared(req: VendorRequest): Declared {
   const body = Object.hasOwn(TWILIO_REQUEST_BODIES, id) ? TWILIO_REQUEST_BODIES[id] : undefined;
   let declared = indexed.get(id);
   if (declared === undefined) {
-    declared = body ? { type: body.type, names: indexNames(body.names, body.lists) } : UNDECLARED;
+    const extra = Object.hasOwn(TWILIO_EXTRA_BODY_NAMES, id) ? TWILIO_EXTRA_BODY_NAMES[id]! : [];
+    declared = body
+      ? { type: body.type, names: indexNames([...body.names, ...extra], body.lists) }
+      : UNDECLARED;
     indexed.set(id, declared);
   }
   if (body) return { body: declared, pathParameters: undefined };

@@ -10,12 +10,20 @@ import { strings } from './fields.ts';
  * a Messaging Service's pool (eleventh round). So the fields are senders (contacts.ts), and a write
  * that sets one is destructive (an exact entry) whatever its row's class: renaming the service stays
  * a write a glob admits. Pure: price stage.
+ *
+ * Thirteenth round (probe fixes13t finding 2): a Verify service's `Email.From` is the address every
+ * later verification email of the service leaves from, the merchant's own too, while such a
+ * verification names only the service (a call's `ChannelConfiguration` from is judged per call,
+ * verify-email.ts). It was forwarded as a free write under a `POST /v2/Services/*` glob, unjudged by
+ * `allow.senders`. It is a sender like `Whatsapp.From`, read as one bare address (EMAIL_SENDERS).
+ * `Email.FromName` (a display name) and `Email.ContentTemplateId` (the mail's template) are not
+ * senders, as a call's `from_name` is not.
  */
 export const SENDER_CHOICES: Readonly<Record<string, readonly string[]>> = {
   'twilio.verify.v2.create_messaging_configuration': ['MessagingServiceSid'],
   'twilio.verify.v2.update_messaging_configuration': ['MessagingServiceSid'],
-  'twilio.verify.services.create': ['Whatsapp.From', 'Whatsapp.MsgServiceSid'],
-  'twilio.verify.v2.update_service': ['Whatsapp.From', 'Whatsapp.MsgServiceSid'],
+  'twilio.verify.services.create': ['Whatsapp.From', 'Whatsapp.MsgServiceSid', 'Email.From'],
+  'twilio.verify.v2.update_service': ['Whatsapp.From', 'Whatsapp.MsgServiceSid', 'Email.From'],
   'twilio.notify.v1.create_service': ['MessagingServiceSid'],
   'twilio.notify.v1.update_service': ['MessagingServiceSid'],
   'twilio.conversations.v1.create_conversation': ['MessagingServiceSid'],
@@ -27,6 +35,9 @@ export const SENDER_CHOICES: Readonly<Record<string, readonly string[]>> = {
   'twilio.conversations.v1.update_configuration': ['DefaultMessagingServiceSid'],
   'twilio.chat.v3.update_channel': ['MessagingServiceSid'],
 };
+
+/** The fields above that name an email address, not a number or SID: read as one bare address. */
+export const EMAIL_SENDERS: ReadonlySet<string> = new Set(['Email.From']);
 
 /**
  * The sender field a call of operation `id` sets, in words for the refusal (Operation.raisedBy);
