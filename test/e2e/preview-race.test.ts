@@ -12,10 +12,24 @@ import { gate, outcome } from './fixtures/outcomes.ts';
 import { useRedisReplicas } from './fixtures/redis-replicas.ts';
 import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
-/** The tester's policy: every known endpoint, and the two tax id deletions named exactly. */
+/**
+ * The tester's policy: every known endpoint, and named exactly the two tax id deletions and the
+ * writes that change what automatic tax reads (a Product's tax_code, a Price's tax_behavior, the
+ * account's tax settings and registrations: money_unpriced since the thirteenth round, tax-inputs.ts),
+ * so that each meets the preview's lease rather than the endpoint check.
+ */
 const POLICY = {
   limits: { perCallUsd: '50', perDayUsd: '100000' },
-  endpoints: ['* /v1/**', 'DELETE /v1/customers/cus_1/tax_ids/txi_1', 'DELETE /v1/tax_ids/txi_2'],
+  endpoints: [
+    '* /v1/**',
+    'DELETE /v1/customers/cus_1/tax_ids/txi_1',
+    'DELETE /v1/tax_ids/txi_2',
+    'POST /v1/products/{id}',
+    'POST /v1/prices/{price}',
+    'POST /v1/tax/settings',
+    'POST /v1/tax/registrations',
+    'POST /v1/tax/registrations/{id}',
+  ],
 };
 const { files, keys } = mintKeys([
   { name: 'subscriber', ...POLICY },

@@ -73,7 +73,9 @@ describe('money a call moves besides what it names, priced from what stripe-mock
   it("reads an invoice's shipping rate with its currency options expanded, and prices it from that", async () => {
     const got = await post(
       '/v1/invoices',
-      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&shipping_cost%5Bshipping_rate%5D=shr_1',
+      // Untaxed by its own word: since the thirteenth round a new invoice naming no tax is refused
+      // with a shipping cost (the account may tax invoices by default; money.test.ts).
+      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&automatic_tax%5Benabled%5D=false&shipping_cost%5Bshipping_rate%5D=shr_1',
     );
     expect(got).toMatchObject({ status: 200, reason: 'ok', cost: '5.00' });
     expect(got.reached).toEqual([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reasonOf, type StripeUpstream, stripePipeline } from '../../../test/fixtures/stripe-pipeline.ts';
 import { subscriptionAnswer } from '../../../test/fixtures/stripe-subscription.ts';
+import { compileEndpointPattern } from '../../patterns/glob.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { ObjectLinks } from '../object-links.ts';
 import type { ForwardRequest, UpstreamResponse } from '../upstreams.ts';
@@ -50,6 +51,15 @@ function stripeLike(previewStatus = 200) {
 
 const routes = (sent: ForwardRequest[]) => sent.map((r) => `${r.method} ${r.pathAndQuery}`);
 
+/**
+ * Every call, and by exact entry the writes that change what automatic tax reads (a Product's
+ * tax_code, a Price's tax_behavior: money_unpriced since the thirteenth round, tax-inputs.ts), so
+ * the races below meet the lease rather than the endpoint check.
+ */
+const ENDPOINTS = ['* /v1/**', 'POST /v1/products/{id}', 'POST /v1/prices/{price}'].map(
+  compileEndpointPattern,
+);
+
 function proxy(
   upstream: StripeUpstream,
   policy: Partial<CompiledPolicy> = {},
@@ -58,7 +68,7 @@ function proxy(
   return stripePipeline({
     token: TOKEN,
     upstream,
-    policy: { limits: { perDayMicros: 100_000_000 }, ...policy },
+    policy: { limits: { perDayMicros: 100_000_000 }, endpoints: ENDPOINTS, ...policy },
     now: '2026-11-29T12:00:00Z',
     ...more,
   });

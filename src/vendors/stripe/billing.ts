@@ -188,6 +188,16 @@ function addsTax(params: Params): boolean {
 }
 
 /**
+ * Whether the parameters of a new invoice say it is untaxed: `automatic_tax[enabled]=false` (which
+ * takes precedence over the account's default) and no tax rates (addsTax). Saying nothing is not
+ * untaxed: the account's default may switch automatic tax on (invoiceCreate).
+ */
+function saysUntaxed(params: Params): boolean {
+  const automatic = params['automatic_tax'];
+  return !addsTax(params) && isObj(automatic) && automatic['enabled'] === 'false';
+}
+
+/**
  * Whether an invoice as read taxes an amount added to it that names no tax rates of its own: its
  * `default_tax_rates` are not empty, or its `automatic_tax` is enabled (which taxes every line).
  * Undefined when it does not say (Stripe reports both on every invoice): taxed, for the caller.
@@ -718,7 +728,9 @@ export function customerBalanceSet(
  * invoice it revises (revisionRead). Undefined when the call does neither: a write. Tax on a new
  * invoice Stripe may finalise and charge on its own (addsTax, unless it waits: newInvoiceWaits) is
  * refused, as tax added to such a draft by an update is (TAX_KEYS): every line put on it later,
- * and every pending item it takes in (`pending_invoice_items_behavior`), counts before tax.
+ * and every pending item it takes in (`pending_invoice_items_behavior`), counts before tax. So is a
+ * shipping cost on such an invoice unless the call says it is untaxed (saysUntaxed): the account's
+ * default may tax it (thirteenth round).
  */
 export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | Denial | undefined {
   const shipping = shippingCost(params, rates);
@@ -732,6 +744,20 @@ export function invoiceCreate(params: Params, rates: ExchangeRates): Priced | De
       return deny(
         'price_unknown',
         'Keybrake cannot price the tax (default_tax_rates, automatic_tax) of a new invoice Stripe may finalise and charge on its own: create it with auto_advance=false (its finalize or pay through Keybrake is then priced, tax included), or without tax.',
+      );
+    }
+    // A shipping cost is a new amount on the invoice, taxed as one (shippingTax), and a call saying
+    // nothing of tax does not say the invoice is untaxed: an account can have Stripe turn automatic
+    // tax on for every new invoice that does not set it (Stripe's "Enable tax by default for
+    // invoices", `invoices[automatic_tax_default_value]`, a Dashboard setting newer than the pinned
+    // definition). Found by an adversarial probe (thirteenth round, fixes13m): $29.00 of exclusive
+    // shipping on a new auto-advancing invoice naming no tax was counted $29.00 under a $30 call
+    // cap, and Stripe charged $36.83 on its own. Only `automatic_tax[enabled]=false` (no
+    // default_tax_rates: addsTax above) says it is untaxed.
+    if (!waits && shipping !== undefined && !saysUntaxed(params)) {
+      return deny(
+        'price_unknown',
+        "Keybrake cannot price the tax on a new invoice's shipping cost when Stripe may finalise and charge it on its own: an account can turn automatic tax on for every invoice that does not set it. Give automatic_tax[enabled]=false, or create it with auto_advance=false (its finalize or pay through Keybrake is then priced, tax included).",
       );
     }
     const sweep = pendingSweep(params, rates);
@@ -1393,6 +1419,14 @@ function taxedItemFollow(o: Obj, invoice: string): Read[] {
  */
 const ITEM_TAX_KEYS = [...TAX_KEYS, 'tax_code', 'tax_behavior'];
 
+/** Whether the call names a tax behaviour inside `price_data` (any spelling of the name that folds to it). */
+function priceDataTaxBehavior(params: Params): boolean {
+  const data = params['price_data'];
+  return (
+    isObj(data) && Object.keys(data).some((k) => k.toLowerCase().replace(/[^a-z]/g, '') === 'taxbehavior')
+  );
+}
+
 /** Parameters of an invoice item that change what it charges. */
 const ITEM_MONEY_KEYS = [
   'amount',
@@ -1493,11 +1527,15 @@ export function invoiceItemCreate(params: Params, rates: ExchangeRates): Priced 
 export function invoiceItemUpdate(item: string, params: Params, rates: ExchangeRates): Priced | Denial {
   // Tax rates, tax code, tax behaviour or discounts changed on an item raise the invoice it is on
   // (or, pending, the customer's next one) by an amount the call does not show (ITEM_TAX_KEYS):
-  // refused rather than guessed.
-  if (hasAny(params, ITEM_TAX_KEYS) || hasAny(params, DISCOUNT_KEYS)) {
+  // refused rather than guessed, wherever the item is, before it is read. The tax behaviour is the
+  // same change spelt in `price_data` (thirteenth round, probe fixes13m, LOW: refused at the top
+  // level, it was priced at the pending item's amount and forwarded as `price_data[tax_behavior]`).
+  // The advice is what Keybrake does price: a new item on a draft that waits, priced tax included
+  // at its finalize or pay (it said "make it on a draft that is sent", refused there too).
+  if (hasAny(params, ITEM_TAX_KEYS) || hasAny(params, DISCOUNT_KEYS) || priceDataTaxBehavior(params)) {
     return deny(
       'price_unknown',
-      "Keybrake cannot price a change of an invoice item's tax rates, tax code, tax behavior or discounts: make it on a draft invoice that is sent, not charged automatically.",
+      "Keybrake cannot price a change of an existing invoice item's tax rates, tax code, tax behavior or discounts, wherever the item is: delete the item and create it again with them on a draft invoice with auto_advance=false (its finalize or pay through Keybrake is then priced, tax included).",
     );
   }
   // Free (metadata, description, period), once the item is read for its customer: a customer

@@ -584,17 +584,19 @@ describe('Stripe lookups', () => {
   });
 
   // Found by an adversarial probe: shipping_cost put $10 000 on an auto-advancing invoice for free.
+  // Untaxed (automatic_tax[enabled]=false): since the thirteenth round a new invoice that may be
+  // charged on its own and names no tax is refused, as the account's default may tax it (money.test.ts).
   it.each([
     [
       'a fixed amount',
       '/v1/invoices',
-      'customer=cus_1&pending_invoice_items_behavior=exclude&auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=1000000&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&automatic_tax[enabled]=false&auto_advance=true&shipping_cost[shipping_rate_data][display_name]=x&shipping_cost[shipping_rate_data][type]=fixed_amount&shipping_cost[shipping_rate_data][fixed_amount][amount]=1000000&shipping_cost[shipping_rate_data][fixed_amount][currency]=usd',
       10_000_000_000,
     ],
     [
       'the dearest of its currencies',
       '/v1/invoices',
-      'customer=cus_1&pending_invoice_items_behavior=exclude&shipping_cost[shipping_rate_data][fixed_amount][amount]=100&shipping_cost[shipping_rate_data][fixed_amount][currency]=jpy&shipping_cost[shipping_rate_data][fixed_amount][currency_options][usd][amount]=500',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&automatic_tax[enabled]=false&shipping_cost[shipping_rate_data][fixed_amount][amount]=100&shipping_cost[shipping_rate_data][fixed_amount][currency]=jpy&shipping_cost[shipping_rate_data][fixed_amount][currency_options][usd][amount]=500',
       5_000_000,
     ],
   ])('prices an invoice shipping cost: %s', (_name, path, body, cost) => {
@@ -627,7 +629,7 @@ describe('Stripe lookups', () => {
     const o = op(
       'POST',
       '/v1/invoices',
-      'customer=cus_1&pending_invoice_items_behavior=exclude&shipping_cost[shipping_rate]=shr_1',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&automatic_tax[enabled]=false&shipping_cost[shipping_rate]=shr_1',
     );
     expect(o.lookup?.path).toBe('/v1/shipping_rates/shr_1?expand%5B%5D=fixed_amount.currency_options');
     // What stripe-mock answers to that read.
@@ -648,7 +650,7 @@ describe('Stripe lookups', () => {
     const o = op(
       'POST',
       '/v1/invoices',
-      'customer=cus_1&pending_invoice_items_behavior=exclude&shipping_cost[shipping_rate]=shr_1',
+      'customer=cus_1&pending_invoice_items_behavior=exclude&automatic_tax[enabled]=false&shipping_cost[shipping_rate]=shr_1',
     );
     const rate = {
       fixed_amount: { amount: 500, currency: 'usd', currency_options: { GBP: { amount: 400 } } },

@@ -78,6 +78,7 @@ import {
 import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
+import { taxInputRaise } from './tax-inputs.ts';
 import { TAX_SETTINGS, TAX_SETTINGS_WRITES } from './tax-settings.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
 import { v2SensitiveDenial } from './v2-sensitive.ts';
@@ -125,7 +126,7 @@ export function classifyStripe(
     : raiseClass(
         raiseToUnpriced(
           classifyRow(match.row, match.segments, named, params, rates, known),
-          withdrawalRaise(match.row.id, params),
+          withdrawalRaise(match.row.id, params) ?? taxInputRaise(match.row.id, params),
         ),
         portalAccessRaise(match.row.id, params),
       );
@@ -142,9 +143,10 @@ function raiseClass(op: Operation | Denial, by: string | undefined): Operation |
 }
 
 /**
- * A free write whose body withdraws a credit (withdrawals.ts): raised to `money_unpriced`, so only an
- * exact entry admits it; the read of its object's customer (CUSTOMER_FOUND_BY_READ) is kept, so a
- * customer allowlist still governs it.
+ * A free write whose body withdraws a credit (withdrawals.ts), or changes what automatic tax reads
+ * for every later line (tax-inputs.ts): raised to `money_unpriced`, so only an exact entry admits
+ * it; the read of its object's customer (CUSTOMER_FOUND_BY_READ) and its locks are kept, so a
+ * customer allowlist still governs it and a preview that leased its object still waits for it.
  */
 function raiseToUnpriced(op: Operation | Denial, by: string | undefined): Operation | Denial {
   if (by === undefined || isDenial(op) || op.class !== 'write') return op;

@@ -557,7 +557,7 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     match: 'POST /v1/prices/{price}',
     class: 'write',
     locks: ['{price}'],
-    note: 'changes currency_options a priced call reads',
+    note: 'changes currency_options a priced call reads; naming tax_behavior makes it money_unpriced (tax-inputs.ts)',
   },
   { match: 'POST /v1/prices/**', class: 'write' },
   {
@@ -579,14 +579,14 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     match: 'POST /v1/products/{id}',
     class: 'write',
     locks: ['{id}'],
-    note: 'changes the tax_code automatic tax reads',
+    note: 'changes the tax_code automatic tax reads: naming tax_code makes it money_unpriced (tax-inputs.ts)',
   },
   { match: 'POST /v1/products/**', class: 'write' },
   {
     match: 'POST /v1/shipping_rates/{shipping_rate_token}',
     class: 'write',
     locks: ['{shipping_rate_token}'],
-    note: 'changes the fixed amount an invoice shipping cost reads',
+    note: 'changes the fixed amount an invoice shipping cost reads; naming tax_behavior makes it money_unpriced (tax-inputs.ts)',
   },
   { match: 'POST /v1/shipping_rates/**', class: 'write' },
   { match: 'POST /v1/tax_rates/**', class: 'write' },
@@ -826,7 +826,7 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   {
     match: 'POST /v1/tax/**',
     class: 'write',
-    note: "tax registrations and settings: the settings and registrations lock the account's tax settings, which a preview with automatic tax leases (tax-settings.ts)",
+    note: "tax registrations and settings: the settings and registrations lock the account's tax settings, which a preview with automatic tax leases (tax-settings.ts), and are money_unpriced when they change them (tax-inputs.ts)",
   },
   {
     match: 'DELETE /**',
