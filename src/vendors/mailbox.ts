@@ -50,16 +50,21 @@ export function holdsControl(text: string): boolean {
 }
 
 /**
- * Whether `name` is a display name a mailbox may carry before `<…>`, read as normaliseAddress reads
- * one: no control character, no lookalike of mailbox syntax, nothing blank or invisible at its
- * edges, and DISPLAY_NAME. For a name stored apart from its address (a Resend inbox's `from_name`,
- * written before the inbox's address in every From it sends): `CEO <ceo@evil.test>` or
- * `ceo＠bank.com` there is the sender a reader sees, refused as in a `from`.
+ * Whether `name` is a display name a mailbox may carry before `<…>` once its writer quotes it, read
+ * as normaliseAddress reads a quoted one: no control character, no lookalike of mailbox syntax,
+ * nothing blank or invisible at its edges, and DISPLAY_NAME as it is written (plain or already
+ * quoted) or in quotes: no `"` inside, `\`, `<`, `>`, `@` or `,`. For a name stored apart from its
+ * address (a Resend inbox's `from_name`, written by Resend before the inbox's address in every From
+ * it sends): `CEO <ceo@evil.test>` or
+ * `ceo＠bank.com` there is the sender a reader sees, refused as in a `from`; `Support: Billing`
+ * names no address and is taken, as `"Support: Billing" <a@x>` is in a `from` (thirteenth round,
+ * fixes13r: it was refused for its `:`).
  */
 export function isDisplayName(name: string): boolean {
   if (CONTROL.test(name) || holdsSpecialLookalike(name)) return false;
   const text = spaceTrimmed(name);
-  return text !== undefined && DISPLAY_NAME.test(text);
+  // As written (plain or quoted), or as its writer would quote it.
+  return text !== undefined && (DISPLAY_NAME.test(text) || DISPLAY_NAME.test(`"${text}"`));
 }
 
 /**

@@ -120,9 +120,23 @@ export function automationSenders(params: Params): readonly string[] | Denial {
  * (or send otherwise); anything else (`status`, `connections`, a field Keybrake does not know) may.
  */
 function keepsStoredSteps(params: Params): boolean {
-  if (params['steps'] !== undefined && params['steps'] !== null) return false;
+  if (replacesSteps(params['steps'])) return false;
   return Object.entries(params).some(
     ([key, value]) => key !== 'name' && !(key === 'status' && value === 'disabled') && value !== undefined,
+  );
+}
+
+/**
+ * Whether an update's `steps` is a definition that replaces the stored one: an array holding a
+ * `trigger` step, as every automation starts with one. `[]`, `{}`, a string or steps without a
+ * trigger replace nothing Keybrake can stand by: were Resend to ignore them rather than refuse
+ * them, `{"status": "enabled", "steps": []}` would enable the stored send steps unread (thirteenth
+ * round lead, fixes13r), so such an update is judged as one leaving the stored steps in force.
+ */
+function replacesSteps(steps: unknown): boolean {
+  return (
+    Array.isArray(steps) &&
+    steps.some((step) => typeof step === 'object' && step !== null && (step as Params)['type'] === 'trigger')
   );
 }
 

@@ -289,7 +289,12 @@ describe('Resend senders the request does not show', () => {
       workflow(sendStep({ from: 'bot@acme.test' }), {
         key: 'c',
         type: 'condition',
-        config: { type: 'rule', field: 'x', operator: 'eq', value: sendStep({ from: 'ceo@evil.test' }) },
+        config: {
+          type: 'rule',
+          field: 'contact.plan',
+          operator: 'eq',
+          value: sendStep({ from: 'ceo@evil.test' }),
+        },
       }),
     ],
   ])('names the sender of every send_email step %s %s stores', (method, path, params) => {
@@ -324,6 +329,13 @@ describe('Resend senders the request does not show', () => {
     ['rewires it', { connections: [{ from: 't', to: 's' }] }],
     ['names steps as null', { status: 'enabled', steps: null }],
     ['names a field Keybrake does not know', { Status: 'enabled' }],
+    // Thirteenth round (fixes13r lead): only an array holding a trigger replaces the stored steps.
+    ['names empty steps', { status: 'enabled', steps: [] }],
+    ['names steps as an object', { status: 'enabled', steps: {} }],
+    [
+      'names steps without a trigger',
+      { status: 'enabled', steps: [{ key: 'd', type: 'delay', config: {} }] },
+    ],
   ])(
     'names an unseen sender and recipient for an automation update that %s, its stored steps unseen',
     (_name, body) => {
@@ -331,6 +343,25 @@ describe('Resend senders the request does not show', () => {
       expect(op.parties).toMatchObject({ senders: [UNSEEN_SENDER], recipients: [UNSEEN_RECIPIENT] });
     },
   );
+
+  // Thirteenth round (fixes13r finding 3): a broadcast's reply_to gets every contact's reply.
+  it.each([
+    [
+      'POST',
+      '/broadcasts',
+      { from: 'bot@acme.test', segment_id: 'seg_1', reply_to: 'Help <H@Attacker.test>' },
+    ],
+    ['PATCH', '/broadcasts/b_1', { reply_to: ['h@attacker.test'] }],
+    ['PATCH', '/broadcasts/b_1', { reply_to: 'h@attacker.test', segment_id: 'seg_2' }],
+    [
+      'POST',
+      '/broadcasts',
+      { from: 'bot@acme.test', segment_id: 'seg_1', reply_to: 'h@attacker.test', send: true },
+    ],
+  ])('names the reply_to %s %s stores on a broadcast as a recipient', (method, path, params) => {
+    const op = classify(method, path, params) as Operation;
+    expect(op.parties.recipients).toEqual(['h@attacker.test']);
+  });
 
   it('names an unseen recipient for every send_email step, which mails the contact of each run', () => {
     for (const [method, path] of [

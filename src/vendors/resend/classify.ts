@@ -10,6 +10,7 @@ import {
   type Parties,
   type VendorRequest,
 } from '../types.ts';
+import { automationEventDataDenial } from './automation-event-data.ts';
 import { broadcastSegment, broadcastSendLookup, isResendId, segmentContactsLookup } from './broadcast.ts';
 import { undeclaredFieldDenial } from './declared-fields.ts';
 import { inboxSegment } from './inbox-path.ts';
@@ -58,6 +59,9 @@ function classifyRow(
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const undeclared = undeclaredFieldDenial(row.id, params);
   if (undeclared) return undeclared;
+  // Whatever the policy: no allowlist sees the event payload such a step copies (automation-event-data.ts).
+  const eventData = automationEventDataDenial(row.id, params);
+  if (eventData) return eventData;
   if (row.class !== 'money') {
     const locks = resolveLocks(row, segments, params, resendLockField);
     if (isDenial(locks)) return locks;
@@ -176,9 +180,12 @@ function applyRule(
       // A draft moves nothing; with `send` (anything but absent, null or false) it goes out at once.
       const senders = storedSenders(row.id, params);
       if (isDenial(senders)) return senders;
+      // Its `reply_to`, where every contact's reply goes (stored-recipients.ts).
+      const replyTo = storedRecipients(row.id, params, ids);
+      if (isDenial(replyTo)) return replyTo;
       const send = params['send'];
       if (send === undefined || send === null || send === false) {
-        return uncountedOperation(row.id, 'money', { ...NO_PARTIES, senders });
+        return uncountedOperation(row.id, 'money', { ...NO_PARTIES, senders, recipients: replyTo });
       }
       const choice = broadcastSegment(params);
       if ('problem' in choice) {
@@ -192,7 +199,7 @@ function applyRule(
       // Resend refuses a broadcast without `from`; were it to send one, the sender would be unseen.
       const from = senders.length > 0 ? senders : [UNSEEN_SENDER];
       const lookup = segmentContactsLookup(prices, choice.segment);
-      return broadcast(row.id, scheduled(params), lookup, locks, from);
+      return broadcast(row.id, scheduled(params), lookup, locks, from, replyTo);
     }
     case 'broadcast_send': {
       const id = ids[0];
@@ -204,10 +211,15 @@ function applyRule(
     case 'broadcast_update': {
       const senders = storedSenders(row.id, params);
       if (isDenial(senders)) return senders;
+      const replyTo = storedRecipients(row.id, params, ids);
+      if (isDenial(replyTo)) return replyTo;
       const locks = resolveLocks(row, ids, params, resendLockField);
       if (isDenial(locks)) return locks;
       if (!namesSegment(params)) {
-        return { ...uncountedOperation(row.id, 'write', { ...NO_PARTIES, senders }), ...locks };
+        return {
+          ...uncountedOperation(row.id, 'write', { ...NO_PARTIES, senders, recipients: replyTo }),
+          ...locks,
+        };
       }
       // A new segment for a broadcast already scheduled retargets a send that was priced and
       // recipient-checked for the old one, and Resend's definition does not say an edit is refused
@@ -219,7 +231,14 @@ function applyRule(
           `This broadcast update ${choice.problem}, so Keybrake cannot check whom its send would reach.`,
         );
       }
-      return broadcast(row.id, RETARGETED, segmentContactsLookup(prices, choice.segment), locks, senders);
+      return broadcast(
+        row.id,
+        RETARGETED,
+        segmentContactsLookup(prices, choice.segment),
+        locks,
+        senders,
+        replyTo,
+      );
     }
     case undefined:
       return deny('price_unknown', `Keybrake cannot price ${row.id}, so it is not allowed.`);
@@ -256,6 +275,7 @@ function broadcast(
   lookup: Operation['lookup'],
   locks: { locks?: readonly string[] },
   senders: readonly string[],
+  replyTo: readonly string[] = [],
 ): Operation {
   return {
     id,
@@ -265,7 +285,8 @@ function broadcast(
     ...(lookup ? { lookup } : {}),
     ...locks,
     ...(later !== undefined && { raisedBy: later }),
-    parties: { ...NO_PARTIES, senders: [...new Set(senders)] },
+    // The lookup adds the segment's contacts to these; a stored reply_to is judged with them.
+    parties: { ...NO_PARTIES, senders: [...new Set(senders)], recipients: [...new Set(replyTo)] },
   };
 }
 

@@ -66,13 +66,38 @@ describe('the declared fields are what resend-node sends', () => {
     );
     expect(fields).toEqual(declared('resend.inboxes.threads.reply'));
   });
+
+  // Thirteenth round (fixes13r finding 4): these are sent with no body, so any field is undeclared.
+  it.each([
+    ['resend.templates.duplicate', (c: Resend) => c.templates.duplicate('tm_1')],
+    ['resend.broadcasts.duplicate', (c: Resend) => c.broadcasts.duplicate('b_1')],
+    ['resend.automations.duplicate', (c: Resend) => c.automations.duplicate('au_1')],
+    ['resend.automations.stop', (c: Resend) => c.automations.stop('au_1')],
+    ['resend.broadcasts.cancel', (c: Resend) => c.broadcasts.cancel('b_1')],
+    ['resend.emails.cancel', (c: Resend) => c.emails.cancel('em_1')],
+  ])('for %s: none', async (id, call) => {
+    const fields = await sent(async () => await call(client));
+    expect(fields).toEqual([]);
+    expect(DECLARED_FIELDS.get(id)).toEqual(new Set());
+  });
 });
 
 describe('undeclaredFieldDenial', () => {
   it.each([
     ['a field given as null', 'resend.emails.update', { scheduled_at: 'in 1 hour', to: null }],
     ['a JSON array', 'resend.broadcasts.send', { [ITEMS]: [] }],
+    ['a template copy given a reply_to', 'resend.templates.duplicate', { reply_to: 'h@attacker.test' }],
+    [
+      'a broadcast copy given a segment and send',
+      'resend.broadcasts.duplicate',
+      { segment_id: 's', send: true },
+    ],
+    ['an automation stop given a status', 'resend.automations.stop', { status: 'enabled' }],
   ])('refuses %s', (_name, id, params) => {
     expect(undeclaredFieldDenial(id, params)).toMatchObject({ reason: 'body_invalid' });
+  });
+
+  it('passes an empty body where none is declared', () => {
+    expect(undeclaredFieldDenial('resend.templates.duplicate', {})).toBeUndefined();
   });
 });

@@ -10,6 +10,13 @@ import { ITEMS } from './parse.ts';
  * draft; an inbox reply, priced from `cc`,
  * `bcc` and `reply_all`. Any other field, `segment_id`, `audience_id` or `to` above all, is read by
  * no allowlist and no price, while Resend's server might read it whatever the definition says.
+ *
+ * The copies, stops and cancels resend-node sends with no body at all (`post(…/duplicate, void 0)`)
+ * declare none: a template copy is a free write because no send uses it until someone names its
+ * id, which holds only if the copy is not also handed a `reply_to` or `from` the create would judge
+ * (thirteenth round, fixes13r: `POST /templates/{id}/duplicate` with the `reply_to` and `from` that
+ * `POST /templates` refused, and a broadcast copy with `segment_id`, `scheduled_at` and `send`, were
+ * forwarded unread). An empty object is no field.
  */
 export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['resend.broadcasts.send', new Set(['scheduled_at'])],
@@ -20,6 +27,12 @@ export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map
     'resend.inboxes.threads.reply',
     new Set(['cc', 'bcc', 'html', 'text', 'subject', 'reply_all', 'attachments', 'headers']),
   ],
+  ['resend.templates.duplicate', new Set<string>()],
+  ['resend.broadcasts.duplicate', new Set<string>()],
+  ['resend.automations.duplicate', new Set<string>()],
+  ['resend.automations.stop', new Set<string>()],
+  ['resend.broadcasts.cancel', new Set<string>()],
+  ['resend.emails.cancel', new Set<string>()],
 ]);
 
 /**
@@ -35,6 +48,6 @@ export function undeclaredFieldDenial(operationId: string, params: Params): Deni
   if (other === undefined) return undefined;
   return deny(
     'body_invalid',
-    `Resend's definition of ${operationId} declares no field ${printableName(other)} (only ${[...declared].join(', ')}): Keybrake would not read it, so the call is not forwarded.`,
+    `Resend's definition of ${operationId} declares no field ${printableName(other)} (${declared.size > 0 ? `only ${[...declared].join(', ')}` : 'it takes no body'}): Keybrake would not read it, so the call is not forwarded.`,
   );
 }

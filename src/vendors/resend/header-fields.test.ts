@@ -47,6 +47,19 @@ describe('headerFieldsDenial', () => {
       'an attachment content_id with a CR',
       { attachments: [{ filename: 'a', content_id: 'c\rBcc: e@x.test' }] },
     ],
+    // Thirteenth round (fixes13r finding 2): an attachment's fields in another spelling.
+    [
+      'an attachment contentType with a CRLF',
+      { attachments: [{ filename: 'a', contentType: 'text/plain\r\nBcc: e@x.test' }] },
+    ],
+    ['an attachment Content_Type', { attachments: [{ filename: 'a', Content_Type: 'text/plain' }] }],
+    ['an attachment content-type', { attachments: [{ filename: 'a', 'content-type': 'text/plain' }] }],
+    ['an attachment fileName', { attachments: [{ fileName: 'a.txt\r\nBcc: e@x.test', content: 'YQ==' }] }],
+    ['an attachment FILENAME', { attachments: [{ FILENAME: 'a.txt' }] }],
+    ['an attachment contentId', { attachments: [{ filename: 'a', contentId: 'x\r\nBcc: e@x.test' }] }],
+    ['an attachment filename true', { attachments: [{ filename: true, content: 'YQ==' }] }],
+    ['a from_name with a quote inside', { from_name: 'Acme "CEO" Support' }],
+    ['a from_name with a comma', { from_name: 'Acme, Inc.' }],
   ])('refuses %s', (_name, fields) => {
     expect(headerFieldsDenial(email(fields))).toMatchObject({ reason: 'body_invalid' });
   });
@@ -69,6 +82,10 @@ describe('headerFieldsDenial', () => {
       'an attachment with a plain name, type and id',
       { attachments: [{ filename: 'invoice 1.pdf', content_type: 'application/pdf', content_id: 'logo' }] },
     ],
+    // Thirteenth round (fixes13r finding 5): what resend-node declares, and a name a from takes quoted.
+    ['an attachment filename false (resend-node)', { attachments: [{ filename: false, content: 'YQ==' }] }],
+    ['a from_name with a colon', { from_name: 'Support: Billing' }],
+    ['a from_name with a semicolon and brackets', { from_name: 'Acme; Support (EU) [billing]' }],
   ])('passes %s', (_name, fields) => {
     expect(headerFieldsDenial(email(fields))).toBeUndefined();
   });

@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { isDisplayName } from '../mailbox.ts';
 import { breaksHeaderLine } from './custom-headers.ts';
+import { fieldSpellingDenial } from './field-spellings.ts';
 import { addressList } from './recipients.ts';
 
 /**
@@ -22,6 +23,20 @@ import { addressList } from './recipients.ts';
  */
 const TEXT_FIELDS: readonly string[] = ['subject'];
 const ATTACHMENT_FIELDS: readonly string[] = ['filename', 'content_type', 'content_id'];
+/**
+ * An attachment's fields as resend-node sends them, each read in this one spelling: `contentType`,
+ * `Content_Type`, `fileName` or `contentId` (resend-node's own option names) beside them would be
+ * a header value no rule read, were Resend or a layer before it to match names loosely (thirteenth
+ * round, fixes13r: six such spellings carried `\r\nBcc:` to the upstream), as field-spellings.ts
+ * refuses for the email's own fields.
+ */
+const ATTACHMENT_READ: ReadonlySet<string> = new Set([
+  'filename',
+  'content_type',
+  'content_id',
+  'content',
+  'path',
+]);
 
 /** Why one email object's header-bound fields cannot be forwarded, or undefined. */
 export function headerFieldsDenial(email: Record<string, unknown>): Denial | undefined {
@@ -45,10 +60,11 @@ export function headerFieldsDenial(email: Record<string, unknown>): Denial | und
     (typeof fromName !== 'string' || !isDisplayName(fromName))
   ) {
     // The name a From shows: a sender allowlist refuses `CEO <ceo@evil.test>` or `ceo＠bank.com`
-    // before an allowed address in a `from`, and an inbox's name stands in that place.
+    // before an allowed address in a `from`, and an inbox's name stands in that place. Read as the
+    // same name quoted in a `from` is: `Support: Billing` passes there as `"Support: Billing"`.
     return deny(
       'body_invalid',
-      '`from_name` must be a plain display name: no line break, control character, `<`, `>`, `@`, `,`, `:`, `;` or a lookalike of one.',
+      '`from_name` must be a display name as a quoted one in a `from`: no line break, control character, `\\`, `<`, `>`, `@`, `,`, a `"` but around it, or a lookalike of one.',
     );
   }
   return attachmentsDenial(email['attachments']);
@@ -59,14 +75,22 @@ function isHeaderText(value: unknown): boolean {
   return value === undefined || value === null || (typeof value === 'string' && !breaksHeaderLine(value));
 }
 
-/** An email's `attachments`: each an object whose header-bound fields are header text. */
+/**
+ * An email's `attachments`: each an object whose fields are spelt one way and whose header-bound
+ * fields are header text. A `filename` may also be `false`, which resend-node declares
+ * (`string | false`) and sends as it is: no text, so no header line.
+ */
 function attachmentsDenial(attachments: unknown): Denial | undefined {
   if (attachments === undefined || attachments === null) return undefined;
   const items = Array.isArray(attachments) ? attachments : [attachments];
   for (const item of items) {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
+    const spelling = fieldSpellingDenial(item, ATTACHMENT_READ);
+    if (spelling) return spelling;
     for (const field of ATTACHMENT_FIELDS) {
-      if (!isHeaderText((item as Record<string, unknown>)[field])) {
+      const value = (item as Record<string, unknown>)[field];
+      if (field === 'filename' && value === false) continue;
+      if (!isHeaderText(value)) {
         return deny(
           'body_invalid',
           `An attachment's \`${field}\` must be a string without line breaks or control characters.`,

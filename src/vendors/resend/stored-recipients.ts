@@ -28,7 +28,7 @@ function contactEmail(params: Params): readonly string[] | Denial {
  * the stored steps in force (enabling one) and a copy name `(unseen recipient)`, and any `to`, `cc`
  * or `bcc` a step names is read (`automationRecipients`). The inbox agent forwards and drafts
  * replies on its own (`agentUpdate`). A template's `reply_to` receives the replies to every email
- * the app sends from it (`replyTo`). A contact added to a segment is a recipient of the
+ * the app sends from it (`replyTo`), and a broadcast's the replies of every contact it goes to. A contact added to a segment is a recipient of the
  * broadcasts to it (`pathContact`). A segment may also be a `filter` over its contacts' fields and
  * properties (Resend's CreateSegmentOptions), whose members no request lists and whose membership
  * every contact update and every property's fallback value can change (`segmentFilter`,
@@ -47,6 +47,9 @@ const STORED_RECIPIENT: ReadonlyMap<string, RecipientReader> = new Map<string, R
   ['resend.inboxes.agent.update', agentUpdate],
   ['resend.templates.create', replyTo],
   ['resend.templates.update', replyTo],
+  // Read by the broadcast rules of classify.ts (a money row: the send's own recipients join them).
+  ['resend.broadcasts.create', replyTo],
+  ['resend.broadcasts.update', replyTo],
   ['resend.contacts.segments.add', (_params, ids) => pathContact(ids[0])],
   ['resend.segments.create', segmentFilter],
   ['resend.segments.update', segmentFilter],
@@ -170,7 +173,10 @@ function agentUpdate(params: Params): readonly string[] {
  * A template's `reply_to` (`POST /templates`, `PATCH /templates/{id}`) is where the customers of
  * every email the app sends from the template reply, beyond any recipient the app's sends list:
  * a probe parked `helpdesk@attacker.test` in the merchant's password-reset template. Read as a
- * recipient, so a recipient allowlist judges it where it is stored.
+ * recipient, so a recipient allowlist judges it where it is stored. A broadcast's (`POST
+ * /broadcasts`, `PATCH /broadcasts/{id}`) likewise: a probe set it on the merchant's draft
+ * newsletter, and every contact's reply to it would go to the agent once the staff send it
+ * (thirteenth round, fixes13r).
  */
 function replyTo(params: Params): readonly string[] | Denial {
   return (
