@@ -45,6 +45,29 @@ export function nextLeaseTransitions(current: number | undefined, taken: boolean
   return Math.min(from + (taken ? 1 : 0), MAX_LEASE_TRANSITIONS);
 }
 
+/**
+ * Writes `next` over the Lease; if the API server refuses it as invalid (400, 422) while it carries an
+ * acquireTime read from the Lease, writes it once more with `stamp` in its place, rather than sending
+ * at every round a record that never lands (a leader then loses its Lease, a claim's holder its hold).
+ * Resolves to the record sent and as stored (`retried`: with `stamp`), or undefined on a conflict (409).
+ */
+export async function replaceOrFresh(
+  store: LeaseStore,
+  next: LeaseRecord,
+  stamp: string,
+): Promise<{ sent: LeaseRecord; stored: LeaseRecord; retried: boolean } | undefined> {
+  let sent = next;
+  let stored: LeaseRecord | undefined;
+  try {
+    stored = await store.replace(next);
+  } catch (err) {
+    if (!refusedAsInvalid(err) || next.acquireTime === stamp) throw err;
+    sent = { ...next, acquireTime: stamp };
+    stored = await store.replace(sent);
+  }
+  return stored && { sent, stored, retried: sent !== next };
+}
+
 /** client-go's defaults: a standby takes over at most leaseDuration after the leader stops renewing. */
 export const DEFAULT_LEASE_TIMINGS = {
   leaseDurationMs: 15_000,
@@ -77,10 +100,44 @@ export interface LeaderElectionOptions {
 export class LeaseError extends Error {
   override readonly name = 'LeaseError';
   readonly permanent: boolean;
-  constructor(message: string, permanent: boolean) {
+  /** The API server's HTTP status, when it answered (a write it refused as invalid: 400, 422). */
+  readonly status: number | undefined;
+  constructor(message: string, permanent: boolean, status?: number) {
     super(message);
     this.permanent = permanent;
+    this.status = status;
   }
+}
+
+/**
+ * A write the API server refused as invalid (400, 422): the record sent, not the moment, is at fault,
+ * so sending it again never lands. A writer that carried a value over from the Lease as read retries
+ * once with a record of its own instead (thirteenth round: a tenant's acquireTime made every claim
+ * write of the holder a 400, and its hold lapsed to the other release).
+ */
+export function refusedAsInvalid(err: unknown): boolean {
+  return err instanceof LeaseError && (err.status === 400 || err.status === 422);
+}
+
+/** A MicroTime as the API server reads it back: microseconds, UTC, a four-digit year. */
+const WRITABLE_MICROTIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+/**
+ * A Lease's `acquireTime` as read, in a form this process may write back: the instant it names,
+ * formatted again as this process formats its own stamps; undefined when it names none, or one before
+ * 1970 or past year 9999. Anyone allowed to write the Lease writes this field, and the API server
+ * takes any RFC 3339 time with an offset, stores the instant, and reads it back in UTC: written as
+ * 9999-12-31T23:59:59.999999-01:00, it is read as 10000-01-01T00:59:59.999999Z, which the same API
+ * server refuses (400) when written back (thirteenth round: carried over verbatim at an operator's
+ * restart or failover, it made every claim write a 400 for good). No Keybrake stamp is ever outside
+ * those years; a caller writes its own stamp in place of undefined.
+ */
+export function writableMicroTime(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const at = Date.parse(text);
+  if (!Number.isFinite(at) || at < 0) return undefined;
+  const out = new V1MicroTime(at).toISOString();
+  return WRITABLE_MICROTIME.test(out) ? out : undefined;
 }
 
 /** Failed attempts in a row after which a transient error becomes a readiness problem. */
@@ -209,7 +266,9 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
         holderIdentity: opts.identity,
         leaseDurationSeconds: durationSeconds,
-        acquireTime: mine && record.acquireTime ? record.acquireTime : stamp,
+        // Kept over this identity's own term, as the API server reads it back: one written by anyone
+        // else that the API server cannot take back is replaced (thirteenth round, namespace claims).
+        acquireTime: (mine && writableMicroTime(record.acquireTime)) || stamp,
         renewTime: stamp,
         // A renewal keeps the term; any acquisition starts one, even this identity's after a restart
         // (client-go counts holder changes only): a proxy compares terms to take a newer leader's table.
@@ -218,9 +277,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         // (400) and leave the release without a leader.
         leaseTransitions: nextLeaseTransitions(record.leaseTransitions, !(mine && leading)),
       };
-      if (!(await opts.store.replace(next))) return 'conflict';
-      observe(next);
-      heldTerm = next.leaseTransitions;
+      const written = (await replaceOrFresh(opts.store, next, stamp))?.sent;
+      if (!written) return 'conflict';
+      observe(written);
+      heldTerm = written.leaseTransitions;
       return acquired();
     } catch (err) {
       failures++;
@@ -369,7 +429,7 @@ export function kubernetesLeaseStore(kc: KubeConfig, namespace: string, name: st
           ? err.message.split('\n')[0]
           : String(err)
         : `status ${status}`;
-    return new LeaseError(`cannot ${verb} ${where}: ${detail}`, false);
+    return new LeaseError(`cannot ${verb} ${where}: ${detail}`, false, status);
   };
   return {
     async read() {

@@ -1,15 +1,45 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../telemetry/logger.ts';
+import { createLogger, silentLogger } from '../telemetry/logger.ts';
 import { LeaseError, type LeaseRecord, type LeaseStore } from './leader-election.ts';
-import { createNamespaceClaims, LONGEST_CLAIM_FACTOR } from './namespace-claims.ts';
+import {
+  createNamespaceClaims,
+  LONGEST_CLAIM_FACTOR,
+  SHOWN_HOLDER_CHARS,
+  shownHolder,
+} from './namespace-claims.ts';
 
 const INT32_MAX = 2_147_483_647;
+
+const RFC3339 = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|([+-])(\d\d):(\d\d))$/;
+
+/**
+ * A MicroTime as the API server takes and stores it: any RFC 3339 time with a four-digit year and an
+ * offset is taken, and stored as its instant in UTC with microseconds, whatever year that gives
+ * (9999-12-31T23:59:59.999999-01:00 is stored as 10000-01-01T00:59:59.999999Z, which it then refuses
+ * as input: observed on kube-apiserver, thirteenth round). undefined for a time it refuses.
+ */
+function apiMicroTime(text: string): string | undefined {
+  const m = RFC3339.exec(text);
+  if (!m) return undefined;
+  const offsetMin = m[8] === 'Z' ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]), Number(m[5]) - offsetMin, Number(m[6]));
+  const y = d.getUTCFullYear();
+  const year = y < 0 ? `-${String(-y).padStart(4, '0')}` : String(y).padStart(4, '0');
+  const two = (n: number) => String(n).padStart(2, '0');
+  const micros = (m[7] ?? '').padEnd(6, '0').slice(0, 6);
+  return `${year}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.${micros}Z`;
+}
 
 /**
  * Claim Leases in memory, one per namespace, with resourceVersion compare-and-swap like the API
  * server's: one counter for all, as etcd's revision, so a Lease recreated never repeats a version.
- * A spec the API server would refuse (its int32 fields out of range) is refused with a 400, as
- * kubernetesLeaseStore reports it (thirteenth round: a take-back writing 2^31).
+ * A spec the API server would refuse (its int32 fields out of range, a MicroTime it does not parse)
+ * is refused with a 400, as kubernetesLeaseStore reports it (thirteenth round: a take-back writing
+ * 2^31; an acquireTime as the API server reads it back, year 10000), and MicroTimes are stored as it
+ * stores them.
  */
 function memoryLeases() {
   const leases = new Map<string, { record: LeaseRecord; rv: number }>();
@@ -18,9 +48,16 @@ function memoryLeases() {
   const int32 = (v: number | undefined, min: number) =>
     v === undefined || (Number.isInteger(v) && v >= min && v <= INT32_MAX);
   const put = (namespace: string, r: LeaseRecord): LeaseRecord => {
-    if (!int32(r.leaseTransitions, 0) || !int32(r.leaseDurationSeconds, 1))
-      throw new LeaseError(`cannot update Lease ${namespace}/keybrake-claim: status 400`, false);
-    const { resourceVersion: _sent, ...record } = r;
+    const times = [r.acquireTime, r.renewTime].map((t) => (t === undefined ? t : apiMicroTime(t)));
+    const badTime = [r.acquireTime, r.renewTime].some((t, i) => t !== undefined && times[i] === undefined);
+    if (!int32(r.leaseTransitions, 0) || !int32(r.leaseDurationSeconds, 1) || badTime)
+      throw new LeaseError(`cannot update Lease ${namespace}/keybrake-claim: status 400`, false, 400);
+    const { resourceVersion: _sent, ...sent } = r;
+    const record = {
+      ...sent,
+      ...(times[0] !== undefined && { acquireTime: times[0] }),
+      ...(times[1] !== undefined && { renewTime: times[1] }),
+    };
     leases.set(namespace, { record, rv: ++revision });
     return { ...record, resourceVersion: String(revision) };
   };
@@ -433,6 +470,130 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     expect(restarted.serves('tenant')).toBe(true);
   });
 
+  /**
+   * The tenant's one write while the holder's leader is away (a restart, a failover): nobody renews
+   * the claim then, and the holder's name is left alone. The API server stores this acquireTime as
+   * 10000-01-01T00:59:59.999999Z and refuses that when written back (thirteenth round, probe
+   * fixes13k findings 1 and 2: the new leader kept it, every claim write was a 400, its hold lapsed
+   * to the other release, which served the namespace from its own counters).
+   */
+  const YEAR_10000 = '9999-12-31T23:59:59.999999-01:00';
+
+  it.each([
+    ['a restart of its operator (a first look)', 'restart'],
+    ['a failover to its standby', 'failover'],
+  ] as const)(
+    "an acquireTime the API server stores but refuses back, written during %s: the holder's new leader renews with its own, serves on, and the other release never takes it (thirteenth round)",
+    async (_n, how) => {
+      const { leases, clock, wide, team, run } = await twoReleases();
+      const standby = release(WIDE, leases, clock);
+      await standby.sync(['tenant'], false);
+      await run(ESTABLISHED_S);
+      await standby.sync(['tenant'], false);
+      expect(standby.serves('tenant')).toBe(true);
+      const epoch = wide.epoch('tenant');
+      // The old leader stops here; the tenant patches once, nothing more.
+      leases.edit('tenant', { acquireTime: YEAR_10000 });
+      expect(leases.spec('tenant').acquireTime).toBe('10000-01-01T00:59:59.999999Z');
+      const leader = how === 'restart' ? release(WIDE, leases, clock) : standby;
+      const timeline: { t: number; wide: boolean; team: boolean }[] = [];
+      for (let i = 0; i < (4 * CLAIM_MS) / 1_000; i++) {
+        clock.t += 1_000;
+        await (i % 2 === 0 ? leader : team).sync(['tenant'], true);
+        timeline.push({ t: clock.t, wide: leader.serves('tenant'), team: team.serves('tenant') });
+      }
+      expect(leases.holder('tenant')).toBe(WIDE);
+      expect(timeline.filter((x) => x.team)).toEqual([]);
+      // Served from its first look on: nobody else wrote the holder, so nobody else served.
+      expect(timeline.every((x) => x.wide)).toBe(true);
+      // Renewed under an acquireTime of its own: a new epoch (the runs end, which fails closed).
+      const acquired = leases.spec('tenant').acquireTime!;
+      expect(acquired).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      expect(leader.epoch('tenant')).toBeDefined();
+      expect(leader.epoch('tenant')).not.toBe(epoch);
+    },
+  );
+
+  it('a renewal the API server refuses as invalid for a value carried over is sent once more with its own acquireTime, not refused every round (thirteenth round)', async () => {
+    // An API server that refuses an acquireTime this process reads as well-formed (any refusal of a
+    // carried-over value, whatever the next one is): the hold must not lapse on it.
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const refused = '2020-01-01T00:00:00.000000Z';
+    const strict = (ns: string): LeaseStore => {
+      const inner = leases.storeFor(ns);
+      return {
+        ...inner,
+        async replace(r) {
+          if (r.acquireTime === refused) throw new LeaseError('cannot update Lease: status 422', false, 422);
+          return inner.replace(r);
+        },
+      };
+    };
+    const first = release(WIDE, leases, clock);
+    await first.sync(['tenant'], true);
+    clock.t += 2_000;
+    leases.edit('tenant', { acquireTime: refused });
+    const restarted = createNamespaceClaims({
+      storeFor: strict,
+      release: WIDE,
+      claimDurationMs: CLAIM_MS,
+      renewDeadlineMs: DEADLINE_MS,
+      clock: () => 1_800_000_000_000 + clock.t,
+      monotonic: () => clock.t,
+      log: silentLogger(),
+    });
+    for (let i = 0; i < 5; i++, clock.t += 2_000) {
+      await restarted.sync(['tenant'], true);
+      expect(restarted.serves('tenant')).toBe(true);
+    }
+    expect(leases.spec('tenant').acquireTime).not.toBe(refused);
+  });
+
+  it('a huge holderIdentity a tenant writes is logged cut to SHOWN_HOLDER_CHARS, by the holder and by the other release (thirteenth round)', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    let logged = 0;
+    const logs = (name: string) =>
+      createNamespaceClaims({
+        storeFor: leases.storeFor,
+        release: name,
+        claimDurationMs: CLAIM_MS,
+        renewDeadlineMs: DEADLINE_MS,
+        clock: () => 1_800_000_000_000 + clock.t,
+        monotonic: () => clock.t,
+        log: createLogger({
+          level: 'info',
+          destination: new Writable({
+            write(chunk: Buffer, _e, done) {
+              logged += chunk.length;
+              done();
+            },
+          }),
+        }),
+      });
+    const wide = logs(WIDE);
+    const team = logs(TEAM);
+    for (; clock.t <= ESTABLISHED_S * 1_000 + 2_000; clock.t += 1_000)
+      await (Math.round(clock.t / 1_000) % 2 === 0 ? wide : team).sync(['tenant'], true);
+    const before = logged;
+    const writes = 10;
+    const length = 1_000_000;
+    for (let i = 0; i < writes; i++) {
+      leases.edit('tenant', { holderIdentity: `x${i}`.padEnd(length, 'x') });
+      clock.t += 1_000;
+      await (Math.round(clock.t / 1_000) % 2 === 0 ? wide : team).sync(['tenant'], true);
+      clock.t += 1_000;
+      await (Math.round(clock.t / 1_000) % 2 === 0 ? wide : team).sync(['tenant'], true);
+    }
+    await new Promise<void>((done) => setImmediate(done));
+    // Both looked after every write, and the holder took each back (3 lines); each line is short.
+    expect(leases.holder('tenant')).toBe(WIDE);
+    expect(logged - before).toBeLessThan(writes * 10 * 1_024);
+    expect(shownHolder('y'.repeat(300))).toBe(`${'y'.repeat(SHOWN_HOLDER_CHARS)}… (300 characters)`);
+    expect(shownHolder(TEAM)).toBe(TEAM);
+  });
+
   it('given leaseDurationSeconds 2^31-1 by hand before its hold is established, the holder waits at most LONGEST_CLAIM_FACTOR claim durations, the Lease left or deleted by an admin (thirteenth round)', async () => {
     for (const admin of ['leaves it', 'deletes it'] as const) {
       // One release, renewing every 2 s since t=0: 20 s in, not yet established (57 s).
@@ -503,7 +664,7 @@ describe('a claim moved or deleted by hand (a tenant allowed to write Leases in 
     expect(wide.serves('tenant')).toBe(true);
     clock.t += 2_000;
     await wide.sync([], true);
-    leases.edit('tenant', { renewTime: 'rewritten by hand' });
+    leases.edit('tenant', { renewTime: '2021-06-01T00:00:00.000000Z' }); // by hand
     clock.t += 4_000;
     const backAt = clock.t;
     expect(await wide.sync(['tenant'], true)).toBe(false);

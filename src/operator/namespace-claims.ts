@@ -1,6 +1,12 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { Log } from '../telemetry/logger.ts';
-import { type LeaseRecord, type LeaseStore, nextLeaseTransitions } from './leader-election.ts';
+import {
+  type LeaseRecord,
+  type LeaseStore,
+  nextLeaseTransitions,
+  replaceOrFresh,
+  writableMicroTime,
+} from './leader-election.ts';
 
 /**
  * The Lease by which one release claims a namespace, in that namespace. Two releases whose scopes
@@ -251,13 +257,16 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
    * Renews this release's claim, or takes another's: the next record to write over `record`. The
    * acquireTime (the claim's epoch, and so its run secrets) is kept only over this release's own
    * unbroken hold: a claim taken, or rewritten by someone else, gets this moment's (twelfth round:
-   * never an acquireTime somebody else chose).
+   * never an acquireTime somebody else chose). Kept only as the API server takes it back
+   * (writableMicroTime): at a first look or a failover this process cannot tell its release's
+   * acquireTime from one written meanwhile, and one the API server stores but refuses when written
+   * back made every renewal a 400 for good (thirteenth round).
    */
   const next = (record: LeaseRecord, mine: boolean, stamp: string, keepAcquired = mine): LeaseRecord => ({
     ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
     holderIdentity: opts.release,
     leaseDurationSeconds: durationSeconds,
-    acquireTime: keepAcquired && record.acquireTime ? record.acquireTime : stamp,
+    acquireTime: (keepAcquired && writableMicroTime(record.acquireTime)) || stamp,
     renewTime: stamp,
     // Counted from a value anyone writing Leases sets: never past the int32 the API stores
     // (thirteenth round: a tenant's 2^31-1 made every take-back a 400, and the hold lapsed).
@@ -324,7 +333,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
         // LONGEST_CLAIM_FACTOR × ours (thirteenth round: 2^31-1 s kept it so for good).
         const duration = Math.min(Math.max(writtenSeconds(record), durationSeconds), longestSeconds) * 1000;
         if (!ours(holder)) {
-          lost(namespace, s, holder === '' ? 'released' : `now held by ${holder}`);
+          lost(namespace, s, holder === '' ? 'released' : `now held by ${shownHolder(holder)}`);
           const since = s.observed!.at;
           if (leading && defends(s, opts.monotonic())) {
             // Rewritten by hand while this release renewed it (kubectl patch of the holder, or a
@@ -335,7 +344,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             if (stored) {
               wrote(s, stored, since, sentAt, true);
               opts.log.warn(
-                { namespace, from: holder },
+                { namespace, from: shownHolder(holder) },
                 'took back the claim of a namespace rewritten by hand while this release renewed it',
               );
             }
@@ -349,7 +358,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             s,
             holder === ''
               ? leftToHolder(namespace, 'released', duration)
-              : claimedElsewhere(namespace, holder),
+              : claimedElsewhere(namespace, shownHolder(holder)),
           );
           if (!leading) return;
           // A claim released by hand (no holder) is waited out as any other: only a lapse moves it.
@@ -358,7 +367,10 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
           if (stored) {
             // Unchanged since `since`: its holder stopped serving by then, or this release waits.
             wrote(s, stored, since, sentAt, false);
-            opts.log.warn({ namespace, from: holder }, 'took over the lapsed claim of a namespace');
+            opts.log.warn(
+              { namespace, from: shownHolder(holder) },
+              'took over the lapsed claim of a namespace',
+            );
           }
         } else {
           // This release's own, as this process last left it? A leader knows its last write; a
@@ -400,9 +412,23 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             // to it by hand, which it did not hold as it last looked.
             const sameAcquired =
               heldBefore && ours(before) && sameInstant(prior?.acquireTime, record.acquireTime);
-            const stored = await store.replace(next(record, true, stamp, kept !== undefined || sameAcquired));
+            // A renewal refused as invalid (a value carried over that the API server does not take
+            // back) is sent once more with this moment's acquireTime: a new epoch ends the runs, which
+            // fails closed, where a hold that never lands lapses to the other release (thirteenth round).
+            const written = await replaceOrFresh(
+              store,
+              next(record, true, stamp, kept !== undefined || sameAcquired),
+              stamp,
+            );
             // Its hold goes on, even over a rewrite by hand: a tenant cannot make an old hold young.
-            if (stored) wrote(s, stored, s.heldSince, sentAt, true, renewal);
+            if (written) {
+              wrote(s, written.stored, s.heldSince, sentAt, true, renewal);
+              if (written.retried)
+                opts.log.warn(
+                  { namespace },
+                  `the claim of namespace ${namespace} (Lease ${namespace}/${CLAIM_LEASE_NAME}) held an acquireTime the API server refused when written back: renewed with a new one, so run keys minted under the claim end`,
+                );
+            }
           }
         }
       }
@@ -472,6 +498,20 @@ function sameInstant(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b) return false;
   const x = Date.parse(a);
   return Number.isFinite(x) && x === Date.parse(b);
+}
+
+/** The most of a holderIdentity a log line or problem shows: a DNS subdomain name's length. */
+export const SHOWN_HOLDER_CHARS = 253;
+
+/**
+ * A claim's holderIdentity as logged and reported. Anyone allowed to write Leases in the namespace
+ * writes it, and the API server does not bound its length: a 1,000,000-character holder was logged
+ * three times at each of the tenant's writes, 3 MB of log per MB written (thirteenth round).
+ */
+export function shownHolder(holder: string): string {
+  return holder.length <= SHOWN_HOLDER_CHARS
+    ? holder
+    : `${holder.slice(0, SHOWN_HOLDER_CHARS)}… (${holder.length} characters)`;
 }
 
 function claimedElsewhere(namespace: string, holder: string): string {
