@@ -1,8 +1,22 @@
-import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
+import {
+  inheritableDescriptors,
+  namesDescriptor,
+  sharedDescriptor,
+  standardDescriptors,
+} from './inherited-descriptor.ts';
 
 describe('namesDescriptor', () => {
   it.each([
@@ -65,5 +79,54 @@ describe('sharedDescriptor', () => {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// Thirteenth round: a descriptor the runner's parent left open on the token file (fd 30) reached a
+// --user command. These are the descriptors run exec replaces with /dev/null in the command.
+describe('inheritableDescriptors', () => {
+  /** A fake /proc/<pid>: `flags` per descriptor, as fdinfo spells them (undefined: listed, then gone). */
+  function fakeProc(flags: Record<string, string | undefined>): string {
+    const proc = mkdtempSync(path.join(tmpdir(), 'keybrake-proc-'));
+    mkdirSync(path.join(proc, 'fd'));
+    mkdirSync(path.join(proc, 'fdinfo'));
+    for (const [fd, line] of Object.entries(flags)) {
+      writeFileSync(path.join(proc, 'fd', fd), '');
+      if (line !== undefined) writeFileSync(path.join(proc, 'fdinfo', fd), `pos:\t0\n${line}\nmnt_id:\t24\n`);
+    }
+    return proc;
+  }
+  it('lists the descriptors above 2 without close-on-exec, in order; unreadable flags count', () => {
+    const proc = fakeProc({
+      0: 'flags:\t0100002',
+      1: 'flags:\t0100001',
+      3: 'flags:\t02000002', // Node's epoll: close-on-exec
+      4: 'flags:\t02004000',
+      30: 'flags:\t0100000', // `exec 30<parent.token`
+      251: 'flags:\t01',
+      18: undefined, // gone since the listing
+      7: 'flags: unreadable',
+    });
+    try {
+      expect(inheritableDescriptors(proc)).toEqual([7, 30, 251]);
+    } finally {
+      rmSync(proc, { recursive: true, force: true });
+    }
+  });
+  it('counts none of the descriptors this process opens itself (close-on-exec)', () => {
+    const before = inheritableDescriptors();
+    expect(before.every((fd) => fd >= 3)).toBe(true);
+    const dir = mkdtempSync(path.join(tmpdir(), 'keybrake-fd-'));
+    // Node opens close-on-exec: only a file it did not open itself is inheritable.
+    const fd = openSync(path.join(dir, 'x'), 'w');
+    try {
+      expect(inheritableDescriptors()).toEqual(before);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('throws when there is no descriptor list to read', () => {
+    expect(() => inheritableDescriptors('/nonexistent-proc')).toThrow();
   });
 });

@@ -1,4 +1,4 @@
-import { fstatSync } from 'node:fs';
+import { fstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -43,4 +43,33 @@ export function standardDescriptors(): Map<number, FileIdentity> {
     }
   }
   return open;
+}
+
+/** O_CLOEXEC as /proc/<pid>/fdinfo's `flags:` line spells it (octal; Linux's generic value, x86 and arm). */
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * The runner's descriptors above 2 that a command it spawns would inherit: those not close-on-exec.
+ * Node and libuv open every descriptor of their own close-on-exec, so these are what the runner's
+ * parent left open (thirteenth round: a shell's `exec 30<parent.token`, a supervisor's sockets), and
+ * `run exec --user` must not hand them to another user. A descriptor whose flags fdinfo does not
+ * spell as expected is counted (fail closed); one gone since the listing is not. `proc` is for tests.
+ * Throws when the list cannot be read (no /proc): the caller refuses rather than guess.
+ */
+export function inheritableDescriptors(proc = '/proc/self'): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync(`${proc}/fd`)) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd < 3) continue;
+    let flags: number | undefined;
+    try {
+      const line = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`${proc}/fdinfo/${fd}`, 'utf8'));
+      flags = line ? Number.parseInt(line[1]!, 8) : undefined;
+    } catch {
+      // Gone since the listing (readdir's own descriptor, closed by now): nothing to inherit.
+      continue;
+    }
+    if (flags === undefined || (flags & O_CLOEXEC) === 0) found.push(fd);
+  }
+  return found.sort((a, b) => a - b);
 }

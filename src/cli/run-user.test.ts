@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './args.ts';
-import { credentialExposure, parseRunUser } from './run-user.ts';
+import { commandSpawnOptions, credentialExposure, parseRunUser } from './run-user.ts';
 
 describe('parseRunUser', () => {
   it('reads uid:gid', () => {
@@ -32,5 +32,28 @@ describe('credentialExposure', () => {
     ['its own, 0000 (it may chmod it)', { uid: 1000, gid: 0, mode: 0o100000 }, 'that user owns it'],
   ])('%s', (_name, file, expected) => {
     expect(credentialExposure(file, user)).toBe(expected);
+  });
+});
+
+// Thirteenth round: the command shared the runner's session (TIOCSTI into the operator's terminal)
+// and inherited its descriptors above 2 (the token file open on fd 30).
+describe('commandSpawnOptions', () => {
+  const user = { uid: 65534, gid: 65534 };
+  it('starts the command in a session of its own, as the user', () => {
+    expect(commandSpawnOptions(user, [], 19)).toEqual({
+      uid: 65534,
+      gid: 65534,
+      detached: true,
+      stdio: ['inherit', 'inherit', 'inherit'],
+    });
+  });
+  it('puts the placeholder on every inheritable descriptor, and leaves the rest to close at exec', () => {
+    const { stdio } = commandSpawnOptions(user, [5, 30], 19);
+    expect(stdio).toHaveLength(31);
+    expect((stdio as unknown[]).slice(0, 3)).toEqual(['inherit', 'inherit', 'inherit']);
+    expect((stdio as unknown[])[5]).toBe(19);
+    expect((stdio as unknown[])[30]).toBe(19);
+    expect((stdio as unknown[]).filter((s) => s === 19)).toHaveLength(2);
+    expect((stdio as unknown[]).filter((s) => s === 'ignore')).toHaveLength(26);
   });
 });

@@ -1,3 +1,4 @@
+import type { SpawnOptions } from 'node:child_process';
 import { UsageError } from './args.ts';
 
 /**
@@ -45,4 +46,31 @@ export function credentialExposure(file: FileAccess, user: RunUser): string | un
   if ((file.mode & 0o040) !== 0) return 'its group may read it';
   if ((file.mode & 0o004) !== 0) return 'every user may read it';
   return undefined;
+}
+
+/**
+ * How `run exec --user` starts the command, beyond the user (thirteenth round):
+ * - in a session of its own (`detached`: setsid), so the runner's controlling terminal is not the
+ *   command's. A command in the runner's session could push bytes into that terminal's input with
+ *   TIOCSTI (on its stdin, or on /dev/tty with stdio redirected), which the operator's root shell read
+ *   and ran once `run exec` had exited: `cat parent.token > /tmp/x`. In another session TIOCSTI is
+ *   refused (EPERM, without CAP_SYS_ADMIN) and /dev/tty does not open (ENXIO). The runner forwards
+ *   the terminal's signals itself, to the command's process group (see run.ts).
+ * - with the runner's inheritable descriptors above 2 (`inherited`) replaced by `placeholder`
+ *   (/dev/null, opened close-on-exec by the runner): a descriptor the runner's parent left open on
+ *   the token file gave the command the parent token its user could not open by path. Node cannot
+ *   close a descriptor in the child only, but spawn's stdio array dup2()s a descriptor of ours onto
+ *   each of those numbers in the child, so the open files they held never reach it.
+ */
+export function commandSpawnOptions(
+  user: RunUser,
+  inherited: readonly number[],
+  placeholder: number,
+): SpawnOptions {
+  const stdio: SpawnOptions['stdio'] = ['inherit', 'inherit', 'inherit'];
+  const replaced = new Set(inherited);
+  const last = Math.max(2, ...inherited);
+  // 'ignore' above 2 leaves a descriptor as the child has it: Node's own close at exec.
+  for (let fd = 3; fd <= last; fd++) stdio.push(replaced.has(fd) ? placeholder : 'ignore');
+  return { uid: user.uid, gid: user.gid, detached: true, stdio };
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,11 +17,16 @@ import {
 import { looksLikeRunToken, RUN_ID_PATTERN } from '../tokens/run-token.ts';
 import { hasValidChecksum } from '../tokens/token.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
-import { namesDescriptor, sharedDescriptor, standardDescriptors } from './inherited-descriptor.ts';
+import {
+  inheritableDescriptors,
+  namesDescriptor,
+  sharedDescriptor,
+  standardDescriptors,
+} from './inherited-descriptor.ts';
 import { readPemFlag } from './pem-file.ts';
 import { commandEnvironment, withheldNotice } from './run-env.ts';
 import { refusalLine } from './run-refusal.ts';
-import { credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
+import { commandSpawnOptions, credentialExposure, parseRunUser, type RunUser } from './run-user.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
 import { untrustedOperatorLine } from './tls-trust.ts';
 
@@ -95,7 +100,7 @@ export const RUN_FLAGS = {
   },
   user: {
     type: 'string',
-    help: "run exec: start the command as this user (needs root); the credential file's owner, another user, must be the only one who may read it",
+    help: "run exec: start the command as this user (needs root), in a session of its own and with no descriptor of the runner's but 0-2; the credential file's owner, another user, must be the only one who may read it",
     placeholder: 'uid:gid',
   },
   json: { type: 'boolean', help: 'run start: print the whole answer as JSON instead of the bare token' },
@@ -358,13 +363,19 @@ async function stop(
   );
 }
 
+/** `--user`: who the command runs as, and the runner's descriptors above 2 it must not inherit. */
+interface CommandUser {
+  readonly user: RunUser;
+  readonly inherited: readonly number[];
+}
+
 /** The user of `--user`, checked before anything is minted: root can switch to it, and it cannot read the credential. */
-async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
+async function commandUser(text: string, tokenFile: string): Promise<CommandUser> {
   const user = parseRunUser(text);
   if (process.getuid?.() !== 0) throw new UsageError('--user needs keybrake run exec to run as root');
   if (namesDescriptor(tokenFile, process.cwd()))
     throw new UsageError(
-      `--user ${text}: --token-file ${tokenFile} names an open descriptor, which the command could inherit with the credential that mints runs; give the file's own path`,
+      `--user ${text}: --token-file ${tokenFile} names an open descriptor, not a file: the command shares the runner's stdin, stdout and stderr, and could read the credential that mints runs there; give the file's own path (the command is given no other descriptor of the runner's)`,
     );
   const file = await stat(tokenFile);
   const fd = sharedDescriptor(file, standardDescriptors());
@@ -377,7 +388,16 @@ async function commandUser(text: string, tokenFile: string): Promise<RunUser> {
     throw new UsageError(
       `--user ${text}: the command could read ${tokenFile} (the credential that mints runs): ${exposure}; let only another user read it (e.g. owned by root, chmod 600)`,
     );
-  return user;
+  // Listed now, before minting: without /proc the descriptors the command would get are unknown.
+  let inherited: number[];
+  try {
+    inherited = inheritableDescriptors();
+  } catch {
+    throw new UsageError(
+      `--user ${text}: cannot list the runner's open descriptors (/proc/self/fd), which the command must not inherit`,
+    );
+  }
+  return { user, inherited };
 }
 
 /**
@@ -392,7 +412,7 @@ async function exec(
   values: Record<string, unknown>,
   command: readonly string[],
 ): Promise<number> {
-  const user =
+  const isolated =
     values.user === undefined ? undefined : await commandUser(values.user as string, target.tokenFile);
   const chosen = values['env-var'] as string[] | undefined;
   // Before minting, and not echoed: the command would see that name, and so the credential.
@@ -418,13 +438,38 @@ async function exec(
   // (twelfth round): its default action ended the runner silently, no stop attempted, while a
   // command that ignores it (a JVM prints a thread dump and goes on) kept spending with the run key.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  // Under --user the command has a session of its own (run-user.ts): the terminal's signals reach
+  // the runner alone, so they go on to the command's whole process group, as the terminal sent them
+  // before, and SIGWINCH with them. Ctrl-Z cannot stop a group in another session (the kernel drops
+  // SIGTSTP for an orphaned group): answered with a notice rather than suspending the runner alone.
+  const relayed: NodeJS.Signals[] = isolated ? [...signals, 'SIGWINCH'] : signals;
   const forward = (signal: NodeJS.Signals) => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!isolated || child.pid === undefined) child.kill(signal);
+    else
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // The group is gone: the exit is on its way.
+      }
   };
-  for (const s of signals) process.on(s, forward);
+  const suspend = () =>
+    process.stderr.write(
+      'keybrake run exec: the command runs in a session of its own (--user) and cannot be suspended; Ctrl-C stops it\n',
+    );
+  for (const s of relayed) process.on(s, forward);
+  if (isolated) process.on('SIGTSTP', suspend);
   let code: number;
+  // /dev/null, close-on-exec here, put in the child on the numbers of the descriptors it must not inherit.
+  const placeholder = isolated && isolated.inherited.length > 0 ? openSync('/dev/null', 'r') : undefined;
   try {
-    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, ...user });
+    child = spawn(
+      command[0]!,
+      command.slice(1),
+      isolated
+        ? { env, ...commandSpawnOptions(isolated.user, isolated.inherited, placeholder ?? -1) }
+        : { stdio: 'inherit', env },
+    );
     code = await new Promise<number>((resolve) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
         process.stderr.write(`keybrake run exec: cannot start ${command[0]}: ${err.code ?? err.message}\n`);
@@ -435,7 +480,9 @@ async function exec(
       );
     });
   } finally {
-    for (const s of signals) process.off(s, forward);
+    for (const s of relayed) process.off(s, forward);
+    process.off('SIGTSTP', suspend);
+    if (placeholder !== undefined) closeSync(placeholder);
   }
   // Until the stop has finished, a stop signal is ours to answer: its default action would end the
   // runner in the middle of the retries, silently, the run key still valid (eleventh round: a second
