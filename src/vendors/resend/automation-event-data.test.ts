@@ -58,6 +58,27 @@ describe('automationEventDataDenial', () => {
       'steps nested elsewhere',
       { name: 'a', workflow: { steps: [update({ last_name: { var: 'event.x' } })] } },
     ],
+    // Thirteenth round (fixes13x finding 2): a `type` inside a step is no step.
+    [
+      'a property named type holding send_email beside event references',
+      workflow(update({ properties: { type: 'send_email', code: { var: 'event.code' } } })),
+    ],
+    [
+      'a property named type holding send_email beside a template expression',
+      workflow(update({ properties: { type: 'send_email', code: '{{{event.code}}}' } })),
+    ],
+    [
+      'a send_email-typed object with a config inside a contact_update',
+      workflow(update({ first_name: { type: 'send_email', config: {}, v: { var: 'event.reset_url' } } })),
+    ],
+    [
+      'a send_email-typed rule in a condition',
+      workflow({ key: 'c', type: 'condition', config: { type: 'send_email', field: 'event.code' } }),
+    ],
+    [
+      'a send_email-typed object in a step nested in a send_email step',
+      workflow(send({ x: update({ p: { type: 'send_email', code: { var: 'event.code' } } }) })),
+    ],
   ])('refuses %s', (_name, params) => {
     expect(automationEventDataDenial('resend.automations.create', params)).toMatchObject({
       reason: 'body_invalid',
@@ -83,6 +104,10 @@ describe('automationEventDataDenial', () => {
           template: { id: 't', variables: { link: { var: 'event.reset_url' } } },
         }),
       ),
+    ],
+    [
+      'a property named type holding send_email beside literals and contact references',
+      workflow(update({ properties: { type: 'send_email', plan: 'pro', l: { var: 'contact.last_name' } } })),
     ],
   ])('passes %s', (_name, params) => {
     expect(automationEventDataDenial('resend.automations.create', params)).toBeUndefined();

@@ -55,8 +55,17 @@ const TEMPLATE_EXPRESSION =
  * expression: the sender allowlist judges the address it reads, and `GET /emails` answers the
  * `from` of every sent email, so `{{{event.code}}} <bot@…>` would carry the code there, were Resend
  * to render it.
+ *
+ * Only an object no other typed object encloses is a send_email step (`inStep` once inside a step,
+ * a rule or any typed object that is not send_email): a step is where Resend puts steps, not
+ * wherever a `type` key is. A contact_update's `properties` is a map of the agent's own names, and
+ * `{"type": "send_email", "code": {"var": "event.code"}}` there is an ordinary property `type`
+ * (resend-node: string values), not a mail whose variables are free; read as a step, its siblings
+ * went unread and the reset code and link were copied into every customer's contact (thirteenth
+ * round, probe fixes13x finding 2). So inside a step every object is read strictly, whatever its
+ * `type`.
  */
-function readsEventData(value: unknown, inSend = false): Denial | undefined {
+function readsEventData(value: unknown, inSend = false, inStep = false): Denial | undefined {
   if (typeof value === 'string') {
     return !inSend && value.includes('{{')
       ? deny('body_invalid', `An automation step other than send_email ${TEMPLATE_EXPRESSION}`)
@@ -64,7 +73,7 @@ function readsEventData(value: unknown, inSend = false): Denial | undefined {
   }
   if (Array.isArray(value)) {
     for (const item of value) {
-      const problem = readsEventData(item, inSend);
+      const problem = readsEventData(item, inSend, inStep);
       if (problem) return problem;
     }
     return undefined;
@@ -72,7 +81,7 @@ function readsEventData(value: unknown, inSend = false): Denial | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const node = value as Params;
   const type = node['type'];
-  if (type === 'send_email') {
+  if (type === 'send_email' && !inStep) {
     const config = node['config'];
     if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
       for (const field of SEND_ADDRESS_FIELDS) {
@@ -85,7 +94,8 @@ function readsEventData(value: unknown, inSend = false): Denial | undefined {
     return readsEventData(Object.values(node), true);
   }
   // Any other typed object (a step, a rule) nested in a send step is read as a step.
-  const strict = !inSend || (type !== undefined && type !== null);
+  const typed = type !== undefined && type !== null;
+  const strict = !inSend || typed;
   if (!strict) return readsEventData(Object.values(node), true);
   const spelling = fieldSpellingDenial(node, REFERENCE_FIELDS);
   if (spelling) return spelling;
@@ -99,5 +109,5 @@ function readsEventData(value: unknown, inSend = false): Denial | undefined {
       );
     }
   }
-  return readsEventData(Object.values(node), false);
+  return readsEventData(Object.values(node), false, inStep || typed);
 }
