@@ -16,7 +16,13 @@ import { ITEMS } from './parse.ts';
  * id, which holds only if the copy is not also handed a `reply_to` or `from` the create would judge
  * (thirteenth round, fixes13r: `POST /templates/{id}/duplicate` with the `reply_to` and `from` that
  * `POST /templates` refused, and a broadcast copy with `segment_id`, `scheduled_at` and `send`, were
- * forwarded unread). An empty object is no field.
+ * forwarded unread). An empty object is no field. Every POST, PATCH or PUT resend-node sends with no
+ * body is here (declared-fields.test.ts reads them from resend-node itself): a template publish, a
+ * domain's and a domain claim's verify, a webhook event's replay and a contact's segment addition
+ * forwarded any body unread too (thirteenth round, fixes13x: the publish carried the `reply_to` and
+ * `from` the same template's edit was refused for). A DELETE is not: resend-node 6.38 sends none,
+ * but earlier versions sent `{"id": …}` (parse.test.ts), and a delete takes nothing a body could
+ * name.
  */
 export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['resend.broadcasts.send', new Set(['scheduled_at'])],
@@ -33,6 +39,12 @@ export const DECLARED_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map
   ['resend.automations.stop', new Set<string>()],
   ['resend.broadcasts.cancel', new Set<string>()],
   ['resend.emails.cancel', new Set<string>()],
+  ['resend.templates.publish', new Set<string>()],
+  ['resend.domains.verify', new Set<string>()],
+  ['resend.domains.claims.verify', new Set<string>()],
+  ['resend.webhooks.events.replay', new Set<string>()],
+  ['resend.webhooks.rotate_signing_secret', new Set<string>()],
+  ['resend.contacts.segments.add', new Set<string>()],
 ]);
 
 /**
