@@ -1,5 +1,6 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
+import { withoutDataMaps } from './automation-data-maps.ts';
 import { fieldSpellingDenial } from './field-spellings.ts';
 
 /** The automation writes whose steps Keybrake reads (a duplicate copies steps it does not show). */
@@ -44,6 +45,15 @@ export function automationEventDataDenial(operationId: string, params: Params): 
 
 /** The fields of a send_email step's config written into a header the sent mail's reads answer. */
 const SEND_ADDRESS_FIELDS: readonly string[] = ['from', 'reply_to'];
+
+/**
+ * The step whose data map is the mail's own: a send_email step's template `variables` may read the
+ * event, and a key there (`type`, `TYPE`, a line item's `type`) is a variable's name, so nothing in
+ * it is read as a step (thirteenth round, probe legit13 finding 1: `{"type": "order", "ORDER_ID":
+ * {"var": "event.order_id"}}` was read as a step other than send_email reading the event, and refused). A
+ * contact_update's `properties` stays read: its values are what the step copies into the contact.
+ */
+const SEND_STEP: ReadonlySet<string> = new Set(['send_email']);
 
 const TEMPLATE_EXPRESSION =
   'holds a template expression ({{…}}), which Resend may fill from the triggering event: Keybrake does not forward steps that copy event data into records an agent can read.';
@@ -91,7 +101,7 @@ function readsEventData(value: unknown, inSend = false, inStep = false): Denial 
         }
       }
     }
-    return readsEventData(Object.values(node), true);
+    return readsEventData(Object.values(withoutDataMaps(node, SEND_STEP)), true);
   }
   // Any other typed object (a step, a rule) nested in a send step is read as a step.
   const typed = type !== undefined && type !== null;

@@ -1,5 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import type { Params } from '../types.ts';
+import { withoutDataMaps } from './automation-data-maps.ts';
 import { customHeadersDenial } from './custom-headers.ts';
 import { fieldSpellingDenial } from './field-spellings.ts';
 import { headerFieldsDenial } from './header-fields.ts';
@@ -41,14 +42,19 @@ const OTHER_TYPES: ReadonlySet<string> = new Set([
  */
 const STEP_FIELDS: ReadonlySet<string> = new Set(['type', 'config']);
 
+/** The steps whose data maps (template variables, contact properties) hold no step: automation-data-maps.ts. */
+const DATA_STEPS: ReadonlySet<string> = new Set(['send_email', 'contact_update']);
+
 /**
  * The `config` of every step of an automation definition that sends email, at whatever depth:
  * Resend's definition puts steps in `steps`, but one nested elsewhere (resend-mcp's tool input wraps
  * them in `workflow`) would send unchecked were Resend to read it there. A step is any object whose
  * `type` is `send_email`. Every object's `type` must be one Keybrake knows (a step's, a
- * connection's, a condition rule's), or it is refused, since Keybrake cannot tell whether it sends;
- * that includes a contact property or template variable named `type` (a rare false refusal, on the
- * safe side).
+ * connection's, a condition rule's), or it is refused, since Keybrake cannot tell whether it sends.
+ * Not read: a send_email step's template `variables` and a contact_update step's `properties`,
+ * whose keys are the merchant's names, not Resend's fields (a variable `TYPE` or a contact property
+ * `type` was refused whatever the policy until the thirteenth round, probe legit13 finding 1); Resend
+ * runs no step from there.
  */
 function sendSteps(value: unknown, found: Params[] = []): Params[] | Denial {
   if (Array.isArray(value)) {
@@ -87,7 +93,7 @@ function sendSteps(value: unknown, found: Params[] = []): Params[] | Denial {
       "An automation holds a `type` Keybrake does not know, so it cannot tell whether that step sends: Resend's step types are lower-case, such as send_email.",
     );
   }
-  return sendSteps(Object.values(node), found);
+  return sendSteps(Object.values(withoutDataMaps(node, DATA_STEPS)), found);
 }
 
 /**
