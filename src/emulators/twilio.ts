@@ -193,6 +193,8 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
   const recorder = createRecorder();
   const messages = new Map<string, Record<string, unknown>>();
   const calls = new Map<string, Record<string, unknown>>();
+  /** Numbers bought on this emulator (`POST …/IncomingPhoneNumbers.json`), by SID. */
+  const owned = new Map<string, { sid: string; account_sid: string; phone_number: string }>();
   const conversations = new Map<string, Record<string, unknown>[]>();
   const charges: TwilioCharge[] = [];
   const activeUsers = new Set<string>();
@@ -225,7 +227,7 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
     const scoped = /^\/2010-04-01\/Accounts\/([^/.]+)(.*)$/.exec(route);
     if (sub === 'api' && scoped) {
       if (scoped[1] !== account) return notFound(route);
-      return accountApi(method, scoped[2]!, form, account, route);
+      return accountApi(method, scoped[2]!, form, account, route, query);
     }
     if (sub === 'verify' && method === 'POST') {
       const verification = /^\/v2\/Services\/([^/]+)\/(Verifications|VerificationCheck)$/.exec(route);
@@ -447,6 +449,7 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
     form: URLSearchParams,
     account: string,
     route: string,
+    query: URLSearchParams,
   ): Reply {
     if (method === 'POST' && rest === '/Messages.json') {
       const to = form.get('To');
@@ -521,6 +524,13 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
       };
     }
     const numbers = /^\/IncomingPhoneNumbers(?:\/(Local|Mobile|TollFree))?\.json$/.exec(rest);
+    // The account's numbers, as Keybrake reads them before a call or text to one of them (a
+    // PhoneNumber filter, thirteenth round): those bought here, `+1888…` as in Twilio's answer shape.
+    if (numbers && method === 'GET' && numbers[1] === undefined) {
+      const wanted = query.get('PhoneNumber');
+      const list = [...owned.values()].filter((n) => wanted === null || n.phone_number === wanted);
+      return { status: 200, body: { incoming_phone_numbers: list, next_page_uri: null } };
+    }
     if (numbers && method === 'POST') {
       const number =
         form.get('PhoneNumber') ?? (form.get('AreaCode') ? `+1${form.get('AreaCode')}5550100` : '');
@@ -529,6 +539,7 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
         numbers[1] === 'TollFree' || /^\+18(00|33|44|55|66|77|88)/.test(number) ? 'toll_free' : 'local';
       const numberSid = sid('PN');
       bill('phonenumbers', numberSid, NUMBER_PER_MONTH[type]!);
+      owned.set(numberSid, { sid: numberSid, account_sid: account, phone_number: number });
       return {
         status: 201,
         body: { sid: numberSid, account_sid: account, phone_number: number, voice_url: form.get('VoiceUrl') },

@@ -95,6 +95,13 @@ export interface CostLookup {
   /** How the lookup prices the call, in words: for denials and `keybrake policy-check --explain`. */
   readonly describe?: string;
   /**
+   * The read only confirms the price the request itself gave (`Operation.costMicros`): it finds no
+   * party and no amount of an object the key may not read (Twilio: whether a number the call reaches
+   * is the account's own, own-numbers.ts), so a refusal may quote the cost as for a call with no
+   * lookup. Only a chain whose every read confirms may say so.
+   */
+  readonly confirms?: true;
+  /**
    * Links this answer shows that never change (a Stripe Price's product: `[price, product]`): the
    * proxy remembers them for later calls in the same account context (proxy/object-links.ts), which
    * `price` is handed back as `KnownLinks`.

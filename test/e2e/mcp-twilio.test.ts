@@ -100,6 +100,9 @@ async function callTool(name: string, args: Record<string, unknown>): Promise<{ 
 }
 
 /** The audit record of the mcp-twilio key's next call with this reason, after `mark`. */
+/** Keybrake's read, before a text or call to TO, of whether TO is one of the account's own numbers. */
+const OWN_NUMBER_READ = `GET /api/2010-04-01/Accounts/${SID}/IncomingPhoneNumbers.json?PhoneNumber=${encodeURIComponent(TO)}&PageSize=1`;
+
 function auditAfter(mark: number, reason: string) {
   return kb.waitForAudit(
     (r) => kb.audit.indexOf(r) >= mark && r['vaultKey'] === 'agents/mcp-twilio' && r['reason'] === reason,
@@ -157,12 +160,14 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
     expect(result.ok).toBe(true);
     expect(JSON.parse(result.text)).toMatchObject({ sid: expect.stringMatching(/^SM/), to: TO });
     const arrived = emulator.requests.slice(before);
+    // First Keybrake's read of whether the number is the account's own (thirteenth round).
     expect(arrived.map((r) => `${r.method} ${r.path}`)).toEqual([
+      OWN_NUMBER_READ,
       `POST /api/2010-04-01/Accounts/${SID}/Messages.json`,
     ]);
-    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(basicCredentials(arrived[1]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
     // It really is the MCP server's own HTTP client talking, not this test.
-    expect(arrived[0]!.headers['user-agent']).toMatch(/^twilio-openapi-mcp-server\//);
+    expect(arrived[1]!.headers['user-agent']).toMatch(/^twilio-openapi-mcp-server\//);
     const audit = await auditAfter(mark, 'ok');
     expect(audit).toMatchObject({
       operation: 'twilio.messages.create',
@@ -186,10 +191,12 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
     expect(result.ok).toBe(true);
     expect(JSON.parse(result.text)).toMatchObject({ sid: expect.stringMatching(/^CA/), to: TO });
     const arrived = emulator.requests.slice(before);
+    // First Keybrake's read of whether the number is the account's own (thirteenth round).
     expect(arrived.map((r) => `${r.method} ${r.path}`)).toEqual([
+      OWN_NUMBER_READ,
       `POST /api/2010-04-01/Accounts/${SID}/Calls.json`,
     ]);
-    expect(basicCredentials(arrived[0]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
+    expect(basicCredentials(arrived[1]!.headers.authorization)).toBe(`${SID}:${AUTH_TOKEN}`);
     expect(await auditAfter(mark, 'ok')).toMatchObject({
       operation: 'twilio.calls.create',
       costUsd: formatUsd(CALL_MICROS),
@@ -237,7 +244,7 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
     });
   });
 
-  it('denies the SMS that would pass the day cap, and Twilio sees nothing', async () => {
+  it('denies the SMS that would pass the day cap, and Twilio sees no message', async () => {
     const before = emulator.requests.length;
     const mark = kb.audit.length;
 
@@ -249,7 +256,8 @@ describe('@twilio-alpha/mcp through Keybrake via the redirect preload', () => {
 
     expect(result.ok).toBe(false);
     expect(result.text).toContain('daily spend cap');
-    expect(emulator.requests.length).toBe(before);
+    // Only the read of whether the number is the account's own, which the cap is checked after.
+    expect(emulator.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([OWN_NUMBER_READ]);
     expect(await auditAfter(mark, 'daily_cap_exceeded')).toMatchObject({ decision: 'deny', costUsd: '0.00' });
   });
 

@@ -52,7 +52,7 @@ const PREVIEW = '/v1/invoices/create_preview';
  * TimeLimit an update changes (the recording upstream sees the sub host as the first segment).
  */
 const TWILIO_LOOKUP =
-  /^\/(?:conversations\/v1\/(?:Services\/[^/?]+\/)?Conversations\/[^/?]+\/Participants\?PageSize=100|api\/2010-04-01\/Accounts\/[^/?]+\/Calls\/[^/?]+\.json)$/;
+  /^\/(?:conversations\/v1\/(?:Services\/[^/?]+\/)?Conversations\/[^/?]+\/Participants\?PageSize=100|api\/2010-04-01\/Accounts\/[^/?]+\/Calls\/[^/?]+\.json|api\/2010-04-01\/Accounts\/[^/?]+\/IncomingPhoneNumbers\.json\?PhoneNumber=[^&]+&PageSize=1)$/;
 /** How long a call's audit record may lag behind its response on stdout. */
 const AUDIT_WAIT_MS = 3_000;
 const VENDORS: readonly Vendor[] = ['stripe', 'twilio', 'resend'];

@@ -205,7 +205,7 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   if (vendor === 'twilio') {
     return (
       twilioMessages(method, path) ??
-      twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body) }
+      twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body, req.url ?? '') }
     );
   }
   return { json: resendAnswer(method, path) };
@@ -1638,8 +1638,12 @@ const LIVE_CALLS: Readonly<Record<string, Json>> = {
   CA00000000000000000000000000000b05: { direction: 'inbound', from: '+14155550123', to: '+14155559999' },
 };
 
-function twilioAnswer(method: string, path: string, body: Buffer): Json {
+/** The account's own numbers (IncomingPhoneNumbers), as the list answers them. */
+const OWN_NUMBERS = [{ sid: 'PNhostile00000000000000000000001', phone_number: '+18885550100' }];
+
+function twilioAnswer(method: string, path: string, body: Buffer, url = ''): Json {
   const form = new URLSearchParams(body.toString('utf8'));
+  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
   if (method === 'POST' && path.endsWith('/Messages.json')) {
     return {
       sid: 'SMhostile00000000000000000000000',
@@ -1651,6 +1655,12 @@ function twilioAnswer(method: string, path: string, body: Buffer): Json {
   }
   if (method === 'POST' && path.endsWith('/Calls.json')) {
     return { sid: 'CAhostile00000000000000000000000', status: 'queued', to: form.get('To'), price: null };
+  }
+  // The account's numbers a call or text is checked against (thirteenth round, own-numbers.ts): its
+  // toll-free support line +18885550100 is one of them, any other number is not.
+  if (method === 'GET' && /\/IncomingPhoneNumbers\.json$/.test(path)) {
+    const own = OWN_NUMBERS.filter((n) => n.phone_number === query.get('PhoneNumber'));
+    return { incoming_phone_numbers: own, next_page_uri: null };
   }
   // A live call to a US number (what a call update is priced from), outbound from the account's
   // +14155550000 unless LIVE_CALLS names it (twelfth round: whom an <Sms> without to texts).

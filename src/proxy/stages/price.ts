@@ -66,8 +66,9 @@ const FORM = 'application/x-www-form-urlencoded';
 export const lookUpCost: Stage = (ctx, deps) => {
   const op = ctx.op!;
   if (!op.lookup) return undefined;
-  // What the request named, apart from what the read will add: refusals quote only these.
-  ctx.partiesBeforeLookup = op.parties;
+  // What the request named, apart from what the read will add: refusals quote only these. A read that
+  // only confirms the request's own price adds nothing to keep apart.
+  if (!op.lookup.confirms) ctx.partiesBeforeLookup = op.parties;
   return priceUpstream(ctx, deps, op.lookup);
 };
 

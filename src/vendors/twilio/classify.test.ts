@@ -3,6 +3,7 @@ import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
 import type { Operation, Params, VendorRequest } from '../types.ts';
 import { classifyTwilio, monthlyNumberPrice, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
+import { TEMPLATE_SEGMENTS } from './costs.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
 import { DEFAULT_TWILIO_PRICES as P, resolveTwilioPrices } from './prices.ts';
 
@@ -100,18 +101,25 @@ describe('Twilio messages', () => {
     [
       'a Content template without Body at the longest body',
       { To: '+14155550100', ContentSid: 'HX1' },
-      25 * P.countries.US!.smsPerSegment,
+      TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment,
     ],
     // Third probe round: Twilio sends the template, not the Body.
     [
       'a Content template with a one-segment Body at the longest body',
       { To: '+14155550100', Body: 'hi', ContentSid: 'HX1' },
-      25 * P.countries.US!.smsPerSegment,
+      TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment,
     ],
     [
-      'a Content template with media at the longest body and its link, when dearer than an MMS',
+      'a Content template with media at the longest body and its links, when dearer than an MMS',
       { To: '+4915123456789', Body: 'hi', ContentSid: 'HX1', MediaUrl: 'https://a/1.png' },
-      26 * P.countries.DE!.smsPerSegment,
+      TEMPLATE_SEGMENTS * P.countries.DE!.smsPerSegment,
+    ],
+    // Thirteenth round (probe twmoney13, finding 7): a template without MediaUrl may be a media
+    // template, sent as MMS or as its text with a link per item (MMS Converter); it was 25 segments.
+    [
+      'a Content template without MediaUrl as the dearer of an MMS and its longest text with ten links',
+      { To: '+4915123456789', ContentSid: 'HX1' },
+      Math.max(P.unknownCountry.mmsPerMessage, 34 * P.countries.DE!.smsPerSegment),
     ],
     ['no To at all at the unknown rate', { Body: 'hi' }, P.unknownCountry.smsPerSegment],
     [
@@ -1045,7 +1053,9 @@ describe('Twilio live-call updates (ADR 0007 §7)', () => {
     const twiml = '<Response><Dial><Number>+14155550100</Number></Dial></Response>';
     const result = op(classify(req('POST', update), { TimeLimit: '60', Twiml: twiml }));
     const us = P.countries.US!.voicePerMinute;
-    expect(result.lookup?.price({ to: '+14155550123' })).toBe(us + us);
+    // Thirteenth round: first whether the dialled number is the account's own, then the live call.
+    const live = result.lookup?.next?.({ incoming_phone_numbers: [] });
+    expect(live?.price({ to: '+14155550123' })).toBe(us + us);
   });
 });
 
@@ -1336,10 +1346,14 @@ describe('Twilio Conversations messages', () => {
       .lookup!;
     expect(long.price(list([sms('+4915123456789')]))).toBe(26 * P.countries.DE!.smsPerSegment + user);
     const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
-    expect(template.price(list([sms('+14155550100')]))).toBe(25 * P.countries.US!.smsPerSegment + user);
+    expect(template.price(list([sms('+14155550100')]))).toBe(
+      TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment + user,
+    );
     // Third probe round: Twilio sends the template, not the Body.
     const both = op(classify(req('POST', path, 'conversations'), { Body: 'hi', ContentSid: 'HX1' })).lookup!;
-    expect(both.price(list([sms('+14155550100')]))).toBe(25 * P.countries.US!.smsPerSegment + user);
+    expect(both.price(list([sms('+14155550100')]))).toBe(
+      TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment + user,
+    );
     const group = list([
       sms('+14155550100'),
       { messaging_binding: { type: 'sms', projected_address: '+14155550199' } },
@@ -1347,8 +1361,11 @@ describe('Twilio Conversations messages', () => {
     expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage! + 2 * user);
     const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
     expect(template.price(other)).toBe(
-      Math.max(25 * P.countries.US!.smsPerSegment, P.countries.US!.mmsPerMessage!, P.whatsappPerMessage) +
-        user,
+      Math.max(
+        TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment,
+        P.countries.US!.mmsPerMessage!,
+        P.whatsappPerMessage,
+      ) + user,
     );
   });
 
@@ -1502,6 +1519,10 @@ describe("a live call's update with an implicit party", () => {
   });
   it('reads no call for an <Sms> that names both ends', () => {
     const named = { Twiml: '<Response><Sms to="+14155550100" from="+14155550001">hi</Sms></Response>' };
-    expect(op(classify(req('POST', update), named)).lookup).toBeUndefined();
+    // Only whether the texted number is the account's own (thirteenth round), never the live call.
+    const lookup = op(classify(req('POST', update), named)).lookup;
+    expect(lookup?.path).toMatch(/\/IncomingPhoneNumbers\.json\?PhoneNumber=%2B14155550100&PageSize=1$/);
+    expect(lookup?.next?.({ incoming_phone_numbers: [] })).toBeUndefined();
+    expect(lookup?.confirms).toBe(true);
   });
 });

@@ -48,6 +48,7 @@ import { instructionParams } from './instructions.ts';
 import { resolveLocks } from './locks.ts';
 import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
+import { ownNumberCandidates, ownNumberLookup, twilioSipDenial } from './own-numbers.ts';
 import {
   destinationParties,
   messagingParties,
@@ -236,7 +237,14 @@ function applyRule(
       const unreadable = unreadableRecipient(to);
       if (unreadable) return unreadable;
       const { micros, ...settling } = messageCost(prices, params, to);
-      return { ...priced(row.id, micros, messagingParties(params, to)), ...settling };
+      // A text to one of the account's own numbers is billed inbound too (own-numbers.ts).
+      const own = ownNumberLookup(ids[0] ?? '', ownNumberCandidates(to), micros);
+      if (isDenial(own)) return own;
+      return {
+        ...priced(row.id, micros, messagingParties(params, to)),
+        ...settling,
+        ...(own ? { lookup: own } : {}),
+      };
     }
     case 'call': {
       const transcribed = callTranscriptionDenial(params);
@@ -244,6 +252,8 @@ function applyRule(
       const to = strings(params, 'To').map(destination);
       const unreadable = unreadableRecipient([...to, ...twimlDestinations(twiml)]);
       if (unreadable) return unreadable;
+      const sipDomain = twilioSipDenial([...to, ...twimlDestinations(twiml)]);
+      if (sipDomain) return sipDomain;
       // Twelfth round: the caller ID a call or participant shows (`CallerId`, `<Dial callerId>`) and
       // what its texts leave from (`<Sms from>`) are senders as its `From` is.
       const senders = senderAddresses([
@@ -257,7 +267,16 @@ function applyRule(
         (sum, d) => sum + callCost(prices, params, d) + (twiml ? twimlCost(prices, twiml, minutes, d) : 0),
         0,
       );
-      return priced(row.id, micros, messagingParties(params, [...to, ...twimlDestinations(twiml)], senders));
+      // A call (or a leg, or a text) to one of the account's own numbers is billed inbound too and
+      // runs that number's instructions (own-numbers.ts).
+      const own = ownNumberLookup(
+        ids[0] ?? '',
+        ownNumberCandidates([...to, ...twimlDestinations(twiml)]),
+        micros,
+      );
+      if (isDenial(own)) return own;
+      const parties = messagingParties(params, [...to, ...twimlDestinations(twiml)], senders);
+      return { ...priced(row.id, micros, parties), ...(own ? { lookup: own } : {}) };
     }
     case 'call_update':
       return callUpdate(prices, row.id, ids, params, twiml);
@@ -324,6 +343,10 @@ function callUpdate(
   const minutes = callMinutes(prices, params);
   const unreadable = unreadableRecipient(twimlDestinations(twiml));
   if (unreadable) return unreadable;
+  const sipDomain = twilioSipDenial(twimlDestinations(twiml));
+  if (sipDomain) return sipDomain;
+  // New legs or texts to the account's own numbers: looked up before the call's own read (own-numbers.ts).
+  const owned = ownNumberCandidates(twimlDestinations(twiml));
   const senders = senderAddresses(twiml?.senders ?? []);
   if (isDenial(senders)) return senders;
   const parties = destinationParties(twimlDestinations(twiml), senders);
@@ -333,40 +356,40 @@ function callUpdate(
   const textsFromOwn = twiml?.sms.some((m) => m.from === undefined) ?? false;
   if (!lengthens && !textsOther && !textsFromOwn) {
     const cost = micros(undefined);
+    const own = ownNumberLookup(ids[0] ?? '', owned, cost);
+    if (isDenial(own)) return own;
+    if (own) return { ...priced(id, cost, parties), lookup: own };
     return cost > 0 ? priced(id, cost, parties) : { ...priced(id, 0, parties), movesMoney: false };
   }
   const [account, call] = ids;
   if (!SAFE_ID.test(account ?? '') || !SAFE_ID.test(call ?? '')) {
     return deny('path_invalid', 'The path does not name a valid Twilio call.');
   }
-  return {
-    ...priced(id, 0, parties),
-    lookup: {
-      path: `/2010-04-01/Accounts/${account}/Calls/${call}.json`,
-      describe: textsOther || textsFromOwn ? "the live call's direction and parties" : 'the live call',
-      parties: (body) => {
-        const { other, own } = callEnds(body);
-        return destinationParties(
-          textsOther && other ? [other] : [],
-          textsFromOwn && own ? [own.address] : [],
-        );
-      },
-      price: (body) => {
-        const { other, own } = callEnds(body);
-        // Whom the text goes to, or leaves from, cannot be told: not priced, so denied (fail closed).
-        if ((textsOther && !other) || (textsFromOwn && !own)) return undefined;
-        if (!lengthens) return micros(other);
-        const to = callee(body);
-        // A call whose destination cannot be read is priced at the unknown-country rate. Without new
-        // instructions, a longer call also lengthens whatever its running instructions started (a
-        // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
-        // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
-        // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
-        const unread = twiml ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
-        return minutes * (voicePerMinute(prices, to) + unread) + micros(other);
-      },
+  const live: CostLookup = {
+    path: `/2010-04-01/Accounts/${account}/Calls/${call}.json`,
+    describe: textsOther || textsFromOwn ? "the live call's direction and parties" : 'the live call',
+    parties: (body) => {
+      const { other, own } = callEnds(body);
+      return destinationParties(textsOther && other ? [other] : [], textsFromOwn && own ? [own.address] : []);
+    },
+    price: (body) => {
+      const { other, own } = callEnds(body);
+      // Whom the text goes to, or leaves from, cannot be told: not priced, so denied (fail closed).
+      if ((textsOther && !other) || (textsFromOwn && !own)) return undefined;
+      if (!lengthens) return micros(other);
+      const to = callee(body);
+      // A call whose destination cannot be read is priced at the unknown-country rate. Without new
+      // instructions, a longer call also lengthens whatever its running instructions started (a
+      // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
+      // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
+      // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
+      const unread = twiml ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
+      return minutes * (voicePerMinute(prices, to) + unread) + micros(other);
     },
   };
+  const lookup = ownNumberLookup(account!, owned, 0, live);
+  if (isDenial(lookup)) return lookup;
+  return { ...priced(id, 0, parties), lookup: lookup ?? live };
 }
 
 /** A looked-up call's `to`, what its minutes are priced at; undefined when it gives none. */

@@ -7,6 +7,7 @@ import {
   MEDIA_LINK_LENGTH,
   messageCost,
   textSegments,
+  twimlCost,
 } from './costs.ts';
 import { destination } from './destinations.ts';
 import { DEFAULT_TWILIO_PRICES as P } from './prices.ts';
@@ -102,5 +103,78 @@ describe('cost parameters with blank or invisible characters around them', () =>
     expect(lookupV2Cost(P, new URLSearchParams('Fields=line_type_intelligence%C2%A0'))).toBe(P.lookupUnknown);
     expect(lookupV2Cost(P, new URLSearchParams('Fields=%C2%A0'))).toBe(P.lookupUnknown);
     expect(lookupV1Cost(P, new URLSearchParams('Type=carrier%C2%A0'))).toBe(P.lookupUnknown);
+  });
+});
+
+// Thirteenth round, probe twmoney13: what Twilio bills beyond the destination's plain rate.
+describe('what Twilio adds to a message or call (thirteenth round)', () => {
+  const us = destination('+14155550100');
+
+  it('prices a Canadian SMS segment with the dearest Canadian carrier fee (finding 3)', () => {
+    const ca = destination('+15145550123');
+    const text = 'ā'.repeat(1600);
+    // 24 UCS-2 segments at $0.0138 ($0.0083 + Vidéotron's $0.0055): $0.3312, over a $0.30 limit.
+    expect(messageCost(P, { To: '+15145550123', Body: text }, [ca]).micros).toBe(24 * 13_800);
+  });
+
+  it("prices a call to a European number at the dearest origin's rate, not the in-country one (finding 2)", () => {
+    // Twilio's own example: a French mobile is $0.125/min from a US number.
+    for (const [to, floor] of [
+      ['+33612345678', 125_000],
+      ['+4915123456789', 125_000],
+      ['+447400123456', 125_000],
+    ] as const) {
+      expect(callCost(P, { TimeLimit: '60' }, destination(to))).toBeGreaterThanOrEqual(floor);
+    }
+    expect(callCost(P, { TimeLimit: '840' }, destination('+33612345678'))).toBeGreaterThan(1_750_000 - 1);
+  });
+
+  it('adds the Engagement Suite fee to a message with ShortenUrls and does not settle it by segment (finding 4)', () => {
+    const plain = messageCost(P, { To: '+14155550100', Body: 'Shipped: https://a.co/d/x' }, [us]);
+    for (const value of ['true', 'True', '1', ' true', '']) {
+      const short = messageCost(
+        P,
+        { To: '+14155550100', Body: 'Shipped: https://a.co/d/x', ShortenUrls: value },
+        [us],
+      );
+      expect(short.micros).toBe(plain.micros + P.engagementSuitePerMessage);
+      expect(short.perSegmentMicros).toBeUndefined();
+    }
+    const off = messageCost(
+      P,
+      { To: '+14155550100', Body: 'Shipped: https://a.co/d/x', ShortenUrls: 'false' },
+      [us],
+    );
+    expect(off).toEqual(plain);
+  });
+
+  it('counts a shortened link at the length it may grow to (finding 4)', () => {
+    // 150 characters with a short link: one segment as written, two once the link is rewritten.
+    const body = `${'x'.repeat(141)} a.co/x https://a.co/x`.slice(0, 160);
+    expect(smsSegments(body).segments).toBe(1);
+    const short = messageCost(P, { To: '+14155550100', Body: body, ShortenUrls: 'true' }, [us]);
+    expect(short.micros).toBe(2 * P.countries.US!.smsPerSegment + P.engagementSuitePerMessage);
+  });
+
+  it('counts AMD on each dialled <Number> or <Sip> leg that asks for it (finding 5)', () => {
+    const twiml = {
+      dials: [
+        { to: us, recorded: false, machineDetection: true as const },
+        { to: destination('sip:a@pbx.example'), recorded: false, machineDetection: true as const },
+        { to: us, recorded: false },
+      ],
+      sms: [],
+      senders: [],
+      remote: [],
+      recordings: 0,
+      streams: 0,
+    };
+    const legs = 2 * P.countries.US!.voicePerMinute + P.clientOrSipPerMinute;
+    expect(twimlCost(P, twiml, 1, us)).toBe(legs + 2 * P.machineDetectionPerCall);
+  });
+
+  it('counts every stream fork and every recording for the call (finding 6)', () => {
+    const twiml = { dials: [], sms: [], senders: [], remote: [], recordings: 3, streams: 4 };
+    expect(twimlCost(P, twiml, 240, us)).toBe(240 * (3 * P.recordingPerMinute + 4 * P.mediaStreamPerMinute));
   });
 });

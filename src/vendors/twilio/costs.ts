@@ -33,12 +33,20 @@ const CONTENT_ELSEWHERE: readonly string[] = ['ContentSid', 'ContentVariables', 
 
 /**
  * Messages.json create: WhatsApp per message, MMS (any `MediaUrl`, or `SendAsMms`) per message or as the
- * SMS it may become (`mmsCost`), SMS per segment of the text (`textSegments`).
+ * SMS it may become (`mmsCost`), SMS per segment of the text (`textSegments`). A Content template is
+ * priced as the dearest thing it may be (thirteenth round): a `twilio/media` template holds up to 1600
+ * characters and media, so an MMS or, under MMS Converter, that text with a link per media item; it was
+ * reserved at 25 SMS segments, below what the same content inline is counted at. Link shortening
+ * (`ShortenUrls`) adds Twilio's Engagement Suite fee per message and may lengthen the text
+ * (`shortenedLinks`).
  */
 export function messageCost(prices: TwilioPrices, params: Params, to: readonly Destination[]): TwilioCost {
   const media = strings(params, 'MediaUrl').length;
-  const isMms = media > 0 || flag(params, 'SendAsMms');
-  const text = textSegments(single(params, 'Body'), strings(params, 'ContentSid').length > 0, media);
+  const templated = strings(params, 'ContentSid').length > 0;
+  const isMms = media > 0 || flag(params, 'SendAsMms') || templated;
+  const shortened = shortensLinks(params);
+  const body = single(params, 'Body');
+  const text = textSegments(body, templated, media, shortened ? shortenedLinks(body ?? '') : 0);
   const segments = isMms ? text.converted : text.sms;
   // Twilio rejects a message without `To`, but pricing must not depend on that: one unknown destination.
   const destinations: readonly (Destination | undefined)[] = to.length > 0 ? to : [undefined];
@@ -48,17 +56,40 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
     if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
     else if (isMms) micros += mmsCost(rates, segments);
     else micros += segments * rates.smsPerSegment;
+    if (shortened) micros += prices.engagementSuitePerMessage;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
   if (only?.channel !== 'phone') return { micros };
   const rates = ratesFor(prices, only);
+  // A shortened message is not settled from `num_segments`: Twilio's count may be of the text before
+  // its links were rewritten, and the fee is no segment's.
   const counted =
     !isMms &&
-    (single(params, 'Body') ?? '').length > 0 &&
+    !shortened &&
+    (body ?? '').length > 0 &&
     !CONTENT_ELSEWHERE.some((name) => strings(params, name).length > 0);
   return counted
     ? { micros, perSegmentMicros: rates.smsPerSegment, mmsMicros: rates.mmsPerMessage }
     : { micros, mmsMicros: rates.mmsPerMessage };
+}
+
+/**
+ * Whether a message asks Twilio to shorten its links: `ShortenUrls` given with any value but `false`
+ * (Twilio's boolean; a value Keybrake cannot read as false is read as on, the dearer reading).
+ */
+function shortensLinks(params: Params): boolean {
+  const values = strings(params, 'ShortenUrls');
+  return values.length > 0 && values.some((v) => spaceTrimmed(v)?.toLowerCase() !== 'false');
+}
+
+/**
+ * The links of a body Twilio's link shortening may rewrite: each `http://`, `https://` or `www.`
+ * (counted apart, so `https://www.` is two). Each is reserved `MEDIA_LINK_LENGTH` more characters,
+ * above a shortened link's own length (`https://` + a branded domain + `/` + 10 characters), so a
+ * short link (`a.co/x`) that grows is counted grown.
+ */
+function shortenedLinks(body: string): number {
+  return (body.match(/https?:\/\/|www\./gi) ?? []).length;
 }
 
 /**
@@ -69,6 +100,12 @@ export const MEDIA_LINK_LENGTH = 64;
 
 /** The most `MediaUrl` a message takes: "up to ten `media_url` parameters per message" (Twilio's definition). */
 export const MAX_MEDIA_URLS = 10;
+
+/**
+ * The segments a Content template is counted at: the longest text it holds with a link per media item
+ * it may carry (`textSegments`).
+ */
+export const TEMPLATE_SEGMENTS = maxSegments(MAX_BODY_LENGTH + MAX_MEDIA_URLS * MEDIA_LINK_LENGTH);
 
 /** The segments of a message's text: as SMS, and as the SMS an MMS becomes (`converted`). */
 export interface TextSegments {
@@ -83,18 +120,28 @@ export interface TextSegments {
 /**
  * The segments of the text a message sends: its `Body`, or with a Content template (`templated`:
  * Twilio sends the template, whatever `Body` says) or without a body and media, the longest text
- * Twilio takes. A body over 1600 characters (a Conversations message) is bounded, not counted. The
- * links are counted, never written out (`smsSegmentsAppended`): the work is the body's, whatever
- * `media` says.
+ * Twilio takes. A template is counted with `MAX_MEDIA_URLS` links, as many as a `twilio/media`
+ * template may carry for all Keybrake can tell (thirteenth round: one). A body over 1600 characters
+ * (a Conversations message) is bounded, not counted. The links (media, and `grown` shortened ones)
+ * are counted, never written out (`smsSegmentsAppended`): the work is the body's, whatever `media`
+ * says.
  */
-export function textSegments(body: string | undefined, templated: boolean, media: number): TextSegments {
+export function textSegments(
+  body: string | undefined,
+  templated: boolean,
+  media: number,
+  grown = 0,
+): TextSegments {
   const links = Math.max(1, media);
   const text = body ?? '';
-  if (templated || (text.length === 0 && media === 0)) {
+  if (templated) return { sms: TEMPLATE_SEGMENTS, converted: TEMPLATE_SEGMENTS };
+  if (text.length === 0 && media === 0) {
     return { sms: MAX_SEGMENTS, converted: maxSegments(MAX_BODY_LENGTH + links * MEDIA_LINK_LENGTH) };
   }
-  const counted = smsSegmentsAppended(text, links * MEDIA_LINK_LENGTH);
-  return { sms: text.length === 0 ? MAX_SEGMENTS : counted.alone, converted: counted.appended };
+  const added = grown * MEDIA_LINK_LENGTH;
+  const counted = smsSegmentsAppended(text, added + links * MEDIA_LINK_LENGTH);
+  const alone = added > 0 ? smsSegmentsAppended(text, added).appended : counted.alone;
+  return { sms: text.length === 0 ? MAX_SEGMENTS : alone, converted: counted.appended };
 }
 
 /**
@@ -176,9 +223,13 @@ export function twimlCost(
         : Math.min(minutes, Math.ceil(dial.timeLimitSeconds / 60));
     micros += legMinutes * voicePerMinute(prices, dial.to);
     if (dial.recorded) micros += legMinutes * prices.recordingPerMinute;
+    // `<Number machineDetection>`, `<Sip machineDetection>`: AMD on that leg (thirteenth round).
+    if (dial.machineDetection) micros += prices.machineDetectionPerCall;
   }
-  if (twiml.recorded) micros += minutes * prices.recordingPerMinute;
-  if (twiml.streamed) micros += minutes * prices.mediaStreamPerMinute;
+  // Each recording and each stream fork for the whole call (thirteenth round: one was counted
+  // however many the document started; each stream is a resource of its own at Twilio).
+  micros += twiml.recordings * minutes * prices.recordingPerMinute;
+  micros += twiml.streams * minutes * prices.mediaStreamPerMinute;
   for (const sms of twiml.sms) {
     const to = sms.to ?? callee;
     const media = sms.media ?? 0;

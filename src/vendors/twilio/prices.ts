@@ -28,8 +28,14 @@ export interface TwilioPrices {
   readonly clientOrSipPerMinute: MicroUsd;
   /** Call recording, per minute (`Record=true`). */
   readonly recordingPerMinute: MicroUsd;
-  /** Answering machine detection, per call (`MachineDetection`). */
+  /** Answering machine detection, per call (`MachineDetection`) and per `<Number>`/`<Sip>` leg asking for it. */
   readonly machineDetectionPerCall: MicroUsd;
+  /**
+   * Engagement Suite fee, per message sent with `ShortenUrls` (link shortening): Twilio adds it to each
+   * such message past the account's first 1000 a month, which Keybrake cannot count, so it is every
+   * message's.
+   */
+  readonly engagementSuitePerMessage: MicroUsd;
   /**
    * Reserved length of a call that sets no `TimeLimit`: Twilio ends a call after 4 hours unless the
    * account raised its limit (to at most 24 hours); such accounts should override this to 1440.
@@ -61,9 +67,18 @@ export interface TwilioPriceOverrides extends Partial<Omit<TwilioPrices, 'countr
  * Source: Twilio's public pricing pages (twilio.com/en-us/sms/pricing/<cc>, /voice/pricing/<cc>,
  * /verify/pricing, /user-authentication-identity/pricing/lookup), consulted 2026-11-26, list prices
  * without volume discounts, rounded up. US SMS is $0.0083 base + up to $0.0035 carrier fee; US MMS
- * $0.0220 + carrier fee. Other countries are the published per-country rates rounded up to the
- * dearest carrier; confirm against the Pricing API (pricing.twilio.com/v1/Messaging/Countries/<cc>)
- * for an account with negotiated rates and override.
+ * $0.0220 + carrier fee. Canadian SMS is the same base plus the dearest Canadian carrier fee Twilio
+ * documents (Vidéotron $0.0055 on top of the rate: support article 360036587593), $0.0138. Other
+ * countries are the published per-country rates rounded up to the dearest carrier; confirm against the
+ * Pricing API (pricing.twilio.com/v1/Messaging/Countries/<cc>) for an account with negotiated rates
+ * and override.
+ *
+ * Voice to GB, DE and FR (thirteenth round): Twilio prices European destinations by the caller ID's
+ * origin (support article 223183188: a French mobile $0.05/min from a French number, $0.125 from a US
+ * one), and a call's rate is not read from its `From`. So these rows hold a bound above the dearest
+ * origin (non-EEA, "rest of world") for the dearest carrier, which Twilio's Pricing API gives
+ * (`/v2/Voice/Countries/<cc>`, `OriginationPrefixes` ROW); the bounds are not confirmed against it
+ * here (docs/pricing.md), so an account that only calls from European numbers should override them.
  */
 export const TWILIO_PRICES_SOURCE =
   'twilio.com public pricing pages, consulted 2026-11-26, list prices rounded up';
@@ -71,10 +86,10 @@ export const TWILIO_PRICES_SOURCE =
 export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
   countries: {
     US: { smsPerSegment: 11_800, mmsPerMessage: 32_000, voicePerMinute: 14_000 },
-    CA: { smsPerSegment: 11_800, mmsPerMessage: 32_000, voicePerMinute: 14_000 },
-    GB: { smsPerSegment: 52_400, voicePerMinute: 50_000 },
-    DE: { smsPerSegment: 95_000, voicePerMinute: 110_000 },
-    FR: { smsPerSegment: 85_000, voicePerMinute: 70_000 },
+    CA: { smsPerSegment: 13_800, mmsPerMessage: 32_000, voicePerMinute: 14_000 },
+    GB: { smsPerSegment: 52_400, voicePerMinute: 200_000 },
+    DE: { smsPerSegment: 95_000, voicePerMinute: 400_000 },
+    FR: { smsPerSegment: 85_000, voicePerMinute: 300_000 },
     IN: { smsPerSegment: 90_000, voicePerMinute: 50_000 },
     AU: { smsPerSegment: 55_000, voicePerMinute: 70_000 },
   },
@@ -83,6 +98,8 @@ export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
   clientOrSipPerMinute: 4_000,
   recordingPerMinute: 2_500,
   machineDetectionPerCall: 7_500,
+  // Not confirmed (twilio.com/en-us/sms/pricing lists it; not read here): a bound above a US SMS.
+  engagementSuitePerMessage: 20_000,
   defaultCallMinutes: 240,
   mediaStreamPerMinute: 4_000,
   verifyPerVerification: 50_000,
@@ -172,6 +189,7 @@ function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices
     'clientOrSipPerMinute',
     'recordingPerMinute',
     'machineDetectionPerCall',
+    'engagementSuitePerMessage',
     'mediaStreamPerMinute',
     'verifyPerVerification',
     'lookupUnknown',

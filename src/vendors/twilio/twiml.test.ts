@@ -311,18 +311,39 @@ describe('readTwiml: remote instructions', () => {
   it('reads nothing into what a <Stop> stops', () => {
     expect(read(R('<Stop><Stream name="s"/><Siprec name="r"/></Stop>'))).toMatchObject({
       remote: [],
-      streamed: false,
+      streams: 0,
     });
   });
 });
 
 describe('readTwiml: what costs money besides the legs', () => {
   it('notes recording and streaming for the whole call', () => {
-    expect(read(R('<Record/>')).recorded).toBe(true);
-    expect(read(R('<Start><Recording/></Start>')).recorded).toBe(true);
-    expect(read(R('<Dial><Conference record="record-from-start">r</Conference></Dial>')).recorded).toBe(true);
-    expect(read(R('<Start><Stream url="wss://a.example/s"/></Start>')).streamed).toBe(true);
-    expect(read(R('<Say>hi</Say>'))).toMatchObject({ recorded: false, streamed: false });
+    expect(read(R('<Record/>')).recordings).toBe(1);
+    expect(read(R('<Start><Recording/></Start>')).recordings).toBe(1);
+    expect(read(R('<Dial><Conference record="record-from-start">r</Conference></Dial>')).recordings).toBe(1);
+    expect(read(R('<Start><Stream url="wss://a.example/s"/></Start>')).streams).toBe(1);
+    expect(read(R('<Say>hi</Say>'))).toMatchObject({ recordings: 0, streams: 0 });
+  });
+
+  // Thirteenth round (probe twmoney13, finding 6): each was a boolean, so a second stream fork or
+  // recording was free.
+  it('counts every stream fork and every recording', () => {
+    const streams = '<Start><Stream url="wss://a.example/1"/><Stream url="wss://a.example/2"/></Start>';
+    expect(read(R(`${streams}<Start><Stream url="wss://a.example/3"/></Start>`)).streams).toBe(3);
+    expect(read(R('<Start><Recording/></Start><Start><Recording/></Start><Record/>')).recordings).toBe(3);
+  });
+
+  // Thirteenth round (finding 5): AMD on a dialled number or SIP leg was not counted.
+  it('notes answering machine detection asked on a <Number> or <Sip> leg', () => {
+    const dials = read(
+      R(
+        '<Dial><Number machineDetection="Enable">+14155550100</Number><Sip machineDetection="DetectMessageEnd">sip:a@pbx.example</Sip><Number machineDetection="none">+14155550101</Number><Number>+14155550102</Number></Dial>',
+      ),
+    ).dials;
+    expect(dials.map((d) => d.machineDetection === true)).toEqual([true, true, false, false]);
+    expect(denial(R('<Dial><Number MachineDetection="Enable">+14155550100</Number></Dial>')).reason).toBe(
+      'body_invalid',
+    );
   });
 
   it.each([
@@ -351,7 +372,7 @@ describe('readTwiml: what costs money besides the legs', () => {
     expect(
       read(R('<Record transcribe="false" recordingStatusCallback="https://a.example/s"/>')),
     ).toMatchObject({
-      recorded: true,
+      recordings: 1,
     });
   });
 });

@@ -27,6 +27,11 @@ export interface TwimlDial {
   readonly timeLimitSeconds?: number;
   /** The Dial records the leg (`record` other than `do-not-record`/`false`). */
   readonly recorded: boolean;
+  /**
+   * The `<Number>` or `<Sip>` asks answering machine detection on its leg (`machineDetection` other
+   * than `none`): billed per leg as on the call (thirteenth round: it was free).
+   */
+  readonly machineDetection?: true;
 }
 
 /**
@@ -56,10 +61,16 @@ export interface TwimlReading {
   readonly senders: readonly Destination[];
   /** URLs Twilio would fetch instructions from, audio targets, and instructions Keybrake cannot see. */
   readonly remote: readonly RemoteInstruction[];
-  /** `<Record>`, `<Start><Recording>` or a recorded `<Conference>`: the call is recorded. */
-  readonly recorded: boolean;
-  /** `<Start><Stream>` or `<Connect><Stream>`: media streamed for the rest of the call. */
-  readonly streamed: boolean;
+  /**
+   * How many `<Record>`, `<Start><Recording>` and recorded `<Conference>` it holds: each a recording
+   * of its own, counted for the whole call (thirteenth round: a second and third were free).
+   */
+  readonly recordings: number;
+  /**
+   * How many `<Start><Stream>` and `<Connect><Stream>` it holds: each a stream of its own
+   * (`Calls/{CA}/Streams/{MZ}`), counted for the rest of the call.
+   */
+  readonly streams: number;
 }
 
 type Noun = 'Number' | 'Sip' | 'Client' | 'Conference' | 'Queue' | 'Sim' | 'WhatsApp';
@@ -164,7 +175,16 @@ const SSML = new Set([
  * separators, a namespace prefix) is refused, as a form parameter's case variant is, and the rest
  * are read by their exact name.
  */
-const READ_ATTRIBUTES = ['to', 'from', 'callerId', 'timeLimit', 'record', 'input', 'workflowSid'] as const;
+const READ_ATTRIBUTES = [
+  'to',
+  'from',
+  'callerId',
+  'timeLimit',
+  'record',
+  'input',
+  'workflowSid',
+  'machineDetection',
+] as const;
 type ReadAttribute = (typeof READ_ATTRIBUTES)[number];
 
 /** A name folded for comparison: its local part (after a prefix), lower case, letters and digits only. */
@@ -227,8 +247,8 @@ function walk(root: XmlElement): TwimlReading | Denial {
   const sms: TwimlSms[] = [];
   const senders: Destination[] = [];
   const remote: RemoteInstruction[] = [];
-  let recorded = false;
-  let streamed = false;
+  let recordings = 0;
+  let streams = 0;
   const stack: Frame[] = [{ element: root, parent: undefined, inStop: false }];
   while (stack.length > 0) {
     const { element, parent, inStop } = stack.pop()!;
@@ -295,7 +315,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
           if (typeof child === 'string' || !NOUNS.has(child.name)) continue;
           const to = nounDestination(child.name as Noun, child);
           if (!to) return deny('body_invalid', `Twiml <${child.name}> names no destination.`);
-          dials.push({ ...options, to });
+          dials.push({ ...options, to, ...(detectsMachine(child) ? { machineDetection: true } : {}) });
         }
         if (element.children.every((c) => typeof c === 'string') && bare === '') {
           return deny('body_invalid', 'Twiml <Dial> names no destination.');
@@ -303,7 +323,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
         break;
       }
       case 'Conference':
-        if (/^record-from-start$/i.test(attribute(element, 'record') ?? '')) recorded = true;
+        if (/^record-from-start$/i.test(attribute(element, 'record') ?? '')) recordings++;
         break;
       case 'Application':
         remote.push({ kind: 'opaque', where: 'Twiml <Dial><Application>', what: 'a TwiML application' });
@@ -332,10 +352,10 @@ function walk(root: XmlElement): TwimlReading | Denial {
       }
       case 'Record':
       case 'Recording':
-        recorded = true;
+        recordings++;
         break;
       case 'Stream':
-        streamed = true;
+        streams++;
         break;
       case 'Sms':
       case 'Message': {
@@ -365,7 +385,7 @@ function walk(root: XmlElement): TwimlReading | Denial {
         break;
     }
   }
-  return { dials, sms, senders, remote, recorded, streamed };
+  return { dials, sms, senders, remote, recordings, streams };
 }
 
 /**
@@ -410,6 +430,17 @@ function nounDestination(noun: Noun, element: XmlElement): Destination | undefin
     case 'Sim':
       return { channel: 'sim', address: `sim:${text}` };
   }
+}
+
+/**
+ * Whether a `<Number>` or `<Sip>` asks answering machine detection (`Enable`, `DetectMessageEnd`):
+ * any value but `none`, as the call's `MachineDetection` is read (costs.ts callCost); on another noun
+ * Twilio documents no such attribute.
+ */
+function detectsMachine(noun: XmlElement): boolean {
+  if (noun.name !== 'Number' && noun.name !== 'Sip') return false;
+  const value = attribute(noun, 'machineDetection');
+  return value !== undefined && xmlTrimmed(value).toLowerCase() !== 'none';
 }
 
 function dialOptions(dial: XmlElement): Omit<TwimlDial, 'to'> {
