@@ -18,8 +18,8 @@ import { isObj } from './fields.ts';
  * DE registration was a free write a glob admitted; after it the $500.00 exempt line of a $0.00
  * auto-advancing draft is taxed $125.00, charged by Stripe on its own.
  *
- * What raises, read at any depth of the body and by every spelling that folds to the name (a Price's
- * `currency_options[eur][tax_behavior]`, `Tax_Code`), any value (clearing a tax code takes the
+ * What raises, read at any depth of the body but `metadata` and by every spelling that folds to the
+ * name (a Price's `currency_options[eur][tax_behavior]`, `Tax_Code`), any value (clearing a tax code takes the
  * account's default; a tax behaviour set once cannot be told harmless without reading what it was):
  *   - a Product's update naming `tax_code`;
  *   - a Price's or a shipping rate's update naming `tax_behavior` (a shipping cost's tax follows its
@@ -86,12 +86,21 @@ export function taxInputRaise(id: string, params: Params): string | undefined {
   return Object.keys(params).some((name) => lettersOf(name) !== 'expand') ? account : undefined;
 }
 
-/** Whether a parameter whose name folds to `name` is given at any depth of the body. */
+/**
+ * Whether a parameter whose name folds to `name` is given at any depth of the body, outside
+ * `metadata`: a metadata key is the merchant's own label (a tax code kept from an ERP), which
+ * automatic tax never reads, so `metadata[tax_code]` on a Product was refused `price_unknown` under
+ * a glob while `metadata[avalara_tax_code]` passed (thirteenth round, probe legit13 finding 2). Only
+ * Stripe's spelling `metadata` is skipped: Stripe names parameters exactly, so `Metadata[tax_code]`
+ * is read as before.
+ */
 function namesAnywhere(v: unknown, name: string): boolean {
   if (Array.isArray(v)) return v.some((x) => namesAnywhere(x, name));
   if (!isObj(v)) return false;
   const folded = lettersOf(name);
-  return Object.entries(v).some(([k, x]) => lettersOf(k) === folded || namesAnywhere(x, name));
+  return Object.entries(v).some(
+    ([k, x]) => k !== 'metadata' && (lettersOf(k) === folded || namesAnywhere(x, name)),
+  );
 }
 
 /** A name as compared: lower case, letters only (fields.ts valuesNamed folds the same way). */
