@@ -58,6 +58,16 @@ describe('headerFieldsDenial', () => {
     ['an attachment FILENAME', { attachments: [{ FILENAME: 'a.txt' }] }],
     ['an attachment contentId', { attachments: [{ filename: 'a', contentId: 'x\r\nBcc: e@x.test' }] }],
     ['an attachment filename true', { attachments: [{ filename: true, content: 'YQ==' }] }],
+    // Thirteenth round (fixes13x finding 4): attachments in another shape were no items, read by no rule.
+    ['attachments in a nested array', { attachments: [[{ content_type: 'text/plain\r\nBcc: e@x.test' }]] }],
+    [
+      'attachments as an object of objects',
+      { attachments: { 0: { content_type: 'text/plain\r\nBcc: e@x' } } },
+    ],
+    ['one attachment not in an array', { attachments: { filename: 'a.txt', content: 'YQ==' } }],
+    ['attachments as a string', { attachments: 'a.txt' }],
+    ['a null attachment', { attachments: [null] }],
+    ['an attachment that is a string', { attachments: [{ filename: 'a', content: 'YQ==' }, 'b.txt'] }],
     ['a from_name with a quote inside', { from_name: 'Acme "CEO" Support' }],
     ['a from_name with a comma', { from_name: 'Acme, Inc.' }],
   ])('refuses %s', (_name, fields) => {
@@ -85,6 +95,7 @@ describe('headerFieldsDenial', () => {
     // Thirteenth round (fixes13r finding 5): what resend-node declares, and a name a from takes quoted.
     ['an attachment filename false (resend-node)', { attachments: [{ filename: false, content: 'YQ==' }] }],
     ['a from_name with a colon', { from_name: 'Support: Billing' }],
+    ['no attachments in an empty array', { attachments: [] }],
     ['a from_name with a semicolon and brackets', { from_name: 'Acme; Support (EU) [billing]' }],
   ])('passes %s', (_name, fields) => {
     expect(headerFieldsDenial(email(fields))).toBeUndefined();

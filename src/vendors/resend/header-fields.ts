@@ -76,15 +76,23 @@ function isHeaderText(value: unknown): boolean {
 }
 
 /**
- * An email's `attachments`: each an object whose fields are spelt one way and whose header-bound
- * fields are header text. A `filename` may also be `false`, which resend-node declares
- * (`string | false`) and sends as it is: no text, so no header line.
+ * An email's `attachments`: an array of objects, as resend-node sends it, each an object whose
+ * fields are spelt one way and whose header-bound fields are header text. A `filename` may also be
+ * `false`, which resend-node declares (`string | false`) and sends as it is: no text, so no header
+ * line. Any other shape is refused, not skipped: an attachment in a nested array (`[[{…}]]`) or in an
+ * object of objects (`{"0": {…}}`) was no item here, and carried `content_type: "text/plain\r\nBcc:
+ * …"` to the upstream unread (thirteenth round, probe fixes13x finding 4); were Resend to flatten
+ * it, the header line is the agent's. A single object, a string or a `null` item is refused alike.
  */
 function attachmentsDenial(attachments: unknown): Denial | undefined {
   if (attachments === undefined || attachments === null) return undefined;
-  const items = Array.isArray(attachments) ? attachments : [attachments];
-  for (const item of items) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
+  if (!Array.isArray(attachments) || !attachments.every(isPlainObject)) {
+    return deny(
+      'body_invalid',
+      '`attachments` must be an array of attachment objects ({ "filename": …, "content": … }), or null.',
+    );
+  }
+  for (const item of attachments) {
     const spelling = fieldSpellingDenial(item, ATTACHMENT_READ);
     if (spelling) return spelling;
     for (const field of ATTACHMENT_FIELDS) {
@@ -99,4 +107,9 @@ function attachmentsDenial(attachments: unknown): Denial | undefined {
     }
   }
   return undefined;
+}
+
+/** A JSON object: not an array, not null. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
