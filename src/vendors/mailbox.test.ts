@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseAddress } from './mailbox.ts';
+import { isDisplayName, normaliseAddress } from './mailbox.ts';
 
 // The one mailbox reader Resend's recipients and senders and Twilio Verify's email share. Seventh
 // round: each was judged as the one ASCII mailbox in it, while NFKC folds the character into
@@ -19,5 +19,31 @@ describe('normaliseAddress', () => {
     ['≮, a bracket and a combining stroke once decomposed', 'Ann \u226e <ann@example.com>'],
   ])('refuses %s', (_name, text) => {
     expect(normaliseAddress(text)).toBeUndefined();
+  });
+});
+
+// Thirteenth round (fixes13x finding 5): an RFC 2047 encoded word in a display name is decoded by
+// mail readers, and shows the text the display-name rules refuse.
+describe('encoded words in display names', () => {
+  const b = (text: string) => `=?utf-8?B?${Buffer.from(text).toString('base64')}?=`;
+  it.each([
+    ['a B-encoded name and address', b('CEO <ceo@evil.test>')],
+    ['a Q-encoded address', '=?utf-8?Q?ceo=40evil.test?='],
+    ['an encoded word between plain words', 'Support =?iso-8859-1?q?=E9quipe?= Team'],
+    ['an encoded word with an empty text', '=?utf-8?B??='],
+    ['an upper-case encoding', '=?UTF-8?Q?CEO?='],
+  ])('refuses %s in a from_name and before an address, quoted or not', (_name, name) => {
+    expect(isDisplayName(name)).toBe(false);
+    expect(normaliseAddress(`${name} <bot@support.example.com>`)).toBeUndefined();
+    expect(normaliseAddress(`"${name}" <bot@support.example.com>`)).toBeUndefined();
+  });
+
+  it.each([
+    ['a name with an equals sign', 'A=B Support'],
+    ['a name with a question mark', 'Support?'],
+    ['a name with =? and no end', 'Who =? us'],
+  ])('passes %s', (_name, name) => {
+    expect(isDisplayName(name)).toBe(true);
+    expect(normaliseAddress(`"${name}" <bot@support.example.com>`)).toBe('bot@support.example.com');
   });
 });

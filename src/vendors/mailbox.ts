@@ -44,6 +44,17 @@ function holdsSpecialLookalike(text: string): boolean {
   return false;
 }
 
+/**
+ * An RFC 2047 encoded word, or anything a reader might take for one: `=?` and a later `?=`. Mail
+ * readers decode an unquoted one in a From's display name, and many a quoted one too, so
+ * `=?utf-8?B?Q0VPIDxjZW9AZXZpbC50ZXN0Pg==?= <bot@ok.com>` shows `CEO <ceo@evil.test>` before the real
+ * address: the text the display-name rules refuse, in an encoding they did not read (thirteenth
+ * round, probe fixes13x finding 5). Refused in a display name rather than decoded: a charset or an
+ * encoding Keybrake decodes otherwise than the reader would be a second reading. A name a writer
+ * wants in another script is sent as UTF-8, which Resend encodes itself.
+ */
+const ENCODED_WORD = /=\?.*\?=/su;
+
 /** Whether `text` holds a character no mailbox holds anywhere (CONTROL). */
 export function holdsControl(text: string): boolean {
   return CONTROL.test(text);
@@ -58,10 +69,10 @@ export function holdsControl(text: string): boolean {
  * it sends): `CEO <ceo@evil.test>` or
  * `ceo＠bank.com` there is the sender a reader sees, refused as in a `from`; `Support: Billing`
  * names no address and is taken, as `"Support: Billing" <a@x>` is in a `from` (thirteenth round,
- * fixes13r: it was refused for its `:`).
+ * fixes13r: it was refused for its `:`). Nor may it hold an encoded word (ENCODED_WORD).
  */
 export function isDisplayName(name: string): boolean {
-  if (CONTROL.test(name) || holdsSpecialLookalike(name)) return false;
+  if (CONTROL.test(name) || holdsSpecialLookalike(name) || ENCODED_WORD.test(name)) return false;
   const text = spaceTrimmed(name);
   // As written (plain or quoted), or as its writer would quote it.
   return text !== undefined && (DISPLAY_NAME.test(text) || DISPLAY_NAME.test(`"${text}"`));
@@ -73,7 +84,8 @@ export function isDisplayName(name: string): boolean {
  * `a@x@y` or a group `G: a@x; <b@y>` could each be read by the vendor as another address than the
  * one an allowlist would check. Only ASCII spaces are trimmed around the mailbox, its name and its
  * address (spaceTrimmed): `\u00a0ann@example.com` or `<ann@example.com\ufeff>` is not the allowed
- * address it resembles. Nor does any of it hold a lookalike of mailbox syntax (holdsSpecialLookalike).
+ * address it resembles. Nor does any of it hold a lookalike of mailbox syntax (holdsSpecialLookalike),
+ * nor its display name an encoded word (ENCODED_WORD).
  */
 export function normaliseAddress(mailbox: string): string | undefined {
   if (CONTROL.test(mailbox) || holdsSpecialLookalike(mailbox)) return undefined;
@@ -83,7 +95,7 @@ export function normaliseAddress(mailbox: string): string | undefined {
   if (text.endsWith('>')) {
     const open = text.lastIndexOf('<');
     const name = open < 0 ? undefined : spaceTrimmed(text.slice(0, open));
-    if (name === undefined || !DISPLAY_NAME.test(name)) return undefined;
+    if (name === undefined || !DISPLAY_NAME.test(name) || ENCODED_WORD.test(name)) return undefined;
     address = spaceTrimmed(text.slice(open + 1, -1));
   }
   if (address === undefined || !ADDR_SPEC.test(address)) return undefined;
