@@ -6,9 +6,13 @@ import { isObj } from './fields.ts';
 /**
  * A Price's product, as Stripe's answers show it (ADR 0007 §5, seventh round). A preview's automatic
  * tax reads the `tax_code` of the product behind each Price it names, so the preview leases that
- * product; the request names only the Price. Stripe never changes a Price's product, so the link is
- * learnt from answers Keybrake reads anyway (a Price read for pricing, a preview's lines) and kept by
- * the proxy (proxy/object-links.ts); a Price it does not know is read once for it.
+ * product; the request names only the Price. Stripe changes a Price's product only by a Plan update
+ * naming `product` (`POST /v1/plans/{plan}`, until a subscription uses it), which is money_unpriced
+ * (tax-inputs.ts: an exact entry only) and locks the Plan, so the link is learnt from answers
+ * Keybrake reads anyway (a Price read for pricing, a preview's lines) and kept by the proxy
+ * (proxy/object-links.ts); a Price it does not know is read once for it. A link such an update made
+ * stale leases the old Product: the preview's answer then bills one it did not lease and the call
+ * is refused (preview-leases.ts billsUnleased), and that answer teaches the new link.
  */
 
 type Link = readonly [price: string, product: string];

@@ -33,3 +33,21 @@ describe('taxInputRaise and metadata', () => {
     expect(taxInputRaise(id, form(body))).toEqual(expect.any(String));
   });
 });
+
+// Thirteenth round (probe fixes13y finding 3): a Plan is a Price, and its update moves it to another
+// Product, whose tax code automatic tax then reads; its other fields stay free.
+describe('taxInputRaise and a plan update', () => {
+  it.each(['product=prod_taxable', 'Product=prod_taxable', 'nickname=Monthly&product=prod_taxable'])(
+    'raises stripe.plans.update with %s',
+    (body) => {
+      expect(taxInputRaise('stripe.plans.update', form(body))).toMatch(/product/);
+    },
+  );
+
+  it.each(['nickname=Monthly', 'active=false&trial_period_days=7', 'metadata[product]=pro'])(
+    'does not raise stripe.plans.update with %s',
+    (body) => {
+      expect(taxInputRaise('stripe.plans.update', form(body))).toBeUndefined();
+    },
+  );
+});

@@ -21,7 +21,8 @@ import { isObj } from './fields.ts';
  * What raises, read at any depth of the body but `metadata` and by every spelling that folds to the
  * name (a Price's `currency_options[eur][tax_behavior]`, `Tax_Code`), any value (clearing a tax code takes the
  * account's default; a tax behaviour set once cannot be told harmless without reading what it was):
- *   - a Product's update naming `tax_code`;
+ *   - a Product's update naming `tax_code`, and a Plan's (a Price's) update naming `product`, which
+ *     moves it under another Product's tax code;
  *   - a Price's or a shipping rate's update naming `tax_behavior` (a shipping cost's tax follows its
  *     rate's, as a line's follows its Price's);
  *   - the account's tax settings naming anything but `expand` (`defaults`, `head_office`: the head
@@ -40,6 +41,17 @@ const FIELD_RAISES: ReadonlyMap<string, { readonly field: string; readonly why: 
     {
       field: 'tax_code',
       why: "a product's tax code (tax_code), which automatic tax reads for every line and renewal billing it",
+    },
+  ],
+  [
+    // A Plan is a Price, and its update moves it to another Product (Stripe allows it until a
+    // subscription or schedule uses it: a quote's or Checkout's recurring line, say): the Product's
+    // tax code changed by swapping the Product, e.g. for a new one created free with a taxable code
+    // (thirteenth round, probe fixes13y finding 3: forwarded allow $0.00 under a glob).
+    'stripe.plans.update',
+    {
+      field: 'product',
+      why: "a plan's product (product), whose tax code automatic tax reads for every line and renewal billing the plan",
     },
   ],
   [
