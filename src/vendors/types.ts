@@ -172,6 +172,13 @@ export interface Operation {
   readonly upstreamHost?: string;
   readonly parties: Parties;
   /**
+   * The field each recipient comes from, by recipient, where the call stores it rather than mails it
+   * (a Resend template's or broadcast's `reply_to`, where the replies go): a refusal names the field,
+   * since the agent may not have written that address (resend-mcp sends its configured reply-to on
+   * every broadcast it makes; thirteenth round, probe legit13 finding 3). Absent: none is labelled.
+   */
+  readonly storedRecipientFields?: ReadonlyMap<string, string>;
+  /**
    * What this call makes the vendor fetch or run that Keybrake does not see (ADR 0007 §7: Twilio
    * instruction URLs, TwiML applications): the authorize stage admits a URL only from a host of the
    * policy's `allow.twimlHosts`, and never an opaque one. Absent or empty: none.

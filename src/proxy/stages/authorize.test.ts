@@ -846,3 +846,39 @@ describe('authorize: a literal path several Twilio hosts share', () => {
     }
   });
 });
+
+// Thirteenth round (probe legit13 finding 3): resend-mcp sends its configured reply-to on every
+// broadcast, and the refusal named an address the agent never gave, as a plain recipient.
+describe('authorize: a recipient the call stores under a field of its own', () => {
+  const draft = (over: Partial<Operation> = {}): Operation => ({
+    id: 'resend.broadcasts.create',
+    class: 'money',
+    movesMoney: false,
+    costMicros: 0,
+    parties: { ...NO_PARTIES, recipients: ['support@acme.test', 'ann@example.com'] },
+    ...over,
+  });
+  const policy = { ...base, recipients: [pattern('*@example.com')] };
+  const judge = (op: Operation) => authorize({ policy, method: 'POST', path: '/broadcasts', op });
+
+  it('is refused by that field', () => {
+    const denial = judge(draft({ storedRecipientFields: new Map([['support@acme.test', 'reply_to']]) }));
+    expect(denial).toMatchObject({ reason: 'recipient_not_allowed' });
+    expect(denial?.message).toMatch(
+      /^The reply_to support@acme\.test this call stores is not in this key's recipient allowlist: a stored reply_to is judged as a recipient/,
+    );
+  });
+
+  it('leaves the others named as recipients', () => {
+    const denial = judge(
+      draft({
+        parties: { ...NO_PARTIES, recipients: ['evil@attacker.test'] },
+        storedRecipientFields: new Map([['support@acme.test', 'reply_to']]),
+      }),
+    );
+    expect(denial?.message).toBe("Recipient evil@attacker.test is not in this key's recipient allowlist.");
+    expect(judge(draft())?.message).toBe(
+      "Recipient support@acme.test is not in this key's recipient allowlist.",
+    );
+  });
+});

@@ -298,7 +298,14 @@ export const checkAccount: Check = ({ policy, op }) => {
 
 export const checkRecipient: Check = ({ policy, op, judged, named }) =>
   policy.recipients
-    ? outsideList(policy.recipients, op.parties.recipients, judged?.recipients, RECIPIENT, named?.recipients)
+    ? outsideList(
+        policy.recipients,
+        op.parties.recipients,
+        judged?.recipients,
+        RECIPIENT,
+        named?.recipients,
+        op.storedRecipientFields,
+      )
     : undefined;
 
 export const checkCountry: Check = ({ policy, op, named }) => {
@@ -375,6 +382,8 @@ const SENDER: PartyKind = {
 /**
  * The refusal of the first value outside a pattern list, every value too long to be real refused before
  * any is matched; values already judged (`judged`: what passed before a lookup) are not judged again.
+ * A value the call stores under a field of its own (`stored`: a reply_to) is refused by that field's
+ * name, or the agent is told of an address it never gave (thirteenth round, probe legit13 finding 3).
  */
 function outsideList(
   patterns: readonly CompiledPattern[],
@@ -382,6 +391,7 @@ function outsideList(
   judged: readonly string[] | undefined,
   kind: PartyKind,
   named: readonly string[] | undefined,
+  stored?: ReadonlyMap<string, string>,
 ): Denial | undefined {
   if (values === judged) return undefined;
   const passed = judged && new Set(judged);
@@ -401,6 +411,13 @@ function outsideList(
   if (verdict.kind === 'unmatched') {
     if (foundByLookup(verdict.value, named))
       return deny(kind.reason, `${kind.found} is not in ${kind.list}.`);
+    const field = stored?.get(verdict.value);
+    if (field !== undefined) {
+      return deny(
+        kind.reason,
+        `The ${field} ${verdict.value} this call stores is not in ${kind.list}: a stored ${field} is judged as a ${kind.name.toLowerCase()} (list it in allow.${kind.name.toLowerCase()}s, or leave it out).`,
+      );
+    }
     const number = plusless([verdict.value]);
     const hint = number === undefined ? '' : pluslessHint(number, kind.field);
     return deny(kind.reason, `${kind.name} ${verdict.value} is not in ${kind.list}.${hint}`);

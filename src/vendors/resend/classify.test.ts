@@ -441,8 +441,12 @@ describe('Resend senders the request does not show', () => {
   it.each([
     ['POST', '/templates', { name: 't', html: 'h', reply_to: ['Help <Help@Attacker.test>'] }],
     ['PATCH', '/templates/tm_1', { reply_to: 'help@attacker.test' }],
+    ['POST', '/broadcasts', { from: 'a@acme.test', segment_id: 's_1', reply_to: 'help@attacker.test' }],
   ])('names the reply address %s %s stores as a recipient', (method, path, body) => {
-    expect((classify(method, path, body) as Operation).parties.recipients).toEqual(['help@attacker.test']);
+    const op = classify(method, path, body) as Operation;
+    expect(op.parties.recipients).toEqual(['help@attacker.test']);
+    // Labelled, so that its refusal names the field (thirteenth round, legit13 finding 3).
+    expect(op.storedRecipientFields).toEqual(new Map([['help@attacker.test', 'reply_to']]));
   });
 
   it('refuses a template reply address it cannot read', () => {
@@ -730,12 +734,17 @@ describe('Resend broadcast edits', () => {
     expect(op).toMatchObject({ class: 'money_unpriced', parties: { senders: ['news@acme.test'] } });
   });
 
-  it.each([
+  it.each<[string, Params, object?]>([
     ['name and subject', { name: 'March', subject: 'Hello' }],
     ['content', { html: '<p>Hi</p>', text: 'Hi', preview_text: 'Hi' }],
-    ['reply-to and topic', { reply_to: ['a@acme.test'], topic_id: 'top_1' }],
+    [
+      'reply-to and topic',
+      { reply_to: ['a@acme.test'], topic_id: 'top_1' },
+      // A refusal of the stored reply_to names the field (thirteenth round, legit13 finding 3).
+      { storedRecipientFields: new Map([['a@acme.test', 'reply_to']]) },
+    ],
     ['an empty segment', { segment_id: '', audience_id: null }],
-  ])('leaves an edit of %s a free write', (_name, params) => {
+  ])('leaves an edit of %s a free write', (_name, params, labels = {}) => {
     expect(classify('PATCH', '/broadcasts/b_1', params)).toEqual({
       id: 'resend.broadcasts.update',
       class: 'write',
@@ -743,6 +752,7 @@ describe('Resend broadcast edits', () => {
       costMicros: 0,
       parties: expect.any(Object),
       locks: ['b_1'],
+      ...labels,
     });
   });
 

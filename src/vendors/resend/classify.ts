@@ -20,7 +20,7 @@ import { optIn } from './opt-ins.ts';
 import { ITEMS } from './parse.ts';
 import type { ResendPrices } from './prices.ts';
 import { addressList, UNSEEN_SENDER } from './recipients.ts';
-import { storedRecipients } from './stored-recipients.ts';
+import { storedRecipientFields, storedRecipients } from './stored-recipients.ts';
 import { storedSenders } from './stored-senders.ts';
 
 export { UNSEEN_RECIPIENT, UNSEEN_SENDER } from './recipients.ts';
@@ -46,7 +46,8 @@ export function classifyResend(prices: ResendPrices, req: VendorRequest, params:
   const match = matchResendOperation(method === 'HEAD' ? 'GET' : method, req.path);
   if (!match) return unknownOperation('resend', NO_PARTIES);
   const op = classifyRow(prices, match.row, match.segments, params);
-  return isDenial(op) ? refusing(match.row.id, op) : op;
+  // A refusal of a stored reply_to names the field (stored-recipients.ts).
+  return isDenial(op) ? refusing(match.row.id, op) : { ...op, ...storedRecipientFields(op.id, params) };
 }
 
 /** The operation of a call the catalog recognised as `row`, or why it is refused. */

@@ -1,6 +1,6 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { normaliseAddress } from '../mailbox.ts';
-import type { Params } from '../types.ts';
+import type { Operation, Params } from '../types.ts';
 import { automationRecipients, automationUpdateRecipients } from './automations.ts';
 import { addressList, UNSEEN_RECIPIENT } from './recipients.ts';
 
@@ -183,6 +183,32 @@ function replyTo(params: Params): readonly string[] | Denial {
     addressList(params['reply_to']) ??
     deny('body_invalid', '`reply_to` must be a string or an array of mailboxes such as a@example.com.')
   );
+}
+
+/** The writes whose stored recipients are their `reply_to` (`replyTo`). */
+const REPLY_TO_WRITES: ReadonlySet<string> = new Set([
+  'resend.templates.create',
+  'resend.templates.update',
+  'resend.broadcasts.create',
+  'resend.broadcasts.update',
+]);
+
+/**
+ * The field a write's stored recipients come from, for a refusal to name (`reply_to`): the agent did
+ * not always write that address (resend-mcp sends its configured `REPLY_TO_EMAIL_ADDRESSES` on every
+ * `create-broadcast` and takes `replyTo` out of the tool's input), and "Recipient support@acme.test
+ * is not in this key's recipient allowlist" named no field it could find (thirteenth round, probe
+ * legit13 finding 3). Only a broadcast's segment contacts, which its send adds, stay unlabelled.
+ */
+export function storedRecipientFields(
+  operationId: string,
+  params: Params,
+): Pick<Operation, 'storedRecipientFields'> {
+  if (!REPLY_TO_WRITES.has(operationId)) return {};
+  const addresses = addressList(params['reply_to']) ?? [];
+  return addresses.length === 0
+    ? {}
+    : { storedRecipientFields: new Map(addresses.map((address) => [address, 'reply_to'])) };
 }
 
 /** The recipients a write names (checked against `allow.recipients`); none for other writes. */
