@@ -355,6 +355,40 @@ describe('the leader term', () => {
     expect((await lease.store.read())?.acquireTime).toMatch(/^20\d\d-/);
   });
 
+  it('releases its Lease at stop though someone wrote it an acquireTime the API server cannot take back (thirteenth round)', async () => {
+    // Probe fixes13y finding 4: the release wrote the Lease back as read, acquireTime included; as
+    // the API server refuses a MicroTime it reads back as year 10000 (400), the release failed and a
+    // standby waited the whole lease duration instead of taking over at once. Rewritten after the
+    // last renewal: every read from the moment the leader is told to stop shows it.
+    const lease = memoryLease();
+    const refused: (string | undefined)[] = [];
+    let rewritten = false;
+    const strict: LeaseStore = {
+      ...lease.store,
+      read: async () => {
+        const r = await lease.store.read();
+        return r && rewritten ? { ...r, acquireTime: '10000-01-01T00:59:59.999999Z' } : r;
+      },
+      replace: async (r) => {
+        if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(r.acquireTime ?? '')) {
+          refused.push(r.acquireTime);
+          throw new LeaseError('cannot update Lease keybrake/keybrake-operator: status 400', false, 400);
+        }
+        return lease.store.replace(r);
+      },
+    };
+    const a = elector(strict, 'a');
+    a.e.start();
+    await waitFor(() => expect(a.e.isLeader()).toBe(true));
+    rewritten = true;
+    await a.e.stop();
+    const released = await lease.store.read();
+    expect(released?.holderIdentity).toBe('');
+    expect(released?.leaseDurationSeconds).toBe(1);
+    expect(released?.acquireTime).toMatch(/^20\d\d-/);
+    expect(refused).toEqual([]);
+  });
+
   it.each([
     ['2026-12-02T07:37:12.479000Z', '2026-12-02T07:37:12.479000Z'],
     ['2026-12-02T07:37:12.479999Z', '2026-12-02T07:37:12.479000Z'],

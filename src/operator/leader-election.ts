@@ -377,9 +377,20 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       const record = await opts.store.read().catch(() => undefined);
       if (record?.holderIdentity === opts.identity) {
         const stamp = new V1MicroTime(now()).toISOString();
-        const released = await opts.store
-          .replace({ ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: stamp })
-          .then((stored) => stored !== undefined)
+        // A record of its own, as every write of this elector: the Lease as read carries what anyone
+        // allowed to write it put there, and an acquireTime the API server stores but refuses when
+        // written back (year 10000) made the release a 400, so a standby waited the whole lease
+        // duration at every rolling update (thirteenth round, probe fixes13y finding 4).
+        const release: LeaseRecord = {
+          ...(record.resourceVersion !== undefined && { resourceVersion: record.resourceVersion }),
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          acquireTime: writableMicroTime(record.acquireTime) ?? stamp,
+          renewTime: stamp,
+          leaseTransitions: nextLeaseTransitions(record.leaseTransitions, false),
+        };
+        const released = await replaceOrFresh(opts.store, release, stamp)
+          .then((written) => written !== undefined)
           .catch(() => false);
         opts.log.info({ identity: opts.identity, released }, 'lease released');
       }
