@@ -29,6 +29,7 @@ const POLICY = {
     'POST /v1/tax/settings',
     'POST /v1/tax/registrations',
     'POST /v1/tax/registrations/{id}',
+    'DELETE /v1/customers/cus_1/sources/card_1',
   ],
 };
 const { files, keys } = mintKeys([
@@ -317,6 +318,66 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     );
     expect(answer).toMatchObject({ ok: true });
   });
+
+  // Thirteenth round (probe fixes13s, HIGH): under automatic tax a customer without an address is
+  // taxed where its payment method's billing details say; those writes took no lease (a payment
+  // method's update was read for its customer, not leased) and went through mid-preview. Each now
+  // locks the customer the preview leases, and reaches no Stripe until the subscription settled.
+  const METHOD_WRITES: readonly [string, string, string, (s: Stripe) => Promise<unknown>][] = [
+    [
+      "a payment method's billing address",
+      'POST',
+      '/v1/payment_methods/pm_1',
+      (s) => s.paymentMethods.update('pm_1', { billing_details: { address: { country: 'DE' } } }),
+    ],
+    [
+      'a payment method detached',
+      'POST',
+      '/v1/payment_methods/pm_1/detach',
+      (s) => s.paymentMethods.detach('pm_1'),
+    ],
+    [
+      'a payment method attached',
+      'POST',
+      '/v1/payment_methods/pm_1/attach',
+      (s) => s.paymentMethods.attach('pm_1', { customer: 'cus_1' }),
+    ],
+    [
+      "a card's billing country",
+      'POST',
+      '/v1/customers/cus_1/sources/card_1',
+      (s) => s.customers.updateSource('cus_1', 'card_1', { address_country: 'DE' }),
+    ],
+    [
+      'a card removed',
+      'DELETE',
+      '/v1/customers/cus_1/sources/card_1',
+      (s) => s.customers.deleteSource('cus_1', 'card_1'),
+    ],
+    [
+      "a Source's owner address",
+      'POST',
+      '/v1/sources/src_1',
+      (s) => s.sources.update('src_1', { owner: { address: { country: 'DE' } } }),
+    ],
+  ];
+
+  it.each(METHOD_WRITES)(
+    'refuses %s while a preview with automatic tax holds the customer, and sends it once the subscription settled',
+    async (_name, method, path, write) => {
+      const before = forwarded(method, path);
+      const created = await duringPreview({ price: 'price_1' }, async () => {
+        expect(await outcome(write(client(1, 'taxer')))).toMatchObject({
+          ok: false,
+          error: { statusCode: 409, code: 'object_busy' },
+        });
+        expect(forwarded(method, path)).toBe(before);
+      });
+      expect(created).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+      expect(await outcome(write(client(1, 'taxer')))).toMatchObject({ ok: true });
+      expect(forwarded(method, path)).toBe(before + 1);
+    },
+  );
 
   // Last: its refusal after the lookup backs the subscriber off cus_1 on replica 0 (lease backoff).
   it('refuses, unsent, a subscription whose preview computed automatic tax the call did not lease for', async () => {

@@ -532,6 +532,14 @@ const STRIPE_OBJECTS: Record<string, Json> = {
   // Thirteenth round (probe catalog13): a subscription of cus_credits, whose pending credits a new
   // invoice naming only the subscription takes in (stripe-credits.yaml).
   '/v1/subscriptions/sub_credits': { id: 'sub_credits', object: 'subscription', customer: 'cus_credits' },
+  // Thirteenth round (probe fixes13s): a subscription of cus_allowed with automatic tax on, whose
+  // payment method, switched, may move where every renewal is taxed (stripe-tax-location.yaml).
+  '/v1/subscriptions/sub_taxed': {
+    id: 'sub_taxed',
+    object: 'subscription',
+    customer: 'cus_allowed',
+    automatic_tax: { enabled: true, liability: null },
+  },
   // Tenth round: objects of a customer's subscription and intents that name their customer only
   // through a read (an item names its subscription; a schedule and an intent name the customer).
   '/v1/subscription_items/si_allowed': {
@@ -745,6 +753,22 @@ const STRIPE_OBJECTS: Record<string, Json> = {
     amount_remaining: 1000,
     currency: 'usd',
     customer: 'cus_other',
+  },
+  // Thirteenth round (probe fixes13s): a $10 draft Stripe finalises and charges on its own with
+  // automatic tax on (stripe-tax-location.yaml: its payment method switched moves where it is taxed).
+  '/v1/invoices/in_auto_taxed': {
+    id: 'in_auto_taxed',
+    object: 'invoice',
+    status: 'draft',
+    collection_method: 'charge_automatically',
+    auto_advance: true,
+    amount_due: 1000,
+    amount_remaining: 1000,
+    currency: 'usd',
+    customer: 'cus_allowed',
+    default_tax_rates: [],
+    automatic_tax: { enabled: true, status: 'complete' },
+    total_taxes: [],
   },
   // Draft invoices sent rather than charged (deferred.yaml): finalising or sending one applies the
   // customer's credit and cash balance, $9 000 and $10 due, both for cus_allowed.

@@ -472,8 +472,11 @@ export function invoiceUpdate(
   const taxed = addsTax(params);
   const untaxed = !taxed && hasAny(params, ['default_tax_rates', 'automatic_tax']);
   const raise = plus(
-    plus(raiseOf(hasAny(params, DISCOUNT_KEYS), taxed), untaxed ? lineTaxCredits : undefined),
-    shipping === undefined ? undefined : shippingTax,
+    plus(
+      plus(raiseOf(hasAny(params, DISCOUNT_KEYS), taxed), untaxed ? lineTaxCredits : undefined),
+      shipping === undefined ? undefined : shippingTax,
+    ),
+    hasAny(params, INVOICE_METHOD_KEYS) ? relocatedTax : undefined,
   );
   if (!collects && !raise) return undefined;
   const due = collects
@@ -482,9 +485,11 @@ export function invoiceUpdate(
         invoice,
         raise!,
         rates,
-        shipping === undefined
-          ? undefined
-          : 'the invoice the shipping cost is put on: its tax cannot be priced when Stripe charges it on its own',
+        shipping !== undefined
+          ? 'the invoice the shipping cost is put on: its tax cannot be priced when Stripe charges it on its own'
+          : hasAny(params, INVOICE_METHOD_KEYS)
+            ? 'the invoice whose payment method is switched: under automatic tax its billing details may decide where the customer is taxed, which cannot be priced when Stripe charges the invoice on its own'
+            : undefined,
       );
   return chain([due, ...(shipping?.reads ?? [])], shipping?.base ?? 0);
 }
@@ -501,6 +506,26 @@ export function invoiceUpdate(
  * $29.00, unread, and Stripe charges it with its tax ($36.83 at 27 %).
  */
 const shippingTax: Raise = (o) => untaxedOr(taxesNewAmounts, undefined)(o);
+
+/**
+ * The invoice's own payment method (`default_payment_method`, legacy `default_source`). Under
+ * automatic tax "the billing details of the most specific payment method" (the invoice's first) can
+ * decide where the customer is taxed, for a customer without a shipping or billing address
+ * (docs.stripe.com/tax/customer-locations). Found by an adversarial probe (thirteenth round,
+ * fixes13s, HIGH, bounded by the tax rate): switching it on an auto-advancing draft with automatic
+ * tax was a free write, while adding tax rates to the same draft was refused.
+ */
+const INVOICE_METHOD_KEYS = ['default_payment_method', 'default_source'];
+
+/**
+ * What a payment method switched on an invoice may add: unbounded while the invoice as read has
+ * automatic tax on (or does not say), else nothing (tax rates do not follow the payment method).
+ * With ownCharge: refused only where Stripe charges the invoice on its own.
+ */
+const relocatedTax: Raise = (o) => {
+  const automatic = o['automatic_tax'];
+  return isObj(automatic) && automatic['enabled'] === false ? 0n : undefined;
+};
 
 /** Both raises summed (undefined when either cannot say); either alone when the other is none. */
 function plus(a: Raise | undefined, b: Raise | undefined): Raise | undefined {

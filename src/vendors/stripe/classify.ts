@@ -60,6 +60,7 @@ import {
   relatedCustomers,
 } from './owners.ts';
 import { meterCustomers, stripeParties, withPlatformAccount } from './parties.ts';
+import { leasedOwner } from './payment-method-owners.ts';
 import { portalAccessRaise, portalLoginDenial } from './portal-access.ts';
 import {
   scheduleCancel,
@@ -79,7 +80,7 @@ import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
 import { taxInputRaise } from './tax-inputs.ts';
-import { TAX_SETTINGS, TAX_SETTINGS_WRITES } from './tax-settings.ts';
+import { scheduledRegistrationDenial, TAX_SETTINGS, TAX_SETTINGS_WRITES } from './tax-settings.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
 import { v2SensitiveDenial } from './v2-sensitive.ts';
 import { withdrawalRaise } from './withdrawals.ts';
@@ -169,6 +170,8 @@ function classifyRow(
   if (clone) return clone;
   const legacy = legacyInvoiceDenial(row.method, row.path, params);
   if (legacy) return legacy;
+  const scheduled = scheduledRegistrationDenial(row.id, params);
+  if (scheduled) return scheduled;
   const parties = row.id === METER_EVENT ? withMeterCustomers(named, params) : named;
   if (isDenial(parties)) return parties;
   const revealed = secretExpansion(params, row.id.startsWith(IDENTITY));
@@ -392,6 +395,17 @@ const MONEY_WHEN_NAMED: ReadonlyMap<string, MoneyWhenNamed> = new Map([
  */
 const LOCKS_FOUND_BY_READ: ReadonlyMap<string, (object: string) => CostLookup> = new Map([
   ['stripe.tax_ids.delete', taxIdDelete],
+  // A payment method's billing details may decide where automatic tax taxes its customer
+  // (payment-method-owners.ts, thirteenth round): read for the customer, as before, and leased.
+  [
+    'stripe.payment_methods.update',
+    (pm: string) => leasedOwner(`/v1/payment_methods/${pm}`, 'payment method'),
+  ],
+  [
+    'stripe.payment_methods.detach',
+    (pm: string) => leasedOwner(`/v1/payment_methods/${pm}`, 'payment method'),
+  ],
+  ['stripe.sources.update', (source: string) => leasedOwner(`/v1/sources/${source}`, 'source')],
 ]);
 
 /**
@@ -495,9 +509,6 @@ const CUSTOMER_FOUND_BY_READ: ReadonlyMap<
     'stripe.test_helpers.treasury.outbound_payments.post',
     'stripe.test_helpers.treasury.outbound_payments.return_outbound_payment',
   ].map((id) => [id, readOwner('treasury/outbound_payments', 'outbound payment')] as const),
-  ['stripe.payment_methods.update', readOwner('payment_methods', 'payment method')],
-  ['stripe.payment_methods.detach', readOwner('payment_methods', 'payment method')],
-  ['stripe.sources.update', readOwner('sources', 'source')],
   ['stripe.sources.verify', readOwner('sources', 'source')],
   ['stripe.checkout.sessions.update', readOwner('checkout/sessions', 'Checkout Session')],
   ['stripe.checkout.sessions.expire', readOwner('checkout/sessions', 'Checkout Session')],

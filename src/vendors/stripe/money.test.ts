@@ -3102,3 +3102,228 @@ describe("automatic tax's inputs, a new invoice's shipping cost, and an item's t
     expect(message).not.toContain('make it on a draft invoice that is sent');
   });
 });
+
+// Found by an adversarial probe (thirteenth round, fixes13s, HIGH, bounded by the tax rate): under
+// automatic tax, a customer without an address is taxed where its payment method's billing details
+// say (the invoice's, the subscription's, the customer's default). The preview never saw a method the
+// call named, nothing leased the method, and switching it was a free write.
+describe('the payment method automatic tax may locate the customer by', () => {
+  const taxedSub = { ...subscriptionAnswer('sub_1'), automatic_tax: { enabled: true, liability: null } };
+  const untaxedSub = { ...subscriptionAnswer('sub_1'), automatic_tax: { enabled: false } };
+
+  it.each([
+    [
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true&default_payment_method=pm_de',
+    ],
+    [
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true&default_source=card_de',
+    ],
+    [
+      '/v1/customers/cus_1/subscriptions',
+      'items[0][price]=price_1&automatic_tax[enabled]=true&default_payment_method=pm_de',
+    ],
+  ])('refuses a new subscription with automatic tax naming its own method: POST %s %s', (path, form) => {
+    expect(classify('POST', path, form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it.each([
+    ['without automatic tax', 'customer=cus_1&items[0][price]=price_1&default_payment_method=pm_de'],
+    [
+      'with automatic tax and no method of its own',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true',
+    ],
+    [
+      'with automatic tax and an empty method',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true&default_payment_method=',
+    ],
+  ])('prices a new subscription %s from its preview (control)', (_n, form) => {
+    expect(walk(op('POST', '/v1/subscriptions', form), { [PREVIEW]: previewInvoice(1000) }).cost).toBe(
+      usd(1000),
+    );
+  });
+
+  it.each([
+    ["a phase's own", 'phases[0][default_payment_method]=pm_de'],
+    ['the default one', 'default_settings[default_payment_method]=pm_de'],
+  ])("puts %s method on a new schedule's preview", (_n, method) => {
+    const o = op(
+      'POST',
+      '/v1/subscription_schedules',
+      `customer=cus_1&start_date=now&phases[0][items][0][price]=price_1&phases[0][automatic_tax][enabled]=true&${method}`,
+    );
+    const seen = walk(o, { [PREVIEW]: previewInvoice(1190) });
+    expect(seen.reads[0]!.body).toContain('schedule_details[phases][0][default_payment_method]=pm_de');
+    expect(seen.cost).toBe(usd(1190));
+  });
+
+  it('refuses a schedule update that switches the default method without its phases', () => {
+    expect(
+      classify(
+        'POST',
+        '/v1/subscription_schedules/sub_sched_1',
+        'default_settings[default_payment_method]=pm_de',
+      ),
+    ).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it.each([
+    ['default_payment_method=pm_de'],
+    ['default_source=card_de'],
+    ['default_payment_method='],
+    ['default_payment_method=pm_de&metadata[a]=b'],
+  ])(
+    'leaves unpriced a switch (%s) of a subscription with automatic tax on; free where it is off',
+    (form) => {
+      const o = op('POST', '/v1/subscriptions/sub_1', form);
+      expect(o.locks).toEqual(['sub_1']);
+      expect(walk(o, { [subscriptionRead('sub_1')]: taxedSub }).cost).toBe(undefined);
+      expect(walk(o, { [subscriptionRead('sub_1')]: untaxedSub })).toMatchObject({
+        cost: 0,
+        customers: ['cus_1'],
+      });
+    },
+  );
+
+  it('leaves unpriced a priced update that also switches the method of a subscription with automatic tax on', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'items[0][id]=si_1&items[0][quantity]=3&proration_behavior=always_invoice&default_payment_method=pm_de',
+    );
+    expect(walk(o, { [subscriptionRead('sub_1')]: taxedSub }).cost).toBe(undefined);
+    expect(walk(o, { [subscriptionRead('sub_1')]: untaxedSub, [PREVIEW]: previewInvoice(3000) }).cost).toBe(
+      usd(3000),
+    );
+  });
+
+  it('refuses a switch of the method that also switches automatic tax on', () => {
+    expect(
+      classify('POST', '/v1/subscriptions/sub_1', 'automatic_tax[enabled]=true&default_payment_method=pm_de'),
+    ).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it('prices a switch that switches automatic tax off from the preview, whatever the subscription had (control)', () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'automatic_tax[enabled]=false&default_payment_method=pm_de',
+    );
+    expect(walk(o, { [subscriptionRead('sub_1')]: taxedSub, [PREVIEW]: previewInvoice(1000) }).cost).toBe(
+      usd(1000),
+    );
+  });
+
+  const autoDraft = (enabled: boolean, advance = true) => ({
+    ...draft('charge_automatically', 1000),
+    auto_advance: advance,
+    automatic_tax: { enabled, status: enabled ? 'complete' : null },
+  });
+  it.each([['default_payment_method=pm_de'], ['default_source=card_de']])(
+    'leaves unpriced %s on an auto-advancing draft with automatic tax; free where it waits or is untaxed',
+    (form) => {
+      const o = op('POST', '/v1/invoices/in_1', form);
+      expect(o.locks).toContain('in_1');
+      const read = 'GET /v1/invoices/in_1';
+      expect(walk(o, { [read]: autoDraft(true) }).cost).toBe(undefined);
+      expect(walk(o, { [read]: autoDraft(true, false) }).cost).toBe(0);
+      expect(walk(o, { [read]: autoDraft(false) }).cost).toBe(0);
+    },
+  );
+
+  it.each([
+    ['/v1/payment_methods/pm_1', 'billing_details[address][country]=DE', '/v1/payment_methods/pm_1'],
+    ['/v1/payment_methods/pm_1/detach', '', '/v1/payment_methods/pm_1'],
+    ['/v1/sources/src_1', 'owner[address][country]=DE', '/v1/sources/src_1'],
+  ])('POST %s reads the method for its customer, then again with the customer leased', (path, form, read) => {
+    const o = op('POST', path, form);
+    expect(o).toMatchObject({ class: 'write', costMicros: 0 });
+    const saved = { id: 'pm_1', object: 'payment_method', customer: 'cus_1' };
+    expect(walk(o, { [`GET ${read}`]: saved })).toEqual({
+      reads: [{ read: `GET ${read}` }, { read: `GET ${read}`, locks: ['cus_1'] }],
+      cost: 0,
+      customers: ['cus_1', 'cus_1'],
+    });
+    // Saved to no customer: no subscription or invoice of anyone's uses it, nothing to lease.
+    expect(walk(o, { [`GET ${read}`]: { ...saved, customer: null } })).toMatchObject({
+      reads: [{}],
+      cost: 0,
+    });
+    // Moved to another customer between the two reads: unpriced.
+    const first = o.lookup!.next!(saved)!;
+    expect(first.price({ ...saved, customer: 'cus_2' })).toBe(undefined);
+  });
+
+  it.each([
+    ['POST', '/v1/customers/cus_1/sources/card_1', 'address_country=DE'],
+    ['POST', '/v1/customers/cus_1/cards/card_1', 'address_country=DE'],
+    ['POST', '/v1/customers/cus_1/bank_accounts/ba_1', 'account_holder_name=x'],
+    ['DELETE', '/v1/customers/cus_1/sources/card_1', ''],
+    ['DELETE', '/v1/customers/cus_1/cards/card_1', ''],
+    ['DELETE', '/v1/customers/cus_1/bank_accounts/ba_1', ''],
+    ['POST', '/v1/customers/cus_1/sources', 'source=tok_visa'],
+    ['POST', '/v1/payment_methods/pm_1/attach', 'customer=cus_1'],
+  ])('%s %s locks the customer', (method, path, form) => {
+    expect(op(method, path, form).locks).toEqual(['cus_1']);
+  });
+});
+
+// Found by the same probe (thirteenth round, fixes13s, MEDIUM): a registration scheduled to start
+// (or end) later changes the tax between a preview and its forward with no write for the lease to stop.
+describe('tax registrations that start or end later', () => {
+  it.each([
+    ['/v1/tax/registrations', 'country=DE&country_options[de][type]=standard&active_from=1796000000'],
+    [
+      '/v1/tax/registrations',
+      'country=DE&country_options[de][type]=standard&active_from=now&expires_at=1796000000',
+    ],
+    ['/v1/tax/registrations', 'country=DE&country_options[de][type]=standard&Active_From=1796000000'],
+    ['/v1/tax/registrations/taxreg_1', 'active_from=1796000000'],
+    ['/v1/tax/registrations/taxreg_1', 'expires_at=1796000000'],
+    ['/v1/tax/registrations/taxreg_1', 'active_from[0]=now'],
+  ])('refuses POST %s %s whatever the policy', (path, form) => {
+    expect(classify('POST', path, form)).toMatchObject({ reason: 'price_unknown' });
+  });
+
+  it.each([
+    ['/v1/tax/registrations', 'country=DE&country_options[de][type]=standard&active_from=now'],
+    ['/v1/tax/registrations/taxreg_1', 'expires_at=now'],
+    ['/v1/tax/registrations/taxreg_1', 'expires_at='],
+    ['/v1/tax/registrations/taxreg_1', 'active_from=now'],
+  ])('keeps POST %s %s an unpriced write that locks the tax settings (control)', (path, form) => {
+    expect(op('POST', path, form)).toMatchObject({ class: 'money_unpriced', locks: ['tax settings'] });
+  });
+});
+
+// Found by the same probe (thirteenth round, fixes13s, LOW): a customer named by its Accounts v2 id
+// was leased under its cus_ id only, and a tax id written with owner[customer_account] locks the acct_.
+describe('a customer named by its account id', () => {
+  it.each([
+    ['/v1/subscriptions', 'customer_account=acct_1Pay&items[0][price]=price_1&automatic_tax[enabled]=true'],
+    [
+      '/v1/subscription_schedules',
+      'customer_account=acct_1Pay&start_date=now&phases[0][items][0][price]=price_1',
+    ],
+  ])('is locked as given by POST %s', (path, form) => {
+    expect(op('POST', path, form).locks).toContain('acct_1Pay');
+    expect(
+      op(
+        'POST',
+        '/v1/tax_ids',
+        'owner[type]=customer&owner[customer_account]=acct_1Pay&type=eu_vat&value=DE1',
+      ).locks,
+    ).toEqual(['acct_1Pay']);
+  });
+
+  it("is leased by an existing subscription's preview where the read names it", () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'items[0][id]=si_1&items[0][quantity]=3&proration_behavior=always_invoice',
+    );
+    const answer = { ...subscriptionAnswer('sub_1'), customer_account: 'acct_1Pay' };
+    const seen = walk(o, { [subscriptionRead('sub_1')]: answer, [PREVIEW]: previewInvoice(1000) });
+    expect(seen.reads[1]!.locks).toContain('acct_1Pay');
+  });
+});

@@ -619,6 +619,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/bank_accounts',
     id: 'stripe.customers.bank_accounts.create',
     class: 'money_unpriced',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -631,12 +632,14 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/bank_accounts/{id}',
     id: 'stripe.customers.bank_accounts.update',
     class: 'write',
+    locks: ['{customer}'],
   },
   {
     method: 'DELETE',
     path: '/v1/customers/{customer}/bank_accounts/{id}',
     id: 'stripe.customers.bank_accounts.delete',
     class: 'destructive',
+    locks: ['{customer}'],
   },
   {
     method: 'POST',
@@ -650,6 +653,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/cards',
     id: 'stripe.customers.cards.create',
     class: 'money_unpriced',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -662,12 +666,14 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/cards/{id}',
     id: 'stripe.customers.cards.update',
     class: 'write',
+    locks: ['{customer}'],
   },
   {
     method: 'DELETE',
     path: '/v1/customers/{customer}/cards/{id}',
     id: 'stripe.customers.cards.delete',
     class: 'destructive',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -735,6 +741,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/sources',
     id: 'stripe.customers.sources.create',
     class: 'money_unpriced',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -747,18 +754,21 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/customers/{customer}/sources/{id}',
     id: 'stripe.customers.sources.update',
     class: 'write',
+    locks: ['{customer}'],
   },
   {
     method: 'DELETE',
     path: '/v1/customers/{customer}/sources/{id}',
     id: 'stripe.customers.sources.delete',
     class: 'destructive',
+    locks: ['{customer}'],
   },
   {
     method: 'POST',
     path: '/v1/customers/{customer}/sources/{id}/verify',
     id: 'stripe.customers.sources.verify',
     class: 'write',
+    locks: ['{customer}'],
   },
   {
     method: 'GET',
@@ -1557,6 +1567,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     path: '/v1/payment_methods/{payment_method}/attach',
     id: 'stripe.payment_methods.attach',
     class: 'write',
+    locks: ['customer', 'customer_account'],
   },
   {
     method: 'POST',
@@ -1966,7 +1977,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscription_schedules.create',
     class: 'money',
     rule: 'subscription_schedule',
-    locks: ['customer'],
+    locks: ['customer', 'customer_account'],
   },
   {
     method: 'GET',
@@ -2005,7 +2016,7 @@ export const STRIPE_OPERATIONS: readonly StripeOperationRow[] = [
     id: 'stripe.subscriptions.create',
     class: 'money',
     rule: 'subscription_create',
-    locks: ['customer'],
+    locks: ['customer', 'customer_account'],
   },
   { method: 'GET', path: '/v1/subscriptions/search', id: 'stripe.subscriptions.search', class: 'read' },
   {

@@ -48,7 +48,17 @@ export function subscriptionFound(o: Obj): Found | undefined {
     const product = productOf(price);
     if (product !== undefined) products.set(id, product);
   }
-  return { locks: [customer, ...taxSettingsOf(o)], prices, products };
+  return { locks: [customer, ...accountOf(o), ...taxSettingsOf(o)], prices, products };
+}
+
+/**
+ * The customer's account id (`customer_account`, Accounts v2) where the answer gives one: a tax id
+ * written for the customer by that name (`POST /v1/tax_ids owner[customer_account]`) locks it, and
+ * met only the `cus_` lease before (thirteenth round, fixes13s).
+ */
+function accountOf(o: Obj): string[] {
+  const account = idOf(o['customer_account']);
+  return account === undefined ? [] : [account];
 }
 
 /**
@@ -67,7 +77,7 @@ export function scheduleFound(o: Obj): Found | undefined {
   const customer = idOf(o['customer']);
   if (customer === undefined) return undefined;
   const prices = [...new Set(pricesIn(o['phases']))];
-  return { locks: [customer, ...taxSettingsOf(o)], prices, products: new Map() };
+  return { locks: [customer, ...accountOf(o), ...taxSettingsOf(o)], prices, products: new Map() };
 }
 
 /** The Price → Product links a subscription answer shows, one per item (for the proxy to keep). */

@@ -15,7 +15,7 @@ import {
   subscriptionFound,
 } from './preview-leases.ts';
 import { lineLinks, priceLinks, productOf } from './price-products.ts';
-import { asksAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
+import { asksAutomaticTax, hasAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
 
 /**
  * Subscriptions priced by Stripe's own invoice preview (price stage): `POST /v1/invoices/create_preview`
@@ -165,6 +165,57 @@ function isFreeUpdate(params: Params): boolean {
   );
 }
 
+/**
+ * The payment method a subscription names as its own (`default_payment_method`, legacy
+ * `default_source`). Under automatic tax it can decide where the customer is taxed: Stripe takes the
+ * customer's shipping address, then its billing address, then "the billing details of the most
+ * specific payment method" (the invoice's, the subscription's, the customer's default), then the IP
+ * address (docs.stripe.com/tax/customer-locations). Stripe's preview takes no payment method for a
+ * subscription (`subscription_details` has none), so a preview cannot show the tax of one a call
+ * names or switches to. Found by an adversarial probe (thirteenth round, fixes13s, HIGH, bounded by
+ * the tax rate): a new subscription naming a DE payment method for a customer without an address was
+ * counted at its preview's untaxed $10.00 and charged $11.90, and switching an existing one's method
+ * was a free write that re-taxed every renewal. A schedule's phases do take one (scheduleDetails).
+ */
+const METHOD_KEYS = ['default_payment_method', 'default_source'] as const;
+
+/** Whether a call names a payment method of the subscription's own (any value but empty on a create). */
+function namesMethod(params: Params, create: boolean): boolean {
+  return METHOD_KEYS.some((k) => Object.hasOwn(params, k) && !(create && params[k] === ''));
+}
+
+/** The refusal of a payment method named where automatic tax may be computed from it (METHOD_KEYS). */
+function methodDenial(what: string): Denial {
+  return deny(
+    'price_unknown',
+    `Keybrake cannot price automatic tax ${what}: the payment method's billing details may decide where the customer is taxed, and Stripe's invoice preview does not take it. Make it the customer's default (invoice_settings[default_payment_method] on the customer) and leave it out here, or give the customer an address.`,
+  );
+}
+
+/**
+ * Whether an update leaves automatic tax on where the subscription has it: the update does not
+ * switch it off (`automatic_tax[enabled]=false`); one that switches it on is refused before any read.
+ */
+function keepsAutomaticTax(params: Params): boolean {
+  return !Object.hasOwn(params, 'automatic_tax');
+}
+
+/**
+ * The read of a subscription whose payment method an update switches and that invoices nothing now:
+ * free, once read for its customer, unless the subscription has automatic tax on (METHOD_KEYS): then
+ * every renewal may be taxed elsewhere, which no preview shows, so unpriced.
+ */
+function methodSwitch(subscription: string): Priced {
+  return chain([
+    {
+      path: `/v1/subscriptions/${subscription}`,
+      describe:
+        "the subscription's customer, and whether it has automatic tax on, which a new payment method may re-locate",
+      part: (o) => (hasAutomaticTax(o) ? undefined : 0),
+    },
+  ]);
+}
+
 /** Subscription item update parameters that change nothing invoiced. */
 const ITEM_FREE_KEYS = new Set(['expand', 'metadata', 'off_session', 'payment_behavior']);
 
@@ -180,6 +231,9 @@ export function subscriptionCreate(
 ): Priced | Denial {
   const customer = customerInPath ?? objectId(params, 'customer');
   if (isDenial(customer)) return customer;
+  if (namesMethod(params, true) && asksAutomaticTax(params)) {
+    return methodDenial('on a new subscription that names its own default_payment_method or default_source');
+  }
   const added = invoiceItems(params);
   if (isDenial(added)) return added;
   const trialDays = amount(params, 'trial_period_days');
@@ -222,7 +276,17 @@ export function subscriptionUpdate(
   rates: ExchangeRates,
   known: KnownLinks,
 ): Priced | Denial {
-  if (isFreeUpdate(params)) return customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
+  // A new payment method with automatic tax on (switched on here, or the subscription's): unpriced
+  // (METHOD_KEYS). Clearing one (`=`) falls back to the customer's default, another location too.
+  const method = namesMethod(params, false);
+  if (method && asksAutomaticTax(params)) {
+    return methodDenial('on a subscription whose default_payment_method or default_source is switched');
+  }
+  if (isFreeUpdate(params)) {
+    return method
+      ? methodSwitch(subscription)
+      : customerOf(`/v1/subscriptions/${subscription}`, 'subscription');
+  }
   const added = invoiceItems(params);
   if (isDenial(added)) return added;
   const top = pick(params, ['automatic_tax', 'discounts'] as const);
@@ -238,6 +302,7 @@ export function subscriptionUpdate(
     },
     rates,
     known,
+    method && keepsAutomaticTax(params),
   );
 }
 
@@ -454,14 +519,15 @@ export function scheduleUpdate(
 
 /**
  * `default_settings` keys that change nothing an update without `phases` makes the one phase current
- * or to come invoice: texts, the payment method, the platform's fee and transfer, the collection
- * method (a schedule is counted as charged automatically whatever it says), and the billing cycle
- * anchor (it acts when a phase starts after another, and no phase follows).
+ * or to come invoice: texts, the platform's fee and transfer, the collection method (a schedule is
+ * counted as charged automatically whatever it says), and the billing cycle anchor (it acts when a
+ * phase starts after another, and no phase follows). Not the payment method since the thirteenth
+ * round: under automatic tax it may decide where the customer is taxed (METHOD_KEYS), and only the
+ * phases carry it into the preview.
  */
 const KEPT_PHASE_FREE_DEFAULTS = new Set([
   'description',
   'invoice_settings',
-  'default_payment_method',
   'collection_method',
   'application_fee_percent',
   'transfer_data',
@@ -813,8 +879,9 @@ function viaSubscription(
   body: Obj,
   rates: ExchangeRates,
   known: KnownLinks = NO_LINKS,
+  untaxedOnly = false,
 ): Priced {
-  return chain([subscriptionRead(subscription, body, rates, known)]);
+  return chain([subscriptionRead(subscription, body, rates, known, untaxedOnly)]);
 }
 
 /**
@@ -823,15 +890,25 @@ function viaSubscription(
  * seventh round): the preview bills them though the body does not name them. Leased, the
  * subscription's items cannot change between the read and the forward; its customer never changes.
  */
-function subscriptionRead(subscription: string, body: Obj, rates: ExchangeRates, known: KnownLinks): Read {
+function subscriptionRead(
+  subscription: string,
+  body: Obj,
+  rates: ExchangeRates,
+  known: KnownLinks,
+  untaxedOnly = false,
+): Read {
   const { own } = previewLeases(body, known, { ...NOTHING_FOUND, locks: [subscription] });
   return {
     path: `/v1/subscriptions/${subscription}`,
-    describe: "the subscription's customer and items, leased before Stripe's invoice preview",
+    describe: untaxedOnly
+      ? "the subscription's customer and items, leased before Stripe's invoice preview, and whether it has automatic tax on, which the new payment method may re-locate"
+      : "the subscription's customer and items, leased before Stripe's invoice preview",
     locks: own,
     links: itemLinks,
     part: () => 0,
     follow: (o) => {
+      // A payment method the update switches, which the preview cannot take (METHOD_KEYS).
+      if (untaxedOnly && hasAutomaticTax(o)) return undefined;
       const found = subscriptionFound(o);
       return found === undefined ? undefined : previewReads(body, rates, known, found);
     },
@@ -1070,15 +1147,25 @@ const PHASE_DROP = new Set([
   'metadata',
   'description',
   'invoice_settings',
-  'default_payment_method',
   'trial',
   'trial_end',
   'trial_continuation',
   'trial_settings',
   'collection_method',
 ]);
-/** What `default_settings` gives every phase that does not set it, as far as the amount goes. */
-const DEFAULT_KEYS = ['automatic_tax', 'billing_cycle_anchor', 'billing_thresholds'];
+/**
+ * What `default_settings` gives every phase that does not set it, as far as the amount goes. The
+ * payment method since the thirteenth round: under automatic tax its billing details may decide where
+ * the customer is taxed (METHOD_KEYS), and a phase of Stripe's preview takes one, so a phase's own or
+ * the default one goes into the preview (it was dropped: a schedule naming a DE method was previewed
+ * with the customer's default and counted untaxed).
+ */
+const DEFAULT_KEYS = [
+  'automatic_tax',
+  'billing_cycle_anchor',
+  'billing_thresholds',
+  'default_payment_method',
+];
 
 /** `schedule_details` from a schedule create or update: its phases (with the defaults they inherit). */
 function scheduleDetails(params: Params, create: boolean): Obj | Denial {

@@ -184,6 +184,14 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     note: 'a hosted page: the payer pays the merchant; priced when it names a customer, whose saved cards it offers (checkout.ts)',
   },
   { match: 'POST /v1/setup_intents/**', class: 'write', note: 'saves a payment method; nothing is charged' },
+  // Attaching a method to a customer adds to what that customer's invoices may be taxed by (its
+  // billing details: payment-method-owners.ts); it locks the customer, as the method's update and
+  // detach lease it (thirteenth round).
+  {
+    match: 'POST /v1/payment_methods/{payment_method}/attach',
+    class: 'write',
+    locks: ['customer', 'customer_account'],
+  },
   {
     match: 'POST /v1/payment_methods/**',
     class: 'write',
@@ -418,7 +426,14 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   },
   { match: 'POST /v1/billing_portal/configurations/**', class: 'write' },
   // Subscriptions are priced by Stripe's invoice preview, which reads the customer or the subscription.
-  { match: 'POST /v1/subscriptions', class: 'money', rule: 'subscription_create', locks: ['customer'] },
+  // The customer by either name: a `customer_account` is locked as given, so a tax id written for it
+  // (`POST /v1/tax_ids owner[customer_account]`) waits (thirteenth round).
+  {
+    match: 'POST /v1/subscriptions',
+    class: 'money',
+    rule: 'subscription_create',
+    locks: ['customer', 'customer_account'],
+  },
   {
     match: 'POST /v1/customers/{customer}/subscriptions',
     class: 'money',
@@ -504,7 +519,7 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     match: 'POST /v1/subscription_schedules',
     class: 'money',
     rule: 'subscription_schedule',
-    locks: ['customer'],
+    locks: ['customer', 'customer_account'],
   },
   {
     match: 'POST /v1/subscription_schedules/{schedule}',
@@ -618,16 +633,19 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
   {
     match: 'POST /v1/customers/{customer}/sources',
     class: 'money_unpriced',
+    locks: ['{customer}'],
     note: "a new payment source, the customer's default when it has none",
   },
   {
     match: 'POST /v1/customers/{customer}/cards',
     class: 'money_unpriced',
+    locks: ['{customer}'],
     note: "a new payment source, the customer's default when it has none",
   },
   {
     match: 'POST /v1/customers/{customer}/bank_accounts',
     class: 'money_unpriced',
+    locks: ['{customer}'],
     note: "a new payment source, the customer's default when it has none",
   },
   // A customer's tax ids decide the automatic tax a preview computes (a VAT id makes an invoice
@@ -645,11 +663,22 @@ export const STRIPE_REVIEW: readonly ReviewRule<StripePricingRule>[] = [
     locks: ['{customer}'],
     note: 'removes a tax id of the customer: may end a reverse charge or an exemption',
   },
+  // A source's or card's billing address (`address_country`, `owner[address]`) may decide where a
+  // customer without an address is taxed under automatic tax, and removing the default source
+  // changes which one does: these lock the customer a preview leases (thirteenth round, fixes13s:
+  // `POST /v1/customers/cus_1/sources/card_1 address_country=DE` went through mid-preview).
   {
     match: 'POST /v1/customers/{customer}/*/**',
     class: 'write',
-    note: "the customer's payment sources and cards: what the customer pays with",
+    locks: ['{customer}'],
+    note: "the customer's payment sources and cards: what the customer pays with, whose billing address automatic tax may read",
   },
+  ...['sources', 'cards', 'bank_accounts'].map((kind) => ({
+    match: `DELETE /v1/customers/{customer}/${kind}/{id}`,
+    class: 'destructive' as const,
+    locks: ['{customer}'],
+    note: 'removes a payment source of the customer, perhaps its default, whose billing address automatic tax may read',
+  })),
   {
     match: 'DELETE /v1/customers/{customer}/discount',
     class: 'money_unpriced',

@@ -1,3 +1,5 @@
+import { type Denial, deny } from '../../decision/reasons.ts';
+import type { Params } from '../types.ts';
 import { isObj } from './fields.ts';
 
 /**
@@ -53,4 +55,38 @@ export function hasAutomaticTax(v: unknown): boolean {
 /** Whether one answered `automatic_tax` field is on: anything but absent, null or `enabled: false`. */
 export function automaticTaxOn(x: unknown): boolean {
   return x !== undefined && x !== null && !(isObj(x) && x['enabled'] === false);
+}
+
+/**
+ * A tax registration that starts or ends at a later time (`active_from` or `expires_at` other than
+ * `now`, on its create or update), refused whatever the policy (price stage); undefined otherwise.
+ * The lease above holds the registrations still only against writes, and a scheduled start is no
+ * write: a registration created before a preview, starting at T, changes the tax of a call whose
+ * preview reaches Stripe before T and whose forward lands after it, and nothing is written in
+ * between for the lease to stop. Found by an adversarial probe (thirteenth round, fixes13s, MEDIUM,
+ * bounded by the tax rate): a DE registration created 1.3 s ahead of its start, under a glob then
+ * (tax-inputs.ts makes it money_unpriced since, an exact entry), and a subscription previewed before
+ * it and created after it were counted untaxed; an update re-arms the same registration for another
+ * try. An end counts as much as a start: it takes the tax off credits as well as charges.
+ *
+ * Refused rather than checked at each preview (a read of the account's scheduled registrations
+ * before every preview with automatic tax, refused when one starts within the lease's time): that
+ * read would cost every such preview a round trip for a call that is rare and administrative. No
+ * clock is compared: a timestamp that is already past is refused too (send `now`). Cost: a
+ * registration scheduled ahead is made with the merchant's own key or in the Dashboard. Left open:
+ * one scheduled there starts at its time whatever Keybrake holds (docs/vendors/stripe.md).
+ */
+export function scheduledRegistrationDenial(id: string, params: Params): Denial | undefined {
+  if (id !== 'stripe.tax.registrations.create' && id !== 'stripe.tax.registrations.update') return undefined;
+  for (const [name, value] of Object.entries(params)) {
+    const field = name.toLowerCase().replace(/[^a-z]/g, '');
+    if (field !== 'activefrom' && field !== 'expiresat') continue;
+    // Clearing an end (`expires_at=`, update only) acts now: the write itself, which the lease holds.
+    if (value === 'now' || (field === 'expiresat' && value === '' && id.endsWith('.update'))) continue;
+    return deny(
+      'price_unknown',
+      `A tax registration that starts or ends later ("${name}" other than "now") changes the tax of calls Keybrake prices at a moment it cannot hold: give "now", or schedule it with the merchant's own key.`,
+    );
+  }
+  return undefined;
 }
