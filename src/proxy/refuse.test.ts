@@ -72,7 +72,7 @@ describe('refuseCall', () => {
     ["falls back to Stripe's shape when nothing names a vendor", call(''), undefined, null, ''],
   ])('%s', async (_name, c, shape, vendor, path) => {
     const { deps: d, audit, metrics } = deps();
-    const answer = refuseCall(c, d, deny('headers_too_large'));
+    const answer = refuseCall(c, d, deny('headers_too_large'))!;
     expect(answer.status).toBe(431);
     expect(answer.headers['keybrake-decision']).toBe('deny; reason=headers_too_large');
     const body = JSON.parse(String(answer.body));
@@ -122,7 +122,7 @@ describe('refuseCall: who made the call', () => {
       { portVendor: 'stripe', method: 'GET', url, headers, rawHeaders: raw.flat(), body: Buffer.alloc(0) },
       d,
       deny('shutting_down'),
-    );
+    )!;
     expect(answer.reason).toBe('shutting_down');
     expect(audit.records).toHaveLength(1);
     const record = audit.records[0]!;
@@ -167,6 +167,32 @@ describe('refuseCall: who made the call', () => {
       runId: null,
       operation: null,
     });
+  });
+});
+
+// Thirteenth round (probe observe13): the HTTP layer's refusals were written whatever the audit sink
+// held, and a flood of them took it past its hard bound without limit, to a RangeError.
+describe('refuseCall: the audit sink at its hard bound', () => {
+  it('writes no record and gives no answer, and counts the request by its reason', async () => {
+    const { deps: d, audit, metrics } = deps();
+    const full = { ...audit, full: true };
+    const refused = { ...d, audit: full } as PipelineDeps;
+    expect(refuseCall(call('/v1/customers', 'stripe'), refused, deny('request_invalid'))).toBeUndefined();
+    expect(refuseCall(call('', 'stripe'), refused, deny('headers_too_large'))).toBeUndefined();
+    expect(refuseCall(call('/v1/x', 'stripe'), refused, deny('request_invalid'))).toBeUndefined();
+    expect(audit.records).toEqual([]);
+    expect((await metrics.calls.get()).values).toEqual([]);
+    const unrecorded = await metrics.unrecordedRefusals.get();
+    expect(unrecorded.values).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ labels: { reason: 'request_invalid' }, value: 2 }),
+        expect.objectContaining({ labels: { reason: 'headers_too_large' }, value: 1 }),
+      ]),
+    );
+    expect(unrecorded.values).toHaveLength(2);
+    // With room again, recorded and answered as before.
+    expect(refuseCall(call('/v1/customers', 'stripe'), d, deny('request_invalid'))?.status).toBe(400);
+    expect(audit.records).toHaveLength(1);
   });
 });
 

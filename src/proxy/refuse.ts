@@ -13,8 +13,21 @@ import { route } from './stages/route.ts';
  * when the listener or the path prefix names the vendor (Stripe's otherwise), with the decision
  * header, and audited and counted by the same audit step. Only the route and the caller are read;
  * nothing else of the request is looked at.
+ *
+ * Undefined, with nothing written, while the audit sink holds its hard bound (AuditSink.full): the
+ * request is then neither answered nor recorded, only counted (keybrake_audit_unrecorded_refusals_total),
+ * and the HTTP layer closes its connection. The pipeline's calls wait for room there instead, but a
+ * refusal cannot: it is written as node parses, and a client reconnecting at once made one per
+ * request, 9 a connection, which took the backlog to 14 times its hard bound and the proxy to a
+ * RangeError that lost every record it held, those of charges at the vendor too (thirteenth round).
+ * Making them wait would hold each refused request until stdout is read, as many as connections
+ * can be opened. Nothing such a request asks for is forwarded, so fail closed is to drop it counted.
  */
-export function refuseCall(call: IncomingCall, deps: PipelineDeps, denial: Denial): Answer {
+export function refuseCall(call: IncomingCall, deps: PipelineDeps, denial: Denial): Answer | undefined {
+  if (deps.audit.full) {
+    deps.metrics.unrecordedRefusals.inc({ reason: denial.reason });
+    return undefined;
+  }
   const ctx = newContext(call);
   route(ctx, deps);
   if (ctx.adapter !== null) identify(ctx, deps);

@@ -28,8 +28,12 @@ export interface ListenerOptions {
 export interface ListenerDeps {
   /** The pipeline (never throws). */
   handle(call: IncomingCall): Promise<CallResponse>;
-  /** A vendor-shaped, audited answer to a call stopped before the pipeline (refuse.ts). */
-  refuse(call: IncomingCall, denial: Denial): CallResponse;
+  /**
+   * A vendor-shaped, audited answer to a call stopped before the pipeline (refuse.ts); undefined
+   * while the audit sink holds its hard bound: the request is then not answered, and its connection
+   * is closed after the answers before it (closeUnanswered).
+   */
+  refuse(call: IncomingCall, denial: Denial): CallResponse | undefined;
   readonly calls: InFlight;
   /** Where the vendor's answers count against their keys until their clients have taken them. */
   readonly heldAnswers: HeldAnswers;
@@ -122,6 +126,20 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     });
     res.end(body);
   };
+  /**
+   * Ends a connection without answering its newest request (`own`, if node handed it over), once
+   * the answers before it are written: the refusal the audit sink had no room to record (refuse.ts).
+   * Nothing more is parsed from the connection meanwhile, so it makes no more refusals either.
+   */
+  const closeUnanswered = (socket: Socket, own?: ServerResponse) => {
+    ending.add(socket);
+    answers.afterOpen(socket, () => socket.destroy(), own);
+  };
+  /** A refusal written through node's response object, or the connection closed unanswered. */
+  const refuseWith = (res: ServerResponse, answer: CallResponse | undefined) => {
+    if (answer !== undefined) send(res, answer);
+    else closeUnanswered(res.req.socket, res);
+  };
 
   let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => {};
   /**
@@ -144,7 +162,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
       const running = underWay.get(socket) ?? 0;
       if (running >= MAX_PIPELINED) {
         calls.track(res);
-        send(
+        refuseWith(
           res,
           refuse(
             callOf(req),
@@ -168,7 +186,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   function serveCall(req: IncomingMessage, res: ServerResponse): void {
     // Decided at once, so that the connection's end is too: written after the answers before it.
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-      send(
+      refuseWith(
         res,
         refuse(callOf(req), deny('request_invalid', 'An HTTP/1.1 request must carry a Host header.')),
       );
@@ -182,7 +200,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     answers.afterOpen(
       req.socket,
       () => {
-        if (calls.draining) send(res, refuse(callOf(req), deny('shutting_down', calls.drainMessage)));
+        if (calls.draining) refuseWith(res, refuse(callOf(req), deny('shutting_down', calls.drainMessage)));
         else fastifyHandler(req, res);
       },
       res,
@@ -191,6 +209,7 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
   /**
    * A request node parsed behind its connection's last answer, from the bytes it had read with it:
    * recorded, never served or answered; past MAX_PIPELINED of them the connection is closed instead.
+   * While the audit sink holds its hard bound it is not recorded either, only counted (refuse.ts).
    */
   const dropBehindEnd = (req: IncomingMessage) => {
     if (!ending.behind(req.socket)) return;
@@ -209,11 +228,12 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
    * answer written (`own`: the refused request's own response, which never is). The socket is then
    * destroyed, as node does: no later byte of it is parsed as a request.
    */
-  const answerLast = (socket: Socket, answer: CallResponse, own?: ServerResponse) =>
+  const answerLast = (socket: Socket, answer: CallResponse | undefined, own?: ServerResponse) =>
     answers.afterOpen(
       socket,
       () => {
-        if (socket.writable) socket.write(rawResponse(answer));
+        // Undefined: the audit sink had no room to record it, and it is closed unanswered (refuse.ts).
+        if (answer !== undefined && socket.writable) socket.write(rawResponse(answer));
         socket.destroy();
       },
       own,
@@ -267,7 +287,10 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     if (ending.has(req.socket)) return dropBehindEnd(req);
     surfaced(req.socket, res);
     calls.track(res);
-    send(res, refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')));
+    refuseWith(
+      res,
+      refuse(callOf(req), deny('request_invalid', 'Keybrake accepts no Expect but 100-continue.')),
+    );
   });
   const app = Fastify({
     logger: false,
@@ -362,6 +385,12 @@ export function createProxyListener(deps: ListenerDeps, opts: ListenerOptions): 
     // Its answer closes the connection, so nothing behind it is taken either.
     ending.add(req.raw.socket);
     const answer = refuse(callOf(req.raw), deny('request_invalid', 'The request body did not arrive whole.'));
+    if (answer === undefined) {
+      // Not recorded (the audit sink is full), so not answered: every call before it has its answer.
+      reply.hijack();
+      req.raw.socket.destroy();
+      return;
+    }
     return reply
       .code(answer.status)
       .headers({ ...answer.headers, connection: 'close' })

@@ -332,10 +332,13 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     for (let i = 0; i < 8; i++) sink.write(seq(i));
     const room = sink.room();
     expect(room).toBeInstanceOf(Promise);
+    // What the HTTP layer's refusals ask before writing a record (refuse.ts): no waiting there.
+    expect(sink.full).toBe(true);
     // The first write completes; the seven records gathered behind it go out as one more write.
     stream.release();
     await room;
     expect(sink.room()).toBeUndefined();
+    expect(sink.full).toBe(false);
     await sink.flush();
     expect(paths(stream.lines())).toHaveLength(8);
   });
@@ -355,6 +358,8 @@ describe('stdoutAuditSink: bounded by admission, never by dropping', () => {
     stream.destroy();
     await room;
     expect(sink.room()).toBeUndefined();
+    // Once the stream failed every record goes to the fallback: none is refused room.
+    expect(sink.full).toBe(false);
     await sink.flush();
     expect(paths(fallback.lines())).toEqual(Array.from({ length: 8 }, (_, i) => `/seq/${i}`));
   });

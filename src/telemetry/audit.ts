@@ -47,6 +47,12 @@ export interface AuditSink {
    */
   room(): Promise<void> | undefined;
   /**
+   * Whether the sink holds twice its bound or more (room() would wait): a record written now would
+   * take it past its hard bound. The HTTP layer's refusals, which are not calls of the pipeline and
+   * cannot wait for room() without holding what they refuse, ask this before writing one (refuse.ts).
+   */
+  readonly full: boolean;
+  /**
    * Set once the stream has failed (EPIPE: its reader went away; ENOSPC: a full disk; or it closed):
    * from then on every record, those it held and those still to come, goes to the fallback (stderr),
    * and no new call should be admitted (the proxy drains and exits: see runtime.ts).
@@ -198,7 +204,9 @@ let exitHook = false;
  * answers none (`room()`), until the stream takes the bytes. The agent chooses each record's size
  * (its path, up to AUDIT_PATH_CHARS), and a log collector that stops reading would otherwise grow
  * the proxy until it is killed, losing every record it held; one pool for every key let one key's
- * calls have every other key refused.
+ * calls have every other key refused. The HTTP layer's own refusals, which do not wait for room, ask
+ * `full` and are counted unrecorded past twice the bound (refuse.ts): written regardless, a flood of
+ * them took the batch, one string, past V8's string length limit (thirteenth round).
  *
  * A stream that fails (its 'error': EPIPE when the reader of a pipe went away, ENOSPC on a full disk;
  * or its 'close') is not retried: every record it had not confirmed, the batch gathering and every
@@ -271,6 +279,10 @@ class BatchedAuditSink implements AuditSink {
 
   admits(vaultKey: string | null): boolean {
     return this.#failure === undefined && this.#shares.admits(vaultKey, this.heldBytes, this.#maxHeld);
+  }
+
+  get full(): boolean {
+    return !this.#hasRoom();
   }
 
   room(): Promise<void> | undefined {
@@ -476,6 +488,7 @@ export function memoryAuditSink(): AuditSink & { records: AuditRecord[] } {
     heldBytes: 0,
     admits: () => true,
     room: () => undefined,
+    full: false,
     failure: undefined,
     onFailure: () => {},
   };

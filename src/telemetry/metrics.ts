@@ -13,6 +13,12 @@ export interface ProxyMetrics {
   readonly snapshotVersion: Gauge;
   readonly snapshotAge: Gauge;
   readonly counterStoreErrors: Counter;
+  /**
+   * Requests the HTTP layer refused while the audit sink held its hard bound (AuditSink.full): closed
+   * unanswered, with no record, and never forwarded (refuse.ts). Not in keybrake_calls_total, which
+   * counts what the audit records.
+   */
+  readonly unrecordedRefusals: Counter<'reason'>;
   /** The in-process counter store's bound at work (reportCounterStore); no series with --redis. */
   readonly counterStoreEntries: Gauge<'store'>;
   /**
@@ -145,6 +151,12 @@ export function createProxyMetrics(opts: {
     counterStoreErrors: new Counter({
       name: 'keybrake_counter_store_errors_total',
       help: 'Counter store operations that failed or timed out.',
+      registers: [registry],
+    }),
+    unrecordedRefusals: new Counter({
+      name: 'keybrake_audit_unrecorded_refusals_total',
+      help: 'Requests refused before the pipeline (unparsable, pipelined behind a closing answer, a bad Expect, CONNECT, a shutdown) while the audit backlog was at its hard bound: never forwarded, closed unanswered, with no audit record.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     ...inProcessCounterStoreMetrics(registry),
