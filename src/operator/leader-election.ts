@@ -136,6 +136,10 @@ export function writableMicroTime(text: string | undefined): string | undefined 
   if (!text) return undefined;
   const at = Date.parse(text);
   if (!Number.isFinite(at) || at < 0) return undefined;
+  // Already as the API server reads it back: kept as it is. Formatting it again would drop its
+  // microseconds (Date has milliseconds), and a claim's acquireTime is its run epoch, so a failover's
+  // release that rewrote it ended every run key of the release (CI, run-stop-release-move).
+  if (WRITABLE_MICROTIME.test(text)) return text;
   const out = new V1MicroTime(at).toISOString();
   return WRITABLE_MICROTIME.test(out) ? out : undefined;
 }
