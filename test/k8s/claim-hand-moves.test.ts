@@ -28,21 +28,11 @@ afterAll(async () => {
 
 describe('a claim deleted or handed over by hand (a tenant allowed to write Leases in its namespace)', () => {
   it('stays with the release that holds it: the other never serves the key, the cap holds at the upstream', async () => {
-    r.stripe.reset();
-    expect([
-      await r.call(r.widePool, 'POST'),
-      await r.call(r.widePool, 'POST'),
-      await r.call(r.widePool, 'POST'),
-    ]).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
     // The wide leader takes its claim back only once it has read its own renewals unbroken for a
     // claim duration and its renew deadline (twelfth round, probe fixes12k: a hold aged through a
-    // tenant's writes let two releases take it back from each other every round).
-    await r.wide.operators
-      .get('a')!
-      .process.waitForLog(
-        (l) => l['namespace'] === r.tenant && /claim of this namespace is established/.test(String(l['msg'])),
-        30_000,
-      );
+    // tenant's writes let two releases take it back from each other every round): the spend waits
+    // until the claim is established.
+    expect(await r.spendCapUntilEstablished()).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
     // The tester's loop: delete the claim, see who recreated it, again (it moved within 2 to 10).
     const holders: string[] = [];
     for (let i = 0; i < 12; i++) {

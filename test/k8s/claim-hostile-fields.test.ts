@@ -43,18 +43,7 @@ afterAll(async () => {
 
 describe('a claim patched by hand with leaseTransitions at the int32 ceiling (thirteenth round)', () => {
   it('handed to the other release: the holder takes it back, the other never serves, the cap holds at the upstream', async () => {
-    r.stripe.reset();
-    expect([
-      await r.call(r.widePool, 'POST'),
-      await r.call(r.widePool, 'POST'),
-      await r.call(r.widePool, 'POST'),
-    ]).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
-    await r.wide.operators
-      .get('a')!
-      .process.waitForLog(
-        (l) => l['namespace'] === r.tenant && /claim of this namespace is established/.test(String(l['msg'])),
-        30_000,
-      );
+    expect(await r.spendCapUntilEstablished()).toEqual(['ok', 'ok', 'daily_cap_exceeded']);
     await patchClaim({ holderIdentity: r.teamHolder, leaseTransitions: INT32_MAX });
     // Taken back within a round or so (250 ms); the other release would adopt it only after 5 s.
     await until(

@@ -39,6 +39,13 @@ export interface TwoReleases {
   call(pool: Pool, method: 'GET' | 'POST'): Promise<string>;
   /** Charges that reached the upstream (the proxies forward only with the real key). */
   chargesForwarded(): number;
+  /**
+   * Spends the tenant's cap through the wide release (the emulator's count reset first): three $1
+   * charges, whose answers it returns (ok, ok, daily_cap_exceeded as it should be), then waits until
+   * the wide leader (operator `a`) has logged its claim of the tenant namespace established, i.e.
+   * read its own renewals unbroken for a claim duration and its renew deadline.
+   */
+  spendCapUntilEstablished(): Promise<string[]>;
   /** holderIdentity of the tenant namespace's claim, '' while there is none. */
   claimHolder(): Promise<string>;
   /** What operator `identity` of the wide release logged about the tenant namespace. */
@@ -154,6 +161,19 @@ spec:
       teamPool,
       kubectl,
       call,
+      spendCapUntilEstablished: async () => {
+        stripe.reset();
+        const answers: string[] = [];
+        for (let i = 0; i < 3; i++) answers.push(await call(widePool, 'POST'));
+        await wide.operators
+          .get('a')!
+          .process.waitForLog(
+            (l) =>
+              l['namespace'] === tenant && /claim of this namespace is established/.test(String(l['msg'])),
+            60_000,
+          );
+        return answers;
+      },
       chargesForwarded: () =>
         stripe.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/charges')).length,
       claimHolder: async () => {
