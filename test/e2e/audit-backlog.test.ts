@@ -7,13 +7,11 @@
 // key. Once stdout is read again calls are admitted, and every call, every refused one too, has its
 // record. No sleeps: every wait is on an answer, a scrape or an audit record.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AUDIT_PATH_CHARS, DEFAULT_AUDIT_MAX_HELD_BYTES } from '../../src/telemetry/audit.ts';
 import { newToken } from '../../src/tokens/token.ts';
-import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { metricValue } from './fixtures/http.ts';
-import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
-import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+import { useScriptedServe } from './fixtures/scripted-serve.ts';
 
 const UPSTREAM_KEY = `sk_test_backlog${randomBytes(12).toString('hex')}`;
 const ATTACKER = newToken('stripe');
@@ -23,33 +21,16 @@ const LOOPS = 16;
 /** Far more calls than the bound holds records of: the loops stop at the first refusal. */
 const MAX_CALLS = 3 * Math.ceil(DEFAULT_AUDIT_MAX_HELD_BYTES / AUDIT_PATH_CHARS);
 
-let upstream: ScriptedUpstream;
-let dir: Awaited<ReturnType<typeof manifestDir>>;
-let kb: KeybrakeProcess;
-
-beforeAll(async () => {
-  upstream = await startScriptedUpstream();
-  dir = await manifestDir({
-    'keys.yaml': yamlDocuments(
-      // Allowed nothing it will ask for: every call of its is refused, and recorded.
-      ...stripeKey({
-        name: 'attacker',
-        token: ATTACKER,
-        upstreamKey: UPSTREAM_KEY,
-        allow: { endpoints: ['POST /v1/refunds'] },
-      }),
-      ...stripeKey({ name: 'victim', token: VICTIM, upstreamKey: UPSTREAM_KEY }),
-    ),
-  });
-  kb = await startKeybrake(serveArgs(dir.dir, { stripe: upstream.url }));
-});
-
-afterAll(async () => {
-  kb?.child.stdout?.resume();
-  await kb?.stop();
-  await upstream?.close();
-  await dir?.remove();
-});
+const { upstream, kb } = useScriptedServe([
+  // Allowed nothing it will ask for: every call of its is refused, and recorded.
+  {
+    name: 'attacker',
+    token: ATTACKER,
+    upstreamKey: UPSTREAM_KEY,
+    allow: { endpoints: ['POST /v1/refunds'] },
+  },
+  { name: 'victim', token: VICTIM, upstreamKey: UPSTREAM_KEY },
+]);
 
 const longPath = (i: number) => `/v1/customers/cus_${i}_${'a'.repeat(16_000)}`;
 
@@ -57,18 +38,18 @@ async function read(
   token: string,
   path: string,
 ): Promise<{ status: number; decision: string | null; body: string }> {
-  const res = await fetch(`${kb.urls.stripe}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  const res = await fetch(`${kb().urls.stripe}${path}`, { headers: { Authorization: `Bearer ${token}` } });
   return { status: res.status, decision: res.headers.get('keybrake-decision'), body: await res.text() };
 }
 
 async function heldBytes(): Promise<number> {
-  const text = await (await fetch(`${kb.urls.admin}/metrics`)).text();
+  const text = await (await fetch(`${kb().urls.admin}/metrics`)).text();
   return metricValue(text, 'keybrake_audit_held_bytes')!;
 }
 
 describe('serve with a stdout nobody reads', () => {
   it("refuses the key whose records fill the audit backlog, still forwards another key's read, and records every call", async () => {
-    kb.child.stdout!.pause();
+    kb().child.stdout!.pause();
     let calls = 0;
     let refused: Awaited<ReturnType<typeof read>> | undefined;
     const statuses = new Set<number>();
@@ -91,17 +72,17 @@ describe('serve with a stdout nobody reads', () => {
     expect(victim.status).toBe(200);
     expect((await read(ATTACKER, '/v1/customers/cus_again')).decision).toBe('deny; reason=audit_backlog');
     // Nothing of the attacker's reached the vendor, refused by policy or by the backlog.
-    expect(upstream.requests).toEqual(['GET /v1/customers/cus_v']);
+    expect(upstream().requests).toEqual(['GET /v1/customers/cus_v']);
 
-    kb.child.stdout!.resume();
+    kb().child.stdout!.resume();
     // Each scrape is a round trip to the proxy, which meanwhile writes to the reader.
     let held = await heldBytes();
     while (held >= DEFAULT_AUDIT_MAX_HELD_BYTES) held = await heldBytes();
     const after = await read(ATTACKER, '/v1/customers/cus_after');
     expect(after.decision).toBe('deny; reason=endpoint_not_allowed');
 
-    await kb.waitForAudit((r) => r.path === '/v1/customers/cus_after', 30_000);
-    const byKey = (name: string) => kb.audit.filter((r) => r.vaultKey === `agents/${name}`);
+    await kb().waitForAudit((r) => r.path === '/v1/customers/cus_after', 30_000);
+    const byKey = (name: string) => kb().audit.filter((r) => r.vaultKey === `agents/${name}`);
     expect(byKey('victim')).toEqual([expect.objectContaining({ path: '/v1/customers/cus_v', reason: 'ok' })]);
     const attacker = byKey('attacker');
     expect(attacker).toHaveLength(calls + 2);

@@ -12,14 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_PIPELINED } from '../../src/proxy/server.ts';
 import { AUDIT_PATH_CHARS, DEFAULT_AUDIT_MAX_HELD_BYTES } from '../../src/telemetry/audit.ts';
 import { newToken } from '../../src/tokens/token.ts';
-import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { metricValue } from './fixtures/http.ts';
-import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
-import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+import { useScriptedServe } from './fixtures/scripted-serve.ts';
 
 const UPSTREAM_KEY = `sk_test_hardbound${randomBytes(12).toString('hex')}`;
 const ATTACKER = newToken('stripe');
@@ -40,27 +38,10 @@ const CONNECTIONS = Math.ceil((1.5 * HARD_BOUND) / (PER_CONNECTION * MIN_RECORD_
 /** The flood's connections open at once (the probe's 16 loops). */
 const LOOPS = 16;
 
-let upstream: ScriptedUpstream;
-let dir: Awaited<ReturnType<typeof manifestDir>>;
-let kb: KeybrakeProcess;
-
-beforeAll(async () => {
-  upstream = await startScriptedUpstream();
-  dir = await manifestDir({
-    'keys.yaml': yamlDocuments(
-      ...stripeKey({ name: 'attacker', token: ATTACKER, upstreamKey: UPSTREAM_KEY }),
-      ...stripeKey({ name: 'victim', token: VICTIM, upstreamKey: UPSTREAM_KEY }),
-    ),
-  });
-  kb = await startKeybrake(serveArgs(dir.dir, { stripe: upstream.url }));
-});
-
-afterAll(async () => {
-  kb?.child.stdout?.resume();
-  await kb?.stop();
-  await upstream?.close();
-  await dir?.remove();
-});
+const { upstream, kb } = useScriptedServe([
+  { name: 'attacker', token: ATTACKER, upstreamKey: UPSTREAM_KEY },
+  { name: 'victim', token: VICTIM, upstreamKey: UPSTREAM_KEY },
+]);
 
 const path = (i: number) => `/v1/customers/cus_${i}_${'a'.repeat(1100)}`;
 const request = (i: number, extra: string) =>
@@ -99,7 +80,7 @@ const REFUSED_BY_THE_HTTP_LAYER = [
 ];
 
 async function metrics(): Promise<string> {
-  return (await fetch(`${kb.urls.admin}/metrics`)).text();
+  return (await fetch(`${kb().urls.admin}/metrics`)).text();
 }
 
 /** The audit figures, scraped until `done` holds: a render is reused for a moment (scrape-cache.ts). */
@@ -117,8 +98,8 @@ async function scrapeUntil(
 
 describe('serve with a stdout nobody reads, flooded with refusals the HTTP layer writes', () => {
   it('holds the audit backlog at its hard bound, counts the refusals it could not record, and records the write another key made meanwhile', async () => {
-    kb.child.stdout!.pause();
-    const port = Number(new URL(kb.urls.stripe!).port);
+    kb().child.stdout!.pause();
+    const port = Number(new URL(kb().urls.stripe!).port);
     let next = 0;
     const loop = async () => {
       while (next < CONNECTIONS) await floodOne(port, next++);
@@ -139,22 +120,22 @@ describe('serve with a stdout nobody reads, flooded with refusals the HTTP layer
 
     // Another key's write, made at the hard bound: it waits, unanswered, until stdout is read. (A
     // customer: the stand-in answers a charge with the key it was sent, which is withheld.)
-    const write = fetch(`${kb.urls.stripe}/v1/customers`, {
+    const write = fetch(`${kb().urls.stripe}/v1/customers`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${VICTIM}`, 'Content-Type': 'application/x-www-form-urlencoded' },
       body: 'email=victim%40example.com',
     });
-    kb.child.stdout!.resume();
+    kb().child.stdout!.resume();
     const answer = await write;
     expect(answer.status).toBe(200);
     expect(answer.headers.get('keybrake-decision')).toBe('allow; reason=ok');
     expect(
-      await kb.waitForAudit((r) => r.vaultKey === 'agents/victim' && r.path === '/v1/customers', 60_000),
+      await kb().waitForAudit((r) => r.vaultKey === 'agents/victim' && r.path === '/v1/customers', 60_000),
     ).toMatchObject({ reason: 'ok', operation: 'stripe.customers.create', upstreamStatus: 200 });
     // Nothing of the flood reached the vendor; the write did, once.
-    expect(upstream.requests).toEqual(['POST /v1/customers']);
+    expect(upstream().requests).toEqual(['POST /v1/customers']);
     // Every record of the flood is a refusal of the attacker's, none an allow.
-    const attacker = kb.audit.filter((r) => r.vaultKey === 'agents/attacker');
+    const attacker = kb().audit.filter((r) => r.vaultKey === 'agents/attacker');
     expect(attacker.length).toBeGreaterThan(0);
     expect(attacker.every((r) => r.decision === 'deny' && r.reason === 'request_invalid')).toBe(true);
   }, 180_000);

@@ -9,13 +9,11 @@
 // No sleeps: every wait is on an upstream arrival, an audit line or the socket.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_PIPELINED } from '../../src/proxy/server.ts';
 import { newToken } from '../../src/tokens/token.ts';
-import { type KeybrakeProcess, manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
 import { openConnection, type RawConnection } from './fixtures/raw-connection.ts';
-import { type ScriptedUpstream, startScriptedUpstream } from './fixtures/scripted-upstream.ts';
-import { stripeKey, yamlDocuments } from './fixtures/stripe-manifests.ts';
+import { useScriptedServe } from './fixtures/scripted-serve.ts';
 
 const UPSTREAM_KEY = `sk_test_pipelined${randomBytes(12).toString('hex')}`;
 const TOKEN = newToken('stripe');
@@ -25,29 +23,13 @@ const OTHER_TOKEN = newToken('stripe');
 const CLIENT_TIMEOUT_MS = 1_500;
 const CLEAN_ENV = { KEYBRAKE_DRAIN_TIMEOUT: '', KEYBRAKE_CLIENT_TIMEOUT: '', KEYBRAKE_MAX_CONNECTIONS: '' };
 
-let upstream: ScriptedUpstream;
-let dir: Awaited<ReturnType<typeof manifestDir>>;
-let kb: KeybrakeProcess;
-
-beforeAll(async () => {
-  upstream = await startScriptedUpstream();
-  dir = await manifestDir({
-    'keys.yaml': yamlDocuments(
-      ...stripeKey({ name: 'pipelined', token: TOKEN, upstreamKey: UPSTREAM_KEY }),
-      ...stripeKey({ name: 'other', token: OTHER_TOKEN, upstreamKey: UPSTREAM_KEY }),
-    ),
-  });
-  kb = await startKeybrake(
-    [...serveArgs(dir.dir, { stripe: upstream.url }), '--client-timeout', `${CLIENT_TIMEOUT_MS}ms`],
-    { env: CLEAN_ENV },
-  );
-});
-
-afterAll(async () => {
-  await kb?.stop();
-  await upstream?.close();
-  await dir?.remove();
-});
+const { upstream, kb } = useScriptedServe(
+  [
+    { name: 'pipelined', token: TOKEN, upstreamKey: UPSTREAM_KEY },
+    { name: 'other', token: OTHER_TOKEN, upstreamKey: UPSTREAM_KEY },
+  ],
+  { args: ['--client-timeout', `${CLIENT_TIMEOUT_MS}ms`], env: CLEAN_ENV },
+);
 
 /** A read of a customer; the scripted upstream holds `cus_held…` ones until the test releases them. */
 const read = (path: string) =>
@@ -62,11 +44,11 @@ async function pipelined(
   after: string,
   refusedWhen: (conn: RawConnection) => Promise<void>,
 ) {
-  const conn = await openConnection(kb.urls.stripe!);
+  const conn = await openConnection(kb().urls.stripe!);
   conn.socket.write(read(heldPath) + after);
-  await upstream.arrived(heldPath);
+  await upstream().arrived(heldPath);
   await refusedWhen(conn);
-  upstream.release(heldPath);
+  upstream().release(heldPath);
   const first = await conn.response();
   const second = await conn.response();
   await conn.closed;
@@ -76,12 +58,14 @@ async function pipelined(
 /** The audit records from `from` on, once a call made after them has its own: nothing else is late. */
 async function recordsSince(from: number): Promise<Record<string, unknown>[]> {
   const marker = `/v1/customers/cus_after_${randomBytes(4).toString('hex')}`;
-  const conn = await openConnection(kb.urls.stripe!);
+  const conn = await openConnection(kb().urls.stripe!);
   expect((await conn.request(read(marker).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))).status).toBe(
     200,
   );
-  await kb.waitForAudit((r) => r.path === marker);
-  return kb.audit.slice(from).filter((r) => r.path !== marker);
+  await kb().waitForAudit((r) => r.path === marker);
+  return kb()
+    .audit.slice(from)
+    .filter((r) => r.path !== marker);
 }
 
 function expectAllowed(
@@ -145,18 +129,18 @@ describe('a refusal behind a call still being handled', () => {
   for (const c of refusals) {
     it(c.title, async () => {
       const path = `/v1/customers/cus_held_${c.id}`;
-      const mark = upstream.requests.length;
-      const from = kb.audit.length;
+      const mark = upstream().requests.length;
+      const from = kb().audit.length;
 
       const { first, second } = await pipelined(path, c.after, async () => {
-        await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && c.refused(r));
+        await kb().waitForAudit((r) => kb().audit.indexOf(r) >= from && c.refused(r));
       });
 
       expectAllowed(first, `cus_held_${c.id}`);
       expect(second?.status).toBe(c.status);
       expect(second?.headers['keybrake-decision']).toBe(`deny; reason=${c.reason}`);
       if (c.closes) expect(second?.headers.connection).toBe('close');
-      expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`]);
+      expect(upstream().requests.slice(mark)).toEqual([`GET ${path}`]);
       const records = await recordsSince(from);
       expect(records).toHaveLength(2);
       expect(records).toContainEqual(
@@ -178,14 +162,14 @@ describe('a refusal behind a call still being handled', () => {
   // upstream is read once a later call has its record, so that late write had its chance.
   it('a body that stalls after a call, then arrives after its 408: never forwarded, one record', async () => {
     const path = '/v1/customers/cus_held_body';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
+    const mark = upstream().requests.length;
+    const from = kb().audit.length;
     const head =
       `POST /v1/customers HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${TOKEN}\r\n` +
       'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 20\r\n\r\n';
 
     const { first, second } = await pipelined(path, `${head}name=late`, async (conn) => {
-      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.reason === 'request_timeout');
+      await kb().waitForAudit((r) => kb().audit.indexOf(r) >= from && r.reason === 'request_timeout');
       // The rest of the body, after its refusal: it must not make the call one after all.
       conn.socket.write('&email=x%40y.example');
     });
@@ -194,7 +178,7 @@ describe('a refusal behind a call still being handled', () => {
     expect(second?.status).toBe(408);
     expect(second?.headers['keybrake-decision']).toBe('deny; reason=request_timeout');
     const records = await recordsSince(from);
-    expect(upstream.requests.slice(mark)).toEqual([`GET ${path}`, expect.stringMatching(/cus_after_/)]);
+    expect(upstream().requests.slice(mark)).toEqual([`GET ${path}`, expect.stringMatching(/cus_after_/)]);
     expect(records).toHaveLength(2);
     expect(records).toContainEqual(
       expect.objectContaining({ decision: 'allow', reason: 'ok', method: 'GET', path, upstreamStatus: 200 }),
@@ -229,15 +213,15 @@ describe('a call pipelined behind a refusal that ends its connection', () => {
         extra === null
           ? `GET ${refusedPath} HTTP/1.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`
           : read(refusedPath).replace('\r\n\r\n', `\r\n${extra}\r\n`);
-      const mark = upstream.requests.length;
-      const from = kb.audit.length;
-      const conn = await openConnection(kb.urls.stripe!);
+      const mark = upstream().requests.length;
+      const from = kb().audit.length;
+      const conn = await openConnection(kb().urls.stripe!);
       conn.socket.write(read(held) + refused);
-      await upstream.arrived(held);
-      await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === refusedPath);
+      await upstream().arrived(held);
+      await kb().waitForAudit((r) => kb().audit.indexOf(r) >= from && r.path === refusedPath);
       // Written once the refusal is decided, while the call before it holds the connection open.
       await write(conn.socket, read(behind));
-      upstream.release(held);
+      upstream().release(held);
 
       expectAllowed(await conn.response(), `cus_held_${id}`);
       const second = await conn.response();
@@ -245,7 +229,7 @@ describe('a call pipelined behind a refusal that ends its connection', () => {
       expect(await conn.response()).toBeUndefined();
       await conn.closed;
       const records = await recordsSince(from);
-      expect(upstream.requests.slice(mark)).toEqual([`GET ${held}`, expect.stringMatching(/cus_after_/)]);
+      expect(upstream().requests.slice(mark)).toEqual([`GET ${held}`, expect.stringMatching(/cus_after_/)]);
       expect(records.map((r) => r.path).sort()).toEqual([held, refusedPath].sort());
     },
   );
@@ -268,7 +252,10 @@ async function flood(socket: Socket, request: string, count: number): Promise<vo
   for (let sent = 0; sent < count && !socket.destroyed; sent += 100) await write(socket, batch);
 }
 
-const recordsOf = (from: number, path: string) => kb.audit.slice(from).filter((r) => r.path === path).length;
+const recordsOf = (from: number, path: string) =>
+  kb()
+    .audit.slice(from)
+    .filter((r) => r.path === path).length;
 
 // Seventh round: a tester pipelined tens of thousands of requests (no token needed) behind a refused
 // one while a call before it waited 4 s for the vendor. Node parsed each, the proxy looked it up and
@@ -279,16 +266,16 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
     const held = '/v1/customers/cus_held_flood';
     const refusedPath = '/v1/customers/cus_flood_expect';
     const flooded = '/v1/customers/cus_flooded';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
-    const conn = await openConnection(kb.urls.stripe!);
+    const mark = upstream().requests.length;
+    const from = kb().audit.length;
+    const conn = await openConnection(kb().urls.stripe!);
     conn.socket.write(read(held) + read(refusedPath).replace('\r\n\r\n', '\r\nExpect: a-gift\r\n\r\n'));
-    await upstream.arrived(held);
-    await kb.waitForAudit((r) => kb.audit.indexOf(r) >= from && r.path === refusedPath);
+    await upstream().arrived(held);
+    await kb().waitForAudit((r) => kb().audit.indexOf(r) >= from && r.path === refusedPath);
 
     // Thousands of calls, within --max-body (256 KiB) in all, so the connection stays for its answers.
     await flood(conn.socket, read(flooded), Math.floor(200_000 / read(flooded).length));
-    const other = await openConnection(kb.urls.stripe!);
+    const other = await openConnection(kb().urls.stripe!);
     const beside = await other.request(
       `GET /v1/customers/cus_beside_flood HTTP/1.1\r\nHost: keybrake\r\nAuthorization: Bearer ${OTHER_TOKEN}\r\n\r\n`,
     );
@@ -297,14 +284,14 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
     expect(conn.isClosed()).toBe(false);
     other.socket.destroy();
 
-    upstream.release(held);
+    upstream().release(held);
     expectAllowed(await conn.response(), 'cus_held_flood');
     expect((await conn.response())?.headers['keybrake-decision']).toBe('deny; reason=request_invalid');
     expect(await conn.response()).toBeUndefined();
     await conn.closed;
     await recordsSince(from);
     expect(recordsOf(from, flooded)).toBe(0);
-    expect(upstream.requests.slice(mark)).toEqual([
+    expect(upstream().requests.slice(mark)).toEqual([
       `GET ${held}`,
       'GET /v1/customers/cus_beside_flood',
       expect.stringMatching(/cus_after_/),
@@ -315,11 +302,14 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
     const heldPaths = Array.from({ length: MAX_PIPELINED }, (_, i) => `/v1/customers/cus_held_nine${i}`);
     const ninth = '/v1/customers/cus_nine';
     const flooded = '/v1/customers/cus_nine_flooded';
-    const mark = upstream.requests.length;
-    const from = kb.audit.length;
+    const mark = upstream().requests.length;
+    const from = kb().audit.length;
     // A held call the proxy forwarded runs its course once the vendor answers, wherever its answer goes.
-    for (const path of heldPaths) void upstream.arrived(path).then(() => upstream.release(path));
-    const conn = await openConnection(kb.urls.stripe!);
+    for (const path of heldPaths)
+      void upstream()
+        .arrived(path)
+        .then(() => upstream().release(path));
+    const conn = await openConnection(kb().urls.stripe!);
     // MAX_PIPELINED calls under way, the one past them refused with the connection's end, and behind
     // it more than --max-body of calls, all in one write.
     conn.socket.write(
@@ -327,14 +317,14 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
         read(ninth) +
         read(flooded).repeat(Math.ceil(300_000 / read(flooded).length)),
     );
-    const flooding = kb
-      .waitForAudit((r) => kb.audit.indexOf(r) >= from && recordsOf(from, flooded) > MAX_PIPELINED)
+    const flooding = kb()
+      .waitForAudit((r) => kb().audit.indexOf(r) >= from && recordsOf(from, flooded) > MAX_PIPELINED)
       .catch(() => undefined);
     await Promise.race([conn.closed, flooding]);
     expect(conn.isClosed()).toBe(true);
 
     // Every call under way keeps its one record: forwarded and answered by the vendor, or dropped unsent.
-    const held = await Promise.all(heldPaths.map((path) => kb.waitForAudit((r) => r.path === path)));
+    const held = await Promise.all(heldPaths.map((path) => kb().waitForAudit((r) => r.path === path)));
     for (const record of held) {
       expect([
         ['allow', 'ok', 200],
@@ -345,7 +335,7 @@ describe('a flood pipelined behind an answer that ends its connection', () => {
     expect(recordsOf(from, ninth)).toBe(1);
     expect(recordsOf(from, flooded)).toBeLessThanOrEqual(MAX_PIPELINED);
     for (const path of heldPaths) expect(recordsOf(from, path)).toBe(1);
-    const forwarded = upstream.requests.slice(mark, -1);
+    const forwarded = upstream().requests.slice(mark, -1);
     expect(heldPaths.map((path) => `GET ${path}`)).toEqual(expect.arrayContaining(forwarded));
   });
 });
@@ -374,9 +364,9 @@ describe('calls written after a request that asks to upgrade the connection', ()
         { length: MAX_PIPELINED + 2 },
         (_, i) => `/v1/customers/cus_upgrade_${id}_after${i}`,
       );
-      const mark = upstream.requests.length;
-      const from = kb.audit.length;
-      const conn = await openConnection(kb.urls.stripe!);
+      const mark = upstream().requests.length;
+      const from = kb().audit.length;
+      const conn = await openConnection(kb().urls.stripe!);
       const framing =
         body === ''
           ? headers
@@ -386,10 +376,10 @@ describe('calls written after a request that asks to upgrade the connection', ()
       // The body's last bytes in a write of their own: the end is decided when they arrive.
       await write(conn.socket, head + body.slice(0, -1));
       if (body !== '') await write(conn.socket, body.slice(-1));
-      await upstream.arrived(held);
+      await upstream().arrived(held);
       // Each in a write of its own, while the vendor holds the upgrade call.
       for (const path of behind) await write(conn.socket, read(path));
-      upstream.release(held);
+      upstream().release(held);
 
       const answer = await conn.response();
       expectAllowed(answer, `cus_held_upgrade_${id}`);
@@ -397,7 +387,7 @@ describe('calls written after a request that asks to upgrade the connection', ()
       expect(await conn.response()).toBeUndefined();
       await conn.closed;
       const records = await recordsSince(from);
-      expect(upstream.requests.slice(mark)).toEqual([
+      expect(upstream().requests.slice(mark)).toEqual([
         `${method} ${held}`,
         expect.stringMatching(/cus_after_/),
       ]);
