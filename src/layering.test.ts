@@ -27,6 +27,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'terminal-text': [],
   // The token bucket of the proxy's lookup reads and the TokenReview budget.
   'token-bucket': [],
+  // Whether a lease name is taken shared: named by the vendors' pricing, held by the counter stores.
+  'lease-names': [],
   // Every listener's limits and the server that holds clients to them (proxy and operator alike).
   listener: ['telemetry'],
   telemetry: ['decision'],
@@ -34,8 +36,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   tokens: ['duration', 'money', 'snapshot'],
   // The custom resources and their validation; the ResourceSet message between sources and compiler.
   api: ['memo', 'money', 'patterns', 'snapshot', 'terminal-text', 'tokens'],
-  counters: ['clock', 'money', 'snapshot', 'telemetry'],
-  vendors: ['decision', 'http-whitespace', 'money', 'patterns', 'snapshot'],
+  counters: ['clock', 'lease-names', 'money', 'snapshot', 'telemetry'],
+  vendors: ['decision', 'http-whitespace', 'lease-names', 'money', 'patterns', 'snapshot'],
   // Emulators are independent oracles: they share no parsing, credential or pricing code.
   emulators: [],
   compiler: ['api', 'clock', 'equality', 'memo', 'money', 'patterns', 'snapshot', 'tokens', 'telemetry'],

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { runSharedLeaseCase, SHARED_LEASE_CASES } from '../../test/fixtures/shared-leases.ts';
 import { fixedClock } from '../clock.ts';
+import { sharedLease } from '../lease-names.ts';
 import { DEFAULT_MEMORY_MAX_ENTRIES, FULL_STORE_SWEEP_EVERY_MS, MemoryCounterStore } from './memory-store.ts';
 import {
   CounterStoreUnavailableError,
@@ -791,5 +793,38 @@ describe('MemoryCounterStore bound (docs/counters.md, "The memory store\'s bound
     // The bucket comes back with the difference; a last use made way for it.
     expect(await store.used('vk1', 'run:a')).toBe(2 * USD);
     expect(store.size).toBe(2);
+  });
+});
+
+// Fourteenth round: the account's tax settings, exclusive between previews, let one tenant's loop of
+// free previews hold every other tenant's off (ADR 0007 §5).
+describe('MemoryCounterStore shared leases (lease-names.ts)', () => {
+  for (const c of SHARED_LEASE_CASES) it(c.name, () => runSharedLeaseCase(setup().store, c, NOW));
+
+  it('expires a share never released after its TTL, and counts each share as an entry', async () => {
+    const { store, clock } = setup();
+    const account = 'stripe:0123456789abcdef0123456789abcdef';
+    const take = (token: string, objects: string[], ttlMs = 35_000) =>
+      store.acquireLeases({
+        scope: 'vk1',
+        windows: [],
+        now: NOW,
+        leases: { account, objects, token, ttlMs },
+      });
+    expect(await take('token-aaaa', [sharedLease('tax settings')], 10_000)).toMatchObject({ ok: true });
+    expect(await take('token-bbbb', [sharedLease('tax settings')])).toMatchObject({ ok: true });
+    expect(store.size).toBe(2);
+    clock.advance(10_000);
+    expect(await take('token-cccc', ['tax settings'])).toEqual({ ok: false, busy: 'tax settings' });
+    expect(
+      await store.renewLeases(
+        { account, objects: [sharedLease('tax settings')], token: 'token-aaaa' },
+        35_000,
+      ),
+    ).toEqual({ ok: false, lost: 'tax settings' });
+    clock.advance(25_000);
+    store.sweep();
+    expect(store.size).toBe(0);
+    expect(await take('token-cccc', ['tax settings'])).toMatchObject({ ok: true });
   });
 });

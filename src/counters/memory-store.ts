@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { isSharedLease, leasedObject } from '../lease-names.ts';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import {
   counterKey,
@@ -113,6 +114,8 @@ export class MemoryCounterStore implements CounterStore {
   readonly #idempotency = new Map<string, TextEntry>();
   /** Lease tokens: never evicted while live. */
   readonly #leases = new Map<string, TextEntry>();
+  /** Shared leases (lease-names.ts), by the key of the object they guard: each holder's token and expiry. */
+  readonly #shared = new Map<string, Map<string, number>>();
   #lastFullSweep = Number.NEGATIVE_INFINITY;
   #evictedLastUse = 0;
   #evictedIdempotency = 0;
@@ -237,15 +240,29 @@ export class MemoryCounterStore implements CounterStore {
       const used = this.#live(this.#windows, counterKey(req.scope, w.bucket), now)?.value ?? 0;
       if (used + w.amount > w.limit) return { ok: false, refused: w.kind, used, limit: w.limit };
     }
-    const keys = leases ? leases.objects.map((o) => leaseKey(leases.account, o)) : [];
-    const busy = keys.findIndex((k) => this.#text(this.#leases, k, now) !== undefined);
+    const objects = leases?.objects ?? [];
+    // Like acquire.lua: an exclusive lease is busy while anyone holds it either way, a shared one
+    // while someone holds it exclusive.
+    const busy = objects.findIndex((o) => {
+      const key = leaseKey(leases!.account, leasedObject(o));
+      if (this.#text(this.#leases, key, now) !== undefined) return true;
+      return !isSharedLease(o) && this.#holders(key, now) > 0;
+    });
     // Room for the windows and, unless one is busy (then none is taken), every lease.
-    this.#roomForWindows(req.scope, req.windows, now, busy === -1 ? keys.length : 0);
+    this.#roomForWindows(req.scope, req.windows, now, busy === -1 ? objects.length : 0);
     for (const w of req.windows) this.#add(counterKey(req.scope, w.bucket), w.amount, w.ttlSeconds, now);
     if (req.windows.length > 0) this.#touch(req.scope, req.now, now);
     if (!leases) return { ok: true };
-    if (busy !== -1) return { ok: false, busy: leases.objects[busy]! };
-    for (const k of keys) this.#leases.set(flat(k), { value: leases.token, expiresAt: now + leases.ttlMs });
+    if (busy !== -1) return { ok: false, busy: leasedObject(objects[busy]!) };
+    const expiresAt = now + leases.ttlMs;
+    for (const o of objects) {
+      const key = flat(leaseKey(leases.account, leasedObject(o)));
+      if (!isSharedLease(o)) this.#leases.set(key, { value: leases.token, expiresAt });
+      else {
+        const holders = this.#shared.get(key) ?? new Map<string, number>();
+        this.#shared.set(key, holders.set(leases.token, expiresAt));
+      }
+    }
     return { ok: true, held: { account: leases.account, objects: leases.objects, token: leases.token } };
   }
 
@@ -254,17 +271,30 @@ export class MemoryCounterStore implements CounterStore {
     assertLeases({ ...held, objects, ttlMs });
     const now = this.#clock.now();
     // Like renew.lua: every lease checked before any is extended. An existing entry needs no room.
-    const lost = objects.find((o) => this.#text(this.#leases, leaseKey(held.account, o), now) !== held.token);
-    if (lost !== undefined) return { ok: false, lost };
-    for (const o of objects) this.#leases.get(leaseKey(held.account, o))!.expiresAt = now + ttlMs;
+    const holds = (o: string) => {
+      const key = leaseKey(held.account, leasedObject(o));
+      if (!isSharedLease(o)) return this.#text(this.#leases, key, now) === held.token;
+      return this.#holders(key, now) > 0 && this.#shared.get(key)!.has(held.token);
+    };
+    const lost = objects.find((o) => !holds(o));
+    if (lost !== undefined) return { ok: false, lost: leasedObject(lost) };
+    for (const o of objects) {
+      const key = leaseKey(held.account, leasedObject(o));
+      if (isSharedLease(o)) this.#shared.get(key)!.set(held.token, now + ttlMs);
+      else this.#leases.get(key)!.expiresAt = now + ttlMs;
+    }
     return { ok: true };
   }
 
   async releaseLeases(held: HeldLeases): Promise<void> {
     const now = this.#clock.now();
     for (const o of distinctObjects(held.objects)) {
-      const key = leaseKey(held.account, o);
-      if (this.#text(this.#leases, key, now) === held.token) this.#leases.delete(key);
+      const key = leaseKey(held.account, leasedObject(o));
+      if (isSharedLease(o)) {
+        const holders = this.#shared.get(key);
+        holders?.delete(held.token);
+        if (holders?.size === 0) this.#shared.delete(key);
+      } else if (this.#text(this.#leases, key, now) === held.token) this.#leases.delete(key);
     }
   }
 
@@ -296,11 +326,14 @@ export class MemoryCounterStore implements CounterStore {
     for (const map of [this.#windows, this.#lastUse, this.#idempotency, this.#leases]) {
       for (const [k, e] of map) if (e.expiresAt <= now) map.delete(k);
     }
+    for (const key of this.#shared.keys()) this.#holders(key, now);
   }
 
   /** Number of live and not yet swept entries (keybrake_counter_store_entries). */
   get size(): number {
-    return this.#windows.size + this.#lastUse.size + this.#idempotency.size + this.#leases.size;
+    let shared = 0;
+    for (const holders of this.#shared.values()) shared += holders.size;
+    return this.#windows.size + this.#lastUse.size + this.#idempotency.size + this.#leases.size + shared;
   }
 
   /** Whether close() was called (its metrics are then no longer reported). */
@@ -325,6 +358,15 @@ export class MemoryCounterStore implements CounterStore {
       return undefined;
     }
     return e;
+  }
+
+  /** How many calls hold the shared lease of `key` (lease-names.ts), dropping the expired. */
+  #holders(key: string, now: number): number {
+    const holders = this.#shared.get(key);
+    if (!holders) return 0;
+    for (const [token, expiresAt] of holders) if (expiresAt <= now) holders.delete(token);
+    if (holders.size === 0) this.#shared.delete(key);
+    return holders.size;
   }
 
   /** An idempotency fingerprint or a lease token, unless expired. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
+import { isSharedLease, leasedObject, sharedLease } from '../lease-names.ts';
 import type { MicroUsd } from '../money/micro-usd.ts';
 import { RUN_ID_PATTERN } from '../snapshot/run-id.ts';
 import { MAX_STOPPED_RUNS_PER_KEY, type StoppedRun } from '../snapshot/run-keys.ts';
@@ -266,22 +267,22 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     const objects = distinctObjects(held.objects);
     assertLeases({ ...held, objects, ttlMs });
     // One script, one round trip: every lease of a call shares the account's hash slot.
-    const keys = objects.map((o) => leaseKey(held.account, o));
+    const { keys, modes } = leaseKeys(held.account, objects);
     const reply = Number(
-      await this.#command(() => this.#client.kbRenew(keys.length, ...keys, held.token, String(ttlMs))),
+      await this.#command(() => this.#client.kbRenew(keys.length, ...keys, held.token, String(ttlMs), modes)),
     );
     if (reply === 0) return { ok: true };
     const lost = Number.isSafeInteger(reply) ? objects[reply - 1] : undefined;
-    if (lost !== undefined) return { ok: false, lost };
+    if (lost !== undefined) return { ok: false, lost: leasedObject(lost) };
     this.stats.errors++;
     this.#log?.error({ redis: this.description }, 'counter store returned an unexpected renew reply');
     throw new CounterStoreUnavailableError('Redis counter store returned an unexpected reply');
   }
 
   async releaseLeases(held: HeldLeases): Promise<void> {
-    const keys = distinctObjects(held.objects).map((o) => leaseKey(held.account, o));
+    const { keys, modes } = leaseKeys(held.account, distinctObjects(held.objects));
     if (keys.length === 0) return;
-    await this.#command(() => this.#client.kbRelease(keys.length, ...keys, held.token));
+    await this.#command(() => this.#client.kbRelease(keys.length, ...keys, held.token, modes));
   }
 
   async used(scope: string, bucket: string): Promise<number> {
@@ -576,17 +577,18 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
   #acquire(rate: LeaseRequest | undefined, leases: LeaseSpec | undefined): Promise<unknown> {
     const windows = rate?.windows ?? [];
     const checked = [...windows, ...(rate?.ceilings ?? [])];
-    const leaseKeys = leases ? leases.objects.map((o) => leaseKey(leases.account, o)) : [];
-    const keys = [...checked.map((w) => counterKey(rate!.scope, w.bucket)), ...leaseKeys];
+    const held = leases ? leaseKeys(leases.account, leases.objects) : { keys: [], modes: '' };
+    const keys = [...checked.map((w) => counterKey(rate!.scope, w.bucket)), ...held.keys];
     if (rate) keys.push(lastUsedKey(rate.scope));
     const args = [
       String(windows.length),
-      String(leaseKeys.length),
+      String(leases?.objects.length ?? 0),
       String(rate?.now ?? 0),
       String(LAST_USED_TTL_SECONDS),
       leases?.token ?? '',
       String(leases?.ttlMs ?? 0),
       String(checked.length - windows.length),
+      held.modes,
     ];
     for (const w of checked) args.push(String(w.limit), String(w.amount), String(w.ttlSeconds));
     return this.#client.kbAcquire(keys.length, ...keys, ...args);
@@ -601,7 +603,7 @@ export class RedisCounterStore implements CounterStore, RunStopStore {
     }
     if (r[0] === 3) {
       const busy = leases?.objects[(r[1] ?? 0) - 1];
-      if (busy !== undefined) return { ok: false, busy };
+      if (busy !== undefined) return { ok: false, busy: leasedObject(busy) };
     }
     return this.#refusal([...req.windows, ...(req.ceilings ?? [])], r, 'acquire');
   }
@@ -740,4 +742,19 @@ function parseStoppedRun(text: string, score?: number): StoppedRun | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The keys of a call's leases as the lease scripts take them, two per lease (its exclusive holder,
+ * then the sorted set of its shared holders: acquire.lua), and each one's mode (e or s).
+ */
+function leaseKeys(account: string, objects: readonly string[]): { keys: string[]; modes: string } {
+  const keys: string[] = [];
+  let modes = '';
+  for (const o of objects) {
+    const object = leasedObject(o);
+    keys.push(leaseKey(account, object), leaseKey(account, sharedLease(object)));
+    modes += isSharedLease(o) ? 's' : 'e';
+  }
+  return { keys, modes };
 }

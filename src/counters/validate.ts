@@ -1,3 +1,4 @@
+import { isSharedLease, leasedObject } from '../lease-names.ts';
 import { LEASE_ACCOUNT, MAX_LEASES_PER_CALL } from './keys.ts';
 import type { LeaseSpec, WindowSpec } from './store.ts';
 
@@ -64,7 +65,11 @@ export function assertRateWindow(w: WindowSpec): void {
   if (isMoneyWindow(w)) throw new RangeError('only call-rate windows are counted with leases');
 }
 
-/** The distinct objects of a call, in first-seen order (a refund may name one object twice). */
+/**
+ * The distinct leases of a call, in first-seen order (a refund may name one object twice). An object
+ * the call names both ways is taken exclusive only: the call would otherwise wait for itself.
+ */
 export function distinctObjects(objects: readonly string[]): string[] {
-  return [...new Set(objects)];
+  const distinct = new Set(objects);
+  return [...distinct].filter((o) => !(isSharedLease(o) && distinct.has(leasedObject(o))));
 }

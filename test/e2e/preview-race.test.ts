@@ -280,6 +280,59 @@ describe('a subscription priced from a preview cannot be raced by a change of wh
     },
   );
 
+  // Fourteenth round (fixes13y, MEDIUM): the tax settings lease was exclusive between previews, so
+  // one tenant looping free automatic-tax previews held every other tenant's off (object_busy). A
+  // preview takes it shared now: another tenant's preview (its own customer and product) reaches
+  // Stripe while the first is held, from the other replica; a settings write still waits (above).
+  it("sends another tenant's automatic-tax preview while one is held: previews share the tax settings", async () => {
+    const book = replicas().stripe.previews;
+    const first = gate();
+    const second = gate();
+    const release = gate();
+    let arrivals = 0;
+    book.onPreview = async () => {
+      (++arrivals === 1 ? first : second).open();
+      await release.promise;
+    };
+    try {
+      const held = outcome(
+        client(0, 'subscriber').subscriptions.create({
+          customer: 'cus_1',
+          items: [{ price: 'price_1' }],
+          automatic_tax: { enabled: true },
+        }),
+      );
+      await Promise.race([first.promise, held.then((a) => Promise.reject(new Error(JSON.stringify(a))))]);
+      const other = outcome(
+        client(1, 'taxer').subscriptions.create({
+          customer: 'cus_2',
+          items: [
+            {
+              price_data: {
+                currency: 'usd',
+                product: 'prod_2',
+                unit_amount: 500,
+                recurring: { interval: 'month' },
+              },
+            },
+          ],
+          automatic_tax: { enabled: true },
+        }),
+      );
+      // Refused before its preview (object_busy, as before the fix) answers first and fails here.
+      await Promise.race([
+        second.promise,
+        other.then((a) => Promise.reject(new Error(`answered before its preview: ${JSON.stringify(a)}`))),
+      ]);
+      release.open();
+      expect(await held).toMatchObject({ ok: true, value: { id: 'sub_1' } });
+      expect(await other).not.toMatchObject({ error: { code: 'object_busy' } });
+    } finally {
+      release.open();
+      book.onPreview = undefined;
+    }
+  });
+
   it('refuses a tax settings update while a preview of a subscription with automatic tax on is held', async () => {
     const [, path, write] = TAX_SETTINGS_WRITES[0]!;
     const before = forwarded('POST', path);

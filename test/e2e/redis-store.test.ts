@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaseKey } from '../../src/counters/keys.ts';
 import { createRedisCounterStore, type RedisCounterStore } from '../../src/counters/redis-store.ts';
 import {
   CounterStoreUnavailableError,
@@ -13,9 +14,11 @@ import {
   type WindowSpec,
 } from '../../src/counters/store.ts';
 import { windowsFor } from '../../src/counters/windows.ts';
+import { sharedLease } from '../../src/lease-names.ts';
 import type { CompiledLimits, CompiledPolicy } from '../../src/snapshot/types.ts';
 import { type RedisServer, startRedis, waitFor } from '../env/redis.ts';
 import { type RedisClusterHandle, startRedisCluster } from '../env/redis-cluster.ts';
+import { freshLeaseAccount, runSharedLeaseCase, SHARED_LEASE_CASES } from '../fixtures/shared-leases.ts';
 
 const USD = 1_000_000;
 const NOW = new Date('2026-11-26T10:15:30Z').getTime();
@@ -589,6 +592,86 @@ describe('RedisCounterStore replays and leases on one redis-server (ADR 0007 §4
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
+  });
+});
+
+// Fourteenth round: the account's tax settings, exclusive between previews, let one tenant's loop of
+// free previews hold every other tenant's off (ADR 0007 §5). The same cases as the memory store's.
+describe('RedisCounterStore shared leases on one redis-server (lease-names.ts)', () => {
+  let server: RedisServer;
+  let stores: RedisCounterStore[];
+  let inspect: Redis;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    stores = [0, 1].map(() => createRedisCounterStore(server.url, { timeoutMs: 2_000 }));
+    inspect = new Redis(server.port, '127.0.0.1');
+    for (const s of stores) expect(await s.waitUntilReady()).toBe(true);
+  });
+
+  afterAll(async () => {
+    await Promise.all((stores ?? []).map((s) => s.close()));
+    inspect?.disconnect();
+    await server?.stop();
+  });
+
+  for (const c of SHARED_LEASE_CASES) it(c.name, () => runSharedLeaseCase(stores[0]!, c, Date.now()));
+
+  it('keeps the shares in one sorted set under the account hash tag, expiring with the last', async () => {
+    const account = freshLeaseAccount();
+    const key = leaseKey(account, sharedLease('tax settings'));
+    const take = (store: RedisCounterStore, token: string, objects: string[], ttlMs: number) =>
+      store.acquireLeases({
+        scope: 'vk1',
+        windows: [],
+        now: Date.now(),
+        leases: { account, objects, token, ttlMs },
+      });
+    expect(await take(stores[0]!, 'token-aaaa', [sharedLease('tax settings')], 60)).toMatchObject({
+      ok: true,
+    });
+    expect(await take(stores[1]!, 'token-bbbb', [sharedLease('tax settings')], 30_000)).toMatchObject({
+      ok: true,
+    });
+    expect(await inspect.zrange(key, '0', '-1')).toEqual(['token-aaaa', 'token-bbbb']);
+    expect(await inspect.pttl(key)).toBeGreaterThan(20_000);
+    // One share expires on its own; the other still holds the exclusive lease off.
+    await waitFor('the first share to expire', async () => {
+      const scores = await inspect.zrange(key, '0', '0', 'WITHSCORES');
+      const [seconds, micros] = await inspect.time();
+      return Number(scores[1]) <= Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    });
+    expect(await take(stores[1]!, 'token-cccc', ['tax settings'], 30_000)).toEqual({
+      ok: false,
+      busy: 'tax settings',
+    });
+    await stores[1]!.releaseLeases({ account, objects: [sharedLease('tax settings')], token: 'token-bbbb' });
+    expect(await take(stores[0]!, 'token-cccc', ['tax settings'], 30_000)).toMatchObject({ ok: true });
+    expect(await inspect.zcard(key)).toBe(0);
+  });
+
+  it('gives one exclusive call or any number of shared ones, of 200 racing from two stores', async () => {
+    const account = freshLeaseAccount();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        stores[i % 2]!.acquireLeases({
+          scope: 'vk1',
+          windows: [],
+          now: Date.now(),
+          leases: {
+            account,
+            objects: [i % 4 === 0 ? 'tax settings' : sharedLease('tax settings')],
+            token: `token-${i}-${randomBytes(4).toString('hex')}`,
+            ttlMs: 30_000,
+          },
+        }),
+      ),
+    );
+    const taken = results.flatMap((r, i) => (r.ok ? [i % 4 === 0 ? 'exclusive' : 'shared'] : []));
+    // Never both kinds at once, and never two exclusive.
+    expect(taken.includes('exclusive') && taken.includes('shared')).toBe(false);
+    expect(taken.filter((t) => t === 'exclusive').length).toBeLessThanOrEqual(1);
+    expect(taken.length).toBeGreaterThan(0);
   });
 });
 

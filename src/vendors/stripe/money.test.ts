@@ -8,6 +8,7 @@ import type { KnownLinks, Operation } from '../types.ts';
 import { MAX_PRICE_READS } from './billing.ts';
 import { classifyStripe } from './classify.ts';
 import { settleStripe } from './settle.ts';
+import { TAX_SETTINGS_READ } from './tax-settings.ts';
 
 // Stripe's money rules (issue 11): for each, the request → the reads it asks for (path, method,
 // body) → the price from Stripe-shaped objects → the reservation, and the reservation against what
@@ -1163,6 +1164,22 @@ describe("the account's tax settings, leased by a preview with automatic tax", (
     expect(op('POST', path, form)).toMatchObject({ class: 'money_unpriced', locks: ['tax settings'] });
   });
 
+  // Fourteenth round (fixes13y, MEDIUM): previews take the settings shared, so one tenant's loop
+  // of free previews no longer holds every other preview of the account off; a write still waits
+  // for every preview that holds them (the counter stores' shared leases).
+  it('locks them exclusive on a write and leases them shared in a preview', () => {
+    const write = op('POST', '/v1/tax/settings', 'head_office[address][country]=DE');
+    const preview = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true',
+    );
+    expect(write.locks).toEqual(['tax settings']);
+    expect(preview.locks).toContain(TAX_SETTINGS_READ);
+    expect(preview.locks).not.toContain('tax settings');
+    expect(TAX_SETTINGS_READ).not.toBe('tax settings');
+  });
+
   it('leaves the tax calculations and transactions unlocked (control)', () => {
     expect(op('POST', '/v1/tax/calculations', 'currency=usd')).not.toHaveProperty('locks');
   });
@@ -1188,12 +1205,12 @@ describe("the account's tax settings, leased by a preview with automatic tax", (
       true,
     ],
   ])('leases them in the first step for %s: %s', (_n, path, form, leased) => {
-    expect(op('POST', path, form).locks?.includes('tax settings')).toBe(leased);
+    expect(op('POST', path, form).locks?.includes(TAX_SETTINGS_READ)).toBe(leased);
   });
 
   const taxed = { ...subscriptionAnswer('sub_1'), automatic_tax: { enabled: true, liability: null } };
   it.each([
-    ['has automatic tax on', taxed, [...FOUND, 'tax settings']],
+    ['has automatic tax on', taxed, [...FOUND, TAX_SETTINGS_READ]],
     ['has it off (control)', { ...taxed, automatic_tax: { enabled: false } }, FOUND],
   ])('leases them before the preview of a subscription update whose subscription %s', (_n, answer, locks) => {
     const o = op(
@@ -1230,7 +1247,7 @@ describe('subscriptions, priced by the invoice preview', () => {
     );
     // The Price's product too: automatic tax reads its tax_code; and the account's tax settings
     // (thirteenth round).
-    expect(o.locks).toEqual(['cus_1', 'tax settings', 'price_1', 'prod_1']);
+    expect(o.locks).toEqual(['cus_1', TAX_SETTINGS_READ, 'price_1', 'prod_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(4000) })).toEqual({
       reads: [
         {
@@ -1241,7 +1258,7 @@ describe('subscriptions, priced by the invoice preview', () => {
             'subscription_details[items][0][price]=price_1',
             'subscription_details[items][0][quantity]=2',
           ],
-          locks: ['tax settings', 'price_1', 'prod_1'],
+          locks: [TAX_SETTINGS_READ, 'price_1', 'prod_1'],
         },
       ],
       cost: usd(4000),
@@ -1701,7 +1718,7 @@ describe('subscription items and schedules', () => {
       '/v1/subscription_schedules',
       'customer=cus_1&start_date=now&end_behavior=release&default_settings[automatic_tax][enabled]=true&phases[0][items][0][price]=price_1&phases[0][currency]=eur&phases[0][metadata][a]=b',
     );
-    expect(o.locks).toEqual(['cus_1', 'tax settings', 'price_1', 'prod_1']);
+    expect(o.locks).toEqual(['cus_1', TAX_SETTINGS_READ, 'price_1', 'prod_1']);
     expect(walk(o, { [PREVIEW]: previewInvoice(1200) })).toMatchObject({
       reads: [
         {

@@ -1,7 +1,7 @@
 import { idOf } from './costs.ts';
 import { isObj } from './fields.ts';
 import { lineLinks, nameOf, priceLinks, productOf } from './price-products.ts';
-import { automaticTaxOn, hasAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
+import { automaticTaxOn, hasAutomaticTax, TAX_SETTINGS_READ } from './tax-settings.ts';
 
 /**
  * What a Stripe invoice preview bills beyond what the call's body names (ADR 0007 §5, seventh round),
@@ -66,7 +66,7 @@ function accountOf(o: Obj): string[] {
  * preview computes tax from them though neither the body nor the answer names them (tax-settings.ts).
  */
 function taxSettingsOf(o: Obj): string[] {
-  return hasAutomaticTax(o) ? [TAX_SETTINGS] : [];
+  return hasAutomaticTax(o) ? [TAX_SETTINGS_READ] : [];
 }
 
 /**
@@ -98,7 +98,7 @@ export function itemLinks(o: unknown): (readonly [string, string])[] {
 export function billsUnleased(o: Obj, leased: readonly string[], inline: readonly string[]): boolean {
   const customer = idOf(o['customer']);
   if (customer !== undefined && !leased.includes(customer)) return true;
-  if (automaticTaxOn(o['automatic_tax']) && !leased.includes(TAX_SETTINGS)) return true;
+  if (automaticTaxOn(o['automatic_tax']) && !leased.includes(TAX_SETTINGS_READ)) return true;
   return lineLinks(o).some(
     ([price, product]) => !leased.includes(product) || (!leased.includes(price) && !inline.includes(product)),
   );

@@ -15,7 +15,7 @@ import {
   subscriptionFound,
 } from './preview-leases.ts';
 import { lineLinks, priceLinks, productOf } from './price-products.ts';
-import { asksAutomaticTax, hasAutomaticTax, TAX_SETTINGS } from './tax-settings.ts';
+import { asksAutomaticTax, hasAutomaticTax, TAX_SETTINGS_READ } from './tax-settings.ts';
 
 /**
  * Subscriptions priced by Stripe's own invoice preview (price stage): `POST /v1/invoices/create_preview`
@@ -931,7 +931,7 @@ function previewLeases(body: Obj, known: KnownLinks, found: Found): { own: strin
     ...found.locks,
     // Automatic tax the body switches on reads the account's tax settings (tax-settings.ts); one
     // a subscription or schedule read has on is among found.locks.
-    asksAutomaticTax(body) ? TAX_SETTINGS : undefined,
+    asksAutomaticTax(body) ? TAX_SETTINGS_READ : undefined,
     account === undefined ? undefined : known(customerOfAccount(account)),
     ...prices,
     ...namedIn(body, 'product'),

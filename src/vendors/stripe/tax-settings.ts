@@ -1,4 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
+import { sharedLease } from '../../lease-names.ts';
 import type { Params } from '../types.ts';
 import { isObj } from './fields.ts';
 
@@ -21,6 +22,14 @@ import { isObj } from './fields.ts';
  * Stripe id or Plan id can (fields.ts), so it never meets an object's lease.
  */
 export const TAX_SETTINGS = 'tax settings';
+
+/**
+ * The tax settings as a preview leases them: shared (lease-names.ts), so previews of the account do
+ * not wait for each other, and a tax-settings write (`TAX_SETTINGS`, exclusive) waits for them all.
+ * Exclusive between previews, one tenant's loop of free previews on its own subscription held every
+ * other tenant's previews of the account off (fourteenth round, fixes13y, MEDIUM).
+ */
+export const TAX_SETTINGS_READ = sharedLease(TAX_SETTINGS);
 
 /** The writes that change what every automatic tax calculation of the account reads. */
 export const TAX_SETTINGS_WRITES: ReadonlySet<string> = new Set([
