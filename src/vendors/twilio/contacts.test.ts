@@ -299,6 +299,25 @@ describe('contactParties', () => {
     },
   );
 
+  // Probe fixtwre14 finding 3: Email.FromName is the name every later verification email shows
+  // before its sender, judged as a Resend from_name (mailbox.ts isDisplayName).
+  it.each(['twilio.verify.v2.update_service', 'twilio.verify.services.create'])(
+    '%s refuses an Email.FromName that is no display name',
+    (id) => {
+      for (const name of [
+        'CEO <ceo@evil.test>',
+        'ceo@evil.test',
+        '=?utf-8?B?Q0VPIDxjZW9AZXZpbC50ZXN0Pg==?=',
+        'ceo＠bank.example',
+        'A\r\nBcc: x@evil.test',
+      ]) {
+        const refused = contactParties(id, { 'Email.From': 'otp@ok.example', 'Email.FromName': name });
+        expect(isDenial(refused) && refused.reason).toBe('body_invalid');
+      }
+      expect(reached(id, { 'Email.FromName': 'OK Shop: Sign-in' })).toBe(NO_PARTIES);
+    },
+  );
+
   it('names nobody for an operation that reaches nobody, or a call that names nobody', () => {
     expect(reached('twilio.api.create_message_feedback', { To: '+447700900123' })).toBe(NO_PARTIES);
     expect(reached('twilio.studio.v2.create_execution', {})).toBe(NO_PARTIES);

@@ -1,12 +1,12 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
 import { scanJson } from '../json.ts';
-import { normaliseBareAddress } from '../mailbox.ts';
+import { isDisplayName, normaliseBareAddress } from '../mailbox.ts';
 import { spaceTrimmed } from '../parameter-spaces.ts';
 import { NO_PARTIES, type Params, type Parties } from '../types.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
 import { destinationParties, unreadableRecipient } from './parties.ts';
-import { EMAIL_SENDERS, SENDER_CHOICES } from './sender-choices.ts';
+import { EMAIL_SENDER_NAMES, EMAIL_SENDERS, SENDER_CHOICES } from './sender-choices.ts';
 
 /**
  * Named as the recipient when an operation reaches people Keybrake cannot read from the request (a
@@ -27,6 +27,11 @@ export interface ContactFields {
    * bare address; one that is not (a display name, a list) is `body_invalid`.
    */
   readonly fromEmail?: readonly string[];
+  /**
+   * Parameters holding the display name shown before a `fromEmail` address (a Verify service's
+   * `Email.FromName`): one that is no display name (mailbox.ts `isDisplayName`) is `body_invalid`.
+   */
+  readonly fromEmailName?: readonly string[];
   /**
    * Path placeholders naming a sender too: the Messaging Service whose pool a write adds to, which
    * a send through the service names as its sender (parties.ts).
@@ -179,6 +184,7 @@ export const CONTACTS: Readonly<Record<string, ContactFields>> = {
           ...named,
           from: [...(named?.from ?? []), ...other],
           fromEmail: [...(named?.fromEmail ?? []), ...email],
+          fromEmailName: Object.hasOwn(EMAIL_SENDER_NAMES, id) ? EMAIL_SENDER_NAMES[id] : [],
         },
       ];
     }),
@@ -229,6 +235,15 @@ export function contactParties(id: string, params: Params, path?: CallPath): Par
         );
       }
       senders.push(address);
+    }
+  }
+  for (const name of fields.fromEmailName ?? []) {
+    // What a reader shows before the sender: judged as Resend's `from_name` is (fourteenth round).
+    if (strings(params, name).some((raw) => !isDisplayName(raw))) {
+      return deny(
+        'body_invalid',
+        `${name} must be a display name as a quoted one in a From: no line break, control character, \`\\\`, \`<\`, \`>\`, \`@\`, \`,\`, a \`"\` but around it, an encoded word \`=?…?=\`, or a lookalike of one.`,
+      );
     }
   }
   return to.length === 0 && senders.length === 0 ? NO_PARTIES : destinationParties(to, senders);

@@ -17,7 +17,7 @@ import { strings } from './fields.ts';
  * verify-email.ts). It was forwarded as a free write under a `POST /v2/Services/*` glob, unjudged by
  * `allow.senders`. It is a sender like `Whatsapp.From`, read as one bare address (EMAIL_SENDERS).
  * `Email.FromName` (a display name) and `Email.ContentTemplateId` (the mail's template) are not
- * senders, as a call's `from_name` is not.
+ * senders, as a call's `from_name` is not; but see EMAIL_SENDER_NAMES.
  */
 export const SENDER_CHOICES: Readonly<Record<string, readonly string[]>> = {
   'twilio.verify.v2.create_messaging_configuration': ['MessagingServiceSid'],
@@ -38,6 +38,18 @@ export const SENDER_CHOICES: Readonly<Record<string, readonly string[]>> = {
 
 /** The fields above that name an email address, not a number or SID: read as one bare address. */
 export const EMAIL_SENDERS: ReadonlySet<string> = new Set(['Email.From']);
+
+/**
+ * The fields that set the display name every later email of the service shows before its
+ * `Email.From` (fourteenth round, probe fixtwre14 finding 3): a reader shows the name first, so
+ * `Email.FromName=CEO <ceo@evil.test>` or an RFC 2047 encoded word decoding to it went out stored
+ * beside an allowed sender. Judged as a display name (contacts.ts, mailbox.ts `isDisplayName`, as
+ * Resend's `from_name` is); a plain name stays a write a glob admits, as a Resend inbox's name.
+ */
+export const EMAIL_SENDER_NAMES: Readonly<Record<string, readonly string[]>> = {
+  'twilio.verify.services.create': ['Email.FromName'],
+  'twilio.verify.v2.update_service': ['Email.FromName'],
+};
 
 /**
  * The sender field a call of operation `id` sets, in words for the refusal (Operation.raisedBy);

@@ -1,6 +1,6 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { scanJson } from '../json.ts';
-import { normaliseBareAddress } from '../mailbox.ts';
+import { isDisplayName, normaliseBareAddress } from '../mailbox.ts';
 import type { Params } from '../types.ts';
 import { single } from './fields.ts';
 
@@ -20,6 +20,12 @@ import { single } from './fields.ts';
  * case: `JSON.parse` keeps the last, Twilio's reader may keep the first), a key that is `from` in
  * another spelling (`From`, `FROM`, `fro_m`: how Twilio reads key names is not documented, so the
  * reading that names no sender is not trusted), and a `from` that is not one address.
+ *
+ * Fourteenth round (probe fixtwre14 finding 3): its `from_name` is the display name the email shows
+ * before that address, and a reader shows it first: `CEO <ceo@evil.test>` or an RFC 2047 encoded word
+ * decoding to it went out before the allowed `otp@ok.example`. It is judged as a Resend `from_name`
+ * is (mailbox.ts `isDisplayName`, one reader for every vendor), and refused (`body_invalid`) when it
+ * is no such name, not a string (`null` names none), or spelt otherwise (`fromName`, `From_Name`).
  */
 export function verificationSender(params: Params): string | undefined | Denial {
   const text = single(params, 'ChannelConfiguration');
@@ -44,6 +50,23 @@ export function verificationSender(params: Params): string | undefined | Denial 
         'ChannelConfiguration names its sender as "from", spelt exactly: another spelling may be read as the sender too.',
       );
     }
+    if (name !== FROM_NAME && foldKey(name) === foldKey(FROM_NAME)) {
+      return deny(
+        'body_invalid',
+        'ChannelConfiguration names its sender\'s display name as "from_name", spelt exactly: another spelling may be read as the name too.',
+      );
+    }
+  }
+  const fromName = (config as Record<string, unknown>)[FROM_NAME];
+  if (
+    Object.hasOwn(config, FROM_NAME) &&
+    fromName !== null &&
+    (typeof fromName !== 'string' || !isDisplayName(fromName))
+  ) {
+    return deny(
+      'body_invalid',
+      'ChannelConfiguration "from_name" must be a display name as a quoted one in a from: no line break, control character, `\\`, `<`, `>`, `@`, `,`, a `"` but around it, an encoded word `=?…?=`, or a lookalike of one.',
+    );
   }
   if (!Object.hasOwn(config, FROM)) return undefined;
   const from = (config as Record<string, unknown>)[FROM];
@@ -58,6 +81,7 @@ export function verificationSender(params: Params): string | undefined | Denial 
 }
 
 const FROM = 'from';
+const FROM_NAME = 'from_name';
 
 /** A key as a lenient reader might match it: lower case, letters only. */
 function foldKey(name: string): string {
