@@ -124,6 +124,13 @@ describe('commandEnvironment', () => {
       ["another key's vault token, JSON-escaped", `{"k":"${u(other)}"}`],
       ["another key's vault token, percent-encoded", encodeURIComponent(other).replaceAll('_', '%5F')],
       ['a run key', outerRun],
+      // Fourteenth round: near misses past one edit, and another key's (their shape).
+      ['upper-cased', parent.toUpperCase()],
+      ['with its checksum and one body character left out', parent.slice(0, 20) + parent.slice(21, -6)],
+      ["another key's vault token with a '-' in its body", `${other.slice(0, 26)}-${other.slice(26)}`],
+      ["another key's vault token with its prefix mistyped", `kb-${other.slice(3)}`],
+      ["another key's vault token with a prefix character left out", `kb${other.slice(3)}`],
+      ["another key's vault token upper-cased", other.toUpperCase()],
     ])('withholds the parent token %s', (_what, value) => {
       const { env, withheld } = commandEnvironment({ VALUE: value, PATH: '/usr/bin' }, exec);
       expect(env).toEqual({

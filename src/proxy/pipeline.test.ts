@@ -1074,9 +1074,11 @@ describe('pipeline: a vendor request id holding a Keybrake key is not recorded',
     const id = String(Array.isArray(asked) ? asked[0] : (asked ?? 'req_1')).replace(/[^\w@-]/g, '');
     return { ...json(200, { id: 'cus_1', object: 'customer' }), headers: { 'request-id': id } };
   };
-  // Split twice: a token with one character added is a near miss of it, refused as a header
-  // (thirteenth round, below).
-  const split = (token: string) => `${token.slice(0, 10)}.${token.slice(10, 20)}.${token.slice(20)}`;
+  // Split five times: a token with one character added is a near miss of it, refused as a header
+  // (thirteenth round, below), and so is one with up to three in its body, or two for another key's
+  // (fourteenth round): past those the vendor's rebuilding is what this test is about.
+  const split = (token: string) =>
+    [0, 10, 17, 24, 31, 38].map((at, i, all) => token.slice(at, all[i + 1])).join('.');
   const minted = newToken('stripe', { random: () => new Uint8Array(24).fill(11) });
 
   it.each([

@@ -86,3 +86,103 @@ describe('a near miss of a vault token', () => {
     );
   });
 });
+
+/**
+ * Fourteenth round (fixops14 finding 2): near misses past one edit, and another key's near misses,
+ * went through: the token upper-cased, its checksum and one body character left out (the public
+ * fingerprint's last 4 characters then single it out), another key's token with a `-` in its body or
+ * its prefix mistyped. By value the presented token's body is found with up to three edits in any
+ * case; by shape any token's with up to two edits in all (its prefix's one included), in any case.
+ */
+const edited = (t: string, at: number, c: string, edit: 'change' | 'drop' | 'add' | 'dash'): string =>
+  edit === 'change'
+    ? t.slice(0, at) + c + t.slice(at + 1)
+    : edit === 'drop'
+      ? t.slice(0, at) + t.slice(at + 1)
+      : t.slice(0, at) + (edit === 'dash' ? '-' : c) + t.slice(at);
+const edit = fc.constantFrom('change' as const, 'drop' as const, 'add' as const, 'dash' as const);
+const bodyAt = fc.integer({ min: 11, max: 41 });
+
+/** The token with up to three edits in its body, its checksum perhaps left off, in some letter case. */
+const farMiss = fc
+  .tuple(token, fc.array(fc.tuple(bodyAt, char, edit), { minLength: 2, maxLength: 3 }), fc.boolean())
+  .chain(([t, edits, cut]) =>
+    fc.constantFrom('as is', 'upper', 'lower').map((cased) => {
+      let v = cut ? t.slice(0, -6) : t;
+      for (const [at, c, e] of edits) v = edited(v, Math.min(at, v.length - 1), c, e);
+      return {
+        token: t,
+        variant: cased === 'upper' ? v.toUpperCase() : cased === 'lower' ? v.toLowerCase() : v,
+      };
+    }),
+  );
+
+/** Another key's token with one edit in its prefix and one in its body (or its checksum left off), in some case. */
+const otherMiss = fc
+  .tuple(
+    token,
+    fc.integer({ min: 0, max: 9 }),
+    fc.constantFrom('change' as const, 'drop' as const, 'add' as const),
+    bodyAt,
+    char,
+    edit,
+    fc.constantFrom('as is', 'upper', 'cut'),
+  )
+  .map(([t, pAt, pEdit, bAt, c, bEdit, how]) => {
+    let v = edited(t, bAt, c, bEdit);
+    if (how === 'cut') v = v.slice(0, -6);
+    v = edited(v, pAt, pEdit === 'change' && t[pAt] === '-' ? '.' : '-', pEdit);
+    return { token: t, variant: how === 'upper' ? v.toUpperCase() : v };
+  });
+
+/** Every 12-character piece of the body, in any case: none may be left in the clean text. */
+function foldedPieces(t: string): string[] {
+  return bodyPieces(t).map((p) => p.toLowerCase());
+}
+
+describe('a near miss past one edit (fourteenth round)', () => {
+  it('is found by value when it is the token presented: up to three edits, any case', () => {
+    fc.assert(
+      fc.property(farMiss, around, around, ({ token: t, variant }, before, after) => {
+        const text = `/v1/customers/${before}${variant}${after}`;
+        expect(carriesToken(text, t)).toBe(true);
+        const clean = withoutToken(text, t).toLowerCase();
+        for (const piece of foldedPieces(t)) expect(clean).not.toContain(piece);
+      }),
+      RUNS,
+    );
+  });
+
+  it("is found by shape when it is another key's: a prefix edit and a body edit, any case", () => {
+    fc.assert(
+      fc.property(otherMiss, around, around, ({ token: t, variant }, before, after) => {
+        const text = `/v1/customers/${before}${variant}${after}`;
+        expect(holdsTokenShape(text, defaults)).toBe(true);
+        const clean = withoutTokenShapes(text, defaults).toLowerCase();
+        for (const piece of foldedPieces(t)) expect(clean).not.toContain(piece);
+      }),
+      RUNS,
+    );
+  });
+
+  it('leaves the ids vendors put in paths alone', () => {
+    const id = (prefix: string, length: number) =>
+      fc.string({ unit: char, minLength: length, maxLength: length }).map((s) => prefix + s);
+    const ids = fc.oneof(
+      id('cus_', 14),
+      id('pi_', 24),
+      id('cs_live_', 58),
+      id('cs_test_', 58),
+      id('AC', 32),
+      fc.uuid(),
+      id('', 39),
+    );
+    fc.assert(
+      fc.property(ids, ids, (a, b) => {
+        const text = `/v1/customers/${a}/sessions/${b}?expand[]=data.${a}`;
+        expect(holdsTokenShape(text, defaults)).toBe(false);
+      }),
+      RUNS,
+    );
+  });
+});

@@ -91,8 +91,9 @@ describe('withoutTokenShapes', () => {
   it('leaves ids, digests, cursors and a prefix with less than a body alone', () => {
     for (const text of [
       `/v1/customers/${'a'.repeat(40)}`,
-      `/v1/customers/${token.slice(0, 10 + 32)}`,
-      `/v1/customers/kb_stripe_${'a'.repeat(20)}_${'b'.repeat(20)}`,
+      // Fourteenth round: 32 of the body's 33 is a near miss (below); 30 leave 3 characters to guess.
+      `/v1/customers/${token.slice(0, 10 + 30)}`,
+      `/v1/customers/kb_stripe_${'a'.repeat(14)}_${'b'.repeat(14)}`,
       '/v1/customers/cus_NffrFeUfNV2Hib',
       `/2010-04-01/Accounts/AC${'0'.repeat(32)}/Messages/SM${'f'.repeat(32)}.json`,
       `/v1/customers?starting_after=${'x'.repeat(2000)}`,

@@ -1,6 +1,7 @@
 import { type PresentKinds, tokenKindsOf } from '../snapshot/token-kinds.ts';
 import { type Snapshot, VENDORS } from '../snapshot/types.ts';
 import { type BroughtTails, type BroughtTokens, broughtSpans, broughtTailsOf } from './brought.ts';
+import { bodyNearSpans, type NearPrefix, nearPrefix, nearShapeSpans } from './near-miss.ts';
 import { RUN_TOKEN_MARKER } from './run-token.ts';
 import {
   defaultTokenPrefix,
@@ -62,11 +63,13 @@ function tokenSpans(text: string, token: string): Array<[number, number]> {
   const { head, tail, stem } = partsOf(token);
   let atHead = text.indexOf(head);
   let atTail = text.indexOf(tail);
+  // Fourteenth round: a minted token's body with up to three edits, in any case (near-miss.ts).
+  const body = bodyNearSpans(text, token);
   // The common case, every header value of every call: neither half, so no near miss (and no stem,
   // which holds the first half).
-  if (atHead === -1 && atTail === -1) return NO_SPANS;
+  if (atHead === -1 && atTail === -1) return body.length === 0 ? NO_SPANS : merged(body);
   const n = token.length;
-  const spans: Array<[number, number]> = [];
+  const spans: Array<[number, number]> = body;
   const near = (start: number, end: number) => {
     if (start >= 0 && end <= text.length && withinOneEdit(text.slice(start, end), token)) {
       spans.push([start, end]);
@@ -214,6 +217,8 @@ export function withoutPresented(
  */
 export interface TokenPrefixes {
   readonly pattern: RegExp;
+  /** The same prefixes for the near-miss search by shape (near-miss.ts). */
+  readonly near: readonly NearPrefix[];
   readonly brought?: BroughtTokens;
 }
 
@@ -264,7 +269,10 @@ export function tokenPrefixesFor(extra: readonly string[]): TokenPrefixes {
 function prefixesFrom(prefixes: readonly string[]): TokenPrefixes {
   // Longest first, so a prefix that holds another is tried whole.
   const sorted = [...prefixes].sort((a, b) => b.length - a.length);
-  return { pattern: new RegExp(sorted.map((p) => p.replace(/[^A-Za-z0-9_]/g, '\\$&')).join('|'), 'g') };
+  return {
+    pattern: new RegExp(sorted.map((p) => p.replace(/[^A-Za-z0-9_]/g, '\\$&')).join('|'), 'g'),
+    near: sorted.map(nearPrefix),
+  };
 }
 
 const AFTER_PREFIX = TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
@@ -277,8 +285,29 @@ const RUN_KEY_TAIL = /^[A-Za-z0-9_-]{16,512}/;
  */
 function redact(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
   const brought = prefixes.brought === undefined ? undefined : withoutBrought(text, prefixes.brought);
-  const shapes = redactShapes(brought ?? text, prefixes);
+  const exact = redactShapes(brought ?? text, prefixes);
+  const shapes = withoutNearShapes(exact, prefixes);
   return brought === undefined ? shapes : { text: shapes.text, held: true };
+}
+
+/**
+ * What redactShapes left, with every near miss of a vault token's shape that it does not read
+ * (fourteenth round: a prefix in another case or mistyped, a body broken or cut short; near-miss.ts)
+ * replaced by its prefix and `…`.
+ */
+function withoutNearShapes(
+  found: { text: string; held: boolean },
+  prefixes: TokenPrefixes,
+): { text: string; held: boolean } {
+  const spans = nearShapeSpans(found.text, prefixes.near);
+  if (spans.length === 0) return found;
+  let out = '';
+  let at = 0;
+  for (const [start, end, shown] of spans) {
+    out += found.text.slice(at, start) + shown;
+    at = end;
+  }
+  return { text: out + found.text.slice(at), held: true };
 }
 
 /** `text` with every brought token the table serves replaced by its fingerprint; undefined if it holds none. */

@@ -155,7 +155,8 @@ export interface ExpandContext {
 /**
  * Placeholders: `{{token}}` (the case's key), `{{token:<key name>}}`, `{{sid}}` (the fixture's Twilio
  * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, then `{{lower:<text>}}` / `{{upper:<text>}}`,
- * `{{nochecksum:<text>}}`, `{{typo:<text>}}`, `{{fingerprint:<text>}}`, and last
+ * `{{nochecksum:<text>}}`, `{{typo:<text>}}`, `{{dash:<text>}}`, `{{cut:<text>}}`,
+ * `{{prefixtypo:<text>}}`, `{{fingerprint:<text>}}`, and last
  * `{{basic:<user>:<password>}}` (a Basic credential, after the others have been expanded inside it).
  */
 export function expand(text: string, ctx: ExpandContext): string {
@@ -180,6 +181,11 @@ export function expand(text: string, ctx: ExpandContext): string {
       /\{\{typo:([^}]*)\}\}/g,
       (_m, s: string) => `${s.slice(0, 20)}${s[20] === 'x' ? 'y' : 'x'}${s.slice(21)}`,
     )
+    // Fourteenth round: a '-' put after the 26th character (in the body), the checksum and the
+    // 21st character left out, the prefix's first '_' changed to '-'.
+    .replace(/\{\{dash:([^}]*)\}\}/g, (_m, s: string) => `${s.slice(0, 26)}-${s.slice(26)}`)
+    .replace(/\{\{cut:([^}]*)\}\}/g, (_m, s: string) => `${s.slice(0, 20)}${s.slice(21, -6)}`)
+    .replace(/\{\{prefixtypo:([^}]*)\}\}/g, (_m, s: string) => s.replace('_', '-'))
     .replace(/\{\{fingerprint:([^}]*)\}\}/g, (_m, s: string) => fingerprint(s));
   return cased.replace(/\{\{basic:([^:}]*):([^}]*)\}\}/g, (_m, user: string, pass: string) =>
     Buffer.from(`${user}:${pass}`, 'utf8').toString('base64'),
