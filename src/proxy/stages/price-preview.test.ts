@@ -288,7 +288,15 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
       PRICE_DATA,
       (s) => {
         s.state.lines = [
-          { object: 'line_item', price: { object: 'price', id: 'price_3', product: 'prod_3' } },
+          // A subscription item's line (its amount and source: a preview is counted by its lines'
+          // credits too, preview-credits.ts).
+          {
+            object: 'line_item',
+            type: 'subscription',
+            proration: false,
+            amount: 1000,
+            price: { object: 'price', id: 'price_3', product: 'prod_3' },
+          },
         ];
       },
     ],
@@ -300,6 +308,11 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
         s.state.lines = [
           {
             object: 'line_item',
+            amount: 1000,
+            parent: {
+              type: 'subscription_item_details',
+              subscription_item_details: { invoice_item: null, proration: false, subscription_item: 'si_3' },
+            },
             pricing: { type: 'price_details', price_details: { price: 'price_3', product: 'prod_3' } },
           },
         ];
@@ -352,7 +365,13 @@ describe('price stage: a preview leases the product of each Price it names (ADR 
     // The Plan id deleted and made again for another product, through another replica.
     stripe.state.products = { price_1: 'prod_2' };
     stripe.state.lines = [
-      { object: 'line_item', price: { object: 'price', id: 'price_1', product: 'prod_2' } },
+      {
+        object: 'line_item',
+        type: 'subscription',
+        proration: false,
+        amount: 1000,
+        price: { object: 'price', id: 'price_1', product: 'prod_2' },
+      },
     ];
     pipeline.sent.length = 0;
 

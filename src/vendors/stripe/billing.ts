@@ -31,6 +31,7 @@ import {
   type Unpriced,
 } from './costs.ts';
 import { amount, isObj, isPriceId, objectId, priceId, scalar } from './fields.ts';
+import { isMinor, lineCredit } from './line-credits.ts';
 import { customerOf } from './owners.ts';
 import { encodeForm } from './previews.ts';
 import { priceLinks } from './price-products.ts';
@@ -270,29 +271,6 @@ function lineOf(o: Obj, id: string): Obj | undefined {
 }
 
 /**
- * The credit a line as read gives, tax included (0 for a line that charges): minus its `amount` and
- * the amounts of its taxes, `taxes` from API version 2025-03-31, `tax_amounts` before it. The read
- * is made with the caller's `Stripe-Version`, which the agent chooses: found by an adversarial probe
- * (twelfth round), `taxes` alone read a 2024-pinned line's tax as none ($80 counted for a credit of
- * $100 with its VAT). A line that charges (`amount` ≥ 0) gives none whatever its tax (a tax has
- * the sign of the amount it taxes); a credit line with neither list (Stripe's definition makes
- * `taxes` nullable), or an amount that is no integer, is undefined.
- */
-function lineCredit(line: Obj | undefined): bigint | undefined {
-  if (line === undefined || !isMinor(line['amount'])) return undefined;
-  if (line['amount'] >= 0) return 0n;
-  const taxes = line['taxes'] ?? line['tax_amounts'];
-  if (!Array.isArray(taxes)) return undefined;
-  let net = BigInt(line['amount']);
-  for (const tax of taxes) {
-    const a = isObj(tax) ? tax['amount'] : undefined;
-    if (!isMinor(a)) return undefined;
-    net += BigInt(a);
-  }
-  return net < 0n ? -net : 0n;
-}
-
-/**
  * The credit a line as read gives by its tax alone (minor units): its credit with its tax
  * (lineCredit) less its own amount's; 0 for a line that charges. Undefined where lineCredit is.
  */
@@ -332,11 +310,6 @@ const lineTaxCredits: Raise = (o) => {
  */
 function givesBack(priced: Priced): Priced {
   return { ...priced, reservationIsFloor: true };
-}
-
-/** An amount in minor units as Stripe reports one: an integer BigInt takes whole. */
-function isMinor(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v);
 }
 
 /**

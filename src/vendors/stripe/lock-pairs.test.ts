@@ -409,7 +409,9 @@ describe('Stripe lock pairs: both sides of each race meet on one lease', () => {
       'POST /v1/invoices/create_preview': preview,
     });
     const line = (price: string, product: string) => ({
-      lines: { data: [{ price: { id: price, product } }] },
+      lines: {
+        data: [{ type: 'subscription', proration: false, amount: 1000, price: { id: price, product } }],
+      },
     });
     expect(held(update, answers({ ...PREVIEWED, ...line('price_1', 'prod_1') })).cost).toBe(10_000_000);
     expect(held(update, answers({ ...PREVIEWED, customer: 'cus_2' })).cost).toBeUndefined();

@@ -3344,3 +3344,113 @@ describe('a customer named by its account id', () => {
     expect(seen.reads[1]!.locks).toContain('acct_1Pay');
   });
 });
+
+// Fourteenth round (probe fixmoney14, HIGH, bounded by the credits): a preview's amount_due has the
+// customer's pending credits taken off (Stripe adds a pending item "to the next upcoming scheduled
+// invoice", and the preview shows it), and its credit balance. A new $100.00 subscription taking a
+// -$150.00 pending credit in was counted $0.00 under a $1.00 cap, where POST /v1/invoices counts the
+// same credit swept in full (pendingSweep). Now every preview-priced call is counted before them:
+// the larger of its charge and amount_due, plus each credit it takes in, with its tax.
+describe("the customer's credits a preview takes in", () => {
+  /** A line of the subscription's item price_1 (product prod_1), as API version 2025-03-31 on renders it. */
+  const chargeLine = (amount: number, proration = false, item: string | null = null) => ({
+    object: 'line_item',
+    amount,
+    parent: {
+      type: 'subscription_item_details',
+      subscription_item_details: { invoice_item: item, proration, subscription_item: 'si_1' },
+    },
+    pricing: { type: 'price_details', price_details: { price: 'price_1', product: 'prod_1' } },
+    taxes: [],
+  });
+  /** The customer's pending credit item ii_credit, as its line on the preview. */
+  const creditLine = (amount: number, tax = 0) => ({
+    object: 'line_item',
+    amount,
+    parent: {
+      type: 'invoice_item_details',
+      invoice_item_details: { invoice_item: 'ii_credit', proration: false, subscription: null },
+    },
+    taxes: tax === 0 ? [] : [{ amount: tax, tax_behavior: 'exclusive', type: 'tax_rate_details' }],
+  });
+  const withLines = (due: number, total: number, lines: unknown[]) => ({
+    ...previewInvoice(due),
+    total,
+    lines: { object: 'list', has_more: false, data: lines },
+  });
+  /** The probe's preview: a $100.00 line and the -$150.00 pending credit, total -$50.00, nothing due. */
+  const SWEPT = withLines(0, -5000, [creditLine(-15000), chargeLine(10000)]);
+
+  it.each([
+    ['a new subscription', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1', {}],
+    [
+      'a new schedule',
+      '/v1/subscription_schedules',
+      'customer=cus_1&start_date=now&phases[0][items][0][price]=price_1',
+      {},
+    ],
+    [
+      'an update that invoices now (always_invoice, billing_cycle_anchor=now)',
+      '/v1/subscriptions/sub_1',
+      'items[0][price]=price_1&items[0][quantity]=1&proration_behavior=always_invoice&billing_cycle_anchor=now',
+      existing('sub_1', {}),
+    ],
+    ['a resume', '/v1/subscriptions/sub_1/resume', '', existing('sub_1', {})],
+    [
+      'an item update invoiced now',
+      '/v1/subscription_items/si_1',
+      'quantity=2&proration_behavior=always_invoice',
+      existing('sub_1', {
+        'GET /v1/subscription_items/si_1': { object: 'subscription_item', subscription: 'sub_1' },
+      }),
+    ],
+  ])('counts %s at the pending credit it takes in, in full', (_n, path, form, answers) => {
+    const o = op('POST', path, form);
+    expect(walk(o, { ...answers, [PREVIEW]: SWEPT }).cost).toBe(usd(15000));
+  });
+
+  it('counts the charge before a smaller credit, and the credit with its tax', () => {
+    const o = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
+    const smaller = withLines(7000, 7000, [creditLine(-3000), chargeLine(10000)]);
+    expect(walk(o, { [PREVIEW]: smaller }).cost).toBe(usd(10000));
+    const taxed = withLines(0, -5000, [creditLine(-12000, -3000), chargeLine(10000)]);
+    expect(walk(o, { [PREVIEW]: taxed }).cost).toBe(usd(15000));
+  });
+
+  it("counts a new subscription before the customer's credit balance Stripe applies", () => {
+    const o = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
+    expect(walk(o, { [PREVIEW]: withLines(0, 10000, [chargeLine(10000)]) }).cost).toBe(usd(10000));
+  });
+
+  it("leaves the change's own proration netted, and counts one left pending by an earlier change", () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions/sub_1',
+      'items[0][id]=si_1&items[0][quantity]=2&proration_behavior=always_invoice',
+    );
+    const upgrade = withLines(5000, 5000, [chargeLine(-5000, true), chargeLine(10000, true)]);
+    expect(walk(o, existing('sub_1', { [PREVIEW]: upgrade })).cost).toBe(usd(5000));
+    const pending = withLines(5000, 5000, [chargeLine(-5000, true, 'ii_old'), chargeLine(10000)]);
+    expect(walk(o, existing('sub_1', { [PREVIEW]: pending })).cost).toBe(usd(10000));
+  });
+
+  it('leaves unpriced a preview whose first page of lines may not hold every pending credit', () => {
+    const o = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
+    const paged = { ...SWEPT, lines: { object: 'list', has_more: true, data: [creditLine(-15000)] } };
+    expect(walk(o, { [PREVIEW]: paged }).cost).toBeUndefined();
+    const untaxed = withLines(0, -5000, [{ ...creditLine(-15000), taxes: null }, chargeLine(10000)]);
+    expect(walk(o, { [PREVIEW]: untaxed }).cost).toBeUndefined();
+  });
+
+  it("never settles a new subscription below the reservation its first invoice's credits hide", () => {
+    const o = op(
+      'POST',
+      '/v1/subscriptions',
+      'customer=cus_1&items[0][price]=price_1&expand[]=latest_invoice',
+    );
+    const reserved = { ...o, costMicros: walk(o, { [PREVIEW]: SWEPT }).cost! };
+    expect(settled(reserved, { object: 'subscription', latest_invoice: { ...SWEPT, status: 'paid' } })).toBe(
+      usd(15000),
+    );
+  });
+});

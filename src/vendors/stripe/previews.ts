@@ -6,6 +6,7 @@ import { objectList, objectParam } from './amounts.ts';
 import { chain, idOf, micros, type Priced, pricePath, type Read } from './costs.ts';
 import { amount, isObj, objectId, scalar } from './fields.ts';
 import { customerOf, subscriptionItemCustomer } from './owners.ts';
+import { previewCharge } from './preview-credits.ts';
 import {
   billsUnleased,
   type Found,
@@ -850,10 +851,14 @@ function viaSchedule(
   ]);
 }
 
-/** Prices the preview's invoice at its `amount_due`, however it is collected (see above). */
+/**
+ * Prices the preview's invoice at its `amount_due`, however it is collected (see above), with the
+ * customer's credits it uses up added back (previewCharge, fourteenth round): the pending credits and
+ * balance it takes from the customer's next invoice, which Stripe then charges that much more.
+ */
 export function previewPrice(o: Obj, rates: ExchangeRates): MicroUsd | undefined {
-  const due = o['amount_due'];
-  return typeof due === 'number' ? micros(due, o['currency'], rates) : undefined;
+  const charge = previewCharge(o);
+  return charge === undefined ? undefined : micros(charge, o['currency'], rates);
 }
 
 /** The form encoding Stripe reads (Rack brackets, lists as `a[0]`), of parsed parameters. */
