@@ -58,6 +58,9 @@ const fail = (status: number, code: string, message: string, extra: Params = {})
 const missing = (param: string): Reply =>
   fail(400, 'parameter_missing', `Missing required param: ${param}.`, { param });
 
+/** The account `GET /v1/account` names: the emulator is one Stripe account. */
+export const EMULATOR_ACCOUNT = 'acct_1KeybrakeEmulator';
+
 export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const recorder = createRecorder();
   const objects = new Map<string, StripeObject>();
@@ -136,6 +139,9 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
   };
 
   const routes: [string, RegExp, Handler][] = [
+    // The account the key belongs to: Keybrake reads it once per key for its leases (ADR 0007 §5,
+    // fourteenth round), as it would from Stripe.
+    ['GET', /^\/v1\/account$/, () => [200, { id: EMULATOR_ACCOUNT, object: 'account' }]],
     [
       'POST',
       /^\/v1\/customers$/,

@@ -20,6 +20,7 @@ import type {
   VendorRequest,
 } from '../vendors/types.ts';
 import type { HeldAnswers } from './held-answers.ts';
+import type { LeaseAccounts } from './lease-accounts.ts';
 import type { LeaseBackoff } from './lease-backoff.ts';
 import type { LookupReads } from './lookup-reads.ts';
 import type { ObjectLinks } from './object-links.ts';
@@ -65,6 +66,12 @@ export interface PipelineDeps {
    * reads nothing, knows none.
    */
   readonly objectLinks?: ObjectLinks;
+  /**
+   * What this replica learnt of the upstream account each upstream credential acts for (ADR 0007 §5,
+   * fourteenth round; lease-accounts.ts), which never changes: the leases of a Stripe call are the
+   * account's, not the secret's. Absent: createPipeline gives its pipeline one on `clock`.
+   */
+  readonly leaseAccounts?: LeaseAccounts;
   /**
    * The vendor answers this process holds for clients that have not taken them (held-answers.ts):
    * the listener counts them, a stage refuses the keys holding their share. Absent: createPipeline

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { withStripeAccount } from '../../test/fixtures/stripe-pipeline.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { compileEndpointPattern, compileValuePattern } from '../patterns/glob.ts';
@@ -254,14 +255,14 @@ describe('explain agrees with the pipeline', () => {
       snapshots,
       vendors,
       upstreams: {
-        forward: async () => {
+        forward: withStripeAccount(async () => {
           upstreamCalls++;
           return {
             status: 200,
             headers: { 'content-type': 'application/json' },
             body: Buffer.from('{}'),
           };
-        },
+        }),
         close: async () => {},
       },
       counters,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { withStripeAccount } from '../../test/fixtures/stripe-pipeline.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import { type CounterStore, CounterStoreUnavailableError } from '../counters/store.ts';
@@ -67,10 +68,10 @@ function proxyWith(policy: Partial<CompiledPolicy>, sink?: AuditSink) {
   });
   const sent: string[] = [];
   const upstreams: Upstreams = {
-    forward: async (req: ForwardRequest) => {
+    forward: withStripeAccount(async (req: ForwardRequest) => {
       sent.push(`${req.method} ${req.pathAndQuery}`);
       return { status: 200, headers: {}, body: Buffer.from('{"amount":4000}') };
-    },
+    }),
     close: async () => {},
   };
   const audit = memoryAuditSink();
@@ -278,6 +279,8 @@ describe('pipeline: a call goes ahead only while the audit stream keeps up', () 
 const USD = 1_000_000;
 const STRIPE_TOKEN_B = 'kb_stripe_pipeline_test_token_b';
 const STRIPE_TOKEN_OTHER_ACCOUNT = 'kb_stripe_pipeline_test_token_c';
+/** A vault key holding another secret (a restricted key) of the account sk_real is of. */
+const STRIPE_TOKEN_OTHER_SECRET = 'kb_stripe_pipeline_test_token_d';
 const NOW = '2026-11-26T12:00:00Z';
 const MINUTE = `minute:${Math.floor(Date.parse(NOW) / 60_000)}`;
 
@@ -336,6 +339,7 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
       key(TOKEN, 'a', 'sk_real'),
       key(STRIPE_TOKEN_B, 'b', 'sk_real'),
       key(STRIPE_TOKEN_OTHER_ACCOUNT, 'c', 'sk_other_account'),
+      key(STRIPE_TOKEN_OTHER_SECRET, 'd', 'rk_restricted_same_account'),
     ]),
   });
   const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });
@@ -343,10 +347,15 @@ function stripeProxy(policy: Partial<CompiledPolicy>, upstream: Upstream) {
   const audit = memoryAuditSink();
   const sent: string[] = [];
   const upstreams: Upstreams = {
-    forward: async (req) => {
-      sent.push(`${req.method} ${req.pathAndQuery}`);
-      return upstream(req);
-    },
+    // Every key's secret is of one account but sk_other_account's (ADR 0007 §5, fourteenth round).
+    forward: withStripeAccount(
+      async (req) => {
+        sent.push(`${req.method} ${req.pathAndQuery}`);
+        return upstream(req);
+      },
+      (authorization) =>
+        authorization.endsWith('sk_other_account') ? 'acct_1OtherAccount' : 'acct_1Account',
+    ),
     close: async () => {},
   };
   const handle = createPipeline({
@@ -737,6 +746,9 @@ describe('pipeline: lookups are counted, ordered and leased (ADR 0007 §5, §8)'
     expect(decision(busy)).toBe(decisionHeader('object_busy'));
     // Another confirm on the same intent waits too, and does no lookup.
     expect(decision(await p.call(confirm))).toBe(decisionHeader('object_busy'));
+    // A vault key holding another secret of the same account meets it too (fourteenth round: leases
+    // were the secret's, and a restricted key's raise went out during the confirm's lookup).
+    expect(decision(await p.call(update(STRIPE_TOKEN_OTHER_SECRET)))).toBe(decisionHeader('object_busy'));
     // A vault key of another upstream account does not share the lease.
     expect(decision(await p.call(update(STRIPE_TOKEN_OTHER_ACCOUNT)))).toBe(decisionHeader('ok'));
     releaseConfirm();

@@ -11,6 +11,7 @@ import {
 import { DEFAULT_MAX_HELD_ANSWER_BYTES } from './defaults.ts';
 import { errorText } from './error-text.ts';
 import { HeldAnswers } from './held-answers.ts';
+import { LeaseAccounts } from './lease-accounts.ts';
 import { LeaseBackoff } from './lease-backoff.ts';
 import { LookupReads } from './lookup-reads.ts';
 import { ObjectLinks } from './object-links.ts';
@@ -75,6 +76,7 @@ export function createPipeline(given: PipelineDeps): (call: IncomingCall) => Pro
     lookupReads: given.lookupReads ?? new LookupReads(given.clock),
     leaseBackoff: given.leaseBackoff ?? new LeaseBackoff(),
     objectLinks: given.objectLinks ?? new ObjectLinks(),
+    leaseAccounts: given.leaseAccounts ?? new LeaseAccounts(given.clock),
     heldAnswers: given.heldAnswers ?? new HeldAnswers(DEFAULT_MAX_HELD_ANSWER_BYTES),
   };
   return async function handle(call) {

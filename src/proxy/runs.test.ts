@@ -2,6 +2,7 @@
 // recording upstream, so "nothing forwarded" is checked where it matters.
 import { describe, expect, it } from 'vitest';
 import { stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
+import { withStripeAccount } from '../../test/fixtures/stripe-pipeline.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, ReserveRequest } from '../counters/store.ts';
@@ -70,7 +71,7 @@ function setup(
   snapshots.apply(snapshot);
   const sent: string[] = [];
   const upstreams: Upstreams = {
-    forward: async (req) => {
+    forward: withStripeAccount(async (req) => {
       if (req.method === 'POST' && opts.whileWaiting) {
         opts.whileWaiting();
         const refused = req.admit?.(30_000);
@@ -99,7 +100,7 @@ function setup(
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(JSON.stringify({ id: 'ch_1', object: 'charge', amount, currency: 'usd' })),
       };
-    },
+    }),
     close: async () => {},
   };
   const memory = new MemoryCounterStore({ clock, sweepIntervalMs: 0 });

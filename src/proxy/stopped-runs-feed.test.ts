@@ -3,6 +3,7 @@
 // every run key is refused and nothing is forwarded, checked at a recording upstream; vault keys go on.
 import { describe, expect, it } from 'vitest';
 import { runKeyOf, snapshotServing, stripeParentKey } from '../../test/fixtures/stripe-parent-key.ts';
+import { withStripeAccount } from '../../test/fixtures/stripe-pipeline.ts';
 import { fixedClock } from '../clock.ts';
 import { MemoryCounterStore } from '../counters/memory-store.ts';
 import type { CounterStore, RunStopStore } from '../counters/store.ts';
@@ -53,7 +54,7 @@ function setup(opts: { duringLookup?: () => void } = {}) {
   const feed = startStoppedRuns(shared.counters, clock, { monotonic: () => monotonic });
   const sent: string[] = [];
   const upstreams: Upstreams = {
-    forward: async (req) => {
+    forward: withStripeAccount(async (req) => {
       sent.push(`${req.method} ${req.pathAndQuery}`);
       const lookup = req.method === 'GET' && req.pathAndQuery.startsWith('/v1/payment_intents/');
       if (lookup) opts.duringLookup?.();
@@ -71,7 +72,7 @@ function setup(opts: { duringLookup?: () => void } = {}) {
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(JSON.stringify(body)),
       };
-    },
+    }),
     close: async () => {},
   };
   const handle = createPipeline({

@@ -228,6 +228,16 @@ export interface VendorError {
   readonly body: string;
 }
 
+/** How the lease stage learns the upstream account a call acts on (VendorAdapter.leaseAccount). */
+export interface LeaseAccountRule {
+  /** The account the call names itself (Stripe-Account); undefined: the credential's own account. */
+  named(req: VendorRequest): string | undefined;
+  /** The path of a GET whose answer says which account the credential belongs to. */
+  readonly read: string;
+  /** The account that answer names; undefined when it names none (the call is then refused unsent). */
+  of(status: number, body: unknown): string | undefined;
+}
+
 /**
  * Everything Keybrake knows about one vendor. A fourth vendor is a new folder implementing this.
  * All methods are pure apart from what they are handed.
@@ -278,6 +288,12 @@ export interface VendorAdapter {
    * and this. Absent: the credential alone.
    */
   linkScope?(req: VendorRequest): string;
+  /**
+   * Whose objects a call's leases guard, when the upstream credential does not say it by itself
+   * (ADR 0007 §5, fourteenth round: Stripe, where several keys act on one account). Absent: the
+   * credential's own identity (a Twilio account SID, a Resend API key).
+   */
+  readonly leaseAccount?: LeaseAccountRule;
   /** Headers to send upstream: the caller's, minus hop-by-hop ones, with the real credential. */
   upstreamAuthorization(credential: UpstreamCredential): string;
   /**

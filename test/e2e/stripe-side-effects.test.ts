@@ -63,8 +63,10 @@ async function post(path: string, form: string) {
   });
   const body = (await res.json()) as { error?: { code?: string } };
   const audit = await kb.waitForAudit((r) => r.traceId === traceId);
+  // Keybrake's own read of the key's account, once per key (its leases' account, ADR 0007 §5) left out.
   const reached = atStripe.requests
     .slice(from)
+    .filter((r) => !(r.method === 'GET' && r.path === '/v1/account'))
     .map((r) => ({ call: `${r.method} ${r.path}`, status: r.status }));
   return { status: res.status, code: body.error?.code, reason: audit.reason, cost: audit.costUsd, reached };
 }

@@ -124,6 +124,11 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   const path = (req.url ?? '/').split('?', 1)[0]!;
   const last = path.split('/').pop() ?? '';
   const id = last.replace(/\.json$/, '');
+  // The account a Stripe key belongs to, which Keybrake reads once per key for its leases (ADR 0007
+  // §5, fourteenth round): every key of the corpus is of this one account.
+  if (vendor === 'stripe' && method === 'GET' && path === '/v1/account') {
+    return { json: { id: 'acct_1HostileCorpus', object: 'account' } };
+  }
   // Routes that attack the response path, the same on every vendor: keyed by the last path segment.
   if (method === 'GET' && /^(cus_|SM|)leak$/.test(id)) {
     return { json: { id, object: 'leak', note: `debug credential: ${secrets.credential}` } };

@@ -7,6 +7,7 @@ import type { CompiledPolicy, UpstreamCredential, VendorName } from '../../snaps
 import { startChildSpan } from '../../telemetry/tracing.ts';
 import type { CallContext, PipelineDeps, Stage } from '../context.ts';
 import { errorText } from '../error-text.ts';
+import { callLeaseAccount } from './lease-account.ts';
 import { leaseHeldOff } from './lease-duty.ts';
 import { refusal, spentRefusal } from './reserve.ts';
 
@@ -87,8 +88,10 @@ async function takeLeases(ctx: CallContext, deps: PipelineDeps, reads: number): 
     }
     const heldOff = leaseHeldOff(ctx, deps, objects as string[]);
     if (heldOff) return heldOff;
+    const account = await callLeaseAccount(ctx, deps);
+    if (typeof account !== 'string') return account;
     leases = {
-      account: leaseAccount(ctx.vendor!, key.upstream),
+      account,
       objects: objects as string[],
       token: randomBytes(16).toString('base64url'),
       ttlMs: deps.leaseTtlMs ?? FALLBACK_LEASE_TTL_MS,
@@ -243,9 +246,11 @@ export function leaseStoreFailed(err: unknown, deps: PipelineDeps): Denial {
 const accounts = new WeakMap<UpstreamCredential, string>();
 
 /**
- * Whose objects a lease guards: the vendor and a digest of the upstream credential's identity (the
- * secret of a bearer key, the account SID of a Twilio credential), so every vault key and every
- * replica holding the same upstream credential meet on the same leases, and no other tenant's.
+ * The vendor and a digest of the upstream credential's identity (the secret of a bearer key, the
+ * account SID of a Twilio credential), so every vault key and every replica holding the same upstream
+ * credential meet on the same leases, and no other tenant's. The lease account of a vendor whose keys
+ * do not say their account (Stripe) is the account instead (lease-account.ts, fourteenth round); this
+ * digest still scopes what its lookups learnt (price.ts linkScope) and names its key there.
  * Compiled keys are immutable and live as long as their snapshot, so the digest is kept per object.
  */
 export function leaseAccount(vendor: VendorName, credential: UpstreamCredential): string {

@@ -5,7 +5,7 @@ import { compileEndpointPattern } from '../../patterns/glob.ts';
 import type { CompiledPolicy } from '../../snapshot/types.ts';
 import { ObjectLinks } from '../object-links.ts';
 import type { ForwardRequest, UpstreamResponse } from '../upstreams.ts';
-import { leaseAccount } from './lease.ts';
+import { accountLease } from './lease-account.ts';
 
 // A lookup may be a preview (CostLookup.method = POST, with a form body): through the real pipeline
 // with the real Stripe adapter, a subscription change is priced by POST /v1/invoices/create_preview,
@@ -141,7 +141,8 @@ describe('price stage: a preview lookup (POST)', () => {
       windows: [],
       now: Date.parse('2026-11-29T12:00:00Z'),
       leases: {
-        account: leaseAccount('stripe', { kind: 'bearer', token: REAL }),
+        // The key's account as GET /v1/account named it (stripe-pipeline.ts; ADR 0007 §5, fourteenth round).
+        account: accountLease('stripe', 'acct_1TestFixture'),
         objects: ['sub_9'],
         token: 'another-call',
         ttlMs: 60_000,

@@ -14,6 +14,7 @@ import {
   leaseStoreFailed,
   renewHeldLeases,
 } from './lease.ts';
+import { callLeaseAccount } from './lease-account.ts';
 import { leaseHeldOff } from './lease-duty.ts';
 
 /** Which operation this is, its class and its cost, from the vendor's catalog; may deny. */
@@ -223,7 +224,8 @@ async function leaseFound(
   }
   const heldOff = leaseHeldOff(ctx, deps, objects);
   if (heldOff) return heldOff;
-  const account = held?.account ?? leaseAccount(ctx.vendor!, ctx.key!.upstream);
+  const account = held?.account ?? (await callLeaseAccount(ctx, deps));
+  if (typeof account !== 'string') return account;
   const token = held?.token ?? randomBytes(16).toString('base64url');
   try {
     const result = await deps.counters.acquireLeases({

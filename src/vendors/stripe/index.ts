@@ -4,6 +4,7 @@ import { withholdFromStripeAnswer } from './answers.ts';
 import { classifyStripe } from './classify.ts';
 import { stripeCredential, stripeUpstreamAuthorization } from './credentials.ts';
 import { stripeError } from './errors.ts';
+import { stripeLeaseAccount } from './lease-account.ts';
 import { parseStripe } from './parse.ts';
 import { stripeLinkScope } from './price-products.ts';
 import { settleStripe } from './settle.ts';
@@ -28,6 +29,7 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
     parse: parseStripe,
     price: (req, params, _key, known) => classifyStripe(req, params, rates, known),
     linkScope: stripeLinkScope,
+    leaseAccount: stripeLeaseAccount,
     upstreamAuthorization: stripeUpstreamAuthorization,
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,
