@@ -147,10 +147,11 @@ describe('a message sent without .json, answered in XML', () => {
     });
   });
 
-  it('answers with the userinfo of its URLs withheld', async () => {
+  // Userinfo since the fourth round; path and query since the fourteenth (webhook-urls.ts).
+  it('answers with the userinfo, path and query of its URLs withheld', async () => {
     const { res } = await send(MESSAGES);
     expect(res.body).toContain(
-      '<StatusCallback>https://withheld_by_keybrake@app.example.com/status</StatusCallback>',
+      '<StatusCallback>https://withheld_by_keybrake@app.example.com/withheld_by_keybrake</StatusCallback>',
     );
     expect(res.raw).not.toContain(WEBHOOK_PASSWORD);
   });
@@ -160,7 +161,7 @@ describe('a message sent without .json, answered in XML', () => {
     const { res, audit } = await send(`${MESSAGES}.json`);
     expect(res.status).toBe(201);
     expect(JSON.parse(res.body)).toMatchObject({
-      status_callback: 'https://withheld_by_keybrake@app.example.com/status',
+      status_callback: 'https://withheld_by_keybrake@app.example.com/withheld_by_keybrake',
     });
     expect(audit).toMatchObject({ decision: 'allow', costUsd: formatUsd(100) });
   });

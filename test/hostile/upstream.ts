@@ -1468,6 +1468,8 @@ function schedulePreview(form: URLSearchParams): Json {
  * (`https://user:password@host`): Keybrake withholds it from every answer.
  */
 export const TWILIO_WEBHOOK_PASSWORD = 'WebhookPw123';
+/** Receivers' tokens in a webhook's query and path (fourteenth round, twilio-credentials.yaml). */
+export const TWILIO_HOOK_TOKENS = ['QueryHookTok-7713', 'PathHookTok-4402'] as const;
 
 /**
  * Answers carrying basic-auth webhook URLs (fourth round): a number in JSON (`\/` escapes, as a JSON
@@ -1518,6 +1520,26 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
     return {
       json: {},
       text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><VoiceUrl>https://api.corp.com;pw=Hunter2Secret@hooks.example.com/voice</VoiceUrl><SmsUrl>https://api.corp.com=:Hunter2Secret@hooks.example.com/sms</SmsUrl></IncomingPhoneNumber></TwilioResponse>`,
+      headers: { 'content-type': 'application/xml' },
+    };
+  }
+  // Fourteenth round (probe fixtwre14 finding 5): a receiver's token in a webhook's query or path,
+  // in JSON (with Twilio's own links beside it) and in XML.
+  if (path.endsWith('/IncomingPhoneNumbers/PNhooktokens.json')) {
+    return {
+      json: {
+        sid: 'PNhooktokens',
+        sms_url: `https://app.example.com/twilio/inbound-sms?token=${TWILIO_HOOK_TOKENS[0]}`,
+        voice_url: `https://hooks.zapier.com/hooks/catch/123456/${TWILIO_HOOK_TOKENS[1]}/`,
+        status_callback: 'https://status.example.com/',
+        url: 'https://api.twilio.com/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PNhooktokens.json',
+      },
+    };
+  }
+  if (path.endsWith('/IncomingPhoneNumbers/PNhooktokens')) {
+    return {
+      json: {},
+      text: `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><IncomingPhoneNumber><SmsUrl>https://app.example.com/twilio/inbound-sms?a=1&amp;token=${TWILIO_HOOK_TOKENS[0]}</SmsUrl></IncomingPhoneNumber></TwilioResponse>`,
       headers: { 'content-type': 'application/xml' },
     };
   }

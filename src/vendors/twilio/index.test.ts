@@ -58,7 +58,18 @@ describe('createTwilioAdapter', () => {
     const answer = Buffer.from('{"sid":"PN1","sms_url":"https://app:WebhookPw123@app.example.com/sms"}');
     const got = createTwilioAdapter().withholdFromAnswer?.(answer);
     expect(got?.toString()).toBe(
-      '{"sid":"PN1","sms_url":"https://withheld_by_keybrake@app.example.com/sms"}',
+      '{"sid":"PN1","sms_url":"https://withheld_by_keybrake@app.example.com/withheld_by_keybrake"}',
+    );
+  });
+
+  // Fourteenth round, probe fixtwre14 finding 5: a receiver's token in a webhook's query or path.
+  it("withholds the path and query of an answer's webhook URLs, Twilio's own links kept", () => {
+    const answer = Buffer.from(
+      '{"sid":"PN1","sms_url":"https://app.acme.test/sms?token=tw_hook_1","voice_url":"https://hooks.zapier.com/hooks/catch/1/s3cret/","url":"https://api.twilio.com/2010-04-01/PN1.json"}',
+    );
+    const got = createTwilioAdapter().withholdFromAnswer?.(answer);
+    expect(got?.toString()).toBe(
+      '{"sid":"PN1","sms_url":"https://app.acme.test/withheld_by_keybrake","voice_url":"https://hooks.zapier.com/withheld_by_keybrake","url":"https://api.twilio.com/2010-04-01/PN1.json"}',
     );
   });
 });

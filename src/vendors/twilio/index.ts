@@ -9,6 +9,7 @@ import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
 import { twilioReadsBody } from './uploads.ts';
+import { withholdWebhookUrls } from './webhook-urls.ts';
 
 export { TWILIO_ERROR_CODES } from './errors.ts';
 export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './prices.ts';
@@ -22,8 +23,8 @@ export interface TwilioAdapterOptions {
 /**
  * The Twilio adapter: Basic auth with the vault token as password, sub hosts (`/twilio/<sub>/…`),
  * form bodies, a per-country price table, Twilio's `{code,message,more_info,status}` errors, and
- * answers whose URLs keep no user name or password and whose messages the account sent keep no text
- * (message-bodies.ts).
+ * answers whose URLs keep no user name or password, whose URLs but Twilio's own keep no path or query
+ * (webhook-urls.ts) and whose messages the account sent keep no text (message-bodies.ts).
  */
 export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdapter {
   const prices = resolveTwilioPrices(opts.prices);
@@ -44,8 +45,14 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
   };
 }
 
-/** A Twilio answer as the agent gets it: the account's own messages without their text, every URL without its userinfo. */
+/**
+ * A Twilio answer as the agent gets it: the account's own messages without their text, every URL but
+ * Twilio's own without its path and query (a webhook receiver's token, webhook-urls.ts), every URL
+ * without its userinfo.
+ */
 function withholdFromTwilioAnswer(body: Buffer, op?: Operation | null) {
   const withheld = withholdMessageBodies(body, op);
-  return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
+  if (isDenial(withheld)) return withheld;
+  const urls = withholdWebhookUrls(withheld);
+  return isDenial(urls) ? urls : withholdUrlUserinfo(urls);
 }

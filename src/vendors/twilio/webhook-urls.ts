@@ -1,0 +1,147 @@
+import { isUtf8 } from 'node:buffer';
+import { type Denial, deny } from '../../decision/reasons.ts';
+import { endOfLiteral, skipSpace } from '../json-text.ts';
+import { WITHHELD } from '../types.ts';
+
+/**
+ * What of a URL in a Twilio answer the agent does not receive (the withhold stage, ADR 0007 §1): the
+ * path and query of every URL but Twilio's own. The Twilio twin of Resend's webhook-endpoints.ts
+ * (fourteenth round, probe fixtwre14 finding 5). A number's `sms_url`, `voice_url`,
+ * `status_callback`, a Messaging Service's `inbound_request_url`, a Conversations webhook's `url`, a
+ * TaskRouter `event_callback_url` and the like point at the customer's receivers, and a receiver's
+ * secret is as often in the query (`https://app.acme.test/twilio/sms?token=…`) or the path (a Zapier
+ * catch hook `https://hooks.zapier.com/hooks/catch/123456/<secret>/`) as in the userinfo
+ * (url-userinfo.ts): X-Twilio-Signature is the receiver's to check, and one that does not takes
+ * whoever knows the URL for Twilio. `GET …/IncomingPhoneNumbers.json` is a read every caps-only key
+ * has. Which part of a path is secret Keybrake cannot tell, so a URL with anything after its host
+ * becomes its scheme, authority and `/withheld_by_keybrake`; a bare origin (`https://host` or
+ * `https://host/`) stays. Which receiver a number points at stays readable; where on it does not.
+ *
+ * By value, not by field name, so a field Keybrake does not know (a new callback, a URL inside a
+ * JSON-encoded `attributes`) is covered: every URL in every string of the answer, at any depth, but
+ *   - one on Twilio's own hosts (`twilio.com` and its sub hosts): a resource's `url`, a page's
+ *     `next_page_url`, an error's `more_info`, a recording's or media's address, which clients follow;
+ *   - a message's `body` (inbound text a customer wrote, kept by message-bodies.ts; the account's own
+ *     is withheld there whole), which may quote any link.
+ * A URL is a scheme and `://` (`http`, `https`, `ws`, `wss` and `ftp` with any run of `/` and `\`, as
+ * a WHATWG parser reads them) up to a blank, a quote, `<` or `>`; its authority ends at `/`, `?`, `#`
+ * or `\`. The authority is kept as written: its userinfo is url-userinfo.ts's, which runs after. So
+ * is one percent-encoded in a text (ENCODED_URL_AT).
+ *
+ * A JSON answer stays valid (each string holding such a URL written again, every other byte
+ * Twilio's); XML (the 2010 API's answer to a path without `.json`) and other UTF-8 text are
+ * rewritten in place. A body that is not UTF-8 cannot be rewritten without changing its other bytes:
+ * one that holds such a URL is withheld whole.
+ *
+ * Not covered: a receiver whose secret is its host name (a Pipedream `https://<id>.m.pipedream.net`,
+ * an ngrok tunnel): the host is what says which receiver a webhook points at, and stays.
+ */
+
+/**
+ * Where a URL starts: a special scheme and its `:` and any run of slashes and backslashes, or any
+ * other scheme and `://`, at the start of a word (so a long run of letters is scanned once). Then its
+ * authority, and the rest up to what ends a URL in JSON text, XML or prose.
+ */
+const URL_AT =
+  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"'<>/?#\\]*)([^\s"'<>]*)/giu;
+
+/**
+ * The same URL percent-encoded inside a text (a debugger alert's `alert_text`,
+ * `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D…`), its `:` and slashes spelt either way, as a
+ * quoting tool leaves them (`https://app.acme.test%2Fsms%3Ftoken…` too): the authority ends at `/`,
+ * `?`, `#`, `\` or their escapes, the rest at `&` (the next parameter), a blank, a quote, `<` or `>`.
+ * Its rest becomes `%2Fwithheld_by_keybrake`.
+ */
+const ENCODED_URL_AT =
+  /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"'<>&/?#\\])*)([^\s"'<>&]*)/giu;
+
+/** Twilio's own hosts: what its answers link to (resources, pages, errors, media). */
+function isTwilioHost(written: string): boolean {
+  const authority = written.replace(/%40/gi, '@').replace(/%3A/gi, ':');
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1).toLowerCase();
+  const host = hostPort.startsWith('[') ? hostPort : hostPort.replace(/:[0-9]*$/, '');
+  return host === 'twilio.com' || host.endsWith('.twilio.com');
+}
+
+/** `text` with the path, query and fragment of every URL not on Twilio's hosts withheld. */
+export function withheldUrlPaths(text: string): string {
+  const plain = text.replace(URL_AT, (url: string, authority: string, rest: string) =>
+    rest === '' || rest === '/' || isTwilioHost(authority)
+      ? url
+      : `${url.slice(0, url.length - rest.length)}/${WITHHELD}`,
+  );
+  if (!plain.includes('%')) return plain;
+  // A URL the first pass cut (or kept as a bare origin) ends in its marker, `/` or nothing.
+  return plain.replace(ENCODED_URL_AT, (url: string, authority: string, rest: string) =>
+    rest === '' || /^(?:\/|%2F)$/i.test(rest) || rest.endsWith(WITHHELD) || isTwilioHost(authority)
+      ? url
+      : `${url.slice(0, url.length - rest.length)}%2F${WITHHELD}`,
+  );
+}
+
+/** What a JSON string literal holding a URL holds: a `:`, escaped (`\u003a`) or percent-encoded. */
+const MAY_HOLD_URL = /:|\\u|%3a/i;
+
+/** The field whose string is a message's text: judged by message-bodies.ts, never cut here. */
+const MESSAGE_TEXT = 'body';
+
+/**
+ * The body of a Twilio answer as the agent gets it: the same Buffer when no URL in it has anything
+ * to withhold, else a copy with the path and query of each such URL withheld; a Denial for a body
+ * that is not UTF-8 and holds one.
+ */
+export function withholdWebhookUrls(body: Buffer): Buffer | Denial {
+  if (body.length === 0 || !(body.includes(':') || body.includes('%3A') || body.includes('%3a'))) {
+    return body;
+  }
+  if (!isUtf8(body)) {
+    const text = body.toString('latin1');
+    return withheldUrlPaths(text) === text ? body : notUtf8();
+  }
+  const text = body.toString('utf8');
+  let json = true;
+  try {
+    JSON.parse(text);
+  } catch {
+    json = false;
+  }
+  const rewritten = json ? withheldInJson(text) : withheldUrlPaths(text);
+  return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
+}
+
+/**
+ * Valid JSON text with each string value (not a key, nor a message's `body`) that holds such a URL
+ * written again, read with its escapes decoded (`https:\/\/…` hides nothing).
+ */
+function withheldInJson(text: string): string {
+  let out = '';
+  let copied = 0;
+  let key = '';
+  for (let start = text.indexOf('"'); start !== -1; ) {
+    const end = endOfLiteral(text, start);
+    if (text[skipSpace(text, end, 1)] === ':') {
+      key = JSON.parse(text.slice(start, end)) as string;
+    } else {
+      // A value of an object is its key's; an array's element is no message text.
+      const isMessageText = key === MESSAGE_TEXT && text[skipSpace(text, start - 1, -1)] === ':';
+      const raw = text.slice(start, end);
+      if (!isMessageText && MAY_HOLD_URL.test(raw)) {
+        const value = JSON.parse(raw) as string;
+        const kept = withheldUrlPaths(value);
+        if (kept !== value) {
+          out += text.slice(copied, start) + JSON.stringify(kept);
+          copied = end;
+        }
+      }
+    }
+    start = text.indexOf('"', end);
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+function notUtf8(): Denial {
+  return deny(
+    'credential_in_response',
+    "The twilio API's answer was not UTF-8 but held a URL, so Keybrake could not take the path and query of its webhooks out of it and withheld the answer.",
+  );
+}
