@@ -95,6 +95,13 @@ export interface CostLookup {
   /** How the lookup prices the call, in words: for denials and `keybrake policy-check --explain`. */
   readonly describe?: string;
   /**
+   * What the upstream credential needs to make this read, for a refusal when the vendor answers it
+   * 401 or 403 (fourteenth round, probe fixtwre14, finding 4: a restricted Twilio API key that may
+   * send but not list numbers saw every text refused as if its recipient were the account's own).
+   * Absent: such a refusal says only that the vendor refused the read.
+   */
+  readonly needs?: string;
+  /**
    * The read only confirms the price the request itself gave (`Operation.costMicros`): it finds no
    * party and no amount of an object the key may not read (Twilio: whether a number the call reaches
    * is the account's own, own-numbers.ts), so a refusal may quote the cost as for a call with no

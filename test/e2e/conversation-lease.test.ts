@@ -115,6 +115,8 @@ describe('a conversation is leased under its SID alone, across two replicas on R
     expect(decision(sent)).toBe('allow; reason=ok');
     expect(held.requests).toEqual([
       `GET /conversations/v1/Conversations/${CONVERSATION}/Participants`,
+      // Fourteenth round: the SMS participant's number is looked up among the account's own.
+      `GET /api/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers.json`,
       `POST /conversations/v1/Conversations/${CONVERSATION}/Messages`,
     ]);
   });

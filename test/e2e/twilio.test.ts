@@ -635,6 +635,8 @@ describe('Twilio prices: what Keybrake counts is never less than what Twilio bil
     expect(await counted(client)).toBeGreaterThanOrEqual(billed);
     expect(emulator.requests.slice(lookups).map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /conversations/v1/Conversations/CH00000000000000000000000000000002/Participants?PageSize=100',
+      // Fourteenth round: the SMS participant's number is looked up among the account's own first.
+      `GET /api/2010-04-01/Accounts/${SID}/IncomingPhoneNumbers.json?PhoneNumber=%2B33612345678&PageSize=1`,
       'POST /conversations/v1/Conversations/CH00000000000000000000000000000002/Messages',
     ]);
   });

@@ -90,6 +90,8 @@ type Json = Record<string, unknown>;
  */
 interface Answer {
   readonly json: Json;
+  /** The HTTP status; 200 when absent. */
+  readonly status?: number;
   readonly headers?: Record<string, string>;
   readonly text?: string;
   readonly gzip?: boolean;
@@ -106,7 +108,7 @@ function send(vendor: Vendor, res: ServerResponse, seq: number, answer: Answer):
   }[vendor] as [string, string];
   const text = answer.text ?? JSON.stringify(answer.json);
   const body = answer.bytes ?? (answer.gzip ? gzipSync(text) : Buffer.from(text));
-  res.writeHead(200, {
+  res.writeHead(answer.status ?? 200, {
     'content-type': 'application/json',
     ...(answer.transferCoding
       ? { 'transfer-encoding': `${answer.transferCoding}, chunked` }
@@ -210,7 +212,10 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   if (vendor === 'twilio') {
     return (
       twilioMessages(method, path) ??
-      twilioWebhooks(method, path) ?? { json: twilioAnswer(method, path, body, req.url ?? '') }
+      twilioWebhooks(method, path) ??
+      twilioRefusedRead(method, path, req.url ?? '') ?? {
+        json: twilioAnswer(method, path, body, req.url ?? ''),
+      }
     );
   }
   return { json: resendAnswer(method, path) };
@@ -1692,6 +1697,36 @@ const LIVE_CALLS: Readonly<Record<string, Json>> = {
 /** The account's own numbers (IncomingPhoneNumbers), as the list answers them. */
 const OWN_NUMBERS = [{ sid: 'PNhostile00000000000000000000001', phone_number: '+18885550100' }];
 
+/**
+ * A number whose look-up Twilio refuses as it does for a restricted API key that may send messages
+ * but not list numbers (fourteenth round, probe fixtwre14, finding 4): `401 {code: 20003}`.
+ */
+const REFUSED_LOOKUP_NUMBER = '+14155550401';
+
+function twilioRefusedRead(method: string, path: string, url: string): Answer | undefined {
+  if (method !== 'GET' || !/\/IncomingPhoneNumbers\.json$/.test(path)) return undefined;
+  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  if (query.get('PhoneNumber') !== REFUSED_LOOKUP_NUMBER) return undefined;
+  return {
+    status: 401,
+    json: {
+      code: 20003,
+      message: 'Authenticate',
+      more_info: 'https://www.twilio.com/docs/errors/20003',
+      status: 401,
+    },
+  };
+}
+
+/**
+ * The participants of the conversations a message is priced for (fourteenth round, probe fixtwre14,
+ * finding 1): one SMS participant each, at the account's own toll-free line, or at another number.
+ */
+const CONVERSATION_SMS_PARTICIPANT: Readonly<Record<string, string>> = {
+  CH00000000000000000000000000000c01: '+18885550100',
+  CH00000000000000000000000000000c02: '+14155550123',
+};
+
 function twilioAnswer(method: string, path: string, body: Buffer, url = ''): Json {
   const form = new URLSearchParams(body.toString('utf8'));
   const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
@@ -1712,6 +1747,20 @@ function twilioAnswer(method: string, path: string, body: Buffer, url = ''): Jso
   if (method === 'GET' && /\/IncomingPhoneNumbers\.json$/.test(path)) {
     const own = OWN_NUMBERS.filter((n) => n.phone_number === query.get('PhoneNumber'));
     return { incoming_phone_numbers: own, next_page_uri: null };
+  }
+  const conversation = /\/Conversations\/(CH[0-9a-f]{32})\/Participants$/.exec(path)?.[1];
+  const participant = conversation === undefined ? undefined : CONVERSATION_SMS_PARTICIPANT[conversation];
+  if (method === 'GET' && participant !== undefined) {
+    return {
+      participants: [
+        {
+          sid: 'MBhostile00000000000000000000001',
+          identity: null,
+          messaging_binding: { type: 'sms', address: participant, proxy_address: '+14155550199' },
+        },
+      ],
+      meta: { page: 0, page_size: 100, next_page_url: null },
+    };
   }
   // A live call to a US number (what a call update is priced from), outbound from the account's
   // +14155550000 unless LIVE_CALLS names it (twelfth round: whom an <Sms> without to texts).

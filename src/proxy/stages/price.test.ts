@@ -314,6 +314,48 @@ describe('price stage: a price read in several steps', () => {
     expect(sent).toEqual(['GET /broadcasts/b1']);
   });
 
+  // Fourteenth round, probe fixtwre14, finding 4: a read the vendor refused (401/403: the upstream
+  // credential may not make it) was refused with the price in words, as if the answer said something
+  // about the call (Twilio: "the account's own numbers…" for every text of a restricted API key).
+  it.each([
+    [
+      401,
+      'read access to the things',
+      /refused Keybrake's price lookup with HTTP 401: the upstream credential needs read access to the things\./,
+    ],
+    [403, undefined, /refused Keybrake's price lookup with HTTP 403 \(of the things list\)\./],
+  ])(
+    'says a read answered %i was refused, and what the credential needs, sending nothing',
+    async (status, needs, text) => {
+      const base = createResendAdapter();
+      const adapter: VendorAdapter = {
+        ...base,
+        price: () => ({
+          id: 'resend.test.refused',
+          class: 'money',
+          movesMoney: true,
+          costMicros: 0,
+          parties: NO_PARTIES,
+          lookup: {
+            path: '/things/t1?x=1',
+            describe: 'the things list',
+            ...(needs !== undefined ? { needs } : {}),
+            price: () => 1,
+          },
+        }),
+      };
+      const { call, sent } = proxy({ upstream: () => json(status, { message: 'no' }), adapter });
+
+      const res = await call('POST', '/emails', {});
+
+      expect(reasonOf(res)).toBe('price_unknown');
+      const message = JSON.parse(String(res.body)).message as string;
+      expect(message).toMatch(text);
+      expect(message).not.toContain('/things/t1');
+      expect(sent).toEqual(['GET /things/t1?x=1']);
+    },
+  );
+
   it(`stops a chain after ${MAX_LOOKUP_READS} reads whatever the adapter asks`, async () => {
     const endless = (n: number): CostLookup => ({
       path: `/things?page=${n}`,

@@ -120,6 +120,8 @@ async function priceUpstream(
     if (isDenial(res)) return res;
     const withheld = screenLookup(ctx, res);
     if (withheld) return withheld;
+    // A read the vendor refuses (the credential may not make it) says so: it is no answer about the call.
+    if (res.status === 401 || res.status === 403) return readRefused(ctx, lookup, res.status);
     const body = res.status === 200 ? parseJson(res.body) : undefined;
     if (body === undefined) return unpriced(ctx, lookup);
     const links = lookup.links?.(body) ?? [];
@@ -193,6 +195,25 @@ function unpriced(ctx: CallContext, lookup: CostLookup): Denial {
   return deny(
     'price_unknown',
     `Keybrake could not determine the amount of this ${ctx.op!.id} call${how}, so it is not allowed.`,
+  );
+}
+
+/**
+ * A price lookup the vendor answered 401 or 403: unpriced (fail closed) like any answer that cannot be
+ * read, but worded for the operator, who must give the upstream credential access to the read
+ * (fourteenth round, probe fixtwre14, finding 4); the call's price in words would misstate why.
+ */
+function readRefused(ctx: CallContext, lookup: CostLookup, status: number): Denial {
+  // Not the path: a later read's may hold an id only an earlier answer named.
+  const why =
+    lookup.needs !== undefined
+      ? `: the upstream credential needs ${lookup.needs}`
+      : lookup.describe !== undefined
+        ? ` (of ${lookup.describe})`
+        : '';
+  return deny(
+    'price_unknown',
+    `Keybrake could not determine the amount of this ${ctx.op!.id} call: the ${ctx.vendor} API refused Keybrake's price lookup with HTTP ${status}${why}. The call was not sent.`,
   );
 }
 

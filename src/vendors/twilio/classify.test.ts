@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDenial } from '../../decision/reasons.ts';
 import type { CompiledKey, UpstreamCredential } from '../../snapshot/types.ts';
-import type { Operation, Params, VendorRequest } from '../types.ts';
+import type { CostLookup, Operation, Params, VendorRequest } from '../types.ts';
 import { classifyTwilio, monthlyNumberPrice, PRICED_TWILIO_RULES, type TwilioOperation } from './classify.ts';
 import { TEMPLATE_SEGMENTS } from './costs.ts';
 import { TWILIO_OPERATIONS } from './operations.ts';
@@ -1290,6 +1290,19 @@ describe('Twilio Conversations messages', () => {
     participants,
     meta: { next_page_url: next },
   });
+  const notOwn = { incoming_phone_numbers: [] };
+  /** The price the lookup reaches when every own-number read after the last page finds none. */
+  const ownPriced = (first: CostLookup, page: unknown): number | undefined => {
+    let lookup = first;
+    let body = page;
+    for (let reads = 0; reads < 30; reads++) {
+      const next = lookup.next?.(body);
+      if (next === undefined) return lookup.price(body);
+      lookup = next;
+      body = notOwn;
+    }
+    throw new Error('the chain did not end');
+  };
 
   it('looks up the participants of the conversation, locking it', () => {
     const result = op(classify(req('POST', path, 'conversations'), { Body: 'hi' }));
@@ -1325,7 +1338,7 @@ describe('Twilio Conversations messages', () => {
       { messaging_binding: { type: 'whatsapp', address: 'whatsapp:+4915123456789' } },
       { identity: 'agent', messaging_binding: null },
     ]);
-    expect(lookup.price(body)).toBe(
+    expect(ownPriced(lookup, body)).toBe(
       2 * P.countries.US!.smsPerSegment +
         2 * P.countries.FR!.smsPerSegment +
         P.whatsappPerMessage +
@@ -1340,27 +1353,27 @@ describe('Twilio Conversations messages', () => {
   it('prices media and group MMS per message, a template at the longest body, an unknown binding at the dearest', () => {
     const media = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1' })).lookup!;
     const user = P.conversationsActiveUser;
-    expect(media.price(list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage! + user);
+    expect(ownPriced(media, list([sms('+14155550100')]))).toBe(P.countries.US!.mmsPerMessage! + user);
     // Third probe round: media with a long body may become SMS segments and a link (MMS Converter).
     const long = op(classify(req('POST', path, 'conversations'), { MediaSid: 'ME1', Body: '😀'.repeat(800) }))
       .lookup!;
-    expect(long.price(list([sms('+4915123456789')]))).toBe(26 * P.countries.DE!.smsPerSegment + user);
+    expect(ownPriced(long, list([sms('+4915123456789')]))).toBe(26 * P.countries.DE!.smsPerSegment + user);
     const template = op(classify(req('POST', path, 'conversations'), { ContentSid: 'HX1' })).lookup!;
-    expect(template.price(list([sms('+14155550100')]))).toBe(
+    expect(ownPriced(template, list([sms('+14155550100')]))).toBe(
       TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment + user,
     );
     // Third probe round: Twilio sends the template, not the Body.
     const both = op(classify(req('POST', path, 'conversations'), { Body: 'hi', ContentSid: 'HX1' })).lookup!;
-    expect(both.price(list([sms('+14155550100')]))).toBe(
+    expect(ownPriced(both, list([sms('+14155550100')]))).toBe(
       TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment + user,
     );
     const group = list([
       sms('+14155550100'),
       { messaging_binding: { type: 'sms', projected_address: '+14155550199' } },
     ]);
-    expect(template.price(group)).toBe(P.countries.US!.mmsPerMessage! + 2 * user);
+    expect(ownPriced(template, group)).toBe(P.countries.US!.mmsPerMessage! + 2 * user);
     const other = list([{ messaging_binding: { type: 'rcs', address: '+14155550100' } }]);
-    expect(template.price(other)).toBe(
+    expect(ownPriced(template, other)).toBe(
       Math.max(
         TEMPLATE_SEGMENTS * P.countries.US!.smsPerSegment,
         P.countries.US!.mmsPerMessage!,
@@ -1382,7 +1395,7 @@ describe('Twilio Conversations messages', () => {
     expect(lookup.price(first)).toBeUndefined();
     const segment = P.countries.US!.smsPerSegment;
     // After the first page a group MMS cannot be seen: an SMS participant is priced at the dearer of the two.
-    expect(next.price(list([sms('+14155550101')]))).toBe(
+    expect(ownPriced(next, list([sms('+14155550101')]))).toBe(
       segment + Math.max(segment, P.countries.US!.mmsPerMessage!) + 2 * P.conversationsActiveUser,
     );
     const elsewhere = list(
@@ -1393,6 +1406,40 @@ describe('Twilio Conversations messages', () => {
     expect(lookup.price(elsewhere)).toBeUndefined();
     expect(lookup.price({ participants: 'none' })).toBeUndefined();
     expect(lookup.price(list([{ messaging_binding: 'sms' }]))).toBeUndefined();
+  });
+
+  // Fourteenth round, probe fixtwre14, finding 1: the participants' numbers were priced without the
+  // own-number look-up a message's To has (own-numbers.ts).
+  it("looks the SMS participants' numbers up among the key's account's own numbers after the last page", () => {
+    const lookup = op(classify(req('POST', path, 'conversations'), { Body: 'hi' })).lookup!;
+    const first = list(
+      [sms('+14155550100'), { messaging_binding: { type: 'whatsapp', address: 'whatsapp:+14155550102' } }],
+      'https://conversations.twilio.com/v1/Conversations/CH00000000000000000000000000000001/Participants?Page=1',
+    );
+    const last = list([sms('+18885550100'), sms('+14155550100')]);
+    const page2 = lookup.next!(first)!;
+    expect(page2.price(last)).toBeUndefined();
+    const read1 = page2.next!(last)!;
+    expect(read1).toMatchObject({
+      subHost: 'api',
+      path: `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers.json?PhoneNumber=%2B14155550100&PageSize=1`,
+    });
+    const read2 = read1.next!(notOwn)!;
+    expect(read2.path).toContain('PhoneNumber=%2B18885550100');
+    // The account's own number: unpriced, so refused.
+    const own = { incoming_phone_numbers: [{ sid: 'PN1', phone_number: '+18885550100' }] };
+    expect(read2.next?.(own)).toBeUndefined();
+    expect(read2.price(own)).toBeUndefined();
+    expect(read2.price(notOwn)).toBe(ownPriced(page2, last));
+    // Only WhatsApp or chat participants: nothing to look up, priced from the list.
+    const chat = list([{ identity: 'agent', messaging_binding: null }]);
+    expect(lookup.next!(chat)).toBeUndefined();
+    expect(lookup.price(chat)).toBe(P.conversationsActiveUser);
+    // A key whose account cannot be told is not priced when there is a number to look up.
+    const bearer = key({ kind: 'bearer', token: 'x' });
+    const unknown = op(classify(req('POST', path, 'conversations'), { Body: 'hi' }, P, bearer)).lookup!;
+    expect(unknown.next!(last)).toBeUndefined();
+    expect(unknown.price(last)).toBeUndefined();
   });
 
   it('stops after ten pages', () => {

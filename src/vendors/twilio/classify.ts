@@ -152,7 +152,7 @@ export function classifyTwilio(
   // A HEAD costs what the GET it mirrors costs.
   const match = matchTwilioOperation(host, isRead ? 'GET' : method, path);
   if (!match) return unknownOperation(unknownScope(host), NO_PARTIES);
-  const op = classifyRow(prices, match.row, match.segments, params, req.query, isRead);
+  const op = classifyRow(prices, match.row, match.segments, params, req.query, isRead, key);
   if (isDenial(op)) return refusing(match.row.id, op);
   // A write that has Twilio run the conversation's webhooks runs what Keybrake cannot see.
   const webhooks = isRead ? undefined : webhookInstruction(req.headers);
@@ -167,6 +167,7 @@ function classifyRow(
   params: Params,
   query: VendorRequest['query'],
   isRead: boolean,
+  key: CompiledKey,
 ): TwilioOperation | Denial {
   if (row.class === 'sensitive') return sensitiveDenial(row.id);
   const locks = resolveLocks(row, segments);
@@ -194,7 +195,7 @@ function classifyRow(
         : row.class;
   const op =
     row.class === 'money'
-      ? applyRule(prices, row, segments, params, query, twiml)
+      ? applyRule(prices, row, segments, params, query, twiml, upstreamAccountSid(key.upstream))
       : { ...uncountedOperation(row.id, cls, contacts), ...(raisedBy !== undefined && { raisedBy }) };
   if (isDenial(op)) return op;
   const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
@@ -222,6 +223,7 @@ function applyRule(
   params: Params,
   query: string,
   twiml: TwimlReading | undefined,
+  account: string | undefined,
 ): TwilioOperation | Denial {
   switch (row.rule) {
     case 'message': {
@@ -293,8 +295,7 @@ function applyRule(
         conversationMessage(params),
         list,
         `${list}?PageSize=${PARTICIPANTS_PAGE_SIZE}`,
-        0,
-        1,
+        { account, before: 0, page: 1, reached: [] },
       );
       return { ...priced(row.id, 0, NO_PARTIES), lookup };
     }
@@ -424,45 +425,73 @@ function field(body: unknown, name: string): string | undefined {
   return typeof value === 'string' && !isBlank(value) ? value : undefined;
 }
 
+/** Where a participant list's read stands: the pages read before it and what they came to. */
+interface ParticipantsRead {
+  /** The key's account, whose numbers the recipients are looked up among; undefined: none can be. */
+  readonly account: string | undefined;
+  /** The message priced for the pages before this one. */
+  readonly before: MicroUsd;
+  readonly page: number;
+  /** The SMS and WhatsApp recipients of the pages before this one. */
+  readonly reached: readonly Destination[];
+}
+
 /**
  * One page of a conversation's participants (ADR 0007 §5: the conversation is leased, so none can be
- * added meanwhile): the message priced for it plus the pages before it (`before`), following Twilio's
+ * added meanwhile): the message priced for it plus the pages before it, following Twilio's
  * `next_page_url` up to MAX_PARTICIPANT_PAGES pages; a longer list, or a page that cannot be read,
  * leaves the call unpriced (denied).
+ *
+ * Fourteenth round (probe fixtwre14, finding 1): after the last page, the phone numbers of every page's
+ * SMS participants are looked up among the account's own numbers, as a message's `To` is
+ * (own-numbers.ts): a participant at the account's own number is texted like any other, billed on
+ * its inbound leg too, and runs that number's SMS URL. The Conversations path names no account, so
+ * the key's (`upstream.accountSid`) is read; a key without one cannot be checked and is not priced.
  */
 function participantsLookup(
   prices: TwilioPrices,
   message: ConversationMessage,
   list: string,
   path: string,
-  before: MicroUsd,
-  page: number,
+  at: ParticipantsRead,
 ): CostLookup {
+  const delivery = (body: unknown) => conversationDelivery(prices, message, body, at.page === 1);
+  /** After the last page: the own-number reads, or what the message costs when there is no number to read. */
+  const last = (body: unknown): { micros: MicroUsd; own: CostLookup | Denial | undefined } | undefined => {
+    const d = delivery(body);
+    if (!d || nextParticipantsPage(body, list) !== undefined) return undefined;
+    const micros = at.before + d.micros;
+    const numbers = ownNumberCandidates([...at.reached, ...d.recipients]);
+    if (numbers.length === 0) return { micros, own: undefined };
+    if (at.account === undefined) return { micros, own: deny('price_unknown', 'no account to read') };
+    return { micros, own: ownNumberLookup(at.account, numbers, micros) };
+  };
   return {
     path,
     describe: "the conversation's SMS and WhatsApp participants",
     price: (body) => {
-      const delivery = conversationDelivery(prices, message, body, page === 1);
-      return delivery && nextParticipantsPage(body, list) === undefined
-        ? before + delivery.micros
-        : undefined;
+      const end = last(body);
+      // With numbers to look up, the price is the last own-number read's (none here: unpriced).
+      return end !== undefined && end.own === undefined ? end.micros : undefined;
     },
     parties: (body) => {
-      const delivery = conversationDelivery(prices, message, body, page === 1);
-      return delivery ? destinationParties(delivery.recipients, []) : {};
+      const d = delivery(body);
+      return d ? destinationParties(d.recipients, []) : {};
     },
     next: (body) => {
+      const end = last(body);
+      if (end !== undefined) return end.own === undefined || isDenial(end.own) ? undefined : end.own;
       const following = nextParticipantsPage(body, list);
-      const delivery = conversationDelivery(prices, message, body, page === 1);
-      if (
-        following === undefined ||
-        following === 'unreadable' ||
-        !delivery ||
-        page >= MAX_PARTICIPANT_PAGES
-      ) {
+      const d = delivery(body);
+      if (following === undefined || following === 'unreadable' || !d || at.page >= MAX_PARTICIPANT_PAGES) {
         return undefined;
       }
-      return participantsLookup(prices, message, list, following, before + delivery.micros, page + 1);
+      return participantsLookup(prices, message, list, following, {
+        account: at.account,
+        before: at.before + d.micros,
+        page: at.page + 1,
+        reached: [...at.reached, ...d.recipients],
+      });
     },
   };
 }

@@ -26,6 +26,10 @@ const E164 = /^\+[1-9]\d{5,14}$/;
 const DESCRIBE =
   "the account's own numbers (IncomingPhoneNumbers): a call or text to one is billed on its inbound leg too and runs that number's own instructions, which Keybrake cannot price";
 
+/** What a credential whose look-up Twilio refuses (a restricted API key: 401, code 20003) lacks. */
+const NEEDS =
+  "read access to IncomingPhoneNumbers (the account's phone numbers), which Keybrake reads before every text and call";
+
 /** The distinct phone numbers among `to` the lookup asks about (WhatsApp, SIP, SDK parties are not numbers). */
 export function ownNumberCandidates(to: readonly (Destination | undefined)[]): string[] {
   const numbers = new Set<string>();
@@ -57,8 +61,11 @@ export function ownNumberLookup(
     return {
       // Alone, the reads find nothing but "not own": the price and parties are the request's.
       ...(then === undefined ? { confirms: true as const } : {}),
+      // On api.twilio.com whichever host the call is on (a Conversations message's is conversations).
+      subHost: 'api',
       path: `/2010-04-01/Accounts/${account}/IncomingPhoneNumbers.json?PhoneNumber=${encodeURIComponent(numbers[i]!)}&PageSize=1`,
       describe: DESCRIBE,
+      needs: NEEDS,
       price: (body) => (notOwn(body) && last && then === undefined ? micros : undefined),
       next: (body) => (!notOwn(body) ? undefined : last ? then : read(i + 1)),
     };
