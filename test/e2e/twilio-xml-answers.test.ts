@@ -35,7 +35,10 @@ let kb: KeybrakeProcess;
 /** Answers a message create as Twilio does: XML without `.json`, JSON with it, both naming the price. */
 function startUpstream(): Server {
   return createServer(async (req, res) => {
-    for await (const _ of req);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    // The message's text, as Twilio echoes it in the create's answer (XML escapes `&` and `<`).
+    const text = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('Body') ?? '';
     // Keybrake's look-up of the number among the account's own (c224fc5): none of them is; not a
     // forward, so not recorded.
     if (req.method === 'GET' && (req.url ?? '').includes('/IncomingPhoneNumbers.json?')) {
@@ -57,11 +60,12 @@ function startUpstream(): Server {
             price: REPORTED_PRICE,
             price_unit: 'USD',
             status_callback: callback,
+            body: text,
           }),
         ]
       : [
           'application/xml',
-          `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><Message><Sid>SMxmlanswers0000000000000000000x</Sid><Status>queued</Status><NumSegments>1</NumSegments><Price>${REPORTED_PRICE}</Price><PriceUnit>USD</PriceUnit><StatusCallback>${callback}</StatusCallback></Message></TwilioResponse>`,
+          `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><Message><Sid>SMxmlanswers0000000000000000000x</Sid><Status>queued</Status><NumSegments>1</NumSegments><Price>${REPORTED_PRICE}</Price><PriceUnit>USD</PriceUnit><StatusCallback>${callback}</StatusCallback><Body>${text.replaceAll('&', '&amp;').replaceAll('<', '&lt;')}</Body></Message></TwilioResponse>`,
         ];
     res.writeHead(201, {
       'content-type': type,
@@ -117,7 +121,7 @@ afterAll(async () => {
 });
 
 /** Sends one SMS to `path` (…/Messages or …/Messages.json) and returns the answer and its audit record. */
-async function send(path: string) {
+async function send(path: string, text = 'hi') {
   const mark = kb.audit.length;
   const res = await rawHttp(kb.urls.twilio!, {
     method: 'POST',
@@ -126,7 +130,7 @@ async function send(path: string) {
       Authorization: `Basic ${Buffer.from(`${SID}:${TOKEN}`).toString('base64')}`,
       'Content-Type': 'application/x-www-form-urlencoded',
     },
-    body: new URLSearchParams({ To: TO, From: '+14155550199', Body: 'hi' }).toString(),
+    body: new URLSearchParams({ To: TO, From: '+14155550199', Body: text }).toString(),
   });
   const audit = await kb.waitForAudit((r) => kb.audit.indexOf(r) >= mark && r['path'] === path);
   return { res, audit };
@@ -154,6 +158,17 @@ describe('a message sent without .json, answered in XML', () => {
       '<StatusCallback>https://withheld_by_keybrake@app.example.com/withheld_by_keybrake</StatusCallback>',
     );
     expect(res.raw).not.toContain(WEBHOOK_PASSWORD);
+  });
+
+  // Fourteenth round, probe fixes14b finding 4: the XML answer's <Body> had its links cut, while the
+  // JSON answer's body keeps them (a message's text is message-bodies.ts's, never webhook-urls.ts's).
+  it("keeps the message's text whole, the links it quotes included, as the JSON answer does", async () => {
+    const text = 'your order: https://shop.example/orders/123?ref=abc';
+    const xml = await send(MESSAGES, text);
+    expect(xml.res.body).toContain(`<Body>${text}</Body>`);
+    expect(xml.res.body).toContain('app.example.com/withheld_by_keybrake</StatusCallback>');
+    const json = await send(`${MESSAGES}.json`, text);
+    expect(JSON.parse(json.res.body)).toMatchObject({ body: text });
   });
 
   // The same call with `.json` is settled from its answer: what makes the XML case above a real check.

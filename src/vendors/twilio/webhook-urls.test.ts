@@ -140,6 +140,46 @@ describe('withholdWebhookUrls', () => {
     expect(answered(text)).toBe(text);
   });
 
+  // Fourteenth round, probe fixes14b finding 4: an XML answer's <Body> was cut where JSON's body is
+  // kept. The same message in both encodings keeps its text; every other element is cut as before.
+  it.each([
+    [
+      'in XML',
+      (body: string, hook: string) =>
+        `<?xml version='1.0' encoding='UTF-8'?>\n<TwilioResponse><Message><Sid>SM1</Sid><Direction>inbound</Direction><Body>${body.replaceAll('&', '&amp;')}</Body><StatusCallback>${hook.replaceAll('&', '&amp;')}</StatusCallback></Message></TwilioResponse>`,
+    ],
+    [
+      'in XML with a BOM, listed',
+      (body: string, hook: string) =>
+        `\uFEFF<TwilioResponse><Messages page="0"><Message><Body>${body}</Body><StatusCallback>${hook}</StatusCallback></Message><Message><Body>${body}</Body></Message></Messages></TwilioResponse>`,
+    ],
+  ])("keeps a message's body %s as in JSON, and cuts the rest", (_, answer) => {
+    const body =
+      'my order: https://shop.example/orders/123?ref=abc and url=https%3A%2F%2Fshop.example%2Fo%2F9';
+    const hook = `https://app.acme.test/status?token=${TOKEN}`;
+    const json = JSON.stringify({ direction: 'inbound', body, status_callback: hook });
+    expect(JSON.parse(answered(json)).body).toBe(body);
+    const out = answered(answer(body, hook));
+    expect(out).toContain(`<Body>${body}</Body>`);
+    expect(out).toContain('<StatusCallback>https://app.acme.test/withheld_by_keybrake</StatusCallback>');
+    expect(out).not.toContain(TOKEN);
+  });
+
+  it("cuts a URL in an element that is no message text of Twilio's writing", () => {
+    const hook = `https://app.acme.test/sms?token=${TOKEN}`;
+    for (const xml of [
+      `<TwilioResponse><body>${hook}</body></TwilioResponse>`,
+      `<TwilioResponse><Body x="1">${hook}</Body></TwilioResponse>`,
+      `<TwilioResponse><Body>${hook}<SmsUrl>${hook}</SmsUrl></Body></TwilioResponse>`,
+      `<TwilioResponse><MessageBody>${hook}</MessageBody></TwilioResponse>`,
+    ]) {
+      expect(answered(xml)).not.toContain(TOKEN);
+    }
+    // Not XML (prose, CSV) and a JSON string holding XML: no element is read, every URL is cut.
+    expect(answered(`note: <Body>${hook}</Body>`)).not.toContain(TOKEN);
+    expect(answered(JSON.stringify({ attributes: `<Body>${hook}</Body>` }))).not.toContain(TOKEN);
+  });
+
   it('returns the same buffer when nothing is withheld', () => {
     const body = Buffer.from(
       '{"sid":"PN1","url":"https://api.twilio.com/x","voice_url":"https://app.acme.test/"}',

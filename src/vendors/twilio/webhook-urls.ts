@@ -22,7 +22,9 @@ import { WITHHELD } from '../types.ts';
  *   - one on Twilio's own hosts (`twilio.com` and its sub hosts): a resource's `url`, a page's
  *     `next_page_url`, an error's `more_info`, a recording's or media's address, which clients follow;
  *   - a message's `body` (inbound text a customer wrote, kept by message-bodies.ts; the account's own
- *     is withheld there whole), which may quote any link.
+ *     is withheld there whole), which may quote any link: a JSON answer's `body` value, and the text
+ *     of an XML answer's `<Body>` element, the one element Twilio's 2010 API names so (a message's;
+ *     fourteenth round, probe fixes14b finding 4: XML cut what JSON kept).
  * A URL is a scheme and `://` (`http`, `https`, `ws`, `wss` and `ftp` with any run of `/` and `\`, as
  * a WHATWG parser reads them) up to a blank, a quote, `<` or `>`; its authority ends at `/`, `?`, `#`
  * or `\`. The authority is kept as written: its userinfo is url-userinfo.ts's, which runs after. So
@@ -105,7 +107,11 @@ export function withholdWebhookUrls(body: Buffer): Buffer | Denial {
   } catch {
     json = false;
   }
-  const rewritten = json ? withheldInJson(text) : withheldUrlPaths(text);
+  const rewritten = json
+    ? withheldInJson(text)
+    : XML_AT.test(text)
+      ? withheldInXml(text)
+      : withheldUrlPaths(text);
   return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
@@ -137,6 +143,27 @@ function withheldInJson(text: string): string {
     start = text.indexOf('"', end);
   }
   return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** An XML answer (the 2010 API's to a path without `.json`): its first mark, after a BOM or blanks, is `<`. */
+const XML_AT = /^\uFEFF?\s*</;
+
+/**
+ * A message's text in an XML answer: a `<Body>` element, exactly so spelt and without attributes, and
+ * its text up to its end tag. Twilio escapes a `<` in a text, so one inside is no message text of
+ * Twilio's writing: such an element, or one spelt otherwise, is cut as any other text.
+ */
+const XML_MESSAGE_TEXT = /<Body>[^<]*<\/Body>/g;
+
+/** XML text with the URLs outside a message's `<Body>` withheld, as JSON keeps a message's `body`. */
+function withheldInXml(text: string): string {
+  let out = '';
+  let copied = 0;
+  for (const match of text.matchAll(XML_MESSAGE_TEXT)) {
+    out += withheldUrlPaths(text.slice(copied, match.index)) + match[0];
+    copied = match.index + match[0].length;
+  }
+  return out + withheldUrlPaths(text.slice(copied));
 }
 
 function notUtf8(): Denial {
