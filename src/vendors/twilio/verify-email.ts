@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { scanJson } from '../json.ts';
 import { isDisplayName, normaliseBareAddress } from '../mailbox.ts';
+import { foldName, printableName } from '../names.ts';
 import type { Params } from '../types.ts';
 import { single } from './fields.ts';
 
@@ -26,8 +27,19 @@ import { single } from './fields.ts';
  * decoding to it went out before the allowed `otp@ok.example`. It is judged as a Resend `from_name`
  * is (mailbox.ts `isDisplayName`, one reader for every vendor), and refused (`body_invalid`) when it
  * is no such name, not a string (`null` names none), or spelt otherwise (`fromName`, `From_Name`).
+ *
+ * Fourteenth round (probe fixes14b): a form name that reads as a field of the object
+ * (`ChannelConfiguration.from`, `ChannelConfiguration[from]`, `ChannelConfiguration.from_name`) was
+ * forwarded unjudged: the definition declares none, so the parse stage takes them as names it does
+ * not know. Whether Twilio reads them is not known; it reads dotted names of other objects
+ * (`Email.From`, `Configuration.Url`), and how it would merge one with the JSON object (which wins)
+ * is not documented. Every Twilio SDK sends the object as one JSON text, so such a name is refused
+ * (`body_invalid`) rather than judged by a guess of that merge: any name but `ChannelConfiguration`
+ * itself whose letters start as it does (`channel_configuration.from`, `ChannelConfiguration:from`).
  */
 export function verificationSender(params: Params): string | undefined | Denial {
+  const subKey = channelConfigurationSubKey(params);
+  if (subKey) return subKey;
   const text = single(params, 'ChannelConfiguration');
   if (text === undefined) return undefined;
   // The text is bounded by the body's size: only repeated keys are of interest here.
@@ -78,6 +90,22 @@ export function verificationSender(params: Params): string | undefined | Denial 
     );
   }
   return address;
+}
+
+const CHANNEL_CONFIGURATION = 'ChannelConfiguration';
+const CHANNEL_CONFIGURATION_FOLDED = foldKey(CHANNEL_CONFIGURATION);
+
+/** A parameter other than `ChannelConfiguration` that a lenient reader may take for it or its fields. */
+function channelConfigurationSubKey(params: Params): Denial | undefined {
+  for (const name of Object.keys(params)) {
+    if (name !== CHANNEL_CONFIGURATION && foldKey(foldName(name)).startsWith(CHANNEL_CONFIGURATION_FOLDED)) {
+      return deny(
+        'body_invalid',
+        `ChannelConfiguration must be sent as one JSON object under that exact name, not as ${printableName(name)}: Twilio may read a field of it given apart.`,
+      );
+    }
+  }
+  return undefined;
 }
 
 const FROM = 'from';
