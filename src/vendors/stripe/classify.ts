@@ -48,6 +48,7 @@ import {
 } from './costs.ts';
 import { amount, isId, isObj, objectId, scalar } from './fields.ts';
 import { chargeCapture, invoicePay } from './intent-reads.ts';
+import { stripeLeaseAccount } from './lease-account.ts';
 import { legacyInvoiceDenial } from './legacy-names.ts';
 import { STRIPE_OPERATIONS, type StripeOperationRow } from './operations.ts';
 import {
@@ -80,6 +81,7 @@ import { refundCost, transferReversal } from './refunds.ts';
 import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
 import { taxInputRaise } from './tax-inputs.ts';
+import { heldToActingAccount } from './tax-liability.ts';
 import { scheduledRegistrationDenial, TAX_SETTINGS, TAX_SETTINGS_WRITES } from './tax-settings.ts';
 import { v2RevealDenial } from './v2-reveals.ts';
 import { v2SensitiveDenial } from './v2-sensitive.ts';
@@ -93,6 +95,21 @@ function withMeterCustomers(parties: Parties, params: Params): Parties | Denial 
   if (isDenial(customers)) return customers;
   return { ...parties, customers: [...new Set([...parties.customers, ...customers])] };
 }
+
+/**
+ * The rules priced from Stripe's invoice preview (previews.ts), whose automatic tax reads the tax
+ * settings of the account the call makes liable: held to the account the call acts as (tax-liability.ts).
+ */
+const PREVIEW_PRICED: ReadonlySet<string> = new Set<StripePricingRule>([
+  'subscription_create',
+  'subscription_update',
+  'subscription_cancel',
+  'subscription_resume',
+  'subscription_item',
+  'subscription_schedule',
+  'subscription_schedule_cancel',
+  'subscription_renewal',
+]);
 
 /** The Stripe table, indexed once. */
 export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);
@@ -122,13 +139,15 @@ export function classifyStripe(
   const match = matchStripeOperation(req.method, req.path);
   const named = stripeParties(req, params);
   if (!match) return isDenial(named) ? named : withPlatformAccount(unknownOperation('stripe', named), req);
-  const op = isDenial(named)
-    ? named
+  const row = isDenial(named) ? named : classifyRow(match.row, match.segments, named, params, rates, known);
+  // A preview's automatic tax computed for another account than the call acts as (tax-liability.ts).
+  const held = PREVIEW_PRICED.has(match.row.rule ?? '')
+    ? heldToActingAccount(row, params, stripeLeaseAccount.named(req))
+    : row;
+  const op = isDenial(held)
+    ? held
     : raiseClass(
-        raiseToUnpriced(
-          classifyRow(match.row, match.segments, named, params, rates, known),
-          withdrawalRaise(match.row.id, params) ?? taxInputRaise(match.row.id, params),
-        ),
+        raiseToUnpriced(held, withdrawalRaise(match.row.id, params) ?? taxInputRaise(match.row.id, params)),
         portalAccessRaise(match.row.id, params),
       );
   return isDenial(op) ? refusing(match.row.id, op) : withPlatformAccount(op, req);

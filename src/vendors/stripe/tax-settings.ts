@@ -15,11 +15,14 @@ import { isObj } from './fields.ts';
  * tax was held, and the subscription was counted at the preview's untaxed figure.
  *
  * So a preview that may compute automatic tax leases this name, and the writes that change these
- * inputs lock it: one name per upstream credential (the lease account), whatever `Stripe-Account`
- * or `Stripe-Context` the call names and whichever account `automatic_tax[liability]` makes liable.
- * That over-locks (previews with automatic tax of different connected accounts of one platform key
- * meet), never leaves a gap between two spellings of an account. The name holds a blank, which no
- * Stripe id or Plan id can (fields.ts), so it never meets an object's lease.
+ * inputs lock it, under the call's lease account (stages/lease-account.ts): since the fourteenth
+ * round the Stripe account the call acts as (`Stripe-Account`, the last account of
+ * `Stripe-Context`, else its key's own), whichever key or replica makes it. A preview whose
+ * automatic tax another account is liable for (`automatic_tax[liability][account]`, an `issuer` or
+ * `on_behalf_of` naming another account) would lease the wrong account's settings: it is not
+ * priced (tax-liability.ts; found by an adversarial probe, leases14, HIGH: such a preview and a
+ * registration sent as the liable account never met). The name holds a blank, which no Stripe id or
+ * Plan id can (fields.ts), so it never meets an object's lease.
  */
 export const TAX_SETTINGS = 'tax settings';
 
