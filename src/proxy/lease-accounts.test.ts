@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../clock.ts';
+import { type Denial, deny } from '../decision/reasons.ts';
 import { LEASE_ACCOUNT_RETRY_MS, LeaseAccounts } from './lease-accounts.ts';
 
 // The accounts a replica learnt per upstream credential (ADR 0007 §5, fourteenth round): one read per
@@ -76,5 +77,22 @@ describe('LeaseAccounts', () => {
     expect(reads).toBe(3);
     expect(await accounts.of('b', read('B'))).toBe('B');
     expect(reads).toBe(4);
+  });
+
+  // Fourteenth round (leases14, finding 2): a read this proxy refused by its own bounds (the pool or
+  // a budget) says nothing of the credential: it is handed to the calls that waited, not kept.
+  it('does not hold a read this proxy refused against the credential: the next call reads again', async () => {
+    const accounts = new LeaseAccounts(fixedClock(0));
+    const refusal = deny('upstream_unavailable', 'every connection busy');
+    let reads = 0;
+    let answer: string | Denial = refusal;
+    const read = async () => {
+      reads++;
+      return answer;
+    };
+    expect(await accounts.of('cred-a', read)).toBe(refusal);
+    answer = 'stripe:a';
+    expect(await accounts.of('cred-a', read)).toBe('stripe:a');
+    expect(reads).toBe(2);
   });
 });

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { type Denial, isDenial } from '../decision/reasons.ts';
 
 /**
  * How many credentials' accounts one process keeps. An entry is two digests: a vault file names far
@@ -23,7 +24,12 @@ export const LEASE_ACCOUNT_RETRY_MS = 1_000;
  *
  * One read per credential at a time: calls that arrive together wait on the same read. An answer is
  * kept (bounded, least recently used forgotten first); a failure is not, but the credential is not
- * read again for LEASE_ACCOUNT_RETRY_MS.
+ * read again for LEASE_ACCOUNT_RETRY_MS. A failure is what the vendor answered (naming no account)
+ * or a read that did not reach it (a network failure, a throw). A read this proxy refused by its own
+ * bounds (a Denial: the pool busy, upstreams.ts LocalRefusal) is handed to the calls that waited on
+ * it and not held against the credential: found by an adversarial probe (fourteenth round, leases14,
+ * MEDIUM), a refusal caused by one key's full budget kept every other key of the secret refused
+ * 502 for a second, over and over.
  */
 export class LeaseAccounts {
   readonly #clock: Clock;
@@ -31,7 +37,7 @@ export class LeaseAccounts {
   /** credential digest → lease account, least recently used first. */
   readonly #learnt = new Map<string, string>();
   /** credential digest → the read under way. */
-  readonly #reading = new Map<string, Promise<string | undefined>>();
+  readonly #reading = new Map<string, Promise<string | undefined | Denial>>();
   /** credential digest → when its next read may be made, after a failed one. */
   readonly #failedUntil = new Map<string, number>();
 
@@ -42,9 +48,13 @@ export class LeaseAccounts {
 
   /**
    * The lease account of `credential`: as learnt, else what `read` finds (shared by every call asking
-   * meanwhile); undefined when the read found none, threw, or a failed one is too recent to retry.
+   * meanwhile); undefined when the read found none, threw, or a failed one is too recent to retry;
+   * the read's Denial when this proxy refused it (not kept: the next call reads again).
    */
-  async of(credential: string, read: () => Promise<string | undefined>): Promise<string | undefined> {
+  async of(
+    credential: string,
+    read: () => Promise<string | undefined | Denial>,
+  ): Promise<string | undefined | Denial> {
     const known = this.#learnt.get(credential);
     if (known !== undefined) {
       this.#learnt.delete(credential);
@@ -61,14 +71,18 @@ export class LeaseAccounts {
     return pending;
   }
 
-  async #read(credential: string, read: () => Promise<string | undefined>): Promise<string | undefined> {
-    let account: string | undefined;
+  async #read(
+    credential: string,
+    read: () => Promise<string | undefined | Denial>,
+  ): Promise<string | undefined | Denial> {
+    let account: string | undefined | Denial;
     try {
       account = await read();
     } catch {
       account = undefined;
     }
     this.#reading.delete(credential);
+    if (isDenial(account)) return account;
     if (account === undefined) {
       if (this.#failedUntil.size >= this.#max) this.#failedUntil.clear();
       this.#failedUntil.set(credential, this.#clock.now() + LEASE_ACCOUNT_RETRY_MS);

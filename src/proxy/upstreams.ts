@@ -224,7 +224,7 @@ export function createUpstreams(config: UpstreamConfig, options: UpstreamOptions
       const origin = target.connections;
       if (!origin)
         return Promise.resolve(
-          new UnsentDenial('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
+          new LocalRefusal('upstream_unavailable', `Too many ${req.vendor} API hosts in use.`),
         );
       if (req.signal?.aborted) return Promise.resolve(clientGone(req.vendor));
       const bytes = req.body?.length ?? 0;
@@ -358,7 +358,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
 
   #busy(): UnsentDenial {
     const ms = this.#opts.timeoutMs;
-    return new UnsentDenial(
+    return new LocalRefusal(
       'upstream_unavailable',
       this.#dispatched
         ? `Every connection to the ${this.#vendor} API stayed busy for ${ms} ms, so the call was not sent.`
@@ -496,6 +496,14 @@ class ResponseCollector implements Dispatcher.DispatchHandler, ShareWaiter {
 export class UnsentDenial extends Denial {}
 
 /**
+ * An unsent call this proxy refused by its own bounds, before any connection was tried: a key's
+ * calls or bodies at the upstreams (KeyBudget), its share or the pool busy past the timeout, too many
+ * hosts. It says nothing of the vendor: Keybrake's own reads (the lease account's, lease-accounts.ts)
+ * do not hold it against the upstream credential (fourteenth round, probe leases14, finding 2).
+ */
+export class LocalRefusal extends UnsentDenial {}
+
+/**
  * A failure after the vendor's answer had begun (its head arrived, then the connection dropped, the
  * body did not finish in time, or the proxy shut down): the vendor acted, and said so with a status
  * and a request id, the only way to reconcile a call it kept with the vendor's own records. The
@@ -517,7 +525,7 @@ export class CutAnswer extends Denial {
  */
 function noRoom(overdrawn: Overdrawn, vendor: VendorName, limits: BudgetLimits): UnsentDenial {
   const retry = 'so the call was not sent: send it again once some of them are answered.';
-  return new UnsentDenial(
+  return new LocalRefusal(
     'upstream_unavailable',
     overdrawn === 'key_calls'
       ? `This key already has ${limits.callsPerKey} calls at the ${vendor} API, on its connections or waiting for one, ${retry}`
