@@ -84,6 +84,100 @@ const SUBSCRIPTION = {
   },
 };
 
+// Fourteenth round (probe credits14, finding 1, MEDIUM over-refusal): d96e821 refused a preview
+// whose first page of lines had more to come and no subscription item's line (it may hide pending
+// credits), and Stripe lists pending items, prorations included, first: a plan change moving six
+// items (12 of its own prorations) and a new subscription for a customer with 12 pending $1.00
+// charges were price_unknown, nothing forwarded. Now the customer's pending items are read and the
+// credits past the page counted: both forwarded at their amounts, and a -$150.00 credit hidden past
+// the first page still counted.
+
+/** A line on the preview's first page of 10 (more to come): an own proration, or a pending item's. */
+const prorationLine = (i: number) => ({
+  object: 'line_item',
+  amount: i % 2 ? 1000 : -500,
+  currency: 'usd',
+  parent: {
+    type: 'subscription_item_details',
+    subscription_item_details: { invoice_item: null, proration: true, subscription_item: `si_${i >> 1}` },
+  },
+  pricing: { type: 'price_details', price_details: { price: 'price_1', product: 'prod_1' } },
+  taxes: [],
+});
+const usageLine = (i: number) => ({
+  object: 'line_item',
+  amount: 100,
+  currency: 'usd',
+  parent: {
+    type: 'invoice_item_details',
+    invoice_item_details: { invoice_item: `ii_usage${i}`, proration: false, subscription: null },
+  },
+  pricing: null,
+  taxes: [],
+});
+const tens = Array.from({ length: 10 }, (_, i) => i);
+
+/**
+ * The previews whose first page of lines is full and has more to come: sub_multi's six items moved
+ * (12 prorations, $30.00 due); a new $20.00 subscription for cus_busy (12 pending $1.00 charges,
+ * $32.00) and for cus_hidden (the same, and a -$150.00 credit past the page: total -$118.00).
+ */
+function pagedPreview(whose: string): Record<string, unknown> | undefined {
+  const of = (customer: string, total: number, data: unknown[]) => ({
+    object: 'invoice',
+    customer,
+    currency: 'usd',
+    collection_method: 'charge_automatically',
+    automatic_tax: { enabled: false, status: null },
+    default_tax_rates: [],
+    subtotal: total,
+    total,
+    amount_due: Math.max(0, total),
+    starting_balance: 0,
+    lines: { object: 'list', has_more: true, data },
+  });
+  if (whose === 'sub_multi') return of('cus_multi', 3000, tens.map(prorationLine));
+  if (whose === 'cus_busy') return of('cus_busy', 3200, tens.map(usageLine));
+  if (whose === 'cus_hidden') return of('cus_hidden', -11800, tens.map(usageLine));
+  return undefined;
+}
+
+/** The customer's pending invoice items, as `GET /v1/invoiceitems?customer=…&pending=true` lists them. */
+function pendingItems(query: URLSearchParams): Record<string, unknown> {
+  const customer = query.get('customer') ?? '';
+  const item = (id: string, amount: number) => ({
+    object: 'invoiceitem',
+    id,
+    amount,
+    currency: 'usd',
+    customer,
+    invoice: null,
+    tax_rates: [],
+  });
+  const usage = Array.from({ length: 12 }, (_, i) => item(`ii_usage${i}`, 100));
+  const data =
+    customer === 'cus_busy' ? usage : customer === 'cus_hidden' ? [...usage, item('ii_hidden', -15000)] : [];
+  return { object: 'list', has_more: false, data };
+}
+
+/** A subscription of six $10.00 items of price_1 (prod_1). */
+const MULTI = {
+  object: 'subscription',
+  id: 'sub_multi',
+  customer: 'cus_multi',
+  status: 'active',
+  automatic_tax: { enabled: false, liability: null },
+  items: {
+    object: 'list',
+    has_more: false,
+    data: Array.from({ length: 6 }, (_, i) => ({
+      object: 'subscription_item',
+      id: `si_${i}`,
+      price: { object: 'price', id: 'price_1', product: 'prod_1' },
+    })),
+  },
+};
+
 /** Every request the stand-in received: `METHOD path body`. */
 const received: string[] = [];
 let vendor: Server;
@@ -100,6 +194,8 @@ beforeAll(async () => {
       const form = new URLSearchParams(body);
       const answer = (): unknown => {
         if (path === '/v1/invoices/create_preview') {
+          const paged = pagedPreview(form.get('subscription') ?? form.get('customer') ?? '');
+          if (paged !== undefined) return paged;
           return preview(
             form.get('subscription') === 'sub_old' ? 'cus_credit' : (form.get('customer') ?? ''),
           );
@@ -108,6 +204,8 @@ beforeAll(async () => {
           return { object: 'price', id: 'price_1', product: 'prod_1', currency: 'usd', unit_amount: 10000 };
         }
         if (path === '/v1/subscriptions/sub_old') return SUBSCRIPTION;
+        if (path === '/v1/subscriptions/sub_multi') return MULTI;
+        if (path.startsWith('/v1/invoiceitems?')) return pendingItems(new URL(path, 'http://x').searchParams);
         // The account the upstream key belongs to, for a Keybrake that asks.
         if (path === '/v1/account') return { id: 'acct_1Credits', object: 'account' };
         if (path === '/v1/subscriptions')
@@ -205,5 +303,62 @@ describe("a preview-priced subscription takes the customer's pending credits in"
     expect(res).toEqual({ status: 200, decision: 'allow; reason=ok' });
     expect(await recordOf('/v1/subscriptions', 3)).toMatchObject({ decision: 'allow', costUsd: '150.00' });
     expect(forwarded('/v1/subscriptions').filter((r) => r.includes('cus_credit'))).toHaveLength(1);
+  });
+});
+
+describe("a preview whose first page of lines has more to come reads the customer's pending items", () => {
+  /** The record of the call to `path` made by `call`, waited for past the records before it. */
+  async function recorded(path: string, call: () => Promise<unknown>) {
+    const before = kb.audit.filter((a) => a['path'] === path).length;
+    const res = await call();
+    return { res, record: await recordOf(path, before + 1) };
+  }
+  const pendingRead = (customer: string) =>
+    received.filter((r) => r.startsWith(`GET /v1/invoiceitems?customer=${customer}&pending=true`));
+
+  it('forwards a plan change moving six items, its first page all its own prorations, at its $30.00', async () => {
+    const form = Array.from({ length: 6 }, (_, i) => `items[${i}][id]=si_${i}&items[${i}][quantity]=2`).join(
+      '&',
+    );
+    const path = '/v1/subscriptions/sub_multi';
+    const { res, record } = await recorded(path, () =>
+      post(CAPPED, path, `${form}&proration_behavior=always_invoice`),
+    );
+    expect(res).toEqual({ status: 200, decision: 'allow; reason=ok' });
+    expect(record).toMatchObject({ decision: 'allow', costUsd: '30.00' });
+    // At the upstream: the preview, the customer's pending items, then the update.
+    expect(pendingRead('cus_multi')).toHaveLength(1);
+    expect(forwarded(path)).toHaveLength(1);
+  });
+
+  it('forwards a new $20.00 subscription for a customer with 12 pending $1.00 charges at its $32.00', async () => {
+    const { res, record } = await recorded('/v1/subscriptions', () =>
+      post(CAPPED, '/v1/subscriptions', 'customer=cus_busy&items[0][price]=price_1'),
+    );
+    expect(res).toEqual({ status: 200, decision: 'allow; reason=ok' });
+    expect(record).toMatchObject({ decision: 'allow', costUsd: '32.00' });
+    expect(pendingRead('cus_busy')).toHaveLength(1);
+    expect(forwarded('/v1/subscriptions').filter((r) => r.includes('cus_busy'))).toHaveLength(1);
+  });
+
+  it('refuses under the cap a new subscription whose -$150.00 credit is past the first page: nothing reaches Stripe', async () => {
+    const { res, record } = await recorded('/v1/subscriptions', () =>
+      post(CAPPED, '/v1/subscriptions', 'customer=cus_hidden&items[0][price]=price_1'),
+    );
+    expect(res).toEqual({ status: 403, decision: 'deny; reason=per_call_limit_exceeded' });
+    expect(record).toMatchObject({ reason: 'per_call_limit_exceeded' });
+    expect(pendingRead('cus_hidden')).toHaveLength(1);
+    expect(forwarded('/v1/subscriptions').filter((r) => r.includes('cus_hidden'))).toEqual([]);
+  });
+
+  // As the first page's credit is counted (d96e821): the preview's total is -$118.00, nothing due, and
+  // the $150.00 credit it takes in is counted in full; without the read it would be $0.00.
+  it('forwards it under a wider cap and counts the hidden credit it takes in, $150.00', async () => {
+    const { res, record } = await recorded('/v1/subscriptions', () =>
+      post(WIDE, '/v1/subscriptions', 'customer=cus_hidden&items[0][price]=price_1'),
+    );
+    expect(res).toEqual({ status: 200, decision: 'allow; reason=ok' });
+    expect(record).toMatchObject({ decision: 'allow', costUsd: '150.00' });
+    expect(forwarded('/v1/subscriptions').filter((r) => r.includes('cus_hidden'))).toHaveLength(1);
   });
 });

@@ -11,7 +11,6 @@ import {
   ONE,
   objectList,
   objectParam,
-  parseDecimal,
   quantityParam,
   signedAmount,
   unitParam,
@@ -31,6 +30,7 @@ import {
   type Unpriced,
 } from './costs.ts';
 import { amount, isObj, isPriceId, objectId, priceId, scalar } from './fields.ts';
+import { pendingCredit, withOwnTax } from './item-credits.ts';
 import { isMinor, lineCredit } from './line-credits.ts';
 import { customerOf } from './owners.ts';
 import { encodeForm } from './previews.ts';
@@ -349,20 +349,6 @@ export function invoiceItemDelete(item: string, rates: ExchangeRates): Priced {
 }
 
 /**
- * What a pending invoice item as read (no `invoice`) gives the customer's next invoice, perhaps a
- * renewal Stripe charges on its own: its credit with the tax its own rates add (withOwnTax), as
- * deleting it counts (invoiceItemDelete); 0 for an item that charges or is on an invoice. Undefined
- * when it cannot say. Found by an adversarial probe (twelfth round): attaching a -$150.00 pending
- * credit to a draft that waits (add_lines `invoice_item`) was counted $0.00, and a remove_lines of
- * that line on the waiting draft is free: the credit was gone from the renewal.
- */
-function pendingCredit(o: Obj): bigint | undefined {
-  if (!isMinor(o['amount'])) return undefined;
-  if (o['amount'] >= 0 || idOf(o['invoice']) !== undefined) return 0n;
-  return withOwnTax(o, BigInt(-o['amount']));
-}
-
-/**
  * The credit an item of `credit` (minor units) gives on the invoice `inv` as read, tax included:
  * the item's line, when the first page of the invoice's lines holds it (lineCredit: its amount and
  * taxes as Stripe computed them), else the item's credit with its own exclusive tax rates where the
@@ -389,32 +375,6 @@ function lineItem(line: Obj): string | undefined {
   const details = isObj(parent) ? parent['invoice_item_details'] : undefined;
   const id = (isObj(details) ? details['invoice_item'] : undefined) ?? line['invoice_item'] ?? line['id'];
   return idOf(id);
-}
-
-/**
- * `credit` with the exclusive tax the item's own `tax_rates` (full tax rate objects, as Stripe
- * answers an item) add to it, each `percentage` rounded up; an inclusive rate is in the amount.
- * Undefined when a rate does not say both (`percentage`, `inclusive`), or is not a percentage
- * (`rate_type` other than `percentage`): the credit's tax cannot be known.
- */
-function withOwnTax(o: Obj, credit: bigint): bigint | undefined {
-  const list = o['tax_rates'];
-  if (!Array.isArray(list)) return undefined;
-  let total = credit;
-  for (const rate of list) {
-    if (!isObj(rate) || typeof rate['inclusive'] !== 'boolean') return undefined;
-    const type = rate['rate_type'];
-    if (type !== undefined && type !== null && type !== 'percentage') return undefined;
-    const pct = percentOf(rate['percentage']);
-    if (pct === undefined || pct.units < 0n) return undefined;
-    if (!rate['inclusive']) total += ceilProduct(pct, { units: credit, scale: 2 });
-  }
-  return total;
-}
-
-/** A tax rate's `percentage`, a JSON number Stripe gives with decimals (8.875), exactly as written. */
-function percentOf(v: unknown): Decimal | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? parseDecimal(String(v)) : undefined;
 }
 
 /**

@@ -3434,12 +3434,142 @@ describe("the customer's credits a preview takes in", () => {
     expect(walk(o, existing('sub_1', { [PREVIEW]: pending })).cost).toBe(usd(10000));
   });
 
-  it('leaves unpriced a preview whose first page of lines may not hold every pending credit', () => {
+  it('leaves unpriced a preview whose credit line does not say its tax', () => {
     const o = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
-    const paged = { ...SWEPT, lines: { object: 'list', has_more: true, data: [creditLine(-15000)] } };
-    expect(walk(o, { [PREVIEW]: paged }).cost).toBeUndefined();
     const untaxed = withLines(0, -5000, [{ ...creditLine(-15000), taxes: null }, chargeLine(10000)]);
     expect(walk(o, { [PREVIEW]: untaxed }).cost).toBeUndefined();
+  });
+
+  // Fourteenth round (probe credits14, finding 1, MEDIUM over-refusal): a first page of lines with
+  // more to come and no subscription item's line was refused (d96e821: it may hide pending credits),
+  // and Stripe lists pending items, prorations included, first: every plan change moving 5 or more
+  // items and every new subscription for a customer with 10 or more pending charges was refused. Now
+  // the customer's pending items are read, the credits of those past the page counted.
+  describe('past the first page of lines', () => {
+    const PENDING = 'GET /v1/invoiceitems?customer=cus_1&pending=true&limit=100';
+    const paged = (due: number, total: number, lines: unknown[]) => ({
+      ...previewInvoice(due),
+      total,
+      automatic_tax: { enabled: false, status: null },
+      default_tax_rates: [],
+      lines: { object: 'list', has_more: true, data: lines },
+    });
+    const usageLine = (i: number) => ({
+      ...creditLine(100),
+      parent: {
+        type: 'invoice_item_details',
+        invoice_item_details: { invoice_item: `ii_usage${i}`, proration: false, subscription: null },
+      },
+    });
+    const item = (id: string, amount: number) => ({
+      object: 'invoiceitem',
+      id,
+      amount,
+      currency: 'usd',
+      customer: 'cus_1',
+      invoice: null,
+      tax_rates: [],
+    });
+    const usage = Array.from({ length: 12 }, (_, i) => item(`ii_usage${i}`, 100));
+    const list = (data: unknown[], hasMore = false) => ({ object: 'list', has_more: hasMore, data });
+    /** 12 pending $1.00 charges, 10 of them on the preview's first page, and a new $20.00 subscription. */
+    const BUSY = paged(
+      3200,
+      3200,
+      Array.from({ length: 10 }, (_, i) => usageLine(i)),
+    );
+    /** The same with a -$150.00 credit past the page: total -$118.00, nothing due. */
+    const HIDDEN = paged(
+      0,
+      -11800,
+      Array.from({ length: 10 }, (_, i) => usageLine(i)),
+    );
+    const create = op('POST', '/v1/subscriptions', 'customer=cus_1&items[0][price]=price_1');
+
+    it('counts a six-item plan change whose first page is its own 12 prorations at its amount', () => {
+      const form = Array.from(
+        { length: 6 },
+        (_, i) => `items[${i}][id]=si_${i}&items[${i}][price]=price_1`,
+      ).join('&');
+      const o = op('POST', '/v1/subscriptions/sub_1', `${form}&proration_behavior=always_invoice`);
+      const prorations = Array.from({ length: 10 }, (_, i) => chargeLine(i % 2 ? 1000 : -500, true));
+      const seen = walk(
+        o,
+        existing('sub_1', { [PREVIEW]: paged(3000, 3000, prorations), [PENDING]: list([]) }),
+      );
+      expect(seen.cost).toBe(usd(3000));
+      // The read leases what the preview leased: the subscription's customer among them.
+      expect(seen.reads.at(-1)).toMatchObject({ read: PENDING, locks: expect.arrayContaining(FOUND) });
+    });
+
+    it('counts a new subscription for a customer with 12 pending charges at its amount', () => {
+      expect(walk(create, { [PREVIEW]: BUSY, [PENDING]: list(usage) }).cost).toBe(usd(3200));
+    });
+
+    it('counts a pending credit past the first page in full, and one the page showed once', () => {
+      const hidden = list([...usage, item('ii_hidden', -15000)]);
+      // Counted as a credit on the page is (d96e821): in full, above the $32.00 it pays; $0.00 unread.
+      expect(walk(create, { [PREVIEW]: HIDDEN, [PENDING]: hidden }).cost).toBe(usd(15000));
+      const shown = paged(0, -11800, [
+        creditLine(-15000),
+        ...Array.from({ length: 9 }, (_, i) => usageLine(i)),
+      ]);
+      const both = list([item('ii_credit', -15000), ...usage]);
+      expect(walk(create, { [PREVIEW]: shown, [PENDING]: both }).cost).toBe(usd(15000));
+    });
+
+    it('counts a hidden credit with the tax the invoice adds: its own rates, else the default ones', () => {
+      const vat = { object: 'tax_rate', percentage: 19, inclusive: false };
+      const taxed = { ...paged(0, -8700, HIDDEN.lines.data), default_tax_rates: [vat] };
+      const hidden = list([...usage, item('ii_hidden', -10000)]);
+      expect(walk(create, { [PREVIEW]: taxed, [PENDING]: hidden }).cost).toBe(usd(11900));
+    });
+
+    it('leaves unpriced a hidden credit the preview taxes automatically, not a hidden charge', () => {
+      const taxed = op(
+        'POST',
+        '/v1/subscriptions',
+        'customer=cus_1&items[0][price]=price_1&automatic_tax[enabled]=true',
+      );
+      const automatic = { ...BUSY, automatic_tax: { enabled: true, status: 'complete' } };
+      const product = { [priceRead('price_1')]: { object: 'price', id: 'price_1', product: 'prod_1' } };
+      const charges = walk(taxed, { ...product, [PREVIEW]: automatic, [PENDING]: list(usage) });
+      expect(charges.cost).toBe(usd(3200));
+      const hidden = list([...usage, item('ii_hidden', -10000)]);
+      expect(walk(taxed, { ...product, [PREVIEW]: automatic, [PENDING]: hidden }).cost).toBeUndefined();
+    });
+
+    it('reads the pending items page by page, and refuses a customer with more than 5 pages', () => {
+      const page = (n: number) => Array.from({ length: 100 }, (_, i) => item(`ii_p${n}_${i}`, 100));
+      const next = (after: string) => `${PENDING}&starting_after=${after}`;
+      const two = walk(create, {
+        [PREVIEW]: HIDDEN,
+        [PENDING]: list(page(1), true),
+        [next('ii_p1_99')]: list([item('ii_hidden', -15000)]),
+      });
+      expect(two.reads.map((r) => r.read)).toEqual([PREVIEW, PENDING, next('ii_p1_99')]);
+      expect(two.cost).toBe(usd(15000));
+      const five: Record<string, unknown> = { [PREVIEW]: BUSY, [PENDING]: list(page(1), true) };
+      for (let n = 2; n <= 5; n++) five[next(`ii_p${n - 1}_99`)] = list(page(n), true);
+      const over = walk(create, five);
+      expect(over.reads).toHaveLength(6);
+      expect(over.cost).toBeUndefined();
+    });
+
+    it('leaves a whole page and a page reaching the subscription items unread', () => {
+      const reached = {
+        ...SWEPT,
+        lines: { object: 'list', has_more: true, data: [creditLine(-15000), chargeLine(10000)] },
+      };
+      expect(walk(create, { [PREVIEW]: reached })).toMatchObject({
+        reads: [{ read: PREVIEW }],
+        cost: usd(15000),
+      });
+      expect(walk(create, { [PREVIEW]: SWEPT })).toMatchObject({
+        reads: [{ read: PREVIEW }],
+        cost: usd(15000),
+      });
+    });
   });
 
   it("never settles a new subscription below the reservation its first invoice's credits hide", () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { previewCharge, takenCredits } from './preview-credits.ts';
+import { hiddenCredit, pageSeen, previewCharge, takenCredits } from './preview-credits.ts';
 
 // Fourteenth round (probe fixmoney14, HIGH): a preview's amount_due has the customer's pending
 // credits and credit balance taken off, which the call spends all the same. Each case: the preview's
@@ -123,12 +123,8 @@ describe('previewCharge: a preview counted before the credits it uses up', () =>
       preview(0, -5000, [pendingLine(-15000), itemLine(10000)], true),
       15000n,
     ],
-    ['more lines, the page all pending items', preview(0, -5000, [pendingLine(-15000)], true), undefined],
-    [
-      'lines whose has_more is not said',
-      { ...preview(0, 0, [pendingLine(-100)]), lines: { data: [pendingLine(-100)] } },
-      undefined,
-    ],
+    // A page of pending items only: its credits counted here, the rest read (pageSeen, preview-pending.ts).
+    ['more lines, the page all pending items', preview(0, -5000, [pendingLine(-15000)], true), 15000n],
     // A credit line that does not say its tax, or a line of a shape not known: unpriced / counted.
     [
       'a pending credit without its taxes',
@@ -164,5 +160,122 @@ describe('previewCharge: a preview counted before the credits it uses up', () =>
         },
       ),
     );
+  });
+});
+
+// Fourteenth round (probe credits14, finding 1, MEDIUM over-refusal): a first page of lines with more
+// to come and no subscription item's line was refused, so every plan change moving 5 or more items
+// (10 or more of its own prorations first) and every new subscription for a customer with 10 or
+// more pending charges was price_unknown. Now the page says the pending items may go on past it
+// (pageSeen) and which it showed, and the customer's pending items past it are counted (hiddenCredit).
+describe('pageSeen: whether the first page of lines shows every pending item', () => {
+  const ownProration = (i: number) => prorationLine(i % 2 ? 1000 : -500, null);
+  const usage = (i: number): Obj => ({
+    ...pendingLine(100),
+    parent: {
+      type: 'invoice_item_details',
+      invoice_item_details: { invoice_item: `ii_usage${i}`, proration: false, subscription: null },
+    },
+  });
+  it.each<[string, Obj, ReturnType<typeof pageSeen>]>([
+    [
+      'every line on the page',
+      preview(100, 100, [pendingLine(-100), itemLine(200)]),
+      { whole: true, items: ['ii_credit'] },
+    ],
+    [
+      "a page of the change's own prorations, more to come",
+      preview(
+        3000,
+        3000,
+        Array.from({ length: 10 }, (_, i) => ownProration(i)),
+        true,
+      ),
+      { whole: false, items: [] },
+    ],
+    [
+      'a page of pending charges, more to come',
+      preview(
+        3200,
+        3200,
+        Array.from({ length: 10 }, (_, i) => usage(i)),
+        true,
+      ),
+      { whole: false, items: Array.from({ length: 10 }, (_, i) => `ii_usage${i}`) },
+    ],
+    [
+      'more to come after a subscription line',
+      preview(0, 0, [pendingLine(-100), itemLine(100)], true),
+      { whole: true, items: ['ii_credit'] },
+    ],
+    [
+      'has_more not said',
+      { ...preview(0, 0, []), lines: { data: [pendingLine(-100)] } },
+      { whole: false, items: ['ii_credit'] },
+    ],
+    [
+      'a pending proration and old shapes name their items',
+      preview(
+        0,
+        0,
+        [
+          prorationLine(-100, 'ii_old'),
+          oldLine(-100, 'invoiceitem', false, 'ii_c'),
+          { id: 'ii_pre2019', object: 'line_item', type: 'invoiceitem', amount: -1, proration: false },
+        ],
+        true,
+      ),
+      { whole: false, items: ['ii_old', 'ii_c', 'ii_pre2019'] },
+    ],
+    ['no lines', { amount_due: 0 }, { whole: true, items: [] }],
+    ['lines that are no list', { amount_due: 0, lines: { data: 'x' } }, undefined],
+  ])('%s', (_name, answer, seen) => {
+    expect(pageSeen(answer)).toEqual(seen);
+  });
+});
+
+describe("hiddenCredit: a pending item past the preview's page, with the tax the invoice adds", () => {
+  const untaxed = { ...preview(0, 0, []), automatic_tax: { enabled: false }, default_tax_rates: [] };
+  const rate = (percentage: number, inclusive = false) => ({ object: 'tax_rate', percentage, inclusive });
+  const item = (amount: number, more: Obj = {}): Obj => ({
+    object: 'invoiceitem',
+    id: 'ii_hidden',
+    amount,
+    currency: 'usd',
+    invoice: null,
+    tax_rates: [],
+    ...more,
+  });
+  it.each<[string, Obj, Obj, bigint | undefined]>([
+    ['a charge', item(100), untaxed, 0n],
+    ['a credit, untaxed', item(-15000), untaxed, 15000n],
+    ['a credit with its own exclusive rate', item(-10000, { tax_rates: [rate(19)] }), untaxed, 11900n],
+    ['a credit with its own inclusive rate', item(-10000, { tax_rates: [rate(19, true)] }), untaxed, 10000n],
+    [
+      "a credit taxed at the invoice's default rates",
+      item(-10000),
+      { ...untaxed, default_tax_rates: [rate(8.875)] },
+      10888n,
+    ],
+    [
+      'its own rates before the default ones',
+      item(-10000, { tax_rates: [rate(5)] }),
+      { ...untaxed, default_tax_rates: [rate(20)] },
+      10500n,
+    ],
+    ['a credit on an invoice already', item(-10000, { invoice: 'in_1' }), untaxed, 0n],
+    // Automatic tax computes the credit's tax at a rate no read shows: unpriced, a charge is not.
+    [
+      'a credit under automatic tax',
+      item(-10000),
+      { ...untaxed, automatic_tax: { enabled: true } },
+      undefined,
+    ],
+    ['a charge under automatic tax', item(10000), { ...untaxed, automatic_tax: { enabled: true } }, 0n],
+    ['a preview that does not say its automatic tax', item(-10000), preview(0, 0, []), undefined],
+    ['a credit whose tax rates are not said', item(-10000, { tax_rates: undefined }), untaxed, undefined],
+    ['no amount', item(-1, { amount: '1' }), untaxed, undefined],
+  ])('%s', (_name, it_, answer, credit) => {
+    expect(hiddenCredit(it_, answer)).toBe(credit);
   });
 });

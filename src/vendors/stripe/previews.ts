@@ -15,6 +15,7 @@ import {
   scheduleFound,
   subscriptionFound,
 } from './preview-leases.ts';
+import { hiddenPendingReads } from './preview-pending.ts';
 import { lineLinks, priceLinks, productOf } from './price-products.ts';
 import { asksAutomaticTax, hasAutomaticTax, TAX_SETTINGS_READ } from './tax-settings.ts';
 
@@ -1018,11 +1019,20 @@ function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[],
   const customer = idOf(body['customer']);
   const held = customer === undefined ? leased : [...leased, customer];
   const priced = (o: Obj) => (billsUnleased(o, held, inline) ? undefined : previewPrice(o, rates));
+  // The pending items past the first page of lines, when the page may not show them all
+  // (preview-pending.ts), then the previews after this one.
+  const more = (o: Obj): readonly Read[] | undefined => {
+    const due = priced(o);
+    const hidden = due === undefined ? undefined : hiddenPendingReads(o, held, rates);
+    if (due === undefined || hidden === undefined || dearest === undefined) return hidden;
+    const after = dearest.after(dearest.whole ? dearest.floor : Math.max(dearest.floor, due), o);
+    return after === undefined ? undefined : [...hidden, ...after];
+  };
   return {
     path: PREVIEW,
     method: 'POST',
     body: encodeForm(body),
-    describe: "Stripe's invoice preview of this change (amount_due)",
+    describe: PREVIEW_DESCRIBED,
     ...(leased.length > 0 ? { locks: leased } : {}),
     links: (o) => [...lineLinks(o), ...(account === undefined ? [] : accountLinks(account, o))],
     part: (o) => {
@@ -1030,17 +1040,17 @@ function previewRead(body: Obj, rates: ExchangeRates, leased: readonly string[],
       if (due === undefined || dearest === undefined || dearest.whole) return due;
       return Math.max(0, due - dearest.floor);
     },
-    ...(dearest !== undefined
-      ? {
-          follow: (o: Obj) => {
-            const due = priced(o);
-            if (due === undefined) return undefined;
-            return dearest.after(dearest.whole ? dearest.floor : Math.max(dearest.floor, due), o);
-          },
-        }
-      : {}),
+    follow: more,
   };
 }
+
+/**
+ * What a preview-priced call is priced from, as its refusal quotes it ("priced from …"): it was
+ * "(amount_due)" until the fourteenth round, which no longer said what the price is nor why a preview
+ * can leave the call unpriced (probe credits14).
+ */
+const PREVIEW_DESCRIBED =
+  "Stripe's invoice preview of this change: what it charges before the customer's credit balance, plus the pending credits it takes in; not priced when the answer bills an object the call did not lease (retry: the call then leases it), shows a credit line without its tax, or does not give its amounts";
 
 /**
  * The name under which the proxy keeps the customer a `customer_account` is (a preview's answer shows
