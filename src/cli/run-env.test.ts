@@ -1,3 +1,4 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { mintRunToken, runSecretFor } from '../tokens/run-token.ts';
 import { newToken, tokenDigest } from '../tokens/token.ts';
@@ -107,6 +108,8 @@ describe('commandEnvironment', () => {
     );
     const b64 = (text: string) => Buffer.from(text).toString('base64');
     const u = (text: string) => text.replaceAll('_', '\\u005f');
+    const wide = (text: string) =>
+      text.replace(/[!-~]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
     const exec = { ...run, credential: parent };
     it.each([
       ['in a Basic credential', `Basic ${b64(`${parent}:`)}`],
@@ -131,6 +134,10 @@ describe('commandEnvironment', () => {
       ["another key's vault token with its prefix mistyped", `kb-${other.slice(3)}`],
       ["another key's vault token with a prefix character left out", `kb${other.slice(3)}`],
       ["another key's vault token upper-cased", other.toUpperCase()],
+      // Fourteenth round (fixes14b finding 2): in fullwidth letters, which NFKC gives back.
+      ['in fullwidth letters', wide(parent)],
+      ["another key's vault token in fullwidth letters", `token=${wide(other)}`],
+      ['in fullwidth letters, percent-encoded', encodeURIComponent(wide(parent))],
     ])('withholds the parent token %s', (_what, value) => {
       const { env, withheld } = commandEnvironment({ VALUE: value, PATH: '/usr/bin' }, exec);
       expect(env).toEqual({
@@ -156,6 +163,22 @@ describe('commandEnvironment', () => {
         B: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
         C: b64('a long enough sentence that is nothing like a Keybrake key at all, really'),
         D: 'kb_stripe_ is the prefix Keybrake uses',
+      };
+      expect(commandEnvironment(env, exec).withheld).toEqual([]);
+    });
+
+    it('keeps long honest base64: an RSA private key, an ID token (fourteenth round, fixes14b finding 3)', () => {
+      // Until then every run of 31 letters and digits counted towards a bound of 64 places, so a
+      // runner's 4096-bit key or a 2.7 KB JWT was withheld ("holds ... another Keybrake key").
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 4096 }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string;
+      const jwt = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(1800).toString('base64url')}.${randomBytes(256).toString('base64url')}`;
+      const env = {
+        GITHUB_APP_PRIVATE_KEY: rsa,
+        AZURE_ID_TOKEN: jwt,
+        AWS: randomBytes(2400).toString('base64'),
       };
       expect(commandEnvironment(env, exec).withheld).toEqual([]);
     });

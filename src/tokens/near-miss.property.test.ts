@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import {
   carriesToken,
   holdsTokenShape,
+  tokenPrefixesFor,
   tokenPrefixesOf,
   withoutToken,
   withoutTokenShapes,
 } from './redact.ts';
-import { newToken } from './token.ts';
+import { newToken, tokenDigest } from './token.ts';
 
 /**
  * Thirteenth round: a vault token written with its checksum left off, or with one character changed,
@@ -183,6 +185,163 @@ describe('a near miss past one edit (fourteenth round)', () => {
         expect(holdsTokenShape(text, defaults)).toBe(false);
       }),
       RUNS,
+    );
+  });
+});
+
+/**
+ * Fourteenth round, probe fixes14b. (1) Another key's token written as its body, the checksum left
+ * off and the prefix changed past the shape's budget or left off, went through: the table's digests
+ * now decide. (2) A token in fullwidth letters went through: NFKC gives it back. (3) Honest base64
+ * over about 2 KB was taken whole as a key by a bound of 64 places looked at, whatever its content.
+ */
+const wide = (text: string) =>
+  text.replace(/[!-~]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
+
+/** A table serving `tokens` (by digest) and a custom prefix `acme_`. */
+function servingTable(tokens: readonly string[]) {
+  return tokenPrefixesOf({
+    version: 1,
+    compiledAt: 0,
+    keys: new Map(
+      tokens.map((t) => [tokenDigest(t), { tokenPrefix: t.slice(0, -39) } as CompiledKey] as const),
+    ),
+  } as Snapshot);
+}
+
+/** Words that may stand before a body: a prefix mangled past the shape's budget, or other text. */
+const mangled = fc.constantFrom('', 'kb-stripe-', 'stripe:', 'KB.STRIPE.', 'key=', 'x/', 'stripe_');
+
+describe('a served token past the shape (fourteenth round, fixes14b)', () => {
+  it('is found by its body alone when the table serves it, whatever the prefix and checksum became', () => {
+    fc.assert(
+      fc.property(
+        token,
+        mangled,
+        fc.integer({ min: 0, max: 6 }),
+        around,
+        fc.constantFrom('/', '?', '.', '-', ''),
+        (t, before, checksum, more, after) => {
+          const table = servingTable([t]);
+          const variant = before + t.slice(10, 43 + checksum);
+          const text = `/v1/customers/${more}/${variant}${after}x`;
+          expect(holdsTokenShape(text, table)).toBe(true);
+          const clean = withoutTokenShapes(text, table);
+          for (const piece of bodyPieces(t)) expect(clean).not.toContain(piece);
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('is found with its prefix glued to its body', () => {
+    fc.assert(
+      fc.property(token, fc.constantFrom('stripe', 'kbstripe', 'kb', ''), (t, glued) => {
+        const text = `/v1/customers/${glued}${t.slice(10, 43)}`;
+        expect(holdsTokenShape(text, servingTable([t]))).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('is found in fullwidth letters, as it is or percent-encoded, presented or not', () => {
+    fc.assert(
+      fc.property(token, token, fc.boolean(), around, (presented, other, encoded, before) => {
+        const table = servingTable([presented, other]);
+        const form = (t: string) => (encoded ? encodeURIComponent(wide(t)) : wide(t));
+        expect(carriesToken(`/v1/customers/${before}${form(presented)}`, presented)).toBe(true);
+        const text = `/v1/customers/${before}${form(other)}`;
+        expect(holdsTokenShape(text, table)).toBe(true);
+        const clean = withoutTokenShapes(text, table);
+        for (const piece of bodyPieces(other)) expect(clean.normalize('NFKC')).not.toContain(piece);
+        expect(withoutToken(`/v1/x/${form(presented)}`, presented).normalize('NFKC')).not.toContain(
+          presented.slice(10, 43),
+        );
+      }),
+      RUNS,
+    );
+  });
+});
+
+/** Random bytes as the long honest texts that carry them: base64, base64url, a JWT, PEM, UUIDs. */
+const honestLong = fc
+  .tuple(
+    fc.integer({ min: 0, max: 12_000 }),
+    fc.integer(),
+    fc.constantFrom('base64', 'base64url', 'jwt', 'pem', 'uuids'),
+  )
+  .map(([length, seed, how]) => {
+    // Bytes of a seeded xorshift: fast-check's own arrays stay short unless asked for their size.
+    const b = Buffer.alloc(length);
+    let x = seed | 1;
+    for (let i = 0; i < length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 0xff;
+    }
+    switch (how) {
+      case 'base64':
+        return b.toString('base64');
+      case 'base64url':
+        return b.toString('base64url');
+      case 'jwt':
+        return `eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.${b.toString('base64url')}.${b.subarray(0, 256).toString('base64url')}`;
+      case 'pem':
+        return `-----BEGIN PRIVATE KEY-----\n${(b.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END PRIVATE KEY-----\n`;
+      default:
+        return (b.toString('hex').match(/.{32}/g) ?? [])
+          .map(
+            (h) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+          )
+          .join(',');
+    }
+  });
+
+describe('long honest text (fourteenth round, fixes14b finding 3)', () => {
+  // Served tokens the texts do not hold: their digests are looked up, and never match.
+  const table = servingTable([
+    newToken('stripe', { random: () => new Uint8Array(24).fill(1) }),
+    newToken('twilio', { random: () => new Uint8Array(24).fill(2), prefix: 'acme_' }),
+  ]);
+  const presented = newToken('stripe', { random: () => new Uint8Array(24).fill(5) });
+  it('of base64, a JWT, PEM or UUIDs up to 16 KB is never taken as a key unless it holds one', () => {
+    fc.assert(
+      fc.property(honestLong, (text) => {
+        expect(holdsTokenShape(text, defaults)).toBe(false);
+        expect(holdsTokenShape(text, table)).toBe(false);
+        expect(holdsTokenShape(text, tokenPrefixesFor(['acme_live_']))).toBe(false);
+        expect(carriesToken(text, presented)).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a hostile text past the bound, which grows with its length, is still taken whole as a key', () => {
+    // Each piece sets a prefix half beside 33 letters and digits: one search with edits each, so a
+    // text of them costs a search per 40 characters, past one per 64 (and 64 more).
+    const piece = 'kb_stXabcdefghijklmnopqrstuvwxyz0123456-';
+    expect(holdsTokenShape(`/v1/x/${piece.repeat(3)}`, defaults)).toBe(false);
+    expect(withoutTokenShapes(`/v1/x/${piece.repeat(400)}`, defaults)).toBe('kb_stripe_…');
+    // Bodies under ten prefixes a table serves: ten digests per 34 characters, past one per 8.
+    const many = servingTable(
+      Array.from({ length: 10 }, (_, i) =>
+        newToken('stripe', { prefix: `acme${i}_`, random: () => new Uint8Array(24) }),
+      ),
+    );
+    const bodies = Array.from({ length: 300 }, (_, i) => `${'x'.repeat(29)}${String(1000 + i)}`).join('-');
+    expect(holdsTokenShape(bodies.slice(0, 340), many)).toBe(false);
+    expect(holdsTokenShape(bodies, many)).toBe(true);
+  });
+
+  it('still holds a key written in it', () => {
+    fc.assert(
+      fc.property(honestLong, token, fc.nat(), (text, t, at) => {
+        const i = text.length === 0 ? 0 : at % text.length;
+        const withKey = `${text.slice(0, i)}.${t.slice(0, -6)}.${text.slice(i)}`;
+        expect(holdsTokenShape(withKey, defaults)).toBe(true);
+      }),
+      { numRuns: 30 },
     );
   });
 });

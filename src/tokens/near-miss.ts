@@ -1,4 +1,4 @@
-import { hasValidChecksum, TOKEN_BODY_CHARS, TOKEN_CHECKSUM_CHARS } from './token.ts';
+import { hasValidChecksum, TOKEN_BODY_CHARS, TOKEN_CHECKSUM_CHARS, tokenDigest } from './token.ts';
 
 /**
  * Near misses of vault tokens that a caller wrote with more than the thirteenth round's one edit
@@ -16,10 +16,16 @@ import { hasValidChecksum, TOKEN_BODY_CHARS, TOKEN_CHECKSUM_CHARS } from './toke
  *   (any case, one edit for a prefix of 6 characters or more) followed by a body's letters and digits,
  *   with at most SHAPE_EDITS edits in all (the prefix's, characters put between, characters missing);
  *   and a stretch of letters and digits that starts or ends with a body and checksum valid under a
- *   known prefix (the prefix mangled past one edit, or left off: it is public).
- * Both are linear in the text: a few native searches, then small bounded comparisons only where a
- * candidate stands, and past a bound the whole text is taken as a key (fail closed: no honest target
- * or header holds dozens of them).
+ *   known prefix (the prefix mangled past one edit, or left off: it is public);
+ * - by digest, for a token the table serves (servedBody, fourteenth round, fixes14b finding 1): a run
+ *   of letters and digits that starts with a body (its checksum left off, cut short or mistyped) or
+ *   ends with one (a prefix's letters glued before it) whose token, the checksum computed under a
+ *   known prefix, is a key of the table. The checksum follows from the public prefix and the body, so
+ *   the body alone, whatever stands around it, is the token; the match is exact, so no honest id is
+ *   taken for it.
+ * All are linear in the text: a few native searches, then small bounded comparisons only where a
+ * candidate stands, and past a bound that grows with the text the whole of it is taken as a key (fail
+ * closed: a hostile text stays bounded in time; an honest one, however long, never comes near it).
  */
 
 /** Edits of the presented token's body still taken as it: 3 leave about 2^35 candidates to check. */
@@ -29,8 +35,27 @@ const BODY_EDITS = 3;
  * would take honest ids for keys; 2 covers the finding's near misses (one each) and a second slip.
  */
 const SHAPE_EDITS = 2;
-/** Places compared in one text before all of it is taken as a key (see brought.ts MAX_DIGESTS). */
+/**
+ * Places a known prefix is searched for with edits (a half of it found nearby: Sellers' search, up to
+ * 2,000 steps for a 32-character custom prefix) in one text before all of it is taken as a key (see
+ * brought.ts MAX_DIGESTS): this many, and one more per CHARS_PER_CHECK characters of the text. Until
+ * the fourteenth round's fixes14b finding 3 every run of 31 letters and digits counted, whether a
+ * prefix stood near it or not, so any base64 or base64url text over about 2 KB (a JWT an auth proxy
+ * adds, an RSA private key in `run exec`'s environment) was refused or withheld, depending on its
+ * random content. Now only a run with a half of a known prefix near it counts, which random base64
+ * holds about once in 10^7 places for each default prefix (a 5-character half, in any case).
+ */
 const MAX_CHECKS = 64;
+const CHARS_PER_CHECK = 64;
+/**
+ * Digests taken by servedBody in one text before all of it is taken as a key: this many, and one
+ * more per CHARS_PER_DIGEST characters (a digest is about 0.5 µs). Random base64 asks for about one
+ * per 220 characters per prefix the table's keys use (a run of 33 to 41 letters and digits), a
+ * hostile text of 33-character runs one per 34: honest text reaches the bound only under some 27
+ * prefixes, a hostile one under 5.
+ */
+const MAX_DIGESTS = 64;
+const CHARS_PER_DIGEST = 8;
 /**
  * Places a piece of the presented token's body is compared at: 8 random characters of it stand in no
  * honest text, so a text holding them this often is the caller's doing (a hostile 6 KB target of one
@@ -39,14 +64,20 @@ const MAX_CHECKS = 64;
 const MAX_BODY_CHECKS = 8;
 /** Prefixes this long or longer are matched with one edit; a shorter custom one only exactly. */
 const FUZZY_PREFIX = 6;
+/** The most letters and digits a prefix has (TOKEN_PREFIX_PATTERN: 32 characters). */
+const MAX_GLUED = 32;
 const WHOLE = TOKEN_BODY_CHARS + TOKEN_CHECKSUM_CHARS;
 
 type Span = [number, number];
 
 /** A letter (A-Z, a-z) or digit, as a token's base62 body has them. */
 function alnum(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  return c < 128 && ALNUM[c] === 1;
 }
+
+const ALNUM = new Uint8Array(128);
+for (let c = 0; c < 128; c++)
+  if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) ALNUM[c] = 1;
 
 /** ASCII lower case of one code unit (a fold that never changes the text's length, unlike toLowerCase). */
 function folded(c: number): number {
@@ -242,6 +273,8 @@ export interface NearPrefix {
   readonly crc: number;
   /** Lower-cased pieces, one of which any match within `edits` holds whole. */
   readonly halves: readonly string[];
+  /** Its letters and digits: how many of them a body may have glued before it (`stripe<body>`). */
+  readonly glued: number;
 }
 
 export function nearPrefix(prefix: string): NearPrefix {
@@ -255,38 +288,100 @@ export function nearPrefix(prefix: string): NearPrefix {
     halves: fuzzy
       ? [prefix.slice(0, prefix.length >> 1).toLowerCase(), prefix.slice(prefix.length >> 1).toLowerCase()]
       : [prefix.toLowerCase()],
+    glued: prefix.replace(/[^A-Za-z0-9]/g, '').length,
   };
 }
 
 /** A near miss found by shape: its span and what it is written as. */
 export type ShapeSpan = [start: number, end: number, shown: string];
 
+/** What a table serves, by digest (a snapshot's keys): another key's token is looked up exactly. */
+export interface ServedDigests {
+  has(digest: string): boolean;
+}
+
+/** The tokens a table serves, as servedBody looks them up. */
+export interface ServedTokens {
+  readonly digests: ServedDigests;
+  /** The prefixes the table's keys use: a body is made a token under each. */
+  readonly prefixes: readonly NearPrefix[];
+}
+
+/** What one text may still cost before all of it is taken as a key (see MAX_CHECKS, MAX_DIGESTS). */
+interface Budget {
+  checks: number;
+  digests: number;
+}
+
 /**
- * Where `text` holds a vault token's shape with at most SHAPE_EDITS edits (see the module comment),
- * in order, none overlapping. One pass over the text finds its runs of letters and digits; only a
- * run from which enough of them follow within the edit budget is looked at further.
+ * Where `text` holds a vault token's shape with at most SHAPE_EDITS edits, or the body of a token
+ * `served` holds (see the module comment), in order, none overlapping. One pass over the text finds
+ * its runs of letters and digits; only a run from which enough of them follow within the edit budget
+ * is looked at further.
  */
-export function nearShapeSpans(text: string, prefixes: readonly NearPrefix[]): ShapeSpan[] {
+export function nearShapeSpans(
+  text: string,
+  prefixes: readonly NearPrefix[],
+  served?: ServedTokens,
+): ShapeSpan[] {
   if (text.length < TOKEN_BODY_CHARS - SHAPE_EDITS) return [];
   const runs = alnumRuns(text);
+  // Where a half of a known prefix starts, in order (one native search, made when a run first
+  // deserves it; most texts hold none), and how far before or after a run's start prefixedBody looks
+  // for one.
+  let halves: number[] | undefined;
+  const near = prefixes.reduce((n, p) => Math.max(n, p.folded.length + 1), 0);
+  let h = 0;
   const found: ShapeSpan[] = [];
-  let checks = 0;
+  const budget: Budget = {
+    checks: MAX_CHECKS + Math.floor(text.length / CHARS_PER_CHECK),
+    digests: MAX_DIGESTS + Math.floor(text.length / CHARS_PER_DIGEST),
+  };
   let past = 0;
   // Lower-cased once, when a run is looked at (a filter only: its length may differ past ASCII).
   let lower: string | undefined;
   for (let r = 0; r < runs.length; r += 2) {
     const start = runs[r]!;
     const end = runs[r + 1]!;
-    if (end <= past || reach(runs, r) < TOKEN_BODY_CHARS - SHAPE_EDITS) continue;
-    if (++checks > MAX_CHECKS) return [[0, text.length, prefixes[0]?.shown ?? '…']];
-    lower ??= text.toLowerCase();
-    const hit = edgeToken(text, start, end, prefixes) ?? prefixedBody(text, lower, start, prefixes);
+    if (end <= past) continue;
+    let hit = edgeToken(text, start, end, prefixes);
+    if (hit === undefined && reach(runs, r) >= TOKEN_BODY_CHARS - SHAPE_EDITS) {
+      halves ??= halfStarts(text, prefixes);
+      while (h < halves.length && halves[h]! < start - near) h++;
+      if (h < halves.length && halves[h]! < start + near) {
+        lower ??= text.toLowerCase();
+        hit = prefixedBody(text, lower, start, prefixes, budget);
+      }
+    }
+    if (hit === undefined && served !== undefined) hit = servedBody(text, start, end, served, budget);
+    if (budget.checks < 0 || budget.digests < 0) return [[0, text.length, prefixes[0]?.shown ?? '…']];
     if (hit === undefined || hit[1] <= past) continue;
     const from = Math.max(hit[0], past);
     found.push([from, hit[1], hit[2]]);
     past = hit[1];
   }
   return found;
+}
+
+/** Finds any half of the prefixes, in any case; built once per list of prefixes. */
+const halfPatterns = new WeakMap<readonly NearPrefix[], RegExp>();
+
+/** Where a half of one of `prefixes` starts in `text`, in any case, in order (overlapping ones too). */
+function halfStarts(text: string, prefixes: readonly NearPrefix[]): number[] {
+  let pattern = halfPatterns.get(prefixes);
+  if (pattern === undefined) {
+    const halves = [...new Set(prefixes.flatMap((p) => p.halves))].filter((x) => x !== '');
+    // No prefix: a pattern that matches nothing.
+    pattern = new RegExp(halves.map((x) => x.replace(/[^a-z0-9_]/g, '\\$&')).join('|') || '[^\\s\\S]', 'gi');
+    halfPatterns.set(prefixes, pattern);
+  }
+  const starts: number[] = [];
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    starts.push(m.index);
+    pattern.lastIndex = m.index + 1;
+  }
+  return starts;
 }
 
 /** The [start, end) pairs of the runs of letters and digits in `text`, flat. */
@@ -351,6 +446,56 @@ function checksumHolds(p: NearPrefix, text: string, at: number): boolean {
   return sum === 0;
 }
 
+/**
+ * A run of letters and digits, text[start, end), that starts with a body (33 to 39 characters: its
+ * checksum left off, cut short or mistyped) or ends with one (a prefix's letters glued before it),
+ * whose token under a known prefix (the checksum computed) the table serves: fourteenth round,
+ * fixes14b finding 1 (`kb-stripe-<body>`, `stripe:<body>`, the body alone were forwarded and
+ * recorded, and one crc32 gives the token back). Widened over a prefix-like word before it. A digest
+ * per prefix per end of a run of the right length, counted in `budget`.
+ */
+function servedBody(
+  text: string,
+  start: number,
+  end: number,
+  { digests: served, prefixes }: ServedTokens,
+  budget: Budget,
+): ShapeSpan | undefined {
+  const length = end - start;
+  if (length < TOKEN_BODY_CHARS || length > TOKEN_BODY_CHARS + MAX_GLUED) return undefined;
+  for (const p of prefixes) {
+    const first = length <= WHOLE;
+    const last = length > TOKEN_BODY_CHARS && length - TOKEN_BODY_CHARS <= p.glued;
+    if (!first && !last) continue;
+    if (first && servesBody(p, text, start, served, budget)) return shapeAround(text, start, end, p);
+    if (last && servesBody(p, text, end - TOKEN_BODY_CHARS, served, budget))
+      return shapeAround(text, start, end, p);
+    if (budget.digests < 0) return undefined;
+  }
+  return undefined;
+}
+
+/** Whether the token `p` makes of the body at text[at, at + 33) is one `served` holds. */
+function servesBody(p: NearPrefix, text: string, at: number, served: ServedDigests, budget: Budget): boolean {
+  if (--budget.digests < 0) return false;
+  let crc = p.crc;
+  for (let i = at; i < at + TOKEN_BODY_CHARS; i++)
+    crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  let sum = (crc ^ 0xffffffff) >>> 0;
+  let checksum = '';
+  for (let i = 0; i < TOKEN_CHECKSUM_CHARS; i++) {
+    checksum = BASE62[sum % 62] + checksum;
+    sum = Math.floor(sum / 62);
+  }
+  return served.has(tokenDigest(p.prefix + text.slice(at, at + TOKEN_BODY_CHARS) + checksum));
+}
+
+/** A found body's run, widened over the prefix-like word before it, as the shape search writes it. */
+function shapeAround(text: string, start: number, end: number, p: NearPrefix): ShapeSpan {
+  const [from] = widened(text, [start, end], p.prefix);
+  return [from, end, p.shown];
+}
+
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const CRC_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -375,13 +520,16 @@ function prefixedBody(
   lower: string,
   start: number,
   prefixes: readonly NearPrefix[],
+  budget: Budget,
 ): ShapeSpan | undefined {
   for (const p of prefixes) {
     const from = Math.max(0, start - p.folded.length - 1);
     const to = Math.min(text.length, start + p.folded.length + 1);
-    // One edit leaves one half of the prefix whole: a window holding neither is not searched.
+    // One edit leaves one half of the prefix whole: a window holding neither is not searched (and
+    // not counted: only the search below costs).
     const window = lower.slice(from, to);
     if (!p.halves.some((half) => window.includes(half))) continue;
+    if (--budget.checks < 0) return undefined;
     for (const [prefixStart, prefixEnd, edits] of prefixEnds(p, text, from, to)) {
       const bodyEnd = bodyAfter(text, prefixEnd, SHAPE_EDITS - edits);
       if (bodyEnd !== undefined) return [prefixStart, bodyEnd, p.shown];

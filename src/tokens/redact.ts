@@ -1,7 +1,13 @@
 import { type PresentKinds, tokenKindsOf } from '../snapshot/token-kinds.ts';
 import { type Snapshot, VENDORS } from '../snapshot/types.ts';
 import { type BroughtTails, type BroughtTokens, broughtSpans, broughtTailsOf } from './brought.ts';
-import { bodyNearSpans, type NearPrefix, nearPrefix, nearShapeSpans } from './near-miss.ts';
+import {
+  bodyNearSpans,
+  type NearPrefix,
+  nearPrefix,
+  nearShapeSpans,
+  type ServedTokens,
+} from './near-miss.ts';
 import { RUN_TOKEN_MARKER } from './run-token.ts';
 import {
   defaultTokenPrefix,
@@ -19,33 +25,104 @@ import {
 
 /**
  * `text` with every occurrence of `token`, and of a near miss of it (tokenSpans), replaced by the
- * token's fingerprint; percent-encoded ones too (up to three times over, as `carriesToken` finds
- * them: the text is then given decoded).
+ * token's fingerprint; percent-encoded or compatibility-folded ones too (as `carriesToken` finds
+ * them: the text is then given in the form that holds it).
  */
 export function withoutToken(text: string, token: string): string {
-  const spans = tokenSpans(text, token);
-  if (spans.length > 0) return replaced(text, spans, fingerprint(token));
-  const decoded = decodedCarrying(text, token);
-  return decoded === undefined ? text : replaced(decoded, tokenSpans(decoded, token), fingerprint(token));
+  // The last form that holds it is the most decoded one, holding whatever the others hold.
+  const decoded = otherForms(text).findLast((form) => tokenSpans(form, token).length > 0);
+  const holder = decoded ?? text;
+  const spans = tokenSpans(holder, token);
+  return spans.length === 0 ? text : replaced(holder, spans, fingerprint(token));
 }
 
 /**
  * Whether `text` (a request target, a run id) carries `token` or a near miss of it (tokenSpans), as
- * it is or percent-encoded up to three times over: a server further along may decode as often as it
- * likes (a probe had the token sent encoded twice, forwarded, and recorded).
+ * it is or in another form a server further along may read it in (otherForms): percent-encoded up to
+ * three times over (a probe had the token sent encoded twice, forwarded, and recorded), or in
+ * fullwidth or other compatibility characters.
  */
 export function carriesToken(text: string, token: string): boolean {
-  return tokenSpans(text, token).length > 0 || decodedCarrying(text, token) !== undefined;
+  return (
+    tokenSpans(text, token).length > 0 || otherForms(text).some((form) => tokenSpans(form, token).length > 0)
+  );
 }
 
-/** `text` decoded (bytes as Latin-1, or as UTF-8 for a token that is not ASCII) if it then holds `token`. */
-function decodedCarrying(text: string, token: string): string | undefined {
-  if (!text.includes('%')) return undefined;
-  const bytes = unescaped(text);
-  if (tokenSpans(bytes, token).length > 0) return bytes;
-  const utf8 = Buffer.from(bytes, 'latin1').toString('utf8');
-  return tokenSpans(utf8, token).length > 0 ? utf8 : undefined;
+/** Anything but ASCII: the one test ASCII text (nearly every target and header) pays for folding. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * The forms of `text`, other than itself, in which a server further along may read it: its `%XX`
+ * escapes decoded (as Latin-1 bytes), and, for text holding anything but ASCII, that with its
+ * compatibility letters and digits folded (compatFolded), and its bytes read as UTF-8, as they are and
+ * folded. Fourteenth round (fixes14b finding 2): the presented token, or another key's, in fullwidth
+ * letters (`ｋｂ＿ｓｔｒｉｐｅ＿…`, percent-encoded in a target) was forwarded, recorded, and passed to a
+ * `run exec` command, though NFKC gives it back with no guess (as the case fold gives back an
+ * upper-cased token); Keybrake reads Resend's field spellings and lenient path segments through NFKC
+ * itself. A header value or raw target arrives as Latin-1, hence the UTF-8 reading of its bytes. ASCII
+ * text without `%` has no other form and costs one regular-expression test. The last form is the most
+ * decoded, holding whatever a key the others hold.
+ */
+function otherForms(text: string): readonly string[] {
+  // The last text asked about: a call asks about each text two or three times in a row (carriesToken,
+  // holdsTokenShape, the recorded form), and decoding a long escaped one is most of its cost.
+  if (!ESCAPED_OR_WIDE.test(text)) return NO_FORMS;
+  if (text === lastForms.text) return lastForms.forms;
+  const forms = formsOf(text);
+  lastForms = { text, forms };
+  return forms;
 }
+
+let lastForms: { text: string; forms: readonly string[] } = { text: '', forms: [] };
+const NO_FORMS: readonly string[] = [];
+/** A `%` or anything but ASCII: text without either (nearly every target and header) has no other form. */
+const ESCAPED_OR_WIDE = /[%\u0080-\uffff]/;
+
+function formsOf(text: string): string[] {
+  const forms: string[] = [];
+  let bytes = text;
+  if (text.includes('%')) {
+    bytes = unescaped(text);
+    if (bytes !== text) forms.push(bytes);
+  }
+  if (!NON_ASCII.test(bytes)) return forms;
+  const folded = compatFolded(bytes);
+  if (folded !== bytes) forms.push(folded);
+  if (LATIN1.test(bytes)) {
+    // As UTF-8 as it is (a brought token that is not ASCII), then folded.
+    const utf8 = Buffer.from(bytes, 'latin1').toString('utf8');
+    if (utf8 !== bytes) forms.push(utf8);
+    const utf8Folded = compatFolded(utf8);
+    if (utf8Folded !== utf8) forms.push(utf8Folded);
+  }
+  return forms;
+}
+
+/**
+ * `text` with every character that NFKC folds to letters, digits or `_` (fullwidth `ｋ` and `＿`,
+ * mathematical `𝐤`, circled `ⓚ`, superscript `²`, the ligature `ﬁ`) folded, and every other character
+ * kept: a token is made of those alone, and folding the rest would change what is recorded for
+ * nothing (the `…` of a fingerprint Keybrake wrote is NFKC's `...`).
+ */
+function compatFolded(text: string): string {
+  return text.replace(NON_ASCII_POINTS, (c) => {
+    let folded = FOLDS.get(c);
+    if (folded === undefined) {
+      const nfkc = c.normalize('NFKC');
+      folded = TOKEN_CHARS.test(nfkc) ? nfkc : c;
+      if (FOLDS.size < 4096) FOLDS.set(c, folded);
+    }
+    return folded;
+  });
+}
+
+const NON_ASCII_POINTS = /[^\x00-\x7f]/gu;
+const TOKEN_CHARS = /^[A-Za-z0-9_]+$/;
+/** Characters already folded (compatFolded), bounded: a text may hold any of 1.1 million. */
+const FOLDS = new Map<string, string>();
+
+/** Text of single bytes (every character below U+0100): a header value as node gives it. */
+const LATIN1 = /^[\x00-\xff]*$/;
 
 /**
  * Where `text` holds `token` or a near miss of it, as [start, end) spans in order, none overlapping.
@@ -220,13 +297,21 @@ export interface TokenPrefixes {
   /** The same prefixes for the near-miss search by shape (near-miss.ts). */
   readonly near: readonly NearPrefix[];
   readonly brought?: BroughtTokens;
+  /**
+   * The table's keys by digest and the prefixes they use, when there is a table: another key's body
+   * is looked up in it (near-miss.ts servedBody). Absent for a client without one (`run exec`).
+   */
+  readonly served?: ServedTokens;
 }
 
 const DEFAULTS = VENDORS.map(defaultTokenPrefix);
 const byPrefixes = new WeakMap<Snapshot, TokenPrefixes>();
 const defaultsOnly = prefixesFrom(DEFAULTS);
 /** What is built from a table's kinds, shared by every table with the same kinds (token-kinds.ts). */
-const byKinds = new WeakMap<PresentKinds, { shapes: TokenPrefixes; brought?: BroughtTails }>();
+const byKinds = new WeakMap<
+  PresentKinds,
+  { shapes: TokenPrefixes; servedPrefixes: readonly NearPrefix[]; brought?: BroughtTails }
+>();
 
 /**
  * What finds a snapshot's tokens (built once per snapshot); the default prefixes without one. From
@@ -244,14 +329,19 @@ export function tokenPrefixesOf(snapshot: Snapshot | undefined): TokenPrefixes {
       const custom = new Set([...DEFAULTS, ...present.prefixes]);
       const shapes = custom.size === DEFAULTS.length ? defaultsOnly : prefixesFrom([...custom]);
       const brought = broughtTailsOf(present.brought);
-      built = brought === undefined ? { shapes } : { shapes, brought };
+      // A body is looked up under the prefixes the table's keys use (each costs a digest), or under
+      // every known one for a table whose keys do not say (fail closed).
+      const used = new Set(present.prefixes);
+      const servedPrefixes = used.size === 0 ? shapes.near : shapes.near.filter((p) => used.has(p.prefix));
+      built = brought === undefined ? { shapes, servedPrefixes } : { shapes, servedPrefixes, brought };
       byKinds.set(present, built);
     }
+    const served: ServedTokens = { digests: snapshot.keys, prefixes: built.servedPrefixes };
     // A table without brought tokens keeps an object without the field: its calls pay nothing more.
     prefixes =
       built.brought === undefined
-        ? built.shapes
-        : { ...built.shapes, brought: { ...built.brought, served: snapshot.keys } };
+        ? { ...built.shapes, served }
+        : { ...built.shapes, served, brought: { ...built.brought, served: snapshot.keys } };
     byPrefixes.set(snapshot, prefixes);
   }
   return prefixes;
@@ -299,7 +389,7 @@ function withoutNearShapes(
   found: { text: string; held: boolean },
   prefixes: TokenPrefixes,
 ): { text: string; held: boolean } {
-  const spans = nearShapeSpans(found.text, prefixes.near);
+  const spans = nearShapeSpans(found.text, prefixes.near, prefixes.served);
   if (spans.length === 0) return found;
   let out = '';
   let at = 0;
@@ -423,11 +513,17 @@ function unescaped(text: string): string {
   return decoded;
 }
 
+/**
+ * `text` redacted, or the last of its other forms (otherForms) that holds a key, redacted: the most
+ * decoded one, which holds whatever the text and the forms before it hold.
+ */
 function scan(text: string, prefixes: TokenPrefixes): { text: string; held: boolean } {
-  const raw = redact(text, prefixes);
-  if (!text.includes('%')) return raw;
-  const clean = redact(unescaped(text), prefixes);
-  return clean.held ? clean : raw;
+  let found = redact(text, prefixes);
+  for (const form of otherForms(text)) {
+    const clean = redact(form, prefixes);
+    if (clean.held) found = clean;
+  }
+  return found;
 }
 
 /**
@@ -456,16 +552,11 @@ export function carriesTokenAnyCase(text: string, token: string): boolean {
   // Near misses too (tokenSpans): the case and a character both lost still leave few candidates.
   const lower = token.toLowerCase();
   if (tokenSpans(text.toLowerCase(), lower).length > 0) return true;
-  if (!text.includes('%')) return false;
-  const bytes = unescaped(text);
-  return (
-    tokenSpans(bytes.toLowerCase(), lower).length > 0 ||
-    tokenSpans(Buffer.from(bytes, 'latin1').toString('utf8').toLowerCase(), lower).length > 0
-  );
+  return otherForms(text).some((form) => tokenSpans(form.toLowerCase(), lower).length > 0);
 }
 
-/** Each table's prefixes found in any letter case, built once per TokenPrefixes. */
-const anyCasePatterns = new WeakMap<TokenPrefixes, RegExp>();
+/** Each table's prefixes found in any letter case, built once per pattern (shared by tables of the same kinds). */
+const anyCasePatterns = new WeakMap<RegExp, RegExp>();
 /** A body's length, as redactShapes asks: a checksum left off is a near miss in any case too. */
 const BODY_ANY_CASE = new RegExp(`^[A-Za-z0-9]{${TOKEN_BODY_CHARS}}`);
 
@@ -479,13 +570,13 @@ const BODY_ANY_CASE = new RegExp(`^[A-Za-z0-9]{${TOKEN_BODY_CHARS}}`);
  * needs the exact case): holdsTokenShape finds them as sent.
  */
 export function holdsTokenShapeAnyCase(text: string, prefixes: TokenPrefixes): boolean {
-  let pattern = anyCasePatterns.get(prefixes);
+  let pattern = anyCasePatterns.get(prefixes.pattern);
   if (pattern === undefined) {
     pattern = new RegExp(prefixes.pattern.source, 'gi');
-    anyCasePatterns.set(prefixes, pattern);
+    anyCasePatterns.set(prefixes.pattern, pattern);
   }
   if (anyCaseShape(text, pattern)) return true;
-  return text.includes('%') && anyCaseShape(unescaped(text), pattern);
+  return otherForms(text).some((form) => anyCaseShape(form, pattern));
 }
 
 function anyCaseShape(text: string, pattern: RegExp): boolean {

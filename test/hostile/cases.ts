@@ -156,7 +156,7 @@ export interface ExpandContext {
  * Placeholders: `{{token}}` (the case's key), `{{token:<key name>}}`, `{{sid}}` (the fixture's Twilio
  * Account SID), `{{host}}`, `{{repeat:<n>:<text>}}`, then `{{lower:<text>}}` / `{{upper:<text>}}`,
  * `{{nochecksum:<text>}}`, `{{typo:<text>}}`, `{{dash:<text>}}`, `{{cut:<text>}}`,
- * `{{prefixtypo:<text>}}`, `{{fingerprint:<text>}}`, and last
+ * `{{prefixtypo:<text>}}`, `{{body:<text>}}`, `{{wide:<text>}}`, `{{fingerprint:<text>}}`, and last
  * `{{basic:<user>:<password>}}` (a Basic credential, after the others have been expanded inside it).
  */
 export function expand(text: string, ctx: ExpandContext): string {
@@ -186,6 +186,12 @@ export function expand(text: string, ctx: ExpandContext): string {
     .replace(/\{\{dash:([^}]*)\}\}/g, (_m, s: string) => `${s.slice(0, 26)}-${s.slice(26)}`)
     .replace(/\{\{cut:([^}]*)\}\}/g, (_m, s: string) => `${s.slice(0, 20)}${s.slice(21, -6)}`)
     .replace(/\{\{prefixtypo:([^}]*)\}\}/g, (_m, s: string) => s.replace('_', '-'))
+    // Fourteenth round (fixes14b): a token's 33-character body alone (prefix and checksum left off),
+    // and a text in fullwidth letters (NFKC gives it back), percent-encoded as UTF-8 as a target holds it.
+    .replace(/\{\{body:([^}]*)\}\}/g, (_m, s: string) => s.slice(-39, -6))
+    .replace(/\{\{wide:([^}]*)\}\}/g, (_m, s: string) =>
+      encodeURIComponent(s.replace(/[!-~]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0))),
+    )
     .replace(/\{\{fingerprint:([^}]*)\}\}/g, (_m, s: string) => fingerprint(s));
   return cased.replace(/\{\{basic:([^:}]*):([^}]*)\}\}/g, (_m, user: string, pass: string) =>
     Buffer.from(`${user}:${pass}`, 'utf8').toString('base64'),
