@@ -169,12 +169,18 @@ export function bodyNearSpans(text: string, token: string): Span[] {
 const ROWS = [0, 1, 2, 3].map(() => new Int32Array(64)) as [Int32Array, Int32Array, Int32Array, Int32Array];
 
 /**
- * The stretch of text[from, to) closest to `pattern` (lower case) in edit distance, letter case
- * ignored, if that distance is at most `k`: Sellers' approximate search (a start anywhere is free),
- * with each cell's start carried along. O(pattern × window), for a window a few characters wider than
- * the pattern.
+ * Sellers' approximate search of `pattern` (lower case) in text[from, to), letter case ignored: a
+ * start anywhere is free, each cell's start carried along. Calls `visit` at every end with the
+ * closest match's start and its distance. O(pattern × window), for a window a few characters wider
+ * than the pattern.
  */
-function closestWithin(pattern: string, text: string, from: number, to: number, k: number): Span | undefined {
+function sellers(
+  pattern: string,
+  text: string,
+  from: number,
+  to: number,
+  visit: (start: number, end: number, distance: number) => void,
+): void {
   const end = Math.min(text.length, to);
   const m = pattern.length;
   let dist = ROWS[0];
@@ -185,8 +191,6 @@ function closestWithin(pattern: string, text: string, from: number, to: number, 
     dist[i] = i;
     start[i] = from;
   }
-  let best: Span | undefined;
-  let bestDist = k + 1;
   for (let j = from; j < end; j++) {
     const c = folded(text.charCodeAt(j));
     nextDist[0] = 0;
@@ -206,10 +210,7 @@ function closestWithin(pattern: string, text: string, from: number, to: number, 
       nextDist[i] = d;
       nextStart[i] = s;
     }
-    if (nextDist[m]! < bestDist) {
-      bestDist = nextDist[m]!;
-      best = [nextStart[m]!, j + 1];
-    }
+    visit(nextStart[m]!, j + 1, nextDist[m]!);
     const d = dist;
     dist = nextDist;
     nextDist = d;
@@ -217,6 +218,18 @@ function closestWithin(pattern: string, text: string, from: number, to: number, 
     start = nextStart;
     nextStart = st;
   }
+}
+
+/** The stretch of text[from, to) closest to `pattern` (lower case), if within `k` edits (sellers). */
+function closestWithin(pattern: string, text: string, from: number, to: number, k: number): Span | undefined {
+  let best: Span | undefined;
+  let bestDist = k + 1;
+  sellers(pattern, text, from, to, (start, end, distance) => {
+    if (distance < bestDist) {
+      bestDist = distance;
+      best = [start, end];
+    }
+  });
   return best;
 }
 
@@ -540,46 +553,13 @@ function prefixedBody(
 
 /**
  * Every place in text[from, to) where `p` ends within its edit budget, letter case ignored: [start,
- * end, edits]. Sellers' search as closestWithin, every end kept.
+ * end, edits] (sellers, every end kept).
  */
 function prefixEnds(p: NearPrefix, text: string, from: number, to: number): Array<[number, number, number]> {
-  const pattern = p.folded;
-  const m = pattern.length;
-  let dist = ROWS[0];
-  let start = ROWS[1];
-  let nextDist = ROWS[2];
-  let nextStart = ROWS[3];
-  for (let i = 0; i <= m; i++) {
-    dist[i] = i;
-    start[i] = from;
-  }
   const ends: Array<[number, number, number]> = [];
-  for (let j = from; j < to; j++) {
-    const c = folded(text.charCodeAt(j));
-    nextDist[0] = 0;
-    nextStart[0] = j + 1;
-    for (let i = 1; i <= m; i++) {
-      let d = dist[i - 1]! + (pattern.charCodeAt(i - 1) === c ? 0 : 1);
-      let s = start[i - 1]!;
-      if (dist[i]! + 1 < d) {
-        d = dist[i]! + 1;
-        s = start[i]!;
-      }
-      if (nextDist[i - 1]! + 1 < d) {
-        d = nextDist[i - 1]! + 1;
-        s = nextStart[i - 1]!;
-      }
-      nextDist[i] = d;
-      nextStart[i] = s;
-    }
-    if (nextDist[m]! <= p.edits) ends.push([nextStart[m]!, j + 1, nextDist[m]!]);
-    const d = dist;
-    dist = nextDist;
-    nextDist = d;
-    const st = start;
-    start = nextStart;
-    nextStart = st;
-  }
+  sellers(p.folded, text, from, to, (start, end, distance) => {
+    if (distance <= p.edits) ends.push([start, end, distance]);
+  });
   return ends;
 }
 
