@@ -7,12 +7,12 @@
 // sleeps) while the other key raises the amount: refused object_busy and nothing forwarded, on two
 // `keybrake serve` processes sharing one redis-server and on one process counting in memory.
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KeybrakeProcess, manifestDir } from '../env/keybrake.ts';
+import { describe, expect, it } from 'vitest';
+import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { DELAYED_STRIPE_ACCOUNT } from './fixtures/delayed-stripe.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { useRedisReplicas } from './fixtures/redis-replicas.ts';
-import { mintKeys, startReplicas, stripeVia } from './fixtures/replicas.ts';
+import { useMemoryReplica, useRedisReplicas } from './fixtures/redis-replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** A restricted key of the stand-in's one account (DELAYED_STRIPE_ACCOUNT), another secret. */
 const RESTRICTED = 'rk_test_lease_account_restricted_key';
@@ -38,17 +38,7 @@ describe('two vault keys with different secrets of one Stripe account meet on th
     },
   });
   /** A third process on the same stand-in, without Redis: the memory counter store. */
-  let memory: KeybrakeProcess | undefined;
-  let remove: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    const dir = await manifestDir(files);
-    remove = dir.remove;
-    [memory] = await startReplicas(1, { manifests: dir.dir, upstream: replicas().stripe.url });
-  });
-  afterAll(async () => {
-    await memory?.stop();
-    await remove?.();
-  });
+  const memory = useMemoryReplica(files, replicas);
 
   const client = (proxy: KeybrakeProcess, key: keyof typeof keys): Stripe =>
     stripeVia(proxy, keys[key].token);
@@ -113,9 +103,9 @@ describe('two vault keys with different secrets of one Stripe account meet on th
   });
 
   it('refuses it with the memory counter store too (one process)', async () => {
-    const confirmed = await duringConfirmLookup('pi_account_memory', memory!, async () => {
+    const confirmed = await duringConfirmLookup('pi_account_memory', memory(), async () => {
       const raised = await outcome(
-        client(memory!, 'restricted').paymentIntents.update('pi_account_memory', { amount: 900_000 }),
+        client(memory(), 'restricted').paymentIntents.update('pi_account_memory', { amount: 900_000 }),
       );
       expect(raised).toMatchObject({ ok: false, error: { statusCode: 409, code: 'object_busy' } });
       expect(posts('/v1/payment_intents/pi_account_memory')).toBe(0);

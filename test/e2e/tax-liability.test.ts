@@ -9,11 +9,11 @@
 // recording stand-in (promises, no sleeps), on two `keybrake serve` replicas sharing one redis-server
 // and on one process counting in memory.
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KeybrakeProcess, manifestDir } from '../env/keybrake.ts';
+import { describe, expect, it } from 'vitest';
+import type { KeybrakeProcess } from '../env/keybrake.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { useRedisReplicas } from './fixtures/redis-replicas.ts';
-import { mintKeys, startReplicas, stripeVia } from './fixtures/replicas.ts';
+import { useMemoryReplica, useRedisReplicas } from './fixtures/redis-replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** The connected account the platform's subscriptions make liable for tax. */
 const CONNECTED = 'acct_1Conn';
@@ -37,17 +37,7 @@ const register = (s: Stripe, stripeAccount = CONNECTED) =>
 describe('automatic tax is priced only for the account the call acts as', () => {
   const replicas = useRedisReplicas(files);
   /** A third process on the same stand-in, without Redis: the memory counter store. */
-  let memory: KeybrakeProcess | undefined;
-  let remove: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    const dir = await manifestDir(files);
-    remove = dir.remove;
-    [memory] = await startReplicas(1, { manifests: dir.dir, upstream: replicas().stripe.url });
-  });
-  afterAll(async () => {
-    await memory?.stop();
-    await remove?.();
-  });
+  const memory = useMemoryReplica(files, replicas);
 
   const client = (proxy: KeybrakeProcess, key: keyof typeof keys): Stripe =>
     stripeVia(proxy, keys[key].token);
@@ -97,7 +87,7 @@ describe('automatic tax is priced only for the account the call acts as', () => 
   ])(
     'refuses, unsent, a platform key’s subscription making a connected account liable, %s',
     async (_name, on, writer) => {
-      const via = (i: number) => (i < 0 ? memory! : replicas().proxies[i]!);
+      const via = (i: number) => (i < 0 ? memory() : replicas().proxies[i]!);
       const [previews, subscriptions, registrations] = [
         posts('/v1/invoices/create_preview'),
         posts('/v1/subscriptions'),
