@@ -1,5 +1,5 @@
 import { type Denial, deny } from '../../decision/reasons.ts';
-import { endOfLiteral, skipSpace } from '../json-text.ts';
+import { rewriteStringValues } from '../json-text.ts';
 import { type Operation, WITHHELD } from '../types.ts';
 
 /**
@@ -37,24 +37,13 @@ export function withholdWebhookEndpoints(body: Buffer, op?: Operation | null): B
       "The resend API's answer to a read of webhooks was not JSON, so Keybrake could not take the secrets of their endpoints out of it and withheld the answer.",
     );
   }
-  let out = '';
-  let copied = 0;
-  let key = '';
-  for (let start = text.indexOf('"'); start !== -1; ) {
-    const end = endOfLiteral(text, start);
-    if (text[skipSpace(text, end, 1)] === ':') {
-      key = JSON.parse(text.slice(start, end)) as string;
-    } else if (key === ENDPOINT && text[skipSpace(text, start - 1, -1)] === ':') {
-      const value = JSON.parse(text.slice(start, end)) as string;
-      const kept = originOnly(value);
-      if (kept !== value) {
-        out += text.slice(copied, start) + JSON.stringify(kept);
-        copied = end;
-      }
-    }
-    start = text.indexOf('"', end);
-  }
-  return copied === 0 ? body : Buffer.from(out + text.slice(copied), 'utf8');
+  const rewritten = rewriteStringValues(text, (raw, key, isKeyValue) => {
+    if (key !== ENDPOINT || !isKeyValue) return undefined;
+    const value = JSON.parse(raw) as string;
+    const kept = originOnly(value);
+    return kept === value ? undefined : kept;
+  });
+  return rewritten === text ? body : Buffer.from(rewritten, 'utf8');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { type Denial, deny } from '../../decision/reasons.ts';
-import { endOfLiteral, skipSpace } from '../json-text.ts';
+import { rewriteStringValues } from '../json-text.ts';
 import { WITHHELD } from '../types.ts';
 
 /**
@@ -120,29 +120,13 @@ export function withholdWebhookUrls(body: Buffer): Buffer | Denial {
  * written again, read with its escapes decoded (`https:\/\/…` hides nothing).
  */
 function withheldInJson(text: string): string {
-  let out = '';
-  let copied = 0;
-  let key = '';
-  for (let start = text.indexOf('"'); start !== -1; ) {
-    const end = endOfLiteral(text, start);
-    if (text[skipSpace(text, end, 1)] === ':') {
-      key = JSON.parse(text.slice(start, end)) as string;
-    } else {
-      // A value of an object is its key's; an array's element is no message text.
-      const isMessageText = key === MESSAGE_TEXT && text[skipSpace(text, start - 1, -1)] === ':';
-      const raw = text.slice(start, end);
-      if (!isMessageText && MAY_HOLD_URL.test(raw)) {
-        const value = JSON.parse(raw) as string;
-        const kept = withheldUrlPaths(value);
-        if (kept !== value) {
-          out += text.slice(copied, start) + JSON.stringify(kept);
-          copied = end;
-        }
-      }
-    }
-    start = text.indexOf('"', end);
-  }
-  return copied === 0 ? text : out + text.slice(copied);
+  return rewriteStringValues(text, (raw, key, isKeyValue) => {
+    // A value of an object is its key's; an array's element is no message text.
+    if ((key === MESSAGE_TEXT && isKeyValue) || !MAY_HOLD_URL.test(raw)) return undefined;
+    const value = JSON.parse(raw) as string;
+    const kept = withheldUrlPaths(value);
+    return kept === value ? undefined : kept;
+  });
 }
 
 /** An XML answer (the 2010 API's to a path without `.json`): its first mark, after a BOM or blanks, is `<`. */
