@@ -5,12 +5,10 @@
 // proxy grew from 185 to 1 278 MB (the chart allows 512 Mi). A real `keybrake serve` before a Stripe
 // stand-in that holds customer calls until the test lets them go (promises and events, no sleeps).
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeybrakeProcess } from '../env/keybrake.ts';
-import { manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
-import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { describe, expect, it } from 'vitest';
+import { useDelayedServe } from './fixtures/delayed-serve.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { mintKeys, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** What one vault key may hold of a host's 128 connections (defaultConnectionsPerKey). */
 const KEY_SHARE = 32;
@@ -41,32 +39,13 @@ function settling<T>(calls: readonly Promise<T>[], count: number) {
 }
 
 describe("what one key's calls may hold at the upstreams", () => {
-  let stripe: DelayedStripe | undefined;
-  let manifests: Awaited<ReturnType<typeof manifestDir>> | undefined;
-  let proxy: KeybrakeProcess | undefined;
+  const { stripe, proxy } = useDelayedServe(files, ['--upstream-timeout', UPSTREAM_TIMEOUT]);
 
-  beforeAll(async () => {
-    [stripe, manifests] = await Promise.all([
-      startDelayedStripe({ upstreamKey: UPSTREAM_KEY }),
-      manifestDir(files),
-    ]);
-    proxy = await startKeybrake([
-      ...serveArgs(manifests.dir, { stripe: stripe.url }),
-      '--upstream-timeout',
-      UPSTREAM_TIMEOUT,
-    ]);
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await Promise.allSettled([stripe?.close(), manifests?.remove()]);
-  });
-
-  const client = (key: keyof typeof keys): Stripe => stripeVia(proxy!, keys[key].token);
+  const client = (key: keyof typeof keys): Stripe => stripeVia(proxy(), keys[key].token);
 
   /** Holds the agent's customer calls at the stand-in; the others pass. `there` once `count` are held. */
   function holdAgent(count: number) {
-    const s = stripe!;
+    const s = stripe();
     const released = gate();
     const there = gate();
     const held: string[] = [];
@@ -81,7 +60,9 @@ describe("what one key's calls may hold at the upstreams", () => {
 
   /** The customer ids of `method` calls the stand-in received. */
   const forwarded = (method: string) =>
-    stripe!.requests.filter((r) => r.method === method).map((r) => r.path.split('/').pop());
+    stripe()
+      .requests.filter((r) => r.method === method)
+      .map((r) => r.path.split('/').pop());
 
   it("refuses at once, unsent, the key's calls past its count while its others wait, and answers another key's", async () => {
     const EXTRA = 6;
@@ -125,7 +106,7 @@ describe("what one key's calls may hold at the upstreams", () => {
       expect(sent.filter((id) => refusedIds.includes(id!))).toEqual([]);
     } finally {
       agent.release();
-      stripe!.onReadHead = undefined;
+      stripe().onReadHead = undefined;
     }
   });
 
@@ -136,7 +117,7 @@ describe("what one key's calls may hold at the upstreams", () => {
     const admitted = Math.floor(KEY_BYTES / bodyBytes);
     expect(admitted).toBe(KEY_SHARE + 1);
     const CALLS = admitted + 7;
-    stripe!.requests.length = 0;
+    stripe().requests.length = 0;
     const agent = holdAgent(KEY_SHARE);
     try {
       const updates = settling(
@@ -166,13 +147,13 @@ describe("what one key's calls may hold at the upstreams", () => {
       agent.release();
       const all = await Promise.all(updates.outcomes);
       expect(all.filter((o) => o.ok)).toHaveLength(admitted);
-      const sent = stripe!.requests.filter((r) => r.method === 'POST' && r.path.includes('cus_slow_big'));
+      const sent = stripe().requests.filter((r) => r.method === 'POST' && r.path.includes('cus_slow_big'));
       expect(sent).toHaveLength(admitted);
       expect(sent.every((r) => r.body.length === bodyBytes)).toBe(true);
       expect(forwarded('POST').filter((id) => refusedIds.includes(id!))).toEqual([]);
     } finally {
       agent.release();
-      stripe!.onReadHead = undefined;
+      stripe().onReadHead = undefined;
     }
   });
 });

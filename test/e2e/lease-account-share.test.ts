@@ -7,12 +7,10 @@
 // `keybrake serve` (nothing learnt) before the Stripe stand-in, which holds the agent's customer reads
 // until the test lets them go (promises and events, no sleeps).
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeybrakeProcess } from '../env/keybrake.ts';
-import { manifestDir, serveArgs, startKeybrake } from '../env/keybrake.ts';
-import { type DelayedStripe, startDelayedStripe } from './fixtures/delayed-stripe.ts';
+import { describe, expect, it } from 'vitest';
+import { useDelayedServe } from './fixtures/delayed-serve.ts';
 import { gate, outcome } from './fixtures/outcomes.ts';
-import { mintKeys, stripeVia, UPSTREAM_KEY } from './fixtures/replicas.ts';
+import { mintKeys, stripeVia } from './fixtures/replicas.ts';
 
 /** What one vault key may hold of a host's 128 connections (defaultConnectionsPerKey). */
 const KEY_SHARE = 32;
@@ -25,33 +23,15 @@ const { files, keys } = mintKeys([
 ]);
 
 describe("the lease account's read is not the calling key's to spend", () => {
-  let stripe: DelayedStripe | undefined;
-  let manifests: Awaited<ReturnType<typeof manifestDir>> | undefined;
-  let proxy: KeybrakeProcess | undefined;
+  // Long enough that no call waiting for a connection gives up while the test runs.
+  const { stripe, proxy } = useDelayedServe(files, ['--upstream-timeout', '20s']);
 
-  beforeAll(async () => {
-    [stripe, manifests] = await Promise.all([
-      startDelayedStripe({ upstreamKey: UPSTREAM_KEY }),
-      manifestDir(files),
-    ]);
-    // Long enough that no call waiting for a connection gives up while the test runs.
-    proxy = await startKeybrake([
-      ...serveArgs(manifests.dir, { stripe: stripe.url }),
-      '--upstream-timeout',
-      '20s',
-    ]);
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    await Promise.allSettled([stripe?.close(), manifests?.remove()]);
-  });
-
-  const client = (key: keyof typeof keys): Stripe => stripeVia(proxy!, keys[key].token);
+  const client = (key: keyof typeof keys): Stripe => stripeVia(proxy(), keys[key].token);
   const accountReads = () =>
-    stripe!.requests.filter((r) => r.method === 'GET' && r.path === '/v1/account').length;
+    stripe().requests.filter((r) => r.method === 'GET' && r.path === '/v1/account').length;
 
   it("reads the account while the calling key's budget is full, and serves another key of the secret", async () => {
-    const s = stripe!;
+    const s = stripe();
     s.intent('pi_share_agent', 1_000);
     s.intent('pi_share_victim', 1_000);
     const released = gate();
