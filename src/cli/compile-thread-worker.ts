@@ -3,7 +3,8 @@
 // format: the whole table first, then deltas), for compile-thread.ts to feed to the proxy's holder.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { measureMemory } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { formatDocumentError } from '../api/resource-set.ts';
@@ -157,27 +158,31 @@ function summary(o: CompileOutcome): CompileSummary {
  * The start leaves this thread's heap full of what reading and compiling the whole table made and
  * dropped. Nothing makes V8 collect it while the thread idles, so the first reload's allocations
  * did: at 100 000 keys a collection of 0.3 to 0.4 s, which made that reload take 0.4 to 0.5 s
- * where the next ones take 0.2 (docs/benchmarks.md, tenth finding). An eager memory measurement
- * is a full collection of this thread's heap, started now, while no reload waits for it.
- * `vm.measureMemory` is experimental: its one-time warning is not for `serve`'s log.
+ * where the next ones take 0.2 (docs/benchmarks.md, tenth finding). So it is collected now, while
+ * no reload waits for it, and with V8's memory-reducing collection (the `last-resort` flavour):
+ * an ordinary full collection (an eager `vm.measureMemory`, until 2026-12-02) keeps the pages it
+ * frees pooled and resident for the heap to grow into again, and this heap grew to read every
+ * manifest at once, which a reload (the files that changed) never asks of it again. The pooled
+ * pages stay with the process even after the thread exits. At 100 000 keys serve's RSS 3 s after
+ * it was ready: 521 to 535 → 455 to 478 MiB (ADR 0015).
+ *
+ * The collection is V8's `gc` function, which Node gives a context only under `--expose-gc`: the
+ * flag is set for as long as it takes to make one context that has it (as jest's leak detector
+ * does), so no other context of the process sees `gc`.
  */
 function collectStartGarbage(): void {
   const started = performance.now();
-  const emitWarning = process.emitWarning;
-  process.emitWarning = () => {};
   try {
-    measureMemory({ execution: 'eager' }).then(
-      () =>
-        log.debug(
-          { ms: Math.round(performance.now() - started) },
-          'compile thread collected its start-up garbage',
-        ),
-      () => {}, // Not measurable here: the first reload collects it, as before.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as (o: object) => void;
+    setFlagsFromString('--no-expose-gc');
+    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    log.debug(
+      { ms: Math.round(performance.now() - started) },
+      'compile thread collected its start-up garbage',
     );
   } catch {
-    // Not available: the same.
-  } finally {
-    process.emitWarning = emitWarning;
+    // Not available in this Node: the first reload collects it, as before.
   }
 }
 
