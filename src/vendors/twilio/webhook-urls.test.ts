@@ -31,6 +31,29 @@ describe('withheldUrlPaths', () => {
     ['https://api.twilio.com.evil.test/x', 'https://api.twilio.com.evil.test/withheld_by_keybrake'],
     ['https://api.twilio.com@evil.test/x', 'https://api.twilio.com@evil.test/withheld_by_keybrake'],
     ['https://evil.test\\@api.twilio.com/x', 'https://evil.test/withheld_by_keybrake'],
+    // A raw `'` in the path or query (RFC 3986 allows it) does not end the cut (fifteenth round, probe
+    // fixes14 finding 1: the token after it was kept), nor a host a userinfo follows.
+    [
+      `https://hooks.acme.test/o'brien-line/voice?token=${TOKEN}`,
+      'https://hooks.acme.test/withheld_by_keybrake',
+    ],
+    [`https://hooks.acme.test/twilio?src='x'&token=${TOKEN}`, 'https://hooks.acme.test/withheld_by_keybrake'],
+    [
+      "https://hooks.zapier.com/hooks/catch/1/x'/abcSECRETzap/",
+      'https://hooks.zapier.com/withheld_by_keybrake',
+    ],
+    [
+      `https://api.twilio.com'@evil.test/x?t=${TOKEN}`,
+      "https://api.twilio.com'@evil.test/withheld_by_keybrake",
+    ],
+    [
+      `<SmsUrl>https://app.acme.test/o's/hook?token=${TOKEN}</SmsUrl>`,
+      '<SmsUrl>https://app.acme.test/withheld_by_keybrake</SmsUrl>',
+    ],
+    [
+      `url=https%3A%2F%2Fapp.acme.test%2Fo'brien%3Ftoken%3D${TOKEN}&x=1`,
+      'url=https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake&x=1',
+    ],
     // In prose and in XML.
     [
       `see https://app.acme.test/sms?token=${TOKEN} now`,

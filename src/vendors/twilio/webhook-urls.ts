@@ -26,9 +26,13 @@ import { WITHHELD } from '../types.ts';
  *     of an XML answer's `<Body>` element, the one element Twilio's 2010 API names so (a message's;
  *     fourteenth round, probe fixes14b finding 4: XML cut what JSON kept).
  * A URL is a scheme and `://` (`http`, `https`, `ws`, `wss` and `ftp` with any run of `/` and `\`, as
- * a WHATWG parser reads them) up to a blank, a quote, `<` or `>`; its authority ends at `/`, `?`, `#`
- * or `\`. The authority is kept as written: its userinfo is url-userinfo.ts's, which runs after. So
- * is one percent-encoded in a text (ENCODED_URL_AT).
+ * a WHATWG parser reads them) up to a blank, a double quote, `<` or `>`; its authority ends at `/`,
+ * `?`, `#` or `\`. Not at a `'`: a URL may hold one raw (RFC 3986's sub-delims, which WHATWG leaves as
+ * written in a path), and a cut stopped there kept the rest, token included (fifteenth round, probe
+ * fixes14 finding 1: `…/o'brien-line/voice?token=…`); nor may one end a host that a userinfo follows
+ * (`https://api.twilio.com'@evil.test/…` is evil.test's). A URL in prose quoted in `'` loses its closing
+ * quote with its path. The authority is kept as written: its userinfo is url-userinfo.ts's, which runs
+ * after. So is one percent-encoded in a text (ENCODED_URL_AT).
  *
  * A JSON answer stays valid (each string holding such a URL written again, every other byte
  * Twilio's); XML (the 2010 API's answer to a path without `.json`) and other UTF-8 text are
@@ -45,17 +49,18 @@ import { WITHHELD } from '../types.ts';
  * authority, and the rest up to what ends a URL in JSON text, XML or prose.
  */
 const URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"'<>/?#\\]*)([^\s"'<>]*)/giu;
+  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"<>/?#\\]*)([^\s"<>]*)/giu;
 
 /**
  * The same URL percent-encoded inside a text (a debugger alert's `alert_text`,
  * `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D…`), its `:` and slashes spelt either way, as a
  * quoting tool leaves them (`https://app.acme.test%2Fsms%3Ftoken…` too): the authority ends at `/`,
- * `?`, `#`, `\` or their escapes, the rest at `&` (the next parameter), a blank, a quote, `<` or `>`.
+ * `?`, `#`, `\` or their escapes, the rest at `&` (the next parameter), a blank, a double quote, `<`
+ * or `>` (not at a `'`, which `encodeURIComponent` leaves as it is).
  * Its rest becomes `%2Fwithheld_by_keybrake`.
  */
 const ENCODED_URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"'<>&/?#\\])*)([^\s"'<>&]*)/giu;
+  /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"<>&/?#\\])*)([^\s"<>&]*)/giu;
 
 /** Twilio's own hosts: what its answers link to (resources, pages, errors, media). */
 function isTwilioHost(written: string): boolean {
