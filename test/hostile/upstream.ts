@@ -1541,6 +1541,16 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
       },
     };
   }
+  // Fifteenth round (probe fixes14 finding 1): a raw ' in a webhook's path and query, before its token.
+  if (path.endsWith('/IncomingPhoneNumbers/PNhookquotes.json')) {
+    return {
+      json: {
+        sid: 'PNhookquotes',
+        voice_url: `https://hooks.example.com/o'brien-line/voice?token=${TWILIO_HOOK_TOKENS[0]}`,
+        status_callback: `https://hooks.example.com/twilio?src='x'&token=${TWILIO_HOOK_TOKENS[1]}`,
+      },
+    };
+  }
   if (path.endsWith('/IncomingPhoneNumbers/PNhooktokens')) {
     return {
       json: {},
