@@ -171,6 +171,33 @@ describe('a change refused for an error still revokes', () => {
     });
   });
 
+  // Fifteenth round (probe newuser, finding 1): an emergency suspension written with a mistake in the
+  // key's own document was held back at the version in force, and the key kept spending.
+  it.each([
+    ['suspended: "true", quoted', '  suspended: "true"\n'],
+    ['a suspension with a date-only expiry', '  suspended: true\n  expiresAt: "2026-12-02"\n'],
+    ['a suspension with a misspelt field beside it', '  suspended: true\n  suspendedReason: runaway\n'],
+  ])(
+    'a VaultKey whose own document is invalid (%s): it leaves the table, the rest stays',
+    async (_, extra) => {
+      const { first, reload } = await serving();
+      expect(first.snapshot.keys.has(tokenDigest(A))).toBe(true);
+      await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', extra));
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.errors).toMatchObject([{ namespace: 'tenant-a', name: 'bot' }]);
+      expect(o.revoked).toEqual(['VaultKey tenant-a/bot invalid: not served until its document is fixed']);
+      expect(o.held ?? []).toEqual([]);
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+      expect(o.snapshot.keys.get(tokenDigest(B))?.policy.limits.perDayMicros).toBe(200_000_000);
+      // Fixed, it is served again, suspended as asked.
+      await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', '  suspended: true\n'));
+      const fixed = await reload();
+      expect(fixed.applied).toBe(true);
+      expect(fixed.snapshot.keys.get(tokenDigest(A))?.suspended).toBe(true);
+    },
+  );
+
   it.each([
     ['a first expiry', undefined],
     ['an earlier expiry', LATER],

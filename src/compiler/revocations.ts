@@ -24,8 +24,10 @@ export interface Revocations {
  * without every VaultKey whose token or upstream credential it replaces. Each can only refuse more,
  * so an error in one tenant's file must not keep another's deleted key, or leaked token, served. A
  * resource whose own file the change read with an error keeps its version in force: a typo must
- * not take a file's keys down. Every other difference (new keys, edited limits, a later expiry, a
- * key no longer suspended, the replacing credential itself) waits for a change without errors.
+ * not take a file's keys down; but a VaultKey whose own document the change holds invalid is taken
+ * out (what it now says cannot be read: fail closed). Every other difference (new keys, edited
+ * limits, a later expiry, a key no longer suspended, the replacing credential itself) waits for a
+ * change without errors.
  * Undefined when there is nothing to revoke, or when either update does not say where its
  * resources came from (only the file source does).
  */
@@ -35,7 +37,18 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   if (!was || !now) return undefined;
   const revoked: string[] = [];
   const held: string[] = [];
-  /** The resources in force the change no longer holds, except those of files it read with an error. */
+  // VaultKeys whose own document the change holds, invalid (fifteenth round, probe newuser finding
+  // 1): what the document now says cannot be read (`suspended: "true"`, a suspension written with a
+  // date-only expiry or a misspelt field beside it), so the key is not served until it is fixed, as
+  // a cluster serves an Invalid VaultKey not at all. Kept at its version in force, an emergency
+  // suspension written with a mistake left the key spending. An invalid SpendPolicy still keeps its
+  // version in force: it serves many keys, and a typo in it must not take them all down.
+  const invalidKeys = new ByNamespace<true>();
+  for (const r of next.set.rejected) if (r.kind === 'VaultKey') invalidKeys.set(r.namespace, r.name, true);
+  /**
+   * The resources in force the change no longer holds, except those of files it read with an error,
+   * unless the change holds a VaultKey's own document invalid.
+   */
   const kept = <T extends { metadata: { namespace?: string; name: string } }>(
     kind: 'VaultKey' | 'SpendPolicy' | 'Secret',
     before: readonly T[],
@@ -47,6 +60,8 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     for (const r of before) {
       const { namespace, name } = r.metadata;
       if (still.get(namespace!, name) !== undefined) out.push(r);
+      else if (kind === 'VaultKey' && invalidKeys.get(namespace!, name))
+        revoked.push(`${kind} ${namespace}/${name} invalid: not served until its document is fixed`);
       else {
         const file = was.fileOf(kind, namespace!, name);
         if (file !== undefined && now.failed(file)) {

@@ -1218,6 +1218,20 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  // Fifteenth round (probe newuser, finding 1): a suspension written with a mistake in the key's own
+  // document was held back, and the key kept forwarding.
+  it('takes a key out when its own document is made invalid, a quoted suspension, until it is fixed', async () => {
+    const quoted = key(true).replace('suspended: true', 'suspended: "true"');
+    expect(quoted).not.toBe(key(true));
+    const rejected = await edit('key.yaml', quoted, 'manifest change rejected');
+    expect(rejected.revoked).toEqual(['VaultKey agents/hot invalid: not served until its document is fixed']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('key.yaml', key(false), 'policy reloaded');
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('revokes a deleted key while another file has an error, and serves nothing new until it is fixed', async () => {
     const broken = yamlDocuments(spendPolicy('other', { limits: { perDayUsd: 5 } }));
     await edit('broken.yaml', broken, 'manifest change rejected');
