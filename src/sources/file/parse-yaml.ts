@@ -5,6 +5,7 @@ import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
 import { kubectlLineProblem, type LineProblem } from './kubectl-lines.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 import { syntaxErrorText } from './syntax-error-text.ts';
+import { utf16Problem } from './utf16.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
 export interface ParsedFile {
@@ -24,6 +25,8 @@ export interface ParsedFile {
  *   among them, goes to the reference, whose messages and alias limit are then those reported.
  */
 export function parseManifestFile(text: string, source: string): ParsedFile {
+  const encoding = utf16Problem(text);
+  if (encoding) return refusedWhole(source, encoding);
   // Refused by the reference, which reports a line kubectl would cut first, as it must be here too.
   if (jsonNumberProblem(text)) return parseWithReference(text, source);
   const docs = readPlainYaml(text);
@@ -40,7 +43,7 @@ export function parseWithReference(text: string, source: string): ParsedFile {
   // go-yaml reads a file from after its byte order mark, and so must `yaml`, which reads
   // `<BOM>  a: 1\nb: 2` as one mapping where go-yaml ends the document at `b` (kubectl: `{a: 1}`).
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const cut = kubectlLineProblem(body) ?? jsonNumberProblem(text);
+  const cut = utf16Problem(text) ?? kubectlLineProblem(body) ?? jsonNumberProblem(text);
   if (cut) return refusedWhole(source, cut);
   try {
     return readWithReference(body, source);
