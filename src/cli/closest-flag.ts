@@ -23,7 +23,7 @@ export function closestFlag(typed: string, flags: readonly string[]): string | u
 }
 
 /** Levenshtein distance, one transposition counting as one edit (`--mnaifests`). */
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {

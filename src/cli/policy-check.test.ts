@@ -293,6 +293,25 @@ describe('policyCheck: allowlist entries that never match', () => {
   });
 });
 
+// Fifteenth round (probe newuser, finding 3): an endpoint entry no operation has passed without a word,
+// and the operation meant was refused endpoint_not_allowed in production.
+describe('policyCheck: endpoint entries no operation of the catalog has', () => {
+  it('warns of a typo and of the router prefix, names the entry meant, and passes', async () => {
+    await writeFile(
+      join(dir, 'p.yaml'),
+      '---\napiVersion: keybrake.dev/v1alpha1\nkind: SpendPolicy\nmetadata: { name: s, namespace: a }\nspec:\n  vendor: stripe\n' +
+        '  allow: { endpoints: ["POST /v1/chargez", "POST /stripe/v1/refunds", "GET /v1/customers/*"] }\n',
+    );
+    const { ok, lines } = await policyCheck([dir], { clock });
+    expect(ok).toBe(true);
+    expect(lines).toEqual([
+      'warning: SpendPolicy a/s: spec.allow.endpoints[0]: "POST /v1/chargez" names no operation of Keybrake\'s stripe catalog (`keybrake catalog stripe` lists them): it admits only a call the catalog does not know, as an unknown operation; did you mean "POST /v1/charges"?',
+      'warning: SpendPolicy a/s: spec.allow.endpoints[1]: "POST /stripe/v1/refunds" names no operation of Keybrake\'s stripe catalog (`keybrake catalog stripe` lists them): it admits only a call the catalog does not know, as an unknown operation; an entry is the vendor\'s own path, without the router\'s /stripe prefix: "POST /v1/refunds"',
+      'ok: 1 SpendPolicy, 0 VaultKey, 0 served, 0 error(s)',
+    ]);
+  });
+});
+
 // Twelfth round (probe12-newuser finding 2): a token rotated by adding `data:` beside the old
 // `stringData:` kept the old token served (stringData wins, as in a cluster), without a word.
 describe('policyCheck: a Secret field in both data and stringData', () => {

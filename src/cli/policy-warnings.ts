@@ -1,6 +1,7 @@
 import type { SpendPolicy } from '../api/v1alpha1/spend-policy.ts';
 import { formatUsd, parseUsd } from '../money/micro-usd.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
+import { endpointWarning } from './endpoint-warnings.ts';
 
 /** The countries a Twilio call can name: the territories numbers resolve to, and the unknown one. */
 export interface CountryCodes {
@@ -31,7 +32,8 @@ const BOUNDED_BY: readonly (readonly [UsdLimit, UsdLimit, string])[] = [
 
 /**
  * `policy-check`'s warnings on a valid policy that cannot work as written (seventh round): an
- * allowlist entry that can never match (a country no number resolves to, a `*` in a literal id), one
+ * allowlist entry that can never match (a country no number resolves to, a `*` in a literal id, an
+ * endpoint no operation of the vendor's catalog has: endpoint-warnings.ts), one
  * listed twice, a limit above a cap that bounds it. Warnings, not errors: each fails closed or is
  * merely redundant, and the schema accepts it, so serve runs such a policy as written.
  * `countries` is given when a policy lists countries (the table is libphonenumber's, loaded then).
@@ -45,6 +47,10 @@ export function policyWarnings(policies: readonly SpendPolicy[], countries?: Cou
     for (const list of Object.keys(allow) as AllowList[]) {
       for (const message of listWarnings(list, allow[list] ?? [], countries)) warn(message);
     }
+    (allow.endpoints ?? []).forEach((entry, i) => {
+      const message = endpointWarning(policy.spec.vendor, entry);
+      if (message !== undefined) warn(`spec.allow.endpoints[${i}]: ${quoted(entry)} ${message}`);
+    });
     const limits = policy.spec.limits ?? {};
     for (const [smaller, larger, what] of BOUNDED_BY) {
       const amount = parseUsd(limits[smaller] ?? '');
