@@ -36,6 +36,12 @@ export interface RejectedObject {
   readonly uid?: string;
   readonly generation?: number;
   readonly errors: readonly DocumentError[];
+  /**
+   * A SpendPolicy's `spec.expiresAt`, when it is a valid timestamp though the document is not: the
+   * one thing of an invalid policy a refused change still applies (`serve`, revocations.ts), since an
+   * earlier expiry can only refuse more.
+   */
+  readonly expiresAt?: string;
 }
 
 /** Validated resources: what sources produce (through `validate`) and the compiler consumes. */

@@ -12,6 +12,7 @@ import {
   type SpendPolicy,
   SpendPolicyFileSchema,
   SpendPolicySchema,
+  Timestamp,
   type VaultKey,
   VaultKeyFileSchema,
   VaultKeySchema,
@@ -104,6 +105,17 @@ export interface CheckOptions {
   readonly closedStatus?: boolean;
 }
 
+/**
+ * `{ expiresAt }` of an invalid SpendPolicy's spec when that field alone is valid (RejectedObject.expiresAt);
+ * else nothing. Fifteenth round (probe newuser finding 1): an earlier expiry written beside a mistake
+ * in the policy's own document was held back with it, and its keys went on spending.
+ */
+function validExpiry(spec: unknown): { expiresAt?: string } {
+  if (spec === null || typeof spec !== 'object') return {};
+  const at = (spec as Record<string, unknown>).expiresAt;
+  return Timestamp.safeParse(at).success ? { expiresAt: at as string } : {};
+}
+
 /** Each document's verdict on its own (`validate` without the duplicate check). */
 export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions = {}): Verdict[] {
   const defaultNamespace = opts.defaultNamespace ?? DEFAULT_NAMESPACE;
@@ -169,6 +181,7 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
               ...(meta.uid !== undefined && { uid: meta.uid }),
               ...(meta.generation !== undefined && { generation: meta.generation }),
               errors: errs,
+              ...(ours === 'SpendPolicy' && validExpiry(o.spec)),
             }
           : undefined,
       );

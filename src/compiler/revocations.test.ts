@@ -198,6 +198,26 @@ describe('a change refused for an error still revokes', () => {
     },
   );
 
+  it('a SpendPolicy given an earlier expiry beside a mistake in its own document: its keys expire then', async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'policy.yaml', `${policy('tenant-a', '5')}  expiresAt: "${PAST}"\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.errors).toMatchObject([{ namespace: 'tenant-a', path: 'spec.limits.perDayUsd' }]);
+    expect(o.revoked).toEqual(['SpendPolicy tenant-a/bot expires earlier']);
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+    expect(o.snapshot.keys.get(tokenDigest(B))?.expiresAt).toBeUndefined();
+  });
+
+  it('not an expiry that is itself invalid: the policy keeps its version in force', async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'policy.yaml', `${policy('tenant-a', '5')}  expiresAt: "2020-01-01"\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBeUndefined();
+  });
+
   it.each([
     ['a first expiry', undefined],
     ['an earlier expiry', LATER],

@@ -42,9 +42,17 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   // date-only expiry or a misspelt field beside it), so the key is not served until it is fixed, as
   // a cluster serves an Invalid VaultKey not at all. Kept at its version in force, an emergency
   // suspension written with a mistake left the key spending. An invalid SpendPolicy still keeps its
-  // version in force: it serves many keys, and a typo in it must not take them all down.
+  // version in force: it serves many keys, and a typo in it must not take them all down; but an
+  // earlier expiry it writes validly is applied.
   const invalidKeys = new ByNamespace<true>();
-  for (const r of next.set.rejected) if (r.kind === 'VaultKey') invalidKeys.set(r.namespace, r.name, true);
+  // An invalid SpendPolicy's own expiry, when that field is valid (RejectedObject.expiresAt): applied
+  // as a valid definition's would be, since it can only refuse more.
+  const invalidPolicyExpiry = new ByNamespace<{ spec: { expiresAt: string } }>();
+  for (const r of next.set.rejected) {
+    if (r.kind === 'VaultKey') invalidKeys.set(r.namespace, r.name, true);
+    else if (r.expiresAt !== undefined)
+      invalidPolicyExpiry.set(r.namespace, r.name, { spec: { expiresAt: r.expiresAt } });
+  }
   /**
    * The resources in force the change no longer holds, except those of files it read with an error,
    * unless the change holds a VaultKey's own document invalid.
@@ -79,7 +87,11 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const policies = kept('SpendPolicy', inForce.set.policies, next.set.policies).map((p) => {
     const { namespace, name } = p.metadata;
     const n = nextPolicies.get(namespace!, name);
-    const earliest = earliestExpiry(n && [n, ...now.duplicatesOf('SpendPolicy', namespace!, name)]);
+    const invalid = invalidPolicyExpiry.get(namespace!, name);
+    const earliest = earliestExpiry([
+      ...(n ? [n, ...now.duplicatesOf('SpendPolicy', namespace!, name)] : []),
+      ...(invalid ? [invalid] : []),
+    ]);
     if (earliest === undefined || Date.parse(earliest) >= expiry(p.spec.expiresAt)) return p;
     revoked.push(`SpendPolicy ${namespace}/${name} expires earlier`);
     return { ...p, spec: { ...p.spec, expiresAt: earliest } };
