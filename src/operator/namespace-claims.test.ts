@@ -842,6 +842,59 @@ describe("a claim's epoch, mixed into its namespace's run secrets (twelfth round
     expect(b.epoch('tenant-a')).toBe(epoch);
   });
 
+  it('stays across a failover right after its leader took the namespace over, before the standby looked again (fifteenth round, CI: run-stop-release-move)', async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const first = release('first/keybrake-operator', leases, clock);
+    const a = release('second/keybrake-operator', leases, clock);
+    const b = release('second/keybrake-operator', leases, clock);
+    await first.sync(['tenant-a'], true);
+    await a.sync(['tenant-a'], true);
+    // The first release is uninstalled; the second's leader and standby look every 2 s, the standby
+    // a second after the leader (so it saw the first release's claim a second later).
+    clock.t = 1_000;
+    await b.sync(['tenant-a'], false);
+    while (leases.holder('tenant-a') !== 'second/keybrake-operator') {
+      clock.t += 1_000;
+      await b.sync(['tenant-a'], false);
+      clock.t += 1_000;
+      await a.sync(['tenant-a'], true);
+    }
+    // The leader took the lapsed claim over and minted runs under it; it is stopped at once (a
+    // rolling update, a crash), before its standby's next look, which is as leader.
+    const epoch = a.epoch('tenant-a');
+    expect(epoch).toBeDefined();
+    const acquired = leases.spec('tenant-a').acquireTime;
+    for (let i = 0; i < CLAIM_MS / 2_000 + 2; i++) {
+      clock.t += 500;
+      await b.sync(['tenant-a'], true);
+      clock.t += 1_500;
+    }
+    expect(b.serves('tenant-a')).toBe(true);
+    expect(leases.spec('tenant-a').acquireTime).toBe(acquired);
+    expect(b.epoch('tenant-a')).toBe(epoch);
+  });
+
+  it("is new when a claim is handed to its release by hand while its leader looks, past the other holder's lapse", async () => {
+    const leases = memoryLeases();
+    const clock = { t: 0 };
+    const first = release('first/keybrake-operator', leases, clock);
+    const a = release('second/keybrake-operator', leases, clock);
+    await first.sync(['tenant-a'], true);
+    await a.sync(['tenant-a'], true);
+    clock.t = CLAIM_MS - 1_000;
+    await a.sync(['tenant-a'], true);
+    // A tenant names the second release, with the first's acquireTime, a second before the lapse.
+    leases.edit('tenant-a', { holderIdentity: 'second/keybrake-operator' });
+    const handed = leases.spec('tenant-a').acquireTime;
+    for (let i = 0; i < CLAIM_MS / 2_000 + 2; i++) {
+      clock.t += 2_000;
+      await a.sync(['tenant-a'], true);
+    }
+    expect(a.serves('tenant-a')).toBe(true);
+    expect(leases.spec('tenant-a').acquireTime).not.toBe(handed);
+  });
+
   it('is new when another release takes the namespace: the runs minted under the first are not its', async () => {
     const leases = memoryLeases();
     const clock = { t: 0 };

@@ -126,6 +126,15 @@ interface ClaimState {
   established?: true;
   /** Monotonic time this process (leading) last stored a write of the claim: sent by then. */
   wroteAt?: number;
+  /** Whether this process led at its last read of the claim (undefined before its first). */
+  ledAtLook?: boolean;
+  /**
+   * The acquireTime on the claim naming this release that this process found at its first read as
+   * leader, where its last read (as a standby) did not show its release holding it: kept, unchanged,
+   * while it waits out the other holder's lapse, and written at its first write (fifteenth round: its
+   * release's former leader took the lapsed claim over and minted runs a round before the failover).
+   */
+  inherited?: string;
 }
 
 /**
@@ -287,6 +296,11 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       // with its read in flight past its renew deadline resumes as no leader and writes nothing over
       // its successor's renewal (twelfth round: it wrote a new acquireTime, ending every run key).
       const leading = leads();
+      // This process's first read as leader since it read as a standby (a failover): it cannot tell
+      // its release's former leader's writes since that read from anyone else's.
+      const firstAsLeader = leading && s.ledAtLook === false;
+      s.ledAtLook = leading;
+      if (!leading || !record || !ours(record.holderIdentity)) s.inherited = undefined;
       // Only a leader writes: a standby cannot tell its leader's writes from anyone else's.
       if (!leading) {
         s.written = undefined;
@@ -386,6 +400,17 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             );
           }
           const kept = firstLook ? Number.NEGATIVE_INFINITY : unbroken ? s.heldSince : undefined;
+          // A new leader whose last read, as a standby, did not show its release holding the claim
+          // (another's, handed over, missing) adopts the acquireTime it finds now, as that standby
+          // would have at its next read after the other holder's lapse (it trusts its release's claim
+          // from then on, and keeps it once it leads): its release's former leader may have taken
+          // the lapsed claim over, and minted runs under it, between that read and the failover
+          // (fifteenth round: CI, run-stop-release-move, a leader stopped 130 ms after its take-over;
+          // its successor wrote a new acquireTime and every run key of the release ended). Kept only
+          // while the claim stays so until this process writes it; a leader that led at its last
+          // read knows it wrote no such claim, and writes its own.
+          if (leading && kept === undefined && firstAsLeader) s.inherited = record.acquireTime;
+          else if (leading && !sameInstant(s.inherited, record.acquireTime)) s.inherited = undefined;
           const foreign = s.foreign;
           if (kept === undefined && foreign) {
             // Handed to this release by hand while another held it, as this process last saw: not
@@ -409,9 +434,11 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             // release with the acquireTime this process last saw on the claim it held: a value
             // nobody else chose (a sibling replica's renewal as a failover overlaps, or a tenant's
             // edit of something else), so its runs go on (twelfth round). Not one on a claim handed
-            // to it by hand, which it did not hold as it last looked.
+            // to it by hand, which it did not hold as it last looked, unless it last looked as a
+            // standby (`inherited`, above).
             const sameAcquired =
-              heldBefore && ours(before) && sameInstant(prior?.acquireTime, record.acquireTime);
+              (heldBefore && ours(before) && sameInstant(prior?.acquireTime, record.acquireTime)) ||
+              s.inherited !== undefined;
             // A renewal refused as invalid (a value carried over that the API server does not take
             // back) is sent once more with this moment's acquireTime: a new epoch ends the runs, which
             // fails closed, where a hold that never lands lapses to the other release (thirteenth round).
@@ -422,6 +449,7 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
             );
             // Its hold goes on, even over a rewrite by hand: a tenant cannot make an old hold young.
             if (written) {
+              s.inherited = undefined;
               wrote(s, written.stored, s.heldSince, sentAt, true, renewal);
               if (written.retried)
                 opts.log.warn(
