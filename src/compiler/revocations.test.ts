@@ -198,6 +198,38 @@ describe('a change refused for an error still revokes', () => {
     },
   );
 
+  // The same finding's variant D: `suspended: true` added under the key's `suspended: false` is a
+  // mapping key written twice, a YAML error of the document, which names itself all the same.
+  it.each([
+    ['a mapping key written twice', '  suspended: false\n  suspended: true\n'],
+    ['a syntax error', '  suspended: true\n  : [\n'],
+  ])(
+    'a VaultKey whose own document has a YAML error (%s) but names itself: it leaves the table',
+    async (_, extra) => {
+      const { reload } = await serving();
+      await put('tenant-a', 'key.yaml', key('tenant-a', 'bot', extra));
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^YAML syntax error at line/)]);
+      expect(o.revoked).toEqual(['VaultKey tenant-a/bot invalid: not served until its document is fixed']);
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+      expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    },
+  );
+
+  it('not the key of a broken document that does not say it is a VaultKey of keybrake.dev', async () => {
+    const { first, reload } = await serving();
+    await put(
+      'tenant-a',
+      'key.yaml',
+      key('tenant-a', 'bot', '  : [\n').replace('kind: VaultKey', 'kind: VaultKee'),
+    );
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
+  });
+
   it('a SpendPolicy given an earlier expiry beside a mistake in its own document: its keys expire then', async () => {
     const { reload } = await serving();
     await put('tenant-a', 'policy.yaml', `${policy('tenant-a', '5')}  expiresAt: "${PAST}"\n`);
@@ -316,8 +348,9 @@ describe('a change refused for an error still revokes', () => {
 describe('a change refused for an error keeps', () => {
   it('the keys of a file it read with an error, as they were', async () => {
     const { first, published, reload } = await serving();
-    // A typo in tenant-a's own key file: its key keeps its last good version.
-    await put('tenant-a', 'key.yaml', `${key('tenant-a', 'bot', '  suspended: true\n')}  : [\n`);
+    // A typo in tenant-a's key file, in a document of its own: the key keeps its last good version.
+    // (In the key's own document it takes the key out: below.)
+    await put('tenant-a', 'key.yaml', `${key('tenant-a')}---\n: [\n`);
     const o = await reload();
     expect(o.applied).toBe(false);
     expect(o.revoked).toBeUndefined();
@@ -328,7 +361,7 @@ describe('a change refused for an error keeps', () => {
   // From the review of this round: with the key's own file broken, the early keep skipped the check.
   it("a token replaced while the key's own file has an error: the old token is not served", async () => {
     const { reload } = await serving();
-    await put('tenant-a', 'key.yaml', `${key('tenant-a', 'bot')}  : [\n`);
+    await put('tenant-a', 'key.yaml', `${key('tenant-a', 'bot')}---\n: [\n`);
     await put('tenant-a', 'token.yaml', token('tenant-a', C));
     const o = await reload();
     expect(o.applied).toBe(false);

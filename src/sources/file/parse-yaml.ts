@@ -1,5 +1,6 @@
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
+import { API_VERSION } from '../../api/v1alpha1/index.ts';
 import { jsonNumberProblem } from './json-numbers.ts';
 import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
 import { kubectlLineProblem, type LineProblem } from './kubectl-lines.ts';
@@ -11,6 +12,27 @@ import { utf16Problem } from './utf16.ts';
 export interface ParsedFile {
   readonly documents: RawDocument[];
   readonly errors: DocumentError[];
+  /**
+   * The VaultKeys among the broken documents whose name could still be read (BrokenKey): a
+   * refused change takes them out (revocations.ts). Absent when there are none.
+   */
+  readonly brokenKeys?: BrokenKey[];
+}
+
+/**
+ * A VaultKey document with a YAML error, as far as it names itself: fifteenth round (probe newuser,
+ * finding 1, variant D), a `suspended: true` line added under the key's `suspended: false` made a
+ * duplicate mapping key, the file was refused, and the key kept its version in force and went on
+ * spending. What the document says cannot be read, so the key fails closed, as one whose document
+ * is invalid does. Only `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` are read,
+ * each as the plain scalar text `yaml` recovered; a document that does not give all it needs of
+ * them names nothing.
+ */
+export interface BrokenKey {
+  readonly index: number;
+  readonly name: string;
+  /** Absent: the file source's default namespace. */
+  readonly namespace?: string;
 }
 
 /**
@@ -67,6 +89,7 @@ function refusedWhole(source: string, at: LineProblem): ParsedFile {
 function readWithReference(text: string, source: string): ParsedFile {
   const documents: RawDocument[] = [];
   const errors: DocumentError[] = [];
+  const brokenKeys: BrokenKey[] = [];
   const lineCounter = new LineCounter();
   // The failsafe schema leaves every scalar its text, for kubectlValue to resolve as kubectl does.
   parseAllDocuments(text, { lineCounter, prettyErrors: false, schema: 'failsafe' }).forEach((doc, index) => {
@@ -80,6 +103,8 @@ function readWithReference(text: string, source: string): ParsedFile {
         line: pos.line,
         message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${syntaxErrorText(problem.code, problem.message)}`,
       });
+      const broken = brokenKey(doc, index);
+      if (broken) brokenKeys.push(broken);
       return;
     }
     try {
@@ -99,5 +124,22 @@ function readWithReference(text: string, source: string): ParsedFile {
       });
     }
   });
-  return { documents, errors };
+  return brokenKeys.length > 0 ? { documents, errors, brokenKeys } : { documents, errors };
+}
+
+/** What a broken document says of itself, if it is a VaultKey that names itself (BrokenKey). */
+function brokenKey(doc: Document.Parsed, index: number): BrokenKey | undefined {
+  const text = (path: readonly string[]) => {
+    try {
+      const v = doc.getIn(path);
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    } catch {
+      return undefined; // Not a mapping where the path goes.
+    }
+  };
+  if (text(['apiVersion']) !== API_VERSION || text(['kind']) !== 'VaultKey') return undefined;
+  const name = text(['metadata', 'name']);
+  if (name === undefined) return undefined;
+  const namespace = text(['metadata', 'namespace']);
+  return namespace === undefined ? { index, name } : { index, name, namespace };
 }

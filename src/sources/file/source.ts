@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ResourceSetUpdate } from '../../api/resource-set.ts';
+import { DEFAULT_NAMESPACE } from '../../api/v1alpha1/index.ts';
 import { checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import { sameItems } from '../../equality.ts';
@@ -7,6 +8,7 @@ import type { Log } from '../../telemetry/logger.ts';
 import { createFileAssembler } from './file-assembly.ts';
 import { createFileReader, flattenEntries } from './load.ts';
 import { manifestOrigin } from './origin.ts';
+import type { BrokenKey } from './parse-yaml.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -95,11 +97,14 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
     digest: (parsed) => ({
       errors: parsed.errors,
       // A file's uid is never used: a key's counter scope is its namespace/name (CheckOptions.ignoreUid).
-      verdicts: checkDocuments(parsed.documents, {
-        ignoreUid: true,
-        closedStatus: true,
-        ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
-      }),
+      verdicts: [
+        ...checkDocuments(parsed.documents, {
+          ignoreUid: true,
+          closedStatus: true,
+          ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
+        }),
+        ...brokenKeyVerdicts(parsed.brokenKeys, opts.defaultNamespace ?? DEFAULT_NAMESPACE),
+      ],
     }),
   });
 
@@ -267,4 +272,16 @@ function withinBound<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
     timer.unref();
   });
   return Promise.race([work, bound]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The VaultKeys of documents with a YAML error (ParsedFile.brokenKeys) as rejected objects: what a
+ * refused change takes out (revocations.ts). Their errors are already the file's, so none here.
+ */
+function brokenKeyVerdicts(keys: readonly BrokenKey[] | undefined, defaultNamespace: string): Verdict[] {
+  return (keys ?? []).map((k) => ({
+    type: 'invalid',
+    errors: [],
+    rejected: { kind: 'VaultKey', namespace: k.namespace ?? defaultNamespace, name: k.name, errors: [] },
+  }));
 }
