@@ -39,8 +39,8 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const held: string[] = [];
   // VaultKeys whose own document the change holds, invalid (fifteenth round, probe newuser finding
   // 1): what the document now says cannot be read (`suspended: "true"`, a suspension written with a
-  // date-only expiry or a misspelt field beside it), so the key is not served until it is fixed, as
-  // a cluster serves an Invalid VaultKey not at all. Kept at its version in force, an emergency
+  // date-only expiry or a misspelt field beside it), so the key is not served until it is fixed
+  // (fail closed; `kubectl apply` is refused at once instead). Kept at its version in force, an emergency
   // suspension written with a mistake left the key spending. An invalid SpendPolicy still keeps its
   // version in force: it serves many keys, and a typo in it must not take them all down; but an
   // earlier expiry it writes validly is applied.
