@@ -353,6 +353,13 @@ describe('Stripe pricing', () => {
 
   it.each([
     ['an unknown currency', 'amount=100&currency=xyz', 'price_unknown', /unknown currency xyz/],
+    // Fifteenth round (probe money L1): not repeated, and not "unknown currency this".
+    [
+      'a currency that is no three-letter code',
+      'amount=100&currency=usdc',
+      'price_unknown',
+      /^Keybrake cannot price amounts in a currency that is not a three-letter ISO 4217 code\.$/,
+    ],
     ['a currency without a rate', 'amount=100&currency=twd', 'price_unknown', /no exchange rate for twd/],
     ['a missing currency', 'amount=100', 'price_unknown', /currency/],
     ['a missing amount', 'currency=usd', 'price_unknown', /amount/],

@@ -329,11 +329,15 @@ export function idOf(v: unknown, valid: (id: string) => boolean = isId): string 
 }
 
 export function unpriceable(currency: string, rates: ExchangeRates): string {
-  const shown = /^[A-Za-z]{3}$/.test(currency) ? currency.toLowerCase() : 'this';
+  // A currency that is no three-letter code is not repeated (it is the agent's text), and is named
+  // as what it is: "unknown currency this" read as a garbled sentence (fifteenth round, probe money L1).
+  const code = /^[A-Za-z]{3}$/.test(currency) ? currency.toLowerCase() : undefined;
+  if (code === undefined)
+    return 'Keybrake cannot price amounts in a currency that is not a three-letter ISO 4217 code.';
   if (minorUnitExponent(currency) === undefined)
-    return `Keybrake cannot price amounts in unknown currency ${shown}.`;
-  if (!rates.rates.has(currency.toLowerCase())) {
-    return `Keybrake has no exchange rate for ${shown}; configure one to allow this call.`;
+    return `Keybrake cannot price amounts in unknown currency ${code}.`;
+  if (!rates.rates.has(code)) {
+    return `Keybrake has no exchange rate for ${code}; configure one to allow this call.`;
   }
   return 'The amount is too large for Keybrake to price.';
 }
