@@ -423,6 +423,20 @@ describe('a name defined twice (a backup copy of its file) revokes what either d
     expect(o.snapshot.keys.get(tokenDigest(A))?.suspended).toBe(true);
   });
 
+  // Fifteenth round (probe fixes15, finding 2): the valid copy kept the key forwarding.
+  it.each(copies)(
+    'a VaultKey suspended with a mistake in its document, its copy %s: taken out',
+    async (_, copy) => {
+      const { reload } = await serving();
+      await copyThenEdit(copy, 'key.yaml', key('tenant-a', 'bot', '  suspended: "true"\n'));
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toEqual(['VaultKey tenant-a/bot invalid: not served until its document is fixed']);
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+      expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    },
+  );
+
   it.each(copies)('a VaultKey given an expiry in the past, its copy %s', async (_, copy) => {
     const { reload } = await serving();
     await copyThenEdit(copy, 'key.yaml', key('tenant-a', 'bot', `  expiresAt: "${PAST}"\n`));
