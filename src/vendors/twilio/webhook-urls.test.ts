@@ -54,6 +54,16 @@ describe('withheldUrlPaths', () => {
       `url=https%3A%2F%2Fapp.acme.test%2Fo'brien%3Ftoken%3D${TOKEN}&x=1`,
       'url=https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake&x=1',
     ],
+    // An encoded URL run into a raw one (no blank between): the raw one's cut is not the encoded
+    // one's (fifteenth round, probe fixes15 finding 4).
+    [
+      `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D${TOKEN}'https://b.test/y`,
+      'url=https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake',
+    ],
+    [
+      `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D${TOKEN};https://b.test/y`,
+      'url=https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake',
+    ],
     // In prose and in XML.
     [
       `see https://app.acme.test/sms?token=${TOKEN} now`,

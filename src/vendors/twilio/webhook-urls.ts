@@ -62,6 +62,9 @@ const URL_AT =
 const ENCODED_URL_AT =
   /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"<>&/?#\\])*)([^\s"<>&]*)/giu;
 
+/** The rest of a URL either pass cut: the marker after the authority, and nothing else. */
+const CUT_REST = new RegExp(`^(?:/|%2F)${WITHHELD}$`, 'i');
+
 /** Twilio's own hosts: what its answers link to (resources, pages, errors, media). */
 function isTwilioHost(written: string): boolean {
   const authority = written.replace(/%40/gi, '@').replace(/%3A/gi, ':');
@@ -78,9 +81,11 @@ export function withheldUrlPaths(text: string): string {
       : `${url.slice(0, url.length - rest.length)}/${WITHHELD}`,
   );
   if (!plain.includes('%')) return plain;
-  // A URL the first pass cut (or kept as a bare origin) ends in its marker, `/` or nothing.
+  // A URL the first pass cut has the marker for its whole rest; one it kept as a bare origin, `/` or
+  // nothing. Only that: a rest merely ending in the marker is an encoded URL run into a raw one the
+  // first pass cut, its own token before it (fifteenth round, probe fixes15 finding 4).
   return plain.replace(ENCODED_URL_AT, (url: string, authority: string, rest: string) =>
-    rest === '' || /^(?:\/|%2F)$/i.test(rest) || rest.endsWith(WITHHELD) || isTwilioHost(authority)
+    rest === '' || /^(?:\/|%2F)$/i.test(rest) || CUT_REST.test(rest) || isTwilioHost(authority)
       ? url
       : `${url.slice(0, url.length - rest.length)}%2F${WITHHELD}`,
   );
