@@ -36,6 +36,17 @@ describe('endpointWarning', () => {
     expect(endpointWarning('stripe', 'POST /v1/charges/*/capturez')).toBeDefined();
   });
 
+  // Fifteenth round (probe fixes15, finding 7): a template names one operation, not what it fits.
+  it('says a template no operation has admits nothing, though rows fit it as a glob', () => {
+    expect(endpointWarning('stripe', 'GET /v1/{resource}')).toMatch(
+      /^names no operation .*, so nothing: an entry with \{placeholders\}/,
+    );
+    expect(endpointWarning('stripe', 'GET /v1/{resource}/{id}')).toBeDefined();
+    expect(endpointWarning('resend', 'GET /{x}')).toBeDefined();
+    expect(endpointWarning('stripe', 'GET /v1/customers/{c}')).toBeUndefined();
+    expect(endpointWarning('twilio', 'POST /2010-04-01/Accounts/{AccountSid}/Messages.json')).toBeUndefined();
+  });
+
   it("names the router's prefix copied from a URL", () => {
     expect(endpointWarning('stripe', 'POST /stripe/v1/charges')).toMatch(
       /without the router's \/stripe prefix: "POST \/v1\/charges"$/,

@@ -1,4 +1,4 @@
-import { compileEndpointPattern, type EndpointPattern } from '../patterns/glob.ts';
+import { compileEndpointPattern, type EndpointPattern, templateKey } from '../patterns/glob.ts';
 import type { VendorName } from '../snapshot/types.ts';
 import type { OperationRow } from '../vendors/operation-table.ts';
 import { RESEND_OPERATIONS } from '../vendors/resend/operations.ts';
@@ -43,9 +43,12 @@ export function endpointWarning(vendor: VendorName, entry: string): string | und
   if (vendor === 'stripe' && pattern.exact && path.startsWith('/v2/')) return undefined;
   // An exact entry still admits a call of that path as an unknown operation (ADR 0003), which may be
   // meant; a pattern admits no unknown operation, so nothing at all.
-  const lead = pattern.exact
-    ? `names no operation of Keybrake's ${vendor} catalog (\`keybrake catalog ${vendor}\` lists them): it admits only a call the catalog does not know, as an unknown operation`
-    : `admits no operation of Keybrake's ${vendor} catalog (\`keybrake catalog ${vendor}\` lists them), so nothing: a pattern admits no unknown operation`;
+  const lead =
+    pattern.template !== undefined
+      ? `names no operation of Keybrake's ${vendor} catalog (\`keybrake catalog ${vendor}\` lists them), so nothing: an entry with {placeholders} names the one operation of that template`
+      : pattern.exact
+        ? `names no operation of Keybrake's ${vendor} catalog (\`keybrake catalog ${vendor}\` lists them): it admits only a call the catalog does not know, as an unknown operation`
+        : `admits no operation of Keybrake's ${vendor} catalog (\`keybrake catalog ${vendor}\` lists them), so nothing: a pattern admits no unknown operation`;
   const prefix = ROUTER_PREFIX.exec(path);
   if (prefix) {
     // `/twilio/<host>/…` names a host segment too.
@@ -68,6 +71,15 @@ function compiled(entry: string): EndpointPattern | undefined {
 }
 
 function admitsSome(pattern: EndpointPattern, entry: string, rows: readonly OperationRow[]): boolean {
+  // An entry written as a template names the operation of that template alone, as the authorize
+  // stage compares it (fifteenth round, probe fixes15 finding 7: `GET /v1/{resource}` fits
+  // `GET /v1/charges` as a glob, and admits nothing).
+  const { template } = pattern;
+  if (template !== undefined)
+    return rows.some(
+      (row) =>
+        (pattern.method === '*' || pattern.method === row.method) && templateKey(row.path) === template,
+    );
   const written = entry
     .slice(entry.indexOf(' ') + 1)
     .split('/')
