@@ -52,7 +52,8 @@ stringData: { token: ${value} }
 
 let dir: string;
 let source: FileSource | undefined;
-const put = (tenant: string, name: string, text: string) => saveFile(join(dir, tenant), name, text);
+const put = (tenant: string, name: string, text: string | Uint8Array) =>
+  saveFile(join(dir, tenant), name, text);
 
 async function tenant(ns: string, value: string) {
   await mkdir(join(dir, ns));
@@ -77,6 +78,14 @@ async function serving(paths = [dir]) {
   runner.publishTo((o) => published.push(o));
   const first = runner.run(await s.start());
   return { first, published, reload: async () => runner.run(await s.reload()) };
+}
+
+/** A manifest as Windows saves it in UTF-16 (CRLF line endings), with or without its byte order mark. */
+function utf16(order: 'le' | 'be', text: string, bom = true): Buffer {
+  const bytes = Buffer.from(text.replaceAll('\n', '\r\n'), 'utf16le');
+  if (order === 'be') bytes.swap16();
+  const mark = order === 'le' ? [0xff, 0xfe] : [0xfe, 0xff];
+  return Buffer.concat([Buffer.from(bom ? mark : []), bytes]);
 }
 
 /** tenant-b's policy with an unquoted amount: a document error that refuses the change. */
@@ -223,6 +232,107 @@ describe('a change refused for an error still revokes', () => {
       'tenant-a',
       'key.yaml',
       key('tenant-a', 'bot', '  : [\n').replace('kind: VaultKey', 'kind: VaultKee'),
+    );
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
+  });
+
+  // Probe fixes15 finding 1: the same suspension in a file refused whole (kubectl would read it
+  // otherwise than `yaml` does), or in a `kind: List` with a YAML error, was held and the key kept
+  // forwarding. What such a file names is still read: its keys are taken out.
+  const suspended = key('tenant-a', 'bot', '  suspended: true\n');
+  const json = `{"apiVersion":"keybrake.dev/v1alpha1","kind":"VaultKey","metadata":{"name":"bot","namespace":"tenant-a"},"spec":{"vendor":"stripe","policyRef":{"name":"bot"},"upstreamSecretRef":{"name":"upstream","key":"apiKey"},"tokenSecretRef":{"name":"bot-token"},"suspended":true,"x":1e400}}`;
+  const list = (item: string) =>
+    `apiVersion: v1\nkind: List\nitems:\n${item.replace(/^(?=.)/gm, '  ').replace(/^ {2}/, '- ')}`;
+  it.each([
+    ['saved as UTF-16 by PowerShell 5.1 `>`', utf16('le', suspended), /saved as UTF-16/],
+    ['saved as big-endian UTF-16 without a BOM', utf16('be', suspended, false), /saved as UTF-16/],
+    ['with lone CR line endings', suspended.replaceAll('\n', '\r'), /carriage return/],
+    ['with a `...` end marker after the suspension', `${suspended}...\n`, /document end marker/],
+    ['with a BOM mid-file (two files joined)', `# note\n---\n\uFEFF${suspended}`, /byte order mark/],
+    ['with a `%YAML` directive', `%YAML 1.1\n${suspended}`, /directive/],
+    ['written as JSON with a number beyond a float64', json, /float64|overflow|number/],
+    [
+      'in a `kind: List` whose item has a YAML error',
+      list(key('tenant-a', 'bot', '  suspended: false\n  suspended: true\n')),
+      /^YAML syntax error/,
+    ],
+  ])(
+    'a VaultKey suspended in a file refused whole or a broken List (%s): it leaves the table',
+    async (_, text, why) => {
+      const { reload } = await serving();
+      await put('tenant-a', 'key.yaml', text);
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.errors.map((e) => e.message)).toEqual([expect.stringMatching(why)]);
+      expect(o.revoked).toEqual(['VaultKey tenant-a/bot invalid: not served until its document is fixed']);
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+      expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    },
+  );
+
+  // Probe fixes15 finding 6: a second key appended without a `---` line makes one document naming
+  // two; the first, untouched key was taken out (`kubectl apply` applies the second, leaves the first).
+  it.each([
+    ['VaultKey', 'key.yaml', `${key('tenant-a')}${key('tenant-a', 'bot2', '  suspended: true\n')}`],
+    [
+      'SpendPolicy',
+      'policy.yaml',
+      `${policy('tenant-a')}${policy('tenant-a').replace('name: bot', 'name: bot2')}  expiresAt: "${PAST}"\n`,
+    ],
+  ])(
+    'not the %s of a broken document that names two: it is held, as any broken file is',
+    async (kind, file, text) => {
+      const { first, reload } = await serving();
+      await put('tenant-a', file, text);
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toBeUndefined();
+      expect(o.held).toEqual([`${kind} tenant-a/bot (${join(dir, 'tenant-a', file)})`]);
+      expect(o.snapshot).toBe(first.snapshot);
+    },
+  );
+
+  // Probe fixes15 finding 3: the policy twin of variant D, an earlier expiry written as a second
+  // line under the first (or beside a tab), was held with the whole document.
+  it.each([
+    [
+      'a second expiresAt line, earlier',
+      `${policy('tenant-a')}  expiresAt: "${LATEST}"\n  expiresAt: "${PAST}"\n`,
+    ],
+    [
+      'an earlier expiry beside a tab-indented line',
+      `${policy('tenant-a')}  expiresAt: "${PAST}"\n\tnote: x\n`,
+    ],
+    [
+      'an earlier expiry in a file saved as UTF-16',
+      utf16('le', `${policy('tenant-a')}  expiresAt: "${PAST}"\n`),
+    ],
+    [
+      'an earlier expiry in a broken `kind: List`',
+      list(`${policy('tenant-a')}  expiresAt: "${PAST}"\n  : [\n`),
+    ],
+  ])(
+    'a SpendPolicy whose own document has a YAML error but names itself (%s): its keys expire then',
+    async (_, text) => {
+      const { reload } = await serving();
+      await put('tenant-a', 'policy.yaml', text);
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toEqual(['SpendPolicy tenant-a/bot expires earlier']);
+      expect(o.snapshot.keys.get(tokenDigest(A))?.expiresAt).toBe(Date.parse(PAST));
+      expect(o.snapshot.keys.get(tokenDigest(B))?.expiresAt).toBeUndefined();
+    },
+  );
+
+  it('not a broken SpendPolicy without a valid expiry: it keeps its version in force', async () => {
+    const { first, reload } = await serving();
+    await put(
+      'tenant-a',
+      'policy.yaml',
+      `${policy('tenant-a')}  expiresAt: "2020-01-01"\n  expiresAt: "2020-01-02"\n`,
     );
     const o = await reload();
     expect(o.applied).toBe(false);

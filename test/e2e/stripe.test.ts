@@ -1097,7 +1097,7 @@ describe('hot reload through the manifest files', () => {
   /** Saves (or deletes) a file and waits for the process to say what it made of it. */
   async function edit(
     name: string,
-    text: string | null,
+    text: string | Uint8Array | null,
     outcome: 'policy reloaded' | 'manifest change rejected',
   ) {
     const logged = kb.waitForNextLog((l) => typeof l.msg === 'string' && l.msg.startsWith(outcome));
@@ -1224,6 +1224,23 @@ describe('hot reload through the manifest files', () => {
     const quoted = key(true).replace('suspended: true', 'suspended: "true"');
     expect(quoted).not.toBe(key(true));
     const rejected = await edit('key.yaml', quoted, 'manifest change rejected');
+    expect(rejected.revoked).toEqual(['VaultKey agents/hot invalid: not served until its document is fixed']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('key.yaml', key(false), 'policy reloaded');
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
+  // Probe fixes15 finding 1: the same suspension saved by Windows PowerShell 5.1's `>` (UTF-16LE with
+  // its byte order mark, CRLF) refused the file whole for its encoding, and the key kept forwarding.
+  it('takes a key out when its file is saved as UTF-16 with a suspension in it, until it is fixed', async () => {
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(key(true).replaceAll('\n', '\r\n'), 'utf16le'),
+    ]);
+    const rejected = await edit('key.yaml', utf16, 'manifest change rejected');
+    expect(rejected.errors).toEqual([expect.stringContaining('saved as UTF-16')]);
     expect(rejected.revoked).toEqual(['VaultKey agents/hot invalid: not served until its document is fixed']);
     const before = atStripe.requests.length;
     expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');

@@ -1,38 +1,29 @@
-import { type Document, LineCounter, parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
-import { API_VERSION } from '../../api/v1alpha1/index.ts';
+import {
+  asKubectlLines,
+  type BrokenObject,
+  brokenObjectsOf,
+  distinctObjects,
+  objectsOfRefused,
+} from './broken-names.ts';
 import { jsonNumberProblem } from './json-numbers.ts';
 import { KubectlRefusal, kubectlValue } from './kubectl-json.ts';
 import { kubectlLineProblem, type LineProblem } from './kubectl-lines.ts';
 import { isStackOverflow, readPlainYaml } from './plain-yaml.ts';
 import { syntaxErrorText } from './syntax-error-text.ts';
-import { utf16Problem } from './utf16.ts';
+import { utf16Problem, utf16Text } from './utf16.ts';
 
 /** One file's documents, and its YAML problems (a broken document is left out, the others kept). */
 export interface ParsedFile {
   readonly documents: RawDocument[];
   readonly errors: DocumentError[];
   /**
-   * The VaultKeys among the broken documents whose name could still be read (BrokenKey): a
-   * refused change takes them out (revocations.ts). Absent when there are none.
+   * The VaultKeys, and SpendPolicies with a valid expiry, that broken documents or a file refused
+   * whole still name (BrokenObject): a refused change takes the keys out and applies the expiries
+   * (revocations.ts). Absent when there are none.
    */
-  readonly brokenKeys?: BrokenKey[];
-}
-
-/**
- * A VaultKey document with a YAML error, as far as it names itself: fifteenth round (probe newuser,
- * finding 1, variant D), a `suspended: true` line added under the key's `suspended: false` made a
- * duplicate mapping key, the file was refused, and the key kept its version in force and went on
- * spending. What the document says cannot be read, so the key fails closed, as one whose document
- * is invalid does. Only `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` are read,
- * each as the plain scalar text `yaml` recovered; a document that does not give all it needs of
- * them names nothing.
- */
-export interface BrokenKey {
-  readonly index: number;
-  readonly name: string;
-  /** Absent: the file source's default namespace. */
-  readonly namespace?: string;
+  readonly broken?: BrokenObject[];
 }
 
 /**
@@ -48,7 +39,7 @@ export interface BrokenKey {
  */
 export function parseManifestFile(text: string, source: string): ParsedFile {
   const encoding = utf16Problem(text);
-  if (encoding) return refusedWhole(source, encoding);
+  if (encoding) return refusedWhole(source, encoding, utf16Text(text));
   // Refused by the reference, which reports a line kubectl would cut first, as it must be here too.
   if (jsonNumberProblem(text)) return parseWithReference(text, source);
   const docs = readPlainYaml(text);
@@ -65,8 +56,9 @@ export function parseWithReference(text: string, source: string): ParsedFile {
   // go-yaml reads a file from after its byte order mark, and so must `yaml`, which reads
   // `<BOM>  a: 1\nb: 2` as one mapping where go-yaml ends the document at `b` (kubectl: `{a: 1}`).
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const cut = utf16Problem(text) ?? kubectlLineProblem(body) ?? jsonNumberProblem(text);
-  if (cut) return refusedWhole(source, cut);
+  const encoding = utf16Problem(text);
+  const cut = encoding ?? kubectlLineProblem(body) ?? jsonNumberProblem(text);
+  if (cut) return refusedWhole(source, cut, encoding ? utf16Text(text) : body);
   try {
     return readWithReference(body, source);
   } catch (err) {
@@ -80,16 +72,28 @@ export function parseWithReference(text: string, source: string): ParsedFile {
   }
 }
 
-/** A file refused whole, at the place kubectl would read otherwise than we do. */
-function refusedWhole(source: string, at: LineProblem): ParsedFile {
+/**
+ * A file refused whole, at the place kubectl would read otherwise than we do; `text` (UTF-16 decoded)
+ * is read only for the objects it names (objectsOfRefused).
+ */
+function refusedWhole(source: string, at: LineProblem, text: string): ParsedFile {
   const message = `YAML error at line ${at.line}, column ${at.column}: ${at.message}`;
-  return { documents: [], errors: [{ source, index: 0, path: '', line: at.line, message }] };
+  const errors = [{ source, index: 0, path: '', line: at.line, message }];
+  const lines = asKubectlLines(text);
+  let broken: BrokenObject[];
+  try {
+    broken = distinctObjects(objectsOfRefused(lines === text ? [text] : [text, lines]));
+  } catch (err) {
+    if (!isStackOverflow(err)) throw err;
+    broken = []; // Nested too deeply to read: it names nothing, and stays refused.
+  }
+  return broken.length > 0 ? { documents: [], errors, broken } : { documents: [], errors };
 }
 
 function readWithReference(text: string, source: string): ParsedFile {
   const documents: RawDocument[] = [];
   const errors: DocumentError[] = [];
-  const brokenKeys: BrokenKey[] = [];
+  const broken: BrokenObject[] = [];
   const lineCounter = new LineCounter();
   // The failsafe schema leaves every scalar its text, for kubectlValue to resolve as kubectl does.
   parseAllDocuments(text, { lineCounter, prettyErrors: false, schema: 'failsafe' }).forEach((doc, index) => {
@@ -103,8 +107,7 @@ function readWithReference(text: string, source: string): ParsedFile {
         line: pos.line,
         message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${syntaxErrorText(problem.code, problem.message)}`,
       });
-      const broken = brokenKey(doc, index);
-      if (broken) brokenKeys.push(broken);
+      broken.push(...brokenObjectsOf(doc));
       return;
     }
     try {
@@ -114,6 +117,7 @@ function readWithReference(text: string, source: string): ParsedFile {
       // stead, an alias to no anchor or past the limit: the document is refused like a syntax error,
       // at its field.
       if (!(err instanceof KubectlRefusal)) throw err;
+      broken.push(...brokenObjectsOf(doc)); // Cannot be read as kubectl reads it: as a syntax error.
       const line = err.offset === undefined ? undefined : lineCounter.linePos(err.offset).line;
       errors.push({
         source,
@@ -124,22 +128,5 @@ function readWithReference(text: string, source: string): ParsedFile {
       });
     }
   });
-  return brokenKeys.length > 0 ? { documents, errors, brokenKeys } : { documents, errors };
-}
-
-/** What a broken document says of itself, if it is a VaultKey that names itself (BrokenKey). */
-function brokenKey(doc: Document.Parsed, index: number): BrokenKey | undefined {
-  const text = (path: readonly string[]) => {
-    try {
-      const v = doc.getIn(path);
-      return typeof v === 'string' && v !== '' ? v : undefined;
-    } catch {
-      return undefined; // Not a mapping where the path goes.
-    }
-  };
-  if (text(['apiVersion']) !== API_VERSION || text(['kind']) !== 'VaultKey') return undefined;
-  const name = text(['metadata', 'name']);
-  if (name === undefined) return undefined;
-  const namespace = text(['metadata', 'namespace']);
-  return namespace === undefined ? { index, name } : { index, name, namespace };
+  return broken.length > 0 ? { documents, errors, broken: distinctObjects(broken) } : { documents, errors };
 }

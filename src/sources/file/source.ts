@@ -5,10 +5,10 @@ import { checkDocuments, type Verdict } from '../../api/validate.ts';
 import type { Clock } from '../../clock.ts';
 import { sameItems } from '../../equality.ts';
 import type { Log } from '../../telemetry/logger.ts';
+import type { BrokenObject } from './broken-names.ts';
 import { createFileAssembler } from './file-assembly.ts';
 import { createFileReader, flattenEntries } from './load.ts';
 import { manifestOrigin } from './origin.ts';
-import type { BrokenKey } from './parse-yaml.ts';
 import { watchManifests } from './watch.ts';
 
 /** Standalone mode's source: manifest files → ResourceSet updates for the compile runner. */
@@ -103,7 +103,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
           closedStatus: true,
           ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
         }),
-        ...brokenKeyVerdicts(parsed.brokenKeys, opts.defaultNamespace ?? DEFAULT_NAMESPACE),
+        ...brokenVerdicts(parsed.broken, opts.defaultNamespace ?? DEFAULT_NAMESPACE),
       ],
     }),
   });
@@ -275,13 +275,20 @@ function withinBound<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 /**
- * The VaultKeys of documents with a YAML error (ParsedFile.brokenKeys) as rejected objects: what a
- * refused change takes out (revocations.ts). Their errors are already the file's, so none here.
+ * The objects that documents with a YAML error, or files refused whole, still name
+ * (ParsedFile.broken) as rejected objects: what a refused change takes out, or the earlier expiry
+ * it applies (revocations.ts). Their errors are already the file's, so none here.
  */
-function brokenKeyVerdicts(keys: readonly BrokenKey[] | undefined, defaultNamespace: string): Verdict[] {
-  return (keys ?? []).map((k) => ({
+function brokenVerdicts(objects: readonly BrokenObject[] | undefined, defaultNamespace: string): Verdict[] {
+  return (objects ?? []).map((o) => ({
     type: 'invalid',
     errors: [],
-    rejected: { kind: 'VaultKey', namespace: k.namespace ?? defaultNamespace, name: k.name, errors: [] },
+    rejected: {
+      kind: o.kind,
+      namespace: o.namespace ?? defaultNamespace,
+      name: o.name,
+      errors: [],
+      ...(o.expiresAt !== undefined && { expiresAt: o.expiresAt }),
+    },
   }));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifests } from './load.ts';
 import { parseManifestFile, parseWithReference } from './parse-yaml.ts';
-import { utf16Problem } from './utf16.ts';
+import { utf16Problem, utf16Text } from './utf16.ts';
 
 // Fifteenth round (probe newuser, finding 2): a manifest saved as UTF-16 was refused for a carriage
 // return, or as "not a Kubernetes object", never for its encoding.
@@ -63,5 +63,23 @@ describe('a manifest saved as UTF-16', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// Probe fixes15 finding 1: a file refused for its encoding is still read for what it names
+// (broken-names.ts). Its ASCII text survives the loader's UTF-8 reading, in either byte order.
+describe('the text of a file saved as UTF-16', () => {
+  it.each([
+    ['little-endian with its byte order mark', asRead('utf16le', true)],
+    ['little-endian without one', asRead('utf16le', false)],
+    ['big-endian with its byte order mark', asRead('utf16be', true)],
+    ['big-endian without one', asRead('utf16be', false)],
+  ])('is its ASCII text back: %s', (_, text) => {
+    expect(utf16Text(text)).toBe(MANIFEST);
+  });
+
+  it('keeps ASCII beside characters the UTF-8 reading lost', () => {
+    const text = utf16Text(asRead('utf16le', true, '# café\nname: bot\n'));
+    expect(text).toMatch(/^# caf\uFFFD\nname: bot\n$/);
   });
 });

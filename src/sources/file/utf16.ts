@@ -20,3 +20,16 @@ export function utf16Problem(text: string): LineProblem | undefined {
     message: 'the file is saved as UTF-16 (a NUL byte beside every letter): save it as UTF-8',
   };
 }
+
+/**
+ * The text of a file utf16Problem names, as far as the loader's UTF-8 reading of it keeps it: for
+ * only what a file refused whole names of itself (broken-names.ts), never to read it as documents.
+ * Each ASCII character of UTF-16 is its byte and a NUL, before it (big-endian) or after it
+ * (little-endian), so with the byte order mark (two replacement characters) and every NUL dropped
+ * the ASCII text is back, in either byte order. Other characters do not survive the UTF-8 reading
+ * (they come back as replacement characters, or now and then as two ASCII ones); what is read of
+ * the file, `apiVersion`, `kind`, a Kubernetes name and an RFC 3339 expiry, is all ASCII.
+ */
+export function utf16Text(text: string): string {
+  return (text.startsWith('\uFFFD\uFFFD') ? text.slice(2) : text).replaceAll('\0', '');
+}
