@@ -93,6 +93,11 @@ export function distinctObjects(objects: readonly BrokenObject[]): BrokenObject[
 }
 
 function visit(map: YAMLMap, out: BrokenObject[]): void {
+  // A merge key (`<<: *base`) can give the object its metadata or namespace, which this reading
+  // does not follow: the namespace it read was not the one kubectl and serve read, so another
+  // tenant's key was taken out and the one meant kept forwarding (fifteenth round, probe fixes15b
+  // finding 2). Such an object names nothing.
+  if (hasMergeKey(map)) return;
   const kind = text(once(map, 'kind'));
   if (kind === 'List') {
     const items = once(map, 'items');
@@ -102,7 +107,7 @@ function visit(map: YAMLMap, out: BrokenObject[]): void {
   if ((kind !== 'VaultKey' && kind !== 'SpendPolicy') || text(once(map, 'apiVersion')) !== API_VERSION)
     return;
   const metadata = once(map, 'metadata');
-  if (!isMap(metadata)) return;
+  if (!isMap(metadata) || hasMergeKey(metadata)) return;
   const name = text(once(metadata, 'name'));
   if (name === undefined) return;
   const namespaces = metadata.items.filter((p) => keyIs(p.key, 'namespace'));
@@ -134,6 +139,10 @@ function earliestExpiry(policy: YAMLMap): string | undefined {
     }
   }
   return earliest;
+}
+
+function hasMergeKey(map: YAMLMap): boolean {
+  return map.items.some((p) => keyIs(p.key, '<<'));
 }
 
 /** The value of `key` in `map` when it is written there exactly once; else undefined. */

@@ -72,13 +72,20 @@ export function parseWithReference(text: string, source: string): ParsedFile {
   }
 }
 
+/** The most text of a file refused whole read for the objects it names (a few thousand keys). */
+const MAX_REFUSED_TEXT = 1024 * 1024;
+
 /**
  * A file refused whole, at the place kubectl would read otherwise than we do; `text` (UTF-16 decoded)
  * is read only for the objects it names (objectsOfRefused).
  */
-function refusedWhole(source: string, at: LineProblem, text: string): ParsedFile {
+function refusedWhole(source: string, at: LineProblem, text: string | undefined): ParsedFile {
   const message = `YAML error at line ${at.line}, column ${at.column}: ${at.message}`;
   const errors = [{ source, index: 0, path: '', line: at.line, message }];
+  // `yaml` holds about 80 bytes of its tree per byte of text, read twice here: a 58 MiB file with
+  // lone CRs ran the compile thread out of memory, restarting on the same file, so no change was
+  // ever applied again (fifteenth round, probe fixes15b finding 1). A bigger file names nothing.
+  if (text === undefined || text.length > MAX_REFUSED_TEXT) return { documents: [], errors };
   const lines = asKubectlLines(text);
   let broken: BrokenObject[];
   try {

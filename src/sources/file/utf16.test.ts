@@ -78,8 +78,12 @@ describe('the text of a file saved as UTF-16', () => {
     expect(utf16Text(text)).toBe(MANIFEST);
   });
 
-  it('keeps ASCII beside characters the UTF-8 reading lost', () => {
-    const text = utf16Text(asRead('utf16le', true, '# café\nname: bot\n'));
-    expect(text).toMatch(/^# caf\uFFFD\nname: bot\n$/);
+  // Fifteenth round (probe fixes15b, finding 2): `上` (0x4E0A) read back as a line break and an `N`.
+  it.each([
+    ['a Latin letter', '# café\nname: bot\n'],
+    ['a Japanese comment', '# 上限 200ドル\nmetadata: { name: bot, namespace: tenant-a }\n'],
+  ])('is nothing when a character is not ASCII (%s): the reading is not the file', (_, body) => {
+    expect(utf16Text(asRead('utf16le', true, body))).toBeUndefined();
+    expect(utf16Text(asRead('utf16be', false, body))).toBeUndefined();
   });
 });

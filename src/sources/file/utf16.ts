@@ -22,14 +22,28 @@ export function utf16Problem(text: string): LineProblem | undefined {
 }
 
 /**
- * The text of a file utf16Problem names, as far as the loader's UTF-8 reading of it keeps it: for
- * only what a file refused whole names of itself (broken-names.ts), never to read it as documents.
- * Each ASCII character of UTF-16 is its byte and a NUL, before it (big-endian) or after it
- * (little-endian), so with the byte order mark (two replacement characters) and every NUL dropped
- * the ASCII text is back, in either byte order. Other characters do not survive the UTF-8 reading
- * (they come back as replacement characters, or now and then as two ASCII ones); what is read of
- * the file, `apiVersion`, `kind`, a Kubernetes name and an RFC 3339 expiry, is all ASCII.
+ * The text of a file utf16Problem names, when every character of it is ASCII: for only what a file
+ * refused whole names of itself (broken-names.ts), never to read it as documents. Each ASCII
+ * character of UTF-16 is its byte and a NUL, before it (big-endian) or after it (little-endian), so
+ * with the byte order mark (two replacement characters) and the NULs dropped the text is back, in
+ * either byte order. Undefined when any character is not so: the loader's UTF-8 reading of other
+ * characters is not theirs, and not even always a replacement character (`上`, 0x4E0A, comes back
+ * as a line break and an `N`), so a comment in Japanese made the reading name another namespace's
+ * key, and missed the one meant (fifteenth round, probe fixes15b finding 2). Such a file names
+ * nothing, and is held back as before.
  */
-export function utf16Text(text: string): string {
-  return (text.startsWith('\uFFFD\uFFFD') ? text.slice(2) : text).replaceAll('\0', '');
+export function utf16Text(text: string): string | undefined {
+  const body = text.startsWith('\uFFFD\uFFFD') ? text.slice(2) : text;
+  if (body.length % 2 !== 0) return undefined;
+  // The NUL of each character: after it (little-endian) or before it, as the file's start says.
+  const nulFirst = body.charCodeAt(0) === 0;
+  let out = '';
+  for (let i = 0; i < body.length; i += 2) {
+    const [nul, char] = nulFirst
+      ? [body.charCodeAt(i), body.charCodeAt(i + 1)]
+      : [body.charCodeAt(i + 1), body.charCodeAt(i)];
+    if (nul !== 0 || char === 0 || char > 0x7f) return undefined;
+    out += String.fromCharCode(char);
+  }
+  return out;
 }
