@@ -93,6 +93,12 @@ export interface ManifestOrigin {
    * A file that is gone was not read with an error: it defines nothing.
    */
   failed(file: string): boolean;
+  /**
+   * Whether the update holds a document of this Secret that cannot be read (invalid, or broken as
+   * YAML while it names itself: Verdict.unreadableSecret). What the Secret now holds is not known,
+   * so a refused change takes out every key whose token or upstream credential it holds.
+   */
+  unreadableSecret(namespace: string, name: string): boolean;
 }
 
 /**

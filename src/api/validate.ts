@@ -71,7 +71,17 @@ export type Verdict =
       readonly source: string;
       readonly index: number;
     }
-  | { readonly type: 'invalid'; readonly errors: DocumentError[]; readonly rejected?: RejectedObject };
+  | {
+      readonly type: 'invalid';
+      readonly errors: DocumentError[];
+      readonly rejected?: RejectedObject;
+      /**
+       * A Secret whose document cannot be read but names itself: what it holds is not known, so a
+       * refused change in `serve` takes out the keys whose token or upstream credential it holds
+       * (ManifestOrigin.unreadableSecret, revocations.ts). Fifteenth round, probe fixes15b finding 3.
+       */
+      readonly unreadableSecret?: { readonly namespace: string; readonly name: string };
+    };
 
 /**
  * Raw documents → typed resources: the schemas' own parse, run by every source before it emits a
@@ -171,6 +181,14 @@ export function checkDocuments(docs: readonly RawDocument[], opts: CheckOptions 
     if (!parsed.success) {
       const { meta, ident } = identify(raw, kind, o.metadata, defaultNamespace, opts.ignoreUid === true);
       const errs = describeIssues(parsed.error.issues, doc).map((problem) => ({ ...ident, ...problem }));
+      if (ours === 'Secret' && meta.name !== undefined && meta.namespace !== undefined) {
+        verdicts.push({
+          type: 'invalid',
+          errors: errs,
+          unreadableSecret: { namespace: meta.namespace, name: meta.name },
+        });
+        return;
+      }
       invalid(
         errs,
         ours !== 'Secret' && meta.name !== undefined && meta.namespace !== undefined

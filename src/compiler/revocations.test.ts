@@ -478,6 +478,47 @@ describe('a change refused for an error keeps', () => {
     expectTokenOut(o);
   });
 
+  // Fifteenth round (probe fixes15b, finding 3): a rotation of a leaked token or upstream key written
+  // with a mistake in the Secret's own document was held, the old one served.
+  it.each([
+    ['its token Secret broken as YAML', 'token.yaml', `${token('tenant-a', C)}  : [\n`, 'token'],
+    [
+      'its token Secret invalid',
+      'token.yaml',
+      token('tenant-a', C).replace(`token: ${C}`, 'token: [1]'),
+      'token',
+    ],
+    [
+      'its upstream Secret saved as UTF-16',
+      'upstream.yaml',
+      Buffer.concat([
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(upstream('tenant-a').replace('sk_test_', 'sk_test_new_'), 'utf16le'),
+      ]),
+      'upstream key',
+    ],
+  ] as const)(
+    'a key whose Secret the change holds unreadable (%s): it leaves the table',
+    async (_, file, text, what) => {
+      const { reload } = await serving();
+      await put('tenant-a', file, text);
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toEqual([`${what} of VaultKey tenant-a/bot replaced`]);
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+      expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    },
+  );
+
+  it('not a key whose Secrets read well, beside an unreadable Secret no key uses', async () => {
+    const { first, reload } = await serving();
+    await put('tenant-a', 'spare.yaml', `${token('tenant-a', C, 'spare')}  : [\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toBeUndefined();
+    expect(o.snapshot).toBe(first.snapshot);
+  });
+
   it('a token replaced in a file it read with an error, as it was', async () => {
     const { first, reload } = await serving();
     // The new token parses, but its file has an error too: the file waits whole.

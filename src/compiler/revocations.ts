@@ -205,6 +205,16 @@ function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOri
       const refs = n === k || (!duplicate && !readWell('VaultKey', ns, k.metadata.name)) ? k.spec : n.spec;
       const out: string[] = [];
       const { tokenSecretRef: t, upstreamSecretRef: u, vendor } = k.spec;
+      // A Secret holding the key's token or upstream credential whose document the change holds
+      // unreadable (invalid, broken as YAML, in a file refused whole): what it now holds is not
+      // known, and a rotation of a leaked token or key written there with a mistake kept the old
+      // one served (fifteenth round, probe fixes15b finding 3). Counted as replaced: the key is out.
+      if (heldByErrors) {
+        const unreadable = (name: string) => now.unreadableSecret(ns, name);
+        if (unreadable(t.name) || unreadable(refs.tokenSecretRef.name)) out.push('token');
+        if (unreadable(u.name) || unreadable(refs.upstreamSecretRef.name)) out.push('upstream key');
+        if (out.length > 0) return out;
+      }
       // The same reference to the same Secret object (most keys of a large table): nothing to read.
       const tokenWas = before.get(ns, t.name);
       const tokensNow = secretsAfter(ns, refs.tokenSecretRef.name);

@@ -1269,6 +1269,24 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  // Fifteenth round (probe fixes15b, finding 3): a token rotated in a Secret file saved with a
+  // mistake in that Secret's own document was held, and the old (leaked) token kept charging.
+  it('takes a key out when its token Secret is rotated with a mistake in its document, until it is fixed', async () => {
+    const secrets = (hotToken: string) =>
+      yamlDocuments(
+        secret('hot-upstream', { apiKey: UPSTREAM_KEY }),
+        secret('hot-token', { token: hotToken }),
+      );
+    const broken = `${secrets(newToken('stripe'))}  : [\n`;
+    const rejected = await edit('secrets.yaml', broken, 'manifest change rejected');
+    expect(rejected.revoked).toEqual(['token of VaultKey agents/hot replaced']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('secrets.yaml', secrets(token('hot')), 'policy reloaded');
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('stops serving a rotated token while another file has an error, and serves the new one once it is fixed', async () => {
     const secrets = (hotToken: string) =>
       yamlDocuments(

@@ -82,11 +82,19 @@ describe('a file refused whole', () => {
     ]);
   });
 
-  it('names nothing that is not a VaultKey or SpendPolicy of keybrake.dev', () => {
-    const text = `${key().replace('keybrake.dev/v1alpha1', 'keybrake.dev/v1')}---\napiVersion: v1\nkind: Secret\nmetadata: { name: bot }\n\r`;
+  it('names nothing that is not a VaultKey or SpendPolicy of keybrake.dev, or a v1 Secret', () => {
+    const text = `${key().replace('keybrake.dev/v1alpha1', 'keybrake.dev/v1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: bot }\n\r`;
     const parsed = parseManifestFile(text, 'f.yaml');
     expect(parsed.errors).toHaveLength(1);
     expect(parsed.broken).toBeUndefined();
+  });
+
+  // Fifteenth round (probe fixes15b, finding 3): a rotation written in a broken Secret file was held.
+  it('names a v1 Secret, whose keys a refused change takes out', () => {
+    const text = `apiVersion: v1\nkind: Secret\nmetadata: { name: bot-token, namespace: agents }\nstringData: { token: x }\n\r`;
+    expect(parseManifestFile(text, 'f.yaml').broken).toEqual([
+      { kind: 'Secret', name: 'bot-token', namespace: 'agents' },
+    ]);
   });
 });
 

@@ -15,7 +15,8 @@ import { isStackOverflow } from './plain-yaml.ts';
  * (probe fixes15 findings 1 and 3).
  */
 export interface BrokenObject {
-  readonly kind: 'VaultKey' | 'SpendPolicy';
+  /** A Secret: what it holds is not known, so the keys whose credentials it holds are taken out. */
+  readonly kind: 'VaultKey' | 'SpendPolicy' | 'Secret';
   readonly name: string;
   /** Absent: the file source's default namespace. */
   readonly namespace?: string;
@@ -104,8 +105,9 @@ function visit(map: YAMLMap, out: BrokenObject[]): void {
     if (isSeq(items)) for (const item of items.items) if (isMap(item)) visit(item, out);
     return;
   }
-  if ((kind !== 'VaultKey' && kind !== 'SpendPolicy') || text(once(map, 'apiVersion')) !== API_VERSION)
-    return;
+  const apiVersion = text(once(map, 'apiVersion'));
+  const ours = (kind === 'VaultKey' || kind === 'SpendPolicy') && apiVersion === API_VERSION;
+  if (!ours && !(kind === 'Secret' && apiVersion === 'v1')) return;
   const metadata = once(map, 'metadata');
   if (!isMap(metadata) || hasMergeKey(metadata)) return;
   const name = text(once(metadata, 'name'));
@@ -116,7 +118,7 @@ function visit(map: YAMLMap, out: BrokenObject[]): void {
   const at = kind === 'SpendPolicy' ? earliestExpiry(map) : undefined;
   if (kind === 'SpendPolicy' && at === undefined) return;
   out.push({
-    kind,
+    kind: kind as BrokenObject['kind'],
     name,
     ...(namespace !== undefined && { namespace }),
     ...(at !== undefined && { expiresAt: at }),

@@ -20,6 +20,7 @@ export function manifestOrigin(
   /** The second and later definitions of each name defined more than once. */
   let duplicates: { [K in Kind]: ByNamespace<Defined[K][]> } | undefined;
   let failed: Set<string> | undefined;
+  let unreadable: ByNamespace<true> | undefined;
   /** One pass over the verdicts, when a refusal first asks. */
   const locate = () => {
     where = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
@@ -57,7 +58,21 @@ export function manifestOrigin(
         if (path.startsWith(source.endsWith(sep) ? source : source + sep)) return true;
       return false;
     },
+    unreadableSecret(namespace, name) {
+      unreadable ??= unreadableSecrets(files);
+      return unreadable.get(namespace, name) === true;
+    },
   };
+}
+
+/** The Secrets the files hold a document of that cannot be read (Verdict.unreadableSecret). */
+function unreadableSecrets(files: readonly (readonly Verdict[])[]): ByNamespace<true> {
+  const out = new ByNamespace<true>();
+  for (const file of files)
+    for (const v of file)
+      if (v.type === 'invalid' && v.unreadableSecret)
+        out.set(v.unreadableSecret.namespace, v.unreadableSecret.name, true);
+  return out;
 }
 
 /**

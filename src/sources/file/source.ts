@@ -277,18 +277,18 @@ function withinBound<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 /**
  * The objects that documents with a YAML error, or files refused whole, still name
  * (ParsedFile.broken) as rejected objects: what a refused change takes out, or the earlier expiry
- * it applies (revocations.ts). Their errors are already the file's, so none here.
+ * it applies (revocations.ts); a Secret as unreadable, which takes out the keys whose credentials it
+ * holds. Their errors are already the file's, so none here.
  */
 function brokenVerdicts(objects: readonly BrokenObject[] | undefined, defaultNamespace: string): Verdict[] {
-  return (objects ?? []).map((o) => ({
-    type: 'invalid',
-    errors: [],
-    rejected: {
-      kind: o.kind,
-      namespace: o.namespace ?? defaultNamespace,
-      name: o.name,
-      errors: [],
-      ...(o.expiresAt !== undefined && { expiresAt: o.expiresAt }),
-    },
-  }));
+  return (objects ?? []).map(
+    ({ kind, name, namespace = defaultNamespace, expiresAt }): Verdict =>
+      kind === 'Secret'
+        ? { type: 'invalid', errors: [], unreadableSecret: { namespace, name } }
+        : {
+            type: 'invalid',
+            errors: [],
+            rejected: { kind, namespace, name, errors: [], ...(expiresAt !== undefined && { expiresAt }) },
+          },
+  );
 }
