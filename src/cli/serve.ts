@@ -7,6 +7,7 @@ import type { ReloadTally } from '../telemetry/reload-metrics.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { type CompileSummary, type CompileThread, startCompileThread } from './compile-thread.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
+import { rejectionLine } from './rejection-line.ts';
 import { absoluteFromShell } from './shell-paths.ts';
 
 export const SERVE_SUMMARY =
@@ -159,9 +160,6 @@ export async function serve(
   };
 }
 
-/** How many held-back resources a rejection line names (a directory that cannot be listed holds them all). */
-const HELD_SHOWN = 20;
-
 /**
  * Each compile of the manifests: what was loaded and what is not ready (one line per object: a second
  * report of each, in another shape, once listening and at each reload, went in the ninth round), or
@@ -169,24 +167,8 @@ const HELD_SHOWN = 20;
  */
 function logCompiled(log: Log, o: CompileSummary): void {
   if (!o.applied) {
-    const revokes = o.revoked.length === 0 ? '' : `, except what it revokes: ${o.revoked.join(', ')}`;
-    // What the change would revoke but a file with an error holds at its version in force: without
-    // this, a deletion or rotation not applied looked like one applied (tenth round).
-    const shown = o.held.slice(0, HELD_SHOWN);
-    const more = o.held.length > shown.length ? ` and ${o.held.length - shown.length} more` : '';
-    const holds =
-      o.held.length === 0
-        ? ''
-        : `; held back until the files with errors are fixed (deleted, unreadable or credentials replaced there): ${shown.join(', ')}${more}`;
-    log.error(
-      {
-        errors: o.errors,
-        version: o.version,
-        ...(o.revoked.length > 0 && { revoked: o.revoked }),
-        ...(o.held.length > 0 && { held: shown }),
-      },
-      `manifest change rejected: keeping the last good policy${revokes}${holds}`,
-    );
+    const { fields, msg } = rejectionLine(o);
+    log.error(fields, msg);
     return;
   }
   log.info({ version: o.version, keys: o.keys, served: o.served }, 'manifests loaded');
