@@ -26,6 +26,7 @@ import {
   pricePath,
   priceUnits,
   type Read,
+  sumItemCredits,
   UNPRICED,
   type Unpriced,
 } from './costs.ts';
@@ -817,17 +818,7 @@ function pendingItems(filter: 'customer' | 'customer_account', value: string, ra
 /** Every pending credit of a list of invoice items, tax included (pendingCredit); undefined when it cannot say. */
 function pendingCredits(o: Obj, rates: ExchangeRates): MicroUsd | undefined {
   if (o['has_more'] !== false || !Array.isArray(o['data'])) return undefined;
-  let sum = 0;
-  for (const item of o['data']) {
-    if (!isObj(item)) return undefined;
-    const credit = pendingCredit(item);
-    if (credit === undefined) return undefined;
-    if (credit === 0n) continue;
-    const cost = micros(credit, item['currency'], rates);
-    if (cost === undefined) return undefined;
-    sum += cost;
-  }
-  return Number.isSafeInteger(sum) ? sum : undefined;
+  return sumItemCredits(o['data'], pendingCredit, rates);
 }
 
 /**

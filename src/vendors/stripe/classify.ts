@@ -78,7 +78,12 @@ import {
   subscriptionUpdate,
 } from './previews.ts';
 import { refundCost, transferReversal } from './refunds.ts';
-import { STRIPE_BODY_RULES, STRIPE_LOOKUP_RULES, type StripePricingRule } from './rules.ts';
+import {
+  STRIPE_BODY_RULES,
+  STRIPE_LOOKUP_RULES,
+  STRIPE_PREVIEW_RULES,
+  type StripePricingRule,
+} from './rules.ts';
 import { taxIdDelete } from './tax-ids.ts';
 import { taxInputRaise } from './tax-inputs.ts';
 import { heldToActingAccount } from './tax-liability.ts';
@@ -100,16 +105,7 @@ function withMeterCustomers(parties: Parties, params: Params): Parties | Denial 
  * The rules priced from Stripe's invoice preview (previews.ts), whose automatic tax reads the tax
  * settings of the account the call makes liable: held to the account the call acts as (tax-liability.ts).
  */
-const PREVIEW_PRICED: ReadonlySet<string> = new Set<StripePricingRule>([
-  'subscription_create',
-  'subscription_update',
-  'subscription_cancel',
-  'subscription_resume',
-  'subscription_item',
-  'subscription_schedule',
-  'subscription_schedule_cancel',
-  'subscription_renewal',
-]);
+const PREVIEW_PRICED: ReadonlySet<string> = new Set<string>(STRIPE_PREVIEW_RULES);
 
 /** The Stripe table, indexed once. */
 export const matchStripeOperation = compileOperations(STRIPE_OPERATIONS);

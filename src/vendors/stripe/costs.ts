@@ -134,6 +134,30 @@ export function micros(minor: unknown, currency: unknown, rates: ExchangeRates):
   return typeof minor === 'number' ? minorToMicroUsd(minor, currency, rates) : undefined;
 }
 
+/**
+ * The credits (micro-USD) `creditOf` reads from a list's items, each in its own currency, summed:
+ * undefined when an item is not an object, its credit cannot be read (`creditOf` undefined) or
+ * priced, or the sum leaves the safe integers. An item to skip is a credit of 0. The pending-items
+ * reads of a new invoice (billing.ts) and of a preview's unseen lines (preview-pending.ts).
+ */
+export function sumItemCredits(
+  items: readonly unknown[],
+  creditOf: (item: Obj) => bigint | undefined,
+  rates: ExchangeRates,
+): MicroUsd | undefined {
+  let sum = 0;
+  for (const item of items) {
+    if (!isObj(item)) return undefined;
+    const credit = creditOf(item);
+    if (credit === undefined) return undefined;
+    if (credit === 0n) continue;
+    const cost = micros(credit, item['currency'], rates);
+    if (cost === undefined) return undefined;
+    sum += cost;
+  }
+  return Number.isSafeInteger(sum) ? sum : undefined;
+}
+
 /** A known cost in `currency`, or the denial that says why it cannot be priced. */
 export function known(minor: number | bigint, currency: string, rates: ExchangeRates): MicroUsd | Denial {
   const m = micros(minor, currency, rates);

@@ -1,6 +1,6 @@
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { MicroUsd } from '../../money/micro-usd.ts';
-import { idOf, micros, type Read } from './costs.ts';
+import { idOf, type Read, sumItemCredits } from './costs.ts';
 import { isObj } from './fields.ts';
 import { hiddenCredit, pageSeen } from './preview-credits.ts';
 
@@ -76,18 +76,13 @@ function pageCredits(
 ): MicroUsd | undefined {
   const data = list['data'];
   if (!Array.isArray(data)) return undefined;
-  let sum = 0;
-  for (const item of data) {
-    if (!isObj(item)) return undefined;
-    const id = idOf(item['id']);
-    if (id === undefined) return undefined;
-    if (shown.includes(id)) continue;
-    const credit = hiddenCredit(item, o);
-    if (credit === undefined) return undefined;
-    if (credit === 0n) continue;
-    const cost = micros(credit, item['currency'], rates);
-    if (cost === undefined) return undefined;
-    sum += cost;
-  }
-  return Number.isSafeInteger(sum) ? sum : undefined;
+  return sumItemCredits(
+    data,
+    (item) => {
+      const id = idOf(item['id']);
+      if (id === undefined) return undefined;
+      return shown.includes(id) ? 0n : hiddenCredit(item, o);
+    },
+    rates,
+  );
 }

@@ -84,6 +84,21 @@ export const STRIPE_BODY_RULES: ReadonlySet<StripePricingRule> = new Set<StripeP
 ]);
 
 /**
+ * The rules priced from Stripe's invoice preview (previews.ts): lookup rules whose automatic tax
+ * reads the tax settings of the account the call makes liable (classify.ts, tax-liability.ts).
+ */
+export const STRIPE_PREVIEW_RULES: readonly StripePricingRule[] = [
+  'subscription_create',
+  'subscription_update',
+  'subscription_cancel',
+  'subscription_resume',
+  'subscription_item',
+  'subscription_schedule',
+  'subscription_schedule_cancel',
+  'subscription_renewal',
+];
+
+/**
  * The rules that may read a call's price from Stripe before it is forwarded (a lookup: the object it
  * acts on, or a preview), every priced rule but those that price the body alone. Each read counts
  * against the key's `requestsPerMinute` (ADR 0003), so `policy-check` warns when a limit of 1 admits
@@ -105,14 +120,7 @@ export const STRIPE_LOOKUP_RULES: ReadonlySet<StripePricingRule> = new Set<Strip
   'invoice_lines',
   'invoice_item',
   'credit_note',
-  'subscription_create',
-  'subscription_update',
-  'subscription_cancel',
-  'subscription_resume',
-  'subscription_item',
-  'subscription_schedule',
-  'subscription_schedule_cancel',
-  'subscription_renewal',
+  ...STRIPE_PREVIEW_RULES,
   'quote_accept',
   'issuing_authorization_approve',
   'terminal_process',
