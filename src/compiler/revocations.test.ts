@@ -519,10 +519,26 @@ describe('a change refused for an error keeps', () => {
     expect(o.snapshot).toBe(first.snapshot);
   });
 
-  it('a token replaced in a file it read with an error, as it was', async () => {
+  // Sixteenth round: the rotation of a leaked token written in a file with an error elsewhere (an
+  // unquoted cap in a policy kept beside it) was held back, and the old token kept working.
+  it.each([
+    ['token', 'token.yaml', token('tenant-a', C)],
+    ['upstream key', 'upstream.yaml', upstream('tenant-a').replace('sk_test_', 'sk_test_rotated_')],
+  ])('its %s rotated in a file with an error elsewhere: the key is out', async (what, file, text) => {
+    const { reload } = await serving();
+    await put('tenant-a', file, `${text}---\n${policy('tenant-a', '5')}`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toEqual([`${what} of VaultKey tenant-a/bot replaced`]);
+    expect(o.held).toBeUndefined();
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(C))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+  });
+
+  it('not a key whose Secret a file with an error elsewhere holds unchanged', async () => {
     const { first, reload } = await serving();
-    // The new token parses, but its file has an error too: the file waits whole.
-    await put('tenant-a', 'token.yaml', `${token('tenant-a', C)}---\n${policy('tenant-a', '5')}`);
+    await put('tenant-a', 'token.yaml', `${token('tenant-a', A)}---\n${policy('tenant-a', '5')}`);
     const o = await reload();
     expect(o.applied).toBe(false);
     expect(o.revoked).toBeUndefined();
@@ -671,14 +687,6 @@ describe('what a file read with an error holds back is named', () => {
     expect(o.revoked).toBeUndefined();
     expect(o.snapshot).toBe(first.snapshot);
     expect(o.held).toEqual([`VaultKey tenant-a/bot (${join(dir, 'tenant-a', 'key.yaml')})`]);
-  });
-
-  it('a token replaced in it', async () => {
-    const { reload } = await serving();
-    await put('tenant-a', 'token.yaml', `${token('tenant-a', C)}---\n${policy('tenant-a', '5')}`);
-    const o = await reload();
-    expect(o.revoked).toBeUndefined();
-    expect(o.held).toEqual(['token of VaultKey tenant-a/bot']);
   });
 
   it('nothing, when the error is elsewhere', async () => {

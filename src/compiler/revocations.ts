@@ -23,9 +23,10 @@ export interface Revocations {
  * that expiry, and
  * without every VaultKey whose token or upstream credential it replaces. Each can only refuse more,
  * so an error in one tenant's file must not keep another's deleted key, or leaked token, served. A
- * resource whose own file the change read with an error keeps its version in force: a typo must
- * not take a file's keys down; but a VaultKey whose own document the change holds invalid is taken
- * out (what it now says cannot be read: fail closed). Every other difference (new keys, edited
+ * resource gone from a file the change read with an error keeps its version in force (the error
+ * may be what hides it): a typo must not take a file's keys down; but a VaultKey whose own document
+ * the change holds invalid is taken out (what it now says cannot be read: fail closed), and what a
+ * valid document says counts wherever its file has an error. Every other difference (new keys, edited
  * limits, a later expiry, a key no longer suspended, the replacing credential itself) waits for a
  * change without errors.
  * Undefined when there is nothing to revoke, or when either update does not say where its
@@ -103,8 +104,6 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
   const changed = new ByNamespace<VaultKey>();
   for (const k of next.set.keys) changed.set(k.metadata.namespace!, k.metadata.name, k);
   const credentials = credentialsOf(inForce.set, next.set, now);
-  /** The same, counting what files read with an error say: only to tell what they hold back. */
-  const unheld = credentialsOf(inForce.set, next.set, now, false);
   const keys: VaultKey[] = [];
   for (const k of kept('VaultKey', inForce.set.keys, next.set.keys)) {
     const { namespace, name } = k.metadata;
@@ -119,13 +118,11 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
     // when the key's own file has an error too (its Secret may be in a file that read well).
     const replaced = credentials.replaced(k, n ?? k);
     for (const other of others)
-      for (const what of credentials.replaced(k, other, true))
-        if (!replaced.includes(what)) replaced.push(what);
+      for (const what of credentials.replaced(k, other)) if (!replaced.includes(what)) replaced.push(what);
     if (replaced.length > 0) {
       for (const what of replaced) revoked.push(`${what} of ${id} replaced`);
       continue;
     }
-    for (const what of unheld.replaced(k, n ?? k)) held.push(`${what} of ${id}`);
     if (n === undefined) {
       keys.push(k);
       continue;
@@ -161,29 +158,22 @@ function earliestExpiry(defs: readonly { spec: { expiresAt?: string } }[] | unde
 /**
  * Which credentials of a key in force a refused change replaces: `token` when the token it names
  * differs from the one in force (a new value in its Secret, or a tokenSecretRef to another Secret
- * or field), `upstream key` likewise for the real credential. Only what a file read without error
- * says counts: a VaultKey or Secret of a file with an error keeps its version in force, as for
- * deletions (and a deleted Secret is a deletion, not a replacement). `heldByErrors` false: what
- * they say counts too, to tell what those files hold back (Revocations.held), never to revoke.
+ * or field), `upstream key` likewise for the real credential, and either when a Secret holding it
+ * has a document the change cannot read. What every valid document says counts, in a file with an
+ * error elsewhere too (sixteenth round: a leaked token rotated beside a typo in its file stayed
+ * served, the rotation held back); a deleted Secret is a deletion, not a replacement.
  */
-function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOrigin, heldByErrors = true) {
+function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOrigin) {
   const before = new ByNamespace<Secret>();
   for (const s of inForce.secrets) before.set(s.metadata.namespace!, s.metadata.name, s);
   const after = new ByNamespace<Secret>();
   for (const s of next.secrets) after.set(s.metadata.namespace!, s.metadata.name, s);
-  const readWell = (kind: 'VaultKey' | 'Secret', namespace: string, name: string) => {
-    const file = now.fileOf(kind, namespace, name);
-    return file !== undefined && !(heldByErrors && now.failed(file));
-  };
-  /** A Secret as the change would have it, where a file read without error says so. */
-  const secretAfter = (namespace: string, name: string) => {
-    const was = before.get(namespace, name);
-    const s = after.get(namespace, name);
-    return s === undefined || s === was || !readWell('Secret', namespace, name) ? was : s;
-  };
+  /** A Secret as the change would have it; one it no longer holds, as in force. */
+  const secretAfter = (namespace: string, name: string) =>
+    after.get(namespace, name) ?? before.get(namespace, name);
   /**
    * Every version of a Secret the change holds: secretAfter's, and each further definition of a
-   * name defined twice (its file has the duplicate error, so it counts whatever readWell says).
+   * name defined twice.
    */
   const secretsAfter = (namespace: string, name: string) => [
     secretAfter(namespace, name),
@@ -197,24 +187,22 @@ function credentialsOf(inForce: ResourceSet, next: ResourceSet, now: ManifestOri
   };
   return {
     /**
-     * `n`: the key's definition in the change; `duplicate`: it is a further definition of a name
-     * defined twice, whose file has the duplicate error: it counts all the same (fail closed).
+     * `n`: the key's definition in the change, or a further definition of a name defined twice
+     * (what any definition replaces counts: fail closed).
      */
-    replaced(k: VaultKey, n: VaultKey, duplicate = false): string[] {
+    replaced(k: VaultKey, n: VaultKey): string[] {
       const ns = k.metadata.namespace!;
-      const refs = n === k || (!duplicate && !readWell('VaultKey', ns, k.metadata.name)) ? k.spec : n.spec;
+      const refs = n.spec;
       const out: string[] = [];
       const { tokenSecretRef: t, upstreamSecretRef: u, vendor } = k.spec;
       // A Secret holding the key's token or upstream credential whose document the change holds
       // unreadable (invalid, broken as YAML, in a file refused whole): what it now holds is not
       // known, and a rotation of a leaked token or key written there with a mistake kept the old
       // one served (fifteenth round, probe fixes15b finding 3). Counted as replaced: the key is out.
-      if (heldByErrors) {
-        const unreadable = (name: string) => now.unreadableSecret(ns, name);
-        if (unreadable(t.name) || unreadable(refs.tokenSecretRef.name)) out.push('token');
-        if (unreadable(u.name) || unreadable(refs.upstreamSecretRef.name)) out.push('upstream key');
-        if (out.length > 0) return out;
-      }
+      const unreadable = (name: string) => now.unreadableSecret(ns, name);
+      if (unreadable(t.name) || unreadable(refs.tokenSecretRef.name)) out.push('token');
+      if (unreadable(u.name) || unreadable(refs.upstreamSecretRef.name)) out.push('upstream key');
+      if (out.length > 0) return out;
       // The same reference to the same Secret object (most keys of a large table): nothing to read.
       const tokenWas = before.get(ns, t.name);
       const tokensNow = secretsAfter(ns, refs.tokenSecretRef.name);

@@ -1312,6 +1312,30 @@ describe('hot reload through the manifest files', () => {
     await edit('secrets.yaml', secrets(token('hot')), 'policy reloaded');
   });
 
+  // Sixteenth round: the same rotation saved with an error elsewhere in its own file (a policy kept
+  // beside the Secrets, its cap unquoted) was held back, and the leaked token kept charging.
+  it('stops serving a rotated token whose file has an error elsewhere, until it is fixed', async () => {
+    const secrets = (hotToken: string) =>
+      yamlDocuments(
+        secret('hot-upstream', { apiKey: UPSTREAM_KEY }),
+        secret('hot-token', { token: hotToken }),
+      );
+    const rotated = newToken('stripe');
+    const beside = yamlDocuments(spendPolicy('other', { limits: { perDayUsd: 5 } }));
+    const rejected = await edit(
+      'secrets.yaml',
+      `${secrets(rotated)}---\n${beside}`,
+      'manifest change rejected',
+    );
+    expect(rejected.revoked).toEqual(['token of VaultKey agents/hot replaced']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect((await failure(stripeFor(kb, rotated).charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit('secrets.yaml', secrets(token('hot')), 'policy reloaded');
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);
