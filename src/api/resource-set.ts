@@ -99,6 +99,14 @@ export interface ManifestOrigin {
    * so a refused change takes out every key whose token or upstream credential it holds.
    */
   unreadableSecret(namespace: string, name: string): boolean;
+  /**
+   * The namespaces in which `file` now holds a document of this kind and name: valid, invalid, or
+   * broken as YAML while it names itself. An object in force gone from a file read with an error is
+   * held back, since the error may be what hides it; but one the same file now names in another
+   * namespace (its `metadata.namespace` dropped, so `default`, or misspelt) is not hidden: it moved
+   * (sixteenth round, probe fixes16 finding 1).
+   */
+  namespacesIn(kind: 'VaultKey' | 'SpendPolicy' | 'Secret', file: string, name: string): readonly string[];
 }
 
 /**

@@ -81,6 +81,8 @@ export type Verdict =
        * (ManifestOrigin.unreadableSecret, revocations.ts). Fifteenth round, probe fixes15b finding 3.
        */
       readonly unreadableSecret?: { readonly namespace: string; readonly name: string };
+      /** The file, when no error says it (a broken document's name is read apart: source.ts). */
+      readonly source?: string;
     };
 
 /**

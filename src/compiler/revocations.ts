@@ -76,10 +76,20 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
       else if (still.get(namespace!, name) !== undefined) out.push(r);
       else {
         const file = was.fileOf(kind, namespace!, name);
-        if (file !== undefined && now.failed(file)) {
+        // Its file now names it in another namespace (a rotation regenerated without `-n`, which
+        // defaults to `default`; a misspelt namespace): not hidden by the error but moved, and its
+        // namespace's object deleted (sixteenth round, probe fixes16 finding 1: a broken rotation
+        // or suspension written so was held back, and the old token kept forwarding).
+        const elsewhere = file === undefined ? [] : now.namespacesIn(kind, file, name).filter((n) => n !== namespace);
+        if (file !== undefined && now.failed(file) && elsewhere.length === 0) {
           out.push(r);
           held.push(`${kind} ${namespace}/${name} (${file})`);
-        } else revoked.push(`${kind} ${namespace}/${name} deleted`);
+        } else
+          revoked.push(
+            elsewhere.length > 0
+              ? `${kind} ${namespace}/${name} deleted (its file names ${elsewhere.map((n) => `${n}/${name}`).join(', ')} instead)`
+              : `${kind} ${namespace}/${name} deleted`,
+          );
       }
     }
     return out;

@@ -1336,6 +1336,35 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  // Sixteenth round (probe fixes16, finding 1): the rotation regenerated as `kubectl create secret
+  // … --dry-run=client -o yaml` writes it, without `-n` (no namespace: `default`), and then given
+  // its token in plain text under `data:`, was held back: the old token kept charging.
+  it('stops serving a token whose Secret its file now names, broken, in another namespace', async () => {
+    const secrets = (hotToken: string, namespace?: string) =>
+      yamlDocuments(secret('hot-upstream', { apiKey: UPSTREAM_KEY }), {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'hot-token', ...(namespace && { namespace }) },
+        data: { token: hotToken },
+      });
+    const rejected = await edit('secrets.yaml', secrets(newToken('stripe')), 'manifest change rejected');
+    expect(rejected.revoked).toEqual([
+      'Secret agents/hot-token deleted (its file names default/hot-token instead)',
+    ]);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit(
+      'secrets.yaml',
+      yamlDocuments(
+        secret('hot-upstream', { apiKey: UPSTREAM_KEY }),
+        secret('hot-token', { token: token('hot') }),
+      ),
+      'policy reloaded',
+    );
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);

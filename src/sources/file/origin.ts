@@ -21,6 +21,7 @@ export function manifestOrigin(
   let duplicates: { [K in Kind]: ByNamespace<Defined[K][]> } | undefined;
   let failed: Set<string> | undefined;
   let unreadable: ByNamespace<true> | undefined;
+  let named: Map<string, string[]> | undefined;
   /** One pass over the verdicts, when a refusal first asks. */
   const locate = () => {
     where = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
@@ -62,7 +63,38 @@ export function manifestOrigin(
       unreadable ??= unreadableSecrets(files);
       return unreadable.get(namespace, name) === true;
     },
+    namespacesIn(kind, file, name) {
+      named ??= namesByFile(files);
+      return named.get(nameInFile(kind, file, name)) ?? [];
+    },
   };
+}
+
+const nameInFile = (kind: Kind, file: string, name: string) => `${kind}\0${normalize(file)}\0${name}`;
+
+/**
+ * Per file, kind and name, the namespaces its documents name: valid resources, invalid ones
+ * (RejectedObject, an unreadable Secret) and broken ones that name themselves (ManifestOrigin.namespacesIn).
+ */
+function namesByFile(files: readonly (readonly Verdict[])[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (kind: Kind, file: string | undefined, namespace: string, name: string) => {
+    if (file === undefined) return;
+    const at = nameInFile(kind, file, name);
+    const list = out.get(at);
+    if (!list) out.set(at, [namespace]);
+    else if (!list.includes(namespace)) list.push(namespace);
+  };
+  for (const file of files)
+    for (const v of file) {
+      if (v.type === 'resource') add(v.kind, v.source, v.value.metadata.namespace!, v.value.metadata.name);
+      else {
+        const source = v.source ?? v.errors[0]?.source ?? v.rejected?.errors[0]?.source;
+        if (v.rejected) add(v.rejected.kind, source, v.rejected.namespace, v.rejected.name);
+        if (v.unreadableSecret) add('Secret', source, v.unreadableSecret.namespace, v.unreadableSecret.name);
+      }
+    }
+  return out;
 }
 
 /** The Secrets the files hold a document of that cannot be read (Verdict.unreadableSecret). */

@@ -94,7 +94,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
   const assembler = createFileAssembler();
   const reader = createFileReader({
     ...(opts.readText !== undefined && { readText: opts.readText }),
-    digest: (parsed) => ({
+    digest: (parsed, _text, file) => ({
       errors: parsed.errors,
       // A file's uid is never used: a key's counter scope is its namespace/name (CheckOptions.ignoreUid).
       verdicts: [
@@ -103,7 +103,7 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
           closedStatus: true,
           ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
         }),
-        ...brokenVerdicts(parsed.broken, opts.defaultNamespace ?? DEFAULT_NAMESPACE),
+        ...brokenVerdicts(parsed.broken, opts.defaultNamespace ?? DEFAULT_NAMESPACE, file),
       ],
     }),
   });
@@ -280,15 +280,20 @@ function withinBound<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
  * it applies (revocations.ts); a Secret as unreadable, which takes out the keys whose credentials it
  * holds. Their errors are already the file's, so none here.
  */
-function brokenVerdicts(objects: readonly BrokenObject[] | undefined, defaultNamespace: string): Verdict[] {
+function brokenVerdicts(
+  objects: readonly BrokenObject[] | undefined,
+  defaultNamespace: string,
+  source: string,
+): Verdict[] {
   return (objects ?? []).map(
     ({ kind, name, namespace = defaultNamespace, expiresAt }): Verdict =>
       kind === 'Secret'
-        ? { type: 'invalid', errors: [], unreadableSecret: { namespace, name } }
+        ? { type: 'invalid', errors: [], unreadableSecret: { namespace, name }, source }
         : {
             type: 'invalid',
             errors: [],
             rejected: { kind, namespace, name, errors: [], ...(expiresAt !== undefined && { expiresAt }) },
+            source,
           },
   );
 }
