@@ -41,6 +41,43 @@ describe('loadPricingFile', () => {
     ['an empty file', '', 'expected a mapping'],
     ['a misspelt field', 'exchangeRate: { eur: "1.08" }\n', 'unknown field "exchangeRate"'],
     ['broken YAML', 'resend: { perEmail: [\n', '--pricing'],
+    // Sixteenth round (probe newuser16 finding 2): a section that is not a mapping read as a mapping of
+    // nothing, so the built-in table priced every call and caps admitted more than the operator priced.
+    [
+      'resend as a number',
+      'resend: 2000\n',
+      'resend: expected a mapping such as resend: { perEmail: 2000 }, got 2000',
+    ],
+    [
+      'resend as a string',
+      'resend: "0.002"\n',
+      'resend: expected a mapping such as resend: { perEmail: 2000 }, got the string "0.002"',
+    ],
+    [
+      'twilio as a number',
+      'twilio: 5\n',
+      'twilio: expected a mapping such as twilio: { verifyPerVerification: 60000 }, got 5',
+    ],
+    [
+      'exchangeRates as a number',
+      'exchangeRates: 5\n',
+      'exchangeRates: expected a mapping such as exchangeRates: { eur: "1.08" }, got 5',
+    ],
+    [
+      'exchangeRates as a list',
+      'exchangeRates: [ "1.08" ]\n',
+      'exchangeRates: expected a mapping such as exchangeRates: { eur: "1.08" }, got a list',
+    ],
+    [
+      'an empty section',
+      'resend:\n# perEmail: 2000\n',
+      'resend: expected a mapping such as resend: { perEmail: 2000 }, got nothing (an empty section: give its fields or remove it)',
+    ],
+    [
+      'a section as true',
+      'twilio: yes\n',
+      'twilio: expected a mapping such as twilio: { verifyPerVerification: 60000 }, got the string "yes"',
+    ],
   ])('refuses %s, naming the file', async (name, text, message) => {
     const p = await file(`${name.replaceAll(' ', '-')}.yaml`, text);
     const err = await loadPricingFile(p).catch((e: unknown) => e);

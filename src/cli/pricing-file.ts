@@ -6,6 +6,13 @@ import { readRegularFile } from './regular-file.ts';
 /** The fields a --pricing file may hold (docs/pricing.md): a misspelt one would leave a price unchanged. */
 const FIELDS = new Set(['exchangeRates', 'twilio', 'resend']);
 
+/** What each section looks like, shown when one is not a mapping. */
+const SECTION_EXAMPLE: Readonly<Record<string, string>> = {
+  exchangeRates: 'exchangeRates: { eur: "1.08" }',
+  twilio: 'twilio: { verifyPerVerification: 60000 }',
+  resend: 'resend: { perEmail: 2000 }',
+};
+
 /**
  * `--pricing` of `serve`, `proxy` and `policy-check`: a YAML or JSON mapping of `exchangeRates`,
  * `twilio` and `resend` overrides. The file must be readable, parse, be a mapping and hold nothing
@@ -36,7 +43,28 @@ export async function loadPricingFile(file: string | undefined): Promise<Pricing
     throw new UsageError(
       `--pricing ${file}: unknown field ${JSON.stringify(unknown.slice(0, 64))} (expected ${[...FIELDS].join(', ')})`,
     );
+  // Every section is a mapping of prices or rates (sixteenth round): `resend: 2000`, `twilio: 5` or
+  // `exchangeRates: 5` read as a mapping of nothing, so the built-in table priced every call and caps
+  // admitted more real spending than the operator's price; an empty `resend:` is refused alike.
+  for (const [name, section] of Object.entries(parsed)) {
+    if (!isMapping(section))
+      throw new UsageError(
+        `--pricing ${file}: ${name}: expected a mapping such as ${SECTION_EXAMPLE[name]}, got ${shown(section)}`,
+      );
+  }
   return parsed as PricingOverrides;
+}
+
+function isMapping(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A section that is not a mapping, as the operator wrote it (a string in quotes, so it reads as one). */
+function shown(v: unknown): string {
+  if (v === null) return 'nothing (an empty section: give its fields or remove it)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.slice(0, 64))}`;
+  return String(v);
 }
 
 /** A price or rate the vendors refuse (a fraction where µUSD are whole numbers, say), as the file's error. */

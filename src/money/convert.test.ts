@@ -90,6 +90,16 @@ describe('loadExchangeRates', () => {
     expect(() => loadExchangeRates(overrides)).toThrow(/exchange-rate override/);
   });
 
+  // Sixteenth round: a rate that is neither text nor a number stopped the start with a bare
+  // "text.trim is not a function", naming neither the currency nor what was wrong.
+  it.each([
+    ['a mapping', { eur: { rate: '1.08' } }, /override for eur: .*got \{"rate":"1.08"\}/],
+    ['nothing', { eur: null }, /override for eur: expected a positive decimal USD per unit, got null/],
+    ['a boolean', { eur: true }, /override for eur: .*got true/],
+  ])('refuses a rate that is %s, naming the currency', (_name, overrides, message) => {
+    expect(() => loadExchangeRates(overrides as unknown as Record<string, string>)).toThrow(message);
+  });
+
   it('names both spellings of a currency given twice', () => {
     expect(() => loadExchangeRates({ JPY: '0.0066', jpy: '0.000001' })).toThrow(
       /currency jpy is given twice \("JPY" and "jpy"\)/,

@@ -149,11 +149,22 @@ export function loadExchangeRates(overrides: Readonly<Record<string, string | nu
       );
     spelt.set(code, rawCode);
     if (code === 'usd') throw new Error('exchange-rate override: the USD rate is fixed at 1');
-    const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value;
+    // A rate that is neither text nor a number (`eur: { rate: 1.08 }`, `eur:` left empty) is refused
+    // by the same message; it failed the start with a bare "text.trim is not a function".
+    const text =
+      typeof value === 'number'
+        ? Number.isFinite(value)
+          ? String(value)
+          : ''
+        : typeof value === 'string'
+          ? value
+          : '';
     const rate = parseDecimalFraction(text);
     if (!rate || rate.numerator === 0n) {
+      const got =
+        typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
       throw new Error(
-        `exchange-rate override for ${code}: expected a positive decimal USD per unit, got "${String(value)}"`,
+        `exchange-rate override for ${code}: expected a positive decimal USD per unit, got ${got}`,
       );
     }
     rates.set(code, rate);

@@ -213,6 +213,36 @@ describe.concurrent('keybrake serve start-up errors', () => {
     expect(check.stderr).toContain(`--pricing ${file}: resend price perEmail`);
   });
 
+  // Sixteenth round (probe newuser16 finding 2): each of these started without a word and priced mail
+  // (or every call) at the built-in table, so a cap admitted more real spending than the operator's price.
+  it.each([
+    ['resend: { perEmai: 5000 }\n', 'resend price: unknown field "perEmai" (expected perEmail, '],
+    ['resend: 2000\n', 'resend: expected a mapping such as resend: { perEmail: 2000 }, got 2000'],
+    ['twilio: 5\n', 'twilio: expected a mapping'],
+    ['exchangeRates: 5\n', 'exchangeRates: expected a mapping'],
+    ['twilio: { countries: { GB: 900000 } }\n', 'twilio price countries.GB: expected a mapping, got 900000'],
+  ])('exits 2 naming the field of --pricing %j', async (text, message) => {
+    const d = await tempManifests({});
+    const file = path.join(d.dir, 'pricing.yaml');
+    await writeFile(file, text);
+    const r = await cli(['serve', '--manifests', QUICKSTART, ...EPHEMERAL, '--pricing', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`keybrake serve: --pricing ${file}: ${message}`);
+    const check = await cli([
+      'policy-check',
+      QUICKSTART,
+      '--explain',
+      '--key',
+      'agents/support-bot-stripe',
+      '--request',
+      'GET /v1/customers',
+      '--pricing',
+      file,
+    ]);
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain(`keybrake policy-check: --pricing ${file}: ${message}`);
+  });
+
   // Seventh round: a vendor given twice listened on its last port alone, silently, and a bad
   // upstream URL said only "Invalid URL".
   it.each([

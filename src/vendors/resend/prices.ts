@@ -45,18 +45,40 @@ export const DEFAULT_RESEND_PRICES: ResendPrices = {
 /**
  * Merges configuration overrides into the defaults. A value that is not a whole number in range
  * stops startup rather than being ignored: a zero price would make mail free, an unbounded contact
- * count unbounded work.
+ * count unbounded work. So does a field that is not one of the table's, as Twilio's are refused
+ * (sixteenth round): a misspelt `perEmai: 5000` was spread in beside the default and every delivery
+ * kept the built-in $0.0009, so a cap admitted more real spending than the operator's price.
  */
 export function resolveResendPrices(overrides: ResendPriceOverrides = {}): ResendPrices {
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+    throw new Error(
+      `resend price: expected a mapping such as { perEmail: 2000 }, got ${JSON.stringify(overrides)}`,
+    );
+  const unknown = Object.keys(overrides).find((k) => !Object.hasOwn(DEFAULT_RESEND_PRICES, k));
+  if (unknown !== undefined)
+    throw new Error(
+      `resend price: unknown field ${JSON.stringify(unknown.slice(0, 64))} (expected ${Object.keys(DEFAULT_RESEND_PRICES).join(', ')})`,
+    );
   const prices = { ...DEFAULT_RESEND_PRICES, ...overrides };
   const check = (name: keyof ResendPrices, max: number) => {
-    const v = prices[name];
-    if (!Number.isSafeInteger(v) || v < 1 || v > max) {
-      throw new Error(`resend price ${name}: expected a whole number from 1 to ${max}, got ${String(v)}`);
+    const v: unknown = prices[name];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
+      // A quoted "2000" is shown in its quotes, and said to be a string: `got 2000` read as the
+      // number it looks like, and the operator saw nothing wrong (as the manifests' hint does).
+      const hint = typeof v === 'string' ? quotedHint(v) : '';
+      throw new Error(
+        `resend price ${name}: expected a whole number from 1 to ${max}, got ${JSON.stringify(v) ?? String(v)}${hint}`,
+      );
     }
   };
   check('perEmail', Number.MAX_SAFE_INTEGER);
   check('unseenRecipients', Number.MAX_SAFE_INTEGER);
   check('maxBroadcastContacts', MAX_BROADCAST_CONTACTS_LIMIT);
   return prices;
+}
+
+function quotedHint(v: string): string {
+  return /^[+-]?[0-9]{1,20}$/.test(v)
+    ? `: "${v}" in quotes is a string; write ${v} without quotes`
+    : ': a value in quotes is a string; write the whole number of micro-USD without quotes (2000 for $0.002)';
 }

@@ -53,7 +53,34 @@ describe('resolveTwilioPrices', () => {
       /country GB is given twice \("gb" and "Gb"\)/,
     ],
     ['calls longer than Twilio allows', { defaultCallMinutes: 10_000 }, /at most 1440/],
+    // Sixteenth round (probe newuser16 finding 2): a scalar where a mapping goes was merged as a
+    // mapping of nothing, so the table's rate priced every call; a null failed with a bare TypeError.
+    ['countries as a number', { countries: 5 }, /^twilio price countries: expected a mapping, got 5$/],
+    [
+      "a country's rates as a number",
+      { countries: { GB: 900_000 } },
+      /countries\.GB: expected a mapping, got 900000/,
+    ],
+    [
+      "a country's rates left empty",
+      { countries: { GB: null } },
+      /countries\.GB: expected a mapping, got nothing/,
+    ],
+    ['countries left empty', { countries: null }, /countries: expected a mapping, got nothing/],
+    ['unknownCountry as a number', { unknownCountry: 1_000_000 }, /unknownCountry: expected a mapping/],
+    ['lookupFields as a number', { lookupFields: 5 }, /lookupFields: expected a mapping/],
+    ['lookupV1Types as a list', { lookupV1Types: [5] }, /lookupV1Types: expected a mapping, got a list/],
+    ['the section as a number', 5, /^twilio price: expected a mapping, got 5$/],
   ])('refuses %s', (_name, overrides, message) => {
     expect(() => resolveTwilioPrices(overrides as TwilioPriceOverrides)).toThrow(message);
+  });
+});
+
+describe('resolveTwilioPrices messages', () => {
+  it('names the section and the fields it holds for a misspelt top-level field', () => {
+    // It read `twilio price : unknown field "verifyPerVerificatio"`, an empty place before the colon.
+    expect(() => resolveTwilioPrices({ verifyPerVerificatio: 60_000 } as TwilioPriceOverrides)).toThrow(
+      /^twilio price: unknown field "verifyPerVerificatio" \(expected countries, unknownCountry, .*verifyPerVerification, /,
+    );
   });
 });

@@ -122,6 +122,7 @@ export const DEFAULT_TWILIO_PRICES: TwilioPrices = {
 
 /** Merges configuration overrides into the defaults; unknown countries stay priced by `unknownCountry`. */
 export function resolveTwilioPrices(overrides: TwilioPriceOverrides = {}): TwilioPrices {
+  checkTwilioShape(overrides);
   const {
     countries: countryOverrides = {},
     unknownCountry,
@@ -144,7 +145,7 @@ export function resolveTwilioPrices(overrides: TwilioPriceOverrides = {}): Twili
     lookupFields: { ...DEFAULT_TWILIO_PRICES.lookupFields, ...lookupFields },
     lookupV1Types: { ...DEFAULT_TWILIO_PRICES.lookupV1Types, ...lookupV1Types },
   };
-  checkTwilioPrices(overrides, prices);
+  checkTwilioPrices(prices);
   return prices;
 }
 
@@ -153,13 +154,47 @@ const RATE_FIELDS: ReadonlySet<string> = new Set(['smsPerSegment', 'mmsPerMessag
 const MAX_CALL_MINUTES = 1440;
 
 /**
- * Refuses overrides that would price wrongly rather than loudly: a misspelt field (left at its
- * default), a price that is not a whole number of micro-USD (a string "0.0118", 1.5, a negative:
- * each later failed every call as a counter-store error), and a zero price, which would make a
- * message or call free and every cap unreachable (a new-user walkthrough did all of these). Only a
- * Lookup field may be free (`validation` is, at Twilio).
+ * Refuses overrides whose shape would leave a price at its default, before they are merged: a
+ * misspelt field, and (sixteenth round) a scalar or list where a mapping goes (`countries: 5`,
+ * `countries: { GB: 5 }`, `lookupFields: 5`), which the merge read as a mapping of nothing, so the
+ * table's rate priced every call; a null one failed the start with a bare TypeError.
  */
-function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices): void {
+function checkTwilioShape(overrides: TwilioPriceOverrides): void {
+  // `where` is the path in the section; the section itself is "" (it read "twilio price : unknown field").
+  const at = (where: string) => (where === '' ? 'twilio price' : `twilio price ${where}`);
+  const mapping = (where: string, v: unknown) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new Error(
+        `${at(where)}: expected a mapping, got ${v === null ? 'nothing' : Array.isArray(v) ? 'a list' : JSON.stringify(v)}`,
+      );
+  };
+  const fields = (where: string, o: object, known: ReadonlySet<string>) => {
+    const unknown = Object.keys(o).find((k) => !known.has(k));
+    if (unknown !== undefined)
+      throw new Error(
+        `${at(where)}: unknown field ${JSON.stringify(unknown.slice(0, 64))} (expected ${[...known].join(', ')})`,
+      );
+  };
+  mapping('', overrides);
+  fields('', overrides, new Set(Object.keys(DEFAULT_TWILIO_PRICES)));
+  for (const name of ['countries', 'unknownCountry', 'lookupFields', 'lookupV1Types'] as const) {
+    if (Object.hasOwn(overrides, name)) mapping(name, overrides[name]);
+  }
+  checkCountryCodes(Object.keys(overrides.countries ?? {}));
+  for (const [code, rates] of Object.entries(overrides.countries ?? {})) {
+    mapping(`countries.${code}`, rates);
+    fields(`countries.${code}`, rates, RATE_FIELDS);
+  }
+  fields('unknownCountry', overrides.unknownCountry ?? {}, RATE_FIELDS);
+}
+
+/**
+ * Refuses prices that would price wrongly rather than loudly: a price that is not a whole number of
+ * micro-USD (a string "0.0118", 1.5, a negative: each later failed every call as a counter-store
+ * error), and a zero price, which would make a message or call free and every cap unreachable (a
+ * new-user walkthrough did all of these). Only a Lookup field may be free (`validation` is, at Twilio).
+ */
+function checkTwilioPrices(prices: TwilioPrices): void {
   const price = (where: string, v: unknown, min = 1) => {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
       throw new Error(
@@ -167,17 +202,6 @@ function checkTwilioPrices(overrides: TwilioPriceOverrides, prices: TwilioPrices
       );
     }
   };
-  const fields = (where: string, o: object, known: ReadonlySet<string>) => {
-    const unknown = Object.keys(o).find((k) => !known.has(k));
-    if (unknown !== undefined)
-      throw new Error(`twilio price ${where}: unknown field ${JSON.stringify(unknown.slice(0, 64))}`);
-  };
-  fields('', overrides, new Set(Object.keys(DEFAULT_TWILIO_PRICES)));
-  checkCountryCodes(Object.keys(overrides.countries ?? {}));
-  for (const [code, rates] of Object.entries(overrides.countries ?? {})) {
-    fields(`countries.${code}`, rates, RATE_FIELDS);
-  }
-  fields('unknownCountry', overrides.unknownCountry ?? {}, RATE_FIELDS);
   for (const [code, rates] of Object.entries(prices.countries)) {
     for (const [name, v] of Object.entries(rates)) price(`countries.${code}.${name}`, v);
   }
