@@ -107,6 +107,14 @@ export interface ManifestOrigin {
    * (sixteenth round, probe fixes16 finding 1).
    */
   namespacesIn(kind: 'VaultKey' | 'SpendPolicy' | 'Secret', file: string, name: string): readonly string[];
+  /**
+   * Whether every document with an error in `file` names the object it is (an invalid VaultKey or
+   * SpendPolicy, an unreadable Secret, one broken as YAML that still names itself), and there is
+   * one: then what the file no longer holds was not hidden by an error but deleted. False for a file
+   * that could not be read or was refused whole, or holds a document with an error naming nothing
+   * for sure (sixteenth round).
+   */
+  hidesNothing(file: string): boolean;
 }
 
 /**

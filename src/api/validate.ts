@@ -83,6 +83,18 @@ export type Verdict =
       readonly unreadableSecret?: { readonly namespace: string; readonly name: string };
       /** The file, when no error says it (a broken document's name is read apart: source.ts). */
       readonly source?: string;
+      /**
+       * Set on the one verdict of a file with YAML errors that stands for them: whether a document
+       * with an error there names no object for sure (ParsedFile.unnamedError), so that what the file
+       * no longer holds may be hidden by it (ManifestOrigin.hidesNothing). Sixteenth round.
+       */
+      readonly hides?: boolean;
+      /** With `hides`: the objects its documents with errors name themselves as (any namespace). */
+      readonly names?: readonly {
+        readonly kind: OurKind;
+        readonly namespace: string;
+        readonly name: string;
+      }[];
     };
 
 /**

@@ -771,3 +771,46 @@ describe('an object its file now names in another namespace, with an error, is g
     expect(o.snapshot.keys.has(tokenDigest(A))).toBe(first.snapshot.keys.has(tokenDigest(A)));
   });
 });
+
+// Sixteenth round: a key (or a leaked token's Secret) deleted from a file with a typo elsewhere in
+// it was held back as if the typo hid it, and kept forwarding. Every document with an error there
+// names itself, so nothing is hidden: the deletion applies.
+describe('an object deleted from a file whose errors all name themselves is gone', () => {
+  const spare = (perDay: string) => policy('tenant-a', perDay).replace('name: bot,', 'name: spare,');
+  it.each([
+    ['a VaultKey', 'key.yaml', 'VaultKey tenant-a/bot deleted'],
+    ['a token Secret', 'token.yaml', 'Secret tenant-a/bot-token deleted'],
+  ])('%s, an invalid policy left in its file', async (_, file, line) => {
+    const { reload } = await serving();
+    await put('tenant-a', file, spare('5'));
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toEqual([line]);
+    expect(o.held).toBeUndefined();
+    expect(o.snapshot.keys.has(tokenDigest(A))).toBe(false);
+    expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+  });
+
+  it('a VaultKey, a policy broken as YAML that names itself left in its file', async () => {
+    const { reload } = await serving();
+    await put('tenant-a', 'key.yaml', `${spare('"5"')}  limits: {}\n`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    expect(o.revoked).toEqual(['VaultKey tenant-a/bot deleted']);
+  });
+
+  it.each([
+    ['a document naming nothing', '---\napiVersion: keybrake.dev/v1alpha1\nkind: VaultKey\nmetadata: [\n'],
+    [
+      'an object of an unknown kind',
+      'apiVersion: keybrake.dev/v1alpha1\nkind: VaultKy\nmetadata: { name: bot }\n',
+    ],
+  ])('not when %s is left in its file: that may be the key, written with a mistake', async (_, text) => {
+    const { first, reload } = await serving();
+    await put('tenant-a', 'key.yaml', `${spare('5')}---\n${text}`);
+    const o = await reload();
+    expect(o.revoked).toBeUndefined();
+    expect(o.held).toEqual([`VaultKey tenant-a/bot (${join(dir, 'tenant-a', 'key.yaml')})`]);
+    expect(o.snapshot).toBe(first.snapshot);
+  });
+});

@@ -76,12 +76,19 @@ export function revocationsOf(inForce: ResourceSetUpdate, next: ResourceSetUpdat
       else if (still.get(namespace!, name) !== undefined) out.push(r);
       else {
         const file = was.fileOf(kind, namespace!, name);
-        // Its file now names it in another namespace (a rotation regenerated without `-n`, which
-        // defaults to `default`; a misspelt namespace): not hidden by the error but moved, and its
-        // namespace's object deleted (sixteenth round, probe fixes16 finding 1: a broken rotation
-        // or suspension written so was held back, and the old token kept forwarding).
-        const elsewhere = file === undefined ? [] : now.namespacesIn(kind, file, name).filter((n) => n !== namespace);
-        if (file !== undefined && now.failed(file) && elsewhere.length === 0) {
+        const failed = file !== undefined && now.failed(file);
+        const names = failed ? now.namespacesIn(kind, file, name) : [];
+        // Its file now names it in another namespace only (a rotation regenerated without `-n`,
+        // which defaults to `default`; a misspelt namespace): not hidden by the error but moved,
+        // and its namespace's object deleted (sixteenth round, probe fixes16 finding 1: a broken
+        // rotation or suspension written so was held back, and the old token kept forwarding).
+        const elsewhere = names.filter((n) => n !== namespace);
+        // Held where its own document there has the error (an invalid SpendPolicy keeps its version
+        // in force; an unreadable Secret's keys are taken out below), or where an error of its file
+        // may be hiding it (a document there names nothing for sure). Else the file read with an
+        // error still says it is gone: deleted (sixteenth round: a key or leaked token deleted from
+        // a file with a typo elsewhere in it stayed served).
+        if (failed && (names.includes(namespace!) || (elsewhere.length === 0 && !now.hidesNothing(file)))) {
           out.push(r);
           held.push(`${kind} ${namespace}/${name} (${file})`);
         } else

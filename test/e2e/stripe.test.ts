@@ -1365,6 +1365,28 @@ describe('hot reload through the manifest files', () => {
     expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
   });
 
+  // Sixteenth round: a leaked token's Secret deleted from its file while a mistake stood elsewhere
+  // in that file (a policy kept there, its cap unquoted) was held back, and the token kept charging.
+  it('stops serving a token whose Secret is deleted from a file with an error elsewhere in it', async () => {
+    const upstreamSecret = secret('hot-upstream', { apiKey: UPSTREAM_KEY });
+    const beside = spendPolicy('other', { limits: { perDayUsd: 5 } });
+    const rejected = await edit(
+      'secrets.yaml',
+      yamlDocuments(upstreamSecret, beside),
+      'manifest change rejected',
+    );
+    expect(rejected.revoked).toEqual(['Secret agents/hot-token deleted']);
+    const before = atStripe.requests.length;
+    expect((await failure(stripe.charges.create(usd(1)))).code).toBe('key_unknown');
+    expect(atStripe.requests.length).toBe(before);
+    await edit(
+      'secrets.yaml',
+      yamlDocuments(upstreamSecret, secret('hot-token', { token: token('hot') })),
+      'policy reloaded',
+    );
+    expect((await stripe.charges.create(usd(1))).status).toBe('succeeded');
+  });
+
   it('revokes the token when the VaultKey file is deleted', async () => {
     const reloaded = await edit('key.yaml', null, 'policy reloaded');
     expect(reloaded.keys).toBe(0);

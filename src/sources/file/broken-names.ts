@@ -105,24 +105,42 @@ function visit(map: YAMLMap, out: BrokenObject[]): void {
     if (isSeq(items)) for (const item of items.items) if (isMap(item)) visit(item, out);
     return;
   }
+  const self = identityOf(map, kind);
+  if (self === undefined) return;
+  const at = self.kind === 'SpendPolicy' ? earliestExpiry(map) : undefined;
+  if (self.kind === 'SpendPolicy' && at === undefined) return;
+  out.push({ ...self, ...(at !== undefined && { expiresAt: at }) });
+}
+
+/** The kind, name and namespace (absent: the file source's default) an object names itself by. */
+export type Identity = Omit<BrokenObject, 'expiresAt'>;
+
+/**
+ * What a document with an error is, when it is one object of ours that names itself as above (a
+ * SpendPolicy whatever its expiry; not a List): then it is that object and hides no other of its
+ * file. One that is not may be a VaultKey, SpendPolicy or Secret written with a mistake past
+ * naming, so what its file no longer holds is held back (revocations.ts; sixteenth round).
+ */
+export function identityOfDocument(doc: Document.Parsed): Identity | undefined {
+  const map = doc.contents;
+  if (!isMap(map) || hasMergeKey(map)) return undefined;
+  const kind = text(once(map, 'kind'));
+  return kind === 'List' ? undefined : identityOf(map, kind);
+}
+
+/** The kind, name and namespace a mapping names itself by, when it does unambiguously. */
+function identityOf(map: YAMLMap, kind: string | undefined): Identity | undefined {
   const apiVersion = text(once(map, 'apiVersion'));
   const ours = (kind === 'VaultKey' || kind === 'SpendPolicy') && apiVersion === API_VERSION;
-  if (!ours && !(kind === 'Secret' && apiVersion === 'v1')) return;
+  if (!ours && !(kind === 'Secret' && apiVersion === 'v1')) return undefined;
   const metadata = once(map, 'metadata');
-  if (!isMap(metadata) || hasMergeKey(metadata)) return;
+  if (!isMap(metadata) || hasMergeKey(metadata)) return undefined;
   const name = text(once(metadata, 'name'));
-  if (name === undefined) return;
+  if (name === undefined) return undefined;
   const namespaces = metadata.items.filter((p) => keyIs(p.key, 'namespace'));
-  if (namespaces.length > 1) return;
+  if (namespaces.length > 1) return undefined;
   const namespace = namespaces.length === 1 ? text(namespaces[0]!.value) : undefined;
-  const at = kind === 'SpendPolicy' ? earliestExpiry(map) : undefined;
-  if (kind === 'SpendPolicy' && at === undefined) return;
-  out.push({
-    kind: kind as BrokenObject['kind'],
-    name,
-    ...(namespace !== undefined && { namespace }),
-    ...(at !== undefined && { expiresAt: at }),
-  });
+  return { kind: kind as BrokenObject['kind'], name, ...(namespace !== undefined && { namespace }) };
 }
 
 /**

@@ -22,6 +22,7 @@ export function manifestOrigin(
   let failed: Set<string> | undefined;
   let unreadable: ByNamespace<true> | undefined;
   let named: Map<string, string[]> | undefined;
+  let errorsNamed: Map<string, boolean> | undefined;
   /** One pass over the verdicts, when a refusal first asks. */
   const locate = () => {
     where = { VaultKey: new ByNamespace(), SpendPolicy: new ByNamespace(), Secret: new ByNamespace() };
@@ -67,7 +68,28 @@ export function manifestOrigin(
       named ??= namesByFile(files);
       return named.get(nameInFile(kind, file, name)) ?? [];
     },
+    hidesNothing(file) {
+      errorsNamed ??= namedErrorsByFile(files);
+      return errorsNamed.get(normalize(file)) === true;
+    },
   };
+}
+
+/** Per file with an invalid verdict, whether each names its object (ManifestOrigin.hidesNothing). */
+function namedErrorsByFile(files: readonly (readonly Verdict[])[]): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  for (const file of files)
+    for (const v of file) {
+      if (v.type !== 'invalid') continue;
+      const source = v.source ?? v.errors[0]?.source ?? v.rejected?.errors[0]?.source;
+      // No file to put it to: nothing can be said of any file (fail closed: held, as before).
+      if (source === undefined) return new Map();
+      const path = normalize(source);
+      const names =
+        v.hides !== undefined ? !v.hides : v.rejected !== undefined || v.unreadableSecret !== undefined;
+      out.set(path, (out.get(path) ?? true) && names);
+    }
+  return out;
 }
 
 const nameInFile = (kind: Kind, file: string, name: string) => `${kind}\0${normalize(file)}\0${name}`;
@@ -92,6 +114,7 @@ function namesByFile(files: readonly (readonly Verdict[])[]): Map<string, string
         const source = v.source ?? v.errors[0]?.source ?? v.rejected?.errors[0]?.source;
         if (v.rejected) add(v.rejected.kind, source, v.rejected.namespace, v.rejected.name);
         if (v.unreadableSecret) add('Secret', source, v.unreadableSecret.namespace, v.unreadableSecret.name);
+        for (const n of v.names ?? []) add(n.kind, source, n.namespace, n.name);
       }
     }
   return out;

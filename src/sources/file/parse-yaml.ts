@@ -1,10 +1,12 @@
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 import type { DocumentError, RawDocument } from '../../api/resource-set.ts';
 import {
   asKubectlLines,
   type BrokenObject,
   brokenObjectsOf,
   distinctObjects,
+  type Identity,
+  identityOfDocument,
   objectsOfRefused,
 } from './broken-names.ts';
 import { jsonNumberProblem } from './json-numbers.ts';
@@ -24,6 +26,14 @@ export interface ParsedFile {
    * (revocations.ts). Absent when there are none.
    */
   readonly broken?: BrokenObject[];
+  /**
+   * A document with an error that names no object of ours for sure (broken-names.ts `namesItself`),
+   * or the file refused whole: what the file no longer holds may be hidden there, so a refused
+   * change holds it back (revocations.ts). Absent: every broken document names itself.
+   */
+  readonly unnamedError?: true;
+  /** What each document with an error that names itself is (broken-names.ts `identityOfDocument`). */
+  readonly brokenIdentities?: Identity[];
 }
 
 /**
@@ -68,6 +78,7 @@ export function parseWithReference(text: string, source: string): ParsedFile {
     return {
       documents: [],
       errors: [{ source, index: 0, path: '', message: 'YAML error: the file is nested too deeply to read' }],
+      unnamedError: true,
     };
   }
 }
@@ -85,7 +96,8 @@ function refusedWhole(source: string, at: LineProblem, text: string | undefined)
   // `yaml` holds about 80 bytes of its tree per byte of text, read twice here: a 58 MiB file with
   // lone CRs ran the compile thread out of memory, restarting on the same file, so no change was
   // ever applied again (fifteenth round, probe fixes15b finding 1). A bigger file names nothing.
-  if (text === undefined || text.length > MAX_REFUSED_TEXT) return { documents: [], errors };
+  if (text === undefined || text.length > MAX_REFUSED_TEXT)
+    return { documents: [], errors, unnamedError: true };
   const lines = asKubectlLines(text);
   let broken: BrokenObject[];
   try {
@@ -94,13 +106,22 @@ function refusedWhole(source: string, at: LineProblem, text: string | undefined)
     if (!isStackOverflow(err)) throw err;
     broken = []; // Nested too deeply to read: it names nothing, and stays refused.
   }
-  return broken.length > 0 ? { documents: [], errors, broken } : { documents: [], errors };
+  // Read for names only, not as documents: any of them may be hiding an object.
+  return { documents: [], errors, unnamedError: true, ...(broken.length > 0 && { broken }) };
 }
 
 function readWithReference(text: string, source: string): ParsedFile {
   const documents: RawDocument[] = [];
   const errors: DocumentError[] = [];
   const broken: BrokenObject[] = [];
+  let unnamed = false;
+  const identities: Identity[] = [];
+  /** A document with an error: what it names of itself, or that it names nothing for sure. */
+  const identify = (doc: Document.Parsed) => {
+    const self = identityOfDocument(doc);
+    if (self) identities.push(self);
+    else unnamed = true;
+  };
   const lineCounter = new LineCounter();
   // The failsafe schema leaves every scalar its text, for kubectlValue to resolve as kubectl does.
   parseAllDocuments(text, { lineCounter, prettyErrors: false, schema: 'failsafe' }).forEach((doc, index) => {
@@ -115,6 +136,7 @@ function readWithReference(text: string, source: string): ParsedFile {
         message: `YAML syntax error at line ${pos.line}, column ${pos.col}: ${syntaxErrorText(problem.code, problem.message)}`,
       });
       broken.push(...brokenObjectsOf(doc));
+      identify(doc);
       return;
     }
     try {
@@ -125,6 +147,7 @@ function readWithReference(text: string, source: string): ParsedFile {
       // at its field.
       if (!(err instanceof KubectlRefusal)) throw err;
       broken.push(...brokenObjectsOf(doc)); // Cannot be read as kubectl reads it: as a syntax error.
+      identify(doc);
       const line = err.offset === undefined ? undefined : lineCounter.linePos(err.offset).line;
       errors.push({
         source,
@@ -135,5 +158,11 @@ function readWithReference(text: string, source: string): ParsedFile {
       });
     }
   });
-  return broken.length > 0 ? { documents, errors, broken: distinctObjects(broken) } : { documents, errors };
+  return {
+    documents,
+    errors,
+    ...(broken.length > 0 && { broken: distinctObjects(broken) }),
+    ...(unnamed ? { unnamedError: true as const } : {}),
+    ...(identities.length > 0 && { brokenIdentities: identities }),
+  };
 }

@@ -104,6 +104,23 @@ export function createFileSource(paths: readonly string[], opts: FileSourceOptio
           ...(opts.defaultNamespace !== undefined && { defaultNamespace: opts.defaultNamespace }),
         }),
         ...brokenVerdicts(parsed.broken, opts.defaultNamespace ?? DEFAULT_NAMESPACE, file),
+        // A file with YAML errors: whether one of them may hide an object (ManifestOrigin.hidesNothing;
+        // the errors themselves are the file's already).
+        ...(parsed.errors.length > 0
+          ? [
+              {
+                type: 'invalid' as const,
+                errors: [],
+                source: file,
+                hides: parsed.unnamedError === true,
+                names: (parsed.brokenIdentities ?? []).map(({ kind, name, namespace }) => ({
+                  kind,
+                  name,
+                  namespace: namespace ?? opts.defaultNamespace ?? DEFAULT_NAMESPACE,
+                })),
+              },
+            ]
+          : []),
       ],
     }),
   });
