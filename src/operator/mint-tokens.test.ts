@@ -171,6 +171,62 @@ describe('mintMissingTokens for a stale or revoked token (ADR 0009)', () => {
     },
   );
 
+  // Sixteenth round (probe newuser16, finding 1): `kubectl delete vaultkey a` handed a's Secret, which
+  // a's agent reads, to a copied key `c` that named it, with a fresh token under c's policy.
+  it('writes nothing into the Secret of a deleted key of another name, and says why', async () => {
+    const patched: string[] = [];
+    const store: SecretStore = {
+      read: async () => minted,
+      create: async () => true,
+      patch: async (_ns, name) => {
+        patched.push(name);
+        return true;
+      },
+    };
+    const copycat: VaultKey = {
+      ...key('c'),
+      spec: { ...key('c').spec, tokenSecretRef: { name: 'a-token', key: 'token' } },
+    };
+    const { events, deps: d } = deps(store);
+    const statuses = [status('c', 'TokenSecretStale')];
+    const { waiting, refused, failed } = await mintMissingTokens(statuses, [copycat], d);
+    expect({ patched, events, waiting: [...waiting], failed }).toEqual({
+      patched: [],
+      events: [],
+      waiting: [],
+      failed: 0,
+    });
+    expect(refused.get('agents/c')?.message).toMatch(
+      /^Secret agents\/a-token belongs to VaultKey agents\/a, which was deleted: .* only to a VaultKey of the same name applied again/,
+    );
+    expect(explainRefusals(statuses, refused)[0]!.conditions[0]).toMatchObject({
+      reason: 'TokenSecretStale',
+    });
+  });
+
+  it('mints nothing for a key that waited on the Secret (barred), whether it is stale or gone', async () => {
+    const secrets = memorySecrets({ 'a-token': minted });
+    const { events, deps: d } = deps(secrets.store);
+    const barred = (k: VaultKey) => (k.metadata.name === 'c' ? 'waited on a-token' : undefined);
+    const { waiting, refused } = await mintMissingTokens(
+      [status('b', 'TokenSecretMissing'), status('c', 'TokenSecretMissing')],
+      [key('b'), key('c')],
+      { ...d, barred },
+    );
+    expect({
+      created: secrets.created,
+      patched: secrets.patched,
+      events: events.length,
+      waiting: [...waiting],
+    }).toEqual({
+      created: ['b-token'],
+      patched: [],
+      events: 1,
+      waiting: ['agents/b'],
+    });
+    expect(refused).toEqual(new Map([['agents/c', { message: 'waited on a-token' }]]));
+  });
+
   it("writes nothing into a user's Secret, and lets the status say what to do", async () => {
     const user: SecretView = {
       resourceVersion: '5',

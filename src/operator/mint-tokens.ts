@@ -5,7 +5,8 @@ import type { KeyReason } from '../compiler/conditions.ts';
 import { SECRET_LABEL_KEY, SECRET_LABEL_VALUE } from '../sources/kubernetes/labels.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { type EventSink, tokenMintedEvent } from './events.ts';
-import { ensureToken, SecretApiError, type SecretStore } from './tokens.ts';
+import { ownerLabel } from './revoke-on-delete.ts';
+import { ensureToken, type OwnerReference, SecretApiError, type SecretStore } from './tokens.ts';
 
 /** Wiring of the token reconciler: the Secret API, where it reports, what it counts. */
 export interface MintDeps {
@@ -15,6 +16,11 @@ export interface MintDeps {
   readonly minted?: Counter;
   /** Refusals to reuse instead of reading the Secret again on every pass. */
   readonly refusals?: RefusalMemo;
+  /**
+   * Why no token is minted into a key's Secret because the key waited on it while another VaultKey
+   * owned it (WaitingKeys.barred): checked before anything is read or written.
+   */
+  readonly barred?: (key: VaultKey) => string | undefined;
 }
 
 /**
@@ -71,7 +77,8 @@ const REFUSED_FOR_GOOD: ReadonlySet<number> = new Set([400, 403, 422]);
  * gets a token minted into its tokenSecretRef, when the operator creates that Secret or created it
  * for this key; one whose Secret belongs to a deleted VaultKey (TokenSecretStale) or holds a revoked
  * token (TokenRevoked) gets a fresh token when the operator minted that Secret, never the old one
- * back. Resolves with `waiting`, the `namespace/name` of the keys whose Secret changed or is
+ * back, when that VaultKey had this key's name (the same key applied again); never for a key that
+ * waited on the Secret while another key owned it (`barred`, sixteenth round). Resolves with `waiting`, the `namespace/name` of the keys whose Secret changed or is
  * contended: their status waits for the informer to see the Secret, so it does not flap through
  * TokenSecretMissing; and `refused`, by `namespace/name`, why a key's Secret exists but is not one
  * the operator may write, or whose write the API server refuses for good (its status says so:
@@ -97,6 +104,17 @@ export async function mintMissingTokens(
     const key = byRef.get(id);
     if (!key) continue;
     const compiled = `${reason}: ${s.conditions[0]?.message ?? ''}`;
+    const bar = deps.barred?.(key);
+    if (bar !== undefined) {
+      const why = { message: bar };
+      refused.set(id, why);
+      if (deps.refusals?.set(key, compiled, why) ?? true)
+        deps.log.warn(
+          { vaultKey: id, secret: key.spec.tokenSecretRef.name },
+          "minting no token: this key waited on another VaultKey's token Secret",
+        );
+      continue;
+    }
     const known = deps.refusals?.get(key, compiled);
     if (known !== undefined) {
       refused.set(id, known);
@@ -153,6 +171,19 @@ function refusal(key: VaultKey, unlabelled: boolean): Refusal {
   return { message };
 }
 
+/**
+ * Why a key is not handed the Secret of a deleted VaultKey of another name (sixteenth round): the
+ * deleted key's agent may still read that Secret (a Deployment names it), so a fresh token there
+ * would re-arm a revoked credential under this key's policy.
+ */
+function inherited(key: VaultKey, owner: OwnerReference & { readonly uid: string }): Refusal {
+  const ns = key.metadata.namespace;
+  const secret = `${ns}/${key.spec.tokenSecretRef.name}`;
+  return {
+    message: `Secret ${secret} belongs to VaultKey ${ns}/${ownerLabel(owner)}, which was deleted: its token was revoked with that key, and the operator hands a deleted key's token Secret only to a VaultKey of the same name applied again, never to another key (whatever reads that Secret, the deleted key's agent, would hold a working token under this key's policy). Point tokenSecretRef at a Secret of this key's own, or delete this Secret and the operator mints a fresh one for this key.`,
+  };
+}
+
 /** The Ready condition of a key whose token Secret is immutable: Kubernetes never lets that be unset. */
 function immutable(key: VaultKey): Refusal {
   const secret = `${key.metadata.namespace}/${key.spec.tokenSecretRef.name}`;
@@ -205,6 +236,7 @@ async function mintOne(key: VaultKey, deps: MintDeps, replace: boolean): Promise
     }
     if (outcome.kind === 'not-ours') return { refused: refusal(key, outcome.unlabelled) };
     if (outcome.kind === 'immutable') return { refused: immutable(key) };
+    if (outcome.kind === 'inherited') return { refused: inherited(key, outcome.owner) };
     return outcome.kind === 'conflict' ? 'changed' : 'settled';
   } catch (err) {
     const error = (err as Error).message;

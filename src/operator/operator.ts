@@ -21,6 +21,7 @@ import { createRevokeOnDelete } from './revoke-on-delete.ts';
 import type { StatusApplier } from './status.ts';
 import { owningVaultKey, type SecretStore } from './tokens.ts';
 import { explainUnseenSecrets } from './unseen-secrets.ts';
+import { createWaitingKeys } from './waiting-keys.ts';
 import { createStatusWriter } from './write-status.ts';
 
 /** Wiring of the operator: its source, where snapshots, statuses and Events go, what it reads spend from. */
@@ -181,6 +182,14 @@ export function createOperator(opts: OperatorOptions): Operator {
         : undefined;
     },
   });
+  // Keys held back by a Secret another VaultKey owned never get a token there (sixteenth round):
+  // noted from every compile on every replica, so a new leader knows them too.
+  const waitingKeys = createWaitingKeys({
+    ownerOf: (namespace, name) => {
+      const owner = owningVaultKey(source.get('Secret', namespace, name)?.metadata?.ownerReferences);
+      return owner?.uid === undefined ? undefined : { ...owner, uid: owner.uid };
+    },
+  });
   // Told while the update is compiled, before the revocations remember it: what each deleted key held.
   const reportChange = createChangeReport({
     log,
@@ -313,6 +322,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     const minted = await mintMissingTokens(statuses, inForce.update.set.keys, {
       secrets: opts.secrets,
       refusals,
+      barred: (key) => waitingKeys.barred(key),
       recordEvent,
       log,
       ...(metrics && { minted: metrics.minted }),
@@ -370,7 +380,11 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   runner.onOutcome((outcome) => {
     reportChange(outcome);
-    for (const d of outcome.update.deleted) status.forget(d);
+    for (const d of outcome.update.deleted) {
+      status.forget(d);
+      if (d.kind === 'VaultKey' && d.uid !== undefined) waitingKeys.forget(d.uid);
+    }
+    waitingKeys.observe(outcome.statuses, outcome.update.set.keys);
     due = true;
     void requestPass();
   });

@@ -361,7 +361,7 @@ const UID = /^[A-Za-z0-9-]{1,64}$/;
  * ownerReference's name and uid to be non-empty, and a ledger line is split on whitespace: anything
  * but an object name or a uid-like string is not written.
  */
-function ownerLabel(owner: OwnerReference & { uid: string }): string {
+export function ownerLabel(owner: OwnerReference & { readonly uid: string }): string {
   if (owner.name !== undefined && OBJECT_NAME.test(owner.name)) return owner.name;
   return UID.test(owner.uid) ? `uid-${owner.uid}` : 'unknown-owner';
 }

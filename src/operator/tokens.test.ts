@@ -215,6 +215,27 @@ describe('ensureToken with replace (a token Secret of a deleted key, or a revoke
     expect(s.writes).toEqual([]);
   });
 
+  // Sixteenth round (probe newuser16, finding 1): a copied manifest `copycat` that kept `bot`'s
+  // tokenSecretRef took bot's Secret over when bot was deleted, with a fresh token under its own policy.
+  it("hands a deleted key's Secret only to a key of that name (the same key applied again), never to another", async () => {
+    const s = memorySecrets(stale);
+    const copycat: VaultKey = {
+      ...key,
+      metadata: { name: 'copycat', namespace: 'agents', uid: 'uid-copycat' },
+    };
+    expect(await ensureToken(s.store, copycat, { replace: true })).toEqual({
+      kind: 'inherited',
+      owner: stale.ownerReferences![0],
+    });
+    expect(s.writes).toEqual([]);
+    // Its own Secret (a revoked token in it) is still replaced.
+    const own = memorySecrets({
+      ...stale,
+      ownerReferences: [{ ...stale.ownerReferences![0]!, uid: 'uid-copycat', name: 'copycat' }],
+    });
+    expect((await ensureToken(own.store, copycat, { replace: true })).kind).toBe('minted');
+  });
+
   it('reports a conflict when the Secret changed since it was read', async () => {
     const s = memorySecrets(stale);
     const racing: SecretStore = { ...s.store, patch: async () => false };

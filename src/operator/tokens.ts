@@ -87,6 +87,11 @@ export type MintOutcome =
   /** Asked to replace a stale or revoked token in a Secret the operator did not mint: left alone. */
   | { readonly kind: 'not-managed' }
   /**
+   * Asked to replace the token of a Secret owned by another VaultKey, gone, of another name: left
+   * alone (sixteenth round). `owner` is its controlling ownerReference.
+   */
+  | { readonly kind: 'inherited'; readonly owner: OwnerReference & { readonly uid: string } }
+  /**
    * A Secret of that name exists and was not created for this key: left alone. `unlabelled`: it
    * lacks `keybrake.dev/secret` (so the informer, and the compiler, cannot see it); otherwise it
    * lacks the token field.
@@ -104,8 +109,8 @@ export type MintOutcome =
  * and otherwise left alone (`not-ours`): labelling it, or writing a field into it, would have the
  * operator serve, or hand out, whatever an unrelated Secret holds. With `replace` (the compiler
  * found the Secret owned by a deleted VaultKey, or its token revoked), a Secret a VaultKey owns gets
- * a fresh token and the new key as its owner; a user's Secret is left alone (its status tells the
- * user). Every write is conditional on the resourceVersion read, so two operators (or a user)
+ * a fresh token and the new key as its owner when that VaultKey is this key or had its name
+ * (`inherited` otherwise); a user's Secret is left alone (its status tells the user). Every write is conditional on the resourceVersion read, so two operators (or a user)
  * racing cannot overwrite a token. A Secret made immutable is never written a token (the API server
  * refuses it for good): `immutable`.
  */
@@ -185,7 +190,14 @@ export async function ensureToken(
         : { kind: 'conflict' };
   if (opts.replace) {
     // Owned by a deleted key (TokenSecretStale) or by this one: a Secret the operator minted.
-    if (owningVaultKey(existing.ownerReferences) === undefined) return { kind: 'not-managed' };
+    const previous = owningVaultKey(existing.ownerReferences);
+    if (previous === undefined) return { kind: 'not-managed' };
+    // Handed over only to a key of the deleted owner's name, i.e. that key applied again (a GitOps
+    // sync, a GC-less cluster's leftover): a name is free again only once its key is gone. Any other
+    // key (a copied manifest that kept tokenSecretRef) would re-arm the Secret the revoked key's
+    // agent reads, under its own policy (sixteenth round).
+    if (previous.uid !== key.metadata.uid && previous.name !== key.metadata.name)
+      return { kind: 'inherited', owner: previous as OwnerReference & { uid: string } };
     if (existing.immutable === true) return { kind: 'immutable' };
     // A merge patch replaces the whole ownerReferences list: the deleted key's reference goes.
     const t = mint();
