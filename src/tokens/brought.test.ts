@@ -66,6 +66,23 @@ describe('broughtSpans', () => {
       expect(broughtSpans(text, index)).toEqual([]);
   });
 
+  // Sixteenth round (probe leaks16 finding 1): a one-case brought token (`openssl rand -hex 32`)
+  // upper-cased, by a call that presents another credential or none, was forwarded and recorded.
+  it('finds a served token whose letters are all one case in any case, a mixed-case one as it is only', () => {
+    const hex = 'bd8df61748bf9d181ff6d6be417891751e46599c804493918809e9d36a4c5c65';
+    const digitsTail = 'bd8df61748bf9d181ff6d6be417891751e46599c80449391880911223344';
+    const both = broughtTokensOf(table(brought, hex, digitsTail))!;
+    for (const written of [
+      hex.toUpperCase(),
+      `${hex.slice(0, 30).toUpperCase()}${hex.slice(30)}`,
+      `${hex.slice(0, 60).toUpperCase()}${hex.slice(60)}`,
+      digitsTail.toUpperCase(),
+    ])
+      expect(broughtSpans(`/v1/customers/${written}/x`, both)).toEqual([[14, 14 + written.length]]);
+    for (const text of [brought.toLowerCase(), brought.toUpperCase(), hex.toUpperCase().slice(1)])
+      expect(broughtSpans(`/v1/customers/${text}`, both)).toEqual([]);
+  });
+
   it('takes a whole text as a token once it holds a served tail more often than any honest text does', () => {
     // 16 KB of the token's tail: a digest per occurrence was 5–10 ms a request.
     const flood = `/v1/customers/${'fXYZ'.repeat(4_000)}`;

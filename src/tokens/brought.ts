@@ -19,7 +19,10 @@ export interface BroughtTokens extends BroughtTails {
 export interface BroughtTails {
   /** Token tail (its last 4 characters) → the lengths of the served brought tokens that end so. */
   readonly byTail: ReadonlyMap<string, readonly number[]>;
-  /** Finds the tails: one native search over the text, which most texts pass without a match. */
+  /**
+   * Finds the tails in any letter case: one native search over the text, which most texts pass
+   * without a match (V8's case-insensitive search of literals costs what the exact one does).
+   */
   readonly tails: RegExp;
 }
 /**
@@ -38,7 +41,7 @@ export function broughtTailsOf(byTail: ReadonlyMap<string, readonly number[]>): 
   if (byTail.size === 0) return undefined;
   const tails = new RegExp(
     [...byTail.keys()].map((t) => t.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join('|'),
-    'g',
+    'gi',
   );
   return { byTail, tails };
 }
@@ -46,7 +49,11 @@ export function broughtTailsOf(byTail: ReadonlyMap<string, readonly number[]>): 
 /**
  * The stretches `[start, end)` of `text` that are a token the table serves, overlapping ones merged,
  * in order; empty when there is none. A window is taken as a token when its digest is a key of the
- * table, the lookup authenticate does for a presented credential.
+ * table, the lookup authenticate does for a presented credential. A window written in another case
+ * than a served tail is looked up lower-cased and upper-cased too (sixteenth round, probe leaks16
+ * finding 1): a token whose letters are all of one case (`openssl rand -hex 32`) is still the token in
+ * any case, as redact.ts seeks the presented one; a mixed-case token's case is part of it, and no
+ * folded window is one.
  */
 export function broughtSpans(text: string, brought: BroughtTokens): Array<[number, number]> {
   const { byTail, tails, served } = brought;
@@ -55,17 +62,61 @@ export function broughtSpans(text: string, brought: BroughtTokens): Array<[numbe
   tails.lastIndex = 0;
   for (let m = tails.exec(text); m !== null; m = tails.exec(text)) {
     const end = m.index + TAIL;
-    for (const length of byTail.get(m[0])!) {
-      const start = end - length;
-      if (start < 0) continue;
-      if (++digests > MAX_DIGESTS) return [[0, text.length]];
-      if (served.has(tokenDigest(text.slice(start, end)))) found.push([start, end]);
+    const written = m[0];
+    for (const tail of servedTailsLike(written, byTail)) {
+      // As written when it ends in the served tail exactly, and folded to the tail's case either way:
+      // the rest of a one-case token may be in another case than its tail (`BD8D…5c65`).
+      const folds = tail === written ? [AS_WRITTEN, ...foldsOf(tail)] : foldsOf(tail);
+      for (const length of byTail.get(tail)!) {
+        const start = end - length;
+        if (start < 0) continue;
+        const window = text.slice(start, end);
+        for (const fold of folds) {
+          const candidate =
+            fold === 'lower' ? window.toLowerCase() : fold === 'upper' ? window.toUpperCase() : window;
+          if (fold !== 'as' && candidate === window) continue;
+          if (++digests > MAX_DIGESTS) return [[0, text.length]];
+          if (served.has(tokenDigest(candidate))) {
+            found.push([start, end]);
+            break;
+          }
+        }
+      }
     }
     // Tails may overlap (`XYXY` ends `…YXYX` one character on): the search resumes one character on.
     tails.lastIndex = m.index + 1;
   }
   return merged(found);
 }
+
+type Fold = 'as' | 'lower' | 'upper';
+const AS_WRITTEN: Fold = 'as';
+
+/**
+ * The served tails that `written` (a match of the case-insensitive search) may stand for: itself, and
+ * its lower- and upper-cased forms where those differ (a one-case token's tail in another case).
+ */
+function servedTailsLike(written: string, byTail: ReadonlyMap<string, readonly number[]>): string[] {
+  const like: string[] = byTail.has(written) ? [written] : [];
+  for (const folded of [written.toLowerCase(), written.toUpperCase()])
+    if (folded !== written && !like.includes(folded) && byTail.has(folded)) like.push(folded);
+  return like;
+}
+
+/**
+ * How a window ending in the served `tail`, in any case, may be the token besides as written: folded to
+ * the one case the tail (so the token, if it is one-case) is in; to either for a tail without letters.
+ */
+function foldsOf(tail: string): readonly Fold[] {
+  const lower = tail === tail.toLowerCase();
+  const upper = tail === tail.toUpperCase();
+  return lower && upper ? BOTH_FOLDS : lower ? LOWER : upper ? UPPER : NO_FOLDS;
+}
+
+const BOTH_FOLDS: readonly Fold[] = ['lower', 'upper'];
+const LOWER: readonly Fold[] = ['lower'];
+const UPPER: readonly Fold[] = ['upper'];
+const NO_FOLDS: readonly Fold[] = [];
 
 /** Overlapping stretches as one: a token taken out in part would leave the rest of it behind. */
 function merged(spans: Array<[number, number]>): Array<[number, number]> {

@@ -151,6 +151,36 @@ describe('near misses of a vault token', () => {
     expect(carriesToken(`/v1/x/${twice}`, brought)).toBe(false);
     expect(carriesToken(`/v1/x/${twice.slice(0, 20)}`, brought)).toBe(false);
   });
+
+  // Sixteenth round (probe leaks16 finding 1): a brought `openssl rand -hex 32` token upper-cased in the
+  // path, a header or a run id was forwarded and recorded in plain; lower-casing it gives it back.
+  it('finds a brought token whose letters are all one case in any case, near misses too', () => {
+    const hex = 'bd8df61748bf9d181ff6d6be417891751e46599c804493918809e9d36a4c5c65';
+    const upper = hex.toUpperCase();
+    const mixed = `${hex.slice(0, 20)}${upper.slice(20)}`;
+    for (const [written, token] of [
+      [upper, hex],
+      [mixed, hex],
+      [hex, upper],
+      [`${upper.slice(0, 40)}X${upper.slice(41)}`, hex],
+    ] as const) {
+      expect(carriesToken(`/v1/customers/${written}`, token)).toBe(true);
+      expect(carriesToken(written, token)).toBe(true);
+      expect(withoutToken(`/v1/customers/${written}/x`, token)).toBe(`/v1/customers/${fingerprint(token)}/x`);
+    }
+    // Percent-encoded as well, and as the presented credential's own search (withoutPresented).
+    const encoded = [...upper].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    expect(carriesToken(`/v1/x/${encoded}`, hex)).toBe(true);
+    expect(withoutPresented(`/v1/x/${upper}`, `Bearer ${hex}`)).toBe(`/v1/x/${fingerprint(hex)}`);
+    // Two changes away stays text, in any case.
+    expect(carriesToken(`/v1/x/${upper.replace('BD8D', 'BXYD')}`, hex)).toBe(false);
+  });
+
+  it('finds a mixed-case brought token as it is only: its case is part of it', () => {
+    const brought = 'foreign-agent-token-0123456789abcdefXYZ';
+    expect(carriesToken(`/v1/x/${brought.toLowerCase()}`, brought)).toBe(false);
+    expect(carriesToken(`/v1/x/${brought.toUpperCase()}`, brought)).toBe(false);
+  });
 });
 
 // Eighth round: a token the user brought has no shape; the table's digest of it finds it, whoever

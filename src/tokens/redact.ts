@@ -132,14 +132,15 @@ const LATIN1 = /^[\x00-\xff]*$/;
  * token back offline: one crc32 for the body alone, at most 33 × 62 checks for a mistyped
  * character). Any such variant keeps the token's first half or its second half whole (the halves
  * leave the middle character out, so a swap across them keeps one), so only windows around those
- * are compared: a few substring searches and a comparison per place a half is found.
+ * are compared: a few substring searches and a comparison per place a half is found. A token whose
+ * letters are all of one case is found in any case (see TokenParts.anyCase).
  */
 function tokenSpans(text: string, token: string): Array<[number, number]> {
   // A short one (no key is: key_unknown) as it is only: its halves would be found anywhere.
   if (token.length < MIN_PRESENTED_LENGTH) return exactSpans(text, token);
-  const { head, tail, stem } = partsOf(token);
-  let atHead = text.indexOf(head);
-  let atTail = text.indexOf(tail);
+  const { head, tail, stem, anyCase } = partsOf(token);
+  let atHead = anyCase === undefined ? text.indexOf(head) : searched(text, anyCase.head, 0);
+  let atTail = anyCase === undefined ? text.indexOf(tail) : searched(text, anyCase.tail, 0);
   // Fourteenth round: a minted token's body with up to three edits, in any case (near-miss.ts).
   const body = bodyNearSpans(text, token);
   // The common case, every header value of every call: neither half, so no near miss (and no stem,
@@ -148,22 +149,37 @@ function tokenSpans(text: string, token: string): Array<[number, number]> {
   const n = token.length;
   const spans: Array<[number, number]> = body;
   const near = (start: number, end: number) => {
-    if (start >= 0 && end <= text.length && withinOneEdit(text.slice(start, end), token)) {
+    if (start < 0 || end > text.length) return false;
+    const window = text.slice(start, end);
+    if (
+      anyCase === undefined
+        ? withinOneEdit(window, token)
+        : withinOneEdit(window.toLowerCase(), anyCase.lower)
+    ) {
       spans.push([start, end]);
       return true;
     }
     return false;
   };
-  for (; atHead !== -1; atHead = text.indexOf(head, atHead + 1))
+  const next = (needle: string, re: RegExp | undefined, from: number) =>
+    re === undefined ? text.indexOf(needle, from) : searched(text, re, from);
+  for (; atHead !== -1; atHead = next(head, anyCase?.head, atHead + 1))
     near(atHead, atHead + n) || near(atHead, atHead + n - 1) || near(atHead, atHead + n + 1);
-  for (; atTail !== -1; atTail = text.indexOf(tail, atTail + 1)) {
+  for (; atTail !== -1; atTail = next(tail, anyCase?.tail, atTail + 1)) {
     const end = atTail + tail.length;
     near(end - n, end) || near(end - n + 1, end) || near(end - n - 1, end);
   }
   if (stem !== undefined)
-    for (let at = text.indexOf(stem); at !== -1; at = text.indexOf(stem, at + 1))
+    for (let at = next(stem, anyCase?.stem, 0); at !== -1; at = next(stem, anyCase?.stem, at + 1))
       spans.push([at, at + stem.length]);
   return merged(spans);
+}
+
+/** Where `re` (global) first matches `text` at or after `from`, or -1. */
+function searched(text: string, re: RegExp, from: number): number {
+  re.lastIndex = from;
+  const m = re.exec(text);
+  return m === null ? -1 : m.index;
 }
 
 const NO_SPANS: Array<[number, number]> = [];
@@ -180,25 +196,60 @@ function exactSpans(text: string, token: string): Array<[number, number]> {
  * A token's halves (without its middle character) and, for a minted one, its prefix and body: of the
  * last token asked about, as a call asks about the one it presents once per header.
  */
-function partsOf(token: string): { head: string; tail: string; stem: string | undefined } {
+interface TokenParts {
+  readonly token: string;
+  readonly head: string;
+  readonly tail: string;
+  readonly stem: string | undefined;
+  /**
+   * For a token whose letters are all of one case (sixteenth round, probe leaks16 finding 1: a brought
+   * `openssl rand -hex 32` token upper-cased in the path, a header or a run id was forwarded and
+   * recorded in plain, and lower-casing it gives it back, losing nothing): the token lower-cased, and
+   * its halves and stem as case-insensitive searches (V8's is as fast as indexOf, and no folded copy of
+   * the text is made), as credential-scan.ts seeks such an upstream secret. A mixed-case token loses
+   * information with its case, and is sought as it is; so is every minted one but about one in 10^8
+   * (a base62 body), whose body near-miss.ts finds in any case anyway: the common case asks nothing more.
+   */
+  readonly anyCase: { lower: string; head: RegExp; tail: RegExp; stem: RegExp | undefined } | undefined;
+}
+
+function partsOf(token: string): TokenParts {
   if (token !== lastParts.token) {
     const half = token.length >> 1;
+    const head = token.slice(0, half);
+    const tail = token.slice(half + 1);
+    const stem = hasValidChecksum(token) ? token.slice(0, -TOKEN_CHECKSUM_CHARS) : undefined;
     lastParts = {
       token,
-      head: token.slice(0, half),
-      tail: token.slice(half + 1),
-      stem: hasValidChecksum(token) ? token.slice(0, -TOKEN_CHECKSUM_CHARS) : undefined,
+      head,
+      tail,
+      stem,
+      anyCase: isSingleCase(token)
+        ? {
+            lower: token.toLowerCase(),
+            head: anyCaseSearch(head),
+            tail: anyCaseSearch(tail),
+            stem: stem === undefined ? undefined : anyCaseSearch(stem),
+          }
+        : undefined,
     };
   }
   return lastParts;
 }
 
-let lastParts: { token: string; head: string; tail: string; stem: string | undefined } = {
-  token: '',
-  head: '',
-  tail: '',
-  stem: undefined,
-};
+let lastParts: TokenParts = { token: '', head: '', tail: '', stem: undefined, anyCase: undefined };
+
+/** Whether `token` has letters and all of them are of one case (as credential-scan.ts asks of a secret). */
+function isSingleCase(token: string): boolean {
+  const lower = token.toLowerCase();
+  const upper = token.toUpperCase();
+  return lower !== upper && (token === lower || token === upper);
+}
+
+/** `literal` found in any letter case (global: searched() sets where from). */
+function anyCaseSearch(literal: string): RegExp {
+  return new RegExp(literal.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'), 'gi');
+}
 
 /** Whether `a` is `b` with at most one character changed, left out, added or swapped with the next. */
 function withinOneEdit(a: string, b: string): boolean {
