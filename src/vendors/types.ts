@@ -319,4 +319,16 @@ export interface VendorAdapter {
    * create keeps the url it priced, which every other answer withholds.
    */
   withholdFromAnswer?(body: Buffer, op?: Operation | null): Buffer | Denial;
+  /**
+   * The same for the answer's head (sixteenth round, probe catalog16 finding 1: a Twilio Bulk Export
+   * day's pre-signed S3 URL was cut in the 307's body and relayed whole in its `Location`): the
+   * headers as the agent gets them (the same object when nothing is withheld), or a Denial when a
+   * value carries what cannot be taken out. Every vendor's withholds the path and query of each URL
+   * off its API hosts and every URL's userinfo, in every header (answer-head.ts). Absent: the head
+   * passes as the vendor sent it.
+   */
+  withholdFromAnswerHead?(head: AnswerHead): AnswerHead | Denial;
 }
+
+/** An answer's headers as node reads them: lower-case names, a list for a header given twice. */
+export type AnswerHead = Readonly<Record<string, string | string[] | undefined>>;

@@ -84,8 +84,13 @@ const Upstream = z.strictObject({
 const Received = z.strictObject({
   /** Texts the answer's body the agent receives must hold. */
   includes: z.array(z.string()).optional(),
-  /** Texts it must not hold. A JSON answer must still parse, and Content-Length must be its length. */
+  /**
+   * Texts neither its body nor its head may hold (sixteenth round: a header's value is received as
+   * much as the body). A JSON answer must still parse, and Content-Length must be its length.
+   */
   excludes: z.array(z.string()).optional(),
+  /** Texts its head must hold (in any header's value). */
+  headIncludes: z.array(z.string()).optional(),
 });
 
 const Expect = z.strictObject({

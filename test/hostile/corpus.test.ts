@@ -291,8 +291,15 @@ describe('hostile corpus', () => {
       for (const text of c.expect.received.includes ?? []) {
         expect(body, 'the agent received').toContain(expand(text, ctx));
       }
+      const head = Object.entries(res.headers)
+        .map(([name, value]) => `${name}: ${value}`)
+        .join('\n');
       for (const text of c.expect.received.excludes ?? []) {
         expect(body, 'the agent received').not.toContain(expand(text, ctx));
+        expect(head, "the agent received in the answer's head").not.toContain(expand(text, ctx));
+      }
+      for (const text of c.expect.received.headIncludes ?? []) {
+        expect(head, "the answer's head").toContain(expand(text, ctx));
       }
     }
 

@@ -201,6 +201,9 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
       text: `<html><a href="/pay?client_secret=${STRIPE_CLIENT_SECRETS.intent}">pay</a></html>`,
     };
   }
+  // Sixteenth round (probe catalog16 finding 1): a redirect to a pre-signed file, its URL in every
+  // header that may carry one (answer-heads.yaml).
+  if (method === 'GET' && /^(cus_|ME|)redirect$/.test(id)) return redirectAnswer(vendor);
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }
@@ -219,6 +222,44 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
     );
   }
   return { json: resendAnswer(method, path) };
+}
+
+/**
+ * What the `redirect` routes' URLs hold (answer-heads.yaml, sixteenth round): a pre-signed S3 file's
+ * path and signature in `Location` (and, for Twilio, `redirect_to`, as a Bulk Export day answers), and
+ * a token in the path or query of every other header that can carry a URL.
+ */
+export const HEAD_URL_TOKENS = {
+  file: '2026-12-01.json.gz',
+  signature: 'HeadSig5d672d79',
+  contentLocation: 'ClPathTok-5521',
+  link: 'LinkTok-8812',
+  refresh: 'RefreshTok-3390',
+  networkPath: 'NetPathTok-6604',
+} as const;
+
+/** The vendor's own API host: a URL there keeps its path in a header (it answers nothing without the key). */
+const API_HOSTS: Readonly<Record<Vendor, string>> = {
+  stripe: 'api.stripe.com',
+  twilio: 'api.twilio.com',
+  resend: 'api.resend.com',
+};
+
+/** A 307 (Stripe: 302) to a pre-signed file, as Twilio answers a Bulk Export day or an add-on result's data. */
+function redirectAnswer(vendor: Vendor): Answer {
+  const t = HEAD_URL_TOKENS;
+  const file = `https://com-twilio-us1-bulkexport.s3.amazonaws.com/v1/AC1/Messages/${t.file}?X-Amz-Expires=300&X-Amz-Signature=${t.signature}`;
+  return {
+    status: vendor === 'stripe' ? 302 : 307,
+    json: vendor === 'twilio' ? { redirect_to: file } : { id: 'redirect', object: 'redirect' },
+    headers: {
+      location: file,
+      'content-location': `https://cdn.example.net/files/${t.contentLocation}/data.json`,
+      link: `<https://${API_HOSTS[vendor]}/v1/next?page=2>; rel="next", <https://files.example.net/exports/${t.link}>; rel="alternate"`,
+      refresh: `0; url=https://files.example.net/r?token=${t.refresh}`,
+      'x-download': `//bucket.s3.amazonaws.com/${t.networkPath}?sig=1`,
+    },
+  };
 }
 
 /** An answer carrying `credential` in the form `how` names (see the `leak…` routes). */

@@ -1,5 +1,6 @@
 import { isDenial } from '../../decision/reasons.ts';
-import type { Operation, VendorAdapter } from '../types.ts';
+import { withheldHeadUrls } from '../answer-head.ts';
+import type { AnswerHead, Operation, VendorAdapter } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyResend } from './classify.ts';
 import { resendCredential, resendUpstreamAuthorization } from './credentials.ts';
@@ -49,6 +50,7 @@ export function createResendAdapter(opts: ResendAdapterOptions = {}): VendorAdap
     settle: () => undefined,
     error: resendError,
     withholdFromAnswer: withholdFromResendAnswer,
+    withholdFromAnswerHead: withholdFromResendHead,
   };
 }
 
@@ -61,4 +63,14 @@ function withholdFromResendAnswer(body: Buffer, op?: Operation | null) {
   if (isDenial(mail)) return mail;
   const endpoints = withholdWebhookEndpoints(mail, op);
   return isDenial(endpoints) ? endpoints : withholdUrlUserinfo(endpoints);
+}
+
+/**
+ * A Resend answer's head as the agent gets it (sixteenth round, answer-head.ts): a URL in a header
+ * keeps its path only on `api.resend.com`, which answers nothing without the API key; any other (an
+ * attachment's or a received mail's signed download, a hosted page) keeps its origin. A header names
+ * no field for the body's rules to read, and Resend sends no URL in a header that an agent needs.
+ */
+function withholdFromResendHead(head: AnswerHead) {
+  return withheldHeadUrls(head, (host) => host === 'api.resend.com');
 }

@@ -1,6 +1,7 @@
 import { type Denial, deny, isDenial } from '../../decision/reasons.ts';
+import { withheldHeadUrls } from '../answer-head.ts';
 import { endOfLiteral, skipSpace } from '../json-text.ts';
-import { type Operation, WITHHELD } from '../types.ts';
+import { type AnswerHead, type Operation, WITHHELD } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 
 /**
@@ -119,6 +120,36 @@ export function withholdFromStripeAnswer(body: Buffer, op?: Operation | null): B
   const withheld = withholdSecrets(body, op?.id === CHECKOUT_CREATE);
   return isDenial(withheld) ? withheld : withholdUrlUserinfo(withheld);
 }
+
+/**
+ * The head of a Stripe answer as the agent gets it (sixteenth round, answer-head.ts): a URL in a header
+ * keeps its path only on `api.stripe.com`, which answers nothing without the secret key. Stripe's
+ * other hosts serve the capabilities the body rules withhold by field (a Checkout Session's
+ * `checkout.stripe.com` page, an invoice's `invoice.stripe.com`, a file link's `files.stripe.com`
+ * download), and a header names no field. Stripe's API sends no URL in a header that an agent needs.
+ * A client secret a header still holds after that (in a path or query on `api.stripe.com`, or in no
+ * URL at all) withholds the answer whole, as one in a body that is not JSON does.
+ */
+export function withholdFromStripeHead(head: AnswerHead): AnswerHead | Denial {
+  const withheld = withheldHeadUrls(head, isStripeApiHost);
+  if (isDenial(withheld)) return withheld;
+  for (const name in withheld) {
+    const value = withheld[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string' ? CLIENT_SECRET.test(value) : value.some((v) => CLIENT_SECRET.test(v)))
+      return SECRET_IN_HEAD;
+  }
+  return withheld;
+}
+
+function isStripeApiHost(host: string): boolean {
+  return host === 'api.stripe.com';
+}
+
+const SECRET_IN_HEAD = deny(
+  'credential_in_response',
+  "The stripe API's answer carried a client secret in a header, so Keybrake withheld the answer. The call may have taken effect.",
+);
 
 /**
  * The operation whose answer keeps its Checkout Session's url: the session it creates, priced by what

@@ -1,6 +1,6 @@
 import type { ExchangeRates } from '../../money/exchange-rates.ts';
 import type { VendorAdapter } from '../types.ts';
-import { withholdFromStripeAnswer } from './answers.ts';
+import { withholdFromStripeAnswer, withholdFromStripeHead } from './answers.ts';
 import { classifyStripe } from './classify.ts';
 import { stripeCredential, stripeUpstreamAuthorization } from './credentials.ts';
 import { stripeError } from './errors.ts';
@@ -34,5 +34,6 @@ export function createStripeAdapter(opts: StripeAdapterOptions): VendorAdapter {
     settle: (op, status, body) => settleStripe(op, status, body, rates),
     error: stripeError,
     withholdFromAnswer: withholdFromStripeAnswer,
+    withholdFromAnswerHead: withholdFromStripeHead,
   };
 }

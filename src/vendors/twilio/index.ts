@@ -1,5 +1,6 @@
 import { isDenial } from '../../decision/reasons.ts';
-import type { Operation, VendorAdapter } from '../types.ts';
+import { withheldHeadUrls } from '../answer-head.ts';
+import type { AnswerHead, Operation, VendorAdapter } from '../types.ts';
 import { withholdUrlUserinfo } from '../url-userinfo.ts';
 import { classifyTwilio } from './classify.ts';
 import { TWILIO_BASIC_USER, twilioCredential, twilioUpstreamAuthorization } from './credentials.ts';
@@ -9,7 +10,7 @@ import { parseTwilio, twilioForwardsBody } from './parse.ts';
 import { resolveTwilioPrices, type TwilioPriceOverrides } from './prices.ts';
 import { settleTwilio } from './settle.ts';
 import { twilioReadsBody } from './uploads.ts';
-import { withholdWebhookUrls } from './webhook-urls.ts';
+import { isTwilioHost, withholdWebhookUrls } from './webhook-urls.ts';
 
 export { TWILIO_ERROR_CODES } from './errors.ts';
 export type { CountryRates, TwilioPriceOverrides, TwilioPrices } from './prices.ts';
@@ -42,6 +43,7 @@ export function createTwilioAdapter(opts: TwilioAdapterOptions = {}): VendorAdap
     settle: settleTwilio,
     error: twilioError,
     withholdFromAnswer: withholdFromTwilioAnswer,
+    withholdFromAnswerHead: withholdFromTwilioHead,
   };
 }
 
@@ -55,4 +57,14 @@ function withholdFromTwilioAnswer(body: Buffer, op?: Operation | null) {
   if (isDenial(withheld)) return withheld;
   const urls = withholdWebhookUrls(withheld);
   return isDenial(urls) ? urls : withholdUrlUserinfo(urls);
+}
+
+/**
+ * A Twilio answer's head as the agent gets it (sixteenth round, answer-head.ts): the body's rule for
+ * URLs, by value in every header, so a 307's `Location` keeps what its `redirect_to` keeps: a URL on
+ * Twilio's hosts whole, any other its origin (a Bulk Export day's or an add-on result's pre-signed S3
+ * file, a media file on Twilio's CDN).
+ */
+function withholdFromTwilioHead(head: AnswerHead) {
+  return withheldHeadUrls(head, isTwilioHost);
 }

@@ -1012,7 +1012,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/2010-04-01/Accounts/{AccountSid}/Recordings/{ReferenceSid}/AddOnResults/{AddOnResultSid}/Payloads/{PayloadSid}/Data.json',
     id: 'twilio.api.fetch_recording_add_on_result_payload_data',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'api',
@@ -1810,7 +1810,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Exports/{ResourceType}/Configuration',
     id: 'twilio.bulkexports.v1.update_export_configuration',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'bulkexports',
@@ -1824,7 +1824,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'GET',
     path: '/v1/Exports/{ResourceType}/Days/{Day}',
     id: 'twilio.bulkexports.v1.fetch_day',
-    class: 'read',
+    class: 'sensitive',
   },
   {
     host: 'bulkexports',
@@ -1838,7 +1838,7 @@ export const TWILIO_OPERATIONS: readonly TwilioOperationRow[] = [
     method: 'POST',
     path: '/v1/Exports/{ResourceType}/Jobs',
     id: 'twilio.bulkexports.v1.create_export_custom_job',
-    class: 'write',
+    class: 'destructive',
   },
   {
     host: 'chat',

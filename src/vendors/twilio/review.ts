@@ -273,6 +273,24 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'sensitive',
     note: "an event's `event_data`, free-form: an update's previous and new properties of the resource, whatever configuration they hold",
   },
+  // Sixteenth round (probe catalog16 finding 1): the two 307s of Twilio's definitions. Each answers a
+  // pre-signed file on S3 (`redirect_to`, and `Location`), which anyone holding the URL downloads with
+  // no key, outside Keybrake. A Messages export day is every message of the day as Twilio stores it,
+  // `body` included: the account's own texts a message read withholds (message-bodies.ts, thirteenth
+  // round). An add-on result's data is what the add-on made of a recording (a transcript), whole.
+  // Withholding the URL (webhook-urls.ts, answer-head.ts) leaves the read nothing to answer.
+  {
+    host: 'bulkexports',
+    match: 'GET /v1/Exports/{ResourceType}/Days/{Day}',
+    class: 'sensitive',
+    note: "a day's export file, a pre-signed S3 URL: every message (call, conference) of that day, the account's own message text included",
+  },
+  {
+    host: 'api',
+    match: `GET ${ACCOUNT}/Recordings/{ReferenceSid}/AddOnResults/{AddOnResultSid}/Payloads/{PayloadSid}/Data.json`,
+    class: 'sensitive',
+    note: "an add-on's result for a recording (a transcript, an analysis), a pre-signed S3 URL that needs no key",
+  },
   {
     host: 'serverless',
     match: 'POST /v1/Services/{ServiceSid}/Environments/{EnvironmentSid}/Deployments',
@@ -953,6 +971,23 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'destructive',
     note: "sends the account's events (message and call data) to a destination of the caller's choosing",
   },
+  // Sixteenth round (probe catalog16 finding 1): an account-wide switch, as the thirteenth round's
+  // message-author and participant-identity writes and the event sinks above are. Turning a resource's
+  // daily export on, or back-filling past days with a custom job, writes every message (call,
+  // conference) of the account into export files, and names a webhook and an e-mail told of each; the
+  // files themselves are sensitive to fetch (above), and a glob admitted both.
+  {
+    host: 'bulkexports',
+    match: 'POST /v1/Exports/{ResourceType}/Configuration',
+    class: 'destructive',
+    note: 'turns the daily export of every message (call, conference) of the account on or off, and sets the webhook told of each',
+  },
+  {
+    host: 'bulkexports',
+    match: 'POST /v1/Exports/{ResourceType}/Jobs',
+    class: 'destructive',
+    note: "exports every message (call, conference) of the account for the days it names, told to a webhook and an e-mail address of the caller's choosing",
+  },
   // Sixth probe round: an update answers with the whole configuration, which reading it is refused for.
   {
     host: 'marketplace',
@@ -1326,7 +1361,6 @@ export const TWILIO_REVIEW: readonly ReviewRule<TwilioPricingRule>[] = [
     class: 'write',
     note: 'assistants, knowledge, tools, feedback',
   },
-  { host: 'bulkexports', match: 'POST /**', class: 'write' },
   {
     host: 'chat|ip-messaging',
     match: 'POST /**',

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { type Denial, deny } from '../../decision/reasons.ts';
 import { rewriteStringValues } from '../json-text.ts';
-import { WITHHELD } from '../types.ts';
+import { withheldUrlPaths as withheldPaths } from '../url-paths.ts';
 
 /**
  * What of a URL in a Twilio answer the agent does not receive (the withhold stage, ADR 0007 §1): the
@@ -25,14 +25,8 @@ import { WITHHELD } from '../types.ts';
  *     is withheld there whole), which may quote any link: a JSON answer's `body` value, and the text
  *     of an XML answer's `<Body>` element, the one element Twilio's 2010 API names so (a message's;
  *     fourteenth round, probe fixes14b finding 4: XML cut what JSON kept).
- * A URL is a scheme and `://` (`http`, `https`, `ws`, `wss` and `ftp` with any run of `/` and `\`, as
- * a WHATWG parser reads them) up to a blank, a double quote, `<` or `>`; its authority ends at `/`,
- * `?`, `#` or `\`. Not at a `'`: a URL may hold one raw (RFC 3986's sub-delims, which WHATWG leaves as
- * written in a path), and a cut stopped there kept the rest, token included (fifteenth round, probe
- * fixes14 finding 1: `…/o'brien-line/voice?token=…`); nor may one end a host that a userinfo follows
- * (`https://api.twilio.com'@evil.test/…` is evil.test's). A URL in prose quoted in `'` loses its closing
- * quote with its path. The authority is kept as written: its userinfo is url-userinfo.ts's, which runs
- * after. So is one percent-encoded in a text (ENCODED_URL_AT).
+ * What a URL is, where it ends and how it is cut is url-paths.ts's, the leaf every vendor's answer
+ * head uses too (sixteenth round). A URL in prose quoted in `'` loses its closing quote with its path.
  *
  * A JSON answer stays valid (each string holding such a URL written again, every other byte
  * Twilio's); XML (the 2010 API's answer to a path without `.json`) and other UTF-8 text are
@@ -43,52 +37,14 @@ import { WITHHELD } from '../types.ts';
  * an ngrok tunnel): the host is what says which receiver a webhook points at, and stays.
  */
 
-/**
- * Where a URL starts: a special scheme and its `:` and any run of slashes and backslashes, or any
- * other scheme and `://`, at the start of a word (so a long run of letters is scanned once). Then its
- * authority, and the rest up to what ends a URL in JSON text, XML or prose.
- */
-const URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"<>/?#\\]*)([^\s"<>]*)/giu;
-
-/**
- * The same URL percent-encoded inside a text (a debugger alert's `alert_text`,
- * `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D…`), its `:` and slashes spelt either way, as a
- * quoting tool leaves them (`https://app.acme.test%2Fsms%3Ftoken…` too): the authority ends at `/`,
- * `?`, `#`, `\` or their escapes, the rest at `&` (the next parameter), a blank, a double quote, `<`
- * or `>` (not at a `'`, which `encodeURIComponent` leaves as it is).
- * Its rest becomes `%2Fwithheld_by_keybrake`.
- */
-const ENCODED_URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"<>&/?#\\])*)([^\s"<>&]*)/giu;
-
-/** The rest of a URL either pass cut: the marker after the authority, and nothing else. */
-const CUT_REST = new RegExp(`^(?:/|%2F)${WITHHELD}$`, 'i');
-
 /** Twilio's own hosts: what its answers link to (resources, pages, errors, media). */
-function isTwilioHost(written: string): boolean {
-  const authority = written.replace(/%40/gi, '@').replace(/%3A/gi, ':');
-  const hostPort = authority.slice(authority.lastIndexOf('@') + 1).toLowerCase();
-  const host = hostPort.startsWith('[') ? hostPort : hostPort.replace(/:[0-9]*$/, '');
+export function isTwilioHost(host: string): boolean {
   return host === 'twilio.com' || host.endsWith('.twilio.com');
 }
 
-/** `text` with the path, query and fragment of every URL not on Twilio's hosts withheld. */
+/** `text` with the path, query and fragment of every URL not on Twilio's hosts withheld (url-paths.ts). */
 export function withheldUrlPaths(text: string): string {
-  const plain = text.replace(URL_AT, (url: string, authority: string, rest: string) =>
-    rest === '' || rest === '/' || isTwilioHost(authority)
-      ? url
-      : `${url.slice(0, url.length - rest.length)}/${WITHHELD}`,
-  );
-  if (!plain.includes('%')) return plain;
-  // A URL the first pass cut has the marker for its whole rest; one it kept as a bare origin, `/` or
-  // nothing. Only that: a rest merely ending in the marker is an encoded URL run into a raw one the
-  // first pass cut, its own token before it (fifteenth round, probe fixes15 finding 4).
-  return plain.replace(ENCODED_URL_AT, (url: string, authority: string, rest: string) =>
-    rest === '' || /^(?:\/|%2F)$/i.test(rest) || CUT_REST.test(rest) || isTwilioHost(authority)
-      ? url
-      : `${url.slice(0, url.length - rest.length)}%2F${WITHHELD}`,
-  );
+  return withheldPaths(text, isTwilioHost);
 }
 
 /** What a JSON string literal holding a URL holds: a `:`, escaped (`\u003a`) or percent-encoded. */
