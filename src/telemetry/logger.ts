@@ -1,4 +1,4 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 import { isFileLike, writeWhole } from './fd-stream.ts';
 
 /**
@@ -27,6 +27,21 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
     opts.destination ?? stderrDestination(),
+  );
+}
+
+/**
+ * A logger writing where `log` writes, at its level, whose lines name `component` alone: another
+ * part's lines in the same log (OpenTelemetry's diagnostics). `log.child({ component })` would not do:
+ * pino writes a child's bindings after its parent's, so the line carried the key twice,
+ * `"component":"keybrake","component":"opentelemetry"` (sixteenth round), which a strict JSON reader
+ * (an Elasticsearch ingest) refuses and most others read as whichever came last.
+ */
+export function componentLogger(log: Log, component: string): Log {
+  return pino(
+    { level: log.level, base: { component }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    // pino.symbols is pino's API for integrations: the stream `log` (or its root) writes to.
+    (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym],
   );
 }
 

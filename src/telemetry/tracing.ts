@@ -12,7 +12,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { diagLogLevelFromString, W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { Log } from './logger.ts';
+import { componentLogger, type Log } from './logger.ts';
 
 /**
  * Tracing through the OpenTelemetry API. The SDK is started only when the standard OTEL_* variables
@@ -153,7 +153,8 @@ export async function startTracing(env: NodeJS.ProcessEnv, log?: Log): Promise<(
 
 /** OpenTelemetry's diagnostic messages as lines of the operational log (stderr), or nowhere without one. */
 function diagToLog(log: Log | undefined): DiagLogger {
-  const otel = log?.child({ component: 'opentelemetry' });
+  // Not log.child: its line would carry `component` twice (componentLogger).
+  const otel = log && componentLogger(log, 'opentelemetry');
   const to =
     (write: ((msg: string) => void) | undefined) =>
     (message: string, ...args: unknown[]) =>
