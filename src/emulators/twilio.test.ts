@@ -123,6 +123,19 @@ describe('Twilio emulator billing (the price oracle of the e2e tests)', () => {
     expect(Number(records[0]!.price)).toBe(total() / 1_000_000);
   });
 
+  it('bills the Engagement Suite fee once for a scheduled or link-shortened message', async () => {
+    const send = async (extra: Record<string, unknown>) => {
+      const before = total();
+      await api().messages.create({ to: '+14155550100', from: '+14155550199', body: 'hi', ...extra });
+      return total() - before;
+    };
+    const sendAt = new Date(Date.now() + 86_400_000);
+    expect(await send({})).toBe(11_300);
+    expect(await send({ scheduleType: 'fixed', sendAt })).toBe(11_300 + 15_000);
+    expect(await send({ shortenUrls: true })).toBe(11_300 + 15_000);
+    expect(await send({ scheduleType: 'fixed', sendAt, shortenUrls: true })).toBe(11_300 + 15_000);
+  });
+
   it('bills a call for its TimeLimit (or 4 hours) and a <Dial> leg, reporting both once completed', async () => {
     const before = total();
     const call = await api().calls.create({

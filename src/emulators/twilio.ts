@@ -73,6 +73,12 @@ const VOICE_PER_MINUTE: Readonly<Record<string, number>> = {
 };
 const REST_OF_WORLD = { sms: 300_000, mms: 400_000, voice: 800_000 };
 const WHATSAPP_PER_MESSAGE = 5_000 + 140_000;
+/**
+ * Twilio's Engagement Suite fee, once per message that uses one of its features (link shortening,
+ * message scheduling): "$0.015" on twilio.com/en-us/whatsapp/pricing; Twilio's support article "Link
+ * Shortening with Engagement Suite" bills it "once per message" however many features it uses.
+ */
+const ENGAGEMENT_SUITE_PER_MESSAGE = 15_000;
 const CLIENT_OR_SIP_PER_MINUTE = 4_000;
 const CONFERENCE_PER_PARTICIPANT_MINUTE = 1_800;
 const RECORDING_PER_MINUTE = 2_500;
@@ -462,7 +468,12 @@ export async function startTwilioEmulator(opts: TwilioEmulatorOptions = {}): Pro
       const message = messageResource(account, to, form, body, media.length);
       const isMms = media.length > 0 || form.get('SendAsMms') === 'true';
       // A template (no Body) is billed as the one segment the emulator renders it to.
-      const micros = smsPrice(to, Number(message['num_segments']), isMms);
+      // Link shortening (`ShortenUrls=true`) or scheduling (`ScheduleType`, Twilio's one value
+      // `fixed`, with `SendAt`): Engagement Suite features, billed their fee once per message.
+      const engagement = form.get('ShortenUrls') === 'true' || form.get('ScheduleType') === 'fixed';
+      const micros =
+        smsPrice(to, Number(message['num_segments']), isMms) +
+        (engagement ? ENGAGEMENT_SUITE_PER_MESSAGE : 0);
       bill(/^whatsapp:/i.test(to) ? 'whatsapp' : isMms ? 'mms' : 'sms', message['sid'] as string, micros);
       messages.set(message['sid'] as string, { ...message, status: 'sent', price: priceText(micros) });
       return { status: 201, body: message };

@@ -148,6 +148,32 @@ describe('what Twilio adds to a message or call (thirteenth round)', () => {
     expect(off).toEqual(plain);
   });
 
+  // Sixteenth round (money16 finding 1): Message Scheduling is an Engagement Suite feature, billed the
+  // fee once per message as link shortening is; a scheduled message was counted as a plain SMS and
+  // settled down to its segments.
+  it('adds the Engagement Suite fee to a scheduled message, once with ShortenUrls, and does not settle it by segment', () => {
+    const base = { To: '+14155550100', Body: 'Sale starts Friday at owl.example' };
+    const plain = messageCost(P, base, [us]);
+    for (const scheduling of [
+      { ScheduleType: 'fixed', SendAt: '2026-12-04T10:00:00Z' },
+      { ScheduleType: 'FIXED' },
+      { ScheduleType: '' },
+      { ScheduleType: 'recurring' },
+      { SendAt: '2026-12-04T10:00:00Z' },
+    ]) {
+      const scheduled = messageCost(P, { ...base, ...scheduling }, [us]);
+      expect(scheduled.micros, JSON.stringify(scheduling)).toBe(plain.micros + P.engagementSuitePerMessage);
+      expect(scheduled.perSegmentMicros).toBeUndefined();
+    }
+    const both = messageCost(P, { ...base, ScheduleType: 'fixed', ShortenUrls: 'true' }, [us]);
+    expect(both.micros).toBe(plain.micros + P.engagementSuitePerMessage);
+    const whatsapp = destination('whatsapp:+14155550100');
+    expect(messageCost(P, { ...base, ScheduleType: 'fixed' }, [whatsapp]).micros).toBe(
+      P.whatsappPerMessage + P.engagementSuitePerMessage,
+    );
+    expect(plain.perSegmentMicros).toBe(P.countries.US!.smsPerSegment);
+  });
+
   it('counts a shortened link at the length it may grow to (finding 4)', () => {
     // 150 characters with a short link: one segment as written, two once the link is rewritten.
     const body = `${'x'.repeat(141)} a.co/x https://a.co/x`.slice(0, 160);

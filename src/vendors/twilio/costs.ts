@@ -36,15 +36,16 @@ const CONTENT_ELSEWHERE: readonly string[] = ['ContentSid', 'ContentVariables', 
  * SMS it may become (`mmsCost`), SMS per segment of the text (`textSegments`). A Content template is
  * priced as the dearest thing it may be (thirteenth round): a `twilio/media` template holds up to 1600
  * characters and media, so an MMS or, under MMS Converter, that text with a link per media item; it was
- * reserved at 25 SMS segments, below what the same content inline is counted at. Link shortening
- * (`ShortenUrls`) adds Twilio's Engagement Suite fee per message and may lengthen the text
- * (`shortenedLinks`).
+ * reserved at 25 SMS segments, below what the same content inline is counted at. An Engagement Suite
+ * feature (`usesEngagementSuite`: link shortening, message scheduling) adds Twilio's Engagement Suite
+ * fee once per message; link shortening may also lengthen the text (`shortenedLinks`).
  */
 export function messageCost(prices: TwilioPrices, params: Params, to: readonly Destination[]): TwilioCost {
   const media = strings(params, 'MediaUrl').length;
   const templated = strings(params, 'ContentSid').length > 0;
   const isMms = media > 0 || flag(params, 'SendAsMms') || templated;
   const shortened = shortensLinks(params);
+  const engagement = usesEngagementSuite(params);
   const body = single(params, 'Body');
   const text = textSegments(body, templated, media, shortened ? shortenedLinks(body ?? '') : 0);
   const segments = isMms ? text.converted : text.sms;
@@ -56,21 +57,40 @@ export function messageCost(prices: TwilioPrices, params: Params, to: readonly D
     if (d?.channel === 'whatsapp') micros += prices.whatsappPerMessage;
     else if (isMms) micros += mmsCost(rates, segments);
     else micros += segments * rates.smsPerSegment;
-    if (shortened) micros += prices.engagementSuitePerMessage;
+    if (engagement) micros += prices.engagementSuitePerMessage;
   }
   const only = destinations.length === 1 ? destinations[0] : undefined;
   if (only?.channel !== 'phone') return { micros };
   const rates = ratesFor(prices, only);
-  // A shortened message is not settled from `num_segments`: Twilio's count may be of the text before
-  // its links were rewritten, and the fee is no segment's.
+  // A shortened or scheduled message is not settled from `num_segments`: Twilio's count may be of the
+  // text before its links were rewritten, and the Engagement Suite fee is no segment's (sixteenth
+  // round: a scheduled message settled down to its segments lost the fee it was reserved with).
   const counted =
     !isMms &&
-    !shortened &&
+    !engagement &&
     (body ?? '').length > 0 &&
     !CONTENT_ELSEWHERE.some((name) => strings(params, name).length > 0);
   return counted
     ? { micros, perSegmentMicros: rates.smsPerSegment, mmsMicros: rates.mmsPerMessage }
     : { micros, mmsMicros: rates.mmsPerMessage };
+}
+
+/**
+ * Whether a message uses an Engagement Suite feature, which Twilio bills its Engagement Suite fee for
+ * once per message however many it uses ("Link Shortening with Engagement Suite", Twilio support
+ * article 31039870471963: "Message Scheduling and Link Shortening … the Engagement Suite fee once
+ * per message"): link shortening (`shortensLinks`), or message scheduling, `ScheduleType` given at
+ * all, with any value, even empty (Twilio's one value is `fixed`; a value Keybrake cannot read is
+ * read as scheduling, the dearer reading), or a `SendAt`, which only a scheduled message carries.
+ * Sixteenth round: a scheduled message was counted as a plain SMS, so about 2.7 of them passed
+ * under the day cap one was priced at.
+ */
+function usesEngagementSuite(params: Params): boolean {
+  return (
+    shortensLinks(params) ||
+    strings(params, 'ScheduleType').length > 0 ||
+    strings(params, 'SendAt').length > 0
+  );
 }
 
 /**

@@ -31,7 +31,8 @@ export interface TwilioPrices {
   /** Answering machine detection, per call (`MachineDetection`) and per `<Number>`/`<Sip>` leg asking for it. */
   readonly machineDetectionPerCall: MicroUsd;
   /**
-   * Engagement Suite fee, per message sent with `ShortenUrls` (link shortening): Twilio adds it to each
+   * Engagement Suite fee, once per message that uses one of its features, link shortening
+   * (`ShortenUrls`) or scheduling (`ScheduleType`, `SendAt`; sixteenth round): Twilio adds it to each
    * such message past the account's first 1000 a month, which Keybrake cannot count, so it is every
    * message's.
    */
