@@ -8,6 +8,7 @@ import type { ProxyConfig } from '../proxy/runtime.ts';
 import { parseUpstreams } from '../proxy/upstreams.ts';
 import { VENDORS, type VendorName } from '../snapshot/types.ts';
 import { stdoutAuditSink } from '../telemetry/audit.ts';
+import { isNullDevice } from '../telemetry/fd-stream.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { reportCounterStore } from '../telemetry/metrics.ts';
 import { createVendors } from '../vendors/registry.ts';
@@ -69,7 +70,7 @@ export async function proxyConfigFromFlags(
   } catch (err) {
     throw pricingValueError(values.pricing as string | undefined, err);
   }
-  return {
+  const config: Omit<ProxyConfig, 'counters'> = {
     listen,
     vendorPorts,
     admin,
@@ -96,6 +97,12 @@ export async function proxyConfigFromFlags(
     ...connectionLimits(values),
     drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'] as string),
   };
+  // Said, not refused: benchmarks and tests run serve with stdout ignored. A stdout closed before
+  // start-up is /dev/null too (Node opens it there), and every record written to it is lost with no
+  // error, so none of the audit stream's failure handling ever acts (sixteenth round). Not on
+  // /readyz: readiness is about serving calls, which this proxy does.
+  if (isNullDevice(1)) deps.log.warn('audit records are discarded: stdout is /dev/null');
+  return config;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, statSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 
 /**
@@ -63,6 +63,21 @@ export function isFileLike(fd: number): boolean {
     const st = fstatSync(fd);
     if (st.isFIFO() || st.isSocket()) return false;
     return !isatty(fd);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `fd` is the null device: every write to it succeeds and goes nowhere. A stdout closed
+ * before start-up (`>&-` in a unit file or wrapper, a supervisor that closes stdio) is one: Node
+ * opens /dev/null on a closed fd 0-2 as it starts, so the audit sink sees no error, ever
+ * (sixteenth round). Compared by device number with /dev/null itself (Linux 1,3; macOS differs).
+ */
+export function isNullDevice(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isCharacterDevice() && st.rdev === statSync('/dev/null').rdev;
   } catch {
     return false;
   }
