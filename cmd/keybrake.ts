@@ -120,11 +120,16 @@ function printUsage(name: string, command: Command): number {
   return 0;
 }
 
+/** What `keybrake help <word>` takes as asking for the command list itself. */
+const HELP_WORDS: ReadonlySet<string> = new Set(['help', '--help', '-h']);
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   // `keybrake help serve` is how git, go and kubectl users ask for serve's help: the command's own
   // usage, as `serve --help` prints it, not the command list (tenth round).
-  if (name === 'help' && rest[0] !== undefined) {
+  // `help help`, `help --help` and `help -h` ask for help about help: the command list, as `help`
+  // alone prints it (sixteenth round: they were "unknown command", exit 2).
+  if (name === 'help' && rest[0] !== undefined && !HELP_WORDS.has(rest[0])) {
     const command = await loadCommand(rest[0]);
     return command === undefined ? 2 : printUsage(rest[0], command);
   }

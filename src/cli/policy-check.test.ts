@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -744,5 +744,64 @@ spec:
     });
     expect(() => takeHeaders(['--header', 'no colon'])).toThrow(UsageError);
     expect(() => takeHeaders(['--header'])).toThrow(UsageError);
+  });
+});
+
+// Sixteenth round (probe newuser16 finding 3): the README's `token new --secret support-bot-stripe-token
+// … > file` beside the quick start's secrets.yaml defines the token Secret twice. serve refuses that
+// folder, and takes the key out on a reload, yet the summary said "3 served".
+describe('policyCheck: served counts only what serve would serve', () => {
+  const QUICKSTART = new URL('../../examples/quickstart', import.meta.url).pathname;
+  const secretDoc = (name: string, field: string, value: string) =>
+    `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}, namespace: agents, labels: { keybrake.dev/secret: "true" } }\nstringData: { ${field}: ${value} }\n`;
+  const check = async (extra: string) => {
+    await cp(QUICKSTART, join(dir, 'qs'), { recursive: true });
+    await writeFile(join(dir, 'qs', 'extra.yaml'), extra);
+    return policyCheck([join(dir, 'qs')], { clock });
+  };
+
+  it.each([
+    [
+      'a token Secret defined twice (a new token)',
+      secretDoc('support-bot-stripe-token', 'token', newToken('stripe')),
+      'its token Secret agents/support-bot-stripe-token is defined twice',
+    ],
+    [
+      'a token Secret defined twice (the same token)',
+      secretDoc('support-bot-stripe-token', 'token', 'kb_stripe_0pBGsR3n3lMI2XQHcyJMS9o5EgmBNQ61y2gJSAI'),
+      'its token Secret agents/support-bot-stripe-token is defined twice',
+    ],
+    [
+      'an upstream Secret defined twice',
+      secretDoc('stripe-live', 'apiKey', 'sk_test_anotherKeyNotReal'),
+      'its upstream Secret agents/stripe-live is defined twice',
+    ],
+    [
+      'a token Secret with a document that cannot be read',
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: support-bot-stripe-token, namespace: agents }\nstringData: { token: [1] }\n',
+      'its token Secret agents/support-bot-stripe-token has a document that cannot be read',
+    ],
+  ])('does not count a key with %s', async (_name, extra, why) => {
+    const { ok, lines } = await check(extra);
+    expect(ok).toBe(false);
+    expect(lines).toContain(
+      `warning: VaultKey agents/support-bot-stripe: not counted as served: ${why} (serve refuses these manifests, and takes the key out on a reload until that is fixed)`,
+    );
+    expect(lines.at(-1)).toBe('failed: 3 SpendPolicy, 3 VaultKey, 2 served, 1 error(s)');
+  });
+
+  it('does not count a key defined twice', async () => {
+    const { lines } = await check(await readFile(join(QUICKSTART, 'vault-key.yaml'), 'utf8'));
+    expect(lines).toContain(
+      'warning: VaultKey agents/support-bot-stripe: not counted as served: it is defined twice (serve refuses these manifests, and takes the key out on a reload until that is fixed)',
+    );
+    expect(lines.at(-1)).toBe('failed: 3 SpendPolicy, 3 VaultKey, 2 served, 1 error(s)');
+  });
+
+  it('still counts the keys of a SpendPolicy defined twice, which serve keeps serving', async () => {
+    const policies = await readFile(join(QUICKSTART, 'spend-policy.yaml'), 'utf8');
+    const { lines } = await check(policies.split(/^---$/m)[0]!);
+    expect(lines.some((l) => l.includes('not counted as served'))).toBe(false);
+    expect(lines.at(-1)).toBe('failed: 3 SpendPolicy, 3 VaultKey, 3 served, 1 error(s)');
   });
 });

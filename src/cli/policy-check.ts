@@ -20,6 +20,7 @@ import { loadPricingFile, pricingValueError } from './pricing-file.ts';
 import { readRegularFile } from './regular-file.ts';
 import { secretClashes, secretClashMessage } from './secret-clash-warnings.ts';
 import { unreadReference } from './unread-references.ts';
+import { unservedByErrors } from './unserved-by-errors.ts';
 import { upstreamShapeWarnings } from './upstream-shape-warnings.ts';
 
 export const POLICY_CHECK_SUMMARY =
@@ -212,8 +213,24 @@ export async function policyCheck(
   lines.push(...credentialsInSids(set.keys, set.secrets).map((c) => `warning: ${credentialInSidMessage(c)}`));
   const errorCount = allErrors.length + unservable + (empty ? 1 : 0);
   const ok = errorCount === 0;
+  // "served" is what serve would serve: not a key the compile serves from the first of two
+  // definitions of its token Secret, which serve takes out (unserved-by-errors.ts). Only files with
+  // errors can hold such a key.
+  let served = snapshot.keys.size;
+  if (allErrors.length > 0) {
+    const out = unservedByErrors(set.keys, allErrors, loaded.verdicts, set.rejected);
+    const compiled = new Set([...snapshot.keys.values()].map((k) => `${k.namespace}/${k.name}`));
+    for (const [k, why] of out) {
+      const ref = `${k.metadata.namespace}/${k.metadata.name}`;
+      if (!compiled.has(ref)) continue;
+      served--;
+      lines.push(
+        `warning: VaultKey ${ref}: not counted as served: ${why} (serve refuses these manifests, and takes the key out on a reload until that is fixed)`,
+      );
+    }
+  }
   lines.push(
-    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${snapshot.keys.size} served, ${errorCount} error(s)`,
+    `${ok ? 'ok' : 'failed'}: ${set.policies.length} SpendPolicy, ${set.keys.length} VaultKey, ${served} served, ${errorCount} error(s)`,
   );
   return { ok, lines };
 }

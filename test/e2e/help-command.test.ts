@@ -29,4 +29,13 @@ describe.concurrent('keybrake help <command>', () => {
     expect(r.stdout).toContain('Usage: keybrake <command> [flags]');
     expect(r.stdout).toContain("'keybrake help <command>'");
   });
+
+  // Sixteenth round (probe newuser16 finding 3): these answered `unknown command "help"` /
+  // `unknown command "--help"`, exit 2, though the command list offers `help` as the way to ask.
+  it.each([['help'], ['--help'], ['-h']])('prints the command list for help %s, exit 0', async (word) => {
+    const [r, alone] = await Promise.all([cli(['help', word]), cli(['help'])]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(alone.stdout);
+  });
 });
