@@ -43,13 +43,8 @@ interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => {
     const m = await import('../src/cli/serve.ts');
-    const { createLogger } = await import('../src/telemetry/logger.ts');
-    return {
-      summary: m.SERVE_SUMMARY,
-      flags: m.SERVE_FLAGS,
-      positional: '',
-      run: (a) => m.serve(a, createLogger()),
-    };
+    // serve makes its own logger, at KEYBRAKE_LOG_LEVEL checked like a flag (a bad one exits 2).
+    return { summary: m.SERVE_SUMMARY, flags: m.SERVE_FLAGS, positional: '', run: (a) => m.serve(a) };
   },
   operator: async () => {
     const m = await import('../src/cli/operator.ts');

@@ -53,6 +53,7 @@ import { RUNS_PATH } from '../tokens/run-api.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { durationFlag, listenFlag, proxyServiceAccounts } from './flag-values.ts';
 import { refuseSharedPorts } from './listener-ports.ts';
+import { logLevelFromEnv } from './log-level.ts';
 import { readPemFlag } from './pem-file.ts';
 
 export const OPERATOR_SUMMARY =
@@ -237,7 +238,7 @@ async function servingFiles(certFile: string, keyFile: string): Promise<{ cert: 
  */
 export async function operatorCommand(
   argv: readonly string[],
-  log: Log = createLogger(),
+  log: Log = createLogger({ level: logLevelFromEnv() }),
 ): Promise<{ close(): Promise<void> }> {
   const { values } = parseFlags(argv, OPERATOR_FLAGS);
   const listen = listenFlag('listen', values.listen as string);

@@ -8,6 +8,7 @@ import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { durationFlag } from './flag-values.ts';
+import { logLevelFromEnv } from './log-level.ts';
 import { readPemFlag } from './pem-file.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 import { PROJECTED_TOKEN_PATH, SERVICE_ACCOUNT_TOKEN_PATH } from './service-account.ts';
@@ -55,7 +56,7 @@ export const PROXY_FLAGS = {
 
 export async function proxyCommand(
   argv: readonly string[],
-  log: Log = createLogger(),
+  log: Log = createLogger({ level: logLevelFromEnv() }),
 ): Promise<{ close(): Promise<void>; readonly failed: Promise<Error> }> {
   const { values } = parseFlags(argv, PROXY_FLAGS);
   const operator = parseOperatorUrl(values.operator as string | undefined, values['insecure-http'] === true);

@@ -6,6 +6,7 @@ import { createLogger, type Log } from '../telemetry/logger.ts';
 import type { ReloadTally } from '../telemetry/reload-metrics.ts';
 import { type Flags, parseFlags, UsageError } from './args.ts';
 import { type CompileSummary, type CompileThread, startCompileThread } from './compile-thread.ts';
+import { logLevelFromEnv } from './log-level.ts';
 import { PROXY_RUNTIME_FLAGS } from './proxy-flags.ts';
 import { rejectionLine } from './rejection-line.ts';
 import { absoluteFromShell } from './shell-paths.ts';
@@ -38,7 +39,7 @@ export const SERVE_FLAGS = {
  */
 export async function serve(
   argv: readonly string[],
-  log: Log = createLogger(),
+  log: Log = createLogger({ level: logLevelFromEnv() }),
 ): Promise<{ close(): Promise<void>; readonly failed: Promise<Error> }> {
   const { values } = parseFlags(argv, SERVE_FLAGS);
   const given = (values.manifests as string[] | undefined) ?? [];

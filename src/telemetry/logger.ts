@@ -19,10 +19,11 @@ export const REDACT_PATHS = [
   '*.apiKey',
 ];
 
+/** `level` is checked by its caller: the CLI reads it from KEYBRAKE_LOG_LEVEL (cli/log-level.ts). */
 export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Log {
   return pino(
     {
-      level: opts.level ?? process.env.KEYBRAKE_LOG_LEVEL ?? 'info',
+      level: opts.level ?? 'info',
       base: { component: 'keybrake' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },

@@ -35,7 +35,10 @@ afterAll(async () => {
 
 /** serve started with `stdout` as its fd 1; the log lines it wrote up to `listening`. */
 async function linesUntilListening(stdout: number | 'pipe'): Promise<Record<string, unknown>[]> {
-  const serve = await startKeybrake(serveArgs(dir.dir, { stripe: 'http://127.0.0.1:9' }), { stdout });
+  const serve = await startKeybrake(
+    serveArgs(dir.dir, { stripe: 'http://127.0.0.1:9' }),
+    stdout === 'pipe' ? {} : { stdout },
+  );
   try {
     return logLines(serve.output());
   } finally {
