@@ -508,6 +508,23 @@ describe('Twilio prices: what Keybrake counts is never less than what Twilio bil
 
   const cases: [string, (c: Client) => Promise<unknown>][] = [
     ['a one-segment SMS to the US', (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, body: 'hi' })],
+    // Sixteenth round (money16 finding 1): scheduling is an Engagement Suite feature, billed its fee
+    // once per message as link shortening is; the scheduled message was settled down to its segment.
+    [
+      'a scheduled SMS (Engagement Suite fee)',
+      (c) =>
+        c.messages.create({
+          to: ALLOWED_TO,
+          messagingServiceSid: 'MG00000000000000000000000000000001',
+          body: 'Sale starts Friday',
+          scheduleType: 'fixed',
+          sendAt: new Date(Date.now() + 2 * 86_400_000),
+        }),
+    ],
+    [
+      'an SMS with its links shortened (Engagement Suite fee)',
+      (c) => c.messages.create({ to: ALLOWED_TO, from: FROM, body: 'See https://a.co/x', shortenUrls: true }),
+    ],
     [
       'a two-segment SMS to France',
       (c) => c.messages.create({ to: '+33612345678', from: FROM, body: 'x'.repeat(161) }),
@@ -717,6 +734,29 @@ describe('Twilio call instructions through twilio-node (ADR 0007 §7)', () => {
         }),
       'instructions_not_allowed',
       /TwiML application/,
+    ],
+    // Sixteenth round (money16 finding 2): a host that builds TwiML from its URL (a Twimlet, a TwiML
+    // Bin) dials what the query says; that is a <Dial> leg, judged as one.
+    [
+      'a URL on the allowed host whose query names a number outside the allowlists',
+      (c) =>
+        c.calls.create({
+          to: ALLOWED_TO,
+          from: FROM,
+          timeLimit: 60,
+          url: 'https://twiml.example.com/forward?PhoneNumber=%2B449098790000',
+        }),
+      'recipient_not_allowed',
+      /Recipient \+449098790000/,
+    ],
+    [
+      'a live call redirected to the allowed host with a number outside the allowlists in the query',
+      (c) =>
+        c
+          .calls('CA00000000000000000000000000000001')
+          .update({ url: 'https://twiml.example.com/forward?PhoneNumber=+882163012345' }),
+      'recipient_not_allowed',
+      /Recipient \+882163012345/,
     ],
     [
       'a live call redirected elsewhere',

@@ -1059,6 +1059,61 @@ describe('Twilio live-call updates (ADR 0007 §7)', () => {
   });
 });
 
+// Sixteenth round (money16 finding 2): a host that builds its TwiML from the URL (a Twimlet, a TwiML
+// Bin) dials what the agent wrote there; each destination is a <Dial> leg, named and priced as one.
+describe('Twilio destinations written into instruction URLs', () => {
+  const forward = 'https://twimlets.com/forward?PhoneNumber=%2B449098790000';
+
+  it('names and prices them as a <Dial> leg of a new call', () => {
+    const result = op(
+      classify(req('POST', calls), {
+        To: '+14155550100',
+        From: '+14155550199',
+        TimeLimit: '600',
+        Url: forward,
+      }),
+    );
+    expect(result.parties).toMatchObject({
+      recipients: ['+14155550100', '+449098790000'],
+      countries: ['US', 'GB'],
+    });
+    // +44 9 is premium rate: the unknown-country rate, for the call's ten minutes.
+    expect(result.costMicros).toBe(10 * (P.countries.US!.voicePerMinute + P.unknownCountry.voicePerMinute));
+  });
+
+  it("names and prices them for a live call's redirect, as new TwiML is", () => {
+    const update = `/2010-04-01/Accounts/${ACCOUNT}/Calls/CA1.json`;
+    const result = op(
+      classify(req('POST', update), { Url: 'https://twimlets.com/forward?PhoneNumber=+33612345678' }),
+    );
+    expect(result).toMatchObject({
+      movesMoney: true,
+      costMicros: P.defaultCallMinutes * P.countries.FR!.voicePerMinute,
+      parties: { recipients: ['+33612345678'], countries: ['FR'] },
+    });
+  });
+
+  it('names them on a number whose VoiceUrl forwards every call it receives', () => {
+    const path = `/2010-04-01/Accounts/${ACCOUNT}/IncomingPhoneNumbers/PN1.json`;
+    expect(op(classify(req('POST', path), { VoiceUrl: forward })).parties).toMatchObject({
+      recipients: ['+449098790000'],
+      countries: ['GB'],
+    });
+  });
+
+  it('refuses an unreadable one, and a SIP address on a Twilio host, as inline legs are', () => {
+    const base = { To: '+14155550100', From: '+14155550199' };
+    expect(
+      classify(req('POST', calls), { ...base, Url: 'https://a.example/f?To=%2B44%09909879' }),
+    ).toMatchObject({
+      reason: 'body_invalid',
+    });
+    expect(
+      classify(req('POST', calls), { ...base, Url: 'https://a.example/f?To=sip:x@acme.sip.twilio.com' }),
+    ).toMatchObject({ reason: 'price_unknown' });
+  });
+});
+
 describe('Twilio instruction parameters of other operations (ADR 0007 §7)', () => {
   it.each([
     [

@@ -44,7 +44,7 @@ import {
 import { upstreamAccountSid } from './credentials.ts';
 import { type Destination, destination } from './destinations.ts';
 import { single, strings } from './fields.ts';
-import { instructionParams } from './instructions.ts';
+import { instructionParams, writtenIntoUrls } from './instructions.ts';
 import { resolveLocks } from './locks.ts';
 import { lookupQueryDenial } from './lookup-query.ts';
 import { TWILIO_API_HOSTS, TWILIO_OPERATIONS, type TwilioOperationRow } from './operations.ts';
@@ -62,7 +62,7 @@ import { MAX_BODY_LENGTH } from './segments.ts';
 import { senderChoice } from './sender-choices.ts';
 import { onlyStops } from './stops.ts';
 import { callTranscriptionDenial } from './transcription.ts';
-import { readTwiml, type TwimlReading } from './twiml.ts';
+import { readTwiml, type TwimlDial, type TwimlReading } from './twiml.ts';
 import { TWILIO_UPLOAD_HOST, uploadDenial } from './uploads.ts';
 import { verificationSender } from './verify-email.ts';
 import { webhookInstruction } from './webhook-header.ts';
@@ -175,6 +175,17 @@ function classifyRow(
   // Inline call instructions are read before anything is priced: they are destinations (ADR 0007 §7).
   const twiml = isRead ? undefined : inlineTwiml(row.id, params);
   if (isDenial(twiml)) return twiml;
+  // And so are the destinations written into instruction URLs, for a host that builds its TwiML from
+  // them (a TwiML Bin, a Twimlet, a Function): each is a `<Dial>` leg, judged and priced as one
+  // (sixteenth round, instructions.ts writtenIntoUrls).
+  const written = writtenIntoUrls([
+    ...(isRead ? [] : instructionParams(row.id, params)),
+    ...(twiml?.remote ?? []),
+  ]);
+  const unreadableLeg = unreadableRecipient(written.destinations);
+  if (unreadableLeg) return unreadableLeg;
+  const sipLeg = twilioSipDenial(written.destinations);
+  if (sipLeg) return sipLeg;
   const contacts =
     isRead || row.class === 'money'
       ? NO_PARTIES
@@ -195,13 +206,24 @@ function classifyRow(
         : row.class;
   const op =
     row.class === 'money'
-      ? applyRule(prices, row, segments, params, query, twiml, upstreamAccountSid(key.upstream))
+      ? applyRule(
+          prices,
+          row,
+          segments,
+          params,
+          query,
+          twiml,
+          upstreamAccountSid(key.upstream),
+          written.destinations,
+        )
       : { ...uncountedOperation(row.id, cls, contacts), ...(raisedBy !== undefined && { raisedBy }) };
   if (isDenial(op)) return op;
-  const instructions: RemoteInstruction[] = isRead ? [] : instructionParams(row.id, params);
-  if (twiml) instructions.push(...twiml.remote);
+  const instructions: RemoteInstruction[] = written.instructions;
   return {
     ...op,
+    // Every operation's, whatever its rule: a number bought or updated with a Twimlet as its VoiceUrl
+    // forwards every call it receives to the number written there.
+    parties: withDestinations(op.parties, written.destinations),
     ...(locks.length > 0 ? { locks } : {}),
     ...(instructions.length > 0 ? { instructions } : {}),
   };
@@ -222,9 +244,12 @@ function applyRule(
   ids: readonly string[],
   params: Params,
   query: string,
-  twiml: TwimlReading | undefined,
+  inline: TwimlReading | undefined,
   account: string | undefined,
+  remoteLegs: readonly Destination[],
 ): TwilioOperation | Denial {
+  // The call's instructions: the inline ones and a leg to each destination written into a URL.
+  const twiml = withLegs(inline, remoteLegs);
   switch (row.rule) {
     case 'message': {
       // Twilio takes at most 1600 characters; a longer body is refused before it is segmented (ADR 0007 §8).
@@ -281,7 +306,7 @@ function applyRule(
       return { ...priced(row.id, micros, parties), ...(own ? { lookup: own } : {}) };
     }
     case 'call_update':
-      return callUpdate(prices, row.id, ids, params, twiml);
+      return callUpdate(prices, row.id, ids, params, twiml, inline !== undefined);
     case 'conversation_message': {
       if (!ids.every((id) => SAFE_ID.test(id))) {
         return deny('path_invalid', 'The path does not name a valid Twilio conversation.');
@@ -338,6 +363,7 @@ function callUpdate(
   ids: readonly string[],
   params: Params,
   twiml: TwimlReading | undefined,
+  inline: boolean,
 ): TwilioOperation | Denial {
   const transcribed = callTranscriptionDenial(params);
   if (transcribed) return transcribed;
@@ -384,7 +410,7 @@ function callUpdate(
       // dialled leg, a recording), which Keybrake cannot read: one more leg at the unknown-country
       // rate and a recording are counted for the new minutes (found by an adversarial probe: a call
       // whose TwiML dialled a $1/min number, priced for one minute, then lengthened to 240).
-      const unread = twiml ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
+      const unread = inline ? 0 : prices.unknownCountry.voicePerMinute + prices.recordingPerMinute;
       return minutes * (voicePerMinute(prices, to) + unread) + micros(other);
     },
   };
@@ -497,6 +523,28 @@ function participantsLookup(
 }
 
 /** Every party inline TwiML reaches: its legs and the explicit `to` of its messages. */
+/**
+ * Inline instructions with a `<Dial>` leg added to each destination written into an instruction URL
+ * (none recorded, no `timeLimit`: the call's minutes); undefined when there is neither.
+ */
+function withLegs(twiml: TwimlReading | undefined, legs: readonly Destination[]): TwimlReading | undefined {
+  if (legs.length === 0) return twiml;
+  const dials: TwimlDial[] = legs.map((to) => ({ to, recorded: false }));
+  const base = twiml ?? { dials: [], sms: [], senders: [], remote: [], recordings: 0, streams: 0 };
+  return { ...base, dials: [...base.dials, ...dials] };
+}
+
+/** An operation's parties with these destinations among its recipients and their countries. */
+function withDestinations(parties: Parties, to: readonly Destination[]): Parties {
+  if (to.length === 0) return parties;
+  const more = destinationParties(to, []);
+  return {
+    ...parties,
+    recipients: [...new Set([...parties.recipients, ...more.recipients])],
+    countries: [...new Set([...parties.countries, ...more.countries])],
+  };
+}
+
 function twimlDestinations(twiml: TwimlReading | undefined): Destination[] {
   if (!twiml) return [];
   return [...twiml.dials.map((d) => d.to), ...twiml.sms.flatMap((m) => (m.to ? [m.to] : []))];

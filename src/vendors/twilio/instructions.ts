@@ -1,5 +1,6 @@
 import { isBlank, spaceTrimmed } from '../parameter-spaces.ts';
 import type { Params, RemoteInstruction } from '../types.ts';
+import { type Destination, destination } from './destinations.ts';
 import { strings } from './fields.ts';
 
 /**
@@ -161,6 +162,116 @@ export function instructionParams(id: string, params: Params): RemoteInstruction
   }
   for (const [name, what] of entry.opaque ?? []) {
     if (strings(params, name).some((v) => !isBlank(v))) found.push({ kind: 'opaque', where: name, what });
+  }
+  return found;
+}
+
+/**
+ * What the agent wrote into instruction URLs for their host to build TwiML from (sixteenth round,
+ * money16 finding 2): `allow.twimlHosts` trusts a host's instructions, but a TwiML Bin
+ * (`handler.twilio.com`, `<Dial>{{Target}}</Dial>`), a Twimlet (`twimlets.com/forward?PhoneNumber=`,
+ * `/simulring?PhoneNumbers[0]=`) or a Function (`*.twil.io`, `event.To`) dials what the URL's query
+ * says, so an agent dialled +44 9 and +882 numbers past `recipients` and `countries`. So:
+ * - `destinations`: every query name and value, and every path segment, that reads as a destination
+ *   (`destinationsIn`), each judged and priced by classify as an inline `<Dial>` leg to it is;
+ * - `instructions`: the URLs given, and the instructions their values name in turn, each judged by
+ *   the authorize stage: a URL (a Twimlet's `FailUrl`, `/echo?Twiml=` aside) as any instruction URL
+ *   is, its own query read the same way; TwiML markup (`<`), or URLs nested deeper than
+ *   `MAX_NESTING`, as instructions Keybrake cannot check.
+ * Read from the raw URL, each value percent-decoded once, twice and three times (a host may decode
+ * more than once), `+` kept as itself: a number with a `+` anywhere (`+44+909…`, which a host reading
+ * `+` as a space sees as ` 44 909…`) is read as the international number its digits make.
+ */
+export function writtenIntoUrls(instructions: readonly RemoteInstruction[]): {
+  instructions: RemoteInstruction[];
+  destinations: Destination[];
+} {
+  const all: RemoteInstruction[] = [];
+  const destinations = new Map<string, Destination>();
+  const visit = (instruction: RemoteInstruction, depth: number): void => {
+    all.push(instruction);
+    if (instruction.kind !== 'url') return;
+    for (const reading of urlReadings(instruction.url)) {
+      const text = reading.trim();
+      if (text.includes('<')) {
+        all.push({ kind: 'opaque', where: instruction.where, what: 'TwiML markup written into its URL' });
+      } else if (NESTED_URL.test(text)) {
+        const where = `${instruction.where} (a URL written into it)`;
+        if (depth >= MAX_NESTING) all.push({ kind: 'opaque', where, what: 'URLs nested too deep to read' });
+        else visit({ kind: 'url', where, url: text }, depth + 1);
+      } else {
+        for (const d of destinationsIn(text)) destinations.set(`${d.channel} ${d.address}`, d);
+      }
+    }
+  };
+  for (const instruction of instructions) visit(instruction, 0);
+  return { instructions: all, destinations: [...destinations.values()] };
+}
+
+/** How deep URLs written into URLs are followed: beyond, the instructions are not checkable. */
+const MAX_NESTING = 3;
+/** A value that is itself a URL: `scheme://…`, or scheme-relative `//host/…`. */
+const NESTED_URL = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i;
+/** A value naming a destination by its scheme, as a `To` or a `<Dial>` noun does. */
+const ADDRESS_SCHEME = /^(?:sips?|client|whatsapp|tel):/i;
+const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
+/** Digits a value needs to read as a phone number (E.164 numbers have at least 7 with their code). */
+const PHONE_DIGITS = 7;
+
+/**
+ * Each path segment and each query name and value of a URL (split on `&` and `;`, and on `&` alone;
+ * names at the first `=`; its fragment is never sent), raw and percent-decoded up to three times.
+ */
+function urlReadings(url: string): string[] {
+  const sent = url.split('#')[0] ?? '';
+  const mark = sent.indexOf('?');
+  const path = (mark < 0 ? sent : sent.slice(0, mark)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  const query = mark < 0 ? '' : sent.slice(mark + 1);
+  // Split on `&` alone too: a host that does not split on `;` reads `sip:x@pbx.ok.com;maddr=evil`
+  // whole, and so must Keybrake (`destination` refuses the `maddr`).
+  const pairs = [...query.split(/[&;]/), ...query.split('&')];
+  const pieces = [
+    ...path.split('/'),
+    ...pairs.flatMap((pair) => {
+      const eq = pair.indexOf('=');
+      return eq < 0 ? [pair] : [pair.slice(0, eq), pair.slice(eq + 1)];
+    }),
+  ];
+  const readings = new Set<string>();
+  for (const piece of pieces) {
+    let text = piece;
+    for (let i = 0; i < 4 && text !== '' && !readings.has(text); i++) {
+      readings.add(text);
+      text = percentDecoded(text);
+    }
+  }
+  return [...readings];
+}
+
+/** Percent escapes decoded as UTF-8 (a malformed sequence as U+FFFD), anything else left as it is. */
+function percentDecoded(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) =>
+    new TextDecoder().decode(Buffer.from(run.replaceAll('%', ''), 'hex')),
+  );
+}
+
+/**
+ * The destinations a value names: the whole value when it has an address scheme (`sip:`, `client:`,
+ * `whatsapp:`, `tel:`) and no percent escape left, else each of its comma- or semicolon-separated parts that is a phone number,
+ * at least `PHONE_DIGITS` digits with nothing but phone punctuation and `+` between them. A part with
+ * other blank characters inside (a tab, a no-break space) is passed as written, which `destination`
+ * reads as unreadable (refused), as an inline `<Number>` with them is.
+ */
+function destinationsIn(text: string): Destination[] {
+  // An address still percent-encoded is judged as its decoded reading (urlReadings gives that too).
+  if (ADDRESS_SCHEME.test(text)) return PERCENT_ESCAPE.test(text) ? [] : [destination(text)];
+  const found: Destination[] = [];
+  for (const part of text.split(/[,;]/)) {
+    const trimmed = part.trim();
+    const digits = trimmed.replace(/[\s().+-]/g, '');
+    if (!/^\d+$/.test(digits) || digits.length < PHONE_DIGITS) continue;
+    const plain = /^[\d ().+-]+$/.test(trimmed);
+    found.push(destination(plain ? `${trimmed.includes('+') ? '+' : ''}${digits}` : trimmed));
   }
   return found;
 }
