@@ -19,11 +19,12 @@ import { WITHHELD } from './types.ts';
 
 /**
  * Where a URL starts: a special scheme and its `:` and any run of slashes and backslashes, or any
- * other scheme and `://`, at the start of a word (so a long run of letters is scanned once). Then its
+ * other scheme and `://`, at the start of a word (so a long run of letters is scanned once) or right
+ * after a `%XX` escape (an encoded `;` or `,` joining it to a URL before, sixteenth round). Then its
  * authority, and the rest up to what ends a URL in JSON text, XML or prose.
  */
 const URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"<>/?#\\]*)([^\s"<>]*)/giu;
+  /(?:(?<![A-Za-z0-9+.-])|(?<=%[0-9A-Fa-f]{2}))(?:(?:https?|wss?|ftp):[/\\]+|[A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s"<>/?#\\]*)([^\s"<>]*)/giu;
 
 /**
  * The same URL percent-encoded inside a text (a debugger alert's `alert_text`,
@@ -34,7 +35,7 @@ const URL_AT =
  * Its rest becomes `%2Fwithheld_by_keybrake`.
  */
 const ENCODED_URL_AT =
-  /(?<![A-Za-z0-9+.-])(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"<>&/?#\\])*)([^\s"<>&]*)/giu;
+  /(?:(?<![A-Za-z0-9+.-])|(?<=%[0-9A-Fa-f]{2}))(?:https?|wss?|ftp)(?::|%3A)(?:%2F|%5C|[/\\])+((?:(?!%2F|%3F|%23|%5C)[^\s"<>&/?#\\])*)([^\s"<>&]*)/giu;
 
 /** The rest of a URL either pass cut: the marker after the authority, and nothing else. */
 const CUT_REST = new RegExp(`^(?:/|%2F)${WITHHELD}$`, 'i');
@@ -51,18 +52,52 @@ export function hostOfAuthority(written: string): string {
 
 /** `text` with the path, query and fragment of every URL whose host `kept` refuses withheld. */
 export function withheldUrlPaths(text: string, kept: KeptHost): string {
-  const plain = text.replace(URL_AT, (url: string, authority: string, rest: string) =>
-    rest === '' || rest === '/' || kept(hostOfAuthority(authority))
-      ? url
-      : `${url.slice(0, url.length - rest.length)}/${WITHHELD}`,
-  );
+  const plain = cutUrls(text, URL_AT, kept, (rest) => rest === '' || rest === '/', `/${WITHHELD}`);
   if (!plain.includes('%')) return plain;
   // A URL the first pass cut has the marker for its whole rest; one it kept as a bare origin, `/` or
   // nothing. Only that: a rest merely ending in the marker is an encoded URL run into a raw one the
   // first pass cut, its own token before it (fifteenth round, probe fixes15 finding 4).
-  return plain.replace(ENCODED_URL_AT, (url: string, authority: string, rest: string) =>
-    rest === '' || /^(?:\/|%2F)$/i.test(rest) || CUT_REST.test(rest) || kept(hostOfAuthority(authority))
-      ? url
-      : `${url.slice(0, url.length - rest.length)}%2F${WITHHELD}`,
+  return cutUrls(
+    plain,
+    ENCODED_URL_AT,
+    kept,
+    (rest) => rest === '' || /^(?:\/|%2F)$/i.test(rest) || CUT_REST.test(rest),
+    `%2F${WITHHELD}`,
   );
+}
+
+/**
+ * `text` with the rest of every URL `pattern` finds (its authority, then its rest) replaced by
+ * `marker`, unless its host is kept or the rest is (`bare`: nothing, or what a pass before left). The
+ * rest of a URL on a kept host stays, but is read on for further URLs, each judged by the same rule
+ * (sixteenth round, probe fixes16 finding 2): a rest runs to a blank, `"`, `<` or `>`, so a customer's
+ * URL written right after one of Twilio's with `'`, `,` or `;` between
+ * (`'https://api.twilio.com/x','https://app.acme.test/sms?token=…'` in an `attributes` string) was
+ * kept whole as part of Twilio's, its token too.
+ */
+function cutUrls(
+  text: string,
+  pattern: RegExp,
+  kept: KeptHost,
+  bare: (rest: string) => boolean,
+  marker: string,
+): string {
+  let out = '';
+  let copied = 0;
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    const url = m[0];
+    const authority = m[1] ?? '';
+    const rest = m[2] ?? '';
+    const restAt = m.index + url.length - rest.length;
+    if (bare(rest)) continue;
+    if (kept(hostOfAuthority(authority))) {
+      // Read on from the end of its authority (always past where the match began).
+      pattern.lastIndex = restAt;
+      continue;
+    }
+    out += text.slice(copied, restAt) + marker;
+    copied = m.index + url.length;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }

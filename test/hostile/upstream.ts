@@ -1592,6 +1592,19 @@ function twilioWebhooks(method: string, path: string): Answer | undefined {
       },
     };
   }
+  // Sixteenth round (probe fixes16 finding 2): a customer's URL joined to one of Twilio's by `'`, `,`
+  // or `;` (no blank between), as a JSON-encoded `attributes` string a customer wrote may hold them.
+  if (path.endsWith('/IncomingPhoneNumbers/PNhookjoined.json')) {
+    return {
+      json: {
+        sid: 'PNhookjoined',
+        attributes: `{"links":"'https://api.twilio.com/x','https://app.example.com/sms?token=${TWILIO_HOOK_TOKENS[0]}'"}`,
+        voice_url: `https://api.twilio.com/x;https%3A%2F%2Fhooks.example.com%2Fv%3Ftoken%3D${TWILIO_HOOK_TOKENS[1]}`,
+        status_callback: 'https://api.twilio.com/2010-04-01/x,https://status.example.com/',
+        url: 'https://api.twilio.com/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PNhookjoined.json',
+      },
+    };
+  }
   if (path.endsWith('/IncomingPhoneNumbers/PNhooktokens')) {
     return {
       json: {},

@@ -64,6 +64,40 @@ describe('withheldUrlPaths', () => {
       `url=https%3A%2F%2Fapp.acme.test%2Fsms%3Ftoken%3D${TOKEN};https://b.test/y`,
       'url=https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake',
     ],
+    // A customer's URL joined to one of Twilio's by `'`, `,` or `;`: Twilio's rest is read on for
+    // further URLs, each judged by the same rule (sixteenth round, probe fixes16 finding 2).
+    [
+      `'https://api.twilio.com/x','https://app.acme.test/sms?token=${TOKEN}'`,
+      "'https://api.twilio.com/x','https://app.acme.test/withheld_by_keybrake",
+    ],
+    [
+      `https://api.twilio.com/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN1.json'https://app.acme.test/sms?token=${TOKEN}`,
+      "https://api.twilio.com/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN1.json'https://app.acme.test/withheld_by_keybrake",
+    ],
+    [
+      `https://api.twilio.com/x,https://app.acme.test/sms?token=${TOKEN}`,
+      'https://api.twilio.com/x,https://app.acme.test/withheld_by_keybrake',
+    ],
+    [
+      `https://api.twilio.com/x;https://app.acme.test/sms?token=${TOKEN}`,
+      'https://api.twilio.com/x;https://app.acme.test/withheld_by_keybrake',
+    ],
+    [
+      `https://api.twilio.com/x?next=https://app.acme.test/sms?token=${TOKEN}`,
+      'https://api.twilio.com/x?next=https://app.acme.test/withheld_by_keybrake',
+    ],
+    [
+      `https://api.twilio.com/x;https://media.twilio.com/y,wss://app.acme.test/s?auth=${TOKEN}`,
+      'https://api.twilio.com/x;https://media.twilio.com/y,wss://app.acme.test/withheld_by_keybrake',
+    ],
+    [
+      `https://api.twilio.com/x;https%3A%2F%2Fapp.acme.test%2Fx%3Ftoken%3D${TOKEN}`,
+      'https://api.twilio.com/x;https%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake',
+    ],
+    [
+      `url=https%3A%2F%2Fapi.twilio.com%2Fx%3Bhttps%3A%2F%2Fapp.acme.test%2Fx%3Ftoken%3D${TOKEN}&y=1`,
+      'url=https%3A%2F%2Fapi.twilio.com%2Fx%3Bhttps%3A%2F%2Fapp.acme.test%2Fwithheld_by_keybrake&y=1',
+    ],
     // In prose and in XML.
     [
       `see https://app.acme.test/sms?token=${TOKEN} now`,
