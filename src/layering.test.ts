@@ -82,6 +82,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'snapshot',
     'sources',
     'telemetry',
+    'terminal-text',
     'tokens',
   ],
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeForTerminal } from './terminal-text.ts';
+import { escapeForTerminal, SHOWN_NAME_CHARS, shownName } from './terminal-text.ts';
 
 describe('escapeForTerminal', () => {
   it.each([
@@ -22,5 +22,19 @@ describe('escapeForTerminal', () => {
     expect(escapeForTerminal(text)).toBe(text);
     const once = escapeForTerminal('a\u001bb\nc');
     expect(escapeForTerminal(once)).toBe(once);
+  });
+});
+
+describe('shownName', () => {
+  it('quotes a short name whole, escaped', () => {
+    expect(shownName('suspend')).toBe('suspend');
+    expect(shownName('\u001b]0;x\u0007')).toBe('\\x1b]0;x\\x07');
+  });
+
+  it(`cuts a long name to ${SHOWN_NAME_CHARS} characters, then …, never half a surrogate pair`, () => {
+    const shown = shownName(`\u001b[2J${'f'.repeat(700_000)}`);
+    expect(shown).toBe(`\\x1b[2J${'f'.repeat(SHOWN_NAME_CHARS - 4)}…`);
+    const pair = shownName(`${'a'.repeat(SHOWN_NAME_CHARS - 1)}💸tail`);
+    expect(pair).toBe(`${'a'.repeat(SHOWN_NAME_CHARS - 1)}…`);
   });
 });

@@ -24,3 +24,21 @@ export function escapeForTerminal(text: string): string {
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });
 }
+
+/** The most of one name written by someone else (a field's, a key's) that a message quotes. */
+export const SHOWN_NAME_CHARS = 64;
+
+/**
+ * A name someone else chose, as a message quotes it: its first SHOWN_NAME_CHARS characters, then `…`
+ * when there were more, escaped (escapeForTerminal). A spec may hold a field name of any length
+ * (the API server keeps unknown fields: 700 KB of one name went whole into each log line and status
+ * message about it, sixteenth round), and messages are read on terminals.
+ */
+export function shownName(name: string): string {
+  if (name.length <= SHOWN_NAME_CHARS) return escapeForTerminal(name);
+  // Never half a surrogate pair: a cut one would read back as a lone surrogate.
+  const end = /[\ud800-\udbff]/.test(name.charAt(SHOWN_NAME_CHARS - 1))
+    ? SHOWN_NAME_CHARS - 1
+    : SHOWN_NAME_CHARS;
+  return `${escapeForTerminal(name.slice(0, end))}…`;
+}

@@ -85,6 +85,31 @@ suspended: true
     ]);
   });
 
+  // Sixteenth round: a tenant's 700 KB field name went whole into each log line and status message,
+  // and a raw ESC in it into the status.
+  it('quotes an unknown field name bounded and escaped, in the message and in the path', () => {
+    const name = `\u001b]0;owned\u0007\u001b[2J${'f'.repeat(700_000)}`;
+    const key = {
+      apiVersion: 'keybrake.dev/v1alpha1',
+      kind: 'VaultKey',
+      metadata: { name: 'big', namespace: 'ns' },
+      spec: {
+        vendor: 'stripe',
+        policyRef: { name: 'p' },
+        upstreamSecretRef: { name: 'up', key: 'apiKey' },
+        tokenSecretRef: { name: 'tok' },
+        [name]: 1,
+      },
+    };
+    const { set, errors } = validate(docs(key));
+    expect(set.keys).toEqual([]);
+    const shown = `\\x1b]0;owned\\x07\\x1b[2J${'f'.repeat(50)}…`;
+    expect(errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+      `spec.${shown}: unknown field "${shown}" (check the spelling: unknown fields are errors so a typo cannot weaken a policy)`,
+    ]);
+    expect(set.rejected[0]?.errors[0]?.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('names every unknown root field of one object', () => {
     const { errors } = check(`${misindented.split('---')[0]}suspended: true\n`);
     expect(errors.map((e) => `${e.path}: ${e.message}`)).toEqual([

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ObjectMemo } from '../memo.ts';
+import { shownName } from '../terminal-text.ts';
 import { ByNamespace } from './by-namespace.ts';
 import type { DocumentError, RawDocument, RejectedObject, ResourceSet } from './resource-set.ts';
 import { typeHint } from './scalar-hint.ts';
@@ -7,6 +8,8 @@ import {
   API_VERSION,
   DEFAULT_NAMESPACE,
   GROUP,
+  NamespaceName,
+  ObjectName,
   type Secret,
   SecretSchema,
   type SpendPolicy,
@@ -318,12 +321,20 @@ function readMeta(
 ): { name?: string; namespace?: string; uid?: string; generation?: number } {
   if (typeof metadata !== 'object' || metadata === null) return {};
   const m = metadata as Record<string, unknown>;
-  const name = typeof m.name === 'string' ? m.name : undefined;
+  // Only a valid name and namespace name an object: a string that is not (`namespace: "agents`
+  // closed lines later, `namespace: [agents]`) may hold the rest of its file, Secrets' values
+  // included, and is printed in errors and rejection lines; and a namespace written but unreadable
+  // is not the default one (sixteenth round, probe fixes16a findings 1-3: read so, a typo moved a
+  // policy out of its namespace, and took another tenant's `default/bot` out). Absent: the default.
+  const name = ObjectName.safeParse(m.name).success ? (m.name as string) : undefined;
+  const namespace =
+    m.namespace === undefined
+      ? defaultNamespace
+      : NamespaceName.safeParse(m.namespace).success
+        ? (m.namespace as string)
+        : undefined;
   return {
-    ...(name !== undefined && {
-      name,
-      namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace,
-    }),
+    ...(name !== undefined && namespace !== undefined && { name, namespace }),
     ...(!ignoreUid && typeof m.uid === 'string' && { uid: m.uid }),
     ...(typeof m.generation === 'number' && { generation: m.generation }),
   };
@@ -359,8 +370,9 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): { path: string; m
   switch (issue.code) {
     case 'unrecognized_keys': {
       const several = issue.keys.length > 1;
-      const names = issue.keys.map((k) => `"${k}"`).join(', ');
-      const where = path ? `${path}.${issue.keys[0]}` : (issue.keys[0] ?? '');
+      // Names the tenant chose, of any length and holding anything: quoted bounded and escaped.
+      const names = issue.keys.map((k) => `"${shownName(k)}"`).join(', ');
+      const where = formatPath([...issue.path, issue.keys[0] ?? '']);
       const fields = `unknown field${several ? 's' : ''} ${names}`;
       // At the root, in metadata (a spec field under a `metadata:` written after `spec:`) or in status
       // (one appended to an exported manifest, whose status comes last), a misplaced spec field is a
@@ -417,7 +429,11 @@ function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out ? `.${String(seg)}` : String(seg);
+    else {
+      // A map's key or an unknown field's name is the tenant's: bounded and escaped (shownName).
+      const name = shownName(String(seg));
+      out += out ? `.${name}` : name;
+    }
   }
   return out;
 }

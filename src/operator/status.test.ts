@@ -37,6 +37,16 @@ describe('statusChange', () => {
     expect(statusChange(verdict(cond('True', 'Active', T1)), written)).toBeUndefined();
   });
 
+  it('spells control characters of a message visibly, in the status and the Ready change (an Event)', () => {
+    const c = { ...cond('False', 'Invalid', T1), message: 'spec.\u001b[2Jx: unknown field "\u001b[2Jx"' };
+    const change = statusChange(verdict(c, { served: false }), written)!;
+    const shown = 'spec.\\x1b[2Jx: unknown field "\\x1b[2Jx"';
+    expect((change.apply['conditions'] as { message: string }[])[0]?.message).toBe(shown);
+    expect(change.readyChanged?.message).toBe(shown);
+    // Written so, it is what the object shows: nothing to write again.
+    expect(statusChange(verdict(c, { served: false }), change.status)).toBeUndefined();
+  });
+
   it('writes the whole owned status the first time, keeping what it does not own', () => {
     const change = statusChange(verdict(cond('True', 'Active', T1)), undefined)!;
     expect(change.patch.status).toEqual({

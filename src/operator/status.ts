@@ -11,6 +11,7 @@ import { mergeConditions } from '../compiler/conditions.ts';
 import { sameJson } from '../equality.ts';
 import { formatUsd } from '../money/micro-usd.ts';
 import { PLURALS } from '../sources/kubernetes/labels.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 
 /** The field manager of every status this operator applies (`kubectl get vk -o yaml --show-managed-fields`). */
 export const FIELD_MANAGER = 'keybrake-operator';
@@ -70,7 +71,7 @@ export function statusChange(
   const previousConditions = Array.isArray(current?.conditions)
     ? (current.conditions as Condition[])
     : undefined;
-  const conditions = mergeConditions(previousConditions, verdict.conditions);
+  const conditions = mergeConditions(previousConditions, verdict.conditions.map(readable));
   const desired: Record<string, unknown> = {
     conditions,
     observedGeneration: verdict.generation ?? null,
@@ -115,6 +116,17 @@ export function statusChange(
       ? after
       : undefined;
   return { apply, patch: { status: patch }, status, ...(readyChanged && { readyChanged }) };
+}
+
+/**
+ * A condition as `kubectl describe` and `kubectl get -o yaml` print it to a terminal: its message
+ * with control and format characters spelt visibly (escapeForTerminal), as the operator's log shows
+ * them. A message quotes what a tenant wrote (an unknown field's name, sixteenth round: a raw ESC
+ * reached the status and the Warning Event).
+ */
+function readable(condition: Condition): Condition {
+  const message = escapeForTerminal(condition.message);
+  return message === condition.message ? condition : { ...condition, message };
 }
 
 /**
