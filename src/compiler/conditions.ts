@@ -19,11 +19,13 @@ export const KEY_REASONS = [
   'TokenSecretStale',
   'TokenSecretImmutable',
   'TokenRevoked',
+  // Marked for deletion, held by a finalizer (the operator, operator/deleting-status.ts).
+  'Deleting',
 ] as const;
 export type KeyReason = (typeof KEY_REASONS)[number];
 
 /** The `reason` of a SpendPolicy's Ready condition. */
-export const POLICY_REASONS = ['Valid', 'Invalid'] as const;
+export const POLICY_REASONS = ['Valid', 'Invalid', 'Deleting'] as const;
 export type PolicyReason = (typeof POLICY_REASONS)[number];
 
 /** A Ready condition following the Kubernetes API conventions. */

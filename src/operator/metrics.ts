@@ -49,7 +49,7 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     }),
     claimedElsewhere: new Gauge({
       name: 'keybrake_operator_namespaces_claimed_elsewhere',
-      help: 'Namespaces holding VaultKeys that another Keybrake release has claimed: their keys are not served by this one.',
+      help: 'Namespaces holding VaultKeys or SpendPolicies that another Keybrake release has claimed: their keys are not served by this one.',
       registers: [registry],
     }),
   };

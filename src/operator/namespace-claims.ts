@@ -1,4 +1,5 @@
 import { V1MicroTime } from '@kubernetes/client-node';
+import type { ResourceSet } from '../api/resource-set.ts';
 import type { Log } from '../telemetry/logger.ts';
 import {
   type LeaseRecord,
@@ -513,6 +514,22 @@ export function createNamespaceClaims(opts: NamespaceClaimsOptions): NamespaceCl
       return out;
     },
   };
+}
+
+/**
+ * The namespaces a release claims: each holding a VaultKey or a SpendPolicy, valid or not. Only a
+ * claimed namespace's objects get a status and Events, and an invalid object's `Invalid` condition
+ * is how a typo is told (sixteenth round: a new namespace whose only key was misspelt, or that held
+ * only policies, was never claimed, and nothing in it showed anything). Every release watching the
+ * namespace reads the same objects, so all want its claim alike: first come, first served, and a
+ * holder keeps renewing it while its keys are invalid, rather than letting it lapse to another.
+ */
+export function namespacesToClaim(set: ResourceSet): Set<string> {
+  const namespaces = new Set<string>();
+  for (const k of set.keys) namespaces.add(k.metadata.namespace ?? '');
+  for (const p of set.policies) namespaces.add(p.metadata.namespace ?? '');
+  for (const r of set.rejected) namespaces.add(r.namespace);
+  return namespaces;
 }
 
 /** The claim's leaseDurationSeconds, 0 when it is not a count of seconds (none is then waited beyond ours). */

@@ -84,6 +84,8 @@ function fakeSource(initial: KubeObject[]) {
       lookups++;
       return cache.get(`${kind}/${ns}/${name}`);
     },
+    terminating: () => [],
+    getTerminating: () => undefined,
     rewatch() {},
     async close() {},
   };

@@ -8,11 +8,12 @@ import type { CompiledKey, Snapshot } from '../snapshot/types.ts';
 import type { KubernetesSource, KubernetesSourceUpdate } from '../sources/kubernetes/source.ts';
 import type { Log } from '../telemetry/logger.ts';
 import { createChangeReport } from './change-report.ts';
+import { deletingStatuses } from './deleting-status.ts';
 import { type EventSink, leaderOnly } from './events.ts';
 import { createNamespaceLedgerGuard, type NamespaceLedgerGuard } from './guard-namespace-ledgers.ts';
 import { type KeySpend, operatorMetrics, renderKeySpend } from './metrics.ts';
 import { createRefusalMemo, explainRefusals, mintMissingTokens } from './mint-tokens.ts';
-import type { NamespaceClaims } from './namespace-claims.ts';
+import { type NamespaceClaims, namespacesToClaim } from './namespace-claims.ts';
 import type { NamespaceLedgers } from './namespace-ledger.ts';
 import { publishSnapshots, stampAbove } from './publish-snapshots.ts';
 import { createSpendTracker } from './refresh-spend.ts';
@@ -198,7 +199,8 @@ export function createOperator(opts: OperatorOptions): Operator {
   });
   const spend = createSpendTracker({ ...(opts.counters && { counters: opts.counters }), clock, log });
   const status = createStatusWriter({
-    lookup: (kind, namespace, name) => source.get(kind, namespace, name),
+    lookup: (kind, namespace, name) =>
+      source.get(kind, namespace, name) ?? source.getTerminating(kind, namespace, name),
     apply: opts.applyStatus,
     recordEvent,
     log,
@@ -328,10 +330,16 @@ export function createOperator(opts: OperatorOptions): Operator {
       ...(metrics && { minted: metrics.minted }),
     });
     const { waiting } = minted;
-    const explained = explainRefusals(
-      explainUnseenSecrets(statuses, inForce.update.set.keys),
-      minted.refused,
+    // Objects a finalizer holds after their deletion say so, and nothing else is written for them.
+    const deleting = deletingStatuses(
+      (['VaultKey', 'SpendPolicy'] as const).flatMap((kind) =>
+        source.terminating(kind).map((object) => ({ kind, object })),
+      ),
+      (namespace) => !claims || serves(namespace),
+      clock.now(),
     );
+    const compiled = explainRefusals(explainUnseenSecrets(statuses, inForce.update.set.keys), minted.refused);
+    const explained = deleting.length === 0 ? compiled : [...withoutObjects(compiled, deleting), ...deleting];
     // Keys by uid only where spend is shown, once per table.
     const byUid = spend.managed ? keysByUid(runner.current?.snapshot ?? inForce.snapshot) : undefined;
     if (byUid) await spend.reportCaps(byUid.values(), recordEvent);
@@ -415,7 +423,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     return changed;
   };
 
-  /** One round of claims over the namespaces holding keys; a change of what is served recompiles. */
+  /** One round of claims over the namespaces holding keys or policies; a change of what is served recompiles. */
   let claiming: Promise<void> | undefined;
   const claimRound = (): Promise<void> =>
     (claiming ??= (async () => {
@@ -424,13 +432,11 @@ export function createOperator(opts: OperatorOptions): Operator {
       // Leadership is asked again before each write: a round begun as leader may resume, after a
       // pause, with a successor leading (its claim write ended every run key: twelfth round).
       const leads = opts.claims?.leads;
-      let changed = await claims.sync(
-        new Set(set.keys.map((k) => k.metadata.namespace ?? '')),
-        () => leading && !closed && (leads?.() ?? true),
-      );
+      // Invalid objects' and policies' namespaces too: their statuses are written only where claimed.
+      const namespaces = namespacesToClaim(set);
+      let changed = await claims.sync(namespaces, () => leading && !closed && (leads?.() ?? true));
       metrics?.claimedElsewhere.set(claims.elsewhere().size);
-      if (nsLedgers && (await readNamespaceLedgers(set.keys.map((k) => k.metadata.namespace ?? ''))))
-        changed = true;
+      if (nsLedgers && (await readNamespaceLedgers([...namespaces]))) changed = true;
       if (changed && runner.recompile()) {
         due = true;
         void requestPass();
@@ -535,6 +541,16 @@ export function createOperator(opts: OperatorOptions): Operator {
       await source.close();
     },
   };
+}
+
+/**
+ * `statuses` without those of the objects of `others`: a compile from before an object was marked
+ * for deletion still holds its last verdict, which must not be written over its `Deleting`.
+ */
+function withoutObjects(statuses: readonly ObjectStatus[], others: readonly ObjectStatus[]): ObjectStatus[] {
+  const id = (s: ObjectStatus) => `${s.kind}/${s.namespace}/${s.name}`;
+  const skip = new Set(others.map(id));
+  return statuses.filter((s) => !skip.has(id(s)));
 }
 
 const byUidOf = new WeakMap<Snapshot, Map<string, CompiledKey>>();

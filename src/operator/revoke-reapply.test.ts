@@ -96,6 +96,8 @@ function fakeSource(initial: KubeObject[]) {
     onDelete: () => () => undefined,
     current: undefined,
     get: (kind, ns, name) => cache.get(`${kind}/${ns}/${name}`),
+    terminating: () => [],
+    getTerminating: () => undefined,
     rewatch() {},
     async close() {},
   };

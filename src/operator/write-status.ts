@@ -6,8 +6,11 @@ import type { Log } from '../telemetry/logger.ts';
 import { type EventSink, invalidEvent } from './events.ts';
 import { type StatusApplier, type StatusExtras, type StatusRef, statusChange } from './status.ts';
 
-/** Ready=False reasons that are not a problem of the object (a paused or expired key is fine). */
-const BENIGN_REASONS = new Set(['Expired', 'Suspended']);
+/**
+ * Ready=False reasons that are not a problem of the object (a paused or expired key is fine, one
+ * being deleted was deleted on purpose): no warning, no Invalid Event.
+ */
+const BENIGN_REASONS = new Set(['Expired', 'Suspended', 'Deleting']);
 
 /** Wiring of the status reconciler. */
 export interface StatusWriterDeps {

@@ -84,6 +84,33 @@ describe('reflector', () => {
     expect(changes.filter((c) => c.type === 'delete')).toHaveLength(1);
   });
 
+  // Sixteenth round: kept apart, so the operator can write their status (Ready=False, Deleting).
+  it('keeps the objects a finalizer holds apart, as last seen, until they are deleted', async () => {
+    const { api, r, watchCount } = setup();
+    const held = (name: string, rv: string) => {
+      const o = obj('VaultKey', 'a', name, rv);
+      return { ...o, metadata: { ...o.metadata, deletionTimestamp: '2026-11-30T12:00:00Z' } };
+    };
+    api.setItems(PATH, [obj('VaultKey', 'a', 'one', '5'), held('three', '5')]);
+    r.start();
+    await r.synced;
+    const marked = () => r.terminating().map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`);
+    expect(marked()).toEqual(['three@5']);
+    await watchCount(1);
+    const w = api.watches[0]!;
+    w.send('MODIFIED', held('one', '6'));
+    w.send('MODIFIED', held('one', '7'));
+    expect(marked().sort()).toEqual(['one@7', 'three@5']);
+    expect(r.getTerminating('a', 'one')?.metadata?.resourceVersion).toBe('7');
+    expect(r.get('a', 'one')).toBeUndefined();
+    w.send('DELETED', held('three', '8'));
+    expect(marked()).toEqual(['one@7']);
+    // A new object of that name: the held one is gone.
+    w.send('ADDED', obj('VaultKey', 'a', 'one', '9'));
+    expect(marked()).toEqual([]);
+    expect(r.get('a', 'one')?.metadata?.resourceVersion).toBe('9');
+  });
+
   it('relists at once after 410 Gone and reports what vanished meanwhile as deleted', async () => {
     const { api, r, changes, names, watchCount } = setup();
     api.setItems(PATH, [obj('VaultKey', 'a', 'one', '5'), obj('VaultKey', 'a', 'two', '5')]);

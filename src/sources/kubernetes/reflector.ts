@@ -92,6 +92,13 @@ export interface Reflector {
   health(): ReflectorHealth;
   items(): KubeObject[];
   get(namespace: string | undefined, name: string): KubeObject | undefined;
+  /**
+   * Objects marked for deletion that a finalizer still holds, as last seen: out of `items()` (gone for
+   * what is served), kept only so their status can say so (sixteenth round).
+   */
+  terminating(): KubeObject[];
+  /** One of those, by namespace and name. */
+  getTerminating(namespace: string | undefined, name: string): KubeObject | undefined;
   /** Ends the watch now and relists (KubernetesSource.rewatch). */
   restart(): void;
   stop(): Promise<void>;
@@ -135,6 +142,8 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 30_000, jitter:
  */
 export function createReflector(opts: ReflectorOptions): Reflector {
   const cache = new Map<string, KubeObject>();
+  /** Objects marked for deletion and not yet deleted, by key: never in `cache`. */
+  const marked = new Map<string, KubeObject>();
   const stop = new AbortController();
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const watchTimeout = opts.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS;
@@ -161,11 +170,14 @@ export function createReflector(opts: ReflectorOptions): Reflector {
     // An object being deleted is gone from the moment it is marked: a finalizer, or kubectl's own
     // `--cascade=foreground`, may hold it for as long as it likes, and `kubectl delete vaultkey`
     // must revoke now (found by an adversarial probe: the key was served until the finalizer went).
+    const k = key(object);
     if (terminating(object)) {
+      marked.set(k, object);
       remove(object);
       return;
     }
-    const k = key(object);
+    // A new object of a deleted one's name: the old one is gone.
+    marked.delete(k);
     const previous = cache.get(k);
     if (previous && previous.metadata?.resourceVersion === object.metadata?.resourceVersion) return;
     cache.set(k, object);
@@ -181,6 +193,8 @@ export function createReflector(opts: ReflectorOptions): Reflector {
 
   const replace = (items: readonly KubeObject[]) => {
     const fresh = new Set(items.filter((o) => !terminating(o)).map(key));
+    const held = new Set(items.filter(terminating).map(key));
+    for (const k of [...marked.keys()]) if (!held.has(k)) marked.delete(k);
     for (const [k, o] of [...cache]) if (!fresh.has(k)) remove(o);
     for (const o of items) upsert(o);
   };
@@ -240,6 +254,7 @@ export function createReflector(opts: ReflectorOptions): Reflector {
             upsert(object);
             break;
           case 'DELETED':
+            marked.delete(key(object));
             remove(object);
             break;
           case 'BOOKMARK':
@@ -341,6 +356,8 @@ export function createReflector(opts: ReflectorOptions): Reflector {
     health: () => health,
     items: () => [...cache.values()],
     get: (namespace, name) => cache.get(`${namespace ?? ''}/${name}`),
+    terminating: () => [...marked.values()],
+    getTerminating: (namespace, name) => marked.get(`${namespace ?? ''}/${name}`),
     restart() {
       endWatch?.('restart');
     },

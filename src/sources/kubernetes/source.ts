@@ -71,6 +71,13 @@ export interface KubernetesSource {
   /** The object as last seen (with its status and resourceVersion), for status diffs. */
   get(kind: WatchedKind, namespace: string, name: string): KubeObject | undefined;
   /**
+   * The VaultKeys or SpendPolicies marked for deletion that a finalizer still holds: in no update
+   * (gone from the moment they are marked), seen only so their status can say they are being deleted.
+   */
+  terminating(kind: 'VaultKey' | 'SpendPolicy'): KubeObject[];
+  /** One of those (with its status and resourceVersion), for status diffs. */
+  getTerminating(kind: 'VaultKey' | 'SpendPolicy', namespace: string, name: string): KubeObject | undefined;
+  /**
    * Ends every informer's watch and relists, each known current only up to its watch's last sign of
    * life: for when the API server has stopped answering on the connections the watches may share.
    */
@@ -300,6 +307,14 @@ export function createKubernetesSource(
     get(kind, namespace, name) {
       for (const r of reflectors.get(kind) ?? []) {
         const o = r.get(namespace, name);
+        if (o) return o;
+      }
+      return undefined;
+    },
+    terminating: (kind) => (reflectors.get(kind) ?? []).flatMap((r) => r.terminating()),
+    getTerminating(kind, namespace, name) {
+      for (const r of reflectors.get(kind) ?? []) {
+        const o = r.getTerminating(namespace, name);
         if (o) return o;
       }
       return undefined;
