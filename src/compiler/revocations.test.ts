@@ -722,8 +722,8 @@ describe('an object its file now names in another namespace, with an error, is g
     [
       'a suspension, its namespace misspelt',
       'key.yaml',
-      key('tenant-a', 'bot', '  suspended: "true"\n').replace('namespace: tenant-a', 'namespace: tenant_a'),
-      moved('VaultKey', 'bot', 'tenant_a'),
+      key('tenant-a', 'bot', '  suspended: "true"\n').replace('namespace: tenant-a', 'namespace: tenanta'),
+      moved('VaultKey', 'bot', 'tenanta'),
     ],
     [
       'a token in plain text under data',
@@ -813,4 +813,75 @@ describe('an object deleted from a file whose errors all name themselves is gone
     expect(o.held).toEqual([`VaultKey tenant-a/bot (${join(dir, 'tenant-a', 'key.yaml')})`]);
     expect(o.snapshot).toBe(first.snapshot);
   });
+});
+
+// Sixteenth round (probe fixes16a): a namespace written but unreadable was read as a name: an
+// unclosed quote's text (the rest of the file, Secrets' values included) was printed as the
+// namespace a Secret "moved" to; a typo in a policy's namespace line moved it to `default` and took
+// its keys out; and a key's unreadable namespace took another tenant's `default/bot` out.
+describe('a namespace written but unreadable names nothing', () => {
+  const D = tokenOf(4);
+  const inDefault = async () => {
+    await mkdir(join(dir, 'tenant-c'));
+    const text = [policy('tenant-c'), key('tenant-c'), upstream('tenant-c'), token('tenant-c', D)]
+      .map((t) => t.replace(', namespace: tenant-c }', ' }'))
+      .join('---\n');
+    await put('tenant-c', 'all.yaml', text);
+  };
+
+  it('no Secret value reaches the rejection, whatever an unclosed quote swallows', async () => {
+    const { reload } = await serving();
+    const rotated = token('tenant-a', C).replace(
+      'metadata: { name: bot-token, namespace: tenant-a }',
+      'metadata:\n  name: bot-token\n  namespace: "tenant-a',
+    );
+    await put('tenant-a', 'token.yaml', `${rotated}---\n${upstream('tenant-a')}`);
+    const o = await reload();
+    expect(o.applied).toBe(false);
+    const said = JSON.stringify({ revoked: o.revoked, held: o.held, errors: o.errors });
+    expect(said).not.toContain(C);
+    expect(said).not.toContain('sk_test_tenant_a');
+    expect(said).not.toContain('instead');
+  });
+
+  it.each(['[tenant-a', '"tenant-a', 'tenant-a: x'])(
+    'a policy whose namespace line reads %s keeps its keys',
+    async (typo) => {
+      const { first, reload } = await serving();
+      await put(
+        'tenant-a',
+        'policy.yaml',
+        policy('tenant-a').replace(
+          'metadata: { name: bot, namespace: tenant-a }',
+          `metadata:\n  name: bot\n  namespace: ${typo}`,
+        ),
+      );
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.revoked).toBeUndefined();
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(first.snapshot.keys.has(tokenDigest(A)));
+      expect(o.snapshot.keys.has(tokenDigest(A))).toBe(true);
+    },
+  );
+
+  it.each(['[tenant-a', '5', '[tenant-a]', '{tenant-a: 1}'])(
+    "a key whose namespace line reads %s takes no other tenant's key of its name out",
+    async (typo) => {
+      await inDefault();
+      const { reload } = await serving();
+      expect((await reload()).snapshot.keys.has(tokenDigest(D))).toBe(true);
+      await put(
+        'tenant-a',
+        'key.yaml',
+        key('tenant-a', 'bot', '  suspended: "true"\n').replace(
+          'metadata: { name: bot, namespace: tenant-a }',
+          `metadata:\n  name: bot\n  namespace: ${typo}`,
+        ),
+      );
+      const o = await reload();
+      expect(o.applied).toBe(false);
+      expect(o.snapshot.keys.has(tokenDigest(D))).toBe(true);
+      expect(o.snapshot.keys.has(tokenDigest(B))).toBe(true);
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import { type Document, isMap, isScalar, isSeq, parseAllDocuments, type YAMLMap } from 'yaml';
 import { API_VERSION } from '../../api/v1alpha1/index.ts';
-import { Timestamp } from '../../api/v1alpha1/meta.ts';
+import { NamespaceName, ObjectName, Timestamp } from '../../api/v1alpha1/meta.ts';
 import { isStackOverflow } from './plain-yaml.ts';
 
 /**
@@ -135,11 +135,16 @@ function identityOf(map: YAMLMap, kind: string | undefined): Identity | undefine
   if (!ours && !(kind === 'Secret' && apiVersion === 'v1')) return undefined;
   const metadata = once(map, 'metadata');
   if (!isMap(metadata) || hasMergeKey(metadata)) return undefined;
+  // Only a valid name and namespace name an object (validate.ts readMeta): an unclosed quote's
+  // scalar runs on through the file, Secrets' values included, and a namespace written but
+  // unreadable is not the default one (sixteenth round, probe fixes16a findings 1-3).
   const name = text(once(metadata, 'name'));
-  if (name === undefined) return undefined;
+  if (name === undefined || !ObjectName.safeParse(name).success) return undefined;
   const namespaces = metadata.items.filter((p) => keyIs(p.key, 'namespace'));
   if (namespaces.length > 1) return undefined;
   const namespace = namespaces.length === 1 ? text(namespaces[0]!.value) : undefined;
+  if (namespaces.length === 1 && (namespace === undefined || !NamespaceName.safeParse(namespace).success))
+    return undefined;
   return { kind: kind as BrokenObject['kind'], name, ...(namespace !== undefined && { namespace }) };
 }
 
