@@ -115,4 +115,23 @@ describe("each vendor's answer head", () => {
     });
     expect(isDenial(out) && out.reason).toBe('credential_in_response');
   });
+
+  // Sixteenth round, probe fixes16b finding 3: Stripe echoes the agent's Idempotency-Key.
+  it("stripe relays the agent's own Idempotency-Key echoed back, whatever its shape", () => {
+    const head = { 'idempotency-key': 'order_secret_42', 'request-id': 'req_1' };
+    expect(stripe.withholdFromAnswerHead!(head, { 'idempotency-key': 'order_secret_42' })).toBe(head);
+  });
+
+  it.each([
+    ['a client secret where the agent sent another key', { 'idempotency-key': 'order_secret_42' }],
+    [
+      'a client secret in another header than the one the agent sent it in',
+      { 'x-other': 'pi_1_secret_Ab12' },
+    ],
+    ['a client secret when the agent sent nothing', {}],
+  ])('stripe still withholds %s', (_name, sent) => {
+    const head = { 'idempotency-key': 'pi_1_secret_Ab12' };
+    const out = stripe.withholdFromAnswerHead!(head, sent);
+    expect(isDenial(out) && out.reason).toBe('credential_in_response');
+  });
 });

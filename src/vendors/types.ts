@@ -326,8 +326,11 @@ export interface VendorAdapter {
    * value carries what cannot be taken out. Every vendor's withholds the path and query of each URL
    * off its API hosts and every URL's userinfo, in every header (answer-head.ts). Absent: the head
    * passes as the vendor sent it.
+   * `sent`: the call's headers as the agent sent them. A value the vendor echoes in the header it was
+   * sent in (Stripe's `Idempotency-Key`) is the agent's own and reveals nothing (sixteenth round,
+   * probe fixes16b finding 3); absent: no value counts as echoed.
    */
-  withholdFromAnswerHead?(head: AnswerHead): AnswerHead | Denial;
+  withholdFromAnswerHead?(head: AnswerHead, sent?: AnswerHead): AnswerHead | Denial;
 }
 
 /** An answer's headers as node reads them: lower-case names, a list for a header given twice. */

@@ -56,7 +56,7 @@ export async function startRecordingUpstream(
       headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
     const head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`;
     seq += 1;
-    const answered = send(vendor, res, seq, answer(vendor, secrets, req, body));
+    const answered = send(vendor, res, seq, withEcho(vendor, req, answer(vendor, secrets, req, body)));
     into.push({
       vendor,
       method: req.method ?? 'GET',
@@ -97,6 +97,16 @@ interface Answer {
   readonly gzip?: boolean;
   readonly bytes?: Buffer;
   readonly transferCoding?: string;
+}
+
+/**
+ * Stripe's answer echoes the call's `Idempotency-Key` in its head, as api.stripe.com does (stripe-node
+ * reads it back); a canned answer's own header of that name wins (answer-heads.yaml, sixteenth round).
+ */
+function withEcho(vendor: Vendor, req: IncomingMessage, answer: Answer): Answer {
+  const key = req.headers['idempotency-key'];
+  if (vendor !== 'stripe' || typeof key !== 'string') return answer;
+  return { ...answer, headers: { 'idempotency-key': key, ...answer.headers } };
 }
 
 /** Writes an answer with the vendor's request-id header, as the vendor would; returns its body. */
@@ -204,6 +214,11 @@ function answer(vendor: Vendor, secrets: UpstreamSecrets, req: IncomingMessage, 
   // Sixteenth round (probe catalog16 finding 1): a redirect to a pre-signed file, its URL in every
   // header that may carry one (answer-heads.yaml).
   if (method === 'GET' && /^(cus_|ME|)redirect$/.test(id)) return redirectAnswer(vendor);
+  // Sixteenth round (probe fixes16b finding 3): a client secret in the header Stripe echoes the
+  // agent's Idempotency-Key in, which is not what the agent sent.
+  if (vendor === 'stripe' && method === 'GET' && id === 'cus_headsecret') {
+    return { json: { id, object: 'customer' }, headers: { 'idempotency-key': STRIPE_CLIENT_SECRETS.intent } };
+  }
   if (method === 'GET' && /^(cus_|SM|)huge$/.test(id)) {
     return { json: { id, object: 'huge', blob: 'x'.repeat(secrets.hugeBytes) } };
   }

@@ -8,7 +8,8 @@ import type { CallContext, Stage } from '../context.ts';
  * what the call did (a Stripe Checkout Session's create keeps the url it priced).
  * The head goes through the adapter's rules as well (withholdFromAnswerHead, sixteenth round, probe
  * catalog16 finding 1): a 307's `Location` is the same capability as its body's `redirect_to`, and a
- * client follows it unasked.
+ * client follows it unasked. The adapter is told the headers the agent sent: a value the vendor
+ * echoes back in its own header (Stripe's Idempotency-Key) is the agent's, not the vendor's secret.
  * After settle, which reads the answer as the vendor sent it: the call happened and stays counted,
  * whatever the agent gets. An answer the adapter cannot rewrite is withheld whole, like one that
  * carries the credential (forward.ts).
@@ -18,7 +19,7 @@ export const withhold: Stage = (ctx) => {
   const res = ctx.upstream!;
   const body = take === undefined ? res.body : take(res.body, ctx.op);
   if (isDenial(body)) return withheldWhole(ctx, body);
-  const headers = takeFromHead === undefined ? res.headers : takeFromHead(res.headers);
+  const headers = takeFromHead === undefined ? res.headers : takeFromHead(res.headers, ctx.call.headers);
   if (isDenial(headers)) return withheldWhole(ctx, headers);
   if (body !== res.body || headers !== res.headers) ctx.upstream = { ...res, body, headers };
   return undefined;

@@ -130,16 +130,29 @@ export function withholdFromStripeAnswer(body: Buffer, op?: Operation | null): B
  * A client secret a header still holds after that (in a path or query on `api.stripe.com`, or in no
  * URL at all) withholds the answer whole, as one in a body that is not JSON does.
  */
-export function withholdFromStripeHead(head: AnswerHead): AnswerHead | Denial {
+export function withholdFromStripeHead(head: AnswerHead, sent: AnswerHead = {}): AnswerHead | Denial {
   const withheld = withheldHeadUrls(head, isStripeApiHost);
   if (isDenial(withheld)) return withheld;
   for (const name in withheld) {
     const value = withheld[name];
     if (value === undefined) continue;
-    if (typeof value === 'string' ? CLIENT_SECRET.test(value) : value.some((v) => CLIENT_SECRET.test(v)))
-      return SECRET_IN_HEAD;
+    const secret = (v: string) => CLIENT_SECRET.test(v) && !echoes(sent[name], v);
+    if (typeof value === 'string' ? secret(value) : value.some(secret)) return SECRET_IN_HEAD;
   }
   return withheld;
+}
+
+/**
+ * Whether `value` is exactly what the agent sent in the header of the same name (sixteenth round, probe
+ * fixes16b finding 3): Stripe echoes the agent's `Idempotency-Key` in its answer, and an agent's key
+ * such as `order_secret_42` has a client secret's shape. Read as one, every answer to a call that took
+ * effect, and every idempotent retry of it, was withheld (the agent's recovery, a new key, charges
+ * again). A value the agent sent tells it nothing it did not know, whatever its shape; any other value,
+ * in any header, is still read for a client secret (a different one, or one beside the echo, is not the
+ * agent's).
+ */
+function echoes(sentValue: string | string[] | undefined, value: string): boolean {
+  return typeof sentValue === 'string' ? sentValue === value : (sentValue?.includes(value) ?? false);
 }
 
 function isStripeApiHost(host: string): boolean {
