@@ -126,6 +126,43 @@ describe('writtenIntoUrls', () => {
     expect(addresses(url)).toEqual(expected);
   });
 
+  // Sixteenth round, probe fixes16b finding 2: short numbers (emergency, N11, short codes, 6-digit
+  // premium services) under a name that names a destination, or with a +, were read as nothing.
+  it.each([
+    ['an emergency number under Target', '?Target=911', ['911']],
+    ['a 6-digit premium service under Target', '?Target=118118', ['118118']],
+    ['a percent-encoded name', '?T%61rget=112', ['112']],
+    ['a bracketed PhoneNumbers', '?PhoneNumbers%5B0%5D=999', ['999']],
+    ['a snake-case forward_to', '?forward_to=999', ['999']],
+    ['a one-case TARGETNUMBER', '?TARGETNUMBER=15', ['15']],
+    ['a callerId', '?callerId=911', ['911']],
+    ['a + under any name', '?x=%2B882', ['+882']],
+    ['a + in a path segment', '/%2B911/', ['+911']],
+  ])('reads %s as a destination', (_name, tail, expected) => {
+    expect(addresses(`https://handler.twilio.com/twiml/EHaa${tail}`)).toEqual(expected);
+  });
+
+  it('reads no ordinary numeric parameter as a destination (Timeout, Retries, a ticket, a time, a date)', () => {
+    expect(
+      addresses(
+        'https://handler.twilio.com/twiml/EHaa?Timeout=20&Retries=3&Ticket=4521&Offset=100&At=12:30:45&Date=12/02/2026&Token=123456&Photo=123',
+      ),
+    ).toEqual([]);
+  });
+
+  it.each([
+    ['a non-breaking hyphen', '?To=%2B44%E2%80%917911123456'],
+    [
+      'fullwidth digits and +',
+      '?To=%EF%BC%8B%EF%BC%94%EF%BC%94%EF%BC%97%EF%BC%99%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94',
+    ],
+    ['a NUL after', '?To=%2B447911123456%00'],
+  ])('reads a number with %s as unreadable, not as nothing', (_name, tail) => {
+    expect(read(`https://handler.twilio.com/twiml/EHaa${tail}`).destinations).toEqual([
+      expect.objectContaining({ unreadable: true }),
+    ]);
+  });
+
   it('reads nothing from ids, short numbers, dates with letters or the fragment', () => {
     expect(
       read(

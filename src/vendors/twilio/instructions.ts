@@ -191,7 +191,7 @@ export function writtenIntoUrls(instructions: readonly RemoteInstruction[]): {
   const visit = (instruction: RemoteInstruction, depth: number): void => {
     all.push(instruction);
     if (instruction.kind !== 'url') return;
-    for (const reading of urlReadings(instruction.url)) {
+    for (const [reading, named] of urlReadings(instruction.url)) {
       const text = reading.trim();
       if (text.includes('<')) {
         all.push({ kind: 'opaque', where: instruction.where, what: 'TwiML markup written into its URL' });
@@ -200,7 +200,7 @@ export function writtenIntoUrls(instructions: readonly RemoteInstruction[]): {
         if (depth >= MAX_NESTING) all.push({ kind: 'opaque', where, what: 'URLs nested too deep to read' });
         else visit({ kind: 'url', where, url: text }, depth + 1);
       } else {
-        for (const d of destinationsIn(text)) destinations.set(`${d.channel} ${d.address}`, d);
+        for (const d of destinationsIn(text, named)) destinations.set(`${d.channel} ${d.address}`, d);
       }
     }
   };
@@ -215,14 +215,74 @@ const NESTED_URL = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i;
 /** A value naming a destination by its scheme, as a `To` or a `<Dial>` noun does. */
 const ADDRESS_SCHEME = /^(?:sips?|client|whatsapp|tel):/i;
 const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
+/** Digits, `+` (fullwidth too), parentheses, dashes, dots, blanks and control or format characters. */
+const NUMBER_LIKE = /^[\p{Nd}+\uFF0B().\uFF08\uFF09\p{Pd}\p{Z}\s\p{Cc}\p{Cf}]*$/u;
 /** Digits a value needs to read as a phone number (E.164 numbers have at least 7 with their code). */
 const PHONE_DIGITS = 7;
+/**
+ * Digits a value with a `+` needs to read as a number wherever it stands (sixteenth round, probe
+ * fixes16b finding 2): `+911`, `+882`; fewer than three is no number a `+` could prefix.
+ */
+const PLUS_DIGITS = 3;
+/**
+ * Words of a query name that name a destination, so that its value is read as a number whatever its
+ * length (sixteenth round, probe fixes16b finding 2: `?Target=911`, `?Target=118118` were under seven
+ * digits and dialled past `allow.recipients`). A name's words are split at case changes, digits and
+ * anything else (`PhoneNumbers[0]`: phone, numbers; `forward_to`: forward, to; `callerId`: caller,
+ * id), and compared in lower case. `number` alone counts too (`{{Number}}` is what a Bin author would
+ * write): an `OrderNumber` of a few digits is then read as a number, the fail-closed side.
+ */
+const DESTINATION_WORDS: ReadonlySet<string> = new Set([
+  'to',
+  'target',
+  'targets',
+  'number',
+  'numbers',
+  'phone',
+  'phones',
+  'phonenumber',
+  'phonenumbers',
+  'dial',
+  'forward',
+  'forwardto',
+  'destination',
+  'destinations',
+  'recipient',
+  'recipients',
+  'caller',
+  'callerid',
+  'callee',
+  'msisdn',
+  'mobile',
+  'cell',
+  'tel',
+  'sip',
+  'client',
+  'whatsapp',
+]);
+
+/**
+ * Word stems a name written in one case names a destination by (`targetnumber`, `dialto`,
+ * `forwardnumber`, `recipientlist`): at its end or at its start. `to` is no stem (`token`, `photo`).
+ */
+const DESTINATION_ENDS = /(?:numbers?|phones?|target|recipients?|destinations?|callerid|msisdn)$/;
+const DESTINATION_STARTS = /^(?:dial|forward|phone|target|recipient|destination|caller|callee)/;
+
+/** Whether a query name (one of its readings) names a destination (`DESTINATION_WORDS`). */
+function namesDestination(name: string): boolean {
+  const words = name.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])/g) ?? [];
+  return words.some((word) => {
+    const lower = word.toLowerCase();
+    return DESTINATION_WORDS.has(lower) || DESTINATION_ENDS.test(lower) || DESTINATION_STARTS.test(lower);
+  });
+}
 
 /**
  * Each path segment and each query name and value of a URL (split on `&` and `;`, and on `&` alone;
- * names at the first `=`; its fragment is never sent), raw and percent-decoded up to three times.
+ * names at the first `=`; its fragment is never sent), raw and percent-decoded up to three times,
+ * each with whether it is the value of a name that names a destination (any reading of the name).
  */
-function urlReadings(url: string): string[] {
+function urlReadings(url: string): Map<string, boolean> {
   const sent = url.split('#')[0] ?? '';
   const mark = sent.indexOf('?');
   const path = (mark < 0 ? sent : sent.slice(0, mark)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
@@ -230,22 +290,34 @@ function urlReadings(url: string): string[] {
   // Split on `&` alone too: a host that does not split on `;` reads `sip:x@pbx.ok.com;maddr=evil`
   // whole, and so must Keybrake (`destination` refuses the `maddr`).
   const pairs = [...query.split(/[&;]/), ...query.split('&')];
-  const pieces = [
-    ...path.split('/'),
-    ...pairs.flatMap((pair) => {
+  const pieces: [string, boolean][] = [
+    ...path.split('/').map((segment): [string, boolean] => [segment, false]),
+    ...pairs.flatMap((pair): [string, boolean][] => {
       const eq = pair.indexOf('=');
-      return eq < 0 ? [pair] : [pair.slice(0, eq), pair.slice(eq + 1)];
+      if (eq < 0) return [[pair, false]];
+      const name = pair.slice(0, eq);
+      return [
+        [name, false],
+        [pair.slice(eq + 1), decodings(name).some(namesDestination)],
+      ];
     }),
   ];
-  const readings = new Set<string>();
-  for (const piece of pieces) {
-    let text = piece;
-    for (let i = 0; i < 4 && text !== '' && !readings.has(text); i++) {
-      readings.add(text);
-      text = percentDecoded(text);
-    }
+  const readings = new Map<string, boolean>();
+  for (const [piece, named] of pieces) {
+    for (const text of decodings(piece)) readings.set(text, named || (readings.get(text) ?? false));
   }
-  return [...readings];
+  return readings;
+}
+
+/** A text raw and percent-decoded up to three times (a host may decode more than once). */
+function decodings(piece: string): string[] {
+  const out: string[] = [];
+  let text = piece;
+  for (let i = 0; i < 4 && text !== '' && !out.includes(text); i++) {
+    out.push(text);
+    text = percentDecoded(text);
+  }
+  return out;
 }
 
 /** Percent escapes decoded as UTF-8 (a malformed sequence as U+FFFD), anything else left as it is. */
@@ -257,21 +329,29 @@ function percentDecoded(text: string): string {
 
 /**
  * The destinations a value names: the whole value when it has an address scheme (`sip:`, `client:`,
- * `whatsapp:`, `tel:`) and no percent escape left, else each of its comma- or semicolon-separated parts that is a phone number,
- * at least `PHONE_DIGITS` digits with nothing but phone punctuation and `+` between them. A part with
- * other blank characters inside (a tab, a no-break space) is passed as written, which `destination`
- * reads as unreadable (refused), as an inline `<Number>` with them is.
+ * `whatsapp:`, `tel:`) and no percent escape left, else each of its comma- or semicolon-separated parts
+ * that holds no letter and enough digits to be a number: `PHONE_DIGITS` anywhere; `PLUS_DIGITS` with
+ * a `+` in it; any, one or more, as the value of a name that names a destination (`named`:
+ * `?Target=911`, as `<Dial>911</Dial>` is judged; sixteenth round). A part of digits with nothing
+ * but phone punctuation and `+` between them is read as that number; any other without letters (a
+ * tab, a no-break space or a non-breaking hyphen inside, a NUL after, fullwidth digits) is passed as
+ * written, which `destination` reads as unreadable (refused), as an inline `<Number>` with them is.
  */
-function destinationsIn(text: string): Destination[] {
+function destinationsIn(text: string, named: boolean): Destination[] {
   // An address still percent-encoded is judged as its decoded reading (urlReadings gives that too).
   if (ADDRESS_SCHEME.test(text)) return PERCENT_ESCAPE.test(text) ? [] : [destination(text)];
   const found: Destination[] = [];
   for (const part of text.split(/[,;]/)) {
     const trimmed = part.trim();
+    // Digits with phone punctuation, blanks, dashes and invisible characters only: anything else
+    // (a letter, `:` or `/` of a time or a date) is no number.
+    if (!NUMBER_LIKE.test(trimmed)) continue;
+    const plus = /[+\uFF0B]/.test(trimmed);
+    const count = trimmed.match(/\p{Nd}/gu)?.length ?? 0;
+    if (count < (named ? 1 : plus ? PLUS_DIGITS : PHONE_DIGITS)) continue;
     const digits = trimmed.replace(/[\s().+-]/g, '');
-    if (!/^\d+$/.test(digits) || digits.length < PHONE_DIGITS) continue;
-    const plain = /^[\d ().+-]+$/.test(trimmed);
-    found.push(destination(plain ? `${trimmed.includes('+') ? '+' : ''}${digits}` : trimmed));
+    const plain = /^\d+$/.test(digits) && /^[\d ().+-]+$/.test(trimmed);
+    found.push(destination(plain ? `${plus ? '+' : ''}${digits}` : trimmed));
   }
   return found;
 }
